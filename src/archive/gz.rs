@@ -1,0 +1,370 @@
+//! gzip, deterministic and parallel on the way out, strict and overlapped on the way in.
+//!
+//! Writer invariant: the output depends only on the input bytes and the level — never
+//! on the number of cores. The input is cut into fixed 1 MiB blocks; each block is
+//! deflated independently (like `pigz -i`) and ends on a byte boundary with a sync
+//! flush, so blocks concatenate into one valid deflate stream inside one gzip member
+//! (mtime 0, no name, OS "unknown").
+//!
+//! Reader invariant: exactly one gzip member, nothing after it; decompression runs on
+//! its own thread so tar parsing and hashing overlap with it.
+
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+pub const BLOCK: usize = 1 << 20;
+
+fn deflate_block(data: &[u8], level: u32, last: bool) -> Vec<u8> {
+    let mut c = Compress::new(Compression::new(level), false);
+    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let mut input = data;
+    loop {
+        if out.capacity() - out.len() < 64 * 1024 {
+            out.reserve(256 * 1024);
+        }
+        let before_in = c.total_in();
+        let status = c.compress_vec(input, &mut out, flush).expect("deflate cannot fail on valid state");
+        input = &input[(c.total_in() - before_in) as usize..];
+        match status {
+            Status::StreamEnd => break,
+            _ if !last && input.is_empty() && out.capacity() > out.len() => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+type Job = (u64, Vec<u8>, bool);
+
+/// A gzip writer that deflates 1 MiB blocks on worker threads, in order.
+pub struct ParallelGzWriter<W: Write> {
+    inner: Option<W>,
+    level: u32,
+    buf: Vec<u8>,
+    crc: Crc,
+    next_id: u64,
+    next_out: u64,
+    pending: BTreeMap<u64, Vec<u8>>,
+    jobs: Option<SyncSender<Job>>,
+    results: Receiver<(u64, Vec<u8>)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    in_flight: usize,
+    max_in_flight: usize,
+    header_written: bool,
+}
+
+impl<W: Write> ParallelGzWriter<W> {
+    pub fn new(inner: W, level: u32, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let (jtx, jrx) = mpsc::sync_channel::<Job>(threads * 2);
+        let (rtx, rrx) = mpsc::channel();
+        let jrx = Arc::new(Mutex::new(jrx));
+        let workers = (0..threads)
+            .map(|_| {
+                let jrx = Arc::clone(&jrx);
+                let rtx = rtx.clone();
+                std::thread::spawn(move || loop {
+                    let job = { jrx.lock().expect("job queue").recv() };
+                    let Ok((id, data, last)) = job else { break };
+                    let out = deflate_block(&data, level, last);
+                    if rtx.send((id, out)).is_err() {
+                        break;
+                    }
+                })
+            })
+            .collect();
+        ParallelGzWriter {
+            inner: Some(inner),
+            level,
+            buf: Vec::with_capacity(BLOCK),
+            crc: Crc::new(),
+            next_id: 0,
+            next_out: 0,
+            pending: BTreeMap::new(),
+            jobs: Some(jtx),
+            results: rrx,
+            workers,
+            in_flight: 0,
+            max_in_flight: threads * 3,
+            header_written: false,
+        }
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            let xfl = match self.level {
+                9 => 2,
+                1 => 4,
+                _ => 0,
+            };
+            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff];
+            self.inner.as_mut().expect("open").write_all(&header)?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+
+    /// Collect finished blocks (waiting for one when `block`) and write, in order,
+    /// every block whose turn has come.
+    fn drain(&mut self, block: bool) -> io::Result<()> {
+        if block && self.in_flight > 0 {
+            let (id, out) = self
+                .results
+                .recv()
+                .map_err(|_| io::Error::other("compression worker died"))?;
+            self.in_flight -= 1;
+            self.pending.insert(id, out);
+        }
+        while let Ok((id, out)) = self.results.try_recv() {
+            self.in_flight -= 1;
+            self.pending.insert(id, out);
+        }
+        while let Some(out) = self.pending.remove(&self.next_out) {
+            self.inner.as_mut().expect("open").write_all(&out)?;
+            self.next_out += 1;
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, last: bool) -> io::Result<()> {
+        self.write_header()?;
+        let data = std::mem::replace(&mut self.buf, if last { Vec::new() } else { Vec::with_capacity(BLOCK) });
+        self.jobs
+            .as_ref()
+            .expect("open")
+            .send((self.next_id, data, last))
+            .map_err(|_| io::Error::other("compression worker died"))?;
+        self.next_id += 1;
+        self.in_flight += 1;
+        while self.in_flight >= self.max_in_flight {
+            self.drain(true)?;
+        }
+        self.drain(false)
+    }
+
+    /// Write the last block and the gzip trailer; returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.submit(true)?;
+        while self.in_flight > 0 {
+            self.drain(true)?;
+        }
+        self.drain(false)?;
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let mut inner = self.inner.take().expect("open");
+        inner.write_all(&self.crc.sum().to_le_bytes())?;
+        inner.write_all(&self.crc.amount().to_le_bytes())?;
+        Ok(inner)
+    }
+}
+
+impl<W: Write> Write for ParallelGzWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = BLOCK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.crc.update(&data[..n]);
+        if self.buf.len() == BLOCK {
+            self.submit(false)?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for ParallelGzWriter<W> {
+    fn drop(&mut self) {
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Counts bytes read from the compressed file (for the ratio limit).
+struct Counting<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Decompressed bytes arrive from a decoder thread in chunks; errors (bad gzip,
+/// trailing data, a second member) arrive in order, after the good bytes.
+pub struct ThreadedGzReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+    compressed: Arc<std::sync::atomic::AtomicU64>,
+    total_out: u64,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ThreadedGzReader {
+    pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+        let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = Arc::clone(&compressed);
+        std::thread::spawn(move || {
+            let buffered = io::BufReader::with_capacity(CHUNK, Counting { inner: file, count: counter });
+            let mut dec = flate2::bufread::GzDecoder::new(buffered);
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    match dec.read(&mut chunk[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            if filled > 0 {
+                                chunk.truncate(filled);
+                                let _ = tx.send(Ok(chunk));
+                            }
+                            let _ = tx.send(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("gzip stream is corrupt or truncated: {e}"),
+                            )));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    break;
+                }
+                chunk.truncate(filled);
+                if tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if filled < CHUNK {
+                    break;
+                }
+            }
+            // flate2's GzDecoder stops after the first member and ignores the rest.
+            let mut rest = dec.into_inner();
+            match rest.fill_buf() {
+                Ok([]) => {}
+                Ok(_) => {
+                    let _ = tx.send(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "data after the end of the gzip stream (trailing bytes or a second gzip member)",
+                    )));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        ThreadedGzReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+            compressed,
+            total_out: 0,
+        }
+    }
+
+    pub fn compressed_bytes(&self) -> u64 {
+        self.compressed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn decompressed_bytes(&self) -> u64 {
+        self.total_out
+    }
+}
+
+impl Read for ThreadedGzReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        self.total_out += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n).map(|i| b"INSERT INTO t VALUES (1, 'abc');\n"[i % 33] ^ ((i / 7919) as u8 & 3)).collect()
+    }
+
+    #[test]
+    fn output_is_independent_of_thread_count_and_decodes() {
+        let data = sample(3 * BLOCK + 12345);
+        let mut outs = vec![];
+        for threads in [1, 2, 4] {
+            let mut w = ParallelGzWriter::new(Vec::new(), 6, threads);
+            for piece in data.chunks(77_777) {
+                w.write_all(piece).unwrap();
+            }
+            outs.push(w.finish().unwrap());
+        }
+        assert_eq!(outs[0], outs[1]);
+        assert_eq!(outs[0], outs[2]);
+        let mut back = vec![];
+        flate2::read::GzDecoder::new(&outs[0][..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        let mut back2 = vec![];
+        ThreadedGzReader::new(std::io::Cursor::new(outs[0].clone())).read_to_end(&mut back2).unwrap();
+        assert_eq!(back2, data);
+    }
+
+    #[test]
+    fn empty_input_is_a_valid_gzip() {
+        let w = ParallelGzWriter::new(Vec::new(), 6, 2);
+        let out = w.finish().unwrap();
+        let mut back = vec![];
+        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert!(back.is_empty());
+    }
+
+    #[test]
+    fn trailing_data_is_an_error() {
+        let mut w = ParallelGzWriter::new(Vec::new(), 6, 2);
+        w.write_all(b"hello").unwrap();
+        let mut out = w.finish().unwrap();
+        let second = out.clone();
+        out.extend_from_slice(&second);
+        let mut back = vec![];
+        let err = ThreadedGzReader::new(std::io::Cursor::new(out)).read_to_end(&mut back).unwrap_err();
+        assert!(err.to_string().contains("after the end of the gzip stream"));
+    }
+}

@@ -1,0 +1,184 @@
+//! The bundle archive: a deterministic writer and a streaming, verifying reader.
+//!
+//! Invariant: bytes only ever leave this module after the whole bundle verified —
+//! in memory ([`MemorySink`]) or in a temporary directory renamed into place
+//! ([`extract`]).
+
+pub mod gz;
+pub mod reader;
+pub mod writer;
+
+use crate::bundle_path::BundlePath;
+use crate::manifest::ManifestError;
+use crate::trust::TrustVerdict;
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+pub use reader::{read_bundle, Discard, Judge, Limits, Opened, Sink};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot open bundle {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Gzip(String),
+    #[error("malformed tar archive: {0}")]
+    Tar(String),
+    #[error("manifest.json must be the first entry, found {found}")]
+    ManifestNotFirst { found: String },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("unsafe path {path:?}: {why}")]
+    UnsafePath { path: String, why: String },
+    #[error("{path}: {kind} entries are refused; a bundle holds regular files only")]
+    EntryType { path: String, kind: String },
+    #[error("{path}: refused PAX header: {why}")]
+    Pax { path: String, why: String },
+    #[error("{path}: appears twice (after case/Unicode normalization)")]
+    Duplicate { path: String },
+    #[error("{path}: not listed in the manifest")]
+    Unexpected { path: String },
+    #[error("{path}: out of order: {why}")]
+    OutOfOrder { path: String, why: String },
+    #[error("{path}: listed in the manifest but missing from the bundle")]
+    Missing { path: String },
+    #[error("{path}: size {actual} bytes, manifest says {expected}")]
+    SizeMismatch { path: String, expected: u64, actual: u64 },
+    #[error("{path}: SHA-256 mismatch\n  expected {expected}\n  actual   {actual}")]
+    HashMismatch { path: String, expected: String, actual: String },
+    #[error("SHA256SUMS does not match the manifest's file list")]
+    SumsMismatch,
+    #[error("{file}: bad signature file: {why}")]
+    Signature { file: String, why: String },
+    #[error("{}", untrusted_message(.0))]
+    Untrusted(Box<TrustVerdict>),
+    #[error("bundle expired at {expires} (judged at {at}); auditors can judge an earlier time with --at")]
+    Expired { expires: String, at: String },
+    #[error("size limit: {0}")]
+    Limit(String),
+    #[error("{0}")]
+    TrailingData(String),
+    #[error("writing output failed: {0}")]
+    Write(String),
+}
+
+fn untrusted_message(v: &TrustVerdict) -> String {
+    let mut s = format!(
+        "signature threshold not met: {} distinct trusted key(s) signed, {} required",
+        v.distinct_keys, v.threshold
+    );
+    if v.signatures.is_empty() {
+        s.push_str("\n  the bundle carries no signatures");
+    }
+    for c in &v.signatures {
+        s.push_str(&format!(
+            "\n  {}: {}",
+            c.file,
+            c.note.clone().unwrap_or_else(|| if c.counted { "counted".into() } else { "not counted".into() })
+        ));
+    }
+    s
+}
+
+/// Keeps every payload file in memory (gate/plan/apply execute from these bytes).
+#[derive(Default)]
+pub struct MemorySink {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub max_total: u64,
+    total: u64,
+}
+
+impl MemorySink {
+    pub fn new(max_total: u64) -> MemorySink {
+        MemorySink { files: BTreeMap::new(), max_total, total: 0 }
+    }
+}
+
+impl Sink for MemorySink {
+    fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        self.total += size;
+        if self.total > self.max_total {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("LIMIT: payload larger than {} bytes cannot be executed from memory", self.max_total),
+            ));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        data.read_to_end(&mut buf)?;
+        self.files.insert(path.as_str().to_string(), buf);
+        Ok(())
+    }
+}
+
+/// Writes each file under a (temporary) root. Paths are `BundlePath`s, so they stay
+/// inside the root.
+struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    fn write_file(&self, rel: &str, data: &mut dyn Read) -> io::Result<()> {
+        let dest = self.root.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
+        io::copy(data, &mut f)?;
+        f.sync_all()
+    }
+}
+
+impl Sink for DirSink {
+    fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
+        let w = |e: io::Error| VerifyError::Write(e.to_string());
+        self.write_file(crate::manifest::MANIFEST, &mut &opened.manifest_bytes[..]).map_err(w)?;
+        for (name, sig) in &opened.signatures {
+            self.write_file(name, &mut sig.to_file_text().as_bytes()).map_err(w)?;
+        }
+        Ok(())
+    }
+    fn file(&mut self, path: &BundlePath, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        self.write_file(path.as_str(), data)
+    }
+}
+
+/// Verify fully into a temporary directory beside `to`, then rename it into place.
+/// `to` must not exist (or be an empty directory). On any failure nothing remains.
+pub fn extract(bundle: &Path, judge: Judge<'_>, limits: &Limits, to: &Path) -> Result<Opened, ExtractError> {
+    if to.exists() {
+        let empty = to.is_dir() && std::fs::read_dir(to).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty {
+            return Err(ExtractError::DestinationExists(to.to_path_buf()));
+        }
+    }
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".airlock-extract-")
+        .tempdir_in(&parent)
+        .map_err(|e| ExtractError::Io(parent.clone(), e))?;
+    let mut sink = DirSink { root: tmp.path().to_path_buf() };
+    let opened = read_bundle(bundle, judge, limits, &mut sink)?;
+    if to.exists() {
+        std::fs::remove_dir(to).map_err(|e| ExtractError::Io(to.to_path_buf(), e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, to).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        ExtractError::Io(to.to_path_buf(), e)
+    })?;
+    Ok(opened)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{0} already exists and is not an empty directory; choose a new --to")]
+    DestinationExists(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, io::Error),
+}

@@ -1,0 +1,449 @@
+//! Streaming, verifying bundle reader.
+//!
+//! Invariant: one pass over the archive, memory bounded by the limits, and a payload
+//! byte reaches a [`Sink`] only inside an entry that is a regular file, at a safe path,
+//! in manifest order, of the manifest's size; the sink's result is only kept by the
+//! caller after the whole bundle verified (hash, trailing data, trust).
+
+use super::VerifyError;
+use crate::bundle_path::{collision_key, BundlePath};
+use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
+use crate::minisign::SignatureBox;
+use crate::trust::{self, TrustStore, TrustVerdict};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bounds on what a bundle may make us read. Defaults suit multi-GiB data releases.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_manifest: u64,
+    pub max_signature: u64,
+    pub max_signatures: usize,
+    pub max_entries: usize,
+    pub max_entry: u64,
+    pub max_total: u64,
+    /// Decompressed:compressed ratio allowed once `ratio_floor` bytes were inflated.
+    pub max_ratio: u64,
+    pub ratio_floor: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest: 8 << 20,
+            max_signature: 4096,
+            max_signatures: 64,
+            max_entries: 100_000,
+            max_entry: 16 << 30,
+            max_total: 64 << 30,
+            max_ratio: 200,
+            ratio_floor: 64 << 20,
+        }
+    }
+}
+
+/// Receives the verified parts of a bundle as they stream by.
+pub trait Sink {
+    /// Called once the manifest and signatures are read (and trusted, if a store was
+    /// given), before any payload byte.
+    fn begin(&mut self, _opened: &Opened) -> Result<(), VerifyError> {
+        Ok(())
+    }
+    /// Read the entry's bytes (the reader hashes them). Reading less is fine.
+    fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()>;
+}
+
+/// A sink that only lets the bytes be hashed.
+pub struct Discard;
+impl Sink for Discard {
+    fn file(&mut self, _: &BundlePath, _: u64, _: &mut dyn Read) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the head of the archive said.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    pub manifest_bytes: Vec<u8>,
+    pub manifest: Manifest,
+    pub bundle_id: String,
+    /// (file name inside the bundle, signature)
+    pub signatures: Vec<(String, SignatureBox)>,
+    pub trust: Option<TrustVerdict>,
+    /// The mtime every entry carries (kept when co-signing rewrites the archive).
+    pub mtime: u64,
+}
+
+/// How the reader judges trust.
+pub enum Judge<'a> {
+    /// Require the store's threshold at `at`; refuse expired bundles.
+    Trust { store: &'a TrustStore, at: DateTime<Utc> },
+    /// Structure and hashes only (inspect without a store, co-signing).
+    StructureOnly,
+}
+
+struct Guarded<R> {
+    inner: R,
+    compressed: Arc<AtomicU64>,
+    out: u64,
+    limits: Limits,
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        if self.out > self.limits.ratio_floor {
+            let c = self.compressed.load(Ordering::Relaxed).max(1);
+            if self.out / c > self.limits.max_ratio {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "LIMIT: decompression ratio above {}:1 after {} bytes (gzip bomb?)",
+                        self.limits.max_ratio, self.out
+                    ),
+                ));
+            }
+        }
+        if self.out > self.limits.max_total + (64 << 20) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "LIMIT: archive larger than the total size limit"));
+        }
+        Ok(n)
+    }
+}
+
+struct CountingFile {
+    f: std::fs::File,
+    count: Arc<AtomicU64>,
+}
+impl Read for CountingFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.f.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn io_to_verify(e: io::Error) -> VerifyError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("LIMIT: ") {
+        VerifyError::Limit(rest.to_string())
+    } else if msg.contains("gzip") {
+        VerifyError::Gzip(msg)
+    } else {
+        VerifyError::Tar(msg)
+    }
+}
+
+fn read_limited(r: &mut dyn Read, size: u64, limit: u64, what: &str) -> Result<Vec<u8>, VerifyError> {
+    if size > limit {
+        return Err(VerifyError::Limit(format!("{what} is {size} bytes, limit {limit}")));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    r.take(limit + 1).read_to_end(&mut buf).map_err(io_to_verify)?;
+    if buf.len() as u64 != size {
+        return Err(VerifyError::Tar(format!("{what}: truncated entry")));
+    }
+    Ok(buf)
+}
+
+struct HashingReader<'a> {
+    inner: &'a mut dyn Read,
+    hasher: Sha256,
+    n: u64,
+}
+impl Read for HashingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Parse PAX records; only `path`, `size` and `mtime` are allowed.
+fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let mut out = vec![];
+    let mut rest = data;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&b| b == b' ').ok_or("malformed PAX record")?;
+        let len: usize = std::str::from_utf8(&rest[..sp])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or("malformed PAX record length")?;
+        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err("malformed PAX record".into());
+        }
+        let rec = std::str::from_utf8(&rest[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
+        let (k, v) = rec.split_once('=').ok_or("PAX record without '='")?;
+        out.push((k.to_string(), v.to_string()));
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Read, check and (optionally) judge a bundle, streaming every payload file to `sink`.
+pub fn read_bundle(
+    path: &Path,
+    judge: Judge<'_>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> Result<Opened, VerifyError> {
+    let f = std::fs::File::open(path).map_err(|source| VerifyError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let compressed = Arc::new(AtomicU64::new(0));
+    let gz = super::gz::ThreadedGzReader::new(CountingFile {
+        f,
+        count: Arc::clone(&compressed),
+    });
+    let guarded = Guarded {
+        inner: gz,
+        compressed,
+        out: 0,
+        limits: limits.clone(),
+    };
+    let mut archive = tar::Archive::new(guarded);
+    let opened = {
+        let mut entries = archive.entries().map_err(io_to_verify)?.raw(true);
+        let mut seen = HashSet::new();
+        let mut count = 0usize;
+        let mut total = 0u64;
+        let mut pending_pax: Option<Vec<(String, String)>> = None;
+        let mut opened: Option<Opened> = None;
+        let mut expected_idx = 0usize;
+        let mut sigs: Vec<(String, SignatureBox)> = vec![];
+        for entry in entries.by_ref() {
+            let mut entry = entry.map_err(io_to_verify)?;
+            count += 1;
+            if count > limits.max_entries {
+                return Err(VerifyError::Limit(format!("more than {} entries", limits.max_entries)));
+            }
+            let raw_path = entry.path_bytes().into_owned();
+            let shown = String::from_utf8_lossy(&raw_path).into_owned();
+            let header = entry.header().clone();
+            let etype = header.entry_type();
+            let size = entry.size();
+            if etype.is_pax_local_extensions() {
+                if pending_pax.is_some() {
+                    return Err(VerifyError::Pax { path: shown, why: "two PAX headers in a row".into() });
+                }
+                let data = read_limited(&mut entry, size, 64 * 1024, "PAX header")?;
+                let recs = pax_records(&data).map_err(|why| VerifyError::Pax { path: shown.clone(), why })?;
+                for (k, _) in &recs {
+                    if !matches!(k.as_str(), "path" | "size" | "mtime") {
+                        return Err(VerifyError::Pax { path: shown, why: format!("record {k:?} is not allowed (only path, size, mtime)") });
+                    }
+                }
+                pending_pax = Some(recs);
+                continue;
+            }
+            if !(etype.is_file()) {
+                let kind = if etype.is_symlink() {
+                    "symlink".to_string()
+                } else if etype.is_hard_link() {
+                    "hard link".to_string()
+                } else if etype.is_dir() {
+                    "directory".to_string()
+                } else if etype.is_character_special() || etype.is_block_special() {
+                    "device".to_string()
+                } else if etype.is_fifo() {
+                    "FIFO".to_string()
+                } else if etype.is_gnu_longname() || etype.is_gnu_longlink() {
+                    "GNU long-name record".to_string()
+                } else if etype.is_pax_global_extensions() {
+                    "PAX global header".to_string()
+                } else {
+                    format!("type {:?}", etype.as_byte() as char)
+                };
+                return Err(VerifyError::EntryType { path: shown, kind });
+            }
+            let path_str = String::from_utf8(raw_path).map_err(|_| VerifyError::UnsafePath {
+                path: shown.clone(),
+                why: "path is not UTF-8".into(),
+            })?;
+            if let Some(recs) = pending_pax.take() {
+                for (k, v) in recs {
+                    let agrees = match k.as_str() {
+                        "path" => v == path_str,
+                        "size" => v.parse::<u64>().ok() == Some(size),
+                        "mtime" => v.split('.').next().and_then(|s| s.parse::<u64>().ok()) == header.mtime().ok(),
+                        _ => false,
+                    };
+                    if !agrees {
+                        return Err(VerifyError::Pax { path: path_str, why: format!("PAX {k}={v:?} disagrees with the tar header") });
+                    }
+                }
+            }
+            let bpath = BundlePath::new(&path_str).map_err(|e| VerifyError::UnsafePath {
+                path: path_str.clone(),
+                why: e.to_string(),
+            })?;
+            if !seen.insert(collision_key(&path_str)) {
+                return Err(VerifyError::Duplicate { path: path_str });
+            }
+            if size > limits.max_entry {
+                return Err(VerifyError::Limit(format!("{path_str} declares {size} bytes, limit {}", limits.max_entry)));
+            }
+            total += size;
+            if total > limits.max_total {
+                return Err(VerifyError::Limit(format!("bundle holds more than {} bytes", limits.max_total)));
+            }
+
+            // 1. manifest.json first.
+            if opened.is_none() {
+                if path_str != MANIFEST {
+                    return Err(VerifyError::ManifestNotFirst { found: path_str });
+                }
+                let bytes = read_limited(&mut entry, size, limits.max_manifest, "manifest.json")?;
+                let manifest = Manifest::parse(&bytes)?;
+                let bundle_id = manifest::bundle_id(&bytes);
+                opened = Some(Opened {
+                    manifest_bytes: bytes,
+                    manifest,
+                    bundle_id,
+                    signatures: vec![],
+                    trust: None,
+                    mtime: header.mtime().unwrap_or(0),
+                });
+                continue;
+            }
+            let op = opened.as_mut().expect("manifest read first");
+            // 2. signatures/<KEYID>.minisig, before any payload.
+            if let Some(name) = path_str.strip_prefix(SIG_DIR) {
+                if expected_idx > 0 {
+                    return Err(VerifyError::OutOfOrder { path: path_str, why: "signature after payload".into() });
+                }
+                if sigs.len() >= limits.max_signatures {
+                    return Err(VerifyError::Limit(format!("more than {} signatures", limits.max_signatures)));
+                }
+                let bytes = read_limited(&mut entry, size, limits.max_signature, &path_str)?;
+                let text = String::from_utf8(bytes).map_err(|_| VerifyError::Signature {
+                    file: path_str.clone(),
+                    why: "not UTF-8".into(),
+                })?;
+                let sig = SignatureBox::parse(&text).map_err(|e| VerifyError::Signature {
+                    file: path_str.clone(),
+                    why: e.to_string(),
+                })?;
+                if name != format!("{}.minisig", sig.key_id) {
+                    return Err(VerifyError::Signature {
+                        file: path_str.clone(),
+                        why: format!("file name does not match the key id inside ({})", sig.key_id),
+                    });
+                }
+                if let Some((last, _)) = sigs.last() {
+                    if *last >= path_str {
+                        return Err(VerifyError::OutOfOrder { path: path_str, why: "signatures are not sorted".into() });
+                    }
+                }
+                sigs.push((path_str, sig));
+                continue;
+            }
+            // 3. payload: exactly the manifest's files, in order.
+            if expected_idx == 0 {
+                op.signatures = std::mem::take(&mut sigs);
+                if let Judge::Trust { store, at } = &judge {
+                    let verdict = trust::evaluate(store, &op.manifest_bytes, &op.bundle_id, &op.signatures, *at);
+                    let met = verdict.met;
+                    op.trust = Some(verdict.clone());
+                    if !met {
+                        return Err(VerifyError::Untrusted(Box::new(verdict)));
+                    }
+                    if let Some(exp) = &op.manifest.bundle.expires {
+                        if let Some(t) = trust::parse_rfc3339(exp) {
+                            if *at > t {
+                                return Err(VerifyError::Expired { expires: exp.clone(), at: at.to_rfc3339() });
+                            }
+                        }
+                    }
+                }
+                sink.begin(op)?;
+            }
+            let Some(expected) = op.manifest.files.get(expected_idx) else {
+                return Err(VerifyError::Unexpected { path: path_str });
+            };
+            if expected.path != path_str {
+                return Err(if op.manifest.file(&path_str).is_some() {
+                    VerifyError::OutOfOrder {
+                        path: path_str,
+                        why: format!("expected {} here", expected.path),
+                    }
+                } else {
+                    VerifyError::Unexpected { path: path_str }
+                });
+            }
+            if size != expected.size {
+                return Err(VerifyError::SizeMismatch { path: path_str, expected: expected.size, actual: size });
+            }
+            // SHA256SUMS must say exactly what the manifest says, so that an auditor's
+            // `sha256sum -c` checks every payload file.
+            let sums_bytes;
+            let mut sums_cursor;
+            let source: &mut dyn Read = if path_str == manifest::SUMS {
+                sums_bytes = read_limited(&mut entry, size, 16 << 20, "SHA256SUMS")?;
+                if sums_bytes != manifest::render_sums(&op.manifest.files) {
+                    return Err(VerifyError::SumsMismatch);
+                }
+                sums_cursor = io::Cursor::new(sums_bytes);
+                &mut sums_cursor
+            } else {
+                &mut entry
+            };
+            let mut hr = HashingReader { inner: source, hasher: Sha256::new(), n: 0 };
+            sink.file(&bpath, size, &mut hr).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => io_to_verify(e),
+                _ => VerifyError::Write(e.to_string()),
+            })?;
+            io::copy(&mut hr, &mut io::sink()).map_err(io_to_verify)?;
+            if hr.n != size {
+                return Err(VerifyError::Tar(format!("{path_str}: truncated entry")));
+            }
+            let actual = hex::encode(hr.hasher.finalize());
+            if actual != expected.sha256 {
+                return Err(VerifyError::HashMismatch { path: path_str, expected: expected.sha256.clone(), actual });
+            }
+            expected_idx += 1;
+        }
+        let Some(mut op) = opened else {
+            return Err(VerifyError::ManifestNotFirst { found: "(empty archive)".into() });
+        };
+        if pending_pax.is_some() {
+            return Err(VerifyError::Pax { path: "(end)".into(), why: "PAX header with no entry after it".into() });
+        }
+        if expected_idx == 0 {
+            // No payload at all: still judge trust so the message is the right one.
+            op.signatures = std::mem::take(&mut sigs);
+            if let Judge::Trust { store, at } = &judge {
+                let verdict = trust::evaluate(store, &op.manifest_bytes, &op.bundle_id, &op.signatures, *at);
+                if !verdict.met {
+                    return Err(VerifyError::Untrusted(Box::new(verdict)));
+                }
+                op.trust = Some(verdict);
+            }
+        }
+        if let Some(missing) = op.manifest.files.get(expected_idx) {
+            return Err(VerifyError::Missing { path: missing.path.clone() });
+        }
+        op
+    };
+    // After the end-of-archive marker only zero padding may follow, then the gzip end.
+    let mut rest = archive.into_inner();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = rest.read(&mut buf).map_err(io_to_verify)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(VerifyError::TrailingData("non-zero bytes after the tar end-of-archive marker".into()));
+        }
+    }
+    Ok(opened)
+}

@@ -1,0 +1,326 @@
+//! Command-line definitions (clap derive). Doc comments are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// airlock: signed, offline release bundles for PostgreSQL changes.
+///
+/// A release manager packs and signs a bundle; an operator on an air-gapped host
+/// verifies it, asks the database a read-only gate question, and only on READY runs
+/// the tiers, all-or-nothing; auditors re-verify archived bundles years later.
+///
+/// Exit codes: 0 success / gate READY, 1 runtime error, 2 usage error, 3 gate BLOCKED,
+/// 4 bundle verification failed, 5 database state check failed, 6 refused by the
+/// ledger or deploy lock not acquired.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Print one JSON document on stdout (errors too) instead of human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Colour in human output.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub.
+    Keygen(KeygenArgs),
+    /// Check a source directory: bundle.toml, every named file, every SQL statement.
+    Lint(LintArgs),
+    /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
+    Pack(PackArgs),
+    /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
+    Sign(SignArgs),
+    /// Verify a bundle against a trust store: signatures, threshold, hashes, structure.
+    Verify(VerifyArgs),
+    /// Show what a bundle holds (labelled UNVERIFIED without --trust).
+    Inspect(InspectArgs),
+    /// Verify a bundle fully, then write its files into a new directory.
+    Extract(ExtractArgs),
+    /// List a verified bundle's runbooks, or print one.
+    Runbook(RunbookArgs),
+    /// Ask the target database the bundle's read-only gate questions: READY or BLOCKED.
+    Gate(GateArgs),
+    /// Gate + preflight + exactly what apply would run. Read-only.
+    Plan(PlanArgs),
+    /// Run the next tiers, all-or-nothing, after every check held.
+    Apply(ApplyArgs),
+    /// Undo an applied bundle with its rollback files (idempotent).
+    Rollback(RollbackArgs),
+    /// Rehearse the whole cycle on a throw-away clone of the target.
+    Rehearse(RehearseArgs),
+    /// What the ledger says, per bundle name.
+    Status(StatusArgs),
+    /// SHA-256 fingerprint of the target's user schemas (and rows/data).
+    Fingerprint(FingerprintArgs),
+    /// The whole story on a throw-away database: pack, verify, gate, rehearse, apply, rollback.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from this file (first line). Otherwise AIRLOCK_PASSPHRASE,
+    /// otherwise a prompt on the terminal. Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write PREFIX.key and PREFIX.pub.
+    #[arg(long, value_name = "PREFIX")]
+    pub out: PathBuf,
+    /// Untrusted comment for the key files (shown by minisign, not signed).
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Do not encrypt the secret key (throw-away and test keys only).
+    #[arg(long)]
+    pub unencrypted: bool,
+    /// Overwrite existing key files.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Source directory holding bundle.toml.
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Source directory holding bundle.toml.
+    pub source: PathBuf,
+    /// Secret key that signs the manifest.
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Output file (default: NAME-VERSION.airlock.tar.gz in the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// gzip level 1-9. 6 is gzip's default and the best size/speed balance for SQL.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub level: u32,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The bundle to co-sign (rewritten in place, atomically).
+    pub bundle: PathBuf,
+    /// Secret key of the co-signer.
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// Trust store: a directory of minisign *.pub keys with optional trust.toml
+    /// (threshold, key validity, revocation), or one .pub file.
+    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    pub trust: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Judge validity at this RFC 3339 time instead of now (auditors).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub bundle: PathBuf,
+    /// Trust store; without it the output is labelled UNVERIFIED.
+    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    pub trust: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// New directory to create (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Runbook to print: its file name, path or audience. Without it, list them.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Connection: libpq key=value string or postgresql:// URL. Otherwise AIRLOCK_DB,
+    /// otherwise PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, Unix socket by default.
+    /// Without a database name, the bundle's target.database is used.
+    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    pub db: Option<String>,
+    /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).
+    #[arg(long, default_value = "0", value_name = "DURATION")]
+    pub statement_timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ParamArgs {
+    /// Bundle parameter NAME=VALUE, readable in SQL as current_setting('airlock.NAME').
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Run the gates under SET LOCAL ROLE ROLE (give it SELECT-only privileges).
+    #[arg(long, value_name = "ROLE")]
+    pub gate_role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Plan only up to and including this tier.
+    #[arg(long, value_name = "TIER")]
+    pub through: Option<String>,
+    #[arg(long, value_name = "ROLE")]
+    pub gate_role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Stop after this tier; a later apply continues with the next one.
+    #[arg(long, value_name = "TIER")]
+    pub through: Option<String>,
+    /// Write the receipt (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// How long to wait for the deploy lock (another apply) before refusing (exit 6).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub lock_timeout: String,
+    /// Continue even if the schema changed since the previous partial apply.
+    #[arg(long)]
+    pub allow_drift: bool,
+    /// Do not ask for the database name on a terminal.
+    #[arg(long, short)]
+    pub yes: bool,
+    #[arg(long, value_name = "ROLE")]
+    pub gate_role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Write the receipt (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub lock_timeout: String,
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Continue the rehearsal on the clone even when the gate is BLOCKED.
+    #[arg(long)]
+    pub assume_gates: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Check the ledger's hash chain and report the first broken row.
+    #[arg(long)]
+    pub verify_chain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Add exact per-table row counts.
+    #[arg(long)]
+    pub rows: bool,
+    /// Add per-table content hashes computed in the server (implies --rows).
+    #[arg(long)]
+    pub data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Server to create the throw-away demo database on (its dbname is ignored).
+    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    pub db: Option<String>,
+    /// Keep the demo database and files afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}

@@ -1,0 +1,146 @@
+//! Helpers shared by subcommands: keys and passphrases, times, atomic output files.
+
+use crate::cli::PassphraseArgs;
+use crate::error::{Error, Result};
+use crate::minisign::SecretKey;
+use chrono::{DateTime, Utc};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Passphrase from --passphrase-file, AIRLOCK_PASSPHRASE, or a terminal prompt.
+pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<String>> {
+    if let Some(p) = &args.passphrase_file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(p).map_err(|e| Error::io(format!("cannot read passphrase file {}", p.display()), e))?,
+        );
+        let first = text.lines().next().unwrap_or("").to_string();
+        return Ok(Zeroizing::new(first));
+    }
+    if let Ok(p) = std::env::var("AIRLOCK_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    if std::io::stdin().is_terminal() {
+        let p = Zeroizing::new(
+            rpassword::prompt_password("Passphrase: ").map_err(|e| Error::io("cannot read passphrase", e))?,
+        );
+        if confirm {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("Passphrase (again): ").map_err(|e| Error::io("cannot read passphrase", e))?,
+            );
+            if *again != *p {
+                return Err(Error::usage("the passphrases do not match", None));
+            }
+        }
+        if p.is_empty() {
+            return Err(Error::usage(
+                "empty passphrase",
+                Some("use --unencrypted for a throw-away key without a passphrase".into()),
+            ));
+        }
+        return Ok(p);
+    }
+    Err(Error::usage(
+        "a passphrase is needed and stdin is not a terminal",
+        Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
+    ))
+}
+
+/// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
+pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::usage(
+                format!(
+                    "secret key {} is readable by others (mode {:o})",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                ),
+                Some(format!("chmod 600 {}", path.display())),
+            ));
+        }
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?,
+    );
+    let key_err = |source| Error::Key { path: path.to_path_buf(), source };
+    let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
+    let pw = if encrypted { Some(passphrase(pass, false)?) } else { None };
+    SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
+}
+
+/// `--at TIME` or now.
+pub fn judge_time(at: Option<&str>) -> Result<DateTime<Utc>> {
+    match at {
+        None => Ok(Utc::now()),
+        Some(t) => crate::trust::parse_rfc3339(t).ok_or_else(|| {
+            Error::usage(format!("--at {t:?} is not a time"), Some("use RFC 3339, e.g. 2026-06-03T12:00:00Z".into()))
+        }),
+    }
+}
+
+/// SOURCE_DATE_EPOCH, if set (reproducible builds).
+pub fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Error::usage(format!("SOURCE_DATE_EPOCH={v:?} is not an integer"), None)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A temp file beside `dest`; `commit` renames it into place (never half-written).
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn new(dest: &Path) -> Result<AtomicFile> {
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".airlock-tmp-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(format!("cannot create a temporary file in {}", dir.display()), e))?;
+        Ok(AtomicFile { tmp, dest: dest.to_path_buf() })
+    }
+
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    pub fn commit(self, overwrite: bool) -> Result<()> {
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("cannot write {}", self.dest.display()), e))?;
+        let dest = self.dest.clone();
+        let res = if overwrite { self.tmp.persist(&dest).map(|_| ()) } else { self.tmp.persist_noclobber(&dest).map(|_| ()) };
+        res.map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::usage(format!("{} already exists", dest.display()), Some("use --force to overwrite".into()))
+            } else {
+                Error::io(format!("cannot write {}", dest.display()), e.error)
+            }
+        })
+    }
+}
+
+/// Write a small text file atomically.
+pub fn write_atomic(dest: &Path, text: &[u8], overwrite: bool) -> Result<()> {
+    let mut f = AtomicFile::new(dest)?;
+    f.file().write_all(text).map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
+    f.commit(overwrite)
+}
+
+pub fn load_trust(path: &Path) -> Result<crate::trust::TrustStore> {
+    Ok(crate::trust::TrustStore::load(path)?)
+}

@@ -1,0 +1,157 @@
+//! `airlock pack`: lint, hash, sign, write the deterministic bundle atomically.
+
+use super::common::{load_secret_key, source_date_epoch, AtomicFile};
+use crate::archive::writer::BundleWriter;
+use crate::cli::PackArgs;
+use crate::error::{Error, Result};
+use crate::manifest::{self, FileEntry, Manifest};
+use crate::minisign::SecretKey;
+use crate::report::{Outcome, Report};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct PackReport {
+    pub bundle: PathBuf,
+    pub bundle_id: String,
+    pub name: String,
+    pub version: String,
+    pub sequence: u64,
+    pub files: usize,
+    pub payload_bytes: u64,
+    pub bundle_bytes: u64,
+    pub signed_by: String,
+    pub warnings: Vec<String>,
+}
+
+impl Report for PackReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "packed {} {} (sequence {})\n  bundle:    {}\n  bundle id: {}\n  files:     {} ({} bytes, {} compressed)\n  signed by: {}",
+            self.name,
+            self.version,
+            self.sequence,
+            self.bundle.display(),
+            self.bundle_id,
+            self.files,
+            self.payload_bytes,
+            self.bundle_bytes,
+            self.signed_by
+        );
+        for w in &self.warnings {
+            s.push_str(&format!("\nwarning: {w}"));
+        }
+        s
+    }
+}
+
+/// Hash a file in one streaming pass.
+fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// A file name made only of safe characters.
+pub fn default_name(m: &Manifest) -> String {
+    let clean = |s: &str| -> String {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+    };
+    format!("{}-{}.airlock.tar.gz", clean(&m.bundle.name), clean(&m.bundle.version))
+}
+
+/// Pack `source` signed by `key` into `out` (or the default name in the cwd).
+pub fn pack_dir(source: &Path, key: &SecretKey, out: Option<&Path>, level: u32, force: bool) -> Result<PackReport> {
+    let linted = crate::spec::lint(source)?;
+    let mut files = vec![];
+    for p in &linted.files {
+        let (sha256, size) = hash_file(&source.join(p.as_str()))?;
+        files.push(FileEntry { path: p.to_string(), sha256, size });
+    }
+    let sums = manifest::render_sums(&files);
+    files.push(FileEntry { path: manifest::SUMS.into(), sha256: hex::encode(Sha256::digest(&sums)), size: sums.len() as u64 });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let m = Manifest::from_spec(linted.spec.clone(), files);
+    let bytes = m.to_canonical_bytes();
+    // Round-trip through the strict parser: never ship what a verifier would refuse.
+    Manifest::parse(&bytes).map_err(|e| Error::usage(format!("internal: manifest does not re-parse: {e}"), None))?;
+    let id = manifest::bundle_id(&bytes);
+    let epoch = source_date_epoch()?;
+    let timestamp = epoch.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let sig = key.sign(&bytes, &manifest::trusted_comment(&m, &id, timestamp));
+    let dest = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(default_name(&m)));
+    if dest.exists() && !force {
+        return Err(Error::usage(format!("{} already exists", dest.display()), Some("use --out FILE, or --force to overwrite".into())));
+    }
+    let mut tmp = AtomicFile::new(&dest)?;
+    let file = tmp.file().try_clone().map_err(|e| Error::io("cannot write bundle", e))?;
+    let werr = |e: std::io::Error| Error::io(format!("cannot write {}", dest.display()), e);
+    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), level, epoch.unwrap_or(0).max(0) as u64, &bytes, &[sig])
+        .map_err(werr)?;
+    for entry in &m.files {
+        if entry.path == manifest::SUMS {
+            w.add(&entry.path, entry.size, &mut &sums[..]).map_err(werr)?;
+            continue;
+        }
+        let path = source.join(&entry.path);
+        let f = std::fs::File::open(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let mut hr = HashCheck { inner: BufReader::with_capacity(1 << 20, f), h: Sha256::new(), n: 0 };
+        w.add(&entry.path, entry.size, &mut hr).map_err(werr)?;
+        if hr.n != entry.size || hex::encode(hr.h.finalize()) != entry.sha256 {
+            return Err(Error::usage(
+                format!("{} changed while packing", entry.path),
+                Some("nothing was written; pack again from a source nobody is editing".into()),
+            ));
+        }
+    }
+    let buf = w.finish().map_err(werr)?;
+    buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    tmp.commit(force)?;
+    let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    Ok(PackReport {
+        bundle: dest,
+        bundle_id: id,
+        name: m.bundle.name.clone(),
+        version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        files: m.files.len(),
+        payload_bytes: m.payload_size(),
+        bundle_bytes,
+        signed_by: key.key_id.to_string(),
+        warnings: linted.warnings,
+    })
+}
+
+struct HashCheck<R> {
+    inner: R,
+    h: Sha256,
+    n: u64,
+}
+impl<R: Read> Read for HashCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.h.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+pub fn run(args: PackArgs) -> Result<Outcome> {
+    // Lint before asking for a passphrase: a broken source fails fast.
+    crate::spec::lint(&args.source)?;
+    let key = load_secret_key(&args.key, &args.pass)?;
+    Ok(Box::new(pack_dir(&args.source, &key, args.out.as_deref(), args.level, args.force)?))
+}

@@ -1,0 +1,87 @@
+//! `airlock sign`: add a co-signature. The archive is rewritten to a temp file while
+//! being structurally verified, then renamed over the original; the manifest bytes,
+//! hence the bundle id, do not change.
+
+use super::common::{load_secret_key, source_date_epoch, AtomicFile};
+use crate::archive::writer::BundleWriter;
+use crate::archive::{read_bundle, Judge, Limits, Opened, Sink, VerifyError};
+use crate::bundle_path::BundlePath;
+use crate::cli::SignArgs;
+use crate::error::{Error, Result};
+use crate::manifest;
+use crate::minisign::SecretKey;
+use crate::report::{Outcome, Report};
+use serde::Serialize;
+use std::io::{BufWriter, Read};
+use std::path::PathBuf;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SignReport {
+    pub bundle: PathBuf,
+    pub bundle_id: String,
+    pub added: String,
+    pub signatures: Vec<String>,
+}
+
+impl Report for SignReport {
+    fn human(&self) -> String {
+        format!(
+            "added signature by {} to {}\n  bundle id: {} (unchanged)\n  signatures: {}",
+            self.added,
+            self.bundle.display(),
+            self.bundle_id,
+            self.signatures.join(", ")
+        )
+    }
+}
+
+struct Rewrite<'a> {
+    key: &'a SecretKey,
+    file: Option<std::fs::File>,
+    writer: Option<BundleWriter<BufWriter<std::fs::File>>>,
+    timestamp: i64,
+    signers: Vec<String>,
+}
+
+impl Sink for Rewrite<'_> {
+    fn begin(&mut self, op: &Opened) -> Result<(), VerifyError> {
+        if op.signatures.iter().any(|(_, s)| s.key_id == self.key.key_id) {
+            return Err(VerifyError::Signature {
+                file: format!("signatures/{}.minisig", self.key.key_id),
+                why: "the bundle is already signed by this key".into(),
+            });
+        }
+        let tc = manifest::trusted_comment(&op.manifest, &op.bundle_id, self.timestamp);
+        let mut sigs: Vec<_> = op.signatures.iter().map(|(_, s)| s.clone()).collect();
+        sigs.push(self.key.sign(&op.manifest_bytes, &tc));
+        self.signers = sigs.iter().map(|s| s.key_id.to_string()).collect();
+        self.signers.sort();
+        let f = self.file.take().expect("begin once");
+        let w = BundleWriter::new(BufWriter::with_capacity(1 << 20, f), 6, op.mtime, &op.manifest_bytes, &sigs)
+            .map_err(|e| VerifyError::Write(e.to_string()))?;
+        self.writer = Some(w);
+        Ok(())
+    }
+    fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> std::io::Result<()> {
+        self.writer.as_mut().expect("begun").add(path.as_str(), size, data)
+    }
+}
+
+pub fn run(args: SignArgs) -> Result<Outcome> {
+    let key = load_secret_key(&args.key, &args.pass)?;
+    let mut tmp = AtomicFile::new(&args.bundle)?;
+    let file = tmp.file().try_clone().map_err(|e| Error::io("cannot write bundle", e))?;
+    let timestamp = source_date_epoch()?.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let mut sink = Rewrite { key: &key, file: Some(file), writer: None, timestamp, signers: vec![] };
+    let opened = read_bundle(&args.bundle, Judge::StructureOnly, &Limits::default(), &mut sink)?;
+    let w = sink.writer.take().ok_or_else(|| Error::usage("bundle has no payload", None))?;
+    let werr = |e: std::io::Error| Error::io(format!("cannot write {}", args.bundle.display()), e);
+    w.finish().map_err(werr)?.into_inner().map_err(|e| werr(e.into_error()))?;
+    tmp.commit(true)?;
+    Ok(Box::new(SignReport {
+        bundle: args.bundle,
+        bundle_id: opened.bundle_id,
+        added: key.key_id.to_string(),
+        signatures: sink.signers,
+    }))
+}

@@ -1,0 +1,26 @@
+//! airlock: signed, offline release bundles for PostgreSQL changes.
+//!
+//! Data flows one way: `cli → commands → domain modules → (archive | db)`. Domain
+//! modules never print and never exit; `main.rs` renders the returned report.
+
+pub mod archive;
+pub mod bundle_path;
+pub mod cli;
+pub mod commands;
+pub mod db;
+pub mod error;
+pub mod manifest;
+pub mod minisign;
+pub mod report;
+pub mod spec;
+pub mod sql_lint;
+pub mod strict_json;
+pub mod trust;
+pub mod verified;
+
+pub use error::{Error, Result};
+
+/// Run one parsed command line.
+pub fn run(cli: cli::Cli) -> Result<report::Outcome> {
+    commands::dispatch(cli)
+}

@@ -1,0 +1,73 @@
+//! One report, two renderers: every command returns a `Serialize` report; human text
+//! and the single `--json` document are both made from it.
+
+use serde::Serialize;
+
+/// A command's result, rendered by `main`.
+pub trait Report: erased::ErasedSerialize {
+    /// Human text for stdout (without trailing newline handling; main adds one).
+    fn human(&self) -> String;
+    /// Exit code for a successful run (0, or 3 for BLOCKED, 5 for a failed rehearsal…).
+    fn exit_code(&self) -> u8 {
+        0
+    }
+}
+
+pub type Outcome = Box<dyn Report>;
+
+pub mod erased {
+    //! Object-safe serialization to a JSON value.
+    pub trait ErasedSerialize {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> ErasedSerialize for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+/// The JSON document printed for an error.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorDoc {
+    pub ok: bool,
+    pub exit_code: u8,
+    pub kind: String,
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Left-aligned text table.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
+    out.push(line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    for r in rows {
+        out.push(line(r.clone()));
+    }
+    out.join("\n")
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}

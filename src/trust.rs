@@ -1,0 +1,337 @@
+//! Trust store: which public keys count, when, for what, and how many are needed.
+//!
+//! Invariant: the threshold counts distinct public keys (never key ids, never signature
+//! files) whose signature verifies strictly over the exact manifest bytes, whose
+//! trusted comment names this bundle id, that are unrevoked and inside their validity
+//! window at the time judged, and whose role may sign releases.
+
+use crate::manifest::{self, CommentFields};
+use crate::minisign::{KeyId, PublicKey, SignatureBox};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("trust store {path}: {message}")]
+    Store { path: PathBuf, message: String },
+}
+
+fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
+    TrustError::Store {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustToml {
+    #[serde(default)]
+    threshold: Option<u32>,
+    #[serde(default)]
+    keys: BTreeMap<String, KeyPolicyToml>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPolicyToml {
+    not_before: Option<toml::Value>,
+    not_after: Option<toml::Value>,
+    /// `true`, or the time from which the key is revoked.
+    revoked: Option<toml::Value>,
+    revoked_reason: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Release managers: their signatures count toward the bundle threshold.
+    Release,
+    /// Operators: may sign receipts, never count toward a bundle's threshold.
+    Operator,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyPolicy {
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    /// `Some(None)`: revoked with no date (always). `Some(Some(t))`: revoked from `t`.
+    pub revoked: Option<Option<DateTime<Utc>>>,
+    pub revoked_reason: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrustedKey {
+    pub key: PublicKey,
+    pub file: PathBuf,
+    pub policy: KeyPolicy,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrustStore {
+    pub path: PathBuf,
+    pub threshold: u32,
+    pub keys: Vec<TrustedKey>,
+}
+
+fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
+    let text = match v {
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::String(s) => s.clone(),
+        _ => return Err(store_err(path, format!("{field} must be an RFC 3339 time"))),
+    };
+    parse_rfc3339(&text).ok_or_else(|| store_err(path, format!("{field} {text:?} is not an RFC 3339 time")))
+}
+
+pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
+impl TrustStore {
+    /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
+    /// `.pub` file (threshold 1).
+    pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
+        let meta = std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
+        let mut pubs = vec![];
+        let mut policy_file = None;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| store_err(path, e.to_string()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                if p.extension().and_then(|e| e.to_str()) == Some("pub") {
+                    pubs.push(p);
+                } else if p.file_name().and_then(|n| n.to_str()) == Some("trust.toml") {
+                    policy_file = Some(p);
+                }
+            }
+        } else {
+            pubs.push(path.to_path_buf());
+        }
+        let policy: TrustToml = match &policy_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| store_err(p, e.to_string()))?;
+                toml::from_str(&text).map_err(|e| store_err(p, e.to_string()))?
+            }
+            None => TrustToml::default(),
+        };
+        let mut keys = vec![];
+        for p in pubs {
+            let text = std::fs::read_to_string(&p).map_err(|e| store_err(&p, e.to_string()))?;
+            let key = PublicKey::parse(&text).map_err(|e| store_err(&p, e.to_string()))?;
+            keys.push(TrustedKey {
+                key,
+                file: p,
+                policy: KeyPolicy {
+                    not_before: None,
+                    not_after: None,
+                    revoked: None,
+                    revoked_reason: None,
+                    role: Role::Release,
+                },
+            });
+        }
+        if keys.is_empty() {
+            return Err(store_err(path, "holds no *.pub keys"));
+        }
+        let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
+        for (id, kp) in &policy.keys {
+            let matching: Vec<&mut TrustedKey> = keys.iter_mut().filter(|k| k.key.key_id.to_string() == *id).collect();
+            if matching.is_empty() {
+                return Err(store_err(&pf, format!("[keys.{id}] names a key id with no .pub file in the store")));
+            }
+            for k in matching {
+                if let Some(v) = &kp.not_before {
+                    k.policy.not_before = Some(parse_time(&pf, "not_before", v)?);
+                }
+                if let Some(v) = &kp.not_after {
+                    k.policy.not_after = Some(parse_time(&pf, "not_after", v)?);
+                }
+                k.policy.revoked = match &kp.revoked {
+                    None | Some(toml::Value::Boolean(false)) => None,
+                    Some(toml::Value::Boolean(true)) => Some(None),
+                    Some(v) => Some(Some(parse_time(&pf, "revoked", v)?)),
+                };
+                k.policy.revoked_reason = kp.revoked_reason.clone();
+                k.policy.role = match kp.role.as_deref() {
+                    None | Some("release") => Role::Release,
+                    Some("operator") => Role::Operator,
+                    Some(other) => {
+                        return Err(store_err(&pf, format!("[keys.{id}] role {other:?} must be \"release\" or \"operator\"")))
+                    }
+                };
+            }
+        }
+        let threshold = policy.threshold.unwrap_or(1);
+        if threshold == 0 {
+            return Err(store_err(&pf, "threshold 0 would trust anything; use 1 or more"));
+        }
+        Ok(TrustStore {
+            path: path.to_path_buf(),
+            threshold,
+            keys,
+        })
+    }
+
+    pub fn find(&self, id: KeyId) -> Vec<&TrustedKey> {
+        self.keys.iter().filter(|k| k.key.key_id == id).collect()
+    }
+}
+
+/// What was concluded about one signature file.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SignatureCheck {
+    pub file: String,
+    pub key_id: String,
+    pub trusted_comment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The signature verified against a trusted key and names this bundle.
+    pub valid: bool,
+    /// It counts toward the threshold.
+    pub counted: bool,
+    /// Why it does not count, or a flag worth knowing (e.g. revoked since).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TrustVerdict {
+    pub threshold: u32,
+    pub distinct_keys: u32,
+    pub met: bool,
+    pub judged_at: String,
+    pub signatures: Vec<SignatureCheck>,
+}
+
+/// Judge every signature over `manifest_bytes` at time `at`.
+pub fn evaluate(
+    store: &TrustStore,
+    manifest_bytes: &[u8],
+    bundle_id: &str,
+    sigs: &[(String, SignatureBox)],
+    at: DateTime<Utc>,
+) -> TrustVerdict {
+    let prehash = crate::minisign::blake2b512(manifest_bytes);
+    let mut counted_keys = BTreeSet::new();
+    let mut checks = vec![];
+    for (file, sig) in sigs {
+        let fields: CommentFields = manifest::parse_trusted_comment(&sig.trusted_comment);
+        let mut check = SignatureCheck {
+            file: file.clone(),
+            key_id: sig.key_id.to_string(),
+            trusted_comment: sig.trusted_comment.clone(),
+            signed_at: fields
+                .timestamp
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            role: None,
+            valid: false,
+            counted: false,
+            note: None,
+        };
+        let candidates = store.find(sig.key_id);
+        if candidates.is_empty() {
+            check.note = Some(format!("key {} is not in the trust store", sig.key_id));
+            checks.push(check);
+            continue;
+        }
+        let mut last_err = None;
+        let good = candidates.into_iter().find(|k| match k.key.verify_prehashed(&prehash, sig) {
+            Ok(()) => true,
+            Err(e) => {
+                last_err = Some(e.to_string());
+                false
+            }
+        });
+        let Some(key) = good else {
+            check.note = Some(format!(
+                "signature by key {} does not verify over this manifest ({})",
+                sig.key_id,
+                last_err.unwrap_or_default()
+            ));
+            checks.push(check);
+            continue;
+        };
+        check.role = Some(key.policy.role.clone());
+        if fields.bundle_id.as_deref() != Some(bundle_id) {
+            check.note = Some(format!(
+                "trusted comment names bundle id {}, not this bundle",
+                fields.bundle_id.as_deref().unwrap_or("(none)")
+            ));
+            checks.push(check);
+            continue;
+        }
+        check.valid = true;
+        let p = &key.policy;
+        let refusal = match &p.revoked {
+            Some(None) => Some(format!(
+                "key {} is revoked{}",
+                sig.key_id,
+                p.revoked_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            )),
+            Some(Some(t)) if *t <= at => Some(format!(
+                "key {} is revoked since {}{}",
+                sig.key_id,
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                p.revoked_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            )),
+            _ => None,
+        }
+        .or_else(|| match p.not_before {
+            Some(nb) if at < nb => Some(format!("key {} is not valid before {}", sig.key_id, nb.to_rfc3339())),
+            _ => None,
+        })
+        .or_else(|| match p.not_after {
+            Some(na) if at > na => Some(format!("key {} expired at {}", sig.key_id, na.to_rfc3339())),
+            _ => None,
+        })
+        .or_else(|| match p.role {
+            Role::Operator => Some(format!("key {} has role operator and cannot sign releases", sig.key_id)),
+            Role::Release => None,
+        });
+        match refusal {
+            Some(r) => check.note = Some(r),
+            None => {
+                if counted_keys.insert(*key.key.key.as_bytes()) {
+                    check.counted = true;
+                } else {
+                    check.note = Some("another signature by the same public key already counted".into());
+                }
+                if let Some(Some(t)) = &p.revoked {
+                    check.note = Some(format!(
+                        "valid at the time judged; key revoked later, from {}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ));
+                }
+            }
+        }
+        checks.push(check);
+    }
+    let distinct = counted_keys.len() as u32;
+    TrustVerdict {
+        threshold: store.threshold,
+        distinct_keys: distinct,
+        met: distinct >= store.threshold,
+        judged_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        signatures: checks,
+    }
+}
