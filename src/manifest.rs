@@ -168,6 +168,10 @@ impl Manifest {
         Ok(())
     }
 
+    pub fn tier_index(&self, name: &str) -> Option<usize> {
+        self.tier.iter().position(|t| t.name == name)
+    }
+
     pub fn file(&self, path: &str) -> Option<&FileEntry> {
         self.files
             .binary_search_by(|f| f.path.as_str().cmp(path))

@@ -1,6 +1,12 @@
 //! One file per subcommand: read args, call the domain modules, return a report.
 
+pub mod apply;
 pub mod common;
+pub mod db_common;
+pub mod demo;
+pub mod gate;
+pub mod rehearse;
+pub mod status;
 pub mod extract;
 pub mod keygen;
 pub mod lint;
@@ -23,7 +29,14 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Inspect(a) => verify::inspect(a),
         Command::Extract(a) => extract::run(a),
         Command::Runbook(a) => runbook::run(a),
-        _ => Err(crate::Error::usage("not implemented yet", None)),
+        Command::Gate(a) => gate::gate(a),
+        Command::Plan(a) => gate::plan(a),
+        Command::Apply(a) => apply::apply(a),
+        Command::Rollback(a) => apply::rollback(a),
+        Command::Rehearse(a) => rehearse::run(a),
+        Command::Status(a) => status::status(a),
+        Command::Fingerprint(a) => status::fingerprint(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

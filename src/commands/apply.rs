@@ -1,0 +1,142 @@
+//! `airlock apply` and `airlock rollback`.
+
+use super::common::write_atomic;
+use super::db_common::prepare;
+use crate::cli::{ApplyArgs, RollbackArgs};
+use crate::db::apply::{self, Options, PlanReport, Receipt};
+use crate::error::{Error, Result};
+use crate::report::{short, Outcome, Report};
+use serde::Serialize;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ReceiptOutcome {
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_file: Option<PathBuf>,
+}
+
+impl Report for ReceiptOutcome {
+    fn human(&self) -> String {
+        let r = &self.receipt;
+        let mut s = match r.outcome.as_str() {
+            "nothing-to-roll-back" => format!(
+                "nothing to roll back: {} {} (bundle {}) is not applied on {}",
+                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database
+            ),
+            "rolled-back" => format!(
+                "ROLLED BACK {} {} (bundle {}) on {}: tiers {}",
+                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database, r.tiers.join(", ")
+            ),
+            _ => format!(
+                "APPLIED {} {} (bundle {}) on {}: tiers {}",
+                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database, r.tiers.join(", ")
+            ),
+        };
+        if let Some(g) = &r.gates {
+            if !g.gates.is_empty() {
+                s.push_str(&format!("\n\ngates:\n{}", super::gate::gate_table(g)));
+            }
+        }
+        if let Some(p) = &r.preflight {
+            s.push_str(&format!("\n\npreflight {}:\n{}", p.file, super::gate::probe_table(p)));
+        }
+        if let Some(p) = &r.verify {
+            s.push_str(&format!("\n\nverify {}:\n{}", p.file, super::gate::probe_table(p)));
+        }
+        if let Some(p) = &r.rollback_probe {
+            s.push_str(&format!("\n\nrollback probe {}:\n{}", p.file, super::gate::probe_table(p)));
+        }
+        if !r.ledger.is_empty() {
+            s.push_str(&format!(
+                "\n\nschema fingerprint {} -> {}; ledger row(s) {}",
+                short(&r.fingerprint_before),
+                short(&r.fingerprint_after),
+                r.ledger.iter().map(|l| format!("#{} {}", l.seq, short(&l.row_hash))).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if r.event == "apply" && !r.remaining_tiers.is_empty() {
+            s.push_str(&format!("\nnot yet applied: {} (run apply again to continue)", r.remaining_tiers.join(", ")));
+        }
+        if let Some(f) = &self.receipt_file {
+            s.push_str(&format!("\nreceipt: {}", f.display()));
+        }
+        s
+    }
+}
+
+/// On a terminal, show the plan and ask for the database name; never prompt otherwise.
+fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Box<dyn Fn(&PlanReport) -> bool>> {
+    if yes || !std::io::stdin().is_terminal() {
+        return None;
+    }
+    Some(Box::new(move |p: &PlanReport| {
+        let mut e = std::io::stderr();
+        let _ = writeln!(e, "About to {verb} {} {} (bundle {}) on database {}.", p.bundle_name, p.bundle_version, short(&p.bundle_id), p.database);
+        if !p.already_applied.is_empty() {
+            let _ = writeln!(e, "  applied so far: {}", p.already_applied.join(", "));
+        }
+        for t in &p.tiers {
+            let _ = writeln!(e, "  tier {} {} ({} file(s){})", t.index, t.name, t.files.len(), if t.gates.is_empty() { String::new() } else { format!(", gates {}", t.gates.join(",")) });
+        }
+        let _ = write!(e, "Type the database name ({}) to go on: ", p.database);
+        let _ = e.flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        line.trim() == p.database
+    }))
+}
+
+fn save_receipt(r: &Receipt, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    if r.ledger.is_empty() {
+        return Ok(None);
+    }
+    let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
+    let path = path.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{}-{seq}.receipt.json", r.bundle_name, r.bundle_version.replace(['/', ' '], "_"), r.event)));
+    let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
+    text.push(b'\n');
+    write_atomic(&path, &text, false)?;
+    Ok(Some(path))
+}
+
+pub fn apply(args: ApplyArgs) -> Result<Outcome> {
+    let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let confirm = confirm_on_tty(args.yes, "apply");
+    let o = Options {
+        conn: &conn,
+        expected_db: vb.manifest().target.database.clone(),
+        params,
+        through: args.through.clone(),
+        lock_timeout: args.lock_timeout.clone(),
+        statement_timeout: args.db.statement_timeout.clone(),
+        allow_drift: args.allow_drift,
+        gate_role: args.gate_role.clone(),
+        skip_gates: false,
+        confirm: confirm.as_deref(),
+    };
+    let receipt = apply::apply(&vb, &o)?;
+    let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
+    Ok(Box::new(ReceiptOutcome { receipt, receipt_file }))
+}
+
+pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
+    let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let confirm = confirm_on_tty(args.yes, "ROLL BACK");
+    let o = Options {
+        conn: &conn,
+        expected_db: vb.manifest().target.database.clone(),
+        params,
+        through: None,
+        lock_timeout: args.lock_timeout.clone(),
+        statement_timeout: args.db.statement_timeout.clone(),
+        allow_drift: false,
+        gate_role: None,
+        skip_gates: false,
+        confirm: confirm.as_deref(),
+    };
+    let receipt = apply::rollback(&vb, &o)?;
+    let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
+    Ok(Box::new(ReceiptOutcome { receipt, receipt_file }))
+}

@@ -1,0 +1,329 @@
+//! `airlock demo`: the main job end to end on a throw-away database it creates.
+//!
+//! Invariant: the demo only ever changes a database it created itself
+//! (`airlock_demo_<pid>_<time>`), on the server the libpq environment points at, and
+//! drops it afterwards unless `--keep`.
+
+use super::pack::pack_dir;
+use crate::cli::DemoArgs;
+use crate::db::apply::{self, Options};
+use crate::db::conn::{self, ConnSpec};
+use crate::db::fingerprint::{self, Level};
+use crate::db::ledger;
+use crate::db::rehearse::{self, RehearseOptions};
+use crate::db::{quote_ident, sql_err, DbError};
+use crate::error::{Error, Result};
+use crate::minisign::SecretKey;
+use crate::report::{table, Outcome, Report};
+use crate::trust::TrustStore;
+use crate::verified::VerifiedBundle;
+use include_dir::{include_dir, Dir};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+static SOURCE: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/bundle/one-roof");
+static FIXTURE: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/bundle/one-roof-fixture");
+
+/// The demo's stand-in for the human ratification the gate waits for.
+const APPROVAL_FILE: &str = "approve.sql";
+const DEMO_APR: &str = "APR-BOOT-AUTHMODEL-1";
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DemoStep {
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DemoReport {
+    pub ok: bool,
+    pub database: String,
+    pub kept: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    pub steps: Vec<DemoStep>,
+    #[serde(skip)]
+    rehearsal: Option<String>,
+}
+
+impl Report for DemoReport {
+    fn human(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| vec![format!("{:>2}", i + 1), s.step.clone(), if s.ok { "ok".into() } else { "FAILED".into() }, format!("{} ms", s.duration_ms), s.detail.clone()])
+            .collect();
+        let mut s = format!(
+            "airlock demo on throw-away database {}\n\n{}",
+            self.database,
+            table(&["#", "step", "", "time", "what happened"], &rows)
+        );
+        if let Some(r) = &self.rehearsal {
+            s.push_str(&format!("\n\nrehearsal step table:\n{r}"));
+        }
+        s.push_str(&format!(
+            "\n\n{}",
+            if self.ok {
+                "DEMO PASSED: verified, gated, rehearsed, applied all-or-nothing, recorded in the ledger, rolled back to the exact baseline."
+            } else {
+                "DEMO FAILED: see the step marked FAILED above."
+            }
+        ));
+        if self.kept {
+            s.push_str(&format!(
+                "\nkept: database {}{}",
+                self.database,
+                self.workdir.as_ref().map(|w| format!(" and files in {}", w.display())).unwrap_or_default()
+            ));
+        }
+        s
+    }
+    fn exit_code(&self) -> u8 {
+        if self.ok {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+fn write_tree(dir: &Dir<'_>, root: &Path) -> std::io::Result<()> {
+    for f in dir.files() {
+        let dest = root.join(f.path());
+        if let Some(p) = dest.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::write(dest, f.contents())?;
+    }
+    for d in dir.dirs() {
+        write_tree(d, root)?;
+    }
+    Ok(())
+}
+
+/// The fixture's SQL files in name order (the approval stand-in excluded).
+fn fixture_sql() -> Vec<(&'static str, &'static str)> {
+    let mut files: Vec<_> = FIXTURE
+        .files()
+        .filter(|f| f.path().extension().and_then(|e| e.to_str()) == Some("sql"))
+        .filter(|f| f.path().file_name().and_then(|n| n.to_str()) != Some(APPROVAL_FILE))
+        .map(|f| (f.path().to_str().unwrap_or(""), f.contents_utf8().unwrap_or("")))
+        .collect();
+    files.sort();
+    files
+}
+
+struct Steps {
+    steps: Vec<DemoStep>,
+    failed: bool,
+}
+
+impl Steps {
+    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> std::result::Result<(T, String), String>) -> Option<T> {
+        if self.failed {
+            return None;
+        }
+        let t = Instant::now();
+        let r = f();
+        let ms = t.elapsed().as_millis() as u64;
+        match r {
+            Ok((v, detail)) => {
+                self.steps.push(DemoStep { step: name.into(), ok: true, detail, duration_ms: ms });
+                Some(v)
+            }
+            Err(detail) => {
+                self.failed = true;
+                self.steps.push(DemoStep { step: name.into(), ok: false, detail, duration_ms: ms });
+                None
+            }
+        }
+    }
+}
+
+fn server_unreachable(admin: &ConnSpec, e: DbError) -> Error {
+    Error::usage(
+        format!("the demo needs a PostgreSQL server and none answered at {}: {e}", admin.shown),
+        Some(
+            "start one (Debian: pg_ctlcluster 15 main start; elsewhere: initdb -D /tmp/pgdemo && pg_ctl -D /tmp/pgdemo -l /tmp/pgdemo.log start), or point --db / PGHOST at one"
+                .into(),
+        ),
+    )
+}
+
+pub fn run(args: DemoArgs) -> Result<Outcome> {
+    let base = conn::resolve(args.db.as_deref(), "postgres")?;
+    let admin = base.with_dbname("postgres");
+    let mut admin_client = admin.connect().map_err(|e| server_unreachable(&admin, e))?;
+    let db = format!("airlock_demo_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+    admin_client
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&db)))
+        .map_err(|e| Error::Db(sql_err("creating the demo database", &e)))?;
+    drop(admin_client);
+    let target = admin.with_dbname(&db);
+    let work = tempfile::Builder::new().prefix("airlock-demo-").tempdir().map_err(|e| Error::io("cannot create a work directory", e))?;
+    let mut report = run_steps(&target, &db, work.path());
+    if args.keep {
+        report.kept = true;
+        report.workdir = Some(work.keep());
+    } else {
+        let dropped = admin
+            .connect()
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&db))).map_err(|e| sql_err("DROP DATABASE", &e)));
+        let ok = dropped.is_ok();
+        report.steps.push(DemoStep {
+            step: "clean up".into(),
+            ok,
+            detail: match dropped {
+                Ok(()) => format!("dropped {db} and the temporary key and bundle"),
+                Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
+            },
+            duration_ms: 0,
+        });
+        report.ok &= ok;
+    }
+    Ok(Box::new(report))
+}
+
+fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
+    let mut s = Steps { steps: vec![], failed: false };
+    let src = work.join("one-roof");
+    let keys = work.join("trust");
+    s.run("load the greenfield fixture", || {
+        let mut c = target.connect().map_err(|e| e.to_string())?;
+        let files = fixture_sql();
+        for (name, sql) in &files {
+            c.batch_execute(sql).map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;
+        }
+        Ok(((), format!("{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals", files.len())))
+    });
+    let key = s.run("make a throw-away release key", || {
+        let k = SecretKey::generate().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
+        std::fs::write(keys.join("demo-release.pub"), k.public().to_file_text()).map_err(|e| e.to_string())?;
+        let id = k.key_id.to_string();
+        Ok((k, format!("key {id}; its public key is the whole trust store")))
+    });
+    let bundle = work.join("one-roof.airlock.tar.gz");
+    s.run("pack and sign bundle/one-roof", || {
+        write_tree(&SOURCE, &src).map_err(|e| e.to_string())?;
+        let toml_path = src.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
+        let mut spec: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
+        let original = spec.get("target").and_then(|t| t.get("database")).and_then(|d| d.as_str()).unwrap_or("").to_string();
+        let patched = text.replace(&format!("database = \"{original}\""), &format!("database = \"{db}\""));
+        if let Some(t) = spec.get_mut("target").and_then(|t| t.as_table_mut()) {
+            t.insert("database".into(), toml::Value::String(db.into()));
+        }
+        std::fs::write(&toml_path, patched).map_err(|e| e.to_string())?;
+        let k = key.as_ref().ok_or("no key")?;
+        let r = pack_dir(&src, k, Some(&bundle), 6, true).map_err(|e| e.to_string())?;
+        Ok(((), format!("{} files, bundle id {} (target.database set to {db}, was {original})", r.files, &r.bundle_id[..16])))
+    });
+    let vb = s.run("verify against the trust store", || {
+        let store = TrustStore::load(&keys).map_err(|e| e.to_string())?;
+        let vb = VerifiedBundle::load(&bundle, &store, chrono::Utc::now()).map_err(|e| e.to_string())?;
+        let d = format!("signature threshold met, {} file hashes match", vb.manifest().files.len());
+        Ok((vb, d))
+    });
+    let Some(vb) = vb else { return finish(s, db, None) };
+    let mut params = BTreeMap::new();
+    params.insert("ratified_apr".to_string(), DEMO_APR.to_string());
+    let opts = |params: BTreeMap<String, String>| Options {
+        conn: target,
+        expected_db: db.to_string(),
+        params,
+        through: None,
+        lock_timeout: "10s".into(),
+        statement_timeout: "60s".into(),
+        allow_drift: false,
+        gate_role: None,
+        skip_gates: false,
+        confirm: None,
+    };
+    s.run("gate (before ratification)", || {
+        let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+        if r.ready() {
+            return Err("expected BLOCKED on the greenfield fixture, got READY".into());
+        }
+        Ok(((), format!("BLOCKED as expected - {}", r.blocked_summary())))
+    });
+    s.run("apply is refused while BLOCKED", || match apply::apply(&vb, &opts(params.clone())) {
+        Err(DbError::Blocked(m)) => Ok(((), format!("exit 3, nothing changed: {}", m.chars().take(70).collect::<String>()))),
+        Err(e) => Err(format!("expected BLOCKED, got: {e}")),
+        Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
+    });
+    s.run("DEMO STAND-IN for human ratification", || {
+        let sql = FIXTURE.get_file(APPROVAL_FILE).and_then(|f| f.contents_utf8()).ok_or("fixture has no approve.sql")?;
+        let mut c = target.connect().map_err(|e| e.to_string())?;
+        c.batch_execute(sql).map_err(|e| crate::db::pg_message(&e))?;
+        Ok(((), format!("inserted one os_proposal_approvals row for {DEMO_APR}; in production only a human does this")))
+    });
+    s.run("gate (after ratification)", || {
+        let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+        if !r.ready() {
+            return Err(format!("expected READY, got BLOCKED: {}", r.blocked_summary()));
+        }
+        Ok(((), "READY".into()))
+    });
+    let mut rehearsal = None;
+    s.run("rehearse on a clone", || {
+        let r = rehearse::rehearse(&vb, &RehearseOptions { conn: target, params: params.clone(), assume_gates: false, statement_timeout: "60s".into() });
+        rehearsal = Some(super::rehearse::steps_table(&r));
+        if !r.ok {
+            return Err(format!("rehearsal failed (exit {})", r.exit_code));
+        }
+        Ok(((), format!("{} steps held; clone dropped; target fingerprint unchanged", r.steps.len())))
+    });
+    let before = s.run("fingerprint before apply", || {
+        let mut c = target.connect().map_err(|e| e.to_string())?;
+        let fp = fingerprint::compute(&mut c, Level::Data).map_err(|e| e.to_string())?;
+        let d = format!("{} (schema and data)", fp.short());
+        Ok((fp, d))
+    });
+    s.run("apply", || {
+        let r = apply::apply(&vb, &opts(params.clone())).map_err(|e| e.to_string())?;
+        let verify = r.verify.as_ref().map(|v| v.values.iter().filter(|(k, _)| v.expected.contains_key(*k)).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        Ok(((), format!("{} tiers in one transaction; verify probe: {verify}", r.tiers.len())))
+    });
+    s.run("status (the ledger)", || {
+        let mut c = target.connect().map_err(|e| e.to_string())?;
+        let rows = ledger::read_all(&mut c).map_err(|e| e.to_string())?;
+        let chain = ledger::verify_chain(&rows);
+        if let Some((seq, why)) = chain {
+            return Err(format!("hash chain broken at {seq}: {why}"));
+        }
+        let last = rows.last().ok_or("no ledger row")?;
+        Ok(((), format!("{} row(s), chain OK; last: {} {} by {}", rows.len(), last.event, last.bundle_version, last.operator)))
+    });
+    s.run("re-apply is refused", || match apply::apply(&vb, &opts(params.clone())) {
+        Err(DbError::Refused(_)) => Ok(((), "exit 6: every tier is already applied".into())),
+        Err(e) => Err(format!("expected a refusal, got: {e}")),
+        Ok(_) => Err("a second apply was not refused".into()),
+    });
+    s.run("rollback", || {
+        let r = apply::rollback(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+        let probe = r.rollback_probe.as_ref().map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default())).unwrap_or_default();
+        Ok(((), format!("{}; {probe}", r.outcome)))
+    });
+    s.run("fingerprint after rollback == before apply", || {
+        let mut c = target.connect().map_err(|e| e.to_string())?;
+        let fp = fingerprint::compute(&mut c, Level::Data).map_err(|e| e.to_string())?;
+        let b = before.as_ref().ok_or("no earlier fingerprint")?;
+        if fp.fingerprint != b.fingerprint {
+            return Err(format!("differs: {}", fingerprint::diff(b, &fp).join(", ")));
+        }
+        Ok(((), format!("{} == {}: back to the exact baseline", fp.short(), b.short())))
+    });
+    let mut r = finish(s, db, None);
+    r.rehearsal = rehearsal;
+    r
+}
+
+fn finish(s: Steps, db: &str, workdir: Option<PathBuf>) -> DemoReport {
+    DemoReport { ok: !s.failed, database: db.into(), kept: false, workdir, steps: s.steps, rehearsal: None }
+}

@@ -1,0 +1,51 @@
+//! `airlock rehearse`: the full cycle on a throw-away clone.
+
+use super::db_common::prepare;
+use crate::cli::RehearseArgs;
+use crate::db::rehearse::{self, RehearseOptions, RehearseReport};
+use crate::error::Result;
+use crate::report::{short, table, Outcome, Report};
+use serde::Serialize;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RehearseOutcome {
+    #[serde(flatten)]
+    pub report: RehearseReport,
+}
+
+pub fn steps_table(r: &RehearseReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .map(|s| vec![s.step.clone(), s.verdict.clone(), format!("{} ms", s.duration_ms), s.detail.clone()])
+        .collect();
+    table(&["step", "verdict", "time", "detail"], &rows)
+}
+
+impl Report for RehearseOutcome {
+    fn human(&self) -> String {
+        let r = &self.report;
+        format!(
+            "rehearsal of bundle {} on a clone of {} ({}): {}\n\n{}",
+            short(&r.bundle_id),
+            r.target,
+            r.clone,
+            if r.ok { "PASS - every step held" } else { "FAIL" },
+            steps_table(r)
+        )
+    }
+    fn exit_code(&self) -> u8 {
+        self.report.exit_code
+    }
+}
+
+pub fn run(args: RehearseArgs) -> Result<Outcome> {
+    let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
+    crate::db::apply::check_required(&vb, &all, &params)?;
+    let report = rehearse::rehearse(
+        &vb,
+        &RehearseOptions { conn: &conn, params, assume_gates: args.assume_gates, statement_timeout: args.db.statement_timeout.clone() },
+    );
+    Ok(Box::new(RehearseOutcome { report }))
+}

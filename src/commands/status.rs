@@ -1,0 +1,182 @@
+//! `airlock status` and `airlock fingerprint`: read-only views of the target.
+
+use crate::cli::{FingerprintArgs, StatusArgs};
+use crate::db::conn;
+use crate::db::fingerprint::{self, Fingerprint, Level};
+use crate::db::ledger::{self, LedgerRow};
+use crate::error::Result;
+use crate::report::{short, table, Outcome, Report};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// libpq's default database name is the user name.
+fn default_db() -> String {
+    std::env::var("PGUSER").ok().filter(|u| !u.is_empty()).unwrap_or_else(conn::os_user)
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct BundleStatus {
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub sequence: i64,
+    pub bundle_id: String,
+    /// applied | partially-applied | rolled-back
+    pub state: String,
+    pub applied_tiers: Vec<String>,
+    pub last_event: String,
+    pub at: String,
+    pub operator: String,
+    pub params: String,
+    pub ledger_seq: i64,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ChainCheck {
+    pub ok: bool,
+    pub rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken_seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct StatusReport {
+    pub database: String,
+    pub ledger_exists: bool,
+    pub bundles: Vec<BundleStatus>,
+    pub rows: Vec<LedgerRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainCheck>,
+}
+
+impl Report for StatusReport {
+    fn human(&self) -> String {
+        if !self.ledger_exists {
+            return format!("database {}: no airlock ledger yet (nothing was ever applied with airlock)", self.database);
+        }
+        let rows: Vec<Vec<String>> = self
+            .bundles
+            .iter()
+            .map(|b| {
+                vec![
+                    b.bundle_name.clone(),
+                    b.bundle_version.clone(),
+                    b.sequence.to_string(),
+                    short(&b.bundle_id).into(),
+                    b.state.clone(),
+                    b.applied_tiers.join(","),
+                    b.at.clone(),
+                    b.operator.clone(),
+                    b.params.clone(),
+                ]
+            })
+            .collect();
+        let mut s = format!(
+            "database {}: {} ledger row(s)\n\n{}",
+            self.database,
+            self.rows.len(),
+            table(&["bundle", "version", "seq", "id", "state", "tiers", "last change", "operator", "params"], &rows)
+        );
+        if let Some(c) = &self.chain {
+            s.push_str(&match (c.ok, c.first_broken_seq) {
+                (true, _) => format!("\n\nhash chain: OK ({} rows)", c.rows),
+                (false, Some(seq)) => format!("\n\nhash chain: BROKEN at row {seq}: {}", c.reason.clone().unwrap_or_default()),
+                _ => "\n\nhash chain: BROKEN".into(),
+            });
+        }
+        s
+    }
+    fn exit_code(&self) -> u8 {
+        match &self.chain {
+            Some(c) if !c.ok => 5,
+            _ => 0,
+        }
+    }
+}
+
+pub fn status(args: StatusArgs) -> Result<Outcome> {
+    let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
+    let mut c = spec.connect()?;
+    let mut tx = c.build_transaction().read_only(true).start().map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+    let database: String = tx.query_one("SELECT current_database()::text", &[]).map_err(|e| crate::db::sql_err("status", &e))?.get(0);
+    let exists = ledger::exists(&mut tx)?;
+    let rows = ledger::read_all(&mut tx)?;
+    tx.rollback().map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
+    for r in &rows {
+        latest.insert(r.bundle_name.clone(), r);
+    }
+    let bundles = latest
+        .values()
+        .map(|r| {
+            let st = ledger::state_of(&rows, &r.bundle_id);
+            let state = if r.event == "rollback" {
+                "rolled-back"
+            } else if r.tiers.is_empty() {
+                "unknown"
+            } else {
+                "applied"
+            };
+            BundleStatus {
+                bundle_name: r.bundle_name.clone(),
+                bundle_version: r.bundle_version.clone(),
+                sequence: r.sequence,
+                bundle_id: r.bundle_id.clone(),
+                state: state.into(),
+                applied_tiers: st.applied,
+                last_event: r.event.clone(),
+                at: r.at.clone(),
+                operator: r.operator.clone(),
+                params: r.params.clone(),
+                ledger_seq: r.seq,
+            }
+        })
+        .collect();
+    let chain = args.verify_chain.then(|| match ledger::verify_chain(&rows) {
+        None => ChainCheck { ok: true, rows: rows.len(), first_broken_seq: None, reason: None },
+        Some((seq, why)) => ChainCheck { ok: false, rows: rows.len(), first_broken_seq: Some(seq), reason: Some(why) },
+    });
+    Ok(Box::new(StatusReport { database, ledger_exists: exists, bundles, rows, chain }))
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct FingerprintReport {
+    pub database: String,
+    #[serde(flatten)]
+    pub fingerprint: Fingerprint,
+}
+
+impl Report for FingerprintReport {
+    fn human(&self) -> String {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in &self.fingerprint.parts {
+            *counts.entry(p.kind.as_str()).or_default() += 1;
+        }
+        format!(
+            "{}  ({} level, database {}, short {})\n  {}",
+            self.fingerprint.fingerprint,
+            self.fingerprint.level,
+            self.database,
+            self.fingerprint.short(),
+            counts.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
+    let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
+    let mut c = spec.connect()?;
+    let mut tx = c.build_transaction().read_only(true).start().map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+    let database: String = tx.query_one("SELECT current_database()::text", &[]).map_err(|e| crate::db::sql_err("fingerprint", &e))?.get(0);
+    let level = if args.data {
+        Level::Data
+    } else if args.rows {
+        Level::Rows
+    } else {
+        Level::Schema
+    };
+    let fp = fingerprint::compute(&mut tx, level)?;
+    tx.rollback().map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    Ok(Box::new(FingerprintReport { database, fingerprint: fp }))
+}

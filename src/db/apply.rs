@@ -1,0 +1,630 @@
+//! gate, plan, apply and rollback against the target.
+//!
+//! Invariant: nothing is written unless, inside the same transaction, the deploy lock
+//! is held, the ledger permits it, the gates of the tiers about to run said READY under
+//! read-only enforcement, and the preflight (or no-drift) check held; any failure before
+//! COMMIT rolls back everything, ledger included. Params reach SQL only through
+//! `set_config('airlock.NAME', value, true)`.
+
+use super::conn::{self, ConnSpec, ServerInfo};
+use super::fingerprint::{self, Level};
+use super::gate::{self, GateReport, ProbeReport};
+use super::ledger::{self, LedgerRow, NewRow};
+use super::{sql_err, sqlstate, DbError};
+use crate::manifest::Manifest;
+use crate::spec::TxMode;
+use crate::verified::VerifiedBundle;
+use postgres::{Client, Transaction};
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Key of the deploy lock: one airlock apply/rollback at a time per database.
+pub const LOCK_KEY: i64 = 0x6169_726c_6f63_6b; // "airlock"
+
+/// What the operator asked for, resolved.
+pub struct Options<'a> {
+    pub conn: &'a ConnSpec,
+    /// The database the name guard requires (the bundle's target, or a rehearsal clone).
+    pub expected_db: String,
+    pub params: BTreeMap<String, String>,
+    pub through: Option<String>,
+    pub lock_timeout: String,
+    pub statement_timeout: String,
+    pub allow_drift: bool,
+    pub gate_role: Option<String>,
+    /// Only rehearsals on a clone set this (`--assume-gates`).
+    pub skip_gates: bool,
+    /// Asked on a terminal before anything changes; false cancels.
+    pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlannedFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlannedTier {
+    pub index: usize,
+    pub name: String,
+    pub gates: Vec<String>,
+    pub files: Vec<PlannedFile>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlanReport {
+    pub bundle_id: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub database: String,
+    pub already_applied: Vec<String>,
+    pub tiers: Vec<PlannedTier>,
+    /// Set when apply would refuse (exit 6), with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<GateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<ProbeReport>,
+    /// Continuation: the fingerprint the previous apply left, and whether it still holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+}
+
+/// The receipt: what happened, tied to the bundle id. Also the `--json` of apply/rollback.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Receipt {
+    pub format: String,
+    /// apply | rollback
+    pub event: String,
+    /// applied | rolled-back | nothing-to-roll-back
+    pub outcome: String,
+    pub bundle_id: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub sequence: u64,
+    pub database: String,
+    pub server_version_num: i64,
+    pub session_user: String,
+    pub operator: String,
+    pub tiers: Vec<String>,
+    pub remaining_tiers: Vec<String>,
+    pub params: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<GateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<ProbeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ProbeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_probe: Option<ProbeReport>,
+    pub fingerprint_before: String,
+    pub fingerprint_after: String,
+    pub ledger: Vec<LedgerRow>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+}
+
+pub fn operator_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let host = unsafe {
+        if libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            "unknown-host".into()
+        }
+    };
+    format!("{}@{}", conn::os_user(), host)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Connect, name-guard, version-check, session settings.
+pub fn open(opts_conn: &ConnSpec, expected: &str, m: &Manifest, statement_timeout: &str) -> Result<(Client, ServerInfo), DbError> {
+    let mut client = opts_conn.connect()?;
+    let info = conn::name_guard(&mut client, expected)?;
+    conn::check_server_version(&info, m.target.min_server_version)?;
+    conn::set_statement_timeout(&mut client, statement_timeout)?;
+    Ok((client, info))
+}
+
+fn set_params(tx: &mut Transaction<'_>, params: &BTreeMap<String, String>) -> Result<(), DbError> {
+    for (k, v) in params {
+        tx.query("SELECT set_config($1, $2, true)", &[&format!("airlock.{k}"), v])
+            .map_err(|e| sql_err(&format!("setting param {k}"), &e))?;
+    }
+    Ok(())
+}
+
+fn gates_for(vb: &VerifiedBundle, tiers: &[usize]) -> Result<Vec<(String, String, String)>, DbError> {
+    let m = vb.manifest();
+    let mut names: Vec<&str> = vec![];
+    for &i in tiers {
+        for g in &m.tier[i].gates {
+            if !names.contains(&g.as_str()) {
+                names.push(g);
+            }
+        }
+    }
+    let mut out = vec![];
+    for g in &m.gate {
+        if names.contains(&g.name.as_str()) {
+            let sql = vb.sql(&g.file).map_err(|e| DbError::State(e.to_string()))?;
+            out.push((g.name.clone(), g.file.clone(), sql.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, DbError> {
+    let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
+    let mut g = gates_for(vb, &all)?;
+    // Gates no tier uses are still asked by `airlock gate`.
+    for spec in &vb.manifest().gate {
+        if !g.iter().any(|(n, _, _)| *n == spec.name) {
+            let sql = vb.sql(&spec.file).map_err(|e| DbError::State(e.to_string()))?;
+            g.push((spec.name.clone(), spec.file.clone(), sql.to_string()));
+        }
+    }
+    Ok(g)
+}
+
+/// Ledger refusals and the next tiers to run.
+fn next_tiers(m: &Manifest, id: &str, rows: &[LedgerRow], through: Option<&str>) -> Result<(Vec<String>, Vec<usize>), DbError> {
+    let short = crate::report::short(id);
+    for r in rows.iter().filter(|r| r.bundle_name == m.bundle.name) {
+        if r.sequence == m.bundle.sequence as i64 && r.bundle_id != id {
+            return Err(DbError::Refused(format!(
+                "equivocation: the ledger (seq {}) holds {} sequence {} with bundle id {}, but this bundle is {short}; two different signed bundles claim the same release. Find out which one is genuine before going on",
+                r.seq, m.bundle.name, m.bundle.sequence, crate::report::short(&r.bundle_id)
+            )));
+        }
+        if r.sequence > m.bundle.sequence as i64 && !ledger::state_of(rows, &r.bundle_id).applied.is_empty() {
+            return Err(DbError::Refused(format!(
+                "downgrade: {} sequence {} (bundle {}) is applied (ledger seq {}); this bundle has sequence {}. Roll that one back first if you really mean to go back",
+                m.bundle.name, r.sequence, crate::report::short(&r.bundle_id), r.seq, m.bundle.sequence
+            )));
+        }
+    }
+    let st = ledger::state_of(rows, id);
+    let first = m.tier.iter().position(|t| !st.applied.contains(&t.name)).unwrap_or(m.tier.len());
+    if first == m.tier.len() {
+        let when = st.last_apply.as_ref().map(|r| format!(" (ledger seq {} at {})", r.seq, r.at)).unwrap_or_default();
+        return Err(DbError::Refused(format!(
+            "every tier of {} {} (bundle {short}) is already applied{when}; nothing to do. To run it again, roll it back first (airlock rollback)",
+            m.bundle.name, m.bundle.version
+        )));
+    }
+    let last = match through {
+        None => m.tier.len() - 1,
+        Some(t) => {
+            let i = m.tier_index(t).ok_or_else(|| {
+                DbError::Usage(format!(
+                    "--through {t:?}: no such tier (tiers: {})",
+                    m.tier.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if i < first {
+                return Err(DbError::Refused(format!("--through {t}: tier {t} is already applied; the next tier is {}", m.tier[first].name)));
+            }
+            i
+        }
+    };
+    Ok((st.applied, (first..=last).collect()))
+}
+
+fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
+    let m = vb.manifest();
+    idx.iter()
+        .map(|&i| PlannedTier {
+            index: i + 1,
+            name: m.tier[i].name.clone(),
+            gates: m.tier[i].gates.clone(),
+            files: m.tier[i]
+                .files
+                .iter()
+                .map(|f| {
+                    let e = m.file(f);
+                    PlannedFile { path: f.clone(), size: e.map(|e| e.size).unwrap_or(0), sha256: e.map(|e| e.sha256.clone()).unwrap_or_default() }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Params a run needs: required ones, when any tier about to run is gated.
+pub fn check_required(vb: &VerifiedBundle, idx: &[usize], params: &BTreeMap<String, String>) -> Result<(), DbError> {
+    let m = vb.manifest();
+    if idx.iter().any(|&i| !m.tier[i].gates.is_empty()) {
+        super::require_params(params, &m.params)?;
+    }
+    Ok(())
+}
+
+/// `airlock gate`: one read-only transaction, always rolled back; the session closes.
+pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbError> {
+    let (mut client, _info) = open(opts.conn, &opts.expected_db, vb.manifest(), &opts.statement_timeout)?;
+    let mut tx = client.build_transaction().read_only(true).start().map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    set_params(&mut tx, &opts.params)?;
+    let report = gate::run_gates(&mut tx, &all_gates(vb)?, opts.gate_role.as_deref())?;
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    drop(client);
+    Ok(report)
+}
+
+/// `airlock plan`: everything apply would check and run, read-only.
+pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<PlanReport, DbError> {
+    let (mut client, info) = open(opts.conn, &opts.expected_db, vb.manifest(), &opts.statement_timeout)?;
+    let mut tx = client.build_transaction().read_only(true).start().map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let r = plan_in(&mut tx, vb, opts, &info);
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    r
+}
+
+fn plan_in(tx: &mut Transaction<'_>, vb: &VerifiedBundle, opts: &Options<'_>, info: &ServerInfo) -> Result<PlanReport, DbError> {
+    let m = vb.manifest();
+    let rows = ledger::read_all(tx)?;
+    let mut report = PlanReport {
+        bundle_id: vb.id().into(),
+        bundle_name: m.bundle.name.clone(),
+        bundle_version: m.bundle.version.clone(),
+        database: info.database.clone(),
+        already_applied: ledger::state_of(&rows, vb.id()).applied,
+        tiers: vec![],
+        refusal: None,
+        gates: None,
+        preflight: None,
+        drift: None,
+    };
+    let idx = match next_tiers(m, vb.id(), &rows, opts.through.as_deref()) {
+        Ok((_, idx)) => idx,
+        Err(DbError::Refused(r)) => {
+            report.refusal = Some(r);
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    report.tiers = planned(vb, &idx);
+    set_params(tx, &opts.params)?;
+    report.gates = Some(gate::run_gates(tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?);
+    let st = ledger::state_of(&rows, vb.id());
+    if st.applied.is_empty() {
+        if let Some(p) = &m.preflight {
+            let sql = vb.sql(&p.file).map_err(|e| DbError::State(e.to_string()))?;
+            report.preflight = Some(gate::run_probe(tx, &p.file, sql, &p.expect)?);
+        }
+    } else if let Some(last) = &st.last_apply {
+        let fp = fingerprint::compute(tx, Level::Schema)?;
+        report.drift = Some(if fp.fingerprint == last.fingerprint_after {
+            format!("no drift: schema fingerprint {} is what ledger seq {} left", fp.short(), last.seq)
+        } else {
+            format!("DRIFT: schema fingerprint is {}, ledger seq {} left {}", fp.short(), last.seq, &last.fingerprint_after[..8])
+        });
+    }
+    Ok(report)
+}
+
+fn lock(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), DbError> {
+    tx.query("SELECT set_config('lock_timeout', $1, true)", &[&lock_timeout])
+        .map_err(|e| DbError::Usage(format!("--lock-timeout {lock_timeout:?}: {}", super::pg_message(&e))))?;
+    tx.query("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).map_err(|e| {
+        if sqlstate(&e) == Some("55P03") {
+            DbError::Refused(format!(
+                "another airlock apply or rollback holds the deploy lock on this database (waited {lock_timeout}); try again when it is done, or raise --lock-timeout"
+            ))
+        } else {
+            sql_err("taking the deploy lock", &e)
+        }
+    })?;
+    Ok(())
+}
+
+fn interrupted_check() -> Result<(), DbError> {
+    if conn::interrupted() {
+        return Err(DbError::Sql { context: "interrupted".into(), message: "cancelled by the operator (Ctrl-C); everything was rolled back".into() });
+    }
+    Ok(())
+}
+
+/// `airlock apply`.
+pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
+    let started = std::time::Instant::now();
+    let started_at = now();
+    let m = vb.manifest();
+    let (mut client, info) = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    // Decide (and, on a terminal, confirm) outside the lock; everything is decided again
+    // under the lock before anything runs.
+    {
+        let rows = ledger::read_all(&mut client)?;
+        let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
+        check_required(vb, &idx, &opts.params)?;
+        if let Some(confirm) = opts.confirm {
+            let preview = PlanReport {
+                bundle_id: vb.id().into(),
+                bundle_name: m.bundle.name.clone(),
+                bundle_version: m.bundle.version.clone(),
+                database: info.database.clone(),
+                already_applied: ledger::state_of(&rows, vb.id()).applied,
+                tiers: planned(vb, &idx),
+                refusal: None,
+                gates: None,
+                preflight: None,
+                drift: None,
+            };
+            if !confirm(&preview) {
+                return Err(DbError::Usage("cancelled: the database name was not confirmed; nothing was changed".into()));
+            }
+        }
+    }
+    let mut receipt = Receipt {
+        format: "airlock-receipt/1".into(),
+        event: "apply".into(),
+        outcome: "applied".into(),
+        bundle_id: vb.id().into(),
+        bundle_name: m.bundle.name.clone(),
+        bundle_version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        database: info.database.clone(),
+        server_version_num: info.server_version_num,
+        session_user: info.session_user.clone(),
+        operator: operator_name(),
+        tiers: vec![],
+        remaining_tiers: vec![],
+        params: opts.params.clone(),
+        gates: None,
+        preflight: None,
+        verify: None,
+        rollback_probe: None,
+        fingerprint_before: String::new(),
+        fingerprint_after: String::new(),
+        ledger: vec![],
+        started_at,
+        finished_at: String::new(),
+        duration_ms: 0,
+    };
+    loop {
+        let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
+        lock(&mut tx, &opts.lock_timeout)?;
+        let rows = ledger::read_all(&mut tx)?;
+        let (applied, mut idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
+        if m.bundle.transaction == TxMode::PerTier {
+            idx.truncate(1);
+        }
+        check_required(vb, &idx, &opts.params)?;
+        set_params(&mut tx, &opts.params)?;
+        if !opts.skip_gates {
+            let report = gate::run_gates(&mut tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?;
+            let ready = report.ready();
+            let summary = report.blocked_summary();
+            merge_gates(&mut receipt, report);
+            if !ready {
+                return Err(DbError::Blocked(format!("{summary}; nothing was changed")));
+            }
+        }
+        let before = fingerprint::compute(&mut tx, Level::Schema)?;
+        let st = ledger::state_of(&rows, vb.id());
+        if applied.is_empty() {
+            if let Some(p) = &m.preflight {
+                let sql = vb.sql(&p.file).map_err(|e| DbError::State(e.to_string()))?;
+                let pr = gate::run_probe(&mut tx, &p.file, sql, &p.expect)?;
+                if !pr.matches {
+                    return Err(DbError::State(format!(
+                        "preflight: the target is not where the bundle expects it ({}); nothing was changed",
+                        pr.describe()
+                    )));
+                }
+                receipt.preflight = Some(pr);
+            }
+        } else if let Some(last) = &st.last_apply {
+            if before.fingerprint != last.fingerprint_after && !opts.allow_drift {
+                return Err(DbError::State(format!(
+                    "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
+                    last.seq,
+                    last.tier_names().join(", "),
+                    before.short(),
+                    &last.fingerprint_after[..8]
+                )));
+            }
+        }
+        if receipt.fingerprint_before.is_empty() {
+            receipt.fingerprint_before = before.fingerprint.clone();
+        }
+        let n = m.tier.len();
+        for &i in &idx {
+            let tier = &m.tier[i];
+            for f in &tier.files {
+                interrupted_check()?;
+                let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
+                tx.batch_execute(sql).map_err(|e| {
+                    let what = if sqlstate(&e) == Some("57014") && conn::interrupted() {
+                        "cancelled by the operator (Ctrl-C)".to_string()
+                    } else {
+                        super::pg_message(&e)
+                    };
+                    DbError::Sql {
+                        context: format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name),
+                        message: format!("{what}; the whole transaction was rolled back, nothing was changed"),
+                    }
+                })?;
+            }
+        }
+        interrupted_check()?;
+        let last_tier_ran = idx.last() == Some(&(n - 1));
+        if last_tier_ran {
+            if let Some(v) = &m.verify {
+                let sql = vb.sql(&v.file).map_err(|e| DbError::State(e.to_string()))?;
+                let pr = gate::run_probe(&mut tx, &v.file, sql, &v.expect)?;
+                if !pr.matches {
+                    return Err(DbError::State(format!(
+                        "verify probe after the last tier failed ({}); everything was rolled back",
+                        pr.describe()
+                    )));
+                }
+                receipt.verify = Some(pr);
+            }
+        }
+        let after = fingerprint::compute(&mut tx, Level::Schema)?;
+        let names: Vec<String> = idx.iter().map(|&i| m.tier[i].name.clone()).collect();
+        let row = ledger::append(
+            &mut tx,
+            NewRow {
+                event: "apply",
+                bundle_name: m.bundle.name.clone(),
+                bundle_version: m.bundle.version.clone(),
+                sequence: m.bundle.sequence as i64,
+                bundle_id: vb.id().into(),
+                tiers: names.clone(),
+                params: opts.params.clone(),
+                operator: receipt.operator.clone(),
+                fingerprint_before: before.fingerprint.clone(),
+                fingerprint_after: after.fingerprint.clone(),
+            },
+        )?;
+        interrupted_check()?;
+        tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        receipt.tiers.extend(names);
+        receipt.fingerprint_after = after.fingerprint;
+        receipt.ledger.push(row);
+        let through_idx = opts.through.as_deref().and_then(|t| m.tier_index(t)).unwrap_or(n - 1);
+        let done = idx.last().copied().unwrap_or(n - 1) >= through_idx;
+        if done {
+            let applied_now: Vec<&String> = applied.iter().chain(receipt.tiers.iter()).collect();
+            receipt.remaining_tiers = m.tier.iter().filter(|t| !applied_now.contains(&&t.name)).map(|t| t.name.clone()).collect();
+            break;
+        }
+    }
+    receipt.finished_at = now();
+    receipt.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(receipt)
+}
+
+fn merge_gates(receipt: &mut Receipt, report: GateReport) {
+    match &mut receipt.gates {
+        None => receipt.gates = Some(report),
+        Some(g) => {
+            g.gates.extend(report.gates);
+            *g = GateReport::from_results(std::mem::take(&mut g.gates));
+        }
+    }
+}
+
+/// `airlock rollback`: idempotent; a no-op that says so when nothing is applied.
+pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
+    let started = std::time::Instant::now();
+    let started_at = now();
+    let m = vb.manifest();
+    let (mut client, info) = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let rb = m.rollback.as_ref().ok_or_else(|| DbError::Usage("this bundle has no [rollback] section; it cannot be rolled back by airlock".into()))?;
+    if let Some(confirm) = opts.confirm {
+        let rows = ledger::read_all(&mut client)?;
+        let st = ledger::state_of(&rows, vb.id());
+        if !st.applied.is_empty() {
+            let preview = PlanReport {
+                bundle_id: vb.id().into(),
+                bundle_name: m.bundle.name.clone(),
+                bundle_version: m.bundle.version.clone(),
+                database: info.database.clone(),
+                already_applied: st.applied,
+                tiers: vec![],
+                refusal: None,
+                gates: None,
+                preflight: None,
+                drift: None,
+            };
+            if !confirm(&preview) {
+                return Err(DbError::Usage("cancelled: the database name was not confirmed; nothing was changed".into()));
+            }
+        }
+    }
+    let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
+    lock(&mut tx, &opts.lock_timeout)?;
+    let rows = ledger::read_all(&mut tx)?;
+    let st = ledger::state_of(&rows, vb.id());
+    let mut receipt = Receipt {
+        format: "airlock-receipt/1".into(),
+        event: "rollback".into(),
+        outcome: "rolled-back".into(),
+        bundle_id: vb.id().into(),
+        bundle_name: m.bundle.name.clone(),
+        bundle_version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        database: info.database.clone(),
+        server_version_num: info.server_version_num,
+        session_user: info.session_user.clone(),
+        operator: operator_name(),
+        tiers: st.applied.clone(),
+        remaining_tiers: vec![],
+        params: opts.params.clone(),
+        gates: None,
+        preflight: None,
+        verify: None,
+        rollback_probe: None,
+        fingerprint_before: String::new(),
+        fingerprint_after: String::new(),
+        ledger: vec![],
+        started_at,
+        finished_at: String::new(),
+        duration_ms: 0,
+    };
+    if st.applied.is_empty() {
+        tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+        receipt.outcome = "nothing-to-roll-back".into();
+        receipt.finished_at = now();
+        receipt.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(receipt);
+    }
+    set_params(&mut tx, &opts.params)?;
+    let before = fingerprint::compute(&mut tx, Level::Schema)?;
+    for f in &rb.files {
+        interrupted_check()?;
+        let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
+        tx.batch_execute(sql).map_err(|e| DbError::Sql {
+            context: format!("rollback file {f}"),
+            message: format!("{}; the rollback was rolled back, the database is as it was", super::pg_message(&e)),
+        })?;
+    }
+    if let (Some(probe), Some(expect)) = (&rb.probe, &rb.expect) {
+        let sql = vb.sql(probe).map_err(|e| DbError::State(e.to_string()))?;
+        let pr = gate::run_probe(&mut tx, probe, sql, expect)?;
+        if !pr.matches {
+            return Err(DbError::State(format!(
+                "rollback probe: the database is not back where it should be ({}); the rollback was rolled back",
+                pr.describe()
+            )));
+        }
+        receipt.rollback_probe = Some(pr);
+    }
+    let after = fingerprint::compute(&mut tx, Level::Schema)?;
+    let row = ledger::append(
+        &mut tx,
+        NewRow {
+            event: "rollback",
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence as i64,
+            bundle_id: vb.id().into(),
+            tiers: st.applied.clone(),
+            params: opts.params.clone(),
+            operator: receipt.operator.clone(),
+            fingerprint_before: before.fingerprint.clone(),
+            fingerprint_after: after.fingerprint.clone(),
+        },
+    )?;
+    interrupted_check()?;
+    tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+    receipt.fingerprint_before = before.fingerprint;
+    receipt.fingerprint_after = after.fingerprint;
+    receipt.ledger.push(row);
+    receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
+    receipt.finished_at = now();
+    receipt.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(receipt)
+}

@@ -1,0 +1,195 @@
+//! Connecting: `--db` / `AIRLOCK_DB` / libpq environment, the bundle's target database
+//! as default name, NOTICE forwarding, Ctrl-C → cancel, and the name guard.
+//!
+//! Invariant: every command that touches a database goes through [`connect`] and then
+//! [`name_guard`] before it runs anything else.
+
+use super::DbError;
+use postgres::{Client, Config, NoTls};
+use std::sync::Mutex;
+
+/// Where and how to connect, resolved but not yet connected.
+#[derive(Clone, Debug)]
+pub struct ConnSpec {
+    pub config: Config,
+    /// Shown in messages (no password).
+    pub shown: String,
+}
+
+fn default_socket_dir() -> String {
+    for d in ["/var/run/postgresql", "/run/postgresql", "/tmp"] {
+        if std::path::Path::new(d).is_dir() {
+            return d.to_string();
+        }
+    }
+    "/tmp".into()
+}
+
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            // SAFETY: getpwuid returns a pointer into static storage or null; we copy at once.
+            unsafe {
+                let pw = libc::getpwuid(libc::geteuid());
+                if pw.is_null() {
+                    "unknown".into()
+                } else {
+                    std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
+                }
+            }
+        })
+}
+
+/// Resolve `--db`/`AIRLOCK_DB` (already merged by clap), then the libpq environment.
+/// `default_db` is used when no database name was given anywhere.
+pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> {
+    let mut config: Config = match db {
+        Some(s) => s.parse().map_err(|e| DbError::Usage(format!("--db {s:?} is not a libpq connection string or URL: {e}")))?,
+        None => Config::new(),
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if config.get_hosts().is_empty() {
+        let host = env("PGHOST").unwrap_or_else(default_socket_dir);
+        for h in host.split(',') {
+            if h.starts_with('/') {
+                config.host_path(h);
+            } else {
+                config.host(h);
+            }
+        }
+    }
+    if config.get_ports().is_empty() {
+        if let Some(p) = env("PGPORT") {
+            let port = p.parse().map_err(|_| DbError::Usage(format!("PGPORT={p:?} is not a port number")))?;
+            config.port(port);
+        }
+    }
+    if config.get_user().is_none() {
+        config.user(&env("PGUSER").unwrap_or_else(os_user));
+    }
+    if config.get_password().is_none() {
+        if let Some(p) = env("PGPASSWORD") {
+            config.password(p);
+        }
+    }
+    if config.get_dbname().is_none() {
+        let name = if db.is_none() { env("PGDATABASE") } else { None };
+        config.dbname(&name.unwrap_or_else(|| default_db.to_string()));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("airlock");
+    }
+    config.notice_callback(|n| {
+        eprintln!("{}: {}", n.severity(), n.message());
+    });
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(s) => s.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .collect();
+    let shown = format!(
+        "host={} port={} user={} dbname={}",
+        hosts.join(","),
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    );
+    Ok(ConnSpec { config, shown })
+}
+
+impl ConnSpec {
+    pub fn dbname(&self) -> &str {
+        self.config.get_dbname().unwrap_or("")
+    }
+
+    /// The same server, another database.
+    pub fn with_dbname(&self, name: &str) -> ConnSpec {
+        let mut c = self.clone();
+        c.config.dbname(name);
+        c.shown = c.shown.replace(&format!("dbname={}", self.dbname()), &format!("dbname={name}"));
+        c
+    }
+
+    pub fn connect(&self) -> Result<Client, DbError> {
+        let client = self.config.connect(NoTls).map_err(|e| DbError::Connect {
+            target: self.shown.clone(),
+            message: super::pg_message(&e),
+        })?;
+        register_cancel(&client);
+        Ok(client)
+    }
+}
+
+static CANCEL: Mutex<Option<postgres::CancelToken>> = Mutex::new(None);
+static INSTALLED: std::sync::Once = std::sync::Once::new();
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ctrl-C cancels the statement running on the most recent connection; the error that
+/// follows rolls the transaction back.
+fn register_cancel(client: &Client) {
+    if let Ok(mut slot) = CANCEL.lock() {
+        *slot = Some(client.cancel_token());
+    }
+    INSTALLED.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("interrupted: cancelling the running statement; everything will be rolled back");
+            if let Ok(slot) = CANCEL.lock() {
+                if let Some(t) = slot.as_ref() {
+                    let _ = t.cancel_query(NoTls);
+                }
+            }
+        });
+    });
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Facts about the server we are talking to.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ServerInfo {
+    pub database: String,
+    pub server_version_num: i64,
+    pub session_user: String,
+}
+
+/// The name guard: `current_database()` must be the bundle's target (or, only during a
+/// rehearsal, the clone's name).
+pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbError> {
+    let row = client
+        .query_one(
+            "SELECT current_database()::text, current_setting('server_version_num')::bigint, session_user::text",
+            &[],
+        )
+        .map_err(|e| super::sql_err("name guard", &e))?;
+    let info = ServerInfo { database: row.get(0), server_version_num: row.get(1), session_user: row.get(2) };
+    if info.database != expected {
+        return Err(DbError::NameGuard { expected: expected.into(), actual: info.database });
+    }
+    Ok(info)
+}
+
+pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
+    match min {
+        Some(m) if info.server_version_num < m => Err(DbError::State(format!(
+            "server_version_num is {}, the bundle needs at least {m}",
+            info.server_version_num
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Session settings: statement_timeout (validated by the server, passed as a value).
+pub fn set_statement_timeout(client: &mut Client, timeout: &str) -> Result<(), DbError> {
+    client
+        .query("SELECT set_config('statement_timeout', $1, false)", &[&timeout])
+        .map_err(|e| DbError::Usage(format!("--statement-timeout {timeout:?}: {}", super::pg_message(&e))))?;
+    Ok(())
+}

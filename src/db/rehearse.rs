@@ -1,0 +1,247 @@
+//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`.
+//!
+//! Invariant: the target itself is only read (entry and exit fingerprints); every
+//! change happens on the clone, which is dropped whatever happens (success, failure,
+//! Ctrl-C). The name guard accepts the clone's name here and nowhere else.
+
+use super::apply::{self, Options};
+use super::conn::{self, ConnSpec};
+use super::fingerprint::{self, Fingerprint, Level};
+use super::{quote_ident, sql_err, sqlstate, DbError};
+use crate::verified::VerifiedBundle;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Step {
+    pub step: String,
+    /// PASS, FAIL, ASSUMED (gate BLOCKED, continued with --assume-gates) or SKIPPED.
+    pub verdict: String,
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RehearseReport {
+    pub bundle_id: String,
+    pub target: String,
+    pub clone: String,
+    pub ok: bool,
+    pub exit_code: u8,
+    pub steps: Vec<Step>,
+    pub entry_fingerprint: Option<String>,
+    pub exit_fingerprint: Option<String>,
+}
+
+pub struct RehearseOptions<'a> {
+    pub conn: &'a ConnSpec,
+    pub params: BTreeMap<String, String>,
+    pub assume_gates: bool,
+    pub statement_timeout: String,
+}
+
+struct Run {
+    steps: Vec<Step>,
+    exit: u8,
+}
+
+impl Run {
+    /// Run one step; after the first failure the remaining steps are SKIPPED.
+    fn step<T>(&mut self, name: &str, f: impl FnOnce() -> Result<(T, String), (u8, String)>) -> Option<T> {
+        if self.exit != 0 || conn::interrupted() {
+            if conn::interrupted() && self.exit == 0 {
+                self.exit = 1;
+                self.steps.push(Step { step: name.into(), verdict: "FAIL".into(), detail: "interrupted (Ctrl-C)".into(), duration_ms: 0 });
+            } else {
+                self.steps.push(Step { step: name.into(), verdict: "SKIPPED".into(), detail: "an earlier step failed".into(), duration_ms: 0 });
+            }
+            return None;
+        }
+        let t = Instant::now();
+        let r = f();
+        let ms = t.elapsed().as_millis() as u64;
+        match r {
+            Ok((v, detail)) => {
+                let verdict = if detail.starts_with("ASSUMED") { "ASSUMED" } else { "PASS" };
+                self.steps.push(Step { step: name.into(), verdict: verdict.into(), detail, duration_ms: ms });
+                Some(v)
+            }
+            Err((code, detail)) => {
+                self.exit = code;
+                self.steps.push(Step { step: name.into(), verdict: "FAIL".into(), detail, duration_ms: ms });
+                None
+            }
+        }
+    }
+}
+
+fn fail(e: DbError) -> (u8, String) {
+    (e.exit_code(), e.to_string())
+}
+
+fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    fingerprint::compute(&mut c, Level::Data)
+}
+
+pub fn clone_name(target: &str) -> String {
+    let suffix = format!("_rehearse_{}", std::process::id());
+    let mut base = target.to_string();
+    while base.len() + suffix.len() > 63 {
+        base.pop();
+    }
+    format!("{base}{suffix}")
+}
+
+pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport {
+    let m = vb.manifest();
+    let target = o.conn.dbname().to_string();
+    let clone = clone_name(&target);
+    let clone_spec = o.conn.with_dbname(&clone);
+    let admin = o.conn.with_dbname("postgres");
+    let mut run = Run { steps: vec![], exit: 0 };
+    let expected_target = m.target.database.clone();
+
+    let entry_target = run.step("target fingerprint (entry)", || {
+        let fp = fp_of(o.conn, &expected_target).map_err(fail)?;
+        let d = format!("{} ({} objects and tables)", fp.short(), fp.parts.len());
+        Ok((fp, d))
+    });
+    let cloned = run.step("clone the target", || {
+        let mut c = admin.connect().map_err(fail)?;
+        let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&clone), quote_ident(&target));
+        match c.batch_execute(&sql) {
+            Ok(()) => Ok(((), format!("CREATE DATABASE {clone} TEMPLATE {target}"))),
+            Err(e) if sqlstate(&e) == Some("55006") => {
+                let who = c
+                    .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
+                    .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default();
+                Err((1, format!(
+                    "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
+                )))
+            }
+            Err(e) => Err((1, sql_err("CREATE DATABASE", &e).to_string())),
+        }
+    });
+    let opts = |through: Option<String>, skip_gates: bool| Options {
+        conn: &clone_spec,
+        expected_db: clone.clone(),
+        params: o.params.clone(),
+        through,
+        lock_timeout: "10s".into(),
+        statement_timeout: o.statement_timeout.clone(),
+        allow_drift: false,
+        gate_role: None,
+        skip_gates,
+        confirm: None,
+    };
+    let mut entry_clone = None;
+    let mut exit_fp = None;
+    if cloned.is_some() {
+        entry_clone = run.step("entry fingerprint (clone)", || {
+            let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
+            let d = format!("{} (data level)", fp.short());
+            Ok((fp, d))
+        });
+        let gate_ok = run.step("gate", || {
+            let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
+            if r.ready() {
+                Ok((false, "READY".into()))
+            } else if o.assume_gates {
+                Ok((true, format!("ASSUMED open on the clone only (--assume-gates); BLOCKED: {}", r.blocked_summary())))
+            } else {
+                Err((3, format!("BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)", r.blocked_summary())))
+            }
+        });
+        let skip = gate_ok.unwrap_or(false);
+        let receipt = run.step("apply", || {
+            let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
+            let d = format!("{} tiers applied; fingerprint {} -> {}", r.tiers.len(), &r.fingerprint_before[..8], &r.fingerprint_after[..8]);
+            Ok((r, d))
+        });
+        run.step("verify probe", || match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
+            Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
+            None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
+            None => Err((5, "the verify probe did not run".into())),
+        });
+        run.step("re-apply is refused", || match apply::apply(vb, &opts(None, skip)) {
+            Err(DbError::Refused(r)) => Ok(((), format!("refused: {}", r.chars().take(80).collect::<String>()))),
+            Err(e) => Err((e.exit_code(), format!("expected a ledger refusal, got: {e}"))),
+            Ok(_) => Err((5, "a second apply was NOT refused".into())),
+        });
+        run.step("rollback", || {
+            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+            Ok(((), format!("{}; fingerprint {} -> {}", r.outcome, &r.fingerprint_before[..8], &r.fingerprint_after[..8])))
+        });
+        exit_fp = run.step("exit fingerprint == entry", || {
+            let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
+            let entry = entry_clone.as_ref().ok_or((1, "no entry fingerprint".to_string()))?;
+            if fp.fingerprint == entry.fingerprint {
+                let d = format!("{} == {}", fp.short(), entry.short());
+                Ok((fp, d))
+            } else {
+                let diff = fingerprint::diff(entry, &fp);
+                Err((5, format!("rollback did not restore the baseline: {} != {}; {}", fp.short(), entry.short(), diff.join(", "))))
+            }
+        });
+        run.step("rollback again is a no-op", || {
+            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+            if r.outcome == "nothing-to-roll-back" {
+                Ok(((), "nothing to roll back".into()))
+            } else {
+                Err((5, format!("second rollback did something: {}", r.outcome)))
+            }
+        });
+    }
+    // Always drop the clone, even after a failure or Ctrl-C.
+    if cloned.is_some() {
+        let t = Instant::now();
+        let dropped = admin.connect().and_then(|mut c| {
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&clone)))
+                .map_err(|e| sql_err("DROP DATABASE", &e))
+        });
+        let (verdict, detail) = match dropped {
+            Ok(()) => ("PASS", format!("DROP DATABASE {clone}")),
+            Err(e) => {
+                if run.exit == 0 {
+                    run.exit = 1;
+                }
+                ("FAIL", format!("{e}; drop it by hand: DROP DATABASE {clone}"))
+            }
+        };
+        run.steps.push(Step { step: "drop the clone".into(), verdict: verdict.into(), detail, duration_ms: t.elapsed().as_millis() as u64 });
+    }
+    if let Some(entry) = &entry_target {
+        let t = Instant::now();
+        let (verdict, detail) = match fp_of(o.conn, &expected_target) {
+            Ok(fp) if fp.fingerprint == entry.fingerprint => ("PASS", format!("{} == {} (target untouched)", fp.short(), entry.short())),
+            Ok(fp) => {
+                if run.exit == 0 {
+                    run.exit = 5;
+                }
+                ("FAIL", format!("target changed during the rehearsal: {} != {}", fp.short(), entry.short()))
+            }
+            Err(e) => {
+                if run.exit == 0 {
+                    run.exit = e.exit_code();
+                }
+                ("FAIL", e.to_string())
+            }
+        };
+        run.steps.push(Step { step: "target fingerprint unchanged".into(), verdict: verdict.into(), detail, duration_ms: t.elapsed().as_millis() as u64 });
+    }
+    RehearseReport {
+        bundle_id: vb.id().into(),
+        target,
+        clone,
+        ok: run.exit == 0,
+        exit_code: run.exit,
+        steps: run.steps,
+        entry_fingerprint: entry_clone.map(|f| f.fingerprint),
+        exit_fingerprint: exit_fp.map(|f| f.fingerprint),
+    }
+}
