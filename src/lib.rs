@@ -12,6 +12,7 @@ pub mod error;
 pub mod manifest;
 pub mod minisign;
 pub mod report;
+pub mod schema;
 pub mod spec;
 pub mod sql_lint;
 pub mod strict_json;

@@ -1,0 +1,57 @@
+//! JSON Schemas for bundle.toml, manifest.json, receipts and every `--json` output,
+//! generated from the same types the code serializes. `schemas/` holds the committed
+//! copies; a test fails when they drift (re-bless with `AIRLOCK_BLESS=1 cargo test`).
+
+use schemars::schema::RootSchema;
+use schemars::schema_for;
+
+pub fn all() -> Vec<(&'static str, RootSchema)> {
+    use crate::commands::*;
+    vec![
+        ("bundle.toml.schema.json", schema_for!(crate::spec::Spec)),
+        ("manifest.schema.json", schema_for!(crate::manifest::Manifest)),
+        ("receipt.schema.json", schema_for!(crate::db::apply::Receipt)),
+        ("error.schema.json", schema_for!(crate::report::ErrorDoc)),
+        ("keygen.schema.json", schema_for!(keygen::KeygenReport)),
+        ("lint.schema.json", schema_for!(lint::LintReport)),
+        ("pack.schema.json", schema_for!(pack::PackReport)),
+        ("sign.schema.json", schema_for!(sign::SignReport)),
+        ("verify.schema.json", schema_for!(verify::BundleReport)),
+        ("inspect.schema.json", schema_for!(verify::BundleReport)),
+        ("extract.schema.json", schema_for!(extract::ExtractReport)),
+        ("runbook.schema.json", schema_for!(runbook::RunbookReport)),
+        ("gate.schema.json", schema_for!(gate::GateOutcome)),
+        ("plan.schema.json", schema_for!(gate::PlanOutcome)),
+        ("apply.schema.json", schema_for!(apply::ReceiptOutcome)),
+        ("rollback.schema.json", schema_for!(apply::ReceiptOutcome)),
+        ("rehearse.schema.json", schema_for!(rehearse::RehearseOutcome)),
+        ("status.schema.json", schema_for!(status::StatusReport)),
+        ("fingerprint.schema.json", schema_for!(status::FingerprintReport)),
+        ("demo.schema.json", schema_for!(demo::DemoReport)),
+    ]
+}
+
+pub fn render(s: &RootSchema) -> String {
+    let mut t = serde_json::to_string_pretty(s).expect("schema serializes");
+    t.push('\n');
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let bless = std::env::var("AIRLOCK_BLESS").is_ok();
+        for (name, schema) in super::all() {
+            let text = super::render(&schema);
+            let path = dir.join(name);
+            if bless {
+                std::fs::write(&path, &text).expect("write schema");
+                continue;
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(committed == text, "schemas/{name} is out of date; run AIRLOCK_BLESS=1 cargo test --lib schema");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Shared helpers for the integration tests: run the real binary, make keys and
+//! sources, and give each database test its own fresh PostgreSQL database.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
+}
+
+/// `airlock ARGS` in `dir`, with a clean environment for the knobs that matter.
+pub fn airlock(dir: &Path, args: &[&str]) -> Output {
+    airlock_env(dir, args, &[])
+}
+
+pub fn airlock_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.current_dir(dir).args(args);
+    for k in ["AIRLOCK_DB", "AIRLOCK_TRUST", "AIRLOCK_PASSPHRASE", "PGDATABASE", "SOURCE_DATE_EPOCH"] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run airlock")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert the exit code, printing both streams when it differs.
+#[track_caller]
+pub fn expect_code(o: &Output, want: i32) {
+    assert_eq!(code(o), want, "exit code\n--- stdout\n{}\n--- stderr\n{}", stdout(o), stderr(o));
+}
+
+/// Parse the `--json` document on stdout.
+#[track_caller]
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", stdout(o), stderr(o)))
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("airlock-test-").tempdir().expect("tempdir")
+}
+
+/// An unencrypted key pair `dir/NAME.key` + `dir/NAME.pub`; returns the key id.
+pub fn keygen(dir: &Path, name: &str) -> String {
+    let o = airlock(dir, &["--json", "keygen", "--out", name, "--unencrypted"]);
+    expect_code(&o, 0);
+    json(&o)["key_id"].as_str().expect("key_id").to_string()
+}
+
+pub fn write(path: &Path, text: &str) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).expect("mkdir");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.expect("walk");
+        let rel = e.path().strip_prefix(from).expect("prefix");
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The reference source copied to `dir/one-roof`, retargeted at `database`.
+pub fn reference_source(dir: &Path, database: &str) -> PathBuf {
+    let src = dir.join("one-roof");
+    copy_dir(&repo().join("bundle/one-roof"), &src);
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).expect("bundle.toml");
+    let text = text.replace("database = \"directus\"", &format!("database = \"{database}\""));
+    std::fs::write(&toml, text).expect("write bundle.toml");
+    src
+}
+
+/// A small source: one gate (`gate.sql`), a probe, tiers as given, a rollback.
+pub struct MiniSource {
+    pub dir: PathBuf,
+}
+
+impl MiniSource {
+    /// `tiers`: (name, sql, gated)
+    pub fn new(root: &Path, database: &str, gate_sql: &str, tiers: &[(&str, &str, bool)], rollback_sql: &str) -> MiniSource {
+        let dir = root.join("src");
+        let mut toml = format!(
+            "[bundle]\nname = \"mini\"\nversion = \"1.0\"\nsequence = 1\n\n[target]\ndatabase = \"{database}\"\n\n[params.code]\nrequired = true\npattern = \"^[A-Za-z0-9';\\\\- ]+$\"\ndescription = \"a code\"\n\n[[gate]]\nname = \"g\"\nfile = \"sql/gate.sql\"\n\n[preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ t = \"0\" }}\n\n"
+        );
+        for (i, (name, sql, gated)) in tiers.iter().enumerate() {
+            let f = format!("sql/tier{}.sql", i + 1);
+            write(&dir.join(&f), sql);
+            toml.push_str(&format!(
+                "[[tier]]\nname = \"{name}\"\nfiles = [\"{f}\"]\ngates = [{}]\n\n",
+                if *gated { "\"g\"" } else { "" }
+            ));
+        }
+        toml.push_str("[rollback]\nfiles = [\"sql/rollback.sql\"]\n");
+        write(&dir.join("bundle.toml"), &toml);
+        write(&dir.join("sql/gate.sql"), gate_sql);
+        write(
+            &dir.join("sql/probe.sql"),
+            "SELECT 't'::text AS key, (SELECT count(*) FROM pg_tables WHERE schemaname = 'app')::text AS value",
+        );
+        write(&dir.join("sql/rollback.sql"), rollback_sql);
+        MiniSource { dir }
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh database on the local server, dropped (WITH FORCE) when this goes away.
+/// Fails loudly when no server is reachable: these tests never skip.
+pub struct TestDb {
+    pub name: String,
+}
+
+pub fn admin() -> postgres::Client {
+    let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+    postgres::Config::new()
+        .host(&host)
+        .user(&user)
+        .dbname("postgres")
+        .connect(postgres::NoTls)
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {host} as {user}: {e}\n\
+                 These tests need a real server. Start it (pg_ctlcluster --skip-systemctl-redirect 15 main start) or run .ci/run."
+            )
+        })
+}
+
+impl TestDb {
+    pub fn new(tag: &str) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("airlock_t_{tag}_{}_{n}", std::process::id());
+        admin().batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+        TestDb { name }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+        let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+        postgres::Config::new().host(&host).user(&user).dbname(&self.name).connect(postgres::NoTls).expect("connect test db")
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.client().batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn scalar(&self, sql: &str) -> String {
+        let rows = self.client().simple_query(sql).expect("query");
+        for m in rows {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                return r.get(0).unwrap_or("NULL").to_string();
+            }
+        }
+        panic!("no row from {sql}")
+    }
+
+    /// `--db` value for the binary.
+    pub fn conn(&self) -> String {
+        format!("dbname={}", self.name)
+    }
+
+    /// A full `pg_dump` (schema + data), `\restrict` lines stripped.
+    pub fn dump(&self) -> String {
+        let o = Command::new("pg_dump").args(["--no-owner", "-d", &self.name]).output().expect("pg_dump");
+        assert!(o.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn exists(name: &str) -> bool {
+        let rows = admin().query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).expect("query");
+        !rows.is_empty()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = std::panic::catch_unwind(admin) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// Pack `src` with `key` into `dir/OUT`; returns the bundle path.
+pub fn pack(dir: &Path, src: &Path, key: &str, out: &str) -> PathBuf {
+    let o = airlock(dir, &["pack", src.to_str().unwrap(), "--key", key, "--out", out]);
+    expect_code(&o, 0);
+    dir.join(out)
+}
