@@ -84,10 +84,27 @@ mod tests {
 
     #[test]
     fn unsafe_paths_cannot_be_constructed() {
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/", "C:x", "a\\b", "a\nb", "e\u{301}.sql"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a/",
+            "C:x",
+            "a\\b",
+            "a\nb",
+            "e\u{301}.sql",
+        ] {
             assert!(BundlePath::new(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["bundle.toml", "sql/tiers/01.sql", "runbooks/owner.md", "\u{e9}.sql"] {
+        for good in [
+            "bundle.toml",
+            "sql/tiers/01.sql",
+            "runbooks/owner.md",
+            "\u{e9}.sql",
+        ] {
             assert!(BundlePath::new(good).is_ok(), "{good:?} refused");
         }
         assert!(BundlePath::new(&"a".repeat(101)).is_err());

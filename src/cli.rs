@@ -13,7 +13,12 @@ use std::path::PathBuf;
 /// 4 bundle verification failed, 5 database state check failed, 6 refused by the
 /// ledger or deploy lock not acquired.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "airlock",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -6,7 +6,10 @@
 //! and unknown formats refused) and never re-serialized for checking.
 
 use crate::bundle_path::BundlePath;
-use crate::spec::{BundleSection, GateSpec, ParamSpec, ProbeSpec, RollbackSpec, RunbookSpec, Spec, Target, TierSpec};
+use crate::spec::{
+    BundleSection, GateSpec, ParamSpec, ProbeSpec, RollbackSpec, RunbookSpec, Spec, Target,
+    TierSpec,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -120,7 +123,8 @@ impl Manifest {
             Some(other) => return Err(ManifestError::UnknownFormat(other.into())),
             None => return Err(ManifestError::Invalid("no \"format\" field".into())),
         }
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
         m.check()?;
         Ok(m)
     }
@@ -136,14 +140,27 @@ impl Manifest {
             BundlePath::new(&f.path)
                 .map_err(|e| ManifestError::Invalid(format!("file {:?}: {e}", f.path)))?;
             if f.path != SUMS && is_reserved(&f.path) {
-                return Err(ManifestError::Invalid(format!("file {:?} uses a reserved name", f.path)));
+                return Err(ManifestError::Invalid(format!(
+                    "file {:?} uses a reserved name",
+                    f.path
+                )));
             }
-            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                return Err(ManifestError::Invalid(format!("file {:?}: sha256 must be 64 lowercase hex digits", f.path)));
+            if f.sha256.len() != 64
+                || !f
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(ManifestError::Invalid(format!(
+                    "file {:?}: sha256 must be 64 lowercase hex digits",
+                    f.path
+                )));
             }
             if let Some(p) = prev {
                 if p >= f.path.as_str() {
-                    return Err(ManifestError::Invalid("files are not sorted by path, or a path repeats".into()));
+                    return Err(ManifestError::Invalid(
+                        "files are not sorted by path, or a path repeats".into(),
+                    ));
                 }
             }
             if !keys.insert(crate::bundle_path::collision_key(&f.path)) {
@@ -162,7 +179,9 @@ impl Manifest {
         }
         for (file, _, field) in self.spec().named_files() {
             if !self.files.iter().any(|f| f.path == file) {
-                return Err(ManifestError::Invalid(format!("{field} names {file}, which is not in files")));
+                return Err(ManifestError::Invalid(format!(
+                    "{field} names {file}, which is not in files"
+                )));
             }
         }
         Ok(())
@@ -222,7 +241,9 @@ pub struct CommentFields {
 pub fn parse_trusted_comment(tc: &str) -> CommentFields {
     let mut f = CommentFields::default();
     for part in tc.split('\t') {
-        let Some((k, v)) = part.split_once(':') else { continue };
+        let Some((k, v)) = part.split_once(':') else {
+            continue;
+        };
         match k {
             "timestamp" => f.timestamp = v.parse().ok(),
             "name" => f.name = Some(v.into()),

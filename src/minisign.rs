@@ -121,7 +121,10 @@ impl PublicKey {
             .get(1)
             .ok_or_else(|| malformed("public key", "missing key line"))?;
         if lines.iter().skip(2).any(|l| !l.trim().is_empty()) {
-            return Err(malformed("public key", "unexpected data after the key line"));
+            return Err(malformed(
+                "public key",
+                "unexpected data after the key line",
+            ));
         }
         Self::from_base64(b64)
     }
@@ -221,7 +224,10 @@ impl SignatureBox {
             return Err(malformed("signature", "expected four lines"));
         }
         if lines.iter().skip(4).any(|l| !l.trim().is_empty()) {
-            return Err(malformed("signature", "unexpected data after the fourth line"));
+            return Err(malformed(
+                "signature",
+                "unexpected data after the fourth line",
+            ));
         }
         let raw = b64_strict("signature", lines[1])?;
         if raw.len() != 74 {
@@ -242,7 +248,12 @@ impl SignatureBox {
         }
         let trusted_comment = lines[2]
             .strip_prefix("trusted comment: ")
-            .ok_or_else(|| malformed("signature", "third line must start with 'trusted comment: '"))?
+            .ok_or_else(|| {
+                malformed(
+                    "signature",
+                    "third line must start with 'trusted comment: '",
+                )
+            })?
             .to_string();
         if trusted_comment.len() > TRUSTED_COMMENT_MAX {
             return Err(malformed("signature", "trusted comment too long"));
@@ -485,13 +496,16 @@ fn pick_params(opslimit: u64, memlimit: u64) -> (u8, u32, u32) {
 fn kdf_stream(pass: &[u8], salt: &[u8; 32], ops: u64, mem: u64) -> Result<Zeroizing<[u8; 104]>> {
     // Refuse absurd parameters from a hostile key file before allocating for them.
     if ops > (1 << 34) || mem > (1 << 33) {
-        return Err(MinisignError::Kdf("KDF limits in the key file are too large".into()));
+        return Err(MinisignError::Kdf(
+            "KDF limits in the key file are too large".into(),
+        ));
     }
     let (n_log2, r, p) = pick_params(ops, mem);
     let params =
         scrypt::Params::new(n_log2, r, p, 104).map_err(|e| MinisignError::Kdf(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; 104]);
-    scrypt::scrypt(pass, salt, &params, out.as_mut()).map_err(|e| MinisignError::Kdf(e.to_string()))?;
+    scrypt::scrypt(pass, salt, &params, out.as_mut())
+        .map_err(|e| MinisignError::Kdf(e.to_string()))?;
     Ok(out)
 }
 

@@ -9,8 +9,14 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
     use crate::commands::*;
     vec![
         ("bundle.toml.schema.json", schema_for!(crate::spec::Spec)),
-        ("manifest.schema.json", schema_for!(crate::manifest::Manifest)),
-        ("receipt.schema.json", schema_for!(crate::db::apply::Receipt)),
+        (
+            "manifest.schema.json",
+            schema_for!(crate::manifest::Manifest),
+        ),
+        (
+            "receipt.schema.json",
+            schema_for!(crate::db::apply::Receipt),
+        ),
         ("error.schema.json", schema_for!(crate::report::ErrorDoc)),
         ("keygen.schema.json", schema_for!(keygen::KeygenReport)),
         ("lint.schema.json", schema_for!(lint::LintReport)),
@@ -24,9 +30,15 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
         ("plan.schema.json", schema_for!(gate::PlanOutcome)),
         ("apply.schema.json", schema_for!(apply::ReceiptOutcome)),
         ("rollback.schema.json", schema_for!(apply::ReceiptOutcome)),
-        ("rehearse.schema.json", schema_for!(rehearse::RehearseOutcome)),
+        (
+            "rehearse.schema.json",
+            schema_for!(rehearse::RehearseOutcome),
+        ),
         ("status.schema.json", schema_for!(status::StatusReport)),
-        ("fingerprint.schema.json", schema_for!(status::FingerprintReport)),
+        (
+            "fingerprint.schema.json",
+            schema_for!(status::FingerprintReport),
+        ),
         ("demo.schema.json", schema_for!(demo::DemoReport)),
     ]
 }
@@ -51,7 +63,10 @@ mod tests {
                 continue;
             }
             let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(committed == text, "schemas/{name} is out of date; run AIRLOCK_BLESS=1 cargo test --lib schema");
+            assert!(
+                committed == text,
+                "schemas/{name} is out of date; run AIRLOCK_BLESS=1 cargo test --lib schema"
+            );
         }
     }
 }

@@ -87,7 +87,11 @@ pub struct TierSpec {
 pub struct RollbackSpec {
     pub files: Vec<String>,
     /// Probe expectation after rollback; defaults to `preflight.expect`.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::strict_json::opt_strict_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict_json::opt_strict_map"
+    )]
     pub expect: Option<Expect>,
     /// Probe file run after rollback; defaults to `preflight.file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,7 +223,9 @@ impl Spec {
                 self.bundle.name
             ));
         }
-        if self.bundle.version.trim().is_empty() || self.bundle.version.chars().any(char::is_control) {
+        if self.bundle.version.trim().is_empty()
+            || self.bundle.version.chars().any(char::is_control)
+        {
             p.push("bundle.version must be non-empty text without control characters".into());
         }
         if self.bundle.sequence > i64::MAX as u64 {
@@ -227,7 +233,9 @@ impl Spec {
         }
         if let Some(e) = &self.bundle.expires {
             if chrono::DateTime::parse_from_rfc3339(e).is_err() {
-                p.push(format!("bundle.expires {e:?} is not an RFC 3339 time like 2027-01-01T00:00:00Z"));
+                p.push(format!(
+                    "bundle.expires {e:?} is not an RFC 3339 time like 2027-01-01T00:00:00Z"
+                ));
             }
         }
         if self.target.database.is_empty() {
@@ -259,21 +267,29 @@ impl Spec {
                 p.push(format!("tier {:?} is defined twice", t.name));
             }
             if t.name.is_empty() || t.name.chars().any(|c| c.is_control() || c == ',') {
-                p.push(format!("tier name {:?} must be non-empty, without commas or control characters", t.name));
+                p.push(format!(
+                    "tier name {:?} must be non-empty, without commas or control characters",
+                    t.name
+                ));
             }
             if t.files.is_empty() {
                 p.push(format!("tier {:?} has no files", t.name));
             }
             for g in &t.gates {
                 if !gates.contains(g.as_str()) {
-                    p.push(format!("tier {:?} requires gate {g:?}, which no [[gate]] defines", t.name));
+                    p.push(format!(
+                        "tier {:?} requires gate {g:?}, which no [[gate]] defines",
+                        t.name
+                    ));
                 }
             }
         }
         for (label, probe) in [("preflight", &self.preflight), ("verify", &self.verify)] {
             if let Some(pr) = probe {
                 if pr.expect.is_empty() {
-                    p.push(format!("{label}.expect is empty: a probe must expect at least one key"));
+                    p.push(format!(
+                        "{label}.expect is empty: a probe must expect at least one key"
+                    ));
                 }
             }
         }
@@ -285,14 +301,18 @@ impl Spec {
                 p.push("rollback needs a probe: set rollback.probe or [preflight]".into());
             }
             if r.expect.is_none() && self.preflight.is_none() {
-                p.push("rollback needs an expectation: set rollback.expect or preflight.expect".into());
+                p.push(
+                    "rollback needs an expectation: set rollback.expect or preflight.expect".into(),
+                );
             }
         }
         for (file, _, field) in self.named_files() {
             if let Err(e) = BundlePath::new(&file) {
                 p.push(format!("{field} {file:?}: {e}"));
             } else if crate::manifest::is_reserved(&file) {
-                p.push(format!("{field} {file:?}: this name is reserved for the bundle's own metadata"));
+                p.push(format!(
+                    "{field} {file:?}: this name is reserved for the bundle's own metadata"
+                ));
             }
         }
         p
@@ -319,11 +339,16 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         let full = dir.join(&file);
         match std::fs::symlink_metadata(&full) {
             Err(_) => {
-                problems.push(format!("{field} names {file}, which does not exist in {}", dir.display()));
+                problems.push(format!(
+                    "{field} names {file}, which does not exist in {}",
+                    dir.display()
+                ));
                 continue;
             }
             Ok(m) if !m.file_type().is_file() => {
-                problems.push(format!("{field} names {file}, which is not a regular file (symlinks are refused)"));
+                problems.push(format!(
+                    "{field} names {file}, which is not a regular file (symlinks are refused)"
+                ));
                 continue;
             }
             Ok(_) => {}
@@ -350,7 +375,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     for f in &files {
         let key = crate::bundle_path::collision_key(f);
         if let Some(other) = seen.insert(key, f.clone()) {
-            problems.push(format!("{f} and {other} are the same path after case/Unicode normalization"));
+            problems.push(format!(
+                "{f} and {other} are the same path after case/Unicode normalization"
+            ));
         }
     }
     let mut warnings = vec![];
@@ -362,7 +389,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         let rel = rel.to_string_lossy().replace('\\', "/");
         if !files.contains(&rel) {
-            warnings.push(format!("{rel} is in the source but not named in bundle.toml; it will not be packed"));
+            warnings.push(format!(
+                "{rel} is in the source but not named in bundle.toml; it will not be packed"
+            ));
         }
     }
     if !problems.is_empty() {

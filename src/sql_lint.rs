@@ -29,7 +29,11 @@ pub struct SqlProblem {
 
 fn line_of(sql: &str, byte_offset: usize) -> usize {
     let end = byte_offset.min(sql.len());
-    sql.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    sql.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// psql meta-commands (`\set`, `\i`, `\connect`…) are client-side and never reach the
@@ -81,7 +85,9 @@ fn read_only_problems(tree: &Value) -> Vec<String> {
             out.push(format!("contains a data-modifying {k}"))
         }
         "into_clause" if is_set(v) => out.push("SELECT INTO creates a table".into()),
-        "locking_clause" if is_set(v) => out.push("row locks (FOR UPDATE/SHARE) are not read-only".into()),
+        "locking_clause" if is_set(v) => {
+            out.push("row locks (FOR UPDATE/SHARE) are not read-only".into())
+        }
         "FuncCall" => {
             let names: Vec<&str> = v
                 .get("funcname")
@@ -96,7 +102,13 @@ fn read_only_problems(tree: &Value) -> Vec<String> {
                 let lower = last.to_ascii_lowercase();
                 if matches!(
                     lower.as_str(),
-                    "set_config" | "nextval" | "setval" | "pg_advisory_lock" | "dblink_exec" | "lo_import" | "lo_export"
+                    "set_config"
+                        | "nextval"
+                        | "setval"
+                        | "pg_advisory_lock"
+                        | "dblink_exec"
+                        | "lo_import"
+                        | "lo_export"
                 ) {
                     out.push(format!("calls {lower}(), which changes state"));
                 }
@@ -169,17 +181,27 @@ pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
             line_of(sql, second),
             format!(
                 "a {} must be exactly one statement, found {}",
-                if role == SqlRole::Gate { "gate" } else { "probe" },
+                if role == SqlRole::Gate {
+                    "gate"
+                } else {
+                    "probe"
+                },
                 stmts.len()
             ),
         )];
     }
     for raw in stmts {
         let line = line_of(sql, raw.stmt_location.max(0) as usize);
-        let Some(node) = raw.stmt.as_ref() else { continue };
+        let Some(node) = raw.stmt.as_ref() else {
+            continue;
+        };
         let tree = serde_json::to_value(node.as_ref()).unwrap_or(Value::Null);
         let kind = stmt_kind(&tree).to_string();
-        let body = tree.get("node").and_then(|n| n.get(&kind)).cloned().unwrap_or(Value::Null);
+        let body = tree
+            .get("node")
+            .and_then(|n| n.get(&kind))
+            .cloned()
+            .unwrap_or(Value::Null);
         match role {
             SqlRole::Gate | SqlRole::Probe => {
                 if kind != "SelectStmt" {
@@ -213,14 +235,23 @@ mod tests {
     #[test]
     fn gates_must_be_one_read_only_query() {
         assert!(ok("SELECT true AS ready, 'x' AS reason;", SqlRole::Gate));
-        assert!(ok("WITH a AS (SELECT 1) SELECT count(*) >= 1 AS ready FROM a", SqlRole::Gate));
+        assert!(ok(
+            "WITH a AS (SELECT 1) SELECT count(*) >= 1 AS ready FROM a",
+            SqlRole::Gate
+        ));
         assert!(ok("VALUES (true)", SqlRole::Gate));
         assert!(!ok("SELECT 1; SELECT 2", SqlRole::Gate));
-        assert!(!ok("WITH d AS (DELETE FROM t RETURNING 1) SELECT true", SqlRole::Gate));
+        assert!(!ok(
+            "WITH d AS (DELETE FROM t RETURNING 1) SELECT true",
+            SqlRole::Gate
+        ));
         assert!(!ok("SELECT * INTO newt FROM t", SqlRole::Gate));
         assert!(!ok("SET transaction_read_only = off", SqlRole::Gate));
         assert!(!ok("RESET transaction_read_only", SqlRole::Gate));
-        assert!(!ok("SELECT set_config('transaction_read_only','off',true)", SqlRole::Gate));
+        assert!(!ok(
+            "SELECT set_config('transaction_read_only','off',true)",
+            SqlRole::Gate
+        ));
         assert!(!ok("SELECT nextval('s') > 0 AS ready", SqlRole::Gate));
         assert!(!ok("SELECT 1 FROM t FOR UPDATE", SqlRole::Gate));
         assert!(!ok("COMMIT", SqlRole::Gate));
@@ -233,10 +264,20 @@ mod tests {
         let p = check("t.sql", sql, SqlRole::Script);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, 3);
-        for bad in ["VACUUM", "COMMIT", "ROLLBACK", "BEGIN", "ALTER SYSTEM SET work_mem='1MB'", "CREATE DATABASE x"] {
+        for bad in [
+            "VACUUM",
+            "COMMIT",
+            "ROLLBACK",
+            "BEGIN",
+            "ALTER SYSTEM SET work_mem='1MB'",
+            "CREATE DATABASE x",
+        ] {
             assert!(!ok(bad, SqlRole::Script), "{bad} should be refused");
         }
-        assert!(ok("CREATE TABLE a(i int); INSERT INTO a VALUES (1);", SqlRole::Script));
+        assert!(ok(
+            "CREATE TABLE a(i int); INSERT INTO a VALUES (1);",
+            SqlRole::Script
+        ));
     }
 
     #[test]

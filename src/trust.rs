@@ -85,7 +85,8 @@ fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>
         toml::Value::String(s) => s.clone(),
         _ => return Err(store_err(path, format!("{field} must be an RFC 3339 time"))),
     };
-    parse_rfc3339(&text).ok_or_else(|| store_err(path, format!("{field} {text:?} is not an RFC 3339 time")))
+    parse_rfc3339(&text)
+        .ok_or_else(|| store_err(path, format!("{field} {text:?} is not an RFC 3339 time")))
 }
 
 pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
@@ -104,7 +105,8 @@ impl TrustStore {
     /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
     /// `.pub` file (threshold 1).
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
-        let meta = std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
         let mut pubs = vec![];
         let mut policy_file = None;
         if meta.is_dir() {
@@ -152,9 +154,15 @@ impl TrustStore {
         }
         let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
         for (id, kp) in &policy.keys {
-            let matching: Vec<&mut TrustedKey> = keys.iter_mut().filter(|k| k.key.key_id.to_string() == *id).collect();
+            let matching: Vec<&mut TrustedKey> = keys
+                .iter_mut()
+                .filter(|k| k.key.key_id.to_string() == *id)
+                .collect();
             if matching.is_empty() {
-                return Err(store_err(&pf, format!("[keys.{id}] names a key id with no .pub file in the store")));
+                return Err(store_err(
+                    &pf,
+                    format!("[keys.{id}] names a key id with no .pub file in the store"),
+                ));
             }
             for k in matching {
                 if let Some(v) = &kp.not_before {
@@ -169,18 +177,25 @@ impl TrustStore {
                     Some(v) => Some(Some(parse_time(&pf, "revoked", v)?)),
                 };
                 k.policy.revoked_reason = kp.revoked_reason.clone();
-                k.policy.role = match kp.role.as_deref() {
-                    None | Some("release") => Role::Release,
-                    Some("operator") => Role::Operator,
-                    Some(other) => {
-                        return Err(store_err(&pf, format!("[keys.{id}] role {other:?} must be \"release\" or \"operator\"")))
-                    }
-                };
+                k.policy.role =
+                    match kp.role.as_deref() {
+                        None | Some("release") => Role::Release,
+                        Some("operator") => Role::Operator,
+                        Some(other) => return Err(store_err(
+                            &pf,
+                            format!(
+                                "[keys.{id}] role {other:?} must be \"release\" or \"operator\""
+                            ),
+                        )),
+                    };
             }
         }
         let threshold = policy.threshold.unwrap_or(1);
         if threshold == 0 {
-            return Err(store_err(&pf, "threshold 0 would trust anything; use 1 or more"));
+            return Err(store_err(
+                &pf,
+                "threshold 0 would trust anything; use 1 or more",
+            ));
         }
         Ok(TrustStore {
             path: path.to_path_buf(),
@@ -255,13 +270,15 @@ pub fn evaluate(
             continue;
         }
         let mut last_err = None;
-        let good = candidates.into_iter().find(|k| match k.key.verify_prehashed(&prehash, sig) {
-            Ok(()) => true,
-            Err(e) => {
-                last_err = Some(e.to_string());
-                false
-            }
-        });
+        let good = candidates
+            .into_iter()
+            .find(|k| match k.key.verify_prehashed(&prehash, sig) {
+                Ok(()) => true,
+                Err(e) => {
+                    last_err = Some(e.to_string());
+                    false
+                }
+            });
         let Some(key) = good else {
             check.note = Some(format!(
                 "signature by key {} does not verify over this manifest ({})",
@@ -286,26 +303,41 @@ pub fn evaluate(
             Some(None) => Some(format!(
                 "key {} is revoked{}",
                 sig.key_id,
-                p.revoked_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                p.revoked_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             )),
             Some(Some(t)) if *t <= at => Some(format!(
                 "key {} is revoked since {}{}",
                 sig.key_id,
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                p.revoked_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                p.revoked_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             )),
             _ => None,
         }
         .or_else(|| match p.not_before {
-            Some(nb) if at < nb => Some(format!("key {} is not valid before {}", sig.key_id, nb.to_rfc3339())),
+            Some(nb) if at < nb => Some(format!(
+                "key {} is not valid before {}",
+                sig.key_id,
+                nb.to_rfc3339()
+            )),
             _ => None,
         })
         .or_else(|| match p.not_after {
-            Some(na) if at > na => Some(format!("key {} expired at {}", sig.key_id, na.to_rfc3339())),
+            Some(na) if at > na => {
+                Some(format!("key {} expired at {}", sig.key_id, na.to_rfc3339()))
+            }
             _ => None,
         })
         .or_else(|| match p.role {
-            Role::Operator => Some(format!("key {} has role operator and cannot sign releases", sig.key_id)),
+            Role::Operator => Some(format!(
+                "key {} has role operator and cannot sign releases",
+                sig.key_id
+            )),
             Role::Release => None,
         });
         match refusal {
@@ -314,7 +346,8 @@ pub fn evaluate(
                 if counted_keys.insert(*key.key.key.as_bytes()) {
                     check.counted = true;
                 } else {
-                    check.note = Some("another signature by the same public key already counted".into());
+                    check.note =
+                        Some("another signature by the same public key already counted".into());
                 }
                 if let Some(Some(t)) = &p.revoked {
                     check.note = Some(format!(

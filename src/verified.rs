@@ -22,10 +22,22 @@ pub struct VerifiedBundle {
 }
 
 impl VerifiedBundle {
-    pub fn load(path: &Path, store: &TrustStore, at: DateTime<Utc>) -> Result<VerifiedBundle, VerifyError> {
+    pub fn load(
+        path: &Path,
+        store: &TrustStore,
+        at: DateTime<Utc>,
+    ) -> Result<VerifiedBundle, VerifyError> {
         let mut sink = MemorySink::new(MAX_EXEC_PAYLOAD);
-        let opened = archive::read_bundle(path, Judge::Trust { store, at }, &Limits::default(), &mut sink)?;
-        let vb = VerifiedBundle { opened, files: sink.files };
+        let opened = archive::read_bundle(
+            path,
+            Judge::Trust { store, at },
+            &Limits::default(),
+            &mut sink,
+        )?;
+        let vb = VerifiedBundle {
+            opened,
+            files: sink.files,
+        };
         vb.recheck_sql()?;
         Ok(vb)
     }
@@ -36,9 +48,9 @@ impl VerifiedBundle {
             let Some(role) = role else { continue };
             let text = self.sql(&file)?;
             if let Some(p) = sql_lint::check(&file, text, role).into_iter().next() {
-                return Err(VerifyError::Manifest(crate::manifest::ManifestError::Invalid(format!(
-                    "SQL rule violated: {p}"
-                ))));
+                return Err(VerifyError::Manifest(
+                    crate::manifest::ManifestError::Invalid(format!("SQL rule violated: {p}")),
+                ));
             }
         }
         Ok(())
@@ -58,13 +70,22 @@ impl VerifiedBundle {
 
     /// A named SQL file as text (UTF-8 was required at pack time; checked again here).
     pub fn sql(&self, path: &str) -> Result<&str, VerifyError> {
-        let bytes = self.bytes(path).ok_or_else(|| VerifyError::Missing { path: path.into() })?;
+        let bytes = self
+            .bytes(path)
+            .ok_or_else(|| VerifyError::Missing { path: path.into() })?;
         std::str::from_utf8(bytes).map_err(|_| {
-            VerifyError::Manifest(crate::manifest::ManifestError::Invalid(format!("{path} is not UTF-8")))
+            VerifyError::Manifest(crate::manifest::ManifestError::Invalid(format!(
+                "{path} is not UTF-8"
+            )))
         })
     }
 
     pub fn role_of(&self, path: &str) -> Option<SqlRole> {
-        self.manifest().spec().named_files().into_iter().find(|(f, _, _)| f == path).and_then(|(_, r, _)| r)
+        self.manifest()
+            .spec()
+            .named_files()
+            .into_iter()
+            .find(|(f, _, _)| f == path)
+            .and_then(|(_, r, _)| r)
     }
 }

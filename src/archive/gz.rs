@@ -20,14 +20,20 @@ pub const BLOCK: usize = 1 << 20;
 fn deflate_block(data: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(level), false);
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     let mut input = data;
     loop {
         if out.capacity() - out.len() < 64 * 1024 {
             out.reserve(256 * 1024);
         }
         let before_in = c.total_in();
-        let status = c.compress_vec(input, &mut out, flush).expect("deflate cannot fail on valid state");
+        let status = c
+            .compress_vec(input, &mut out, flush)
+            .expect("deflate cannot fail on valid state");
         input = &input[(c.total_in() - before_in) as usize..];
         match status {
             Status::StreamEnd => break,
@@ -132,7 +138,14 @@ impl<W: Write> ParallelGzWriter<W> {
 
     fn submit(&mut self, last: bool) -> io::Result<()> {
         self.write_header()?;
-        let data = std::mem::replace(&mut self.buf, if last { Vec::new() } else { Vec::with_capacity(BLOCK) });
+        let data = std::mem::replace(
+            &mut self.buf,
+            if last {
+                Vec::new()
+            } else {
+                Vec::with_capacity(BLOCK)
+            },
+        );
         self.jobs
             .as_ref()
             .expect("open")
@@ -198,7 +211,8 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -222,7 +236,13 @@ impl ThreadedGzReader {
         let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = Arc::clone(&compressed);
         std::thread::spawn(move || {
-            let buffered = io::BufReader::with_capacity(CHUNK, Counting { inner: file, count: counter });
+            let buffered = io::BufReader::with_capacity(
+                CHUNK,
+                Counting {
+                    inner: file,
+                    count: counter,
+                },
+            );
             let mut dec = flate2::bufread::GzDecoder::new(buffered);
             loop {
                 let mut chunk = vec![0u8; CHUNK];
@@ -323,7 +343,9 @@ mod tests {
     use super::*;
 
     fn sample(n: usize) -> Vec<u8> {
-        (0..n).map(|i| b"INSERT INTO t VALUES (1, 'abc');\n"[i % 33] ^ ((i / 7919) as u8 & 3)).collect()
+        (0..n)
+            .map(|i| b"INSERT INTO t VALUES (1, 'abc');\n"[i % 33] ^ ((i / 7919) as u8 & 3))
+            .collect()
     }
 
     #[test]
@@ -340,10 +362,14 @@ mod tests {
         assert_eq!(outs[0], outs[1]);
         assert_eq!(outs[0], outs[2]);
         let mut back = vec![];
-        flate2::read::GzDecoder::new(&outs[0][..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&outs[0][..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert_eq!(back, data);
         let mut back2 = vec![];
-        ThreadedGzReader::new(std::io::Cursor::new(outs[0].clone())).read_to_end(&mut back2).unwrap();
+        ThreadedGzReader::new(std::io::Cursor::new(outs[0].clone()))
+            .read_to_end(&mut back2)
+            .unwrap();
         assert_eq!(back2, data);
     }
 
@@ -352,7 +378,9 @@ mod tests {
         let w = ParallelGzWriter::new(Vec::new(), 6, 2);
         let out = w.finish().unwrap();
         let mut back = vec![];
-        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert!(back.is_empty());
     }
 
@@ -364,7 +392,9 @@ mod tests {
         let second = out.clone();
         out.extend_from_slice(&second);
         let mut back = vec![];
-        let err = ThreadedGzReader::new(std::io::Cursor::new(out)).read_to_end(&mut back).unwrap_err();
+        let err = ThreadedGzReader::new(std::io::Cursor::new(out))
+            .read_to_end(&mut back)
+            .unwrap_err();
         assert!(err.to_string().contains("after the end of the gzip stream"));
     }
 }

@@ -44,9 +44,17 @@ pub enum VerifyError {
     #[error("{path}: listed in the manifest but missing from the bundle")]
     Missing { path: String },
     #[error("{path}: size {actual} bytes, manifest says {expected}")]
-    SizeMismatch { path: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{path}: SHA-256 mismatch\n  expected {expected}\n  actual   {actual}")]
-    HashMismatch { path: String, expected: String, actual: String },
+    HashMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
     #[error("SHA256SUMS does not match the manifest's file list")]
     SumsMismatch,
     #[error("{file}: bad signature file: {why}")]
@@ -75,7 +83,11 @@ fn untrusted_message(v: &TrustVerdict) -> String {
         s.push_str(&format!(
             "\n  {}: {}",
             c.file,
-            c.note.clone().unwrap_or_else(|| if c.counted { "counted".into() } else { "not counted".into() })
+            c.note.clone().unwrap_or_else(|| if c.counted {
+                "counted".into()
+            } else {
+                "not counted".into()
+            })
         ));
     }
     s
@@ -91,7 +103,11 @@ pub struct MemorySink {
 
 impl MemorySink {
     pub fn new(max_total: u64) -> MemorySink {
-        MemorySink { files: BTreeMap::new(), max_total, total: 0 }
+        MemorySink {
+            files: BTreeMap::new(),
+            max_total,
+            total: 0,
+        }
     }
 }
 
@@ -101,7 +117,10 @@ impl Sink for MemorySink {
         if self.total > self.max_total {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("LIMIT: payload larger than {} bytes cannot be executed from memory", self.max_total),
+                format!(
+                    "LIMIT: payload larger than {} bytes cannot be executed from memory",
+                    self.max_total
+                ),
             ));
         }
         let mut buf = Vec::with_capacity(size as usize);
@@ -123,7 +142,10 @@ impl DirSink {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dest)?;
         io::copy(data, &mut f)?;
         f.sync_all()
     }
@@ -132,9 +154,11 @@ impl DirSink {
 impl Sink for DirSink {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
         let w = |e: io::Error| VerifyError::Write(e.to_string());
-        self.write_file(crate::manifest::MANIFEST, &mut &opened.manifest_bytes[..]).map_err(w)?;
+        self.write_file(crate::manifest::MANIFEST, &mut &opened.manifest_bytes[..])
+            .map_err(w)?;
         for (name, sig) in &opened.signatures {
-            self.write_file(name, &mut sig.to_file_text().as_bytes()).map_err(w)?;
+            self.write_file(name, &mut sig.to_file_text().as_bytes())
+                .map_err(w)?;
         }
         Ok(())
     }
@@ -145,9 +169,17 @@ impl Sink for DirSink {
 
 /// Verify fully into a temporary directory beside `to`, then rename it into place.
 /// `to` must not exist (or be an empty directory). On any failure nothing remains.
-pub fn extract(bundle: &Path, judge: Judge<'_>, limits: &Limits, to: &Path) -> Result<Opened, ExtractError> {
+pub fn extract(
+    bundle: &Path,
+    judge: Judge<'_>,
+    limits: &Limits,
+    to: &Path,
+) -> Result<Opened, ExtractError> {
     if to.exists() {
-        let empty = to.is_dir() && std::fs::read_dir(to).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = to.is_dir()
+            && std::fs::read_dir(to)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
         if !empty {
             return Err(ExtractError::DestinationExists(to.to_path_buf()));
         }
@@ -160,7 +192,9 @@ pub fn extract(bundle: &Path, judge: Judge<'_>, limits: &Limits, to: &Path) -> R
         .prefix(".airlock-extract-")
         .tempdir_in(&parent)
         .map_err(|e| ExtractError::Io(parent.clone(), e))?;
-    let mut sink = DirSink { root: tmp.path().to_path_buf() };
+    let mut sink = DirSink {
+        root: tmp.path().to_path_buf(),
+    };
     let opened = read_bundle(bundle, judge, limits, &mut sink)?;
     if to.exists() {
         std::fs::remove_dir(to).map_err(|e| ExtractError::Io(to.to_path_buf(), e))?;

@@ -82,7 +82,10 @@ pub struct Opened {
 /// How the reader judges trust.
 pub enum Judge<'a> {
     /// Require the store's threshold at `at`; refuse expired bundles.
-    Trust { store: &'a TrustStore, at: DateTime<Utc> },
+    Trust {
+        store: &'a TrustStore,
+        at: DateTime<Utc>,
+    },
     /// Structure and hashes only (inspect without a store, co-signing).
     StructureOnly,
 }
@@ -111,7 +114,10 @@ impl<R: Read> Read for Guarded<R> {
             }
         }
         if self.out > self.limits.max_total + (64 << 20) {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "LIMIT: archive larger than the total size limit"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "LIMIT: archive larger than the total size limit",
+            ));
         }
         Ok(n)
     }
@@ -140,12 +146,21 @@ fn io_to_verify(e: io::Error) -> VerifyError {
     }
 }
 
-fn read_limited(r: &mut dyn Read, size: u64, limit: u64, what: &str) -> Result<Vec<u8>, VerifyError> {
+fn read_limited(
+    r: &mut dyn Read,
+    size: u64,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, VerifyError> {
     if size > limit {
-        return Err(VerifyError::Limit(format!("{what} is {size} bytes, limit {limit}")));
+        return Err(VerifyError::Limit(format!(
+            "{what} is {size} bytes, limit {limit}"
+        )));
     }
     let mut buf = Vec::with_capacity(size as usize);
-    r.take(limit + 1).read_to_end(&mut buf).map_err(io_to_verify)?;
+    r.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(io_to_verify)?;
     if buf.len() as u64 != size {
         return Err(VerifyError::Tar(format!("{what}: truncated entry")));
     }
@@ -171,7 +186,10 @@ fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, String> {
     let mut out = vec![];
     let mut rest = data;
     while !rest.is_empty() {
-        let sp = rest.iter().position(|&b| b == b' ').ok_or("malformed PAX record")?;
+        let sp = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("malformed PAX record")?;
         let len: usize = std::str::from_utf8(&rest[..sp])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -179,7 +197,8 @@ fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, String> {
         if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
             return Err("malformed PAX record".into());
         }
-        let rec = std::str::from_utf8(&rest[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
+        let rec =
+            std::str::from_utf8(&rest[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
         let (k, v) = rec.split_once('=').ok_or("PAX record without '='")?;
         out.push((k.to_string(), v.to_string()));
         rest = &rest[len..];
@@ -223,7 +242,10 @@ pub fn read_bundle(
             let mut entry = entry.map_err(io_to_verify)?;
             count += 1;
             if count > limits.max_entries {
-                return Err(VerifyError::Limit(format!("more than {} entries", limits.max_entries)));
+                return Err(VerifyError::Limit(format!(
+                    "more than {} entries",
+                    limits.max_entries
+                )));
             }
             let raw_path = entry.path_bytes().into_owned();
             let shown = String::from_utf8_lossy(&raw_path).into_owned();
@@ -232,13 +254,22 @@ pub fn read_bundle(
             let size = entry.size();
             if etype.is_pax_local_extensions() {
                 if pending_pax.is_some() {
-                    return Err(VerifyError::Pax { path: shown, why: "two PAX headers in a row".into() });
+                    return Err(VerifyError::Pax {
+                        path: shown,
+                        why: "two PAX headers in a row".into(),
+                    });
                 }
                 let data = read_limited(&mut entry, size, 64 * 1024, "PAX header")?;
-                let recs = pax_records(&data).map_err(|why| VerifyError::Pax { path: shown.clone(), why })?;
+                let recs = pax_records(&data).map_err(|why| VerifyError::Pax {
+                    path: shown.clone(),
+                    why,
+                })?;
                 for (k, _) in &recs {
                     if !matches!(k.as_str(), "path" | "size" | "mtime") {
-                        return Err(VerifyError::Pax { path: shown, why: format!("record {k:?} is not allowed (only path, size, mtime)") });
+                        return Err(VerifyError::Pax {
+                            path: shown,
+                            why: format!("record {k:?} is not allowed (only path, size, mtime)"),
+                        });
                     }
                 }
                 pending_pax = Some(recs);
@@ -273,11 +304,17 @@ pub fn read_bundle(
                     let agrees = match k.as_str() {
                         "path" => v == path_str,
                         "size" => v.parse::<u64>().ok() == Some(size),
-                        "mtime" => v.split('.').next().and_then(|s| s.parse::<u64>().ok()) == header.mtime().ok(),
+                        "mtime" => {
+                            v.split('.').next().and_then(|s| s.parse::<u64>().ok())
+                                == header.mtime().ok()
+                        }
                         _ => false,
                     };
                     if !agrees {
-                        return Err(VerifyError::Pax { path: path_str, why: format!("PAX {k}={v:?} disagrees with the tar header") });
+                        return Err(VerifyError::Pax {
+                            path: path_str,
+                            why: format!("PAX {k}={v:?} disagrees with the tar header"),
+                        });
                     }
                 }
             }
@@ -289,11 +326,17 @@ pub fn read_bundle(
                 return Err(VerifyError::Duplicate { path: path_str });
             }
             if size > limits.max_entry {
-                return Err(VerifyError::Limit(format!("{path_str} declares {size} bytes, limit {}", limits.max_entry)));
+                return Err(VerifyError::Limit(format!(
+                    "{path_str} declares {size} bytes, limit {}",
+                    limits.max_entry
+                )));
             }
             total += size;
             if total > limits.max_total {
-                return Err(VerifyError::Limit(format!("bundle holds more than {} bytes", limits.max_total)));
+                return Err(VerifyError::Limit(format!(
+                    "bundle holds more than {} bytes",
+                    limits.max_total
+                )));
             }
 
             // 1. manifest.json first.
@@ -318,10 +361,16 @@ pub fn read_bundle(
             // 2. signatures/<KEYID>.minisig, before any payload.
             if let Some(name) = path_str.strip_prefix(SIG_DIR) {
                 if expected_idx > 0 {
-                    return Err(VerifyError::OutOfOrder { path: path_str, why: "signature after payload".into() });
+                    return Err(VerifyError::OutOfOrder {
+                        path: path_str,
+                        why: "signature after payload".into(),
+                    });
                 }
                 if sigs.len() >= limits.max_signatures {
-                    return Err(VerifyError::Limit(format!("more than {} signatures", limits.max_signatures)));
+                    return Err(VerifyError::Limit(format!(
+                        "more than {} signatures",
+                        limits.max_signatures
+                    )));
                 }
                 let bytes = read_limited(&mut entry, size, limits.max_signature, &path_str)?;
                 let text = String::from_utf8(bytes).map_err(|_| VerifyError::Signature {
@@ -335,12 +384,18 @@ pub fn read_bundle(
                 if name != format!("{}.minisig", sig.key_id) {
                     return Err(VerifyError::Signature {
                         file: path_str.clone(),
-                        why: format!("file name does not match the key id inside ({})", sig.key_id),
+                        why: format!(
+                            "file name does not match the key id inside ({})",
+                            sig.key_id
+                        ),
                     });
                 }
                 if let Some((last, _)) = sigs.last() {
                     if *last >= path_str {
-                        return Err(VerifyError::OutOfOrder { path: path_str, why: "signatures are not sorted".into() });
+                        return Err(VerifyError::OutOfOrder {
+                            path: path_str,
+                            why: "signatures are not sorted".into(),
+                        });
                     }
                 }
                 sigs.push((path_str, sig));
@@ -350,7 +405,13 @@ pub fn read_bundle(
             if expected_idx == 0 {
                 op.signatures = std::mem::take(&mut sigs);
                 if let Judge::Trust { store, at } = &judge {
-                    let verdict = trust::evaluate(store, &op.manifest_bytes, &op.bundle_id, &op.signatures, *at);
+                    let verdict = trust::evaluate(
+                        store,
+                        &op.manifest_bytes,
+                        &op.bundle_id,
+                        &op.signatures,
+                        *at,
+                    );
                     let met = verdict.met;
                     op.trust = Some(verdict.clone());
                     if !met {
@@ -359,7 +420,10 @@ pub fn read_bundle(
                     if let Some(exp) = &op.manifest.bundle.expires {
                         if let Some(t) = trust::parse_rfc3339(exp) {
                             if *at > t {
-                                return Err(VerifyError::Expired { expires: exp.clone(), at: at.to_rfc3339() });
+                                return Err(VerifyError::Expired {
+                                    expires: exp.clone(),
+                                    at: at.to_rfc3339(),
+                                });
                             }
                         }
                     }
@@ -380,7 +444,11 @@ pub fn read_bundle(
                 });
             }
             if size != expected.size {
-                return Err(VerifyError::SizeMismatch { path: path_str, expected: expected.size, actual: size });
+                return Err(VerifyError::SizeMismatch {
+                    path: path_str,
+                    expected: expected.size,
+                    actual: size,
+                });
             }
             // SHA256SUMS must say exactly what the manifest says, so that an auditor's
             // `sha256sum -c` checks every payload file.
@@ -396,32 +464,52 @@ pub fn read_bundle(
             } else {
                 &mut entry
             };
-            let mut hr = HashingReader { inner: source, hasher: Sha256::new(), n: 0 };
-            sink.file(&bpath, size, &mut hr).map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => io_to_verify(e),
-                _ => VerifyError::Write(e.to_string()),
-            })?;
+            let mut hr = HashingReader {
+                inner: source,
+                hasher: Sha256::new(),
+                n: 0,
+            };
+            sink.file(&bpath, size, &mut hr)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidData => io_to_verify(e),
+                    _ => VerifyError::Write(e.to_string()),
+                })?;
             io::copy(&mut hr, &mut io::sink()).map_err(io_to_verify)?;
             if hr.n != size {
                 return Err(VerifyError::Tar(format!("{path_str}: truncated entry")));
             }
             let actual = hex::encode(hr.hasher.finalize());
             if actual != expected.sha256 {
-                return Err(VerifyError::HashMismatch { path: path_str, expected: expected.sha256.clone(), actual });
+                return Err(VerifyError::HashMismatch {
+                    path: path_str,
+                    expected: expected.sha256.clone(),
+                    actual,
+                });
             }
             expected_idx += 1;
         }
         let Some(mut op) = opened else {
-            return Err(VerifyError::ManifestNotFirst { found: "(empty archive)".into() });
+            return Err(VerifyError::ManifestNotFirst {
+                found: "(empty archive)".into(),
+            });
         };
         if pending_pax.is_some() {
-            return Err(VerifyError::Pax { path: "(end)".into(), why: "PAX header with no entry after it".into() });
+            return Err(VerifyError::Pax {
+                path: "(end)".into(),
+                why: "PAX header with no entry after it".into(),
+            });
         }
         if expected_idx == 0 {
             // No payload at all: still judge trust so the message is the right one.
             op.signatures = std::mem::take(&mut sigs);
             if let Judge::Trust { store, at } = &judge {
-                let verdict = trust::evaluate(store, &op.manifest_bytes, &op.bundle_id, &op.signatures, *at);
+                let verdict = trust::evaluate(
+                    store,
+                    &op.manifest_bytes,
+                    &op.bundle_id,
+                    &op.signatures,
+                    *at,
+                );
                 if !verdict.met {
                     return Err(VerifyError::Untrusted(Box::new(verdict)));
                 }
@@ -429,7 +517,9 @@ pub fn read_bundle(
             }
         }
         if let Some(missing) = op.manifest.files.get(expected_idx) {
-            return Err(VerifyError::Missing { path: missing.path.clone() });
+            return Err(VerifyError::Missing {
+                path: missing.path.clone(),
+            });
         }
         op
     };
@@ -442,7 +532,9 @@ pub fn read_bundle(
             break;
         }
         if buf[..n].iter().any(|&b| b != 0) {
-            return Err(VerifyError::TrailingData("non-zero bytes after the tar end-of-archive marker".into()));
+            return Err(VerifyError::TrailingData(
+                "non-zero bytes after the tar end-of-archive marker".into(),
+            ));
         }
     }
     Ok(opened)

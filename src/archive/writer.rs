@@ -29,12 +29,21 @@ fn header(path: &str, size: u64, mtime: u64) -> io::Result<tar::Header> {
 }
 
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
 }
 
 impl<W: Write> BundleWriter<W> {
     /// Starts the archive with the manifest and the signatures (sorted by file name).
-    pub fn new(out: W, level: u32, mtime: u64, manifest: &[u8], sigs: &[SignatureBox]) -> io::Result<Self> {
+    pub fn new(
+        out: W,
+        level: u32,
+        mtime: u64,
+        manifest: &[u8],
+        sigs: &[SignatureBox],
+    ) -> io::Result<Self> {
         let gz = ParallelGzWriter::new(out, level, default_threads());
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Deterministic);

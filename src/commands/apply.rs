@@ -24,15 +24,26 @@ impl Report for ReceiptOutcome {
         let mut s = match r.outcome.as_str() {
             "nothing-to-roll-back" => format!(
                 "nothing to roll back: {} {} (bundle {}) is not applied on {}",
-                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database
+                r.bundle_name,
+                r.bundle_version,
+                short(&r.bundle_id),
+                r.database
             ),
             "rolled-back" => format!(
                 "ROLLED BACK {} {} (bundle {}) on {}: tiers {}",
-                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database, r.tiers.join(", ")
+                r.bundle_name,
+                r.bundle_version,
+                short(&r.bundle_id),
+                r.database,
+                r.tiers.join(", ")
             ),
             _ => format!(
                 "APPLIED {} {} (bundle {}) on {}: tiers {}",
-                r.bundle_name, r.bundle_version, short(&r.bundle_id), r.database, r.tiers.join(", ")
+                r.bundle_name,
+                r.bundle_version,
+                short(&r.bundle_id),
+                r.database,
+                r.tiers.join(", ")
             ),
         };
         if let Some(g) = &r.gates {
@@ -41,24 +52,43 @@ impl Report for ReceiptOutcome {
             }
         }
         if let Some(p) = &r.preflight {
-            s.push_str(&format!("\n\npreflight {}:\n{}", p.file, super::gate::probe_table(p)));
+            s.push_str(&format!(
+                "\n\npreflight {}:\n{}",
+                p.file,
+                super::gate::probe_table(p)
+            ));
         }
         if let Some(p) = &r.verify {
-            s.push_str(&format!("\n\nverify {}:\n{}", p.file, super::gate::probe_table(p)));
+            s.push_str(&format!(
+                "\n\nverify {}:\n{}",
+                p.file,
+                super::gate::probe_table(p)
+            ));
         }
         if let Some(p) = &r.rollback_probe {
-            s.push_str(&format!("\n\nrollback probe {}:\n{}", p.file, super::gate::probe_table(p)));
+            s.push_str(&format!(
+                "\n\nrollback probe {}:\n{}",
+                p.file,
+                super::gate::probe_table(p)
+            ));
         }
         if !r.ledger.is_empty() {
             s.push_str(&format!(
                 "\n\nschema fingerprint {} -> {}; ledger row(s) {}",
                 short(&r.fingerprint_before),
                 short(&r.fingerprint_after),
-                r.ledger.iter().map(|l| format!("#{} {}", l.seq, short(&l.row_hash))).collect::<Vec<_>>().join(", ")
+                r.ledger
+                    .iter()
+                    .map(|l| format!("#{} {}", l.seq, short(&l.row_hash)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if r.event == "apply" && !r.remaining_tiers.is_empty() {
-            s.push_str(&format!("\nnot yet applied: {} (run apply again to continue)", r.remaining_tiers.join(", ")));
+            s.push_str(&format!(
+                "\nnot yet applied: {} (run apply again to continue)",
+                r.remaining_tiers.join(", ")
+            ));
         }
         if let Some(f) = &self.receipt_file {
             s.push_str(&format!("\nreceipt: {}", f.display()));
@@ -68,18 +98,38 @@ impl Report for ReceiptOutcome {
 }
 
 /// On a terminal, show the plan and ask for the database name; never prompt otherwise.
-fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Box<dyn Fn(&PlanReport) -> bool>> {
+type Confirm = Box<dyn Fn(&PlanReport) -> bool>;
+
+fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
     if yes || !std::io::stdin().is_terminal() {
         return None;
     }
     Some(Box::new(move |p: &PlanReport| {
         let mut e = std::io::stderr();
-        let _ = writeln!(e, "About to {verb} {} {} (bundle {}) on database {}.", p.bundle_name, p.bundle_version, short(&p.bundle_id), p.database);
+        let _ = writeln!(
+            e,
+            "About to {verb} {} {} (bundle {}) on database {}.",
+            p.bundle_name,
+            p.bundle_version,
+            short(&p.bundle_id),
+            p.database
+        );
         if !p.already_applied.is_empty() {
             let _ = writeln!(e, "  applied so far: {}", p.already_applied.join(", "));
         }
         for t in &p.tiers {
-            let _ = writeln!(e, "  tier {} {} ({} file(s){})", t.index, t.name, t.files.len(), if t.gates.is_empty() { String::new() } else { format!(", gates {}", t.gates.join(",")) });
+            let _ = writeln!(
+                e,
+                "  tier {} {} ({} file(s){})",
+                t.index,
+                t.name,
+                t.files.len(),
+                if t.gates.is_empty() {
+                    String::new()
+                } else {
+                    format!(", gates {}", t.gates.join(","))
+                }
+            );
         }
         let _ = write!(e, "Type the database name ({}) to go on: ", p.database);
         let _ = e.flush();
@@ -94,7 +144,14 @@ fn save_receipt(r: &Receipt, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
-    let path = path.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{}-{seq}.receipt.json", r.bundle_name, r.bundle_version.replace(['/', ' '], "_"), r.event)));
+    let path = path.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}.{}-{seq}.receipt.json",
+            r.bundle_name,
+            r.bundle_version.replace(['/', ' '], "_"),
+            r.event
+        ))
+    });
     let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
     text.push(b'\n');
     write_atomic(&path, &text, false)?;
@@ -118,7 +175,10 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     };
     let receipt = apply::apply(&vb, &o)?;
     let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
-    Ok(Box::new(ReceiptOutcome { receipt, receipt_file }))
+    Ok(Box::new(ReceiptOutcome {
+        receipt,
+        receipt_file,
+    }))
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
@@ -138,5 +198,8 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     };
     let receipt = apply::rollback(&vb, &o)?;
     let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
-    Ok(Box::new(ReceiptOutcome { receipt, receipt_file }))
+    Ok(Box::new(ReceiptOutcome {
+        receipt,
+        receipt_file,
+    }))
 }

@@ -11,9 +11,10 @@ use zeroize::Zeroizing;
 /// Passphrase from --passphrase-file, AIRLOCK_PASSPHRASE, or a terminal prompt.
 pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<String>> {
     if let Some(p) = &args.passphrase_file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(p).map_err(|e| Error::io(format!("cannot read passphrase file {}", p.display()), e))?,
-        );
+        let text =
+            Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
+                Error::io(format!("cannot read passphrase file {}", p.display()), e)
+            })?);
         let first = text.lines().next().unwrap_or("").to_string();
         return Ok(Zeroizing::new(first));
     }
@@ -22,11 +23,13 @@ pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<Stri
     }
     if std::io::stdin().is_terminal() {
         let p = Zeroizing::new(
-            rpassword::prompt_password("Passphrase: ").map_err(|e| Error::io("cannot read passphrase", e))?,
+            rpassword::prompt_password("Passphrase: ")
+                .map_err(|e| Error::io("cannot read passphrase", e))?,
         );
         if confirm {
             let again = Zeroizing::new(
-                rpassword::prompt_password("Passphrase (again): ").map_err(|e| Error::io("cannot read passphrase", e))?,
+                rpassword::prompt_password("Passphrase (again): ")
+                    .map_err(|e| Error::io("cannot read passphrase", e))?,
             );
             if *again != *p {
                 return Err(Error::usage("the passphrases do not match", None));
@@ -48,7 +51,8 @@ pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<Stri
 
 /// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
 pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -64,11 +68,19 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
         }
     }
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?,
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?,
     );
-    let key_err = |source| Error::Key { path: path.to_path_buf(), source };
+    let key_err = |source| Error::Key {
+        path: path.to_path_buf(),
+        source,
+    };
     let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
-    let pw = if encrypted { Some(passphrase(pass, false)?) } else { None };
+    let pw = if encrypted {
+        Some(passphrase(pass, false)?)
+    } else {
+        None
+    };
     SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
 }
 
@@ -77,7 +89,10 @@ pub fn judge_time(at: Option<&str>) -> Result<DateTime<Utc>> {
     match at {
         None => Ok(Utc::now()),
         Some(t) => crate::trust::parse_rfc3339(t).ok_or_else(|| {
-            Error::usage(format!("--at {t:?} is not a time"), Some("use RFC 3339, e.g. 2026-06-03T12:00:00Z".into()))
+            Error::usage(
+                format!("--at {t:?} is not a time"),
+                Some("use RFC 3339, e.g. 2026-06-03T12:00:00Z".into()),
+            )
         }),
     }
 }
@@ -85,11 +100,11 @@ pub fn judge_time(at: Option<&str>) -> Result<DateTime<Utc>> {
 /// SOURCE_DATE_EPOCH, if set (reproducible builds).
 pub fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Error::usage(format!("SOURCE_DATE_EPOCH={v:?} is not an integer"), None)),
+        Ok(v) => {
+            v.trim().parse::<i64>().map(Some).map_err(|_| {
+                Error::usage(format!("SOURCE_DATE_EPOCH={v:?} is not an integer"), None)
+            })
+        }
         Err(_) => Ok(None),
     }
 }
@@ -109,8 +124,16 @@ impl AtomicFile {
         let tmp = tempfile::Builder::new()
             .prefix(".airlock-tmp-")
             .tempfile_in(&dir)
-            .map_err(|e| Error::io(format!("cannot create a temporary file in {}", dir.display()), e))?;
-        Ok(AtomicFile { tmp, dest: dest.to_path_buf() })
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot create a temporary file in {}", dir.display()),
+                    e,
+                )
+            })?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
     }
 
     pub fn file(&mut self) -> &mut std::fs::File {
@@ -123,10 +146,17 @@ impl AtomicFile {
             .sync_all()
             .map_err(|e| Error::io(format!("cannot write {}", self.dest.display()), e))?;
         let dest = self.dest.clone();
-        let res = if overwrite { self.tmp.persist(&dest).map(|_| ()) } else { self.tmp.persist_noclobber(&dest).map(|_| ()) };
+        let res = if overwrite {
+            self.tmp.persist(&dest).map(|_| ())
+        } else {
+            self.tmp.persist_noclobber(&dest).map(|_| ())
+        };
         res.map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::usage(format!("{} already exists", dest.display()), Some("use --force to overwrite".into()))
+                Error::usage(
+                    format!("{} already exists", dest.display()),
+                    Some("use --force to overwrite".into()),
+                )
             } else {
                 Error::io(format!("cannot write {}", dest.display()), e.error)
             }
@@ -137,7 +167,9 @@ impl AtomicFile {
 /// Write a small text file atomically.
 pub fn write_atomic(dest: &Path, text: &[u8], overwrite: bool) -> Result<()> {
     let mut f = AtomicFile::new(dest)?;
-    f.file().write_all(text).map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
+    f.file()
+        .write_all(text)
+        .map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
     f.commit(overwrite)
 }
 

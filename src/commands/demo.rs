@@ -56,7 +56,15 @@ impl Report for DemoReport {
             .steps
             .iter()
             .enumerate()
-            .map(|(i, s)| vec![format!("{:>2}", i + 1), s.step.clone(), if s.ok { "ok".into() } else { "FAILED".into() }, format!("{} ms", s.duration_ms), s.detail.clone()])
+            .map(|(i, s)| {
+                vec![
+                    format!("{:>2}", i + 1),
+                    s.step.clone(),
+                    if s.ok { "ok".into() } else { "FAILED".into() },
+                    format!("{} ms", s.duration_ms),
+                    s.detail.clone(),
+                ]
+            })
             .collect();
         let mut s = format!(
             "airlock demo on throw-away database {}\n\n{}",
@@ -78,7 +86,10 @@ impl Report for DemoReport {
             s.push_str(&format!(
                 "\nkept: database {}{}",
                 self.database,
-                self.workdir.as_ref().map(|w| format!(" and files in {}", w.display())).unwrap_or_default()
+                self.workdir
+                    .as_ref()
+                    .map(|w| format!(" and files in {}", w.display()))
+                    .unwrap_or_default()
             ));
         }
         s
@@ -112,7 +123,12 @@ fn fixture_sql() -> Vec<(&'static str, &'static str)> {
         .files()
         .filter(|f| f.path().extension().and_then(|e| e.to_str()) == Some("sql"))
         .filter(|f| f.path().file_name().and_then(|n| n.to_str()) != Some(APPROVAL_FILE))
-        .map(|f| (f.path().to_str().unwrap_or(""), f.contents_utf8().unwrap_or("")))
+        .map(|f| {
+            (
+                f.path().to_str().unwrap_or(""),
+                f.contents_utf8().unwrap_or(""),
+            )
+        })
         .collect();
     files.sort();
     files
@@ -124,7 +140,11 @@ struct Steps {
 }
 
 impl Steps {
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> std::result::Result<(T, String), String>) -> Option<T> {
+    fn run<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> std::result::Result<(T, String), String>,
+    ) -> Option<T> {
         if self.failed {
             return None;
         }
@@ -133,12 +153,22 @@ impl Steps {
         let ms = t.elapsed().as_millis() as u64;
         match r {
             Ok((v, detail)) => {
-                self.steps.push(DemoStep { step: name.into(), ok: true, detail, duration_ms: ms });
+                self.steps.push(DemoStep {
+                    step: name.into(),
+                    ok: true,
+                    detail,
+                    duration_ms: ms,
+                });
                 Some(v)
             }
             Err(detail) => {
                 self.failed = true;
-                self.steps.push(DemoStep { step: name.into(), ok: false, detail, duration_ms: ms });
+                self.steps.push(DemoStep {
+                    step: name.into(),
+                    ok: false,
+                    detail,
+                    duration_ms: ms,
+                });
                 None
             }
         }
@@ -159,21 +189,32 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let base = conn::resolve(args.db.as_deref(), "postgres")?;
     let admin = base.with_dbname("postgres");
     let mut admin_client = admin.connect().map_err(|e| server_unreachable(&admin, e))?;
-    let db = format!("airlock_demo_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+    let db = format!(
+        "airlock_demo_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp()
+    );
     admin_client
         .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&db)))
         .map_err(|e| Error::Db(sql_err("creating the demo database", &e)))?;
     drop(admin_client);
     let target = admin.with_dbname(&db);
-    let work = tempfile::Builder::new().prefix("airlock-demo-").tempdir().map_err(|e| Error::io("cannot create a work directory", e))?;
+    let work = tempfile::Builder::new()
+        .prefix("airlock-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a work directory", e))?;
     let mut report = run_steps(&target, &db, work.path());
     if args.keep {
         report.kept = true;
         report.workdir = Some(work.keep());
     } else {
-        let dropped = admin
-            .connect()
-            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&db))).map_err(|e| sql_err("DROP DATABASE", &e)));
+        let dropped = admin.connect().and_then(|mut c| {
+            c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&db)
+            ))
+            .map_err(|e| sql_err("DROP DATABASE", &e))
+        });
         let ok = dropped.is_ok();
         report.steps.push(DemoStep {
             step: "clean up".into(),
@@ -190,7 +231,10 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
 }
 
 fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
-    let mut s = Steps { steps: vec![], failed: false };
+    let mut s = Steps {
+        steps: vec![],
+        failed: false,
+    };
     let src = work.join("one-roof");
     let keys = work.join("trust");
     s.run("load the greenfield fixture", || {
@@ -204,9 +248,13 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     let key = s.run("make a throw-away release key", || {
         let k = SecretKey::generate().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
-        std::fs::write(keys.join("demo-release.pub"), k.public().to_file_text()).map_err(|e| e.to_string())?;
+        std::fs::write(keys.join("demo-release.pub"), k.public().to_file_text())
+            .map_err(|e| e.to_string())?;
         let id = k.key_id.to_string();
-        Ok((k, format!("key {id}; its public key is the whole trust store")))
+        Ok((
+            k,
+            format!("key {id}; its public key is the whole trust store"),
+        ))
     });
     let bundle = work.join("one-roof.airlock.tar.gz");
     s.run("pack and sign bundle/one-roof", || {
@@ -214,23 +262,44 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         let toml_path = src.join("bundle.toml");
         let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
         let mut spec: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-        let original = spec.get("target").and_then(|t| t.get("database")).and_then(|d| d.as_str()).unwrap_or("").to_string();
-        let patched = text.replace(&format!("database = \"{original}\""), &format!("database = \"{db}\""));
+        let original = spec
+            .get("target")
+            .and_then(|t| t.get("database"))
+            .and_then(|d| d.as_str())
+            .unwrap_or("")
+            .to_string();
+        let patched = text.replace(
+            &format!("database = \"{original}\""),
+            &format!("database = \"{db}\""),
+        );
         if let Some(t) = spec.get_mut("target").and_then(|t| t.as_table_mut()) {
             t.insert("database".into(), toml::Value::String(db.into()));
         }
         std::fs::write(&toml_path, patched).map_err(|e| e.to_string())?;
         let k = key.as_ref().ok_or("no key")?;
         let r = pack_dir(&src, k, Some(&bundle), 6, true).map_err(|e| e.to_string())?;
-        Ok(((), format!("{} files, bundle id {} (target.database set to {db}, was {original})", r.files, &r.bundle_id[..16])))
+        Ok((
+            (),
+            format!(
+                "{} files, bundle id {} (target.database set to {db}, was {original})",
+                r.files,
+                &r.bundle_id[..16]
+            ),
+        ))
     });
     let vb = s.run("verify against the trust store", || {
         let store = TrustStore::load(&keys).map_err(|e| e.to_string())?;
-        let vb = VerifiedBundle::load(&bundle, &store, chrono::Utc::now()).map_err(|e| e.to_string())?;
-        let d = format!("signature threshold met, {} file hashes match", vb.manifest().files.len());
+        let vb =
+            VerifiedBundle::load(&bundle, &store, chrono::Utc::now()).map_err(|e| e.to_string())?;
+        let d = format!(
+            "signature threshold met, {} file hashes match",
+            vb.manifest().files.len()
+        );
         Ok((vb, d))
     });
-    let Some(vb) = vb else { return finish(s, db, None) };
+    let Some(vb) = vb else {
+        return finish(s, db, None);
+    };
     let mut params = BTreeMap::new();
     params.insert("ratified_apr".to_string(), DEMO_APR.to_string());
     let opts = |params: BTreeMap<String, String>| Options {
@@ -252,10 +321,18 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         }
         Ok(((), format!("BLOCKED as expected - {}", r.blocked_summary())))
     });
-    s.run("apply is refused while BLOCKED", || match apply::apply(&vb, &opts(params.clone())) {
-        Err(DbError::Blocked(m)) => Ok(((), format!("exit 3, nothing changed: {}", m.chars().take(70).collect::<String>()))),
-        Err(e) => Err(format!("expected BLOCKED, got: {e}")),
-        Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
+    s.run("apply is refused while BLOCKED", || {
+        match apply::apply(&vb, &opts(params.clone())) {
+            Err(DbError::Blocked(m)) => Ok((
+                (),
+                format!(
+                    "exit 3, nothing changed: {}",
+                    m.chars().take(70).collect::<String>()
+                ),
+            )),
+            Err(e) => Err(format!("expected BLOCKED, got: {e}")),
+            Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
+        }
     });
     s.run("DEMO STAND-IN for human ratification", || {
         let sql = FIXTURE.get_file(APPROVAL_FILE).and_then(|f| f.contents_utf8()).ok_or("fixture has no approve.sql")?;
@@ -266,18 +343,35 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     s.run("gate (after ratification)", || {
         let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
         if !r.ready() {
-            return Err(format!("expected READY, got BLOCKED: {}", r.blocked_summary()));
+            return Err(format!(
+                "expected READY, got BLOCKED: {}",
+                r.blocked_summary()
+            ));
         }
         Ok(((), "READY".into()))
     });
     let mut rehearsal = None;
     s.run("rehearse on a clone", || {
-        let r = rehearse::rehearse(&vb, &RehearseOptions { conn: target, params: params.clone(), assume_gates: false, statement_timeout: "60s".into() });
+        let r = rehearse::rehearse(
+            &vb,
+            &RehearseOptions {
+                conn: target,
+                params: params.clone(),
+                assume_gates: false,
+                statement_timeout: "60s".into(),
+            },
+        );
         rehearsal = Some(super::rehearse::steps_table(&r));
         if !r.ok {
             return Err(format!("rehearsal failed (exit {})", r.exit_code));
         }
-        Ok(((), format!("{} steps held; clone dropped; target fingerprint unchanged", r.steps.len())))
+        Ok((
+            (),
+            format!(
+                "{} steps held; clone dropped; target fingerprint unchanged",
+                r.steps.len()
+            ),
+        ))
     });
     let before = s.run("fingerprint before apply", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
@@ -287,8 +381,25 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     });
     s.run("apply", || {
         let r = apply::apply(&vb, &opts(params.clone())).map_err(|e| e.to_string())?;
-        let verify = r.verify.as_ref().map(|v| v.values.iter().filter(|(k, _)| v.expected.contains_key(*k)).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-        Ok(((), format!("{} tiers in one transaction; verify probe: {verify}", r.tiers.len())))
+        let verify = r
+            .verify
+            .as_ref()
+            .map(|v| {
+                v.values
+                    .iter()
+                    .filter(|(k, _)| v.expected.contains_key(*k))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        Ok((
+            (),
+            format!(
+                "{} tiers in one transaction; verify probe: {verify}",
+                r.tiers.len()
+            ),
+        ))
     });
     s.run("status (the ledger)", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
@@ -298,16 +409,31 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
             return Err(format!("hash chain broken at {seq}: {why}"));
         }
         let last = rows.last().ok_or("no ledger row")?;
-        Ok(((), format!("{} row(s), chain OK; last: {} {} by {}", rows.len(), last.event, last.bundle_version, last.operator)))
+        Ok((
+            (),
+            format!(
+                "{} row(s), chain OK; last: {} {} by {}",
+                rows.len(),
+                last.event,
+                last.bundle_version,
+                last.operator
+            ),
+        ))
     });
-    s.run("re-apply is refused", || match apply::apply(&vb, &opts(params.clone())) {
-        Err(DbError::Refused(_)) => Ok(((), "exit 6: every tier is already applied".into())),
-        Err(e) => Err(format!("expected a refusal, got: {e}")),
-        Ok(_) => Err("a second apply was not refused".into()),
+    s.run("re-apply is refused", || {
+        match apply::apply(&vb, &opts(params.clone())) {
+            Err(DbError::Refused(_)) => Ok(((), "exit 6: every tier is already applied".into())),
+            Err(e) => Err(format!("expected a refusal, got: {e}")),
+            Ok(_) => Err("a second apply was not refused".into()),
+        }
     });
     s.run("rollback", || {
         let r = apply::rollback(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-        let probe = r.rollback_probe.as_ref().map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default())).unwrap_or_default();
+        let probe = r
+            .rollback_probe
+            .as_ref()
+            .map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default()))
+            .unwrap_or_default();
         Ok(((), format!("{}; {probe}", r.outcome)))
     });
     s.run("fingerprint after rollback == before apply", || {
@@ -317,7 +443,14 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         if fp.fingerprint != b.fingerprint {
             return Err(format!("differs: {}", fingerprint::diff(b, &fp).join(", ")));
         }
-        Ok(((), format!("{} == {}: back to the exact baseline", fp.short(), b.short())))
+        Ok((
+            (),
+            format!(
+                "{} == {}: back to the exact baseline",
+                fp.short(),
+                b.short()
+            ),
+        ))
     });
     let mut r = finish(s, db, None);
     r.rehearsal = rehearsal;
@@ -325,5 +458,12 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
 }
 
 fn finish(s: Steps, db: &str, workdir: Option<PathBuf>) -> DemoReport {
-    DemoReport { ok: !s.failed, database: db.into(), kept: false, workdir, steps: s.steps, rehearsal: None }
+    DemoReport {
+        ok: !s.failed,
+        database: db.into(),
+        kept: false,
+        workdir,
+        steps: s.steps,
+        rehearsal: None,
+    }
 }

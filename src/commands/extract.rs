@@ -30,6 +30,15 @@ impl Report for ExtractReport {
 pub fn run(args: ExtractArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let at = judge_time(None)?;
-    let op = extract(&args.bundle, Judge::Trust { store: &store, at }, &Limits::default(), &args.to)?;
-    Ok(Box::new(ExtractReport { to: args.to, bundle_id: op.bundle_id, files: op.manifest.files.len() }))
+    let op = extract(
+        &args.bundle,
+        Judge::Trust { store: &store, at },
+        &Limits::default(),
+        &args.to,
+    )?;
+    Ok(Box::new(ExtractReport {
+        to: args.to,
+        bundle_id: op.bundle_id,
+        files: op.manifest.files.len(),
+    }))
 }

@@ -20,7 +20,17 @@ pub fn gate_table(r: &GateReport) -> String {
     let rows: Vec<Vec<String>> = r
         .gates
         .iter()
-        .map(|g| vec![g.name.clone(), if g.ready { "READY".into() } else { "BLOCKED".into() }, g.reason.clone()])
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                if g.ready {
+                    "READY".into()
+                } else {
+                    "BLOCKED".into()
+                },
+                g.reason.clone(),
+            ]
+        })
         .collect();
     table(&["gate", "verdict", "reason"], &rows)
 }
@@ -30,8 +40,21 @@ pub fn probe_table(p: &ProbeReport) -> String {
         .expected
         .iter()
         .map(|(k, v)| {
-            let actual = p.values.get(k).cloned().unwrap_or_else(|| "(no row)".into());
-            vec![k.clone(), v.clone(), actual.clone(), if &actual == v { "ok".into() } else { "MISMATCH".into() }]
+            let actual = p
+                .values
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| "(no row)".into());
+            vec![
+                k.clone(),
+                v.clone(),
+                actual.clone(),
+                if &actual == v {
+                    "ok".into()
+                } else {
+                    "MISMATCH".into()
+                },
+            ]
         })
         .collect();
     table(&["key", "expected", "actual", ""], &rows)
@@ -57,7 +80,12 @@ impl Report for GateOutcome {
     }
 }
 
-fn options<'a>(conn: &'a crate::db::conn::ConnSpec, vb: &crate::verified::VerifiedBundle, params: std::collections::BTreeMap<String, String>, statement_timeout: &str) -> Options<'a> {
+fn options<'a>(
+    conn: &'a crate::db::conn::ConnSpec,
+    vb: &crate::verified::VerifiedBundle,
+    params: std::collections::BTreeMap<String, String>,
+    statement_timeout: &str,
+) -> Options<'a> {
     Options {
         conn,
         expected_db: vb.manifest().target.database.clone(),
@@ -77,7 +105,11 @@ pub fn gate(args: GateArgs) -> Result<Outcome> {
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate_role.clone();
     let report = apply::gate(&vb, &o)?;
-    Ok(Box::new(GateOutcome { bundle_id: vb.id().into(), database: o.expected_db.clone(), report }))
+    Ok(Box::new(GateOutcome {
+        bundle_id: vb.id().into(),
+        database: o.expected_db.clone(),
+        report,
+    }))
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -89,19 +121,41 @@ pub struct PlanOutcome {
 impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
-        let mut s = format!("plan for {} {} (bundle {}) on database {}", p.bundle_name, p.bundle_version, short(&p.bundle_id), p.database);
+        let mut s = format!(
+            "plan for {} {} (bundle {}) on database {}",
+            p.bundle_name,
+            p.bundle_version,
+            short(&p.bundle_id),
+            p.database
+        );
         if !p.already_applied.is_empty() {
-            s.push_str(&format!("\nalready applied: {}", p.already_applied.join(", ")));
+            s.push_str(&format!(
+                "\nalready applied: {}",
+                p.already_applied.join(", ")
+            ));
         }
         if let Some(r) = &p.refusal {
             s.push_str(&format!("\n\nREFUSED: {r}"));
             return s;
         }
         if let Some(g) = &p.gates {
-            s.push_str(&format!("\n\ngates: {}\n{}", g.verdict, if g.gates.is_empty() { "(no gates for these tiers)".into() } else { gate_table(g) }));
+            s.push_str(&format!(
+                "\n\ngates: {}\n{}",
+                g.verdict,
+                if g.gates.is_empty() {
+                    "(no gates for these tiers)".into()
+                } else {
+                    gate_table(g)
+                }
+            ));
         }
         if let Some(pf) = &p.preflight {
-            s.push_str(&format!("\n\npreflight {}: {}\n{}", pf.file, if pf.matches { "matches" } else { "MISMATCH" }, probe_table(pf)));
+            s.push_str(&format!(
+                "\n\npreflight {}: {}\n{}",
+                pf.file,
+                if pf.matches { "matches" } else { "MISMATCH" },
+                probe_table(pf)
+            ));
         }
         if let Some(d) = &p.drift {
             s.push_str(&format!("\n\n{d}"));
@@ -110,11 +164,23 @@ impl Report for PlanOutcome {
             .tiers
             .iter()
             .flat_map(|t| {
-                t.files.iter().map(move |f| vec![t.index.to_string(), t.name.clone(), t.gates.join(","), f.path.clone(), f.size.to_string(), f.sha256[..16].to_string()])
+                t.files.iter().map(move |f| {
+                    vec![
+                        t.index.to_string(),
+                        t.name.clone(),
+                        t.gates.join(","),
+                        f.path.clone(),
+                        f.size.to_string(),
+                        f.sha256[..16].to_string(),
+                    ]
+                })
             })
             .collect();
         s.push_str("\n\napply would run, in one transaction per the bundle's mode:\n");
-        s.push_str(&table(&["#", "tier", "gates", "file", "bytes", "sha256"], &rows));
+        s.push_str(&table(
+            &["#", "tier", "gates", "file", "bytes", "sha256"],
+            &rows,
+        ));
         s
     }
     fn exit_code(&self) -> u8 {
@@ -123,7 +189,12 @@ impl Report for PlanOutcome {
             6
         } else if p.gates.as_ref().map(|g| !g.ready()).unwrap_or(false) {
             3
-        } else if p.preflight.as_ref().map(|x| !x.matches).unwrap_or(false) || p.drift.as_deref().map(|d| d.starts_with("DRIFT")).unwrap_or(false) {
+        } else if p.preflight.as_ref().map(|x| !x.matches).unwrap_or(false)
+            || p.drift
+                .as_deref()
+                .map(|d| d.starts_with("DRIFT"))
+                .unwrap_or(false)
+        {
             5
         } else {
             0

@@ -44,11 +44,21 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
             ));
         }
     }
-    let pass = if args.unencrypted { None } else { Some(passphrase(&args.pass, true)?) };
-    let sk = SecretKey::generate().map_err(|e| Error::Key { path: key_path.clone(), source: e })?;
+    let pass = if args.unencrypted {
+        None
+    } else {
+        Some(passphrase(&args.pass, true)?)
+    };
+    let sk = SecretKey::generate().map_err(|e| Error::Key {
+        path: key_path.clone(),
+        source: e,
+    })?;
     let text = sk
         .to_file_text(pass.as_ref().map(|p| p.as_bytes()))
-        .map_err(|e| Error::Key { path: key_path.clone(), source: e })?;
+        .map_err(|e| Error::Key {
+            path: key_path.clone(),
+            source: e,
+        })?;
     let pk = sk.public();
     let mut pub_text = pk.to_file_text();
     if let Some(c) = &args.comment {
@@ -79,6 +89,8 @@ fn write_secret(dest: &std::path::Path, bytes: &[u8], overwrite: bool) -> Result
             .set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(format!("cannot set permissions on {}", dest.display()), e))?;
     }
-    f.file().write_all(bytes).map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
+    f.file()
+        .write_all(bytes)
+        .map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
     f.commit(overwrite)
 }

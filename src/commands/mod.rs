@@ -4,15 +4,15 @@ pub mod apply;
 pub mod common;
 pub mod db_common;
 pub mod demo;
-pub mod gate;
-pub mod rehearse;
-pub mod status;
 pub mod extract;
+pub mod gate;
 pub mod keygen;
 pub mod lint;
 pub mod pack;
+pub mod rehearse;
 pub mod runbook;
 pub mod sign;
+pub mod status;
 pub mod verify;
 
 use crate::cli::{Cli, Command};

@@ -49,13 +49,16 @@ impl Report for PackReport {
 
 /// Hash a file in one streaming pass.
 fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = r.read(&mut buf).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let k = r
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         if k == 0 {
             break;
         }
@@ -68,47 +71,94 @@ fn hash_file(path: &Path) -> Result<(String, u64)> {
 /// A file name made only of safe characters.
 pub fn default_name(m: &Manifest) -> String {
     let clean = |s: &str| -> String {
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     };
-    format!("{}-{}.airlock.tar.gz", clean(&m.bundle.name), clean(&m.bundle.version))
+    format!(
+        "{}-{}.airlock.tar.gz",
+        clean(&m.bundle.name),
+        clean(&m.bundle.version)
+    )
 }
 
 /// Pack `source` signed by `key` into `out` (or the default name in the cwd).
-pub fn pack_dir(source: &Path, key: &SecretKey, out: Option<&Path>, level: u32, force: bool) -> Result<PackReport> {
+pub fn pack_dir(
+    source: &Path,
+    key: &SecretKey,
+    out: Option<&Path>,
+    level: u32,
+    force: bool,
+) -> Result<PackReport> {
     let linted = crate::spec::lint(source)?;
     let mut files = vec![];
     for p in &linted.files {
         let (sha256, size) = hash_file(&source.join(p.as_str()))?;
-        files.push(FileEntry { path: p.to_string(), sha256, size });
+        files.push(FileEntry {
+            path: p.to_string(),
+            sha256,
+            size,
+        });
     }
     let sums = manifest::render_sums(&files);
-    files.push(FileEntry { path: manifest::SUMS.into(), sha256: hex::encode(Sha256::digest(&sums)), size: sums.len() as u64 });
+    files.push(FileEntry {
+        path: manifest::SUMS.into(),
+        sha256: hex::encode(Sha256::digest(&sums)),
+        size: sums.len() as u64,
+    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let m = Manifest::from_spec(linted.spec.clone(), files);
     let bytes = m.to_canonical_bytes();
     // Round-trip through the strict parser: never ship what a verifier would refuse.
-    Manifest::parse(&bytes).map_err(|e| Error::usage(format!("internal: manifest does not re-parse: {e}"), None))?;
+    Manifest::parse(&bytes)
+        .map_err(|e| Error::usage(format!("internal: manifest does not re-parse: {e}"), None))?;
     let id = manifest::bundle_id(&bytes);
     let epoch = source_date_epoch()?;
     let timestamp = epoch.unwrap_or_else(|| chrono::Utc::now().timestamp());
     let sig = key.sign(&bytes, &manifest::trusted_comment(&m, &id, timestamp));
-    let dest = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(default_name(&m)));
+    let dest = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(default_name(&m)));
     if dest.exists() && !force {
-        return Err(Error::usage(format!("{} already exists", dest.display()), Some("use --out FILE, or --force to overwrite".into())));
+        return Err(Error::usage(
+            format!("{} already exists", dest.display()),
+            Some("use --out FILE, or --force to overwrite".into()),
+        ));
     }
     let mut tmp = AtomicFile::new(&dest)?;
-    let file = tmp.file().try_clone().map_err(|e| Error::io("cannot write bundle", e))?;
+    let file = tmp
+        .file()
+        .try_clone()
+        .map_err(|e| Error::io("cannot write bundle", e))?;
     let werr = |e: std::io::Error| Error::io(format!("cannot write {}", dest.display()), e);
-    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), level, epoch.unwrap_or(0).max(0) as u64, &bytes, &[sig])
-        .map_err(werr)?;
+    let mut w = BundleWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        level,
+        epoch.unwrap_or(0).max(0) as u64,
+        &bytes,
+        &[sig],
+    )
+    .map_err(werr)?;
     for entry in &m.files {
         if entry.path == manifest::SUMS {
-            w.add(&entry.path, entry.size, &mut &sums[..]).map_err(werr)?;
+            w.add(&entry.path, entry.size, &mut &sums[..])
+                .map_err(werr)?;
             continue;
         }
         let path = source.join(&entry.path);
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let mut hr = HashCheck { inner: BufReader::with_capacity(1 << 20, f), h: Sha256::new(), n: 0 };
+        let f = std::fs::File::open(&path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let mut hr = HashCheck {
+            inner: BufReader::with_capacity(1 << 20, f),
+            h: Sha256::new(),
+            n: 0,
+        };
         w.add(&entry.path, entry.size, &mut hr).map_err(werr)?;
         if hr.n != entry.size || hex::encode(hr.h.finalize()) != entry.sha256 {
             return Err(Error::usage(
@@ -153,5 +203,11 @@ pub fn run(args: PackArgs) -> Result<Outcome> {
     // Lint before asking for a passphrase: a broken source fails fast.
     crate::spec::lint(&args.source)?;
     let key = load_secret_key(&args.key, &args.pass)?;
-    Ok(Box::new(pack_dir(&args.source, &key, args.out.as_deref(), args.level, args.force)?))
+    Ok(Box::new(pack_dir(
+        &args.source,
+        &key,
+        args.out.as_deref(),
+        args.level,
+        args.force,
+    )?))
 }

@@ -17,7 +17,14 @@ pub fn steps_table(r: &RehearseReport) -> String {
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
-        .map(|s| vec![s.step.clone(), s.verdict.clone(), format!("{} ms", s.duration_ms), s.detail.clone()])
+        .map(|s| {
+            vec![
+                s.step.clone(),
+                s.verdict.clone(),
+                format!("{} ms", s.duration_ms),
+                s.detail.clone(),
+            ]
+        })
         .collect();
     table(&["step", "verdict", "time", "detail"], &rows)
 }
@@ -30,7 +37,11 @@ impl Report for RehearseOutcome {
             short(&r.bundle_id),
             r.target,
             r.clone,
-            if r.ok { "PASS - every step held" } else { "FAIL" },
+            if r.ok {
+                "PASS - every step held"
+            } else {
+                "FAIL"
+            },
             steps_table(r)
         )
     }
@@ -45,7 +56,12 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
     crate::db::apply::check_required(&vb, &all, &params)?;
     let report = rehearse::rehearse(
         &vb,
-        &RehearseOptions { conn: &conn, params, assume_gates: args.assume_gates, statement_timeout: args.db.statement_timeout.clone() },
+        &RehearseOptions {
+            conn: &conn,
+            params,
+            assume_gates: args.assume_gates,
+            statement_timeout: args.db.statement_timeout.clone(),
+        },
     );
     Ok(Box::new(RehearseOutcome { report }))
 }

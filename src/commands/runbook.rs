@@ -38,18 +38,36 @@ pub fn run(args: RunbookArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?)?;
     let runbooks = vb.manifest().runbook.clone();
-    let mut report = RunbookReport { bundle_id: vb.id().into(), runbooks: runbooks.clone(), shown: None, text: None };
+    let mut report = RunbookReport {
+        bundle_id: vb.id().into(),
+        runbooks: runbooks.clone(),
+        shown: None,
+        text: None,
+    };
     if let Some(name) = &args.name {
         let found = runbooks.iter().find(|r| {
             r.file == *name
                 || r.audience == *name
-                || std::path::Path::new(&r.file).file_name().and_then(|f| f.to_str()) == Some(name.as_str())
-                || std::path::Path::new(&r.file).file_stem().and_then(|f| f.to_str()) == Some(name.as_str())
+                || std::path::Path::new(&r.file)
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    == Some(name.as_str())
+                || std::path::Path::new(&r.file)
+                    .file_stem()
+                    .and_then(|f| f.to_str())
+                    == Some(name.as_str())
         });
         let Some(r) = found else {
             return Err(Error::usage(
                 format!("no runbook named {name:?} in this bundle"),
-                Some(format!("choose one of: {}", runbooks.iter().map(|r| r.file.as_str()).collect::<Vec<_>>().join(", "))),
+                Some(format!(
+                    "choose one of: {}",
+                    runbooks
+                        .iter()
+                        .map(|r| r.file.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             ));
         };
         let text = String::from_utf8_lossy(vb.bytes(&r.file).unwrap_or_default()).into_owned();

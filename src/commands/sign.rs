@@ -45,7 +45,11 @@ struct Rewrite<'a> {
 
 impl Sink for Rewrite<'_> {
     fn begin(&mut self, op: &Opened) -> Result<(), VerifyError> {
-        if op.signatures.iter().any(|(_, s)| s.key_id == self.key.key_id) {
+        if op
+            .signatures
+            .iter()
+            .any(|(_, s)| s.key_id == self.key.key_id)
+        {
             return Err(VerifyError::Signature {
                 file: format!("signatures/{}.minisig", self.key.key_id),
                 why: "the bundle is already signed by this key".into(),
@@ -57,26 +61,55 @@ impl Sink for Rewrite<'_> {
         self.signers = sigs.iter().map(|s| s.key_id.to_string()).collect();
         self.signers.sort();
         let f = self.file.take().expect("begin once");
-        let w = BundleWriter::new(BufWriter::with_capacity(1 << 20, f), 6, op.mtime, &op.manifest_bytes, &sigs)
-            .map_err(|e| VerifyError::Write(e.to_string()))?;
+        let w = BundleWriter::new(
+            BufWriter::with_capacity(1 << 20, f),
+            6,
+            op.mtime,
+            &op.manifest_bytes,
+            &sigs,
+        )
+        .map_err(|e| VerifyError::Write(e.to_string()))?;
         self.writer = Some(w);
         Ok(())
     }
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> std::io::Result<()> {
-        self.writer.as_mut().expect("begun").add(path.as_str(), size, data)
+        self.writer
+            .as_mut()
+            .expect("begun")
+            .add(path.as_str(), size, data)
     }
 }
 
 pub fn run(args: SignArgs) -> Result<Outcome> {
     let key = load_secret_key(&args.key, &args.pass)?;
     let mut tmp = AtomicFile::new(&args.bundle)?;
-    let file = tmp.file().try_clone().map_err(|e| Error::io("cannot write bundle", e))?;
+    let file = tmp
+        .file()
+        .try_clone()
+        .map_err(|e| Error::io("cannot write bundle", e))?;
     let timestamp = source_date_epoch()?.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let mut sink = Rewrite { key: &key, file: Some(file), writer: None, timestamp, signers: vec![] };
-    let opened = read_bundle(&args.bundle, Judge::StructureOnly, &Limits::default(), &mut sink)?;
-    let w = sink.writer.take().ok_or_else(|| Error::usage("bundle has no payload", None))?;
+    let mut sink = Rewrite {
+        key: &key,
+        file: Some(file),
+        writer: None,
+        timestamp,
+        signers: vec![],
+    };
+    let opened = read_bundle(
+        &args.bundle,
+        Judge::StructureOnly,
+        &Limits::default(),
+        &mut sink,
+    )?;
+    let w = sink
+        .writer
+        .take()
+        .ok_or_else(|| Error::usage("bundle has no payload", None))?;
     let werr = |e: std::io::Error| Error::io(format!("cannot write {}", args.bundle.display()), e);
-    w.finish().map_err(werr)?.into_inner().map_err(|e| werr(e.into_error()))?;
+    w.finish()
+        .map_err(werr)?
+        .into_inner()
+        .map_err(|e| werr(e.into_error()))?;
     tmp.commit(true)?;
     Ok(Box::new(SignReport {
         bundle: args.bundle,

@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 /// libpq's default database name is the user name.
 fn default_db() -> String {
-    std::env::var("PGUSER").ok().filter(|u| !u.is_empty()).unwrap_or_else(conn::os_user)
+    std::env::var("PGUSER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(conn::os_user)
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -53,7 +56,10 @@ pub struct StatusReport {
 impl Report for StatusReport {
     fn human(&self) -> String {
         if !self.ledger_exists {
-            return format!("database {}: no airlock ledger yet (nothing was ever applied with airlock)", self.database);
+            return format!(
+                "database {}: no airlock ledger yet (nothing was ever applied with airlock)",
+                self.database
+            );
         }
         let rows: Vec<Vec<String>> = self
             .bundles
@@ -76,12 +82,28 @@ impl Report for StatusReport {
             "database {}: {} ledger row(s)\n\n{}",
             self.database,
             self.rows.len(),
-            table(&["bundle", "version", "seq", "id", "state", "tiers", "last change", "operator", "params"], &rows)
+            table(
+                &[
+                    "bundle",
+                    "version",
+                    "seq",
+                    "id",
+                    "state",
+                    "tiers",
+                    "last change",
+                    "operator",
+                    "params"
+                ],
+                &rows
+            )
         );
         if let Some(c) = &self.chain {
             s.push_str(&match (c.ok, c.first_broken_seq) {
                 (true, _) => format!("\n\nhash chain: OK ({} rows)", c.rows),
-                (false, Some(seq)) => format!("\n\nhash chain: BROKEN at row {seq}: {}", c.reason.clone().unwrap_or_default()),
+                (false, Some(seq)) => format!(
+                    "\n\nhash chain: BROKEN at row {seq}: {}",
+                    c.reason.clone().unwrap_or_default()
+                ),
                 _ => "\n\nhash chain: BROKEN".into(),
             });
         }
@@ -98,11 +120,19 @@ impl Report for StatusReport {
 pub fn status(args: StatusArgs) -> Result<Outcome> {
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
-    let mut tx = c.build_transaction().read_only(true).start().map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx.query_one("SELECT current_database()::text", &[]).map_err(|e| crate::db::sql_err("status", &e))?.get(0);
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+    let database: String = tx
+        .query_one("SELECT current_database()::text", &[])
+        .map_err(|e| crate::db::sql_err("status", &e))?
+        .get(0);
     let exists = ledger::exists(&mut tx)?;
     let rows = ledger::read_all(&mut tx)?;
-    tx.rollback().map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    tx.rollback()
+        .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
     let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
     for r in &rows {
         latest.insert(r.bundle_name.clone(), r);
@@ -133,11 +163,29 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
             }
         })
         .collect();
-    let chain = args.verify_chain.then(|| match ledger::verify_chain(&rows) {
-        None => ChainCheck { ok: true, rows: rows.len(), first_broken_seq: None, reason: None },
-        Some((seq, why)) => ChainCheck { ok: false, rows: rows.len(), first_broken_seq: Some(seq), reason: Some(why) },
-    });
-    Ok(Box::new(StatusReport { database, ledger_exists: exists, bundles, rows, chain }))
+    let chain = args
+        .verify_chain
+        .then(|| match ledger::verify_chain(&rows) {
+            None => ChainCheck {
+                ok: true,
+                rows: rows.len(),
+                first_broken_seq: None,
+                reason: None,
+            },
+            Some((seq, why)) => ChainCheck {
+                ok: false,
+                rows: rows.len(),
+                first_broken_seq: Some(seq),
+                reason: Some(why),
+            },
+        });
+    Ok(Box::new(StatusReport {
+        database,
+        ledger_exists: exists,
+        bundles,
+        rows,
+        chain,
+    }))
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -159,7 +207,11 @@ impl Report for FingerprintReport {
             self.fingerprint.level,
             self.database,
             self.fingerprint.short(),
-            counts.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+            counts
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -167,8 +219,15 @@ impl Report for FingerprintReport {
 pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
-    let mut tx = c.build_transaction().read_only(true).start().map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx.query_one("SELECT current_database()::text", &[]).map_err(|e| crate::db::sql_err("fingerprint", &e))?.get(0);
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+    let database: String = tx
+        .query_one("SELECT current_database()::text", &[])
+        .map_err(|e| crate::db::sql_err("fingerprint", &e))?
+        .get(0);
     let level = if args.data {
         Level::Data
     } else if args.rows {
@@ -177,6 +236,10 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
         Level::Schema
     };
     let fp = fingerprint::compute(&mut tx, level)?;
-    tx.rollback().map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-    Ok(Box::new(FingerprintReport { database, fingerprint: fp }))
+    tx.rollback()
+        .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    Ok(Box::new(FingerprintReport {
+        database,
+        fingerprint: fp,
+    }))
 }

@@ -53,13 +53,20 @@ impl Report for BundleReport {
                         "\n    {} {}{}",
                         c.key_id,
                         if c.counted { "counted" } else { "not counted" },
-                        c.note.as_ref().map(|n| format!(" - {n}")).unwrap_or_default()
+                        c.note
+                            .as_ref()
+                            .map(|n| format!(" - {n}"))
+                            .unwrap_or_default()
                     ));
                 }
             }
             None => s.push_str(&format!(
                 "\n  signatures: {} (NOT checked: no trust store given; pass --trust to verify)",
-                if self.signatures.is_empty() { "none".to_string() } else { self.signatures.join(", ") }
+                if self.signatures.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.signatures.join(", ")
+                }
             )),
         }
         if self.detailed {
@@ -72,7 +79,10 @@ impl Report for BundleReport {
                     s.push_str(&format!(
                         "\n  {k}{}{} - {}",
                         if p.required { " (required)" } else { "" },
-                        p.pattern.as_ref().map(|x| format!(" pattern {x}")).unwrap_or_default(),
+                        p.pattern
+                            .as_ref()
+                            .map(|x| format!(" pattern {x}"))
+                            .unwrap_or_default(),
                         p.description
                     ));
                 }
@@ -81,12 +91,22 @@ impl Report for BundleReport {
                 .tier
                 .iter()
                 .enumerate()
-                .map(|(i, t)| vec![(i + 1).to_string(), t.name.clone(), t.gates.join(","), t.files.join(" ")])
+                .map(|(i, t)| {
+                    vec![
+                        (i + 1).to_string(),
+                        t.name.clone(),
+                        t.gates.join(","),
+                        t.files.join(" "),
+                    ]
+                })
                 .collect();
             s.push_str("\n\n");
             s.push_str(&table(&["#", "tier", "gates", "files"], &rows));
-            let rows: Vec<Vec<String>> =
-                m.files.iter().map(|f| vec![f.path.clone(), f.size.to_string(), f.sha256.clone()]).collect();
+            let rows: Vec<Vec<String>> = m
+                .files
+                .iter()
+                .map(|f| vec![f.path.clone(), f.size.to_string(), f.sha256.clone()])
+                .collect();
             s.push_str("\n\n");
             s.push_str(&table(&["file", "bytes", "sha256"], &rows));
             if !m.runbook.is_empty() {
@@ -103,7 +123,12 @@ impl Report for BundleReport {
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let at = judge_time(args.at.as_deref())?;
-    let op = read_bundle(&args.bundle, Judge::Trust { store: &store, at }, &Limits::default(), &mut Discard)?;
+    let op = read_bundle(
+        &args.bundle,
+        Judge::Trust { store: &store, at },
+        &Limits::default(),
+        &mut Discard,
+    )?;
     Ok(Box::new(report(args.bundle, op, "VERIFIED", false)))
 }
 
@@ -112,20 +137,43 @@ pub fn inspect(args: InspectArgs) -> Result<Outcome> {
         Some(t) => {
             let store = load_trust(t)?;
             let at = chrono::Utc::now();
-            read_bundle(&args.bundle, Judge::Trust { store: &store, at }, &Limits::default(), &mut Discard)?
+            read_bundle(
+                &args.bundle,
+                Judge::Trust { store: &store, at },
+                &Limits::default(),
+                &mut Discard,
+            )?
         }
-        None => read_bundle(&args.bundle, Judge::StructureOnly, &Limits::default(), &mut Discard)?,
+        None => read_bundle(
+            &args.bundle,
+            Judge::StructureOnly,
+            &Limits::default(),
+            &mut Discard,
+        )?,
     };
-    let status = if args.trust.is_some() { "VERIFIED" } else { "UNVERIFIED" };
+    let status = if args.trust.is_some() {
+        "VERIFIED"
+    } else {
+        "UNVERIFIED"
+    };
     Ok(Box::new(report(args.bundle, op, status, true)))
 }
 
-fn report(bundle: PathBuf, op: crate::archive::Opened, status: &str, detailed: bool) -> BundleReport {
+fn report(
+    bundle: PathBuf,
+    op: crate::archive::Opened,
+    status: &str,
+    detailed: bool,
+) -> BundleReport {
     BundleReport {
         status: status.into(),
         bundle,
         payload_bytes: op.manifest.payload_size(),
-        signatures: op.signatures.iter().map(|(_, s)| s.key_id.to_string()).collect(),
+        signatures: op
+            .signatures
+            .iter()
+            .map(|(_, s)| s.key_id.to_string())
+            .collect(),
         bundle_id: op.bundle_id,
         manifest: op.manifest,
         trust: op.trust,

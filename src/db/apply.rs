@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Key of the deploy lock: one airlock apply/rollback at a time per database.
-pub const LOCK_KEY: i64 = 0x6169_726c_6f63_6b; // "airlock"
+pub const LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
 
 /// What the operator asked for, resolved.
 pub struct Options<'a> {
@@ -128,7 +128,12 @@ fn now() -> String {
 }
 
 /// Connect, name-guard, version-check, session settings.
-pub fn open(opts_conn: &ConnSpec, expected: &str, m: &Manifest, statement_timeout: &str) -> Result<(Client, ServerInfo), DbError> {
+pub fn open(
+    opts_conn: &ConnSpec,
+    expected: &str,
+    m: &Manifest,
+    statement_timeout: &str,
+) -> Result<(Client, ServerInfo), DbError> {
     let mut client = opts_conn.connect()?;
     let info = conn::name_guard(&mut client, expected)?;
     conn::check_server_version(&info, m.target.min_server_version)?;
@@ -138,13 +143,19 @@ pub fn open(opts_conn: &ConnSpec, expected: &str, m: &Manifest, statement_timeou
 
 fn set_params(tx: &mut Transaction<'_>, params: &BTreeMap<String, String>) -> Result<(), DbError> {
     for (k, v) in params {
-        tx.query("SELECT set_config($1, $2, true)", &[&format!("airlock.{k}"), v])
-            .map_err(|e| sql_err(&format!("setting param {k}"), &e))?;
+        tx.query(
+            "SELECT set_config($1, $2, true)",
+            &[&format!("airlock.{k}"), v],
+        )
+        .map_err(|e| sql_err(&format!("setting param {k}"), &e))?;
     }
     Ok(())
 }
 
-fn gates_for(vb: &VerifiedBundle, tiers: &[usize]) -> Result<Vec<(String, String, String)>, DbError> {
+fn gates_for(
+    vb: &VerifiedBundle,
+    tiers: &[usize],
+) -> Result<Vec<(String, String, String)>, DbError> {
     let m = vb.manifest();
     let mut names: Vec<&str> = vec![];
     for &i in tiers {
@@ -170,7 +181,9 @@ pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, D
     // Gates no tier uses are still asked by `airlock gate`.
     for spec in &vb.manifest().gate {
         if !g.iter().any(|(n, _, _)| *n == spec.name) {
-            let sql = vb.sql(&spec.file).map_err(|e| DbError::State(e.to_string()))?;
+            let sql = vb
+                .sql(&spec.file)
+                .map_err(|e| DbError::State(e.to_string()))?;
             g.push((spec.name.clone(), spec.file.clone(), sql.to_string()));
         }
     }
@@ -178,7 +191,12 @@ pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, D
 }
 
 /// Ledger refusals and the next tiers to run.
-fn next_tiers(m: &Manifest, id: &str, rows: &[LedgerRow], through: Option<&str>) -> Result<(Vec<String>, Vec<usize>), DbError> {
+fn next_tiers(
+    m: &Manifest,
+    id: &str,
+    rows: &[LedgerRow],
+    through: Option<&str>,
+) -> Result<(Vec<String>, Vec<usize>), DbError> {
     let short = crate::report::short(id);
     for r in rows.iter().filter(|r| r.bundle_name == m.bundle.name) {
         if r.sequence == m.bundle.sequence as i64 && r.bundle_id != id {
@@ -187,7 +205,9 @@ fn next_tiers(m: &Manifest, id: &str, rows: &[LedgerRow], through: Option<&str>)
                 r.seq, m.bundle.name, m.bundle.sequence, crate::report::short(&r.bundle_id)
             )));
         }
-        if r.sequence > m.bundle.sequence as i64 && !ledger::state_of(rows, &r.bundle_id).applied.is_empty() {
+        if r.sequence > m.bundle.sequence as i64
+            && !ledger::state_of(rows, &r.bundle_id).applied.is_empty()
+        {
             return Err(DbError::Refused(format!(
                 "downgrade: {} sequence {} (bundle {}) is applied (ledger seq {}); this bundle has sequence {}. Roll that one back first if you really mean to go back",
                 m.bundle.name, r.sequence, crate::report::short(&r.bundle_id), r.seq, m.bundle.sequence
@@ -195,9 +215,17 @@ fn next_tiers(m: &Manifest, id: &str, rows: &[LedgerRow], through: Option<&str>)
         }
     }
     let st = ledger::state_of(rows, id);
-    let first = m.tier.iter().position(|t| !st.applied.contains(&t.name)).unwrap_or(m.tier.len());
+    let first = m
+        .tier
+        .iter()
+        .position(|t| !st.applied.contains(&t.name))
+        .unwrap_or(m.tier.len());
     if first == m.tier.len() {
-        let when = st.last_apply.as_ref().map(|r| format!(" (ledger seq {} at {})", r.seq, r.at)).unwrap_or_default();
+        let when = st
+            .last_apply
+            .as_ref()
+            .map(|r| format!(" (ledger seq {} at {})", r.seq, r.at))
+            .unwrap_or_default();
         return Err(DbError::Refused(format!(
             "every tier of {} {} (bundle {short}) is already applied{when}; nothing to do. To run it again, roll it back first (airlock rollback)",
             m.bundle.name, m.bundle.version
@@ -209,11 +237,18 @@ fn next_tiers(m: &Manifest, id: &str, rows: &[LedgerRow], through: Option<&str>)
             let i = m.tier_index(t).ok_or_else(|| {
                 DbError::Usage(format!(
                     "--through {t:?}: no such tier (tiers: {})",
-                    m.tier.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    m.tier
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             if i < first {
-                return Err(DbError::Refused(format!("--through {t}: tier {t} is already applied; the next tier is {}", m.tier[first].name)));
+                return Err(DbError::Refused(format!(
+                    "--through {t}: tier {t} is already applied; the next tier is {}",
+                    m.tier[first].name
+                )));
             }
             i
         }
@@ -233,7 +268,11 @@ fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
                 .iter()
                 .map(|f| {
                     let e = m.file(f);
-                    PlannedFile { path: f.clone(), size: e.map(|e| e.size).unwrap_or(0), sha256: e.map(|e| e.sha256.clone()).unwrap_or_default() }
+                    PlannedFile {
+                        path: f.clone(),
+                        size: e.map(|e| e.size).unwrap_or(0),
+                        sha256: e.map(|e| e.sha256.clone()).unwrap_or_default(),
+                    }
                 })
                 .collect(),
         })
@@ -241,7 +280,11 @@ fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
 }
 
 /// Params a run needs: required ones, when any tier about to run is gated.
-pub fn check_required(vb: &VerifiedBundle, idx: &[usize], params: &BTreeMap<String, String>) -> Result<(), DbError> {
+pub fn check_required(
+    vb: &VerifiedBundle,
+    idx: &[usize],
+    params: &BTreeMap<String, String>,
+) -> Result<(), DbError> {
     let m = vb.manifest();
     if idx.iter().any(|&i| !m.tier[i].gates.is_empty()) {
         super::require_params(params, &m.params)?;
@@ -251,8 +294,17 @@ pub fn check_required(vb: &VerifiedBundle, idx: &[usize], params: &BTreeMap<Stri
 
 /// `airlock gate`: one read-only transaction, always rolled back; the session closes.
 pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbError> {
-    let (mut client, _info) = open(opts.conn, &opts.expected_db, vb.manifest(), &opts.statement_timeout)?;
-    let mut tx = client.build_transaction().read_only(true).start().map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let (mut client, _info) = open(
+        opts.conn,
+        &opts.expected_db,
+        vb.manifest(),
+        &opts.statement_timeout,
+    )?;
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     set_params(&mut tx, &opts.params)?;
     let report = gate::run_gates(&mut tx, &all_gates(vb)?, opts.gate_role.as_deref())?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
@@ -262,14 +314,28 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
 
 /// `airlock plan`: everything apply would check and run, read-only.
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<PlanReport, DbError> {
-    let (mut client, info) = open(opts.conn, &opts.expected_db, vb.manifest(), &opts.statement_timeout)?;
-    let mut tx = client.build_transaction().read_only(true).start().map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let (mut client, info) = open(
+        opts.conn,
+        &opts.expected_db,
+        vb.manifest(),
+        &opts.statement_timeout,
+    )?;
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     let r = plan_in(&mut tx, vb, opts, &info);
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     r
 }
 
-fn plan_in(tx: &mut Transaction<'_>, vb: &VerifiedBundle, opts: &Options<'_>, info: &ServerInfo) -> Result<PlanReport, DbError> {
+fn plan_in(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    info: &ServerInfo,
+) -> Result<PlanReport, DbError> {
     let m = vb.manifest();
     let rows = ledger::read_all(tx)?;
     let mut report = PlanReport {
@@ -294,7 +360,11 @@ fn plan_in(tx: &mut Transaction<'_>, vb: &VerifiedBundle, opts: &Options<'_>, in
     };
     report.tiers = planned(vb, &idx);
     set_params(tx, &opts.params)?;
-    report.gates = Some(gate::run_gates(tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?);
+    report.gates = Some(gate::run_gates(
+        tx,
+        &gates_for(vb, &idx)?,
+        opts.gate_role.as_deref(),
+    )?);
     let st = ledger::state_of(&rows, vb.id());
     if st.applied.is_empty() {
         if let Some(p) = &m.preflight {
@@ -304,17 +374,34 @@ fn plan_in(tx: &mut Transaction<'_>, vb: &VerifiedBundle, opts: &Options<'_>, in
     } else if let Some(last) = &st.last_apply {
         let fp = fingerprint::compute(tx, Level::Schema)?;
         report.drift = Some(if fp.fingerprint == last.fingerprint_after {
-            format!("no drift: schema fingerprint {} is what ledger seq {} left", fp.short(), last.seq)
+            format!(
+                "no drift: schema fingerprint {} is what ledger seq {} left",
+                fp.short(),
+                last.seq
+            )
         } else {
-            format!("DRIFT: schema fingerprint is {}, ledger seq {} left {}", fp.short(), last.seq, &last.fingerprint_after[..8])
+            format!(
+                "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
+                fp.short(),
+                last.seq,
+                &last.fingerprint_after[..8]
+            )
         });
     }
     Ok(report)
 }
 
 fn lock(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), DbError> {
-    tx.query("SELECT set_config('lock_timeout', $1, true)", &[&lock_timeout])
-        .map_err(|e| DbError::Usage(format!("--lock-timeout {lock_timeout:?}: {}", super::pg_message(&e))))?;
+    tx.query(
+        "SELECT set_config('lock_timeout', $1, true)",
+        &[&lock_timeout],
+    )
+    .map_err(|e| {
+        DbError::Usage(format!(
+            "--lock-timeout {lock_timeout:?}: {}",
+            super::pg_message(&e)
+        ))
+    })?;
     tx.query("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).map_err(|e| {
         if sqlstate(&e) == Some("55P03") {
             DbError::Refused(format!(
@@ -329,7 +416,10 @@ fn lock(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), DbError> {
 
 fn interrupted_check() -> Result<(), DbError> {
     if conn::interrupted() {
-        return Err(DbError::Sql { context: "interrupted".into(), message: "cancelled by the operator (Ctrl-C); everything was rolled back".into() });
+        return Err(DbError::Sql {
+            context: "interrupted".into(),
+            message: "cancelled by the operator (Ctrl-C); everything was rolled back".into(),
+        });
     }
     Ok(())
 }
@@ -360,7 +450,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 drift: None,
             };
             if !confirm(&preview) {
-                return Err(DbError::Usage("cancelled: the database name was not confirmed; nothing was changed".into()));
+                return Err(DbError::Usage(
+                    "cancelled: the database name was not confirmed; nothing was changed".into(),
+                ));
             }
         }
     }
@@ -401,7 +493,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         check_required(vb, &idx, &opts.params)?;
         set_params(&mut tx, &opts.params)?;
         if !opts.skip_gates {
-            let report = gate::run_gates(&mut tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?;
+            let report =
+                gate::run_gates(&mut tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?;
             let ready = report.ready();
             let summary = report.blocked_summary();
             merge_gates(&mut receipt, report);
@@ -451,7 +544,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                     };
                     DbError::Sql {
                         context: format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name),
-                        message: format!("{what}; the whole transaction was rolled back, nothing was changed"),
+                        message: format!(
+                            "{what}; the whole transaction was rolled back, nothing was changed"
+                        ),
                     }
                 })?;
             }
@@ -493,11 +588,20 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         receipt.tiers.extend(names);
         receipt.fingerprint_after = after.fingerprint;
         receipt.ledger.push(row);
-        let through_idx = opts.through.as_deref().and_then(|t| m.tier_index(t)).unwrap_or(n - 1);
+        let through_idx = opts
+            .through
+            .as_deref()
+            .and_then(|t| m.tier_index(t))
+            .unwrap_or(n - 1);
         let done = idx.last().copied().unwrap_or(n - 1) >= through_idx;
         if done {
             let applied_now: Vec<&String> = applied.iter().chain(receipt.tiers.iter()).collect();
-            receipt.remaining_tiers = m.tier.iter().filter(|t| !applied_now.contains(&&t.name)).map(|t| t.name.clone()).collect();
+            receipt.remaining_tiers = m
+                .tier
+                .iter()
+                .filter(|t| !applied_now.contains(&&t.name))
+                .map(|t| t.name.clone())
+                .collect();
             break;
         }
     }
@@ -522,7 +626,11 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     let started_at = now();
     let m = vb.manifest();
     let (mut client, info) = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let rb = m.rollback.as_ref().ok_or_else(|| DbError::Usage("this bundle has no [rollback] section; it cannot be rolled back by airlock".into()))?;
+    let rb = m.rollback.as_ref().ok_or_else(|| {
+        DbError::Usage(
+            "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
+        )
+    })?;
     if let Some(confirm) = opts.confirm {
         let rows = ledger::read_all(&mut client)?;
         let st = ledger::state_of(&rows, vb.id());
@@ -540,7 +648,9 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
                 drift: None,
             };
             if !confirm(&preview) {
-                return Err(DbError::Usage("cancelled: the database name was not confirmed; nothing was changed".into()));
+                return Err(DbError::Usage(
+                    "cancelled: the database name was not confirmed; nothing was changed".into(),
+                ));
             }
         }
     }
@@ -588,7 +698,10 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
         tx.batch_execute(sql).map_err(|e| DbError::Sql {
             context: format!("rollback file {f}"),
-            message: format!("{}; the rollback was rolled back, the database is as it was", super::pg_message(&e)),
+            message: format!(
+                "{}; the rollback was rolled back, the database is as it was",
+                super::pg_message(&e)
+            ),
         })?;
     }
     if let (Some(probe), Some(expect)) = (&rb.probe, &rb.expect) {

@@ -36,7 +36,9 @@ pub fn os_user() -> String {
                 if pw.is_null() {
                     "unknown".into()
                 } else {
-                    std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
+                    std::ffi::CStr::from_ptr((*pw).pw_name)
+                        .to_string_lossy()
+                        .into_owned()
                 }
             }
         })
@@ -46,7 +48,11 @@ pub fn os_user() -> String {
 /// `default_db` is used when no database name was given anywhere.
 pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> {
     let mut config: Config = match db {
-        Some(s) => s.parse().map_err(|e| DbError::Usage(format!("--db {s:?} is not a libpq connection string or URL: {e}")))?,
+        Some(s) => s.parse().map_err(|e| {
+            DbError::Usage(format!(
+                "--db {s:?} is not a libpq connection string or URL: {e}"
+            ))
+        })?,
         None => Config::new(),
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -62,7 +68,9 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
     }
     if config.get_ports().is_empty() {
         if let Some(p) = env("PGPORT") {
-            let port = p.parse().map_err(|_| DbError::Usage(format!("PGPORT={p:?} is not a port number")))?;
+            let port = p
+                .parse()
+                .map_err(|_| DbError::Usage(format!("PGPORT={p:?} is not a port number")))?;
             config.port(port);
         }
     }
@@ -75,7 +83,11 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
         }
     }
     if config.get_dbname().is_none() {
-        let name = if db.is_none() { env("PGDATABASE") } else { None };
+        let name = if db.is_none() {
+            env("PGDATABASE")
+        } else {
+            None
+        };
         config.dbname(&name.unwrap_or_else(|| default_db.to_string()));
     }
     if config.get_application_name().is_none() {
@@ -111,7 +123,10 @@ impl ConnSpec {
     pub fn with_dbname(&self, name: &str) -> ConnSpec {
         let mut c = self.clone();
         c.config.dbname(name);
-        c.shown = c.shown.replace(&format!("dbname={}", self.dbname()), &format!("dbname={name}"));
+        c.shown = c.shown.replace(
+            &format!("dbname={}", self.dbname()),
+            &format!("dbname={name}"),
+        );
         c
     }
 
@@ -138,7 +153,9 @@ fn register_cancel(client: &Client) {
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-            eprintln!("interrupted: cancelling the running statement; everything will be rolled back");
+            eprintln!(
+                "interrupted: cancelling the running statement; everything will be rolled back"
+            );
             if let Ok(slot) = CANCEL.lock() {
                 if let Some(t) = slot.as_ref() {
                     let _ = t.cancel_query(NoTls);
@@ -169,9 +186,16 @@ pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbE
             &[],
         )
         .map_err(|e| super::sql_err("name guard", &e))?;
-    let info = ServerInfo { database: row.get(0), server_version_num: row.get(1), session_user: row.get(2) };
+    let info = ServerInfo {
+        database: row.get(0),
+        server_version_num: row.get(1),
+        session_user: row.get(2),
+    };
     if info.database != expected {
-        return Err(DbError::NameGuard { expected: expected.into(), actual: info.database });
+        return Err(DbError::NameGuard {
+            expected: expected.into(),
+            actual: info.database,
+        });
     }
     Ok(info)
 }
@@ -189,7 +213,15 @@ pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), D
 /// Session settings: statement_timeout (validated by the server, passed as a value).
 pub fn set_statement_timeout(client: &mut Client, timeout: &str) -> Result<(), DbError> {
     client
-        .query("SELECT set_config('statement_timeout', $1, false)", &[&timeout])
-        .map_err(|e| DbError::Usage(format!("--statement-timeout {timeout:?}: {}", super::pg_message(&e))))?;
+        .query(
+            "SELECT set_config('statement_timeout', $1, false)",
+            &[&timeout],
+        )
+        .map_err(|e| {
+            DbError::Usage(format!(
+                "--statement-timeout {timeout:?}: {}",
+                super::pg_message(&e)
+            ))
+        })?;
     Ok(())
 }

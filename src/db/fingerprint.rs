@@ -73,19 +73,29 @@ fn line_hash(kind: &str, name: &str, def: &str) -> String {
 }
 
 pub fn quote_qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", super::quote_ident(schema), super::quote_ident(table))
+    format!(
+        "{}.{}",
+        super::quote_ident(schema),
+        super::quote_ident(table)
+    )
 }
 
 /// Compute the fingerprint on any client or transaction (it only reads).
 pub fn compute(client: &mut impl GenericClient, level: Level) -> Result<Fingerprint, DbError> {
     let mut parts = vec![];
     for (kind, q) in schema_queries() {
-        let rows = client.query(q.as_str(), &[]).map_err(|e| sql_err(&format!("fingerprint ({kind})"), &e))?;
+        let rows = client
+            .query(q.as_str(), &[])
+            .map_err(|e| sql_err(&format!("fingerprint ({kind})"), &e))?;
         for r in rows {
             let name: String = r.get(0);
             let def: Option<String> = r.get(1);
             let def = def.unwrap_or_default();
-            parts.push(Part { kind: kind.into(), hash: line_hash(kind, &name, &def), name });
+            parts.push(Part {
+                kind: kind.into(),
+                hash: line_hash(kind, &name, &def),
+                name,
+            });
         }
     }
     if level != Level::Schema {
@@ -105,13 +115,21 @@ pub fn compute(client: &mut impl GenericClient, level: Level) -> Result<Fingerpr
             } else {
                 format!("SELECT count(*)::text FROM {qn}")
             };
-            let row = client.query_one(q.as_str(), &[]).map_err(|e| sql_err(&format!("fingerprint ({name})"), &e))?;
+            let row = client
+                .query_one(q.as_str(), &[])
+                .map_err(|e| sql_err(&format!("fingerprint ({name})"), &e))?;
             let v: String = row.get(0);
             let kind = if level == Level::Data { "data" } else { "rows" };
-            parts.push(Part { kind: kind.into(), hash: line_hash(kind, &name, &v), name });
+            parts.push(Part {
+                kind: kind.into(),
+                hash: line_hash(kind, &name, &v),
+                name,
+            });
         }
     }
-    parts.sort_by(|a, b| (a.kind.as_str(), a.name.as_str()).cmp(&(b.kind.as_str(), b.name.as_str())));
+    parts.sort_by(|a, b| {
+        (a.kind.as_str(), a.name.as_str()).cmp(&(b.kind.as_str(), b.name.as_str()))
+    });
     let mut h = Sha256::new();
     for p in &parts {
         h.update(p.kind.as_bytes());
@@ -136,8 +154,16 @@ pub fn compute(client: &mut impl GenericClient, level: Level) -> Result<Fingerpr
 /// Objects whose description differs between two fingerprints (for reports).
 pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
     use std::collections::BTreeMap;
-    let ma: BTreeMap<(&str, &str), &str> = a.parts.iter().map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str())).collect();
-    let mb: BTreeMap<(&str, &str), &str> = b.parts.iter().map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str())).collect();
+    let ma: BTreeMap<(&str, &str), &str> = a
+        .parts
+        .iter()
+        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
+        .collect();
+    let mb: BTreeMap<(&str, &str), &str> = b
+        .parts
+        .iter()
+        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
+        .collect();
     let mut out = vec![];
     for (k, v) in &ma {
         match mb.get(k) {

@@ -35,10 +35,18 @@ impl GateReport {
     }
     pub fn from_results(gates: Vec<GateResult>) -> GateReport {
         let ready = gates.iter().all(|g| g.ready);
-        GateReport { verdict: if ready { "READY" } else { "BLOCKED" }.into(), gates }
+        GateReport {
+            verdict: if ready { "READY" } else { "BLOCKED" }.into(),
+            gates,
+        }
     }
     pub fn blocked_summary(&self) -> String {
-        self.gates.iter().filter(|g| !g.ready).map(|g| format!("{}: {}", g.name, g.reason)).collect::<Vec<_>>().join("; ")
+        self.gates
+            .iter()
+            .filter(|g| !g.ready)
+            .map(|g| format!("{}: {}", g.name, g.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -58,7 +66,8 @@ fn in_read_only_savepoint<T>(
 ) -> Result<(T, bool), DbError> {
     let had_xid = xid_assigned(tx)?;
     let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on").map_err(|e| sql_err("read-only savepoint", &e))?;
+    sp.batch_execute("SET LOCAL transaction_read_only = on")
+        .map_err(|e| sql_err("read-only savepoint", &e))?;
     if let Some(r) = role {
         sp.batch_execute(&format!("SET LOCAL ROLE {}", super::quote_ident(r)))
             .map_err(|e| DbError::Usage(format!("--gate-role {r:?}: {}", pg_message(&e))))?;
@@ -67,34 +76,71 @@ fn in_read_only_savepoint<T>(
     // A failed statement leaves the savepoint aborted; the check must run after the
     // rollback, in the enclosing transaction. A write inside the savepoint assigned an
     // xid to the top-level transaction too, and rolling back does not unassign it.
-    sp.rollback().map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
     let wrote = !had_xid && xid_assigned(tx)?;
     Ok((out, wrote))
 }
 
 /// Evaluate one gate's rows.
 fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), String> {
-    let rows = tx.query(sql, &[]).map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    let rows = tx
+        .query(sql, &[])
+        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
     if rows.is_empty() {
         return Err("returned no row (a gate must return exactly one)".into());
     }
     if rows.len() > 1 {
-        return Err(format!("returned {} rows (a gate must return exactly one)", rows.len()));
+        return Err(format!(
+            "returned {} rows (a gate must return exactly one)",
+            rows.len()
+        ));
     }
     let row = &rows[0];
     let cols = row.columns();
-    let ready_idx = cols.iter().position(|c| c.name() == "ready").ok_or("has no column named \"ready\"")?;
+    let ready_idx = cols
+        .iter()
+        .position(|c| c.name() == "ready")
+        .ok_or("has no column named \"ready\"")?;
     if *cols[ready_idx].type_() != Type::BOOL {
-        return Err(format!("column \"ready\" is {}, not boolean", cols[ready_idx].type_()));
+        return Err(format!(
+            "column \"ready\" is {}, not boolean",
+            cols[ready_idx].type_()
+        ));
     }
     let reason = match cols.iter().position(|c| c.name() == "reason") {
-        Some(i) => row.try_get::<_, Option<String>>(i).ok().flatten().unwrap_or_default(),
+        Some(i) => row
+            .try_get::<_, Option<String>>(i)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         None => String::new(),
     };
     match row.get::<_, Option<bool>>(ready_idx) {
-        Some(true) => Ok((true, if reason.is_empty() { "ready".into() } else { reason })),
-        Some(false) => Ok((false, if reason.is_empty() { "ready = false".into() } else { reason })),
-        None => Err(format!("ready is NULL{}", if reason.is_empty() { String::new() } else { format!(" ({reason})") })),
+        Some(true) => Ok((
+            true,
+            if reason.is_empty() {
+                "ready".into()
+            } else {
+                reason
+            },
+        )),
+        Some(false) => Ok((
+            false,
+            if reason.is_empty() {
+                "ready = false".into()
+            } else {
+                reason
+            },
+        )),
+        None => Err(format!(
+            "ready is NULL{}",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            }
+        )),
     }
 }
 
@@ -108,16 +154,30 @@ pub fn run_gates(
     let mut results = vec![];
     for (name, file, sql) in gates {
         if let Some(p) = sql_lint::check(file, sql, SqlRole::Gate).into_iter().next() {
-            results.push(GateResult { name: name.clone(), file: file.clone(), ready: false, reason: format!("refused before running: {p}") });
+            results.push(GateResult {
+                name: name.clone(),
+                file: file.clone(),
+                ready: false,
+                reason: format!("refused before running: {p}"),
+            });
             continue;
         }
         let (judged, wrote) = in_read_only_savepoint(tx, role, |sp| judge_gate(sp, sql))?;
         let (ready, reason) = match (judged, wrote) {
-            (_, true) => (false, "the gate wrote to the database (it was rolled back); gates must be read-only".to_string()),
+            (_, true) => (
+                false,
+                "the gate wrote to the database (it was rolled back); gates must be read-only"
+                    .to_string(),
+            ),
             (Ok((r, reason)), false) => (r, reason),
             (Err(e), false) => (false, e),
         };
-        results.push(GateResult { name: name.clone(), file: file.clone(), ready, reason });
+        results.push(GateResult {
+            name: name.clone(),
+            file: file.clone(),
+            ready,
+            reason,
+        });
     }
     Ok(GateReport::from_results(results))
 }
@@ -143,29 +203,50 @@ impl ProbeReport {
     pub fn describe(&self) -> String {
         self.mismatches
             .iter()
-            .map(|d| format!("{}: expected {}, got {}", d.key, d.expected, d.actual.as_deref().unwrap_or("(no row)")))
+            .map(|d| {
+                format!(
+                    "{}: expected {}, got {}",
+                    d.key,
+                    d.expected,
+                    d.actual.as_deref().unwrap_or("(no row)")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
 }
 
 fn is_text(t: &Type) -> bool {
-    [Type::TEXT, Type::VARCHAR, Type::NAME, Type::BPCHAR, Type::UNKNOWN].contains(t)
+    [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::NAME,
+        Type::BPCHAR,
+        Type::UNKNOWN,
+    ]
+    .contains(t)
 }
 
 fn read_probe(tx: &mut Transaction<'_>, sql: &str) -> Result<BTreeMap<String, String>, String> {
-    let stmt = tx.prepare(sql).map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    let stmt = tx
+        .prepare(sql)
+        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
     let cols = stmt.columns();
     if cols.len() < 2 || !is_text(cols[0].type_()) || !is_text(cols[1].type_()) {
         return Err("a probe must return (key text, value text) rows; cast with ::text".into());
     }
-    let rows = tx.query(&stmt, &[]).map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    let rows = tx
+        .query(&stmt, &[])
+        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let k: Option<String> = r.get(0);
         let v: Option<String> = r.get(1);
         let k = k.ok_or("a probe row has a NULL key")?;
-        if out.insert(k.clone(), v.unwrap_or_else(|| "NULL".into())).is_some() {
+        if out
+            .insert(k.clone(), v.unwrap_or_else(|| "NULL".into()))
+            .is_some()
+        {
             return Err(format!("the probe returned key {k:?} twice"));
         }
     }
@@ -179,18 +260,33 @@ pub fn run_probe(
     sql: &str,
     expect: &BTreeMap<String, String>,
 ) -> Result<ProbeReport, DbError> {
-    if let Some(p) = sql_lint::check(file, sql, SqlRole::Probe).into_iter().next() {
+    if let Some(p) = sql_lint::check(file, sql, SqlRole::Probe)
+        .into_iter()
+        .next()
+    {
         return Err(DbError::State(format!("probe refused before running: {p}")));
     }
     let (values, wrote) = in_read_only_savepoint(tx, None, |sp| read_probe(sp, sql))?;
     if wrote {
-        return Err(DbError::State(format!("probe {file} wrote to the database (rolled back); probes must be read-only")));
+        return Err(DbError::State(format!(
+            "probe {file} wrote to the database (rolled back); probes must be read-only"
+        )));
     }
     let values = values.map_err(|e| DbError::State(format!("probe {file}: {e}")))?;
     let mismatches: Vec<ProbeDiff> = expect
         .iter()
         .filter(|(k, v)| values.get(*k) != Some(v))
-        .map(|(k, v)| ProbeDiff { key: k.clone(), expected: v.clone(), actual: values.get(k).cloned() })
+        .map(|(k, v)| ProbeDiff {
+            key: k.clone(),
+            expected: v.clone(),
+            actual: values.get(k).cloned(),
+        })
         .collect();
-    Ok(ProbeReport { file: file.into(), matches: mismatches.is_empty(), values, expected: expect.clone(), mismatches })
+    Ok(ProbeReport {
+        file: file.into(),
+        matches: mismatches.is_empty(),
+        values,
+        expected: expect.clone(),
+        mismatches,
+    })
 }

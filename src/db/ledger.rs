@@ -137,10 +137,15 @@ pub struct NewRow {
 /// transaction, which holds the deploy lock).
 pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow, DbError> {
     if !exists(client)? {
-        client.batch_execute(CREATE).map_err(|e| sql_err("creating the ledger", &e))?;
+        client
+            .batch_execute(CREATE)
+            .map_err(|e| sql_err("creating the ledger", &e))?;
     }
     let last = client
-        .query_opt("SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1", &[])
+        .query_opt(
+            "SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
         .map_err(|e| sql_err("reading the ledger", &e))?;
     let (seq, prev_hash) = match last {
         Some(r) => (r.get::<_, i64>(0) + 1, r.get::<_, String>(1)),
@@ -179,20 +184,28 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
 /// The first row that breaks the chain, with the reason.
 pub fn verify_chain(rows: &[LedgerRow]) -> Option<(i64, String)> {
     let mut prev = GENESIS.to_string();
-    let mut expect_seq = 1;
-    for r in rows {
+    for (expect_seq, r) in (1i64..).zip(rows.iter()) {
         if r.seq != expect_seq {
-            return Some((r.seq, format!("expected seq {expect_seq}: a row is missing or was inserted out of order")));
+            return Some((
+                r.seq,
+                format!("expected seq {expect_seq}: a row is missing or was inserted out of order"),
+            ));
         }
         if r.prev_hash != prev {
             return Some((r.seq, "prev_hash does not match the previous row's row_hash (a row was removed or edited)".into()));
         }
         let h = r.compute_hash();
         if h != r.row_hash {
-            return Some((r.seq, format!("row_hash does not match the row's content (edited?): stored {}, computed {}", &r.row_hash[..r.row_hash.len().min(16)], &h[..16])));
+            return Some((
+                r.seq,
+                format!(
+                    "row_hash does not match the row's content (edited?): stored {}, computed {}",
+                    &r.row_hash[..r.row_hash.len().min(16)],
+                    &h[..16]
+                ),
+            ));
         }
         prev = r.row_hash.clone();
-        expect_seq += 1;
     }
     None
 }

@@ -39,7 +39,10 @@ pub fn pg_message(e: &postgres::Error) -> String {
 }
 
 pub fn sql_err(context: &str, e: &postgres::Error) -> DbError {
-    DbError::Sql { context: context.into(), message: pg_message(e) }
+    DbError::Sql {
+        context: context.into(),
+        message: pg_message(e),
+    }
 }
 
 pub fn sqlstate(e: &postgres::Error) -> Option<&str> {
@@ -66,11 +69,16 @@ pub fn parse_params(
             let known: Vec<&str> = decl.keys().map(String::as_str).collect();
             return Err(DbError::Usage(format!(
                 "--param {k}: the bundle declares no such parameter (declared: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         };
         if let Some(p) = &spec.pattern {
-            let re = regex::Regex::new(p).map_err(|e| DbError::Usage(format!("params.{k}.pattern: {e}")))?;
+            let re = regex::Regex::new(p)
+                .map_err(|e| DbError::Usage(format!("params.{k}.pattern: {e}")))?;
             if !re.is_match(v) {
                 return Err(DbError::Usage(format!(
                     "--param {k}={v:?} does not match the pattern {p} ({k}: {})",
@@ -94,7 +102,10 @@ pub fn require_params(
             return Err(DbError::Usage(format!(
                 "missing required --param {k}=VALUE ({}{})",
                 spec.description,
-                spec.pattern.as_ref().map(|p| format!("; pattern {p}")).unwrap_or_default()
+                spec.pattern
+                    .as_ref()
+                    .map(|p| format!("; pattern {p}"))
+                    .unwrap_or_default()
             )));
         }
     }

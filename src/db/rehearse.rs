@@ -49,13 +49,27 @@ struct Run {
 
 impl Run {
     /// Run one step; after the first failure the remaining steps are SKIPPED.
-    fn step<T>(&mut self, name: &str, f: impl FnOnce() -> Result<(T, String), (u8, String)>) -> Option<T> {
+    fn step<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<(T, String), (u8, String)>,
+    ) -> Option<T> {
         if self.exit != 0 || conn::interrupted() {
             if conn::interrupted() && self.exit == 0 {
                 self.exit = 1;
-                self.steps.push(Step { step: name.into(), verdict: "FAIL".into(), detail: "interrupted (Ctrl-C)".into(), duration_ms: 0 });
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "FAIL".into(),
+                    detail: "interrupted (Ctrl-C)".into(),
+                    duration_ms: 0,
+                });
             } else {
-                self.steps.push(Step { step: name.into(), verdict: "SKIPPED".into(), detail: "an earlier step failed".into(), duration_ms: 0 });
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "SKIPPED".into(),
+                    detail: "an earlier step failed".into(),
+                    duration_ms: 0,
+                });
             }
             return None;
         }
@@ -64,13 +78,27 @@ impl Run {
         let ms = t.elapsed().as_millis() as u64;
         match r {
             Ok((v, detail)) => {
-                let verdict = if detail.starts_with("ASSUMED") { "ASSUMED" } else { "PASS" };
-                self.steps.push(Step { step: name.into(), verdict: verdict.into(), detail, duration_ms: ms });
+                let verdict = if detail.starts_with("ASSUMED") {
+                    "ASSUMED"
+                } else {
+                    "PASS"
+                };
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: verdict.into(),
+                    detail,
+                    duration_ms: ms,
+                });
                 Some(v)
             }
             Err((code, detail)) => {
                 self.exit = code;
-                self.steps.push(Step { step: name.into(), verdict: "FAIL".into(), detail, duration_ms: ms });
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "FAIL".into(),
+                    detail,
+                    duration_ms: ms,
+                });
                 None
             }
         }
@@ -102,7 +130,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let clone = clone_name(&target);
     let clone_spec = o.conn.with_dbname(&clone);
     let admin = o.conn.with_dbname("postgres");
-    let mut run = Run { steps: vec![], exit: 0 };
+    let mut run = Run {
+        steps: vec![],
+        exit: 0,
+    };
     let expected_target = m.target.database.clone();
 
     let entry_target = run.step("target fingerprint (entry)", || {
@@ -152,40 +183,85 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             if r.ready() {
                 Ok((false, "READY".into()))
             } else if o.assume_gates {
-                Ok((true, format!("ASSUMED open on the clone only (--assume-gates); BLOCKED: {}", r.blocked_summary())))
+                Ok((
+                    true,
+                    format!(
+                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                        r.blocked_summary()
+                    ),
+                ))
             } else {
-                Err((3, format!("BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)", r.blocked_summary())))
+                Err((
+                    3,
+                    format!(
+                        "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
+                        r.blocked_summary()
+                    ),
+                ))
             }
         });
         let skip = gate_ok.unwrap_or(false);
         let receipt = run.step("apply", || {
             let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
-            let d = format!("{} tiers applied; fingerprint {} -> {}", r.tiers.len(), &r.fingerprint_before[..8], &r.fingerprint_after[..8]);
+            let d = format!(
+                "{} tiers applied; fingerprint {} -> {}",
+                r.tiers.len(),
+                &r.fingerprint_before[..8],
+                &r.fingerprint_after[..8]
+            );
             Ok((r, d))
         });
-        run.step("verify probe", || match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
-            Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
-            None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
-            None => Err((5, "the verify probe did not run".into())),
+        run.step("verify probe", || {
+            match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
+                Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
+                None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
+                None => Err((5, "the verify probe did not run".into())),
+            }
         });
-        run.step("re-apply is refused", || match apply::apply(vb, &opts(None, skip)) {
-            Err(DbError::Refused(r)) => Ok(((), format!("refused: {}", r.chars().take(80).collect::<String>()))),
-            Err(e) => Err((e.exit_code(), format!("expected a ledger refusal, got: {e}"))),
-            Ok(_) => Err((5, "a second apply was NOT refused".into())),
+        run.step("re-apply is refused", || {
+            match apply::apply(vb, &opts(None, skip)) {
+                Err(DbError::Refused(r)) => Ok((
+                    (),
+                    format!("refused: {}", r.chars().take(80).collect::<String>()),
+                )),
+                Err(e) => Err((
+                    e.exit_code(),
+                    format!("expected a ledger refusal, got: {e}"),
+                )),
+                Ok(_) => Err((5, "a second apply was NOT refused".into())),
+            }
         });
         run.step("rollback", || {
             let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-            Ok(((), format!("{}; fingerprint {} -> {}", r.outcome, &r.fingerprint_before[..8], &r.fingerprint_after[..8])))
+            Ok((
+                (),
+                format!(
+                    "{}; fingerprint {} -> {}",
+                    r.outcome,
+                    &r.fingerprint_before[..8],
+                    &r.fingerprint_after[..8]
+                ),
+            ))
         });
         exit_fp = run.step("exit fingerprint == entry", || {
             let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
-            let entry = entry_clone.as_ref().ok_or((1, "no entry fingerprint".to_string()))?;
+            let entry = entry_clone
+                .as_ref()
+                .ok_or((1, "no entry fingerprint".to_string()))?;
             if fp.fingerprint == entry.fingerprint {
                 let d = format!("{} == {}", fp.short(), entry.short());
                 Ok((fp, d))
             } else {
                 let diff = fingerprint::diff(entry, &fp);
-                Err((5, format!("rollback did not restore the baseline: {} != {}; {}", fp.short(), entry.short(), diff.join(", "))))
+                Err((
+                    5,
+                    format!(
+                        "rollback did not restore the baseline: {} != {}; {}",
+                        fp.short(),
+                        entry.short(),
+                        diff.join(", ")
+                    ),
+                ))
             }
         });
         run.step("rollback again is a no-op", || {
@@ -201,8 +277,11 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     if cloned.is_some() {
         let t = Instant::now();
         let dropped = admin.connect().and_then(|mut c| {
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&clone)))
-                .map_err(|e| sql_err("DROP DATABASE", &e))
+            c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&clone)
+            ))
+            .map_err(|e| sql_err("DROP DATABASE", &e))
         });
         let (verdict, detail) = match dropped {
             Ok(()) => ("PASS", format!("DROP DATABASE {clone}")),
@@ -210,20 +289,38 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 if run.exit == 0 {
                     run.exit = 1;
                 }
-                ("FAIL", format!("{e}; drop it by hand: DROP DATABASE {clone}"))
+                (
+                    "FAIL",
+                    format!("{e}; drop it by hand: DROP DATABASE {clone}"),
+                )
             }
         };
-        run.steps.push(Step { step: "drop the clone".into(), verdict: verdict.into(), detail, duration_ms: t.elapsed().as_millis() as u64 });
+        run.steps.push(Step {
+            step: "drop the clone".into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
     }
     if let Some(entry) = &entry_target {
         let t = Instant::now();
         let (verdict, detail) = match fp_of(o.conn, &expected_target) {
-            Ok(fp) if fp.fingerprint == entry.fingerprint => ("PASS", format!("{} == {} (target untouched)", fp.short(), entry.short())),
+            Ok(fp) if fp.fingerprint == entry.fingerprint => (
+                "PASS",
+                format!("{} == {} (target untouched)", fp.short(), entry.short()),
+            ),
             Ok(fp) => {
                 if run.exit == 0 {
                     run.exit = 5;
                 }
-                ("FAIL", format!("target changed during the rehearsal: {} != {}", fp.short(), entry.short()))
+                (
+                    "FAIL",
+                    format!(
+                        "target changed during the rehearsal: {} != {}",
+                        fp.short(),
+                        entry.short()
+                    ),
+                )
             }
             Err(e) => {
                 if run.exit == 0 {
@@ -232,7 +329,12 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ("FAIL", e.to_string())
             }
         };
-        run.steps.push(Step { step: "target fingerprint unchanged".into(), verdict: verdict.into(), detail, duration_ms: t.elapsed().as_millis() as u64 });
+        run.steps.push(Step {
+            step: "target fingerprint unchanged".into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
     }
     RehearseReport {
         bundle_id: vb.id().into(),
