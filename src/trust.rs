@@ -177,17 +177,18 @@ impl TrustStore {
                     Some(v) => Some(Some(parse_time(&pf, "revoked", v)?)),
                 };
                 k.policy.revoked_reason = kp.revoked_reason.clone();
-                k.policy.role =
-                    match kp.role.as_deref() {
-                        None | Some("release") => Role::Release,
-                        Some("operator") => Role::Operator,
-                        Some(other) => return Err(store_err(
+                k.policy.role = match kp.role.as_deref() {
+                    None | Some("release") => Role::Release,
+                    Some("operator") => Role::Operator,
+                    Some(other) => {
+                        return Err(store_err(
                             &pf,
                             format!(
                                 "[keys.{id}] role {other:?} must be \"release\" or \"operator\""
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
             }
         }
         let threshold = policy.threshold.unwrap_or(1);
