@@ -18,7 +18,13 @@ pub fn airlock(dir: &Path, args: &[&str]) -> Output {
 pub fn airlock_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(bin());
     c.current_dir(dir).args(args);
-    for k in ["AIRLOCK_DB", "AIRLOCK_TRUST", "AIRLOCK_PASSPHRASE", "PGDATABASE", "SOURCE_DATE_EPOCH"] {
+    for k in [
+        "AIRLOCK_DB",
+        "AIRLOCK_TRUST",
+        "AIRLOCK_PASSPHRASE",
+        "PGDATABASE",
+        "SOURCE_DATE_EPOCH",
+    ] {
         c.env_remove(k);
     }
     for (k, v) in env {
@@ -42,17 +48,27 @@ pub fn stderr(o: &Output) -> String {
 /// Assert the exit code, printing both streams when it differs.
 #[track_caller]
 pub fn expect_code(o: &Output, want: i32) {
-    assert_eq!(code(o), want, "exit code\n--- stdout\n{}\n--- stderr\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        code(o),
+        want,
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// Parse the `--json` document on stdout.
 #[track_caller]
 pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", stdout(o), stderr(o)))
 }
 
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("airlock-test-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("airlock-test-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// An unencrypted key pair `dir/NAME.key` + `dir/NAME.pub`; returns the key id.
@@ -93,7 +109,10 @@ pub fn reference_source(dir: &Path, database: &str) -> PathBuf {
     copy_dir(&repo().join("bundle/one-roof"), &src);
     let toml = src.join("bundle.toml");
     let text = std::fs::read_to_string(&toml).expect("bundle.toml");
-    let text = text.replace("database = \"directus\"", &format!("database = \"{database}\""));
+    let text = text.replace(
+        "database = \"directus\"",
+        &format!("database = \"{database}\""),
+    );
     std::fs::write(&toml, text).expect("write bundle.toml");
     src
 }
@@ -105,7 +124,13 @@ pub struct MiniSource {
 
 impl MiniSource {
     /// `tiers`: (name, sql, gated)
-    pub fn new(root: &Path, database: &str, gate_sql: &str, tiers: &[(&str, &str, bool)], rollback_sql: &str) -> MiniSource {
+    pub fn new(
+        root: &Path,
+        database: &str,
+        gate_sql: &str,
+        tiers: &[(&str, &str, bool)],
+        rollback_sql: &str,
+    ) -> MiniSource {
         let dir = root.join("src");
         let mut toml = format!(
             "[bundle]\nname = \"mini\"\nversion = \"1.0\"\nsequence = 1\n\n[target]\ndatabase = \"{database}\"\n\n[params.code]\nrequired = true\npattern = \"^[A-Za-z0-9';\\\\- ]+$\"\ndescription = \"a code\"\n\n[[gate]]\nname = \"g\"\nfile = \"sql/gate.sql\"\n\n[preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ t = \"0\" }}\n\n"
@@ -158,18 +183,27 @@ impl TestDb {
     pub fn new(tag: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("airlock_t_{tag}_{}_{n}", std::process::id());
-        admin().batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+        admin()
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create test database");
         TestDb { name }
     }
 
     pub fn client(&self) -> postgres::Client {
         let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
         let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
-        postgres::Config::new().host(&host).user(&user).dbname(&self.name).connect(postgres::NoTls).expect("connect test db")
+        postgres::Config::new()
+            .host(&host)
+            .user(&user)
+            .dbname(&self.name)
+            .connect(postgres::NoTls)
+            .expect("connect test db")
     }
 
     pub fn exec(&self, sql: &str) {
-        self.client().batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     pub fn scalar(&self, sql: &str) -> String {
@@ -189,8 +223,25 @@ impl TestDb {
 
     /// A full `pg_dump` (schema + data), `\restrict` lines stripped.
     pub fn dump(&self) -> String {
-        let o = Command::new("pg_dump").args(["--no-owner", "-d", &self.name]).output().expect("pg_dump");
-        assert!(o.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&o.stderr));
+        self.dump_with(&[])
+    }
+
+    /// The dump without the `airlock` schema (the ledger remembers; nothing else may).
+    pub fn dump_without_ledger(&self) -> String {
+        self.dump_with(&["--exclude-schema=airlock"])
+    }
+
+    fn dump_with(&self, extra: &[&str]) -> String {
+        let o = Command::new("pg_dump")
+            .args(["--no-owner", "-d", &self.name])
+            .args(extra)
+            .output()
+            .expect("pg_dump");
+        assert!(
+            o.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
@@ -199,7 +250,9 @@ impl TestDb {
     }
 
     pub fn exists(name: &str) -> bool {
-        let rows = admin().query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).expect("query");
+        let rows = admin()
+            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .expect("query");
         !rows.is_empty()
     }
 }
@@ -207,14 +260,20 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut c) = std::panic::catch_unwind(admin) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
 
 /// Pack `src` with `key` into `dir/OUT`; returns the bundle path.
 pub fn pack(dir: &Path, src: &Path, key: &str, out: &str) -> PathBuf {
-    let o = airlock(dir, &["pack", src.to_str().unwrap(), "--key", key, "--out", out]);
+    let o = airlock(
+        dir,
+        &["pack", src.to_str().unwrap(), "--key", key, "--out", out],
+    );
     expect_code(&o, 0);
     dir.join(out)
 }

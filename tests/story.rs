@@ -1,0 +1,547 @@
+//! The reference release's whole story through the real binary against real
+//! PostgreSQL: BLOCKED → ratified → READY → apply → rollback; rehearsals; the
+//! fingerprint; the demo; and every `--json` output checked against `schemas/`.
+
+mod util;
+use std::path::Path;
+use util::*;
+
+const APR: &str = "ratified_apr=APR-BOOT-AUTHMODEL-1";
+
+fn fixture(db: &TestDb) {
+    let sql =
+        std::fs::read_to_string(repo().join("bundle/one-roof-fixture/01_greenfield.sql")).unwrap();
+    db.exec(&sql);
+}
+
+fn approve(db: &TestDb) {
+    db.exec(&std::fs::read_to_string(repo().join("bundle/one-roof-fixture/approve.sql")).unwrap());
+}
+
+/// Reference bundle for `db`, packed in `dir` with key `rm`.
+fn reference_bundle(dir: &Path, db: &TestDb) -> String {
+    keygen(dir, "rm");
+    let src = reference_source(dir, &db.name);
+    pack(dir, &src, "rm.key", "ref.tar.gz");
+    "ref.tar.gz".into()
+}
+
+fn validate(schema_name: &str, doc: &serde_json::Value) {
+    let text =
+        std::fs::read_to_string(repo().join("schemas").join(schema_name)).expect("schema file");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema json");
+    let compiled = jsonschema::JSONSchema::compile(&schema).expect("schema compiles");
+    if let Err(errors) = compiled.validate(doc) {
+        let msgs: Vec<String> = errors
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        panic!(
+            "output does not match schemas/{schema_name}:\n{}\n{doc:#}",
+            msgs.join("\n")
+        );
+    };
+}
+
+#[test]
+fn reference_release_blocked_then_ratified_then_applied_and_rolled_back() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("story");
+    fixture(&db);
+    let b = reference_bundle(dir, &db);
+    let base = ["--trust", "rm.pub", "--db"];
+    let with = |cmd: &str, extra: &[&str]| {
+        let mut a = vec!["--json", cmd, b.as_str()];
+        a.extend(base);
+        a.push(db.conn().leak());
+        a.extend(extra);
+        airlock(dir, &a)
+    };
+
+    let o = with("gate", &[]);
+    expect_code(&o, 3);
+    let g = json(&o);
+    validate("gate.schema.json", &g);
+    assert_eq!(g["verdict"], "BLOCKED");
+    assert!(g["gates"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("os_proposal_approvals = 0"));
+
+    // The gated part cannot run while BLOCKED; nothing changes.
+    let before = db.dump();
+    let o = with("apply", &["--param", APR]);
+    expect_code(&o, 3);
+    assert_eq!(db.dump(), before, "a BLOCKED apply changed the database");
+    assert_eq!(
+        db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+
+    // Ratification by a human (the fixture's stand-in), then READY.
+    approve(&db);
+    let o = with("gate", &[]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["verdict"], "READY");
+
+    let o = with("plan", &["--param", APR]);
+    expect_code(&o, 0);
+    let p = json(&o);
+    validate("plan.schema.json", &p);
+    assert_eq!(p["tiers"].as_array().unwrap().len(), 8);
+    assert_eq!(p["preflight"]["matches"], true);
+
+    let before_apply = db.dump();
+    let o = with("apply", &["--param", APR, "--receipt", "apply.json"]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("apply.schema.json", &r);
+    let receipt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("apply.json")).unwrap()).unwrap();
+    validate("receipt.schema.json", &receipt);
+    assert_eq!(receipt["tiers"].as_array().unwrap().len(), 8);
+    assert_eq!(r["verify"]["values"]["gap"], "0");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM one_roof.v_ownership"),
+        "210"
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT count(DISTINCT ratified_by) || ':' || min(ratified_by) FROM one_roof.ownership"
+        ),
+        "1:APR-BOOT-AUTHMODEL-1"
+    );
+
+    let o = airlock(
+        dir,
+        &["--json", "status", "--db", &db.conn(), "--verify-chain"],
+    );
+    expect_code(&o, 0);
+    let s = json(&o);
+    validate("status.schema.json", &s);
+    assert_eq!(s["bundles"][0]["state"], "applied");
+    assert_eq!(s["chain"]["ok"], true);
+
+    let o = with("apply", &["--param", APR]);
+    expect_code(&o, 6);
+
+    let o = with("rollback", &["--receipt", "rollback.json"]);
+    expect_code(&o, 0);
+    let rb = json(&o);
+    validate("rollback.schema.json", &rb);
+    assert_eq!(rb["rollback_probe"]["values"]["gap"], "210");
+    // Everything but the ledger is exactly as before the apply.
+    assert!(
+        db.dump().contains("airlock.ledger"),
+        "the ledger must remember"
+    );
+    assert_eq!(
+        db.dump_without_ledger(),
+        before_apply,
+        "rollback did not restore the database"
+    );
+
+    let o = with("rollback", &[]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["outcome"], "nothing-to-roll-back");
+
+    // Apply after rollback works again.
+    let o = with("apply", &["--param", APR]);
+    expect_code(&o, 0);
+}
+
+#[test]
+fn gate_free_structure_ships_while_blocked_then_the_rest_after_ratification() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("through");
+    fixture(&db);
+    let b = reference_bundle(dir, &db);
+    let conn = db.conn();
+    // No param needed for the inert tiers; the gate is BLOCKED and not required.
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "apply",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--through",
+            "axis",
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["structure", "axis"]));
+    // Continuing while BLOCKED is refused, and without the param it is a usage error.
+    let o = airlock(dir, &["apply", &b, "--trust", "rm.pub", "--db", &conn]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("ratified_apr"), "{}", stderr(&o));
+    let o = airlock(
+        dir,
+        &[
+            "apply", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+        ],
+    );
+    expect_code(&o, 3);
+    approve(&db);
+    let o = airlock(
+        dir,
+        &[
+            "--json", "apply", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"),
+        "2"
+    );
+}
+
+#[test]
+fn rehearse_passes_on_the_reference_bundle_and_leaves_target_and_server_clean() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehearse");
+    fixture(&db);
+    approve(&db);
+    let b = reference_bundle(dir, &db);
+    let before = db.dump();
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "rehearse",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            APR,
+        ],
+    );
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("rehearse.schema.json", &r);
+    assert_eq!(r["ok"], true);
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["verdict"] == "PASS"),
+        "{r:#}"
+    );
+    assert!(
+        !TestDb::exists(r["clone"].as_str().unwrap()),
+        "clone left behind"
+    );
+    assert_eq!(db.dump(), before, "rehearse changed the target");
+}
+
+#[test]
+fn rehearse_blocked_without_assume_gates_and_passes_with_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehblock");
+    fixture(&db);
+    let b = reference_bundle(dir, &db);
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "rehearse",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            APR,
+        ],
+    );
+    expect_code(&o, 3);
+    let r = json(&o);
+    assert!(!TestDb::exists(r["clone"].as_str().unwrap()));
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "rehearse",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            APR,
+            "--assume-gates",
+        ],
+    );
+    expect_code(&o, 0);
+    let r = json(&o);
+    assert_eq!(r["steps"][3]["verdict"], "ASSUMED");
+    // Only the clone saw the assumption: the target has no approval and no ledger.
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM governance.os_proposal_approvals"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+}
+
+fn mini_rehearsal(
+    tag: &str,
+    tiers: &[(&str, &str, bool)],
+    rollback: &str,
+    want: i32,
+    failing_step: &str,
+) {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new(tag);
+    db.exec("CREATE SCHEMA app;");
+    let src = MiniSource::new(dir, &db.name, "SELECT true AS ready", tiers, rollback);
+    keygen(dir, "rm");
+    pack(dir, &src.dir, "rm.key", "b.tar.gz");
+    let before = db.dump();
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "rehearse",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            "code=x",
+        ],
+    );
+    expect_code(&o, want);
+    let r = json(&o);
+    let failed: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == "FAIL")
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec![failing_step], "{r:#}");
+    assert!(
+        !TestDb::exists(r["clone"].as_str().unwrap()),
+        "clone left behind after a failure"
+    );
+    assert_eq!(db.dump(), before);
+}
+
+#[test]
+fn rehearse_reports_a_rollback_that_does_not_restore_the_baseline() {
+    // The rollback forgets the data the tier inserted into a pre-existing table.
+    let t = tempdir();
+    let _ = t;
+    mini_rehearsal(
+        "rehrb",
+        &[(
+            "structure",
+            "CREATE TABLE app.t1(i int); CREATE TABLE public.side(i int);",
+            false,
+        )],
+        "DROP TABLE IF EXISTS app.t1;",
+        5,
+        "exit fingerprint == entry",
+    );
+}
+
+#[test]
+fn rehearse_reports_a_failing_tier() {
+    mini_rehearsal(
+        "rehtier",
+        &[
+            ("structure", "CREATE TABLE app.t1(i int);", false),
+            ("broken", "SELECT 1/0;", true),
+        ],
+        "DROP TABLE IF EXISTS app.t1;",
+        1,
+        "apply",
+    );
+}
+
+#[test]
+fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehbusy");
+    fixture(&db);
+    approve(&db);
+    let b = reference_bundle(dir, &db);
+    let _held = db.client(); // another session on the target
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "rehearse",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            APR,
+        ],
+    );
+    expect_code(&o, 1);
+    let r = json(&o);
+    let clone_step = &r["steps"][1];
+    assert_eq!(clone_step["verdict"], "FAIL");
+    assert!(
+        clone_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("other sessions"),
+        "{r:#}"
+    );
+}
+
+fn fp(db: &TestDb, level: &str) -> serde_json::Value {
+    let dir = tempdir();
+    let mut args = vec!["--json", "fingerprint", "--db"];
+    let c = db.conn();
+    args.push(&c);
+    if !level.is_empty() {
+        args.push(level);
+    }
+    let o = airlock(dir.path(), &args);
+    expect_code(&o, 0);
+    let v = json(&o);
+    validate("fingerprint.schema.json", &v);
+    v
+}
+
+#[test]
+fn fingerprint_is_stable_and_sees_every_kind_of_change() {
+    let db = TestDb::new("fp");
+    fixture(&db);
+    db.exec("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1';");
+    let a = fp(&db, "--data");
+    assert_eq!(
+        fp(&db, "--data")["fingerprint"],
+        a["fingerprint"],
+        "not stable across runs"
+    );
+    db.exec("VACUUM ANALYZE");
+    assert_eq!(
+        fp(&db, "--data")["fingerprint"],
+        a["fingerprint"],
+        "VACUUM/ANALYZE changed it"
+    );
+
+    let schema0 = fp(&db, "")["fingerprint"].clone();
+    db.exec("INSERT INTO public.directus_users VALUES (4, 'new@example.org', 'viewer')");
+    let d1 = fp(&db, "--data")["fingerprint"].clone();
+    assert_ne!(d1, a["fingerprint"], "an added row went unnoticed");
+    assert_eq!(
+        fp(&db, "")["fingerprint"],
+        schema0,
+        "schema level must ignore data"
+    );
+
+    db.exec("ALTER TABLE public.directus_users ALTER COLUMN role SET DEFAULT 'viewer'");
+    let s1 = fp(&db, "")["fingerprint"].clone();
+    assert_ne!(s1, schema0, "a changed default went unnoticed");
+
+    db.exec("CREATE INDEX users_role_idx ON public.directus_users (role)");
+    let s2 = fp(&db, "")["fingerprint"].clone();
+    assert_ne!(s2, s1, "an added index went unnoticed");
+
+    db.exec("CREATE OR REPLACE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 2';");
+    let s3 = fp(&db, "");
+    assert_ne!(
+        s3["fingerprint"], s2,
+        "an altered function body went unnoticed"
+    );
+    assert!(s3["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["kind"] == "function" && p["name"] == "public.f()"));
+}
+
+#[test]
+fn demo_runs_green_and_leaves_no_database_behind() {
+    let t = tempdir();
+    let o = airlock(t.path(), &["--json", "demo"]);
+    expect_code(&o, 0);
+    let d = json(&o);
+    validate("demo.schema.json", &d);
+    assert_eq!(d["ok"], true);
+    assert!(d["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ok"] == true));
+    assert!(!TestDb::exists(d["database"].as_str().unwrap()));
+}
+
+#[test]
+fn trust_core_json_outputs_match_their_schemas() {
+    let t = tempdir();
+    let dir = t.path();
+    let o = airlock(dir, &["--json", "keygen", "--out", "rm", "--unencrypted"]);
+    expect_code(&o, 0);
+    validate("keygen.schema.json", &json(&o));
+    let src = reference_source(dir, "directus");
+    let s = src.to_str().unwrap();
+    let o = airlock(dir, &["--json", "lint", s]);
+    expect_code(&o, 0);
+    validate("lint.schema.json", &json(&o));
+    let o = airlock(
+        dir,
+        &["--json", "pack", s, "--key", "rm.key", "--out", "b.tar.gz"],
+    );
+    expect_code(&o, 0);
+    validate("pack.schema.json", &json(&o));
+    let o = airlock(dir, &["--json", "verify", "b.tar.gz", "--trust", "rm.pub"]);
+    expect_code(&o, 0);
+    validate("verify.schema.json", &json(&o));
+    let o = airlock(dir, &["--json", "inspect", "b.tar.gz"]);
+    expect_code(&o, 0);
+    let v = json(&o);
+    validate("inspect.schema.json", &v);
+    assert_eq!(v["status"], "UNVERIFIED");
+    let o = airlock(
+        dir,
+        &[
+            "--json", "runbook", "b.tar.gz", "--trust", "rm.pub", "owner",
+        ],
+    );
+    expect_code(&o, 0);
+    let v = json(&o);
+    validate("runbook.schema.json", &v);
+    assert!(v["text"].as_str().unwrap().contains("The one blocker"));
+    let o = airlock(
+        dir,
+        &[
+            "--json", "extract", "b.tar.gz", "--trust", "rm.pub", "--to", "x",
+        ],
+    );
+    expect_code(&o, 0);
+    validate("extract.schema.json", &json(&o));
+    keygen(dir, "co");
+    let o = airlock(dir, &["--json", "sign", "b.tar.gz", "--key", "co.key"]);
+    expect_code(&o, 0);
+    validate("sign.schema.json", &json(&o));
+    let o = airlock(
+        dir,
+        &["--json", "verify", "b.tar.gz", "--trust", "nope.pub"],
+    );
+    expect_code(&o, 4);
+    validate("error.schema.json", &json(&o));
+}
