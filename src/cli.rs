@@ -78,6 +78,8 @@ pub enum Command {
     Status(StatusArgs),
     /// SHA-256 fingerprint of the target's user schemas (and rows/data).
     Fingerprint(FingerprintArgs),
+    /// Re-verify archived bundles, receipts and the ledger, years later: one verdict.
+    Audit(AuditArgs),
     /// The whole story on a throw-away database: pack, verify, gate, rehearse, apply, rollback.
     Demo(DemoArgs),
 }
@@ -251,9 +253,14 @@ pub struct ApplyArgs {
     /// Stop after this tier; a later apply continues with the next one.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
-    /// Write the receipt (JSON) here.
+    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
     #[arg(long, value_name = "FILE")]
     pub receipt: Option<PathBuf>,
+    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
+    #[arg(long, value_name = "KEY")]
+    pub sign_receipt: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
     /// How long to wait for the deploy lock (another apply) before refusing (exit 6).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: String,
@@ -276,9 +283,14 @@ pub struct RollbackArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Write the receipt (JSON) here.
+    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
     #[arg(long, value_name = "FILE")]
     pub receipt: Option<PathBuf>,
+    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
+    #[arg(long, value_name = "KEY")]
+    pub sign_receipt: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: String,
     #[arg(long, short)]
@@ -318,6 +330,10 @@ pub struct FingerprintArgs {
     /// Add per-table content hashes computed in the server (implies --rows).
     #[arg(long)]
     pub data: bool,
+    /// Compare two saved `fingerprint --json` outputs and name the objects that differ
+    /// (no database needed). Exit 0 when equal, 5 when they differ.
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["rows", "data"])]
+    pub diff: Option<Vec<std::path::PathBuf>>,
 }
 
 #[derive(Debug, Args)]
@@ -328,4 +344,23 @@ pub struct DemoArgs {
     /// Keep the demo database and files afterwards.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Bundles to audit; a directory means every *.tar.gz in it.
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Judge key validity at this time instead of each signature's own signing time.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Receipts to check (their RECEIPT.minisig too, when present); repeatable.
+    #[arg(long = "receipt", value_name = "FILE")]
+    pub receipts: Vec<PathBuf>,
+    /// Also check the target's ledger (read-only): chain, and every row of an audited
+    /// bundle matched by a receipt and a bundle.
+    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    pub db: Option<String>,
 }

@@ -39,6 +39,11 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
             "fingerprint.schema.json",
             schema_for!(status::FingerprintReport),
         ),
+        (
+            "fingerprint-diff.schema.json",
+            schema_for!(status::FingerprintDiff),
+        ),
+        ("audit.schema.json", schema_for!(audit::AuditReport)),
         ("demo.schema.json", schema_for!(demo::DemoReport)),
     ]
 }

@@ -246,10 +246,24 @@ pub fn evaluate(
     sigs: &[(String, SignatureBox)],
     at: DateTime<Utc>,
 ) -> TrustVerdict {
+    evaluate_each(store, manifest_bytes, bundle_id, sigs, at, |_| at)
+}
+
+/// As [`evaluate`], judging each signature at its own time (auditors: the signing
+/// time from its trusted comment). `reported` is the time shown as `judged_at`.
+pub fn evaluate_each(
+    store: &TrustStore,
+    manifest_bytes: &[u8],
+    bundle_id: &str,
+    sigs: &[(String, SignatureBox)],
+    reported: DateTime<Utc>,
+    at_for: impl Fn(&SignatureBox) -> DateTime<Utc>,
+) -> TrustVerdict {
     let prehash = crate::minisign::blake2b512(manifest_bytes);
     let mut counted_keys = BTreeSet::new();
     let mut checks = vec![];
     for (file, sig) in sigs {
+        let at = at_for(sig);
         let fields: CommentFields = manifest::parse_trusted_comment(&sig.trusted_comment);
         let mut check = SignatureCheck {
             file: file.clone(),
@@ -365,7 +379,7 @@ pub fn evaluate(
         threshold: store.threshold,
         distinct_keys: distinct,
         met: distinct >= store.threshold,
-        judged_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        judged_at: reported.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         signatures: checks,
     }
 }

@@ -545,3 +545,76 @@ fn trust_core_json_outputs_match_their_schemas() {
     expect_code(&o, 4);
     validate("error.schema.json", &json(&o));
 }
+
+#[test]
+fn rehearse_drops_the_clone_after_sigint() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehint");
+    db.exec("CREATE SCHEMA app;");
+    let src = MiniSource::new(
+        dir,
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "slow",
+            "CREATE TABLE app.t1(i int); SELECT pg_sleep(30);",
+            false,
+        )],
+        "DROP TABLE IF EXISTS app.t1;",
+    );
+    keygen(dir, "rm");
+    pack(dir, &src.dir, "rm.key", "b.tar.gz");
+    let child = std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "--json",
+            "rehearse",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            "code=x",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait (bounded) until the tier's pg_sleep runs on the clone.
+    let clone_prefix = format!("{}_rehearse_", db.name);
+    let mut admin = admin();
+    let mut seen = false;
+    for _ in 0..600 {
+        let rows = admin
+            .query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE $1 || '%' AND query LIKE '%pg_sleep%'", &[&clone_prefix])
+            .unwrap();
+        if !rows.is_empty() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(seen, "the rehearsal never reached the slow tier");
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json report after SIGINT");
+    let clone = r["clone"].as_str().unwrap();
+    assert!(
+        !TestDb::exists(clone),
+        "clone {clone} left behind after SIGINT"
+    );
+    assert!(r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["step"] == "drop the clone" && s["verdict"] == "PASS"));
+}

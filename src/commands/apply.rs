@@ -1,10 +1,11 @@
 //! `airlock apply` and `airlock rollback`.
 
-use super::common::write_atomic;
+use super::common::{load_secret_key, write_atomic};
 use super::db_common::prepare;
 use crate::cli::{ApplyArgs, RollbackArgs};
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
+use crate::minisign::SecretKey;
 use crate::report::{short, Outcome, Report};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -139,7 +140,12 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
     }))
 }
 
-fn save_receipt(r: &Receipt, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
+/// Write the receipt atomically; with a key, also RECEIPT.minisig over its exact bytes.
+fn save_receipt(
+    r: &Receipt,
+    path: Option<PathBuf>,
+    key: Option<&SecretKey>,
+) -> Result<Option<PathBuf>> {
     if r.ledger.is_empty() {
         return Ok(None);
     }
@@ -155,11 +161,35 @@ fn save_receipt(r: &Receipt, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
     let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
     text.push(b'\n');
     write_atomic(&path, &text, false)?;
+    if let Some(k) = key {
+        let tc = format!(
+            "timestamp:{}\tairlock-receipt\tbundle_id:{}\tevent:{}\tledger_seq:{seq}",
+            chrono::Utc::now().timestamp(),
+            r.bundle_id,
+            r.event
+        );
+        let sig = k.sign(&text, &tc);
+        let mut sig_path = path.clone().into_os_string();
+        sig_path.push(".minisig");
+        write_atomic(
+            std::path::Path::new(&sig_path),
+            sig.to_file_text().as_bytes(),
+            false,
+        )?;
+    }
     Ok(Some(path))
+}
+
+fn receipt_key(
+    path: Option<&std::path::Path>,
+    pass: &crate::cli::PassphraseArgs,
+) -> Result<Option<SecretKey>> {
+    path.map(|p| load_secret_key(p, pass)).transpose()
 }
 
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
     let confirm = confirm_on_tty(args.yes, "apply");
     let o = Options {
         conn: &conn,
@@ -174,7 +204,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
     };
     let receipt = apply::apply(&vb, &o)?;
-    let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
+    let receipt_file = save_receipt(&receipt, args.receipt.clone(), key.as_ref())?;
     Ok(Box::new(ReceiptOutcome {
         receipt,
         receipt_file,
@@ -183,6 +213,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
     let confirm = confirm_on_tty(args.yes, "ROLL BACK");
     let o = Options {
         conn: &conn,
@@ -197,7 +228,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
     };
     let receipt = apply::rollback(&vb, &o)?;
-    let receipt_file = save_receipt(&receipt, args.receipt.clone())?;
+    let receipt_file = save_receipt(&receipt, args.receipt.clone(), key.as_ref())?;
     Ok(Box::new(ReceiptOutcome {
         receipt,
         receipt_file,

@@ -1,6 +1,7 @@
 //! One file per subcommand: read args, call the domain modules, return a report.
 
 pub mod apply;
+pub mod audit;
 pub mod common;
 pub mod db_common;
 pub mod demo;
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Rehearse(a) => rehearse::run(a),
         Command::Status(a) => status::status(a),
         Command::Fingerprint(a) => status::fingerprint(a),
+        Command::Audit(a) => audit::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }

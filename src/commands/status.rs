@@ -216,7 +216,71 @@ impl Report for FingerprintReport {
     }
 }
 
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct FingerprintDiff {
+    pub a: String,
+    pub b: String,
+    pub equal: bool,
+    /// "added KIND NAME", "removed KIND NAME" or "changed KIND NAME".
+    pub differences: Vec<String>,
+}
+
+impl Report for FingerprintDiff {
+    fn human(&self) -> String {
+        if self.equal {
+            format!("equal: {}", short(&self.a))
+        } else {
+            format!(
+                "DIFFERENT: {} vs {}\n  {}",
+                short(&self.a),
+                short(&self.b),
+                self.differences.join("\n  ")
+            )
+        }
+    }
+    fn exit_code(&self) -> u8 {
+        if self.equal {
+            0
+        } else {
+            5
+        }
+    }
+}
+
+fn read_fingerprint(p: &std::path::Path) -> Result<Fingerprint> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| crate::Error::io(format!("cannot read {}", p.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        crate::Error::usage(
+            format!(
+                "{} is not a saved `airlock fingerprint --json` output: {e}",
+                p.display()
+            ),
+            Some("save one with: airlock fingerprint --json --db ... > A.json".into()),
+        )
+    })
+}
+
 pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
+    if let Some(files) = &args.diff {
+        let (a, b) = (read_fingerprint(&files[0])?, read_fingerprint(&files[1])?);
+        if a.level != b.level {
+            return Err(crate::Error::usage(
+                format!(
+                    "cannot compare a {} fingerprint with a {} one",
+                    a.level, b.level
+                ),
+                None,
+            ));
+        }
+        let differences = fingerprint::diff(&a, &b);
+        return Ok(Box::new(FingerprintDiff {
+            equal: a.fingerprint == b.fingerprint,
+            a: a.fingerprint,
+            b: b.fingerprint,
+            differences,
+        }));
+    }
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
     let mut tx = c

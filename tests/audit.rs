@@ -1,0 +1,445 @@
+//! `airlock audit`: archived bundles, receipts and the ledger, judged years later with
+//! a trust store that changed since. Plus the auditor's path with no airlock at all.
+
+mod util;
+use std::path::Path;
+use util::*;
+
+// Signing times (trusted-comment timestamps come from SOURCE_DATE_EPOCH).
+const T2025: &str = "1735689600"; // 2025-01-01T00:00:00Z
+const T2026: &str = "1767225600"; // 2026-01-01T00:00:00Z
+
+fn mini(dir: &Path, name: &str, seq: u32, db: &str) -> std::path::PathBuf {
+    let root = dir.join(format!("src-{name}-{seq}"));
+    let s = MiniSource::new(
+        &root,
+        db,
+        "SELECT true AS ready",
+        &[("t1", "CREATE TABLE app.t1(i int);", false)],
+        "DROP TABLE IF EXISTS app.t1;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("name = \"mini\"", &format!("name = \"{name}\""))
+        .replace("sequence = 1", &format!("sequence = {seq}"));
+    std::fs::write(&toml, text).unwrap();
+    s.dir
+}
+
+fn pack_at(dir: &Path, src: &Path, key: &str, out: &str, epoch: &str) {
+    let o = airlock_env(
+        dir,
+        &["pack", src.to_str().unwrap(), "--key", key, "--out", out],
+        &[("SOURCE_DATE_EPOCH", epoch)],
+    );
+    expect_code(&o, 0);
+}
+
+fn store(dir: &Path, keys: &[&str], toml: &str) -> String {
+    let s = dir.join("store");
+    let _ = std::fs::remove_dir_all(&s);
+    std::fs::create_dir_all(&s).unwrap();
+    for k in keys {
+        std::fs::copy(dir.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
+    }
+    if !toml.is_empty() {
+        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    }
+    s.to_str().unwrap().to_string()
+}
+
+fn audit(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut a = vec!["--json", "audit"];
+    a.extend(args);
+    let o = airlock(dir, &a);
+    let doc = json(&o);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schemas/audit.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let compiled = jsonschema::JSONSchema::compile(&schema).unwrap();
+    assert!(
+        compiled.is_valid(&doc),
+        "audit output does not match schemas/audit.schema.json"
+    );
+    (code(&o), doc)
+}
+
+fn fails(doc: &serde_json::Value) -> Vec<String> {
+    doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["verdict"] == "FAIL")
+        .map(|v| {
+            format!(
+                "{} | {} | {}",
+                v["subject"].as_str().unwrap(),
+                v["check"].as_str().unwrap(),
+                v["detail"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn archive_directory_with_one_tampered_bundle_names_it_and_passes_the_rest() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    std::fs::create_dir(d.join("archive")).unwrap();
+    for (i, name) in ["alpha", "bravo", "charlie"].iter().enumerate() {
+        let src = mini(d, name, 1, "x");
+        pack_at(
+            d,
+            &src,
+            "rm.key",
+            &format!("archive/{name}.airlock.tar.gz"),
+            T2025,
+        );
+        let _ = i;
+    }
+    // Tamper with bravo: one byte of its compressed stream.
+    let p = d.join("archive/bravo.airlock.tar.gz");
+    let mut bytes = std::fs::read(&p).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&p, bytes).unwrap();
+    let s = store(d, &["rm"], "");
+    let (code, doc) = audit(d, &["archive", "--trust", &s]);
+    assert_eq!(code, 4);
+    let f = fails(&doc);
+    assert!(
+        !f.is_empty() && f.iter().all(|l| l.contains("bravo")),
+        "{f:#?}"
+    );
+    let ok: Vec<bool> = doc["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(ok, vec![true, false, true]);
+}
+
+#[test]
+fn rotated_keys_old_bundles_still_pass_with_the_old_key_in_the_store() {
+    let t = tempdir();
+    let d = t.path();
+    let old = keygen(d, "old");
+    keygen(d, "new");
+    pack_at(d, &mini(d, "rel", 1, "x"), "old.key", "r1.tar.gz", T2025);
+    pack_at(d, &mini(d, "rel", 2, "x"), "new.key", "r2.tar.gz", T2026);
+    // The old key was retired at the end of 2025; the new one starts then.
+    let s = store(
+        d,
+        &["old", "new"],
+        &format!("[keys.{old}]\nnot_after = \"2025-12-31T23:59:59Z\"\n"),
+    );
+    let (code, doc) = audit(d, &["r1.tar.gz", "r2.tar.gz", "--trust", &s]);
+    assert_eq!(code, 0, "{:#?}", fails(&doc));
+    // Judged today instead, the old key's bundle no longer has a valid signature.
+    let (code, doc) = audit(
+        d,
+        &["r1.tar.gz", "--trust", &s, "--at", "2026-06-01T00:00:00Z"],
+    );
+    assert_eq!(code, 4);
+    assert!(fails(&doc).iter().any(|l| l.contains("threshold")));
+}
+
+#[test]
+fn revocation_after_signing_is_flagged_but_valid_and_before_signing_fails() {
+    let t = tempdir();
+    let d = t.path();
+    let k = keygen(d, "rm");
+    pack_at(d, &mini(d, "rel", 1, "x"), "rm.key", "r.tar.gz", T2025);
+    let s = store(
+        d,
+        &["rm"],
+        &format!(
+            "[keys.{k}]\nrevoked = \"2025-06-01T00:00:00Z\"\nrevoked_reason = \"laptop lost\"\n"
+        ),
+    );
+    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
+    assert_eq!(code, 0, "{:#?}", fails(&doc));
+    let sig = doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["check"].as_str().unwrap().starts_with("signature"))
+        .unwrap();
+    assert!(
+        sig["detail"].as_str().unwrap().contains("revoked later"),
+        "{sig}"
+    );
+    // `verify` today refuses it.
+    let o = airlock(d, &["verify", "r.tar.gz", "--trust", &s]);
+    expect_code(&o, 4);
+    // Revoked before the signing time: the signature does not count.
+    let s = store(
+        d,
+        &["rm"],
+        &format!("[keys.{k}]\nrevoked = \"2024-06-01T00:00:00Z\"\n"),
+    );
+    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("threshold") && l.contains("0 distinct")),
+        "{:#?}",
+        fails(&doc)
+    );
+}
+
+#[test]
+fn threshold_raised_after_signing_is_reported() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    keygen(d, "co");
+    pack_at(d, &mini(d, "rel", 1, "x"), "rm.key", "r.tar.gz", T2025);
+    let s = store(d, &["rm", "co"], "threshold = 2\n");
+    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("1 distinct trusted key(s), 2 required")),
+        "{:#?}",
+        fails(&doc)
+    );
+}
+
+#[test]
+fn an_operator_key_alone_does_not_meet_the_release_threshold() {
+    let t = tempdir();
+    let d = t.path();
+    let op = keygen(d, "op");
+    pack_at(d, &mini(d, "rel", 1, "x"), "op.key", "r.tar.gz", T2025);
+    let s = store(d, &["op"], &format!("[keys.{op}]\nrole = \"operator\"\n"));
+    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
+    assert_eq!(code, 4);
+    assert!(fails(&doc).iter().any(|l| l.contains("threshold")));
+}
+
+/// Apply a mini bundle with a signed receipt; returns (dir-relative bundle, receipt).
+fn applied(d: &Path, db: &TestDb) -> (String, String) {
+    keygen(d, "rm");
+    keygen(d, "op");
+    db.exec("CREATE SCHEMA app;");
+    pack_at(d, &mini(d, "rel", 1, &db.name), "rm.key", "r.tar.gz", T2025);
+    let o = airlock(
+        d,
+        &[
+            "apply",
+            "r.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--receipt",
+            "apply.json",
+            "--sign-receipt",
+            "op.key",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(d.join("apply.json.minisig").exists());
+    ("r.tar.gz".into(), "apply.json".into())
+}
+
+#[test]
+fn receipts_and_ledger_pass_together_and_each_forgery_is_named() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("audit");
+    let (b, r) = applied(d, &db);
+    let op_id = std::fs::read_to_string(d.join("op.pub"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let s = store(
+        d,
+        &["rm", "op"],
+        &format!("[keys.{op_id}]\nrole = \"operator\"\n"),
+    );
+    let conn = db.conn();
+    let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", &r, "--db", &conn]);
+    assert_eq!(code, 0, "{:#?}", fails(&doc));
+    assert!(doc["receipts"][0]["signed_by"]
+        .as_str()
+        .unwrap()
+        .contains("operator"));
+
+    // A receipt for another bundle.
+    pack_at(
+        d,
+        &mini(d, "other", 1, &db.name),
+        "rm.key",
+        "other.tar.gz",
+        T2025,
+    );
+    let (code, doc) = audit(d, &["other.tar.gz", "--trust", &s, "--receipt", &r]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("not among the audited bundles")),
+        "{:#?}",
+        fails(&doc)
+    );
+
+    // An edited receipt: its signature and its ledger row no longer agree.
+    let text = std::fs::read_to_string(d.join(&r)).unwrap();
+    std::fs::write(
+        d.join("edited.json"),
+        text.replace("\"operator\": \"", "\"operator\": \"mallory-"),
+    )
+    .unwrap();
+    std::fs::copy(d.join("apply.json.minisig"), d.join("edited.json.minisig")).unwrap();
+    let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", "edited.json"]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("receipt signature") && l.contains("does not verify")),
+        "{:#?}",
+        fails(&doc)
+    );
+    let edited_row = text.replace("\"tiers\": \"[", "\"tiers\": \"[\\\"extra\\\",");
+    std::fs::write(d.join("edited2.json"), edited_row).unwrap();
+    let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", "edited2.json"]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc).iter().any(|l| l.contains("integrity")),
+        "{:#?}",
+        fails(&doc)
+    );
+
+    // A receipt whose ledger row is missing from the database: audit it against
+    // another database that has a ledger of its own.
+    let db2 = TestDb::new("audit2");
+    db2.exec("CREATE SCHEMA app;");
+    let t2 = tempdir();
+    let d2 = t2.path();
+    std::fs::copy(d.join("rm.key"), d2.join("rm.key")).unwrap();
+    std::fs::copy(d.join("rm.pub"), d2.join("rm.pub")).unwrap();
+    let src2 = mini(d2, "rel", 1, &db2.name);
+    pack_at(d2, &src2, "rm.key", "r2.tar.gz", T2025);
+    let o = airlock(
+        d2,
+        &[
+            "apply",
+            "r2.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db2.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let conn2 = db2.conn();
+    let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", &r, "--db", &conn2]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("missing from the database ledger")),
+        "{:#?}",
+        fails(&doc)
+    );
+}
+
+#[test]
+fn a_ledger_with_a_deleted_middle_row_fails_the_audit() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditdel");
+    let (b, _) = applied(d, &db);
+    let conn = db.conn();
+    for _ in 0..2 {
+        expect_code(
+            &airlock(
+                d,
+                &["rollback", "r.tar.gz", "--trust", "rm.pub", "--db", &conn],
+            ),
+            0,
+        );
+        expect_code(
+            &airlock(
+                d,
+                &["apply", "r.tar.gz", "--trust", "rm.pub", "--db", &conn],
+            ),
+            0,
+        );
+    }
+    let s = store(d, &["rm"], "");
+    let (code, _) = audit(d, &[&b, "--trust", &s, "--db", &conn]);
+    assert_eq!(code, 0);
+    db.exec(
+        "ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; DELETE FROM airlock.ledger WHERE seq = 3;",
+    );
+    let (code, doc) = audit(d, &[&b, "--trust", &s, "--db", &conn]);
+    assert_eq!(code, 4);
+    assert!(
+        fails(&doc)
+            .iter()
+            .any(|l| l.contains("ledger hash chain") && l.contains("row 4")),
+        "{:#?}",
+        fails(&doc)
+    );
+}
+
+#[test]
+fn the_readme_auditor_path_works_with_no_airlock_at_all() {
+    let t = tempdir();
+    let d = t.path();
+    let key_id = keygen(d, "alice");
+    let src = reference_source(d, "directus");
+    pack(d, &src, "alice.key", "bundle.airlock.tar.gz");
+    let sh = format!(
+        "set -e; mkdir audit && tar xzf bundle.airlock.tar.gz -C audit && cd audit\n\
+         minisign -Vm manifest.json -x signatures/{key_id}.minisig -p ../alice.pub\n\
+         sha256sum -c SHA256SUMS\n\
+         want=$(grep -o '\"path\":\"SHA256SUMS\",\"sha256\":\"[0-9a-f]*\"' manifest.json | grep -o '[0-9a-f]\\{{64\\}}')\n\
+         got=$(sha256sum SHA256SUMS | cut -d' ' -f1)\n\
+         test \"$want\" = \"$got\"\n\
+         sha256sum manifest.json | cut -d' ' -f1"
+    );
+    let o = std::process::Command::new("bash")
+        .current_dir(d)
+        .args(["-c", &sh])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let id = out.lines().last().unwrap().trim();
+    let v = airlock(
+        d,
+        &[
+            "--json",
+            "verify",
+            "bundle.airlock.tar.gz",
+            "--trust",
+            "alice.pub",
+        ],
+    );
+    expect_code(&v, 0);
+    assert_eq!(
+        json(&v)["bundle_id"],
+        id,
+        "sha256 of manifest.json must be the bundle id"
+    );
+}
