@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex};
 
 pub const BLOCK: usize = 1 << 20;
 
+/// The only gzip header airlock writes and accepts: deflate, no flags, mtime 0, XFL 0,
+/// OS unknown. Being exact, a flipped bit anywhere in it is refused.
+pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
 fn deflate_block(data: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(level), false);
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
@@ -102,13 +106,7 @@ impl<W: Write> ParallelGzWriter<W> {
 
     fn write_header(&mut self) -> io::Result<()> {
         if !self.header_written {
-            let xfl = match self.level {
-                9 => 2,
-                1 => 4,
-                _ => 0,
-            };
-            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff];
-            self.inner.as_mut().expect("open").write_all(&header)?;
+            self.inner.as_mut().expect("open").write_all(&GZIP_HEADER)?;
             self.header_written = true;
         }
         Ok(())
@@ -236,13 +234,24 @@ impl ThreadedGzReader {
         let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = Arc::clone(&compressed);
         std::thread::spawn(move || {
-            let buffered = io::BufReader::with_capacity(
+            let mut buffered = io::BufReader::with_capacity(
                 CHUNK,
                 Counting {
                     inner: file,
                     count: counter,
                 },
             );
+            let head_ok = match buffered.fill_buf() {
+                Ok(b) => b.len() >= GZIP_HEADER.len() && b[..GZIP_HEADER.len()] == GZIP_HEADER,
+                Err(_) => false,
+            };
+            if !head_ok {
+                let _ = tx.send(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not an airlock bundle: the gzip header is not the exact one airlock writes (mtime 0, no flags, no name)",
+                )));
+                return;
+            }
             let mut dec = flate2::bufread::GzDecoder::new(buffered);
             loop {
                 let mut chunk = vec![0u8; CHUNK];

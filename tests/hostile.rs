@@ -1,0 +1,474 @@
+//! Hostile input: a crafted-archive corpus generated here (no checked-in binaries).
+//! Every case must make `verify` and `extract` exit 4 with a precise reason, and
+//! write nothing: no destination, no leftover temp dir, nothing outside.
+
+mod util;
+use std::io::{Read, Write};
+use std::path::Path;
+use util::*;
+
+/// The exact gzip header airlock writes.
+const GZ_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+#[derive(Clone)]
+struct Entry {
+    name: Vec<u8>,
+    data: Vec<u8>,
+    typeflag: u8,
+    link: Vec<u8>,
+    /// Declared size, when it must differ from data.len().
+    size: Option<u64>,
+}
+
+fn file(name: &str, data: &[u8]) -> Entry {
+    Entry {
+        name: name.as_bytes().to_vec(),
+        data: data.to_vec(),
+        typeflag: b'0',
+        link: vec![],
+        size: None,
+    }
+}
+
+fn octal(field: &mut [u8], v: u64) {
+    let s = format!("{:0width$o}\0", v, width = field.len() - 1);
+    if s.len() == field.len() {
+        field.copy_from_slice(s.as_bytes());
+    } else {
+        // GNU base-256 for values that do not fit in octal.
+        field.fill(0);
+        field[0] = 0x80;
+        let be = v.to_be_bytes();
+        let n = field.len();
+        field[n - 8..].copy_from_slice(&be);
+    }
+}
+
+fn header(e: &Entry) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..e.name.len().min(100)].copy_from_slice(&e.name[..e.name.len().min(100)]);
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], e.size.unwrap_or(e.data.len() as u64));
+    octal(&mut h[136..148], 0);
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = e.typeflag;
+    h[157..157 + e.link.len()].copy_from_slice(&e.link);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    h
+}
+
+fn tar(entries: &[Entry]) -> Vec<u8> {
+    let mut out = vec![];
+    for e in entries {
+        out.extend_from_slice(&header(e));
+        out.extend_from_slice(&e.data);
+        let pad = (512 - e.data.len() % 512) % 512;
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+    out.extend(std::iter::repeat_n(0u8, 1024));
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+    enc.write_all(data).unwrap();
+    let body = enc.finish().unwrap();
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let mut out = GZ_HEADER.to_vec();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// A valid signed bundle's entries (manifest, signature, SHA256SUMS, payload).
+struct Base {
+    dir: tempfile::TempDir,
+    entries: Vec<Entry>,
+}
+
+fn base() -> Base {
+    let dir = tempdir();
+    let d = dir.path();
+    keygen(d, "rm");
+    let src = MiniSource::new(
+        d,
+        "x",
+        "SELECT true AS ready",
+        &[("t1", "CREATE TABLE app.t1(i int);", false)],
+        "DROP TABLE IF EXISTS app.t1;",
+    );
+    pack(d, &src.dir, "rm.key", "good.tar.gz");
+    let mut raw = vec![];
+    flate2::read::GzDecoder::new(std::fs::File::open(d.join("good.tar.gz")).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    let mut ar = tar::Archive::new(&raw[..]);
+    let entries = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path_bytes().into_owned();
+            let mut data = vec![];
+            e.read_to_end(&mut data).unwrap();
+            Entry {
+                name,
+                data,
+                typeflag: b'0',
+                link: vec![],
+                size: None,
+            }
+        })
+        .collect();
+    Base { dir, entries }
+}
+
+/// Write `bytes` as a bundle, then require verify and extract to refuse with `reason`
+/// and leave nothing behind.
+fn refused(b: &Base, case: &str, bytes: &[u8], reason: &str) {
+    let d = b.dir.path();
+    let name = format!("{case}.tar.gz");
+    std::fs::write(d.join(&name), bytes).unwrap();
+    let o = airlock(d, &["verify", &name, "--trust", "rm.pub"]);
+    assert_eq!(code(&o), 4, "{case}: verify exit code\n{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(reason),
+        "{case}: expected reason {reason:?}, got:\n{}",
+        stderr(&o)
+    );
+    let dest = format!("out-{case}");
+    let o = airlock(d, &["extract", &name, "--trust", "rm.pub", "--to", &dest]);
+    assert_eq!(code(&o), 4, "{case}: extract exit code\n{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(reason),
+        "{case}: extract reason, got:\n{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.join(&dest).exists(),
+        "{case}: extract created its destination"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{case}: temp files left behind: {leftovers:?}"
+    );
+    for outside in ["evil", "../evil"] {
+        assert!(!d.join(outside).exists(), "{case}: wrote {outside}");
+    }
+    assert!(
+        !Path::new("/tmp/airlock-evil").exists(),
+        "{case}: wrote an absolute path"
+    );
+}
+
+fn with_inserted(b: &Base, at: usize, e: Entry) -> Vec<u8> {
+    let mut es = b.entries.clone();
+    es.insert(at, e);
+    gzip(&tar(&es))
+}
+
+/// Index of the first payload entry (after manifest, signatures, SHA256SUMS).
+fn payload_at(b: &Base) -> usize {
+    b.entries
+        .iter()
+        .position(|e| e.name == b"SHA256SUMS")
+        .unwrap()
+        + 1
+}
+
+#[test]
+fn the_corpus_is_refused_and_nothing_is_written() {
+    let b = base();
+    let p = payload_at(&b);
+    let mut n = 0;
+    let mut case = |name: &str, bytes: Vec<u8>, reason: &str| {
+        refused(&b, name, &bytes, reason);
+        n += 1;
+    };
+    // Control: the unmodified entries re-tarred by this generator verify.
+    std::fs::write(b.dir.path().join("control.tar.gz"), gzip(&tar(&b.entries))).unwrap();
+    expect_code(
+        &airlock(
+            b.dir.path(),
+            &["verify", "control.tar.gz", "--trust", "rm.pub"],
+        ),
+        0,
+    );
+
+    case(
+        "dotdot",
+        with_inserted(&b, p, file("../evil", b"x")),
+        "'..' component",
+    );
+    case(
+        "absolute",
+        with_inserted(&b, p, file("/tmp/airlock-evil", b"x")),
+        "absolute path",
+    );
+    case(
+        "normalizes-outside",
+        with_inserted(&b, p, file("sql/../../evil", b"x")),
+        "'..' component",
+    );
+    case(
+        "dot-slash",
+        with_inserted(&b, p, file("./bundle.toml", b"x")),
+        "'.' component",
+    );
+    let mut link = file("sql/link", b"");
+    link.typeflag = b'2';
+    link.link = b"/etc/passwd".to_vec();
+    case(
+        "symlink-outside",
+        with_inserted(&b, p, link.clone()),
+        "symlink entries are refused",
+    );
+    link.link = b"bundle.toml".to_vec();
+    case(
+        "symlink-inside",
+        with_inserted(&b, p, link.clone()),
+        "symlink entries are refused",
+    );
+    link.typeflag = b'1';
+    case(
+        "hardlink",
+        with_inserted(&b, p, link.clone()),
+        "hard link entries are refused",
+    );
+    let mut dev = file("sql/dev", b"");
+    dev.typeflag = b'3';
+    case(
+        "char-device",
+        with_inserted(&b, p, dev.clone()),
+        "device entries are refused",
+    );
+    dev.typeflag = b'4';
+    case(
+        "block-device",
+        with_inserted(&b, p, dev.clone()),
+        "device entries are refused",
+    );
+    dev.typeflag = b'6';
+    case(
+        "fifo",
+        with_inserted(&b, p, dev.clone()),
+        "FIFO entries are refused",
+    );
+    dev.typeflag = b'5';
+    case(
+        "directory",
+        with_inserted(&b, p, dev),
+        "directory entries are refused",
+    );
+    let dup = b.entries[p].clone();
+    case("duplicate", with_inserted(&b, p + 1, dup), "appears twice");
+    let upper = Entry {
+        name: String::from_utf8(b.entries[p].name.clone())
+            .unwrap()
+            .to_uppercase()
+            .into_bytes(),
+        ..b.entries[p].clone()
+    };
+    case(
+        "case-duplicate",
+        with_inserted(&b, p + 1, upper),
+        "appears twice",
+    );
+    let pax = |recs: &str| Entry {
+        name: b"PaxHeader".to_vec(),
+        data: recs.as_bytes().to_vec(),
+        typeflag: b'x',
+        link: vec![],
+        size: None,
+    };
+    let rec = |k: &str, v: &str| {
+        let body = format!(" {k}={v}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}")
+    };
+    case(
+        "pax-path-override",
+        with_inserted(&b, p, pax(&rec("path", "../evil"))),
+        "disagrees with the tar header",
+    );
+    case(
+        "pax-other-record",
+        with_inserted(&b, p, pax(&rec("linkpath", "/etc/passwd"))),
+        "is not allowed",
+    );
+    let mut gnu = file("././@LongLink", b"../../evil\0");
+    gnu.typeflag = b'L';
+    case(
+        "gnu-longname",
+        with_inserted(&b, p, gnu),
+        "GNU long-name record",
+    );
+    let mut global = pax(&rec("path", "evil"));
+    global.typeflag = b'g';
+    case(
+        "pax-global",
+        with_inserted(&b, p, global),
+        "PAX global header",
+    );
+    let mut huge = b.entries[p].clone();
+    huge.size = Some(1 << 40);
+    let mut es = b.entries.clone();
+    es[p] = huge;
+    let mut t = tar(&es);
+    t.truncate(t.len() - 1024);
+    case("huge-declared-size", gzip(&t), "size limit");
+    // A gzip bomb: 200 MiB of zeros after the end-of-archive marker (~1000:1).
+    let mut bomb = tar(&b.entries);
+    bomb.extend(std::iter::repeat_n(0u8, 200 << 20));
+    case("gzip-bomb", gzip(&bomb), "decompression ratio");
+    let good = gzip(&tar(&b.entries));
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"garbage");
+    case(
+        "trailing-garbage",
+        trailing,
+        "after the end of the gzip stream",
+    );
+    let mut two = good.clone();
+    two.extend_from_slice(&gzip(b"second member"));
+    case(
+        "second-gzip-member",
+        two,
+        "after the end of the gzip stream",
+    );
+    case(
+        "truncated",
+        good[..good.len() / 2].to_vec(),
+        "corrupt or truncated",
+    );
+    let mut after_eoa = tar(&b.entries);
+    after_eoa.extend_from_slice(b"hidden data after the end-of-archive marker");
+    case(
+        "bytes-after-tar-end",
+        gzip(&after_eoa),
+        "after the tar end-of-archive marker",
+    );
+    let mut swapped = b.entries.clone();
+    swapped.swap(0, 1);
+    case(
+        "manifest-not-first",
+        gzip(&tar(&swapped)),
+        "must be the first entry",
+    );
+    let manifest = String::from_utf8(b.entries[0].data.clone()).unwrap();
+    let mut es = b.entries.clone();
+    es[0].data = manifest.replacen("{", "{\"extra\":1,", 1).into_bytes();
+    case("manifest-unknown-field", gzip(&tar(&es)), "unknown field");
+    es[0].data = manifest
+        .replacen("{", "{\"format\":\"airlock-bundle/1\",", 1)
+        .into_bytes();
+    case("manifest-duplicate-key", gzip(&tar(&es)), "duplicate key");
+    let mut bad = manifest.clone().into_bytes();
+    bad.insert(1, 0xff);
+    es[0].data = bad;
+    case("manifest-non-utf8", gzip(&tar(&es)), "not UTF-8");
+    es[0].data = manifest
+        .replacen("airlock-bundle/1", "airlock-bundle/2", 1)
+        .into_bytes();
+    case(
+        "manifest-unknown-format",
+        gzip(&tar(&es)),
+        "unknown bundle format",
+    );
+    es[0].data = vec![b' '; 9 << 20];
+    case("manifest-too-large", gzip(&tar(&es)), "size limit");
+    // A signature whose base64 has non-zero padding bits: same bytes, other spelling.
+    let sig_idx = 1;
+    let text = String::from_utf8(b.entries[sig_idx].data.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let pad = lines[3].len() - lines[3].trim_end_matches('=').len();
+    let mut body = lines[3].trim_end_matches('=').to_string();
+    let prev = body.pop().unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let i = alphabet.find(prev).unwrap();
+    // With padding, the last character's lowest bit carries no data.
+    body.push(alphabet.as_bytes()[i ^ 1] as char);
+    lines[3] = format!("{body}{}", "=".repeat(pad));
+    assert!(pad > 0);
+    let mut es = b.entries.clone();
+    es[sig_idx].data = format!("{}\n", lines.join("\n")).into_bytes();
+    case(
+        "signature-non-canonical-base64",
+        gzip(&tar(&es)),
+        "Invalid last symbol",
+    );
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut legacy: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut raw = b64.decode(&legacy[1]).unwrap();
+    raw[..2].copy_from_slice(b"Ed");
+    legacy[1] = b64.encode(raw);
+    es[sig_idx].data = format!("{}\n", legacy.join("\n")).into_bytes();
+    case("signature-legacy-algorithm", gzip(&tar(&es)), "legacy");
+    eprintln!("hostile corpus: {n} crafted archives refused");
+    assert!(n >= 30);
+}
+
+#[test]
+fn a_small_order_public_key_in_the_trust_store_is_refused() {
+    let b = base();
+    let d = b.dir.path();
+    // The Ed25519 identity point (small order), with a valid minisign framing.
+    let mut raw = b"Ed".to_vec();
+    raw.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let mut point = [0u8; 32];
+    point[0] = 1;
+    raw.extend_from_slice(&point);
+    use base64::Engine;
+    let text = format!(
+        "untrusted comment: weak\n{}\n",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    );
+    std::fs::write(d.join("weak.pub"), text).unwrap();
+    let o = airlock(d, &["verify", "good.tar.gz", "--trust", "weak.pub"]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("weak"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_flipped_bit_anywhere_is_refused() {
+    // Deterministic sweep: one bit in every 97th byte of the bundle (every region:
+    // gzip header, deflate blocks, trailer).
+    let b = base();
+    let d = b.dir.path();
+    let good = std::fs::read(d.join("good.tar.gz")).unwrap();
+    let mut checked = 0;
+    for i in (0..good.len())
+        .step_by(97)
+        .chain([0, 4, 8, 9, good.len() - 8, good.len() - 1])
+    {
+        let mut bad = good.clone();
+        bad[i] ^= 1 << (i % 8);
+        std::fs::write(d.join("flip.tar.gz"), &bad).unwrap();
+        let o = airlock(d, &["verify", "flip.tar.gz", "--trust", "rm.pub"]);
+        assert_eq!(
+            code(&o),
+            4,
+            "flipping bit {} of byte {i} was not detected",
+            i % 8
+        );
+        checked += 1;
+    }
+    assert!(checked > 10);
+}
