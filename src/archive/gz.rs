@@ -53,7 +53,6 @@ type Job = (u64, Vec<u8>, bool);
 /// A gzip writer that deflates 1 MiB blocks on worker threads, in order.
 pub struct ParallelGzWriter<W: Write> {
     inner: Option<W>,
-    level: u32,
     buf: Vec<u8>,
     crc: Crc,
     next_id: u64,
@@ -89,7 +88,6 @@ impl<W: Write> ParallelGzWriter<W> {
             .collect();
         ParallelGzWriter {
             inner: Some(inner),
-            level,
             buf: Vec::with_capacity(BLOCK),
             crc: Crc::new(),
             next_id: 0,
