@@ -501,8 +501,10 @@ fn kdf_stream(pass: &[u8], salt: &[u8; 32], ops: u64, mem: u64) -> Result<Zeroiz
         ));
     }
     let (n_log2, r, p) = pick_params(ops, mem);
+    // Params' `len` only matters for PHC strings (and is capped at 64); the derived
+    // length is the output buffer's, 104 bytes as minisign needs.
     let params =
-        scrypt::Params::new(n_log2, r, p, 104).map_err(|e| MinisignError::Kdf(e.to_string()))?;
+        scrypt::Params::new(n_log2, r, p, 32).map_err(|e| MinisignError::Kdf(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; 104]);
     scrypt::scrypt(pass, salt, &params, out.as_mut())
         .map_err(|e| MinisignError::Kdf(e.to_string()))?;
@@ -531,6 +533,23 @@ mod tests {
         assert!(matches!(
             sk.public().verify(b"hellO", &sig),
             Err(MinisignError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn encrypted_key_round_trips_and_wrong_passphrase_is_refused() {
+        let sk = SecretKey::generate().unwrap();
+        let text = sk.to_file_text(Some(b"pw")).unwrap();
+        assert!(SecretKey::file_is_encrypted(&text).unwrap());
+        let back = SecretKey::parse(&text, Some(b"pw")).unwrap();
+        assert_eq!(back.public(), sk.public());
+        assert!(matches!(
+            SecretKey::parse(&text, Some(b"nope")),
+            Err(MinisignError::WrongPassphrase)
+        ));
+        assert!(matches!(
+            SecretKey::parse(&text, None),
+            Err(MinisignError::PassphraseRequired)
         ));
     }
 
