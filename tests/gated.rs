@@ -1,0 +1,406 @@
+//! Gated execution against real PostgreSQL, each test in its own fresh database:
+//! gate verdicts, read-only enforcement, guards, all-or-nothing, ledger refusals,
+//! concurrency, params, the hash chain, a terminated backend.
+
+mod util;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use util::*;
+
+struct Case {
+    t: tempfile::TempDir,
+    db: TestDb,
+}
+
+impl Case {
+    /// Database with schema `app` (empty: the mini preflight expects 0 tables in it)
+    /// and `fx` (fixture tables the gates read and try to write).
+    fn new(tag: &str) -> Case {
+        let db = TestDb::new(tag);
+        db.exec(
+            "CREATE SCHEMA app; CREATE SCHEMA fx;
+             CREATE TABLE fx.approvals(id int);
+             CREATE TABLE fx.audit(i int);
+             CREATE SEQUENCE fx.s;
+             CREATE FUNCTION fx.write_audit() RETURNS boolean LANGUAGE plpgsql AS $$
+               BEGIN INSERT INTO fx.audit VALUES (1); RETURN true; END $$;
+             CREATE FUNCTION fx.bump() RETURNS boolean LANGUAGE plpgsql AS $$
+               BEGIN PERFORM nextval('fx.s'); RETURN true; END $$;
+             CREATE FUNCTION fx.sneaky() RETURNS boolean LANGUAGE plpgsql AS $$
+               BEGIN
+                 BEGIN
+                   RESET transaction_read_only;
+                   INSERT INTO fx.audit VALUES (666);
+                 EXCEPTION WHEN others THEN NULL;
+                 END;
+                 RETURN true;
+               END $$;",
+        );
+        let t = tempdir();
+        keygen(t.path(), "rm");
+        Case { t, db }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// Pack a mini bundle with this gate and these tiers into `out`.
+    fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)], rollback: &str) -> String {
+        let root = self.dir().join(format!("src-{out}"));
+        let s = MiniSource::new(&root, &self.db.name, gate, tiers, rollback);
+        pack(self.dir(), &s.dir, "rm.key", out);
+        out.to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let conn = self.db.conn();
+        let mut a: Vec<&str> = vec!["--json"];
+        a.extend(args);
+        if !args.contains(&"--db") {
+            a.extend(["--trust", "rm.pub", "--db", conn.as_str()]);
+        } else {
+            a.extend(["--trust", "rm.pub"]);
+        }
+        airlock(self.dir(), &a)
+    }
+}
+
+const TWO: &[(&str, &str, bool)] = &[("structure", "CREATE TABLE app.t1(i int);", false), ("seed", "INSERT INTO app.t1 VALUES (1);", true)];
+const RB: &str = "DROP TABLE IF EXISTS app.t1;";
+
+#[test]
+fn gate_ready_blocked_and_every_malformed_answer() {
+    let c = Case::new("gates");
+    let cases: &[(&str, i32, &str)] = &[
+        ("SELECT true AS ready, 'all good' AS reason", 0, "all good"),
+        ("SELECT (count(*) >= 1) AS ready, 'approvals: ' || count(*) AS reason FROM fx.approvals", 3, "approvals: 0"),
+        ("SELECT NULL::boolean AS ready", 3, "ready is NULL"),
+        ("SELECT true AS ready FROM fx.approvals", 3, "no row"),
+        ("SELECT true AS ready FROM generate_series(1, 2)", 3, "2 rows"),
+        ("SELECT true AS go", 3, "no column named \"ready\""),
+        ("SELECT 1 AS ready", 3, "not boolean"),
+        ("SELECT (1 / 0) = 1 AS ready", 3, "division by zero"),
+    ];
+    for (i, (gate, want, reason)) in cases.iter().enumerate() {
+        let b = c.bundle(&format!("g{i}.tar.gz"), gate, TWO, RB);
+        let o = c.run(&["gate", &b]);
+        expect_code(&o, *want);
+        let j = json(&o);
+        let got = j["gates"][0]["reason"].as_str().unwrap();
+        assert!(got.contains(reason), "gate {gate:?}: reason {got:?} should contain {reason:?}");
+    }
+}
+
+#[test]
+fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
+    let c = Case::new("writers");
+    for (i, gate) in ["SELECT fx.write_audit() AS ready", "SELECT fx.bump() AS ready", "SELECT fx.sneaky() AS ready"].iter().enumerate() {
+        let b = c.bundle(&format!("w{i}.tar.gz"), gate, TWO, RB);
+        let before = c.db.dump();
+        let o = c.run(&["gate", &b]);
+        expect_code(&o, 3);
+        let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains("read-only") || reason.contains("wrote"), "{gate}: {reason}");
+        assert_eq!(c.db.dump(), before, "{gate}: gate changed the database");
+        let o = c.run(&["apply", &b, "--param", "code=x"]);
+        expect_code(&o, 3);
+        assert_eq!(c.db.dump(), before, "{gate}: apply changed the database");
+        assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "0");
+        assert_eq!(c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"), "t");
+    }
+    // The bypass really works on this server outside airlock (so the test means something).
+    let mut cl = c.db.client();
+    let mut tx = cl.build_transaction().read_only(true).start().unwrap();
+    tx.query("SELECT fx.sneaky()", &[]).unwrap();
+    let n: i64 = tx.query_one("SELECT count(*) FROM fx.audit", &[]).unwrap().get(0);
+    assert_eq!(n, 1, "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot");
+    tx.rollback().unwrap();
+}
+
+#[test]
+fn gate_and_plan_leave_the_database_byte_identical() {
+    let c = Case::new("readonly");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    let before = c.db.dump();
+    expect_code(&c.run(&["gate", &b]), 0);
+    let o = c.run(&["plan", &b, "--param", "code=x"]);
+    expect_code(&o, 0);
+    let p = json(&o);
+    assert_eq!(p["tiers"][0]["files"][0]["path"], "sql/tier1.sql");
+    assert_eq!(p["tiers"][0]["files"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(c.db.dump(), before);
+    assert_eq!(c.db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock'"), "0");
+}
+
+#[test]
+fn the_name_guard_refuses_another_database_and_touches_nothing() {
+    let c = Case::new("guard");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    let other = TestDb::new("guardother");
+    other.exec("CREATE SCHEMA app;");
+    let before = other.dump();
+    let conn = other.conn();
+    for cmd in ["gate", "plan", "apply", "rollback"] {
+        let o = c.run(&[cmd, &b, "--param", "code=x", "--db", &conn]);
+        expect_code(&o, 5);
+        assert!(stdout(&o).contains(&c.db.name) && stdout(&o).contains(&other.name), "{}", stdout(&o));
+    }
+    assert_eq!(other.dump(), before);
+}
+
+#[test]
+fn preflight_mismatch_refuses_and_changes_nothing() {
+    let c = Case::new("preflight");
+    c.db.exec("CREATE TABLE app.unexpected(i int);");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    let before = c.db.dump();
+    let o = c.run(&["apply", &b, "--param", "code=x"]);
+    expect_code(&o, 5);
+    assert!(stdout(&o).contains("t: expected 0, got 1"), "{}", stdout(&o));
+    assert_eq!(c.db.dump(), before);
+}
+
+#[test]
+fn an_sql_error_in_tier_5_of_8_leaves_no_trace_of_tiers_1_to_4() {
+    let c = Case::new("tier5");
+    let tiers: Vec<(String, String)> = (1..=8)
+        .map(|i| (format!("t{i}"), if i == 5 { "SELECT * FROM app.does_not_exist;".to_string() } else { format!("CREATE TABLE app.x{i}(i int);") }))
+        .collect();
+    let refs: Vec<(&str, &str, bool)> = tiers.iter().map(|(n, s)| (n.as_str(), s.as_str(), false)).collect();
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &refs, "SELECT 1;");
+    let before = c.db.dump();
+    let o = c.run(&["apply", &b]);
+    expect_code(&o, 1);
+    let err = stdout(&o);
+    assert!(err.contains("tier 5/8") && err.contains("sql/tier5.sql") && err.contains("does_not_exist"), "{err}");
+    assert_eq!(c.db.dump(), before);
+    assert_eq!(c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"), "t");
+}
+
+#[test]
+fn a_failing_verify_probe_rolls_everything_back() {
+    let c = Case::new("verify");
+    let root = c.dir().join("src-v");
+    let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", TWO, RB);
+    let toml = s.dir.join("bundle.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text = text.replace("[rollback]", "[verify]\nfile = \"sql/probe.sql\"\nexpect = { t = \"7\" }\n\n[rollback]");
+    std::fs::write(&toml, text).unwrap();
+    pack(c.dir(), &s.dir, "rm.key", "v.tar.gz");
+    let before = c.db.dump();
+    let o = c.run(&["apply", "v.tar.gz", "--param", "code=x"]);
+    expect_code(&o, 5);
+    assert!(stdout(&o).contains("verify probe") && stdout(&o).contains("t: expected 7, got 1"), "{}", stdout(&o));
+    assert_eq!(c.db.dump(), before);
+}
+
+#[test]
+fn through_a_gate_free_tier_while_blocked_then_the_rest_and_drift_is_refused() {
+    let c = Case::new("drift");
+    let gate = "SELECT count(*) >= 1 AS ready FROM fx.approvals";
+    let b = c.bundle("b.tar.gz", gate, TWO, RB);
+    let o = c.run(&["apply", &b, "--through", "structure"]);
+    expect_code(&o, 0);
+    c.db.exec("INSERT INTO fx.approvals VALUES (1)");
+    // Somebody changes the schema between the two applies.
+    c.db.exec("ALTER TABLE app.t1 ADD COLUMN surprise int");
+    let before = c.db.dump();
+    let o = c.run(&["apply", &b, "--param", "code=x"]);
+    expect_code(&o, 5);
+    assert!(stdout(&o).contains("drift"), "{}", stdout(&o));
+    assert_eq!(c.db.dump(), before);
+    let o = c.run(&["apply", &b, "--param", "code=x", "--allow-drift"]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["seed"]));
+    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"), "2");
+}
+
+/// Pack the mini source again with another sequence (same name), optionally changed.
+fn variant(c: &Case, out: &str, seq: u32, extra_sql: &str) -> String {
+    let root = c.dir().join(format!("src-{out}"));
+    let tiers = [("structure", format!("CREATE TABLE app.t1(i int);{extra_sql}"), false)];
+    let refs: Vec<(&str, &str, bool)> = tiers.iter().map(|(n, s, g)| (*n, s.as_str(), *g)).collect();
+    let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", &refs, RB);
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("sequence = 1", &format!("sequence = {seq}"));
+    std::fs::write(&toml, text).unwrap();
+    pack(c.dir(), &s.dir, "rm.key", out);
+    out.to_string()
+}
+
+#[test]
+fn reapply_downgrade_and_equivocation_are_refused() {
+    let c = Case::new("refusals");
+    let v1 = variant(&c, "v1.tar.gz", 1, "");
+    let v2 = variant(&c, "v2.tar.gz", 2, " SELECT 2;");
+    let v1b = variant(&c, "v1b.tar.gz", 1, " SELECT 'other';");
+    expect_code(&c.run(&["apply", &v1]), 0);
+    let o = c.run(&["apply", &v1]);
+    expect_code(&o, 6);
+    assert!(stdout(&o).contains("already applied"));
+    // Equivocation: same name and sequence, different bundle id.
+    let o = c.run(&["apply", &v1b]);
+    expect_code(&o, 6);
+    assert!(stdout(&o).contains("equivocation"), "{}", stdout(&o));
+    // Upgrade to sequence 2 (after rolling back 1), then going back to 1 is a downgrade.
+    expect_code(&c.run(&["rollback", &v1]), 0);
+    expect_code(&c.run(&["apply", &v2]), 0);
+    let before = c.db.dump();
+    let o = c.run(&["apply", &v1]);
+    expect_code(&o, 6);
+    assert!(stdout(&o).contains("downgrade"), "{}", stdout(&o));
+    assert_eq!(c.db.dump(), before);
+}
+
+#[test]
+fn two_applies_at_once_exactly_one_wins() {
+    let c = Case::new("concurrent");
+    let tiers = [("slow", "CREATE TABLE app.t1(i int); SELECT pg_sleep(1.5);", false)];
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let conn = c.db.conn();
+    let spawn = |lock: &str| {
+        Command::new(bin())
+            .current_dir(c.dir())
+            .args(["apply", &b, "--trust", "rm.pub", "--db", &conn, "--lock-timeout", lock])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Short lock timeout: the loser is refused (6) for the lock.
+    let (a, b2) = (spawn("300ms"), spawn("300ms"));
+    let (oa, ob) = (a.wait_with_output().unwrap(), b2.wait_with_output().unwrap());
+    let mut codes = [code(&oa), code(&ob)];
+    codes.sort();
+    assert_eq!(codes, [0, 6], "a: {}\nb: {}", stderr(&oa), stderr(&ob));
+    let loser = if code(&oa) == 6 { &oa } else { &ob };
+    assert!(stderr(loser).contains("deploy lock"), "{}", stderr(loser));
+    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "1");
+    // Long lock timeout: the second waits, then finds it already applied (6).
+    expect_code(&c.run(&["rollback", &b]), 0);
+    let (a, b2) = (spawn("30s"), spawn("30s"));
+    let (oa, ob) = (a.wait_with_output().unwrap(), b2.wait_with_output().unwrap());
+    let mut codes = [code(&oa), code(&ob)];
+    codes.sort();
+    assert_eq!(codes, [0, 6]);
+    let loser = if code(&oa) == 6 { &oa } else { &ob };
+    assert!(stderr(loser).contains("already applied"), "{}", stderr(loser));
+}
+
+#[test]
+fn params_are_checked_and_reach_sql_verbatim_without_injection() {
+    let c = Case::new("params");
+    let tiers = [
+        ("structure", "CREATE TABLE app.t1(v text);", false),
+        ("seed", "INSERT INTO app.t1 VALUES (current_setting('airlock.code'));", true),
+    ];
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let o = c.run(&["apply", &b]);
+    expect_code(&o, 2);
+    assert!(stdout(&o).contains("code") && stdout(&o).contains("a code"), "{}", stdout(&o));
+    let o = c.run(&["apply", &b, "--param", "code=not/allowed"]);
+    expect_code(&o, 2);
+    assert!(stdout(&o).contains("pattern"), "{}", stdout(&o));
+    let o = c.run(&["apply", &b, "--param", "nope=1"]);
+    expect_code(&o, 2);
+    let evil = "x'; DROP TABLE t1; SELECT '";
+    let arg = format!("code={evil}");
+    let o = c.run(&["apply", &b, "--param", &arg]);
+    expect_code(&o, 0);
+    assert_eq!(c.db.scalar("SELECT v FROM app.t1"), evil);
+    assert_eq!(c.db.scalar("SELECT count(*) FROM app.t1"), "1");
+}
+
+#[test]
+fn rollback_is_idempotent_reapply_works_and_the_chain_catches_an_edit() {
+    let c = Case::new("chain");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    expect_code(&c.run(&["apply", &b, "--param", "code=x"]), 0);
+    expect_code(&c.run(&["rollback", &b]), 0);
+    let o = c.run(&["rollback", &b]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["outcome"], "nothing-to-roll-back");
+    expect_code(&c.run(&["apply", &b, "--param", "code=x"]), 0);
+    let conn = c.db.conn();
+    let o = airlock(c.dir(), &["--json", "status", "--db", &conn, "--verify-chain"]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["chain"]["rows"], 3);
+    // The ledger refuses edits; a superuser who disables that is still caught.
+    let mut cl = c.db.client();
+    assert!(cl.batch_execute("UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1").is_err());
+    c.db.exec("ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1;");
+    let o = airlock(c.dir(), &["--json", "status", "--db", &conn, "--verify-chain"]);
+    expect_code(&o, 5);
+    assert_eq!(json(&o)["chain"]["first_broken_seq"], 1);
+}
+
+#[test]
+fn terminating_the_backend_mid_tier_leaves_the_database_as_before() {
+    let c = Case::new("terminate");
+    let tiers = [("t1", "CREATE TABLE app.t1(i int);", false), ("slow", "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(30);", false)];
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let before = c.db.dump();
+    let conn = c.db.conn();
+    let child = Command::new(bin())
+        .current_dir(c.dir())
+        .args(["apply", &b, "--trust", "rm.pub", "--db", &conn])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = admin();
+    let mut killed = false;
+    for _ in 0..1000 {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND query LIKE '%pg_sleep%'",
+                &[&c.db.name],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(killed, "the slow tier never started");
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 1);
+    assert_eq!(c.db.dump(), before);
+}
+
+#[test]
+fn notices_reach_the_operator_and_receipts_are_written() {
+    let c = Case::new("notice");
+    let tiers = [("t1", "CREATE TABLE app.t1(i int); DO $$ BEGIN RAISE NOTICE 'hello from tier'; END $$;", false)];
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let o = c.run(&["apply", &b, "--receipt", "r.json"]);
+    expect_code(&o, 0);
+    assert!(stderr(&o).contains("hello from tier"), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.dir().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["event"], "apply");
+    assert_eq!(r["tiers"], serde_json::json!(["t1"]));
+    assert_eq!(r["ledger"][0]["seq"], 1);
+    assert_eq!(r["bundle_id"], json(&o)["bundle_id"]);
+    // Existing receipts are never overwritten.
+    expect_code(&c.run(&["rollback", &b, "--receipt", "r.json"]), 2);
+}
+
+#[test]
+fn per_tier_transactions_commit_each_tier_with_its_own_ledger_row() {
+    let c = Case::new("pertier");
+    let root = c.dir().join("src-pt");
+    let tiers = [("a", "CREATE TABLE app.a(i int);", false), ("b", "CREATE TABLE app.b(i int);", false), ("c", "SELECT 1/0;", false)];
+    let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", &tiers, "DROP TABLE IF EXISTS app.a; DROP TABLE IF EXISTS app.b;");
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("sequence = 1", "sequence = 1\ntransaction = \"per-tier\"");
+    std::fs::write(&toml, text).unwrap();
+    pack(c.dir(), &s.dir, "rm.key", "pt.tar.gz");
+    let o = c.run(&["apply", "pt.tar.gz"]);
+    expect_code(&o, 1);
+    // Tiers a and b committed (each with a ledger row); c rolled back alone.
+    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "2");
+    assert_eq!(c.db.scalar("SELECT to_regclass('app.b') IS NOT NULL"), "t");
+}
