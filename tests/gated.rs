@@ -46,7 +46,13 @@ impl Case {
     }
 
     /// Pack a mini bundle with this gate and these tiers into `out`.
-    fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)], rollback: &str) -> String {
+    fn bundle(
+        &self,
+        out: &str,
+        gate: &str,
+        tiers: &[(&str, &str, bool)],
+        rollback: &str,
+    ) -> String {
         let root = self.dir().join(format!("src-{out}"));
         let s = MiniSource::new(&root, &self.db.name, gate, tiers, rollback);
         pack(self.dir(), &s.dir, "rm.key", out);
@@ -66,7 +72,10 @@ impl Case {
     }
 }
 
-const TWO: &[(&str, &str, bool)] = &[("structure", "CREATE TABLE app.t1(i int);", false), ("seed", "INSERT INTO app.t1 VALUES (1);", true)];
+const TWO: &[(&str, &str, bool)] = &[
+    ("structure", "CREATE TABLE app.t1(i int);", false),
+    ("seed", "INSERT INTO app.t1 VALUES (1);", true),
+];
 const RB: &str = "DROP TABLE IF EXISTS app.t1;";
 
 #[test]
@@ -88,33 +97,55 @@ fn gate_ready_blocked_and_every_malformed_answer() {
         expect_code(&o, *want);
         let j = json(&o);
         let got = j["gates"][0]["reason"].as_str().unwrap();
-        assert!(got.contains(reason), "gate {gate:?}: reason {got:?} should contain {reason:?}");
+        assert!(
+            got.contains(reason),
+            "gate {gate:?}: reason {got:?} should contain {reason:?}"
+        );
     }
 }
 
 #[test]
 fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
     let c = Case::new("writers");
-    for (i, gate) in ["SELECT fx.write_audit() AS ready", "SELECT fx.bump() AS ready", "SELECT fx.sneaky() AS ready"].iter().enumerate() {
+    for (i, gate) in [
+        "SELECT fx.write_audit() AS ready",
+        "SELECT fx.bump() AS ready",
+        "SELECT fx.sneaky() AS ready",
+    ]
+    .iter()
+    .enumerate()
+    {
         let b = c.bundle(&format!("w{i}.tar.gz"), gate, TWO, RB);
         let before = c.db.dump();
         let o = c.run(&["gate", &b]);
         expect_code(&o, 3);
         let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();
-        assert!(reason.contains("read-only") || reason.contains("wrote"), "{gate}: {reason}");
+        assert!(
+            reason.contains("read-only") || reason.contains("wrote"),
+            "{gate}: {reason}"
+        );
         assert_eq!(c.db.dump(), before, "{gate}: gate changed the database");
         let o = c.run(&["apply", &b, "--param", "code=x"]);
         expect_code(&o, 3);
         assert_eq!(c.db.dump(), before, "{gate}: apply changed the database");
         assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "0");
-        assert_eq!(c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"), "t");
+        assert_eq!(
+            c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+            "t"
+        );
     }
     // The bypass really works on this server outside airlock (so the test means something).
     let mut cl = c.db.client();
     let mut tx = cl.build_transaction().read_only(true).start().unwrap();
     tx.query("SELECT fx.sneaky()", &[]).unwrap();
-    let n: i64 = tx.query_one("SELECT count(*) FROM fx.audit", &[]).unwrap().get(0);
-    assert_eq!(n, 1, "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot");
+    let n: i64 = tx
+        .query_one("SELECT count(*) FROM fx.audit", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        n, 1,
+        "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot"
+    );
     tx.rollback().unwrap();
 }
 
@@ -128,9 +159,15 @@ fn gate_and_plan_leave_the_database_byte_identical() {
     expect_code(&o, 0);
     let p = json(&o);
     assert_eq!(p["tiers"][0]["files"][0]["path"], "sql/tier1.sql");
-    assert_eq!(p["tiers"][0]["files"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        p["tiers"][0]["files"][0]["sha256"].as_str().unwrap().len(),
+        64
+    );
     assert_eq!(c.db.dump(), before);
-    assert_eq!(c.db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock'"), "0");
+    assert_eq!(
+        c.db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock'"),
+        "0"
+    );
 }
 
 #[test]
@@ -144,7 +181,11 @@ fn the_name_guard_refuses_another_database_and_touches_nothing() {
     for cmd in ["gate", "plan", "apply", "rollback"] {
         let o = c.run(&[cmd, &b, "--param", "code=x", "--db", &conn]);
         expect_code(&o, 5);
-        assert!(stdout(&o).contains(&c.db.name) && stdout(&o).contains(&other.name), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains(&c.db.name) && stdout(&o).contains(&other.name),
+            "{}",
+            stdout(&o)
+        );
     }
     assert_eq!(other.dump(), before);
 }
@@ -157,7 +198,11 @@ fn preflight_mismatch_refuses_and_changes_nothing() {
     let before = c.db.dump();
     let o = c.run(&["apply", &b, "--param", "code=x"]);
     expect_code(&o, 5);
-    assert!(stdout(&o).contains("t: expected 0, got 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("t: expected 0, got 1"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(c.db.dump(), before);
 }
 
@@ -165,17 +210,35 @@ fn preflight_mismatch_refuses_and_changes_nothing() {
 fn an_sql_error_in_tier_5_of_8_leaves_no_trace_of_tiers_1_to_4() {
     let c = Case::new("tier5");
     let tiers: Vec<(String, String)> = (1..=8)
-        .map(|i| (format!("t{i}"), if i == 5 { "SELECT * FROM app.does_not_exist;".to_string() } else { format!("CREATE TABLE app.x{i}(i int);") }))
+        .map(|i| {
+            (
+                format!("t{i}"),
+                if i == 5 {
+                    "SELECT * FROM app.does_not_exist;".to_string()
+                } else {
+                    format!("CREATE TABLE app.x{i}(i int);")
+                },
+            )
+        })
         .collect();
-    let refs: Vec<(&str, &str, bool)> = tiers.iter().map(|(n, s)| (n.as_str(), s.as_str(), false)).collect();
+    let refs: Vec<(&str, &str, bool)> = tiers
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str(), false))
+        .collect();
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &refs, "SELECT 1;");
     let before = c.db.dump();
     let o = c.run(&["apply", &b]);
     expect_code(&o, 1);
     let err = stdout(&o);
-    assert!(err.contains("tier 5/8") && err.contains("sql/tier5.sql") && err.contains("does_not_exist"), "{err}");
+    assert!(
+        err.contains("tier 5/8") && err.contains("sql/tier5.sql") && err.contains("does_not_exist"),
+        "{err}"
+    );
     assert_eq!(c.db.dump(), before);
-    assert_eq!(c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"), "t");
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
 }
 
 #[test]
@@ -185,13 +248,20 @@ fn a_failing_verify_probe_rolls_everything_back() {
     let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", TWO, RB);
     let toml = s.dir.join("bundle.toml");
     let mut text = std::fs::read_to_string(&toml).unwrap();
-    text = text.replace("[rollback]", "[verify]\nfile = \"sql/probe.sql\"\nexpect = { t = \"7\" }\n\n[rollback]");
+    text = text.replace(
+        "[rollback]",
+        "[verify]\nfile = \"sql/probe.sql\"\nexpect = { t = \"7\" }\n\n[rollback]",
+    );
     std::fs::write(&toml, text).unwrap();
     pack(c.dir(), &s.dir, "rm.key", "v.tar.gz");
     let before = c.db.dump();
     let o = c.run(&["apply", "v.tar.gz", "--param", "code=x"]);
     expect_code(&o, 5);
-    assert!(stdout(&o).contains("verify probe") && stdout(&o).contains("t: expected 7, got 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("verify probe") && stdout(&o).contains("t: expected 7, got 1"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(c.db.dump(), before);
 }
 
@@ -213,17 +283,27 @@ fn through_a_gate_free_tier_while_blocked_then_the_rest_and_drift_is_refused() {
     let o = c.run(&["apply", &b, "--param", "code=x", "--allow-drift"]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"], serde_json::json!(["seed"]));
-    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"), "2");
+    assert_eq!(
+        c.db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"),
+        "2"
+    );
 }
 
 /// Pack the mini source again with another sequence (same name), optionally changed.
 fn variant(c: &Case, out: &str, seq: u32, extra_sql: &str) -> String {
     let root = c.dir().join(format!("src-{out}"));
-    let tiers = [("structure", format!("CREATE TABLE app.t1(i int);{extra_sql}"), false)];
-    let refs: Vec<(&str, &str, bool)> = tiers.iter().map(|(n, s, g)| (*n, s.as_str(), *g)).collect();
+    let tiers = [(
+        "structure",
+        format!("CREATE TABLE app.t1(i int);{extra_sql}"),
+        false,
+    )];
+    let refs: Vec<(&str, &str, bool)> =
+        tiers.iter().map(|(n, s, g)| (*n, s.as_str(), *g)).collect();
     let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", &refs, RB);
     let toml = s.dir.join("bundle.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("sequence = 1", &format!("sequence = {seq}"));
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("sequence = 1", &format!("sequence = {seq}"));
     std::fs::write(&toml, text).unwrap();
     pack(c.dir(), &s.dir, "rm.key", out);
     out.to_string()
@@ -256,13 +336,26 @@ fn reapply_downgrade_and_equivocation_are_refused() {
 #[test]
 fn two_applies_at_once_exactly_one_wins() {
     let c = Case::new("concurrent");
-    let tiers = [("slow", "CREATE TABLE app.t1(i int); SELECT pg_sleep(1.5);", false)];
+    let tiers = [(
+        "slow",
+        "CREATE TABLE app.t1(i int); SELECT pg_sleep(1.5);",
+        false,
+    )];
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
     let conn = c.db.conn();
     let spawn = |lock: &str| {
         Command::new(bin())
             .current_dir(c.dir())
-            .args(["apply", &b, "--trust", "rm.pub", "--db", &conn, "--lock-timeout", lock])
+            .args([
+                "apply",
+                &b,
+                "--trust",
+                "rm.pub",
+                "--db",
+                &conn,
+                "--lock-timeout",
+                lock,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -270,7 +363,10 @@ fn two_applies_at_once_exactly_one_wins() {
     };
     // Short lock timeout: the loser is refused (6) for the lock.
     let (a, b2) = (spawn("300ms"), spawn("300ms"));
-    let (oa, ob) = (a.wait_with_output().unwrap(), b2.wait_with_output().unwrap());
+    let (oa, ob) = (
+        a.wait_with_output().unwrap(),
+        b2.wait_with_output().unwrap(),
+    );
     let mut codes = [code(&oa), code(&ob)];
     codes.sort();
     assert_eq!(codes, [0, 6], "a: {}\nb: {}", stderr(&oa), stderr(&ob));
@@ -280,12 +376,19 @@ fn two_applies_at_once_exactly_one_wins() {
     // Long lock timeout: the second waits, then finds it already applied (6).
     expect_code(&c.run(&["rollback", &b]), 0);
     let (a, b2) = (spawn("30s"), spawn("30s"));
-    let (oa, ob) = (a.wait_with_output().unwrap(), b2.wait_with_output().unwrap());
+    let (oa, ob) = (
+        a.wait_with_output().unwrap(),
+        b2.wait_with_output().unwrap(),
+    );
     let mut codes = [code(&oa), code(&ob)];
     codes.sort();
     assert_eq!(codes, [0, 6]);
     let loser = if code(&oa) == 6 { &oa } else { &ob };
-    assert!(stderr(loser).contains("already applied"), "{}", stderr(loser));
+    assert!(
+        stderr(loser).contains("already applied"),
+        "{}",
+        stderr(loser)
+    );
 }
 
 #[test]
@@ -293,12 +396,20 @@ fn params_are_checked_and_reach_sql_verbatim_without_injection() {
     let c = Case::new("params");
     let tiers = [
         ("structure", "CREATE TABLE app.t1(v text);", false),
-        ("seed", "INSERT INTO app.t1 VALUES (current_setting('airlock.code'));", true),
+        (
+            "seed",
+            "INSERT INTO app.t1 VALUES (current_setting('airlock.code'));",
+            true,
+        ),
     ];
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
     let o = c.run(&["apply", &b]);
     expect_code(&o, 2);
-    assert!(stdout(&o).contains("code") && stdout(&o).contains("a code"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("code") && stdout(&o).contains("a code"),
+        "{}",
+        stdout(&o)
+    );
     let o = c.run(&["apply", &b, "--param", "code=not/allowed"]);
     expect_code(&o, 2);
     assert!(stdout(&o).contains("pattern"), "{}", stdout(&o));
@@ -323,14 +434,22 @@ fn rollback_is_idempotent_reapply_works_and_the_chain_catches_an_edit() {
     assert_eq!(json(&o)["outcome"], "nothing-to-roll-back");
     expect_code(&c.run(&["apply", &b, "--param", "code=x"]), 0);
     let conn = c.db.conn();
-    let o = airlock(c.dir(), &["--json", "status", "--db", &conn, "--verify-chain"]);
+    let o = airlock(
+        c.dir(),
+        &["--json", "status", "--db", &conn, "--verify-chain"],
+    );
     expect_code(&o, 0);
     assert_eq!(json(&o)["chain"]["rows"], 3);
     // The ledger refuses edits; a superuser who disables that is still caught.
     let mut cl = c.db.client();
-    assert!(cl.batch_execute("UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1").is_err());
+    assert!(cl
+        .batch_execute("UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1")
+        .is_err());
     c.db.exec("ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1;");
-    let o = airlock(c.dir(), &["--json", "status", "--db", &conn, "--verify-chain"]);
+    let o = airlock(
+        c.dir(),
+        &["--json", "status", "--db", &conn, "--verify-chain"],
+    );
     expect_code(&o, 5);
     assert_eq!(json(&o)["chain"]["first_broken_seq"], 1);
 }
@@ -338,7 +457,14 @@ fn rollback_is_idempotent_reapply_works_and_the_chain_catches_an_edit() {
 #[test]
 fn terminating_the_backend_mid_tier_leaves_the_database_as_before() {
     let c = Case::new("terminate");
-    let tiers = [("t1", "CREATE TABLE app.t1(i int);", false), ("slow", "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(30);", false)];
+    let tiers = [
+        ("t1", "CREATE TABLE app.t1(i int);", false),
+        (
+            "slow",
+            "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(30);",
+            false,
+        ),
+    ];
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
     let before = c.db.dump();
     let conn = c.db.conn();
@@ -374,12 +500,17 @@ fn terminating_the_backend_mid_tier_leaves_the_database_as_before() {
 #[test]
 fn notices_reach_the_operator_and_receipts_are_written() {
     let c = Case::new("notice");
-    let tiers = [("t1", "CREATE TABLE app.t1(i int); DO $$ BEGIN RAISE NOTICE 'hello from tier'; END $$;", false)];
+    let tiers = [(
+        "t1",
+        "CREATE TABLE app.t1(i int); DO $$ BEGIN RAISE NOTICE 'hello from tier'; END $$;",
+        false,
+    )];
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
     let o = c.run(&["apply", &b, "--receipt", "r.json"]);
     expect_code(&o, 0);
     assert!(stderr(&o).contains("hello from tier"), "{}", stderr(&o));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.dir().join("r.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.dir().join("r.json")).unwrap()).unwrap();
     assert_eq!(r["event"], "apply");
     assert_eq!(r["tiers"], serde_json::json!(["t1"]));
     assert_eq!(r["ledger"][0]["seq"], 1);
@@ -392,10 +523,22 @@ fn notices_reach_the_operator_and_receipts_are_written() {
 fn per_tier_transactions_commit_each_tier_with_its_own_ledger_row() {
     let c = Case::new("pertier");
     let root = c.dir().join("src-pt");
-    let tiers = [("a", "CREATE TABLE app.a(i int);", false), ("b", "CREATE TABLE app.b(i int);", false), ("c", "SELECT 1/0;", false)];
-    let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", &tiers, "DROP TABLE IF EXISTS app.a; DROP TABLE IF EXISTS app.b;");
+    let tiers = [
+        ("a", "CREATE TABLE app.a(i int);", false),
+        ("b", "CREATE TABLE app.b(i int);", false),
+        ("c", "SELECT 1/0;", false),
+    ];
+    let s = MiniSource::new(
+        &root,
+        &c.db.name,
+        "SELECT true AS ready",
+        &tiers,
+        "DROP TABLE IF EXISTS app.a; DROP TABLE IF EXISTS app.b;",
+    );
     let toml = s.dir.join("bundle.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("sequence = 1", "sequence = 1\ntransaction = \"per-tier\"");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("sequence = 1", "sequence = 1\ntransaction = \"per-tier\"");
     std::fs::write(&toml, text).unwrap();
     pack(c.dir(), &s.dir, "rm.key", "pt.tar.gz");
     let o = c.run(&["apply", "pt.tar.gz"]);

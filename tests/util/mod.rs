@@ -2,6 +2,8 @@
 //! sources, and give each database test its own fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod craft;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};

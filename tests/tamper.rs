@@ -1,0 +1,463 @@
+//! The trust core's promises: round trip, reproducibility, a tamper matrix where every
+//! case exits 4 with the right reason and writes nothing, keys, and lint.
+
+mod util;
+use std::path::Path;
+use util::craft::*;
+use util::*;
+
+/// verify and extract both refuse with `reason`; extract leaves nothing behind.
+fn refused(d: &Path, bundle: &str, trust: &str, reason: &str) {
+    let o = airlock(d, &["verify", bundle, "--trust", trust]);
+    assert_eq!(code(&o), 4, "{bundle}: verify\n{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(reason),
+        "{bundle}: wanted {reason:?} in:\n{}",
+        stderr(&o)
+    );
+    let o = airlock(d, &["extract", bundle, "--trust", trust, "--to", "dest"]);
+    assert_eq!(code(&o), 4, "{bundle}: extract\n{}", stderr(&o));
+    assert!(
+        !d.join("dest").exists(),
+        "{bundle}: extract wrote its destination"
+    );
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
+        .collect();
+    assert!(left.is_empty(), "{bundle}: left {left:?}");
+}
+
+#[test]
+fn round_trip_pack_verify_extract() {
+    let b = base();
+    let d = b.dir.path();
+    let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", "rm.pub"]);
+    expect_code(&o, 0);
+    let v = json(&o);
+    assert_eq!(v["status"], "VERIFIED");
+    assert_eq!(v["bundle_id"].as_str().unwrap().len(), 64);
+    expect_code(
+        &airlock(
+            d,
+            &["extract", "good.tar.gz", "--trust", "rm.pub", "--to", "out"],
+        ),
+        0,
+    );
+    for e in b
+        .entries
+        .iter()
+        .filter(|e| !e.name.starts_with(b"signatures/"))
+    {
+        let p = d
+            .join("out")
+            .join(String::from_utf8_lossy(&e.name).as_ref());
+        assert_eq!(std::fs::read(&p).unwrap(), e.data, "{}", p.display());
+        let src = d
+            .join("src")
+            .join(String::from_utf8_lossy(&e.name).as_ref());
+        if src.exists() {
+            assert_eq!(std::fs::read(src).unwrap(), e.data);
+        }
+    }
+    // extract never overwrites.
+    expect_code(
+        &airlock(
+            d,
+            &["extract", "good.tar.gz", "--trust", "rm.pub", "--to", "out"],
+        ),
+        2,
+    );
+}
+
+#[test]
+fn packing_twice_gives_the_same_bytes() {
+    let b = base();
+    let d = b.dir.path();
+    let s = d.join("src");
+    let s = s.to_str().unwrap();
+    let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+    expect_code(
+        &airlock_env(
+            d,
+            &["pack", s, "--key", "rm.key", "--out", "r1.tar.gz"],
+            &env,
+        ),
+        0,
+    );
+    expect_code(
+        &airlock_env(
+            d,
+            &["pack", s, "--key", "rm.key", "--out", "r2.tar.gz"],
+            &env,
+        ),
+        0,
+    );
+    assert_eq!(
+        std::fs::read(d.join("r1.tar.gz")).unwrap(),
+        std::fs::read(d.join("r2.tar.gz")).unwrap()
+    );
+    // Another epoch: other bytes (timestamps), the same bundle id (the manifest).
+    expect_code(
+        &airlock_env(
+            d,
+            &["pack", s, "--key", "rm.key", "--out", "r3.tar.gz"],
+            &[("SOURCE_DATE_EPOCH", "1800000000")],
+        ),
+        0,
+    );
+    assert_ne!(
+        std::fs::read(d.join("r1.tar.gz")).unwrap(),
+        std::fs::read(d.join("r3.tar.gz")).unwrap()
+    );
+    let id = |f: &str| json(&airlock(d, &["--json", "inspect", f]))["bundle_id"].clone();
+    assert_eq!(id("r1.tar.gz"), id("r3.tar.gz"));
+}
+
+#[test]
+fn the_tamper_matrix() {
+    let b = base();
+    let d = b.dir.path();
+    let write =
+        |name: &str, entries: &[Entry]| std::fs::write(d.join(name), gzip(&tar(entries))).unwrap();
+    let sums = b
+        .entries
+        .iter()
+        .position(|e| e.name == b"SHA256SUMS")
+        .unwrap();
+
+    // A flipped byte in each payload file: its hash, named, expected vs actual.
+    for i in sums..b.entries.len() {
+        let mut es = b.entries.clone();
+        let mid = es[i].data.len() / 2;
+        es[i].data[mid] ^= 0x20;
+        let name = String::from_utf8(es[i].name.clone()).unwrap();
+        write("flip.tar.gz", &es);
+        let reason = if name == "SHA256SUMS" {
+            "SHA256SUMS does not match".to_string()
+        } else {
+            format!("{name}: SHA-256 mismatch")
+        };
+        refused(d, "flip.tar.gz", "rm.pub", &reason);
+    }
+    // A flipped byte in the manifest: the signature no longer covers it.
+    let mut es = b.entries.clone();
+    let m = String::from_utf8(es[0].data.clone()).unwrap();
+    es[0].data = m
+        .replacen("\"version\":\"1.0\"", "\"version\":\"1.1\"", 1)
+        .into_bytes();
+    write("manifest.tar.gz", &es);
+    refused(
+        d,
+        "manifest.tar.gz",
+        "rm.pub",
+        "does not verify over this manifest",
+    );
+    // A flipped byte in the signature.
+    let mut es = b.entries.clone();
+    let sig = String::from_utf8(es[1].data.clone()).unwrap();
+    let mut lines: Vec<String> = sig.lines().map(str::to_string).collect();
+    let c0 = lines[1].remove(20);
+    lines[1].insert(20, if c0 == 'A' { 'B' } else { 'A' });
+    es[1].data = format!("{}\n", lines.join("\n")).into_bytes();
+    write("sig.tar.gz", &es);
+    refused(d, "sig.tar.gz", "rm.pub", "does not verify");
+    // Add, remove, rename, duplicate an entry.
+    let mut es = b.entries.clone();
+    es.push(file("zzz-extra.sql", b"SELECT 1;"));
+    write("add.tar.gz", &es);
+    refused(
+        d,
+        "add.tar.gz",
+        "rm.pub",
+        "zzz-extra.sql: not listed in the manifest",
+    );
+    let mut es = b.entries.clone();
+    let gone = String::from_utf8(es.remove(es.len() - 1).name).unwrap();
+    write("remove.tar.gz", &es);
+    refused(
+        d,
+        "remove.tar.gz",
+        "rm.pub",
+        &format!("{gone}: listed in the manifest but missing"),
+    );
+    let mut es = b.entries.clone();
+    let last = es.len() - 1;
+    es[last].name = b"sql/renamed.sql".to_vec();
+    write("rename.tar.gz", &es);
+    refused(
+        d,
+        "rename.tar.gz",
+        "rm.pub",
+        "sql/renamed.sql: not listed in the manifest",
+    );
+    let mut es = b.entries.clone();
+    let dup = es[last].clone();
+    es.push(dup);
+    write("dup.tar.gz", &es);
+    refused(d, "dup.tar.gz", "rm.pub", "appears twice");
+
+    // Another bundle's signature (same key, different manifest).
+    let other = d.join("other");
+    let s2 = MiniSource::new(
+        &other,
+        "y",
+        "SELECT true AS ready",
+        &[("t1", "SELECT 2;", false)],
+        "SELECT 1;",
+    );
+    pack(d, &s2.dir, "rm.key", "other.tar.gz");
+    let mut raw = vec![];
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(d.join("other.tar.gz")).unwrap()),
+        &mut raw,
+    )
+    .unwrap();
+    let mut ar = tar::Archive::new(&raw[..]);
+    let their_sig = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path_bytes().starts_with(b"signatures/"))
+        .map(|mut e| {
+            let mut v = vec![];
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            v
+        })
+        .unwrap();
+    let mut es = b.entries.clone();
+    es[1].data = their_sig;
+    write("swapped.tar.gz", &es);
+    refused(
+        d,
+        "swapped.tar.gz",
+        "rm.pub",
+        "does not verify over this manifest",
+    );
+
+    // Wrong key, revoked key, below threshold, not yet valid, operator role.
+    let k2 = keygen(d, "other-key");
+    let _ = k2;
+    refused(
+        d,
+        "good.tar.gz",
+        "other-key.pub",
+        "is not in the trust store",
+    );
+    let key_id = String::from_utf8(b.entries[1].name.clone())
+        .unwrap()
+        .trim_start_matches("signatures/")
+        .trim_end_matches(".minisig")
+        .to_string();
+    let store = |toml: &str, keys: &[&str]| {
+        let s = d.join("store");
+        let _ = std::fs::remove_dir_all(&s);
+        std::fs::create_dir(&s).unwrap();
+        for k in keys {
+            std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
+        }
+        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    };
+    store(
+        &format!("[keys.{key_id}]\nrevoked = true\nrevoked_reason = \"compromised\"\n"),
+        &["rm"],
+    );
+    refused(d, "good.tar.gz", "store", "is revoked (compromised)");
+    store("threshold = 2\n", &["rm", "other-key"]);
+    refused(
+        d,
+        "good.tar.gz",
+        "store",
+        "1 distinct trusted key(s) signed, 2 required",
+    );
+    store(
+        &format!("[keys.{key_id}]\nnot_before = \"2999-01-01T00:00:00Z\"\n"),
+        &["rm"],
+    );
+    refused(d, "good.tar.gz", "store", "is not valid before");
+    store(&format!("[keys.{key_id}]\nrole = \"operator\"\n"), &["rm"]);
+    refused(d, "good.tar.gz", "store", "role operator");
+    // Two .pub files holding the same key count once.
+    std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
+    store("threshold = 2\n", &["rm"]);
+    std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
+    refused(d, "good.tar.gz", "store", "2 required");
+    // A co-signature meets the threshold; the bundle id does not change.
+    let before = json(&airlock(d, &["--json", "inspect", "good.tar.gz"]))["bundle_id"].clone();
+    expect_code(
+        &airlock(d, &["sign", "good.tar.gz", "--key", "other-key.key"]),
+        0,
+    );
+    std::fs::remove_file(d.join("store/rm-copy.pub")).unwrap();
+    store("threshold = 2\n", &["rm", "other-key"]);
+    let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", "store"]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["bundle_id"], before);
+    let o = airlock(d, &["sign", "good.tar.gz", "--key", "other-key.key"]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("already signed by this key"));
+}
+
+#[test]
+fn expired_bundles_are_refused_unless_judged_earlier() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let s = MiniSource::new(
+        d,
+        "x",
+        "SELECT true AS ready",
+        &[("t1", "SELECT 1;", false)],
+        "SELECT 1;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "sequence = 1",
+        "sequence = 1\nexpires = \"2020-01-01T00:00:00Z\"",
+    );
+    std::fs::write(&toml, text).unwrap();
+    pack(d, &s.dir, "rm.key", "old.tar.gz");
+    refused(
+        d,
+        "old.tar.gz",
+        "rm.pub",
+        "bundle expired at 2020-01-01T00:00:00Z",
+    );
+    expect_code(
+        &airlock(
+            d,
+            &[
+                "verify",
+                "old.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--at",
+                "2019-06-01T00:00:00Z",
+            ],
+        ),
+        0,
+    );
+}
+
+#[test]
+fn keygen_writes_0600_and_never_overwrites_without_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "k");
+    assert_eq!(
+        std::fs::metadata(d.join("k.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let before = std::fs::read(d.join("k.key")).unwrap();
+    let o = airlock(d, &["keygen", "--out", "k", "--unencrypted"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("already exists"));
+    assert_eq!(std::fs::read(d.join("k.key")).unwrap(), before);
+    expect_code(
+        &airlock(d, &["keygen", "--out", "k", "--unencrypted", "--force"]),
+        0,
+    );
+    assert_ne!(std::fs::read(d.join("k.key")).unwrap(), before);
+    // No terminal and no passphrase source: a clear usage error, no files.
+    let o = airlock(d, &["keygen", "--out", "enc"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("AIRLOCK_PASSPHRASE"));
+    assert!(!d.join("enc.key").exists());
+}
+
+#[test]
+fn lint_refuses_with_file_and_line_and_pack_writes_nothing() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "tier",
+            "CREATE TABLE app.a(i int);\nCREATE INDEX CONCURRENTLY ai ON app.a(i);\n",
+            "sql/tier1.sql:2",
+            "CONCURRENTLY",
+        ),
+        (
+            "tier",
+            "CREATE TABLE app.a(i int);\nCOMMIT;\n",
+            "sql/tier1.sql:2",
+            "transaction control",
+        ),
+        (
+            "tier",
+            "\\set x 1\nSELECT 1;\n",
+            "sql/tier1.sql:1",
+            "psql meta-command",
+        ),
+        (
+            "gate",
+            "SELECT true AS ready;\nSELECT false AS ready;\n",
+            "sql/gate.sql:2",
+            "exactly one statement",
+        ),
+        (
+            "gate",
+            "WITH d AS (DELETE FROM t RETURNING 1) SELECT true AS ready",
+            "sql/gate.sql:1",
+            "DeleteStmt",
+        ),
+    ];
+    for (i, (kind, sql, at, what)) in cases.iter().enumerate() {
+        let root = d.join(format!("c{i}"));
+        let s = if *kind == "tier" {
+            MiniSource::new(
+                &root,
+                "x",
+                "SELECT true AS ready",
+                &[("t1", sql, false)],
+                "SELECT 1;",
+            )
+        } else {
+            MiniSource::new(&root, "x", sql, &[("t1", "SELECT 1;", false)], "SELECT 1;")
+        };
+        let src = s.dir.to_str().unwrap();
+        let o = airlock(d, &["lint", src]);
+        expect_code(&o, 2);
+        assert!(
+            stderr(&o).contains(at) && stderr(&o).contains(what),
+            "case {i}: {}",
+            stderr(&o)
+        );
+        let o = airlock(
+            d,
+            &["pack", src, "--key", "rm.key", "--out", "never.tar.gz"],
+        );
+        expect_code(&o, 2);
+        assert!(!d.join("never.tar.gz").exists());
+    }
+    // A named file that is missing; an unnamed file is a warning.
+    let s = MiniSource::new(
+        &d.join("m"),
+        "x",
+        "SELECT true AS ready",
+        &[("t1", "SELECT 1;", false)],
+        "SELECT 1;",
+    );
+    std::fs::write(s.dir.join("notes.txt"), "unnamed").unwrap();
+    let o = airlock(d, &["lint", s.dir.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("notes.txt is in the source but not named"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::remove_file(s.dir.join("sql/rollback.sql")).unwrap();
+    let o = airlock(d, &["lint", s.dir.to_str().unwrap()]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("rollback.files names sql/rollback.sql, which does not exist"),
+        "{}",
+        stderr(&o)
+    );
+}
