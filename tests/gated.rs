@@ -4,7 +4,7 @@
 
 mod util;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use util::*;
 
 struct Case {
@@ -22,6 +22,8 @@ impl Case {
              CREATE TABLE fx.approvals(id int);
              CREATE TABLE fx.audit(i int);
              CREATE SEQUENCE fx.s;
+             -- used once: nextval() on it is served from cached values, no xid needed
+             CREATE SEQUENCE fx.warm; SELECT nextval('fx.warm');
              CREATE FUNCTION fx.write_audit() RETURNS boolean LANGUAGE plpgsql AS $$
                BEGIN INSERT INTO fx.audit VALUES (1); RETURN true; END $$;
              CREATE FUNCTION fx.bump() RETURNS boolean LANGUAGE plpgsql AS $$
@@ -34,7 +36,29 @@ impl Case {
                  EXCEPTION WHEN others THEN NULL;
                  END;
                  RETURN true;
-               END $$;",
+               END $$;
+             -- The same bypasses from functions that lie about being PARALLEL SAFE, so
+             -- they really run in parallel mode.
+             CREATE FUNCTION fx.sneaky_safe() RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS $$
+               BEGIN
+                 BEGIN
+                   RESET transaction_read_only;
+                   INSERT INTO fx.audit VALUES (666);
+                 EXCEPTION WHEN others THEN NULL;
+                 END;
+                 RETURN true;
+               END $$;
+             CREATE FUNCTION fx.next_safe(s regclass) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS $$
+               BEGIN
+                 BEGIN
+                   RESET transaction_read_only;
+                   PERFORM nextval(s);
+                 EXCEPTION WHEN others THEN NULL;
+                 END;
+                 RETURN true;
+               END $$;
+             CREATE FUNCTION fx.reset_safe(s regclass) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS $$
+               BEGIN RESET transaction_read_only; PERFORM nextval(s); RETURN true; END $$;",
         );
         let t = tempdir();
         keygen(t.path(), "rm");
@@ -90,6 +114,8 @@ fn gate_ready_blocked_and_every_malformed_answer() {
         ("SELECT true AS go", 3, "no column named \"ready\""),
         ("SELECT 1 AS ready", 3, "not boolean"),
         ("SELECT (1 / 0) = 1 AS ready", 3, "division by zero"),
+        // parallel-restricted at the top: no proof of parallel mode, so not run
+        ("SELECT random() >= 0 AS ready", 3, "would not run this gate in parallel mode"),
     ];
     for (i, (gate, want, reason)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("g{i}.tar.gz"), gate, TWO, RB);
@@ -104,40 +130,68 @@ fn gate_ready_blocked_and_every_malformed_answer() {
     }
 }
 
+/// The sequences the writing gates aim at, as `last_value/is_called`.
+fn sequences(c: &Case) -> String {
+    c.db.scalar(
+        "SELECT (SELECT last_value || '/' || is_called FROM fx.s) || ' ' || (SELECT last_value || '/' || is_called FROM fx.warm)",
+    )
+}
+
 #[test]
 fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
     let c = Case::new("writers");
-    for (i, gate) in [
-        "SELECT fx.write_audit() AS ready",
-        "SELECT fx.bump() AS ready",
-        "SELECT fx.sneaky() AS ready",
-    ]
-    .iter()
-    .enumerate()
-    {
+    let not_parallel = "would not run this gate in parallel mode";
+    let cases: &[(&str, &str)] = &[
+        // PARALLEL UNSAFE (the default for functions; nextval itself): never run.
+        ("SELECT fx.write_audit() AS ready", not_parallel),
+        ("SELECT fx.bump() AS ready", not_parallel),
+        ("SELECT fx.sneaky() AS ready", not_parallel),
+        // Declared PARALLEL SAFE, so they run in parallel mode, where PostgreSQL refuses
+        // the subtransaction, the RESET and nextval() on its own.
+        (
+            "SELECT fx.sneaky_safe() AS ready",
+            "cannot start subtransactions during a parallel operation",
+        ),
+        (
+            "SELECT fx.next_safe('fx.s') AS ready",
+            "cannot start subtransactions during a parallel operation",
+        ),
+        (
+            "SELECT fx.next_safe('fx.warm') AS ready",
+            "cannot start subtransactions during a parallel operation",
+        ),
+        (
+            "SELECT fx.reset_safe('fx.warm') AS ready",
+            "cannot execute RESET during a parallel operation",
+        ),
+    ];
+    let seqs = sequences(&c);
+    for (i, (gate, reason_want)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("w{i}.tar.gz"), gate, TWO, RB);
         let before = c.db.dump();
         let o = c.run(&["gate", &b]);
         expect_code(&o, 3);
         let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();
-        assert!(
-            reason.contains("read-only") || reason.contains("wrote"),
-            "{gate}: {reason}"
-        );
+        assert!(reason.contains(reason_want), "{gate}: {reason}");
         assert_eq!(c.db.dump(), before, "{gate}: gate changed the database");
+        assert_eq!(sequences(&c), seqs, "{gate}: gate advanced a sequence");
         let o = c.run(&["apply", &b, "--param", "code=x"]);
         expect_code(&o, 3);
+        assert!(stdout(&o).contains(reason_want), "{gate}: {}", stdout(&o));
         assert_eq!(c.db.dump(), before, "{gate}: apply changed the database");
+        assert_eq!(sequences(&c), seqs, "{gate}: apply advanced a sequence");
         assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "0");
         assert_eq!(
             c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
             "t"
         );
     }
-    // The bypass really works on this server outside airlock (so the test means something).
+    // The bypasses really work on this server outside airlock, so the test means
+    // something: under a plain READ ONLY the insert lands and a warm sequence moves.
     let mut cl = c.db.client();
     let mut tx = cl.build_transaction().read_only(true).start().unwrap();
     tx.query("SELECT fx.sneaky()", &[]).unwrap();
+    tx.query("SELECT fx.next_safe('fx.warm')", &[]).unwrap();
     let n: i64 = tx
         .query_one("SELECT count(*) FROM fx.audit", &[])
         .unwrap()
@@ -147,6 +201,11 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot"
     );
     tx.rollback().unwrap();
+    assert_ne!(
+        sequences(&c),
+        seqs,
+        "nextval() was undone by ROLLBACK here; the sequence test is moot"
+    );
 }
 
 #[test]
@@ -333,22 +392,16 @@ fn reapply_downgrade_and_equivocation_are_refused() {
     assert_eq!(c.db.dump(), before);
 }
 
-#[test]
-fn two_applies_at_once_exactly_one_wins() {
-    let c = Case::new("concurrent");
-    let tiers = [(
-        "slow",
-        "CREATE TABLE app.t1(i int); SELECT pg_sleep(1.5);",
-        false,
-    )];
-    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+/// Run two `airlock apply` of `bundle` at once with `--lock-timeout lock`; returns
+/// both outputs and their exit codes, sorted.
+fn race(c: &Case, bundle: &str, lock: &str) -> (Vec<Output>, Vec<i32>) {
     let conn = c.db.conn();
-    let spawn = |lock: &str| {
+    let spawn = || {
         Command::new(bin())
             .current_dir(c.dir())
             .args([
                 "apply",
-                &b,
+                bundle,
                 "--trust",
                 "rm.pub",
                 "--db",
@@ -361,34 +414,81 @@ fn two_applies_at_once_exactly_one_wins() {
             .spawn()
             .unwrap()
     };
-    // Short lock timeout: the loser is refused (6) for the lock.
-    let (a, b2) = (spawn("300ms"), spawn("300ms"));
-    let (oa, ob) = (
-        a.wait_with_output().unwrap(),
-        b2.wait_with_output().unwrap(),
-    );
-    let mut codes = [code(&oa), code(&ob)];
+    let (a, b) = (spawn(), spawn());
+    let outs = vec![a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut codes: Vec<i32> = outs.iter().map(code).collect();
     codes.sort();
-    assert_eq!(codes, [0, 6], "a: {}\nb: {}", stderr(&oa), stderr(&ob));
-    let loser = if code(&oa) == 6 { &oa } else { &ob };
+    (outs, codes)
+}
+
+/// A tier that can run twice without failing, so a double apply shows as two audit
+/// rows rather than as an error; it also makes the mini preflight (`t` = 0) fail.
+const SLOW_ONCE: &[(&str, &str, bool)] = &[(
+    "slow",
+    "CREATE TABLE IF NOT EXISTS app.t1(i int); INSERT INTO fx.audit VALUES (1); SELECT pg_sleep(1.5);",
+    false,
+)];
+
+#[test]
+fn two_applies_at_once_with_a_short_lock_timeout_one_is_refused_the_lock() {
+    let c = Case::new("race_short");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", SLOW_ONCE, RB);
+    let (outs, codes) = race(&c, &b, "300ms");
+    assert_eq!(codes, [0, 6], "{}\n{}", stderr(&outs[0]), stderr(&outs[1]));
+    let loser = outs.iter().find(|o| code(o) == 6).unwrap();
     assert!(stderr(loser).contains("deploy lock"), "{}", stderr(loser));
+    assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "1");
     assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "1");
-    // Long lock timeout: the second waits, then finds it already applied (6).
-    expect_code(&c.run(&["rollback", &b]), 0);
-    let (a, b2) = (spawn("30s"), spawn("30s"));
-    let (oa, ob) = (
-        a.wait_with_output().unwrap(),
-        b2.wait_with_output().unwrap(),
-    );
-    let mut codes = [code(&oa), code(&ob)];
-    codes.sort();
-    assert_eq!(codes, [0, 6]);
-    let loser = if code(&oa) == 6 { &oa } else { &ob };
-    assert!(
-        stderr(loser).contains("already applied"),
-        "{}",
-        stderr(loser)
-    );
+}
+
+/// The first apply ever on a database, twice at once, with a long lock timeout: the
+/// waiter must see the ledger the winner created while it waited and be refused as
+/// already applied (6); it must neither fail the preflight (5) nor, without a
+/// preflight, run the tiers a second time. (A catalog-cache lookup of the ledger after
+/// the lock once missed it.)
+#[test]
+fn the_waiting_first_apply_sees_the_ledger_the_winner_created() {
+    for with_preflight in [true, false] {
+        let c = Case::new(if with_preflight {
+            "race_pre"
+        } else {
+            "race_nopre"
+        });
+        let root = c.dir().join("src-race");
+        let s = MiniSource::new(&root, &c.db.name, "SELECT true AS ready", SLOW_ONCE, RB);
+        if !with_preflight {
+            let toml = s.dir.join("bundle.toml");
+            // The rollback then names its probe itself.
+            let text = std::fs::read_to_string(&toml)
+                .unwrap()
+                .replace(
+                    "[preflight]\nfile = \"sql/probe.sql\"\nexpect = { t = \"0\" }\n",
+                    "",
+                )
+                .replace(
+                    "[rollback]\n",
+                    "[rollback]\nprobe = \"sql/probe.sql\"\nexpect = { t = \"0\" }\n",
+                );
+            assert!(!text.contains("[preflight]"));
+            std::fs::write(&toml, text).unwrap();
+        }
+        pack(c.dir(), &s.dir, "rm.key", "b.tar.gz");
+        let (outs, codes) = race(&c, "b.tar.gz", "60s");
+        let what = format!(
+            "preflight {with_preflight}: codes {codes:?}\n--- a\n{}\n--- b\n{}",
+            stderr(&outs[0]),
+            stderr(&outs[1])
+        );
+        assert_eq!(codes, [0, 6], "{what}");
+        let loser = outs.iter().find(|o| code(o) == 6).unwrap();
+        assert!(stderr(loser).contains("already applied"), "{what}");
+        assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "1", "{what}");
+        assert_eq!(
+            c.db.scalar("SELECT count(*) FROM airlock.ledger"),
+            "1",
+            "{what}"
+        );
+    }
 }
 
 #[test]

@@ -3,8 +3,20 @@
 //! Invariant: gate and probe SQL runs (1) only after passing the parser rules, (2) as
 //! one statement through the extended protocol, (3) inside a savepoint under
 //! `transaction_read_only = on` that is always rolled back, and (4) any gate that got a
-//! transaction id assigned — i.e. wrote something, even by switching read-only off
-//! from inside a function — is BLOCKED. Nothing a gate does survives.
+//! transaction id assigned — i.e. wrote something — is BLOCKED.
+//!
+//! Gates also (5) run only when PostgreSQL itself will execute them in *parallel mode*.
+//! READ ONLY alone is not a boundary on PostgreSQL 15: a plpgsql function can
+//! `RESET transaction_read_only` inside an EXCEPTION block and then write. A sequence
+//! advance (`nextval`) survives any rollback, and on a sequence with cached values it
+//! assigns no transaction id, so (3) and (4) cannot catch it. In parallel mode the
+//! server refuses every SET/RESET, subtransaction, `nextval` and transaction id, so
+//! nothing can switch read-only off. With `force_parallel_mode` (PostgreSQL 16+:
+//! `debug_parallel_query`) on, the planner puts a Gather node in every plan that may run
+//! in parallel mode, and only in those; a gate whose plan has none (it calls a PARALLEL
+//! UNSAFE function, or something parallel-restricted at the top) is BLOCKED before it
+//! runs. Probes do not get (5): they legitimately use parallel-unsafe functions such as
+//! `query_to_xml`, and they run beside tiers that write anyway.
 
 use super::{pg_message, sql_err, DbError};
 use crate::sql_lint::{self, SqlRole};
@@ -80,6 +92,44 @@ fn in_read_only_savepoint<T>(
         .map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
     let wrote = !had_xid && xid_assigned(tx)?;
     Ok((out, wrote))
+}
+
+/// Settings that make the planner run every parallel-safe query in parallel mode; local
+/// to the (always rolled back) savepoint. The GUC was renamed in PostgreSQL 16.
+const FORCE_PARALLEL_MODE: &str = "SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), set_config('max_parallel_workers_per_gather', greatest(current_setting('max_parallel_workers_per_gather')::int, 1)::text, true)";
+
+/// Whether a plan node (from `EXPLAIN (FORMAT JSON)`) is, or contains, a Gather.
+fn has_gather(node: &serde_json::Value) -> bool {
+    let own = node["Node Type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Gather"));
+    own || node["Plans"]
+        .as_array()
+        .is_some_and(|plans| plans.iter().any(has_gather))
+}
+
+/// Prove, without running it, that PostgreSQL will execute this gate in parallel mode
+/// (see the module docs); otherwise the reason it is BLOCKED.
+fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
+    tx.batch_execute(FORCE_PARALLEL_MODE)
+        .map_err(|e| format!("could not enable parallel mode: {}", pg_message(&e)))?;
+    let row = tx
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    let plan: serde_json::Value = row
+        .try_get(0)
+        .map_err(|e| format!("could not read the gate's plan: {e}"))?;
+    if has_gather(&plan[0]["Plan"]) {
+        return Ok(());
+    }
+    Err(
+        "refused before running: PostgreSQL would not run this gate in parallel mode, so \
+         airlock cannot prove it is read-only (it calls a PARALLEL UNSAFE function such as \
+         nextval() or a plpgsql function not declared PARALLEL SAFE, or a parallel-restricted \
+         one such as random() or pg_stat_activity at the top, or it locks rows). Declare the \
+         functions it reads through PARALLEL SAFE, or ask the question without them"
+            .into(),
+    )
 }
 
 /// Evaluate one gate's rows.
@@ -162,7 +212,10 @@ pub fn run_gates(
             });
             continue;
         }
-        let (judged, wrote) = in_read_only_savepoint(tx, role, |sp| judge_gate(sp, sql))?;
+        let (judged, wrote) = in_read_only_savepoint(tx, role, |sp| {
+            prove_parallel_mode(sp, sql)?;
+            judge_gate(sp, sql)
+        })?;
         let (ready, reason) = match (judged, wrote) {
             (_, true) => (
                 false,

@@ -80,9 +80,19 @@ impl LedgerRow {
     }
 }
 
+/// Whether `airlock.ledger` exists, as of this statement's snapshot.
+///
+/// Not `to_regclass()`: that answers from the backend's catalog cache without taking a
+/// lock, so it processes no invalidation messages. An apply that waited on the deploy
+/// lock while another created the ledger would still be told "no ledger" and apply the
+/// release a second time. A query on the catalogs uses a fresh MVCC snapshot, and
+/// opening them processes the pending invalidations for the statements that follow.
 pub fn exists(client: &mut impl GenericClient) -> Result<bool, DbError> {
     let row = client
-        .query_one("SELECT to_regclass('airlock.ledger') IS NOT NULL", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')",
+            &[],
+        )
         .map_err(|e| sql_err("reading the ledger", &e))?;
     Ok(row.get(0))
 }
