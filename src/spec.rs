@@ -357,15 +357,10 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
             if !checked.insert((file.clone(), role as u8)) {
                 continue;
             }
-            match std::fs::read(&full) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(sql) => {
-                        for prob in sql_lint::check(&file, &sql, role) {
-                            problems.push(prob.to_string());
-                        }
-                    }
-                    Err(_) => problems.push(format!("{file}: SQL files must be UTF-8")),
-                },
+            let checked = std::fs::File::open(&full)
+                .and_then(|f| sql_lint::check_reader(&file, &mut std::io::BufReader::new(f), role));
+            match checked {
+                Ok(found) => problems.extend(found.iter().map(ToString::to_string)),
                 Err(e) => problems.push(format!("cannot read {file}: {e}")),
             }
         }

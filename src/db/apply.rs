@@ -414,6 +414,15 @@ fn lock(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Run one tier or rollback file as it was verified: one message, so the server
+/// parses all of it before running any of it. It is lexed with
+/// `standard_conforming_strings = on`, as lint read it; set in its own message
+/// first, because an earlier file may have changed it.
+fn run_file(tx: &mut Transaction<'_>, sql: &str) -> Result<(), postgres::Error> {
+    tx.batch_execute("SET LOCAL standard_conforming_strings = on")?;
+    tx.batch_execute(sql)
+}
+
 fn interrupted_check() -> Result<(), DbError> {
     if conn::interrupted() {
         return Err(DbError::Sql {
@@ -536,7 +545,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             for f in &tier.files {
                 interrupted_check()?;
                 let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-                tx.batch_execute(sql).map_err(|e| {
+                run_file(&mut tx, sql).map_err(|e| {
                     let what = if sqlstate(&e) == Some("57014") && conn::interrupted() {
                         "cancelled by the operator (Ctrl-C)".to_string()
                     } else {
@@ -696,7 +705,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     for f in &rb.files {
         interrupted_check()?;
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-        tx.batch_execute(sql).map_err(|e| DbError::Sql {
+        run_file(&mut tx, sql).map_err(|e| DbError::Sql {
             context: format!("rollback file {f}"),
             message: format!(
                 "{}; the rollback was rolled back, the database is as it was",
