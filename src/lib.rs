@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod manifest;
 pub mod minisign;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod spec;

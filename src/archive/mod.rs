@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-pub use reader::{read_bundle, Discard, Judge, Limits, Opened, Sink};
+pub use reader::{read_bundle, read_bundle_observed, Discard, Judge, Limits, Opened, Sink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -174,6 +174,7 @@ pub fn extract(
     judge: Judge<'_>,
     limits: &Limits,
     to: &Path,
+    progress: &crate::progress::Progress,
 ) -> Result<Opened, ExtractError> {
     if to.exists() {
         let empty = to.is_dir()
@@ -195,7 +196,7 @@ pub fn extract(
     let mut sink = DirSink {
         root: tmp.path().to_path_buf(),
     };
-    let opened = read_bundle(bundle, judge, limits, &mut sink)?;
+    let opened = read_bundle_observed(bundle, judge, limits, &mut sink, progress)?;
     if to.exists() {
         std::fs::remove_dir(to).map_err(|e| ExtractError::Io(to.to_path_buf(), e))?;
     }

@@ -9,6 +9,7 @@ use super::VerifyError;
 use crate::bundle_path::{collision_key, BundlePath};
 use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
 use crate::minisign::SignatureBox;
+use crate::progress::Progress;
 use crate::trust::{self, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -90,17 +91,21 @@ pub enum Judge<'a> {
     StructureOnly,
 }
 
-struct Guarded<R> {
+struct Guarded<'p, R> {
     inner: R,
     compressed: Arc<AtomicU64>,
     out: u64,
     limits: Limits,
+    /// Shows compressed bytes consumed out of the file's size.
+    progress: &'p Progress,
 }
 
-impl<R: Read> Read for Guarded<R> {
+impl<R: Read> Read for Guarded<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.out += n as u64;
+        self.progress
+            .set_position(self.compressed.load(Ordering::Relaxed));
         if self.out > self.limits.ratio_floor {
             let c = self.compressed.load(Ordering::Relaxed).max(1);
             if self.out / c > self.limits.max_ratio {
@@ -213,6 +218,17 @@ pub fn read_bundle(
     limits: &Limits,
     sink: &mut dyn Sink,
 ) -> Result<Opened, VerifyError> {
+    read_bundle_observed(path, judge, limits, sink, &Progress::hidden())
+}
+
+/// [`read_bundle`], reporting the compressed bytes consumed to `progress`.
+pub fn read_bundle_observed(
+    path: &Path,
+    judge: Judge<'_>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+    progress: &Progress,
+) -> Result<Opened, VerifyError> {
     let f = std::fs::File::open(path).map_err(|source| VerifyError::Open {
         path: path.to_path_buf(),
         source,
@@ -227,6 +243,7 @@ pub fn read_bundle(
         compressed,
         out: 0,
         limits: limits.clone(),
+        progress,
     };
     let mut archive = tar::Archive::new(guarded);
     let opened = {

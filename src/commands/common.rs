@@ -49,6 +49,13 @@ pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<Stri
     ))
 }
 
+/// A progress bar over a bundle file's bytes (shown only for large bundles on a
+/// terminal; a missing file gets none, and the reader reports the error).
+pub fn bundle_progress(path: &Path, what: &str) -> crate::progress::Progress {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    crate::progress::Progress::bytes(len, what)
+}
+
 /// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
 pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
     let meta = std::fs::metadata(path)

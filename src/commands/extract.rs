@@ -1,6 +1,6 @@
 //! `airlock extract`: verify fully into a temp dir beside --to, then rename.
 
-use super::common::{judge_time, load_trust};
+use super::common::{bundle_progress, judge_time, load_trust};
 use crate::archive::{extract, Judge, Limits};
 use crate::cli::ExtractArgs;
 use crate::error::Result;
@@ -35,6 +35,7 @@ pub fn run(args: ExtractArgs) -> Result<Outcome> {
         Judge::Trust { store: &store, at },
         &Limits::default(),
         &args.to,
+        &bundle_progress(&args.bundle, "extracting"),
     )?;
     Ok(Box::new(ExtractReport {
         to: args.to,

@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::report::Outcome;
 
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    crate::progress::allow(cli.global.json, cli.global.quiet);
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Lint(a) => lint::run(a),

@@ -6,6 +6,7 @@ use crate::cli::PackArgs;
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileEntry, Manifest};
 use crate::minisign::SecretKey;
+use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -48,7 +49,7 @@ impl Report for PackReport {
 }
 
 /// Hash a file in one streaming pass.
-fn hash_file(path: &Path) -> Result<(String, u64)> {
+fn hash_file(path: &Path, progress: &Progress) -> Result<(String, u64)> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
@@ -64,6 +65,7 @@ fn hash_file(path: &Path) -> Result<(String, u64)> {
         }
         h.update(&buf[..k]);
         n += k as u64;
+        progress.inc(k as u64);
     }
     Ok((hex::encode(h.finalize()), n))
 }
@@ -96,10 +98,29 @@ pub fn pack_dir(
     level: u32,
     force: bool,
 ) -> Result<PackReport> {
-    let linted = crate::spec::lint(source)?;
+    pack_linted(crate::spec::lint(source)?, key, out, level, force)
+}
+
+/// Pack an already linted source.
+fn pack_linted(
+    linted: crate::spec::Linted,
+    key: &SecretKey,
+    out: Option<&Path>,
+    level: u32,
+    force: bool,
+) -> Result<PackReport> {
+    let source = linted.dir.as_path();
+    // Two passes over the payload: hash (the manifest comes first), then compress.
+    let payload: u64 = linted
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(source.join(p.as_str())).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Progress::bytes(2 * payload, "hashing");
     let mut files = vec![];
     for p in &linted.files {
-        let (sha256, size) = hash_file(&source.join(p.as_str()))?;
+        let (sha256, size) = hash_file(&source.join(p.as_str()), &progress)?;
         files.push(FileEntry {
             path: p.to_string(),
             sha256,
@@ -131,6 +152,7 @@ pub fn pack_dir(
             Some("use --out FILE, or --force to overwrite".into()),
         ));
     }
+    progress.phase("packing");
     let mut tmp = AtomicFile::new(&dest)?;
     let file = tmp
         .file()
@@ -158,6 +180,7 @@ pub fn pack_dir(
             inner: BufReader::with_capacity(1 << 20, f),
             h: Sha256::new(),
             n: 0,
+            progress: &progress,
         };
         w.add(&entry.path, entry.size, &mut hr).map_err(werr)?;
         if hr.n != entry.size || hex::encode(hr.h.finalize()) != entry.sha256 {
@@ -185,26 +208,28 @@ pub fn pack_dir(
     })
 }
 
-struct HashCheck<R> {
+struct HashCheck<'p, R> {
     inner: R,
     h: Sha256,
     n: u64,
+    progress: &'p Progress,
 }
-impl<R: Read> Read for HashCheck<R> {
+impl<R: Read> Read for HashCheck<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let k = self.inner.read(buf)?;
         self.h.update(&buf[..k]);
         self.n += k as u64;
+        self.progress.inc(k as u64);
         Ok(k)
     }
 }
 
 pub fn run(args: PackArgs) -> Result<Outcome> {
-    // Lint before asking for a passphrase: a broken source fails fast.
-    crate::spec::lint(&args.source)?;
+    // Lint before asking for a passphrase: a broken source fails fast (and once).
+    let linted = crate::spec::lint(&args.source)?;
     let key = load_secret_key(&args.key, &args.pass)?;
-    Ok(Box::new(pack_dir(
-        &args.source,
+    Ok(Box::new(pack_linted(
+        linted,
         &key,
         args.out.as_deref(),
         args.level,

@@ -1,7 +1,7 @@
 //! `airlock verify` and `airlock inspect`: one report type, two levels of detail.
 
-use super::common::{judge_time, load_trust};
-use crate::archive::{read_bundle, Discard, Judge, Limits};
+use super::common::{bundle_progress, judge_time, load_trust};
+use crate::archive::{read_bundle, read_bundle_observed, Discard, Judge, Limits};
 use crate::cli::{InspectArgs, VerifyArgs};
 use crate::error::Result;
 use crate::manifest::Manifest;
@@ -123,11 +123,12 @@ impl Report for BundleReport {
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let at = judge_time(args.at.as_deref())?;
-    let op = read_bundle(
+    let op = read_bundle_observed(
         &args.bundle,
         Judge::Trust { store: &store, at },
         &Limits::default(),
         &mut Discard,
+        &bundle_progress(&args.bundle, "verifying"),
     )?;
     Ok(Box::new(report(args.bundle, op, "VERIFIED", false)))
 }
