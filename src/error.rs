@@ -7,7 +7,7 @@ use crate::archive::{ExtractError, VerifyError};
 use crate::db::DbError;
 use crate::minisign::MinisignError;
 use crate::spec::SpecError;
-use crate::trust::TrustError;
+use crate::trust::{NotCounted, TrustError, TrustVerdict};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +21,9 @@ pub enum Error {
     Spec(#[from] SpecError),
     #[error("bundle verification failed: {0}")]
     Verify(#[from] VerifyError),
+    /// Never holds `ExtractError::Verify`: `From` turns that into [`Error::Verify`].
     #[error(transparent)]
-    Extract(#[from] ExtractError),
+    Extract(ExtractError),
     #[error(transparent)]
     Trust(#[from] TrustError),
     #[error("key {path}: {source}")]
@@ -40,6 +41,94 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<ExtractError> for Error {
+    fn from(e: ExtractError) -> Error {
+        match e {
+            ExtractError::Verify(v) => Error::Verify(v),
+            other => Error::Extract(other),
+        }
+    }
+}
+
+/// The advice for a bundle whose bytes are not what its signers signed.
+const TAMPERED_HINT: &str = "do not use this bundle: it is not what the release manager signed. Ask for a fresh copy and verify again";
+
+/// The advice for an authentic bundle past its `expires`.
+const EXPIRED_HINT: &str = "the bundle is authentic but expired: ask the release manager for a new bundle with a later `expires` (re-packed and signed). Auditors can judge it as of an earlier time with `airlock verify BUNDLE --trust PATH --at TIME`";
+
+/// What to do about a threshold that is not met. Signatures that are wrong (bad
+/// bytes, another bundle's comment) or absent mean the bundle is not what was
+/// signed; otherwise the signatures are sound and the trust store does not accept
+/// enough of them, so the advice is about the store or about co-signing.
+fn untrusted_hint(v: &TrustVerdict) -> String {
+    let reasons: Vec<NotCounted> = v.signatures.iter().filter_map(|c| c.not_counted).collect();
+    if v.signatures.is_empty() || reasons.iter().any(|r| r.is_bad_signature()) {
+        return TAMPERED_HINT.into();
+    }
+    let ids = |want: NotCounted| -> Option<String> {
+        let ids: Vec<&str> = v
+            .signatures
+            .iter()
+            .filter(|c| c.not_counted == Some(want))
+            .map(|c| c.key_id.as_str())
+            .collect();
+        (!ids.is_empty()).then(|| ids.join(", "))
+    };
+    let mut causes = vec![];
+    if let Some(ids) = ids(NotCounted::UnknownKey) {
+        causes.push(format!(
+            "check that --trust (or AIRLOCK_TRUST) names the store with the release keys: it holds no key {ids} (add a .pub only after confirming it with its owner)"
+        ));
+    }
+    if let Some(ids) = ids(NotCounted::Revoked) {
+        causes.push(format!(
+            "key {ids} is revoked in trust.toml: ask for the bundle signed by a current release key"
+        ));
+    }
+    if let Some(ids) = ids(NotCounted::NotYetValid) {
+        causes.push(format!(
+            "key {ids} is not valid yet (not_before in trust.toml): correct the date if it is wrong, or ask for a signature by a key valid now"
+        ));
+    }
+    if let Some(ids) = ids(NotCounted::KeyExpired) {
+        causes.push(format!(
+            "key {ids} is past its not_after in trust.toml: ask for a signature by a current key; auditors can judge the signing time with `airlock verify --at TIME`"
+        ));
+    }
+    if let Some(ids) = ids(NotCounted::OperatorRole) {
+        causes.push(format!(
+            "key {ids} has role operator in trust.toml, which never counts for bundles"
+        ));
+    }
+    let need = v.threshold.saturating_sub(v.distinct_keys);
+    let co_sign = format!(
+        "get it co-signed by {need} more trusted release key(s) with `airlock sign BUNDLE --key KEY`"
+    );
+    if causes.is_empty() {
+        co_sign
+    } else {
+        format!("{}; or {co_sign}", causes.join("; "))
+    }
+}
+
+fn verify_exit_code(e: &VerifyError) -> u8 {
+    match e {
+        VerifyError::Open { .. } | VerifyError::Write(_) => 1,
+        _ => 4,
+    }
+}
+
+/// One hint per class of verification failure: unreadable or unwritable (none: the
+/// message says it), expired, not trusted enough, or not what was signed.
+fn verify_hint(e: &VerifyError) -> Option<String> {
+    match e {
+        VerifyError::Open { .. } | VerifyError::Write(_) => None,
+        VerifyError::Expired { .. } => Some(EXPIRED_HINT.into()),
+        VerifyError::Untrusted(v) => Some(untrusted_hint(v)),
+        _ => Some(TAMPERED_HINT.into()),
+    }
+}
 
 impl Error {
     pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Error {
@@ -59,11 +148,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage { .. } | Error::Spec(_) => 2,
-            Error::Verify(VerifyError::Open { .. }) => 1,
-            Error::Verify(VerifyError::Write(_)) => 1,
-            Error::Verify(_) | Error::Trust(_) => 4,
-            Error::Extract(ExtractError::Verify(VerifyError::Open { .. })) => 1,
-            Error::Extract(ExtractError::Verify(_)) => 4,
+            Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_exit_code(e),
+            Error::Trust(_) => 4,
             Error::Extract(ExtractError::DestinationExists(_)) => 2,
             Error::Extract(ExtractError::Io(..)) => 1,
             Error::Key { source, .. } => match source {
@@ -79,21 +165,19 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Usage { hint, .. } => hint.clone(),
-            Error::Spec(_) => Some("fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into()),
-            Error::Verify(VerifyError::Open { .. }) => None,
-            Error::Verify(VerifyError::Untrusted(_)) => Some(
-                "get the bundle co-signed (`airlock sign`) by enough trusted release keys, or check that --trust points at the right store".into(),
+            Error::Spec(_) => Some(
+                "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
             ),
-            Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => Some(
-                "do not use this bundle: it is not what the release manager signed. Ask for a fresh copy and verify again".into(),
-            ),
+            Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_hint(e),
             Error::Trust(_) => Some("fix the trust store (*.pub files and trust.toml)".into()),
-            Error::Key { source: MinisignError::WrongPassphrase, .. } => {
-                Some("check the passphrase (AIRLOCK_PASSPHRASE or --passphrase-file)".into())
-            }
-            Error::Key { source: MinisignError::PassphraseRequired, .. } => {
-                Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into())
-            }
+            Error::Key {
+                source: MinisignError::WrongPassphrase,
+                ..
+            } => Some("check the passphrase (AIRLOCK_PASSPHRASE or --passphrase-file)".into()),
+            Error::Key {
+                source: MinisignError::PassphraseRequired,
+                ..
+            } => Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
             Error::Db(e) => e.hint(),
             _ => None,
         }

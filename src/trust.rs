@@ -210,6 +210,38 @@ impl TrustStore {
     }
 }
 
+/// Why a signature does not count toward the threshold. Typed, so that what the
+/// user is told to do next (`Error::hint`) never depends on parsing `note` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotCounted {
+    /// No key with this key id is in the trust store.
+    UnknownKey,
+    /// The signature (or its trusted comment) does not verify over these manifest
+    /// bytes, or uses a refused algorithm: the bytes are not what the key signed.
+    BadSignature,
+    /// It verifies, but its trusted comment names another bundle id.
+    OtherBundle,
+    /// The key is revoked (always, or since a time before the time judged).
+    Revoked,
+    /// The time judged is before the key's `not_before`.
+    NotYetValid,
+    /// The time judged is after the key's `not_after`.
+    KeyExpired,
+    /// The key has role `operator`, which never counts for bundles.
+    OperatorRole,
+    /// Another signature by the same public key already counted.
+    SamePublicKey,
+}
+
+impl NotCounted {
+    /// True when the signature itself is wrong (tampering or forgery), as opposed
+    /// to a sound signature the trust store does not accept.
+    pub fn is_bad_signature(self) -> bool {
+        matches!(self, NotCounted::BadSignature | NotCounted::OtherBundle)
+    }
+}
+
 /// What was concluded about one signature file.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SignatureCheck {
@@ -224,9 +256,19 @@ pub struct SignatureCheck {
     pub valid: bool,
     /// It counts toward the threshold.
     pub counted: bool,
+    /// Why it does not count (absent when it counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<NotCounted>,
     /// Why it does not count, or a flag worth knowing (e.g. revoked since).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl SignatureCheck {
+    fn refuse(&mut self, why: NotCounted, note: String) {
+        self.not_counted = Some(why);
+        self.note = Some(note);
+    }
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -276,11 +318,15 @@ pub fn evaluate_each(
             role: None,
             valid: false,
             counted: false,
+            not_counted: None,
             note: None,
         };
         let candidates = store.find(sig.key_id);
         if candidates.is_empty() {
-            check.note = Some(format!("key {} is not in the trust store", sig.key_id));
+            check.refuse(
+                NotCounted::UnknownKey,
+                format!("key {} is not in the trust store", sig.key_id),
+            );
             checks.push(check);
             continue;
         }
@@ -295,76 +341,89 @@ pub fn evaluate_each(
                 }
             });
         let Some(key) = good else {
-            check.note = Some(format!(
-                "signature by key {} does not verify over this manifest ({})",
-                sig.key_id,
-                last_err.unwrap_or_default()
-            ));
+            check.refuse(
+                NotCounted::BadSignature,
+                format!(
+                    "signature by key {} does not verify over this manifest ({})",
+                    sig.key_id,
+                    last_err.unwrap_or_default()
+                ),
+            );
             checks.push(check);
             continue;
         };
         check.role = Some(key.policy.role.clone());
         if fields.bundle_id.as_deref() != Some(bundle_id) {
-            check.note = Some(format!(
-                "trusted comment names bundle id {}, not this bundle",
-                fields.bundle_id.as_deref().unwrap_or("(none)")
-            ));
+            check.refuse(
+                NotCounted::OtherBundle,
+                format!(
+                    "trusted comment names bundle id {}, not this bundle",
+                    fields.bundle_id.as_deref().unwrap_or("(none)")
+                ),
+            );
             checks.push(check);
             continue;
         }
         check.valid = true;
         let p = &key.policy;
+        let revoked_reason = || {
+            p.revoked_reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        };
         let refusal = match &p.revoked {
-            Some(None) => Some(format!(
-                "key {} is revoked{}",
-                sig.key_id,
-                p.revoked_reason
-                    .as_ref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
+            Some(None) => Some((
+                NotCounted::Revoked,
+                format!("key {} is revoked{}", sig.key_id, revoked_reason()),
             )),
-            Some(Some(t)) if *t <= at => Some(format!(
-                "key {} is revoked since {}{}",
-                sig.key_id,
-                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                p.revoked_reason
-                    .as_ref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
+            Some(Some(t)) if *t <= at => Some((
+                NotCounted::Revoked,
+                format!(
+                    "key {} is revoked since {}{}",
+                    sig.key_id,
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    revoked_reason()
+                ),
             )),
             _ => None,
         }
         .or_else(|| match p.not_before {
-            Some(nb) if at < nb => Some(format!(
-                "key {} is not valid before {}",
-                sig.key_id,
-                nb.to_rfc3339()
+            Some(nb) if at < nb => Some((
+                NotCounted::NotYetValid,
+                format!("key {} is not valid before {}", sig.key_id, nb.to_rfc3339()),
             )),
             _ => None,
         })
         .or_else(|| match p.not_after {
-            Some(na) if at > na => {
-                Some(format!("key {} expired at {}", sig.key_id, na.to_rfc3339()))
-            }
+            Some(na) if at > na => Some((
+                NotCounted::KeyExpired,
+                format!("key {} expired at {}", sig.key_id, na.to_rfc3339()),
+            )),
             _ => None,
         })
         .or_else(|| match p.role {
-            Role::Operator => Some(format!(
-                "key {} has role operator and cannot sign releases",
-                sig.key_id
+            Role::Operator => Some((
+                NotCounted::OperatorRole,
+                format!(
+                    "key {} has role operator and cannot sign releases",
+                    sig.key_id
+                ),
             )),
             Role::Release => None,
         });
         match refusal {
-            Some(r) => check.note = Some(r),
+            Some((why, note)) => check.refuse(why, note),
             None => {
                 if counted_keys.insert(*key.key.key.as_bytes()) {
                     check.counted = true;
                 } else {
-                    check.note =
-                        Some("another signature by the same public key already counted".into());
+                    check.refuse(
+                        NotCounted::SamePublicKey,
+                        "another signature by the same public key already counted".into(),
+                    );
                 }
-                if let Some(Some(t)) = &p.revoked {
+                if let (true, Some(Some(t))) = (check.counted, &p.revoked) {
                     check.note = Some(format!(
                         "valid at the time judged; key revoked later, from {}",
                         t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

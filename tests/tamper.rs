@@ -6,27 +6,85 @@ use std::path::Path;
 use util::craft::*;
 use util::*;
 
-/// verify and extract both refuse with `reason`; extract leaves nothing behind.
-fn refused(d: &Path, bundle: &str, trust: &str, reason: &str) {
-    let o = airlock(d, &["verify", bundle, "--trust", trust]);
-    assert_eq!(code(&o), 4, "{bundle}: verify\n{}", stderr(&o));
+/// What the hint must tell the user to do, by class of failure.
+#[derive(Clone, Copy, Debug)]
+enum Advice {
+    /// The bytes are not what was signed: throw this copy away.
+    Tampered,
+    /// Authentic but expired: a new bundle, or `--at` for auditors.
+    Expired,
+    /// Authentic, but the trust store does not accept enough of its signatures: the
+    /// hint is about the store or co-signing, and contains this text.
+    Trust(&'static str),
+}
+
+const TAMPERED: &str = "not what the release manager signed";
+
+/// verify and extract both refuse with `reason` and the same hint, of the class
+/// `advice`, in human and --json output; extract leaves nothing behind.
+#[track_caller]
+fn refused(d: &Path, bundle: &str, trust: &str, reason: &str, advice: Advice) {
+    let human = airlock(d, &["verify", bundle, "--trust", trust]);
+    assert_eq!(code(&human), 4, "{bundle}: verify\n{}", stderr(&human));
     assert!(
-        stderr(&o).contains(reason),
+        stderr(&human).contains(reason),
         "{bundle}: wanted {reason:?} in:\n{}",
-        stderr(&o)
+        stderr(&human)
     );
-    let o = airlock(d, &["extract", bundle, "--trust", trust, "--to", "dest"]);
-    assert_eq!(code(&o), 4, "{bundle}: extract\n{}", stderr(&o));
+    let mut hints = vec![];
+    for cmd in [
+        vec!["--json", "verify", bundle, "--trust", trust],
+        vec![
+            "--json", "extract", bundle, "--trust", trust, "--to", "dest",
+        ],
+    ] {
+        let o = airlock(d, &cmd);
+        assert_eq!(code(&o), 4, "{cmd:?}\n{}", stdout(&o));
+        let v = json(&o);
+        assert_eq!(v["kind"], "verification", "{cmd:?}: {v:#}");
+        assert!(
+            v["error"].as_str().unwrap().contains(reason),
+            "{cmd:?}: wanted {reason:?} in {v:#}"
+        );
+        hints.push(v["hint"].as_str().unwrap_or_default().to_string());
+    }
+    let hint = &hints[0];
+    assert_eq!(
+        hint, &hints[1],
+        "{bundle}: verify and extract advise differently"
+    );
+    assert!(
+        stderr(&human).contains(&format!("\nhint: {hint}\n")),
+        "{bundle}: the human hint differs from the JSON one:\n{}",
+        stderr(&human)
+    );
+    match advice {
+        Advice::Tampered => assert!(hint.contains(TAMPERED), "{bundle}: {hint}"),
+        Advice::Expired => assert!(
+            !hint.contains(TAMPERED) && hint.contains("expired") && hint.contains("--at"),
+            "{bundle}: an expired bundle needs its own advice: {hint}"
+        ),
+        Advice::Trust(what) => assert!(
+            !hint.contains(TAMPERED) && hint.contains(what),
+            "{bundle}: wanted trust-store advice with {what:?}: {hint}"
+        ),
+    }
     assert!(
         !d.join("dest").exists(),
         "{bundle}: extract wrote its destination"
     );
-    let left: Vec<_> = std::fs::read_dir(d)
+    let left = leftovers(d);
+    assert!(left.is_empty(), "{bundle}: left {left:?}");
+}
+
+/// `.airlock-*` temp files or directories left in `d`.
+fn leftovers(d: &Path) -> Vec<String> {
+    std::fs::read_dir(d)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
-        .collect();
-    assert!(left.is_empty(), "{bundle}: left {left:?}");
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".airlock-"))
+        .collect()
 }
 
 #[test]
@@ -139,7 +197,7 @@ fn the_tamper_matrix() {
         } else {
             format!("{name}: SHA-256 mismatch")
         };
-        refused(d, "flip.tar.gz", "rm.pub", &reason);
+        refused(d, "flip.tar.gz", "rm.pub", &reason, Advice::Tampered);
     }
     // A flipped byte in the manifest: the signature no longer covers it.
     let mut es = b.entries.clone();
@@ -153,6 +211,7 @@ fn the_tamper_matrix() {
         "manifest.tar.gz",
         "rm.pub",
         "does not verify over this manifest",
+        Advice::Tampered,
     );
     // A flipped byte in the signature.
     let mut es = b.entries.clone();
@@ -162,7 +221,13 @@ fn the_tamper_matrix() {
     lines[1].insert(20, if c0 == 'A' { 'B' } else { 'A' });
     es[1].data = format!("{}\n", lines.join("\n")).into_bytes();
     write("sig.tar.gz", &es);
-    refused(d, "sig.tar.gz", "rm.pub", "does not verify");
+    refused(
+        d,
+        "sig.tar.gz",
+        "rm.pub",
+        "does not verify",
+        Advice::Tampered,
+    );
     // Add, remove, rename, duplicate an entry.
     let mut es = b.entries.clone();
     es.push(file("zzz-extra.sql", b"SELECT 1;"));
@@ -172,6 +237,7 @@ fn the_tamper_matrix() {
         "add.tar.gz",
         "rm.pub",
         "zzz-extra.sql: not listed in the manifest",
+        Advice::Tampered,
     );
     let mut es = b.entries.clone();
     let gone = String::from_utf8(es.remove(es.len() - 1).name).unwrap();
@@ -181,6 +247,7 @@ fn the_tamper_matrix() {
         "remove.tar.gz",
         "rm.pub",
         &format!("{gone}: listed in the manifest but missing"),
+        Advice::Tampered,
     );
     let mut es = b.entries.clone();
     let last = es.len() - 1;
@@ -191,12 +258,13 @@ fn the_tamper_matrix() {
         "rename.tar.gz",
         "rm.pub",
         "sql/renamed.sql: not listed in the manifest",
+        Advice::Tampered,
     );
     let mut es = b.entries.clone();
     let dup = es[last].clone();
     es.push(dup);
     write("dup.tar.gz", &es);
-    refused(d, "dup.tar.gz", "rm.pub", "appears twice");
+    refused(d, "dup.tar.gz", "rm.pub", "appears twice", Advice::Tampered);
 
     // Another bundle's signature (same key, different manifest).
     let other = d.join("other");
@@ -234,8 +302,11 @@ fn the_tamper_matrix() {
         "swapped.tar.gz",
         "rm.pub",
         "does not verify over this manifest",
+        Advice::Tampered,
     );
 
+    // The bundle is authentic from here on; the trust store decides, and the advice
+    // is about the store or co-signing, never "not what was signed".
     // Wrong key, revoked key, below threshold, not yet valid, operator role.
     let k2 = keygen(d, "other-key");
     let _ = k2;
@@ -244,6 +315,7 @@ fn the_tamper_matrix() {
         "good.tar.gz",
         "other-key.pub",
         "is not in the trust store",
+        Advice::Trust("--trust"),
     );
     let key_id = String::from_utf8(b.entries[1].name.clone())
         .unwrap()
@@ -263,26 +335,51 @@ fn the_tamper_matrix() {
         &format!("[keys.{key_id}]\nrevoked = true\nrevoked_reason = \"compromised\"\n"),
         &["rm"],
     );
-    refused(d, "good.tar.gz", "store", "is revoked (compromised)");
+    refused(
+        d,
+        "good.tar.gz",
+        "store",
+        "is revoked (compromised)",
+        Advice::Trust("revoked"),
+    );
     store("threshold = 2\n", &["rm", "other-key"]);
     refused(
         d,
         "good.tar.gz",
         "store",
         "1 distinct trusted key(s) signed, 2 required",
+        Advice::Trust("co-signed by 1 more"),
     );
     store(
         &format!("[keys.{key_id}]\nnot_before = \"2999-01-01T00:00:00Z\"\n"),
         &["rm"],
     );
-    refused(d, "good.tar.gz", "store", "is not valid before");
+    refused(
+        d,
+        "good.tar.gz",
+        "store",
+        "is not valid before",
+        Advice::Trust("not valid yet"),
+    );
     store(&format!("[keys.{key_id}]\nrole = \"operator\"\n"), &["rm"]);
-    refused(d, "good.tar.gz", "store", "role operator");
+    refused(
+        d,
+        "good.tar.gz",
+        "store",
+        "role operator",
+        Advice::Trust("role operator"),
+    );
     // Two .pub files holding the same key count once.
     std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
     store("threshold = 2\n", &["rm"]);
     std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
-    refused(d, "good.tar.gz", "store", "2 required");
+    refused(
+        d,
+        "good.tar.gz",
+        "store",
+        "2 required",
+        Advice::Trust("co-signed by 1 more"),
+    );
     // A co-signature meets the threshold; the bundle id does not change.
     let before = json(&airlock(d, &["--json", "inspect", "good.tar.gz"]))["bundle_id"].clone();
     expect_code(
@@ -323,6 +420,7 @@ fn expired_bundles_are_refused_unless_judged_earlier() {
         "old.tar.gz",
         "rm.pub",
         "bundle expired at 2020-01-01T00:00:00Z",
+        Advice::Expired,
     );
     expect_code(
         &airlock(

@@ -211,6 +211,35 @@ fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// Signatures against the store's threshold, then expiry, both at the time judged.
+fn judge_trust(judge: &Judge<'_>, op: &mut Opened) -> Result<(), VerifyError> {
+    let Judge::Trust { store, at } = judge else {
+        return Ok(());
+    };
+    let verdict = trust::evaluate(
+        store,
+        &op.manifest_bytes,
+        &op.bundle_id,
+        &op.signatures,
+        *at,
+    );
+    if !verdict.met {
+        return Err(VerifyError::Untrusted(Box::new(verdict)));
+    }
+    op.trust = Some(verdict);
+    if let Some(exp) = &op.manifest.bundle.expires {
+        if let Some(t) = trust::parse_rfc3339(exp) {
+            if *at > t {
+                return Err(VerifyError::Expired {
+                    expires: exp.clone(),
+                    at: at.to_rfc3339(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Read, check and (optionally) judge a bundle, streaming every payload file to `sink`.
 pub fn read_bundle(
     path: &Path,
@@ -421,30 +450,7 @@ pub fn read_bundle_observed(
             // 3. payload: exactly the manifest's files, in order.
             if expected_idx == 0 {
                 op.signatures = std::mem::take(&mut sigs);
-                if let Judge::Trust { store, at } = &judge {
-                    let verdict = trust::evaluate(
-                        store,
-                        &op.manifest_bytes,
-                        &op.bundle_id,
-                        &op.signatures,
-                        *at,
-                    );
-                    let met = verdict.met;
-                    op.trust = Some(verdict.clone());
-                    if !met {
-                        return Err(VerifyError::Untrusted(Box::new(verdict)));
-                    }
-                    if let Some(exp) = &op.manifest.bundle.expires {
-                        if let Some(t) = trust::parse_rfc3339(exp) {
-                            if *at > t {
-                                return Err(VerifyError::Expired {
-                                    expires: exp.clone(),
-                                    at: at.to_rfc3339(),
-                                });
-                            }
-                        }
-                    }
-                }
+                judge_trust(&judge, op)?;
                 sink.begin(op)?;
             }
             let Some(expected) = op.manifest.files.get(expected_idx) else {
@@ -519,19 +525,7 @@ pub fn read_bundle_observed(
         if expected_idx == 0 {
             // No payload at all: still judge trust so the message is the right one.
             op.signatures = std::mem::take(&mut sigs);
-            if let Judge::Trust { store, at } = &judge {
-                let verdict = trust::evaluate(
-                    store,
-                    &op.manifest_bytes,
-                    &op.bundle_id,
-                    &op.signatures,
-                    *at,
-                );
-                if !verdict.met {
-                    return Err(VerifyError::Untrusted(Box::new(verdict)));
-                }
-                op.trust = Some(verdict);
-            }
+            judge_trust(&judge, &mut op)?;
         }
         if let Some(missing) = op.manifest.files.get(expected_idx) {
             return Err(VerifyError::Missing {
