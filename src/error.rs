@@ -17,6 +17,9 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// `sign` with a key that already signed this bundle: there is nothing to add.
+    #[error("{} is already signed by key {key_id}; nothing changed", bundle.display())]
+    AlreadySigned { bundle: PathBuf, key_id: String },
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error("bundle verification failed: {0}")]
@@ -53,6 +56,9 @@ impl From<ExtractError> for Error {
 
 /// The advice for a bundle whose bytes are not what its signers signed.
 const TAMPERED_HINT: &str = "do not use this bundle: it is not what the release manager signed. Ask for a fresh copy and verify again";
+
+/// The advice when `sign` has nothing to add.
+const ALREADY_SIGNED_HINT: &str = "to add another signer, run `airlock sign` with that signer's key; `airlock inspect BUNDLE` lists who signed";
 
 /// The advice for an authentic bundle past its `expires`.
 const EXPIRED_HINT: &str = "the bundle is authentic but expired: ask the release manager for a new bundle with a later `expires` (re-packed and signed). Auditors can judge it as of an earlier time with `airlock verify BUNDLE --trust PATH --at TIME`";
@@ -147,7 +153,7 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage { .. } | Error::Spec(_) => 2,
+            Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => 2,
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_exit_code(e),
             Error::Trust(_) => 4,
             Error::Extract(ExtractError::DestinationExists(_)) => 2,
@@ -165,6 +171,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Usage { hint, .. } => hint.clone(),
+            Error::AlreadySigned { .. } => Some(ALREADY_SIGNED_HINT.into()),
             Error::Spec(_) => Some(
                 "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
             ),
@@ -185,7 +192,7 @@ impl Error {
 
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Usage { .. } => "usage",
+            Error::Usage { .. } | Error::AlreadySigned { .. } => "usage",
             Error::Spec(_) => "source",
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",
             Error::Extract(_) => "extract",

@@ -308,8 +308,7 @@ fn the_tamper_matrix() {
     // The bundle is authentic from here on; the trust store decides, and the advice
     // is about the store or co-signing, never "not what was signed".
     // Wrong key, revoked key, below threshold, not yet valid, operator role.
-    let k2 = keygen(d, "other-key");
-    let _ = k2;
+    let other_id = keygen(d, "other-key");
     refused(
         d,
         "good.tar.gz",
@@ -391,9 +390,70 @@ fn the_tamper_matrix() {
     let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", "store"]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["bundle_id"], before);
-    let o = airlock(d, &["sign", "good.tar.gz", "--key", "other-key.key"]);
-    expect_code(&o, 4);
-    assert!(stderr(&o).contains("already signed by this key"));
+    // Signing again with a key that already signed (the co-signer, or the packer) is
+    // a usage error, not a verification failure, and changes nothing.
+    let bytes = std::fs::read(d.join("good.tar.gz")).unwrap();
+    for (key, id) in [("other-key.key", &other_id), ("rm.key", &key_id)] {
+        let o = airlock(d, &["sign", "good.tar.gz", "--key", key]);
+        expect_code(&o, 2);
+        let msg = format!("good.tar.gz is already signed by key {id}; nothing changed");
+        assert!(stderr(&o).contains(&msg), "{key}: {}", stderr(&o));
+        let o = airlock(d, &["--json", "sign", "good.tar.gz", "--key", key]);
+        expect_code(&o, 2);
+        let v = json(&o);
+        assert_eq!(v["kind"], "usage", "{v:#}");
+        assert_eq!(v["error"], msg.as_str(), "{v:#}");
+        assert!(!v["hint"].as_str().unwrap().contains(TAMPERED), "{v:#}");
+        assert_eq!(std::fs::read(d.join("good.tar.gz")).unwrap(), bytes);
+        assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+    }
+}
+
+#[test]
+fn sign_refuses_a_damaged_bundle_and_leaves_it_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = base();
+    let d = b.dir.path();
+    keygen(d, "co");
+    let mode = |f: &str| std::fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777;
+    let unchanged = |f: &str, before: &[u8], o: &std::process::Output, reason: &str| {
+        expect_code(o, 4);
+        assert!(stderr(o).contains(reason), "{f}: {}", stderr(o));
+        assert!(stderr(o).contains(TAMPERED), "{f}: {}", stderr(o));
+        assert_eq!(std::fs::read(d.join(f)).unwrap(), before, "{f} changed");
+        assert_eq!(mode(f), 0o640, "{f}: mode changed");
+        assert!(leftovers(d).is_empty(), "{f}: {:?}", leftovers(d));
+    };
+    // A payload byte changed.
+    let mut es = b.entries.clone();
+    let last = es.len() - 1;
+    es[last].data[0] ^= 0x01;
+    std::fs::write(d.join("bad.tar.gz"), gzip(&tar(&es))).unwrap();
+    std::fs::set_permissions(d.join("bad.tar.gz"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = std::fs::read(d.join("bad.tar.gz")).unwrap();
+    let o = airlock(d, &["sign", "bad.tar.gz", "--key", "co.key"]);
+    unchanged("bad.tar.gz", &before, &o, "sql/tier1.sql: SHA-256 mismatch");
+    // Our own signature is in the bundle but damaged: not "already signed".
+    let sig = String::from_utf8(b.entries[1].data.clone()).unwrap();
+    let mut lines: Vec<String> = sig.lines().map(str::to_string).collect();
+    let c = lines[1].remove(40);
+    lines[1].insert(40, if c == 'A' { 'B' } else { 'A' });
+    let mut es = b.entries.clone();
+    es[1].data = format!("{}\n", lines.join("\n")).into_bytes();
+    std::fs::write(d.join("badsig.tar.gz"), gzip(&tar(&es))).unwrap();
+    std::fs::set_permissions(
+        d.join("badsig.tar.gz"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let before = std::fs::read(d.join("badsig.tar.gz")).unwrap();
+    let o = airlock(d, &["sign", "badsig.tar.gz", "--key", "rm.key"]);
+    unchanged(
+        "badsig.tar.gz",
+        &before,
+        &o,
+        "does not verify with this key",
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `airlock sign`: add a co-signature. The archive is rewritten to a temp file while
 //! being structurally verified, then renamed over the original; the manifest bytes,
-//! hence the bundle id, do not change.
+//! hence the bundle id, do not change. A bundle this key already signed is left
+//! untouched.
 
 use super::common::{load_secret_key, source_date_epoch, AtomicFile};
 use crate::archive::writer::BundleWriter;
@@ -41,19 +42,44 @@ struct Rewrite<'a> {
     writer: Option<BundleWriter<BufWriter<std::fs::File>>>,
     timestamp: i64,
     signers: Vec<String>,
+    /// This key's own signature is already in the bundle (and verifies): the rest of
+    /// the bundle is still read and checked, but nothing is written.
+    already_signed: bool,
 }
 
 impl Sink for Rewrite<'_> {
     fn begin(&mut self, op: &Opened) -> Result<(), VerifyError> {
-        if op
+        if let Some((file, existing)) = op
             .signatures
             .iter()
-            .any(|(_, s)| s.key_id == self.key.key_id)
+            .find(|(_, s)| s.key_id == self.key.key_id)
         {
-            return Err(VerifyError::Signature {
-                file: format!("signatures/{}.minisig", self.key.key_id),
-                why: "the bundle is already signed by this key".into(),
-            });
+            // Ours only if it verifies with our public key and names this bundle;
+            // anything else under our key id is a damaged or forged signature.
+            let names_this_bundle = manifest::parse_trusted_comment(&existing.trusted_comment)
+                .bundle_id
+                .as_deref()
+                == Some(op.bundle_id.as_str());
+            return match self.key.public().verify(&op.manifest_bytes, existing) {
+                Ok(()) if names_this_bundle => {
+                    self.already_signed = true;
+                    Ok(())
+                }
+                Ok(()) => Err(VerifyError::Signature {
+                    file: file.clone(),
+                    why: format!(
+                        "already holds a signature by key {} whose trusted comment names another bundle",
+                        self.key.key_id
+                    ),
+                }),
+                Err(e) => Err(VerifyError::Signature {
+                    file: file.clone(),
+                    why: format!(
+                        "already holds a signature under key id {} that does not verify with this key ({e})",
+                        self.key.key_id
+                    ),
+                }),
+            };
         }
         let tc = manifest::trusted_comment(&op.manifest, &op.bundle_id, self.timestamp);
         let mut sigs: Vec<_> = op.signatures.iter().map(|(_, s)| s.clone()).collect();
@@ -73,10 +99,10 @@ impl Sink for Rewrite<'_> {
         Ok(())
     }
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> std::io::Result<()> {
-        self.writer
-            .as_mut()
-            .expect("begun")
-            .add(path.as_str(), size, data)
+        match self.writer.as_mut() {
+            Some(w) => w.add(path.as_str(), size, data),
+            None => Ok(()),
+        }
     }
 }
 
@@ -94,6 +120,7 @@ pub fn run(args: SignArgs) -> Result<Outcome> {
         writer: None,
         timestamp,
         signers: vec![],
+        already_signed: false,
     };
     let opened = read_bundle(
         &args.bundle,
@@ -101,6 +128,13 @@ pub fn run(args: SignArgs) -> Result<Outcome> {
         &Limits::default(),
         &mut sink,
     )?;
+    if sink.already_signed {
+        // `tmp` is dropped unused: the bundle is untouched.
+        return Err(Error::AlreadySigned {
+            bundle: args.bundle,
+            key_id: key.key_id.to_string(),
+        });
+    }
     let w = sink
         .writer
         .take()
