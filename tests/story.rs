@@ -100,6 +100,8 @@ fn reference_release_blocked_then_ratified_then_applied_and_rolled_back() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("apply.json")).unwrap()).unwrap();
     validate("receipt.schema.json", &receipt);
     assert_eq!(receipt["tiers"].as_array().unwrap().len(), 8);
+    // Receipts are records for auditors, not secrets: made like any file.
+    assert_mode(&dir.join("apply.json"), 0o666 & !umask());
     assert_eq!(r["verify"]["values"]["gap"], "0");
     assert_eq!(
         db.scalar("SELECT count(*) FROM one_roof.v_ownership"),

@@ -1,6 +1,6 @@
 //! `airlock apply` and `airlock rollback`.
 
-use super::common::{load_secret_key, write_atomic};
+use super::common::{load_secret_key, write_atomic, NewFileMode};
 use super::db_common::prepare;
 use crate::cli::{ApplyArgs, RollbackArgs};
 use crate::db::apply::{self, Options, PlanReport, Receipt};
@@ -160,7 +160,7 @@ fn save_receipt(
     });
     let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
     text.push(b'\n');
-    write_atomic(&path, &text, false)?;
+    write_atomic(&path, &text, NewFileMode::Public, false)?;
     if let Some(k) = key {
         let tc = format!(
             "timestamp:{}\tairlock-receipt\tbundle_id:{}\tevent:{}\tledger_seq:{seq}",
@@ -174,6 +174,7 @@ fn save_receipt(
         write_atomic(
             std::path::Path::new(&sig_path),
             sig.to_file_text().as_bytes(),
+            NewFileMode::Public,
             false,
         )?;
     }

@@ -116,6 +116,21 @@ pub fn source_date_epoch() -> Result<Option<i64>> {
     }
 }
 
+/// Who may read a file airlock creates. Every output file says which it is, so a
+/// temp file's private default never leaks into a public artifact.
+#[derive(Clone, Copy, Debug)]
+pub enum NewFileMode<'a> {
+    /// Owner only (0600) from the moment it exists: secret keys.
+    Private,
+    /// Like any new file (0666 minus the umask, as `cp` or `minisign` would make
+    /// it): bundles, public keys, receipts.
+    Public,
+    /// The permissions of the existing file this one replaces (`sign` rewrites a
+    /// bundle in place). `Public` when that file cannot be read; its reader will say
+    /// why.
+    SameAs(&'a Path),
+}
+
 /// A temp file beside `dest`; `commit` renames it into place (never half-written).
 pub struct AtomicFile {
     tmp: tempfile::NamedTempFile,
@@ -123,20 +138,46 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    pub fn new(dest: &Path) -> Result<AtomicFile> {
+    pub fn new(dest: &Path, mode: NewFileMode<'_>) -> Result<AtomicFile> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".airlock-tmp-")
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot create a temporary file in {}", dir.display()),
-                    e,
-                )
-            })?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".airlock-tmp-");
+        // The mode given to open(2): the kernel applies the umask to it.
+        #[cfg(unix)]
+        let keep: Option<u32> = {
+            use std::os::unix::fs::PermissionsExt;
+            let (create, keep) = match mode {
+                NewFileMode::Private => (0o600, None),
+                NewFileMode::Public => (0o666, None),
+                NewFileMode::SameAs(existing) => match std::fs::metadata(existing) {
+                    // Created private, then set exactly (fchmod ignores the umask).
+                    Ok(m) => (0o600, Some(m.permissions().mode() & 0o777)),
+                    Err(_) => (0o666, None),
+                },
+            };
+            builder.permissions(std::fs::Permissions::from_mode(create));
+            keep
+        };
+        #[cfg(not(unix))]
+        let _ = mode;
+        let tmp = builder.tempfile_in(&dir).map_err(|e| {
+            Error::io(
+                format!("cannot create a temporary file in {}", dir.display()),
+                e,
+            )
+        })?;
+        #[cfg(unix)]
+        if let Some(bits) = keep {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(bits))
+                .map_err(|e| {
+                    Error::io(format!("cannot set permissions on {}", dest.display()), e)
+                })?;
+        }
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -171,9 +212,14 @@ impl AtomicFile {
     }
 }
 
-/// Write a small text file atomically.
-pub fn write_atomic(dest: &Path, text: &[u8], overwrite: bool) -> Result<()> {
-    let mut f = AtomicFile::new(dest)?;
+/// Write a small file atomically.
+pub fn write_atomic(
+    dest: &Path,
+    text: &[u8],
+    mode: NewFileMode<'_>,
+    overwrite: bool,
+) -> Result<()> {
+    let mut f = AtomicFile::new(dest, mode)?;
     f.file()
         .write_all(text)
         .map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;

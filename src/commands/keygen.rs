@@ -1,6 +1,6 @@
 //! `airlock keygen`: a minisign-compatible key pair.
 
-use super::common::{passphrase, write_atomic};
+use super::common::{passphrase, write_atomic, NewFileMode};
 use crate::cli::KeygenArgs;
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
@@ -67,8 +67,13 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
         }
         pub_text = format!("untrusted comment: {c}\n{}\n", pk.to_base64());
     }
-    write_secret(&key_path, text.as_bytes(), args.force)?;
-    write_atomic(&pub_path, pub_text.as_bytes(), args.force)?;
+    write_atomic(&key_path, text.as_bytes(), NewFileMode::Private, args.force)?;
+    write_atomic(
+        &pub_path,
+        pub_text.as_bytes(),
+        NewFileMode::Public,
+        args.force,
+    )?;
     Ok(Box::new(KeygenReport {
         key_id: pk.key_id.to_string(),
         secret_key: key_path,
@@ -76,21 +81,4 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
         encrypted: pass.is_some(),
         public_key_base64: pk.to_base64(),
     }))
-}
-
-/// The secret key file is created 0600 from the start (never briefly world-readable).
-fn write_secret(dest: &std::path::Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    use std::io::Write;
-    let mut f = super::common::AtomicFile::new(dest)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(format!("cannot set permissions on {}", dest.display()), e))?;
-    }
-    f.file()
-        .write_all(bytes)
-        .map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
-    f.commit(overwrite)
 }

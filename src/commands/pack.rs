@@ -1,6 +1,6 @@
 //! `airlock pack`: lint, hash, sign, write the deterministic bundle atomically.
 
-use super::common::{load_secret_key, source_date_epoch, AtomicFile};
+use super::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
 use crate::error::{Error, Result};
@@ -153,7 +153,7 @@ fn pack_linted(
         ));
     }
     progress.phase("packing");
-    let mut tmp = AtomicFile::new(&dest)?;
+    let mut tmp = AtomicFile::new(&dest, NewFileMode::Public)?;
     let file = tmp
         .file()
         .try_clone()

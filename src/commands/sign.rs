@@ -1,9 +1,9 @@
 //! `airlock sign`: add a co-signature. The archive is rewritten to a temp file while
-//! being structurally verified, then renamed over the original; the manifest bytes,
-//! hence the bundle id, do not change. A bundle this key already signed is left
-//! untouched.
+//! being structurally verified, then renamed over the original (keeping its mode);
+//! the manifest bytes, hence the bundle id, do not change. A bundle this key already
+//! signed is left untouched.
 
-use super::common::{load_secret_key, source_date_epoch, AtomicFile};
+use super::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::archive::writer::BundleWriter;
 use crate::archive::{read_bundle, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
@@ -108,7 +108,7 @@ impl Sink for Rewrite<'_> {
 
 pub fn run(args: SignArgs) -> Result<Outcome> {
     let key = load_secret_key(&args.key, &args.pass)?;
-    let mut tmp = AtomicFile::new(&args.bundle)?;
+    let mut tmp = AtomicFile::new(&args.bundle, NewFileMode::SameAs(&args.bundle))?;
     let file = tmp
         .file()
         .try_clone()
@@ -129,7 +129,7 @@ pub fn run(args: SignArgs) -> Result<Outcome> {
         &mut sink,
     )?;
     if sink.already_signed {
-        // `tmp` is dropped unused: the bundle is untouched.
+        // `tmp` is dropped unused: the bundle's bytes and mode are untouched.
         return Err(Error::AlreadySigned {
             bundle: args.bundle,
             key_id: key.key_id.to_string(),

@@ -19,20 +19,69 @@ pub fn airlock(dir: &Path, args: &[&str]) -> Output {
 
 pub fn airlock_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(bin());
-    c.current_dir(dir).args(args);
-    for k in [
-        "AIRLOCK_DB",
-        "AIRLOCK_TRUST",
-        "AIRLOCK_PASSPHRASE",
-        "PGDATABASE",
-        "SOURCE_DATE_EPOCH",
-    ] {
+    c.args(args);
+    run_clean(c, dir, env)
+}
+
+/// `airlock ARGS` in `dir` under the file-creation mask `umask` (e.g. "027").
+pub fn airlock_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(bin())
+        .args(args);
+    run_clean(c, dir, &[])
+}
+
+/// The knobs every test run starts without.
+const CLEARED_ENV: [&str; 5] = [
+    "AIRLOCK_DB",
+    "AIRLOCK_TRUST",
+    "AIRLOCK_PASSPHRASE",
+    "PGDATABASE",
+    "SOURCE_DATE_EPOCH",
+];
+
+fn run_clean(mut c: Command, dir: &Path, env: &[(&str, &str)]) -> Output {
+    c.current_dir(dir);
+    for k in CLEARED_ENV {
         c.env_remove(k);
     }
     for (k, v) in env {
         c.env(k, v);
     }
     c.output().expect("run airlock")
+}
+
+/// This process's file-creation mask (children inherit it).
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .expect("Umask in /proc/self/status");
+    u32::from_str_radix(mask.trim(), 8).expect("octal umask")
+}
+
+/// Permission bits of a file.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Assert a file's permission bits (shown in octal when they differ).
+#[track_caller]
+pub fn assert_mode(path: &Path, want: u32) {
+    let got = mode(path);
+    assert!(
+        got == want,
+        "{}: mode {got:o}, expected {want:o}",
+        path.display()
+    );
 }
 
 pub fn code(o: &Output) -> i32 {
