@@ -1,5 +1,6 @@
-//! Keys and the files airlock writes: the modes of secret keys, public keys and
-//! bundles.
+//! Keys and the files airlock writes: passphrases (from a file, the environment or a
+//! terminal), and the modes of secret keys, public keys and bundles. Every refusal
+//! proves that nothing was written or changed.
 
 mod util;
 use std::path::Path;
@@ -24,6 +25,126 @@ fn mini(d: &Path) -> String {
         "SELECT 1;",
     );
     s.dir.to_str().unwrap().to_string()
+}
+
+/// The empty-passphrase refusal: exit 2, names where it came from, says how to get
+/// an unencrypted key on purpose, and leaves no key file behind.
+#[track_caller]
+fn refused_empty(d: &Path, o: &std::process::Output, text: &str, source: &str) {
+    expect_code(o, 2);
+    assert!(
+        text.contains(&format!("empty passphrase from {source}")),
+        "{source}: {text}"
+    );
+    assert!(text.contains("--unencrypted"), "{source}: {text}");
+    for f in ["e.key", "e.pub"] {
+        assert!(!d.join(f).exists(), "{source}: {f} was written");
+    }
+    assert!(leftovers(d).is_empty(), "{source}: {:?}", leftovers(d));
+}
+
+#[test]
+fn empty_passphrase_for_a_new_key_is_refused_from_every_source() {
+    let t = tempdir();
+    let d = t.path();
+    // AIRLOCK_PASSPHRASE="" (say, "$UNSET_VAR"): refused, in human and JSON output.
+    let o = airlock_env(d, &["keygen", "--out", "e"], &[("AIRLOCK_PASSPHRASE", "")]);
+    refused_empty(d, &o, &stderr(&o), "AIRLOCK_PASSPHRASE");
+    let o = airlock_env(
+        d,
+        &["--json", "keygen", "--out", "e"],
+        &[("AIRLOCK_PASSPHRASE", "")],
+    );
+    let v = json(&o);
+    assert_eq!(v["kind"], "usage", "{v:#}");
+    let text = format!("{}\n{}", v["error"], v["hint"]);
+    refused_empty(d, &o, &text, "AIRLOCK_PASSPHRASE");
+    // An empty --passphrase-file, or one whose first line is empty.
+    for (file, content) in [("empty.txt", ""), ("blank.txt", "\nsecret\n")] {
+        std::fs::write(d.join(file), content).unwrap();
+        let o = airlock(d, &["keygen", "--out", "e", "--passphrase-file", file]);
+        refused_empty(d, &o, &stderr(&o), &format!("the first line of {file}"));
+    }
+    // On a terminal, the same rule and the same advice.
+    let o = airlock_tty(d, &["keygen", "--out", "e"], "\n");
+    refused_empty(d, &o, &stdout(&o), "the terminal");
+    // --unencrypted is the way to have no passphrase; the empty variable is unused.
+    let o = airlock_env(
+        d,
+        &["--json", "keygen", "--out", "e", "--unencrypted"],
+        &[("AIRLOCK_PASSPHRASE", "")],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["encrypted"], false);
+}
+
+#[test]
+fn encrypted_key_needs_the_right_passphrase_from_any_source() {
+    let t = tempdir();
+    let d = t.path();
+    let o = airlock_env(
+        d,
+        &["--json", "keygen", "--out", "enc"],
+        &[("AIRLOCK_PASSPHRASE", "secret")],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["encrypted"], true);
+    let s = mini(d);
+    // The passphrase from a file (its first line) or a terminal (the environment:
+    // tests/faults.rs). Each opening costs a full scrypt, so this test stays short.
+    std::fs::write(d.join("pw.txt"), "secret\nnot this line\n").unwrap();
+    expect_code(
+        &airlock(
+            d,
+            &[
+                "pack",
+                &s,
+                "--key",
+                "enc.key",
+                "--out",
+                "file.tar.gz",
+                "--passphrase-file",
+                "pw.txt",
+            ],
+        ),
+        0,
+    );
+    let o = airlock_tty(
+        d,
+        &["pack", &s, "--key", "enc.key", "--out", "tty.tar.gz"],
+        "secret\n",
+    );
+    expect_code(&o, 0);
+    for b in ["file.tar.gz", "tty.tar.gz"] {
+        expect_code(&airlock(d, &["verify", b, "--trust", "enc.pub"]), 0);
+    }
+    // An empty passphrase opening an existing key is just a wrong one, on a terminal
+    // as from AIRLOCK_PASSPHRASE (no advice to use --unencrypted).
+    let o = airlock_tty(
+        d,
+        &["pack", &s, "--key", "enc.key", "--out", "none.tar.gz"],
+        "\n",
+    );
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("key enc.key: secret key checksum mismatch: wrong passphrase"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("--unencrypted"), "{}", stdout(&o));
+    assert!(!d.join("none.tar.gz").exists());
+    // sign with a wrong passphrase: exit 2, the bundle untouched.
+    let before = std::fs::read(d.join("file.tar.gz")).unwrap();
+    std::fs::copy(d.join("file.tar.gz"), d.join("co.tar.gz")).unwrap();
+    let o = airlock_env(
+        d,
+        &["sign", "co.tar.gz", "--key", "enc.key"],
+        &[("AIRLOCK_PASSPHRASE", "wrong")],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("wrong passphrase"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("co.tar.gz")).unwrap(), before);
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
 }
 
 #[test]

@@ -8,45 +8,59 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+/// What a passphrase is for. The rules depend on this, never on where the
+/// passphrase came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Encrypting a new secret key: it must not be empty (an empty passphrase is an
+    /// unencrypted key that claims otherwise), and a terminal asks twice.
+    NewKey,
+    /// Opening an existing key: whatever it was made with; a wrong one fails there.
+    Unlock,
+}
+
 /// Passphrase from --passphrase-file, AIRLOCK_PASSPHRASE, or a terminal prompt.
-pub fn passphrase(args: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<String>> {
-    if let Some(p) = &args.passphrase_file {
+pub fn passphrase(args: &PassphraseArgs, purpose: Purpose) -> Result<Zeroizing<String>> {
+    let (pass, source) = if let Some(p) = &args.passphrase_file {
         let text =
             Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
                 Error::io(format!("cannot read passphrase file {}", p.display()), e)
             })?);
-        let first = text.lines().next().unwrap_or("").to_string();
-        return Ok(Zeroizing::new(first));
-    }
-    if let Ok(p) = std::env::var("AIRLOCK_PASSPHRASE") {
-        return Ok(Zeroizing::new(p));
-    }
-    if std::io::stdin().is_terminal() {
+        let first = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
+        (first, format!("the first line of {}", p.display()))
+    } else if let Ok(p) = std::env::var("AIRLOCK_PASSPHRASE") {
+        (Zeroizing::new(p), "AIRLOCK_PASSPHRASE".to_string())
+    } else if std::io::stdin().is_terminal() {
         let p = Zeroizing::new(
             rpassword::prompt_password("Passphrase: ")
                 .map_err(|e| Error::io("cannot read passphrase", e))?,
         );
-        if confirm {
+        if purpose == Purpose::NewKey && !p.is_empty() {
             let again = Zeroizing::new(
                 rpassword::prompt_password("Passphrase (again): ")
                     .map_err(|e| Error::io("cannot read passphrase", e))?,
             );
             if *again != *p {
-                return Err(Error::usage("the passphrases do not match", None));
+                return Err(Error::usage(
+                    "the passphrases do not match",
+                    Some("run the command again and type the same passphrase twice".into()),
+                ));
             }
         }
-        if p.is_empty() {
-            return Err(Error::usage(
-                "empty passphrase",
-                Some("use --unencrypted for a throw-away key without a passphrase".into()),
-            ));
-        }
-        return Ok(p);
+        (p, "the terminal".to_string())
+    } else {
+        return Err(Error::usage(
+            "a passphrase is needed and stdin is not a terminal",
+            Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
+        ));
+    };
+    if purpose == Purpose::NewKey && pass.is_empty() {
+        return Err(Error::usage(
+            format!("empty passphrase from {source}: a new encrypted key needs a non-empty passphrase"),
+            Some("give a non-empty passphrase, or pass --unencrypted to make an unencrypted key on purpose (throw-away and test keys only)".into()),
+        ));
     }
-    Err(Error::usage(
-        "a passphrase is needed and stdin is not a terminal",
-        Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
-    ))
+    Ok(pass)
 }
 
 /// A progress bar over a bundle file's bytes (shown only for large bundles on a
@@ -84,7 +98,7 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
     };
     let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
     let pw = if encrypted {
-        Some(passphrase(pass, false)?)
+        Some(passphrase(pass, Purpose::Unlock)?)
     } else {
         None
     };

@@ -1,6 +1,6 @@
 //! `airlock keygen`: a minisign-compatible key pair.
 
-use super::common::{passphrase, write_atomic, NewFileMode};
+use super::common::{passphrase, write_atomic, NewFileMode, Purpose};
 use crate::cli::KeygenArgs;
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
@@ -47,7 +47,7 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
     let pass = if args.unencrypted {
         None
     } else {
-        Some(passphrase(&args.pass, true)?)
+        Some(passphrase(&args.pass, Purpose::NewKey)?)
     };
     let sk = SecretKey::generate().map_err(|e| Error::Key {
         path: key_path.clone(),

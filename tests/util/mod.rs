@@ -33,6 +33,38 @@ pub fn airlock_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
     run_clean(c, dir, &[])
 }
 
+/// `airlock ARGS` in `dir` with stdin, stdout and stderr on a pseudo-terminal
+/// (util-linux `script`), `input` typed on it. Returns what the terminal showed.
+pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut line = shell_quote(&bin().to_string_lossy());
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_quote(a));
+    }
+    let mut c = Command::new("script");
+    c.args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c.current_dir(dir);
+    for k in CLEARED_ENV {
+        c.env_remove(k);
+    }
+    let mut child = c.spawn().expect("run script(1) from util-linux");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("type on the terminal");
+    child.wait_with_output().expect("script(1)")
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// The knobs every test run starts without.
 const CLEARED_ENV: [&str; 5] = [
     "AIRLOCK_DB",
