@@ -1,6 +1,6 @@
 //! Keys and the files airlock writes: passphrases (from a file, the environment or a
-//! terminal), and the modes of secret keys, public keys and bundles. Every refusal
-//! proves that nothing was written or changed.
+//! terminal), secret-key permissions, and the modes of secret keys, public keys and
+//! bundles. Every refusal proves that nothing was written or changed.
 
 mod util;
 use std::path::Path;
@@ -144,6 +144,51 @@ fn encrypted_key_needs_the_right_passphrase_from_any_source() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("wrong passphrase"), "{}", stderr(&o));
     assert_eq!(std::fs::read(d.join("co.tar.gz")).unwrap(), before);
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+}
+
+#[test]
+fn a_secret_key_others_can_read_is_refused_by_pack_and_sign() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    keygen(d, "co");
+    let s = mini(d);
+    pack(d, Path::new(&s), "rm.key", "b.tar.gz");
+    let chmod = |f: &str, m: u32| {
+        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    chmod("rm.key", 0o644);
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "pack",
+            &s,
+            "--key",
+            "rm.key",
+            "--out",
+            "new.tar.gz",
+        ],
+    );
+    expect_code(&o, 2);
+    let v = json(&o);
+    assert!(v["error"].as_str().unwrap().contains("rm.key"), "{v:#}");
+    assert_eq!(v["hint"], "chmod 600 rm.key", "{v:#}");
+    assert!(!d.join("new.tar.gz").exists());
+    // sign refuses a group-readable key too, and leaves the bundle alone.
+    chmod("co.key", 0o640);
+    let before = std::fs::read(d.join("b.tar.gz")).unwrap();
+    let o = airlock(d, &["sign", "b.tar.gz", "--key", "co.key"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("co.key is readable by others (mode 640)")
+            && stderr(&o).contains("chmod 600 co.key"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(d.join("b.tar.gz")).unwrap(), before);
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
 }
 

@@ -518,6 +518,22 @@ fn trust_core_json_outputs_match_their_schemas() {
     let v = json(&o);
     validate("inspect.schema.json", &v);
     assert_eq!(v["status"], "UNVERIFIED");
+    let o = airlock(dir, &["inspect", "b.tar.gz"]);
+    expect_code(&o, 0);
+    assert!(stdout(&o).starts_with("UNVERIFIED: "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("NOT checked: no trust store given"),
+        "{}",
+        stdout(&o)
+    );
+    // AIRLOCK_TRUST stands in for --trust.
+    let o = airlock_env(
+        dir,
+        &["--json", "inspect", "b.tar.gz"],
+        &[("AIRLOCK_TRUST", "rm.pub")],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["status"], "VERIFIED");
     let o = airlock(
         dir,
         &[
@@ -540,12 +556,47 @@ fn trust_core_json_outputs_match_their_schemas() {
     let o = airlock(dir, &["--json", "sign", "b.tar.gz", "--key", "co.key"]);
     expect_code(&o, 0);
     validate("sign.schema.json", &json(&o));
-    let o = airlock(
-        dir,
-        &["--json", "verify", "b.tar.gz", "--trust", "nope.pub"],
-    );
-    expect_code(&o, 4);
-    validate("error.schema.json", &json(&o));
+    // Errors are one JSON document too (json() refuses anything after it), for
+    // every trust-core command, with the exit code the process exits with.
+    keygen(dir, "stranger");
+    let failures: &[(&[&str], i32, &str)] = &[
+        (
+            &["verify", "b.tar.gz", "--trust", "nope.pub"],
+            4,
+            "trust-store",
+        ),
+        (&["keygen", "--out", "rm", "--unencrypted"], 2, "usage"),
+        (&["lint", "nowhere"], 2, "source"),
+        (&["pack", "nowhere", "--key", "rm.key"], 2, "source"),
+        (
+            &["verify", "b.tar.gz", "--trust", "stranger.pub"],
+            4,
+            "verification",
+        ),
+        (
+            &["verify", "missing.tar.gz", "--trust", "rm.pub"],
+            1,
+            "verification",
+        ),
+        (&["inspect", "missing.tar.gz"], 1, "verification"),
+        (
+            &["extract", "b.tar.gz", "--trust", "rm.pub", "--to", "x"],
+            2,
+            "extract",
+        ),
+        (&["sign", "b.tar.gz", "--key", "co.key"], 2, "usage"),
+    ];
+    for (args, want, kind) in failures {
+        let mut a = vec!["--json"];
+        a.extend(args.iter());
+        let o = airlock(dir, &a);
+        assert_eq!(code(&o), *want, "{args:?}: {}", stdout(&o));
+        let v = json(&o);
+        validate("error.schema.json", &v);
+        assert_eq!(v["ok"], false, "{args:?}");
+        assert_eq!(v["exit_code"], *want, "{args:?}");
+        assert_eq!(v["kind"], *kind, "{args:?}: {v:#}");
+    }
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The trust core's promises: round trip, reproducibility, a tamper matrix where every
-//! case exits 4 with the right reason and writes nothing, keys, and lint.
+//! case exits 4 with the right reason and the right advice and writes nothing,
+//! trust-store policy (key windows, relabelled key ids, trust.toml mistakes), sign
+//! refusing what it must not touch, expiry, keygen and lint.
 
 mod util;
 use std::path::Path;
@@ -87,6 +89,34 @@ fn leftovers(d: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A trust store directory `d/NAME` with the given `KEY.pub` files and trust.toml.
+fn store(d: &Path, name: &str, keys: &[&str], toml: &str) -> String {
+    let s = d.join(name);
+    let _ = std::fs::remove_dir_all(&s);
+    std::fs::create_dir(&s).unwrap();
+    for k in keys {
+        std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
+    }
+    if !toml.is_empty() {
+        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    }
+    name.to_string()
+}
+
+/// The key id of the (first) signature in a crafted bundle's entries.
+fn signer(entries: &[Entry]) -> String {
+    String::from_utf8(entries[1].name.clone())
+        .unwrap()
+        .trim_start_matches("signatures/")
+        .trim_end_matches(".minisig")
+        .to_string()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
 #[test]
 fn round_trip_pack_verify_extract() {
     let b = base();
@@ -119,7 +149,7 @@ fn round_trip_pack_verify_extract() {
             assert_eq!(std::fs::read(src).unwrap(), e.data);
         }
     }
-    // extract never overwrites.
+    // extract never overwrites; an empty directory is fine.
     expect_code(
         &airlock(
             d,
@@ -127,6 +157,23 @@ fn round_trip_pack_verify_extract() {
         ),
         2,
     );
+    std::fs::create_dir(d.join("empty")).unwrap();
+    expect_code(
+        &airlock(
+            d,
+            &[
+                "extract",
+                "good.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--to",
+                "empty",
+            ],
+        ),
+        0,
+    );
+    assert!(d.join("empty/sql/tier1.sql").is_file());
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
 }
 
 #[test]
@@ -171,6 +218,46 @@ fn packing_twice_gives_the_same_bytes() {
     );
     let id = |f: &str| json(&airlock(d, &["--json", "inspect", f]))["bundle_id"].clone();
     assert_eq!(id("r1.tar.gz"), id("r3.tar.gz"));
+
+    // What is fixed: gzip header without mtime or name; every entry a regular file,
+    // mtime = SOURCE_DATE_EPOCH, mode 0644, uid/gid 0; the signature's trusted comment
+    // carries that timestamp, name, version, sequence and the bundle id.
+    let bytes = std::fs::read(d.join("r1.tar.gz")).unwrap();
+    assert_eq!(bytes[..10], GZ_HEADER);
+    let mut raw = vec![];
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut raw).unwrap();
+    let mut ar = tar::Archive::new(&raw[..]);
+    let mut comment = None;
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header();
+        assert!(h.entry_type().is_file());
+        assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+        assert_eq!(h.mode().unwrap() & 0o7777, 0o644);
+        assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+        if e.path_bytes().starts_with(b"signatures/") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            comment = text
+                .lines()
+                .find_map(|l| l.strip_prefix("trusted comment: "))
+                .map(str::to_string);
+        }
+    }
+    let comment = comment.expect("a signature with a trusted comment");
+    let id = id("r1.tar.gz");
+    for part in [
+        "timestamp:1700000000".to_string(),
+        "name:mini".into(),
+        "version:1.0".into(),
+        "sequence:1".into(),
+        format!("bundle_id:{}", id.as_str().unwrap()),
+    ] {
+        assert!(
+            comment.split('\t').any(|p| p == part),
+            "{part} not in {comment:?}"
+        );
+    }
 }
 
 #[test]
@@ -184,18 +271,22 @@ fn the_tamper_matrix() {
         .iter()
         .position(|e| e.name == b"SHA256SUMS")
         .unwrap();
+    let key_id = signer(&b.entries);
+    let sig_file = format!("signatures/{key_id}.minisig");
 
     // A flipped byte in each payload file: its hash, named, expected vs actual.
     for i in sums..b.entries.len() {
         let mut es = b.entries.clone();
+        let expected = sha256_hex(&es[i].data);
         let mid = es[i].data.len() / 2;
         es[i].data[mid] ^= 0x20;
+        let actual = sha256_hex(&es[i].data);
         let name = String::from_utf8(es[i].name.clone()).unwrap();
         write("flip.tar.gz", &es);
         let reason = if name == "SHA256SUMS" {
             "SHA256SUMS does not match".to_string()
         } else {
-            format!("{name}: SHA-256 mismatch")
+            format!("{name}: SHA-256 mismatch\n  expected {expected}\n  actual   {actual}")
         };
         refused(d, "flip.tar.gz", "rm.pub", &reason, Advice::Tampered);
     }
@@ -213,14 +304,19 @@ fn the_tamper_matrix() {
         "does not verify over this manifest",
         Advice::Tampered,
     );
-    // A flipped byte in the signature.
-    let mut es = b.entries.clone();
-    let sig = String::from_utf8(es[1].data.clone()).unwrap();
-    let mut lines: Vec<String> = sig.lines().map(str::to_string).collect();
-    let c0 = lines[1].remove(20);
-    lines[1].insert(20, if c0 == 'A' { 'B' } else { 'A' });
-    es[1].data = format!("{}\n", lines.join("\n")).into_bytes();
-    write("sig.tar.gz", &es);
+    // A flipped byte in the signature, in its trusted comment, in its global
+    // signature; the signature moved under another key id; no signature at all.
+    let sig = String::from_utf8(b.entries[1].data.clone()).unwrap();
+    let lines: Vec<String> = sig.lines().map(str::to_string).collect();
+    let flip = |line: usize, at: usize| {
+        let mut l = lines.clone();
+        let c = l[line].remove(at);
+        l[line].insert(at, if c == 'A' { 'B' } else { 'A' });
+        let mut es = b.entries.clone();
+        es[1].data = format!("{}\n", l.join("\n")).into_bytes();
+        es
+    };
+    write("sig.tar.gz", &flip(1, 20));
     refused(
         d,
         "sig.tar.gz",
@@ -228,7 +324,48 @@ fn the_tamper_matrix() {
         "does not verify",
         Advice::Tampered,
     );
-    // Add, remove, rename, duplicate an entry.
+    let mut es = b.entries.clone();
+    es[1].data = sig
+        .replacen("\tversion:1.0", "\tversion:9.0", 1)
+        .into_bytes();
+    write("comment.tar.gz", &es);
+    refused(
+        d,
+        "comment.tar.gz",
+        "rm.pub",
+        "trusted comment signature does not verify",
+        Advice::Tampered,
+    );
+    write("global.tar.gz", &flip(3, 10));
+    refused(
+        d,
+        "global.tar.gz",
+        "rm.pub",
+        "trusted comment signature does not verify",
+        Advice::Tampered,
+    );
+    let mut es = b.entries.clone();
+    es[1].name = b"signatures/0123456789ABCDEF.minisig".to_vec();
+    write("sig-renamed.tar.gz", &es);
+    refused(
+        d,
+        "sig-renamed.tar.gz",
+        "rm.pub",
+        "file name does not match the key id inside",
+        Advice::Tampered,
+    );
+    let mut es = b.entries.clone();
+    es.remove(1);
+    write("unsigned.tar.gz", &es);
+    refused(
+        d,
+        "unsigned.tar.gz",
+        "rm.pub",
+        "the bundle carries no signatures",
+        Advice::Tampered,
+    );
+    // Add, remove (the last file, or one in the middle), rename, duplicate an entry
+    // (a payload file, the manifest, the signature).
     let mut es = b.entries.clone();
     es.push(file("zzz-extra.sql", b"SELECT 1;"));
     write("add.tar.gz", &es);
@@ -250,6 +387,16 @@ fn the_tamper_matrix() {
         Advice::Tampered,
     );
     let mut es = b.entries.clone();
+    es.retain(|e| e.name != b"sql/gate.sql");
+    write("remove-middle.tar.gz", &es);
+    refused(
+        d,
+        "remove-middle.tar.gz",
+        "rm.pub",
+        "expected sql/gate.sql here",
+        Advice::Tampered,
+    );
+    let mut es = b.entries.clone();
     let last = es.len() - 1;
     es[last].name = b"sql/renamed.sql".to_vec();
     write("rename.tar.gz", &es);
@@ -265,6 +412,26 @@ fn the_tamper_matrix() {
     es.push(dup);
     write("dup.tar.gz", &es);
     refused(d, "dup.tar.gz", "rm.pub", "appears twice", Advice::Tampered);
+    let mut es = b.entries.clone();
+    es.insert(1, b.entries[0].clone());
+    write("dup-manifest.tar.gz", &es);
+    refused(
+        d,
+        "dup-manifest.tar.gz",
+        "rm.pub",
+        "manifest.json: appears twice",
+        Advice::Tampered,
+    );
+    let mut es = b.entries.clone();
+    es.insert(2, b.entries[1].clone());
+    write("dup-sig.tar.gz", &es);
+    refused(
+        d,
+        "dup-sig.tar.gz",
+        "rm.pub",
+        &format!("{sig_file}: appears twice"),
+        Advice::Tampered,
+    );
 
     // Another bundle's signature (same key, different manifest).
     let other = d.join("other");
@@ -316,66 +483,86 @@ fn the_tamper_matrix() {
         "is not in the trust store",
         Advice::Trust("--trust"),
     );
-    let key_id = String::from_utf8(b.entries[1].name.clone())
-        .unwrap()
-        .trim_start_matches("signatures/")
-        .trim_end_matches(".minisig")
-        .to_string();
-    let store = |toml: &str, keys: &[&str]| {
-        let s = d.join("store");
-        let _ = std::fs::remove_dir_all(&s);
-        std::fs::create_dir(&s).unwrap();
-        for k in keys {
-            std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
-        }
-        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    // ...unless a .pub claims the signer's key id but holds another key: the
+    // signature does not verify with what the store calls that key.
+    let raw_of = |f: &str| {
+        use base64::Engine;
+        let text = std::fs::read_to_string(d.join(f)).unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(text.lines().nth(1).unwrap())
+            .unwrap()
     };
-    store(
-        &format!("[keys.{key_id}]\nrevoked = true\nrevoked_reason = \"compromised\"\n"),
+    let mut impostor = raw_of("other-key.pub");
+    impostor[2..10].copy_from_slice(&raw_of("rm.pub")[2..10]);
+    std::fs::write(
+        d.join("impostor.pub"),
+        format!(
+            "untrusted comment: impostor\n{}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &impostor)
+        ),
+    )
+    .unwrap();
+    refused(
+        d,
+        "good.tar.gz",
+        "impostor.pub",
+        &format!("signature by key {key_id} does not verify over this manifest"),
+        Advice::Tampered,
+    );
+    let s = store(
+        d,
+        "store",
         &["rm"],
+        &format!("[keys.{key_id}]\nrevoked = true\nrevoked_reason = \"compromised\"\n"),
     );
     refused(
         d,
         "good.tar.gz",
-        "store",
+        &s,
         "is revoked (compromised)",
         Advice::Trust("revoked"),
     );
-    store("threshold = 2\n", &["rm", "other-key"]);
+    store(d, "store", &["rm", "other-key"], "threshold = 2\n");
     refused(
         d,
         "good.tar.gz",
-        "store",
+        &s,
         "1 distinct trusted key(s) signed, 2 required",
         Advice::Trust("co-signed by 1 more"),
     );
     store(
-        &format!("[keys.{key_id}]\nnot_before = \"2999-01-01T00:00:00Z\"\n"),
+        d,
+        "store",
         &["rm"],
+        &format!("[keys.{key_id}]\nnot_before = \"2999-01-01T00:00:00Z\"\n"),
     );
     refused(
         d,
         "good.tar.gz",
-        "store",
+        &s,
         "is not valid before",
         Advice::Trust("not valid yet"),
     );
-    store(&format!("[keys.{key_id}]\nrole = \"operator\"\n"), &["rm"]);
+    store(
+        d,
+        "store",
+        &["rm"],
+        &format!("[keys.{key_id}]\nrole = \"operator\"\n"),
+    );
     refused(
         d,
         "good.tar.gz",
-        "store",
+        &s,
         "role operator",
         Advice::Trust("role operator"),
     );
     // Two .pub files holding the same key count once.
-    std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
-    store("threshold = 2\n", &["rm"]);
+    store(d, "store", &["rm"], "threshold = 2\n");
     std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
     refused(
         d,
         "good.tar.gz",
-        "store",
+        &s,
         "2 required",
         Advice::Trust("co-signed by 1 more"),
     );
@@ -385,9 +572,8 @@ fn the_tamper_matrix() {
         &airlock(d, &["sign", "good.tar.gz", "--key", "other-key.key"]),
         0,
     );
-    std::fs::remove_file(d.join("store/rm-copy.pub")).unwrap();
-    store("threshold = 2\n", &["rm", "other-key"]);
-    let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", "store"]);
+    store(d, "store", &["rm", "other-key"], "threshold = 2\n");
+    let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", &s]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["bundle_id"], before);
     // Signing again with a key that already signed (the co-signer, or the packer) is
@@ -410,18 +596,209 @@ fn the_tamper_matrix() {
 }
 
 #[test]
+fn a_signature_whose_trusted_comment_names_another_bundle_does_not_count() {
+    // A real signature by the trusted key over these exact manifest bytes (made with
+    // minisign itself), whose trusted comment names another bundle id.
+    let b = base();
+    let d = b.dir.path();
+    std::fs::write(d.join("manifest.json"), &b.entries[0].data).unwrap();
+    let zeros = "0".repeat(64);
+    let tc = format!("timestamp:1700000000\tname:mini\tversion:1.0\tsequence:1\tbundle_id:{zeros}");
+    let o = std::process::Command::new("minisign")
+        .current_dir(d)
+        .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
+        .args(["-x", "wrong-id.minisig"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut es = b.entries.clone();
+    es[1].data = std::fs::read(d.join("wrong-id.minisig")).unwrap();
+    std::fs::write(d.join("w.tar.gz"), gzip(&tar(&es))).unwrap();
+    refused(
+        d,
+        "w.tar.gz",
+        "rm.pub",
+        &format!("trusted comment names bundle id {zeros}, not this bundle"),
+        Advice::Tampered,
+    );
+}
+
+#[test]
+fn a_signature_relabelled_to_another_key_id_of_the_same_key_counts_once() {
+    // The key id in a .minisig is not covered by the Ed25519 signature. Copy the
+    // signature under a second key id, and put the same public key in the store under
+    // that id too: two signature files, two key ids, one public key -> one vote.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b = base();
+    let d = b.dir.path();
+    let key_id = signer(&b.entries);
+    let relabel = |raw: &mut Vec<u8>| raw[2] ^= 0x01;
+    let pubtext = std::fs::read_to_string(d.join("rm.pub")).unwrap();
+    let mut raw = b64.decode(pubtext.lines().nth(1).unwrap()).unwrap();
+    relabel(&mut raw);
+    let twin_id = format!(
+        "{:016X}",
+        u64::from_le_bytes(raw[2..10].try_into().unwrap())
+    );
+    assert_ne!(twin_id, key_id);
+    std::fs::write(
+        d.join("twin.pub"),
+        format!("untrusted comment: twin\n{}\n", b64.encode(&raw)),
+    )
+    .unwrap();
+    let sig = String::from_utf8(b.entries[1].data.clone()).unwrap();
+    let mut lines: Vec<String> = sig.lines().map(str::to_string).collect();
+    let mut sraw = b64.decode(&lines[1]).unwrap();
+    relabel(&mut sraw);
+    lines[1] = b64.encode(&sraw);
+    let mut es = b.entries.clone();
+    es.insert(
+        1,
+        file(
+            &format!("signatures/{twin_id}.minisig"),
+            format!("{}\n", lines.join("\n")).as_bytes(),
+        ),
+    );
+    es[1..3].sort_by(|x, y| x.name.cmp(&y.name));
+    std::fs::write(d.join("twin.tar.gz"), gzip(&tar(&es))).unwrap();
+    // With only the twin .pub, the relabelled copy is a perfectly valid signature.
+    expect_code(
+        &airlock(d, &["verify", "twin.tar.gz", "--trust", "twin.pub"]),
+        0,
+    );
+    let s = store(d, "both", &["rm", "twin"], "threshold = 2\n");
+    refused(
+        d,
+        "twin.tar.gz",
+        &s,
+        "another signature by the same public key already counted",
+        Advice::Trust("co-signed by 1 more"),
+    );
+    refused(
+        d,
+        "twin.tar.gz",
+        &s,
+        "signature threshold not met: 1 distinct trusted key(s) signed, 2 required",
+        Advice::Trust("co-signed by 1 more"),
+    );
+}
+
+#[test]
+fn key_validity_windows_not_before_and_not_after() {
+    let b = base();
+    let d = b.dir.path();
+    let k = signer(&b.entries);
+    let verify_at = |s: &str, at: &str| {
+        let o = airlock(d, &["verify", "good.tar.gz", "--trust", s, "--at", at]);
+        code(&o)
+    };
+    // not_before as a TOML datetime, and as a string; the past is fine.
+    let s = store(
+        d,
+        "nb",
+        &["rm"],
+        &format!("[keys.{k}]\nnot_before = 2999-01-01T00:00:00Z\n"),
+    );
+    refused(
+        d,
+        "good.tar.gz",
+        &s,
+        &format!("key {k} is not valid before 2999-01-01"),
+        Advice::Trust("not valid yet"),
+    );
+    let s = store(
+        d,
+        "nb",
+        &["rm"],
+        &format!("[keys.{k}]\nnot_before = \"2020-01-01T00:00:00Z\"\n"),
+    );
+    expect_code(&airlock(d, &["verify", "good.tar.gz", "--trust", &s]), 0);
+    assert_eq!(verify_at(&s, "2019-12-31T23:59:59Z"), 4);
+    // not_after in the past: refused now, accepted when judged inside the window.
+    let s = store(
+        d,
+        "na",
+        &["rm"],
+        &format!("[keys.{k}]\nnot_after = \"2021-01-01T00:00:00Z\"\n"),
+    );
+    refused(
+        d,
+        "good.tar.gz",
+        &s,
+        &format!("key {k} expired at 2021-01-01"),
+        Advice::Trust("not_after"),
+    );
+    assert_eq!(verify_at(&s, "2020-06-01T00:00:00Z"), 0);
+}
+
+#[test]
+fn trust_toml_mistakes_fail_closed() {
+    let b = base();
+    let d = b.dir.path();
+    let k = signer(&b.entries);
+    for (name, toml, what) in [
+        ("typo", "treshold = 2\n".to_string(), "treshold"),
+        ("zero", "threshold = 0\n".to_string(), "threshold 0"),
+        (
+            "unknown-key",
+            "[keys.0123456789ABCDEF]\nrevoked = true\n".to_string(),
+            "0123456789ABCDEF",
+        ),
+        (
+            "field-typo",
+            format!("[keys.{k}]\nrevokd = true\n"),
+            "revokd",
+        ),
+        (
+            "bad-time",
+            format!("[keys.{k}]\nnot_after = \"soon\"\n"),
+            "not_after",
+        ),
+        (
+            "unknown-role",
+            format!("[keys.{k}]\nrole = \"admin\"\n"),
+            "admin",
+        ),
+    ] {
+        let s = store(d, name, &["rm"], &toml);
+        let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", &s]);
+        assert_eq!(code(&o), 4, "{name}: {}", stdout(&o));
+        let v = json(&o);
+        assert_eq!(v["kind"], "trust-store", "{name}: {v:#}");
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            e.contains(what) && e.contains(&s),
+            "{name}: wanted {what:?} and the store in {v:#}"
+        );
+        let o = airlock(d, &["extract", "good.tar.gz", "--trust", &s, "--to", "out"]);
+        assert_eq!(code(&o), 4, "{name}: extract");
+        assert!(!d.join("out").exists(), "{name}: extract wrote");
+        assert!(leftovers(d).is_empty(), "{name}: {:?}", leftovers(d));
+    }
+    // An empty directory, and a missing path.
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let o = airlock(d, &["verify", "good.tar.gz", "--trust", "empty"]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("no *.pub keys"), "{}", stderr(&o));
+    let o = airlock(d, &["verify", "good.tar.gz", "--trust", "nowhere"]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("nowhere"), "{}", stderr(&o));
+}
+
+#[test]
 fn sign_refuses_a_damaged_bundle_and_leaves_it_alone() {
     use std::os::unix::fs::PermissionsExt;
     let b = base();
     let d = b.dir.path();
     keygen(d, "co");
-    let mode = |f: &str| std::fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777;
     let unchanged = |f: &str, before: &[u8], o: &std::process::Output, reason: &str| {
         expect_code(o, 4);
         assert!(stderr(o).contains(reason), "{f}: {}", stderr(o));
         assert!(stderr(o).contains(TAMPERED), "{f}: {}", stderr(o));
         assert_eq!(std::fs::read(d.join(f)).unwrap(), before, "{f} changed");
-        assert_eq!(mode(f), 0o640, "{f}: mode changed");
+        assert_mode(&d.join(f), 0o640);
         assert!(leftovers(d).is_empty(), "{f}: {:?}", leftovers(d));
     };
     // A payload byte changed.
@@ -475,6 +852,7 @@ fn expired_bundles_are_refused_unless_judged_earlier() {
     );
     std::fs::write(&toml, text).unwrap();
     pack(d, &s.dir, "rm.key", "old.tar.gz");
+    // Authentic, so the advice is a new bundle or --at, not "it was tampered with".
     refused(
         d,
         "old.tar.gz",
@@ -482,20 +860,37 @@ fn expired_bundles_are_refused_unless_judged_earlier() {
         "bundle expired at 2020-01-01T00:00:00Z",
         Advice::Expired,
     );
-    expect_code(
-        &airlock(
-            d,
-            &[
-                "verify",
-                "old.tar.gz",
-                "--trust",
-                "rm.pub",
-                "--at",
-                "2019-06-01T00:00:00Z",
-            ],
-        ),
-        0,
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "verify",
+            "old.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--at",
+            "2019-06-01T00:00:00Z",
+        ],
     );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["trust"]["judged_at"], "2019-06-01T00:00:00Z");
+    // inspect with a store judges expiry too; a bad --at is a usage error.
+    let o = airlock(d, &["inspect", "old.tar.gz", "--trust", "rm.pub"]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("bundle expired"), "{}", stderr(&o));
+    let o = airlock(
+        d,
+        &[
+            "verify",
+            "old.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--at",
+            "yesterday",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--at \"yesterday\""), "{}", stderr(&o));
 }
 
 #[test]
