@@ -6,8 +6,9 @@
 //! flush, so blocks concatenate into one valid deflate stream inside one gzip member
 //! (mtime 0, no name, OS "unknown").
 //!
-//! Reader invariant: exactly one gzip member, nothing after it; decompression runs on
-//! its own thread so tar parsing and hashing overlap with it.
+//! Reader invariant: exactly one gzip member with airlock's exact header, every
+//! padding bit zero ([`super::inflate`]), nothing after it; decompression runs on its
+//! own thread so tar parsing and hashing overlap with it.
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::BTreeMap;
@@ -64,10 +65,16 @@ pub struct ParallelGzWriter<W: Write> {
     in_flight: usize,
     max_in_flight: usize,
     header_written: bool,
+    block: usize,
 }
 
 impl<W: Write> ParallelGzWriter<W> {
     pub fn new(inner: W, level: u32, threads: usize) -> Self {
+        Self::with_block_size(inner, level, threads, BLOCK)
+    }
+
+    /// Another block size: only tests use it (bundles always use [`BLOCK`]).
+    pub(crate) fn with_block_size(inner: W, level: u32, threads: usize, block: usize) -> Self {
         let threads = threads.max(1);
         let (jtx, jrx) = mpsc::sync_channel::<Job>(threads * 2);
         let (rtx, rrx) = mpsc::channel();
@@ -88,7 +95,7 @@ impl<W: Write> ParallelGzWriter<W> {
             .collect();
         ParallelGzWriter {
             inner: Some(inner),
-            buf: Vec::with_capacity(BLOCK),
+            buf: Vec::with_capacity(block),
             crc: Crc::new(),
             next_id: 0,
             next_out: 0,
@@ -99,6 +106,7 @@ impl<W: Write> ParallelGzWriter<W> {
             in_flight: 0,
             max_in_flight: threads * 3,
             header_written: false,
+            block,
         }
     }
 
@@ -139,7 +147,7 @@ impl<W: Write> ParallelGzWriter<W> {
             if last {
                 Vec::new()
             } else {
-                Vec::with_capacity(BLOCK)
+                Vec::with_capacity(self.block)
             },
         );
         self.jobs
@@ -175,11 +183,11 @@ impl<W: Write> ParallelGzWriter<W> {
 
 impl<W: Write> Write for ParallelGzWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = BLOCK - self.buf.len();
+        let room = self.block - self.buf.len();
         let n = room.min(data.len());
         self.buf.extend_from_slice(&data[..n]);
         self.crc.update(&data[..n]);
-        if self.buf.len() == BLOCK {
+        if self.buf.len() == self.block {
             self.submit(false)?;
         }
         Ok(n)
@@ -250,7 +258,14 @@ impl ThreadedGzReader {
                 )));
                 return;
             }
-            let mut dec = flate2::bufread::GzDecoder::new(buffered);
+            buffered.consume(GZIP_HEADER.len());
+            let mut dec = match super::inflate::StrictGzBody::new(buffered) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
             loop {
                 let mut chunk = vec![0u8; CHUNK];
                 let mut filled = 0;
@@ -263,10 +278,16 @@ impl ThreadedGzReader {
                                 chunk.truncate(filled);
                                 let _ = tx.send(Ok(chunk));
                             }
-                            let _ = tx.send(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                format!("gzip stream is corrupt or truncated: {e}"),
-                            )));
+                            // The decoder's own errors already say what is wrong.
+                            let e = if e.kind() == io::ErrorKind::InvalidData {
+                                e
+                            } else {
+                                io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    format!("gzip stream is corrupt or truncated: {e}"),
+                                )
+                            };
+                            let _ = tx.send(Err(e));
                             return;
                         }
                     }
@@ -282,20 +303,7 @@ impl ThreadedGzReader {
                     break;
                 }
             }
-            // flate2's GzDecoder stops after the first member and ignores the rest.
-            let mut rest = dec.into_inner();
-            match rest.fill_buf() {
-                Ok([]) => {}
-                Ok(_) => {
-                    let _ = tx.send(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "data after the end of the gzip stream (trailing bytes or a second gzip member)",
-                    )));
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
+            // StrictGzBody checked the trailer and that nothing follows it.
         });
         ThreadedGzReader {
             rx,

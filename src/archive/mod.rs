@@ -5,6 +5,7 @@
 //! ([`extract`]).
 
 pub mod gz;
+pub mod inflate;
 pub mod reader;
 pub mod writer;
 
