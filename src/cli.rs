@@ -220,7 +220,16 @@ pub struct GateArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Run the gates under SET LOCAL ROLE ROLE (give it SELECT-only privileges).
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
+}
+
+/// How gates are run, for gate, plan and apply.
+#[derive(Debug, Args)]
+pub struct GateRoleArgs {
+    /// Also run the gates under SET LOCAL ROLE ROLE (give that role SELECT-only
+    /// privileges). Defence in depth on top of what airlock always does: parser rules,
+    /// READ ONLY, parallel mode and a savepoint that is always rolled back.
     #[arg(long, value_name = "ROLE")]
     pub gate_role: Option<String>,
 }
@@ -237,8 +246,8 @@ pub struct PlanArgs {
     /// Plan only up to and including this tier.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
-    #[arg(long, value_name = "ROLE")]
-    pub gate_role: Option<String>,
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -270,8 +279,8 @@ pub struct ApplyArgs {
     /// Do not ask for the database name on a terminal.
     #[arg(long, short)]
     pub yes: bool,
-    #[arg(long, value_name = "ROLE")]
-    pub gate_role: Option<String>,
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
 }
 
 #[derive(Debug, Args)]

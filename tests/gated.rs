@@ -615,8 +615,27 @@ fn notices_reach_the_operator_and_receipts_are_written() {
     assert_eq!(r["tiers"], serde_json::json!(["t1"]));
     assert_eq!(r["ledger"][0]["seq"], 1);
     assert_eq!(r["bundle_id"], json(&o)["bundle_id"]);
-    // Existing receipts are never overwritten.
-    expect_code(&c.run(&["rollback", &b, "--receipt", "r.json"]), 2);
+    // Existing receipts are never overwritten, and that is found out before anything
+    // changes: the rollback is refused with the database as it was.
+    let before = c.db.dump();
+    let o = c.run(&["rollback", &b, "--receipt", "r.json"]);
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("already exists; nothing was changed"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        c.db.dump(),
+        before,
+        "a refused rollback changed the database"
+    );
+    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "1");
+    // An unwritable receipt directory is refused up front too.
+    let o = c.run(&["rollback", &b, "--receipt", "no/such/dir/r.json"]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).contains("nothing was changed"), "{}", stdout(&o));
+    assert_eq!(c.db.dump(), before);
 }
 
 #[test]

@@ -17,6 +17,10 @@ pub struct ReceiptOutcome {
     pub receipt: Receipt,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_file: Option<PathBuf>,
+    /// Set when the change was committed but the receipt file could not be written
+    /// (exit 1): this document is then the only copy of the receipt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_error: Option<String>,
 }
 
 impl Report for ReceiptOutcome {
@@ -94,7 +98,21 @@ impl Report for ReceiptOutcome {
         if let Some(f) = &self.receipt_file {
             s.push_str(&format!("\nreceipt: {}", f.display()));
         }
+        if let Some(e) = &self.receipt_error {
+            s.push_str(&format!(
+                "\n\nERROR: the change above IS committed (ledger seq {}), but its receipt could not be written: {e}\n  The ledger keeps the record (airlock status); run with --json to capture this receipt.",
+                r.ledger.last().map(|l| l.seq).unwrap_or(0)
+            ));
+        }
         s
+    }
+
+    fn exit_code(&self) -> u8 {
+        if self.receipt_error.is_some() {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -181,6 +199,62 @@ fn save_receipt(
     Ok(Some(path))
 }
 
+/// Before anything changes: an explicit receipt path (and its signature) must not
+/// exist, and the directory must take a new file. After the commit it is too late to
+/// find out.
+fn check_receipt_target(path: Option<&std::path::Path>, signing: bool) -> Result<()> {
+    if let Some(p) = path {
+        let mut taken = vec![p.to_path_buf()];
+        if signing {
+            let mut sig = p.as_os_str().to_owned();
+            sig.push(".minisig");
+            taken.push(PathBuf::from(sig));
+        }
+        for t in taken {
+            if t.exists() || t.symlink_metadata().is_ok() {
+                return Err(Error::usage(
+                    format!(
+                        "receipt {} already exists; nothing was changed",
+                        t.display()
+                    ),
+                    Some("receipts are never overwritten: give another --receipt path".into()),
+                ));
+            }
+        }
+    }
+    let dir = match path.and_then(std::path::Path::parent) {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".airlock-tmp-")
+        .tempfile_in(&dir)
+        .map(drop)
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot write the receipt in {}; nothing was changed",
+                    dir.display()
+                ),
+                e,
+            )
+        })
+}
+
+/// Save the receipt after the commit; a failure no longer undoes anything, so it is
+/// reported on the outcome (exit 1) instead of replacing it.
+fn finish(receipt: Receipt, path: Option<PathBuf>, key: Option<&SecretKey>) -> Result<Outcome> {
+    let (receipt_file, receipt_error) = match save_receipt(&receipt, path, key) {
+        Ok(f) => (f, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Ok(Box::new(ReceiptOutcome {
+        receipt,
+        receipt_file,
+        receipt_error,
+    }))
+}
+
 fn receipt_key(
     path: Option<&std::path::Path>,
     pass: &crate::cli::PassphraseArgs,
@@ -191,6 +265,7 @@ fn receipt_key(
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
     let confirm = confirm_on_tty(args.yes, "apply");
     let o = Options {
         conn: &conn,
@@ -200,21 +275,18 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         lock_timeout: args.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: args.allow_drift,
-        gate_role: args.gate_role.clone(),
+        gate_role: args.gate.gate_role.clone(),
         skip_gates: false,
         confirm: confirm.as_deref(),
     };
     let receipt = apply::apply(&vb, &o)?;
-    let receipt_file = save_receipt(&receipt, args.receipt.clone(), key.as_ref())?;
-    Ok(Box::new(ReceiptOutcome {
-        receipt,
-        receipt_file,
-    }))
+    finish(receipt, args.receipt.clone(), key.as_ref())
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
     let confirm = confirm_on_tty(args.yes, "ROLL BACK");
     let o = Options {
         conn: &conn,
@@ -229,9 +301,5 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
     };
     let receipt = apply::rollback(&vb, &o)?;
-    let receipt_file = save_receipt(&receipt, args.receipt.clone(), key.as_ref())?;
-    Ok(Box::new(ReceiptOutcome {
-        receipt,
-        receipt_file,
-    }))
+    finish(receipt, args.receipt.clone(), key.as_ref())
 }

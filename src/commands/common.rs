@@ -217,7 +217,7 @@ impl AtomicFile {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::usage(
                     format!("{} already exists", dest.display()),
-                    Some("use --force to overwrite".into()),
+                    Some("it appeared while airlock was writing; it was left as it is".into()),
                 )
             } else {
                 Error::io(format!("cannot write {}", dest.display()), e.error)

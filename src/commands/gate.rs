@@ -103,7 +103,7 @@ fn options<'a>(
 pub fn gate(args: GateArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
-    o.gate_role = args.gate_role.clone();
+    o.gate_role = args.gate.gate_role.clone();
     let report = apply::gate(&vb, &o)?;
     Ok(Box::new(GateOutcome {
         bundle_id: vb.id().into(),
@@ -206,7 +206,7 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.through = args.through.clone();
-    o.gate_role = args.gate_role.clone();
+    o.gate_role = args.gate.gate_role.clone();
     let plan = apply::plan(&vb, &o)?;
     Ok(Box::new(PlanOutcome { plan }))
 }
