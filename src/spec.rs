@@ -151,7 +151,89 @@ pub struct Linted {
     pub dir: PathBuf,
     /// Every payload path, sorted (bundle.toml and each named file, once).
     pub files: Vec<BundlePath>,
+    /// SHA-256 (hex) and size of each of `files`, from the same read that linted it.
+    pub hashes: BTreeMap<String, (String, u64)>,
     pub warnings: Vec<String>,
+}
+
+/// Hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hash: sha2::Sha256,
+    size: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// Read one file once: check it by every SQL role it has, and hash it.
+fn read_and_check(
+    dir: &Path,
+    file: &str,
+    roles: &[SqlRole],
+) -> Result<(Vec<String>, String, u64), String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let mut r = Hashing {
+        inner: std::io::BufReader::with_capacity(256 * 1024, f),
+        hash: sha2::Sha256::new(),
+        size: 0,
+    };
+    let mut problems = vec![];
+    let read_err = |e: std::io::Error| format!("cannot read {file}: {e}");
+    match roles {
+        [] => {}
+        [role] => {
+            let found = sql_lint::check_reader(file, &mut r, *role).map_err(read_err)?;
+            problems.extend(found.iter().map(ToString::to_string));
+        }
+        // The same file in several roles (rare): judged from memory by each.
+        many => {
+            let mut bytes = vec![];
+            r.read_to_end(&mut bytes).map_err(read_err)?;
+            for role in many {
+                let found = sql_lint::check_reader(file, &mut &bytes[..], *role).map_err(read_err)?;
+                problems.extend(found.iter().map(ToString::to_string));
+            }
+        }
+    }
+    // A checker may stop early (too many problems); the hash still covers every byte.
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
+    Ok((problems, hex::encode(r.hash.finalize()), r.size))
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *results[i].lock().expect("result slot") = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().expect("result slot").expect("every item ran"))
+        .collect()
 }
 
 pub const SPEC_FILE: &str = "bundle.toml";
@@ -330,7 +412,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let mut problems = spec.structural_problems();
     let mut files = BTreeSet::new();
     files.insert(SPEC_FILE.to_string());
-    let mut checked = BTreeSet::new();
+    // Each file's SQL roles; every file is read once, on any free core.
+    let mut roles: BTreeMap<String, Vec<SqlRole>> = BTreeMap::new();
+    roles.insert(SPEC_FILE.to_string(), vec![]);
     for (file, role, field) in spec.named_files() {
         if BundlePath::new(&file).is_err() || crate::manifest::is_reserved(&file) {
             continue;
@@ -353,16 +437,25 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
             }
             Ok(_) => {}
         }
+        let entry = roles.entry(file.clone()).or_default();
         if let Some(role) = role {
-            if !checked.insert((file.clone(), role as u8)) {
-                continue;
+            if !entry.contains(&role) {
+                entry.push(role);
             }
-            let checked = std::fs::File::open(&full)
-                .and_then(|f| sql_lint::check_reader(&file, &mut std::io::BufReader::new(f), role));
-            match checked {
-                Ok(found) => problems.extend(found.iter().map(ToString::to_string)),
-                Err(e) => problems.push(format!("cannot read {file}: {e}")),
+        }
+    }
+    let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
+    let mut hashes = BTreeMap::new();
+    for ((file, _), result) in jobs
+        .iter()
+        .zip(parallel_map(&jobs, |(file, roles)| read_and_check(dir, file, roles)))
+    {
+        match result {
+            Ok((found, sha256, size)) => {
+                problems.extend(found);
+                hashes.insert(file.clone(), (sha256, size));
             }
+            Err(e) => problems.push(e),
         }
     }
     // Normalization collisions between named files (a/B.sql vs a/b.sql).
@@ -403,6 +496,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         spec,
         dir: dir.to_path_buf(),
         files,
+        hashes,
         warnings,
     })
 }

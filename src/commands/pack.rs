@@ -48,28 +48,6 @@ impl Report for PackReport {
     }
 }
 
-/// Hash a file in one streaming pass.
-fn hash_file(path: &Path, progress: &Progress) -> Result<(String, u64)> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = r
-            .read(&mut buf)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-        progress.inc(k as u64);
-    }
-    Ok((hex::encode(h.finalize()), n))
-}
-
 /// A file name made only of safe characters.
 pub fn default_name(m: &Manifest) -> String {
     let clean = |s: &str| -> String {
@@ -110,23 +88,20 @@ fn pack_linted(
     force: bool,
 ) -> Result<PackReport> {
     let source = linted.dir.as_path();
-    // Two passes over the payload: hash (the manifest comes first), then compress.
-    let payload: u64 = linted
-        .files
-        .iter()
-        .filter_map(|p| std::fs::metadata(source.join(p.as_str())).ok())
-        .map(|m| m.len())
-        .sum();
-    let progress = Progress::bytes(2 * payload, "hashing");
+    // Lint read and hashed every file (the manifest, with the hashes, comes first in
+    // the archive); this second pass compresses them and checks they did not change.
     let mut files = vec![];
     for p in &linted.files {
-        let (sha256, size) = hash_file(&source.join(p.as_str()), &progress)?;
+        let (sha256, size) = linted.hashes.get(p.as_str()).cloned().ok_or_else(|| {
+            Error::usage(format!("internal: {p} was not hashed by lint"), None)
+        })?;
         files.push(FileEntry {
             path: p.to_string(),
             sha256,
             size,
         });
     }
+    let progress = Progress::bytes(files.iter().map(|f| f.size).sum(), "packing");
     let sums = manifest::render_sums(&files);
     files.push(FileEntry {
         path: manifest::SUMS.into(),
@@ -152,7 +127,6 @@ fn pack_linted(
             Some("use --out FILE, or --force to overwrite".into()),
         ));
     }
-    progress.phase("packing");
     let mut tmp = AtomicFile::new(&dest, NewFileMode::Public)?;
     let file = tmp
         .file()
