@@ -225,6 +225,7 @@ impl<R: Read> Read for Counting<R> {
 /// trailing data, a second member) arrive in order, after the good bytes.
 pub struct ThreadedGzReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    decoder: Option<std::thread::JoinHandle<()>>,
     cur: Vec<u8>,
     pos: usize,
     done: bool,
@@ -239,7 +240,7 @@ impl ThreadedGzReader {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
         let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = Arc::clone(&compressed);
-        std::thread::spawn(move || {
+        let decoder = std::thread::spawn(move || {
             let mut buffered = io::BufReader::with_capacity(
                 CHUNK,
                 Counting {
@@ -307,6 +308,7 @@ impl ThreadedGzReader {
         });
         ThreadedGzReader {
             rx,
+            decoder: Some(decoder),
             cur: Vec::new(),
             pos: 0,
             done: false,
@@ -321,6 +323,20 @@ impl ThreadedGzReader {
 
     pub fn decompressed_bytes(&self) -> u64 {
         self.total_out
+    }
+}
+
+/// The decoder thread never outlives its reader: dropping the receiver makes its next
+/// send fail (it stops within one chunk), then we wait for it. Found by fuzzing: when
+/// verification failed early, the detached thread was still running after
+/// `read_bundle` returned (LeakSanitizer saw its thread-local state).
+impl Drop for ThreadedGzReader {
+    fn drop(&mut self) {
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, closed));
+        if let Some(d) = self.decoder.take() {
+            let _ = d.join();
+        }
     }
 }
 

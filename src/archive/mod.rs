@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-pub use reader::{read_bundle, read_bundle_observed, Discard, Judge, Limits, Opened, Sink};
+pub use reader::{
+    read_bundle, read_bundle_from, read_bundle_observed, Discard, Judge, Limits, Opened, Sink,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

@@ -128,11 +128,11 @@ impl<R: Read> Read for Guarded<'_, R> {
     }
 }
 
-struct CountingFile {
-    f: std::fs::File,
+struct CountingFile<R> {
+    f: R,
     count: Arc<AtomicU64>,
 }
-impl Read for CountingFile {
+impl<R: Read> Read for CountingFile<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.f.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
@@ -262,9 +262,30 @@ pub fn read_bundle_observed(
         path: path.to_path_buf(),
         source,
     })?;
+    read_from(f, judge, limits, sink, progress)
+}
+
+/// As [`read_bundle`], from any byte source (the fuzz targets and property tests feed
+/// bytes held in memory through exactly the path a file takes).
+pub fn read_bundle_from<R: Read + Send + 'static>(
+    input: R,
+    judge: Judge<'_>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> Result<Opened, VerifyError> {
+    read_from(input, judge, limits, sink, &Progress::hidden())
+}
+
+fn read_from<R: Read + Send + 'static>(
+    input: R,
+    judge: Judge<'_>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+    progress: &Progress,
+) -> Result<Opened, VerifyError> {
     let compressed = Arc::new(AtomicU64::new(0));
     let gz = super::gz::ThreadedGzReader::new(CountingFile {
-        f,
+        f: input,
         count: Arc::clone(&compressed),
     });
     let guarded = Guarded {
