@@ -171,6 +171,20 @@ impl Manifest {
             }
             prev = Some(&f.path);
         }
+        // A file that is also another file's directory (`a` and `a/b`) cannot be
+        // extracted; `pack` can never produce it, so a bundle holding it was crafted.
+        for f in &self.files {
+            let mut dir = f.path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if keys.contains(&crate::bundle_path::collision_key(parent)) {
+                    return Err(ManifestError::Invalid(format!(
+                        "file {:?} is inside {parent:?}, which is also a file",
+                        f.path
+                    )));
+                }
+                dir = parent;
+            }
+        }
         if !self.files.iter().any(|f| f.path == SUMS) {
             return Err(ManifestError::Invalid("SHA256SUMS is not listed".into()));
         }
@@ -254,4 +268,43 @@ pub fn parse_trusted_comment(tc: &str) -> CommentFields {
         }
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_with(extra: &[&str]) -> Manifest {
+        let spec: Spec = toml::from_str(
+            "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\n[target]\ndatabase = \"x\"\n[[tier]]\nname = \"t\"\nfiles = [\"sql/t.sql\"]\n",
+        )
+        .unwrap();
+        let mut paths = vec![SUMS, crate::spec::SPEC_FILE, "sql/t.sql"];
+        paths.extend_from_slice(extra);
+        paths.sort();
+        let files = paths
+            .into_iter()
+            .map(|p| FileEntry {
+                path: p.into(),
+                sha256: "0".repeat(64),
+                size: 0,
+            })
+            .collect();
+        Manifest::from_spec(spec, files)
+    }
+
+    #[test]
+    fn canonical_bytes_parse_back_equal() {
+        let m = manifest_with(&["runbooks/a.md"]);
+        assert_eq!(Manifest::parse(&m.to_canonical_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_file_that_is_also_a_directory_is_refused() {
+        for extra in [&["sql"][..], &["SQL"], &["a", "a/b/c"], &["bundle.toml/x"]] {
+            let m = manifest_with(extra);
+            let err = Manifest::parse(&m.to_canonical_bytes()).unwrap_err();
+            assert!(err.to_string().contains("also a file"), "{extra:?}: {err}");
+        }
+    }
 }
