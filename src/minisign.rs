@@ -78,12 +78,15 @@ impl std::fmt::Debug for KeyId {
 }
 
 /// Decode base64 and insist the encoding is canonical (re-encoding gives the same text),
-/// so one signature has exactly one accepted spelling.
-fn b64_strict(what: &'static str, text: &str) -> Result<Vec<u8>> {
-    let bytes = B64
-        .decode(text.trim_end_matches(['\r']))
+/// so one signature has exactly one accepted spelling. Secret key files pass through
+/// here too, so the decoded bytes and the re-encoded copy are both zeroized on drop
+/// (also when decoding fails half-way).
+fn b64_strict(what: &'static str, text: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let text = text.trim_end_matches(['\r']);
+    let mut bytes = Zeroizing::new(Vec::new());
+    B64.decode_vec(text, &mut bytes)
         .map_err(|e| malformed(what, format!("invalid base64: {e}")))?;
-    if B64.encode(&bytes) != text.trim_end_matches(['\r']) {
+    if *Zeroizing::new(B64.encode(bytes.as_slice())) != text {
         return Err(malformed(what, "non-canonical base64 encoding"));
     }
     Ok(bytes)
@@ -267,7 +270,7 @@ impl SignatureBox {
         let mut signature = [0u8; 64];
         signature.copy_from_slice(&raw[10..74]);
         let mut global_signature = [0u8; 64];
-        global_signature.copy_from_slice(&global);
+        global_signature.copy_from_slice(&global[..]);
         Ok(SignatureBox {
             untrusted_comment: lines[0]["untrusted comment: ".len()..].to_string(),
             key_id: KeyId(key_id),
@@ -330,7 +333,7 @@ impl SecretKey {
         let b64 = lines
             .get(1)
             .ok_or_else(|| malformed("secret key", "missing key line"))?;
-        let raw = Zeroizing::new(b64_strict("secret key", b64.trim())?);
+        let raw = b64_strict("secret key", b64.trim())?;
         if raw.len() != 158 {
             return Err(malformed(
                 "secret key",
@@ -432,10 +435,19 @@ impl SecretKey {
             }
         }
         keypair.zeroize();
-        Ok(Zeroizing::new(format!(
-            "untrusted comment: {SECRETKEY_COMMENT}\n{}\n",
-            B64.encode(raw.as_slice())
-        )))
+        // Built in one allocation of the final size: `format!` would grow (and leave
+        // copies of) the text, and the encoded key is the secret itself for `-W` keys.
+        let b64 = Zeroizing::new(B64.encode(raw.as_slice()));
+        let head = "untrusted comment: ";
+        let mut text = Zeroizing::new(String::with_capacity(
+            head.len() + SECRETKEY_COMMENT.len() + b64.len() + 2,
+        ));
+        text.push_str(head);
+        text.push_str(SECRETKEY_COMMENT);
+        text.push('\n');
+        text.push_str(&b64);
+        text.push('\n');
+        Ok(text)
     }
 
     /// Sign `message` with minisign's prehashed algorithm and the given trusted comment.
@@ -465,8 +477,17 @@ fn checksum(id: &[u8; 8], keypair: &[u8; 64]) -> [u8; 32] {
     h.update(id);
     h.update(keypair);
     let mut out = [0u8; 32];
-    out.copy_from_slice(&h.finalize());
+    out.copy_from_slice(&h.finalize_reset());
+    scrub(&mut h);
     out
+}
+
+/// BLAKE2b keeps the last (here: only) input block in its buffer until dropped, and
+/// `digest` 0.10 does not zeroize it. After a reset the buffer is empty, and BLAKE2b's
+/// lazy buffering copies one whole block of input into it without compressing, so
+/// writing 128 zero bytes overwrites every byte of secret the buffer held.
+fn scrub(h: &mut Blake2b256) {
+    h.update([0u8; 128]);
 }
 
 /// libsodium's `crypto_pwhash_scryptsalsa208sha256` parameter choice, so keys made by
