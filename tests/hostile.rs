@@ -325,11 +325,22 @@ fn a_small_order_public_key_in_the_trust_store_is_refused() {
 
 #[test]
 fn a_flipped_bit_anywhere_is_refused() {
-    // Deterministic sweep: one bit in every 97th byte of the bundle (every region:
-    // gzip header, deflate blocks, trailer).
+    // Through the binary: one bit in every 97th byte of the bundle (every region: gzip
+    // header, deflate blocks, trailer). tests/props.rs sweeps every bit of a bundle
+    // and shows the only flips accepted are the few deflate bits that decode to the
+    // byte-identical archive (padding after the last block, equivalent copies); which
+    // bits those are depends on the (random) key, so they are allowed here too.
     let b = base();
     let d = b.dir.path();
     let good = std::fs::read(d.join("good.tar.gz")).unwrap();
+    let decode = |bytes: &[u8]| {
+        use std::io::Read;
+        let mut out = vec![];
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .ok()
+            .map(|_| out)
+    };
     let mut checked = 0;
     for i in (0..good.len())
         .step_by(97)
@@ -339,12 +350,16 @@ fn a_flipped_bit_anywhere_is_refused() {
         bad[i] ^= 1 << (i % 8);
         std::fs::write(d.join("flip.tar.gz"), &bad).unwrap();
         let o = airlock(d, &["verify", "flip.tar.gz", "--trust", "rm.pub"]);
-        assert_eq!(
-            code(&o),
-            4,
-            "flipping bit {} of byte {i} was not detected",
-            i % 8
-        );
+        if code(&o) == 0 {
+            assert_eq!(
+                decode(&bad),
+                decode(&good),
+                "flipping bit {} of byte {i} changed the archive and was accepted",
+                i % 8
+            );
+        } else {
+            assert_eq!(code(&o), 4, "bit {} of byte {i}: {}", i % 8, stderr(&o));
+        }
         checked += 1;
     }
     assert!(checked > 10);
