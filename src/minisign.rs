@@ -82,7 +82,6 @@ impl std::fmt::Debug for KeyId {
 /// here too, so the decoded bytes and the re-encoded copy are both zeroized on drop
 /// (also when decoding fails half-way).
 fn b64_strict(what: &'static str, text: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let text = text.trim_end_matches(['\r']);
     let mut bytes = Zeroizing::new(Vec::new());
     B64.decode_vec(text, &mut bytes)
         .map_err(|e| malformed(what, format!("invalid base64: {e}")))?;
@@ -261,6 +260,16 @@ impl SignatureBox {
         if trusted_comment.len() > TRUSTED_COMMENT_MAX {
             return Err(malformed("signature", "trusted comment too long"));
         }
+        // A line may end in CRLF, and nowhere else may a CR appear: a comment ending
+        // in CR would lose it each time the file is rewritten (found by fuzzing: the
+        // parsed signature did not re-parse equal from its own serialization).
+        let untrusted_comment = &lines[0]["untrusted comment: ".len()..];
+        if untrusted_comment.contains('\r') || trusted_comment.contains('\r') {
+            return Err(malformed(
+                "signature",
+                "carriage return inside a comment line",
+            ));
+        }
         let global = b64_strict("signature", lines[3])?;
         if global.len() != 64 {
             return Err(malformed("signature", "global signature must be 64 bytes"));
@@ -272,7 +281,7 @@ impl SignatureBox {
         let mut global_signature = [0u8; 64];
         global_signature.copy_from_slice(&global[..]);
         Ok(SignatureBox {
-            untrusted_comment: lines[0]["untrusted comment: ".len()..].to_string(),
+            untrusted_comment: untrusted_comment.to_string(),
             key_id: KeyId(key_id),
             signature,
             trusted_comment,
@@ -583,6 +592,31 @@ mod tests {
             sk.public().verify(b"m", &sig),
             Err(MinisignError::BadGlobalSignature)
         ));
+    }
+
+    #[test]
+    fn crlf_line_ends_are_read_but_a_carriage_return_inside_a_comment_is_refused() {
+        let sk = SecretKey::generate().unwrap();
+        let text = sk.sign(b"m", "tc").to_file_text();
+        let crlf = text.replace('\n', "\r\n");
+        assert_eq!(
+            SignatureBox::parse(&crlf).unwrap(),
+            SignatureBox::parse(&text).unwrap()
+        );
+        for bad in [
+            text.replacen("\n", "\r\r\n", 1),
+            text.replace("trusted comment: tc\n", "trusted comment: tc\r\r\n"),
+            text.replace("trusted comment: tc", "trusted comment: t\rc"),
+        ] {
+            assert!(SignatureBox::parse(&bad).is_err(), "{bad:?}");
+        }
+        // Extra CRs after base64 are no longer trimmed away either.
+        let lines: Vec<&str> = text.lines().collect();
+        let bad = format!(
+            "{}\n{}\r\r\n{}\n{}\n",
+            lines[0], lines[1], lines[2], lines[3]
+        );
+        assert!(SignatureBox::parse(&bad).is_err());
     }
 
     #[test]
