@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod error;
+pub mod fuzz_targets;
 pub mod manifest;
 pub mod minisign;
 pub mod progress;

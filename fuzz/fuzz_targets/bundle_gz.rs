@@ -1,0 +1,5 @@
+#![no_main]
+//! See airlock::fuzz_targets::bundle_gz for what this target checks.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| airlock::fuzz_targets::bundle_gz(data));
