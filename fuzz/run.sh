@@ -36,6 +36,7 @@ for t in "${targets[@]}"; do
   last=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -n 1)
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "logs/$t.log" | grep -oE '[0-9]+$' | tail -n 1)
   [ -n "$execs" ] || execs=$(echo "$last" | grep -oE '^#[0-9]+' | tr -d '#')
+  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "logs/$t.log" | grep -oE '[0-9]+$' | tail -n 1)
   cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+')
   ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | grep -oE '[0-9]+')
   corp=$(ls "corpus/$t" | wc -l)
@@ -43,7 +44,7 @@ for t in "${targets[@]}"; do
   crashes=$(($(ls "artifacts/$t" | wc -l) - before))
   [ "$status" -eq 0 ] || failed=1
   summary+=("$(printf '%-11s %6ss %12s %9s %6s %7s %6s %9s %7s' "$t" "$took" "${execs:-?}" \
-    "$(( ${execs:-0} / (took > 0 ? took : 1) ))" "${cov:-?}" "${ft:-?}" "$corp" "$corp_bytes" "$crashes")")
+    "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corp" "$corp_bytes" "$crashes")")
   echo "fuzz: $t done (exit $status): ${last:-no stats}" >&2
 done
 printf '%-11s %7s %12s %9s %6s %7s %6s %9s %7s\n' target time execs execs/s cov ft corpus bytes crashes
