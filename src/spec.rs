@@ -200,7 +200,8 @@ fn read_and_check(
             let mut bytes = vec![];
             r.read_to_end(&mut bytes).map_err(read_err)?;
             for role in many {
-                let found = sql_lint::check_reader(file, &mut &bytes[..], *role).map_err(read_err)?;
+                let found =
+                    sql_lint::check_reader(file, &mut &bytes[..], *role).map_err(read_err)?;
                 problems.extend(found.iter().map(ToString::to_string));
             }
         }
@@ -232,7 +233,11 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     });
     results
         .into_iter()
-        .map(|m| m.into_inner().expect("result slot").expect("every item ran"))
+        .map(|m| {
+            m.into_inner()
+                .expect("result slot")
+                .expect("every item ran")
+        })
         .collect()
 }
 
@@ -446,10 +451,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     }
     let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
     let mut hashes = BTreeMap::new();
-    for ((file, _), result) in jobs
-        .iter()
-        .zip(parallel_map(&jobs, |(file, roles)| read_and_check(dir, file, roles)))
-    {
+    for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
+        read_and_check(dir, file, roles)
+    })) {
         match result {
             Ok((found, sha256, size)) => {
                 problems.extend(found);

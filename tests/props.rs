@@ -230,7 +230,14 @@ fn pack_then_verify_and_extract_give_back_every_file() {
         prop_assert_eq!(&got, &want);
 
         let out = t.path().join("out");
-        extract(&bundle, judge(&store), &Limits::default(), &out).expect("extract");
+        extract(
+            &bundle,
+            judge(&store),
+            &Limits::default(),
+            &out,
+            &airlock::progress::Progress::hidden(),
+        )
+        .expect("extract");
         for (p, data) in &want {
             prop_assert_eq!(&std::fs::read(out.join(p)).unwrap(), data, "{}", p);
         }

@@ -92,9 +92,10 @@ fn pack_linted(
     // the archive); this second pass compresses them and checks they did not change.
     let mut files = vec![];
     for p in &linted.files {
-        let (sha256, size) = linted.hashes.get(p.as_str()).cloned().ok_or_else(|| {
-            Error::usage(format!("internal: {p} was not hashed by lint"), None)
-        })?;
+        let (sha256, size) =
+            linted.hashes.get(p.as_str()).cloned().ok_or_else(|| {
+                Error::usage(format!("internal: {p} was not hashed by lint"), None)
+            })?;
         files.push(FileEntry {
             path: p.to_string(),
             sha256,
