@@ -63,6 +63,7 @@ timeit() { # label, command...
 pack_tar()  { (cd src && find . -type f -name '*.sql' -print0 | xargs -0 sha256sum > ../SUMS && tar czf ../p1.tar.gz . ); }
 pack_pigz() { (cd src && find . -type f -name '*.sql' -print0 | xargs -0 sha256sum > ../SUMS && tar cf - . | pigz -6 -p 2 > ../p2.tar.gz ); }
 pack_air()  { "$A" pack src --key k.key --out b.tar.gz --force --quiet; }
+pack_air6() { "$A" pack src --key k.key --out b6.tar.gz --force --quiet --level 6; }
 verify_shell() { rm -rf x && mkdir x && minisign -Vm b-manifest.json -x b.minisig -p k.pub >/dev/null && tar xzf b.tar.gz -C x && (cd x && sha256sum -c --quiet SHA256SUMS); }
 verify_air() { "$A" verify b.tar.gz --trust k.pub --quiet; }
 
@@ -73,7 +74,8 @@ cp "$(tar tzf b.tar.gz | grep '^signatures/' | head -1 | xargs -I{} sh -c 'tar x
 {
   timeit "pack: sha256sum + tar czf" pack_tar
   timeit "pack: sha256sum + tar | pigz -p 2" pack_pigz
-  timeit "pack: airlock pack" pack_air
+  timeit "pack: airlock pack (default, level 5)" pack_air
+  timeit "pack: airlock pack --level 6" pack_air6
   timeit "verify: minisign -V + tar xzf + sha256sum -c" verify_shell
   timeit "verify: airlock verify" verify_air
 } | tee results.tsv
@@ -83,7 +85,7 @@ PACK_RSS=$(rss "$A" pack src --key k.key --out b.tar.gz --force --quiet)
 VERIFY_RSS=$(rss "$A" verify b.tar.gz --trust k.pub --quiet)
 
 echo
-echo "source: $BYTES bytes; bundle: $(stat -c %s b.tar.gz) bytes; runs: $RUNS (median)"
+echo "source: $BYTES bytes; runs: $RUNS (median); output sizes: tar czf $(stat -c %s p1.tar.gz), pigz $(stat -c %s p2.tar.gz), airlock $(stat -c %s b.tar.gz), airlock --level 6 $(stat -c %s b6.tar.gz) bytes"
 awk -F'\t' -v bytes="$BYTES" '
   { t[$1]=$2; order[NR]=$1 }
   END {

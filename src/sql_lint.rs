@@ -501,18 +501,22 @@ impl<'f> ScriptChecker<'f> {
     /// How many leading bytes of `rest` change no state (never a newline: lines are
     /// counted one byte at a time).
     fn quiet_run(&self, rest: &[u8]) -> usize {
-        let upto =
-            |stop: &dyn Fn(u8) -> bool| rest.iter().position(|&c| stop(c)).unwrap_or(rest.len());
+        // Generic, not `dyn`: the byte test must inline into the scan.
+        fn upto(rest: &[u8], stop: impl Fn(u8) -> bool) -> usize {
+            rest.iter().position(|&c| stop(c)).unwrap_or(rest.len())
+        }
         match self.lex {
-            Lex::Str if self.e_string => upto(&|c| c == b'\\' || c == b'\'' || c == b'\n'),
-            Lex::Str => upto(&|c| c == b'\'' || c == b'\n'),
-            Lex::LineComment => upto(&|c| c == b'\n' || c == b'\r'),
-            Lex::Block if self.comment_prev == 0 => upto(&|c| c == b'*' || c == b'/' || c == b'\n'),
-            Lex::Dollar if self.dollar_matched == 0 => upto(&|c| c == b'$' || c == b'\n'),
-            Lex::Ident => upto(&|c| c == b'"' || c == b'\n'),
+            Lex::Str if self.e_string => upto(rest, |c| c == b'\\' || c == b'\'' || c == b'\n'),
+            Lex::Str => upto(rest, |c| c == b'\'' || c == b'\n'),
+            Lex::LineComment => upto(rest, |c| c == b'\n' || c == b'\r'),
+            Lex::Block if self.comment_prev == 0 => {
+                upto(rest, |c| c == b'*' || c == b'/' || c == b'\n')
+            }
+            Lex::Dollar if self.dollar_matched == 0 => upto(rest, |c| c == b'$' || c == b'\n'),
+            Lex::Ident => upto(rest, |c| c == b'"' || c == b'\n'),
             // Inside DML only the word state matters, and the run's tail tells it.
             Lex::Normal if self.stmt == Stmt::Dml && self.meta.is_none() => {
-                upto(&|c| NORMAL_STOP[c as usize])
+                upto(rest, |c| NORMAL_STOP[c as usize])
             }
             _ => 0,
         }

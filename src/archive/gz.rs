@@ -24,7 +24,8 @@ pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 fn deflate_block(data: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(level), false);
-    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    // SQL text compresses 5-8x: start small, grow if it does not.
+    let mut out = Vec::with_capacity(data.len() / 4 + 1024);
     let flush = if last {
         FlushCompress::Finish
     } else {
@@ -76,7 +77,7 @@ impl<W: Write> ParallelGzWriter<W> {
     /// Another block size: only tests use it (bundles always use [`BLOCK`]).
     pub(crate) fn with_block_size(inner: W, level: u32, threads: usize, block: usize) -> Self {
         let threads = threads.max(1);
-        let (jtx, jrx) = mpsc::sync_channel::<Job>(threads * 2);
+        let (jtx, jrx) = mpsc::sync_channel::<Job>(threads);
         let (rtx, rrx) = mpsc::channel();
         let jrx = Arc::new(Mutex::new(jrx));
         let workers = (0..threads)
@@ -104,7 +105,7 @@ impl<W: Write> ParallelGzWriter<W> {
             results: rrx,
             workers,
             in_flight: 0,
-            max_in_flight: threads * 3,
+            max_in_flight: threads * 2,
             header_written: false,
             block,
         }

@@ -277,7 +277,14 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         }
         std::fs::write(&toml_path, patched).map_err(|e| e.to_string())?;
         let k = key.as_ref().ok_or("no key")?;
-        let r = pack_dir(&src, k, Some(&bundle), 6, true).map_err(|e| e.to_string())?;
+        let r = pack_dir(
+            &src,
+            k,
+            Some(&bundle),
+            crate::archive::writer::DEFAULT_LEVEL,
+            true,
+        )
+        .map_err(|e| e.to_string())?;
         Ok((
             (),
             format!(
