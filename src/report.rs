@@ -68,6 +68,30 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
+/// At most `max` characters, cut at a word boundary and marked with an ellipsis.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let end = cut.rfind(' ').filter(|&i| i > max / 2).unwrap_or(cut.len());
+    format!("{}…", cut[..end].trim_end_matches([',', ';', ':', ' ']))
+}
+
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(8)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clip_cuts_at_a_word_and_says_so() {
+        assert_eq!(super::clip("short enough", 20), "short enough");
+        let c = super::clip(
+            "every tier of one-roof-phase1 is already applied (ledger seq 1)",
+            40,
+        );
+        assert!(c.chars().count() <= 40, "{c}");
+        assert!(c.ends_with('…') && !c.contains("(l…"), "{c}");
+    }
 }

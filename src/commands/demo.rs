@@ -332,10 +332,7 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         match apply::apply(&vb, &opts(params.clone())) {
             Err(DbError::Blocked(m)) => Ok((
                 (),
-                format!(
-                    "exit 3, nothing changed: {}",
-                    m.chars().take(70).collect::<String>()
-                ),
+                format!("exit 3, nothing changed: {}", crate::report::clip(&m, 80)),
             )),
             Err(e) => Err(format!("expected BLOCKED, got: {e}")),
             Ok(_) => Err("apply ran while the gate was BLOCKED".into()),

@@ -220,10 +220,9 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         run.step("re-apply is refused", || {
             match apply::apply(vb, &opts(None, skip)) {
-                Err(DbError::Refused(r)) => Ok((
-                    (),
-                    format!("refused: {}", r.chars().take(80).collect::<String>()),
-                )),
+                Err(DbError::Refused(r)) => {
+                    Ok(((), format!("refused: {}", crate::report::clip(&r, 80))))
+                }
                 Err(e) => Err((
                     e.exit_code(),
                     format!("expected a ledger refusal, got: {e}"),
