@@ -666,3 +666,58 @@ fn per_tier_transactions_commit_each_tier_with_its_own_ledger_row() {
     assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "2");
     assert_eq!(c.db.scalar("SELECT to_regclass('app.b') IS NOT NULL"), "t");
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_tier_and_rolls_everything_back() {
+    let c = Case::new("sigint");
+    let tiers = [
+        ("t1", "CREATE TABLE app.t1(i int);", false),
+        (
+            "slow",
+            "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(60);",
+            false,
+        ),
+    ];
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let before = c.db.dump();
+    let conn = c.db.conn();
+    let child = Command::new(bin())
+        .current_dir(c.dir())
+        .args(["apply", &b, "--trust", "rm.pub", "--db", &conn])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the slow statement is running on the server, then press Ctrl-C.
+    let mut admin = admin();
+    let mut running = false;
+    for _ in 0..1000 {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND query LIKE '%pg_sleep(60)%' AND state = 'active'",
+                &[&c.db.name],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            running = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(running, "the slow tier never started");
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("cancelled by the operator"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.db.dump(), before, "an interrupted apply left something");
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+}
