@@ -13,10 +13,10 @@ use crate::archive::{read_bundle_from, Judge, Limits, MemorySink, Opened};
 use crate::bundle_path::collision_key;
 use crate::manifest::{self, FileEntry, Manifest};
 use crate::minisign::{PublicKey, SecretKey, SignatureBox};
-use crate::trust::{KeyPolicy, Role, TrustStore, TrustedKey};
+use crate::trust::TrustStore;
 use std::collections::BTreeSet;
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Public half of `tests/data/snakeoil.key`, the throw-away key the seed bundles are
 /// signed with, so mutated bundles also reach the trust judgement.
@@ -37,21 +37,10 @@ fn limits() -> Limits {
 }
 
 fn snakeoil_store() -> TrustStore {
-    TrustStore {
-        path: PathBuf::from("snakeoil.pub"),
-        threshold: 1,
-        keys: vec![TrustedKey {
-            key: PublicKey::parse(SNAKEOIL_PUB).expect("snakeoil.pub parses"),
-            file: PathBuf::from("snakeoil.pub"),
-            policy: KeyPolicy {
-                not_before: None,
-                not_after: None,
-                revoked: None,
-                revoked_reason: None,
-                role: Role::Release,
-            },
-        }],
-    }
+    TrustStore::single(
+        "snakeoil.pub",
+        PublicKey::parse(SNAKEOIL_PUB).expect("snakeoil.pub parses"),
+    )
 }
 
 fn read(bytes: &[u8], judge: Judge<'_>) -> (Result<Opened, String>, MemorySink) {

@@ -65,6 +65,19 @@ pub struct KeyPolicy {
     pub role: Role,
 }
 
+/// A release key with no window and no revocation (a `.pub` with no trust.toml entry).
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            not_before: None,
+            not_after: None,
+            revoked: None,
+            revoked_reason: None,
+            role: Role::Release,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct TrustedKey {
     pub key: PublicKey,
@@ -102,6 +115,20 @@ pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
 }
 
 impl TrustStore {
+    /// One release key, threshold 1: what `--trust KEY.pub` gives (tests, fuzzing).
+    pub fn single(file: impl Into<PathBuf>, key: PublicKey) -> TrustStore {
+        let file = file.into();
+        TrustStore {
+            path: file.clone(),
+            threshold: 1,
+            keys: vec![TrustedKey {
+                key,
+                file,
+                policy: KeyPolicy::default(),
+            }],
+        }
+    }
+
     /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
     /// `.pub` file (threshold 1).
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
@@ -140,13 +167,7 @@ impl TrustStore {
             keys.push(TrustedKey {
                 key,
                 file: p,
-                policy: KeyPolicy {
-                    not_before: None,
-                    not_after: None,
-                    revoked: None,
-                    revoked_reason: None,
-                    role: Role::Release,
-                },
+                policy: KeyPolicy::default(),
             });
         }
         if keys.is_empty() {

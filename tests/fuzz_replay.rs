@@ -57,22 +57,11 @@ fn kept_fuzz_corpus_replays() {
 fn seed_bundles_verify_against_the_snakeoil_key() {
     use airlock::archive::{read_bundle_from, Discard, Judge, Limits};
     use airlock::minisign::PublicKey;
-    use airlock::trust::{KeyPolicy, Role, TrustStore, TrustedKey};
-    let store = TrustStore {
-        path: "snakeoil.pub".into(),
-        threshold: 1,
-        keys: vec![TrustedKey {
-            key: PublicKey::parse(airlock::fuzz_targets::SNAKEOIL_PUB).unwrap(),
-            file: "snakeoil.pub".into(),
-            policy: KeyPolicy {
-                not_before: None,
-                not_after: None,
-                revoked: None,
-                revoked_reason: None,
-                role: Role::Release,
-            },
-        }],
-    };
+    use airlock::trust::TrustStore;
+    let store = TrustStore::single(
+        "snakeoil.pub",
+        PublicKey::parse(airlock::fuzz_targets::SNAKEOIL_PUB).unwrap(),
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-corpus/bundle_gz");
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {

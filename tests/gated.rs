@@ -554,44 +554,62 @@ fn rollback_is_idempotent_reapply_works_and_the_chain_catches_an_edit() {
     assert_eq!(json(&o)["chain"]["first_broken_seq"], 1);
 }
 
-#[test]
-fn terminating_the_backend_mid_tier_leaves_the_database_as_before() {
-    let c = Case::new("terminate");
-    let tiers = [
-        ("t1", "CREATE TABLE app.t1(i int);", false),
-        (
-            "slow",
-            "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(30);",
-            false,
-        ),
-    ];
-    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
-    let before = c.db.dump();
+/// A first tier that writes, then one that writes and waits long enough to be caught
+/// running (it is always interrupted long before the minute is up).
+const WRITE_THEN_WAIT: &[(&str, &str, bool)] = &[
+    ("t1", "CREATE TABLE app.t1(i int);", false),
+    (
+        "slow",
+        "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(60);",
+        false,
+    ),
+];
+
+/// Start `airlock apply` of `bundle` and return once the statement containing `marker`
+/// is running on the server.
+fn apply_until_running(c: &Case, bundle: &str, marker: &str) -> std::process::Child {
     let conn = c.db.conn();
     let child = Command::new(bin())
         .current_dir(c.dir())
-        .args(["apply", &b, "--trust", "rm.pub", "--db", &conn])
+        .args(["apply", bundle, "--trust", "rm.pub", "--db", &conn])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut admin = admin();
-    let mut killed = false;
     for _ in 0..1000 {
         let n: i64 = admin
             .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND query LIKE '%pg_sleep%'",
-                &[&c.db.name],
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND state = 'active' AND strpos(query, $2) > 0",
+                &[&c.db.name, &marker],
             )
             .unwrap()
             .get(0);
         if n > 0 {
-            killed = true;
-            break;
+            return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(killed, "the slow tier never started");
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the statement with {marker:?} never started");
+}
+
+#[test]
+fn terminating_the_backend_mid_tier_leaves_the_database_as_before() {
+    let c = Case::new("terminate");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", WRITE_THEN_WAIT, RB);
+    let before = c.db.dump();
+    let child = apply_until_running(&c, &b, "pg_sleep(60)");
+    let n: i64 = admin()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND query LIKE '%pg_sleep%'",
+            &[&c.db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "one apply backend to terminate");
     let o = child.wait_with_output().unwrap();
     expect_code(&o, 1);
     assert_eq!(c.db.dump(), before);
@@ -670,42 +688,9 @@ fn per_tier_transactions_commit_each_tier_with_its_own_ledger_row() {
 #[test]
 fn ctrl_c_cancels_the_running_tier_and_rolls_everything_back() {
     let c = Case::new("sigint");
-    let tiers = [
-        ("t1", "CREATE TABLE app.t1(i int);", false),
-        (
-            "slow",
-            "INSERT INTO app.t1 VALUES (1); SELECT pg_sleep(60);",
-            false,
-        ),
-    ];
-    let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", WRITE_THEN_WAIT, RB);
     let before = c.db.dump();
-    let conn = c.db.conn();
-    let child = Command::new(bin())
-        .current_dir(c.dir())
-        .args(["apply", &b, "--trust", "rm.pub", "--db", &conn])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the slow statement is running on the server, then press Ctrl-C.
-    let mut admin = admin();
-    let mut running = false;
-    for _ in 0..1000 {
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'airlock' AND query LIKE '%pg_sleep(60)%' AND state = 'active'",
-                &[&c.db.name],
-            )
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            running = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(running, "the slow tier never started");
+    let child = apply_until_running(&c, &b, "pg_sleep(60)");
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();

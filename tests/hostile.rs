@@ -33,15 +33,8 @@ fn refused(b: &Base, case: &str, bytes: &[u8], reason: &str) {
         !d.join(&dest).exists(),
         "{case}: extract created its destination"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(d)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "{case}: temp files left behind: {leftovers:?}"
-    );
+    let left = leftovers(d);
+    assert!(left.is_empty(), "{case}: temp files left behind: {left:?}");
     for outside in ["evil", "../evil"] {
         assert!(!d.join(outside).exists(), "{case}: wrote {outside}");
     }

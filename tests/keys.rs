@@ -6,16 +6,6 @@ mod util;
 use std::path::Path;
 use util::*;
 
-/// `.airlock-*` temp files left in `d`.
-fn leftovers(d: &Path) -> Vec<String> {
-    std::fs::read_dir(d)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".airlock-"))
-        .collect()
-}
-
 fn mini(d: &Path) -> String {
     let s = MiniSource::new(
         d,

@@ -10,28 +10,14 @@
 use airlock::archive::{extract, read_bundle_from, Judge, Limits, MemorySink, VerifyError};
 use airlock::bundle_path::{collision_key, BundlePath};
 use airlock::minisign::SecretKey;
-use airlock::trust::{KeyPolicy, Role, TrustStore, TrustedKey};
+use airlock::trust::TrustStore;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn store_of(key: &SecretKey) -> TrustStore {
-    TrustStore {
-        path: PathBuf::from("(in memory)"),
-        threshold: 1,
-        keys: vec![TrustedKey {
-            key: key.public(),
-            file: PathBuf::from("k.pub"),
-            policy: KeyPolicy {
-                not_before: None,
-                not_after: None,
-                revoked: None,
-                revoked_reason: None,
-                role: Role::Release,
-            },
-        }],
-    }
+    TrustStore::single("k.pub", key.public())
 }
 
 fn judge(store: &TrustStore) -> Judge<'_> {

@@ -180,20 +180,7 @@ impl Cluster {
         } else {
             PathBuf::from("pg_dump")
         };
-        let o = Command::new(pg_dump)
-            .args(["--no-owner", "-d", &self.conn(db)])
-            .output()
-            .expect("pg_dump");
-        assert!(
-            o.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        util::pg_dump(&pg_dump, &self.conn(db), &[])
     }
 }
 

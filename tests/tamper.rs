@@ -79,16 +79,6 @@ fn refused(d: &Path, bundle: &str, trust: &str, reason: &str, advice: Advice) {
     assert!(left.is_empty(), "{bundle}: left {left:?}");
 }
 
-/// `.airlock-*` temp files or directories left in `d`.
-fn leftovers(d: &Path) -> Vec<String> {
-    std::fs::read_dir(d)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".airlock-"))
-        .collect()
-}
-
 /// A trust store directory `d/NAME` with the given `KEY.pub` files and trust.toml.
 fn store(d: &Path, name: &str, keys: &[&str], toml: &str) -> String {
     let s = d.join(name);

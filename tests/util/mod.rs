@@ -161,6 +161,17 @@ pub fn keygen(dir: &Path, name: &str) -> String {
     json(&o)["key_id"].as_str().expect("key_id").to_string()
 }
 
+/// `.airlock-*` temp files or directories left in `d` (airlock writes through them
+/// and must never leave one behind).
+pub fn leftovers(d: &Path) -> Vec<String> {
+    std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".airlock-"))
+        .collect()
+}
+
 pub fn write(path: &Path, text: &str) {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).expect("mkdir");
@@ -315,21 +326,7 @@ impl TestDb {
     }
 
     fn dump_with(&self, extra: &[&str]) -> String {
-        let o = Command::new("pg_dump")
-            .args(["--no-owner", "-d", &self.name])
-            .args(extra)
-            .output()
-            .expect("pg_dump");
-        assert!(
-            o.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        pg_dump(Path::new("pg_dump"), &self.name, extra)
     }
 
     pub fn exists(name: &str) -> bool {
@@ -349,6 +346,27 @@ impl Drop for TestDb {
             ));
         }
     }
+}
+
+/// A full `pg_dump` (schema + data, no owners) of `conn` by `program`, with the
+/// `\restrict <random token>` lines this pg_dump prints stripped, so that two dumps
+/// of the same database compare equal.
+pub fn pg_dump(program: &Path, conn: &str, extra: &[&str]) -> String {
+    let o = Command::new(program)
+        .args(["--no-owner", "-d", conn])
+        .args(extra)
+        .output()
+        .expect("pg_dump");
+    assert!(
+        o.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Pack `src` with `key` into `dir/OUT`; returns the bundle path.
