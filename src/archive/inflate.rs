@@ -41,7 +41,7 @@ pub struct StrictGzBody<R: BufRead> {
     pending: Vec<u64>,
     last_boundary: Option<u64>,
     /// Where the final block's last code ended (zlib stops there under `Z_BLOCK`
-    /// before skipping the padding, so this is exact).
+    /// before it passes over the padding, so this is exact).
     final_end: Option<u64>,
     crc: flate2::Crc,
     done: bool,
