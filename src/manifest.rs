@@ -218,6 +218,38 @@ impl Manifest {
     }
 }
 
+/// SHA-256 and length of whatever is read through it: how a file's manifest entry is
+/// made (lint), re-checked while packing, and checked while verifying.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// Lowercase hex SHA-256 and length of everything read.
+    pub fn finish(self) -> (String, u64) {
+        (hex::encode(self.hasher.finalize()), self.len)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
 pub fn bundle_id(manifest_bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(manifest_bytes))
 }

@@ -65,6 +65,14 @@ impl Progress {
         }
     }
 
+    /// `r`, counting the bytes read through it on this bar.
+    pub fn reader<R: std::io::Read>(&self, r: R) -> Counted<'_, R> {
+        Counted {
+            inner: r,
+            progress: self,
+        }
+    }
+
     /// Relabel the bar for the next phase of the same job.
     pub fn phase(&self, what: &str) {
         if let Some(b) = &self.0 {
@@ -77,6 +85,20 @@ impl Progress {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+/// A reader whose bytes count on a [`Progress`].
+pub struct Counted<'p, R> {
+    inner: R,
+    progress: &'p Progress,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
     }
 }
 

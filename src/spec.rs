@@ -156,37 +156,16 @@ pub struct Linted {
     pub warnings: Vec<String>,
 }
 
-/// Hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hash: sha2::Sha256,
-    size: u64,
-}
-
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
 /// Read one file once: check it by every SQL role it has, and hash it.
 fn read_and_check(
     dir: &Path,
     file: &str,
     roles: &[SqlRole],
 ) -> Result<(Vec<String>, String, u64), String> {
-    use sha2::Digest;
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let mut r = Hashing {
-        inner: std::io::BufReader::with_capacity(256 * 1024, f),
-        hash: sha2::Sha256::new(),
-        size: 0,
-    };
+    let mut r =
+        crate::manifest::HashingReader::new(std::io::BufReader::with_capacity(256 * 1024, f));
     let mut problems = vec![];
     let read_err = |e: std::io::Error| format!("cannot read {file}: {e}");
     match roles {
@@ -208,7 +187,8 @@ fn read_and_check(
     }
     // A checker may stop early (too many problems); the hash still covers every byte.
     std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
-    Ok((problems, hex::encode(r.hash.finalize()), r.size))
+    let (sha256, size) = r.finish();
+    Ok((problems, sha256, size))
 }
 
 /// `f` over `items` on every core, results in order.

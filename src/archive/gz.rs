@@ -207,21 +207,6 @@ impl<W: Write> Drop for ParallelGzWriter<W> {
     }
 }
 
-/// Counts bytes read from the compressed file (for the ratio limit).
-struct Counting<R> {
-    inner: R,
-    count: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 /// Decompressed bytes arrive from a decoder thread in chunks; errors (bad gzip,
 /// trailing data, a second member) arrive in order, after the good bytes.
 pub struct ThreadedGzReader {
@@ -230,8 +215,6 @@ pub struct ThreadedGzReader {
     cur: Vec<u8>,
     pos: usize,
     done: bool,
-    compressed: Arc<std::sync::atomic::AtomicU64>,
-    total_out: u64,
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -239,16 +222,9 @@ const CHUNK: usize = 256 * 1024;
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
-        let compressed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = Arc::clone(&compressed);
         let decoder = std::thread::spawn(move || {
-            let mut buffered = io::BufReader::with_capacity(
-                CHUNK,
-                Counting {
-                    inner: file,
-                    count: counter,
-                },
-            );
+            // The caller counts compressed bytes (ratio limit, progress) in `file`.
+            let mut buffered = io::BufReader::with_capacity(CHUNK, file);
             let head_ok = match buffered.fill_buf() {
                 Ok(b) => b.len() >= GZIP_HEADER.len() && b[..GZIP_HEADER.len()] == GZIP_HEADER,
                 Err(_) => false,
@@ -313,17 +289,7 @@ impl ThreadedGzReader {
             cur: Vec::new(),
             pos: 0,
             done: false,
-            compressed,
-            total_out: 0,
         }
-    }
-
-    pub fn compressed_bytes(&self) -> u64 {
-        self.compressed.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn decompressed_bytes(&self) -> u64 {
-        self.total_out
     }
 }
 
@@ -365,7 +331,6 @@ impl Read for ThreadedGzReader {
         let n = buf.len().min(self.cur.len() - self.pos);
         buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
-        self.total_out += n as u64;
         Ok(n)
     }
 }

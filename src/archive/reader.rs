@@ -12,7 +12,6 @@ use crate::minisign::SignatureBox;
 use crate::progress::Progress;
 use crate::trust::{self, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
@@ -170,20 +169,6 @@ fn read_limited(
         return Err(VerifyError::Tar(format!("{what}: truncated entry")));
     }
     Ok(buf)
-}
-
-struct HashingReader<'a> {
-    inner: &'a mut dyn Read,
-    hasher: Sha256,
-    n: u64,
-}
-impl Read for HashingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
 }
 
 /// Parse PAX records; only `path`, `size` and `mtime` are allowed.
@@ -508,21 +493,17 @@ fn read_from<R: Read + Send + 'static>(
             } else {
                 &mut entry
             };
-            let mut hr = HashingReader {
-                inner: source,
-                hasher: Sha256::new(),
-                n: 0,
-            };
+            let mut hr = manifest::HashingReader::new(source);
             sink.file(&bpath, size, &mut hr)
                 .map_err(|e| match e.kind() {
                     io::ErrorKind::InvalidData => io_to_verify(e),
                     _ => VerifyError::Write(e.to_string()),
                 })?;
             io::copy(&mut hr, &mut io::sink()).map_err(io_to_verify)?;
-            if hr.n != size {
+            let (actual, len) = hr.finish();
+            if len != size {
                 return Err(VerifyError::Tar(format!("{path_str}: truncated entry")));
             }
-            let actual = hex::encode(hr.hasher.finalize());
             if actual != expected.sha256 {
                 return Err(VerifyError::HashMismatch {
                     path: path_str,

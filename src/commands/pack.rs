@@ -10,7 +10,7 @@ use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -151,14 +151,11 @@ fn pack_linted(
         let path = source.join(&entry.path);
         let f = std::fs::File::open(&path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let mut hr = HashCheck {
-            inner: BufReader::with_capacity(1 << 20, f),
-            h: Sha256::new(),
-            n: 0,
-            progress: &progress,
-        };
+        // Hashed again while compressed: what is packed is what the manifest says.
+        let mut hr =
+            manifest::HashingReader::new(progress.reader(BufReader::with_capacity(1 << 20, f)));
         w.add(&entry.path, entry.size, &mut hr).map_err(werr)?;
-        if hr.n != entry.size || hex::encode(hr.h.finalize()) != entry.sha256 {
+        if hr.finish() != (entry.sha256.clone(), entry.size) {
             return Err(Error::usage(
                 format!("{} changed while packing", entry.path),
                 Some("nothing was written; pack again from a source nobody is editing".into()),
@@ -181,22 +178,6 @@ fn pack_linted(
         signed_by: key.key_id.to_string(),
         warnings: linted.warnings,
     })
-}
-
-struct HashCheck<'p, R> {
-    inner: R,
-    h: Sha256,
-    n: u64,
-    progress: &'p Progress,
-}
-impl<R: Read> Read for HashCheck<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        self.h.update(&buf[..k]);
-        self.n += k as u64;
-        self.progress.inc(k as u64);
-        Ok(k)
-    }
 }
 
 pub fn run(args: PackArgs) -> Result<Outcome> {
