@@ -328,6 +328,11 @@ pub struct StatusArgs {
     /// Check the ledger's hash chain and report the first broken row.
     #[arg(long)]
     pub verify_chain: bool,
+    /// Make this host forget the ledger head it remembers for this database (airlock
+    /// refuses a ledger that lost a row this host saw). Only after a deliberate
+    /// restore or rebuild of the database; the head shown now is remembered instead.
+    #[arg(long)]
+    pub forget_head: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             let text = if json {
                 serde_json::to_string_pretty(&outcome.to_json()).unwrap_or_default()
             } else {
-                outcome.human()
+                airlock::report::terminal_safe(&outcome.human()).into_owned()
             };
             if !quiet || json {
                 print_out(&text);
@@ -33,9 +33,10 @@ fn main() -> ExitCode {
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
             let mut e = std::io::stderr().lock();
-            let _ = writeln!(e, "error: {err}");
+            let safe = |t: &str| airlock::report::terminal_safe(t).into_owned();
+            let _ = writeln!(e, "error: {}", safe(&err.to_string()));
             if let Some(h) = err.hint() {
-                let _ = writeln!(e, "hint: {h}");
+                let _ = writeln!(e, "hint: {}", safe(&h));
             }
             code
         }

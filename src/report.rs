@@ -27,6 +27,32 @@ pub mod erased {
     }
 }
 
+/// Text from the database (or anything else outside airlock) made safe for a terminal:
+/// control characters other than newline and tab are shown escaped (`\x1b`), so an
+/// ESC sequence in a ledger field, a gate reason or a server NOTICE cannot move the
+/// cursor, recolour or rewrite what the operator sees.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let n = c as u32;
+            if n <= 0xff {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:04x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The JSON document printed for an error.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ErrorDoc {

@@ -45,6 +45,20 @@ pub struct Target {
     pub database: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_server_version: Option<i64>,
+    /// The search_path every bundle file (tier, rollback, gate, probe) runs under,
+    /// whatever the database's or role's defaults; `$user` keeps its meaning. Default
+    /// `["$user", "public"]`, PostgreSQL's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_path: Option<Vec<String>>,
+}
+
+impl Target {
+    /// The declared search_path, or PostgreSQL's default.
+    pub fn search_path(&self) -> Vec<String> {
+        self.search_path
+            .clone()
+            .unwrap_or_else(crate::db::session::default_search_path)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -303,6 +317,16 @@ impl Spec {
                 p.push(format!(
                     "bundle.expires {e:?} is not an RFC 3339 time like 2027-01-01T00:00:00Z"
                 ));
+            }
+        }
+        if let Some(path) = &self.target.search_path {
+            if path.is_empty() {
+                p.push("target.search_path is empty; leave it out for PostgreSQL's default [\"$user\", \"public\"]".into());
+            }
+            for entry in path {
+                if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {
+                    p.push(format!("target.search_path entry {entry:?} is not a schema name (1 to 63 bytes, no NUL)"));
+                }
             }
         }
         if self.target.database.is_empty() {

@@ -276,6 +276,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: args.allow_drift,
         gate_role: args.gate.gate_role.clone(),
+        remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
     };
@@ -297,6 +298,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: false,
         gate_role: None,
+        remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
     };

@@ -197,6 +197,22 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     admin_client
         .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&db)))
         .map_err(|e| Error::Db(sql_err("creating the demo database", &e)))?;
+    // The one-time setup the README asks of a superuser: a role without powers outside
+    // the database for gates and probes. Created when missing (a cluster-wide role,
+    // not a database: the demo still touches no database it did not create).
+    admin_client
+        .batch_execute(
+            "DO $$ BEGIN
+               IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = SESSION_USER)
+                  AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
+                 CREATE ROLE airlock_gate NOLOGIN;
+                 GRANT pg_read_all_data TO airlock_gate;
+                 RAISE NOTICE 'created role airlock_gate (NOLOGIN, pg_read_all_data): gates and probes run as it';
+               END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$",
+        )
+        .map_err(|e| Error::Db(sql_err("creating the gate role airlock_gate", &e)))?;
     drop(admin_client);
     let target = admin.with_dbname(&db);
     let work = tempfile::Builder::new()
@@ -318,6 +334,8 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         statement_timeout: "60s".into(),
         allow_drift: false,
         gate_role: None,
+        // Its database is dropped at the end: nothing worth remembering.
+        remember: false,
         skip_gates: false,
         confirm: None,
     };

@@ -95,6 +95,7 @@ fn options<'a>(
         statement_timeout: statement_timeout.into(),
         allow_drift: false,
         gate_role: None,
+        remember: false,
         skip_gates: false,
         confirm: None,
     }

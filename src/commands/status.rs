@@ -1,9 +1,9 @@
 //! `airlock status` and `airlock fingerprint`: read-only views of the target.
 
 use crate::cli::{FingerprintArgs, StatusArgs};
-use crate::db::conn;
 use crate::db::fingerprint::{self, Fingerprint, Level};
 use crate::db::ledger::{self, LedgerRow};
+use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
 use crate::report::{short, table, Outcome, Report};
 use serde::Serialize;
@@ -43,10 +43,25 @@ pub struct ChainCheck {
     pub reason: Option<String>,
 }
 
+/// What this host remembers of the target's ledger, and whether the ledger holds it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct HeadMemory {
+    /// none (nothing remembered yet) | held | lost | forgotten
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub file: String,
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
     pub database: String,
     pub ledger_exists: bool,
+    pub remembered_head: HeadMemory,
     pub bundles: Vec<BundleStatus>,
     pub rows: Vec<LedgerRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,8 +72,9 @@ impl Report for StatusReport {
     fn human(&self) -> String {
         if !self.ledger_exists {
             return format!(
-                "database {}: no airlock ledger yet (nothing was ever applied with airlock)",
-                self.database
+                "database {}: no airlock ledger yet (nothing was ever applied with airlock)\nremembered head: {}",
+                self.database,
+                memory_line(&self.remembered_head)
             );
         }
         let rows: Vec<Vec<String>> = self
@@ -107,32 +123,99 @@ impl Report for StatusReport {
                 _ => "\n\nhash chain: BROKEN".into(),
             });
         }
+        s.push_str(&format!(
+            "\nremembered head: {}",
+            memory_line(&self.remembered_head)
+        ));
         s
     }
     fn exit_code(&self) -> u8 {
         match &self.chain {
             Some(c) if !c.ok => 5,
+            _ if self.remembered_head.state == "lost" => 5,
             _ => 0,
         }
+    }
+}
+
+fn memory_line(m: &HeadMemory) -> String {
+    match m.state.as_str() {
+        "held" => format!(
+            "this host last saw seq {} ({}): still in the ledger",
+            m.seq.unwrap_or(0),
+            short(m.row_hash.as_deref().unwrap_or(""))
+        ),
+        "lost" => format!(
+            "LOST: {} (memory: {})",
+            m.detail.clone().unwrap_or_default(),
+            m.file
+        ),
+        "forgotten" => format!("forgotten as asked ({})", m.file),
+        _ => "this host has not seen this ledger before".into(),
     }
 }
 
 pub fn status(args: StatusArgs) -> Result<Outcome> {
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
+    let facts = session::open_facts(&mut c, &args.db.statement_timeout)?;
+    let database = facts.database.clone();
     let mut tx = c
         .build_transaction()
         .read_only(true)
         .start()
         .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx
-        .query_one("SELECT current_database()::text", &[])
-        .map_err(|e| crate::db::sql_err("status", &e))?
-        .get(0);
-    let exists = ledger::exists(&mut tx)?;
+    let exists = ledger::inspect(&mut tx)? == ledger::Presence::Present;
     let rows = ledger::read_all(&mut tx)?;
     tx.rollback()
         .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    let sys = facts.system_identifier.as_str();
+    let file = remembered::file_for(sys, &database).display().to_string();
+    let chain_ok = ledger::verify_chain(&rows).is_none();
+    let remembered_head = if args.forget_head {
+        remembered::forget(sys, &database)?;
+        if let (true, Some(last)) = (chain_ok, rows.last()) {
+            if let Some(w) = remembered::remember(sys, &database, last) {
+                eprintln!("{w}");
+            }
+        }
+        HeadMemory {
+            state: "forgotten".into(),
+            seq: None,
+            row_hash: None,
+            detail: None,
+            file,
+        }
+    } else {
+        match remembered::check(sys, &database, &rows) {
+            Ok(head) => {
+                // A ledger that verifies and holds what this host saw teaches it the newer head.
+                if let (true, Some(last)) = (chain_ok, rows.last()) {
+                    if let Some(w) = remembered::remember(sys, &database, last) {
+                        eprintln!("{w}");
+                    }
+                }
+                HeadMemory {
+                    state: if head.is_some() { "held" } else { "none" }.into(),
+                    seq: head.as_ref().map(|h| h.seq),
+                    row_hash: head.map(|h| h.row_hash),
+                    detail: None,
+                    file,
+                }
+            }
+            Err(DbError::LedgerRewound { what, .. }) => {
+                let head = remembered::load(sys, &database).ok().flatten();
+                HeadMemory {
+                    state: "lost".into(),
+                    seq: head.as_ref().map(|h| h.seq),
+                    row_hash: head.map(|h| h.row_hash),
+                    detail: Some(what),
+                    file,
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
     for r in &rows {
         latest.insert(r.bundle_name.clone(), r);
@@ -182,6 +265,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
     Ok(Box::new(StatusReport {
         database,
         ledger_exists: exists,
+        remembered_head,
         bundles,
         rows,
         chain,

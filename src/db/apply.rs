@@ -8,9 +8,10 @@
 
 use super::conn::{self, ConnSpec, ServerInfo};
 use super::fingerprint::{self, Level};
-use super::gate::{self, GateReport, ProbeReport};
+use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
-use super::{sql_err, sqlstate, DbError};
+use super::session::{self, BundlePins, SessionFacts};
+use super::{remembered, sql_err, sqlstate, DbError};
 use crate::manifest::Manifest;
 use crate::spec::TxMode;
 use crate::verified::VerifiedBundle;
@@ -18,9 +19,6 @@ use postgres::{Client, Transaction};
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// Key of the deploy lock: one airlock apply/rollback at a time per database.
-pub const LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
 
 /// What the operator asked for, resolved.
 pub struct Options<'a> {
@@ -35,6 +33,9 @@ pub struct Options<'a> {
     pub gate_role: Option<String>,
     /// Only rehearsals on a clone set this (`--assume-gates`).
     pub skip_gates: bool,
+    /// Remember the ledger head on this host after a commit (not for rehearsal clones,
+    /// which are dropped).
+    pub remember: bool,
     /// Asked on a terminal before anything changes; false cancels.
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
 }
@@ -127,24 +128,82 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Connect, name-guard, version-check, session settings.
+/// A session on the target: connected, name-guarded, version-checked, pinned.
+pub struct Session {
+    pub client: Client,
+    pub facts: SessionFacts,
+    pub info: ServerInfo,
+}
+
+/// Connect, name-guard, version-check, session settings (one round trip after the
+/// connection itself).
 pub fn open(
     opts_conn: &ConnSpec,
     expected: &str,
     m: &Manifest,
     statement_timeout: &str,
-) -> Result<(Client, ServerInfo), DbError> {
+) -> Result<Session, DbError> {
     let mut client = opts_conn.connect()?;
-    let info = conn::name_guard(&mut client, expected)?;
+    let facts = conn::name_guard_with(&mut client, expected, statement_timeout)?;
+    let info = facts.info();
     conn::check_server_version(&info, m.target.min_server_version)?;
-    conn::set_statement_timeout(&mut client, statement_timeout)?;
-    Ok((client, info))
+    Ok(Session {
+        client,
+        facts,
+        info,
+    })
+}
+
+impl Session {
+    /// The settings every bundle file runs under.
+    pub fn pins(&self, m: &Manifest, opts: &Options<'_>) -> BundlePins {
+        BundlePins {
+            search_path: m.target.search_path(),
+            statement_timeout: opts.statement_timeout.clone(),
+            lock_timeout: opts.lock_timeout.clone(),
+            superuser: self.facts.superuser,
+        }
+    }
+
+    /// Pins plus the role gates and probes run as (checked to have no outside powers).
+    pub fn harness(&mut self, m: &Manifest, opts: &Options<'_>) -> Result<Harness, DbError> {
+        let role = gate::resolve_role(&mut self.client, opts.gate_role.as_deref())?;
+        Ok(Harness {
+            pins: self.pins(m, opts),
+            role,
+        })
+    }
+
+    /// The ledger, checked (structure, chain) and held against this host's memory.
+    fn ledger(&mut self) -> Result<Vec<LedgerRow>, DbError> {
+        read_checked(&mut self.client, &self.facts)
+    }
+}
+
+/// [`ledger::read_chained`] plus the host's memory of the head.
+fn read_checked(
+    client: &mut impl postgres::GenericClient,
+    facts: &SessionFacts,
+) -> Result<Vec<LedgerRow>, DbError> {
+    let rows = ledger::read_chained(client)?;
+    remembered::check(&facts.system_identifier, &facts.database, &rows)?;
+    Ok(rows)
+}
+
+/// After a commit: remember the new head (a failure is only a warning; the change
+/// has committed).
+fn remember(opts: &Options<'_>, facts: &SessionFacts, row: &LedgerRow) {
+    if opts.remember {
+        if let Some(w) = remembered::remember(&facts.system_identifier, &facts.database, row) {
+            eprintln!("{w}");
+        }
+    }
 }
 
 fn set_params(tx: &mut Transaction<'_>, params: &BTreeMap<String, String>) -> Result<(), DbError> {
     for (k, v) in params {
         tx.query(
-            "SELECT set_config($1, $2, true)",
+            "SELECT pg_catalog.set_config($1, $2, true)",
             &[&format!("airlock.{k}"), v],
         )
         .map_err(|e| sql_err(&format!("setting param {k}"), &e))?;
@@ -294,38 +353,35 @@ pub fn check_required(
 
 /// `airlock gate`: one read-only transaction, always rolled back; the session closes.
 pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbError> {
-    let (mut client, _info) = open(
-        opts.conn,
-        &opts.expected_db,
-        vb.manifest(),
-        &opts.statement_timeout,
-    )?;
-    let mut tx = client
+    let m = vb.manifest();
+    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let harness = session.harness(m, opts)?;
+    let mut tx = session
+        .client
         .build_transaction()
         .read_only(true)
         .start()
         .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     set_params(&mut tx, &opts.params)?;
-    let report = gate::run_gates(&mut tx, &all_gates(vb)?, opts.gate_role.as_deref())?;
+    let report = gate::run_gates(&mut tx, &all_gates(vb)?, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
-    drop(client);
+    drop(session);
     Ok(report)
 }
 
-/// `airlock plan`: everything apply would check and run, read-only.
+/// `airlock plan`: everything apply would check and run, in a transaction that is
+/// always rolled back (probes need one that may create their temporary wrapper).
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<PlanReport, DbError> {
-    let (mut client, info) = open(
-        opts.conn,
-        &opts.expected_db,
-        vb.manifest(),
-        &opts.statement_timeout,
-    )?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
-    let r = plan_in(&mut tx, vb, opts, &info);
+    let m = vb.manifest();
+    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let harness = session.harness(m, opts)?;
+    let facts = session.facts.clone();
+    let info = session.info.clone();
+    let mut tx = session
+        .client
+        .transaction()
+        .map_err(|e| sql_err("BEGIN", &e))?;
+    let r = plan_in(&mut tx, vb, opts, &info, &facts, &harness);
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     r
 }
@@ -335,9 +391,11 @@ fn plan_in(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     info: &ServerInfo,
+    facts: &SessionFacts,
+    harness: &Harness,
 ) -> Result<PlanReport, DbError> {
     let m = vb.manifest();
-    let rows = ledger::read_all(tx)?;
+    let rows = read_checked(tx, facts)?;
     let mut report = PlanReport {
         bundle_id: vb.id().into(),
         bundle_name: m.bundle.name.clone(),
@@ -360,16 +418,12 @@ fn plan_in(
     };
     report.tiers = planned(vb, &idx);
     set_params(tx, &opts.params)?;
-    report.gates = Some(gate::run_gates(
-        tx,
-        &gates_for(vb, &idx)?,
-        opts.gate_role.as_deref(),
-    )?);
+    report.gates = Some(gate::run_gates(tx, &gates_for(vb, &idx)?, harness)?);
     let st = ledger::state_of(&rows, vb.id());
     if st.applied.is_empty() {
         if let Some(p) = &m.preflight {
             let sql = vb.sql(&p.file).map_err(|e| DbError::State(e.to_string()))?;
-            report.preflight = Some(gate::run_probe(tx, &p.file, sql, &p.expect)?);
+            report.preflight = Some(gate::run_probe(tx, &p.file, sql, &p.expect, harness)?);
         }
     } else if let Some(last) = &st.last_apply {
         let fp = fingerprint::compute(tx, Level::Schema)?;
@@ -384,43 +438,22 @@ fn plan_in(
                 "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
                 fp.short(),
                 last.seq,
-                &last.fingerprint_after[..8]
+                crate::report::short(&last.fingerprint_after)
             )
         });
     }
     Ok(report)
 }
 
-fn lock(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), DbError> {
-    tx.query(
-        "SELECT set_config('lock_timeout', $1, true)",
-        &[&lock_timeout],
-    )
-    .map_err(|e| {
-        DbError::Usage(format!(
-            "--lock-timeout {lock_timeout:?}: {}",
-            super::pg_message(&e)
-        ))
-    })?;
-    tx.query("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).map_err(|e| {
-        if sqlstate(&e) == Some("55P03") {
-            DbError::Refused(format!(
-                "another airlock apply or rollback holds the deploy lock on this database (waited {lock_timeout}); try again when it is done, or raise --lock-timeout"
-            ))
-        } else {
-            sql_err("taking the deploy lock", &e)
-        }
-    })?;
-    Ok(())
-}
-
 /// Run one tier or rollback file as it was verified: one message, so the server
-/// parses all of it before running any of it. It is lexed with
-/// `standard_conforming_strings = on`, as lint read it; set in its own message
-/// first, because an earlier file may have changed it.
-fn run_file(tx: &mut Transaction<'_>, sql: &str) -> Result<(), postgres::Error> {
-    tx.batch_execute("SET LOCAL standard_conforming_strings = on")?;
-    tx.batch_execute(sql)
+/// parses all of it before running any of it, behind the prelude that re-asserts the
+/// bundle's settings (search_path, standard_conforming_strings as lint read it,
+/// timeouts…): an earlier file may have changed them, and no extra round trip is spent.
+fn run_file(tx: &mut Transaction<'_>, prelude: &str, sql: &str) -> Result<(), postgres::Error> {
+    let mut message = String::with_capacity(prelude.len() + sql.len());
+    message.push_str(prelude);
+    message.push_str(sql);
+    tx.batch_execute(&message)
 }
 
 fn interrupted_check() -> Result<(), DbError> {
@@ -438,11 +471,16 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     let started = std::time::Instant::now();
     let started_at = now();
     let m = vb.manifest();
-    let (mut client, info) = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let info = session.info.clone();
+    let facts = session.facts.clone();
+    let pins = session.pins(m, opts);
+    let prelude = pins.prelude();
+    let mut harness = LazyHarness::new(pins, opts.gate_role.as_deref());
     // Decide (and, on a terminal, confirm) outside the lock; everything is decided again
     // under the lock before anything runs.
     {
-        let rows = ledger::read_all(&mut client)?;
+        let rows = session.ledger()?;
         let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
         check_required(vb, &idx, &opts.params)?;
         if let Some(confirm) = opts.confirm {
@@ -491,10 +529,11 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         finished_at: String::new(),
         duration_ms: 0,
     };
+    let client = &mut session.client;
     loop {
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
-        lock(&mut tx, &opts.lock_timeout)?;
-        let rows = ledger::read_all(&mut tx)?;
+        ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
+        let rows = read_checked(&mut tx, &facts)?;
         let (applied, mut idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
         if m.bundle.transaction == TxMode::PerTier {
             idx.truncate(1);
@@ -502,8 +541,13 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         check_required(vb, &idx, &opts.params)?;
         set_params(&mut tx, &opts.params)?;
         if !opts.skip_gates {
-            let report =
-                gate::run_gates(&mut tx, &gates_for(vb, &idx)?, opts.gate_role.as_deref())?;
+            let gates = gates_for(vb, &idx)?;
+            let report = if gates.is_empty() {
+                GateReport::from_results(vec![])
+            } else {
+                let h = harness.get(&mut tx)?;
+                gate::run_gates(&mut tx, &gates, h)?
+            };
             let ready = report.ready();
             let summary = report.blocked_summary();
             merge_gates(&mut receipt, report);
@@ -516,7 +560,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         if applied.is_empty() {
             if let Some(p) = &m.preflight {
                 let sql = vb.sql(&p.file).map_err(|e| DbError::State(e.to_string()))?;
-                let pr = gate::run_probe(&mut tx, &p.file, sql, &p.expect)?;
+                let h = harness.get(&mut tx)?;
+                let pr = gate::run_probe(&mut tx, &p.file, sql, &p.expect, h)?;
                 if !pr.matches {
                     return Err(DbError::State(format!(
                         "preflight: the target is not where the bundle expects it ({}); nothing was changed",
@@ -532,7 +577,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                     last.seq,
                     last.tier_names().join(", "),
                     before.short(),
-                    &last.fingerprint_after[..8]
+                    crate::report::short(&last.fingerprint_after)
                 )));
             }
         }
@@ -545,7 +590,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             for f in &tier.files {
                 interrupted_check()?;
                 let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-                run_file(&mut tx, sql).map_err(|e| {
+                run_file(&mut tx, &prelude, sql).map_err(|e| {
                     let what = if sqlstate(&e) == Some("57014") && conn::interrupted() {
                         "cancelled by the operator (Ctrl-C)".to_string()
                     } else {
@@ -561,11 +606,15 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             }
         }
         interrupted_check()?;
+        // The tiers may have changed any setting (search_path, role…): airlock's own
+        // statements from here on run under its pins again.
+        session::repin(&mut tx)?;
         let last_tier_ran = idx.last() == Some(&(n - 1));
         if last_tier_ran {
             if let Some(v) = &m.verify {
                 let sql = vb.sql(&v.file).map_err(|e| DbError::State(e.to_string()))?;
-                let pr = gate::run_probe(&mut tx, &v.file, sql, &v.expect)?;
+                let h = harness.get(&mut tx)?;
+                let pr = gate::run_probe(&mut tx, &v.file, sql, &v.expect, h)?;
                 if !pr.matches {
                     return Err(DbError::State(format!(
                         "verify probe after the last tier failed ({}); everything was rolled back",
@@ -594,6 +643,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         )?;
         interrupted_check()?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        remember(opts, &facts, &row);
         receipt.tiers.extend(names);
         receipt.fingerprint_after = after.fingerprint;
         receipt.ledger.push(row);
@@ -634,14 +684,19 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     let started = std::time::Instant::now();
     let started_at = now();
     let m = vb.manifest();
-    let (mut client, info) = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+    let info = session.info.clone();
+    let facts = session.facts.clone();
+    let pins = session.pins(m, opts);
+    let prelude = pins.prelude();
+    let mut harness = LazyHarness::new(pins, opts.gate_role.as_deref());
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
         )
     })?;
     if let Some(confirm) = opts.confirm {
-        let rows = ledger::read_all(&mut client)?;
+        let rows = session.ledger()?;
         let st = ledger::state_of(&rows, vb.id());
         if !st.applied.is_empty() {
             let preview = PlanReport {
@@ -663,9 +718,12 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
             }
         }
     }
-    let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
-    lock(&mut tx, &opts.lock_timeout)?;
-    let rows = ledger::read_all(&mut tx)?;
+    let mut tx = session
+        .client
+        .transaction()
+        .map_err(|e| sql_err("BEGIN", &e))?;
+    ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
+    let rows = read_checked(&mut tx, &facts)?;
     let st = ledger::state_of(&rows, vb.id());
     let mut receipt = Receipt {
         format: "airlock-receipt/1".into(),
@@ -705,7 +763,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     for f in &rb.files {
         interrupted_check()?;
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-        run_file(&mut tx, sql).map_err(|e| DbError::Sql {
+        run_file(&mut tx, &prelude, sql).map_err(|e| DbError::Sql {
             context: format!("rollback file {f}"),
             message: format!(
                 "{}; the rollback was rolled back, the database is as it was",
@@ -713,9 +771,11 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
             ),
         })?;
     }
+    session::repin(&mut tx)?;
     if let (Some(probe), Some(expect)) = (&rb.probe, &rb.expect) {
         let sql = vb.sql(probe).map_err(|e| DbError::State(e.to_string()))?;
-        let pr = gate::run_probe(&mut tx, probe, sql, expect)?;
+        let h = harness.get(&mut tx)?;
+        let pr = gate::run_probe(&mut tx, probe, sql, expect, h)?;
         if !pr.matches {
             return Err(DbError::State(format!(
                 "rollback probe: the database is not back where it should be ({}); the rollback was rolled back",
@@ -742,6 +802,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     )?;
     interrupted_check()?;
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+    remember(opts, &facts, &row);
     receipt.fingerprint_before = before.fingerprint;
     receipt.fingerprint_after = after.fingerprint;
     receipt.ledger.push(row);
@@ -749,4 +810,33 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     receipt.finished_at = now();
     receipt.duration_ms = started.elapsed().as_millis() as u64;
     Ok(receipt)
+}
+
+/// The gate/probe harness, resolved the first time a gate or probe is about to run (a
+/// bundle with neither needs no gate role).
+struct LazyHarness<'a> {
+    pins: BundlePins,
+    requested: Option<&'a str>,
+    resolved: Option<Harness>,
+}
+
+impl<'a> LazyHarness<'a> {
+    fn new(pins: BundlePins, requested: Option<&'a str>) -> Self {
+        LazyHarness {
+            pins,
+            requested,
+            resolved: None,
+        }
+    }
+
+    fn get(&mut self, tx: &mut Transaction<'_>) -> Result<&Harness, DbError> {
+        if self.resolved.is_none() {
+            let role = gate::resolve_role(tx, self.requested)?;
+            self.resolved = Some(Harness {
+                pins: self.pins.clone(),
+                role,
+            });
+        }
+        Ok(self.resolved.as_ref().expect("resolved above"))
+    }
 }

@@ -93,8 +93,19 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
     if config.get_application_name().is_none() {
         config.application_name("airlock");
     }
+    // airlock's settings go last in the startup packet: they outrank the database's and
+    // roles' defaults, and a user-given `options` cannot undo them (see db::session).
+    let options = match config.get_options() {
+        Some(o) if !o.trim().is_empty() => format!("{o} {}", super::session::startup_options()),
+        _ => super::session::startup_options(),
+    };
+    config.options(&options);
     config.notice_callback(|n| {
-        eprintln!("{}: {}", n.severity(), n.message());
+        eprintln!(
+            "{}: {}",
+            crate::report::terminal_safe(n.severity()),
+            crate::report::terminal_safe(n.message())
+        );
     });
     let hosts: Vec<String> = config
         .get_hosts()
@@ -178,26 +189,26 @@ pub struct ServerInfo {
 }
 
 /// The name guard: `current_database()` must be the bundle's target (or, only during a
-/// rehearsal, the clone's name).
-pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbError> {
-    let row = client
-        .query_one(
-            "SELECT current_database()::text, current_setting('server_version_num')::bigint, session_user::text",
-            &[],
-        )
-        .map_err(|e| super::sql_err("name guard", &e))?;
-    let info = ServerInfo {
-        database: row.get(0),
-        server_version_num: row.get(1),
-        session_user: row.get(2),
-    };
-    if info.database != expected {
+/// rehearsal, the clone's name). Reads the session's facts and sets its
+/// `statement_timeout` in the same round trip.
+pub fn name_guard_with(
+    client: &mut Client,
+    expected: &str,
+    statement_timeout: &str,
+) -> Result<super::session::SessionFacts, DbError> {
+    let facts = super::session::open_facts(client, statement_timeout)?;
+    if facts.database != expected {
         return Err(DbError::NameGuard {
             expected: expected.into(),
-            actual: info.database,
+            actual: facts.database,
         });
     }
-    Ok(info)
+    Ok(facts)
+}
+
+/// [`name_guard_with`] without a statement timeout.
+pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbError> {
+    name_guard_with(client, expected, "0").map(|f| f.info())
 }
 
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
@@ -208,20 +219,4 @@ pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), D
         ))),
         _ => Ok(()),
     }
-}
-
-/// Session settings: statement_timeout (validated by the server, passed as a value).
-pub fn set_statement_timeout(client: &mut Client, timeout: &str) -> Result<(), DbError> {
-    client
-        .query(
-            "SELECT set_config('statement_timeout', $1, false)",
-            &[&timeout],
-        )
-        .map_err(|e| {
-            DbError::Usage(format!(
-                "--statement-timeout {timeout:?}: {}",
-                super::pg_message(&e)
-            ))
-        })?;
-    Ok(())
 }

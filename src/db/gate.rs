@@ -18,6 +18,7 @@
 //! runs. Probes do not get (5): they legitimately use parallel-unsafe functions such as
 //! `query_to_xml`, and they run beside tiers that write anyway.
 
+use super::session::BundlePins;
 use super::{pg_message, sql_err, DbError};
 use crate::sql_lint::{self, SqlRole};
 use postgres::types::Type;
@@ -69,21 +70,42 @@ fn xid_assigned(tx: &mut Transaction<'_>) -> Result<bool, DbError> {
     Ok(row.get(0))
 }
 
-/// Run `f` in a read-only savepoint that is always rolled back. Returns f's result and
+/// Where and as whom bundle queries (gates and probes) run: the bundle's settings,
+/// and the role without outside powers they run as (None: airlock's own role, which
+/// was checked to have none).
+#[derive(Clone, Debug)]
+pub struct Harness {
+    pub pins: BundlePins,
+    pub role: Option<String>,
+}
+
+impl Harness {
+    fn role_sql(&self) -> String {
+        match &self.role {
+            Some(r) => format!("SET LOCAL ROLE {}; ", super::quote_ident(r)),
+            None => String::new(),
+        }
+    }
+}
+
+/// Run `f` in a read-only savepoint that is always rolled back, under the bundle's
+/// settings, the gate role and parallel mode (one message). Returns f's result and
 /// whether anything was written (a transaction id got assigned).
-fn in_read_only_savepoint<T>(
+fn in_gate_savepoint<T>(
     tx: &mut Transaction<'_>,
-    role: Option<&str>,
+    harness: &Harness,
     f: impl FnOnce(&mut Transaction<'_>) -> T,
 ) -> Result<(T, bool), DbError> {
     let had_xid = xid_assigned(tx)?;
     let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on")
-        .map_err(|e| sql_err("read-only savepoint", &e))?;
-    if let Some(r) = role {
-        sp.batch_execute(&format!("SET LOCAL ROLE {}", super::quote_ident(r)))
-            .map_err(|e| DbError::Usage(format!("--gate-role {r:?}: {}", pg_message(&e))))?;
-    }
+    // The prelude first: it may set session_replication_role, which only airlock's
+    // own (superuser) role may do; then the gate role; then read-only and parallel mode.
+    sp.batch_execute(&format!(
+        "{}{}SET LOCAL transaction_read_only = on; {FORCE_PARALLEL_MODE}",
+        harness.pins.prelude(),
+        harness.role_sql()
+    ))
+    .map_err(|e| gate_setup_error(harness, &e))?;
     let out = f(&mut sp);
     // A failed statement leaves the savepoint aborted; the check must run after the
     // rollback, in the enclosing transaction. A write inside the savepoint assigned an
@@ -94,9 +116,22 @@ fn in_read_only_savepoint<T>(
     Ok((out, wrote))
 }
 
+fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
+    match &harness.role {
+        Some(r) if super::sqlstate(e) == Some("42501") => DbError::GateRole {
+            message: format!(
+                "cannot run gates and probes as role {r:?}: {}",
+                pg_message(e)
+            ),
+            setup: true,
+        },
+        _ => sql_err("preparing the gate/probe session", e),
+    }
+}
+
 /// Settings that make the planner run every parallel-safe query in parallel mode; local
 /// to the (always rolled back) savepoint. The GUC was renamed in PostgreSQL 16.
-const FORCE_PARALLEL_MODE: &str = "SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), set_config('max_parallel_workers_per_gather', greatest(current_setting('max_parallel_workers_per_gather')::int, 1)::text, true)";
+const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true)";
 
 /// Whether a plan node (from `EXPLAIN (FORMAT JSON)`) is, or contains, a Gather.
 fn has_gather(node: &serde_json::Value) -> bool {
@@ -111,8 +146,6 @@ fn has_gather(node: &serde_json::Value) -> bool {
 /// Prove, without running it, that PostgreSQL will execute this gate in parallel mode
 /// (see the module docs); otherwise the reason it is BLOCKED.
 fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
-    tx.batch_execute(FORCE_PARALLEL_MODE)
-        .map_err(|e| format!("could not enable parallel mode: {}", pg_message(&e)))?;
     let row = tx
         .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
         .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
@@ -199,7 +232,7 @@ fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), Str
 pub fn run_gates(
     tx: &mut Transaction<'_>,
     gates: &[(String, String, String)], // (name, file, sql)
-    role: Option<&str>,
+    harness: &Harness,
 ) -> Result<GateReport, DbError> {
     let mut results = vec![];
     for (name, file, sql) in gates {
@@ -212,7 +245,7 @@ pub fn run_gates(
             });
             continue;
         }
-        let (judged, wrote) = in_read_only_savepoint(tx, role, |sp| {
+        let (judged, wrote) = in_gate_savepoint(tx, harness, |sp| {
             prove_parallel_mode(sp, sql)?;
             judge_gate(sp, sql)
         })?;
@@ -269,27 +302,37 @@ impl ProbeReport {
     }
 }
 
-fn is_text(t: &Type) -> bool {
-    [
-        Type::TEXT,
-        Type::VARCHAR,
-        Type::NAME,
-        Type::BPCHAR,
-        Type::UNKNOWN,
-    ]
-    .contains(t)
-}
-
-fn read_probe(tx: &mut Transaction<'_>, sql: &str) -> Result<BTreeMap<String, String>, String> {
-    let stmt = tx
-        .prepare(sql)
-        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
-    let cols = stmt.columns();
-    if cols.len() < 2 || !is_text(cols[0].type_()) || !is_text(cols[1].type_()) {
-        return Err("a probe must return (key text, value text) rows; cast with ::text".into());
-    }
+/// Read a probe's rows through a `SECURITY DEFINER` wrapper owned by the gate role,
+/// created in `pg_temp` inside the savepoint (and gone with it). Inside a security
+/// definer function PostgreSQL refuses `SET ROLE`, `RESET ROLE` and
+/// `SET SESSION AUTHORIZATION`, so nothing the probe calls can climb back to
+/// airlock's own (superuser) role; plain `SET LOCAL ROLE` alone would not hold.
+fn read_probe(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    sql: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let tag = dollar_tag(sql);
+    let body = sql.trim_end().trim_end_matches(';');
+    tx.batch_execute(&format!(
+        "{}{}CREATE FUNCTION pg_temp.airlock_probe() RETURNS TABLE (key pg_catalog.text, value pg_catalog.text) \
+         LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
+         SET LOCAL transaction_read_only = on",
+        harness.pins.prelude(),
+        harness.role_sql()
+    ))
+    .map_err(|e| match (&harness.role, super::sqlstate(&e)) {
+        (Some(r), Some("42501")) => format!(
+            "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
+            pg_message(&e)
+        ),
+        _ => format!(
+            "SQL error: {} (a probe must return (key text, value text) rows)",
+            pg_message(&e)
+        ),
+    })?;
     let rows = tx
-        .query(&stmt, &[])
+        .query("SELECT key, value FROM pg_temp.airlock_probe()", &[])
         .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
     let mut out = BTreeMap::new();
     for r in rows {
@@ -306,12 +349,21 @@ fn read_probe(tx: &mut Transaction<'_>, sql: &str) -> Result<BTreeMap<String, St
     Ok(out)
 }
 
+/// A dollar-quote tag that does not occur in `sql`.
+fn dollar_tag(sql: &str) -> String {
+    (0u64..)
+        .map(|n| format!("$airlock_probe_{n}$"))
+        .find(|t| !sql.contains(t.as_str()))
+        .expect("some tag is free")
+}
+
 /// Run a probe in a rolled-back read-only savepoint and compare with `expect`.
 pub fn run_probe(
     tx: &mut Transaction<'_>,
     file: &str,
     sql: &str,
     expect: &BTreeMap<String, String>,
+    harness: &Harness,
 ) -> Result<ProbeReport, DbError> {
     if let Some(p) = sql_lint::check(file, sql, SqlRole::Probe)
         .into_iter()
@@ -319,12 +371,10 @@ pub fn run_probe(
     {
         return Err(DbError::State(format!("probe refused before running: {p}")));
     }
-    let (values, wrote) = in_read_only_savepoint(tx, None, |sp| read_probe(sp, sql))?;
-    if wrote {
-        return Err(DbError::State(format!(
-            "probe {file} wrote to the database (rolled back); probes must be read-only"
-        )));
-    }
+    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
+    let values = read_probe(&mut sp, harness, sql);
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the probe's savepoint", &e))?;
     let values = values.map_err(|e| DbError::State(format!("probe {file}: {e}")))?;
     let mismatches: Vec<ProbeDiff> = expect
         .iter()
@@ -342,4 +392,106 @@ pub fn run_probe(
         expected: expect.clone(),
         mismatches,
     })
+}
+
+/// The role gates and probes run as when `--gate-role` is not given.
+pub const DEFAULT_GATE_ROLE: &str = "airlock_gate";
+
+/// Powers that reach outside the database, for each of the candidate gate role ($1)
+/// and airlock's own role: one row each, `which` = 'gate' | 'self'.
+const ROLE_POWERS: &str = r#"
+WITH x AS (
+  SELECT 'gate' AS which, r.oid, r.rolname::pg_catalog.text AS name, r.rolsuper, r.rolcreaterole
+    FROM pg_catalog.pg_roles r WHERE r.rolname = $1
+  UNION ALL
+  SELECT 'self', r.oid, r.rolname::pg_catalog.text, r.rolsuper, r.rolcreaterole
+    FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER)
+SELECT x.which, x.name,
+  pg_catalog.array_remove(ARRAY[
+    CASE WHEN x.rolsuper THEN 'is a superuser' END,
+    CASE WHEN x.rolcreaterole THEN 'has CREATEROLE (it could grant itself more)' END,
+    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> x.oid
+                       AND pg_catalog.pg_has_role(x.oid, s.oid, 'MEMBER')) THEN 'is a member of a superuser role' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END
+  ], NULL) OPERATOR(pg_catalog.||) ARRAY(
+    SELECT 'may execute ' || p.oid::pg_catalog.regprocedure::pg_catalog.text
+      FROM pg_catalog.pg_proc p
+     WHERE p.proname IN ('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_stat_file',
+                         'pg_ls_dir', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink', 'pg_file_sync',
+                         'pg_logdir_ls', 'dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u',
+                         'dblink_open', 'dblink_send_query')
+       AND (p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+            OR EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
+                          AND e.extname IN ('dblink', 'adminpack', 'postgres_fdw')))
+       AND pg_catalog.has_function_privilege(x.oid, p.oid, 'EXECUTE')
+     ORDER BY 1),
+  pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')
+FROM x"#;
+
+/// Decide which role gates and probes run as: `--gate-role`, else `airlock_gate` when
+/// it exists, else airlock's own role when it has no power outside the database.
+/// Any role with such powers (superuser, server programs or files, dblink…) is refused.
+pub fn resolve_role(
+    client: &mut impl postgres::GenericClient,
+    requested: Option<&str>,
+) -> Result<Option<String>, DbError> {
+    let wanted = requested.unwrap_or(DEFAULT_GATE_ROLE);
+    let rows = client
+        .query(ROLE_POWERS, &[&wanted])
+        .map_err(|e| sql_err("checking the gate role", &e))?;
+    let find = |which: &str| {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == which)
+            .map(|r| {
+                (
+                    r.get::<_, String>(1),
+                    r.get::<_, Vec<String>>(2),
+                    r.get::<_, bool>(3),
+                )
+            })
+    };
+    match find("gate") {
+        Some((name, powers, member)) => {
+            if !powers.is_empty() {
+                return Err(DbError::GateRole {
+                    message: format!(
+                        "gate role {name:?} {}: gates and probes must not be able to act outside the database",
+                        powers.join(", ")
+                    ),
+                    setup: false,
+                });
+            }
+            if !member {
+                return Err(DbError::GateRole {
+                    message: format!(
+                        "the role airlock connects as may not SET ROLE to gate role {name:?} (GRANT {} TO the connecting role)",
+                        super::quote_ident(&name)
+                    ),
+                    setup: false,
+                });
+            }
+            Ok(Some(name))
+        }
+        None if requested.is_some() => Err(DbError::GateRole {
+            message: format!("--gate-role {wanted:?}: no such role"),
+            setup: true,
+        }),
+        None => match find("self") {
+            Some((_, powers, _)) if powers.is_empty() => Ok(None),
+            Some((me, powers, _)) => Err(DbError::GateRole {
+                message: format!(
+                    "airlock connects as {me:?}, which {}; gates and probes must not run with powers outside the database, and there is no role {DEFAULT_GATE_ROLE:?} to run them as",
+                    powers.join(", ")
+                ),
+                setup: true,
+            }),
+            None => Err(DbError::GateRole {
+                message: "cannot find the role airlock connects as in pg_roles".into(),
+                setup: false,
+            }),
+        },
+    }
 }

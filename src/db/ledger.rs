@@ -3,7 +3,13 @@
 //! Invariant: `row_hash = sha256(prev_hash || canonical row)` where the canonical row
 //! is the sorted-key JSON of every column but `row_hash`; the first row's `prev_hash`
 //! is 64 zeros. The table is created by the first apply, inside its transaction, and
-//! is never touched by gate/plan/status. A trigger refuses UPDATE/DELETE/TRUNCATE.
+//! is never written by gate/plan/status. A trigger refuses UPDATE/DELETE/TRUNCATE.
+//!
+//! The ledger lives in a database other roles may control, so before every use it is
+//! checked to be exactly what airlock creates ([`inspect`]): schema, table, trigger and
+//! function owned by a superuser or airlock's own role, the expected columns,
+//! constraints, indexes and single enabled trigger, no rules, policies, inheritance,
+//! defaults or write grants to anyone else. Otherwise airlock refuses (exit 5).
 
 use super::{sql_err, DbError};
 use postgres::GenericClient;
@@ -80,51 +86,430 @@ impl LedgerRow {
     }
 }
 
-/// Whether `airlock.ledger` exists, as of this statement's snapshot.
-///
-/// Not `to_regclass()`: that answers from the backend's catalog cache without taking a
-/// lock, so it processes no invalidation messages. An apply that waited on the deploy
-/// lock while another created the ledger would still be told "no ledger" and apply the
-/// release a second time. A query on the catalogs uses a fresh MVCC snapshot, and
-/// opening them processes the pending invalidations for the statements that follow.
-pub fn exists(client: &mut impl GenericClient) -> Result<bool, DbError> {
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')",
-            &[],
-        )
-        .map_err(|e| sql_err("reading the ledger", &e))?;
-    Ok(row.get(0))
+/// What the target holds of airlock's ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// No schema `airlock` at all.
+    Absent,
+    /// Schema `airlock` (airlock's own) without the table: a first apply creates it.
+    SchemaOnly,
+    /// The ledger, checked to be exactly what airlock creates.
+    Present,
 }
 
-/// Every row in order; empty when the ledger does not exist yet (never creates it).
+/// The ledger's structure as the catalogs describe it (one JSON document, one round
+/// trip). Read with a fresh snapshot, so an apply that waited on the deploy lock
+/// while another created the ledger sees it.
+const INSPECT: &str = r#"
+WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER),
+     s AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE n.nspname = 'airlock'),
+     t AS (SELECT c.* FROM pg_catalog.pg_class c JOIN s ON c.relnamespace = s.oid WHERE c.relname = 'ledger'),
+     f AS (SELECT p.* FROM pg_catalog.pg_proc p JOIN s ON p.pronamespace = s.oid
+            WHERE p.proname = 'ledger_append_only' AND p.pronargs = 0),
+     trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.oid IN (SELECT oid FROM me))
+SELECT pg_catalog.json_build_object(
+  'schema', (SELECT pg_catalog.json_build_object(
+      'owner', pg_catalog.pg_get_userbyid(s.nspowner)::text,
+      'owner_ok', s.nspowner IN (SELECT oid FROM trusted),
+      'foreign_create', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+                                FROM pg_catalog.aclexplode(s.nspacl) a
+                               WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted))) FROM s),
+  'table', (SELECT pg_catalog.json_build_object(
+      'kind', t.relkind::text, 'persistence', t.relpersistence::text,
+      'owner', pg_catalog.pg_get_userbyid(t.relowner)::text,
+      'owner_ok', t.relowner IN (SELECT oid FROM trusted),
+      'rls', t.relrowsecurity OR t.relforcerowsecurity,
+      'typed', t.reloftype <> 0,
+      'partition', t.relispartition,
+      'inherits', EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = t.oid OR i.inhparent = t.oid),
+      'rules', ARRAY(SELECT r.rulename::text FROM pg_catalog.pg_rewrite r WHERE r.ev_class = t.oid ORDER BY 1),
+      'policies', ARRAY(SELECT p.polname::text FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid ORDER BY 1),
+      'columns', ARRAY(SELECT a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                              || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                              || CASE WHEN a.atthasdef THEN ' default' ELSE '' END
+                              || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END
+                              || CASE WHEN a.attidentity <> '' THEN ' identity' ELSE '' END
+                         FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+      'constraints', ARRAY(SELECT k.conname::text || ' ' || pg_catalog.pg_get_constraintdef(k.oid, true)
+                             FROM pg_catalog.pg_constraint k WHERE k.conrelid = t.oid ORDER BY 1),
+      'indexes', ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid) FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid ORDER BY 1),
+      'triggers', ARRAY(SELECT pg_catalog.pg_get_triggerdef(g.oid, true) || ' [enabled=' || g.tgenabled::text || ']'
+                          FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid ORDER BY 1),
+      'grants', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END || ' ' || a.privilege_type
+                        FROM pg_catalog.aclexplode(t.relacl) a
+                       WHERE a.privilege_type <> 'SELECT' AND a.grantee NOT IN (SELECT oid FROM trusted) ORDER BY 1),
+      'column_grants', ARRAY(SELECT c.attname::text || ': ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END || ' ' || a.privilege_type
+                               FROM pg_catalog.pg_attribute c, pg_catalog.aclexplode(c.attacl) a
+                              WHERE c.attrelid = t.oid AND a.privilege_type <> 'SELECT' ORDER BY 1)) FROM t),
+  'function', (SELECT pg_catalog.json_build_object(
+      'owner', pg_catalog.pg_get_userbyid(f.proowner)::text,
+      'owner_ok', f.proowner IN (SELECT oid FROM trusted),
+      'language', (SELECT l.lanname::text FROM pg_catalog.pg_language l WHERE l.oid = f.prolang),
+      'source', f.prosrc, 'security_definer', f.prosecdef, 'config', f.proconfig::text) FROM f)
+)::text"#;
+
+/// The ledger exactly as [`CREATE`] makes it, as [`INSPECT`] renders it.
+const COLUMNS: [&str; 14] = [
+    "seq bigint not null",
+    "at text not null",
+    "event text not null",
+    "bundle_name text not null",
+    "bundle_version text not null",
+    "sequence bigint not null",
+    "bundle_id text not null",
+    "tiers text not null",
+    "params text not null",
+    "operator text not null",
+    "fingerprint_before text not null",
+    "fingerprint_after text not null",
+    "prev_hash text not null",
+    "row_hash text not null",
+];
+const CONSTRAINTS: [&str; 3] = [
+    "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text]))",
+    "ledger_pkey PRIMARY KEY (seq)",
+    "ledger_row_hash_key UNIQUE (row_hash)",
+];
+const INDEXES: [&str; 2] = [
+    "CREATE UNIQUE INDEX ledger_pkey ON airlock.ledger USING btree (seq)",
+    "CREATE UNIQUE INDEX ledger_row_hash_key ON airlock.ledger USING btree (row_hash)",
+];
+const TRIGGER: &str = "CREATE TRIGGER ledger_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON airlock.ledger FOR EACH STATEMENT EXECUTE FUNCTION airlock.ledger_append_only()";
+const FUNCTION_BODY: &str =
+    "\nBEGIN\n    RAISE EXCEPTION 'airlock.ledger is append-only (% refused)', TG_OP;\nEND ";
+
+#[derive(Deserialize)]
+struct Inspected {
+    schema: Option<SchemaFacts>,
+    table: Option<TableFacts>,
+    function: Option<FunctionFacts>,
+}
+#[derive(Deserialize)]
+struct SchemaFacts {
+    owner: String,
+    owner_ok: bool,
+    foreign_create: Vec<String>,
+}
+#[derive(Deserialize)]
+struct TableFacts {
+    kind: String,
+    persistence: String,
+    owner: String,
+    owner_ok: bool,
+    rls: bool,
+    typed: bool,
+    partition: bool,
+    inherits: bool,
+    rules: Vec<String>,
+    policies: Vec<String>,
+    columns: Vec<String>,
+    constraints: Vec<String>,
+    indexes: Vec<String>,
+    triggers: Vec<String>,
+    grants: Vec<String>,
+    column_grants: Vec<String>,
+}
+#[derive(Deserialize)]
+struct FunctionFacts {
+    owner: String,
+    owner_ok: bool,
+    language: Option<String>,
+    source: String,
+    security_definer: bool,
+    config: Option<String>,
+}
+
+/// Everything that makes the ledger not airlock's own (empty = trusted).
+fn problems(i: &Inspected) -> Vec<String> {
+    let mut out = vec![];
+    let owner_rule = "must be owned by a superuser or the role airlock connects as";
+    let Some(schema) = &i.schema else {
+        if i.table.is_some() || i.function.is_some() {
+            out.push("ledger objects exist without schema airlock".into());
+        }
+        return out;
+    };
+    if !schema.owner_ok {
+        out.push(format!(
+            "schema airlock is owned by {:?} ({owner_rule})",
+            schema.owner
+        ));
+    }
+    if !schema.foreign_create.is_empty() {
+        out.push(format!(
+            "schema airlock grants CREATE to {} (only its owner may create objects there)",
+            schema.foreign_create.join(", ")
+        ));
+    }
+    let Some(t) = &i.table else {
+        if i.function.is_some() {
+            out.push("function airlock.ledger_append_only() exists without the ledger table (created by someone else?)".into());
+        }
+        return out;
+    };
+    if !t.owner_ok {
+        out.push(format!(
+            "table airlock.ledger is owned by {:?} ({owner_rule})",
+            t.owner
+        ));
+    }
+    if t.kind != "r" || t.typed || t.partition {
+        out.push(format!(
+            "airlock.ledger is not a plain table (relkind {})",
+            t.kind
+        ));
+    }
+    if t.persistence != "p" {
+        out.push("airlock.ledger is not a permanent (logged) table".into());
+    }
+    if t.rls {
+        out.push("row-level security is enabled on airlock.ledger (it could hide rows)".into());
+    }
+    if t.inherits {
+        out.push("airlock.ledger takes part in table inheritance".into());
+    }
+    let list = |what: &str, v: &[String], out: &mut Vec<String>| {
+        if !v.is_empty() {
+            out.push(format!("airlock.ledger has {what}: {}", v.join(", ")));
+        }
+    };
+    list("rules", &t.rules, &mut out);
+    list("policies", &t.policies, &mut out);
+    list("write grants to other roles", &t.grants, &mut out);
+    list("column grants", &t.column_grants, &mut out);
+    if t.columns != COLUMNS {
+        out.push(format!(
+            "airlock.ledger's columns are not airlock's (found: {})",
+            t.columns.join(", ")
+        ));
+    }
+    if t.constraints != CONSTRAINTS {
+        out.push(format!(
+            "airlock.ledger's constraints are not airlock's (found: {})",
+            t.constraints.join("; ")
+        ));
+    }
+    if t.indexes != INDEXES {
+        out.push(format!(
+            "airlock.ledger's indexes are not airlock's (found: {})",
+            t.indexes.join("; ")
+        ));
+    }
+    let trigger_ok = t.triggers.len() == 1
+        && (t.triggers[0] == format!("{TRIGGER} [enabled=O]")
+            || t.triggers[0] == format!("{TRIGGER} [enabled=A]"));
+    if !trigger_ok {
+        out.push(format!(
+            "airlock.ledger's triggers are not exactly airlock's enabled append-only trigger (found: {})",
+            if t.triggers.is_empty() { "none".to_string() } else { t.triggers.join("; ") }
+        ));
+    }
+    match &i.function {
+        None => out.push("function airlock.ledger_append_only() is missing".into()),
+        Some(f) => {
+            if !f.owner_ok {
+                out.push(format!(
+                    "function airlock.ledger_append_only() is owned by {:?} ({owner_rule})",
+                    f.owner
+                ));
+            }
+            if f.language.as_deref() != Some("plpgsql")
+                || f.source != FUNCTION_BODY
+                || f.security_definer
+                || f.config.is_some()
+            {
+                out.push("function airlock.ledger_append_only() is not airlock's (its body, language or settings were changed)".into());
+            }
+        }
+    }
+    out
+}
+
+/// Check the ledger is airlock's own before any use; refuse (exit 5) otherwise.
+pub fn inspect(client: &mut impl GenericClient) -> Result<Presence, DbError> {
+    let row = client
+        .query_one(INSPECT, &[])
+        .map_err(|e| sql_err("inspecting the ledger", &e))?;
+    let text: String = row.get(0);
+    let facts: Inspected = serde_json::from_str(&text).map_err(|e| DbError::Sql {
+        context: "inspecting the ledger".into(),
+        message: format!("unexpected catalog answer: {e}"),
+    })?;
+    let problems = problems(&facts);
+    if !problems.is_empty() {
+        return Err(DbError::LedgerUntrusted { problems });
+    }
+    Ok(match (&facts.schema, &facts.table) {
+        (None, _) => Presence::Absent,
+        (Some(_), None) => Presence::SchemaOnly,
+        (Some(_), Some(_)) => Presence::Present,
+    })
+}
+
+const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash FROM airlock.ledger";
+
+fn row_of(r: &postgres::Row) -> LedgerRow {
+    LedgerRow {
+        seq: r.get(0),
+        at: r.get(1),
+        event: r.get(2),
+        bundle_name: r.get(3),
+        bundle_version: r.get(4),
+        sequence: r.get(5),
+        bundle_id: r.get(6),
+        tiers: r.get(7),
+        params: r.get(8),
+        operator: r.get(9),
+        fingerprint_before: r.get(10),
+        fingerprint_after: r.get(11),
+        prev_hash: r.get(12),
+        row_hash: r.get(13),
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl LedgerRow {
+    /// Why this row cannot be a row airlock wrote (None = well-formed).
+    pub fn malformed(&self) -> Option<String> {
+        for (name, v) in [
+            ("bundle_id", &self.bundle_id),
+            ("fingerprint_before", &self.fingerprint_before),
+            ("fingerprint_after", &self.fingerprint_after),
+            ("prev_hash", &self.prev_hash),
+            ("row_hash", &self.row_hash),
+        ] {
+            if !is_hex64(v) {
+                return Some(format!("{name} is not 64 lowercase hex digits"));
+            }
+        }
+        if serde_json::from_str::<Vec<String>>(&self.tiers).is_err() {
+            return Some("tiers is not a JSON array of tier names".into());
+        }
+        if serde_json::from_str::<std::collections::BTreeMap<String, String>>(&self.params).is_err()
+        {
+            return Some("params is not a JSON object of strings".into());
+        }
+        None
+    }
+}
+
+/// Every row in order, after checking the ledger is airlock's own; empty when there
+/// is no ledger yet (never creates it). A malformed row is an error naming it.
 pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
-    if !exists(client)? {
+    if inspect(client)? != Presence::Present {
         return Ok(vec![]);
     }
     let rows = client
-        .query(
-            "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash FROM airlock.ledger ORDER BY seq",
-            &[],
-        )
+        .query(&format!("{SELECT_ROWS} ORDER BY seq"), &[])
         .map_err(|e| sql_err("reading the ledger", &e))?;
+    let rows: Vec<LedgerRow> = rows.iter().map(row_of).collect();
+    if let Some((seq, reason)) = rows.iter().find_map(|r| r.malformed().map(|m| (r.seq, m))) {
+        return Err(DbError::LedgerBroken { seq, reason });
+    }
+    Ok(rows)
+}
+
+/// [`read_all`], and the hash chain must hold: what apply, rollback and plan act on.
+pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
+    let rows = read_all(client)?;
+    if let Some((seq, reason)) = verify_chain(&rows) {
+        return Err(DbError::LedgerBroken { seq, reason });
+    }
+    Ok(rows)
+}
+
+/// Key of the advisory lock that serialises the creation of the ledger (only while
+/// there is none; afterwards the deploy lock is a lock on the ledger table itself).
+pub const CREATE_LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
+
+/// Take the deploy lock inside the caller's transaction, creating the ledger first if
+/// this is the database's first apply. The lock is `SHARE ROW EXCLUSIVE` on
+/// `airlock.ledger`: self-conflicting, and it can only be taken (or blocked with a
+/// conflicting lock) by roles with write rights on the ledger, which
+/// [`inspect`] allows only to its owner and superusers.
+pub fn lock_for_deploy(
+    tx: &mut postgres::Transaction<'_>,
+    lock_timeout: &str,
+) -> Result<(), DbError> {
+    super::session::check_duration("--lock-timeout", lock_timeout)?;
+    let set_timeout = format!(
+        "SET LOCAL lock_timeout TO {}; ",
+        super::session::quote_literal(lock_timeout)
+    );
+    let lock_table = "LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE";
+    let try_lock = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<(), DbError> {
+        match tx.batch_execute(&format!(
+            "SAVEPOINT airlock_lock; {set_timeout}{sql}; RELEASE SAVEPOINT airlock_lock"
+        )) {
+            Ok(()) => Ok(()),
+            Err(e) if super::sqlstate(&e) == Some("55P03") => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_lock")
+                    .map_err(|e| sql_err("after the lock timeout", &e))?;
+                Err(DbError::LockBusy {
+                    waited: lock_timeout.to_string(),
+                    holders: lock_holders(tx)?,
+                })
+            }
+            Err(e) => Err(sql_err("taking the deploy lock", &e)),
+        }
+    };
+    match inspect(tx)? {
+        Presence::Present => try_lock(tx, lock_table),
+        presence => {
+            try_lock(
+                tx,
+                &format!("SELECT pg_catalog.pg_advisory_xact_lock({CREATE_LOCK_KEY})"),
+            )?;
+            // Another first apply may have created it while this one waited.
+            let presence = if inspect(tx)? == Presence::Present {
+                Presence::Present
+            } else {
+                presence
+            };
+            if presence != Presence::Present {
+                let create = if presence == Presence::Absent {
+                    CREATE.to_string()
+                } else {
+                    CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
+                };
+                tx.batch_execute(&create)
+                    .map_err(|e| sql_err("creating the ledger", &e))?;
+                inspect(tx)?;
+            }
+            try_lock(tx, lock_table)
+        }
+    }
+}
+
+/// Who holds a lock that keeps airlock from taking the deploy lock.
+fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+    let rows = tx
+        .query(
+            "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), l.mode, l.locktype
+               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+              WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+                AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                AND ((l.locktype = 'relation' AND l.relation = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')
+                      AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))
+                  OR (l.locktype = 'advisory' AND l.classid::pg_catalog.int8 = $1 AND l.objid::pg_catalog.int8 = $2 AND l.objsubid = 1))
+              ORDER BY l.pid",
+            &[&(CREATE_LOCK_KEY >> 32), &(CREATE_LOCK_KEY & 0xffff_ffff)],
+        )
+        .map_err(|e| sql_err("finding who holds the deploy lock", &e))?;
     Ok(rows
         .iter()
-        .map(|r| LedgerRow {
-            seq: r.get(0),
-            at: r.get(1),
-            event: r.get(2),
-            bundle_name: r.get(3),
-            bundle_version: r.get(4),
-            sequence: r.get(5),
-            bundle_id: r.get(6),
-            tiers: r.get(7),
-            params: r.get(8),
-            operator: r.get(9),
-            fingerprint_before: r.get(10),
-            fingerprint_after: r.get(11),
-            prev_hash: r.get(12),
-            row_hash: r.get(13),
+        .map(|r| {
+            let pid: i32 = r.get(0);
+            let role: String = r.get(1);
+            let app: String = r.get(2);
+            let mode: String = r.get(3);
+            let kind: String = r.get(4);
+            format!("pid {pid}, role {role:?}, application_name {app:?} ({kind} {mode})")
         })
         .collect())
 }
@@ -143,28 +528,30 @@ pub struct NewRow {
     pub fingerprint_after: String,
 }
 
-/// Create the ledger if needed and append one chained row (inside the caller's
-/// transaction, which holds the deploy lock).
+/// Append one chained row inside the caller's transaction, which holds the deploy
+/// lock (so the ledger exists and was checked). The row the server stored is read
+/// back: anything but exactly the computed row is an error, never a success.
 pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow, DbError> {
-    if !exists(client)? {
-        client
-            .batch_execute(CREATE)
-            .map_err(|e| sql_err("creating the ledger", &e))?;
-    }
     let last = client
         .query_opt(
-            "SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
-    let (seq, prev_hash) = match last {
-        Some(r) => (r.get::<_, i64>(0) + 1, r.get::<_, String>(1)),
-        None => (1, GENESIS.to_string()),
+    let (seq, prev_hash, at) = match last {
+        Some(r) => (
+            r.get::<_, i64>(0) + 1,
+            r.get::<_, String>(1),
+            r.get::<_, String>(2),
+        ),
+        None => {
+            let at: String = client
+                .query_one("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", &[])
+                .map_err(|e| sql_err("reading the clock", &e))?
+                .get(0);
+            (1, GENESIS.to_string(), at)
+        }
     };
-    let at: String = client
-        .query_one("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", &[])
-        .map_err(|e| sql_err("reading the clock", &e))?
-        .get(0);
     let mut row = LedgerRow {
         seq,
         at,
@@ -182,12 +569,24 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         row_hash: String::new(),
     };
     row.row_hash = row.compute_hash();
-    client
-        .execute(
-            "INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    let stored = client
+        .query(
+            &format!("INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
             &[&row.seq, &row.at, &row.event, &row.bundle_name, &row.bundle_version, &row.sequence, &row.bundle_id, &row.tiers, &row.params, &row.operator, &row.fingerprint_before, &row.fingerprint_after, &row.prev_hash, &row.row_hash],
         )
         .map_err(|e| sql_err("writing the ledger row", &e))?;
+    let back = client
+        .query(&format!("{SELECT_ROWS} WHERE seq = $1"), &[&row.seq])
+        .map_err(|e| sql_err("reading back the ledger row", &e))?;
+    if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
+    {
+        return Err(DbError::LedgerUntrusted {
+            problems: vec![format!(
+                "the ledger did not store the row airlock wrote (seq {}): something in the database intercepts writes to airlock.ledger; everything was rolled back",
+                row.seq
+            )],
+        });
+    }
     Ok(row)
 }
 

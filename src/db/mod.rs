@@ -7,6 +7,8 @@ pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
 pub mod rehearse;
+pub mod remembered;
+pub mod session;
 
 use std::collections::BTreeMap;
 
@@ -128,6 +130,33 @@ pub enum DbError {
     Blocked(String),
     #[error("{0}")]
     Usage(String),
+    /// A session setting inherited from the database or role that airlock cannot pin.
+    #[error("{0}")]
+    Session(String),
+    /// `airlock.ledger` (or its schema, trigger, function) is not exactly what airlock
+    /// creates, so it cannot be trusted to record or refuse anything.
+    #[error("the airlock ledger in this database is not airlock's own, so it cannot be trusted: {}", problems.join("; "))]
+    LedgerUntrusted { problems: Vec<String> },
+    /// The ledger's hash chain is broken or a row is malformed.
+    #[error("the airlock ledger is damaged at seq {seq}: {reason}")]
+    LedgerBroken { seq: i64, reason: String },
+    /// The ledger no longer holds the head this host saw last (a deleted tail, a
+    /// replaced or restored ledger).
+    #[error("the airlock ledger of {database:?} lost history this host saw: {what}")]
+    LedgerRewound {
+        database: String,
+        what: String,
+        memory: std::path::PathBuf,
+    },
+    /// The deploy lock is held by another session.
+    #[error("the deploy lock on this database is held by another session (waited {waited}): {}", if holders.is_empty() { "the holder has gone since".to_string() } else { holders.join("; ") })]
+    LockBusy {
+        waited: String,
+        holders: Vec<String>,
+    },
+    /// No role without outside powers to run gates and probes under.
+    #[error("{message}")]
+    GateRole { message: String, setup: bool },
 }
 
 impl DbError {
@@ -135,9 +164,14 @@ impl DbError {
         match self {
             DbError::Connect { .. } | DbError::Sql { .. } => 1,
             DbError::NameGuard { .. } | DbError::State(_) => 5,
-            DbError::Refused(_) => 6,
+            DbError::Refused(_) | DbError::LockBusy { .. } => 6,
             DbError::Blocked(_) => 3,
             DbError::Usage(_) => 2,
+            DbError::Session(_)
+            | DbError::LedgerUntrusted { .. }
+            | DbError::LedgerBroken { .. }
+            | DbError::LedgerRewound { .. }
+            | DbError::GateRole { .. } => 5,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -149,6 +183,12 @@ impl DbError {
             DbError::Refused(_) => "refused",
             DbError::Blocked(_) => "blocked",
             DbError::Usage(_) => "usage",
+            DbError::Session(_) => "session",
+            DbError::LedgerUntrusted { .. } => "ledger-untrusted",
+            DbError::LedgerBroken { .. } => "ledger-broken",
+            DbError::LedgerRewound { .. } => "ledger-rewound",
+            DbError::LockBusy { .. } => "lock-busy",
+            DbError::GateRole { .. } => "gate-role",
         }
     }
     pub fn hint(&self) -> Option<String> {
@@ -159,6 +199,26 @@ impl DbError {
             DbError::NameGuard { expected, .. } => Some(format!(
                 "connect to the database the bundle is for (--db \"dbname={expected}\"), or use the bundle made for this one"
             )),
+            DbError::Session(_) => Some(
+                "remove the setting (ALTER DATABASE … RESET session_replication_role / ALTER ROLE … RESET …), or connect as a superuser".into(),
+            ),
+            DbError::LedgerUntrusted { .. } => Some(format!(
+                "inspect it as a superuser: psql -c '\\dn+ airlock' -c '\\d+ airlock.ledger' -c '\\df+ airlock.*'; the ledger, its schema, trigger and function must be owned by a superuser or by the role airlock connects as, with no other triggers, rules, policies, defaults, indexes or write grants. {}",
+                "Remove what does not belong (or restore the ledger from a backup) before deploying"
+            )),
+            DbError::LedgerBroken { .. } => Some(
+                "someone edited the ledger outside airlock; compare it with the receipts (airlock audit) and a backup before deploying".into(),
+            ),
+            DbError::LedgerRewound { memory, .. } => Some(format!(
+                "find out who removed ledger rows (compare with receipts and backups). If the database was deliberately restored or rebuilt, make this host forget what it saw: airlock status --forget-head (memory file: {})",
+                memory.display()
+            )),
+            DbError::LockBusy { .. } => Some(
+                "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
+            ),
+            DbError::GateRole { setup: true, .. } => Some(
+                "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; (PostgreSQL 13: grant USAGE on the schemas and SELECT on the tables gates and probes read instead), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
+            ),
             _ => None,
         }
     }

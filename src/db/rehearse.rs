@@ -168,6 +168,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         allow_drift: false,
         gate_role: None,
         skip_gates,
+        remember: false,
         confirm: None,
     };
     let mut entry_clone = None;

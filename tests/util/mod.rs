@@ -51,6 +51,7 @@ pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
     for k in CLEARED_ENV {
         c.env_remove(k);
     }
+    c.env("AIRLOCK_STATE_DIR", state_dir());
     let mut child = c.spawn().expect("run script(1) from util-linux");
     child
         .stdin
@@ -74,11 +75,24 @@ const CLEARED_ENV: [&str; 5] = [
     "SOURCE_DATE_EPOCH",
 ];
 
+/// Where the binary keeps what it remembers of ledgers (per test process, never the
+/// real user's state directory).
+pub fn state_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("airlock-test-state-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("test state dir");
+        d
+    })
+    .clone()
+}
+
 fn run_clean(mut c: Command, dir: &Path, env: &[(&str, &str)]) -> Output {
     c.current_dir(dir);
     for k in CLEARED_ENV {
         c.env_remove(k);
     }
+    c.env("AIRLOCK_STATE_DIR", state_dir());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -273,8 +287,30 @@ pub fn admin() -> postgres::Client {
         })
 }
 
+/// The one-time setup the README asks for: the cluster role gates and probes run as
+/// (airlock refuses to run them as a superuser). Idempotent and safe to race.
+pub fn ensure_gate_role() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        admin()
+            .batch_execute(
+                "DO $$ BEGIN
+                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN
+                     CREATE ROLE airlock_gate NOLOGIN;
+                   END IF;
+                   IF NOT pg_has_role('airlock_gate', 'pg_read_all_data', 'MEMBER') THEN
+                     GRANT pg_read_all_data TO airlock_gate;
+                   END IF;
+                 EXCEPTION WHEN duplicate_object OR unique_violation OR internal_error THEN NULL;
+                 END $$",
+            )
+            .expect("create the airlock_gate role");
+    });
+}
+
 impl TestDb {
     pub fn new(tag: &str) -> TestDb {
+        ensure_gate_role();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("airlock_t_{tag}_{}_{n}", std::process::id());
         admin()
