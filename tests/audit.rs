@@ -384,7 +384,7 @@ fn a_ledger_with_a_deleted_middle_row_fails_the_audit() {
     let (code, _) = audit(d, &[&b, "--trust", &s, "--db", &conn]);
     assert_eq!(code, 0);
     db.exec(
-        "ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; DELETE FROM airlock.ledger WHERE seq = 3;",
+        "ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; DELETE FROM airlock.ledger WHERE seq = 3; ALTER TABLE airlock.ledger ENABLE TRIGGER ALL;",
     );
     let (code, doc) = audit(d, &[&b, "--trust", &s, "--db", &conn]);
     assert_eq!(code, 4);

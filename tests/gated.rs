@@ -546,6 +546,11 @@ fn rollback_is_idempotent_reapply_works_and_the_chain_catches_an_edit() {
         .batch_execute("UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1")
         .is_err());
     c.db.exec("ALTER TABLE airlock.ledger DISABLE TRIGGER ALL; UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1;");
+    // While the trigger is off the ledger is not airlock's own: refused, rows unread.
+    let o = airlock(c.dir(), &["--json", "status", "--db", &conn]);
+    expect_code(&o, 5);
+    assert_eq!(json(&o)["kind"], "ledger-untrusted");
+    c.db.exec("ALTER TABLE airlock.ledger ENABLE TRIGGER ALL");
     let o = airlock(
         c.dir(),
         &["--json", "status", "--db", &conn, "--verify-chain"],
