@@ -66,7 +66,13 @@ impl Hostile {
 
     fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)]) -> String {
         let root = self.dir().join(format!("src-{out}"));
-        let s = MiniSource::new(&root, &self.db.name, gate, tiers, "DROP TABLE IF EXISTS app.t1;");
+        let s = MiniSource::new(
+            &root,
+            &self.db.name,
+            gate,
+            tiers,
+            "DROP TABLE IF EXISTS app.t1;",
+        );
         pack(self.dir(), &s.dir, "rm.key", out);
         out.to_string()
     }
@@ -102,7 +108,11 @@ impl Hostile {
     }
 
     fn ledger_rows(&self) -> String {
-        if self.db.scalar("SELECT (to_regclass('airlock.ledger') IS NULL)::text") == "true" {
+        if self
+            .db
+            .scalar("SELECT (to_regclass('airlock.ledger') IS NULL)::text")
+            == "true"
+        {
             return "none".into();
         }
         self.db.scalar("SELECT count(*)::text FROM airlock.ledger")
@@ -129,7 +139,8 @@ const TWO: &[(&str, &str, bool)] = &[
     ("structure", "CREATE TABLE app.t1(i int);", false),
     ("seed", "INSERT INTO app.t1 VALUES (1);", true),
 ];
-const GATE: &str = "SELECT count(*) >= 1 AS ready, 'approvals: ' || count(*) AS reason FROM fx.approvals";
+const GATE: &str =
+    "SELECT count(*) >= 1 AS ready, 'approvals: ' || count(*) AS reason FROM fx.approvals";
 
 /// Plant, as the attacker, an operator/function for everything airlock's own
 /// statements could resolve to, and (as the database owner) a search_path that puts
@@ -159,10 +170,17 @@ fn plant(h: &Hostile) {
     h.as_role(
         &h.owner,
         &format!(
-            "ALTER DATABASE \"{}\" SET search_path = public, pg_catalog;",
+            "ALTER DATABASE \"{}\" SET search_path = public, pg_catalog;
+             ALTER DATABASE \"{0}\" SET standard_conforming_strings = off;
+             ALTER DATABASE \"{0}\" SET DateStyle = 'SQL, DMY';",
             h.db.name
         ),
     );
+    // The same as a role default for the role airlock connects as, in this database.
+    h.db.exec(&format!(
+        "ALTER ROLE CURRENT_USER IN DATABASE \"{}\" SET search_path = public, pg_catalog",
+        h.db.name
+    ));
 }
 
 #[test]
@@ -176,8 +194,9 @@ fn planted_operators_and_functions_never_run_as_airlock() {
     // under the bundle's search_path (pg_catalog first), so it does not.
     expect_code(&h.run(&["gate", &b]), 3);
     expect_code(&h.run(&["plan", &b, "--through", "structure"]), 0);
-    expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     h.db.exec("INSERT INTO fx.approvals VALUES (1)");
+    expect_code(&h.run(&["rehearse", &b, "--param", "code=A1"]), 0);
+    expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
     assert_eq!(h.db.scalar("SELECT count(*)::text FROM app.t1"), "1");
     expect_code(&h.run(&["rollback", &b]), 0);
@@ -224,7 +243,10 @@ fn a_precreated_airlock_schema_or_ledger_is_refused_and_nothing_runs() {
         let e = j["error"].as_str().unwrap();
         assert!(e.contains("owned by"), "{e}");
     }
-    assert_eq!(h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"), "true");
+    assert_eq!(
+        h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"),
+        "true"
+    );
     expect_code(&h.run(&["status"]), 5);
     expect_code(&h.run(&["plan", &b]), 5);
     // The schema alone, pre-created by the owner, is refused too.
@@ -232,8 +254,14 @@ fn a_precreated_airlock_schema_or_ledger_is_refused_and_nothing_runs() {
     h.as_role(&h.owner, "CREATE SCHEMA airlock;");
     let o = h.run(&["apply", &b, "--through", "structure"]);
     expect_code(&o, 5);
-    assert!(json(&o)["error"].as_str().unwrap().contains("schema airlock is owned by"));
-    assert_eq!(h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"), "true");
+    assert!(json(&o)["error"]
+        .as_str()
+        .unwrap()
+        .contains("schema airlock is owned by"));
+    assert_eq!(
+        h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"),
+        "true"
+    );
 }
 
 #[test]
@@ -265,7 +293,11 @@ fn a_ledger_that_was_tampered_with_is_refused() {
         expect_code(&o, 5);
         let e = json(&o)["error"].as_str().unwrap().to_string();
         assert!(e.contains(why), "{tamper}: {e}");
-        assert_eq!(h.db.scalar("SELECT count(*)::text FROM app.t1"), "0", "{tamper}");
+        assert_eq!(
+            h.db.scalar("SELECT count(*)::text FROM app.t1"),
+            "0",
+            "{tamper}"
+        );
         assert_eq!(h.ledger_rows(), "1");
         if !undo.is_empty() {
             h.db.exec(undo);
@@ -298,7 +330,10 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let o = h.run(&["rollback", &b]);
     expect_code(&o, 5);
     // Still rolled back: the refused apply did not run the tiers again.
-    assert_eq!(h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"), "true");
+    assert_eq!(
+        h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"),
+        "true"
+    );
     assert_eq!(h.ledger_rows(), "1");
     // A deliberate reset: forget, and the current head is what is remembered now.
     let o = h.run(&["status", "--forget-head"]);
@@ -314,16 +349,34 @@ fn gate_and_probe_helpers_cannot_act_outside_the_database() {
     let h = Hostile::new("outside");
     let dir = tempdir();
     let d = dir.path().display().to_string();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     // Helpers a release manager might call from a gate, each trying one way out;
     // created by a superuser, declared PARALLEL SAFE as the README recommends.
     let attempts = [
-        ("program", format!("COPY (SELECT 1) TO PROGRAM 'touch {d}/program'")),
+        (
+            "program",
+            format!("COPY (SELECT 1) TO PROGRAM 'touch {d}/program'"),
+        ),
         ("file", format!("COPY (SELECT 1) TO '{d}/file'")),
         ("read", "PERFORM pg_read_file('/etc/hostname')".to_string()),
-        ("lo", format!("PERFORM lo_export(lo_from_bytea(0, 'x'), '{d}/lo')")),
-        ("reset", format!("RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch {d}/reset'")),
-        ("auth", format!("SET SESSION AUTHORIZATION DEFAULT; COPY (SELECT 1) TO PROGRAM 'touch {d}/auth'")),
+        (
+            "lo",
+            format!("PERFORM lo_export(lo_from_bytea(0, 'x'), '{d}/lo')"),
+        ),
+        (
+            "reset",
+            format!("RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch {d}/reset'"),
+        ),
+        (
+            "auth",
+            format!(
+                "SET SESSION AUTHORIZATION DEFAULT; COPY (SELECT 1) TO PROGRAM 'touch {d}/auth'"
+            ),
+        ),
     ];
     for (name, body) in &attempts {
         h.db.exec(&format!(
@@ -346,9 +399,16 @@ fn gate_and_probe_helpers_cannot_act_outside_the_database() {
         pack(h.dir(), &s.dir, "rm.key", &format!("p-{name}.tar.gz"));
         let o = h.run(&["apply", &format!("p-{name}.tar.gz"), "--param", "code=A1"]);
         expect_code(&o, 5);
-        assert_eq!(h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"), "true");
+        assert_eq!(
+            h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"),
+            "true"
+        );
     }
-    assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "a helper reached the server's files or programs");
+    assert_eq!(
+        leftovers(dir.path()),
+        Vec::<String>::new(),
+        "a helper reached the server's files or programs"
+    );
     h.assert_nothing_planted_ran();
 }
 
@@ -360,11 +420,17 @@ fn without_a_gate_role_a_superuser_airlock_refuses_to_run_gates() {
     expect_code(&o, 5);
     let j = json(&o);
     assert_eq!(j["kind"], "gate-role");
-    assert!(j["hint"].as_str().unwrap().contains("CREATE ROLE airlock_gate"));
+    assert!(j["hint"]
+        .as_str()
+        .unwrap()
+        .contains("CREATE ROLE airlock_gate"));
     // A gate role with powers outside the database is refused by name.
     let o = h.run(&["gate", &b, "--gate-role", "postgres"]);
     expect_code(&o, 5);
-    assert!(json(&o)["error"].as_str().unwrap().contains("is a superuser"));
+    assert!(json(&o)["error"]
+        .as_str()
+        .unwrap()
+        .contains("is a superuser"));
 }
 
 #[test]
@@ -384,7 +450,14 @@ fn a_tier_that_changes_session_settings_cannot_change_later_tiers_or_the_ledger(
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     // The continuation sees no false drift, resolves `seen` under the bundle's
     // search_path, and the operator's statement timeout still holds for it.
-    let o = h.run(&["apply", &b, "--param", "code=A1", "--statement-timeout", "1s"]);
+    let o = h.run(&[
+        "apply",
+        &b,
+        "--param",
+        "code=A1",
+        "--statement-timeout",
+        "1s",
+    ]);
     expect_code(&o, 1);
     let e = json(&o)["error"].as_str().unwrap().to_string();
     assert!(e.contains("statement timeout"), "{e}");
@@ -413,9 +486,11 @@ fn session_replication_role_replica_as_a_database_default_is_neutralised() {
          ALTER DATABASE \"{}\" SET session_replication_role = replica;",
         h.db.name
     ));
-    let tiers: &[(&str, &str, bool)] = &[
-        ("structure", "CREATE TABLE app.t1(p int REFERENCES fx.parent(id)); INSERT INTO app.t1 VALUES (42);", false),
-    ];
+    let tiers: &[(&str, &str, bool)] = &[(
+        "structure",
+        "CREATE TABLE app.t1(p int REFERENCES fx.parent(id)); INSERT INTO app.t1 VALUES (42);",
+        false,
+    )];
     let b = h.bundle("b.tar.gz", GATE, tiers);
     let o = h.run(&["apply", &b]);
     expect_code(&o, 1);
@@ -435,7 +510,10 @@ fn escape_sequences_from_the_database_reach_the_terminal_escaped() {
     let o = airlock(h.dir(), &["gate", &b, "--trust", "rm.pub", "--db", &conn]);
     expect_code(&o, 3);
     let out = stdout(&o);
-    assert!(!out.contains('\u{1b}'), "raw ESC reached the terminal: {out:?}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "raw ESC reached the terminal: {out:?}"
+    );
     assert!(out.contains("\\x1b[2J"), "{out}");
     let tiers: &[(&str, &str, bool)] = &[(
         "structure",
@@ -488,7 +566,10 @@ fn the_deploy_lock_cannot_be_squatted_and_a_wait_names_the_holder() {
         .unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("42501"));
     h.db.exec("INSERT INTO fx.approvals VALUES (1)");
-    expect_code(&h.run(&["apply", &b, "--param", "code=A1", "--lock-timeout", "2s"]), 0);
+    expect_code(
+        &h.run(&["apply", &b, "--param", "code=A1", "--lock-timeout", "2s"]),
+        0,
+    );
     // A session that may lock the ledger holds it: the refusal names it.
     expect_code(&h.run(&["rollback", &b]), 0);
     let mut holder = postgres::Config::new()
@@ -501,7 +582,14 @@ fn the_deploy_lock_cannot_be_squatted_and_a_wait_names_the_holder() {
     holder
         .batch_execute("BEGIN; LOCK TABLE airlock.ledger IN EXCLUSIVE MODE")
         .unwrap();
-    let o = h.run(&["apply", &b, "--through", "structure", "--lock-timeout", "200ms"]);
+    let o = h.run(&[
+        "apply",
+        &b,
+        "--through",
+        "structure",
+        "--lock-timeout",
+        "200ms",
+    ]);
     expect_code(&o, 6);
     let j = json(&o);
     assert_eq!(j["kind"], "lock-busy");

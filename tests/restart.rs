@@ -124,6 +124,12 @@ impl Cluster {
             ],
         );
         c.pg_ctl(&["start"]);
+        // The one-time setup: gates and probes run as a role without outside powers.
+        c.client("postgres")
+            .batch_execute(
+                "CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate;",
+            )
+            .expect("create airlock_gate");
         c
     }
 

@@ -608,7 +608,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         interrupted_check()?;
         // The tiers may have changed any setting (search_path, role…): airlock's own
         // statements from here on run under its pins again.
-        session::repin(&mut tx)?;
+        session::repin(&mut tx, &opts.statement_timeout)?;
         let last_tier_ran = idx.last() == Some(&(n - 1));
         if last_tier_ran {
             if let Some(v) = &m.verify {
@@ -771,7 +771,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
             ),
         })?;
     }
-    session::repin(&mut tx)?;
+    session::repin(&mut tx, &opts.statement_timeout)?;
     if let (Some(probe), Some(expect)) = (&rb.probe, &rb.expect) {
         let sql = vb.sql(probe).map_err(|e| DbError::State(e.to_string()))?;
         let h = harness.get(&mut tx)?;

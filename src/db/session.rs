@@ -65,23 +65,29 @@ fn set_local(out: &mut String, name: &str, value: &str) {
 }
 
 /// One message that puts airlock's own settings back after bundle SQL ran in the
-/// transaction (and drops any role a file switched to).
-pub fn repin_sql() -> String {
+/// transaction (and drops any role a file switched to). Session-level `SET`, not
+/// `SET LOCAL`: committed with the transaction, so with `transaction = "per-tier"` a
+/// tier's own session-level `SET` cannot reach airlock's statements in the next one.
+pub fn repin_sql(statement_timeout: &str) -> String {
     // search_path is a list: a quoted literal would be one schema named "pg_catalog, pg_temp".
     let mut s = String::from(
-        "SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; SET LOCAL search_path TO pg_catalog, pg_temp; ",
+        "SET SESSION AUTHORIZATION DEFAULT; SET ROLE NONE; SET search_path TO pg_catalog, pg_temp; ",
     );
     for (k, v) in AIRLOCK_PINS {
-        if k != "search_path" && k != "default_transaction_read_only" {
-            set_local(&mut s, k, v);
+        if k != "search_path" {
+            s.push_str(&format!("SET {k} TO {}; ", quote_literal(v)));
         }
     }
+    s.push_str(&format!(
+        "SET statement_timeout TO {}; ",
+        quote_literal(statement_timeout)
+    ));
     s
 }
 
 /// Run [`repin_sql`] inside the caller's transaction.
-pub fn repin(tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
-    tx.batch_execute(&repin_sql())
+pub fn repin(tx: &mut postgres::Transaction<'_>, statement_timeout: &str) -> Result<(), DbError> {
+    tx.batch_execute(&repin_sql(statement_timeout))
         .map_err(|e| super::sql_err("restoring airlock's session settings", &e))
 }
 
