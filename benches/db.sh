@@ -16,7 +16,8 @@ RUNS=${1:-5}
 N=${2:-10000}
 ROWS=${3:-1000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-A="$ROOT/target/release/airlock"
+# AIRLOCK_BIN compares another build (e.g. the previous release) on the same machine.
+A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
 [ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
 W=$(mktemp -d)
 DB=airlock_bench_$$
@@ -29,6 +30,8 @@ cleanup() {
 trap cleanup EXIT
 cd "$W"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
+# The one-time setup: gates and probes run as a role without powers outside the database.
+"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; END IF; END \$\$" >/dev/null
 "$A" keygen --out k --unencrypted >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -110,6 +110,77 @@ pub struct Receipt {
     pub duration_ms: u64,
 }
 
+impl Receipt {
+    /// A receipt for `event` on this bundle and server, before anything ran.
+    fn new(
+        event: &str,
+        outcome: &str,
+        vb: &VerifiedBundle,
+        info: &ServerInfo,
+        params: &BTreeMap<String, String>,
+        started_at: String,
+    ) -> Receipt {
+        let m = vb.manifest();
+        Receipt {
+            format: "airlock-receipt/1".into(),
+            event: event.into(),
+            outcome: outcome.into(),
+            bundle_id: vb.id().into(),
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence,
+            database: info.database.clone(),
+            server_version_num: info.server_version_num,
+            session_user: info.session_user.clone(),
+            operator: operator_name(),
+            tiers: vec![],
+            remaining_tiers: vec![],
+            params: params.clone(),
+            gates: None,
+            preflight: None,
+            verify: None,
+            rollback_probe: None,
+            fingerprint_before: String::new(),
+            fingerprint_after: String::new(),
+            ledger: vec![],
+            started_at,
+            finished_at: String::new(),
+            duration_ms: 0,
+        }
+    }
+
+    fn finish(mut self, started: std::time::Instant) -> Receipt {
+        self.finished_at = now();
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        self
+    }
+}
+
+impl PlanReport {
+    /// What is about to happen, before any gate or probe ran (the confirmation preview
+    /// and the start of `plan`).
+    fn preview(
+        vb: &VerifiedBundle,
+        info: &ServerInfo,
+        already_applied: Vec<String>,
+        tiers: Vec<PlannedTier>,
+    ) -> PlanReport {
+        let m = vb.manifest();
+        PlanReport {
+            bundle_id: vb.id().into(),
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            database: info.database.clone(),
+            already_applied,
+            tiers,
+            refusal: None,
+            gates: None,
+            preflight: None,
+            drift: None,
+        }
+    }
+}
+
 pub fn operator_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
@@ -396,18 +467,8 @@ fn plan_in(
 ) -> Result<PlanReport, DbError> {
     let m = vb.manifest();
     let rows = read_checked(tx, facts)?;
-    let mut report = PlanReport {
-        bundle_id: vb.id().into(),
-        bundle_name: m.bundle.name.clone(),
-        bundle_version: m.bundle.version.clone(),
-        database: info.database.clone(),
-        already_applied: ledger::state_of(&rows, vb.id()).applied,
-        tiers: vec![],
-        refusal: None,
-        gates: None,
-        preflight: None,
-        drift: None,
-    };
+    let mut report =
+        PlanReport::preview(vb, info, ledger::state_of(&rows, vb.id()).applied, vec![]);
     let idx = match next_tiers(m, vb.id(), &rows, opts.through.as_deref()) {
         Ok((_, idx)) => idx,
         Err(DbError::Refused(r)) => {
@@ -484,18 +545,12 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
         check_required(vb, &idx, &opts.params)?;
         if let Some(confirm) = opts.confirm {
-            let preview = PlanReport {
-                bundle_id: vb.id().into(),
-                bundle_name: m.bundle.name.clone(),
-                bundle_version: m.bundle.version.clone(),
-                database: info.database.clone(),
-                already_applied: ledger::state_of(&rows, vb.id()).applied,
-                tiers: planned(vb, &idx),
-                refusal: None,
-                gates: None,
-                preflight: None,
-                drift: None,
-            };
+            let preview = PlanReport::preview(
+                vb,
+                &info,
+                ledger::state_of(&rows, vb.id()).applied,
+                planned(vb, &idx),
+            );
             if !confirm(&preview) {
                 return Err(DbError::Usage(
                     "cancelled: the database name was not confirmed; nothing was changed".into(),
@@ -503,32 +558,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             }
         }
     }
-    let mut receipt = Receipt {
-        format: "airlock-receipt/1".into(),
-        event: "apply".into(),
-        outcome: "applied".into(),
-        bundle_id: vb.id().into(),
-        bundle_name: m.bundle.name.clone(),
-        bundle_version: m.bundle.version.clone(),
-        sequence: m.bundle.sequence,
-        database: info.database.clone(),
-        server_version_num: info.server_version_num,
-        session_user: info.session_user.clone(),
-        operator: operator_name(),
-        tiers: vec![],
-        remaining_tiers: vec![],
-        params: opts.params.clone(),
-        gates: None,
-        preflight: None,
-        verify: None,
-        rollback_probe: None,
-        fingerprint_before: String::new(),
-        fingerprint_after: String::new(),
-        ledger: vec![],
-        started_at,
-        finished_at: String::new(),
-        duration_ms: 0,
-    };
+    let mut receipt = Receipt::new("apply", "applied", vb, &info, &opts.params, started_at);
     let client = &mut session.client;
     loop {
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
@@ -664,9 +694,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             break;
         }
     }
-    receipt.finished_at = now();
-    receipt.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(receipt)
+    Ok(receipt.finish(started))
 }
 
 fn merge_gates(receipt: &mut Receipt, report: GateReport) {
@@ -699,18 +727,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         let rows = session.ledger()?;
         let st = ledger::state_of(&rows, vb.id());
         if !st.applied.is_empty() {
-            let preview = PlanReport {
-                bundle_id: vb.id().into(),
-                bundle_name: m.bundle.name.clone(),
-                bundle_version: m.bundle.version.clone(),
-                database: info.database.clone(),
-                already_applied: st.applied,
-                tiers: vec![],
-                refusal: None,
-                gates: None,
-                preflight: None,
-                drift: None,
-            };
+            let preview = PlanReport::preview(vb, &info, st.applied, vec![]);
             if !confirm(&preview) {
                 return Err(DbError::Usage(
                     "cancelled: the database name was not confirmed; nothing was changed".into(),
@@ -725,38 +742,19 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
     let rows = read_checked(&mut tx, &facts)?;
     let st = ledger::state_of(&rows, vb.id());
-    let mut receipt = Receipt {
-        format: "airlock-receipt/1".into(),
-        event: "rollback".into(),
-        outcome: "rolled-back".into(),
-        bundle_id: vb.id().into(),
-        bundle_name: m.bundle.name.clone(),
-        bundle_version: m.bundle.version.clone(),
-        sequence: m.bundle.sequence,
-        database: info.database.clone(),
-        server_version_num: info.server_version_num,
-        session_user: info.session_user.clone(),
-        operator: operator_name(),
-        tiers: st.applied.clone(),
-        remaining_tiers: vec![],
-        params: opts.params.clone(),
-        gates: None,
-        preflight: None,
-        verify: None,
-        rollback_probe: None,
-        fingerprint_before: String::new(),
-        fingerprint_after: String::new(),
-        ledger: vec![],
+    let mut receipt = Receipt::new(
+        "rollback",
+        "rolled-back",
+        vb,
+        &info,
+        &opts.params,
         started_at,
-        finished_at: String::new(),
-        duration_ms: 0,
-    };
+    );
+    receipt.tiers = st.applied.clone();
     if st.applied.is_empty() {
         tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
         receipt.outcome = "nothing-to-roll-back".into();
-        receipt.finished_at = now();
-        receipt.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(receipt);
+        return Ok(receipt.finish(started));
     }
     set_params(&mut tx, &opts.params)?;
     let before = fingerprint::compute(&mut tx, Level::Schema)?;
@@ -807,9 +805,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     receipt.fingerprint_after = after.fingerprint;
     receipt.ledger.push(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
-    receipt.finished_at = now();
-    receipt.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(receipt)
+    Ok(receipt.finish(started))
 }
 
 /// The gate/probe harness, resolved the first time a gate or probe is about to run (a

@@ -80,7 +80,8 @@ const CLEARED_ENV: [&str; 5] = [
 pub fn state_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("airlock-test-state-{}", std::process::id()));
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("airlock-test-state-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("test state dir");
         d
     })
