@@ -529,15 +529,16 @@ fn interrupted_check() -> Result<(), DbError> {
 
 /// `airlock apply`.
 pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
-    let started = std::time::Instant::now();
-    let started_at = now();
     let m = vb.manifest();
-    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let info = session.info.clone();
-    let facts = session.facts.clone();
-    let pins = session.pins(m, opts);
-    let prelude = pins.prelude();
-    let mut harness = LazyHarness::new(pins, opts.gate_role.as_deref());
+    let Deploy {
+        mut session,
+        info,
+        facts,
+        prelude,
+        mut harness,
+        started,
+        started_at,
+    } = Deploy::start(vb, opts)?;
     // Decide (and, on a terminal, confirm) outside the lock; everything is decided again
     // under the lock before anything runs.
     {
@@ -709,15 +710,16 @@ fn merge_gates(receipt: &mut Receipt, report: GateReport) {
 
 /// `airlock rollback`: idempotent; a no-op that says so when nothing is applied.
 pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
-    let started = std::time::Instant::now();
-    let started_at = now();
     let m = vb.manifest();
-    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let info = session.info.clone();
-    let facts = session.facts.clone();
-    let pins = session.pins(m, opts);
-    let prelude = pins.prelude();
-    let mut harness = LazyHarness::new(pins, opts.gate_role.as_deref());
+    let Deploy {
+        mut session,
+        info,
+        facts,
+        prelude,
+        mut harness,
+        started,
+        started_at,
+    } = Deploy::start(vb, opts)?;
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
@@ -808,16 +810,47 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     Ok(receipt.finish(started))
 }
 
+/// What apply and rollback both start from: a pinned session on the target, the
+/// prelude every bundle file runs behind, and the gate/probe harness.
+struct Deploy {
+    session: Session,
+    info: ServerInfo,
+    facts: SessionFacts,
+    prelude: String,
+    harness: LazyHarness,
+    started: std::time::Instant,
+    started_at: String,
+}
+
+impl Deploy {
+    fn start(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Deploy, DbError> {
+        let started = std::time::Instant::now();
+        let started_at = now();
+        let m = vb.manifest();
+        let session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
+        let pins = session.pins(m, opts);
+        Ok(Deploy {
+            info: session.info.clone(),
+            facts: session.facts.clone(),
+            prelude: pins.prelude(),
+            harness: LazyHarness::new(pins, opts.gate_role.clone()),
+            session,
+            started,
+            started_at,
+        })
+    }
+}
+
 /// The gate/probe harness, resolved the first time a gate or probe is about to run (a
 /// bundle with neither needs no gate role).
-struct LazyHarness<'a> {
+struct LazyHarness {
     pins: BundlePins,
-    requested: Option<&'a str>,
+    requested: Option<String>,
     resolved: Option<Harness>,
 }
 
-impl<'a> LazyHarness<'a> {
-    fn new(pins: BundlePins, requested: Option<&'a str>) -> Self {
+impl LazyHarness {
+    fn new(pins: BundlePins, requested: Option<String>) -> Self {
         LazyHarness {
             pins,
             requested,
@@ -827,7 +860,7 @@ impl<'a> LazyHarness<'a> {
 
     fn get(&mut self, tx: &mut Transaction<'_>) -> Result<&Harness, DbError> {
         if self.resolved.is_none() {
-            let role = gate::resolve_role(tx, self.requested)?;
+            let role = gate::resolve_role(tx, self.requested.as_deref())?;
             self.resolved = Some(Harness {
                 pins: self.pins.clone(),
                 role,
