@@ -225,12 +225,15 @@ pub struct GateArgs {
     pub gate: GateRoleArgs,
 }
 
-/// How gates are run, for gate, plan and apply.
+/// Who gates and probes run as.
 #[derive(Debug, Args)]
 pub struct GateRoleArgs {
-    /// Also run the gates under SET LOCAL ROLE ROLE (give that role SELECT-only
-    /// privileges). Defence in depth on top of what airlock always does: parser rules,
-    /// READ ONLY, parallel mode and a savepoint that is always rolled back.
+    /// Run gates and probes as this role (default: airlock_gate if it exists, else
+    /// airlock's own role if that has no powers outside the database). The role must not
+    /// be a superuser, have CREATEROLE, run server programs, read or write server files
+    /// or use dblink; give it read access only (GRANT pg_read_all_data TO ROLE), and let
+    /// the connecting role SET ROLE to it. On top of parser rules, READ ONLY, parallel
+    /// mode and a savepoint that is always rolled back.
     #[arg(long, value_name = "ROLE")]
     pub gate_role: Option<String>,
 }
@@ -305,6 +308,8 @@ pub struct RollbackArgs {
     pub lock_timeout: String,
     #[arg(long, short)]
     pub yes: bool,
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +324,8 @@ pub struct RehearseArgs {
     /// Continue the rehearsal on the clone even when the gate is BLOCKED.
     #[arg(long)]
     pub assume_gates: bool,
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -297,7 +297,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         lock_timeout: args.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: false,
-        gate_role: None,
+        gate_role: args.gate.gate_role.clone(),
         remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),

@@ -381,6 +381,7 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
                 params: params.clone(),
                 assume_gates: false,
                 statement_timeout: "60s".into(),
+                gate_role: None,
             },
         );
         rehearsal = Some(super::rehearse::steps_table(&r));

@@ -61,6 +61,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             params,
             assume_gates: args.assume_gates,
             statement_timeout: args.db.statement_timeout.clone(),
+            gate_role: args.gate.gate_role.clone(),
         },
     );
     Ok(Box::new(RehearseOutcome { report }))

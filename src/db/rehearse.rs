@@ -40,6 +40,7 @@ pub struct RehearseOptions<'a> {
     pub params: BTreeMap<String, String>,
     pub assume_gates: bool,
     pub statement_timeout: String,
+    pub gate_role: Option<String>,
 }
 
 struct Run {
@@ -166,7 +167,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         lock_timeout: "10s".into(),
         statement_timeout: o.statement_timeout.clone(),
         allow_drift: false,
-        gate_role: None,
+        gate_role: o.gate_role.clone(),
         skip_gates,
         remember: false,
         confirm: None,
