@@ -236,9 +236,19 @@ impl Session {
         }
     }
 
-    /// Pins plus the role gates and probes run as (checked to have no outside powers).
-    pub fn harness(&mut self, m: &Manifest, opts: &Options<'_>) -> Result<Harness, DbError> {
-        let role = gate::resolve_role(&mut self.client, opts.gate_role.as_deref())?;
+    /// Pins plus the role gates and probes run as (checked to have no outside powers),
+    /// when gates or probes will run (`needed`); a bundle with neither needs no role.
+    pub fn harness_if(
+        &mut self,
+        needed: bool,
+        m: &Manifest,
+        opts: &Options<'_>,
+    ) -> Result<Harness, DbError> {
+        let role = if needed {
+            gate::resolve_role(&mut self.client, opts.gate_role.as_deref())?
+        } else {
+            None
+        };
         Ok(Harness {
             pins: self.pins(m, opts),
             role,
@@ -426,7 +436,8 @@ pub fn check_required(
 pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbError> {
     let m = vb.manifest();
     let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let harness = session.harness(m, opts)?;
+    let gates = all_gates(vb)?;
+    let harness = session.harness_if(!gates.is_empty(), m, opts)?;
     let mut tx = session
         .client
         .build_transaction()
@@ -434,7 +445,7 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
         .start()
         .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     set_params(&mut tx, &opts.params)?;
-    let report = gate::run_gates(&mut tx, &all_gates(vb)?, &harness)?;
+    let report = gate::run_gates(&mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
     Ok(report)
@@ -445,7 +456,8 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<PlanReport, DbError> {
     let m = vb.manifest();
     let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let harness = session.harness(m, opts)?;
+    let asks = !m.gate.is_empty() || m.preflight.is_some();
+    let harness = session.harness_if(asks, m, opts)?;
     let facts = session.facts.clone();
     let info = session.info.clone();
     let mut tx = session

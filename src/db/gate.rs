@@ -2,21 +2,29 @@
 //!
 //! Invariant: gate and probe SQL runs (1) only after passing the parser rules, (2) as
 //! one statement through the extended protocol, (3) inside a savepoint under
-//! `transaction_read_only = on` that is always rolled back, and (4) any gate that got a
-//! transaction id assigned — i.e. wrote something — is BLOCKED.
+//! `transaction_read_only = on` that is always rolled back, (4) under the bundle's
+//! pinned settings (`BundlePins::prelude`), and (5) as a role without powers outside
+//! the database ([`resolve_role`]: no superuser, no server programs or files, no
+//! dblink); any gate that got a transaction id assigned — i.e. wrote something — is
+//! BLOCKED.
 //!
-//! Gates also (5) run only when PostgreSQL itself will execute them in *parallel mode*.
+//! Gates also (6) run only when PostgreSQL itself will execute them in *parallel mode*.
 //! READ ONLY alone is not a boundary on PostgreSQL 15: a plpgsql function can
 //! `RESET transaction_read_only` inside an EXCEPTION block and then write. A sequence
 //! advance (`nextval`) survives any rollback, and on a sequence with cached values it
-//! assigns no transaction id, so (3) and (4) cannot catch it. In parallel mode the
-//! server refuses every SET/RESET, subtransaction, `nextval` and transaction id, so
-//! nothing can switch read-only off. With `force_parallel_mode` (PostgreSQL 16+:
-//! `debug_parallel_query`) on, the planner puts a Gather node in every plan that may run
-//! in parallel mode, and only in those; a gate whose plan has none (it calls a PARALLEL
-//! UNSAFE function, or something parallel-restricted at the top) is BLOCKED before it
-//! runs. Probes do not get (5): they legitimately use parallel-unsafe functions such as
-//! `query_to_xml`, and they run beside tiers that write anyway.
+//! assigns no transaction id, so (3) cannot catch it. In parallel mode the server
+//! refuses every SET/RESET (so also `RESET ROLE`), subtransaction, `nextval` and
+//! transaction id. With `force_parallel_mode` (PostgreSQL 16+: `debug_parallel_query`)
+//! on, the planner puts a Gather node in every plan that may run in parallel mode, and
+//! only in those; a gate whose plan has none (it calls a PARALLEL UNSAFE function, or
+//! something parallel-restricted at the top) is BLOCKED before it runs.
+//!
+//! Probes do not get (6): they legitimately use parallel-unsafe functions such as
+//! `query_to_xml`. Instead they run inside a `SECURITY DEFINER` SQL function owned by
+//! the gate role, created in `pg_temp` within the savepoint: PostgreSQL refuses
+//! `SET ROLE`, `RESET ROLE` and `SET SESSION AUTHORIZATION` inside a security definer
+//! function, so nothing a probe calls can climb back to airlock's own role, which a
+//! plain `SET LOCAL ROLE` would allow.
 
 use super::session::BundlePins;
 use super::{pg_message, sql_err, DbError};
