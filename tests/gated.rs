@@ -711,3 +711,35 @@ fn ctrl_c_cancels_the_running_tier_and_rolls_everything_back() {
         "t"
     );
 }
+
+#[test]
+fn plan_refuses_what_apply_would_refuse_and_names_what_can_run_while_blocked() {
+    let c = Case::new("plango");
+    let b = c.bundle(
+        "b.tar.gz",
+        "SELECT false AS ready, 'not yet' AS reason",
+        TWO,
+        RB,
+    );
+    // apply would refuse without the required param: so does plan, with the same code.
+    let o = c.run(&["plan", &b]);
+    expect_code(&o, 2);
+    let j = json(&o);
+    assert!(j["error"].as_str().unwrap().contains("--param code"), "{j}");
+    expect_code(&c.run(&["apply", &b]), 2);
+    // BLOCKED: plan says which leading tiers can run now.
+    let o = c.run(&["plan", &b, "--param", "code=x"]);
+    expect_code(&o, 3);
+    assert_eq!(json(&o)["runnable_now"], serde_json::json!(["structure"]));
+    let conn = c.db.conn();
+    let o = airlock(
+        c.dir(),
+        &[
+            "plan", &b, "--param", "code=x", "--trust", "rm.pub", "--db", &conn,
+        ],
+    );
+    assert!(stdout(&o).contains("--through structure"), "{}", stdout(&o));
+    // The gate-free tier alone needs no param and no open gate.
+    expect_code(&c.run(&["plan", &b, "--through", "structure"]), 0);
+    expect_code(&c.run(&["apply", &b, "--through", "structure"]), 0);
+}

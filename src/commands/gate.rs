@@ -177,7 +177,19 @@ impl Report for PlanOutcome {
                 })
             })
             .collect();
-        s.push_str("\n\napply would run, in one transaction per the bundle's mode:\n");
+        let blocked = p.gates.as_ref().is_some_and(|g| !g.ready());
+        if blocked {
+            match p.runnable_now.last() {
+                Some(last) => s.push_str(&format!(
+                    "\n\nBLOCKED, but the gate-free tiers can run now: airlock apply … --through {last} ({})",
+                    p.runnable_now.join(", ")
+                )),
+                None => s.push_str("\n\nBLOCKED: no tier can run until the gates open"),
+            }
+            s.push_str("\n\nonce the gates open, apply would run, in one transaction per the bundle's mode:\n");
+        } else {
+            s.push_str("\n\napply would run, in one transaction per the bundle's mode:\n");
+        }
         s.push_str(&table(
             &["#", "tier", "gates", "file", "bytes", "sha256"],
             &rows,

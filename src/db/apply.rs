@@ -73,6 +73,10 @@ pub struct PlanReport {
     /// Continuation: the fingerprint the previous apply left, and whether it still holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<String>,
+    /// When the gates are BLOCKED: the leading tiers whose gates are open, which
+    /// `apply --through LAST` can run now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runnable_now: Vec<String>,
 }
 
 /// The receipt: what happened, tied to the bundle id. Also the `--json` of apply/rollback.
@@ -177,6 +181,7 @@ impl PlanReport {
             gates: None,
             preflight: None,
             drift: None,
+            runnable_now: vec![],
         }
     }
 }
@@ -489,9 +494,21 @@ fn plan_in(
         }
         Err(e) => return Err(e),
     };
+    // What apply would refuse before asking anything, plan refuses the same way.
+    check_required(vb, &idx, &opts.params)?;
     report.tiers = planned(vb, &idx);
     set_params(tx, &opts.params)?;
-    report.gates = Some(gate::run_gates(tx, &gates_for(vb, &idx)?, harness)?);
+    let gates = gate::run_gates(tx, &gates_for(vb, &idx)?, harness)?;
+    if !gates.ready() {
+        let open = |g: &String| gates.gates.iter().any(|r| &r.name == g && r.ready);
+        report.runnable_now = idx
+            .iter()
+            .map(|&i| &m.tier[i])
+            .take_while(|t| t.gates.iter().all(open))
+            .map(|t| t.name.clone())
+            .collect();
+    }
+    report.gates = Some(gates);
     let st = ledger::state_of(&rows, vb.id());
     if st.applied.is_empty() {
         if let Some(p) = &m.preflight {
