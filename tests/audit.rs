@@ -405,7 +405,8 @@ fn the_readme_auditor_path_works_with_no_airlock_at_all() {
     let src = reference_source(d, "directus");
     pack(d, &src, "alice.key", "bundle.airlock.tar.gz");
     let sh = format!(
-        "set -e; mkdir audit && tar xzf bundle.airlock.tar.gz -C audit && cd audit\n\
+        "set -e; test -z \"$(tar --numeric-owner --utc -tvzf bundle.airlock.tar.gz | grep -v '^-rw-r--r-- 0/0 .* 1970-01-01 00:00 ')\"\n\
+         mkdir audit && tar --no-same-owner --no-same-permissions -xzf bundle.airlock.tar.gz -C audit && cd audit\n\
          minisign -Vm manifest.json -x signatures/{key_id}.minisig -p ../alice.pub\n\
          sha256sum -c SHA256SUMS\n\
          want=$(grep -o '\"path\":\"SHA256SUMS\",\"sha256\":\"[0-9a-f]*\"' manifest.json | grep -o '[0-9a-f]\\{{64\\}}')\n\
