@@ -155,7 +155,8 @@ impl Error {
         match self {
             Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => 2,
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_exit_code(e),
-            Error::Trust(_) => 4,
+            // Nothing was verified: the store is the thing to fix.
+            Error::Trust(_) => 2,
             Error::Extract(ExtractError::DestinationExists(_)) => 2,
             Error::Extract(ExtractError::Io(..)) => 1,
             Error::Key { source, .. } => match source {
@@ -176,7 +177,7 @@ impl Error {
                 "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
             ),
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_hint(e),
-            Error::Trust(_) => Some("fix the trust store (*.pub files and trust.toml)".into()),
+            Error::Trust(e) => Some(e.hint()),
             Error::Key {
                 source: MinisignError::WrongPassphrase,
                 ..

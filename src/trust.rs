@@ -2,10 +2,12 @@
 //!
 //! Invariant: the threshold counts distinct public keys (never key ids, never signature
 //! files) whose signature verifies strictly over the exact manifest bytes, whose
-//! trusted comment names this bundle id, that are unrevoked and inside their validity
-//! window at the time judged, and whose role may sign releases.
+//! trusted comment names this bundle (id, name, version and sequence), that are
+//! unrevoked and inside their validity window at the time judged, and whose role may
+//! sign releases. A loaded store holds each public key once, under one key id, so a
+//! key's policy never depends on the id a signature claims.
 
-use crate::manifest::{self, CommentFields};
+use crate::manifest::{self, CommentFields, Manifest};
 use crate::minisign::{KeyId, PublicKey, SignatureBox};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -13,16 +15,70 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// A trust store that cannot be used as it is. Each is fixed in the store, never by
+/// retrying: `Error::hint` says how.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("trust store {path}: {message}")]
     Store { path: PathBuf, message: String },
+    /// A minisign secret key among the public ones.
+    #[error("trust store {}: {} is a secret key; a trust store holds public keys (*.pub) and trust.toml only", store.display(), file.display())]
+    SecretKey { store: PathBuf, file: PathBuf },
+    /// A file named like a policy that is not exactly `trust.toml`: reading nothing
+    /// from it would silently drop a revocation or a threshold.
+    #[error("trust store {}: {} looks like a policy file, but only trust.toml (exactly that name) is read", store.display(), file.display())]
+    UnknownPolicyFile { store: PathBuf, file: PathBuf },
+    /// A file named like a public key that is not exactly `*.pub`.
+    #[error("trust store {}: {} looks like a public key, but only *.pub files (lowercase) are read", store.display(), file.display())]
+    MisnamedKey { store: PathBuf, file: PathBuf },
+    /// One public key in two files: its policy (revocation, window, role) would depend
+    /// on which key id a signature claims.
+    #[error("trust store {}: {} (key {first_id}) and {} (key {second_id}) hold the same public key", store.display(), first.display(), second.display())]
+    DuplicateKey {
+        store: PathBuf,
+        first: PathBuf,
+        first_id: String,
+        second: PathBuf,
+        second_id: String,
+    },
+    /// Two different public keys with one key id: `[keys.ID]` would name both.
+    #[error("trust store {}: {} and {} are different public keys with the same key id {key_id}", store.display(), first.display(), second.display())]
+    DuplicateKeyId {
+        store: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+        key_id: String,
+    },
 }
 
-fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
-    TrustError::Store {
-        path: path.to_path_buf(),
-        message: message.into(),
+impl TrustError {
+    /// What to do next, on its own line.
+    pub fn hint(&self) -> String {
+        match self {
+            TrustError::Store { .. } => "fix the trust store (*.pub files and trust.toml)".into(),
+            TrustError::SecretKey { file, .. } => format!(
+                "move {} out of the trust store (secret keys stay with their owner, mode 0600); keep only its .pub there",
+                file.display()
+            ),
+            TrustError::UnknownPolicyFile { file, .. } => format!(
+                "rename {} to trust.toml if it is the policy, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::MisnamedKey { file, .. } => format!(
+                "rename {} to end in .pub, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::DuplicateKey { first, second, .. } => format!(
+                "keep one of {} and {} (and its [keys.ID] entry in trust.toml); a key is identified by its public key bytes, not its key id",
+                first.display(),
+                second.display()
+            ),
+            TrustError::DuplicateKeyId { first, second, .. } => format!(
+                "confirm with their owners which of {} and {} is the real key, and remove the other",
+                first.display(),
+                second.display()
+            ),
+        }
     }
 }
 
@@ -114,6 +170,34 @@ pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
+    TrustError::Store {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The one policy file a trust store may hold.
+pub const POLICY_FILE: &str = "trust.toml";
+
+/// A secret key by its name (`*.key`, `*.sec`, any case) or its content.
+fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {
+    if lower_name.ends_with(".key") || lower_name.ends_with(".sec") {
+        return true;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        return false;
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(zeroize::Zeroizing::new)
+        .is_some_and(|text| crate::minisign::SecretKey::is_secret_key_text(&text))
+}
+
 impl TrustStore {
     /// One release key, threshold 1: what `--trust KEY.pub` gives (tests, fuzzing).
     pub fn single(file: impl Into<PathBuf>, key: PublicKey) -> TrustStore {
@@ -130,7 +214,8 @@ impl TrustStore {
     }
 
     /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
-    /// `.pub` file (threshold 1).
+    /// `.pub` file (threshold 1). Refused: secret keys, files that look like a policy
+    /// but are not exactly `trust.toml`, and one public key (or one key id) twice.
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
         let meta =
             std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
@@ -144,12 +229,35 @@ impl TrustStore {
                 .collect();
             entries.sort();
             for p in entries {
-                if p.extension().and_then(|e| e.to_str()) == Some("pub") {
-                    pubs.push(p);
-                } else if p.file_name().and_then(|n| n.to_str()) == Some("trust.toml") {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let lower = name.to_lowercase();
+                let err_for = |f: fn(PathBuf, PathBuf) -> TrustError| f(path.into(), p.clone());
+                if name == POLICY_FILE {
                     policy_file = Some(p);
+                } else if lower.ends_with(".toml") {
+                    return Err(err_for(|store, file| TrustError::UnknownPolicyFile {
+                        store,
+                        file,
+                    }));
+                } else if is_secret_key_file(&p, &lower) {
+                    return Err(err_for(|store, file| TrustError::SecretKey { store, file }));
+                } else if name.ends_with(".pub") {
+                    pubs.push(p);
+                } else if lower.ends_with(".pub") {
+                    return Err(err_for(|store, file| TrustError::MisnamedKey {
+                        store,
+                        file,
+                    }));
                 }
             }
+        } else if is_secret_key_file(path, "") {
+            return Err(TrustError::SecretKey {
+                store: path.into(),
+                file: path.into(),
+            });
         } else {
             pubs.push(path.to_path_buf());
         }
@@ -173,19 +281,36 @@ impl TrustStore {
         if keys.is_empty() {
             return Err(store_err(path, "holds no *.pub keys"));
         }
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                if a.key.key == b.key.key {
+                    return Err(TrustError::DuplicateKey {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        first_id: a.key.key_id.to_string(),
+                        second: b.file.clone(),
+                        second_id: b.key.key_id.to_string(),
+                    });
+                }
+                if a.key.key_id == b.key.key_id {
+                    return Err(TrustError::DuplicateKeyId {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        second: b.file.clone(),
+                        key_id: a.key.key_id.to_string(),
+                    });
+                }
+            }
+        }
         let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
         for (id, kp) in &policy.keys {
-            let matching: Vec<&mut TrustedKey> = keys
-                .iter_mut()
-                .filter(|k| k.key.key_id.to_string() == *id)
-                .collect();
-            if matching.is_empty() {
+            let Some(k) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
                 return Err(store_err(
                     &pf,
                     format!("[keys.{id}] names a key id with no .pub file in the store"),
                 ));
-            }
-            for k in matching {
+            };
+            {
                 if let Some(v) = &kp.not_before {
                     k.policy.not_before = Some(parse_time(&pf, "not_before", v)?);
                 }
@@ -226,8 +351,10 @@ impl TrustStore {
         })
     }
 
-    pub fn find(&self, id: KeyId) -> Vec<&TrustedKey> {
-        self.keys.iter().filter(|k| k.key.key_id == id).collect()
+    /// The key a signature names. Key ids are unique in a loaded store, and so are
+    /// public keys, so the key found carries the one policy of its public key.
+    pub fn find(&self, id: KeyId) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key_id == id)
     }
 }
 
@@ -241,7 +368,8 @@ pub enum NotCounted {
     /// The signature (or its trusted comment) does not verify over these manifest
     /// bytes, or uses a refused algorithm: the bytes are not what the key signed.
     BadSignature,
-    /// It verifies, but its trusted comment names another bundle id.
+    /// It verifies, but its trusted comment names another bundle id, name, version
+    /// or sequence than the manifest's.
     OtherBundle,
     /// The key is revoked (always, or since a time before the time judged).
     Revoked,
@@ -301,15 +429,42 @@ pub struct TrustVerdict {
     pub signatures: Vec<SignatureCheck>,
 }
 
+/// What a trusted comment says that this bundle is not: its name, version, sequence
+/// and bundle id must all be the manifest's, or `minisign -V` shows a reader another
+/// release than the one verified.
+fn comment_mismatch(
+    fields: &CommentFields,
+    manifest: &Manifest,
+    bundle_id: &str,
+) -> Option<String> {
+    let b = &manifest.bundle;
+    let sequence = b.sequence.to_string();
+    let said_sequence = fields.sequence.map(|s| s.to_string());
+    let pairs: [(&str, Option<&str>, &str); 4] = [
+        ("bundle id", fields.bundle_id.as_deref(), bundle_id),
+        ("name", fields.name.as_deref(), &b.name),
+        ("version", fields.version.as_deref(), &b.version),
+        ("sequence", said_sequence.as_deref(), &sequence),
+    ];
+    pairs
+        .iter()
+        .find(|(_, said, is)| *said != Some(*is))
+        .map(|(what, said, is)| match said {
+            Some(said) => format!("trusted comment names {what} {said}, not this bundle's {is}"),
+            None => format!("trusted comment names no {what} (this bundle's is {is})"),
+        })
+}
+
 /// Judge every signature over `manifest_bytes` at time `at`.
 pub fn evaluate(
     store: &TrustStore,
     manifest_bytes: &[u8],
+    manifest: &Manifest,
     bundle_id: &str,
     sigs: &[(String, SignatureBox)],
     at: DateTime<Utc>,
 ) -> TrustVerdict {
-    evaluate_each(store, manifest_bytes, bundle_id, sigs, at, |_| at)
+    evaluate_each(store, manifest_bytes, manifest, bundle_id, sigs, at, |_| at)
 }
 
 /// As [`evaluate`], judging each signature at its own time (auditors: the signing
@@ -317,6 +472,7 @@ pub fn evaluate(
 pub fn evaluate_each(
     store: &TrustStore,
     manifest_bytes: &[u8],
+    manifest: &Manifest,
     bundle_id: &str,
     sigs: &[(String, SignatureBox)],
     reported: DateTime<Utc>,
@@ -342,46 +498,28 @@ pub fn evaluate_each(
             not_counted: None,
             note: None,
         };
-        let candidates = store.find(sig.key_id);
-        if candidates.is_empty() {
+        let Some(key) = store.find(sig.key_id) else {
             check.refuse(
                 NotCounted::UnknownKey,
                 format!("key {} is not in the trust store", sig.key_id),
             );
             checks.push(check);
             continue;
-        }
-        let mut last_err = None;
-        let good = candidates
-            .into_iter()
-            .find(|k| match k.key.verify_prehashed(&prehash, sig) {
-                Ok(()) => true,
-                Err(e) => {
-                    last_err = Some(e.to_string());
-                    false
-                }
-            });
-        let Some(key) = good else {
+        };
+        if let Err(e) = key.key.verify_prehashed(&prehash, sig) {
             check.refuse(
                 NotCounted::BadSignature,
                 format!(
-                    "signature by key {} does not verify over this manifest ({})",
-                    sig.key_id,
-                    last_err.unwrap_or_default()
+                    "signature by key {} does not verify over this manifest ({e})",
+                    sig.key_id
                 ),
             );
             checks.push(check);
             continue;
-        };
+        }
         check.role = Some(key.policy.role.clone());
-        if fields.bundle_id.as_deref() != Some(bundle_id) {
-            check.refuse(
-                NotCounted::OtherBundle,
-                format!(
-                    "trusted comment names bundle id {}, not this bundle",
-                    fields.bundle_id.as_deref().unwrap_or("(none)")
-                ),
-            );
+        if let Some(wrong) = comment_mismatch(&fields, manifest, bundle_id) {
+            check.refuse(NotCounted::OtherBundle, wrong);
             checks.push(check);
             continue;
         }

@@ -546,9 +546,17 @@ fn the_tamper_matrix() {
         "role operator",
         Advice::Trust("role operator"),
     );
-    // Two .pub files holding the same key count once.
+    // Two .pub files holding the same key cannot vote twice: the store is refused.
     store(d, "store", &["rm"], "threshold = 2\n");
     std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
+    let o = airlock(d, &["verify", "good.tar.gz", "--trust", &s]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("hold the same public key"),
+        "{}",
+        stderr(&o)
+    );
+    store(d, "store", &["rm"], "threshold = 2\n");
     refused(
         d,
         "good.tar.gz",
@@ -587,38 +595,70 @@ fn the_tamper_matrix() {
 
 #[test]
 fn a_signature_whose_trusted_comment_names_another_bundle_does_not_count() {
-    // A real signature by the trusted key over these exact manifest bytes (made with
-    // minisign itself), whose trusted comment names another bundle id.
+    // Real signatures by the trusted key over these exact manifest bytes (made with
+    // minisign itself), whose trusted comment names another bundle id, name, version
+    // or sequence: what `minisign -V` would show a reader is not this release.
     let b = base();
     let d = b.dir.path();
     std::fs::write(d.join("manifest.json"), &b.entries[0].data).unwrap();
+    let id = sha256_hex(&b.entries[0].data);
     let zeros = "0".repeat(64);
-    let tc = format!("timestamp:1700000000\tname:mini\tversion:1.0\tsequence:1\tbundle_id:{zeros}");
-    let o = std::process::Command::new("minisign")
-        .current_dir(d)
-        .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
-        .args(["-x", "wrong-id.minisig"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut es = b.entries.clone();
-    es[1].data = std::fs::read(d.join("wrong-id.minisig")).unwrap();
-    std::fs::write(d.join("w.tar.gz"), gzip(&tar(&es))).unwrap();
-    refused(
-        d,
-        "w.tar.gz",
-        "rm.pub",
-        &format!("trusted comment names bundle id {zeros}, not this bundle"),
-        Advice::Tampered,
-    );
+    let comment = |name: &str, version: &str, sequence: &str, bundle_id: &str| {
+        format!(
+            "timestamp:1700000000\tname:{name}\tversion:{version}\tsequence:{sequence}\tbundle_id:{bundle_id}"
+        )
+    };
+    for (case, tc, reason) in [
+        (
+            "other-id",
+            comment("mini", "1.0", "1", &zeros),
+            format!("trusted comment names bundle id {zeros}, not this bundle's {id}"),
+        ),
+        (
+            "other-name",
+            comment("payroll", "1.0", "1", &id),
+            "trusted comment names name payroll, not this bundle's mini".to_string(),
+        ),
+        (
+            "other-version",
+            comment("mini", "2.0", "1", &id),
+            "trusted comment names version 2.0, not this bundle's 1.0".to_string(),
+        ),
+        (
+            "other-sequence",
+            comment("mini", "1.0", "7", &id),
+            "trusted comment names sequence 7, not this bundle's 1".to_string(),
+        ),
+        (
+            "no-version",
+            format!("timestamp:1700000000\tname:mini\tsequence:1\tbundle_id:{id}"),
+            "trusted comment names no version (this bundle's is 1.0)".to_string(),
+        ),
+    ] {
+        let sig = format!("{case}.minisig");
+        let o = std::process::Command::new("minisign")
+            .current_dir(d)
+            .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
+            .args(["-x", &sig])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut es = b.entries.clone();
+        es[1].data = std::fs::read(d.join(&sig)).unwrap();
+        let bundle = format!("{case}.tar.gz");
+        std::fs::write(d.join(&bundle), gzip(&tar(&es))).unwrap();
+        refused(d, &bundle, "rm.pub", &reason, Advice::Tampered);
+    }
 }
 
 #[test]
-fn a_signature_relabelled_to_another_key_id_of_the_same_key_counts_once() {
+fn one_public_key_under_two_key_ids_is_a_trust_store_error_naming_both_files() {
     // The key id in a .minisig is not covered by the Ed25519 signature. Copy the
     // signature under a second key id, and put the same public key in the store under
-    // that id too: two signature files, two key ids, one public key -> one vote.
+    // that id too, the first id revoked: the relabelled signature would be judged by
+    // the policy of an id, not of the key. A key is its public key bytes, so a store
+    // holding one key twice is refused before any bundle is judged.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let b = base();
@@ -644,34 +684,58 @@ fn a_signature_relabelled_to_another_key_id_of_the_same_key_counts_once() {
     relabel(&mut sraw);
     lines[1] = b64.encode(&sraw);
     let mut es = b.entries.clone();
-    es.insert(
-        1,
-        file(
-            &format!("signatures/{twin_id}.minisig"),
-            format!("{}\n", lines.join("\n")).as_bytes(),
-        ),
+    es[1] = file(
+        &format!("signatures/{twin_id}.minisig"),
+        format!("{}\n", lines.join("\n")).as_bytes(),
     );
-    es[1..3].sort_by(|x, y| x.name.cmp(&y.name));
     std::fs::write(d.join("twin.tar.gz"), gzip(&tar(&es))).unwrap();
     // With only the twin .pub, the relabelled copy is a perfectly valid signature.
     expect_code(
         &airlock(d, &["verify", "twin.tar.gz", "--trust", "twin.pub"]),
         0,
     );
-    let s = store(d, "both", &["rm", "twin"], "threshold = 2\n");
-    refused(
-        d,
-        "twin.tar.gz",
-        &s,
-        "another signature by the same public key already counted",
-        Advice::Trust("co-signed by 1 more"),
-    );
-    refused(
-        d,
-        "twin.tar.gz",
-        &s,
-        "signature threshold not met: 1 distinct trusted key(s) signed, 2 required",
-        Advice::Trust("co-signed by 1 more"),
+    for (name, toml) in [
+        ("revoked-twin", format!("[keys.{key_id}]\nrevoked = true\n")),
+        ("plain-twin", String::new()),
+    ] {
+        let s = store(d, name, &["rm", "twin"], &toml);
+        for bundle in ["twin.tar.gz", "good.tar.gz"] {
+            let o = airlock(d, &["--json", "verify", bundle, "--trust", &s]);
+            expect_code(&o, 2);
+            let v = json(&o);
+            assert_eq!(v["kind"], "trust-store", "{v:#}");
+            let e = v["error"].as_str().unwrap();
+            assert!(
+                e.contains(&format!("{s}/rm.pub (key {key_id})"))
+                    && e.contains(&format!("{s}/twin.pub (key {twin_id})"))
+                    && e.contains("hold the same public key"),
+                "{name}: {e}"
+            );
+            assert!(v["hint"].as_str().unwrap().contains("public key bytes"));
+        }
+        let o = airlock(d, &["extract", "twin.tar.gz", "--trust", &s, "--to", "out"]);
+        expect_code(&o, 2);
+        assert!(!d.join("out").exists());
+    }
+    // Two different keys claiming one key id: [keys.ID] would name both.
+    keygen(d, "other");
+    let other = std::fs::read_to_string(d.join("other.pub")).unwrap();
+    let mut oraw = b64.decode(other.lines().nth(1).unwrap()).unwrap();
+    oraw[2..10].copy_from_slice(&raw[2..10]);
+    std::fs::write(
+        d.join("clash.pub"),
+        format!("untrusted comment: clash\n{}\n", b64.encode(&oraw)),
+    )
+    .unwrap();
+    let s = store(d, "clash", &["twin", "clash"], "");
+    let o = airlock(d, &["verify", "twin.tar.gz", "--trust", &s]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "different public keys with the same key id {twin_id}"
+        )),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -754,7 +818,7 @@ fn trust_toml_mistakes_fail_closed() {
     ] {
         let s = store(d, name, &["rm"], &toml);
         let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", &s]);
-        assert_eq!(code(&o), 4, "{name}: {}", stdout(&o));
+        assert_eq!(code(&o), 2, "{name}: {}", stdout(&o));
         let v = json(&o);
         assert_eq!(v["kind"], "trust-store", "{name}: {v:#}");
         let e = v["error"].as_str().unwrap();
@@ -763,17 +827,17 @@ fn trust_toml_mistakes_fail_closed() {
             "{name}: wanted {what:?} and the store in {v:#}"
         );
         let o = airlock(d, &["extract", "good.tar.gz", "--trust", &s, "--to", "out"]);
-        assert_eq!(code(&o), 4, "{name}: extract");
+        assert_eq!(code(&o), 2, "{name}: extract");
         assert!(!d.join("out").exists(), "{name}: extract wrote");
         assert!(leftovers(d).is_empty(), "{name}: {:?}", leftovers(d));
     }
     // An empty directory, and a missing path.
     std::fs::create_dir(d.join("empty")).unwrap();
     let o = airlock(d, &["verify", "good.tar.gz", "--trust", "empty"]);
-    expect_code(&o, 4);
+    expect_code(&o, 2);
     assert!(stderr(&o).contains("no *.pub keys"), "{}", stderr(&o));
     let o = airlock(d, &["verify", "good.tar.gz", "--trust", "nowhere"]);
-    expect_code(&o, 4);
+    expect_code(&o, 2);
     assert!(stderr(&o).contains("nowhere"), "{}", stderr(&o));
 }
 

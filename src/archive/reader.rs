@@ -288,6 +288,7 @@ fn judge_trust(judge: &Judge<'_>, op: &mut Opened) -> Result<(), VerifyError> {
     let verdict = trust::evaluate(
         store,
         &op.manifest_bytes,
+        &op.manifest,
         &op.bundle_id,
         &op.signatures,
         *at,

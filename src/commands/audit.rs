@@ -218,6 +218,7 @@ fn audit_bundle(
     let verdict = trust::evaluate_each(
         store,
         &op.manifest_bytes,
+        &op.manifest,
         &op.bundle_id,
         &op.signatures,
         at.unwrap_or(now),
@@ -387,17 +388,16 @@ fn audit_receipt(
             .map_err(|e| e.to_string())
             .and_then(|t| SignatureBox::parse(&t).map_err(|e| e.to_string()))
             .and_then(|sig| {
-                let keys = store.find(sig.key_id);
-                if keys.is_empty() {
+                let Some(k) = store.find(sig.key_id) else {
                     return Err(format!(
                         "signed by key {}, which is not in the trust store",
                         sig.key_id
                     ));
-                }
-                keys.iter()
-                    .find(|k| k.key.verify(&bytes, &sig).is_ok())
-                    .map(|k| format!("{} ({:?})", sig.key_id, k.policy.role).to_lowercase())
-                    .ok_or_else(|| {
+                };
+                k.key
+                    .verify(&bytes, &sig)
+                    .map(|()| format!("{} ({:?})", sig.key_id, k.policy.role).to_lowercase())
+                    .map_err(|_| {
                         format!(
                             "signature by {} does not verify over this receipt (edited?)",
                             sig.key_id
