@@ -102,13 +102,22 @@ struct KeyPolicyToml {
     role: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Release managers: their signatures count toward the bundle threshold.
     Release,
     /// Operators: may sign receipts, never count toward a bundle's threshold.
     Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Release => "release",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -371,11 +380,13 @@ pub enum NotCounted {
     /// It verifies, but its trusted comment names another bundle id, name, version
     /// or sequence than the manifest's.
     OtherBundle,
-    /// The key is revoked (always, or since a time before the time judged).
+    /// The key is revoked with no date, or since a date in force, and no evidence
+    /// shows the bundle existed before it.
     Revoked,
     /// The time judged is before the key's `not_before`.
     NotYetValid,
-    /// The time judged is after the key's `not_after`.
+    /// The key's `not_after` is in force and no evidence shows the bundle existed
+    /// by then.
     KeyExpired,
     /// The key has role `operator`, which never counts for bundles.
     OperatorRole,
@@ -391,12 +402,94 @@ impl NotCounted {
     }
 }
 
+/// Evidence, from something the signer alone cannot make, that a bundle existed by
+/// a time: a row in the target's ledger, or a receipt signed by an operator key that
+/// counts. A signer's own claimed time is never evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Existence {
+    /// The bundle existed by this time (RFC 3339).
+    pub by: String,
+    /// What shows it, e.g. `ledger row 3 of database prod`.
+    pub source: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub time: DateTime<Utc>,
+}
+
+impl Existence {
+    pub fn new(time: DateTime<Utc>, source: impl Into<String>) -> Existence {
+        Existence {
+            by: rfc3339(time),
+            source: source.into(),
+            time,
+        }
+    }
+}
+
+/// When, and with what evidence, signatures are judged.
+#[derive(Clone, Debug)]
+pub struct Judging {
+    /// The judging time: now, or the time given with `--at`.
+    pub at: DateTime<Utc>,
+    /// `at` was given (`--at`) rather than taken from the clock.
+    pub given: bool,
+    /// The clock when judging. A revocation or a `not_after` dated at or before the
+    /// later of `now` and `at` is in force, whatever time anyone claims.
+    pub now: DateTime<Utc>,
+    /// The earliest evidence that the bundle existed.
+    pub existed: Option<Existence>,
+}
+
+impl Judging {
+    /// Judge now, with no evidence (verify, apply and every operator command).
+    pub fn now() -> Judging {
+        let now = Utc::now();
+        Judging {
+            at: now,
+            given: false,
+            now,
+            existed: None,
+        }
+    }
+
+    /// Judge at `at` if given (auditors), else now.
+    pub fn at(at: Option<DateTime<Utc>>) -> Judging {
+        let mut j = Judging::now();
+        if let Some(at) = at {
+            j.at = at;
+            j.given = true;
+        }
+        j
+    }
+
+    /// The time from which revocations and key retirements are in force.
+    fn in_force_until(&self) -> DateTime<Utc> {
+        self.at.max(self.now)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "judged at {} ({})",
+            rfc3339(self.at),
+            if self.given { "--at" } else { "now" }
+        )
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// What was concluded about one signature file.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SignatureCheck {
     pub file: String,
     pub key_id: String,
+    /// The trust store file holding the key the signature was judged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
     pub trusted_comment: String,
+    /// The signing time the signer claims (trusted comment): a claim, never evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,9 +501,15 @@ pub struct SignatureCheck {
     /// Why it does not count (absent when it counts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_counted: Option<NotCounted>,
-    /// Why it does not count, or a flag worth knowing (e.g. revoked since).
+    /// Why it does not count, or a flag worth knowing (e.g. a scheduled revocation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The evidence this judgement rests on, when a revocation or a key's `not_after`
+    /// made evidence necessary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
+    /// What the judgement rests on: which key, which time, which evidence.
+    pub basis: String,
 }
 
 impl SignatureCheck {
@@ -426,6 +525,11 @@ pub struct TrustVerdict {
     pub distinct_keys: u32,
     pub met: bool,
     pub judged_at: String,
+    /// Where `judged_at` came from: `now` or `--at`.
+    pub judged_by: String,
+    /// The earliest evidence that the bundle existed (audit: the ledger, receipts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
     pub signatures: Vec<SignatureCheck>,
 }
 
@@ -455,50 +559,173 @@ fn comment_mismatch(
         })
 }
 
-/// Judge every signature over `manifest_bytes` at time `at`.
+/// Why a key's policy keeps its (sound) signature from counting, or the evidence
+/// that lets it count: a revocation or `not_after` in force needs evidence, which the
+/// signer alone cannot make, that the bundle existed before that date.
+struct PolicyJudgement {
+    refusal: Option<(NotCounted, String)>,
+    /// The policy facts that mattered, for the basis.
+    facts: Vec<String>,
+    /// The evidence used (whether it sufficed or not).
+    evidence: Option<Existence>,
+}
+
+/// An end of trust in force (a revocation, or `not_after`): the signature counts only
+/// when evidence shows the bundle existed before `end` (`strict`), or by it.
+fn end_of_trust(
+    judging: &Judging,
+    out: &mut PolicyJudgement,
+    what: String,
+    end: DateTime<Utc>,
+    strict: bool,
+    why: NotCounted,
+) -> Option<(NotCounted, String)> {
+    let before = |e: &Existence| if strict { e.time < end } else { e.time <= end };
+    match &judging.existed {
+        Some(e) if before(e) => {
+            out.facts.push(format!(
+                "{what}, but {} shows the bundle existed by {}, before that",
+                e.source, e.by
+            ));
+            out.evidence = Some(e.clone());
+            None
+        }
+        Some(e) => {
+            out.evidence = Some(e.clone());
+            Some((
+                why,
+                format!(
+                    "{what}; the earliest evidence ({}) shows the bundle only by {}, not before that",
+                    e.source, e.by
+                ),
+            ))
+        }
+        None => Some((
+            why,
+            format!(
+                "{what}; nothing the signer could not make alone (a ledger row, a receipt signed by an operator key) shows the bundle existed before that"
+            ),
+        )),
+    }
+}
+
+fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
+    let p = &key.policy;
+    let id = key.key.key_id;
+    let reason = p
+        .revoked_reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let cutoff = judging.in_force_until();
+    let mut out = PolicyJudgement {
+        refusal: None,
+        facts: vec![],
+        evidence: None,
+    };
+    let revoked = match &p.revoked {
+        Some(None) => Some((
+            NotCounted::Revoked,
+            format!("key {id} is revoked{reason}, with no date: nothing can show a signature predates it"),
+        )),
+        Some(Some(t)) if *t <= cutoff => end_of_trust(
+            judging,
+            &mut out,
+            format!("key {id} is revoked since {}{reason}", rfc3339(*t)),
+            *t,
+            true,
+            NotCounted::Revoked,
+        ),
+        Some(Some(t)) => {
+            out.facts
+                .push(format!("revocation scheduled from {}{reason}", rfc3339(*t)));
+            None
+        }
+        None => None,
+    };
+    let expired = || match p.not_after {
+        Some(na) if na < cutoff => Some(na),
+        _ => None,
+    };
+    let refusal = revoked
+        .or_else(|| match p.not_before {
+            Some(nb) if judging.at < nb => Some((
+                NotCounted::NotYetValid,
+                format!("key {id} is not valid before {}", nb.to_rfc3339()),
+            )),
+            _ => None,
+        })
+        .or_else(|| {
+            let na = expired()?;
+            end_of_trust(
+                judging,
+                &mut out,
+                format!("key {id} expired at {}", na.to_rfc3339()),
+                na,
+                false,
+                NotCounted::KeyExpired,
+            )
+        })
+        .or_else(|| match p.role {
+            Role::Operator => Some((
+                NotCounted::OperatorRole,
+                format!("key {id} has role operator and cannot sign releases"),
+            )),
+            Role::Release => None,
+        });
+    if refusal.is_none() && out.facts.is_empty() {
+        out.facts.push(match (p.not_before, p.not_after) {
+            (None, None) => "not revoked, no validity window".into(),
+            _ => "not revoked, inside its validity window".into(),
+        });
+    }
+    out.refusal = refusal;
+    out
+}
+
+/// Judge every signature over `manifest_bytes`: the signature, its trusted comment,
+/// then its key's policy as `judging` says.
 pub fn evaluate(
     store: &TrustStore,
     manifest_bytes: &[u8],
     manifest: &Manifest,
     bundle_id: &str,
     sigs: &[(String, SignatureBox)],
-    at: DateTime<Utc>,
-) -> TrustVerdict {
-    evaluate_each(store, manifest_bytes, manifest, bundle_id, sigs, at, |_| at)
-}
-
-/// As [`evaluate`], judging each signature at its own time (auditors: the signing
-/// time from its trusted comment). `reported` is the time shown as `judged_at`.
-pub fn evaluate_each(
-    store: &TrustStore,
-    manifest_bytes: &[u8],
-    manifest: &Manifest,
-    bundle_id: &str,
-    sigs: &[(String, SignatureBox)],
-    reported: DateTime<Utc>,
-    at_for: impl Fn(&SignatureBox) -> DateTime<Utc>,
+    judging: &Judging,
 ) -> TrustVerdict {
     let prehash = crate::minisign::blake2b512(manifest_bytes);
     let mut counted_keys = BTreeSet::new();
     let mut checks = vec![];
     for (file, sig) in sigs {
-        let at = at_for(sig);
         let fields: CommentFields = manifest::parse_trusted_comment(&sig.trusted_comment);
+        let claimed = fields
+            .timestamp
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map(rfc3339);
+        let claim = match &claimed {
+            Some(t) => format!("signer claims {t} (a claim, not evidence)"),
+            None => "no signing time claimed".into(),
+        };
         let mut check = SignatureCheck {
             file: file.clone(),
             key_id: sig.key_id.to_string(),
+            key_file: None,
             trusted_comment: sig.trusted_comment.clone(),
-            signed_at: fields
-                .timestamp
-                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            signed_at: claimed,
             role: None,
             valid: false,
             counted: false,
             not_counted: None,
             note: None,
+            evidence: None,
+            basis: String::new(),
         };
         let Some(key) = store.find(sig.key_id) else {
+            check.basis = format!(
+                "no key with id {} in trust store {}",
+                sig.key_id,
+                store.path.display()
+            );
             check.refuse(
                 NotCounted::UnknownKey,
                 format!("key {} is not in the trust store", sig.key_id),
@@ -506,6 +733,14 @@ pub fn evaluate_each(
             checks.push(check);
             continue;
         };
+        check.key_file = Some(key.file.display().to_string());
+        let key_part = format!(
+            "key {} ({}, role {})",
+            sig.key_id,
+            key.file.display(),
+            key.policy.role.as_str()
+        );
+        check.basis = format!("{key_part}; {}", judging.describe());
         if let Err(e) = key.key.verify_prehashed(&prehash, sig) {
             check.refuse(
                 NotCounted::BadSignature,
@@ -524,69 +759,35 @@ pub fn evaluate_each(
             continue;
         }
         check.valid = true;
-        let p = &key.policy;
-        let revoked_reason = || {
-            p.revoked_reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        };
-        let refusal = match &p.revoked {
-            Some(None) => Some((
-                NotCounted::Revoked,
-                format!("key {} is revoked{}", sig.key_id, revoked_reason()),
-            )),
-            Some(Some(t)) if *t <= at => Some((
-                NotCounted::Revoked,
-                format!(
-                    "key {} is revoked since {}{}",
-                    sig.key_id,
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    revoked_reason()
-                ),
-            )),
-            _ => None,
-        }
-        .or_else(|| match p.not_before {
-            Some(nb) if at < nb => Some((
-                NotCounted::NotYetValid,
-                format!("key {} is not valid before {}", sig.key_id, nb.to_rfc3339()),
-            )),
-            _ => None,
-        })
-        .or_else(|| match p.not_after {
-            Some(na) if at > na => Some((
-                NotCounted::KeyExpired,
-                format!("key {} expired at {}", sig.key_id, na.to_rfc3339()),
-            )),
-            _ => None,
-        })
-        .or_else(|| match p.role {
-            Role::Operator => Some((
-                NotCounted::OperatorRole,
-                format!(
-                    "key {} has role operator and cannot sign releases",
-                    sig.key_id
-                ),
-            )),
-            Role::Release => None,
-        });
-        match refusal {
+        let policy = judge_policy(key, judging);
+        check.evidence = policy.evidence.clone();
+        let mut basis = vec![key_part, judging.describe(), claim];
+        basis.extend(policy.facts.iter().cloned());
+        check.basis = basis.join("; ");
+        match policy.refusal {
             Some((why, note)) => check.refuse(why, note),
             None => {
                 if counted_keys.insert(*key.key.key.as_bytes()) {
                     check.counted = true;
+                    let flagged: Vec<&String> = policy
+                        .facts
+                        .iter()
+                        .filter(|f| !f.starts_with("not revoked"))
+                        .collect();
+                    if !flagged.is_empty() {
+                        check.note = Some(
+                            flagged
+                                .iter()
+                                .map(|f| f.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        );
+                    }
                 } else {
                     check.refuse(
                         NotCounted::SamePublicKey,
                         "another signature by the same public key already counted".into(),
                     );
-                }
-                if let (true, Some(Some(t))) = (check.counted, &p.revoked) {
-                    check.note = Some(format!(
-                        "valid at the time judged; key revoked later, from {}",
-                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ));
                 }
             }
         }
@@ -597,7 +798,9 @@ pub fn evaluate_each(
         threshold: store.threshold,
         distinct_keys: distinct,
         met: distinct >= store.threshold,
-        judged_at: reported.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        judged_at: rfc3339(judging.at),
+        judged_by: if judging.given { "--at" } else { "now" }.into(),
+        evidence: judging.existed.clone(),
         signatures: checks,
     }
 }

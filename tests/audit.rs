@@ -124,32 +124,40 @@ fn archive_directory_with_one_tampered_bundle_names_it_and_passes_the_rest() {
 }
 
 #[test]
-fn rotated_keys_old_bundles_still_pass_with_the_old_key_in_the_store() {
+fn a_retired_key_counts_only_with_evidence() {
     let t = tempdir();
     let d = t.path();
     let old = keygen(d, "old");
     keygen(d, "new");
     pack_at(d, &mini(d, "rel", 1, "x"), "old.key", "r1.tar.gz", T2025);
     pack_at(d, &mini(d, "rel", 2, "x"), "new.key", "r2.tar.gz", T2026);
-    // The old key was retired at the end of 2025; the new one starts then.
+    // The old key was retired at the end of 2025; the new one starts then. r1 claims
+    // to be signed in 2025, but the old key's holder could sign it today with that
+    // claim: without evidence of its existence by the end of 2025, it does not count.
     let s = store(
         d,
         &["old", "new"],
         &format!("[keys.{old}]\nnot_after = \"2025-12-31T23:59:59Z\"\n"),
     );
     let (code, doc) = audit(d, &["r1.tar.gz", "r2.tar.gz", "--trust", &s]);
-    assert_eq!(code, 0, "{:#?}", fails(&doc));
-    // Judged today instead, the old key's bundle no longer has a valid signature.
-    let (code, doc) = audit(
+    assert_eq!(code, 4);
+    let f = fails(&doc);
+    assert!(
+        f.len() == 1 && f[0].contains("r1.tar.gz | threshold"),
+        "{f:#?}"
+    );
+    // Judging an earlier time does not change that.
+    let (code, _) = audit(
         d,
-        &["r1.tar.gz", "--trust", &s, "--at", "2026-06-01T00:00:00Z"],
+        &["r1.tar.gz", "--trust", &s, "--at", "2025-06-01T00:00:00Z"],
     );
     assert_eq!(code, 4);
-    assert!(fails(&doc).iter().any(|l| l.contains("threshold")));
 }
 
 #[test]
-fn revocation_after_signing_is_flagged_but_valid_and_before_signing_fails() {
+fn a_signature_back_dated_before_a_revocation_does_not_count() {
+    // The insider case: a key revoked from 2025-06-01 ("laptop lost") signs a new
+    // bundle with SOURCE_DATE_EPOCH in 2025-01. Its claimed time is only a claim.
     let t = tempdir();
     let d = t.path();
     let k = keygen(d, "rm");
@@ -161,36 +169,33 @@ fn revocation_after_signing_is_flagged_but_valid_and_before_signing_fails() {
             "[keys.{k}]\nrevoked = \"2025-06-01T00:00:00Z\"\nrevoked_reason = \"laptop lost\"\n"
         ),
     );
-    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
-    assert_eq!(code, 0, "{:#?}", fails(&doc));
-    let sig = doc["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["check"].as_str().unwrap().starts_with("signature"))
-        .unwrap();
-    assert!(
-        sig["detail"].as_str().unwrap().contains("revoked later"),
-        "{sig}"
-    );
-    // `verify` today refuses it.
+    for at in [None, Some("2025-03-01T00:00:00Z")] {
+        let mut args = vec!["r.tar.gz", "--trust", &s];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let (code, doc) = audit(d, &args);
+        assert_eq!(code, 4, "{at:?}");
+        let sig = &doc["bundles"][0]["trust"]["signatures"][0];
+        assert_eq!(sig["not_counted"], "revoked", "{sig:#}");
+        assert!(
+            sig["basis"]
+                .as_str()
+                .unwrap()
+                .contains("signer claims 2025-01-01T00:00:00Z (a claim, not evidence)"),
+            "{sig:#}"
+        );
+        assert!(
+            fails(&doc)
+                .iter()
+                .any(|l| l.contains("threshold") && l.contains("0 distinct")),
+            "{:#?}",
+            fails(&doc)
+        );
+    }
+    // `verify` refuses it too.
     let o = airlock(d, &["verify", "r.tar.gz", "--trust", &s]);
     expect_code(&o, 4);
-    // Revoked before the signing time: the signature does not count.
-    let s = store(
-        d,
-        &["rm"],
-        &format!("[keys.{k}]\nrevoked = \"2024-06-01T00:00:00Z\"\n"),
-    );
-    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
-    assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("threshold") && l.contains("0 distinct")),
-        "{:#?}",
-        fails(&doc)
-    );
 }
 
 #[test]

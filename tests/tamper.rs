@@ -770,7 +770,9 @@ fn key_validity_windows_not_before_and_not_after() {
     );
     expect_code(&airlock(d, &["verify", "good.tar.gz", "--trust", &s]), 0);
     assert_eq!(verify_at(&s, "2019-12-31T23:59:59Z"), 4);
-    // not_after in the past: refused now, accepted when judged inside the window.
+    // not_after in the past: refused now, and judging an earlier time with --at does
+    // not bring it back (the bundle may have been signed after the key retired,
+    // whatever its trusted comment claims; only evidence can show otherwise).
     let s = store(
         d,
         "na",
@@ -784,7 +786,118 @@ fn key_validity_windows_not_before_and_not_after() {
         &format!("key {k} expired at 2021-01-01"),
         Advice::Trust("not_after"),
     );
-    assert_eq!(verify_at(&s, "2020-06-01T00:00:00Z"), 0);
+    assert_eq!(verify_at(&s, "2020-06-01T00:00:00Z"), 4);
+    // not_after in the future: fine now, refused when judged later.
+    let s = store(
+        d,
+        "na",
+        &["rm"],
+        &format!("[keys.{k}]\nnot_after = \"2999-01-01T00:00:00Z\"\n"),
+    );
+    assert_eq!(verify_at(&s, "2998-12-31T00:00:00Z"), 0);
+    assert_eq!(verify_at(&s, "2999-06-01T00:00:00Z"), 4);
+}
+
+/// A revocation in force is absolute for `verify`: a back-dated trusted comment or an
+/// earlier `--at` cannot revive the key. A revocation dated in the future is a note
+/// until its date.
+#[test]
+fn a_revoked_key_stays_revoked_whatever_time_is_claimed_or_judged() {
+    let b = base();
+    let d = b.dir.path();
+    let k = signer(&b.entries);
+    // Signed "2025-05-01" (SOURCE_DATE_EPOCH), key revoked from 2025-06-01.
+    let src = d.join("src");
+    expect_code(
+        &airlock_env(
+            d,
+            &[
+                "pack",
+                src.to_str().unwrap(),
+                "--key",
+                "rm.key",
+                "--out",
+                "back.tar.gz",
+            ],
+            &[("SOURCE_DATE_EPOCH", "1746057600")],
+        ),
+        0,
+    );
+    let s = store(
+        d,
+        "rev",
+        &["rm"],
+        &format!(
+            "[keys.{k}]\nrevoked = \"2025-06-01T00:00:00Z\"\nrevoked_reason = \"laptop stolen\"\n"
+        ),
+    );
+    for at in [
+        None,
+        Some("2025-05-02T00:00:00Z"),
+        Some("2024-01-01T00:00:00Z"),
+    ] {
+        let mut args = vec!["--json", "verify", "back.tar.gz", "--trust", &s];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let o = airlock(d, &args);
+        assert_eq!(code(&o), 4, "{at:?}: {}", stdout(&o));
+        let v = json(&o);
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            e.contains(&format!(
+                "key {k} is revoked since 2025-06-01T00:00:00Z (laptop stolen)"
+            )) && e.contains("nothing the signer could not make alone"),
+            "{at:?}: {e}"
+        );
+        assert!(
+            v["hint"].as_str().unwrap().contains("airlock audit"),
+            "{v:#}"
+        );
+    }
+    refused(
+        d,
+        "back.tar.gz",
+        &s,
+        "is revoked since 2025-06-01",
+        Advice::Trust("revoked"),
+    );
+    // Revoked from a date still to come: counts, and says so.
+    let s = store(
+        d,
+        "rev",
+        &["rm"],
+        &format!("[keys.{k}]\nrevoked = \"2999-01-01T00:00:00Z\"\n"),
+    );
+    let o = airlock(d, &["--json", "verify", "back.tar.gz", "--trust", &s]);
+    expect_code(&o, 0);
+    let sig = &json(&o)["trust"]["signatures"][0];
+    assert!(
+        sig["note"]
+            .as_str()
+            .unwrap()
+            .contains("revocation scheduled from 2999-01-01"),
+        "{sig:#}"
+    );
+    assert!(
+        sig["basis"]
+            .as_str()
+            .unwrap()
+            .contains("signer claims 2025-05-01T00:00:00Z (a claim, not evidence)"),
+        "{sig:#}"
+    );
+    let o = airlock(
+        d,
+        &[
+            "verify",
+            "back.tar.gz",
+            "--trust",
+            &s,
+            "--at",
+            "2999-06-01T00:00:00Z",
+        ],
+    );
+    expect_code(&o, 4);
 }
 
 #[test]

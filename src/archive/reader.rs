@@ -81,10 +81,17 @@ pub struct Opened {
 
 /// How the reader judges trust.
 pub enum Judge<'a> {
-    /// Require the store's threshold at `at`; refuse expired bundles.
+    /// Require the store's threshold, judged at `at` (the clock, for the operator's
+    /// commands); refuse expired bundles.
     Trust {
         store: &'a TrustStore,
         at: DateTime<Utc>,
+    },
+    /// As `Trust`, as `judging` says (`verify --at`: another time, and whether it was
+    /// given).
+    Judged {
+        store: &'a TrustStore,
+        judging: trust::Judging,
     },
     /// Structure and hashes only (inspect without a store, co-signing).
     StructureOnly,
@@ -282,16 +289,27 @@ fn check_canonical_header(path: &str, size: u64, found: &tar::Header) -> Result<
 
 /// Signatures against the store's threshold, then expiry, both at the time judged.
 fn judge_trust(judge: &Judge<'_>, op: &mut Opened) -> Result<(), VerifyError> {
-    let Judge::Trust { store, at } = judge else {
-        return Ok(());
+    let (store, judging) = match judge {
+        Judge::StructureOnly => return Ok(()),
+        Judge::Trust { store, at } => (
+            *store,
+            trust::Judging {
+                at: *at,
+                given: false,
+                now: Utc::now().max(*at),
+                existed: None,
+            },
+        ),
+        Judge::Judged { store, judging } => (*store, judging.clone()),
     };
+    let at = &judging.at;
     let verdict = trust::evaluate(
         store,
         &op.manifest_bytes,
         &op.manifest,
         &op.bundle_id,
         &op.signatures,
-        *at,
+        &judging,
     );
     if !verdict.met {
         return Err(VerifyError::Untrusted(Box::new(verdict)));

@@ -1,8 +1,8 @@
 //! `airlock audit`: re-verify archived bundles, receipts and the ledger; one verdict.
 //!
-//! Invariant: audit only reads. Each signature is judged at its own signing time (from
-//! its trusted comment) unless `--at` is given, with the trust store as it is today
-//! (rotations, revocations with dates, raised thresholds). Exit 0 only if every check
+//! Invariant: audit only reads. Signatures are judged now (or at `--at`) with the trust
+//! store as it is today (rotations, revocations with dates, raised thresholds); a
+//! signer's claimed signing time is shown, never relied on. Exit 0 only if every check
 //! passed, 4 otherwise.
 
 use super::common::{judge_time, load_trust};
@@ -66,7 +66,7 @@ pub struct AuditedReceipt {
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
     pub ok: bool,
-    /// `--at`, when given; otherwise each signature is judged at its signing time.
+    /// `--at`, when given; otherwise signatures are judged now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     pub bundles: Vec<AuditedBundle>,
@@ -155,12 +155,6 @@ fn bundle_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn signing_time(sig: &SignatureBox) -> Option<DateTime<Utc>> {
-    crate::manifest::parse_trusted_comment(&sig.trusted_comment)
-        .timestamp
-        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-}
-
 fn audit_bundle(
     path: &Path,
     store: &TrustStore,
@@ -214,15 +208,13 @@ fn audit_bundle(
             m.files.len()
         ),
     );
-    let now = Utc::now();
-    let verdict = trust::evaluate_each(
+    let verdict = trust::evaluate(
         store,
         &op.manifest_bytes,
         &op.manifest,
         &op.bundle_id,
         &op.signatures,
-        at.unwrap_or(now),
-        |sig| at.or_else(|| signing_time(sig)).unwrap_or(now),
+        &trust::Judging::at(at),
     );
     for c in &verdict.signatures {
         let detail = format!(
@@ -258,11 +250,7 @@ fn audit_bundle(
             "{} distinct trusted key(s), {} required{}",
             verdict.distinct_keys,
             verdict.threshold,
-            if at.is_some() {
-                format!(" (judged at {})", verdict.judged_at)
-            } else {
-                " (each judged at its signing time)".into()
-            }
+            format!(" (judged at {}, {})", verdict.judged_at, verdict.judged_by)
         ),
     );
     if let (Some(exp), Some(at)) = (&m.bundle.expires, at) {
