@@ -87,6 +87,11 @@ impl TrustError {
 struct TrustToml {
     #[serde(default)]
     threshold: Option<u32>,
+    /// Receipts must be signed by an operator key of this store: `apply` and
+    /// `rollback` refuse to run without `--sign-receipt`, `audit` fails an unsigned
+    /// receipt (otherwise it reports it as unverified).
+    #[serde(default)]
+    require_signed_receipts: bool,
     #[serde(default)]
     keys: BTreeMap<String, KeyPolicyToml>,
 }
@@ -155,6 +160,8 @@ pub struct TrustStore {
     pub path: PathBuf,
     pub threshold: u32,
     pub keys: Vec<TrustedKey>,
+    /// `require_signed_receipts = true` in trust.toml.
+    pub require_signed_receipts: bool,
 }
 
 fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
@@ -219,6 +226,7 @@ impl TrustStore {
                 file,
                 policy: KeyPolicy::default(),
             }],
+            require_signed_receipts: false,
         }
     }
 
@@ -357,6 +365,7 @@ impl TrustStore {
             path: path.to_path_buf(),
             threshold,
             keys,
+            require_signed_receipts: policy.require_signed_receipts,
         })
     }
 
@@ -364,6 +373,11 @@ impl TrustStore {
     /// public keys, so the key found carries the one policy of its public key.
     pub fn find(&self, id: KeyId) -> Option<&TrustedKey> {
         self.keys.iter().find(|k| k.key.key_id == id)
+    }
+
+    /// The entry holding this public key (whatever key id it is given).
+    pub fn find_key(&self, key: &PublicKey) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key == key.key)
     }
 }
 
@@ -390,6 +404,8 @@ pub enum NotCounted {
     KeyExpired,
     /// The key has role `operator`, which never counts for bundles.
     OperatorRole,
+    /// The key has role `release`, which never counts for receipts.
+    ReleaseRole,
     /// Another signature by the same public key already counted.
     SamePublicKey,
 }
@@ -752,7 +768,7 @@ pub fn evaluate(
             checks.push(check);
             continue;
         }
-        check.role = Some(key.policy.role.clone());
+        check.role = Some(key.policy.role);
         if let Some(wrong) = comment_mismatch(&fields, manifest, bundle_id) {
             check.refuse(NotCounted::OtherBundle, wrong);
             checks.push(check);
@@ -763,6 +779,9 @@ pub fn evaluate(
         check.evidence = policy.evidence.clone();
         let mut basis = vec![key_part, judging.describe(), claim];
         basis.extend(policy.facts.iter().cloned());
+        if let Some((_, note)) = &policy.refusal {
+            basis.push(note.clone());
+        }
         check.basis = basis.join("; ");
         match policy.refusal {
             Some((why, note)) => check.refuse(why, note),
@@ -803,4 +822,201 @@ pub fn evaluate(
         evidence: judging.existed.clone(),
         signatures: checks,
     }
+}
+
+/// What a receipt's signature must say in its trusted comment (airlock writes
+/// `timestamp:T<TAB>airlock-receipt<TAB>bundle_id:ID<TAB>event:E<TAB>ledger_seq:N`).
+pub struct ReceiptClaim<'a> {
+    pub bundle_id: &'a str,
+    pub event: &'a str,
+    pub ledger_seq: i64,
+}
+
+/// Judge the signature of a receipt (its `RECEIPT.minisig`) over the receipt's exact
+/// bytes. It counts only from a key of this store with role `operator`, not revoked
+/// (a revocation in force makes every receipt it signed unverified, whatever time it
+/// claims), valid at the signing time it claims, and only when its trusted comment
+/// names this receipt. The claimed time is the operator's: receipts have no other.
+pub fn judge_receipt_signature(
+    store: &TrustStore,
+    receipt_bytes: &[u8],
+    file: &str,
+    sig: &SignatureBox,
+    claim: &ReceiptClaim<'_>,
+    now: DateTime<Utc>,
+) -> SignatureCheck {
+    let mut fields = BTreeMap::new();
+    let mut tagged = false;
+    for part in sig.trusted_comment.split('\t') {
+        match part.split_once(':') {
+            Some((k, v)) => {
+                fields.insert(k, v);
+            }
+            None => tagged |= part == "airlock-receipt",
+        }
+    }
+    let claimed_time = fields
+        .get("timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    let mut check = SignatureCheck {
+        file: file.into(),
+        key_id: sig.key_id.to_string(),
+        key_file: None,
+        trusted_comment: sig.trusted_comment.clone(),
+        signed_at: claimed_time.map(rfc3339),
+        role: None,
+        valid: false,
+        counted: false,
+        not_counted: None,
+        note: None,
+        evidence: None,
+        basis: String::new(),
+    };
+    let Some(key) = store.find(sig.key_id) else {
+        check.basis = format!(
+            "no key with id {} in trust store {}",
+            sig.key_id,
+            store.path.display()
+        );
+        check.refuse(
+            NotCounted::UnknownKey,
+            format!(
+                "signed by key {}, which is not in the trust store",
+                sig.key_id
+            ),
+        );
+        return check;
+    };
+    let p = &key.policy;
+    check.key_file = Some(key.file.display().to_string());
+    check.role = Some(p.role);
+    let key_part = format!(
+        "key {} ({}, role {})",
+        sig.key_id,
+        key.file.display(),
+        p.role.as_str()
+    );
+    check.basis = key_part.clone();
+    if key.key.verify(receipt_bytes, sig).is_err() {
+        check.refuse(
+            NotCounted::BadSignature,
+            format!(
+                "signature by {} does not verify over this receipt (edited after signing?)",
+                sig.key_id
+            ),
+        );
+        return check;
+    }
+    let seq = claim.ledger_seq.to_string();
+    let wanted = [
+        ("bundle_id", claim.bundle_id),
+        ("event", claim.event),
+        ("ledger_seq", seq.as_str()),
+    ];
+    if !tagged {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
+        );
+        return check;
+    }
+    if let Some((k, want)) = wanted
+        .iter()
+        .find(|(k, want)| fields.get(k).copied() != Some(*want))
+    {
+        check.refuse(
+            NotCounted::OtherBundle,
+            format!(
+                "trusted comment names {k} {}, not this receipt's {want}",
+                fields.get(k).copied().unwrap_or("(none)")
+            ),
+        );
+        return check;
+    }
+    check.valid = true;
+    let Some(signed) = claimed_time else {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment claims no signing time".into(),
+        );
+        return check;
+    };
+    let mut basis = vec![
+        key_part,
+        format!(
+            "judged at its claimed signing time {} (the operator's claim: receipts carry no other)",
+            rfc3339(signed)
+        ),
+    ];
+    let id = sig.key_id;
+    let refusal = if p.role != Role::Operator {
+        Some((
+            NotCounted::ReleaseRole,
+            format!("key {id} has role {}; receipts count only from operator keys", p.role.as_str()),
+        ))
+    } else {
+        match &p.revoked {
+            Some(None) => Some((
+                NotCounted::Revoked,
+                format!("key {id} is revoked: no receipt it signed counts"),
+            )),
+            Some(Some(t)) if *t <= now => Some((
+                NotCounted::Revoked,
+                format!(
+                    "key {id} is revoked since {}: no receipt it signed counts, whatever time it claims",
+                    rfc3339(*t)
+                ),
+            )),
+            _ => None,
+        }
+    }
+    .or_else(|| {
+        (signed > now + chrono::Duration::minutes(5)).then(|| {
+            (
+                NotCounted::NotYetValid,
+                format!("claims to be signed at {}, after now", rfc3339(signed)),
+            )
+        })
+    })
+    .or_else(|| match p.not_before {
+        Some(nb) if signed < nb => Some((
+            NotCounted::NotYetValid,
+            format!("key {id} was not valid before {} (signed {})", rfc3339(nb), rfc3339(signed)),
+        )),
+        _ => None,
+    })
+    .or_else(|| match p.not_after {
+        Some(na) if signed > na => Some((
+            NotCounted::KeyExpired,
+            format!("key {id} expired at {} (signed {})", rfc3339(na), rfc3339(signed)),
+        )),
+        _ => None,
+    });
+    match refusal {
+        Some((why, note)) => {
+            basis.push(note.clone());
+            check.refuse(why, note);
+        }
+        None => {
+            check.counted = true;
+            basis.push("not revoked, valid then".into());
+            let mut notes = vec![];
+            if let Some(Some(t)) = &p.revoked {
+                notes.push(format!("revocation scheduled from {}", rfc3339(*t)));
+            }
+            if let Some(na) = p.not_after.filter(|na| *na < now) {
+                notes.push(format!(
+                    "key retired since {}: its holder could still sign receipts claiming earlier times",
+                    rfc3339(na)
+                ));
+            }
+            if !notes.is_empty() {
+                basis.extend(notes.iter().cloned());
+                check.note = Some(notes.join("; "));
+            }
+        }
+    }
+    check.basis = basis.join("; ");
+    check
 }
