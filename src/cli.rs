@@ -161,7 +161,9 @@ pub struct VerifyArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Judge validity at this RFC 3339 time instead of now (auditors).
+    /// Judge expiry and key validity at this RFC 3339 time instead of now (auditors).
+    /// A revocation or a key's not_after that has come stays in force: an earlier
+    /// time never revives a key (only `airlock audit` evidence can).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 }
@@ -375,10 +377,14 @@ pub struct AuditArgs {
     pub bundles: Vec<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Judge key validity at this time instead of each signature's own signing time.
+    /// Judge expiry and key validity at this RFC 3339 time instead of now. Signing
+    /// times claimed in signatures are shown, never relied on; a revoked or retired
+    /// key counts only when the ledger (--db) or a signed receipt shows the bundle
+    /// existed before the revocation or not_after.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    /// Receipts to check (their RECEIPT.minisig too, when present); repeatable.
+    /// Receipts to check, with their RECEIPT.minisig (an unsigned receipt is reported
+    /// UNVERIFIED, or FAIL when trust.toml has require_signed_receipts); repeatable.
     #[arg(long = "receipt", value_name = "FILE")]
     pub receipts: Vec<PathBuf>,
     /// Also check the target's ledger (read-only): chain, and every row of an audited

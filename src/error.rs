@@ -89,7 +89,7 @@ fn untrusted_hint(v: &TrustVerdict) -> String {
     }
     if let Some(ids) = ids(NotCounted::Revoked) {
         causes.push(format!(
-            "key {ids} is revoked in trust.toml: ask for the bundle signed by a current release key"
+            "key {ids} is revoked in trust.toml: ask for the bundle signed by a current release key. A signer's claimed time is no evidence; auditors can show the bundle existed before the revocation with `airlock audit BUNDLE --db CONN` (its ledger row) or `--receipt FILE` (signed by an operator key)"
         ));
     }
     if let Some(ids) = ids(NotCounted::NotYetValid) {
@@ -99,7 +99,7 @@ fn untrusted_hint(v: &TrustVerdict) -> String {
     }
     if let Some(ids) = ids(NotCounted::KeyExpired) {
         causes.push(format!(
-            "key {ids} is past its not_after in trust.toml: ask for a signature by a current key; auditors can judge the signing time with `airlock verify --at TIME`"
+            "key {ids} is past its not_after in trust.toml: ask for a signature by a current key. A signer's claimed time is no evidence; auditors can show the bundle existed by then with `airlock audit BUNDLE --db CONN` (its ledger row) or `--receipt FILE` (signed by an operator key)"
         ));
     }
     if let Some(ids) = ids(NotCounted::OperatorRole) {
@@ -155,7 +155,8 @@ impl Error {
         match self {
             Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => 2,
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_exit_code(e),
-            Error::Trust(_) => 4,
+            // Nothing was verified: the store is the thing to fix.
+            Error::Trust(_) => 2,
             Error::Extract(ExtractError::DestinationExists(_)) => 2,
             Error::Extract(ExtractError::Io(..)) => 1,
             Error::Key { source, .. } => match source {
@@ -176,7 +177,7 @@ impl Error {
                 "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
             ),
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_hint(e),
-            Error::Trust(_) => Some("fix the trust store (*.pub files and trust.toml)".into()),
+            Error::Trust(e) => Some(e.hint()),
             Error::Key {
                 source: MinisignError::WrongPassphrase,
                 ..

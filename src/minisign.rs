@@ -331,6 +331,12 @@ impl SecretKey {
         }
     }
 
+    /// True when `text` is a minisign secret key file (encrypted or not): what must
+    /// never sit in a trust store.
+    pub fn is_secret_key_text(text: &str) -> bool {
+        Self::raw_from_text(text).is_ok_and(|raw| &raw[..2] == SIGALG)
+    }
+
     /// True when the key file text says it is encrypted (kdf `Sc`).
     pub fn file_is_encrypted(text: &str) -> Result<bool> {
         let raw = Self::raw_from_text(text)?;

@@ -2,10 +2,12 @@
 //!
 //! Invariant: the threshold counts distinct public keys (never key ids, never signature
 //! files) whose signature verifies strictly over the exact manifest bytes, whose
-//! trusted comment names this bundle id, that are unrevoked and inside their validity
-//! window at the time judged, and whose role may sign releases.
+//! trusted comment names this bundle (id, name, version and sequence), that are
+//! unrevoked and inside their validity window at the time judged, and whose role may
+//! sign releases. A loaded store holds each public key once, under one key id, so a
+//! key's policy never depends on the id a signature claims.
 
-use crate::manifest::{self, CommentFields};
+use crate::manifest::{self, CommentFields, Manifest};
 use crate::minisign::{KeyId, PublicKey, SignatureBox};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -13,16 +15,70 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// A trust store that cannot be used as it is. Each is fixed in the store, never by
+/// retrying: `Error::hint` says how.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("trust store {path}: {message}")]
     Store { path: PathBuf, message: String },
+    /// A minisign secret key among the public ones.
+    #[error("trust store {}: {} is a secret key; a trust store holds public keys (*.pub) and trust.toml only", store.display(), file.display())]
+    SecretKey { store: PathBuf, file: PathBuf },
+    /// A file named like a policy that is not exactly `trust.toml`: reading nothing
+    /// from it would silently drop a revocation or a threshold.
+    #[error("trust store {}: {} looks like a policy file, but only trust.toml (exactly that name) is read", store.display(), file.display())]
+    UnknownPolicyFile { store: PathBuf, file: PathBuf },
+    /// A file named like a public key that is not exactly `*.pub`.
+    #[error("trust store {}: {} looks like a public key, but only *.pub files (lowercase) are read", store.display(), file.display())]
+    MisnamedKey { store: PathBuf, file: PathBuf },
+    /// One public key in two files: its policy (revocation, window, role) would depend
+    /// on which key id a signature claims.
+    #[error("trust store {}: {} (key {first_id}) and {} (key {second_id}) hold the same public key", store.display(), first.display(), second.display())]
+    DuplicateKey {
+        store: PathBuf,
+        first: PathBuf,
+        first_id: String,
+        second: PathBuf,
+        second_id: String,
+    },
+    /// Two different public keys with one key id: `[keys.ID]` would name both.
+    #[error("trust store {}: {} and {} are different public keys with the same key id {key_id}", store.display(), first.display(), second.display())]
+    DuplicateKeyId {
+        store: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+        key_id: String,
+    },
 }
 
-fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
-    TrustError::Store {
-        path: path.to_path_buf(),
-        message: message.into(),
+impl TrustError {
+    /// What to do next, on its own line.
+    pub fn hint(&self) -> String {
+        match self {
+            TrustError::Store { .. } => "fix the trust store (*.pub files and trust.toml)".into(),
+            TrustError::SecretKey { file, .. } => format!(
+                "move {} out of the trust store (secret keys stay with their owner, mode 0600); keep only its .pub there",
+                file.display()
+            ),
+            TrustError::UnknownPolicyFile { file, .. } => format!(
+                "rename {} to trust.toml if it is the policy, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::MisnamedKey { file, .. } => format!(
+                "rename {} to end in .pub, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::DuplicateKey { first, second, .. } => format!(
+                "keep one of {} and {} (and its [keys.ID] entry in trust.toml); a key is identified by its public key bytes, not its key id",
+                first.display(),
+                second.display()
+            ),
+            TrustError::DuplicateKeyId { first, second, .. } => format!(
+                "confirm with their owners which of {} and {} is the real key, and remove the other",
+                first.display(),
+                second.display()
+            ),
+        }
     }
 }
 
@@ -31,6 +87,11 @@ fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
 struct TrustToml {
     #[serde(default)]
     threshold: Option<u32>,
+    /// Receipts must be signed by an operator key of this store: `apply` and
+    /// `rollback` refuse to run without `--sign-receipt`, `audit` fails an unsigned
+    /// receipt (otherwise it reports it as unverified).
+    #[serde(default)]
+    require_signed_receipts: bool,
     #[serde(default)]
     keys: BTreeMap<String, KeyPolicyToml>,
 }
@@ -46,13 +107,22 @@ struct KeyPolicyToml {
     role: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Release managers: their signatures count toward the bundle threshold.
     Release,
     /// Operators: may sign receipts, never count toward a bundle's threshold.
     Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Release => "release",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +160,8 @@ pub struct TrustStore {
     pub path: PathBuf,
     pub threshold: u32,
     pub keys: Vec<TrustedKey>,
+    /// `require_signed_receipts = true` in trust.toml.
+    pub require_signed_receipts: bool,
 }
 
 fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
@@ -114,6 +186,34 @@ pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
+    TrustError::Store {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The one policy file a trust store may hold.
+pub const POLICY_FILE: &str = "trust.toml";
+
+/// A secret key by its name (`*.key`, `*.sec`, any case) or its content.
+fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {
+    if lower_name.ends_with(".key") || lower_name.ends_with(".sec") {
+        return true;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        return false;
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(zeroize::Zeroizing::new)
+        .is_some_and(|text| crate::minisign::SecretKey::is_secret_key_text(&text))
+}
+
 impl TrustStore {
     /// One release key, threshold 1: what `--trust KEY.pub` gives (tests, fuzzing).
     pub fn single(file: impl Into<PathBuf>, key: PublicKey) -> TrustStore {
@@ -126,11 +226,13 @@ impl TrustStore {
                 file,
                 policy: KeyPolicy::default(),
             }],
+            require_signed_receipts: false,
         }
     }
 
     /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
-    /// `.pub` file (threshold 1).
+    /// `.pub` file (threshold 1). Refused: secret keys, files that look like a policy
+    /// but are not exactly `trust.toml`, and one public key (or one key id) twice.
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
         let meta =
             std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
@@ -144,12 +246,35 @@ impl TrustStore {
                 .collect();
             entries.sort();
             for p in entries {
-                if p.extension().and_then(|e| e.to_str()) == Some("pub") {
-                    pubs.push(p);
-                } else if p.file_name().and_then(|n| n.to_str()) == Some("trust.toml") {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let lower = name.to_lowercase();
+                let err_for = |f: fn(PathBuf, PathBuf) -> TrustError| f(path.into(), p.clone());
+                if name == POLICY_FILE {
                     policy_file = Some(p);
+                } else if lower.ends_with(".toml") {
+                    return Err(err_for(|store, file| TrustError::UnknownPolicyFile {
+                        store,
+                        file,
+                    }));
+                } else if is_secret_key_file(&p, &lower) {
+                    return Err(err_for(|store, file| TrustError::SecretKey { store, file }));
+                } else if name.ends_with(".pub") {
+                    pubs.push(p);
+                } else if lower.ends_with(".pub") {
+                    return Err(err_for(|store, file| TrustError::MisnamedKey {
+                        store,
+                        file,
+                    }));
                 }
             }
+        } else if is_secret_key_file(path, "") {
+            return Err(TrustError::SecretKey {
+                store: path.into(),
+                file: path.into(),
+            });
         } else {
             pubs.push(path.to_path_buf());
         }
@@ -173,19 +298,36 @@ impl TrustStore {
         if keys.is_empty() {
             return Err(store_err(path, "holds no *.pub keys"));
         }
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                if a.key.key == b.key.key {
+                    return Err(TrustError::DuplicateKey {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        first_id: a.key.key_id.to_string(),
+                        second: b.file.clone(),
+                        second_id: b.key.key_id.to_string(),
+                    });
+                }
+                if a.key.key_id == b.key.key_id {
+                    return Err(TrustError::DuplicateKeyId {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        second: b.file.clone(),
+                        key_id: a.key.key_id.to_string(),
+                    });
+                }
+            }
+        }
         let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
         for (id, kp) in &policy.keys {
-            let matching: Vec<&mut TrustedKey> = keys
-                .iter_mut()
-                .filter(|k| k.key.key_id.to_string() == *id)
-                .collect();
-            if matching.is_empty() {
+            let Some(k) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
                 return Err(store_err(
                     &pf,
                     format!("[keys.{id}] names a key id with no .pub file in the store"),
                 ));
-            }
-            for k in matching {
+            };
+            {
                 if let Some(v) = &kp.not_before {
                     k.policy.not_before = Some(parse_time(&pf, "not_before", v)?);
                 }
@@ -223,11 +365,19 @@ impl TrustStore {
             path: path.to_path_buf(),
             threshold,
             keys,
+            require_signed_receipts: policy.require_signed_receipts,
         })
     }
 
-    pub fn find(&self, id: KeyId) -> Vec<&TrustedKey> {
-        self.keys.iter().filter(|k| k.key.key_id == id).collect()
+    /// The key a signature names. Key ids are unique in a loaded store, and so are
+    /// public keys, so the key found carries the one policy of its public key.
+    pub fn find(&self, id: KeyId) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key_id == id)
+    }
+
+    /// The entry holding this public key (whatever key id it is given).
+    pub fn find_key(&self, key: &PublicKey) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key == key.key)
     }
 }
 
@@ -241,16 +391,21 @@ pub enum NotCounted {
     /// The signature (or its trusted comment) does not verify over these manifest
     /// bytes, or uses a refused algorithm: the bytes are not what the key signed.
     BadSignature,
-    /// It verifies, but its trusted comment names another bundle id.
+    /// It verifies, but its trusted comment names another bundle id, name, version
+    /// or sequence than the manifest's.
     OtherBundle,
-    /// The key is revoked (always, or since a time before the time judged).
+    /// The key is revoked with no date, or since a date in force, and no evidence
+    /// shows the bundle existed before it.
     Revoked,
     /// The time judged is before the key's `not_before`.
     NotYetValid,
-    /// The time judged is after the key's `not_after`.
+    /// The key's `not_after` is in force and no evidence shows the bundle existed
+    /// by then.
     KeyExpired,
     /// The key has role `operator`, which never counts for bundles.
     OperatorRole,
+    /// The key has role `release`, which never counts for receipts.
+    ReleaseRole,
     /// Another signature by the same public key already counted.
     SamePublicKey,
 }
@@ -263,12 +418,94 @@ impl NotCounted {
     }
 }
 
+/// Evidence, from something the signer alone cannot make, that a bundle existed by
+/// a time: a row in the target's ledger, or a receipt signed by an operator key that
+/// counts. A signer's own claimed time is never evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Existence {
+    /// The bundle existed by this time (RFC 3339).
+    pub by: String,
+    /// What shows it, e.g. `ledger row 3 of database prod`.
+    pub source: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub time: DateTime<Utc>,
+}
+
+impl Existence {
+    pub fn new(time: DateTime<Utc>, source: impl Into<String>) -> Existence {
+        Existence {
+            by: rfc3339(time),
+            source: source.into(),
+            time,
+        }
+    }
+}
+
+/// When, and with what evidence, signatures are judged.
+#[derive(Clone, Debug)]
+pub struct Judging {
+    /// The judging time: now, or the time given with `--at`.
+    pub at: DateTime<Utc>,
+    /// `at` was given (`--at`) rather than taken from the clock.
+    pub given: bool,
+    /// The clock when judging. A revocation or a `not_after` dated at or before the
+    /// later of `now` and `at` is in force, whatever time anyone claims.
+    pub now: DateTime<Utc>,
+    /// The earliest evidence that the bundle existed.
+    pub existed: Option<Existence>,
+}
+
+impl Judging {
+    /// Judge now, with no evidence (verify, apply and every operator command).
+    pub fn now() -> Judging {
+        let now = Utc::now();
+        Judging {
+            at: now,
+            given: false,
+            now,
+            existed: None,
+        }
+    }
+
+    /// Judge at `at` if given (auditors), else now.
+    pub fn at(at: Option<DateTime<Utc>>) -> Judging {
+        let mut j = Judging::now();
+        if let Some(at) = at {
+            j.at = at;
+            j.given = true;
+        }
+        j
+    }
+
+    /// The time from which revocations and key retirements are in force.
+    fn in_force_until(&self) -> DateTime<Utc> {
+        self.at.max(self.now)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "judged at {} ({})",
+            rfc3339(self.at),
+            if self.given { "--at" } else { "now" }
+        )
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// What was concluded about one signature file.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SignatureCheck {
     pub file: String,
     pub key_id: String,
+    /// The trust store file holding the key the signature was judged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
     pub trusted_comment: String,
+    /// The signing time the signer claims (trusted comment): a claim, never evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,9 +517,15 @@ pub struct SignatureCheck {
     /// Why it does not count (absent when it counts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_counted: Option<NotCounted>,
-    /// Why it does not count, or a flag worth knowing (e.g. revoked since).
+    /// Why it does not count, or a flag worth knowing (e.g. a scheduled revocation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The evidence this judgement rests on, when a revocation or a key's `not_after`
+    /// made evidence necessary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
+    /// What the judgement rests on: which key, which time, which evidence.
+    pub basis: String,
 }
 
 impl SignatureCheck {
@@ -298,157 +541,272 @@ pub struct TrustVerdict {
     pub distinct_keys: u32,
     pub met: bool,
     pub judged_at: String,
+    /// Where `judged_at` came from: `now` or `--at`.
+    pub judged_by: String,
+    /// The earliest evidence that the bundle existed (audit: the ledger, receipts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
     pub signatures: Vec<SignatureCheck>,
 }
 
-/// Judge every signature over `manifest_bytes` at time `at`.
+/// What a trusted comment says that this bundle is not: its name, version, sequence
+/// and bundle id must all be the manifest's, or `minisign -V` shows a reader another
+/// release than the one verified.
+fn comment_mismatch(
+    fields: &CommentFields,
+    manifest: &Manifest,
+    bundle_id: &str,
+) -> Option<String> {
+    let b = &manifest.bundle;
+    let sequence = b.sequence.to_string();
+    let said_sequence = fields.sequence.map(|s| s.to_string());
+    let pairs: [(&str, Option<&str>, &str); 4] = [
+        ("bundle id", fields.bundle_id.as_deref(), bundle_id),
+        ("name", fields.name.as_deref(), &b.name),
+        ("version", fields.version.as_deref(), &b.version),
+        ("sequence", said_sequence.as_deref(), &sequence),
+    ];
+    pairs
+        .iter()
+        .find(|(_, said, is)| *said != Some(*is))
+        .map(|(what, said, is)| match said {
+            Some(said) => format!("trusted comment names {what} {said}, not this bundle's {is}"),
+            None => format!("trusted comment names no {what} (this bundle's is {is})"),
+        })
+}
+
+/// Why a key's policy keeps its (sound) signature from counting, or the evidence
+/// that lets it count: a revocation or `not_after` in force needs evidence, which the
+/// signer alone cannot make, that the bundle existed before that date.
+struct PolicyJudgement {
+    refusal: Option<(NotCounted, String)>,
+    /// The policy facts that mattered, for the basis.
+    facts: Vec<String>,
+    /// The evidence used (whether it sufficed or not).
+    evidence: Option<Existence>,
+}
+
+/// An end of trust in force (a revocation, or `not_after`): the signature counts only
+/// when evidence shows the bundle existed before `end` (`strict`), or by it.
+fn end_of_trust(
+    judging: &Judging,
+    out: &mut PolicyJudgement,
+    what: String,
+    end: DateTime<Utc>,
+    strict: bool,
+    why: NotCounted,
+) -> Option<(NotCounted, String)> {
+    let before = |e: &Existence| if strict { e.time < end } else { e.time <= end };
+    match &judging.existed {
+        Some(e) if before(e) => {
+            out.facts.push(format!(
+                "{what}, but {} shows the bundle existed by {}, before that",
+                e.source, e.by
+            ));
+            out.evidence = Some(e.clone());
+            None
+        }
+        Some(e) => {
+            out.evidence = Some(e.clone());
+            Some((
+                why,
+                format!(
+                    "{what}; the earliest evidence ({}) shows the bundle only by {}, not before that",
+                    e.source, e.by
+                ),
+            ))
+        }
+        None => Some((
+            why,
+            format!(
+                "{what}; nothing the signer could not make alone (a ledger row, a receipt signed by an operator key) shows the bundle existed before that"
+            ),
+        )),
+    }
+}
+
+fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
+    let p = &key.policy;
+    let id = key.key.key_id;
+    let reason = p
+        .revoked_reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let cutoff = judging.in_force_until();
+    let mut out = PolicyJudgement {
+        refusal: None,
+        facts: vec![],
+        evidence: None,
+    };
+    let revoked = match &p.revoked {
+        Some(None) => Some((
+            NotCounted::Revoked,
+            format!("key {id} is revoked{reason}, with no date: nothing can show a signature predates it"),
+        )),
+        Some(Some(t)) if *t <= cutoff => end_of_trust(
+            judging,
+            &mut out,
+            format!("key {id} is revoked since {}{reason}", rfc3339(*t)),
+            *t,
+            true,
+            NotCounted::Revoked,
+        ),
+        Some(Some(t)) => {
+            out.facts
+                .push(format!("revocation scheduled from {}{reason}", rfc3339(*t)));
+            None
+        }
+        None => None,
+    };
+    let expired = || match p.not_after {
+        Some(na) if na < cutoff => Some(na),
+        _ => None,
+    };
+    let refusal = revoked
+        .or_else(|| match p.not_before {
+            Some(nb) if judging.at < nb => Some((
+                NotCounted::NotYetValid,
+                format!("key {id} is not valid before {}", nb.to_rfc3339()),
+            )),
+            _ => None,
+        })
+        .or_else(|| {
+            let na = expired()?;
+            end_of_trust(
+                judging,
+                &mut out,
+                format!("key {id} expired at {}", na.to_rfc3339()),
+                na,
+                false,
+                NotCounted::KeyExpired,
+            )
+        })
+        .or_else(|| match p.role {
+            Role::Operator => Some((
+                NotCounted::OperatorRole,
+                format!("key {id} has role operator and cannot sign releases"),
+            )),
+            Role::Release => None,
+        });
+    if refusal.is_none() && out.facts.is_empty() {
+        out.facts.push(match (p.not_before, p.not_after) {
+            (None, None) => "not revoked, no validity window".into(),
+            _ => "not revoked, inside its validity window".into(),
+        });
+    }
+    out.refusal = refusal;
+    out
+}
+
+/// Judge every signature over `manifest_bytes`: the signature, its trusted comment,
+/// then its key's policy as `judging` says.
 pub fn evaluate(
     store: &TrustStore,
     manifest_bytes: &[u8],
+    manifest: &Manifest,
     bundle_id: &str,
     sigs: &[(String, SignatureBox)],
-    at: DateTime<Utc>,
-) -> TrustVerdict {
-    evaluate_each(store, manifest_bytes, bundle_id, sigs, at, |_| at)
-}
-
-/// As [`evaluate`], judging each signature at its own time (auditors: the signing
-/// time from its trusted comment). `reported` is the time shown as `judged_at`.
-pub fn evaluate_each(
-    store: &TrustStore,
-    manifest_bytes: &[u8],
-    bundle_id: &str,
-    sigs: &[(String, SignatureBox)],
-    reported: DateTime<Utc>,
-    at_for: impl Fn(&SignatureBox) -> DateTime<Utc>,
+    judging: &Judging,
 ) -> TrustVerdict {
     let prehash = crate::minisign::blake2b512(manifest_bytes);
     let mut counted_keys = BTreeSet::new();
     let mut checks = vec![];
     for (file, sig) in sigs {
-        let at = at_for(sig);
         let fields: CommentFields = manifest::parse_trusted_comment(&sig.trusted_comment);
+        let claimed = fields
+            .timestamp
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map(rfc3339);
+        let claim = match &claimed {
+            Some(t) => format!("signer claims {t} (a claim, not evidence)"),
+            None => "no signing time claimed".into(),
+        };
         let mut check = SignatureCheck {
             file: file.clone(),
             key_id: sig.key_id.to_string(),
+            key_file: None,
             trusted_comment: sig.trusted_comment.clone(),
-            signed_at: fields
-                .timestamp
-                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            signed_at: claimed,
             role: None,
             valid: false,
             counted: false,
             not_counted: None,
             note: None,
+            evidence: None,
+            basis: String::new(),
         };
-        let candidates = store.find(sig.key_id);
-        if candidates.is_empty() {
+        let Some(key) = store.find(sig.key_id) else {
+            check.basis = format!(
+                "no key with id {} in trust store {}",
+                sig.key_id,
+                store.path.display()
+            );
             check.refuse(
                 NotCounted::UnknownKey,
                 format!("key {} is not in the trust store", sig.key_id),
             );
             checks.push(check);
             continue;
-        }
-        let mut last_err = None;
-        let good = candidates
-            .into_iter()
-            .find(|k| match k.key.verify_prehashed(&prehash, sig) {
-                Ok(()) => true,
-                Err(e) => {
-                    last_err = Some(e.to_string());
-                    false
-                }
-            });
-        let Some(key) = good else {
+        };
+        check.key_file = Some(key.file.display().to_string());
+        let key_part = format!(
+            "key {} ({}, role {})",
+            sig.key_id,
+            key.file.display(),
+            key.policy.role.as_str()
+        );
+        check.basis = format!("{key_part}; {}", judging.describe());
+        if let Err(e) = key.key.verify_prehashed(&prehash, sig) {
             check.refuse(
                 NotCounted::BadSignature,
                 format!(
-                    "signature by key {} does not verify over this manifest ({})",
-                    sig.key_id,
-                    last_err.unwrap_or_default()
+                    "signature by key {} does not verify over this manifest ({e})",
+                    sig.key_id
                 ),
             );
             checks.push(check);
             continue;
-        };
-        check.role = Some(key.policy.role.clone());
-        if fields.bundle_id.as_deref() != Some(bundle_id) {
-            check.refuse(
-                NotCounted::OtherBundle,
-                format!(
-                    "trusted comment names bundle id {}, not this bundle",
-                    fields.bundle_id.as_deref().unwrap_or("(none)")
-                ),
-            );
+        }
+        check.role = Some(key.policy.role);
+        if let Some(wrong) = comment_mismatch(&fields, manifest, bundle_id) {
+            check.refuse(NotCounted::OtherBundle, wrong);
             checks.push(check);
             continue;
         }
         check.valid = true;
-        let p = &key.policy;
-        let revoked_reason = || {
-            p.revoked_reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        };
-        let refusal = match &p.revoked {
-            Some(None) => Some((
-                NotCounted::Revoked,
-                format!("key {} is revoked{}", sig.key_id, revoked_reason()),
-            )),
-            Some(Some(t)) if *t <= at => Some((
-                NotCounted::Revoked,
-                format!(
-                    "key {} is revoked since {}{}",
-                    sig.key_id,
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    revoked_reason()
-                ),
-            )),
-            _ => None,
+        let policy = judge_policy(key, judging);
+        check.evidence = policy.evidence.clone();
+        let mut basis = vec![key_part, judging.describe(), claim];
+        basis.extend(policy.facts.iter().cloned());
+        if let Some((_, note)) = &policy.refusal {
+            basis.push(note.clone());
         }
-        .or_else(|| match p.not_before {
-            Some(nb) if at < nb => Some((
-                NotCounted::NotYetValid,
-                format!("key {} is not valid before {}", sig.key_id, nb.to_rfc3339()),
-            )),
-            _ => None,
-        })
-        .or_else(|| match p.not_after {
-            Some(na) if at > na => Some((
-                NotCounted::KeyExpired,
-                format!("key {} expired at {}", sig.key_id, na.to_rfc3339()),
-            )),
-            _ => None,
-        })
-        .or_else(|| match p.role {
-            Role::Operator => Some((
-                NotCounted::OperatorRole,
-                format!(
-                    "key {} has role operator and cannot sign releases",
-                    sig.key_id
-                ),
-            )),
-            Role::Release => None,
-        });
-        match refusal {
+        check.basis = basis.join("; ");
+        match policy.refusal {
             Some((why, note)) => check.refuse(why, note),
             None => {
                 if counted_keys.insert(*key.key.key.as_bytes()) {
                     check.counted = true;
+                    let flagged: Vec<&String> = policy
+                        .facts
+                        .iter()
+                        .filter(|f| !f.starts_with("not revoked"))
+                        .collect();
+                    if !flagged.is_empty() {
+                        check.note = Some(
+                            flagged
+                                .iter()
+                                .map(|f| f.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        );
+                    }
                 } else {
                     check.refuse(
                         NotCounted::SamePublicKey,
                         "another signature by the same public key already counted".into(),
                     );
-                }
-                if let (true, Some(Some(t))) = (check.counted, &p.revoked) {
-                    check.note = Some(format!(
-                        "valid at the time judged; key revoked later, from {}",
-                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ));
                 }
             }
         }
@@ -459,7 +817,206 @@ pub fn evaluate_each(
         threshold: store.threshold,
         distinct_keys: distinct,
         met: distinct >= store.threshold,
-        judged_at: reported.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        judged_at: rfc3339(judging.at),
+        judged_by: if judging.given { "--at" } else { "now" }.into(),
+        evidence: judging.existed.clone(),
         signatures: checks,
     }
+}
+
+/// What a receipt's signature must say in its trusted comment (airlock writes
+/// `timestamp:T<TAB>airlock-receipt<TAB>bundle_id:ID<TAB>event:E<TAB>ledger_seq:N`).
+pub struct ReceiptClaim<'a> {
+    pub bundle_id: &'a str,
+    pub event: &'a str,
+    pub ledger_seq: i64,
+}
+
+/// Judge the signature of a receipt (its `RECEIPT.minisig`) over the receipt's exact
+/// bytes. It counts only from a key of this store with role `operator`, not revoked
+/// (a revocation in force makes every receipt it signed unverified, whatever time it
+/// claims), valid at the signing time it claims, and only when its trusted comment
+/// names this receipt. The claimed time is the operator's: receipts have no other.
+pub fn judge_receipt_signature(
+    store: &TrustStore,
+    receipt_bytes: &[u8],
+    file: &str,
+    sig: &SignatureBox,
+    claim: &ReceiptClaim<'_>,
+    now: DateTime<Utc>,
+) -> SignatureCheck {
+    let mut fields = BTreeMap::new();
+    let mut tagged = false;
+    for part in sig.trusted_comment.split('\t') {
+        match part.split_once(':') {
+            Some((k, v)) => {
+                fields.insert(k, v);
+            }
+            None => tagged |= part == "airlock-receipt",
+        }
+    }
+    let claimed_time = fields
+        .get("timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    let mut check = SignatureCheck {
+        file: file.into(),
+        key_id: sig.key_id.to_string(),
+        key_file: None,
+        trusted_comment: sig.trusted_comment.clone(),
+        signed_at: claimed_time.map(rfc3339),
+        role: None,
+        valid: false,
+        counted: false,
+        not_counted: None,
+        note: None,
+        evidence: None,
+        basis: String::new(),
+    };
+    let Some(key) = store.find(sig.key_id) else {
+        check.basis = format!(
+            "no key with id {} in trust store {}",
+            sig.key_id,
+            store.path.display()
+        );
+        check.refuse(
+            NotCounted::UnknownKey,
+            format!(
+                "signed by key {}, which is not in the trust store",
+                sig.key_id
+            ),
+        );
+        return check;
+    };
+    let p = &key.policy;
+    check.key_file = Some(key.file.display().to_string());
+    check.role = Some(p.role);
+    let key_part = format!(
+        "key {} ({}, role {})",
+        sig.key_id,
+        key.file.display(),
+        p.role.as_str()
+    );
+    check.basis = key_part.clone();
+    if key.key.verify(receipt_bytes, sig).is_err() {
+        check.refuse(
+            NotCounted::BadSignature,
+            format!(
+                "signature by {} does not verify over this receipt (edited after signing?)",
+                sig.key_id
+            ),
+        );
+        return check;
+    }
+    let seq = claim.ledger_seq.to_string();
+    let wanted = [
+        ("bundle_id", claim.bundle_id),
+        ("event", claim.event),
+        ("ledger_seq", seq.as_str()),
+    ];
+    if !tagged {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
+        );
+        return check;
+    }
+    if let Some((k, want)) = wanted
+        .iter()
+        .find(|(k, want)| fields.get(k).copied() != Some(*want))
+    {
+        check.refuse(
+            NotCounted::OtherBundle,
+            format!(
+                "trusted comment names {k} {}, not this receipt's {want}",
+                fields.get(k).copied().unwrap_or("(none)")
+            ),
+        );
+        return check;
+    }
+    check.valid = true;
+    let Some(signed) = claimed_time else {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment claims no signing time".into(),
+        );
+        return check;
+    };
+    let mut basis = vec![
+        key_part,
+        format!(
+            "judged at its claimed signing time {} (the operator's claim: receipts carry no other)",
+            rfc3339(signed)
+        ),
+    ];
+    let id = sig.key_id;
+    let refusal = if p.role != Role::Operator {
+        Some((
+            NotCounted::ReleaseRole,
+            format!("key {id} has role {}; receipts count only from operator keys", p.role.as_str()),
+        ))
+    } else {
+        match &p.revoked {
+            Some(None) => Some((
+                NotCounted::Revoked,
+                format!("key {id} is revoked: no receipt it signed counts"),
+            )),
+            Some(Some(t)) if *t <= now => Some((
+                NotCounted::Revoked,
+                format!(
+                    "key {id} is revoked since {}: no receipt it signed counts, whatever time it claims",
+                    rfc3339(*t)
+                ),
+            )),
+            _ => None,
+        }
+    }
+    .or_else(|| {
+        (signed > now + chrono::Duration::minutes(5)).then(|| {
+            (
+                NotCounted::NotYetValid,
+                format!("claims to be signed at {}, after now", rfc3339(signed)),
+            )
+        })
+    })
+    .or_else(|| match p.not_before {
+        Some(nb) if signed < nb => Some((
+            NotCounted::NotYetValid,
+            format!("key {id} was not valid before {} (signed {})", rfc3339(nb), rfc3339(signed)),
+        )),
+        _ => None,
+    })
+    .or_else(|| match p.not_after {
+        Some(na) if signed > na => Some((
+            NotCounted::KeyExpired,
+            format!("key {id} expired at {} (signed {})", rfc3339(na), rfc3339(signed)),
+        )),
+        _ => None,
+    });
+    match refusal {
+        Some((why, note)) => {
+            basis.push(note.clone());
+            check.refuse(why, note);
+        }
+        None => {
+            check.counted = true;
+            basis.push("not revoked, valid then".into());
+            let mut notes = vec![];
+            if let Some(Some(t)) = &p.revoked {
+                notes.push(format!("revocation scheduled from {}", rfc3339(*t)));
+            }
+            if let Some(na) = p.not_after.filter(|na| *na < now) {
+                notes.push(format!(
+                    "key retired since {}: its holder could still sign receipts claiming earlier times",
+                    rfc3339(na)
+                ));
+            }
+            if !notes.is_empty() {
+                basis.extend(notes.iter().cloned());
+                check.note = Some(notes.join("; "));
+            }
+        }
+    }
+    check.basis = basis.join("; ");
+    check
 }

@@ -15,7 +15,8 @@ fn mini(dir: &Path, name: &str, seq: u32, db: &str) -> std::path::PathBuf {
         &root,
         db,
         "SELECT true AS ready",
-        &[("t1", "CREATE TABLE app.t1(i int);", false)],
+        // Gated, so receipts carry a gate and its reason (apply: `--param code=…`).
+        &[("t1", "CREATE TABLE app.t1(i int);", true)],
         "DROP TABLE IF EXISTS app.t1;",
     );
     let toml = s.dir.join("bundle.toml");
@@ -124,32 +125,40 @@ fn archive_directory_with_one_tampered_bundle_names_it_and_passes_the_rest() {
 }
 
 #[test]
-fn rotated_keys_old_bundles_still_pass_with_the_old_key_in_the_store() {
+fn a_retired_key_counts_only_with_evidence() {
     let t = tempdir();
     let d = t.path();
     let old = keygen(d, "old");
     keygen(d, "new");
     pack_at(d, &mini(d, "rel", 1, "x"), "old.key", "r1.tar.gz", T2025);
     pack_at(d, &mini(d, "rel", 2, "x"), "new.key", "r2.tar.gz", T2026);
-    // The old key was retired at the end of 2025; the new one starts then.
+    // The old key was retired at the end of 2025; the new one starts then. r1 claims
+    // to be signed in 2025, but the old key's holder could sign it today with that
+    // claim: without evidence of its existence by the end of 2025, it does not count.
     let s = store(
         d,
         &["old", "new"],
         &format!("[keys.{old}]\nnot_after = \"2025-12-31T23:59:59Z\"\n"),
     );
     let (code, doc) = audit(d, &["r1.tar.gz", "r2.tar.gz", "--trust", &s]);
-    assert_eq!(code, 0, "{:#?}", fails(&doc));
-    // Judged today instead, the old key's bundle no longer has a valid signature.
-    let (code, doc) = audit(
+    assert_eq!(code, 4);
+    let f = fails(&doc);
+    assert!(
+        f.len() == 1 && f[0].contains("r1.tar.gz | threshold"),
+        "{f:#?}"
+    );
+    // Judging an earlier time does not change that.
+    let (code, _) = audit(
         d,
-        &["r1.tar.gz", "--trust", &s, "--at", "2026-06-01T00:00:00Z"],
+        &["r1.tar.gz", "--trust", &s, "--at", "2025-06-01T00:00:00Z"],
     );
     assert_eq!(code, 4);
-    assert!(fails(&doc).iter().any(|l| l.contains("threshold")));
 }
 
 #[test]
-fn revocation_after_signing_is_flagged_but_valid_and_before_signing_fails() {
+fn a_signature_back_dated_before_a_revocation_does_not_count() {
+    // The insider case: a key revoked from 2025-06-01 ("laptop lost") signs a new
+    // bundle with SOURCE_DATE_EPOCH in 2025-01. Its claimed time is only a claim.
     let t = tempdir();
     let d = t.path();
     let k = keygen(d, "rm");
@@ -161,36 +170,33 @@ fn revocation_after_signing_is_flagged_but_valid_and_before_signing_fails() {
             "[keys.{k}]\nrevoked = \"2025-06-01T00:00:00Z\"\nrevoked_reason = \"laptop lost\"\n"
         ),
     );
-    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
-    assert_eq!(code, 0, "{:#?}", fails(&doc));
-    let sig = doc["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["check"].as_str().unwrap().starts_with("signature"))
-        .unwrap();
-    assert!(
-        sig["detail"].as_str().unwrap().contains("revoked later"),
-        "{sig}"
-    );
-    // `verify` today refuses it.
+    for at in [None, Some("2025-03-01T00:00:00Z")] {
+        let mut args = vec!["r.tar.gz", "--trust", &s];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let (code, doc) = audit(d, &args);
+        assert_eq!(code, 4, "{at:?}");
+        let sig = &doc["bundles"][0]["trust"]["signatures"][0];
+        assert_eq!(sig["not_counted"], "revoked", "{sig:#}");
+        assert!(
+            sig["basis"]
+                .as_str()
+                .unwrap()
+                .contains("signer claims 2025-01-01T00:00:00Z (a claim, not evidence)"),
+            "{sig:#}"
+        );
+        assert!(
+            fails(&doc)
+                .iter()
+                .any(|l| l.contains("threshold") && l.contains("0 distinct")),
+            "{:#?}",
+            fails(&doc)
+        );
+    }
+    // `verify` refuses it too.
     let o = airlock(d, &["verify", "r.tar.gz", "--trust", &s]);
     expect_code(&o, 4);
-    // Revoked before the signing time: the signature does not count.
-    let s = store(
-        d,
-        &["rm"],
-        &format!("[keys.{k}]\nrevoked = \"2024-06-01T00:00:00Z\"\n"),
-    );
-    let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
-    assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("threshold") && l.contains("0 distinct")),
-        "{:#?}",
-        fails(&doc)
-    );
 }
 
 #[test]
@@ -243,6 +249,8 @@ fn applied(d: &Path, db: &TestDb) -> (String, String) {
             "apply.json",
             "--sign-receipt",
             "op.key",
+            "--param",
+            "code=APR-1",
         ],
     );
     expect_code(&o, 0);
@@ -342,6 +350,8 @@ fn receipts_and_ledger_pass_together_and_each_forgery_is_named() {
             "rm.pub",
             "--db",
             &db2.conn(),
+            "--param",
+            "code=APR-1",
         ],
     );
     expect_code(&o, 0);
@@ -375,7 +385,16 @@ fn a_ledger_with_a_deleted_middle_row_fails_the_audit() {
         expect_code(
             &airlock(
                 d,
-                &["apply", "r.tar.gz", "--trust", "rm.pub", "--db", &conn],
+                &[
+                    "apply",
+                    "r.tar.gz",
+                    "--trust",
+                    "rm.pub",
+                    "--db",
+                    &conn,
+                    "--param",
+                    "code=APR-1",
+                ],
             ),
             0,
         );
@@ -405,7 +424,8 @@ fn the_readme_auditor_path_works_with_no_airlock_at_all() {
     let src = reference_source(d, "directus");
     pack(d, &src, "alice.key", "bundle.airlock.tar.gz");
     let sh = format!(
-        "set -e; mkdir audit && tar xzf bundle.airlock.tar.gz -C audit && cd audit\n\
+        "set -e; test -z \"$(tar --numeric-owner --utc -tvzf bundle.airlock.tar.gz | grep -v '^-rw-r--r-- 0/0 .* 1970-01-01 00:00 ')\"\n\
+         mkdir audit && tar --no-same-owner --no-same-permissions -xzf bundle.airlock.tar.gz -C audit && cd audit\n\
          minisign -Vm manifest.json -x signatures/{key_id}.minisig -p ../alice.pub\n\
          sha256sum -c SHA256SUMS\n\
          want=$(grep -o '\"path\":\"SHA256SUMS\",\"sha256\":\"[0-9a-f]*\"' manifest.json | grep -o '[0-9a-f]\\{{64\\}}')\n\
@@ -442,4 +462,461 @@ fn the_readme_auditor_path_works_with_no_airlock_at_all() {
         id,
         "sha256 of manifest.json must be the bundle id"
     );
+}
+
+/// The key id in a `.pub` file.
+fn key_id_of(d: &Path, name: &str) -> String {
+    std::fs::read_to_string(d.join(format!("{name}.pub")))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The store an auditor uses after `applied`: rm (release) and op (operator), plus
+/// whatever else trust.toml says.
+fn audit_store(d: &Path, extra: &str) -> String {
+    let op = key_id_of(d, "op");
+    store(
+        d,
+        &["rm", "op"],
+        &format!("[keys.{op}]\nrole = \"operator\"\n{extra}"),
+    )
+}
+
+fn verdict<'a>(doc: &'a serde_json::Value, subject: &str, check: &str) -> &'a serde_json::Value {
+    doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["subject"].as_str().unwrap().ends_with(subject) && v["check"] == check)
+        .unwrap_or_else(|| panic!("no verdict {subject} | {check} in {doc:#}"))
+}
+
+/// A ledger row's `row_hash` as airlock computes it: sha256(prev_hash || the row's
+/// sorted-key JSON without row_hash). Anyone can do this: it proves nothing.
+fn rehash(row: &mut serde_json::Value) {
+    use sha2::Digest;
+    let mut canon = row.clone();
+    canon.as_object_mut().unwrap().remove("row_hash");
+    let mut h = sha2::Sha256::new();
+    h.update(row["prev_hash"].as_str().unwrap().as_bytes());
+    h.update(serde_json::to_vec(&canon).unwrap());
+    row["row_hash"] = hex::encode(h.finalize()).into();
+}
+
+fn write_json(path: &Path, doc: &serde_json::Value) {
+    let mut text = serde_json::to_vec_pretty(doc).unwrap();
+    text.push(b'\n');
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_forged_unsigned_receipt_for_a_rollback_that_never_happened_never_passes() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditforge");
+    let (b, r) = applied(d, &db);
+    // The insider writes the receipt of a rollback that never happened: event,
+    // outcome, a second ledger row chained to the real one, hashes recomputed.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(&r)).unwrap()).unwrap();
+    let real = doc["ledger"][0].clone();
+    let mut row = real.clone();
+    row["seq"] = 2.into();
+    row["event"] = "rollback".into();
+    row["prev_hash"] = real["row_hash"].clone();
+    row["fingerprint_before"] = real["fingerprint_after"].clone();
+    row["fingerprint_after"] = real["fingerprint_before"].clone();
+    rehash(&mut row);
+    doc["event"] = "rollback".into();
+    doc["outcome"] = "rolled-back".into();
+    doc["fingerprint_before"] = row["fingerprint_before"].clone();
+    doc["fingerprint_after"] = row["fingerprint_after"].clone();
+    doc["ledger"] = serde_json::json!([row]);
+    write_json(&d.join("forged.json"), &doc);
+
+    // Without --db: consistent (anyone can recompute hashes), but unsigned, so the
+    // receipt and every field are UNVERIFIED, and the audit is not a pass.
+    let s = audit_store(d, "");
+    let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", "forged.json"]);
+    assert_eq!(code, 4, "{out:#}");
+    assert_eq!(out["result"], "UNVERIFIED", "{:#?}", fails(&out));
+    assert_eq!(verdict(&out, "forged.json", "integrity")["verdict"], "PASS");
+    let sig = verdict(&out, "forged.json", "receipt signature");
+    assert_eq!(sig["verdict"], "UNVERIFIED", "{sig:#}");
+    assert!(
+        sig["detail"].as_str().unwrap().contains("unsigned"),
+        "{sig:#}"
+    );
+    assert_eq!(
+        verdict(&out, "forged.json", "fields")["verdict"],
+        "UNVERIFIED"
+    );
+    let fields = out["receipts"][0]["unverified_fields"].as_array().unwrap();
+    assert!(fields.iter().any(|f| f == "event"), "{fields:?}");
+    // Human output says it, with the basis of each judgement.
+    let o = airlock(d, &["audit", &b, "--trust", &s, "--receipt", "forged.json"]);
+    expect_code(&o, 4);
+    let text = stdout(&o);
+    assert!(text.contains("AUDIT UNVERIFIED"), "{text}");
+    assert!(
+        text.contains("UNVERIFIED") && text.contains("basis: "),
+        "{text}"
+    );
+    assert!(!text.contains("AUDIT PASS"), "{text}");
+
+    // A trust store that requires signed receipts fails it.
+    let s = audit_store(d, "");
+    std::fs::write(
+        Path::new(&s).join("trust.toml"),
+        format!(
+            "require_signed_receipts = true\n{}",
+            std::fs::read_to_string(Path::new(&s).join("trust.toml")).unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", "forged.json"]);
+    assert_eq!(code, 4);
+    assert_eq!(out["result"], "FAIL");
+    assert!(
+        fails(&out)
+            .iter()
+            .any(|l| l.contains("receipt signature") && l.contains("unsigned")),
+        "{:#?}",
+        fails(&out)
+    );
+
+    // With --db: the ledger never recorded that row.
+    let s = audit_store(d, "");
+    let conn = db.conn();
+    let (code, out) = audit(
+        d,
+        &[&b, "--trust", &s, "--receipt", "forged.json", "--db", &conn],
+    );
+    assert_eq!(code, 4);
+    assert!(
+        fails(&out)
+            .iter()
+            .any(|l| l.contains("ledger row 2") && l.contains("missing from the database ledger")),
+        "{:#?}",
+        fails(&out)
+    );
+}
+
+#[test]
+fn an_unsigned_receipt_edited_where_the_ledger_cannot_see_is_unverified_even_with_db() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditedit");
+    let (b, r) = applied(d, &db);
+    let s = audit_store(d, "");
+    let conn = db.conn();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(&r)).unwrap()).unwrap();
+    let row_at =
+        chrono::DateTime::parse_from_rfc3339(doc["ledger"][0]["at"].as_str().unwrap()).unwrap();
+    // The .minisig deleted; session_user, a gate reason and started_at (still before
+    // the ledger row) edited.
+    let mut edited = doc.clone();
+    edited["session_user"] = "postgres".into();
+    edited["gates"]["gates"][0]["reason"] = "approved by the board".into();
+    edited["started_at"] = (row_at - chrono::Duration::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .into();
+    write_json(&d.join("edited.json"), &edited);
+    let (code, out) = audit(
+        d,
+        &[&b, "--trust", &s, "--receipt", "edited.json", "--db", &conn],
+    );
+    assert_eq!(code, 4, "{out:#}");
+    assert_eq!(out["result"], "UNVERIFIED", "{:#?}", fails(&out));
+    let rec = &out["receipts"][0];
+    let list = |k: &str| -> Vec<String> {
+        rec[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    for f in ["session_user", "gates", "started_at"] {
+        assert!(
+            list("unverified_fields").contains(&f.to_string()),
+            "{rec:#}"
+        );
+    }
+    for f in ["operator", "event", "tiers", "params", "ledger", "database"] {
+        assert!(list("ledger_vouched").contains(&f.to_string()), "{rec:#}");
+    }
+    // What the ledger records is compared: the operator, and a started_at after the
+    // row was written, both fail.
+    for (name, field, value) in [
+        (
+            "op.json",
+            "operator",
+            serde_json::Value::from("mallory@elsewhere"),
+        ),
+        (
+            "late.json",
+            "started_at",
+            (row_at + chrono::Duration::hours(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into(),
+        ),
+        ("db.json", "database", "another_db".into()),
+    ] {
+        let mut e = doc.clone();
+        e[field] = value;
+        write_json(&d.join(name), &e);
+        let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", name, "--db", &conn]);
+        assert_eq!(code, 4);
+        assert_eq!(out["result"], "FAIL", "{name}");
+        assert!(
+            fails(&out).iter().any(|l| l.contains(field)),
+            "{name}: {:#?}",
+            fails(&out)
+        );
+    }
+    // The genuine, signed receipt passes, every field covered by its signature.
+    let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", &r, "--db", &conn]);
+    assert_eq!(code, 0, "{:#?}", fails(&out));
+    assert_eq!(out["result"], "PASS");
+    assert!(out["receipts"][0]["unverified_fields"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn receipt_signatures_count_only_from_unrevoked_operator_keys() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditsig");
+    let (b, r) = applied(d, &db);
+    let op = key_id_of(d, "op");
+    let rm = key_id_of(d, "rm");
+    // Re-sign the genuine receipt with other keys (minisign, as airlock would).
+    let resign = |key: &str, out: &str| {
+        let text = std::fs::read_to_string(d.join("apply.json.minisig")).unwrap();
+        let tc = text
+            .lines()
+            .find_map(|l| l.strip_prefix("trusted comment: "))
+            .unwrap()
+            .to_string();
+        std::fs::copy(d.join(&r), d.join(out)).unwrap();
+        let o = std::process::Command::new("minisign")
+            .current_dir(d)
+            .args(["-S", "-s", key, "-m", out, "-t", &tc])
+            .args(["-x", &format!("{out}.minisig")])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    resign("rm.key", "by-release.json");
+    keygen(d, "stranger");
+    resign("stranger.key", "by-stranger.json");
+    let cases = [
+        ("by-release.json", "", "not_counted", "release-role"),
+        ("by-stranger.json", "", "not_counted", "unknown-key"),
+        (
+            "apply.json",
+            "revoked = \"2020-01-01T00:00:00Z\"\n",
+            "not_counted",
+            "revoked",
+        ),
+        ("apply.json", "revoked = true\n", "not_counted", "revoked"),
+    ];
+    for (receipt, op_policy, key, want) in cases {
+        let s = store(
+            d,
+            &["rm", "op"],
+            &format!("[keys.{op}]\nrole = \"operator\"\n{op_policy}"),
+        );
+        let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", receipt]);
+        assert_eq!(code, 4, "{receipt} {op_policy}");
+        let sig = &out["receipts"][0]["signature"];
+        assert_eq!(sig[key], want, "{receipt} {op_policy}: {sig:#}");
+        assert_eq!(
+            verdict(&out, receipt, "receipt signature")["verdict"],
+            "FAIL"
+        );
+        assert!(out["receipts"][0]["signed_by"].is_null());
+    }
+    // The release key signed it with its own role in the store.
+    let s = store(
+        d,
+        &["rm", "op"],
+        &format!("[keys.{op}]\nrole = \"operator\"\n"),
+    );
+    let (_, out) = audit(d, &[&b, "--trust", &s, "--receipt", "by-release.json"]);
+    assert!(
+        verdict(&out, "by-release.json", "receipt signature")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("key {rm} has role release")),
+        "{out:#}"
+    );
+}
+
+#[test]
+fn a_revoked_or_retired_key_counts_when_the_ledger_or_an_operator_receipt_shows_the_bundle_existed_before(
+) {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditev");
+    let (b, r) = applied(d, &db);
+    let rm = key_id_of(d, "rm");
+    // Revoked from a moment after the apply (the laptop is stolen today).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let revoked = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let conn = db.conn();
+    for policy in [
+        format!("[keys.{rm}]\nrevoked = \"{revoked}\"\nrevoked_reason = \"laptop stolen\"\n"),
+        format!("[keys.{rm}]\nnot_after = \"{revoked}\"\n"),
+    ] {
+        let s = audit_store(d, &policy);
+        // No evidence: the signature does not count.
+        let (code, out) = audit(d, &[&b, "--trust", &s]);
+        assert_eq!(code, 4, "{policy}");
+        assert!(
+            fails(&out).iter().any(|l| l.contains("threshold")),
+            "{policy}: {:#?}",
+            fails(&out)
+        );
+        // The ledger row, or the operator's signed receipt, shows it existed before.
+        for (args, source) in [
+            (vec!["--db", conn.as_str()], "ledger row 1 of database"),
+            (
+                vec!["--receipt", r.as_str()],
+                "receipt apply.json signed by operator key",
+            ),
+        ] {
+            let mut a = vec![b.as_str(), "--trust", &s];
+            a.extend(args.iter().copied());
+            let (code, out) = audit(d, &a);
+            assert_eq!(code, 0, "{policy} {source}: {:#?}", fails(&out));
+            let sig = &out["bundles"][0]["trust"]["signatures"][0];
+            assert!(sig["counted"].as_bool().unwrap(), "{sig:#}");
+            assert!(
+                sig["evidence"]["source"].as_str().unwrap().contains(source),
+                "{sig:#}"
+            );
+            assert!(
+                sig["basis"]
+                    .as_str()
+                    .unwrap()
+                    .contains("shows the bundle existed by"),
+                "{sig:#}"
+            );
+        }
+    }
+    // Evidence after the revocation does not help: revoked long before the apply.
+    let s = audit_store(
+        d,
+        &format!("[keys.{rm}]\nrevoked = \"2020-01-01T00:00:00Z\"\n"),
+    );
+    let (code, out) = audit(d, &[&b, "--trust", &s, "--db", &conn, "--receipt", &r]);
+    assert_eq!(code, 4);
+    let sig = &out["bundles"][0]["trust"]["signatures"][0];
+    assert!(
+        sig["note"].as_str().unwrap().contains("not before that"),
+        "{sig:#}"
+    );
+    // A new bundle signed with the stolen key and back-dated has no ledger row and no
+    // receipt: refused, with the ledger at hand.
+    let s = audit_store(d, &format!("[keys.{rm}]\nrevoked = \"{revoked}\"\n"));
+    pack_at(
+        d,
+        &mini(d, "rel", 2, &db.name),
+        "rm.key",
+        "new.tar.gz",
+        T2025,
+    );
+    let (code, out) = audit(d, &["new.tar.gz", "--trust", &s, "--db", &conn]);
+    assert_eq!(code, 4);
+    let sig = &out["bundles"][0]["trust"]["signatures"][0];
+    assert_eq!(sig["not_counted"], "revoked", "{sig:#}");
+}
+
+#[test]
+fn a_trust_store_requiring_signed_receipts_makes_apply_and_rollback_refuse_without_one() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditreq");
+    keygen(d, "rm");
+    let op = keygen(d, "op");
+    db.exec("CREATE SCHEMA app;");
+    pack_at(d, &mini(d, "rel", 1, &db.name), "rm.key", "r.tar.gz", T2025);
+    let s = store(
+        d,
+        &["rm", "op"],
+        &format!("require_signed_receipts = true\n[keys.{op}]\nrole = \"operator\"\n"),
+    );
+    let conn = db.conn();
+    let before = db.dump();
+    for (sign, why) in [
+        (None, "requires signed receipts"),
+        (Some("rm.key"), "has role release"),
+    ] {
+        for cmd in ["apply", "rollback"] {
+            let mut a = vec![
+                cmd,
+                "r.tar.gz",
+                "--trust",
+                &s,
+                "--db",
+                &conn,
+                "--receipt",
+                "x.json",
+            ];
+            if let Some(k) = sign {
+                a.extend(["--sign-receipt", k]);
+            }
+            let o = airlock(d, &a);
+            expect_code(&o, 2);
+            assert!(stderr(&o).contains(why), "{cmd} {sign:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("nothing was changed"), "{}", stderr(&o));
+            assert_eq!(db.dump(), before, "{cmd} {sign:?} changed the database");
+            assert!(!d.join("x.json").exists());
+        }
+    }
+    // With the operator key: applied, and the audit passes with that receipt.
+    let o = airlock(
+        d,
+        &[
+            "apply",
+            "r.tar.gz",
+            "--trust",
+            &s,
+            "--db",
+            &conn,
+            "--receipt",
+            "ok.json",
+            "--sign-receipt",
+            "op.key",
+            "--param",
+            "code=APR-1",
+        ],
+    );
+    expect_code(&o, 0);
+    let (code, out) = audit(
+        d,
+        &[
+            "r.tar.gz",
+            "--trust",
+            &s,
+            "--receipt",
+            "ok.json",
+            "--db",
+            &conn,
+        ],
+    );
+    assert_eq!(code, 0, "{:#?}", fails(&out));
 }

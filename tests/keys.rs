@@ -217,3 +217,144 @@ fn public_files_follow_the_umask_secret_keys_stay_private_and_sign_keeps_the_mod
     }
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
 }
+
+/// A trust store holds public keys and `trust.toml`, nothing that could be mistaken
+/// for either: secret keys (by name or by content) and policy files under any other
+/// name are refused (exit 2) with a hint, and nothing is verified or extracted.
+#[test]
+fn a_trust_store_with_secret_keys_or_a_misnamed_policy_is_refused() {
+    let t = tempdir();
+    let d = t.path();
+    let id = keygen(d, "alice");
+    let o = airlock_env(
+        d,
+        &["keygen", "--out", "enc"],
+        &[("AIRLOCK_PASSPHRASE", "pw123")],
+    );
+    expect_code(&o, 0);
+    let src = mini(d);
+    pack(d, Path::new(&src), "alice.key", "b.tar.gz");
+    let secret = std::fs::read(d.join("alice.key")).unwrap();
+    let encrypted = std::fs::read(d.join("enc.key")).unwrap();
+    let revoke = format!("[keys.{id}]\nrevoked = true\n");
+    // (case, extra file in a store that also holds alice.pub, its content, what the
+    // error names, what the hint says)
+    let cases: Vec<(&str, &str, Vec<u8>, &str, &str)> = vec![
+        // The README used to generate keys into the store it then trusted.
+        (
+            "secret-key",
+            "alice.key",
+            secret.clone(),
+            "is a secret key",
+            "move",
+        ),
+        (
+            "encrypted-key",
+            "enc.key",
+            encrypted.clone(),
+            "is a secret key",
+            "move",
+        ),
+        (
+            "uppercase-key",
+            "ALICE.KEY",
+            secret.clone(),
+            "is a secret key",
+            "move",
+        ),
+        (
+            "secret-as-pub",
+            "bob.pub",
+            secret.clone(),
+            "is a secret key",
+            "move",
+        ),
+        (
+            "secret-as-txt",
+            "backup.txt",
+            encrypted,
+            "is a secret key",
+            "move",
+        ),
+        (
+            "Trust.toml",
+            "Trust.toml",
+            revoke.clone().into_bytes(),
+            "looks like a policy file",
+            "rename",
+        ),
+        (
+            "TRUST.TOML",
+            "TRUST.TOML",
+            revoke.clone().into_bytes(),
+            "looks like a policy file",
+            "rename",
+        ),
+        (
+            "policy.toml",
+            "policy.toml",
+            revoke.clone().into_bytes(),
+            "looks like a policy file",
+            "rename",
+        ),
+        (
+            "trust.Toml",
+            "trust.Toml",
+            revoke.into_bytes(),
+            "looks like a policy file",
+            "rename",
+        ),
+        (
+            "uppercase-pub",
+            "carol.PUB",
+            std::fs::read(d.join("enc.pub")).unwrap(),
+            "looks like a public key",
+            "rename",
+        ),
+    ];
+    for (case, extra, content, what, hint) in cases {
+        let s = d.join(format!("store-{case}"));
+        std::fs::create_dir(&s).unwrap();
+        std::fs::copy(d.join("alice.pub"), s.join("alice.pub")).unwrap();
+        std::fs::write(s.join(extra), &content).unwrap();
+        let store = s.to_str().unwrap();
+        for cmd in [
+            vec!["--json", "verify", "b.tar.gz", "--trust", store],
+            vec!["--json", "inspect", "b.tar.gz", "--trust", store],
+            vec![
+                "--json", "extract", "b.tar.gz", "--trust", store, "--to", "out",
+            ],
+            vec!["--json", "audit", "b.tar.gz", "--trust", store],
+        ] {
+            let o = airlock(d, &cmd);
+            assert_eq!(code(&o), 2, "{case}: {cmd:?}: {}", stdout(&o));
+            let v = json(&o);
+            assert_eq!(v["kind"], "trust-store", "{case}: {v:#}");
+            let e = v["error"].as_str().unwrap();
+            assert!(
+                e.contains(what) && e.contains(&s.join(extra).display().to_string()),
+                "{case}: {e}"
+            );
+            assert!(
+                v["hint"].as_str().unwrap().to_lowercase().starts_with(hint),
+                "{case}: {v:#}"
+            );
+            assert!(!d.join("out").exists(), "{case}: extract wrote");
+        }
+        assert!(leftovers(d).is_empty(), "{case}: {:?}", leftovers(d));
+    }
+    // A secret key given as the trust store itself.
+    let o = airlock(d, &["verify", "b.tar.gz", "--trust", "alice.key"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is a secret key"), "{}", stderr(&o));
+    // Other files (a README, signatures) are no keys and no policy: left alone.
+    let s = d.join("store-ok");
+    std::fs::create_dir(&s).unwrap();
+    std::fs::copy(d.join("alice.pub"), s.join("alice.pub")).unwrap();
+    std::fs::write(s.join("README.md"), "release keys, confirmed in person\n").unwrap();
+    std::fs::write(s.join("trust.toml"), "threshold = 1\n").unwrap();
+    expect_code(
+        &airlock(d, &["verify", "b.tar.gz", "--trust", s.to_str().unwrap()]),
+        0,
+    );
+}

@@ -210,8 +210,8 @@ fn packing_twice_gives_the_same_bytes() {
     assert_eq!(id("r1.tar.gz"), id("r3.tar.gz"));
 
     // What is fixed: gzip header without mtime or name; every entry a regular file,
-    // mtime = SOURCE_DATE_EPOCH, mode 0644, uid/gid 0; the signature's trusted comment
-    // carries that timestamp, name, version, sequence and the bundle id.
+    // mtime 0, mode 0644, uid/gid 0; the signature's trusted comment carries the
+    // SOURCE_DATE_EPOCH timestamp, name, version, sequence and the bundle id.
     let bytes = std::fs::read(d.join("r1.tar.gz")).unwrap();
     assert_eq!(bytes[..10], GZ_HEADER);
     let mut raw = vec![];
@@ -222,7 +222,7 @@ fn packing_twice_gives_the_same_bytes() {
         let mut e = e.unwrap();
         let h = e.header();
         assert!(h.entry_type().is_file());
-        assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+        assert_eq!(h.mtime().unwrap(), 0);
         assert_eq!(h.mode().unwrap() & 0o7777, 0o644);
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
         if e.path_bytes().starts_with(b"signatures/") {
@@ -546,9 +546,17 @@ fn the_tamper_matrix() {
         "role operator",
         Advice::Trust("role operator"),
     );
-    // Two .pub files holding the same key count once.
+    // Two .pub files holding the same key cannot vote twice: the store is refused.
     store(d, "store", &["rm"], "threshold = 2\n");
     std::fs::copy(d.join("rm.pub"), d.join("store/rm-copy.pub")).unwrap();
+    let o = airlock(d, &["verify", "good.tar.gz", "--trust", &s]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("hold the same public key"),
+        "{}",
+        stderr(&o)
+    );
+    store(d, "store", &["rm"], "threshold = 2\n");
     refused(
         d,
         "good.tar.gz",
@@ -587,38 +595,70 @@ fn the_tamper_matrix() {
 
 #[test]
 fn a_signature_whose_trusted_comment_names_another_bundle_does_not_count() {
-    // A real signature by the trusted key over these exact manifest bytes (made with
-    // minisign itself), whose trusted comment names another bundle id.
+    // Real signatures by the trusted key over these exact manifest bytes (made with
+    // minisign itself), whose trusted comment names another bundle id, name, version
+    // or sequence: what `minisign -V` would show a reader is not this release.
     let b = base();
     let d = b.dir.path();
     std::fs::write(d.join("manifest.json"), &b.entries[0].data).unwrap();
+    let id = sha256_hex(&b.entries[0].data);
     let zeros = "0".repeat(64);
-    let tc = format!("timestamp:1700000000\tname:mini\tversion:1.0\tsequence:1\tbundle_id:{zeros}");
-    let o = std::process::Command::new("minisign")
-        .current_dir(d)
-        .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
-        .args(["-x", "wrong-id.minisig"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut es = b.entries.clone();
-    es[1].data = std::fs::read(d.join("wrong-id.minisig")).unwrap();
-    std::fs::write(d.join("w.tar.gz"), gzip(&tar(&es))).unwrap();
-    refused(
-        d,
-        "w.tar.gz",
-        "rm.pub",
-        &format!("trusted comment names bundle id {zeros}, not this bundle"),
-        Advice::Tampered,
-    );
+    let comment = |name: &str, version: &str, sequence: &str, bundle_id: &str| {
+        format!(
+            "timestamp:1700000000\tname:{name}\tversion:{version}\tsequence:{sequence}\tbundle_id:{bundle_id}"
+        )
+    };
+    for (case, tc, reason) in [
+        (
+            "other-id",
+            comment("mini", "1.0", "1", &zeros),
+            format!("trusted comment names bundle id {zeros}, not this bundle's {id}"),
+        ),
+        (
+            "other-name",
+            comment("payroll", "1.0", "1", &id),
+            "trusted comment names name payroll, not this bundle's mini".to_string(),
+        ),
+        (
+            "other-version",
+            comment("mini", "2.0", "1", &id),
+            "trusted comment names version 2.0, not this bundle's 1.0".to_string(),
+        ),
+        (
+            "other-sequence",
+            comment("mini", "1.0", "7", &id),
+            "trusted comment names sequence 7, not this bundle's 1".to_string(),
+        ),
+        (
+            "no-version",
+            format!("timestamp:1700000000\tname:mini\tsequence:1\tbundle_id:{id}"),
+            "trusted comment names no version (this bundle's is 1.0)".to_string(),
+        ),
+    ] {
+        let sig = format!("{case}.minisig");
+        let o = std::process::Command::new("minisign")
+            .current_dir(d)
+            .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
+            .args(["-x", &sig])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut es = b.entries.clone();
+        es[1].data = std::fs::read(d.join(&sig)).unwrap();
+        let bundle = format!("{case}.tar.gz");
+        std::fs::write(d.join(&bundle), gzip(&tar(&es))).unwrap();
+        refused(d, &bundle, "rm.pub", &reason, Advice::Tampered);
+    }
 }
 
 #[test]
-fn a_signature_relabelled_to_another_key_id_of_the_same_key_counts_once() {
+fn one_public_key_under_two_key_ids_is_a_trust_store_error_naming_both_files() {
     // The key id in a .minisig is not covered by the Ed25519 signature. Copy the
     // signature under a second key id, and put the same public key in the store under
-    // that id too: two signature files, two key ids, one public key -> one vote.
+    // that id too, the first id revoked: the relabelled signature would be judged by
+    // the policy of an id, not of the key. A key is its public key bytes, so a store
+    // holding one key twice is refused before any bundle is judged.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let b = base();
@@ -644,34 +684,58 @@ fn a_signature_relabelled_to_another_key_id_of_the_same_key_counts_once() {
     relabel(&mut sraw);
     lines[1] = b64.encode(&sraw);
     let mut es = b.entries.clone();
-    es.insert(
-        1,
-        file(
-            &format!("signatures/{twin_id}.minisig"),
-            format!("{}\n", lines.join("\n")).as_bytes(),
-        ),
+    es[1] = file(
+        &format!("signatures/{twin_id}.minisig"),
+        format!("{}\n", lines.join("\n")).as_bytes(),
     );
-    es[1..3].sort_by(|x, y| x.name.cmp(&y.name));
     std::fs::write(d.join("twin.tar.gz"), gzip(&tar(&es))).unwrap();
     // With only the twin .pub, the relabelled copy is a perfectly valid signature.
     expect_code(
         &airlock(d, &["verify", "twin.tar.gz", "--trust", "twin.pub"]),
         0,
     );
-    let s = store(d, "both", &["rm", "twin"], "threshold = 2\n");
-    refused(
-        d,
-        "twin.tar.gz",
-        &s,
-        "another signature by the same public key already counted",
-        Advice::Trust("co-signed by 1 more"),
-    );
-    refused(
-        d,
-        "twin.tar.gz",
-        &s,
-        "signature threshold not met: 1 distinct trusted key(s) signed, 2 required",
-        Advice::Trust("co-signed by 1 more"),
+    for (name, toml) in [
+        ("revoked-twin", format!("[keys.{key_id}]\nrevoked = true\n")),
+        ("plain-twin", String::new()),
+    ] {
+        let s = store(d, name, &["rm", "twin"], &toml);
+        for bundle in ["twin.tar.gz", "good.tar.gz"] {
+            let o = airlock(d, &["--json", "verify", bundle, "--trust", &s]);
+            expect_code(&o, 2);
+            let v = json(&o);
+            assert_eq!(v["kind"], "trust-store", "{v:#}");
+            let e = v["error"].as_str().unwrap();
+            assert!(
+                e.contains(&format!("{s}/rm.pub (key {key_id})"))
+                    && e.contains(&format!("{s}/twin.pub (key {twin_id})"))
+                    && e.contains("hold the same public key"),
+                "{name}: {e}"
+            );
+            assert!(v["hint"].as_str().unwrap().contains("public key bytes"));
+        }
+        let o = airlock(d, &["extract", "twin.tar.gz", "--trust", &s, "--to", "out"]);
+        expect_code(&o, 2);
+        assert!(!d.join("out").exists());
+    }
+    // Two different keys claiming one key id: [keys.ID] would name both.
+    keygen(d, "other");
+    let other = std::fs::read_to_string(d.join("other.pub")).unwrap();
+    let mut oraw = b64.decode(other.lines().nth(1).unwrap()).unwrap();
+    oraw[2..10].copy_from_slice(&raw[2..10]);
+    std::fs::write(
+        d.join("clash.pub"),
+        format!("untrusted comment: clash\n{}\n", b64.encode(&oraw)),
+    )
+    .unwrap();
+    let s = store(d, "clash", &["twin", "clash"], "");
+    let o = airlock(d, &["verify", "twin.tar.gz", "--trust", &s]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "different public keys with the same key id {twin_id}"
+        )),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -706,7 +770,9 @@ fn key_validity_windows_not_before_and_not_after() {
     );
     expect_code(&airlock(d, &["verify", "good.tar.gz", "--trust", &s]), 0);
     assert_eq!(verify_at(&s, "2019-12-31T23:59:59Z"), 4);
-    // not_after in the past: refused now, accepted when judged inside the window.
+    // not_after in the past: refused now, and judging an earlier time with --at does
+    // not bring it back (the bundle may have been signed after the key retired,
+    // whatever its trusted comment claims; only evidence can show otherwise).
     let s = store(
         d,
         "na",
@@ -720,7 +786,118 @@ fn key_validity_windows_not_before_and_not_after() {
         &format!("key {k} expired at 2021-01-01"),
         Advice::Trust("not_after"),
     );
-    assert_eq!(verify_at(&s, "2020-06-01T00:00:00Z"), 0);
+    assert_eq!(verify_at(&s, "2020-06-01T00:00:00Z"), 4);
+    // not_after in the future: fine now, refused when judged later.
+    let s = store(
+        d,
+        "na",
+        &["rm"],
+        &format!("[keys.{k}]\nnot_after = \"2999-01-01T00:00:00Z\"\n"),
+    );
+    assert_eq!(verify_at(&s, "2998-12-31T00:00:00Z"), 0);
+    assert_eq!(verify_at(&s, "2999-06-01T00:00:00Z"), 4);
+}
+
+/// A revocation in force is absolute for `verify`: a back-dated trusted comment or an
+/// earlier `--at` cannot revive the key. A revocation dated in the future is a note
+/// until its date.
+#[test]
+fn a_revoked_key_stays_revoked_whatever_time_is_claimed_or_judged() {
+    let b = base();
+    let d = b.dir.path();
+    let k = signer(&b.entries);
+    // Signed "2025-05-01" (SOURCE_DATE_EPOCH), key revoked from 2025-06-01.
+    let src = d.join("src");
+    expect_code(
+        &airlock_env(
+            d,
+            &[
+                "pack",
+                src.to_str().unwrap(),
+                "--key",
+                "rm.key",
+                "--out",
+                "back.tar.gz",
+            ],
+            &[("SOURCE_DATE_EPOCH", "1746057600")],
+        ),
+        0,
+    );
+    let s = store(
+        d,
+        "rev",
+        &["rm"],
+        &format!(
+            "[keys.{k}]\nrevoked = \"2025-06-01T00:00:00Z\"\nrevoked_reason = \"laptop stolen\"\n"
+        ),
+    );
+    for at in [
+        None,
+        Some("2025-05-02T00:00:00Z"),
+        Some("2024-01-01T00:00:00Z"),
+    ] {
+        let mut args = vec!["--json", "verify", "back.tar.gz", "--trust", &s];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let o = airlock(d, &args);
+        assert_eq!(code(&o), 4, "{at:?}: {}", stdout(&o));
+        let v = json(&o);
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            e.contains(&format!(
+                "key {k} is revoked since 2025-06-01T00:00:00Z (laptop stolen)"
+            )) && e.contains("nothing the signer could not make alone"),
+            "{at:?}: {e}"
+        );
+        assert!(
+            v["hint"].as_str().unwrap().contains("airlock audit"),
+            "{v:#}"
+        );
+    }
+    refused(
+        d,
+        "back.tar.gz",
+        &s,
+        "is revoked since 2025-06-01",
+        Advice::Trust("revoked"),
+    );
+    // Revoked from a date still to come: counts, and says so.
+    let s = store(
+        d,
+        "rev",
+        &["rm"],
+        &format!("[keys.{k}]\nrevoked = \"2999-01-01T00:00:00Z\"\n"),
+    );
+    let o = airlock(d, &["--json", "verify", "back.tar.gz", "--trust", &s]);
+    expect_code(&o, 0);
+    let sig = &json(&o)["trust"]["signatures"][0];
+    assert!(
+        sig["note"]
+            .as_str()
+            .unwrap()
+            .contains("revocation scheduled from 2999-01-01"),
+        "{sig:#}"
+    );
+    assert!(
+        sig["basis"]
+            .as_str()
+            .unwrap()
+            .contains("signer claims 2025-05-01T00:00:00Z (a claim, not evidence)"),
+        "{sig:#}"
+    );
+    let o = airlock(
+        d,
+        &[
+            "verify",
+            "back.tar.gz",
+            "--trust",
+            &s,
+            "--at",
+            "2999-06-01T00:00:00Z",
+        ],
+    );
+    expect_code(&o, 4);
 }
 
 #[test]
@@ -754,7 +931,7 @@ fn trust_toml_mistakes_fail_closed() {
     ] {
         let s = store(d, name, &["rm"], &toml);
         let o = airlock(d, &["--json", "verify", "good.tar.gz", "--trust", &s]);
-        assert_eq!(code(&o), 4, "{name}: {}", stdout(&o));
+        assert_eq!(code(&o), 2, "{name}: {}", stdout(&o));
         let v = json(&o);
         assert_eq!(v["kind"], "trust-store", "{name}: {v:#}");
         let e = v["error"].as_str().unwrap();
@@ -763,17 +940,17 @@ fn trust_toml_mistakes_fail_closed() {
             "{name}: wanted {what:?} and the store in {v:#}"
         );
         let o = airlock(d, &["extract", "good.tar.gz", "--trust", &s, "--to", "out"]);
-        assert_eq!(code(&o), 4, "{name}: extract");
+        assert_eq!(code(&o), 2, "{name}: extract");
         assert!(!d.join("out").exists(), "{name}: extract wrote");
         assert!(leftovers(d).is_empty(), "{name}: {:?}", leftovers(d));
     }
     // An empty directory, and a missing path.
     std::fs::create_dir(d.join("empty")).unwrap();
     let o = airlock(d, &["verify", "good.tar.gz", "--trust", "empty"]);
-    expect_code(&o, 4);
+    expect_code(&o, 2);
     assert!(stderr(&o).contains("no *.pub keys"), "{}", stderr(&o));
     let o = airlock(d, &["verify", "good.tar.gz", "--trust", "nowhere"]);
-    expect_code(&o, 4);
+    expect_code(&o, 2);
     assert!(stderr(&o).contains("nowhere"), "{}", stderr(&o));
 }
 

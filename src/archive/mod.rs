@@ -38,6 +38,12 @@ pub enum VerifyError {
     EntryType { path: String, kind: String },
     #[error("{path}: refused PAX header: {why}")]
     Pax { path: String, why: String },
+    /// The archive is not the one encoding `pack` writes for this manifest (header
+    /// fields, padding, end marker): it was re-encoded, whatever its hashes say.
+    #[error(
+        "{path}: {why}; a bundle has exactly one tar encoding, so this archive was re-encoded"
+    )]
+    NonCanonical { path: String, why: String },
     #[error("{path}: appears twice (after case/Unicode normalization)")]
     Duplicate { path: String },
     #[error("{path}: not listed in the manifest")]
@@ -133,22 +139,59 @@ impl Sink for MemorySink {
     }
 }
 
+/// The modes `extract` writes, whatever the archive's headers or the umask say: a
+/// bundle holds plain files (the manifest has no modes), never executables, setuid
+/// bits or private files.
+pub const EXTRACTED_FILE_MODE: u32 = 0o644;
+pub const EXTRACTED_DIR_MODE: u32 = 0o755;
+
 /// Writes each file under a (temporary) root. Paths are `BundlePath`s, so they stay
 /// inside the root.
 struct DirSink {
     root: PathBuf,
 }
 
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> io::Result<()> {
+    Ok(())
+}
+
 impl DirSink {
+    /// Create the directories between the root and `dest`, each 0755.
+    fn make_dirs(&self, dest: &Path) -> io::Result<()> {
+        let Some(parent) = dest.parent() else {
+            return Ok(());
+        };
+        let mut missing = vec![];
+        let mut dir = parent;
+        while dir != self.root && !dir.exists() {
+            missing.push(dir.to_path_buf());
+            dir = match dir.parent() {
+                Some(p) => p,
+                None => break,
+            };
+        }
+        for d in missing.iter().rev() {
+            std::fs::create_dir(d)?;
+            set_mode(d, EXTRACTED_DIR_MODE)?;
+        }
+        Ok(())
+    }
+
     fn write_file(&self, rel: &str, data: &mut dyn Read) -> io::Result<()> {
         let dest = self.root.join(rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
+        self.make_dirs(&dest)?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&dest)?;
+        set_mode(&dest, EXTRACTED_FILE_MODE)?;
         io::copy(data, &mut f)?;
         f.sync_all()
     }
@@ -200,6 +243,8 @@ pub fn extract(
         root: tmp.path().to_path_buf(),
     };
     let opened = read_bundle_observed(bundle, judge, limits, &mut sink, progress)?;
+    // The temporary directory is private (0700) while it fills; the result is not.
+    set_mode(tmp.path(), EXTRACTED_DIR_MODE).map_err(|e| ExtractError::Io(tmp.path().into(), e))?;
     if to.exists() {
         std::fs::remove_dir(to).map_err(|e| ExtractError::Io(to.to_path_buf(), e))?;
     }

@@ -5,6 +5,7 @@
 //! in manifest order, of the manifest's size; the sink's result is only kept by the
 //! caller after the whole bundle verified (hash, trailing data, trust).
 
+use super::writer::END_OF_ARCHIVE;
 use super::VerifyError;
 use crate::bundle_path::{collision_key, BundlePath};
 use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
@@ -12,7 +13,8 @@ use crate::minisign::SignatureBox;
 use crate::progress::Progress;
 use crate::trust::{self, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,20 +77,29 @@ pub struct Opened {
     /// (file name inside the bundle, signature)
     pub signatures: Vec<(String, SignatureBox)>,
     pub trust: Option<TrustVerdict>,
-    /// The mtime every entry carries (kept when co-signing rewrites the archive).
-    pub mtime: u64,
 }
 
 /// How the reader judges trust.
 pub enum Judge<'a> {
-    /// Require the store's threshold at `at`; refuse expired bundles.
+    /// Require the store's threshold, judged at `at` (the clock, for the operator's
+    /// commands); refuse expired bundles.
     Trust {
         store: &'a TrustStore,
         at: DateTime<Utc>,
     },
+    /// As `Trust`, as `judging` says (`verify --at`: another time, and whether it was
+    /// given).
+    Judged {
+        store: &'a TrustStore,
+        judging: trust::Judging,
+    },
     /// Structure and hashes only (inspect without a store, co-signing).
     StructureOnly,
 }
+
+/// Byte ranges of the tar stream that must be zero (the padding after each entry's
+/// data), with the entry they follow. Registered before the tar reader reaches them.
+type ZeroRanges = std::rc::Rc<RefCell<VecDeque<(u64, u64, String)>>>;
 
 struct Guarded<'p, R> {
     inner: R,
@@ -97,11 +108,48 @@ struct Guarded<'p, R> {
     limits: Limits,
     /// Shows compressed bytes consumed out of the file's size.
     progress: &'p Progress,
+    zero: ZeroRanges,
 }
+
+impl<R> Guarded<'_, R> {
+    /// Refuse a non-zero byte inside a registered padding range of `buf`, which holds
+    /// the stream's bytes from offset `start`.
+    fn check_zero(&self, start: u64, buf: &[u8]) -> io::Result<()> {
+        let end = start + buf.len() as u64;
+        let mut ranges = self.zero.borrow_mut();
+        while let Some((from, to, path)) = ranges.front() {
+            if *from >= end {
+                break;
+            }
+            let lo = (*from).max(start);
+            let hi = (*to).min(end);
+            if lo < hi
+                && buf[(lo - start) as usize..(hi - start) as usize]
+                    .iter()
+                    .any(|&b| b != 0)
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{NONCANONICAL}{path}\tnon-zero bytes in the padding after its data (pack pads with zeros)"),
+                ));
+            }
+            if *to <= end {
+                ranges.pop_front();
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prefix of an I/O error that is really a non-canonical archive (`path\twhy` follows).
+const NONCANONICAL: &str = "NONCANONICAL: ";
 
 impl<R: Read> Read for Guarded<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.check_zero(self.out, &buf[..n])?;
         self.out += n as u64;
         self.progress
             .set_position(self.compressed.load(Ordering::Relaxed));
@@ -143,6 +191,12 @@ fn io_to_verify(e: io::Error) -> VerifyError {
     let msg = e.to_string();
     if let Some(rest) = msg.strip_prefix("LIMIT: ") {
         VerifyError::Limit(rest.to_string())
+    } else if let Some(rest) = msg.strip_prefix(NONCANONICAL) {
+        let (path, why) = rest.split_once('\t').unwrap_or(("(archive)", rest));
+        VerifyError::NonCanonical {
+            path: path.into(),
+            why: why.into(),
+        }
     } else if msg.contains("gzip") {
         VerifyError::Gzip(msg)
     } else {
@@ -171,42 +225,91 @@ fn read_limited(
     Ok(buf)
 }
 
-/// Parse PAX records; only `path`, `size` and `mtime` are allowed.
-fn pax_records(data: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let mut out = vec![];
-    let mut rest = data;
-    while !rest.is_empty() {
-        let sp = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or("malformed PAX record")?;
-        let len: usize = std::str::from_utf8(&rest[..sp])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or("malformed PAX record length")?;
-        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err("malformed PAX record".into());
-        }
-        let rec =
-            std::str::from_utf8(&rest[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
-        let (k, v) = rec.split_once('=').ok_or("PAX record without '='")?;
-        out.push((k.to_string(), v.to_string()));
-        rest = &rest[len..];
+/// The ustar header fields, by byte range, for saying which one differs.
+const HEADER_FIELDS: [(&str, usize, usize); 16] = [
+    ("name", 0, 100),
+    ("mode", 100, 108),
+    ("uid", 108, 116),
+    ("gid", 116, 124),
+    ("size", 124, 136),
+    ("mtime", 136, 148),
+    ("checksum", 148, 156),
+    ("type", 156, 157),
+    ("link name", 157, 257),
+    ("magic", 257, 263),
+    ("version", 263, 265),
+    ("user name", 265, 297),
+    ("group name", 297, 329),
+    ("device major", 329, 337),
+    ("device minor", 337, 345),
+    ("prefix", 345, 512),
+];
+
+/// A header field as a person reads it: the text up to the first NUL, escaped.
+fn field_text(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[..end]);
+    let text = text.trim();
+    if bytes[end..].iter().any(|&b| b != 0) {
+        format!("{text:?} followed by non-zero bytes")
+    } else {
+        format!("{text:?}")
     }
-    Ok(out)
+}
+
+/// The header must be byte for byte the one `pack` writes for this path and size:
+/// mode, owner, names, mtime, type, device numbers, checksum encoding, everything.
+fn check_canonical_header(path: &str, size: u64, found: &tar::Header) -> Result<(), VerifyError> {
+    let expected = super::writer::header(path, size).map_err(|e| VerifyError::NonCanonical {
+        path: path.into(),
+        why: format!("pack cannot write this path in a ustar header ({e})"),
+    })?;
+    let (want, got) = (expected.as_bytes(), found.as_bytes());
+    if want == got {
+        return Ok(());
+    }
+    // Any other field first: a changed field changes the checksum too.
+    let differs = |(_, from, to): &(&str, usize, usize)| want[*from..*to] != got[*from..*to];
+    let (field, from, to) = HEADER_FIELDS
+        .iter()
+        .copied()
+        .filter(|(name, _, _)| *name != "checksum")
+        .find(differs)
+        .or_else(|| HEADER_FIELDS.iter().copied().find(differs))
+        .expect("headers differ in some field");
+    Err(VerifyError::NonCanonical {
+        path: path.into(),
+        why: format!(
+            "tar header {field} is {}, pack writes {}",
+            field_text(&got[from..to]),
+            field_text(&want[from..to])
+        ),
+    })
 }
 
 /// Signatures against the store's threshold, then expiry, both at the time judged.
 fn judge_trust(judge: &Judge<'_>, op: &mut Opened) -> Result<(), VerifyError> {
-    let Judge::Trust { store, at } = judge else {
-        return Ok(());
+    let (store, judging) = match judge {
+        Judge::StructureOnly => return Ok(()),
+        Judge::Trust { store, at } => (
+            *store,
+            trust::Judging {
+                at: *at,
+                given: false,
+                now: Utc::now().max(*at),
+                existed: None,
+            },
+        ),
+        Judge::Judged { store, judging } => (*store, judging.clone()),
     };
+    let at = &judging.at;
     let verdict = trust::evaluate(
         store,
         &op.manifest_bytes,
+        &op.manifest,
         &op.bundle_id,
         &op.signatures,
-        *at,
+        &judging,
     );
     if !verdict.met {
         return Err(VerifyError::Untrusted(Box::new(verdict)));
@@ -273,20 +376,23 @@ fn read_from<R: Read + Send + 'static>(
         f: input,
         count: Arc::clone(&compressed),
     });
+    let zero: ZeroRanges = Default::default();
     let guarded = Guarded {
         inner: gz,
         compressed,
         out: 0,
         limits: limits.clone(),
         progress,
+        zero: zero.clone(),
     };
     let mut archive = tar::Archive::new(guarded);
-    let opened = {
+    let (opened, stream_len) = {
         let mut entries = archive.entries().map_err(io_to_verify)?.raw(true);
         let mut seen = HashSet::new();
         let mut count = 0usize;
         let mut total = 0u64;
-        let mut pending_pax: Option<Vec<(String, String)>> = None;
+        // Where the tar stream's entries end: headers, data and padding so far.
+        let mut stream_len = 0u64;
         let mut opened: Option<Opened> = None;
         let mut expected_idx = 0usize;
         let mut sigs: Vec<(String, SignatureBox)> = vec![];
@@ -304,28 +410,18 @@ fn read_from<R: Read + Send + 'static>(
             let header = entry.header().clone();
             let etype = header.entry_type();
             let size = entry.size();
+            // Everything up to the end of this entry's padding; the padding must be zero.
+            let data_end = entry.raw_file_position() + size;
+            stream_len = data_end.div_ceil(512) * 512;
+            if stream_len > data_end {
+                zero.borrow_mut()
+                    .push_back((data_end, stream_len, shown.clone()));
+            }
             if etype.is_pax_local_extensions() {
-                if pending_pax.is_some() {
-                    return Err(VerifyError::Pax {
-                        path: shown,
-                        why: "two PAX headers in a row".into(),
-                    });
-                }
-                let data = read_limited(&mut entry, size, 64 * 1024, "PAX header")?;
-                let recs = pax_records(&data).map_err(|why| VerifyError::Pax {
-                    path: shown.clone(),
-                    why,
-                })?;
-                for (k, _) in &recs {
-                    if !matches!(k.as_str(), "path" | "size" | "mtime") {
-                        return Err(VerifyError::Pax {
-                            path: shown,
-                            why: format!("record {k:?} is not allowed (only path, size, mtime)"),
-                        });
-                    }
-                }
-                pending_pax = Some(recs);
-                continue;
+                return Err(VerifyError::Pax {
+                    path: shown,
+                    why: "airlock bundles carry no PAX headers (pack never writes one)".into(),
+                });
             }
             if !(etype.is_file()) {
                 let kind = if etype.is_symlink() {
@@ -351,25 +447,6 @@ fn read_from<R: Read + Send + 'static>(
                 path: shown.clone(),
                 why: "path is not UTF-8".into(),
             })?;
-            if let Some(recs) = pending_pax.take() {
-                for (k, v) in recs {
-                    let agrees = match k.as_str() {
-                        "path" => v == path_str,
-                        "size" => v.parse::<u64>().ok() == Some(size),
-                        "mtime" => {
-                            v.split('.').next().and_then(|s| s.parse::<u64>().ok())
-                                == header.mtime().ok()
-                        }
-                        _ => false,
-                    };
-                    if !agrees {
-                        return Err(VerifyError::Pax {
-                            path: path_str,
-                            why: format!("PAX {k}={v:?} disagrees with the tar header"),
-                        });
-                    }
-                }
-            }
             let bpath = BundlePath::new(&path_str).map_err(|e| VerifyError::UnsafePath {
                 path: path_str.clone(),
                 why: e.to_string(),
@@ -390,6 +467,7 @@ fn read_from<R: Read + Send + 'static>(
                     limits.max_total
                 )));
             }
+            check_canonical_header(&path_str, size, &header)?;
 
             // 1. manifest.json first.
             if opened.is_none() {
@@ -405,7 +483,6 @@ fn read_from<R: Read + Send + 'static>(
                     bundle_id,
                     signatures: vec![],
                     trust: None,
-                    mtime: header.mtime().unwrap_or(0),
                 });
                 continue;
             }
@@ -518,12 +595,6 @@ fn read_from<R: Read + Send + 'static>(
                 found: "(empty archive)".into(),
             });
         };
-        if pending_pax.is_some() {
-            return Err(VerifyError::Pax {
-                path: "(end)".into(),
-                why: "PAX header with no entry after it".into(),
-            });
-        }
         if expected_idx == 0 {
             // No payload at all: still judge trust so the message is the right one.
             op.signatures = std::mem::take(&mut sigs);
@@ -534,9 +605,10 @@ fn read_from<R: Read + Send + 'static>(
                 path: missing.path.clone(),
             });
         }
-        op
+        (op, stream_len)
     };
-    // After the end-of-archive marker only zero padding may follow, then the gzip end.
+    // After the last entry: exactly the end-of-archive marker pack writes (1024 zero
+    // bytes), then the gzip end.
     let mut rest = archive.into_inner();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -549,6 +621,18 @@ fn read_from<R: Read + Send + 'static>(
                 "non-zero bytes after the tar end-of-archive marker".into(),
             ));
         }
+        if rest.out > stream_len + END_OF_ARCHIVE {
+            break;
+        }
+    }
+    let end = rest.out.saturating_sub(stream_len);
+    if end != END_OF_ARCHIVE {
+        return Err(VerifyError::NonCanonical {
+            path: "(end of archive)".into(),
+            why: format!(
+                "{end} zero bytes after the last entry, pack writes exactly {END_OF_ARCHIVE}"
+            ),
+        });
     }
     Ok(opened)
 }

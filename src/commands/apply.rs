@@ -1,12 +1,13 @@
 //! `airlock apply` and `airlock rollback`.
 
-use super::common::{load_secret_key, write_atomic, NewFileMode};
+use super::common::{load_secret_key, load_trust, write_atomic, NewFileMode};
 use super::db_common::prepare;
 use crate::cli::{ApplyArgs, RollbackArgs};
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
 use crate::report::{short, Outcome, Report};
+use crate::trust::Role;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -262,9 +263,78 @@ fn receipt_key(
     path.map(|p| load_secret_key(p, pass)).transpose()
 }
 
+/// Before anything changes: a receipt the trust store would not count is refused.
+/// `require_signed_receipts` needs `--sign-receipt` with one of its operator keys; a
+/// key the store lists must be an operator key, unrevoked and valid now, whether or
+/// not signing is required (its signature would never count).
+fn check_receipt_policy(
+    trust: &crate::cli::TrustArgs,
+    key: Option<&SecretKey>,
+    receipt_arg: &std::path::Path,
+) -> Result<()> {
+    let store = load_trust(&trust.trust)?;
+    let store_name = store.path.display().to_string();
+    let Some(key) = key else {
+        if store.require_signed_receipts {
+            return Err(Error::usage(
+                format!("trust store {store_name} requires signed receipts (require_signed_receipts = true); nothing was changed"),
+                Some("pass --sign-receipt KEY with an operator key listed in the trust store".into()),
+            ));
+        }
+        return Ok(());
+    };
+    let public = key.public();
+    let id = public.key_id;
+    let Some(entry) = store.find_key(&public) else {
+        if store.require_signed_receipts {
+            return Err(Error::usage(
+                format!("receipt key {} ({id}) is not in trust store {store_name}, so its receipts would not count; nothing was changed", receipt_arg.display()),
+                Some(format!("add its .pub to the trust store with role = \"operator\" under [keys.{id}] in trust.toml, or sign with an operator key listed there")),
+            ));
+        }
+        return Ok(());
+    };
+    let now = chrono::Utc::now();
+    let p = &entry.policy;
+    let why = if p.role != Role::Operator {
+        Some(format!(
+            "has role {} in trust store {store_name}; receipts count only from operator keys",
+            p.role.as_str()
+        ))
+    } else if matches!(p.revoked, Some(None)) || matches!(p.revoked, Some(Some(t)) if t <= now) {
+        Some(format!("is revoked in trust store {store_name}"))
+    } else if p.not_before.is_some_and(|nb| now < nb) || p.not_after.is_some_and(|na| now > na) {
+        Some(format!(
+            "is outside its validity window in trust store {store_name}"
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::usage(
+            format!(
+                "receipt key {} ({id}) {why}: its signature would not count; nothing was changed",
+                receipt_arg.display()
+            ),
+            Some(
+                "sign receipts with a current operator key (role = \"operator\" in trust.toml)"
+                    .into(),
+            ),
+        )),
+    }
+}
+
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    check_receipt_policy(
+        &args.trust,
+        key.as_ref(),
+        args.sign_receipt
+            .as_deref()
+            .unwrap_or(std::path::Path::new("")),
+    )?;
     check_receipt_target(args.receipt.as_deref(), key.is_some())?;
     let confirm = confirm_on_tty(args.yes, "apply");
     let o = Options {
@@ -287,6 +357,13 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    check_receipt_policy(
+        &args.trust,
+        key.as_ref(),
+        args.sign_receipt
+            .as_deref()
+            .unwrap_or(std::path::Path::new("")),
+    )?;
     check_receipt_target(args.receipt.as_deref(), key.is_some())?;
     let confirm = confirm_on_tty(args.yes, "ROLL BACK");
     let o = Options {

@@ -137,7 +137,6 @@ fn pack_linted(
     let mut w = BundleWriter::new(
         std::io::BufWriter::with_capacity(1 << 20, file),
         level,
-        epoch.unwrap_or(0).max(0) as u64,
         &bytes,
         &[sig],
     )

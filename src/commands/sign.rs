@@ -90,7 +90,6 @@ impl Sink for Rewrite<'_> {
         let w = BundleWriter::new(
             BufWriter::with_capacity(1 << 20, f),
             6,
-            op.mtime,
             &op.manifest_bytes,
             &sigs,
         )

@@ -122,10 +122,16 @@ impl Report for BundleReport {
 
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
-    let at = judge_time(args.at.as_deref())?;
+    let judging = match &args.at {
+        Some(_) => crate::trust::Judging::at(Some(judge_time(args.at.as_deref())?)),
+        None => crate::trust::Judging::now(),
+    };
     let op = read_bundle_observed(
         &args.bundle,
-        Judge::Trust { store: &store, at },
+        Judge::Judged {
+            store: &store,
+            judging,
+        },
         &Limits::default(),
         &mut Discard,
         &bundle_progress(&args.bundle, "verifying"),

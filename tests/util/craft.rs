@@ -41,6 +41,8 @@ pub fn octal(field: &mut [u8], v: u64) {
     }
 }
 
+/// The header `pack` writes for this entry (byte for byte, checksum encoding too),
+/// with the entry's type and link name.
 pub fn header(e: &Entry) -> [u8; 512] {
     let mut h = [0u8; 512];
     h[..e.name.len().min(100)].copy_from_slice(&e.name[..e.name.len().min(100)]);
@@ -55,7 +57,7 @@ pub fn header(e: &Entry) -> [u8; 512] {
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
     let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    let s = format!("{sum:06o}\0 ");
+    let s = format!("{sum:07o}\0");
     h[148..156].copy_from_slice(s.as_bytes());
     h
 }
@@ -69,6 +71,23 @@ pub fn tar(entries: &[Entry]) -> Vec<u8> {
         out.extend(std::iter::repeat_n(0u8, pad));
     }
     out.extend(std::iter::repeat_n(0u8, 1024));
+    out
+}
+
+/// `tar(entries)` with entry `index`'s header changed by `edit` (checksum
+/// recomputed as `pack` encodes it, so only the edited fields differ).
+pub fn tar_with_header(entries: &[Entry], index: usize, edit: impl Fn(&mut [u8; 512])) -> Vec<u8> {
+    let mut out = tar(entries);
+    let offset: usize = entries[..index]
+        .iter()
+        .map(|e| 512 + e.data.len().div_ceil(512) * 512)
+        .sum();
+    let mut h: [u8; 512] = out[offset..offset + 512].try_into().unwrap();
+    edit(&mut h);
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:07o}\0").as_bytes());
+    out[offset..offset + 512].copy_from_slice(&h);
     out
 }
 
