@@ -592,8 +592,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     let client = &mut session.client;
     loop {
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
-        ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
-        let rows = read_checked(&mut tx, &facts)?;
+        let rows = ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
+        remembered::check(&facts.system_identifier, &facts.database, &rows)?;
         let (applied, mut idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
         if m.bundle.transaction == TxMode::PerTier {
             idx.truncate(1);
@@ -770,8 +770,8 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         .client
         .transaction()
         .map_err(|e| sql_err("BEGIN", &e))?;
-    ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
-    let rows = read_checked(&mut tx, &facts)?;
+    let rows = ledger::lock_for_deploy(&mut tx, &opts.lock_timeout)?;
+    remembered::check(&facts.system_identifier, &facts.database, &rows)?;
     let st = ledger::state_of(&rows, vb.id());
     let mut receipt = Receipt::new(
         "rollback",

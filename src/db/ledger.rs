@@ -428,62 +428,67 @@ pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, D
 pub const CREATE_LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
 
 /// Take the deploy lock inside the caller's transaction, creating the ledger first if
-/// this is the database's first apply. The lock is `SHARE ROW EXCLUSIVE` on
-/// `airlock.ledger`: self-conflicting, and it can only be taken (or blocked with a
-/// conflicting lock) by roles with write rights on the ledger, which
-/// [`inspect`] allows only to its owner and superusers.
+/// this is the database's first apply, and return the ledger's rows, checked
+/// ([`inspect`], after the lock, so nobody can change it between the check and the
+/// use) and chained. The lock is `SHARE ROW EXCLUSIVE` on `airlock.ledger`:
+/// self-conflicting, and it can only be taken (or blocked with a conflicting lock) by
+/// roles with write rights on the ledger, which [`inspect`] allows only to its owner
+/// and superusers.
 pub fn lock_for_deploy(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
-) -> Result<(), DbError> {
+) -> Result<Vec<LedgerRow>, DbError> {
     super::session::check_duration("--lock-timeout", lock_timeout)?;
     let set_timeout = format!(
         "SET LOCAL lock_timeout TO {}; ",
         super::session::quote_literal(lock_timeout)
     );
     let lock_table = "LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE";
-    let try_lock = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<(), DbError> {
+    // Ok(false): there is no airlock.ledger (or no schema airlock) to lock.
+    let try_lock = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<bool, DbError> {
         match tx.batch_execute(&format!(
             "SAVEPOINT airlock_lock; {set_timeout}{sql}; RELEASE SAVEPOINT airlock_lock"
         )) {
-            Ok(()) => Ok(()),
-            Err(e) if super::sqlstate(&e) == Some("55P03") => {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let code = super::sqlstate(&e).map(str::to_string);
                 tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_lock")
-                    .map_err(|e| sql_err("after the lock timeout", &e))?;
-                Err(DbError::LockBusy {
-                    waited: lock_timeout.to_string(),
-                    holders: lock_holders(tx)?,
-                })
+                    .map_err(|e| sql_err("after taking the deploy lock failed", &e))?;
+                match code.as_deref() {
+                    Some("55P03") => Err(DbError::LockBusy {
+                        waited: lock_timeout.to_string(),
+                        holders: lock_holders(tx)?,
+                    }),
+                    Some("42P01") | Some("3F000") => Ok(false),
+                    _ => Err(sql_err("taking the deploy lock", &e)),
+                }
             }
-            Err(e) => Err(sql_err("taking the deploy lock", &e)),
         }
     };
-    match inspect(tx)? {
-        Presence::Present => try_lock(tx, lock_table),
-        presence => {
-            try_lock(
-                tx,
-                &format!("SELECT pg_catalog.pg_advisory_xact_lock({CREATE_LOCK_KEY})"),
-            )?;
-            // Another first apply may have created it while this one waited.
-            let presence = if inspect(tx)? == Presence::Present {
-                Presence::Present
+    // The common case in one round trip: the ledger exists, lock it.
+    if !try_lock(tx, lock_table)? {
+        try_lock(
+            tx,
+            &format!("SELECT pg_catalog.pg_advisory_xact_lock({CREATE_LOCK_KEY})"),
+        )?;
+        // Another first apply may have created it while this one waited.
+        let presence = inspect(tx)?;
+        if presence != Presence::Present {
+            let create = if presence == Presence::Absent {
+                CREATE.to_string()
             } else {
-                presence
+                CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
             };
-            if presence != Presence::Present {
-                let create = if presence == Presence::Absent {
-                    CREATE.to_string()
-                } else {
-                    CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
-                };
-                tx.batch_execute(&create)
-                    .map_err(|e| sql_err("creating the ledger", &e))?;
-                inspect(tx)?;
-            }
-            try_lock(tx, lock_table)
+            tx.batch_execute(&create)
+                .map_err(|e| sql_err("creating the ledger", &e))?;
         }
+        try_lock(tx, lock_table)?;
     }
+    let rows = read_all(tx)?;
+    if let Some((seq, reason)) = verify_chain(&rows) {
+        return Err(DbError::LedgerBroken { seq, reason });
+    }
+    Ok(rows)
 }
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
