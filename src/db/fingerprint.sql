@@ -510,6 +510,7 @@ obj AS (
         AND ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
         AND ip.objsubid OPERATOR(pg_catalog.=) 0
     WHERE n.oid OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+      AND (n.nspacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('n', n.nspowner))::pg_catalog.text
     UNION ALL
@@ -520,6 +521,7 @@ obj AS (
         AND ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
         AND ip.objsubid OPERATOR(pg_catalog.=) 0
     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+      AND (c.relacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(c.relacl, pg_catalog.acldefault('r', c.relowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('r', c.relowner))::pg_catalog.text
     UNION ALL
@@ -532,6 +534,7 @@ obj AS (
         AND ip.objsubid OPERATOR(pg_catalog.=) a.attnum
     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
       AND a.attnum OPERATOR(pg_catalog.>) 0
+      AND (a.attacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(a.attacl, pg_catalog.acldefault('c', c.relowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('c', c.relowner))::pg_catalog.text
     UNION ALL
@@ -542,6 +545,7 @@ obj AS (
         AND ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
         AND ip.objsubid OPERATOR(pg_catalog.=) 0
     WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+      AND (p.proacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text
     UNION ALL
@@ -552,6 +556,7 @@ obj AS (
         AND ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
         AND ip.objsubid OPERATOR(pg_catalog.=) 0
     WHERE t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+      AND (t.typacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(t.typacl, pg_catalog.acldefault('T', t.typowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('T', t.typowner))::pg_catalog.text
     UNION ALL
@@ -562,6 +567,7 @@ obj AS (
         AND ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_language'::pg_catalog.regclass
         AND ip.objsubid OPERATOR(pg_catalog.=) 0
     WHERE l.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+      AND (l.lanacl IS NOT NULL OR ip.initprivs IS NOT NULL)
       AND COALESCE(l.lanacl, pg_catalog.acldefault('l', l.lanowner))::pg_catalog.text
           OPERATOR(pg_catalog.<>) COALESCE(ip.initprivs, pg_catalog.acldefault('l', l.lanowner))::pg_catalog.text
 )
