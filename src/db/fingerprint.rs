@@ -286,9 +286,8 @@ pub fn compute(tx: &mut Transaction<'_>, level: Level) -> Result<Fingerprint, Db
         }
         batch(tx, UNPIN, "releasing settings")?;
     }
-    parts.sort_by(|a, b| {
-        (a.kind.as_str(), a.name.as_str()).cmp(&(b.kind.as_str(), b.name.as_str()))
-    });
+    // (kind, name) is unique; the hash only makes the order total whatever the rows.
+    parts.sort_by(|a, b| (&a.kind, &a.name, &a.hash).cmp(&(&b.kind, &b.name, &b.hash)));
     let mut h = Sha256::new();
     for p in &parts {
         h.update(p.kind.as_bytes());
