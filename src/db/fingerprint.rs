@@ -18,10 +18,13 @@
 //! and what `pg_dump --schema-only` leaves out too (data, statistics, sequence
 //! values, large objects, roles, tablespaces, database settings).
 //!
-//! Invariant: the schema fingerprint changes exactly when that description does.
-//! The description holds names and server-rendered definitions, never OIDs,
-//! statistics, sequence values or physical layout, so dropping and recreating an
-//! identical object, VACUUM, ANALYZE, CHECKPOINT or data changes leave it alone. It
+//! Invariant: the schema fingerprint changes exactly when `pg_dump --schema-only`
+//! output does (tests/fingerprint.rs checks this one DDL step at a time), but for the
+//! ledger objects and one deliberate addition: a foreign key whose internal triggers
+//! were disabled, which pg_dump does not show. The description holds names and
+//! server-rendered definitions, never OIDs, statistics, sequence values or physical
+//! layout, so dropping and recreating an identical object, VACUUM, ANALYZE,
+//! CHECKPOINT or data changes leave it alone. It
 //! is computed in a savepoint that first pins every setting the server's renderers
 //! read (`search_path`, `DateStyle`, …) and is rolled back afterwards, and its SQL
 //! names only `pg_catalog` objects (a unit test checks this with the PostgreSQL
