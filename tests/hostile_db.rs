@@ -597,3 +597,21 @@ fn the_deploy_lock_cannot_be_squatted_and_a_wait_names_the_holder() {
     assert!(e.contains("the_blocker") && e.contains("pid "), "{e}");
     drop(holder);
 }
+
+#[test]
+fn a_rule_added_between_through_and_the_continuation_is_drift() {
+    let h = Hostile::new("rule");
+    h.db.exec("INSERT INTO fx.approvals VALUES (1)");
+    let b = h.bundle("b.tar.gz", GATE, TWO);
+    expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
+    // Between the two applies, someone redirects the seed rows to a table of theirs.
+    h.db.exec(
+        "CREATE TABLE public.loot(i int);
+         CREATE RULE steal AS ON INSERT TO app.t1 DO INSTEAD INSERT INTO public.loot VALUES (NEW.i);",
+    );
+    let o = h.run(&["apply", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    assert!(json(&o)["error"].as_str().unwrap().contains("drift"));
+    assert_eq!(h.db.scalar("SELECT count(*)::text FROM public.loot"), "0");
+    assert_eq!(h.ledger_rows(), "1");
+}

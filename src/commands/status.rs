@@ -373,7 +373,7 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
         .start()
         .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
     let database: String = tx
-        .query_one("SELECT current_database()::text", &[])
+        .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
         .map_err(|e| crate::db::sql_err("fingerprint", &e))?
         .get(0);
     let level = if args.data {

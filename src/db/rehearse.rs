@@ -113,7 +113,7 @@ fn fail(e: DbError) -> (u8, String) {
 fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
     let mut c = spec.connect()?;
     conn::name_guard(&mut c, expected)?;
-    fingerprint::compute(&mut c, Level::Data)
+    fingerprint::compute_read_only(&mut c, Level::Data)
 }
 
 pub fn clone_name(target: &str) -> String {
