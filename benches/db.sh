@@ -29,6 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$W"
+# What airlock remembers of ledgers stays with this run's throw-away databases.
+export AIRLOCK_STATE_DIR="$W/state"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
 # The one-time setup: gates and probes run as a role without powers outside the database.
 "${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; END IF; END \$\$" >/dev/null

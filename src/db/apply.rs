@@ -568,6 +568,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
+    let mut described = fingerprint::Prepared::default();
     // Decide (and, on a terminal, confirm) outside the lock; everything is decided again
     // under the lock before anything runs.
     {
@@ -615,7 +616,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 return Err(DbError::Blocked(format!("{summary}; nothing was changed")));
             }
         }
-        let before = fingerprint::compute(&mut tx, Level::Schema)?;
+        let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
         let st = ledger::state_of(&rows, vb.id());
         if applied.is_empty() {
             if let Some(p) = &m.preflight {
@@ -684,7 +685,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.verify = Some(pr);
             }
         }
-        let after = fingerprint::compute(&mut tx, Level::Schema)?;
+        let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
         let names: Vec<String> = idx.iter().map(|&i| m.tier[i].name.clone()).collect();
         let row = ledger::append(
             &mut tx,
@@ -749,6 +750,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
+    let mut described = fingerprint::Prepared::default();
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
@@ -788,7 +790,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         return Ok(receipt.finish(started));
     }
     set_params(&mut tx, &opts.params)?;
-    let before = fingerprint::compute(&mut tx, Level::Schema)?;
+    let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
     for f in &rb.files {
         interrupted_check()?;
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
@@ -813,7 +815,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         }
         receipt.rollback_probe = Some(pr);
     }
-    let after = fingerprint::compute(&mut tx, Level::Schema)?;
+    let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
     let row = ledger::append(
         &mut tx,
         NewRow {

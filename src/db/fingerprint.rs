@@ -231,9 +231,26 @@ fn text(row: &[Option<String>], i: usize) -> String {
     row.get(i).cloned().flatten().unwrap_or_default()
 }
 
+/// The description query prepared on one connection, for its later fingerprints
+/// (`apply` takes two, before and after the tiers): PostgreSQL plans it once, and
+/// planning is most of its cost. Use it only with the connection that prepared it.
+#[derive(Default)]
+pub struct Prepared {
+    schema: Option<(u32, postgres::Statement)>,
+}
+
 /// Compute the fingerprint inside the caller's transaction. It only reads, and leaves
 /// the transaction's settings as they were; the schema level takes two round trips.
 pub fn compute(tx: &mut Transaction<'_>, level: Level) -> Result<Fingerprint, DbError> {
+    compute_with(tx, level, &mut Prepared::default())
+}
+
+/// [`compute`] reusing (or preparing) the description query in `prepared`.
+pub fn compute_with(
+    tx: &mut Transaction<'_>,
+    level: Level,
+    prepared: &mut Prepared,
+) -> Result<Fingerprint, DbError> {
     let pinned = batch(tx, PIN, "pinning settings")?;
     let version: u32 = pinned
         .last()
@@ -242,19 +259,34 @@ pub fn compute(tx: &mut Transaction<'_>, level: Level) -> Result<Fingerprint, Db
         .ok_or_else(|| {
             DbError::State("fingerprint: the server sent no server_version_num".into())
         })?;
-    let mut sql = schema_sql(version);
-    sql.push_str(";\n");
-    sql.push_str(&if level == Level::Schema {
-        UNPIN.to_string()
-    } else {
-        with_ledger(TABLES_SQL)
-    });
-    let mut results = batch(tx, &sql, "schema").map(Vec::into_iter)?;
-    let described = results.next().unwrap_or_default();
+    let statement = match &prepared.schema {
+        Some((v, st)) if *v == version => st.clone(),
+        _ => {
+            let st = tx
+                .prepare(&schema_sql(version))
+                .map_err(|e| fingerprint_err("schema", &e))?;
+            prepared.schema = Some((version, st.clone()));
+            st
+        }
+    };
+    let described: Rows = tx
+        .query(&statement, &[])
+        .map_err(|e| fingerprint_err("schema", &e))?
+        .iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<_, Option<String>>(i))
+                .collect()
+        })
+        .collect();
     let tables = if level == Level::Schema {
+        batch(tx, UNPIN, "releasing settings")?;
         vec![]
     } else {
-        results.next().unwrap_or_default()
+        batch(tx, &with_ledger(TABLES_SQL), "tables")?
+            .into_iter()
+            .next()
+            .unwrap_or_default()
     };
     let mut parts: Vec<Part> = described
         .iter()
