@@ -246,19 +246,49 @@ fn text(row: &[Option<String>], i: usize) -> String {
 /// The description query prepared on one connection, for its later fingerprints
 /// (`apply` takes two, before and after the tiers): PostgreSQL plans it once, and
 /// planning is most of its cost. Use it only with the connection that prepared it.
+///
+/// A cached plan is made again when the session's temporary schema comes into use
+/// after it was prepared (`pg_temp` in the pinned search_path then names a schema,
+/// even for a moment: a probe's wrapper in a rolled-back savepoint, a tier's
+/// temporary table). So before preparing, [`TEMP_SCHEMA`] puts it in use for the
+/// rest of the caller's transaction; where that is refused (a read-only
+/// transaction, no TEMP privilege) the plan is simply made again when needed.
 #[derive(Default)]
 pub struct Prepared {
     schema: Option<(u32, postgres::Statement)>,
 }
 
+/// Puts the session's temporary schema in use for the caller's transaction (see
+/// [`Prepared`]): a function made and dropped there, in a savepoint that is released.
+const TEMP_SCHEMA: &str = "SAVEPOINT airlock_fingerprint_temp;
+CREATE FUNCTION pg_temp.airlock_fingerprint_temp() RETURNS pg_catalog.void LANGUAGE sql AS '';
+DROP FUNCTION pg_temp.airlock_fingerprint_temp();
+RELEASE SAVEPOINT airlock_fingerprint_temp";
+
+/// Undoes a failed [`TEMP_SCHEMA`].
+const TEMP_SCHEMA_FAILED: &str = "ROLLBACK TO SAVEPOINT airlock_fingerprint_temp;
+RELEASE SAVEPOINT airlock_fingerprint_temp";
+
 /// Compute the fingerprint inside the caller's transaction. It only reads, and leaves
 /// the transaction's settings as they were; the schema level takes two round trips.
 pub fn compute(tx: &mut Transaction<'_>, level: Level) -> Result<Fingerprint, DbError> {
-    compute_with(tx, level, &mut Prepared::default())
+    compute_prepared(tx, level, &mut Prepared::default())
 }
 
-/// [`compute`] reusing (or preparing) the description query in `prepared`.
+/// [`compute`] reusing (or preparing) the description query in `prepared`. Before
+/// preparing it, it makes and drops a temporary function (see [`Prepared`]).
 pub fn compute_with(
+    tx: &mut Transaction<'_>,
+    level: Level,
+    prepared: &mut Prepared,
+) -> Result<Fingerprint, DbError> {
+    if prepared.schema.is_none() && tx.batch_execute(TEMP_SCHEMA).is_err() {
+        batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
+    }
+    compute_prepared(tx, level, prepared)
+}
+
+fn compute_prepared(
     tx: &mut Transaction<'_>,
     level: Level,
     prepared: &mut Prepared,
@@ -412,6 +442,8 @@ mod tests {
         let table = quote_qualified("pg_catalog", "pg_class");
         vec![
             ("PIN".into(), PIN.into()),
+            ("TEMP_SCHEMA".into(), TEMP_SCHEMA.into()),
+            ("TEMP_SCHEMA_FAILED".into(), TEMP_SCHEMA_FAILED.into()),
             ("UNPIN".into(), UNPIN.into()),
             ("schema (PostgreSQL 15+)".into(), schema_sql(150000)),
             ("schema (PostgreSQL 14)".into(), schema_sql(140000)),
