@@ -123,17 +123,18 @@ obj AS (
     LEFT JOIN pg_catalog.pg_init_privs i ON i.objoid OPERATOR(pg_catalog.=) t.oid
         AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
         AND i.objsubid OPERATOR(pg_catalog.=) 0
-    WHERE ((t.typnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
+    WHERE CASE WHEN t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN t.typacl IS NOT NULL
+        ELSE t.typnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
             AND t.typtype OPERATOR(pg_catalog.<>) 'm'
             AND ((SELECT e.typarray FROM pg_catalog.pg_type e
                 WHERE e.oid OPERATOR(pg_catalog.=) t.typelem) OPERATOR(pg_catalog.=) t.oid) IS NOT TRUE
             AND (t.typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid
                 OR (SELECT c.relkind FROM pg_catalog.pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid) OPERATOR(pg_catalog.=) 'c'))
-        OR (t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-            AND t.typacl IS NOT NULL))
-      AND (t.typnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
-        OR NOT t.typacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('T', t.typowner)))
+                    WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid) OPERATOR(pg_catalog.=) 'c') END
+      AND CASE WHEN t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN NOT t.typacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('T', t.typowner))
+        ELSE true END
 
     -- tables, partitioned tables, views, materialized views, sequences, foreign
     -- tables, composite types; and changed privileges of pg_catalog's relations
@@ -191,13 +192,14 @@ obj AS (
     LEFT JOIN pg_catalog.pg_init_privs i ON i.objoid OPERATOR(pg_catalog.=) c.oid
         AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
         AND i.objsubid OPERATOR(pg_catalog.=) 0
-    WHERE ((c.relnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
+    WHERE CASE WHEN c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN c.relacl IS NOT NULL
+        ELSE c.relnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
             AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,S,f,c}'::pg_catalog."char"[])
-            AND c.oid OPERATOR(pg_catalog.<>) (SELECT ctx.ledger_rel FROM ctx))
-        OR (c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-            AND c.relacl IS NOT NULL))
-      AND (c.relnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
-        OR NOT c.relacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('r', c.relowner)))
+            AND c.oid OPERATOR(pg_catalog.<>) (SELECT ctx.ledger_rel FROM ctx) END
+      AND CASE WHEN c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN NOT c.relacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('r', c.relowner))
+        ELSE true END
 
     -- columns (their position among the live columns, not attnum; a column has no
     -- privileges by default, whoever owns its table)
@@ -326,12 +328,13 @@ obj AS (
     LEFT JOIN pg_catalog.pg_init_privs i ON i.objoid OPERATOR(pg_catalog.=) p.oid
         AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
         AND i.objsubid OPERATOR(pg_catalog.=) 0
-    WHERE ((p.pronamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
-            AND p.oid OPERATOR(pg_catalog.<>) ALL ((SELECT ctx.ledger_functions FROM ctx)::pg_catalog.oid[]))
-        OR (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-            AND p.proacl IS NOT NULL))
-      AND (p.pronamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
-        OR NOT p.proacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('f', p.proowner)))
+    WHERE CASE WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN p.proacl IS NOT NULL
+        ELSE p.pronamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
+            AND p.oid OPERATOR(pg_catalog.<>) ALL ((SELECT ctx.ledger_functions FROM ctx)::pg_catalog.oid[]) END
+      AND CASE WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+        THEN NOT p.proacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('f', p.proowner))
+        ELSE true END
 
     -- operators
     UNION ALL
