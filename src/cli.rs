@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "airlock",
-    version,
+    version = crate::VERSION,
     propagate_version = true,
     max_term_width = 100
 )]

@@ -23,6 +23,25 @@ pub mod verified;
 
 pub use error::{Error, Result};
 
+/// `airlock --version`: the version, the commit it was built from (build.rs) and
+/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
+#[cfg(feature = "pg-parser")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_GIT_COMMIT"),
+    "; SQL check: PostgreSQL parser, pg-parser build)"
+);
+/// `airlock --version`: the version, the commit it was built from (build.rs) and
+/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
+#[cfg(not(feature = "pg-parser"))]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_GIT_COMMIT"),
+    "; SQL check: token classifier, default build without pg-parser)"
+);
+
 /// Run one parsed command line.
 pub fn run(cli: cli::Cli) -> Result<report::Outcome> {
     commands::dispatch(cli)
