@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod bundle_path;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod db;
 pub mod error;
