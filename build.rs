@@ -24,8 +24,9 @@ fn main() {
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".into());
-    // Rebuild when HEAD moves: HEAD itself (a detached checkout), the branch it names
-    // (in the common dir for a worktree) and packed-refs.
+    // Rebuild when HEAD moves: HEAD itself, its reflog (appended on every commit and
+    // checkout), the branch it names and packed-refs (in the common dir for a
+    // worktree). Only existing files: cargo reruns on every build for a missing one.
     if let (Some(dir), Some(common)) = (
         git(&["rev-parse", "--absolute-git-dir"]),
         git(&["rev-parse", "--git-common-dir"]),
@@ -36,13 +37,16 @@ fn main() {
         } else {
             std::env::current_dir().unwrap_or_default().join(common)
         };
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            common.join("packed-refs").display()
-        );
+        let mut watch = vec![
+            dir.join("HEAD"),
+            dir.join("logs/HEAD"),
+            common.join("packed-refs"),
+        ];
         if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", common.join(branch).display());
+            watch.push(common.join(branch));
+        }
+        for path in watch.iter().filter(|p| p.exists()) {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     println!("cargo:rustc-env=AIRLOCK_GIT_COMMIT={commit}");
