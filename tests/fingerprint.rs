@@ -911,6 +911,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
     // The real ledger, made the way the first apply makes it.
     let mut client = db.client();
     let mut tx = client.transaction().expect("BEGIN");
+    ledger::lock_for_deploy(&mut tx, "10s").expect("create the ledger");
     ledger::append(
         &mut tx,
         ledger::NewRow {
@@ -926,7 +927,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
             fingerprint_after: schema.fingerprint.clone(),
         },
     )
-    .expect("create the ledger");
+    .expect("append a row");
     tx.commit().expect("COMMIT");
     drop(client);
     assert!(

@@ -15,8 +15,10 @@
 //! `pg_catalog` objects, and the owner, ACL, comment and security labels of each.
 //! Not covered: the ledger objects named in [`LEDGER`] (the ledger module checks
 //! those before every use), a subscription's connection string (superuser-only),
-//! and what `pg_dump --schema-only` leaves out too (data, statistics, sequence
-//! values, large objects, roles, tablespaces, database settings).
+//! the privileges of a `pg_catalog` object whose ACL a superuser set to NULL by
+//! writing the catalog (GRANT and REVOKE never do), and what `pg_dump --schema-only`
+//! leaves out too (data, statistics, sequence values, large objects, roles,
+//! tablespaces, database settings).
 //!
 //! Invariant: the schema fingerprint changes exactly when `pg_dump --schema-only`
 //! output does (tests/fingerprint.rs checks this one DDL step at a time), but for the
@@ -153,31 +155,38 @@ fn with_ledger(sql: &str) -> String {
         )
 }
 
-/// The description query for a server version: publications gained row filters,
-/// column lists and schemas in PostgreSQL 15, subscriptions more options.
+/// The description query for a server version: columns gained a compression method
+/// and subscriptions binary and streaming options in PostgreSQL 14; publications
+/// gained row filters, column lists and schemas in PostgreSQL 15, subscriptions
+/// two-phase commit and disable-on-error.
 fn schema_sql(server_version_num: u32) -> String {
-    let (publication_rel, publication_namespace, subscription) = if server_version_num >= 150000 {
+    let (attcompression, subscription14) = if server_version_num >= 140000 {
+        ("a.attcompression", ", s.subbinary, s.substream")
+    } else {
+        ("NULL::pg_catalog.\"char\"", "")
+    };
+    let (publication_rel, publication_namespace, subscription15) = if server_version_num >= 150000 {
         (
-            "pg_catalog.jsonb_build_object(
-            'where', pg_catalog.pg_get_expr(r.prqual, r.prrelid),
-            'columns', (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)
+            "ROW(pg_catalog.pg_get_expr(r.prqual, r.prrelid),
+            (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)
                 FROM pg_catalog.pg_attribute a
                 WHERE a.attrelid OPERATOR(pg_catalog.=) r.prrelid
-                  AND a.attnum OPERATOR(pg_catalog.=) ANY (r.prattrs::pg_catalog.int2[])))",
+                  AND a.attnum OPERATOR(pg_catalog.=) ANY (r.prattrs::pg_catalog.int2[])))::pg_catalog.text",
             "UNION ALL
     SELECT 'pg_catalog.pg_publication_namespace'::pg_catalog.regclass, p.oid, 0, NULL,
-        '{}'::pg_catalog.jsonb
+        NULL::pg_catalog.text
     FROM pg_catalog.pg_publication_namespace p",
-            ", 'binary', s.subbinary, 'streaming', s.substream,
-            'two_phase', s.subtwophasestate, 'disable_on_error', s.subdisableonerr",
+            ", s.subtwophasestate, s.subdisableonerr",
         )
     } else {
-        ("'{}'::pg_catalog.jsonb", "", "")
+        ("NULL::pg_catalog.text", "", "")
     };
     with_ledger(SCHEMA_SQL)
+        .replace("@PG14_ATTCOMPRESSION@", attcompression)
+        .replace("@PG14_SUBSCRIPTION@", subscription14)
         .replace("@PG15_PUBLICATION_REL@", publication_rel)
         .replace("@PG15_PUBLICATION_NAMESPACE@", publication_namespace)
-        .replace("@PG15_SUBSCRIPTION@", subscription)
+        .replace("@PG15_SUBSCRIPTION@", subscription15)
 }
 
 fn line_hash(kind: &str, name: &str, def: &str) -> String {
@@ -402,7 +411,8 @@ mod tests {
             ("PIN".into(), PIN.into()),
             ("UNPIN".into(), UNPIN.into()),
             ("schema (PostgreSQL 15+)".into(), schema_sql(150000)),
-            ("schema (PostgreSQL 13, 14)".into(), schema_sql(130000)),
+            ("schema (PostgreSQL 14)".into(), schema_sql(140000)),
+            ("schema (PostgreSQL 13)".into(), schema_sql(130000)),
             ("tables".into(), with_ledger(TABLES_SQL)),
             ("rows".into(), ROWS_SQL.replace("@TABLE@", &table)),
             ("data".into(), DATA_SQL.replace("@TABLE@", &table)),
