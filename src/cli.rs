@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "airlock",
-    version,
+    version = crate::VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -82,6 +82,25 @@ pub enum Command {
     Audit(AuditArgs),
     /// The whole story on a throw-away database: pack, verify, gate, rehearse, apply, rollback.
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page airlock(1), or write one page per subcommand into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write airlock.1 and airlock-SUBCOMMAND.1 for every subcommand into this existing
+    /// directory instead of printing airlock.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod bundle_path;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod db;
 pub mod error;
@@ -22,6 +23,25 @@ pub mod trust;
 pub mod verified;
 
 pub use error::{Error, Result};
+
+/// `airlock --version`: the version, the commit it was built from (build.rs) and
+/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
+#[cfg(feature = "pg-parser")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_GIT_COMMIT"),
+    "; SQL check: PostgreSQL parser, pg-parser build)"
+);
+/// `airlock --version`: the version, the commit it was built from (build.rs) and
+/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
+#[cfg(not(feature = "pg-parser"))]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AIRLOCK_GIT_COMMIT"),
+    "; SQL check: token classifier, default build without pg-parser)"
+);
 
 /// Run one parsed command line.
 pub fn run(cli: cli::Cli) -> Result<report::Outcome> {

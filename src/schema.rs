@@ -45,6 +45,11 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
         ),
         ("audit.schema.json", schema_for!(audit::AuditReport)),
         ("demo.schema.json", schema_for!(demo::DemoReport)),
+        (
+            "completions.schema.json",
+            schema_for!(completions::GeneratedText),
+        ),
+        ("man.schema.json", schema_for!(completions::GeneratedText)),
     ]
 }
 

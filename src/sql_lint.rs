@@ -1,14 +1,64 @@
-//! SQL classification with the real PostgreSQL parser (libpg_query via `pg_query`).
+//! SQL classification: a streaming lexer for tier files, then one of two classifiers
+//! for what it finds: PostgreSQL's own parser (`parser.rs`, the `pg-parser` build) or a
+//! token classifier that needs no libclang to build (`tokens.rs`, the default build).
 //!
 //! Invariant: a gate or probe file passes only if it is exactly one plain read-only
 //! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
 //! locks, no `set_config`); a tier file passes only if every statement can run inside
 //! the apply transaction and none ends it. Both are checked at pack time and again
-//! before anything runs.
+//! before anything runs. The token classifier never accepts what the parser refuses
+//! for what a statement does; it refuses whatever it cannot prove (differential test
+//! in `tokens.rs`).
 
-use pg_query::NodeEnum;
-use serde_json::Value;
+#[cfg(feature = "pg-parser")]
+mod parser;
+mod tokens;
+
 use std::io::{self, Read};
+
+/// Which classifier judges gates, probes and non-DML tier statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classifier {
+    /// PostgreSQL's own parser (libpg_query): the full check.
+    #[cfg(feature = "pg-parser")]
+    Parser,
+    /// The token classifier: fails closed on anything it cannot prove.
+    Tokens,
+}
+
+impl Classifier {
+    /// The classifier this build uses.
+    #[cfg(feature = "pg-parser")]
+    pub const BUILD: Classifier = Classifier::Parser;
+    /// The classifier this build uses.
+    #[cfg(not(feature = "pg-parser"))]
+    pub const BUILD: Classifier = Classifier::Tokens;
+
+    /// How `airlock --version` and refusals name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => "PostgreSQL parser (pg-parser build)",
+            Classifier::Tokens => "token classifier (default build, without pg-parser)",
+        }
+    }
+
+    fn query_problems(self, sql: &str, role: SqlRole) -> Vec<(usize, String)> {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => parser::query_problems(sql, role),
+            Classifier::Tokens => tokens::query_problems(sql, role),
+        }
+    }
+
+    fn script_problems(self, sql: &str, line: usize) -> Vec<(usize, String)> {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => parser::script_problems(sql, line),
+            Classifier::Tokens => tokens::script_problems(sql, line),
+        }
+    }
+}
 
 /// What a file is used for decides which rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,15 +79,6 @@ pub struct SqlProblem {
     pub message: String,
 }
 
-fn line_of(sql: &str, byte_offset: usize) -> usize {
-    let end = byte_offset.min(sql.len());
-    sql.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
 /// psql meta-commands (`\set`, `\i`, `\connect`…) are client-side and never reach the
 /// server; a bundle that relies on them would run differently under airlock.
 fn meta_commands(file: &str, sql: &str) -> Vec<SqlProblem> {
@@ -53,131 +94,6 @@ fn meta_commands(file: &str, sql: &str) -> Vec<SqlProblem> {
             ),
         })
         .collect()
-}
-
-/// Object keys anywhere in the tree (node type names and field names).
-fn walk<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str, &'a Value)) {
-    match v {
-        Value::Object(map) => {
-            for (k, val) in map {
-                f(k, val);
-                walk(val, f);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| walk(i, f)),
-        _ => {}
-    }
-}
-
-fn is_set(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-        _ => true,
-    }
-}
-
-/// Problems that make a query not read-only, wherever they sit in the tree.
-fn read_only_problems(tree: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    walk(tree, &mut |k, v| match k {
-        "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
-            out.push(format!("contains a data-modifying {k}"))
-        }
-        "into_clause" if is_set(v) => out.push("SELECT INTO creates a table".into()),
-        "locking_clause" if is_set(v) => {
-            out.push("row locks (FOR UPDATE/SHARE) are not read-only".into())
-        }
-        "FuncCall" => {
-            let names: Vec<&str> = v
-                .get("funcname")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|n| n.pointer("/node/String/sval").and_then(Value::as_str))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(last) = names.last() {
-                let lower = last.to_ascii_lowercase();
-                if matches!(
-                    lower.as_str(),
-                    "set_config"
-                        | "nextval"
-                        | "setval"
-                        | "pg_advisory_lock"
-                        | "dblink_exec"
-                        | "lo_import"
-                        | "lo_export"
-                ) {
-                    out.push(format!("calls {lower}(), which changes state"));
-                }
-            }
-        }
-        _ => {}
-    });
-    out
-}
-
-fn stmt_kind(node: &Value) -> &str {
-    node.get("node")
-        .and_then(Value::as_object)
-        .and_then(|m| m.keys().next())
-        .map(String::as_str)
-        .unwrap_or("unknown")
-}
-
-/// Statements that cannot run inside a transaction block, or that end it.
-fn script_problem(node: &NodeEnum) -> Option<&'static str> {
-    use pg_query::protobuf::{DiscardMode, ReindexObjectType};
-    Some(match node {
-        NodeEnum::TransactionStmt(_) => {
-            "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/PREPARE TRANSACTION) is airlock's job: the whole apply is one transaction"
-        }
-        NodeEnum::VacuumStmt(_) => "VACUUM/ANALYZE cannot run inside a transaction block",
-        NodeEnum::IndexStmt(s) if s.concurrent => {
-            "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
-        }
-        NodeEnum::DropStmt(s) if s.concurrent => {
-            "DROP INDEX CONCURRENTLY cannot run inside a transaction block"
-        }
-        NodeEnum::ReindexStmt(s)
-            if s.params.iter().any(|p| {
-                matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
-            }) =>
-        {
-            "REINDEX CONCURRENTLY cannot run inside a transaction block"
-        }
-        NodeEnum::ReindexStmt(s)
-            if s.kind == ReindexObjectType::ReindexObjectSystem as i32
-                || s.kind == ReindexObjectType::ReindexObjectDatabase as i32 =>
-        {
-            "REINDEX SYSTEM/DATABASE cannot run inside a transaction block"
-        }
-        NodeEnum::ClusterStmt(s) if s.relation.is_none() => {
-            "CLUSTER without a table cannot run inside a transaction block"
-        }
-        NodeEnum::DiscardStmt(s) if s.target == DiscardMode::DiscardAll as i32 => {
-            "DISCARD ALL cannot run inside a transaction block"
-        }
-        NodeEnum::CreatedbStmt(_) | NodeEnum::DropdbStmt(_) => {
-            "CREATE/DROP DATABASE cannot run inside a transaction block"
-        }
-        NodeEnum::AlterSystemStmt(_) => "ALTER SYSTEM cannot run inside a transaction block",
-        NodeEnum::CreateTableSpaceStmt(_) | NodeEnum::DropTableSpaceStmt(_) => {
-            "CREATE/DROP TABLESPACE cannot run inside a transaction block"
-        }
-        NodeEnum::CreateSubscriptionStmt(_) | NodeEnum::DropSubscriptionStmt(_) => {
-            "CREATE/DROP SUBSCRIPTION cannot run inside a transaction block"
-        }
-        NodeEnum::CopyStmt(s) if s.filename.is_empty() => {
-            "COPY FROM STDIN / TO STDOUT needs psql; load data with INSERT"
-        }
-        NodeEnum::CheckPointStmt(_) => "CHECKPOINT does not belong in a release",
-        _ => return None,
-    })
 }
 
 /// Check one SQL file for its role. Returns every problem found (empty = clean).
@@ -235,57 +151,25 @@ pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<V
     }
 }
 
-/// One read-only query (gates and probes): the whole text through the real parser.
+/// One read-only query (gates and probes): the whole text through the build's
+/// classifier.
 fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
-    let mut problems = meta_commands(file, sql);
+    check_query_with(file, sql, role, Classifier::BUILD)
+}
+
+fn check_query_with(file: &str, sql: &str, role: SqlRole, how: Classifier) -> Vec<SqlProblem> {
+    let problems = meta_commands(file, sql);
     if !problems.is_empty() {
         return problems;
     }
-    let problem = |line: usize, message: String| SqlProblem {
-        file: file.into(),
-        line,
-        message,
-    };
-    let parsed = match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
-        Ok(p) => p,
-        Err(e) => return vec![problem(1, format!("does not parse as PostgreSQL: {e}"))],
-    };
-    let stmts = &parsed.protobuf.stmts;
-    if stmts.is_empty() {
-        return vec![problem(1, "contains no statement".into())];
-    }
-    let what = if role == SqlRole::Gate {
-        "gate"
-    } else {
-        "probe"
-    };
-    if stmts.len() != 1 {
-        let second = stmts[1].stmt_location.max(0) as usize;
-        return vec![problem(
-            line_of(sql, second),
-            format!(
-                "a {what} must be exactly one statement, found {}",
-                stmts.len()
-            ),
-        )];
-    }
-    let raw = &stmts[0];
-    let line = line_of(sql, raw.stmt_location.max(0) as usize);
-    let Some(node) = raw.stmt.as_ref() else {
-        return vec![problem(1, "contains no statement".into())];
-    };
-    let tree = serde_json::to_value(node.as_ref()).unwrap_or(Value::Null);
-    let kind = stmt_kind(&tree).to_string();
-    if kind != "SelectStmt" {
-        problems.push(problem(
+    how.query_problems(sql, role)
+        .into_iter()
+        .map(|(line, message)| SqlProblem {
+            file: file.into(),
             line,
-            format!("must be a read-only SELECT, VALUES or WITH query, found {kind}"),
-        ));
-    }
-    for p in read_only_problems(&tree) {
-        problems.push(problem(line, format!("is not read-only: {p}")));
-    }
-    problems
+            message,
+        })
+        .collect()
 }
 
 /// First keywords of statements that are data manipulation whatever follows: they can
@@ -362,10 +246,11 @@ const NORMAL_STOP: [bool; 256] = {
 
 /// Streams a tier or rollback file through a PostgreSQL-faithful lexer: statement
 /// boundaries, line numbers, psql backslashes outside quotes, unterminated constructs;
-/// every statement that is not plain DML is parsed by the real parser and classified.
+/// every statement that is not plain DML is judged by the build's [`Classifier`].
 /// Memory: the largest non-DML statement, whatever the file's size.
 pub struct ScriptChecker<'f> {
     file: &'f str,
+    classifier: Classifier,
     lex: Lex,
     e_string: bool,
     comment_depth: u32,
@@ -409,8 +294,15 @@ const MAX_PROBLEMS: usize = 50;
 
 impl<'f> ScriptChecker<'f> {
     pub fn new(file: &'f str) -> Self {
+        Self::with_classifier(file, Classifier::BUILD)
+    }
+
+    /// A checker judging with `classifier` (both exist in the pg-parser build, for the
+    /// differential test).
+    pub fn with_classifier(file: &'f str, classifier: Classifier) -> Self {
         ScriptChecker {
             file,
+            classifier,
             lex: Lex::Normal,
             e_string: false,
             comment_depth: 0,
@@ -630,30 +522,8 @@ impl<'f> ScriptChecker<'f> {
             self.problem(line, "contains a NUL byte".into());
             return;
         }
-        let parsed = match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
-            Ok(p) => p,
-            Err(e) => {
-                self.problem(line, format!("does not parse as PostgreSQL: {e}"));
-                return;
-            }
-        };
-        let mut counted = 0usize;
-        let mut at_line = line;
-        for raw in &parsed.protobuf.stmts {
-            let loc = raw.stmt_location.max(0) as usize;
-            // Statements after the first in one capture (an unbalanced BEGIN … END
-            // kept the `;`): lines counted from where the capture began.
-            at_line += sql.as_bytes()[counted.min(sql.len())..loc.min(sql.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            counted = loc;
-            let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
-                continue;
-            };
-            if let Some(p) = script_problem(node) {
-                self.problem(at_line, p.to_string());
-            }
+        for (at_line, message) in self.classifier.script_problems(sql, line) {
+            self.problem(at_line, message);
         }
     }
 
@@ -875,7 +745,7 @@ impl<'f> ScriptChecker<'f> {
         self.finish_with_ends().0
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "pg-parser"))]
     fn finish_ends(self) -> Vec<usize> {
         self.finish_with_ends().1
     }
@@ -1047,12 +917,17 @@ mod tests {
         assert_eq!(lines(f), vec![(6, lines("COMMIT")[0].1.clone())]);
     }
 
+    #[cfg(feature = "pg-parser")]
     #[test]
-    fn syntax_errors_in_parsed_statements_and_unterminated_constructs_are_named() {
+    fn syntax_errors_in_parsed_statements_are_named() {
         let got = lines("SELECT 1;\nCREATE TABLE (;\n");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, 2);
         assert!(got[0].1.contains("does not parse"), "{got:?}");
+    }
+
+    #[test]
+    fn unterminated_constructs_are_named() {
         for (sql, what, line) in [
             (
                 "SELECT 1;\nINSERT INTO t VALUES ('oops);\n",
@@ -1206,14 +1081,10 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[cfg(feature = "pg-parser")]
             #[test]
             fn statement_ends_match_postgres(sql in script(), chunk in 1usize..64) {
-                if let Ok(stmts) = pg_query::split_with_parser(&sql) {
-                    let base = sql.as_ptr() as usize;
-                    let theirs: Vec<usize> = stmts
-                        .iter()
-                        .map(|s| s.as_ptr() as usize - base + s.len())
-                        .collect();
+                if let Some(theirs) = super::super::parser::statement_ends(&sql) {
                     let mut c = ScriptChecker::new("p.sql");
                     for piece in sql.as_bytes().chunks(chunk) {
                         c.feed(piece);

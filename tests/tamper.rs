@@ -1125,7 +1125,7 @@ fn lint_refuses_with_file_and_line_and_pack_writes_nothing() {
             "gate",
             "WITH d AS (DELETE FROM t RETURNING 1) SELECT true AS ready",
             "sql/gate.sql:1",
-            "DeleteStmt",
+            "data-modifying",
         ),
     ];
     for (i, (kind, sql, at, what)) in cases.iter().enumerate() {

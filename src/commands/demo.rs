@@ -2,10 +2,13 @@
 //!
 //! Invariant: the demo only ever changes a database it created itself
 //! (`airlock_demo_<pid>_<time>`), on the server the libpq environment points at, and
-//! drops it afterwards unless `--keep`.
+//! drops it afterwards unless `--keep`. When no server answers there (and no `--db`
+//! was given) it runs on a private cluster of its own (`crate::cluster`), which it
+//! stops and removes afterwards, also on failure and Ctrl-C.
 
 use super::pack::pack_dir;
 use crate::cli::DemoArgs;
+use crate::cluster::{self, PrivateCluster};
 use crate::db::apply::{self, Options};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::fingerprint::{self, Level};
@@ -38,10 +41,24 @@ pub struct DemoStep {
     pub duration_ms: u64,
 }
 
+/// The private cluster the demo ran on when no server answered.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct PrivateClusterReport {
+    /// Its directory (data, socket, log); gone afterwards unless `--keep`.
+    pub directory: PathBuf,
+    /// `initdb --version`.
+    pub server: String,
+    /// The OS user the server ran as.
+    pub user: String,
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct DemoReport {
     pub ok: bool,
     pub database: String,
+    /// Set when the demo started its own throwaway cluster (no server answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_cluster: Option<PrivateClusterReport>,
     pub kept: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
@@ -66,8 +83,15 @@ impl Report for DemoReport {
                 ]
             })
             .collect();
+        let on = match &self.private_cluster {
+            Some(c) => format!(
+                " on a private cluster ({}, Unix socket only, run as {})",
+                c.server, c.user
+            ),
+            None => String::new(),
+        };
         let mut s = format!(
-            "airlock demo on throw-away database {}\n\n{}",
+            "airlock demo on throw-away database {}{on}\n\n{}",
             self.database,
             table(&["#", "step", "", "time", "what happened"], &rows)
         );
@@ -148,6 +172,16 @@ impl Steps {
         if self.failed {
             return None;
         }
+        if conn::interrupted() || cluster::interrupted() {
+            self.failed = true;
+            self.steps.push(DemoStep {
+                step: name.into(),
+                ok: false,
+                detail: "not run: interrupted (Ctrl-C)".into(),
+                duration_ms: 0,
+            });
+            return None;
+        }
         let t = Instant::now();
         let r = f();
         let ms = t.elapsed().as_millis() as u64;
@@ -185,9 +219,60 @@ fn server_unreachable(admin: &ConnSpec, e: DbError) -> Error {
     )
 }
 
+/// Does a server answer at `admin`? An error the server itself sent (a refused login,
+/// a missing database) is an answer.
+fn server_answers(admin: &ConnSpec) -> bool {
+    match admin.config.connect(postgres::NoTls) {
+        Ok(_) => true,
+        Err(e) => e.as_db_error().is_some(),
+    }
+}
+
+/// No server answered and none was named: start a private one, or say what to install.
+fn start_private_cluster(admin: &ConnSpec) -> Result<(PrivateCluster, DemoStep)> {
+    let path = std::env::var("PATH").ok();
+    let Some(bin) = cluster::find_server_bin(path.as_deref(), &cluster::DEFAULT_ROOTS) else {
+        return Err(Error::usage(
+            format!(
+                "no PostgreSQL server answered at {} and no server binaries (initdb, pg_ctl) are installed to start a private one: {}",
+                admin.shown,
+                cluster::INSTALL_HINT
+            ),
+            None,
+        ));
+    };
+    cluster::catch_interrupts();
+    let t = Instant::now();
+    let c = PrivateCluster::start(&bin).map_err(|e| {
+        Error::io(
+            "cannot start a private PostgreSQL cluster for the demo",
+            std::io::Error::other(e),
+        )
+    })?;
+    let step = DemoStep {
+        step: "start a private PostgreSQL cluster".into(),
+        ok: true,
+        detail: format!(
+            "no server answered at {}: {} in {} as {}, Unix socket only (no TCP)",
+            admin.shown,
+            c.version,
+            c.dir().display(),
+            c.user()
+        ),
+        duration_ms: t.elapsed().as_millis() as u64,
+    };
+    Ok((c, step))
+}
+
 pub fn run(args: DemoArgs) -> Result<Outcome> {
     let base = conn::resolve(args.db.as_deref(), "postgres")?;
-    let admin = base.with_dbname("postgres");
+    let mut admin = base.with_dbname("postgres");
+    let mut private = None;
+    if args.db.is_none() && !server_answers(&admin) {
+        let (c, step) = start_private_cluster(&admin)?;
+        admin = conn::resolve(Some(&c.conninfo("postgres")), "postgres")?;
+        private = Some((c, step));
+    }
     let mut admin_client = admin.connect().map_err(|e| server_unreachable(&admin, e))?;
     let db = format!(
         "airlock_demo_{}_{}",
@@ -240,6 +325,42 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
                 Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
             },
             duration_ms: 0,
+        });
+        report.ok &= ok;
+    }
+    if let Some((mut c, started)) = private {
+        report.steps.insert(0, started);
+        report.private_cluster = Some(PrivateClusterReport {
+            directory: c.dir().to_path_buf(),
+            server: c.version.clone(),
+            user: c.user(),
+        });
+        let t = Instant::now();
+        let (step, stopped) = if args.keep {
+            (
+                "stop the private cluster (kept)",
+                c.stop_and_keep().map(|dir| {
+                    format!(
+                        "stopped; kept in {}: start it with pg_ctl -D {}/data start",
+                        dir.display(),
+                        dir.display()
+                    )
+                }),
+            )
+        } else {
+            (
+                "stop and remove the private cluster",
+                c.stop_and_remove().map(|()| {
+                    "pg_ctl -m immediate stop; directory, socket and log removed".to_string()
+                }),
+            )
+        };
+        let ok = stopped.is_ok();
+        report.steps.push(DemoStep {
+            step: step.into(),
+            ok,
+            detail: stopped.unwrap_or_else(|e| e),
+            duration_ms: t.elapsed().as_millis() as u64,
         });
         report.ok &= ok;
     }
@@ -484,6 +605,7 @@ fn finish(s: Steps, db: &str, workdir: Option<PathBuf>) -> DemoReport {
     DemoReport {
         ok: !s.failed,
         database: db.into(),
+        private_cluster: None,
         kept: false,
         workdir,
         steps: s.steps,

@@ -3,12 +3,14 @@
 pub mod apply;
 pub mod audit;
 pub mod common;
+pub mod completions;
 pub mod db_common;
 pub mod demo;
 pub mod extract;
 pub mod gate;
 pub mod keygen;
 pub mod lint;
+pub mod man;
 pub mod pack;
 pub mod rehearse;
 pub mod runbook;
@@ -40,6 +42,8 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Fingerprint(a) => status::fingerprint(a),
         Command::Audit(a) => audit::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }
 

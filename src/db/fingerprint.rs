@@ -430,7 +430,8 @@ pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
+// These tests parse the statements with PostgreSQL's parser: pg-parser build only.
+#[cfg(all(test, feature = "pg-parser"))]
 mod tests {
     use super::*;
     use serde_json::Value;
