@@ -70,7 +70,7 @@ pub fn run(args: RunbookArgs) -> Result<Outcome> {
                 )),
             ));
         };
-        let text = String::from_utf8_lossy(vb.bytes(&r.file).unwrap_or_default()).into_owned();
+        let text = String::from_utf8_lossy(&vb.read_all(&r.file).unwrap_or_default()).into_owned();
         report.shown = Some(r.file.clone());
         report.text = Some(text);
     }

@@ -7,6 +7,7 @@
 //! `set_config('airlock.NAME', value, true)`.
 
 use super::conn::{self, ConnSpec, ServerInfo};
+use super::exec;
 use super::fingerprint::{self, Level};
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
@@ -535,15 +536,55 @@ fn plan_in(
     Ok(report)
 }
 
-/// Run one tier or rollback file as it was verified: one message, so the server
-/// parses all of it before running any of it, behind the prelude that re-asserts the
-/// bundle's settings (search_path, standard_conforming_strings as lint read it,
-/// timeouts…): an earlier file may have changed them, and no extra round trip is spent.
-fn run_file(tx: &mut Transaction<'_>, prelude: &str, sql: &str) -> Result<(), postgres::Error> {
-    let mut message = String::with_capacity(prelude.len() + sql.len());
-    message.push_str(prelude);
-    message.push_str(sql);
-    tx.batch_execute(&message)
+/// Run one tier or rollback file as it was verified (see [`exec`]): behind the prelude
+/// that re-asserts the bundle's settings (search_path, standard_conforming_strings as
+/// lint read it, timeouts…), because an earlier file may have changed them; a small
+/// file is one message with the prelude, so no round trip is added.
+fn run_file(
+    tx: &mut Transaction<'_>,
+    prelude: &str,
+    vb: &VerifiedBundle,
+    file: &str,
+) -> Result<(), FileFailure> {
+    let payload = vb.payload(file).map_err(|e| FileFailure {
+        line: None,
+        what: e.to_string(),
+        cancelled: false,
+    })?;
+    exec::run_file(
+        tx,
+        prelude,
+        payload,
+        vb.limits().message_bytes,
+        &mut |_, _| {},
+    )
+    .map_err(|e| match e {
+        exec::FileError::Sql { line, error } => FileFailure {
+            line,
+            cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
+            what: super::pg_message(&error),
+        },
+        exec::FileError::Read(what) => FileFailure {
+            line: None,
+            what,
+            cancelled: false,
+        },
+    })
+}
+
+/// Why a bundle file failed, where.
+struct FileFailure {
+    line: Option<u64>,
+    what: String,
+    /// The operator's Ctrl-C cancelled the statement.
+    cancelled: bool,
+}
+
+impl FileFailure {
+    /// ", line N" when the line is known.
+    fn at(&self) -> String {
+        self.line.map(|l| format!(" line {l}")).unwrap_or_default()
+    }
 }
 
 fn interrupted_check() -> Result<(), DbError> {
@@ -650,15 +691,14 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             let tier = &m.tier[i];
             for f in &tier.files {
                 interrupted_check()?;
-                let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-                run_file(&mut tx, &prelude, sql).map_err(|e| {
-                    let what = if sqlstate(&e) == Some("57014") && conn::interrupted() {
+                run_file(&mut tx, &prelude, vb, f).map_err(|e| {
+                    let what = if e.cancelled {
                         "cancelled by the operator (Ctrl-C)".to_string()
                     } else {
-                        super::pg_message(&e)
+                        e.what.clone()
                     };
                     DbError::Sql {
-                        context: format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name),
+                        context: format!("tier {}/{n} {:?}, file {f}{}", i + 1, tier.name, e.at()),
                         message: format!(
                             "{what}; the whole transaction was rolled back, nothing was changed"
                         ),
@@ -793,12 +833,11 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
     for f in &rb.files {
         interrupted_check()?;
-        let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
-        run_file(&mut tx, &prelude, sql).map_err(|e| DbError::Sql {
-            context: format!("rollback file {f}"),
+        run_file(&mut tx, &prelude, vb, f).map_err(|e| DbError::Sql {
+            context: format!("rollback file {f}{}", e.at()),
             message: format!(
                 "{}; the rollback was rolled back, the database is as it was",
-                super::pg_message(&e)
+                e.what
             ),
         })?;
     }

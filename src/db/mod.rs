@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod conn;
+pub mod exec;
 pub mod fingerprint;
 pub mod gate;
 pub mod ledger;

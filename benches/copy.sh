@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A plain pg_dump (COPY format) of about SIZE_MIB, shipped by airlock vs psql, median of
+# RUNS each, interleaved, on the local PostgreSQL:
+#
+#   apply:  airlock apply (verify + lint re-check + COPY protocol, one transaction)
+#           vs  psql -X -1 -f dump.sql          (each into a fresh empty database)
+#   pack:   airlock pack  vs  sha256sum + tar czf
+#   verify: airlock verify  vs  tar xzf + sha256sum -c
+# with each one's peak RSS (GNU time's %M, the largest over the runs).
+#
+#   benches/copy.sh [SIZE_MIB] [RUNS]      (defaults: 1024, 5)
+#
+# The dump is pg_dump's own output for a generated table (id, md5 text, int,
+# timestamptz, a longer text; primary key added after the data). Creates and drops its
+# own databases (airlock_copy_*) and files under BENCH_DIR (default a fresh temp dir,
+# removed at the end).
+set -euo pipefail
+SIZE=${1:-1024}
+RUNS=${2:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
+[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
+command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (apt-get install time)"; exit 1; }
+W=$(mktemp -d "${BENCH_DIR:-/tmp}/airlock-copy-XXXXXX")
+SRC=airlock_copy_src_$$
+DST=airlock_copy_dst_$$
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+cleanup() {
+  for d in "$SRC" "$DST"; do "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cd "$W"
+export AIRLOCK_STATE_DIR="$W/state"
+
+# ~140 bytes per row in COPY text.
+ROWS=$(( SIZE * 1024 * 1024 / 140 ))
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE $SRC" >/dev/null
+"${PSQL[@]}" -d "$SRC" -c "CREATE TABLE public.bench_rows AS
+  SELECT g AS id, md5(g::text) AS name, g % 1000 AS qty,
+         timestamptz '2020-01-01' + g * interval '1 second' AS at,
+         md5((g * 7)::text) || E'\\t' || md5((g * 13)::text) AS note
+  FROM generate_series(1, $ROWS) g;
+  ALTER TABLE public.bench_rows ADD PRIMARY KEY (id);" >/dev/null
+mkdir -p src/sql
+pg_dump -d "$SRC" > src/sql/dump.sql
+"${PSQL[@]}" -d postgres -c "DROP DATABASE $SRC WITH (FORCE)" >/dev/null
+BYTES=$(stat -c %s src/sql/dump.sql)
+cat > src/bundle.toml <<EOF
+[bundle]
+name = "copybench"
+version = "1"
+sequence = 1
+
+[target]
+database = "$DST"
+
+[[tier]]
+name = "data"
+files = ["sql/dump.sql"]
+EOF
+"$A" keygen --out k --unencrypted >/dev/null
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+fresh() {
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST" >/dev/null
+}
+# measure NAME COMMAND...: append "NAME seconds maxrss_kib" to runs.txt
+measure() {
+  local name=$1; shift
+  sync
+  /usr/bin/time -f "$name %e %M" -a -o runs.txt "$@" >/dev/null 2>err.txt || { cat err.txt >&2; echo "failed: $*" >&2; exit 1; }
+}
+
+for _ in $(seq 1 "$RUNS"); do
+  rm -f b.tar.gz
+  measure "pack:airlock" "$A" pack src --key k.key --out b.tar.gz --quiet
+  measure "pack:sha256sum+tar-czf" sh -c '(cd src && find . -type f -print0 | sort -z | xargs -0 sha256sum > ../SUMS) && tar czf shell.tar.gz SUMS src'
+  measure "verify:airlock" "$A" verify b.tar.gz --trust k.pub --quiet
+  measure "verify:tar-xzf+sha256sum-c" sh -c 'rm -rf x && mkdir x && tar xzf shell.tar.gz -C x && cd x/src && sha256sum -c --quiet ../SUMS'
+  rm -rf x shell.tar.gz
+  fresh
+  measure "apply:airlock" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --quiet
+  fresh
+  measure "apply:psql-1-f" "${PSQL[@]}" -1 -d "$DST" -f src/sql/dump.sql
+done
+
+echo "dump: $BYTES bytes ($ROWS rows), bundle: $(stat -c %s b.tar.gz) bytes; PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'); runs: $RUNS (median time, max peak RSS)"
+printf '| what | time (s) | peak RSS (MiB) |\n|---|---|---|\n'
+for k in $(awk '{print $1}' runs.txt | awk '!seen[$0]++'); do
+  t=$(awk -v k="$k" '$1 == k {print $2}' runs.txt | median)
+  m=$(awk -v k="$k" '$1 == k && $3 > m {m = $3} END {printf "%.1f", m / 1024}' runs.txt)
+  printf '| %s | %s | %s |\n' "$k" "$t" "$m"
+done
