@@ -134,8 +134,11 @@ fn script_problem(node: &NodeEnum) -> Option<&'static str> {
         NodeEnum::CreateSubscriptionStmt(_) | NodeEnum::DropSubscriptionStmt(_) => {
             "CREATE/DROP SUBSCRIPTION cannot run inside a transaction block"
         }
-        NodeEnum::CopyStmt(s) if s.filename.is_empty() => {
-            "COPY FROM STDIN / TO STDOUT needs psql; load data with INSERT"
+        // The lexer accepts only COPY … FROM STDIN (with its data inline) and refuses
+        // every other form with its reason before this is asked; this is the parser's
+        // own check of the same rule.
+        NodeEnum::CopyStmt(s) if !s.is_from || s.is_program || !s.filename.is_empty() => {
+            "COPY is accepted only as COPY … FROM STDIN with the rows inline"
         }
         NodeEnum::CheckPointStmt(_) => "CHECKPOINT does not belong in a release",
         _ => return None,

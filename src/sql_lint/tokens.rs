@@ -15,7 +15,7 @@
 use super::SqlRole;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Tok {
+pub(super) enum Tok {
     /// An unquoted word: keyword, identifier or number, ASCII-uppercased.
     Word(String),
     /// A `"quoted identifier"`: its value.
@@ -31,12 +31,12 @@ enum Tok {
 }
 
 #[derive(Clone, Debug)]
-struct Token {
-    tok: Tok,
+pub(super) struct Token {
+    pub(super) tok: Tok,
     line: usize,
     /// Byte offsets, to see what touches what (`E'`, `U&"`).
-    start: usize,
-    end: usize,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
 impl Token {
@@ -124,7 +124,7 @@ fn continuation(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
 
 /// Tokens of `sql`, whose first byte is on `first_line`; an unterminated construct is
 /// `(line it opens on, message)`.
-fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
+pub(super) fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
     let b = sql.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut line = first_line;
@@ -679,6 +679,9 @@ fn statement_problem(toks: &[Token]) -> Option<String> {
             Some(o) if OBJECTS.contains(&o) => None,
             _ => cannot_prove(),
         },
+        // Which COPY forms run is the lexer's rule (`copy.rs`): only COPY … FROM STDIN
+        // reaches a classifier.
+        "COPY" => None,
         w if SAFE_FIRST_WORDS.contains(&w) => None,
         _ => cannot_prove(),
     }
@@ -799,7 +802,6 @@ RESET check_function_bodies;
         for sql in [
             "CLUSTER t USING i;",
             "REINDEX TABLE t;",
-            "COPY t FROM '/etc/passwd';",
             "EXPLAIN ANALYZE SELECT 1;",
             "(SELECT 1);",
             "ALTER DATABASE d SET x = 1;",
