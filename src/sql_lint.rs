@@ -343,6 +343,93 @@ mod tests {
         assert_eq!(p[0].line, 200_001);
     }
 
+    #[test]
+    fn a_begin_column_never_opens_a_block() {
+        // pg_dump leaves the column name `begin` unquoted; only CREATE FUNCTION and
+        // CREATE PROCEDURE bodies are blocks (psql's rule).
+        let mut sql = String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
+        for i in 0..2000 {
+            sql.push_str(&format!("ALTER TABLE public.t ADD COLUMN c{i} int;\n"));
+        }
+        sql.push_str("COMMIT;\n");
+        let mut c = ScriptChecker::new("t.sql");
+        let mut largest = 0;
+        for piece in sql.as_bytes().chunks(64) {
+            c.feed(piece);
+            largest = largest.max(c.lexer.capture.len());
+        }
+        assert!(largest < 200, "one statement held {largest} bytes");
+        let p = c.finish();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, 2005);
+        let pieces = split_all("t.sql", sql.as_bytes()).unwrap();
+        let statements = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Sql { .. }))
+            .count();
+        assert_eq!(statements, 2002, "every statement its own piece");
+    }
+
+    #[test]
+    fn what_the_server_runs_in_a_transaction_is_accepted() {
+        for sql in [
+            "ANALYZE;",
+            "ANALYZE t (a);",
+            "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (';'));\nSELECT 1;",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p WITH (connect = false);",
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;",
+            "DO $$ BEGIN RAISE NOTICE 'commit'; END $$;",
+            "COPY t (a, begin) FROM stdin;\n1\t2\n\\N\t\\.\nCOMMIT;\n\\.\nSELECT 1;",
+        ] {
+            assert_eq!(lines(sql), vec![], "{sql}");
+        }
+        // A gate whose string continues on a line starting with a backslash.
+        assert!(ok("SELECT true AS ready, 'a\n\\b' AS reason", SqlRole::Gate));
+    }
+
+    #[test]
+    fn what_the_server_refuses_in_a_transaction_is_refused_with_its_reason() {
+        for (sql, why) in [
+            ("REINDEX SCHEMA s;", "REINDEX SCHEMA"),
+            ("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;", "CONCURRENTLY"),
+            ("ALTER DATABASE d SET TABLESPACE x;", ""),
+            ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", ""),
+            ("SET LOCAL transaction_isolation = 'serializable';", ""),
+            ("DO $$ BEGIN COMMIT; END $$;", ""),
+            ("DO $$ BEGIN UPDATE t SET a = 1; ROLLBACK; END $$;", ""),
+            ("CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;", ""),
+            ("VACUUM t;", "VACUUM"),
+        ] {
+            let got = lines(sql);
+            assert_eq!(got.len(), 1, "{sql}: {got:?}");
+            assert!(got[0].1.contains(why), "{sql}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn copy_data_is_data_and_only_copy_from_stdin_is_accepted() {
+        let dump = "\\restrict Abc123\nSET x = 1;\nCOPY public.t (a, begin) FROM stdin;\nx\\ty\t\\N\n;COMMIT;\t$$\t'\t/*\n\\.\nSELECT 2;\n\\unrestrict Abc123\n";
+        assert_eq!(lines(dump), vec![]);
+        for (sql, why) in [
+            ("COPY t FROM '/etc/passwd';", "server"),
+            ("COPY t FROM PROGRAM 'id';", "PROGRAM"),
+            ("COPY t TO STDOUT;", "reads data out"),
+            ("COPY t FROM STDIN (FORMAT binary);\n\\.\n", "binary"),
+            ("COPY t FROM stdin;\n1\n", "no `\\.`"),
+            ("SELECT 1;\n\\.\n", "`\\.`"),
+            ("\\restrict\n", "key"),
+            ("\\copy t from 'x'\n", "`\\copy`"),
+        ] {
+            let got = lines(sql);
+            assert!(
+                got.iter().any(|(_, m)| m.contains(why)),
+                "{sql:?}: {got:?}"
+            );
+        }
+        // Gates and probes are one query: no data, no \restrict.
+        assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
+    }
+
     mod differential {
         //! The lexer must split exactly where PostgreSQL's parser splits, on any text
         //! the parser accepts; and must not depend on how the bytes are chunked.
