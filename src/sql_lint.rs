@@ -1,18 +1,31 @@
-//! SQL classification: a streaming lexer for tier files, then one of two classifiers
-//! for what it finds: PostgreSQL's own parser (`parser.rs`, the `pg-parser` build) or a
-//! token classifier that needs no libclang to build (`tokens.rs`, the default build).
+//! SQL classification. One streaming lexer (`lexer.rs`, following PostgreSQL's scan.l
+//! for tokens and psql for statement ends, COPY data and `\restrict` lines; COPY's own
+//! rules in `copy.rs`) feeds both lint (`classify.rs`, judging each statement with one
+//! of two classifiers: PostgreSQL's own parser, `parser.rs`, in the `pg-parser` build,
+//! or a token classifier that needs no libclang to build, `tokens.rs`, in the default
+//! build) and execution (`split.rs`, the [`Splitter`]).
 //!
 //! Invariant: a gate or probe file passes only if it is exactly one plain read-only
 //! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
 //! locks, no `set_config`); a tier file passes only if every statement can run inside
 //! the apply transaction and none ends it. Both are checked at pack time and again
-//! before anything runs. The token classifier never accepts what the parser refuses
-//! for what a statement does; it refuses whatever it cannot prove (differential test
-//! in `tokens.rs`).
+//! before anything runs, and execution cuts files where lint did. The token classifier
+//! never accepts what the parser refuses for what a statement does; it refuses
+//! whatever it cannot prove (differential test in `tokens.rs`).
 
+mod classify;
+mod copy;
+mod lexer;
 #[cfg(feature = "pg-parser")]
 mod parser;
+mod split;
 mod tokens;
+
+pub use classify::ScriptChecker;
+pub use lexer::MAX_STATEMENT;
+pub use split::{split_all, Piece, Splitter};
+
+use classify::check_query_with;
 
 use std::io::{self, Read};
 
@@ -79,23 +92,6 @@ pub struct SqlProblem {
     pub message: String,
 }
 
-/// psql meta-commands (`\set`, `\i`, `\connect`…) are client-side and never reach the
-/// server; a bundle that relies on them would run differently under airlock.
-fn meta_commands(file: &str, sql: &str) -> Vec<SqlProblem> {
-    sql.lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with('\\'))
-        .map(|(i, l)| SqlProblem {
-            file: file.into(),
-            line: i + 1,
-            message: format!(
-                "psql meta-command `{}` is not SQL; airlock sends files to the server as they are. Remove it (use [params] for variables)",
-                l.split_whitespace().next().unwrap_or("\\")
-            ),
-        })
-        .collect()
-}
-
 /// Check one SQL file for its role. Returns every problem found (empty = clean).
 pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
     match role {
@@ -155,638 +151,6 @@ pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<V
 /// classifier.
 fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
     check_query_with(file, sql, role, Classifier::BUILD)
-}
-
-fn check_query_with(file: &str, sql: &str, role: SqlRole, how: Classifier) -> Vec<SqlProblem> {
-    let problems = meta_commands(file, sql);
-    if !problems.is_empty() {
-        return problems;
-    }
-    how.query_problems(sql, role)
-        .into_iter()
-        .map(|(line, message)| SqlProblem {
-            file: file.into(),
-            line,
-            message,
-        })
-        .collect()
-}
-
-/// First keywords of statements that are data manipulation whatever follows: they can
-/// neither end the transaction nor refuse to run inside one, so the parser need not
-/// see them again (the server parses the whole file before running any of it).
-const DML: [&[u8]; 8] = [
-    b"SELECT", b"INSERT", b"UPDATE", b"DELETE", b"MERGE", b"VALUES", b"TABLE", b"WITH",
-];
-
-/// Where the lexer is, following PostgreSQL's scan.l (standard_conforming_strings on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lex {
-    Normal,
-    /// `-` in Normal: a comment if another `-` follows.
-    Dash,
-    /// `/` in Normal: a comment if `*` follows.
-    Slash,
-    LineComment,
-    /// Inside `/* */` (nested, depth in `comment_depth`).
-    Block,
-    /// Inside a string constant (`e_string`: backslash escapes, E'...').
-    Str,
-    /// A quote inside a string: `''` continues it, anything else ends it.
-    StrQuote,
-    /// After a backslash in an E'...' string.
-    StrBackslash,
-    /// After a string: whitespace (and `--` comments) before any newline; a string
-    /// that resumes after a newline continues the same constant (scan.l `quotecontinue`).
-    GapBefore,
-    GapBeforeDash,
-    GapBeforeComment,
-    /// The gap after its newline.
-    GapAfter,
-    GapAfterDash,
-    GapAfterComment,
-    /// Inside a `"quoted identifier"`.
-    Ident,
-    IdentQuote,
-    /// `$` at a token start: reading a dollar-quote tag, or a `$1` parameter.
-    DollarTag,
-    /// Inside `$tag$ ... $tag$`; `dollar_matched` bytes of the closing delimiter seen.
-    Dollar,
-}
-
-/// What the current statement is, as far as its first token tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stmt {
-    /// No token yet (only whitespace and comments).
-    Empty,
-    /// The first token is a word still being read (captured in case it is not DML).
-    FirstWord,
-    /// Data manipulation: nothing to capture.
-    Dml,
-    /// Anything else: captured whole for the parser.
-    Parse,
-}
-
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// Bytes that may change the lexer's state in Normal (everything else only ends or
-/// continues a word); a newline is here so lines are counted one by one.
-const NORMAL_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let stops = b"'\"-/;\\$\n\0";
-    let mut i = 0;
-    while i < stops.len() {
-        t[stops[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
-
-/// Streams a tier or rollback file through a PostgreSQL-faithful lexer: statement
-/// boundaries, line numbers, psql backslashes outside quotes, unterminated constructs;
-/// every statement that is not plain DML is judged by the build's [`Classifier`].
-/// Memory: the largest non-DML statement, whatever the file's size.
-pub struct ScriptChecker<'f> {
-    file: &'f str,
-    classifier: Classifier,
-    lex: Lex,
-    e_string: bool,
-    comment_depth: u32,
-    comment_prev: u8,
-    tag: Vec<u8>,
-    dollar_matched: usize,
-    /// Line of the byte being processed (1-based).
-    line: usize,
-    /// Line where the current quoted construct or comment began (for "unterminated").
-    opened_at: usize,
-    stmt: Stmt,
-    stmt_line: usize,
-    /// Every byte since the last `;` (not kept for DML); the statement's own text
-    /// starts at `sig_offset`, after leading whitespace and comments.
-    capture: Vec<u8>,
-    sig_offset: usize,
-    /// The current word, uppercased (first 8 bytes), its length, and whether it is one.
-    word: [u8; 8],
-    word_len: usize,
-    in_word: bool,
-    /// In a captured CREATE statement: BEGIN/CASE … END nesting, so that the `;` of a
-    /// `BEGIN ATOMIC … END` body does not end it (as psql does).
-    create_depth: u32,
-    stmt_is_create: bool,
-    utf8_carry: Vec<u8>,
-    /// Invalid UTF-8 seen: nothing after it can be judged.
-    stopped: bool,
-    /// Offset of the byte being processed, from the start of the file.
-    offset: usize,
-    /// Where each statement ended (its `;`, or the end of the file); kept for the
-    /// differential test against PostgreSQL's own splitter.
-    #[cfg(test)]
-    ends: Vec<usize>,
-    /// A backslash outside quotes: its line and the command name read so far.
-    meta: Option<(usize, String)>,
-    problems: Vec<SqlProblem>,
-}
-
-/// Enough problems to act on; a generated file with a systematic mistake stops here.
-const MAX_PROBLEMS: usize = 50;
-
-impl<'f> ScriptChecker<'f> {
-    pub fn new(file: &'f str) -> Self {
-        Self::with_classifier(file, Classifier::BUILD)
-    }
-
-    /// A checker judging with `classifier` (both exist in the pg-parser build, for the
-    /// differential test).
-    pub fn with_classifier(file: &'f str, classifier: Classifier) -> Self {
-        ScriptChecker {
-            file,
-            classifier,
-            lex: Lex::Normal,
-            e_string: false,
-            comment_depth: 0,
-            comment_prev: 0,
-            tag: Vec::new(),
-            dollar_matched: 0,
-            line: 1,
-            opened_at: 1,
-            stmt: Stmt::Empty,
-            stmt_line: 1,
-            capture: Vec::new(),
-            sig_offset: 0,
-            word: [0; 8],
-            word_len: 0,
-            in_word: false,
-            create_depth: 0,
-            stmt_is_create: false,
-            utf8_carry: Vec::new(),
-            stopped: false,
-            offset: 0,
-            #[cfg(test)]
-            ends: Vec::new(),
-            meta: None,
-            problems: Vec::new(),
-        }
-    }
-
-    /// True once there are enough problems to stop reading.
-    pub fn gave_up(&self) -> bool {
-        self.stopped || self.problems.len() >= MAX_PROBLEMS
-    }
-
-    fn problem(&mut self, line: usize, message: String) {
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(SqlProblem {
-                file: self.file.into(),
-                line,
-                message,
-            });
-        }
-    }
-
-    /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
-    pub fn feed(&mut self, bytes: &[u8]) {
-        if self.gave_up() {
-            return;
-        }
-        let carried;
-        let bytes = if self.utf8_carry.is_empty() {
-            bytes
-        } else {
-            let mut v = std::mem::take(&mut self.utf8_carry);
-            v.extend_from_slice(bytes);
-            carried = v;
-            &carried[..]
-        };
-        let valid = match std::str::from_utf8(bytes) {
-            Ok(_) => bytes.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(e) => {
-                let upto = e.valid_up_to();
-                self.lex_bytes(&bytes[..upto]);
-                let line = self.line;
-                self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
-                self.stopped = true;
-                return;
-            }
-        };
-        self.lex_bytes(&bytes[..valid]);
-        self.utf8_carry.extend_from_slice(&bytes[valid..]);
-    }
-
-    fn lex_bytes(&mut self, bytes: &[u8]) {
-        let mut i = 0;
-        while i < bytes.len() {
-            // Fast path: a run inside a constant or comment that decides nothing.
-            let run = self.quiet_run(&bytes[i..]);
-            if run > 0 {
-                self.skip(&bytes[i..i + run]);
-                i += run;
-                continue;
-            }
-            self.step(bytes[i]);
-            i += 1;
-        }
-    }
-
-    /// How many leading bytes of `rest` change no state (never a newline: lines are
-    /// counted one byte at a time).
-    fn quiet_run(&self, rest: &[u8]) -> usize {
-        // Generic, not `dyn`: the byte test must inline into the scan.
-        fn upto(rest: &[u8], stop: impl Fn(u8) -> bool) -> usize {
-            rest.iter().position(|&c| stop(c)).unwrap_or(rest.len())
-        }
-        match self.lex {
-            Lex::Str if self.e_string => upto(rest, |c| c == b'\\' || c == b'\'' || c == b'\n'),
-            Lex::Str => upto(rest, |c| c == b'\'' || c == b'\n'),
-            Lex::LineComment => upto(rest, |c| c == b'\n' || c == b'\r'),
-            Lex::Block if self.comment_prev == 0 => {
-                upto(rest, |c| c == b'*' || c == b'/' || c == b'\n')
-            }
-            Lex::Dollar if self.dollar_matched == 0 => upto(rest, |c| c == b'$' || c == b'\n'),
-            Lex::Ident => upto(rest, |c| c == b'"' || c == b'\n'),
-            // Inside DML only the word state matters, and the run's tail tells it.
-            Lex::Normal if self.stmt == Stmt::Dml && self.meta.is_none() => {
-                upto(rest, |c| NORMAL_STOP[c as usize])
-            }
-            _ => 0,
-        }
-    }
-
-    /// Bytes that change no state (inside a constant or comment), or, in Normal within
-    /// DML, only the current word.
-    fn skip(&mut self, run: &[u8]) {
-        if self.stmt != Stmt::Dml {
-            self.capture.extend_from_slice(run);
-        }
-        self.offset += run.len();
-        if self.lex == Lex::Normal {
-            let tail = run.iter().rev().take_while(|&&b| is_word_byte(b)).count();
-            if tail < run.len() {
-                self.end_word();
-                self.in_word = false;
-            }
-            // Only "one byte" and "at most 8 bytes" matter about a word's length.
-            for &b in &run[run.len() - tail..][..tail.min(9)] {
-                self.word_byte(b);
-            }
-        }
-    }
-
-    fn step(&mut self, b: u8) {
-        if self.stmt != Stmt::Dml {
-            self.capture.push(b);
-        }
-        self.lex_byte(b);
-        if b == b'\n' {
-            self.line += 1;
-        }
-        self.offset += 1;
-    }
-
-    /// The last `back` captured bytes begin a token: the statement starts there if it
-    /// had not started yet.
-    fn significant(&mut self, back: usize) {
-        if self.stmt == Stmt::Empty {
-            self.stmt = Stmt::Parse;
-            self.stmt_line = self.line;
-            self.sig_offset = self.capture.len().saturating_sub(back);
-        }
-    }
-
-    fn end_word(&mut self) {
-        if !self.in_word {
-            return;
-        }
-        self.in_word = false;
-        let w = &self.word[..self.word_len.min(8)];
-        if self.stmt == Stmt::FirstWord {
-            if self.word_len <= 8 && DML.contains(&w) {
-                self.stmt = Stmt::Dml;
-                self.capture.clear();
-            } else {
-                self.stmt = Stmt::Parse;
-                self.stmt_is_create = self.word_len == 6 && w == b"CREATE";
-            }
-        } else if self.stmt == Stmt::Parse && self.stmt_is_create {
-            if (self.word_len == 5 && w == b"BEGIN") || (self.word_len == 4 && w == b"CASE") {
-                self.create_depth += 1;
-            } else if self.word_len == 3 && w == b"END" {
-                self.create_depth = self.create_depth.saturating_sub(1);
-            }
-        }
-    }
-
-    fn word_byte(&mut self, b: u8) {
-        if !self.in_word {
-            self.in_word = true;
-            self.word_len = 0;
-            if self.stmt == Stmt::Empty {
-                self.significant(1);
-                self.stmt = Stmt::FirstWord;
-            }
-        }
-        if self.word_len < 8 {
-            self.word[self.word_len] = b.to_ascii_uppercase();
-        }
-        self.word_len += 1;
-    }
-
-    /// The `;` that ends a statement (or the end of the file).
-    fn end_statement(&mut self) {
-        self.end_word();
-        #[cfg(test)]
-        if self.stmt != Stmt::Empty {
-            self.ends.push(self.offset);
-        }
-        if self.stmt == Stmt::Parse {
-            let text = std::mem::take(&mut self.capture);
-            self.parse_captured(&text[self.sig_offset.min(text.len())..]);
-            self.capture = text;
-        }
-        self.capture.clear();
-        self.sig_offset = 0;
-        self.stmt = Stmt::Empty;
-        self.stmt_is_create = false;
-        self.create_depth = 0;
-    }
-
-    fn parse_captured(&mut self, text: &[u8]) {
-        let line = self.stmt_line;
-        let Ok(sql) = std::str::from_utf8(text) else {
-            self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
-            return;
-        };
-        if sql.contains('\0') {
-            self.problem(line, "contains a NUL byte".into());
-            return;
-        }
-        for (at_line, message) in self.classifier.script_problems(sql, line) {
-            self.problem(at_line, message);
-        }
-    }
-
-    fn lex_byte(&mut self, b: u8) {
-        match self.lex {
-            Lex::Normal => self.normal(b),
-            Lex::Dash => {
-                if b == b'-' {
-                    self.lex = Lex::LineComment;
-                } else {
-                    self.lex = Lex::Normal;
-                    self.significant(2);
-                    self.normal(b);
-                }
-            }
-            Lex::Slash => {
-                if b == b'*' {
-                    self.lex = Lex::Block;
-                    self.opened_at = self.line;
-                    self.comment_depth = 0;
-                    self.comment_prev = 0;
-                } else {
-                    self.lex = Lex::Normal;
-                    self.significant(2);
-                    self.normal(b);
-                }
-            }
-            Lex::LineComment => {
-                if b == b'\n' || b == b'\r' {
-                    self.lex = Lex::Normal;
-                }
-            }
-            Lex::Block => {
-                if self.comment_prev == b'/' && b == b'*' {
-                    self.comment_depth += 1;
-                    self.comment_prev = 0;
-                } else if self.comment_prev == b'*' && b == b'/' {
-                    if self.comment_depth == 0 {
-                        self.lex = Lex::Normal;
-                    } else {
-                        self.comment_depth -= 1;
-                    }
-                    self.comment_prev = 0;
-                } else {
-                    self.comment_prev = b;
-                }
-            }
-            Lex::Str => {
-                if b == b'\'' {
-                    self.lex = Lex::StrQuote;
-                } else if b == b'\\' && self.e_string {
-                    self.lex = Lex::StrBackslash;
-                }
-            }
-            Lex::StrBackslash => self.lex = Lex::Str,
-            Lex::StrQuote => {
-                if b == b'\'' {
-                    self.lex = Lex::Str;
-                } else {
-                    self.lex = Lex::GapBefore;
-                    self.gap(b);
-                }
-            }
-            Lex::GapBefore
-            | Lex::GapBeforeDash
-            | Lex::GapBeforeComment
-            | Lex::GapAfter
-            | Lex::GapAfterDash
-            | Lex::GapAfterComment => self.gap(b),
-            Lex::Ident => {
-                if b == b'"' {
-                    self.lex = Lex::IdentQuote;
-                }
-            }
-            Lex::IdentQuote => {
-                if b == b'"' {
-                    self.lex = Lex::Ident;
-                } else {
-                    self.lex = Lex::Normal;
-                    self.normal(b);
-                }
-            }
-            Lex::DollarTag => {
-                let tag_byte = b.is_ascii_alphabetic()
-                    || b == b'_'
-                    || b >= 0x80
-                    || (b.is_ascii_digit() && !self.tag.is_empty());
-                if b == b'$' {
-                    self.lex = Lex::Dollar;
-                    self.dollar_matched = 0;
-                } else if tag_byte {
-                    self.tag.push(b);
-                } else {
-                    // `$1` (a parameter) or a stray `$`: not a dollar quote.
-                    self.lex = Lex::Normal;
-                    self.in_word = true;
-                    self.word_len = 9; // never a keyword
-                    self.normal(b);
-                }
-            }
-            Lex::Dollar => {
-                // The closing delimiter is `$tag$`; the tag holds no `$`, so a mismatch
-                // restarts the match at 0, or at 1 when this byte is a `$`.
-                let want = if self.dollar_matched == 0 || self.dollar_matched == self.tag.len() + 1
-                {
-                    b'$'
-                } else {
-                    self.tag[self.dollar_matched - 1]
-                };
-                if b == want {
-                    self.dollar_matched += 1;
-                    if self.dollar_matched == self.tag.len() + 2 {
-                        self.lex = Lex::Normal;
-                    }
-                } else {
-                    self.dollar_matched = usize::from(b == b'$');
-                }
-            }
-        }
-    }
-
-    /// The gap after a string constant (scan.l: `quotecontinue`
-    /// = `{whitespace_with_newline}{quote}`).
-    fn gap(&mut self, b: u8) {
-        let horiz = matches!(b, b' ' | b'\t' | 0x0c);
-        let newline = b == b'\n' || b == b'\r';
-        match self.lex {
-            Lex::GapBefore if horiz => {}
-            Lex::GapBefore if newline => self.lex = Lex::GapAfter,
-            Lex::GapBefore if b == b'-' => self.lex = Lex::GapBeforeDash,
-            Lex::GapBeforeDash if b == b'-' => self.lex = Lex::GapBeforeComment,
-            Lex::GapBeforeComment if newline => self.lex = Lex::GapAfter,
-            Lex::GapBeforeComment => {}
-            Lex::GapAfter if horiz || newline || b == 0x0b => {}
-            Lex::GapAfter if b == b'\'' => self.lex = Lex::Str, // same constant, same kind
-            Lex::GapAfter if b == b'-' => self.lex = Lex::GapAfterDash,
-            Lex::GapAfterDash if b == b'-' => self.lex = Lex::GapAfterComment,
-            Lex::GapAfterComment if newline => self.lex = Lex::GapAfter,
-            Lex::GapAfterComment => {}
-            // No continuation: the string ended at its quote. What the gap held was
-            // whitespace and comments, which mean the same in Normal; a pending `-`
-            // becomes Normal's own `-`.
-            Lex::GapBeforeDash | Lex::GapAfterDash => {
-                self.lex = Lex::Dash;
-                self.lex_byte(b);
-            }
-            _ => {
-                self.lex = Lex::Normal;
-                self.normal(b);
-            }
-        }
-    }
-
-    fn normal(&mut self, b: u8) {
-        if let Some((line, name)) = &mut self.meta {
-            if b.is_ascii_alphanumeric() && name.len() < 24 {
-                name.push(b as char);
-            } else {
-                let (line, name) = (*line, std::mem::take(name));
-                self.meta = None;
-                self.meta_problem(line, &name);
-            }
-        }
-        if is_word_byte(b) {
-            if b == b'$' && !self.in_word {
-                self.significant(1);
-                self.opened_at = self.line;
-                self.lex = Lex::DollarTag;
-                self.tag.clear();
-                return;
-            }
-            self.word_byte(b);
-            return;
-        }
-        let e_prefix = self.in_word && self.word_len == 1 && self.word[0] == b'E';
-        self.end_word();
-        match b {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {}
-            b'-' => self.lex = Lex::Dash,
-            b'/' => self.lex = Lex::Slash,
-            b'\'' => {
-                self.significant(1);
-                self.opened_at = self.line;
-                self.e_string = e_prefix;
-                self.lex = Lex::Str;
-            }
-            b'"' => {
-                self.significant(1);
-                self.opened_at = self.line;
-                self.lex = Lex::Ident;
-            }
-            b';' => {
-                if self.stmt == Stmt::Parse && self.stmt_is_create && self.create_depth > 0 {
-                    return;
-                }
-                self.end_statement();
-            }
-            b'\\' => {
-                self.significant(1);
-                self.meta = Some((self.line, "\\".into()));
-            }
-            0 => {
-                let line = self.line;
-                self.problem(line, "contains a NUL byte".into());
-            }
-            _ => self.significant(1),
-        }
-    }
-
-    fn meta_problem(&mut self, line: usize, name: &str) {
-        self.problem(
-            line,
-            format!("psql meta-command `{name}` is not SQL; airlock sends files to the server as they are. Remove it (use [params] for variables)"),
-        );
-    }
-
-    /// End of the file: the last statement, and anything left open.
-    pub fn finish(self) -> Vec<SqlProblem> {
-        self.finish_with_ends().0
-    }
-
-    #[cfg(all(test, feature = "pg-parser"))]
-    fn finish_ends(self) -> Vec<usize> {
-        self.finish_with_ends().1
-    }
-
-    fn finish_with_ends(mut self) -> (Vec<SqlProblem>, Vec<usize>) {
-        if self.stopped {
-            return (self.problems, Vec::new());
-        }
-        if let Some((line, name)) = self.meta.take() {
-            self.meta_problem(line, &name);
-        }
-        if !self.utf8_carry.is_empty() {
-            let line = self.line;
-            self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
-        }
-        let open = match self.lex {
-            Lex::Str | Lex::StrBackslash => Some("string constant"),
-            Lex::Ident => Some("quoted identifier"),
-            Lex::Block => Some("/* comment"),
-            Lex::Dollar | Lex::DollarTag => Some("dollar-quoted string"),
-            Lex::Dash | Lex::Slash => {
-                self.significant(1);
-                None
-            }
-            _ => None,
-        };
-        if let Some(what) = open {
-            let line = self.opened_at;
-            self.problem(
-                line,
-                format!("unterminated {what}: the server would refuse the whole file"),
-            );
-        } else {
-            self.end_statement();
-        }
-        #[cfg(test)]
-        let ends = std::mem::take(&mut self.ends);
-        #[cfg(not(test))]
-        let ends = Vec::new();
-        (self.problems, ends)
-    }
 }
 
 #[cfg(test)]
@@ -969,11 +333,101 @@ mod tests {
         for _ in 0..200_000 {
             c.feed(line);
         }
-        assert!(c.capture.capacity() < 4096, "DML must not be captured");
+        assert!(
+            c.lexer.capture.capacity() < 4096,
+            "DML must not be captured"
+        );
         c.feed(b"COMMIT;\n");
         let p = c.finish();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, 200_001);
+    }
+
+    #[test]
+    fn a_begin_column_never_opens_a_block() {
+        // pg_dump leaves the column name `begin` unquoted; only CREATE FUNCTION and
+        // CREATE PROCEDURE bodies are blocks (psql's rule).
+        let mut sql = String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
+        for i in 0..2000 {
+            sql.push_str(&format!("ALTER TABLE public.t ADD COLUMN c{i} int;\n"));
+        }
+        sql.push_str("COMMIT;\n");
+        let mut c = ScriptChecker::new("t.sql");
+        let mut largest = 0;
+        for piece in sql.as_bytes().chunks(64) {
+            c.feed(piece);
+            largest = largest.max(c.lexer.capture.len());
+        }
+        assert!(largest < 200, "one statement held {largest} bytes");
+        let p = c.finish();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, 2005);
+        let pieces = split_all("t.sql", sql.as_bytes()).unwrap();
+        let statements = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Sql { .. }))
+            .count();
+        assert_eq!(statements, 2002, "every statement its own piece");
+    }
+
+    #[test]
+    fn what_the_server_runs_in_a_transaction_is_accepted() {
+        for sql in [
+            "ANALYZE;",
+            "ANALYZE t (a);",
+            "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (';'));\nSELECT 1;",
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p WITH (connect = false);",
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;",
+            "DO $$ BEGIN RAISE NOTICE 'commit'; END $$;",
+            "COPY t (a, begin) FROM stdin;\n1\t2\n\\N\t\\.\nCOMMIT;\n\\.\nSELECT 1;",
+        ] {
+            assert_eq!(lines(sql), vec![], "{sql}");
+        }
+        // A gate whose string continues on a line starting with a backslash.
+        assert!(ok("SELECT true AS ready, 'a\n\\b' AS reason", SqlRole::Gate));
+    }
+
+    #[test]
+    fn what_the_server_refuses_in_a_transaction_is_refused_with_its_reason() {
+        for (sql, why) in [
+            ("REINDEX SCHEMA s;", "REINDEX SCHEMA"),
+            ("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;", "CONCURRENTLY"),
+            ("ALTER DATABASE d SET TABLESPACE x;", ""),
+            ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", ""),
+            ("SET LOCAL transaction_isolation = 'serializable';", ""),
+            ("DO $$ BEGIN COMMIT; END $$;", ""),
+            ("DO $$ BEGIN UPDATE t SET a = 1; ROLLBACK; END $$;", ""),
+            ("CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;", ""),
+            ("VACUUM t;", "VACUUM"),
+        ] {
+            let got = lines(sql);
+            assert_eq!(got.len(), 1, "{sql}: {got:?}");
+            assert!(got[0].1.contains(why), "{sql}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn copy_data_is_data_and_only_copy_from_stdin_is_accepted() {
+        let dump = "\\restrict Abc123\nSET x = 1;\nCOPY public.t (a, begin) FROM stdin;\nx\\ty\t\\N\n;COMMIT;\t$$\t'\t/*\n\\.\nSELECT 2;\n\\unrestrict Abc123\n";
+        assert_eq!(lines(dump), vec![]);
+        for (sql, why) in [
+            ("COPY t FROM '/etc/passwd';", "server"),
+            ("COPY t FROM PROGRAM 'id';", "PROGRAM"),
+            ("COPY t TO STDOUT;", "reads data out"),
+            ("COPY t FROM STDIN (FORMAT binary);\n\\.\n", "binary"),
+            ("COPY t FROM stdin;\n1\n", "no `\\.`"),
+            ("SELECT 1;\n\\.\n", "`\\.`"),
+            ("\\restrict\n", "key"),
+            ("\\copy t from 'x'\n", "`\\copy`"),
+        ] {
+            let got = lines(sql);
+            assert!(
+                got.iter().any(|(_, m)| m.contains(why)),
+                "{sql:?}: {got:?}"
+            );
+        }
+        // Gates and probes are one query: no data, no \restrict.
+        assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
     }
 
     mod differential {
