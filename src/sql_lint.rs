@@ -347,7 +347,8 @@ mod tests {
     fn a_begin_column_never_opens_a_block() {
         // pg_dump leaves the column name `begin` unquoted; only CREATE FUNCTION and
         // CREATE PROCEDURE bodies are blocks (psql's rule).
-        let mut sql = String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
+        let mut sql =
+            String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
         for i in 0..2000 {
             sql.push_str(&format!("ALTER TABLE public.t ADD COLUMN c{i} int;\n"));
         }
@@ -384,20 +385,29 @@ mod tests {
             assert_eq!(lines(sql), vec![], "{sql}");
         }
         // A gate whose string continues on a line starting with a backslash.
-        assert!(ok("SELECT true AS ready, 'a\n\\b' AS reason", SqlRole::Gate));
+        assert!(ok(
+            "SELECT true AS ready, 'a\n\\b' AS reason",
+            SqlRole::Gate
+        ));
     }
 
     #[test]
     fn what_the_server_refuses_in_a_transaction_is_refused_with_its_reason() {
         for (sql, why) in [
             ("REINDEX SCHEMA s;", "REINDEX SCHEMA"),
-            ("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;", "CONCURRENTLY"),
+            (
+                "ALTER TABLE p DETACH PARTITION c CONCURRENTLY;",
+                "CONCURRENTLY",
+            ),
             ("ALTER DATABASE d SET TABLESPACE x;", ""),
             ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", ""),
             ("SET LOCAL transaction_isolation = 'serializable';", ""),
             ("DO $$ BEGIN COMMIT; END $$;", ""),
             ("DO $$ BEGIN UPDATE t SET a = 1; ROLLBACK; END $$;", ""),
-            ("CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;", ""),
+            (
+                "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;",
+                "",
+            ),
             ("VACUUM t;", "VACUUM"),
         ] {
             let got = lines(sql);
@@ -421,10 +431,7 @@ mod tests {
             ("\\copy t from 'x'\n", "`\\copy`"),
         ] {
             let got = lines(sql);
-            assert!(
-                got.iter().any(|(_, m)| m.contains(why)),
-                "{sql:?}: {got:?}"
-            );
+            assert!(got.iter().any(|(_, m)| m.contains(why)), "{sql:?}: {got:?}");
         }
         // Gates and probes are one query: no data, no \restrict.
         assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));

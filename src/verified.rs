@@ -60,7 +60,11 @@ pub struct VerifiedBundle {
 #[derive(Clone, Copy)]
 pub enum Payload<'a> {
     Memory(&'a [u8]),
-    Spilled { file: &'a File, offset: u64, len: u64 },
+    Spilled {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Payload<'_> {
@@ -127,9 +131,13 @@ pub fn reader_of(payload: Payload<'_>) -> PayloadReader<'_> {
     PayloadReader { payload, pos: 0 }
 }
 
-/// Keeps what streams by: small files in memory, large ones appended to the spill file.
+/// Keeps what streams by: small files, gates and probes in memory, large ones appended
+/// to the spill file.
 struct KeepSink {
     spill_above: u64,
+    /// Gates and probes: one query each, read whole; kept in memory up to the size the
+    /// re-check allows them.
+    queries: std::collections::BTreeSet<String>,
     files: BTreeMap<String, Kept>,
     spill: Option<File>,
     spilled: u64,
@@ -172,8 +180,21 @@ impl KeepSink {
 }
 
 impl Sink for KeepSink {
+    fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
+        self.queries = opened
+            .manifest
+            .spec()
+            .named_files()
+            .into_iter()
+            .filter(|(_, role, _)| matches!(role, Some(SqlRole::Gate | SqlRole::Probe)))
+            .map(|(file, _, _)| file)
+            .collect();
+        Ok(())
+    }
+
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let kept = if size <= self.spill_above {
+        let query = size <= sql_lint::MAX_QUERY_FILE && self.queries.contains(path.as_str());
+        let kept = if size <= self.spill_above || query {
             let mut buf = Vec::with_capacity(size as usize);
             data.read_to_end(&mut buf)?;
             Kept::Memory(buf)
@@ -206,6 +227,7 @@ impl VerifiedBundle {
     ) -> Result<VerifiedBundle, VerifyError> {
         let mut sink = KeepSink {
             spill_above: limits.spill_above,
+            queries: Default::default(),
             files: BTreeMap::new(),
             spill: None,
             spilled: 0,
@@ -261,7 +283,10 @@ impl VerifiedBundle {
             None => Err(VerifyError::Missing { path: path.into() }),
             Some(Kept::Memory(b)) => Ok(Payload::Memory(b)),
             Some(Kept::Spilled { offset, len }) => Ok(Payload::Spilled {
-                file: self.spill.as_ref().expect("a spilled file has a spill file"),
+                file: self
+                    .spill
+                    .as_ref()
+                    .expect("a spilled file has a spill file"),
                 offset: *offset,
                 len: *len,
             }),

@@ -62,14 +62,15 @@ fn source(dir: &Path, database: &str, dump: &[u8]) -> std::path::PathBuf {
     let src = dir.join("src");
     std::fs::create_dir_all(src.join("sql")).unwrap();
     std::fs::write(src.join("sql/dump.sql"), dump).unwrap();
+    write(&src.join("sql/rollback.sql"), "DROP SCHEMA app CASCADE;\n");
     write(
-        &src.join("sql/rollback.sql"),
-        "DROP SCHEMA app CASCADE;\n",
+        &src.join("sql/gone.sql"),
+        "SELECT 'app_absent'::text AS key, (to_regnamespace('app') IS NULL)::text AS value",
     );
     write(
         &src.join("bundle.toml"),
         &format!(
-            "[bundle]\nname = \"dump\"\nversion = \"1.0\"\nsequence = 1\n\n[target]\ndatabase = \"{database}\"\n\n[[tier]]\nname = \"data\"\nfiles = [\"sql/dump.sql\"]\n\n[rollback]\nfiles = [\"sql/rollback.sql\"]\n"
+            "[bundle]\nname = \"dump\"\nversion = \"1.0\"\nsequence = 1\n\n[target]\ndatabase = \"{database}\"\n\n[[tier]]\nname = \"data\"\nfiles = [\"sql/dump.sql\"]\n\n[rollback]\nfiles = [\"sql/rollback.sql\"]\nprobe = \"sql/gone.sql\"\nexpect = {{ app_absent = \"true\" }}\n"
         ),
     );
     src
@@ -103,9 +104,16 @@ fn a_plain_pg_dump_verifies_rehearses_applies_identically_and_rolls_back() {
     pack(dir, &src, "rm.key", "b.tar.gz");
     let db = target.conn();
     let run = |cmd: &str| airlock(dir, &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &db]);
-    expect_code(&run("verify"), 0);
+    expect_code(
+        &airlock(dir, &["verify", "b.tar.gz", "--trust", "rm.pub"]),
+        0,
+    );
     expect_code(&run("rehearse"), 0);
-    assert_eq!(target.dump_without_ledger(), empty, "rehearse changed the target");
+    assert_eq!(
+        target.dump_without_ledger(),
+        empty,
+        "rehearse changed the target"
+    );
     expect_code(&run("apply"), 0);
     assert_eq!(target.dump_without_ledger(), source_db.dump());
     // airlock's own settings are back after the dump's SETs (the ledger row was
@@ -134,7 +142,14 @@ fn a_pg_dump_runs_from_the_spill_file_in_many_messages() {
     };
     let vb = VerifiedBundle::load_with(&dir.join("b.tar.gz"), &store, chrono::Utc::now(), limits)
         .expect("verified");
-    assert_eq!(vb.bytes_in_memory(), 0, "payload kept in memory");
+    // Every payload file but the rollback probe (a query, always in memory) is in the
+    // spill file.
+    let probe = "SELECT 'app_absent'::text AS key, (to_regnamespace('app') IS NULL)::text AS value";
+    assert_eq!(
+        vb.bytes_in_memory(),
+        probe.len() as u64,
+        "payload kept in memory"
+    );
     let conn = airlock::db::conn::resolve(Some(&target.conn()), &target.name).expect("conn");
     let opts = Options {
         conn: &conn,
@@ -167,11 +182,21 @@ fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
     pack(dir, &src, "rm.key", "b.tar.gz");
     let o = airlock(
         dir,
-        &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
     );
     expect_code(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("file sql/dump.sql line 4"), "{err}");
-    assert!(err.contains("invalid input syntax for type integer"), "{err}");
+    assert!(
+        err.contains("invalid input syntax for type integer"),
+        "{err}"
+    );
     assert_eq!(target.dump_without_ledger(), empty);
 }

@@ -554,6 +554,7 @@ fn run_file(
     exec::run_file(
         tx,
         prelude,
+        file,
         payload,
         vb.limits().message_bytes,
         &mut |_, _| {},

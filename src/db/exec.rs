@@ -44,6 +44,7 @@ pub type Observer<'a> = &'a mut dyn FnMut(u64, u64);
 pub fn run_file(
     tx: &mut Transaction<'_>,
     prelude: &str,
+    file: &str,
     payload: Payload<'_>,
     message_bytes: usize,
     observe: Observer<'_>,
@@ -57,7 +58,7 @@ pub fn run_file(
         cursor_line: 1,
     };
     let total = payload.len();
-    let mut splitter = Splitter::new();
+    let mut splitter = Splitter::new(file);
     let mut pieces = Vec::new();
     let mut buf = vec![0u8; CHUNK.min(total as usize).max(1)];
     let mut pos = 0u64;
@@ -73,10 +74,13 @@ pub fn run_file(
         }
         observe(run.cursor, total);
     }
-    splitter.finish(&mut pieces);
+    let finished = splitter.finish(&mut pieces);
     for piece in pieces.drain(..) {
         run.piece(piece)?;
     }
+    // The re-check at verification refused any problem; should one appear here all
+    // the same, the transaction fails before COMMIT.
+    finished.map_err(|p| FileError::Read(p.to_string()))?;
     // Whatever follows the last statement (comments, blank lines) rides along.
     run.take_to(total)?;
     run.flush()?;
@@ -149,17 +153,20 @@ impl Run<'_, '_, '_> {
                 self.pass_over(end)?;
             }
             Piece::Copy {
-                stmt, data, end, ..
+                stmt,
+                data,
+                end,
+                line,
             } => {
                 // The statements before the COPY (and the prelude) go first.
                 self.take_to(stmt.start)?;
                 self.flush()?;
-                let line = self.cursor_line;
+                let line = line as u64;
                 let mut query = Vec::new();
                 self.payload
                     .append_range(stmt.start, stmt.end, &mut query)
                     .map_err(read_err)?;
-                self.pass_over(stmt.end)?;
+                self.pass_over(data.start)?;
                 let query = String::from_utf8(query)
                     .map_err(|_| FileError::Read(format!("line {line}: not UTF-8")))?;
                 self.copy(&query, data.start, data.end, line)?;
@@ -179,6 +186,7 @@ impl Run<'_, '_, '_> {
         let mut writer = self.tx.copy_in(query).map_err(sql)?;
         let mut buf = vec![0u8; CHUNK.min((to - from) as usize).max(1)];
         let mut pos = from;
+        let mut lines = 0;
         while pos < to {
             let want = ((to - pos) as usize).min(buf.len());
             // A failed read drops the writer unfinished, which aborts the COPY
@@ -194,9 +202,13 @@ impl Run<'_, '_, '_> {
                 // The server ended the COPY (an error in the data): `finish` says why.
                 break;
             }
+            lines += bytecount(&buf[..n]);
             pos += n as u64;
         }
-        writer.finish().map(|_| ()).map_err(sql)
+        writer.finish().map_err(sql)?;
+        self.cursor = to;
+        self.cursor_line += lines;
+        Ok(())
     }
 
     /// Append the file up to `to` to the message.
