@@ -63,7 +63,7 @@ EOF
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fresh() {
-  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST" >/dev/null
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST" >/dev/null 2>&1
 }
 # measure NAME COMMAND...: append "NAME seconds maxrss_kib" to runs.txt
 measure() {

@@ -200,3 +200,80 @@ fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
     );
     assert_eq!(target.dump_without_ledger(), empty);
 }
+
+#[test]
+fn a_server_error_position_names_the_line_in_a_one_message_file() {
+    let t = tempdir();
+    let dir = t.path();
+    let target = TestDb::new("errline");
+    let empty = target.dump_without_ledger();
+    let tier = "CREATE SCHEMA app;\nCREATE TABLE app.a (i int);\n\n-- the third statement names a column that does not exist\nINSERT INTO app.a\n  SELECT nosuch FROM app.a;\n";
+    let src = source(dir, &target.name, tier.as_bytes());
+    keygen(dir, "rm");
+    pack(dir, &src, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("file sql/dump.sql line 6"), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert_eq!(target.dump_without_ledger(), empty);
+}
+
+#[test]
+fn per_tier_transactions_commit_each_copy_tier_on_its_own() {
+    let t = tempdir();
+    let dir = t.path();
+    let target = TestDb::new("pertier");
+    let src = dir.join("src");
+    write(
+        &src.join("sql/one.sql"),
+        "\\restrict abc\nCREATE SCHEMA app;\nCREATE TABLE app.t (i int, s text);\nCOPY app.t (i, s) FROM stdin;\n1\tone\n2\t\\N\n\\.\n\\unrestrict abc\n",
+    );
+    write(
+        &src.join("sql/two.sql"),
+        "SET search_path = app;\nCOPY t FROM stdin WITH (FORMAT csv);\n3,\"three\nlines\n\\.\"\n\\.\nUPDATE t SET s = upper(s) WHERE i = 1;\n",
+    );
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"pertier\"\nversion = \"1\"\nsequence = 1\ntransaction = \"per-tier\"\n\n[target]\ndatabase = \"{}\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\n\n[[tier]]\nname = \"two\"\nfiles = [\"sql/two.sql\"]\n",
+            target.name
+        ),
+    );
+    keygen(dir, "rm");
+    pack(dir, &src, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["ledger"].as_array().unwrap().len(),
+        2,
+        "one ledger row per tier"
+    );
+    assert_eq!(
+        target.scalar(
+            "SELECT string_agg(i || '=' || coalesce(s, 'NULL'), ';' ORDER BY i) FROM app.t"
+        ),
+        "1=ONE;2=NULL;3=three\nlines\n\\."
+    );
+}

@@ -99,6 +99,9 @@ struct Message {
     prelude_pending: bool,
     /// (offset in `text`, file line at that offset), one per slice of the file.
     slices: Vec<(usize, u64)>,
+    /// Statements in the message, and the line of the first one.
+    statements: usize,
+    first_line: u64,
 }
 
 impl Message {
@@ -107,7 +110,15 @@ impl Message {
             text: prelude.as_bytes().to_vec(),
             prelude_pending: true,
             slices: vec![],
+            statements: 0,
+            first_line: 0,
         }
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.slices.clear();
+        self.statements = 0;
     }
 
     /// Holds file text (not just the prelude, or nothing).
@@ -142,8 +153,12 @@ struct Run<'t, 'c, 'p> {
 impl Run<'_, '_, '_> {
     fn piece(&mut self, piece: Piece) -> Result<(), FileError> {
         match piece {
-            Piece::Sql { end, .. } => {
+            Piece::Sql { end, line, .. } => {
                 self.take_to(end)?;
+                if self.message.statements == 0 {
+                    self.message.first_line = line as u64;
+                }
+                self.message.statements += 1;
                 if self.message.text.len() >= self.message_bytes {
                     self.flush()?;
                 }
@@ -249,8 +264,7 @@ impl Run<'_, '_, '_> {
     /// goes alone.
     fn flush(&mut self) -> Result<(), FileError> {
         if !self.message.has_file_text() && !self.message.prelude_pending {
-            self.message.text.clear();
-            self.message.slices.clear();
+            self.message.clear();
             return Ok(());
         }
         let text = std::str::from_utf8(&self.message.text)
@@ -264,11 +278,12 @@ impl Run<'_, '_, '_> {
                     }
                     _ => None,
                 })
-                .or_else(|| self.message.slices.first().map(|&(_, line)| line));
+                // No position (an error while running): the line is known when the
+                // message held one statement.
+                .or((self.message.statements == 1).then_some(self.message.first_line));
             return Err(FileError::Sql { line, error });
         }
-        self.message.text.clear();
-        self.message.slices.clear();
+        self.message.clear();
         self.message.prelude_pending = false;
         Ok(())
     }
