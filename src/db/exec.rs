@@ -121,6 +121,14 @@ impl Message {
         self.statements = 0;
     }
 
+    /// Bytes of file text in the message (the prelude not counted, so a file up to
+    /// the message size is always one message).
+    fn file_bytes(&self) -> usize {
+        self.slices
+            .first()
+            .map_or(0, |&(at, _)| self.text.len() - at)
+    }
+
     /// Holds file text (not just the prelude, or nothing).
     fn has_file_text(&self) -> bool {
         self.slices.iter().any(|&(at, _)| at < self.text.len())
@@ -159,7 +167,7 @@ impl Run<'_, '_, '_> {
                     self.message.first_line = line as u64;
                 }
                 self.message.statements += 1;
-                if self.message.text.len() >= self.message_bytes {
+                if self.message.file_bytes() >= self.message_bytes {
                     self.flush()?;
                 }
             }
