@@ -20,6 +20,7 @@ mod lexer;
 mod parser;
 mod split;
 mod tokens;
+mod version;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
@@ -110,6 +111,18 @@ pub const MAX_QUERY_FILE: u64 = 1 << 20;
 /// [`check`] reading from `r`: scripts stream through in bounded memory whatever their
 /// size; gates and probes are read whole (up to [`MAX_QUERY_FILE`]).
 pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<Vec<SqlProblem>> {
+    check_reader_for(file, r, role, None)
+}
+
+/// [`check_reader`] for a bundle whose oldest target is `min_server_version` (its
+/// `[target] min_server_version`): scripts also get syntax newer than that reported,
+/// where lint can tell it cheaply.
+pub fn check_reader_for(
+    file: &str,
+    r: &mut dyn Read,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> io::Result<Vec<SqlProblem>> {
     let problem = |message: String| SqlProblem {
         file: file.into(),
         line: 1,
@@ -130,7 +143,7 @@ pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<V
             })
         }
         SqlRole::Script => {
-            let mut c = ScriptChecker::new(file);
+            let mut c = ScriptChecker::new(file).for_min_server_version(min_server_version);
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 let n = r.read(&mut buf)?;
@@ -347,7 +360,8 @@ mod tests {
     fn a_begin_column_never_opens_a_block() {
         // pg_dump leaves the column name `begin` unquoted; only CREATE FUNCTION and
         // CREATE PROCEDURE bodies are blocks (psql's rule).
-        let mut sql = String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
+        let mut sql =
+            String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
         for i in 0..2000 {
             sql.push_str(&format!("ALTER TABLE public.t ADD COLUMN c{i} int;\n"));
         }
@@ -384,20 +398,29 @@ mod tests {
             assert_eq!(lines(sql), vec![], "{sql}");
         }
         // A gate whose string continues on a line starting with a backslash.
-        assert!(ok("SELECT true AS ready, 'a\n\\b' AS reason", SqlRole::Gate));
+        assert!(ok(
+            "SELECT true AS ready, 'a\n\\b' AS reason",
+            SqlRole::Gate
+        ));
     }
 
     #[test]
     fn what_the_server_refuses_in_a_transaction_is_refused_with_its_reason() {
         for (sql, why) in [
             ("REINDEX SCHEMA s;", "REINDEX SCHEMA"),
-            ("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;", "CONCURRENTLY"),
+            (
+                "ALTER TABLE p DETACH PARTITION c CONCURRENTLY;",
+                "CONCURRENTLY",
+            ),
             ("ALTER DATABASE d SET TABLESPACE x;", ""),
             ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", ""),
             ("SET LOCAL transaction_isolation = 'serializable';", ""),
             ("DO $$ BEGIN COMMIT; END $$;", ""),
             ("DO $$ BEGIN UPDATE t SET a = 1; ROLLBACK; END $$;", ""),
-            ("CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;", ""),
+            (
+                "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;",
+                "",
+            ),
             ("VACUUM t;", "VACUUM"),
         ] {
             let got = lines(sql);
@@ -421,13 +444,29 @@ mod tests {
             ("\\copy t from 'x'\n", "`\\copy`"),
         ] {
             let got = lines(sql);
-            assert!(
-                got.iter().any(|(_, m)| m.contains(why)),
-                "{sql:?}: {got:?}"
-            );
+            assert!(got.iter().any(|(_, m)| m.contains(why)), "{sql:?}: {got:?}");
         }
         // Gates and probes are one query: no data, no \restrict.
         assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
+    }
+
+    #[test]
+    fn syntax_newer_than_the_oldest_target_is_reported() {
+        let sql = "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\nMERGE INTO t USING u ON true WHEN MATCHED THEN DELETE;\n";
+        let check = |min| {
+            check_reader_for("t.sql", &mut sql.as_bytes(), SqlRole::Script, min)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.line, p.message))
+                .collect::<Vec<_>>()
+        };
+        let old = check(Some(140000));
+        assert_eq!(old.len(), 2, "{old:?}");
+        assert!(old[0].0 == 1 && old[0].1.contains("VIRTUAL"), "{old:?}");
+        assert!(old[1].0 == 2 && old[1].1.contains("MERGE"), "{old:?}");
+        assert_eq!(check(Some(150000)).len(), 1);
+        assert_eq!(check(Some(180000)), vec![]);
+        assert_eq!(check(None), vec![]);
     }
 
     mod differential {

@@ -60,6 +60,8 @@ pub(super) struct Statement {
     pub copy_in: bool,
     /// A COPY form airlock refuses (already reported as a [`Event::Problem`]).
     pub copy_refused: bool,
+    /// The first word is MERGE (PostgreSQL 15).
+    pub merge: bool,
 }
 
 #[derive(Debug)]
@@ -194,6 +196,7 @@ pub(super) struct Lexer {
     stmt: Stmt,
     kind: Kind,
     stmt_line: usize,
+    merge: bool,
     /// The current statement's text, while `capturing`.
     pub(super) capture: Vec<u8>,
     capturing: bool,
@@ -242,6 +245,7 @@ impl Lexer {
             stmt: Stmt::Empty,
             kind: Kind::Other,
             stmt_line: 1,
+            merge: false,
             capture: Vec::new(),
             capturing: false,
             too_long: false,
@@ -405,6 +409,7 @@ impl Lexer {
             self.stmt = Stmt::FirstWord;
             self.kind = Kind::Other;
             self.stmt_line = self.line;
+            self.merge = false;
             self.capturing = true;
             self.too_long = false;
             if let Some(p) = prefix {
@@ -446,6 +451,7 @@ impl Lexer {
         }
         self.in_word = false;
         if self.stmt == Stmt::FirstWord {
+            self.merge = self.is_word(b"MERGE");
             let kind = if self.word_len <= 6 && DML.iter().any(|d| self.is_word(d)) {
                 Kind::Dml
             } else if self.is_word(b"COPY") {
@@ -533,6 +539,7 @@ impl Lexer {
             too_long: self.too_long,
             copy_in: false,
             copy_refused: false,
+            merge: self.merge,
         };
         self.stmt = Stmt::Empty;
         self.kind = Kind::Other;

@@ -51,6 +51,10 @@ impl Token {
         self.word() == Some(word)
     }
 
+    pub(super) fn line(&self) -> usize {
+        self.line
+    }
+
     fn punct(&self, b: u8) -> bool {
         self.tok == Tok::Punct(b)
     }
