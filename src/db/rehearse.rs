@@ -112,7 +112,12 @@ fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError 
     match e {
         DbError::Sql { context, message } if message.contains("syntax error") => {
             let admits = min_server_version
-                .map(|v| format!(" (the bundle's [target] min_server_version = {v} admits PostgreSQL {})", v / 10000))
+                .map(|v| {
+                    format!(
+                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                        v / 10000
+                    )
+                })
                 .unwrap_or_default();
             DbError::Sql {
                 context,
