@@ -558,6 +558,10 @@ mod tests {
                     "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT {l}; SELECT CASE WHEN true THEN 1 END; END"
                 )),
                 literal().prop_map(|l| format!("DO $body$ BEGIN PERFORM {l}; END $body$")),
+                literal().prop_map(|l| format!("CREATE TABLE t (begin int, x text DEFAULT {l})")),
+                literal().prop_map(|l| format!(
+                    "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES ({l}); INSERT INTO b VALUES (1))"
+                )),
             ]
         .boxed()
         }
@@ -583,6 +587,45 @@ mod tests {
                         c.feed(piece);
                     }
                     prop_assert_eq!(c.finish_ends(), theirs, "{:?}", sql);
+                }
+            }
+
+            #[test]
+            fn copy_data_comes_back_exactly_whatever_the_chunking(
+                before in script(),
+                rows in proptest::collection::vec(content(), 0..6),
+                after in script(),
+                chunk in 1usize..17,
+            ) {
+                let data: String = rows.iter().map(|r| format!("{r}\n")).collect();
+                let sql = format!("{before}\nCOPY t (a, begin) FROM stdin;\n{data}\\.\n{after}");
+                let whole = split_all("p.sql", sql.as_bytes());
+                let mut s = Splitter::new("p.sql");
+                let mut out = Vec::new();
+                for piece in sql.as_bytes().chunks(chunk) {
+                    s.feed(piece, &mut out);
+                }
+                let chunked = s.finish(&mut out).map(|()| out);
+                prop_assert_eq!(&chunked, &whole);
+                // When the script before it lexes cleanly on its own (no construct left
+                // open), the data is exactly the rows.
+                if let (Ok(_), Ok(pieces)) = (split_all("b.sql", before.as_bytes()), whole) {
+                    let copies: Vec<&Piece> =
+                        pieces.iter().filter(|p| matches!(p, Piece::Copy { .. })).collect();
+                    prop_assert_eq!(copies.len(), 1);
+                    if let Piece::Copy { data: range, .. } = copies[0] {
+                        prop_assert_eq!(&sql[range.start as usize..range.end as usize], data.as_str());
+                    }
+                    let mut at = 0;
+                    for p in &pieces {
+                        let start = match p {
+                            Piece::Sql { start, .. } | Piece::Skip { start, .. } => *start,
+                            Piece::Copy { stmt, .. } => stmt.start,
+                        };
+                        prop_assert_eq!(start, at);
+                        at = p.end();
+                    }
+                    prop_assert_eq!(at, sql.len() as u64);
                 }
             }
 

@@ -16,6 +16,9 @@ use super::copy::{self, CopyVerdict, DataScan};
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
 pub const MAX_STATEMENT: usize = 8 << 20;
 
+/// The longest dollar-quote tag (`$tag$`) read; a longer one is refused.
+const MAX_TAG: usize = 1 << 16;
+
 /// What the file is: a script (tiers, rollbacks: COPY data and `\restrict` lines are
 /// understood) or one query (gates and probes: neither is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,7 +305,7 @@ impl Lexer {
 
     fn lex_bytes(&mut self, bytes: &[u8]) {
         let mut i = 0;
-        while i < bytes.len() {
+        while i < bytes.len() && !self.stopped {
             if self.lex == Lex::CopyData {
                 let scan = self.copy_data.scan(&bytes[i..], self.offset);
                 i += scan.consumed;
@@ -662,8 +665,16 @@ impl Lexer {
                 if b == b'$' {
                     self.lex = Lex::Dollar;
                     self.dollar_matched = 0;
-                } else if tag_byte {
+                } else if tag_byte && self.tag.len() < MAX_TAG {
                     self.tag.push(b);
+                } else if tag_byte {
+                    // Memory stays bounded: no real file has such a tag.
+                    let line = self.line;
+                    self.problem(
+                        line,
+                        format!("a dollar-quote tag longer than {MAX_TAG} bytes"),
+                    );
+                    self.stopped = true;
                 } else {
                     // `$1` (a parameter) or a stray `$`: not a dollar quote, and no
                     // keyword or identifier.
