@@ -175,6 +175,7 @@ fn read_and_check(
     dir: &Path,
     file: &str,
     roles: &[SqlRole],
+    min_server_version: Option<i64>,
 ) -> Result<(Vec<String>, String, u64), String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
@@ -185,7 +186,8 @@ fn read_and_check(
     match roles {
         [] => {}
         [role] => {
-            let found = sql_lint::check_reader(file, &mut r, *role).map_err(read_err)?;
+            let found = sql_lint::check_reader_for(file, &mut r, *role, min_server_version)
+                .map_err(read_err)?;
             problems.extend(found.iter().map(ToString::to_string));
         }
         // The same file in several roles (rare): judged from memory by each.
@@ -194,7 +196,8 @@ fn read_and_check(
             r.read_to_end(&mut bytes).map_err(read_err)?;
             for role in many {
                 let found =
-                    sql_lint::check_reader(file, &mut &bytes[..], *role).map_err(read_err)?;
+                    sql_lint::check_reader_for(file, &mut &bytes[..], *role, min_server_version)
+                        .map_err(read_err)?;
                 problems.extend(found.iter().map(ToString::to_string));
             }
         }
@@ -456,7 +459,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
     let mut hashes = BTreeMap::new();
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
-        read_and_check(dir, file, roles)
+        read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
         match result {
             Ok((found, sha256, size)) => {

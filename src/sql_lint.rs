@@ -20,6 +20,7 @@ mod lexer;
 mod parser;
 mod split;
 mod tokens;
+mod version;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
@@ -110,6 +111,18 @@ pub const MAX_QUERY_FILE: u64 = 1 << 20;
 /// [`check`] reading from `r`: scripts stream through in bounded memory whatever their
 /// size; gates and probes are read whole (up to [`MAX_QUERY_FILE`]).
 pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<Vec<SqlProblem>> {
+    check_reader_for(file, r, role, None)
+}
+
+/// [`check_reader`] for a bundle whose oldest target is `min_server_version` (its
+/// `[target] min_server_version`): scripts also get syntax newer than that reported,
+/// where lint can tell it cheaply.
+pub fn check_reader_for(
+    file: &str,
+    r: &mut dyn Read,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> io::Result<Vec<SqlProblem>> {
     let problem = |message: String| SqlProblem {
         file: file.into(),
         line: 1,
@@ -130,7 +143,7 @@ pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<V
             })
         }
         SqlRole::Script => {
-            let mut c = ScriptChecker::new(file);
+            let mut c = ScriptChecker::new(file).for_min_server_version(min_server_version);
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 let n = r.read(&mut buf)?;
@@ -437,6 +450,25 @@ mod tests {
         assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
     }
 
+    #[test]
+    fn syntax_newer_than_the_oldest_target_is_reported() {
+        let sql = "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\nMERGE INTO t USING u ON true WHEN MATCHED THEN DELETE;\n";
+        let check = |min| {
+            check_reader_for("t.sql", &mut sql.as_bytes(), SqlRole::Script, min)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.line, p.message))
+                .collect::<Vec<_>>()
+        };
+        let old = check(Some(140000));
+        assert_eq!(old.len(), 2, "{old:?}");
+        assert!(old[0].0 == 1 && old[0].1.contains("VIRTUAL"), "{old:?}");
+        assert!(old[1].0 == 2 && old[1].1.contains("MERGE"), "{old:?}");
+        assert_eq!(check(Some(150000)).len(), 1);
+        assert_eq!(check(Some(180000)), vec![]);
+        assert_eq!(check(None), vec![]);
+    }
+
     mod differential {
         //! The lexer must split exactly where PostgreSQL's parser splits, on any text
         //! the parser accepts; and must not depend on how the bytes are chunked.
@@ -526,6 +558,10 @@ mod tests {
                     "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT {l}; SELECT CASE WHEN true THEN 1 END; END"
                 )),
                 literal().prop_map(|l| format!("DO $body$ BEGIN PERFORM {l}; END $body$")),
+                literal().prop_map(|l| format!("CREATE TABLE t (begin int, x text DEFAULT {l})")),
+                literal().prop_map(|l| format!(
+                    "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES ({l}); INSERT INTO b VALUES (1))"
+                )),
             ]
         .boxed()
         }
@@ -551,6 +587,45 @@ mod tests {
                         c.feed(piece);
                     }
                     prop_assert_eq!(c.finish_ends(), theirs, "{:?}", sql);
+                }
+            }
+
+            #[test]
+            fn copy_data_comes_back_exactly_whatever_the_chunking(
+                before in script(),
+                rows in proptest::collection::vec(content(), 0..6),
+                after in script(),
+                chunk in 1usize..17,
+            ) {
+                let data: String = rows.iter().map(|r| format!("{r}\n")).collect();
+                let sql = format!("{before}\nCOPY t (a, begin) FROM stdin;\n{data}\\.\n{after}");
+                let whole = split_all("p.sql", sql.as_bytes());
+                let mut s = Splitter::new("p.sql");
+                let mut out = Vec::new();
+                for piece in sql.as_bytes().chunks(chunk) {
+                    s.feed(piece, &mut out);
+                }
+                let chunked = s.finish(&mut out).map(|()| out);
+                prop_assert_eq!(&chunked, &whole);
+                // When the script before it lexes cleanly on its own (no construct left
+                // open), the data is exactly the rows.
+                if let (Ok(_), Ok(pieces)) = (split_all("b.sql", before.as_bytes()), whole) {
+                    let copies: Vec<&Piece> =
+                        pieces.iter().filter(|p| matches!(p, Piece::Copy { .. })).collect();
+                    prop_assert_eq!(copies.len(), 1);
+                    if let Piece::Copy { data: range, .. } = copies[0] {
+                        prop_assert_eq!(&sql[range.start as usize..range.end as usize], data.as_str());
+                    }
+                    let mut at = 0;
+                    for p in &pieces {
+                        let start = match p {
+                            Piece::Sql { start, .. } | Piece::Skip { start, .. } => *start,
+                            Piece::Copy { stmt, .. } => stmt.start,
+                        };
+                        prop_assert_eq!(start, at);
+                        at = p.end();
+                    }
+                    prop_assert_eq!(at, sql.len() as u64);
                 }
             }
 

@@ -304,7 +304,7 @@ fn mini_rehearsal(
     rollback: &str,
     want: i32,
     failing_step: &str,
-) {
+) -> serde_json::Value {
     let t = tempdir();
     let dir = t.path();
     let db = TestDb::new(tag);
@@ -342,6 +342,7 @@ fn mini_rehearsal(
         "clone left behind after a failure"
     );
     assert_eq!(db.dump(), before);
+    r
 }
 
 #[test]
@@ -373,6 +374,35 @@ fn rehearse_reports_a_failing_tier() {
         "DROP TABLE IF EXISTS app.t1;",
         1,
         "apply",
+    );
+}
+
+#[test]
+fn rehearse_explains_a_syntax_error_by_the_grammar_lint_checks() {
+    // JSON_TABLE is PostgreSQL 17 syntax: lint (PostgreSQL 18's grammar) accepts it,
+    // the PostgreSQL 15 target does not parse it.
+    let r = mini_rehearsal(
+        "rehsyntax",
+        &[(
+            "views",
+            "CREATE VIEW app.v AS SELECT * FROM JSON_TABLE('[1]'::jsonb, '$[*]' COLUMNS (a int PATH '$'));",
+            false,
+        )],
+        "DROP VIEW IF EXISTS app.v;",
+        1,
+        "apply",
+    );
+    let detail = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "apply")
+        .and_then(|s| s["detail"].as_str())
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("syntax error") && detail.contains("PostgreSQL 18's grammar"),
+        "{detail}"
     );
 }
 

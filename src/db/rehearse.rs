@@ -106,6 +106,30 @@ impl Run {
     }
 }
 
+/// A syntax error on the target: lint parses with PostgreSQL 18's grammar (and names
+/// only a short list of newer syntax), while the target may be older. Say so.
+fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError {
+    match e {
+        DbError::Sql { context, message } if message.contains("syntax error") => {
+            let admits = min_server_version
+                .map(|v| {
+                    format!(
+                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                        v / 10000
+                    )
+                })
+                .unwrap_or_default();
+            DbError::Sql {
+                context,
+                message: format!(
+                    "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
+                ),
+            }
+        }
+        e => e,
+    }
+}
+
 fn fail(e: DbError) -> (u8, String) {
     (e.exit_code(), e.to_string())
 }
@@ -204,7 +228,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         let skip = gate_ok.unwrap_or(false);
         let receipt = run.step("apply", || {
-            let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
+            let r = apply::apply(vb, &opts(None, skip))
+                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
             let d = format!(
                 "{} tiers applied; fingerprint {} -> {}",
                 r.tiers.len(),

@@ -5,7 +5,7 @@
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
-use super::{Classifier, SqlProblem, SqlRole};
+use super::{version, Classifier, SqlProblem, SqlRole};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
 const MAX_PROBLEMS: usize = 50;
@@ -16,6 +16,8 @@ const MAX_PROBLEMS: usize = 50;
 pub struct ScriptChecker<'f> {
     file: &'f str,
     classifier: Classifier,
+    /// The bundle's `[target] min_server_version`: newer syntax is reported.
+    min_server_version: Option<i64>,
     pub(super) lexer: Lexer,
     problems: Vec<SqlProblem>,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
@@ -35,11 +37,19 @@ impl<'f> ScriptChecker<'f> {
         ScriptChecker {
             file,
             classifier,
+            min_server_version: None,
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
             #[cfg(test)]
             ends: Vec::new(),
         }
+    }
+
+    /// Also report syntax newer than `min` (the bundle's `[target]
+    /// min_server_version`), where a short table can tell it (`version.rs`).
+    pub fn for_min_server_version(mut self, min: Option<i64>) -> Self {
+        self.min_server_version = min;
+        self
     }
 
     /// True once there are enough problems to stop reading.
@@ -73,6 +83,14 @@ impl<'f> ScriptChecker<'f> {
                 Event::Statement(s) => {
                     #[cfg(test)]
                     self.ends.push(s.end as usize);
+                    if let Some(min) = self.min_server_version {
+                        if s.merge && min < version::MERGE {
+                            self.problem(
+                                s.line,
+                                version::message("the MERGE statement", version::MERGE, min),
+                            );
+                        }
+                    }
                     if s.kind == Kind::Dml || s.copy_refused {
                         continue;
                     }
@@ -103,6 +121,11 @@ impl<'f> ScriptChecker<'f> {
         }
         for (at_line, message) in self.classifier.script_problems(sql, line) {
             self.problem(at_line, message);
+        }
+        if let Some(min) = self.min_server_version {
+            for (at_line, message) in version::problems(sql, line, min) {
+                self.problem(at_line, message);
+            }
         }
     }
 

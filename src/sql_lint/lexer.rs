@@ -16,6 +16,9 @@ use super::copy::{self, CopyVerdict, DataScan};
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
 pub const MAX_STATEMENT: usize = 8 << 20;
 
+/// The longest dollar-quote tag (`$tag$`) read; a longer one is refused.
+const MAX_TAG: usize = 1 << 16;
+
 /// What the file is: a script (tiers, rollbacks: COPY data and `\restrict` lines are
 /// understood) or one query (gates and probes: neither is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub(super) struct Statement {
     pub copy_in: bool,
     /// A COPY form airlock refuses (already reported as a [`Event::Problem`]).
     pub copy_refused: bool,
+    /// The first word is MERGE (PostgreSQL 15).
+    pub merge: bool,
 }
 
 #[derive(Debug)]
@@ -194,6 +199,7 @@ pub(super) struct Lexer {
     stmt: Stmt,
     kind: Kind,
     stmt_line: usize,
+    merge: bool,
     /// The current statement's text, while `capturing`.
     pub(super) capture: Vec<u8>,
     capturing: bool,
@@ -242,6 +248,7 @@ impl Lexer {
             stmt: Stmt::Empty,
             kind: Kind::Other,
             stmt_line: 1,
+            merge: false,
             capture: Vec::new(),
             capturing: false,
             too_long: false,
@@ -298,7 +305,7 @@ impl Lexer {
 
     fn lex_bytes(&mut self, bytes: &[u8]) {
         let mut i = 0;
-        while i < bytes.len() {
+        while i < bytes.len() && !self.stopped {
             if self.lex == Lex::CopyData {
                 let scan = self.copy_data.scan(&bytes[i..], self.offset);
                 i += scan.consumed;
@@ -405,6 +412,7 @@ impl Lexer {
             self.stmt = Stmt::FirstWord;
             self.kind = Kind::Other;
             self.stmt_line = self.line;
+            self.merge = false;
             self.capturing = true;
             self.too_long = false;
             if let Some(p) = prefix {
@@ -446,6 +454,7 @@ impl Lexer {
         }
         self.in_word = false;
         if self.stmt == Stmt::FirstWord {
+            self.merge = self.is_word(b"MERGE");
             let kind = if self.word_len <= 6 && DML.iter().any(|d| self.is_word(d)) {
                 Kind::Dml
             } else if self.is_word(b"COPY") {
@@ -533,6 +542,7 @@ impl Lexer {
             too_long: self.too_long,
             copy_in: false,
             copy_refused: false,
+            merge: self.merge,
         };
         self.stmt = Stmt::Empty;
         self.kind = Kind::Other;
@@ -655,8 +665,16 @@ impl Lexer {
                 if b == b'$' {
                     self.lex = Lex::Dollar;
                     self.dollar_matched = 0;
-                } else if tag_byte {
+                } else if tag_byte && self.tag.len() < MAX_TAG {
                     self.tag.push(b);
+                } else if tag_byte {
+                    // Memory stays bounded: no real file has such a tag.
+                    let line = self.line;
+                    self.problem(
+                        line,
+                        format!("a dollar-quote tag longer than {MAX_TAG} bytes"),
+                    );
+                    self.stopped = true;
                 } else {
                     // `$1` (a parameter) or a stray `$`: not a dollar quote, and no
                     // keyword or identifier.

@@ -159,7 +159,7 @@ pub fn split_all(file: &str, bytes: &[u8]) -> Result<Vec<Piece>, SqlProblem> {
 mod tests {
     use super::*;
 
-    fn text<'a>(src: &'a str, r: Range<u64>) -> &'a str {
+    fn text(src: &str, r: Range<u64>) -> &str {
         &src[r.start as usize..r.end as usize]
     }
 

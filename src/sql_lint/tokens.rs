@@ -51,6 +51,10 @@ impl Token {
         self.word() == Some(word)
     }
 
+    pub(super) fn line(&self) -> usize {
+        self.line
+    }
+
     fn punct(&self, b: u8) -> bool {
         self.tok == Tok::Punct(b)
     }
@@ -758,6 +762,19 @@ fn statement_problem(sql: &str, toks: &[Token]) -> Option<String> {
         }
         "ALTER" => match second {
             Some("SYSTEM") => fixed("ALTER SYSTEM cannot run inside a transaction block"),
+            Some("SUBSCRIPTION") => {
+                let refresh_false = toks.windows(3).any(|w| {
+                    w[0].is("REFRESH") && w[1].punct(b'=') && (w[2].is("FALSE") || w[2].is("OFF"))
+                });
+                let action = toks.get(3).and_then(Token::word);
+                let publication = matches!(action, Some("SET" | "ADD" | "DROP"))
+                    && toks.get(4).is_some_and(|t| t.is("PUBLICATION"));
+                if action == Some("REFRESH") || (publication && !refresh_false) {
+                    fixed(ALTER_SUBSCRIPTION_REFRESH)
+                } else {
+                    cannot_prove()
+                }
+            }
             Some(o) if OBJECTS.contains(&o) => None,
             _ => cannot_prove(),
         },
