@@ -63,6 +63,8 @@ EOF
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fresh() {
+  # A recreated database: this host must forget the ledger head it saw in the last one.
+  rm -rf "$AIRLOCK_STATE_DIR"
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST" >/dev/null 2>&1
 }
 # measure NAME COMMAND...: append "NAME seconds maxrss_kib" to runs.txt
