@@ -9,6 +9,8 @@
 # with each one's peak RSS (GNU time's %M, the largest over the runs).
 #
 #   benches/copy.sh [SIZE_MIB] [RUNS]      (defaults: 1024, 5)
+#   STEPS="apply" benches/copy.sh ...     (only some of: pack verify apply; pack always
+#                                          runs once, the others need its bundle)
 #
 # The dump is pg_dump's own output for a generated table (id, md5 text, int,
 # timestamptz, a longer text; primary key added after the data). Creates and drops its
@@ -74,19 +76,29 @@ measure() {
   /usr/bin/time -f "$name %e %M" -a -o runs.txt "$@" >/dev/null 2>err.txt || { cat err.txt >&2; echo "failed: $*" >&2; exit 1; }
 }
 
+STEPS=${STEPS:-pack verify apply}
+has() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
+has pack || "$A" pack src --key k.key --out b.tar.gz --quiet
 for _ in $(seq 1 "$RUNS"); do
-  rm -f b.tar.gz
-  measure "pack:airlock" "$A" pack src --key k.key --out b.tar.gz --quiet
-  measure "pack:sha256sum+tar-czf" sh -c '(cd src && find . -type f -print0 | sort -z | xargs -0 sha256sum > ../SUMS) && tar czf shell.tar.gz SUMS src'
-  measure "verify:airlock" "$A" verify b.tar.gz --trust k.pub --quiet
-  measure "verify:tar-xzf+sha256sum-c" sh -c 'rm -rf x && mkdir x && tar xzf shell.tar.gz -C x && cd x/src && sha256sum -c --quiet ../SUMS'
-  rm -rf x shell.tar.gz
+  if has pack; then
+    rm -f b.tar.gz
+    measure "pack:airlock" "$A" pack src --key k.key --out b.tar.gz --quiet
+    measure "pack:sha256sum+tar-czf" sh -c '(cd src && find . -type f -print0 | sort -z | xargs -0 sha256sum > ../SUMS) && tar czf shell.tar.gz SUMS src'
+  fi
+  if has verify; then
+    [ -f shell.tar.gz ] || sh -c '(cd src && find . -type f -print0 | sort -z | xargs -0 sha256sum > ../SUMS) && tar czf shell.tar.gz SUMS src'
+    measure "verify:airlock" "$A" verify b.tar.gz --trust k.pub --quiet
+    measure "verify:tar-xzf+sha256sum-c" sh -c 'rm -rf x && mkdir x && tar xzf shell.tar.gz -C x && cd x/src && sha256sum -c --quiet ../SUMS'
+    rm -rf x
+  fi
+  has apply || continue
   fresh
   measure "apply:airlock" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --quiet
   fresh
   measure "apply:psql-1-f" "${PSQL[@]}" -1 -d "$DST" -f src/sql/dump.sql
 done
 
+rm -f shell.tar.gz
 echo "dump: $BYTES bytes ($ROWS rows), bundle: $(stat -c %s b.tar.gz) bytes; PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'); runs: $RUNS (median time, max peak RSS)"
 printf '| what | time (s) | peak RSS (MiB) |\n|---|---|---|\n'
 for k in $(awk '{print $1}' runs.txt | awk '!seen[$0]++'); do
