@@ -296,3 +296,29 @@ impl Run<'_, '_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_position_maps_to_the_file_line_past_the_prelude_and_multibyte_text() {
+        let mut m = Message::new("SET LOCAL x TO 'é'; ");
+        // The file from its line 7: two statements, the second on line 9.
+        let at = m.text.len();
+        m.slices.push((at, 7));
+        m.text
+            .extend_from_slice("SELECT 'ü';\n\nSELECT nosuch;\n".as_bytes());
+        let chars_before = std::str::from_utf8(&m.text[..m.text.len() - "nosuch;\n".len()])
+            .unwrap()
+            .chars()
+            .count();
+        assert_eq!(m.line_at(chars_before + 1), Some(9));
+        assert_eq!(
+            m.line_at(1),
+            None,
+            "a position in the prelude is no file line"
+        );
+        assert_eq!(m.file_bytes(), "SELECT 'ü';\n\nSELECT nosuch;\n".len());
+    }
+}
