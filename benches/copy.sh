@@ -65,15 +65,16 @@ EOF
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fresh() {
-  # A recreated database: this host must forget the ledger head it saw in the last one.
-  rm -rf "$AIRLOCK_STATE_DIR"
+  # A recreated database: this host must forget the ledger head it saw in the last
+  # one, and apply writes its receipt afresh.
+  rm -rf "$AIRLOCK_STATE_DIR" ./*.receipt.json
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST" >/dev/null 2>&1
 }
 # measure NAME COMMAND...: append "NAME seconds maxrss_kib" to runs.txt
 measure() {
   local name=$1; shift
   sync
-  /usr/bin/time -f "$name %e %M" -a -o runs.txt "$@" >/dev/null 2>err.txt || { cat err.txt >&2; echo "failed: $*" >&2; exit 1; }
+  /usr/bin/time -f "$name %e %M" -a -o runs.txt "$@" >/dev/null 2>err.txt || { cat err.txt runs.txt >&2; echo "failed: $*" >&2; exit 1; }
 }
 
 STEPS=${STEPS:-pack verify apply}
@@ -93,7 +94,7 @@ for _ in $(seq 1 "$RUNS"); do
   fi
   has apply || continue
   fresh
-  measure "apply:airlock" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --quiet
+  measure "apply:airlock" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --yes
   fresh
   measure "apply:psql-1-f" "${PSQL[@]}" -1 -d "$DST" -f src/sql/dump.sql
 done
