@@ -66,7 +66,7 @@ pub enum Command {
     Runbook(RunbookArgs),
     /// Ask the target database the bundle's read-only gate questions: READY or BLOCKED.
     Gate(GateArgs),
-    /// Gate + preflight + exactly what apply would run. Read-only.
+    /// The GO/NO-GO: every check apply makes, one verdict, apply's exit code. Read-only.
     Plan(PlanArgs),
     /// Run the next tiers, all-or-nothing, after every check held.
     Apply(ApplyArgs),
@@ -271,6 +271,10 @@ pub struct PlanArgs {
     /// Plan only up to and including this tier.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
+    /// Judge a continuation as `apply --allow-drift` would: a changed schema does not
+    /// make the plan NO-GO.
+    #[arg(long)]
+    pub allow_drift: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
 }

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
+pub mod plan;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
