@@ -244,6 +244,49 @@ pub struct GateArgs {
     pub params: ParamArgs,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Waiting for the gate to open.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Poll the gate read-only until it says READY (a fresh connection and one
+    /// rolled-back READ ONLY transaction per poll; no lock is held while waiting), print
+    /// each change of verdict with a timestamp, then go on as without --wait. Ends with
+    /// exit 3 at --wait-timeout or on Ctrl-C, nothing changed.
+    #[arg(long)]
+    pub wait: bool,
+    /// Time between polls with --wait: plain seconds or a number with ms, s, m or h
+    /// (e.g. 30, 5s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "wait")]
+    pub poll_interval: std::time::Duration,
+    /// Give up waiting after this long (exit 3, BLOCKED, nothing changed); e.g. 8h.
+    /// Default: wait until READY or Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub wait_timeout: Option<std::time::Duration>,
+}
+
+/// `30` (seconds), `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30, 5s, 2m, 1h)"))?;
+    let ms = match unit.trim() {
+        "" | "s" => n.checked_mul(1000),
+        "ms" => Some(n),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (e.g. 30, 5s, 2m, 1h)"))?;
+    if ms == 0 {
+        return Err(format!("{text:?}: the duration must be more than zero"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// Who gates and probes run as.
@@ -305,11 +348,14 @@ pub struct ApplyArgs {
     /// Continue even if the schema changed since the previous partial apply.
     #[arg(long)]
     pub allow_drift: bool,
-    /// Do not ask for the database name on a terminal.
+    /// Do not ask for the database name on a terminal. Required with --wait on a
+    /// terminal: an unattended run must not stop at a question once the gate opens.
     #[arg(long, short)]
     pub yes: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@ pub struct ReceiptOutcome {
     /// (exit 1): this document is then the only copy of the receipt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_error: Option<String>,
+    /// `apply --wait`: the poll history before the gate opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<crate::db::wait::WaitReport>,
 }
 
 impl Report for ReceiptOutcome {
@@ -244,16 +247,17 @@ fn check_receipt_target(path: Option<&std::path::Path>, signing: bool) -> Result
 
 /// Save the receipt after the commit; a failure no longer undoes anything, so it is
 /// reported on the outcome (exit 1) instead of replacing it.
-fn finish(receipt: Receipt, path: Option<PathBuf>, key: Option<&SecretKey>) -> Result<Outcome> {
+fn finish(receipt: Receipt, path: Option<PathBuf>, key: Option<&SecretKey>) -> ReceiptOutcome {
     let (receipt_file, receipt_error) = match save_receipt(&receipt, path, key) {
         Ok(f) => (f, None),
         Err(e) => (None, Some(e.to_string())),
     };
-    Ok(Box::new(ReceiptOutcome {
+    ReceiptOutcome {
         receipt,
         receipt_file,
         receipt_error,
-    }))
+        wait: None,
+    }
 }
 
 fn receipt_key(
@@ -336,6 +340,12 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
             .unwrap_or(std::path::Path::new("")),
     )?;
     check_receipt_target(args.receipt.as_deref(), key.is_some())?;
+    if args.wait.wait && !args.yes && std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "--wait on a terminal needs --yes: the run goes on unattended when the gate opens, and must not stop at a question then; nothing was changed",
+            Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
+        ));
+    }
     let confirm = confirm_on_tty(args.yes, "apply");
     let o = Options {
         conn: &conn,
@@ -350,8 +360,25 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         skip_gates: false,
         confirm: confirm.as_deref(),
     };
+    let mut waited = None;
+    if args.wait.wait {
+        let (report, history) =
+            super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(&vb, &o))?;
+        if history.ended != crate::db::wait::WaitEnd::Ready {
+            return Ok(Box::new(super::gate::GateOutcome {
+                bundle_id: vb.id().into(),
+                database: o.expected_db.clone(),
+                report,
+                wait: Some(history),
+            }));
+        }
+        waited = Some(history);
+    }
+    // READY (or no --wait): exactly a plain apply, every check again under the lock.
     let receipt = apply::apply(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    let mut outcome = finish(receipt, args.receipt.clone(), key.as_ref());
+    outcome.wait = waited;
+    Ok(Box::new(outcome))
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
@@ -380,5 +407,9 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
     };
     let receipt = apply::rollback(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    Ok(Box::new(finish(
+        receipt,
+        args.receipt.clone(),
+        key.as_ref(),
+    )))
 }

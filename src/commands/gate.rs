@@ -5,6 +5,7 @@ use crate::cli::{GateArgs, PlanArgs};
 use crate::db::apply::{self, Options, PlanReport};
 use crate::db::gate::{GateReport, ProbeReport};
 use crate::db::plan::{Check, CheckName, PlanVerdict};
+use crate::db::wait::{PollChange, WaitEnd, WaitReport, WaitSpec};
 use crate::error::Result;
 use crate::report::{short, table, Outcome, Report};
 use serde::Serialize;
@@ -15,6 +16,64 @@ pub struct GateOutcome {
     pub database: String,
     #[serde(flatten)]
     pub report: GateReport,
+    /// With --wait: how the wait ended and every change of verdict seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitReport>,
+}
+
+/// `--wait`: poll with `poll_once`, telling the operator each change of verdict.
+pub fn wait_for_ready(
+    args: &crate::cli::WaitArgs,
+    poll_once: impl FnMut() -> std::result::Result<GateReport, crate::db::DbError>,
+) -> Result<(GateReport, WaitReport)> {
+    let spec = WaitSpec {
+        poll_interval: args.poll_interval,
+        timeout: args.wait_timeout,
+    };
+    super::note(&format!(
+        "waiting for the gate: a read-only poll every {}{}; Ctrl-C stops, nothing changed",
+        human_duration(args.poll_interval),
+        args.wait_timeout
+            .map(|t| format!(", for at most {}", human_duration(t)))
+            .unwrap_or_default()
+    ));
+    let on_change = |c: &PollChange| {
+        if c.reason.is_empty() {
+            super::note(&format!("{} poll {}: {}", c.at, c.poll, c.verdict));
+        } else {
+            super::note(&format!(
+                "{} poll {}: {}: {}",
+                c.at, c.poll, c.verdict, c.reason
+            ));
+        }
+    };
+    let (report, history) = crate::db::wait::wait(&spec, poll_once, &on_change)?;
+    match history.ended {
+        WaitEnd::Ready => {}
+        WaitEnd::Timeout => super::note(&format!(
+            "still BLOCKED after {} ({} poll(s)); nothing was changed",
+            human_duration(std::time::Duration::from_millis(history.waited_ms)),
+            history.polls
+        )),
+        WaitEnd::Interrupted => super::note(&format!(
+            "stopped waiting (Ctrl-C) after {} poll(s); nothing was changed",
+            history.polls
+        )),
+    }
+    Ok((report, history))
+}
+
+fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 pub fn gate_table(r: &GateReport) -> String {
@@ -63,17 +122,30 @@ pub fn probe_table(p: &ProbeReport) -> String {
 
 impl Report for GateOutcome {
     fn human(&self) -> String {
-        format!(
+        let mut s = format!(
             "{}: {} gate(s) on database {} (bundle {})\n\n{}",
             self.report.verdict,
             self.report.gates.len(),
             self.database,
             short(&self.bundle_id),
             gate_table(&self.report)
-        )
+        );
+        if let Some(w) = &self.wait {
+            s.push_str(&format!(
+                "\n\nwaited {} over {} poll(s): {}",
+                human_duration(std::time::Duration::from_millis(w.waited_ms)),
+                w.polls,
+                match w.ended {
+                    WaitEnd::Ready => "READY",
+                    WaitEnd::Timeout => "--wait-timeout reached, nothing was changed",
+                    WaitEnd::Interrupted => "stopped by Ctrl-C, nothing was changed",
+                }
+            ));
+        }
+        s
     }
     fn exit_code(&self) -> u8 {
-        if self.report.ready() {
+        if self.report.ready() && self.wait.as_ref().is_none_or(|w| w.ended == WaitEnd::Ready) {
             0
         } else {
             3
@@ -106,11 +178,17 @@ pub fn gate(args: GateArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate.gate_role.clone();
-    let report = apply::gate(&vb, &o)?;
+    let (report, wait) = if args.wait.wait {
+        let (r, w) = wait_for_ready(&args.wait, || apply::gate(&vb, &o))?;
+        (r, Some(w))
+    } else {
+        (apply::gate(&vb, &o)?, None)
+    };
     Ok(Box::new(GateOutcome {
         bundle_id: vb.id().into(),
         database: o.expected_db.clone(),
         report,
+        wait,
     }))
 }
 

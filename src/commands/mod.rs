@@ -22,8 +22,23 @@ use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::report::Outcome;
 
+/// Whether running notes (e.g. `--wait`'s changes of verdict) go to stderr: not with
+/// `--json` or `--quiet`.
+static NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// A running note on stderr, when the global flags allow it.
+pub fn note(text: &str) {
+    if NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{}", crate::report::terminal_safe(text));
+    }
+}
+
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
     crate::progress::allow(cli.global.json, cli.global.quiet);
+    NOTES.store(
+        !cli.global.json && !cli.global.quiet,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Lint(a) => lint::run(a),

@@ -218,7 +218,7 @@ impl Session {
 }
 
 /// [`ledger::read_chained`] plus the host's memory of the head.
-fn read_checked(
+pub(crate) fn read_checked(
     client: &mut impl postgres::GenericClient,
     facts: &SessionFacts,
 ) -> Result<Vec<LedgerRow>, DbError> {

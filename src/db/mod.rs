@@ -10,6 +10,7 @@ pub mod plan;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
+pub mod wait;
 
 use std::collections::BTreeMap;
 
