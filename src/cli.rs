@@ -406,6 +406,14 @@ pub struct StatusArgs {
     /// Check the ledger's hash chain and report the first broken row.
     #[arg(long)]
     pub verify_chain: bool,
+    /// A bundle whose progress to show: with it, a partial apply (`apply --through`) is
+    /// shown as k of n tiers with the tiers that remain (the ledger records the tiers
+    /// applied, not how many the bundle has). Repeatable; needs --trust.
+    #[arg(long = "bundle", value_name = "BUNDLE")]
+    pub bundles: Vec<PathBuf>,
+    /// Trust store to verify --bundle with (or AIRLOCK_TRUST).
+    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    pub trust: Option<PathBuf>,
     /// Make this host forget the ledger head it remembers for this database (airlock
     /// refuses a ledger that lost a row this host saw). Only after a deliberate
     /// restore or rebuild of the database; the head shown now is remembered instead.
