@@ -334,9 +334,13 @@ pub struct ApplyArgs {
     /// Stop after this tier; a later apply continues with the next one.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
-    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
-    #[arg(long, value_name = "FILE")]
+    /// Write the receipt (JSON) to this new file instead of the receipts directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
+    /// Receipts directory (created if missing): each receipt is a new file
+    /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
+    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
@@ -367,9 +371,13 @@ pub struct RollbackArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
-    #[arg(long, value_name = "FILE")]
+    /// Write the receipt (JSON) to this new file instead of the receipts directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
+    /// Receipts directory (created if missing): each receipt is a new file
+    /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
+    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
@@ -461,8 +469,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Receipts to check, with their RECEIPT.minisig (an unsigned receipt is reported
-    /// UNVERIFIED, or FAIL when trust.toml has require_signed_receipts); repeatable.
-    #[arg(long = "receipt", value_name = "FILE")]
+    /// UNVERIFIED, or FAIL when trust.toml has require_signed_receipts); repeatable. A
+    /// directory (e.g. the receipts directory apply writes to) means every
+    /// *.receipt.json in it.
+    #[arg(long = "receipt", value_name = "FILE|DIR")]
     pub receipts: Vec<PathBuf>,
     /// Also check the target's ledger (read-only): chain, and every row of an audited
     /// bundle matched by a receipt and a bundle.

@@ -69,6 +69,10 @@ pub struct Receipt {
     pub bundle_version: String,
     pub sequence: u64,
     pub database: String,
+    /// The server's system identifier (pg_control_system()): with `database`, which
+    /// target this is, also when two clusters have a database of the same name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub system_identifier: String,
     pub server_version_num: i64,
     pub session_user: String,
     pub operator: String,
@@ -111,6 +115,7 @@ impl Receipt {
             bundle_version: m.bundle.version.clone(),
             sequence: m.bundle.sequence,
             database: info.database.clone(),
+            system_identifier: String::new(),
             server_version_num: info.server_version_num,
             session_user: info.session_user.clone(),
             operator: operator_name(),
@@ -467,6 +472,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         }
     }
     let mut receipt = Receipt::new("apply", "applied", vb, &info, &opts.params, started_at);
+    receipt.system_identifier = facts.system_identifier.clone();
     let client = &mut session.client;
     loop {
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
@@ -660,6 +666,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         &opts.params,
         started_at,
     );
+    receipt.system_identifier = facts.system_identifier.clone();
     receipt.tiers = st.applied.clone();
     if st.applied.is_empty() {
         tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
