@@ -698,3 +698,21 @@ fn a_receipts_destination_that_fails_is_refused_before_and_falls_back_after_the_
     assert_eq!(saved["tiers"], serde_json::json!(["structure", "seed"]));
     assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "1");
 }
+
+#[test]
+fn plan_and_apply_refuse_a_bundle_the_trust_store_does_not_vouch_for_alike() {
+    let c = Case::new("plansig");
+    keygen(c.dir(), "stranger");
+    let root = c.dir().join("src-stranger");
+    let s = MiniSource::new(&root, &c.db.name, GATE, TWO, RB);
+    pack(c.dir(), &s.dir, "stranger.key", "stranger.tar.gz");
+    let before = c.db.dump();
+    for cmd in ["plan", "apply"] {
+        let o = c.run(&[cmd, "stranger.tar.gz", "--param", "code=x"]);
+        expect_code(&o, 4);
+        let e = json(&o);
+        validate("error.schema.json", &e);
+        assert_eq!(e["kind"], "verification", "{e:#}");
+    }
+    assert_eq!(c.db.dump(), before);
+}

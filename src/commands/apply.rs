@@ -235,7 +235,8 @@ fn free_name_in(dir: &std::path::Path, r: &Receipt, signing: bool) -> PathBuf {
             format!("{stem}.{n}.receipt.json")
         };
         let p = dir.join(name);
-        if !taken(&p) && !(signing && taken(&sig_path_of(&p))) {
+        let sig_taken = signing && taken(&sig_path_of(&p));
+        if !taken(&p) && !sig_taken {
             return p;
         }
         n += 1;

@@ -296,7 +296,7 @@ impl Report for PlanOutcome {
                 s.push_str("\n\nonce the gates open, apply would run:\n");
             }
             PlanVerdict::Go => s.push_str("\n\napply would run:\n"),
-            PlanVerdict::NoGo => s.push_str("\n\nif the check above passed, apply would run:\n"),
+            PlanVerdict::NoGo => s.push_str("\n\nonce the checks above pass, apply would run:\n"),
         }
         s.push_str(&table(
             &["#", "tier", "gates", "file", "bytes", "sha256"],
