@@ -23,7 +23,8 @@ pub enum WaitEnd {
     Interrupted,
 }
 
-/// One change of verdict seen while waiting (the first poll is always one).
+/// One change of verdict, or of the BLOCKED reason, seen while waiting (the first poll
+/// is always one).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PollChange {
     pub at: String,
@@ -68,8 +69,24 @@ pub fn wait(
         waited_ms: 0,
         changes: vec![],
     };
+    let mut last: Option<GateReport> = None;
     loop {
-        let report = poll_once()?;
+        let report = match poll_once() {
+            Ok(r) => r,
+            // Ctrl-C cancelled the poll's statement: the wait ends as interrupted.
+            Err(_) if conn::interrupted() => {
+                history.ended = WaitEnd::Interrupted;
+                history.waited_ms = started.elapsed().as_millis() as u64;
+                return match last {
+                    Some(report) => Ok((report, history)),
+                    None => Err(DbError::Blocked(
+                        "stopped waiting (Ctrl-C) during the first poll; nothing was changed"
+                            .into(),
+                    )),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         history.polls += 1;
         let reason = if report.ready() {
             String::new()
@@ -100,6 +117,7 @@ pub fn wait(
             history.waited_ms = started.elapsed().as_millis() as u64;
             return Ok((report, history));
         }
+        last = Some(report);
     }
 }
 
