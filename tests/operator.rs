@@ -380,6 +380,25 @@ fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
         &c.run(&["gate", &b, "--wait", "--poll-interval", "soon"]),
         2,
     );
+    // Once READY, apply --wait is a plain apply; its document carries the poll history.
+    c.approve();
+    let o = c.run(&[
+        "apply",
+        &b,
+        "--param",
+        "code=x",
+        "--wait",
+        "--poll-interval",
+        "100ms",
+        "--wait-timeout",
+        "1m",
+    ]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("apply.schema.json", &r);
+    assert_eq!(r["wait"]["ended"], "ready");
+    assert_eq!(r["wait"]["changes"][0]["verdict"], "READY");
+    assert_eq!(r["tiers"], serde_json::json!(["structure", "seed"]));
 }
 
 #[test]
