@@ -69,4 +69,27 @@ mod tests {
         use clap::CommandFactory;
         crate::cli::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn durations_are_plain_seconds_or_a_number_with_a_unit() {
+        use crate::cli::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "soon",
+            "5 parsecs",
+            "0",
+            "0s",
+            "-1",
+            "1.5m",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }
