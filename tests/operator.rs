@@ -147,6 +147,7 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
             "database",
             "ledger",
             "remembered-head",
+            "deploy-lock",
             "ledger-state",
             "required-params",
             "gate-role",
@@ -159,7 +160,7 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
     // BLOCKED: which tiers can run now.
     let p = c.plan_then_apply(&[&b, "--param", "code=x"], 3, Some("gates"));
     assert_eq!(p["runnable_now"], serde_json::json!(["structure"]));
-    assert!(p["checks"][8]["evidence"]
+    assert!(p["checks"][9]["evidence"]
         .as_str()
         .unwrap()
         .contains("0 approval(s)"));
@@ -170,6 +171,30 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
     // GO, and apply runs what plan listed.
     let p = c.plan_then_apply(&[&b, "--through", "structure"], 0, None);
     assert_eq!(p["tiers"][0]["name"], "structure");
+    // Another session holding the deploy lock is shown (it may be gone by the time
+    // apply runs, so it does not decide the verdict).
+    {
+        let mut holder = c.db.client();
+        let mut tx = holder.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE")
+            .unwrap();
+        let o = c.run(&["plan", &b, "--param", "code=x"]);
+        let p = json(&o);
+        let lock = p["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "deploy-lock")
+            .unwrap();
+        assert!(
+            lock["evidence"]
+                .as_str()
+                .unwrap()
+                .starts_with("held now by pid"),
+            "{p:#}"
+        );
+        tx.rollback().unwrap();
+    }
     // A continuation on a schema that changed since.
     c.approve();
     c.db.exec("ALTER TABLE app.t1 ADD COLUMN surprise int");

@@ -492,7 +492,7 @@ pub fn lock_for_deploy(
 }
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
-fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
     let rows = tx
         .query(
             "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), l.mode, l.locktype

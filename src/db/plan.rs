@@ -30,6 +30,10 @@ pub enum CheckName {
     Ledger,
     /// The ledger still holds the head this host remembers (anti-rollback).
     RememberedHead,
+    /// Whether another session holds the deploy lock now (apply waits up to
+    /// `--lock-timeout` for it, then refuses with exit 6). Shown, never decisive: who
+    /// holds it by the time apply runs cannot be known in advance.
+    DeployLock,
     /// What the ledger allows: the next tiers, or a refusal (already applied,
     /// downgrade, equivocation, `--through` behind the applied tiers).
     LedgerState,
@@ -207,10 +211,11 @@ impl PlanReport {
 
     /// Every check not reached is SKIPPED, named, so the table always shows them all.
     fn skip_rest(&mut self, after: &str) {
-        const ORDER: [CheckName; 8] = [
+        const ORDER: [CheckName; 9] = [
             CheckName::Database,
             CheckName::Ledger,
             CheckName::RememberedHead,
+            CheckName::DeployLock,
             CheckName::LedgerState,
             CheckName::RequiredParams,
             CheckName::GateRole,
@@ -360,6 +365,20 @@ fn checks_in(
             report.skip_rest("apply refuses a ledger that lost history");
             return first;
         }
+    }
+    match ledger::lock_holders(tx) {
+        Ok(holders) if holders.is_empty() => report.push(Check::ok(
+            CheckName::DeployLock,
+            "free: no other session holds it now",
+        )),
+        Ok(holders) => report.push(Check::ok(
+            CheckName::DeployLock,
+            format!(
+                "held now by {}: apply waits up to --lock-timeout for it, then refuses (exit 6)",
+                holders.join("; ")
+            ),
+        )),
+        Err(e) => note(report, CheckName::DeployLock, e),
     }
     let st = ledger::state_of(&rows, vb.id());
     report.already_applied = st.applied.clone();
