@@ -327,58 +327,66 @@ fn check_receipt_policy(
 
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
         key.as_ref(),
-        args.sign_receipt
+        args.deploy
+            .sign_receipt
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
-    let confirm = confirm_on_tty(args.yes, "apply");
+    check_receipt_target(args.deploy.receipt.as_deref(), key.is_some())?;
+    let confirm = confirm_on_tty(args.deploy.yes, "apply");
+    let progress = crate::progress::Deploy::new();
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
         params,
         through: args.through.clone(),
-        lock_timeout: args.lock_timeout.clone(),
+        lock_timeout: args.deploy.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: args.allow_drift,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
+        observer: Some(&progress),
     };
     let receipt = apply::apply(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    drop(progress);
+    finish(receipt, args.deploy.receipt.clone(), key.as_ref())
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
         key.as_ref(),
-        args.sign_receipt
+        args.deploy
+            .sign_receipt
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
-    let confirm = confirm_on_tty(args.yes, "ROLL BACK");
+    check_receipt_target(args.deploy.receipt.as_deref(), key.is_some())?;
+    let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
+    let progress = crate::progress::Deploy::new();
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
         params,
         through: None,
-        lock_timeout: args.lock_timeout.clone(),
+        lock_timeout: args.deploy.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: false,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
+        observer: Some(&progress),
     };
     let receipt = apply::rollback(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    drop(progress);
+    finish(receipt, args.deploy.receipt.clone(), key.as_ref())
 }

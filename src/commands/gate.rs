@@ -98,6 +98,7 @@ fn options<'a>(
         remember: false,
         skip_gates: false,
         confirm: None,
+        observer: None,
     }
 }
 

@@ -54,6 +54,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
     crate::db::apply::check_required(&vb, &all, &params)?;
+    let progress = crate::progress::Deploy::new();
     let report = rehearse::rehearse(
         &vb,
         &RehearseOptions {
@@ -62,7 +63,9 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             assume_gates: args.assume_gates,
             statement_timeout: args.db.statement_timeout.clone(),
             gate_role: args.gate.gate_role.clone(),
+            observer: Some(&progress),
         },
     );
+    drop(progress);
     Ok(Box::new(RehearseOutcome { report }))
 }
