@@ -339,7 +339,14 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         .prefix("airlock-demo-")
         .tempdir()
         .map_err(|e| Error::io("cannot create a work directory", e))?;
-    let mut report = run_steps(&target, &db, work.path());
+    // The database as an operator would name it: a bare name on the server the
+    // environment points at, the whole connection string otherwise.
+    let db_arg = if args.db.is_none() && private.is_none() {
+        db.clone()
+    } else {
+        target.shown.clone()
+    };
+    let mut report = run_steps(&target, &db, &db_arg, work.path());
     if args.keep {
         report.kept = true;
         report.workdir = Some(work.keep());
@@ -404,7 +411,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     Ok(Box::new(report))
 }
 
-fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
+fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoReport {
     let mut s = Steps {
         steps: vec![],
         failed: false,
@@ -413,9 +420,9 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     let src = work.join("one-roof");
     let keys = work.join("trust");
     let bundle = work.join("one-roof.airlock.tar.gz");
-    let hand = ByHand::new(target, &bundle, &keys);
+    let hand = ByHand::new(db_arg, &bundle, &keys);
     s.by_hand(format!(
-        "psql {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
+        "psql -d {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
         hand.db
     ))
     .run("load the greenfield fixture", || {
@@ -541,7 +548,7 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
             }
         });
     s.by_hand(format!(
-        "psql {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
+        "psql -d {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
         hand.db
     ))
     .run("DEMO STAND-IN for human ratification", || {
@@ -686,16 +693,16 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
 
 /// Shell-quoted pieces of the commands an operator would type.
 struct ByHand {
-    /// `--db` value: the demo database's full connection string.
+    /// `--db` value: the demo database's name, or its whole connection string.
     db: String,
     bundle: String,
     trust: String,
 }
 
 impl ByHand {
-    fn new(target: &ConnSpec, bundle: &Path, trust: &Path) -> ByHand {
+    fn new(db: &str, bundle: &Path, trust: &Path) -> ByHand {
         ByHand {
-            db: sh(&target.shown),
+            db: sh(db),
             bundle: sh(&bundle.display().to_string()),
             trust: sh(&trust.display().to_string()),
         }

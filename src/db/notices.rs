@@ -79,13 +79,18 @@ impl Notices {
             "server notices ({}):",
             self.notices.len() as u64 + self.notices_omitted
         );
+        let indented = |t: &str, by: &str| t.replace('\n', &format!("\n{by}"));
         for n in &self.notices {
-            s.push_str(&format!("\n  {}: {}", n.severity, n.message));
+            s.push_str(&format!(
+                "\n  {}: {}",
+                n.severity,
+                indented(&n.message, "    ")
+            ));
             if let Some(d) = &n.detail {
-                s.push_str(&format!("\n    detail: {d}"));
+                s.push_str(&format!("\n    detail: {}", indented(d, "      ")));
             }
             if let Some(h) = &n.hint {
-                s.push_str(&format!("\n    hint: {h}"));
+                s.push_str(&format!("\n    hint: {}", indented(h, "      ")));
             }
         }
         if self.notices_omitted > 0 {
