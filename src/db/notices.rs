@@ -33,7 +33,7 @@ pub struct Notices {
     /// first 1000 of a run.
     pub notices: Vec<Notice>,
     /// How many more notices came beyond the first 1000 (not kept).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub notices_omitted: u64,
 }
 
