@@ -124,8 +124,8 @@ fn argument_error(e: clap::Error) -> u8 {
                 message.push_str(line);
             } else if let Some(t) = line.strip_prefix("tip: ") {
                 hint.push(t.to_string());
-            } else if line.starts_with("Usage: ") {
-                hint.push(format!("usage: {}", &line["Usage: ".len()..]));
+            } else if let Some(usage) = line.strip_prefix("Usage: ") {
+                hint.push(format!("usage: {usage}"));
             }
         }
         if message.is_empty() {

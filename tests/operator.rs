@@ -185,9 +185,15 @@ fn colour_only_on_a_terminal_and_never_with_no_color_or_never() {
     let shown = c.on_terminal("", "", "gate", "");
     assert!(shown.contains(green), "no colour on a terminal:\n{shown:?}");
     let shown = c.on_terminal("NO_COLOR=1", "", "gate", "");
-    assert!(shown.contains("READY") && !shown.contains('\x1b'), "{shown:?}");
+    assert!(
+        shown.contains("READY") && !shown.contains('\x1b'),
+        "{shown:?}"
+    );
     let shown = c.on_terminal("", "--color never", "gate", "");
-    assert!(shown.contains("READY") && !shown.contains('\x1b'), "{shown:?}");
+    assert!(
+        shown.contains("READY") && !shown.contains('\x1b'),
+        "{shown:?}"
+    );
     // A pipe: plain by default, coloured when asked for.
     let o = c.run(&[], "gate", &[], &[]);
     expect_code(&o, 0);
@@ -226,7 +232,11 @@ fn tables_fit_the_terminal_width_and_a_pipe_gets_a_default() {
     let o = c.run(&[], "gate", &[], &[("COLUMNS", "80")]);
     expect_code(&o, 0);
     assert!(widest(&o) <= 80, "{}", stdout(&o));
-    assert!(stdout(&o).lines().count() > 5, "wrapped, not cut:\n{}", stdout(&o));
+    assert!(
+        stdout(&o).lines().count() > 5,
+        "wrapped, not cut:\n{}",
+        stdout(&o)
+    );
     let o = c.run(&[], "gate", &[], &[]);
     assert!(widest(&o) <= 120, "{}", stdout(&o));
     // The JSON keeps the whole reason.
@@ -241,7 +251,9 @@ fn tables_fit_the_terminal_width_and_a_pipe_gets_a_default() {
         .and_then(|w| w.parse().ok())
         .unwrap_or(0);
     if cols >= 40 {
-        let widest = shown.lines().map(|l| l.trim_end_matches('\r').chars().count());
+        let widest = shown
+            .lines()
+            .map(|l| l.trim_end_matches('\r').chars().count());
         assert!(widest.max().unwrap() <= cols, "{shown}");
     }
 }
@@ -302,14 +314,21 @@ fn db_takes_a_bare_name_and_status_names_its_database() {
     assert_eq!(json(&o)["database"], db.name.as_str());
     let o = airlock(t.path(), &["status"]);
     if code(&o) == 0 {
-        assert!(stdout(&o).contains("libpq's default, the user name"), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("libpq's default, the user name"),
+            "{}",
+            stdout(&o)
+        );
     }
 }
 
 #[test]
 fn a_missing_database_and_a_missing_server_get_different_hints() {
     let t = tempdir();
-    let o = airlock(t.path(), &["--json", "status", "--db", "airlock_no_such_db_x"]);
+    let o = airlock(
+        t.path(),
+        &["--json", "status", "--db", "airlock_no_such_db_x"],
+    );
     expect_code(&o, 1);
     let hint = json(&o)["hint"].as_str().unwrap().to_string();
     assert!(hint.contains("no database by that name"), "{hint}");
@@ -330,14 +349,23 @@ fn extract_takes_out_like_every_other_command_and_still_to() {
     keygen(d, "rm");
     let src = reference_source(d, "directus");
     pack(d, &src, "rm.key", "b.tar.gz");
-    let o = airlock(d, &["extract", "b.tar.gz", "--trust", "rm.pub", "--out", "x1"]);
+    let o = airlock(
+        d,
+        &["extract", "b.tar.gz", "--trust", "rm.pub", "--out", "x1"],
+    );
     expect_code(&o, 0);
     assert!(d.join("x1/bundle.toml").exists() || d.join("x1").read_dir().unwrap().count() > 0);
-    let o = airlock(d, &["extract", "b.tar.gz", "--trust", "rm.pub", "--to", "x2"]);
+    let o = airlock(
+        d,
+        &["extract", "b.tar.gz", "--trust", "rm.pub", "--to", "x2"],
+    );
     expect_code(&o, 0);
     assert!(d.join("x2").read_dir().unwrap().count() > 0);
     let help = stdout(&airlock(d, &["extract", "--help"]));
-    assert!(help.contains("--out <DIR>") && !help.contains("--to <DIR>"), "{help}");
+    assert!(
+        help.contains("--out <DIR>") && !help.contains("--to <DIR>"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -348,11 +376,23 @@ fn pack_warns_about_an_expired_bundle_and_verify_refuses_it() {
     let src = reference_source(d, "directus");
     let toml = src.join("bundle.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
-    let text = text.replacen("[bundle]\n", "[bundle]\nexpires = \"2001-01-01T00:00:00Z\"\n", 1);
+    let text = text.replacen(
+        "[bundle]\n",
+        "[bundle]\nexpires = \"2001-01-01T00:00:00Z\"\n",
+        1,
+    );
     std::fs::write(&toml, text).unwrap();
     let o = airlock(
         d,
-        &["--json", "pack", src.to_str().unwrap(), "--key", "rm.key", "--out", "old.tar.gz"],
+        &[
+            "--json",
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "rm.key",
+            "--out",
+            "old.tar.gz",
+        ],
     );
     expect_code(&o, 0);
     let warnings = json(&o)["warnings"].to_string();
@@ -365,10 +405,21 @@ fn pack_warns_about_an_expired_bundle_and_verify_refuses_it() {
     std::fs::write(&toml, text.replace("2001-01-01T00:00:00Z", &soon)).unwrap();
     let o = airlock(
         d,
-        &["pack", src.to_str().unwrap(), "--key", "rm.key", "--out", "soon.tar.gz"],
+        &[
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "rm.key",
+            "--out",
+            "soon.tar.gz",
+        ],
     );
     expect_code(&o, 0);
-    assert!(stdout(&o).contains("warning: bundle.expires"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("warning: bundle.expires"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("hour(s)"), "{}", stdout(&o));
 }
 
@@ -380,7 +431,15 @@ fn a_public_key_given_as_key_is_named_as_such() {
     let src = reference_source(d, "directus");
     let o = airlock(
         d,
-        &["--json", "pack", src.to_str().unwrap(), "--key", "alice.pub", "--out", "b.tar.gz"],
+        &[
+            "--json",
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "alice.pub",
+            "--out",
+            "b.tar.gz",
+        ],
     );
     expect_code(&o, 2);
     let doc = json(&o);
@@ -420,7 +479,11 @@ fn every_argument_of_every_subcommand_is_described() {
     for name in names {
         let o = airlock(t.path(), &[&name, "--help"]);
         expect_code(&o, 0);
-        assert!(stdout(&o).contains("Usage: airlock"), "{name}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("Usage: airlock"),
+            "{name}: {}",
+            stdout(&o)
+        );
     }
 }
 
@@ -439,7 +502,9 @@ fn status_and_fingerprint_help_do_not_speak_of_a_bundle() {
 #[test]
 fn trust_toml_in_the_readme_matches_its_schema() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let start = readme.find("# keys/trust.toml").expect("README shows a trust.toml");
+    let start = readme
+        .find("# keys/trust.toml")
+        .expect("README shows a trust.toml");
     let end = start + readme[start..].find("```").unwrap();
     let doc: toml::Value = toml::from_str(&readme[start..end]).expect("README trust.toml parses");
     let doc = serde_json::to_value(doc).unwrap();
