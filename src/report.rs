@@ -94,6 +94,12 @@ pub const MAX_CELL_LINES: usize = 12;
 
 /// [`table`] for a given width.
 pub fn table_in(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> String {
+    table_blocks(headers, rows, max_width).join("\n")
+}
+
+/// [`table`] as blocks: the header line, the rule, then one block per row (several
+/// lines when its cells wrap), for callers that add lines after each row.
+pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<String> {
     use crate::style::{self, visible_len, Paint};
     let n = headers.len();
     let clean = |c: &str| c.replace(['\n', '\r'], " ");
@@ -166,7 +172,7 @@ pub fn table_in(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Str
         let paints = r.iter().map(|c| style::verdict_paint(c)).collect();
         out.push(render_row(cells, paints));
     }
-    out.join("\n")
+    out
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces where possible
@@ -258,6 +264,18 @@ mod tests {
         assert!(shown.contains("exit fingerprint 0123456789abcdef"), "{t}");
         assert!(t.lines().count() > 4, "the detail was not wrapped:\n{t}");
         assert!(t.contains("apply     ok"), "{t}");
+    }
+
+    #[test]
+    fn table_blocks_hold_one_block_per_row_however_it_wraps() {
+        let rows = vec![
+            vec!["a".to_string(), "word ".repeat(30)],
+            vec!["b".to_string(), "short".to_string()],
+        ];
+        let blocks = super::table_blocks(&["k", "detail"], &rows, 40);
+        assert_eq!(blocks.len(), 4, "{blocks:#?}");
+        assert!(blocks[2].starts_with("a ") && blocks[2].lines().count() > 1);
+        assert!(blocks[3].starts_with("b ") && blocks[3].lines().count() == 1);
     }
 
     #[test]

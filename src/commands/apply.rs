@@ -36,7 +36,8 @@ impl Report for ReceiptOutcome {
                 r.database
             ),
             "rolled-back" => format!(
-                "ROLLED BACK {} {} (bundle {}) on {}: tiers {}",
+                "{} {} {} (bundle {}) on {}: tiers {}",
+                crate::style::verdict("ROLLED BACK"),
                 r.bundle_name,
                 r.bundle_version,
                 short(&r.bundle_id),
@@ -44,7 +45,8 @@ impl Report for ReceiptOutcome {
                 r.tiers.join(", ")
             ),
             _ => format!(
-                "APPLIED {} {} (bundle {}) on {}: tiers {}",
+                "{} {} {} (bundle {}) on {}: tiers {}",
+                crate::style::verdict("APPLIED"),
                 r.bundle_name,
                 r.bundle_version,
                 short(&r.bundle_id),

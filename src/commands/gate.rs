@@ -64,7 +64,7 @@ impl Report for GateOutcome {
     fn human(&self) -> String {
         format!(
             "{}: {} gate(s) on database {} (bundle {})\n\n{}",
-            self.report.verdict,
+            crate::style::verdict(&self.report.verdict),
             self.report.gates.len(),
             self.database,
             short(&self.bundle_id),

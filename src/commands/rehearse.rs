@@ -38,9 +38,9 @@ impl Report for RehearseOutcome {
             r.target,
             r.clone,
             if r.ok {
-                "PASS - every step held"
+                crate::style::paint(crate::style::Paint::Good, "PASS - every step held")
             } else {
-                "FAIL"
+                crate::style::verdict("FAIL")
             },
             steps_table(r)
         )
