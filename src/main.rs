@@ -93,12 +93,7 @@ fn attach(doc: &mut serde_json::Value, notices: &Notices) {
 /// `--`, the refusal is the usual error document on stdout (exit 2) as well.
 fn argument_error(e: clap::Error) -> u8 {
     use clap::error::ErrorKind;
-    let informational = matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    );
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
     let json = std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
@@ -128,7 +123,9 @@ fn argument_error(e: clap::Error) -> u8 {
                 hint.push(format!("usage: {usage}"));
             }
         }
-        if message.is_empty() {
+        if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            message = "a subcommand is required".into();
+        } else if message.is_empty() {
             message = rendered
                 .lines()
                 .next()
@@ -149,7 +146,7 @@ fn argument_error(e: clap::Error) -> u8 {
         return 2;
     }
     let _ = e.print();
-    if informational && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+    if informational {
         0
     } else {
         2

@@ -110,7 +110,8 @@ impl Drop for Progress {
 }
 
 /// The progress line of apply, rollback and rehearse on a terminal: the running tier
-/// and file, the time since the files started and the bytes of SQL run of the total.
+/// and file, the time since the first file started and the bytes of SQL run of the
+/// total of the current transaction (or rollback).
 /// A file runs as one message, so the count moves per file; the elapsed time ticks on
 /// while a long statement runs. Drawn from the first file on (never over the
 /// confirmation prompt), cleared when dropped.
@@ -166,7 +167,6 @@ impl crate::db::apply::Observer for Deploy {
             b.set_prefix(event.to_string());
             b.set_length(bytes);
             b.set_position(0);
-            b.reset_elapsed();
         }
     }
     fn tier(&self, index: usize, of: usize, name: &str) {

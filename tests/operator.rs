@@ -80,6 +80,7 @@ fn json_argument_errors_are_the_error_document_on_stdout_with_exit_2() {
     for args in [
         &["--json", "gate"][..],
         &["--json", "frobnicate"],
+        &["--json"],
         &["status", "--json", "--no-such-flag"],
         &["--json", "pack", "src", "--key", "k.key", "--level", "12"],
     ] {
@@ -485,6 +486,30 @@ fn every_argument_of_every_subcommand_is_described() {
             stdout(&o)
         );
     }
+    // apply and rollback share their flags, described the same in --help and man.
+    let apply = stdout(&airlock(t.path(), &["apply", "--help"]));
+    let rollback = stdout(&airlock(t.path(), &["rollback", "--help"]));
+    for flag in ["--lock-timeout", "--yes", "--receipt", "--sign-receipt"] {
+        let describe = |help: &str| {
+            let at = help
+                .find(&format!("{flag} "))
+                .or(help.find(&format!("{flag}\n")));
+            help[at.unwrap_or_else(|| panic!("{flag} missing:\n{help}"))..]
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(describe(&apply), describe(&rollback), "{flag}");
+    }
+    let man = t.path().join("man");
+    std::fs::create_dir(&man).unwrap();
+    expect_code(
+        &airlock(t.path(), &["man", "--out-dir", man.to_str().unwrap()]),
+        0,
+    );
+    let page = std::fs::read_to_string(man.join("airlock-rollback.1")).unwrap();
+    assert!(page.contains("deploy lock"), "{page}");
 }
 
 #[test]
