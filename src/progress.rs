@@ -131,13 +131,18 @@ impl Deploy {
         }
     }
 
+    /// The line, drawn from the first `start` on.
     fn bar(&self) -> Option<&indicatif::ProgressBar> {
+        self.bar.get()
+    }
+
+    fn bar_for(&self, bytes: u64) -> Option<&indicatif::ProgressBar> {
         if !self.show {
             return None;
         }
         Some(self.bar.get_or_init(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
-                Some(0),
+                Some(bytes),
                 indicatif::ProgressDrawTarget::stderr(),
             );
             bar.set_style(
@@ -163,7 +168,7 @@ impl crate::db::apply::Observer for Deploy {
         if let Ok(mut t) = self.tier.lock() {
             t.clear();
         }
-        if let Some(b) = self.bar() {
+        if let Some(b) = self.bar_for(bytes) {
             b.set_prefix(event.to_string());
             b.set_length(bytes);
             b.set_position(0);
