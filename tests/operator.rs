@@ -544,3 +544,49 @@ fn trust_toml_in_the_readme_matches_its_schema() {
     let typo = serde_json::json!({"treshold": 2});
     assert!(!compiled.is_valid(&typo));
 }
+
+#[test]
+fn a_tier_that_raises_thousands_of_notices_keeps_the_first_thousand_and_counts_the_rest() {
+    let db = TestDb::new("noticecap");
+    db.exec("CREATE SCHEMA app;");
+    let t = tempdir();
+    keygen(t.path(), "rm");
+    let s = MiniSource::new(
+        &t.path().join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "structure",
+            "DO $$ BEGIN FOR i IN 1..1500 LOOP RAISE NOTICE 'n %', i; END LOOP; END $$;\nCREATE TABLE app.t1(i int);",
+            false,
+        )],
+        "DROP TABLE IF EXISTS app.t1;",
+    );
+    pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let base = [
+        "apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
+    ];
+    let mut args = vec!["--json"];
+    args.extend(base);
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    let notices = doc["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1000);
+    assert_eq!(notices[0]["message"], "n 1");
+    assert_eq!(notices[999]["message"], "n 1000");
+    assert_eq!(doc["notices_omitted"], 500);
+    let rollback = [
+        "rollback", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
+    ];
+    expect_code(&airlock(t.path(), &rollback), 0);
+    let o = airlock(t.path(), &base);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("server notices (1500):")
+            && stdout(&o).contains("… and 500 more (only the first 1000 are kept)"),
+        "{}",
+        stdout(&o).lines().last().unwrap_or("")
+    );
+}
