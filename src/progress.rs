@@ -119,6 +119,8 @@ pub struct Deploy {
     show: bool,
     bar: std::sync::OnceLock<indicatif::ProgressBar>,
     tier: std::sync::Mutex<String>,
+    /// Files started and files in all, of the current transaction.
+    files: std::sync::Mutex<(usize, usize)>,
 }
 
 impl Deploy {
@@ -128,6 +130,7 @@ impl Deploy {
             show: ALLOWED.load(Ordering::Relaxed),
             bar: std::sync::OnceLock::new(),
             tier: std::sync::Mutex::new(String::new()),
+            files: std::sync::Mutex::new((0, 0)),
         }
     }
 
@@ -164,9 +167,12 @@ impl Default for Deploy {
 }
 
 impl crate::db::apply::Observer for Deploy {
-    fn start(&self, event: &str, _files: usize, bytes: u64) {
+    fn start(&self, event: &str, files: usize, bytes: u64) {
         if let Ok(mut t) = self.tier.lock() {
             t.clear();
+        }
+        if let Ok(mut f) = self.files.lock() {
+            *f = (0, files);
         }
         if let Some(b) = self.bar_for(bytes) {
             b.set_prefix(event.to_string());
@@ -183,7 +189,15 @@ impl crate::db::apply::Observer for Deploy {
         if let Some(b) = self.bar() {
             let tier = self.tier.lock().map(|t| t.clone()).unwrap_or_default();
             let sep = if tier.is_empty() { "" } else { ": " };
-            let line = format!("{tier}{sep}{path}");
+            let (n, of) = self
+                .files
+                .lock()
+                .map(|mut f| {
+                    f.0 += 1;
+                    *f
+                })
+                .unwrap_or_default();
+            let line = format!("{tier}{sep}{path} (file {n}/{of})");
             b.set_message(crate::report::terminal_safe(&line).into_owned());
         }
     }

@@ -265,7 +265,7 @@ fn progress_shows_tier_and_file_on_a_terminal_only() {
     let shown = c.on_terminal("", "", "apply", "--yes");
     assert!(shown.contains("APPLIED"), "{shown}");
     assert!(
-        shown.contains("tier 1/1 structure: sql/tier1.sql"),
+        shown.contains("tier 1/1 structure: sql/tier1.sql (file 1/1)"),
         "no progress line on a terminal:\n{shown:?}"
     );
     assert!(shown.contains("00:00:0"), "no elapsed time:\n{shown:?}");
