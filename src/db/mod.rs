@@ -7,9 +7,11 @@ pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
 pub mod notices;
+pub mod plan;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
+pub mod wait;
 
 use std::collections::BTreeMap;
 

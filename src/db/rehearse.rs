@@ -118,6 +118,51 @@ fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
     fingerprint::compute_read_only(&mut c, Level::Data)
 }
 
+/// The rollback did not bring back the entry: a short summary for the table (the
+/// objects that differ, counted, the first few named).
+fn not_restored(now: &Fingerprint, entry: &Fingerprint) -> String {
+    let diff = fingerprint::diff(entry, now);
+    let shown: Vec<&str> = diff.iter().take(3).map(String::as_str).collect();
+    format!(
+        "rollback did not restore the baseline: {} != {}; {} object(s) differ{}{}",
+        now.short(),
+        entry.short(),
+        diff.len(),
+        if shown.is_empty() { "" } else { ": " },
+        shown.join(", ")
+    )
+}
+
+/// What the ledger on the clone says about this bundle before the rehearsal.
+struct Partial {
+    applied: Vec<String>,
+    /// The schema fingerprint before the first applied tier.
+    baseline: String,
+    baseline_seq: i64,
+}
+
+fn applied_on(spec: &ConnSpec, expected: &str, vb: &VerifiedBundle) -> Result<Partial, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let rows = super::ledger::read_chained(&mut tx)?;
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    let st = super::ledger::state_of(&rows, vb.id());
+    let (baseline, baseline_seq) = st
+        .first_apply
+        .map(|r| (r.fingerprint_before, r.seq))
+        .unwrap_or_default();
+    Ok(Partial {
+        applied: st.applied,
+        baseline,
+        baseline_seq,
+    })
+}
+
 pub fn clone_name(target: &str) -> String {
     let suffix = format!("_rehearse_{}", std::process::id());
     let mut base = target.to_string();
@@ -177,12 +222,31 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let mut entry_clone = None;
     let mut exit_fp = None;
+    let n = m.tier.len();
     if cloned.is_some() {
         entry_clone = run.step("entry fingerprint (clone)", || {
             let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
             let d = format!("{} (data level)", fp.short());
             Ok((fp, d))
         });
+        // A target where `apply --through` ran: the rehearsal applies what remains, and
+        // the rollback is held to what the bundle promises, the schema before its
+        // first tier (recorded in the ledger), not to the partly applied entry.
+        let partial = run.step("tiers already applied", || {
+            let p = applied_on(&clone_spec, &clone, vb).map_err(fail)?;
+            let d = if p.applied.is_empty() {
+                format!("none of {n}: the rehearsal applies every tier")
+            } else {
+                format!(
+                    "{} of {n} ({}); the rehearsal applies the {} remaining",
+                    p.applied.len(),
+                    p.applied.join(", "),
+                    n - p.applied.len()
+                )
+            };
+            Ok((p, d))
+        });
+        let partial = partial.filter(|p| !p.applied.is_empty());
         let gate_ok = run.step("gate", || {
             let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
             if r.ready() {
@@ -209,8 +273,9 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         let receipt = run.step("apply", || {
             let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
             let d = format!(
-                "{} tiers applied; fingerprint {} -> {}",
+                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
                 r.tiers.len(),
+                n - r.remaining_tiers.len(),
                 &r.fingerprint_before[..8],
                 &r.fingerprint_after[..8]
             );
@@ -247,27 +312,45 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ),
             ))
         });
-        exit_fp = run.step("exit fingerprint == entry", || {
-            let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
-            let entry = entry_clone
-                .as_ref()
-                .ok_or((1, "no entry fingerprint".to_string()))?;
-            if fp.fingerprint == entry.fingerprint {
-                let d = format!("{} == {}", fp.short(), entry.short());
-                Ok((fp, d))
-            } else {
-                let diff = fingerprint::diff(entry, &fp);
-                Err((
-                    5,
-                    format!(
-                        "rollback did not restore the baseline: {} != {}; {}",
+        exit_fp = match &partial {
+            None => run.step("exit fingerprint == entry", || {
+                let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
+                let entry = entry_clone
+                    .as_ref()
+                    .ok_or((1, "no entry fingerprint".to_string()))?;
+                if fp.fingerprint == entry.fingerprint {
+                    let d = format!("{} == {}", fp.short(), entry.short());
+                    Ok((fp, d))
+                } else {
+                    Err((5, not_restored(&fp, entry)))
+                }
+            }),
+            Some(p) => run.step("exit schema == before the first tier", || {
+                let mut c = clone_spec.connect().map_err(fail)?;
+                conn::name_guard(&mut c, &clone).map_err(fail)?;
+                let fp = fingerprint::compute_read_only(&mut c, Level::Schema).map_err(fail)?;
+                if fp.fingerprint == p.baseline {
+                    let d = format!(
+                        "{} == {} (schema before ledger seq {}, where tier {} was applied)",
                         fp.short(),
-                        entry.short(),
-                        diff.join(", ")
-                    ),
-                ))
-            }
-        });
+                        crate::report::short(&p.baseline),
+                        p.baseline_seq,
+                        p.applied.first().map(String::as_str).unwrap_or("1")
+                    );
+                    Ok((fp, d))
+                } else {
+                    Err((
+                        5,
+                        format!(
+                            "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
+                            p.baseline_seq,
+                            fp.short(),
+                            crate::report::short(&p.baseline)
+                        ),
+                    ))
+                }
+            }),
+        };
         run.step("rollback again is a no-op", || {
             let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
             if r.outcome == "nothing-to-roll-back" {
