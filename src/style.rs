@@ -87,12 +87,11 @@ pub fn paint(paint: Paint, text: &str) -> String {
 /// The colour a verdict word is shown in, if it is one.
 pub fn verdict_paint(word: &str) -> Option<Paint> {
     match word {
-        "READY" | "PASS" | "VERIFIED" | "APPLIED" | "ROLLED BACK" | "OK" | "ok" | "held" => {
+        "READY" | "GO" | "PASS" | "VERIFIED" | "APPLIED" | "ROLLED BACK" | "OK" | "ok" | "held" => {
             Some(Paint::Good)
         }
-        "BLOCKED" | "FAIL" | "FAILED" | "MISMATCH" | "BROKEN" | "LOST" | "REFUSED" | "lost" => {
-            Some(Paint::Bad)
-        }
+        "BLOCKED" | "NO-GO" | "FAIL" | "FAILED" | "MISMATCH" | "BROKEN" | "LOST" | "REFUSED"
+        | "lost" => Some(Paint::Bad),
         "UNVERIFIED" | "WARN" | "SKIPPED" | "partially-applied" => Some(Paint::Warn),
         _ => None,
     }
