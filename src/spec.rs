@@ -28,13 +28,23 @@ pub enum TxMode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleSection {
+    /// The release's name; the ledger keeps one history per name.
     pub name: String,
+    /// The release's version, as people call it (free text).
     pub version: String,
+    /// Order among releases of this name: the ledger refuses a lower sequence than one
+    /// already applied (a downgrade).
     pub sequence: u64,
+    /// What the release does, for people.
     #[serde(default)]
     pub description: String,
+    /// RFC 3339 time (e.g. 2027-01-01T00:00:00Z) after which verify, gate, apply and the
+    /// rest refuse the bundle as expired (exit 4); auditors judge it at an earlier time
+    /// with `--at`. Covered by the signatures. Without it the bundle never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// single (default): the whole apply is one transaction; per-tier: each tier
+    /// commits on its own.
     #[serde(default)]
     pub transaction: TxMode,
 }

@@ -526,6 +526,30 @@ fn demo_runs_green_and_leaves_no_database_behind() {
         .iter()
         .all(|s| s["ok"] == true));
     assert!(!TestDb::exists(d["database"].as_str().unwrap()));
+    // Each step names the command an operator would type to replay it.
+    let command = |step: &str| -> String {
+        let s = d["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step);
+        s.and_then(|s| s["command"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let db = d["database"].as_str().unwrap();
+    assert!(command("verify against the trust store").starts_with("airlock verify "));
+    for (step, sub) in [
+        ("gate (before ratification)", "gate"),
+        ("rehearse on a clone", "rehearse"),
+        ("apply", "apply"),
+        ("rollback", "rollback"),
+    ] {
+        let c = command(step);
+        assert!(c.starts_with(&format!("airlock {sub} ")), "{step}: {c}");
+        assert!(c.contains(&format!("--db {db}")), "{step}: {c}");
+    }
+    assert!(command("apply").contains("--param ratified_apr="));
 }
 
 #[test]

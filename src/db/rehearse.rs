@@ -41,6 +41,8 @@ pub struct RehearseOptions<'a> {
     pub assume_gates: bool,
     pub statement_timeout: String,
     pub gate_role: Option<String>,
+    /// Shown the apply and rollback steps on the clone as they run.
+    pub observer: Option<&'a dyn apply::Observer>,
 }
 
 struct Run {
@@ -240,6 +242,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         skip_gates,
         remember: false,
         confirm: None,
+        observer: o.observer,
     };
     let mut entry_clone = None;
     let mut exit_fp = None;

@@ -167,10 +167,11 @@ pub(super) fn is_word_byte(b: u8) -> bool {
 }
 
 /// Bytes that may change the lexer's state in Normal (everything else only ends or
-/// continues a word); a newline is here so lines are counted one by one.
+/// continues a word, or, for parentheses, is counted on the way); a newline is here so
+/// lines are counted one by one.
 const NORMAL_STOP: [bool; 256] = {
     let mut t = [false; 256];
-    let stops = b"'\"-/;\\$\n\0()";
+    let stops = b"'\"-/;\\$\n\0";
     let mut i = 0;
     while i < stops.len() {
         t[stops[i] as usize] = true;
@@ -350,7 +351,8 @@ impl Lexer {
             }
             Lex::Dollar if self.dollar_matched == 0 => upto(rest, |c| c == b'$' || c == b'\n'),
             Lex::Ident => upto(rest, |c| c == b'"' || c == b'\n'),
-            // Inside DML only the word state matters, and the run's tail tells it.
+            // Inside DML only the word state and the parentheses matter (`skip` counts
+            // them), and the run's tail tells the word.
             Lex::Normal if self.kind == Kind::Dml && self.stmt == Stmt::Known => {
                 if self.meta.is_some() {
                     0
@@ -370,6 +372,15 @@ impl Lexer {
         }
         self.offset += run.len() as u64;
         if self.lex == Lex::Normal {
+            // psql's rule: a `;` inside parentheses ends nothing (a `)` too many is
+            // ignored, so the count goes in order).
+            for &b in run {
+                if b == b'(' {
+                    self.paren_depth += 1;
+                } else if b == b')' {
+                    self.paren_depth = self.paren_depth.saturating_sub(1);
+                }
+            }
             let tail = run.iter().rev().take_while(|&&b| is_word_byte(b)).count();
             if tail < run.len() {
                 self.end_word(true);
@@ -530,6 +541,13 @@ impl Lexer {
             return;
         }
         let kind = self.kind;
+        if kind == Kind::Dml && !self.merge && self.keep == Keep::NonDml && !cfg!(test) {
+            // Lint judges no DML (but MERGE's version): nothing to report.
+            self.stmt = Stmt::Empty;
+            self.kind = Kind::Other;
+            self.too_long = false;
+            return;
+        }
         let text = self.capturing.then(|| std::mem::take(&mut self.capture));
         self.capture.clear();
         self.capturing = false;
