@@ -163,6 +163,7 @@ fn a_pg_dump_runs_from_the_spill_file_in_many_messages() {
         skip_gates: false,
         remember: false,
         confirm: None,
+        observer: None,
     };
     apply::apply(&vb, &opts).expect("apply");
     assert_eq!(target.dump_without_ledger(), source_db.dump());
