@@ -7,7 +7,7 @@
 //! `set_config('airlock.NAME', value, true)`.
 
 use super::conn::{self, ConnSpec, ServerInfo};
-use super::fingerprint::{self, Level};
+use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
 use super::session::{self, BundlePins, SessionFacts};
@@ -516,7 +516,7 @@ fn plan_in(
             report.preflight = Some(gate::run_probe(tx, &p.file, sql, &p.expect, harness)?);
         }
     } else if let Some(last) = &st.last_apply {
-        let fp = fingerprint::compute(tx, Level::Schema)?;
+        let fp = fingerprint::compute(tx)?;
         report.drift = Some(if fp.fingerprint == last.fingerprint_after {
             format!(
                 "no drift: schema fingerprint {} is what ledger seq {} left",
@@ -616,7 +616,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 return Err(DbError::Blocked(format!("{summary}; nothing was changed")));
             }
         }
-        let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+        let before = fingerprint::compute_with(&mut tx, &mut described)?;
         let st = ledger::state_of(&rows, vb.id());
         if applied.is_empty() {
             if let Some(p) = &m.preflight {
@@ -685,7 +685,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.verify = Some(pr);
             }
         }
-        let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+        let after = fingerprint::compute_with(&mut tx, &mut described)?;
         let names: Vec<String> = idx.iter().map(|&i| m.tier[i].name.clone()).collect();
         let row = ledger::append(
             &mut tx,
@@ -790,7 +790,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         return Ok(receipt.finish(started));
     }
     set_params(&mut tx, &opts.params)?;
-    let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+    let before = fingerprint::compute_with(&mut tx, &mut described)?;
     for f in &rb.files {
         interrupted_check()?;
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
@@ -815,7 +815,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         }
         receipt.rollback_probe = Some(pr);
     }
-    let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+    let after = fingerprint::compute_with(&mut tx, &mut described)?;
     let row = ledger::append(
         &mut tx,
         NewRow {
