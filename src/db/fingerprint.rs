@@ -96,6 +96,20 @@ impl Fingerprint {
         &self.fingerprint[..8]
     }
 
+    /// The fingerprint without the parts of these kinds.
+    pub fn without(&self, kinds: &[&str]) -> Fingerprint {
+        let parts = self
+            .parts
+            .iter()
+            .filter(|p| !kinds.contains(&p.kind.as_str()))
+            .cloned()
+            .collect();
+        let mut f = finish(parts, Level::Schema);
+        f.level.clone_from(&self.level);
+        f.format = self.format;
+        f
+    }
+
     /// Why two fingerprints cannot be compared, if they cannot: different levels, or
     /// row or data levels of different formats (a schema-level fingerprint is the same
     /// in every format).
@@ -618,6 +632,15 @@ fn rewritten(t: &Table) -> DbError {
     ))
 }
 
+/// Opens a per-table transaction at `snapshot` with the pinned settings.
+fn begin_at(snapshot: &str) -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSET TRANSACTION SNAPSHOT {};\n{}\n",
+        literal(snapshot),
+        pin_settings!()
+    )
+}
+
 /// One transaction at `snapshot` reading the tables of `chunk`: one round trip for
 /// `--rows` and `--data`, one per table for `--data-strict`.
 fn read_chunk(
@@ -626,11 +649,7 @@ fn read_chunk(
     chunk: &[Table],
     level: Level,
 ) -> Result<Vec<Part>, DbError> {
-    let mut sql = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSET TRANSACTION SNAPSHOT {};\n{}\n",
-        literal(snapshot),
-        pin_settings!()
-    );
+    let mut sql = begin_at(snapshot);
     let (kind, per_table) = match level {
         Level::Rows => ("rows", ROWS_SQL),
         _ => ("data", DATA_SQL),
@@ -765,7 +784,13 @@ mod tests {
     fn everything_sent() -> Vec<(String, String)> {
         // The per-table statements name the user's table with its schema (quoted); a
         // catalog stands in for it here.
-        let table = quote_qualified("pg_catalog", "pg_class");
+        let t = Table {
+            oid: "1259".into(),
+            name: "pg_catalog.pg_class".into(),
+            quoted: quote_qualified("pg_catalog", "pg_class"),
+            pages: 0,
+            populated: true,
+        };
         vec![
             ("PIN".into(), PIN.into()),
             ("TEMP_SCHEMA".into(), TEMP_SCHEMA.into()),
@@ -775,8 +800,15 @@ mod tests {
             ("schema (PostgreSQL 14)".into(), schema_sql(140000)),
             ("schema (PostgreSQL 13)".into(), schema_sql(130000)),
             ("tables".into(), with_ledger(TABLES_SQL)),
-            ("rows".into(), ROWS_SQL.replace("@TABLE@", &table)),
-            ("data".into(), DATA_SQL.replace("@TABLE@", &table)),
+            ("rows".into(), per_table_sql(ROWS_SQL, &t)),
+            ("data".into(), per_table_sql(DATA_SQL, &t)),
+            ("data-strict".into(), per_table_sql(STRICT_SQL, &t)),
+            ("data-strict check".into(), per_table_sql(STRICT_CHECK_SQL, &t)),
+            (
+                "snapshot".into(),
+                "SELECT pg_catalog.pg_export_snapshot()".into(),
+            ),
+            ("per-table transaction".into(), begin_at("00000003-0000001B-1")),
         ]
     }
 
