@@ -18,6 +18,7 @@
 #     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old
 #     --strategy S     rehearse --clone-strategy (default: airlock's default, auto)
 #     --keep           keep the database (named in the output) for another run
+#     --db NAME        measure an existing database (built by --keep) instead
 #
 # Creates and drops its own database (airlock_scale_*); touches nothing else. Check
 # `df -h` first: the database, a clone of it during rehearse, and the WAL.
@@ -95,6 +96,7 @@ mkdir -p b/sql
 echo "SELECT true AS ready, 'scale' AS reason" > b/sql/gate.sql
 echo 'CREATE TABLE airlock_scale_probe (id int);' > b/sql/tier.sql
 echo 'DROP TABLE IF EXISTS airlock_scale_probe;' > b/sql/rollback.sql
+echo "SELECT 'absent'::text AS key, (to_regclass('public.airlock_scale_probe') IS NULL)::text AS value" > b/sql/probe.sql
 cat > b/bundle.toml <<EOF
 [bundle]
 name = "scale"
@@ -103,6 +105,10 @@ sequence = 1
 
 [target]
 database = "$DB"
+
+[preflight]
+file = "sql/probe.sql"
+expect = { absent = "true" }
 
 [[gate]]
 name = "g"
@@ -144,7 +150,12 @@ if want rehearse; then
   extra=(); [ -n "$STRATEGY" ] && extra=(--clone-strategy "$STRATEGY")
   measure "rehearse${STRATEGY:+ ($STRATEGY)}" "$A" --json rehearse b.tar.gz --trust k.pub --db "$CONN" "${extra[@]}"
   # The last run's steps (the clone step names its strategy and the WAL it wrote).
-  python3 -c 'import json,sys; r=json.load(open("out.json")); print("    rehearse steps: " + "; ".join(f"{s[\"step\"]} {s[\"duration_ms\"]} ms" for s in r["steps"]) + f" | clone {r.get(\"clone_strategy\")} WAL {(r.get(\"clone_wal_bytes\") or 0) >> 20} MB")' >&2 || true
+  python3 - <<'PY' >&2 || true
+import json
+r = json.load(open("out.json"))
+steps = "; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"])
+print("    rehearse steps: %s | clone %s, WAL %d MB" % (steps, r.get("clone_strategy"), (r.get("clone_wal_bytes") or 0) >> 20))
+PY
 fi
 want data && measure "fingerprint --data" "$A" --json fingerprint --data --db "$CONN"
 want strict && measure "fingerprint --data-strict" "$A" --json fingerprint --data-strict --db "$CONN"

@@ -105,13 +105,28 @@ fn data_hash_sees_every_row_change_and_only_those() {
             "UPDATE public.t SET b = CASE id WHEN 1 THEN 20 ELSE 10 END WHERE id IN (1, 2)",
         ),
         ("numeric scale", "UPDATE public.t SET n = 1.00 WHERE id = 5"),
-        ("float sign of zero", "UPDATE public.t SET f = '-0' WHERE id = 6"),
-        ("interval spelling", "UPDATE public.t SET i = '24 hours' WHERE id = 7"),
-        ("json whitespace", "UPDATE public.t SET j = '{\"k\":1}' WHERE id = 8"),
+        (
+            "float sign of zero",
+            "UPDATE public.t SET f = '-0' WHERE id = 6",
+        ),
+        (
+            "interval spelling",
+            "UPDATE public.t SET i = '24 hours' WHERE id = 7",
+        ),
+        (
+            "json whitespace",
+            "UPDATE public.t SET j = '{\"k\":1}' WHERE id = 8",
+        ),
         ("point", "UPDATE public.t SET p = '(2,1)' WHERE id = 9"),
         ("xml", "UPDATE public.t SET x = '<b/>' WHERE id = 10"),
-        ("NULL for a value", "UPDATE public.t SET tx = NULL WHERE id = 11"),
-        ("a duplicate row", "INSERT INTO public.t SELECT * FROM public.t WHERE id = 12"),
+        (
+            "NULL for a value",
+            "UPDATE public.t SET tx = NULL WHERE id = 11",
+        ),
+        (
+            "a duplicate row",
+            "INSERT INTO public.t SELECT * FROM public.t WHERE id = 12",
+        ),
         ("a row less", "DELETE FROM public.t WHERE id = 13"),
     ];
     for (what, sql) in changes {
@@ -125,7 +140,11 @@ fn data_hash_sees_every_row_change_and_only_those() {
                                          '<a/>', 'x' || g FROM generate_series(200, 1, -1) g;",
         );
         assert_eq!(data(&db), base, "--data: not back after {what}");
-        assert_eq!(strict(&db), base_strict, "--data-strict: not back after {what}");
+        assert_eq!(
+            strict(&db),
+            base_strict,
+            "--data-strict: not back after {what}"
+        );
     }
     // Physical order and dead rows are not content.
     db.exec("UPDATE public.t SET a = a WHERE id % 2 = 0");
@@ -163,8 +182,14 @@ fn every_table_is_read_once_and_partitioned_parents_not_at_all() {
     let before = fp(&db, &["--rows"]);
     db.exec("DELETE FROM public.parent WHERE id = 1; INSERT INTO public.child VALUES (1)");
     let after = fp(&db, &["--rows"]);
-    assert_ne!(part(&before, "rows", "public.parent"), part(&after, "rows", "public.parent"));
-    assert_ne!(part(&before, "rows", "public.child"), part(&after, "rows", "public.child"));
+    assert_ne!(
+        part(&before, "rows", "public.parent"),
+        part(&after, "rows", "public.parent")
+    );
+    assert_ne!(
+        part(&before, "rows", "public.child"),
+        part(&after, "rows", "public.child")
+    );
     // One connection or four: the same fingerprint.
     for level in ["--rows", "--data", "--data-strict"] {
         assert_eq!(
@@ -177,7 +202,10 @@ fn every_table_is_read_once_and_partitioned_parents_not_at_all() {
     let d = fp(&db, &["--data"]);
     assert!(part(&d, "data", "public.m").is_some());
     db.exec("REFRESH MATERIALIZED VIEW public.m");
-    assert_ne!(part(&fp(&db, &["--data"]), "data", "public.m"), part(&d, "data", "public.m"));
+    assert_ne!(
+        part(&fp(&db, &["--data"]), "data", "public.m"),
+        part(&d, "data", "public.m")
+    );
 }
 
 #[test]
@@ -211,13 +239,22 @@ fn a_table_truncated_after_the_snapshot_is_refused_not_read_as_empty() {
         if waiting > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the fingerprint never waited for the table");
+        assert!(
+            Instant::now() < deadline,
+            "the fingerprint never waited for the table"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // TRUNCATE is not MVCC-safe: an older snapshot would see the table empty.
     holder.batch_execute("TRUNCATE public.t; COMMIT").unwrap();
     let o = child.wait_with_output().unwrap();
-    assert_eq!(code(&o), 5, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        5,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(
         stderr(&o).contains("public.t was truncated or rewritten"),
         "{}",
@@ -259,9 +296,15 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
     // Schema-level fingerprints are the same in both formats: compared as ever.
     let old_schema = save(&[], "old-schema.json", true);
     let new_schema = save(&[], "new-schema.json", false);
-    let o = airlock(dir.path(), &["fingerprint", "--diff", &old_schema, &new_schema]);
+    let o = airlock(
+        dir.path(),
+        &["fingerprint", "--diff", &old_schema, &new_schema],
+    );
     expect_code(&o, 0);
     // And two format-2 data fingerprints compare.
     let again = save(&["--data"], "again.json", false);
-    expect_code(&airlock(dir.path(), &["fingerprint", "--diff", &new_data, &again]), 0);
+    expect_code(
+        &airlock(dir.path(), &["fingerprint", "--diff", &new_data, &again]),
+        0,
+    );
 }

@@ -520,7 +520,8 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     });
     let before = s.run("fingerprint before apply", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute_consistent(&mut c, &target, Level::Data, 2).map_err(|e| e.to_string())?;
+        let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
+            .map_err(|e| e.to_string())?;
         let d = format!("{} (schema and data)", fp.short());
         Ok((fp, d))
     });
@@ -583,7 +584,8 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     });
     s.run("fingerprint after rollback == before apply", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute_consistent(&mut c, &target, Level::Data, 2).map_err(|e| e.to_string())?;
+        let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
+            .map_err(|e| e.to_string())?;
         let b = before.as_ref().ok_or("no earlier fingerprint")?;
         if fp.fingerprint != b.fingerprint {
             return Err(format!("differs: {}", fingerprint::diff(b, &fp).join(", ")));

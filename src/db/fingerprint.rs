@@ -330,7 +330,11 @@ fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
 type Rows = Vec<Vec<Option<String>>>;
 
 /// Send a simple-query batch (one round trip); the rows of each statement, in order.
-fn batch(tx: &mut impl postgres::GenericClient, sql: &str, what: &str) -> Result<Vec<Rows>, DbError> {
+fn batch(
+    tx: &mut impl postgres::GenericClient,
+    sql: &str,
+    what: &str,
+) -> Result<Vec<Rows>, DbError> {
     let messages = tx
         .simple_query(sql)
         .map_err(|e| fingerprint_err(what, &e))?;
@@ -498,11 +502,15 @@ pub fn compute_consistent(
         tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
         return Ok(fp);
     }
-    let snapshot = batch(&mut tx, "SELECT pg_catalog.pg_export_snapshot()", "snapshot")?
-        .first()
-        .and_then(|rows| rows.first())
-        .map(|row| text(row, 0))
-        .ok_or_else(|| DbError::State("fingerprint: no snapshot was exported".into()))?;
+    let snapshot = batch(
+        &mut tx,
+        "SELECT pg_catalog.pg_export_snapshot()",
+        "snapshot",
+    )?
+    .first()
+    .and_then(|rows| rows.first())
+    .map(|row| text(row, 0))
+    .ok_or_else(|| DbError::State("fingerprint: no snapshot was exported".into()))?;
     let schema = compute(&mut tx)?;
     let listed = batch(
         &mut tx,
@@ -705,11 +713,7 @@ fn read_chunk(
                 return Err(rewritten(t));
             }
             parts.push(Part {
-                hash: line_hash(
-                    "data",
-                    &t.name,
-                    &format!("v2 strict {count} {digest}"),
-                ),
+                hash: line_hash("data", &t.name, &format!("v2 strict {count} {digest}")),
                 kind: "data".into(),
                 name: t.name.clone(),
             });
@@ -803,12 +807,18 @@ mod tests {
             ("rows".into(), per_table_sql(ROWS_SQL, &t)),
             ("data".into(), per_table_sql(DATA_SQL, &t)),
             ("data-strict".into(), per_table_sql(STRICT_SQL, &t)),
-            ("data-strict check".into(), per_table_sql(STRICT_CHECK_SQL, &t)),
+            (
+                "data-strict check".into(),
+                per_table_sql(STRICT_CHECK_SQL, &t),
+            ),
             (
                 "snapshot".into(),
                 "SELECT pg_catalog.pg_export_snapshot()".into(),
             ),
-            ("per-table transaction".into(), begin_at("00000003-0000001B-1")),
+            (
+                "per-table transaction".into(),
+                begin_at("00000003-0000001B-1"),
+            ),
         ]
     }
 
