@@ -52,6 +52,7 @@ pub struct RehearseReport {
 
 /// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum CloneStrategy {
     /// `file_copy` for databases of at least [`FILE_COPY_FROM`] bytes per 1,000
     /// relation files, else `wal_log`.
