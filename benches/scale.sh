@@ -15,7 +15,9 @@
 #     --tables N       N small tables (int primary key, text, 10 rows each)
 #     --rows R         one narrow table of R rows (int8 and int4: ~36 bytes a row)
 #     --runs K         median of K (default 3)
-#     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old
+#     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old,
+#                      limit (format 1's statement over 33,554,432 generated rows: the
+#                      1 GiB string_agg limit, reproduced without a table)
 #     --strategy S     rehearse --clone-strategy (default: airlock's default, auto)
 #     --keep           keep the database (named in the output) for another run
 #     --db NAME        measure an existing database (built by --keep) instead
@@ -57,7 +59,8 @@ q() { psql -X -At -d "${2:-postgres}" -c "$1"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 lsn() { q "SELECT pg_current_wal_lsn()"; }
-temp_bytes() { q "SELECT coalesce(sum(temp_bytes), 0) FROM pg_stat_database"; }
+# Temporary files written in the measured database (a clone's are gone with it).
+temp_bytes() { q "SELECT coalesce(sum(temp_bytes), 0) FROM pg_stat_database WHERE datname = '$DB'"; }
 
 # --- build ----------------------------------------------------------------------------
 if [ -z "${EXISTING:-}" ]; then
@@ -173,6 +176,12 @@ fi
 want gate && measure "gate" "$A" gate b.tar.gz --trust k.pub --db "$CONN" --quiet
 if want old && [ -n "${AIRLOCK_OLD:-}" ]; then
   RUNS=1 measure "fingerprint --data (AIRLOCK_OLD, once)" "$AIRLOCK_OLD" --json fingerprint --data --db "$CONN"
+fi
+if want limit; then
+  s=$(now_ms)
+  msg=$(psql -X -At -d "$DB" -c "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(h, '' ORDER BY h)), '')
+    FROM (SELECT md5(g::text) AS h FROM generate_series(1, 33554432) g) s" 2>&1 | head -c 200 || true)
+  printf '| format 1 --data over 33,554,432 rows | %s | | | %s\n' "$(( $(now_ms) - s ))" "$msg"
 fi
 [ "$KEEP" = 1 ] && echo "kept: $DB (drop it with: DROP DATABASE $DB)"
 true

@@ -32,7 +32,11 @@
 //! names only `pg_catalog` objects (a unit test checks this with the PostgreSQL
 //! parser): neither session, role or database defaults nor objects a hostile role
 //! planted change what it says. `--rows` and `--data` add per-table row counts and
-//! in-server content hashes.
+//! in-server content hashes (format 2, [`FORMAT`]): every table read once, at the
+//! snapshot the schema was described at, by several connections and at most
+//! [`CHUNK`] tables to a transaction ([`compute_consistent`]). `--data` is exact
+//! against accidents, `--data-strict` against chosen rows too (README, "Fingerprints
+//! and rehearsals of large databases").
 
 use super::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
