@@ -66,7 +66,7 @@ pub enum Command {
     Runbook(RunbookArgs),
     /// Ask the target database the bundle's read-only gate questions: READY or BLOCKED.
     Gate(GateArgs),
-    /// Gate + preflight + exactly what apply would run. Read-only.
+    /// The GO/NO-GO: every check apply makes, one verdict, apply's exit code. Read-only.
     Plan(PlanArgs),
     /// Run the next tiers, all-or-nothing, after every check held.
     Apply(ApplyArgs),
@@ -244,6 +244,49 @@ pub struct GateArgs {
     pub params: ParamArgs,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Waiting for the gate to open.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Poll the gate read-only until it says READY (a fresh connection and one
+    /// rolled-back READ ONLY transaction per poll; no lock is held while waiting), print
+    /// each change of verdict with a timestamp, then go on as without --wait. Ends with
+    /// exit 3 at --wait-timeout or on Ctrl-C, nothing changed.
+    #[arg(long)]
+    pub wait: bool,
+    /// Time between polls with --wait: plain seconds or a number with ms, s, m or h
+    /// (e.g. 30, 5s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "wait")]
+    pub poll_interval: std::time::Duration,
+    /// Give up waiting after this long (exit 3, BLOCKED, nothing changed); e.g. 8h.
+    /// Default: wait until READY or Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub wait_timeout: Option<std::time::Duration>,
+}
+
+/// `30` (seconds), `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30, 5s, 2m, 1h)"))?;
+    let ms = match unit.trim() {
+        "" | "s" => n.checked_mul(1000),
+        "ms" => Some(n),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration (e.g. 30, 5s, 2m, 1h)"))?;
+    if ms == 0 {
+        return Err(format!("{text:?}: the duration must be more than zero"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// Who gates and probes run as.
@@ -271,6 +314,10 @@ pub struct PlanArgs {
     /// Plan only up to and including this tier.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
+    /// Judge a continuation as `apply --allow-drift` would: a changed schema does not
+    /// make the plan NO-GO.
+    #[arg(long)]
+    pub allow_drift: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
 }
@@ -287,9 +334,13 @@ pub struct ApplyArgs {
     /// Stop after this tier; a later apply continues with the next one.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
-    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
-    #[arg(long, value_name = "FILE")]
+    /// Write the receipt (JSON) to this new file instead of the receipts directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
+    /// Receipts directory (created if missing): each receipt is a new file
+    /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
+    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
@@ -301,11 +352,14 @@ pub struct ApplyArgs {
     /// Continue even if the schema changed since the previous partial apply.
     #[arg(long)]
     pub allow_drift: bool,
-    /// Do not ask for the database name on a terminal.
+    /// Do not ask for the database name on a terminal. Required with --wait on a
+    /// terminal: an unattended run must not stop at a question once the gate opens.
     #[arg(long, short)]
     pub yes: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -317,9 +371,13 @@ pub struct RollbackArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Write the receipt (JSON) here (default: NAME-VERSION.EVENT-SEQ.receipt.json).
-    #[arg(long, value_name = "FILE")]
+    /// Write the receipt (JSON) to this new file instead of the receipts directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
+    /// Receipts directory (created if missing): each receipt is a new file
+    /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
+    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
@@ -363,6 +421,14 @@ pub struct StatusArgs {
     /// Check the ledger's hash chain and report the first broken row.
     #[arg(long)]
     pub verify_chain: bool,
+    /// A bundle whose progress to show: with it, a partial apply (`apply --through`) is
+    /// shown as k of n tiers with the tiers that remain (the ledger records the tiers
+    /// applied, not how many the bundle has). Repeatable; needs --trust.
+    #[arg(long = "bundle", value_name = "BUNDLE")]
+    pub bundles: Vec<PathBuf>,
+    /// Trust store to verify --bundle with (or AIRLOCK_TRUST).
+    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    pub trust: Option<PathBuf>,
     /// Make this host forget the ledger head it remembers for this database (airlock
     /// refuses a ledger that lost a row this host saw). Only after a deliberate
     /// restore or rebuild of the database; the head shown now is remembered instead.
@@ -419,8 +485,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Receipts to check, with their RECEIPT.minisig (an unsigned receipt is reported
-    /// UNVERIFIED, or FAIL when trust.toml has require_signed_receipts); repeatable.
-    #[arg(long = "receipt", value_name = "FILE")]
+    /// UNVERIFIED, or FAIL when trust.toml has require_signed_receipts); repeatable. A
+    /// directory (e.g. the receipts directory apply writes to) means every
+    /// *.receipt.json in it.
+    #[arg(long = "receipt", value_name = "FILE|DIR")]
     pub receipts: Vec<PathBuf>,
     /// Also check the target's ledger (read-only): chain, and every row of an audited
     /// bundle matched by a receipt and a bundle.

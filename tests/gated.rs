@@ -725,7 +725,21 @@ fn plan_refuses_what_apply_would_refuse_and_names_what_can_run_while_blocked() {
     let o = c.run(&["plan", &b]);
     expect_code(&o, 2);
     let j = json(&o);
-    assert!(j["error"].as_str().unwrap().contains("--param code"), "{j}");
+    assert_eq!(j["verdict"], "NO-GO", "{j}");
+    let failed = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["verdict"] == "FAIL")
+        .unwrap();
+    assert_eq!(failed["check"], "required-params", "{j}");
+    assert!(
+        failed["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("--param code"),
+        "{j}"
+    );
     expect_code(&c.run(&["apply", &b]), 2);
     // BLOCKED: plan says which leading tiers can run now.
     let o = c.run(&["plan", &b, "--param", "code=x"]);

@@ -18,10 +18,18 @@ pub struct ReceiptOutcome {
     pub receipt: Receipt,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_file: Option<PathBuf>,
-    /// Set when the change was committed but the receipt file could not be written
-    /// (exit 1): this document is then the only copy of the receipt.
+    /// Set when the receipt could not be written where it should go and was written to
+    /// the fallback (`receipt_file`, in airlock's state directory) instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_warning: Option<String>,
+    /// Set when the change was committed but no receipt file could be written at all:
+    /// this document is then the only copy of the receipt. The exit code stays 0:
+    /// the change is committed, and the ledger records it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_error: Option<String>,
+    /// `apply --wait`: the poll history before the gate opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<crate::db::wait::WaitReport>,
 }
 
 impl Report for ReceiptOutcome {
@@ -99,21 +107,16 @@ impl Report for ReceiptOutcome {
         if let Some(f) = &self.receipt_file {
             s.push_str(&format!("\nreceipt: {}", f.display()));
         }
+        if let Some(w) = &self.receipt_warning {
+            s.push_str(&format!("\nWARNING: {w}"));
+        }
         if let Some(e) = &self.receipt_error {
             s.push_str(&format!(
-                "\n\nERROR: the change above IS committed (ledger seq {}), but its receipt could not be written: {e}\n  The ledger keeps the record (airlock status); run with --json to capture this receipt.",
+                "\n\nWARNING: the change above IS committed (ledger seq {}), but its receipt could not be written: {e}\n  The ledger keeps the record (airlock status); run with --json to capture this receipt.",
                 r.ledger.last().map(|l| l.seq).unwrap_or(0)
             ));
         }
         s
-    }
-
-    fn exit_code(&self) -> u8 {
-        if self.receipt_error.is_some() {
-            1
-        } else {
-            0
-        }
     }
 }
 
@@ -159,24 +162,98 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
     }))
 }
 
-/// Write the receipt atomically; with a key, also RECEIPT.minisig over its exact bytes.
-fn save_receipt(
-    r: &Receipt,
-    path: Option<PathBuf>,
-    key: Option<&SecretKey>,
-) -> Result<Option<PathBuf>> {
-    if r.ledger.is_empty() {
-        return Ok(None);
+/// Where a receipt goes: the file `--receipt` names, or a new file in a receipts
+/// directory (`--receipt-dir`, default `./receipts`).
+#[derive(Clone, Debug)]
+pub enum ReceiptDest {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+impl ReceiptDest {
+    fn from_args(file: Option<&std::path::Path>, dir: &std::path::Path) -> ReceiptDest {
+        match file {
+            Some(f) => ReceiptDest::File(f.to_path_buf()),
+            None => ReceiptDest::Dir(dir.to_path_buf()),
+        }
     }
+}
+
+/// A file name part made of `[A-Za-z0-9._-]` only.
+fn name_part(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "unknown".into()
+    } else {
+        cleaned
+    }
+}
+
+/// `NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json`: the target (database and
+/// the server's system identifier) is in the name, so receipts of the same release
+/// on staging and production, or on two tenants, never share a name.
+pub fn default_receipt_name(r: &Receipt) -> String {
     let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
-    let path = path.unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "{}-{}.{}-{seq}.receipt.json",
-            r.bundle_name,
-            r.bundle_version.replace(['/', ' '], "_"),
-            r.event
-        ))
-    });
+    format!(
+        "{}-{}.{}@{}.{}-{seq}",
+        name_part(&r.bundle_name),
+        name_part(&r.bundle_version),
+        name_part(&r.database),
+        name_part(&r.system_identifier),
+        r.event
+    )
+}
+
+fn sig_path_of(path: &std::path::Path) -> PathBuf {
+    let mut sig = path.as_os_str().to_owned();
+    sig.push(".minisig");
+    PathBuf::from(sig)
+}
+
+fn taken(p: &std::path::Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+/// The new file in `dir` for this receipt: the default name, or with `.2`, `.3`… when
+/// that is taken (a database recreated under the same name restarts its ledger).
+fn free_name_in(dir: &std::path::Path, r: &Receipt, signing: bool) -> PathBuf {
+    let stem = default_receipt_name(r);
+    let mut n = 1;
+    loop {
+        let name = if n == 1 {
+            format!("{stem}.receipt.json")
+        } else {
+            format!("{stem}.{n}.receipt.json")
+        };
+        let p = dir.join(name);
+        let sig_taken = signing && taken(&sig_path_of(&p));
+        if !taken(&p) && !sig_taken {
+            return p;
+        }
+        n += 1;
+    }
+}
+
+/// Write the receipt atomically; with a key, also RECEIPT.minisig over its exact bytes.
+fn save_receipt(r: &Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> Result<PathBuf> {
+    let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
+    let path = match dest {
+        ReceiptDest::File(p) => p.clone(),
+        ReceiptDest::Dir(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("cannot create {}", d.display()), e))?;
+            free_name_in(d, r, key.is_some())
+        }
+    };
     let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
     text.push(b'\n');
     write_atomic(&path, &text, NewFileMode::Public, false)?;
@@ -188,44 +265,56 @@ fn save_receipt(
             r.event
         );
         let sig = k.sign(&text, &tc);
-        let mut sig_path = path.clone().into_os_string();
-        sig_path.push(".minisig");
         write_atomic(
-            std::path::Path::new(&sig_path),
+            &sig_path_of(&path),
             sig.to_file_text().as_bytes(),
             NewFileMode::Public,
             false,
         )?;
     }
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// Before anything changes: an explicit receipt path (and its signature) must not
-/// exist, and the directory must take a new file. After the commit it is too late to
-/// find out.
-fn check_receipt_target(path: Option<&std::path::Path>, signing: bool) -> Result<()> {
-    if let Some(p) = path {
-        let mut taken = vec![p.to_path_buf()];
-        if signing {
-            let mut sig = p.as_os_str().to_owned();
-            sig.push(".minisig");
-            taken.push(PathBuf::from(sig));
-        }
-        for t in taken {
-            if t.exists() || t.symlink_metadata().is_ok() {
-                return Err(Error::usage(
-                    format!(
-                        "receipt {} already exists; nothing was changed",
-                        t.display()
-                    ),
-                    Some("receipts are never overwritten: give another --receipt path".into()),
-                ));
+/// exist; the directory it goes to must exist (a receipts directory is created) and
+/// take a new file. After the commit it is too late to find out.
+fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<()> {
+    let dir = match dest {
+        ReceiptDest::File(p) => {
+            let mut paths = vec![p.to_path_buf()];
+            if signing {
+                paths.push(sig_path_of(p));
+            }
+            for t in paths {
+                if taken(&t) {
+                    return Err(Error::usage(
+                        format!(
+                            "receipt {} already exists; nothing was changed",
+                            t.display()
+                        ),
+                        Some(
+                            "receipts are never overwritten: give another --receipt path, or leave it out to use the receipts directory".into(),
+                        ),
+                    ));
+                }
+            }
+            match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
             }
         }
-    }
-    let dir = match path.and_then(std::path::Path::parent) {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
+        ReceiptDest::Dir(d) => {
+            std::fs::create_dir_all(d).map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot create the receipts directory {}; nothing was changed",
+                        d.display()
+                    ),
+                    e,
+                )
+            })?;
+            d.clone()
+        }
     };
     tempfile::Builder::new()
         .prefix(".airlock-tmp-")
@@ -242,18 +331,46 @@ fn check_receipt_target(path: Option<&std::path::Path>, signing: bool) -> Result
         })
 }
 
-/// Save the receipt after the commit; a failure no longer undoes anything, so it is
-/// reported on the outcome (exit 1) instead of replacing it.
-fn finish(receipt: Receipt, path: Option<PathBuf>, key: Option<&SecretKey>) -> Result<Outcome> {
-    let (receipt_file, receipt_error) = match save_receipt(&receipt, path, key) {
-        Ok(f) => (f, None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    Ok(Box::new(ReceiptOutcome {
+/// Where a receipt goes when its destination failed after the commit: this host's
+/// airlock state directory.
+fn fallback_dir() -> PathBuf {
+    crate::db::remembered::state_dir().join("receipts")
+}
+
+/// Save the receipt after the commit. The change is committed whatever happens here,
+/// so nothing here turns it into a failure: a receipt that cannot go where it should
+/// goes to the state directory, and the outcome says so (exit 0 either way).
+fn finish(receipt: Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> ReceiptOutcome {
+    let mut out = ReceiptOutcome {
         receipt,
-        receipt_file,
-        receipt_error,
-    }))
+        receipt_file: None,
+        receipt_warning: None,
+        receipt_error: None,
+        wait: None,
+    };
+    if out.receipt.ledger.is_empty() {
+        return out;
+    }
+    match save_receipt(&out.receipt, dest, key) {
+        Ok(f) => out.receipt_file = Some(f),
+        Err(first) => {
+            let fallback = fallback_dir();
+            match save_receipt(&out.receipt, &ReceiptDest::Dir(fallback.clone()), key) {
+                Ok(f) => {
+                    out.receipt_warning = Some(format!(
+                        "the receipt could not be written where it should go ({first}); it was written to {} instead",
+                        f.display()
+                    ));
+                    out.receipt_file = Some(f);
+                }
+                Err(second) => {
+                    out.receipt_error =
+                        Some(format!("{first}; and in {}: {second}", fallback.display()))
+                }
+            }
+        }
+    }
+    out
 }
 
 fn receipt_key(
@@ -335,7 +452,14 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
+    let dest = ReceiptDest::from_args(args.receipt.as_deref(), &args.receipt_dir);
+    check_receipt_target(&dest, key.is_some())?;
+    if args.wait.wait && !args.yes && std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "--wait on a terminal needs --yes: the run goes on unattended when the gate opens, and must not stop at a question then; nothing was changed",
+            Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
+        ));
+    }
     let confirm = confirm_on_tty(args.yes, "apply");
     let o = Options {
         conn: &conn,
@@ -350,8 +474,25 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         skip_gates: false,
         confirm: confirm.as_deref(),
     };
+    let mut waited = None;
+    if args.wait.wait {
+        let (report, history) =
+            super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(&vb, &o))?;
+        if history.ended != crate::db::wait::WaitEnd::Ready {
+            return Ok(Box::new(super::gate::GateOutcome {
+                bundle_id: vb.id().into(),
+                database: o.expected_db.clone(),
+                report,
+                wait: Some(history),
+            }));
+        }
+        waited = Some(history);
+    }
+    // READY (or no --wait): exactly a plain apply, every check again under the lock.
     let receipt = apply::apply(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    let mut outcome = finish(receipt, &dest, key.as_ref());
+    outcome.wait = waited;
+    Ok(Box::new(outcome))
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
@@ -364,7 +505,8 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    check_receipt_target(args.receipt.as_deref(), key.is_some())?;
+    let dest = ReceiptDest::from_args(args.receipt.as_deref(), &args.receipt_dir);
+    check_receipt_target(&dest, key.is_some())?;
     let confirm = confirm_on_tty(args.yes, "ROLL BACK");
     let o = Options {
         conn: &conn,
@@ -380,5 +522,5 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
     };
     let receipt = apply::rollback(&vb, &o)?;
-    finish(receipt, args.receipt.clone(), key.as_ref())
+    Ok(Box::new(finish(receipt, &dest, key.as_ref())))
 }

@@ -224,24 +224,38 @@ impl Verdicts {
 
 /// Expand directories into their `*.tar.gz` files (sorted).
 fn bundle_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    Ok(files_in(args, ".tar.gz", "bundles")?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Expand directories (a receipts directory) into their `*.receipt.json` files
+/// (sorted); their `.minisig` files are found beside them. Each with whether it came
+/// from a directory.
+fn receipt_files(args: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+    files_in(args, ".receipt.json", "receipts")
+}
+
+fn files_in(args: &[PathBuf], suffix: &str, what: &str) -> Result<Vec<(PathBuf, bool)>> {
     let mut out = vec![];
     for a in args {
         if a.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(a)
                 .map_err(|e| Error::io(format!("cannot read {}", a.display()), e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+                .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
                 .collect();
             found.sort();
             if found.is_empty() {
                 return Err(Error::usage(
-                    format!("{} holds no *.tar.gz bundles", a.display()),
+                    format!("{} holds no *{suffix} {what}", a.display()),
                     None,
                 ));
             }
-            out.extend(found);
+            out.extend(found.into_iter().map(|p| (p, true)));
         } else {
-            out.push(a.clone());
+            out.push((a.clone(), false));
         }
     }
     Ok(out)
@@ -957,10 +971,26 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .map(|o| o.manifest.target.database.clone())
         .unwrap_or_else(|| "postgres".into());
     let db = Ledger::read(&args, &default_db)?;
-    let receipts: Vec<ReadReceipt> = args
-        .receipts
+    // A receipts directory holds receipts of other releases too: those found in a
+    // directory are audited when they name an audited bundle (or cannot be read); a
+    // receipt named on its own is always audited.
+    let audited_ids: Vec<&str> = opened
         .iter()
-        .map(|r| ReadReceipt::read(r, &store, now))
+        .flatten()
+        .map(|o| o.bundle_id.as_str())
+        .collect();
+    let receipts: Vec<ReadReceipt> = receipt_files(&args.receipts)?
+        .iter()
+        .map(|(r, from_dir)| (ReadReceipt::read(r, &store, now), *from_dir))
+        .filter(|(r, from_dir)| {
+            !from_dir
+                || r.broken.is_some()
+                || r.doc
+                    .bundle_id
+                    .as_deref()
+                    .is_some_and(|id| audited_ids.contains(&id))
+        })
+        .map(|(r, _)| r)
         .collect();
     // The earliest evidence of each bundle id.
     let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();

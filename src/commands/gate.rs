@@ -4,6 +4,8 @@ use super::db_common::prepare;
 use crate::cli::{GateArgs, PlanArgs};
 use crate::db::apply::{self, Options, PlanReport};
 use crate::db::gate::{GateReport, ProbeReport};
+use crate::db::plan::{Check, CheckName, PlanVerdict};
+use crate::db::wait::{PollChange, WaitEnd, WaitReport, WaitSpec};
 use crate::error::Result;
 use crate::report::{short, table, Outcome, Report};
 use serde::Serialize;
@@ -14,6 +16,64 @@ pub struct GateOutcome {
     pub database: String,
     #[serde(flatten)]
     pub report: GateReport,
+    /// With --wait: how the wait ended and every change of verdict seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitReport>,
+}
+
+/// `--wait`: poll with `poll_once`, telling the operator each change of verdict.
+pub fn wait_for_ready(
+    args: &crate::cli::WaitArgs,
+    poll_once: impl FnMut() -> std::result::Result<GateReport, crate::db::DbError>,
+) -> Result<(GateReport, WaitReport)> {
+    let spec = WaitSpec {
+        poll_interval: args.poll_interval,
+        timeout: args.wait_timeout,
+    };
+    super::note(&format!(
+        "waiting for the gate: a read-only poll every {}{}; Ctrl-C stops, nothing changed",
+        human_duration(args.poll_interval),
+        args.wait_timeout
+            .map(|t| format!(", for at most {}", human_duration(t)))
+            .unwrap_or_default()
+    ));
+    let on_change = |c: &PollChange| {
+        if c.reason.is_empty() {
+            super::note(&format!("{} poll {}: {}", c.at, c.poll, c.verdict));
+        } else {
+            super::note(&format!(
+                "{} poll {}: {}: {}",
+                c.at, c.poll, c.verdict, c.reason
+            ));
+        }
+    };
+    let (report, history) = crate::db::wait::wait(&spec, poll_once, &on_change)?;
+    match history.ended {
+        WaitEnd::Ready => {}
+        WaitEnd::Timeout => super::note(&format!(
+            "still BLOCKED after {} ({} poll(s)); nothing was changed",
+            human_duration(std::time::Duration::from_millis(history.waited_ms)),
+            history.polls
+        )),
+        WaitEnd::Interrupted => super::note(&format!(
+            "stopped waiting (Ctrl-C) after {} poll(s); nothing was changed",
+            history.polls
+        )),
+    }
+    Ok((report, history))
+}
+
+fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 pub fn gate_table(r: &GateReport) -> String {
@@ -62,17 +122,30 @@ pub fn probe_table(p: &ProbeReport) -> String {
 
 impl Report for GateOutcome {
     fn human(&self) -> String {
-        format!(
+        let mut s = format!(
             "{}: {} gate(s) on database {} (bundle {})\n\n{}",
             self.report.verdict,
             self.report.gates.len(),
             self.database,
             short(&self.bundle_id),
             gate_table(&self.report)
-        )
+        );
+        if let Some(w) = &self.wait {
+            s.push_str(&format!(
+                "\n\nwaited {} over {} poll(s): {}",
+                human_duration(std::time::Duration::from_millis(w.waited_ms)),
+                w.polls,
+                match w.ended {
+                    WaitEnd::Ready => "READY",
+                    WaitEnd::Timeout => "--wait-timeout reached, nothing was changed",
+                    WaitEnd::Interrupted => "stopped by Ctrl-C, nothing was changed",
+                }
+            ));
+        }
+        s
     }
     fn exit_code(&self) -> u8 {
-        if self.report.ready() {
+        if self.report.ready() && self.wait.as_ref().is_none_or(|w| w.ended == WaitEnd::Ready) {
             0
         } else {
             3
@@ -105,11 +178,17 @@ pub fn gate(args: GateArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate.gate_role.clone();
-    let report = apply::gate(&vb, &o)?;
+    let (report, wait) = if args.wait.wait {
+        let (r, w) = wait_for_ready(&args.wait, || apply::gate(&vb, &o))?;
+        (r, Some(w))
+    } else {
+        (apply::gate(&vb, &o)?, None)
+    };
     Ok(Box::new(GateOutcome {
         bundle_id: vb.id().into(),
         database: o.expected_db.clone(),
         report,
+        wait,
     }))
 }
 
@@ -119,36 +198,61 @@ pub struct PlanOutcome {
     pub plan: PlanReport,
 }
 
+/// The checks as a table; long evidence is cut here (the JSON has all of it).
+pub fn checks_table(checks: &[Check]) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            let name = serde_json::to_value(c.check)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let verdict = serde_json::to_value(c.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let exit = if c.exit_code == 0 {
+                String::new()
+            } else {
+                c.exit_code.to_string()
+            };
+            vec![name, verdict, exit, crate::report::clip(&c.evidence, 110)]
+        })
+        .collect();
+    table(&["check", "verdict", "exit", "evidence"], &rows)
+}
+
 impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
+        let verdict = match p.verdict {
+            PlanVerdict::Go => "GO".to_string(),
+            PlanVerdict::Blocked => "BLOCKED (exit 3)".to_string(),
+            PlanVerdict::NoGo => format!("NO-GO (apply would exit {})", p.exit_code),
+        };
         let mut s = format!(
-            "plan for {} {} (bundle {}) on database {}",
+            "plan for {} {} (bundle {}) on database {}: {verdict}\n\n{}",
             p.bundle_name,
             p.bundle_version,
             short(&p.bundle_id),
-            p.database
+            p.database,
+            checks_table(&p.checks)
         );
+        if let Some(c) = p.first_failure() {
+            if let Some(h) = &c.hint {
+                s.push_str(&format!("\nhint: {h}"));
+            }
+        }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
-                "\nalready applied: {}",
+                "\n\nalready applied: {}",
                 p.already_applied.join(", ")
             ));
         }
-        if let Some(r) = &p.refusal {
-            s.push_str(&format!("\n\nREFUSED: {r}"));
-            return s;
-        }
         if let Some(g) = &p.gates {
-            s.push_str(&format!(
-                "\n\ngates: {}\n{}",
-                g.verdict,
-                if g.gates.is_empty() {
-                    "(no gates for these tiers)".into()
-                } else {
-                    gate_table(g)
-                }
-            ));
+            if !g.gates.is_empty() {
+                s.push_str(&format!("\n\ngates: {}\n{}", g.verdict, gate_table(g)));
+            }
         }
         if let Some(pf) = &p.preflight {
             s.push_str(&format!(
@@ -158,8 +262,8 @@ impl Report for PlanOutcome {
                 probe_table(pf)
             ));
         }
-        if let Some(d) = &p.drift {
-            s.push_str(&format!("\n\n{d}"));
+        if p.tiers.is_empty() {
+            return s;
         }
         let rows: Vec<Vec<String>> = p
             .tiers
@@ -177,18 +281,22 @@ impl Report for PlanOutcome {
                 })
             })
             .collect();
-        let blocked = p.gates.as_ref().is_some_and(|g| !g.ready());
-        if blocked {
-            match p.runnable_now.last() {
-                Some(last) => s.push_str(&format!(
-                    "\n\nBLOCKED, but the gate-free tiers can run now: airlock apply … --through {last} ({})",
-                    p.runnable_now.join(", ")
-                )),
-                None => s.push_str("\n\nBLOCKED: no tier can run until the gates open"),
+        match p.verdict {
+            PlanVerdict::Blocked => {
+                match p.runnable_now.last() {
+                    Some(last) => s.push_str(&format!(
+                        "\n\nBLOCKED, but these tiers can run now: airlock apply … --through {last} ({})",
+                        p.runnable_now.join(", ")
+                    )),
+                    None => s.push_str("\n\nBLOCKED: no tier can run until the gates open"),
+                }
+                s.push_str(
+                    "\nor start now and go on when the gates open: airlock apply … --wait --yes",
+                );
+                s.push_str("\n\nonce the gates open, apply would run:\n");
             }
-            s.push_str("\n\nonce the gates open, apply would run, in one transaction per the bundle's mode:\n");
-        } else {
-            s.push_str("\n\napply would run, in one transaction per the bundle's mode:\n");
+            PlanVerdict::Go => s.push_str("\n\napply would run:\n"),
+            PlanVerdict::NoGo => s.push_str("\n\nonce the checks above pass, apply would run:\n"),
         }
         s.push_str(&table(
             &["#", "tier", "gates", "file", "bytes", "sha256"],
@@ -197,29 +305,87 @@ impl Report for PlanOutcome {
         s
     }
     fn exit_code(&self) -> u8 {
-        let p = &self.plan;
-        if p.refusal.is_some() {
-            6
-        } else if p.gates.as_ref().map(|g| !g.ready()).unwrap_or(false) {
-            3
-        } else if p.preflight.as_ref().map(|x| !x.matches).unwrap_or(false)
-            || p.drift
-                .as_deref()
-                .map(|d| d.starts_with("DRIFT"))
-                .unwrap_or(false)
-        {
-            5
-        } else {
-            0
+        self.plan.exit_code
+    }
+}
+
+/// The signatures row: what the verification that already passed rests on.
+fn signatures_check(vb: &crate::verified::VerifiedBundle) -> Check {
+    let m = vb.manifest();
+    let keys = vb
+        .opened
+        .trust
+        .as_ref()
+        .map(|t| {
+            let ids: Vec<&str> = t
+                .signatures
+                .iter()
+                .filter(|c| c.counted)
+                .map(|c| c.key_id.as_str())
+                .collect();
+            format!(
+                "{} of {} required trusted key(s) signed ({})",
+                t.distinct_keys,
+                t.threshold,
+                ids.join(", ")
+            )
+        })
+        .unwrap_or_else(|| "verified".into());
+    let expiry = match &m.bundle.expires {
+        Some(e) => format!("expires {e}"),
+        None => "no expiry".into(),
+    };
+    Check::ok(
+        CheckName::Signatures,
+        format!("{keys}; hashes and structure verified; {expiry}"),
+    )
+}
+
+/// The params row, and the params that parsed: a bad one is reported, the others
+/// still reach the gates (apply would stop at the first; plan shows everything).
+fn params_check(
+    given: &[String],
+    decl: &std::collections::BTreeMap<String, crate::spec::ParamSpec>,
+) -> (Check, std::collections::BTreeMap<String, String>) {
+    match crate::db::parse_params(given, decl) {
+        Ok(p) => {
+            let shown = if p.is_empty() {
+                "none given".to_string()
+            } else {
+                p.keys()
+                    .map(|k| format!("{k} (matches its pattern)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            (Check::ok(CheckName::Params, shown), p)
+        }
+        Err(e) => {
+            let mut good = std::collections::BTreeMap::new();
+            for g in given {
+                if let Ok(one) = crate::db::parse_params(std::slice::from_ref(g), decl) {
+                    for (k, v) in one {
+                        good.entry(k).or_insert(v);
+                    }
+                }
+            }
+            (Check::failed(CheckName::Params, &e), good)
         }
     }
 }
 
 pub fn plan(args: PlanArgs) -> Result<Outcome> {
-    let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let store = super::common::load_trust(&args.trust.trust)?;
+    let vb = crate::verified::VerifiedBundle::load(
+        &args.bundle,
+        &store,
+        super::common::judge_time(None)?,
+    )?;
+    let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
+    let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
-    let plan = apply::plan(&vb, &o)?;
+    o.allow_drift = args.allow_drift;
+    let plan = crate::db::plan::plan(&vb, &o, vec![signatures_check(&vb), params_row]);
     Ok(Box::new(PlanOutcome { plan }))
 }

@@ -22,8 +22,23 @@ use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::report::Outcome;
 
+/// Whether running notes (e.g. `--wait`'s changes of verdict) go to stderr: not with
+/// `--json` or `--quiet`.
+static NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// A running note on stderr, when the global flags allow it.
+pub fn note(text: &str) {
+    if NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{}", crate::report::terminal_safe(text));
+    }
+}
+
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
     crate::progress::allow(cli.global.json, cli.global.quiet);
+    NOTES.store(
+        !cli.global.json && !cli.global.quiet,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Lint(a) => lint::run(a),
@@ -53,5 +68,28 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         crate::cli::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_plain_seconds_or_a_number_with_a_unit() {
+        use crate::cli::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "soon",
+            "5 parsecs",
+            "0",
+            "0s",
+            "-1",
+            "1.5m",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

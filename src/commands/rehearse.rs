@@ -22,7 +22,8 @@ pub fn steps_table(r: &RehearseReport) -> String {
                 s.step.clone(),
                 s.verdict.clone(),
                 format!("{} ms", s.duration_ms),
-                s.detail.clone(),
+                // The whole detail is in --json; a table cell stays readable.
+                crate::report::clip(&s.detail, 100),
             ]
         })
         .collect();

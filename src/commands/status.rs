@@ -23,9 +23,16 @@ pub struct BundleStatus {
     pub bundle_version: String,
     pub sequence: i64,
     pub bundle_id: String,
-    /// applied | partially-applied | rolled-back
+    /// applied | partially-applied (k of n tiers; known with --bundle) | rolled-back |
+    /// not-applied (a --bundle the ledger has no row for)
     pub state: String,
     pub applied_tiers: Vec<String>,
+    /// How many tiers the bundle has (with --bundle; the ledger does not record it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers_total: Option<usize>,
+    /// The bundle's tiers not applied yet, in order (with --bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_tiers: Option<Vec<String>>,
     pub last_event: String,
     pub at: String,
     pub operator: String,
@@ -86,7 +93,12 @@ impl Report for StatusReport {
                     b.bundle_version.clone(),
                     b.sequence.to_string(),
                     short(&b.bundle_id).into(),
-                    b.state.clone(),
+                    match b.tiers_total {
+                        Some(n) if b.state == "partially-applied" => {
+                            format!("partial {}/{n}", b.applied_tiers.len())
+                        }
+                        _ => b.state.clone(),
+                    },
                     b.applied_tiers.join(","),
                     b.at.clone(),
                     b.operator.clone(),
@@ -113,6 +125,27 @@ impl Report for StatusReport {
                 &rows
             )
         );
+        for b in &self.bundles {
+            match (&b.remaining_tiers, b.tiers_total) {
+                (Some(rest), Some(n)) if !rest.is_empty() && b.state != "rolled-back" => {
+                    s.push_str(&format!(
+                        "\n{} {}: {} of {n} tier(s) applied; remaining: {} (airlock apply continues with {})",
+                        b.bundle_name,
+                        b.bundle_version,
+                        b.applied_tiers.len(),
+                        rest.join(", "),
+                        rest[0]
+                    ))
+                }
+                (None, _) if b.state == "applied" => s.push_str(&format!(
+                    "\n{} {}: {} tier(s) applied; give --bundle to see whether any remain",
+                    b.bundle_name,
+                    b.bundle_version,
+                    b.applied_tiers.len()
+                )),
+                _ => {}
+            }
+        }
         if let Some(c) = &self.chain {
             s.push_str(&match (c.ok, c.first_broken_seq) {
                 (true, _) => format!("\n\nhash chain: OK ({} rows)", c.rows),
@@ -155,7 +188,45 @@ fn memory_line(m: &HeadMemory) -> String {
     }
 }
 
+struct GivenBundle {
+    name: String,
+    version: String,
+    sequence: i64,
+    tiers: Vec<String>,
+}
+
+/// The tier lists of the bundles given with --bundle, verified, by bundle id.
+fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
+    let mut out = BTreeMap::new();
+    if args.bundles.is_empty() {
+        return Ok(out);
+    }
+    let Some(trust) = &args.trust else {
+        return Err(crate::error::Error::usage(
+            "--bundle needs --trust (or AIRLOCK_TRUST) to verify the bundle",
+            Some("airlock status --bundle BUNDLE --trust PATH".into()),
+        ));
+    };
+    let store = super::common::load_trust(trust)?;
+    for b in &args.bundles {
+        let vb =
+            crate::verified::VerifiedBundle::load(b, &store, super::common::judge_time(None)?)?;
+        let m = vb.manifest();
+        out.insert(
+            vb.id().to_string(),
+            GivenBundle {
+                name: m.bundle.name.clone(),
+                version: m.bundle.version.clone(),
+                sequence: m.bundle.sequence as i64,
+                tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 pub fn status(args: StatusArgs) -> Result<Outcome> {
+    let given = given_bundles(&args)?;
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
     let facts = session::open_facts(&mut c, &args.db.statement_timeout)?;
@@ -220,18 +291,29 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
     for r in &rows {
         latest.insert(r.bundle_name.clone(), r);
     }
-    let bundles = latest
+    let mut bundles: Vec<BundleStatus> = latest
         .values()
         .map(|r| {
             let st = ledger::state_of(&rows, &r.bundle_id);
+            let tiers = given.get(&r.bundle_id).map(|g| &g.tiers);
+            let remaining = tiers.map(|t| {
+                t.iter()
+                    .filter(|n| !st.applied.contains(n))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
             let state = if r.event == "rollback" {
                 "rolled-back"
             } else if r.tiers.is_empty() {
                 "unknown"
+            } else if remaining.as_ref().is_some_and(|rest| !rest.is_empty()) {
+                "partially-applied"
             } else {
                 "applied"
             };
             BundleStatus {
+                tiers_total: tiers.map(Vec::len),
+                remaining_tiers: remaining,
                 bundle_name: r.bundle_name.clone(),
                 bundle_version: r.bundle_version.clone(),
                 sequence: r.sequence,
@@ -246,6 +328,26 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
             }
         })
         .collect();
+    // A given bundle the ledger has never seen (or only another release of its name).
+    for (id, g) in &given {
+        if !bundles.iter().any(|b| &b.bundle_id == id) {
+            bundles.push(BundleStatus {
+                bundle_name: g.name.clone(),
+                bundle_version: g.version.clone(),
+                sequence: g.sequence,
+                bundle_id: id.clone(),
+                state: "not-applied".into(),
+                applied_tiers: vec![],
+                tiers_total: Some(g.tiers.len()),
+                remaining_tiers: Some(g.tiers.clone()),
+                last_event: String::new(),
+                at: String::new(),
+                operator: String::new(),
+                params: String::new(),
+                ledger_seq: 0,
+            });
+        }
+    }
     let chain = args
         .verify_chain
         .then(|| match ledger::verify_chain(&rows) {

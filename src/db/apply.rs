@@ -10,6 +10,7 @@ use super::conn::{self, ConnSpec, ServerInfo};
 use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
+pub use super::plan::PlanReport;
 use super::session::{self, BundlePins, SessionFacts};
 use super::{remembered, sql_err, sqlstate, DbError};
 use crate::manifest::Manifest;
@@ -55,30 +56,6 @@ pub struct PlannedTier {
     pub files: Vec<PlannedFile>,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct PlanReport {
-    pub bundle_id: String,
-    pub bundle_name: String,
-    pub bundle_version: String,
-    pub database: String,
-    pub already_applied: Vec<String>,
-    pub tiers: Vec<PlannedTier>,
-    /// Set when apply would refuse (exit 6), with the reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gates: Option<GateReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preflight: Option<ProbeReport>,
-    /// Continuation: the fingerprint the previous apply left, and whether it still holds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<String>,
-    /// When the gates are BLOCKED: the leading tiers whose gates are open, which
-    /// `apply --through LAST` can run now.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub runnable_now: Vec<String>,
-}
-
 /// The receipt: what happened, tied to the bundle id. Also the `--json` of apply/rollback.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Receipt {
@@ -92,6 +69,10 @@ pub struct Receipt {
     pub bundle_version: String,
     pub sequence: u64,
     pub database: String,
+    /// The server's system identifier (pg_control_system()): with `database`, which
+    /// target this is, also when two clusters have a database of the same name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub system_identifier: String,
     pub server_version_num: i64,
     pub session_user: String,
     pub operator: String,
@@ -134,6 +115,7 @@ impl Receipt {
             bundle_version: m.bundle.version.clone(),
             sequence: m.bundle.sequence,
             database: info.database.clone(),
+            system_identifier: String::new(),
             server_version_num: info.server_version_num,
             session_user: info.session_user.clone(),
             operator: operator_name(),
@@ -157,32 +139,6 @@ impl Receipt {
         self.finished_at = now();
         self.duration_ms = started.elapsed().as_millis() as u64;
         self
-    }
-}
-
-impl PlanReport {
-    /// What is about to happen, before any gate or probe ran (the confirmation preview
-    /// and the start of `plan`).
-    fn preview(
-        vb: &VerifiedBundle,
-        info: &ServerInfo,
-        already_applied: Vec<String>,
-        tiers: Vec<PlannedTier>,
-    ) -> PlanReport {
-        let m = vb.manifest();
-        PlanReport {
-            bundle_id: vb.id().into(),
-            bundle_name: m.bundle.name.clone(),
-            bundle_version: m.bundle.version.clone(),
-            database: info.database.clone(),
-            already_applied,
-            tiers,
-            refusal: None,
-            gates: None,
-            preflight: None,
-            drift: None,
-            runnable_now: vec![],
-        }
     }
 }
 
@@ -267,7 +223,7 @@ impl Session {
 }
 
 /// [`ledger::read_chained`] plus the host's memory of the head.
-fn read_checked(
+pub(crate) fn read_checked(
     client: &mut impl postgres::GenericClient,
     facts: &SessionFacts,
 ) -> Result<Vec<LedgerRow>, DbError> {
@@ -286,7 +242,10 @@ fn remember(opts: &Options<'_>, facts: &SessionFacts, row: &LedgerRow) {
     }
 }
 
-fn set_params(tx: &mut Transaction<'_>, params: &BTreeMap<String, String>) -> Result<(), DbError> {
+pub(crate) fn set_params(
+    tx: &mut Transaction<'_>,
+    params: &BTreeMap<String, String>,
+) -> Result<(), DbError> {
     for (k, v) in params {
         tx.query(
             "SELECT pg_catalog.set_config($1, $2, true)",
@@ -297,7 +256,7 @@ fn set_params(tx: &mut Transaction<'_>, params: &BTreeMap<String, String>) -> Re
     Ok(())
 }
 
-fn gates_for(
+pub(crate) fn gates_for(
     vb: &VerifiedBundle,
     tiers: &[usize],
 ) -> Result<Vec<(String, String, String)>, DbError> {
@@ -336,7 +295,7 @@ pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, D
 }
 
 /// Ledger refusals and the next tiers to run.
-fn next_tiers(
+pub(crate) fn next_tiers(
     m: &Manifest,
     id: &str,
     rows: &[LedgerRow],
@@ -401,7 +360,7 @@ fn next_tiers(
     Ok((st.applied, (first..=last).collect()))
 }
 
-fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
+pub(crate) fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
     let m = vb.manifest();
     idx.iter()
         .map(|&i| PlannedTier {
@@ -456,85 +415,6 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
     Ok(report)
 }
 
-/// `airlock plan`: everything apply would check and run, in a transaction that is
-/// always rolled back (probes need one that may create their temporary wrapper).
-pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<PlanReport, DbError> {
-    let m = vb.manifest();
-    let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
-    let asks = !m.gate.is_empty() || m.preflight.is_some();
-    let harness = session.harness_if(asks, m, opts)?;
-    let facts = session.facts.clone();
-    let info = session.info.clone();
-    let mut tx = session
-        .client
-        .transaction()
-        .map_err(|e| sql_err("BEGIN", &e))?;
-    let r = plan_in(&mut tx, vb, opts, &info, &facts, &harness);
-    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
-    r
-}
-
-fn plan_in(
-    tx: &mut Transaction<'_>,
-    vb: &VerifiedBundle,
-    opts: &Options<'_>,
-    info: &ServerInfo,
-    facts: &SessionFacts,
-    harness: &Harness,
-) -> Result<PlanReport, DbError> {
-    let m = vb.manifest();
-    let rows = read_checked(tx, facts)?;
-    let mut report =
-        PlanReport::preview(vb, info, ledger::state_of(&rows, vb.id()).applied, vec![]);
-    let idx = match next_tiers(m, vb.id(), &rows, opts.through.as_deref()) {
-        Ok((_, idx)) => idx,
-        Err(DbError::Refused(r)) => {
-            report.refusal = Some(r);
-            return Ok(report);
-        }
-        Err(e) => return Err(e),
-    };
-    // What apply would refuse before asking anything, plan refuses the same way.
-    check_required(vb, &idx, &opts.params)?;
-    report.tiers = planned(vb, &idx);
-    set_params(tx, &opts.params)?;
-    let gates = gate::run_gates(tx, &gates_for(vb, &idx)?, harness)?;
-    if !gates.ready() {
-        let open = |g: &String| gates.gates.iter().any(|r| &r.name == g && r.ready);
-        report.runnable_now = idx
-            .iter()
-            .map(|&i| &m.tier[i])
-            .take_while(|t| t.gates.iter().all(open))
-            .map(|t| t.name.clone())
-            .collect();
-    }
-    report.gates = Some(gates);
-    let st = ledger::state_of(&rows, vb.id());
-    if st.applied.is_empty() {
-        if let Some(p) = &m.preflight {
-            let sql = vb.sql(&p.file).map_err(|e| DbError::State(e.to_string()))?;
-            report.preflight = Some(gate::run_probe(tx, &p.file, sql, &p.expect, harness)?);
-        }
-    } else if let Some(last) = &st.last_apply {
-        let fp = fingerprint::compute(tx)?;
-        report.drift = Some(if fp.fingerprint == last.fingerprint_after {
-            format!(
-                "no drift: schema fingerprint {} is what ledger seq {} left",
-                fp.short(),
-                last.seq
-            )
-        } else {
-            format!(
-                "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
-                fp.short(),
-                last.seq,
-                crate::report::short(&last.fingerprint_after)
-            )
-        });
-    }
-    Ok(report)
-}
-
 /// Run one tier or rollback file as it was verified: one message, so the server
 /// parses all of it before running any of it, behind the prelude that re-asserts the
 /// bundle's settings (search_path, standard_conforming_strings as lint read it,
@@ -569,19 +449,21 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         started_at,
     } = Deploy::start(vb, opts)?;
     let mut described = fingerprint::Prepared::default();
-    // Decide (and, on a terminal, confirm) outside the lock; everything is decided again
-    // under the lock before anything runs.
-    {
-        let rows = session.ledger()?;
-        let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
-        check_required(vb, &idx, &opts.params)?;
-        if let Some(confirm) = opts.confirm {
-            let preview = PlanReport::preview(
-                vb,
-                &info,
-                ledger::state_of(&rows, vb.id()).applied,
-                planned(vb, &idx),
-            );
+    // Decide outside the lock; on a terminal, run every read-only check `plan` makes
+    // first and ask only when they all passed. Everything is decided again under the
+    // lock before anything runs.
+    match opts.confirm {
+        None => {
+            let rows = session.ledger()?;
+            let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
+            check_required(vb, &idx, &opts.params)?;
+        }
+        Some(confirm) => {
+            let start = PlanReport::new(vb, &info.database, vec![]);
+            let (preview, failed) = super::plan::plan_on(&mut session, vb, opts, start);
+            if let Some(e) = failed {
+                return Err(e);
+            }
             if !confirm(&preview) {
                 return Err(DbError::Usage(
                     "cancelled: the database name was not confirmed; nothing was changed".into(),
@@ -590,6 +472,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         }
     }
     let mut receipt = Receipt::new("apply", "applied", vb, &info, &opts.params, started_at);
+    receipt.system_identifier = facts.system_identifier.clone();
     let client = &mut session.client;
     loop {
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
@@ -760,7 +643,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         let rows = session.ledger()?;
         let st = ledger::state_of(&rows, vb.id());
         if !st.applied.is_empty() {
-            let preview = PlanReport::preview(vb, &info, st.applied, vec![]);
+            let preview = PlanReport::preview(vb, &info.database, st.applied, vec![]);
             if !confirm(&preview) {
                 return Err(DbError::Usage(
                     "cancelled: the database name was not confirmed; nothing was changed".into(),
@@ -783,6 +666,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         &opts.params,
         started_at,
     );
+    receipt.system_identifier = facts.system_identifier.clone();
     receipt.tiers = st.applied.clone();
     if st.applied.is_empty() {
         tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;

@@ -161,6 +161,12 @@ fn register_cancel(client: &Client) {
     if let Ok(mut slot) = CANCEL.lock() {
         *slot = Some(client.cancel_token());
     }
+    install_interrupt_handler();
+}
+
+/// Ctrl-C sets [`interrupted`] and cancels the statement running on the most recent
+/// connection (installed once; also before a `--wait` that sleeps between polls).
+pub fn install_interrupt_handler() {
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);

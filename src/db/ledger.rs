@@ -492,7 +492,7 @@ pub fn lock_for_deploy(
 }
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
-fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
     let rows = tx
         .query(
             "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), l.mode, l.locktype
@@ -630,6 +630,9 @@ pub fn verify_chain(rows: &[LedgerRow]) -> Option<(i64, String)> {
 pub struct BundleState {
     pub applied: Vec<String>,
     pub last_apply: Option<LedgerRow>,
+    /// The first apply since the last rollback: its `fingerprint_before` is the schema
+    /// the bundle's rollback promises to return to.
+    pub first_apply: Option<LedgerRow>,
 }
 
 pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
@@ -639,10 +642,14 @@ pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
             "apply" => {
                 st.applied.extend(r.tier_names());
                 st.last_apply = Some(r.clone());
+                if st.first_apply.is_none() {
+                    st.first_apply = Some(r.clone());
+                }
             }
             _ => {
                 st.applied.clear();
                 st.last_apply = None;
+                st.first_apply = None;
             }
         }
     }

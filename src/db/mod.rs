@@ -6,9 +6,11 @@ pub mod conn;
 pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
+pub mod plan;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
+pub mod wait;
 
 use std::collections::BTreeMap;
 

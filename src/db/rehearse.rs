@@ -187,6 +187,51 @@ fn size_of(spec: &ConnSpec, expected: &str) -> Result<(i64, i64, i64), DbError> 
 /// compared with the clone's entry fingerprint.
 const NOT_CLONED: &[&str] = &["subscription"];
 
+/// The rollback did not bring back the entry: a short summary for the table (the
+/// objects that differ, counted, the first few named).
+fn not_restored(now: &Fingerprint, entry: &Fingerprint) -> String {
+    let diff = fingerprint::diff(entry, now);
+    let shown: Vec<&str> = diff.iter().take(3).map(String::as_str).collect();
+    format!(
+        "rollback did not restore the baseline: {} != {}; {} object(s) differ{}{}",
+        now.short(),
+        entry.short(),
+        diff.len(),
+        if shown.is_empty() { "" } else { ": " },
+        shown.join(", ")
+    )
+}
+
+/// What the ledger on the clone says about this bundle before the rehearsal.
+struct Partial {
+    applied: Vec<String>,
+    /// The schema fingerprint before the first applied tier.
+    baseline: String,
+    baseline_seq: i64,
+}
+
+fn applied_on(spec: &ConnSpec, expected: &str, vb: &VerifiedBundle) -> Result<Partial, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let rows = super::ledger::read_chained(&mut tx)?;
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    let st = super::ledger::state_of(&rows, vb.id());
+    let (baseline, baseline_seq) = st
+        .first_apply
+        .map(|r| (r.fingerprint_before, r.seq))
+        .unwrap_or_default();
+    Ok(Partial {
+        applied: st.applied,
+        baseline,
+        baseline_seq,
+    })
+}
+
 pub fn clone_name(target: &str) -> String {
     let suffix = format!("_rehearse_{}", std::process::id());
     let mut base = target.to_string();
@@ -281,12 +326,31 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let mut entry_clone = None;
     let mut exit_fp = None;
     let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
+    let n = m.tier.len();
     if cloned.is_some() {
         entry_clone = run.step("entry fingerprint (clone = target)", || {
             let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
             let d = format!("{} (data level; the target's at the clone)", fp.short());
             Ok((fp, d))
         });
+        // A target where `apply --through` ran: the rehearsal applies what remains, and
+        // the rollback is held to what the bundle promises, the schema before its
+        // first tier (recorded in the ledger), not to the partly applied entry.
+        let partial = run.step("tiers already applied", || {
+            let p = applied_on(&clone_spec, &clone, vb).map_err(fail)?;
+            let d = if p.applied.is_empty() {
+                format!("none of {n}: the rehearsal applies every tier")
+            } else {
+                format!(
+                    "{} of {n} ({}); the rehearsal applies the {} remaining",
+                    p.applied.len(),
+                    p.applied.join(", "),
+                    n - p.applied.len()
+                )
+            };
+            Ok((p, d))
+        });
+        let partial = partial.filter(|p| !p.applied.is_empty());
         let gate_ok = run.step("gate", || {
             let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
             if r.ready() {
@@ -313,8 +377,9 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         let receipt = run.step("apply", || {
             let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
             let d = format!(
-                "{} tiers applied; fingerprint {} -> {}",
+                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
                 r.tiers.len(),
+                n - r.remaining_tiers.len(),
                 &r.fingerprint_before[..8],
                 &r.fingerprint_after[..8]
             );
@@ -351,37 +416,63 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ),
             ))
         });
-        exit_fp = run.step("exit fingerprint == entry", || {
-            // The target's fingerprint is read at the same time, on other connections.
-            let (fp, target_fp) = std::thread::scope(|s| {
+        // The target's fingerprint is read at the same time as the clone's exit
+        // fingerprint, on other connections.
+        let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
+            std::thread::scope(|s| {
                 let t = s.spawn(|| fp_of(o.conn, &expected_target));
-                let fp = fp_of(&clone_spec, &clone);
+                let fp = clone_fp();
                 let target_fp = t.join().unwrap_or_else(|_| {
                     Err(DbError::State("the target's fingerprint panicked".into()))
                 });
                 (fp, target_fp)
-            });
-            exit_target = Some(target_fp);
-            let fp = fp.map_err(fail)?;
-            let entry = entry_clone
-                .as_ref()
-                .ok_or((1, "no entry fingerprint".to_string()))?;
-            if fp.fingerprint == entry.fingerprint {
-                let d = format!("{} == {}", fp.short(), entry.short());
-                Ok((fp, d))
-            } else {
-                let diff = fingerprint::diff(entry, &fp);
-                Err((
-                    5,
-                    format!(
-                        "rollback did not restore the baseline: {} != {}; {}",
+            })
+        };
+        exit_fp = match &partial {
+            None => run.step("exit fingerprint == entry", || {
+                let (fp, target_fp) = with_target(&|| fp_of(&clone_spec, &clone));
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
+                let entry = entry_clone
+                    .as_ref()
+                    .ok_or((1, "no entry fingerprint".to_string()))?;
+                if fp.fingerprint == entry.fingerprint {
+                    let d = format!("{} == {}", fp.short(), entry.short());
+                    Ok((fp, d))
+                } else {
+                    Err((5, not_restored(&fp, entry)))
+                }
+            }),
+            Some(p) => run.step("exit schema == before the first tier", || {
+                let (fp, target_fp) = with_target(&|| {
+                    let mut c = clone_spec.connect()?;
+                    conn::name_guard(&mut c, &clone)?;
+                    fingerprint::compute_consistent(&mut c, &clone_spec, Level::Schema, 1)
+                });
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
+                if fp.fingerprint == p.baseline {
+                    let d = format!(
+                        "{} == {} (schema before ledger seq {}, where tier {} was applied)",
                         fp.short(),
-                        entry.short(),
-                        diff.join(", ")
-                    ),
-                ))
-            }
-        });
+                        crate::report::short(&p.baseline),
+                        p.baseline_seq,
+                        p.applied.first().map(String::as_str).unwrap_or("1")
+                    );
+                    Ok((fp, d))
+                } else {
+                    Err((
+                        5,
+                        format!(
+                            "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
+                            p.baseline_seq,
+                            fp.short(),
+                            crate::report::short(&p.baseline)
+                        ),
+                    ))
+                }
+            }),
+        };
         run.step("rollback again is a no-op", || {
             let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
             if r.outcome == "nothing-to-roll-back" {

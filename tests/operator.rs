@@ -1,0 +1,762 @@
+//! The operator's day through the real binary against real PostgreSQL: `plan` as the
+//! GO/NO-GO with apply's exit code, `--wait` for the gate to open, a rehearsal and a
+//! status after `apply --through`, and receipts that never collide and never turn a
+//! committed change into a failure.
+
+mod util;
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use util::*;
+
+const APR: &str = "ratified_apr=APR-BOOT-AUTHMODEL-1";
+
+fn validate(schema_name: &str, doc: &Value) {
+    let text =
+        std::fs::read_to_string(repo().join("schemas").join(schema_name)).expect("schema file");
+    let schema: Value = serde_json::from_str(&text).expect("schema json");
+    let compiled = jsonschema::JSONSchema::compile(&schema).expect("schema compiles");
+    if let Err(errors) = compiled.validate(doc) {
+        let msgs: Vec<String> = errors
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        panic!(
+            "output does not match schemas/{schema_name}:\n{}\n{doc:#}",
+            msgs.join("\n")
+        );
+    };
+}
+
+struct Case {
+    t: tempfile::TempDir,
+    db: TestDb,
+}
+
+const TWO: &[(&str, &str, bool)] = &[
+    ("structure", "CREATE TABLE app.t1(i int);", false),
+    ("seed", "INSERT INTO app.t1 VALUES (1);", true),
+];
+const RB: &str = "DROP TABLE IF EXISTS app.t1;";
+const GATE: &str =
+    "SELECT count(*) >= 1 AS ready, count(*) || ' approval(s)' AS reason FROM fx.approvals";
+
+impl Case {
+    fn new(tag: &str) -> Case {
+        let db = TestDb::new(tag);
+        db.exec("CREATE SCHEMA app; CREATE SCHEMA fx; CREATE TABLE fx.approvals(id int);");
+        let t = tempdir();
+        keygen(t.path(), "rm");
+        Case { t, db }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// The mini bundle (name "mini", version 1.0) for this database, with `sequence`
+    /// and extra SQL in its first tier (another bundle id).
+    fn bundle(&self, out: &str, sequence: u32, extra_sql: &str) -> String {
+        let root = self.dir().join(format!("src-{out}"));
+        let first = format!("CREATE TABLE app.t1(i int);{extra_sql}");
+        let tiers = [(TWO[0].0, first.as_str(), false), TWO[1]];
+        let s = MiniSource::new(&root, &self.db.name, GATE, &tiers, RB);
+        let toml = s.dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("sequence = 1", &format!("sequence = {sequence}"));
+        std::fs::write(&toml, text).unwrap();
+        pack(self.dir(), &s.dir, "rm.key", out);
+        out.to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let conn = self.db.conn();
+        let mut a: Vec<&str> = vec!["--json"];
+        a.extend(args);
+        a.extend(["--trust", "rm.pub", "--db", conn.as_str()]);
+        airlock(self.dir(), &a)
+    }
+
+    fn approve(&self) {
+        self.db.exec("INSERT INTO fx.approvals VALUES (1)");
+    }
+
+    /// `plan ARGS`, then `apply ARGS`: plan exits with what apply exits with, names
+    /// `failing` as its first check that did not pass, and changes nothing; a refused
+    /// apply changes nothing either. Returns plan's document.
+    #[track_caller]
+    fn plan_then_apply(&self, args: &[&str], want: i32, failing: Option<&str>) -> Value {
+        let before = self.db.dump();
+        let mut p = vec!["plan"];
+        p.extend(args);
+        let o = self.run(&p);
+        expect_code(&o, want);
+        assert_eq!(self.db.dump(), before, "plan {args:?} changed the database");
+        let plan = json(&o);
+        validate("plan.schema.json", &plan);
+        assert_eq!(plan["exit_code"], want, "{plan:#}");
+        let first = plan["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["verdict"] != "OK" && c["verdict"] != "SKIPPED");
+        assert_eq!(
+            first.map(|c| c["check"].clone()),
+            failing.map(Value::from),
+            "{plan:#}"
+        );
+        let verdict = match want {
+            0 => "GO",
+            3 => "BLOCKED",
+            _ => "NO-GO",
+        };
+        assert_eq!(plan["verdict"], verdict, "{plan:#}");
+        let mut a = vec!["apply"];
+        a.extend(args);
+        let o = self.run(&a);
+        expect_code(&o, want);
+        if want != 0 {
+            assert_eq!(
+                self.db.dump(),
+                before,
+                "a refused apply {args:?} changed the database"
+            );
+        }
+        plan
+    }
+}
+
+#[test]
+fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
+    let c = Case::new("planrows");
+    let b = c.bundle("b.tar.gz", 1, "");
+    // Every check is a row, in apply's order.
+    let p = c.plan_then_apply(&[&b], 2, Some("required-params"));
+    let names: Vec<&str> = p["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "signatures",
+            "params",
+            "database",
+            "ledger",
+            "remembered-head",
+            "deploy-lock",
+            "ledger-state",
+            "required-params",
+            "gate-role",
+            "gates",
+            "preflight"
+        ]
+    );
+    c.plan_then_apply(&[&b, "--param", "code=not!ok"], 2, Some("params"));
+    c.plan_then_apply(&[&b, "--through", "nope"], 2, Some("ledger-state"));
+    // BLOCKED: which tiers can run now.
+    let p = c.plan_then_apply(&[&b, "--param", "code=x"], 3, Some("gates"));
+    assert_eq!(p["runnable_now"], serde_json::json!(["structure"]));
+    assert!(p["checks"][9]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("0 approval(s)"));
+    // The target is not where the bundle expects it.
+    c.db.exec("CREATE TABLE app.stray(i int)");
+    c.plan_then_apply(&[&b, "--through", "structure"], 5, Some("preflight"));
+    c.db.exec("DROP TABLE app.stray");
+    // GO, and apply runs what plan listed.
+    let p = c.plan_then_apply(&[&b, "--through", "structure"], 0, None);
+    assert_eq!(p["tiers"][0]["name"], "structure");
+    // Another session holding the deploy lock is shown (it may be gone by the time
+    // apply runs, so it does not decide the verdict).
+    {
+        let mut holder = c.db.client();
+        let mut tx = holder.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE")
+            .unwrap();
+        let o = c.run(&["plan", &b, "--param", "code=x"]);
+        let p = json(&o);
+        let lock = p["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "deploy-lock")
+            .unwrap();
+        assert!(
+            lock["evidence"]
+                .as_str()
+                .unwrap()
+                .starts_with("held now by pid"),
+            "{p:#}"
+        );
+        tx.rollback().unwrap();
+    }
+    // A continuation on a schema that changed since.
+    c.approve();
+    c.db.exec("ALTER TABLE app.t1 ADD COLUMN surprise int");
+    c.plan_then_apply(&[&b, "--param", "code=x"], 5, Some("drift"));
+    c.plan_then_apply(&[&b, "--param", "code=x", "--allow-drift"], 0, None);
+    // Everything applied.
+    let p = c.plan_then_apply(&[&b, "--param", "code=x"], 6, Some("ledger-state"));
+    assert!(p["refusal"].as_str().unwrap().contains("already applied"));
+    // A ledger edited outside airlock.
+    c.db.exec(
+        "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only;
+         UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1;
+         ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only;",
+    );
+    c.plan_then_apply(&[&b, "--param", "code=x"], 5, Some("ledger"));
+}
+
+#[test]
+fn plan_names_equivocation_downgrade_and_a_ledger_that_lost_history_as_apply_does() {
+    let c = Case::new("planledger");
+    c.approve();
+    let v1 = c.bundle("v1.tar.gz", 1, "");
+    let v1b = c.bundle("v1b.tar.gz", 1, " SELECT 'other';");
+    let v2 = c.bundle("v2.tar.gz", 2, " SELECT 2;");
+    expect_code(&c.run(&["apply", &v1, "--param", "code=x"]), 0);
+    let p = c.plan_then_apply(&[&v1b, "--param", "code=x"], 6, Some("ledger-state"));
+    assert!(p["refusal"].as_str().unwrap().contains("equivocation"));
+    expect_code(&c.run(&["rollback", &v1]), 0);
+    expect_code(&c.run(&["apply", &v2, "--param", "code=x"]), 0);
+    let p = c.plan_then_apply(&[&v1, "--param", "code=x"], 6, Some("ledger-state"));
+    assert!(p["refusal"].as_str().unwrap().contains("downgrade"));
+    // Rows this host saw are gone.
+    c.db.exec(
+        "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only;
+         DELETE FROM airlock.ledger WHERE seq > 1;
+         ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only;",
+    );
+    c.plan_then_apply(&[&v2, "--param", "code=x"], 5, Some("remembered-head"));
+}
+
+/// `airlock ARGS` (human output) in `dir`, stdout and stderr piped.
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(dir)
+        .env("AIRLOCK_STATE_DIR", state_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for k in [
+        "AIRLOCK_DB",
+        "AIRLOCK_TRUST",
+        "AIRLOCK_PASSPHRASE",
+        "PGDATABASE",
+        "SOURCE_DATE_EPOCH",
+    ] {
+        c.env_remove(k);
+    }
+    c.spawn().expect("run airlock")
+}
+
+/// Read the child's stderr until a line contains `needle` (airlock's own output, not
+/// a sleep, says when it is waiting); returns the reader and the lines seen.
+fn until_line(
+    child: &mut Child,
+    needle: &str,
+) -> (std::io::BufReader<std::process::ChildStderr>, Vec<String>) {
+    let mut r = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = vec![];
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).expect("read stderr");
+        assert!(
+            n > 0,
+            "airlock ended before printing {needle:?}; stderr: {seen:#?}"
+        );
+        let hit = line.contains(needle);
+        seen.push(line);
+        if hit {
+            return (r, seen);
+        }
+    }
+}
+
+/// Finish the child: exit code, stdout, and the rest of stderr.
+fn finish(child: Child, mut err: impl std::io::Read) -> (i32, String, String) {
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).expect("read stderr");
+    let o = child.wait_with_output().expect("wait");
+    (code(&o), stdout(&o), rest)
+}
+
+fn fixture(db: &TestDb) {
+    let sql =
+        std::fs::read_to_string(repo().join("bundle/one-roof-fixture/01_greenfield.sql")).unwrap();
+    db.exec(&sql);
+}
+
+fn approve(db: &TestDb) {
+    db.exec(&std::fs::read_to_string(repo().join("bundle/one-roof-fixture/approve.sql")).unwrap());
+}
+
+#[test]
+fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_release() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("waitopen");
+    fixture(&db);
+    keygen(dir, "rm");
+    let src = reference_source(dir, &db.name);
+    pack(dir, &src, "rm.key", "ref.tar.gz");
+    let conn = db.conn();
+    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
+    let mut a = vec!["apply", "ref.tar.gz", "--through", "axis"];
+    a.extend(base);
+    expect_code(&airlock(dir, &a), 0);
+    // The post-ratification step, started before the ratification.
+    let mut a = vec![
+        "apply",
+        "ref.tar.gz",
+        "--param",
+        APR,
+        "--wait",
+        "--poll-interval",
+        "200ms",
+        "--wait-timeout",
+        "2m",
+    ];
+    a.extend(base);
+    let mut child = spawn(dir, &a);
+    let (err, seen) = until_line(&mut child, "BLOCKED");
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("poll 1: BLOCKED: ratification"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM airlock.ledger"),
+        "1",
+        "nothing may change while waiting"
+    );
+    approve(&db);
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 0, "{out}\n{rest}");
+    assert!(rest.contains(": READY"), "{rest}");
+    assert!(out.starts_with("APPLIED"), "{out}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"),
+        "2"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM one_roof.v_ownership"),
+        "210"
+    );
+}
+
+#[test]
+fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
+    let c = Case::new("waitnever");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let before = c.db.dump();
+    let o = c.run(&[
+        "gate",
+        &b,
+        "--wait",
+        "--poll-interval",
+        "100ms",
+        "--wait-timeout",
+        "1s",
+    ]);
+    expect_code(&o, 3);
+    let g = json(&o);
+    validate("gate.schema.json", &g);
+    assert_eq!(g["verdict"], "BLOCKED");
+    assert_eq!(g["wait"]["ended"], "timeout");
+    assert!(g["wait"]["polls"].as_u64().unwrap() >= 2, "{g:#}");
+    // One change of verdict: the first poll.
+    assert_eq!(g["wait"]["changes"].as_array().unwrap().len(), 1, "{g:#}");
+    assert_eq!(g["wait"]["changes"][0]["verdict"], "BLOCKED");
+    // apply --wait ends the same way, as the gate document with its poll history.
+    let o = c.run(&[
+        "apply",
+        &b,
+        "--param",
+        "code=x",
+        "--wait",
+        "--poll-interval",
+        "100ms",
+        "--wait-timeout",
+        "500ms",
+    ]);
+    expect_code(&o, 3);
+    let g = json(&o);
+    validate("gate.schema.json", &g);
+    assert_eq!(g["wait"]["ended"], "timeout");
+    assert_eq!(
+        c.db.dump(),
+        before,
+        "a wait that timed out changed the database"
+    );
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+    // A bad duration is a usage error.
+    expect_code(
+        &c.run(&["gate", &b, "--wait", "--poll-interval", "soon"]),
+        2,
+    );
+    // Once READY, apply --wait is a plain apply; its document carries the poll history.
+    c.approve();
+    let o = c.run(&[
+        "apply",
+        &b,
+        "--param",
+        "code=x",
+        "--wait",
+        "--poll-interval",
+        "100ms",
+        "--wait-timeout",
+        "1m",
+    ]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("apply.schema.json", &r);
+    assert_eq!(r["wait"]["ended"], "ready");
+    assert_eq!(r["wait"]["changes"][0]["verdict"], "READY");
+    assert_eq!(r["tiers"], serde_json::json!(["structure", "seed"]));
+}
+
+#[test]
+fn ctrl_c_while_waiting_exits_blocked_with_nothing_changed() {
+    let c = Case::new("waitint");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let before = c.db.dump();
+    let conn = c.db.conn();
+    let mut child = spawn(
+        c.dir(),
+        &[
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+    );
+    let (err, _) = until_line(&mut child, "poll 1: BLOCKED");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 3, "{out}\n{rest}");
+    assert!(rest.contains("stopped waiting (Ctrl-C)"), "{rest}");
+    assert_eq!(c.db.dump(), before);
+}
+
+#[test]
+fn apply_wait_on_a_terminal_needs_yes() {
+    let c = Case::new("waittty");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let conn = c.db.conn();
+    let o = airlock_tty(
+        c.dir(),
+        &[
+            "apply", &b, "--param", "code=x", "--wait", "--trust", "rm.pub", "--db", &conn,
+        ],
+        "",
+    );
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("--wait on a terminal needs --yes"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+}
+
+#[test]
+fn on_a_terminal_apply_asks_only_after_the_read_only_checks_passed() {
+    let c = Case::new("promptorder");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let conn = c.db.conn();
+    // BLOCKED: refused before the question; nothing typed is read.
+    let o = airlock_tty(
+        c.dir(),
+        &[
+            "apply", &b, "--param", "code=x", "--trust", "rm.pub", "--db", &conn,
+        ],
+        &format!("{}\n", c.db.name),
+    );
+    expect_code(&o, 3);
+    assert!(
+        !stdout(&o).contains("Type the database name"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+    // READY: now it asks.
+    c.approve();
+    let o = airlock_tty(
+        c.dir(),
+        &[
+            "apply", &b, "--param", "code=x", "--trust", "rm.pub", "--db", &conn,
+        ],
+        &format!("{}\n", c.db.name),
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("Type the database name"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn rehearse_and_status_after_apply_through_axis_on_the_reference_release() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("partial");
+    fixture(&db);
+    keygen(dir, "rm");
+    let src = reference_source(dir, &db.name);
+    pack(dir, &src, "rm.key", "ref.tar.gz");
+    let conn = db.conn();
+    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
+    let mut a = vec!["apply", "ref.tar.gz", "--through", "axis"];
+    a.extend(base);
+    expect_code(&airlock(dir, &a), 0);
+    // status: 2 of 8 tiers, and which remain.
+    let mut a = vec!["--json", "status", "--bundle", "ref.tar.gz"];
+    a.extend(base);
+    let o = airlock(dir, &a);
+    expect_code(&o, 0);
+    let s = json(&o);
+    validate("status.schema.json", &s);
+    let b = &s["bundles"][0];
+    assert_eq!(b["state"], "partially-applied");
+    assert_eq!(b["tiers_total"], 8);
+    assert_eq!(b["applied_tiers"].as_array().unwrap().len(), 2);
+    assert_eq!(b["remaining_tiers"][0], "ownership-seed");
+    assert_eq!(b["remaining_tiers"].as_array().unwrap().len(), 6);
+    let o = airlock(dir, &a[1..]);
+    assert!(
+        stdout(&o).contains("2 of 8 tier(s) applied; remaining: ownership-seed"),
+        "{}",
+        stdout(&o)
+    );
+    // rehearse: the remaining tiers, and a rollback back to before the first tier.
+    let before = db.dump();
+    let mut a = vec!["rehearse", "ref.tar.gz", "--param", APR, "--assume-gates"];
+    a.extend(base);
+    let o = airlock(dir, &a);
+    expect_code(&o, 0);
+    for line in stdout(&o).lines() {
+        assert!(
+            line.chars().count() <= 200,
+            "a {}-column line: {line}",
+            line.chars().count()
+        );
+    }
+    let mut a = vec![
+        "--json",
+        "rehearse",
+        "ref.tar.gz",
+        "--param",
+        APR,
+        "--assume-gates",
+    ];
+    a.extend(base);
+    let o = airlock(dir, &a);
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("rehearse.schema.json", &r);
+    let step = |name: &str| {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {r:#}"))
+            .clone()
+    };
+    assert!(step("tiers already applied")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("2 of 8"));
+    assert!(step("apply")["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("6 tier(s) applied"));
+    assert_eq!(
+        step("exit schema == before the first tier")["verdict"],
+        "PASS"
+    );
+    assert_eq!(db.dump(), before, "the rehearsal touched the target");
+}
+
+/// The mini bundle "mini 1.0" for `db`, packed as `out` in `dir`.
+fn mini_for(dir: &Path, db: &TestDb, out: &str) -> String {
+    let root = dir.join(format!("src-{out}"));
+    let s = MiniSource::new(&root, &db.name, "SELECT true AS ready", &TWO[..1], RB);
+    pack(dir, &s.dir, "rm.key", out);
+    out.to_string()
+}
+
+#[test]
+fn staging_then_production_from_one_directory_gives_two_receipts_and_exit_0_twice() {
+    let t = tempdir();
+    let dir = t.path();
+    keygen(dir, "rm");
+    let staging = TestDb::new("rcptstage");
+    let production = TestDb::new("rcptprod");
+    let mut names = vec![];
+    for db in [&staging, &production] {
+        db.exec("CREATE SCHEMA app;");
+        let b = mini_for(dir, db, &format!("{}.tar.gz", db.name));
+        let conn = db.conn();
+        let o = airlock(
+            dir,
+            &["--json", "apply", &b, "--trust", "rm.pub", "--db", &conn],
+        );
+        expect_code(&o, 0);
+        let r = json(&o);
+        validate("apply.schema.json", &r);
+        let f = r["receipt_file"].as_str().unwrap().to_string();
+        assert!(f.starts_with("receipts/mini-1.0."), "{f}");
+        assert!(f.contains(&format!(".{}@", db.name)), "{f}");
+        assert!(f.ends_with(".apply-1.receipt.json"), "{f}");
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&f)).unwrap()).unwrap();
+        validate("receipt.schema.json", &saved);
+        assert_eq!(saved["database"], db.name.as_str());
+        names.push(f);
+    }
+    assert_ne!(names[0], names[1]);
+    // The auditor takes the receipts directory; each receipt is matched to its bundle.
+    let bundles = [
+        format!("{}.tar.gz", staging.name),
+        format!("{}.tar.gz", production.name),
+    ];
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "audit",
+            &bundles[0],
+            &bundles[1],
+            "--trust",
+            "rm.pub",
+            "--receipt",
+            "receipts",
+        ],
+    );
+    let a = json(&o);
+    assert_eq!(a["receipts"].as_array().unwrap().len(), 2, "{a:#}");
+    // Receipts of other releases in the directory are left out, not failed.
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "audit",
+            &bundles[0],
+            "--trust",
+            "rm.pub",
+            "--receipt",
+            "receipts",
+        ],
+    );
+    let a = json(&o);
+    assert_eq!(a["receipts"].as_array().unwrap().len(), 1, "{a:#}");
+    assert!(!stdout(&o).contains("\"FAIL\""), "{}", stdout(&o));
+}
+
+#[test]
+fn a_receipts_destination_that_fails_is_refused_before_and_falls_back_after_the_commit() {
+    let c = Case::new("rcptfail");
+    let b = c.bundle("b.tar.gz", 1, "");
+    // Before: a receipts "directory" that is a file is refused, nothing changed.
+    write(&c.dir().join("blocked-dir"), "not a directory");
+    let o = c.run(&[
+        "apply",
+        &b,
+        "--through",
+        "structure",
+        "--receipt-dir",
+        "blocked-dir",
+    ]);
+    expect_code(&o, 1);
+    assert!(stdout(&o).contains("nothing was changed"), "{}", stdout(&o));
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+    // After: the directory goes away while apply waits for the gate; the change
+    // commits, the receipt goes to the state directory, and the exit code is 0.
+    let conn = c.db.conn();
+    let mut child = spawn(
+        c.dir(),
+        &[
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--wait-timeout",
+            "2m",
+            "--receipt-dir",
+            "later",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+    );
+    let (err, _) = until_line(&mut child, "poll 1: BLOCKED");
+    std::fs::remove_dir(c.dir().join("later")).unwrap();
+    write(&c.dir().join("later"), "now a file");
+    c.approve();
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 0, "{out}\n{rest}");
+    assert!(
+        out.contains("WARNING: the receipt could not be written"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("receipt: "))
+        .expect("receipt line");
+    let path = Path::new(line.trim_start_matches("receipt: "));
+    assert!(path.starts_with(state_dir()), "{out}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(saved["tiers"], serde_json::json!(["structure", "seed"]));
+    assert_eq!(c.db.scalar("SELECT count(*) FROM airlock.ledger"), "1");
+}
+
+#[test]
+fn plan_and_apply_refuse_a_bundle_the_trust_store_does_not_vouch_for_alike() {
+    let c = Case::new("plansig");
+    keygen(c.dir(), "stranger");
+    let root = c.dir().join("src-stranger");
+    let s = MiniSource::new(&root, &c.db.name, GATE, TWO, RB);
+    pack(c.dir(), &s.dir, "stranger.key", "stranger.tar.gz");
+    let before = c.db.dump();
+    for cmd in ["plan", "apply"] {
+        let o = c.run(&[cmd, "stranger.tar.gz", "--param", "code=x"]);
+        expect_code(&o, 4);
+        let e = json(&o);
+        validate("error.schema.json", &e);
+        assert_eq!(e["kind"], "verification", "{e:#}");
+    }
+    assert_eq!(c.db.dump(), before);
+}
