@@ -177,6 +177,7 @@ pub struct TrustArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -189,6 +190,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz) to show.
     pub bundle: PathBuf,
     /// Trust store; without it the output is labelled UNVERIFIED.
     #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
@@ -197,16 +199,19 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// New directory to create (must not exist, or be empty).
-    #[arg(long, value_name = "DIR")]
-    pub to: PathBuf,
+    /// New directory to create (must not exist, or be empty). `--to` is an older
+    /// spelling of the same flag.
+    #[arg(long = "out", alias = "to", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct RunbookArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -216,9 +221,24 @@ pub struct RunbookArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// Connection: libpq key=value string or postgresql:// URL. Otherwise AIRLOCK_DB,
-    /// otherwise PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, Unix socket by default.
-    /// Without a database name, the bundle's target.database is used.
+    /// Connection: libpq key=value string, postgresql:// URL or a bare database name
+    /// (as psql takes it). Otherwise AIRLOCK_DB, otherwise PGHOST/PGPORT/PGUSER/
+    /// PGPASSWORD/PGDATABASE, Unix socket by default. Without a database name, the
+    /// bundle's target.database is used (the name guard refuses any other).
+    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    pub db: Option<String>,
+    /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).
+    #[arg(long, default_value = "0", value_name = "DURATION")]
+    pub statement_timeout: String,
+}
+
+/// The database of `status` and `fingerprint`, which take no bundle.
+#[derive(Debug, Clone, Args)]
+pub struct ServerDbArgs {
+    /// Connection: libpq key=value string, postgresql:// URL or a bare database name
+    /// (as psql takes it). Otherwise AIRLOCK_DB, otherwise PGHOST/PGPORT/PGUSER/
+    /// PGPASSWORD/PGDATABASE, Unix socket by default. Without a database name anywhere,
+    /// libpq's default is used: the user name. The output names the database it read.
     #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
     pub db: Option<String>,
     /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).
@@ -235,6 +255,7 @@ pub struct ParamArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -304,6 +325,7 @@ pub struct GateRoleArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -324,6 +346,7 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -334,28 +357,11 @@ pub struct ApplyArgs {
     /// Stop after this tier; a later apply continues with the next one.
     #[arg(long, value_name = "TIER")]
     pub through: Option<String>,
-    /// Write the receipt (JSON) to this new file instead of the receipts directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
-    pub receipt: Option<PathBuf>,
-    /// Receipts directory (created if missing): each receipt is a new file
-    /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
-    #[arg(long, value_name = "DIR", default_value = "receipts")]
-    pub receipt_dir: PathBuf,
-    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
-    #[arg(long, value_name = "KEY")]
-    pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
-    pub pass: PassphraseArgs,
-    /// How long to wait for the deploy lock (another apply) before refusing (exit 6).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub lock_timeout: String,
+    pub deploy: DeployArgs,
     /// Continue even if the schema changed since the previous partial apply.
     #[arg(long)]
     pub allow_drift: bool,
-    /// Do not ask for the database name on a terminal. Required with --wait on a
-    /// terminal: an unattended run must not stop at a question once the gate opens.
-    #[arg(long, short)]
-    pub yes: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
     #[command(flatten)]
@@ -364,6 +370,7 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -371,6 +378,15 @@ pub struct RollbackArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    #[command(flatten)]
+    pub gate: GateRoleArgs,
+}
+
+/// What apply and rollback share: one definition, so their flags cannot drift apart.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
     /// Write the receipt (JSON) to this new file instead of the receipts directory.
     #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
@@ -383,16 +399,20 @@ pub struct RollbackArgs {
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
+    /// How long to wait for the deploy lock (held by another apply or rollback on this
+    /// database) before refusing with exit 6 (e.g. 10s, 2min).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: String,
+    /// Do not ask for the database name on a terminal (scripts, runs confirmed another
+    /// way). Required with `apply --wait` on a terminal: an unattended run must not stop
+    /// at a question once the gate opens. Off a terminal airlock never asks.
     #[arg(long, short)]
     pub yes: bool,
-    #[command(flatten)]
-    pub gate: GateRoleArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct RehearseArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -417,7 +437,7 @@ pub struct RehearseArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: ServerDbArgs,
     /// Check the ledger's hash chain and report the first broken row.
     #[arg(long)]
     pub verify_chain: bool,
@@ -439,7 +459,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct FingerprintArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: ServerDbArgs,
     /// Add exact per-table row counts.
     #[arg(long)]
     pub rows: bool,

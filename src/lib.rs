@@ -19,6 +19,7 @@ pub mod schema;
 pub mod spec;
 pub mod sql_lint;
 pub mod strict_json;
+pub mod style;
 pub mod trust;
 pub mod verified;
 

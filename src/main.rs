@@ -1,21 +1,39 @@
 //! The thin binary: parse, run, render, exit. Nothing else.
 
+use airlock::db::notices::{self, Notices};
+use airlock::report::{terminal_safe, ErrorDoc};
+use airlock::style;
 use clap::Parser;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = airlock::cli::Cli::parse();
+    let cli = match airlock::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(argument_error(e)),
+    };
     let json = cli.global.json;
     let quiet = cli.global.quiet;
-    let code = match airlock::run(cli) {
+    let colour = style::wanted(
+        cli.global.color,
+        std::io::stdout().is_terminal(),
+        style::no_color_env(),
+    );
+    style::set_width(style::detect_width());
+    let result = airlock::run(cli);
+    let notices = notices::take();
+    let code = match result {
         Ok(outcome) => {
-            let text = if json {
-                serde_json::to_string_pretty(&outcome.to_json()).unwrap_or_default()
-            } else {
-                airlock::report::terminal_safe(&outcome.human()).into_owned()
-            };
-            if !quiet || json {
+            if json {
+                let mut doc = outcome.to_json();
+                attach(&mut doc, &notices);
+                print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else if !quiet {
+                let mut text = human(|| outcome.human(), colour);
+                if !notices.is_empty() {
+                    text.push_str("\n\n");
+                    text.push_str(&human(|| notices.human(), false));
+                }
                 print_out(&text);
             }
             outcome.exit_code()
@@ -23,17 +41,21 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = err.exit_code();
             if json {
-                let doc = airlock::report::ErrorDoc {
+                let doc = ErrorDoc {
                     ok: false,
                     exit_code: code,
                     kind: err.kind().into(),
                     error: err.to_string(),
                     hint: err.hint(),
+                    notices: notices.clone(),
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
             let mut e = std::io::stderr().lock();
-            let safe = |t: &str| airlock::report::terminal_safe(t).into_owned();
+            let safe = |t: &str| terminal_safe(t).into_owned();
+            if !json && !quiet && !notices.is_empty() {
+                let _ = writeln!(e, "{}", safe(&notices.human()));
+            }
             let _ = writeln!(e, "error: {}", safe(&err.to_string()));
             if let Some(h) = err.hint() {
                 let _ = writeln!(e, "hint: {}", safe(&h));
@@ -42,6 +64,93 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// A report's human text, safe for a terminal, coloured when asked. It is rendered
+/// plain first: a style marker in that text came from outside (the database, a
+/// bundle), so that report is shown without colour and the marker escaped.
+fn human(render: impl Fn() -> String, colour: bool) -> String {
+    let plain = render();
+    if !colour || plain.chars().any(style::is_marker) {
+        return terminal_safe(&plain).into_owned();
+    }
+    style::set_markers(true);
+    let marked = render();
+    style::set_markers(false);
+    style::render(&airlock::report::terminal_safe_styled(&marked), true)
+}
+
+/// The run's server notices, in every JSON document (an empty list when none).
+fn attach(doc: &mut serde_json::Value, notices: &Notices) {
+    if let (Some(obj), Ok(serde_json::Value::Object(extra))) =
+        (doc.as_object_mut(), serde_json::to_value(notices))
+    {
+        obj.extend(extra);
+    }
+}
+
+/// A command line clap refused (or `--help`/`--version`). With `--json` anywhere before
+/// `--`, the refusal is the usual error document on stdout (exit 2) as well.
+fn argument_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json && !informational {
+        let rendered = e.render().to_string();
+        let mut message = String::new();
+        let mut hint = vec![];
+        let mut in_error = false;
+        for raw in rendered.lines() {
+            let line = raw.trim();
+            if line.is_empty() {
+                in_error = false;
+                continue;
+            }
+            if let Some(m) = line.strip_prefix("error: ") {
+                message = m.to_string();
+                in_error = true;
+            } else if in_error && raw.starts_with(' ') {
+                // The items of "the following required arguments were not provided:".
+                let sep = if message.ends_with(':') { " " } else { ", " };
+                message.push_str(sep);
+                message.push_str(line);
+            } else if let Some(t) = line.strip_prefix("tip: ") {
+                hint.push(t.to_string());
+            } else if let Some(usage) = line.strip_prefix("Usage: ") {
+                hint.push(format!("usage: {usage}"));
+            }
+        }
+        if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            message = "a subcommand is required".into();
+        } else if message.is_empty() {
+            message = rendered
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .to_string();
+        }
+        hint.push("airlock --help, or airlock SUBCOMMAND --help, lists the arguments".into());
+        let doc = ErrorDoc {
+            ok: false,
+            exit_code: 2,
+            kind: "usage".into(),
+            error: message,
+            hint: Some(hint.join("; ")),
+            notices: Notices::default(),
+        };
+        print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let _ = e.print();
+        return 2;
+    }
+    let _ = e.print();
+    if informational {
+        0
+    } else {
+        2
+    }
 }
 
 /// Print to stdout; a closed pipe (`airlock ... | head`) ends quietly.

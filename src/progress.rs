@@ -1,4 +1,5 @@
-//! Progress for long byte-streaming jobs (pack, verify, extract of large bundles).
+//! Progress for long byte-streaming jobs (pack, verify, extract of large bundles), and
+//! the running tier and file of apply, rollback and rehearse ([`Deploy`]).
 //!
 //! Invariant: a bar is drawn only when the process allowed it (stderr is a terminal and
 //! neither `--json` nor `--quiet` was given; decided once, in [`allow`]) and the job is
@@ -105,5 +106,112 @@ impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The progress line of apply, rollback and rehearse on a terminal: the running tier
+/// and file, the time since the first file started and the bytes of SQL run of the
+/// total of the current transaction (or rollback).
+/// A file runs as one message, so the count moves per file; the elapsed time ticks on
+/// while a long statement runs. Drawn from the first file on (never over the
+/// confirmation prompt), cleared when dropped.
+pub struct Deploy {
+    show: bool,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+    tier: std::sync::Mutex<String>,
+    /// Files started and files in all, of the current transaction.
+    files: std::sync::Mutex<(usize, usize)>,
+}
+
+impl Deploy {
+    /// A progress line when allowed (stderr is a terminal, no `--json`/`--quiet`).
+    pub fn new() -> Deploy {
+        Deploy {
+            show: ALLOWED.load(Ordering::Relaxed),
+            bar: std::sync::OnceLock::new(),
+            tier: std::sync::Mutex::new(String::new()),
+            files: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    /// The line, drawn from the first `start` on.
+    fn bar(&self) -> Option<&indicatif::ProgressBar> {
+        self.bar.get()
+    }
+
+    fn bar_for(&self, bytes: u64) -> Option<&indicatif::ProgressBar> {
+        if !self.show {
+            return None;
+        }
+        Some(self.bar.get_or_init(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(bytes),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} {prefix} {wide_msg} {bytes}/{total_bytes}",
+                )
+                .expect("valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        }))
+    }
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy::new()
+    }
+}
+
+impl crate::db::apply::Observer for Deploy {
+    fn start(&self, event: &str, files: usize, bytes: u64) {
+        if let Ok(mut t) = self.tier.lock() {
+            t.clear();
+        }
+        if let Ok(mut f) = self.files.lock() {
+            *f = (0, files);
+        }
+        if let Some(b) = self.bar_for(bytes) {
+            b.set_prefix(event.to_string());
+            b.set_length(bytes);
+            b.set_position(0);
+        }
+    }
+    fn tier(&self, index: usize, of: usize, name: &str) {
+        if let Ok(mut t) = self.tier.lock() {
+            *t = format!("tier {}/{of} {name}", index + 1);
+        }
+    }
+    fn file(&self, path: &str, _bytes: u64) {
+        if let Some(b) = self.bar() {
+            let tier = self.tier.lock().map(|t| t.clone()).unwrap_or_default();
+            let sep = if tier.is_empty() { "" } else { ": " };
+            let (n, of) = self
+                .files
+                .lock()
+                .map(|mut f| {
+                    f.0 += 1;
+                    *f
+                })
+                .unwrap_or_default();
+            let line = format!("{tier}{sep}{path} (file {n}/{of})");
+            b.set_message(crate::report::terminal_safe(&line).into_owned());
+        }
+    }
+    fn file_done(&self, _path: &str, bytes: u64) {
+        if let Some(b) = self.bar() {
+            b.inc(bytes);
+        }
+    }
+}
+
+impl Drop for Deploy {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
     }
 }

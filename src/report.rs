@@ -32,8 +32,22 @@ pub mod erased {
 /// ESC sequence in a ledger field, a gate reason or a server NOTICE cannot move the
 /// cursor, recolour or rewrite what the operator sees.
 pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char =
-        |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
+    escape(text, false)
+}
+
+/// [`terminal_safe`], keeping airlock's own style markers ([`crate::style`]) for
+/// `style::render`. Only for text whose plain rendering held no marker.
+pub fn terminal_safe_styled(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_markers: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+            || (!keep_markers && crate::style::is_marker(c))
+    };
     if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -62,36 +76,150 @@ pub struct ErrorDoc {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Server notices raised before the error (see `notices` in the other documents).
+    #[serde(flatten)]
+    pub notices: crate::db::notices::Notices,
 }
 
-/// Left-aligned text table.
+/// Left-aligned text table, at most as wide as the output ([`crate::style::width`]):
+/// when the widest cells do not fit, the widest columns are narrowed and their cells
+/// wrapped onto continuation lines (at most [`MAX_CELL_LINES`], then cut with `…`).
+/// Header cells are bold and verdict cells coloured when colour is on.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    table_in(headers, rows, crate::style::width())
+}
+
+/// A wrapped cell longer than this many lines is cut (the JSON keeps it all).
+pub const MAX_CELL_LINES: usize = 12;
+
+/// [`table`] for a given width.
+pub fn table_in(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> String {
+    table_blocks(headers, rows, max_width).join("\n")
+}
+
+/// [`table`] as blocks: the header line, the rule, then one block per row (several
+/// lines when its cells wrap), for callers that add lines after each row.
+pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<String> {
+    use crate::style::{self, visible_len, Paint};
+    let n = headers.len();
+    let clean = |c: &str| c.replace(['\n', '\r'], " ");
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            (0..n)
+                .map(|i| r.get(i).map(|c| clean(c)).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| visible_len(h)).collect();
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            if i < widths.len() {
-                widths[i] = widths[i].max(c.chars().count());
-            }
+            widths[i] = widths[i].max(visible_len(c));
         }
     }
-    let line = |cells: Vec<String>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(c);
-                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+    let floor: Vec<usize> = headers
+        .iter()
+        .map(|h| visible_len(h).clamp(6, 12))
+        .collect();
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(&widths) > max_width {
+        // Narrow the widest column that may still shrink (the later one on a tie).
+        let Some(i) = (0..n)
+            .filter(|&i| widths[i] > floor[i])
+            .max_by_key(|&i| (widths[i], i))
+        else {
+            break;
+        };
+        widths[i] -= 1;
+    }
+    let render_row = |cells: Vec<Vec<String>>, paints: Vec<Option<Paint>>| {
+        let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut lines = vec![];
+        for l in 0..height {
+            let mut s = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let part = cell.get(l).map(String::as_str).unwrap_or("");
+                let shown = match paints[i] {
+                    Some(p) => style::paint(p, part),
+                    None => part.to_string(),
+                };
+                s.push_str(&shown);
+                if i + 1 < n {
+                    s.push_str(&" ".repeat(widths[i].saturating_sub(visible_len(part)) + 2));
+                }
             }
+            lines.push(s.trim_end().to_string());
         }
-        s.trim_end().to_string()
+        lines.join("\n")
     };
-    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
-    out.push(line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    for r in rows {
-        out.push(line(r.clone()));
+    let mut out = vec![render_row(
+        headers.iter().map(|h| vec![h.to_string()]).collect(),
+        vec![Some(Paint::Strong); n],
+    )];
+    out.push(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
+    for r in &rows {
+        let cells = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| wrap(c, widths[i]))
+            .collect();
+        let paints = r.iter().map(|c| style::verdict_paint(c)).collect();
+        out.push(render_row(cells, paints));
     }
-    out.join("\n")
+    out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces where possible
+/// (a longer word is split); more than [`MAX_CELL_LINES`] lines are cut with `…`.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    if crate::style::visible_len(text) <= width {
+        return vec![text.to_string()];
+    }
+    let mut lines: Vec<String> = vec![];
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if word.is_empty() {
+            continue;
+        }
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than the line: split it.
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    if lines.len() > MAX_CELL_LINES {
+        lines.truncate(MAX_CELL_LINES);
+        let last = lines.last_mut().expect("at least one line");
+        let mut cut: Vec<char> = last.chars().collect();
+        cut.truncate(width.saturating_sub(1));
+        *last = cut.into_iter().collect::<String>() + "…";
+    }
+    lines
 }
 
 /// At most `max` characters, cut at a word boundary and marked with an ellipsis.
@@ -119,5 +247,42 @@ mod tests {
         );
         assert!(c.chars().count() <= 40, "{c}");
         assert!(c.ends_with('…') && !c.contains("(l…"), "{c}");
+    }
+
+    #[test]
+    fn a_table_with_a_long_detail_fits_the_width_by_wrapping() {
+        let detail = "exit fingerprint 0123456789abcdef differs from entry ".repeat(20);
+        let rows = vec![
+            vec!["rollback".to_string(), "FAIL".to_string(), detail.clone()],
+            vec!["apply".to_string(), "ok".to_string(), "short".to_string()],
+        ];
+        let t = super::table_in(&["step", "verdict", "detail"], &rows, 80);
+        for line in t.lines() {
+            assert!(line.chars().count() <= 80, "{} wide: {line}", line.len());
+        }
+        let shown: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(shown.contains("exit fingerprint 0123456789abcdef"), "{t}");
+        assert!(t.lines().count() > 4, "the detail was not wrapped:\n{t}");
+        assert!(t.contains("apply     ok"), "{t}");
+    }
+
+    #[test]
+    fn table_blocks_hold_one_block_per_row_however_it_wraps() {
+        let rows = vec![
+            vec!["a".to_string(), "word ".repeat(30)],
+            vec!["b".to_string(), "short".to_string()],
+        ];
+        let blocks = super::table_blocks(&["k", "detail"], &rows, 40);
+        assert_eq!(blocks.len(), 4, "{blocks:#?}");
+        assert!(blocks[2].starts_with("a ") && blocks[2].lines().count() > 1);
+        assert!(blocks[3].starts_with("b ") && blocks[3].lines().count() == 1);
+    }
+
+    #[test]
+    fn wrapping_splits_overlong_words_and_cuts_very_long_cells() {
+        assert_eq!(super::wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        let many = super::wrap(&"word ".repeat(400), 10);
+        assert_eq!(many.len(), super::MAX_CELL_LINES);
+        assert!(many.last().unwrap().ends_with('…'));
     }
 }

@@ -5,7 +5,36 @@
 use schemars::schema::RootSchema;
 use schemars::schema_for;
 
+/// Every `--json` document also carries the run's server notices (`main` adds them).
+fn with_notices(mut root: RootSchema) -> RootSchema {
+    let extra = schema_for!(crate::db::notices::Notices);
+    if let (Some(obj), Some(more)) = (root.schema.object.as_mut(), extra.schema.object) {
+        obj.properties.extend(more.properties);
+        obj.required.insert("notices".into());
+    }
+    root.definitions.extend(extra.definitions);
+    root
+}
+
 pub fn all() -> Vec<(&'static str, RootSchema)> {
+    let mut all = files();
+    for (name, schema) in all.iter_mut() {
+        let document = !matches!(
+            *name,
+            "bundle.toml.schema.json"
+                | "manifest.schema.json"
+                | "receipt.schema.json"
+                | "error.schema.json"
+                | "trust.toml.schema.json"
+        );
+        if document {
+            *schema = with_notices(std::mem::take(schema));
+        }
+    }
+    all
+}
+
+fn files() -> Vec<(&'static str, RootSchema)> {
     use crate::commands::*;
     vec![
         ("bundle.toml.schema.json", schema_for!(crate::spec::Spec)),
@@ -18,6 +47,10 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
             schema_for!(crate::db::apply::Receipt),
         ),
         ("error.schema.json", schema_for!(crate::report::ErrorDoc)),
+        (
+            "trust.toml.schema.json",
+            schema_for!(crate::trust::TrustToml),
+        ),
         ("keygen.schema.json", schema_for!(keygen::KeygenReport)),
         ("lint.schema.json", schema_for!(lint::LintReport)),
         ("pack.schema.json", schema_for!(pack::PackReport)),

@@ -28,13 +28,23 @@ pub enum TxMode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleSection {
+    /// The release's name; the ledger keeps one history per name.
     pub name: String,
+    /// The release's version, as people call it (free text).
     pub version: String,
+    /// Order among releases of this name: the ledger refuses a lower sequence than one
+    /// already applied (a downgrade).
     pub sequence: u64,
+    /// What the release does, for people.
     #[serde(default)]
     pub description: String,
+    /// RFC 3339 time (e.g. 2027-01-01T00:00:00Z) after which verify, gate, apply and the
+    /// rest refuse the bundle as expired (exit 4); auditors judge it at an earlier time
+    /// with `--at`. Covered by the signatures. Without it the bundle never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// single (default): the whole apply is one transaction; per-tier: each tier
+    /// commits on its own.
     #[serde(default)]
     pub transaction: TxMode,
 }
@@ -175,6 +185,7 @@ fn read_and_check(
     dir: &Path,
     file: &str,
     roles: &[SqlRole],
+    min_server_version: Option<i64>,
 ) -> Result<(Vec<String>, String, u64), String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
@@ -185,7 +196,8 @@ fn read_and_check(
     match roles {
         [] => {}
         [role] => {
-            let found = sql_lint::check_reader(file, &mut r, *role).map_err(read_err)?;
+            let found = sql_lint::check_reader_for(file, &mut r, *role, min_server_version)
+                .map_err(read_err)?;
             problems.extend(found.iter().map(ToString::to_string));
         }
         // The same file in several roles (rare): judged from memory by each.
@@ -194,7 +206,8 @@ fn read_and_check(
             r.read_to_end(&mut bytes).map_err(read_err)?;
             for role in many {
                 let found =
-                    sql_lint::check_reader(file, &mut &bytes[..], *role).map_err(read_err)?;
+                    sql_lint::check_reader_for(file, &mut &bytes[..], *role, min_server_version)
+                        .map_err(read_err)?;
                 problems.extend(found.iter().map(ToString::to_string));
             }
         }
@@ -456,7 +469,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
     let mut hashes = BTreeMap::new();
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
-        read_and_check(dir, file, roles)
+        read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
         match result {
             Ok((found, sha256, size)) => {

@@ -82,29 +82,68 @@ impl TrustError {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `trust.toml`: the policy of a trust store (a directory of minisign `*.pub` keys).
+/// Without it every key is a release key with no window, and one signature suffices.
+/// `schemas/trust.toml.schema.json` is generated from this type.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TrustToml {
+#[schemars(title = "trust.toml")]
+pub(crate) struct TrustToml {
+    /// How many distinct release keys of this store must have signed a bundle (default
+    /// 1; 0 is refused). Distinct public keys count, never signature files or key ids.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     threshold: Option<u32>,
     /// Receipts must be signed by an operator key of this store: `apply` and
     /// `rollback` refuse to run without `--sign-receipt`, `audit` fails an unsigned
     /// receipt (otherwise it reports it as unverified).
     #[serde(default)]
     require_signed_receipts: bool,
+    /// Policy per key, under its minisign key id in uppercase hex (`[keys.62340C72430C8DD3]`,
+    /// as `airlock inspect` and `minisign -V` show it). Each id must name a `*.pub` in
+    /// the store; a key without an entry is a release key with no window.
     #[serde(default)]
     keys: BTreeMap<String, KeyPolicyToml>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// One key's policy in `trust.toml`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyPolicyToml {
+    /// The key counts only from this time on (RFC 3339, e.g. "2026-01-01T00:00:00Z", or
+    /// a TOML datetime).
+    #[schemars(with = "Option<TimeSchema>")]
     not_before: Option<toml::Value>,
+    /// The key is retired from this time on: bundles judged later need evidence that
+    /// they existed before it (a ledger row or a signed receipt; see `airlock audit`).
+    #[schemars(with = "Option<TimeSchema>")]
     not_after: Option<toml::Value>,
-    /// `true`, or the time from which the key is revoked.
+    /// `true`: the key never counts again, whenever a bundle was signed. A time: revoked
+    /// from then on (earlier bundles need the same evidence as after `not_after`).
+    /// `false` is the same as leaving it out.
+    #[schemars(with = "Option<RevokedSchema>")]
     revoked: Option<toml::Value>,
+    /// Why, for people (shown with the revocation).
     revoked_reason: Option<String>,
+    /// release (default): signs bundles and counts toward the threshold. operator:
+    /// signs receipts only, never counts for a bundle.
+    #[schemars(with = "Option<Role>")]
     role: Option<String>,
+}
+
+/// A point in time: RFC 3339 text with a zone, or a TOML datetime.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[schemars(transparent)]
+struct TimeSchema(String);
+
+/// `true` (revoked for good), `false` (not revoked), or the time it is revoked from.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum RevokedSchema {
+    Always(bool),
+    From(TimeSchema),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

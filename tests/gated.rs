@@ -631,7 +631,9 @@ fn notices_reach_the_operator_and_receipts_are_written() {
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", &tiers, RB);
     let o = c.run(&["apply", &b, "--receipt", "r.json"]);
     expect_code(&o, 0);
-    assert!(stderr(&o).contains("hello from tier"), "{}", stderr(&o));
+    // The NOTICE is part of the report, not a raw stderr line.
+    assert!(!stderr(&o).contains("hello from tier"), "{}", stderr(&o));
+    assert_eq!(json(&o)["notices"][0]["message"], "hello from tier");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(c.dir().join("r.json")).unwrap()).unwrap();
     assert_eq!(r["event"], "apply");

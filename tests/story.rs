@@ -364,7 +364,7 @@ fn mini_rehearsal(
     rollback: &str,
     want: i32,
     failing_step: &str,
-) {
+) -> serde_json::Value {
     let t = tempdir();
     let dir = t.path();
     let db = TestDb::new(tag);
@@ -402,6 +402,7 @@ fn mini_rehearsal(
         "clone left behind after a failure"
     );
     assert_eq!(db.dump(), before);
+    r
 }
 
 #[test]
@@ -433,6 +434,35 @@ fn rehearse_reports_a_failing_tier() {
         "DROP TABLE IF EXISTS app.t1;",
         1,
         "apply",
+    );
+}
+
+#[test]
+fn rehearse_explains_a_syntax_error_by_the_grammar_lint_checks() {
+    // JSON_TABLE is PostgreSQL 17 syntax: lint (PostgreSQL 18's grammar) accepts it,
+    // the PostgreSQL 15 target does not parse it.
+    let r = mini_rehearsal(
+        "rehsyntax",
+        &[(
+            "views",
+            "CREATE VIEW app.v AS SELECT * FROM JSON_TABLE('[1]'::jsonb, '$[*]' COLUMNS (a int PATH '$'));",
+            false,
+        )],
+        "DROP VIEW IF EXISTS app.v;",
+        1,
+        "apply",
+    );
+    let detail = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "apply")
+        .and_then(|s| s["detail"].as_str())
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("syntax error") && detail.contains("PostgreSQL 18's grammar"),
+        "{detail}"
     );
 }
 
@@ -550,6 +580,30 @@ fn demo_runs_green_and_leaves_no_database_behind() {
         .iter()
         .all(|s| s["ok"] == true));
     assert!(!TestDb::exists(d["database"].as_str().unwrap()));
+    // Each step names the command an operator would type to replay it.
+    let command = |step: &str| -> String {
+        let s = d["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step);
+        s.and_then(|s| s["command"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let db = d["database"].as_str().unwrap();
+    assert!(command("verify against the trust store").starts_with("airlock verify "));
+    for (step, sub) in [
+        ("gate (before ratification)", "gate"),
+        ("rehearse on a clone", "rehearse"),
+        ("apply", "apply"),
+        ("rollback", "rollback"),
+    ] {
+        let c = command(step);
+        assert!(c.starts_with(&format!("airlock {sub} ")), "{step}: {c}");
+        assert!(c.contains(&format!("--db {db}")), "{step}: {c}");
+    }
+    assert!(command("apply").contains("--param ratified_apr="));
 }
 
 #[test]

@@ -44,7 +44,8 @@ impl Report for ReceiptOutcome {
                 r.database
             ),
             "rolled-back" => format!(
-                "ROLLED BACK {} {} (bundle {}) on {}: tiers {}",
+                "{} {} {} (bundle {}) on {}: tiers {}",
+                crate::style::verdict("ROLLED BACK"),
                 r.bundle_name,
                 r.bundle_version,
                 short(&r.bundle_id),
@@ -52,7 +53,8 @@ impl Report for ReceiptOutcome {
                 r.tiers.join(", ")
             ),
             _ => format!(
-                "APPLIED {} {} (bundle {}) on {}: tiers {}",
+                "{} {} {} (bundle {}) on {}: tiers {}",
+                crate::style::verdict("APPLIED"),
                 r.bundle_name,
                 r.bundle_version,
                 short(&r.bundle_id),
@@ -444,35 +446,38 @@ fn check_receipt_policy(
 
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
         key.as_ref(),
-        args.sign_receipt
+        args.deploy
+            .sign_receipt
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    let dest = ReceiptDest::from_args(args.receipt.as_deref(), &args.receipt_dir);
+    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, key.is_some())?;
-    if args.wait.wait && !args.yes && std::io::stdin().is_terminal() {
+    if args.wait.wait && !args.deploy.yes && std::io::stdin().is_terminal() {
         return Err(Error::usage(
             "--wait on a terminal needs --yes: the run goes on unattended when the gate opens, and must not stop at a question then; nothing was changed",
             Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
         ));
     }
-    let confirm = confirm_on_tty(args.yes, "apply");
+    let confirm = confirm_on_tty(args.deploy.yes, "apply");
+    let progress = crate::progress::Deploy::new();
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
         params,
         through: args.through.clone(),
-        lock_timeout: args.lock_timeout.clone(),
+        lock_timeout: args.deploy.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: args.allow_drift,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
+        observer: Some(&progress),
     };
     let mut waited = None;
     if args.wait.wait {
@@ -490,6 +495,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     }
     // READY (or no --wait): exactly a plain apply, every check again under the lock.
     let receipt = apply::apply(&vb, &o)?;
+    drop(progress);
     let mut outcome = finish(receipt, &dest, key.as_ref());
     outcome.wait = waited;
     Ok(Box::new(outcome))
@@ -497,30 +503,34 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
+    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
         key.as_ref(),
-        args.sign_receipt
+        args.deploy
+            .sign_receipt
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    let dest = ReceiptDest::from_args(args.receipt.as_deref(), &args.receipt_dir);
+    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, key.is_some())?;
-    let confirm = confirm_on_tty(args.yes, "ROLL BACK");
+    let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
+    let progress = crate::progress::Deploy::new();
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
         params,
         through: None,
-        lock_timeout: args.lock_timeout.clone(),
+        lock_timeout: args.deploy.lock_timeout.clone(),
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: false,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
         skip_gates: false,
         confirm: confirm.as_deref(),
+        observer: Some(&progress),
     };
     let receipt = apply::rollback(&vb, &o)?;
+    drop(progress);
     Ok(Box::new(finish(receipt, &dest, key.as_ref())))
 }

@@ -17,7 +17,7 @@ use crate::db::conn;
 use crate::db::ledger::{self, LedgerRow};
 use crate::error::{Error, Result};
 use crate::minisign::SignatureBox;
-use crate::report::{short, table, terminal_safe, Outcome, Report};
+use crate::report::{short, table_blocks, terminal_safe, Outcome, Report};
 use crate::trust::{self, Existence, Judging, SignatureCheck, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -146,11 +146,15 @@ impl Report for AuditReport {
             })
             .collect();
         // Each row, then what it rests on.
-        let rendered = table(&["subject", "check", "verdict", "detail"], &rows);
-        let mut lines = rendered.lines();
-        let mut out: Vec<String> = lines.by_ref().take(2).map(str::to_string).collect();
-        for (line, v) in lines.zip(&self.verdicts) {
-            out.push(line.to_string());
+        let blocks = table_blocks(
+            &["subject", "check", "verdict", "detail"],
+            &rows,
+            crate::style::width(),
+        );
+        let mut blocks = blocks.into_iter();
+        let mut out: Vec<String> = blocks.by_ref().take(2).collect();
+        for (block, v) in blocks.zip(&self.verdicts) {
+            out.push(block);
             out.push(format!("    basis: {}", terminal_safe(&v.basis)));
         }
         let count = |f: Finding| self.verdicts.iter().filter(|v| v.verdict == f).count();
@@ -166,6 +170,12 @@ impl Report for AuditReport {
                 count(Finding::Unverified)
             ),
         };
+        let paint = match self.result {
+            AuditResult::Pass => crate::style::Paint::Good,
+            AuditResult::Fail => crate::style::Paint::Bad,
+            AuditResult::Unverified => crate::style::Paint::Warn,
+        };
+        let summary = crate::style::paint(paint, &summary);
         format!(
             "audit: {} bundle(s), {} receipt(s){}\n\n{}\n\n{}",
             self.bundles.len(),

@@ -74,6 +74,7 @@ pub fn bundle_progress(path: &Path, what: &str) -> crate::progress::Progress {
 pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
+    refuse_public_key(path, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -103,6 +104,32 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
         None
     };
     SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
+}
+
+/// A public key (`alice.pub`) where a secret key is expected is named as such, before
+/// its file mode is judged: it is readable by all on purpose.
+fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    if !meta.is_file() || meta.len() > 4096 {
+        return Ok(());
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let Ok(public) = crate::minisign::PublicKey::parse(&text) else {
+        return Ok(());
+    };
+    let secret = path.with_extension("key");
+    Err(Error::usage(
+        format!(
+            "{} is a public key (key id {}); signing needs the secret key",
+            path.display(),
+            public.key_id
+        ),
+        Some(format!(
+            "pass the secret key made with it by `airlock keygen` (e.g. {}); the .pub belongs in the trust store",
+            secret.display()
+        )),
+    ))
 }
 
 /// `--at TIME` or now.

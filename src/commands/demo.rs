@@ -39,6 +39,11 @@ pub struct DemoStep {
     pub ok: bool,
     pub detail: String,
     pub duration_ms: u64,
+    /// The command an operator would type to do this step by hand (airlock, or psql
+    /// for the fixture and the stand-in approval). Its paths are in the demo's work
+    /// directory, which stays with `--keep`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// The private cluster the demo ran on when no server answered.
@@ -97,6 +102,23 @@ impl Report for DemoReport {
         );
         if let Some(r) = &self.rehearsal {
             s.push_str(&format!("\n\nrehearsal step table:\n{r}"));
+        }
+        let commands: Vec<String> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.command.as_ref().map(|c| format!("{:>2}  {c}", i + 1)))
+            .collect();
+        if !commands.is_empty() {
+            s.push_str(&format!(
+                "\n\nthe same steps by hand{}:\n{}",
+                if self.kept {
+                    ""
+                } else {
+                    " (run with --keep to keep the files they name)"
+                },
+                commands.join("\n")
+            ));
         }
         s.push_str(&format!(
             "\n\n{}",
@@ -161,14 +183,23 @@ fn fixture_sql() -> Vec<(&'static str, &'static str)> {
 struct Steps {
     steps: Vec<DemoStep>,
     failed: bool,
+    /// The command of the next step ([`Steps::by_hand`]).
+    next_command: Option<String>,
 }
 
 impl Steps {
+    /// The next step is what `command` does.
+    fn by_hand(&mut self, command: String) -> &mut Self {
+        self.next_command = Some(command);
+        self
+    }
+
     fn run<T>(
         &mut self,
         name: &str,
         f: impl FnOnce() -> std::result::Result<(T, String), String>,
     ) -> Option<T> {
+        let command = self.next_command.take();
         if self.failed {
             return None;
         }
@@ -179,6 +210,7 @@ impl Steps {
                 ok: false,
                 detail: "not run: interrupted (Ctrl-C)".into(),
                 duration_ms: 0,
+                command,
             });
             return None;
         }
@@ -192,6 +224,7 @@ impl Steps {
                     ok: true,
                     detail,
                     duration_ms: ms,
+                    command,
                 });
                 Some(v)
             }
@@ -202,6 +235,7 @@ impl Steps {
                     ok: false,
                     detail,
                     duration_ms: ms,
+                    command,
                 });
                 None
             }
@@ -260,6 +294,7 @@ fn start_private_cluster(admin: &ConnSpec) -> Result<(PrivateCluster, DemoStep)>
             c.user()
         ),
         duration_ms: t.elapsed().as_millis() as u64,
+        command: None,
     };
     Ok((c, step))
 }
@@ -304,7 +339,14 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         .prefix("airlock-demo-")
         .tempdir()
         .map_err(|e| Error::io("cannot create a work directory", e))?;
-    let mut report = run_steps(&target, &db, work.path());
+    // The database as an operator would name it: a bare name on the server the
+    // environment points at, the whole connection string otherwise.
+    let db_arg = if args.db.is_none() && private.is_none() {
+        db.clone()
+    } else {
+        target.shown.clone()
+    };
+    let mut report = run_steps(&target, &db, &db_arg, work.path());
     if args.keep {
         report.kept = true;
         report.workdir = Some(work.keep());
@@ -325,6 +367,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
                 Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
             },
             duration_ms: 0,
+            command: None,
         });
         report.ok &= ok;
     }
@@ -361,20 +404,28 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
             ok,
             detail: stopped.unwrap_or_else(|e| e),
             duration_ms: t.elapsed().as_millis() as u64,
+            command: None,
         });
         report.ok &= ok;
     }
     Ok(Box::new(report))
 }
 
-fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
+fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoReport {
     let mut s = Steps {
         steps: vec![],
         failed: false,
+        next_command: None,
     };
     let src = work.join("one-roof");
     let keys = work.join("trust");
-    s.run("load the greenfield fixture", || {
+    let bundle = work.join("one-roof.airlock.tar.gz");
+    let hand = ByHand::new(db_arg, &bundle, &keys);
+    s.by_hand(format!(
+        "psql -d {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
+        hand.db
+    ))
+    .run("load the greenfield fixture", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
         let files = fixture_sql();
         for (name, sql) in &files {
@@ -382,7 +433,13 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         }
         Ok(((), format!("{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals", files.len())))
     });
-    let key = s.run("make a throw-away release key", || {
+    let key = s
+        .by_hand(format!(
+            "airlock keygen --out {0}/demo-release --unencrypted && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
+            sh(&work.display().to_string()),
+            hand.trust
+        ))
+        .run("make a throw-away release key", || {
         let k = SecretKey::generate().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
         std::fs::write(keys.join("demo-release.pub"), k.public().to_file_text())
@@ -393,8 +450,13 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
             format!("key {id}; its public key is the whole trust store"),
         ))
     });
-    let bundle = work.join("one-roof.airlock.tar.gz");
-    s.run("pack and sign bundle/one-roof", || {
+    s.by_hand(format!(
+        "airlock pack {} --key {}/demo-release.key --out {} --force",
+        sh(&src.display().to_string()),
+        sh(&work.display().to_string()),
+        hand.bundle
+    ))
+    .run("pack and sign bundle/one-roof", || {
         write_tree(&SOURCE, &src).map_err(|e| e.to_string())?;
         let toml_path = src.join("bundle.toml");
         let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
@@ -431,16 +493,21 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
             ),
         ))
     });
-    let vb = s.run("verify against the trust store", || {
-        let store = TrustStore::load(&keys).map_err(|e| e.to_string())?;
-        let vb =
-            VerifiedBundle::load(&bundle, &store, chrono::Utc::now()).map_err(|e| e.to_string())?;
-        let d = format!(
-            "signature threshold met, {} file hashes match",
-            vb.manifest().files.len()
-        );
-        Ok((vb, d))
-    });
+    let vb = s
+        .by_hand(format!(
+            "airlock verify {} --trust {}",
+            hand.bundle, hand.trust
+        ))
+        .run("verify against the trust store", || {
+            let store = TrustStore::load(&keys).map_err(|e| e.to_string())?;
+            let vb = VerifiedBundle::load(&bundle, &store, chrono::Utc::now())
+                .map_err(|e| e.to_string())?;
+            let d = format!(
+                "signature threshold met, {} file hashes match",
+                vb.manifest().files.len()
+            );
+            Ok((vb, d))
+        });
     let Some(vb) = vb else {
         return finish(s, db, None);
     };
@@ -459,130 +526,152 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
         remember: false,
         skip_gates: false,
         confirm: None,
+        observer: None,
     };
-    s.run("gate (before ratification)", || {
-        let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-        if r.ready() {
-            return Err("expected BLOCKED on the greenfield fixture, got READY".into());
-        }
-        Ok(((), format!("BLOCKED as expected - {}", r.blocked_summary())))
-    });
-    s.run("apply is refused while BLOCKED", || {
-        match apply::apply(&vb, &opts(params.clone())) {
-            Err(DbError::Blocked(m)) => Ok((
-                (),
-                format!("exit 3, nothing changed: {}", crate::report::clip(&m, 80)),
-            )),
-            Err(e) => Err(format!("expected BLOCKED, got: {e}")),
-            Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
-        }
-    });
-    s.run("DEMO STAND-IN for human ratification", || {
+    s.by_hand(hand.bundle_cmd("gate", ""))
+        .run("gate (before ratification)", || {
+            let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+            if r.ready() {
+                return Err("expected BLOCKED on the greenfield fixture, got READY".into());
+            }
+            Ok(((), format!("BLOCKED as expected - {}", r.blocked_summary())))
+        });
+    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .run("apply is refused while BLOCKED", || {
+            match apply::apply(&vb, &opts(params.clone())) {
+                Err(DbError::Blocked(m)) => Ok((
+                    (),
+                    format!("exit 3, nothing changed: {}", crate::report::clip(&m, 80)),
+                )),
+                Err(e) => Err(format!("expected BLOCKED, got: {e}")),
+                Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
+            }
+        });
+    s.by_hand(format!(
+        "psql -d {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
+        hand.db
+    ))
+    .run("DEMO STAND-IN for human ratification", || {
         let sql = FIXTURE.get_file(APPROVAL_FILE).and_then(|f| f.contents_utf8()).ok_or("fixture has no approve.sql")?;
         let mut c = target.connect().map_err(|e| e.to_string())?;
         c.batch_execute(sql).map_err(|e| crate::db::pg_message(&e))?;
         Ok(((), format!("inserted one os_proposal_approvals row for {DEMO_APR}; in production only a human does this")))
     });
-    s.run("gate (after ratification)", || {
-        let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-        if !r.ready() {
-            return Err(format!(
-                "expected READY, got BLOCKED: {}",
-                r.blocked_summary()
-            ));
-        }
-        Ok(((), "READY".into()))
-    });
+    s.by_hand(hand.bundle_cmd("gate", ""))
+        .run("gate (after ratification)", || {
+            let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+            if !r.ready() {
+                return Err(format!(
+                    "expected READY, got BLOCKED: {}",
+                    r.blocked_summary()
+                ));
+            }
+            Ok(((), "READY".into()))
+        });
     let mut rehearsal = None;
-    s.run("rehearse on a clone", || {
-        let r = rehearse::rehearse(
-            &vb,
-            &RehearseOptions {
-                conn: target,
-                clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
-                params: params.clone(),
-                assume_gates: false,
-                statement_timeout: "60s".into(),
-                gate_role: None,
-            },
-        );
-        rehearsal = Some(super::rehearse::steps_table(&r));
-        if !r.ok {
-            return Err(format!("rehearsal failed (exit {})", r.exit_code));
-        }
-        Ok((
-            (),
-            format!(
-                "{} steps held; clone dropped; target fingerprint unchanged",
-                r.steps.len()
-            ),
-        ))
-    });
-    let before = s.run("fingerprint before apply", || {
-        let mut c = target.connect().map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
-            .map_err(|e| e.to_string())?;
-        let d = format!("{} (schema and data)", fp.short());
-        Ok((fp, d))
-    });
-    s.run("apply", || {
-        let r = apply::apply(&vb, &opts(params.clone())).map_err(|e| e.to_string())?;
-        let verify = r
-            .verify
-            .as_ref()
-            .map(|v| {
-                v.values
-                    .iter()
-                    .filter(|(k, _)| v.expected.contains_key(*k))
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        Ok((
-            (),
-            format!(
-                "{} tiers in one transaction; verify probe: {verify}",
-                r.tiers.len()
-            ),
-        ))
-    });
-    s.run("status (the ledger)", || {
-        let mut c = target.connect().map_err(|e| e.to_string())?;
-        let rows = ledger::read_all(&mut c).map_err(|e| e.to_string())?;
-        let chain = ledger::verify_chain(&rows);
-        if let Some((seq, why)) = chain {
-            return Err(format!("hash chain broken at {seq}: {why}"));
-        }
-        let last = rows.last().ok_or("no ledger row")?;
-        Ok((
-            (),
-            format!(
-                "{} row(s), chain OK; last: {} {} by {}",
-                rows.len(),
-                last.event,
-                last.bundle_version,
-                last.operator
-            ),
-        ))
-    });
-    s.run("re-apply is refused", || {
-        match apply::apply(&vb, &opts(params.clone())) {
-            Err(DbError::Refused(_)) => Ok(((), "exit 6: every tier is already applied".into())),
-            Err(e) => Err(format!("expected a refusal, got: {e}")),
-            Ok(_) => Err("a second apply was not refused".into()),
-        }
-    });
-    s.run("rollback", || {
-        let r = apply::rollback(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-        let probe = r
-            .rollback_probe
-            .as_ref()
-            .map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default()))
-            .unwrap_or_default();
-        Ok(((), format!("{}; {probe}", r.outcome)))
-    });
-    s.run("fingerprint after rollback == before apply", || {
+    s.by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
+        .run("rehearse on a clone", || {
+            let r = rehearse::rehearse(
+                &vb,
+                &RehearseOptions {
+                    conn: target,
+                    clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
+                    params: params.clone(),
+                    assume_gates: false,
+                    statement_timeout: "60s".into(),
+                    gate_role: None,
+                    observer: None,
+                },
+            );
+            rehearsal = Some(super::rehearse::steps_table(&r));
+            if !r.ok {
+                return Err(format!("rehearsal failed (exit {})", r.exit_code));
+            }
+            Ok((
+                (),
+                format!(
+                    "{} steps held; clone dropped; target fingerprint unchanged",
+                    r.steps.len()
+                ),
+            ))
+        });
+    let before = s
+        .by_hand(format!("airlock fingerprint --data --db {}", hand.db))
+        .run("fingerprint before apply", || {
+            let mut c = target.connect().map_err(|e| e.to_string())?;
+            let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
+                .map_err(|e| e.to_string())?;
+            let d = format!("{} (schema and data)", fp.short());
+            Ok((fp, d))
+        });
+    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .run("apply", || {
+            let r = apply::apply(&vb, &opts(params.clone())).map_err(|e| e.to_string())?;
+            let verify = r
+                .verify
+                .as_ref()
+                .map(|v| {
+                    v.values
+                        .iter()
+                        .filter(|(k, _)| v.expected.contains_key(*k))
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            Ok((
+                (),
+                format!(
+                    "{} tiers in one transaction; verify probe: {verify}",
+                    r.tiers.len()
+                ),
+            ))
+        });
+    s.by_hand(format!("airlock status --verify-chain --db {}", hand.db))
+        .run("status (the ledger)", || {
+            let mut c = target.connect().map_err(|e| e.to_string())?;
+            let rows = ledger::read_all(&mut c).map_err(|e| e.to_string())?;
+            let chain = ledger::verify_chain(&rows);
+            if let Some((seq, why)) = chain {
+                return Err(format!("hash chain broken at {seq}: {why}"));
+            }
+            let last = rows.last().ok_or("no ledger row")?;
+            Ok((
+                (),
+                format!(
+                    "{} row(s), chain OK; last: {} {} by {}",
+                    rows.len(),
+                    last.event,
+                    last.bundle_version,
+                    last.operator
+                ),
+            ))
+        });
+    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .run("re-apply is refused", || {
+            match apply::apply(&vb, &opts(params.clone())) {
+                Err(DbError::Refused(_)) => {
+                    Ok(((), "exit 6: every tier is already applied".into()))
+                }
+                Err(e) => Err(format!("expected a refusal, got: {e}")),
+                Ok(_) => Err("a second apply was not refused".into()),
+            }
+        });
+    s.by_hand(hand.bundle_cmd("rollback", "--yes"))
+        .run("rollback", || {
+            let r = apply::rollback(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
+            let probe = r
+                .rollback_probe
+                .as_ref()
+                .map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default()))
+                .unwrap_or_default();
+            Ok(((), format!("{}; {probe}", r.outcome)))
+        });
+    s.by_hand(format!(
+        "airlock fingerprint --data --db {}  # compare: airlock fingerprint --diff A.json B.json",
+        hand.db
+    ))
+    .run("fingerprint after rollback == before apply", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
         let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
             .map_err(|e| e.to_string())?;
@@ -602,6 +691,52 @@ fn run_steps(target: &ConnSpec, db: &str, work: &Path) -> DemoReport {
     let mut r = finish(s, db, None);
     r.rehearsal = rehearsal;
     r
+}
+
+/// Shell-quoted pieces of the commands an operator would type.
+struct ByHand {
+    /// `--db` value: the demo database's name, or its whole connection string.
+    db: String,
+    bundle: String,
+    trust: String,
+}
+
+impl ByHand {
+    fn new(db: &str, bundle: &Path, trust: &Path) -> ByHand {
+        ByHand {
+            db: sh(db),
+            bundle: sh(&bundle.display().to_string()),
+            trust: sh(&trust.display().to_string()),
+        }
+    }
+
+    fn bundle_cmd(&self, sub: &str, extra: &str) -> String {
+        let mut c = format!(
+            "airlock {sub} {} --trust {} --db {}",
+            self.bundle, self.trust, self.db
+        );
+        if !extra.is_empty() {
+            c.push(' ');
+            c.push_str(extra);
+        }
+        c
+    }
+
+    fn apply_flags(&self) -> String {
+        format!("--param ratified_apr={DEMO_APR} --yes")
+    }
+}
+
+/// `text` as one shell word (single-quoted unless it is plainly safe).
+fn sh(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c))
+    {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn finish(s: Steps, db: &str, workdir: Option<PathBuf>) -> DemoReport {

@@ -34,11 +34,11 @@ pub fn run(args: ExtractArgs) -> Result<Outcome> {
         &args.bundle,
         Judge::Trust { store: &store, at },
         &Limits::default(),
-        &args.to,
+        &args.out,
         &bundle_progress(&args.bundle, "extracting"),
     )?;
     Ok(Box::new(ExtractReport {
-        to: args.to,
+        to: args.out,
         bundle_id: op.bundle_id,
         files: op.manifest.files.len(),
     }))

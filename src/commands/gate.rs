@@ -124,7 +124,7 @@ impl Report for GateOutcome {
     fn human(&self) -> String {
         let mut s = format!(
             "{}: {} gate(s) on database {} (bundle {})\n\n{}",
-            self.report.verdict,
+            crate::style::verdict(&self.report.verdict),
             self.report.gates.len(),
             self.database,
             short(&self.bundle_id),
@@ -171,6 +171,7 @@ fn options<'a>(
         remember: false,
         skip_gates: false,
         confirm: None,
+        observer: None,
     }
 }
 
@@ -226,9 +227,13 @@ impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
         let verdict = match p.verdict {
-            PlanVerdict::Go => "GO".to_string(),
-            PlanVerdict::Blocked => "BLOCKED (exit 3)".to_string(),
-            PlanVerdict::NoGo => format!("NO-GO (apply would exit {})", p.exit_code),
+            PlanVerdict::Go => crate::style::verdict("GO"),
+            PlanVerdict::Blocked => format!("{} (exit 3)", crate::style::verdict("BLOCKED")),
+            PlanVerdict::NoGo => format!(
+                "{} (apply would exit {})",
+                crate::style::verdict("NO-GO"),
+                p.exit_code
+            ),
         };
         let mut s = format!(
             "plan for {} {} (bundle {}) on database {}: {verdict}\n\n{}",
@@ -251,7 +256,11 @@ impl Report for PlanOutcome {
         }
         if let Some(g) = &p.gates {
             if !g.gates.is_empty() {
-                s.push_str(&format!("\n\ngates: {}\n{}", g.verdict, gate_table(g)));
+                s.push_str(&format!(
+                    "\n\ngates: {}\n{}",
+                    crate::style::verdict(&g.verdict),
+                    gate_table(g)
+                ));
             }
         }
         if let Some(pf) = &p.preflight {

@@ -175,8 +175,40 @@ fn pack_linted(
         payload_bytes: m.payload_size(),
         bundle_bytes,
         signed_by: key.key_id.to_string(),
-        warnings: linted.warnings,
+        warnings: linted
+            .warnings
+            .into_iter()
+            .chain(expiry_warning(&m, chrono::Utc::now()))
+            .collect(),
     })
+}
+
+/// How soon an expiry counts as "very soon" for a warning at pack time.
+const EXPIRES_SOON: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// A bundle that expires before it can be carried across and applied is worth a word:
+/// verify, gate and apply refuse it from `expires` on (exit 4).
+fn expiry_warning(m: &Manifest, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let text = m.bundle.expires.as_deref()?;
+    let at = crate::trust::parse_rfc3339(text)?;
+    if at <= now {
+        Some(format!(
+            "bundle.expires {text} has already passed: verify, gate and apply will refuse this bundle as expired; set a later expires and pack again"
+        ))
+    } else if at - now < EXPIRES_SOON {
+        let hours = (at - now).num_hours();
+        Some(format!(
+            "bundle.expires {text} is in {} (under {} days): the bundle is refused as expired from then on",
+            if hours < 1 {
+                "less than an hour".to_string()
+            } else {
+                format!("about {hours} hour(s)")
+            },
+            EXPIRES_SOON.num_days()
+        ))
+    } else {
+        None
+    }
 }
 
 pub fn run(args: PackArgs) -> Result<Outcome> {

@@ -39,9 +39,9 @@ impl Report for RehearseOutcome {
             r.target,
             r.clone,
             if r.ok {
-                "PASS - every step held"
+                crate::style::paint(crate::style::Paint::Good, "PASS - every step held")
             } else {
-                "FAIL"
+                crate::style::verdict("FAIL")
             },
             steps_table(r)
         )
@@ -55,6 +55,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
     crate::db::apply::check_required(&vb, &all, &params)?;
+    let progress = crate::progress::Deploy::new();
     let report = rehearse::rehearse(
         &vb,
         &RehearseOptions {
@@ -64,7 +65,9 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             assume_gates: args.assume_gates,
             statement_timeout: args.db.statement_timeout.clone(),
             gate_role: args.gate.gate_role.clone(),
+            observer: Some(&progress),
         },
     );
+    drop(progress);
     Ok(Box::new(RehearseOutcome { report }))
 }

@@ -64,9 +64,21 @@ pub struct HeadMemory {
     pub file: String,
 }
 
+/// How `status` and `fingerprint` chose their database, for people.
+fn chosen_by(from: &str) -> String {
+    match from {
+        "default" => "no --db, AIRLOCK_DB or PGDATABASE: libpq's default, the user name; pass --db NAME for another".into(),
+        other => format!("from {other}"),
+    }
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
+    /// The database read (`current_database()`).
     pub database: String,
+    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE" or "default" (no
+    /// name given anywhere: libpq's default, the user name).
+    pub database_from: String,
     pub ledger_exists: bool,
     pub remembered_head: HeadMemory,
     pub bundles: Vec<BundleStatus>,
@@ -79,8 +91,9 @@ impl Report for StatusReport {
     fn human(&self) -> String {
         if !self.ledger_exists {
             return format!(
-                "database {}: no airlock ledger yet (nothing was ever applied with airlock)\nremembered head: {}",
+                "database {} ({}): no airlock ledger yet (nothing was ever applied with airlock)\nremembered head: {}",
                 self.database,
+                chosen_by(&self.database_from),
                 memory_line(&self.remembered_head)
             );
         }
@@ -107,8 +120,9 @@ impl Report for StatusReport {
             })
             .collect();
         let mut s = format!(
-            "database {}: {} ledger row(s)\n\n{}",
+            "database {} ({}): {} ledger row(s)\n\n{}",
             self.database,
+            chosen_by(&self.database_from),
             self.rows.len(),
             table(
                 &[
@@ -366,6 +380,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
         });
     Ok(Box::new(StatusReport {
         database,
+        database_from: spec.dbname_from.clone(),
         ledger_exists: exists,
         remembered_head,
         bundles,
@@ -376,7 +391,10 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct FingerprintReport {
+    /// The database fingerprinted (`current_database()`).
     pub database: String,
+    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE" or "default".
+    pub database_from: String,
     #[serde(flatten)]
     pub fingerprint: Fingerprint,
 }
@@ -388,10 +406,11 @@ impl Report for FingerprintReport {
             *counts.entry(p.kind.as_str()).or_default() += 1;
         }
         format!(
-            "{}  ({} level, database {}, short {})\n  {}",
+            "{}  ({} level, database {} ({}), short {})\n  {}",
             self.fingerprint.fingerprint,
             self.fingerprint.level,
             self.database,
+            chosen_by(&self.database_from),
             self.fingerprint.short(),
             counts
                 .iter()
@@ -482,6 +501,7 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     let fp = fingerprint::compute_consistent(&mut c, &readers, level, args.jobs.into())?;
     Ok(Box::new(FingerprintReport {
         database,
+        database_from: spec.dbname_from.clone(),
         fingerprint: fp,
     }))
 }

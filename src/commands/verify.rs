@@ -30,7 +30,7 @@ impl Report for BundleReport {
         let m = &self.manifest;
         let mut s = format!(
             "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    database {:?}\n  files:     {} ({} bytes, every SHA-256 checked)",
-            self.status,
+            crate::style::verdict(&self.status),
             m.bundle.name,
             m.bundle.version,
             m.bundle.sequence,

@@ -39,6 +39,37 @@ pub struct Options<'a> {
     pub remember: bool,
     /// Asked on a terminal before anything changes; false cancels.
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
+    /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
+    pub observer: Option<&'a dyn Observer>,
+}
+
+/// Watches a deploy as it runs, between the messages airlock sends (never inside the
+/// server's work). Every method has a do-nothing default.
+pub trait Observer {
+    /// `files` files of `bytes` bytes in all are about to run (apply: the tiers of this
+    /// transaction; rollback: the rollback files).
+    fn start(&self, _event: &str, _files: usize, _bytes: u64) {}
+    /// Tier `index` (0-based) of `of` begins.
+    fn tier(&self, _index: usize, _of: usize, _name: &str) {}
+    /// A file of `bytes` bytes is sent and runs.
+    fn file(&self, _path: &str, _bytes: u64) {}
+    /// That file ran.
+    fn file_done(&self, _path: &str, _bytes: u64) {}
+}
+
+/// The files of these tiers, with their sizes (for an [`Observer`]).
+fn tier_files<'m>(m: &'m Manifest, idx: &[usize]) -> Vec<(&'m str, u64)> {
+    idx.iter()
+        .flat_map(|&i| m.tier[i].files.iter())
+        .map(|f| (f.as_str(), file_size(m, f)))
+        .collect()
+}
+
+fn file_size(m: &Manifest, path: &str) -> u64 {
+    m.files
+        .binary_search_by(|f| f.path.as_str().cmp(path))
+        .map(|i| m.files[i].size)
+        .unwrap_or(0)
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -529,11 +560,21 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             receipt.fingerprint_before = before.fingerprint.clone();
         }
         let n = m.tier.len();
+        if let Some(o) = opts.observer {
+            let files = tier_files(m, &idx);
+            o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
+        }
         for &i in &idx {
             let tier = &m.tier[i];
+            if let Some(o) = opts.observer {
+                o.tier(i, n, &tier.name);
+            }
             for f in &tier.files {
                 interrupted_check()?;
                 let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
+                if let Some(o) = opts.observer {
+                    o.file(f, file_size(m, f));
+                }
                 run_file(&mut tx, &prelude, sql).map_err(|e| {
                     let what = if sqlstate(&e) == Some("57014") && conn::interrupted() {
                         "cancelled by the operator (Ctrl-C)".to_string()
@@ -547,6 +588,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                         ),
                     }
                 })?;
+                if let Some(o) = opts.observer {
+                    o.file_done(f, file_size(m, f));
+                }
             }
         }
         interrupted_check()?;
@@ -675,9 +719,16 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }
     set_params(&mut tx, &opts.params)?;
     let before = fingerprint::compute_with(&mut tx, &mut described)?;
+    if let Some(o) = opts.observer {
+        let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
+        o.start("rollback", rb.files.len(), bytes);
+    }
     for f in &rb.files {
         interrupted_check()?;
         let sql = vb.sql(f).map_err(|e| DbError::State(e.to_string()))?;
+        if let Some(o) = opts.observer {
+            o.file(f, file_size(m, f));
+        }
         run_file(&mut tx, &prelude, sql).map_err(|e| DbError::Sql {
             context: format!("rollback file {f}"),
             message: format!(
@@ -685,6 +736,9 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
                 super::pg_message(&e)
             ),
         })?;
+        if let Some(o) = opts.observer {
+            o.file_done(f, file_size(m, f));
+        }
     }
     session::repin(&mut tx, &opts.statement_timeout)?;
     if let (Some(probe), Some(expect)) = (&rb.probe, &rb.expect) {

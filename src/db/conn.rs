@@ -1,5 +1,5 @@
 //! Connecting: `--db` / `AIRLOCK_DB` / libpq environment, the bundle's target database
-//! as default name, NOTICE forwarding, Ctrl-C → cancel, and the name guard.
+//! as default name, NOTICE collection (db::notices), Ctrl-C → cancel, and the name guard.
 //!
 //! Invariant: every command that touches a database goes through [`connect`] and then
 //! [`name_guard`] before it runs anything else.
@@ -14,6 +14,9 @@ pub struct ConnSpec {
     pub config: Config,
     /// Shown in messages (no password).
     pub shown: String,
+    /// Where the database name came from: `--db/AIRLOCK_DB`, `PGDATABASE`, or the
+    /// default (the bundle's target.database, or the user name).
+    pub dbname_from: String,
 }
 
 fn default_socket_dir() -> String {
@@ -48,12 +51,22 @@ pub fn os_user() -> String {
 /// `default_db` is used when no database name was given anywhere.
 pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> {
     let mut config: Config = match db {
+        Some(s) if is_bare_name(s) => {
+            let mut c = Config::new();
+            c.dbname(s);
+            c
+        }
         Some(s) => s.parse().map_err(|e| {
             DbError::Usage(format!(
-                "--db {s:?} is not a libpq connection string or URL: {e}"
+                "--db {s:?} is not a database name, libpq connection string or URL: {e}"
             ))
         })?,
         None => Config::new(),
+    };
+    let mut dbname_from = if config.get_dbname().is_some() {
+        "--db or AIRLOCK_DB"
+    } else {
+        ""
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if config.get_hosts().is_empty() {
@@ -88,6 +101,11 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
         } else {
             None
         };
+        dbname_from = if name.is_some() {
+            "PGDATABASE"
+        } else {
+            "default"
+        };
         config.dbname(&name.unwrap_or_else(|| default_db.to_string()));
     }
     if config.get_application_name().is_none() {
@@ -100,13 +118,7 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
         _ => super::session::startup_options(),
     };
     config.options(&options);
-    config.notice_callback(|n| {
-        eprintln!(
-            "{}: {}",
-            crate::report::terminal_safe(n.severity()),
-            crate::report::terminal_safe(n.message())
-        );
-    });
+    config.notice_callback(|n| super::notices::record(&n));
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -122,7 +134,23 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
         config.get_user().unwrap_or(""),
         config.get_dbname().unwrap_or("")
     );
-    Ok(ConnSpec { config, shown })
+    Ok(ConnSpec {
+        config,
+        shown,
+        dbname_from: dbname_from.into(),
+    })
+}
+
+/// A bare database name, as psql takes it (`--db mydb`): no `=` (a key=value string)
+/// and no URL scheme. Such a word is never a valid connection string, so reading it
+/// as a name takes nothing away.
+fn is_bare_name(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && !s.contains('=')
+        && !s.starts_with("postgres://")
+        && !s.starts_with("postgresql://")
+        && !s.chars().any(char::is_whitespace)
 }
 
 impl ConnSpec {

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
+pub mod notices;
 pub mod plan;
 pub mod rehearse;
 pub mod remembered;
@@ -116,6 +117,22 @@ pub fn require_params(
     Ok(())
 }
 
+/// What to do about a failed connection, by what the server (or the socket) said.
+fn connect_hint(message: &str) -> String {
+    if message.contains("SQLSTATE 3D000") {
+        "the server runs, but has no database by that name: check the name (--db NAME, AIRLOCK_DB, PGDATABASE; `psql -l` lists them) or create it".into()
+    } else if message.contains("SQLSTATE 28P01") || message.contains("SQLSTATE 28000") {
+        "the server runs, but refused this role: check the user (--db \"user=…\", PGUSER), its password (PGPASSWORD, ~/.pgpass) and pg_hba.conf".into()
+    } else if message.contains("SQLSTATE 53300") || message.contains("SQLSTATE 57P03") {
+        "the server runs, but takes no connection now (too many clients, or starting up / shutting down): try again shortly".into()
+    } else if message.contains("SQLSTATE") {
+        "the server answered with the error above: fix what it names, or check --db / AIRLOCK_DB"
+            .into()
+    } else {
+        "no server answered there: check --db / AIRLOCK_DB / PGHOST / PGPORT, and that the server runs (e.g. pg_ctlcluster 15 main start)".into()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot connect to PostgreSQL ({target}): {message}")]
@@ -195,9 +212,7 @@ impl DbError {
     }
     pub fn hint(&self) -> Option<String> {
         match self {
-            DbError::Connect { .. } => Some(
-                "check --db / AIRLOCK_DB / PGHOST and that the server runs (pg_ctlcluster 15 main start)".into(),
-            ),
+            DbError::Connect { message, .. } => Some(connect_hint(message)),
             DbError::NameGuard { expected, .. } => Some(format!(
                 "connect to the database the bundle is for (--db \"dbname={expected}\"), or use the bundle made for this one"
             )),

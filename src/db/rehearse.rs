@@ -91,6 +91,8 @@ pub struct RehearseOptions<'a> {
     pub assume_gates: bool,
     pub statement_timeout: String,
     pub gate_role: Option<String>,
+    /// Shown the apply and rollback steps on the clone as they run.
+    pub observer: Option<&'a dyn apply::Observer>,
 }
 
 struct Run {
@@ -153,6 +155,30 @@ impl Run {
                 None
             }
         }
+    }
+}
+
+/// A syntax error on the target: lint parses with PostgreSQL 18's grammar (and names
+/// only a short list of newer syntax), while the target may be older. Say so.
+fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError {
+    match e {
+        DbError::Sql { context, message } if message.contains("syntax error") => {
+            let admits = min_server_version
+                .map(|v| {
+                    format!(
+                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                        v / 10000
+                    )
+                })
+                .unwrap_or_default();
+            DbError::Sql {
+                context,
+                message: format!(
+                    "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
+                ),
+            }
+        }
+        e => e,
     }
 }
 
@@ -322,6 +348,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         skip_gates,
         remember: false,
         confirm: None,
+        observer: o.observer,
     };
     let mut entry_clone = None;
     let mut exit_fp = None;
@@ -375,7 +402,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         let skip = gate_ok.unwrap_or(false);
         let receipt = run.step("apply", || {
-            let r = apply::apply(vb, &opts(None, skip)).map_err(fail)?;
+            let r = apply::apply(vb, &opts(None, skip))
+                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
             let d = format!(
                 "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
                 r.tiers.len(),

@@ -4,6 +4,10 @@
 //! Invariant: what this module accepts is the reference the token classifier
 //! (`tokens.rs`) is measured against: that one may refuse more, never accept more.
 
+use super::tokens::{
+    body_ends_transaction, ALTER_SUBSCRIPTION_REFRESH, CREATE_SUBSCRIPTION, DO_TRANSACTION,
+    SET_TRANSACTION, TRANSACTION_CONTROL, TRANSACTION_SETTINGS,
+};
 use super::SqlRole;
 use pg_query::NodeEnum;
 use serde_json::Value;
@@ -91,14 +95,43 @@ fn stmt_kind(node: &Value) -> &str {
         .unwrap_or("unknown")
 }
 
+/// A boolean option's value as the server reads it (`WITH (connect)` is true).
+fn def_bool(node: &pg_query::protobuf::Node) -> Option<(String, bool)> {
+    let Some(NodeEnum::DefElem(d)) = &node.node else {
+        return None;
+    };
+    let value = match d.arg.as_ref().and_then(|a| a.node.as_ref()) {
+        None => true,
+        Some(NodeEnum::Boolean(b)) => b.boolval,
+        Some(NodeEnum::Integer(i)) => i.ival != 0,
+        Some(NodeEnum::String(s)) => !matches!(
+            s.sval.to_ascii_lowercase().as_str(),
+            "false" | "off" | "0" | "no" | "f" | "n"
+        ),
+        Some(_) => true,
+    };
+    Some((d.defname.to_ascii_lowercase(), value))
+}
+
+fn option(options: &[pg_query::protobuf::Node], name: &str) -> Option<bool> {
+    options
+        .iter()
+        .filter_map(def_bool)
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
 /// Statements that cannot run inside a transaction block, or that end it.
 fn script_problem(node: &NodeEnum) -> Option<&'static str> {
-    use pg_query::protobuf::{DiscardMode, ReindexObjectType};
+    use pg_query::protobuf::{
+        AlterSubscriptionType as Sub, AlterTableType, DiscardMode, ReindexObjectType,
+        VariableSetKind,
+    };
     Some(match node {
-        NodeEnum::TransactionStmt(_) => {
-            "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/PREPARE TRANSACTION) is airlock's job: the whole apply is one transaction"
+        NodeEnum::TransactionStmt(_) => TRANSACTION_CONTROL,
+        NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => {
+            "VACUUM cannot run inside a transaction block (ANALYZE can)"
         }
-        NodeEnum::VacuumStmt(_) => "VACUUM/ANALYZE cannot run inside a transaction block",
         NodeEnum::IndexStmt(s) if s.concurrent => {
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
         }
@@ -114,10 +147,36 @@ fn script_problem(node: &NodeEnum) -> Option<&'static str> {
         }
         NodeEnum::ReindexStmt(s)
             if s.kind == ReindexObjectType::ReindexObjectSystem as i32
-                || s.kind == ReindexObjectType::ReindexObjectDatabase as i32 =>
+                || s.kind == ReindexObjectType::ReindexObjectDatabase as i32
+                || s.kind == ReindexObjectType::ReindexObjectSchema as i32 =>
         {
-            "REINDEX SYSTEM/DATABASE cannot run inside a transaction block"
+            "REINDEX SCHEMA/DATABASE/SYSTEM cannot run inside a transaction block"
         }
+        NodeEnum::AlterTableStmt(s)
+            if s.cmds.iter().any(|c| {
+                matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                    if cmd.subtype == AlterTableType::AtDetachPartition as i32
+                        && matches!(cmd.def.as_ref().and_then(|d| d.node.as_ref()),
+                            Some(NodeEnum::PartitionCmd(p)) if p.concurrent))
+            }) =>
+        {
+            "ALTER TABLE … DETACH PARTITION … CONCURRENTLY cannot run inside a transaction block"
+        }
+        NodeEnum::AlterDatabaseStmt(s)
+            if s.options.iter().any(|o| {
+                matches!(&o.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("tablespace"))
+            }) =>
+        {
+            "ALTER DATABASE … SET TABLESPACE cannot run inside a transaction block"
+        }
+        NodeEnum::VariableSetStmt(s)
+            if (s.kind == VariableSetKind::VarSetMulti as i32
+                && s.name.eq_ignore_ascii_case("transaction"))
+                || TRANSACTION_SETTINGS.contains(&s.name.to_ascii_lowercase().as_str()) =>
+        {
+            SET_TRANSACTION
+        }
+        NodeEnum::DoStmt(s) if do_body_ends_transaction(s) => DO_TRANSACTION,
         NodeEnum::ClusterStmt(s) if s.relation.is_none() => {
             "CLUSTER without a table cannot run inside a transaction block"
         }
@@ -131,14 +190,44 @@ fn script_problem(node: &NodeEnum) -> Option<&'static str> {
         NodeEnum::CreateTableSpaceStmt(_) | NodeEnum::DropTableSpaceStmt(_) => {
             "CREATE/DROP TABLESPACE cannot run inside a transaction block"
         }
-        NodeEnum::CreateSubscriptionStmt(_) | NodeEnum::DropSubscriptionStmt(_) => {
-            "CREATE/DROP SUBSCRIPTION cannot run inside a transaction block"
+        // The server refuses only when it creates a replication slot: by default,
+        // unless `connect = false` (which makes create_slot default to false).
+        NodeEnum::CreateSubscriptionStmt(s)
+            if option(&s.options, "create_slot")
+                .unwrap_or(option(&s.options, "connect") != Some(false)) =>
+        {
+            CREATE_SUBSCRIPTION
         }
-        NodeEnum::CopyStmt(s) if s.filename.is_empty() => {
-            "COPY FROM STDIN / TO STDOUT needs psql; load data with INSERT"
+        NodeEnum::DropSubscriptionStmt(_) => {
+            "DROP SUBSCRIPTION cannot run inside a transaction block when the subscription has a replication slot, which lint cannot see"
+        }
+        NodeEnum::AlterSubscriptionStmt(s)
+            if s.kind == Sub::AlterSubscriptionRefresh as i32
+                || ((s.kind == Sub::AlterSubscriptionSetPublication as i32
+                    || s.kind == Sub::AlterSubscriptionAddPublication as i32
+                    || s.kind == Sub::AlterSubscriptionDropPublication as i32)
+                    && option(&s.options, "refresh") != Some(false)) =>
+        {
+            ALTER_SUBSCRIPTION_REFRESH
+        }
+        // The lexer accepts only COPY … FROM STDIN (with its data inline) and refuses
+        // every other form with its reason before this is asked; this is the parser's
+        // own check of the same rule.
+        NodeEnum::CopyStmt(s) if !s.is_from || s.is_program || !s.filename.is_empty() => {
+            "COPY is accepted only as COPY … FROM STDIN with the rows inline"
         }
         NodeEnum::CheckPointStmt(_) => "CHECKPOINT does not belong in a release",
         _ => return None,
+    })
+}
+
+/// A `DO` block whose body commits or rolls back (PL/pgSQL transaction control):
+/// inside airlock's transaction it fails with "invalid transaction termination".
+fn do_body_ends_transaction(s: &pg_query::protobuf::DoStmt) -> bool {
+    s.args.iter().any(|a| {
+        matches!(&a.node, Some(NodeEnum::DefElem(d)) if d.defname == "as"
+            && matches!(d.arg.as_ref().and_then(|x| x.node.as_ref()),
+                Some(NodeEnum::String(body)) if body_ends_transaction(&body.sval)))
     })
 }
 

@@ -15,7 +15,7 @@
 use super::SqlRole;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Tok {
+pub(super) enum Tok {
     /// An unquoted word: keyword, identifier or number, ASCII-uppercased.
     Word(String),
     /// A `"quoted identifier"`: its value.
@@ -31,12 +31,12 @@ enum Tok {
 }
 
 #[derive(Clone, Debug)]
-struct Token {
-    tok: Tok,
+pub(super) struct Token {
+    pub(super) tok: Tok,
     line: usize,
     /// Byte offsets, to see what touches what (`E'`, `U&"`).
-    start: usize,
-    end: usize,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
 impl Token {
@@ -49,6 +49,10 @@ impl Token {
 
     fn is(&self, word: &str) -> bool {
         self.word() == Some(word)
+    }
+
+    pub(super) fn line(&self) -> usize {
+        self.line
     }
 
     fn punct(&self, b: u8) -> bool {
@@ -124,7 +128,7 @@ fn continuation(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
 
 /// Tokens of `sql`, whose first byte is on `first_line`; an unterminated construct is
 /// `(line it opens on, message)`.
-fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
+pub(super) fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
     let b = sql.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut line = first_line;
@@ -441,7 +445,7 @@ pub(super) fn script_problems(sql: &str, line: usize) -> Vec<(usize, String)> {
     };
     stmts
         .iter()
-        .filter_map(|s| statement_problem(s).map(|m| (s[0].line, m)))
+        .filter_map(|s| statement_problem(sql, s).map(|m| (s[0].line, m)))
         .collect()
 }
 
@@ -455,7 +459,7 @@ fn split(toks: &[Token]) -> Result<Vec<&[Token]>, (usize, String)> {
     let mut i = 0;
     while i < toks.len() {
         let t = &toks[i];
-        if t.punct(b';') {
+        if t.punct(b';') && depth == 0 {
             if i > start {
                 out.push(&toks[start..i]);
             }
@@ -467,7 +471,7 @@ fn split(toks: &[Token]) -> Result<Vec<&[Token]>, (usize, String)> {
         if t.punct(b'(') || t.punct(b'[') {
             depth += 1;
         } else if t.punct(b')') || t.punct(b']') {
-            depth -= 1;
+            depth = (depth - 1).max(0);
         }
         if depth == 0
             && t.is("BEGIN")
@@ -553,7 +557,46 @@ const DML: [&str; 8] = [
     "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE", "WITH",
 ];
 
-const TRANSACTION_CONTROL: &str = "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/PREPARE TRANSACTION) is airlock's job: the whole apply is one transaction";
+pub(super) const TRANSACTION_CONTROL: &str = "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/PREPARE TRANSACTION) is airlock's job: the whole apply is one transaction";
+
+pub(super) const SET_TRANSACTION: &str = "SET TRANSACTION (isolation level, read only, deferrable) is airlock's job: the apply transaction has already run queries, after which the server refuses an isolation level, and a read-only switch would fail the rest of the apply";
+
+/// Settings that are SET TRANSACTION by another name.
+pub(super) const TRANSACTION_SETTINGS: [&str; 3] = [
+    "transaction_isolation",
+    "transaction_read_only",
+    "transaction_deferrable",
+];
+
+pub(super) const DO_TRANSACTION: &str = "this DO block commits or rolls back: inside airlock's transaction the server fails it (invalid transaction termination). Run batched migrations as separate releases, or drop the COMMIT/ROLLBACK";
+
+pub(super) const CREATE_SUBSCRIPTION: &str = "CREATE SUBSCRIPTION that creates a replication slot cannot run inside a transaction block; add WITH (connect = false) (or create_slot = false) and create the slot separately";
+
+pub(super) const ALTER_SUBSCRIPTION_REFRESH: &str = "ALTER SUBSCRIPTION … REFRESH PUBLICATION (and SET/ADD/DROP PUBLICATION, which refresh unless WITH (refresh = false)) cannot run inside a transaction block";
+
+/// A procedural body (of a `DO` block) that commits or rolls back: the words COMMIT
+/// or ROLLBACK outside its strings and comments. A body that does not tokenize is
+/// judged by its raw text.
+pub(super) fn body_ends_transaction(body: &str) -> bool {
+    match tokenize(body, 1) {
+        Ok(toks) => toks.iter().any(|t| t.is("COMMIT") || t.is("ROLLBACK")),
+        Err(_) => {
+            let lower = body.to_ascii_lowercase();
+            lower.contains("commit") || lower.contains("rollback")
+        }
+    }
+}
+
+/// The body of a `DO` statement's string token, when it can be read exactly (a
+/// dollar-quoted string); `None` for other string forms.
+fn dollar_body<'a>(sql: &'a str, t: &Token) -> Option<&'a str> {
+    let text = &sql[t.start..t.end];
+    if !text.starts_with('$') {
+        return None;
+    }
+    let delim_len = text[1..].find('$')? + 2;
+    text.get(delim_len..text.len().checked_sub(delim_len)?)
+}
 
 /// Objects `CREATE`, `ALTER` and `DROP` may name inside a transaction block (after
 /// CREATE's modifiers): everything but databases, tablespaces, subscriptions and
@@ -620,7 +663,7 @@ const SAFE_FIRST_WORDS: [&str; 12] = [
 ];
 
 /// Why one statement cannot run inside the apply transaction, or cannot be proven to.
-fn statement_problem(toks: &[Token]) -> Option<String> {
+fn statement_problem(sql: &str, toks: &[Token]) -> Option<String> {
     let cannot_prove = || {
         Some(format!(
             "cannot prove that {} runs inside a transaction block; {FULL_CHECK}",
@@ -647,8 +690,37 @@ fn statement_problem(toks: &[Token]) -> Option<String> {
             fixed(TRANSACTION_CONTROL)
         }
         "PREPARE" if second == Some("TRANSACTION") => fixed(TRANSACTION_CONTROL),
-        "VACUUM" | "ANALYZE" | "ANALYSE" => {
-            fixed("VACUUM/ANALYZE cannot run inside a transaction block")
+        "VACUUM" => fixed("VACUUM cannot run inside a transaction block (ANALYZE can)"),
+        "ANALYZE" | "ANALYSE" => None,
+        "REINDEX" if matches!(second, Some("SCHEMA" | "DATABASE" | "SYSTEM")) => {
+            fixed("REINDEX SCHEMA/DATABASE/SYSTEM cannot run inside a transaction block")
+        }
+        "SET" | "RESET" => {
+            let at = 1 + usize::from(matches!(second, Some("LOCAL" | "SESSION")));
+            let setting = match toks.get(at).map(|t| &t.tok) {
+                Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
+                Some(Tok::Quoted(q)) => Some(q.clone()),
+                Some(Tok::UnicodeQuoted) => return cannot_prove(),
+                _ => None,
+            };
+            match setting.as_deref() {
+                Some("transaction") if first == "SET" => fixed(SET_TRANSACTION),
+                Some(name) if TRANSACTION_SETTINGS.contains(&name) => fixed(SET_TRANSACTION),
+                _ => None,
+            }
+        }
+        "DO" => {
+            // The body: the first string constant (`DO [LANGUAGE l] body [LANGUAGE l]`).
+            let body = toks.iter().find(|t| t.tok == Tok::Str)?;
+            let commits = match dollar_body(sql, body) {
+                Some(text) => body_ends_transaction(text),
+                // Quoted bodies may hold escapes and continuations: judged by raw text.
+                None => {
+                    let lower = sql[body.start..body.end].to_ascii_lowercase();
+                    lower.contains("commit") || lower.contains("rollback")
+                }
+            };
+            commits.then(|| DO_TRANSACTION.to_string())
         }
         "CHECKPOINT" => fixed("CHECKPOINT does not belong in a release"),
         "CREATE" | "DROP" => {
@@ -667,18 +739,48 @@ fn statement_problem(toks: &[Token]) -> Option<String> {
                 Some("TABLESPACE") => {
                     fixed("CREATE/DROP TABLESPACE cannot run inside a transaction block")
                 }
-                Some("SUBSCRIPTION") => {
-                    fixed("CREATE/DROP SUBSCRIPTION cannot run inside a transaction block")
+                Some("SUBSCRIPTION") if first == "CREATE" => {
+                    // Safe only without a replication slot, which is provable only from
+                    // `connect = false` (no create_slot) or `create_slot = false`.
+                    let says = |name: &str| {
+                        toks.windows(3).any(|w| {
+                            w[0].is(name)
+                                && w[1].punct(b'=')
+                                && (w[2].is("FALSE") || w[2].is("OFF"))
+                        })
+                    };
+                    let mentions_slot = toks.iter().any(|t| t.is("CREATE_SLOT"));
+                    let no_slot = says("CREATE_SLOT") || (says("CONNECT") && !mentions_slot);
+                    (!no_slot).then(|| CREATE_SUBSCRIPTION.to_string())
                 }
+                Some("SUBSCRIPTION") => fixed(
+                    "DROP SUBSCRIPTION cannot run inside a transaction block when the subscription has a replication slot, which lint cannot see",
+                ),
                 Some(o) if OBJECTS.contains(&o) => None,
                 _ => cannot_prove(),
             }
         }
         "ALTER" => match second {
             Some("SYSTEM") => fixed("ALTER SYSTEM cannot run inside a transaction block"),
+            Some("SUBSCRIPTION") => {
+                let refresh_false = toks.windows(3).any(|w| {
+                    w[0].is("REFRESH") && w[1].punct(b'=') && (w[2].is("FALSE") || w[2].is("OFF"))
+                });
+                let action = toks.get(3).and_then(Token::word);
+                let publication = matches!(action, Some("SET" | "ADD" | "DROP"))
+                    && toks.get(4).is_some_and(|t| t.is("PUBLICATION"));
+                if action == Some("REFRESH") || (publication && !refresh_false) {
+                    fixed(ALTER_SUBSCRIPTION_REFRESH)
+                } else {
+                    cannot_prove()
+                }
+            }
             Some(o) if OBJECTS.contains(&o) => None,
             _ => cannot_prove(),
         },
+        // Which COPY forms run is the lexer's rule (`copy.rs`): only COPY … FROM STDIN
+        // reaches a classifier.
+        "COPY" => None,
         w if SAFE_FIRST_WORDS.contains(&w) => None,
         _ => cannot_prove(),
     }
@@ -799,7 +901,6 @@ RESET check_function_bodies;
         for sql in [
             "CLUSTER t USING i;",
             "REINDEX TABLE t;",
-            "COPY t FROM '/etc/passwd';",
             "EXPLAIN ANALYZE SELECT 1;",
             "(SELECT 1);",
             "ALTER DATABASE d SET x = 1;",
@@ -895,7 +996,9 @@ mod differential {
         }
     }
 
-    const LITERALS: [&str; 16] = [
+    const LITERALS: &[&str] = &[
+        "'line
+\\x'",
         "'a; COMMIT; b'",
         "'it''s; VACUUM'",
         "E'\\'; COMMIT; --'",
@@ -914,7 +1017,7 @@ mod differential {
         "concurrently",
     ];
 
-    const GAPS: [&str; 8] = [
+    const GAPS: &[&str] = &[
         " ",
         "\n",
         " -- ; COMMIT\n",
@@ -925,7 +1028,42 @@ mod differential {
         " /*x*/ ",
     ];
 
-    const SCRIPT_STATEMENTS: [&str; 52] = [
+    const SCRIPT_STATEMENTS: &[&str] = &[
+        "ANALYZE",
+        "ANALYZE t (a)",
+        "REINDEX SCHEMA s",
+        "REINDEX SYSTEM d",
+        "ALTER DATABASE d SET TABLESPACE x",
+        "ALTER DATABASE d SET work_mem = 1",
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "SET LOCAL TRANSACTION READ ONLY",
+        "SET transaction_isolation = 'serializable'",
+        "SET SESSION transaction_read_only = on",
+        "SET \"transaction_deferrable\" = on",
+        "RESET transaction_isolation",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        "SET LOCAL work_mem = {L}",
+        "DO $b$ BEGIN COMMIT; END $b$",
+        "DO $b$ BEGIN PERFORM 1; ROLLBACK; END $b$",
+        "DO LANGUAGE plpgsql $$ BEGIN PERFORM 'commit'; END $$",
+        "DO 'BEGIN ROLLBACK; END'",
+        "DO E'BEGIN PERFORM {L}; END'",
+        "CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (connect = false)",
+        "CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (connect = false, create_slot = true)",
+        "CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (create_slot = false)",
+        "CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p",
+        "CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (connect)",
+        "ALTER SUBSCRIPTION s REFRESH PUBLICATION",
+        "ALTER SUBSCRIPTION s SET PUBLICATION p WITH (refresh = false)",
+        "ALTER SUBSCRIPTION s DISABLE",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES ({L}); INSERT INTO b VALUES (1))",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); COMMIT)",
+        "CREATE TABLE t (begin int, x text DEFAULT {L})",
+        "CREATE TABLE t (a int); CREATE TABLE u (begin int)",
+        "CREATE TABLE t (x int GENERATED ALWAYS AS (1) VIRTUAL)",
+        "COPY t FROM '/etc/passwd'",
+        "COPY t TO STDOUT",
+        "COPY (SELECT {L}) TO PROGRAM 'x'",
         "CREATE TABLE t (a int, b text DEFAULT {L})",
         "CREATE TABLE t ({L} int)",
         "CREATE TABLE t (begin int)",
@@ -980,7 +1118,7 @@ mod differential {
         "{L} COMMIT",
     ];
 
-    const BODY_STATEMENTS: [&str; 8] = [
+    const BODY_STATEMENTS: &[&str] = &[
         "SELECT {L};",
         "SELECT CASE WHEN true THEN 1 END;",
         "SELECT begin FROM t;",
@@ -991,7 +1129,11 @@ mod differential {
         "END;",
     ];
 
-    const QUERIES: [&str; 34] = [
+    const QUERIES: &[&str] = &[
+        "SELECT 'a
+\\b' AS ready",
+        "SELECT E'a'
+'\\' AS ready",
         "SELECT {L} AS ready",
         "SELECT count(*) >= 1 AS ready, {L} AS reason FROM t",
         "WITH a AS (SELECT {L}) SELECT true FROM a",
@@ -1031,15 +1173,15 @@ mod differential {
     fn fill(rng: &mut Rng, template: &str) -> String {
         let mut s = template.to_string();
         while let Some(at) = s.find("{L}") {
-            let lit = rng.pick(&LITERALS);
+            let lit = rng.pick(LITERALS);
             s.replace_range(at..at + 3, lit);
         }
         if s.contains("{BODY}") {
             let n = rng.below(4);
             let body: Vec<String> = (0..n)
                 .map(|_| {
-                    let st = rng.pick(&BODY_STATEMENTS);
-                    format!("{}{}", fill(rng, st), rng.pick(&GAPS))
+                    let st = rng.pick(BODY_STATEMENTS);
+                    format!("{}{}", fill(rng, st), rng.pick(GAPS))
                 })
                 .collect();
             s = s.replace("{BODY}", &body.concat());
@@ -1051,15 +1193,15 @@ mod differential {
         let n = 1 + rng.below(4);
         (0..n)
             .map(|_| {
-                let st = rng.pick(&SCRIPT_STATEMENTS);
-                format!("{}{}{};", rng.pick(&GAPS), fill(rng, st), rng.pick(&GAPS))
+                let st = rng.pick(SCRIPT_STATEMENTS);
+                format!("{}{}{};", rng.pick(GAPS), fill(rng, st), rng.pick(GAPS))
             })
             .collect()
     }
 
     fn query(rng: &mut Rng) -> String {
-        let q = rng.pick(&QUERIES);
-        format!("{}{}{}", rng.pick(&GAPS), fill(rng, q), rng.pick(&GAPS))
+        let q = rng.pick(QUERIES);
+        format!("{}{}{}", rng.pick(GAPS), fill(rng, q), rng.pick(GAPS))
     }
 
     fn script_verdict(sql: &str, how: Classifier) -> Vec<SqlProblem> {

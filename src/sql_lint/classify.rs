@@ -1,0 +1,178 @@
+//! Lint: the lexer's statements judged by the build's [`Classifier`].
+//!
+//! Invariant: every statement that is not plain DML reaches the classifier whole (or is
+//! refused as too long); every problem the lexer finds (meta-commands, refused COPY
+//! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
+
+use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
+use super::{version, Classifier, SqlProblem, SqlRole};
+
+/// Enough problems to act on; a generated file with a systematic mistake stops here.
+const MAX_PROBLEMS: usize = 50;
+
+/// Streams a tier or rollback file through the lexer; every statement that is not plain
+/// DML is judged by the build's [`Classifier`]. Memory: the largest non-DML statement
+/// (at most [`MAX_STATEMENT`]), whatever the file's size.
+pub struct ScriptChecker<'f> {
+    file: &'f str,
+    classifier: Classifier,
+    /// The bundle's `[target] min_server_version`: newer syntax is reported.
+    min_server_version: Option<i64>,
+    pub(super) lexer: Lexer,
+    problems: Vec<SqlProblem>,
+    /// Where each statement ended (its `;`, or the end of the file); kept for the
+    /// differential test against PostgreSQL's own splitter.
+    #[cfg(test)]
+    pub(super) ends: Vec<usize>,
+}
+
+impl<'f> ScriptChecker<'f> {
+    pub fn new(file: &'f str) -> Self {
+        Self::with_classifier(file, Classifier::BUILD)
+    }
+
+    /// A checker judging with `classifier` (both exist in the pg-parser build, for the
+    /// differential test).
+    pub fn with_classifier(file: &'f str, classifier: Classifier) -> Self {
+        ScriptChecker {
+            file,
+            classifier,
+            min_server_version: None,
+            lexer: Lexer::new(Mode::Script, Keep::NonDml),
+            problems: Vec::new(),
+            #[cfg(test)]
+            ends: Vec::new(),
+        }
+    }
+
+    /// Also report syntax newer than `min` (the bundle's `[target]
+    /// min_server_version`), where a short table can tell it (`version.rs`).
+    pub fn for_min_server_version(mut self, min: Option<i64>) -> Self {
+        self.min_server_version = min;
+        self
+    }
+
+    /// True once there are enough problems to stop reading.
+    pub fn gave_up(&self) -> bool {
+        self.lexer.stopped || self.problems.len() >= MAX_PROBLEMS
+    }
+
+    fn problem(&mut self, line: usize, message: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(SqlProblem {
+                file: self.file.into(),
+                line,
+                message,
+            });
+        }
+    }
+
+    /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.gave_up() {
+            return;
+        }
+        self.lexer.feed(bytes);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        let mut events = std::mem::take(&mut self.lexer.events);
+        for event in events.drain(..) {
+            match event {
+                Event::Statement(s) => {
+                    #[cfg(test)]
+                    self.ends.push(s.end as usize);
+                    if let Some(min) = self.min_server_version {
+                        if s.merge && min < version::MERGE {
+                            self.problem(
+                                s.line,
+                                version::message("the MERGE statement", version::MERGE, min),
+                            );
+                        }
+                    }
+                    if s.kind == Kind::Dml || s.copy_refused {
+                        continue;
+                    }
+                    match s.text {
+                        Some(text) => self.judge(&text, s.line),
+                        None if s.too_long => self.problem(
+                            s.line,
+                            format!("this statement is longer than {} MiB and is not plain DML (INSERT, UPDATE, …): lint cannot hold it to check it. Split it (an unclosed parenthesis or a BEGIN in a CREATE FUNCTION can also make the rest of a file one statement)", MAX_STATEMENT >> 20),
+                        ),
+                        None => {}
+                    }
+                }
+                Event::Problem { line, message } => self.problem(line, message),
+                Event::CopyData { .. } | Event::Skip { .. } => {}
+            }
+        }
+        self.lexer.events = events;
+    }
+
+    fn judge(&mut self, text: &[u8], line: usize) {
+        let Ok(sql) = std::str::from_utf8(text) else {
+            self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
+            return;
+        };
+        if sql.contains('\0') {
+            self.problem(line, "contains a NUL byte".into());
+            return;
+        }
+        for (at_line, message) in self.classifier.script_problems(sql, line) {
+            self.problem(at_line, message);
+        }
+        if let Some(min) = self.min_server_version {
+            for (at_line, message) in version::problems(sql, line, min) {
+                self.problem(at_line, message);
+            }
+        }
+    }
+
+    /// End of the file: the last statement, and anything left open.
+    pub fn finish(mut self) -> Vec<SqlProblem> {
+        self.lexer.finish();
+        self.drain();
+        self.problems
+    }
+
+    #[cfg(all(test, feature = "pg-parser"))]
+    pub(super) fn finish_ends(mut self) -> Vec<usize> {
+        self.lexer.finish();
+        self.drain();
+        self.ends
+    }
+}
+
+/// One read-only query (gates and probes): the lexer's problems (meta-commands,
+/// unterminated constructs), then the whole text through `how`.
+pub(super) fn check_query_with(
+    file: &str,
+    sql: &str,
+    role: SqlRole,
+    how: Classifier,
+) -> Vec<SqlProblem> {
+    let problem = |line: usize, message: String| SqlProblem {
+        file: file.into(),
+        line,
+        message,
+    };
+    let mut lexer = Lexer::new(Mode::Query, Keep::Copy);
+    lexer.feed(sql.as_bytes());
+    lexer.finish();
+    let problems: Vec<SqlProblem> = lexer
+        .events
+        .drain(..)
+        .filter_map(|e| match e {
+            Event::Problem { line, message } => Some(problem(line, message)),
+            _ => None,
+        })
+        .collect();
+    if !problems.is_empty() {
+        return problems;
+    }
+    how.query_problems(sql, role)
+        .into_iter()
+        .map(|(line, message)| problem(line, message))
+        .collect()
+}

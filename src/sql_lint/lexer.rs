@@ -1,0 +1,1006 @@
+//! The one lexer of the SQL room. Tokens follow PostgreSQL's `scan.l`
+//! (standard_conforming_strings on); where a statement ends follows psql's
+//! `psqlscan.l` (a `;` ends it unless inside parentheses or inside the `BEGIN … END` of a
+//! `CREATE [OR REPLACE] FUNCTION|PROCEDURE`); what follows `COPY … FROM STDIN;` is data
+//! up to a line that is exactly `\.`, as psql reads it (`copy.rs`). Lint
+//! (`classify.rs`) and execution (`split.rs`) both read files through this one state
+//! machine, so they agree byte for byte on every boundary.
+//!
+//! Invariant: memory is bounded whatever the input. The only buffer that grows is the
+//! text of one statement that is not plain DML, and it stops growing at
+//! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
+
+use super::copy::{self, CopyVerdict, DataScan};
+
+/// The longest statement that is not plain DML lint will hold to classify (8 MiB).
+/// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
+pub const MAX_STATEMENT: usize = 8 << 20;
+
+/// The longest dollar-quote tag (`$tag$`) read; a longer one is refused.
+const MAX_TAG: usize = 1 << 16;
+
+/// What the file is: a script (tiers, rollbacks: COPY data and `\restrict` lines are
+/// understood) or one query (gates and probes: neither is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    Script,
+    Query,
+}
+
+/// Which statements' text the owner needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// Every statement that is not plain DML (lint classifies them).
+    NonDml,
+    /// Only COPY statements (execution needs to know whether data follows).
+    Copy,
+}
+
+/// What a statement is, as far as its first word tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, TABLE, WITH: data manipulation
+    /// whatever follows; never held.
+    Dml,
+    Copy,
+    Other,
+}
+
+/// One statement the lexer found.
+#[derive(Debug)]
+pub(super) struct Statement {
+    /// Offset of its `;`, or the end of the file when `semi` is false.
+    pub end: u64,
+    pub semi: bool,
+    pub line: usize,
+    pub kind: Kind,
+    /// Its text up to (not including) the `;`, when the owner keeps this kind and it
+    /// fits in [`MAX_STATEMENT`].
+    pub text: Option<Vec<u8>>,
+    /// Longer than [`MAX_STATEMENT`] (and not DML): its text was not kept.
+    pub too_long: bool,
+    /// `COPY … FROM STDIN`: a [`Event::CopyData`] follows.
+    pub copy_in: bool,
+    /// A COPY form airlock refuses (already reported as a [`Event::Problem`]).
+    pub copy_refused: bool,
+    /// The first word is MERGE (PostgreSQL 15).
+    pub merge: bool,
+}
+
+#[derive(Debug)]
+pub(super) enum Event {
+    Statement(Statement),
+    /// The data of the COPY statement just reported: `[data_start, data_end)` is sent as
+    /// CopyData; the `\.` line ends at `end`.
+    CopyData {
+        data_start: u64,
+        data_end: u64,
+        end: u64,
+    },
+    /// A `\restrict KEY` / `\unrestrict KEY` line (pg_dump's), ending at `end`.
+    Skip {
+        end: u64,
+    },
+    Problem {
+        line: usize,
+        message: String,
+    },
+}
+
+/// Where the lexer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lex {
+    Normal,
+    /// `-` in Normal: a comment if another `-` follows.
+    Dash,
+    /// `/` in Normal: a comment if `*` follows.
+    Slash,
+    LineComment,
+    /// Inside `/* */` (nested, depth in `comment_depth`).
+    Block,
+    /// Inside a string constant (`e_string`: backslash escapes, E'...').
+    Str,
+    /// A quote inside a string: `''` continues it, anything else ends it.
+    StrQuote,
+    /// After a backslash in an E'...' string.
+    StrBackslash,
+    /// After a string: whitespace (and `--` comments) before any newline; a string
+    /// that resumes after a newline continues the same constant (scan.l `quotecontinue`).
+    GapBefore,
+    GapBeforeDash,
+    GapBeforeComment,
+    /// The gap after its newline.
+    GapAfter,
+    GapAfterDash,
+    GapAfterComment,
+    /// Inside a `"quoted identifier"`.
+    Ident,
+    IdentQuote,
+    /// `$` at a token start: reading a dollar-quote tag, or a `$1` parameter.
+    DollarTag,
+    /// Inside `$tag$ ... $tag$`; `dollar_matched` bytes of the closing delimiter seen.
+    Dollar,
+    /// The rest of a `\restrict` / `\unrestrict` line.
+    Restrict(RestrictAt),
+    /// The rest of the line of a `COPY … FROM STDIN;`: only blanks and a `--` comment.
+    CopyRest,
+    CopyRestDash,
+    CopyRestComment,
+    /// COPY data lines (`copy_data`).
+    CopyData,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RestrictAt {
+    /// Blanks before the key.
+    Blank,
+    Key,
+    /// Blanks (and a `\r`) after the key.
+    Tail,
+    /// Not a line pg_dump writes (already reported): ignored to its end.
+    Bad,
+}
+
+/// Where the current statement is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stmt {
+    /// No token yet (only whitespace and comments).
+    Empty,
+    /// The first token is a word still being read.
+    FirstWord,
+    /// Its kind is known (`kind`).
+    Known,
+}
+
+/// The first bytes of a word kept to recognise keywords (`PROCEDURE` is the longest).
+const WORD_BUF: usize = 9;
+
+/// First keywords of statements that are data manipulation whatever follows: they can
+/// neither end the transaction nor refuse to run inside one, so they are never held
+/// (the server parses each statement whole before running it).
+const DML: [&[u8]; 8] = [
+    b"SELECT", b"INSERT", b"UPDATE", b"DELETE", b"MERGE", b"VALUES", b"TABLE", b"WITH",
+];
+
+pub(super) fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Bytes that may change the lexer's state in Normal (everything else only ends or
+/// continues a word, or, for parentheses, is counted on the way); a newline is here so
+/// lines are counted one by one.
+const NORMAL_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = b"'\"-/;\\$\n\0";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The lexer. Feed it bytes, then take `events`.
+pub(super) struct Lexer {
+    mode: Mode,
+    keep: Keep,
+    lex: Lex,
+    e_string: bool,
+    comment_depth: u32,
+    comment_prev: u8,
+    tag: Vec<u8>,
+    dollar_matched: usize,
+    /// Line of the byte being processed (1-based), and the offset where it starts.
+    line: usize,
+    line_start: u64,
+    /// Line where the current quoted construct or comment began (for "unterminated").
+    opened_at: usize,
+    /// Offset of the byte being processed, from the start of the file.
+    offset: u64,
+    stmt: Stmt,
+    kind: Kind,
+    stmt_line: usize,
+    merge: bool,
+    /// The current statement's text, while `capturing`.
+    pub(super) capture: Vec<u8>,
+    capturing: bool,
+    too_long: bool,
+    /// The current word, uppercased (first [`WORD_BUF`] bytes), its length, whether
+    /// one is being read and whether it started with a digit (then not an identifier).
+    word: [u8; WORD_BUF],
+    word_len: usize,
+    in_word: bool,
+    word_digit: bool,
+    /// psql's statement-end heuristic (psqlscan.l): parentheses, and in
+    /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE` statements BEGIN/CASE … END nesting
+    /// outside parentheses; `idents` holds the first letter of the first four
+    /// identifiers when they are CREATE, OR, REPLACE, FUNCTION or PROCEDURE.
+    paren_depth: u32,
+    begin_depth: u32,
+    ident_count: u32,
+    idents: [u8; 4],
+    /// A backslash outside quotes: its line, the command name read so far, and whether
+    /// it began a line outside any statement (where pg_dump writes `\restrict`).
+    meta: Option<(usize, String, bool)>,
+    copy_data: DataScan,
+    /// Line of the COPY statement whose data is being read.
+    copy_line: usize,
+    utf8_carry: Vec<u8>,
+    /// Invalid UTF-8 seen: nothing after it can be judged.
+    pub(super) stopped: bool,
+    pub(super) events: Vec<Event>,
+}
+
+impl Lexer {
+    pub(super) fn new(mode: Mode, keep: Keep) -> Self {
+        Lexer {
+            mode,
+            keep,
+            lex: Lex::Normal,
+            e_string: false,
+            comment_depth: 0,
+            comment_prev: 0,
+            tag: Vec::new(),
+            dollar_matched: 0,
+            line: 1,
+            line_start: 0,
+            opened_at: 1,
+            offset: 0,
+            stmt: Stmt::Empty,
+            kind: Kind::Other,
+            stmt_line: 1,
+            merge: false,
+            capture: Vec::new(),
+            capturing: false,
+            too_long: false,
+            word: [0; WORD_BUF],
+            word_len: 0,
+            in_word: false,
+            word_digit: false,
+            paren_depth: 0,
+            begin_depth: 0,
+            ident_count: 0,
+            idents: [0; 4],
+            meta: None,
+            copy_data: DataScan::new(0),
+            copy_line: 1,
+            utf8_carry: Vec::new(),
+            stopped: false,
+            events: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, line: usize, message: String) {
+        self.events.push(Event::Problem { line, message });
+    }
+
+    /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
+    pub(super) fn feed(&mut self, bytes: &[u8]) {
+        if self.stopped {
+            return;
+        }
+        let carried;
+        let bytes = if self.utf8_carry.is_empty() {
+            bytes
+        } else {
+            let mut v = std::mem::take(&mut self.utf8_carry);
+            v.extend_from_slice(bytes);
+            carried = v;
+            &carried[..]
+        };
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(_) => bytes.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => {
+                let upto = e.valid_up_to();
+                self.lex_bytes(&bytes[..upto]);
+                let line = self.line;
+                self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
+                self.stopped = true;
+                return;
+            }
+        };
+        self.lex_bytes(&bytes[..valid]);
+        self.utf8_carry.extend_from_slice(&bytes[valid..]);
+    }
+
+    fn lex_bytes(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() && !self.stopped {
+            if self.lex == Lex::CopyData {
+                let scan = self.copy_data.scan(&bytes[i..], self.offset);
+                i += scan.consumed;
+                self.offset += scan.consumed as u64;
+                self.line += scan.newlines;
+                if let Some(done) = scan.done {
+                    self.line_start = done.end;
+                    self.lex = Lex::Normal;
+                    self.events.push(Event::CopyData {
+                        data_start: self.copy_data.start,
+                        data_end: done.data_end,
+                        end: done.end,
+                    });
+                }
+                continue;
+            }
+            // Fast path: a run inside a constant or comment that decides nothing.
+            let run = self.quiet_run(&bytes[i..]);
+            if run > 0 {
+                self.skip(&bytes[i..i + run]);
+                i += run;
+                continue;
+            }
+            self.step(bytes[i]);
+            i += 1;
+        }
+    }
+
+    /// How many leading bytes of `rest` change no state (never a newline: lines are
+    /// counted one byte at a time).
+    fn quiet_run(&self, rest: &[u8]) -> usize {
+        // Generic, not `dyn`: the byte test must inline into the scan.
+        fn upto(rest: &[u8], stop: impl Fn(u8) -> bool) -> usize {
+            rest.iter().position(|&c| stop(c)).unwrap_or(rest.len())
+        }
+        match self.lex {
+            Lex::Str if self.e_string => upto(rest, |c| c == b'\\' || c == b'\'' || c == b'\n'),
+            Lex::Str => upto(rest, |c| c == b'\'' || c == b'\n'),
+            Lex::LineComment => upto(rest, |c| c == b'\n' || c == b'\r'),
+            Lex::Block if self.comment_prev == 0 => {
+                upto(rest, |c| c == b'*' || c == b'/' || c == b'\n')
+            }
+            Lex::Dollar if self.dollar_matched == 0 => upto(rest, |c| c == b'$' || c == b'\n'),
+            Lex::Ident => upto(rest, |c| c == b'"' || c == b'\n'),
+            // Inside DML only the word state and the parentheses matter (`skip` counts
+            // them), and the run's tail tells the word.
+            Lex::Normal if self.kind == Kind::Dml && self.stmt == Stmt::Known => {
+                if self.meta.is_some() {
+                    0
+                } else {
+                    upto(rest, |c| NORMAL_STOP[c as usize])
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes that change no state (inside a constant or comment), or, in Normal within
+    /// DML, only the current word.
+    fn skip(&mut self, run: &[u8]) {
+        if self.capturing {
+            self.keep_bytes(run);
+        }
+        self.offset += run.len() as u64;
+        if self.lex == Lex::Normal {
+            // psql's rule: a `;` inside parentheses ends nothing (a `)` too many is
+            // ignored, so the count goes in order).
+            for &b in run {
+                if b == b'(' {
+                    self.paren_depth += 1;
+                } else if b == b')' {
+                    self.paren_depth = self.paren_depth.saturating_sub(1);
+                }
+            }
+            let tail = run.iter().rev().take_while(|&&b| is_word_byte(b)).count();
+            if tail < run.len() {
+                self.end_word(true);
+            }
+            // Only the first bytes and the length of a word matter.
+            let word = &run[run.len() - tail..];
+            for &b in &word[..tail.min(WORD_BUF + 1)] {
+                self.word_byte(b);
+            }
+            self.word_len += tail.saturating_sub(WORD_BUF + 1);
+        }
+    }
+
+    fn step(&mut self, b: u8) {
+        self.lex_byte(b);
+        if self.capturing {
+            self.keep_bytes(&[b]);
+        }
+        if b == b'\n' {
+            self.line += 1;
+            self.line_start = self.offset + 1;
+        }
+        self.offset += 1;
+    }
+
+    fn keep_bytes(&mut self, bytes: &[u8]) {
+        if self.capture.len() + bytes.len() > MAX_STATEMENT {
+            self.too_long = true;
+            self.capturing = false;
+            self.capture = Vec::new();
+        } else {
+            self.capture.extend_from_slice(bytes);
+        }
+    }
+
+    /// The current byte begins a token (`prefix`: the byte before it does too): the
+    /// statement starts here if it had not started yet.
+    fn significant(&mut self, prefix: Option<u8>) {
+        if self.stmt == Stmt::Empty {
+            self.stmt = Stmt::FirstWord;
+            self.kind = Kind::Other;
+            self.stmt_line = self.line;
+            self.merge = false;
+            self.capturing = true;
+            self.too_long = false;
+            if let Some(p) = prefix {
+                self.capture.push(p);
+            }
+        }
+    }
+
+    /// The statement's first token is not a word.
+    fn first_token_not_a_word(&mut self) {
+        if self.stmt == Stmt::FirstWord && !self.in_word {
+            self.decide(Kind::Other);
+        }
+    }
+
+    fn decide(&mut self, kind: Kind) {
+        self.stmt = Stmt::Known;
+        self.kind = kind;
+        let keep = match kind {
+            Kind::Dml => false,
+            Kind::Copy => true,
+            Kind::Other => self.keep == Keep::NonDml,
+        };
+        if !keep {
+            self.capturing = false;
+            self.capture.clear();
+        }
+    }
+
+    fn is_word(&self, keyword: &[u8]) -> bool {
+        self.word_len == keyword.len() && &self.word[..keyword.len()] == keyword
+    }
+
+    /// The end of a word; `identifier`: false for the `E` of `E'…'` and its kin, which
+    /// scan.l reads as part of the string.
+    fn end_word(&mut self, identifier: bool) {
+        if !self.in_word {
+            return;
+        }
+        self.in_word = false;
+        if self.stmt == Stmt::FirstWord {
+            self.merge = self.is_word(b"MERGE");
+            let kind = if self.word_len <= 6 && DML.iter().any(|d| self.is_word(d)) {
+                Kind::Dml
+            } else if self.is_word(b"COPY") {
+                Kind::Copy
+            } else {
+                Kind::Other
+            };
+            self.decide(kind);
+        }
+        // DML never opens a block: psql's heuristic needs CREATE first.
+        if self.kind == Kind::Dml || !identifier || self.word_digit {
+            return;
+        }
+        self.identifier();
+    }
+
+    /// psqlscan.l's `{identifier}` rule: track `CREATE [OR REPLACE] FUNCTION|PROCEDURE`
+    /// and, in those, BEGIN/CASE … END outside parentheses.
+    fn identifier(&mut self) {
+        if self.ident_count == 0 {
+            self.idents = [0; 4];
+        }
+        let slot = self.ident_count as usize;
+        if slot < self.idents.len()
+            && [&b"CREATE"[..], b"FUNCTION", b"PROCEDURE", b"OR", b"REPLACE"]
+                .iter()
+                .any(|k| self.is_word(k))
+        {
+            self.idents[slot] = self.word[0];
+        }
+        self.ident_count = self.ident_count.saturating_add(1);
+        let routine = self.idents[0] == b'C'
+            && (matches!(self.idents[1], b'F' | b'P')
+                || (self.idents[1] == b'O'
+                    && self.idents[2] == b'R'
+                    && matches!(self.idents[3], b'F' | b'P')));
+        if routine && self.paren_depth == 0 {
+            if self.is_word(b"BEGIN") {
+                self.begin_depth += 1;
+            } else if self.is_word(b"CASE") {
+                // CASE also ends with END; it only matters inside a BEGIN.
+                if self.begin_depth >= 1 {
+                    self.begin_depth += 1;
+                }
+            } else if self.is_word(b"END") {
+                self.begin_depth = self.begin_depth.saturating_sub(1);
+            }
+        }
+    }
+
+    fn word_byte(&mut self, b: u8) {
+        if !self.in_word {
+            self.in_word = true;
+            self.word_len = 0;
+            self.word_digit = b.is_ascii_digit();
+            if self.stmt == Stmt::Empty {
+                self.significant(None);
+            }
+        }
+        if self.word_len < WORD_BUF {
+            self.word[self.word_len] = b.to_ascii_uppercase();
+        }
+        self.word_len += 1;
+    }
+
+    /// The `;` that ends a statement (`semi`), or the end of the file.
+    fn end_statement(&mut self, semi: bool) {
+        self.end_word(true);
+        self.paren_depth = 0;
+        self.begin_depth = 0;
+        self.ident_count = 0;
+        if self.stmt == Stmt::Empty {
+            return;
+        }
+        let kind = self.kind;
+        if kind == Kind::Dml && !self.merge && self.keep == Keep::NonDml && !cfg!(test) {
+            // Lint judges no DML (but MERGE's version): nothing to report.
+            self.stmt = Stmt::Empty;
+            self.kind = Kind::Other;
+            self.too_long = false;
+            return;
+        }
+        let text = self.capturing.then(|| std::mem::take(&mut self.capture));
+        self.capture.clear();
+        self.capturing = false;
+        let mut statement = Statement {
+            end: self.offset,
+            semi,
+            line: self.stmt_line,
+            kind,
+            text,
+            too_long: self.too_long,
+            copy_in: false,
+            copy_refused: false,
+            merge: self.merge,
+        };
+        self.stmt = Stmt::Empty;
+        self.kind = Kind::Other;
+        self.too_long = false;
+        if kind == Kind::Copy && self.mode == Mode::Script {
+            let verdict = match &statement.text {
+                Some(text) => copy::judge(&String::from_utf8_lossy(text)),
+                None => CopyVerdict::Refused(format!(
+                    "this COPY statement is longer than {MAX_STATEMENT} bytes"
+                )),
+            };
+            match verdict {
+                CopyVerdict::FromStdin if semi => {
+                    statement.copy_in = true;
+                    self.copy_line = statement.line;
+                    self.lex = Lex::CopyRest;
+                }
+                CopyVerdict::FromStdin => {
+                    statement.copy_refused = true;
+                    self.problem(
+                        statement.line,
+                        "COPY … FROM STDIN ends the file without its `;` and data: psql would send no rows".into(),
+                    );
+                }
+                CopyVerdict::Refused(why) => {
+                    statement.copy_refused = true;
+                    self.problem(statement.line, why);
+                }
+            }
+        }
+        self.events.push(Event::Statement(statement));
+    }
+
+    fn lex_byte(&mut self, b: u8) {
+        match self.lex {
+            Lex::Normal => self.normal(b),
+            Lex::Dash => {
+                if b == b'-' {
+                    self.lex = Lex::LineComment;
+                } else {
+                    self.lex = Lex::Normal;
+                    self.significant(Some(b'-'));
+                    self.first_token_not_a_word();
+                    self.normal(b);
+                }
+            }
+            Lex::Slash => {
+                if b == b'*' {
+                    self.lex = Lex::Block;
+                    self.opened_at = self.line;
+                    self.comment_depth = 0;
+                    self.comment_prev = 0;
+                } else {
+                    self.lex = Lex::Normal;
+                    self.significant(Some(b'/'));
+                    self.first_token_not_a_word();
+                    self.normal(b);
+                }
+            }
+            Lex::LineComment => {
+                if b == b'\n' || b == b'\r' {
+                    self.lex = Lex::Normal;
+                }
+            }
+            Lex::Block => {
+                if self.comment_prev == b'/' && b == b'*' {
+                    self.comment_depth += 1;
+                    self.comment_prev = 0;
+                } else if self.comment_prev == b'*' && b == b'/' {
+                    if self.comment_depth == 0 {
+                        self.lex = Lex::Normal;
+                    } else {
+                        self.comment_depth -= 1;
+                    }
+                    self.comment_prev = 0;
+                } else {
+                    self.comment_prev = b;
+                }
+            }
+            Lex::Str => {
+                if b == b'\'' {
+                    self.lex = Lex::StrQuote;
+                } else if b == b'\\' && self.e_string {
+                    self.lex = Lex::StrBackslash;
+                }
+            }
+            Lex::StrBackslash => self.lex = Lex::Str,
+            Lex::StrQuote => {
+                if b == b'\'' {
+                    self.lex = Lex::Str;
+                } else {
+                    self.lex = Lex::GapBefore;
+                    self.gap(b);
+                }
+            }
+            Lex::GapBefore
+            | Lex::GapBeforeDash
+            | Lex::GapBeforeComment
+            | Lex::GapAfter
+            | Lex::GapAfterDash
+            | Lex::GapAfterComment => self.gap(b),
+            Lex::Ident => {
+                if b == b'"' {
+                    self.lex = Lex::IdentQuote;
+                }
+            }
+            Lex::IdentQuote => {
+                if b == b'"' {
+                    self.lex = Lex::Ident;
+                } else {
+                    self.lex = Lex::Normal;
+                    self.normal(b);
+                }
+            }
+            Lex::DollarTag => {
+                let tag_byte = b.is_ascii_alphabetic()
+                    || b == b'_'
+                    || b >= 0x80
+                    || (b.is_ascii_digit() && !self.tag.is_empty());
+                if b == b'$' {
+                    self.lex = Lex::Dollar;
+                    self.dollar_matched = 0;
+                } else if tag_byte && self.tag.len() < MAX_TAG {
+                    self.tag.push(b);
+                } else if tag_byte {
+                    // Memory stays bounded: no real file has such a tag.
+                    let line = self.line;
+                    self.problem(
+                        line,
+                        format!("a dollar-quote tag longer than {MAX_TAG} bytes"),
+                    );
+                    self.stopped = true;
+                } else {
+                    // `$1` (a parameter) or a stray `$`: not a dollar quote, and no
+                    // keyword or identifier.
+                    self.lex = Lex::Normal;
+                    self.in_word = true;
+                    self.word_digit = true;
+                    self.word_len = WORD_BUF + 1;
+                    self.normal(b);
+                }
+            }
+            Lex::Dollar => {
+                // The closing delimiter is `$tag$`; the tag holds no `$`, so a mismatch
+                // restarts the match at 0, or at 1 when this byte is a `$`.
+                let want = if self.dollar_matched == 0 || self.dollar_matched == self.tag.len() + 1
+                {
+                    b'$'
+                } else {
+                    self.tag[self.dollar_matched - 1]
+                };
+                if b == want {
+                    self.dollar_matched += 1;
+                    if self.dollar_matched == self.tag.len() + 2 {
+                        self.lex = Lex::Normal;
+                    }
+                } else {
+                    self.dollar_matched = usize::from(b == b'$');
+                }
+            }
+            Lex::Restrict(at) => self.restrict_byte(at, b),
+            Lex::CopyRest | Lex::CopyRestDash | Lex::CopyRestComment => self.copy_rest(b),
+            Lex::CopyData => unreachable!("COPY data is scanned by lex_bytes"),
+        }
+    }
+
+    /// The gap after a string constant (scan.l: `quotecontinue`
+    /// = `{whitespace_with_newline}{quote}`).
+    fn gap(&mut self, b: u8) {
+        let horiz = matches!(b, b' ' | b'\t' | 0x0c);
+        let newline = b == b'\n' || b == b'\r';
+        match self.lex {
+            Lex::GapBefore if horiz => {}
+            Lex::GapBefore if newline => self.lex = Lex::GapAfter,
+            Lex::GapBefore if b == b'-' => self.lex = Lex::GapBeforeDash,
+            Lex::GapBeforeDash if b == b'-' => self.lex = Lex::GapBeforeComment,
+            Lex::GapBeforeComment if newline => self.lex = Lex::GapAfter,
+            Lex::GapBeforeComment => {}
+            Lex::GapAfter if horiz || newline || b == 0x0b => {}
+            Lex::GapAfter if b == b'\'' => self.lex = Lex::Str, // same constant, same kind
+            Lex::GapAfter if b == b'-' => self.lex = Lex::GapAfterDash,
+            Lex::GapAfterDash if b == b'-' => self.lex = Lex::GapAfterComment,
+            Lex::GapAfterComment if newline => self.lex = Lex::GapAfter,
+            Lex::GapAfterComment => {}
+            // No continuation: the string ended at its quote. What the gap held was
+            // whitespace and comments, which mean the same in Normal; a pending `-`
+            // becomes Normal's own `-`.
+            Lex::GapBeforeDash | Lex::GapAfterDash => {
+                self.lex = Lex::Dash;
+                self.lex_byte(b);
+            }
+            _ => {
+                self.lex = Lex::Normal;
+                self.normal(b);
+            }
+        }
+    }
+
+    fn normal(&mut self, b: u8) {
+        if self.meta.is_some() && self.meta_byte(b) {
+            return;
+        }
+        if is_word_byte(b) {
+            if b == b'$' && !self.in_word {
+                self.significant(None);
+                self.first_token_not_a_word();
+                self.opened_at = self.line;
+                self.lex = Lex::DollarTag;
+                self.tag.clear();
+                return;
+            }
+            self.word_byte(b);
+            return;
+        }
+        // `E'…'`, `B'…'`, `X'…'`, `N'…'`: the letter belongs to the string.
+        let prefix = (b == b'\'' && self.in_word && self.word_len == 1).then_some(self.word[0]);
+        let literal_prefix = matches!(prefix, Some(b'E' | b'B' | b'X' | b'N'));
+        self.end_word(!literal_prefix);
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {}
+            b'-' => self.lex = Lex::Dash,
+            b'/' => self.lex = Lex::Slash,
+            b'\'' => {
+                self.significant(None);
+                self.first_token_not_a_word();
+                self.opened_at = self.line;
+                self.e_string = prefix == Some(b'E');
+                self.lex = Lex::Str;
+            }
+            b'"' => {
+                self.significant(None);
+                self.first_token_not_a_word();
+                self.opened_at = self.line;
+                self.lex = Lex::Ident;
+            }
+            b';' => {
+                if self.paren_depth == 0 && self.begin_depth == 0 {
+                    self.end_statement(true);
+                }
+            }
+            b'(' => {
+                self.significant(None);
+                self.first_token_not_a_word();
+                self.paren_depth += 1;
+            }
+            b')' => {
+                self.significant(None);
+                self.first_token_not_a_word();
+                self.paren_depth = self.paren_depth.saturating_sub(1);
+            }
+            b'\\' => {
+                let line_start = self.offset == self.line_start && self.stmt == Stmt::Empty;
+                if !line_start {
+                    self.significant(None);
+                    self.first_token_not_a_word();
+                }
+                self.meta = Some((self.line, "\\".into(), line_start));
+            }
+            0 => {
+                let line = self.line;
+                self.problem(line, "contains a NUL byte".into());
+            }
+            _ => {
+                self.significant(None);
+                self.first_token_not_a_word();
+            }
+        }
+    }
+
+    /// A byte after a backslash outside quotes: part of the command's name, or the end
+    /// of it (true when the byte was consumed).
+    fn meta_byte(&mut self, b: u8) -> bool {
+        let Some((line, name, line_start)) = &mut self.meta else {
+            return false;
+        };
+        // psql reads a command name up to a blank or the next backslash.
+        if b.is_ascii_graphic() && b != b'\\' && name.len() < 24 {
+            name.push(b as char);
+            return true;
+        }
+        let (line, name, line_start) = (*line, std::mem::take(name), *line_start);
+        self.meta = None;
+        let restrict = name == "\\restrict" || name == "\\unrestrict";
+        if restrict && line_start && self.mode == Mode::Script {
+            self.lex = Lex::Restrict(RestrictAt::Blank);
+            self.restrict_byte(RestrictAt::Blank, b);
+            return true;
+        }
+        if line_start {
+            // Not a line airlock skips: it is part of whatever statement follows.
+            self.significant(None);
+            self.first_token_not_a_word();
+        }
+        self.meta_problem(line, &name);
+        false
+    }
+
+    fn meta_problem(&mut self, line: usize, name: &str) {
+        self.problem(
+            line,
+            format!("psql meta-command `{name}` is not SQL; airlock sends files to the server as they are. Remove it (use [params] for variables; only pg_dump's `\\restrict KEY` and `\\unrestrict KEY` lines are accepted, and skipped)"),
+        );
+    }
+
+    /// The rest of a `\restrict KEY` line: blanks, the key (letters and digits, as
+    /// pg_dump writes it), blanks, the newline.
+    fn restrict_byte(&mut self, at: RestrictAt, b: u8) {
+        let blank = b == b' ' || b == b'\t';
+        let next = match (at, b) {
+            (_, b'\n') if at == RestrictAt::Key || at == RestrictAt::Tail => {
+                self.lex = Lex::Normal;
+                self.events.push(Event::Skip {
+                    end: self.offset + 1,
+                });
+                return;
+            }
+            (RestrictAt::Bad, b'\n') => {
+                self.lex = Lex::Normal;
+                return;
+            }
+            (RestrictAt::Bad, _) => RestrictAt::Bad,
+            (RestrictAt::Blank, _) if blank => RestrictAt::Blank,
+            (RestrictAt::Blank | RestrictAt::Key, _) if b.is_ascii_alphanumeric() => {
+                RestrictAt::Key
+            }
+            (RestrictAt::Key | RestrictAt::Tail, _) if blank || b == b'\r' => RestrictAt::Tail,
+            _ => {
+                let line = self.line;
+                self.problem(
+                    line,
+                    "a `\\restrict`/`\\unrestrict` line must be the command and one key of letters and digits, as pg_dump writes it".into(),
+                );
+                if b == b'\n' {
+                    self.lex = Lex::Normal;
+                    return;
+                }
+                RestrictAt::Bad
+            }
+        };
+        self.lex = Lex::Restrict(next);
+    }
+
+    /// The rest of the line after `COPY … FROM STDIN;`: psql reads the data from the
+    /// next line and would run anything else on this one after the data.
+    fn copy_rest(&mut self, b: u8) {
+        match (self.lex, b) {
+            (_, b'\n') => {
+                self.lex = Lex::CopyData;
+                self.copy_data = DataScan::new(self.offset + 1);
+            }
+            (Lex::CopyRestComment, _) => {}
+            (Lex::CopyRest, b' ' | b'\t' | b'\r' | 0x0b | 0x0c) => {}
+            (Lex::CopyRest, b'-') => self.lex = Lex::CopyRestDash,
+            (Lex::CopyRestDash, b'-') => self.lex = Lex::CopyRestComment,
+            _ => {
+                let line = self.line;
+                self.problem(
+                    line,
+                    "nothing but a `--` comment may follow `COPY … FROM STDIN;` on its line: the data starts on the next line".into(),
+                );
+                self.lex = Lex::CopyRestComment;
+            }
+        }
+    }
+
+    /// End of the file: the last statement, and anything left open.
+    pub(super) fn finish(&mut self) {
+        if self.stopped {
+            return;
+        }
+        if !self.utf8_carry.is_empty() {
+            let line = self.line;
+            self.problem(line, "is not UTF-8 (SQL files must be UTF-8)".into());
+            self.stopped = true;
+            return;
+        }
+        if self.meta.is_some() {
+            // The name ends with the file.
+            self.meta_byte(b'\n');
+        }
+        let open = match self.lex {
+            Lex::Str | Lex::StrBackslash => Some("string constant"),
+            Lex::Ident => Some("quoted identifier"),
+            Lex::Block => Some("/* comment"),
+            Lex::Dollar | Lex::DollarTag => Some("dollar-quoted string"),
+            Lex::Dash => {
+                self.significant(Some(b'-'));
+                self.first_token_not_a_word();
+                None
+            }
+            Lex::Slash => {
+                self.significant(Some(b'/'));
+                self.first_token_not_a_word();
+                None
+            }
+            Lex::Restrict(RestrictAt::Key | RestrictAt::Tail) => {
+                self.events.push(Event::Skip { end: self.offset });
+                None
+            }
+            Lex::Restrict(RestrictAt::Blank) => {
+                let line = self.line;
+                self.problem(
+                    line,
+                    "a `\\restrict`/`\\unrestrict` line without its key".into(),
+                );
+                None
+            }
+            Lex::CopyRest | Lex::CopyRestDash | Lex::CopyRestComment => {
+                self.opened_at = self.copy_line;
+                Some("COPY data (no `\\.` line ends it)")
+            }
+            Lex::CopyData => {
+                if let Some(done) = self.copy_data.finish(self.offset) {
+                    self.events.push(Event::CopyData {
+                        data_start: self.copy_data.start,
+                        data_end: done.data_end,
+                        end: done.end,
+                    });
+                    None
+                } else {
+                    self.opened_at = self.copy_line;
+                    Some("COPY data (no `\\.` line ends it)")
+                }
+            }
+            _ => None,
+        };
+        if let Some(what) = open {
+            let line = self.opened_at;
+            self.problem(
+                line,
+                format!("unterminated {what}: the server would refuse the whole file"),
+            );
+            self.stopped = true;
+        } else {
+            self.end_statement(false);
+        }
+    }
+
+    /// Offset of the end of what was fed.
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+}

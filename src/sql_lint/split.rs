@@ -1,0 +1,270 @@
+//! Execution's view of a tier file: the same lexer as lint, cut into pieces to send.
+//!
+//! Invariant: the pieces cover the file's bytes in order, without gaps or overlaps,
+//! and every boundary is one lint saw (the same [`Lexer`]); memory stays bounded
+//! whatever the file's size (only a COPY statement's own text is held).
+
+use super::lexer::{Event, Keep, Lexer, Mode};
+use super::SqlProblem;
+use std::ops::Range;
+
+/// One piece of a tier file, by byte offsets into the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// `[start, end)` holds one whole SQL statement (with the whitespace and comments
+    /// before it, and its `;`): send it as a query. Consecutive `Sql` pieces are
+    /// contiguous and may be sent together.
+    Sql { start: u64, end: u64, line: usize },
+    /// `COPY … FROM STDIN …;` at `stmt` (send it as a query), its data lines at `data`
+    /// (send as CopyData, then CopyDone; the `\.` line is not part of it), the whole
+    /// construct ending at `end`. `data` may be empty.
+    Copy {
+        stmt: Range<u64>,
+        data: Range<u64>,
+        end: u64,
+        line: usize,
+    },
+    /// Bytes sent nowhere: pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (psql
+    /// meta-commands that only guard psql itself; airlock runs no meta-commands), with
+    /// the whitespace and comments before them, and whatever blank tail ends the file.
+    Skip { start: u64, end: u64 },
+}
+
+impl Piece {
+    /// Where the piece ends (the next one starts there).
+    pub fn end(&self) -> u64 {
+        match self {
+            Piece::Sql { end, .. } | Piece::Copy { end, .. } | Piece::Skip { end, .. } => *end,
+        }
+    }
+}
+
+/// Cuts a tier file into [`Piece`]s as it streams by.
+pub struct Splitter {
+    file: String,
+    lexer: Lexer,
+    /// Where the next piece starts.
+    next: u64,
+    /// A COPY statement waiting for its data: its range and line.
+    copy: Option<(Range<u64>, usize)>,
+    problem: Option<SqlProblem>,
+}
+
+impl Splitter {
+    /// A splitter for the file named `file` (named in its problems).
+    pub fn new(file: &str) -> Self {
+        Splitter {
+            file: file.into(),
+            lexer: Lexer::new(Mode::Script, Keep::Copy),
+            next: 0,
+            copy: None,
+            problem: None,
+        }
+    }
+
+    /// Feed the next bytes of the file (any split point); appends completed pieces.
+    /// After a problem nothing more is appended, and [`Splitter::finish`] reports it.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) {
+        if self.problem.is_some() {
+            return;
+        }
+        self.lexer.feed(bytes);
+        self.drain(out);
+    }
+
+    /// End of the file: the last pieces, or the first problem (an unterminated quote or
+    /// COPY data, a meta-command, a refused COPY, invalid UTF-8…).
+    pub fn finish(mut self, out: &mut Vec<Piece>) -> Result<(), SqlProblem> {
+        if self.problem.is_none() {
+            self.lexer.finish();
+            self.drain(out);
+        }
+        if let Some(p) = self.problem {
+            return Err(p);
+        }
+        let end = self.lexer.offset();
+        if self.next < end {
+            out.push(Piece::Skip {
+                start: self.next,
+                end,
+            });
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, out: &mut Vec<Piece>) {
+        let mut events = std::mem::take(&mut self.lexer.events);
+        for event in events.drain(..) {
+            if self.problem.is_some() {
+                break;
+            }
+            match event {
+                Event::Statement(s) => {
+                    let end = s.end + u64::from(s.semi);
+                    if s.copy_in {
+                        self.copy = Some((self.next..end, s.line));
+                    } else {
+                        out.push(Piece::Sql {
+                            start: self.next,
+                            end,
+                            line: s.line,
+                        });
+                    }
+                    self.next = end;
+                }
+                Event::CopyData {
+                    data_start,
+                    data_end,
+                    end,
+                } => {
+                    let (stmt, line) = self.copy.take().expect("COPY data follows its statement");
+                    out.push(Piece::Copy {
+                        stmt,
+                        data: data_start..data_end,
+                        end,
+                        line,
+                    });
+                    self.next = end;
+                }
+                Event::Skip { end } => {
+                    out.push(Piece::Skip {
+                        start: self.next,
+                        end,
+                    });
+                    self.next = end;
+                }
+                Event::Problem { line, message } => {
+                    self.problem = Some(SqlProblem {
+                        file: self.file.clone(),
+                        line,
+                        message,
+                    });
+                }
+            }
+        }
+        self.lexer.events = events;
+    }
+}
+
+/// [`Splitter`] over a whole file in memory (tests, small files).
+pub fn split_all(file: &str, bytes: &[u8]) -> Result<Vec<Piece>, SqlProblem> {
+    let mut splitter = Splitter::new(file);
+    let mut out = Vec::new();
+    splitter.feed(bytes, &mut out);
+    splitter.finish(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(src: &str, r: Range<u64>) -> &str {
+        &src[r.start as usize..r.end as usize]
+    }
+
+    /// Each piece as text: `S:` SQL, `C:` COPY statement `|` data, `K:` skipped.
+    fn show(src: &str, pieces: &[Piece]) -> Vec<String> {
+        pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Sql { start, end, .. } => format!("S:{}", text(src, *start..*end)),
+                Piece::Copy { stmt, data, .. } => {
+                    format!("C:{}|{}", text(src, stmt.clone()), text(src, data.clone()))
+                }
+                Piece::Skip { start, end } => format!("K:{}", text(src, *start..*end)),
+            })
+            .collect()
+    }
+
+    fn pieces_cover(src: &str, pieces: &[Piece]) {
+        let mut at = 0;
+        for p in pieces {
+            let start = match p {
+                Piece::Sql { start, .. } | Piece::Skip { start, .. } => *start,
+                Piece::Copy { stmt, data, .. } => {
+                    assert_eq!(stmt.start, at);
+                    assert!(stmt.end <= data.start && data.start <= data.end);
+                    stmt.start
+                }
+            };
+            assert_eq!(start, at, "{pieces:?}");
+            at = p.end();
+        }
+        assert_eq!(at, src.len() as u64, "{pieces:?}");
+    }
+
+    const DUMP: &str = "\\restrict abcXYZ123\n-- a comment\nSET x = 1;\nCREATE TABLE public.t (\n    a text,\n    begin integer\n);\nCOPY public.t (a, begin) FROM stdin;\nx\\ty\\\\z;\\nw\t1\n\\N\t2\n\\\\.\t3\nCOMMIT;\n\\.\nSELECT 1; SELECT 2;\n\n\\unrestrict abcXYZ123\n\n";
+
+    #[test]
+    fn a_pg_dump_is_cut_where_psql_cuts_it() {
+        for chunk in [1, 2, 3, 5, 7, 64, 4096] {
+            let mut s = Splitter::new("d.sql");
+            let mut out = Vec::new();
+            for piece in DUMP.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out);
+            }
+            s.finish(&mut out).unwrap();
+            pieces_cover(DUMP, &out);
+            assert_eq!(
+                show(DUMP, &out),
+                [
+                    "K:\\restrict abcXYZ123\n",
+                    "S:-- a comment\nSET x = 1;",
+                    "S:\nCREATE TABLE public.t (\n    a text,\n    begin integer\n);",
+                    "C:\nCOPY public.t (a, begin) FROM stdin;|x\\ty\\\\z;\\nw\t1\n\\N\t2\n\\\\.\t3\nCOMMIT;\n",
+                    "S:SELECT 1;",
+                    "S: SELECT 2;",
+                    "K:\n\n\\unrestrict abcXYZ123\n",
+                    "K:\n",
+                ],
+                "chunk {chunk}"
+            );
+            let lines: Vec<usize> = out
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Sql { line, .. } | Piece::Copy { line, .. } => Some(*line),
+                    Piece::Skip { .. } => None,
+                })
+                .collect();
+            assert_eq!(lines, [3, 4, 8, 14, 14], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_final_semicolon_ends_with_its_statement() {
+        let src = "SELECT 1;\nSELECT 2 -- no semicolon\n";
+        let out = split_all("f.sql", src.as_bytes()).unwrap();
+        pieces_cover(src, &out);
+        assert_eq!(
+            show(src, &out),
+            ["S:SELECT 1;", "S:\nSELECT 2 -- no semicolon\n"]
+        );
+    }
+
+    #[test]
+    fn semicolons_inside_parentheses_and_routine_bodies_do_not_cut() {
+        let src = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END;\nCREATE TABLE b (begin int, \"end\" int);\nINSERT INTO b VALUES (1, 2);\n";
+        let out = split_all("f.sql", src.as_bytes()).unwrap();
+        pieces_cover(src, &out);
+        assert_eq!(out.len(), 5, "{:?}", show(src, &out));
+        assert!(matches!(out[4], Piece::Skip { .. }));
+    }
+
+    #[test]
+    fn problems_stop_the_splitter() {
+        for (src, what) in [
+            ("SELECT 1;\n\\set x 1\n", "`\\set`"),
+            ("COPY t FROM stdin;\n1\n2\n", "no `\\.`"),
+            ("COPY t FROM '/etc/passwd';\n", "server"),
+            ("COPY t TO STDOUT;\n", "reads data out"),
+            ("COPY t FROM stdin; SELECT 1;\n1\n\\.\n", "next line"),
+            ("SELECT 'open", "unterminated string"),
+            ("\\restrict\n", "key"),
+            ("SELECT 1; \\restrict k\n", "`\\restrict`"),
+        ] {
+            let err = split_all("f.sql", src.as_bytes()).unwrap_err();
+            assert!(err.message.contains(what), "{src:?}: {err}");
+        }
+    }
+}

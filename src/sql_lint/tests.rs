@@ -1,0 +1,481 @@
+//! The SQL room's own tests: lint verdicts, statement ends against PostgreSQL's
+//! parser, COPY data and chunking.
+use super::*;
+
+fn ok(sql: &str, role: SqlRole) -> bool {
+    check("f.sql", sql, role).is_empty()
+}
+
+#[test]
+fn gates_must_be_one_read_only_query() {
+    assert!(ok("SELECT true AS ready, 'x' AS reason;", SqlRole::Gate));
+    assert!(ok(
+        "WITH a AS (SELECT 1) SELECT count(*) >= 1 AS ready FROM a",
+        SqlRole::Gate
+    ));
+    assert!(ok("VALUES (true)", SqlRole::Gate));
+    assert!(!ok("SELECT 1; SELECT 2", SqlRole::Gate));
+    assert!(!ok(
+        "WITH d AS (DELETE FROM t RETURNING 1) SELECT true",
+        SqlRole::Gate
+    ));
+    assert!(!ok("SELECT * INTO newt FROM t", SqlRole::Gate));
+    assert!(!ok("SET transaction_read_only = off", SqlRole::Gate));
+    assert!(!ok("RESET transaction_read_only", SqlRole::Gate));
+    assert!(!ok(
+        "SELECT set_config('transaction_read_only','off',true)",
+        SqlRole::Gate
+    ));
+    assert!(!ok("SELECT nextval('s') > 0 AS ready", SqlRole::Gate));
+    assert!(!ok("SELECT 1 FROM t FOR UPDATE", SqlRole::Gate));
+    assert!(!ok("COMMIT", SqlRole::Gate));
+    assert!(!ok("", SqlRole::Probe));
+}
+
+#[test]
+fn scripts_refuse_non_transactional_statements_with_line() {
+    let sql = "CREATE TABLE a(i int);\n\nCREATE INDEX CONCURRENTLY i ON a(i);\n";
+    let p = check("t.sql", sql, SqlRole::Script);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].line, 3);
+    for bad in [
+        "VACUUM",
+        "COMMIT",
+        "ROLLBACK",
+        "BEGIN",
+        "ALTER SYSTEM SET work_mem='1MB'",
+        "CREATE DATABASE x",
+    ] {
+        assert!(!ok(bad, SqlRole::Script), "{bad} should be refused");
+    }
+    assert!(ok(
+        "CREATE TABLE a(i int); INSERT INTO a VALUES (1);",
+        SqlRole::Script
+    ));
+}
+
+#[test]
+fn meta_commands_are_named_with_their_line() {
+    let p = check("t.sql", "SELECT 1;\n\\set x 1\n", SqlRole::Script);
+    assert_eq!(p[0].line, 2);
+    assert!(p[0].message.contains("`\\set`"), "{}", p[0].message);
+    // Inside a string or a dollar-quoted body a backslash is data.
+    assert!(ok(
+        "INSERT INTO t VALUES ('\\set');\nDO $$ BEGIN RAISE NOTICE '\\n'; END $$;",
+        SqlRole::Script
+    ));
+}
+
+fn lines(sql: &str) -> Vec<(usize, String)> {
+    check("t.sql", sql, SqlRole::Script)
+        .into_iter()
+        .map(|p| (p.line, p.message))
+        .collect()
+}
+
+#[test]
+fn hidden_semicolons_and_keywords_stay_hidden() {
+    // Each of these is one harmless INSERT to PostgreSQL.
+    for sql in [
+        "INSERT INTO t VALUES ('a; COMMIT; b');",
+        "INSERT INTO t VALUES ('it''s; COMMIT');",
+        "INSERT INTO t VALUES (E'\\'; COMMIT; --');",
+        "INSERT INTO t VALUES ($$; COMMIT;$$);",
+        "INSERT INTO t VALUES ($q$ $$; COMMIT; $q$);",
+        "INSERT INTO \"we;ird\"\"; COMMIT\" VALUES (1);",
+        "INSERT INTO t /* a /* nested; COMMIT; */ still comment; COMMIT */ VALUES (1);",
+        "INSERT INTO t VALUES (1) -- ; COMMIT;\n;",
+    ] {
+        assert_eq!(lines(sql), vec![], "{sql}");
+    }
+}
+
+#[test]
+fn what_postgres_would_run_is_seen() {
+    for (sql, line) in [
+        ("INSERT INTO t VALUES ('a');\nCOMMIT;", 2),
+        // standard_conforming_strings: a backslash does not escape the quote.
+        ("INSERT INTO t VALUES ('\\');\n COMMIT; --');", 2),
+        // `xe` is an identifier, not an E prefix: the string is a standard one.
+        ("SELECT xe'\\';\nCOMMIT; --';", 2),
+        // A `$` inside a word is part of it, not a dollar quote.
+        ("SELECT a$b$c;\nCOMMIT;\nSELECT 'x$b$';", 2),
+        // E'…' continued after a newline keeps its backslash escapes (scan.l
+        // quotecontinue): the COMMIT is outside the constant.
+        ("SELECT E'a'\n'\\'';\nCOMMIT;", 3),
+        ("SELECT E'a' -- gap comment\n  '\\'';\nCOMMIT;", 3),
+        // No newline in the gap: two constants, the second a standard one.
+        ("SELECT E'a' '\\';\nCOMMIT; --';", 2),
+        ("VACUUM;", 1),
+        ("SELECT 1;\n\n   CREATE INDEX CONCURRENTLY i ON t(a);", 3),
+        ("DROP INDEX CONCURRENTLY i;", 1),
+        ("REINDEX DATABASE d;", 1),
+        ("DISCARD ALL;", 1),
+        ("CLUSTER;", 1),
+        ("/* leading\ncomment */ BEGIN;", 2),
+    ] {
+        let got = lines(sql);
+        assert_eq!(got.len(), 1, "{sql}: {got:?}");
+        assert_eq!(got[0].0, line, "{sql}: {got:?}");
+    }
+}
+
+#[test]
+fn begin_atomic_bodies_are_one_statement_and_parsed() {
+    let f = "CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT CASE WHEN true THEN 2 END;\nEND;\nCOMMIT;\n";
+    assert_eq!(lines(f), vec![(6, lines("COMMIT")[0].1.clone())]);
+}
+
+#[cfg(feature = "pg-parser")]
+#[test]
+fn syntax_errors_in_parsed_statements_are_named() {
+    let got = lines("SELECT 1;\nCREATE TABLE (;\n");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, 2);
+    assert!(got[0].1.contains("does not parse"), "{got:?}");
+}
+
+#[test]
+fn unterminated_constructs_are_named() {
+    for (sql, what, line) in [
+        (
+            "SELECT 1;\nINSERT INTO t VALUES ('oops);\n",
+            "string constant",
+            2,
+        ),
+        ("SELECT $x$ never closed", "dollar-quoted", 1),
+        ("SELECT 1;\n/* open", "/* comment", 2),
+        ("SELECT \"open", "quoted identifier", 1),
+    ] {
+        let got = lines(sql);
+        assert!(
+            got.len() == 1 && got[0].0 == line && got[0].1.contains(what),
+            "{sql}: {got:?}"
+        );
+    }
+    let p = check("t.sql", "SELECT 1;\0", SqlRole::Script);
+    assert!(p[0].message.contains("NUL"));
+}
+
+#[test]
+fn invalid_utf8_is_refused_and_a_split_character_is_not() {
+    let mut c = ScriptChecker::new("t.sql");
+    c.feed(b"INSERT INTO t VALUES ('caf\xc3");
+    c.feed(b"\xa9');\n");
+    assert!(c.finish().is_empty());
+    let mut c = ScriptChecker::new("t.sql");
+    c.feed(b"SELECT 1;\nINSERT INTO t VALUES ('\xff');");
+    let p = c.finish();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].line, 2);
+    assert!(p[0].message.contains("UTF-8"));
+}
+
+#[test]
+fn a_large_data_file_is_checked_in_bounded_memory() {
+    let mut c = ScriptChecker::new("big.sql");
+    let line = b"INSERT INTO t VALUES (1, 'x; COMMIT', $$y$$, E'\\'');\n";
+    for _ in 0..200_000 {
+        c.feed(line);
+    }
+    assert!(
+        c.lexer.capture.capacity() < 4096,
+        "DML must not be captured"
+    );
+    c.feed(b"COMMIT;\n");
+    let p = c.finish();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].line, 200_001);
+}
+
+#[test]
+fn a_begin_column_never_opens_a_block() {
+    // pg_dump leaves the column name `begin` unquoted; only CREATE FUNCTION and
+    // CREATE PROCEDURE bodies are blocks (psql's rule).
+    let mut sql = String::from("CREATE TABLE public.t (\n    id integer,\n    begin date\n);\n");
+    for i in 0..2000 {
+        sql.push_str(&format!("ALTER TABLE public.t ADD COLUMN c{i} int;\n"));
+    }
+    sql.push_str("COMMIT;\n");
+    let mut c = ScriptChecker::new("t.sql");
+    let mut largest = 0;
+    for piece in sql.as_bytes().chunks(64) {
+        c.feed(piece);
+        largest = largest.max(c.lexer.capture.len());
+    }
+    assert!(largest < 200, "one statement held {largest} bytes");
+    let p = c.finish();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, 2005);
+    let pieces = split_all("t.sql", sql.as_bytes()).unwrap();
+    let statements = pieces
+        .iter()
+        .filter(|p| matches!(p, Piece::Sql { .. }))
+        .count();
+    assert_eq!(statements, 2002, "every statement its own piece");
+}
+
+#[test]
+fn what_the_server_runs_in_a_transaction_is_accepted() {
+    for sql in [
+        "ANALYZE;",
+        "ANALYZE t (a);",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (';'));\nSELECT 1;",
+        "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p WITH (connect = false);",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;",
+        "DO $$ BEGIN RAISE NOTICE 'commit'; END $$;",
+        "COPY t (a, begin) FROM stdin;\n1\t2\n\\N\t\\.\nCOMMIT;\n\\.\nSELECT 1;",
+    ] {
+        assert_eq!(lines(sql), vec![], "{sql}");
+    }
+    // A gate whose string continues on a line starting with a backslash.
+    assert!(ok(
+        "SELECT true AS ready, 'a\n\\b' AS reason",
+        SqlRole::Gate
+    ));
+}
+
+#[test]
+fn what_the_server_refuses_in_a_transaction_is_refused_with_its_reason() {
+    for (sql, why) in [
+        ("REINDEX SCHEMA s;", "REINDEX SCHEMA"),
+        (
+            "ALTER TABLE p DETACH PARTITION c CONCURRENTLY;",
+            "CONCURRENTLY",
+        ),
+        ("ALTER DATABASE d SET TABLESPACE x;", ""),
+        ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", ""),
+        ("SET LOCAL transaction_isolation = 'serializable';", ""),
+        ("DO $$ BEGIN COMMIT; END $$;", ""),
+        ("DO $$ BEGIN UPDATE t SET a = 1; ROLLBACK; END $$;", ""),
+        (
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;",
+            "",
+        ),
+        ("VACUUM t;", "VACUUM"),
+    ] {
+        let got = lines(sql);
+        assert_eq!(got.len(), 1, "{sql}: {got:?}");
+        assert!(got[0].1.contains(why), "{sql}: {got:?}");
+    }
+}
+
+#[test]
+fn copy_data_is_data_and_only_copy_from_stdin_is_accepted() {
+    let dump = "\\restrict Abc123\nSET x = 1;\nCOPY public.t (a, begin) FROM stdin;\nx\\ty\t\\N\n;COMMIT;\t$$\t'\t/*\n\\.\nSELECT 2;\n\\unrestrict Abc123\n";
+    assert_eq!(lines(dump), vec![]);
+    for (sql, why) in [
+        ("COPY t FROM '/etc/passwd';", "server"),
+        ("COPY t FROM PROGRAM 'id';", "PROGRAM"),
+        ("COPY t TO STDOUT;", "reads data out"),
+        ("COPY t FROM STDIN (FORMAT binary);\n\\.\n", "binary"),
+        ("COPY t FROM stdin;\n1\n", "no `\\.`"),
+        ("SELECT 1;\n\\.\n", "`\\.`"),
+        ("\\restrict\n", "key"),
+        ("\\copy t from 'x'\n", "`\\copy`"),
+    ] {
+        let got = lines(sql);
+        assert!(got.iter().any(|(_, m)| m.contains(why)), "{sql:?}: {got:?}");
+    }
+    // Gates and probes are one query: no data, no \restrict.
+    assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
+}
+
+#[test]
+fn syntax_newer_than_the_oldest_target_is_reported() {
+    let sql = "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\nMERGE INTO t USING u ON true WHEN MATCHED THEN DELETE;\n";
+    let check = |min| {
+        check_reader_for("t.sql", &mut sql.as_bytes(), SqlRole::Script, min)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.line, p.message))
+            .collect::<Vec<_>>()
+    };
+    let old = check(Some(140000));
+    assert_eq!(old.len(), 2, "{old:?}");
+    assert!(old[0].0 == 1 && old[0].1.contains("VIRTUAL"), "{old:?}");
+    assert!(old[1].0 == 2 && old[1].1.contains("MERGE"), "{old:?}");
+    assert_eq!(check(Some(150000)).len(), 1);
+    assert_eq!(check(Some(180000)), vec![]);
+    assert_eq!(check(None), vec![]);
+}
+
+mod differential {
+    //! The lexer must split exactly where PostgreSQL's parser splits, on any text
+    //! the parser accepts; and must not depend on how the bytes are chunked.
+    use super::super::*;
+    use proptest::prelude::*;
+
+    fn content() -> BoxedStrategy<String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("a"),
+                Just(" "),
+                Just(";"),
+                Just("'"),
+                Just("\""),
+                Just("$"),
+                Just("\\"),
+                Just("\n"),
+                Just("-"),
+                Just("--"),
+                Just("/*"),
+                Just("*/"),
+                Just("*"),
+                Just("COMMIT"),
+                Just("é"),
+                Just("$$"),
+                Just("$q$"),
+            ],
+            0..8,
+        )
+        .prop_map(|v| v.concat())
+        .boxed()
+    }
+
+    fn gap() -> BoxedStrategy<String> {
+        prop_oneof![
+            Just(" "),
+            Just("\n"),
+            Just(" \t\n  "),
+            Just(" -- c;'\n"),
+            Just("\n-- c\n "),
+            Just("/* c; ' */"),
+            Just("\r\n"),
+            Just(""),
+        ]
+        .prop_map(str::to_string)
+        .boxed()
+    }
+
+    fn literal() -> BoxedStrategy<String> {
+        let tags = prop_oneof![Just(""), Just("q"), Just("tag"), Just("x1")];
+        prop_oneof![
+            content().prop_map(|c| format!("'{}'", c.replace('\'', "''"))),
+            content().prop_map(|c| format!("E'{}'", c.replace('\\', "\\\\").replace('\'', "\\'"))),
+            (content(), gap(), content()).prop_map(|(a, g, b)| format!(
+                "E'{}'{g}'{}'",
+                a.replace('\\', "\\\\").replace('\'', "''"),
+                b.replace('\\', "\\\\").replace('\'', "\\'")
+            )),
+            (content(), gap(), content()).prop_map(|(a, g, b)| format!(
+                "'{}'{g}'{}'",
+                a.replace('\'', "''"),
+                b.replace('\'', "''")
+            )),
+            (tags, content()).prop_map(|(t, c)| {
+                let close = format!("${t}$");
+                format!("{close}{}{close}", c.replace('$', ""))
+            }),
+            content().prop_map(|c| format!("\"{}x\"", c.replace('"', "\"\""))),
+            Just("1".to_string()),
+            Just("a$b".to_string()),
+            // `$` inside an identifier never opens a dollar quote.
+            Just("a$q$x".to_string()),
+            Just("x$$y".to_string()),
+        ]
+        .boxed()
+    }
+
+    fn statement() -> BoxedStrategy<String> {
+        prop_oneof![
+            (literal(), gap()).prop_map(|(l, g)| format!("SELECT{g} {l}")),
+            (literal(), gap(), literal())
+                .prop_map(|(a, g, b)| format!("INSERT INTO t VALUES ({a},{g}{b})")),
+            Just("COMMIT".to_string()),
+            Just("VACUUM".to_string()),
+            literal().prop_map(|l| format!(
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT {l}; SELECT CASE WHEN true THEN 1 END; END"
+            )),
+            literal().prop_map(|l| format!("DO $body$ BEGIN PERFORM {l}; END $body$")),
+            literal().prop_map(|l| format!("CREATE TABLE t (begin int, x text DEFAULT {l})")),
+            literal().prop_map(|l| format!(
+                "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES ({l}); INSERT INTO b VALUES (1))"
+            )),
+        ]
+    .boxed()
+    }
+
+    fn script() -> BoxedStrategy<String> {
+        proptest::collection::vec((statement(), gap(), gap()), 1..6)
+            .prop_map(|v| {
+                v.into_iter()
+                    .map(|(s, g1, g2)| format!("{g1}{s}{g2};"))
+                    .collect::<String>()
+            })
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[cfg(feature = "pg-parser")]
+        #[test]
+        fn statement_ends_match_postgres(sql in script(), chunk in 1usize..64) {
+            if let Some(theirs) = super::super::parser::statement_ends(&sql) {
+                let mut c = ScriptChecker::new("p.sql");
+                for piece in sql.as_bytes().chunks(chunk) {
+                    c.feed(piece);
+                }
+                prop_assert_eq!(c.finish_ends(), theirs, "{:?}", sql);
+            }
+        }
+
+        #[test]
+        fn chunking_does_not_change_the_verdict(sql in script(), chunk in 1usize..17) {
+            let whole = check("p.sql", &sql, SqlRole::Script);
+            let mut c = ScriptChecker::new("p.sql");
+            for piece in sql.as_bytes().chunks(chunk) {
+                c.feed(piece);
+            }
+            prop_assert_eq!(c.finish(), whole);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn copy_data_comes_back_exactly_whatever_the_chunking(
+            before in script(),
+            rows in proptest::collection::vec(content(), 0..6),
+            after in script(),
+            chunk in 1usize..17,
+        ) {
+            let data: String = rows.iter().map(|r| format!("{r}\n")).collect();
+            let sql = format!("{before}\nCOPY t (a, begin) FROM stdin;\n{data}\\.\n{after}");
+            let whole = split_all("p.sql", sql.as_bytes());
+            let mut s = Splitter::new("p.sql");
+            let mut out = Vec::new();
+            for piece in sql.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out);
+            }
+            let chunked = s.finish(&mut out).map(|()| out);
+            prop_assert_eq!(&chunked, &whole);
+            // When the script before it ends at a statement boundary (nothing left
+            // open), the data is exactly the rows.
+            let probe = format!("{before}\nSELECT 1;");
+            let closed = match split_all("b.sql", probe.as_bytes()) {
+                Ok(p) => matches!(p.last(), Some(Piece::Sql { start, end, .. })
+                    if &probe[*start as usize..*end as usize] == "\nSELECT 1;"),
+                Err(_) => false,
+            };
+            if let (true, Ok(pieces)) = (closed, whole) {
+                let copies: Vec<&Piece> =
+                    pieces.iter().filter(|p| matches!(p, Piece::Copy { .. })).collect();
+                prop_assert_eq!(copies.len(), 1);
+                if let Piece::Copy { data: range, .. } = copies[0] {
+                    prop_assert_eq!(&sql[range.start as usize..range.end as usize], data.as_str());
+                }
+                let mut at = 0;
+                for p in &pieces {
+                    let start = match p {
+                        Piece::Sql { start, .. } | Piece::Skip { start, .. } => *start,
+                        Piece::Copy { stmt, .. } => stmt.start,
+                    };
+                    prop_assert_eq!(start, at);
+                    at = p.end();
+                }
+                prop_assert_eq!(at, sql.len() as u64);
+            }
+        }
+    }
+}

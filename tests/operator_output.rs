@@ -1,0 +1,597 @@
+//! The operator's day, output side (issue 14): `--json` keeps its promise for argument
+//! errors too, server NOTICEs are part of the report, colour and progress appear on a
+//! terminal only (a real pseudo-terminal from script(1)) and never in a pipe, tables
+//! fit the width, and the smaller promises of help and messages.
+
+mod util;
+use std::path::Path;
+use std::process::{Command, Output};
+use util::*;
+
+/// A database with schema `app`, a key pair `rm`, and a mini bundle whose first tier
+/// raises a NOTICE (and sleeps `sleep` seconds) before creating `app.t1`.
+struct Case {
+    t: tempfile::TempDir,
+    db: TestDb,
+}
+
+impl Case {
+    fn new(tag: &str, gate: &str, sleep: &str) -> Case {
+        let db = TestDb::new(tag);
+        db.exec("CREATE SCHEMA app;");
+        let t = tempdir();
+        keygen(t.path(), "rm");
+        let tier = format!(
+            "DO $$ BEGIN RAISE NOTICE 'hello from tier one'; END $$;\nSELECT pg_sleep({sleep});\nCREATE TABLE app.t1(i int);"
+        );
+        let s = MiniSource::new(
+            &t.path().join("src"),
+            &db.name,
+            gate,
+            &[("structure", &tier, false)],
+            "DROP TABLE IF EXISTS app.t1;",
+        );
+        pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
+        Case { t, db }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// `airlock [pre…] SUB b.tar.gz --trust rm.pub --db dbname=… [post…]` through pipes.
+    fn run(&self, pre: &[&str], sub: &str, post: &[&str], env: &[(&str, &str)]) -> Output {
+        let conn = self.db.conn();
+        let mut a: Vec<&str> = pre.to_vec();
+        a.extend([sub, "b.tar.gz", "--trust", "rm.pub", "--db", conn.as_str()]);
+        a.extend(post);
+        airlock_env(self.dir(), &a, env)
+    }
+
+    /// The same on a pseudo-terminal (stdin, stdout and stderr); returns what it showed.
+    fn on_terminal(&self, env: &str, pre: &str, sub: &str, post: &str) -> String {
+        let line = format!(
+            "env {env} {} {pre} {sub} b.tar.gz --trust rm.pub --db dbname={} {post}",
+            bin().display(),
+            self.db.name
+        );
+        terminal(self.dir(), &line)
+    }
+}
+
+/// Run a shell line under script(1); returns the terminal's bytes as text.
+fn terminal(dir: &Path, line: &str) -> String {
+    let o = Command::new("script")
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("AIRLOCK_DB")
+        .env_remove("PGDATABASE")
+        .env("AIRLOCK_STATE_DIR", state_dir())
+        .args(["-qec", line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux is needed for the terminal tests");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn json_argument_errors_are_the_error_document_on_stdout_with_exit_2() {
+    let t = tempdir();
+    for args in [
+        &["--json", "gate"][..],
+        &["--json", "frobnicate"],
+        &["--json"],
+        &["status", "--json", "--no-such-flag"],
+        &["--json", "pack", "src", "--key", "k.key", "--level", "12"],
+    ] {
+        let o = airlock(t.path(), args);
+        expect_code(&o, 2);
+        let doc = json(&o);
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["exit_code"], 2, "{args:?}");
+        assert_eq!(doc["kind"], "usage", "{args:?}");
+        assert!(
+            !doc["error"].as_str().unwrap().is_empty(),
+            "{args:?}: {doc}"
+        );
+        assert!(doc["hint"].as_str().unwrap().contains("--help"), "{doc}");
+    }
+    let doc = json(&airlock(t.path(), &["--json", "gate"]));
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("--trust <PATH>") && error.contains("<BUNDLE>"),
+        "the missing arguments are named: {error}"
+    );
+    // Without --json: clap's text on stderr, nothing on stdout; --help still exits 0.
+    let o = airlock(t.path(), &["gate"]);
+    expect_code(&o, 2);
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("required arguments"), "{}", stderr(&o));
+    expect_code(&airlock(t.path(), &["--json", "gate", "--help"]), 0);
+    // A `--json` after `--` is an argument, not the flag.
+    let o = airlock(t.path(), &["lint", "--", "--json"]);
+    assert_eq!(stdout(&o), "", "{}", stderr(&o));
+}
+
+#[test]
+fn server_notices_are_in_the_report_never_raw_on_stderr() {
+    let c = Case::new("notices", "SELECT true AS ready", "0");
+    let o = c.run(&["--json"], "apply", &["--yes"], &[]);
+    expect_code(&o, 0);
+    assert_eq!(stderr(&o), "", "nothing raw on stderr with --json");
+    let doc = json(&o);
+    let notices = doc["notices"].as_array().expect("a notices list");
+    assert!(
+        notices
+            .iter()
+            .any(|n| n["severity"] == "NOTICE" && n["message"] == "hello from tier one"),
+        "{doc:#}"
+    );
+    // Human output shows them in the report on stdout.
+    c.run(&[], "rollback", &["--yes"], &[]);
+    let o = c.run(&[], "apply", &["--yes"], &[]);
+    expect_code(&o, 0);
+    assert_eq!(stderr(&o), "");
+    assert!(
+        stdout(&o).contains("server notices (1):\n  NOTICE: hello from tier one"),
+        "{}",
+        stdout(&o)
+    );
+    // --quiet: nothing at all.
+    c.run(&[], "rollback", &["--yes"], &[]);
+    let o = c.run(&["-q"], "apply", &["--yes"], &[]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), "");
+    // Commands whose run raised nothing carry an empty list.
+    let o = c.run(&["--json"], "gate", &[], &[]);
+    assert_eq!(json(&o)["notices"], serde_json::json!([]));
+}
+
+#[test]
+fn notices_before_an_error_are_in_the_error_document() {
+    let db = TestDb::new("noticeerr");
+    db.exec("CREATE SCHEMA app;");
+    let t = tempdir();
+    keygen(t.path(), "rm");
+    let s = MiniSource::new(
+        &t.path().join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "structure",
+            "DO $$ BEGIN RAISE NOTICE 'about to fail'; END $$;\nCREATE TABLE app.t1(i int);\nSELECT 1/0;",
+            false,
+        )],
+        "SELECT 1;",
+    );
+    pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let args = [
+        "--json", "apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
+    ];
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 1);
+    let doc = json(&o);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["notices"][0]["message"], "about to fail", "{doc:#}");
+    assert!(!stderr(&o).contains("NOTICE"), "{}", stderr(&o));
+    assert_eq!(db.scalar("SELECT to_regclass('app.t1') IS NULL"), "t");
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color_or_never() {
+    let c = Case::new("colour", "SELECT true AS ready, 'open' AS reason", "0");
+    let green = "\x1b[1;32mREADY\x1b[0m";
+    let shown = c.on_terminal("", "", "gate", "");
+    assert!(shown.contains(green), "no colour on a terminal:\n{shown:?}");
+    let shown = c.on_terminal("NO_COLOR=1", "", "gate", "");
+    assert!(
+        shown.contains("READY") && !shown.contains('\x1b'),
+        "{shown:?}"
+    );
+    let shown = c.on_terminal("", "--color never", "gate", "");
+    assert!(
+        shown.contains("READY") && !shown.contains('\x1b'),
+        "{shown:?}"
+    );
+    // A pipe: plain by default, coloured when asked for.
+    let o = c.run(&[], "gate", &[], &[]);
+    expect_code(&o, 0);
+    assert!(!stdout(&o).contains('\x1b'), "{}", stdout(&o));
+    let o = c.run(&["--color", "always"], "gate", &[], &[("NO_COLOR", "1")]);
+    assert!(stdout(&o).contains(green), "{:?}", stdout(&o));
+    // --json is never coloured.
+    let o = c.run(&["--json", "--color", "always"], "gate", &[], &[]);
+    assert!(!stdout(&o).contains('\x1b'));
+    json(&o);
+}
+
+#[test]
+fn colour_cannot_be_forged_by_text_from_the_database() {
+    // A gate reason holding airlock's own private-use style markers gets no colour.
+    let c = Case::new(
+        "forge",
+        "SELECT true AS ready, chr(57344) || chr(57345) || 'looks fine' || chr(57359) AS reason",
+        "0",
+    );
+    let o = c.run(&["--color", "always"], "gate", &[], &[]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(out.contains("\\u{e000}\\u{e001}looks fine"), "{out}");
+}
+
+#[test]
+fn tables_fit_the_terminal_width_and_a_pipe_gets_a_default() {
+    let c = Case::new(
+        "width",
+        "SELECT true AS ready, repeat('a long reason that goes on ', 40) AS reason",
+        "0",
+    );
+    let widest = |o: &Output| stdout(o).lines().map(|l| l.chars().count()).max().unwrap();
+    let o = c.run(&[], "gate", &[], &[("COLUMNS", "80")]);
+    expect_code(&o, 0);
+    assert!(widest(&o) <= 80, "{}", stdout(&o));
+    assert!(
+        stdout(&o).lines().count() > 5,
+        "wrapped, not cut:\n{}",
+        stdout(&o)
+    );
+    let o = c.run(&[], "gate", &[], &[]);
+    assert!(widest(&o) <= 120, "{}", stdout(&o));
+    // The JSON keeps the whole reason.
+    let o = c.run(&["--json"], "gate", &[], &[("COLUMNS", "80")]);
+    let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();
+    assert_eq!(reason, "a long reason that goes on ".repeat(40));
+    // On a terminal: the terminal's own width.
+    let shown = c.on_terminal("", "", "gate", "");
+    let cols: usize = terminal(c.dir(), "stty size </dev/tty")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    if cols >= 40 {
+        let widest = shown
+            .lines()
+            .map(|l| l.trim_end_matches('\r').chars().count());
+        assert!(widest.max().unwrap() <= cols, "{shown}");
+    }
+}
+
+#[test]
+fn progress_shows_tier_and_file_on_a_terminal_only() {
+    let c = Case::new("progress", "SELECT true AS ready", "1.5");
+    let shown = c.on_terminal("", "", "apply", "--yes");
+    assert!(shown.contains("APPLIED"), "{shown}");
+    assert!(
+        shown.contains("tier 1/1 structure: sql/tier1.sql (file 1/1)"),
+        "no progress line on a terminal:\n{shown:?}"
+    );
+    assert!(shown.contains("00:00:0"), "no elapsed time:\n{shown:?}");
+    let shown = c.on_terminal("", "", "rollback", "--yes");
+    assert!(shown.contains("rollback"), "{shown}");
+    assert!(shown.contains("sql/rollback.sql"), "{shown:?}");
+    // --json and --quiet on a terminal: no progress.
+    let shown = c.on_terminal("", "--json", "apply", "--yes");
+    assert!(!shown.contains("tier 1/1"), "{shown:?}");
+    c.run(&[], "rollback", &["--yes"], &[]);
+    let shown = c.on_terminal("", "-q", "apply", "--yes");
+    assert!(!shown.contains("tier 1/1"), "{shown:?}");
+    c.run(&[], "rollback", &["--yes"], &[]);
+    // A pipe: stderr stays empty.
+    let o = c.run(&[], "apply", &["--yes"], &[]);
+    expect_code(&o, 0);
+    assert_eq!(stderr(&o), "");
+    // Rehearse on a terminal shows the clone's apply.
+    c.run(&[], "rollback", &["--yes"], &[]);
+    let shown = c.on_terminal("", "", "rehearse", "");
+    assert!(shown.contains("tier 1/1 structure"), "{shown:?}");
+}
+
+#[test]
+fn db_takes_a_bare_name_and_status_names_its_database() {
+    let db = TestDb::new("barename");
+    let t = tempdir();
+    let o = airlock(t.path(), &["--json", "status", "--db", &db.name]);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    assert_eq!(doc["database"], db.name.as_str());
+    assert_eq!(doc["database_from"], "--db or AIRLOCK_DB");
+    let o = airlock(t.path(), &["status", "--db", &db.name]);
+    assert!(
+        stdout(&o).starts_with(&format!("database {} (from --db", db.name)),
+        "{}",
+        stdout(&o)
+    );
+    // No name anywhere: libpq's default, and the output says so.
+    let o = airlock(t.path(), &["--json", "fingerprint"]);
+    if code(&o) == 0 {
+        assert_eq!(json(&o)["database_from"], "default");
+    }
+    let o = airlock_env(t.path(), &["--json", "status"], &[("PGDATABASE", &db.name)]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["database_from"], "PGDATABASE");
+    assert_eq!(json(&o)["database"], db.name.as_str());
+    let o = airlock(t.path(), &["status"]);
+    if code(&o) == 0 {
+        assert!(
+            stdout(&o).contains("libpq's default, the user name"),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn a_missing_database_and_a_missing_server_get_different_hints() {
+    let t = tempdir();
+    let o = airlock(
+        t.path(),
+        &["--json", "status", "--db", "airlock_no_such_db_x"],
+    );
+    expect_code(&o, 1);
+    let hint = json(&o)["hint"].as_str().unwrap().to_string();
+    assert!(hint.contains("no database by that name"), "{hint}");
+    assert!(!hint.contains("pg_ctlcluster"), "{hint}");
+    let o = airlock(
+        t.path(),
+        &["--json", "status", "--db", "host=127.0.0.1 port=1 dbname=x"],
+    );
+    expect_code(&o, 1);
+    let hint = json(&o)["hint"].as_str().unwrap().to_string();
+    assert!(hint.contains("no server answered"), "{hint}");
+}
+
+#[test]
+fn extract_takes_out_like_every_other_command_and_still_to() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let src = reference_source(d, "directus");
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = airlock(
+        d,
+        &["extract", "b.tar.gz", "--trust", "rm.pub", "--out", "x1"],
+    );
+    expect_code(&o, 0);
+    assert!(d.join("x1/bundle.toml").exists() || d.join("x1").read_dir().unwrap().count() > 0);
+    let o = airlock(
+        d,
+        &["extract", "b.tar.gz", "--trust", "rm.pub", "--to", "x2"],
+    );
+    expect_code(&o, 0);
+    assert!(d.join("x2").read_dir().unwrap().count() > 0);
+    let help = stdout(&airlock(d, &["extract", "--help"]));
+    assert!(
+        help.contains("--out <DIR>") && !help.contains("--to <DIR>"),
+        "{help}"
+    );
+}
+
+#[test]
+fn pack_warns_about_an_expired_bundle_and_verify_refuses_it() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let src = reference_source(d, "directus");
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replacen(
+        "[bundle]\n",
+        "[bundle]\nexpires = \"2001-01-01T00:00:00Z\"\n",
+        1,
+    );
+    std::fs::write(&toml, text).unwrap();
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "rm.key",
+            "--out",
+            "old.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    let warnings = json(&o)["warnings"].to_string();
+    assert!(warnings.contains("has already passed"), "{warnings}");
+    let o = airlock(d, &["verify", "old.tar.gz", "--trust", "rm.pub"]);
+    expect_code(&o, 4);
+    // Soon, but not yet: a gentler word.
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, text.replace("2001-01-01T00:00:00Z", &soon)).unwrap();
+    let o = airlock(
+        d,
+        &[
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "rm.key",
+            "--out",
+            "soon.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("warning: bundle.expires"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("hour(s)"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_public_key_given_as_key_is_named_as_such() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "alice");
+    let src = reference_source(d, "directus");
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "alice.pub",
+            "--out",
+            "b.tar.gz",
+        ],
+    );
+    expect_code(&o, 2);
+    let doc = json(&o);
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("alice.pub is a public key"), "{error}");
+    assert!(!doc["hint"].as_str().unwrap().contains("chmod"), "{doc}");
+    assert!(doc["hint"].as_str().unwrap().contains("alice.key"), "{doc}");
+    assert!(!d.join("b.tar.gz").exists());
+}
+
+/// Every argument and positional of every subcommand has a description in --help.
+#[test]
+fn every_argument_of_every_subcommand_is_described() {
+    use clap::CommandFactory;
+    let root = airlock::cli::Cli::command();
+    let mut blank = vec![];
+    let mut names = vec![];
+    for arg in root.get_arguments() {
+        if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str()) {
+            blank.push(format!("airlock {}", arg.get_id()));
+        }
+    }
+    for sub in root.get_subcommands() {
+        names.push(sub.get_name().to_string());
+        for arg in sub.get_arguments() {
+            if ["help", "version"].contains(&arg.get_id().as_str()) {
+                continue;
+            }
+            let help = arg
+                .get_help()
+                .or(arg.get_long_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if help.trim().is_empty() {
+                blank.push(format!("{} {}", sub.get_name(), arg.get_id()));
+            }
+        }
+    }
+    assert!(blank.is_empty(), "arguments without help: {blank:?}");
+    // And the real binary shows each subcommand's help.
+    let t = tempdir();
+    for name in names {
+        let o = airlock(t.path(), &[&name, "--help"]);
+        expect_code(&o, 0);
+        assert!(
+            stdout(&o).contains("Usage: airlock"),
+            "{name}: {}",
+            stdout(&o)
+        );
+    }
+    // apply and rollback share their flags, described the same in --help and man.
+    let apply = stdout(&airlock(t.path(), &["apply", "--help"]));
+    let rollback = stdout(&airlock(t.path(), &["rollback", "--help"]));
+    for flag in ["--lock-timeout", "--yes", "--receipt", "--sign-receipt"] {
+        let describe = |help: &str| {
+            let at = help
+                .find(&format!("{flag} "))
+                .or(help.find(&format!("{flag}\n")));
+            help[at.unwrap_or_else(|| panic!("{flag} missing:\n{help}"))..]
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(describe(&apply), describe(&rollback), "{flag}");
+    }
+    let man = t.path().join("man");
+    std::fs::create_dir(&man).unwrap();
+    expect_code(
+        &airlock(t.path(), &["man", "--out-dir", man.to_str().unwrap()]),
+        0,
+    );
+    let page = std::fs::read_to_string(man.join("airlock-rollback.1")).unwrap();
+    assert!(page.contains("deploy lock"), "{page}");
+}
+
+#[test]
+fn status_and_fingerprint_help_do_not_speak_of_a_bundle() {
+    let t = tempdir();
+    for sub in ["status", "fingerprint"] {
+        let help = stdout(&airlock(t.path(), &[sub, "--help"]));
+        assert!(!help.contains("target.database"), "{sub}: {help}");
+        assert!(help.contains("the user name"), "{sub}: {help}");
+    }
+    let help = stdout(&airlock(t.path(), &["apply", "--help"]));
+    assert!(help.contains("target.database"), "{help}");
+}
+
+#[test]
+fn trust_toml_in_the_readme_matches_its_schema() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("# keys/trust.toml")
+        .expect("README shows a trust.toml");
+    let end = start + readme[start..].find("```").unwrap();
+    let doc: toml::Value = toml::from_str(&readme[start..end]).expect("README trust.toml parses");
+    let doc = serde_json::to_value(doc).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schemas/trust.toml.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let compiled = jsonschema::JSONSchema::compile(&schema).expect("schema compiles");
+    assert!(compiled.is_valid(&doc), "{doc:#}");
+    let bad = serde_json::json!({"threshold": 0, "keys": {"AB": {"role": "admin"}}});
+    assert!(!compiled.is_valid(&bad));
+    let typo = serde_json::json!({"treshold": 2});
+    assert!(!compiled.is_valid(&typo));
+}
+
+#[test]
+fn a_tier_that_raises_thousands_of_notices_keeps_the_first_thousand_and_counts_the_rest() {
+    let db = TestDb::new("noticecap");
+    db.exec("CREATE SCHEMA app;");
+    let t = tempdir();
+    keygen(t.path(), "rm");
+    let s = MiniSource::new(
+        &t.path().join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "structure",
+            "DO $$ BEGIN FOR i IN 1..1500 LOOP RAISE NOTICE 'n %', i; END LOOP; END $$;\nCREATE TABLE app.t1(i int);",
+            false,
+        )],
+        "DROP TABLE IF EXISTS app.t1;",
+    );
+    pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let base = [
+        "apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
+    ];
+    let mut args = vec!["--json"];
+    args.extend(base);
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    let notices = doc["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1000);
+    assert_eq!(notices[0]["message"], "n 1");
+    assert_eq!(notices[999]["message"], "n 1000");
+    assert_eq!(doc["notices_omitted"], 500);
+    let rollback = [
+        "rollback", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
+    ];
+    expect_code(&airlock(t.path(), &rollback), 0);
+    let o = airlock(t.path(), &base);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("server notices (1500):")
+            && stdout(&o).contains("… and 500 more (only the first 1000 are kept)"),
+        "{}",
+        stdout(&o).lines().last().unwrap_or("")
+    );
+}
