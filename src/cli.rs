@@ -425,6 +425,13 @@ pub struct RehearseArgs {
     pub assume_gates: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    /// How PostgreSQL 15+ copies the target: wal_log (through the WAL: no checkpoint,
+    /// but the whole database is written to the WAL, standbys and archive), file_copy
+    /// (copies the files after a checkpoint: little WAL), or auto (file_copy from
+    /// 512 MB of data per 1,000 relation files, see README). Older servers always
+    /// copy files.
+    #[arg(long, value_enum, default_value_t = crate::db::rehearse::CloneStrategy::Auto)]
+    pub clone_strategy: crate::db::rehearse::CloneStrategy,
 }
 
 #[derive(Debug, Args)]
@@ -456,12 +463,21 @@ pub struct FingerprintArgs {
     /// Add exact per-table row counts.
     #[arg(long)]
     pub rows: bool,
-    /// Add per-table content hashes computed in the server (implies --rows).
+    /// Add per-table content hashes computed in the server (implies --rows): an
+    /// order-free sum of 64-bit row hashes, exact against accidents (not against
+    /// someone who chooses rows to collide; see --data-strict).
     #[arg(long)]
     pub data: bool,
+    /// Like --data, but SHA-256 over each table's sorted per-row SHA-256s: collision-
+    /// resistant against chosen rows, at the cost of a sort (temporary files).
+    #[arg(long, conflicts_with = "data")]
+    pub data_strict: bool,
+    /// Connections reading tables at once for --rows/--data (all at one snapshot).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Compare two saved `fingerprint --json` outputs and name the objects that differ
     /// (no database needed). Exit 0 when equal, 5 when they differ.
-    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["rows", "data"])]
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["rows", "data", "data_strict"])]
     pub diff: Option<Vec<std::path::PathBuf>>,
 }
 

@@ -246,6 +246,60 @@ fn rehearse_passes_on_the_reference_bundle_and_leaves_target_and_server_clean() 
 }
 
 #[test]
+fn rehearse_takes_three_fingerprints_and_reports_its_clone_strategy_and_wal() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehstrat");
+    fixture(&db);
+    approve(&db);
+    let b = reference_bundle(dir, &db);
+    // A small database with a few hundred files: auto copies it through the WAL.
+    for (asked, used) in [
+        (None, "wal_log"),
+        (Some("file_copy"), "file_copy"),
+        (Some("wal_log"), "wal_log"),
+    ] {
+        let conn = db.conn();
+        let mut args = vec![
+            "--json", "rehearse", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+        ];
+        if let Some(s) = asked {
+            args.extend(["--clone-strategy", s]);
+        }
+        let o = airlock(dir, &args);
+        expect_code(&o, 0);
+        let r = json(&o);
+        validate("rehearse.schema.json", &r);
+        assert_eq!(r["clone_strategy"], used, "{asked:?}");
+        assert!(r["clone_wal_bytes"].is_u64(), "{r:#}");
+        let steps: Vec<&serde_json::Value> = r["steps"].as_array().unwrap().iter().collect();
+        let clone = steps
+            .iter()
+            .find(|s| s["step"] == "clone the target")
+            .unwrap();
+        let detail = clone["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("STRATEGY {used}")) && detail.contains("WAL written"),
+            "{detail}"
+        );
+        // Fingerprints: the clone's entry and exit, the target's at the end.
+        let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("target fingerprint (entry)")),
+            "{names:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| n.contains("fingerprint")).count(),
+            3,
+            "{names:?}"
+        );
+        assert!(steps.iter().all(|s| s["verdict"] == "PASS"), "{r:#}");
+    }
+}
+
+#[test]
 fn rehearse_blocked_without_assume_gates_and_passes_with_it() {
     let t = tempdir();
     let dir = t.path();

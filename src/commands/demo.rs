@@ -575,6 +575,7 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoRepo
                 &vb,
                 &RehearseOptions {
                     conn: target,
+                    clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
                     params: params.clone(),
                     assume_gates: false,
                     statement_timeout: "60s".into(),
@@ -598,8 +599,8 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoRepo
         .by_hand(format!("airlock fingerprint --data --db {}", hand.db))
         .run("fingerprint before apply", || {
             let mut c = target.connect().map_err(|e| e.to_string())?;
-            let fp =
-                fingerprint::compute_read_only(&mut c, Level::Data).map_err(|e| e.to_string())?;
+            let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
+                .map_err(|e| e.to_string())?;
             let d = format!("{} (schema and data)", fp.short());
             Ok((fp, d))
         });
@@ -672,7 +673,8 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoRepo
     ))
     .run("fingerprint after rollback == before apply", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute_read_only(&mut c, Level::Data).map_err(|e| e.to_string())?;
+        let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
+            .map_err(|e| e.to_string())?;
         let b = before.as_ref().ok_or("no earlier fingerprint")?;
         if fp.fingerprint != b.fingerprint {
             return Err(format!("differs: {}", fingerprint::diff(b, &fp).join(", ")));

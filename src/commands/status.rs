@@ -469,14 +469,8 @@ fn read_fingerprint(p: &std::path::Path) -> Result<Fingerprint> {
 pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     if let Some(files) = &args.diff {
         let (a, b) = (read_fingerprint(&files[0])?, read_fingerprint(&files[1])?);
-        if a.level != b.level {
-            return Err(crate::Error::usage(
-                format!(
-                    "cannot compare a {} fingerprint with a {} one",
-                    a.level, b.level
-                ),
-                None,
-            ));
+        if let Some(why) = a.incomparable(&b) {
+            return Err(crate::Error::usage(why, None));
         }
         let differences = fingerprint::diff(&a, &b);
         return Ok(Box::new(FingerprintDiff {
@@ -488,25 +482,23 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     }
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
-    let mut tx = c
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx
+    let database: String = c
         .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
         .map_err(|e| crate::db::sql_err("fingerprint", &e))?
         .get(0);
-    let level = if args.data {
+    let level = if args.data_strict {
+        Level::DataStrict
+    } else if args.data {
         Level::Data
     } else if args.rows {
         Level::Rows
     } else {
         Level::Schema
     };
-    let fp = fingerprint::compute(&mut tx, level)?;
-    tx.rollback()
-        .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+    // The readers must reach the database the leader is on, whatever the connection
+    // string left to defaults.
+    let readers = spec.with_dbname(&database);
+    let fp = fingerprint::compute_consistent(&mut c, &readers, level, args.jobs.into())?;
     Ok(Box::new(FingerprintReport {
         database,
         database_from: spec.dbname_from.clone(),

@@ -8,7 +8,7 @@
 
 use super::conn::{self, ConnSpec, ServerInfo};
 use super::exec;
-use super::fingerprint::{self, Level};
+use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
 pub use super::plan::PlanReport;
@@ -572,7 +572,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 return Err(DbError::Blocked(format!("{summary}; nothing was changed")));
             }
         }
-        let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+        let before = fingerprint::compute_with(&mut tx, &mut described)?;
         let st = ledger::state_of(&rows, vb.id());
         if applied.is_empty() {
             if let Some(p) = &m.preflight {
@@ -653,7 +653,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.verify = Some(pr);
             }
         }
-        let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+        let after = fingerprint::compute_with(&mut tx, &mut described)?;
         let names: Vec<String> = idx.iter().map(|&i| m.tier[i].name.clone()).collect();
         let row = ledger::append(
             &mut tx,
@@ -759,7 +759,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         return Ok(receipt.finish(started));
     }
     set_params(&mut tx, &opts.params)?;
-    let before = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+    let before = fingerprint::compute_with(&mut tx, &mut described)?;
     if let Some(o) = opts.observer {
         let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
         o.start("rollback", rb.files.len(), bytes);
@@ -793,7 +793,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         }
         receipt.rollback_probe = Some(pr);
     }
-    let after = fingerprint::compute_with(&mut tx, Level::Schema, &mut described)?;
+    let after = fingerprint::compute_with(&mut tx, &mut described)?;
     let row = ledger::append(
         &mut tx,
         NewRow {

@@ -32,7 +32,11 @@
 //! names only `pg_catalog` objects (a unit test checks this with the PostgreSQL
 //! parser): neither session, role or database defaults nor objects a hostile role
 //! planted change what it says. `--rows` and `--data` add per-table row counts and
-//! in-server content hashes.
+//! in-server content hashes (format 2, [`FORMAT`]): every table read once, at the
+//! snapshot the schema was described at, by several connections and at most
+//! [`CHUNK`] tables to a transaction ([`compute_consistent`]). `--data` is exact
+//! against accidents, `--data-strict` against chosen rows too (README, "Fingerprints
+//! and rehearsals of large databases").
 
 use super::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
@@ -44,7 +48,32 @@ use sha2::{Digest, Sha256};
 pub enum Level {
     Schema,
     Rows,
+    /// The fast content hash: per row a 64-bit hash of its text, summed (see DESIGN.md).
     Data,
+    /// The strict content hash: SHA-256 over the sorted per-row SHA-256s.
+    DataStrict,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Schema => "schema",
+            Level::Rows => "rows",
+            Level::Data => "data",
+            Level::DataStrict => "data-strict",
+        }
+    }
+}
+
+/// The fingerprint format this airlock writes. Format 1 (airlock up to 0.x, no
+/// `format` field in its JSON) hashed each table with `string_agg` over sorted md5s
+/// and counted a parent's rows with its children's; format 2 reads every table once
+/// (`ONLY`), at one exported snapshot, with the per-table forms in [`DATA_SQL`],
+/// [`ROWS_SQL`] and [`STRICT_SQL`]. Schema-level parts are the same in both.
+pub const FORMAT: u32 = 2;
+
+fn format_1() -> u32 {
+    1
 }
 
 /// One described object; `hash` is the SHA-256 of its canonical line.
@@ -59,12 +88,50 @@ pub struct Part {
 pub struct Fingerprint {
     pub fingerprint: String,
     pub level: String,
+    /// The format version ([`FORMAT`]); absent (1) in fingerprints saved by older
+    /// versions.
+    #[serde(default = "format_1")]
+    pub format: u32,
     pub parts: Vec<Part>,
 }
 
 impl Fingerprint {
     pub fn short(&self) -> &str {
         &self.fingerprint[..8]
+    }
+
+    /// The fingerprint without the parts of these kinds.
+    pub fn without(&self, kinds: &[&str]) -> Fingerprint {
+        let parts = self
+            .parts
+            .iter()
+            .filter(|p| !kinds.contains(&p.kind.as_str()))
+            .cloned()
+            .collect();
+        let mut f = finish(parts, Level::Schema);
+        f.level.clone_from(&self.level);
+        f.format = self.format;
+        f
+    }
+
+    /// Why two fingerprints cannot be compared, if they cannot: different levels, or
+    /// row or data levels of different formats (a schema-level fingerprint is the same
+    /// in every format).
+    pub fn incomparable(&self, other: &Fingerprint) -> Option<String> {
+        if self.level != other.level {
+            return Some(format!(
+                "cannot compare a {} fingerprint with a {} one",
+                self.level, other.level
+            ));
+        }
+        if self.level != "schema" && self.format != other.format {
+            return Some(format!(
+                "cannot compare a format-{} {} fingerprint with a format-{} one: the per-table \
+                 hashes are computed differently; take both with the same airlock version",
+                self.format, self.level, other.format
+            ));
+        }
+        None
     }
 }
 
@@ -92,16 +159,11 @@ pub struct LedgerObjects {
     pub functions: &'static [&'static str],
 }
 
-/// Opens the savepoint and pins what the server's renderers read (`pg_get_*def`,
-/// `format_type`, reg* and value output) whatever the session, role or database
-/// defaults say, then answers the server version. `SET` resolves no names.
-/// `row_security = off` makes `--data` fail rather than hash the part of a table a
-/// policy lets this role see; `jit = off` because compiling the description query
-/// costs ten times more than running it; `enable_mergejoin = off` because costing
-/// merge joins (histogram probes) is a tenth of its planning and they never win on
-/// catalogs.
-const PIN: &str = "SAVEPOINT airlock_fingerprint;
-SET LOCAL search_path = pg_catalog, pg_temp;
+/// The settings [`PIN`] sets, also set in every per-table transaction of `--rows` and
+/// `--data`.
+macro_rules! pin_settings {
+    () => {
+        "SET LOCAL search_path = pg_catalog, pg_temp;
 SET LOCAL DateStyle = 'ISO, MDY';
 SET LOCAL IntervalStyle = postgres;
 SET LOCAL TimeZone = 'UTC';
@@ -113,8 +175,23 @@ SET LOCAL xmloption = content;
 SET LOCAL lc_monetary = 'C';
 SET LOCAL row_security = off;
 SET LOCAL jit = off;
-SET LOCAL enable_mergejoin = off;
-SELECT pg_catalog.current_setting('server_version_num')";
+SET LOCAL enable_mergejoin = off;"
+    };
+}
+
+/// Opens the savepoint and pins what the server's renderers read (`pg_get_*def`,
+/// `format_type`, reg* and value output) whatever the session, role or database
+/// defaults say, then answers the server version. `SET` resolves no names.
+/// `row_security = off` makes `--data` fail rather than hash the part of a table a
+/// policy lets this role see; `jit = off` because compiling the description query
+/// costs ten times more than running it; `enable_mergejoin = off` because costing
+/// merge joins (histogram probes) is a tenth of its planning and they never win on
+/// catalogs.
+const PIN: &str = concat!(
+    "SAVEPOINT airlock_fingerprint;\n",
+    pin_settings!(),
+    "\nSELECT pg_catalog.current_setting('server_version_num')"
+);
 
 /// Ends the savepoint: the pinned settings go, the caller's transaction goes on as
 /// it was.
@@ -125,23 +202,59 @@ const UNPIN: &str =
 const SCHEMA_SQL: &str = include_str!("fingerprint.sql");
 
 /// The tables `--rows` and `--data` count and hash: those of the dumped schemas but
-/// the ledger.
-const TABLES_SQL: &str = r#"SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+/// the ledger, largest first (`relpages`, for the work queue). Partitioned tables hold
+/// no rows themselves: their partitions are tables of their own here.
+const TABLES_SQL: &str = r#"SELECT c.oid::pg_catalog.text, n.nspname, c.relname,
+    c.relpages::pg_catalog.text, c.relispopulated::pg_catalog.text
+FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::pg_catalog."char"[])
+WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog."char"[])
   AND pg_catalog.left(n.nspname, 3) OPERATOR(pg_catalog.<>) 'pg_'
   AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'
   AND NOT (n.nspname OPERATOR(pg_catalog.=) @LEDGER_SCHEMA@
-       AND c.relname OPERATOR(pg_catalog.=) @LEDGER_TABLE@)"#;
+       AND c.relname OPERATOR(pg_catalog.=) @LEDGER_TABLE@)
+ORDER BY c.relpages DESC"#;
 
-/// `--rows`: the row count of `@TABLE@` (quoted and qualified).
-const ROWS_SQL: &str = "SELECT pg_catalog.count(*)::pg_catalog.text FROM @TABLE@";
+/// Whether `@OID@` still has, for the server, the storage the fingerprint's snapshot
+/// sees: false after a TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL, CLUSTER or
+/// REFRESH MATERIALIZED VIEW committed since, which PostgreSQL does not hide from an
+/// older snapshot (the table would read as empty or rewritten). Evaluated after the
+/// statement locked the table, so no such change can come in between.
+const SAME_STORAGE: &str = "(SELECT c.relfilenode FROM pg_catalog.pg_class c \
+WHERE c.oid OPERATOR(pg_catalog.=) @OID@::pg_catalog.oid) \
+OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode(@OID@::pg_catalog.oid)";
 
-/// `--data`: the row count and the hash of the sorted per-row hashes, independent of
-/// physical order and computed in the server.
+/// `--rows`: the row count of `@TABLE@` (quoted and qualified) without its
+/// inheritance children, and [`SAME_STORAGE`].
+const ROWS_SQL: &str = "SELECT pg_catalog.count(*)::pg_catalog.text, @SAME_STORAGE@ \
+FROM ONLY @TABLE@ t";
+
+/// `--data` (format 2): the row count and the exact sum of a 64-bit hash
+/// (`hashtextextended`, seed 0) of each row's text (the record output pg_dump's text
+/// COPY also starts from), and [`SAME_STORAGE`]. No sort, no temporary files, no size
+/// limit, parallel workers where the planner sees fit. Proves "same multiset of rows"
+/// against accidents, not against someone choosing rows (see DESIGN.md).
 const DATA_SQL: &str = "SELECT pg_catalog.count(*)::pg_catalog.text OPERATOR(pg_catalog.||) ' ' \
-OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.string_agg(s.h, '' ORDER BY s.h)), '') \
-FROM (SELECT pg_catalog.md5(t::pg_catalog.text) AS h FROM @TABLE@ t) s";
+OPERATOR(pg_catalog.||) COALESCE(pg_catalog.sum(pg_catalog.hashtextextended(\
+(t.*)::pg_catalog.text COLLATE pg_catalog.\"C\", 0))::pg_catalog.text, '0'), @SAME_STORAGE@ \
+FROM ONLY @TABLE@ t";
+
+/// `--data-strict`: the SHA-256 of each row's text, sorted in the server and streamed
+/// to airlock, which counts them and folds them into one SHA-256 (no aggregate, so no
+/// size limit; the sort spills to temporary files on large tables).
+const STRICT_SQL: &str = "COPY (SELECT pg_catalog.sha256(pg_catalog.convert_to(\
+(t.*)::pg_catalog.text, pg_catalog.getdatabaseencoding())) FROM ONLY @TABLE@ t ORDER BY 1) \
+TO STDOUT";
+
+/// [`SAME_STORAGE`] on its own, after a `--data-strict` COPY.
+const STRICT_CHECK_SQL: &str = "SELECT @SAME_STORAGE@";
+
+/// Tables of at least this many pages (8 MB) get a transaction of their own; smaller
+/// ones go [`CHUNK`] to a transaction, so that a transaction never holds the locks
+/// of more than [`CHUNK`] tables and their indexes (`max_locks_per_transaction`
+/// is 64 per connection by default, shared server-wide).
+const BIG_PAGES: i64 = 1024;
+const CHUNK: usize = 50;
 
 /// An SQL string literal of one of airlock's own constants.
 fn literal(s: &str) -> String {
@@ -221,7 +334,11 @@ fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
 type Rows = Vec<Vec<Option<String>>>;
 
 /// Send a simple-query batch (one round trip); the rows of each statement, in order.
-fn batch(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Vec<Rows>, DbError> {
+fn batch(
+    tx: &mut impl postgres::GenericClient,
+    sql: &str,
+    what: &str,
+) -> Result<Vec<Rows>, DbError> {
     let messages = tx
         .simple_query(sql)
         .map_err(|e| fingerprint_err(what, &e))?;
@@ -269,28 +386,26 @@ RELEASE SAVEPOINT airlock_fingerprint_temp";
 const TEMP_SCHEMA_FAILED: &str = "ROLLBACK TO SAVEPOINT airlock_fingerprint_temp;
 RELEASE SAVEPOINT airlock_fingerprint_temp";
 
-/// Compute the fingerprint inside the caller's transaction. It only reads, and leaves
+/// Compute the schema fingerprint inside the caller's transaction. It only reads, and leaves
 /// the transaction's settings as they were; the schema level takes two round trips.
-pub fn compute(tx: &mut Transaction<'_>, level: Level) -> Result<Fingerprint, DbError> {
-    compute_prepared(tx, level, &mut Prepared::default())
+pub fn compute(tx: &mut Transaction<'_>) -> Result<Fingerprint, DbError> {
+    compute_prepared(tx, &mut Prepared::default())
 }
 
 /// [`compute`] reusing (or preparing) the description query in `prepared`. Before
 /// preparing it, it makes and drops a temporary function (see [`Prepared`]).
 pub fn compute_with(
     tx: &mut Transaction<'_>,
-    level: Level,
     prepared: &mut Prepared,
 ) -> Result<Fingerprint, DbError> {
     if prepared.schema.is_none() && tx.batch_execute(TEMP_SCHEMA).is_err() {
         batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
     }
-    compute_prepared(tx, level, prepared)
+    compute_prepared(tx, prepared)
 }
 
 fn compute_prepared(
     tx: &mut Transaction<'_>,
-    level: Level,
     prepared: &mut Prepared,
 ) -> Result<Fingerprint, DbError> {
     let pinned = batch(tx, PIN, "pinning settings")?;
@@ -321,16 +436,8 @@ fn compute_prepared(
                 .collect()
         })
         .collect();
-    let tables = if level == Level::Schema {
-        batch(tx, UNPIN, "releasing settings")?;
-        vec![]
-    } else {
-        batch(tx, &with_ledger(TABLES_SQL), "tables")?
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-    };
-    let mut parts: Vec<Part> = described
+    batch(tx, UNPIN, "releasing settings")?;
+    let parts: Vec<Part> = described
         .iter()
         .map(|row| {
             let (kind, name, def) = (text(row, 0), text(row, 1), text(row, 2));
@@ -341,28 +448,11 @@ fn compute_prepared(
             }
         })
         .collect();
-    if level != Level::Schema {
-        let (kind, per_table) = match level {
-            Level::Data => ("data", DATA_SQL),
-            _ => ("rows", ROWS_SQL),
-        };
-        for t in &tables {
-            let (schema, table) = (text(t, 0), text(t, 1));
-            let name = format!("{schema}.{table}");
-            let q = per_table.replace("@TABLE@", &quote_qualified(&schema, &table));
-            let value = batch(tx, &q, &name)?
-                .first()
-                .and_then(|rows| rows.first())
-                .map(|row| text(row, 0))
-                .unwrap_or_default();
-            parts.push(Part {
-                hash: line_hash(kind, &name, &value),
-                kind: kind.into(),
-                name,
-            });
-        }
-        batch(tx, UNPIN, "releasing settings")?;
-    }
+    Ok(finish(parts, Level::Schema))
+}
+
+/// The fingerprint over `parts`, sorted.
+fn finish(mut parts: Vec<Part>, level: Level) -> Fingerprint {
     // (kind, name) is unique; the hash only makes the order total whatever the rows.
     parts.sort_by(|a, b| (&a.kind, &a.name, &a.hash).cmp(&(&b.kind, &b.name, &b.hash)));
     let mut h = Sha256::new();
@@ -374,31 +464,293 @@ fn compute_prepared(
         h.update(p.hash.as_bytes());
         h.update(b"\n");
     }
-    Ok(Fingerprint {
+    Fingerprint {
         fingerprint: hex::encode(h.finalize()),
-        level: match level {
-            Level::Schema => "schema",
-            Level::Rows => "rows",
-            Level::Data => "data",
-        }
-        .into(),
+        level: level.name().into(),
+        format: FORMAT,
         parts,
-    })
+    }
 }
 
-/// [`compute`] in a read-only transaction of its own on `client`, rolled back after.
-pub fn compute_read_only(
-    client: &mut postgres::Client,
+/// One table `--rows` or `--data` reads.
+#[derive(Clone, Debug)]
+struct Table {
+    oid: String,
+    name: String,
+    quoted: String,
+    pages: i64,
+    populated: bool,
+}
+
+/// The fingerprint at `level`, read on `leader` (connected by the caller, who checked
+/// which database it is) in a read-only REPEATABLE READ transaction. For `--rows` and
+/// `--data` that transaction exports its snapshot and up to `jobs` more connections
+/// made with `spec` read the tables at that same snapshot, each table in a short
+/// transaction of its own or with at most [`CHUNK`] - 1 other small tables, so no
+/// transaction accumulates locks. The leader holds only catalog locks; importing the
+/// snapshot fails on another database. Everything is rolled back.
+pub fn compute_consistent(
+    leader: &mut postgres::Client,
+    spec: &super::conn::ConnSpec,
     level: Level,
+    jobs: usize,
 ) -> Result<Fingerprint, DbError> {
-    let mut tx = client
+    let mut tx = leader
         .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .map_err(|e| fingerprint_err("BEGIN READ ONLY", &e))?;
-    let fp = compute(&mut tx, level)?;
+    if level == Level::Schema {
+        let fp = compute(&mut tx)?;
+        tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
+        return Ok(fp);
+    }
+    let snapshot = batch(
+        &mut tx,
+        "SELECT pg_catalog.pg_export_snapshot()",
+        "snapshot",
+    )?
+    .first()
+    .and_then(|rows| rows.first())
+    .map(|row| text(row, 0))
+    .ok_or_else(|| DbError::State("fingerprint: no snapshot was exported".into()))?;
+    let schema = compute(&mut tx)?;
+    let listed = batch(
+        &mut tx,
+        &format!(
+            "SAVEPOINT airlock_fingerprint;\n{}\n{};\n{UNPIN}",
+            pin_settings!(),
+            with_ledger(TABLES_SQL)
+        ),
+        "tables",
+    )?;
+    let tables: Vec<Table> = listed
+        .into_iter()
+        .find(|rows| !rows.is_empty())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let (schema, table) = (text(r, 1), text(r, 2));
+            Table {
+                oid: text(r, 0),
+                name: format!("{schema}.{table}"),
+                quoted: quote_qualified(&schema, &table),
+                pages: text(r, 3).parse().unwrap_or(0),
+                populated: text(r, 4) == "true",
+            }
+        })
+        .collect();
+    let mut parts = schema.parts;
+    parts.extend(table_parts(spec, &snapshot, tables, level, jobs)?);
     tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
-    Ok(fp)
+    Ok(finish(parts, level))
+}
+
+/// The per-table parts, read by up to `jobs` connections at `snapshot`.
+fn table_parts(
+    spec: &super::conn::ConnSpec,
+    snapshot: &str,
+    tables: Vec<Table>,
+    level: Level,
+    jobs: usize,
+) -> Result<Vec<Part>, DbError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    let mut chunks: Vec<Vec<Table>> = vec![];
+    let mut small: Vec<Table> = vec![];
+    for t in tables {
+        if t.pages >= BIG_PAGES {
+            chunks.push(vec![t]);
+        } else {
+            small.push(t);
+            if small.len() == CHUNK {
+                chunks.push(std::mem::take(&mut small));
+            }
+        }
+    }
+    if !small.is_empty() {
+        chunks.push(small);
+    }
+    let jobs = jobs.clamp(1, chunks.len().max(1));
+    let queue = Mutex::new(chunks.into_iter());
+    let failed = AtomicBool::new(false);
+    let mut parts = vec![];
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| -> Result<Vec<Part>, DbError> {
+                    let mut out = vec![];
+                    let mut c: Option<postgres::Client> = None;
+                    loop {
+                        if failed.load(Ordering::SeqCst) || super::conn::interrupted() {
+                            break;
+                        }
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some(chunk) = next else { break };
+                        let client = match &mut c {
+                            Some(client) => client,
+                            None => c.insert(spec.connect()?),
+                        };
+                        match read_chunk(client, snapshot, &chunk, level) {
+                            Ok(p) => out.extend(p),
+                            Err(e) => {
+                                failed.store(true, Ordering::SeqCst);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        let mut first_err = None;
+        for w in workers {
+            match w.join() {
+                Ok(Ok(p)) => parts.extend(p),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(DbError::State(
+                        "fingerprint: a table reader panicked".into(),
+                    ));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None if super::conn::interrupted() => {
+                Err(DbError::State("fingerprint: interrupted (Ctrl-C)".into()))
+            }
+            None => Ok(()),
+        }
+    })?;
+    Ok(parts)
+}
+
+/// The statement reading one table at `level`.
+fn per_table_sql(sql: &str, t: &Table) -> String {
+    sql.replace("@SAME_STORAGE@", SAME_STORAGE)
+        .replace("@TABLE@", &t.quoted)
+        .replace("@OID@", &t.oid)
+}
+
+fn rewritten(t: &Table) -> DbError {
+    DbError::State(format!(
+        "fingerprint: {} was truncated or rewritten while the fingerprint was taken \
+         (its storage changed after the snapshot); take it again",
+        t.name
+    ))
+}
+
+/// Opens a per-table transaction at `snapshot` with the pinned settings.
+fn begin_at(snapshot: &str) -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSET TRANSACTION SNAPSHOT {};\n{}\n",
+        literal(snapshot),
+        pin_settings!()
+    )
+}
+
+/// One transaction at `snapshot` reading the tables of `chunk`: one round trip for
+/// `--rows` and `--data`, one per table for `--data-strict`.
+fn read_chunk(
+    c: &mut postgres::Client,
+    snapshot: &str,
+    chunk: &[Table],
+    level: Level,
+) -> Result<Vec<Part>, DbError> {
+    let mut sql = begin_at(snapshot);
+    let (kind, per_table) = match level {
+        Level::Rows => ("rows", ROWS_SQL),
+        _ => ("data", DATA_SQL),
+    };
+    let mut parts = vec![];
+    let mut pending = vec![];
+    for t in chunk {
+        if !t.populated {
+            parts.push(Part {
+                hash: line_hash(kind, &t.name, "v2 unpopulated"),
+                kind: kind.into(),
+                name: t.name.clone(),
+            });
+        } else if level == Level::DataStrict {
+            // Read below, one COPY per table.
+        } else {
+            sql.push_str(&per_table_sql(per_table, t));
+            sql.push_str(";\n");
+            pending.push(t);
+        }
+    }
+    if level != Level::DataStrict {
+        sql.push_str("ROLLBACK");
+    }
+    let what = chunk.first().map(|t| t.name.as_str()).unwrap_or("tables");
+    let mut results = batch(c, &sql, what)?;
+    if level != Level::DataStrict {
+        results.pop();
+    }
+    // The settings' results come first: the last `pending.len()` results are the
+    // tables', in order.
+    let skip = results.len().saturating_sub(pending.len());
+    for (t, rows) in pending.iter().zip(results.into_iter().skip(skip)) {
+        let row = rows.into_iter().next().unwrap_or_default();
+        if text(&row, 1) != "t" {
+            return Err(rewritten(t));
+        }
+        parts.push(Part {
+            hash: line_hash(kind, &t.name, &format!("v2 {}", text(&row, 0))),
+            kind: kind.into(),
+            name: t.name.clone(),
+        });
+    }
+    if level == Level::DataStrict {
+        for t in chunk.iter().filter(|t| t.populated) {
+            let (count, digest) = strict_hash(c, t)?;
+            let same = batch(c, &per_table_sql(STRICT_CHECK_SQL, t), &t.name)?
+                .first()
+                .and_then(|rows| rows.first())
+                .map(|row| text(row, 0))
+                .unwrap_or_default();
+            if same != "t" {
+                return Err(rewritten(t));
+            }
+            parts.push(Part {
+                hash: line_hash("data", &t.name, &format!("v2 strict {count} {digest}")),
+                kind: "data".into(),
+                name: t.name.clone(),
+            });
+        }
+    }
+    if level == Level::DataStrict {
+        batch(c, "ROLLBACK", "ROLLBACK")?;
+    }
+    Ok(parts)
+}
+
+/// `--data-strict` of one table: the number of rows and the SHA-256 of the COPY
+/// stream of their sorted SHA-256s.
+fn strict_hash(c: &mut postgres::Client, t: &Table) -> Result<(u64, String), DbError> {
+    use std::io::Read;
+    let mut reader = c
+        .copy_out(&per_table_sql(STRICT_SQL, t))
+        .map_err(|e| fingerprint_err(&t.name, &e))?;
+    let mut h = Sha256::new();
+    let mut count = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| DbError::Sql {
+            context: format!("fingerprint ({})", t.name),
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        count += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((count, hex::encode(h.finalize())))
 }
 
 /// Objects whose description differs between two fingerprints (for reports).
@@ -440,7 +792,13 @@ mod tests {
     fn everything_sent() -> Vec<(String, String)> {
         // The per-table statements name the user's table with its schema (quoted); a
         // catalog stands in for it here.
-        let table = quote_qualified("pg_catalog", "pg_class");
+        let t = Table {
+            oid: "1259".into(),
+            name: "pg_catalog.pg_class".into(),
+            quoted: quote_qualified("pg_catalog", "pg_class"),
+            pages: 0,
+            populated: true,
+        };
         vec![
             ("PIN".into(), PIN.into()),
             ("TEMP_SCHEMA".into(), TEMP_SCHEMA.into()),
@@ -450,8 +808,21 @@ mod tests {
             ("schema (PostgreSQL 14)".into(), schema_sql(140000)),
             ("schema (PostgreSQL 13)".into(), schema_sql(130000)),
             ("tables".into(), with_ledger(TABLES_SQL)),
-            ("rows".into(), ROWS_SQL.replace("@TABLE@", &table)),
-            ("data".into(), DATA_SQL.replace("@TABLE@", &table)),
+            ("rows".into(), per_table_sql(ROWS_SQL, &t)),
+            ("data".into(), per_table_sql(DATA_SQL, &t)),
+            ("data-strict".into(), per_table_sql(STRICT_SQL, &t)),
+            (
+                "data-strict check".into(),
+                per_table_sql(STRICT_CHECK_SQL, &t),
+            ),
+            (
+                "snapshot".into(),
+                "SELECT pg_catalog.pg_export_snapshot()".into(),
+            ),
+            (
+                "per-table transaction".into(),
+                begin_at("00000003-0000001B-1"),
+            ),
         ]
     }
 

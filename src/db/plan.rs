@@ -8,7 +8,7 @@
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
 use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, Session};
-use super::fingerprint::{self, Level};
+use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::{ledger, remembered, sql_err, DbError};
 use crate::verified::VerifiedBundle;
@@ -565,7 +565,7 @@ fn checks_in(
             }
         }
     } else if let Some(last) = &st.last_apply {
-        match fingerprint::compute(tx, Level::Schema) {
+        match fingerprint::compute(tx) {
             Ok(fp) if fp.fingerprint == last.fingerprint_after => {
                 let d = format!(
                     "no drift: schema fingerprint {} is what ledger seq {} left",

@@ -1,8 +1,18 @@
 //! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`.
 //!
-//! Invariant: the target itself is only read (entry and exit fingerprints); every
-//! change happens on the clone, which is dropped whatever happens (success, failure,
-//! Ctrl-C). The name guard accepts the clone's name here and nowhere else.
+//! Invariant: the target itself is only read (its size before the clone, its
+//! fingerprint at the end); every change happens on the clone, which is dropped
+//! whatever happens (success, failure, Ctrl-C). The name guard accepts the clone's
+//! name here and nowhere else.
+//!
+//! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
+//! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
+//! transaction uses it) and locks new connections out until the copy is done, so the
+//! clone is the target's content at that instant, and the clone's entry fingerprint
+//! is also the target's. The target's exit fingerprint is compared with it (the
+//! target did not change from the clone to the end), while the clone's exit
+//! fingerprint, read at the same time on other connections, is compared with it too
+//! (rollback restored the baseline).
 
 use super::apply::{self, Options};
 use super::conn::{self, ConnSpec};
@@ -28,6 +38,11 @@ pub struct RehearseReport {
     pub bundle_id: String,
     pub target: String,
     pub clone: String,
+    /// The strategy `CREATE DATABASE` used (`wal_log`, `file_copy`), once cloned.
+    pub clone_strategy: Option<String>,
+    /// WAL the server wrote while cloning (`pg_current_wal_lsn` difference; other
+    /// sessions' writes in that time count too).
+    pub clone_wal_bytes: Option<u64>,
     pub ok: bool,
     pub exit_code: u8,
     pub steps: Vec<Step>,
@@ -35,8 +50,43 @@ pub struct RehearseReport {
     pub exit_fingerprint: Option<String>,
 }
 
+/// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CloneStrategy {
+    /// `file_copy` for databases of at least [`FILE_COPY_FROM`] bytes per 1,000
+    /// relation files, else `wal_log`.
+    Auto,
+    WalLog,
+    FileCopy,
+}
+
+/// `auto` picks `file_copy` when the target has at least this many bytes per 1,000
+/// relation files (and at least this many bytes): `wal_log` writes every block to the
+/// WAL, `file_copy` pays two checkpoints and a per-file cost (see README).
+pub const FILE_COPY_FROM: i64 = 512 << 20;
+
+impl CloneStrategy {
+    /// The strategy to use for a database of `bytes` in `files` relation files.
+    pub fn pick(self, bytes: i64, files: i64) -> &'static str {
+        match self {
+            CloneStrategy::WalLog => "wal_log",
+            CloneStrategy::FileCopy => "file_copy",
+            CloneStrategy::Auto => {
+                let per_thousand = bytes.saturating_mul(1000) / files.max(1000);
+                if per_thousand >= FILE_COPY_FROM {
+                    "file_copy"
+                } else {
+                    "wal_log"
+                }
+            }
+        }
+    }
+}
+
 pub struct RehearseOptions<'a> {
     pub conn: &'a ConnSpec,
+    pub clone_strategy: CloneStrategy,
     pub params: BTreeMap<String, String>,
     pub assume_gates: bool,
     pub statement_timeout: String,
@@ -139,8 +189,29 @@ fn fail(e: DbError) -> (u8, String) {
 fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
     let mut c = spec.connect()?;
     conn::name_guard(&mut c, expected)?;
-    fingerprint::compute_read_only(&mut c, Level::Data)
+    fingerprint::compute_consistent(&mut c, spec, Level::Data, 2)
 }
+
+/// What `auto` needs to know of the target: its size, its relation files and the
+/// server version (no STRATEGY before PostgreSQL 15). The connection closes before
+/// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
+fn size_of(spec: &ConnSpec, expected: &str) -> Result<(i64, i64, i64), DbError> {
+    let mut c = spec.connect()?;
+    let info = conn::name_guard(&mut c, expected)?;
+    let row = c
+        .query_one(
+            "SELECT pg_catalog.pg_database_size(pg_catalog.current_database()), \
+             (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c \
+              WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,i,t,m,S}'::pg_catalog.\"char\"[]))",
+            &[],
+        )
+        .map_err(|e| sql_err("target size", &e))?;
+    Ok((row.get(0), row.get(1), info.server_version_num))
+}
+
+/// What `CREATE DATABASE … TEMPLATE` does not copy, left out when the target is
+/// compared with the clone's entry fingerprint.
+const NOT_CLONED: &[&str] = &["subscription"];
 
 /// The rollback did not bring back the entry: a short summary for the table (the
 /// objects that differ, counted, the first few named).
@@ -208,16 +279,51 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let expected_target = m.target.database.clone();
 
-    let entry_target = run.step("target fingerprint (entry)", || {
-        let fp = fp_of(o.conn, &expected_target).map_err(fail)?;
-        let d = format!("{} ({} objects and tables)", fp.short(), fp.parts.len());
-        Ok((fp, d))
+    let sized = run.step("target", || {
+        let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
+        let d = format!("{} MB in {files} relations", bytes >> 20);
+        Ok(((bytes, files, version), d))
     });
     let cloned = run.step("clone the target", || {
+        let (bytes, files, version) = sized.unwrap_or_default();
+        let strategy = o.clone_strategy.pick(bytes, files);
         let mut c = admin.connect().map_err(fail)?;
-        let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&clone), quote_ident(&target));
+        let with = if version >= 150000 {
+            format!(" STRATEGY {strategy}")
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}{with}",
+            quote_ident(&clone),
+            quote_ident(&target)
+        );
+        let lsn = |c: &mut postgres::Client| -> Option<String> {
+            c.query_one("SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text", &[])
+                .ok()
+                .map(|r| r.get(0))
+        };
+        let before = lsn(&mut c);
         match c.batch_execute(&sql) {
-            Ok(()) => Ok(((), format!("CREATE DATABASE {clone} TEMPLATE {target}"))),
+            Ok(()) => {
+                let after = lsn(&mut c);
+                let wal = match (before, after) {
+                    (Some(b), Some(a)) => c
+                        .query_one(
+                            "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
+                            &[&a, &b],
+                        )
+                        .ok()
+                        .map(|r| r.get::<_, i64>(0).max(0) as u64),
+                    _ => None,
+                };
+                let strategy = if version >= 150000 { strategy } else { "file_copy" };
+                let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
+                Ok((
+                    (strategy, wal),
+                    format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
+                ))
+            }
             Err(e) if sqlstate(&e) == Some("55006") => {
                 let who = c
                     .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
@@ -246,11 +352,12 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let mut entry_clone = None;
     let mut exit_fp = None;
+    let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
     let n = m.tier.len();
     if cloned.is_some() {
-        entry_clone = run.step("entry fingerprint (clone)", || {
+        entry_clone = run.step("entry fingerprint (clone = target)", || {
             let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
-            let d = format!("{} (data level)", fp.short());
+            let d = format!("{} (data level; the target's at the clone)", fp.short());
             Ok((fp, d))
         });
         // A target where `apply --through` ran: the rehearsal applies what remains, and
@@ -337,9 +444,23 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ),
             ))
         });
+        // The target's fingerprint is read at the same time as the clone's exit
+        // fingerprint, on other connections.
+        let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
+            std::thread::scope(|s| {
+                let t = s.spawn(|| fp_of(o.conn, &expected_target));
+                let fp = clone_fp();
+                let target_fp = t.join().unwrap_or_else(|_| {
+                    Err(DbError::State("the target's fingerprint panicked".into()))
+                });
+                (fp, target_fp)
+            })
+        };
         exit_fp = match &partial {
             None => run.step("exit fingerprint == entry", || {
-                let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
+                let (fp, target_fp) = with_target(&|| fp_of(&clone_spec, &clone));
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
                 let entry = entry_clone
                     .as_ref()
                     .ok_or((1, "no entry fingerprint".to_string()))?;
@@ -351,9 +472,13 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 }
             }),
             Some(p) => run.step("exit schema == before the first tier", || {
-                let mut c = clone_spec.connect().map_err(fail)?;
-                conn::name_guard(&mut c, &clone).map_err(fail)?;
-                let fp = fingerprint::compute_read_only(&mut c, Level::Schema).map_err(fail)?;
+                let (fp, target_fp) = with_target(&|| {
+                    let mut c = clone_spec.connect()?;
+                    conn::name_guard(&mut c, &clone)?;
+                    fingerprint::compute_consistent(&mut c, &clone_spec, Level::Schema, 1)
+                });
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
                 if fp.fingerprint == p.baseline {
                     let d = format!(
                         "{} == {} (schema before ledger seq {}, where tier {} was applied)",
@@ -414,12 +539,22 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             duration_ms: t.elapsed().as_millis() as u64,
         });
     }
-    if let Some(entry) = &entry_target {
+    if let Some(entry) = &entry_clone {
         let t = Instant::now();
-        let (verdict, detail) = match fp_of(o.conn, &expected_target) {
+        let target_fp = exit_target
+            .take()
+            .unwrap_or_else(|| fp_of(o.conn, &expected_target));
+        // A subscription belongs to its database in a shared catalog: the clone has
+        // none of the target's, and the rehearsal cannot change them.
+        let entry = &entry.without(NOT_CLONED);
+        let (verdict, detail) = match target_fp.map(|f| f.without(NOT_CLONED)) {
             Ok(fp) if fp.fingerprint == entry.fingerprint => (
                 "PASS",
-                format!("{} == {} (target untouched)", fp.short(), entry.short()),
+                format!(
+                    "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
+                    fp.short(),
+                    entry.short()
+                ),
             ),
             Ok(fp) => {
                 if run.exit == 0 {
@@ -428,9 +563,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 (
                     "FAIL",
                     format!(
-                        "target changed during the rehearsal: {} != {}",
+                        "target changed during the rehearsal: {} != {}; {}",
                         fp.short(),
-                        entry.short()
+                        entry.short(),
+                        fingerprint::diff(entry, &fp).join(", ")
                     ),
                 )
             }
@@ -452,6 +588,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         bundle_id: vb.id().into(),
         target,
         clone,
+        clone_strategy: cloned.map(|(s, _)| s.to_string()),
+        clone_wal_bytes: cloned.and_then(|(_, w)| w),
         ok: run.exit == 0,
         exit_code: run.exit,
         steps: run.steps,

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# airlock at production scale on the local PostgreSQL (libpq environment, or the Unix
+# socket): builds a database of the size and shape asked for, then times (median of
+# RUNS) and costs (WAL written, temporary-file bytes) each of
+#
+#   rehearse     a one-statement bundle (gate, tier, rollback) on a clone
+#   fingerprint  --data, --data-strict and --rows (format 2; AIRLOCK_OLD= compares
+#                another build, e.g. the previous release, once)
+#   apply        the one-statement tier, then its rollback (not timed)
+#   gate         the bundle's gate
+#
+#   benches/scale.sh [options]
+#     --gb G           G tables of ~1 GB each (wide rows: int8, two md5 texts, numeric,
+#                      timestamptz; ~7.3M rows each)
+#     --tables N       N small tables (int primary key, text, 10 rows each)
+#     --rows R         one narrow table of R rows (int8 and int4: ~36 bytes a row)
+#     --runs K         median of K (default 3)
+#     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old,
+#                      limit (format 1's statement over 33,554,432 generated rows: the
+#                      1 GiB string_agg limit, reproduced without a table)
+#     --strategy S     rehearse --clone-strategy (default: airlock's default, auto)
+#     --keep           keep the database (named in the output) for another run
+#     --db NAME        measure an existing database (built by --keep) instead
+#
+# Creates and drops its own database (airlock_scale_*); touches nothing else. Check
+# `df -h` first: the database, a clone of it during rehearse, and the WAL.
+set -euo pipefail
+GB=0 TABLES=0 ROWS=0 RUNS=3 ONLY="rehearse,data,strict,rows,apply,gate" STRATEGY="" KEEP=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --gb) GB=$2; shift 2 ;;
+    --tables) TABLES=$2; shift 2 ;;
+    --rows) ROWS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --strategy) STRATEGY=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --db) EXISTING=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
+[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
+W=$(mktemp -d)
+DB=${EXISTING:-airlock_scale_$$}
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+cleanup() {
+  if [ "$KEEP" = 0 ] && [ -z "${EXISTING:-}" ]; then
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cd "$W"
+export AIRLOCK_STATE_DIR="$W/state"
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+q() { psql -X -At -d "${2:-postgres}" -c "$1"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+lsn() { q "SELECT pg_current_wal_lsn()"; }
+# Temporary files written in the measured database (a clone's are gone with it).
+temp_bytes() { q "SELECT coalesce(sum(temp_bytes), 0) FROM pg_stat_database WHERE datname = '$DB'"; }
+
+# --- build ----------------------------------------------------------------------------
+if [ -z "${EXISTING:-}" ]; then
+  t0=$(now_ms)
+  "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
+  for i in $(seq 1 "$GB"); do
+    "${PSQL[@]}" -d "$DB" -c "CREATE TABLE wide_$i AS SELECT g::int8 AS id, md5(g::text) AS a,
+        md5((g * 7)::text) AS b, (g * 1.25)::numeric AS n,
+        timestamptz '2020-01-01' + g * interval '1 second' AS at
+      FROM generate_series(1, 7300000) g; ALTER TABLE wide_$i ADD PRIMARY KEY (id)" >/dev/null
+  done
+  if [ "$ROWS" -gt 0 ]; then
+    "${PSQL[@]}" -d "$DB" -c "CREATE TABLE narrow AS SELECT g::int8 AS id, (g % 1000)::int4 AS k
+      FROM generate_series(1, $ROWS) g" >/dev/null
+  fi
+  b=1
+  while [ "$b" -le "$TABLES" ]; do
+    e=$(( b + 499 )); [ "$e" -gt "$TABLES" ] && e=$TABLES
+    "${PSQL[@]}" -d "$DB" -c "DO \$\$ BEGIN FOR i IN $b..$e LOOP
+      EXECUTE format('CREATE TABLE small_%s (id int PRIMARY KEY, v text)', i);
+      EXECUTE format('INSERT INTO small_%s SELECT g, md5(g::text) FROM generate_series(1, 10) g', i);
+      END LOOP; END \$\$" >/dev/null
+    b=$(( e + 1 ))
+  done
+  "${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" >/dev/null
+  build_ms=$(( $(now_ms) - t0 ))
+fi
+SIZE=$(q "SELECT pg_size_pretty(pg_database_size('$DB'))")
+RELS=$(q "SELECT count(*) FROM pg_class WHERE relkind IN ('r','i','t','m','S')" "$DB")
+echo "database $DB: $SIZE, $RELS relation files (built in ${build_ms:-0} ms); PostgreSQL $(q 'SHOW server_version'); median of $RUNS"
+
+# --- a one-statement bundle -------------------------------------------------------------
+"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; END IF; END \$\$" >/dev/null
+"$A" keygen --out k --unencrypted >/dev/null
+mkdir -p b/sql
+echo "SELECT true AS ready, 'scale' AS reason" > b/sql/gate.sql
+echo 'CREATE TABLE airlock_scale_probe (id int);' > b/sql/tier.sql
+echo 'DROP TABLE IF EXISTS airlock_scale_probe;' > b/sql/rollback.sql
+echo "SELECT 'absent'::text AS key, (to_regclass('public.airlock_scale_probe') IS NULL)::text AS value" > b/sql/probe.sql
+cat > b/bundle.toml <<EOF
+[bundle]
+name = "scale"
+version = "1"
+sequence = 1
+
+[target]
+database = "$DB"
+
+[preflight]
+file = "sql/probe.sql"
+expect = { absent = "true" }
+
+[[gate]]
+name = "g"
+file = "sql/gate.sql"
+
+[[tier]]
+name = "t"
+files = ["sql/tier.sql"]
+gates = ["g"]
+
+[rollback]
+files = ["sql/rollback.sql"]
+EOF
+"$A" pack b --key k.key --out b.tar.gz --quiet
+CONN="dbname=$DB"
+
+# measure LABEL COMMAND... : median time, median WAL and temp bytes of COMMAND
+measure() {
+  local label=$1; shift
+  local ts=() wals=() temps=()
+  for _ in $(seq 1 "$RUNS"); do
+    local l0 t0 s e
+    l0=$(lsn); t0=$(temp_bytes); s=$(now_ms)
+    "$@" > out.json 2> err.txt || { echo "| $label | FAILED: $(head -c 300 err.txt) | | |"; return 0; }
+    e=$(now_ms)
+    sleep 0.2   # statistics of exited backends reach the shared counters
+    ts+=($(( e - s )))
+    wals+=($(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$l0')::int8"))
+    temps+=($(( $(temp_bytes) - t0 )))
+  done
+  printf '| %s | %s | %s MB | %s MB |\n' "$label" "$(printf '%s\n' "${ts[@]}" | median)" \
+    $(( $(printf '%s\n' "${wals[@]}" | median | cut -d. -f1) >> 20 )) \
+    $(( $(printf '%s\n' "${temps[@]}" | median | cut -d. -f1) >> 20 ))
+}
+
+echo "| what | time (ms) | WAL | temp files |"
+echo "|---|---|---|---|"
+if want rehearse; then
+  extra=(); [ -n "$STRATEGY" ] && extra=(--clone-strategy "$STRATEGY")
+  measure "rehearse${STRATEGY:+ ($STRATEGY)}" "$A" --json rehearse b.tar.gz --trust k.pub --db "$CONN" "${extra[@]}"
+  # The last run's steps (the clone step names its strategy and the WAL it wrote).
+  python3 - <<'PY' >&2 || true
+import json
+r = json.load(open("out.json"))
+steps = "; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"])
+print("    rehearse steps: %s | clone %s, WAL %d MB" % (steps, r.get("clone_strategy"), (r.get("clone_wal_bytes") or 0) >> 20))
+PY
+fi
+want data && measure "fingerprint --data" "$A" --json fingerprint --data --db "$CONN"
+want strict && measure "fingerprint --data-strict" "$A" --json fingerprint --data-strict --db "$CONN"
+want rows && measure "fingerprint --rows" "$A" --json fingerprint --rows --db "$CONN"
+if want apply; then
+  ts=()
+  for _ in $(seq 1 "$RUNS"); do
+    s=$(now_ms)
+    "$A" apply b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>err.txt || { cat err.txt >&2; break; }
+    ts+=($(( $(now_ms) - s )))
+    "$A" rollback b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>&1
+  done
+  printf '| apply (one-statement tier) | %s | | |\n' "$(printf '%s\n' "${ts[@]}" | median)"
+fi
+want gate && measure "gate" "$A" gate b.tar.gz --trust k.pub --db "$CONN" --quiet
+if want old && [ -n "${AIRLOCK_OLD:-}" ]; then
+  RUNS=1 measure "fingerprint --data (AIRLOCK_OLD, once)" "$AIRLOCK_OLD" --json fingerprint --data --db "$CONN"
+fi
+if want limit; then
+  s=$(now_ms)
+  msg=$(psql -X -At -d "$DB" -c "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(h, '' ORDER BY h)), '')
+    FROM (SELECT md5(g::text) AS h FROM generate_series(1, 33554432) g) s" 2>&1 | head -c 200 || true)
+  printf '| format 1 --data over 33,554,432 rows | %s | | | %s\n' "$(( $(now_ms) - s ))" "$msg"
+fi
+[ "$KEEP" = 1 ] && echo "kept: $DB (drop it with: DROP DATABASE $DB)"
+true
