@@ -453,6 +453,12 @@ fn ctrl_c_while_waiting_exits_blocked_with_nothing_changed() {
     let (code, out, rest) = finish(child, err);
     assert_eq!(code, 3, "{out}\n{rest}");
     assert!(rest.contains("stopped waiting (Ctrl-C)"), "{rest}");
+    // Ctrl-C says what it does to a wait, not what it would do to a deploy.
+    assert!(
+        rest.contains("no longer waiting for the gate; nothing was changed"),
+        "{rest}"
+    );
+    assert!(!rest.contains("will be rolled back"), "{rest}");
     assert_eq!(c.db.dump(), before);
 }
 

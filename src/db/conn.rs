@@ -182,6 +182,24 @@ impl ConnSpec {
 static CANCEL: Mutex<Option<postgres::CancelToken>> = Mutex::new(None);
 static INSTALLED: std::sync::Once = std::sync::Once::new();
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// True while `--wait` polls: Ctrl-C then ends a read-only wait, not a deploy.
+static WAITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks a `--wait` in progress until dropped (what Ctrl-C says depends on it).
+pub struct Waiting(());
+
+impl Waiting {
+    pub fn begin() -> Waiting {
+        WAITING.store(true, std::sync::atomic::Ordering::SeqCst);
+        Waiting(())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Ctrl-C cancels the statement running on the most recent connection; the error that
 /// follows rolls the transaction back.
@@ -198,9 +216,13 @@ pub fn install_interrupt_handler() {
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-            eprintln!(
-                "interrupted: cancelling the running statement; everything will be rolled back"
-            );
+            if WAITING.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("interrupted: no longer waiting for the gate; nothing was changed");
+            } else {
+                eprintln!(
+                    "interrupted: cancelling the running statement; everything will be rolled back"
+                );
+            }
             if let Ok(slot) = CANCEL.lock() {
                 if let Some(t) = slot.as_ref() {
                     let _ = t.cancel_query(NoTls);

@@ -60,6 +60,7 @@ pub fn wait(
     on_change: &dyn Fn(&PollChange),
 ) -> Result<(GateReport, WaitReport), DbError> {
     conn::install_interrupt_handler();
+    let _waiting = conn::Waiting::begin();
     let started = Instant::now();
     let mut history = WaitReport {
         ended: WaitEnd::Timeout,
