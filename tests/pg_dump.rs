@@ -171,44 +171,13 @@ fn a_pg_dump_runs_from_the_spill_file_in_many_messages() {
     assert_eq!(target.dump_without_ledger(), empty);
 }
 
-#[test]
-fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
+/// Applies a one-file tier that the server rejects: exit 1, stderr names each of
+/// `expect`, and the target is as it was.
+fn refused_tier_changes_nothing(db: &str, tier: &str, expect: &[&str]) {
     let t = tempdir();
     let dir = t.path();
-    let target = TestDb::new("badcopy");
+    let target = TestDb::new(db);
     let empty = target.dump_without_ledger();
-    let dump = "CREATE SCHEMA app;\nCREATE TABLE app.t (i int, s text);\n\nCOPY app.t (i, s) FROM stdin;\n1\tone\nnot a number\ttwo\n\\.\n";
-    let src = source(dir, &target.name, dump.as_bytes());
-    keygen(dir, "rm");
-    pack(dir, &src, "rm.key", "b.tar.gz");
-    let o = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&o, 1);
-    let err = stderr(&o);
-    assert!(err.contains("file sql/dump.sql line 4"), "{err}");
-    assert!(
-        err.contains("invalid input syntax for type integer"),
-        "{err}"
-    );
-    assert_eq!(target.dump_without_ledger(), empty);
-}
-
-#[test]
-fn a_server_error_position_names_the_line_in_a_one_message_file() {
-    let t = tempdir();
-    let dir = t.path();
-    let target = TestDb::new("errline");
-    let empty = target.dump_without_ledger();
-    let tier = "CREATE SCHEMA app;\nCREATE TABLE app.a (i int);\n\n-- the third statement names a column that does not exist\nINSERT INTO app.a\n  SELECT nosuch FROM app.a;\n";
     let src = source(dir, &target.name, tier.as_bytes());
     keygen(dir, "rm");
     pack(dir, &src, "rm.key", "b.tar.gz");
@@ -225,9 +194,29 @@ fn a_server_error_position_names_the_line_in_a_one_message_file() {
     );
     expect_code(&o, 1);
     let err = stderr(&o);
-    assert!(err.contains("file sql/dump.sql line 6"), "{err}");
-    assert!(err.contains("nosuch"), "{err}");
+    for needle in expect {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
     assert_eq!(target.dump_without_ledger(), empty);
+}
+
+#[test]
+fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
+    let dump = "CREATE SCHEMA app;\nCREATE TABLE app.t (i int, s text);\n\nCOPY app.t (i, s) FROM stdin;\n1\tone\nnot a number\ttwo\n\\.\n";
+    refused_tier_changes_nothing(
+        "badcopy",
+        dump,
+        &[
+            "file sql/dump.sql line 4",
+            "invalid input syntax for type integer",
+        ],
+    );
+}
+
+#[test]
+fn a_server_error_position_names_the_line_in_a_one_message_file() {
+    let tier = "CREATE SCHEMA app;\nCREATE TABLE app.a (i int);\n\n-- the third statement names a column that does not exist\nINSERT INTO app.a\n  SELECT nosuch FROM app.a;\n";
+    refused_tier_changes_nothing("errline", tier, &["file sql/dump.sql line 6", "nosuch"]);
 }
 
 #[test]
