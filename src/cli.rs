@@ -275,7 +275,9 @@ pub struct WaitArgs {
     /// Poll the gate read-only until it says READY (a fresh connection and one
     /// rolled-back READ ONLY transaction per poll; no lock is held while waiting), print
     /// each change of verdict with a timestamp, then go on as without --wait. Ends with
-    /// exit 3 at --wait-timeout or on Ctrl-C, nothing changed.
+    /// exit 3 at --wait-timeout or on Ctrl-C, nothing changed. A server that stops
+    /// answering after the first poll (a restart, a failover) is shown as UNREACHABLE
+    /// and polled again; a first poll that reaches no server fails at once.
     #[arg(long)]
     pub wait: bool,
     /// Time between polls with --wait: plain seconds or a number with ms, s, m or h

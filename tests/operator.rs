@@ -766,3 +766,138 @@ fn plan_and_apply_refuse_a_bundle_the_trust_store_does_not_vouch_for_alike() {
     }
     assert_eq!(c.db.dump(), before);
 }
+
+/// A TCP relay to the local server (127.0.0.1:5432) on a port of its own: taking it
+/// down refuses new connections, as a server that restarts or fails over does.
+struct Relay {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn up(port: u16) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind relay");
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let accept = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let server = std::net::TcpStream::connect(("127.0.0.1", 5432))
+                            .expect("the relay reaches the server");
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    Err(e) => panic!("relay accept: {e}"),
+                }
+            }
+        });
+        Relay {
+            port,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// Stop accepting and close the listening socket (connections already relayed
+    /// finish on their own).
+    fn down(mut self) -> u16 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.accept.take().unwrap().join().unwrap();
+        self.port
+    }
+}
+
+#[test]
+fn a_wait_outlives_a_server_that_stops_answering_and_goes_on_when_it_is_back() {
+    let c = Case::new("waitgone");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let relay = Relay::up(0);
+    let conn = format!("host=127.0.0.1 port={} dbname={}", relay.port, c.db.name);
+    let mut child = spawn(
+        c.dir(),
+        &[
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--wait-timeout",
+            "2m",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+    );
+    let (mut err, _) = until_line(&mut child, "poll 1: BLOCKED");
+    // The server stops answering: the wait says so and goes on.
+    let port = relay.down();
+    let mut seen = vec![];
+    loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "{seen:#?}");
+        let hit = line.contains(": UNREACHABLE");
+        seen.push(line);
+        if hit {
+            break;
+        }
+    }
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t",
+        "nothing may change while waiting"
+    );
+    // Back, and the gate opens: the apply goes on as a plain apply.
+    let _relay = Relay::up(port);
+    c.approve();
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 0, "{out}\n{rest}");
+    assert!(rest.contains(": READY"), "{rest}");
+    assert_eq!(c.db.scalar("SELECT count(*) FROM app.t1"), "1");
+}
+
+#[test]
+fn a_wait_whose_first_poll_reaches_no_server_fails_at_once() {
+    let c = Case::new("waitnone");
+    let b = c.bundle("b.tar.gz", 1, "");
+    // A port nothing listens on: taken from a relay that is then closed.
+    let port = Relay::up(0).down();
+    let conn = format!("host=127.0.0.1 port={port} dbname={}", c.db.name);
+    let o = airlock(
+        c.dir(),
+        &[
+            "--json",
+            "gate",
+            &b,
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--wait-timeout",
+            "2m",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+    );
+    expect_code(&o, 1);
+    assert_eq!(json(&o)["kind"], "connect", "{}", stdout(&o));
+}

@@ -72,8 +72,17 @@ pub fn wait(
     };
     let mut last: Option<GateReport> = None;
     loop {
-        let report = match poll_once() {
-            Ok(r) => r,
+        let polled = poll_once();
+        history.polls += 1;
+        let (verdict, reason, report) = match polled {
+            Ok(report) => {
+                let reason = if report.ready() {
+                    String::new()
+                } else {
+                    report.blocked_summary()
+                };
+                (report.verdict.clone(), reason, Some(report))
+            }
             // Ctrl-C cancelled the poll's statement: the wait ends as interrupted.
             Err(_) if conn::interrupted() => {
                 history.ended = WaitEnd::Interrupted;
@@ -86,39 +95,62 @@ pub fn wait(
                     )),
                 };
             }
+            // The server went away after a poll that reached it (a restart, a failover,
+            // connections refused for a while): keep waiting, and say so. A first poll
+            // that fails ends the wait at once, so a wrong --db is not waited on.
+            Err(e) if last.is_some() && unreachable(&e) => {
+                (UNREACHABLE.to_string(), e.to_string(), None)
+            }
             Err(e) => return Err(e),
-        };
-        history.polls += 1;
-        let reason = if report.ready() {
-            String::new()
-        } else {
-            report.blocked_summary()
         };
         let changed = history
             .changes
             .last()
-            .is_none_or(|c| c.verdict != report.verdict || c.reason != reason);
+            .is_none_or(|c| c.verdict != verdict || c.reason != reason);
         if changed {
             let c = PollChange {
                 at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 poll: history.polls,
-                verdict: report.verdict.clone(),
+                verdict,
                 reason,
             };
             on_change(&c);
             history.changes.push(c);
         }
-        let end = if report.ready() {
+        let end = if report.as_ref().is_some_and(GateReport::ready) {
             Some(WaitEnd::Ready)
         } else {
             sleep_until_next(started, Instant::now() + spec.poll_interval, spec.timeout)
         };
+        if report.is_some() {
+            last = report;
+        }
         if let Some(end) = end {
             history.ended = end;
             history.waited_ms = started.elapsed().as_millis() as u64;
+            let report = last.expect("a wait ends after at least one answered poll");
             return Ok((report, history));
         }
-        last = Some(report);
+    }
+}
+
+/// The verdict a poll records when the server could not be asked.
+pub const UNREACHABLE: &str = "UNREACHABLE";
+
+/// A failure to reach the server, not an answer from it: a refused or lost connection,
+/// or a server that is starting up, shutting down or out of connection slots.
+fn unreachable(e: &DbError) -> bool {
+    let transient = |m: &str| {
+        m.contains("SQLSTATE 08")
+            || ["57P01", "57P02", "57P03", "53300"]
+                .iter()
+                .any(|code| m.contains(&format!("SQLSTATE {code}")))
+    };
+    match e {
+        // Anything but an answer naming a wrong database, role or password.
+        DbError::Connect { message, .. } => !message.contains("SQLSTATE") || transient(message),
+        DbError::Sql { message, .. } => transient(message),
+        _ => false,
     }
 }
 
