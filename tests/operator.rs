@@ -82,6 +82,21 @@ impl Case {
         self.db.exec("INSERT INTO fx.approvals VALUES (1)");
     }
 
+    /// `apply BUNDLE --wait`, polling every 100ms for at most `timeout`.
+    fn apply_wait(&self, bundle: &str, timeout: &str) -> std::process::Output {
+        self.run(&[
+            "apply",
+            bundle,
+            "--param",
+            "code=x",
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--wait-timeout",
+            timeout,
+        ])
+    }
+
     /// `plan ARGS`, then `apply ARGS`: plan exits with what apply exits with, names
     /// `failing` as its first check that did not pass, and changes nothing; a refused
     /// apply changes nothing either. Returns plan's document.
@@ -376,17 +391,7 @@ fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
     assert_eq!(g["wait"]["changes"].as_array().unwrap().len(), 1, "{g:#}");
     assert_eq!(g["wait"]["changes"][0]["verdict"], "BLOCKED");
     // apply --wait ends the same way, as the gate document with its poll history.
-    let o = c.run(&[
-        "apply",
-        &b,
-        "--param",
-        "code=x",
-        "--wait",
-        "--poll-interval",
-        "100ms",
-        "--wait-timeout",
-        "500ms",
-    ]);
+    let o = c.apply_wait(&b, "500ms");
     expect_code(&o, 3);
     let g = json(&o);
     validate("gate.schema.json", &g);
@@ -407,17 +412,7 @@ fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
     );
     // Once READY, apply --wait is a plain apply; its document carries the poll history.
     c.approve();
-    let o = c.run(&[
-        "apply",
-        &b,
-        "--param",
-        "code=x",
-        "--wait",
-        "--poll-interval",
-        "100ms",
-        "--wait-timeout",
-        "1m",
-    ]);
+    let o = c.apply_wait(&b, "1m");
     expect_code(&o, 0);
     let r = json(&o);
     validate("apply.schema.json", &r);
