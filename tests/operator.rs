@@ -312,20 +312,37 @@ fn approve(db: &TestDb) {
     db.exec(&std::fs::read_to_string(repo().join("bundle/one-roof-fixture/approve.sql")).unwrap());
 }
 
-#[test]
-fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_release() {
+/// The reference release packed as `ref.tar.gz` (key `rm`) in a fresh directory and
+/// applied `--through axis` to a fresh fixture database.
+fn reference_through_axis(tag: &str) -> (tempfile::TempDir, TestDb) {
     let t = tempdir();
     let dir = t.path();
-    let db = TestDb::new("waitopen");
+    let db = TestDb::new(tag);
     fixture(&db);
     keygen(dir, "rm");
     let src = reference_source(dir, &db.name);
     pack(dir, &src, "rm.key", "ref.tar.gz");
     let conn = db.conn();
-    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
-    let mut a = vec!["apply", "ref.tar.gz", "--through", "axis"];
-    a.extend(base);
+    let a = [
+        "apply",
+        "ref.tar.gz",
+        "--through",
+        "axis",
+        "--trust",
+        "rm.pub",
+        "--db",
+        &conn,
+    ];
     expect_code(&airlock(dir, &a), 0);
+    (t, db)
+}
+
+#[test]
+fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_release() {
+    let (t, db) = reference_through_axis("waitopen");
+    let dir = t.path();
+    let conn = db.conn();
+    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
     // The post-ratification step, started before the ratification.
     let mut a = vec![
         "apply",
@@ -523,18 +540,10 @@ fn on_a_terminal_apply_asks_only_after_the_read_only_checks_passed() {
 
 #[test]
 fn rehearse_and_status_after_apply_through_axis_on_the_reference_release() {
-    let t = tempdir();
+    let (t, db) = reference_through_axis("partial");
     let dir = t.path();
-    let db = TestDb::new("partial");
-    fixture(&db);
-    keygen(dir, "rm");
-    let src = reference_source(dir, &db.name);
-    pack(dir, &src, "rm.key", "ref.tar.gz");
     let conn = db.conn();
     let base = ["--trust", "rm.pub", "--db", conn.as_str()];
-    let mut a = vec!["apply", "ref.tar.gz", "--through", "axis"];
-    a.extend(base);
-    expect_code(&airlock(dir, &a), 0);
     // status: 2 of 8 tiers, and which remain.
     let mut a = vec!["--json", "status", "--bundle", "ref.tar.gz"];
     a.extend(base);
