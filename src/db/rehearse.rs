@@ -14,11 +14,11 @@
 //! fingerprint, read at the same time on other connections, is compared with it too
 //! (rollback restored the baseline).
 
-use crate::exit::Exit;
 use super::apply::{self, Options};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
 use super::{quote_ident, sql_err, sqlstate, DbError};
+use crate::exit::Exit;
 use crate::verified::VerifiedBundle;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -507,7 +507,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             if r.outcome == "nothing-to-roll-back" {
                 Ok(((), "nothing to roll back".into()))
             } else {
-                Err((Exit::State, format!("second rollback did something: {}", r.outcome)))
+                Err((
+                    Exit::State,
+                    format!("second rollback did something: {}", r.outcome),
+                ))
             }
         });
     }
