@@ -84,6 +84,16 @@ fn fails(doc: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Some FAIL verdict of the audit document says every one of `needles`.
+#[track_caller]
+fn assert_fail(doc: &serde_json::Value, needles: &[&str]) {
+    let fails = fails(doc);
+    assert!(
+        fails.iter().any(|l| needles.iter().all(|n| l.contains(n))),
+        "no FAIL verdict says {needles:?}: {fails:#?}"
+    );
+}
+
 #[test]
 fn archive_directory_with_one_tampered_bundle_names_it_and_passes_the_rest() {
     let t = tempdir();
@@ -186,13 +196,7 @@ fn a_signature_back_dated_before_a_revocation_does_not_count() {
                 .contains("signer claims 2025-01-01T00:00:00Z (a claim, not evidence)"),
             "{sig:#}"
         );
-        assert!(
-            fails(&doc)
-                .iter()
-                .any(|l| l.contains("threshold") && l.contains("0 distinct")),
-            "{:#?}",
-            fails(&doc)
-        );
+        assert_fail(&doc, &["threshold", "0 distinct"]);
     }
     // `verify` refuses it too.
     let o = airlock(d, &["verify", "r.tar.gz", "--trust", &s]);
@@ -209,13 +213,7 @@ fn threshold_raised_after_signing_is_reported() {
     let s = store(d, &["rm", "co"], "threshold = 2\n");
     let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("1 distinct trusted key(s), 2 required")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["1 distinct trusted key(s), 2 required"]);
 }
 
 #[test]
@@ -227,7 +225,7 @@ fn an_operator_key_alone_does_not_meet_the_release_threshold() {
     let s = store(d, &["op"], &format!("[keys.{op}]\nrole = \"operator\"\n"));
     let (code, doc) = audit(d, &["r.tar.gz", "--trust", &s]);
     assert_eq!(code, 4);
-    assert!(fails(&doc).iter().any(|l| l.contains("threshold")));
+    assert_fail(&doc, &["threshold"]);
 }
 
 /// Apply a mini bundle with a signed receipt; returns (dir-relative bundle, receipt).
@@ -296,13 +294,7 @@ fn receipts_and_ledger_pass_together_and_each_forgery_is_named() {
     );
     let (code, doc) = audit(d, &["other.tar.gz", "--trust", &s, "--receipt", &r]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("not among the audited bundles")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["not among the audited bundles"]);
 
     // An edited receipt: its signature and its ledger row no longer agree.
     let text = std::fs::read_to_string(d.join(&r)).unwrap();
@@ -314,22 +306,12 @@ fn receipts_and_ledger_pass_together_and_each_forgery_is_named() {
     std::fs::copy(d.join("apply.json.minisig"), d.join("edited.json.minisig")).unwrap();
     let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", "edited.json"]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("receipt signature") && l.contains("does not verify")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["receipt signature", "does not verify"]);
     let edited_row = text.replace("\"tiers\": \"[", "\"tiers\": \"[\\\"extra\\\",");
     std::fs::write(d.join("edited2.json"), edited_row).unwrap();
     let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", "edited2.json"]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc).iter().any(|l| l.contains("integrity")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["integrity"]);
 
     // A receipt whose ledger row is missing from the database: audit it against
     // another database that has a ledger of its own.
@@ -358,13 +340,7 @@ fn receipts_and_ledger_pass_together_and_each_forgery_is_named() {
     let conn2 = db2.conn();
     let (code, doc) = audit(d, &[&b, "--trust", &s, "--receipt", &r, "--db", &conn2]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("missing from the database ledger")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["missing from the database ledger"]);
 }
 
 #[test]
@@ -407,13 +383,7 @@ fn a_ledger_with_a_deleted_middle_row_fails_the_audit() {
     );
     let (code, doc) = audit(d, &[&b, "--trust", &s, "--db", &conn]);
     assert_eq!(code, 4);
-    assert!(
-        fails(&doc)
-            .iter()
-            .any(|l| l.contains("ledger hash chain") && l.contains("row 4")),
-        "{:#?}",
-        fails(&doc)
-    );
+    assert_fail(&doc, &["ledger hash chain", "row 4"]);
 }
 
 #[test]
@@ -583,13 +553,7 @@ fn a_forged_unsigned_receipt_for_a_rollback_that_never_happened_never_passes() {
     let (code, out) = audit(d, &[&b, "--trust", &s, "--receipt", "forged.json"]);
     assert_eq!(code, 4);
     assert_eq!(out["result"], "FAIL");
-    assert!(
-        fails(&out)
-            .iter()
-            .any(|l| l.contains("receipt signature") && l.contains("unsigned")),
-        "{:#?}",
-        fails(&out)
-    );
+    assert_fail(&out, &["receipt signature", "unsigned"]);
 
     // With --db: the ledger never recorded that row.
     let s = audit_store(d, "");
@@ -599,13 +563,7 @@ fn a_forged_unsigned_receipt_for_a_rollback_that_never_happened_never_passes() {
         &[&b, "--trust", &s, "--receipt", "forged.json", "--db", &conn],
     );
     assert_eq!(code, 4);
-    assert!(
-        fails(&out)
-            .iter()
-            .any(|l| l.contains("ledger row 2") && l.contains("missing from the database ledger")),
-        "{:#?}",
-        fails(&out)
-    );
+    assert_fail(&out, &["ledger row 2", "missing from the database ledger"]);
 }
 
 #[test]
