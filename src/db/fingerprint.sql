@@ -96,12 +96,14 @@ extensions AS MATERIALIZED (
           AND d.deptype OPERATOR(pg_catalog.=) ANY ('{e,x}'::pg_catalog."char"[])) dep
     GROUP BY dep.classid, dep.objid, dep.objsubid
 ),
--- One row per object: (catalog, object, sub-object, kind when not pg_identify_object's
--- type, definition).
+-- One row per object pg_identify_object names (the rarer kinds; "named" below has
+-- the rest): (catalog, object, sub-object, kind when not pg_identify_object's type,
+-- definition).
 --
 -- Privileges on what initdb made in pg_catalog count where they differ from the
 -- initial ones (pg_dump prints those GRANTs and REVOKEs), as kind 'system acl'; they
--- come from the same scans as the dumped schemas' objects. Only objects with an ACL
+-- come from the same scans as the dumped schemas' objects of their kind (relations
+-- and columns from scans of their own). Only objects with an ACL
 -- can differ: GRANT and REVOKE never leave an ACL NULL, and initdb records initial
 -- privileges for exactly the objects with one.
 obj AS (
