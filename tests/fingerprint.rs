@@ -40,6 +40,48 @@ fn fingerprint_with(db: &TestDb, level: &[&str], conn: &str, env: &[(&str, &str)
     r.fingerprint
 }
 
+/// The description query before it was made set-based, frozen (see its header).
+const REFERENCE: &str = include_str!("data/fingerprint_reference.sql");
+
+/// The equivalence oracle: the description query describes every object of `db`
+/// exactly as the frozen reference does (same kind, name and definition text, so
+/// the same hash), read in one transaction as the superuser. `None` when they
+/// agree, or the objects they disagree on.
+fn differs_from_reference(db: &TestDb) -> Option<String> {
+    let mut client = postgres::Config::new()
+        .host(&socket())
+        .user("postgres")
+        .dbname(&db.name)
+        .connect(postgres::NoTls)
+        .expect("connect as postgres");
+    let mut tx = client.transaction().expect("BEGIN");
+    let now = fingerprint::describe(&mut tx, None).expect("the description query");
+    let reference = fingerprint::describe(&mut tx, Some(REFERENCE)).expect("the reference");
+    tx.rollback().expect("ROLLBACK");
+    if now == reference {
+        return None;
+    }
+    let (a, b): (BTreeSet<_>, BTreeSet<_>) = (reference.iter().collect(), now.iter().collect());
+    let shown: Vec<String> = a
+        .difference(&b)
+        .map(|r| format!("  reference: {r:?}"))
+        .chain(b.difference(&a).map(|r| format!("  query:     {r:?}")))
+        .take(20)
+        .collect();
+    Some(format!(
+        "{} rows from the query, {} from the reference; first differences:\n{}",
+        now.len(),
+        reference.len(),
+        shown.join("\n")
+    ))
+}
+
+fn assert_same_as_reference(db: &TestDb, when: &str) {
+    if let Some(d) = differs_from_reference(db) {
+        panic!("{when}: the description query and the frozen reference differ: {d}");
+    }
+}
+
 fn schema_fingerprint(db: &TestDb) -> Fingerprint {
     fingerprint_with(db, &[], &conn_as_postgres(db, ""), &[])
 }
@@ -490,6 +532,9 @@ fn the_fingerprint_changes_exactly_when_the_schema_dump_does() {
                 line_diff(&dump, &dump2)
             ));
         }
+        if let Some(d) = differs_from_reference(&db) {
+            failures.push(format!("step {step:?} ({sql}): {d}"));
+        }
         if *want == Changes {
             changing += 1;
         }
@@ -568,6 +613,7 @@ fn hostile_session_role_and_database_settings_do_not_change_the_fingerprint() {
          ALTER ROLE postgres IN DATABASE {db} SET IntervalStyle = iso_8601;",
         db = db.name
     ));
+    assert_same_as_reference(&db, "names that need quoting, hostile database defaults");
     // Session settings on top: libpq's `options` (the Rust client does not read
     // PGOPTIONS; it is set too, for anything that does).
     let options = "-c search_path=public -c TimeZone=Asia/Kathmandu -c extra_float_digits=-15 \
@@ -874,6 +920,7 @@ fn objects_planted_in_public_cannot_hijack_the_fingerprint() {
     assert_ne!(db.scalar("SELECT count(*) FROM public.marker"), "0");
     db.exec("TRUNCATE public.marker");
 
+    assert_same_as_reference(&db, "objects planted in public, search_path = public");
     let hostile_schema = fingerprint_with(&db, &[], &conn, &[]);
     let hostile_data = fingerprint_with(&db, &["--data"], &conn, &[]);
     // The binary reads in read-only transactions, where a planted INSERT would fail;
@@ -937,6 +984,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
             != "0",
         "the ledger has no trigger"
     );
+    assert_same_as_reference(&db, "with the ledger");
     let with_ledger = fingerprint_with(&db, &[], &conn, &[]);
     assert_eq!(
         with_ledger.fingerprint,
@@ -975,6 +1023,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
         "ALTER DEFAULT PRIVILEGES IN SCHEMA airlock GRANT SELECT ON TABLES TO PUBLIC",
     ] {
         db.exec(sql);
+        assert_same_as_reference(&db, sql);
         let now = fingerprint_with(&db, &[], &conn, &[]);
         assert_ne!(now.fingerprint, last.fingerprint, "unnoticed: {sql}");
         last = now;
@@ -985,5 +1034,82 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
         fingerprint_with(&db, &["--data"], &conn, &[]).fingerprint,
         data_before.fingerprint,
         "rows in another airlock table went unnoticed"
+    );
+}
+
+/// Every shape of index and key the description query writes itself, and the ones
+/// next to them it must leave to the server, on a few hundred tables.
+const SHAPES: &str = r#"
+CREATE EXTENSION citext;
+CREATE SCHEMA "Odd Schema";
+CREATE SCHEMA "select";
+CREATE DOMAIN "Odd Schema".posint AS integer CHECK (VALUE > 0);
+CREATE TABLE "Odd Schema"."Mixed Case" (
+    "Id" integer, "select" text, "naïve" varchar(20), c citext, d "Odd Schema".posint,
+    r int4range, tags text[], doc tsvector, n numeric, "b""q" text COLLATE "C",
+    PRIMARY KEY ("Id", "select") INCLUDE (n),
+    UNIQUE NULLS NOT DISTINCT ("naïve"),
+    EXCLUDE USING gist (r WITH &&),
+    CHECK (n > 0));
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("select" DESC, "Id" NULLS FIRST);
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("select" COLLATE "C");
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("b""q");
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("b""q" COLLATE "default");
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("select" text_pattern_ops);
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("naïve");
+CREATE INDEX ON "Odd Schema"."Mixed Case" (c);
+CREATE INDEX ON "Odd Schema"."Mixed Case" (d);
+CREATE INDEX "Expr Idx" ON "Odd Schema"."Mixed Case" (lower("select"));
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("Id") WHERE n > 0;
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("Id") INCLUDE ("select", "naïve");
+CREATE INDEX ON "Odd Schema"."Mixed Case" USING hash ("select");
+CREATE INDEX ON "Odd Schema"."Mixed Case" USING gin (tags);
+CREATE INDEX ON "Odd Schema"."Mixed Case" USING brin (n);
+CREATE INDEX ON "Odd Schema"."Mixed Case" USING gist (doc tsvector_ops (siglen = 100));
+CREATE INDEX ON "Odd Schema"."Mixed Case" ("Id") WITH (fillfactor = 70);
+CREATE UNIQUE INDEX "Unique Idx" ON "Odd Schema"."Mixed Case" ("Id", "naïve") NULLS NOT DISTINCT;
+CREATE UNIQUE INDEX ON "Odd Schema"."Mixed Case" ("Id", n);
+ALTER INDEX "Odd Schema"."Expr Idx" ALTER COLUMN 1 SET STATISTICS 50;
+CLUSTER "Odd Schema"."Mixed Case" USING "Unique Idx";
+CREATE TABLE "select"."from" ("where" integer PRIMARY KEY DEFERRABLE INITIALLY DEFERRED,
+    ref varchar(20) REFERENCES "Odd Schema"."Mixed Case" ("naïve") ON DELETE CASCADE);
+CREATE TABLE "select".parted (k integer, v text, PRIMARY KEY (k)) PARTITION BY RANGE (k);
+CREATE INDEX ON "select".parted (v);
+CREATE TABLE "select".p1 PARTITION OF "select".parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE "select".p2 (k integer NOT NULL, v text);
+CREATE INDEX p2_v ON "select".p2 (v);
+ALTER TABLE "select".parted ATTACH PARTITION "select".p2 FOR VALUES FROM (10) TO (20);
+CREATE TABLE "select".kid () INHERITS ("select"."from");
+ALTER TABLE "select"."from" ADD CONSTRAINT "from_where_not_valid" CHECK ("where" > 0) NOT VALID;
+CREATE MATERIALIZED VIEW "select".mv AS SELECT "where" FROM "select"."from";
+CREATE UNIQUE INDEX ON "select".mv ("where");
+CREATE TYPE "select".pair AS (a integer, "B" text);
+COMMENT ON INDEX "Odd Schema"."Unique Idx" IS 'an index';
+COMMENT ON CONSTRAINT "Mixed Case_pkey" ON "Odd Schema"."Mixed Case" IS 'a key';
+COMMENT ON COLUMN "select".pair."B" IS 'a field';
+COMMENT ON COLUMN "Odd Schema"."Mixed Case"."naïve" IS 'a column';
+DO $$ BEGIN FOR i IN 1..300 LOOP
+    EXECUTE format('CREATE TABLE public.%I (id int PRIMARY KEY, v text, w int, u text UNIQUE)', 'small ' || i);
+    IF i % 3 = 0 THEN EXECUTE format('CREATE INDEX ON public.%I (w, v)', 'small ' || i); END IF;
+    IF i % 5 = 0 THEN EXECUTE format('ALTER TABLE public.%I ADD FOREIGN KEY (w) REFERENCES public.%I', 'small ' || i, 'small 1'); END IF;
+    IF i % 7 = 0 THEN EXECUTE format('CREATE INDEX ON public.%I (v DESC)', 'small ' || i); END IF;
+    IF i % 11 = 0 THEN EXECUTE format('COMMENT ON TABLE public.%I IS %L', 'small ' || i, 'table ' || i); END IF;
+END LOOP; END $$;
+"#;
+
+#[test]
+fn the_description_query_describes_every_shape_as_the_frozen_reference_does() {
+    let db = TestDb::new("fp_shapes");
+    db.exec(SHAPES);
+    assert_same_as_reference(&db, "many tables of every shape");
+    // The shapes are really there: 300 tables and their keys, indexes, columns.
+    let fp = schema_fingerprint(&db);
+    let count = |kind: &str| fp.parts.iter().filter(|p| p.kind == kind).count();
+    assert!(count("table") > 300, "{} tables", count("table"));
+    assert!(count("index") > 400, "{} indexes", count("index"));
+    assert!(
+        count("table constraint") > 600,
+        "{} constraints",
+        count("table constraint")
     );
 }

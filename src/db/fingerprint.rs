@@ -274,8 +274,14 @@ fn with_ledger(sql: &str) -> String {
 /// The description query for a server version: columns gained a compression method
 /// and subscriptions binary and streaming options in PostgreSQL 14; publications
 /// gained row filters, column lists and schemas in PostgreSQL 15, subscriptions
-/// two-phase commit and disable-on-error.
+/// two-phase commit and disable-on-error, indexes NULLS NOT DISTINCT.
 fn schema_sql(server_version_num: u32) -> String {
+    schema_sql_from(SCHEMA_SQL, server_version_num)
+}
+
+/// [`schema_sql`] of another description text with the same placeholders (the
+/// tests' frozen reference, `tests/data/fingerprint_reference.sql`).
+fn schema_sql_from(template: &str, server_version_num: u32) -> String {
     let (attcompression, subscription14) = if server_version_num >= 140000 {
         ("a.attcompression", ", s.subbinary, s.substream")
     } else {
@@ -297,12 +303,19 @@ fn schema_sql(server_version_num: u32) -> String {
     } else {
         ("NULL::pg_catalog.text", "", "")
     };
-    with_ledger(SCHEMA_SQL)
+    let (nulls_distinct, nulls_distinct_group) = if server_version_num >= 150000 {
+        ("AND NOT x.indnullsnotdistinct", "x.indnullsnotdistinct,")
+    } else {
+        ("", "")
+    };
+    with_ledger(template)
         .replace("@PG14_ATTCOMPRESSION@", attcompression)
         .replace("@PG14_SUBSCRIPTION@", subscription14)
         .replace("@PG15_PUBLICATION_REL@", publication_rel)
         .replace("@PG15_PUBLICATION_NAMESPACE@", publication_namespace)
         .replace("@PG15_SUBSCRIPTION@", subscription15)
+        .replace("@PG15_NULLS_DISTINCT@", nulls_distinct)
+        .replace("@PG15_NULLS_DISTINCT_GROUP@", nulls_distinct_group)
 }
 
 fn line_hash(kind: &str, name: &str, def: &str) -> String {
@@ -408,14 +421,7 @@ fn compute_prepared(
     tx: &mut Transaction<'_>,
     prepared: &mut Prepared,
 ) -> Result<Fingerprint, DbError> {
-    let pinned = batch(tx, PIN, "pinning settings")?;
-    let version: u32 = pinned
-        .last()
-        .and_then(|rows| rows.first())
-        .and_then(|row| text(row, 0).parse().ok())
-        .ok_or_else(|| {
-            DbError::State("fingerprint: the server sent no server_version_num".into())
-        })?;
+    let version = pin(tx)?;
     let statement = match &prepared.schema {
         Some((v, st)) if *v == version => st.clone(),
         _ => {
@@ -449,6 +455,41 @@ fn compute_prepared(
         })
         .collect();
     Ok(finish(parts, Level::Schema))
+}
+
+/// Opens the savepoint with the pinned settings ([`PIN`]); the server version.
+fn pin(tx: &mut Transaction<'_>) -> Result<u32, DbError> {
+    batch(tx, PIN, "pinning settings")?
+        .last()
+        .and_then(|rows| rows.first())
+        .and_then(|row| text(row, 0).parse().ok())
+        .ok_or_else(|| DbError::State("fingerprint: the server sent no server_version_num".into()))
+}
+
+/// One described object: kind, name and definition, as the server sent them.
+pub type Described = (Option<String>, Option<String>, Option<String>);
+
+/// The description's rows, sorted, as the schema fingerprint reads them (pinned
+/// settings, in the caller's transaction, rolled back), from the built-in query or
+/// from `template`, another text with the same placeholders. For the tests'
+/// equivalence oracle: the built-in query must describe every object exactly as
+/// the frozen reference (`tests/data/fingerprint_reference.sql`) does.
+#[doc(hidden)]
+pub fn describe(
+    tx: &mut Transaction<'_>,
+    template: Option<&str>,
+) -> Result<Vec<Described>, DbError> {
+    let version = pin(tx)?;
+    let sql = schema_sql_from(template.unwrap_or(SCHEMA_SQL), version);
+    let mut rows: Vec<Described> = tx
+        .query(&sql, &[])
+        .map_err(|e| fingerprint_err("schema", &e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    batch(tx, UNPIN, "releasing settings")?;
+    rows.sort();
+    Ok(rows)
 }
 
 /// The fingerprint over `parts`, sorted.
