@@ -127,7 +127,7 @@ fn verify_exit_code(e: &VerifyError) -> u8 {
 
 /// One hint per class of verification failure: unreadable or unwritable (none: the
 /// message says it), expired, not trusted enough, or not what was signed.
-fn verify_hint(e: &VerifyError) -> Option<String> {
+pub(crate) fn verify_hint(e: &VerifyError) -> Option<String> {
     match e {
         VerifyError::Open { .. } | VerifyError::Write(_) => None,
         VerifyError::Expired { .. } => Some(EXPIRED_HINT.into()),

@@ -24,6 +24,10 @@ pub enum Piece {
         end: u64,
         line: usize,
     },
+    /// [`Splitter::streaming`] only: `COPY … FROM STDIN …;` at `stmt` is complete and
+    /// its data follows ([`Splitter::copy_progress`] says how much of it is in); the
+    /// [`Piece::Copy`] for it comes once the `\.` line is seen.
+    CopyBegin { stmt: Range<u64>, line: usize },
     /// Bytes sent nowhere: pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (psql
     /// meta-commands that only guard psql itself; airlock runs no meta-commands), with
     /// the whitespace and comments before them, and whatever blank tail ends the file.
@@ -35,6 +39,7 @@ impl Piece {
     pub fn end(&self) -> u64 {
         match self {
             Piece::Sql { end, .. } | Piece::Copy { end, .. } | Piece::Skip { end, .. } => *end,
+            Piece::CopyBegin { stmt, .. } => stmt.end,
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct Splitter {
     /// A COPY statement waiting for its data: its range and line.
     copy: Option<(Range<u64>, usize)>,
     problem: Option<SqlProblem>,
+    /// Announce each COPY as soon as its statement is complete ([`Piece::CopyBegin`]).
+    streaming: bool,
 }
 
 impl Splitter {
@@ -59,7 +66,25 @@ impl Splitter {
             next: 0,
             copy: None,
             problem: None,
+            streaming: false,
         }
+    }
+
+    /// A splitter that also announces each COPY when its statement is complete, so
+    /// its data can be sent as it arrives ([`Piece::CopyBegin`]).
+    pub fn streaming(file: &str) -> Self {
+        Splitter {
+            streaming: true,
+            ..Self::new(file)
+        }
+    }
+
+    /// Inside COPY data: where it starts and how far the bytes fed are certainly data.
+    pub fn copy_progress(&self) -> Option<(u64, u64)> {
+        if self.problem.is_some() {
+            return None;
+        }
+        self.lexer.copy_progress()
     }
 
     /// Feed the next bytes of the file (any split point); appends completed pieces.
@@ -102,6 +127,12 @@ impl Splitter {
                 Event::Statement(s) => {
                     let end = s.end + u64::from(s.semi);
                     if s.copy_in {
+                        if self.streaming {
+                            out.push(Piece::CopyBegin {
+                                stmt: self.next..end,
+                                line: s.line,
+                            });
+                        }
                         self.copy = Some((self.next..end, s.line));
                     } else {
                         out.push(Piece::Sql {
@@ -173,6 +204,7 @@ mod tests {
                     format!("C:{}|{}", text(src, stmt.clone()), text(src, data.clone()))
                 }
                 Piece::Skip { start, end } => format!("K:{}", text(src, *start..*end)),
+                Piece::CopyBegin { .. } => unreachable!("not streaming"),
             })
             .collect()
     }
@@ -187,6 +219,7 @@ mod tests {
                     assert!(stmt.end <= data.start && data.start <= data.end);
                     stmt.start
                 }
+                Piece::CopyBegin { .. } => unreachable!("not streaming"),
             };
             assert_eq!(start, at, "{pieces:?}");
             at = p.end();
