@@ -257,10 +257,49 @@ mod tests {
                 .iter()
                 .filter_map(|p| match p {
                     Piece::Sql { line, .. } | Piece::Copy { line, .. } => Some(*line),
-                    Piece::Skip { .. } => None,
+                    Piece::Skip { .. } | Piece::CopyBegin { .. } => None,
                 })
                 .collect();
             assert_eq!(lines, [3, 4, 8, 14, 14], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn streaming_announces_each_copy_and_never_calls_the_end_marker_data() {
+        for chunk in [1, 2, 3, 5, 7, 64, 4096] {
+            let mut s = Splitter::streaming("d.sql");
+            let mut out = Vec::new();
+            // What a streaming executor would have sent as data, from copy_progress.
+            let mut sent = String::new();
+            let mut begun = None;
+            let mut fed = 0;
+            for piece in DUMP.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out);
+                fed += piece.len() as u64;
+                if begun.is_none() {
+                    begun = out.iter().position(|p| matches!(p, Piece::CopyBegin { .. }));
+                }
+                if let (Some(_), Some((start, safe))) = (begun, s.copy_progress()) {
+                    assert!(safe <= fed, "chunk {chunk}");
+                    let from = (start as usize).max(sent.len() + start as usize);
+                    if safe as usize > from {
+                        sent.push_str(&DUMP[from..safe as usize]);
+                    }
+                }
+            }
+            s.finish(&mut out).unwrap();
+            let begin = out
+                .iter()
+                .position(|p| matches!(p, Piece::CopyBegin { .. }))
+                .expect("CopyBegin");
+            let Piece::Copy { stmt, data, .. } = &out[begin + 1] else {
+                panic!("chunk {chunk}: {out:?}")
+            };
+            assert_eq!(out[begin], Piece::CopyBegin { stmt: stmt.clone(), line: 8 });
+            let data = text(DUMP, data.clone());
+            assert!(data.starts_with(&sent), "chunk {chunk}: {sent:?} vs {data:?}");
+            // Bytes may only be sent once they are certainly data.
+            assert!(!sent.contains("\\.\n\\."), "chunk {chunk}");
         }
     }
 
