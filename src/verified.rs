@@ -553,9 +553,7 @@ impl VerifiedBundle {
             Stream::Done => Ok(()),
             Stream::Failed(why) => {
                 *state = Stream::Failed(why.clone());
-                Err(VerifyError::Write(format!(
-                    "the bundle failed verification: {why}"
-                )))
+                Err(VerifyError::Earlier(why))
             }
             Stream::Running { rx, handle, .. } => {
                 while rx.recv().is_ok() {}

@@ -91,6 +91,9 @@ pub enum VerifyError {
     TrailingData(String),
     #[error("writing output failed: {0}")]
     Write(String),
+    /// Said again: a streaming run's reader failed earlier with this.
+    #[error("{0}")]
+    Earlier(String),
 }
 
 fn untrusted_message(v: &TrustVerdict) -> String {

@@ -451,6 +451,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     // is read, and a bundle that is not what was signed is reported as such first, as
     // if it had been verified whole before the run.
     match (result, vb.complete()) {
+        (Err(e @ crate::error::Error::Db(crate::db::DbError::Unverified(_))), _) => Err(e),
         (_, Err(v)) => Err(crate::db::DbError::Unverified(Box::new(v)).into()),
         (result, _) => result,
     }

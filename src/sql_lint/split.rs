@@ -277,7 +277,9 @@ mod tests {
                 s.feed(piece, &mut out);
                 fed += piece.len() as u64;
                 if begun.is_none() {
-                    begun = out.iter().position(|p| matches!(p, Piece::CopyBegin { .. }));
+                    begun = out
+                        .iter()
+                        .position(|p| matches!(p, Piece::CopyBegin { .. }));
                 }
                 if let (Some(_), Some((start, safe))) = (begun, s.copy_progress()) {
                     assert!(safe <= fed, "chunk {chunk}");
@@ -295,9 +297,18 @@ mod tests {
             let Piece::Copy { stmt, data, .. } = &out[begin + 1] else {
                 panic!("chunk {chunk}: {out:?}")
             };
-            assert_eq!(out[begin], Piece::CopyBegin { stmt: stmt.clone(), line: 8 });
+            assert_eq!(
+                out[begin],
+                Piece::CopyBegin {
+                    stmt: stmt.clone(),
+                    line: 8
+                }
+            );
             let data = text(DUMP, data.clone());
-            assert!(data.starts_with(&sent), "chunk {chunk}: {sent:?} vs {data:?}");
+            assert!(
+                data.starts_with(&sent),
+                "chunk {chunk}: {sent:?} vs {data:?}"
+            );
             // Bytes may only be sent once they are certainly data.
             assert!(!sent.contains("\\.\n\\."), "chunk {chunk}");
         }
