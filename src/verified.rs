@@ -108,10 +108,13 @@ struct ReadOutcome {
     spill: Option<File>,
 }
 
-/// Chunks the reader may run ahead of the executor (each [`manifest::CHUNK`] bytes).
-///
-/// [`manifest::CHUNK`]: crate::manifest::CHUNK
-const QUEUE: usize = 2;
+/// A streamed file is handed on in slices of this many bytes, each from a chunk
+/// already authenticated whole (the reader holds one chunk while it is checked).
+const SLICE: usize = 1 << 20;
+
+/// Slices the reader may run ahead of the executor: one chunk
+/// ([`crate::manifest::CHUNK`]) in the queue, one more being authenticated.
+const QUEUE: usize = 8;
 
 /// The tier file `apply` can execute as it streams from the archive, if any: the first
 /// tier file (in execution order) that carries chunk hashes, listed once, such that
@@ -324,11 +327,11 @@ impl Sink for StreamSink {
         };
         self.keep.spilled = 0;
         self.tx.send(head).map_err(|_| gone())?;
-        // The same checks the re-check makes, as the file streams: a chunk is handed on
+        // The same checks the re-check makes, as the file streams: a slice is handed on
         // only when every statement that ends in it passed.
         let mut checker = sql_lint::ScriptChecker::new(path.as_str());
         loop {
-            let mut buf = vec![0u8; crate::manifest::CHUNK as usize];
+            let mut buf = vec![0u8; SLICE];
             let mut n = 0;
             while n < buf.len() {
                 match data.read(&mut buf[n..]) {

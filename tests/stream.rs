@@ -284,7 +284,8 @@ fn verify_refuses_signed_manifests_whose_chunks_are_wrong_missing_or_extra() {
     let src = source(d, "x", &tier);
     pack(d, &src, "rm.key", "good.tar.gz");
     let good = entries_of(&d.join("good.tar.gz"));
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "wrong",
             Box::new(|m| {

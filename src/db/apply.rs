@@ -462,7 +462,7 @@ fn run_file(
         line: None,
         what: e.to_string(),
         cancelled: false,
-        unverified: Some(e),
+        unverified: Some(Box::new(e)),
     };
     let message_bytes = vb.limits().message_bytes;
     let result = if vb.streamed_file().as_deref() == Some(file) {
@@ -516,7 +516,7 @@ struct FileFailure {
     cancelled: bool,
     /// The file failed verification as it streamed (or the bundle did before it
     /// could be read back).
-    unverified: Option<VerifyError>,
+    unverified: Option<Box<VerifyError>>,
 }
 
 impl FileFailure {
@@ -645,7 +645,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 }
                 run_file(&mut tx, &prelude, vb, f).map_err(|mut e| {
                     if let Some(v) = e.unverified.take() {
-                        return DbError::Unverified(Box::new(v));
+                        return DbError::Unverified(v);
                     }
                     let what = if e.cancelled {
                         "cancelled by the operator (Ctrl-C)".to_string()
