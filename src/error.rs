@@ -5,6 +5,7 @@
 
 use crate::archive::{ExtractError, VerifyError};
 use crate::db::DbError;
+use crate::exit::Exit;
 use crate::minisign::MinisignError;
 use crate::spec::SpecError;
 use crate::trust::{NotCounted, TrustError, TrustVerdict};
@@ -118,10 +119,10 @@ fn untrusted_hint(v: &TrustVerdict) -> String {
     }
 }
 
-fn verify_exit_code(e: &VerifyError) -> u8 {
+pub(crate) fn verify_exit_code(e: &VerifyError) -> Exit {
     match e {
-        VerifyError::Open { .. } | VerifyError::Write(_) => 1,
-        _ => 4,
+        VerifyError::Open { .. } | VerifyError::Write(_) => Exit::Runtime,
+        _ => Exit::Verification,
     }
 }
 
@@ -151,19 +152,19 @@ impl Error {
         }
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> Exit {
         match self {
-            Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => 2,
+            Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => Exit::Usage,
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => verify_exit_code(e),
             // Nothing was verified: the store is the thing to fix.
-            Error::Trust(_) => 2,
-            Error::Extract(ExtractError::DestinationExists(_)) => 2,
-            Error::Extract(ExtractError::Io(..)) => 1,
+            Error::Trust(_) => Exit::Usage,
+            Error::Extract(ExtractError::DestinationExists(_)) => Exit::Usage,
+            Error::Extract(ExtractError::Io(..)) => Exit::Runtime,
             Error::Key { source, .. } => match source {
-                MinisignError::WrongPassphrase | MinisignError::PassphraseRequired => 2,
-                _ => 1,
+                MinisignError::WrongPassphrase | MinisignError::PassphraseRequired => Exit::Usage,
+                _ => Exit::Runtime,
             },
-            Error::Io { .. } => 1,
+            Error::Io { .. } => Exit::Runtime,
             Error::Db(e) => e.exit_code(),
         }
     }

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod commands;
 pub mod db;
 pub mod error;
+pub mod exit;
 pub mod fuzz_targets;
 pub mod manifest;
 pub mod minisign;

@@ -1,6 +1,7 @@
 //! The thin binary: parse, run, render, exit. Nothing else.
 
 use airlock::db::notices::{self, Notices};
+use airlock::exit::Exit;
 use airlock::report::{terminal_safe, ErrorDoc};
 use airlock::style;
 use clap::Parser;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = match airlock::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return ExitCode::from(argument_error(e)),
+        Err(e) => return argument_error(e).into(),
     };
     let json = cli.global.json;
     let quiet = cli.global.quiet;
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
             code
         }
     };
-    ExitCode::from(code)
+    code.into()
 }
 
 /// A report's human text, safe for a terminal, coloured when asked. It is rendered
@@ -91,7 +92,7 @@ fn attach(doc: &mut serde_json::Value, notices: &Notices) {
 
 /// A command line clap refused (or `--help`/`--version`). With `--json` anywhere before
 /// `--`, the refusal is the usual error document on stdout (exit 2) as well.
-fn argument_error(e: clap::Error) -> u8 {
+fn argument_error(e: clap::Error) -> Exit {
     use clap::error::ErrorKind;
     let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
     let json = std::env::args_os()
@@ -135,7 +136,7 @@ fn argument_error(e: clap::Error) -> u8 {
         hint.push("airlock --help, or airlock SUBCOMMAND --help, lists the arguments".into());
         let doc = ErrorDoc {
             ok: false,
-            exit_code: 2,
+            exit_code: Exit::Usage,
             kind: "usage".into(),
             error: message,
             hint: Some(hint.join("; ")),
@@ -143,13 +144,13 @@ fn argument_error(e: clap::Error) -> u8 {
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         let _ = e.print();
-        return 2;
+        return Exit::Usage;
     }
     let _ = e.print();
     if informational {
-        0
+        Exit::Success
     } else {
-        2
+        Exit::Usage
     }
 }
 

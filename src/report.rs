@@ -8,8 +8,8 @@ pub trait Report: erased::ErasedSerialize {
     /// Human text for stdout (without trailing newline handling; main adds one).
     fn human(&self) -> String;
     /// Exit code for a successful run (0, or 3 for BLOCKED, 5 for a failed rehearsal…).
-    fn exit_code(&self) -> u8 {
-        0
+    fn exit_code(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Success
     }
 }
 
@@ -71,7 +71,7 @@ fn escape(text: &str, keep_markers: bool) -> std::borrow::Cow<'_, str> {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ErrorDoc {
     pub ok: bool,
-    pub exit_code: u8,
+    pub exit_code: crate::exit::Exit,
     pub kind: String,
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -568,9 +568,37 @@ pub struct SignatureCheck {
 }
 
 impl SignatureCheck {
+    /// A signature not judged yet: neither valid nor counted.
+    fn unjudged(file: String, sig: &SignatureBox, signed_at: Option<String>) -> SignatureCheck {
+        SignatureCheck {
+            file,
+            key_id: sig.key_id.to_string(),
+            key_file: None,
+            trusted_comment: sig.trusted_comment.clone(),
+            signed_at,
+            role: None,
+            valid: false,
+            counted: false,
+            not_counted: None,
+            note: None,
+            evidence: None,
+            basis: String::new(),
+        }
+    }
+
     fn refuse(&mut self, why: NotCounted, note: String) {
         self.not_counted = Some(why);
         self.note = Some(note);
+    }
+
+    /// Refused: the store has no key with this signature's id.
+    fn refuse_unknown_key(&mut self, store: &TrustStore, note: String) {
+        self.basis = format!(
+            "no key with id {} in trust store {}",
+            self.key_id,
+            store.path.display()
+        );
+        self.refuse(NotCounted::UnknownKey, note);
     }
 }
 
@@ -761,28 +789,10 @@ pub fn evaluate(
             Some(t) => format!("signer claims {t} (a claim, not evidence)"),
             None => "no signing time claimed".into(),
         };
-        let mut check = SignatureCheck {
-            file: file.clone(),
-            key_id: sig.key_id.to_string(),
-            key_file: None,
-            trusted_comment: sig.trusted_comment.clone(),
-            signed_at: claimed,
-            role: None,
-            valid: false,
-            counted: false,
-            not_counted: None,
-            note: None,
-            evidence: None,
-            basis: String::new(),
-        };
+        let mut check = SignatureCheck::unjudged(file.clone(), sig, claimed);
         let Some(key) = store.find(sig.key_id) else {
-            check.basis = format!(
-                "no key with id {} in trust store {}",
-                sig.key_id,
-                store.path.display()
-            );
-            check.refuse(
-                NotCounted::UnknownKey,
+            check.refuse_unknown_key(
+                store,
                 format!("key {} is not in the trust store", sig.key_id),
             );
             checks.push(check);
@@ -898,28 +908,10 @@ pub fn judge_receipt_signature(
         .get("timestamp")
         .and_then(|t| t.parse::<i64>().ok())
         .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
-    let mut check = SignatureCheck {
-        file: file.into(),
-        key_id: sig.key_id.to_string(),
-        key_file: None,
-        trusted_comment: sig.trusted_comment.clone(),
-        signed_at: claimed_time.map(rfc3339),
-        role: None,
-        valid: false,
-        counted: false,
-        not_counted: None,
-        note: None,
-        evidence: None,
-        basis: String::new(),
-    };
+    let mut check = SignatureCheck::unjudged(file.into(), sig, claimed_time.map(rfc3339));
     let Some(key) = store.find(sig.key_id) else {
-        check.basis = format!(
-            "no key with id {} in trust store {}",
-            sig.key_id,
-            store.path.display()
-        );
-        check.refuse(
-            NotCounted::UnknownKey,
+        check.refuse_unknown_key(
+            store,
             format!(
                 "signed by key {}, which is not in the trust store",
                 sig.key_id

@@ -8,28 +8,33 @@ use std::path::Path;
 use std::process::{Command, Output};
 use util::*;
 
-/// A database with schema `app`, a key pair `rm`, and a mini bundle whose first tier
-/// raises a NOTICE (and sleeps `sleep` seconds) before creating `app.t1`.
+/// A database with schema `app`, a key pair `rm`, and a one-tier mini bundle
+/// `b.tar.gz`.
 struct Case {
     t: tempfile::TempDir,
     db: TestDb,
 }
 
 impl Case {
+    /// The tier raises a NOTICE (and sleeps `sleep` seconds) before creating `app.t1`.
     fn new(tag: &str, gate: &str, sleep: &str) -> Case {
+        let tier = format!(
+            "DO $$ BEGIN RAISE NOTICE 'hello from tier one'; END $$;\nSELECT pg_sleep({sleep});\nCREATE TABLE app.t1(i int);"
+        );
+        Case::with_tier(tag, gate, &tier, "DROP TABLE IF EXISTS app.t1;")
+    }
+
+    fn with_tier(tag: &str, gate: &str, tier: &str, rollback: &str) -> Case {
         let db = TestDb::new(tag);
         db.exec("CREATE SCHEMA app;");
         let t = tempdir();
         keygen(t.path(), "rm");
-        let tier = format!(
-            "DO $$ BEGIN RAISE NOTICE 'hello from tier one'; END $$;\nSELECT pg_sleep({sleep});\nCREATE TABLE app.t1(i int);"
-        );
         let s = MiniSource::new(
             &t.path().join("src"),
             &db.name,
             gate,
-            &[("structure", &tier, false)],
-            "DROP TABLE IF EXISTS app.t1;",
+            &[("structure", tier, false)],
+            rollback,
         );
         pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
         Case { t, db }
@@ -150,33 +155,19 @@ fn server_notices_are_in_the_report_never_raw_on_stderr() {
 
 #[test]
 fn notices_before_an_error_are_in_the_error_document() {
-    let db = TestDb::new("noticeerr");
-    db.exec("CREATE SCHEMA app;");
-    let t = tempdir();
-    keygen(t.path(), "rm");
-    let s = MiniSource::new(
-        &t.path().join("src"),
-        &db.name,
+    let c = Case::with_tier(
+        "noticeerr",
         "SELECT true AS ready",
-        &[(
-            "structure",
-            "DO $$ BEGIN RAISE NOTICE 'about to fail'; END $$;\nCREATE TABLE app.t1(i int);\nSELECT 1/0;",
-            false,
-        )],
+        "DO $$ BEGIN RAISE NOTICE 'about to fail'; END $$;\nCREATE TABLE app.t1(i int);\nSELECT 1/0;",
         "SELECT 1;",
     );
-    pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
-    let conn = db.conn();
-    let args = [
-        "--json", "apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
-    ];
-    let o = airlock(t.path(), &args);
+    let o = c.run(&["--json"], "apply", &["--yes"], &[]);
     expect_code(&o, 1);
     let doc = json(&o);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["notices"][0]["message"], "about to fail", "{doc:#}");
     assert!(!stderr(&o).contains("NOTICE"), "{}", stderr(&o));
-    assert_eq!(db.scalar("SELECT to_regclass('app.t1') IS NULL"), "t");
+    assert_eq!(c.db.scalar("SELECT to_regclass('app.t1') IS NULL"), "t");
 }
 
 #[test]
@@ -552,29 +543,13 @@ fn trust_toml_in_the_readme_matches_its_schema() {
 
 #[test]
 fn a_tier_that_raises_thousands_of_notices_keeps_the_first_thousand_and_counts_the_rest() {
-    let db = TestDb::new("noticecap");
-    db.exec("CREATE SCHEMA app;");
-    let t = tempdir();
-    keygen(t.path(), "rm");
-    let s = MiniSource::new(
-        &t.path().join("src"),
-        &db.name,
+    let c = Case::with_tier(
+        "noticecap",
         "SELECT true AS ready",
-        &[(
-            "structure",
-            "DO $$ BEGIN FOR i IN 1..1500 LOOP RAISE NOTICE 'n %', i; END LOOP; END $$;\nCREATE TABLE app.t1(i int);",
-            false,
-        )],
+        "DO $$ BEGIN FOR i IN 1..1500 LOOP RAISE NOTICE 'n %', i; END LOOP; END $$;\nCREATE TABLE app.t1(i int);",
         "DROP TABLE IF EXISTS app.t1;",
     );
-    pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
-    let conn = db.conn();
-    let base = [
-        "apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
-    ];
-    let mut args = vec!["--json"];
-    args.extend(base);
-    let o = airlock(t.path(), &args);
+    let o = c.run(&["--json"], "apply", &["--yes"], &[]);
     expect_code(&o, 0);
     let doc = json(&o);
     let notices = doc["notices"].as_array().unwrap();
@@ -582,11 +557,8 @@ fn a_tier_that_raises_thousands_of_notices_keeps_the_first_thousand_and_counts_t
     assert_eq!(notices[0]["message"], "n 1");
     assert_eq!(notices[999]["message"], "n 1000");
     assert_eq!(doc["notices_omitted"], 500);
-    let rollback = [
-        "rollback", "b.tar.gz", "--trust", "rm.pub", "--db", &conn, "--yes",
-    ];
-    expect_code(&airlock(t.path(), &rollback), 0);
-    let o = airlock(t.path(), &base);
+    expect_code(&c.run(&[], "rollback", &["--yes"], &[]), 0);
+    let o = c.run(&[], "apply", &["--yes"], &[]);
     expect_code(&o, 0);
     assert!(
         stdout(&o).contains("server notices (1500):")

@@ -188,11 +188,11 @@ impl Report for AuditReport {
             summary
         )
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         if self.ok {
-            0
+            crate::exit::Exit::Success
         } else {
-            4
+            crate::exit::Exit::Verification
         }
     }
 }

@@ -140,11 +140,11 @@ impl Report for DemoReport {
         }
         s
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         if self.ok {
-            0
+            crate::exit::Exit::Success
         } else {
-            1
+            crate::exit::Exit::Runtime
         }
     }
 }

@@ -144,11 +144,11 @@ impl Report for GateOutcome {
         }
         s
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         if self.report.ready() && self.wait.as_ref().is_none_or(|w| w.ended == WaitEnd::Ready) {
-            0
+            crate::exit::Exit::Success
         } else {
-            3
+            crate::exit::Exit::Blocked
         }
     }
 }
@@ -212,7 +212,7 @@ pub fn checks_table(checks: &[Check]) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            let exit = if c.exit_code == 0 {
+            let exit = if c.exit_code.is_success() {
                 String::new()
             } else {
                 c.exit_code.to_string()
@@ -313,7 +313,7 @@ impl Report for PlanOutcome {
         ));
         s
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         self.plan.exit_code
     }
 }

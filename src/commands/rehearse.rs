@@ -46,7 +46,7 @@ impl Report for RehearseOutcome {
             steps_table(r)
         )
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         self.report.exit_code
     }
 }

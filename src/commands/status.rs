@@ -176,11 +176,11 @@ impl Report for StatusReport {
         ));
         s
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         match &self.chain {
-            Some(c) if !c.ok => 5,
-            _ if self.remembered_head.state == "lost" => 5,
-            _ => 0,
+            Some(c) if !c.ok => crate::exit::Exit::State,
+            _ if self.remembered_head.state == "lost" => crate::exit::Exit::State,
+            _ => crate::exit::Exit::Success,
         }
     }
 }
@@ -443,11 +443,11 @@ impl Report for FingerprintDiff {
             )
         }
     }
-    fn exit_code(&self) -> u8 {
+    fn exit_code(&self) -> crate::exit::Exit {
         if self.equal {
-            0
+            crate::exit::Exit::Success
         } else {
-            5
+            crate::exit::Exit::State
         }
     }
 }

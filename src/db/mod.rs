@@ -14,6 +14,7 @@ pub mod remembered;
 pub mod session;
 pub mod wait;
 
+use crate::exit::Exit;
 use std::collections::BTreeMap;
 
 /// The server's message (with detail and hint), not the driver's wrapper text.
@@ -184,23 +185,19 @@ pub enum DbError {
 }
 
 impl DbError {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> Exit {
         match self {
-            DbError::Connect { .. } | DbError::Sql { .. } => 1,
-            DbError::NameGuard { .. } | DbError::State(_) => 5,
-            DbError::Refused(_) | DbError::LockBusy { .. } => 6,
-            DbError::Blocked(_) => 3,
-            DbError::Usage(_) => 2,
+            DbError::Connect { .. } | DbError::Sql { .. } => Exit::Runtime,
+            DbError::NameGuard { .. } | DbError::State(_) => Exit::State,
+            DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
+            DbError::Blocked(_) => Exit::Blocked,
+            DbError::Usage(_) => Exit::Usage,
             DbError::Session(_)
             | DbError::LedgerUntrusted { .. }
             | DbError::LedgerBroken { .. }
             | DbError::LedgerRewound { .. }
-            | DbError::GateRole { .. } => 5,
-            DbError::Unverified(e) => match **e {
-                crate::archive::VerifyError::Open { .. }
-                | crate::archive::VerifyError::Write(_) => 1,
-                _ => 4,
-            },
+            | DbError::GateRole { .. } => Exit::State,
+            DbError::Unverified(e) => crate::error::verify_exit_code(e),
         }
     }
     pub fn kind(&self) -> &'static str {

@@ -11,6 +11,7 @@ use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, S
 use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::{ledger, remembered, sql_err, DbError};
+use crate::exit::Exit;
 use crate::verified::VerifiedBundle;
 use postgres::Transaction;
 use schemars::JsonSchema;
@@ -64,7 +65,7 @@ pub struct Check {
     pub check: CheckName,
     pub verdict: CheckVerdict,
     /// What `apply` would exit with at this check (0 when it passes or was skipped).
-    pub exit_code: u8,
+    pub exit_code: Exit,
     pub evidence: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -75,7 +76,7 @@ impl Check {
         Check {
             check,
             verdict: CheckVerdict::Ok,
-            exit_code: 0,
+            exit_code: Exit::Success,
             evidence: evidence.into(),
             hint: None,
         }
@@ -85,7 +86,7 @@ impl Check {
         let code = e.exit_code();
         Check {
             check,
-            verdict: if code == 3 {
+            verdict: if code == Exit::Blocked {
                 CheckVerdict::Blocked
             } else {
                 CheckVerdict::Fail
@@ -98,7 +99,7 @@ impl Check {
 
     pub fn failed_with(
         check: CheckName,
-        code: u8,
+        code: Exit,
         evidence: String,
         hint: Option<String>,
     ) -> Check {
@@ -115,7 +116,7 @@ impl Check {
         Check {
             check,
             verdict: CheckVerdict::Skipped,
-            exit_code: 0,
+            exit_code: Exit::Success,
             evidence: why.into(),
             hint: None,
         }
@@ -149,7 +150,7 @@ pub struct PlanReport {
     /// GO (exit 0), BLOCKED (exit 3) or NO-GO: the first check that did not pass.
     pub verdict: PlanVerdict,
     /// What `apply` would exit with for the same inputs.
-    pub exit_code: u8,
+    pub exit_code: Exit,
     /// Every check `apply` makes, in its order, with the evidence.
     pub checks: Vec<Check>,
     pub already_applied: Vec<String>,
@@ -180,7 +181,7 @@ impl PlanReport {
             bundle_version: m.bundle.version.clone(),
             database: database.into(),
             verdict: PlanVerdict::Go,
-            exit_code: 0,
+            exit_code: Exit::Success,
             checks,
             already_applied: vec![],
             tiers: vec![],
@@ -238,7 +239,7 @@ impl PlanReport {
         match self.checks.iter().find(|c| !c.passed()) {
             None => {
                 self.verdict = PlanVerdict::Go;
-                self.exit_code = 0;
+                self.exit_code = Exit::Success;
             }
             Some(c) => {
                 self.exit_code = c.exit_code;

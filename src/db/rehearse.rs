@@ -18,6 +18,7 @@ use super::apply::{self, Options};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
 use super::{quote_ident, sql_err, sqlstate, DbError};
+use crate::exit::Exit;
 use crate::verified::VerifiedBundle;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -44,7 +45,7 @@ pub struct RehearseReport {
     /// sessions' writes in that time count too).
     pub clone_wal_bytes: Option<u64>,
     pub ok: bool,
-    pub exit_code: u8,
+    pub exit_code: Exit,
     pub steps: Vec<Step>,
     pub entry_fingerprint: Option<String>,
     pub exit_fingerprint: Option<String>,
@@ -97,7 +98,7 @@ pub struct RehearseOptions<'a> {
 
 struct Run {
     steps: Vec<Step>,
-    exit: u8,
+    exit: Exit,
 }
 
 impl Run {
@@ -105,11 +106,11 @@ impl Run {
     fn step<T>(
         &mut self,
         name: &str,
-        f: impl FnOnce() -> Result<(T, String), (u8, String)>,
+        f: impl FnOnce() -> Result<(T, String), (Exit, String)>,
     ) -> Option<T> {
-        if self.exit != 0 || conn::interrupted() {
-            if conn::interrupted() && self.exit == 0 {
-                self.exit = 1;
+        if !self.exit.is_success() || conn::interrupted() {
+            if conn::interrupted() && self.exit.is_success() {
+                self.exit = Exit::Runtime;
                 self.steps.push(Step {
                     step: name.into(),
                     verdict: "FAIL".into(),
@@ -182,7 +183,7 @@ fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError 
     }
 }
 
-fn fail(e: DbError) -> (u8, String) {
+fn fail(e: DbError) -> (Exit, String) {
     (e.exit_code(), e.to_string())
 }
 
@@ -275,7 +276,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let admin = o.conn.with_dbname("postgres");
     let mut run = Run {
         steps: vec![],
-        exit: 0,
+        exit: Exit::Success,
     };
     let expected_target = m.target.database.clone();
 
@@ -329,11 +330,11 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                     .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
                     .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
                     .unwrap_or_default();
-                Err((1, format!(
+                Err((Exit::Runtime, format!(
                     "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
                 )))
             }
-            Err(e) => Err((1, sql_err("CREATE DATABASE", &e).to_string())),
+            Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
         }
     });
     let opts = |through: Option<String>, skip_gates: bool| Options {
@@ -392,7 +393,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ))
             } else {
                 Err((
-                    3,
+                    Exit::Blocked,
                     format!(
                         "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
                         r.blocked_summary()
@@ -417,7 +418,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
                 Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
                 None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
-                None => Err((5, "the verify probe did not run".into())),
+                None => Err((Exit::State, "the verify probe did not run".into())),
             }
         });
         run.step("re-apply is refused", || {
@@ -429,7 +430,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                     e.exit_code(),
                     format!("expected a ledger refusal, got: {e}"),
                 )),
-                Ok(_) => Err((5, "a second apply was NOT refused".into())),
+                Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
             }
         });
         run.step("rollback", || {
@@ -463,12 +464,12 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 let fp = fp.map_err(fail)?;
                 let entry = entry_clone
                     .as_ref()
-                    .ok_or((1, "no entry fingerprint".to_string()))?;
+                    .ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
                 if fp.fingerprint == entry.fingerprint {
                     let d = format!("{} == {}", fp.short(), entry.short());
                     Ok((fp, d))
                 } else {
-                    Err((5, not_restored(&fp, entry)))
+                    Err((Exit::State, not_restored(&fp, entry)))
                 }
             }),
             Some(p) => run.step("exit schema == before the first tier", || {
@@ -490,7 +491,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                     Ok((fp, d))
                 } else {
                     Err((
-                        5,
+                        Exit::State,
                         format!(
                             "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
                             p.baseline_seq,
@@ -506,7 +507,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             if r.outcome == "nothing-to-roll-back" {
                 Ok(((), "nothing to roll back".into()))
             } else {
-                Err((5, format!("second rollback did something: {}", r.outcome)))
+                Err((
+                    Exit::State,
+                    format!("second rollback did something: {}", r.outcome),
+                ))
             }
         });
     }
@@ -523,8 +527,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         let (verdict, detail) = match dropped {
             Ok(()) => ("PASS", format!("DROP DATABASE {clone}")),
             Err(e) => {
-                if run.exit == 0 {
-                    run.exit = 1;
+                if run.exit.is_success() {
+                    run.exit = Exit::Runtime;
                 }
                 (
                     "FAIL",
@@ -557,8 +561,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 ),
             ),
             Ok(fp) => {
-                if run.exit == 0 {
-                    run.exit = 5;
+                if run.exit.is_success() {
+                    run.exit = Exit::State;
                 }
                 (
                     "FAIL",
@@ -571,7 +575,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 )
             }
             Err(e) => {
-                if run.exit == 0 {
+                if run.exit.is_success() {
                     run.exit = e.exit_code();
                 }
                 ("FAIL", e.to_string())
@@ -590,7 +594,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         clone,
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
-        ok: run.exit == 0,
+        ok: run.exit.is_success(),
         exit_code: run.exit,
         steps: run.steps,
         entry_fingerprint: entry_clone.map(|f| f.fingerprint),

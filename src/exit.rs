@@ -1,0 +1,116 @@
+//! The exit codes of every command (DESIGN.md §6): part of the interface, so they are
+//! named once here and every error, report and JSON document uses these names.
+//!
+//! Invariant: a number leaves airlock only through [`Exit::code`]; in JSON an `Exit`
+//! is that number, so the committed schemas say `exit_code` is an integer.
+
+use schemars::gen::SchemaGenerator;
+use schemars::schema::Schema;
+use schemars::JsonSchema;
+use serde::{Serialize, Serializer};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Exit {
+    /// Success; gate READY.
+    Success,
+    /// Runtime error: I/O, connection, an SQL error (rolled back).
+    Runtime,
+    /// Usage error: arguments, the source, a trust store, a passphrase.
+    Usage,
+    /// Gate BLOCKED (also: a wait that ended before READY).
+    Blocked,
+    /// Bundle verification failed: signature, hash, structure, expiry, trust.
+    Verification,
+    /// A database state check failed: name guard, preflight, verify probe, ledger.
+    State,
+    /// Refused by the ledger (already applied, downgrade) or the deploy lock.
+    Refused,
+}
+
+impl Exit {
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Runtime => 1,
+            Exit::Usage => 2,
+            Exit::Blocked => 3,
+            Exit::Verification => 4,
+            Exit::State => 5,
+            Exit::Refused => 6,
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        self == Exit::Success
+    }
+
+    /// The exit for a code read back from a report (`None` for a number no airlock
+    /// exits with).
+    pub fn from_code(code: u8) -> Option<Exit> {
+        [
+            Exit::Success,
+            Exit::Runtime,
+            Exit::Usage,
+            Exit::Blocked,
+            Exit::Verification,
+            Exit::State,
+            Exit::Refused,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+impl Serialize for Exit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.code())
+    }
+}
+
+impl JsonSchema for Exit {
+    fn is_referenceable() -> bool {
+        false
+    }
+    fn schema_name() -> String {
+        u8::schema_name()
+    }
+    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
+        u8::json_schema(gen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn codes_are_design_section_6() {
+        let all = [
+            (Exit::Success, 0),
+            (Exit::Runtime, 1),
+            (Exit::Usage, 2),
+            (Exit::Blocked, 3),
+            (Exit::Verification, 4),
+            (Exit::State, 5),
+            (Exit::Refused, 6),
+        ];
+        for (e, n) in all {
+            assert_eq!(e.code(), n);
+            assert_eq!(Exit::from_code(n), Some(e));
+            assert_eq!(serde_json::to_string(&e).unwrap(), n.to_string());
+        }
+        assert_eq!(Exit::from_code(7), None);
+    }
+}
