@@ -94,7 +94,8 @@ for _ in $(seq 1 "$RUNS"); do
   fi
   has apply || continue
   fresh
-  measure "apply:airlock" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --yes
+  # No temp space: the streamed tier must never be spilled (apply fails if it is).
+  measure "apply:airlock" env TMPDIR="$W/no-such-dir" "$A" apply b.tar.gz --trust k.pub --db "dbname=$DST" --yes
   fresh
   measure "apply:psql-1-f" "${PSQL[@]}" -1 -d "$DST" -f src/sql/dump.sql
 done
@@ -107,3 +108,8 @@ for k in $(awk '{print $1}' runs.txt | awk '!seen[$0]++'); do
   m=$(awk -v k="$k" '$1 == k && $3 > m {m = $3} END {printf "%.1f", m / 1024}' runs.txt)
   printf '| %s | %s | %s |\n' "$k" "$t" "$m"
 done
+# airlock apply / psql -1 -f, run by run (interleaved pairs) and of the medians.
+if grep -q '^apply:' runs.txt; then
+  paste <(awk '$1 == "apply:airlock" {print $2}' runs.txt) <(awk '$1 == "apply:psql-1-f" {print $2}' runs.txt) |
+    awk '{r = r sprintf(" %.2f", $1 / $2)} END {print "apply ratio per pair:" r}'
+fi

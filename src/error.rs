@@ -119,7 +119,7 @@ fn untrusted_hint(v: &TrustVerdict) -> String {
     }
 }
 
-fn verify_exit_code(e: &VerifyError) -> Exit {
+pub(crate) fn verify_exit_code(e: &VerifyError) -> Exit {
     match e {
         VerifyError::Open { .. } | VerifyError::Write(_) => Exit::Runtime,
         _ => Exit::Verification,
@@ -128,7 +128,7 @@ fn verify_exit_code(e: &VerifyError) -> Exit {
 
 /// One hint per class of verification failure: unreadable or unwritable (none: the
 /// message says it), expired, not trusted enough, or not what was signed.
-fn verify_hint(e: &VerifyError) -> Option<String> {
+pub(crate) fn verify_hint(e: &VerifyError) -> Option<String> {
     match e {
         VerifyError::Open { .. } | VerifyError::Write(_) => None,
         VerifyError::Expired { .. } => Some(EXPIRED_HINT.into()),

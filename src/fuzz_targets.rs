@@ -210,6 +210,7 @@ pub fn spec(bytes: &[u8]) {
             path,
             sha256: "0".repeat(64),
             size: 0,
+            chunks: None,
         })
         .collect();
     let m = Manifest::from_spec(spec, files);

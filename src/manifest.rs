@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub const FORMAT: &str = "airlock-bundle/1";
+/// The format of a bundle whose manifest carries chunk hashes (some file is larger
+/// than [`CHUNK`]); a bundle without such a file stays [`FORMAT`], byte for byte.
+pub const FORMAT_CHUNKED: &str = "airlock-bundle/2";
+/// A payload file larger than this many bytes gets one SHA-256 per `CHUNK` bytes in
+/// its manifest entry (`chunks`), so a reader can authenticate it piece by piece.
+pub const CHUNK: u64 = 8 << 20;
 pub const MANIFEST: &str = "manifest.json";
 pub const SUMS: &str = "SHA256SUMS";
 pub const SIG_DIR: &str = "signatures/";
@@ -32,13 +38,33 @@ pub struct FileEntry {
     /// Lowercase hex SHA-256 of the file's bytes.
     pub sha256: String,
     pub size: u64,
+    /// Format 2, files larger than [`CHUNK`] only: the lowercase hex SHA-256 of each
+    /// `CHUNK` bytes of the file in order (the last one short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Vec<String>>,
+}
+
+/// How many chunk hashes a file of `size` bytes carries (none up to [`CHUNK`]).
+pub fn chunk_count(size: u64) -> usize {
+    if size > CHUNK {
+        size.div_ceil(CHUNK) as usize
+    } else {
+        0
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `manifest.json`: every field of `bundle.toml`, resolved, plus the file list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Always `airlock-bundle/1`; anything else is refused.
+    /// `airlock-bundle/1`, or `airlock-bundle/2` when some file carries chunk hashes;
+    /// anything else is refused.
     pub format: String,
     pub bundle: BundleSection,
     pub target: Target,
@@ -62,7 +88,7 @@ pub enum ManifestError {
     NotUtf8,
     #[error("manifest.json is not strict JSON: {0}")]
     Json(String),
-    #[error("unknown bundle format {0:?} (this airlock reads {FORMAT:?}); use a newer airlock")]
+    #[error("unknown bundle format {0:?} (this airlock reads {FORMAT:?} and {FORMAT_CHUNKED:?}); use a newer airlock")]
     UnknownFormat(String),
     #[error("manifest.json is inconsistent: {0}")]
     Invalid(String),
@@ -71,8 +97,9 @@ pub enum ManifestError {
 impl Manifest {
     pub fn from_spec(spec: Spec, files: Vec<FileEntry>) -> Manifest {
         let s = spec.resolved();
+        let chunked = files.iter().any(|f| f.chunks.is_some());
         Manifest {
-            format: FORMAT.into(),
+            format: if chunked { FORMAT_CHUNKED } else { FORMAT }.into(),
             bundle: s.bundle,
             target: s.target,
             params: s.params,
@@ -119,7 +146,7 @@ impl Manifest {
         let probe: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
         match probe.get("format").and_then(|f| f.as_str()) {
-            Some(FORMAT) => {}
+            Some(FORMAT | FORMAT_CHUNKED) => {}
             Some(other) => return Err(ManifestError::UnknownFormat(other.into())),
             None => return Err(ManifestError::Invalid("no \"format\" field".into())),
         }
@@ -145,17 +172,13 @@ impl Manifest {
                     f.path
                 )));
             }
-            if f.sha256.len() != 64
-                || !f
-                    .sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
+            if !is_sha256_hex(&f.sha256) {
                 return Err(ManifestError::Invalid(format!(
                     "file {:?}: sha256 must be 64 lowercase hex digits",
                     f.path
                 )));
             }
+            self.check_chunks(f)?;
             if let Some(p) = prev {
                 if p >= f.path.as_str() {
                     return Err(ManifestError::Invalid(
@@ -185,6 +208,11 @@ impl Manifest {
                 dir = parent;
             }
         }
+        if self.format == FORMAT_CHUNKED && !self.files.iter().any(|f| f.chunks.is_some()) {
+            return Err(ManifestError::Invalid(format!(
+                "format {FORMAT_CHUNKED} without any chunk hashes (pack writes {FORMAT} then)"
+            )));
+        }
         if !self.files.iter().any(|f| f.path == SUMS) {
             return Err(ManifestError::Invalid("SHA256SUMS is not listed".into()));
         }
@@ -199,6 +227,38 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+
+    /// Format 1 has no `chunks`; format 2 has them exactly on the files larger than
+    /// [`CHUNK`], one 64-hex-digit hash per `CHUNK` bytes.
+    fn check_chunks(&self, f: &FileEntry) -> Result<(), ManifestError> {
+        let bad = |why: String| ManifestError::Invalid(format!("file {:?}: {why}", f.path));
+        let want = chunk_count(f.size);
+        match (&f.chunks, self.format.as_str()) {
+            (None, _) if want == 0 => Ok(()),
+            (Some(_), FORMAT) => Err(bad(format!(
+                "has chunk hashes, which {FORMAT} bundles do not carry"
+            ))),
+            (None, _) => Err(bad(format!(
+                "is {} bytes, over {CHUNK}, and has no chunk hashes ({FORMAT_CHUNKED} lists one per {CHUNK} bytes)",
+                f.size
+            ))),
+            (Some(_), _) if want == 0 => Err(bad(format!(
+                "has chunk hashes but is only {} bytes (chunks are listed only for files over {CHUNK} bytes)",
+                f.size
+            ))),
+            (Some(c), _) if c.len() != want => Err(bad(format!(
+                "lists {} chunk hashes, its {} bytes make {want}",
+                c.len(),
+                f.size
+            ))),
+            (Some(c), _) => match c.iter().position(|h| !is_sha256_hex(h)) {
+                Some(i) => Err(bad(format!(
+                    "chunk {i}: a chunk hash must be 64 lowercase hex digits"
+                ))),
+                None => Ok(()),
+            },
+        }
     }
 
     pub fn tier_index(&self, name: &str) -> Option<usize> {
@@ -224,6 +284,8 @@ pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     len: u64,
+    /// The hash of the current [`CHUNK`] and those of the chunks done, when asked for.
+    chunk: Option<(Sha256, Vec<String>)>,
 }
 
 impl<R> HashingReader<R> {
@@ -232,6 +294,15 @@ impl<R> HashingReader<R> {
             inner,
             hasher: Sha256::new(),
             len: 0,
+            chunk: None,
+        }
+    }
+
+    /// As [`new`](Self::new), also hashing each [`CHUNK`] bytes (`pack`).
+    pub fn with_chunks(inner: R) -> Self {
+        HashingReader {
+            chunk: Some((Sha256::new(), vec![])),
+            ..Self::new(inner)
         }
     }
 
@@ -239,12 +310,40 @@ impl<R> HashingReader<R> {
     pub fn finish(self) -> (String, u64) {
         (hex::encode(self.hasher.finalize()), self.len)
     }
+
+    /// [`finish`](Self::finish), plus the chunk hashes the manifest lists for a file of
+    /// this length (`None` up to [`CHUNK`] bytes, or when not made
+    /// [`with_chunks`](Self::with_chunks)).
+    pub fn finish_with_chunks(self) -> (String, u64, Option<Vec<String>>) {
+        let len = self.len;
+        let chunks = self.chunk.and_then(|(h, mut done)| {
+            if len % CHUNK != 0 {
+                done.push(hex::encode(h.finalize()));
+            }
+            (len > CHUNK).then_some(done)
+        });
+        (hex::encode(self.hasher.finalize()), len, chunks)
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        if let Some((h, done)) = &mut self.chunk {
+            let mut rest = &buf[..n];
+            let mut at = self.len;
+            while !rest.is_empty() {
+                let room = (CHUNK - at % CHUNK) as usize;
+                let take = room.min(rest.len());
+                h.update(&rest[..take]);
+                at += take as u64;
+                rest = &rest[take..];
+                if at % CHUNK == 0 {
+                    done.push(hex::encode(std::mem::take(h).finalize()));
+                }
+            }
+        }
         self.len += n as u64;
         Ok(n)
     }
@@ -320,6 +419,7 @@ mod tests {
                 path: p.into(),
                 sha256: "0".repeat(64),
                 size: 0,
+                chunks: None,
             })
             .collect();
         Manifest::from_spec(spec, files)

@@ -176,21 +176,27 @@ pub struct Linted {
     /// Every payload path, sorted (bundle.toml and each named file, once).
     pub files: Vec<BundlePath>,
     /// SHA-256 (hex) and size of each of `files`, from the same read that linted it.
-    pub hashes: BTreeMap<String, (String, u64)>,
+    pub hashes: BTreeMap<String, FileHash>,
     pub warnings: Vec<String>,
 }
 
-/// Read one file once: check it by every SQL role it has, and hash it.
+/// A file's SHA-256, size and chunk hashes (files over [`crate::manifest::CHUNK`]).
+pub type FileHash = (String, u64, Option<Vec<String>>);
+
+/// Read one file once: check it by every SQL role it has, and hash it (whole and by
+/// chunk, in the same pass).
 fn read_and_check(
     dir: &Path,
     file: &str,
     roles: &[SqlRole],
     min_server_version: Option<i64>,
-) -> Result<(Vec<String>, String, u64), String> {
+) -> Result<(Vec<String>, FileHash), String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let mut r =
-        crate::manifest::HashingReader::new(std::io::BufReader::with_capacity(256 * 1024, f));
+    let mut r = crate::manifest::HashingReader::with_chunks(std::io::BufReader::with_capacity(
+        256 * 1024,
+        f,
+    ));
     let mut problems = vec![];
     let read_err = |e: std::io::Error| format!("cannot read {file}: {e}");
     match roles {
@@ -214,8 +220,7 @@ fn read_and_check(
     }
     // A checker may stop early (too many problems); the hash still covers every byte.
     std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
-    let (sha256, size) = r.finish();
-    Ok((problems, sha256, size))
+    Ok((problems, r.finish_with_chunks()))
 }
 
 /// `f` over `items` on every core, results in order.
@@ -472,9 +477,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
         match result {
-            Ok((found, sha256, size)) => {
+            Ok((found, hash)) => {
                 problems.extend(found);
-                hashes.insert(file.clone(), (sha256, size));
+                hashes.insert(file.clone(), hash);
             }
             Err(e) => problems.push(e),
         }

@@ -260,7 +260,7 @@ fn the_corpus_is_refused_and_nothing_is_written() {
     es[0].data = bad;
     case("manifest-non-utf8", gzip(&tar(&es)), "not UTF-8");
     es[0].data = manifest
-        .replacen("airlock-bundle/1", "airlock-bundle/2", 1)
+        .replacen("airlock-bundle/1", "airlock-bundle/3", 1)
         .into_bytes();
     case(
         "manifest-unknown-format",

@@ -20,6 +20,10 @@ pub use reader::{
     read_bundle, read_bundle_from, read_bundle_observed, Discard, Judge, Limits, Opened, Sink,
 };
 
+/// Prefix of a sink's I/O error that is a SQL rule violated by a file being read (a
+/// streamed tier file is linted as it streams).
+pub const SQL_RULE: &str = "SQLRULE: ";
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("cannot open bundle {path}: {source}")]
@@ -64,6 +68,15 @@ pub enum VerifyError {
         expected: String,
         actual: String,
     },
+    /// One chunk (of [`crate::manifest::CHUNK`] bytes) of a file is not what was signed;
+    /// nothing of that chunk or after it was handed on.
+    #[error("{path}: SHA-256 mismatch in chunk {index} (bytes from {})\n  expected {expected}\n  actual   {actual}", *index as u64 * crate::manifest::CHUNK)]
+    ChunkMismatch {
+        path: String,
+        index: usize,
+        expected: String,
+        actual: String,
+    },
     #[error("SHA256SUMS does not match the manifest's file list")]
     SumsMismatch,
     #[error("{file}: bad signature file: {why}")]
@@ -78,6 +91,9 @@ pub enum VerifyError {
     TrailingData(String),
     #[error("writing output failed: {0}")]
     Write(String),
+    /// Said again: a streaming run's reader failed earlier with this.
+    #[error("{0}")]
+    Earlier(String),
 }
 
 fn untrusted_message(v: &TrustVerdict) -> String {

@@ -187,9 +187,105 @@ impl<R: Read> Read for CountingFile<R> {
     }
 }
 
+/// Prefix of an I/O error that is a chunk hash mismatch (`path\tindex\texpected\tactual`).
+const CHUNK_MISMATCH: &str = "CHUNK: ";
+
+/// Hands a file on only in whole chunks of [`manifest::CHUNK`] bytes whose SHA-256
+/// matches the manifest's `chunks` entry: a chunk is read and hashed before its first
+/// byte is released, so no reader of a bundle ever sees a byte of an altered chunk.
+struct ChunkVerifier<'a> {
+    inner: &'a mut dyn Read,
+    path: String,
+    size: u64,
+    chunks: &'a [String],
+    /// The chunk being handed on, and how much of it was.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Chunks read so far.
+    next: usize,
+}
+
+impl<'a> ChunkVerifier<'a> {
+    fn new(inner: &'a mut dyn Read, path: &str, size: u64, chunks: &'a [String]) -> Self {
+        ChunkVerifier {
+            inner,
+            path: path.into(),
+            size,
+            chunks,
+            buf: Vec::new(),
+            pos: 0,
+            next: 0,
+        }
+    }
+
+    /// Read and check the next chunk; false at the end of the file.
+    fn fill(&mut self) -> io::Result<bool> {
+        let start = self.next as u64 * manifest::CHUNK;
+        if start >= self.size {
+            return Ok(false);
+        }
+        let want = (self.size - start).min(manifest::CHUNK) as usize;
+        self.buf.resize(want, 0);
+        let mut got = 0;
+        while got < want {
+            match self.inner.read(&mut self.buf[got..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: truncated entry", self.path),
+                    ))
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&self.buf));
+        let expected = self.chunks.get(self.next).map(String::as_str).unwrap_or("");
+        if actual != expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{CHUNK_MISMATCH}{}\t{}\t{expected}\t{actual}",
+                    self.path, self.next
+                ),
+            ));
+        }
+        self.next += 1;
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for ChunkVerifier<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() && !self.fill()? {
+            return Ok(0);
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 fn io_to_verify(e: io::Error) -> VerifyError {
     let msg = e.to_string();
-    if let Some(rest) = msg.strip_prefix("LIMIT: ") {
+    if let Some(rest) = msg.strip_prefix(CHUNK_MISMATCH) {
+        let mut parts = rest.split('\t');
+        let mut next = || parts.next().unwrap_or("").to_string();
+        let (path, index, expected, actual) = (next(), next(), next(), next());
+        VerifyError::ChunkMismatch {
+            path,
+            index: index.parse().unwrap_or(0),
+            expected,
+            actual,
+        }
+    } else if let Some(rest) = msg.strip_prefix(super::SQL_RULE) {
+        VerifyError::Manifest(crate::manifest::ManifestError::Invalid(format!(
+            "SQL rule violated: {rest}"
+        )))
+    } else if let Some(rest) = msg.strip_prefix("LIMIT: ") {
         VerifyError::Limit(rest.to_string())
     } else if let Some(rest) = msg.strip_prefix(NONCANONICAL) {
         let (path, why) = rest.split_once('\t').unwrap_or(("(archive)", rest));
@@ -569,6 +665,16 @@ fn read_from<R: Read + Send + 'static>(
                 &mut sums_cursor
             } else {
                 &mut entry
+            };
+            // A file with chunk hashes reaches the sink one authenticated chunk at a
+            // time: a chunk is read whole and hashed before any byte of it is handed on.
+            let mut chunked;
+            let source: &mut dyn Read = match &expected.chunks {
+                Some(chunks) => {
+                    chunked = ChunkVerifier::new(source, &path_str, size, chunks);
+                    &mut chunked
+                }
+                None => source,
             };
             let mut hr = manifest::HashingReader::new(source);
             sink.file(&bpath, size, &mut hr)

@@ -1,7 +1,7 @@
 //! `airlock apply` and `airlock rollback`.
 
 use super::common::{load_secret_key, load_trust, write_atomic, NewFileMode};
-use super::db_common::prepare;
+use super::db_common::{prepare, prepare_streaming};
 use crate::cli::{ApplyArgs, RollbackArgs};
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
@@ -445,7 +445,24 @@ fn check_receipt_policy(
 }
 
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {
-    let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let (vb, conn, params) = prepare_streaming(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let result = apply_verified(&args, &vb, conn, params);
+    // A bundle still streaming when the run stopped (a refusal, a SQL error): the rest
+    // is read, and a bundle that is not what was signed is reported as such first, as
+    // if it had been verified whole before the run.
+    match (result, vb.complete()) {
+        (Err(e @ crate::error::Error::Db(crate::db::DbError::Unverified(_))), _) => Err(e),
+        (_, Err(v)) => Err(crate::db::DbError::Unverified(Box::new(v)).into()),
+        (result, _) => result,
+    }
+}
+
+fn apply_verified(
+    args: &ApplyArgs,
+    vb: &crate::verified::VerifiedBundle,
+    conn: crate::db::conn::ConnSpec,
+    params: std::collections::BTreeMap<String, String>,
+) -> Result<Outcome> {
     let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
@@ -482,7 +499,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
     let mut waited = None;
     if args.wait.wait {
         let (report, history) =
-            super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(&vb, &o))?;
+            super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(vb, &o))?;
         if history.ended != crate::db::wait::WaitEnd::Ready {
             return Ok(Box::new(super::gate::GateOutcome {
                 bundle_id: vb.id().into(),
@@ -494,7 +511,7 @@ pub fn apply(args: ApplyArgs) -> Result<Outcome> {
         waited = Some(history);
     }
     // READY (or no --wait): exactly a plain apply, every check again under the lock.
-    let receipt = apply::apply(&vb, &o)?;
+    let receipt = apply::apply(vb, &o)?;
     drop(progress);
     let mut outcome = finish(receipt, &dest, key.as_ref());
     outcome.wait = waited;

@@ -92,7 +92,7 @@ fn pack_linted(
     // the archive); this second pass compresses them and checks they did not change.
     let mut files = vec![];
     for p in &linted.files {
-        let (sha256, size) =
+        let (sha256, size, chunks) =
             linted.hashes.get(p.as_str()).cloned().ok_or_else(|| {
                 Error::usage(format!("internal: {p} was not hashed by lint"), None)
             })?;
@@ -100,6 +100,7 @@ fn pack_linted(
             path: p.to_string(),
             sha256,
             size,
+            chunks,
         });
     }
     let progress = Progress::bytes(files.iter().map(|f| f.size).sum(), "packing");
@@ -108,6 +109,7 @@ fn pack_linted(
         path: manifest::SUMS.into(),
         sha256: hex::encode(Sha256::digest(&sums)),
         size: sums.len() as u64,
+        chunks: None,
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let m = Manifest::from_spec(linted.spec.clone(), files);

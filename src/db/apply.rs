@@ -14,6 +14,7 @@ use super::ledger::{self, LedgerRow, NewRow};
 pub use super::plan::PlanReport;
 use super::session::{self, BundlePins, SessionFacts};
 use super::{remembered, sql_err, sqlstate, DbError};
+use crate::archive::VerifyError;
 use crate::manifest::Manifest;
 use crate::spec::TxMode;
 use crate::verified::VerifiedBundle;
@@ -457,31 +458,54 @@ fn run_file(
     vb: &VerifiedBundle,
     file: &str,
 ) -> Result<(), FileFailure> {
-    let payload = vb.payload(file).map_err(|e| FileFailure {
+    let unverified = |e: VerifyError| FileFailure {
         line: None,
         what: e.to_string(),
         cancelled: false,
-    })?;
-    exec::run_file(
-        tx,
-        prelude,
-        file,
-        payload,
-        vb.limits().message_bytes,
-        &mut |_, _| {},
-    )
-    .map_err(|e| match e {
+        unverified: Some(Box::new(e)),
+    };
+    let message_bytes = vb.limits().message_bytes;
+    let result = if vb.streamed_file().as_deref() == Some(file) {
+        // Executed as it streams from the archive: each chunk authenticated (and
+        // linted) by the reader before it is handed on.
+        let total = vb.manifest().file(file).map_or(0, |f| f.size);
+        let mut next = || vb.next_chunk(file).map_err(exec::FileError::Unverified);
+        exec::run_source(
+            tx,
+            prelude,
+            file,
+            exec::Source::Stream {
+                next: &mut next,
+                total,
+            },
+            message_bytes,
+            &mut |_, _| {},
+        )
+    } else {
+        let payload = vb.payload(file).map_err(unverified)?;
+        exec::run_file(tx, prelude, file, payload, message_bytes, &mut |_, _| {})
+    };
+    result.map_err(|e| match e {
         exec::FileError::Sql { line, error } => FileFailure {
             line,
             cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
             what: super::pg_message(&error),
+            unverified: None,
         },
         exec::FileError::Read(what) => FileFailure {
             line: None,
             what,
             cancelled: false,
+            unverified: None,
         },
+        exec::FileError::Unverified(e) => unverified(e),
     })
+}
+
+/// The whole bundle verified (streaming loads read its rest now), or the run fails
+/// with the verification error before anything commits.
+fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
+    vb.complete().map_err(|e| DbError::Unverified(Box::new(e)))
 }
 
 /// Why a bundle file failed, where.
@@ -490,6 +514,9 @@ struct FileFailure {
     what: String,
     /// The operator's Ctrl-C cancelled the statement.
     cancelled: bool,
+    /// The file failed verification as it streamed (or the bundle did before it
+    /// could be read back).
+    unverified: Option<Box<VerifyError>>,
 }
 
 impl FileFailure {
@@ -616,7 +643,10 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 if let Some(o) = opts.observer {
                     o.file(f, file_size(m, f));
                 }
-                run_file(&mut tx, &prelude, vb, f).map_err(|e| {
+                run_file(&mut tx, &prelude, vb, f).map_err(|mut e| {
+                    if let Some(v) = e.unverified.take() {
+                        return DbError::Unverified(v);
+                    }
                     let what = if e.cancelled {
                         "cancelled by the operator (Ctrl-C)".to_string()
                     } else {
@@ -671,6 +701,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             },
         )?;
         interrupted_check()?;
+        // Nothing commits before the whole bundle verified (a streamed tier ran while
+        // the rest of the archive was still being read).
+        all_verified(vb)?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
         remember(opts, &facts, &row);
         receipt.tiers.extend(names);

@@ -15,12 +15,14 @@
 //!
 //! [`ExecLimits::message_bytes`]: crate::verified::ExecLimits::message_bytes
 
+use crate::archive::VerifyError;
 use crate::sql_lint::{Piece, Splitter};
 use crate::verified::Payload;
 use postgres::Transaction;
+use std::collections::VecDeque;
 use std::io::{self, Write};
 
-/// Bytes read from the verified file per step (lexing and COPY data).
+/// Bytes read from a verified file per step (lexing and COPY data).
 const CHUNK: usize = 1 << 20;
 
 /// Why a file did not run, and where in it.
@@ -34,11 +36,27 @@ pub enum FileError {
     },
     /// Reading the verified bytes back, or bytes that are not UTF-8 text.
     Read(String),
+    /// A file executed as it streams from the archive failed verification (a chunk
+    /// not what was signed, the archive cut short, a SQL rule): nothing of it from
+    /// that chunk on was sent.
+    Unverified(VerifyError),
 }
 
 /// What [`run_file`] reports as it goes: bytes of the file done so far, of `total`
 /// (a hook for progress display).
 pub type Observer<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// The next verified bytes of a streamed file, `None` at its end.
+pub type NextChunk<'a> = &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, FileError>;
+
+/// Where the bytes of the file being run come from, in order.
+pub enum Source<'a> {
+    /// Verified bytes held in memory or in the spill file.
+    Payload(Payload<'a>),
+    /// Authenticated chunks as the archive reader hands them on (`total`: the size the
+    /// manifest gives).
+    Stream { next: NextChunk<'a>, total: u64 },
+}
 
 /// Run one file behind `prelude` inside `tx`.
 pub fn run_file(
@@ -49,40 +67,61 @@ pub fn run_file(
     message_bytes: usize,
     observe: Observer<'_>,
 ) -> Result<(), FileError> {
+    run_source(
+        tx,
+        prelude,
+        file,
+        Source::Payload(payload),
+        message_bytes,
+        observe,
+    )
+}
+
+/// [`run_file`] from any [`Source`]: the bytes are lexed as they arrive, and only the
+/// unsent tail (the statement being read, or COPY data not yet known to be data) is
+/// held, so memory stays bounded whatever the file's size.
+pub fn run_source(
+    tx: &mut Transaction<'_>,
+    prelude: &str,
+    file: &str,
+    source: Source<'_>,
+    message_bytes: usize,
+    observe: Observer<'_>,
+) -> Result<(), FileError> {
+    let total = match &source {
+        Source::Payload(p) => p.len(),
+        Source::Stream { total, .. } => *total,
+    };
     let mut run = Run {
         tx,
-        payload,
+        input: Input {
+            source,
+            pos: 0,
+            window: Vec::new(),
+            base: 0,
+            splitter: Some(Splitter::streaming(file)),
+            queue: VecDeque::new(),
+            ended: false,
+        },
         message: Message::new(prelude),
         message_bytes,
         cursor: 0,
         cursor_line: 1,
     };
-    let total = payload.len();
-    let mut splitter = Splitter::new(file);
-    let mut pieces = Vec::new();
-    let mut buf = vec![0u8; CHUNK.min(total as usize).max(1)];
-    let mut pos = 0u64;
-    while pos < total {
-        let n = payload.read_at(pos, &mut buf).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        splitter.feed(&buf[..n], &mut pieces);
-        pos += n as u64;
-        for piece in pieces.drain(..) {
+    loop {
+        while let Some(piece) = run.input.queue.pop_front() {
             run.piece(piece)?;
         }
+        if run.input.ended {
+            break;
+        }
+        run.input.pull()?;
+        run.input.trim(run.cursor);
         observe(run.cursor, total);
     }
-    let finished = splitter.finish(&mut pieces);
-    for piece in pieces.drain(..) {
-        run.piece(piece)?;
-    }
-    // The re-check at verification refused any problem; should one appear here all
-    // the same, the transaction fails before COMMIT.
-    finished.map_err(|p| FileError::Read(p.to_string()))?;
     // Whatever follows the last statement (comments, blank lines) rides along.
-    run.take_to(total)?;
+    let end = run.input.base + run.input.window.len() as u64;
+    run.take_to(end)?;
     run.flush()?;
     observe(total, total);
     Ok(())
@@ -90,6 +129,94 @@ pub fn run_file(
 
 fn read_err(e: io::Error) -> FileError {
     FileError::Read(format!("reading the verified bytes back: {e}"))
+}
+
+/// The file's bytes as they arrive: the ones not yet handled (`window`, from file
+/// offset `base`), lexed into `queue`.
+struct Input<'a> {
+    source: Source<'a>,
+    /// Bytes read from the source so far.
+    pos: u64,
+    window: Vec<u8>,
+    base: u64,
+    /// Taken at the end of the file (its last pieces, or its problem).
+    splitter: Option<Splitter>,
+    queue: VecDeque<Piece>,
+    ended: bool,
+}
+
+impl Input<'_> {
+    /// Read the next bytes and lex them; at the end, finish the splitter.
+    fn pull(&mut self) -> Result<(), FileError> {
+        let block = match &mut self.source {
+            Source::Payload(p) => {
+                let len = p.len();
+                if self.pos >= len {
+                    None
+                } else {
+                    let want = ((len - self.pos) as usize).min(CHUNK);
+                    let at = self.window.len();
+                    self.window.resize(at + want, 0);
+                    let n = p
+                        .read_at(self.pos, &mut self.window[at..])
+                        .map_err(read_err)?;
+                    self.window.truncate(at + n);
+                    (n > 0).then_some(at)
+                }
+            }
+            Source::Stream { next, .. } => match next()? {
+                Some(bytes) => {
+                    let at = self.window.len();
+                    self.window.extend_from_slice(&bytes);
+                    Some(at)
+                }
+                None => None,
+            },
+        };
+        let mut out = Vec::new();
+        match block {
+            Some(at) => {
+                self.pos += (self.window.len() - at) as u64;
+                if let Some(s) = &mut self.splitter {
+                    s.feed(&self.window[at..], &mut out);
+                }
+            }
+            None => {
+                self.ended = true;
+                if let Some(s) = self.splitter.take() {
+                    // The re-check at verification (or, streaming, the reader's lint)
+                    // refused any problem; should one appear here all the same, the
+                    // transaction fails before COMMIT.
+                    let finished = s.finish(&mut out);
+                    self.queue.extend(out);
+                    return finished.map_err(|p| FileError::Read(p.to_string()));
+                }
+            }
+        }
+        self.queue.extend(out);
+        Ok(())
+    }
+
+    /// Forget the bytes before `upto` (all handled).
+    fn trim(&mut self, upto: u64) {
+        let drop = upto.saturating_sub(self.base).min(self.window.len() as u64) as usize;
+        if drop > 0 {
+            self.window.drain(..drop);
+            self.base += drop as u64;
+        }
+    }
+
+    /// Bytes `from..to` of the file, which must still be held.
+    fn range(&self, from: u64, to: u64) -> Result<&[u8], FileError> {
+        let end = self.base + self.window.len() as u64;
+        if from < self.base || to > end || from > to {
+            return Err(FileError::Read(format!(
+                "internal: bytes {from}..{to} are not held (held {}..{end})",
+                self.base
+            )));
+        }
+        Ok(&self.window[(from - self.base) as usize..(to - self.base) as usize])
+    }
 }
 
 /// One simple-query message being built: the prelude (until sent once), then slices
@@ -150,7 +277,7 @@ fn bytecount(bytes: &[u8]) -> u64 {
 
 struct Run<'t, 'c, 'p> {
     tx: &'t mut Transaction<'c>,
-    payload: Payload<'p>,
+    input: Input<'p>,
     message: Message,
     message_bytes: usize,
     /// Everything before this offset of the file is in a message or was handled.
@@ -175,62 +302,87 @@ impl Run<'_, '_, '_> {
                 self.take_to(start)?;
                 self.pass_over(end)?;
             }
-            Piece::Copy {
-                stmt,
-                data,
-                end,
-                line,
-            } => {
+            Piece::CopyBegin { stmt, line } => {
                 // The statements before the COPY (and the prelude) go first.
                 self.take_to(stmt.start)?;
                 self.flush()?;
-                let line = line as u64;
-                let mut query = Vec::new();
-                self.payload
-                    .append_range(stmt.start, stmt.end, &mut query)
-                    .map_err(read_err)?;
-                self.pass_over(data.start)?;
-                let query = String::from_utf8(query)
+                let query = String::from_utf8(self.input.range(stmt.start, stmt.end)?.to_vec())
                     .map_err(|_| FileError::Read(format!("line {line}: not UTF-8")))?;
-                self.copy(&query, data.start, data.end, line)?;
-                self.pass_over(end)?;
+                self.pass_over(stmt.end)?;
+                self.copy(&query, line as u64)?;
+            }
+            Piece::Copy { .. } => {
+                return Err(FileError::Read(
+                    "internal: COPY data without its statement".into(),
+                ))
             }
         }
         Ok(())
     }
 
-    /// Stream `from..to` of the file as the data of the COPY `query`.
-    /// `line` is the COPY statement's line in the file.
-    fn copy(&mut self, query: &str, from: u64, to: u64, line: u64) -> Result<(), FileError> {
+    /// Run the COPY `query` (at file line `line`, the cursor just past it), sending its
+    /// data as it arrives: what is certainly data is sent at once, the rest when more
+    /// of the file is in, until its `\.` line.
+    fn copy(&mut self, query: &str, line: u64) -> Result<(), FileError> {
         let sql = |error| FileError::Sql {
             line: Some(line),
             error,
         };
-        let mut writer = self.tx.copy_in(query).map_err(sql)?;
-        let mut buf = vec![0u8; CHUNK.min((to - from) as usize).max(1)];
-        let mut pos = from;
-        let mut lines = 0;
-        while pos < to {
-            let want = ((to - pos) as usize).min(buf.len());
-            // A failed read drops the writer unfinished, which aborts the COPY
-            // (CopyFail): the transaction fails and rolls back.
-            let n = self
-                .payload
-                .read_at(pos, &mut buf[..want])
-                .map_err(read_err)?;
-            if n == 0 {
-                return Err(FileError::Read("the verified bytes ended early".into()));
+        let Run {
+            tx,
+            input,
+            cursor,
+            cursor_line,
+            ..
+        } = self;
+        let mut writer = tx.copy_in(query).map_err(sql)?;
+        // The server ended the COPY early (an error in the data): `finish` says why.
+        let mut refused = false;
+        let mut send = |input: &Input<'_>,
+                        cursor: &mut u64,
+                        cursor_line: &mut u64,
+                        from: u64,
+                        to: u64|
+         -> Result<(), FileError> {
+            if to <= from {
+                return Ok(());
             }
-            if writer.write_all(&buf[..n]).is_err() {
-                // The server ended the COPY (an error in the data): `finish` says why.
+            // Bytes between the statement and the data (the rest of its line).
+            if from > *cursor {
+                *cursor_line += bytecount(input.range(*cursor, from)?);
+            }
+            let bytes = input.range(from, to)?;
+            if !refused && writer.write_all(bytes).is_err() {
+                refused = true;
+            }
+            *cursor_line += bytecount(bytes);
+            *cursor = to;
+            Ok(())
+        };
+        loop {
+            if let Some(Piece::Copy { data, end, .. }) = input.queue.front().cloned() {
+                input.queue.pop_front();
+                let from = (*cursor).max(data.start);
+                send(input, cursor, cursor_line, from, data.end)?;
+                // The `\.` line.
+                let tail = input.range((*cursor).max(data.end), end)?;
+                *cursor_line += bytecount(tail);
+                *cursor = end;
                 break;
             }
-            lines += bytecount(&buf[..n]);
-            pos += n as u64;
+            if let Some((start, safe)) = input.splitter.as_ref().and_then(|s| s.copy_progress()) {
+                let from = (*cursor).max(start);
+                send(input, cursor, cursor_line, from, safe)?;
+            }
+            if input.ended {
+                return Err(FileError::Read("COPY data without its `\\.` line".into()));
+            }
+            // A failed read drops the writer unfinished, which aborts the COPY
+            // (CopyFail): the transaction fails and rolls back.
+            input.pull()?;
+            input.trim(*cursor);
         }
         writer.finish().map_err(sql)?;
-        self.cursor = to;
-        self.cursor_line += lines;
         Ok(())
     }
 
@@ -241,29 +393,20 @@ impl Run<'_, '_, '_> {
         }
         let at = self.message.text.len();
         self.message.slices.push((at, self.cursor_line));
-        self.payload
-            .append_range(self.cursor, to, &mut self.message.text)
-            .map_err(read_err)?;
+        let bytes = self.input.range(self.cursor, to)?;
+        self.message.text.extend_from_slice(bytes);
         self.cursor_line += bytecount(&self.message.text[at..]);
         self.cursor = to;
         Ok(())
     }
 
-    /// Move past `to` without sending (a COPY's data, a meta-command line).
+    /// Move past `to` without sending (a meta-command line, the rest of a COPY line).
     fn pass_over(&mut self, to: u64) -> Result<(), FileError> {
-        let mut buf = vec![0u8; CHUNK.min((to.saturating_sub(self.cursor)) as usize)];
-        while self.cursor < to {
-            let want = ((to - self.cursor) as usize).min(buf.len());
-            let n = self
-                .payload
-                .read_at(self.cursor, &mut buf[..want])
-                .map_err(read_err)?;
-            if n == 0 {
-                break;
-            }
-            self.cursor_line += bytecount(&buf[..n]);
-            self.cursor += n as u64;
+        if to <= self.cursor {
+            return Ok(());
         }
+        self.cursor_line += bytecount(self.input.range(self.cursor, to)?);
+        self.cursor = to;
         Ok(())
     }
 

@@ -178,6 +178,10 @@ pub enum DbError {
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
     GateRole { message: String, setup: bool },
+    /// A bundle whose data streams during `apply` failed verification part-way
+    /// (DESIGN §6: the verification exit code); everything was rolled back.
+    #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
+    Unverified(Box<crate::archive::VerifyError>),
 }
 
 impl DbError {
@@ -193,6 +197,7 @@ impl DbError {
             | DbError::LedgerBroken { .. }
             | DbError::LedgerRewound { .. }
             | DbError::GateRole { .. } => Exit::State,
+            DbError::Unverified(e) => crate::error::verify_exit_code(e),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -210,6 +215,7 @@ impl DbError {
             DbError::LedgerRewound { .. } => "ledger-rewound",
             DbError::LockBusy { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
+            DbError::Unverified(_) => "verification",
         }
     }
     pub fn hint(&self) -> Option<String> {
@@ -238,6 +244,7 @@ impl DbError {
             DbError::GateRole { setup: true, .. } => Some(
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; (PostgreSQL 13: grant USAGE on the schemas and SELECT on the tables gates and probes read instead), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
+            DbError::Unverified(e) => crate::error::verify_hint(e),
             _ => None,
         }
     }

@@ -57,6 +57,11 @@ impl<'f> ScriptChecker<'f> {
         self.lexer.stopped || self.problems.len() >= MAX_PROBLEMS
     }
 
+    /// The first problem found so far (a streamed file stops at it).
+    pub fn first_problem(&self) -> Option<&SqlProblem> {
+        self.problems.first()
+    }
+
     fn problem(&mut self, line: usize, message: String) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(SqlProblem {

@@ -175,6 +175,15 @@ impl DataScan {
         }
     }
 
+    /// Where the bytes certainly data end, the scan having reached `offset`: all of
+    /// them, or up to the start of a line that may yet be the `\.` marker.
+    pub(super) fn safe_end(&self, offset: u64) -> u64 {
+        match self.marker {
+            Marker::None => offset,
+            _ => self.marker_at,
+        }
+    }
+
     /// The end of the file at `offset`: a last line `\.` without its newline ends the
     /// data too (the server takes it as the end marker); anything else is unterminated.
     pub(super) fn finish(&self, offset: u64) -> Option<DataEnd> {

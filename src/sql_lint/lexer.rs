@@ -304,6 +304,13 @@ impl Lexer {
         self.utf8_carry.extend_from_slice(&bytes[valid..]);
     }
 
+    /// Inside COPY data: where the data starts, and where the bytes lexed so far are
+    /// certainly data (not the `\.` line), so they can be sent before the end is seen.
+    pub fn copy_progress(&self) -> Option<(u64, u64)> {
+        (self.lex == Lex::CopyData)
+            .then(|| (self.copy_data.start, self.copy_data.safe_end(self.offset)))
+    }
+
     fn lex_bytes(&mut self, bytes: &[u8]) {
         let mut i = 0;
         while i < bytes.len() && !self.stopped {

@@ -24,6 +24,10 @@ pub enum Piece {
         end: u64,
         line: usize,
     },
+    /// [`Splitter::streaming`] only: `COPY … FROM STDIN …;` at `stmt` is complete and
+    /// its data follows ([`Splitter::copy_progress`] says how much of it is in); the
+    /// [`Piece::Copy`] for it comes once the `\.` line is seen.
+    CopyBegin { stmt: Range<u64>, line: usize },
     /// Bytes sent nowhere: pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (psql
     /// meta-commands that only guard psql itself; airlock runs no meta-commands), with
     /// the whitespace and comments before them, and whatever blank tail ends the file.
@@ -35,6 +39,7 @@ impl Piece {
     pub fn end(&self) -> u64 {
         match self {
             Piece::Sql { end, .. } | Piece::Copy { end, .. } | Piece::Skip { end, .. } => *end,
+            Piece::CopyBegin { stmt, .. } => stmt.end,
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct Splitter {
     /// A COPY statement waiting for its data: its range and line.
     copy: Option<(Range<u64>, usize)>,
     problem: Option<SqlProblem>,
+    /// Announce each COPY as soon as its statement is complete ([`Piece::CopyBegin`]).
+    streaming: bool,
 }
 
 impl Splitter {
@@ -59,7 +66,25 @@ impl Splitter {
             next: 0,
             copy: None,
             problem: None,
+            streaming: false,
         }
+    }
+
+    /// A splitter that also announces each COPY when its statement is complete, so
+    /// its data can be sent as it arrives ([`Piece::CopyBegin`]).
+    pub fn streaming(file: &str) -> Self {
+        Splitter {
+            streaming: true,
+            ..Self::new(file)
+        }
+    }
+
+    /// Inside COPY data: where it starts and how far the bytes fed are certainly data.
+    pub fn copy_progress(&self) -> Option<(u64, u64)> {
+        if self.problem.is_some() {
+            return None;
+        }
+        self.lexer.copy_progress()
     }
 
     /// Feed the next bytes of the file (any split point); appends completed pieces.
@@ -102,6 +127,12 @@ impl Splitter {
                 Event::Statement(s) => {
                     let end = s.end + u64::from(s.semi);
                     if s.copy_in {
+                        if self.streaming {
+                            out.push(Piece::CopyBegin {
+                                stmt: self.next..end,
+                                line: s.line,
+                            });
+                        }
                         self.copy = Some((self.next..end, s.line));
                     } else {
                         out.push(Piece::Sql {
@@ -173,6 +204,7 @@ mod tests {
                     format!("C:{}|{}", text(src, stmt.clone()), text(src, data.clone()))
                 }
                 Piece::Skip { start, end } => format!("K:{}", text(src, *start..*end)),
+                Piece::CopyBegin { .. } => unreachable!("not streaming"),
             })
             .collect()
     }
@@ -187,6 +219,7 @@ mod tests {
                     assert!(stmt.end <= data.start && data.start <= data.end);
                     stmt.start
                 }
+                Piece::CopyBegin { .. } => unreachable!("not streaming"),
             };
             assert_eq!(start, at, "{pieces:?}");
             at = p.end();
@@ -224,10 +257,60 @@ mod tests {
                 .iter()
                 .filter_map(|p| match p {
                     Piece::Sql { line, .. } | Piece::Copy { line, .. } => Some(*line),
-                    Piece::Skip { .. } => None,
+                    Piece::Skip { .. } | Piece::CopyBegin { .. } => None,
                 })
                 .collect();
             assert_eq!(lines, [3, 4, 8, 14, 14], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn streaming_announces_each_copy_and_never_calls_the_end_marker_data() {
+        for chunk in [1, 2, 3, 5, 7, 64, 4096] {
+            let mut s = Splitter::streaming("d.sql");
+            let mut out = Vec::new();
+            // What a streaming executor would have sent as data, from copy_progress.
+            let mut sent = String::new();
+            let mut begun = None;
+            let mut fed = 0;
+            for piece in DUMP.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out);
+                fed += piece.len() as u64;
+                if begun.is_none() {
+                    begun = out
+                        .iter()
+                        .position(|p| matches!(p, Piece::CopyBegin { .. }));
+                }
+                if let (Some(_), Some((start, safe))) = (begun, s.copy_progress()) {
+                    assert!(safe <= fed, "chunk {chunk}");
+                    let from = (start as usize).max(sent.len() + start as usize);
+                    if safe as usize > from {
+                        sent.push_str(&DUMP[from..safe as usize]);
+                    }
+                }
+            }
+            s.finish(&mut out).unwrap();
+            let begin = out
+                .iter()
+                .position(|p| matches!(p, Piece::CopyBegin { .. }))
+                .expect("CopyBegin");
+            let Piece::Copy { stmt, data, .. } = &out[begin + 1] else {
+                panic!("chunk {chunk}: {out:?}")
+            };
+            assert_eq!(
+                out[begin],
+                Piece::CopyBegin {
+                    stmt: stmt.clone(),
+                    line: 8
+                }
+            );
+            let data = text(DUMP, data.clone());
+            assert!(
+                data.starts_with(&sent),
+                "chunk {chunk}: {sent:?} vs {data:?}"
+            );
+            // Bytes may only be sent once they are certainly data.
+            assert!(!sent.contains("\\.\n\\."), "chunk {chunk}");
         }
     }
 

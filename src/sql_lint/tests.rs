@@ -469,7 +469,7 @@ mod differential {
                 for p in &pieces {
                     let start = match p {
                         Piece::Sql { start, .. } | Piece::Skip { start, .. } => *start,
-                        Piece::Copy { stmt, .. } => stmt.start,
+                        Piece::Copy { stmt, .. } | Piece::CopyBegin { stmt, .. } => stmt.start,
                     };
                     prop_assert_eq!(start, at);
                     at = p.end();
