@@ -48,12 +48,7 @@ const REFERENCE: &str = include_str!("data/fingerprint_reference.sql");
 /// the same hash), read in one transaction as the superuser. `None` when they
 /// agree, or the objects they disagree on.
 fn differs_from_reference(db: &TestDb) -> Option<String> {
-    let mut client = postgres::Config::new()
-        .host(&socket())
-        .user("postgres")
-        .dbname(&db.name)
-        .connect(postgres::NoTls)
-        .expect("connect as postgres");
+    let mut client = db.client_as("postgres");
     let mut tx = client.transaction().expect("BEGIN");
     let now = fingerprint::describe(&mut tx, None).expect("the description query");
     let reference = fingerprint::describe(&mut tx, Some(REFERENCE)).expect("the reference");
@@ -927,12 +922,7 @@ fn objects_planted_in_public_cannot_hijack_the_fingerprint() {
     // the library's schema level in a read-write one, where it would succeed and stay
     // (the data level always reads in read-only ones; its SQL is checked by the unit
     // test that parses every statement sent).
-    let mut client = postgres::Config::new()
-        .host(&socket())
-        .user("postgres")
-        .dbname(&db.name)
-        .connect(postgres::NoTls)
-        .expect("connect as postgres");
+    let mut client = db.client_as("postgres");
     let mut tx = client.transaction().expect("BEGIN");
     let library = fingerprint::compute(&mut tx).expect("compute");
     tx.commit().expect("COMMIT");

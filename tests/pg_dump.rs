@@ -4,9 +4,8 @@
 //! many messages), with the thresholds lowered so the data stays small.
 
 mod util;
-use airlock::db::apply::{self, Options};
+use airlock::db::apply;
 use airlock::verified::{ExecLimits, VerifiedBundle};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use util::*;
@@ -151,20 +150,7 @@ fn a_pg_dump_runs_from_the_spill_file_in_many_messages() {
         "payload kept in memory"
     );
     let conn = airlock::db::conn::resolve(Some(&target.conn()), &target.name).expect("conn");
-    let opts = Options {
-        conn: &conn,
-        expected_db: target.name.clone(),
-        params: BTreeMap::new(),
-        through: None,
-        lock_timeout: "10s".into(),
-        statement_timeout: "5min".into(),
-        allow_drift: false,
-        gate_role: None,
-        skip_gates: false,
-        remember: false,
-        confirm: None,
-        observer: None,
-    };
+    let opts = plain_apply_options(&conn, &target);
     apply::apply(&vb, &opts).expect("apply");
     assert_eq!(target.dump_without_ledger(), source_db.dump());
     apply::rollback(&vb, &opts).expect("rollback");

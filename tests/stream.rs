@@ -416,20 +416,7 @@ fn a_large_tier_applies_as_it_streams_with_no_temp_space_like_the_spill_path() {
             .unwrap();
     assert!(vb.bytes_in_memory() < CHUNK as u64, "the tier was spilled");
     let conn = airlock::db::conn::resolve(Some(&spilled.conn()), &spilled.name).unwrap();
-    let opts = airlock::db::apply::Options {
-        conn: &conn,
-        expected_db: spilled.name.clone(),
-        params: Default::default(),
-        through: None,
-        lock_timeout: "10s".into(),
-        statement_timeout: "5min".into(),
-        allow_drift: false,
-        gate_role: None,
-        skip_gates: false,
-        remember: false,
-        confirm: None,
-        observer: None,
-    };
+    let opts = plain_apply_options(&conn, &spilled);
     airlock::db::apply::apply(&vb, &opts).expect("apply from the spill file");
     assert_eq!(
         streamed.dump_without_ledger(),

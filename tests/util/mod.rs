@@ -321,14 +321,19 @@ impl TestDb {
     }
 
     pub fn client(&self) -> postgres::Client {
-        let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
         let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+        self.client_as(&user)
+    }
+
+    /// A connection to this database as `user`.
+    pub fn client_as(&self, user: &str) -> postgres::Client {
+        let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
         postgres::Config::new()
             .host(&host)
-            .user(&user)
+            .user(user)
             .dbname(&self.name)
             .connect(postgres::NoTls)
-            .expect("connect test db")
+            .unwrap_or_else(|e| panic!("connect to {} as {user}: {e}", self.name))
     }
 
     pub fn exec(&self, sql: &str) {
@@ -414,4 +419,26 @@ pub fn pack(dir: &Path, src: &Path, key: &str, out: &str) -> PathBuf {
     );
     expect_code(&o, 0);
     dir.join(out)
+}
+
+/// `apply`'s options for a plain library-level apply to `db` (no params, gates run,
+/// nothing remembered, no question asked).
+pub fn plain_apply_options<'a>(
+    conn: &'a airlock::db::conn::ConnSpec,
+    db: &TestDb,
+) -> airlock::db::apply::Options<'a> {
+    airlock::db::apply::Options {
+        conn,
+        expected_db: db.name.clone(),
+        params: Default::default(),
+        through: None,
+        lock_timeout: "10s".into(),
+        statement_timeout: "5min".into(),
+        allow_drift: false,
+        gate_role: None,
+        skip_gates: false,
+        remember: false,
+        confirm: None,
+        observer: None,
+    }
 }
