@@ -5,6 +5,7 @@
 //! left out of it.
 
 mod util;
+use airlock::db::described::{Refresh, Tracker};
 use airlock::db::fingerprint::{self, Fingerprint};
 use std::collections::BTreeSet;
 use util::*;
@@ -477,6 +478,25 @@ const STEPS: &[(&str, Expect, &str)] = &[
         CREATE VIEW s.again_v AS SELECT a, b FROM s.again WHERE a > 0;
         CREATE TRIGGER again_t BEFORE UPDATE ON s.again FOR EACH ROW EXECUTE FUNCTION s.trg()"),
     ("drop and recreate an identical type", Stays, "DROP TYPE s.floatrange; CREATE TYPE s.floatrange AS RANGE (subtype = float8, subtype_diff = float8mi)"),
+    // renames that change how other objects are written (the incremental description
+    // must describe those again too), each undone after
+    ("enum default", Changes, "ALTER TABLE s.t ALTER COLUMN mood SET DEFAULT 'sad'"),
+    ("rename an enum value a default shows", Changes, "ALTER TYPE s.mood RENAME VALUE 'sad' TO 'blue'"),
+    ("rename a column views, keys and indexes use", Changes, "ALTER TABLE s.t RENAME COLUMN id TO ident"),
+    ("rename the column back", Changes, "ALTER TABLE s.t RENAME COLUMN ident TO id"),
+    ("rename a table views and keys use", Changes, "ALTER TABLE s.t RENAME TO things"),
+    ("rename the table back", Changes, "ALTER TABLE s.things RENAME TO t"),
+    ("rename a trigger function", Changes, "ALTER FUNCTION s.trg() RENAME TO trg2"),
+    ("rename a type columns use", Changes, "ALTER TYPE s.mood RENAME TO feeling"),
+    ("function a default calls", Changes, "CREATE FUNCTION s.dflt() RETURNS integer LANGUAGE sql AS 'SELECT 7';
+        ALTER TABLE s.ref ADD COLUMN d integer DEFAULT s.dflt()"),
+    ("rename a function a default calls", Changes, "ALTER FUNCTION s.dflt() RENAME TO dflt2"),
+    ("rename a schema", Changes, "ALTER SCHEMA s RENAME TO s4"),
+    ("rename the schema back", Changes, "ALTER SCHEMA s4 RENAME TO s"),
+    ("rename a role that owns objects", Changes, "ALTER ROLE {owner} RENAME TO {owner}_x"),
+    ("rename the role back", Changes, "ALTER ROLE {owner}_x RENAME TO {owner}"),
+    ("drop a comment", Changes, "COMMENT ON TABLE s.t IS NULL"),
+    ("drop a column a view does not use", Changes, "ALTER TABLE s.ref DROP COLUMN d"),
     // and dropping things again
     ("drop policy", Changes, "DROP POLICY q ON s.t"),
     ("drop rule", Changes, "DROP RULE keep ON s.kid"),
@@ -502,6 +522,11 @@ fn the_fingerprint_changes_exactly_when_the_schema_dump_does() {
     let mut dump = schema_dump(&db);
     let mut failures = vec![];
     let mut changing = 0;
+    // The incremental description, brought up to date after every step, must say
+    // what the whole one says.
+    let mut tracked = db.client_as("postgres");
+    let mut tracker = Tracker::new("", &db.name, false);
+    let mut incremental = 0;
     for (step, want, sql) in STEPS {
         let sql = substitute(sql);
         if let Err(e) = db.client().batch_execute(&sql) {
@@ -530,6 +555,22 @@ fn the_fingerprint_changes_exactly_when_the_schema_dump_does() {
         if let Some(d) = differs_from_reference(&db) {
             failures.push(format!("step {step:?} ({sql}): {d}"));
         }
+        let mut tx = tracked.transaction().expect("BEGIN");
+        let kept = tracker
+            .fingerprint(&mut tx)
+            .expect("the incremental description");
+        tx.rollback().expect("ROLLBACK");
+        if kept != fp2.fingerprint {
+            failures.push(format!(
+                "step {step:?} ({sql}): the incremental description ({:?}) says {}, the whole one {}",
+                tracker.last,
+                &kept[..8],
+                fp2.short()
+            ));
+        }
+        if matches!(tracker.last, Some(Refresh::Incremental { .. })) {
+            incremental += 1;
+        }
         if *want == Changes {
             changing += 1;
         }
@@ -544,6 +585,12 @@ fn the_fingerprint_changes_exactly_when_the_schema_dump_does() {
         failures.join("\n\n")
     );
     assert!(changing >= 60, "only {changing} kinds of DDL were tried");
+    // Most steps were followed one object at a time, not by describing everything.
+    assert!(
+        incremental * 2 > STEPS.len(),
+        "only {incremental} of {} steps were followed incrementally",
+        STEPS.len()
+    );
 }
 
 /// Objects whose rendering depends on settings: literals of every output-sensitive

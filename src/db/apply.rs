@@ -7,8 +7,8 @@
 //! `set_config('airlock.NAME', value, true)`.
 
 use super::conn::{self, ConnSpec, ServerInfo};
+use super::described::Tracker;
 use super::exec;
-use super::fingerprint;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
 pub use super::plan::PlanReport;
@@ -265,11 +265,14 @@ pub(crate) fn read_checked(
     Ok(rows)
 }
 
-/// After a commit: remember the new head (a failure is only a warning; the change
-/// has committed).
-fn remember(opts: &Options<'_>, facts: &SessionFacts, row: &LedgerRow) {
+/// After a commit: remember the new head and keep the schema description (a failure
+/// is only a warning; the change has committed).
+fn remember(opts: &Options<'_>, facts: &SessionFacts, row: &LedgerRow, tracker: &Tracker) {
     if opts.remember {
         if let Some(w) = remembered::remember(&facts.system_identifier, &facts.database, row) {
+            eprintln!("{w}");
+        }
+        if let Some(w) = tracker.keep() {
             eprintln!("{w}");
         }
     }
@@ -548,7 +551,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut described = fingerprint::Prepared::default();
+    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
     // Decide outside the lock; on a terminal, run every read-only check `plan` makes
     // first and ask only when they all passed. Everything is decided again under the
     // lock before anything runs.
@@ -599,7 +602,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 return Err(DbError::Blocked(format!("{summary}; nothing was changed")));
             }
         }
-        let before = fingerprint::compute_with(&mut tx, &mut described)?;
+        let before = tracker.fingerprint(&mut tx)?;
         let st = ledger::state_of(&rows, vb.id());
         if applied.is_empty() {
             if let Some(p) = &m.preflight {
@@ -615,18 +618,18 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.preflight = Some(pr);
             }
         } else if let Some(last) = &st.last_apply {
-            if before.fingerprint != last.fingerprint_after && !opts.allow_drift {
+            if before != last.fingerprint_after && !opts.allow_drift {
                 return Err(DbError::State(format!(
                     "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
                     last.seq,
                     last.tier_names().join(", "),
-                    before.short(),
+                    crate::report::short(&before),
                     crate::report::short(&last.fingerprint_after)
                 )));
             }
         }
         if receipt.fingerprint_before.is_empty() {
-            receipt.fingerprint_before = before.fingerprint.clone();
+            receipt.fingerprint_before = before.clone();
         }
         let n = m.tier.len();
         if let Some(o) = opts.observer {
@@ -683,7 +686,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.verify = Some(pr);
             }
         }
-        let after = fingerprint::compute_with(&mut tx, &mut described)?;
+        let after = tracker.fingerprint(&mut tx)?;
         let names: Vec<String> = idx.iter().map(|&i| m.tier[i].name.clone()).collect();
         let row = ledger::append(
             &mut tx,
@@ -696,8 +699,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 tiers: names.clone(),
                 params: opts.params.clone(),
                 operator: receipt.operator.clone(),
-                fingerprint_before: before.fingerprint.clone(),
-                fingerprint_after: after.fingerprint.clone(),
+                fingerprint_before: before.clone(),
+                fingerprint_after: after.clone(),
             },
         )?;
         interrupted_check()?;
@@ -705,9 +708,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         // the rest of the archive was still being read).
         all_verified(vb)?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
-        remember(opts, &facts, &row);
+        remember(opts, &facts, &row, &tracker);
         receipt.tiers.extend(names);
-        receipt.fingerprint_after = after.fingerprint;
+        receipt.fingerprint_after = after;
         receipt.ledger.push(row);
         let through_idx = opts
             .through
@@ -751,7 +754,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut described = fingerprint::Prepared::default();
+    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
@@ -792,7 +795,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         return Ok(receipt.finish(started));
     }
     set_params(&mut tx, &opts.params)?;
-    let before = fingerprint::compute_with(&mut tx, &mut described)?;
+    let before = tracker.fingerprint(&mut tx)?;
     if let Some(o) = opts.observer {
         let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
         o.start("rollback", rb.files.len(), bytes);
@@ -826,7 +829,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         }
         receipt.rollback_probe = Some(pr);
     }
-    let after = fingerprint::compute_with(&mut tx, &mut described)?;
+    let after = tracker.fingerprint(&mut tx)?;
     let row = ledger::append(
         &mut tx,
         NewRow {
@@ -838,15 +841,15 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
             tiers: st.applied.clone(),
             params: opts.params.clone(),
             operator: receipt.operator.clone(),
-            fingerprint_before: before.fingerprint.clone(),
-            fingerprint_after: after.fingerprint.clone(),
+            fingerprint_before: before.clone(),
+            fingerprint_after: after.clone(),
         },
     )?;
     interrupted_check()?;
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
-    remember(opts, &facts, &row);
-    receipt.fingerprint_before = before.fingerprint;
-    receipt.fingerprint_after = after.fingerprint;
+    remember(opts, &facts, &row, &tracker);
+    receipt.fingerprint_before = before;
+    receipt.fingerprint_after = after;
     receipt.ledger.push(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
     Ok(receipt.finish(started))

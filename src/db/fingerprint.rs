@@ -76,8 +76,9 @@ fn format_1() -> u32 {
     1
 }
 
-/// One described object; `hash` is the SHA-256 of its canonical line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// One described object; `hash` is the SHA-256 of its canonical line. Ordered as
+/// the fingerprint hashes them: by kind, name, hash.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Part {
     pub kind: String,
     pub name: String,
@@ -186,11 +187,15 @@ SET LOCAL enable_mergejoin = off;"
 /// policy lets this role see; `jit = off` because compiling the description query
 /// costs ten times more than running it; `enable_mergejoin = off` because costing
 /// merge joins (histogram probes) is a tenth of its planning and they never win on
-/// catalogs.
+/// catalogs; `plan_cache_mode`, so that the incremental description's parameterized
+/// statements are planned once a connection, not five times; `work_mem`, so that
+/// counting every object's catalog rows at once stays in memory.
 const PIN: &str = concat!(
     "SAVEPOINT airlock_fingerprint;\n",
     pin_settings!(),
-    "\nSELECT pg_catalog.current_setting('server_version_num')"
+    "\nSET LOCAL plan_cache_mode = force_generic_plan;
+SET LOCAL work_mem = '64MB';
+SELECT pg_catalog.current_setting('server_version_num')"
 );
 
 /// Ends the savepoint: the pinned settings go, the caller's transaction goes on as
@@ -275,13 +280,24 @@ fn with_ledger(sql: &str) -> String {
 /// and subscriptions binary and streaming options in PostgreSQL 14; publications
 /// gained row filters, column lists and schemas in PostgreSQL 15, subscriptions
 /// two-phase commit and disable-on-error, indexes NULLS NOT DISTINCT.
-fn schema_sql(server_version_num: u32) -> String {
-    schema_sql_from(SCHEMA_SQL, server_version_num)
+pub(crate) fn schema_sql(server_version_num: u32) -> String {
+    schema_sql_from(SCHEMA_SQL, server_version_num, false)
+}
+
+/// The description of only some objects: those whose OIDs are in `$1` (an oid[]),
+/// with the relations in it anchoring their columns, indexes, triggers, rules and
+/// policies; types, domain constraints, functions and table constraints by their own
+/// OID. Every other kind is left out: the incremental description
+/// ([`super::described`]) takes the whole description again when one of those
+/// changes.
+pub(crate) fn restricted_sql(server_version_num: u32) -> String {
+    schema_sql_from(SCHEMA_SQL, server_version_num, true)
 }
 
 /// [`schema_sql`] of another description text with the same placeholders (the
-/// tests' frozen reference, `tests/data/fingerprint_reference.sql`).
-fn schema_sql_from(template: &str, server_version_num: u32) -> String {
+/// tests' frozen reference, `tests/data/fingerprint_reference.sql`), or
+/// [`restricted_sql`].
+fn schema_sql_from(template: &str, server_version_num: u32, restricted: bool) -> String {
     let (attcompression, subscription14) = if server_version_num >= 140000 {
         ("a.attcompression", ", s.subbinary, s.substream")
     } else {
@@ -308,7 +324,31 @@ fn schema_sql_from(template: &str, server_version_num: u32) -> String {
     } else {
         ("", "")
     };
+    let only = "OPERATOR(pg_catalog.=) ANY ((SELECT ctx.only FROM ctx)::pg_catalog.oid[])";
+    let (only_param, only_rels, only_constraints, only_obj) = if restricted {
+        (
+            "$1::pg_catalog.oid[]".to_string(),
+            "AND c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])".to_string(),
+            format!("AND k.oid {only}"),
+            format!(
+                "b.classid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_type'::pg_catalog.regclass, \
+                 'pg_catalog.pg_constraint'::pg_catalog.regclass, 'pg_catalog.pg_proc'::pg_catalog.regclass]::pg_catalog.oid[]) \
+                 AND b.objid {only}"
+            ),
+        )
+    } else {
+        (
+            "NULL::pg_catalog.oid[]".to_string(),
+            String::new(),
+            String::new(),
+            "true".to_string(),
+        )
+    };
     with_ledger(template)
+        .replace("@ONLY@", &only_param)
+        .replace("@ONLY_RELS@", &only_rels)
+        .replace("@ONLY_CONSTRAINTS@", &only_constraints)
+        .replace("@ONLY_OBJ@", &only_obj)
         .replace("@PG14_ATTCOMPRESSION@", attcompression)
         .replace("@PG14_SUBSCRIPTION@", subscription14)
         .replace("@PG15_PUBLICATION_REL@", publication_rel)
@@ -343,6 +383,34 @@ fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
     }
 }
 
+/// The fingerprint's SHA-256 over parts given in their order ([`Part`]'s).
+fn digest<'a>(sorted: impl Iterator<Item = &'a Part>) -> String {
+    let mut h = Sha256::new();
+    for p in sorted {
+        h.update(p.line().as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// [`digest`] over parts given as their [`Part::line`]s, in order.
+pub(crate) fn digest_lines<'a>(sorted: impl Iterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for line in sorted {
+        h.update(line.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+impl Part {
+    /// What the fingerprint hashes of a part: kind, name and hash, NUL-separated
+    /// (neither holds a NUL, so these lines sort as the parts do).
+    pub fn line(&self) -> String {
+        format!("{}\0{}\0{}", self.kind, self.name, self.hash)
+    }
+}
+
 /// One statement's result rows, every value as text.
 type Rows = Vec<Vec<Option<String>>>;
 
@@ -373,9 +441,10 @@ fn text(row: &[Option<String>], i: usize) -> String {
     row.get(i).cloned().flatten().unwrap_or_default()
 }
 
-/// The description query prepared on one connection, for its later fingerprints
-/// (`apply` takes two, before and after the tiers): PostgreSQL plans it once, and
-/// planning is most of its cost. Use it only with the connection that prepared it.
+/// airlock's own statements prepared on one connection, for its later fingerprints
+/// (`apply` takes two, before and after the tiers): PostgreSQL plans each once, and
+/// planning is most of a description's cost. Use it only with the connection that
+/// prepared it.
 ///
 /// A cached plan is made again when the session's temporary schema comes into use
 /// after it was prepared (`pg_temp` in the pinned search_path then names a schema,
@@ -385,7 +454,36 @@ fn text(row: &[Option<String>], i: usize) -> String {
 /// transaction, no TEMP privilege) the plan is simply made again when needed.
 #[derive(Default)]
 pub struct Prepared {
-    schema: Option<(u32, postgres::Statement)>,
+    version: u32,
+    statements: std::collections::HashMap<&'static str, postgres::Statement>,
+}
+
+impl Prepared {
+    /// The statement `name` for `version` (its text from `sql`), prepared now if it
+    /// was not yet on this connection.
+    pub(crate) fn get(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        version: u32,
+        name: &'static str,
+        sql: impl FnOnce(u32) -> String,
+    ) -> Result<postgres::Statement, DbError> {
+        if self.version != version {
+            self.statements.clear();
+            self.version = version;
+        }
+        if let Some(st) = self.statements.get(name) {
+            return Ok(st.clone());
+        }
+        if self.statements.is_empty() && tx.batch_execute(TEMP_SCHEMA).is_err() {
+            batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
+        }
+        let st = tx
+            .prepare(&sql(version))
+            .map_err(|e| fingerprint_err(name, &e))?;
+        self.statements.insert(name, st.clone());
+        Ok(st)
+    }
 }
 
 /// Puts the session's temporary schema in use for the caller's transaction (see
@@ -399,66 +497,63 @@ RELEASE SAVEPOINT airlock_fingerprint_temp";
 const TEMP_SCHEMA_FAILED: &str = "ROLLBACK TO SAVEPOINT airlock_fingerprint_temp;
 RELEASE SAVEPOINT airlock_fingerprint_temp";
 
-/// Compute the schema fingerprint inside the caller's transaction. It only reads, and leaves
-/// the transaction's settings as they were; the schema level takes two round trips.
+/// Compute the schema fingerprint inside the caller's transaction. It only reads, and
+/// leaves the transaction's settings as they were.
 pub fn compute(tx: &mut Transaction<'_>) -> Result<Fingerprint, DbError> {
-    compute_prepared(tx, &mut Prepared::default())
-}
-
-/// [`compute`] reusing (or preparing) the description query in `prepared`. Before
-/// preparing it, it makes and drops a temporary function (see [`Prepared`]).
-pub fn compute_with(
-    tx: &mut Transaction<'_>,
-    prepared: &mut Prepared,
-) -> Result<Fingerprint, DbError> {
-    if prepared.schema.is_none() && tx.batch_execute(TEMP_SCHEMA).is_err() {
-        batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
-    }
-    compute_prepared(tx, prepared)
-}
-
-fn compute_prepared(
-    tx: &mut Transaction<'_>,
-    prepared: &mut Prepared,
-) -> Result<Fingerprint, DbError> {
     let version = pin(tx)?;
-    let statement = match &prepared.schema {
-        Some((v, st)) if *v == version => st.clone(),
-        _ => {
-            let st = tx
-                .prepare(&schema_sql(version))
-                .map_err(|e| fingerprint_err("schema", &e))?;
-            prepared.schema = Some((version, st.clone()));
-            st
+    let parts = described_parts(tx, &mut Prepared::default(), version, None)?;
+    unpin(tx)?;
+    Ok(finish(
+        parts.into_iter().map(|(_, p)| p).collect(),
+        Level::Schema,
+    ))
+}
+
+/// The description's parts, each with the key of the object it belongs to ([`super::stamps::Key`]):
+/// of every object, or (`only`: OIDs) of the objects [`restricted_sql`] keeps. Inside
+/// the pinned savepoint ([`pin`]).
+pub(crate) fn described_parts(
+    tx: &mut Transaction<'_>,
+    prepared: &mut Prepared,
+    version: u32,
+    only: Option<&[u32]>,
+) -> Result<Vec<(u64, Part)>, DbError> {
+    let rows = match only {
+        None => {
+            let st = prepared.get(tx, version, "schema", schema_sql)?;
+            tx.query(&st, &[])
         }
-    };
-    let described: Rows = tx
-        .query(&statement, &[])
-        .map_err(|e| fingerprint_err("schema", &e))?
+        Some(oids) => {
+            let st = prepared.get(tx, version, "schema (restricted)", restricted_sql)?;
+            tx.query(&st, &[&oids])
+        }
+    }
+    .map_err(|e| fingerprint_err("schema", &e))?;
+    Ok(rows
         .iter()
         .map(|r| {
-            (0..r.len())
-                .map(|i| r.get::<_, Option<String>>(i))
-                .collect()
+            let field = |i: usize| r.get::<_, Option<String>>(i).unwrap_or_default();
+            let (kind, name, def) = (field(0), field(1), field(2));
+            let key: i64 = r.get(3);
+            (
+                key as u64,
+                Part {
+                    hash: line_hash(&kind, &name, &def),
+                    kind,
+                    name,
+                },
+            )
         })
-        .collect();
-    batch(tx, UNPIN, "releasing settings")?;
-    let parts: Vec<Part> = described
-        .iter()
-        .map(|row| {
-            let (kind, name, def) = (text(row, 0), text(row, 1), text(row, 2));
-            Part {
-                hash: line_hash(&kind, &name, &def),
-                kind,
-                name,
-            }
-        })
-        .collect();
-    Ok(finish(parts, Level::Schema))
+        .collect())
+}
+
+/// Ends the pinned savepoint ([`UNPIN`]).
+pub(crate) fn unpin(tx: &mut Transaction<'_>) -> Result<(), DbError> {
+    batch(tx, UNPIN, "releasing settings").map(|_| ())
 }
 
 /// Opens the savepoint with the pinned settings ([`PIN`]); the server version.
-fn pin(tx: &mut Transaction<'_>) -> Result<u32, DbError> {
+pub(crate) fn pin(tx: &mut Transaction<'_>) -> Result<u32, DbError> {
     batch(tx, PIN, "pinning settings")?
         .last()
         .and_then(|rows| rows.first())
@@ -480,7 +575,7 @@ pub fn describe(
     template: Option<&str>,
 ) -> Result<Vec<Described>, DbError> {
     let version = pin(tx)?;
-    let sql = schema_sql_from(template.unwrap_or(SCHEMA_SQL), version);
+    let sql = schema_sql_from(template.unwrap_or(SCHEMA_SQL), version, false);
     let mut rows: Vec<Described> = tx
         .query(&sql, &[])
         .map_err(|e| fingerprint_err("schema", &e))?
@@ -493,20 +588,11 @@ pub fn describe(
 }
 
 /// The fingerprint over `parts`, sorted.
-fn finish(mut parts: Vec<Part>, level: Level) -> Fingerprint {
+pub(crate) fn finish(mut parts: Vec<Part>, level: Level) -> Fingerprint {
     // (kind, name) is unique; the hash only makes the order total whatever the rows.
-    parts.sort_by(|a, b| (&a.kind, &a.name, &a.hash).cmp(&(&b.kind, &b.name, &b.hash)));
-    let mut h = Sha256::new();
-    for p in &parts {
-        h.update(p.kind.as_bytes());
-        h.update([0]);
-        h.update(p.name.as_bytes());
-        h.update([0]);
-        h.update(p.hash.as_bytes());
-        h.update(b"\n");
-    }
+    parts.sort();
     Fingerprint {
-        fingerprint: hex::encode(h.finalize()),
+        fingerprint: digest(parts.iter()),
         level: level.name().into(),
         format: FORMAT,
         parts,

@@ -37,7 +37,11 @@
 -- computed only for the rows the scan's filter lets through.
 --
 -- The words between at-signs are placeholders: LEDGER_* are replaced by literals
--- from fingerprint::LEDGER, PG14_* and PG15_* by fragments for the server's version.
+-- from fingerprint::LEDGER, PG14_* and PG15_* by fragments for the server's version,
+-- ONLY* by nothing, or by filters that keep the objects whose OIDs are in $1 (the
+-- restricted description, fingerprint::restricted_sql). Each row ends with the key
+-- of the object it belongs to (catalog OID * 2^32 + object OID; a column's is its
+-- relation's), which is not part of what is hashed.
 WITH
 -- One row. nsps: the schemas pg_dump dumps, every schema but pg_* and
 -- information_schema. rels: their relations; col_rels: those whose columns are
@@ -46,7 +50,7 @@ WITH
 -- with everything attached to it: its columns, constraints, indexes, triggers, and
 -- so their comments and ACLs. Rules and policies on the ledger count.
 ctx AS MATERIALIZED (
-    SELECT s.nsps, s.ledger_nsp, r.rels, r.col_rels,
+    SELECT s.nsps, s.ledger_nsp, r.rels, r.col_rels, @ONLY@ AS only,
         COALESCE(r.ledger_rel, 0::pg_catalog.oid) AS ledger_rel,
         ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.proname OPERATOR(pg_catalog.=) ANY (@LEDGER_FUNCTIONS@)
@@ -74,7 +78,8 @@ ctx AS MATERIALIZED (
                 WHERE c.relnamespace OPERATOR(pg_catalog.=) s.ledger_nsp
                   AND c.relname OPERATOR(pg_catalog.=) @LEDGER_TABLE@) AS ledger_rel
         FROM pg_catalog.pg_class c
-        WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (s.nsps)) r
+        WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (s.nsps)
+          @ONLY_RELS@) r
 ),
 -- What is said about objects elsewhere: security labels, and the extensions each
 -- object belongs to (e) or depends on (x).
@@ -106,7 +111,7 @@ extensions AS MATERIALIZED (
 -- and columns from scans of their own). Only objects with an ACL
 -- can differ: GRANT and REVOKE never leave an ACL NULL, and initdb records initial
 -- privileges for exactly the objects with one.
-obj AS (
+obj AS (SELECT b.* FROM (
     -- schemas
     SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass AS classid, n.oid AS objid,
         0 AS objsubid, NULL::pg_catalog.text AS kind,
@@ -466,7 +471,7 @@ obj AS (
     WHERE n.oid OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
       AND n.nspacl IS NOT NULL
       AND NOT n.nspacl OPERATOR(pg_catalog.=) COALESCE(i.initprivs, pg_catalog.acldefault('n', n.nspowner))
-),
+) b WHERE @ONLY_OBJ@),
 -- The objects that come in thousands, with their type and identity written here as
 -- pg_identify_object writes them (getRelationTypeDescription; getObjectIdentityParts:
 -- a relation's schema and name each through quote_identifier, which is what its
@@ -595,6 +600,7 @@ named AS (
     WHERE k.connamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
       AND k.conrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
       AND k.conrelid OPERATOR(pg_catalog.<>) (SELECT ctx.ledger_rel FROM ctx)
+      @ONLY_CONSTRAINTS@
     GROUP BY k.oid, k.conname, k.conrelid, k.contype, k.condeferrable, k.condeferred,
         k.convalidated, k.conislocal, k.coninhcount, x.indnatts
 
@@ -698,7 +704,9 @@ named AS (
 -- it belongs to (e) and depends on (x).
 SELECT COALESCE(o.kind, o.type) AS kind,
     CASE WHEN o.kind IS NULL THEN o.identity ELSE pg_catalog.format('%s %s', o.type, o.identity) END AS name,
-    ROW(o.def, d.description, l.labels, e.extensions)::pg_catalog.text AS definition
+    ROW(o.def, d.description, l.labels, e.extensions)::pg_catalog.text AS definition,
+    (o.classid::pg_catalog.oid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32)
+        OPERATOR(pg_catalog.|) o.objid::pg_catalog.int8 AS key
 FROM (SELECT o.classid, o.objid, o.objsubid, o.kind, i.type, i.identity, o.def
         FROM obj o
         CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.objid, o.objsubid) i

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod conn;
+pub mod described;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;
@@ -12,6 +13,7 @@ pub mod plan;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
+pub mod stamps;
 pub mod wait;
 
 use crate::exit::Exit;

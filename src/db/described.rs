@@ -1,0 +1,670 @@
+//! The schema description kept up to date: taken whole once, then brought up to date
+//! by describing again only the objects whose catalog rows changed ([`stamps`]) and
+//! every object that depends on one of them, as `pg_depend` records it (a view on a
+//! renamed column, a default calling a renamed function, a table whose row type or
+//! TOAST table changed). Anything the incremental path does not follow one object at
+//! a time (schemas, roles, operators, extensions, what initdb made, and the other
+//! catalogs [`stamps`] stamps whole) makes it take the whole description again.
+//!
+//! `apply` and `rollback` take two fingerprints a transaction; this host keeps the last
+//! description of each target in its state directory ([`cache_file`]), so that on a
+//! large schema neither needs a whole description unless something it cannot follow
+//! changed.
+//!
+//! Invariant: after [`Described::refresh`], [`Described::fingerprint`] equals the
+//! fingerprint a whole description ([`fingerprint::compute`]) gives at that moment
+//! (tests/fingerprint.rs holds the two equal after every DDL step it tries). Stamps are
+//! always read before the description they vouch for: a change committed in between
+//! is seen as a change the next time.
+
+use super::fingerprint::{self, Part, Prepared};
+use super::stamps::{self, Answer, Key, Stamp};
+use super::DbError;
+use postgres::Transaction;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// The objects that depend on the changed ones, as `pg_depend` records it, walked
+/// both ways it matters: to what depends on an object (a view, a default, an index,
+/// a foreign key), and from an internal part to what it is part of (a row type or a
+/// TOAST table to its table, a view's rule to its view, an index to its constraint).
+/// A default (pg_attrdef) is described with its table. Each object comes with the
+/// relation its description is anchored to (an index's, a trigger's, a rule's or a
+/// policy's table; a relation itself), NULL for the others.
+const DEPENDENTS_SQL: &str = "WITH RECURSIVE walk (classid, objid) AS (
+    SELECT (k OPERATOR(pg_catalog.>>) 32)::pg_catalog.oid,
+        (k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid
+    FROM pg_catalog.unnest($1::pg_catalog.int8[]) k
+  UNION
+    SELECT n.classid, n.objid
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+        WHERE d.refclassid OPERATOR(pg_catalog.=) w.classid
+          AND d.refobjid OPERATOR(pg_catalog.=) w.objid
+        UNION ALL
+        SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
+        WHERE d.classid OPERATOR(pg_catalog.=) w.classid
+          AND d.objid OPERATOR(pg_catalog.=) w.objid
+          AND d.deptype OPERATOR(pg_catalog.=) 'i'
+    ) n
+)
+SELECT (CASE WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid
+            THEN 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid ELSE w.classid END::pg_catalog.int8
+        OPERATOR(pg_catalog.<<) 32)
+    OPERATOR(pg_catalog.|) COALESCE(CASE WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid
+            THEN (SELECT a.adrelid FROM pg_catalog.pg_attrdef a WHERE a.oid OPERATOR(pg_catalog.=) w.objid)
+            ELSE w.objid END, 0::pg_catalog.oid)::pg_catalog.int8,
+    CASE WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+            THEN COALESCE((SELECT x.indrelid FROM pg_catalog.pg_index x
+                WHERE x.indexrelid OPERATOR(pg_catalog.=) w.objid), w.objid)
+        WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid
+            THEN (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid OPERATOR(pg_catalog.=) w.objid)
+        WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
+            THEN (SELECT r.ev_class FROM pg_catalog.pg_rewrite r WHERE r.oid OPERATOR(pg_catalog.=) w.objid)
+        WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid
+            THEN (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) w.objid)
+        WHEN w.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid
+            THEN (SELECT a.adrelid FROM pg_catalog.pg_attrdef a WHERE a.oid OPERATOR(pg_catalog.=) w.objid)
+        END
+FROM walk w";
+
+/// Of the objects in `$1` (keys of the catalogs in [`DESCRIBED_ONE_BY_ONE`]), those
+/// no longer in their own catalog.
+const VANISHED_SQL: &str = "WITH live (key) AS (
+    SELECT (1259::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_class x
+    UNION ALL SELECT (2606::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_constraint x
+    UNION ALL SELECT (2620::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_trigger x
+    UNION ALL SELECT (2618::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_rewrite x
+    UNION ALL SELECT (3256::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_policy x
+    UNION ALL SELECT (1247::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_type x
+    UNION ALL SELECT (1255::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) x.oid::pg_catalog.int8 FROM pg_catalog.pg_proc x
+)
+SELECT k FROM pg_catalog.unnest($1::pg_catalog.int8[]) k
+WHERE NOT (k OPERATOR(pg_catalog.=) ANY (SELECT live.key FROM live))";
+
+/// The catalogs whose objects the restricted description describes one at a time
+/// (see [`fingerprint::restricted_sql`]).
+const DESCRIBED_ONE_BY_ONE: [u32; 7] = [
+    1259, // pg_class
+    2606, // pg_constraint
+    2620, // pg_trigger
+    2618, // pg_rewrite
+    3256, // pg_policy
+    1247, // pg_type
+    1255, // pg_proc
+];
+
+fn class_of(key: Key) -> u32 {
+    (key >> 32) as u32
+}
+
+fn object_of(key: Key) -> u32 {
+    (key & 0xffff_ffff) as u32
+}
+
+/// Why the whole description was taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Whole {
+    /// There was no earlier description (or it was taken for another server version
+    /// or another airlock).
+    First,
+    /// Too many transactions since the earlier one to tell new rows by xmin.
+    OutOfReach,
+    /// Rows of a catalog stamped whole changed (catalog OID).
+    Catalog(u32),
+    /// An object of a kind not described one at a time changed or depends on what
+    /// changed (its key).
+    Object(Key),
+}
+
+/// What [`Described::refresh`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    Whole(Whole),
+    /// Nothing changed, or `changed` objects (with their dependents, `described`
+    /// in all) were described again; `counted` when every object's rows had to be
+    /// counted (rows vanished from an object without a new one).
+    Incremental {
+        changed: usize,
+        described: usize,
+        counted: bool,
+    },
+}
+
+/// A description of one database: its parts by object, the objects' stamps, and the
+/// reference snapshot the stamps were read against.
+#[derive(Clone, Debug)]
+pub struct Described {
+    /// The server version and the statements' text it was taken with.
+    basis: String,
+    reference: u64,
+    stamps: HashMap<Key, Stamp>,
+    /// Each object's parts, as [`Part::line`]s.
+    parts: KeyMap<Vec<Line>>,
+    /// Every part with its object, in the fingerprint's order (and how many times it
+    /// occurs).
+    ordered: BTreeMap<(Line, Key), u32>,
+}
+
+/// A part as the fingerprint hashes it ([`Part::line`]), shared by both maps.
+type Line = Rc<str>;
+
+/// A map by key: keys are already well spread OIDs, so a multiplication hashes them.
+type KeyMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The server version and a hash of every statement a description is made with: a
+/// description kept across runs is only used by the same airlock on the same
+/// server version.
+fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
+    let full: String = tx
+        .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
+        .map_err(|e| fingerprint_err("server version", &e))?
+        .get(0);
+    let mut h = Sha256::new();
+    for sql in [
+        fingerprint::schema_sql(version),
+        fingerprint::restricted_sql(version),
+        stamps::summary_sql(version),
+        stamps::objects_sql(version, true),
+        stamps::objects_sql(version, false),
+        DEPENDENTS_SQL.to_string(),
+    ] {
+        h.update(sql.as_bytes());
+        h.update([0]);
+    }
+    Ok(format!("{full} {}", hex::encode(&h.finalize()[..12])))
+}
+
+fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
+    DbError::Sql {
+        context: format!("fingerprint ({what})"),
+        message: super::pg_message(e),
+    }
+}
+
+fn answer(
+    tx: &mut Transaction<'_>,
+    st: &postgres::Statement,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    what: &str,
+) -> Result<Answer, DbError> {
+    let rows = tx
+        .query(st, params)
+        .map_err(|e| fingerprint_err(what, &e))?;
+    Ok(Answer::read(&rows))
+}
+
+impl Described {
+    /// The whole description, with every object's stamp (read first).
+    fn take(
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+        basis: String,
+    ) -> Result<Described, DbError> {
+        let st = prepared.get(tx, version, "stamps (every object)", |v| {
+            stamps::objects_sql(v, false)
+        })?;
+        let all = answer(tx, &st, &[&0i64], "stamps")?;
+        let snapshot = all.snapshot.ok_or_else(|| {
+            DbError::State("fingerprint: the stamps came without a snapshot".into())
+        })?;
+        let mut d = Described {
+            basis,
+            reference: snapshot.xmin,
+            stamps: all.by_key,
+            parts: KeyMap::default(),
+            ordered: BTreeMap::new(),
+        };
+        for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
+            d.insert(key, part);
+        }
+        Ok(d)
+    }
+
+    fn insert(&mut self, key: Key, part: Part) {
+        let line: Line = Rc::from(part.line());
+        *self.ordered.entry((line.clone(), key)).or_default() += 1;
+        self.parts.entry(key).or_default().push(line);
+    }
+
+    fn remove(&mut self, key: Key) {
+        for line in self.parts.remove(&key).unwrap_or_default() {
+            let entry = (line, key);
+            if let Some(n) = self.ordered.get_mut(&entry) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ordered.remove(&entry);
+                }
+            }
+        }
+    }
+
+    /// The schema fingerprint of this description (as [`fingerprint::compute`] gives
+    /// it).
+    pub fn fingerprint(&self) -> String {
+        fingerprint::digest_lines(
+            self.ordered
+                .iter()
+                .flat_map(|((line, _), n)| std::iter::repeat_n(&**line, *n as usize)),
+        )
+    }
+
+    /// Bring the description up to date (inside the pinned savepoint).
+    fn refresh(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+    ) -> Result<Refresh, DbError> {
+        let reference = self.reference as i64;
+        let st = prepared.get(tx, version, "stamps (summary)", stamps::summary_sql)?;
+        let summary = answer(tx, &st, &[&reference], "stamps")?;
+        let snapshot = summary.snapshot.ok_or_else(|| {
+            DbError::State("fingerprint: the stamps came without a snapshot".into())
+        })?;
+        if !snapshot.within_reach(self.reference) {
+            return Ok(Refresh::Whole(Whole::OutOfReach));
+        }
+        let recent: Vec<Key> = summary.by_key.keys().copied().collect();
+        if let Some(k) = recent.iter().find(|k| stamps::global(**k)) {
+            return Ok(Refresh::Whole(Whole::Catalog(class_of(*k))));
+        }
+        let keyed = if recent.is_empty() {
+            Answer::default()
+        } else {
+            let st = prepared.get(tx, version, "stamps (some objects)", |v| {
+                stamps::objects_sql(v, true)
+            })?;
+            let keys: Vec<i64> = recent.iter().map(|k| *k as i64).collect();
+            answer(tx, &st, &[&reference, &keys], "stamps")?
+        };
+        // The rows that are not recent still add up to what the other objects had:
+        // none of them lost one.
+        let recent_set: HashSet<Key> = recent.iter().copied().collect();
+        let expected = stamps::total(
+            self.stamps
+                .iter()
+                .filter(|(k, _)| !recent_set.contains(k))
+                .map(|(_, s)| s),
+        );
+        let mut actual = stamps::not_recent(&summary);
+        actual.sub(stamps::total(keyed.old.values()));
+        let mut changed: BTreeSet<Key> = recent.iter().copied().collect();
+        let mut counted = expected != actual;
+        if counted {
+            // Objects dropped since: gone from their own catalogs with all their rows.
+            let saved: Vec<i64> = self
+                .stamps
+                .keys()
+                .filter(|k| {
+                    !stamps::global(**k)
+                        && !recent_set.contains(k)
+                        && DESCRIBED_ONE_BY_ONE.contains(&class_of(**k))
+                })
+                .map(|k| *k as i64)
+                .collect();
+            let st = prepared.get(tx, version, "vanished", |_| VANISHED_SQL.to_string())?;
+            let gone: Vec<Key> = tx
+                .query(&st, &[&saved])
+                .map_err(|e| fingerprint_err("vanished", &e))?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect();
+            let mut expected = expected;
+            for k in &gone {
+                if let Some(s) = self.stamps.get(k) {
+                    expected.sub(*s);
+                }
+                changed.insert(*k);
+            }
+            counted = expected != actual;
+        }
+        let new_stamps = if counted {
+            let st = prepared.get(tx, version, "stamps (every object)", |v| {
+                stamps::objects_sql(v, false)
+            })?;
+            let all = answer(tx, &st, &[&reference], "stamps")?;
+            changed = recent.iter().copied().collect();
+            for k in self.stamps.keys().chain(all.by_key.keys()) {
+                if self.stamps.get(k) != all.by_key.get(k) {
+                    changed.insert(*k);
+                }
+            }
+            if let Some(k) = changed.iter().find(|k| stamps::global(**k)) {
+                return Ok(Refresh::Whole(Whole::Catalog(class_of(*k))));
+            }
+            Some(all.by_key)
+        } else {
+            None
+        };
+        let mut described = 0;
+        if !changed.is_empty() {
+            let keys: Vec<i64> = changed.iter().map(|k| *k as i64).collect();
+            let st = prepared.get(tx, version, "dependents", |_| DEPENDENTS_SQL.to_string())?;
+            let rows = tx
+                .query(&st, &[&keys])
+                .map_err(|e| fingerprint_err("dependents", &e))?;
+            let mut affected: BTreeSet<Key> = BTreeSet::new();
+            let mut only: BTreeSet<u32> = BTreeSet::new();
+            for r in &rows {
+                let key = r.get::<_, i64>(0) as u64;
+                if stamps::global(key) || !DESCRIBED_ONE_BY_ONE.contains(&class_of(key)) {
+                    return Ok(Refresh::Whole(Whole::Object(key)));
+                }
+                affected.insert(key);
+                only.insert(object_of(key));
+                if let Some(anchor) = r.get::<_, Option<u32>>(1) {
+                    only.insert(anchor);
+                }
+            }
+            let only: Vec<u32> = only.into_iter().collect();
+            let fresh = fingerprint::described_parts(tx, prepared, version, Some(&only))?;
+            for k in &affected {
+                self.remove(*k);
+            }
+            for (k, p) in fresh {
+                if affected.contains(&k) {
+                    self.insert(k, p);
+                }
+            }
+            described = affected.len();
+        }
+        match new_stamps {
+            Some(all) => self.stamps = all,
+            None => {
+                for k in &changed {
+                    match keyed.by_key.get(k) {
+                        Some(s) => self.stamps.insert(*k, *s),
+                        None => self.stamps.remove(k),
+                    };
+                }
+            }
+        }
+        self.reference = snapshot.xmin;
+        Ok(Refresh::Incremental {
+            changed: changed.len(),
+            described,
+            counted,
+        })
+    }
+}
+
+/// The fingerprints of one target's deploy: the description kept between them (and,
+/// when this host remembers descriptions, between runs).
+pub struct Tracker {
+    prepared: Prepared,
+    described: Option<Described>,
+    /// Where this host keeps the target's description; `None`: not kept.
+    cache: Option<PathBuf>,
+    loaded: bool,
+    /// What the last [`Tracker::fingerprint`] did.
+    pub last: Option<Refresh>,
+}
+
+impl Tracker {
+    /// A tracker that keeps the description of (`system_identifier`, `database`)
+    /// between runs when `keep` is set.
+    pub fn new(system_identifier: &str, database: &str, keep: bool) -> Tracker {
+        Tracker {
+            prepared: Prepared::default(),
+            described: None,
+            cache: keep.then(|| cache_file(system_identifier, database)),
+            loaded: false,
+            last: None,
+        }
+    }
+
+    /// The schema fingerprint now (64 hex), inside the caller's transaction (only
+    /// reads; the transaction's settings are left as they were).
+    pub fn fingerprint(&mut self, tx: &mut Transaction<'_>) -> Result<String, DbError> {
+        let version = fingerprint::pin(tx)?;
+        let basis = basis(tx, version)?;
+        if !self.loaded {
+            self.loaded = true;
+            if let Some(path) = &self.cache {
+                self.described = load(path).filter(|d| d.basis == basis);
+            }
+        }
+        let refresh = match self.described.as_mut() {
+            Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,
+            _ => Refresh::Whole(Whole::First),
+        };
+        if let Refresh::Whole(_) = refresh {
+            self.described = Some(Described::take(tx, &mut self.prepared, version, basis)?);
+        }
+        fingerprint::unpin(tx)?;
+        self.last = Some(refresh);
+        Ok(self
+            .described
+            .as_ref()
+            .expect("described above")
+            .fingerprint())
+    }
+
+    /// Keep the description for the next run (after a commit); a failure is only a
+    /// warning, as the next run then takes the whole description.
+    pub fn keep(&self) -> Option<String> {
+        let (Some(path), Some(d)) = (&self.cache, &self.described) else {
+            return None;
+        };
+        save(path, d).err().map(|e| {
+            format!(
+                "warning: could not keep the schema description in {}: {e}",
+                path.display()
+            )
+        })
+    }
+}
+
+/// Where this host keeps a target's description:
+/// `descriptions/<system identifier>/<database name as hex>.bin` in the state
+/// directory (next to the remembered ledger heads).
+pub fn cache_file(system_identifier: &str, database: &str) -> PathBuf {
+    let sys = if system_identifier.is_empty() {
+        "unknown-system"
+    } else {
+        system_identifier
+    };
+    super::remembered::state_dir()
+        .join("descriptions")
+        .join(sys)
+        .join(format!("{}.bin", hex::encode(database.as_bytes())))
+}
+
+const MAGIC: &[u8] = b"airlock-description/1\n";
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn encode(d: &Described) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    put_str(&mut out, &d.basis);
+    out.extend_from_slice(&d.reference.to_le_bytes());
+    out.extend_from_slice(&(d.stamps.len() as u64).to_le_bytes());
+    for (k, s) in &d.stamps {
+        for v in [*k as i64, s.rows, s.w1, s.w2] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    // In the fingerprint's order, so that reading them back needs no sorting.
+    out.extend_from_slice(&(d.ordered.len() as u64).to_le_bytes());
+    for ((line, key), n) in &d.ordered {
+        out.extend_from_slice(&key.to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+        put_str(&mut out, line);
+    }
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+/// Reads what [`encode`] wrote; `None` for anything else (a damaged or foreign file
+/// is not used: the whole description is taken instead).
+fn decode(bytes: &[u8]) -> Option<Described> {
+    let (body, sum) = bytes.split_at(bytes.len().checked_sub(32)?);
+    if Sha256::digest(body).as_slice() != sum || !body.starts_with(MAGIC) {
+        return None;
+    }
+    let mut r = Reader {
+        bytes: &body[MAGIC.len()..],
+    };
+    let basis = r.string()?;
+    let reference = r.u64()?;
+    let n = r.u64()?;
+    let mut stamps = HashMap::with_capacity(n.min(1 << 24) as usize);
+    for _ in 0..n {
+        let k = r.u64()?;
+        let s = Stamp {
+            rows: r.u64()? as i64,
+            w1: r.u64()? as i64,
+            w2: r.u64()? as i64,
+        };
+        stamps.insert(k, s);
+    }
+    let n = r.u64()?;
+    let mut parts: KeyMap<Vec<Line>> = KeyMap::default();
+    let mut sorted: Vec<((Line, Key), u32)> = Vec::with_capacity(n.min(1 << 24) as usize);
+    for _ in 0..n {
+        let key = r.u64()?;
+        let count = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+        let line: Line = Rc::from(r.string()?);
+        let entry = (line.clone(), key);
+        if count == 0 || sorted.last().is_some_and(|(last, _)| *last >= entry) {
+            return None;
+        }
+        for _ in 0..count {
+            parts.entry(key).or_default().push(line.clone());
+        }
+        sorted.push((entry, count));
+    }
+    r.bytes.is_empty().then_some(Described {
+        basis,
+        reference,
+        stamps,
+        parts,
+        ordered: sorted.into_iter().collect(),
+    })
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (a, b) = self.bytes.split_at(n);
+        self.bytes = b;
+        Some(a)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let n = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+fn load(path: &std::path::Path) -> Option<Described> {
+    decode(&std::fs::read(path).ok()?)
+}
+
+fn save(path: &std::path::Path, d: &Described) -> std::io::Result<()> {
+    let dir = path.parent().expect("a cache file has a directory");
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, &encode(d))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Described {
+        let mut stamps = HashMap::new();
+        stamps.insert(
+            (1259u64 << 32) | 16390,
+            Stamp {
+                rows: 9,
+                w1: -3,
+                w2: 7,
+            },
+        );
+        let mut parts = HashMap::new();
+        parts.insert(
+            (1259u64 << 32) | 16390,
+            vec![Part {
+                kind: "table".into(),
+                name: "public.t".into(),
+                hash: "ab".repeat(32),
+            }],
+        );
+        let mut d = Described {
+            basis: "15.4 abc".into(),
+            reference: 7_000_000_123,
+            stamps,
+            parts: KeyMap::default(),
+            ordered: BTreeMap::new(),
+        };
+        for (k, list) in parts {
+            for p in list {
+                d.insert(k, p);
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn a_kept_description_reads_back_as_it_was_written() {
+        let d = sample();
+        let back = decode(&encode(&d)).expect("decodes");
+        assert_eq!(back.basis, d.basis);
+        assert_eq!(back.reference, d.reference);
+        assert_eq!(back.stamps, d.stamps);
+        assert_eq!(back.fingerprint(), d.fingerprint());
+    }
+
+    #[test]
+    fn a_damaged_or_cut_description_is_not_used() {
+        let bytes = encode(&sample());
+        for i in [0, MAGIC.len() + 3, bytes.len() / 2, bytes.len() - 1] {
+            let mut b = bytes.clone();
+            b[i] ^= 1;
+            assert!(decode(&b).is_none(), "byte {i} flipped");
+        }
+        assert!(decode(&bytes[..bytes.len() - 1]).is_none());
+        assert!(decode(&[]).is_none());
+    }
+}

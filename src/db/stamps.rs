@@ -1,0 +1,547 @@
+//! Catalog stamps: which described objects may have changed since the schema
+//! description was last taken, found without describing anything.
+//!
+//! Every catalog row the description (fingerprint.sql) reads belongs to one described
+//! object, its *key* (catalog OID × 2^32 + object OID): a column's row to its
+//! relation, an enum label to its type, a comment to what it comments on. An object's
+//! *stamp* is how many rows it has, plus sums of what PostgreSQL updates in place
+//! (an index's state flags) or what is stamped by content. A row is *recent* when its
+//! xmin is not before a reference snapshot's xmin: every row inserted after that
+//! snapshot is recent (its transaction had not started, or was running, then). A row
+//! that is not recent existed at the reference snapshot, and can only have vanished
+//! since (UPDATE makes a new, recent version): so when the rows that are not recent
+//! still add up to what was counted then, every object without a recent row is as it
+//! was, and only the objects with one need describing again.
+//!
+//! Rows of what initdb made (OID below 16384, or in pg_catalog), and every row of the
+//! catalogs whose objects are not re-described one by one (schemas, roles,
+//! extensions, operators and their classes, collations, text search, foreign data,
+//! languages, publications, subscriptions, statistics objects, default and initial
+//! privileges, tablespaces), belong to one key per catalog, [`global`]: when such a
+//! key changes, the whole description is taken again.
+//!
+//! Invariant: the comparison "not before" is PostgreSQL's modulo 2^32 (through
+//! `age()`), so it holds while fewer than 2^31 transactions separate the reference
+//! from now; callers check that ([`Snapshot::within_reach`]).
+//! Every statement here names only pg_catalog objects (the fingerprint's unit test
+//! parses them).
+
+use std::collections::HashMap;
+
+/// A described object: catalog OID × 2^32 + object OID.
+pub type Key = u64;
+
+/// The key of the rows that belong to a whole catalog (see the module text).
+pub fn global(key: Key) -> bool {
+    key & 0xffff_ffff == 0
+}
+
+/// An object's rows: how many, and sums (two 32-bit halves) of their weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub rows: i64,
+    pub w1: i64,
+    pub w2: i64,
+}
+
+impl Stamp {
+    fn add(&mut self, o: Stamp) {
+        self.rows += o.rows;
+        self.w1 = self.w1.wrapping_add(o.w1);
+        self.w2 = self.w2.wrapping_add(o.w2);
+    }
+
+    pub fn sub(&mut self, o: Stamp) {
+        self.rows -= o.rows;
+        self.w1 = self.w1.wrapping_sub(o.w1);
+        self.w2 = self.w2.wrapping_sub(o.w2);
+    }
+}
+
+/// The 64-bit transaction IDs bounding a statement's snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every transaction before it had ended.
+    pub xmin: u64,
+    /// The next transaction ID to be assigned.
+    pub xmax: u64,
+}
+
+impl Snapshot {
+    /// Whether rows made since `reference` can still be told by xmin (fewer than 2^31
+    /// transactions in between, with a margin).
+    pub fn within_reach(&self, reference: u64) -> bool {
+        self.xmax >= reference && self.xmax - reference < (1 << 30)
+    }
+}
+
+/// One catalog the description reads rows of.
+struct Source {
+    /// The FROM clause: one catalog (or view), aliased `x`.
+    from: &'static str,
+    /// The key's catalog OID (SQL).
+    class: &'static str,
+    /// The object OID (SQL); its rows belong to the catalog's key when `builtin`.
+    object: &'static str,
+    /// Rows of what initdb made (SQL condition).
+    builtin: &'static str,
+    /// Stamped by row version (xmin), or by `weight` alone (content).
+    versioned: bool,
+    /// What a row adds to the sums (SQL int8), beyond being counted.
+    weight: Option<&'static str>,
+    /// The column the objects wanted by a keyed query are looked up by; `None` for a
+    /// catalog stamped whole (a keyed query never asks for it).
+    by: Option<&'static str>,
+    /// Rows that count (SQL condition).
+    filter: &'static str,
+}
+
+const CLASS: &str = "'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid";
+macro_rules! below {
+    ($col:literal) => {
+        concat!($col, " OPERATOR(pg_catalog.<) 16384::pg_catalog.oid")
+    };
+}
+
+macro_rules! in_catalog {
+    ($col:literal, $nsp:literal) => {
+        concat!(
+            $col,
+            " OPERATOR(pg_catalog.<) 16384::pg_catalog.oid OR ",
+            $nsp,
+            " OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid"
+        )
+    };
+}
+
+/// A catalog whose rows belong to its own objects (by `oid`).
+const fn own(from: &'static str, class: &'static str, builtin: &'static str) -> Source {
+    Source {
+        from,
+        class,
+        object: "x.oid",
+        builtin,
+        versioned: true,
+        weight: None,
+        by: Some("x.oid"),
+        filter: "",
+    }
+}
+
+/// A catalog whose rows belong to another object (`object`, looked up by it).
+const fn part_of(
+    from: &'static str,
+    class: &'static str,
+    object: &'static str,
+    builtin: &'static str,
+) -> Source {
+    Source {
+        from,
+        class,
+        object,
+        builtin,
+        versioned: true,
+        weight: None,
+        by: Some(object),
+        filter: "",
+    }
+}
+
+/// A catalog stamped whole, by row version.
+const fn whole(from: &'static str) -> Source {
+    Source {
+        from,
+        class: "x.tableoid",
+        object: "0",
+        builtin: "",
+        versioned: true,
+        weight: None,
+        by: None,
+        filter: "",
+    }
+}
+
+/// A catalog stamped whole, by what this role may read of each row.
+const fn by_content(from: &'static str, class: &'static str, content: &'static str) -> Source {
+    Source {
+        from,
+        class,
+        object: "0",
+        builtin: "",
+        versioned: false,
+        weight: Some(content),
+        by: None,
+        filter: "",
+    }
+}
+
+/// Every catalog row the description reads, by the object it belongs to.
+fn sources(server_version_num: u32) -> Vec<Source> {
+    let mut v = vec![
+        own(
+            "pg_catalog.pg_class x",
+            CLASS,
+            in_catalog!("x.oid", "x.relnamespace"),
+        ),
+        part_of("pg_catalog.pg_attribute x", CLASS, "x.attrelid", below!("x.attrelid")),
+        part_of("pg_catalog.pg_attrdef x", CLASS, "x.adrelid", below!("x.adrelid")),
+        // The state flags CREATE/DROP INDEX CONCURRENTLY set are updated in place.
+        Source {
+            weight: Some(
+                "(CASE WHEN x.indisvalid THEN 1 ELSE 0 END OPERATOR(pg_catalog.+) \
+                 CASE WHEN x.indisready THEN 2 ELSE 0 END OPERATOR(pg_catalog.+) \
+                 CASE WHEN x.indislive THEN 4 ELSE 0 END)::pg_catalog.int8",
+            ),
+            ..part_of(
+                "pg_catalog.pg_index x",
+                CLASS,
+                "x.indexrelid",
+                below!("x.indexrelid"),
+            )
+        },
+        part_of("pg_catalog.pg_inherits x", CLASS, "x.inhrelid", below!("x.inhrelid")),
+        part_of("pg_catalog.pg_sequence x", CLASS, "x.seqrelid", below!("x.seqrelid")),
+        part_of(
+            "pg_catalog.pg_partitioned_table x",
+            CLASS,
+            "x.partrelid",
+            below!("x.partrelid"),
+        ),
+        part_of("pg_catalog.pg_foreign_table x", CLASS, "x.ftrelid", below!("x.ftrelid")),
+        own(
+            "pg_catalog.pg_constraint x",
+            "'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid",
+            below!("x.oid"),
+        ),
+        own(
+            "pg_catalog.pg_trigger x",
+            "'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid",
+            below!("x.oid"),
+        ),
+        own(
+            "pg_catalog.pg_rewrite x",
+            "'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid",
+            below!("x.oid"),
+        ),
+        own(
+            "pg_catalog.pg_policy x",
+            "'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid",
+            below!("x.oid"),
+        ),
+        own(
+            "pg_catalog.pg_type x",
+            TYPE,
+            in_catalog!("x.oid", "x.typnamespace"),
+        ),
+        part_of("pg_catalog.pg_enum x", TYPE, "x.enumtypid", below!("x.enumtypid")),
+        part_of("pg_catalog.pg_range x", TYPE, "x.rngtypid", below!("x.rngtypid")),
+        own(
+            "pg_catalog.pg_proc x",
+            PROC,
+            in_catalog!("x.oid", "x.pronamespace"),
+        ),
+        part_of(
+            "pg_catalog.pg_aggregate x",
+            PROC,
+            "x.aggfnoid::pg_catalog.oid",
+            "x.aggfnoid::pg_catalog.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid",
+        ),
+        // What is said about an object elsewhere: comments, security labels, and the
+        // dependencies the description shows (extension membership; every other kind
+        // counts too, which only makes more objects look changed).
+        part_of("pg_catalog.pg_description x", "x.classoid", "x.objoid", below!("x.objoid")),
+        part_of("pg_catalog.pg_seclabel x", "x.classoid", "x.objoid", below!("x.objoid")),
+        part_of("pg_catalog.pg_depend x", "x.classid", "x.objid", below!("x.objid")),
+        Source {
+            filter: "NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_temp_') \
+                     AND NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_toast_temp_')",
+            ..whole("pg_catalog.pg_namespace x")
+        },
+        // pg_authid is not readable by everyone; a password is in no description.
+        by_content(
+            "pg_catalog.pg_roles x",
+            "'pg_catalog.pg_authid'::pg_catalog.regclass::pg_catalog.oid",
+            "pg_catalog.hashtextextended(ROW(x.oid, x.rolname)::pg_catalog.text, 0)",
+        ),
+        by_content(
+            "pg_catalog.pg_user_mappings x",
+            "'pg_catalog.pg_user_mapping'::pg_catalog.regclass::pg_catalog.oid",
+            "pg_catalog.hashtextextended(ROW(x.umid, x.srvid, x.umuser, x.umoptions)::pg_catalog.text, 0)",
+        ),
+    ];
+    // What anyone may read of a subscription (its connection string is superuser-only).
+    v.push(by_content(
+        "pg_catalog.pg_subscription x",
+        "'pg_catalog.pg_subscription'::pg_catalog.regclass::pg_catalog.oid",
+        if server_version_num >= 150000 {
+            SUBSCRIPTION_15
+        } else if server_version_num >= 140000 {
+            SUBSCRIPTION_14
+        } else {
+            SUBSCRIPTION_13
+        },
+    ));
+    for from in [
+        "pg_catalog.pg_extension x",
+        "pg_catalog.pg_operator x",
+        "pg_catalog.pg_opclass x",
+        "pg_catalog.pg_opfamily x",
+        "pg_catalog.pg_amop x",
+        "pg_catalog.pg_amproc x",
+        "pg_catalog.pg_am x",
+        "pg_catalog.pg_cast x",
+        "pg_catalog.pg_collation x",
+        "pg_catalog.pg_conversion x",
+        "pg_catalog.pg_ts_parser x",
+        "pg_catalog.pg_ts_template x",
+        "pg_catalog.pg_ts_dict x",
+        "pg_catalog.pg_ts_config x",
+        "pg_catalog.pg_ts_config_map x",
+        "pg_catalog.pg_foreign_data_wrapper x",
+        "pg_catalog.pg_foreign_server x",
+        "pg_catalog.pg_language x",
+        "pg_catalog.pg_transform x",
+        "pg_catalog.pg_event_trigger x",
+        "pg_catalog.pg_publication x",
+        "pg_catalog.pg_publication_rel x",
+        "pg_catalog.pg_statistic_ext x",
+        "pg_catalog.pg_default_acl x",
+        "pg_catalog.pg_init_privs x",
+        "pg_catalog.pg_tablespace x",
+    ] {
+        v.push(whole(from));
+    }
+    if server_version_num >= 150000 {
+        v.push(whole("pg_catalog.pg_publication_namespace x"));
+    }
+    v
+}
+
+const TYPE: &str = "'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid";
+const PROC: &str = "'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid";
+
+macro_rules! subscription {
+    ($($extra:literal),*) => {
+        concat!(
+            "pg_catalog.hashtextextended(ROW(x.oid, x.subdbid, x.subname, x.subowner, \
+             x.subenabled, x.subslotname, x.subsynccommit, x.subpublications",
+            $(", ", $extra,)*
+            ")::pg_catalog.text, 0)"
+        )
+    };
+}
+const SUBSCRIPTION_13: &str = subscription!();
+const SUBSCRIPTION_14: &str = subscription!("x.subbinary", "x.substream");
+const SUBSCRIPTION_15: &str = subscription!(
+    "x.subbinary",
+    "x.substream",
+    "x.subtwophasestate",
+    "x.subdisableonerr"
+);
+
+impl Source {
+    fn key(&self) -> String {
+        let object = if self.builtin.is_empty() {
+            self.object.to_string()
+        } else {
+            format!(
+                "CASE WHEN {} THEN 0::pg_catalog.oid ELSE {} END",
+                self.builtin, self.object
+            )
+        };
+        format!(
+            "(({})::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) ({object})::pg_catalog.int8",
+            self.class
+        )
+    }
+
+    /// The weight's two halves (SQL int4 each).
+    fn halves(&self) -> (String, String) {
+        match self.weight {
+            None => ("0".into(), "0".into()),
+            Some(w) => (
+                format!("(({w}) OPERATOR(pg_catalog.>>) 32)::pg_catalog.int4"),
+                format!(
+                    "((({w}) OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8) \
+                     OPERATOR(pg_catalog.-) 2147483648::pg_catalog.int8)::pg_catalog.int4"
+                ),
+            ),
+        }
+    }
+
+    /// Whether a row is recent: its xmin not before the reference (SQL).
+    fn recent(&self) -> &'static str {
+        if self.versioned {
+            "pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_ref FROM here)"
+        } else {
+            "false"
+        }
+    }
+
+    fn filter(&self) -> String {
+        if self.filter.is_empty() {
+            "true".into()
+        } else {
+            format!("({})", self.filter)
+        }
+    }
+}
+
+/// Units of `age()` for the reference transaction ID `$1` (an xid8 as int8): rows with
+/// an `age(xmin)` of at most this are recent. `age()` gives 2^31 - 1 for the
+/// bootstrap's rows, which are never recent.
+const HERE: &str = "here AS MATERIALIZED (
+    SELECT pg_catalog.age((($1::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296::pg_catalog.int8)::pg_catalog.text)::pg_catalog.xid) AS age_ref,
+        pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 AS xmin64,
+        pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 AS xmax64
+)";
+
+/// The snapshot row every statement ends with: ('snapshot', NULL, xmin, xmax, 0).
+const SNAPSHOT_ROW: &str = "SELECT 'snapshot', NULL::pg_catalog.int8, here.xmin64, here.xmax64, 0::pg_catalog.int8 FROM here";
+
+/// The summary at reference `$1`: per catalog, every row counted ('all', NULL, rows,
+/// w1, w2), and the recent rows by object ('recent', key, rows, w1, w2); then the
+/// snapshot. Two plain scans a catalog: counting every row needs no expression, and
+/// the recent ones are found by a filter on xmin alone.
+pub fn summary_sql(server_version_num: u32) -> String {
+    let mut parts = vec![];
+    for s in sources(server_version_num) {
+        let (w1, w2) = s.halves();
+        parts.push(format!(
+            "SELECT 'all'::pg_catalog.text, NULL::pg_catalog.int8, pg_catalog.count(*), \
+             COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
+             FROM {} WHERE {}",
+            s.from,
+            s.filter()
+        ));
+        if s.versioned {
+            parts.push(format!(
+                "SELECT 'recent', {key}, pg_catalog.count(*), \
+                 COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
+                 FROM {} WHERE {} AND {} GROUP BY 2",
+                s.from,
+                s.filter(),
+                s.recent(),
+                key = s.key()
+            ));
+        }
+    }
+    parts.push(SNAPSHOT_ROW.into());
+    format!("WITH {HERE}\n{}", parts.join("\nUNION ALL\n"))
+}
+
+/// Per object (those in `$2`, an int8[] of keys, or every one): ('object', key, rows,
+/// w1, w2) over all its rows and ('old', key, rows, w1, w2) over those that are not
+/// recent at reference `$1`; then the snapshot.
+pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
+    let mut branches = vec![];
+    for s in sources(server_version_num) {
+        let restrict = match (keyed, s.by) {
+            (false, _) => String::new(),
+            (true, None) => continue,
+            (true, Some(col)) => format!(
+                " AND {col} OPERATOR(pg_catalog.=) ANY ((SELECT here.only FROM here)::pg_catalog.oid[])"
+            ),
+        };
+        let (w1, w2) = s.halves();
+        branches.push(format!(
+            "SELECT {} AS key, {w1} AS w1, {w2} AS w2, {} AS recent FROM {} WHERE {}{restrict}",
+            s.key(),
+            s.recent(),
+            s.from,
+            s.filter()
+        ));
+    }
+    let (here, wanted) = if keyed {
+        (
+            HERE.replace(
+                " AS xmax64\n)",
+                " AS xmax64,\n        ARRAY(SELECT (k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+                 FROM pg_catalog.unnest($2::pg_catalog.int8[]) k) AS only\n)",
+            ),
+            "WHERE r.key OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) ",
+        )
+    } else {
+        (HERE.to_string(), "")
+    };
+    format!(
+        "WITH {here},
+rows AS (
+{}
+)
+SELECT 'object'::pg_catalog.text, r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2)
+FROM rows r {wanted}GROUP BY r.key
+UNION ALL
+SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2)
+FROM rows r {}NOT r.recent GROUP BY r.key
+UNION ALL
+{SNAPSHOT_ROW}",
+        branches.join("\nUNION ALL\n"),
+        if keyed {
+            format!("{wanted}AND ")
+        } else {
+            "WHERE ".into()
+        }
+    )
+}
+
+/// One statement's answer, as [`summary_sql`] and [`objects_sql`] give it.
+#[derive(Debug, Default)]
+pub struct Answer {
+    /// ('all'): every row counted, every catalog together.
+    pub all: Stamp,
+    /// ('recent' or 'object'): by object.
+    pub by_key: HashMap<Key, Stamp>,
+    /// ('recent' summed, or 'old'): by object.
+    pub old: HashMap<Key, Stamp>,
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Answer {
+    /// Read rows of (what, key, rows, w1, w2).
+    pub fn read(rows: &[postgres::Row]) -> Answer {
+        let mut a = Answer::default();
+        for r in rows {
+            let what: &str = r.get(0);
+            let key: Option<i64> = r.get(1);
+            let stamp = Stamp {
+                rows: r.get::<_, Option<i64>>(2).unwrap_or(0),
+                w1: r.get::<_, Option<i64>>(3).unwrap_or(0),
+                w2: r.get::<_, Option<i64>>(4).unwrap_or(0),
+            };
+            match (what, key) {
+                ("all", _) => a.all.add(stamp),
+                ("recent" | "object", Some(k)) => a.by_key.entry(k as u64).or_default().add(stamp),
+                ("old", Some(k)) => a.old.entry(k as u64).or_default().add(stamp),
+                ("snapshot", _) => {
+                    a.snapshot = Some(Snapshot {
+                        xmin: stamp.rows as u64,
+                        xmax: stamp.w1 as u64,
+                    })
+                }
+                _ => {}
+            }
+        }
+        a
+    }
+}
+
+/// The rows not recent at the reference, every catalog together: every row counted
+/// less the recent ones.
+pub fn not_recent(summary: &Answer) -> Stamp {
+    let mut s = summary.all;
+    for r in summary.by_key.values() {
+        s.sub(*r);
+    }
+    s
+}
+
+/// The sum of these stamps.
+pub fn total<'a>(stamps: impl Iterator<Item = &'a Stamp>) -> Stamp {
+    let mut s = Stamp::default();
+    for x in stamps {
+        s.add(*x);
+    }
+    s
+}
+
