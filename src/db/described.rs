@@ -608,6 +608,15 @@ fn save(path: &std::path::Path, d: &Described) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Every statement of this module (for the fingerprint's unit test, which parses them).
+#[cfg(all(test, feature = "pg-parser"))]
+pub(crate) fn statements() -> Vec<(&'static str, String)> {
+    vec![
+        ("dependents", DEPENDENTS_SQL.into()),
+        ("vanished", VANISHED_SQL.into()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

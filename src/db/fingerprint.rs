@@ -934,6 +934,28 @@ mod tests {
             ("schema (PostgreSQL 15+)".into(), schema_sql(150000)),
             ("schema (PostgreSQL 14)".into(), schema_sql(140000)),
             ("schema (PostgreSQL 13)".into(), schema_sql(130000)),
+            ("restricted (PostgreSQL 15+)".into(), restricted_sql(150000)),
+            ("restricted (PostgreSQL 13)".into(), restricted_sql(130000)),
+            (
+                "stamps summary (15+)".into(),
+                super::super::stamps::summary_sql(150000),
+            ),
+            (
+                "stamps summary (14)".into(),
+                super::super::stamps::summary_sql(140000),
+            ),
+            (
+                "stamps summary (13)".into(),
+                super::super::stamps::summary_sql(130000),
+            ),
+            (
+                "stamps by object".into(),
+                super::super::stamps::objects_sql(150000, true),
+            ),
+            (
+                "stamps of every object".into(),
+                super::super::stamps::objects_sql(150000, false),
+            ),
             ("tables".into(), with_ledger(TABLES_SQL)),
             ("rows".into(), per_table_sql(ROWS_SQL, &t)),
             ("data".into(), per_table_sql(DATA_SQL, &t)),
@@ -951,6 +973,13 @@ mod tests {
                 begin_at("00000003-0000001B-1"),
             ),
         ]
+        .into_iter()
+        .chain(
+            super::super::described::statements()
+                .into_iter()
+                .map(|(what, sql)| (what.to_string(), sql)),
+        )
+        .collect()
     }
 
     fn strings(list: &Value) -> Vec<String> {

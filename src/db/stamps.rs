@@ -407,7 +407,8 @@ pub fn summary_sql(server_version_num: u32) -> String {
     let mut parts = vec![];
     for s in sources(server_version_num) {
         let (w1, w2) = s.halves();
-        parts.push(format!(
+        let mut branches = vec![];
+        branches.push(format!(
             "SELECT 'all'::pg_catalog.text, NULL::pg_catalog.int8, pg_catalog.count(*), \
              COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
              FROM {} WHERE {}",
@@ -415,7 +416,7 @@ pub fn summary_sql(server_version_num: u32) -> String {
             s.filter()
         ));
         if s.versioned {
-            parts.push(format!(
+            branches.push(format!(
                 "SELECT 'recent', {key}, pg_catalog.count(*), \
                  COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
                  FROM {} WHERE {} AND {} GROUP BY 2",
@@ -425,6 +426,12 @@ pub fn summary_sql(server_version_num: u32) -> String {
                 key = s.key()
             ));
         }
+        // One branch a catalog (a chain of set operations as long as the catalog
+        // list is more than the parser's tree depth allows twice over).
+        parts.push(format!(
+            "SELECT * FROM ({}) c",
+            branches.join(" UNION ALL ")
+        ));
     }
     parts.push(SNAPSHOT_ROW.into());
     format!("WITH {HERE}\n{}", parts.join("\nUNION ALL\n"))
@@ -544,4 +551,3 @@ pub fn total<'a>(stamps: impl Iterator<Item = &'a Stamp>) -> Stamp {
     }
     s
 }
-
