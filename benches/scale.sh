@@ -6,7 +6,8 @@
 #   rehearse     a one-statement bundle (gate, tier, rollback) on a clone
 #   fingerprint  --data, --data-strict and --rows (format 2; AIRLOCK_OLD= compares
 #                another build, e.g. the previous release, once)
-#   apply        the one-statement tier, then its rollback (not timed)
+#   apply        the one-statement tier, then its rollback: once with nothing kept on
+#                this host (a whole description), then median of RUNS
 #   gate         the bundle's gate
 #
 #   benches/scale.sh [options]
@@ -164,14 +165,23 @@ want data && measure "fingerprint --data" "$A" --json fingerprint --data --db "$
 want strict && measure "fingerprint --data-strict" "$A" --json fingerprint --data-strict --db "$CONN"
 want rows && measure "fingerprint --rows" "$A" --json fingerprint --rows --db "$CONN"
 if want apply; then
-  ts=()
+  # The first apply on a host describes the whole schema (nothing kept yet); later
+  # ones describe what changed since the description this host kept (src/db/described.rs).
+  deploy() { # COMMAND: its time in ms, or nothing when it failed
+    local s; s=$(now_ms)
+    "$A" "$1" b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>err.txt || { cat err.txt >&2; return 1; }
+    echo $(( $(now_ms) - s ))
+  }
+  rm -rf "$AIRLOCK_STATE_DIR/descriptions"
+  first=$(deploy apply) && first_back=$(deploy rollback)
+  ts=() rs=()
   for _ in $(seq 1 "$RUNS"); do
-    s=$(now_ms)
-    "$A" apply b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>err.txt || { cat err.txt >&2; break; }
-    ts+=($(( $(now_ms) - s )))
-    "$A" rollback b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>&1
+    t=$(deploy apply) || break; ts+=("$t")
+    t=$(deploy rollback) || break; rs+=("$t")
   done
+  printf '| apply (one-statement tier), first on this host / its rollback | %s / %s | | |\n' "${first:-FAILED}" "${first_back:-FAILED}"
   printf '| apply (one-statement tier) | %s | | |\n' "$(printf '%s\n' "${ts[@]}" | median)"
+  printf '| rollback | %s | | |\n' "$(printf '%s\n' "${rs[@]}" | median)"
 fi
 want gate && measure "gate" "$A" gate b.tar.gz --trust k.pub --db "$CONN" --quiet
 if want old && [ -n "${AIRLOCK_OLD:-}" ]; then

@@ -440,6 +440,7 @@ impl Tracker {
     /// The schema fingerprint now (64 hex), inside the caller's transaction (only
     /// reads; the transaction's settings are left as they were).
     pub fn fingerprint(&mut self, tx: &mut Transaction<'_>) -> Result<String, DbError> {
+        self.prepared.ready(tx)?;
         let version = fingerprint::pin(tx)?;
         let basis = basis(tx, version)?;
         if !self.loaded {

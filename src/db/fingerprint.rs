@@ -454,11 +454,25 @@ fn text(row: &[Option<String>], i: usize) -> String {
 /// transaction, no TEMP privilege) the plan is simply made again when needed.
 #[derive(Default)]
 pub struct Prepared {
+    ready: bool,
     version: u32,
     statements: std::collections::HashMap<&'static str, postgres::Statement>,
 }
 
 impl Prepared {
+    /// Puts the temporary schema in use ([`TEMP_SCHEMA`]) before the first statement
+    /// is prepared on this connection; outside the pinned savepoint, whose rollback
+    /// would undo it.
+    pub(crate) fn ready(&mut self, tx: &mut Transaction<'_>) -> Result<(), DbError> {
+        if !self.ready {
+            self.ready = true;
+            if tx.batch_execute(TEMP_SCHEMA).is_err() {
+                batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
+            }
+        }
+        Ok(())
+    }
+
     /// The statement `name` for `version` (its text from `sql`), prepared now if it
     /// was not yet on this connection.
     pub(crate) fn get(
@@ -474,9 +488,6 @@ impl Prepared {
         }
         if let Some(st) = self.statements.get(name) {
             return Ok(st.clone());
-        }
-        if self.statements.is_empty() && tx.batch_execute(TEMP_SCHEMA).is_err() {
-            batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
         }
         let st = tx
             .prepare(&sql(version))

@@ -8,7 +8,7 @@
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
 use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, Session};
-use super::fingerprint;
+use super::described::Tracker;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::{ledger, remembered, sql_err, DbError};
 use crate::exit::Exit;
@@ -566,11 +566,13 @@ fn checks_in(
             }
         }
     } else if let Some(last) = &st.last_apply {
-        match fingerprint::compute(tx) {
-            Ok(fp) if fp.fingerprint == last.fingerprint_after => {
+        // The description this host kept (read, never kept: nothing commits here).
+        let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+        match tracker.fingerprint(tx) {
+            Ok(fp) if *fp == last.fingerprint_after => {
                 let d = format!(
                     "no drift: schema fingerprint {} is what ledger seq {} left",
-                    fp.short(),
+                    crate::report::short(&fp),
                     last.seq
                 );
                 report.push(Check::ok(CheckName::Drift, d.clone()));
@@ -579,7 +581,7 @@ fn checks_in(
             Ok(fp) => {
                 let d = format!(
                     "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
-                    fp.short(),
+                    crate::report::short(&fp),
                     last.seq,
                     crate::report::short(&last.fingerprint_after)
                 );
@@ -597,7 +599,7 @@ fn checks_in(
                             "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
                             last.seq,
                             last.tier_names().join(", "),
-                            fp.short(),
+                            crate::report::short(&fp),
                             crate::report::short(&last.fingerprint_after)
                         )),
                     );
