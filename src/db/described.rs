@@ -17,7 +17,7 @@
 //! always read before the description they vouch for: a change committed in between
 //! is seen as a change the next time.
 
-use super::fingerprint::{self, Part, Prepared};
+use super::fingerprint::{self, fingerprint_err, Part, Prepared};
 use super::stamps::{self, Answer, Key, Stamp};
 use super::DbError;
 use postgres::Transaction;
@@ -195,13 +195,6 @@ fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
         h.update([0]);
     }
     Ok(format!("{full} {}", hex::encode(&h.finalize()[..12])))
-}
-
-fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
-    DbError::Sql {
-        context: format!("fingerprint ({what})"),
-        message: super::pg_message(e),
-    }
 }
 
 fn answer(
@@ -420,6 +413,9 @@ pub struct Tracker {
     /// Where this host keeps the target's description; `None`: not kept.
     cache: Option<PathBuf>,
     loaded: bool,
+    /// The basis for the server version this connection has ([`basis`]), worked out
+    /// once.
+    basis: Option<(u32, String)>,
     /// What the last [`Tracker::fingerprint`] did.
     pub last: Option<Refresh>,
 }
@@ -433,6 +429,7 @@ impl Tracker {
             described: None,
             cache: keep.then(|| cache_file(system_identifier, database)),
             loaded: false,
+            basis: None,
             last: None,
         }
     }
@@ -442,12 +439,17 @@ impl Tracker {
     pub fn fingerprint(&mut self, tx: &mut Transaction<'_>) -> Result<String, DbError> {
         self.prepared.ready(tx)?;
         let version = fingerprint::pin(tx)?;
-        let basis = basis(tx, version)?;
+        let basis = match &self.basis {
+            Some((v, b)) if *v == version => b.clone(),
+            _ => {
+                let b = basis(tx, version)?;
+                self.basis = Some((version, b.clone()));
+                b
+            }
+        };
         if !self.loaded {
             self.loaded = true;
-            if let Some(path) = &self.cache {
-                self.described = load(path).filter(|d| d.basis == basis);
-            }
+            self.described = self.cache.as_deref().and_then(load);
         }
         let refresh = match self.described.as_mut() {
             Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,

@@ -376,7 +376,7 @@ pub fn quote_qualified(schema: &str, table: &str) -> String {
     )
 }
 
-fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
+pub(crate) fn fingerprint_err(what: &str, e: &postgres::Error) -> DbError {
     DbError::Sql {
         context: format!("fingerprint ({what})"),
         message: pg_message(e),
