@@ -16,6 +16,7 @@
 mod classify;
 mod copy;
 mod lexer;
+mod lexing;
 #[cfg(feature = "pg-parser")]
 mod parser;
 mod split;

@@ -457,6 +457,7 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
 /// file is one message with the prelude, so no round trip is added.
 fn run_file(
     tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
     prelude: &str,
     vb: &VerifiedBundle,
     file: &str,
@@ -466,6 +467,7 @@ fn run_file(
         what: e.to_string(),
         cancelled: false,
         unverified: Some(Box::new(e)),
+        ended: None,
     };
     let message_bytes = vb.limits().message_bytes;
     let result = if vb.streamed_file().as_deref() == Some(file) {
@@ -475,6 +477,7 @@ fn run_file(
         let mut next = || vb.next_chunk(file).map_err(exec::FileError::Unverified);
         exec::run_source(
             tx,
+            guard,
             prelude,
             file,
             exec::Source::Stream {
@@ -486,7 +489,15 @@ fn run_file(
         )
     } else {
         let payload = vb.payload(file).map_err(unverified)?;
-        exec::run_file(tx, prelude, file, payload, message_bytes, &mut |_, _| {})
+        exec::run_file(
+            tx,
+            guard,
+            prelude,
+            file,
+            payload,
+            message_bytes,
+            &mut |_, _| {},
+        )
     };
     result.map_err(|e| match e {
         exec::FileError::Sql { line, error } => FileFailure {
@@ -494,14 +505,23 @@ fn run_file(
             cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
             what: super::pg_message(&error),
             unverified: None,
+            ended: None,
         },
         exec::FileError::Read(what) => FileFailure {
             line: None,
             what,
             cancelled: false,
             unverified: None,
+            ended: None,
         },
         exec::FileError::Unverified(e) => unverified(e),
+        exec::FileError::Ended { lines, fate } => FileFailure {
+            line: Some(lines.0),
+            what: String::new(),
+            cancelled: false,
+            unverified: None,
+            ended: Some((lines, fate)),
+        },
     })
 }
 
@@ -520,6 +540,25 @@ struct FileFailure {
     /// The file failed verification as it streamed (or the bundle did before it
     /// could be read back).
     unverified: Option<Box<VerifyError>>,
+    /// Bundle SQL ended airlock's transaction in these lines (see [`exec::TxGuard`]).
+    ended: Option<((u64, u64), exec::Fate)>,
+}
+
+impl FileFailure {
+    /// The error to report when this failure is not an ordinary SQL error: the file
+    /// failed verification, or it ended airlock's transaction.
+    fn special(&mut self, context: impl Fn() -> String) -> Option<DbError> {
+        if let Some(v) = self.unverified.take() {
+            return Some(DbError::Unverified(v));
+        }
+        self.ended
+            .take()
+            .map(|(lines, fate)| DbError::TransactionEnded {
+                context: context(),
+                lines,
+                fate,
+            })
+    }
 }
 
 impl FileFailure {
@@ -632,6 +671,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             receipt.fingerprint_before = before.clone();
         }
         let n = m.tier.len();
+        let guard = exec::TxGuard::begin(&mut tx)
+            .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
         if let Some(o) = opts.observer {
             let files = tier_files(m, &idx);
             o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
@@ -646,9 +687,11 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 if let Some(o) = opts.observer {
                     o.file(f, file_size(m, f));
                 }
-                run_file(&mut tx, &prelude, vb, f).map_err(|mut e| {
-                    if let Some(v) = e.unverified.take() {
-                        return DbError::Unverified(v);
+                run_file(&mut tx, &guard, &prelude, vb, f).map_err(|mut e| {
+                    if let Some(special) =
+                        e.special(|| format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name))
+                    {
+                        return special;
                     }
                     let what = if e.cancelled {
                         "cancelled by the operator (Ctrl-C)".to_string()
@@ -796,6 +839,8 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }
     set_params(&mut tx, &opts.params)?;
     let before = tracker.fingerprint(&mut tx)?;
+    let guard = exec::TxGuard::begin(&mut tx)
+        .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
     if let Some(o) = opts.observer {
         let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
         o.start("rollback", rb.files.len(), bytes);
@@ -805,12 +850,17 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         if let Some(o) = opts.observer {
             o.file(f, file_size(m, f));
         }
-        run_file(&mut tx, &prelude, vb, f).map_err(|e| DbError::Sql {
-            context: format!("rollback file {f}{}", e.at()),
-            message: format!(
-                "{}; the rollback was rolled back, the database is as it was",
-                e.what
-            ),
+        run_file(&mut tx, &guard, &prelude, vb, f).map_err(|mut e| {
+            if let Some(special) = e.special(|| format!("rollback file {f}")) {
+                return special;
+            }
+            DbError::Sql {
+                context: format!("rollback file {f}{}", e.at()),
+                message: format!(
+                    "{}; the rollback was rolled back, the database is as it was",
+                    e.what
+                ),
+            }
         })?;
         if let Some(o) = opts.observer {
             o.file_done(f, file_size(m, f));

@@ -180,16 +180,37 @@ pub enum DbError {
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
     GateRole { message: String, setup: bool },
+    /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
+    /// TRANSACTION lint did not see), caught by the guard after that message
+    /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
+    #[error("{context}, lines {}-{}: bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE TRANSACTION that lint did not see), and airlock stopped there; {}", lines.0, lines.1, fate_text(fate))]
+    TransactionEnded {
+        context: String,
+        lines: (u64, u64),
+        fate: exec::Fate,
+    },
     /// A bundle whose data streams during `apply` failed verification part-way
     /// (DESIGN §6: the verification exit code); everything was rolled back.
     #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
     Unverified(Box<crate::archive::VerifyError>),
 }
 
+/// What [`DbError::TransactionEnded`] says of the transaction's fate.
+fn fate_text(fate: &exec::Fate) -> String {
+    match fate {
+        exec::Fate::Committed => "the transaction was COMMITTED: everything this run did in it up to that point stays in the database (earlier tiers of the same transaction included), and the ledger records none of it".into(),
+        exec::Fate::RolledBack => "the transaction was rolled back, so nothing this run did in it stays; statements from those lines that ran after it ended ran on their own and may have".into(),
+        exec::Fate::Prepared => "the transaction is PREPARED (see pg_prepared_xacts): it keeps its locks and changes pending until someone runs COMMIT PREPARED or ROLLBACK PREPARED".into(),
+        exec::Fate::Unknown(why) => format!("what became of the transaction is unknown ({why})"),
+    }
+}
+
 impl DbError {
     pub fn exit_code(&self) -> Exit {
         match self {
-            DbError::Connect { .. } | DbError::Sql { .. } => Exit::Runtime,
+            DbError::Connect { .. } | DbError::Sql { .. } | DbError::TransactionEnded { .. } => {
+                Exit::Runtime
+            }
             DbError::NameGuard { .. } | DbError::State(_) => Exit::State,
             DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
@@ -218,6 +239,7 @@ impl DbError {
             DbError::LockBusy { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
             DbError::Unverified(_) => "verification",
+            DbError::TransactionEnded { .. } => "transaction-ended",
         }
     }
     pub fn hint(&self) -> Option<String> {
@@ -247,6 +269,9 @@ impl DbError {
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; (PostgreSQL 13: grant USAGE on the schemas and SELECT on the tables gates and probes read instead), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
             DbError::Unverified(e) => crate::error::verify_hint(e),
+            DbError::TransactionEnded { .. } => Some(
+                "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),
+            ),
             _ => None,
         }
     }
