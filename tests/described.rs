@@ -582,6 +582,14 @@ fn a_change_made_to_collide_with_a_stamp_is_refused_as_drift() {
             stderr(&o)
         );
         expect_code(&plan, 5);
+        assert_eq!(
+            c.db.scalar(
+                "SELECT count(*) FROM information_schema.columns \
+                 WHERE table_schema = 'app' AND column_name = 'label'"
+            ),
+            "0",
+            "{what}: nothing of tier two ran"
+        );
         if what == "user mapping password" {
             k.as_mapped(&undo);
         } else {
