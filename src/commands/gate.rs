@@ -168,7 +168,9 @@ fn options<'a>(
         statement_timeout: statement_timeout.into(),
         allow_drift: false,
         gate_role: None,
-        remember: false,
+        // As apply: plan reads the schema description this host keeps, so that both
+        // judge drift on the same description (nothing here writes it).
+        remember: true,
         skip_gates: false,
         confirm: None,
         observer: None,

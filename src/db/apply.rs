@@ -36,8 +36,9 @@ pub struct Options<'a> {
     pub gate_role: Option<String>,
     /// Only rehearsals on a clone set this (`--assume-gates`).
     pub skip_gates: bool,
-    /// Remember the ledger head on this host after a commit (not for rehearsal clones,
-    /// which are dropped).
+    /// Remember the ledger head on this host after a commit, and keep the schema
+    /// description between runs (read by `plan` and deploys, written after a commit);
+    /// not for rehearsal clones, which are dropped.
     pub remember: bool,
     /// Asked on a terminal before anything changes; false cancels.
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
@@ -590,7 +591,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+    let mut tracker = super::drift::tracker(&facts, opts);
     // Decide outside the lock; on a terminal, run every read-only check `plan` makes
     // first and ask only when they all passed. Everything is decided again under the
     // lock before anything runs.
@@ -657,14 +658,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.preflight = Some(pr);
             }
         } else if let Some(last) = &st.last_apply {
-            if before != last.fingerprint_after && !opts.allow_drift {
-                return Err(DbError::State(format!(
-                    "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
-                    last.seq,
-                    last.tier_names().join(", "),
-                    crate::report::short(&before),
-                    crate::report::short(&last.fingerprint_after)
-                )));
+            if let Some(e) = super::drift::judge(&before, last, opts.allow_drift).refusal {
+                return Err(e);
             }
         }
         if receipt.fingerprint_before.is_empty() {
@@ -797,7 +792,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+    let mut tracker = super::drift::tracker(&facts, opts);
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),

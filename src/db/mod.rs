@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod conn;
 pub mod described;
+pub mod drift;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;

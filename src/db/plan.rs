@@ -8,7 +8,7 @@
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
 use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, Session};
-use super::described::Tracker;
+use super::drift;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::{ledger, remembered, sql_err, DbError};
 use crate::exit::Exit;
@@ -566,43 +566,16 @@ fn checks_in(
             }
         }
     } else if let Some(last) = &st.last_apply {
-        // The description this host kept (read, never kept: nothing commits here).
-        let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+        // Judged as apply judges it, on the description this host keeps (read here,
+        // never written: nothing commits).
+        let mut tracker = drift::tracker(facts, opts);
         match tracker.fingerprint(tx) {
-            Ok(fp) if *fp == last.fingerprint_after => {
-                let d = format!(
-                    "no drift: schema fingerprint {} is what ledger seq {} left",
-                    crate::report::short(&fp),
-                    last.seq
-                );
-                report.push(Check::ok(CheckName::Drift, d.clone()));
-                report.drift = Some(d);
-            }
             Ok(fp) => {
-                let d = format!(
-                    "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
-                    crate::report::short(&fp),
-                    last.seq,
-                    crate::report::short(&last.fingerprint_after)
-                );
-                report.drift = Some(d.clone());
-                if opts.allow_drift {
-                    report.push(Check::ok(
-                        CheckName::Drift,
-                        format!("{d} (allowed by --allow-drift)"),
-                    ));
-                } else {
-                    note(
-                        report,
-                        CheckName::Drift,
-                        DbError::State(format!(
-                            "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
-                            last.seq,
-                            last.tier_names().join(", "),
-                            crate::report::short(&fp),
-                            crate::report::short(&last.fingerprint_after)
-                        )),
-                    );
+                let j = drift::judge(&fp, last, opts.allow_drift);
+                report.drift = Some(j.summary);
+                match j.refusal {
+                    None => report.push(Check::ok(CheckName::Drift, j.evidence)),
+                    Some(e) => note(report, CheckName::Drift, e),
                 }
             }
             Err(e) => note(report, CheckName::Drift, e),
