@@ -2,8 +2,12 @@
 //!
 //! Invariant: the target itself is only read (its size before the clone, its
 //! fingerprint at the end); every change happens on the clone, which is dropped
-//! whatever happens (success, failure, Ctrl-C). The name guard accepts the clone's
-//! name here and nowhere else.
+//! whatever happens (success, failure, Ctrl-C; subscriptions a bundle made there are
+//! detached and dropped first). The name guard accepts the clone's name here and
+//! nowhere else. Nothing outside the clone may change: a bundle whose files reach
+//! beyond their database (roles, database settings, subscriptions…) is refused before
+//! anything is cloned, and the cluster's shared catalogs are read before the clone and
+//! after it is dropped — any difference fails the rehearsal, named with its undo.
 //!
 //! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
 //! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
@@ -15,6 +19,7 @@
 //! (rollback restored the baseline).
 
 use super::apply::{self, Options};
+use super::cluster_state::{ClusterChange, Snapshot};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
 use super::{quote_ident, sql_err, sqlstate, DbError};
@@ -49,6 +54,11 @@ pub struct RehearseReport {
     pub steps: Vec<Step>,
     pub entry_fingerprint: Option<String>,
     pub exit_fingerprint: Option<String>,
+    /// What changed in the cluster outside the clone during the rehearsal (roles,
+    /// settings, databases…), each with the statement that undoes it where one can.
+    /// The rehearsal does not undo them itself: another session may have made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_changes: Vec<ClusterChange>,
 }
 
 /// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
@@ -280,6 +290,14 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let expected_target = m.target.database.clone();
 
+    run.step("stays inside its database", || match vb.reaches_beyond() {
+        Ok(r) if r.is_empty() => Ok((
+            (),
+            "no statement reaches beyond the database (the cluster is compared too)".into(),
+        )),
+        Ok(r) => Err((Exit::State, refusal(&r))),
+        Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
+    });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
         let d = format!("{} MB in {files} relations", bytes >> 20);
@@ -304,6 +322,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 .ok()
                 .map(|r| r.get(0))
         };
+        let snapshot = Snapshot::read(&mut c, &clone).map_err(fail)?;
         let before = lsn(&mut c);
         match c.batch_execute(&sql) {
             Ok(()) => {
@@ -321,7 +340,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 let strategy = if version >= 150000 { strategy } else { "file_copy" };
                 let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
                 Ok((
-                    (strategy, wal),
+                    (strategy, wal, snapshot),
                     format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
                 ))
             }
@@ -515,17 +534,20 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
     }
     // Always drop the clone, even after a failure or Ctrl-C.
+    let mut cluster_after = None;
     if cloned.is_some() {
         let t = Instant::now();
         let dropped = admin.connect().and_then(|mut c| {
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&clone)
-            ))
-            .map_err(|e| sql_err("DROP DATABASE", &e))
+            let detached = drop_clone(&mut c, &clone_spec, &clone)?;
+            cluster_after = Some(Snapshot::read(&mut c, &clone));
+            Ok(detached)
         });
         let (verdict, detail) = match dropped {
-            Ok(()) => ("PASS", format!("DROP DATABASE {clone}")),
+            Ok(0) => ("PASS", format!("DROP DATABASE {clone}")),
+            Ok(n) => (
+                "PASS",
+                format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)"),
+            ),
             Err(e) => {
                 if run.exit.is_success() {
                     run.exit = Exit::Runtime;
@@ -588,16 +610,140 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             duration_ms: t.elapsed().as_millis() as u64,
         });
     }
+    let mut cluster_changes = Vec::new();
+    if let Some((_, _, before)) = &cloned {
+        let t = Instant::now();
+        let after = cluster_after.unwrap_or_else(|| {
+            admin
+                .connect()
+                .and_then(|mut c| Snapshot::read(&mut c, &clone))
+        });
+        let (verdict, detail) = match after {
+            Ok(after) => {
+                cluster_changes = before.changes(&after);
+                if cluster_changes.is_empty() {
+                    (
+                        "PASS",
+                        "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins: as before the clone".to_string(),
+                    )
+                } else {
+                    if run.exit.is_success() {
+                        run.exit = Exit::State;
+                    }
+                    ("FAIL", changed_outside(&cluster_changes))
+                }
+            }
+            Err(e) => {
+                if run.exit.is_success() {
+                    run.exit = e.exit_code();
+                }
+                ("FAIL", e.to_string())
+            }
+        };
+        run.steps.push(Step {
+            step: "cluster unchanged".into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
+    }
     RehearseReport {
         bundle_id: vb.id().into(),
         target,
         clone,
-        clone_strategy: cloned.map(|(s, _)| s.to_string()),
-        clone_wal_bytes: cloned.and_then(|(_, w)| w),
+        clone_strategy: cloned.as_ref().map(|(s, _, _)| s.to_string()),
+        clone_wal_bytes: cloned.as_ref().and_then(|(_, w, _)| *w),
         ok: run.exit.is_success(),
         exit_code: run.exit,
         steps: run.steps,
         entry_fingerprint: entry_clone.map(|f| f.fingerprint),
         exit_fingerprint: exit_fp.map(|f| f.fingerprint),
+        cluster_changes,
     }
+}
+
+/// Why a bundle that reaches beyond its database is not rehearsed.
+fn refusal(reaches: &[crate::sql_lint::Reach]) -> String {
+    let shown: Vec<String> = reaches.iter().map(ToString::to_string).collect();
+    format!(
+        "reaches beyond its database: {}; a clone isolates one database, while these change the whole cluster (the real target included), so nothing was cloned or run. Review these statements by hand; rehearse the rest in a bundle without them",
+        shown.join("; ")
+    )
+}
+
+/// The cluster changed while the rehearsal ran: what, and how to undo it.
+fn changed_outside(changes: &[ClusterChange]) -> String {
+    let shown: Vec<String> = changes
+        .iter()
+        .map(|c| match &c.undo {
+            Some(u) => format!("{} (undo: {u})", c.what),
+            None => c.what.clone(),
+        })
+        .collect();
+    format!(
+        "changed outside the clone during the rehearsal (by the bundle's SQL, or another session at the same time): {}. The clone is gone; these are not: check who made them, then undo them",
+        shown.join("; ")
+    )
+}
+
+/// Drop the clone whatever the bundle left in it: a subscription (its row is in a
+/// shared catalog and blocks DROP DATABASE) is disabled, detached from its slot and
+/// dropped first; a clone marked as a template or closed to connections is opened
+/// again. Returns how many subscriptions were dropped.
+fn drop_clone(
+    admin: &mut postgres::Client,
+    clone_spec: &ConnSpec,
+    clone: &str,
+) -> Result<i64, DbError> {
+    let q = quote_ident(clone);
+    let exists = admin
+        .query_opt(
+            "SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
+            &[&clone],
+        )
+        .map_err(|e| sql_err("looking up the clone", &e))?;
+    let Some(row) = exists else { return Ok(0) };
+    let oid: u32 = row.get(0);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
+        ))
+        .map_err(|e| sql_err("opening the clone to drop it", &e))?;
+    let subs: i64 = admin
+        .query_one(
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription s WHERE s.subdbid OPERATOR(pg_catalog.=) $1",
+            &[&oid],
+        )
+        .map_err(|e| sql_err("looking for subscriptions in the clone", &e))?
+        .get(0);
+    if subs > 0 {
+        let mut c = clone_spec.connect()?;
+        conn::name_guard(&mut c, clone)?;
+        let names: Vec<String> = c
+            .query(
+                "SELECT s.subname::pg_catalog.text FROM pg_catalog.pg_subscription s \
+                 WHERE s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+                   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())",
+                &[],
+            )
+            .map_err(|e| sql_err("listing the clone's subscriptions", &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in names {
+            let s = quote_ident(&name);
+            for sql in [
+                format!("ALTER SUBSCRIPTION {s} DISABLE"),
+                format!("ALTER SUBSCRIPTION {s} SET (slot_name = NONE)"),
+                format!("DROP SUBSCRIPTION {s}"),
+            ] {
+                c.batch_execute(&sql)
+                    .map_err(|e| sql_err(&format!("{sql} in the clone"), &e))?;
+            }
+        }
+    }
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+        .map_err(|e| sql_err("DROP DATABASE", &e))?;
+    Ok(subs)
 }
