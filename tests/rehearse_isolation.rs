@@ -304,3 +304,37 @@ fn a_subscription_on_the_clone_never_leaves_the_clone_behind() {
         .get(0);
     assert_eq!(left, 0, "the subscription was left behind");
 }
+
+#[test]
+fn a_replication_slot_made_by_a_tier_fails_the_rehearsal_with_its_undo() {
+    let c = Case::new("iso_slot");
+    let slot = format!("iso_slot_{}", c.role);
+    // A function call in DML: no statement names it, and a slot outlives a rollback.
+    let b = c.bundle(
+        "b.tar.gz",
+        &format!("SELECT pg_create_physical_replication_slot('{slot}');"),
+    );
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    let left: i64 = admin()
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .expect("pg_replication_slots")
+        .get(0);
+    if left > 0 {
+        admin()
+            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .expect("drop the slot");
+    }
+    expect_code(&o, 5);
+    let r = json(&o);
+    let changes = r["cluster_changes"].to_string();
+    assert!(
+        changes.contains(&format!("replication slot {slot} created"))
+            && changes.contains(&format!("SELECT pg_drop_replication_slot('{slot}')")),
+        "{r:#}"
+    );
+    assert_eq!(left, 1, "the rehearsal left the slot for the operator to see");
+    c.assert_nothing_left();
+}

@@ -157,11 +157,20 @@ impl Snapshot {
         Ok(Snapshot { rows: out })
     }
 
+    /// How many rows were read.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The names of the databases in this snapshot.
     fn databases(&self) -> std::collections::BTreeSet<&str> {
         self.rows
             .iter()
-            .filter(|(k, _)| k.0 == "database")
+            .filter(|(k, v)| k.0 == "database" && !v.contains("\x1fconnection limit=-2\x1f"))
             .filter_map(|(_, v)| v.split('\x1f').next()?.strip_prefix("name="))
             .collect()
     }
@@ -170,16 +179,35 @@ impl Snapshot {
     /// dropped meanwhile, and the rows that belong to them, are left out: CREATE and
     /// DROP DATABASE cannot run inside a transaction block (not even from a function),
     /// so they are another session's, not the bundle's (a renamed database is a
-    /// change: databases are compared by oid).
+    /// change: databases are compared by oid). A database being dropped (connection
+    /// limit -2 while DROP DATABASE runs) counts as gone.
     pub fn changes(&self, after: &Snapshot) -> Vec<ClusterChange> {
+        self.changes_in(after, |_| true)
+    }
+
+    /// [`changes`](Self::changes) of the kinds `kinds` accepts.
+    fn changes_in(&self, after: &Snapshot, kinds: impl Fn(&str) -> bool) -> Vec<ClusterChange> {
         let (was, now) = (self.databases(), after.databases());
-        let in_both = |k: &Key| match k.0.as_str() {
-            "database" => self.rows.contains_key(k) && after.rows.contains_key(k),
-            "setting" => {
-                k.1.is_empty() || (was.contains(k.1.as_str()) && now.contains(k.1.as_str()))
-            }
-            "subscription" => was.contains(k.1.as_str()) && now.contains(k.1.as_str()),
-            _ => true,
+        let in_both = |k: &Key| {
+            kinds(&k.0)
+                && match k.0.as_str() {
+                    "database" => {
+                        let name = |s: &Snapshot| {
+                            s.rows.get(k).and_then(|v| {
+                                v.split('\x1f')
+                                    .next()?
+                                    .strip_prefix("name=")
+                                    .map(str::to_string)
+                            })
+                        };
+                        matches!((name(self), name(after)), (Some(a), Some(b)) if was.contains(a.as_str()) && now.contains(b.as_str()))
+                    }
+                    "setting" => {
+                        k.1.is_empty() || (was.contains(k.1.as_str()) && now.contains(k.1.as_str()))
+                    }
+                    "subscription" => was.contains(k.1.as_str()) && now.contains(k.1.as_str()),
+                    _ => true,
+                }
         };
         let mut out = Vec::new();
         for (k, v) in after.rows.iter().filter(|(k, _)| in_both(k)) {
@@ -195,6 +223,87 @@ impl Snapshot {
             }
         }
         out
+    }
+}
+
+/// What the cluster does not roll back: a replication slot made in a transaction that
+/// then rolled back stays. These are compared across the whole watch.
+const NOT_TRANSACTIONAL: &[&str] = &["replication slot"];
+
+/// Watches the cluster around each step that runs bundle SQL. A transactional change
+/// (roles, settings…) can only come from the bundle at the commit of one of those
+/// steps, so the snapshots are compared step by step, right before and after it: what
+/// other sessions change between the steps (while the clone is made, fingerprinted,
+/// dropped) is not counted. What the server does not roll back is compared from the
+/// first step to the last.
+pub struct Watch {
+    client: Result<postgres::Client, DbError>,
+    clone: String,
+    first: Option<Snapshot>,
+    last: Option<Snapshot>,
+    changes: Vec<ClusterChange>,
+    error: Option<DbError>,
+}
+
+impl Watch {
+    pub fn new(client: Result<postgres::Client, DbError>, clone: &str) -> Watch {
+        Watch {
+            client,
+            clone: clone.into(),
+            first: None,
+            last: None,
+            changes: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn read(&mut self) -> Option<Snapshot> {
+        let read = match &mut self.client {
+            Ok(c) => Snapshot::read(c, &self.clone),
+            Err(e) => Err(DbError::State(format!(
+                "could not connect to read the cluster: {e}"
+            ))),
+        };
+        match read {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Run one step between two snapshots.
+    pub fn around<T>(&mut self, step: impl FnOnce() -> T) -> T {
+        let before = self.read();
+        let out = step();
+        let after = self.read();
+        if let (Some(b), Some(a)) = (&before, &after) {
+            for c in b.changes_in(a, |kind| !NOT_TRANSACTIONAL.contains(&kind)) {
+                if !self.changes.contains(&c) {
+                    self.changes.push(c);
+                }
+            }
+        }
+        if self.first.is_none() {
+            self.first = before;
+        }
+        if after.is_some() {
+            self.last = after;
+        }
+        out
+    }
+
+    /// Every change seen, or why the cluster could not be read. `None`: no step ran.
+    pub fn finish(mut self) -> Option<Result<Vec<ClusterChange>, DbError>> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        let (first, last) = (self.first.as_ref()?, self.last.as_ref()?);
+        for c in first.changes_in(last, |kind| NOT_TRANSACTIONAL.contains(&kind)) {
+            self.changes.push(c);
+        }
+        Some(Ok(self.changes))
     }
 }
 

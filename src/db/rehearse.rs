@@ -6,8 +6,9 @@
 //! detached and dropped first). The name guard accepts the clone's name here and
 //! nowhere else. Nothing outside the clone may change: a bundle whose files reach
 //! beyond their database (roles, database settings, subscriptions…) is refused before
-//! anything is cloned, and the cluster's shared catalogs are read before the clone and
-//! after it is dropped — any difference fails the rehearsal, named with its undo.
+//! anything is cloned, and the cluster's shared catalogs are read before the first step
+//! that runs bundle SQL and after the last — any difference fails the rehearsal, named
+//! with its undo (not undone: another session may have made it).
 //!
 //! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
 //! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
@@ -19,7 +20,7 @@
 //! (rollback restored the baseline).
 
 use super::apply::{self, Options};
-use super::cluster_state::{ClusterChange, Snapshot};
+use super::cluster_state::{ClusterChange, Watch};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
 use super::{quote_ident, sql_err, sqlstate, DbError};
@@ -322,7 +323,6 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 .ok()
                 .map(|r| r.get(0))
         };
-        let snapshot = Snapshot::read(&mut c, &clone).map_err(fail)?;
         let before = lsn(&mut c);
         match c.batch_execute(&sql) {
             Ok(()) => {
@@ -340,7 +340,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 let strategy = if version >= 150000 { strategy } else { "file_copy" };
                 let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
                 Ok((
-                    (strategy, wal, snapshot),
+                    (strategy, wal),
                     format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
                 ))
             }
@@ -371,6 +371,14 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         observer: o.observer,
     };
     let mut entry_clone = None;
+    // The cluster is read around every step that runs bundle SQL.
+    let mut watch = Watch::new(
+        match cloned {
+            Some(_) => admin.connect(),
+            None => Err(DbError::State("nothing was cloned".into())),
+        },
+        &clone,
+    );
     let mut exit_fp = None;
     let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
     let n = m.tier.len();
@@ -399,39 +407,43 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         let partial = partial.filter(|p| !p.applied.is_empty());
         let gate_ok = run.step("gate", || {
-            let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
-            if r.ready() {
-                Ok((false, "READY".into()))
-            } else if o.assume_gates {
-                Ok((
-                    true,
-                    format!(
-                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
-                        r.blocked_summary()
-                    ),
-                ))
-            } else {
-                Err((
-                    Exit::Blocked,
-                    format!(
+            watch.around(|| {
+                let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
+                if r.ready() {
+                    Ok((false, "READY".into()))
+                } else if o.assume_gates {
+                    Ok((
+                        true,
+                        format!(
+                            "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                            r.blocked_summary()
+                        ),
+                    ))
+                } else {
+                    Err((
+                        Exit::Blocked,
+                        format!(
                         "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
                         r.blocked_summary()
                     ),
-                ))
-            }
+                    ))
+                }
+            })
         });
         let skip = gate_ok.unwrap_or(false);
         let receipt = run.step("apply", || {
-            let r = apply::apply(vb, &opts(None, skip))
-                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
-            let d = format!(
-                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
-                r.tiers.len(),
-                n - r.remaining_tiers.len(),
-                &r.fingerprint_before[..8],
-                &r.fingerprint_after[..8]
-            );
-            Ok((r, d))
+            watch.around(|| {
+                let r = apply::apply(vb, &opts(None, skip))
+                    .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+                let d = format!(
+                    "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                    r.tiers.len(),
+                    n - r.remaining_tiers.len(),
+                    &r.fingerprint_before[..8],
+                    &r.fingerprint_after[..8]
+                );
+                Ok((r, d))
+            })
         });
         run.step("verify probe", || {
             match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
@@ -441,7 +453,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             }
         });
         run.step("re-apply is refused", || {
-            match apply::apply(vb, &opts(None, skip)) {
+            watch.around(|| match apply::apply(vb, &opts(None, skip)) {
                 Err(DbError::Refused(r)) => {
                     Ok(((), format!("refused: {}", crate::report::clip(&r, 80))))
                 }
@@ -450,19 +462,21 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                     format!("expected a ledger refusal, got: {e}"),
                 )),
                 Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
-            }
+            })
         });
         run.step("rollback", || {
-            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-            Ok((
-                (),
-                format!(
-                    "{}; fingerprint {} -> {}",
-                    r.outcome,
-                    &r.fingerprint_before[..8],
-                    &r.fingerprint_after[..8]
-                ),
-            ))
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                Ok((
+                    (),
+                    format!(
+                        "{}; fingerprint {} -> {}",
+                        r.outcome,
+                        &r.fingerprint_before[..8],
+                        &r.fingerprint_after[..8]
+                    ),
+                ))
+            })
         });
         // The target's fingerprint is read at the same time as the clone's exit
         // fingerprint, on other connections.
@@ -522,26 +536,25 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             }),
         };
         run.step("rollback again is a no-op", || {
-            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-            if r.outcome == "nothing-to-roll-back" {
-                Ok(((), "nothing to roll back".into()))
-            } else {
-                Err((
-                    Exit::State,
-                    format!("second rollback did something: {}", r.outcome),
-                ))
-            }
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                if r.outcome == "nothing-to-roll-back" {
+                    Ok(((), "nothing to roll back".into()))
+                } else {
+                    Err((
+                        Exit::State,
+                        format!("second rollback did something: {}", r.outcome),
+                    ))
+                }
+            })
         });
     }
     // Always drop the clone, even after a failure or Ctrl-C.
-    let mut cluster_after = None;
     if cloned.is_some() {
         let t = Instant::now();
-        let dropped = admin.connect().and_then(|mut c| {
-            let detached = drop_clone(&mut c, &clone_spec, &clone)?;
-            cluster_after = Some(Snapshot::read(&mut c, &clone));
-            Ok(detached)
-        });
+        let dropped = admin
+            .connect()
+            .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone));
         let (verdict, detail) = match dropped {
             Ok(0) => ("PASS", format!("DROP DATABASE {clone}")),
             Ok(n) => (
@@ -611,20 +624,15 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
     }
     let mut cluster_changes = Vec::new();
-    if let Some((_, _, before)) = &cloned {
+    if let Some(seen) = watch.finish() {
         let t = Instant::now();
-        let after = cluster_after.unwrap_or_else(|| {
-            admin
-                .connect()
-                .and_then(|mut c| Snapshot::read(&mut c, &clone))
-        });
-        let (verdict, detail) = match after {
-            Ok(after) => {
-                cluster_changes = before.changes(&after);
+        let (verdict, detail) = match seen {
+            Ok(changes) => {
+                cluster_changes = changes;
                 if cluster_changes.is_empty() {
                     (
                         "PASS",
-                        "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins: as before the clone".to_string(),
+                        "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
                     )
                 } else {
                     if run.exit.is_success() {
@@ -651,8 +659,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         bundle_id: vb.id().into(),
         target,
         clone,
-        clone_strategy: cloned.as_ref().map(|(s, _, _)| s.to_string()),
-        clone_wal_bytes: cloned.as_ref().and_then(|(_, w, _)| *w),
+        clone_strategy: cloned.map(|(s, _)| s.to_string()),
+        clone_wal_bytes: cloned.and_then(|(_, w)| w),
         ok: run.exit.is_success(),
         exit_code: run.exit,
         steps: run.steps,
