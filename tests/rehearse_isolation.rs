@@ -335,6 +335,9 @@ fn a_replication_slot_made_by_a_tier_fails_the_rehearsal_with_its_undo() {
             && changes.contains(&format!("SELECT pg_drop_replication_slot('{slot}')")),
         "{r:#}"
     );
-    assert_eq!(left, 1, "the rehearsal left the slot for the operator to see");
+    assert_eq!(
+        left, 1,
+        "the rehearsal left the slot for the operator to see"
+    );
     c.assert_nothing_left();
 }
