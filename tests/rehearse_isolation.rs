@@ -146,6 +146,16 @@ fn rehearse_refuses_up_front_a_bundle_that_reaches_beyond_its_database() {
             && detail.contains("ALTER DATABASE at sql/tier1.sql:4"),
         "{detail}"
     );
+    let listed: Vec<String> = r["reaches_beyond"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reaches_beyond in {r:#}"))
+        .iter()
+        .map(|x| format!("{} at line {}", x["statement"].as_str().unwrap(), x["line"]))
+        .collect();
+    assert_eq!(
+        listed,
+        ["CREATE ROLE at line 3", "ALTER DATABASE at line 4"]
+    );
     // Refused before cloning: no clone step ran, nothing was created anywhere.
     assert!(r["clone_strategy"].is_null(), "{r:#}");
     assert_eq!(step(&r, "clone the target")["verdict"], "SKIPPED");

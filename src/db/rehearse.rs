@@ -60,6 +60,10 @@ pub struct RehearseReport {
     /// The rehearsal does not undo them itself: another session may have made them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_changes: Vec<ClusterChange>,
+    /// The statements that made the rehearsal refuse the bundle before cloning: they
+    /// change the cluster beyond the target database, which a clone cannot isolate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 /// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
@@ -291,12 +295,17 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let expected_target = m.target.database.clone();
 
+    let mut reaches_beyond = Vec::new();
     run.step("stays inside its database", || match vb.reaches_beyond() {
         Ok(r) if r.is_empty() => Ok((
             (),
             "no statement reaches beyond the database (the cluster is compared too)".into(),
         )),
-        Ok(r) => Err((Exit::State, refusal(&r))),
+        Ok(r) => {
+            let why = refusal(&r);
+            reaches_beyond = r;
+            Err((Exit::State, why))
+        }
         Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
     });
     let sized = run.step("target", || {
@@ -667,6 +676,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         entry_fingerprint: entry_clone.map(|f| f.fingerprint),
         exit_fingerprint: exit_fp.map(|f| f.fingerprint),
         cluster_changes,
+        reaches_beyond,
     }
 }
 
@@ -712,11 +722,11 @@ fn drop_clone(
         .map_err(|e| sql_err("looking up the clone", &e))?;
     let Some(row) = exists else { return Ok(0) };
     let oid: u32 = row.get(0);
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
-        ))
-        .map_err(|e| sql_err("opening the clone to drop it", &e))?;
+    // Best effort: when this fails (the bundle gave the clone away), DROP DATABASE
+    // says why it cannot drop it.
+    let _ = admin.batch_execute(&format!(
+        "ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
+    ));
     let subs: i64 = admin
         .query_one(
             "SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription s WHERE s.subdbid OPERATOR(pg_catalog.=) $1",
