@@ -201,36 +201,16 @@ fn token_reach(toks: &[Token]) -> Option<&'static str> {
                         .is_some_and(|w| tokens::CREATE_MODIFIERS.contains(&w))
                 })
                 .count();
+            if toks.get(at).is_some_and(|t| t.is("SCHEMA")) {
+                return schema_grant(toks);
+            }
             ddl("CREATE", role_word(toks, at)?)
         }
         "ALTER" => ddl("ALTER", role_word(toks, 1)?),
         "DROP" if second == Some("OWNED") => Some("DROP OWNED"),
         "DROP" => ddl("DROP", role_word(toks, 1)?),
         "REASSIGN" => Some("REASSIGN OWNED"),
-        "GRANT" | "REVOKE" => {
-            let grant = first == "GRANT";
-            // `GRANT privileges ON object TO …`; without ON at the top level it grants
-            // roles. What follows ON names the object kind, or is the table's name.
-            let mut depth = 0i64;
-            let on = toks.iter().position(|t| {
-                if t.punct(b'(') {
-                    depth += 1;
-                } else if t.punct(b')') {
-                    depth -= 1;
-                }
-                depth == 0 && t.is("ON")
-            });
-            match on {
-                None => Some(membership(grant)),
-                Some(i) => match &toks.get(i + 1)?.tok {
-                    Tok::Word(w) => shared_object(w)
-                        .filter(|o| *o != "ROLE" && *o != "SUBSCRIPTION")
-                        .map(|o| grant_on(grant, o)),
-                    Tok::Quoted(_) => None,
-                    _ => Some(grant_on(grant, "PARAMETER")),
-                },
-            }
-        }
+        "GRANT" | "REVOKE" => grant_reach(toks, first == "GRANT"),
         "COMMENT" => {
             let object = shared_object(toks.get(2).and_then(Token::word)?)?;
             (object != "PARAMETER").then(|| comment_on(object))
@@ -242,6 +222,50 @@ fn token_reach(toks: &[Token]) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// `GRANT|REVOKE …` from its first word: role membership without ON at the top level,
+/// else the kind of object after ON.
+fn grant_reach(toks: &[Token], grant: bool) -> Option<&'static str> {
+    // `GRANT privileges ON object TO …`; without ON at the top level it grants
+    // roles. What follows ON names the object kind, or is the table's name.
+    let mut depth = 0i64;
+    let on = toks.iter().position(|t| {
+        if t.punct(b'(') {
+            depth += 1;
+        } else if t.punct(b')') {
+            depth -= 1;
+        }
+        depth == 0 && t.is("ON")
+    });
+    match on {
+        None => Some(membership(grant)),
+        Some(i) => match &toks.get(i + 1)?.tok {
+            Tok::Word(w) => shared_object(w)
+                .filter(|o| *o != "ROLE" && *o != "SUBSCRIPTION")
+                .map(|o| grant_on(grant, o)),
+            Tok::Quoted(_) => None,
+            _ => Some(grant_on(grant, "PARAMETER")),
+        },
+    }
+}
+
+/// `CREATE SCHEMA … GRANT …`: a schema element may grant on a database. Each GRANT
+/// element runs to the next element's first word.
+fn schema_grant(toks: &[Token]) -> Option<&'static str> {
+    let starts: Vec<usize> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.is("GRANT") || t.is("CREATE"))
+        .map(|(i, _)| i)
+        .collect();
+    starts.iter().enumerate().find_map(|(n, &i)| {
+        if !toks[i].is("GRANT") {
+            return None;
+        }
+        let end = starts.get(n + 1).copied().unwrap_or(toks.len());
+        grant_reach(&toks[i..end], true).filter(|w| *w != membership(true))
+    })
 }
 
 /// PostgreSQL's parser's verdict (the reference).
@@ -306,6 +330,11 @@ fn node_reach(node: &pg_query::NodeEnum) -> Option<&'static str> {
         N::DropSubscriptionStmt(_) => "DROP SUBSCRIPTION",
         N::AlterSystemStmt(_) => "ALTER SYSTEM",
         N::DropOwnedStmt(_) => "DROP OWNED",
+        N::CreateSchemaStmt(s) => s
+            .schema_elts
+            .iter()
+            .filter_map(|e| e.node.as_ref())
+            .find_map(node_reach)?,
         N::ReassignOwnedStmt(_) => "REASSIGN OWNED",
         N::RenameStmt(s) => ddl("ALTER", object_word(s.rename_type)?)?,
         N::AlterOwnerStmt(s) => ddl("ALTER", object_word(s.object_type)?)?,
@@ -394,6 +423,15 @@ mod tests {
         ("DROP USER MAPPING FOR u SERVER s", None),
         ("CREATE TABLE role(i int)", None),
         ("CREATE SCHEMA s AUTHORIZATION u", None),
+        (
+            "CREATE SCHEMA s CREATE TABLE t(i int) GRANT SELECT ON t TO u",
+            None,
+        ),
+        (
+            "CREATE SCHEMA s GRANT CONNECT ON DATABASE d TO u CREATE TABLE t(i int)",
+            Some("GRANT ON DATABASE"),
+        ),
+        ("COMMENT ON SUBSCRIPTION s IS 'x'", Some("COMMENT ON SUBSCRIPTION")),
         ("ALTER TABLE t OWNER TO u", None),
         ("ALTER DEFAULT PRIVILEGES FOR ROLE u GRANT SELECT ON TABLES TO v", None),
         ("SET ROLE u", None),
