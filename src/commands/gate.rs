@@ -250,6 +250,13 @@ impl Report for PlanOutcome {
                 s.push_str(&format!("\nhint: {h}"));
             }
         }
+        if !p.reaches_beyond.is_empty() {
+            s.push('\n');
+            for r in &p.reaches_beyond {
+                s.push_str(&format!("\nreaches beyond its database: {r}"));
+            }
+            s.push_str("\n(changes the whole cluster, not just this database: rehearse refuses this bundle, a clone cannot isolate it)");
+        }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
                 "\n\nalready applied: {}",

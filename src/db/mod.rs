@@ -2,6 +2,7 @@
 //! ledger, execute, rehearse.
 
 pub mod apply;
+pub mod cluster_state;
 pub mod conn;
 pub mod described;
 pub mod drift;

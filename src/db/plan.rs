@@ -169,6 +169,11 @@ pub struct PlanReport {
     /// `apply --through LAST` can run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runnable_now: Vec<String>,
+    /// Statements of the tier and rollback files that change the cluster beyond the
+    /// target database (roles, database settings, tablespaces, subscriptions…):
+    /// `rehearse` refuses such a bundle, since a clone cannot isolate them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 impl PlanReport {
@@ -190,6 +195,7 @@ impl PlanReport {
             preflight: None,
             drift: None,
             runnable_now: vec![],
+            reaches_beyond: vec![],
         }
     }
 
@@ -258,12 +264,25 @@ impl PlanReport {
     }
 }
 
+/// What the bundle's SQL changes beyond its database; a file that cannot be read back
+/// is named as such (never silently nothing).
+fn reaches_beyond(vb: &VerifiedBundle) -> Vec<crate::sql_lint::Reach> {
+    vb.reaches_beyond().unwrap_or_else(|e| {
+        vec![crate::sql_lint::Reach {
+            file: String::new(),
+            line: 0,
+            statement: format!("unknown (the bundle's SQL could not be read back: {e})"),
+        }]
+    })
+}
+
 /// `airlock plan`: `checks` holds what the command checked before the database
 /// (signatures, params); the rest is asked of the database in one transaction that is
 /// always rolled back.
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> PlanReport {
     let m = vb.manifest();
     let mut report = PlanReport::new(vb, &opts.expected_db, checks);
+    report.reaches_beyond = reaches_beyond(vb);
     let mut session = match apply::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout) {
         Ok(s) => s,
         Err(e) => {
