@@ -7,6 +7,7 @@ pub mod described;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;
+pub mod inherited;
 pub mod ledger;
 pub mod notices;
 pub mod plan;
