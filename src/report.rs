@@ -361,7 +361,15 @@ mod tests {
         let w = super::wrap(&text, 40);
         let last = w.last().unwrap();
         let shown: usize = w.iter().map(|l| l.split('…').next().unwrap().len()).sum();
-        let more: usize = last.split(" (").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let more: usize = last
+            .split(" (")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(shown + more, 1000, "{w:?}");
         assert_eq!(super::wrap("ab cd", 2), vec!["ab", "cd"]);
     }

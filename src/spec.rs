@@ -340,7 +340,9 @@ impl Spec {
         }
         if let Some(path) = &self.target.search_path {
             if path.is_empty() {
-                p.push("target.search_path is empty; leave it out for the default [\"public\"]".into());
+                p.push(
+                    "target.search_path is empty; leave it out for the default [\"public\"]".into(),
+                );
             }
             for entry in path {
                 if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {

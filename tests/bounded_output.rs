@@ -62,8 +62,14 @@ fn bidi_and_format_controls_from_the_database_are_escaped() {
     let o = airlock(t.path(), &["gate", &b, "--trust", "rm.pub", "--db", &conn]);
     expect_code(&o, 3);
     let out = stdout(&o);
-    for c in ['\u{202e}', '\u{2066}', '\u{2069}', '\u{200f}', '\u{200b}', '\u{feff}'] {
-        assert!(!out.contains(c), "U+{:04X} reached the terminal: {out:?}", c as u32);
+    for c in [
+        '\u{202e}', '\u{2066}', '\u{2069}', '\u{200f}', '\u{200b}', '\u{feff}',
+    ] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the terminal: {out:?}",
+            c as u32
+        );
     }
     assert!(out.contains("\\u{202e}yddad"), "{out}");
 }

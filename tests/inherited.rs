@@ -137,7 +137,9 @@ fn a_schema_named_after_the_gate_role_does_not_shadow_a_gate() {
 /// database's name, `{owner}` its owner), as text.
 fn stored_after(tag: &str, setting: &str, tier: &str) -> String {
     let o = Owned::new(tag);
-    let sql = setting.replace("{db}", &o.db.name).replace("{owner}", &o.owner);
+    let sql = setting
+        .replace("{db}", &o.db.name)
+        .replace("{owner}", &o.owner);
     match sql.strip_prefix("superuser:") {
         Some(sql) => o.db.exec(sql),
         None if !sql.is_empty() => o.as_owner(&sql),

@@ -301,7 +301,8 @@ impl ProbeReport {
         self.mismatches
             .iter()
             .map(|d| {
-                let b = |t: &str| crate::report::bound(t, crate::report::MAX_LINE_BYTES).into_owned();
+                let b =
+                    |t: &str| crate::report::bound(t, crate::report::MAX_LINE_BYTES).into_owned();
                 format!(
                     "{}: expected {}, got {}",
                     b(&d.key),
