@@ -31,10 +31,13 @@
 /// simple-protocol message as the session's facts. Everything is schema-qualified;
 /// it runs under airlock's pinned `search_path = pg_catalog, pg_temp`. The file
 /// settings are read by `EXECUTE` only when airlock may read them, so a role that may
-/// not is not refused by a permission check on the plan.
+/// not is not refused by a permission check on the plan. Whether airlock may change a
+/// superuser's setting is asked of `CURRENT_USER`, the role `set_config` checks (the
+/// session user: `role` is pinned to `none` at startup). A setting it then still
+/// cannot change is an error naming it, never skipped in silence.
 pub const OVERRIDE: &str = r#"DO $airlock_inherited$
 DECLARE
-    su boolean := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false);
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false);
     files boolean := pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE');
     n text;
     v text;
