@@ -311,6 +311,28 @@ pub fn short(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn format_controls_are_escaped_and_long_lines_bounded() {
+        let t = super::terminal_safe("a\u{202e}b\u{2066}c\u{200f}d\u{feff}é");
+        assert_eq!(t, "a\\u{202e}b\\u{2066}c\\u{200f}d\\u{feff}é");
+        let long = format!("head\n{}\ntail", "é".repeat(10_000));
+        let t = super::terminal_safe(&long);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "head");
+        assert!(
+            lines[1].len() < super::MAX_LINE_BYTES + 40,
+            "{}",
+            lines[1].len()
+        );
+        assert!(
+            lines[1].ends_with("… (15904 bytes more)"),
+            "{}",
+            &lines[1][4000..]
+        );
+        assert_eq!(lines[2], "tail");
+        assert_eq!(super::bound("short", 10), "short");
+    }
+
+    #[test]
     fn clip_cuts_at_a_word_and_says_so() {
         assert_eq!(super::clip("short enough", 20), "short enough");
         let c = super::clip(
