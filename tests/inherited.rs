@@ -146,6 +146,22 @@ fn stored_after(tag: &str, setting: &str, tier: &str) -> String {
         None => {}
     }
     let b = o.bundle("b.tar.gz", OPEN, &[("structure", tier, false)]);
+    // plan says which settings are not inherited.
+    let plan = json(&o.run(&["plan", &b, "--param", "code=A1"]));
+    let connected = plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "database")
+        .unwrap_or_else(|| panic!("no database check: {plan}"))["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        connected.contains("not inherited"),
+        !setting.is_empty(),
+        "{connected}"
+    );
     let out = o.run(&["apply", &b, "--param", "code=A1"]);
     expect_code(&out, 0);
     // The ledger is airlock's own, not the owner's. (`SET ROLE NONE`: this test's

@@ -27,6 +27,19 @@
 //! Invariant: after [`OVERRIDE`] ran, no setting in the session has a value whose
 //! source is a database or role default that airlock is allowed to change.
 
+/// One column for the facts query: the names of the database and role settings that
+/// apply to this session and that airlock overrides ([`OVERRIDE`], or the startup
+/// packet), sorted, joined with ", "; empty when there are none. Read before the
+/// override runs, in the same message, for `plan` to show.
+pub const OVERRIDDEN_NAMES: &str = r#"coalesce((SELECT pg_catalog.string_agg(DISTINCT n.name, ', ' ORDER BY n.name)
+      FROM (SELECT pg_catalog.split_part(c.item, '=', 1) AS name
+              FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c(item)
+             WHERE d.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT b.oid FROM pg_catalog.pg_database b WHERE b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[])
+               AND d.setrole OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER)]::pg_catalog.oid[])) n
+      LEFT JOIN pg_catalog.pg_settings p ON pg_catalog.lower(p.name) OPERATOR(pg_catalog.=) pg_catalog.lower(n.name)
+     WHERE p.name IS NULL OR p.context OPERATOR(pg_catalog.=) 'user'
+        OR (p.context OPERATOR(pg_catalog.=) 'superuser' AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false))), '')"#;
+
 /// A `DO` block (plpgsql, which the ledger's trigger needs anyway) sent in the same
 /// simple-protocol message as the session's facts. Everything is schema-qualified;
 /// it runs under airlock's pinned `search_path = pg_catalog, pg_temp`. The file

@@ -176,6 +176,9 @@ pub struct SessionFacts {
     pub superuser: bool,
     pub system_identifier: String,
     pub session_replication_role: String,
+    /// The database and role settings this session does not inherit (see
+    /// [`super::inherited`]), ", "-joined; empty when there were none.
+    pub overridden: String,
 }
 
 impl SessionFacts {
@@ -203,8 +206,10 @@ pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<Sessio
                 coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false)::pg_catalog.text, \
                 (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s), \
                 pg_catalog.current_setting('session_replication_role'), \
-                pg_catalog.set_config('statement_timeout', {}, false); {}",
+                pg_catalog.set_config('statement_timeout', {}, false), \
+                {}; {}",
         quote_literal(statement_timeout),
+        super::inherited::OVERRIDDEN_NAMES,
         super::inherited::OVERRIDE
     );
     let messages = client.simple_query(&sql).map_err(|e| {
@@ -234,6 +239,7 @@ pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<Sessio
         superuser: text(3) == "true",
         system_identifier: text(4),
         session_replication_role: text(5),
+        overridden: text(7),
     };
     // A superuser's session had it reset by the override block, in the same message.
     if facts.session_replication_role != "origin" && !facts.superuser {
