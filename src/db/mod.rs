@@ -9,6 +9,7 @@ pub mod drift;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;
+pub mod inherited;
 pub mod ledger;
 pub mod notices;
 pub mod plan;
@@ -25,15 +26,17 @@ use std::collections::BTreeMap;
 pub fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(d) => {
-            let mut s = format!("{} (SQLSTATE {})", d.message(), d.code().code());
+            // A message is bounded (a RAISE can carry megabytes); the SQLSTATE stays.
+            let b = |t: &str| crate::report::bound(t, crate::report::MAX_LINE_BYTES).into_owned();
+            let mut s = format!("{} (SQLSTATE {})", b(d.message()), d.code().code());
             if let Some(detail) = d.detail() {
-                s.push_str(&format!("; detail: {detail}"));
+                s.push_str(&format!("; detail: {}", b(detail)));
             }
             if let Some(hint) = d.hint() {
-                s.push_str(&format!("; hint: {hint}"));
+                s.push_str(&format!("; hint: {}", b(hint)));
             }
             if let Some(w) = d.where_() {
-                s.push_str(&format!("; where: {}", w.replace('\n', " / ")));
+                s.push_str(&format!("; where: {}", b(w).replace('\n', " / ")));
             }
             s
         }

@@ -307,8 +307,14 @@ pub fn plan_on(
     report.push(Check::ok(
         CheckName::Database,
         format!(
-            "connected to {} (server_version_num {}) as {}",
-            session.info.database, session.info.server_version_num, session.info.session_user
+            "connected to {} (server_version_num {}) as {}{}",
+            session.info.database,
+            session.info.server_version_num,
+            session.info.session_user,
+            match session.facts.overridden.as_str() {
+                "" => String::new(),
+                names => format!("; database/role settings not inherited (the server's own values instead): {names}"),
+            }
         ),
     ));
     let facts = session.facts.clone();
