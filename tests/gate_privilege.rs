@@ -303,7 +303,8 @@ fn plan_derives_the_gate_roles_grants_from_the_bundles_sql() {
         "b.tar.gz",
         "SELECT count(*) >= 1 AS ready FROM app.approvals",
         "SELECT 'n'::text AS key, (SELECT count(*) FROM app.fact_view)::text AS value \
-         UNION ALL SELECT 'c', count(*)::text FROM pg_catalog.pg_class WHERE false",
+         UNION ALL SELECT 'c', count(*)::text FROM pg_catalog.pg_class WHERE false \
+         UNION ALL SELECT 'x', query_to_xml('SELECT 1 FROM app.unread', false, true, '')::text WHERE false",
     );
     let out = o.run(&["plan", &b]);
     let j = json(&out);
@@ -322,6 +323,11 @@ fn plan_derives_the_gate_roles_grants_from_the_bundles_sql() {
                 o.gate
             ),
         ]
+    );
+    // What it cannot see it names: the query text query_to_xml runs.
+    assert_eq!(
+        j["gate_grants"]["not_derived"],
+        serde_json::json!(["query_to_xml()"])
     );
     // The human report shows the same lines.
     let conn = o.db.conn();
