@@ -318,9 +318,10 @@ pub struct GateRoleArgs {
     /// Run gates and probes as this role (default: airlock_gate if it exists, else
     /// airlock's own role if that has no powers outside the database). The role must not
     /// be a superuser, have CREATEROLE, run server programs, read or write server files
-    /// or use dblink; give it read access only (GRANT pg_read_all_data TO ROLE), and let
-    /// the connecting role SET ROLE to it. On top of parser rules, READ ONLY, parallel
-    /// mode and a savepoint that is always rolled back.
+    /// or use dblink; give it only the grants `airlock plan` derives from the bundle's
+    /// gates and probes (never pg_read_all_data), and let the connecting role SET ROLE
+    /// to it. On top of parser rules, READ ONLY, row_security off, parallel mode and a
+    /// savepoint that is always rolled back.
     #[arg(long, value_name = "ROLE")]
     pub gate_role: Option<String>,
 }

@@ -336,14 +336,7 @@ impl PrivateCluster {
         // Gates and probes may run under this role (database hardening); create it the
         // way an operator would, so the demo works either way.
         client
-            .batch_execute(
-                "CREATE ROLE airlock_gate NOLOGIN;
-                 DO $$ BEGIN
-                   IF to_regrole('pg_read_all_data') IS NOT NULL THEN
-                     GRANT pg_read_all_data TO airlock_gate;
-                   END IF;
-                 END $$;",
-            )
+            .batch_execute("CREATE ROLE airlock_gate NOLOGIN;")
             .map_err(|e| format!("cannot create role airlock_gate: {e}"))?;
         check()
     }

@@ -299,6 +299,14 @@ fn start_private_cluster(admin: &ConnSpec) -> Result<(PrivateCluster, DemoStep)>
     Ok((c, step))
 }
 
+/// The demo database's default privileges for the gate role, when it exists.
+const DEMO_GATE_READS: &str = "DO $$ BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
+    ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate;
+    ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO airlock_gate;
+  END IF;
+END $$";
+
 pub fn run(args: DemoArgs) -> Result<Outcome> {
     let base = conn::resolve(args.db.as_deref(), "postgres")?;
     let mut admin = base.with_dbname("postgres");
@@ -326,8 +334,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
                IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = SESSION_USER)
                   AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
                  CREATE ROLE airlock_gate NOLOGIN;
-                 GRANT pg_read_all_data TO airlock_gate;
-                 RAISE NOTICE 'created role airlock_gate (NOLOGIN, pg_read_all_data): gates and probes run as it';
+                 RAISE NOTICE 'created role airlock_gate (NOLOGIN, no grants outside the demo database): gates and probes run as it';
                END IF;
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
              END $$",
@@ -427,6 +434,11 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoRepo
     ))
     .run("load the greenfield fixture", || {
         let mut c = target.connect().map_err(|e| e.to_string())?;
+        // The gate role reads what the demo creates here, and nothing else (never
+        // pg_read_all_data): what `airlock plan` lists, granted ahead for the tables
+        // the release creates too.
+        c.batch_execute(DEMO_GATE_READS)
+            .map_err(|e| format!("granting the gate role its reads: {}", crate::db::pg_message(&e)))?;
         let files = fixture_sql();
         for (name, sql) in &files {
             c.batch_execute(sql).map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;

@@ -280,6 +280,17 @@ impl Report for PlanOutcome {
                 probe_table(pf)
             ));
         }
+        if let Some(g) = &p.gate_grants {
+            s.push_str(&format!(
+                "\n\ngrants the gate role {} needs for this bundle (run once as a superuser; never pg_read_all_data):\n{}",
+                g.role,
+                g.lines()
+                    .iter()
+                    .map(|l| format!("  {}", crate::report::clip(l, 4000)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
         if p.tiers.is_empty() {
             return s;
         }

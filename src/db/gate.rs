@@ -19,15 +19,26 @@
 //! only in those; a gate whose plan has none (it calls a PARALLEL UNSAFE function, or
 //! something parallel-restricted at the top) is BLOCKED before it runs.
 //!
-//! Probes do not get (6): they legitimately use parallel-unsafe functions such as
-//! `query_to_xml`. Instead they run inside a `SECURITY DEFINER` SQL function owned by
-//! the gate role, created in `pg_temp` within the savepoint: PostgreSQL refuses
-//! `SET ROLE`, `RESET ROLE` and `SET SESSION AUTHORIZATION` inside a security definer
-//! function, so nothing a probe calls can climb back to airlock's own role, which a
-//! plain `SET LOCAL ROLE` would allow.
+//! Probes get (6) too, through a wrapper: they legitimately call parallel-unsafe
+//! functions such as `query_to_xml`, so their SQL becomes the body of a `PARALLEL SAFE
+//! SECURITY DEFINER` SQL function owned by the gate role, created in `pg_temp` within
+//! the savepoint, and airlock proves the call to it runs under a Gather. The body —
+//! its planning included — then runs in parallel mode: no SET/RESET (so no climbing
+//! back to airlock's role, no leaving read-only mode), no subtransaction, no
+//! `nextval`/`setval`, no transaction id. PostgreSQL also refuses `SET ROLE`,
+//! `RESET ROLE` and `SET SESSION AUTHORIZATION` inside a security definer function.
+//!
+//! Both (7) run with `row_security = off`: a table whose policies would apply to the
+//! gate role is an error (BLOCKED, the probe fails), so no policy — owner code — is
+//! ever evaluated for a gate or probe; and (8) must leave no session-level advisory
+//! lock behind: one this backend holds after the savepoint is gone (taken by owner
+//! code the planner ran, e.g. an IMMUTABLE function folded in a view) makes the gate
+//! BLOCKED (the probe fails) and is released before airlock goes on
+//! ([`super::leftovers`]). What is left — owner code in views the gate role reads —
+//! runs as the gate role, which holds only the grants [`super::gate_grants`] derives.
 
 use super::session::BundlePins;
-use super::{pg_message, sql_err, DbError};
+use super::{leftovers, pg_message, sql_err, DbError};
 use crate::sql_lint::{self, SqlRole};
 use postgres::types::Type;
 use postgres::Transaction;
@@ -100,19 +111,21 @@ impl Harness {
 }
 
 /// Run `f` in a read-only savepoint that is always rolled back, under the bundle's
-/// settings, the gate role and parallel mode (one message). Returns f's result and
-/// whether anything was written (a transaction id got assigned).
+/// settings, the gate role, no policies and parallel mode (one message). Returns f's result
+/// and what outlived the savepoint (a write, a session advisory lock — released).
 fn in_gate_savepoint<T>(
     tx: &mut Transaction<'_>,
     harness: &Harness,
     f: impl FnOnce(&mut Transaction<'_>) -> T,
-) -> Result<(T, bool), DbError> {
+) -> Result<(T, Effects), DbError> {
     let had_xid = xid_assigned(tx)?;
+    let locks_before = leftovers::advisory_locks(tx)?;
     let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
     // The prelude first: it may set session_replication_role, which only airlock's
-    // own (superuser) role may do; then the gate role; then read-only and parallel mode.
+    // own (superuser) role may do; then the gate role; then read-only, no policies and
+    // parallel mode.
     sp.batch_execute(&format!(
-        "{}{}SET LOCAL transaction_read_only = on; {FORCE_PARALLEL_MODE}",
+        "{}{}SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
         harness.pins.prelude(),
         harness.role_sql()
     ))
@@ -124,8 +137,39 @@ fn in_gate_savepoint<T>(
     sp.rollback()
         .map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
     let wrote = !had_xid && xid_assigned(tx)?;
-    Ok((out, wrote))
+    let left = leftovers::release_new_advisory_locks(tx, &locks_before)?;
+    Ok((out, Effects { wrote, left }))
 }
+
+/// What a gate or probe did that outlived its rolled-back savepoint.
+struct Effects {
+    /// A transaction id was assigned: it wrote (rolled back).
+    wrote: bool,
+    /// Session-level advisory locks it took (released since).
+    left: Vec<String>,
+}
+
+impl Effects {
+    /// Why the gate or probe is refused, if it is.
+    fn refusal(&self, what: &str) -> Option<String> {
+        if self.wrote {
+            return Some(format!(
+                "the {what} wrote to the database (it was rolled back); {what}s must be read-only"
+            ));
+        }
+        if !self.left.is_empty() {
+            return Some(format!(
+                "the {what} took session-level advisory lock(s) that would outlive it ({}); they were released. Something it reads (a view, a function) takes locks: {what}s must leave nothing behind",
+                self.left.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// No row-level security policy runs for a gate or probe: a table whose policies
+/// would apply to the gate role is an error instead (it names the table).
+const NO_POLICIES: &str = "SET LOCAL row_security = off;";
 
 fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
     match &harness.role {
@@ -144,6 +188,18 @@ fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
 /// to the (always rolled back) savepoint. The GUC was renamed in PostgreSQL 16.
 const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true)";
 
+/// Why a gate or probe statement failed; a missing privilege says where the list of
+/// the gate role's grants is.
+fn query_error(e: &postgres::Error) -> String {
+    let mut m = format!("SQL error: {}", pg_message(e));
+    if super::sqlstate(e) == Some("42501") {
+        m.push_str(
+            " (the gate role lacks a grant: `airlock plan BUNDLE` lists the ones this bundle's gates and probes need)",
+        );
+    }
+    m
+}
+
 /// Whether a plan node (from `EXPLAIN (FORMAT JSON)`) is, or contains, a Gather.
 fn has_gather(node: &serde_json::Value) -> bool {
     let own = node["Node Type"]
@@ -159,7 +215,7 @@ fn has_gather(node: &serde_json::Value) -> bool {
 fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
     let row = tx
         .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
-        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+        .map_err(|e| query_error(&e))?;
     let plan: serde_json::Value = row
         .try_get(0)
         .map_err(|e| format!("could not read the gate's plan: {e}"))?;
@@ -178,9 +234,7 @@ fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String
 
 /// Evaluate one gate's rows.
 fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), String> {
-    let rows = tx
-        .query(sql, &[])
-        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    let rows = tx.query(sql, &[]).map_err(|e| query_error(&e))?;
     if rows.is_empty() {
         return Err("returned no row (a gate must return exactly one)".into());
     }
@@ -256,18 +310,14 @@ pub fn run_gates(
             });
             continue;
         }
-        let (judged, wrote) = in_gate_savepoint(tx, harness, |sp| {
+        let (judged, effects) = in_gate_savepoint(tx, harness, |sp| {
             prove_parallel_mode(sp, sql)?;
             judge_gate(sp, sql)
         })?;
-        let (ready, reason) = match (judged, wrote) {
-            (_, true) => (
-                false,
-                "the gate wrote to the database (it was rolled back); gates must be read-only"
-                    .to_string(),
-            ),
-            (Ok((r, reason)), false) => (r, reason),
-            (Err(e), false) => (false, e),
+        let (ready, reason) = match (judged, effects.refusal("gate")) {
+            (_, Some(refused)) => (false, refused),
+            (Ok((r, reason)), None) => (r, reason),
+            (Err(e), None) => (false, e),
         };
         results.push(GateResult {
             name: name.clone(),
@@ -329,8 +379,8 @@ fn read_probe(
     let body = sql.trim_end().trim_end_matches(';');
     tx.batch_execute(&format!(
         "{}{}CREATE FUNCTION pg_temp.airlock_probe() RETURNS TABLE (key pg_catalog.text, value pg_catalog.text) \
-         LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
-         SET LOCAL transaction_read_only = on",
+         LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
+         SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
         harness.pins.prelude(),
         harness.role_sql()
     ))
@@ -344,9 +394,12 @@ fn read_probe(
             pg_message(&e)
         ),
     })?;
-    let rows = tx
-        .query("SELECT key, value FROM pg_temp.airlock_probe()", &[])
-        .map_err(|e| format!("SQL error: {}", pg_message(&e)))?;
+    // The body runs (and is planned) inside the function: prove the call to it runs in
+    // parallel mode, as a gate's plan must.
+    prove_parallel_mode(tx, PROBE_CALL).map_err(|_| {
+        "refused before running: PostgreSQL would not run the probe in parallel mode, so airlock cannot prove it is read-only".to_string()
+    })?;
+    let rows = tx.query(PROBE_CALL, &[]).map_err(|e| query_error(&e))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let k: Option<String> = r.get(0);
@@ -361,6 +414,9 @@ fn read_probe(
     }
     Ok(out)
 }
+
+/// How a probe is read: through its wrapper (see [`read_probe`]).
+const PROBE_CALL: &str = "SELECT key, value FROM pg_temp.airlock_probe()";
 
 /// A dollar-quote tag that does not occur in `sql`.
 fn dollar_tag(sql: &str) -> String {
@@ -384,10 +440,20 @@ pub fn run_probe(
     {
         return Err(DbError::State(format!("probe refused before running: {p}")));
     }
+    let locks_before = leftovers::advisory_locks(tx)?;
     let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
     let values = read_probe(&mut sp, harness, sql);
     sp.rollback()
         .map_err(|e| sql_err("rolling back the probe's savepoint", &e))?;
+    let effects = Effects {
+        // Creating the wrapper assigns a transaction id; parallel mode refuses one to
+        // the probe itself.
+        wrote: false,
+        left: leftovers::release_new_advisory_locks(tx, &locks_before)?,
+    };
+    if let Some(refused) = effects.refusal("probe") {
+        return Err(DbError::State(format!("probe {file}: {refused}")));
+    }
     let values = values.map_err(|e| DbError::State(format!("probe {file}: {e}")))?;
     let mismatches: Vec<ProbeDiff> = expect
         .iter()

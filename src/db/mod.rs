@@ -9,8 +9,10 @@ pub mod drift;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;
+pub mod gate_grants;
 pub mod inherited;
 pub mod ledger;
+pub mod leftovers;
 pub mod notices;
 pub mod plan;
 pub mod rehearse;
@@ -271,7 +273,7 @@ impl DbError {
                 "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
             ),
             DbError::GateRole { setup: true, .. } => Some(
-                "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; (PostgreSQL 13: grant USAGE on the schemas and SELECT on the tables gates and probes read instead), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
+                "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
             DbError::Unverified(e) => crate::error::verify_hint(e),
             DbError::TransactionEnded { .. } => Some(

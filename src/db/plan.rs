@@ -10,6 +10,7 @@
 use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, Session};
 use super::drift;
 use super::gate::{self, GateReport, Harness, ProbeReport};
+use super::gate_grants::{self, GateGrants};
 use super::{ledger, remembered, sql_err, DbError};
 use crate::exit::Exit;
 use crate::verified::VerifiedBundle;
@@ -165,6 +166,10 @@ pub struct PlanReport {
     /// Continuation: the fingerprint the previous apply left, and whether it still holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<String>,
+    /// The grants the gate role needs for this bundle's gates and probes (derived by
+    /// the server from their SQL), instead of `pg_read_all_data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_grants: Option<GateGrants>,
     /// When the gates are BLOCKED: the leading tiers whose gates are open, which
     /// `apply --through LAST` can run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -194,6 +199,7 @@ impl PlanReport {
             gates: None,
             preflight: None,
             drift: None,
+            gate_grants: None,
             runnable_now: vec![],
             reaches_beyond: vec![],
         }
@@ -481,6 +487,7 @@ fn checks_in(
     let needs_role = (!gates.is_empty() && !opts.skip_gates)
         || (first_apply && m.preflight.is_some())
         || (idx.last() == Some(&(n - 1)) && m.verify.is_some());
+    let pins_for_grants = pins.clone();
     let harness = if needs_role {
         match gate::resolve_role(tx, opts.gate_role.as_deref()) {
             Ok(role) => {
@@ -507,6 +514,9 @@ fn checks_in(
         ));
         Some(Harness { pins, role: None })
     };
+    if needs_role {
+        grants_in(tx, vb, opts, &pins_for_grants, harness.as_ref(), report);
+    }
     let Some(harness) = harness else {
         report.skip_rest("gates and probes need a role without outside powers");
         return first;
@@ -607,4 +617,48 @@ fn checks_in(
         }
     }
     first
+}
+
+/// The gate role's grants, derived from the bundle's gates and probes; when the role
+/// is missing or cannot be used, they join the GateRole check's setup hint.
+fn grants_in(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    pins: &super::session::BundlePins,
+    harness: Option<&Harness>,
+    report: &mut PlanReport,
+) {
+    let role = harness
+        .and_then(|h| h.role.clone())
+        .or_else(|| opts.gate_role.clone())
+        .unwrap_or_else(|| gate::DEFAULT_GATE_ROLE.to_string());
+    let derived = gate_grants::bundle_queries(vb)
+        .and_then(|queries| gate_grants::derive(tx, pins, &role, &queries));
+    let grants = match derived {
+        Ok(g) => g,
+        Err(e) => GateGrants {
+            role,
+            statements: vec![],
+            unresolved: vec![gate_grants::Unresolved {
+                file: "(all)".into(),
+                reason: e.to_string(),
+            }],
+            not_derived: vec![],
+        },
+    };
+    if let Some(check) = report
+        .checks
+        .iter_mut()
+        .rev()
+        .find(|c| c.check == CheckName::GateRole && !c.passed())
+    {
+        if let Some(hint) = &mut check.hint {
+            hint.push_str(&format!(
+                "; this bundle's gates and probes need: {}",
+                grants.lines().join(" ")
+            ));
+        }
+    }
+    report.gate_grants = Some(grants);
 }

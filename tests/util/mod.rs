@@ -289,7 +289,9 @@ pub fn admin() -> postgres::Client {
 }
 
 /// The one-time setup the README asks for: the cluster role gates and probes run as
-/// (airlock refuses to run them as a superuser). Idempotent and safe to race.
+/// (airlock refuses to run them as a superuser), with no read rights of its own — no
+/// `pg_read_all_data`; each test database grants it what its gates read
+/// ([`TestDb::new`]). Idempotent and safe to race.
 pub fn ensure_gate_role() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -299,15 +301,20 @@ pub fn ensure_gate_role() {
                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN
                      CREATE ROLE airlock_gate NOLOGIN;
                    END IF;
-                   IF NOT pg_has_role('airlock_gate', 'pg_read_all_data', 'MEMBER') THEN
-                     GRANT pg_read_all_data TO airlock_gate;
-                   END IF;
                  EXCEPTION WHEN duplicate_object OR unique_violation OR internal_error THEN NULL;
                  END $$",
             )
             .expect("create the airlock_gate role");
     });
 }
+
+/// What an operator grants the gate role in a test database, short of listing each
+/// table `airlock plan` derives: SELECT on the tables and USAGE on the schemas the
+/// test's own (superuser) role creates there, from now on. Nothing outside this
+/// database, nothing in `pg_catalog`.
+const GATE_ROLE_READS: &str = "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate;
+     ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO airlock_gate;
+     GRANT SELECT ON ALL TABLES IN SCHEMA public TO airlock_gate;";
 
 impl TestDb {
     pub fn new(tag: &str) -> TestDb {
@@ -317,7 +324,9 @@ impl TestDb {
         admin()
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create test database");
-        TestDb { name }
+        let db = TestDb { name };
+        db.exec(GATE_ROLE_READS);
+        db
     }
 
     pub fn client(&self) -> postgres::Client {

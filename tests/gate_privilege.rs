@@ -1,0 +1,340 @@
+//! Gates and probes run code the database owner wrote (policies, views, the functions
+//! they call) as the gate role. Each test sets up a non-superuser database owner who
+//! plants such code on what a gate or probe reads, and proves that the code never
+//! ran through a policy, that nothing it could leave behind (a session advisory lock,
+//! a sequence change) stays, and that `plan` names the exact grants the gate role
+//! needs instead of `pg_read_all_data`.
+
+mod util;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use util::*;
+
+static ROLES: AtomicUsize = AtomicUsize::new(0);
+
+/// The advisory-lock class the planted code leaks through (locks are looked for in
+/// the test's own database: tests run in parallel).
+const LEAK_CLASS: i32 = 4_242_017;
+
+/// A database owned by a non-superuser, and a gate role set up as the README used to
+/// say (with `pg_read_all_data`: the worst case a policy could exploit).
+struct Owned {
+    t: tempfile::TempDir,
+    db: TestDb,
+    owner: String,
+    gate: String,
+}
+
+impl Owned {
+    fn new(tag: &str) -> Owned {
+        let db = TestDb::new(tag);
+        let n = ROLES.fetch_add(1, Ordering::SeqCst);
+        let owner = format!("gp_owner_{}_{n}", std::process::id());
+        let gate = format!("gp_gate_{}_{n}", std::process::id());
+        admin()
+            .batch_execute(&format!(
+                "CREATE ROLE {owner} LOGIN; CREATE ROLE {gate} NOLOGIN;
+                 GRANT pg_read_all_data TO {gate};
+                 ALTER DATABASE \"{}\" OWNER TO {owner};",
+                db.name
+            ))
+            .expect("roles");
+        db.exec(&format!("GRANT TEMP ON DATABASE \"{}\" TO {gate}", db.name));
+        let t = tempdir();
+        keygen(t.path(), "rm");
+        Owned { t, db, owner, gate }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    fn as_owner(&self, sql: &str) {
+        self.db
+            .client_as(&self.owner)
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("as the owner: {sql}: {e}"));
+    }
+
+    /// A bundle: one gate, a preflight (and rollback) probe, one tier, a rollback.
+    fn bundle(&self, out: &str, gate: &str, probe: &str) -> String {
+        let dir = self.dir().join(format!("src-{out}"));
+        write(
+            &dir.join("bundle.toml"),
+            &format!(
+                "[bundle]\nname = \"gp\"\nversion = \"1.0\"\nsequence = 1\n\n\
+                 [target]\ndatabase = \"{}\"\n\n\
+                 [[gate]]\nname = \"g\"\nfile = \"sql/gate.sql\"\n\n\
+                 [preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ n = \"1\" }}\n\n\
+                 [[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\ngates = [\"g\"]\n\n\
+                 [rollback]\nfiles = [\"sql/rollback.sql\"]\n",
+                self.db.name
+            ),
+        );
+        write(&dir.join("sql/gate.sql"), gate);
+        write(&dir.join("sql/probe.sql"), probe);
+        write(&dir.join("sql/tier.sql"), "CREATE TABLE public.t1(x int);");
+        write(&dir.join("sql/rollback.sql"), "DROP TABLE public.t1;");
+        pack(self.dir(), &dir, "rm.key", out);
+        out.to_string()
+    }
+
+    fn args<'a>(&'a self, conn: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["--json"];
+        a.extend(args);
+        a.extend(["--trust", "rm.pub", "--db", conn, "--gate-role", &self.gate]);
+        a
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let conn = self.db.conn();
+        airlock(self.dir(), &self.args(&conn, args))
+    }
+
+    /// Run airlock while another session polls `pg_locks` for the leak class until
+    /// airlock has exited; returns airlock's output and how many polls saw a leak.
+    fn run_watched(&self, args: &[&str]) -> (std::process::Output, usize) {
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let done = done.clone();
+            let mut c = self.db.client();
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let n: i64 = c
+                        .query_one(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+                               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                            &[&LEAK_CLASS],
+                        )
+                        .expect("poll pg_locks")
+                        .get(0);
+                    if n > 0 {
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        };
+        let conn = self.db.conn();
+        let mut c = Command::new(bin());
+        c.args(self.args(&conn, args))
+            .current_dir(self.dir())
+            .env("AIRLOCK_STATE_DIR", state_dir())
+            .env_remove("AIRLOCK_DB")
+            .env_remove("PGDATABASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = c
+            .spawn()
+            .expect("run airlock")
+            .wait_with_output()
+            .expect("airlock");
+        done.store(true, Ordering::SeqCst);
+        (out, watcher.join().expect("watcher"))
+    }
+
+    fn leaked_locks_now(&self) -> String {
+        self.db.scalar(&format!(
+            "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' AND classid = {LEAK_CLASS}
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ))
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = admin().batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+            self.db.name, self.owner, self.gate
+        ));
+    }
+}
+
+/// The owner's table, readable by the gate role, with a policy whose function reads
+/// `pg_authid` and leaks what it read through a session advisory lock (held long
+/// enough for anyone polling `pg_locks` to see it).
+fn plant_leaking_policy(o: &Owned) {
+    o.as_owner(&format!(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.readings(x int); INSERT INTO app.readings VALUES (1);
+         CREATE FUNCTION app.leak() RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS $f$
+           BEGIN
+             PERFORM pg_catalog.pg_advisory_lock({LEAK_CLASS}, (SELECT count(*)::int FROM pg_catalog.pg_authid));
+             PERFORM pg_catalog.pg_sleep(0.3);
+             RETURN true;
+           END $f$;
+         ALTER TABLE app.readings ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY peek ON app.readings FOR SELECT USING (app.leak());
+         GRANT USAGE ON SCHEMA app TO {gate}; GRANT SELECT ON app.readings TO {gate};",
+        gate = o.gate
+    ));
+}
+
+#[test]
+fn a_policy_on_a_table_a_gate_reads_never_runs_and_leaks_nothing() {
+    let o = Owned::new("gp_policy");
+    plant_leaking_policy(&o);
+    let b = o.bundle(
+        "b.tar.gz",
+        "SELECT count(*) >= 1 AS ready FROM app.readings",
+        "SELECT 'n'::text AS key, '1'::text AS value",
+    );
+    let (out, seen) = o.run_watched(&["gate", &b]);
+    assert_eq!(seen, 0, "another session saw the policy's advisory lock");
+    expect_code(&out, 3);
+    let j = json(&out);
+    assert_eq!(j["verdict"], "BLOCKED");
+    let reason = j["gates"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("row-level security") && reason.contains("readings"),
+        "{reason}"
+    );
+    assert_eq!(o.leaked_locks_now(), "0");
+    // Through apply too (the gate inside the deploy transaction): BLOCKED, nothing ran.
+    let (out, seen) = o.run_watched(&["apply", &b]);
+    assert_eq!(seen, 0, "another session saw the policy's advisory lock");
+    expect_code(&out, 3);
+    assert_eq!(
+        o.db.scalar("SELECT (to_regclass('public.t1') IS NULL)::text"),
+        "true"
+    );
+    assert_eq!(o.leaked_locks_now(), "0");
+}
+
+#[test]
+fn a_policy_on_a_table_the_rollback_probe_reads_cannot_change_a_sequence() {
+    let o = Owned::new("gp_probe");
+    o.as_owner(&format!(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.readings(x int); INSERT INTO app.readings VALUES (1);
+         CREATE SEQUENCE app.counter;
+         GRANT USAGE ON SCHEMA app TO {gate}; GRANT SELECT ON app.readings TO {gate};",
+        gate = o.gate
+    ));
+    let probe = "SELECT 'n'::text AS key, count(*)::text AS value FROM app.readings";
+    let b = o.bundle("b.tar.gz", "SELECT true AS ready", probe);
+    expect_code(&o.run(&["apply", &b]), 0);
+    // After the apply, the owner plants a policy that escapes read-only mode and
+    // moves a sequence, on the table the rollback probe reads.
+    o.as_owner(&format!(
+        "CREATE FUNCTION app.bump() RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $f$
+           BEGIN
+             PERFORM pg_catalog.pg_advisory_lock({LEAK_CLASS}, 1);
+             BEGIN RESET transaction_read_only; EXCEPTION WHEN OTHERS THEN NULL; END;
+             BEGIN PERFORM pg_catalog.setval('app.counter', 777); EXCEPTION WHEN OTHERS THEN NULL; END;
+             RETURN true;
+           END $f$;
+         ALTER TABLE app.readings ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY bump ON app.readings FOR SELECT USING (app.bump());"
+    ));
+    let before =
+        o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
+    let (out, seen) = o.run_watched(&["rollback", &b, "--yes"]);
+    assert_eq!(seen, 0, "another session saw the policy's advisory lock");
+    assert_eq!(o.leaked_locks_now(), "0");
+    let after =
+        o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
+    assert_eq!(
+        before, after,
+        "the rollback probe moved the owner's sequence"
+    );
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    let j = json(&out);
+    let error = j["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("row-level security") && error.contains("readings"),
+        "{error}"
+    );
+    // Nothing was rolled back: the table the tier created is still there.
+    assert_eq!(
+        o.db.scalar("SELECT (to_regclass('public.t1') IS NOT NULL)::text"),
+        "true"
+    );
+}
+
+/// What a view folded at plan time can still do (policies cannot run any more): take
+/// a session advisory lock. The gate is BLOCKED, the lock is released before the
+/// deploy continues, and nothing is applied.
+#[test]
+fn an_advisory_lock_left_by_a_gate_is_refused_and_released() {
+    let o = Owned::new("gp_lock");
+    o.as_owner(&format!(
+        "CREATE SCHEMA app;
+         CREATE FUNCTION app.grab(k int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $f$
+           BEGIN PERFORM pg_catalog.pg_advisory_lock({LEAK_CLASS}, k); RETURN true; END $f$;
+         CREATE VIEW app.ok AS SELECT app.grab(7) AS ready;
+         GRANT USAGE ON SCHEMA app TO {gate}; GRANT SELECT ON app.ok TO {gate};",
+        gate = o.gate
+    ));
+    let b = o.bundle(
+        "b.tar.gz",
+        "SELECT ready FROM app.ok",
+        "SELECT 'n'::text AS key, '1'::text AS value",
+    );
+    let out = o.run(&["plan", &b]);
+    expect_code(&out, 3);
+    let out = o.run(&["apply", &b]);
+    expect_code(&out, 3);
+    let j = json(&out);
+    let error = j["error"].as_str().unwrap();
+    assert!(error.contains("advisory lock"), "{error}");
+    assert_eq!(
+        o.db.scalar("SELECT (to_regclass('public.t1') IS NULL)::text"),
+        "true"
+    );
+    assert_eq!(o.leaked_locks_now(), "0");
+}
+
+/// `plan` names the exact grants the gate role needs (the relations the bundle's gate
+/// and probe SQL reads, and the schemas holding them), in the report and in JSON.
+#[test]
+fn plan_derives_the_gate_roles_grants_from_the_bundles_sql() {
+    let o = Owned::new("gp_grants");
+    o.as_owner(
+        "CREATE SCHEMA app; CREATE SCHEMA other;
+         CREATE TABLE app.approvals(id int); INSERT INTO app.approvals VALUES (1);
+         CREATE TABLE other.facts(k text); CREATE TABLE app.unread(x int);
+         CREATE VIEW app.fact_view AS SELECT k FROM other.facts;",
+    );
+    let b = o.bundle(
+        "b.tar.gz",
+        "SELECT count(*) >= 1 AS ready FROM app.approvals",
+        "SELECT 'n'::text AS key, (SELECT count(*) FROM app.fact_view)::text AS value \
+         UNION ALL SELECT 'c', count(*)::text FROM pg_catalog.pg_class WHERE false \
+         UNION ALL SELECT 'x', query_to_xml('SELECT 1 FROM app.unread', false, true, '')::text WHERE false",
+    );
+    let out = o.run(&["plan", &b]);
+    let j = json(&out);
+    let grants: Vec<String> = j["gate_grants"]["statements"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no gate_grants in {j}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        grants,
+        vec![
+            format!("GRANT USAGE ON SCHEMA app TO {};", o.gate),
+            format!(
+                "GRANT SELECT ON app.approvals, app.fact_view TO {};",
+                o.gate
+            ),
+        ]
+    );
+    // What it cannot see it names: the query text query_to_xml runs.
+    assert_eq!(
+        j["gate_grants"]["not_derived"],
+        serde_json::json!(["query_to_xml()"])
+    );
+    // The human report shows the same lines.
+    let conn = o.db.conn();
+    let mut a = o.args(&conn, &["plan", &b]);
+    a.remove(0);
+    let human = airlock(o.dir(), &a);
+    for g in &grants {
+        assert!(stdout(&human).contains(g.as_str()), "{}", stdout(&human));
+    }
+}
