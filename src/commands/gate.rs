@@ -271,6 +271,9 @@ impl Report for PlanOutcome {
                 probe_table(pf)
             ));
         }
+        if let Some(r) = &p.bundle_role {
+            s.push_str(&format!("\n\n{}", r.describe()));
+        }
         if p.tiers.is_empty() {
             return s;
         }

@@ -6,6 +6,7 @@
 //! COMMIT rolls back everything, ledger included. Params reach SQL only through
 //! `set_config('airlock.NAME', value, true)`.
 
+use super::bundle_role;
 use super::conn::{self, ConnSpec, ServerInfo};
 use super::described::Tracker;
 use super::exec;
@@ -631,6 +632,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         if receipt.fingerprint_before.is_empty() {
             receipt.fingerprint_before = before.clone();
         }
+        // Who the tiers run as, decided last before they run (under the lock).
+        let tier_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
         let n = m.tier.len();
         if let Some(o) = opts.observer {
             let files = tier_files(m, &idx);
@@ -646,7 +649,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 if let Some(o) = opts.observer {
                     o.file(f, file_size(m, f));
                 }
-                run_file(&mut tx, &prelude, vb, f).map_err(|mut e| {
+                run_file(&mut tx, &tier_prelude, vb, f).map_err(|mut e| {
                     if let Some(v) = e.unverified.take() {
                         return DbError::Unverified(v);
                     }
@@ -796,6 +799,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }
     set_params(&mut tx, &opts.params)?;
     let before = tracker.fingerprint(&mut tx)?;
+    let rollback_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
     if let Some(o) = opts.observer {
         let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
         o.start("rollback", rb.files.len(), bytes);
@@ -805,7 +809,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         if let Some(o) = opts.observer {
             o.file(f, file_size(m, f));
         }
-        run_file(&mut tx, &prelude, vb, f).map_err(|e| DbError::Sql {
+        run_file(&mut tx, &rollback_prelude, vb, f).map_err(|e| DbError::Sql {
             context: format!("rollback file {f}{}", e.at()),
             message: format!(
                 "{}; the rollback was rolled back, the database is as it was",

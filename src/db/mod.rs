@@ -2,6 +2,7 @@
 //! ledger, execute, rehearse.
 
 pub mod apply;
+pub mod bundle_role;
 pub mod conn;
 pub mod described;
 pub mod exec;
@@ -9,6 +10,7 @@ pub mod fingerprint;
 pub mod gate;
 pub mod ledger;
 pub mod notices;
+pub mod owner_code;
 pub mod plan;
 pub mod rehearse;
 pub mod remembered;
@@ -180,6 +182,11 @@ pub enum DbError {
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
     GateRole { message: String, setup: bool },
+    /// Bundle SQL cannot run as the role it is to run as: the role is missing, airlock's
+    /// login role cannot become it, or code owned by a non-superuser sits where a
+    /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
+    #[error("{message}")]
+    BundleRole { message: String, hint: String },
     /// A bundle whose data streams during `apply` failed verification part-way
     /// (DESIGN §6: the verification exit code); everything was rolled back.
     #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
@@ -198,7 +205,8 @@ impl DbError {
             | DbError::LedgerUntrusted { .. }
             | DbError::LedgerBroken { .. }
             | DbError::LedgerRewound { .. }
-            | DbError::GateRole { .. } => Exit::State,
+            | DbError::GateRole { .. }
+            | DbError::BundleRole { .. } => Exit::State,
             DbError::Unverified(e) => crate::error::verify_exit_code(e),
         }
     }
@@ -217,6 +225,7 @@ impl DbError {
             DbError::LedgerRewound { .. } => "ledger-rewound",
             DbError::LockBusy { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
+            DbError::BundleRole { .. } => "bundle-role",
             DbError::Unverified(_) => "verification",
         }
     }
@@ -246,6 +255,7 @@ impl DbError {
             DbError::GateRole { setup: true, .. } => Some(
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; (PostgreSQL 13: grant USAGE on the schemas and SELECT on the tables gates and probes read instead), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
+            DbError::BundleRole { hint, .. } => Some(hint.clone()),
             DbError::Unverified(e) => crate::error::verify_hint(e),
             _ => None,
         }
