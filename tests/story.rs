@@ -491,7 +491,12 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
     );
     expect_code(&o, 1);
     let r = json(&o);
-    let clone_step = &r["steps"][1];
+    let clone_step = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "clone the target")
+        .unwrap();
     assert_eq!(clone_step["verdict"], "FAIL");
     assert!(
         clone_step["detail"]
