@@ -91,7 +91,10 @@ impl Hostile {
         let toml = s.dir.join("bundle.toml");
         let text = std::fs::read_to_string(&toml).unwrap();
         let db_line = format!("database = \"{}\"\n", self.db.name);
-        write(&toml, &text.replacen(&db_line, &format!("{db_line}{target_extra}\n"), 1));
+        write(
+            &toml,
+            &text.replacen(&db_line, &format!("{db_line}{target_extra}\n"), 1),
+        );
         pack(self.dir(), &s.dir, "rm.key", out);
         out.to_string()
     }

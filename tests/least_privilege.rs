@@ -155,7 +155,8 @@ impl Owned {
         assert_eq!(self.ledger_rows(), "none");
         assert_eq!(self.owner_of("public.made"), "none");
         assert_eq!(
-            self.db.scalar("SELECT count(*)::text FROM public.approvals"),
+            self.db
+                .scalar("SELECT count(*)::text FROM public.approvals"),
             "0"
         );
     }
@@ -172,7 +173,8 @@ impl Drop for Owned {
     }
 }
 
-const TIER: &str = "CREATE TABLE public.made(i int); INSERT INTO public.approvals VALUES (1, current_user);";
+const TIER: &str =
+    "CREATE TABLE public.made(i int); INSERT INTO public.approvals VALUES (1, current_user);";
 const ROLLBACK: &str =
     "INSERT INTO public.approvals VALUES (2, current_user); DROP TABLE public.made;";
 
@@ -241,10 +243,7 @@ fn a_superuser_deploy_runs_the_tiers_as_the_database_owner() {
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
     expect_code(&o.run(&["apply", &b]), 0);
     assert_eq!(o.owner_of("public.made"), o.dbowner);
-    assert_eq!(
-        o.db.scalar("SELECT who FROM public.approvals"),
-        o.dbowner
-    );
+    assert_eq!(o.db.scalar("SELECT who FROM public.approvals"), o.dbowner);
     let me = o.db.scalar("SELECT current_user::text");
     assert_eq!(o.owner_of("airlock.ledger"), me);
 }
@@ -287,7 +286,10 @@ fn rehearse_refuses_while_the_owners_trigger_sits_there_and_leaves_no_clone() {
     expect_code(&out, 5);
     let j = json(&out);
     let text = j.to_string();
-    assert!(text.contains("stamp") && text.contains("public.pwn"), "{text}");
+    assert!(
+        text.contains("stamp") && text.contains("public.pwn"),
+        "{text}"
+    );
     o.assert_nothing_changed();
     let clones = admin()
         .query(
@@ -380,12 +382,7 @@ fn a_deployer_that_cannot_become_the_declared_role_is_refused_up_front() {
             o.db.name, o.deployer
         ))
         .unwrap();
-    let b = o.bundle(
-        "b.tar.gz",
-        &format!("role = \"{}\"", o.app),
-        TIER,
-        ROLLBACK,
-    );
+    let b = o.bundle("b.tar.gz", &format!("role = \"{}\"", o.app), TIER, ROLLBACK);
     let out = o.run_as(Some(&o.deployer), &["apply", &b]);
     expect_code(&out, 5);
     let e = json(&out)["error"].as_str().unwrap().to_string();
@@ -412,6 +409,9 @@ fn lint_refuses_a_role_and_superuser_together_and_reserved_names() {
         let o = airlock(t.path(), &["lint", src.to_str().unwrap()]);
         assert_ne!(code(&o), 0, "{extra}");
         let all = format!("{}{}", stdout(&o), stderr(&o));
-        assert!(all.contains("target.") && all.contains(want), "{extra}: {all}");
+        assert!(
+            all.contains("target.") && all.contains(want),
+            "{extra}: {all}"
+        );
     }
 }

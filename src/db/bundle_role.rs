@@ -73,10 +73,7 @@ impl BundleRole {
     /// previous file's switch lasts until the transaction ends, and the pins below may
     /// need the login role's rights), the bundle's pins, then the switch.
     pub fn prelude(&self, pins_prelude: &str) -> String {
-        format!(
-            "{BACK_TO_LOGIN}{pins_prelude}{}",
-            self.switch_sql()
-        )
+        format!("{BACK_TO_LOGIN}{pins_prelude}{}", self.switch_sql())
     }
 
     /// One line for people: who runs what.
