@@ -415,3 +415,51 @@ fn lint_refuses_a_role_and_superuser_together_and_reserved_names() {
         );
     }
 }
+
+/// Every kind of code a superuser's bundle SQL could fire is listed with its owner;
+/// constants, serials and `now()` defaults are not code.
+#[test]
+fn rules_views_policies_defaults_checks_and_called_functions_are_listed() {
+    let o = Owned::new("lp_kinds");
+    let mut c = o.db.client_as(&o.dbowner);
+    c.batch_execute(
+        "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+         CREATE TABLE public.plain(id serial, at timestamptz DEFAULT now(), n int DEFAULT 0, s text DEFAULT 'x');
+         CREATE TABLE public.coded(i int DEFAULT public.f(1) CHECK (i > 0));
+         CREATE VIEW public.v AS SELECT public.f(i) AS j FROM public.coded;
+         CREATE RULE r AS ON UPDATE TO public.coded DO ALSO NOTIFY x;
+         ALTER TABLE public.coded ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON public.coded USING (public.f(i) > 0);
+         CREATE INDEX ON public.coded (public.f(i));
+         CREATE DOMAIN public.d AS int CHECK (VALUE > 0);",
+    )
+    .unwrap();
+    let b = o.bundle("b.tar.gz", "", "SELECT 1;", "SELECT 1;");
+    let p = o.run(&["plan", &b]);
+    expect_code(&p, 5);
+    let j = json(&p);
+    let e = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "bundle-role")
+        .unwrap()["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [
+        "default of column i on public.coded",
+        "check constraint coded_i_check on public.coded",
+        "view public.v",
+        "rule r on public.coded",
+        "policy p on public.coded",
+        "index public.coded_f_idx on public.coded",
+        "check constraint d_check on domain public.d",
+        "function public.f(integer), called by view public.v",
+        "function public.f(integer), called by policy p on public.coded",
+    ] {
+        assert!(e.contains(want), "{want} missing: {e}");
+    }
+    assert!(!e.contains("public.plain"), "harmless defaults listed: {e}");
+    assert!(e.contains(&format!("(owner {})", o.dbowner)), "{e}");
+}

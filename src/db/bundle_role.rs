@@ -50,7 +50,8 @@ pub struct BundleRole {
     /// The role airlock logs in as (its own statements run as it).
     pub login_role: String,
     /// The login role is, or may become, a superuser: code fired by bundle SQL could
-    /// get back to one, so code owned by non-superusers was looked for (none found).
+    /// get back to one, so bundle SQL runs only while no code owned by a non-superuser
+    /// sits on the database's relations.
     pub reaches_superuser: bool,
     #[serde(skip)]
     login_superuser: bool,
@@ -84,15 +85,22 @@ impl BundleRole {
             RoleSource::DatabaseOwner => "the database's owner",
         };
         let su = if self.superuser { ", a superuser" } else { "" };
-        let guard = if self.reaches_superuser {
-            "; no code owned by a non-superuser sits on the database's relations"
-        } else {
-            ""
-        };
         format!(
-            "bundle SQL runs as {} ({why}{su}); airlock's own statements as {}{guard}",
+            "bundle SQL runs as {} ({why}{su}); airlock's own statements as {}",
             self.role, self.login_role
         )
+    }
+
+    /// [`Self::describe`], once [`guard`] passed.
+    pub fn describe_guarded(&self) -> String {
+        if self.reaches_superuser {
+            format!(
+                "{}; no code owned by a non-superuser sits on the database's relations",
+                self.describe()
+            )
+        } else {
+            self.describe()
+        }
     }
 }
 

@@ -619,7 +619,7 @@ fn checks_in(
     match super::bundle_role::resolve(tx, &m.target) {
         Ok(r) => {
             match super::bundle_role::guard(tx, &r) {
-                Ok(()) => report.push(Check::ok(CheckName::BundleRole, r.describe())),
+                Ok(()) => report.push(Check::ok(CheckName::BundleRole, r.describe_guarded())),
                 Err(e) => note(report, CheckName::BundleRole, e),
             }
             report.bundle_role = Some(r);

@@ -285,7 +285,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let owner = run.step("bundle SQL role", || {
         let (role, owner) =
             super::bundle_role::check_target(o.conn, &expected_target, &m.target).map_err(fail)?;
-        Ok((owner, role.describe()))
+        Ok((owner, role.describe_guarded()))
     });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
