@@ -28,9 +28,12 @@ pub mod erased {
 }
 
 /// Text from the database (or anything else outside airlock) made safe for a terminal:
-/// control characters other than newline and tab are shown escaped (`\x1b`), so an
-/// ESC sequence in a ledger field, a gate reason or a server NOTICE cannot move the
-/// cursor, recolour or rewrite what the operator sees.
+/// control characters other than newline and tab, and Unicode format characters
+/// (bidi overrides and isolates, zero-width marks: [`is_format`]), are shown escaped
+/// (`\x1b`, `\u{202e}`), so an ESC sequence or a right-to-left override in a ledger
+/// field, a gate reason or a server NOTICE cannot move the cursor, recolour, or make
+/// a line read other than it is. Every line is also bounded ([`MAX_LINE_BYTES`], see
+/// [`bound`]), so no text makes human output large or slow.
 pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     escape(text, false)
 }
@@ -41,27 +44,68 @@ pub fn terminal_safe_styled(text: &str) -> std::borrow::Cow<'_, str> {
     escape(text, true)
 }
 
+/// The most bytes of one line of human output, and of one piece of database-supplied
+/// text (a gate reason, a probe value, a notice) in a human message. The `--json`
+/// documents keep such text whole: a program reads them, in linear time, and the
+/// whole text is the evidence.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes (at a character boundary), followed by
+/// `… (N bytes more)` when anything was cut.
+pub fn bound(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}… ({} bytes more)",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
+/// Unicode format characters (general category Cf): bidi embeddings, overrides,
+/// isolates and marks, zero-width spaces and joiners, invisible operators, tags, the
+/// byte order mark… Invisible, and some reorder what a terminal shows.
+pub fn is_format(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
 fn escape(text: &str, keep_markers: bool) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
         (c.is_control() && c != '\n' && c != '\t')
             || c == '\u{2028}'
             || c == '\u{2029}'
+            || is_format(c)
             || (!keep_markers && crate::style::is_marker(c))
     };
-    if !text.chars().any(unsafe_char) {
+    let long_line = || text.split('\n').any(|l| l.len() > MAX_LINE_BYTES);
+    if !text.chars().any(unsafe_char) && !long_line() {
         return std::borrow::Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            let n = c as u32;
-            if n <= 0xff {
-                out.push_str(&format!("\\x{n:02x}"));
+    let mut out = String::with_capacity(text.len().min(1 << 20) + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for c in bound(line, MAX_LINE_BYTES).chars() {
+            if unsafe_char(c) {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else {
+                    out.push_str(&format!("\\u{{{n:04x}}}"));
+                }
             } else {
-                out.push_str(&format!("\\u{{{n:04x}}}"));
+                out.push(c);
             }
-        } else {
-            out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
@@ -176,48 +220,76 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces where possible
-/// (a longer word is split); more than [`MAX_CELL_LINES`] lines are cut with `…`.
+/// (a longer word is split); more than [`MAX_CELL_LINES`] lines are cut, the last
+/// line then ending `… (N bytes more)`. Linear in the part shown: it stops at the
+/// line after the last one kept, however long `text` is.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
-    if crate::style::visible_len(text) <= width {
+    if text.len() <= width || crate::style::visible_len(text) <= width {
         return vec![text.to_string()];
     }
     let mut lines: Vec<String> = vec![];
     let mut line = String::new();
-    for word in text.split(' ') {
-        if word.is_empty() {
-            continue;
-        }
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let used = line.chars().count();
+    let mut used = 0; // characters in `line`
+    let mut line_end = 0; // byte offset in `text` where `line`'s content ends
+    let mut kept_end = 0; // … where the content of `lines` ends
+    let mut cut = false;
+    let mut start = 0;
+    'words: for word in text.split(' ') {
+        let word_start = start;
+        start += word.len() + 1;
+        let mut rest = word;
+        let mut rest_start = word_start;
+        while !rest.is_empty() {
             let sep = usize::from(used > 0);
-            if used + sep + word.len() <= width {
-                if sep == 1 {
-                    line.push(' ');
+            let room = width.saturating_sub(used + sep);
+            match rest.char_indices().nth(room) {
+                None => {
+                    if sep == 1 {
+                        line.push(' ');
+                    }
+                    line.push_str(rest);
+                    used += sep + rest.chars().count();
+                    line_end = rest_start + rest.len();
+                    break;
                 }
-                line.extend(word.iter());
-                break;
+                Some(_) if used > 0 => {}
+                Some((i, _)) => {
+                    // A word longer than the line: split it.
+                    line.push_str(&rest[..i]);
+                    line_end = rest_start + i;
+                    rest = &rest[i..];
+                    rest_start += i;
+                }
             }
-            if used > 0 {
-                lines.push(std::mem::take(&mut line));
-                continue;
+            if lines.len() == MAX_CELL_LINES {
+                cut = true;
+                break 'words;
             }
-            // A word longer than the line: split it.
-            let rest = word.split_off(width);
-            lines.push(word.iter().collect());
-            word = rest;
+            lines.push(std::mem::take(&mut line));
+            kept_end = line_end;
+            used = 0;
         }
     }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
+    if !cut && (!line.is_empty() || lines.is_empty()) {
+        if lines.len() == MAX_CELL_LINES {
+            cut = true;
+        } else {
+            lines.push(line);
+            kept_end = text.len();
+        }
     }
-    if lines.len() > MAX_CELL_LINES {
-        lines.truncate(MAX_CELL_LINES);
-        let last = lines.last_mut().expect("at least one line");
-        let mut cut: Vec<char> = last.chars().collect();
-        cut.truncate(width.saturating_sub(1));
-        *last = cut.into_iter().collect::<String>() + "…";
+    if cut {
+        // The last kept line makes room for the marker (a narrow column may overflow).
+        let last = lines.last_mut().expect("MAX_CELL_LINES lines");
+        let more = |shown_end: usize| format!("… ({} bytes more)", text.len() - shown_end);
+        let mut keep: Vec<char> = last.chars().collect();
+        let mut shown_end = kept_end;
+        while !keep.is_empty() && keep.len() + more(shown_end).chars().count() > width {
+            let c = keep.pop().expect("not empty");
+            shown_end -= c.len_utf8();
+        }
+        *last = keep.into_iter().collect::<String>() + &more(shown_end);
     }
     lines
 }
@@ -238,6 +310,28 @@ pub fn short(id: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn format_controls_are_escaped_and_long_lines_bounded() {
+        let t = super::terminal_safe("a\u{202e}b\u{2066}c\u{200f}d\u{feff}é");
+        assert_eq!(t, "a\\u{202e}b\\u{2066}c\\u{200f}d\\u{feff}é");
+        let long = format!("head\n{}\ntail", "é".repeat(10_000));
+        let t = super::terminal_safe(&long);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "head");
+        assert!(
+            lines[1].len() < super::MAX_LINE_BYTES + 40,
+            "{}",
+            lines[1].len()
+        );
+        assert!(
+            lines[1].ends_with("… (15904 bytes more)"),
+            "{}",
+            &lines[1][4000..]
+        );
+        assert_eq!(lines[2], "tail");
+        assert_eq!(super::bound("short", 10), "short");
+    }
+
     #[test]
     fn clip_cuts_at_a_word_and_says_so() {
         assert_eq!(super::clip("short enough", 20), "short enough");
@@ -283,6 +377,22 @@ mod tests {
         assert_eq!(super::wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         let many = super::wrap(&"word ".repeat(400), 10);
         assert_eq!(many.len(), super::MAX_CELL_LINES);
-        assert!(many.last().unwrap().ends_with('…'));
+        assert!(many.last().unwrap().ends_with(" bytes more)"), "{many:?}");
+        // What is shown plus what the marker counts is the whole text.
+        let text = "x".repeat(1000);
+        let w = super::wrap(&text, 40);
+        let last = w.last().unwrap();
+        let shown: usize = w.iter().map(|l| l.split('…').next().unwrap().len()).sum();
+        let more: usize = last
+            .split(" (")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(shown + more, 1000, "{w:?}");
+        assert_eq!(super::wrap("ab cd", 2), vec!["ab", "cd"]);
     }
 }

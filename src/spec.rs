@@ -57,7 +57,8 @@ pub struct Target {
     pub min_server_version: Option<i64>,
     /// The search_path every bundle file (tier, rollback, gate, probe) runs under,
     /// whatever the database's or role's defaults; `$user` keeps its meaning. Default
-    /// `["$user", "public"]`, PostgreSQL's own default.
+    /// `["public"]` (not PostgreSQL's `["$user", "public"]`: a schema named after the
+    /// deploying role would shadow `public`; declare `"$user"` to want it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_path: Option<Vec<String>>,
     /// The role the tier and rollback files run as (airlock switches to it for them
@@ -83,7 +84,7 @@ const RESERVED_ROLES: [&str; 5] = [
 ];
 
 impl Target {
-    /// The declared search_path, or PostgreSQL's default.
+    /// The declared search_path, or `["public"]`.
     pub fn search_path(&self) -> Vec<String> {
         self.search_path
             .clone()
@@ -359,7 +360,9 @@ impl Spec {
         }
         if let Some(path) = &self.target.search_path {
             if path.is_empty() {
-                p.push("target.search_path is empty; leave it out for PostgreSQL's default [\"$user\", \"public\"]".into());
+                p.push(
+                    "target.search_path is empty; leave it out for the default [\"public\"]".into(),
+                );
             }
             for entry in path {
                 if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {

@@ -16,14 +16,17 @@
 mod classify;
 mod copy;
 mod lexer;
+mod lexing;
 #[cfg(feature = "pg-parser")]
 mod parser;
+mod reach;
 mod split;
 mod tokens;
 mod version;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
+pub use reach::{reaches_in, Reach};
 pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query_with;

@@ -685,6 +685,22 @@ impl VerifiedBundle {
         })
     }
 
+    /// Every statement of the tier and rollback files that reaches beyond the target
+    /// database (roles, database settings, tablespaces, subscriptions…), in file order.
+    pub fn reaches_beyond(&self) -> Result<Vec<sql_lint::Reach>, VerifyError> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (file, role, _) in self.manifest().spec().named_files() {
+            if role != Some(SqlRole::Script) || !seen.insert(file.clone()) {
+                continue;
+            }
+            let found = sql_lint::reaches_in(&file, &mut reader_of(self.payload(&file)?))
+                .map_err(|e| VerifyError::Write(format!("reading {file} back: {e}")))?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
     pub fn role_of(&self, path: &str) -> Option<SqlRole> {
         self.manifest()
             .spec()

@@ -16,6 +16,10 @@ use util::*;
 
 static ROLES: AtomicUsize = AtomicUsize::new(0);
 
+/// One test at a time: a rehearsal compares the cluster's roles before and after each
+/// step, and the roles another test of this file creates meanwhile would count.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Owned {
     t: tempfile::TempDir,
     db: TestDb,
@@ -25,6 +29,7 @@ struct Owned {
     deployer: String,
     /// Another non-superuser (an application role).
     app: String,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 /// The trigger function: back to the login role if it can, then superuser for the
@@ -44,6 +49,7 @@ END $f$;";
 
 impl Owned {
     fn new(tag: &str) -> Owned {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let db = TestDb::new(tag);
         let n = ROLES.fetch_add(1, Ordering::SeqCst);
         let p = std::process::id();
@@ -67,6 +73,7 @@ impl Owned {
             dbowner,
             deployer,
             app,
+            _serial: serial,
         }
     }
 

@@ -496,7 +496,7 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
         .unwrap()
         .iter()
         .find(|s| s["step"] == "clone the target")
-        .unwrap();
+        .expect("a clone step");
     assert_eq!(clone_step["verdict"], "FAIL");
     assert!(
         clone_step["detail"]

@@ -168,7 +168,9 @@ fn options<'a>(
         statement_timeout: statement_timeout.into(),
         allow_drift: false,
         gate_role: None,
-        remember: false,
+        // As apply: plan reads the schema description this host keeps, so that both
+        // judge drift on the same description (nothing here writes it).
+        remember: true,
         skip_gates: false,
         confirm: None,
         observer: None,
@@ -247,6 +249,13 @@ impl Report for PlanOutcome {
             if let Some(h) = &c.hint {
                 s.push_str(&format!("\nhint: {h}"));
             }
+        }
+        if !p.reaches_beyond.is_empty() {
+            s.push('\n');
+            for r in &p.reaches_beyond {
+                s.push_str(&format!("\nreaches beyond its database: {r}"));
+            }
+            s.push_str("\n(changes the whole cluster, not just this database: rehearse refuses this bundle, a clone cannot isolate it)");
         }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(

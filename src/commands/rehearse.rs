@@ -33,7 +33,7 @@ pub fn steps_table(r: &RehearseReport) -> String {
 impl Report for RehearseOutcome {
     fn human(&self) -> String {
         let r = &self.report;
-        format!(
+        let mut s = format!(
             "rehearsal of bundle {} on a clone of {} ({}): {}\n\n{}",
             short(&r.bundle_id),
             r.target,
@@ -44,7 +44,24 @@ impl Report for RehearseOutcome {
                 crate::style::verdict("FAIL")
             },
             steps_table(r)
-        )
+        );
+        if let Some(refused) = r
+            .steps
+            .iter()
+            .find(|s| s.step == "stays inside its database" && s.verdict == "FAIL")
+        {
+            s.push_str(&format!("\n\n{}", refused.detail));
+        }
+        if !r.cluster_changes.is_empty() {
+            s.push_str("\n\nchanged outside the clone during the rehearsal (not undone: another session may have made them):");
+            for c in &r.cluster_changes {
+                s.push_str(&format!("\n  {}", c.what));
+                if let Some(u) = &c.undo {
+                    s.push_str(&format!("\n    undo: {u}"));
+                }
+            }
+        }
+        s
     }
     fn exit_code(&self) -> crate::exit::Exit {
         self.report.exit_code

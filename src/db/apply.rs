@@ -37,8 +37,9 @@ pub struct Options<'a> {
     pub gate_role: Option<String>,
     /// Only rehearsals on a clone set this (`--assume-gates`).
     pub skip_gates: bool,
-    /// Remember the ledger head on this host after a commit (not for rehearsal clones,
-    /// which are dropped).
+    /// Remember the ledger head on this host after a commit, and keep the schema
+    /// description between runs (read by `plan` and deploys, written after a commit);
+    /// not for rehearsal clones, which are dropped.
     pub remember: bool,
     /// Asked on a terminal before anything changes; false cancels.
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
@@ -458,6 +459,7 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
 /// file is one message with the prelude, so no round trip is added.
 fn run_file(
     tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
     prelude: &str,
     vb: &VerifiedBundle,
     file: &str,
@@ -467,6 +469,7 @@ fn run_file(
         what: e.to_string(),
         cancelled: false,
         unverified: Some(Box::new(e)),
+        ended: None,
     };
     let message_bytes = vb.limits().message_bytes;
     let result = if vb.streamed_file().as_deref() == Some(file) {
@@ -476,6 +479,7 @@ fn run_file(
         let mut next = || vb.next_chunk(file).map_err(exec::FileError::Unverified);
         exec::run_source(
             tx,
+            guard,
             prelude,
             file,
             exec::Source::Stream {
@@ -487,7 +491,15 @@ fn run_file(
         )
     } else {
         let payload = vb.payload(file).map_err(unverified)?;
-        exec::run_file(tx, prelude, file, payload, message_bytes, &mut |_, _| {})
+        exec::run_file(
+            tx,
+            guard,
+            prelude,
+            file,
+            payload,
+            message_bytes,
+            &mut |_, _| {},
+        )
     };
     result.map_err(|e| match e {
         exec::FileError::Sql { line, error } => FileFailure {
@@ -495,14 +507,23 @@ fn run_file(
             cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
             what: super::pg_message(&error),
             unverified: None,
+            ended: None,
         },
         exec::FileError::Read(what) => FileFailure {
             line: None,
             what,
             cancelled: false,
             unverified: None,
+            ended: None,
         },
         exec::FileError::Unverified(e) => unverified(e),
+        exec::FileError::Ended { lines, fate } => FileFailure {
+            line: Some(lines.0),
+            what: String::new(),
+            cancelled: false,
+            unverified: None,
+            ended: Some((lines, fate)),
+        },
     })
 }
 
@@ -521,6 +542,25 @@ struct FileFailure {
     /// The file failed verification as it streamed (or the bundle did before it
     /// could be read back).
     unverified: Option<Box<VerifyError>>,
+    /// Bundle SQL ended airlock's transaction in these lines (see [`exec::TxGuard`]).
+    ended: Option<((u64, u64), exec::Fate)>,
+}
+
+impl FileFailure {
+    /// The error to report when this failure is not an ordinary SQL error: the file
+    /// failed verification, or it ended airlock's transaction.
+    fn special(&mut self, context: impl Fn() -> String) -> Option<DbError> {
+        if let Some(v) = self.unverified.take() {
+            return Some(DbError::Unverified(v));
+        }
+        self.ended
+            .take()
+            .map(|(lines, fate)| DbError::TransactionEnded {
+                context: context(),
+                lines,
+                fate,
+            })
+    }
 }
 
 impl FileFailure {
@@ -552,7 +592,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+    let mut tracker = super::drift::tracker(&facts, opts);
     // Decide outside the lock; on a terminal, run every read-only check `plan` makes
     // first and ask only when they all passed. Everything is decided again under the
     // lock before anything runs.
@@ -619,14 +659,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 receipt.preflight = Some(pr);
             }
         } else if let Some(last) = &st.last_apply {
-            if before != last.fingerprint_after && !opts.allow_drift {
-                return Err(DbError::State(format!(
-                    "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
-                    last.seq,
-                    last.tier_names().join(", "),
-                    crate::report::short(&before),
-                    crate::report::short(&last.fingerprint_after)
-                )));
+            if let Some(e) = super::drift::judge(&before, last, opts.allow_drift).refusal {
+                return Err(e);
             }
         }
         if receipt.fingerprint_before.is_empty() {
@@ -635,6 +669,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         // Who the tiers run as, decided last before they run (under the lock).
         let tier_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
         let n = m.tier.len();
+        let guard = exec::TxGuard::begin(&mut tx)
+            .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
         if let Some(o) = opts.observer {
             let files = tier_files(m, &idx);
             o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
@@ -649,9 +685,11 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 if let Some(o) = opts.observer {
                     o.file(f, file_size(m, f));
                 }
-                run_file(&mut tx, &tier_prelude, vb, f).map_err(|mut e| {
-                    if let Some(v) = e.unverified.take() {
-                        return DbError::Unverified(v);
+                run_file(&mut tx, &guard, &tier_prelude, vb, f).map_err(|mut e| {
+                    if let Some(special) =
+                        e.special(|| format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name))
+                    {
+                        return special;
                     }
                     let what = if e.cancelled {
                         "cancelled by the operator (Ctrl-C)".to_string()
@@ -757,7 +795,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         started,
         started_at,
     } = Deploy::start(vb, opts)?;
-    let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+    let mut tracker = super::drift::tracker(&facts, opts);
     let rb = m.rollback.as_ref().ok_or_else(|| {
         DbError::Usage(
             "this bundle has no [rollback] section; it cannot be rolled back by airlock".into(),
@@ -800,6 +838,8 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     set_params(&mut tx, &opts.params)?;
     let before = tracker.fingerprint(&mut tx)?;
     let rollback_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
+    let guard = exec::TxGuard::begin(&mut tx)
+        .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
     if let Some(o) = opts.observer {
         let bytes = rb.files.iter().map(|f| file_size(m, f)).sum();
         o.start("rollback", rb.files.len(), bytes);
@@ -809,12 +849,17 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         if let Some(o) = opts.observer {
             o.file(f, file_size(m, f));
         }
-        run_file(&mut tx, &rollback_prelude, vb, f).map_err(|e| DbError::Sql {
-            context: format!("rollback file {f}{}", e.at()),
-            message: format!(
-                "{}; the rollback was rolled back, the database is as it was",
-                e.what
-            ),
+        run_file(&mut tx, &guard, &rollback_prelude, vb, f).map_err(|mut e| {
+            if let Some(special) = e.special(|| format!("rollback file {f}")) {
+                return special;
+            }
+            DbError::Sql {
+                context: format!("rollback file {f}{}", e.at()),
+                message: format!(
+                    "{}; the rollback was rolled back, the database is as it was",
+                    e.what
+                ),
+            }
         })?;
         if let Some(o) = opts.observer {
             o.file_done(f, file_size(m, f));

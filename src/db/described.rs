@@ -18,7 +18,7 @@
 //! is seen as a change the next time.
 
 use super::fingerprint::{self, fingerprint_err, Part, Prepared};
-use super::stamps::{self, Answer, Key, Stamp};
+use super::stamps::{self, Answer, ContentDigest, Key, Stamp};
 use super::DbError;
 use postgres::Transaction;
 use sha2::{Digest, Sha256};
@@ -142,6 +142,8 @@ pub struct Described {
     basis: String,
     reference: u64,
     stamps: HashMap<Key, Stamp>,
+    /// The views stamped by content, by their catalog's key.
+    contents: BTreeMap<Key, ContentDigest>,
     /// Each object's parts, as [`Part::line`]s.
     parts: KeyMap<Vec<Line>>,
     /// Every part with its object, in the fingerprint's order (and how many times it
@@ -228,6 +230,7 @@ impl Described {
             basis,
             reference: snapshot.xmin,
             stamps: all.by_key,
+            contents: all.content,
             parts: KeyMap::default(),
             ordered: BTreeMap::new(),
         };
@@ -280,6 +283,16 @@ impl Described {
         })?;
         if !snapshot.within_reach(self.reference) {
             return Ok(Refresh::Whole(Whole::OutOfReach));
+        }
+        if summary.content != self.contents {
+            let k = summary
+                .content
+                .keys()
+                .chain(self.contents.keys())
+                .find(|k| summary.content.get(k) != self.contents.get(k))
+                .copied()
+                .unwrap_or_default();
+            return Ok(Refresh::Whole(Whole::Catalog(class_of(k))));
         }
         let recent: Vec<Key> = summary.by_key.keys().copied().collect();
         if let Some(k) = recent.iter().find(|k| stamps::global(**k)) {
@@ -497,7 +510,9 @@ pub fn cache_file(system_identifier: &str, database: &str) -> PathBuf {
         .join(format!("{}.bin", hex::encode(database.as_bytes())))
 }
 
-const MAGIC: &[u8] = b"airlock-description/1\n";
+/// Format 2 holds the content digests (format 1's content stamps were sums of a
+/// non-cryptographic hash; its files are not read).
+const MAGIC: &[u8] = b"airlock-description/2\n";
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -513,6 +528,11 @@ fn encode(d: &Described) -> Vec<u8> {
         for v in [*k as i64, s.rows, s.w1, s.w2] {
             out.extend_from_slice(&v.to_le_bytes());
         }
+    }
+    out.extend_from_slice(&(d.contents.len() as u64).to_le_bytes());
+    for (k, digest) in &d.contents {
+        out.extend_from_slice(&k.to_le_bytes());
+        out.extend_from_slice(digest);
     }
     // In the fingerprint's order, so that reading them back needs no sorting.
     out.extend_from_slice(&(d.ordered.len() as u64).to_le_bytes());
@@ -550,6 +570,12 @@ fn decode(bytes: &[u8]) -> Option<Described> {
         stamps.insert(k, s);
     }
     let n = r.u64()?;
+    let mut contents = BTreeMap::new();
+    for _ in 0..n {
+        let k = r.u64()?;
+        contents.insert(k, ContentDigest::try_from(r.take(32)?).ok()?);
+    }
+    let n = r.u64()?;
     let mut parts: KeyMap<Vec<Line>> = KeyMap::default();
     let mut sorted: Vec<((Line, Key), u32)> = Vec::with_capacity(n.min(1 << 24) as usize);
     for _ in 0..n {
@@ -569,6 +595,7 @@ fn decode(bytes: &[u8]) -> Option<Described> {
         basis,
         reference,
         stamps,
+        contents,
         parts,
         ordered: sorted.into_iter().collect(),
     })
@@ -647,6 +674,7 @@ mod tests {
             basis: "15.4 abc".into(),
             reference: 7_000_000_123,
             stamps,
+            contents: [(1260u64 << 32, [7u8; 32])].into(),
             parts: KeyMap::default(),
             ordered: BTreeMap::new(),
         };
@@ -665,7 +693,20 @@ mod tests {
         assert_eq!(back.basis, d.basis);
         assert_eq!(back.reference, d.reference);
         assert_eq!(back.stamps, d.stamps);
+        assert_eq!(back.contents, d.contents);
         assert_eq!(back.fingerprint(), d.fingerprint());
+    }
+
+    #[test]
+    fn a_description_kept_in_format_1_is_not_used() {
+        // What the build with content stamps by hashtextextended wrote: its magic,
+        // with a valid checksum.
+        let mut body = encode(&sample());
+        body.truncate(body.len() - 32);
+        body.splice(..MAGIC.len(), b"airlock-description/1\n".iter().copied());
+        let sum = Sha256::digest(&body);
+        body.extend_from_slice(&sum);
+        assert!(decode(&body).is_none());
     }
 
     #[test]

@@ -9,9 +9,18 @@
 //! its data lines sent in chunks straight from the verified bytes; `\restrict` /
 //! `\unrestrict` lines (pg_dump's) are not sent (airlock runs no meta-commands).
 //!
+//! All-or-nothing holds per message ([`TxGuard`]): the server lexes a whole message
+//! before it runs any of it, so every message ends with a trailer that puts the
+//! settings the lint lexer assumed (`standard_conforming_strings = on`, UTF-8) back for
+//! the next one, whatever the message ran (a `DO` block, a trigger fired by COPY rows);
+//! after each COPY the trailer goes alone. The trailer also asks the server whether
+//! airlock's transaction is still the one running; if bundle SQL ever ended it, the
+//! run stops and says what that transaction's fate was, never "nothing was changed".
+//!
 //! Invariant: the server receives the file's verified bytes, in order, each statement
-//! exactly once, with nothing of it before the prelude; memory stays bounded by the
-//! message size (or the largest single statement), whatever the file's size.
+//! exactly once, with nothing of it before the prelude, each message lexed with the
+//! settings lint lexed it with; memory stays bounded by the message size (or the
+//! largest single statement), whatever the file's size.
 //!
 //! [`ExecLimits::message_bytes`]: crate::verified::ExecLimits::message_bytes
 
@@ -40,6 +49,111 @@ pub enum FileError {
     /// not what was signed, the archive cut short, a SQL rule): nothing of it from
     /// that chunk on was sent.
     Unverified(VerifyError),
+    /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
+    /// TRANSACTION lint did not see): `lines` are the file lines of the message in
+    /// which it happened, `fate` what became of the transaction.
+    Ended { lines: (u64, u64), fate: Fate },
+}
+
+/// What became of airlock's transaction once bundle SQL ended it, as the server's
+/// commit log tells (`pg_xact_status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Committed: everything it ran up to that point stays.
+    Committed,
+    /// Rolled back: nothing of it stays (statements after the end ran on their own).
+    RolledBack,
+    /// Neither: prepared (PREPARE TRANSACTION), waiting for COMMIT/ROLLBACK PREPARED.
+    Prepared,
+    /// The server could not tell (`what` says why).
+    Unknown(String),
+}
+
+/// The name of the savepoint airlock sets before any bundle SQL in a transaction.
+const GUARD_SAVEPOINT: &str = "airlock_guard";
+
+/// The text the trailer's check fails with when the transaction is not airlock's.
+const GUARD_MARK: &str = "airlock-guard";
+
+/// Holds a deploy transaction to all-or-nothing while bundle SQL runs in it: made once
+/// per transaction, before the first bundle file ([`TxGuard::begin`]), and handed to
+/// every [`run_file`] in that transaction.
+///
+/// Invariant: after every message of bundle SQL, either the transaction that
+/// [`TxGuard::begin`] saw is still open, or the run stops with [`FileError::Ended`].
+#[derive(Clone, Debug)]
+pub struct TxGuard {
+    /// The transaction's id (`pg_current_xact_id()`, never reused).
+    xid: String,
+    trailer: String,
+}
+
+impl TxGuard {
+    /// Note the transaction's id and set a savepoint marking where bundle SQL begins
+    /// (one round trip). After an error, rolling back to that savepoint succeeds only
+    /// in this very transaction block.
+    pub fn begin(tx: &mut Transaction<'_>) -> Result<TxGuard, postgres::Error> {
+        let messages = tx.simple_query(&format!(
+            "SAVEPOINT {GUARD_SAVEPOINT}; SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text"
+        ))?;
+        let xid = messages
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default();
+        // Digits only: it goes into the trailer's text.
+        let xid: String = xid.chars().filter(char::is_ascii_digit).collect();
+        let trailer = format!(
+            "\n;SET LOCAL standard_conforming_strings TO on; SET LOCAL client_encoding TO 'UTF8'; \
+             SELECT CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() OPERATOR(pg_catalog.=) '{xid}'::pg_catalog.xid8 \
+             THEN 0 ELSE ('{GUARD_MARK} {xid} ' OPERATOR(pg_catalog.||) pg_catalog.pg_backend_pid()::pg_catalog.text)::pg_catalog.int4 END"
+        );
+        Ok(TxGuard { xid, trailer })
+    }
+
+    /// What every message of bundle SQL ends with (see the module's opening).
+    pub fn trailer(&self) -> &str {
+        &self.trailer
+    }
+
+    /// After `error` from a message of bundle SQL: `None` when airlock's transaction is
+    /// still open (the error is the file's own, and the transaction is rolled back to
+    /// before any bundle SQL, to be rolled back whole by the caller), else what became
+    /// of it. The transaction is then not airlock's any more: whatever block the
+    /// session is in is rolled back.
+    fn after_error(&self, tx: &mut Transaction<'_>, error: &postgres::Error) -> Option<Fate> {
+        if error.is_closed() {
+            return None;
+        }
+        let ours = tx
+            .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD_SAVEPOINT}"))
+            .is_ok();
+        let marked = error
+            .as_db_error()
+            .is_some_and(|d| d.message().contains(&format!("{GUARD_MARK} {} ", self.xid)));
+        if ours && !marked {
+            return None;
+        }
+        let _ = tx.batch_execute("ROLLBACK");
+        let status = tx.simple_query(&format!(
+            "SELECT pg_catalog.pg_xact_status('{}'::pg_catalog.xid8)",
+            self.xid
+        ));
+        Some(match status {
+            Ok(messages) => match messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+                _ => None,
+            }) {
+                Some(Some(s)) if s == "committed" => Fate::Committed,
+                Some(Some(s)) if s == "aborted" => Fate::RolledBack,
+                Some(Some(s)) if s == "in progress" => Fate::Prepared,
+                other => Fate::Unknown(format!("the server reports {other:?}")),
+            },
+            Err(e) => Fate::Unknown(super::pg_message(&e)),
+        })
+    }
 }
 
 /// What [`run_file`] reports as it goes: bytes of the file done so far, of `total`
@@ -58,9 +172,10 @@ pub enum Source<'a> {
     Stream { next: NextChunk<'a>, total: u64 },
 }
 
-/// Run one file behind `prelude` inside `tx`.
+/// Run one file behind `prelude` inside `tx`, held by `guard` (made for `tx`).
 pub fn run_file(
     tx: &mut Transaction<'_>,
+    guard: &TxGuard,
     prelude: &str,
     file: &str,
     payload: Payload<'_>,
@@ -69,6 +184,7 @@ pub fn run_file(
 ) -> Result<(), FileError> {
     run_source(
         tx,
+        guard,
         prelude,
         file,
         Source::Payload(payload),
@@ -82,6 +198,7 @@ pub fn run_file(
 /// held, so memory stays bounded whatever the file's size.
 pub fn run_source(
     tx: &mut Transaction<'_>,
+    guard: &TxGuard,
     prelude: &str,
     file: &str,
     source: Source<'_>,
@@ -94,6 +211,7 @@ pub fn run_source(
     };
     let mut run = Run {
         tx,
+        guard,
         input: Input {
             source,
             pos: 0,
@@ -262,10 +380,13 @@ impl Message {
     }
 
     /// The file line of the message's character `position` (1-based, as the server
-    /// counts in an error), if it falls in file text.
-    fn line_at(&self, position: usize) -> Option<u64> {
+    /// counts in an error), if it falls in file text (which ends at byte `file_end`).
+    fn line_at(&self, position: usize, file_end: usize) -> Option<u64> {
         let text = std::str::from_utf8(&self.text).ok()?;
         let byte = text.char_indices().nth(position.checked_sub(1)?)?.0;
+        if byte >= file_end {
+            return None;
+        }
         let &(at, line) = self.slices.iter().rev().find(|&&(at, _)| at <= byte)?;
         Some(line + bytecount(&self.text[at..byte]))
     }
@@ -277,6 +398,7 @@ fn bytecount(bytes: &[u8]) -> u64 {
 
 struct Run<'t, 'c, 'p> {
     tx: &'t mut Transaction<'c>,
+    guard: &'t TxGuard,
     input: Input<'p>,
     message: Message,
     message_bytes: usize,
@@ -383,7 +505,7 @@ impl Run<'_, '_, '_> {
             input.trim(*cursor);
         }
         writer.finish().map_err(sql)?;
-        Ok(())
+        self.after_copy(line)
     }
 
     /// Append the file up to `to` to the message.
@@ -410,22 +532,33 @@ impl Run<'_, '_, '_> {
         Ok(())
     }
 
-    /// Send the message built so far, if it holds any file text. The prelude stays
-    /// pending until it can ride with the file's first statements; before a COPY it
-    /// goes alone.
+    /// Send the message built so far, if it holds any file text, with the guard's
+    /// trailer. The prelude stays pending until it can ride with the file's first
+    /// statements; before a COPY it goes alone.
     fn flush(&mut self) -> Result<(), FileError> {
         if !self.message.has_file_text() && !self.message.prelude_pending {
             self.message.clear();
             return Ok(());
         }
+        let file_end = self.message.text.len();
+        self.message
+            .text
+            .extend_from_slice(self.guard.trailer().as_bytes());
         let text = std::str::from_utf8(&self.message.text)
             .map_err(|_| FileError::Read("not UTF-8".into()))?;
         if let Err(error) = self.tx.batch_execute(text) {
+            let lines = (
+                self.message.first_line.max(1),
+                self.cursor_line.saturating_sub(1).max(1),
+            );
+            if let Some(fate) = self.guard.after_error(self.tx, &error) {
+                return Err(FileError::Ended { lines, fate });
+            }
             let line = error
                 .as_db_error()
                 .and_then(|d| match d.position() {
                     Some(postgres::error::ErrorPosition::Original(p)) => {
-                        self.message.line_at(*p as usize)
+                        self.message.line_at(*p as usize, file_end)
                     }
                     _ => None,
                 })
@@ -436,6 +569,25 @@ impl Run<'_, '_, '_> {
         }
         self.message.clear();
         self.message.prelude_pending = false;
+        Ok(())
+    }
+
+    /// After a COPY: its rows may have fired code that changed how text is lexed, so
+    /// the trailer goes alone before the next message is lexed.
+    fn after_copy(&mut self, line: u64) -> Result<(), FileError> {
+        if let Err(error) = self.tx.batch_execute(self.guard.trailer()) {
+            let fate = self.guard.after_error(self.tx, &error);
+            return Err(match fate {
+                Some(fate) => FileError::Ended {
+                    lines: (line, self.cursor_line.saturating_sub(1).max(line)),
+                    fate,
+                },
+                None => FileError::Sql {
+                    line: Some(line),
+                    error,
+                },
+            });
+        }
         Ok(())
     }
 }
@@ -456,12 +608,19 @@ mod tests {
             .unwrap()
             .chars()
             .count();
-        assert_eq!(m.line_at(chars_before + 1), Some(9));
+        let end = m.text.len();
+        assert_eq!(m.file_bytes(), "SELECT 'ü';\n\nSELECT nosuch;\n".len());
+        assert_eq!(m.line_at(chars_before + 1, end), Some(9));
+        m.text.extend_from_slice(b"\n;SELECT trailer");
         assert_eq!(
-            m.line_at(1),
+            m.line_at(m.text.len() - 2, end),
+            None,
+            "a position in the trailer is no file line"
+        );
+        assert_eq!(
+            m.line_at(1, end),
             None,
             "a position in the prelude is no file line"
         );
-        assert_eq!(m.file_bytes(), "SELECT 'ü';\n\nSELECT nosuch;\n".len());
     }
 }

@@ -65,7 +65,10 @@ impl GateReport {
         self.gates
             .iter()
             .filter(|g| !g.ready)
-            .map(|g| format!("{}: {}", g.name, g.reason))
+            .map(|g| {
+                let reason = crate::report::bound(&g.reason, crate::report::MAX_LINE_BYTES);
+                format!("{}: {reason}", g.name)
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -298,11 +301,13 @@ impl ProbeReport {
         self.mismatches
             .iter()
             .map(|d| {
+                let b =
+                    |t: &str| crate::report::bound(t, crate::report::MAX_LINE_BYTES).into_owned();
                 format!(
                     "{}: expected {}, got {}",
-                    d.key,
-                    d.expected,
-                    d.actual.as_deref().unwrap_or("(no row)")
+                    b(&d.key),
+                    b(&d.expected),
+                    b(d.actual.as_deref().unwrap_or("(no row)"))
                 )
             })
             .collect::<Vec<_>>()

@@ -423,10 +423,6 @@ pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, D
     Ok(rows)
 }
 
-/// Key of the advisory lock that serialises the creation of the ledger (only while
-/// there is none; afterwards the deploy lock is a lock on the ledger table itself).
-pub const CREATE_LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
-
 /// Take the deploy lock inside the caller's transaction, creating the ledger first if
 /// this is the database's first apply, and return the ledger's rows, checked
 /// ([`inspect`], after the lock, so nobody can change it between the check and the
@@ -434,6 +430,19 @@ pub const CREATE_LOCK_KEY: i64 = 0x0061_6972_6c6f_636b; // "airlock"
 /// self-conflicting, and it can only be taken (or blocked with a conflicting lock) by
 /// roles with write rights on the ledger, which [`inspect`] allows only to its owner
 /// and superusers.
+///
+/// Before there is a ledger there is nothing to lock, and no lock a role without
+/// rights in the database could not also take (any role may take any advisory lock,
+/// so one squatting a fixed key would block every first apply). So the creation is
+/// not serialised by a lock of airlock's: two first applies meet in the catalogs'
+/// unique indexes (`pg_namespace`, `pg_class`), where the second waits for the
+/// first's transaction; if that commits, the second's creation fails as a duplicate,
+/// is rolled back to its savepoint, and the second locks the ledger the first made.
+/// Only a session that is itself creating a schema `airlock` can make a first apply
+/// wait: the database's owner or a role with CREATE on it, which could as well commit
+/// such a schema and have every apply refused as untrusted. The wait is bounded by
+/// `lock_timeout`, then refused as [`DbError::LockBusy`] (exit 6) naming the sessions
+/// with a write transaction open.
 pub fn lock_for_deploy(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
@@ -467,21 +476,7 @@ pub fn lock_for_deploy(
     };
     // The common case in one round trip: the ledger exists, lock it.
     if !try_lock(tx, lock_table)? {
-        try_lock(
-            tx,
-            &format!("SELECT pg_catalog.pg_advisory_xact_lock({CREATE_LOCK_KEY})"),
-        )?;
-        // Another first apply may have created it while this one waited.
-        let presence = inspect(tx)?;
-        if presence != Presence::Present {
-            let create = if presence == Presence::Absent {
-                CREATE.to_string()
-            } else {
-                CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
-            };
-            tx.batch_execute(&create)
-                .map_err(|e| sql_err("creating the ledger", &e))?;
-        }
+        create(tx, &set_timeout, lock_timeout)?;
         try_lock(tx, lock_table)?;
     }
     let rows = read_all(tx)?;
@@ -489,6 +484,68 @@ pub fn lock_for_deploy(
         return Err(DbError::LedgerBroken { seq, reason });
     }
     Ok(rows)
+}
+
+/// Create the ledger (see [`lock_for_deploy`]) unless a concurrent first apply created
+/// it first.
+fn create(
+    tx: &mut postgres::Transaction<'_>,
+    set_timeout: &str,
+    lock_timeout: &str,
+) -> Result<(), DbError> {
+    let presence = inspect(tx)?;
+    if presence == Presence::Present {
+        return Ok(());
+    }
+    let create = if presence == Presence::Absent {
+        CREATE.to_string()
+    } else {
+        CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
+    };
+    let Err(e) = tx.batch_execute(&format!(
+        "SAVEPOINT airlock_create; {set_timeout}{create} RELEASE SAVEPOINT airlock_create"
+    )) else {
+        return Ok(());
+    };
+    let code = super::sqlstate(&e).map(str::to_string);
+    tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_create")
+        .map_err(|e| sql_err("after creating the ledger failed", &e))?;
+    match code.as_deref() {
+        Some("55P03") => Err(DbError::LockBusy {
+            waited: lock_timeout.to_string(),
+            holders: creation_holders(tx)?,
+        }),
+        // Another first apply committed the schema, table or function first: lock and
+        // inspect what it made.
+        Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(()),
+        _ => Err(sql_err("creating the ledger", &e)),
+    }
+}
+
+/// Who may be keeping the ledger's creation waiting: the sessions in this database
+/// with a write transaction open (the catalogs do not say which one created the
+/// uncommitted schema or table).
+fn creation_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+    let rows = tx
+        .query(
+            "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, '')
+               FROM pg_catalog.pg_stat_activity a
+              WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                AND a.backend_xid IS NOT NULL
+              ORDER BY a.xact_start, a.pid",
+            &[],
+        )
+        .map_err(|e| sql_err("finding who keeps the ledger's creation waiting", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let pid: i32 = r.get(0);
+            let role: String = r.get(1);
+            let app: String = r.get(2);
+            format!("pid {pid}, role {role:?}, application_name {app:?} (a write transaction open while this first apply creates the ledger)")
+        })
+        .collect())
 }
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
@@ -499,11 +556,10 @@ pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<Str
                FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
               WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
                 AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                AND ((l.locktype = 'relation' AND l.relation = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')
-                      AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))
-                  OR (l.locktype = 'advisory' AND l.classid::pg_catalog.int8 = $1 AND l.objid::pg_catalog.int8 = $2 AND l.objsubid = 1))
+                AND l.locktype = 'relation' AND l.relation = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')
+                AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
               ORDER BY l.pid",
-            &[&(CREATE_LOCK_KEY >> 32), &(CREATE_LOCK_KEY & 0xffff_ffff)],
+            &[],
         )
         .map_err(|e| sql_err("finding who holds the deploy lock", &e))?;
     Ok(rows

@@ -3,11 +3,14 @@
 
 pub mod apply;
 pub mod bundle_role;
+pub mod cluster_state;
 pub mod conn;
 pub mod described;
+pub mod drift;
 pub mod exec;
 pub mod fingerprint;
 pub mod gate;
+pub mod inherited;
 pub mod ledger;
 pub mod notices;
 pub mod owner_code;
@@ -25,15 +28,17 @@ use std::collections::BTreeMap;
 pub fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(d) => {
-            let mut s = format!("{} (SQLSTATE {})", d.message(), d.code().code());
+            // A message is bounded (a RAISE can carry megabytes); the SQLSTATE stays.
+            let b = |t: &str| crate::report::bound(t, crate::report::MAX_LINE_BYTES).into_owned();
+            let mut s = format!("{} (SQLSTATE {})", b(d.message()), d.code().code());
             if let Some(detail) = d.detail() {
-                s.push_str(&format!("; detail: {detail}"));
+                s.push_str(&format!("; detail: {}", b(detail)));
             }
             if let Some(hint) = d.hint() {
-                s.push_str(&format!("; hint: {hint}"));
+                s.push_str(&format!("; hint: {}", b(hint)));
             }
             if let Some(w) = d.where_() {
-                s.push_str(&format!("; where: {}", w.replace('\n', " / ")));
+                s.push_str(&format!("; where: {}", b(w).replace('\n', " / ")));
             }
             s
         }
@@ -187,16 +192,37 @@ pub enum DbError {
     /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
     #[error("{message}")]
     BundleRole { message: String, hint: String },
+    /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
+    /// TRANSACTION lint did not see), caught by the guard after that message
+    /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
+    #[error("{context}, lines {}-{}: bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE TRANSACTION that lint did not see), and airlock stopped there; {}", lines.0, lines.1, fate_text(fate))]
+    TransactionEnded {
+        context: String,
+        lines: (u64, u64),
+        fate: exec::Fate,
+    },
     /// A bundle whose data streams during `apply` failed verification part-way
     /// (DESIGN §6: the verification exit code); everything was rolled back.
     #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
     Unverified(Box<crate::archive::VerifyError>),
 }
 
+/// What [`DbError::TransactionEnded`] says of the transaction's fate.
+fn fate_text(fate: &exec::Fate) -> String {
+    match fate {
+        exec::Fate::Committed => "the transaction was COMMITTED: everything this run did in it up to that point stays in the database (earlier tiers of the same transaction included), and the ledger records none of it".into(),
+        exec::Fate::RolledBack => "the transaction was rolled back, so nothing this run did in it stays; statements from those lines that ran after it ended ran on their own and may have".into(),
+        exec::Fate::Prepared => "the transaction is PREPARED (see pg_prepared_xacts): it keeps its locks and changes pending until someone runs COMMIT PREPARED or ROLLBACK PREPARED".into(),
+        exec::Fate::Unknown(why) => format!("what became of the transaction is unknown ({why})"),
+    }
+}
+
 impl DbError {
     pub fn exit_code(&self) -> Exit {
         match self {
-            DbError::Connect { .. } | DbError::Sql { .. } => Exit::Runtime,
+            DbError::Connect { .. } | DbError::Sql { .. } | DbError::TransactionEnded { .. } => {
+                Exit::Runtime
+            }
             DbError::NameGuard { .. } | DbError::State(_) => Exit::State,
             DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
@@ -227,6 +253,7 @@ impl DbError {
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Unverified(_) => "verification",
+            DbError::TransactionEnded { .. } => "transaction-ended",
         }
     }
     pub fn hint(&self) -> Option<String> {
@@ -257,6 +284,9 @@ impl DbError {
             ),
             DbError::BundleRole { hint, .. } => Some(hint.clone()),
             DbError::Unverified(e) => crate::error::verify_hint(e),
+            DbError::TransactionEnded { .. } => Some(
+                "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),
+            ),
             _ => None,
         }
     }

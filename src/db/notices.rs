@@ -79,7 +79,10 @@ impl Notices {
             "server notices ({}):",
             self.notices.len() as u64 + self.notices_omitted
         );
-        let indented = |t: &str, by: &str| t.replace('\n', &format!("\n{by}"));
+        // Each text bounded: the JSON document keeps it whole.
+        let indented = |t: &str, by: &str| {
+            crate::report::bound(t, crate::report::MAX_LINE_BYTES).replace('\n', &format!("\n{by}"))
+        };
         for n in &self.notices {
             s.push_str(&format!(
                 "\n  {}: {}",

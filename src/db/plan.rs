@@ -8,7 +8,7 @@
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
 use super::apply::{self, gates_for, next_tiers, planned, Options, PlannedTier, Session};
-use super::described::Tracker;
+use super::drift;
 use super::gate::{self, GateReport, Harness, ProbeReport};
 use super::{ledger, remembered, sql_err, DbError};
 use crate::exit::Exit;
@@ -175,6 +175,11 @@ pub struct PlanReport {
     /// The role the tier and rollback files run as, once resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_role: Option<super::bundle_role::BundleRole>,
+    /// Statements of the tier and rollback files that change the cluster beyond the
+    /// target database (roles, database settings, tablespaces, subscriptions…):
+    /// `rehearse` refuses such a bundle, since a clone cannot isolate them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 impl PlanReport {
@@ -197,6 +202,7 @@ impl PlanReport {
             drift: None,
             runnable_now: vec![],
             bundle_role: None,
+            reaches_beyond: vec![],
         }
     }
 
@@ -266,12 +272,25 @@ impl PlanReport {
     }
 }
 
+/// What the bundle's SQL changes beyond its database; a file that cannot be read back
+/// is named as such (never silently nothing).
+fn reaches_beyond(vb: &VerifiedBundle) -> Vec<crate::sql_lint::Reach> {
+    vb.reaches_beyond().unwrap_or_else(|e| {
+        vec![crate::sql_lint::Reach {
+            file: String::new(),
+            line: 0,
+            statement: format!("unknown (the bundle's SQL could not be read back: {e})"),
+        }]
+    })
+}
+
 /// `airlock plan`: `checks` holds what the command checked before the database
 /// (signatures, params); the rest is asked of the database in one transaction that is
 /// always rolled back.
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> PlanReport {
     let m = vb.manifest();
     let mut report = PlanReport::new(vb, &opts.expected_db, checks);
+    report.reaches_beyond = reaches_beyond(vb);
     let mut session = match apply::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -296,8 +315,14 @@ pub fn plan_on(
     report.push(Check::ok(
         CheckName::Database,
         format!(
-            "connected to {} (server_version_num {}) as {}",
-            session.info.database, session.info.server_version_num, session.info.session_user
+            "connected to {} (server_version_num {}) as {}{}",
+            session.info.database,
+            session.info.server_version_num,
+            session.info.session_user,
+            match session.facts.overridden.as_str() {
+                "" => String::new(),
+                names => format!("; database/role settings not inherited (the server's own values instead): {names}"),
+            }
         ),
     ));
     let facts = session.facts.clone();
@@ -574,43 +599,16 @@ fn checks_in(
             }
         }
     } else if let Some(last) = &st.last_apply {
-        // The description this host kept (read, never kept: nothing commits here).
-        let mut tracker = Tracker::new(&facts.system_identifier, &facts.database, opts.remember);
+        // Judged as apply judges it, on the description this host keeps (read here,
+        // never written: nothing commits).
+        let mut tracker = drift::tracker(facts, opts);
         match tracker.fingerprint(tx) {
-            Ok(fp) if *fp == last.fingerprint_after => {
-                let d = format!(
-                    "no drift: schema fingerprint {} is what ledger seq {} left",
-                    crate::report::short(&fp),
-                    last.seq
-                );
-                report.push(Check::ok(CheckName::Drift, d.clone()));
-                report.drift = Some(d);
-            }
             Ok(fp) => {
-                let d = format!(
-                    "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
-                    crate::report::short(&fp),
-                    last.seq,
-                    crate::report::short(&last.fingerprint_after)
-                );
-                report.drift = Some(d.clone());
-                if opts.allow_drift {
-                    report.push(Check::ok(
-                        CheckName::Drift,
-                        format!("{d} (allowed by --allow-drift)"),
-                    ));
-                } else {
-                    note(
-                        report,
-                        CheckName::Drift,
-                        DbError::State(format!(
-                            "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
-                            last.seq,
-                            last.tier_names().join(", "),
-                            crate::report::short(&fp),
-                            crate::report::short(&last.fingerprint_after)
-                        )),
-                    );
+                let j = drift::judge(&fp, last, opts.allow_drift);
+                report.drift = Some(j.summary);
+                match j.refusal {
+                    None => report.push(Check::ok(CheckName::Drift, j.evidence)),
+                    Some(e) => note(report, CheckName::Drift, e),
                 }
             }
             Err(e) => note(report, CheckName::Drift, e),

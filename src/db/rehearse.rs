@@ -2,8 +2,13 @@
 //!
 //! Invariant: the target itself is only read (its size before the clone, its
 //! fingerprint at the end); every change happens on the clone, which is dropped
-//! whatever happens (success, failure, Ctrl-C). The name guard accepts the clone's
-//! name here and nowhere else.
+//! whatever happens (success, failure, Ctrl-C; subscriptions a bundle made there are
+//! detached and dropped first). The name guard accepts the clone's name here and
+//! nowhere else. Nothing outside the clone may change: a bundle whose files reach
+//! beyond their database (roles, database settings, subscriptions…) is refused before
+//! anything is cloned, and the cluster's shared catalogs are read before the first step
+//! that runs bundle SQL and after the last — any difference fails the rehearsal, named
+//! with its undo (not undone: another session may have made it).
 //!
 //! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
 //! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
@@ -15,6 +20,7 @@
 //! (rollback restored the baseline).
 
 use super::apply::{self, Options};
+use super::cluster_state::{ClusterChange, Watch};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
 use super::{quote_ident, sql_err, sqlstate, DbError};
@@ -49,6 +55,15 @@ pub struct RehearseReport {
     pub steps: Vec<Step>,
     pub entry_fingerprint: Option<String>,
     pub exit_fingerprint: Option<String>,
+    /// What changed in the cluster outside the clone during the rehearsal (roles,
+    /// settings, databases…), each with the statement that undoes it where one can.
+    /// The rehearsal does not undo them itself: another session may have made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_changes: Vec<ClusterChange>,
+    /// The statements that made the rehearsal refuse the bundle before cloning: they
+    /// change the cluster beyond the target database, which a clone cannot isolate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 /// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
@@ -280,6 +295,19 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     let expected_target = m.target.database.clone();
 
+    let mut reaches_beyond = Vec::new();
+    run.step("stays inside its database", || match vb.reaches_beyond() {
+        Ok(r) if r.is_empty() => Ok((
+            (),
+            "no statement reaches beyond the database (the cluster is compared too)".into(),
+        )),
+        Ok(r) => {
+            let why = refusal(&r);
+            reaches_beyond = r;
+            Err((Exit::State, why))
+        }
+        Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
+    });
     // Bundle SQL on the clone runs as it would on the target, under the same rule:
     // refused before anything is cloned.
     let owner = run.step("bundle SQL role", || {
@@ -363,6 +391,14 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         observer: o.observer,
     };
     let mut entry_clone = None;
+    // The cluster is read around every step that runs bundle SQL.
+    let mut watch = Watch::new(
+        match cloned {
+            Some(_) => admin.connect(),
+            None => Err(DbError::State("nothing was cloned".into())),
+        },
+        &clone,
+    );
     let mut exit_fp = None;
     let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
     let n = m.tier.len();
@@ -391,39 +427,43 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         let partial = partial.filter(|p| !p.applied.is_empty());
         let gate_ok = run.step("gate", || {
-            let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
-            if r.ready() {
-                Ok((false, "READY".into()))
-            } else if o.assume_gates {
-                Ok((
-                    true,
-                    format!(
-                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
-                        r.blocked_summary()
-                    ),
-                ))
-            } else {
-                Err((
-                    Exit::Blocked,
-                    format!(
+            watch.around(|| {
+                let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
+                if r.ready() {
+                    Ok((false, "READY".into()))
+                } else if o.assume_gates {
+                    Ok((
+                        true,
+                        format!(
+                            "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                            r.blocked_summary()
+                        ),
+                    ))
+                } else {
+                    Err((
+                        Exit::Blocked,
+                        format!(
                         "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
                         r.blocked_summary()
                     ),
-                ))
-            }
+                    ))
+                }
+            })
         });
         let skip = gate_ok.unwrap_or(false);
         let receipt = run.step("apply", || {
-            let r = apply::apply(vb, &opts(None, skip))
-                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
-            let d = format!(
-                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
-                r.tiers.len(),
-                n - r.remaining_tiers.len(),
-                &r.fingerprint_before[..8],
-                &r.fingerprint_after[..8]
-            );
-            Ok((r, d))
+            watch.around(|| {
+                let r = apply::apply(vb, &opts(None, skip))
+                    .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+                let d = format!(
+                    "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                    r.tiers.len(),
+                    n - r.remaining_tiers.len(),
+                    &r.fingerprint_before[..8],
+                    &r.fingerprint_after[..8]
+                );
+                Ok((r, d))
+            })
         });
         run.step("verify probe", || {
             match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
@@ -433,7 +473,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             }
         });
         run.step("re-apply is refused", || {
-            match apply::apply(vb, &opts(None, skip)) {
+            watch.around(|| match apply::apply(vb, &opts(None, skip)) {
                 Err(DbError::Refused(r)) => {
                     Ok(((), format!("refused: {}", crate::report::clip(&r, 80))))
                 }
@@ -442,19 +482,21 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                     format!("expected a ledger refusal, got: {e}"),
                 )),
                 Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
-            }
+            })
         });
         run.step("rollback", || {
-            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-            Ok((
-                (),
-                format!(
-                    "{}; fingerprint {} -> {}",
-                    r.outcome,
-                    &r.fingerprint_before[..8],
-                    &r.fingerprint_after[..8]
-                ),
-            ))
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                Ok((
+                    (),
+                    format!(
+                        "{}; fingerprint {} -> {}",
+                        r.outcome,
+                        &r.fingerprint_before[..8],
+                        &r.fingerprint_after[..8]
+                    ),
+                ))
+            })
         });
         // The target's fingerprint is read at the same time as the clone's exit
         // fingerprint, on other connections.
@@ -514,29 +556,31 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             }),
         };
         run.step("rollback again is a no-op", || {
-            let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-            if r.outcome == "nothing-to-roll-back" {
-                Ok(((), "nothing to roll back".into()))
-            } else {
-                Err((
-                    Exit::State,
-                    format!("second rollback did something: {}", r.outcome),
-                ))
-            }
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                if r.outcome == "nothing-to-roll-back" {
+                    Ok(((), "nothing to roll back".into()))
+                } else {
+                    Err((
+                        Exit::State,
+                        format!("second rollback did something: {}", r.outcome),
+                    ))
+                }
+            })
         });
     }
     // Always drop the clone, even after a failure or Ctrl-C.
     if cloned.is_some() {
         let t = Instant::now();
-        let dropped = admin.connect().and_then(|mut c| {
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&clone)
-            ))
-            .map_err(|e| sql_err("DROP DATABASE", &e))
-        });
+        let dropped = admin
+            .connect()
+            .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone));
         let (verdict, detail) = match dropped {
-            Ok(()) => ("PASS", format!("DROP DATABASE {clone}")),
+            Ok(0) => ("PASS", format!("DROP DATABASE {clone}")),
+            Ok(n) => (
+                "PASS",
+                format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)"),
+            ),
             Err(e) => {
                 if run.exit.is_success() {
                     run.exit = Exit::Runtime;
@@ -599,6 +643,38 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             duration_ms: t.elapsed().as_millis() as u64,
         });
     }
+    let mut cluster_changes = Vec::new();
+    if let Some(seen) = watch.finish() {
+        let t = Instant::now();
+        let (verdict, detail) = match seen {
+            Ok(changes) => {
+                cluster_changes = changes;
+                if cluster_changes.is_empty() {
+                    (
+                        "PASS",
+                        "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
+                    )
+                } else {
+                    if run.exit.is_success() {
+                        run.exit = Exit::State;
+                    }
+                    ("FAIL", changed_outside(&cluster_changes))
+                }
+            }
+            Err(e) => {
+                if run.exit.is_success() {
+                    run.exit = e.exit_code();
+                }
+                ("FAIL", e.to_string())
+            }
+        };
+        run.steps.push(Step {
+            step: "cluster unchanged".into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
+    }
     RehearseReport {
         bundle_id: vb.id().into(),
         target,
@@ -610,5 +686,93 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         steps: run.steps,
         entry_fingerprint: entry_clone.map(|f| f.fingerprint),
         exit_fingerprint: exit_fp.map(|f| f.fingerprint),
+        cluster_changes,
+        reaches_beyond,
     }
+}
+
+/// Why a bundle that reaches beyond its database is not rehearsed.
+fn refusal(reaches: &[crate::sql_lint::Reach]) -> String {
+    let shown: Vec<String> = reaches.iter().map(ToString::to_string).collect();
+    format!(
+        "reaches beyond its database: {}; a clone isolates one database, while these change the whole cluster (the real target included), so nothing was cloned or run. Review these statements by hand; rehearse the rest in a bundle without them",
+        shown.join("; ")
+    )
+}
+
+/// The cluster changed while the rehearsal ran: what, and how to undo it.
+fn changed_outside(changes: &[ClusterChange]) -> String {
+    let shown: Vec<String> = changes
+        .iter()
+        .map(|c| match &c.undo {
+            Some(u) => format!("{} (undo: {u})", c.what),
+            None => c.what.clone(),
+        })
+        .collect();
+    format!(
+        "changed outside the clone during the rehearsal (by the bundle's SQL, or another session at the same time): {}. The clone is gone; these are not: check who made them, then undo them",
+        shown.join("; ")
+    )
+}
+
+/// Drop the clone whatever the bundle left in it: a subscription (its row is in a
+/// shared catalog and blocks DROP DATABASE) is disabled, detached from its slot and
+/// dropped first; a clone marked as a template or closed to connections is opened
+/// again. Returns how many subscriptions were dropped.
+fn drop_clone(
+    admin: &mut postgres::Client,
+    clone_spec: &ConnSpec,
+    clone: &str,
+) -> Result<i64, DbError> {
+    let q = quote_ident(clone);
+    let exists = admin
+        .query_opt(
+            "SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
+            &[&clone],
+        )
+        .map_err(|e| sql_err("looking up the clone", &e))?;
+    let Some(row) = exists else { return Ok(0) };
+    let oid: u32 = row.get(0);
+    // Best effort: when this fails (the bundle gave the clone away), DROP DATABASE
+    // says why it cannot drop it.
+    let _ = admin.batch_execute(&format!(
+        "ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
+    ));
+    let subs: i64 = admin
+        .query_one(
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription s WHERE s.subdbid OPERATOR(pg_catalog.=) $1",
+            &[&oid],
+        )
+        .map_err(|e| sql_err("looking for subscriptions in the clone", &e))?
+        .get(0);
+    if subs > 0 {
+        let mut c = clone_spec.connect()?;
+        conn::name_guard(&mut c, clone)?;
+        let names: Vec<String> = c
+            .query(
+                "SELECT s.subname::pg_catalog.text FROM pg_catalog.pg_subscription s \
+                 WHERE s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+                   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())",
+                &[],
+            )
+            .map_err(|e| sql_err("listing the clone's subscriptions", &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in names {
+            let s = quote_ident(&name);
+            for sql in [
+                format!("ALTER SUBSCRIPTION {s} DISABLE"),
+                format!("ALTER SUBSCRIPTION {s} SET (slot_name = NONE)"),
+                format!("DROP SUBSCRIPTION {s}"),
+            ] {
+                c.batch_execute(&sql)
+                    .map_err(|e| sql_err(&format!("{sql} in the clone"), &e))?;
+            }
+        }
+    }
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+        .map_err(|e| sql_err("DROP DATABASE", &e))?;
+    Ok(subs)
 }

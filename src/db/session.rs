@@ -41,11 +41,18 @@ pub const AIRLOCK_PINS: [(&str, &str); 14] = [
     ("default_transaction_read_only", "off"),
 ];
 
+/// Set in the startup packet only: `role` (a database or role default `role = x`
+/// would run the whole session, airlock's own statements included, as `x`). Not in
+/// [`AIRLOCK_PINS`], which the prelude re-asserts for bundle SQL: bundle SQL may run
+/// under `SET LOCAL ROLE`.
+const STARTUP_ONLY: [(&str, &str); 1] = [("role", "none")];
+
 /// The `options` startup parameter carrying [`AIRLOCK_PINS`] (libpq syntax: spaces
 /// inside a value escaped with a backslash).
 pub fn startup_options() -> String {
     AIRLOCK_PINS
         .iter()
+        .chain(STARTUP_ONLY.iter())
         .map(|(k, v)| format!("-c {k}={}", v.replace('\\', "\\\\").replace(' ', "\\ ")))
         .collect::<Vec<_>>()
         .join(" ")
@@ -100,10 +107,13 @@ pub fn render_search_path(path: &[String]) -> String {
         .join(", ")
 }
 
-/// The search_path bundle SQL runs under when bundle.toml declares none: PostgreSQL's
-/// own default, not whatever the database or role was set to.
+/// The search_path bundle SQL runs under when bundle.toml declares none: `public`
+/// only, not whatever the database or role was set to, and not PostgreSQL's
+/// `"$user"` first: a schema named after the deploying role (or the gate role) is
+/// one the database's owner may create, and it would shadow `public`'s tables. A
+/// bundle that wants `"$user"` declares it.
 pub fn default_search_path() -> Vec<String> {
-    vec!["$user".into(), "public".into()]
+    vec!["public".into()]
 }
 
 /// What every bundle file runs under, re-asserted before each one.
@@ -166,6 +176,9 @@ pub struct SessionFacts {
     pub superuser: bool,
     pub system_identifier: String,
     pub session_replication_role: String,
+    /// The database and role settings this session does not inherit (see
+    /// [`super::inherited`]), ", "-joined; empty when there were none.
+    pub overridden: String,
 }
 
 impl SessionFacts {
@@ -178,52 +191,62 @@ impl SessionFacts {
     }
 }
 
-/// Read [`SessionFacts`] and set the session's `statement_timeout`, in one message.
+/// Read [`SessionFacts`], set the session's `statement_timeout` and override every
+/// database and role default ([`super::inherited`]), in one message (simple protocol:
+/// the facts query and the override block travel together, one round trip).
 /// `session_replication_role` other than `origin` (a database or role default that
 /// silently disables triggers and foreign keys) is reset when airlock may, refused
 /// otherwise.
 pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<SessionFacts, DbError> {
     check_duration("--statement-timeout", statement_timeout)?;
-    let row = client
-        .query_one(
-            "SELECT pg_catalog.current_database()::pg_catalog.text, \
-                    pg_catalog.current_setting('server_version_num')::pg_catalog.int8, \
-                    SESSION_USER::pg_catalog.text, \
-                    coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false), \
-                    (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s), \
-                    pg_catalog.current_setting('session_replication_role'), \
-                    pg_catalog.set_config('statement_timeout', $1, false)",
-            &[&statement_timeout],
-        )
-        .map_err(|e| {
-            if super::sqlstate(&e) == Some("22023") {
-                DbError::Usage(format!(
-                    "--statement-timeout {statement_timeout:?}: {}",
-                    pg_message(&e)
-                ))
-            } else {
-                super::sql_err("reading the session (name guard)", &e)
-            }
-        })?;
-    let facts = SessionFacts {
-        database: row.get(0),
-        server_version_num: row.get(1),
-        session_user: row.get(2),
-        superuser: row.get(3),
-        system_identifier: row.get::<_, Option<String>>(4).unwrap_or_default(),
-        session_replication_role: row.get(5),
-    };
-    if facts.session_replication_role != "origin" {
-        if facts.superuser {
-            client
-                .batch_execute("SET session_replication_role = origin")
-                .map_err(|e| super::sql_err("resetting session_replication_role", &e))?;
+    let sql = format!(
+        "SELECT pg_catalog.current_database()::pg_catalog.text, \
+                pg_catalog.current_setting('server_version_num'), \
+                SESSION_USER::pg_catalog.text, \
+                coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false)::pg_catalog.text, \
+                (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s), \
+                pg_catalog.current_setting('session_replication_role'), \
+                pg_catalog.set_config('statement_timeout', {}, false), \
+                {}; {}",
+        quote_literal(statement_timeout),
+        super::inherited::OVERRIDDEN_NAMES,
+        super::inherited::OVERRIDE
+    );
+    let messages = client.simple_query(&sql).map_err(|e| {
+        if super::sqlstate(&e) == Some("22023") {
+            DbError::Usage(format!(
+                "--statement-timeout {statement_timeout:?}: {}",
+                pg_message(&e)
+            ))
         } else {
-            return Err(DbError::Session(format!(
-                "session_replication_role is {:?} in this session (a database or role default): triggers and foreign keys would not fire, and airlock, connected as non-superuser {:?}, cannot reset it",
-                facts.session_replication_role, facts.session_user
-            )));
+            super::sql_err("reading the session (name guard)", &e)
         }
+    })?;
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| DbError::State("the session's facts query returned no row".into()))?;
+    let text = |i: usize| row.get(i).unwrap_or_default().to_string();
+    let facts = SessionFacts {
+        database: text(0),
+        server_version_num: text(1).parse().map_err(|_| {
+            DbError::State(format!("server_version_num {:?} is not a number", text(1)))
+        })?,
+        session_user: text(2),
+        superuser: text(3) == "true",
+        system_identifier: text(4),
+        session_replication_role: text(5),
+        overridden: text(7),
+    };
+    // A superuser's session had it reset by the override block, in the same message.
+    if facts.session_replication_role != "origin" && !facts.superuser {
+        return Err(DbError::Session(format!(
+            "session_replication_role is {:?} in this session (a database or role default): triggers and foreign keys would not fire, and airlock, connected as non-superuser {:?}, cannot reset it",
+            facts.session_replication_role, facts.session_user
+        )));
     }
     Ok(SessionFacts {
         session_replication_role: "origin".into(),
@@ -252,7 +275,7 @@ mod tests {
         };
         let s = p.prelude();
         assert!(
-            s.starts_with("SET LOCAL search_path TO \"$user\", \"public\"; "),
+            s.starts_with("SET LOCAL search_path TO \"public\"; "),
             "{s}"
         );
         assert!(s.contains("SET LOCAL statement_timeout TO '5min'; "));

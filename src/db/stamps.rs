@@ -5,9 +5,9 @@
 //! object, its *key* (catalog OID × 2^32 + object OID): a column's row to its
 //! relation, an enum label to its type, a comment to what it comments on. An object's
 //! *stamp* is how many rows it has, plus sums of what PostgreSQL updates in place
-//! (an index's state flags) or what is stamped by content. A row is *recent* when its
-//! xmin is not before a reference snapshot's xmin: every row inserted after that
-//! snapshot is recent (its transaction had not started, or was running, then). A row
+//! (an index's state flags). A row is *recent* when its xmin is not before a
+//! reference snapshot's xmin: every row inserted after that snapshot is recent (its
+//! transaction had not started, or was running, then). A row
 //! that is not recent existed at the reference snapshot, and can only have vanished
 //! since (UPDATE makes a new, recent version): so when the rows that are not recent
 //! still add up to what was counted then, every object without a recent row is as it
@@ -20,13 +20,22 @@
 //! privileges, tablespaces), belong to one key per catalog, [`global`]: when such a
 //! key changes, the whole description is taken again.
 //!
+//! The views that show no row versions (roles, user mappings, subscriptions: their
+//! catalogs are not readable by everyone) are stamped by *content*, one
+//! [`ContentDigest`] a view: the SHA-256 of the sorted SHA-256s of its rows' text.
+//! Nobody can change a row and keep the digest without a SHA-256 collision; a sum or
+//! an XOR of per-row hashes would not do (a generalized birthday attack, or linear
+//! algebra, finds rows that add up to any value).
+//!
 //! Invariant: the comparison "not before" is PostgreSQL's modulo 2^32 (through
 //! `age()`), so it holds while fewer than 2^31 transactions separate the reference
-//! from now; callers check that ([`Snapshot::within_reach`]).
+//! from now; callers check that ([`Snapshot::within_reach`]). Every row the
+//! description reads is either versioned (counted by object, recent by xmin) or in a
+//! content digest.
 //! Every statement here names only pg_catalog objects (the fingerprint's unit test
 //! parses them).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A described object: catalog OID × 2^32 + object OID.
 pub type Key = u64;
@@ -35,6 +44,9 @@ pub type Key = u64;
 pub fn global(key: Key) -> bool {
     key & 0xffff_ffff == 0
 }
+
+/// The content digest of a view stamped by content (see the module text).
+pub type ContentDigest = [u8; 32];
 
 /// An object's rows: how many, and sums (two 32-bit halves) of their weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,8 +97,6 @@ struct Source {
     object: &'static str,
     /// Rows of what initdb made (SQL condition).
     builtin: &'static str,
-    /// Stamped by row version (xmin), or by `weight` alone (content).
-    versioned: bool,
     /// What a row adds to the sums (SQL int8), beyond being counted.
     weight: Option<&'static str>,
     /// The column the objects wanted by a keyed query are looked up by; `None` for a
@@ -121,7 +131,6 @@ const fn own(from: &'static str, class: &'static str, builtin: &'static str) -> 
         class,
         object: "x.oid",
         builtin,
-        versioned: true,
         weight: None,
         by: Some("x.oid"),
         filter: "",
@@ -140,7 +149,6 @@ const fn part_of(
         class,
         object,
         builtin,
-        versioned: true,
         weight: None,
         by: Some(object),
         filter: "",
@@ -154,25 +162,64 @@ const fn whole(from: &'static str) -> Source {
         class: "x.tableoid",
         object: "0",
         builtin: "",
-        versioned: true,
         weight: None,
         by: None,
         filter: "",
     }
 }
 
-/// A catalog stamped whole, by what this role may read of each row.
-const fn by_content(from: &'static str, class: &'static str, content: &'static str) -> Source {
-    Source {
-        from,
-        class,
-        object: "0",
-        builtin: "",
-        versioned: false,
-        weight: Some(content),
-        by: None,
-        filter: "",
-    }
+/// A view stamped by content: what this role may read of each row.
+struct Content {
+    /// The FROM clause: one view, aliased `x`.
+    from: &'static str,
+    /// The catalog behind it (SQL: its OID), whose [`global`] key the digest is for.
+    class: &'static str,
+    /// A row's text (SQL).
+    row: &'static str,
+}
+
+/// Every view stamped by content.
+fn contents(server_version_num: u32) -> [Content; 3] {
+    [
+        // pg_authid is not readable by everyone; a password is in no description.
+        Content {
+            from: "pg_catalog.pg_roles x",
+            class: "'pg_catalog.pg_authid'::pg_catalog.regclass::pg_catalog.oid",
+            row: "ROW(x.oid, x.rolname)::pg_catalog.text",
+        },
+        Content {
+            from: "pg_catalog.pg_user_mappings x",
+            class: "'pg_catalog.pg_user_mapping'::pg_catalog.regclass::pg_catalog.oid",
+            row: "ROW(x.umid, x.srvid, x.umuser, x.umoptions)::pg_catalog.text",
+        },
+        // What anyone may read of a subscription (its connection string is
+        // superuser-only).
+        Content {
+            from: "pg_catalog.pg_subscription x",
+            class: "'pg_catalog.pg_subscription'::pg_catalog.regclass::pg_catalog.oid",
+            row: if server_version_num >= 150000 {
+                SUBSCRIPTION_15
+            } else if server_version_num >= 140000 {
+                SUBSCRIPTION_14
+            } else {
+                SUBSCRIPTION_13
+            },
+        },
+    ]
+}
+
+/// One row a view stamped by content: ('content', its catalog's key, rows, 0, 0,
+/// digest). Each row's text in the database's own encoding (no conversion that could
+/// fail or merge two texts), hashed; the hashes sorted and hashed again.
+fn content_row(c: &Content) -> String {
+    format!(
+        "SELECT 'content'::pg_catalog.text, ({})::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32, \
+         pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8, \
+         pg_catalog.sha256(COALESCE(pg_catalog.string_agg(r.h, ''::pg_catalog.bytea ORDER BY r.h), ''::pg_catalog.bytea)) \
+         FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to({}, pg_catalog.getdatabaseencoding())) AS h \
+         FROM {}) r",
+        c.class, c.row, c.from
+    )
 }
 
 /// Every catalog row the description reads, by the object it belongs to.
@@ -183,8 +230,18 @@ fn sources(server_version_num: u32) -> Vec<Source> {
             CLASS,
             in_catalog!("x.oid", "x.relnamespace"),
         ),
-        part_of("pg_catalog.pg_attribute x", CLASS, "x.attrelid", below!("x.attrelid")),
-        part_of("pg_catalog.pg_attrdef x", CLASS, "x.adrelid", below!("x.adrelid")),
+        part_of(
+            "pg_catalog.pg_attribute x",
+            CLASS,
+            "x.attrelid",
+            below!("x.attrelid"),
+        ),
+        part_of(
+            "pg_catalog.pg_attrdef x",
+            CLASS,
+            "x.adrelid",
+            below!("x.adrelid"),
+        ),
         // The state flags CREATE/DROP INDEX CONCURRENTLY set are updated in place.
         Source {
             weight: Some(
@@ -199,15 +256,30 @@ fn sources(server_version_num: u32) -> Vec<Source> {
                 below!("x.indexrelid"),
             )
         },
-        part_of("pg_catalog.pg_inherits x", CLASS, "x.inhrelid", below!("x.inhrelid")),
-        part_of("pg_catalog.pg_sequence x", CLASS, "x.seqrelid", below!("x.seqrelid")),
+        part_of(
+            "pg_catalog.pg_inherits x",
+            CLASS,
+            "x.inhrelid",
+            below!("x.inhrelid"),
+        ),
+        part_of(
+            "pg_catalog.pg_sequence x",
+            CLASS,
+            "x.seqrelid",
+            below!("x.seqrelid"),
+        ),
         part_of(
             "pg_catalog.pg_partitioned_table x",
             CLASS,
             "x.partrelid",
             below!("x.partrelid"),
         ),
-        part_of("pg_catalog.pg_foreign_table x", CLASS, "x.ftrelid", below!("x.ftrelid")),
+        part_of(
+            "pg_catalog.pg_foreign_table x",
+            CLASS,
+            "x.ftrelid",
+            below!("x.ftrelid"),
+        ),
         own(
             "pg_catalog.pg_constraint x",
             "'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid",
@@ -233,8 +305,18 @@ fn sources(server_version_num: u32) -> Vec<Source> {
             TYPE,
             in_catalog!("x.oid", "x.typnamespace"),
         ),
-        part_of("pg_catalog.pg_enum x", TYPE, "x.enumtypid", below!("x.enumtypid")),
-        part_of("pg_catalog.pg_range x", TYPE, "x.rngtypid", below!("x.rngtypid")),
+        part_of(
+            "pg_catalog.pg_enum x",
+            TYPE,
+            "x.enumtypid",
+            below!("x.enumtypid"),
+        ),
+        part_of(
+            "pg_catalog.pg_range x",
+            TYPE,
+            "x.rngtypid",
+            below!("x.rngtypid"),
+        ),
         own(
             "pg_catalog.pg_proc x",
             PROC,
@@ -249,38 +331,30 @@ fn sources(server_version_num: u32) -> Vec<Source> {
         // What is said about an object elsewhere: comments, security labels, and the
         // dependencies the description shows (extension membership; every other kind
         // counts too, which only makes more objects look changed).
-        part_of("pg_catalog.pg_description x", "x.classoid", "x.objoid", below!("x.objoid")),
-        part_of("pg_catalog.pg_seclabel x", "x.classoid", "x.objoid", below!("x.objoid")),
-        part_of("pg_catalog.pg_depend x", "x.classid", "x.objid", below!("x.objid")),
+        part_of(
+            "pg_catalog.pg_description x",
+            "x.classoid",
+            "x.objoid",
+            below!("x.objoid"),
+        ),
+        part_of(
+            "pg_catalog.pg_seclabel x",
+            "x.classoid",
+            "x.objoid",
+            below!("x.objoid"),
+        ),
+        part_of(
+            "pg_catalog.pg_depend x",
+            "x.classid",
+            "x.objid",
+            below!("x.objid"),
+        ),
         Source {
             filter: "NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_temp_') \
                      AND NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_toast_temp_')",
             ..whole("pg_catalog.pg_namespace x")
         },
-        // pg_authid is not readable by everyone; a password is in no description.
-        by_content(
-            "pg_catalog.pg_roles x",
-            "'pg_catalog.pg_authid'::pg_catalog.regclass::pg_catalog.oid",
-            "pg_catalog.hashtextextended(ROW(x.oid, x.rolname)::pg_catalog.text, 0)",
-        ),
-        by_content(
-            "pg_catalog.pg_user_mappings x",
-            "'pg_catalog.pg_user_mapping'::pg_catalog.regclass::pg_catalog.oid",
-            "pg_catalog.hashtextextended(ROW(x.umid, x.srvid, x.umuser, x.umoptions)::pg_catalog.text, 0)",
-        ),
     ];
-    // What anyone may read of a subscription (its connection string is superuser-only).
-    v.push(by_content(
-        "pg_catalog.pg_subscription x",
-        "'pg_catalog.pg_subscription'::pg_catalog.regclass::pg_catalog.oid",
-        if server_version_num >= 150000 {
-            SUBSCRIPTION_15
-        } else if server_version_num >= 140000 {
-            SUBSCRIPTION_14
-        } else {
-            SUBSCRIPTION_13
-        },
-    ));
     for from in [
         "pg_catalog.pg_extension x",
         "pg_catalog.pg_operator x",
@@ -323,10 +397,10 @@ const PROC: &str = "'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid";
 macro_rules! subscription {
     ($($extra:literal),*) => {
         concat!(
-            "pg_catalog.hashtextextended(ROW(x.oid, x.subdbid, x.subname, x.subowner, \
+            "ROW(x.oid, x.subdbid, x.subname, x.subowner, \
              x.subenabled, x.subslotname, x.subsynccommit, x.subpublications",
             $(", ", $extra,)*
-            ")::pg_catalog.text, 0)"
+            ")::pg_catalog.text"
         )
     };
 }
@@ -371,11 +445,7 @@ impl Source {
 
     /// Whether a row is recent: its xmin not before the reference (SQL).
     fn recent(&self) -> &'static str {
-        if self.versioned {
-            "pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_ref FROM here)"
-        } else {
-            "false"
-        }
+        "pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_ref FROM here)"
     }
 
     fn filter(&self) -> String {
@@ -396,36 +466,38 @@ const HERE: &str = "here AS MATERIALIZED (
         pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 AS xmax64
 )";
 
-/// The snapshot row every statement ends with: ('snapshot', NULL, xmin, xmax, 0).
-const SNAPSHOT_ROW: &str = "SELECT 'snapshot', NULL::pg_catalog.int8, here.xmin64, here.xmax64, 0::pg_catalog.int8 FROM here";
+/// The snapshot row every statement ends with: ('snapshot', NULL, xmin, xmax, 0, NULL).
+const SNAPSHOT_ROW: &str = "SELECT 'snapshot', NULL::pg_catalog.int8, here.xmin64, here.xmax64, 0::pg_catalog.int8, NULL::pg_catalog.bytea FROM here";
 
 /// The summary at reference `$1`: per catalog, every row counted ('all', NULL, rows,
-/// w1, w2), and the recent rows by object ('recent', key, rows, w1, w2); then the
-/// snapshot. Two plain scans a catalog: counting every row needs no expression, and
-/// the recent ones are found by a filter on xmin alone.
+/// w1, w2, NULL), and the recent rows by object ('recent', key, rows, w1, w2, NULL);
+/// each content digest ([`content_row`]); then the snapshot. Two plain scans a
+/// catalog: counting every row needs no expression, and the recent ones are found by
+/// a filter on xmin alone.
 pub fn summary_sql(server_version_num: u32) -> String {
     let mut parts = vec![];
     for s in sources(server_version_num) {
         let (w1, w2) = s.halves();
-        let mut branches = vec![];
-        branches.push(format!(
-            "SELECT 'all'::pg_catalog.text, NULL::pg_catalog.int8, pg_catalog.count(*), \
-             COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
-             FROM {} WHERE {}",
-            s.from,
-            s.filter()
-        ));
-        if s.versioned {
-            branches.push(format!(
+        let branches = [
+            format!(
+                "SELECT 'all'::pg_catalog.text, NULL::pg_catalog.int8, pg_catalog.count(*), \
+                 COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8, \
+                 NULL::pg_catalog.bytea \
+                 FROM {} WHERE {}",
+                s.from,
+                s.filter()
+            ),
+            format!(
                 "SELECT 'recent', {key}, pg_catalog.count(*), \
-                 COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8 \
+                 COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8, \
+                 NULL::pg_catalog.bytea \
                  FROM {} WHERE {} AND {} GROUP BY 2",
                 s.from,
                 s.filter(),
                 s.recent(),
                 key = s.key()
-            ));
-        }
+            ),
+        ];
         // One branch a catalog (a chain of set operations as long as the catalog
         // list is more than the parser's tree depth allows twice over).
         parts.push(format!(
@@ -433,13 +505,17 @@ pub fn summary_sql(server_version_num: u32) -> String {
             branches.join(" UNION ALL ")
         ));
     }
+    for c in contents(server_version_num) {
+        parts.push(content_row(&c));
+    }
     parts.push(SNAPSHOT_ROW.into());
     format!("WITH {HERE}\n{}", parts.join("\nUNION ALL\n"))
 }
 
 /// Per object (those in `$2`, an int8[] of keys, or every one): ('object', key, rows,
-/// w1, w2) over all its rows and ('old', key, rows, w1, w2) over those that are not
-/// recent at reference `$1`; then the snapshot.
+/// w1, w2, NULL) over all its rows and ('old', key, rows, w1, w2, NULL) over those
+/// that are not recent at reference `$1`; for every object, the content digests too
+/// ([`content_row`]); then the snapshot.
 pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
     let mut branches = vec![];
     for s in sources(server_version_num) {
@@ -476,18 +552,26 @@ pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
 rows AS (
 {}
 )
-SELECT 'object'::pg_catalog.text, r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2)
+SELECT 'object'::pg_catalog.text, r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
 FROM rows r {wanted}GROUP BY r.key
 UNION ALL
-SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2)
+SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
 FROM rows r {}NOT r.recent GROUP BY r.key
 UNION ALL
-{SNAPSHOT_ROW}",
+{}{SNAPSHOT_ROW}",
         branches.join("\nUNION ALL\n"),
         if keyed {
             format!("{wanted}AND ")
         } else {
             "WHERE ".into()
+        },
+        if keyed {
+            String::new()
+        } else {
+            contents(server_version_num)
+                .iter()
+                .map(|c| format!("{}\nUNION ALL\n", content_row(c)))
+                .collect::<String>()
         }
     )
 }
@@ -501,11 +585,13 @@ pub struct Answer {
     pub by_key: HashMap<Key, Stamp>,
     /// ('recent' summed, or 'old'): by object.
     pub old: HashMap<Key, Stamp>,
+    /// ('content'): by the [`global`] key of the catalog behind the view.
+    pub content: BTreeMap<Key, ContentDigest>,
     pub snapshot: Option<Snapshot>,
 }
 
 impl Answer {
-    /// Read rows of (what, key, rows, w1, w2).
+    /// Read rows of (what, key, rows, w1, w2, digest).
     pub fn read(rows: &[postgres::Row]) -> Answer {
         let mut a = Answer::default();
         for r in rows {
@@ -520,6 +606,12 @@ impl Answer {
                 ("all", _) => a.all.add(stamp),
                 ("recent" | "object", Some(k)) => a.by_key.entry(k as u64).or_default().add(stamp),
                 ("old", Some(k)) => a.old.entry(k as u64).or_default().add(stamp),
+                ("content", Some(k)) => {
+                    let d: Option<Vec<u8>> = r.get(5);
+                    if let Some(d) = d.and_then(|d| ContentDigest::try_from(d).ok()) {
+                        a.content.insert(k as u64, d);
+                    }
+                }
                 ("snapshot", _) => {
                     a.snapshot = Some(Snapshot {
                         xmin: stamp.rows as u64,

@@ -124,6 +124,9 @@ impl<'f> ScriptChecker<'f> {
             self.problem(line, "contains a NUL byte".into());
             return;
         }
+        if let Some(message) = super::lexing::statement_problem(sql) {
+            self.problem(line, message);
+        }
         for (at_line, message) in self.classifier.script_problems(sql, line) {
             self.problem(at_line, message);
         }

@@ -11,6 +11,7 @@
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
 use super::copy::{self, CopyVerdict, DataScan};
+use super::lexing::SetConfigWatch;
 
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
@@ -226,6 +227,9 @@ pub(super) struct Lexer {
     /// Line of the COPY statement whose data is being read.
     copy_line: usize,
     utf8_carry: Vec<u8>,
+    /// `set_config(…)` calls in DML, for lint: a call changing how SQL text is lexed is
+    /// refused (`lexing.rs`; other statements are judged on their kept text).
+    set_config: SetConfigWatch,
     /// Invalid UTF-8 seen: nothing after it can be judged.
     pub(super) stopped: bool,
     pub(super) events: Vec<Event>,
@@ -265,6 +269,7 @@ impl Lexer {
             copy_data: DataScan::new(0),
             copy_line: 1,
             utf8_carry: Vec::new(),
+            set_config: SetConfigWatch::default(),
             stopped: false,
             events: Vec::new(),
         }
@@ -377,6 +382,12 @@ impl Lexer {
         if self.capturing {
             self.keep_bytes(run);
         }
+        if self.watching() {
+            let normal = self.lex == Lex::Normal;
+            for &b in run {
+                self.set_config.byte(b, normal, self.line);
+            }
+        }
         self.offset += run.len() as u64;
         if self.lex == Lex::Normal {
             // psql's rule: a `;` inside parentheses ends nothing (a `)` too many is
@@ -402,6 +413,10 @@ impl Lexer {
     }
 
     fn step(&mut self, b: u8) {
+        if self.watching() {
+            let normal = self.lex == Lex::Normal;
+            self.set_config.byte(b, normal, self.line);
+        }
         self.lex_byte(b);
         if self.capturing {
             self.keep_bytes(&[b]);
@@ -411,6 +426,21 @@ impl Lexer {
             self.line_start = self.offset + 1;
         }
         self.offset += 1;
+    }
+
+    /// Lint of a script, inside DML: where `set_config` calls are looked for.
+    fn watching(&self) -> bool {
+        self.keep == Keep::NonDml
+            && self.mode == Mode::Script
+            && self.kind == Kind::Dml
+            && self.stmt == Stmt::Known
+    }
+
+    /// Judge the `set_config` calls of the statement that just ended.
+    fn judge_set_config(&mut self) {
+        for (line, message) in self.set_config.finish() {
+            self.problem(line, message);
+        }
     }
 
     fn keep_bytes(&mut self, bytes: &[u8]) {
@@ -547,6 +577,7 @@ impl Lexer {
         if self.stmt == Stmt::Empty {
             return;
         }
+        self.judge_set_config();
         let kind = self.kind;
         if kind == Kind::Dml && !self.merge && self.keep == Keep::NonDml && !cfg!(test) {
             // Lint judges no DML (but MERGE's version): nothing to report.

@@ -40,14 +40,14 @@ pub(super) struct Token {
 }
 
 impl Token {
-    fn word(&self) -> Option<&str> {
+    pub(super) fn word(&self) -> Option<&str> {
         match &self.tok {
             Tok::Word(w) => Some(w),
             _ => None,
         }
     }
 
-    fn is(&self, word: &str) -> bool {
+    pub(super) fn is(&self, word: &str) -> bool {
         self.word() == Some(word)
     }
 
@@ -55,7 +55,7 @@ impl Token {
         self.line
     }
 
-    fn punct(&self, b: u8) -> bool {
+    pub(super) fn punct(&self, b: u8) -> bool {
         self.tok == Tok::Punct(b)
     }
 }
@@ -452,7 +452,7 @@ pub(super) fn script_problems(sql: &str, line: usize) -> Vec<(usize, String)> {
 /// Statements at top-level `;`, keeping a `CREATE FUNCTION|PROCEDURE … BEGIN ATOMIC …
 /// END` body whole. Where PostgreSQL's grammar would end that body is provable only
 /// for plain bodies (see [`atomic_body_end`]); others are refused.
-fn split(toks: &[Token]) -> Result<Vec<&[Token]>, (usize, String)> {
+pub(super) fn split(toks: &[Token]) -> Result<Vec<&[Token]>, (usize, String)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut depth = 0i64;
@@ -640,7 +640,7 @@ const OBJECTS: [&str; 35] = [
 ];
 
 /// Words between CREATE and the kind of object.
-const CREATE_MODIFIERS: [&str; 13] = [
+pub(super) const CREATE_MODIFIERS: [&str; 13] = [
     "OR",
     "REPLACE",
     "GLOBAL",

@@ -1,0 +1,353 @@
+//! A rehearsal touches nothing outside its clone (DESIGN §5, "Rehearse touches
+//! nothing outside its clone"). Roles, memberships, database and role settings,
+//! tablespaces and subscriptions are cluster-wide: a bundle that changes them on the
+//! clone changes them for every database. Each test runs the real binary as a
+//! superuser against the local server and proves what is left afterwards: no role,
+//! no setting, no clone database.
+
+mod util;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use util::*;
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+struct Case {
+    t: tempfile::TempDir,
+    db: TestDb,
+    /// The role the bundle tries to create (cluster-wide), dropped at the end.
+    role: String,
+}
+
+const GATE: &str = "SELECT true AS ready, 'open' AS reason";
+const ROLLBACK: &str = "DROP TABLE IF EXISTS app.t1; DROP SCHEMA IF EXISTS app;";
+
+impl Case {
+    fn new(tag: &str) -> Case {
+        let db = TestDb::new(tag);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let role = format!("iso_role_{}_{n}", std::process::id());
+        let t = tempdir();
+        keygen(t.path(), "rm");
+        Case { t, db, role }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// A bundle whose one tier creates `app.t1` and then runs `extra`.
+    fn bundle(&self, out: &str, extra: &str) -> String {
+        let root = self.dir().join(format!("src-{out}"));
+        let tier = format!("CREATE SCHEMA app;\nCREATE TABLE app.t1(i int);\n{extra}\n");
+        let s = MiniSource::new(
+            &root,
+            &self.db.name,
+            GATE,
+            &[("structure", &tier, false)],
+            ROLLBACK,
+        );
+        pack(self.dir(), &s.dir, "rm.key", out);
+        out.to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let conn = self.db.conn();
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--trust", "rm.pub", "--db", conn.as_str()]);
+        airlock(self.dir(), &a)
+    }
+
+    fn role_exists(&self) -> bool {
+        !admin()
+            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&self.role])
+            .expect("pg_roles")
+            .is_empty()
+    }
+
+    /// The target's own rows in pg_db_role_setting, as text.
+    fn target_settings(&self) -> String {
+        admin()
+            .query_one(
+                "SELECT coalesce(string_agg(array_to_string(s.setconfig, ','), ';'), '') \
+                 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase \
+                 WHERE d.datname = $1",
+                &[&self.db.name],
+            )
+            .expect("pg_db_role_setting")
+            .get(0)
+    }
+
+    /// Databases named like a clone of this target.
+    fn clones_left(&self) -> Vec<String> {
+        admin()
+            .query(
+                "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+                &[&format!("{}_rehearse_", self.db.name)],
+            )
+            .expect("pg_database")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    #[track_caller]
+    fn assert_nothing_left(&self) {
+        assert!(!self.role_exists(), "role {} was left behind", self.role);
+        assert_eq!(self.target_settings(), "", "the target's settings changed");
+        assert_eq!(self.clones_left(), Vec::<String>::new(), "a clone was left");
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        if let Ok(mut c) = std::panic::catch_unwind(admin) {
+            for clone in self.clones_left() {
+                let _ =
+                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{clone}\" WITH (FORCE)"));
+            }
+            let _ = c.batch_execute(&format!(
+                "ALTER DATABASE \"{}\" RESET ALL; DROP ROLE IF EXISTS {};",
+                self.db.name, self.role
+            ));
+        }
+    }
+}
+
+fn step<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name:?} in {report:#}"))
+}
+
+/// The issue's bundle: a role and a setting on the real target, in plain SQL.
+fn reaching_sql(c: &Case) -> String {
+    format!(
+        "CREATE ROLE {};\nALTER DATABASE \"{}\" SET work_mem = '7MB';",
+        c.role, c.db.name
+    )
+}
+
+#[test]
+fn rehearse_refuses_up_front_a_bundle_that_reaches_beyond_its_database() {
+    let c = Case::new("iso_refuse");
+    let b = c.bundle("b.tar.gz", &reaching_sql(&c));
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let r = json(&o);
+    let s = step(&r, "stays inside its database");
+    assert_eq!(s["verdict"], "FAIL", "{r:#}");
+    let detail = s["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("CREATE ROLE at sql/tier1.sql:3")
+            && detail.contains("ALTER DATABASE at sql/tier1.sql:4"),
+        "{detail}"
+    );
+    let listed: Vec<String> = r["reaches_beyond"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reaches_beyond in {r:#}"))
+        .iter()
+        .map(|x| format!("{} at line {}", x["statement"].as_str().unwrap(), x["line"]))
+        .collect();
+    assert_eq!(
+        listed,
+        ["CREATE ROLE at line 3", "ALTER DATABASE at line 4"]
+    );
+    // Refused before cloning: no clone step ran, nothing was created anywhere.
+    assert!(r["clone_strategy"].is_null(), "{r:#}");
+    assert_eq!(step(&r, "clone the target")["verdict"], "SKIPPED");
+    c.assert_nothing_left();
+    // The human report says why.
+    let o = c.run(&["rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    assert!(
+        stdout(&o).contains("reaches beyond its database"),
+        "{}",
+        stdout(&o)
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn plan_names_the_statements_that_reach_beyond_the_database() {
+    let c = Case::new("iso_plan");
+    let b = c.bundle("b.tar.gz", &reaching_sql(&c));
+    let o = c.run(&["--json", "plan", &b, "--param", "code=A1"]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    let reaches: Vec<String> = r["reaches_beyond"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reaches_beyond in {r:#}"))
+        .iter()
+        .map(|x| {
+            format!(
+                "{} at {}:{}",
+                x["statement"].as_str().unwrap(),
+                x["file"].as_str().unwrap(),
+                x["line"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        reaches,
+        vec![
+            "CREATE ROLE at sql/tier1.sql:3".to_string(),
+            "ALTER DATABASE at sql/tier1.sql:4".to_string()
+        ]
+    );
+    let o = c.run(&["plan", &b, "--param", "code=A1"]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("reaches beyond its database: CREATE ROLE at sql/tier1.sql:3"),
+        "{out}"
+    );
+    // A bundle that stays inside says nothing of the kind.
+    let inside = c.bundle("in.tar.gz", "INSERT INTO app.t1 VALUES (1);");
+    let o = c.run(&["--json", "plan", &inside, "--param", "code=A1"]);
+    expect_code(&o, 0);
+    assert!(json(&o).get("reaches_beyond").is_none());
+    c.assert_nothing_left();
+}
+
+#[test]
+fn rehearse_catches_what_dynamic_sql_changes_in_the_cluster() {
+    let c = Case::new("iso_dyn");
+    // Static classification cannot see inside EXECUTE: the before/after comparison does.
+    let hidden = format!(
+        "DO $$ BEGIN EXECUTE 'CREATE ROLE ' || '{}'; EXECUTE 'ALTER DATABASE ' || quote_ident('{}') || ' SET work_mem = ''7MB'''; END $$;",
+        c.role, c.db.name
+    );
+    let b = c.bundle("b.tar.gz", &hidden);
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let r = json(&o);
+    assert_eq!(step(&r, "stays inside its database")["verdict"], "PASS");
+    let s = step(&r, "cluster unchanged");
+    assert_eq!(s["verdict"], "FAIL", "{r:#}");
+    let changes: Vec<String> = r["cluster_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cluster_changes in {r:#}"))
+        .iter()
+        .map(|x| {
+            format!(
+                "{} | {}",
+                x["what"].as_str().unwrap(),
+                x["undo"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&format!(
+            "role {} created | DROP ROLE \"{}\"",
+            c.role, c.role
+        )),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&format!(
+            "database {} setting work_mem=7MB added | ALTER DATABASE \"{}\" RESET \"work_mem\"",
+            c.db.name, c.db.name
+        )),
+        "{changes:?}"
+    );
+    // The clone is gone; what the bundle did to the cluster is named, not undone.
+    assert_eq!(c.clones_left(), Vec::<String>::new());
+    assert!(c.role_exists());
+    assert_eq!(c.target_settings(), "work_mem=7MB");
+    // The human report names each change with the command that undoes it.
+    admin()
+        .batch_execute(&format!(
+            "DROP ROLE {}; ALTER DATABASE \"{}\" RESET ALL",
+            c.role, c.db.name
+        ))
+        .expect("undo");
+    let o = c.run(&["rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("role {} created", c.role))
+            && out.contains(&format!("undo: DROP ROLE \"{}\"", c.role)),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_subscription_on_the_clone_never_leaves_the_clone_behind() {
+    let c = Case::new("iso_sub");
+    let sub = format!("iso_sub_{}", c.role);
+    let create = format!(
+        "CREATE SUBSCRIPTION {sub} CONNECTION 'dbname=airlock_nowhere' PUBLICATION p WITH (connect = false, slot_name = NONE)"
+    );
+    // Plain: refused up front.
+    let b = c.bundle("plain.tar.gz", &format!("{create};"));
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let detail = step(&json(&o), "stays inside its database")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("CREATE SUBSCRIPTION at sql/tier1.sql:3"),
+        "{detail}"
+    );
+    c.assert_nothing_left();
+    // Hidden in dynamic SQL: it runs on the clone, and the clone is still dropped.
+    let b = c.bundle(
+        "hidden.tar.gz",
+        &format!("DO $$ BEGIN EXECUTE $q${create}$q$; END $$;"),
+    );
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    let r = json(&o);
+    assert_eq!(step(&r, "drop the clone")["verdict"], "PASS", "{r:#}");
+    assert_ne!(code(&o), 0, "{r:#}");
+    c.assert_nothing_left();
+    let left: i64 = admin()
+        .query_one(
+            "SELECT count(*) FROM pg_subscription WHERE subname = $1",
+            &[&sub],
+        )
+        .expect("pg_subscription")
+        .get(0);
+    assert_eq!(left, 0, "the subscription was left behind");
+}
+
+#[test]
+fn a_replication_slot_made_by_a_tier_fails_the_rehearsal_with_its_undo() {
+    let c = Case::new("iso_slot");
+    let slot = format!("iso_slot_{}", c.role);
+    // A function call in DML: no statement names it, and a slot outlives a rollback.
+    let b = c.bundle(
+        "b.tar.gz",
+        &format!("SELECT pg_create_physical_replication_slot('{slot}');"),
+    );
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    let left: i64 = admin()
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .expect("pg_replication_slots")
+        .get(0);
+    if left > 0 {
+        admin()
+            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .expect("drop the slot");
+    }
+    expect_code(&o, 5);
+    let r = json(&o);
+    let changes = r["cluster_changes"].to_string();
+    assert!(
+        changes.contains(&format!("replication slot {slot} created"))
+            && changes.contains(&format!("SELECT pg_drop_replication_slot('{slot}')")),
+        "{r:#}"
+    );
+    assert_eq!(
+        left, 1,
+        "the rehearsal left the slot for the operator to see"
+    );
+    c.assert_nothing_left();
+}
