@@ -61,7 +61,27 @@ pub struct Target {
     /// deploying role would shadow `public`; declare `"$user"` to want it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_path: Option<Vec<String>>,
+    /// The role the tier and rollback files run as (airlock switches to it for them
+    /// and back for its own statements). Default: the owner of the target database.
+    /// The role airlock connects as must be able to become it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `true`: the tier and rollback files need a superuser and run as the role airlock
+    /// connects as, which must be one. Not together with `role`. Whenever bundle SQL
+    /// could reach a superuser, airlock refuses to run while code owned by a
+    /// non-superuser sits on the database's relations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superuser: bool,
 }
+
+/// Names PostgreSQL reserves: no role can carry them.
+const RESERVED_ROLES: [&str; 5] = [
+    "public",
+    "none",
+    "current_user",
+    "session_user",
+    "current_role",
+];
 
 impl Target {
     /// The declared search_path, or `["public"]`.
@@ -348,6 +368,20 @@ impl Spec {
                 if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {
                     p.push(format!("target.search_path entry {entry:?} is not a schema name (1 to 63 bytes, no NUL)"));
                 }
+            }
+        }
+        if let Some(role) = &self.target.role {
+            if role.is_empty() || role.len() > 63 || role.contains('\0') {
+                p.push(format!(
+                    "target.role {role:?} is not a role name (1 to 63 bytes, no NUL)"
+                ));
+            } else if RESERVED_ROLES.contains(&role.to_ascii_lowercase().as_str()) {
+                p.push(format!(
+                    "target.role {role:?} is a name PostgreSQL reserves, not a role"
+                ));
+            }
+            if self.target.superuser {
+                p.push("target.role and target.superuser = true exclude each other: superuser runs bundle SQL as the role airlock connects as; leave one out".into());
             }
         }
         if self.target.database.is_empty() {

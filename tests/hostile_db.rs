@@ -36,7 +36,11 @@ impl Hostile {
             .expect("roles");
         db.exec(&format!(
             "GRANT CREATE ON SCHEMA public TO {evil};
-             CREATE SCHEMA app; CREATE SCHEMA fx;
+             -- bundle SQL runs as the database owner (the default role): the
+             -- release's schema is the owner's, the owner may read fx
+             CREATE SCHEMA app AUTHORIZATION {owner}; CREATE SCHEMA fx;
+             GRANT USAGE ON SCHEMA fx TO {owner};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA fx GRANT SELECT, REFERENCES ON TABLES TO {owner};
              CREATE TABLE fx.approvals(id int);
              -- what the attacker's code writes when it runs
              CREATE TABLE public.marker(what text);
@@ -65,6 +69,17 @@ impl Hostile {
     }
 
     fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)]) -> String {
+        self.bundle_with(out, gate, tiers, "")
+    }
+
+    /// A bundle with `target_extra` added to its `[target]` section.
+    fn bundle_with(
+        &self,
+        out: &str,
+        gate: &str,
+        tiers: &[(&str, &str, bool)],
+        target_extra: &str,
+    ) -> String {
         let root = self.dir().join(format!("src-{out}"));
         let s = MiniSource::new(
             &root,
@@ -72,6 +87,13 @@ impl Hostile {
             gate,
             tiers,
             "DROP TABLE IF EXISTS app.t1;",
+        );
+        let toml = s.dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        let db_line = format!("database = \"{}\"\n", self.db.name);
+        write(
+            &toml,
+            &text.replacen(&db_line, &format!("{db_line}{target_extra}\n"), 1),
         );
         pack(self.dir(), &s.dir, "rm.key", out);
         out.to_string()
@@ -474,6 +496,17 @@ fn a_continuation_after_a_search_path_change_sees_no_false_drift() {
         ("seed", "INSERT INTO app.t1 VALUES (2);", true),
     ];
     let b = h.bundle("b.tar.gz", GATE, tiers);
+    expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
+    // Run as the (non-superuser) database owner, the first tier left a view of the
+    // owner's: airlock, connected as a superuser, no longer runs bundle SQL here.
+    let o = h.run(&["apply", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let e = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(e.contains("view app.v") && e.contains(&h.owner), "{e}");
+    // The same release as a bundle that runs as the superuser: no false drift.
+    let h = Hostile::new("drift_su");
+    h.db.exec("INSERT INTO fx.approvals VALUES (1)");
+    let b = h.bundle_with("s.tar.gz", GATE, tiers, "superuser = true");
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
 }

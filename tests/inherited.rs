@@ -29,7 +29,11 @@ impl Owned {
                 db.name
             ))
             .expect("owner role");
-        db.exec("CREATE SCHEMA app; CREATE TABLE public.approvals(id int);");
+        // Bundle SQL runs as the database's owner (the default role): the release's
+        // schema is the owner's.
+        db.exec(&format!(
+            "CREATE SCHEMA app AUTHORIZATION {owner}; CREATE TABLE public.approvals(id int);"
+        ));
         let t = tempdir();
         keygen(t.path(), "rm");
         Owned { t, db, owner }
@@ -90,7 +94,11 @@ fn a_schema_named_after_the_deploying_role_does_not_shadow_public() {
     let o = Owned::new("user_shadow");
     // public is locked down (PostgreSQL 15's default, said again here); the owner may
     // create schemas in its database, so it creates one named after airlock's role.
-    o.db.exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC; CREATE TABLE public.items(i int);");
+    // The tier runs as the owner, who may write the release's table.
+    o.db.exec(&format!(
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC; CREATE TABLE public.items(i int); GRANT INSERT ON public.items TO {};",
+        o.owner
+    ));
     o.as_owner(&format!(
         "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".items(i int); GRANT USAGE ON SCHEMA \"{0}\" TO PUBLIC; GRANT INSERT, SELECT ON \"{0}\".items TO PUBLIC;",
         deployer()
@@ -172,7 +180,9 @@ fn stored_after(tag: &str, setting: &str, tier: &str) -> String {
         ),
         deployer()
     );
+    // The tier ran as this database's owner, named differently in each test database.
     o.db.scalar("SET ROLE NONE; SELECT string_agg(v, ' | ' ORDER BY v) FROM app.stored")
+        .replace(&o.owner, "OWNER")
 }
 
 #[track_caller]

@@ -167,7 +167,8 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
             "required-params",
             "gate-role",
             "gates",
-            "preflight"
+            "preflight",
+            "bundle-role"
         ]
     );
     c.plan_then_apply(&[&b, "--param", "code=not!ok"], 2, Some("params"));

@@ -280,6 +280,9 @@ impl Report for PlanOutcome {
                 probe_table(pf)
             ));
         }
+        if let Some(r) = &p.bundle_role {
+            s.push_str(&format!("\n\n{}", r.describe()));
+        }
         if let Some(g) = &p.gate_grants {
             s.push_str(&format!(
                 "\n\ngrants the gate role {} needs for this bundle (run once as a superuser; never pg_read_all_data):\n{}",

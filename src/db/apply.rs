@@ -6,6 +6,7 @@
 //! COMMIT rolls back everything, ledger included. Params reach SQL only through
 //! `set_config('airlock.NAME', value, true)`.
 
+use super::bundle_role;
 use super::conn::{self, ConnSpec, ServerInfo};
 use super::described::Tracker;
 use super::exec;
@@ -665,6 +666,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
         if receipt.fingerprint_before.is_empty() {
             receipt.fingerprint_before = before.clone();
         }
+        // Who the tiers run as, decided last before they run (under the lock).
+        let tier_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
         let n = m.tier.len();
         let guard = exec::TxGuard::begin(&mut tx)
             .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
@@ -682,7 +685,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 if let Some(o) = opts.observer {
                     o.file(f, file_size(m, f));
                 }
-                run_file(&mut tx, &guard, &prelude, vb, f).map_err(|mut e| {
+                run_file(&mut tx, &guard, &tier_prelude, vb, f).map_err(|mut e| {
                     if let Some(special) =
                         e.special(|| format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name))
                     {
@@ -834,6 +837,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }
     set_params(&mut tx, &opts.params)?;
     let before = tracker.fingerprint(&mut tx)?;
+    let rollback_prelude = bundle_role::check(&mut tx, &m.target)?.prelude(&prelude);
     let guard = exec::TxGuard::begin(&mut tx)
         .map_err(|e| sql_err("marking where bundle SQL begins", &e))?;
     if let Some(o) = opts.observer {
@@ -845,7 +849,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         if let Some(o) = opts.observer {
             o.file(f, file_size(m, f));
         }
-        run_file(&mut tx, &guard, &prelude, vb, f).map_err(|mut e| {
+        run_file(&mut tx, &guard, &rollback_prelude, vb, f).map_err(|mut e| {
             if let Some(special) = e.special(|| format!("rollback file {f}")) {
                 return special;
             }

@@ -2,6 +2,7 @@
 //! ledger, execute, rehearse.
 
 pub mod apply;
+pub mod bundle_role;
 pub mod cluster_state;
 pub mod conn;
 pub mod described;
@@ -14,6 +15,7 @@ pub mod inherited;
 pub mod ledger;
 pub mod leftovers;
 pub mod notices;
+pub mod owner_code;
 pub mod plan;
 pub mod rehearse;
 pub mod remembered;
@@ -187,6 +189,11 @@ pub enum DbError {
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
     GateRole { message: String, setup: bool },
+    /// Bundle SQL cannot run as the role it is to run as: the role is missing, airlock's
+    /// login role cannot become it, or code owned by a non-superuser sits where a
+    /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
+    #[error("{message}")]
+    BundleRole { message: String, hint: String },
     /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
     /// TRANSACTION lint did not see), caught by the guard after that message
     /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
@@ -226,7 +233,8 @@ impl DbError {
             | DbError::LedgerUntrusted { .. }
             | DbError::LedgerBroken { .. }
             | DbError::LedgerRewound { .. }
-            | DbError::GateRole { .. } => Exit::State,
+            | DbError::GateRole { .. }
+            | DbError::BundleRole { .. } => Exit::State,
             DbError::Unverified(e) => crate::error::verify_exit_code(e),
         }
     }
@@ -245,6 +253,7 @@ impl DbError {
             DbError::LedgerRewound { .. } => "ledger-rewound",
             DbError::LockBusy { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
+            DbError::BundleRole { .. } => "bundle-role",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
         }
@@ -275,6 +284,7 @@ impl DbError {
             DbError::GateRole { setup: true, .. } => Some(
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
+            DbError::BundleRole { hint, .. } => Some(hint.clone()),
             DbError::Unverified(e) => crate::error::verify_hint(e),
             DbError::TransactionEnded { .. } => Some(
                 "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),

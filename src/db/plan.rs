@@ -49,6 +49,9 @@ pub enum CheckName {
     Preflight,
     /// Continuation: the schema is what the previous apply left.
     Drift,
+    /// The role bundle SQL runs as: it exists, airlock's login role can become it,
+    /// and no code owned by a non-superuser sits where a superuser's SQL would fire it.
+    BundleRole,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -174,6 +177,9 @@ pub struct PlanReport {
     /// `apply --through LAST` can run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runnable_now: Vec<String>,
+    /// The role the tier and rollback files run as, once resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_role: Option<super::bundle_role::BundleRole>,
     /// Statements of the tier and rollback files that change the cluster beyond the
     /// target database (roles, database settings, tablespaces, subscriptions…):
     /// `rehearse` refuses such a bundle, since a clone cannot isolate them.
@@ -201,6 +207,7 @@ impl PlanReport {
             drift: None,
             gate_grants: None,
             runnable_now: vec![],
+            bundle_role: None,
             reaches_beyond: vec![],
         }
     }
@@ -224,7 +231,7 @@ impl PlanReport {
 
     /// Every check not reached is SKIPPED, named, so the table always shows them all.
     fn skip_rest(&mut self, after: &str) {
-        const ORDER: [CheckName; 9] = [
+        const ORDER: [CheckName; 10] = [
             CheckName::Database,
             CheckName::Ledger,
             CheckName::RememberedHead,
@@ -234,6 +241,7 @@ impl PlanReport {
             CheckName::GateRole,
             CheckName::Gates,
             CheckName::Preflight,
+            CheckName::BundleRole,
         ];
         let why = format!("not checked: {after}");
         for name in ORDER {
@@ -615,6 +623,16 @@ fn checks_in(
             }
             Err(e) => note(report, CheckName::Drift, e),
         }
+    }
+    match super::bundle_role::resolve(tx, &m.target) {
+        Ok(r) => {
+            match super::bundle_role::guard(tx, &r) {
+                Ok(()) => report.push(Check::ok(CheckName::BundleRole, r.describe_guarded())),
+                Err(e) => note(report, CheckName::BundleRole, e),
+            }
+            report.bundle_role = Some(r);
+        }
+        Err(e) => note(report, CheckName::BundleRole, e),
     }
     first
 }

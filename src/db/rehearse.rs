@@ -308,6 +308,13 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         }
         Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
     });
+    // Bundle SQL on the clone runs as it would on the target, under the same rule:
+    // refused before anything is cloned.
+    let owner = run.step("bundle SQL role", || {
+        let (role, owner) =
+            super::bundle_role::check_target(o.conn, &expected_target, &m.target).map_err(fail)?;
+        Ok((owner, role.describe_guarded()))
+    });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
         let d = format!("{} MB in {files} relations", bytes >> 20);
@@ -322,8 +329,12 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         } else {
             String::new()
         };
+        let owned_by = owner
+            .as_deref()
+            .map(|r| format!(" OWNER {}", quote_ident(r)))
+            .unwrap_or_default();
         let sql = format!(
-            "CREATE DATABASE {} TEMPLATE {}{with}",
+            "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}",
             quote_ident(&clone),
             quote_ident(&target)
         );

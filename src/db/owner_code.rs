@@ -1,0 +1,195 @@
+//! Code owned by someone else, sitting where bundle SQL would fire it.
+//!
+//! A superuser session cannot lend bundle SQL a lesser identity for good: code that
+//! fires inside it (a trigger, a rule, a policy, a default…) may run
+//! `RESET SESSION AUTHORIZATION` or `RESET ROLE` and is the login superuser again,
+//! whatever `SET LOCAL SESSION AUTHORIZATION` or `SET LOCAL ROLE` the tier ran under.
+//! So when airlock's session can reach a superuser, it refuses to run bundle SQL while
+//! such code, owned by a role that is not a superuser (nor airlock's own login role),
+//! sits on any relation of the database: "the relations the release touches" is
+//! approximated, fail-closed, by all of them.
+//!
+//! Counted: triggers (their function's owner; a `WHEN` condition: the table's owner),
+//! event triggers (their function's owner), rules, views, row-security policies of
+//! tables that enable row security, column defaults and generated columns, check
+//! constraints, domain constraints (the domain's owner), index expressions and
+//! predicates, and every function or operator such an object calls (by `pg_depend`)
+//! owned by such a role. A default or check that is a plain constant, a serial's
+//! `nextval('…'::regclass)`, or one of `now()`, `CURRENT_TIMESTAMP`, `CURRENT_DATE`,
+//! `LOCALTIMESTAMP`, `gen_random_uuid()` (all resolved in `pg_catalog`) is not code
+//! anyone can abuse, and is not counted.
+//!
+//! Invariant: [`find`] is one query over `pg_catalog`, run as airlock's own role under
+//! its pins (`search_path = pg_catalog, pg_temp`, schema-qualified operators), so
+//! nothing it reads can be redirected by the code it looks for.
+
+use super::{sql_err, DbError};
+use postgres::GenericClient;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// One object whose code a non-superuser owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct OwnerCode {
+    /// trigger, event trigger, rule, view, policy, default, check, domain check,
+    /// index expression, function
+    pub kind: String,
+    /// The object, schema-qualified (`trigger stamp on public.approvals executing public.pwn()`).
+    pub object: String,
+    pub owner: String,
+}
+
+impl std::fmt::Display for OwnerCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (owner {})", self.object, self.owner)
+    }
+}
+
+/// Expressions that are not code (see the module comment), as `pg_get_expr` prints
+/// them under airlock's search_path.
+const HARMLESS_EXPR: &str = r#"^(now\(\)|CURRENT_TIMESTAMP|CURRENT_DATE|LOCALTIMESTAMP|gen_random_uuid\(\)|true|false|-?[0-9]+(\.[0-9]+)?|\(-[0-9]+(\.[0-9]+)?\)|nextval\('([^']|'')+'::regclass\)|'([^']|'')*'::[a-z0-9_ ."\[\]]+|NULL::[a-z0-9_ ."\[\]]+)$"#;
+
+const QUERY: &str = r#"
+WITH trusted AS (
+  SELECT r.oid FROM pg_catalog.pg_roles r
+  WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
+),
+code(kind, object, owner, expr, classid, objid) AS (
+  SELECT 'trigger',
+         pg_catalog.format('trigger %I on %s executing %s', t.tgname, t.tgrelid::pg_catalog.regclass, t.tgfoid::pg_catalog.regprocedure),
+         p.proowner, NULL::pg_catalog.text, 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, t.oid
+    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+   WHERE NOT t.tgisinternal
+  UNION ALL
+  SELECT 'trigger',
+         pg_catalog.format('WHEN condition of trigger %I on %s', t.tgname, t.tgrelid::pg_catalog.regclass),
+         c.relowner, NULL, 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, t.oid
+    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+   WHERE t.tgqual IS NOT NULL
+  UNION ALL
+  SELECT 'event trigger',
+         pg_catalog.format('event trigger %I executing %s', e.evtname, e.evtfoid::pg_catalog.regprocedure),
+         p.proowner, NULL, 'pg_catalog.pg_event_trigger'::pg_catalog.regclass::pg_catalog.oid, e.oid
+    FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) e.evtfoid
+  UNION ALL
+  SELECT CASE WHEN r.rulename OPERATOR(pg_catalog.=) '_RETURN' THEN 'view' ELSE 'rule' END,
+         CASE WHEN r.rulename OPERATOR(pg_catalog.=) '_RETURN'
+              THEN pg_catalog.format('view %s', r.ev_class::pg_catalog.regclass)
+              ELSE pg_catalog.format('rule %I on %s', r.rulename, r.ev_class::pg_catalog.regclass) END,
+         c.relowner, NULL, 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid, r.oid
+    FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+   WHERE c.relkind OPERATOR(pg_catalog.<>) 'm'
+  UNION ALL
+  SELECT 'policy',
+         pg_catalog.format('policy %I on %s', pol.polname, pol.polrelid::pg_catalog.regclass),
+         c.relowner, NULL, 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, pol.oid
+    FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pol.polrelid
+   WHERE c.relrowsecurity
+  UNION ALL
+  SELECT 'default',
+         pg_catalog.format('%s of column %I on %s',
+                           CASE WHEN a.attgenerated OPERATOR(pg_catalog.<>) '' THEN 'generation expression' ELSE 'default' END,
+                           a.attname, d.adrelid::pg_catalog.regclass),
+         c.relowner, pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+         'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, d.oid
+    FROM pg_catalog.pg_attrdef d
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.adrelid
+    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+  UNION ALL
+  SELECT 'check',
+         pg_catalog.format('check constraint %I on %s', k.conname, k.conrelid::pg_catalog.regclass),
+         c.relowner, pg_catalog.pg_get_expr(k.conbin, k.conrelid),
+         'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid
+    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid
+   WHERE k.contype OPERATOR(pg_catalog.=) 'c'
+  UNION ALL
+  SELECT 'domain check',
+         pg_catalog.format('check constraint %I on domain %s', k.conname, k.contypid::pg_catalog.regtype),
+         ty.typowner, NULL, 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid
+    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) k.contypid
+   WHERE k.contype OPERATOR(pg_catalog.=) 'c'
+  UNION ALL
+  SELECT 'index expression',
+         pg_catalog.format('index %s on %s (expression or predicate)', i.indexrelid::pg_catalog.regclass, i.indrelid::pg_catalog.regclass),
+         c.relowner, NULL, 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, i.indexrelid
+    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indrelid
+   WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+),
+called(kind, object, owner) AS (
+  SELECT 'function',
+         pg_catalog.format('function %s, called by %s', p.oid::pg_catalog.regprocedure, x.object),
+         p.proowner
+    FROM code x
+    JOIN pg_catalog.pg_depend dep ON dep.classid OPERATOR(pg_catalog.=) x.classid AND dep.objid OPERATOR(pg_catalog.=) x.objid
+    JOIN pg_catalog.pg_proc p ON dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+                             AND p.oid OPERATOR(pg_catalog.=) dep.refobjid
+  UNION ALL
+  SELECT 'function',
+         pg_catalog.format('function %s of operator %s, called by %s', p.oid::pg_catalog.regprocedure, o.oid::pg_catalog.regoperator, x.object),
+         p.proowner
+    FROM code x
+    JOIN pg_catalog.pg_depend dep ON dep.classid OPERATOR(pg_catalog.=) x.classid AND dep.objid OPERATOR(pg_catalog.=) x.objid
+    JOIN pg_catalog.pg_operator o ON dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid
+                                 AND o.oid OPERATOR(pg_catalog.=) dep.refobjid
+    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) o.oprcode::pg_catalog.oid
+),
+found(kind, object, owner) AS (
+  SELECT x.kind, x.object, x.owner FROM code x
+   WHERE x.expr IS NULL OR NOT (x.expr OPERATOR(pg_catalog.~) $1)
+  UNION
+  SELECT y.kind, y.object, y.owner FROM called y
+)
+SELECT f.kind, f.object, pg_catalog.pg_get_userbyid(f.owner)::pg_catalog.text
+  FROM found f
+ WHERE f.owner OPERATOR(pg_catalog.<>) ALL (SELECT t.oid FROM trusted t)
+ ORDER BY 2, 1
+"#;
+
+/// Every object on the database's relations whose code a role other than a superuser
+/// or airlock's own login role owns (see the module comment).
+pub fn find(client: &mut impl GenericClient) -> Result<Vec<OwnerCode>, DbError> {
+    let rows = client
+        .query(QUERY, &[&HARMLESS_EXPR])
+        .map_err(|e| sql_err("looking for code owned by non-superusers", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| OwnerCode {
+            kind: r.get(0),
+            object: r.get(1),
+            owner: r.get(2),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HARMLESS_EXPR;
+
+    #[test]
+    fn only_constants_and_a_few_builtins_are_harmless() {
+        let re = regex::Regex::new(HARMLESS_EXPR).unwrap();
+        for ok in [
+            "now()",
+            "0",
+            "(-1)",
+            "1.5",
+            "'x'::text",
+            "'it''s'::character varying",
+            "'{}'::text[]",
+            "nextval('public.t_id_seq'::regclass)",
+            "NULL::integer",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "public.now()",
+            "(i > 0)",
+            "set_config('role'::text, 'x'::text, true)",
+            "nextval('a'::regclass) + public.f()",
+            "'x'::text || public.f()",
+            "now() + '1 day'::interval",
+        ] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+}
