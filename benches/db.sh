@@ -33,7 +33,9 @@ cd "$W"
 export AIRLOCK_STATE_DIR="$W/state"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
 # The one-time setup: gates and probes run as a role without powers outside the database.
-"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; END IF; END \$\$" >/dev/null
+"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; END IF; END \$\$" >/dev/null
+# What the gates and probes read (airlock plan lists it), never pg_read_all_data.
+"${PSQL[@]}" -d "$DB" -c "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate; GRANT SELECT ON ALL TABLES IN SCHEMA public TO airlock_gate" >/dev/null
 "$A" keygen --out k --unencrypted >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

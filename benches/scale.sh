@@ -94,7 +94,9 @@ RELS=$(q "SELECT count(*) FROM pg_class WHERE relkind IN ('r','i','t','m','S')" 
 echo "database $DB: $SIZE, $RELS relation files (built in ${build_ms:-0} ms); PostgreSQL $(q 'SHOW server_version'); median of $RUNS"
 
 # --- a one-statement bundle -------------------------------------------------------------
-"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; GRANT pg_read_all_data TO airlock_gate; END IF; END \$\$" >/dev/null
+"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; END IF; END \$\$" >/dev/null
+# What the gates and probes read (airlock plan lists it), never pg_read_all_data.
+"${PSQL[@]}" -d "$DB" -c "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate; GRANT SELECT ON ALL TABLES IN SCHEMA public TO airlock_gate" >/dev/null
 "$A" keygen --out k --unencrypted >/dev/null
 mkdir -p b/sql
 echo "SELECT true AS ready, 'scale' AS reason" > b/sql/gate.sql

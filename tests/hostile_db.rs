@@ -19,10 +19,12 @@ struct Hostile {
     evil: String,
     /// Owns the database; not a superuser.
     owner: String,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Hostile {
     fn new(tag: &str) -> Hostile {
+        let serial = cluster_serial();
         let db = TestDb::new(tag);
         let n = ROLES.fetch_add(1, Ordering::SeqCst);
         let evil = format!("evil_{}_{n}", std::process::id());
@@ -48,7 +50,13 @@ impl Hostile {
         ));
         let t = tempdir();
         keygen(t.path(), "rm");
-        Hostile { t, db, evil, owner }
+        Hostile {
+            t,
+            db,
+            evil,
+            owner,
+            _serial: serial,
+        }
     }
 
     fn dir(&self) -> &Path {

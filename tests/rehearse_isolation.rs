@@ -17,6 +17,7 @@ struct Case {
     db: TestDb,
     /// The role the bundle tries to create (cluster-wide), dropped at the end.
     role: String,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 const GATE: &str = "SELECT true AS ready, 'open' AS reason";
@@ -24,12 +25,18 @@ const ROLLBACK: &str = "DROP TABLE IF EXISTS app.t1; DROP SCHEMA IF EXISTS app;"
 
 impl Case {
     fn new(tag: &str) -> Case {
+        let serial = cluster_serial();
         let db = TestDb::new(tag);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let role = format!("iso_role_{}_{n}", std::process::id());
         let t = tempdir();
         keygen(t.path(), "rm");
-        Case { t, db, role }
+        Case {
+            t,
+            db,
+            role,
+            _serial: serial,
+        }
     }
 
     fn dir(&self) -> &Path {

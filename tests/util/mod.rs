@@ -266,6 +266,18 @@ impl MiniSource {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// One test of the calling file at a time, for files whose tests both change
+/// cluster-wide state (roles, database settings) and rehearse: a rehearsal compares the
+/// cluster before and after each step that runs bundle SQL, so another test's new role
+/// would count as the bundle's. Hold the guard for the whole test (a fixture field
+/// declared last, so the fixture's own cleanup runs under it).
+pub fn cluster_serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A fresh database on the local server, dropped (WITH FORCE) when this goes away.
 /// Fails loudly when no server is reachable: these tests never skip.
 pub struct TestDb {
@@ -300,6 +312,13 @@ pub fn ensure_gate_role() {
                 "DO $$ BEGIN
                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN
                      CREATE ROLE airlock_gate NOLOGIN;
+                   END IF;
+                   -- The recommended setup has no pg_read_all_data (a machine set up by
+                   -- an older README may still grant it): tests see what a fresh one does.
+                   IF EXISTS (SELECT FROM pg_auth_members m
+                                JOIN pg_roles g ON g.oid = m.roleid AND g.rolname = 'pg_read_all_data'
+                                JOIN pg_roles a ON a.oid = m.member AND a.rolname = 'airlock_gate') THEN
+                     REVOKE pg_read_all_data FROM airlock_gate;
                    END IF;
                  EXCEPTION WHEN duplicate_object OR unique_violation OR internal_error THEN NULL;
                  END $$",
