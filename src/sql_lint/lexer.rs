@@ -385,7 +385,7 @@ impl Lexer {
         if self.watching() {
             let normal = self.lex == Lex::Normal;
             for &b in run {
-                self.set_config.byte(b, normal, self.line);
+                self.set_config.byte(b, normal, is_word_byte(b), self.line);
             }
         }
         self.offset += run.len() as u64;
@@ -415,7 +415,7 @@ impl Lexer {
     fn step(&mut self, b: u8) {
         if self.watching() {
             let normal = self.lex == Lex::Normal;
-            self.set_config.byte(b, normal, self.line);
+            self.set_config.byte(b, normal, is_word_byte(b), self.line);
         }
         self.lex_byte(b);
         if self.capturing {

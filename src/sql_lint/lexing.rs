@@ -103,8 +103,9 @@ pub(super) struct SetConfigWatch {
 const NEEDLE: &[u8] = b"SET_CONFIG";
 
 impl SetConfigWatch {
-    /// The next byte of a DML statement; `normal`: outside constants and comments.
-    pub(super) fn byte(&mut self, b: u8, normal: bool, line: usize) {
+    /// The next byte of a DML statement; `normal`: outside constants and comments;
+    /// `word`: the byte can be part of an identifier (the lexer's rule).
+    pub(super) fn byte(&mut self, b: u8, normal: bool, word: bool, line: usize) {
         if self.keeping {
             let tail = &mut self.calls.last_mut().expect("keeping a call").1;
             tail.push(b);
@@ -115,7 +116,6 @@ impl SetConfigWatch {
             self.prev_word = false;
             return;
         }
-        let word = super::lexer::is_word_byte(b);
         if self.matched == NEEDLE.len() {
             self.matched = 0;
             if !word {
@@ -204,7 +204,12 @@ mod tests {
     fn calls(sql: &str) -> Vec<(usize, String)> {
         let mut w = SetConfigWatch::default();
         for &b in sql.as_bytes() {
-            w.byte(b, true, 1);
+            w.byte(
+                b,
+                true,
+                b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80,
+                1,
+            );
         }
         w.finish()
     }
