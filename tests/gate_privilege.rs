@@ -25,6 +25,8 @@ struct Owned {
     db: TestDb,
     owner: String,
     gate: String,
+    /// `--db` for airlock: the test's superuser unless a test logs in as the owner.
+    conn: String,
 }
 
 impl Owned {
@@ -44,7 +46,14 @@ impl Owned {
         db.exec(&format!("GRANT TEMP ON DATABASE \"{}\" TO {gate}", db.name));
         let t = tempdir();
         keygen(t.path(), "rm");
-        Owned { t, db, owner, gate }
+        let conn = db.conn();
+        Owned {
+            t,
+            db,
+            owner,
+            gate,
+            conn,
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -89,8 +98,17 @@ impl Owned {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let conn = self.db.conn();
-        airlock(self.dir(), &self.args(&conn, args))
+        airlock(self.dir(), &self.args(&self.conn, args))
+    }
+
+    /// From now on airlock logs in as the owner (not a superuser), a member of the
+    /// gate role: bundle SQL and probes then run, where a superuser login refuses to
+    /// run bundle SQL while the owner's code sits in the database.
+    fn log_in_as_owner(&mut self) {
+        admin()
+            .batch_execute(&format!("GRANT {} TO {}", self.gate, self.owner))
+            .expect("gate role membership");
+        self.conn = format!("dbname={} user={}", self.db.name, self.owner);
     }
 
     /// Run airlock while another session polls `pg_locks` for the leak class until
@@ -118,9 +136,8 @@ impl Owned {
                 seen
             })
         };
-        let conn = self.db.conn();
         let mut c = Command::new(bin());
-        c.args(self.args(&conn, args))
+        c.args(self.args(&self.conn, args))
             .current_dir(self.dir())
             .env("AIRLOCK_STATE_DIR", state_dir())
             .env_remove("AIRLOCK_DB")
@@ -206,53 +223,69 @@ fn a_policy_on_a_table_a_gate_reads_never_runs_and_leaks_nothing() {
 
 #[test]
 fn a_policy_on_a_table_the_rollback_probe_reads_cannot_change_a_sequence() {
-    let o = Owned::new("gp_probe");
-    o.as_owner(&format!(
-        "CREATE SCHEMA app;
-         CREATE TABLE app.readings(x int); INSERT INTO app.readings VALUES (1);
-         CREATE SEQUENCE app.counter;
-         GRANT USAGE ON SCHEMA app TO {gate}; GRANT SELECT ON app.readings TO {gate};",
-        gate = o.gate
-    ));
-    let probe = "SELECT 'n'::text AS key, count(*)::text AS value FROM app.readings";
-    let b = o.bundle("b.tar.gz", "SELECT true AS ready", probe);
-    expect_code(&o.run(&["apply", &b]), 0);
-    // After the apply, the owner plants a policy that escapes read-only mode and
-    // moves a sequence, on the table the rollback probe reads.
-    o.as_owner(&format!(
-        "CREATE FUNCTION app.bump() RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $f$
-           BEGIN
-             PERFORM pg_catalog.pg_advisory_lock({LEAK_CLASS}, 1);
-             BEGIN RESET transaction_read_only; EXCEPTION WHEN OTHERS THEN NULL; END;
-             BEGIN PERFORM pg_catalog.setval('app.counter', 777); EXCEPTION WHEN OTHERS THEN NULL; END;
-             RETURN true;
-           END $f$;
-         ALTER TABLE app.readings ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY bump ON app.readings FOR SELECT USING (app.bump());"
-    ));
-    let before =
-        o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
-    let (out, seen) = o.run_watched(&["rollback", &b, "--yes"]);
-    assert_eq!(seen, 0, "another session saw the policy's advisory lock");
-    assert_eq!(o.leaked_locks_now(), "0");
-    let after =
-        o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
-    assert_eq!(
-        before, after,
-        "the rollback probe moved the owner's sequence"
-    );
-    assert_ne!(code(&out), 0, "{}", stdout(&out));
-    let j = json(&out);
-    let error = j["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("row-level security") && error.contains("readings"),
-        "{error}"
-    );
-    // Nothing was rolled back: the table the tier created is still there.
-    assert_eq!(
-        o.db.scalar("SELECT (to_regclass('public.t1') IS NOT NULL)::text"),
-        "true"
-    );
+    for superuser_login in [true, false] {
+        let mut o = Owned::new("gp_probe");
+        if !superuser_login {
+            o.log_in_as_owner();
+        }
+        o.as_owner(&format!(
+            "CREATE SCHEMA app;
+             CREATE TABLE app.readings(x int); INSERT INTO app.readings VALUES (1);
+             CREATE SEQUENCE app.counter;
+             GRANT USAGE ON SCHEMA app TO {gate}; GRANT SELECT ON app.readings TO {gate};",
+            gate = o.gate
+        ));
+        let probe = "SELECT 'n'::text AS key, count(*)::text AS value FROM app.readings";
+        let b = o.bundle("b.tar.gz", "SELECT true AS ready", probe);
+        expect_code(&o.run(&["apply", &b]), 0);
+        // After the apply, the owner plants a policy that escapes read-only mode and
+        // moves a sequence, on the table the rollback probe reads.
+        o.as_owner(&format!(
+            "CREATE FUNCTION app.bump() RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $f$
+               BEGIN
+                 PERFORM pg_catalog.pg_advisory_lock({LEAK_CLASS}, 1);
+                 BEGIN RESET transaction_read_only; EXCEPTION WHEN OTHERS THEN NULL; END;
+                 BEGIN PERFORM pg_catalog.setval('app.counter', 777); EXCEPTION WHEN OTHERS THEN NULL; END;
+                 RETURN true;
+               END $f$;
+             ALTER TABLE app.readings ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY bump ON app.readings FOR SELECT USING (app.bump());"
+        ));
+        let before =
+            o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
+        let (out, seen) = o.run_watched(&["rollback", &b, "--yes"]);
+        assert_eq!(seen, 0, "another session saw the policy's advisory lock");
+        assert_eq!(o.leaked_locks_now(), "0");
+        let after =
+            o.db.scalar("SELECT last_value || '/' || is_called FROM app.counter");
+        assert_eq!(
+            before, after,
+            "the rollback probe moved the owner's sequence"
+        );
+        assert_ne!(code(&out), 0, "{}", stdout(&out));
+        let j = json(&out);
+        let error = j["error"].as_str().unwrap_or_default();
+        if superuser_login {
+            // A superuser login refuses before any bundle SQL or probe runs, naming the
+            // policy and its function.
+            assert!(
+                error.contains("policy bump on app.readings") && error.contains("app.bump()"),
+                "{error}"
+            );
+        } else {
+            // Logged in as the owner, the rollback runs and its probe meets the policy:
+            // refused, never evaluated.
+            assert!(
+                error.contains("row-level security") && error.contains("readings"),
+                "{error}"
+            );
+        }
+        // Nothing was rolled back: the table the tier created is still there.
+        assert_eq!(
+            o.db.scalar("SELECT (to_regclass('public.t1') IS NOT NULL)::text"),
+            "true"
+        );
+    }
 }
 
 /// What a view folded at plan time can still do (policies cannot run any more): take
