@@ -19,7 +19,7 @@ struct Hostile {
     evil: String,
     /// Owns the database; not a superuser.
     owner: String,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: Serial,
 }
 
 impl Hostile {

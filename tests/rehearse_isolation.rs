@@ -17,7 +17,7 @@ struct Case {
     db: TestDb,
     /// The role the bundle tries to create (cluster-wide), dropped at the end.
     role: String,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: Serial,
 }
 
 const GATE: &str = "SELECT true AS ready, 'open' AS reason";

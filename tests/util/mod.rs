@@ -270,12 +270,31 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// cluster-wide state (roles, database settings) and rehearse: a rehearsal compares the
 /// cluster before and after each step that runs bundle SQL, so another test's new role
 /// would count as the bundle's. Hold the guard for the whole test (a fixture field
-/// declared last, so the fixture's own cleanup runs under it).
-pub fn cluster_serial() -> std::sync::MutexGuard<'static, ()> {
+/// declared last, so the fixture's own cleanup runs under it). A test that makes a
+/// second fixture while it holds the first gets a guard that holds nothing more.
+pub fn cluster_serial() -> Serial {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
+    if SERIAL_HELD.with(|h| h.get()) {
+        return Serial(None);
+    }
+    let guard = SERIAL
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    SERIAL_HELD.with(|h| h.set(true));
+    Serial(Some(guard))
+}
+
+thread_local!(static SERIAL_HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+
+/// See [`cluster_serial`]; released on the thread that took it.
+pub struct Serial(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            SERIAL_HELD.with(|h| h.set(false));
+        }
+    }
 }
 
 /// A fresh database on the local server, dropped (WITH FORCE) when this goes away.
