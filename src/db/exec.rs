@@ -124,12 +124,21 @@ impl TxGuard {
     /// of it. The transaction is then not airlock's any more: whatever block the
     /// session is in is rolled back.
     fn after_error(&self, tx: &mut Transaction<'_>, error: &postgres::Error) -> Option<Fate> {
-        if error.is_closed() {
+        // The connection went (a server shutdown, a network error): the server rolls
+        // an open transaction back, and there is nothing left to ask.
+        let gone = |e: &postgres::Error| {
+            e.is_closed()
+                || e.code()
+                    .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"))
+        };
+        if gone(error) {
             return None;
         }
-        let ours = tx
-            .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD_SAVEPOINT}"))
-            .is_ok();
+        let ours = match tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD_SAVEPOINT}")) {
+            Ok(()) => true,
+            Err(e) if gone(&e) => return None,
+            Err(_) => false,
+        };
         let marked = error
             .as_db_error()
             .is_some_and(|d| d.message().contains(&format!("{GUARD_MARK} {} ", self.xid)));
