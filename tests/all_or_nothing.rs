@@ -120,69 +120,52 @@ fn exists(db: &TestDb, table: &str) -> bool {
 #[test]
 fn bundle_sql_that_ends_the_transaction_is_caught_after_its_message_and_its_fate_told() {
     let db = TestDb::new("guard");
-    // COMMIT: what ran before stays (and the guard says so); what follows in the same
-    // message ran on its own and failed with the guard's check.
-    let r = guarded_run(
-        &db,
-        "CREATE TABLE a1(i int); COMMIT; CREATE TABLE b1(i int);",
-    );
-    assert!(
-        matches!(
-            &r,
-            Err(FileError::Ended {
-                fate: Fate::Committed,
-                lines: (1, _)
-            })
+    // (file, the fate told, tables that must exist after, tables that must not)
+    let cases: &[(&str, Fate, &[&str], &[&str])] = &[
+        // COMMIT: what ran before stays (and the guard says so); what follows in the
+        // same message ran on its own and failed with the guard's check.
+        (
+            "CREATE TABLE a1(i int); COMMIT; CREATE TABLE b1(i int);",
+            Fate::Committed,
+            &["a1"],
+            &["b1"],
         ),
-        "{r:?}"
-    );
-    assert!(exists(&db, "a1") && !exists(&db, "b1"));
-    // COMMIT, then a new transaction block: still caught (another transaction id).
-    let r = guarded_run(
-        &db,
-        "CREATE TABLE a2(i int); COMMIT; BEGIN; CREATE TABLE b2(i int);",
-    );
-    assert!(
-        matches!(
-            &r,
-            Err(FileError::Ended {
-                fate: Fate::Committed,
-                ..
-            })
+        // COMMIT, then a new transaction block: still caught (another transaction id).
+        (
+            "CREATE TABLE a2(i int); COMMIT; BEGIN; CREATE TABLE b2(i int);",
+            Fate::Committed,
+            &["a2"],
+            &["b2"],
         ),
-        "{r:?}"
-    );
-    assert!(exists(&db, "a2") && !exists(&db, "b2"));
-    // COMMIT, then an error in the same message: the error is not taken for the
-    // file's own (which would mean "nothing was changed").
-    let r = guarded_run(&db, "CREATE TABLE a3(i int); COMMIT; SELECT 1/0;");
-    assert!(
-        matches!(
-            &r,
-            Err(FileError::Ended {
-                fate: Fate::Committed,
-                ..
-            })
+        // COMMIT, then an error in the same message: not taken for the file's own error
+        // (which would mean "nothing was changed").
+        (
+            "CREATE TABLE a3(i int); COMMIT; SELECT 1/0;",
+            Fate::Committed,
+            &["a3"],
+            &[],
         ),
-        "{r:?}"
-    );
-    assert!(exists(&db, "a3"));
-    // ROLLBACK: nothing of the transaction stays, and it is said so.
-    let r = guarded_run(
-        &db,
-        "CREATE TABLE a4(i int); ROLLBACK; CREATE TABLE b4(i int);",
-    );
-    assert!(
-        matches!(
-            &r,
-            Err(FileError::Ended {
-                fate: Fate::RolledBack,
-                ..
-            })
+        // ROLLBACK: nothing of the transaction stays, and it is said so.
+        (
+            "CREATE TABLE a4(i int); ROLLBACK; CREATE TABLE b4(i int);",
+            Fate::RolledBack,
+            &[],
+            &["a4", "b4"],
         ),
-        "{r:?}"
-    );
-    assert!(!exists(&db, "a4") && !exists(&db, "b4"));
+    ];
+    for (sql, fate, present, absent) in cases {
+        let r = guarded_run(&db, sql);
+        assert!(
+            matches!(&r, Err(FileError::Ended { fate: f, lines: (1, _) }) if f == fate),
+            "{sql}: {r:?}"
+        );
+        for t in *present {
+            assert!(exists(&db, t), "{sql}: {t} should have been committed");
+        }
+        for t in *absent {
+            assert!(!exists(&db, t), "{sql}: {t} should not exist");
+        }
+    }
     // The file's own error inside airlock's transaction is an ordinary SQL error.
     let r = guarded_run(&db, "CREATE TABLE a5(i int);\nSELECT 1/0;");
     assert!(matches!(&r, Err(FileError::Sql { .. })), "{r:?}");

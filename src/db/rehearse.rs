@@ -117,6 +117,28 @@ struct Run {
 }
 
 impl Run {
+    /// Run a step that runs whatever happened before (cleanup, the final proofs): PASS
+    /// with `Ok(detail)`, FAIL with `Err((exit, detail))`; the first failure's exit
+    /// code stays the run's.
+    fn always(&mut self, name: &str, f: impl FnOnce() -> Result<String, (Exit, String)>) {
+        let t = Instant::now();
+        let (verdict, detail) = match f() {
+            Ok(detail) => ("PASS", detail),
+            Err((code, detail)) => {
+                if self.exit.is_success() {
+                    self.exit = code;
+                }
+                ("FAIL", detail)
+            }
+        };
+        self.steps.push(Step {
+            step: name.into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
+    }
+
     /// Run one step; after the first failure the remaining steps are SKIPPED.
     fn step<T>(
         &mut self,
@@ -571,108 +593,59 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     }
     // Always drop the clone, even after a failure or Ctrl-C.
     if cloned.is_some() {
-        let t = Instant::now();
-        let dropped = admin
-            .connect()
-            .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone));
-        let (verdict, detail) = match dropped {
-            Ok(0) => ("PASS", format!("DROP DATABASE {clone}")),
-            Ok(n) => (
-                "PASS",
-                format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)"),
-            ),
-            Err(e) => {
-                if run.exit.is_success() {
-                    run.exit = Exit::Runtime;
-                }
-                (
-                    "FAIL",
+        run.always("drop the clone", || {
+            match admin
+                .connect()
+                .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone))
+            {
+                Ok(0) => Ok(format!("DROP DATABASE {clone}")),
+                Ok(n) => Ok(format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)")),
+                Err(e) => Err((
+                    Exit::Runtime,
                     format!("{e}; drop it by hand: DROP DATABASE {clone}"),
-                )
+                )),
             }
-        };
-        run.steps.push(Step {
-            step: "drop the clone".into(),
-            verdict: verdict.into(),
-            detail,
-            duration_ms: t.elapsed().as_millis() as u64,
         });
     }
     if let Some(entry) = &entry_clone {
-        let t = Instant::now();
         let target_fp = exit_target
             .take()
             .unwrap_or_else(|| fp_of(o.conn, &expected_target));
         // A subscription belongs to its database in a shared catalog: the clone has
         // none of the target's, and the rehearsal cannot change them.
         let entry = &entry.without(NOT_CLONED);
-        let (verdict, detail) = match target_fp.map(|f| f.without(NOT_CLONED)) {
-            Ok(fp) if fp.fingerprint == entry.fingerprint => (
-                "PASS",
-                format!(
+        run.always("target fingerprint unchanged", || {
+            match target_fp.map(|f| f.without(NOT_CLONED)) {
+                Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
                     "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
                     fp.short(),
                     entry.short()
-                ),
-            ),
-            Ok(fp) => {
-                if run.exit.is_success() {
-                    run.exit = Exit::State;
-                }
-                (
-                    "FAIL",
+                )),
+                Ok(fp) => Err((
+                    Exit::State,
                     format!(
                         "target changed during the rehearsal: {} != {}; {}",
                         fp.short(),
                         entry.short(),
                         fingerprint::diff(entry, &fp).join(", ")
                     ),
-                )
+                )),
+                Err(e) => Err((e.exit_code(), e.to_string())),
             }
-            Err(e) => {
-                if run.exit.is_success() {
-                    run.exit = e.exit_code();
-                }
-                ("FAIL", e.to_string())
-            }
-        };
-        run.steps.push(Step {
-            step: "target fingerprint unchanged".into(),
-            verdict: verdict.into(),
-            detail,
-            duration_ms: t.elapsed().as_millis() as u64,
         });
     }
     let mut cluster_changes = Vec::new();
     if let Some(seen) = watch.finish() {
-        let t = Instant::now();
-        let (verdict, detail) = match seen {
+        run.always("cluster unchanged", || match seen {
+            Ok(changes) if changes.is_empty() => Ok(
+                "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
+            ),
             Ok(changes) => {
+                let detail = changed_outside(&changes);
                 cluster_changes = changes;
-                if cluster_changes.is_empty() {
-                    (
-                        "PASS",
-                        "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
-                    )
-                } else {
-                    if run.exit.is_success() {
-                        run.exit = Exit::State;
-                    }
-                    ("FAIL", changed_outside(&cluster_changes))
-                }
+                Err((Exit::State, detail))
             }
-            Err(e) => {
-                if run.exit.is_success() {
-                    run.exit = e.exit_code();
-                }
-                ("FAIL", e.to_string())
-            }
-        };
-        run.steps.push(Step {
-            step: "cluster unchanged".into(),
-            verdict: verdict.into(),
-            detail,
-            duration_ms: t.elapsed().as_millis() as u64,
+            Err(e) => Err((e.exit_code(), e.to_string())),
         });
     }
     RehearseReport {
