@@ -284,26 +284,34 @@ pub(super) fn script_problems(sql: &str, line: usize) -> Vec<(usize, String)> {
         Ok(p) => p,
         Err(e) => return vec![(line, format!("does not parse as PostgreSQL: {e}"))],
     };
-    let mut problems = Vec::new();
+    statements_by_line(&parsed, sql, line)
+        .into_iter()
+        .filter_map(|(at_line, node)| script_problem(node).map(|p| (at_line, p.to_string())))
+        .collect()
+}
+
+/// Each statement of a capture that began on `line` (an unbalanced BEGIN … END may
+/// keep several in one), with the line it starts on.
+pub(super) fn statements_by_line<'p>(
+    parsed: &'p pg_query::ParseResult,
+    sql: &str,
+    line: usize,
+) -> Vec<(usize, &'p NodeEnum)> {
+    let mut out = Vec::new();
     let mut counted = 0usize;
     let mut at_line = line;
     for raw in &parsed.protobuf.stmts {
         let loc = raw.stmt_location.max(0) as usize;
-        // Statements after the first in one capture: lines counted from where the
-        // capture began.
         at_line += sql.as_bytes()[counted.min(sql.len())..loc.min(sql.len())]
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
         counted = loc;
-        let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
-            continue;
-        };
-        if let Some(p) = script_problem(node) {
-            problems.push((at_line, p.to_string()));
+        if let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
+            out.push((at_line, node));
         }
     }
-    problems
+    out
 }
 
 /// Where PostgreSQL's own splitter ends each statement (the differential test of the

@@ -274,26 +274,10 @@ fn by_parser(sql: &str, line: usize) -> Vec<(usize, &'static str)> {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![(line, "a statement lint cannot read")];
     };
-    let mut out = Vec::new();
-    let mut counted = 0usize;
-    let mut at_line = line;
-    for raw in &parsed.protobuf.stmts {
-        let loc = raw.stmt_location.max(0) as usize;
-        at_line += sql.as_bytes()[counted.min(sql.len())..loc.min(sql.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        counted = loc;
-        if let Some(what) = raw
-            .stmt
-            .as_ref()
-            .and_then(|n| n.node.as_ref())
-            .and_then(node_reach)
-        {
-            out.push((at_line, what));
-        }
-    }
-    out
+    super::parser::statements_by_line(&parsed, sql, line)
+        .into_iter()
+        .filter_map(|(at_line, node)| node_reach(node).map(|what| (at_line, what)))
+        .collect()
 }
 
 #[cfg(feature = "pg-parser")]
