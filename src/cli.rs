@@ -433,8 +433,32 @@ pub struct RehearseArgs {
     /// (copies the files after a checkpoint: little WAL), or auto (file_copy from
     /// 512 MB of data per 1,000 relation files, see README). Older servers always
     /// copy files.
-    #[arg(long, value_enum, default_value_t = crate::db::rehearse::CloneStrategy::Auto)]
-    pub clone_strategy: crate::db::rehearse::CloneStrategy,
+    #[arg(long, value_enum, default_value_t = CloneStrategyArg::Auto)]
+    pub clone_strategy: CloneStrategyArg,
+}
+
+/// `--clone-strategy`: the command line's name for
+/// [`crate::db::rehearse::CloneStrategy`] (the database layer knows no clap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CloneStrategyArg {
+    /// `file_copy` for databases of at least [`FILE_COPY_FROM`] bytes per 1,000
+    /// relation files, else `wal_log`.
+    ///
+    /// [`FILE_COPY_FROM`]: crate::db::rehearse::FILE_COPY_FROM
+    Auto,
+    WalLog,
+    FileCopy,
+}
+
+impl From<CloneStrategyArg> for crate::db::rehearse::CloneStrategy {
+    fn from(arg: CloneStrategyArg) -> Self {
+        match arg {
+            CloneStrategyArg::Auto => Self::Auto,
+            CloneStrategyArg::WalLog => Self::WalLog,
+            CloneStrategyArg::FileCopy => Self::FileCopy,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,28 +1,26 @@
 //! airlock: signed, offline release bundles for PostgreSQL changes.
 //!
-//! Data flows one way: `cli → commands → domain modules → (archive | db)`. Domain
-//! modules never print and never exit; `main.rs` renders the returned report.
+//! The command line over the library crates (README, "Architecture"):
+//! `cli → commands → airlock-pg → airlock-bundle → airlock-sql`, with `airlock-base`
+//! under all of them. Libraries never print and never exit; `main.rs` renders the
+//! returned report.
 
-pub mod archive;
-pub mod bundle_path;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
-pub mod db;
 pub mod error;
-pub mod exit;
-pub mod fuzz_targets;
-pub mod manifest;
-pub mod minisign;
 pub mod progress;
 pub mod report;
 pub mod schema;
-pub mod spec;
-pub mod sql_lint;
-pub mod strict_json;
 pub mod style;
-pub mod trust;
-pub mod verified;
+
+// The layers below, under the names the commands (and the tests) have always used.
+pub use airlock_base::exit;
+pub use airlock_bundle::{
+    archive, bundle_path, fuzz_targets, manifest, minisign, spec, strict_json, trust, verified,
+};
+pub use airlock_pg as db;
+pub use airlock_pg::cluster;
+pub use airlock_sql as sql_lint;
 
 pub use error::{Error, Result};
 

@@ -103,6 +103,12 @@ impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
     }
 }
 
+impl airlock_bundle::archive::Meter for Progress {
+    fn set_position(&self, consumed: u64) {
+        Progress::set_position(self, consumed);
+    }
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 /// A command's result, rendered by `main`.
+pub use airlock_base::text::{bound, clip, short, MAX_LINE_BYTES};
+
 pub trait Report: erased::ErasedSerialize {
     /// Human text for stdout (without trailing newline handling; main adds one).
     fn human(&self) -> String;
@@ -42,29 +44,6 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 /// `style::render`. Only for text whose plain rendering held no marker.
 pub fn terminal_safe_styled(text: &str) -> std::borrow::Cow<'_, str> {
     escape(text, true)
-}
-
-/// The most bytes of one line of human output, and of one piece of database-supplied
-/// text (a gate reason, a probe value, a notice) in a human message. The `--json`
-/// documents keep such text whole: a program reads them, in linear time, and the
-/// whole text is the evidence.
-pub const MAX_LINE_BYTES: usize = 4096;
-
-/// `text` cut to at most `max` bytes (at a character boundary), followed by
-/// `… (N bytes more)` when anything was cut.
-pub fn bound(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if text.len() <= max {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!(
-        "{}… ({} bytes more)",
-        &text[..end],
-        text.len() - end
-    ))
 }
 
 /// Unicode format characters (general category Cf): bidi embeddings, overrides,
@@ -292,20 +271,6 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         *last = keep.into_iter().collect::<String>() + &more(shown_end);
     }
     lines
-}
-
-/// At most `max` characters, cut at a word boundary and marked with an ellipsis.
-pub fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    let end = cut.rfind(' ').filter(|&i| i > max / 2).unwrap_or(cut.len());
-    format!("{}…", cut[..end].trim_end_matches([',', ';', ':', ' ']))
-}
-
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The description this host keeps between runs (src/db/described.rs), through the real
+//! The description this host keeps between runs (crates/airlock-pg/src/described.rs), through the real
 //! binary and real PostgreSQL: every receipt records the fingerprint a whole
 //! description gives; drift made between runs is refused as before, however it was
 //! made; and a kept description that is stale or damaged is never trusted.

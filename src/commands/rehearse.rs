@@ -77,7 +77,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
         &vb,
         &RehearseOptions {
             conn: &conn,
-            clone_strategy: args.clone_strategy,
+            clone_strategy: args.clone_strategy.into(),
             params,
             assume_gates: args.assume_gates,
             statement_timeout: args.db.statement_timeout.clone(),

@@ -1,0 +1,19 @@
+//! airlock's bundles, with no database and no terminal in them: the bundle format
+//! (paths, manifest, spec), the deterministic archive and its streaming, verifying
+//! reader, minisign keys and signatures, trust stores, and [`verified::VerifiedBundle`],
+//! the only way a bundle reaches anything that acts on it. An auditor's verifier needs
+//! this crate alone.
+//!
+//! Invariant: nothing here opens a database connection or draws on a terminal; the
+//! reader reports progress through [`archive::Meter`], which the caller implements.
+
+pub mod archive;
+pub mod bundle_path;
+pub mod fuzz_targets;
+pub mod hashing;
+pub mod manifest;
+pub mod minisign;
+pub mod spec;
+pub mod strict_json;
+pub mod trust;
+pub mod verified;

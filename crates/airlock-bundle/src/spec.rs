@@ -1,0 +1,572 @@
+//! `bundle.toml`: types, loading, validation (`airlock lint`).
+//!
+//! Invariant: a `Spec` that passed [`lint`] names only safe, existing, regular files,
+//! every SQL file passed the parser rules for its role, and every cross-reference
+//! (tier → gate, rollback → probe) resolves. The same section types are embedded,
+//! resolved, in `manifest.json`.
+
+use crate::bundle_path::BundlePath;
+use airlock_sql::{self, SqlRole};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// `(key, value)` expectations of a probe. Refuses duplicate keys when read from JSON.
+pub type Expect = BTreeMap<String, String>;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TxMode {
+    /// The whole apply is one transaction.
+    #[default]
+    Single,
+    /// Each tier commits on its own (with its own ledger row).
+    PerTier,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BundleSection {
+    /// The release's name; the ledger keeps one history per name.
+    pub name: String,
+    /// The release's version, as people call it (free text).
+    pub version: String,
+    /// Order among releases of this name: the ledger refuses a lower sequence than one
+    /// already applied (a downgrade).
+    pub sequence: u64,
+    /// What the release does, for people.
+    #[serde(default)]
+    pub description: String,
+    /// RFC 3339 time (e.g. 2027-01-01T00:00:00Z) after which verify, gate, apply and the
+    /// rest refuse the bundle as expired (exit 4); auditors judge it at an earlier time
+    /// with `--at`. Covered by the signatures. Without it the bundle never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// single (default): the whole apply is one transaction; per-tier: each tier
+    /// commits on its own.
+    #[serde(default)]
+    pub transaction: TxMode,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_server_version: Option<i64>,
+    /// The search_path every bundle file (tier, rollback, gate, probe) runs under,
+    /// whatever the database's or role's defaults; `$user` keeps its meaning. Default
+    /// `["public"]` (not PostgreSQL's `["$user", "public"]`: a schema named after the
+    /// deploying role would shadow `public`; declare `"$user"` to want it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_path: Option<Vec<String>>,
+    /// The role the tier and rollback files run as (airlock switches to it for them
+    /// and back for its own statements). Default: the owner of the target database.
+    /// The role airlock connects as must be able to become it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `true`: the tier and rollback files need a superuser and run as the role airlock
+    /// connects as, which must be one. Not together with `role`. Whenever bundle SQL
+    /// could reach a superuser, airlock refuses to run while code owned by a
+    /// non-superuser sits on the database's relations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superuser: bool,
+}
+
+/// Names PostgreSQL reserves: no role can carry them.
+const RESERVED_ROLES: [&str; 5] = [
+    "public",
+    "none",
+    "current_user",
+    "session_user",
+    "current_role",
+];
+
+/// The search_path bundle SQL runs under when bundle.toml declares none: `public`
+/// only, not whatever the database or role was set to, and not PostgreSQL's
+/// `"$user"` first: a schema named after the deploying role (or the gate role) is
+/// one the database's owner may create, and it would shadow `public`'s tables. A
+/// bundle that wants `"$user"` declares it.
+pub fn default_search_path() -> Vec<String> {
+    vec!["public".into()]
+}
+
+impl Target {
+    /// The declared search_path, or `["public"]`.
+    pub fn search_path(&self) -> Vec<String> {
+        self.search_path.clone().unwrap_or_else(default_search_path)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    pub name: String,
+    pub file: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    pub file: String,
+    #[serde(deserialize_with = "crate::strict_json::strict_map")]
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    pub name: String,
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub gates: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackSpec {
+    pub files: Vec<String>,
+    /// Probe expectation after rollback; defaults to `preflight.expect`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict_json::opt_strict_map"
+    )]
+    pub expect: Option<Expect>,
+    /// Probe file run after rollback; defaults to `preflight.file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookSpec {
+    pub file: String,
+    pub title: String,
+    #[serde(default)]
+    pub audience: String,
+}
+
+/// `bundle.toml` as written by a release manager.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub bundle: BundleSection,
+    pub target: Target,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
+    #[serde(default)]
+    pub gate: Vec<GateSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<ProbeSpec>,
+    pub tier: Vec<TierSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ProbeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackSpec>,
+    #[serde(default)]
+    pub runbook: Vec<RunbookSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{} problem(s) in {}:\n  {}", problems.len(), source_dir.display(), problems.join("\n  "))]
+    Invalid {
+        source_dir: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// The outcome of linting a source: the parsed spec plus warnings.
+#[derive(Debug)]
+pub struct Linted {
+    pub spec: Spec,
+    pub dir: PathBuf,
+    /// Every payload path, sorted (bundle.toml and each named file, once).
+    pub files: Vec<BundlePath>,
+    /// SHA-256 (hex) and size of each of `files`, from the same read that linted it.
+    pub hashes: BTreeMap<String, FileHash>,
+    pub warnings: Vec<String>,
+}
+
+/// A file's SHA-256, size and chunk hashes (files over [`crate::hashing::CHUNK`]).
+pub type FileHash = (String, u64, Option<Vec<String>>);
+
+/// Read one file once: check it by every SQL role it has, and hash it (whole and by
+/// chunk, in the same pass).
+fn read_and_check(
+    dir: &Path,
+    file: &str,
+    roles: &[SqlRole],
+    min_server_version: Option<i64>,
+) -> Result<(Vec<String>, FileHash), String> {
+    use std::io::Read;
+    let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let mut r = crate::hashing::HashingReader::with_chunks(std::io::BufReader::with_capacity(
+        256 * 1024,
+        f,
+    ));
+    let mut problems = vec![];
+    let read_err = |e: std::io::Error| format!("cannot read {file}: {e}");
+    match roles {
+        [] => {}
+        [role] => {
+            let found = airlock_sql::check_reader_for(file, &mut r, *role, min_server_version)
+                .map_err(read_err)?;
+            problems.extend(found.iter().map(ToString::to_string));
+        }
+        // The same file in several roles (rare): judged from memory by each.
+        many => {
+            let mut bytes = vec![];
+            r.read_to_end(&mut bytes).map_err(read_err)?;
+            for role in many {
+                let found =
+                    airlock_sql::check_reader_for(file, &mut &bytes[..], *role, min_server_version)
+                        .map_err(read_err)?;
+                problems.extend(found.iter().map(ToString::to_string));
+            }
+        }
+    }
+    // A checker may stop early (too many problems); the hash still covers every byte.
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
+    Ok((problems, r.finish_with_chunks()))
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *results[i].lock().expect("result slot") = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("result slot")
+                .expect("every item ran")
+        })
+        .collect()
+}
+
+pub const SPEC_FILE: &str = "bundle.toml";
+
+pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
+    toml::from_str(text).map_err(|e| SpecError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Spec {
+    /// Every file the spec names, with the role its SQL must satisfy.
+    pub fn named_files(&self) -> Vec<(String, Option<SqlRole>, &'static str)> {
+        let mut out = vec![];
+        for g in &self.gate {
+            out.push((g.file.clone(), Some(SqlRole::Gate), "gate.file"));
+        }
+        if let Some(p) = &self.preflight {
+            out.push((p.file.clone(), Some(SqlRole::Probe), "preflight.file"));
+        }
+        for t in &self.tier {
+            for f in &t.files {
+                out.push((f.clone(), Some(SqlRole::Script), "tier.files"));
+            }
+        }
+        if let Some(v) = &self.verify {
+            out.push((v.file.clone(), Some(SqlRole::Probe), "verify.file"));
+        }
+        if let Some(r) = &self.rollback {
+            for f in &r.files {
+                out.push((f.clone(), Some(SqlRole::Script), "rollback.files"));
+            }
+            if let Some(p) = &r.probe {
+                out.push((p.clone(), Some(SqlRole::Probe), "rollback.probe"));
+            }
+        }
+        for r in &self.runbook {
+            out.push((r.file.clone(), None, "runbook.file"));
+        }
+        out
+    }
+
+    /// Fill defaults the manifest records explicitly (rollback probe and expectation).
+    pub fn resolved(mut self) -> Spec {
+        if let Some(r) = self.rollback.as_mut() {
+            if r.probe.is_none() {
+                r.probe = self.preflight.as_ref().map(|p| p.file.clone());
+            }
+            if r.expect.is_none() {
+                r.expect = self.preflight.as_ref().map(|p| p.expect.clone());
+            }
+        }
+        self
+    }
+
+    pub fn tier_index(&self, name: &str) -> Option<usize> {
+        self.tier.iter().position(|t| t.name == name)
+    }
+
+    /// Rules that need only the spec itself (no files). Shared by `lint` and the
+    /// manifest check in the verifier.
+    pub fn structural_problems(&self) -> Vec<String> {
+        let mut p = vec![];
+        let name_re = regex::Regex::new(r"^[a-z0-9][a-z0-9._-]*$").expect("static regex");
+        if !name_re.is_match(&self.bundle.name) || self.bundle.name.len() > 100 {
+            p.push(format!(
+                "bundle.name {:?} must match [a-z0-9][a-z0-9._-]* (at most 100 characters)",
+                self.bundle.name
+            ));
+        }
+        if self.bundle.version.trim().is_empty()
+            || self.bundle.version.chars().any(char::is_control)
+        {
+            p.push("bundle.version must be non-empty text without control characters".into());
+        }
+        if self.bundle.sequence > i64::MAX as u64 {
+            p.push("bundle.sequence is too large".into());
+        }
+        if let Some(e) = &self.bundle.expires {
+            if chrono::DateTime::parse_from_rfc3339(e).is_err() {
+                p.push(format!(
+                    "bundle.expires {e:?} is not an RFC 3339 time like 2027-01-01T00:00:00Z"
+                ));
+            }
+        }
+        if let Some(path) = &self.target.search_path {
+            if path.is_empty() {
+                p.push(
+                    "target.search_path is empty; leave it out for the default [\"public\"]".into(),
+                );
+            }
+            for entry in path {
+                if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {
+                    p.push(format!("target.search_path entry {entry:?} is not a schema name (1 to 63 bytes, no NUL)"));
+                }
+            }
+        }
+        if let Some(role) = &self.target.role {
+            if role.is_empty() || role.len() > 63 || role.contains('\0') {
+                p.push(format!(
+                    "target.role {role:?} is not a role name (1 to 63 bytes, no NUL)"
+                ));
+            } else if RESERVED_ROLES.contains(&role.to_ascii_lowercase().as_str()) {
+                p.push(format!(
+                    "target.role {role:?} is a name PostgreSQL reserves, not a role"
+                ));
+            }
+            if self.target.superuser {
+                p.push("target.role and target.superuser = true exclude each other: superuser runs bundle SQL as the role airlock connects as; leave one out".into());
+            }
+        }
+        if self.target.database.is_empty() {
+            p.push("target.database must name the database the bundle is for".into());
+        }
+        let ident = regex::Regex::new(r"^[a-z_][a-z0-9_]{0,62}$").expect("static regex");
+        for (name, spec) in &self.params {
+            if !ident.is_match(name) {
+                p.push(format!("params.{name}: parameter names must match [a-z_][a-z0-9_]* (they become airlock.{name})"));
+            }
+            if let Some(pat) = &spec.pattern {
+                if let Err(e) = regex::Regex::new(pat) {
+                    p.push(format!("params.{name}.pattern does not compile: {e}"));
+                }
+            }
+        }
+        let mut gates = BTreeSet::new();
+        for g in &self.gate {
+            if !gates.insert(g.name.as_str()) {
+                p.push(format!("gate {:?} is defined twice", g.name));
+            }
+        }
+        if self.tier.is_empty() {
+            p.push("at least one [[tier]] is required".into());
+        }
+        let mut tiers = BTreeSet::new();
+        for t in &self.tier {
+            if !tiers.insert(t.name.as_str()) {
+                p.push(format!("tier {:?} is defined twice", t.name));
+            }
+            if t.name.is_empty() || t.name.chars().any(|c| c.is_control() || c == ',') {
+                p.push(format!(
+                    "tier name {:?} must be non-empty, without commas or control characters",
+                    t.name
+                ));
+            }
+            if t.files.is_empty() {
+                p.push(format!("tier {:?} has no files", t.name));
+            }
+            for g in &t.gates {
+                if !gates.contains(g.as_str()) {
+                    p.push(format!(
+                        "tier {:?} requires gate {g:?}, which no [[gate]] defines",
+                        t.name
+                    ));
+                }
+            }
+        }
+        for (label, probe) in [("preflight", &self.preflight), ("verify", &self.verify)] {
+            if let Some(pr) = probe {
+                if pr.expect.is_empty() {
+                    p.push(format!(
+                        "{label}.expect is empty: a probe must expect at least one key"
+                    ));
+                }
+            }
+        }
+        if let Some(r) = &self.rollback {
+            if r.files.is_empty() {
+                p.push("rollback.files is empty".into());
+            }
+            if r.probe.is_none() && self.preflight.is_none() {
+                p.push("rollback needs a probe: set rollback.probe or [preflight]".into());
+            }
+            if r.expect.is_none() && self.preflight.is_none() {
+                p.push(
+                    "rollback needs an expectation: set rollback.expect or preflight.expect".into(),
+                );
+            }
+        }
+        for (file, _, field) in self.named_files() {
+            if let Err(e) = BundlePath::new(&file) {
+                p.push(format!("{field} {file:?}: {e}"));
+            } else if crate::bundle_path::is_reserved(&file) {
+                p.push(format!(
+                    "{field} {file:?}: this name is reserved for the bundle's own metadata"
+                ));
+            }
+        }
+        p
+    }
+}
+
+/// Read and check a source directory (`airlock lint`; also the first step of `pack`).
+pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
+    let spec_path = dir.join(SPEC_FILE);
+    let text = std::fs::read_to_string(&spec_path).map_err(|source| SpecError::Read {
+        path: spec_path.clone(),
+        source,
+    })?;
+    let spec = parse(&spec_path, &text)?;
+    let mut problems = spec.structural_problems();
+    let mut files = BTreeSet::new();
+    files.insert(SPEC_FILE.to_string());
+    // Each file's SQL roles; every file is read once, on any free core.
+    let mut roles: BTreeMap<String, Vec<SqlRole>> = BTreeMap::new();
+    roles.insert(SPEC_FILE.to_string(), vec![]);
+    for (file, role, field) in spec.named_files() {
+        if BundlePath::new(&file).is_err() || crate::bundle_path::is_reserved(&file) {
+            continue;
+        }
+        files.insert(file.clone());
+        let full = dir.join(&file);
+        match std::fs::symlink_metadata(&full) {
+            Err(_) => {
+                problems.push(format!(
+                    "{field} names {file}, which does not exist in {}",
+                    dir.display()
+                ));
+                continue;
+            }
+            Ok(m) if !m.file_type().is_file() => {
+                problems.push(format!(
+                    "{field} names {file}, which is not a regular file (symlinks are refused)"
+                ));
+                continue;
+            }
+            Ok(_) => {}
+        }
+        let entry = roles.entry(file.clone()).or_default();
+        if let Some(role) = role {
+            if !entry.contains(&role) {
+                entry.push(role);
+            }
+        }
+    }
+    let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
+    let mut hashes = BTreeMap::new();
+    for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
+        read_and_check(dir, file, roles, spec.target.min_server_version)
+    })) {
+        match result {
+            Ok((found, hash)) => {
+                problems.extend(found);
+                hashes.insert(file.clone(), hash);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    // Normalization collisions between named files (a/B.sql vs a/b.sql).
+    let mut seen = BTreeMap::new();
+    for f in &files {
+        let key = crate::bundle_path::collision_key(f);
+        if let Some(other) = seen.insert(key, f.clone()) {
+            problems.push(format!(
+                "{f} and {other} are the same path after case/Unicode normalization"
+            ));
+        }
+    }
+    let mut warnings = vec![];
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+        let Ok(entry) = entry else { continue };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if !files.contains(&rel) {
+            warnings.push(format!(
+                "{rel} is in the source but not named in bundle.toml; it will not be packed"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(SpecError::Invalid {
+            source_dir: dir.to_path_buf(),
+            problems,
+        });
+    }
+    let files = files
+        .into_iter()
+        .map(|f| BundlePath::new(&f).expect("validated above"))
+        .collect();
+    Ok(Linted {
+        spec,
+        dir: dir.to_path_buf(),
+        files,
+        hashes,
+        warnings,
+    })
+}

@@ -1,0 +1,1053 @@
+//! Trust store: which public keys count, when, for what, and how many are needed.
+//!
+//! Invariant: the threshold counts distinct public keys (never key ids, never signature
+//! files) whose signature verifies strictly over the exact manifest bytes, whose
+//! trusted comment names this bundle (id, name, version and sequence), that are
+//! unrevoked and inside their validity window at the time judged, and whose role may
+//! sign releases. A loaded store holds each public key once, under one key id, so a
+//! key's policy never depends on the id a signature claims.
+
+use crate::manifest::{self, CommentFields, Manifest};
+use crate::minisign::{KeyId, PublicKey, SignatureBox};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A trust store that cannot be used as it is. Each is fixed in the store, never by
+/// retrying: `Error::hint` says how.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("trust store {path}: {message}")]
+    Store { path: PathBuf, message: String },
+    /// A minisign secret key among the public ones.
+    #[error("trust store {}: {} is a secret key; a trust store holds public keys (*.pub) and trust.toml only", store.display(), file.display())]
+    SecretKey { store: PathBuf, file: PathBuf },
+    /// A file named like a policy that is not exactly `trust.toml`: reading nothing
+    /// from it would silently drop a revocation or a threshold.
+    #[error("trust store {}: {} looks like a policy file, but only trust.toml (exactly that name) is read", store.display(), file.display())]
+    UnknownPolicyFile { store: PathBuf, file: PathBuf },
+    /// A file named like a public key that is not exactly `*.pub`.
+    #[error("trust store {}: {} looks like a public key, but only *.pub files (lowercase) are read", store.display(), file.display())]
+    MisnamedKey { store: PathBuf, file: PathBuf },
+    /// One public key in two files: its policy (revocation, window, role) would depend
+    /// on which key id a signature claims.
+    #[error("trust store {}: {} (key {first_id}) and {} (key {second_id}) hold the same public key", store.display(), first.display(), second.display())]
+    DuplicateKey {
+        store: PathBuf,
+        first: PathBuf,
+        first_id: String,
+        second: PathBuf,
+        second_id: String,
+    },
+    /// Two different public keys with one key id: `[keys.ID]` would name both.
+    #[error("trust store {}: {} and {} are different public keys with the same key id {key_id}", store.display(), first.display(), second.display())]
+    DuplicateKeyId {
+        store: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+        key_id: String,
+    },
+}
+
+impl TrustError {
+    /// What to do next, on its own line.
+    pub fn hint(&self) -> String {
+        match self {
+            TrustError::Store { .. } => "fix the trust store (*.pub files and trust.toml)".into(),
+            TrustError::SecretKey { file, .. } => format!(
+                "move {} out of the trust store (secret keys stay with their owner, mode 0600); keep only its .pub there",
+                file.display()
+            ),
+            TrustError::UnknownPolicyFile { file, .. } => format!(
+                "rename {} to trust.toml if it is the policy, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::MisnamedKey { file, .. } => format!(
+                "rename {} to end in .pub, or move it out of the trust store",
+                file.display()
+            ),
+            TrustError::DuplicateKey { first, second, .. } => format!(
+                "keep one of {} and {} (and its [keys.ID] entry in trust.toml); a key is identified by its public key bytes, not its key id",
+                first.display(),
+                second.display()
+            ),
+            TrustError::DuplicateKeyId { first, second, .. } => format!(
+                "confirm with their owners which of {} and {} is the real key, and remove the other",
+                first.display(),
+                second.display()
+            ),
+        }
+    }
+}
+
+/// `trust.toml`: the policy of a trust store (a directory of minisign `*.pub` keys).
+/// Without it every key is a release key with no window, and one signature suffices.
+/// `schemas/trust.toml.schema.json` is generated from this type.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "trust.toml")]
+pub struct TrustToml {
+    /// How many distinct release keys of this store must have signed a bundle (default
+    /// 1; 0 is refused). Distinct public keys count, never signature files or key ids.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    threshold: Option<u32>,
+    /// Receipts must be signed by an operator key of this store: `apply` and
+    /// `rollback` refuse to run without `--sign-receipt`, `audit` fails an unsigned
+    /// receipt (otherwise it reports it as unverified).
+    #[serde(default)]
+    require_signed_receipts: bool,
+    /// Policy per key, under its minisign key id in uppercase hex (`[keys.62340C72430C8DD3]`,
+    /// as `airlock inspect` and `minisign -V` show it). Each id must name a `*.pub` in
+    /// the store; a key without an entry is a release key with no window.
+    #[serde(default)]
+    keys: BTreeMap<String, KeyPolicyToml>,
+}
+
+/// One key's policy in `trust.toml`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct KeyPolicyToml {
+    /// The key counts only from this time on (RFC 3339, e.g. "2026-01-01T00:00:00Z", or
+    /// a TOML datetime).
+    #[schemars(with = "Option<TimeSchema>")]
+    not_before: Option<toml::Value>,
+    /// The key is retired from this time on: bundles judged later need evidence that
+    /// they existed before it (a ledger row or a signed receipt; see `airlock audit`).
+    #[schemars(with = "Option<TimeSchema>")]
+    not_after: Option<toml::Value>,
+    /// `true`: the key never counts again, whenever a bundle was signed. A time: revoked
+    /// from then on (earlier bundles need the same evidence as after `not_after`).
+    /// `false` is the same as leaving it out.
+    #[schemars(with = "Option<RevokedSchema>")]
+    revoked: Option<toml::Value>,
+    /// Why, for people (shown with the revocation).
+    revoked_reason: Option<String>,
+    /// release (default): signs bundles and counts toward the threshold. operator:
+    /// signs receipts only, never counts for a bundle.
+    #[schemars(with = "Option<Role>")]
+    role: Option<String>,
+}
+
+/// A point in time: RFC 3339 text with a zone, or a TOML datetime.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[schemars(transparent)]
+struct TimeSchema(String);
+
+/// `true` (revoked for good), `false` (not revoked), or the time it is revoked from.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum RevokedSchema {
+    Always(bool),
+    From(TimeSchema),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Release managers: their signatures count toward the bundle threshold.
+    Release,
+    /// Operators: may sign receipts, never count toward a bundle's threshold.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Release => "release",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyPolicy {
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    /// `Some(None)`: revoked with no date (always). `Some(Some(t))`: revoked from `t`.
+    pub revoked: Option<Option<DateTime<Utc>>>,
+    pub revoked_reason: Option<String>,
+    pub role: Role,
+}
+
+/// A release key with no window and no revocation (a `.pub` with no trust.toml entry).
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            not_before: None,
+            not_after: None,
+            revoked: None,
+            revoked_reason: None,
+            role: Role::Release,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrustedKey {
+    pub key: PublicKey,
+    pub file: PathBuf,
+    pub policy: KeyPolicy,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrustStore {
+    pub path: PathBuf,
+    pub threshold: u32,
+    pub keys: Vec<TrustedKey>,
+    /// `require_signed_receipts = true` in trust.toml.
+    pub require_signed_receipts: bool,
+}
+
+fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
+    let text = match v {
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::String(s) => s.clone(),
+        _ => return Err(store_err(path, format!("{field} must be an RFC 3339 time"))),
+    };
+    parse_rfc3339(&text)
+        .ok_or_else(|| store_err(path, format!("{field} {text:?} is not an RFC 3339 time")))
+}
+
+pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
+fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
+    TrustError::Store {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The one policy file a trust store may hold.
+pub const POLICY_FILE: &str = "trust.toml";
+
+/// A secret key by its name (`*.key`, `*.sec`, any case) or its content.
+fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {
+    if lower_name.ends_with(".key") || lower_name.ends_with(".sec") {
+        return true;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        return false;
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(zeroize::Zeroizing::new)
+        .is_some_and(|text| crate::minisign::SecretKey::is_secret_key_text(&text))
+}
+
+impl TrustStore {
+    /// One release key, threshold 1: what `--trust KEY.pub` gives (tests, fuzzing).
+    pub fn single(file: impl Into<PathBuf>, key: PublicKey) -> TrustStore {
+        let file = file.into();
+        TrustStore {
+            path: file.clone(),
+            threshold: 1,
+            keys: vec![TrustedKey {
+                key,
+                file,
+                policy: KeyPolicy::default(),
+            }],
+            require_signed_receipts: false,
+        }
+    }
+
+    /// Load a directory of `*.pub` keys with an optional `trust.toml`, or a single
+    /// `.pub` file (threshold 1). Refused: secret keys, files that look like a policy
+    /// but are not exactly `trust.toml`, and one public key (or one key id) twice.
+    pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
+        let meta =
+            std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
+        let mut pubs = vec![];
+        let mut policy_file = None;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| store_err(path, e.to_string()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let lower = name.to_lowercase();
+                let err_for = |f: fn(PathBuf, PathBuf) -> TrustError| f(path.into(), p.clone());
+                if name == POLICY_FILE {
+                    policy_file = Some(p);
+                } else if lower.ends_with(".toml") {
+                    return Err(err_for(|store, file| TrustError::UnknownPolicyFile {
+                        store,
+                        file,
+                    }));
+                } else if is_secret_key_file(&p, &lower) {
+                    return Err(err_for(|store, file| TrustError::SecretKey { store, file }));
+                } else if name.ends_with(".pub") {
+                    pubs.push(p);
+                } else if lower.ends_with(".pub") {
+                    return Err(err_for(|store, file| TrustError::MisnamedKey {
+                        store,
+                        file,
+                    }));
+                }
+            }
+        } else if is_secret_key_file(path, "") {
+            return Err(TrustError::SecretKey {
+                store: path.into(),
+                file: path.into(),
+            });
+        } else {
+            pubs.push(path.to_path_buf());
+        }
+        let policy: TrustToml = match &policy_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| store_err(p, e.to_string()))?;
+                toml::from_str(&text).map_err(|e| store_err(p, e.to_string()))?
+            }
+            None => TrustToml::default(),
+        };
+        let mut keys = vec![];
+        for p in pubs {
+            let text = std::fs::read_to_string(&p).map_err(|e| store_err(&p, e.to_string()))?;
+            let key = PublicKey::parse(&text).map_err(|e| store_err(&p, e.to_string()))?;
+            keys.push(TrustedKey {
+                key,
+                file: p,
+                policy: KeyPolicy::default(),
+            });
+        }
+        if keys.is_empty() {
+            return Err(store_err(path, "holds no *.pub keys"));
+        }
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                if a.key.key == b.key.key {
+                    return Err(TrustError::DuplicateKey {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        first_id: a.key.key_id.to_string(),
+                        second: b.file.clone(),
+                        second_id: b.key.key_id.to_string(),
+                    });
+                }
+                if a.key.key_id == b.key.key_id {
+                    return Err(TrustError::DuplicateKeyId {
+                        store: path.into(),
+                        first: a.file.clone(),
+                        second: b.file.clone(),
+                        key_id: a.key.key_id.to_string(),
+                    });
+                }
+            }
+        }
+        let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
+        for (id, kp) in &policy.keys {
+            let Some(k) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
+                return Err(store_err(
+                    &pf,
+                    format!("[keys.{id}] names a key id with no .pub file in the store"),
+                ));
+            };
+            {
+                if let Some(v) = &kp.not_before {
+                    k.policy.not_before = Some(parse_time(&pf, "not_before", v)?);
+                }
+                if let Some(v) = &kp.not_after {
+                    k.policy.not_after = Some(parse_time(&pf, "not_after", v)?);
+                }
+                k.policy.revoked = match &kp.revoked {
+                    None | Some(toml::Value::Boolean(false)) => None,
+                    Some(toml::Value::Boolean(true)) => Some(None),
+                    Some(v) => Some(Some(parse_time(&pf, "revoked", v)?)),
+                };
+                k.policy.revoked_reason = kp.revoked_reason.clone();
+                k.policy.role = match kp.role.as_deref() {
+                    None | Some("release") => Role::Release,
+                    Some("operator") => Role::Operator,
+                    Some(other) => {
+                        return Err(store_err(
+                            &pf,
+                            format!(
+                                "[keys.{id}] role {other:?} must be \"release\" or \"operator\""
+                            ),
+                        ))
+                    }
+                };
+            }
+        }
+        let threshold = policy.threshold.unwrap_or(1);
+        if threshold == 0 {
+            return Err(store_err(
+                &pf,
+                "threshold 0 would trust anything; use 1 or more",
+            ));
+        }
+        Ok(TrustStore {
+            path: path.to_path_buf(),
+            threshold,
+            keys,
+            require_signed_receipts: policy.require_signed_receipts,
+        })
+    }
+
+    /// The key a signature names. Key ids are unique in a loaded store, and so are
+    /// public keys, so the key found carries the one policy of its public key.
+    pub fn find(&self, id: KeyId) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key_id == id)
+    }
+
+    /// The entry holding this public key (whatever key id it is given).
+    pub fn find_key(&self, key: &PublicKey) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key == key.key)
+    }
+}
+
+/// Why a signature does not count toward the threshold. Typed, so that what the
+/// user is told to do next (`Error::hint`) never depends on parsing `note` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotCounted {
+    /// No key with this key id is in the trust store.
+    UnknownKey,
+    /// The signature (or its trusted comment) does not verify over these manifest
+    /// bytes, or uses a refused algorithm: the bytes are not what the key signed.
+    BadSignature,
+    /// It verifies, but its trusted comment names another bundle id, name, version
+    /// or sequence than the manifest's.
+    OtherBundle,
+    /// The key is revoked with no date, or since a date in force, and no evidence
+    /// shows the bundle existed before it.
+    Revoked,
+    /// The time judged is before the key's `not_before`.
+    NotYetValid,
+    /// The key's `not_after` is in force and no evidence shows the bundle existed
+    /// by then.
+    KeyExpired,
+    /// The key has role `operator`, which never counts for bundles.
+    OperatorRole,
+    /// The key has role `release`, which never counts for receipts.
+    ReleaseRole,
+    /// Another signature by the same public key already counted.
+    SamePublicKey,
+}
+
+impl NotCounted {
+    /// True when the signature itself is wrong (tampering or forgery), as opposed
+    /// to a sound signature the trust store does not accept.
+    pub fn is_bad_signature(self) -> bool {
+        matches!(self, NotCounted::BadSignature | NotCounted::OtherBundle)
+    }
+}
+
+/// Evidence, from something the signer alone cannot make, that a bundle existed by
+/// a time: a row in the target's ledger, or a receipt signed by an operator key that
+/// counts. A signer's own claimed time is never evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Existence {
+    /// The bundle existed by this time (RFC 3339).
+    pub by: String,
+    /// What shows it, e.g. `ledger row 3 of database prod`.
+    pub source: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub time: DateTime<Utc>,
+}
+
+impl Existence {
+    pub fn new(time: DateTime<Utc>, source: impl Into<String>) -> Existence {
+        Existence {
+            by: rfc3339(time),
+            source: source.into(),
+            time,
+        }
+    }
+}
+
+/// When, and with what evidence, signatures are judged.
+#[derive(Clone, Debug)]
+pub struct Judging {
+    /// The judging time: now, or the time given with `--at`.
+    pub at: DateTime<Utc>,
+    /// `at` was given (`--at`) rather than taken from the clock.
+    pub given: bool,
+    /// The clock when judging. A revocation or a `not_after` dated at or before the
+    /// later of `now` and `at` is in force, whatever time anyone claims.
+    pub now: DateTime<Utc>,
+    /// The earliest evidence that the bundle existed.
+    pub existed: Option<Existence>,
+}
+
+impl Judging {
+    /// Judge now, with no evidence (verify, apply and every operator command).
+    pub fn now() -> Judging {
+        let now = Utc::now();
+        Judging {
+            at: now,
+            given: false,
+            now,
+            existed: None,
+        }
+    }
+
+    /// Judge at `at` if given (auditors), else now.
+    pub fn at(at: Option<DateTime<Utc>>) -> Judging {
+        let mut j = Judging::now();
+        if let Some(at) = at {
+            j.at = at;
+            j.given = true;
+        }
+        j
+    }
+
+    /// The time from which revocations and key retirements are in force.
+    fn in_force_until(&self) -> DateTime<Utc> {
+        self.at.max(self.now)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "judged at {} ({})",
+            rfc3339(self.at),
+            if self.given { "--at" } else { "now" }
+        )
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What was concluded about one signature file.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SignatureCheck {
+    pub file: String,
+    pub key_id: String,
+    /// The trust store file holding the key the signature was judged with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    pub trusted_comment: String,
+    /// The signing time the signer claims (trusted comment): a claim, never evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The signature verified against a trusted key and names this bundle.
+    pub valid: bool,
+    /// It counts toward the threshold.
+    pub counted: bool,
+    /// Why it does not count (absent when it counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<NotCounted>,
+    /// Why it does not count, or a flag worth knowing (e.g. a scheduled revocation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The evidence this judgement rests on, when a revocation or a key's `not_after`
+    /// made evidence necessary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
+    /// What the judgement rests on: which key, which time, which evidence.
+    pub basis: String,
+}
+
+impl SignatureCheck {
+    /// A signature not judged yet: neither valid nor counted.
+    fn unjudged(file: String, sig: &SignatureBox, signed_at: Option<String>) -> SignatureCheck {
+        SignatureCheck {
+            file,
+            key_id: sig.key_id.to_string(),
+            key_file: None,
+            trusted_comment: sig.trusted_comment.clone(),
+            signed_at,
+            role: None,
+            valid: false,
+            counted: false,
+            not_counted: None,
+            note: None,
+            evidence: None,
+            basis: String::new(),
+        }
+    }
+
+    fn refuse(&mut self, why: NotCounted, note: String) {
+        self.not_counted = Some(why);
+        self.note = Some(note);
+    }
+
+    /// Refused: the store has no key with this signature's id.
+    fn refuse_unknown_key(&mut self, store: &TrustStore, note: String) {
+        self.basis = format!(
+            "no key with id {} in trust store {}",
+            self.key_id,
+            store.path.display()
+        );
+        self.refuse(NotCounted::UnknownKey, note);
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct TrustVerdict {
+    pub threshold: u32,
+    pub distinct_keys: u32,
+    pub met: bool,
+    pub judged_at: String,
+    /// Where `judged_at` came from: `now` or `--at`.
+    pub judged_by: String,
+    /// The earliest evidence that the bundle existed (audit: the ledger, receipts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Existence>,
+    pub signatures: Vec<SignatureCheck>,
+}
+
+/// What a trusted comment says that this bundle is not: its name, version, sequence
+/// and bundle id must all be the manifest's, or `minisign -V` shows a reader another
+/// release than the one verified.
+fn comment_mismatch(
+    fields: &CommentFields,
+    manifest: &Manifest,
+    bundle_id: &str,
+) -> Option<String> {
+    let b = &manifest.bundle;
+    let sequence = b.sequence.to_string();
+    let said_sequence = fields.sequence.map(|s| s.to_string());
+    let pairs: [(&str, Option<&str>, &str); 4] = [
+        ("bundle id", fields.bundle_id.as_deref(), bundle_id),
+        ("name", fields.name.as_deref(), &b.name),
+        ("version", fields.version.as_deref(), &b.version),
+        ("sequence", said_sequence.as_deref(), &sequence),
+    ];
+    pairs
+        .iter()
+        .find(|(_, said, is)| *said != Some(*is))
+        .map(|(what, said, is)| match said {
+            Some(said) => format!("trusted comment names {what} {said}, not this bundle's {is}"),
+            None => format!("trusted comment names no {what} (this bundle's is {is})"),
+        })
+}
+
+/// Why a key's policy keeps its (sound) signature from counting, or the evidence
+/// that lets it count: a revocation or `not_after` in force needs evidence, which the
+/// signer alone cannot make, that the bundle existed before that date.
+struct PolicyJudgement {
+    refusal: Option<(NotCounted, String)>,
+    /// The policy facts that mattered, for the basis.
+    facts: Vec<String>,
+    /// The evidence used (whether it sufficed or not).
+    evidence: Option<Existence>,
+}
+
+/// An end of trust in force (a revocation, or `not_after`): the signature counts only
+/// when evidence shows the bundle existed before `end` (`strict`), or by it.
+fn end_of_trust(
+    judging: &Judging,
+    out: &mut PolicyJudgement,
+    what: String,
+    end: DateTime<Utc>,
+    strict: bool,
+    why: NotCounted,
+) -> Option<(NotCounted, String)> {
+    let before = |e: &Existence| if strict { e.time < end } else { e.time <= end };
+    match &judging.existed {
+        Some(e) if before(e) => {
+            out.facts.push(format!(
+                "{what}, but {} shows the bundle existed by {}, before that",
+                e.source, e.by
+            ));
+            out.evidence = Some(e.clone());
+            None
+        }
+        Some(e) => {
+            out.evidence = Some(e.clone());
+            Some((
+                why,
+                format!(
+                    "{what}; the earliest evidence ({}) shows the bundle only by {}, not before that",
+                    e.source, e.by
+                ),
+            ))
+        }
+        None => Some((
+            why,
+            format!(
+                "{what}; nothing the signer could not make alone (a ledger row, a receipt signed by an operator key) shows the bundle existed before that"
+            ),
+        )),
+    }
+}
+
+fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
+    let p = &key.policy;
+    let id = key.key.key_id;
+    let reason = p
+        .revoked_reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let cutoff = judging.in_force_until();
+    let mut out = PolicyJudgement {
+        refusal: None,
+        facts: vec![],
+        evidence: None,
+    };
+    let revoked = match &p.revoked {
+        Some(None) => Some((
+            NotCounted::Revoked,
+            format!("key {id} is revoked{reason}, with no date: nothing can show a signature predates it"),
+        )),
+        Some(Some(t)) if *t <= cutoff => end_of_trust(
+            judging,
+            &mut out,
+            format!("key {id} is revoked since {}{reason}", rfc3339(*t)),
+            *t,
+            true,
+            NotCounted::Revoked,
+        ),
+        Some(Some(t)) => {
+            out.facts
+                .push(format!("revocation scheduled from {}{reason}", rfc3339(*t)));
+            None
+        }
+        None => None,
+    };
+    let expired = || match p.not_after {
+        Some(na) if na < cutoff => Some(na),
+        _ => None,
+    };
+    let refusal = revoked
+        .or_else(|| match p.not_before {
+            Some(nb) if judging.at < nb => Some((
+                NotCounted::NotYetValid,
+                format!("key {id} is not valid before {}", nb.to_rfc3339()),
+            )),
+            _ => None,
+        })
+        .or_else(|| {
+            let na = expired()?;
+            end_of_trust(
+                judging,
+                &mut out,
+                format!("key {id} expired at {}", na.to_rfc3339()),
+                na,
+                false,
+                NotCounted::KeyExpired,
+            )
+        })
+        .or_else(|| match p.role {
+            Role::Operator => Some((
+                NotCounted::OperatorRole,
+                format!("key {id} has role operator and cannot sign releases"),
+            )),
+            Role::Release => None,
+        });
+    if refusal.is_none() && out.facts.is_empty() {
+        out.facts.push(match (p.not_before, p.not_after) {
+            (None, None) => "not revoked, no validity window".into(),
+            _ => "not revoked, inside its validity window".into(),
+        });
+    }
+    out.refusal = refusal;
+    out
+}
+
+/// Judge every signature over `manifest_bytes`: the signature, its trusted comment,
+/// then its key's policy as `judging` says.
+pub fn evaluate(
+    store: &TrustStore,
+    manifest_bytes: &[u8],
+    manifest: &Manifest,
+    bundle_id: &str,
+    sigs: &[(String, SignatureBox)],
+    judging: &Judging,
+) -> TrustVerdict {
+    let prehash = crate::minisign::blake2b512(manifest_bytes);
+    let mut counted_keys = BTreeSet::new();
+    let mut checks = vec![];
+    for (file, sig) in sigs {
+        let fields: CommentFields = manifest::parse_trusted_comment(&sig.trusted_comment);
+        let claimed = fields
+            .timestamp
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map(rfc3339);
+        let claim = match &claimed {
+            Some(t) => format!("signer claims {t} (a claim, not evidence)"),
+            None => "no signing time claimed".into(),
+        };
+        let mut check = SignatureCheck::unjudged(file.clone(), sig, claimed);
+        let Some(key) = store.find(sig.key_id) else {
+            check.refuse_unknown_key(
+                store,
+                format!("key {} is not in the trust store", sig.key_id),
+            );
+            checks.push(check);
+            continue;
+        };
+        check.key_file = Some(key.file.display().to_string());
+        let key_part = format!(
+            "key {} ({}, role {})",
+            sig.key_id,
+            key.file.display(),
+            key.policy.role.as_str()
+        );
+        check.basis = format!("{key_part}; {}", judging.describe());
+        if let Err(e) = key.key.verify_prehashed(&prehash, sig) {
+            check.refuse(
+                NotCounted::BadSignature,
+                format!(
+                    "signature by key {} does not verify over this manifest ({e})",
+                    sig.key_id
+                ),
+            );
+            checks.push(check);
+            continue;
+        }
+        check.role = Some(key.policy.role);
+        if let Some(wrong) = comment_mismatch(&fields, manifest, bundle_id) {
+            check.refuse(NotCounted::OtherBundle, wrong);
+            checks.push(check);
+            continue;
+        }
+        check.valid = true;
+        let policy = judge_policy(key, judging);
+        check.evidence = policy.evidence.clone();
+        let mut basis = vec![key_part, judging.describe(), claim];
+        basis.extend(policy.facts.iter().cloned());
+        if let Some((_, note)) = &policy.refusal {
+            basis.push(note.clone());
+        }
+        check.basis = basis.join("; ");
+        match policy.refusal {
+            Some((why, note)) => check.refuse(why, note),
+            None => {
+                if counted_keys.insert(*key.key.key.as_bytes()) {
+                    check.counted = true;
+                    let flagged: Vec<&String> = policy
+                        .facts
+                        .iter()
+                        .filter(|f| !f.starts_with("not revoked"))
+                        .collect();
+                    if !flagged.is_empty() {
+                        check.note = Some(
+                            flagged
+                                .iter()
+                                .map(|f| f.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        );
+                    }
+                } else {
+                    check.refuse(
+                        NotCounted::SamePublicKey,
+                        "another signature by the same public key already counted".into(),
+                    );
+                }
+            }
+        }
+        checks.push(check);
+    }
+    let distinct = counted_keys.len() as u32;
+    TrustVerdict {
+        threshold: store.threshold,
+        distinct_keys: distinct,
+        met: distinct >= store.threshold,
+        judged_at: rfc3339(judging.at),
+        judged_by: if judging.given { "--at" } else { "now" }.into(),
+        evidence: judging.existed.clone(),
+        signatures: checks,
+    }
+}
+
+/// What a receipt's signature must say in its trusted comment (airlock writes
+/// `timestamp:T<TAB>airlock-receipt<TAB>bundle_id:ID<TAB>event:E<TAB>ledger_seq:N`).
+pub struct ReceiptClaim<'a> {
+    pub bundle_id: &'a str,
+    pub event: &'a str,
+    pub ledger_seq: i64,
+}
+
+/// Judge the signature of a receipt (its `RECEIPT.minisig`) over the receipt's exact
+/// bytes. It counts only from a key of this store with role `operator`, not revoked
+/// (a revocation in force makes every receipt it signed unverified, whatever time it
+/// claims), valid at the signing time it claims, and only when its trusted comment
+/// names this receipt. The claimed time is the operator's: receipts have no other.
+pub fn judge_receipt_signature(
+    store: &TrustStore,
+    receipt_bytes: &[u8],
+    file: &str,
+    sig: &SignatureBox,
+    claim: &ReceiptClaim<'_>,
+    now: DateTime<Utc>,
+) -> SignatureCheck {
+    let mut fields = BTreeMap::new();
+    let mut tagged = false;
+    for part in sig.trusted_comment.split('\t') {
+        match part.split_once(':') {
+            Some((k, v)) => {
+                fields.insert(k, v);
+            }
+            None => tagged |= part == "airlock-receipt",
+        }
+    }
+    let claimed_time = fields
+        .get("timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    let mut check = SignatureCheck::unjudged(file.into(), sig, claimed_time.map(rfc3339));
+    let Some(key) = store.find(sig.key_id) else {
+        check.refuse_unknown_key(
+            store,
+            format!(
+                "signed by key {}, which is not in the trust store",
+                sig.key_id
+            ),
+        );
+        return check;
+    };
+    let p = &key.policy;
+    check.key_file = Some(key.file.display().to_string());
+    check.role = Some(p.role);
+    let key_part = format!(
+        "key {} ({}, role {})",
+        sig.key_id,
+        key.file.display(),
+        p.role.as_str()
+    );
+    check.basis = key_part.clone();
+    if key.key.verify(receipt_bytes, sig).is_err() {
+        check.refuse(
+            NotCounted::BadSignature,
+            format!(
+                "signature by {} does not verify over this receipt (edited after signing?)",
+                sig.key_id
+            ),
+        );
+        return check;
+    }
+    let seq = claim.ledger_seq.to_string();
+    let wanted = [
+        ("bundle_id", claim.bundle_id),
+        ("event", claim.event),
+        ("ledger_seq", seq.as_str()),
+    ];
+    if !tagged {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
+        );
+        return check;
+    }
+    if let Some((k, want)) = wanted
+        .iter()
+        .find(|(k, want)| fields.get(k).copied() != Some(*want))
+    {
+        check.refuse(
+            NotCounted::OtherBundle,
+            format!(
+                "trusted comment names {k} {}, not this receipt's {want}",
+                fields.get(k).copied().unwrap_or("(none)")
+            ),
+        );
+        return check;
+    }
+    check.valid = true;
+    let Some(signed) = claimed_time else {
+        check.refuse(
+            NotCounted::OtherBundle,
+            "trusted comment claims no signing time".into(),
+        );
+        return check;
+    };
+    let mut basis = vec![
+        key_part,
+        format!(
+            "judged at its claimed signing time {} (the operator's claim: receipts carry no other)",
+            rfc3339(signed)
+        ),
+    ];
+    let id = sig.key_id;
+    let refusal = if p.role != Role::Operator {
+        Some((
+            NotCounted::ReleaseRole,
+            format!("key {id} has role {}; receipts count only from operator keys", p.role.as_str()),
+        ))
+    } else {
+        match &p.revoked {
+            Some(None) => Some((
+                NotCounted::Revoked,
+                format!("key {id} is revoked: no receipt it signed counts"),
+            )),
+            Some(Some(t)) if *t <= now => Some((
+                NotCounted::Revoked,
+                format!(
+                    "key {id} is revoked since {}: no receipt it signed counts, whatever time it claims",
+                    rfc3339(*t)
+                ),
+            )),
+            _ => None,
+        }
+    }
+    .or_else(|| {
+        (signed > now + chrono::Duration::minutes(5)).then(|| {
+            (
+                NotCounted::NotYetValid,
+                format!("claims to be signed at {}, after now", rfc3339(signed)),
+            )
+        })
+    })
+    .or_else(|| match p.not_before {
+        Some(nb) if signed < nb => Some((
+            NotCounted::NotYetValid,
+            format!("key {id} was not valid before {} (signed {})", rfc3339(nb), rfc3339(signed)),
+        )),
+        _ => None,
+    })
+    .or_else(|| match p.not_after {
+        Some(na) if signed > na => Some((
+            NotCounted::KeyExpired,
+            format!("key {id} expired at {} (signed {})", rfc3339(na), rfc3339(signed)),
+        )),
+        _ => None,
+    });
+    match refusal {
+        Some((why, note)) => {
+            basis.push(note.clone());
+            check.refuse(why, note);
+        }
+        None => {
+            check.counted = true;
+            basis.push("not revoked, valid then".into());
+            let mut notes = vec![];
+            if let Some(Some(t)) = &p.revoked {
+                notes.push(format!("revocation scheduled from {}", rfc3339(*t)));
+            }
+            if let Some(na) = p.not_after.filter(|na| *na < now) {
+                notes.push(format!(
+                    "key retired since {}: its holder could still sign receipts claiming earlier times",
+                    rfc3339(na)
+                ));
+            }
+            if !notes.is_empty() {
+                basis.extend(notes.iter().cloned());
+                check.note = Some(notes.join("; "));
+            }
+        }
+    }
+    check.basis = basis.join("; ");
+    check
+}

@@ -1,0 +1,292 @@
+//! Who bundle SQL (tier and rollback files) runs as.
+//!
+//! The bundle names the role (`[target] role`), or says it needs a superuser
+//! (`[target] superuser = true`: the role airlock connects as, which must be one);
+//! otherwise it is the target database's owner (`pg_database.datdba`). airlock switches
+//! to it in the prelude of every bundle file, in the same message (no round trip):
+//! `SET LOCAL SESSION AUTHORIZATION` when airlock logged in as a superuser (so the
+//! file cannot `SET ROLE` to anyone its role could not), `SET LOCAL ROLE` otherwise;
+//! every prelude first switches back to airlock's login role, so its own pins can be
+//! set, and [`super::session::repin_sql`] switches back for airlock's own statements.
+//!
+//! A switch is no boundary for a superuser session: code fired by bundle SQL can
+//! `RESET SESSION AUTHORIZATION` (see [`super::owner_code`]). So whenever the login
+//! role is, or may become, a superuser, bundle SQL runs only while no code owned by a
+//! non-superuser sits on the database's relations.
+//!
+//! Invariant: no bundle file runs before [`check`] resolved the role, proved the
+//! login role can become it, and (for a session that can reach a superuser) found no
+//! code owned by a non-superuser; airlock's own statements never run as that role.
+
+use super::owner_code::{self, OwnerCode};
+use super::{quote_ident, sql_err, DbError};
+use airlock_bundle::spec::Target;
+use postgres::GenericClient;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// How many objects a refusal lists by name (the rest are counted).
+const LISTED: usize = 20;
+
+/// Where the role came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleSource {
+    /// `[target] role`.
+    Declared,
+    /// `[target] superuser = true`: airlock's login role.
+    Superuser,
+    /// No declaration: the target database's owner.
+    DatabaseOwner,
+}
+
+/// The role bundle SQL runs as, resolved on this server.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct BundleRole {
+    pub role: String,
+    pub source: RoleSource,
+    /// The role is a superuser.
+    pub superuser: bool,
+    /// The role airlock logs in as (its own statements run as it).
+    pub login_role: String,
+    /// The login role is, or may become, a superuser: code fired by bundle SQL could
+    /// get back to one, so bundle SQL runs only while no code owned by a non-superuser
+    /// sits on the database's relations.
+    pub reaches_superuser: bool,
+    #[serde(skip)]
+    login_superuser: bool,
+}
+
+impl BundleRole {
+    /// The statements that end a bundle file's prelude.
+    pub fn switch_sql(&self) -> String {
+        if self.login_superuser {
+            format!(
+                "SET LOCAL SESSION AUTHORIZATION {}; ",
+                quote_ident(&self.role)
+            )
+        } else {
+            format!("SET LOCAL ROLE {}; ", quote_ident(&self.role))
+        }
+    }
+
+    /// The prelude of a tier or rollback file: back to airlock's login role (a
+    /// previous file's switch lasts until the transaction ends, and the pins below may
+    /// need the login role's rights), the bundle's pins, then the switch.
+    pub fn prelude(&self, pins_prelude: &str) -> String {
+        format!("{BACK_TO_LOGIN}{pins_prelude}{}", self.switch_sql())
+    }
+
+    /// One line for people: who runs what.
+    pub fn describe(&self) -> String {
+        let why = match self.source {
+            RoleSource::Declared => "declared by the bundle",
+            RoleSource::Superuser => "the bundle declares superuser = true",
+            RoleSource::DatabaseOwner => "the database's owner",
+        };
+        let su = if self.superuser { ", a superuser" } else { "" };
+        format!(
+            "bundle SQL runs as {} ({why}{su}); airlock's own statements as {}",
+            self.role, self.login_role
+        )
+    }
+
+    /// [`Self::describe`], once [`guard`] passed.
+    pub fn describe_guarded(&self) -> String {
+        if self.reaches_superuser {
+            format!(
+                "{}; no code owned by a non-superuser sits on the database's relations",
+                self.describe()
+            )
+        } else {
+            self.describe()
+        }
+    }
+}
+
+/// Switch back to the login role, within the transaction.
+const BACK_TO_LOGIN: &str = "SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; ";
+
+const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, false), \
+        coalesce(pg_catalog.pg_has_role(SESSION_USER, r.oid, 'MEMBER'), false), \
+        s.rolsuper, \
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolsuper AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')), \
+        SESSION_USER::pg_catalog.text \
+   FROM pg_catalog.pg_database d \
+   JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
+   JOIN pg_catalog.pg_roles s ON s.rolname OPERATOR(pg_catalog.=) SESSION_USER \
+  CROSS JOIN LATERAL (SELECT CASE WHEN $2 THEN SESSION_USER::pg_catalog.text \
+                                  ELSE coalesce($1::pg_catalog.text, o.rolname::pg_catalog.text) END) w(name) \
+   LEFT JOIN pg_catalog.pg_roles r ON r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) w.name \
+  WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
+
+fn refuse(message: String, hint: String) -> DbError {
+    DbError::BundleRole { message, hint }
+}
+
+/// Resolve the role bundle SQL runs as, prove airlock's login role can become it,
+/// and, when that login role can reach a superuser, refuse while code owned by a
+/// non-superuser sits on the database's relations.
+pub fn check(client: &mut impl GenericClient, target: &Target) -> Result<BundleRole, DbError> {
+    let role = resolve(client, target)?;
+    guard(client, &role)?;
+    Ok(role)
+}
+
+/// The role bundle SQL runs as, once airlock's login role is proved able to become it.
+pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<BundleRole, DbError> {
+    let row = client
+        .query_one(RESOLVE, &[&target.role, &target.superuser])
+        .map_err(|e| sql_err("resolving the role bundle SQL runs as", &e))?;
+    let source = if target.superuser {
+        RoleSource::Superuser
+    } else if target.role.is_some() {
+        RoleSource::Declared
+    } else {
+        RoleSource::DatabaseOwner
+    };
+    let role = BundleRole {
+        role: row.get(0),
+        source,
+        superuser: row.get(2),
+        login_role: row.get(6),
+        reaches_superuser: row.get(5),
+        login_superuser: row.get(4),
+    };
+    let (exists, member): (bool, bool) = (row.get(1), row.get(3));
+    if !exists {
+        return Err(refuse(
+            format!(
+                "the bundle's SQL is to run as role {:?} ([target] role), which does not exist on this server; nothing ran",
+                role.role
+            ),
+            format!(
+                "create it (CREATE ROLE {}) and grant it what the tiers need, or use a bundle made for this server",
+                quote_ident(&role.role)
+            ),
+        ));
+    }
+    if target.superuser && !role.login_superuser {
+        return Err(refuse(
+            format!(
+                "the bundle declares superuser = true, but airlock connects as {:?}, which is not a superuser; nothing ran",
+                role.login_role
+            ),
+            "connect as a superuser (--db \"user=…\"), or use a bundle that names the role its SQL needs ([target] role)".into(),
+        ));
+    }
+    if !role.login_superuser && !member {
+        return Err(refuse(
+            format!(
+                "airlock connects as {:?}, which cannot become {:?}, the role the bundle's SQL runs as ({}); nothing ran",
+                role.login_role,
+                role.role,
+                match source {
+                    RoleSource::DatabaseOwner => "the database's owner",
+                    _ => "[target] role",
+                }
+            ),
+            format!(
+                "let it: GRANT {} TO {}; or connect as a role that is a member of it",
+                quote_ident(&role.role),
+                quote_ident(&role.login_role)
+            ),
+        ));
+    }
+    Ok(role)
+}
+
+/// When airlock's login role can reach a superuser: refused while code owned by a
+/// non-superuser sits on the database's relations.
+pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), DbError> {
+    if role.reaches_superuser {
+        let found = owner_code::find(client)?;
+        if !found.is_empty() {
+            return Err(owner_code_refusal(role, &found));
+        }
+    }
+    Ok(())
+}
+
+/// [`check`] on the target before a rehearsal clones it (roles are cluster-wide: code
+/// fired on the clone as a superuser changes the real cluster), in a read-only
+/// transaction that is rolled back. Returns the role and the target's owner, whom the
+/// clone must belong to as well (the default role, and `public` in PostgreSQL 15+).
+pub fn check_target(
+    spec: &super::conn::ConnSpec,
+    expected: &str,
+    target: &Target,
+) -> Result<(BundleRole, String), DbError> {
+    let mut c = spec.connect()?;
+    super::conn::name_guard(&mut c, expected)?;
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let role = check(&mut tx, target)?;
+    let owner: String = tx
+        .query_one(
+            "SELECT pg_catalog.pg_get_userbyid(d.datdba)::pg_catalog.text FROM pg_catalog.pg_database d \
+              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+            &[],
+        )
+        .map_err(|e| sql_err("reading the target's owner", &e))?
+        .get(0);
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    Ok((role, owner))
+}
+
+fn owner_code_refusal(role: &BundleRole, found: &[OwnerCode]) -> DbError {
+    let mut listed: Vec<String> = found.iter().take(LISTED).map(|c| c.to_string()).collect();
+    if found.len() > LISTED {
+        listed.push(format!("and {} more", found.len() - LISTED));
+    }
+    let why = if role.superuser {
+        format!("bundle SQL would run as superuser {:?}", role.role)
+    } else {
+        format!(
+            "airlock connects as {:?}, a role that is or may become a superuser, and code that bundle SQL fires can switch back to it (RESET SESSION AUTHORIZATION) whatever role the SQL runs as",
+            role.login_role
+        )
+    };
+    refuse(
+        format!(
+            "{why}; refused while code owned by a non-superuser sits on this database's relations ({} object(s)): {}; nothing ran",
+            found.len(),
+            listed.join("; ")
+        ),
+        format!(
+            "connect as a role that is no superuser and may become {0} (CREATE ROLE deployer LOGIN; GRANT {0} TO deployer; GRANT CREATE ON DATABASE … TO deployer), so that this code runs with no more than that role's rights; or have a superuser review and remove (or take over) the objects listed",
+            quote_ident(&role.role)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(login_superuser: bool) -> BundleRole {
+        BundleRole {
+            role: "app \"x\"".into(),
+            source: RoleSource::DatabaseOwner,
+            superuser: false,
+            login_role: "root".into(),
+            reaches_superuser: login_superuser,
+            login_superuser,
+        }
+    }
+
+    #[test]
+    fn the_switch_is_quoted_and_ends_the_prelude() {
+        let p = role(true).prelude("SET LOCAL search_path TO \"public\"; ");
+        assert_eq!(
+            p,
+            "SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; SET LOCAL search_path TO \"public\"; SET LOCAL SESSION AUTHORIZATION \"app \"\"x\"\"\"; "
+        );
+        assert!(role(false)
+            .prelude("")
+            .ends_with("SET LOCAL ROLE \"app \"\"x\"\"\"; "));
+    }
+}

@@ -1,0 +1,74 @@
+//! The drift judgment: whether a continued apply finds the schema as the previous
+//! apply left it (DESIGN §5, apply's preflight). `plan` and `apply` both judge here.
+//!
+//! Invariant: for the same database and host, `plan` and `apply` give the same verdict
+//! in the same words with the same exit code: both take the fingerprint with a
+//! [`tracker`] (which reads the description this host keeps, as the deploy does) and
+//! decide with [`judge`], and nothing else decides drift.
+
+use super::apply::Options;
+use super::described::Tracker;
+use super::ledger::LedgerRow;
+use super::session::SessionFacts;
+use super::DbError;
+use airlock_base::text::short;
+
+/// The fingerprint tracker of a deploy or its plan: it reads the description this host
+/// keeps for the target when the run remembers (every `plan`, `apply` and `rollback`
+/// of the command line; not a rehearsal's clone), and only a committed deploy writes
+/// it.
+pub fn tracker(facts: &SessionFacts, opts: &Options<'_>) -> Tracker {
+    Tracker::new(&facts.system_identifier, &facts.database, opts.remember)
+}
+
+/// What [`judge`] decided.
+#[derive(Debug)]
+pub struct Judgment {
+    /// One line: no drift, or DRIFT with both fingerprints.
+    pub summary: String,
+    /// What `plan` shows when the deploy would go on ([`Judgment::refusal`] is `None`).
+    pub evidence: String,
+    /// Why the deploy stops (exit 5), if it does.
+    pub refusal: Option<DbError>,
+}
+
+/// Whether the schema fingerprint `now` is what `last` (the previous apply of this
+/// bundle) left; drift stops the deploy unless `allow_drift`.
+pub fn judge(now: &str, last: &LedgerRow, allow_drift: bool) -> Judgment {
+    if now == last.fingerprint_after {
+        let summary = format!(
+            "no drift: schema fingerprint {} is what ledger seq {} left",
+            short(now),
+            last.seq
+        );
+        return Judgment {
+            evidence: summary.clone(),
+            summary,
+            refusal: None,
+        };
+    }
+    let summary = format!(
+        "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
+        short(now),
+        last.seq,
+        short(&last.fingerprint_after)
+    );
+    if allow_drift {
+        return Judgment {
+            evidence: format!("{summary} (allowed by --allow-drift)"),
+            summary,
+            refusal: None,
+        };
+    }
+    Judgment {
+        evidence: summary.clone(),
+        summary,
+        refusal: Some(DbError::State(format!(
+            "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
+            last.seq,
+            last.tier_names().join(", "),
+            short(now),
+            short(&last.fingerprint_after)
+        ))),
+    }
+}

@@ -1,0 +1,635 @@
+//! Running one bundle file (a tier or rollback file) on the target, from its verified
+//! bytes.
+//!
+//! A small file without COPY data is one simple-query message, the prelude first, so
+//! the server parses all of it before running any of it and the file costs one round
+//! trip. A large file streams through the lint lexer's [`Splitter`]: consecutive
+//! statements are coalesced into messages of about [`ExecLimits::message_bytes`], cut
+//! at statement boundaries; each `COPY … FROM stdin` runs through the COPY protocol,
+//! its data lines sent in chunks straight from the verified bytes; `\restrict` /
+//! `\unrestrict` lines (pg_dump's) are not sent (airlock runs no meta-commands).
+//!
+//! All-or-nothing holds per message ([`TxGuard`]): the server lexes a whole message
+//! before it runs any of it, so every message ends with a trailer that puts the
+//! settings the lint lexer assumed (`standard_conforming_strings = on`, UTF-8) back for
+//! the next one, whatever the message ran (a `DO` block, a trigger fired by COPY rows);
+//! after each COPY the trailer goes alone. The trailer also asks the server whether
+//! airlock's transaction is still the one running; if bundle SQL ever ended it, the
+//! run stops and says what that transaction's fate was, never "nothing was changed".
+//!
+//! Invariant: the server receives the file's verified bytes, in order, each statement
+//! exactly once, with nothing of it before the prelude, each message lexed with the
+//! settings lint lexed it with; memory stays bounded by the message size (or the
+//! largest single statement), whatever the file's size.
+//!
+//! [`ExecLimits::message_bytes`]: airlock_bundle::verified::ExecLimits::message_bytes
+
+use airlock_bundle::archive::VerifyError;
+use airlock_bundle::verified::Payload;
+use airlock_sql::{Piece, Splitter};
+use postgres::Transaction;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+
+/// Bytes read from a verified file per step (lexing and COPY data).
+const CHUNK: usize = 1 << 20;
+
+/// Why a file did not run, and where in it.
+#[derive(Debug)]
+pub enum FileError {
+    /// The server refused a statement; `line` is the file's line when it can be told
+    /// (the statement's, or the server's error position).
+    Sql {
+        line: Option<u64>,
+        error: postgres::Error,
+    },
+    /// Reading the verified bytes back, or bytes that are not UTF-8 text.
+    Read(String),
+    /// A file executed as it streams from the archive failed verification (a chunk
+    /// not what was signed, the archive cut short, a SQL rule): nothing of it from
+    /// that chunk on was sent.
+    Unverified(VerifyError),
+    /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
+    /// TRANSACTION lint did not see): `lines` are the file lines of the message in
+    /// which it happened, `fate` what became of the transaction.
+    Ended { lines: (u64, u64), fate: Fate },
+}
+
+/// What became of airlock's transaction once bundle SQL ended it, as the server's
+/// commit log tells (`pg_xact_status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Committed: everything it ran up to that point stays.
+    Committed,
+    /// Rolled back: nothing of it stays (statements after the end ran on their own).
+    RolledBack,
+    /// Neither: prepared (PREPARE TRANSACTION), waiting for COMMIT/ROLLBACK PREPARED.
+    Prepared,
+    /// The server could not tell (`what` says why).
+    Unknown(String),
+}
+
+/// The name of the savepoint airlock sets before any bundle SQL in a transaction.
+const GUARD_SAVEPOINT: &str = "airlock_guard";
+
+/// The text the trailer's check fails with when the transaction is not airlock's.
+const GUARD_MARK: &str = "airlock-guard";
+
+/// Holds a deploy transaction to all-or-nothing while bundle SQL runs in it: made once
+/// per transaction, before the first bundle file ([`TxGuard::begin`]), and handed to
+/// every [`run_file`] in that transaction.
+///
+/// Invariant: after every message of bundle SQL, either the transaction that
+/// [`TxGuard::begin`] saw is still open, or the run stops with [`FileError::Ended`].
+#[derive(Clone, Debug)]
+pub struct TxGuard {
+    /// The transaction's id (`pg_current_xact_id()`, never reused).
+    xid: String,
+    trailer: String,
+}
+
+impl TxGuard {
+    /// Note the transaction's id and set a savepoint marking where bundle SQL begins
+    /// (one round trip). After an error, rolling back to that savepoint succeeds only
+    /// in this very transaction block.
+    pub fn begin(tx: &mut Transaction<'_>) -> Result<TxGuard, postgres::Error> {
+        let messages = tx.simple_query(&format!(
+            "SAVEPOINT {GUARD_SAVEPOINT}; SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text"
+        ))?;
+        let xid = messages
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default();
+        // Digits only: it goes into the trailer's text.
+        let xid: String = xid.chars().filter(char::is_ascii_digit).collect();
+        let trailer = format!(
+            "\n;SET LOCAL standard_conforming_strings TO on; SET LOCAL client_encoding TO 'UTF8'; \
+             SELECT CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() OPERATOR(pg_catalog.=) '{xid}'::pg_catalog.xid8 \
+             THEN 0 ELSE ('{GUARD_MARK} {xid} ' OPERATOR(pg_catalog.||) pg_catalog.pg_backend_pid()::pg_catalog.text)::pg_catalog.int4 END"
+        );
+        Ok(TxGuard { xid, trailer })
+    }
+
+    /// What every message of bundle SQL ends with (see the module's opening).
+    pub fn trailer(&self) -> &str {
+        &self.trailer
+    }
+
+    /// After `error` from a message of bundle SQL: `None` when airlock's transaction is
+    /// still open (the error is the file's own, and the transaction is rolled back to
+    /// before any bundle SQL, to be rolled back whole by the caller), else what became
+    /// of it. The transaction is then not airlock's any more: whatever block the
+    /// session is in is rolled back.
+    fn after_error(&self, tx: &mut Transaction<'_>, error: &postgres::Error) -> Option<Fate> {
+        // The connection went (a server shutdown, a network error): the server rolls
+        // an open transaction back, and there is nothing left to ask.
+        let gone = |e: &postgres::Error| {
+            e.is_closed()
+                || e.code()
+                    .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"))
+        };
+        if gone(error) {
+            return None;
+        }
+        let ours = match tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD_SAVEPOINT}")) {
+            Ok(()) => true,
+            Err(e) if gone(&e) => return None,
+            Err(_) => false,
+        };
+        let marked = error
+            .as_db_error()
+            .is_some_and(|d| d.message().contains(&format!("{GUARD_MARK} {} ", self.xid)));
+        if ours && !marked {
+            return None;
+        }
+        let _ = tx.batch_execute("ROLLBACK");
+        let status = tx.simple_query(&format!(
+            "SELECT pg_catalog.pg_xact_status('{}'::pg_catalog.xid8)",
+            self.xid
+        ));
+        Some(match status {
+            Ok(messages) => match messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+                _ => None,
+            }) {
+                Some(Some(s)) if s == "committed" => Fate::Committed,
+                Some(Some(s)) if s == "aborted" => Fate::RolledBack,
+                Some(Some(s)) if s == "in progress" => Fate::Prepared,
+                other => Fate::Unknown(format!("the server reports {other:?}")),
+            },
+            Err(e) => Fate::Unknown(super::pg_message(&e)),
+        })
+    }
+}
+
+/// What [`run_file`] reports as it goes: bytes of the file done so far, of `total`
+/// (a hook for progress display).
+pub type Observer<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// The next verified bytes of a streamed file, `None` at its end.
+pub type NextChunk<'a> = &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, FileError>;
+
+/// Where the bytes of the file being run come from, in order.
+pub enum Source<'a> {
+    /// Verified bytes held in memory or in the spill file.
+    Payload(Payload<'a>),
+    /// Authenticated chunks as the archive reader hands them on (`total`: the size the
+    /// manifest gives).
+    Stream { next: NextChunk<'a>, total: u64 },
+}
+
+/// Run one file behind `prelude` inside `tx`, held by `guard` (made for `tx`).
+pub fn run_file(
+    tx: &mut Transaction<'_>,
+    guard: &TxGuard,
+    prelude: &str,
+    file: &str,
+    payload: Payload<'_>,
+    message_bytes: usize,
+    observe: Observer<'_>,
+) -> Result<(), FileError> {
+    run_source(
+        tx,
+        guard,
+        prelude,
+        file,
+        Source::Payload(payload),
+        message_bytes,
+        observe,
+    )
+}
+
+/// [`run_file`] from any [`Source`]: the bytes are lexed as they arrive, and only the
+/// unsent tail (the statement being read, or COPY data not yet known to be data) is
+/// held, so memory stays bounded whatever the file's size.
+pub fn run_source(
+    tx: &mut Transaction<'_>,
+    guard: &TxGuard,
+    prelude: &str,
+    file: &str,
+    source: Source<'_>,
+    message_bytes: usize,
+    observe: Observer<'_>,
+) -> Result<(), FileError> {
+    let total = match &source {
+        Source::Payload(p) => p.len(),
+        Source::Stream { total, .. } => *total,
+    };
+    let mut run = Run {
+        tx,
+        guard,
+        input: Input {
+            source,
+            pos: 0,
+            window: Vec::new(),
+            base: 0,
+            splitter: Some(Splitter::streaming(file)),
+            queue: VecDeque::new(),
+            ended: false,
+        },
+        message: Message::new(prelude),
+        message_bytes,
+        cursor: 0,
+        cursor_line: 1,
+    };
+    loop {
+        while let Some(piece) = run.input.queue.pop_front() {
+            run.piece(piece)?;
+        }
+        if run.input.ended {
+            break;
+        }
+        run.input.pull()?;
+        run.input.trim(run.cursor);
+        observe(run.cursor, total);
+    }
+    // Whatever follows the last statement (comments, blank lines) rides along.
+    let end = run.input.base + run.input.window.len() as u64;
+    run.take_to(end)?;
+    run.flush()?;
+    observe(total, total);
+    Ok(())
+}
+
+fn read_err(e: io::Error) -> FileError {
+    FileError::Read(format!("reading the verified bytes back: {e}"))
+}
+
+/// The file's bytes as they arrive: the ones not yet handled (`window`, from file
+/// offset `base`), lexed into `queue`.
+struct Input<'a> {
+    source: Source<'a>,
+    /// Bytes read from the source so far.
+    pos: u64,
+    window: Vec<u8>,
+    base: u64,
+    /// Taken at the end of the file (its last pieces, or its problem).
+    splitter: Option<Splitter>,
+    queue: VecDeque<Piece>,
+    ended: bool,
+}
+
+impl Input<'_> {
+    /// Read the next bytes and lex them; at the end, finish the splitter.
+    fn pull(&mut self) -> Result<(), FileError> {
+        let block = match &mut self.source {
+            Source::Payload(p) => {
+                let len = p.len();
+                if self.pos >= len {
+                    None
+                } else {
+                    let want = ((len - self.pos) as usize).min(CHUNK);
+                    let at = self.window.len();
+                    self.window.resize(at + want, 0);
+                    let n = p
+                        .read_at(self.pos, &mut self.window[at..])
+                        .map_err(read_err)?;
+                    self.window.truncate(at + n);
+                    (n > 0).then_some(at)
+                }
+            }
+            Source::Stream { next, .. } => match next()? {
+                Some(bytes) => {
+                    let at = self.window.len();
+                    self.window.extend_from_slice(&bytes);
+                    Some(at)
+                }
+                None => None,
+            },
+        };
+        let mut out = Vec::new();
+        match block {
+            Some(at) => {
+                self.pos += (self.window.len() - at) as u64;
+                if let Some(s) = &mut self.splitter {
+                    s.feed(&self.window[at..], &mut out);
+                }
+            }
+            None => {
+                self.ended = true;
+                if let Some(s) = self.splitter.take() {
+                    // The re-check at verification (or, streaming, the reader's lint)
+                    // refused any problem; should one appear here all the same, the
+                    // transaction fails before COMMIT.
+                    let finished = s.finish(&mut out);
+                    self.queue.extend(out);
+                    return finished.map_err(|p| FileError::Read(p.to_string()));
+                }
+            }
+        }
+        self.queue.extend(out);
+        Ok(())
+    }
+
+    /// Forget the bytes before `upto` (all handled).
+    fn trim(&mut self, upto: u64) {
+        let drop = upto.saturating_sub(self.base).min(self.window.len() as u64) as usize;
+        if drop > 0 {
+            self.window.drain(..drop);
+            self.base += drop as u64;
+        }
+    }
+
+    /// Bytes `from..to` of the file, which must still be held.
+    fn range(&self, from: u64, to: u64) -> Result<&[u8], FileError> {
+        let end = self.base + self.window.len() as u64;
+        if from < self.base || to > end || from > to {
+            return Err(FileError::Read(format!(
+                "internal: bytes {from}..{to} are not held (held {}..{end})",
+                self.base
+            )));
+        }
+        Ok(&self.window[(from - self.base) as usize..(to - self.base) as usize])
+    }
+}
+
+/// One simple-query message being built: the prelude (until sent once), then slices
+/// of the file, remembered so that a server error position maps to a file line.
+struct Message {
+    text: Vec<u8>,
+    prelude_pending: bool,
+    /// (offset in `text`, file line at that offset), one per slice of the file.
+    slices: Vec<(usize, u64)>,
+    /// Statements in the message, and the line of the first one.
+    statements: usize,
+    first_line: u64,
+}
+
+impl Message {
+    fn new(prelude: &str) -> Message {
+        Message {
+            text: prelude.as_bytes().to_vec(),
+            prelude_pending: true,
+            slices: vec![],
+            statements: 0,
+            first_line: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.slices.clear();
+        self.statements = 0;
+    }
+
+    /// Bytes of file text in the message (the prelude not counted, so a file up to
+    /// the message size is always one message).
+    fn file_bytes(&self) -> usize {
+        self.slices
+            .first()
+            .map_or(0, |&(at, _)| self.text.len() - at)
+    }
+
+    /// Holds file text (not just the prelude, or nothing).
+    fn has_file_text(&self) -> bool {
+        self.slices.iter().any(|&(at, _)| at < self.text.len())
+    }
+
+    /// The file line of the message's character `position` (1-based, as the server
+    /// counts in an error), if it falls in file text (which ends at byte `file_end`).
+    fn line_at(&self, position: usize, file_end: usize) -> Option<u64> {
+        let text = std::str::from_utf8(&self.text).ok()?;
+        let byte = text.char_indices().nth(position.checked_sub(1)?)?.0;
+        if byte >= file_end {
+            return None;
+        }
+        let &(at, line) = self.slices.iter().rev().find(|&&(at, _)| at <= byte)?;
+        Some(line + bytecount(&self.text[at..byte]))
+    }
+}
+
+fn bytecount(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+struct Run<'t, 'c, 'p> {
+    tx: &'t mut Transaction<'c>,
+    guard: &'t TxGuard,
+    input: Input<'p>,
+    message: Message,
+    message_bytes: usize,
+    /// Everything before this offset of the file is in a message or was handled.
+    cursor: u64,
+    cursor_line: u64,
+}
+
+impl Run<'_, '_, '_> {
+    fn piece(&mut self, piece: Piece) -> Result<(), FileError> {
+        match piece {
+            Piece::Sql { end, line, .. } => {
+                self.take_to(end)?;
+                if self.message.statements == 0 {
+                    self.message.first_line = line as u64;
+                }
+                self.message.statements += 1;
+                if self.message.file_bytes() >= self.message_bytes {
+                    self.flush()?;
+                }
+            }
+            Piece::Skip { start, end } => {
+                self.take_to(start)?;
+                self.pass_over(end)?;
+            }
+            Piece::CopyBegin { stmt, line } => {
+                // The statements before the COPY (and the prelude) go first.
+                self.take_to(stmt.start)?;
+                self.flush()?;
+                let query = String::from_utf8(self.input.range(stmt.start, stmt.end)?.to_vec())
+                    .map_err(|_| FileError::Read(format!("line {line}: not UTF-8")))?;
+                self.pass_over(stmt.end)?;
+                self.copy(&query, line as u64)?;
+            }
+            Piece::Copy { .. } => {
+                return Err(FileError::Read(
+                    "internal: COPY data without its statement".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the COPY `query` (at file line `line`, the cursor just past it), sending its
+    /// data as it arrives: what is certainly data is sent at once, the rest when more
+    /// of the file is in, until its `\.` line.
+    fn copy(&mut self, query: &str, line: u64) -> Result<(), FileError> {
+        let sql = |error| FileError::Sql {
+            line: Some(line),
+            error,
+        };
+        let Run {
+            tx,
+            input,
+            cursor,
+            cursor_line,
+            ..
+        } = self;
+        let mut writer = tx.copy_in(query).map_err(sql)?;
+        // The server ended the COPY early (an error in the data): `finish` says why.
+        let mut refused = false;
+        let mut send = |input: &Input<'_>,
+                        cursor: &mut u64,
+                        cursor_line: &mut u64,
+                        from: u64,
+                        to: u64|
+         -> Result<(), FileError> {
+            if to <= from {
+                return Ok(());
+            }
+            // Bytes between the statement and the data (the rest of its line).
+            if from > *cursor {
+                *cursor_line += bytecount(input.range(*cursor, from)?);
+            }
+            let bytes = input.range(from, to)?;
+            if !refused && writer.write_all(bytes).is_err() {
+                refused = true;
+            }
+            *cursor_line += bytecount(bytes);
+            *cursor = to;
+            Ok(())
+        };
+        loop {
+            if let Some(Piece::Copy { data, end, .. }) = input.queue.front().cloned() {
+                input.queue.pop_front();
+                let from = (*cursor).max(data.start);
+                send(input, cursor, cursor_line, from, data.end)?;
+                // The `\.` line.
+                let tail = input.range((*cursor).max(data.end), end)?;
+                *cursor_line += bytecount(tail);
+                *cursor = end;
+                break;
+            }
+            if let Some((start, safe)) = input.splitter.as_ref().and_then(|s| s.copy_progress()) {
+                let from = (*cursor).max(start);
+                send(input, cursor, cursor_line, from, safe)?;
+            }
+            if input.ended {
+                return Err(FileError::Read("COPY data without its `\\.` line".into()));
+            }
+            // A failed read drops the writer unfinished, which aborts the COPY
+            // (CopyFail): the transaction fails and rolls back.
+            input.pull()?;
+            input.trim(*cursor);
+        }
+        writer.finish().map_err(sql)?;
+        self.after_copy(line)
+    }
+
+    /// Append the file up to `to` to the message.
+    fn take_to(&mut self, to: u64) -> Result<(), FileError> {
+        if to <= self.cursor {
+            return Ok(());
+        }
+        let at = self.message.text.len();
+        self.message.slices.push((at, self.cursor_line));
+        let bytes = self.input.range(self.cursor, to)?;
+        self.message.text.extend_from_slice(bytes);
+        self.cursor_line += bytecount(&self.message.text[at..]);
+        self.cursor = to;
+        Ok(())
+    }
+
+    /// Move past `to` without sending (a meta-command line, the rest of a COPY line).
+    fn pass_over(&mut self, to: u64) -> Result<(), FileError> {
+        if to <= self.cursor {
+            return Ok(());
+        }
+        self.cursor_line += bytecount(self.input.range(self.cursor, to)?);
+        self.cursor = to;
+        Ok(())
+    }
+
+    /// Send the message built so far, if it holds any file text, with the guard's
+    /// trailer. The prelude stays pending until it can ride with the file's first
+    /// statements; before a COPY it goes alone.
+    fn flush(&mut self) -> Result<(), FileError> {
+        if !self.message.has_file_text() && !self.message.prelude_pending {
+            self.message.clear();
+            return Ok(());
+        }
+        let file_end = self.message.text.len();
+        self.message
+            .text
+            .extend_from_slice(self.guard.trailer().as_bytes());
+        let text = std::str::from_utf8(&self.message.text)
+            .map_err(|_| FileError::Read("not UTF-8".into()))?;
+        if let Err(error) = self.tx.batch_execute(text) {
+            let lines = (
+                self.message.first_line.max(1),
+                self.cursor_line.saturating_sub(1).max(1),
+            );
+            if let Some(fate) = self.guard.after_error(self.tx, &error) {
+                return Err(FileError::Ended { lines, fate });
+            }
+            let line = error
+                .as_db_error()
+                .and_then(|d| match d.position() {
+                    Some(postgres::error::ErrorPosition::Original(p)) => {
+                        self.message.line_at(*p as usize, file_end)
+                    }
+                    _ => None,
+                })
+                // No position (an error while running): the line is known when the
+                // message held one statement.
+                .or((self.message.statements == 1).then_some(self.message.first_line));
+            return Err(FileError::Sql { line, error });
+        }
+        self.message.clear();
+        self.message.prelude_pending = false;
+        Ok(())
+    }
+
+    /// After a COPY: its rows may have fired code that changed how text is lexed, so
+    /// the trailer goes alone before the next message is lexed.
+    fn after_copy(&mut self, line: u64) -> Result<(), FileError> {
+        if let Err(error) = self.tx.batch_execute(self.guard.trailer()) {
+            let fate = self.guard.after_error(self.tx, &error);
+            return Err(match fate {
+                Some(fate) => FileError::Ended {
+                    lines: (line, self.cursor_line.saturating_sub(1).max(line)),
+                    fate,
+                },
+                None => FileError::Sql {
+                    line: Some(line),
+                    error,
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_position_maps_to_the_file_line_past_the_prelude_and_multibyte_text() {
+        let mut m = Message::new("SET LOCAL x TO 'é'; ");
+        // The file from its line 7: two statements, the second on line 9.
+        let at = m.text.len();
+        m.slices.push((at, 7));
+        m.text
+            .extend_from_slice("SELECT 'ü';\n\nSELECT nosuch;\n".as_bytes());
+        let chars_before = std::str::from_utf8(&m.text[..m.text.len() - "nosuch;\n".len()])
+            .unwrap()
+            .chars()
+            .count();
+        let end = m.text.len();
+        assert_eq!(m.file_bytes(), "SELECT 'ü';\n\nSELECT nosuch;\n".len());
+        assert_eq!(m.line_at(chars_before + 1, end), Some(9));
+        m.text.extend_from_slice(b"\n;SELECT trailer");
+        assert_eq!(
+            m.line_at(m.text.len() - 2, end),
+            None,
+            "a position in the trailer is no file line"
+        );
+        assert_eq!(
+            m.line_at(1, end),
+            None,
+            "a position in the prelude is no file line"
+        );
+    }
+}

@@ -1,0 +1,581 @@
+//! Gates and probes: read-only questions asked of the target.
+//!
+//! Invariant: gate and probe SQL runs (1) only after passing the parser rules, (2) as
+//! one statement through the extended protocol, (3) inside a savepoint under
+//! `transaction_read_only = on` that is always rolled back, (4) under the bundle's
+//! pinned settings (`BundlePins::prelude`), and (5) as a role without powers outside
+//! the database ([`resolve_role`]: no superuser, no server programs or files, no
+//! dblink); any gate that got a transaction id assigned — i.e. wrote something — is
+//! BLOCKED.
+//!
+//! Gates also (6) run only when PostgreSQL itself will execute them in *parallel mode*.
+//! READ ONLY alone is not a boundary on PostgreSQL 15: a plpgsql function can
+//! `RESET transaction_read_only` inside an EXCEPTION block and then write. A sequence
+//! advance (`nextval`) survives any rollback, and on a sequence with cached values it
+//! assigns no transaction id, so (3) cannot catch it. In parallel mode the server
+//! refuses every SET/RESET (so also `RESET ROLE`), subtransaction, `nextval` and
+//! transaction id. With `force_parallel_mode` (PostgreSQL 16+: `debug_parallel_query`)
+//! on, the planner puts a Gather node in every plan that may run in parallel mode, and
+//! only in those; a gate whose plan has none (it calls a PARALLEL UNSAFE function, or
+//! something parallel-restricted at the top) is BLOCKED before it runs.
+//!
+//! Probes get (6) too, through a wrapper: they legitimately call parallel-unsafe
+//! functions such as `query_to_xml`, so their SQL becomes the body of a `PARALLEL SAFE
+//! SECURITY DEFINER` SQL function owned by the gate role, created in `pg_temp` within
+//! the savepoint, and airlock proves the call to it runs under a Gather. The body —
+//! its planning included — then runs in parallel mode: no SET/RESET (so no climbing
+//! back to airlock's role, no leaving read-only mode), no subtransaction, no
+//! `nextval`/`setval`, no transaction id. PostgreSQL also refuses `SET ROLE`,
+//! `RESET ROLE` and `SET SESSION AUTHORIZATION` inside a security definer function.
+//!
+//! Both (7) run with `row_security = off`: a table whose policies would apply to the
+//! gate role is an error (BLOCKED, the probe fails), so no policy — owner code — is
+//! ever evaluated for a gate or probe; and (8) must leave no session-level advisory
+//! lock behind: one this backend holds after the savepoint is gone (taken by owner
+//! code the planner ran, e.g. an IMMUTABLE function folded in a view) makes the gate
+//! BLOCKED (the probe fails) and is released before airlock goes on
+//! ([`super::leftovers`]). What is left — owner code in views the gate role reads —
+//! runs as the gate role, which holds only the grants [`super::gate_grants`] derives.
+
+use super::session::BundlePins;
+use super::{leftovers, pg_message, sql_err, DbError};
+use airlock_sql::{self, SqlRole};
+use postgres::types::Type;
+use postgres::Transaction;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GateResult {
+    pub name: String,
+    pub file: String,
+    pub ready: bool,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GateReport {
+    /// READY only if every gate said `ready = true`.
+    pub verdict: String,
+    pub gates: Vec<GateResult>,
+}
+
+impl GateReport {
+    pub fn ready(&self) -> bool {
+        self.verdict == "READY"
+    }
+    pub fn from_results(gates: Vec<GateResult>) -> GateReport {
+        let ready = gates.iter().all(|g| g.ready);
+        GateReport {
+            verdict: if ready { "READY" } else { "BLOCKED" }.into(),
+            gates,
+        }
+    }
+    pub fn blocked_summary(&self) -> String {
+        self.gates
+            .iter()
+            .filter(|g| !g.ready)
+            .map(|g| {
+                let reason =
+                    airlock_base::text::bound(&g.reason, airlock_base::text::MAX_LINE_BYTES);
+                format!("{}: {reason}", g.name)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn xid_assigned(tx: &mut Transaction<'_>) -> Result<bool, DbError> {
+    let row = tx
+        .query_one("SELECT pg_current_xact_id_if_assigned() IS NOT NULL", &[])
+        .map_err(|e| sql_err("checking for writes", &e))?;
+    Ok(row.get(0))
+}
+
+/// Where and as whom bundle queries (gates and probes) run: the bundle's settings,
+/// and the role without outside powers they run as (None: airlock's own role, which
+/// was checked to have none).
+#[derive(Clone, Debug)]
+pub struct Harness {
+    pub pins: BundlePins,
+    pub role: Option<String>,
+}
+
+impl Harness {
+    fn role_sql(&self) -> String {
+        match &self.role {
+            Some(r) => format!("SET LOCAL ROLE {}; ", super::quote_ident(r)),
+            None => String::new(),
+        }
+    }
+}
+
+/// Run `f` in a read-only savepoint that is always rolled back, under the bundle's
+/// settings, the gate role, no policies and parallel mode (one message). Returns f's result
+/// and what outlived the savepoint (a write, a session advisory lock — released).
+fn in_gate_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    f: impl FnOnce(&mut Transaction<'_>) -> T,
+) -> Result<(T, Effects), DbError> {
+    let had_xid = xid_assigned(tx)?;
+    let locks_before = leftovers::advisory_locks(tx)?;
+    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
+    // The prelude first: it may set session_replication_role, which only airlock's
+    // own (superuser) role may do; then the gate role; then read-only, no policies and
+    // parallel mode.
+    sp.batch_execute(&format!(
+        "{}{}SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
+        harness.pins.prelude(),
+        harness.role_sql()
+    ))
+    .map_err(|e| gate_setup_error(harness, &e))?;
+    let out = f(&mut sp);
+    // A failed statement leaves the savepoint aborted; the check must run after the
+    // rollback, in the enclosing transaction. A write inside the savepoint assigned an
+    // xid to the top-level transaction too, and rolling back does not unassign it.
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
+    let wrote = !had_xid && xid_assigned(tx)?;
+    let left = leftovers::release_new_advisory_locks(tx, &locks_before)?;
+    Ok((out, Effects { wrote, left }))
+}
+
+/// What a gate or probe did that outlived its rolled-back savepoint.
+struct Effects {
+    /// A transaction id was assigned: it wrote (rolled back).
+    wrote: bool,
+    /// Session-level advisory locks it took (released since).
+    left: Vec<String>,
+}
+
+impl Effects {
+    /// Why the gate or probe is refused, if it is.
+    fn refusal(&self, what: &str) -> Option<String> {
+        if self.wrote {
+            return Some(format!(
+                "the {what} wrote to the database (it was rolled back); {what}s must be read-only"
+            ));
+        }
+        if !self.left.is_empty() {
+            return Some(format!(
+                "the {what} took session-level advisory lock(s) that would outlive it ({}); they were released. Something it reads (a view, a function) takes locks: {what}s must leave nothing behind",
+                self.left.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// No row-level security policy runs for a gate or probe: a table whose policies
+/// would apply to the gate role is an error instead (it names the table).
+const NO_POLICIES: &str = "SET LOCAL row_security = off;";
+
+fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
+    match &harness.role {
+        Some(r) if super::sqlstate(e) == Some("42501") => DbError::GateRole {
+            message: format!(
+                "cannot run gates and probes as role {r:?}: {}",
+                pg_message(e)
+            ),
+            setup: true,
+        },
+        _ => sql_err("preparing the gate/probe session", e),
+    }
+}
+
+/// Settings that make the planner run every parallel-safe query in parallel mode; local
+/// to the (always rolled back) savepoint. The GUC was renamed in PostgreSQL 16.
+const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true)";
+
+/// Why a gate or probe statement failed; a missing privilege says where the list of
+/// the gate role's grants is.
+fn query_error(e: &postgres::Error) -> String {
+    let mut m = format!("SQL error: {}", pg_message(e));
+    if super::sqlstate(e) == Some("42501") {
+        m.push_str(
+            " (the gate role lacks a grant: `airlock plan BUNDLE` lists the ones this bundle's gates and probes need)",
+        );
+    }
+    m
+}
+
+/// Whether a plan node (from `EXPLAIN (FORMAT JSON)`) is, or contains, a Gather.
+fn has_gather(node: &serde_json::Value) -> bool {
+    let own = node["Node Type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Gather"));
+    own || node["Plans"]
+        .as_array()
+        .is_some_and(|plans| plans.iter().any(has_gather))
+}
+
+/// Prove, without running it, that PostgreSQL will execute this gate in parallel mode
+/// (see the module docs); otherwise the reason it is BLOCKED.
+fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
+    let row = tx
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .map_err(|e| query_error(&e))?;
+    let plan: serde_json::Value = row
+        .try_get(0)
+        .map_err(|e| format!("could not read the gate's plan: {e}"))?;
+    if has_gather(&plan[0]["Plan"]) {
+        return Ok(());
+    }
+    Err(
+        "refused before running: PostgreSQL would not run this gate in parallel mode, so \
+         airlock cannot prove it is read-only (it calls a PARALLEL UNSAFE function such as \
+         nextval() or a plpgsql function not declared PARALLEL SAFE, or a parallel-restricted \
+         one such as random() or pg_stat_activity at the top, or it locks rows). Declare the \
+         functions it reads through PARALLEL SAFE, or ask the question without them"
+            .into(),
+    )
+}
+
+/// Evaluate one gate's rows.
+fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), String> {
+    let rows = tx.query(sql, &[]).map_err(|e| query_error(&e))?;
+    if rows.is_empty() {
+        return Err("returned no row (a gate must return exactly one)".into());
+    }
+    if rows.len() > 1 {
+        return Err(format!(
+            "returned {} rows (a gate must return exactly one)",
+            rows.len()
+        ));
+    }
+    let row = &rows[0];
+    let cols = row.columns();
+    let ready_idx = cols
+        .iter()
+        .position(|c| c.name() == "ready")
+        .ok_or("has no column named \"ready\"")?;
+    if *cols[ready_idx].type_() != Type::BOOL {
+        return Err(format!(
+            "column \"ready\" is {}, not boolean",
+            cols[ready_idx].type_()
+        ));
+    }
+    let reason = match cols.iter().position(|c| c.name() == "reason") {
+        Some(i) => row
+            .try_get::<_, Option<String>>(i)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    match row.get::<_, Option<bool>>(ready_idx) {
+        Some(true) => Ok((
+            true,
+            if reason.is_empty() {
+                "ready".into()
+            } else {
+                reason
+            },
+        )),
+        Some(false) => Ok((
+            false,
+            if reason.is_empty() {
+                "ready = false".into()
+            } else {
+                reason
+            },
+        )),
+        None => Err(format!(
+            "ready is NULL{}",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            }
+        )),
+    }
+}
+
+/// Run the named gates inside `tx` (which the caller always rolls back or which
+/// continues an apply). Each gate gets its own rolled-back read-only savepoint.
+pub fn run_gates(
+    tx: &mut Transaction<'_>,
+    gates: &[(String, String, String)], // (name, file, sql)
+    harness: &Harness,
+) -> Result<GateReport, DbError> {
+    let mut results = vec![];
+    for (name, file, sql) in gates {
+        if let Some(p) = airlock_sql::check(file, sql, SqlRole::Gate)
+            .into_iter()
+            .next()
+        {
+            results.push(GateResult {
+                name: name.clone(),
+                file: file.clone(),
+                ready: false,
+                reason: format!("refused before running: {p}"),
+            });
+            continue;
+        }
+        let (judged, effects) = in_gate_savepoint(tx, harness, |sp| {
+            prove_parallel_mode(sp, sql)?;
+            judge_gate(sp, sql)
+        })?;
+        let (ready, reason) = match (judged, effects.refusal("gate")) {
+            (_, Some(refused)) => (false, refused),
+            (Ok((r, reason)), None) => (r, reason),
+            (Err(e), None) => (false, e),
+        };
+        results.push(GateResult {
+            name: name.clone(),
+            file: file.clone(),
+            ready,
+            reason,
+        });
+    }
+    Ok(GateReport::from_results(results))
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ProbeDiff {
+    pub key: String,
+    pub expected: String,
+    /// None when the probe returned no row for the key.
+    pub actual: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ProbeReport {
+    pub file: String,
+    pub matches: bool,
+    pub values: BTreeMap<String, String>,
+    pub expected: BTreeMap<String, String>,
+    pub mismatches: Vec<ProbeDiff>,
+}
+
+impl ProbeReport {
+    pub fn describe(&self) -> String {
+        self.mismatches
+            .iter()
+            .map(|d| {
+                let b = |t: &str| {
+                    airlock_base::text::bound(t, airlock_base::text::MAX_LINE_BYTES).into_owned()
+                };
+                format!(
+                    "{}: expected {}, got {}",
+                    b(&d.key),
+                    b(&d.expected),
+                    b(d.actual.as_deref().unwrap_or("(no row)"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Read a probe's rows through a `SECURITY DEFINER` wrapper owned by the gate role,
+/// created in `pg_temp` inside the savepoint (and gone with it). Inside a security
+/// definer function PostgreSQL refuses `SET ROLE`, `RESET ROLE` and
+/// `SET SESSION AUTHORIZATION`, so nothing the probe calls can climb back to
+/// airlock's own (superuser) role; plain `SET LOCAL ROLE` alone would not hold.
+fn read_probe(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    sql: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let tag = dollar_tag(sql);
+    let body = sql.trim_end().trim_end_matches(';');
+    tx.batch_execute(&format!(
+        "{}{}CREATE FUNCTION pg_temp.airlock_probe() RETURNS TABLE (key pg_catalog.text, value pg_catalog.text) \
+         LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
+         SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
+        harness.pins.prelude(),
+        harness.role_sql()
+    ))
+    .map_err(|e| match (&harness.role, super::sqlstate(&e)) {
+        (Some(r), Some("42501")) => format!(
+            "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
+            pg_message(&e)
+        ),
+        _ => format!(
+            "SQL error: {} (a probe must return (key text, value text) rows)",
+            pg_message(&e)
+        ),
+    })?;
+    // The body runs (and is planned) inside the function: prove the call to it runs in
+    // parallel mode, as a gate's plan must.
+    prove_parallel_mode(tx, PROBE_CALL).map_err(|_| {
+        "refused before running: PostgreSQL would not run the probe in parallel mode, so airlock cannot prove it is read-only".to_string()
+    })?;
+    let rows = tx.query(PROBE_CALL, &[]).map_err(|e| query_error(&e))?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let k: Option<String> = r.get(0);
+        let v: Option<String> = r.get(1);
+        let k = k.ok_or("a probe row has a NULL key")?;
+        if out
+            .insert(k.clone(), v.unwrap_or_else(|| "NULL".into()))
+            .is_some()
+        {
+            return Err(format!("the probe returned key {k:?} twice"));
+        }
+    }
+    Ok(out)
+}
+
+/// How a probe is read: through its wrapper (see [`read_probe`]).
+const PROBE_CALL: &str = "SELECT key, value FROM pg_temp.airlock_probe()";
+
+/// A dollar-quote tag that does not occur in `sql`.
+fn dollar_tag(sql: &str) -> String {
+    (0u64..)
+        .map(|n| format!("$airlock_probe_{n}$"))
+        .find(|t| !sql.contains(t.as_str()))
+        .expect("some tag is free")
+}
+
+/// Run a probe in a rolled-back read-only savepoint and compare with `expect`.
+pub fn run_probe(
+    tx: &mut Transaction<'_>,
+    file: &str,
+    sql: &str,
+    expect: &BTreeMap<String, String>,
+    harness: &Harness,
+) -> Result<ProbeReport, DbError> {
+    if let Some(p) = airlock_sql::check(file, sql, SqlRole::Probe)
+        .into_iter()
+        .next()
+    {
+        return Err(DbError::State(format!("probe refused before running: {p}")));
+    }
+    let locks_before = leftovers::advisory_locks(tx)?;
+    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
+    let values = read_probe(&mut sp, harness, sql);
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the probe's savepoint", &e))?;
+    let effects = Effects {
+        // Creating the wrapper assigns a transaction id; parallel mode refuses one to
+        // the probe itself.
+        wrote: false,
+        left: leftovers::release_new_advisory_locks(tx, &locks_before)?,
+    };
+    if let Some(refused) = effects.refusal("probe") {
+        return Err(DbError::State(format!("probe {file}: {refused}")));
+    }
+    let values = values.map_err(|e| DbError::State(format!("probe {file}: {e}")))?;
+    let mismatches: Vec<ProbeDiff> = expect
+        .iter()
+        .filter(|(k, v)| values.get(*k) != Some(v))
+        .map(|(k, v)| ProbeDiff {
+            key: k.clone(),
+            expected: v.clone(),
+            actual: values.get(k).cloned(),
+        })
+        .collect();
+    Ok(ProbeReport {
+        file: file.into(),
+        matches: mismatches.is_empty(),
+        values,
+        expected: expect.clone(),
+        mismatches,
+    })
+}
+
+/// The role gates and probes run as when `--gate-role` is not given.
+pub const DEFAULT_GATE_ROLE: &str = "airlock_gate";
+
+/// Powers that reach outside the database, for each of the candidate gate role ($1)
+/// and airlock's own role: one row each, `which` = 'gate' | 'self'.
+const ROLE_POWERS: &str = r#"
+WITH x AS (
+  SELECT 'gate' AS which, r.oid, r.rolname::pg_catalog.text AS name, r.rolsuper, r.rolcreaterole
+    FROM pg_catalog.pg_roles r WHERE r.rolname = $1
+  UNION ALL
+  SELECT 'self', r.oid, r.rolname::pg_catalog.text, r.rolsuper, r.rolcreaterole
+    FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER)
+SELECT x.which, x.name,
+  pg_catalog.array_remove(ARRAY[
+    CASE WHEN x.rolsuper THEN 'is a superuser' END,
+    CASE WHEN x.rolcreaterole THEN 'has CREATEROLE (it could grant itself more)' END,
+    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> x.oid
+                       AND pg_catalog.pg_has_role(x.oid, s.oid, 'MEMBER')) THEN 'is a member of a superuser role' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END,
+    CASE WHEN pg_catalog.pg_has_role(x.oid, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END
+  ], NULL) OPERATOR(pg_catalog.||) ARRAY(
+    SELECT 'may execute ' || p.oid::pg_catalog.regprocedure::pg_catalog.text
+      FROM pg_catalog.pg_proc p
+     WHERE p.proname IN ('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_stat_file',
+                         'pg_ls_dir', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink', 'pg_file_sync',
+                         'pg_logdir_ls', 'dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u',
+                         'dblink_open', 'dblink_send_query')
+       AND (p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+            OR EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
+                          AND e.extname IN ('dblink', 'adminpack', 'postgres_fdw')))
+       AND pg_catalog.has_function_privilege(x.oid, p.oid, 'EXECUTE')
+     ORDER BY 1),
+  pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')
+FROM x"#;
+
+/// Decide which role gates and probes run as: `--gate-role`, else `airlock_gate` when
+/// it exists, else airlock's own role when it has no power outside the database.
+/// Any role with such powers (superuser, server programs or files, dblink…) is refused.
+pub fn resolve_role(
+    client: &mut impl postgres::GenericClient,
+    requested: Option<&str>,
+) -> Result<Option<String>, DbError> {
+    let wanted = requested.unwrap_or(DEFAULT_GATE_ROLE);
+    let rows = client
+        .query(ROLE_POWERS, &[&wanted])
+        .map_err(|e| sql_err("checking the gate role", &e))?;
+    let find = |which: &str| {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == which)
+            .map(|r| {
+                (
+                    r.get::<_, String>(1),
+                    r.get::<_, Vec<String>>(2),
+                    r.get::<_, bool>(3),
+                )
+            })
+    };
+    match find("gate") {
+        Some((name, powers, member)) => {
+            if !powers.is_empty() {
+                return Err(DbError::GateRole {
+                    message: format!(
+                        "gate role {name:?} {}: gates and probes must not be able to act outside the database",
+                        powers.join(", ")
+                    ),
+                    setup: false,
+                });
+            }
+            if !member {
+                return Err(DbError::GateRole {
+                    message: format!(
+                        "the role airlock connects as may not SET ROLE to gate role {name:?} (GRANT {} TO the connecting role)",
+                        super::quote_ident(&name)
+                    ),
+                    setup: false,
+                });
+            }
+            Ok(Some(name))
+        }
+        None if requested.is_some() => Err(DbError::GateRole {
+            message: format!("--gate-role {wanted:?}: no such role"),
+            setup: true,
+        }),
+        None => match find("self") {
+            Some((_, powers, _)) if powers.is_empty() => Ok(None),
+            Some((me, powers, _)) => Err(DbError::GateRole {
+                message: format!(
+                    "airlock connects as {me:?}, which {}; gates and probes must not run with powers outside the database, and there is no role {DEFAULT_GATE_ROLE:?} to run them as",
+                    powers.join(", ")
+                ),
+                setup: true,
+            }),
+            None => Err(DbError::GateRole {
+                message: "cannot find the role airlock connects as in pg_roles".into(),
+                setup: false,
+            }),
+        },
+    }
+}

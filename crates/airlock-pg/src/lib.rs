@@ -1,0 +1,299 @@
+//! Everything that talks to PostgreSQL: connect, guard, gate, probe, fingerprint,
+//! ledger, execute, rehearse, and the private throwaway cluster of `airlock demo`.
+//! Bundles reach this crate only as [`airlock_bundle::verified::VerifiedBundle`].
+
+pub mod apply;
+pub mod bundle_role;
+pub mod cluster;
+pub mod cluster_state;
+pub mod conn;
+pub mod described;
+pub mod drift;
+pub mod exec;
+pub mod fingerprint;
+pub mod gate;
+pub mod gate_grants;
+pub mod inherited;
+pub mod ledger;
+pub mod leftovers;
+pub mod notices;
+pub mod owner_code;
+pub mod plan;
+pub mod rehearse;
+pub mod remembered;
+pub mod session;
+pub mod stamps;
+pub mod wait;
+
+use airlock_base::exit::Exit;
+use std::collections::BTreeMap;
+
+/// The server's message (with detail and hint), not the driver's wrapper text.
+pub fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            // A message is bounded (a RAISE can carry megabytes); the SQLSTATE stays.
+            let b = |t: &str| {
+                airlock_base::text::bound(t, airlock_base::text::MAX_LINE_BYTES).into_owned()
+            };
+            let mut s = format!("{} (SQLSTATE {})", b(d.message()), d.code().code());
+            if let Some(detail) = d.detail() {
+                s.push_str(&format!("; detail: {}", b(detail)));
+            }
+            if let Some(hint) = d.hint() {
+                s.push_str(&format!("; hint: {}", b(hint)));
+            }
+            if let Some(w) = d.where_() {
+                s.push_str(&format!("; where: {}", b(w).replace('\n', " / ")));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(x) = src {
+                s.push_str(&format!(": {x}"));
+                src = x.source();
+            }
+            s
+        }
+    }
+}
+
+pub fn sql_err(context: &str, e: &postgres::Error) -> DbError {
+    DbError::Sql {
+        context: context.into(),
+        message: pg_message(e),
+    }
+}
+
+pub fn sqlstate(e: &postgres::Error) -> Option<&str> {
+    e.code().map(|c| c.code())
+}
+
+/// Quote an SQL identifier ("a""b").
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Parse `--param K=V` and check each against the manifest's declarations. Required
+/// params are checked by the caller (only runs that include gated tiers need them).
+pub fn parse_params(
+    given: &[String],
+    decl: &BTreeMap<String, airlock_bundle::spec::ParamSpec>,
+) -> Result<BTreeMap<String, String>, DbError> {
+    let mut out = BTreeMap::new();
+    for g in given {
+        let Some((k, v)) = g.split_once('=') else {
+            return Err(DbError::Usage(format!("--param {g:?} must be NAME=VALUE")));
+        };
+        let Some(spec) = decl.get(k) else {
+            let known: Vec<&str> = decl.keys().map(String::as_str).collect();
+            return Err(DbError::Usage(format!(
+                "--param {k}: the bundle declares no such parameter (declared: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        if let Some(p) = &spec.pattern {
+            let re = regex::Regex::new(p)
+                .map_err(|e| DbError::Usage(format!("params.{k}.pattern: {e}")))?;
+            if !re.is_match(v) {
+                return Err(DbError::Usage(format!(
+                    "--param {k}={v:?} does not match the pattern {p} ({k}: {})",
+                    spec.description
+                )));
+            }
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(DbError::Usage(format!("--param {k} given twice")));
+        }
+    }
+    Ok(out)
+}
+
+pub fn require_params(
+    given: &BTreeMap<String, String>,
+    decl: &BTreeMap<String, airlock_bundle::spec::ParamSpec>,
+) -> Result<(), DbError> {
+    for (k, spec) in decl {
+        if spec.required && !given.contains_key(k) {
+            return Err(DbError::Usage(format!(
+                "missing required --param {k}=VALUE ({}{})",
+                spec.description,
+                spec.pattern
+                    .as_ref()
+                    .map(|p| format!("; pattern {p}"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What to do about a failed connection, by what the server (or the socket) said.
+fn connect_hint(message: &str) -> String {
+    if message.contains("SQLSTATE 3D000") {
+        "the server runs, but has no database by that name: check the name (--db NAME, AIRLOCK_DB, PGDATABASE; `psql -l` lists them) or create it".into()
+    } else if message.contains("SQLSTATE 28P01") || message.contains("SQLSTATE 28000") {
+        "the server runs, but refused this role: check the user (--db \"user=…\", PGUSER), its password (PGPASSWORD, ~/.pgpass) and pg_hba.conf".into()
+    } else if message.contains("SQLSTATE 53300") || message.contains("SQLSTATE 57P03") {
+        "the server runs, but takes no connection now (too many clients, or starting up / shutting down): try again shortly".into()
+    } else if message.contains("SQLSTATE") {
+        "the server answered with the error above: fix what it names, or check --db / AIRLOCK_DB"
+            .into()
+    } else {
+        "no server answered there: check --db / AIRLOCK_DB / PGHOST / PGPORT, and that the server runs (e.g. pg_ctlcluster 15 main start)".into()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to PostgreSQL ({target}): {message}")]
+    Connect { target: String, message: String },
+    #[error("{context}: {message}")]
+    Sql { context: String, message: String },
+    #[error("name guard: connected to database {actual:?}, but the bundle is for {expected:?}")]
+    NameGuard { expected: String, actual: String },
+    #[error("{0}")]
+    State(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("gate BLOCKED: {0}")]
+    Blocked(String),
+    #[error("{0}")]
+    Usage(String),
+    /// A session setting inherited from the database or role that airlock cannot pin.
+    #[error("{0}")]
+    Session(String),
+    /// `airlock.ledger` (or its schema, trigger, function) is not exactly what airlock
+    /// creates, so it cannot be trusted to record or refuse anything.
+    #[error("the airlock ledger in this database is not airlock's own, so it cannot be trusted: {}", problems.join("; "))]
+    LedgerUntrusted { problems: Vec<String> },
+    /// The ledger's hash chain is broken or a row is malformed.
+    #[error("the airlock ledger is damaged at seq {seq}: {reason}")]
+    LedgerBroken { seq: i64, reason: String },
+    /// The ledger no longer holds the head this host saw last (a deleted tail, a
+    /// replaced or restored ledger).
+    #[error("the airlock ledger of {database:?} lost history this host saw: {what}")]
+    LedgerRewound {
+        database: String,
+        what: String,
+        memory: std::path::PathBuf,
+    },
+    /// The deploy lock is held by another session.
+    #[error("the deploy lock on this database is held by another session (waited {waited}): {}", if holders.is_empty() { "the holder has gone since".to_string() } else { holders.join("; ") })]
+    LockBusy {
+        waited: String,
+        holders: Vec<String>,
+    },
+    /// No role without outside powers to run gates and probes under.
+    #[error("{message}")]
+    GateRole { message: String, setup: bool },
+    /// Bundle SQL cannot run as the role it is to run as: the role is missing, airlock's
+    /// login role cannot become it, or code owned by a non-superuser sits where a
+    /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
+    #[error("{message}")]
+    BundleRole { message: String, hint: String },
+    /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
+    /// TRANSACTION lint did not see), caught by the guard after that message
+    /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
+    #[error("{context}, lines {}-{}: bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE TRANSACTION that lint did not see), and airlock stopped there; {}", lines.0, lines.1, fate_text(fate))]
+    TransactionEnded {
+        context: String,
+        lines: (u64, u64),
+        fate: exec::Fate,
+    },
+    /// A bundle whose data streams during `apply` failed verification part-way
+    /// (DESIGN §6: the verification exit code); everything was rolled back.
+    #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
+    Unverified(Box<airlock_bundle::archive::VerifyError>),
+}
+
+/// What [`DbError::TransactionEnded`] says of the transaction's fate.
+fn fate_text(fate: &exec::Fate) -> String {
+    match fate {
+        exec::Fate::Committed => "the transaction was COMMITTED: everything this run did in it up to that point stays in the database (earlier tiers of the same transaction included), and the ledger records none of it".into(),
+        exec::Fate::RolledBack => "the transaction was rolled back, so nothing this run did in it stays; statements from those lines that ran after it ended ran on their own and may have".into(),
+        exec::Fate::Prepared => "the transaction is PREPARED (see pg_prepared_xacts): it keeps its locks and changes pending until someone runs COMMIT PREPARED or ROLLBACK PREPARED".into(),
+        exec::Fate::Unknown(why) => format!("what became of the transaction is unknown ({why})"),
+    }
+}
+
+impl DbError {
+    pub fn exit_code(&self) -> Exit {
+        match self {
+            DbError::Connect { .. } | DbError::Sql { .. } | DbError::TransactionEnded { .. } => {
+                Exit::Runtime
+            }
+            DbError::NameGuard { .. } | DbError::State(_) => Exit::State,
+            DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
+            DbError::Blocked(_) => Exit::Blocked,
+            DbError::Usage(_) => Exit::Usage,
+            DbError::Session(_)
+            | DbError::LedgerUntrusted { .. }
+            | DbError::LedgerBroken { .. }
+            | DbError::LedgerRewound { .. }
+            | DbError::GateRole { .. }
+            | DbError::BundleRole { .. } => Exit::State,
+            DbError::Unverified(e) => e.exit_code(),
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbError::Connect { .. } => "connect",
+            DbError::Sql { .. } => "sql",
+            DbError::NameGuard { .. } => "name-guard",
+            DbError::State(_) => "state-check",
+            DbError::Refused(_) => "refused",
+            DbError::Blocked(_) => "blocked",
+            DbError::Usage(_) => "usage",
+            DbError::Session(_) => "session",
+            DbError::LedgerUntrusted { .. } => "ledger-untrusted",
+            DbError::LedgerBroken { .. } => "ledger-broken",
+            DbError::LedgerRewound { .. } => "ledger-rewound",
+            DbError::LockBusy { .. } => "lock-busy",
+            DbError::GateRole { .. } => "gate-role",
+            DbError::BundleRole { .. } => "bundle-role",
+            DbError::Unverified(_) => "verification",
+            DbError::TransactionEnded { .. } => "transaction-ended",
+        }
+    }
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            DbError::Connect { message, .. } => Some(connect_hint(message)),
+            DbError::NameGuard { expected, .. } => Some(format!(
+                "connect to the database the bundle is for (--db \"dbname={expected}\"), or use the bundle made for this one"
+            )),
+            DbError::Session(_) => Some(
+                "remove the setting (ALTER DATABASE … RESET session_replication_role / ALTER ROLE … RESET …), or connect as a superuser".into(),
+            ),
+            DbError::LedgerUntrusted { .. } => Some(format!(
+                "inspect it as a superuser: psql -c '\\dn+ airlock' -c '\\d+ airlock.ledger' -c '\\df+ airlock.*'; the ledger, its schema, trigger and function must be owned by a superuser or by the role airlock connects as, with no other triggers, rules, policies, defaults, indexes or write grants. {}",
+                "Remove what does not belong (or restore the ledger from a backup) before deploying"
+            )),
+            DbError::LedgerBroken { .. } => Some(
+                "someone edited the ledger outside airlock; compare it with the receipts (airlock audit) and a backup before deploying".into(),
+            ),
+            DbError::LedgerRewound { memory, .. } => Some(format!(
+                "find out who removed ledger rows (compare with receipts and backups). If the database was deliberately restored or rebuilt, make this host forget what it saw: airlock status --forget-head (memory file: {})",
+                memory.display()
+            )),
+            DbError::LockBusy { .. } => Some(
+                "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
+            ),
+            DbError::GateRole { setup: true, .. } => Some(
+                "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
+            ),
+            DbError::BundleRole { hint, .. } => Some(hint.clone()),
+            DbError::Unverified(e) => e.hint(),
+            DbError::TransactionEnded { .. } => Some(
+                "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),
+            ),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,750 @@
+//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`.
+//!
+//! Invariant: the target itself is only read (its size before the clone, its
+//! fingerprint at the end); every change happens on the clone, which is dropped
+//! whatever happens (success, failure, Ctrl-C; subscriptions a bundle made there are
+//! detached and dropped first). The name guard accepts the clone's name here and
+//! nowhere else. Nothing outside the clone may change: a bundle whose files reach
+//! beyond their database (roles, database settings, subscriptions…) is refused before
+//! anything is cloned, and the cluster's shared catalogs are read before the first step
+//! that runs bundle SQL and after the last — any difference fails the rehearsal, named
+//! with its undo (not undone: another session may have made it).
+//!
+//! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
+//! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
+//! transaction uses it) and locks new connections out until the copy is done, so the
+//! clone is the target's content at that instant, and the clone's entry fingerprint
+//! is also the target's. The target's exit fingerprint is compared with it (the
+//! target did not change from the clone to the end), while the clone's exit
+//! fingerprint, read at the same time on other connections, is compared with it too
+//! (rollback restored the baseline).
+
+use super::apply::{self, Options};
+use super::cluster_state::{ClusterChange, Watch};
+use super::conn::{self, ConnSpec};
+use super::fingerprint::{self, Fingerprint, Level};
+use super::{quote_ident, sql_err, sqlstate, DbError};
+use airlock_base::exit::Exit;
+use airlock_bundle::verified::VerifiedBundle;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Step {
+    pub step: String,
+    /// PASS, FAIL, ASSUMED (gate BLOCKED, continued with --assume-gates) or SKIPPED.
+    pub verdict: String,
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RehearseReport {
+    pub bundle_id: String,
+    pub target: String,
+    pub clone: String,
+    /// The strategy `CREATE DATABASE` used (`wal_log`, `file_copy`), once cloned.
+    pub clone_strategy: Option<String>,
+    /// WAL the server wrote while cloning (`pg_current_wal_lsn` difference; other
+    /// sessions' writes in that time count too).
+    pub clone_wal_bytes: Option<u64>,
+    pub ok: bool,
+    pub exit_code: Exit,
+    pub steps: Vec<Step>,
+    pub entry_fingerprint: Option<String>,
+    pub exit_fingerprint: Option<String>,
+    /// What changed in the cluster outside the clone during the rehearsal (roles,
+    /// settings, databases…), each with the statement that undoes it where one can.
+    /// The rehearsal does not undo them itself: another session may have made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_changes: Vec<ClusterChange>,
+    /// The statements that made the rehearsal refuse the bundle before cloning: they
+    /// change the cluster beyond the target database, which a clone cannot isolate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<airlock_sql::Reach>,
+}
+
+/// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloneStrategy {
+    /// `file_copy` for databases of at least [`FILE_COPY_FROM`] bytes per 1,000
+    /// relation files, else `wal_log`.
+    Auto,
+    WalLog,
+    FileCopy,
+}
+
+/// `auto` picks `file_copy` when the target has at least this many bytes per 1,000
+/// relation files (and at least this many bytes): `wal_log` writes every block to the
+/// WAL, `file_copy` pays two checkpoints and a per-file cost (see README).
+pub const FILE_COPY_FROM: i64 = 512 << 20;
+
+impl CloneStrategy {
+    /// The strategy to use for a database of `bytes` in `files` relation files.
+    pub fn pick(self, bytes: i64, files: i64) -> &'static str {
+        match self {
+            CloneStrategy::WalLog => "wal_log",
+            CloneStrategy::FileCopy => "file_copy",
+            CloneStrategy::Auto => {
+                let per_thousand = bytes.saturating_mul(1000) / files.max(1000);
+                if per_thousand >= FILE_COPY_FROM {
+                    "file_copy"
+                } else {
+                    "wal_log"
+                }
+            }
+        }
+    }
+}
+
+pub struct RehearseOptions<'a> {
+    pub conn: &'a ConnSpec,
+    pub clone_strategy: CloneStrategy,
+    pub params: BTreeMap<String, String>,
+    pub assume_gates: bool,
+    pub statement_timeout: String,
+    pub gate_role: Option<String>,
+    /// Shown the apply and rollback steps on the clone as they run.
+    pub observer: Option<&'a dyn apply::Observer>,
+}
+
+struct Run {
+    steps: Vec<Step>,
+    exit: Exit,
+}
+
+impl Run {
+    /// Run a step that runs whatever happened before (cleanup, the final proofs): PASS
+    /// with `Ok(detail)`, FAIL with `Err((exit, detail))`; the first failure's exit
+    /// code stays the run's.
+    fn always(&mut self, name: &str, f: impl FnOnce() -> Result<String, (Exit, String)>) {
+        let t = Instant::now();
+        let (verdict, detail) = match f() {
+            Ok(detail) => ("PASS", detail),
+            Err((code, detail)) => {
+                if self.exit.is_success() {
+                    self.exit = code;
+                }
+                ("FAIL", detail)
+            }
+        };
+        self.steps.push(Step {
+            step: name.into(),
+            verdict: verdict.into(),
+            detail,
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
+    }
+
+    /// Run one step; after the first failure the remaining steps are SKIPPED.
+    fn step<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<(T, String), (Exit, String)>,
+    ) -> Option<T> {
+        if !self.exit.is_success() || conn::interrupted() {
+            if conn::interrupted() && self.exit.is_success() {
+                self.exit = Exit::Runtime;
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "FAIL".into(),
+                    detail: "interrupted (Ctrl-C)".into(),
+                    duration_ms: 0,
+                });
+            } else {
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "SKIPPED".into(),
+                    detail: "an earlier step failed".into(),
+                    duration_ms: 0,
+                });
+            }
+            return None;
+        }
+        let t = Instant::now();
+        let r = f();
+        let ms = t.elapsed().as_millis() as u64;
+        match r {
+            Ok((v, detail)) => {
+                let verdict = if detail.starts_with("ASSUMED") {
+                    "ASSUMED"
+                } else {
+                    "PASS"
+                };
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: verdict.into(),
+                    detail,
+                    duration_ms: ms,
+                });
+                Some(v)
+            }
+            Err((code, detail)) => {
+                self.exit = code;
+                self.steps.push(Step {
+                    step: name.into(),
+                    verdict: "FAIL".into(),
+                    detail,
+                    duration_ms: ms,
+                });
+                None
+            }
+        }
+    }
+}
+
+/// A syntax error on the target: lint parses with PostgreSQL 18's grammar (and names
+/// only a short list of newer syntax), while the target may be older. Say so.
+fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError {
+    match e {
+        DbError::Sql { context, message } if message.contains("syntax error") => {
+            let admits = min_server_version
+                .map(|v| {
+                    format!(
+                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                        v / 10000
+                    )
+                })
+                .unwrap_or_default();
+            DbError::Sql {
+                context,
+                message: format!(
+                    "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
+                ),
+            }
+        }
+        e => e,
+    }
+}
+
+fn fail(e: DbError) -> (Exit, String) {
+    (e.exit_code(), e.to_string())
+}
+
+fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    fingerprint::compute_consistent(&mut c, spec, Level::Data, 2)
+}
+
+/// What `auto` needs to know of the target: its size, its relation files and the
+/// server version (no STRATEGY before PostgreSQL 15). The connection closes before
+/// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
+fn size_of(spec: &ConnSpec, expected: &str) -> Result<(i64, i64, i64), DbError> {
+    let mut c = spec.connect()?;
+    let info = conn::name_guard(&mut c, expected)?;
+    let row = c
+        .query_one(
+            "SELECT pg_catalog.pg_database_size(pg_catalog.current_database()), \
+             (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c \
+              WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,i,t,m,S}'::pg_catalog.\"char\"[]))",
+            &[],
+        )
+        .map_err(|e| sql_err("target size", &e))?;
+    Ok((row.get(0), row.get(1), info.server_version_num))
+}
+
+/// What `CREATE DATABASE … TEMPLATE` does not copy, left out when the target is
+/// compared with the clone's entry fingerprint.
+const NOT_CLONED: &[&str] = &["subscription"];
+
+/// The rollback did not bring back the entry: a short summary for the table (the
+/// objects that differ, counted, the first few named).
+fn not_restored(now: &Fingerprint, entry: &Fingerprint) -> String {
+    let diff = fingerprint::diff(entry, now);
+    let shown: Vec<&str> = diff.iter().take(3).map(String::as_str).collect();
+    format!(
+        "rollback did not restore the baseline: {} != {}; {} object(s) differ{}{}",
+        now.short(),
+        entry.short(),
+        diff.len(),
+        if shown.is_empty() { "" } else { ": " },
+        shown.join(", ")
+    )
+}
+
+/// What the ledger on the clone says about this bundle before the rehearsal.
+struct Partial {
+    applied: Vec<String>,
+    /// The schema fingerprint before the first applied tier.
+    baseline: String,
+    baseline_seq: i64,
+}
+
+fn applied_on(spec: &ConnSpec, expected: &str, vb: &VerifiedBundle) -> Result<Partial, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let rows = super::ledger::read_chained(&mut tx)?;
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    let st = super::ledger::state_of(&rows, vb.id());
+    let (baseline, baseline_seq) = st
+        .first_apply
+        .map(|r| (r.fingerprint_before, r.seq))
+        .unwrap_or_default();
+    Ok(Partial {
+        applied: st.applied,
+        baseline,
+        baseline_seq,
+    })
+}
+
+pub fn clone_name(target: &str) -> String {
+    let suffix = format!("_rehearse_{}", std::process::id());
+    let mut base = target.to_string();
+    while base.len() + suffix.len() > 63 {
+        base.pop();
+    }
+    format!("{base}{suffix}")
+}
+
+pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport {
+    let m = vb.manifest();
+    let target = o.conn.dbname().to_string();
+    let clone = clone_name(&target);
+    let clone_spec = o.conn.with_dbname(&clone);
+    let admin = o.conn.with_dbname("postgres");
+    let mut run = Run {
+        steps: vec![],
+        exit: Exit::Success,
+    };
+    let expected_target = m.target.database.clone();
+
+    let mut reaches_beyond = Vec::new();
+    run.step("stays inside its database", || match vb.reaches_beyond() {
+        Ok(r) if r.is_empty() => Ok((
+            (),
+            "no statement reaches beyond the database (the cluster is compared too)".into(),
+        )),
+        Ok(r) => {
+            let why = refusal(&r);
+            reaches_beyond = r;
+            Err((Exit::State, why))
+        }
+        Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
+    });
+    // Bundle SQL on the clone runs as it would on the target, under the same rule:
+    // refused before anything is cloned.
+    let owner = run.step("bundle SQL role", || {
+        let (role, owner) =
+            super::bundle_role::check_target(o.conn, &expected_target, &m.target).map_err(fail)?;
+        Ok((owner, role.describe_guarded()))
+    });
+    let sized = run.step("target", || {
+        let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
+        let d = format!("{} MB in {files} relations", bytes >> 20);
+        Ok(((bytes, files, version), d))
+    });
+    let cloned = run.step("clone the target", || {
+        let (bytes, files, version) = sized.unwrap_or_default();
+        let strategy = o.clone_strategy.pick(bytes, files);
+        let mut c = admin.connect().map_err(fail)?;
+        let with = if version >= 150000 {
+            format!(" STRATEGY {strategy}")
+        } else {
+            String::new()
+        };
+        let owned_by = owner
+            .as_deref()
+            .map(|r| format!(" OWNER {}", quote_ident(r)))
+            .unwrap_or_default();
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}",
+            quote_ident(&clone),
+            quote_ident(&target)
+        );
+        let lsn = |c: &mut postgres::Client| -> Option<String> {
+            c.query_one("SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text", &[])
+                .ok()
+                .map(|r| r.get(0))
+        };
+        let before = lsn(&mut c);
+        match c.batch_execute(&sql) {
+            Ok(()) => {
+                let after = lsn(&mut c);
+                let wal = match (before, after) {
+                    (Some(b), Some(a)) => c
+                        .query_one(
+                            "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
+                            &[&a, &b],
+                        )
+                        .ok()
+                        .map(|r| r.get::<_, i64>(0).max(0) as u64),
+                    _ => None,
+                };
+                let strategy = if version >= 150000 { strategy } else { "file_copy" };
+                let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
+                Ok((
+                    (strategy, wal),
+                    format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
+                ))
+            }
+            Err(e) if sqlstate(&e) == Some("55006") => {
+                let who = c
+                    .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
+                    .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default();
+                Err((Exit::Runtime, format!(
+                    "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
+                )))
+            }
+            Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
+        }
+    });
+    let opts = |through: Option<String>, skip_gates: bool| Options {
+        conn: &clone_spec,
+        expected_db: clone.clone(),
+        params: o.params.clone(),
+        through,
+        lock_timeout: "10s".into(),
+        statement_timeout: o.statement_timeout.clone(),
+        allow_drift: false,
+        gate_role: o.gate_role.clone(),
+        skip_gates,
+        remember: false,
+        confirm: None,
+        observer: o.observer,
+    };
+    let mut entry_clone = None;
+    // The cluster is read around every step that runs bundle SQL.
+    let mut watch = Watch::new(
+        match cloned {
+            Some(_) => admin.connect(),
+            None => Err(DbError::State("nothing was cloned".into())),
+        },
+        &clone,
+    );
+    let mut exit_fp = None;
+    let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
+    let n = m.tier.len();
+    if cloned.is_some() {
+        entry_clone = run.step("entry fingerprint (clone = target)", || {
+            let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
+            let d = format!("{} (data level; the target's at the clone)", fp.short());
+            Ok((fp, d))
+        });
+        // A target where `apply --through` ran: the rehearsal applies what remains, and
+        // the rollback is held to what the bundle promises, the schema before its
+        // first tier (recorded in the ledger), not to the partly applied entry.
+        let partial = run.step("tiers already applied", || {
+            let p = applied_on(&clone_spec, &clone, vb).map_err(fail)?;
+            let d = if p.applied.is_empty() {
+                format!("none of {n}: the rehearsal applies every tier")
+            } else {
+                format!(
+                    "{} of {n} ({}); the rehearsal applies the {} remaining",
+                    p.applied.len(),
+                    p.applied.join(", "),
+                    n - p.applied.len()
+                )
+            };
+            Ok((p, d))
+        });
+        let partial = partial.filter(|p| !p.applied.is_empty());
+        let gate_ok = run.step("gate", || {
+            watch.around(|| {
+                let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
+                if r.ready() {
+                    Ok((false, "READY".into()))
+                } else if o.assume_gates {
+                    Ok((
+                        true,
+                        format!(
+                            "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                            r.blocked_summary()
+                        ),
+                    ))
+                } else {
+                    Err((
+                        Exit::Blocked,
+                        format!(
+                        "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
+                        r.blocked_summary()
+                    ),
+                    ))
+                }
+            })
+        });
+        let skip = gate_ok.unwrap_or(false);
+        let receipt = run.step("apply", || {
+            watch.around(|| {
+                let r = apply::apply(vb, &opts(None, skip))
+                    .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+                let d = format!(
+                    "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                    r.tiers.len(),
+                    n - r.remaining_tiers.len(),
+                    &r.fingerprint_before[..8],
+                    &r.fingerprint_after[..8]
+                );
+                Ok((r, d))
+            })
+        });
+        run.step("verify probe", || {
+            match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
+                Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
+                None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
+                None => Err((Exit::State, "the verify probe did not run".into())),
+            }
+        });
+        run.step("re-apply is refused", || {
+            watch.around(|| match apply::apply(vb, &opts(None, skip)) {
+                Err(DbError::Refused(r)) => {
+                    Ok(((), format!("refused: {}", airlock_base::text::clip(&r, 80))))
+                }
+                Err(e) => Err((
+                    e.exit_code(),
+                    format!("expected a ledger refusal, got: {e}"),
+                )),
+                Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+            })
+        });
+        run.step("rollback", || {
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                Ok((
+                    (),
+                    format!(
+                        "{}; fingerprint {} -> {}",
+                        r.outcome,
+                        &r.fingerprint_before[..8],
+                        &r.fingerprint_after[..8]
+                    ),
+                ))
+            })
+        });
+        // The target's fingerprint is read at the same time as the clone's exit
+        // fingerprint, on other connections.
+        let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
+            std::thread::scope(|s| {
+                let t = s.spawn(|| fp_of(o.conn, &expected_target));
+                let fp = clone_fp();
+                let target_fp = t.join().unwrap_or_else(|_| {
+                    Err(DbError::State("the target's fingerprint panicked".into()))
+                });
+                (fp, target_fp)
+            })
+        };
+        exit_fp = match &partial {
+            None => run.step("exit fingerprint == entry", || {
+                let (fp, target_fp) = with_target(&|| fp_of(&clone_spec, &clone));
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
+                let entry = entry_clone
+                    .as_ref()
+                    .ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
+                if fp.fingerprint == entry.fingerprint {
+                    let d = format!("{} == {}", fp.short(), entry.short());
+                    Ok((fp, d))
+                } else {
+                    Err((Exit::State, not_restored(&fp, entry)))
+                }
+            }),
+            Some(p) => run.step("exit schema == before the first tier", || {
+                let (fp, target_fp) = with_target(&|| {
+                    let mut c = clone_spec.connect()?;
+                    conn::name_guard(&mut c, &clone)?;
+                    fingerprint::compute_consistent(&mut c, &clone_spec, Level::Schema, 1)
+                });
+                exit_target = Some(target_fp);
+                let fp = fp.map_err(fail)?;
+                if fp.fingerprint == p.baseline {
+                    let d = format!(
+                        "{} == {} (schema before ledger seq {}, where tier {} was applied)",
+                        fp.short(),
+                        airlock_base::text::short(&p.baseline),
+                        p.baseline_seq,
+                        p.applied.first().map(String::as_str).unwrap_or("1")
+                    );
+                    Ok((fp, d))
+                } else {
+                    Err((
+                        Exit::State,
+                        format!(
+                            "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
+                            p.baseline_seq,
+                            fp.short(),
+                            airlock_base::text::short(&p.baseline)
+                        ),
+                    ))
+                }
+            }),
+        };
+        run.step("rollback again is a no-op", || {
+            watch.around(|| {
+                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
+                if r.outcome == "nothing-to-roll-back" {
+                    Ok(((), "nothing to roll back".into()))
+                } else {
+                    Err((
+                        Exit::State,
+                        format!("second rollback did something: {}", r.outcome),
+                    ))
+                }
+            })
+        });
+    }
+    // Always drop the clone, even after a failure or Ctrl-C.
+    if cloned.is_some() {
+        run.always("drop the clone", || {
+            match admin
+                .connect()
+                .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone))
+            {
+                Ok(0) => Ok(format!("DROP DATABASE {clone}")),
+                Ok(n) => Ok(format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)")),
+                Err(e) => Err((
+                    Exit::Runtime,
+                    format!("{e}; drop it by hand: DROP DATABASE {clone}"),
+                )),
+            }
+        });
+    }
+    if let Some(entry) = &entry_clone {
+        let target_fp = exit_target
+            .take()
+            .unwrap_or_else(|| fp_of(o.conn, &expected_target));
+        // A subscription belongs to its database in a shared catalog: the clone has
+        // none of the target's, and the rehearsal cannot change them.
+        let entry = &entry.without(NOT_CLONED);
+        run.always("target fingerprint unchanged", || {
+            match target_fp.map(|f| f.without(NOT_CLONED)) {
+                Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
+                    "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
+                    fp.short(),
+                    entry.short()
+                )),
+                Ok(fp) => Err((
+                    Exit::State,
+                    format!(
+                        "target changed during the rehearsal: {} != {}; {}",
+                        fp.short(),
+                        entry.short(),
+                        fingerprint::diff(entry, &fp).join(", ")
+                    ),
+                )),
+                Err(e) => Err((e.exit_code(), e.to_string())),
+            }
+        });
+    }
+    let mut cluster_changes = Vec::new();
+    if let Some(seen) = watch.finish() {
+        run.always("cluster unchanged", || match seen {
+            Ok(changes) if changes.is_empty() => Ok(
+                "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
+            ),
+            Ok(changes) => {
+                let detail = changed_outside(&changes);
+                cluster_changes = changes;
+                Err((Exit::State, detail))
+            }
+            Err(e) => Err((e.exit_code(), e.to_string())),
+        });
+    }
+    RehearseReport {
+        bundle_id: vb.id().into(),
+        target,
+        clone,
+        clone_strategy: cloned.map(|(s, _)| s.to_string()),
+        clone_wal_bytes: cloned.and_then(|(_, w)| w),
+        ok: run.exit.is_success(),
+        exit_code: run.exit,
+        steps: run.steps,
+        entry_fingerprint: entry_clone.map(|f| f.fingerprint),
+        exit_fingerprint: exit_fp.map(|f| f.fingerprint),
+        cluster_changes,
+        reaches_beyond,
+    }
+}
+
+/// Why a bundle that reaches beyond its database is not rehearsed.
+fn refusal(reaches: &[airlock_sql::Reach]) -> String {
+    let shown: Vec<String> = reaches.iter().map(ToString::to_string).collect();
+    format!(
+        "reaches beyond its database: {}; a clone isolates one database, while these change the whole cluster (the real target included), so nothing was cloned or run. Review these statements by hand; rehearse the rest in a bundle without them",
+        shown.join("; ")
+    )
+}
+
+/// The cluster changed while the rehearsal ran: what, and how to undo it.
+fn changed_outside(changes: &[ClusterChange]) -> String {
+    let shown: Vec<String> = changes
+        .iter()
+        .map(|c| match &c.undo {
+            Some(u) => format!("{} (undo: {u})", c.what),
+            None => c.what.clone(),
+        })
+        .collect();
+    format!(
+        "changed outside the clone during the rehearsal (by the bundle's SQL, or another session at the same time): {}. The clone is gone; these are not: check who made them, then undo them",
+        shown.join("; ")
+    )
+}
+
+/// Drop the clone whatever the bundle left in it: a subscription (its row is in a
+/// shared catalog and blocks DROP DATABASE) is disabled, detached from its slot and
+/// dropped first; a clone marked as a template or closed to connections is opened
+/// again. Returns how many subscriptions were dropped.
+fn drop_clone(
+    admin: &mut postgres::Client,
+    clone_spec: &ConnSpec,
+    clone: &str,
+) -> Result<i64, DbError> {
+    let q = quote_ident(clone);
+    let exists = admin
+        .query_opt(
+            "SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
+            &[&clone],
+        )
+        .map_err(|e| sql_err("looking up the clone", &e))?;
+    let Some(row) = exists else { return Ok(0) };
+    let oid: u32 = row.get(0);
+    // Best effort: when this fails (the bundle gave the clone away), DROP DATABASE
+    // says why it cannot drop it.
+    let _ = admin.batch_execute(&format!(
+        "ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
+    ));
+    let subs: i64 = admin
+        .query_one(
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription s WHERE s.subdbid OPERATOR(pg_catalog.=) $1",
+            &[&oid],
+        )
+        .map_err(|e| sql_err("looking for subscriptions in the clone", &e))?
+        .get(0);
+    if subs > 0 {
+        let mut c = clone_spec.connect()?;
+        conn::name_guard(&mut c, clone)?;
+        let names: Vec<String> = c
+            .query(
+                "SELECT s.subname::pg_catalog.text FROM pg_catalog.pg_subscription s \
+                 WHERE s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+                   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())",
+                &[],
+            )
+            .map_err(|e| sql_err("listing the clone's subscriptions", &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in names {
+            let s = quote_ident(&name);
+            for sql in [
+                format!("ALTER SUBSCRIPTION {s} DISABLE"),
+                format!("ALTER SUBSCRIPTION {s} SET (slot_name = NONE)"),
+                format!("DROP SUBSCRIPTION {s}"),
+            ] {
+                c.batch_execute(&sql)
+                    .map_err(|e| sql_err(&format!("{sql} in the clone"), &e))?;
+            }
+        }
+    }
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+        .map_err(|e| sql_err("DROP DATABASE", &e))?;
+    Ok(subs)
+}

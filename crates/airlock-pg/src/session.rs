@@ -1,0 +1,292 @@
+//! The hermetic session: what airlock pins in every session it opens, and the prelude
+//! that re-asserts the bundle's settings before every bundle file.
+//!
+//! The target database is hostile territory: any role other than airlock's own may
+//! own the database, create objects in `public`, or set `ALTER DATABASE/ROLE … SET`
+//! defaults. None of that may change what airlock's own statements mean, nor what a
+//! bundle file means. So:
+//! - airlock's own statements run with `search_path = pg_catalog, pg_temp` and fixed
+//!   meaning/rendering settings ([`AIRLOCK_PINS`]), passed in the startup packet, which
+//!   outranks every database and role default; [`REPIN`] restores them (one message)
+//!   after bundle SQL ran, because a file can change them;
+//! - every bundle file (tier, rollback, gate, probe) runs behind [`BundlePins::prelude`]:
+//!   the bundle's declared `search_path`, `standard_conforming_strings = on`,
+//!   `session_replication_role = origin` and the operator's timeouts, as `SET LOCAL`
+//!   in the same message as the file (no extra round trip), so one file cannot lift
+//!   them for the next.
+//!
+//! Invariant: no statement airlock composes itself runs under a search_path or setting
+//! that a database role other than airlock's chose.
+
+use super::{pg_message, DbError};
+use postgres::Client;
+
+/// Settings pinned for airlock's own statements: (name, value). Rendering settings
+/// (DateStyle, TimeZone, extra_float_digits…) make fingerprints and probe values
+/// identical whatever the database's defaults; the rest fix what SQL text means.
+pub const AIRLOCK_PINS: [(&str, &str); 14] = [
+    ("search_path", "pg_catalog, pg_temp"),
+    ("standard_conforming_strings", "on"),
+    ("backslash_quote", "safe_encoding"),
+    ("transform_null_equals", "off"),
+    ("array_nulls", "on"),
+    ("check_function_bodies", "on"),
+    ("row_security", "on"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("extra_float_digits", "1"),
+    ("bytea_output", "hex"),
+    ("xmloption", "content"),
+    ("default_transaction_read_only", "off"),
+];
+
+/// Set in the startup packet only: `role` (a database or role default `role = x`
+/// would run the whole session, airlock's own statements included, as `x`). Not in
+/// [`AIRLOCK_PINS`], which the prelude re-asserts for bundle SQL: bundle SQL may run
+/// under `SET LOCAL ROLE`.
+const STARTUP_ONLY: [(&str, &str); 1] = [("role", "none")];
+
+/// The `options` startup parameter carrying [`AIRLOCK_PINS`] (libpq syntax: spaces
+/// inside a value escaped with a backslash).
+pub fn startup_options() -> String {
+    AIRLOCK_PINS
+        .iter()
+        .chain(STARTUP_ONLY.iter())
+        .map(|(k, v)| format!("-c {k}={}", v.replace('\\', "\\\\").replace(' ', "\\ ")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Quote an SQL string literal ('it''s').
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn set_local(out: &mut String, name: &str, value: &str) {
+    out.push_str("SET LOCAL ");
+    out.push_str(name);
+    out.push_str(" TO ");
+    out.push_str(&quote_literal(value));
+    out.push_str("; ");
+}
+
+/// One message that puts airlock's own settings back after bundle SQL ran in the
+/// transaction (and drops any role a file switched to). Session-level `SET`, not
+/// `SET LOCAL`: committed with the transaction, so with `transaction = "per-tier"` a
+/// tier's own session-level `SET` cannot reach airlock's statements in the next one.
+pub fn repin_sql(statement_timeout: &str) -> String {
+    // search_path is a list: a quoted literal would be one schema named "pg_catalog, pg_temp".
+    let mut s = String::from(
+        "SET SESSION AUTHORIZATION DEFAULT; SET ROLE NONE; SET search_path TO pg_catalog, pg_temp; ",
+    );
+    for (k, v) in AIRLOCK_PINS {
+        if k != "search_path" {
+            s.push_str(&format!("SET {k} TO {}; ", quote_literal(v)));
+        }
+    }
+    s.push_str(&format!(
+        "SET statement_timeout TO {}; ",
+        quote_literal(statement_timeout)
+    ));
+    s
+}
+
+/// Run [`repin_sql`] inside the caller's transaction.
+pub fn repin(tx: &mut postgres::Transaction<'_>, statement_timeout: &str) -> Result<(), DbError> {
+    tx.batch_execute(&repin_sql(statement_timeout))
+        .map_err(|e| super::sql_err("restoring airlock's session settings", &e))
+}
+
+/// Render a search_path list from bundle.toml: `$user` keeps its special meaning,
+/// every other entry is a quoted identifier.
+pub fn render_search_path(path: &[String]) -> String {
+    path.iter()
+        .map(|p| super::quote_ident(p))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub use airlock_bundle::spec::default_search_path;
+
+/// What every bundle file runs under, re-asserted before each one.
+#[derive(Clone, Debug)]
+pub struct BundlePins {
+    pub search_path: Vec<String>,
+    pub statement_timeout: String,
+    pub lock_timeout: String,
+    /// Only a superuser may set `session_replication_role`; for anyone else it was
+    /// checked to be `origin` when the session opened, and no file can change it.
+    pub superuser: bool,
+}
+
+impl BundlePins {
+    /// `SET LOCAL …;` statements to send in the same message as a bundle file.
+    pub fn prelude(&self) -> String {
+        let mut s = String::with_capacity(512);
+        s.push_str("SET LOCAL search_path TO ");
+        s.push_str(&render_search_path(&self.search_path));
+        s.push_str("; ");
+        for (k, v) in AIRLOCK_PINS {
+            if k != "search_path" && k != "default_transaction_read_only" {
+                set_local(&mut s, k, v);
+            }
+        }
+        if self.superuser {
+            set_local(&mut s, "session_replication_role", "origin");
+        }
+        set_local(&mut s, "statement_timeout", &self.statement_timeout);
+        set_local(&mut s, "lock_timeout", &self.lock_timeout);
+        s
+    }
+}
+
+/// A PostgreSQL duration as `statement_timeout` takes it: a number with an optional
+/// unit. Checked here so a bad flag is a usage error before anything connects.
+pub fn check_duration(flag: &str, value: &str) -> Result<(), DbError> {
+    let v = value.trim();
+    let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
+    let unit = v[digits.len()..].trim();
+    let number_ok = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().filter(|&c| c == '.').count() <= 1;
+    let unit_ok = matches!(unit, "" | "us" | "ms" | "s" | "min" | "h" | "d");
+    if number_ok && unit_ok {
+        Ok(())
+    } else {
+        Err(DbError::Usage(format!(
+            "{flag} {value:?} is not a duration (examples: 30s, 5min, 500ms, 0 for none)"
+        )))
+    }
+}
+
+/// Facts about the session, read in one round trip right after connecting.
+#[derive(Clone, Debug)]
+pub struct SessionFacts {
+    pub database: String,
+    pub server_version_num: i64,
+    pub session_user: String,
+    pub superuser: bool,
+    pub system_identifier: String,
+    pub session_replication_role: String,
+    /// The database and role settings this session does not inherit (see
+    /// [`super::inherited`]), ", "-joined; empty when there were none.
+    pub overridden: String,
+}
+
+impl SessionFacts {
+    pub fn info(&self) -> super::conn::ServerInfo {
+        super::conn::ServerInfo {
+            database: self.database.clone(),
+            server_version_num: self.server_version_num,
+            session_user: self.session_user.clone(),
+        }
+    }
+}
+
+/// Read [`SessionFacts`], set the session's `statement_timeout` and override every
+/// database and role default ([`super::inherited`]), in one message (simple protocol:
+/// the facts query and the override block travel together, one round trip).
+/// `session_replication_role` other than `origin` (a database or role default that
+/// silently disables triggers and foreign keys) is reset when airlock may, refused
+/// otherwise.
+pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<SessionFacts, DbError> {
+    check_duration("--statement-timeout", statement_timeout)?;
+    let sql = format!(
+        "SELECT pg_catalog.current_database()::pg_catalog.text, \
+                pg_catalog.current_setting('server_version_num'), \
+                SESSION_USER::pg_catalog.text, \
+                coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false)::pg_catalog.text, \
+                (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s), \
+                pg_catalog.current_setting('session_replication_role'), \
+                pg_catalog.set_config('statement_timeout', {}, false), \
+                {}; {}",
+        quote_literal(statement_timeout),
+        super::inherited::OVERRIDDEN_NAMES,
+        super::inherited::OVERRIDE
+    );
+    let messages = client.simple_query(&sql).map_err(|e| {
+        if super::sqlstate(&e) == Some("22023") {
+            DbError::Usage(format!(
+                "--statement-timeout {statement_timeout:?}: {}",
+                pg_message(&e)
+            ))
+        } else {
+            super::sql_err("reading the session (name guard)", &e)
+        }
+    })?;
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| DbError::State("the session's facts query returned no row".into()))?;
+    let text = |i: usize| row.get(i).unwrap_or_default().to_string();
+    let facts = SessionFacts {
+        database: text(0),
+        server_version_num: text(1).parse().map_err(|_| {
+            DbError::State(format!("server_version_num {:?} is not a number", text(1)))
+        })?,
+        session_user: text(2),
+        superuser: text(3) == "true",
+        system_identifier: text(4),
+        session_replication_role: text(5),
+        overridden: text(7),
+    };
+    // A superuser's session had it reset by the override block, in the same message.
+    if facts.session_replication_role != "origin" && !facts.superuser {
+        return Err(DbError::Session(format!(
+            "session_replication_role is {:?} in this session (a database or role default): triggers and foreign keys would not fire, and airlock, connected as non-superuser {:?}, cannot reset it",
+            facts.session_replication_role, facts.session_user
+        )));
+    }
+    Ok(SessionFacts {
+        session_replication_role: "origin".into(),
+        ..facts
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_options_escape_spaces() {
+        let o = startup_options();
+        assert!(o.contains("-c search_path=pg_catalog,\\ pg_temp"), "{o}");
+        assert!(o.contains("-c DateStyle=ISO,\\ MDY"), "{o}");
+    }
+
+    #[test]
+    fn prelude_pins_the_bundle_search_path_and_timeouts() {
+        let p = BundlePins {
+            search_path: default_search_path(),
+            statement_timeout: "5min".into(),
+            lock_timeout: "10s".into(),
+            superuser: true,
+        };
+        let s = p.prelude();
+        assert!(
+            s.starts_with("SET LOCAL search_path TO \"public\"; "),
+            "{s}"
+        );
+        assert!(s.contains("SET LOCAL statement_timeout TO '5min'; "));
+        assert!(s.contains("SET LOCAL session_replication_role TO 'origin'; "));
+        let p = BundlePins {
+            superuser: false,
+            ..p
+        };
+        assert!(!p.prelude().contains("session_replication_role"));
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["0", "30s", "5min", "1.5h", "500 ms", "10"] {
+            check_duration("--x", ok).unwrap();
+        }
+        for bad in ["", "s", "5 weeks", "1;DROP", "1.2.3s", "'5s'"] {
+            assert!(check_duration("--x", bad).is_err(), "{bad}");
+        }
+    }
+}

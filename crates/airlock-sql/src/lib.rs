@@ -1,0 +1,177 @@
+//! SQL classification. One streaming lexer (`lexer.rs`, following PostgreSQL's scan.l
+//! for tokens and psql for statement ends, COPY data and `\restrict` lines; COPY's own
+//! rules in `copy.rs`) feeds both lint (`classify.rs`, judging each statement with one
+//! of two classifiers: PostgreSQL's own parser, `parser.rs`, in the `pg-parser` build,
+//! or a token classifier that needs no libclang to build, `tokens.rs`, in the default
+//! build) and execution (`split.rs`, the [`Splitter`]).
+//!
+//! Invariant: a gate or probe file passes only if it is exactly one plain read-only
+//! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
+//! locks, no `set_config`); a tier file passes only if every statement can run inside
+//! the apply transaction and none ends it. Both are checked at pack time and again
+//! before anything runs, and execution cuts files where lint did. The token classifier
+//! never accepts what the parser refuses for what a statement does; it refuses
+//! whatever it cannot prove (differential test in `tokens.rs`).
+
+mod classify;
+mod copy;
+mod lexer;
+mod lexing;
+#[cfg(feature = "pg-parser")]
+mod parser;
+mod reach;
+mod split;
+mod tokens;
+mod version;
+
+pub use classify::ScriptChecker;
+pub use lexer::MAX_STATEMENT;
+/// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
+/// (the fingerprint queries): one crate depends on libpg_query.
+#[cfg(feature = "pg-parser")]
+pub use pg_query;
+pub use reach::{reaches_in, Reach};
+pub use split::{split_all, Piece, Splitter};
+
+use classify::check_query_with;
+
+use std::io::{self, Read};
+
+/// Which classifier judges gates, probes and non-DML tier statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classifier {
+    /// PostgreSQL's own parser (libpg_query): the full check.
+    #[cfg(feature = "pg-parser")]
+    Parser,
+    /// The token classifier: fails closed on anything it cannot prove.
+    Tokens,
+}
+
+impl Classifier {
+    /// The classifier this build uses.
+    #[cfg(feature = "pg-parser")]
+    pub const BUILD: Classifier = Classifier::Parser;
+    /// The classifier this build uses.
+    #[cfg(not(feature = "pg-parser"))]
+    pub const BUILD: Classifier = Classifier::Tokens;
+
+    /// How `airlock --version` and refusals name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => "PostgreSQL parser (pg-parser build)",
+            Classifier::Tokens => "token classifier (default build, without pg-parser)",
+        }
+    }
+
+    fn query_problems(self, sql: &str, role: SqlRole) -> Vec<(usize, String)> {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => parser::query_problems(sql, role),
+            Classifier::Tokens => tokens::query_problems(sql, role),
+        }
+    }
+
+    fn script_problems(self, sql: &str, line: usize) -> Vec<(usize, String)> {
+        match self {
+            #[cfg(feature = "pg-parser")]
+            Classifier::Parser => parser::script_problems(sql, line),
+            Classifier::Tokens => tokens::script_problems(sql, line),
+        }
+    }
+}
+
+/// What a file is used for decides which rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlRole {
+    /// One read-only statement answering `ready [, reason]`.
+    Gate,
+    /// One read-only statement answering `(key, value)` rows.
+    Probe,
+    /// Any number of statements, all transaction-safe (tiers and rollback files).
+    Script,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct SqlProblem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Check one SQL file for its role. Returns every problem found (empty = clean).
+pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
+    match role {
+        SqlRole::Gate | SqlRole::Probe => check_query(file, sql, role),
+        SqlRole::Script => {
+            let mut c = ScriptChecker::new(file);
+            c.feed(sql.as_bytes());
+            c.finish()
+        }
+    }
+}
+
+/// Gates and probes are small; more than this is refused unread.
+pub const MAX_QUERY_FILE: u64 = 1 << 20;
+
+/// [`check`] reading from `r`: scripts stream through in bounded memory whatever their
+/// size; gates and probes are read whole (up to [`MAX_QUERY_FILE`]).
+pub fn check_reader(file: &str, r: &mut dyn Read, role: SqlRole) -> io::Result<Vec<SqlProblem>> {
+    check_reader_for(file, r, role, None)
+}
+
+/// [`check_reader`] for a bundle whose oldest target is `min_server_version` (its
+/// `[target] min_server_version`): scripts also get syntax newer than that reported,
+/// where lint can tell it cheaply.
+pub fn check_reader_for(
+    file: &str,
+    r: &mut dyn Read,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> io::Result<Vec<SqlProblem>> {
+    let problem = |message: String| SqlProblem {
+        file: file.into(),
+        line: 1,
+        message,
+    };
+    match role {
+        SqlRole::Gate | SqlRole::Probe => {
+            let mut bytes = Vec::new();
+            r.take(MAX_QUERY_FILE + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > MAX_QUERY_FILE {
+                return Ok(vec![problem(format!(
+                    "is larger than {MAX_QUERY_FILE} bytes; a gate or probe is one query"
+                ))]);
+            }
+            Ok(match String::from_utf8(bytes) {
+                Ok(sql) => check_query(file, &sql, role),
+                Err(_) => vec![problem("SQL files must be UTF-8".into())],
+            })
+        }
+        SqlRole::Script => {
+            let mut c = ScriptChecker::new(file).for_min_server_version(min_server_version);
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                c.feed(&buf[..n]);
+                if c.gave_up() {
+                    break;
+                }
+            }
+            Ok(c.finish())
+        }
+    }
+}
+
+/// One read-only query (gates and probes): the whole text through the build's
+/// classifier.
+fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
+    check_query_with(file, sql, role, Classifier::BUILD)
+}
+
+#[cfg(test)]
+mod tests;
