@@ -43,9 +43,15 @@ const NOT_RUN: [(&str, &str); 5] = [
         "cargo run --release -- demo     # the whole story on a throw-away database",
     ),
     // A cluster-wide role, made once per cluster; the test's cluster has it already.
-    ("docs/operator.md", "psql -c 'CREATE ROLE airlock_gate NOLOGIN'"),
+    (
+        "docs/operator.md",
+        "psql -c 'CREATE ROLE airlock_gate NOLOGIN'",
+    ),
     // Needs a login role "deployer", which the test's cluster does not have.
-    ("docs/operator.md", "psql -c 'GRANT airlock_gate TO deployer'"),
+    (
+        "docs/operator.md",
+        "psql -c 'GRANT airlock_gate TO deployer'",
+    ),
     // A release build and a Debian package: minutes, and .ci/run does it.
     (
         "docs/release-manager.md",
@@ -119,7 +125,7 @@ fn blocks(doc: &str, text: &str) -> Vec<Block> {
                 if t == "```" {
                     out.push(b);
                 } else {
-                    let strip = raw.len().min(ind).min(indent.max(0));
+                    let strip = ind.min(indent);
                     b.body.push((n, raw[strip..].to_string()));
                     open = Some((b, ind));
                 }
@@ -284,7 +290,10 @@ impl Drop for Db {
     fn drop(&mut self) {
         let _ = Command::new("psql")
             .args(["-X", "-q", "-d", "postgres", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.0
+            ))
             .output();
     }
 }
@@ -409,6 +418,10 @@ fn every_command_the_docs_show_runs_as_shown() {
         ran += cmds.len();
     }
     eprintln!("{ran} commands ran");
+    if std::env::var_os("AIRLOCK_DOCS_KEEP").is_some() {
+        // Each command's output, for whoever writes the docs: logs/DOC/N.
+        eprintln!("kept: {}", t.keep().display());
+    }
     assert!(ran > 0, "no command ran");
 }
 
@@ -504,8 +517,15 @@ fn every_relative_link_resolves() {
 fn the_readme_is_a_front_door() {
     let text = std::fs::read_to_string(repo().join("README.md")).expect("README");
     let lines = text.lines().count();
-    assert!(lines <= 250, "README.md has {lines} lines; the book holds the rest");
-    for guide in ["docs/release-manager.md", "docs/operator.md", "docs/auditor.md"] {
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; the book holds the rest"
+    );
+    for guide in [
+        "docs/release-manager.md",
+        "docs/operator.md",
+        "docs/auditor.md",
+    ] {
         assert!(
             links(&text).iter().any(|l| l == guide),
             "README.md links each role's guide: {guide}"
