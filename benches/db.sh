@@ -61,6 +61,12 @@ create_db "$DBR"
 cp -r "$ROOT/bundle/one-roof" ref
 sed -i "s/^database = \"directus\"/database = \"$DBR\"/" ref/bundle.toml
 "$A" pack ref --key k.key --out ref.tar.gz --quiet
+# Its gates read governance.*, its probe the schema its tiers create: the grants
+# `airlock plan` derives, and the default ones for what the tiers create.
+gate_role "$DBR"
+"${PSQL[@]}" -d "$DBR" -c "ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO airlock_gate" >/dev/null
+{ "$A" plan ref.tar.gz --trust k.pub --db "dbname=$DBR" --param ratified_apr=APR-BOOT-AUTHMODEL-1 || true; } |
+  grep '^  GRANT ' | "${PSQL[@]}" -d "$DBR" >/dev/null
 
 # --- fingerprint table ----------------------------------------------------------------
 "${PSQL[@]}" -d "$DB" -c "CREATE TABLE fp_rows AS SELECT g AS id, md5(g::text) AS payload, g % 1000 AS bucket FROM generate_series(1, $ROWS) g; ALTER TABLE fp_rows ADD PRIMARY KEY (id); ANALYZE fp_rows;" >/dev/null
