@@ -41,7 +41,11 @@ fn help(args: &[&str]) -> String {
         .output()
         .expect("run airlock");
     expect_code(&o, 0);
-    assert!(o.stderr.is_empty(), "{args:?} wrote on stderr: {}", stderr(&o));
+    assert!(
+        o.stderr.is_empty(),
+        "{args:?} wrote on stderr: {}",
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -90,7 +94,10 @@ fn listed_subcommands(top: &str) -> Vec<String> {
 #[test]
 fn the_list_of_subcommands_is_what_airlock_help_shows() {
     let listed = listed_subcommands(&help(&["--help"]));
-    assert_eq!(listed, SUBCOMMANDS, "a subcommand came or went: pin its --help here");
+    assert_eq!(
+        listed, SUBCOMMANDS,
+        "a subcommand came or went: pin its --help here"
+    );
 }
 
 #[test]
@@ -126,7 +133,10 @@ fn every_help_equals_its_committed_copy() {
 fn no_subcommand_argument_or_flag_has_an_empty_help_line() {
     let top = help(&["--help"]);
     let missing = entries_without_help(&top);
-    assert!(missing.is_empty(), "airlock --help: no help for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "airlock --help: no help for {missing:?}"
+    );
     for sub in SUBCOMMANDS {
         let text = help(&[sub, "--help"]);
         let about = text.lines().next().unwrap_or_default();
@@ -135,7 +145,10 @@ fn no_subcommand_argument_or_flag_has_an_empty_help_line() {
             "airlock {sub} --help has no description:\n{text}"
         );
         let missing = entries_without_help(&text);
-        assert!(missing.is_empty(), "airlock {sub} --help: no help for {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "airlock {sub} --help: no help for {missing:?}"
+        );
     }
 }
 
