@@ -88,3 +88,18 @@ pub fn run_json(dir: &Path, trust: &str, conn: &str, args: &[&str]) -> Output {
     a.extend(["--trust", trust, "--db", conn]);
     airlock(dir, &a)
 }
+
+/// A trust store directory `d/NAME` (made afresh) with the given `d/KEY.pub` files
+/// and, unless `toml` is empty, that trust.toml; returns its path.
+pub fn trust_store(d: &Path, name: &str, keys: &[&str], toml: &str) -> std::path::PathBuf {
+    let s = d.join(name);
+    let _ = std::fs::remove_dir_all(&s);
+    std::fs::create_dir_all(&s).unwrap();
+    for k in keys {
+        std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
+    }
+    if !toml.is_empty() {
+        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    }
+    s
+}
