@@ -9,15 +9,14 @@
 #   verify: minisign -V + tar xzf + sha256sum -c                          |  airlock verify
 # and peak RSS of airlock pack/verify (GNU time). Needs: minisign, pigz, /usr/bin/time.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 SIZE=${1:-1024}
 RUNS=${2:-5}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${BENCH_DIR:-/tmp/airlock-bench}
-A="$ROOT/target/release/airlock"
+need minisign pigz /usr/bin/time
+airlock_bin
 mkdir -p "$W"
 cd "$W"
-for t in minisign pigz /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t (apt-get install minisign pigz time)"; exit 1; }; done
-[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
 
 if [ ! -f src/.size-$SIZE ]; then
   rm -rf src && mkdir -p src/sql
@@ -45,10 +44,9 @@ PY
   touch src/.size-$SIZE
   rm -f src/.size-* 2>/dev/null; touch src/.size-$SIZE
 fi
-[ -f k.key ] || { "$A" keygen --out k --unencrypted --force >/dev/null; }
+[ -f k.key ] || keygen
 BYTES=$(du -sb src | cut -f1)
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timeit() { # label, command...
   local label=$1; shift
   local ts=()

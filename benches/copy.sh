@@ -17,53 +17,32 @@
 # own databases (airlock_copy_*) and files under BENCH_DIR (default a fresh temp dir,
 # removed at the end).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 SIZE=${1:-1024}
 RUNS=${2:-5}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
-[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
-command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (apt-get install time)"; exit 1; }
-W=$(mktemp -d "${BENCH_DIR:-/tmp}/airlock-copy-XXXXXX")
+airlock_bin
+need /usr/bin/time
 SRC=airlock_copy_src_$$
 DST=airlock_copy_dst_$$
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-cleanup() {
-  for d in "$SRC" "$DST"; do "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"
-export AIRLOCK_STATE_DIR="$W/state"
+DROP_DBS=("$SRC" "$DST")
+bench_workdir copy
 
 # ~140 bytes per row in COPY text.
 ROWS=$(( SIZE * 1024 * 1024 / 140 ))
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $SRC" >/dev/null
+create_db "$SRC"
 "${PSQL[@]}" -d "$SRC" -c "CREATE TABLE public.bench_rows AS
   SELECT g AS id, md5(g::text) AS name, g % 1000 AS qty,
          timestamptz '2020-01-01' + g * interval '1 second' AS at,
          md5((g * 7)::text) || E'\\t' || md5((g * 13)::text) AS note
   FROM generate_series(1, $ROWS) g;
   ALTER TABLE public.bench_rows ADD PRIMARY KEY (id);" >/dev/null
-mkdir -p src/sql
+bundle_head src copybench "$DST"
+bundle_tier src data '"sql/dump.sql"'
 pg_dump -d "$SRC" > src/sql/dump.sql
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $SRC WITH (FORCE)" >/dev/null
 BYTES=$(stat -c %s src/sql/dump.sql)
-cat > src/bundle.toml <<EOF
-[bundle]
-name = "copybench"
-version = "1"
-sequence = 1
+keygen
 
-[target]
-database = "$DST"
-
-[[tier]]
-name = "data"
-files = ["sql/dump.sql"]
-EOF
-"$A" keygen --out k --unencrypted >/dev/null
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 fresh() {
   # A recreated database: this host must forget the ledger head it saw in the last
   # one, and apply writes its receipt afresh.
@@ -101,7 +80,7 @@ for _ in $(seq 1 "$RUNS"); do
 done
 
 rm -f shell.tar.gz
-echo "dump: $BYTES bytes ($ROWS rows), bundle: $(stat -c %s b.tar.gz) bytes; PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'); runs: $RUNS (median time, max peak RSS)"
+echo "dump: $BYTES bytes ($ROWS rows), bundle: $(stat -c %s b.tar.gz) bytes; PostgreSQL $(server_version); runs: $RUNS (median time, max peak RSS)"
 printf '| what | time (s) | peak RSS (MiB) |\n|---|---|---|\n'
 for k in $(awk '{print $1}' runs.txt | awk '!seen[$0]++'); do
   t=$(awk -v k="$k" '$1 == k {print $2}' runs.txt | median)

@@ -12,34 +12,19 @@
 #
 # Creates and drops its own databases (airlock_bench_*); touches nothing else.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-5}
 N=${2:-10000}
 ROWS=${3:-1000000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-# AIRLOCK_BIN compares another build (e.g. the previous release) on the same machine.
-A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
-[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
-W=$(mktemp -d)
+airlock_bin
 DB=airlock_bench_$$
 DBR=airlock_bench_ref_$$
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-cleanup() {
-  for d in "$DB" "$DBR"; do "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"
-# What airlock remembers of ledgers stays with this run's throw-away databases.
-export AIRLOCK_STATE_DIR="$W/state"
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
-# The one-time setup: gates and probes run as a role without powers outside the database.
-"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; END IF; END \$\$" >/dev/null
-# What the gates and probes read (airlock plan lists it), never pg_read_all_data.
-"${PSQL[@]}" -d "$DB" -c "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate; GRANT SELECT ON ALL TABLES IN SCHEMA public TO airlock_gate" >/dev/null
-"$A" keygen --out k --unencrypted >/dev/null
+DROP_DBS=("$DB" "$DBR")
+bench_workdir db
+create_db "$DB"
+gate_role "$DB"
+keygen
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # time_ms LABEL REPEAT SETUP COMMAND... : median wall time of COMMAND (after SETUP each time)
 time_ms() {
   local label=$1 repeat=$2 setup=$3; shift 3
@@ -53,68 +38,35 @@ time_ms() {
 }
 
 # --- gate ---------------------------------------------------------------------------
-mkdir -p g/sql
-printf 'SELECT true AS ready, %s AS reason' "'bench'" > g/sql/gate.sql
+bundle_head g gatebench "$DB"
+bundle_gate g g "SELECT true AS ready, 'bench' AS reason"
 echo 'SELECT 1;' > g/sql/t.sql
-cat > g/bundle.toml <<EOF
-[bundle]
-name = "gatebench"
-version = "1"
-sequence = 1
-
-[target]
-database = "$DB"
-
-[[gate]]
-name = "g"
-file = "sql/gate.sql"
-
-[[tier]]
-name = "t"
-files = ["sql/t.sql"]
-gates = ["g"]
-EOF
+bundle_tier g t '"sql/t.sql"' '"g"'
 "$A" pack g --key k.key --out g.tar.gz --quiet
 
 # --- apply N statements -------------------------------------------------------------
-mkdir -p a/sql
+bundle_head a applybench "$DB"
 echo 'CREATE TABLE bench_items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL);' > a/sql/01_table.sql
 awk -v n="$N" 'BEGIN { for (i = 1; i <= n; i++) printf "INSERT INTO bench_items VALUES (%d, %c%s-%d%c, %d);\n", i, 39, "item", i % 977, 39, i * 7 % 1000 }' > a/sql/02_rows.sql
-echo 'DROP TABLE IF EXISTS bench_items;' > a/sql/rollback.sql
-echo "SELECT 'absent'::text AS key, (to_regclass('public.bench_items') IS NULL)::text AS value" > a/sql/probe.sql
-cat > a/bundle.toml <<EOF
-[bundle]
-name = "applybench"
-version = "1"
-sequence = 1
-
-[target]
-database = "$DB"
-
-[preflight]
-file = "sql/probe.sql"
-expect = { absent = "true" }
-
-[[tier]]
-name = "table"
-files = ["sql/01_table.sql"]
-
-[[tier]]
-name = "rows"
-files = ["sql/02_rows.sql"]
-
-[rollback]
-files = ["sql/rollback.sql"]
-EOF
+bundle_absent a bench_items
+bundle_tier a table '"sql/01_table.sql"'
+bundle_tier a rows '"sql/02_rows.sql"'
+bundle_rollback a bench_items
 "$A" pack a --key k.key --out a.tar.gz --quiet
 
 # --- rehearse: the reference bundle on its fixture ------------------------------------
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DBR" >/dev/null
+create_db "$DBR"
 "${PSQL[@]}" -d "$DBR" -f "$ROOT/bundle/one-roof-fixture/01_greenfield.sql" >/dev/null
 "${PSQL[@]}" -d "$DBR" -f "$ROOT/bundle/one-roof-fixture/approve.sql" >/dev/null
 cp -r "$ROOT/bundle/one-roof" ref
 sed -i "s/^database = \"directus\"/database = \"$DBR\"/" ref/bundle.toml
 "$A" pack ref --key k.key --out ref.tar.gz --quiet
+# Its gates read governance.*, its probe the schema its tiers create: the grants
+# `airlock plan` derives, and the default ones for what the tiers create.
+gate_role "$DBR"
+"${PSQL[@]}" -d "$DBR" -c "ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO airlock_gate" >/dev/null
+{ "$A" plan ref.tar.gz --trust k.pub --db "dbname=$DBR" --param ratified_apr=APR-BOOT-AUTHMODEL-1 || true; } |
+  grep '^  GRANT ' | "${PSQL[@]}" -d "$DBR" >/dev/null
 
 # --- fingerprint table ----------------------------------------------------------------
 "${PSQL[@]}" -d "$DB" -c "CREATE TABLE fp_rows AS SELECT g AS id, md5(g::text) AS payload, g % 1000 AS bucket FROM generate_series(1, $ROWS) g; ALTER TABLE fp_rows ADD PRIMARY KEY (id); ANALYZE fp_rows;" >/dev/null
@@ -136,7 +88,7 @@ sed -i "s/^database = \"directus\"/database = \"$DBR\"/" ref/bundle.toml
   time_ms "fingerprint: --data ($ROWS rows)" "$RUNS" : "$A" fingerprint --db "dbname=$DB" --data --quiet
 } | tee results.tsv >/dev/null
 
-echo "PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'); runs: $RUNS (median; gate x4)"
+echo "PostgreSQL $(server_version); runs: $RUNS (median; gate x4)"
 awk -F'\t' '
   { t[$1]=$2; order[NR]=$1 }
   END {

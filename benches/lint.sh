@@ -11,13 +11,12 @@
 # also hashes every byte with SHA-256) and reports MB/s and the peak RSS (GNU time).
 # Needs: python3, /usr/bin/time. Target: peak RSS <= 64 MiB whatever the size.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 SIZE=${1:-1024}
 RUNS=${2:-3}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${BENCH_DIR:-/tmp/airlock-bench-lint}
-A="$ROOT/target/release/airlock"
-command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (apt-get install time)"; exit 1; }
-[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet --features pg-parser)
+need /usr/bin/time
+airlock_bin --features pg-parser
 mkdir -p "$W"
 cd "$W"
 
@@ -112,7 +111,7 @@ for i in $(seq "$RUNS"); do
   c=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' time.txt)
   times+=("$t"); cpus+=("$c"); [ "$r" -gt "$rss" ] && rss=$r
 done
-median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+median=$(printf '%s\n' "${times[@]}" | median)
+cpu=$(printf '%s\n' "${cpus[@]}" | median)
 echo "airlock lint: median ${median}s wall of ${RUNS} (runs: ${times[*]}), $(awk -v b="$BYTES" -v t="$median" 'BEGIN {printf "%.0f", b/1e6/t}') MB/s; median CPU (user+sys) ${cpu}s, $(awk -v b="$BYTES" -v t="$cpu" 'BEGIN {printf "%.0f", b/1e6/t}') MB/s per CPU second; peak RSS $(( rss / 1024 )) MiB"
 echo "(lint hashes every byte with SHA-256 too, and parses every statement that is not plain DML with the build's classifier)"

@@ -26,6 +26,7 @@
 # Creates and drops its own database (airlock_scale_*); touches nothing else. Check
 # `df -h` first: the database, a clone of it during rehearse, and the WAL.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 GB=0 TABLES=0 ROWS=0 RUNS=3 ONLY="rehearse,data,strict,rows,apply,gate" STRATEGY="" KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -40,25 +41,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-A="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
-[ -x "$A" ] || (cd "$ROOT" && cargo build --release --quiet)
-W=$(mktemp -d)
+airlock_bin
 DB=${EXISTING:-airlock_scale_$$}
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-cleanup() {
-  if [ "$KEEP" = 0 ] && [ -z "${EXISTING:-}" ]; then
-    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"
-export AIRLOCK_STATE_DIR="$W/state"
+if [ "$KEEP" = 0 ] && [ -z "${EXISTING:-}" ]; then DROP_DBS=("$DB"); fi
+bench_workdir scale
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-q() { psql -X -At -d "${2:-postgres}" -c "$1"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 lsn() { q "SELECT pg_current_wal_lsn()"; }
 # Temporary files written in the measured database (a clone's are gone with it).
 temp_bytes() { q "SELECT coalesce(sum(temp_bytes), 0) FROM pg_stat_database WHERE datname = '$DB'"; }
@@ -66,7 +53,7 @@ temp_bytes() { q "SELECT coalesce(sum(temp_bytes), 0) FROM pg_stat_database WHER
 # --- build ----------------------------------------------------------------------------
 if [ -z "${EXISTING:-}" ]; then
   t0=$(now_ms)
-  "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
+  create_db "$DB"
   for i in $(seq 1 "$GB"); do
     "${PSQL[@]}" -d "$DB" -c "CREATE TABLE wide_$i AS SELECT g::int8 AS id, md5(g::text) AS a,
         md5((g * 7)::text) AS b, (g * 1.25)::numeric AS n,
@@ -91,43 +78,17 @@ if [ -z "${EXISTING:-}" ]; then
 fi
 SIZE=$(q "SELECT pg_size_pretty(pg_database_size('$DB'))")
 RELS=$(q "SELECT count(*) FROM pg_class WHERE relkind IN ('r','i','t','m','S')" "$DB")
-echo "database $DB: $SIZE, $RELS relation files (built in ${build_ms:-0} ms); PostgreSQL $(q 'SHOW server_version'); median of $RUNS"
+echo "database $DB: $SIZE, $RELS relation files (built in ${build_ms:-0} ms); PostgreSQL $(server_version); median of $RUNS"
 
 # --- a one-statement bundle -------------------------------------------------------------
-"${PSQL[@]}" -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airlock_gate') THEN CREATE ROLE airlock_gate NOLOGIN; END IF; END \$\$" >/dev/null
-# What the gates and probes read (airlock plan lists it), never pg_read_all_data.
-"${PSQL[@]}" -d "$DB" -c "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO airlock_gate; GRANT SELECT ON ALL TABLES IN SCHEMA public TO airlock_gate" >/dev/null
-"$A" keygen --out k --unencrypted >/dev/null
-mkdir -p b/sql
-echo "SELECT true AS ready, 'scale' AS reason" > b/sql/gate.sql
+gate_role "$DB"
+keygen
+bundle_head b scale "$DB"
+bundle_absent b airlock_scale_probe
+bundle_gate b g "SELECT true AS ready, 'scale' AS reason"
 echo 'CREATE TABLE airlock_scale_probe (id int);' > b/sql/tier.sql
-echo 'DROP TABLE IF EXISTS airlock_scale_probe;' > b/sql/rollback.sql
-echo "SELECT 'absent'::text AS key, (to_regclass('public.airlock_scale_probe') IS NULL)::text AS value" > b/sql/probe.sql
-cat > b/bundle.toml <<EOF
-[bundle]
-name = "scale"
-version = "1"
-sequence = 1
-
-[target]
-database = "$DB"
-
-[preflight]
-file = "sql/probe.sql"
-expect = { absent = "true" }
-
-[[gate]]
-name = "g"
-file = "sql/gate.sql"
-
-[[tier]]
-name = "t"
-files = ["sql/tier.sql"]
-gates = ["g"]
-
-[rollback]
-files = ["sql/rollback.sql"]
-EOF
+bundle_tier b t '"sql/tier.sql"' '"g"'
+bundle_rollback b airlock_scale_probe
 "$A" pack b --key k.key --out b.tar.gz --quiet
 CONN="dbname=$DB"
 

@@ -58,8 +58,7 @@ fn settings_that_decide_lexing_cannot_be_changed_by_a_tier_file() {
 #[test]
 fn a_lexing_setting_changed_where_lint_cannot_see_is_put_back_before_the_next_message() {
     let db = TestDb::new("lexpin");
-    let t = tempdir();
-    keygen(t.path(), "rm");
+    let t = keyed_dir();
     // The setting's name is built at run time (lint cannot see it); the COPY makes the
     // rest of the file a new message; lexed with the setting off, the string below
     // would hold a COMMIT. The last statement fails, so nothing may stay.

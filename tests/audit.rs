@@ -38,15 +38,7 @@ fn pack_at(dir: &Path, src: &Path, key: &str, out: &str, epoch: &str) {
 }
 
 fn store(dir: &Path, keys: &[&str], toml: &str) -> String {
-    let s = dir.join("store");
-    let _ = std::fs::remove_dir_all(&s);
-    std::fs::create_dir_all(&s).unwrap();
-    for k in keys {
-        std::fs::copy(dir.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
-    }
-    if !toml.is_empty() {
-        std::fs::write(s.join("trust.toml"), toml).unwrap();
-    }
+    let s = trust_store(dir, "store", keys, toml);
     s.to_str().unwrap().to_string()
 }
 

@@ -7,22 +7,21 @@ mod util;
 use util::*;
 
 fn gate_bundle(db: &TestDb, dir: &std::path::Path, gate: &str) -> String {
-    let s = MiniSource::new(
-        &dir.join("src"),
+    let tiers = [("structure", "CREATE TABLE t1(i int);", true)];
+    mini_bundle(
+        dir,
         &db.name,
+        "b.tar.gz",
         gate,
-        &[("structure", "CREATE TABLE t1(i int);", true)],
+        &tiers,
         "DROP TABLE IF EXISTS t1;",
-    );
-    pack(dir, &s.dir, "rm.key", "b.tar.gz");
-    "b.tar.gz".into()
+    )
 }
 
 #[test]
 fn a_four_megabyte_gate_reason_is_clipped_in_human_output() {
     let db = TestDb::new("huge_reason");
-    let t = tempdir();
-    keygen(t.path(), "rm");
+    let t = keyed_dir();
     let b = gate_bundle(
         &db,
         t.path(),
@@ -51,8 +50,7 @@ fn a_four_megabyte_gate_reason_is_clipped_in_human_output() {
 #[test]
 fn bidi_and_format_controls_from_the_database_are_escaped() {
     let db = TestDb::new("bidi");
-    let t = tempdir();
-    keygen(t.path(), "rm");
+    let t = keyed_dir();
     let b = gate_bundle(
         &db,
         t.path(),

@@ -8,11 +8,9 @@
 mod util;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use util::*;
-
-static ROLES: AtomicUsize = AtomicUsize::new(0);
 
 /// The advisory-lock class the planted code leaks through (locks are looked for in
 /// the test's own database: tests run in parallel).
@@ -23,6 +21,7 @@ const LEAK_CLASS: i32 = 4_242_017;
 struct Owned {
     t: tempfile::TempDir,
     db: TestDb,
+    _roles: DropRoles,
     owner: String,
     gate: String,
     /// `--db` for airlock: the test's superuser unless a test logs in as the owner.
@@ -32,9 +31,7 @@ struct Owned {
 impl Owned {
     fn new(tag: &str) -> Owned {
         let db = TestDb::new(tag);
-        let n = ROLES.fetch_add(1, Ordering::SeqCst);
-        let owner = format!("gp_owner_{}_{n}", std::process::id());
-        let gate = format!("gp_gate_{}_{n}", std::process::id());
+        let (owner, gate) = (role_name("gp_owner"), role_name("gp_gate"));
         admin()
             .batch_execute(&format!(
                 "CREATE ROLE {owner} LOGIN; CREATE ROLE {gate} NOLOGIN;
@@ -44,12 +41,11 @@ impl Owned {
             ))
             .expect("roles");
         db.exec(&format!("GRANT TEMP ON DATABASE \"{}\" TO {gate}", db.name));
-        let t = tempdir();
-        keygen(t.path(), "rm");
         let conn = db.conn();
         Owned {
-            t,
+            t: keyed_dir(),
             db,
+            _roles: DropRoles(vec![owner.clone(), gate.clone()]),
             owner,
             gate,
             conn,
@@ -61,10 +57,7 @@ impl Owned {
     }
 
     fn as_owner(&self, sql: &str) {
-        self.db
-            .client_as(&self.owner)
-            .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("as the owner: {sql}: {e}"));
+        self.db.exec_as(&self.owner, sql);
     }
 
     /// A bundle: one gate, a preflight (and rollback) probe, one tier, a rollback.
@@ -158,15 +151,6 @@ impl Owned {
             "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' AND classid = {LEAK_CLASS}
                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ))
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        let _ = admin().batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
-            self.db.name, self.owner, self.gate
-        ));
     }
 }
 

@@ -60,9 +60,7 @@ impl Case {
              CREATE FUNCTION fx.reset_safe(s regclass) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS $$
                BEGIN RESET transaction_read_only; PERFORM nextval(s); RETURN true; END $$;",
         );
-        let t = tempdir();
-        keygen(t.path(), "rm");
-        Case { t, db }
+        Case { t: keyed_dir(), db }
     }
 
     fn dir(&self) -> &Path {
@@ -77,21 +75,17 @@ impl Case {
         tiers: &[(&str, &str, bool)],
         rollback: &str,
     ) -> String {
-        let root = self.dir().join(format!("src-{out}"));
-        let s = MiniSource::new(&root, &self.db.name, gate, tiers, rollback);
-        pack(self.dir(), &s.dir, "rm.key", out);
-        out.to_string()
+        mini_bundle(self.dir(), &self.db.name, out, gate, tiers, rollback)
     }
 
+    /// `airlock --json ARGS --trust rm.pub`, `--db` this database unless ARGS name one.
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let conn = self.db.conn();
+        if !args.contains(&"--db") {
+            return run_json(self.dir(), "rm.pub", &self.db.conn(), args);
+        }
         let mut a: Vec<&str> = vec!["--json"];
         a.extend(args);
-        if !args.contains(&"--db") {
-            a.extend(["--trust", "rm.pub", "--db", conn.as_str()]);
-        } else {
-            a.extend(["--trust", "rm.pub"]);
-        }
+        a.extend(["--trust", "rm.pub"]);
         airlock(self.dir(), &a)
     }
 }

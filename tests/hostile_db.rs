@@ -7,14 +7,12 @@
 
 mod util;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use util::*;
-
-static ROLES: AtomicUsize = AtomicUsize::new(0);
 
 struct Hostile {
     t: tempfile::TempDir,
     db: TestDb,
+    _roles: DropRoles,
     /// Unprivileged, with CREATE on public.
     evil: String,
     /// Owns the database; not a superuser.
@@ -26,9 +24,7 @@ impl Hostile {
     fn new(tag: &str) -> Hostile {
         let serial = cluster_serial();
         let db = TestDb::new(tag);
-        let n = ROLES.fetch_add(1, Ordering::SeqCst);
-        let evil = format!("evil_{}_{n}", std::process::id());
-        let owner = format!("owner_{}_{n}", std::process::id());
+        let (evil, owner) = (role_name("evil"), role_name("owner"));
         admin()
             .batch_execute(&format!(
                 "CREATE ROLE {evil} LOGIN; CREATE ROLE {owner} LOGIN;
@@ -48,11 +44,10 @@ impl Hostile {
              CREATE TABLE public.marker(what text);
              GRANT INSERT, SELECT ON public.marker TO PUBLIC;"
         ));
-        let t = tempdir();
-        keygen(t.path(), "rm");
         Hostile {
-            t,
+            t: keyed_dir(),
             db,
+            _roles: DropRoles(vec![evil.clone(), owner.clone()]),
             evil,
             owner,
             _serial: serial,
@@ -61,19 +56,6 @@ impl Hostile {
 
     fn dir(&self) -> &Path {
         self.t.path()
-    }
-
-    /// Run SQL as another role (trust authentication).
-    fn as_role(&self, role: &str, sql: &str) {
-        let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
-        let mut c = postgres::Config::new()
-            .host(&host)
-            .user(role)
-            .dbname(&self.db.name)
-            .connect(postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connect as {role}: {e}"));
-        c.batch_execute(sql)
-            .unwrap_or_else(|e| panic!("as {role}: {sql}: {e}"));
     }
 
     fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)]) -> String {
@@ -109,11 +91,11 @@ impl Hostile {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         let conn = self.db.conn();
+        if args[0] != "status" && args[0] != "fingerprint" {
+            return run_json(self.dir(), "rm.pub", &conn, args);
+        }
         let mut a: Vec<&str> = vec!["--json"];
         a.extend(args);
-        if args[0] != "status" && args[0] != "fingerprint" {
-            a.extend(["--trust", "rm.pub"]);
-        }
         a.extend(["--db", conn.as_str()]);
         airlock(self.dir(), &a)
     }
@@ -123,40 +105,12 @@ impl Hostile {
             .scalar("SELECT coalesce(string_agg(what, ','), '') FROM public.marker")
     }
 
-    fn superuser(&self, role: &str) -> bool {
-        self.db.scalar(&format!(
-            "SELECT rolsuper::text FROM pg_roles WHERE rolname = '{role}'"
-        )) == "true"
-    }
-
     /// Nothing the attacker planted ran, and nobody was made superuser.
     #[track_caller]
     fn assert_nothing_planted_ran(&self) {
         assert_eq!(self.marker(), "", "the attacker's code ran as airlock");
-        assert!(!self.superuser(&self.evil), "the attacker became superuser");
-        assert!(!self.superuser(&self.owner), "the owner became superuser");
-    }
-
-    fn ledger_rows(&self) -> String {
-        if self
-            .db
-            .scalar("SELECT (to_regclass('airlock.ledger') IS NULL)::text")
-            == "true"
-        {
-            return "none".into();
-        }
-        self.db.scalar("SELECT count(*)::text FROM airlock.ledger")
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        if let Ok(mut c) = std::panic::catch_unwind(admin) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
-                self.db.name, self.evil, self.owner
-            ));
-        }
+        assert!(!is_superuser(&self.evil), "the attacker became superuser");
+        assert!(!is_superuser(&self.owner), "the owner became superuser");
     }
 }
 
@@ -177,7 +131,7 @@ const GATE: &str =
 /// `public` before `pg_catalog`.
 fn plant(h: &Hostile) {
     let p = |w: &str| payload(&h.evil, w);
-    h.as_role(
+    h.db.exec_as(
         &h.evil,
         &format!(
             "CREATE FUNCTION public.cat(name, name) RETURNS text LANGUAGE plpgsql AS $$ BEGIN {} RETURN $1::text || $2::text; END $$;
@@ -197,7 +151,7 @@ fn plant(h: &Hostile) {
             p("format_type"), p("pg_get_userbyid"), p("json_build_object"), p("to_char")
         ),
     );
-    h.as_role(
+    h.db.exec_as(
         &h.owner,
         &format!(
             "ALTER DATABASE \"{}\" SET search_path = public, pg_catalog;
@@ -255,7 +209,7 @@ fn a_precreated_airlock_schema_or_ledger_is_refused_and_nothing_runs() {
     let b = h.bundle("b.tar.gz", GATE, TWO);
     // The database owner (not a superuser) pre-creates airlock's ledger with a
     // trigger that swallows every row.
-    h.as_role(
+    h.db.exec_as(
         &h.owner,
         "CREATE SCHEMA airlock;
          CREATE TABLE airlock.ledger (seq bigint PRIMARY KEY, at text NOT NULL, event text NOT NULL CHECK (event IN ('apply', 'rollback')),
@@ -281,7 +235,7 @@ fn a_precreated_airlock_schema_or_ledger_is_refused_and_nothing_runs() {
     expect_code(&h.run(&["plan", &b]), 5);
     // The schema alone, pre-created by the owner, is refused too.
     h.db.exec("DROP SCHEMA airlock CASCADE");
-    h.as_role(&h.owner, "CREATE SCHEMA airlock;");
+    h.db.exec_as(&h.owner, "CREATE SCHEMA airlock;");
     let o = h.run(&["apply", &b, "--through", "structure"]);
     expect_code(&o, 5);
     assert!(json(&o)["error"]
@@ -328,7 +282,7 @@ fn a_ledger_that_was_tampered_with_is_refused() {
             "0",
             "{tamper}"
         );
-        assert_eq!(h.ledger_rows(), "1");
+        assert_eq!(h.db.ledger_rows(), "1");
         if !undo.is_empty() {
             h.db.exec(undo);
         }
@@ -364,7 +318,7 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
         h.db.scalar("SELECT (to_regclass('app.t1') IS NULL)::text"),
         "true"
     );
-    assert_eq!(h.ledger_rows(), "1");
+    assert_eq!(h.db.ledger_rows(), "1");
     // A deliberate reset: forget, and the current head is what is remembered now.
     let o = h.run(&["status", "--forget-head"]);
     expect_code(&o, 0);
@@ -492,7 +446,7 @@ fn a_tier_that_changes_session_settings_cannot_change_later_tiers_or_the_ledger(
     let e = json(&o)["error"].as_str().unwrap().to_string();
     assert!(e.contains("statement timeout"), "{e}");
     assert_eq!(h.db.scalar("SELECT count(*)::text FROM public.seen"), "0");
-    assert_eq!(h.ledger_rows(), "1");
+    assert_eq!(h.db.ledger_rows(), "1");
 }
 
 #[test]
@@ -536,7 +490,7 @@ fn session_replication_role_replica_as_a_database_default_is_neutralised() {
     let o = h.run(&["apply", &b]);
     expect_code(&o, 1);
     assert!(json(&o)["error"].as_str().unwrap().contains("foreign key"));
-    assert_eq!(h.ledger_rows(), "none");
+    assert_eq!(h.db.ledger_rows(), "none");
 }
 
 #[test]
@@ -668,5 +622,5 @@ fn a_rule_added_between_through_and_the_continuation_is_drift() {
     expect_code(&o, 5);
     assert!(json(&o)["error"].as_str().unwrap().contains("drift"));
     assert_eq!(h.db.scalar("SELECT count(*)::text FROM public.loot"), "0");
-    assert_eq!(h.ledger_rows(), "1");
+    assert_eq!(h.db.ledger_rows(), "1");
 }

@@ -6,23 +6,20 @@
 //! owner, who is not a superuser; airlock connects as a superuser.
 
 mod util;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use util::*;
-
-static ROLES: AtomicUsize = AtomicUsize::new(0);
 
 /// A test database owned by a fresh non-superuser role, with a key to pack with.
 struct Owned {
     t: tempfile::TempDir,
     db: TestDb,
+    _roles: DropRoles,
     owner: String,
 }
 
 impl Owned {
     fn new(tag: &str) -> Owned {
         let db = TestDb::new(tag);
-        let n = ROLES.fetch_add(1, Ordering::SeqCst);
-        let owner = format!("inh_owner_{}_{n}", std::process::id());
+        let owner = role_name("inh_owner");
         admin()
             .batch_execute(&format!(
                 "CREATE ROLE {owner} LOGIN; ALTER DATABASE \"{}\" OWNER TO {owner};",
@@ -34,48 +31,25 @@ impl Owned {
         db.exec(&format!(
             "CREATE SCHEMA app AUTHORIZATION {owner}; CREATE TABLE public.approvals(id int);"
         ));
-        let t = tempdir();
-        keygen(t.path(), "rm");
-        Owned { t, db, owner }
+        Owned {
+            t: keyed_dir(),
+            db,
+            _roles: DropRoles(vec![owner.clone()]),
+            owner,
+        }
     }
 
     /// Run SQL as the database's owner.
     fn as_owner(&self, sql: &str) {
-        self.db
-            .client_as(&self.owner)
-            .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("as the owner: {sql}: {e:?}"));
+        self.db.exec_as(&self.owner, sql);
     }
 
     fn bundle(&self, out: &str, gate: &str, tiers: &[(&str, &str, bool)]) -> String {
-        let s = MiniSource::new(
-            &self.t.path().join(format!("src-{out}")),
-            &self.db.name,
-            gate,
-            tiers,
-            "SELECT 1;",
-        );
-        pack(self.t.path(), &s.dir, "rm.key", out);
-        out.to_string()
+        mini_bundle(self.t.path(), &self.db.name, out, gate, tiers, "SELECT 1;")
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let conn = self.db.conn();
-        let mut a: Vec<&str> = vec!["--json"];
-        a.extend(args);
-        a.extend(["--trust", "rm.pub", "--db", conn.as_str()]);
-        airlock(self.t.path(), &a)
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        if let Ok(mut c) = std::panic::catch_unwind(admin) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {};",
-                self.db.name, self.owner
-            ));
-        }
+        run_json(self.t.path(), "rm.pub", &self.db.conn(), args)
     }
 }
 

@@ -11,25 +11,21 @@
 
 mod util;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use util::*;
-
-static ROLES: AtomicUsize = AtomicUsize::new(0);
-
-/// One test at a time: a rehearsal compares the cluster's roles before and after each
-/// step, and the roles another test of this file creates meanwhile would count.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Owned {
     t: tempfile::TempDir,
     db: TestDb,
+    _roles: DropRoles,
     /// Owns the database (and the tables, unless the test hands them to `app`).
     dbowner: String,
     /// A login role that is no superuser.
     deployer: String,
     /// Another non-superuser (an application role).
     app: String,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    /// One test at a time: a rehearsal compares the cluster's roles before and after
+    /// each step, and the roles another test of this file creates meanwhile would count.
+    _serial: Serial,
 }
 
 /// The trigger function: back to the login role if it can, then superuser for the
@@ -49,14 +45,12 @@ END $f$;";
 
 impl Owned {
     fn new(tag: &str) -> Owned {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let serial = cluster_serial();
         let db = TestDb::new(tag);
-        let n = ROLES.fetch_add(1, Ordering::SeqCst);
-        let p = std::process::id();
         let (dbowner, deployer, app) = (
-            format!("dbowner_{p}_{n}"),
-            format!("deployer_{p}_{n}"),
-            format!("app_{p}_{n}"),
+            role_name("dbowner"),
+            role_name("deployer"),
+            role_name("app"),
         );
         admin()
             .batch_execute(&format!(
@@ -70,6 +64,7 @@ impl Owned {
         Owned {
             t,
             db,
+            _roles: DropRoles(vec![dbowner.clone(), deployer.clone(), app.clone()]),
             dbowner,
             deployer,
             app,
@@ -121,31 +116,11 @@ impl Owned {
             Some(u) => format!("dbname={} user={u}", self.db.name),
             None => self.db.conn(),
         };
-        let mut a: Vec<&str> = vec!["--json"];
-        a.extend(args);
-        a.extend(["--trust", "k.pub", "--db", conn.as_str()]);
-        airlock(self.dir(), &a)
+        run_json(self.dir(), "k.pub", &conn, args)
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         self.run_as(None, args)
-    }
-
-    fn superuser(&self, role: &str) -> bool {
-        self.db.scalar(&format!(
-            "SELECT rolsuper::text FROM pg_roles WHERE rolname = '{role}'"
-        )) == "true"
-    }
-
-    fn ledger_rows(&self) -> String {
-        if self
-            .db
-            .scalar("SELECT (to_regclass('airlock.ledger') IS NULL)::text")
-            == "true"
-        {
-            return "none".into();
-        }
-        self.db.scalar("SELECT count(*)::text FROM airlock.ledger")
     }
 
     fn owner_of(&self, rel: &str) -> String {
@@ -157,26 +132,15 @@ impl Owned {
     /// Nothing ran: no ledger, no table the tier creates, no row, nobody promoted.
     #[track_caller]
     fn assert_nothing_changed(&self) {
-        assert!(!self.superuser(&self.dbowner), "dbowner became superuser");
-        assert!(!self.superuser(&self.app), "app became superuser");
-        assert_eq!(self.ledger_rows(), "none");
+        assert!(!is_superuser(&self.dbowner), "dbowner became superuser");
+        assert!(!is_superuser(&self.app), "app became superuser");
+        assert_eq!(self.db.ledger_rows(), "none");
         assert_eq!(self.owner_of("public.made"), "none");
         assert_eq!(
             self.db
                 .scalar("SELECT count(*)::text FROM public.approvals"),
             "0"
         );
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        if let Ok(mut c) = std::panic::catch_unwind(admin) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
-                self.db.name, self.dbowner, self.deployer, self.app
-            ));
-        }
     }
 }
 
@@ -223,7 +187,7 @@ fn a_member_of_the_owner_runs_the_tiers_as_the_owner_and_the_trigger_gains_nothi
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
     let out = o.run_as(Some(&o.deployer), &["apply", &b]);
     expect_code(&out, 0);
-    assert!(!o.superuser(&o.dbowner), "dbowner became superuser");
+    assert!(!is_superuser(&o.dbowner), "dbowner became superuser");
     assert_eq!(
         o.db.scalar("SELECT string_agg(who, ',') FROM public.approvals"),
         o.dbowner
@@ -236,7 +200,7 @@ fn a_member_of_the_owner_runs_the_tiers_as_the_owner_and_the_trigger_gains_nothi
         o.db.scalar("SELECT string_agg(who, ',' ORDER BY id) FROM public.approvals"),
         format!("{0},{0}", o.dbowner)
     );
-    assert!(!o.superuser(&o.dbowner), "dbowner became superuser");
+    assert!(!is_superuser(&o.dbowner), "dbowner became superuser");
 }
 
 /// A superuser deployer on a database with no code of anyone else's: the tier runs as
@@ -394,7 +358,7 @@ fn a_deployer_that_cannot_become_the_declared_role_is_refused_up_front() {
     expect_code(&out, 5);
     let e = json(&out)["error"].as_str().unwrap().to_string();
     assert!(e.contains(&o.app) && e.contains(&o.deployer), "{e}");
-    assert_eq!(o.ledger_rows(), "none");
+    assert_eq!(o.db.ledger_rows(), "none");
     assert_eq!(o.owner_of("public.made"), "none");
 }
 

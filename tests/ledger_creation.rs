@@ -6,14 +6,12 @@
 //! exit 6 naming it.
 
 mod util;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use util::*;
-
-static ROLES: AtomicUsize = AtomicUsize::new(0);
 
 struct Fresh {
     t: tempfile::TempDir,
     db: TestDb,
+    _roles: DropRoles,
     /// CONNECT only (what PUBLIC has on every new database).
     nobody: String,
 }
@@ -21,23 +19,26 @@ struct Fresh {
 impl Fresh {
     fn new(tag: &str) -> Fresh {
         let db = TestDb::new(tag);
-        let n = ROLES.fetch_add(1, Ordering::SeqCst);
-        let nobody = format!("nobody_{}_{n}", std::process::id());
+        let nobody = role_name("nobody");
         admin()
             .batch_execute(&format!("CREATE ROLE {nobody} LOGIN"))
             .expect("role");
         db.exec("CREATE SCHEMA app;");
-        let t = tempdir();
-        keygen(t.path(), "rm");
-        let s = MiniSource::new(
-            &t.path().join("src"),
+        let t = keyed_dir();
+        mini_bundle(
+            t.path(),
             &db.name,
+            "b.tar.gz",
             "SELECT true AS ready",
             &[("structure", "CREATE TABLE app.t1(i int);", false)],
             "DROP TABLE IF EXISTS app.t1;",
         );
-        pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
-        Fresh { t, db, nobody }
+        Fresh {
+            t,
+            db,
+            _roles: DropRoles(vec![nobody.clone()]),
+            nobody,
+        }
     }
 
     fn apply(&self, lock_timeout: &str) -> std::process::Output {
@@ -56,17 +57,6 @@ impl Fresh {
                 lock_timeout,
             ],
         )
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        if let Ok(mut c) = std::panic::catch_unwind(admin) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS {};",
-                self.db.name, self.nobody
-            ));
-        }
     }
 }
 

@@ -45,8 +45,7 @@ impl Case {
     fn new(tag: &str) -> Case {
         let db = TestDb::new(tag);
         db.exec("CREATE SCHEMA app; CREATE SCHEMA fx; CREATE TABLE fx.approvals(id int);");
-        let t = tempdir();
-        keygen(t.path(), "rm");
+        let t = keyed_dir();
         Case { t, db }
     }
 

@@ -27,16 +27,9 @@ impl Case {
     fn with_tier(tag: &str, gate: &str, tier: &str, rollback: &str) -> Case {
         let db = TestDb::new(tag);
         db.exec("CREATE SCHEMA app;");
-        let t = tempdir();
-        keygen(t.path(), "rm");
-        let s = MiniSource::new(
-            &t.path().join("src"),
-            &db.name,
-            gate,
-            &[("structure", tier, false)],
-            rollback,
-        );
-        pack(t.path(), &s.dir, "rm.key", "b.tar.gz");
+        let t = keyed_dir();
+        let tiers = [("structure", tier, false)];
+        mini_bundle(t.path(), &db.name, "b.tar.gz", gate, &tiers, rollback);
         Case { t, db }
     }
 

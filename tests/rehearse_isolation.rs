@@ -7,10 +7,7 @@
 
 mod util;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use util::*;
-
-static N: AtomicUsize = AtomicUsize::new(0);
 
 struct Case {
     t: tempfile::TempDir,
@@ -27,12 +24,9 @@ impl Case {
     fn new(tag: &str) -> Case {
         let serial = cluster_serial();
         let db = TestDb::new(tag);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let role = format!("iso_role_{}_{n}", std::process::id());
-        let t = tempdir();
-        keygen(t.path(), "rm");
+        let role = role_name("iso_role");
         Case {
-            t,
+            t: keyed_dir(),
             db,
             role,
             _serial: serial,
@@ -45,17 +39,15 @@ impl Case {
 
     /// A bundle whose one tier creates `app.t1` and then runs `extra`.
     fn bundle(&self, out: &str, extra: &str) -> String {
-        let root = self.dir().join(format!("src-{out}"));
         let tier = format!("CREATE SCHEMA app;\nCREATE TABLE app.t1(i int);\n{extra}\n");
-        let s = MiniSource::new(
-            &root,
+        mini_bundle(
+            self.dir(),
             &self.db.name,
+            out,
             GATE,
             &[("structure", &tier, false)],
             ROLLBACK,
-        );
-        pack(self.dir(), &s.dir, "rm.key", out);
-        out.to_string()
+        )
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {

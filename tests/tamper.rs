@@ -81,15 +81,7 @@ fn refused(d: &Path, bundle: &str, trust: &str, reason: &str, advice: Advice) {
 
 /// A trust store directory `d/NAME` with the given `KEY.pub` files and trust.toml.
 fn store(d: &Path, name: &str, keys: &[&str], toml: &str) -> String {
-    let s = d.join(name);
-    let _ = std::fs::remove_dir_all(&s);
-    std::fs::create_dir(&s).unwrap();
-    for k in keys {
-        std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
-    }
-    if !toml.is_empty() {
-        std::fs::write(s.join("trust.toml"), toml).unwrap();
-    }
+    trust_store(d, name, keys, toml);
     name.to_string()
 }
 

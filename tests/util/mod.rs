@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod craft;
+mod fixture;
+#[allow(unused_imports)]
+pub use fixture::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

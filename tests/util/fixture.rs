@@ -1,0 +1,105 @@
+//! The pieces the database fixtures of the test files are made of: cluster roles
+//! named for this process and dropped with the fixture, a directory with the release
+//! manager's key, a mini bundle packed in it, and `airlock --json … --trust … --db …`.
+
+use super::*;
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A role name no other test process or fixture uses: `PREFIX_PID_N`.
+pub fn role_name(prefix: &str) -> String {
+    static ROLES: AtomicUsize = AtomicUsize::new(0);
+    let n = ROLES.fetch_add(1, Ordering::SeqCst);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+/// Cluster roles a fixture created, dropped (`DROP ROLE IF EXISTS`) when this goes
+/// away. Declare it after the fixture's [`TestDb`]: fields drop in order, so the
+/// database (which a role may own) is gone first.
+pub struct DropRoles(pub Vec<String>);
+
+impl Drop for DropRoles {
+    fn drop(&mut self) {
+        if let Ok(mut c) = std::panic::catch_unwind(admin) {
+            for role in &self.0 {
+                let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+            }
+        }
+    }
+}
+
+/// Whether `role` (which must exist) is a superuser now.
+pub fn is_superuser(role: &str) -> bool {
+    admin()
+        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
+        .unwrap_or_else(|e| panic!("role {role}: {e}"))
+        .get(0)
+}
+
+impl TestDb {
+    /// Run SQL in this database as `role` (trust authentication).
+    pub fn exec_as(&self, role: &str, sql: &str) {
+        self.client_as(role)
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("as {role}: {sql}: {e}"));
+    }
+
+    /// How many rows the ledger holds, or `none` when there is no ledger.
+    pub fn ledger_rows(&self) -> String {
+        if self.scalar("SELECT (to_regclass('airlock.ledger') IS NULL)::text") == "true" {
+            return "none".into();
+        }
+        self.scalar("SELECT count(*)::text FROM airlock.ledger")
+    }
+}
+
+/// A fresh directory holding the key pair `rm.key` / `rm.pub`.
+pub fn keyed_dir() -> tempfile::TempDir {
+    let t = tempdir();
+    keygen(t.path(), "rm");
+    t
+}
+
+/// A [`MiniSource`] for `database` under `dir/src-OUT`, packed with `dir/rm.key` into `dir/OUT`; returns `out`.
+pub fn mini_bundle(
+    dir: &Path,
+    database: &str,
+    out: &str,
+    gate: &str,
+    tiers: &[(&str, &str, bool)],
+    rollback: &str,
+) -> String {
+    let s = MiniSource::new(
+        &dir.join(format!("src-{out}")),
+        database,
+        gate,
+        tiers,
+        rollback,
+    );
+    pack(dir, &s.dir, "rm.key", out);
+    out.to_string()
+}
+
+/// `airlock --json ARGS --trust TRUST --db CONN` in `dir`.
+pub fn run_json(dir: &Path, trust: &str, conn: &str, args: &[&str]) -> Output {
+    let mut a: Vec<&str> = vec!["--json"];
+    a.extend(args);
+    a.extend(["--trust", trust, "--db", conn]);
+    airlock(dir, &a)
+}
+
+/// A trust store directory `d/NAME` (made afresh) with the given `d/KEY.pub` files
+/// and, unless `toml` is empty, that trust.toml; returns its path.
+pub fn trust_store(d: &Path, name: &str, keys: &[&str], toml: &str) -> std::path::PathBuf {
+    let s = d.join(name);
+    let _ = std::fs::remove_dir_all(&s);
+    std::fs::create_dir_all(&s).unwrap();
+    for k in keys {
+        std::fs::copy(d.join(format!("{k}.pub")), s.join(format!("{k}.pub"))).unwrap();
+    }
+    if !toml.is_empty() {
+        std::fs::write(s.join("trust.toml"), toml).unwrap();
+    }
+    s
+}
