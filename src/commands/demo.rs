@@ -194,7 +194,7 @@ impl Steps {
         self
     }
 
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> StepResult<T>) -> Option<T> {
+    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> StepResult<T>) -> Option<T> {
         let command = self.next_command.take();
         if self.failed {
             return None;
@@ -210,10 +210,10 @@ impl Steps {
             });
             return None;
         }
-        let t = Instant::now();
-        let r = f();
-        let ms = t.elapsed().as_millis() as u64;
-        match r {
+        let started = Instant::now();
+        let outcome = step();
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome {
             Ok(Done { value, detail }) => {
                 self.steps.push(DemoStep {
                     step: name.into(),
