@@ -371,12 +371,18 @@ enum ReceiptSig {
     Judged(Box<SignatureCheck>),
 }
 
+/// A receipt that could not be read or parsed: the check it fails, and why.
+struct Broken {
+    check: &'static str,
+    why: String,
+}
+
 /// One receipt, read and judged before any bundle (its signature may be evidence).
 struct ReadReceipt {
     path: PathBuf,
     subject: String,
     /// Why it could not be read or parsed.
-    broken: Option<(&'static str, String)>,
+    broken: Option<Broken>,
     doc: ReceiptDoc,
     /// Its top-level field names.
     fields: Vec<String>,
@@ -390,7 +396,7 @@ impl ReadReceipt {
     fn read(path: &Path, store: &TrustStore, now: DateTime<Utc>) -> ReadReceipt {
         let mut sig_file = path.as_os_str().to_owned();
         sig_file.push(".minisig");
-        let mut r = ReadReceipt {
+        let mut receipt = ReadReceipt {
             path: path.to_path_buf(),
             subject: path.display().to_string(),
             broken: None,
@@ -401,56 +407,67 @@ impl ReadReceipt {
             problems: vec![],
         };
         let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+            Ok(bytes) => bytes,
             Err(e) => {
-                r.broken = Some(("readable", e.to_string()));
-                return r;
+                receipt.broken = Some(Broken {
+                    check: "readable",
+                    why: e.to_string(),
+                });
+                return receipt;
             }
         };
         let parsed = serde_json::from_slice::<serde_json::Value>(&bytes)
             .map_err(|e| e.to_string())
-            .and_then(|v| {
-                let fields = v
+            .and_then(|value| {
+                let fields = value
                     .as_object()
                     .map(|o| o.keys().cloned().collect())
                     .ok_or_else(|| "not a JSON object".to_string())?;
-                let doc = serde_json::from_value::<ReceiptDoc>(v).map_err(|e| e.to_string())?;
+                let doc = serde_json::from_value::<ReceiptDoc>(value).map_err(|e| e.to_string())?;
                 Ok((fields, doc))
             });
         match parsed {
             Ok((fields, doc)) => {
-                r.fields = fields;
-                r.doc = doc;
+                receipt.fields = fields;
+                receipt.doc = doc;
             }
-            Err(e) => {
-                r.broken = Some(("receipt JSON", e));
-                return r;
+            Err(why) => {
+                receipt.broken = Some(Broken {
+                    check: "receipt JSON",
+                    why,
+                });
+                return receipt;
             }
         }
-        r.problems = consistency(&r.doc);
-        if r.sig_file.exists() {
-            let d = &r.doc;
-            let claim = trust::ReceiptClaim {
-                bundle_id: d.bundle_id.as_deref().unwrap_or(""),
-                event: d.event.as_deref().unwrap_or(""),
-                ledger_seq: d.ledger.last().map(|l| l.seq).unwrap_or(0),
-            };
-            let name = r
-                .sig_file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            r.sig = match std::fs::read_to_string(&r.sig_file)
-                .map_err(|e| e.to_string())
-                .and_then(|t| SignatureBox::parse(&t).map_err(|e| e.to_string()))
-            {
-                Ok(sig) => ReceiptSig::Judged(Box::new(trust::judge_receipt_signature(
-                    store, &bytes, &name, &sig, &claim, now,
-                ))),
-                Err(e) => ReceiptSig::Unreadable(e),
-            };
+        receipt.problems = consistency(&receipt.doc);
+        if receipt.sig_file.exists() {
+            receipt.sig = receipt.judge_signature(&bytes, store, now);
         }
-        r
+        receipt
+    }
+
+    /// `RECEIPT.minisig` read and judged against the receipt's own claim.
+    fn judge_signature(&self, bytes: &[u8], store: &TrustStore, now: DateTime<Utc>) -> ReceiptSig {
+        let doc = &self.doc;
+        let claim = trust::ReceiptClaim {
+            bundle_id: doc.bundle_id.as_deref().unwrap_or(""),
+            event: doc.event.as_deref().unwrap_or(""),
+            ledger_seq: doc.ledger.last().map(|l| l.seq).unwrap_or(0),
+        };
+        let name = self
+            .sig_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(&self.sig_file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| SignatureBox::parse(&t).map_err(|e| e.to_string()))
+        {
+            Ok(sig) => ReceiptSig::Judged(Box::new(trust::judge_receipt_signature(
+                store, bytes, &name, &sig, &claim, now,
+            ))),
+            Err(e) => ReceiptSig::Unreadable(e),
+        }
     }
 
     fn counted_signature(&self) -> Option<&SignatureCheck> {
@@ -485,77 +502,106 @@ impl ReadReceipt {
 
 /// Where a receipt contradicts its own ledger rows (anyone can recompute a row
 /// hash, so this shows consistency, not authenticity).
-fn consistency(d: &ReceiptDoc) -> Vec<String> {
-    let mut problems = vec![];
-    let rows = &d.ledger;
+fn consistency(doc: &ReceiptDoc) -> Vec<String> {
+    let rows = &doc.ledger;
     if rows.is_empty() {
-        problems.push("holds no ledger row".to_string());
-        return problems;
+        return vec!["holds no ledger row".to_string()];
     }
-    for (i, r) in rows.iter().enumerate() {
-        if r.compute_hash() != r.row_hash {
+    let mut problems = row_problems(doc);
+    problems.extend(summary_problems(doc));
+    problems.extend(time_problems(doc));
+    problems
+}
+
+/// Each of the receipt's ledger rows: its hash, its link to the row before, and the
+/// receipt fields it repeats.
+fn row_problems(doc: &ReceiptDoc) -> Vec<String> {
+    let mut problems = vec![];
+    let rows = &doc.ledger;
+    for (i, row) in rows.iter().enumerate() {
+        if row.compute_hash() != row.row_hash {
             problems.push(format!(
                 "ledger row {} does not hash to its row_hash",
-                r.seq
+                row.seq
             ));
         }
-        if i > 0 && r.seq == rows[i - 1].seq + 1 && r.prev_hash != rows[i - 1].row_hash {
+        if i > 0 && row.seq == rows[i - 1].seq + 1 && row.prev_hash != rows[i - 1].row_hash {
             problems.push(format!(
                 "ledger row {} does not chain to row {}",
-                r.seq,
+                row.seq,
                 rows[i - 1].seq
             ));
         }
-        let same = |mine: &Option<String>, row: &str| mine.as_deref() == Some(row);
+        let same = |mine: &Option<String>, recorded: &str| mine.as_deref() == Some(recorded);
         for (field, ok) in [
-            ("bundle_id", same(&d.bundle_id, &r.bundle_id)),
-            ("event", same(&d.event, &r.event)),
-            ("bundle_name", same(&d.bundle_name, &r.bundle_name)),
-            ("bundle_version", same(&d.bundle_version, &r.bundle_version)),
-            ("sequence", d.sequence.map(|s| s as i64) == Some(r.sequence)),
-            ("operator", same(&d.operator, &r.operator)),
+            ("bundle_id", same(&doc.bundle_id, &row.bundle_id)),
+            ("event", same(&doc.event, &row.event)),
+            ("bundle_name", same(&doc.bundle_name, &row.bundle_name)),
+            (
+                "bundle_version",
+                same(&doc.bundle_version, &row.bundle_version),
+            ),
+            (
+                "sequence",
+                doc.sequence.map(|s| s as i64) == Some(row.sequence),
+            ),
+            ("operator", same(&doc.operator, &row.operator)),
         ] {
             if !ok {
-                problems.push(format!("{field} differs from ledger row {}", r.seq));
+                problems.push(format!("{field} differs from ledger row {}", row.seq));
             }
         }
     }
+    problems
+}
+
+/// The receipt's summary fields against its rows taken together: fingerprints,
+/// tiers, params and outcome.
+fn summary_problems(doc: &ReceiptDoc) -> Vec<String> {
+    let mut problems = vec![];
+    let rows = &doc.ledger;
     let first = &rows[0];
     let last = &rows[rows.len() - 1];
-    if d.fingerprint_before.as_deref() != Some(first.fingerprint_before.as_str()) {
+    if doc.fingerprint_before.as_deref() != Some(first.fingerprint_before.as_str()) {
         problems.push("fingerprint_before differs from its first ledger row".into());
     }
-    if d.fingerprint_after.as_deref() != Some(last.fingerprint_after.as_str()) {
+    if doc.fingerprint_after.as_deref() != Some(last.fingerprint_after.as_str()) {
         problems.push("fingerprint_after differs from its last ledger row".into());
     }
     let tiers: Vec<String> = rows.iter().flat_map(|r| r.tier_names()).collect();
-    if d.tiers.as_ref() != Some(&tiers) {
+    if doc.tiers.as_ref() != Some(&tiers) {
         problems.push("tiers differ from its ledger rows".into());
     }
-    let params = d
+    let params = doc
         .params
         .as_ref()
         .and_then(|p| serde_json::to_string(p).ok());
     if params.as_deref() != Some(last.params.as_str()) {
         problems.push("params differ from its ledger row".into());
     }
-    let outcome = match d.event.as_deref() {
+    let outcome = match doc.event.as_deref() {
         Some("apply") => "applied",
         Some("rollback") => "rolled-back",
         _ => "",
     };
-    if d.outcome.as_deref() != Some(outcome) {
+    if doc.outcome.as_deref() != Some(outcome) {
         problems.push(format!(
             "outcome {:?} is not what a receipt with ledger rows of event {:?} says",
-            d.outcome.as_deref().unwrap_or(""),
-            d.event.as_deref().unwrap_or("")
+            doc.outcome.as_deref().unwrap_or(""),
+            doc.event.as_deref().unwrap_or("")
         ));
     }
-    // The rows were written between the receipt's start and finish.
+    problems
+}
+
+/// The rows were written between the receipt's start and finish.
+fn time_problems(doc: &ReceiptDoc) -> Vec<String> {
+    let mut problems = vec![];
+    let rows = &doc.ledger;
     let time = |t: &Option<String>| t.as_deref().and_then(trust::parse_rfc3339);
-    let (started, finished) = (time(&d.started_at), time(&d.finished_at));
-    for r in [first, last] {
-        let at = trust::parse_rfc3339(&r.at);
+    let (started, finished) = (time(&doc.started_at), time(&doc.finished_at));
+    for row in [&rows[0], &rows[rows.len() - 1]] {
+        let at = trust::parse_rfc3339(&row.at);
         if started.is_none() || finished.is_none() || at.is_none() {
             problems.push("started_at, finished_at or a row's at is not a time".into());
             break;
@@ -563,11 +609,47 @@ fn consistency(d: &ReceiptDoc) -> Vec<String> {
         if at < started || at > finished {
             problems.push(format!(
                 "ledger row {} was written at {}, outside started_at..finished_at",
-                r.seq, r.at
+                row.seq, row.at
             ));
         }
     }
     problems
+}
+
+impl AuditedBundle {
+    /// A bundle file before anything in it is known.
+    fn unread(path: &Path) -> AuditedBundle {
+        AuditedBundle {
+            file: path.to_path_buf(),
+            bundle_id: None,
+            name: None,
+            version: None,
+            sequence: None,
+            format: None,
+            trust: None,
+            files: 0,
+            expires: None,
+            runbooks: vec![],
+            ok: false,
+        }
+    }
+
+    /// What its manifest says about it.
+    fn describe(&mut self, opened: &Opened) {
+        let manifest = &opened.manifest;
+        self.bundle_id = Some(opened.bundle_id.clone());
+        self.name = Some(manifest.bundle.name.clone());
+        self.version = Some(manifest.bundle.version.clone());
+        self.sequence = Some(manifest.bundle.sequence);
+        self.format = Some(manifest.format.clone());
+        self.files = manifest.files.len();
+        self.expires = manifest.bundle.expires.clone();
+        self.runbooks = manifest
+            .runbook
+            .iter()
+            .map(|r| format!("{} ({})", r.file, r.title))
+            .collect();
+    }
 }
 
 fn audit_bundle(
@@ -576,104 +658,54 @@ fn audit_bundle(
     store: &TrustStore,
     at: Option<DateTime<Utc>>,
     evidence: &BTreeMap<String, Existence>,
-    v: &mut Verdicts,
+    verdicts: &mut Verdicts,
 ) -> (AuditedBundle, Option<Opened>) {
     let subject = path.display().to_string();
-    let mut ab = AuditedBundle {
-        file: path.to_path_buf(),
-        bundle_id: None,
-        name: None,
-        version: None,
-        sequence: None,
-        format: None,
-        trust: None,
-        files: 0,
-        expires: None,
-        runbooks: vec![],
-        ok: false,
-    };
+    let mut audited = AuditedBundle::unread(path);
     let structure_basis = format!(
         "one read of {subject}: every tar header, size and SHA-256 against manifest.json, whose SHA-256 is the bundle id"
     );
-    let op = match read {
-        Ok(op) => op,
+    let opened = match read {
+        Ok(opened) => opened,
         Err(e) => {
-            v.check(
+            verdicts.check(
                 &subject,
                 "structure and hashes",
                 false,
                 e.to_string(),
                 structure_basis,
             );
-            return (ab, None);
+            return (audited, None);
         }
     };
-    let m = &op.manifest;
-    ab.bundle_id = Some(op.bundle_id.clone());
-    ab.name = Some(m.bundle.name.clone());
-    ab.version = Some(m.bundle.version.clone());
-    ab.sequence = Some(m.bundle.sequence);
-    ab.format = Some(m.format.clone());
-    ab.files = m.files.len();
-    ab.expires = m.bundle.expires.clone();
-    ab.runbooks = m
-        .runbook
-        .iter()
-        .map(|r| format!("{} ({})", r.file, r.title))
-        .collect();
-    let mut ok = v.check(
+    audited.describe(&opened);
+    let manifest = &opened.manifest;
+    let mut ok = verdicts.check(
         &subject,
         "structure and hashes",
         true,
         format!(
             "{} {} seq {} id {}: {} files, every SHA-256 matches",
-            m.bundle.name,
-            m.bundle.version,
-            m.bundle.sequence,
-            short(&op.bundle_id),
-            m.files.len()
+            manifest.bundle.name,
+            manifest.bundle.version,
+            manifest.bundle.sequence,
+            short(&opened.bundle_id),
+            manifest.files.len()
         ),
         structure_basis,
     );
     let mut judging = Judging::at(at);
-    judging.existed = evidence.get(&op.bundle_id).cloned();
+    judging.existed = evidence.get(&opened.bundle_id).cloned();
     let verdict = trust::evaluate(
         store,
-        &op.manifest_bytes,
-        &op.manifest,
-        &op.bundle_id,
-        &op.signatures,
+        &opened.manifest_bytes,
+        &opened.manifest,
+        &opened.bundle_id,
+        &opened.signatures,
         &judging,
     );
-    for c in &verdict.signatures {
-        let detail = format!(
-            "{}{}{}",
-            c.key_id,
-            c.signed_at
-                .as_ref()
-                .map(|t| format!(" claims signing at {t}"))
-                .unwrap_or_default(),
-            c.note
-                .as_ref()
-                .map(|n| format!(": {n}"))
-                .unwrap_or_default()
-        );
-        // A signature that does not count is reported; whether the bundle fails is
-        // the threshold's decision.
-        let f = if c.counted {
-            Finding::Pass
-        } else {
-            Finding::Note
-        };
-        v.push(
-            &subject,
-            &format!("signature {}", c.file),
-            f,
-            detail,
-            c.basis.clone(),
-        );
-    }
-    ok &= v.check(
+    signature_notes(&subject, &verdict, verdicts);
+    ok &= verdicts.check(
         &subject,
         "threshold",
         verdict.met,
@@ -681,255 +713,351 @@ fn audit_bundle(
             "{} distinct trusted key(s), {} required",
             verdict.distinct_keys, verdict.threshold,
         ),
-        format!(
-            "trust store {}: distinct public keys counted; judged at {} ({}); evidence of existence: {}",
-            store.path.display(),
-            verdict.judged_at,
-            verdict.judged_by,
-            match &verdict.evidence {
-                Some(e) => format!("{} (by {})", e.source, e.by),
-                None => "none".into(),
-            }
-        ),
+        threshold_basis(store, &verdict),
     );
-    if let (Some(exp), Some(at)) = (&m.bundle.expires, at) {
-        if let Some(t) = trust::parse_rfc3339(exp) {
-            ok &= v.check(
-                &subject,
-                "expiry",
-                at <= t,
-                format!("expires {exp}"),
-                format!(
-                    "the manifest's expires, judged at {} (--at)",
-                    trust::rfc3339(at)
-                ),
-            );
-        }
+    ok &= expiry(&subject, manifest, at, verdicts);
+    audited.trust = Some(verdict);
+    audited.ok = ok;
+    (audited, Some(opened))
+}
+
+/// With `--at`, the "expiry" verdict of a manifest that sets one; true when it
+/// lets the audit pass (or there is nothing to judge).
+fn expiry(
+    subject: &str,
+    manifest: &crate::manifest::Manifest,
+    at: Option<DateTime<Utc>>,
+    verdicts: &mut Verdicts,
+) -> bool {
+    let (Some(expires), Some(at)) = (&manifest.bundle.expires, at) else {
+        return true;
+    };
+    let Some(t) = trust::parse_rfc3339(expires) else {
+        return true;
+    };
+    verdicts.check(
+        subject,
+        "expiry",
+        at <= t,
+        format!("expires {expires}"),
+        format!(
+            "the manifest's expires, judged at {} (--at)",
+            trust::rfc3339(at)
+        ),
+    )
+}
+
+/// One verdict per signature file: PASS when it counts, NOTE when it does not.
+fn signature_notes(subject: &str, verdict: &TrustVerdict, verdicts: &mut Verdicts) {
+    for sig in &verdict.signatures {
+        let detail = format!(
+            "{}{}{}",
+            sig.key_id,
+            sig.signed_at
+                .as_ref()
+                .map(|t| format!(" claims signing at {t}"))
+                .unwrap_or_default(),
+            sig.note
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+        // A signature that does not count is reported; whether the bundle fails is
+        // the threshold's decision.
+        let finding = if sig.counted {
+            Finding::Pass
+        } else {
+            Finding::Note
+        };
+        verdicts.push(
+            subject,
+            &format!("signature {}", sig.file),
+            finding,
+            detail,
+            sig.basis.clone(),
+        );
     }
-    ab.trust = Some(verdict);
-    ab.ok = ok;
-    (ab, Some(op))
+}
+
+fn threshold_basis(store: &TrustStore, verdict: &TrustVerdict) -> String {
+    format!(
+        "trust store {}: distinct public keys counted; judged at {} ({}); evidence of existence: {}",
+        store.path.display(),
+        verdict.judged_at,
+        verdict.judged_by,
+        match &verdict.evidence {
+            Some(e) => format!("{} (by {})", e.source, e.by),
+            None => "none".into(),
+        }
+    )
 }
 
 fn audit_receipt(
-    r: &ReadReceipt,
+    receipt: &ReadReceipt,
     store: &TrustStore,
     bundles: &BTreeMap<String, &Opened>,
     db: Option<&Ledger>,
-    v: &mut Verdicts,
+    verdicts: &mut Verdicts,
 ) -> AuditedReceipt {
-    let subject = r.subject.as_str();
-    let d = &r.doc;
-    let mut ar = AuditedReceipt {
-        file: r.path.clone(),
-        bundle_id: d.bundle_id.clone(),
-        event: d.event.clone(),
+    let subject = receipt.subject.as_str();
+    let doc = &receipt.doc;
+    let mut audited = AuditedReceipt {
+        file: receipt.path.clone(),
+        bundle_id: doc.bundle_id.clone(),
+        event: doc.event.clone(),
         signed_by: None,
         signature: None,
         ledger_vouched: vec![],
         unverified_fields: vec![],
         ok: false,
     };
-    if let Some((check, why)) = &r.broken {
-        v.check(
+    if let Some(Broken { check, why }) = &receipt.broken {
+        verdicts.check(
             subject,
             check,
             false,
             why.clone(),
             format!("read {subject}"),
         );
-        return ar;
+        return audited;
     }
     let mut ok = true;
-    let id = d.bundle_id.clone().unwrap_or_default();
-    let named = match bundles.get(&id) {
-        None => Err(format!(
-            "names bundle {}, which is not among the audited bundles",
-            short(&id)
-        )),
-        Some(op) => {
-            let b = &op.manifest.bundle;
-            if d.bundle_name.as_deref() != Some(&b.name)
-                || d.bundle_version.as_deref() != Some(&b.version)
-                || d.sequence != Some(b.sequence)
-            {
-                Err(format!(
-                    "names bundle {} but not its name, version and sequence ({} {} seq {})",
-                    short(&id),
-                    b.name,
-                    b.version,
-                    b.sequence
-                ))
-            } else {
-                Ok(format!("bundle {} {} {}", short(&id), b.name, b.version))
-            }
-        }
-    };
-    ok &= v.check(
+    let named = names_audited_bundle(doc, bundles);
+    ok &= verdicts.check(
         subject,
         "names an audited bundle",
         named.is_ok(),
         named.unwrap_or_else(|e| e),
         "the receipt's bundle_id, name, version and sequence against the audited bundles' manifests",
     );
-    ok &= v.check(
+    ok &= verdicts.check(
         subject,
         "integrity",
-        r.problems.is_empty(),
-        if r.problems.is_empty() {
+        receipt.problems.is_empty(),
+        if receipt.problems.is_empty() {
             format!(
                 "{} ledger row(s) consistent with the receipt",
-                d.ledger.len()
+                doc.ledger.len()
             )
         } else {
-            r.problems.join("; ")
+            receipt.problems.join("; ")
         },
         "the receipt's own ledger rows (row_hash recomputed) against its fields: anyone can recompute these, so this shows consistency, not authenticity",
     );
-    // Its signature: the only thing that vouches for every field.
-    let required = if store.require_signed_receipts {
-        "trust.toml requires signed receipts"
-    } else {
-        "trust.toml does not require signed receipts (require_signed_receipts)"
-    };
-    match &r.sig {
-        ReceiptSig::Missing => {
-            let f = if store.require_signed_receipts {
-                Finding::Fail
-            } else {
-                Finding::Unverified
-            };
-            ok &= v.push(
-                subject,
-                "receipt signature",
-                f,
-                format!(
-                    "unsigned: no {} beside it",
-                    r.sig_file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                ),
-                required,
-            );
-        }
-        ReceiptSig::Unreadable(e) => {
-            ok &= v.check(
-                subject,
-                "receipt signature",
-                false,
-                format!("{}: {e}", r.sig_file.display()),
-                required,
-            );
-        }
-        ReceiptSig::Judged(c) => {
-            let detail = if c.counted {
-                format!(
-                    "signed by operator key {}{}",
-                    c.key_id,
-                    c.note
-                        .as_ref()
-                        .map(|n| format!(": {n}"))
-                        .unwrap_or_default()
-                )
-            } else {
-                c.note.clone().unwrap_or_default()
-            };
-            ok &= v.check(
-                subject,
-                "receipt signature",
-                c.counted,
-                detail,
-                c.basis.clone(),
-            );
-            if c.counted {
-                ar.signed_by = Some(format!("{} (operator)", c.key_id));
-            }
-            ar.signature = Some((**c).clone());
-        }
-    }
+    ok &= receipt_signature(receipt, store, verdicts, &mut audited);
     // The ledger vouches for the fields it records, when every row is there.
-    let mut ledger_ok = false;
+    let mut ledger_vouches = false;
     if let Some(db) = db {
-        ledger_ok = r.problems.is_empty();
-        for row in &d.ledger {
-            let found = db.rows.iter().find(|x| x.row_hash == row.row_hash);
-            let same = found == Some(row);
-            ledger_ok &= same;
-            ok &= v.check(
-                subject,
-                &format!("ledger row {}", row.seq),
-                same,
-                match found {
-                    Some(x) if x == row => {
-                        format!("present in the database ledger ({})", short(&row.row_hash))
-                    }
-                    Some(_) => "the database's row with this hash differs".into(),
-                    None => format!(
-                        "row_hash {} is missing from the database ledger",
-                        short(&row.row_hash)
-                    ),
-                },
-                format!(
-                    "database {}: the row with this row_hash, compared field by field",
-                    db.database
-                ),
-            );
-        }
-        let same_db = d.database.as_deref() == Some(db.database.as_str());
-        ledger_ok &= same_db;
-        ok &= v.check(
-            subject,
-            "database",
-            same_db,
-            if same_db {
-                format!("database {}", db.database)
-            } else {
-                format!(
-                    "names database {}, but the ledger audited is database {}'s",
-                    d.database.as_deref().unwrap_or("(none)"),
-                    db.database
-                )
-            },
-            "the receipt's database against current_database() of --db",
-        );
+        let held = against_ledger(receipt, db, verdicts);
+        ok &= held;
+        ledger_vouches = held && receipt.problems.is_empty();
     }
-    if ledger_ok {
-        ar.ledger_vouched = r
+    if ledger_vouches {
+        audited.ledger_vouched = receipt
             .fields
             .iter()
             .filter(|f| LEDGER_FIELDS.contains(&f.as_str()))
             .cloned()
             .collect();
     }
-    let unvouched: Vec<String> = r
+    ok &= what_vouches(receipt, db, verdicts, &mut audited);
+    audited.ok = ok;
+    audited
+}
+
+/// The audited bundle the receipt names, by id, name, version and sequence: its line,
+/// or why not.
+fn names_audited_bundle(
+    doc: &ReceiptDoc,
+    bundles: &BTreeMap<String, &Opened>,
+) -> std::result::Result<String, String> {
+    let id = doc.bundle_id.clone().unwrap_or_default();
+    let Some(opened) = bundles.get(&id) else {
+        return Err(format!(
+            "names bundle {}, which is not among the audited bundles",
+            short(&id)
+        ));
+    };
+    let bundle = &opened.manifest.bundle;
+    if doc.bundle_name.as_deref() != Some(&bundle.name)
+        || doc.bundle_version.as_deref() != Some(&bundle.version)
+        || doc.sequence != Some(bundle.sequence)
+    {
+        Err(format!(
+            "names bundle {} but not its name, version and sequence ({} {} seq {})",
+            short(&id),
+            bundle.name,
+            bundle.version,
+            bundle.sequence
+        ))
+    } else {
+        Ok(format!(
+            "bundle {} {} {}",
+            short(&id),
+            bundle.name,
+            bundle.version
+        ))
+    }
+}
+
+/// Its signature: the only thing that vouches for every field. True when the check
+/// lets the audit pass.
+fn receipt_signature(
+    receipt: &ReadReceipt,
+    store: &TrustStore,
+    verdicts: &mut Verdicts,
+    audited: &mut AuditedReceipt,
+) -> bool {
+    let subject = receipt.subject.as_str();
+    let required = if store.require_signed_receipts {
+        "trust.toml requires signed receipts"
+    } else {
+        "trust.toml does not require signed receipts (require_signed_receipts)"
+    };
+    match &receipt.sig {
+        ReceiptSig::Missing => {
+            let finding = if store.require_signed_receipts {
+                Finding::Fail
+            } else {
+                Finding::Unverified
+            };
+            verdicts.push(
+                subject,
+                "receipt signature",
+                finding,
+                format!(
+                    "unsigned: no {} beside it",
+                    receipt
+                        .sig_file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+                required,
+            )
+        }
+        ReceiptSig::Unreadable(e) => verdicts.check(
+            subject,
+            "receipt signature",
+            false,
+            format!("{}: {e}", receipt.sig_file.display()),
+            required,
+        ),
+        ReceiptSig::Judged(sig) => {
+            let detail = if sig.counted {
+                format!(
+                    "signed by operator key {}{}",
+                    sig.key_id,
+                    sig.note
+                        .as_ref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                )
+            } else {
+                sig.note.clone().unwrap_or_default()
+            };
+            let held = verdicts.check(
+                subject,
+                "receipt signature",
+                sig.counted,
+                detail,
+                sig.basis.clone(),
+            );
+            if sig.counted {
+                audited.signed_by = Some(format!("{} (operator)", sig.key_id));
+            }
+            audited.signature = Some((**sig).clone());
+            held
+        }
+    }
+}
+
+/// Each of the receipt's rows against the database's ledger, then its database
+/// against `--db`'s. True when every one is there, field for field.
+fn against_ledger(receipt: &ReadReceipt, db: &Ledger, verdicts: &mut Verdicts) -> bool {
+    let subject = receipt.subject.as_str();
+    let mut held = true;
+    for row in &receipt.doc.ledger {
+        let found = db.rows.iter().find(|x| x.row_hash == row.row_hash);
+        let same = found == Some(row);
+        held &= verdicts.check(
+            subject,
+            &format!("ledger row {}", row.seq),
+            same,
+            match found {
+                Some(x) if x == row => {
+                    format!("present in the database ledger ({})", short(&row.row_hash))
+                }
+                Some(_) => "the database's row with this hash differs".into(),
+                None => format!(
+                    "row_hash {} is missing from the database ledger",
+                    short(&row.row_hash)
+                ),
+            },
+            format!(
+                "database {}: the row with this row_hash, compared field by field",
+                db.database
+            ),
+        );
+    }
+    let named = receipt.doc.database.as_deref();
+    let same_db = named == Some(db.database.as_str());
+    held &= verdicts.check(
+        subject,
+        "database",
+        same_db,
+        if same_db {
+            format!("database {}", db.database)
+        } else {
+            format!(
+                "names database {}, but the ledger audited is database {}'s",
+                named.unwrap_or("(none)"),
+                db.database
+            )
+        },
+        "the receipt's database against current_database() of --db",
+    );
+    held
+}
+
+/// The "fields" verdict: what vouches for the receipt's fields (its signature, the
+/// ledger, or nothing). True when it lets the audit pass.
+fn what_vouches(
+    receipt: &ReadReceipt,
+    db: Option<&Ledger>,
+    verdicts: &mut Verdicts,
+    audited: &mut AuditedReceipt,
+) -> bool {
+    let subject = receipt.subject.as_str();
+    let unvouched: Vec<String> = receipt
         .fields
         .iter()
-        .filter(|f| !ar.ledger_vouched.contains(f))
+        .filter(|f| !audited.ledger_vouched.contains(f))
         .cloned()
         .collect();
-    let vouched_by_ledger = if ar.ledger_vouched.is_empty() {
+    let vouched_by_ledger = if audited.ledger_vouched.is_empty() {
         String::new()
     } else {
         format!(
             "; the ledger of database {} vouches for {}",
             db.map(|x| x.database.as_str()).unwrap_or(""),
-            ar.ledger_vouched.join(", ")
+            audited.ledger_vouched.join(", ")
         )
     };
-    match r.counted_signature() {
-        Some(c) => {
-            v.push(
+    match receipt.counted_signature() {
+        Some(sig) => {
+            verdicts.push(
                 subject,
                 "fields",
                 Finding::Pass,
-                format!("every field is signed by operator key {}", c.key_id),
+                format!("every field is signed by operator key {}", sig.key_id),
                 format!("the receipt's signature{vouched_by_ledger}"),
             );
+            true
         }
         None if !unvouched.is_empty() => {
-            ar.unverified_fields = unvouched.clone();
-            ok &= v.push(
+            audited.unverified_fields = unvouched.clone();
+            verdicts.push(
                 subject,
                 "fields",
                 Finding::Unverified,
@@ -943,20 +1071,19 @@ fn audit_receipt(
                     }
                 ),
                 format!("the fields of the receipt{vouched_by_ledger}"),
-            );
+            )
         }
         None => {
-            v.push(
+            verdicts.push(
                 subject,
                 "fields",
                 Finding::Pass,
                 "every field is recorded in the database ledger",
                 format!("the fields of the receipt{vouched_by_ledger}"),
             );
+            true
         }
     }
-    ar.ok = ok;
-    ar
 }
 
 pub fn run(args: AuditArgs) -> Result<Outcome> {
@@ -981,6 +1108,57 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .map(|o| o.manifest.target.database.clone())
         .unwrap_or_else(|| "postgres".into());
     let db = Ledger::read(&args, &default_db)?;
+    let receipts = read_receipts(&args, &store, now, &opened)?;
+    let evidence = earliest_evidence(&opened, db.as_ref(), &receipts);
+
+    let mut verdicts = Verdicts(vec![]);
+    let mut bundles = vec![];
+    let mut audited = vec![];
+    for (file, read) in files.iter().zip(opened) {
+        let (bundle, opened) = audit_bundle(file, read, &store, at, &evidence, &mut verdicts);
+        bundles.push(bundle);
+        audited.extend(opened);
+    }
+    let by_id: BTreeMap<String, &Opened> =
+        audited.iter().map(|o| (o.bundle_id.clone(), o)).collect();
+    if let Some(db) = &db {
+        ledger_chain(db, &mut verdicts);
+    }
+    let mut audited_receipts = vec![];
+    let mut receipted = BTreeSet::new();
+    for receipt in &receipts {
+        audited_receipts.push(audit_receipt(
+            receipt,
+            &store,
+            &by_id,
+            db.as_ref(),
+            &mut verdicts,
+        ));
+        receipted.extend(receipt.doc.ledger.iter().map(|l| l.row_hash.clone()));
+    }
+    if let Some(db) = &db {
+        let receipted = (!args.receipts.is_empty()).then_some(&receipted);
+        ledger_rows(db, &by_id, receipted, &mut verdicts);
+    }
+    let result = AuditResult::of(&verdicts.0);
+    Ok(Box::new(AuditReport {
+        ok: result == AuditResult::Pass,
+        result,
+        at: at.map(|t| t.to_rfc3339()),
+        bundles,
+        receipts: audited_receipts,
+        database: db.map(|d| d.database),
+        verdicts: verdicts.0,
+    }))
+}
+
+/// The receipts to audit, each read and its signature judged.
+fn read_receipts(
+    args: &AuditArgs,
+    store: &TrustStore,
+    now: DateTime<Utc>,
+    opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
+) -> Result<Vec<ReadReceipt>> {
     // A receipts directory holds receipts of other releases too: those found in a
     // directory are audited when they name an audited bundle (or cannot be read); a
     // receipt named on its own is always audited.
@@ -989,131 +1167,137 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .flatten()
         .map(|o| o.bundle_id.as_str())
         .collect();
-    let receipts: Vec<ReadReceipt> = receipt_files(&args.receipts)?
+    Ok(receipt_files(&args.receipts)?
         .iter()
-        .map(|(r, from_dir)| (ReadReceipt::read(r, &store, now), *from_dir))
-        .filter(|(r, from_dir)| {
+        .map(|(path, from_dir)| (ReadReceipt::read(path, store, now), *from_dir))
+        .filter(|(receipt, from_dir)| {
             !from_dir
-                || r.broken.is_some()
-                || r.doc
+                || receipt.broken.is_some()
+                || receipt
+                    .doc
                     .bundle_id
                     .as_deref()
                     .is_some_and(|id| audited_ids.contains(&id))
         })
-        .map(|(r, _)| r)
-        .collect();
-    // The earliest evidence of each bundle id.
-    let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();
-    let mut offer = |id: String, e: Existence| {
-        let keep = evidence.get(&id).is_some_and(|old| old.time <= e.time);
-        if !keep {
-            evidence.insert(id, e);
-        }
-    };
-    for o in opened.iter().flatten() {
-        if let Some(e) = db.as_ref().and_then(|db| db.evidence(&o.bundle_id)) {
-            offer(o.bundle_id.clone(), e);
-        }
-    }
-    for r in &receipts {
-        if let Some((id, e)) = r.evidence() {
-            offer(id, e);
-        }
-    }
+        .map(|(receipt, _)| receipt)
+        .collect())
+}
 
-    let mut v = Verdicts(vec![]);
-    let mut bundles = vec![];
-    let mut audited = vec![];
-    for (f, read) in files.iter().zip(opened) {
-        let (ab, op) = audit_bundle(f, read, &store, at, &evidence, &mut v);
-        bundles.push(ab);
-        audited.extend(op);
-    }
-    let by_id: BTreeMap<String, &Opened> =
-        audited.iter().map(|o| (o.bundle_id.clone(), o)).collect();
-    let names: BTreeSet<String> = audited
-        .iter()
-        .map(|o| o.manifest.bundle.name.clone())
-        .collect();
-    if let Some(db) = &db {
-        let subject = format!("database {}", db.database);
-        let basis = format!(
-            "database {}: every row's row_hash recomputed and linked by prev_hash, read in one read-only transaction",
-            db.database
-        );
-        match &db.broken {
-            None => v.check(
-                &subject,
-                "ledger hash chain",
-                true,
-                format!("{} row(s) chain correctly", db.rows.len()),
-                basis,
-            ),
-            Some((seq, why)) => v.check(
-                &subject,
-                "ledger hash chain",
-                false,
-                format!("broken at row {seq}: {why}; no row of it is used as evidence"),
-                basis,
-            ),
-        };
-    }
-    let mut audited_receipts = vec![];
-    let mut receipted = BTreeSet::new();
-    for r in &receipts {
-        audited_receipts.push(audit_receipt(r, &store, &by_id, db.as_ref(), &mut v));
-        receipted.extend(r.doc.ledger.iter().map(|l| l.row_hash.clone()));
-    }
-    if let Some(db) = &db {
-        let subject = format!("database {}", db.database);
-        for r in db.rows.iter().filter(|r| names.contains(&r.bundle_name)) {
-            let known = by_id.contains_key(&r.bundle_id);
-            v.check(
-                &subject,
-                &format!("ledger row {} bundle", r.seq),
-                known,
-                if known {
-                    format!("{} {} of an audited bundle", r.event, r.bundle_version)
-                } else {
-                    format!(
-                        "{} names bundle id {}, which no audited bundle has",
-                        r.event,
-                        short(&r.bundle_id)
-                    )
-                },
-                "the row's bundle_id against the audited bundles (rows of the audited bundles' names)",
-            );
-            if !args.receipts.is_empty() {
-                let has = receipted.contains(&r.row_hash);
-                v.check(
-                    &subject,
-                    &format!("ledger row {} receipt", r.seq),
-                    has,
-                    if has {
-                        "matched by a receipt".into()
-                    } else {
-                        "no receipt given for this row".to_string()
-                    },
-                    "the row's row_hash against the ledger rows the receipts hold",
-                );
-            }
+/// The earliest evidence of each bundle id: the ledger's rows, then receipts whose
+/// operator signature counts.
+fn earliest_evidence(
+    opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
+    db: Option<&Ledger>,
+    receipts: &[ReadReceipt],
+) -> BTreeMap<String, Existence> {
+    let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();
+    let mut offer = |id: String, existed: Existence| {
+        let keep = evidence
+            .get(&id)
+            .is_some_and(|old| old.time <= existed.time);
+        if !keep {
+            evidence.insert(id, existed);
+        }
+    };
+    for bundle in opened.iter().flatten() {
+        if let Some(existed) = db.and_then(|db| db.evidence(&bundle.bundle_id)) {
+            offer(bundle.bundle_id.clone(), existed);
         }
     }
-    let has = |f: Finding| v.0.iter().any(|x| x.verdict == f);
-    let result = if has(Finding::Fail) {
-        AuditResult::Fail
-    } else if has(Finding::Unverified) {
-        AuditResult::Unverified
-    } else {
-        AuditResult::Pass
+    for receipt in receipts {
+        if let Some((id, existed)) = receipt.evidence() {
+            offer(id, existed);
+        }
+    }
+    evidence
+}
+
+/// The "ledger hash chain" verdict of `--db`'s ledger.
+fn ledger_chain(db: &Ledger, verdicts: &mut Verdicts) {
+    let subject = format!("database {}", db.database);
+    let basis = format!(
+        "database {}: every row's row_hash recomputed and linked by prev_hash, read in one read-only transaction",
+        db.database
+    );
+    match &db.broken {
+        None => verdicts.check(
+            &subject,
+            "ledger hash chain",
+            true,
+            format!("{} row(s) chain correctly", db.rows.len()),
+            basis,
+        ),
+        Some((seq, why)) => verdicts.check(
+            &subject,
+            "ledger hash chain",
+            false,
+            format!("broken at row {seq}: {why}; no row of it is used as evidence"),
+            basis,
+        ),
     };
-    Ok(Box::new(AuditReport {
-        ok: result == AuditResult::Pass,
-        result,
-        at: at.map(|t| t.to_rfc3339()),
-        bundles,
-        receipts: audited_receipts,
-        database: db.map(|d| d.database),
-        verdicts: v.0,
-    }))
+}
+
+/// Each ledger row of the audited bundles' names: of an audited bundle, and (when
+/// receipts were given) matched by one of their rows (`receipted`).
+fn ledger_rows(
+    db: &Ledger,
+    by_id: &BTreeMap<String, &Opened>,
+    receipted: Option<&BTreeSet<String>>,
+    verdicts: &mut Verdicts,
+) {
+    let names: BTreeSet<&str> = by_id
+        .values()
+        .map(|o| o.manifest.bundle.name.as_str())
+        .collect();
+    let subject = format!("database {}", db.database);
+    for row in db
+        .rows
+        .iter()
+        .filter(|r| names.contains(r.bundle_name.as_str()))
+    {
+        let known = by_id.contains_key(&row.bundle_id);
+        verdicts.check(
+            &subject,
+            &format!("ledger row {} bundle", row.seq),
+            known,
+            if known {
+                format!("{} {} of an audited bundle", row.event, row.bundle_version)
+            } else {
+                format!(
+                    "{} names bundle id {}, which no audited bundle has",
+                    row.event,
+                    short(&row.bundle_id)
+                )
+            },
+            "the row's bundle_id against the audited bundles (rows of the audited bundles' names)",
+        );
+        if let Some(receipted) = receipted {
+            let has = receipted.contains(&row.row_hash);
+            verdicts.check(
+                &subject,
+                &format!("ledger row {} receipt", row.seq),
+                has,
+                if has {
+                    "matched by a receipt".into()
+                } else {
+                    "no receipt given for this row".to_string()
+                },
+                "the row's row_hash against the ledger rows the receipts hold",
+            );
+        }
+    }
+}
+
+impl AuditResult {
+    /// FAIL if any check failed, else UNVERIFIED if any rests on nothing, else PASS.
+    fn of(verdicts: &[Verdict]) -> AuditResult {
+        let has = |finding: Finding| verdicts.iter().any(|x| x.verdict == finding);
+        if has(Finding::Fail) {
+            AuditResult::Fail
+        } else if has(Finding::Unverified) {
+            AuditResult::Unverified
+        } else {
+            AuditResult::Pass
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::cli::DemoArgs;
 use crate::cluster::{self, PrivateCluster};
 use crate::db::apply::{self, Options};
 use crate::db::conn::{self, ConnSpec};
-use crate::db::fingerprint::{self, Level};
+use crate::db::fingerprint::{self, Fingerprint, Level};
 use crate::db::ledger;
 use crate::db::rehearse::{self, RehearseOptions};
 use crate::db::{quote_ident, sql_err, DbError};
@@ -194,11 +194,7 @@ impl Steps {
         self
     }
 
-    fn run<T>(
-        &mut self,
-        name: &str,
-        f: impl FnOnce() -> std::result::Result<(T, String), String>,
-    ) -> Option<T> {
+    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> StepResult<T>) -> Option<T> {
         let command = self.next_command.take();
         if self.failed {
             return None;
@@ -214,11 +210,11 @@ impl Steps {
             });
             return None;
         }
-        let t = Instant::now();
-        let r = f();
-        let ms = t.elapsed().as_millis() as u64;
-        match r {
-            Ok((v, detail)) => {
+        let started = Instant::now();
+        let outcome = step();
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(Done { value, detail }) => {
                 self.steps.push(DemoStep {
                     step: name.into(),
                     ok: true,
@@ -226,7 +222,7 @@ impl Steps {
                     duration_ms: ms,
                     command,
                 });
-                Some(v)
+                Some(value)
             }
             Err(detail) => {
                 self.failed = true;
@@ -307,16 +303,64 @@ const DEMO_GATE_READS: &str = "DO $$ BEGIN
   END IF;
 END $$";
 
+/// The private cluster the demo started, and the step that says so.
+struct Private {
+    cluster: PrivateCluster,
+    started: DemoStep,
+}
+
 pub fn run(args: DemoArgs) -> Result<Outcome> {
     let base = conn::resolve(args.db.as_deref(), "postgres")?;
     let mut admin = base.with_dbname("postgres");
     let mut private = None;
     if args.db.is_none() && !server_answers(&admin) {
-        let (c, step) = start_private_cluster(&admin)?;
-        admin = conn::resolve(Some(&c.conninfo("postgres")), "postgres")?;
-        private = Some((c, step));
+        let (cluster, started) = start_private_cluster(&admin)?;
+        admin = conn::resolve(Some(&cluster.conninfo("postgres")), "postgres")?;
+        private = Some(Private { cluster, started });
     }
-    let mut admin_client = admin.connect().map_err(|e| server_unreachable(&admin, e))?;
+    let db = create_demo_database(&admin)?;
+    let target = admin.with_dbname(&db);
+    let work = tempfile::Builder::new()
+        .prefix("airlock-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a work directory", e))?;
+    // The database as an operator would name it: a bare name on the server the
+    // environment points at, the whole connection string otherwise.
+    let db_arg = if args.db.is_none() && private.is_none() {
+        db.clone()
+    } else {
+        target.shown.clone()
+    };
+    let mut report = run_steps(&target, &db, &db_arg, work.path());
+    if args.keep {
+        report.kept = true;
+        report.workdir = Some(work.keep());
+    } else {
+        let cleaned = clean_up(&admin, &db);
+        report.ok &= cleaned.ok;
+        report.steps.push(cleaned);
+    }
+    if let Some(Private {
+        mut cluster,
+        started,
+    }) = private
+    {
+        report.steps.insert(0, started);
+        report.private_cluster = Some(PrivateClusterReport {
+            directory: cluster.dir().to_path_buf(),
+            server: cluster.version.clone(),
+            user: cluster.user(),
+        });
+        let stopped = stop_private_cluster(&mut cluster, args.keep);
+        report.ok &= stopped.ok;
+        report.steps.push(stopped);
+    }
+    Ok(Box::new(report))
+}
+
+/// Creates the throw-away database (and the gate role when missing); returns its name.
+fn create_demo_database(admin: &ConnSpec) -> Result<String> {
+    let mut admin_client = admin.connect().map_err(|e| server_unreachable(admin, e))?;
     let db = format!(
         "airlock_demo_{}_{}",
         std::process::id(),
@@ -340,369 +384,491 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
              END $$",
         )
         .map_err(|e| Error::Db(sql_err("creating the gate role airlock_gate", &e)))?;
-    drop(admin_client);
-    let target = admin.with_dbname(&db);
-    let work = tempfile::Builder::new()
-        .prefix("airlock-demo-")
-        .tempdir()
-        .map_err(|e| Error::io("cannot create a work directory", e))?;
-    // The database as an operator would name it: a bare name on the server the
-    // environment points at, the whole connection string otherwise.
-    let db_arg = if args.db.is_none() && private.is_none() {
-        db.clone()
+    Ok(db)
+}
+
+/// The "clean up" step: the demo database dropped (the work directory goes with its guard).
+fn clean_up(admin: &ConnSpec, db: &str) -> DemoStep {
+    let dropped = admin.connect().and_then(|mut c| {
+        c.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(db)
+        ))
+        .map_err(|e| sql_err("DROP DATABASE", &e))
+    });
+    DemoStep {
+        step: "clean up".into(),
+        ok: dropped.is_ok(),
+        detail: match dropped {
+            Ok(()) => format!("dropped {db} and the temporary key and bundle"),
+            Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
+        },
+        duration_ms: 0,
+        command: None,
+    }
+}
+
+/// The last step on a private cluster: stopped, and removed unless `--keep`.
+fn stop_private_cluster(cluster: &mut PrivateCluster, keep: bool) -> DemoStep {
+    let started = Instant::now();
+    let (step, stopped) = if keep {
+        (
+            "stop the private cluster (kept)",
+            cluster.stop_and_keep().map(|dir| {
+                format!(
+                    "stopped; kept in {}: start it with pg_ctl -D {}/data start",
+                    dir.display(),
+                    dir.display()
+                )
+            }),
+        )
     } else {
-        target.shown.clone()
+        (
+            "stop and remove the private cluster",
+            cluster.stop_and_remove().map(|()| {
+                "pg_ctl -m immediate stop; directory, socket and log removed".to_string()
+            }),
+        )
     };
-    let mut report = run_steps(&target, &db, &db_arg, work.path());
-    if args.keep {
-        report.kept = true;
-        report.workdir = Some(work.keep());
-    } else {
-        let dropped = admin.connect().and_then(|mut c| {
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&db)
-            ))
-            .map_err(|e| sql_err("DROP DATABASE", &e))
-        });
-        let ok = dropped.is_ok();
-        report.steps.push(DemoStep {
-            step: "clean up".into(),
-            ok,
-            detail: match dropped {
-                Ok(()) => format!("dropped {db} and the temporary key and bundle"),
-                Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
-            },
-            duration_ms: 0,
-            command: None,
-        });
-        report.ok &= ok;
+    DemoStep {
+        step: step.into(),
+        ok: stopped.is_ok(),
+        detail: stopped.unwrap_or_else(|e| e),
+        duration_ms: started.elapsed().as_millis() as u64,
+        command: None,
     }
-    if let Some((mut c, started)) = private {
-        report.steps.insert(0, started);
-        report.private_cluster = Some(PrivateClusterReport {
-            directory: c.dir().to_path_buf(),
-            server: c.version.clone(),
-            user: c.user(),
-        });
-        let t = Instant::now();
-        let (step, stopped) = if args.keep {
-            (
-                "stop the private cluster (kept)",
-                c.stop_and_keep().map(|dir| {
-                    format!(
-                        "stopped; kept in {}: start it with pg_ctl -D {}/data start",
-                        dir.display(),
-                        dir.display()
-                    )
-                }),
-            )
-        } else {
-            (
-                "stop and remove the private cluster",
-                c.stop_and_remove().map(|()| {
-                    "pg_ctl -m immediate stop; directory, socket and log removed".to_string()
-                }),
-            )
-        };
-        let ok = stopped.is_ok();
-        report.steps.push(DemoStep {
-            step: step.into(),
-            ok,
-            detail: stopped.unwrap_or_else(|e| e),
-            duration_ms: t.elapsed().as_millis() as u64,
-            command: None,
-        });
-        report.ok &= ok;
+}
+
+/// The demo database the steps work on.
+struct Demo<'a> {
+    target: &'a ConnSpec,
+    db: &'a str,
+}
+
+impl Demo<'_> {
+    fn options(&self, params: BTreeMap<String, String>) -> Options<'_> {
+        Options {
+            conn: self.target,
+            expected_db: self.db.to_string(),
+            params,
+            through: None,
+            lock_timeout: "10s".into(),
+            statement_timeout: "60s".into(),
+            allow_drift: false,
+            gate_role: None,
+            // Its database is dropped at the end: nothing worth remembering.
+            remember: false,
+            skip_gates: false,
+            confirm: None,
+            observer: None,
+        }
     }
-    Ok(Box::new(report))
+}
+
+/// The demo's files in its work directory, and how an operator would name them.
+struct DemoFiles {
+    work: PathBuf,
+    /// The release source, `bundle/one-roof` with its target database patched.
+    src: PathBuf,
+    /// The trust store: the throw-away key's public half.
+    keys: PathBuf,
+    bundle: PathBuf,
+    hand: ByHand,
+}
+
+impl DemoFiles {
+    fn new(work: &Path, db_arg: &str) -> DemoFiles {
+        let keys = work.join("trust");
+        let bundle = work.join("one-roof.airlock.tar.gz");
+        DemoFiles {
+            work: work.to_path_buf(),
+            src: work.join("one-roof"),
+            hand: ByHand::new(db_arg, &bundle, &keys),
+            keys,
+            bundle,
+        }
+    }
 }
 
 fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoReport {
-    let mut s = Steps {
+    let mut steps = Steps {
         steps: vec![],
         failed: false,
         next_command: None,
     };
-    let src = work.join("one-roof");
-    let keys = work.join("trust");
-    let bundle = work.join("one-roof.airlock.tar.gz");
-    let hand = ByHand::new(db_arg, &bundle, &keys);
-    s.by_hand(format!(
-        "psql -d {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
-        hand.db
-    ))
-    .run("load the greenfield fixture", || {
-        let mut c = target.connect().map_err(|e| e.to_string())?;
-        // The gate role reads what the demo creates here, and nothing else (never
-        // pg_read_all_data): what `airlock plan` lists, granted ahead for the tables
-        // the release creates too.
-        c.batch_execute(DEMO_GATE_READS)
-            .map_err(|e| format!("granting the gate role its reads: {}", crate::db::pg_message(&e)))?;
-        let files = fixture_sql();
-        for (name, sql) in &files {
-            c.batch_execute(sql).map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;
-        }
-        Ok(((), format!("{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals", files.len())))
-    });
-    let key = s
+    let demo = Demo { target, db };
+    let files = DemoFiles::new(work, db_arg);
+    let Some(vb) = prepare(&mut steps, &demo, &files) else {
+        return finish(steps, db, None);
+    };
+    let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files.hand, &vb);
+    let mut report = finish(steps, db, None);
+    report.rehearsal = rehearsal;
+    report
+}
+
+/// The release manager's half: the fixture loaded, a key made, the bundle packed,
+/// signed and verified.
+fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<VerifiedBundle> {
+    let hand = &files.hand;
+    let work = sh(&files.work.display().to_string());
+    steps
+        .by_hand(format!(
+            "psql -d {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
+            hand.db
+        ))
+        .run("load the greenfield fixture", || load_fixture(demo.target));
+    let key = steps
         .by_hand(format!(
             "airlock keygen --out {0}/demo-release --unencrypted && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
-            sh(&work.display().to_string()),
-            hand.trust
+            work, hand.trust
         ))
-        .run("make a throw-away release key", || {
-        let k = SecretKey::generate().map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
-        std::fs::write(keys.join("demo-release.pub"), k.public().to_file_text())
-            .map_err(|e| e.to_string())?;
-        let id = k.key_id.to_string();
-        Ok((
-            k,
-            format!("key {id}; its public key is the whole trust store"),
+        .run("make a throw-away release key", || make_key(&files.keys));
+    steps
+        .by_hand(format!(
+            "airlock pack {} --key {work}/demo-release.key --out {} --force",
+            sh(&files.src.display().to_string()),
+            hand.bundle
         ))
-    });
-    s.by_hand(format!(
-        "airlock pack {} --key {}/demo-release.key --out {} --force",
-        sh(&src.display().to_string()),
-        sh(&work.display().to_string()),
-        hand.bundle
-    ))
-    .run("pack and sign bundle/one-roof", || {
-        write_tree(&SOURCE, &src).map_err(|e| e.to_string())?;
-        let toml_path = src.join("bundle.toml");
-        let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
-        let mut spec: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-        let original = spec
-            .get("target")
-            .and_then(|t| t.get("database"))
-            .and_then(|d| d.as_str())
-            .unwrap_or("")
-            .to_string();
-        let patched = text.replace(
-            &format!("database = \"{original}\""),
-            &format!("database = \"{db}\""),
-        );
-        if let Some(t) = spec.get_mut("target").and_then(|t| t.as_table_mut()) {
-            t.insert("database".into(), toml::Value::String(db.into()));
-        }
-        std::fs::write(&toml_path, patched).map_err(|e| e.to_string())?;
-        let k = key.as_ref().ok_or("no key")?;
-        let r = pack_dir(
-            &src,
-            k,
-            Some(&bundle),
-            crate::archive::writer::DEFAULT_LEVEL,
-            true,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok((
-            (),
-            format!(
-                "{} files, bundle id {} (target.database set to {db}, was {original})",
-                r.files,
-                &r.bundle_id[..16]
-            ),
-        ))
-    });
-    let vb = s
+        .run("pack and sign bundle/one-roof", || {
+            pack_demo_bundle(files, demo.db, key.as_ref())
+        });
+    steps
         .by_hand(format!(
             "airlock verify {} --trust {}",
             hand.bundle, hand.trust
         ))
-        .run("verify against the trust store", || {
-            let store = TrustStore::load(&keys).map_err(|e| e.to_string())?;
-            let vb = VerifiedBundle::load(&bundle, &store, chrono::Utc::now())
-                .map_err(|e| e.to_string())?;
-            let d = format!(
-                "signature threshold met, {} file hashes match",
-                vb.manifest().files.len()
-            );
-            Ok((vb, d))
-        });
-    let Some(vb) = vb else {
-        return finish(s, db, None);
-    };
+        .run("verify against the trust store", || verify_bundle(files))
+}
+
+/// The operator's half: gated, ratified, rehearsed, applied, recorded, refused again,
+/// rolled back to the fingerprint it started from. Returns the rehearsal's step table.
+fn deploy_and_roll_back(
+    steps: &mut Steps,
+    demo: &Demo,
+    hand: &ByHand,
+    vb: &VerifiedBundle,
+) -> Option<String> {
     let mut params = BTreeMap::new();
     params.insert("ratified_apr".to_string(), DEMO_APR.to_string());
-    let opts = |params: BTreeMap<String, String>| Options {
-        conn: target,
-        expected_db: db.to_string(),
-        params,
-        through: None,
-        lock_timeout: "10s".into(),
-        statement_timeout: "60s".into(),
-        allow_drift: false,
-        gate_role: None,
-        // Its database is dropped at the end: nothing worth remembering.
-        remember: false,
-        skip_gates: false,
-        confirm: None,
-        observer: None,
-    };
-    s.by_hand(hand.bundle_cmd("gate", ""))
+    steps
+        .by_hand(hand.bundle_cmd("gate", ""))
         .run("gate (before ratification)", || {
-            let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-            if r.ready() {
-                return Err("expected BLOCKED on the greenfield fixture, got READY".into());
-            }
-            Ok(((), format!("BLOCKED as expected - {}", r.blocked_summary())))
+            gate_blocked(vb, &demo.options(BTreeMap::new()))
         });
-    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+    steps
+        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
         .run("apply is refused while BLOCKED", || {
-            match apply::apply(&vb, &opts(params.clone())) {
-                Err(DbError::Blocked(m)) => Ok((
-                    (),
-                    format!("exit 3, nothing changed: {}", crate::report::clip(&m, 80)),
-                )),
-                Err(e) => Err(format!("expected BLOCKED, got: {e}")),
-                Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
-            }
+            apply_refused_while_blocked(vb, &demo.options(params.clone()))
         });
-    s.by_hand(format!(
-        "psql -d {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
-        hand.db
-    ))
-    .run("DEMO STAND-IN for human ratification", || {
-        let sql = FIXTURE.get_file(APPROVAL_FILE).and_then(|f| f.contents_utf8()).ok_or("fixture has no approve.sql")?;
-        let mut c = target.connect().map_err(|e| e.to_string())?;
-        c.batch_execute(sql).map_err(|e| crate::db::pg_message(&e))?;
-        Ok(((), format!("inserted one os_proposal_approvals row for {DEMO_APR}; in production only a human does this")))
-    });
-    s.by_hand(hand.bundle_cmd("gate", ""))
+    steps
+        .by_hand(format!(
+            "psql -d {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
+            hand.db
+        ))
+        .run("DEMO STAND-IN for human ratification", || ratify(demo.target));
+    steps
+        .by_hand(hand.bundle_cmd("gate", ""))
         .run("gate (after ratification)", || {
-            let r = apply::gate(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-            if !r.ready() {
-                return Err(format!(
-                    "expected READY, got BLOCKED: {}",
-                    r.blocked_summary()
-                ));
-            }
-            Ok(((), "READY".into()))
+            gate_ready(vb, &demo.options(BTreeMap::new()))
         });
     let mut rehearsal = None;
-    s.by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
+    steps
+        .by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
         .run("rehearse on a clone", || {
-            let r = rehearse::rehearse(
-                &vb,
-                &RehearseOptions {
-                    conn: target,
-                    clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
-                    params: params.clone(),
-                    assume_gates: false,
-                    statement_timeout: "60s".into(),
-                    gate_role: None,
-                    observer: None,
-                },
-            );
-            rehearsal = Some(super::rehearse::steps_table(&r));
-            if !r.ok {
-                return Err(format!("rehearsal failed (exit {})", r.exit_code));
-            }
-            Ok((
-                (),
-                format!(
-                    "{} steps held; clone dropped; target fingerprint unchanged",
-                    r.steps.len()
-                ),
-            ))
+            rehearse_on_clone(vb, demo.target, &params, &mut rehearsal)
         });
-    let before = s
+    let before = steps
         .by_hand(format!("airlock fingerprint --data --db {}", hand.db))
-        .run("fingerprint before apply", || {
-            let mut c = target.connect().map_err(|e| e.to_string())?;
-            let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
-                .map_err(|e| e.to_string())?;
-            let d = format!("{} (schema and data)", fp.short());
-            Ok((fp, d))
-        });
-    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
-        .run("apply", || {
-            let r = apply::apply(&vb, &opts(params.clone())).map_err(|e| e.to_string())?;
-            let verify = r
-                .verify
-                .as_ref()
-                .map(|v| {
-                    v.values
-                        .iter()
-                        .filter(|(k, _)| v.expected.contains_key(*k))
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            Ok((
-                (),
-                format!(
-                    "{} tiers in one transaction; verify probe: {verify}",
-                    r.tiers.len()
-                ),
-            ))
-        });
-    s.by_hand(format!("airlock status --verify-chain --db {}", hand.db))
-        .run("status (the ledger)", || {
-            let mut c = target.connect().map_err(|e| e.to_string())?;
-            let rows = ledger::read_all(&mut c).map_err(|e| e.to_string())?;
-            let chain = ledger::verify_chain(&rows);
-            if let Some((seq, why)) = chain {
-                return Err(format!("hash chain broken at {seq}: {why}"));
-            }
-            let last = rows.last().ok_or("no ledger row")?;
-            Ok((
-                (),
-                format!(
-                    "{} row(s), chain OK; last: {} {} by {}",
-                    rows.len(),
-                    last.event,
-                    last.bundle_version,
-                    last.operator
-                ),
-            ))
-        });
-    s.by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .run("fingerprint before apply", || fingerprint_now(demo.target));
+    steps
+        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .run("apply", || apply_all(vb, &demo.options(params.clone())));
+    steps
+        .by_hand(format!("airlock status --verify-chain --db {}", hand.db))
+        .run("status (the ledger)", || ledger_status(demo.target));
+    steps
+        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
         .run("re-apply is refused", || {
-            match apply::apply(&vb, &opts(params.clone())) {
-                Err(DbError::Refused(_)) => {
-                    Ok(((), "exit 6: every tier is already applied".into()))
-                }
-                Err(e) => Err(format!("expected a refusal, got: {e}")),
-                Ok(_) => Err("a second apply was not refused".into()),
-            }
+            reapply_refused(vb, &demo.options(params.clone()))
         });
-    s.by_hand(hand.bundle_cmd("rollback", "--yes"))
-        .run("rollback", || {
-            let r = apply::rollback(&vb, &opts(BTreeMap::new())).map_err(|e| e.to_string())?;
-            let probe = r
-                .rollback_probe
-                .as_ref()
-                .map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default()))
-                .unwrap_or_default();
-            Ok(((), format!("{}; {probe}", r.outcome)))
-        });
-    s.by_hand(format!(
-        "airlock fingerprint --data --db {}  # compare: airlock fingerprint --diff A.json B.json",
-        hand.db
-    ))
-    .run("fingerprint after rollback == before apply", || {
-        let mut c = target.connect().map_err(|e| e.to_string())?;
-        let fp = fingerprint::compute_consistent(&mut c, target, Level::Data, 2)
-            .map_err(|e| e.to_string())?;
-        let b = before.as_ref().ok_or("no earlier fingerprint")?;
-        if fp.fingerprint != b.fingerprint {
-            return Err(format!("differs: {}", fingerprint::diff(b, &fp).join(", ")));
-        }
-        Ok((
-            (),
-            format!(
-                "{} == {}: back to the exact baseline",
-                fp.short(),
-                b.short()
-            ),
+    steps
+        .by_hand(hand.bundle_cmd("rollback", "--yes"))
+        .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
+    steps
+        .by_hand(format!(
+            "airlock fingerprint --data --db {}  # compare: airlock fingerprint --diff A.json B.json",
+            hand.db
         ))
-    });
-    let mut r = finish(s, db, None);
-    r.rehearsal = rehearsal;
-    r
+        .run("fingerprint after rollback == before apply", || {
+            back_to_baseline(demo.target, before.as_ref())
+        });
+    rehearsal
+}
+
+/// A step that held: its value for the next steps, and the line the step table shows.
+struct Done<T> {
+    value: T,
+    detail: String,
+}
+
+impl Done<()> {
+    /// A step that leaves nothing for the next ones.
+    fn said(detail: impl Into<String>) -> Done<()> {
+        Done {
+            value: (),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A step's outcome; an error is the line the step table shows.
+type StepResult<T> = std::result::Result<Done<T>, String>;
+
+fn load_fixture(target: &ConnSpec) -> StepResult<()> {
+    let mut client = target.connect().map_err(|e| e.to_string())?;
+    // The gate role reads what the demo creates here, and nothing else (never
+    // pg_read_all_data): what `airlock plan` lists, granted ahead for the tables
+    // the release creates too.
+    client.batch_execute(DEMO_GATE_READS).map_err(|e| {
+        format!(
+            "granting the gate role its reads: {}",
+            crate::db::pg_message(&e)
+        )
+    })?;
+    let files = fixture_sql();
+    for (name, sql) in &files {
+        client
+            .batch_execute(sql)
+            .map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;
+    }
+    Ok(Done::said(format!(
+        "{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals",
+        files.len()
+    )))
+}
+
+fn make_key(keys: &Path) -> StepResult<SecretKey> {
+    let key = SecretKey::generate().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(keys).map_err(|e| e.to_string())?;
+    std::fs::write(keys.join("demo-release.pub"), key.public().to_file_text())
+        .map_err(|e| e.to_string())?;
+    let id = key.key_id.to_string();
+    Ok(Done {
+        value: key,
+        detail: format!("key {id}; its public key is the whole trust store"),
+    })
+}
+
+/// `bundle/one-roof` written out with its target database set to the demo's, packed
+/// and signed.
+fn pack_demo_bundle(files: &DemoFiles, db: &str, key: Option<&SecretKey>) -> StepResult<()> {
+    write_tree(&SOURCE, &files.src).map_err(|e| e.to_string())?;
+    let toml_path = files.src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml_path).map_err(|e| e.to_string())?;
+    let mut spec: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let original = spec
+        .get("target")
+        .and_then(|t| t.get("database"))
+        .and_then(|d| d.as_str())
+        .unwrap_or("")
+        .to_string();
+    let patched = text.replace(
+        &format!("database = \"{original}\""),
+        &format!("database = \"{db}\""),
+    );
+    if let Some(t) = spec.get_mut("target").and_then(|t| t.as_table_mut()) {
+        t.insert("database".into(), toml::Value::String(db.into()));
+    }
+    std::fs::write(&toml_path, patched).map_err(|e| e.to_string())?;
+    let key = key.ok_or("no key")?;
+    let packed = pack_dir(
+        &files.src,
+        key,
+        Some(&files.bundle),
+        crate::archive::writer::DEFAULT_LEVEL,
+        true,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Done::said(format!(
+        "{} files, bundle id {} (target.database set to {db}, was {original})",
+        packed.files,
+        &packed.bundle_id[..16]
+    )))
+}
+
+fn verify_bundle(files: &DemoFiles) -> StepResult<VerifiedBundle> {
+    let store = TrustStore::load(&files.keys).map_err(|e| e.to_string())?;
+    let vb = VerifiedBundle::load(&files.bundle, &store, chrono::Utc::now())
+        .map_err(|e| e.to_string())?;
+    let detail = format!(
+        "signature threshold met, {} file hashes match",
+        vb.manifest().files.len()
+    );
+    Ok(Done { value: vb, detail })
+}
+
+fn gate_blocked(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    let gate = apply::gate(vb, opts).map_err(|e| e.to_string())?;
+    if gate.ready() {
+        return Err("expected BLOCKED on the greenfield fixture, got READY".into());
+    }
+    Ok(Done::said(format!(
+        "BLOCKED as expected - {}",
+        gate.blocked_summary()
+    )))
+}
+
+fn apply_refused_while_blocked(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    match apply::apply(vb, opts) {
+        Err(DbError::Blocked(message)) => Ok(Done::said(format!(
+            "exit 3, nothing changed: {}",
+            crate::report::clip(&message, 80)
+        ))),
+        Err(e) => Err(format!("expected BLOCKED, got: {e}")),
+        Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
+    }
+}
+
+/// The stand-in for the human act: the fixture's approval row inserted.
+fn ratify(target: &ConnSpec) -> StepResult<()> {
+    let sql = FIXTURE
+        .get_file(APPROVAL_FILE)
+        .and_then(|f| f.contents_utf8())
+        .ok_or("fixture has no approve.sql")?;
+    let mut client = target.connect().map_err(|e| e.to_string())?;
+    client
+        .batch_execute(sql)
+        .map_err(|e| crate::db::pg_message(&e))?;
+    Ok(Done::said(format!(
+        "inserted one os_proposal_approvals row for {DEMO_APR}; in production only a human does this"
+    )))
+}
+
+fn gate_ready(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    let gate = apply::gate(vb, opts).map_err(|e| e.to_string())?;
+    if !gate.ready() {
+        return Err(format!(
+            "expected READY, got BLOCKED: {}",
+            gate.blocked_summary()
+        ));
+    }
+    Ok(Done::said("READY"))
+}
+
+/// Rehearses on a clone; its step table goes to `table` whether or not it held.
+fn rehearse_on_clone(
+    vb: &VerifiedBundle,
+    target: &ConnSpec,
+    params: &BTreeMap<String, String>,
+    table: &mut Option<String>,
+) -> StepResult<()> {
+    let rehearsal = rehearse::rehearse(
+        vb,
+        &RehearseOptions {
+            conn: target,
+            clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
+            params: params.clone(),
+            assume_gates: false,
+            statement_timeout: "60s".into(),
+            gate_role: None,
+            observer: None,
+        },
+    );
+    *table = Some(super::rehearse::steps_table(&rehearsal));
+    if !rehearsal.ok {
+        return Err(format!("rehearsal failed (exit {})", rehearsal.exit_code));
+    }
+    Ok(Done::said(format!(
+        "{} steps held; clone dropped; target fingerprint unchanged",
+        rehearsal.steps.len()
+    )))
+}
+
+fn fingerprint_now(target: &ConnSpec) -> StepResult<Fingerprint> {
+    let mut client = target.connect().map_err(|e| e.to_string())?;
+    let fp = fingerprint::compute_consistent(&mut client, target, Level::Data, 2)
+        .map_err(|e| e.to_string())?;
+    let detail = format!("{} (schema and data)", fp.short());
+    Ok(Done { value: fp, detail })
+}
+
+fn apply_all(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    let receipt = apply::apply(vb, opts).map_err(|e| e.to_string())?;
+    let verify = receipt
+        .verify
+        .as_ref()
+        .map(|probe| {
+            probe
+                .values
+                .iter()
+                .filter(|(k, _)| probe.expected.contains_key(*k))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Ok(Done::said(format!(
+        "{} tiers in one transaction; verify probe: {verify}",
+        receipt.tiers.len()
+    )))
+}
+
+fn ledger_status(target: &ConnSpec) -> StepResult<()> {
+    let mut client = target.connect().map_err(|e| e.to_string())?;
+    let rows = ledger::read_all(&mut client).map_err(|e| e.to_string())?;
+    let chain = ledger::verify_chain(&rows);
+    if let Some((seq, why)) = chain {
+        return Err(format!("hash chain broken at {seq}: {why}"));
+    }
+    let last = rows.last().ok_or("no ledger row")?;
+    Ok(Done::said(format!(
+        "{} row(s), chain OK; last: {} {} by {}",
+        rows.len(),
+        last.event,
+        last.bundle_version,
+        last.operator
+    )))
+}
+
+fn reapply_refused(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    // Any `Refused` passes as "already applied" (a downgrade or an equivocation would
+    // too): `DbError::Refused(String)` does not say which refusal it was. A lock
+    // timeout is `LockBusy` by now and fails this step. Match the typed
+    // `AlreadyApplied` refusal once src/db has it (STYLE move 1).
+    match apply::apply(vb, opts) {
+        Err(DbError::Refused(_)) => Ok(Done::said("exit 6: every tier is already applied")),
+        Err(e) => Err(format!("expected a refusal, got: {e}")),
+        Ok(_) => Err("a second apply was not refused".into()),
+    }
+}
+
+fn roll_back(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    let receipt = apply::rollback(vb, opts).map_err(|e| e.to_string())?;
+    let probe = receipt
+        .rollback_probe
+        .as_ref()
+        .map(|p| format!("gap={}", p.values.get("gap").cloned().unwrap_or_default()))
+        .unwrap_or_default();
+    Ok(Done::said(format!("{}; {probe}", receipt.outcome)))
+}
+
+fn back_to_baseline(target: &ConnSpec, before: Option<&Fingerprint>) -> StepResult<()> {
+    let mut client = target.connect().map_err(|e| e.to_string())?;
+    let fp = fingerprint::compute_consistent(&mut client, target, Level::Data, 2)
+        .map_err(|e| e.to_string())?;
+    let before = before.ok_or("no earlier fingerprint")?;
+    if fp.fingerprint != before.fingerprint {
+        return Err(format!(
+            "differs: {}",
+            fingerprint::diff(before, &fp).join(", ")
+        ));
+    }
+    Ok(Done::said(format!(
+        "{} == {}: back to the exact baseline",
+        fp.short(),
+        before.short()
+    )))
 }
 
 /// Shell-quoted pieces of the commands an operator would type.

@@ -5,7 +5,7 @@ use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileEntry, Manifest};
-use crate::minisign::SecretKey;
+use crate::minisign::{SecretKey, SignatureBox};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use serde::Serialize;
@@ -87,22 +87,9 @@ fn pack_linted(
     level: u32,
     force: bool,
 ) -> Result<PackReport> {
-    let source = linted.dir.as_path();
     // Lint read and hashed every file (the manifest, with the hashes, comes first in
     // the archive); this second pass compresses them and checks they did not change.
-    let mut files = vec![];
-    for p in &linted.files {
-        let (sha256, size, chunks) =
-            linted.hashes.get(p.as_str()).cloned().ok_or_else(|| {
-                Error::usage(format!("internal: {p} was not hashed by lint"), None)
-            })?;
-        files.push(FileEntry {
-            path: p.to_string(),
-            sha256,
-            size,
-            chunks,
-        });
-    }
+    let mut files = payload_entries(&linted)?;
     let progress = Progress::bytes(files.iter().map(|f| f.size).sum(), "packing");
     let sums = manifest::render_sums(&files);
     files.push(FileEntry {
@@ -112,77 +99,132 @@ fn pack_linted(
         chunks: None,
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let m = Manifest::from_spec(linted.spec.clone(), files);
-    let bytes = m.to_canonical_bytes();
+    let manifest = Manifest::from_spec(linted.spec.clone(), files);
+    let manifest_bytes = manifest.to_canonical_bytes();
     // Round-trip through the strict parser: never ship what a verifier would refuse.
-    Manifest::parse(&bytes)
+    Manifest::parse(&manifest_bytes)
         .map_err(|e| Error::usage(format!("internal: manifest does not re-parse: {e}"), None))?;
-    let id = manifest::bundle_id(&bytes);
+    let id = manifest::bundle_id(&manifest_bytes);
     let epoch = source_date_epoch()?;
     let timestamp = epoch.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let sig = key.sign(&bytes, &manifest::trusted_comment(&m, &id, timestamp));
+    let signature = key.sign(
+        &manifest_bytes,
+        &manifest::trusted_comment(&manifest, &id, timestamp),
+    );
     let dest = out
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(default_name(&m)));
+        .unwrap_or_else(|| PathBuf::from(default_name(&manifest)));
     if dest.exists() && !force {
         return Err(Error::usage(
             format!("{} already exists", dest.display()),
             Some("use --out FILE, or --force to overwrite".into()),
         ));
     }
-    let mut tmp = AtomicFile::new(&dest, NewFileMode::Public)?;
+    let archive = Archive {
+        source: linted.dir.as_path(),
+        manifest: &manifest,
+        manifest_bytes: &manifest_bytes,
+        signature,
+        sums: &sums,
+        level,
+    };
+    write_bundle(&dest, force, &archive, &progress)?;
+    let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    Ok(PackReport {
+        bundle: dest,
+        bundle_id: id,
+        name: manifest.bundle.name.clone(),
+        version: manifest.bundle.version.clone(),
+        sequence: manifest.bundle.sequence,
+        files: manifest.files.len(),
+        payload_bytes: manifest.payload_size(),
+        bundle_bytes,
+        signed_by: key.key_id.to_string(),
+        warnings: linted
+            .warnings
+            .into_iter()
+            .chain(expiry_warning(&manifest, chrono::Utc::now()))
+            .collect(),
+    })
+}
+
+/// The manifest entries of the source's files, with the hashes lint computed.
+fn payload_entries(linted: &crate::spec::Linted) -> Result<Vec<FileEntry>> {
+    let mut files = vec![];
+    for path in &linted.files {
+        let (sha256, size, chunks) =
+            linted.hashes.get(path.as_str()).cloned().ok_or_else(|| {
+                Error::usage(format!("internal: {path} was not hashed by lint"), None)
+            })?;
+        files.push(FileEntry {
+            path: path.to_string(),
+            sha256,
+            size,
+            chunks,
+        });
+    }
+    Ok(files)
+}
+
+/// What goes into the archive: the signed manifest, then every file it lists.
+struct Archive<'a> {
+    source: &'a Path,
+    manifest: &'a Manifest,
+    manifest_bytes: &'a [u8],
+    signature: SignatureBox,
+    /// The rendered `SHA256SUMS`, which is not in the source.
+    sums: &'a [u8],
+    level: u32,
+}
+
+/// Writes `archive` to `dest` atomically, each source file hashed again as it is
+/// compressed: what is packed is what the manifest says.
+fn write_bundle(
+    dest: &Path,
+    force: bool,
+    archive: &Archive<'_>,
+    progress: &Progress,
+) -> Result<()> {
+    let mut tmp = AtomicFile::new(dest, NewFileMode::Public)?;
     let file = tmp
         .file()
         .try_clone()
         .map_err(|e| Error::io("cannot write bundle", e))?;
     let werr = |e: std::io::Error| Error::io(format!("cannot write {}", dest.display()), e);
-    let mut w = BundleWriter::new(
+    let mut writer = BundleWriter::new(
         std::io::BufWriter::with_capacity(1 << 20, file),
-        level,
-        &bytes,
-        &[sig],
+        archive.level,
+        archive.manifest_bytes,
+        std::slice::from_ref(&archive.signature),
     )
     .map_err(werr)?;
-    for entry in &m.files {
+    for entry in &archive.manifest.files {
         if entry.path == manifest::SUMS {
-            w.add(&entry.path, entry.size, &mut &sums[..])
+            writer
+                .add(&entry.path, entry.size, &mut &archive.sums[..])
                 .map_err(werr)?;
             continue;
         }
-        let path = source.join(&entry.path);
-        let f = std::fs::File::open(&path)
+        let path = archive.source.join(&entry.path);
+        let file = std::fs::File::open(&path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         // Hashed again while compressed: what is packed is what the manifest says.
-        let mut hr =
-            manifest::HashingReader::new(progress.reader(BufReader::with_capacity(1 << 20, f)));
-        w.add(&entry.path, entry.size, &mut hr).map_err(werr)?;
-        if hr.finish() != (entry.sha256.clone(), entry.size) {
+        let mut hashing =
+            manifest::HashingReader::new(progress.reader(BufReader::with_capacity(1 << 20, file)));
+        writer
+            .add(&entry.path, entry.size, &mut hashing)
+            .map_err(werr)?;
+        if hashing.finish() != (entry.sha256.clone(), entry.size) {
             return Err(Error::usage(
                 format!("{} changed while packing", entry.path),
                 Some("nothing was written; pack again from a source nobody is editing".into()),
             ));
         }
     }
-    let buf = w.finish().map_err(werr)?;
-    buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    let buffered = writer.finish().map_err(werr)?;
+    buffered.into_inner().map_err(|e| werr(e.into_error()))?;
     tmp.commit(force)?;
-    let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-    Ok(PackReport {
-        bundle: dest,
-        bundle_id: id,
-        name: m.bundle.name.clone(),
-        version: m.bundle.version.clone(),
-        sequence: m.bundle.sequence,
-        files: m.files.len(),
-        payload_bytes: m.payload_size(),
-        bundle_bytes,
-        signed_by: key.key_id.to_string(),
-        warnings: linted
-            .warnings
-            .into_iter()
-            .chain(expiry_warning(&m, chrono::Utc::now()))
-            .collect(),
-    })
+    Ok(())
 }
 
 /// How soon an expiry counts as "very soon" for a warning at pack time.

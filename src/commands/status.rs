@@ -97,29 +97,8 @@ impl Report for StatusReport {
                 memory_line(&self.remembered_head)
             );
         }
-        let rows: Vec<Vec<String>> = self
-            .bundles
-            .iter()
-            .map(|b| {
-                vec![
-                    b.bundle_name.clone(),
-                    b.bundle_version.clone(),
-                    b.sequence.to_string(),
-                    short(&b.bundle_id).into(),
-                    match b.tiers_total {
-                        Some(n) if b.state == "partially-applied" => {
-                            format!("partial {}/{n}", b.applied_tiers.len())
-                        }
-                        _ => b.state.clone(),
-                    },
-                    b.applied_tiers.join(","),
-                    b.at.clone(),
-                    b.operator.clone(),
-                    b.params.clone(),
-                ]
-            })
-            .collect();
-        let mut s = format!(
+        let rows: Vec<Vec<String>> = self.bundles.iter().map(BundleStatus::row).collect();
+        let mut out = format!(
             "database {} ({}): {} ledger row(s)\n\n{}",
             self.database,
             chosen_by(&self.database_from),
@@ -139,42 +118,17 @@ impl Report for StatusReport {
                 &rows
             )
         );
-        for b in &self.bundles {
-            match (&b.remaining_tiers, b.tiers_total) {
-                (Some(rest), Some(n)) if !rest.is_empty() && b.state != "rolled-back" => {
-                    s.push_str(&format!(
-                        "\n{} {}: {} of {n} tier(s) applied; remaining: {} (airlock apply continues with {})",
-                        b.bundle_name,
-                        b.bundle_version,
-                        b.applied_tiers.len(),
-                        rest.join(", "),
-                        rest[0]
-                    ))
-                }
-                (None, _) if b.state == "applied" => s.push_str(&format!(
-                    "\n{} {}: {} tier(s) applied; give --bundle to see whether any remain",
-                    b.bundle_name,
-                    b.bundle_version,
-                    b.applied_tiers.len()
-                )),
-                _ => {}
-            }
+        for bundle in &self.bundles {
+            out.push_str(&bundle.remaining_line());
         }
-        if let Some(c) = &self.chain {
-            s.push_str(&match (c.ok, c.first_broken_seq) {
-                (true, _) => format!("\n\nhash chain: OK ({} rows)", c.rows),
-                (false, Some(seq)) => format!(
-                    "\n\nhash chain: BROKEN at row {seq}: {}",
-                    c.reason.clone().unwrap_or_default()
-                ),
-                _ => "\n\nhash chain: BROKEN".into(),
-            });
+        if let Some(chain) = &self.chain {
+            out.push_str(&chain.line());
         }
-        s.push_str(&format!(
+        out.push_str(&format!(
             "\nremembered head: {}",
             memory_line(&self.remembered_head)
         ));
-        s
+        out
     }
     fn exit_code(&self) -> crate::exit::Exit {
         match &self.chain {
@@ -185,19 +139,94 @@ impl Report for StatusReport {
     }
 }
 
-fn memory_line(m: &HeadMemory) -> String {
-    match m.state.as_str() {
+impl BundleStatus {
+    /// Its row of the status table.
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.bundle_name.clone(),
+            self.bundle_version.clone(),
+            self.sequence.to_string(),
+            short(&self.bundle_id).into(),
+            match self.tiers_total {
+                Some(total) if self.state == "partially-applied" => {
+                    format!("partial {}/{total}", self.applied_tiers.len())
+                }
+                _ => self.state.clone(),
+            },
+            self.applied_tiers.join(","),
+            self.at.clone(),
+            self.operator.clone(),
+            self.params.clone(),
+        ]
+    }
+
+    /// The line under the table about the tiers still to apply, if there is one.
+    fn remaining_line(&self) -> String {
+        match (&self.remaining_tiers, self.tiers_total) {
+            (Some(rest), Some(total)) if !rest.is_empty() && self.state != "rolled-back" => {
+                format!(
+                    "\n{} {}: {} of {total} tier(s) applied; remaining: {} (airlock apply continues with {})",
+                    self.bundle_name,
+                    self.bundle_version,
+                    self.applied_tiers.len(),
+                    rest.join(", "),
+                    rest[0]
+                )
+            }
+            (None, _) if self.state == "applied" => format!(
+                "\n{} {}: {} tier(s) applied; give --bundle to see whether any remain",
+                self.bundle_name,
+                self.bundle_version,
+                self.applied_tiers.len()
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+impl ChainCheck {
+    fn of(rows: &[LedgerRow]) -> ChainCheck {
+        match ledger::verify_chain(rows) {
+            None => ChainCheck {
+                ok: true,
+                rows: rows.len(),
+                first_broken_seq: None,
+                reason: None,
+            },
+            Some((seq, why)) => ChainCheck {
+                ok: false,
+                rows: rows.len(),
+                first_broken_seq: Some(seq),
+                reason: Some(why),
+            },
+        }
+    }
+
+    fn line(&self) -> String {
+        match (self.ok, self.first_broken_seq) {
+            (true, _) => format!("\n\nhash chain: OK ({} rows)", self.rows),
+            (false, Some(seq)) => format!(
+                "\n\nhash chain: BROKEN at row {seq}: {}",
+                self.reason.clone().unwrap_or_default()
+            ),
+            _ => "\n\nhash chain: BROKEN".into(),
+        }
+    }
+}
+
+fn memory_line(memory: &HeadMemory) -> String {
+    match memory.state.as_str() {
         "held" => format!(
             "this host last saw seq {} ({}): still in the ledger",
-            m.seq.unwrap_or(0),
-            short(m.row_hash.as_deref().unwrap_or(""))
+            memory.seq.unwrap_or(0),
+            short(memory.row_hash.as_deref().unwrap_or(""))
         ),
         "lost" => format!(
             "LOST: {} (memory: {})",
-            m.detail.clone().unwrap_or_default(),
-            m.file
+            memory.detail.clone().unwrap_or_default(),
+            memory.file
         ),
-        "forgotten" => format!("forgotten as asked ({})", m.file),
+        "forgotten" => format!("forgotten as asked ({})", memory.file),
         _ => "this host has not seen this ledger before".into(),
     }
 }
@@ -222,169 +251,198 @@ fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
         ));
     };
     let store = super::common::load_trust(trust)?;
-    for b in &args.bundles {
+    for path in &args.bundles {
         let vb =
-            crate::verified::VerifiedBundle::load(b, &store, super::common::judge_time(None)?)?;
-        let m = vb.manifest();
+            crate::verified::VerifiedBundle::load(path, &store, super::common::judge_time(None)?)?;
+        let manifest = vb.manifest();
         out.insert(
             vb.id().to_string(),
             GivenBundle {
-                name: m.bundle.name.clone(),
-                version: m.bundle.version.clone(),
-                sequence: m.bundle.sequence as i64,
-                tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+                name: manifest.bundle.name.clone(),
+                version: manifest.bundle.version.clone(),
+                sequence: manifest.bundle.sequence as i64,
+                tiers: manifest.tier.iter().map(|t| t.name.clone()).collect(),
             },
         );
     }
     Ok(out)
 }
 
-pub fn status(args: StatusArgs) -> Result<Outcome> {
-    let given = given_bundles(&args)?;
-    let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
-    let mut c = spec.connect()?;
-    let facts = session::open_facts(&mut c, &args.db.statement_timeout)?;
-    let database = facts.database.clone();
-    let mut tx = c
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let exists = ledger::inspect(&mut tx)? == ledger::Presence::Present;
-    let rows = ledger::read_all(&mut tx)?;
-    tx.rollback()
-        .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-    let sys = facts.system_identifier.as_str();
-    let file = remembered::file_for(sys, &database).display().to_string();
-    let chain_ok = ledger::verify_chain(&rows).is_none();
-    let remembered_head = if args.forget_head {
-        remembered::forget(sys, &database)?;
-        if let (true, Some(last)) = (chain_ok, rows.last()) {
-            if let Some(w) = remembered::remember(sys, &database, last) {
-                eprintln!("{w}");
-            }
+/// The target's ledger as read in one read-only transaction.
+struct LedgerRead {
+    database: String,
+    system_identifier: String,
+    exists: bool,
+    rows: Vec<LedgerRow>,
+}
+
+impl LedgerRead {
+    fn read(spec: &conn::ConnSpec, statement_timeout: &str) -> Result<LedgerRead> {
+        let mut client = spec.connect()?;
+        let facts = session::open_facts(&mut client, statement_timeout)?;
+        let mut tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+        let exists = ledger::inspect(&mut tx)? == ledger::Presence::Present;
+        let rows = ledger::read_all(&mut tx)?;
+        tx.rollback()
+            .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+        Ok(LedgerRead {
+            database: facts.database.clone(),
+            system_identifier: facts.system_identifier.clone(),
+            exists,
+            rows,
+        })
+    }
+
+    /// What this host remembers of this ledger; `--forget-head` forgets it first.
+    /// A ledger that verifies teaches this host its newest row.
+    fn head_memory(&self, forget: bool) -> Result<HeadMemory> {
+        let sys = self.system_identifier.as_str();
+        let database = self.database.as_str();
+        let file = remembered::file_for(sys, database).display().to_string();
+        if forget {
+            remembered::forget(sys, database)?;
+            self.learn_head();
+            return Ok(HeadMemory {
+                state: "forgotten".into(),
+                seq: None,
+                row_hash: None,
+                detail: None,
+                file,
+            });
         }
-        HeadMemory {
-            state: "forgotten".into(),
-            seq: None,
-            row_hash: None,
-            detail: None,
-            file,
-        }
-    } else {
-        match remembered::check(sys, &database, &rows) {
+        match remembered::check(sys, database, &self.rows) {
             Ok(head) => {
                 // A ledger that verifies and holds what this host saw teaches it the newer head.
-                if let (true, Some(last)) = (chain_ok, rows.last()) {
-                    if let Some(w) = remembered::remember(sys, &database, last) {
-                        eprintln!("{w}");
-                    }
-                }
-                HeadMemory {
+                self.learn_head();
+                Ok(HeadMemory {
                     state: if head.is_some() { "held" } else { "none" }.into(),
                     seq: head.as_ref().map(|h| h.seq),
                     row_hash: head.map(|h| h.row_hash),
                     detail: None,
                     file,
-                }
+                })
             }
             Err(DbError::LedgerRewound { what, .. }) => {
-                let head = remembered::load(sys, &database).ok().flatten();
-                HeadMemory {
+                let head = remembered::load(sys, database).ok().flatten();
+                Ok(HeadMemory {
                     state: "lost".into(),
                     seq: head.as_ref().map(|h| h.seq),
                     row_hash: head.map(|h| h.row_hash),
                     detail: Some(what),
                     file,
-                }
+                })
             }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
-    for r in &rows {
-        latest.insert(r.bundle_name.clone(), r);
-    }
-    let mut bundles: Vec<BundleStatus> = latest
-        .values()
-        .map(|r| {
-            let st = ledger::state_of(&rows, &r.bundle_id);
-            let tiers = given.get(&r.bundle_id).map(|g| &g.tiers);
-            let remaining = tiers.map(|t| {
-                t.iter()
-                    .filter(|n| !st.applied.contains(n))
-                    .cloned()
-                    .collect::<Vec<_>>()
-            });
-            let state = if r.event == "rollback" {
-                "rolled-back"
-            } else if r.tiers.is_empty() {
-                "unknown"
-            } else if remaining.as_ref().is_some_and(|rest| !rest.is_empty()) {
-                "partially-applied"
-            } else {
-                "applied"
-            };
-            BundleStatus {
-                tiers_total: tiers.map(Vec::len),
-                remaining_tiers: remaining,
-                bundle_name: r.bundle_name.clone(),
-                bundle_version: r.bundle_version.clone(),
-                sequence: r.sequence,
-                bundle_id: r.bundle_id.clone(),
-                state: state.into(),
-                applied_tiers: st.applied,
-                last_event: r.event.clone(),
-                at: r.at.clone(),
-                operator: r.operator.clone(),
-                params: r.params.clone(),
-                ledger_seq: r.seq,
-            }
-        })
-        .collect();
-    // A given bundle the ledger has never seen (or only another release of its name).
-    for (id, g) in &given {
-        if !bundles.iter().any(|b| &b.bundle_id == id) {
-            bundles.push(BundleStatus {
-                bundle_name: g.name.clone(),
-                bundle_version: g.version.clone(),
-                sequence: g.sequence,
-                bundle_id: id.clone(),
-                state: "not-applied".into(),
-                applied_tiers: vec![],
-                tiers_total: Some(g.tiers.len()),
-                remaining_tiers: Some(g.tiers.clone()),
-                last_event: String::new(),
-                at: String::new(),
-                operator: String::new(),
-                params: String::new(),
-                ledger_seq: 0,
-            });
+            Err(e) => Err(e.into()),
         }
     }
-    let chain = args
-        .verify_chain
-        .then(|| match ledger::verify_chain(&rows) {
-            None => ChainCheck {
-                ok: true,
-                rows: rows.len(),
-                first_broken_seq: None,
-                reason: None,
-            },
-            Some((seq, why)) => ChainCheck {
-                ok: false,
-                rows: rows.len(),
-                first_broken_seq: Some(seq),
-                reason: Some(why),
-            },
+
+    /// Remember the last row, when the chain verifies.
+    fn learn_head(&self) {
+        let chain_ok = ledger::verify_chain(&self.rows).is_none();
+        if let (true, Some(last)) = (chain_ok, self.rows.last()) {
+            if let Some(warning) =
+                remembered::remember(&self.system_identifier, &self.database, last)
+            {
+                eprintln!("{warning}");
+            }
+        }
+    }
+
+    /// Each bundle name's latest release in the ledger, then each given bundle the
+    /// ledger has no row for.
+    fn bundles(&self, given: &BTreeMap<String, GivenBundle>) -> Vec<BundleStatus> {
+        let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
+        for row in &self.rows {
+            latest.insert(row.bundle_name.clone(), row);
+        }
+        let mut bundles: Vec<BundleStatus> = latest
+            .values()
+            .map(|row| BundleStatus::in_ledger(row, &self.rows, given.get(&row.bundle_id)))
+            .collect();
+        // A given bundle the ledger has never seen (or only another release of its name).
+        for (id, bundle) in given {
+            if !bundles.iter().any(|b| &b.bundle_id == id) {
+                bundles.push(BundleStatus::not_applied(id, bundle));
+            }
+        }
+        bundles
+    }
+}
+
+impl BundleStatus {
+    /// A bundle by its latest ledger row (`row`), with its tiers when it was given.
+    fn in_ledger(row: &LedgerRow, rows: &[LedgerRow], given: Option<&GivenBundle>) -> Self {
+        let applied = ledger::state_of(rows, &row.bundle_id).applied;
+        let tiers = given.map(|g| &g.tiers);
+        let remaining = tiers.map(|all| {
+            all.iter()
+                .filter(|name| !applied.contains(name))
+                .cloned()
+                .collect::<Vec<_>>()
         });
+        let state = if row.event == "rollback" {
+            "rolled-back"
+        } else if row.tiers.is_empty() {
+            "unknown"
+        } else if remaining.as_ref().is_some_and(|rest| !rest.is_empty()) {
+            "partially-applied"
+        } else {
+            "applied"
+        };
+        BundleStatus {
+            tiers_total: tiers.map(Vec::len),
+            remaining_tiers: remaining,
+            bundle_name: row.bundle_name.clone(),
+            bundle_version: row.bundle_version.clone(),
+            sequence: row.sequence,
+            bundle_id: row.bundle_id.clone(),
+            state: state.into(),
+            applied_tiers: applied,
+            last_event: row.event.clone(),
+            at: row.at.clone(),
+            operator: row.operator.clone(),
+            params: row.params.clone(),
+            ledger_seq: row.seq,
+        }
+    }
+
+    fn not_applied(id: &str, given: &GivenBundle) -> Self {
+        BundleStatus {
+            bundle_name: given.name.clone(),
+            bundle_version: given.version.clone(),
+            sequence: given.sequence,
+            bundle_id: id.to_string(),
+            state: "not-applied".into(),
+            applied_tiers: vec![],
+            tiers_total: Some(given.tiers.len()),
+            remaining_tiers: Some(given.tiers.clone()),
+            last_event: String::new(),
+            at: String::new(),
+            operator: String::new(),
+            params: String::new(),
+            ledger_seq: 0,
+        }
+    }
+}
+
+pub fn status(args: StatusArgs) -> Result<Outcome> {
+    let given = given_bundles(&args)?;
+    let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
+    let read = LedgerRead::read(&spec, &args.db.statement_timeout)?;
+    let remembered_head = read.head_memory(args.forget_head)?;
+    let bundles = read.bundles(&given);
+    let chain = args.verify_chain.then(|| ChainCheck::of(&read.rows));
     Ok(Box::new(StatusReport {
-        database,
+        database: read.database,
         database_from: spec.dbname_from.clone(),
-        ledger_exists: exists,
+        ledger_exists: read.exists,
         remembered_head,
         bundles,
-        rows,
+        rows: read.rows,
         chain,
     }))
 }

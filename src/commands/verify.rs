@@ -27,97 +27,118 @@ pub struct BundleReport {
 
 impl Report for BundleReport {
     fn human(&self) -> String {
-        let m = &self.manifest;
-        let mut s = format!(
+        let manifest = &self.manifest;
+        let mut out = format!(
             "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    database {:?}\n  files:     {} ({} bytes, every SHA-256 checked)",
             crate::style::verdict(&self.status),
-            m.bundle.name,
-            m.bundle.version,
-            m.bundle.sequence,
+            manifest.bundle.name,
+            manifest.bundle.version,
+            manifest.bundle.sequence,
             self.bundle_id,
-            m.target.database,
-            m.files.len(),
+            manifest.target.database,
+            manifest.files.len(),
             self.payload_bytes
         );
-        if let Some(e) = &m.bundle.expires {
-            s.push_str(&format!("\n  expires:   {e}"));
+        if let Some(expires) = &manifest.bundle.expires {
+            out.push_str(&format!("\n  expires:   {expires}"));
         }
-        match &self.trust {
-            Some(v) => {
-                s.push_str(&format!(
-                    "\n  signatures: {} of {} required distinct trusted keys (judged at {})",
-                    v.distinct_keys, v.threshold, v.judged_at
-                ));
-                for c in &v.signatures {
-                    s.push_str(&format!(
-                        "\n    {} {}{}",
-                        c.key_id,
-                        if c.counted { "counted" } else { "not counted" },
-                        c.note
-                            .as_ref()
-                            .map(|n| format!(" - {n}"))
-                            .unwrap_or_default()
-                    ));
-                }
-            }
-            None => s.push_str(&format!(
+        out.push_str(&self.signatures_lines());
+        if self.detailed {
+            out.push_str(&details(manifest));
+        }
+        out
+    }
+}
+
+impl BundleReport {
+    /// How the signatures were judged, one line each; or that they were not.
+    fn signatures_lines(&self) -> String {
+        let Some(trust) = &self.trust else {
+            return format!(
                 "\n  signatures: {} (NOT checked: no trust store given; pass --trust to verify)",
                 if self.signatures.is_empty() {
                     "none".to_string()
                 } else {
                     self.signatures.join(", ")
                 }
-            )),
+            );
+        };
+        let mut out = format!(
+            "\n  signatures: {} of {} required distinct trusted keys (judged at {})",
+            trust.distinct_keys, trust.threshold, trust.judged_at
+        );
+        for sig in &trust.signatures {
+            out.push_str(&format!(
+                "\n    {} {}{}",
+                sig.key_id,
+                if sig.counted {
+                    "counted"
+                } else {
+                    "not counted"
+                },
+                sig.note
+                    .as_ref()
+                    .map(|n| format!(" - {n}"))
+                    .unwrap_or_default()
+            ));
         }
-        if self.detailed {
-            if !m.bundle.description.is_empty() {
-                s.push_str(&format!("\n\n{}", m.bundle.description));
-            }
-            if !m.params.is_empty() {
-                s.push_str("\n\nparams:");
-                for (k, p) in &m.params {
-                    s.push_str(&format!(
-                        "\n  {k}{}{} - {}",
-                        if p.required { " (required)" } else { "" },
-                        p.pattern
-                            .as_ref()
-                            .map(|x| format!(" pattern {x}"))
-                            .unwrap_or_default(),
-                        p.description
-                    ));
-                }
-            }
-            let rows: Vec<Vec<String>> = m
-                .tier
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    vec![
-                        (i + 1).to_string(),
-                        t.name.clone(),
-                        t.gates.join(","),
-                        t.files.join(" "),
-                    ]
-                })
-                .collect();
-            s.push_str("\n\n");
-            s.push_str(&table(&["#", "tier", "gates", "files"], &rows));
-            let rows: Vec<Vec<String>> = m
-                .files
-                .iter()
-                .map(|f| vec![f.path.clone(), f.size.to_string(), f.sha256.clone()])
-                .collect();
-            s.push_str("\n\n");
-            s.push_str(&table(&["file", "bytes", "sha256"], &rows));
-            if !m.runbook.is_empty() {
-                s.push_str("\n\nrunbooks:");
-                for r in &m.runbook {
-                    s.push_str(&format!("\n  {} - {} ({})", r.file, r.title, r.audience));
-                }
-            }
-        }
-        s
+        out
     }
+}
+
+/// What `inspect` adds: description, params, tiers, files and runbooks.
+fn details(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    if !manifest.bundle.description.is_empty() {
+        out.push_str(&format!("\n\n{}", manifest.bundle.description));
+    }
+    if !manifest.params.is_empty() {
+        out.push_str("\n\nparams:");
+        for (name, param) in &manifest.params {
+            out.push_str(&format!(
+                "\n  {name}{}{} - {}",
+                if param.required { " (required)" } else { "" },
+                param
+                    .pattern
+                    .as_ref()
+                    .map(|x| format!(" pattern {x}"))
+                    .unwrap_or_default(),
+                param.description
+            ));
+        }
+    }
+    let rows: Vec<Vec<String>> = manifest
+        .tier
+        .iter()
+        .enumerate()
+        .map(|(i, tier)| {
+            vec![
+                (i + 1).to_string(),
+                tier.name.clone(),
+                tier.gates.join(","),
+                tier.files.join(" "),
+            ]
+        })
+        .collect();
+    out.push_str("\n\n");
+    out.push_str(&table(&["#", "tier", "gates", "files"], &rows));
+    let rows: Vec<Vec<String>> = manifest
+        .files
+        .iter()
+        .map(|f| vec![f.path.clone(), f.size.to_string(), f.sha256.clone()])
+        .collect();
+    out.push_str("\n\n");
+    out.push_str(&table(&["file", "bytes", "sha256"], &rows));
+    if !manifest.runbook.is_empty() {
+        out.push_str("\n\nrunbooks:");
+        for runbook in &manifest.runbook {
+            out.push_str(&format!(
+                "\n  {} - {} ({})",
+                runbook.file, runbook.title, runbook.audience
+            ));
+        }
+    }
+    out
 }
 
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
