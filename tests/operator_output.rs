@@ -514,13 +514,14 @@ fn status_and_fingerprint_help_do_not_speak_of_a_bundle() {
 }
 
 #[test]
-fn trust_toml_in_the_readme_matches_its_schema() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let start = readme
+fn trust_toml_in_the_trust_store_reference_matches_its_schema() {
+    let page = std::fs::read_to_string(repo().join("docs/trust-store.md")).unwrap();
+    let start = page
         .find("# keys/trust.toml")
-        .expect("README shows a trust.toml");
-    let end = start + readme[start..].find("```").unwrap();
-    let doc: toml::Value = toml::from_str(&readme[start..end]).expect("README trust.toml parses");
+        .expect("docs/trust-store.md shows a trust.toml");
+    let end = start + page[start..].find("```").unwrap();
+    let doc: toml::Value =
+        toml::from_str(&page[start..end]).expect("docs/trust-store.md's trust.toml parses");
     let doc = serde_json::to_value(doc).unwrap();
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("schemas/trust.toml.schema.json")).unwrap(),
