@@ -226,7 +226,7 @@ ORDER BY 1, 3"
 pub fn bundle_queries(vb: &crate::verified::VerifiedBundle) -> Result<Vec<BundleQuery>, DbError> {
     let m = vb.manifest();
     let mut out: Vec<BundleQuery> = vec![];
-    for (_, file, sql) in super::apply::all_gates(vb)? {
+    for (_, file, sql) in super::policy::all_gates(vb)? {
         out.push(BundleQuery {
             file,
             sql,

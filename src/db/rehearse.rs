@@ -19,10 +19,11 @@
 //! fingerprint, read at the same time on other connections, is compared with it too
 //! (rollback restored the baseline).
 
-use super::apply::{self, Options};
+use super::apply;
 use super::cluster_state::{ClusterChange, Watch};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
+use super::options::{Observer, Options};
 use super::{quote_ident, sql_err, sqlstate, DbError};
 use crate::exit::Exit;
 use crate::verified::VerifiedBundle;
@@ -108,7 +109,7 @@ pub struct RehearseOptions<'a> {
     pub statement_timeout: String,
     pub gate_role: Option<String>,
     /// Shown the apply and rollback steps on the clone as they run.
-    pub observer: Option<&'a dyn apply::Observer>,
+    pub observer: Option<&'a dyn Observer>,
 }
 
 struct Run {
@@ -496,9 +497,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         });
         run.step("re-apply is refused", || {
             watch.around(|| match apply::apply(vb, &opts(None, skip)) {
-                Err(DbError::Refused(r)) => {
-                    Ok(((), format!("refused: {}", crate::report::clip(&r, 80))))
-                }
+                Err(DbError::Refused(r)) => Ok((
+                    (),
+                    format!("refused: {}", crate::report::clip(&r.to_string(), 80)),
+                )),
                 Err(e) => Err((
                     e.exit_code(),
                     format!("expected a ledger refusal, got: {e}"),
