@@ -221,6 +221,8 @@ pub(crate) struct Recorder<'r> {
     pass: Pass,
     report: Option<&'r mut PlanReport>,
     first: Option<DbError>,
+    /// The checks made, in the order made (held to [`Pass::steps`] in debug builds).
+    trace: Vec<CheckName>,
 }
 
 impl<'r> Recorder<'r> {
@@ -229,6 +231,7 @@ impl<'r> Recorder<'r> {
             pass,
             report: report.filter(|_| pass.records()),
             first: None,
+            trace: vec![],
         }
     }
 
@@ -249,11 +252,21 @@ impl<'r> Recorder<'r> {
         }
     }
 
+    /// Whether the checks made so far came in the order `steps` lists them.
+    fn follows(&self, steps: &[Step]) -> bool {
+        let mut steps = steps.iter();
+        self.trace
+            .iter()
+            .all(|c| steps.any(|s| *s == Step::Check(*c)))
+    }
+
     fn ok(&mut self, name: CheckName, evidence: impl FnOnce() -> String) {
+        self.trace.push(name);
         self.on_report(|r| r.push(Check::ok(name, evidence())));
     }
 
     fn fail(&mut self, name: CheckName, e: DbError) {
+        self.trace.push(name);
         self.on_report(|r| r.push(Check::failed(name, &e)));
         self.first.get_or_insert(e);
     }
@@ -314,6 +327,23 @@ pub(crate) fn decide(
     tools: &mut Tools,
     rec: &mut Recorder<'_>,
 ) -> Option<Decision> {
+    let decision = decide_steps(tx, cx, tools, rec);
+    debug_assert!(
+        rec.follows(&rec.pass.steps()),
+        "{:?} made its checks out of order: {:?}",
+        rec.pass,
+        rec.trace
+    );
+    decision
+}
+
+/// The steps of [`decide`], each returning what the next needs.
+fn decide_steps(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+    rec: &mut Recorder<'_>,
+) -> Option<Decision> {
     let rows = ledger_step(tx, cx, rec)?;
     let _head = remembered_step(cx, &rows, rec)?;
     if rec.pass.runs(CheckName::DeployLock) {
@@ -338,7 +368,11 @@ pub(crate) fn decide(
         match tools.tracker.fingerprint(tx) {
             Ok(fp) => d.before = Some(fp),
             Err(e) => {
-                rec.fail(CheckName::Drift, e);
+                let name = match d.applied.is_empty() {
+                    true => CheckName::Preflight,
+                    false => CheckName::Drift,
+                };
+                rec.fail(name, e);
                 return None;
             }
         }
@@ -883,6 +917,7 @@ pub(crate) fn ledger_under_lock(
         remembered_step(cx, &rows, &mut rec)?;
         Some(rows)
     });
+    debug_assert!(rec.follows(&rollback_steps()), "{:?}", rec.trace);
     rows.ok_or_else(|| rec.into_error())
 }
 
@@ -892,7 +927,9 @@ pub(crate) fn bundle_role_under_lock(
     cx: &Ctx<'_>,
 ) -> Result<BundleRole, DbError> {
     let mut rec = Recorder::new(Pass::UnderLock, None);
-    bundle_role_step(tx, cx, &mut rec).ok_or_else(|| rec.into_error())
+    let role = bundle_role_step(tx, cx, &mut rec);
+    debug_assert!(rec.follows(&rollback_steps()), "{:?}", rec.trace);
+    role.ok_or_else(|| rec.into_error())
 }
 
 /// The plan on an open session: every check, in apply's order, in one transaction
@@ -955,6 +992,34 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_recorder_knows_checks_made_out_of_order() {
+        let mut rec = Recorder::new(Pass::UnderLock, None);
+        rec.ok(CheckName::Ledger, String::new);
+        rec.ok(CheckName::Gates, String::new);
+        assert!(rec.follows(&Pass::UnderLock.steps()));
+        assert!(!rec.follows(&rollback_steps()), "rollback runs no gate");
+        rec.ok(CheckName::GateRole, String::new);
+        assert!(!rec.follows(&Pass::UnderLock.steps()));
+    }
+
+    #[test]
+    fn a_failed_judgment_stops_a_deploy_and_not_a_plan() {
+        let mut deploy = Recorder::new(Pass::UnderLock, None);
+        let blocked = || Err(DbError::Blocked("g".into()));
+        assert_eq!(deploy.judge(CheckName::Gates, blocked()), None);
+        assert!(matches!(deploy.into_error(), DbError::Blocked(_)));
+        let mut plan = Recorder::new(Pass::Plan, None);
+        assert_eq!(plan.judge(CheckName::Gates, blocked()), Some(()));
+        let broken = Err::<(), _>(DbError::State("broken".into()));
+        assert_eq!(
+            plan.need(CheckName::Ledger, broken, "", |_| String::new()),
+            None
+        );
+        // The first failure is the one apply raises.
+        assert!(matches!(plan.result(), Err(DbError::Blocked(_))));
     }
 
     #[test]
