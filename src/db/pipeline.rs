@@ -48,7 +48,7 @@ use super::refusal::Mismatch;
 use super::session::{BundlePins, SessionFacts};
 use super::target::{self, set_params, LazyHarness, Session};
 use super::{drift, files, remembered, sql_err, DbError};
-use crate::spec::{ProbeSpec, TxMode};
+use crate::spec::TxMode;
 use crate::verified::VerifiedBundle;
 use postgres::Transaction;
 use std::time::Instant;
@@ -344,46 +344,72 @@ fn decide_steps(
     tools: &mut Tools,
     rec: &mut Recorder<'_>,
 ) -> Option<Decision> {
+    // 1. Ledger (under the deploy lock when the pass writes), 2. RememberedHead.
     let rows = ledger_step(tx, cx, rec)?;
-    let _head = remembered_step(cx, &rows, rec)?;
+    remembered_step(cx, &rows, rec)?;
+    // 3. DeployLock: who holds it now (a pass that writes holds it since step 1).
     if rec.pass.runs(CheckName::DeployLock) {
         deploy_lock_step(tx, rec)?;
     }
+    // 4. LedgerState: the tiers to run, 5. RequiredParams.
     let mut d = ledger_state_step(cx, &rows, rec)?;
     required_params_step(cx, &d.idx, rec)?;
     if !rec.pass.runs(CheckName::GateRole) {
         return Some(d);
     }
-    let gates = match gates_for(cx.vb, &d.idx) {
-        Ok(gates) => gates,
-        Err(e) => {
-            rec.fail(CheckName::Gates, e);
-            return rec.stop("the bundle's gate files could not be read");
-        }
-    };
+    // 6. GateRole, when a gate or probe will run, 7. Gates.
+    let gates = gate_sql_step(cx, &d.idx, rec)?;
     gate_role_step(tx, cx, tools, &d, !gates.is_empty(), rec)?;
     d.gates = gates_step(tx, cx, tools, &d.idx, gates, rec)?;
+    // 8. Preflight (first apply) or Drift (continuation), after the fingerprint the
+    //    ledger row records (taken only by a pass that writes).
     if rec.pass.locks() {
-        // The fingerprint before anything runs: the ledger row records it.
-        match tools.tracker.fingerprint(tx) {
-            Ok(fp) => d.before = Some(fp),
-            Err(e) => {
-                let name = match d.applied.is_empty() {
-                    true => CheckName::Preflight,
-                    false => CheckName::Drift,
-                };
-                rec.fail(name, e);
-                return None;
-            }
-        }
+        d.before = Some(fingerprint_before_step(tx, tools, &d, rec)?);
     }
     if d.applied.is_empty() {
         d.preflight = preflight_step(tx, cx, tools, rec)?;
     } else if let Some(last) = d.last_apply.clone() {
         drift_step(tx, cx, tools, &d, &last, rec)?;
     }
+    // 9. BundleRole: who the tiers run as, decided last before they run.
     d.bundle_role = Some(bundle_role_step(tx, cx, rec)?);
     Some(d)
+}
+
+/// The SQL of the gates guarding the tiers about to run (a failure to read it is the
+/// Gates check's).
+fn gate_sql_step(
+    cx: &Ctx<'_>,
+    idx: &[usize],
+    rec: &mut Recorder<'_>,
+) -> Option<Vec<(String, String, String)>> {
+    match gates_for(cx.vb, idx) {
+        Ok(gates) => Some(gates),
+        Err(e) => {
+            rec.fail(CheckName::Gates, e);
+            rec.stop("the bundle's gate files could not be read")
+        }
+    }
+}
+
+/// The schema fingerprint before anything runs (under the lock).
+fn fingerprint_before_step(
+    tx: &mut Transaction<'_>,
+    tools: &mut Tools,
+    d: &Decision,
+    rec: &mut Recorder<'_>,
+) -> Option<String> {
+    let name = match d.applied.is_empty() {
+        true => CheckName::Preflight,
+        false => CheckName::Drift,
+    };
+    match tools.tracker.fingerprint(tx) {
+        Ok(fp) => Some(fp),
+        Err(e) => {
+            rec.fail(name, e);
+            None
+        }
+    }
 }
 
 /// Ledger: airlock's own, chain intact; read under the deploy lock when the pass
@@ -644,7 +670,7 @@ fn preflight_step(
         });
         return Some(None);
     };
-    match run_probe(tx, cx.vb, tools, p) {
+    match run_probe(tx, cx.vb, tools, &p.file, &p.expect) {
         Ok(pr) => {
             rec.on_report(|r| r.preflight = Some(pr.clone()));
             let verdict = if pr.matches {
@@ -718,15 +744,6 @@ fn run_probe(
     tx: &mut Transaction<'_>,
     vb: &VerifiedBundle,
     tools: &mut Tools,
-    p: &ProbeSpec,
-) -> Result<ProbeReport, DbError> {
-    run_probe_file(tx, vb, tools, &p.file, &p.expect)
-}
-
-fn run_probe_file(
-    tx: &mut Transaction<'_>,
-    vb: &VerifiedBundle,
-    tools: &mut Tools,
     file: &str,
     expect: &std::collections::BTreeMap<String, String>,
 ) -> Result<ProbeReport, DbError> {
@@ -745,7 +762,7 @@ pub(crate) fn expect_probe(
     expect: &std::collections::BTreeMap<String, String>,
     mismatch: fn(String) -> Mismatch,
 ) -> Result<ProbeReport, DbError> {
-    let pr = run_probe_file(tx, vb, tools, file, expect)?;
+    let pr = run_probe(tx, vb, tools, file, expect)?;
     if !pr.matches {
         return Err(DbError::Mismatch(mismatch(pr.describe())));
     }
