@@ -1,5 +1,5 @@
 //! `gate`, `apply` and `rollback` against the target: compositions of the deploy
-//! pipeline ([`super::pipeline`]), each written as its numbered steps.
+//! pipeline ([`super::pipeline`], [`super::deploy`]), each written as its numbered steps.
 //!
 //! Invariant: nothing is written unless, inside the same transaction, the deploy lock
 //! is held, the ledger permits it, the gates of the tiers about to run said READY under
@@ -7,9 +7,11 @@
 //! COMMIT rolls back everything, ledger included. Params reach SQL only through
 //! `set_config('airlock.NAME', value, true)`.
 
+use super::decide::{self, Ctx, Decision, Tools};
+use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
-use super::pipeline::{self, Ctx, Decision, Deploy, Pass, Recorder, Tools};
+use super::pipeline::{Pass, Recorder};
 use super::refusal::Mismatch;
 use super::{files, session, sql_err, DbError};
 use crate::verified::VerifiedBundle;
@@ -59,7 +61,7 @@ fn decide_before_lock(
         }
         Some(confirm) => {
             let start = PlanReport::new(vb, &deploy.session.info.database, vec![]);
-            let (preview, failed) = pipeline::plan_deploy(deploy, vb, opts, start);
+            let (preview, failed) = deploy::plan_deploy(deploy, vb, opts, start);
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -87,7 +89,7 @@ fn apply_tx(
 ) -> Result<(LedgerRow, Applied), DbError> {
     let (vb, opts, m) = (cx.vb, cx.opts, cx.vb.manifest());
     // 1. Every check again, under the deploy lock.
-    let decision = pipeline::decide_under_lock(tx, cx, tools)?;
+    let decision = decide::decide_under_lock(tx, cx, tools)?;
     let before = decision.before.clone().unwrap_or_default();
     // 2. The tiers, as the bundle role.
     let role = decision
@@ -105,14 +107,15 @@ fn apply_tx(
     //    statements from here on run under its pins again.
     session::repin(tx, &opts.statement_timeout)?;
     // 4. The verify probe, after the last tier.
-    let verify = match &m.verify {
-        Some(v) if decision.idx.last() == Some(&(m.tier.len() - 1)) => Some(
-            pipeline::expect_probe(tx, vb, tools, &v.file, &v.expect, |described| {
-                Mismatch::Verify { described }
-            })?,
-        ),
-        _ => None,
-    };
+    let verify =
+        match &m.verify {
+            Some(v) if decision.idx.last() == Some(&(m.tier.len() - 1)) => Some(
+                decide::expect_probe(tx, vb, tools, &v.file, &v.expect, |described| {
+                    Mismatch::Verify { described }
+                })?,
+            ),
+            _ => None,
+        };
     // 5. The ledger row.
     let after = tools.tracker.fingerprint(tx)?;
     let row = ledger_row(
@@ -277,7 +280,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
 /// Rollback's checks under the lock: the Ledger and RememberedHead steps every deploy
 /// makes, then what the ledger says is applied.
 fn applied_under_lock(tx: &mut Transaction<'_>, cx: &Ctx<'_>) -> Result<Vec<String>, DbError> {
-    let rows = pipeline::ledger_under_lock(tx, cx)?;
+    let rows = decide::ledger_under_lock(tx, cx)?;
     Ok(ledger::state_of(&rows, cx.vb.id()).applied)
 }
 
@@ -300,7 +303,7 @@ fn rollback_tx(
     // 1. Params, the fingerprint before, who the files run as.
     super::target::set_params(tx, &opts.params)?;
     let before = tools.tracker.fingerprint(tx)?;
-    let role = pipeline::bundle_role_under_lock(tx, cx)?;
+    let role = decide::bundle_role_under_lock(tx, cx)?;
     // 2. The rollback files.
     files::run_rollback_files(tx, vb, &role.prelude(cx.prelude), files, opts.observer)?;
     // 3. airlock's own settings again.
@@ -308,7 +311,7 @@ fn rollback_tx(
     // 4. The rollback probe.
     let rb = m.rollback.as_ref().expect("checked before the transaction");
     let probe = match (&rb.probe, &rb.expect) {
-        (Some(probe), Some(expect)) => Some(pipeline::expect_probe(
+        (Some(probe), Some(expect)) => Some(decide::expect_probe(
             tx,
             vb,
             tools,

@@ -6,6 +6,8 @@ pub mod bundle_role;
 pub mod checks;
 pub mod cluster_state;
 pub mod conn;
+pub mod decide;
+pub mod deploy;
 pub mod described;
 pub mod drift;
 pub mod exec;

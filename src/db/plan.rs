@@ -13,7 +13,7 @@ use super::target;
 use crate::verified::VerifiedBundle;
 
 pub use super::checks::{Check, CheckName, CheckVerdict, PlanReport, PlanVerdict};
-pub use super::pipeline::plan_on;
+pub use super::deploy::plan_on;
 
 /// What the bundle's SQL changes beyond its database; a file that cannot be read back
 /// is named as such (never silently nothing).

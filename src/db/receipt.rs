@@ -2,7 +2,7 @@
 //! of apply and rollback), and the planned tiers a plan and a preview show.
 //!
 //! Invariant: a receipt is only handed out for a committed change (or a rollback that
-//! found nothing to do); one is built with [`Receipt::new`] and nothing else.
+//! found nothing to do); one is built with `Receipt::new` and nothing else.
 
 use super::conn::{self, ServerInfo};
 use super::gate::{GateReport, ProbeReport};
