@@ -236,13 +236,7 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Facts about the server we are talking to.
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
-pub struct ServerInfo {
-    pub database: String,
-    pub server_version_num: i64,
-    pub session_user: String,
-}
+pub use super::session::ServerInfo;
 
 /// The name guard: `current_database()` must be the bundle's target (or, only during a
 /// rehearsal, the clone's name). Reads the session's facts and sets its
@@ -269,10 +263,12 @@ pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbE
 
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
     match min {
-        Some(m) if info.server_version_num < m => Err(DbError::State(format!(
-            "server_version_num is {}, the bundle needs at least {m}",
-            info.server_version_num
-        ))),
+        Some(need) if info.server_version_num < need => {
+            Err(DbError::Mismatch(super::refusal::Mismatch::ServerTooOld {
+                have: info.server_version_num,
+                need,
+            }))
+        }
         _ => Ok(()),
     }
 }

@@ -6,9 +6,10 @@
 //! [`tracker`] (which reads the description this host keeps, as the deploy does) and
 //! decide with [`judge`], and nothing else decides drift.
 
-use super::apply::Options;
 use super::described::Tracker;
 use super::ledger::LedgerRow;
+use super::options::Options;
+use super::refusal::Mismatch;
 use super::session::SessionFacts;
 use super::DbError;
 use airlock_base::text::short;
@@ -63,12 +64,11 @@ pub fn judge(now: &str, last: &LedgerRow, allow_drift: bool) -> Judgment {
     Judgment {
         evidence: summary.clone(),
         summary,
-        refusal: Some(DbError::State(format!(
-            "drift: the schema changed since ledger seq {} applied {} (fingerprint now {}, then {}); nothing was changed. Find out what changed; --allow-drift continues anyway",
-            last.seq,
-            last.tier_names().join(", "),
-            short(now),
-            short(&last.fingerprint_after)
-        ))),
+        refusal: Some(DbError::Mismatch(Mismatch::Drift {
+            ledger_seq: last.seq,
+            tiers: last.tier_names(),
+            now: now.into(),
+            then: last.fingerprint_after.clone(),
+        })),
     }
 }

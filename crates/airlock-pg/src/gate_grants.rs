@@ -228,7 +228,7 @@ pub fn bundle_queries(
 ) -> Result<Vec<BundleQuery>, DbError> {
     let m = vb.manifest();
     let mut out: Vec<BundleQuery> = vec![];
-    for (_, file, sql) in super::apply::all_gates(vb)? {
+    for (_, file, sql) in super::policy::all_gates(vb)? {
         out.push(BundleQuery {
             file,
             sql,

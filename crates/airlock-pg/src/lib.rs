@@ -4,12 +4,16 @@
 
 pub mod apply;
 pub mod bundle_role;
+pub mod checks;
 pub mod cluster;
 pub mod cluster_state;
 pub mod conn;
+pub mod decide;
+pub mod deploy;
 pub mod described;
 pub mod drift;
 pub mod exec;
+pub mod files;
 pub mod fingerprint;
 pub mod gate;
 pub mod gate_grants;
@@ -17,12 +21,18 @@ pub mod inherited;
 pub mod ledger;
 pub mod leftovers;
 pub mod notices;
+pub mod options;
 pub mod owner_code;
+pub mod pipeline;
 pub mod plan;
+pub mod policy;
+pub mod receipt;
+pub mod refusal;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
 pub mod stamps;
+pub mod target;
 pub mod wait;
 
 use airlock_base::exit::Exit;
@@ -160,8 +170,26 @@ pub enum DbError {
     NameGuard { expected: String, actual: String },
     #[error("{0}")]
     State(String),
+    /// The ledger does not allow this deploy (already applied, downgrade,
+    /// equivocation, `--through` behind the applied tiers).
     #[error("{0}")]
-    Refused(String),
+    Refused(refusal::Refusal),
+    /// The target is not where the bundle expects it (server version, preflight,
+    /// drift, verify or rollback probe).
+    #[error("{0}")]
+    Mismatch(refusal::Mismatch),
+    /// The operator did not confirm the database name.
+    #[error("cancelled: the database name was not confirmed; nothing was changed")]
+    Cancelled,
+    /// The operator's Ctrl-C, seen between two statements.
+    #[error("interrupted: cancelled by the operator (Ctrl-C); everything was rolled back")]
+    Interrupted,
+    /// `--through` names no tier of the bundle.
+    #[error("--through {through:?}: no such tier (tiers: {})", tiers.join(", "))]
+    NoSuchTier { through: String, tiers: Vec<String> },
+    /// `rollback` of a bundle without a `[rollback]` section.
+    #[error("this bundle has no [rollback] section; it cannot be rolled back by airlock")]
+    NoRollback,
     #[error("gate BLOCKED: {0}")]
     Blocked(String),
     #[error("{0}")]
@@ -226,13 +254,17 @@ fn fate_text(fate: &exec::Fate) -> String {
 impl DbError {
     pub fn exit_code(&self) -> Exit {
         match self {
-            DbError::Connect { .. } | DbError::Sql { .. } | DbError::TransactionEnded { .. } => {
-                Exit::Runtime
-            }
-            DbError::NameGuard { .. } | DbError::State(_) => Exit::State,
+            DbError::Connect { .. }
+            | DbError::Sql { .. }
+            | DbError::Interrupted
+            | DbError::TransactionEnded { .. } => Exit::Runtime,
+            DbError::NameGuard { .. } | DbError::State(_) | DbError::Mismatch(_) => Exit::State,
             DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
-            DbError::Usage(_) => Exit::Usage,
+            DbError::Usage(_)
+            | DbError::Cancelled
+            | DbError::NoSuchTier { .. }
+            | DbError::NoRollback => Exit::Usage,
             DbError::Session(_)
             | DbError::LedgerUntrusted { .. }
             | DbError::LedgerBroken { .. }
@@ -245,12 +277,15 @@ impl DbError {
     pub fn kind(&self) -> &'static str {
         match self {
             DbError::Connect { .. } => "connect",
-            DbError::Sql { .. } => "sql",
+            DbError::Sql { .. } | DbError::Interrupted => "sql",
             DbError::NameGuard { .. } => "name-guard",
-            DbError::State(_) => "state-check",
+            DbError::State(_) | DbError::Mismatch(_) => "state-check",
             DbError::Refused(_) => "refused",
             DbError::Blocked(_) => "blocked",
-            DbError::Usage(_) => "usage",
+            DbError::Usage(_)
+            | DbError::Cancelled
+            | DbError::NoSuchTier { .. }
+            | DbError::NoRollback => "usage",
             DbError::Session(_) => "session",
             DbError::LedgerUntrusted { .. } => "ledger-untrusted",
             DbError::LedgerBroken { .. } => "ledger-broken",

@@ -19,10 +19,11 @@
 //! fingerprint, read at the same time on other connections, is compared with it too
 //! (rollback restored the baseline).
 
-use super::apply::{self, Options};
+use super::apply;
 use super::cluster_state::{ClusterChange, Watch};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level};
+use super::options::{Observer, Options};
 use super::{quote_ident, sql_err, sqlstate, DbError};
 use airlock_base::exit::Exit;
 use airlock_bundle::verified::VerifiedBundle;
@@ -107,7 +108,7 @@ pub struct RehearseOptions<'a> {
     pub statement_timeout: String,
     pub gate_role: Option<String>,
     /// Shown the apply and rollback steps on the clone as they run.
-    pub observer: Option<&'a dyn apply::Observer>,
+    pub observer: Option<&'a dyn Observer>,
 }
 
 struct Run {
@@ -304,18 +305,97 @@ pub fn clone_name(target: &str) -> String {
     format!("{base}{suffix}")
 }
 
+/// The databases a rehearsal names.
+struct Places {
+    /// The target as connected (`--db`), and the bundle's target.database (the name
+    /// guard's expectation there).
+    target: String,
+    expected_target: String,
+    clone: String,
+    clone_spec: ConnSpec,
+    /// The maintenance database, where the clone is made and dropped.
+    admin: ConnSpec,
+}
+
+/// What the cycle on the clone leaves for the final proofs.
+#[derive(Default)]
+struct OnClone {
+    entry: Option<Fingerprint>,
+    exit: Option<Fingerprint>,
+    /// The target's fingerprint, read at the same time as the clone's exit fingerprint.
+    exit_target: Option<Result<Fingerprint, DbError>>,
+}
+
+/// `airlock rehearse`: clone the target, run the deploy pipeline on the clone (apply,
+/// re-apply refused, rollback, rollback again), compare, drop the clone.
 pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport {
-    let m = vb.manifest();
     let target = o.conn.dbname().to_string();
     let clone = clone_name(&target);
-    let clone_spec = o.conn.with_dbname(&clone);
-    let admin = o.conn.with_dbname("postgres");
+    let places = Places {
+        expected_target: vb.manifest().target.database.clone(),
+        clone_spec: o.conn.with_dbname(&clone),
+        admin: o.conn.with_dbname("postgres"),
+        target,
+        clone,
+    };
     let mut run = Run {
         steps: vec![],
         exit: Exit::Success,
     };
-    let expected_target = m.target.database.clone();
+    // 1. Before anything is cloned: the bundle stays inside its database, its SQL runs
+    //    as it would on the target, and the target's size picks the strategy.
+    let (reaches_beyond, owner, sized) = before_clone(&mut run, vb, o, &places);
+    // 2. The clone.
+    let cloned = run.step("clone the target", || {
+        clone_target(o, &places, sized.unwrap_or_default(), owner.as_deref())
+    });
+    // 3. The deploy pipeline on the clone, the cluster read around every step that runs
+    //    bundle SQL.
+    let mut watch = Watch::new(
+        match cloned {
+            Some(_) => places.admin.connect(),
+            None => Err(DbError::State("nothing was cloned".into())),
+        },
+        &places.clone,
+    );
+    let mut on_clone = OnClone::default();
+    if cloned.is_some() {
+        on_clone = cycle_on_clone(&mut run, vb, o, &places, &mut watch);
+        // 4. Always drop the clone, even after a failure or Ctrl-C.
+        drop_step(&mut run, &places);
+    }
+    // 5. Whatever happened: the target and the cluster are as they were.
+    target_unchanged(&mut run, o, &places, &mut on_clone);
+    let cluster_changes = cluster_unchanged(&mut run, watch);
+    RehearseReport {
+        bundle_id: vb.id().into(),
+        target: places.target,
+        clone: places.clone,
+        clone_strategy: cloned.map(|(s, _)| s.to_string()),
+        clone_wal_bytes: cloned.and_then(|(_, w)| w),
+        ok: run.exit.is_success(),
+        exit_code: run.exit,
+        steps: run.steps,
+        entry_fingerprint: on_clone.entry.map(|f| f.fingerprint),
+        exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
+        cluster_changes,
+        reaches_beyond,
+    }
+}
 
+/// The steps before the clone: what the bundle reaches, the role its SQL runs as (and
+/// the clone's owner), the target's size, files and server version.
+#[allow(clippy::type_complexity)]
+fn before_clone(
+    run: &mut Run,
+    vb: &VerifiedBundle,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+) -> (
+    Vec<airlock_sql::Reach>,
+    Option<String>,
+    Option<(i64, i64, i64)>,
+) {
     let mut reaches_beyond = Vec::new();
     run.step("stays inside its database", || match vb.reaches_beyond() {
         Ok(r) if r.is_empty() => Ok((
@@ -332,76 +412,101 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     // Bundle SQL on the clone runs as it would on the target, under the same rule:
     // refused before anything is cloned.
     let owner = run.step("bundle SQL role", || {
-        let (role, owner) =
-            super::bundle_role::check_target(o.conn, &expected_target, &m.target).map_err(fail)?;
+        let (role, owner) = super::bundle_role::check_target(
+            o.conn,
+            &places.expected_target,
+            &vb.manifest().target,
+        )
+        .map_err(fail)?;
         Ok((owner, role.describe_guarded()))
     });
     let sized = run.step("target", || {
-        let (bytes, files, version) = size_of(o.conn, &expected_target).map_err(fail)?;
+        let (bytes, files, version) = size_of(o.conn, &places.expected_target).map_err(fail)?;
         let d = format!("{} MB in {files} relations", bytes >> 20);
         Ok(((bytes, files, version), d))
     });
-    let cloned = run.step("clone the target", || {
-        let (bytes, files, version) = sized.unwrap_or_default();
-        let strategy = o.clone_strategy.pick(bytes, files);
-        let mut c = admin.connect().map_err(fail)?;
-        let with = if version >= 150000 {
-            format!(" STRATEGY {strategy}")
-        } else {
-            String::new()
-        };
-        let owned_by = owner
-            .as_deref()
-            .map(|r| format!(" OWNER {}", quote_ident(r)))
-            .unwrap_or_default();
-        let sql = format!(
-            "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}",
-            quote_ident(&clone),
-            quote_ident(&target)
-        );
-        let lsn = |c: &mut postgres::Client| -> Option<String> {
-            c.query_one("SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text", &[])
-                .ok()
-                .map(|r| r.get(0))
-        };
-        let before = lsn(&mut c);
-        match c.batch_execute(&sql) {
-            Ok(()) => {
-                let after = lsn(&mut c);
-                let wal = match (before, after) {
-                    (Some(b), Some(a)) => c
-                        .query_one(
-                            "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
-                            &[&a, &b],
-                        )
-                        .ok()
-                        .map(|r| r.get::<_, i64>(0).max(0) as u64),
-                    _ => None,
-                };
-                let strategy = if version >= 150000 { strategy } else { "file_copy" };
-                let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
-                Ok((
-                    (strategy, wal),
-                    format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
-                ))
-            }
-            Err(e) if sqlstate(&e) == Some("55006") => {
-                let who = c
-                    .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
-                    .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
-                    .unwrap_or_default();
-                Err((Exit::Runtime, format!(
-                    "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
-                )))
-            }
-            Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
+    (reaches_beyond, owner, sized)
+}
+
+/// `CREATE DATABASE clone TEMPLATE target`, with the strategy `auto` picks for the
+/// target's size: the strategy used and the WAL it wrote.
+#[allow(clippy::type_complexity)]
+fn clone_target(
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    (bytes, files, version): (i64, i64, i64),
+    owner: Option<&str>,
+) -> Result<((&'static str, Option<u64>), String), (Exit, String)> {
+    let (clone, target) = (&places.clone, &places.target);
+    let strategy = o.clone_strategy.pick(bytes, files);
+    let mut c = places.admin.connect().map_err(fail)?;
+    let with = if version >= 150000 {
+        format!(" STRATEGY {strategy}")
+    } else {
+        String::new()
+    };
+    let owned_by = owner
+        .map(|r| format!(" OWNER {}", quote_ident(r)))
+        .unwrap_or_default();
+    let sql = format!(
+        "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}",
+        quote_ident(clone),
+        quote_ident(target)
+    );
+    let lsn = |c: &mut postgres::Client| -> Option<String> {
+        c.query_one(
+            "SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text",
+            &[],
+        )
+        .ok()
+        .map(|r| r.get(0))
+    };
+    let before = lsn(&mut c);
+    match c.batch_execute(&sql) {
+        Ok(()) => {
+            let after = lsn(&mut c);
+            let wal = match (before, after) {
+                (Some(b), Some(a)) => c
+                    .query_one(
+                        "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
+                        &[&a, &b],
+                    )
+                    .ok()
+                    .map(|r| r.get::<_, i64>(0).max(0) as u64),
+                _ => None,
+            };
+            let strategy = if version >= 150000 {
+                strategy
+            } else {
+                "file_copy"
+            };
+            let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
+            Ok((
+                (strategy, wal),
+                format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
+            ))
         }
-    });
-    let opts = |through: Option<String>, skip_gates: bool| Options {
-        conn: &clone_spec,
-        expected_db: clone.clone(),
+        Err(e) if sqlstate(&e) == Some("55006") => {
+            let who = c
+                .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[target])
+                .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default();
+            Err((Exit::Runtime, format!(
+                "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
+            )))
+        }
+        Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
+    }
+}
+
+/// The deploy's options on the clone: the name guard expects the clone, nothing is
+/// remembered, nobody is asked.
+fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bool) -> Options<'a> {
+    Options {
+        conn: &places.clone_spec,
+        expected_db: places.clone.clone(),
         params: o.params.clone(),
-        through,
+        through: None,
         lock_timeout: "10s".into(),
         statement_timeout: o.statement_timeout.clone(),
         allow_drift: false,
@@ -410,229 +515,281 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         remember: false,
         confirm: None,
         observer: o.observer,
-    };
-    let mut entry_clone = None;
-    // The cluster is read around every step that runs bundle SQL.
-    let mut watch = Watch::new(
-        match cloned {
-            Some(_) => admin.connect(),
-            None => Err(DbError::State("nothing was cloned".into())),
-        },
-        &clone,
-    );
-    let mut exit_fp = None;
-    let mut exit_target: Option<Result<Fingerprint, DbError>> = None;
-    let n = m.tier.len();
-    if cloned.is_some() {
-        entry_clone = run.step("entry fingerprint (clone = target)", || {
-            let fp = fp_of(&clone_spec, &clone).map_err(fail)?;
-            let d = format!("{} (data level; the target's at the clone)", fp.short());
-            Ok((fp, d))
-        });
-        // A target where `apply --through` ran: the rehearsal applies what remains, and
-        // the rollback is held to what the bundle promises, the schema before its
-        // first tier (recorded in the ledger), not to the partly applied entry.
-        let partial = run.step("tiers already applied", || {
-            let p = applied_on(&clone_spec, &clone, vb).map_err(fail)?;
-            let d = if p.applied.is_empty() {
-                format!("none of {n}: the rehearsal applies every tier")
+    }
+}
+
+/// The cycle on the clone: entry fingerprint, what is applied already, the pipeline's
+/// gate/apply/re-apply/rollback, the exit fingerprint, rollback again.
+fn cycle_on_clone(
+    run: &mut Run,
+    vb: &VerifiedBundle,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    watch: &mut Watch,
+) -> OnClone {
+    let n = vb.manifest().tier.len();
+    let (clone_spec, clone) = (&places.clone_spec, &places.clone);
+    let entry = run.step("entry fingerprint (clone = target)", || {
+        let fp = fp_of(clone_spec, clone).map_err(fail)?;
+        let d = format!("{} (data level; the target's at the clone)", fp.short());
+        Ok((fp, d))
+    });
+    // A target where `apply --through` ran: the rehearsal applies what remains, and
+    // the rollback is held to what the bundle promises, the schema before its
+    // first tier (recorded in the ledger), not to the partly applied entry.
+    let partial = run.step("tiers already applied", || {
+        let p = applied_on(clone_spec, clone, vb).map_err(fail)?;
+        let d = if p.applied.is_empty() {
+            format!("none of {n}: the rehearsal applies every tier")
+        } else {
+            format!(
+                "{} of {n} ({}); the rehearsal applies the {} remaining",
+                p.applied.len(),
+                p.applied.join(", "),
+                n - p.applied.len()
+            )
+        };
+        Ok((p, d))
+    });
+    let partial = partial.filter(|p| !p.applied.is_empty());
+    let skip = deploy_cycle(run, vb, o, places, watch);
+    let (exit, exit_target) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref());
+    run.step("rollback again is a no-op", || {
+        watch.around(|| {
+            let r = apply::rollback(vb, &clone_options(o, places, skip)).map_err(fail)?;
+            if r.outcome == "nothing-to-roll-back" {
+                Ok(((), "nothing to roll back".into()))
             } else {
-                format!(
-                    "{} of {n} ({}); the rehearsal applies the {} remaining",
-                    p.applied.len(),
-                    p.applied.join(", "),
-                    n - p.applied.len()
-                )
-            };
-            Ok((p, d))
-        });
-        let partial = partial.filter(|p| !p.applied.is_empty());
-        let gate_ok = run.step("gate", || {
-            watch.around(|| {
-                let r = apply::gate(vb, &opts(None, false)).map_err(fail)?;
-                if r.ready() {
-                    Ok((false, "READY".into()))
-                } else if o.assume_gates {
-                    Ok((
-                        true,
-                        format!(
-                            "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
-                            r.blocked_summary()
-                        ),
-                    ))
-                } else {
-                    Err((
-                        Exit::Blocked,
-                        format!(
+                Err((
+                    Exit::State,
+                    format!("second rollback did something: {}", r.outcome),
+                ))
+            }
+        })
+    });
+    OnClone {
+        entry,
+        exit,
+        exit_target,
+    }
+}
+
+/// The deploy pipeline on the clone: gate, apply, the verify probe, a re-apply the
+/// ledger refuses, rollback. Returns whether the gates were assumed open.
+fn deploy_cycle(
+    run: &mut Run,
+    vb: &VerifiedBundle,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    watch: &mut Watch,
+) -> bool {
+    let m = vb.manifest();
+    let n = m.tier.len();
+    let opts = |skip_gates| clone_options(o, places, skip_gates);
+    let gate_ok = run.step("gate", || {
+        watch.around(|| {
+            let r = apply::gate(vb, &opts(false)).map_err(fail)?;
+            if r.ready() {
+                Ok((false, "READY".into()))
+            } else if o.assume_gates {
+                Ok((
+                    true,
+                    format!(
+                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                        r.blocked_summary()
+                    ),
+                ))
+            } else {
+                Err((
+                    Exit::Blocked,
+                    format!(
                         "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
                         r.blocked_summary()
                     ),
-                    ))
-                }
-            })
-        });
-        let skip = gate_ok.unwrap_or(false);
-        let receipt = run.step("apply", || {
-            watch.around(|| {
-                let r = apply::apply(vb, &opts(None, skip))
-                    .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
-                let d = format!(
-                    "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
-                    r.tiers.len(),
-                    n - r.remaining_tiers.len(),
+                ))
+            }
+        })
+    });
+    let skip = gate_ok.unwrap_or(false);
+    let receipt = run.step("apply", || {
+        watch.around(|| {
+            let r = apply::apply(vb, &opts(skip))
+                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+            let d = format!(
+                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                r.tiers.len(),
+                n - r.remaining_tiers.len(),
+                &r.fingerprint_before[..8],
+                &r.fingerprint_after[..8]
+            );
+            Ok((r, d))
+        })
+    });
+    run.step("verify probe", || {
+        match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
+            Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
+            None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
+            None => Err((Exit::State, "the verify probe did not run".into())),
+        }
+    });
+    run.step("re-apply is refused", || {
+        watch.around(|| match apply::apply(vb, &opts(skip)) {
+            Err(DbError::Refused(r)) => Ok((
+                (),
+                format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
+            )),
+            Err(e) => Err((
+                e.exit_code(),
+                format!("expected a ledger refusal, got: {e}"),
+            )),
+            Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+        })
+    });
+    run.step("rollback", || {
+        watch.around(|| {
+            let r = apply::rollback(vb, &opts(skip)).map_err(fail)?;
+            Ok((
+                (),
+                format!(
+                    "{}; fingerprint {} -> {}",
+                    r.outcome,
                     &r.fingerprint_before[..8],
                     &r.fingerprint_after[..8]
-                );
-                Ok((r, d))
-            })
-        });
-        run.step("verify probe", || {
-            match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
-                Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
-                None if m.verify.is_none() => Ok(((), "bundle has no [verify] probe".into())),
-                None => Err((Exit::State, "the verify probe did not run".into())),
+                ),
+            ))
+        })
+    });
+    skip
+}
+
+/// The clone's exit fingerprint against its entry (or, after a partial apply, the
+/// schema before the first tier), with the target's read at the same time on other
+/// connections.
+#[allow(clippy::type_complexity)]
+fn exit_fingerprint(
+    run: &mut Run,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    entry: Option<&Fingerprint>,
+    partial: Option<&Partial>,
+) -> (Option<Fingerprint>, Option<Result<Fingerprint, DbError>>) {
+    let (clone_spec, clone) = (&places.clone_spec, &places.clone);
+    let mut exit_target = None;
+    let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
+        std::thread::scope(|s| {
+            let t = s.spawn(|| fp_of(o.conn, &places.expected_target));
+            let fp = clone_fp();
+            let target_fp = t.join().unwrap_or_else(|_| {
+                Err(DbError::State("the target's fingerprint panicked".into()))
+            });
+            (fp, target_fp)
+        })
+    };
+    let exit = match partial {
+        None => run.step("exit fingerprint == entry", || {
+            let (fp, target_fp) = with_target(&|| fp_of(clone_spec, clone));
+            exit_target = Some(target_fp);
+            let fp = fp.map_err(fail)?;
+            let entry = entry.ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
+            if fp.fingerprint == entry.fingerprint {
+                let d = format!("{} == {}", fp.short(), entry.short());
+                Ok((fp, d))
+            } else {
+                Err((Exit::State, not_restored(&fp, entry)))
             }
-        });
-        run.step("re-apply is refused", || {
-            watch.around(|| match apply::apply(vb, &opts(None, skip)) {
-                Err(DbError::Refused(r)) => {
-                    Ok(((), format!("refused: {}", airlock_base::text::clip(&r, 80))))
-                }
-                Err(e) => Err((
-                    e.exit_code(),
-                    format!("expected a ledger refusal, got: {e}"),
-                )),
-                Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
-            })
-        });
-        run.step("rollback", || {
-            watch.around(|| {
-                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-                Ok((
-                    (),
-                    format!(
-                        "{}; fingerprint {} -> {}",
-                        r.outcome,
-                        &r.fingerprint_before[..8],
-                        &r.fingerprint_after[..8]
-                    ),
-                ))
-            })
-        });
-        // The target's fingerprint is read at the same time as the clone's exit
-        // fingerprint, on other connections.
-        let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
-            std::thread::scope(|s| {
-                let t = s.spawn(|| fp_of(o.conn, &expected_target));
-                let fp = clone_fp();
-                let target_fp = t.join().unwrap_or_else(|_| {
-                    Err(DbError::State("the target's fingerprint panicked".into()))
-                });
-                (fp, target_fp)
-            })
-        };
-        exit_fp = match &partial {
-            None => run.step("exit fingerprint == entry", || {
-                let (fp, target_fp) = with_target(&|| fp_of(&clone_spec, &clone));
-                exit_target = Some(target_fp);
-                let fp = fp.map_err(fail)?;
-                let entry = entry_clone
-                    .as_ref()
-                    .ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
-                if fp.fingerprint == entry.fingerprint {
-                    let d = format!("{} == {}", fp.short(), entry.short());
-                    Ok((fp, d))
-                } else {
-                    Err((Exit::State, not_restored(&fp, entry)))
-                }
-            }),
-            Some(p) => run.step("exit schema == before the first tier", || {
-                let (fp, target_fp) = with_target(&|| {
-                    let mut c = clone_spec.connect()?;
-                    conn::name_guard(&mut c, &clone)?;
-                    fingerprint::compute_consistent(&mut c, &clone_spec, Level::Schema, 1)
-                });
-                exit_target = Some(target_fp);
-                let fp = fp.map_err(fail)?;
-                if fp.fingerprint == p.baseline {
-                    let d = format!(
-                        "{} == {} (schema before ledger seq {}, where tier {} was applied)",
-                        fp.short(),
-                        airlock_base::text::short(&p.baseline),
-                        p.baseline_seq,
-                        p.applied.first().map(String::as_str).unwrap_or("1")
-                    );
-                    Ok((fp, d))
-                } else {
-                    Err((
-                        Exit::State,
-                        format!(
-                            "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
-                            p.baseline_seq,
-                            fp.short(),
-                            airlock_base::text::short(&p.baseline)
-                        ),
-                    ))
-                }
-            }),
-        };
-        run.step("rollback again is a no-op", || {
-            watch.around(|| {
-                let r = apply::rollback(vb, &opts(None, skip)).map_err(fail)?;
-                if r.outcome == "nothing-to-roll-back" {
-                    Ok(((), "nothing to roll back".into()))
-                } else {
-                    Err((
-                        Exit::State,
-                        format!("second rollback did something: {}", r.outcome),
-                    ))
-                }
-            })
-        });
-    }
-    // Always drop the clone, even after a failure or Ctrl-C.
-    if cloned.is_some() {
-        run.always("drop the clone", || {
-            match admin
-                .connect()
-                .and_then(|mut c| drop_clone(&mut c, &clone_spec, &clone))
-            {
-                Ok(0) => Ok(format!("DROP DATABASE {clone}")),
-                Ok(n) => Ok(format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)")),
-                Err(e) => Err((
-                    Exit::Runtime,
-                    format!("{e}; drop it by hand: DROP DATABASE {clone}"),
-                )),
-            }
-        });
-    }
-    if let Some(entry) = &entry_clone {
-        let target_fp = exit_target
-            .take()
-            .unwrap_or_else(|| fp_of(o.conn, &expected_target));
-        // A subscription belongs to its database in a shared catalog: the clone has
-        // none of the target's, and the rehearsal cannot change them.
-        let entry = &entry.without(NOT_CLONED);
-        run.always("target fingerprint unchanged", || {
-            match target_fp.map(|f| f.without(NOT_CLONED)) {
-                Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
-                    "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
+        }),
+        Some(p) => run.step("exit schema == before the first tier", || {
+            let (fp, target_fp) = with_target(&|| {
+                let mut c = clone_spec.connect()?;
+                conn::name_guard(&mut c, clone)?;
+                fingerprint::compute_consistent(&mut c, clone_spec, Level::Schema, 1)
+            });
+            exit_target = Some(target_fp);
+            let fp = fp.map_err(fail)?;
+            if fp.fingerprint == p.baseline {
+                let d = format!(
+                    "{} == {} (schema before ledger seq {}, where tier {} was applied)",
                     fp.short(),
-                    entry.short()
-                )),
-                Ok(fp) => Err((
+                    airlock_base::text::short(&p.baseline),
+                    p.baseline_seq,
+                    p.applied.first().map(String::as_str).unwrap_or("1")
+                );
+                Ok((fp, d))
+            } else {
+                Err((
                     Exit::State,
                     format!(
-                        "target changed during the rehearsal: {} != {}; {}",
+                        "rollback did not return the schema to where it was before ledger seq {}: {} != {}",
+                        p.baseline_seq,
                         fp.short(),
-                        entry.short(),
-                        fingerprint::diff(entry, &fp).join(", ")
+                        airlock_base::text::short(&p.baseline)
                     ),
-                )),
-                Err(e) => Err((e.exit_code(), e.to_string())),
+                ))
             }
-        });
-    }
+        }),
+    };
+    (exit, exit_target)
+}
+
+/// Drop the clone (after a failure or Ctrl-C too).
+fn drop_step(run: &mut Run, places: &Places) {
+    let clone = &places.clone;
+    run.always("drop the clone", || {
+        match places
+            .admin
+            .connect()
+            .and_then(|mut c| drop_clone(&mut c, &places.clone_spec, clone))
+        {
+            Ok(0) => Ok(format!("DROP DATABASE {clone}")),
+            Ok(n) => Ok(format!("DROP DATABASE {clone} (after detaching and dropping the {n} subscription(s) the bundle created there)")),
+            Err(e) => Err((
+                Exit::Runtime,
+                format!("{e}; drop it by hand: DROP DATABASE {clone}"),
+            )),
+        }
+    });
+}
+
+/// The target's fingerprint now is the clone's entry fingerprint (the target did not
+/// change from the clone to the end).
+fn target_unchanged(
+    run: &mut Run,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    on_clone: &mut OnClone,
+) {
+    let Some(entry) = &on_clone.entry else { return };
+    let target_fp = on_clone
+        .exit_target
+        .take()
+        .unwrap_or_else(|| fp_of(o.conn, &places.expected_target));
+    // A subscription belongs to its database in a shared catalog: the clone has
+    // none of the target's, and the rehearsal cannot change them.
+    let entry = &entry.without(NOT_CLONED);
+    run.always("target fingerprint unchanged", || {
+        match target_fp.map(|f| f.without(NOT_CLONED)) {
+            Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
+                "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
+                fp.short(),
+                entry.short()
+            )),
+            Ok(fp) => Err((
+                Exit::State,
+                format!(
+                    "target changed during the rehearsal: {} != {}; {}",
+                    fp.short(),
+                    entry.short(),
+                    fingerprint::diff(entry, &fp).join(", ")
+                ),
+            )),
+            Err(e) => Err((e.exit_code(), e.to_string())),
+        }
+    });
+}
+
+/// The cluster outside the clone is as it was before each step that ran bundle SQL;
+/// returns what changed.
+fn cluster_unchanged(run: &mut Run, watch: Watch) -> Vec<ClusterChange> {
     let mut cluster_changes = Vec::new();
     if let Some(seen) = watch.finish() {
         run.always("cluster unchanged", || match seen {
@@ -647,20 +804,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             Err(e) => Err((e.exit_code(), e.to_string())),
         });
     }
-    RehearseReport {
-        bundle_id: vb.id().into(),
-        target,
-        clone,
-        clone_strategy: cloned.map(|(s, _)| s.to_string()),
-        clone_wal_bytes: cloned.and_then(|(_, w)| w),
-        ok: run.exit.is_success(),
-        exit_code: run.exit,
-        steps: run.steps,
-        entry_fingerprint: entry_clone.map(|f| f.fingerprint),
-        exit_fingerprint: exit_fp.map(|f| f.fingerprint),
-        cluster_changes,
-        reaches_beyond,
-    }
+    cluster_changes
 }
 
 /// Why a bundle that reaches beyond its database is not rehearsed.

@@ -174,9 +174,17 @@ pub struct SessionFacts {
     pub overridden: String,
 }
 
+/// Facts about the server we are talking to.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ServerInfo {
+    pub database: String,
+    pub server_version_num: i64,
+    pub session_user: String,
+}
+
 impl SessionFacts {
-    pub fn info(&self) -> super::conn::ServerInfo {
-        super::conn::ServerInfo {
+    pub fn info(&self) -> ServerInfo {
+        ServerInfo {
             database: self.database.clone(),
             server_version_num: self.server_version_num,
             session_user: self.session_user.clone(),

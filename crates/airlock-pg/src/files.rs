@@ -1,0 +1,255 @@
+//! Running bundle files (tiers, rollback files) inside the deploy transaction: each
+//! behind the prelude, the streamed file as it streams, the operator's Ctrl-C seen
+//! between files, an [`Observer`] told what runs.
+//!
+//! Invariant: a failure names the tier (or rollback file), the file and the line, and
+//! says what became of the transaction; nothing here commits.
+
+use super::options::Observer;
+use super::{conn, exec, sqlstate, DbError};
+use airlock_bundle::archive::VerifyError;
+use airlock_bundle::manifest::Manifest;
+use airlock_bundle::verified::VerifiedBundle;
+use postgres::Transaction;
+
+/// The files of these tiers, with their sizes (for an [`Observer`]).
+fn tier_files<'m>(m: &'m Manifest, idx: &[usize]) -> Vec<(&'m str, u64)> {
+    idx.iter()
+        .flat_map(|&i| m.tier[i].files.iter())
+        .map(|f| (f.as_str(), file_size(m, f)))
+        .collect()
+}
+
+fn file_size(m: &Manifest, path: &str) -> u64 {
+    m.files
+        .binary_search_by(|f| f.path.as_str().cmp(path))
+        .map(|i| m.files[i].size)
+        .unwrap_or(0)
+}
+
+/// Step: the tiers `idx` (0-based), in order, each file behind `prelude`; the first
+/// write of an apply.
+pub(crate) fn run_tiers(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    prelude: &str,
+    idx: &[usize],
+    observer: Option<&dyn Observer>,
+) -> Result<(), DbError> {
+    let m = vb.manifest();
+    let n = m.tier.len();
+    let guard = begin_bundle_sql(tx)?;
+    if let Some(o) = observer {
+        let files = tier_files(m, idx);
+        o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
+    }
+    for &i in idx {
+        let tier = &m.tier[i];
+        if let Some(o) = observer {
+            o.tier(i, n, &tier.name);
+        }
+        for f in &tier.files {
+            interrupted_check()?;
+            let context = || format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name);
+            run_observed(tx, &guard, prelude, vb, f, observer).map_err(|mut e| {
+                if let Some(special) = e.special(context) {
+                    return special;
+                }
+                let what = if e.cancelled {
+                    "cancelled by the operator (Ctrl-C)".to_string()
+                } else {
+                    e.what.clone()
+                };
+                DbError::Sql {
+                    context: format!("{}{}", context(), e.at()),
+                    message: format!(
+                        "{what}; the whole transaction was rolled back, nothing was changed"
+                    ),
+                }
+            })?;
+        }
+    }
+    interrupted_check()
+}
+
+/// Step: the rollback files, in order, each behind `prelude`.
+pub(crate) fn run_rollback_files(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    prelude: &str,
+    files: &[String],
+    observer: Option<&dyn Observer>,
+) -> Result<(), DbError> {
+    let m = vb.manifest();
+    let guard = begin_bundle_sql(tx)?;
+    if let Some(o) = observer {
+        let bytes = files.iter().map(|f| file_size(m, f)).sum();
+        o.start("rollback", files.len(), bytes);
+    }
+    for f in files {
+        interrupted_check()?;
+        run_observed(tx, &guard, prelude, vb, f, observer).map_err(|mut e| {
+            if let Some(special) = e.special(|| format!("rollback file {f}")) {
+                return special;
+            }
+            DbError::Sql {
+                context: format!("rollback file {f}{}", e.at()),
+                message: format!(
+                    "{}; the rollback was rolled back, the database is as it was",
+                    e.what
+                ),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Marks where bundle SQL begins (see [`exec::TxGuard`]).
+fn begin_bundle_sql(tx: &mut Transaction<'_>) -> Result<exec::TxGuard, DbError> {
+    exec::TxGuard::begin(tx).map_err(|e| super::sql_err("marking where bundle SQL begins", &e))
+}
+
+/// One file, told to the observer before and after.
+fn run_observed(
+    tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
+    prelude: &str,
+    vb: &VerifiedBundle,
+    f: &str,
+    observer: Option<&dyn Observer>,
+) -> Result<(), FileFailure> {
+    let size = file_size(vb.manifest(), f);
+    if let Some(o) = observer {
+        o.file(f, size);
+    }
+    run_file(tx, guard, prelude, vb, f)?;
+    if let Some(o) = observer {
+        o.file_done(f, size);
+    }
+    Ok(())
+}
+
+/// Run one tier or rollback file as it was verified (see [`exec`]): behind the prelude
+/// that re-asserts the bundle's settings (search_path, standard_conforming_strings as
+/// lint read it, timeouts…), because an earlier file may have changed them; a small
+/// file is one message with the prelude, so no round trip is added.
+fn run_file(
+    tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
+    prelude: &str,
+    vb: &VerifiedBundle,
+    file: &str,
+) -> Result<(), FileFailure> {
+    let unverified = |e: VerifyError| FileFailure {
+        line: None,
+        what: e.to_string(),
+        cancelled: false,
+        unverified: Some(Box::new(e)),
+        ended: None,
+    };
+    let message_bytes = vb.limits().message_bytes;
+    let result = if vb.streamed_file().as_deref() == Some(file) {
+        // Executed as it streams from the archive: each chunk authenticated (and
+        // linted) by the reader before it is handed on.
+        let total = vb.manifest().file(file).map_or(0, |f| f.size);
+        let mut next = || vb.next_chunk(file).map_err(exec::FileError::Unverified);
+        exec::run_source(
+            tx,
+            guard,
+            prelude,
+            file,
+            exec::Source::Stream {
+                next: &mut next,
+                total,
+            },
+            message_bytes,
+            &mut |_, _| {},
+        )
+    } else {
+        let payload = vb.payload(file).map_err(unverified)?;
+        exec::run_file(
+            tx,
+            guard,
+            prelude,
+            file,
+            payload,
+            message_bytes,
+            &mut |_, _| {},
+        )
+    };
+    result.map_err(|e| match e {
+        exec::FileError::Sql { line, error } => FileFailure {
+            line,
+            cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
+            what: super::pg_message(&error),
+            unverified: None,
+            ended: None,
+        },
+        exec::FileError::Read(what) => FileFailure {
+            line: None,
+            what,
+            cancelled: false,
+            unverified: None,
+            ended: None,
+        },
+        exec::FileError::Unverified(e) => unverified(e),
+        exec::FileError::Ended { lines, fate } => FileFailure {
+            line: Some(lines.0),
+            what: String::new(),
+            cancelled: false,
+            unverified: None,
+            ended: Some((lines, fate)),
+        },
+    })
+}
+
+/// The whole bundle verified (streaming loads read its rest now), or the run fails
+/// with the verification error before anything commits.
+pub(crate) fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
+    vb.complete().map_err(|e| DbError::Unverified(Box::new(e)))
+}
+
+/// Why a bundle file failed, where.
+struct FileFailure {
+    line: Option<u64>,
+    what: String,
+    /// The operator's Ctrl-C cancelled the statement.
+    cancelled: bool,
+    /// The file failed verification as it streamed (or the bundle did before it
+    /// could be read back).
+    unverified: Option<Box<VerifyError>>,
+    /// Bundle SQL ended airlock's transaction in these lines (see [`exec::TxGuard`]).
+    ended: Option<((u64, u64), exec::Fate)>,
+}
+
+impl FileFailure {
+    /// The error to report when this failure is not an ordinary SQL error: the file
+    /// failed verification, or it ended airlock's transaction.
+    fn special(&mut self, context: impl Fn() -> String) -> Option<DbError> {
+        if let Some(v) = self.unverified.take() {
+            return Some(DbError::Unverified(v));
+        }
+        self.ended
+            .take()
+            .map(|(lines, fate)| DbError::TransactionEnded {
+                context: context(),
+                lines,
+                fate,
+            })
+    }
+}
+
+impl FileFailure {
+    /// ", line N" when the line is known.
+    fn at(&self) -> String {
+        self.line.map(|l| format!(" line {l}")).unwrap_or_default()
+    }
+}
+
+/// The operator's Ctrl-C, seen between two statements.
+pub(crate) fn interrupted_check() -> Result<(), DbError> {
+    if conn::interrupted() {
+        return Err(DbError::Interrupted);
+    }
+    Ok(())
+}

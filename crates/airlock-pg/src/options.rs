@@ -1,0 +1,45 @@
+//! What the operator asked of a deploy (resolved), and who watches it run.
+//!
+//! Invariant: options are decided before the database is touched; nothing below
+//! changes them.
+
+use super::checks::PlanReport;
+use super::conn::ConnSpec;
+use std::collections::BTreeMap;
+
+/// What the operator asked for, resolved.
+pub struct Options<'a> {
+    pub conn: &'a ConnSpec,
+    /// The database the name guard requires (the bundle's target, or a rehearsal clone).
+    pub expected_db: String,
+    pub params: BTreeMap<String, String>,
+    pub through: Option<String>,
+    pub lock_timeout: String,
+    pub statement_timeout: String,
+    pub allow_drift: bool,
+    pub gate_role: Option<String>,
+    /// Only rehearsals on a clone set this (`--assume-gates`).
+    pub skip_gates: bool,
+    /// Remember the ledger head on this host after a commit, and keep the schema
+    /// description between runs (read by `plan` and deploys, written after a commit);
+    /// not for rehearsal clones, which are dropped.
+    pub remember: bool,
+    /// Asked on a terminal before anything changes; false cancels.
+    pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
+    /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
+    pub observer: Option<&'a dyn Observer>,
+}
+
+/// Watches a deploy as it runs, between the messages airlock sends (never inside the
+/// server's work). Every method has a do-nothing default.
+pub trait Observer {
+    /// `files` files of `bytes` bytes in all are about to run (apply: the tiers of this
+    /// transaction; rollback: the rollback files).
+    fn start(&self, _event: &str, _files: usize, _bytes: u64) {}
+    /// Tier `index` (0-based) of `of` begins.
+    fn tier(&self, _index: usize, _of: usize, _name: &str) {}
+    /// A file of `bytes` bytes is sent and runs.
+    fn file(&self, _path: &str, _bytes: u64) {}
+    /// That file ran.
+    fn file_done(&self, _path: &str, _bytes: u64) {}
+}

@@ -1,0 +1,155 @@
+//! The receipt of a deploy (what happened, tied to the bundle id: also the `--json`
+//! of apply and rollback), and the planned tiers a plan and a preview show.
+//!
+//! Invariant: a receipt is only handed out for a committed change (or a rollback that
+//! found nothing to do); one is built with `Receipt::new` and nothing else.
+
+use super::conn::{self, ServerInfo};
+use super::gate::{GateReport, ProbeReport};
+use super::ledger::LedgerRow;
+use airlock_bundle::verified::VerifiedBundle;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlannedFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlannedTier {
+    pub index: usize,
+    pub name: String,
+    pub gates: Vec<String>,
+    pub files: Vec<PlannedFile>,
+}
+
+/// The receipt: what happened, tied to the bundle id. Also the `--json` of apply/rollback.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Receipt {
+    pub format: String,
+    /// apply | rollback
+    pub event: String,
+    /// applied | rolled-back | nothing-to-roll-back
+    pub outcome: String,
+    pub bundle_id: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
+    pub sequence: u64,
+    pub database: String,
+    /// The server's system identifier (pg_control_system()): with `database`, which
+    /// target this is, also when two clusters have a database of the same name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub system_identifier: String,
+    pub server_version_num: i64,
+    pub session_user: String,
+    pub operator: String,
+    pub tiers: Vec<String>,
+    pub remaining_tiers: Vec<String>,
+    pub params: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<GateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<ProbeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ProbeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_probe: Option<ProbeReport>,
+    pub fingerprint_before: String,
+    pub fingerprint_after: String,
+    pub ledger: Vec<LedgerRow>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+}
+
+impl Receipt {
+    /// A receipt for `event` on this bundle and server, before anything ran.
+    pub(crate) fn new(
+        event: &str,
+        outcome: &str,
+        vb: &VerifiedBundle,
+        info: &ServerInfo,
+        params: &BTreeMap<String, String>,
+        started_at: String,
+    ) -> Receipt {
+        let m = vb.manifest();
+        Receipt {
+            format: "airlock-receipt/1".into(),
+            event: event.into(),
+            outcome: outcome.into(),
+            bundle_id: vb.id().into(),
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence,
+            database: info.database.clone(),
+            system_identifier: String::new(),
+            server_version_num: info.server_version_num,
+            session_user: info.session_user.clone(),
+            operator: operator_name(),
+            tiers: vec![],
+            remaining_tiers: vec![],
+            params: params.clone(),
+            gates: None,
+            preflight: None,
+            verify: None,
+            rollback_probe: None,
+            fingerprint_before: String::new(),
+            fingerprint_after: String::new(),
+            ledger: vec![],
+            started_at,
+            finished_at: String::new(),
+            duration_ms: 0,
+        }
+    }
+
+    pub(crate) fn finish(mut self, started: std::time::Instant) -> Receipt {
+        self.finished_at = now();
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        self
+    }
+}
+
+pub fn operator_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let host = unsafe {
+        if libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            "unknown-host".into()
+        }
+    };
+    format!("{}@{}", conn::os_user(), host)
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
+    let m = vb.manifest();
+    idx.iter()
+        .map(|&i| PlannedTier {
+            index: i + 1,
+            name: m.tier[i].name.clone(),
+            gates: m.tier[i].gates.clone(),
+            files: m.tier[i]
+                .files
+                .iter()
+                .map(|f| {
+                    let e = m.file(f);
+                    PlannedFile {
+                        path: f.clone(),
+                        size: e.map(|e| e.size).unwrap_or(0),
+                        sha256: e.map(|e| e.sha256.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
