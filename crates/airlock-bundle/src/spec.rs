@@ -342,10 +342,21 @@ impl Spec {
     /// Rules that need only the spec itself (no files). Shared by `lint` and the
     /// manifest check in the verifier.
     pub fn structural_problems(&self) -> Vec<String> {
-        let mut p = vec![];
+        let mut problems = vec![];
+        self.bundle_problems(&mut problems);
+        self.target_problems(&mut problems);
+        self.params_problems(&mut problems);
+        self.gates_and_tiers_problems(&mut problems);
+        self.probes_and_rollback_problems(&mut problems);
+        self.file_paths_problems(&mut problems);
+        problems
+    }
+
+    /// The `[bundle]` table: name, version, sequence, expiry.
+    fn bundle_problems(&self, problems: &mut Vec<String>) {
         let name_re = regex::Regex::new(r"^[a-z0-9][a-z0-9._-]*$").expect("static regex");
         if !name_re.is_match(&self.bundle.name) || self.bundle.name.len() > 100 {
-            p.push(format!(
+            problems.push(format!(
                 "bundle.name {:?} must match [a-z0-9][a-z0-9._-]* (at most 100 characters)",
                 self.bundle.name
             ));
@@ -353,122 +364,143 @@ impl Spec {
         if self.bundle.version.trim().is_empty()
             || self.bundle.version.chars().any(char::is_control)
         {
-            p.push("bundle.version must be non-empty text without control characters".into());
+            problems
+                .push("bundle.version must be non-empty text without control characters".into());
         }
         if self.bundle.sequence > i64::MAX as u64 {
-            p.push("bundle.sequence is too large".into());
+            problems.push("bundle.sequence is too large".into());
         }
         if let Some(e) = &self.bundle.expires {
             if chrono::DateTime::parse_from_rfc3339(e).is_err() {
-                p.push(format!(
+                problems.push(format!(
                     "bundle.expires {e:?} is not an RFC 3339 time like 2027-01-01T00:00:00Z"
                 ));
             }
         }
+    }
+
+    /// The `[target]` table: search path, role, database.
+    fn target_problems(&self, problems: &mut Vec<String>) {
         if let Some(path) = &self.target.search_path {
             if path.is_empty() {
-                p.push(
+                problems.push(
                     "target.search_path is empty; leave it out for the default [\"public\"]".into(),
                 );
             }
             for entry in path {
                 if entry.is_empty() || entry.len() > 63 || entry.contains('\0') {
-                    p.push(format!("target.search_path entry {entry:?} is not a schema name (1 to 63 bytes, no NUL)"));
+                    problems.push(format!("target.search_path entry {entry:?} is not a schema name (1 to 63 bytes, no NUL)"));
                 }
             }
         }
         if let Some(role) = &self.target.role {
             if role.is_empty() || role.len() > 63 || role.contains('\0') {
-                p.push(format!(
+                problems.push(format!(
                     "target.role {role:?} is not a role name (1 to 63 bytes, no NUL)"
                 ));
             } else if RESERVED_ROLES.contains(&role.to_ascii_lowercase().as_str()) {
-                p.push(format!(
+                problems.push(format!(
                     "target.role {role:?} is a name PostgreSQL reserves, not a role"
                 ));
             }
             if self.target.superuser {
-                p.push("target.role and target.superuser = true exclude each other: superuser runs bundle SQL as the role airlock connects as; leave one out".into());
+                problems.push("target.role and target.superuser = true exclude each other: superuser runs bundle SQL as the role airlock connects as; leave one out".into());
             }
         }
         if self.target.database.is_empty() {
-            p.push("target.database must name the database the bundle is for".into());
+            problems.push("target.database must name the database the bundle is for".into());
         }
+    }
+
+    /// Parameter names and their patterns.
+    fn params_problems(&self, problems: &mut Vec<String>) {
         let ident = regex::Regex::new(r"^[a-z_][a-z0-9_]{0,62}$").expect("static regex");
         for (name, spec) in &self.params {
             if !ident.is_match(name) {
-                p.push(format!("params.{name}: parameter names must match [a-z_][a-z0-9_]* (they become airlock.{name})"));
+                problems.push(format!("params.{name}: parameter names must match [a-z_][a-z0-9_]* (they become airlock.{name})"));
             }
             if let Some(pat) = &spec.pattern {
                 if let Err(e) = regex::Regex::new(pat) {
-                    p.push(format!("params.{name}.pattern does not compile: {e}"));
+                    problems.push(format!("params.{name}.pattern does not compile: {e}"));
                 }
             }
         }
+    }
+
+    /// Gates and tiers: each defined once, tiers named and with files, every gate a
+    /// tier requires defined.
+    fn gates_and_tiers_problems(&self, problems: &mut Vec<String>) {
         let mut gates = BTreeSet::new();
-        for g in &self.gate {
-            if !gates.insert(g.name.as_str()) {
-                p.push(format!("gate {:?} is defined twice", g.name));
+        for gate in &self.gate {
+            if !gates.insert(gate.name.as_str()) {
+                problems.push(format!("gate {:?} is defined twice", gate.name));
             }
         }
         if self.tier.is_empty() {
-            p.push("at least one [[tier]] is required".into());
+            problems.push("at least one [[tier]] is required".into());
         }
         let mut tiers = BTreeSet::new();
-        for t in &self.tier {
-            if !tiers.insert(t.name.as_str()) {
-                p.push(format!("tier {:?} is defined twice", t.name));
+        for tier in &self.tier {
+            if !tiers.insert(tier.name.as_str()) {
+                problems.push(format!("tier {:?} is defined twice", tier.name));
             }
-            if t.name.is_empty() || t.name.chars().any(|c| c.is_control() || c == ',') {
-                p.push(format!(
+            if tier.name.is_empty() || tier.name.chars().any(|c| c.is_control() || c == ',') {
+                problems.push(format!(
                     "tier name {:?} must be non-empty, without commas or control characters",
-                    t.name
+                    tier.name
                 ));
             }
-            if t.files.is_empty() {
-                p.push(format!("tier {:?} has no files", t.name));
+            if tier.files.is_empty() {
+                problems.push(format!("tier {:?} has no files", tier.name));
             }
-            for g in &t.gates {
-                if !gates.contains(g.as_str()) {
-                    p.push(format!(
-                        "tier {:?} requires gate {g:?}, which no [[gate]] defines",
-                        t.name
+            for required in &tier.gates {
+                if !gates.contains(required.as_str()) {
+                    problems.push(format!(
+                        "tier {:?} requires gate {required:?}, which no [[gate]] defines",
+                        tier.name
                     ));
                 }
             }
         }
+    }
+
+    /// The probes and the rollback: each with what it needs.
+    fn probes_and_rollback_problems(&self, problems: &mut Vec<String>) {
         for (label, probe) in [("preflight", &self.preflight), ("verify", &self.verify)] {
-            if let Some(pr) = probe {
-                if pr.expect.is_empty() {
-                    p.push(format!(
+            if let Some(probe) = probe {
+                if probe.expect.is_empty() {
+                    problems.push(format!(
                         "{label}.expect is empty: a probe must expect at least one key"
                     ));
                 }
             }
         }
-        if let Some(r) = &self.rollback {
-            if r.files.is_empty() {
-                p.push("rollback.files is empty".into());
+        if let Some(rollback) = &self.rollback {
+            if rollback.files.is_empty() {
+                problems.push("rollback.files is empty".into());
             }
-            if r.probe.is_none() && self.preflight.is_none() {
-                p.push("rollback needs a probe: set rollback.probe or [preflight]".into());
+            if rollback.probe.is_none() && self.preflight.is_none() {
+                problems.push("rollback needs a probe: set rollback.probe or [preflight]".into());
             }
-            if r.expect.is_none() && self.preflight.is_none() {
-                p.push(
+            if rollback.expect.is_none() && self.preflight.is_none() {
+                problems.push(
                     "rollback needs an expectation: set rollback.expect or preflight.expect".into(),
                 );
             }
         }
+    }
+
+    /// Every file the spec names: a safe bundle path, not one of the bundle's own.
+    fn file_paths_problems(&self, problems: &mut Vec<String>) {
         for (file, _, field) in self.named_files() {
             if let Err(e) = BundlePath::new(&file) {
-                p.push(format!("{field} {file:?}: {e}"));
+                problems.push(format!("{field} {file:?}: {e}"));
             } else if crate::bundle_path::is_reserved(&file) {
-                p.push(format!(
+                problems.push(format!(
                     "{field} {file:?}: this name is reserved for the bundle's own metadata"
                 ));
             }
         }
-        p
     }
 }
 

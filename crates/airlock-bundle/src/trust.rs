@@ -253,6 +253,129 @@ fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {
         .is_some_and(|text| crate::minisign::SecretKey::is_secret_key_text(&text))
 }
 
+/// The files of a trust store directory that are read: its public keys and its policy.
+struct StoreFiles {
+    pubs: Vec<PathBuf>,
+    policy_file: Option<PathBuf>,
+}
+
+impl StoreFiles {
+    /// The directory's `*.pub` files and `trust.toml`, in name order; refused: a file
+    /// that looks like a policy or a key but is not named exactly so, and a secret key.
+    fn scan(store: &Path) -> Result<StoreFiles, TrustError> {
+        let mut files = StoreFiles {
+            pubs: vec![],
+            policy_file: None,
+        };
+        let mut entries: Vec<_> = std::fs::read_dir(store)
+            .map_err(|e| store_err(store, e.to_string()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let lower = name.to_lowercase();
+            let err_for = |f: fn(PathBuf, PathBuf) -> TrustError| f(store.into(), p.clone());
+            if name == POLICY_FILE {
+                files.policy_file = Some(p);
+            } else if lower.ends_with(".toml") {
+                return Err(err_for(|store, file| TrustError::UnknownPolicyFile {
+                    store,
+                    file,
+                }));
+            } else if is_secret_key_file(&p, &lower) {
+                return Err(err_for(|store, file| TrustError::SecretKey { store, file }));
+            } else if name.ends_with(".pub") {
+                files.pubs.push(p);
+            } else if lower.ends_with(".pub") {
+                return Err(err_for(|store, file| TrustError::MisnamedKey {
+                    store,
+                    file,
+                }));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// Each `.pub` file's key, with the default policy.
+fn read_keys(pubs: Vec<PathBuf>) -> Result<Vec<TrustedKey>, TrustError> {
+    let mut keys = vec![];
+    for p in pubs {
+        let text = std::fs::read_to_string(&p).map_err(|e| store_err(&p, e.to_string()))?;
+        let key = PublicKey::parse(&text).map_err(|e| store_err(&p, e.to_string()))?;
+        keys.push(TrustedKey {
+            key,
+            file: p,
+            policy: KeyPolicy::default(),
+        });
+    }
+    Ok(keys)
+}
+
+/// One public key in two files, or one key id for two keys, is refused.
+fn refuse_duplicates(store: &Path, keys: &[TrustedKey]) -> Result<(), TrustError> {
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[i + 1..] {
+            if a.key.key == b.key.key {
+                return Err(TrustError::DuplicateKey {
+                    store: store.into(),
+                    first: a.file.clone(),
+                    first_id: a.key.key_id.to_string(),
+                    second: b.file.clone(),
+                    second_id: b.key.key_id.to_string(),
+                });
+            }
+            if a.key.key_id == b.key.key_id {
+                return Err(TrustError::DuplicateKeyId {
+                    store: store.into(),
+                    first: a.file.clone(),
+                    second: b.file.clone(),
+                    key_id: a.key.key_id.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `entry`, `[keys.ID]` (`id`) of the policy file at `policy_path`, says, onto
+/// `policy`.
+fn apply_key_policy(
+    policy: &mut KeyPolicy,
+    policy_path: &Path,
+    id: &str,
+    entry: &KeyPolicyToml,
+) -> Result<(), TrustError> {
+    if let Some(v) = &entry.not_before {
+        policy.not_before = Some(parse_time(policy_path, "not_before", v)?);
+    }
+    if let Some(v) = &entry.not_after {
+        policy.not_after = Some(parse_time(policy_path, "not_after", v)?);
+    }
+    policy.revoked = match &entry.revoked {
+        None | Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::Boolean(true)) => Some(None),
+        Some(v) => Some(Some(parse_time(policy_path, "revoked", v)?)),
+    };
+    policy.revoked_reason = entry.revoked_reason.clone();
+    policy.role = match entry.role.as_deref() {
+        None | Some("release") => Role::Release,
+        Some("operator") => Role::Operator,
+        Some(other) => {
+            return Err(store_err(
+                policy_path,
+                format!("[keys.{id}] role {other:?} must be \"release\" or \"operator\""),
+            ))
+        }
+    };
+    Ok(())
+}
+
 impl TrustStore {
     /// One release key, threshold 1: what `--trust KEY.pub` gives (tests, fuzzing).
     pub fn single(file: impl Into<PathBuf>, key: PublicKey) -> TrustStore {
@@ -275,128 +398,45 @@ impl TrustStore {
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
         let meta =
             std::fs::metadata(path).map_err(|e| store_err(path, format!("cannot read: {e}")))?;
-        let mut pubs = vec![];
-        let mut policy_file = None;
-        if meta.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(path)
-                .map_err(|e| store_err(path, e.to_string()))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .collect();
-            entries.sort();
-            for p in entries {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let lower = name.to_lowercase();
-                let err_for = |f: fn(PathBuf, PathBuf) -> TrustError| f(path.into(), p.clone());
-                if name == POLICY_FILE {
-                    policy_file = Some(p);
-                } else if lower.ends_with(".toml") {
-                    return Err(err_for(|store, file| TrustError::UnknownPolicyFile {
-                        store,
-                        file,
-                    }));
-                } else if is_secret_key_file(&p, &lower) {
-                    return Err(err_for(|store, file| TrustError::SecretKey { store, file }));
-                } else if name.ends_with(".pub") {
-                    pubs.push(p);
-                } else if lower.ends_with(".pub") {
-                    return Err(err_for(|store, file| TrustError::MisnamedKey {
-                        store,
-                        file,
-                    }));
-                }
-            }
+        let files = if meta.is_dir() {
+            StoreFiles::scan(path)?
         } else if is_secret_key_file(path, "") {
             return Err(TrustError::SecretKey {
                 store: path.into(),
                 file: path.into(),
             });
         } else {
-            pubs.push(path.to_path_buf());
-        }
-        let policy: TrustToml = match &policy_file {
+            StoreFiles {
+                pubs: vec![path.to_path_buf()],
+                policy_file: None,
+            }
+        };
+        let policy: TrustToml = match &files.policy_file {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| store_err(p, e.to_string()))?;
                 toml::from_str(&text).map_err(|e| store_err(p, e.to_string()))?
             }
             None => TrustToml::default(),
         };
-        let mut keys = vec![];
-        for p in pubs {
-            let text = std::fs::read_to_string(&p).map_err(|e| store_err(&p, e.to_string()))?;
-            let key = PublicKey::parse(&text).map_err(|e| store_err(&p, e.to_string()))?;
-            keys.push(TrustedKey {
-                key,
-                file: p,
-                policy: KeyPolicy::default(),
-            });
-        }
+        let mut keys = read_keys(files.pubs)?;
         if keys.is_empty() {
             return Err(store_err(path, "holds no *.pub keys"));
         }
-        for (i, a) in keys.iter().enumerate() {
-            for b in &keys[i + 1..] {
-                if a.key.key == b.key.key {
-                    return Err(TrustError::DuplicateKey {
-                        store: path.into(),
-                        first: a.file.clone(),
-                        first_id: a.key.key_id.to_string(),
-                        second: b.file.clone(),
-                        second_id: b.key.key_id.to_string(),
-                    });
-                }
-                if a.key.key_id == b.key.key_id {
-                    return Err(TrustError::DuplicateKeyId {
-                        store: path.into(),
-                        first: a.file.clone(),
-                        second: b.file.clone(),
-                        key_id: a.key.key_id.to_string(),
-                    });
-                }
-            }
-        }
-        let pf = policy_file.clone().unwrap_or_else(|| path.to_path_buf());
-        for (id, kp) in &policy.keys {
-            let Some(k) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
+        refuse_duplicates(path, &keys)?;
+        let policy_path = files.policy_file.unwrap_or_else(|| path.to_path_buf());
+        for (id, key_policy) in &policy.keys {
+            let Some(key) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
                 return Err(store_err(
-                    &pf,
+                    &policy_path,
                     format!("[keys.{id}] names a key id with no .pub file in the store"),
                 ));
             };
-            {
-                if let Some(v) = &kp.not_before {
-                    k.policy.not_before = Some(parse_time(&pf, "not_before", v)?);
-                }
-                if let Some(v) = &kp.not_after {
-                    k.policy.not_after = Some(parse_time(&pf, "not_after", v)?);
-                }
-                k.policy.revoked = match &kp.revoked {
-                    None | Some(toml::Value::Boolean(false)) => None,
-                    Some(toml::Value::Boolean(true)) => Some(None),
-                    Some(v) => Some(Some(parse_time(&pf, "revoked", v)?)),
-                };
-                k.policy.revoked_reason = kp.revoked_reason.clone();
-                k.policy.role = match kp.role.as_deref() {
-                    None | Some("release") => Role::Release,
-                    Some("operator") => Role::Operator,
-                    Some(other) => {
-                        return Err(store_err(
-                            &pf,
-                            format!(
-                                "[keys.{id}] role {other:?} must be \"release\" or \"operator\""
-                            ),
-                        ))
-                    }
-                };
-            }
+            apply_key_policy(&mut key.policy, &policy_path, id, key_policy)?;
         }
         let threshold = policy.threshold.unwrap_or(1);
         if threshold == 0 {
             return Err(store_err(
-                &pf,
+                &policy_path,
                 "threshold 0 would trust anything; use 1 or more",
             ));
         }
@@ -785,10 +825,7 @@ pub fn evaluate(
             .timestamp
             .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
             .map(rfc3339);
-        let claim = match &claimed {
-            Some(t) => format!("signer claims {t} (a claim, not evidence)"),
-            None => "no signing time claimed".into(),
-        };
+        let claim = claim_text(claimed.as_deref());
         let mut check = SignatureCheck::unjudged(file.clone(), sig, claimed);
         let Some(key) = store.find(sig.key_id) else {
             check.refuse_unknown_key(
@@ -837,20 +874,7 @@ pub fn evaluate(
             None => {
                 if counted_keys.insert(*key.key.key.as_bytes()) {
                     check.counted = true;
-                    let flagged: Vec<&String> = policy
-                        .facts
-                        .iter()
-                        .filter(|f| !f.starts_with("not revoked"))
-                        .collect();
-                    if !flagged.is_empty() {
-                        check.note = Some(
-                            flagged
-                                .iter()
-                                .map(|f| f.as_str())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        );
-                    }
+                    check.note = counted_note(&policy.facts);
                 } else {
                     check.refuse(
                         NotCounted::SamePublicKey,
@@ -871,6 +895,25 @@ pub fn evaluate(
         evidence: judging.existed.clone(),
         signatures: checks,
     }
+}
+
+/// What the basis says of the signing time a signer claims.
+fn claim_text(claimed: Option<&str>) -> String {
+    match claimed {
+        Some(t) => format!("signer claims {t} (a claim, not evidence)"),
+        None => "no signing time claimed".into(),
+    }
+}
+
+/// The note on a signature that counted: the facts about its key that deserve one
+/// (a revocation scheduled, a window), all but the plain "not revoked…".
+fn counted_note(facts: &[String]) -> Option<String> {
+    let flagged: Vec<&str> = facts
+        .iter()
+        .filter(|f| !f.starts_with("not revoked"))
+        .map(String::as_str)
+        .collect();
+    (!flagged.is_empty()).then(|| flagged.join("; "))
 }
 
 /// What a receipt's signature must say in its trusted comment (airlock writes
@@ -894,20 +937,8 @@ pub fn judge_receipt_signature(
     claim: &ReceiptClaim<'_>,
     now: DateTime<Utc>,
 ) -> SignatureCheck {
-    let mut fields = BTreeMap::new();
-    let mut tagged = false;
-    for part in sig.trusted_comment.split('\t') {
-        match part.split_once(':') {
-            Some((k, v)) => {
-                fields.insert(k, v);
-            }
-            None => tagged |= part == "airlock-receipt",
-        }
-    }
-    let claimed_time = fields
-        .get("timestamp")
-        .and_then(|t| t.parse::<i64>().ok())
-        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    let comment = ReceiptComment::parse(&sig.trusted_comment);
+    let claimed_time = comment.claimed_time();
     let mut check = SignatureCheck::unjudged(file.into(), sig, claimed_time.map(rfc3339));
     let Some(key) = store.find(sig.key_id) else {
         check.refuse_unknown_key(
@@ -919,14 +950,14 @@ pub fn judge_receipt_signature(
         );
         return check;
     };
-    let p = &key.policy;
+    let policy = &key.policy;
     check.key_file = Some(key.file.display().to_string());
-    check.role = Some(p.role);
+    check.role = Some(policy.role);
     let key_part = format!(
         "key {} ({}, role {})",
         sig.key_id,
         key.file.display(),
-        p.role.as_str()
+        policy.role.as_str()
     );
     check.basis = key_part.clone();
     if key.key.verify(receipt_bytes, sig).is_err() {
@@ -939,30 +970,8 @@ pub fn judge_receipt_signature(
         );
         return check;
     }
-    let seq = claim.ledger_seq.to_string();
-    let wanted = [
-        ("bundle_id", claim.bundle_id),
-        ("event", claim.event),
-        ("ledger_seq", seq.as_str()),
-    ];
-    if !tagged {
-        check.refuse(
-            NotCounted::OtherBundle,
-            "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
-        );
-        return check;
-    }
-    if let Some((k, want)) = wanted
-        .iter()
-        .find(|(k, want)| fields.get(k).copied() != Some(*want))
-    {
-        check.refuse(
-            NotCounted::OtherBundle,
-            format!(
-                "trusted comment names {k} {}, not this receipt's {want}",
-                fields.get(k).copied().unwrap_or("(none)")
-            ),
-        );
+    if let Some(wrong) = comment.mismatch(claim) {
+        check.refuse(NotCounted::OtherBundle, wrong);
         return check;
     }
     check.valid = true;
@@ -980,14 +989,97 @@ pub fn judge_receipt_signature(
             rfc3339(signed)
         ),
     ];
-    let id = sig.key_id;
-    let refusal = if p.role != Role::Operator {
+    match receipt_key_refusal(sig.key_id, policy, signed, now) {
+        Some((why, note)) => {
+            basis.push(note.clone());
+            check.refuse(why, note);
+        }
+        None => {
+            check.counted = true;
+            basis.push("not revoked, valid then".into());
+            let notes = receipt_key_notes(policy, now);
+            if !notes.is_empty() {
+                basis.extend(notes.iter().cloned());
+                check.note = Some(notes.join("; "));
+            }
+        }
+    }
+    check.basis = basis.join("; ");
+    check
+}
+
+/// A receipt signature's trusted comment: its `name:value` fields, and whether it
+/// carries the `airlock-receipt` tag.
+struct ReceiptComment<'a> {
+    fields: BTreeMap<&'a str, &'a str>,
+    tagged: bool,
+}
+
+impl<'a> ReceiptComment<'a> {
+    fn parse(trusted_comment: &'a str) -> ReceiptComment<'a> {
+        let mut fields = BTreeMap::new();
+        let mut tagged = false;
+        for part in trusted_comment.split('\t') {
+            match part.split_once(':') {
+                Some((name, value)) => {
+                    fields.insert(name, value);
+                }
+                None => tagged |= part == "airlock-receipt",
+            }
+        }
+        ReceiptComment { fields, tagged }
+    }
+
+    /// The signing time it claims.
+    fn claimed_time(&self) -> Option<DateTime<Utc>> {
+        self.fields
+            .get("timestamp")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+    }
+
+    /// Why it is not this receipt's comment (no tag, or another bundle id, event or
+    /// ledger row), if it is not.
+    fn mismatch(&self, claim: &ReceiptClaim<'_>) -> Option<String> {
+        if !self.tagged {
+            return Some(
+                "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
+            );
+        }
+        let seq = claim.ledger_seq.to_string();
+        let wanted = [
+            ("bundle_id", claim.bundle_id),
+            ("event", claim.event),
+            ("ledger_seq", seq.as_str()),
+        ];
+        wanted
+            .iter()
+            .find(|(name, want)| self.fields.get(name).copied() != Some(*want))
+            .map(|(name, want)| {
+                format!(
+                    "trusted comment names {name} {}, not this receipt's {want}",
+                    self.fields.get(name).copied().unwrap_or("(none)")
+                )
+            })
+    }
+}
+
+/// Why key `id`, with `policy`, does not count for a receipt it claims to have signed
+/// at `signed`: not an operator key, revoked (whatever time it claims), the claim in
+/// the future, or outside the key's window.
+fn receipt_key_refusal(
+    id: KeyId,
+    policy: &KeyPolicy,
+    signed: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<(NotCounted, String)> {
+    if policy.role != Role::Operator {
         Some((
             NotCounted::ReleaseRole,
-            format!("key {id} has role {}; receipts count only from operator keys", p.role.as_str()),
+            format!("key {id} has role {}; receipts count only from operator keys", policy.role.as_str()),
         ))
     } else {
-        match &p.revoked {
+        match &policy.revoked {
             Some(None) => Some((
                 NotCounted::Revoked,
                 format!("key {id} is revoked: no receipt it signed counts"),
@@ -1010,44 +1102,34 @@ pub fn judge_receipt_signature(
             )
         })
     })
-    .or_else(|| match p.not_before {
+    .or_else(|| match policy.not_before {
         Some(nb) if signed < nb => Some((
             NotCounted::NotYetValid,
             format!("key {id} was not valid before {} (signed {})", rfc3339(nb), rfc3339(signed)),
         )),
         _ => None,
     })
-    .or_else(|| match p.not_after {
+    .or_else(|| match policy.not_after {
         Some(na) if signed > na => Some((
             NotCounted::KeyExpired,
             format!("key {id} expired at {} (signed {})", rfc3339(na), rfc3339(signed)),
         )),
         _ => None,
-    });
-    match refusal {
-        Some((why, note)) => {
-            basis.push(note.clone());
-            check.refuse(why, note);
-        }
-        None => {
-            check.counted = true;
-            basis.push("not revoked, valid then".into());
-            let mut notes = vec![];
-            if let Some(Some(t)) = &p.revoked {
-                notes.push(format!("revocation scheduled from {}", rfc3339(*t)));
-            }
-            if let Some(na) = p.not_after.filter(|na| *na < now) {
-                notes.push(format!(
-                    "key retired since {}: its holder could still sign receipts claiming earlier times",
-                    rfc3339(na)
-                ));
-            }
-            if !notes.is_empty() {
-                basis.extend(notes.iter().cloned());
-                check.note = Some(notes.join("; "));
-            }
-        }
+    })
+}
+
+/// What a receipt that counted should still say about its key: a revocation
+/// scheduled, or a key retired since.
+fn receipt_key_notes(policy: &KeyPolicy, now: DateTime<Utc>) -> Vec<String> {
+    let mut notes = vec![];
+    if let Some(Some(t)) = &policy.revoked {
+        notes.push(format!("revocation scheduled from {}", rfc3339(*t)));
     }
-    check.basis = basis.join("; ");
-    check
+    if let Some(na) = policy.not_after.filter(|na| *na < now) {
+        notes.push(format!(
+            "key retired since {}: its holder could still sign receipts claiming earlier times",
+            rfc3339(na)
+        ));
+    }
+    notes
 }

@@ -275,29 +275,30 @@ impl Described {
         prepared: &mut Prepared,
         version: u32,
     ) -> Result<Refresh, DbError> {
+        match self.refresh_incrementally(tx, prepared, version) {
+            Ok(refresh) => Ok(refresh),
+            Err(Stop::Whole(why)) => Ok(Refresh::Whole(why)),
+            Err(Stop::Failed(e)) => Err(e),
+        }
+    }
+
+    /// [`Described::refresh`] in its steps: stamps, the objects that changed, their
+    /// description, the new stamps. Nothing of `self` changes before the last step, so
+    /// a step that stops for a whole description leaves it as it was.
+    fn refresh_incrementally(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+    ) -> Result<Refresh, Stop> {
         let reference = self.reference as i64;
         let st = prepared.get(tx, version, "stamps (summary)", stamps::summary_sql)?;
         let summary = answer(tx, &st, &[&reference], "stamps")?;
         let snapshot = summary.snapshot.ok_or_else(|| {
             DbError::State("fingerprint: the stamps came without a snapshot".into())
         })?;
-        if !snapshot.within_reach(self.reference) {
-            return Ok(Refresh::Whole(Whole::OutOfReach));
-        }
-        if summary.content != self.contents {
-            let k = summary
-                .content
-                .keys()
-                .chain(self.contents.keys())
-                .find(|k| summary.content.get(k) != self.contents.get(k))
-                .copied()
-                .unwrap_or_default();
-            return Ok(Refresh::Whole(Whole::Catalog(class_of(k))));
-        }
+        self.check_followable(&summary, &snapshot)?;
         let recent: Vec<Key> = summary.by_key.keys().copied().collect();
-        if let Some(k) = recent.iter().find(|k| stamps::global(**k)) {
-            return Ok(Refresh::Whole(Whole::Catalog(class_of(*k))));
-        }
         let keyed = if recent.is_empty() {
             Answer::default()
         } else {
@@ -307,97 +308,19 @@ impl Described {
             let keys: Vec<i64> = recent.iter().map(|k| *k as i64).collect();
             answer(tx, &st, &[&reference, &keys], "stamps")?
         };
-        // The rows that are not recent still add up to what the other objects had:
-        // none of them lost one.
-        let recent_set: HashSet<Key> = recent.iter().copied().collect();
-        let expected = stamps::total(
-            self.stamps
-                .iter()
-                .filter(|(k, _)| !recent_set.contains(k))
-                .map(|(_, s)| s),
-        );
-        let mut actual = stamps::not_recent(&summary);
-        actual.sub(stamps::total(keyed.old.values()));
-        let mut changed: BTreeSet<Key> = recent.iter().copied().collect();
-        let mut counted = expected != actual;
-        if counted {
-            // Objects dropped since: gone from their own catalogs with all their rows.
-            let saved: Vec<i64> = self
-                .stamps
-                .keys()
-                .filter(|k| {
-                    !stamps::global(**k)
-                        && !recent_set.contains(k)
-                        && DESCRIBED_ONE_BY_ONE.contains(&class_of(**k))
-                })
-                .map(|k| *k as i64)
-                .collect();
-            let st = prepared.get(tx, version, "vanished", |_| VANISHED_SQL.to_string())?;
-            let gone: Vec<Key> = tx
-                .query(&st, &[&saved])
-                .map_err(|e| fingerprint_err("vanished", &e))?
-                .iter()
-                .map(|r| r.get::<_, i64>(0) as u64)
-                .collect();
-            let mut expected = expected;
-            for k in &gone {
-                if let Some(s) = self.stamps.get(k) {
-                    expected.sub(*s);
-                }
-                changed.insert(*k);
-            }
-            counted = expected != actual;
-        }
-        let new_stamps = if counted {
-            let st = prepared.get(tx, version, "stamps (every object)", |v| {
-                stamps::objects_sql(v, false)
-            })?;
-            let all = answer(tx, &st, &[&reference], "stamps")?;
-            changed = recent.iter().copied().collect();
-            for k in self.stamps.keys().chain(all.by_key.keys()) {
-                if self.stamps.get(k) != all.by_key.get(k) {
-                    changed.insert(*k);
-                }
-            }
-            if let Some(k) = changed.iter().find(|k| stamps::global(**k)) {
-                return Ok(Refresh::Whole(Whole::Catalog(class_of(*k))));
-            }
-            Some(all.by_key)
+        let (changed, counted) =
+            self.changed_by_count(tx, prepared, version, &summary, &keyed, &recent)?;
+        let (changed, new_stamps) = if counted {
+            let (changed, all) = self.recount(tx, prepared, version, &recent)?;
+            (changed, Some(all))
         } else {
-            None
+            (changed, None)
         };
-        let mut described = 0;
-        if !changed.is_empty() {
-            let keys: Vec<i64> = changed.iter().map(|k| *k as i64).collect();
-            let st = prepared.get(tx, version, "dependents", |_| DEPENDENTS_SQL.to_string())?;
-            let rows = tx
-                .query(&st, &[&keys])
-                .map_err(|e| fingerprint_err("dependents", &e))?;
-            let mut affected: BTreeSet<Key> = BTreeSet::new();
-            let mut only: BTreeSet<u32> = BTreeSet::new();
-            for r in &rows {
-                let key = r.get::<_, i64>(0) as u64;
-                if stamps::global(key) || !DESCRIBED_ONE_BY_ONE.contains(&class_of(key)) {
-                    return Ok(Refresh::Whole(Whole::Object(key)));
-                }
-                affected.insert(key);
-                only.insert(object_of(key));
-                if let Some(anchor) = r.get::<_, Option<u32>>(1) {
-                    only.insert(anchor);
-                }
-            }
-            let only: Vec<u32> = only.into_iter().collect();
-            let fresh = fingerprint::described_parts(tx, prepared, version, Some(&only))?;
-            for k in &affected {
-                self.remove(*k);
-            }
-            for (k, p) in fresh {
-                if affected.contains(&k) {
-                    self.insert(k, p);
-                }
-            }
-            described = affected.len();
-        }
+        let described = if changed.is_empty() {
+            0
+        } else {
+            self.describe_again(tx, prepared, version, &changed)?
+        };
         match new_stamps {
             Some(all) => self.stamps = all,
             None => {
@@ -415,6 +338,161 @@ impl Described {
             described,
             counted,
         })
+    }
+
+    /// Stop for a whole description when the incremental path cannot follow: too
+    /// many transactions since the reference, a view stamped by content changed, or a
+    /// catalog stamped whole has a recent row.
+    fn check_followable(&self, summary: &Answer, snapshot: &stamps::Snapshot) -> Result<(), Stop> {
+        if !snapshot.within_reach(self.reference) {
+            return Err(Stop::Whole(Whole::OutOfReach));
+        }
+        if summary.content != self.contents {
+            let k = summary
+                .content
+                .keys()
+                .chain(self.contents.keys())
+                .find(|k| summary.content.get(k) != self.contents.get(k))
+                .copied()
+                .unwrap_or_default();
+            return Err(Stop::Whole(Whole::Catalog(class_of(k))));
+        }
+        if let Some(k) = summary.by_key.keys().find(|k| stamps::global(**k)) {
+            return Err(Stop::Whole(Whole::Catalog(class_of(*k))));
+        }
+        Ok(())
+    }
+
+    /// The objects with a recent row, and those dropped since; true when the rows that
+    /// are not recent still do not add up, so every object's rows must be counted.
+    fn changed_by_count(
+        &self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+        summary: &Answer,
+        keyed: &Answer,
+        recent: &[Key],
+    ) -> Result<(BTreeSet<Key>, bool), DbError> {
+        // The rows that are not recent still add up to what the other objects had:
+        // none of them lost one.
+        let recent_set: HashSet<Key> = recent.iter().copied().collect();
+        let mut expected = stamps::total(
+            self.stamps
+                .iter()
+                .filter(|(k, _)| !recent_set.contains(k))
+                .map(|(_, s)| s),
+        );
+        let mut actual = stamps::not_recent(summary);
+        actual.sub(stamps::total(keyed.old.values()));
+        let mut changed: BTreeSet<Key> = recent.iter().copied().collect();
+        if expected == actual {
+            return Ok((changed, false));
+        }
+        // Objects dropped since: gone from their own catalogs with all their rows.
+        let saved: Vec<i64> = self
+            .stamps
+            .keys()
+            .filter(|k| {
+                !stamps::global(**k)
+                    && !recent_set.contains(k)
+                    && DESCRIBED_ONE_BY_ONE.contains(&class_of(**k))
+            })
+            .map(|k| *k as i64)
+            .collect();
+        let st = prepared.get(tx, version, "vanished", |_| VANISHED_SQL.to_string())?;
+        let gone: Vec<Key> = tx
+            .query(&st, &[&saved])
+            .map_err(|e| fingerprint_err("vanished", &e))?
+            .iter()
+            .map(|r| r.get::<_, i64>(0) as u64)
+            .collect();
+        for k in &gone {
+            if let Some(s) = self.stamps.get(k) {
+                expected.sub(*s);
+            }
+            changed.insert(*k);
+        }
+        Ok((changed, expected != actual))
+    }
+
+    /// Every object's stamp counted again: the objects whose stamp differs (with the
+    /// recent ones), and the new stamps. Stops when one is a catalog stamped whole.
+    fn recount(
+        &self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+        recent: &[Key],
+    ) -> Result<(BTreeSet<Key>, HashMap<Key, Stamp>), Stop> {
+        let reference = self.reference as i64;
+        let st = prepared.get(tx, version, "stamps (every object)", |v| {
+            stamps::objects_sql(v, false)
+        })?;
+        let all = answer(tx, &st, &[&reference], "stamps")?;
+        let mut changed: BTreeSet<Key> = recent.iter().copied().collect();
+        for k in self.stamps.keys().chain(all.by_key.keys()) {
+            if self.stamps.get(k) != all.by_key.get(k) {
+                changed.insert(*k);
+            }
+        }
+        if let Some(k) = changed.iter().find(|k| stamps::global(**k)) {
+            return Err(Stop::Whole(Whole::Catalog(class_of(*k))));
+        }
+        Ok((changed, all.by_key))
+    }
+
+    /// Describe again the `changed` objects and every object that depends on one;
+    /// how many were. Stops when one of them is not described one at a time.
+    fn describe_again(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+        changed: &BTreeSet<Key>,
+    ) -> Result<usize, Stop> {
+        let keys: Vec<i64> = changed.iter().map(|k| *k as i64).collect();
+        let st = prepared.get(tx, version, "dependents", |_| DEPENDENTS_SQL.to_string())?;
+        let rows = tx
+            .query(&st, &[&keys])
+            .map_err(|e| fingerprint_err("dependents", &e))?;
+        let mut affected: BTreeSet<Key> = BTreeSet::new();
+        let mut only: BTreeSet<u32> = BTreeSet::new();
+        for r in &rows {
+            let key = r.get::<_, i64>(0) as u64;
+            if stamps::global(key) || !DESCRIBED_ONE_BY_ONE.contains(&class_of(key)) {
+                return Err(Stop::Whole(Whole::Object(key)));
+            }
+            affected.insert(key);
+            only.insert(object_of(key));
+            if let Some(anchor) = r.get::<_, Option<u32>>(1) {
+                only.insert(anchor);
+            }
+        }
+        let only: Vec<u32> = only.into_iter().collect();
+        let fresh = fingerprint::described_parts(tx, prepared, version, Some(&only))?;
+        for k in &affected {
+            self.remove(*k);
+        }
+        for (k, p) in fresh {
+            if affected.contains(&k) {
+                self.insert(k, p);
+            }
+        }
+        Ok(affected.len())
+    }
+}
+
+/// Why a step of [`Described::refresh`] stopped: the whole description is to be
+/// taken, or a statement failed.
+enum Stop {
+    Whole(Whole),
+    Failed(DbError),
+}
+
+impl From<DbError> for Stop {
+    fn from(e: DbError) -> Stop {
+        Stop::Failed(e)
     }
 }
 

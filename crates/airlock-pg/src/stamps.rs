@@ -224,172 +224,190 @@ fn content_row(c: &Content) -> String {
 
 /// Every catalog row the description reads, by the object it belongs to.
 fn sources(server_version_num: u32) -> Vec<Source> {
-    let mut v = vec![
-        own(
-            "pg_catalog.pg_class x",
-            CLASS,
-            in_catalog!("x.oid", "x.relnamespace"),
-        ),
-        part_of(
-            "pg_catalog.pg_attribute x",
-            CLASS,
-            "x.attrelid",
-            below!("x.attrelid"),
-        ),
-        part_of(
-            "pg_catalog.pg_attrdef x",
-            CLASS,
-            "x.adrelid",
-            below!("x.adrelid"),
-        ),
-        // The state flags CREATE/DROP INDEX CONCURRENTLY set are updated in place.
-        Source {
-            weight: Some(
-                "(CASE WHEN x.indisvalid THEN 1 ELSE 0 END OPERATOR(pg_catalog.+) \
-                 CASE WHEN x.indisready THEN 2 ELSE 0 END OPERATOR(pg_catalog.+) \
-                 CASE WHEN x.indislive THEN 4 ELSE 0 END)::pg_catalog.int8",
-            ),
-            ..part_of(
-                "pg_catalog.pg_index x",
-                CLASS,
-                "x.indexrelid",
-                below!("x.indexrelid"),
-            )
-        },
-        part_of(
-            "pg_catalog.pg_inherits x",
-            CLASS,
-            "x.inhrelid",
-            below!("x.inhrelid"),
-        ),
-        part_of(
-            "pg_catalog.pg_sequence x",
-            CLASS,
-            "x.seqrelid",
-            below!("x.seqrelid"),
-        ),
-        part_of(
-            "pg_catalog.pg_partitioned_table x",
-            CLASS,
-            "x.partrelid",
-            below!("x.partrelid"),
-        ),
-        part_of(
-            "pg_catalog.pg_foreign_table x",
-            CLASS,
-            "x.ftrelid",
-            below!("x.ftrelid"),
-        ),
-        own(
-            "pg_catalog.pg_constraint x",
-            "'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid",
-            below!("x.oid"),
-        ),
-        own(
-            "pg_catalog.pg_trigger x",
-            "'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid",
-            below!("x.oid"),
-        ),
-        own(
-            "pg_catalog.pg_rewrite x",
-            "'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid",
-            below!("x.oid"),
-        ),
-        own(
-            "pg_catalog.pg_policy x",
-            "'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid",
-            below!("x.oid"),
-        ),
-        own(
-            "pg_catalog.pg_type x",
-            TYPE,
-            in_catalog!("x.oid", "x.typnamespace"),
-        ),
-        part_of(
-            "pg_catalog.pg_enum x",
-            TYPE,
-            "x.enumtypid",
-            below!("x.enumtypid"),
-        ),
-        part_of(
-            "pg_catalog.pg_range x",
-            TYPE,
-            "x.rngtypid",
-            below!("x.rngtypid"),
-        ),
-        own(
-            "pg_catalog.pg_proc x",
-            PROC,
-            in_catalog!("x.oid", "x.pronamespace"),
-        ),
-        part_of(
-            "pg_catalog.pg_aggregate x",
-            PROC,
-            "x.aggfnoid::pg_catalog.oid",
-            "x.aggfnoid::pg_catalog.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid",
-        ),
-        // What is said about an object elsewhere: comments, security labels, and the
-        // dependencies the description shows (extension membership; every other kind
-        // counts too, which only makes more objects look changed).
-        part_of(
-            "pg_catalog.pg_description x",
-            "x.classoid",
-            "x.objoid",
-            below!("x.objoid"),
-        ),
-        part_of(
-            "pg_catalog.pg_seclabel x",
-            "x.classoid",
-            "x.objoid",
-            below!("x.objoid"),
-        ),
-        part_of(
-            "pg_catalog.pg_depend x",
-            "x.classid",
-            "x.objid",
-            below!("x.objid"),
-        ),
-        Source {
-            filter: "NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_temp_') \
-                     AND NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_toast_temp_')",
-            ..whole("pg_catalog.pg_namespace x")
-        },
-    ];
-    for from in [
-        "pg_catalog.pg_extension x",
-        "pg_catalog.pg_operator x",
-        "pg_catalog.pg_opclass x",
-        "pg_catalog.pg_opfamily x",
-        "pg_catalog.pg_amop x",
-        "pg_catalog.pg_amproc x",
-        "pg_catalog.pg_am x",
-        "pg_catalog.pg_cast x",
-        "pg_catalog.pg_collation x",
-        "pg_catalog.pg_conversion x",
-        "pg_catalog.pg_ts_parser x",
-        "pg_catalog.pg_ts_template x",
-        "pg_catalog.pg_ts_dict x",
-        "pg_catalog.pg_ts_config x",
-        "pg_catalog.pg_ts_config_map x",
-        "pg_catalog.pg_foreign_data_wrapper x",
-        "pg_catalog.pg_foreign_server x",
-        "pg_catalog.pg_language x",
-        "pg_catalog.pg_transform x",
-        "pg_catalog.pg_event_trigger x",
-        "pg_catalog.pg_publication x",
-        "pg_catalog.pg_publication_rel x",
-        "pg_catalog.pg_statistic_ext x",
-        "pg_catalog.pg_default_acl x",
-        "pg_catalog.pg_init_privs x",
-        "pg_catalog.pg_tablespace x",
-    ] {
-        v.push(whole(from));
-    }
+    let mut sources: Vec<Source> = RELATION_ROWS
+        .into_iter()
+        .chain(OBJECT_ROWS)
+        .chain(SAID_ELSEWHERE)
+        .collect();
+    sources.push(Source {
+        filter: "NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_temp_') \
+                 AND NOT pg_catalog.starts_with(x.nspname::pg_catalog.text, 'pg_toast_temp_')",
+        ..whole("pg_catalog.pg_namespace x")
+    });
+    sources.extend(STAMPED_WHOLE.into_iter().map(whole));
     if server_version_num >= 150000 {
-        v.push(whole("pg_catalog.pg_publication_namespace x"));
+        sources.push(whole("pg_catalog.pg_publication_namespace x"));
     }
-    v
+    sources
 }
+
+/// A relation's rows: its own, its columns' and defaults', and its kind's (index,
+/// inheritance, sequence, partitioning, foreign table).
+const RELATION_ROWS: [Source; 8] = [
+    own(
+        "pg_catalog.pg_class x",
+        CLASS,
+        in_catalog!("x.oid", "x.relnamespace"),
+    ),
+    part_of(
+        "pg_catalog.pg_attribute x",
+        CLASS,
+        "x.attrelid",
+        below!("x.attrelid"),
+    ),
+    part_of(
+        "pg_catalog.pg_attrdef x",
+        CLASS,
+        "x.adrelid",
+        below!("x.adrelid"),
+    ),
+    // The state flags CREATE/DROP INDEX CONCURRENTLY set are updated in place.
+    Source {
+        weight: Some(
+            "(CASE WHEN x.indisvalid THEN 1 ELSE 0 END OPERATOR(pg_catalog.+) \
+             CASE WHEN x.indisready THEN 2 ELSE 0 END OPERATOR(pg_catalog.+) \
+             CASE WHEN x.indislive THEN 4 ELSE 0 END)::pg_catalog.int8",
+        ),
+        ..part_of(
+            "pg_catalog.pg_index x",
+            CLASS,
+            "x.indexrelid",
+            below!("x.indexrelid"),
+        )
+    },
+    part_of(
+        "pg_catalog.pg_inherits x",
+        CLASS,
+        "x.inhrelid",
+        below!("x.inhrelid"),
+    ),
+    part_of(
+        "pg_catalog.pg_sequence x",
+        CLASS,
+        "x.seqrelid",
+        below!("x.seqrelid"),
+    ),
+    part_of(
+        "pg_catalog.pg_partitioned_table x",
+        CLASS,
+        "x.partrelid",
+        below!("x.partrelid"),
+    ),
+    part_of(
+        "pg_catalog.pg_foreign_table x",
+        CLASS,
+        "x.ftrelid",
+        below!("x.ftrelid"),
+    ),
+];
+
+/// The other objects described one by one, with their parts: constraints, triggers,
+/// rules, policies, types (enum labels, ranges) and functions (aggregates).
+const OBJECT_ROWS: [Source; 9] = [
+    own(
+        "pg_catalog.pg_constraint x",
+        "'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid",
+        below!("x.oid"),
+    ),
+    own(
+        "pg_catalog.pg_trigger x",
+        "'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid",
+        below!("x.oid"),
+    ),
+    own(
+        "pg_catalog.pg_rewrite x",
+        "'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid",
+        below!("x.oid"),
+    ),
+    own(
+        "pg_catalog.pg_policy x",
+        "'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid",
+        below!("x.oid"),
+    ),
+    own(
+        "pg_catalog.pg_type x",
+        TYPE,
+        in_catalog!("x.oid", "x.typnamespace"),
+    ),
+    part_of(
+        "pg_catalog.pg_enum x",
+        TYPE,
+        "x.enumtypid",
+        below!("x.enumtypid"),
+    ),
+    part_of(
+        "pg_catalog.pg_range x",
+        TYPE,
+        "x.rngtypid",
+        below!("x.rngtypid"),
+    ),
+    own(
+        "pg_catalog.pg_proc x",
+        PROC,
+        in_catalog!("x.oid", "x.pronamespace"),
+    ),
+    part_of(
+        "pg_catalog.pg_aggregate x",
+        PROC,
+        "x.aggfnoid::pg_catalog.oid",
+        "x.aggfnoid::pg_catalog.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid",
+    ),
+];
+
+/// What is said about an object elsewhere: comments, security labels, and the
+/// dependencies the description shows (extension membership; every other kind
+/// counts too, which only makes more objects look changed).
+const SAID_ELSEWHERE: [Source; 3] = [
+    part_of(
+        "pg_catalog.pg_description x",
+        "x.classoid",
+        "x.objoid",
+        below!("x.objoid"),
+    ),
+    part_of(
+        "pg_catalog.pg_seclabel x",
+        "x.classoid",
+        "x.objoid",
+        below!("x.objoid"),
+    ),
+    part_of(
+        "pg_catalog.pg_depend x",
+        "x.classid",
+        "x.objid",
+        below!("x.objid"),
+    ),
+];
+
+/// The catalogs stamped whole, by row version (besides pg_namespace, whose temporary
+/// schemas do not count, and pg_publication_namespace from PostgreSQL 15).
+const STAMPED_WHOLE: [&str; 26] = [
+    "pg_catalog.pg_extension x",
+    "pg_catalog.pg_operator x",
+    "pg_catalog.pg_opclass x",
+    "pg_catalog.pg_opfamily x",
+    "pg_catalog.pg_amop x",
+    "pg_catalog.pg_amproc x",
+    "pg_catalog.pg_am x",
+    "pg_catalog.pg_cast x",
+    "pg_catalog.pg_collation x",
+    "pg_catalog.pg_conversion x",
+    "pg_catalog.pg_ts_parser x",
+    "pg_catalog.pg_ts_template x",
+    "pg_catalog.pg_ts_dict x",
+    "pg_catalog.pg_ts_config x",
+    "pg_catalog.pg_ts_config_map x",
+    "pg_catalog.pg_foreign_data_wrapper x",
+    "pg_catalog.pg_foreign_server x",
+    "pg_catalog.pg_language x",
+    "pg_catalog.pg_transform x",
+    "pg_catalog.pg_event_trigger x",
+    "pg_catalog.pg_publication x",
+    "pg_catalog.pg_publication_rel x",
+    "pg_catalog.pg_statistic_ext x",
+    "pg_catalog.pg_default_acl x",
+    "pg_catalog.pg_init_privs x",
+    "pg_catalog.pg_tablespace x",
+];
 
 const TYPE: &str = "'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid";
 const PROC: &str = "'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid";

@@ -129,180 +129,192 @@ fn continuation(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
 /// Tokens of `sql`, whose first byte is on `first_line`; an unterminated construct is
 /// `(line it opens on, message)`.
 pub(super) fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
-    let b = sql.as_bytes();
-    let mut out: Vec<Token> = Vec::new();
-    let mut line = first_line;
-    let mut i = 0;
-    let unterminated = |line: usize, what: &str| {
-        (
-            line,
-            format!("unterminated {what}: the server would refuse the whole file"),
-        )
+    let mut tokenizer = Tokenizer {
+        bytes: sql.as_bytes(),
+        pos: 0,
+        line: first_line,
+        out: Vec::new(),
     };
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        let at = line;
+    while tokenizer.pos < tokenizer.bytes.len() {
+        tokenizer.step()?;
+    }
+    Ok(tokenizer.out)
+}
+
+fn unterminated(line: usize, what: &str) -> (usize, String) {
+    (
+        line,
+        format!("unterminated {what}: the server would refuse the whole file"),
+    )
+}
+
+/// The tokens read so far, and where the next byte is (offset and line).
+struct Tokenizer<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+    out: Vec<Token>,
+}
+
+impl Tokenizer<'_> {
+    /// Read whatever starts at `pos`: blank, comment or one token.
+    fn step(&mut self) -> Result<(), (usize, String)> {
+        let bytes = self.bytes;
+        let start = self.pos;
+        let at = self.line;
+        let c = bytes[start];
         match c {
             b'\n' => {
-                line += 1;
-                i += 1;
-                continue;
+                self.line += 1;
+                self.pos += 1;
             }
-            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
-                i += 1;
-                continue;
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => self.pos += 1,
+            b'-' if bytes.get(start + 1) == Some(&b'-') => {
+                while self.pos < bytes.len() && bytes[self.pos] != b'\n' && bytes[self.pos] != b'\r'
+                {
+                    self.pos += 1;
+                }
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0u32;
-                i += 2;
-                loop {
-                    match (b.get(i), b.get(i + 1)) {
-                        (None, _) => return Err(unterminated(at, "/* comment")),
-                        (Some(b'/'), Some(b'*')) => {
-                            depth += 1;
-                            i += 2;
-                        }
-                        (Some(b'*'), Some(b'/')) => {
-                            i += 2;
-                            if depth == 0 {
-                                break;
-                            }
-                            depth -= 1;
-                        }
-                        (Some(&x), _) => {
-                            line += usize::from(x == b'\n');
-                            i += 1;
-                        }
-                    }
-                }
-                continue;
-            }
-            b'\'' => {
-                // `E'…'`: the word `E` right before the quote makes an escape string.
-                let escape = matches!(out.last(), Some(t) if t.end == i && t.is("E"));
-                let unicode = touching_u_amp(&out, i);
-                if escape || unicode {
-                    let n = if escape { 1 } else { 2 };
-                    out.truncate(out.len() - n);
-                }
-                i = string_end(b, i + 1, escape, &mut line)
-                    .ok_or_else(|| unterminated(at, "string constant"))?;
-                out.push(Token {
-                    tok: Tok::Str,
-                    line: at,
-                    start,
-                    end: i,
-                });
-                continue;
-            }
-            b'"' => {
-                let unicode = touching_u_amp(&out, i);
-                if unicode {
-                    out.truncate(out.len() - 2);
-                }
-                let mut value = Vec::new();
-                i += 1;
-                loop {
-                    match (b.get(i), b.get(i + 1)) {
-                        (None, _) => return Err(unterminated(at, "quoted identifier")),
-                        (Some(b'"'), Some(b'"')) => {
-                            value.push(b'"');
-                            i += 2;
-                        }
-                        (Some(b'"'), _) => {
-                            i += 1;
-                            break;
-                        }
-                        (Some(&x), _) => {
-                            line += usize::from(x == b'\n');
-                            value.push(x);
-                            i += 1;
-                        }
-                    }
-                }
-                let tok = if unicode {
-                    Tok::UnicodeQuoted
-                } else {
-                    Tok::Quoted(String::from_utf8_lossy(&value).into_owned())
-                };
-                out.push(Token {
-                    tok,
-                    line: at,
-                    start,
-                    end: i,
-                });
-                continue;
-            }
-            b'$' => {
-                let mut j = i + 1;
-                while j < b.len() && is_tag_byte(b[j], j == i + 1) {
-                    j += 1;
-                }
-                if b.get(j) == Some(&b'$') {
-                    let delim = &b[i..=j];
-                    let body = j + 1;
-                    let close = b[body..]
-                        .windows(delim.len())
-                        .position(|w| w == delim)
-                        .ok_or_else(|| unterminated(at, "dollar-quoted string"))?;
-                    line += b[body..body + close]
-                        .iter()
-                        .filter(|&&x| x == b'\n')
-                        .count();
-                    i = body + close + delim.len();
-                    out.push(Token {
-                        tok: Tok::Str,
-                        line: at,
-                        start,
-                        end: i,
-                    });
-                } else {
-                    // `$1`, or a stray `$`: whatever word bytes follow belong to it.
-                    i = j;
-                    while i < b.len() && is_word_byte(b[i]) {
-                        i += 1;
-                    }
-                    out.push(Token {
-                        tok: Tok::Param,
-                        line: at,
-                        start,
-                        end: i,
-                    });
-                }
-                continue;
-            }
+            b'/' if bytes.get(start + 1) == Some(&b'*') => self.block_comment(at)?,
+            b'\'' => self.string_constant(start, at)?,
+            b'"' => self.quoted_identifier(start, at)?,
+            b'$' => self.dollar(start, at)?,
             _ if is_word_byte(c) => {
-                while i < b.len() && is_word_byte(b[i]) {
-                    i += 1;
-                }
-                let word = String::from_utf8_lossy(&b[start..i]).to_ascii_uppercase();
-                out.push(Token {
-                    tok: Tok::Word(word),
-                    line: at,
-                    start,
-                    end: i,
-                });
-                continue;
+                self.skip_word_bytes();
+                let word = String::from_utf8_lossy(&bytes[start..self.pos]).to_ascii_uppercase();
+                self.push(Tok::Word(word), at, start);
             }
             _ => {
-                i += 1;
-                out.push(Token {
-                    tok: Tok::Punct(c),
-                    line: at,
-                    start,
-                    end: i,
-                });
+                self.pos += 1;
+                self.push(Tok::Punct(c), at, start);
+            }
+        }
+        Ok(())
+    }
+
+    /// A token from `start` to the current offset, opened on line `at`.
+    fn push(&mut self, tok: Tok, at: usize, start: usize) {
+        self.out.push(Token {
+            tok,
+            line: at,
+            start,
+            end: self.pos,
+        });
+    }
+
+    fn skip_word_bytes(&mut self) {
+        while self.pos < self.bytes.len() && is_word_byte(self.bytes[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    /// A `/* … */` comment, which nests.
+    fn block_comment(&mut self, at: usize) -> Result<(), (usize, String)> {
+        let bytes = self.bytes;
+        let mut depth = 0u32;
+        self.pos += 2;
+        loop {
+            match (bytes.get(self.pos), bytes.get(self.pos + 1)) {
+                (None, _) => return Err(unterminated(at, "/* comment")),
+                (Some(b'/'), Some(b'*')) => {
+                    depth += 1;
+                    self.pos += 2;
+                }
+                (Some(b'*'), Some(b'/')) => {
+                    self.pos += 2;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                    depth -= 1;
+                }
+                (Some(&x), _) => {
+                    self.line += usize::from(x == b'\n');
+                    self.pos += 1;
+                }
             }
         }
     }
-    Ok(out)
+
+    /// A `'…'` string constant (with a `E` or `U&` touching it, which it takes in).
+    fn string_constant(&mut self, start: usize, at: usize) -> Result<(), (usize, String)> {
+        let out = &mut self.out;
+        // `E'…'`: the word `E` right before the quote makes an escape string.
+        let escape = matches!(out.last(), Some(t) if t.end == start && t.is("E"));
+        let unicode = touching_u_amp(out, start);
+        if escape || unicode {
+            let n = if escape { 1 } else { 2 };
+            out.truncate(out.len() - n);
+        }
+        self.pos = string_end(self.bytes, start + 1, escape, &mut self.line)
+            .ok_or_else(|| unterminated(at, "string constant"))?;
+        self.push(Tok::Str, at, start);
+        Ok(())
+    }
+
+    /// A `"quoted identifier"` (a `U&` touching it makes it one never trusted).
+    fn quoted_identifier(&mut self, start: usize, at: usize) -> Result<(), (usize, String)> {
+        let bytes = self.bytes;
+        let unicode = touching_u_amp(&self.out, start);
+        if unicode {
+            self.out.truncate(self.out.len() - 2);
+        }
+        let mut value = Vec::new();
+        self.pos += 1;
+        loop {
+            match (bytes.get(self.pos), bytes.get(self.pos + 1)) {
+                (None, _) => return Err(unterminated(at, "quoted identifier")),
+                (Some(b'"'), Some(b'"')) => {
+                    value.push(b'"');
+                    self.pos += 2;
+                }
+                (Some(b'"'), _) => {
+                    self.pos += 1;
+                    break;
+                }
+                (Some(&x), _) => {
+                    self.line += usize::from(x == b'\n');
+                    value.push(x);
+                    self.pos += 1;
+                }
+            }
+        }
+        let tok = if unicode {
+            Tok::UnicodeQuoted
+        } else {
+            Tok::Quoted(String::from_utf8_lossy(&value).into_owned())
+        };
+        self.push(tok, at, start);
+        Ok(())
+    }
+
+    /// A `$tag$…$tag$` string, or else a parameter (`$1`) or a stray `$`.
+    fn dollar(&mut self, start: usize, at: usize) -> Result<(), (usize, String)> {
+        let bytes = self.bytes;
+        let mut tag_end = start + 1;
+        while tag_end < bytes.len() && is_tag_byte(bytes[tag_end], tag_end == start + 1) {
+            tag_end += 1;
+        }
+        if bytes.get(tag_end) == Some(&b'$') {
+            let delim = &bytes[start..=tag_end];
+            let body = tag_end + 1;
+            let close = bytes[body..]
+                .windows(delim.len())
+                .position(|w| w == delim)
+                .ok_or_else(|| unterminated(at, "dollar-quoted string"))?;
+            self.line += bytes[body..body + close]
+                .iter()
+                .filter(|&&x| x == b'\n')
+                .count();
+            self.pos = body + close + delim.len();
+            self.push(Tok::Str, at, start);
+        } else {
+            // `$1`, or a stray `$`: whatever word bytes follow belong to it.
+            self.pos = tag_end;
+            self.skip_word_bytes();
+            self.push(Tok::Param, at, start);
+        }
+        Ok(())
+    }
 }
 
 /// `U&` written right before offset `i` (a Unicode-escape string or identifier).
@@ -664,14 +676,8 @@ const SAFE_FIRST_WORDS: [&str; 12] = [
 
 /// Why one statement cannot run inside the apply transaction, or cannot be proven to.
 fn statement_problem(sql: &str, toks: &[Token]) -> Option<String> {
-    let cannot_prove = || {
-        Some(format!(
-            "cannot prove that {} runs inside a transaction block; {FULL_CHECK}",
-            head(toks)
-        ))
-    };
     let Some(first) = toks[0].word() else {
-        return cannot_prove();
+        return cannot_prove(toks);
     };
     if DML.contains(&first) {
         return None;
@@ -683,7 +689,6 @@ fn statement_problem(sql: &str, toks: &[Token]) -> Option<String> {
         ));
     }
     let second = toks.get(1).and_then(Token::word);
-    let object = |from: usize| toks.get(from).and_then(Token::word);
     let fixed = |m: &str| Some(m.to_string());
     match first {
         "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE" => {
@@ -695,94 +700,111 @@ fn statement_problem(sql: &str, toks: &[Token]) -> Option<String> {
         "REINDEX" if matches!(second, Some("SCHEMA" | "DATABASE" | "SYSTEM")) => {
             fixed("REINDEX SCHEMA/DATABASE/SYSTEM cannot run inside a transaction block")
         }
-        "SET" | "RESET" => {
-            let at = 1 + usize::from(matches!(second, Some("LOCAL" | "SESSION")));
-            let setting = match toks.get(at).map(|t| &t.tok) {
-                Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
-                Some(Tok::Quoted(q)) => Some(q.clone()),
-                Some(Tok::UnicodeQuoted) => return cannot_prove(),
-                _ => None,
-            };
-            match setting.as_deref() {
-                Some("transaction") if first == "SET" => fixed(SET_TRANSACTION),
-                Some(name) if TRANSACTION_SETTINGS.contains(&name) => fixed(SET_TRANSACTION),
-                _ => None,
-            }
-        }
-        "DO" => {
-            // The body: the first string constant (`DO [LANGUAGE l] body [LANGUAGE l]`).
-            let body = toks.iter().find(|t| t.tok == Tok::Str)?;
-            let commits = match dollar_body(sql, body) {
-                Some(text) => body_ends_transaction(text),
-                // Quoted bodies may hold escapes and continuations: judged by raw text.
-                None => {
-                    let lower = sql[body.start..body.end].to_ascii_lowercase();
-                    lower.contains("commit") || lower.contains("rollback")
-                }
-            };
-            commits.then(|| DO_TRANSACTION.to_string())
-        }
+        "SET" | "RESET" => setting_problem(toks, first, second),
+        "DO" => do_problem(sql, toks),
         "CHECKPOINT" => fixed("CHECKPOINT does not belong in a release"),
-        "CREATE" | "DROP" => {
-            let at = if first == "CREATE" {
-                1 + toks[1..]
-                    .iter()
-                    .take_while(|t| t.word().is_some_and(|w| CREATE_MODIFIERS.contains(&w)))
-                    .count()
-            } else {
-                1
-            };
-            match object(at) {
-                Some("DATABASE") => {
-                    fixed("CREATE/DROP DATABASE cannot run inside a transaction block")
-                }
-                Some("TABLESPACE") => {
-                    fixed("CREATE/DROP TABLESPACE cannot run inside a transaction block")
-                }
-                Some("SUBSCRIPTION") if first == "CREATE" => {
-                    // Safe only without a replication slot, which is provable only from
-                    // `connect = false` (no create_slot) or `create_slot = false`.
-                    let says = |name: &str| {
-                        toks.windows(3).any(|w| {
-                            w[0].is(name)
-                                && w[1].punct(b'=')
-                                && (w[2].is("FALSE") || w[2].is("OFF"))
-                        })
-                    };
-                    let mentions_slot = toks.iter().any(|t| t.is("CREATE_SLOT"));
-                    let no_slot = says("CREATE_SLOT") || (says("CONNECT") && !mentions_slot);
-                    (!no_slot).then(|| CREATE_SUBSCRIPTION.to_string())
-                }
-                Some("SUBSCRIPTION") => fixed(
-                    "DROP SUBSCRIPTION cannot run inside a transaction block when the subscription has a replication slot, which lint cannot see",
-                ),
-                Some(o) if OBJECTS.contains(&o) => None,
-                _ => cannot_prove(),
-            }
-        }
+        "CREATE" | "DROP" => create_or_drop_problem(toks, first),
         "ALTER" => match second {
             Some("SYSTEM") => fixed("ALTER SYSTEM cannot run inside a transaction block"),
-            Some("SUBSCRIPTION") => {
-                let refresh_false = toks.windows(3).any(|w| {
-                    w[0].is("REFRESH") && w[1].punct(b'=') && (w[2].is("FALSE") || w[2].is("OFF"))
-                });
-                let action = toks.get(3).and_then(Token::word);
-                let publication = matches!(action, Some("SET" | "ADD" | "DROP"))
-                    && toks.get(4).is_some_and(|t| t.is("PUBLICATION"));
-                if action == Some("REFRESH") || (publication && !refresh_false) {
-                    fixed(ALTER_SUBSCRIPTION_REFRESH)
-                } else {
-                    cannot_prove()
-                }
-            }
+            Some("SUBSCRIPTION") => alter_subscription_problem(toks),
             Some(o) if OBJECTS.contains(&o) => None,
-            _ => cannot_prove(),
+            _ => cannot_prove(toks),
         },
         // Which COPY forms run is the lexer's rule (`copy.rs`): only COPY … FROM STDIN
         // reaches a classifier.
         "COPY" => None,
         w if SAFE_FIRST_WORDS.contains(&w) => None,
-        _ => cannot_prove(),
+        _ => cannot_prove(toks),
+    }
+}
+
+/// The refusal of a statement the token classifier cannot settle.
+fn cannot_prove(toks: &[Token]) -> Option<String> {
+    Some(format!(
+        "cannot prove that {} runs inside a transaction block; {FULL_CHECK}",
+        head(toks)
+    ))
+}
+
+/// `SET`/`RESET` (`first`) of a setting that is SET TRANSACTION by another name.
+fn setting_problem(toks: &[Token], first: &str, second: Option<&str>) -> Option<String> {
+    let at = 1 + usize::from(matches!(second, Some("LOCAL" | "SESSION")));
+    let setting = match toks.get(at).map(|t| &t.tok) {
+        Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
+        Some(Tok::Quoted(q)) => Some(q.clone()),
+        Some(Tok::UnicodeQuoted) => return cannot_prove(toks),
+        _ => None,
+    };
+    match setting.as_deref() {
+        Some("transaction") if first == "SET" => Some(SET_TRANSACTION.to_string()),
+        Some(name) if TRANSACTION_SETTINGS.contains(&name) => Some(SET_TRANSACTION.to_string()),
+        _ => None,
+    }
+}
+
+/// A `DO` block whose body commits or rolls back.
+fn do_problem(sql: &str, toks: &[Token]) -> Option<String> {
+    // The body: the first string constant (`DO [LANGUAGE l] body [LANGUAGE l]`).
+    let body = toks.iter().find(|t| t.tok == Tok::Str)?;
+    let commits = match dollar_body(sql, body) {
+        Some(text) => body_ends_transaction(text),
+        // Quoted bodies may hold escapes and continuations: judged by raw text.
+        None => {
+            let lower = sql[body.start..body.end].to_ascii_lowercase();
+            lower.contains("commit") || lower.contains("rollback")
+        }
+    };
+    commits.then(|| DO_TRANSACTION.to_string())
+}
+
+/// `CREATE`/`DROP` (`first`): by the kind of object, after CREATE's modifiers.
+fn create_or_drop_problem(toks: &[Token], first: &str) -> Option<String> {
+    let fixed = |m: &str| Some(m.to_string());
+    let at = if first == "CREATE" {
+        1 + toks[1..]
+            .iter()
+            .take_while(|t| t.word().is_some_and(|w| CREATE_MODIFIERS.contains(&w)))
+            .count()
+    } else {
+        1
+    };
+    match toks.get(at).and_then(Token::word) {
+        Some("DATABASE") => fixed("CREATE/DROP DATABASE cannot run inside a transaction block"),
+        Some("TABLESPACE") => {
+            fixed("CREATE/DROP TABLESPACE cannot run inside a transaction block")
+        }
+        Some("SUBSCRIPTION") if first == "CREATE" => {
+            // Safe only without a replication slot, which is provable only from
+            // `connect = false` (no create_slot) or `create_slot = false`.
+            let says = |name: &str| {
+                toks.windows(3).any(|w| {
+                    w[0].is(name) && w[1].punct(b'=') && (w[2].is("FALSE") || w[2].is("OFF"))
+                })
+            };
+            let mentions_slot = toks.iter().any(|t| t.is("CREATE_SLOT"));
+            let no_slot = says("CREATE_SLOT") || (says("CONNECT") && !mentions_slot);
+            (!no_slot).then(|| CREATE_SUBSCRIPTION.to_string())
+        }
+        Some("SUBSCRIPTION") => fixed(
+            "DROP SUBSCRIPTION cannot run inside a transaction block when the subscription has a replication slot, which lint cannot see",
+        ),
+        Some(o) if OBJECTS.contains(&o) => None,
+        _ => cannot_prove(toks),
+    }
+}
+
+/// `ALTER SUBSCRIPTION`: refreshing a publication cannot run inside a transaction block.
+fn alter_subscription_problem(toks: &[Token]) -> Option<String> {
+    let refresh_false = toks
+        .windows(3)
+        .any(|w| w[0].is("REFRESH") && w[1].punct(b'=') && (w[2].is("FALSE") || w[2].is("OFF")));
+    let action = toks.get(3).and_then(Token::word);
+    let publication = matches!(action, Some("SET" | "ADD" | "DROP"))
+        && toks.get(4).is_some_and(|t| t.is("PUBLICATION"));
+    if action == Some("REFRESH") || (publication && !refresh_false) {
+        Some(ALTER_SUBSCRIPTION_REFRESH.to_string())
+    } else {
+        cannot_prove(toks)
     }
 }
 

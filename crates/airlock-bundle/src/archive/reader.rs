@@ -482,240 +482,370 @@ fn read_from<R: Read + Send + 'static>(
         zero: zero.clone(),
     };
     let mut archive = tar::Archive::new(guarded);
-    let (opened, stream_len) = {
-        let mut entries = archive.entries().map_err(io_to_verify)?.raw(true);
-        let mut seen = HashSet::new();
-        let mut count = 0usize;
-        let mut total = 0u64;
-        // Where the tar stream's entries end: headers, data and padding so far.
-        let mut stream_len = 0u64;
-        let mut opened: Option<Opened> = None;
-        let mut expected_idx = 0usize;
-        let mut sigs: Vec<(String, SignatureBox)> = vec![];
-        for entry in entries.by_ref() {
-            let mut entry = entry.map_err(io_to_verify)?;
-            count += 1;
-            if count > limits.max_entries {
-                return Err(VerifyError::Limit(format!(
-                    "more than {} entries",
-                    limits.max_entries
-                )));
-            }
-            let raw_path = entry.path_bytes().into_owned();
-            let shown = String::from_utf8_lossy(&raw_path).into_owned();
-            let header = entry.header().clone();
-            let etype = header.entry_type();
-            let size = entry.size();
-            // Everything up to the end of this entry's padding; the padding must be zero.
-            let data_end = entry.raw_file_position() + size;
-            stream_len = data_end.div_ceil(512) * 512;
-            if stream_len > data_end {
-                zero.borrow_mut()
-                    .push_back((data_end, stream_len, shown.clone()));
-            }
-            if etype.is_pax_local_extensions() {
-                return Err(VerifyError::Pax {
-                    path: shown,
-                    why: "airlock bundles carry no PAX headers (pack never writes one)".into(),
-                });
-            }
-            if !(etype.is_file()) {
-                let kind = if etype.is_symlink() {
-                    "symlink".to_string()
-                } else if etype.is_hard_link() {
-                    "hard link".to_string()
-                } else if etype.is_dir() {
-                    "directory".to_string()
-                } else if etype.is_character_special() || etype.is_block_special() {
-                    "device".to_string()
-                } else if etype.is_fifo() {
-                    "FIFO".to_string()
-                } else if etype.is_gnu_longname() || etype.is_gnu_longlink() {
-                    "GNU long-name record".to_string()
-                } else if etype.is_pax_global_extensions() {
-                    "PAX global header".to_string()
-                } else {
-                    format!("type {:?}", etype.as_byte() as char)
-                };
-                return Err(VerifyError::EntryType { path: shown, kind });
-            }
-            let path_str = String::from_utf8(raw_path).map_err(|_| VerifyError::UnsafePath {
-                path: shown.clone(),
-                why: "path is not UTF-8".into(),
-            })?;
-            let bpath = BundlePath::new(&path_str).map_err(|e| VerifyError::UnsafePath {
-                path: path_str.clone(),
-                why: e.to_string(),
-            })?;
-            if !seen.insert(collision_key(&path_str)) {
-                return Err(VerifyError::Duplicate { path: path_str });
-            }
-            if size > limits.max_entry {
-                return Err(VerifyError::Limit(format!(
-                    "{path_str} declares {size} bytes, limit {}",
-                    limits.max_entry
-                )));
-            }
-            total += size;
-            if total > limits.max_total {
-                return Err(VerifyError::Limit(format!(
-                    "bundle holds more than {} bytes",
-                    limits.max_total
-                )));
-            }
-            check_canonical_header(&path_str, size, &header)?;
+    let mut walk = EntryWalk::new(judge, limits, sink, zero);
+    for entry in archive.entries().map_err(io_to_verify)?.raw(true) {
+        walk.entry(entry.map_err(io_to_verify)?)?;
+    }
+    let (opened, stream_len) = walk.finish()?;
+    check_archive_end(archive.into_inner(), stream_len)?;
+    Ok(opened)
+}
 
-            // 1. manifest.json first.
-            if opened.is_none() {
-                if path_str != MANIFEST {
-                    return Err(VerifyError::ManifestNotFirst { found: path_str });
-                }
-                let bytes = read_limited(&mut entry, size, limits.max_manifest, "manifest.json")?;
-                let manifest = Manifest::parse(&bytes)?;
-                let bundle_id = manifest::bundle_id(&bytes);
-                opened = Some(Opened {
-                    manifest_bytes: bytes,
-                    manifest,
-                    bundle_id,
-                    signatures: vec![],
-                    trust: None,
-                });
-                continue;
-            }
-            let op = opened.as_mut().expect("manifest read first");
-            // 2. signatures/<KEYID>.minisig, before any payload.
-            if let Some(name) = path_str.strip_prefix(SIG_DIR) {
-                if expected_idx > 0 {
-                    return Err(VerifyError::OutOfOrder {
-                        path: path_str,
-                        why: "signature after payload".into(),
-                    });
-                }
-                if sigs.len() >= limits.max_signatures {
-                    return Err(VerifyError::Limit(format!(
-                        "more than {} signatures",
-                        limits.max_signatures
-                    )));
-                }
-                let bytes = read_limited(&mut entry, size, limits.max_signature, &path_str)?;
-                let text = String::from_utf8(bytes).map_err(|_| VerifyError::Signature {
-                    file: path_str.clone(),
-                    why: "not UTF-8".into(),
-                })?;
-                let sig = SignatureBox::parse(&text).map_err(|e| VerifyError::Signature {
-                    file: path_str.clone(),
-                    why: e.to_string(),
-                })?;
-                if name != format!("{}.minisig", sig.key_id) {
-                    return Err(VerifyError::Signature {
-                        file: path_str.clone(),
-                        why: format!(
-                            "file name does not match the key id inside ({})",
-                            sig.key_id
-                        ),
-                    });
-                }
-                if let Some((last, _)) = sigs.last() {
-                    if *last >= path_str {
-                        return Err(VerifyError::OutOfOrder {
-                            path: path_str,
-                            why: "signatures are not sorted".into(),
-                        });
-                    }
-                }
-                sigs.push((path_str, sig));
-                continue;
-            }
-            // 3. payload: exactly the manifest's files, in order.
-            if expected_idx == 0 {
-                op.signatures = std::mem::take(&mut sigs);
-                judge_trust(&judge, op)?;
-                sink.begin(op)?;
-            }
-            let Some(expected) = op.manifest.files.get(expected_idx) else {
-                return Err(VerifyError::Unexpected { path: path_str });
-            };
-            if expected.path != path_str {
-                return Err(if op.manifest.file(&path_str).is_some() {
-                    VerifyError::OutOfOrder {
-                        path: path_str,
-                        why: format!("expected {} here", expected.path),
-                    }
-                } else {
-                    VerifyError::Unexpected { path: path_str }
-                });
-            }
-            if size != expected.size {
-                return Err(VerifyError::SizeMismatch {
-                    path: path_str,
-                    expected: expected.size,
-                    actual: size,
-                });
-            }
-            // SHA256SUMS must say exactly what the manifest says, so that an auditor's
-            // `sha256sum -c` checks every payload file.
-            let sums_bytes;
-            let mut sums_cursor;
-            let source: &mut dyn Read = if path_str == manifest::SUMS {
-                sums_bytes = read_limited(&mut entry, size, 16 << 20, "SHA256SUMS")?;
-                if sums_bytes != manifest::render_sums(&op.manifest.files) {
-                    return Err(VerifyError::SumsMismatch);
-                }
-                sums_cursor = io::Cursor::new(sums_bytes);
-                &mut sums_cursor
-            } else {
-                &mut entry
-            };
-            // A file with chunk hashes reaches the sink one authenticated chunk at a
-            // time: a chunk is read whole and hashed before any byte of it is handed on.
-            let mut chunked;
-            let source: &mut dyn Read = match &expected.chunks {
-                Some(chunks) => {
-                    chunked = ChunkVerifier::new(source, &path_str, size, chunks);
-                    &mut chunked
-                }
-                None => source,
-            };
-            let mut hr = manifest::HashingReader::new(source);
-            sink.file(&bpath, size, &mut hr)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::InvalidData => io_to_verify(e),
-                    _ => VerifyError::Write(e.to_string()),
-                })?;
-            io::copy(&mut hr, &mut io::sink()).map_err(io_to_verify)?;
-            let (actual, len) = hr.finish();
-            if len != size {
-                return Err(VerifyError::Tar(format!("{path_str}: truncated entry")));
-            }
-            if actual != expected.sha256 {
-                return Err(VerifyError::HashMismatch {
-                    path: path_str,
-                    expected: expected.sha256.clone(),
-                    actual,
-                });
-            }
-            expected_idx += 1;
+/// An entry that passed what every entry must: within the limits, a regular file at a
+/// safe path seen once, with the header pack writes for it.
+struct Admitted {
+    path: String,
+    bundle_path: BundlePath,
+    size: u64,
+}
+
+/// The walk over a bundle's entries in the order the format fixes: manifest.json
+/// first, then `signatures/<KEYID>.minisig` sorted, then exactly the manifest's files
+/// in its order.
+struct EntryWalk<'a> {
+    judge: Judge<'a>,
+    limits: &'a Limits,
+    sink: &'a mut dyn Sink,
+    /// Padding ranges the guarded stream checks, registered entry by entry.
+    zero: ZeroRanges,
+    /// Collision keys of the paths seen so far.
+    seen: HashSet<String>,
+    entries: usize,
+    /// Bytes the entries so far declare.
+    total: u64,
+    /// Where the tar stream's entries end: headers, data and padding so far.
+    stream_len: u64,
+    opened: Option<Opened>,
+    /// Index in the manifest's files of the payload file that comes next.
+    next_file: usize,
+    signatures: Vec<(String, SignatureBox)>,
+}
+
+impl<'a> EntryWalk<'a> {
+    fn new(judge: Judge<'a>, limits: &'a Limits, sink: &'a mut dyn Sink, zero: ZeroRanges) -> Self {
+        EntryWalk {
+            judge,
+            limits,
+            sink,
+            zero,
+            seen: HashSet::new(),
+            entries: 0,
+            total: 0,
+            stream_len: 0,
+            opened: None,
+            next_file: 0,
+            signatures: vec![],
         }
-        let Some(mut op) = opened else {
+    }
+
+    /// Check one entry, then take it as the manifest, a signature or the next payload
+    /// file.
+    fn entry<T: Read>(&mut self, mut entry: tar::Entry<'_, T>) -> Result<(), VerifyError> {
+        let admitted = self.admit(&entry)?;
+        if self.opened.is_none() {
+            self.manifest(&mut entry, admitted)
+        } else if admitted.path.starts_with(SIG_DIR) {
+            self.signature(&mut entry, admitted)
+        } else {
+            self.payload(&mut entry, admitted)
+        }
+    }
+
+    /// What every entry must be, checked in this order before any of its data is read.
+    fn admit<T: Read>(&mut self, entry: &tar::Entry<'_, T>) -> Result<Admitted, VerifyError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(VerifyError::Limit(format!(
+                "more than {} entries",
+                self.limits.max_entries
+            )));
+        }
+        let raw_path = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let header = entry.header();
+        let etype = header.entry_type();
+        let size = entry.size();
+        self.register_padding(entry.raw_file_position() + size, &shown);
+        if etype.is_pax_local_extensions() {
+            return Err(VerifyError::Pax {
+                path: shown,
+                why: "airlock bundles carry no PAX headers (pack never writes one)".into(),
+            });
+        }
+        if !(etype.is_file()) {
+            return Err(VerifyError::EntryType {
+                path: shown,
+                kind: entry_kind(etype),
+            });
+        }
+        let path = String::from_utf8(raw_path).map_err(|_| VerifyError::UnsafePath {
+            path: shown.clone(),
+            why: "path is not UTF-8".into(),
+        })?;
+        let bundle_path = BundlePath::new(&path).map_err(|e| VerifyError::UnsafePath {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        if !self.seen.insert(collision_key(&path)) {
+            return Err(VerifyError::Duplicate { path });
+        }
+        if size > self.limits.max_entry {
+            return Err(VerifyError::Limit(format!(
+                "{path} declares {size} bytes, limit {}",
+                self.limits.max_entry
+            )));
+        }
+        self.total += size;
+        if self.total > self.limits.max_total {
+            return Err(VerifyError::Limit(format!(
+                "bundle holds more than {} bytes",
+                self.limits.max_total
+            )));
+        }
+        check_canonical_header(&path, size, header)?;
+        Ok(Admitted {
+            path,
+            bundle_path,
+            size,
+        })
+    }
+
+    /// Everything up to the end of this entry's padding (its data ends at `data_end`);
+    /// the padding must be zero.
+    fn register_padding(&mut self, data_end: u64, shown: &str) {
+        self.stream_len = data_end.div_ceil(512) * 512;
+        if self.stream_len > data_end {
+            self.zero
+                .borrow_mut()
+                .push_back((data_end, self.stream_len, shown.to_string()));
+        }
+    }
+
+    /// 1. manifest.json first.
+    fn manifest(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
+        if admitted.path != MANIFEST {
+            return Err(VerifyError::ManifestNotFirst {
+                found: admitted.path,
+            });
+        }
+        let bytes = read_limited(
+            entry,
+            admitted.size,
+            self.limits.max_manifest,
+            "manifest.json",
+        )?;
+        let manifest = Manifest::parse(&bytes)?;
+        let bundle_id = manifest::bundle_id(&bytes);
+        self.opened = Some(Opened {
+            manifest_bytes: bytes,
+            manifest,
+            bundle_id,
+            signatures: vec![],
+            trust: None,
+        });
+        Ok(())
+    }
+
+    /// 2. signatures/<KEYID>.minisig, before any payload, sorted by name.
+    fn signature(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
+        let path = admitted.path;
+        if self.next_file > 0 {
+            return Err(VerifyError::OutOfOrder {
+                path,
+                why: "signature after payload".into(),
+            });
+        }
+        if self.signatures.len() >= self.limits.max_signatures {
+            return Err(VerifyError::Limit(format!(
+                "more than {} signatures",
+                self.limits.max_signatures
+            )));
+        }
+        let bytes = read_limited(entry, admitted.size, self.limits.max_signature, &path)?;
+        let text = String::from_utf8(bytes).map_err(|_| VerifyError::Signature {
+            file: path.clone(),
+            why: "not UTF-8".into(),
+        })?;
+        let sig = SignatureBox::parse(&text).map_err(|e| VerifyError::Signature {
+            file: path.clone(),
+            why: e.to_string(),
+        })?;
+        let name = &path[SIG_DIR.len()..];
+        if name != format!("{}.minisig", sig.key_id) {
+            return Err(VerifyError::Signature {
+                file: path.clone(),
+                why: format!(
+                    "file name does not match the key id inside ({})",
+                    sig.key_id
+                ),
+            });
+        }
+        if let Some((last, _)) = self.signatures.last() {
+            if *last >= path {
+                return Err(VerifyError::OutOfOrder {
+                    path,
+                    why: "signatures are not sorted".into(),
+                });
+            }
+        }
+        self.signatures.push((path, sig));
+        Ok(())
+    }
+
+    /// 3. payload: exactly the manifest's files, in order. Trust is judged, and the
+    /// sink told, before the first one.
+    fn payload(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
+        let op = self.opened.as_mut().expect("manifest read first");
+        if self.next_file == 0 {
+            op.signatures = std::mem::take(&mut self.signatures);
+            judge_trust(&self.judge, op)?;
+            self.sink.begin(op)?;
+        }
+        let manifest = &op.manifest;
+        let expected = expected_file(manifest, self.next_file, &admitted)?;
+        stream_file(&mut *self.sink, entry, manifest, expected, admitted)?;
+        self.next_file += 1;
+        Ok(())
+    }
+
+    /// After the last entry: the manifest was there, trust was judged, and no file the
+    /// manifest lists is missing. With where the entries end.
+    fn finish(mut self) -> Result<(Opened, u64), VerifyError> {
+        let Some(mut op) = self.opened.take() else {
             return Err(VerifyError::ManifestNotFirst {
                 found: "(empty archive)".into(),
             });
         };
-        if expected_idx == 0 {
+        if self.next_file == 0 {
             // No payload at all: still judge trust so the message is the right one.
-            op.signatures = std::mem::take(&mut sigs);
-            judge_trust(&judge, &mut op)?;
+            op.signatures = std::mem::take(&mut self.signatures);
+            judge_trust(&self.judge, &mut op)?;
         }
-        if let Some(missing) = op.manifest.files.get(expected_idx) {
+        if let Some(missing) = op.manifest.files.get(self.next_file) {
             return Err(VerifyError::Missing {
                 path: missing.path.clone(),
             });
         }
-        (op, stream_len)
+        Ok((op, self.stream_len))
+    }
+}
+
+/// What a tar entry that is not a regular file is, for the refusal.
+fn entry_kind(etype: tar::EntryType) -> String {
+    if etype.is_symlink() {
+        "symlink".to_string()
+    } else if etype.is_hard_link() {
+        "hard link".to_string()
+    } else if etype.is_dir() {
+        "directory".to_string()
+    } else if etype.is_character_special() || etype.is_block_special() {
+        "device".to_string()
+    } else if etype.is_fifo() {
+        "FIFO".to_string()
+    } else if etype.is_gnu_longname() || etype.is_gnu_longlink() {
+        "GNU long-name record".to_string()
+    } else if etype.is_pax_global_extensions() {
+        "PAX global header".to_string()
+    } else {
+        format!("type {:?}", etype.as_byte() as char)
+    }
+}
+
+/// The manifest's file at `index`, which this entry must be: same path, same size.
+fn expected_file<'m>(
+    manifest: &'m Manifest,
+    index: usize,
+    entry: &Admitted,
+) -> Result<&'m manifest::FileEntry, VerifyError> {
+    let path = &entry.path;
+    let Some(expected) = manifest.files.get(index) else {
+        return Err(VerifyError::Unexpected { path: path.clone() });
     };
-    // After the last entry: exactly the end-of-archive marker pack writes (1024 zero
-    // bytes), then the gzip end.
-    let mut rest = archive.into_inner();
+    if expected.path != *path {
+        return Err(if manifest.file(path).is_some() {
+            VerifyError::OutOfOrder {
+                path: path.clone(),
+                why: format!("expected {} here", expected.path),
+            }
+        } else {
+            VerifyError::Unexpected { path: path.clone() }
+        });
+    }
+    if entry.size != expected.size {
+        return Err(VerifyError::SizeMismatch {
+            path: path.clone(),
+            expected: expected.size,
+            actual: entry.size,
+        });
+    }
+    Ok(expected)
+}
+
+/// Hand one payload file to the sink through what authenticates it on the way, then
+/// hash whatever the sink left unread and compare with the manifest.
+fn stream_file(
+    sink: &mut dyn Sink,
+    entry: &mut dyn Read,
+    manifest: &Manifest,
+    expected: &manifest::FileEntry,
+    admitted: Admitted,
+) -> Result<(), VerifyError> {
+    let Admitted {
+        path,
+        bundle_path,
+        size,
+    } = admitted;
+    // SHA256SUMS must say exactly what the manifest says, so that an auditor's
+    // `sha256sum -c` checks every payload file.
+    let sums_bytes;
+    let mut sums_cursor;
+    let source: &mut dyn Read = if path == manifest::SUMS {
+        sums_bytes = read_limited(entry, size, 16 << 20, "SHA256SUMS")?;
+        if sums_bytes != manifest::render_sums(&manifest.files) {
+            return Err(VerifyError::SumsMismatch);
+        }
+        sums_cursor = io::Cursor::new(sums_bytes);
+        &mut sums_cursor
+    } else {
+        entry
+    };
+    // A file with chunk hashes reaches the sink one authenticated chunk at a
+    // time: a chunk is read whole and hashed before any byte of it is handed on.
+    let mut chunked;
+    let source: &mut dyn Read = match &expected.chunks {
+        Some(chunks) => {
+            chunked = ChunkVerifier::new(source, &path, size, chunks);
+            &mut chunked
+        }
+        None => source,
+    };
+    let mut hashing = manifest::HashingReader::new(source);
+    sink.file(&bundle_path, size, &mut hashing)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => io_to_verify(e),
+            _ => VerifyError::Write(e.to_string()),
+        })?;
+    io::copy(&mut hashing, &mut io::sink()).map_err(io_to_verify)?;
+    let (actual, len) = hashing.finish();
+    if len != size {
+        return Err(VerifyError::Tar(format!("{path}: truncated entry")));
+    }
+    if actual != expected.sha256 {
+        return Err(VerifyError::HashMismatch {
+            path,
+            expected: expected.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// After the last entry: exactly the end-of-archive marker pack writes (1024 zero
+/// bytes), then the gzip end.
+fn check_archive_end<R: Read>(
+    mut rest: Guarded<'_, R>,
+    stream_len: u64,
+) -> Result<(), VerifyError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = rest.read(&mut buf).map_err(io_to_verify)?;
@@ -740,5 +870,5 @@ fn read_from<R: Read + Send + 'static>(
             ),
         });
     }
-    Ok(opened)
+    Ok(())
 }
