@@ -621,7 +621,7 @@ impl<'a> EntryWalk<'a> {
         }
     }
 
-    /// 1. manifest.json first.
+    /// Step 1: manifest.json first.
     fn manifest(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
         if admitted.path != MANIFEST {
             return Err(VerifyError::ManifestNotFirst {
@@ -646,7 +646,7 @@ impl<'a> EntryWalk<'a> {
         Ok(())
     }
 
-    /// 2. signatures/<KEYID>.minisig, before any payload, sorted by name.
+    /// Step 2: signatures/<KEYID>.minisig, before any payload, sorted by name.
     fn signature(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
         let path = admitted.path;
         if self.next_file > 0 {
@@ -692,7 +692,7 @@ impl<'a> EntryWalk<'a> {
         Ok(())
     }
 
-    /// 3. payload: exactly the manifest's files, in order. Trust is judged, and the
+    /// Step 3, payload: exactly the manifest's files, in order. Trust is judged, and the
     /// sink told, before the first one.
     fn payload(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
         let op = self.opened.as_mut().expect("manifest read first");
