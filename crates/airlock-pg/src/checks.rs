@@ -52,6 +52,21 @@ pub enum CheckName {
     BundleRole,
 }
 
+/// The checks a deploy makes against the database, in order.
+pub(crate) const CHECKS: [CheckName; 11] = [
+    CheckName::Database,
+    CheckName::Ledger,
+    CheckName::RememberedHead,
+    CheckName::DeployLock,
+    CheckName::LedgerState,
+    CheckName::RequiredParams,
+    CheckName::GateRole,
+    CheckName::Gates,
+    CheckName::Preflight,
+    CheckName::Drift,
+    CheckName::BundleRole,
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CheckVerdict {
@@ -229,20 +244,9 @@ impl PlanReport {
 
     /// Every check not reached is SKIPPED, named, so the table always shows them all.
     pub(crate) fn skip_rest(&mut self, after: &str) {
-        const ORDER: [CheckName; 10] = [
-            CheckName::Database,
-            CheckName::Ledger,
-            CheckName::RememberedHead,
-            CheckName::DeployLock,
-            CheckName::LedgerState,
-            CheckName::RequiredParams,
-            CheckName::GateRole,
-            CheckName::Gates,
-            CheckName::Preflight,
-            CheckName::BundleRole,
-        ];
         let why = format!("not checked: {after}");
-        for name in ORDER {
+        // Preflight and Drift are one row: whichever applies (Preflight when unknown).
+        for name in CHECKS.into_iter().filter(|c| *c != CheckName::Drift) {
             let seen = self.checks.iter().any(|c| {
                 c.check == name || (name == CheckName::Preflight && c.check == CheckName::Drift)
             });

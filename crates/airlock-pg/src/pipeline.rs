@@ -38,7 +38,7 @@
 //! read-only enforcement, and the preflight (or no-drift) check held; any failure before
 //! COMMIT rolls back everything, ledger included.
 
-use super::checks::{Check, CheckName, PlanReport};
+use super::checks::{Check, CheckName, PlanReport, CHECKS};
 use super::DbError;
 
 /// One named step of a deploy, in the order a deploy takes them.
@@ -65,21 +65,6 @@ impl Step {
         !matches!(self, Step::Check(_))
     }
 }
-
-/// The checks a deploy makes against the database, in order.
-const CHECKS: [CheckName; 11] = [
-    CheckName::Database,
-    CheckName::Ledger,
-    CheckName::RememberedHead,
-    CheckName::DeployLock,
-    CheckName::LedgerState,
-    CheckName::RequiredParams,
-    CheckName::GateRole,
-    CheckName::Gates,
-    CheckName::Preflight,
-    CheckName::Drift,
-    CheckName::BundleRole,
-];
 
 /// The writes that follow the checks, in order.
 const WRITES: [Step; 6] = [
