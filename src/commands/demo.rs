@@ -832,12 +832,12 @@ fn ledger_status(target: &ConnSpec) -> StepResult<()> {
 }
 
 fn reapply_refused(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
-    // Any `Refused` passes as "already applied" (a downgrade or an equivocation would
-    // too): `DbError::Refused(String)` does not say which refusal it was. A lock
-    // timeout is `LockBusy` by now and fails this step. Match the typed
-    // `AlreadyApplied` refusal once src/db has it (STYLE move 1).
+    // Only the refusal this step names passes: a downgrade, an equivocation or a lock
+    // timeout (`LockBusy`) is a failed demo, not "already applied".
     match apply::apply(vb, opts) {
-        Err(DbError::Refused(_)) => Ok(Done::said("exit 6: every tier is already applied")),
+        Err(DbError::Refused(crate::db::refusal::Refusal::AlreadyApplied { .. })) => {
+            Ok(Done::said("exit 6: every tier is already applied"))
+        }
         Err(e) => Err(format!("expected a refusal, got: {e}")),
         Ok(_) => Err("a second apply was not refused".into()),
     }
