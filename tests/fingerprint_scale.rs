@@ -10,14 +10,19 @@ mod util;
 use airlock::db::fingerprint::Fingerprint;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use util::cluster::Cluster;
 use util::*;
 
 fn fp(db: &TestDb, args: &[&str]) -> Fingerprint {
+    fp_at(&db.conn(), args)
+}
+
+/// `airlock --json fingerprint ARGS --db CONN`.
+fn fp_at(conn: &str, args: &[&str]) -> Fingerprint {
     let dir = tempdir();
-    let conn = db.conn();
     let mut all = vec!["--json", "fingerprint"];
     all.extend(args);
-    all.extend(["--db", conn.as_str()]);
+    all.extend(["--db", conn]);
     let o = airlock(dir.path(), &all);
     expect_code(&o, 0);
     serde_json::from_slice(&o.stdout).expect("a fingerprint report")
@@ -40,21 +45,29 @@ fn part<'a>(f: &'a Fingerprint, kind: &str, name: &str) -> Option<&'a str> {
 
 #[test]
 fn thousands_of_tables_fingerprint_without_running_out_of_locks() {
-    let db = TestDb::new("fp_many");
+    // The whole lock table is the point, so a cluster of this test's own: on the shared
+    // server other sessions' locks made creating the tables run out of shared memory.
+    let cluster = Cluster::start();
+    cluster
+        .client("postgres")
+        .batch_execute("CREATE DATABASE fp_many")
+        .expect("create fp_many");
+    let conn = cluster.conn("fp_many");
     // Format 1 read every table in one transaction and failed with "out of shared
     // memory" once the server's lock table (max_locks_per_transaction times the
     // connection slots, plus whatever shared memory is spare: about twice that) was
     // full. A table and its primary key take two locks: twice the nominal capacity
     // in locks is more than the server has.
-    let capacity: i64 = db
+    let capacity: i64 = cluster
         .scalar(
+            "fp_many",
             "SELECT current_setting('max_locks_per_transaction')::int8 * \
              (current_setting('max_connections')::int8 + current_setting('max_prepared_transactions')::int8)",
         )
         .parse()
         .unwrap();
     let tables = capacity + 600;
-    let mut c = db.client();
+    let mut c = cluster.client("fp_many");
     let t = Instant::now();
     let mut from = 1;
     while from <= tables {
@@ -71,16 +84,21 @@ fn thousands_of_tables_fingerprint_without_running_out_of_locks() {
     eprintln!("{tables} tables made in {:?}", t.elapsed());
     for level in ["--rows", "--data"] {
         let t = Instant::now();
-        let f = fp(&db, &[level]);
+        let f = fp_at(&conn, &[level]);
         eprintln!("{level} over {tables} tables: {:?}", t.elapsed());
         let kind = &level[2..];
         let per_table = f.parts.iter().filter(|p| p.kind == kind).count() as i64;
         assert_eq!(per_table, tables, "{level}: one part per table");
     }
     // And it still sees a change in one of them.
-    let before = data(&db);
-    db.exec("INSERT INTO public.t4000 VALUES (1)");
-    assert_ne!(data(&db), before, "a new row in t4000 went unseen");
+    let before = fp_at(&conn, &["--data"]).fingerprint;
+    c.batch_execute("INSERT INTO public.t4000 VALUES (1)")
+        .unwrap();
+    assert_ne!(
+        fp_at(&conn, &["--data"]).fingerprint,
+        before,
+        "a new row in t4000 went unseen"
+    );
 }
 
 #[test]
