@@ -513,6 +513,21 @@ fn a_sql_rule_broken_mid_file_is_refused_before_that_chunk_is_sent() {
     signed_with_tier(d, &mut es, &big_tier(VACUUM));
     std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
     refused_mid_run(d, "vacuum.tar.gz", &db, "SQL rule violated", true);
+    // A verdict about SQL is not tampering: the bundle is what its signer signed, and
+    // the message and hint say so (not "manifest.json is inconsistent", not "do not
+    // use this bundle: it is not what the release manager signed").
+    let v = json(&apply_code(d, "vacuum.tar.gz", &db));
+    let (error, hint) = (v["error"].as_str().unwrap(), v["hint"].as_str().unwrap());
+    assert!(!error.contains("inconsistent"), "{error}");
+    assert!(
+        !hint.contains("not what the release manager signed"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("not a finding that the bundle was tampered with")
+            && hint.contains("airlock lint"),
+        "{hint}"
+    );
 }
 
 #[test]

@@ -597,9 +597,7 @@ impl VerifiedBundle {
             let problems = airlock_sql::check_reader(&file, &mut reader_of(payload), role)
                 .map_err(|e| VerifyError::Write(format!("reading {file} back: {e}")))?;
             if let Some(p) = problems.into_iter().next() {
-                return Err(VerifyError::Manifest(ManifestError::Invalid(format!(
-                    "SQL rule violated: {p}"
-                ))));
+                return Err(VerifyError::SqlRule(p.to_string()));
             }
         }
         Ok(())

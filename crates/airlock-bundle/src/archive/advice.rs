@@ -11,6 +11,9 @@ use airlock_base::Exit;
 /// The advice for a bundle whose bytes are not what its signers signed.
 const TAMPERED_HINT: &str = "do not use this bundle: it is not what the release manager signed. Ask for a fresh copy and verify again";
 
+/// The advice for a bundle a SQL rule refuses: nothing says it was tampered with.
+const SQL_RULE_HINT: &str = "a SQL rule of this airlock refused a file of the bundle: a verdict about its SQL, not a finding that the bundle was tampered with. Ask the release manager to fix the file named and re-pack; `airlock lint SOURCE` with this airlock shows the same finding, and `airlock verify BUNDLE --trust PATH` checks its signatures and hashes";
+
 /// The advice for an authentic bundle past its `expires`.
 const EXPIRED_HINT: &str = "the bundle is authentic but expired: ask the release manager for a new bundle with a later `expires` (re-packed and signed). Auditors can judge it as of an earlier time with `airlock verify BUNDLE --trust PATH --at TIME`";
 
@@ -85,6 +88,7 @@ impl VerifyError {
             VerifyError::Open { .. } | VerifyError::Write(_) => None,
             VerifyError::Expired { .. } => Some(EXPIRED_HINT.into()),
             VerifyError::Untrusted(v) => Some(untrusted_hint(v)),
+            VerifyError::SqlRule(_) => Some(SQL_RULE_HINT.into()),
             _ => Some(TAMPERED_HINT.into()),
         }
     }

@@ -48,6 +48,10 @@ pub enum VerifyError {
     ManifestNotFirst { found: String },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// A file of the bundle breaks a SQL rule this airlock enforces. The bundle may be
+    /// exactly what its signers signed: a verdict about SQL, never one of tampering.
+    #[error("SQL rule violated: {0}")]
+    SqlRule(String),
     #[error("unsafe path {path:?}: {why}")]
     UnsafePath { path: String, why: String },
     #[error("{path}: {kind} entries are refused; a bundle holds regular files only")]

@@ -282,9 +282,7 @@ fn io_to_verify(e: io::Error) -> VerifyError {
             actual,
         }
     } else if let Some(rest) = msg.strip_prefix(super::SQL_RULE) {
-        VerifyError::Manifest(crate::manifest::ManifestError::Invalid(format!(
-            "SQL rule violated: {rest}"
-        )))
+        VerifyError::SqlRule(rest.to_string())
     } else if let Some(rest) = msg.strip_prefix("LIMIT: ") {
         VerifyError::Limit(rest.to_string())
     } else if let Some(rest) = msg.strip_prefix(NONCANONICAL) {
