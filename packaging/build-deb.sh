@@ -6,10 +6,12 @@
 #   packaging/build-deb.sh [--key RELEASE.key] [--out DIR]
 #
 # --key  the release manager's minisign secret key (`minisign -G`, or
-#        `airlock keygen`); minisign asks for its passphrase. Without --key a
-#        THROWAWAY key is made next to the package (release-throwaway.key/.pub): fine
-#        for CI and for trying the steps, worthless as evidence of where a package
-#        came from.
+#        `airlock keygen`); minisign asks for its passphrase. It must not live in
+#        --out: that directory is what an operator carries. Without --key a
+#        THROWAWAY key signs, made in a private temporary directory and deleted;
+#        only its public half (release-throwaway.pub) is left beside the package:
+#        fine for CI and for trying the steps, worthless as evidence of where a
+#        package came from.
 # --out  where to put the results (default target/debian):
 #          airlock_VERSION-1_ARCH.deb      the package
 #          SHA256SUMS                      its SHA-256 (coreutils format)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --key) key="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +39,17 @@ for tool in cargo dpkg-deb minisign sha256sum gzip strip; do
     exit 1
   }
 done
+
+mkdir -p "$out"
+out_abs=$(cd "$out" && pwd -P)
+if [ -n "$key" ]; then
+  [ -f "$key" ] || { echo "build-deb: --key $key: no such file" >&2; exit 2; }
+  key_dir=$(cd "$(dirname "$key")" && pwd -P)
+  if [ "$key_dir" = "$out_abs" ]; then
+    echo "build-deb: the secret key $key is in --out $out, next to the files an operator carries; keep it elsewhere" >&2
+    exit 2
+  fi
+fi
 
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
@@ -117,10 +130,14 @@ dpkg-deb --root-owner-group -Zxz --build "$root" "$out/$deb" >/dev/null
 
 commit=$("$root/usr/bin/airlock" --version | sed -n 's/.*(commit \([^;]*\);.*/\1/p')
 if [ -z "$key" ]; then
+  # Made and used in the private staging directory (removed on exit); an earlier
+  # build's secret key left in --out goes too.
   rm -f "$out/release-throwaway.key" "$out/release-throwaway.pub"
-  "$root/usr/bin/airlock" keygen --out "$out/release-throwaway" --unencrypted \
+  install -d -m 0700 "$stage/keys"
+  "$root/usr/bin/airlock" keygen --out "$stage/keys/release-throwaway" --unencrypted \
     --comment "THROWAWAY airlock release key made by packaging/build-deb.sh" >/dev/null
-  key="$out/release-throwaway.key"
+  key="$stage/keys/release-throwaway.key"
+  cp "$stage/keys/release-throwaway.pub" "$out/release-throwaway.pub"
   pub="$out/release-throwaway.pub"
   echo "build-deb: signed with a THROWAWAY key ($pub): for CI and trials only; a release is signed with --key"
 fi
@@ -129,6 +146,25 @@ for f in "$deb" SHA256SUMS; do
     minisign -S -s "$key" -m "$out/$f" -t "airlock ${version} (commit ${commit}) $f" </dev/null >/dev/null
   else
     minisign -S -s "$key" -m "$out/$f" -t "airlock ${version} (commit ${commit}) $f"
+  fi
+done
+rm -f "$stage/keys/release-throwaway.key"
+# Nothing that is a secret key leaves with the package: none by name, and no small
+# file whose second line is a minisign secret key (158 bytes once decoded, encrypted
+# or not; a public key is 42, a signature 74).
+for f in "$out"/*; do
+  case "$f" in
+    *.deb) continue ;;
+    *.key|*.sec) secret=1 ;;
+    *) secret=0
+       if [ "$(stat -c %s "$f")" -lt 4096 ] &&
+         [ "$(sed -n 2p "$f" | base64 -d 2>/dev/null | wc -c)" = 158 ]; then
+         secret=1
+       fi ;;
+  esac
+  if [ "$secret" != 0 ]; then
+    echo "build-deb: $f looks like a secret key and sits next to the package an operator carries; remove it and keep keys elsewhere" >&2
+    exit 1
   fi
 done
 echo "build-deb: $out/$deb ($(du -h "$out/$deb" | cut -f1)), $out/SHA256SUMS and their .minisig"
