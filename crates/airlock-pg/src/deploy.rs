@@ -76,6 +76,34 @@ impl Deploy {
         r
     }
 
+    /// BEGIN on the target, with the context the pipeline's steps read and this
+    /// deploy's harness and tracker.
+    fn begin<'s>(
+        &'s mut self,
+        vb: &'s VerifiedBundle,
+        opts: &'s Options<'s>,
+    ) -> Result<(Transaction<'s>, Ctx<'s>, &'s mut Tools), DbError> {
+        let Deploy {
+            session,
+            pins,
+            prelude,
+            tools,
+            ..
+        } = self;
+        let cx = Ctx {
+            vb,
+            opts,
+            facts: &session.facts,
+            pins,
+            prelude,
+        };
+        let tx = session
+            .client
+            .transaction()
+            .map_err(|e| sql_err("BEGIN", &e))?;
+        Ok((tx, cx, tools))
+    }
+
     /// `pass` ([`Pass::Plan`] or [`Pass::Precheck`]) in a transaction that is rolled
     /// back, with its own harness and tracker: nothing it does outlives it.
     pub(crate) fn dry(
@@ -84,24 +112,8 @@ impl Deploy {
         opts: &Options<'_>,
         rec: &mut Recorder<'_>,
     ) -> Result<(), DbError> {
-        let Deploy {
-            session,
-            pins,
-            prelude,
-            ..
-        } = self;
-        let mut tools = Tools::new(&session.facts, pins, opts);
-        let cx = Ctx {
-            vb,
-            opts,
-            facts: &session.facts,
-            pins,
-            prelude,
-        };
-        let mut tx = session
-            .client
-            .transaction()
-            .map_err(|e| sql_err("BEGIN", &e))?;
+        let (mut tx, cx, _) = self.begin(vb, opts)?;
+        let mut tools = Tools::new(cx.facts, cx.pins, opts);
         decide(&mut tx, &cx, &mut tools, rec);
         let _ = tx.rollback();
         Ok(())
@@ -120,24 +132,7 @@ impl Deploy {
             &mut Tools,
         ) -> Result<(Option<LedgerRow>, T), DbError>,
     ) -> Result<(Option<LedgerRow>, T), DbError> {
-        let Deploy {
-            session,
-            pins,
-            prelude,
-            tools,
-            ..
-        } = self;
-        let cx = Ctx {
-            vb,
-            opts,
-            facts: &session.facts,
-            pins,
-            prelude,
-        };
-        let mut tx = session
-            .client
-            .transaction()
-            .map_err(|e| sql_err("BEGIN", &e))?;
+        let (mut tx, cx, tools) = self.begin(vb, opts)?;
         let (row, value) = body(&mut tx, &cx, tools)?;
         let Some(row) = row else {
             tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
