@@ -16,7 +16,7 @@ SIZE=${1:-1024}
 RUNS=${2:-3}
 W=${BENCH_DIR:-/tmp/airlock-bench-lint}
 need /usr/bin/time
-airlock_bin --features pg-parser
+airlock_bin
 mkdir -p "$W"
 cd "$W"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build airlock's Debian package and sign it, so that airlock itself can cross the air
-# gap: the pg-parser build (PostgreSQL's own parser), stripped, with the man pages,
+# gap: the release build (PostgreSQL's own parser), stripped, with the man pages,
 # shell completions, README, CHANGELOG and JSON schemas.
 #
 #   packaging/build-deb.sh [--key RELEASE.key] [--out DIR]
@@ -18,8 +18,7 @@
 #          *.minisig                       minisign signatures of both
 #          release-throwaway.pub           only without --key
 #
-# Needs: cargo, a C compiler and libclang (for pg_query; scripts/test-deps installs it),
-# dpkg-deb, minisign. Reproducible: SOURCE_DATE_EPOCH defaults to the last commit's
+# Needs: cargo, a C compiler, dpkg-deb, minisign (no libclang: patches/bindgen). Reproducible: SOURCE_DATE_EPOCH defaults to the last commit's
 # time, file owners are root, mtimes clamped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +55,8 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 arch=$(dpkg --print-architecture)
 deb="airlock_${version}-1_${arch}.deb"
 
-echo "build-deb: cargo build --release --locked --features pg-parser"
-cargo build --release --locked --features pg-parser --quiet
+echo "build-deb: cargo build --release --locked"
+cargo build --release --locked --quiet
 bin=target/release/airlock
 
 stage=$(mktemp -d)
@@ -118,8 +117,8 @@ Description: signed, offline release bundles for PostgreSQL changes
  A release manager packs and signs a bundle; an operator on an air-gapped host
  verifies it, asks the database a read-only gate question, and only when the
  answer is READY runs the embedded tiers, all-or-nothing; auditors re-verify
- archived bundles years later. This is the pg-parser build: SQL is classified
- with PostgreSQL's own parser; airlock --version names the commit.
+ archived bundles years later. SQL is judged by PostgreSQL's own parser;
+ airlock --version names the commit.
 TXT
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 

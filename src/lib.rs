@@ -24,23 +24,13 @@ pub use airlock_sql as sql_lint;
 
 pub use error::{Error, Result};
 
-/// `airlock --version`: the version, the commit it was built from (build.rs) and
-/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
-#[cfg(feature = "pg-parser")]
+/// `airlock --version`: the version, the commit it was built from (build.rs) and the
+/// SQL check every build makes: PostgreSQL's own parser.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
     env!("AIRLOCK_GIT_COMMIT"),
-    "; SQL check: PostgreSQL parser, pg-parser build)"
-);
-/// `airlock --version`: the version, the commit it was built from (build.rs) and
-/// which SQL check this build makes (`sql_lint::Classifier::BUILD`).
-#[cfg(not(feature = "pg-parser"))]
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("AIRLOCK_GIT_COMMIT"),
-    "; SQL check: token classifier, default build without pg-parser)"
+    "; SQL check: PostgreSQL's parser, libpg_query)"
 );
 
 /// Run one parsed command line.

@@ -20,11 +20,7 @@ fn version_names_the_commit_and_the_sql_check_of_this_build() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    let check = if cfg!(feature = "pg-parser") {
-        "SQL check: PostgreSQL parser, pg-parser build"
-    } else {
-        "SQL check: token classifier, default build without pg-parser"
-    };
+    let check = "SQL check: PostgreSQL's parser, libpg_query";
     assert_eq!(
         line,
         format!(

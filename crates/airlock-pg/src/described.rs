@@ -717,7 +717,7 @@ fn save(path: &std::path::Path, d: &Described) -> std::io::Result<()> {
 }
 
 /// Every statement of this module (for the fingerprint's unit test, which parses them).
-#[cfg(all(test, feature = "pg-parser"))]
+#[cfg(test)]
 pub(crate) fn statements() -> Vec<(&'static str, String)> {
     vec![
         ("dependents", DEPENDENTS_SQL.into()),

@@ -920,8 +920,7 @@ pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
     out
 }
 
-// These tests parse the statements with PostgreSQL's parser: pg-parser build only.
-#[cfg(feature = "pg-parser")]
+// These tests parse the statements with PostgreSQL's parser.
 #[cfg(test)]
 mod tests {
     use super::*;

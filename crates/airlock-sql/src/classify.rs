@@ -1,21 +1,20 @@
-//! Lint: the lexer's statements judged by the build's [`Classifier`].
+//! Lint: the lexer's statements judged by PostgreSQL's parser.
 //!
 //! Invariant: every statement that is not plain DML reaches the classifier whole (or is
 //! refused as too long); every problem the lexer finds (meta-commands, refused COPY
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
-use super::{version, Classifier, SqlProblem, SqlRole};
+use super::{parser, version, SqlProblem, SqlRole};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
 const MAX_PROBLEMS: usize = 50;
 
 /// Streams a tier or rollback file through the lexer; every statement that is not plain
-/// DML is judged by the build's [`Classifier`]. Memory: the largest non-DML statement
+/// DML is judged by PostgreSQL's parser. Memory: the largest non-DML statement
 /// (at most [`MAX_STATEMENT`]), whatever the file's size.
 pub struct ScriptChecker<'f> {
     file: &'f str,
-    classifier: Classifier,
     /// The bundle's `[target] min_server_version`: newer syntax is reported.
     min_server_version: Option<i64>,
     pub(super) lexer: Lexer,
@@ -28,15 +27,8 @@ pub struct ScriptChecker<'f> {
 
 impl<'f> ScriptChecker<'f> {
     pub fn new(file: &'f str) -> Self {
-        Self::with_classifier(file, Classifier::BUILD)
-    }
-
-    /// A checker judging with `classifier` (both exist in the pg-parser build, for the
-    /// differential test).
-    pub fn with_classifier(file: &'f str, classifier: Classifier) -> Self {
         ScriptChecker {
             file,
-            classifier,
             min_server_version: None,
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
@@ -127,7 +119,7 @@ impl<'f> ScriptChecker<'f> {
         if let Some(message) = super::lexing::statement_problem(sql) {
             self.problem(line, message);
         }
-        for (at_line, message) in self.classifier.script_problems(sql, line) {
+        for (at_line, message) in parser::script_problems(sql, line) {
             self.problem(at_line, message);
         }
         if let Some(min) = self.min_server_version {
@@ -144,7 +136,7 @@ impl<'f> ScriptChecker<'f> {
         self.problems
     }
 
-    #[cfg(all(test, feature = "pg-parser"))]
+    #[cfg(test)]
     pub(super) fn finish_ends(mut self) -> Vec<usize> {
         self.lexer.finish();
         self.drain();
@@ -153,13 +145,8 @@ impl<'f> ScriptChecker<'f> {
 }
 
 /// One read-only query (gates and probes): the lexer's problems (meta-commands,
-/// unterminated constructs), then the whole text through `how`.
-pub(super) fn check_query_with(
-    file: &str,
-    sql: &str,
-    role: SqlRole,
-    how: Classifier,
-) -> Vec<SqlProblem> {
+/// unterminated constructs), then the whole text through PostgreSQL's parser.
+pub(super) fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
     let problem = |line: usize, message: String| SqlProblem {
         file: file.into(),
         line,
@@ -179,7 +166,7 @@ pub(super) fn check_query_with(
     if !problems.is_empty() {
         return problems;
     }
-    how.query_problems(sql, role)
+    parser::query_problems(sql, role)
         .into_iter()
         .map(|(line, message)| problem(line, message))
         .collect()

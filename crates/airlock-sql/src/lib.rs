@@ -1,23 +1,21 @@
 //! SQL classification. One streaming lexer (`lexer.rs`, following PostgreSQL's scan.l
 //! for tokens and psql for statement ends, COPY data and `\restrict` lines; COPY's own
-//! rules in `copy.rs`) feeds both lint (`classify.rs`, judging each statement with one
-//! of two classifiers: PostgreSQL's own parser, `parser.rs`, in the `pg-parser` build,
-//! or a token classifier that needs no libclang to build, `tokens.rs`, in the default
-//! build) and execution (`split.rs`, the [`Splitter`]).
+//! rules in `copy.rs`) feeds both lint (`classify.rs`: plain DML passes on its first
+//! word, every other statement is judged by PostgreSQL's own parser, `parser.rs`) and
+//! execution (`split.rs`, the [`Splitter`]). `tokens.rs` reads PostgreSQL's tokens for
+//! the cheap checks that need no tree (COPY options, newer syntax).
 //!
 //! Invariant: a gate or probe file passes only if it is exactly one plain read-only
 //! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
 //! locks, no `set_config`); a tier file passes only if every statement can run inside
 //! the apply transaction and none ends it. Both are checked at pack time and again
-//! before anything runs, and execution cuts files where lint did. The token classifier
-//! never accepts what the parser refuses for what a statement does; it refuses
-//! whatever it cannot prove (differential test in `tokens.rs`).
+//! before anything runs, and execution cuts files where lint did. There is one judge in
+//! every build: PostgreSQL's parser (libpg_query).
 
 mod classify;
 mod copy;
 mod lexer;
 mod lexing;
-#[cfg(feature = "pg-parser")]
 mod parser;
 mod reach;
 mod split;
@@ -28,58 +26,13 @@ pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
-#[cfg(feature = "pg-parser")]
 pub use pg_query;
 pub use reach::{reaches_in, Reach};
 pub use split::{split_all, Piece, Splitter};
 
-use classify::check_query_with;
+use classify::check_query;
 
 use std::io::{self, Read};
-
-/// Which classifier judges gates, probes and non-DML tier statements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Classifier {
-    /// PostgreSQL's own parser (libpg_query): the full check.
-    #[cfg(feature = "pg-parser")]
-    Parser,
-    /// The token classifier: fails closed on anything it cannot prove.
-    Tokens,
-}
-
-impl Classifier {
-    /// The classifier this build uses.
-    #[cfg(feature = "pg-parser")]
-    pub const BUILD: Classifier = Classifier::Parser;
-    /// The classifier this build uses.
-    #[cfg(not(feature = "pg-parser"))]
-    pub const BUILD: Classifier = Classifier::Tokens;
-
-    /// How `airlock --version` and refusals name it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            #[cfg(feature = "pg-parser")]
-            Classifier::Parser => "PostgreSQL parser (pg-parser build)",
-            Classifier::Tokens => "token classifier (default build, without pg-parser)",
-        }
-    }
-
-    fn query_problems(self, sql: &str, role: SqlRole) -> Vec<(usize, String)> {
-        match self {
-            #[cfg(feature = "pg-parser")]
-            Classifier::Parser => parser::query_problems(sql, role),
-            Classifier::Tokens => tokens::query_problems(sql, role),
-        }
-    }
-
-    fn script_problems(self, sql: &str, line: usize) -> Vec<(usize, String)> {
-        match self {
-            #[cfg(feature = "pg-parser")]
-            Classifier::Parser => parser::script_problems(sql, line),
-            Classifier::Tokens => tokens::script_problems(sql, line),
-        }
-    }
-}
 
 /// What a file is used for decides which rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,12 +118,6 @@ pub fn check_reader_for(
             Ok(c.finish())
         }
     }
-}
-
-/// One read-only query (gates and probes): the whole text through the build's
-/// classifier.
-fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
-    check_query_with(file, sql, role, Classifier::BUILD)
 }
 
 #[cfg(test)]

@@ -1,16 +1,44 @@
-//! The full check: PostgreSQL's own parser (libpg_query via `pg_query`), in the
-//! `pg-parser` build.
+//! The one judge of SQL: PostgreSQL's own parser (libpg_query via `pg_query`), in
+//! every build.
 //!
-//! Invariant: what this module accepts is the reference the token classifier
-//! (`tokens.rs`) is measured against: that one may refuse more, never accept more.
+//! Invariant: a gate or probe passes only as one plain read-only query; a tier statement
+//! passes only if the tree says it can run inside the apply transaction and does not end
+//! it. What does not parse is refused with the parser's own message.
 
-use super::tokens::{
-    body_ends_transaction, ALTER_SUBSCRIPTION_REFRESH, CREATE_SUBSCRIPTION, DO_TRANSACTION,
-    SET_TRANSACTION, TRANSACTION_CONTROL, TRANSACTION_SETTINGS,
-};
+use super::tokens::tokenize;
 use super::SqlRole;
 use pg_query::NodeEnum;
 use serde_json::Value;
+
+pub(super) const TRANSACTION_CONTROL: &str = "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/PREPARE TRANSACTION) is airlock's job: the whole apply is one transaction";
+
+pub(super) const SET_TRANSACTION: &str = "SET TRANSACTION (isolation level, read only, deferrable) is airlock's job: the apply transaction has already run queries, after which the server refuses an isolation level, and a read-only switch would fail the rest of the apply";
+
+/// Settings that are SET TRANSACTION by another name.
+pub(super) const TRANSACTION_SETTINGS: [&str; 3] = [
+    "transaction_isolation",
+    "transaction_read_only",
+    "transaction_deferrable",
+];
+
+pub(super) const DO_TRANSACTION: &str = "this DO block commits or rolls back: inside airlock's transaction the server fails it (invalid transaction termination). Run batched migrations as separate releases, or drop the COMMIT/ROLLBACK";
+
+pub(super) const CREATE_SUBSCRIPTION: &str = "CREATE SUBSCRIPTION that creates a replication slot cannot run inside a transaction block; add WITH (connect = false) (or create_slot = false) and create the slot separately";
+
+pub(super) const ALTER_SUBSCRIPTION_REFRESH: &str = "ALTER SUBSCRIPTION … REFRESH PUBLICATION (and SET/ADD/DROP PUBLICATION, which refresh unless WITH (refresh = false)) cannot run inside a transaction block";
+
+/// A procedural body (of a `DO` block) that commits or rolls back: the words COMMIT
+/// or ROLLBACK outside its strings and comments. A body that does not tokenize is
+/// judged by its raw text.
+pub(super) fn body_ends_transaction(body: &str) -> bool {
+    match tokenize(body, 1) {
+        Ok(toks) => toks.iter().any(|t| t.is("COMMIT") || t.is("ROLLBACK")),
+        Err(_) => {
+            let lower = body.to_ascii_lowercase();
+            lower.contains("commit") || lower.contains("rollback")
+        }
+    }
+}
 
 fn line_of(sql: &str, byte_offset: usize) -> usize {
     let end = byte_offset.min(sql.len());

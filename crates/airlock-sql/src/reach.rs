@@ -5,16 +5,13 @@
 //! the database it runs in. A rehearsal on a clone cannot isolate them, so `plan`
 //! names them and `rehearse` refuses them up front.
 //!
-//! Invariant: both builds reach the same verdict, statement by statement (the
-//! differential test below); where the token classifier cannot tell, it says the
-//! statement reaches beyond (fail-closed). Only what a file says is seen: SQL built at
+//! Invariant: PostgreSQL's parser reads every statement; one it cannot read is said to
+//! reach beyond (fail-closed). Only what a file says is seen: SQL built at
 //! run time (`DO` blocks, `EXECUTE`, function bodies) and function calls in DML
 //! (`pg_create_logical_replication_slot`…) are the rehearsal's before/after
 //! comparison of the cluster to catch.
 
 use super::lexer::{Event, Keep, Lexer, Mode};
-use super::tokens::{self, Tok, Token};
-use super::Classifier;
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::{self, Read};
@@ -36,16 +33,8 @@ impl std::fmt::Display for Reach {
 }
 
 /// Every statement of one tier or rollback file (streamed, bounded memory) that reaches
-/// beyond its database, judged by this build's classifier.
+/// beyond its database, as PostgreSQL's parser reads it.
 pub fn reaches_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Reach>> {
-    reaches_with(file, r, Classifier::BUILD)
-}
-
-pub(super) fn reaches_with(
-    file: &str,
-    r: &mut dyn Read,
-    classifier: Classifier,
-) -> io::Result<Vec<Reach>> {
     let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
     let mut out = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -57,7 +46,7 @@ pub(super) fn reaches_with(
             let Ok(sql) = std::str::from_utf8(&text) else {
                 continue;
             };
-            for (line, what) in statement_reaches(classifier, sql, s.line) {
+            for (line, what) in by_parser(sql, s.line) {
                 out.push(Reach {
                     file: file.into(),
                     line,
@@ -80,28 +69,6 @@ pub(super) fn reaches_with(
     lexer.finish();
     drain(&mut lexer, &mut out);
     Ok(out)
-}
-
-/// One captured statement (perhaps several, see `classify.rs`), starting on `line`.
-fn statement_reaches(classifier: Classifier, sql: &str, line: usize) -> Vec<(usize, &'static str)> {
-    match classifier {
-        #[cfg(feature = "pg-parser")]
-        Classifier::Parser => by_parser(sql, line),
-        Classifier::Tokens => by_tokens(sql, line),
-    }
-}
-
-/// Objects kept in shared catalogs, as `COMMENT ON`, `SECURITY LABEL ON` and `GRANT …
-/// ON` name them.
-fn shared_object(word: &str) -> Option<&'static str> {
-    Some(match word {
-        "ROLE" => "ROLE",
-        "DATABASE" => "DATABASE",
-        "TABLESPACE" => "TABLESPACE",
-        "SUBSCRIPTION" => "SUBSCRIPTION",
-        "PARAMETER" => "PARAMETER",
-        _ => return None,
-    })
 }
 
 fn comment_on(object: &str) -> &'static str {
@@ -161,115 +128,8 @@ fn ddl(verb: &str, object: &str) -> Option<&'static str> {
     })
 }
 
-/// The token classifier's verdict. A statement that does not tokenize or split is
-/// already a lint problem; it is named here too (fail-closed).
-fn by_tokens(sql: &str, line: usize) -> Vec<(usize, &'static str)> {
-    let Ok(toks) = tokens::tokenize(sql, line) else {
-        return vec![(line, "a statement lint cannot read")];
-    };
-    let Ok(stmts) = tokens::split(&toks) else {
-        return vec![(line, "a statement lint cannot read")];
-    };
-    stmts
-        .iter()
-        .filter_map(|s| token_reach(s).map(|what| (s[0].line(), what)))
-        .collect()
-}
-
-/// ROLE, USER and GROUP are one thing (`USER MAPPING` is the database's own).
-fn role_word(toks: &[Token], at: usize) -> Option<&'static str> {
-    match toks.get(at).and_then(Token::word)? {
-        "ROLE" | "GROUP" => Some("ROLE"),
-        "USER" if !toks.get(at + 1).is_some_and(|t| t.is("MAPPING")) => Some("ROLE"),
-        "DATABASE" => Some("DATABASE"),
-        "TABLESPACE" => Some("TABLESPACE"),
-        "SUBSCRIPTION" => Some("SUBSCRIPTION"),
-        "SYSTEM" => Some("SYSTEM"),
-        _ => None,
-    }
-}
-
-fn token_reach(toks: &[Token]) -> Option<&'static str> {
-    let first = toks.first()?.word()?;
-    let second = toks.get(1).and_then(Token::word);
-    match first {
-        "CREATE" => {
-            let at = 1 + toks[1..]
-                .iter()
-                .take_while(|t| {
-                    t.word()
-                        .is_some_and(|w| tokens::CREATE_MODIFIERS.contains(&w))
-                })
-                .count();
-            if toks.get(at).is_some_and(|t| t.is("SCHEMA")) {
-                return schema_grant(toks);
-            }
-            ddl("CREATE", role_word(toks, at)?)
-        }
-        "ALTER" => ddl("ALTER", role_word(toks, 1)?),
-        "DROP" if second == Some("OWNED") => Some("DROP OWNED"),
-        "DROP" => ddl("DROP", role_word(toks, 1)?),
-        "REASSIGN" => Some("REASSIGN OWNED"),
-        "GRANT" | "REVOKE" => grant_reach(toks, first == "GRANT"),
-        "COMMENT" => {
-            let object = shared_object(toks.get(2).and_then(Token::word)?)?;
-            (object != "PARAMETER").then(|| comment_on(object))
-        }
-        "SECURITY" => {
-            let on = toks.iter().position(|t| t.is("ON"))?;
-            let object = shared_object(toks.get(on + 1).and_then(Token::word)?)?;
-            (object != "PARAMETER").then(|| label_on(object))
-        }
-        _ => None,
-    }
-}
-
-/// `GRANT|REVOKE …` from its first word: role membership without ON at the top level,
-/// else the kind of object after ON.
-fn grant_reach(toks: &[Token], grant: bool) -> Option<&'static str> {
-    // `GRANT privileges ON object TO …`; without ON at the top level it grants
-    // roles. What follows ON names the object kind, or is the table's name.
-    let mut depth = 0i64;
-    let on = toks.iter().position(|t| {
-        if t.punct(b'(') {
-            depth += 1;
-        } else if t.punct(b')') {
-            depth -= 1;
-        }
-        depth == 0 && t.is("ON")
-    });
-    match on {
-        None => Some(membership(grant)),
-        Some(i) => match &toks.get(i + 1)?.tok {
-            Tok::Word(w) => shared_object(w)
-                .filter(|o| *o != "ROLE" && *o != "SUBSCRIPTION")
-                .map(|o| grant_on(grant, o)),
-            Tok::Quoted(_) => None,
-            _ => Some(grant_on(grant, "PARAMETER")),
-        },
-    }
-}
-
-/// `CREATE SCHEMA … GRANT …`: a schema element may grant on a database. Each GRANT
-/// element runs to the next element's first word.
-fn schema_grant(toks: &[Token]) -> Option<&'static str> {
-    let starts: Vec<usize> = toks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.is("GRANT") || t.is("CREATE"))
-        .map(|(i, _)| i)
-        .collect();
-    starts.iter().enumerate().find_map(|(n, &i)| {
-        if !toks[i].is("GRANT") {
-            return None;
-        }
-        let end = starts.get(n + 1).copied().unwrap_or(toks.len());
-        grant_reach(&toks[i..end], true).filter(|w| *w != membership(true))
-    })
-}
-
-/// PostgreSQL's parser's verdict (the reference).
-#[cfg(feature = "pg-parser")]
+/// PostgreSQL's parser's verdict on one captured statement (perhaps several, see
+/// `classify.rs`), starting on `line`. One it cannot read is named (fail-closed).
 fn by_parser(sql: &str, line: usize) -> Vec<(usize, &'static str)> {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![(line, "a statement lint cannot read")];
@@ -280,7 +140,6 @@ fn by_parser(sql: &str, line: usize) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-#[cfg(feature = "pg-parser")]
 fn object_word(objtype: i32) -> Option<&'static str> {
     use pg_query::protobuf::ObjectType as O;
     Some(match O::try_from(objtype).ok()? {
@@ -293,7 +152,6 @@ fn object_word(objtype: i32) -> Option<&'static str> {
     })
 }
 
-#[cfg(feature = "pg-parser")]
 fn node_reach(node: &pg_query::NodeEnum) -> Option<&'static str> {
     use pg_query::NodeEnum as N;
     Some(match node {
@@ -342,8 +200,8 @@ fn node_reach(node: &pg_query::NodeEnum) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    fn reaches(sql: &str, c: Classifier) -> Vec<String> {
-        reaches_with("f.sql", &mut sql.as_bytes(), c)
+    fn reaches(sql: &str) -> Vec<String> {
+        reaches_in("f.sql", &mut sql.as_bytes())
             .expect("read")
             .iter()
             .map(ToString::to_string)
@@ -425,34 +283,19 @@ mod tests {
     ];
 
     #[test]
-    fn the_token_classifier_names_what_reaches_beyond() {
+    fn the_parser_names_what_reaches_beyond() {
         for (sql, want) in CASES {
-            let got = reaches(&format!("SELECT 1;\n{sql};\n"), Classifier::Tokens);
+            let got = reaches(&format!("SELECT 1;\n{sql};\n"));
             let want: Vec<String> = want.iter().map(|w| format!("{w} at f.sql:2")).collect();
             assert_eq!(got, want, "{sql}");
         }
     }
 
-    #[cfg(feature = "pg-parser")]
-    #[test]
-    fn both_classifiers_reach_the_same_verdict() {
-        for (sql, _) in CASES {
-            let sql = format!("SELECT 1;\n{sql};\n");
-            assert_eq!(
-                reaches(&sql, Classifier::Tokens),
-                reaches(&sql, Classifier::Parser),
-                "{sql}"
-            );
-        }
-    }
-
     #[test]
     fn unreadable_statements_fail_closed() {
-        // A statement the token classifier cannot split is named, never passed.
-        let got = reaches(
-            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (1; END;",
-            Classifier::Tokens,
-        );
+        // A statement the parser cannot read is named, never passed.
+        let got =
+            reaches("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (1; END;");
         assert_eq!(
             got,
             vec!["a statement lint cannot read at f.sql:1".to_string()]

@@ -126,7 +126,6 @@ fn begin_atomic_bodies_are_one_statement_and_parsed() {
     assert_eq!(lines(f), vec![(6, lines("COMMIT")[0].1.clone())]);
 }
 
-#[cfg(feature = "pg-parser")]
 #[test]
 fn syntax_errors_in_parsed_statements_are_named() {
     let got = lines("SELECT 1;\nCREATE TABLE (;\n");
@@ -408,7 +407,6 @@ mod differential {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
-        #[cfg(feature = "pg-parser")]
         #[test]
         fn statement_ends_match_postgres(sql in script(), chunk in 1usize..64) {
             if let Some(theirs) = super::super::parser::statement_ends(&sql) {
