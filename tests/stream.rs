@@ -582,3 +582,85 @@ fn a_cut_archive_or_an_entry_after_the_tier_rolls_back() {
         true,
     );
 }
+
+/// `airlock COMMAND BUNDLE --trust rm.pub [--db …]` with --json.
+fn run_on(dir: &Path, command: &str, bundle: &str, db: &TestDb) -> std::process::Output {
+    let conn = db.conn();
+    let mut args = vec!["--json", command, bundle, "--trust", "rm.pub"];
+    if command != "verify" {
+        args.extend(["--db", conn.as_str()]);
+    }
+    if command == "apply" {
+        args.push("--yes");
+    }
+    airlock(dir, &args)
+}
+
+#[test]
+fn verify_and_every_command_before_a_run_judge_the_sql_of_a_signed_bundle_alike() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let db = target("onejudge");
+    let src = source(d, &db.name, &big_tier(HARMLESS));
+    pack(d, &src, "rm.key", "good.tar.gz");
+    let mut es = entries_of(&d.join("good.tar.gz"));
+    // Genuine (a trusted key signed it, every hash right), but its SQL is refused by
+    // this airlock: verify must say so too, as a SQL verdict, never as tampering.
+    signed_with_tier(d, &mut es, &big_tier(VACUUM));
+    std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
+    let before = state(&db);
+    for command in ["verify", "gate", "plan", "apply"] {
+        let o = run_on(d, command, "vacuum.tar.gz", &db);
+        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["kind"], "verification", "{command}: {v:#}");
+        let (error, hint) = (v["error"].as_str().unwrap(), v["hint"].as_str().unwrap());
+        assert!(
+            error.contains("SQL rule violated") && error.contains("sql/tiers.sql"),
+            "{command}: {error}"
+        );
+        assert!(
+            hint.contains("not a finding that the bundle was tampered with"),
+            "{command}: {hint}"
+        );
+    }
+    let after = state(&db);
+    assert_eq!(after.dump, before.dump, "the database changed");
+    assert_eq!(after.ledger, before.ledger, "the ledger changed");
+    // The same SQL swapped in without the signer: tampering is what verify reports
+    // (integrity is judged before SQL), not a SQL verdict.
+    let mut es = entries_of(&d.join("good.tar.gz"));
+    entry(&mut es, "sql/tiers.sql").data = big_tier(VACUUM);
+    std::fs::write(d.join("swapped.tar.gz"), gzip(&tar(&es))).unwrap();
+    let o = run_on(d, "verify", "swapped.tar.gz", &db);
+    assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
+    let error = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("SHA-256 mismatch") && !error.contains("SQL rule"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_reindex_table_bundle_verifies_and_runs() {
+    // The field report: REINDEX TABLE verified with one build and was refused by the
+    // other's gate. One build, one judge: every step accepts it, and it runs.
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let db = target("reindex");
+    let mut tier = big_tier(HARMLESS);
+    tier.extend_from_slice(b"REINDEX TABLE app.big;\n");
+    let src = source(d, &db.name, &tier);
+    expect_code(&airlock(d, &["lint", src.to_str().unwrap()]), 0);
+    pack(d, &src, "rm.key", "reindex.tar.gz");
+    for command in ["verify", "gate", "plan", "apply"] {
+        let o = run_on(d, command, "reindex.tar.gz", &db);
+        assert_eq!(code(&o), 0, "{command}: {}{}", stdout(&o), stderr(&o));
+    }
+    assert_eq!(
+        db.scalar("SELECT (count(*) > 1000)::text FROM app.big"),
+        "true"
+    );
+}

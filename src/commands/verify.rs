@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::manifest::Manifest;
 use crate::report::{table, Outcome, Report};
 use crate::trust::TrustVerdict;
+use airlock_bundle::sql_rules::Judged;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -147,6 +148,10 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
         Some(_) => crate::trust::Judging::at(Some(judge_time(args.at.as_deref())?)),
         None => crate::trust::Judging::now(),
     };
+    // The SQL rules are judged here exactly as before a run (sql_rules), so that a
+    // bundle this airlock verifies is one it will run.
+    let mut discard = Discard;
+    let mut judged = Judged::new(&mut discard);
     let op = read_bundle_observed(
         &args.bundle,
         Judge::Judged {
@@ -154,9 +159,10 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
             judging,
         },
         &Limits::default(),
-        &mut Discard,
+        &mut judged,
         &bundle_progress(&args.bundle, "verifying"),
     )?;
+    judged.verdict()?;
     Ok(Box::new(report(args.bundle, op, "VERIFIED", false)))
 }
 

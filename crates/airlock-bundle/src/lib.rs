@@ -14,6 +14,7 @@ pub mod hashing;
 pub mod manifest;
 pub mod minisign;
 pub mod spec;
+pub mod sql_rules;
 pub mod strict_json;
 pub mod trust;
 pub mod verified;

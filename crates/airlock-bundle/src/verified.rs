@@ -15,6 +15,7 @@
 use crate::archive::{self, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
 use crate::manifest::{Manifest, ManifestError};
+use crate::sql_rules::{self, violated_io, FileJudge, Roles};
 use crate::trust::TrustStore;
 use airlock_sql::{self, SqlRole};
 use chrono::{DateTime, Utc};
@@ -329,7 +330,7 @@ impl Sink for StreamSink {
         self.tx.send(head).map_err(|_| gone())?;
         // The same checks the re-check makes, as the file streams: a slice is handed on
         // only when every statement that ends in it passed.
-        let mut checker = airlock_sql::ScriptChecker::new(path.as_str());
+        let mut checker = FileJudge::new(path.as_str(), airlock_sql::SqlRole::Script);
         loop {
             let mut buf = vec![0u8; SLICE];
             let mut n = 0;
@@ -347,22 +348,15 @@ impl Sink for StreamSink {
             buf.truncate(n);
             checker.feed(&buf);
             if let Some(p) = checker.first_problem() {
-                return Err(sql_rule(p));
+                return Err(violated_io(p));
             }
             self.tx.send(Msg::Chunk(buf)).map_err(|_| gone())?;
         }
-        if let Some(p) = checker.finish().first() {
-            return Err(sql_rule(p));
+        if let Some(p) = checker.finish() {
+            return Err(violated_io(&p));
         }
         self.tx.send(Msg::End).map_err(|_| gone())
     }
-}
-
-fn sql_rule(p: &airlock_sql::SqlProblem) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}{p}", crate::archive::SQL_RULE),
-    )
 }
 
 impl VerifiedBundle {
@@ -584,21 +578,16 @@ impl VerifiedBundle {
         }
     }
 
-    /// Re-run the parser rules on the exact bytes that will execute (scripts stream
-    /// through the checker in bounded memory).
+    /// Judge the SQL rules ([`crate::sql_rules`], as `verify` does) on the exact bytes
+    /// that will execute (scripts stream through the checker in bounded memory).
     fn recheck_sql(&self) -> Result<(), VerifyError> {
-        for (file, role, _) in self.manifest().spec().named_files() {
-            let Some(role) = role else { continue };
+        for (file, role) in Roles::of(self.manifest()).iter() {
             // Streaming: files not read yet are checked when they are (the streamed
             // one as it streams, the rest when the reader finishes).
-            let Some(payload) = self.held(&file) else {
+            let Some(payload) = self.held(file) else {
                 continue;
             };
-            let problems = airlock_sql::check_reader(&file, &mut reader_of(payload), role)
-                .map_err(|e| VerifyError::Write(format!("reading {file} back: {e}")))?;
-            if let Some(p) = problems.into_iter().next() {
-                return Err(VerifyError::SqlRule(p.to_string()));
-            }
+            sql_rules::judge(file, role, &mut reader_of(payload))?;
         }
         Ok(())
     }
