@@ -44,7 +44,7 @@ impl Roles {
 /// One file's judgment, fed its bytes as they are read (scripts in bounded memory;
 /// a gate or probe is one query, at most [`MAX_QUERY_FILE`] bytes, judged whole).
 pub enum FileJudge<'f> {
-    Script(ScriptChecker<'f>),
+    Script(Box<ScriptChecker<'f>>),
     Query {
         file: &'f str,
         role: SqlRole,
@@ -55,7 +55,7 @@ pub enum FileJudge<'f> {
 impl<'f> FileJudge<'f> {
     pub fn new(file: &'f str, role: SqlRole) -> Self {
         match role {
-            SqlRole::Script => FileJudge::Script(ScriptChecker::new(file)),
+            SqlRole::Script => FileJudge::Script(Box::new(ScriptChecker::new(file))),
             SqlRole::Gate | SqlRole::Probe => FileJudge::Query {
                 file,
                 role,
