@@ -16,6 +16,7 @@ mod classify;
 mod copy;
 mod lexer;
 mod lexing;
+mod locks;
 mod parser;
 mod reach;
 mod split;
@@ -24,6 +25,7 @@ mod version;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
+pub use locks::{locks_in, Lock, LockMode, Work};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;

@@ -50,7 +50,7 @@ fn line_of(sql: &str, byte_offset: usize) -> usize {
 }
 
 /// Object keys anywhere in the tree (node type names and field names).
-fn walk<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str, &'a Value)) {
+pub(super) fn walk<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str, &'a Value)) {
     match v {
         Value::Object(map) => {
             for (k, val) in map {

@@ -35,23 +35,34 @@ impl std::fmt::Display for Reach {
 /// Every statement of one tier or rollback file (streamed, bounded memory) that reaches
 /// beyond its database, as PostgreSQL's parser reads it.
 pub fn reaches_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Reach>> {
-    let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
     let mut out = Vec::new();
+    each_held_statement(r, |sql, line| {
+        for (line, what) in by_parser(sql, line) {
+            out.push(Reach {
+                file: file.into(),
+                line,
+                statement: what.into(),
+            });
+        }
+    })?;
+    Ok(out)
+}
+
+/// Streams a tier or rollback file through the lexer (bounded memory) and hands every
+/// statement that is not plain DML to `f` with its first line. What is not UTF-8 is
+/// skipped: lint refuses it, and there is nothing to read in it.
+pub(super) fn each_held_statement(
+    r: &mut dyn Read,
+    mut f: impl FnMut(&str, usize),
+) -> io::Result<()> {
+    let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
     let mut buf = vec![0u8; 256 * 1024];
-    let drain = |lexer: &mut Lexer, out: &mut Vec<Reach>| {
+    let mut drain = |lexer: &mut Lexer| {
         for event in lexer.events.drain(..) {
             let Event::Statement(s) = event else { continue };
             let Some(text) = s.text else { continue };
-            // Lint refuses what is not UTF-8; nothing to classify.
-            let Ok(sql) = std::str::from_utf8(&text) else {
-                continue;
-            };
-            for (line, what) in by_parser(sql, s.line) {
-                out.push(Reach {
-                    file: file.into(),
-                    line,
-                    statement: what.into(),
-                });
+            if let Ok(sql) = std::str::from_utf8(&text) {
+                f(sql, s.line);
             }
         }
     };
@@ -61,14 +72,14 @@ pub fn reaches_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Reach>> {
             break;
         }
         lexer.feed(&buf[..n]);
-        drain(&mut lexer, &mut out);
+        drain(&mut lexer);
         if lexer.stopped {
             break;
         }
     }
     lexer.finish();
-    drain(&mut lexer, &mut out);
-    Ok(out)
+    drain(&mut lexer);
+    Ok(())
 }
 
 fn comment_on(object: &str) -> &'static str {
