@@ -257,6 +257,9 @@ impl Report for PlanOutcome {
             }
             s.push_str("\n(changes the whole cluster, not just this database: rehearse refuses this bundle, a clone cannot isolate it)");
         }
+        if let Some(lp) = &p.locks {
+            s.push_str(&super::plan_locks::human(lp));
+        }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
                 "\n\nalready applied: {}",

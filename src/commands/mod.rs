@@ -12,6 +12,7 @@ pub mod keygen;
 pub mod lint;
 pub mod man;
 pub mod pack;
+pub mod plan_locks;
 pub mod rehearse;
 pub mod runbook;
 pub mod sign;

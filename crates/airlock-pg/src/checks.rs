@@ -198,6 +198,10 @@ pub struct PlanReport {
     /// `rehearse` refuses such a bundle, since a clone cannot isolate them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reaches_beyond: Vec<airlock_sql::Reach>,
+    /// Which existing relations each tier statement locks, in which mode, their size,
+    /// and the whole-table work done under a lock that blocks writes (`plan` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks: Option<super::plan::LockPlan>,
 }
 
 impl PlanReport {
@@ -222,6 +226,7 @@ impl PlanReport {
             runnable_now: vec![],
             bundle_role: None,
             reaches_beyond: vec![],
+            locks: None,
         }
     }
 

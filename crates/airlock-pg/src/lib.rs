@@ -20,6 +20,7 @@ pub mod gate_grants;
 pub mod inherited;
 pub mod ledger;
 pub mod leftovers;
+pub mod lock_plan;
 pub mod notices;
 pub mod options;
 pub mod owner_code;

@@ -8,6 +8,8 @@
 //! Invariant: plan changes nothing. Its one transaction is always rolled back, it never
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
+use super::deploy::{plan_deploy, Deploy};
+use super::lock_plan::{self, PlannedLock};
 use super::options::Options;
 use super::target;
 use airlock_bundle::verified::VerifiedBundle;
@@ -27,6 +29,43 @@ fn reaches_beyond(vb: &VerifiedBundle) -> Vec<airlock_sql::Reach> {
     })
 }
 
+/// The lock plan of the tiers this plan would run (all of them when it says NO-GO
+/// before knowing), with sizes read now. Information only: a failure to read it is
+/// said in its place, never a NO-GO.
+fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanReport) -> LockPlan {
+    let tiers: Vec<String> = if report.tiers.is_empty() {
+        vb.manifest()
+            .spec()
+            .tier
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    } else {
+        report.tiers.iter().map(|t| t.name.clone()).collect()
+    };
+    let read = lock_plan::of_tiers(vb, &tiers).and_then(|mut locks| {
+        let path = vb.manifest().spec().target.search_path();
+        lock_plan::size(client, &path, &mut locks)?;
+        Ok(locks)
+    });
+    match read {
+        Ok(locks) => LockPlan { locks, error: None },
+        Err(e) => LockPlan {
+            locks: vec![],
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// `plan`'s lock plan (see [`lock_plan`]).
+#[derive(Clone, Debug, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct LockPlan {
+    pub locks: Vec<PlannedLock>,
+    /// Why the lock plan could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `airlock plan`: `checks` holds what the command checked before the database
 /// (signatures, params); the rest is asked of the database in one transaction that is
 /// always rolled back.
@@ -35,7 +74,12 @@ pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> Plan
     let mut report = PlanReport::new(vb, &opts.expected_db, checks);
     report.reaches_beyond = reaches_beyond(vb);
     match target::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout) {
-        Ok(session) => plan_on(session, vb, opts, report).0,
+        Ok(session) => {
+            let mut deploy = Deploy::on(session, vb, opts);
+            let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
+            report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report));
+            report
+        }
         Err(e) => {
             report.push(Check::failed(CheckName::Database, &e));
             report.skip_rest("apply stops at the connection");

@@ -168,11 +168,25 @@ impl Taken {
     }
 }
 
+/// A relation's name as PostgreSQL reads it back (`to_regclass` finds it under the
+/// search_path): parts quoted only where an unquoted name would fold or break.
 fn name_of(rv: &Option<pg_query::protobuf::RangeVar>) -> String {
     match rv {
-        Some(rv) if rv.schemaname.is_empty() => rv.relname.clone(),
-        Some(rv) => format!("{}.{}", rv.schemaname, rv.relname),
+        Some(rv) if rv.schemaname.is_empty() => ident(&rv.relname),
+        Some(rv) => format!("{}.{}", ident(&rv.schemaname), ident(&rv.relname)),
         None => "?".into(),
+    }
+}
+
+fn ident(s: &str) -> String {
+    let plain = s
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
     }
 }
 
@@ -189,7 +203,7 @@ fn has_option(options: &[Node], name: &str) -> bool {
 }
 
 const CREATE_INDEX_SAFER: &str =
-    "CREATE INDEX CONCURRENTLY in an online tier (SHARE UPDATE EXCLUSIVE: writes go on)";
+    "CREATE INDEX CONCURRENTLY (SHARE UPDATE EXCLUSIVE: writes go on; it cannot run inside a transaction block, so not in a tier today)";
 
 /// The locks one statement takes on relations that exist before it runs.
 fn statement_locks(stmt: &N) -> Vec<Taken> {
@@ -319,7 +333,7 @@ fn drop_locks(s: &pg_query::protobuf::DropStmt) -> Vec<Taken> {
         _ => return Vec::new(),
     };
     let safer = (what == "DROP INDEX").then_some(
-        "DROP INDEX CONCURRENTLY in an online tier (the table's reads and writes go on)",
+        "DROP INDEX CONCURRENTLY (the table's reads and writes go on; it cannot run inside a transaction block, so not in a tier today)",
     );
     s.objects
         .iter()
@@ -330,7 +344,7 @@ fn drop_locks(s: &pg_query::protobuf::DropStmt) -> Vec<Taken> {
                     .iter()
                     .filter_map(node)
                     .filter_map(|i| match i {
-                        N::String(s) => Some(s.sval.clone()),
+                        N::String(s) => Some(ident(&s.sval)),
                         _ => None,
                     })
                     .collect::<Vec<_>>()
@@ -369,7 +383,7 @@ fn reindex_locks(s: &pg_query::protobuf::ReindexStmt) -> Vec<Taken> {
     }
     vec![taken(what, rel, LockMode::Share).doing(
         Work::IndexBuild,
-        Some("REINDEX … CONCURRENTLY in an online tier (writes go on)"),
+        Some("REINDEX … CONCURRENTLY (writes go on; it cannot run inside a transaction block, so not in a tier today)"),
     )]
 }
 
@@ -538,7 +552,7 @@ fn add_constraint(c: &pg_query::protobuf::AlterTableCmd, rel: &str) -> Vec<Taken
         {
             vec![taken("ALTER TABLE … ADD PRIMARY KEY/UNIQUE", rel.into(), AccessExclusive).doing(
                 Work::IndexBuild,
-                Some("CREATE UNIQUE INDEX CONCURRENTLY in an online tier, then ADD CONSTRAINT … USING INDEX"),
+                Some("CREATE UNIQUE INDEX CONCURRENTLY first (not in a tier today: it cannot run inside a transaction block), then ADD CONSTRAINT … USING INDEX"),
             )]
         }
         _ => vec![taken(

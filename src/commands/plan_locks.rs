@@ -1,0 +1,129 @@
+//! `plan`'s lock plan, as text: every lock of the tiers about to run, then what the
+//! GO/NO-GO should look at twice (rendered from `db::plan::LockPlan`, as `--json` is).
+
+use crate::db::lock_plan::{attention, PlannedLock, RelSize};
+use crate::db::plan::LockPlan;
+use crate::report::table;
+
+/// The lock plan section of `plan`'s human output (empty when no tier locks anything).
+pub fn human(lp: &LockPlan) -> String {
+    if let Some(e) = &lp.error {
+        return format!("\n\nlocks: not read ({e})");
+    }
+    if lp.locks.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = lp
+        .locks
+        .iter()
+        .map(|l| {
+            vec![
+                l.tier.clone(),
+                format!("{}:{}", l.lock.file, l.lock.line),
+                l.lock.statement.clone(),
+                l.lock.relation.clone(),
+                l.lock.mode.name().to_string(),
+                l.size
+                    .as_ref()
+                    .map(size_text)
+                    .unwrap_or_else(|| "new".into()),
+            ]
+        })
+        .collect();
+    let mut s = format!(
+        "\n\nlocks (read from the tiers' SQL; sizes now; DML takes ROW EXCLUSIVE and is not listed):\n{}",
+        table(&["tier", "where", "statement", "relation", "mode", "size"], &rows)
+    );
+    for l in attention(&lp.locks) {
+        s.push_str(&format!("\n! {}", why(l)));
+    }
+    s
+}
+
+fn why(l: &PlannedLock) -> String {
+    let size = l.size.as_ref().map(size_text).unwrap_or_default();
+    let blocked = if l.lock.mode.blocks_reads() {
+        "reads and writes"
+    } else {
+        "writes"
+    };
+    let mut s = match l.lock.work {
+        Some(w) if l.lock.flagged() => format!(
+            "{} at {}:{} {} {} ({size}) under {}: its {blocked} wait until it finishes",
+            l.lock.statement,
+            l.lock.file,
+            l.lock.line,
+            w.describe(),
+            l.lock.relation,
+            l.lock.mode.name()
+        ),
+        _ => String::new(),
+    };
+    if let Some(safer) = l.lock.safer.as_ref().filter(|_| l.lock.flagged()) {
+        s.push_str(&format!("; safer: {safer}"));
+    }
+    if l.held_to_commit {
+        if !s.is_empty() {
+            s.push_str("; ");
+        }
+        s.push_str(&format!(
+            "{} on {} ({size}) taken at {}:{} is held until the release commits, after the statements and tiers that follow (transaction = \"single\"): its {blocked} wait that long; per-tier transactions release it at the tier's end",
+            l.lock.mode.name(),
+            l.lock.relation,
+            l.lock.file,
+            l.lock.line
+        ));
+    }
+    s
+}
+
+/// `1.2 GB, ~10,000,000 rows`.
+fn size_text(s: &RelSize) -> String {
+    let rows = if s.rows < 0 {
+        "rows not yet counted".to_string()
+    } else {
+        format!("~{} rows", thousands(s.rows))
+    };
+    format!("{}, {rows}", bytes(s.bytes))
+}
+
+fn bytes(b: i64) -> String {
+    let b = b.max(0) as f64;
+    match b {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.0} kB", b / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_an_operator_reads_them() {
+        assert_eq!(thousands(10_000_000), "10,000,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(bytes(1_234_000_000), "1.2 GB");
+        assert_eq!(bytes(8192), "8 kB");
+        let s = RelSize {
+            bytes: 8192,
+            pages: 0,
+            rows: -1,
+        };
+        assert_eq!(size_text(&s), "8 kB, rows not yet counted");
+    }
+}

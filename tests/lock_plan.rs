@@ -1,0 +1,136 @@
+//! `plan`'s lock plan (issue 24): every tier statement's locks on existing relations,
+//! the mode, the size now, whole-table work under a write-blocking lock with the safer
+//! form, and the locks a single-transaction release holds to COMMIT. Information,
+//! never a refusal; plan still changes nothing.
+
+mod util;
+use util::*;
+
+const TIER1: &str = "ALTER TABLE shop.big ADD COLUMN note text;\n\
+CREATE INDEX big_id ON shop.big (id);\n\
+ALTER TABLE shop.big ADD CONSTRAINT pos CHECK (id > 0);\n\
+CREATE TABLE shop.fresh (i int);\n\
+CREATE INDEX fresh_i ON shop.fresh (i);\n";
+
+fn target(tag: &str) -> TestDb {
+    let db = TestDb::new(tag);
+    db.exec(
+        "CREATE SCHEMA shop; CREATE TABLE shop.big (id int); \
+         INSERT INTO shop.big SELECT generate_series(1, 5000); ANALYZE shop.big;",
+    );
+    db
+}
+
+fn plan_json(d: &std::path::Path, db: &TestDb, bundle: &str) -> serde_json::Value {
+    let o = run_json(d, "rm.pub", &db.conn(), &["plan", bundle]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    json(&o)
+}
+
+#[test]
+fn plan_names_each_lock_its_size_the_heavy_ones_and_what_is_held_to_commit() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan");
+    let tiers = [
+        ("schema", TIER1, false),
+        ("data", "UPDATE shop.big SET note = 'x';\n", false),
+    ];
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &tiers,
+        "DROP TABLE shop.fresh;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let at = |line: u64, rel: &str| {
+        locks
+            .iter()
+            .find(|l| l["line"] == line && l["relation"] == rel)
+            .unwrap_or_else(|| panic!("no lock at line {line} on {rel}: {locks:#?}"))
+    };
+    // ADD COLUMN without a default: ACCESS EXCLUSIVE, no whole-table work, but held to
+    // COMMIT behind everything that follows (single transaction).
+    let add = at(1, "shop.big");
+    assert_eq!(add["mode"], "ACCESS_EXCLUSIVE");
+    assert!(add["work"].is_null(), "{add:#}");
+    assert_eq!(add["held_to_commit"], true);
+    assert!(add["size"]["rows"].as_i64().unwrap() >= 5000, "{add:#}");
+    assert!(add["size"]["bytes"].as_i64().unwrap() > 0, "{add:#}");
+    // A plain CREATE INDEX on a table with rows: SHARE, an index build, the safer form.
+    let idx = at(2, "shop.big");
+    assert_eq!(idx["mode"], "SHARE");
+    assert_eq!(idx["work"], "index-build");
+    assert!(
+        idx["safer"].as_str().unwrap().contains("CONCURRENTLY"),
+        "{idx:#}"
+    );
+    // ADD CONSTRAINT CHECK without NOT VALID: a scan under ACCESS EXCLUSIVE.
+    let chk = at(3, "shop.big");
+    assert_eq!(chk["work"], "scan");
+    assert!(
+        chk["safer"].as_str().unwrap().contains("NOT VALID"),
+        "{chk:#}"
+    );
+    // A relation the release creates has no size (it does not exist yet).
+    let fresh = at(5, "shop.fresh");
+    assert!(fresh["size"].is_null(), "{fresh:#}");
+    // DML is not listed.
+    assert!(locks.iter().all(|l| l["tier"] == "schema"), "{locks:#?}");
+
+    let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("locks (read from the tiers' SQL"), "{out}");
+    assert!(
+        out.contains(
+            "! CREATE INDEX at sql/tier1.sql:2 builds an index over the whole table shop.big"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("is held until the release commits"), "{out}");
+    // Plan changed nothing.
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM pg_indexes WHERE schemaname = 'shop'"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'big'"),
+        "1"
+    );
+}
+
+#[test]
+fn per_tier_transactions_hold_nothing_to_the_release_commit() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_pt");
+    let src = MiniSource::new(
+        &d.join("pt"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("schema", TIER1, false)],
+        "DROP TABLE shop.fresh;\n",
+    );
+    let toml = src.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace(
+            "sequence = 1\n",
+            "sequence = 1\ntransaction = \"per-tier\"\n",
+        ),
+    )
+    .unwrap();
+    pack(d, &src.dir, "rm.key", "pt.tar.gz");
+    let v = plan_json(d, &db, "pt.tar.gz");
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    assert!(!locks.is_empty());
+    assert!(
+        locks.iter().all(|l| l["held_to_commit"] == false),
+        "{locks:#?}"
+    );
+}
