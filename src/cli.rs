@@ -337,7 +337,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub params: ParamArgs,
     /// Plan only up to and including this tier.
-    #[arg(long, value_name = "TIER")]
+    #[arg(long, value_name = "TIER", value_hint = clap::ValueHint::Other)]
     pub through: Option<String>,
     /// Judge a continuation as `apply --allow-drift` would: a changed schema does not
     /// make the plan NO-GO.
@@ -358,7 +358,7 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub params: ParamArgs,
     /// Stop after this tier; a later apply continues with the next one.
-    #[arg(long, value_name = "TIER")]
+    #[arg(long, value_name = "TIER", value_hint = clap::ValueHint::Other)]
     pub through: Option<String>,
     #[command(flatten)]
     pub deploy: DeployArgs,
@@ -442,10 +442,8 @@ pub struct RehearseArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum CloneStrategyArg {
-    /// `file_copy` for databases of at least [`FILE_COPY_FROM`] bytes per 1,000
-    /// relation files, else `wal_log`.
-    ///
-    /// [`FILE_COPY_FROM`]: crate::db::rehearse::FILE_COPY_FROM
+    /// `file_copy` for databases of at least 512 MiB of data per 1,000 relation files
+    /// (`db::rehearse::FILE_COPY_FROM`), else `wal_log`.
     Auto,
     WalLog,
     FileCopy,

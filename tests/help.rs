@@ -163,3 +163,43 @@ fn the_empty_help_check_sees_a_bare_entry() {
         ["lint", "<BUNDLE>", "--bare", "-q, --quiet"]
     );
 }
+
+#[test]
+fn every_manual_page_has_exit_status_environment_and_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(bin())
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut pages = 0;
+    for sub in std::iter::once("airlock".to_string())
+        .chain(SUBCOMMANDS.iter().map(|s| format!("airlock-{s}")))
+    {
+        let page = std::fs::read_to_string(dir.path().join(format!("{sub}.1")))
+            .unwrap_or_else(|e| panic!("{sub}.1: {e}"));
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+            assert!(page.contains(section), "{sub}.1 has no {section}");
+        }
+        for code in 0..=6 {
+            assert!(
+                page.contains(&format!("\\fB{code}\\fR")),
+                "{sub}.1: exit {code}"
+            );
+        }
+        for var in [
+            "AIRLOCK_TRUST",
+            "AIRLOCK_DB",
+            "AIRLOCK_PASSPHRASE",
+            "AIRLOCK_STATE_DIR",
+        ] {
+            assert!(page.contains(var), "{sub}.1: no {var}");
+        }
+        pages += 1;
+    }
+    assert!(pages > 15, "{pages} pages");
+    // The page on stdout is the top page, with the same sections.
+    let top = Command::new(bin()).arg("man").output().unwrap();
+    assert!(String::from_utf8_lossy(&top.stdout).contains(".SH \"EXIT STATUS\""));
+}

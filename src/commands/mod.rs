@@ -11,6 +11,7 @@ pub mod gate;
 pub mod keygen;
 pub mod lint;
 pub mod man;
+mod man_sections;
 pub mod pack;
 pub mod plan_locks;
 pub mod rehearse;

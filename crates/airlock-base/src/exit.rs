@@ -44,20 +44,34 @@ impl Exit {
         self == Exit::Success
     }
 
+    /// Every exit, in code order.
+    pub const ALL: [Exit; 7] = [
+        Exit::Success,
+        Exit::Runtime,
+        Exit::Usage,
+        Exit::Blocked,
+        Exit::Verification,
+        Exit::State,
+        Exit::Refused,
+    ];
+
     /// The exit for a code read back from a report (`None` for a number no airlock
     /// exits with).
     pub fn from_code(code: u8) -> Option<Exit> {
-        [
-            Exit::Success,
-            Exit::Runtime,
-            Exit::Usage,
-            Exit::Blocked,
-            Exit::Verification,
-            Exit::State,
-            Exit::Refused,
-        ]
-        .into_iter()
-        .find(|e| e.code() == code)
+        Exit::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// What the code means, as DESIGN §6 and the manual pages say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "success; the gate is READY; a plan says GO",
+            Exit::Runtime => "runtime error: I/O, the connection, an SQL error (rolled back: nothing changed)",
+            Exit::Usage => "usage error: arguments, the source directory, a trust store, a passphrase, a param",
+            Exit::Blocked => "a gate is BLOCKED (also a --wait that ended before READY)",
+            Exit::Verification => "bundle verification failed: signature, hash, structure, expiry, trust, a SQL rule of this airlock",
+            Exit::State => "a database state check failed: name guard, preflight, drift, verify probe, ledger (rolled back)",
+            Exit::Refused => "refused by the ledger (already applied, downgrade, equivocation) or the deploy lock is busy",
+        }
     }
 }
 
