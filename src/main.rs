@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Ok(outcome) => {
             if json {
                 let mut doc = outcome.to_json();
+                envelope(&mut doc, outcome.exit_code());
                 attach(&mut doc, &notices);
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else if !quiet {
@@ -52,14 +53,18 @@ fn main() -> ExitCode {
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
-            let mut e = std::io::stderr().lock();
-            let safe = |t: &str| terminal_safe(t).into_owned();
-            if !json && !quiet && !notices.is_empty() {
-                let _ = writeln!(e, "{}", safe(&notices.human()));
-            }
-            let _ = writeln!(e, "error: {}", safe(&err.to_string()));
-            if let Some(h) = err.hint() {
-                let _ = writeln!(e, "hint: {}", safe(&h));
+            // Under --json the error document on stdout says it all; stderr stays
+            // empty, so a script reads one document.
+            if !json {
+                let mut e = std::io::stderr().lock();
+                let safe = |t: &str| terminal_safe(t).into_owned();
+                if !quiet && !notices.is_empty() {
+                    let _ = writeln!(e, "{}", safe(&notices.human()));
+                }
+                let _ = writeln!(e, "error: {}", safe(&err.to_string()));
+                if let Some(h) = err.hint() {
+                    let _ = writeln!(e, "hint: {}", safe(&h));
+                }
             }
             code
         }
@@ -79,6 +84,16 @@ fn human(render: impl Fn() -> String, colour: bool) -> String {
     let marked = render();
     style::set_markers(false);
     style::render(&airlock::report::terminal_safe_styled(&marked), true)
+}
+
+/// `ok` and `exit_code` in every JSON document, as error documents have them: `ok` is
+/// true exactly when the exit code is 0. A document that states them already keeps its
+/// own (they agree: both come from the same result).
+fn envelope(doc: &mut serde_json::Value, code: Exit) {
+    if let Some(obj) = doc.as_object_mut() {
+        obj.entry("ok").or_insert(code.is_success().into());
+        obj.entry("exit_code").or_insert(code.code().into());
+    }
 }
 
 /// The run's server notices, in every JSON document (an empty list when none).

@@ -117,11 +117,20 @@ pub const MAX_CELL_LINES: usize = 12;
 
 /// [`table`] for a given width.
 pub fn table_in(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> String {
-    table_blocks(headers, rows, max_width).join("\n")
+    table_blocks(headers, rows, max_width)
+        .into_iter()
+        .filter(|b| !b.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
+/// Words longer than this may be split to fit a column.
+const WORD_CAP: usize = 20;
+
 /// [`table`] as blocks: the header line, the rule, then one block per row (several
-/// lines when its cells wrap), for callers that add lines after each row.
+/// lines when its cells wrap), for callers that add lines after each row. A table too
+/// wide for `max_width` even with its columns at their longest word is stacked: each
+/// row as `header  value` lines, the header and rule blocks empty.
 pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<String> {
     use crate::style::{self, visible_len, Paint};
     let n = headers.len();
@@ -140,9 +149,16 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
             widths[i] = widths[i].max(visible_len(c));
         }
     }
-    let floor: Vec<usize> = headers
-        .iter()
-        .map(|h| visible_len(h).clamp(6, 12))
+    // A column narrows no further than its longest word (up to WORD_CAP), so words
+    // are not split; when the table cannot fit so, each row is stacked instead.
+    let longest_word = |c: &str| c.split(' ').map(visible_len).max().unwrap_or(0);
+    let floor: Vec<usize> = (0..n)
+        .map(|i| {
+            let words = rows.iter().map(|r| longest_word(&r[i])).max().unwrap_or(0);
+            visible_len(headers[i])
+                .clamp(3, 12)
+                .max(words.min(WORD_CAP))
+        })
         .collect();
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
     while total(&widths) > max_width {
@@ -154,6 +170,9 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
             break;
         };
         widths[i] -= 1;
+    }
+    if total(&widths) > max_width {
+        return stacked(headers, &rows, max_width);
     }
     let render_row = |cells: Vec<Vec<String>>, paints: Vec<Option<Paint>>| {
         let height = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
@@ -194,6 +213,40 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
             .collect();
         let paints = r.iter().map(|c| style::verdict_paint(c)).collect();
         out.push(render_row(cells, paints));
+    }
+    out
+}
+
+/// The stacked layout of [`table_blocks`]: per row, one `header  value` line per cell
+/// (the value wrapped under itself), rows apart by a blank line.
+fn stacked(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<String> {
+    use crate::style::{self, visible_len, Paint};
+    let label = headers.iter().map(|h| visible_len(h)).max().unwrap_or(0);
+    let room = max_width.saturating_sub(label + 2).max(10);
+    let mut out = vec![String::new(), String::new()];
+    for (k, r) in rows.iter().enumerate() {
+        let mut lines = Vec::new();
+        if k > 0 {
+            lines.push(String::new());
+        }
+        for (h, cell) in headers.iter().zip(r) {
+            let paint = style::verdict_paint(cell);
+            for (j, part) in wrap(cell, room).into_iter().enumerate() {
+                let head = if j == 0 {
+                    style::paint(Paint::Strong, h)
+                } else {
+                    String::new()
+                };
+                let pad =
+                    " ".repeat(label.saturating_sub(if j == 0 { visible_len(h) } else { 0 }) + 2);
+                let shown = match paint {
+                    Some(p) => style::paint(p, &part),
+                    None => part,
+                };
+                lines.push(format!("{head}{pad}{shown}").trim_end().to_string());
+            }
+        }
+        out.push(lines.join("\n"));
     }
     out
 }
@@ -323,6 +376,43 @@ mod tests {
         assert!(shown.contains("exit fingerprint 0123456789abcdef"), "{t}");
         assert!(t.lines().count() > 4, "the detail was not wrapped:\n{t}");
         assert!(t.contains("apply     ok"), "{t}");
+    }
+
+    #[test]
+    fn a_table_too_narrow_for_its_words_is_stacked_and_splits_no_word() {
+        let rows = vec![
+            vec![
+                "one-roof-phase1".to_string(),
+                "structure".to_string(),
+                "BLOCKED".to_string(),
+                "PostgreSQL can only clone a database nobody is connected to: ask them to disconnect".to_string(),
+            ],
+            vec!["x".into(), "y".into(), "READY".into(), "fine".into()],
+        ];
+        let headers = ["bundle", "tier", "verdict", "detail"];
+        let t = super::table_in(&headers, &rows, 40);
+        for line in t.lines() {
+            assert!(
+                line.chars().count() <= 40,
+                "{} wide: {line}\n{t}",
+                line.chars().count()
+            );
+        }
+        for word in ["one-roof-phase1", "BLOCKED", "PostgreSQL", "disconnect"] {
+            assert!(t.contains(word), "{word} was split:\n{t}");
+        }
+        assert!(t.starts_with("bundle   one-roof-phase1"), "{t}");
+        assert!(
+            t.contains("\n\nbundle   x"),
+            "rows apart by a blank line:\n{t}"
+        );
+        // Wide enough, it is a table whose words stay whole too.
+        let t = super::table_in(&headers, &rows, 80);
+        assert!(t.starts_with("bundle"), "{t}");
+        assert!(t.lines().nth(1).unwrap().starts_with("---"), "{t}");
+        for word in ["one-roof-phase1", "BLOCKED", "PostgreSQL"] {
+            assert!(t.contains(word), "{word} was split:\n{t}");
+        }
     }
 
     #[test]

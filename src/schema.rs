@@ -5,14 +5,28 @@
 use schemars::schema::RootSchema;
 use schemars::schema_for;
 
-/// Every `--json` document also carries the run's server notices (`main` adds them).
+/// What `main` adds to every `--json` document: `ok` (the exit code is 0) and
+/// `exit_code`, as error documents have them.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct Envelope {
+    ok: bool,
+    exit_code: crate::exit::Exit,
+}
+
+/// Every `--json` document also carries the envelope and the run's server notices
+/// (`main` adds them).
 fn with_notices(mut root: RootSchema) -> RootSchema {
-    let extra = schema_for!(crate::db::notices::Notices);
-    if let (Some(obj), Some(more)) = (root.schema.object.as_mut(), extra.schema.object) {
-        obj.properties.extend(more.properties);
-        obj.required.insert("notices".into());
+    for extra in [
+        schema_for!(Envelope),
+        schema_for!(crate::db::notices::Notices),
+    ] {
+        if let (Some(obj), Some(more)) = (root.schema.object.as_mut(), extra.schema.object) {
+            obj.required.extend(more.required.iter().cloned());
+            obj.properties.extend(more.properties);
+        }
+        root.definitions.extend(extra.definitions);
     }
-    root.definitions.extend(extra.definitions);
     root
 }
 

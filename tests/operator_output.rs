@@ -147,6 +147,42 @@ fn server_notices_are_in_the_report_never_raw_on_stderr() {
 }
 
 #[test]
+fn every_json_document_says_ok_and_exit_code_and_errors_leave_stderr_empty() {
+    let c = Case::new(
+        "envelope",
+        "SELECT false AS ready, 'not yet' AS reason",
+        "0",
+    );
+    let o = c.run(&["--json"], "gate", &[], &[]);
+    expect_code(&o, 3);
+    let doc = json(&o);
+    assert_eq!(
+        (doc["ok"].clone(), doc["exit_code"].clone()),
+        (false.into(), 3.into()),
+        "{doc:#}"
+    );
+    let o = airlock(
+        c.dir(),
+        &["--json", "verify", "b.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 0);
+    let doc = json(&o);
+    assert_eq!(
+        (doc["ok"].clone(), doc["exit_code"].clone()),
+        (true.into(), 0.into()),
+        "{doc:#}"
+    );
+    // An error: the error document on stdout, nothing on stderr.
+    let o = airlock(
+        c.dir(),
+        &["--json", "verify", "missing.tar.gz", "--trust", "rm.pub"],
+    );
+    assert_ne!(code(&o), 0);
+    assert_eq!(json(&o)["ok"], false);
+    assert_eq!(stderr(&o), "", "stderr under --json");
+}
+
+#[test]
 fn notices_before_an_error_are_in_the_error_document() {
     let c = Case::with_tier(
         "noticeerr",
@@ -222,8 +258,17 @@ fn tables_fit_the_terminal_width_and_a_pipe_gets_a_default() {
         "wrapped, not cut:\n{}",
         stdout(&o)
     );
+    // A pipe without COLUMNS: 80 columns.
     let o = c.run(&[], "gate", &[], &[]);
-    assert!(widest(&o) <= 120, "{}", stdout(&o));
+    assert!(widest(&o) <= 80, "{}", stdout(&o));
+    // At 60 columns the table still fits (the title line is prose, the terminal's
+    // to wrap).
+    let o = c.run(&[], "gate", &[], &[("COLUMNS", "60")]);
+    let out = stdout(&o);
+    let table = out.lines().skip_while(|l| !l.starts_with("gate "));
+    let rows: Vec<&str> = table.take_while(|l| !l.is_empty()).collect();
+    assert!(rows.len() > 3, "{out}");
+    assert!(rows.iter().all(|l| l.chars().count() <= 60), "{out}");
     // The JSON keeps the whole reason.
     let o = c.run(&["--json"], "gate", &[], &[("COLUMNS", "80")]);
     let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();

@@ -505,6 +505,36 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
             .contains("other sessions"),
         "{r:#}"
     );
+    // The human table cuts the detail; what to do is printed whole below it.
+    let detail = clone_step["detail"].as_str().unwrap();
+    let o = airlock_env(
+        dir,
+        &[
+            "rehearse",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--param",
+            APR,
+        ],
+        &[("COLUMNS", "60")],
+    );
+    expect_code(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("clone the target: {detail}")),
+        "the clone step's detail is not whole below the table:\n{out}"
+    );
+    // The steps table fits COLUMNS (prose lines are the terminal's to wrap).
+    let table = out.lines().skip_while(|l| !l.starts_with("step "));
+    for line in table.take_while(|l| !l.is_empty()) {
+        assert!(
+            line.chars().count() <= 60,
+            "wider than COLUMNS=60: {line}\n{out}"
+        );
+    }
 }
 
 fn fp(db: &TestDb, level: &str) -> serde_json::Value {

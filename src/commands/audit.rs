@@ -152,7 +152,7 @@ impl Report for AuditReport {
             crate::style::width(),
         );
         let mut blocks = blocks.into_iter();
-        let mut out: Vec<String> = blocks.by_ref().take(2).collect();
+        let mut out: Vec<String> = blocks.by_ref().take(2).filter(|b| !b.is_empty()).collect();
         for (block, v) in blocks.zip(&self.verdicts) {
             out.push(block);
             out.push(format!("    basis: {}", terminal_safe(&v.basis)));

@@ -202,6 +202,10 @@ pub struct PlanOutcome {
 }
 
 /// The checks as a table; long evidence is cut here (the JSON has all of it).
+/// Characters of a check's evidence shown in the table (the whole of it is in
+/// `--json`, and below the table for the first failure).
+const EVIDENCE_CELL: usize = 110;
+
 pub fn checks_table(checks: &[Check]) -> String {
     let rows: Vec<Vec<String>> = checks
         .iter()
@@ -219,7 +223,12 @@ pub fn checks_table(checks: &[Check]) -> String {
             } else {
                 c.exit_code.to_string()
             };
-            vec![name, verdict, exit, crate::report::clip(&c.evidence, 110)]
+            vec![
+                name,
+                verdict,
+                exit,
+                crate::report::clip(&c.evidence, EVIDENCE_CELL),
+            ]
         })
         .collect();
     table(&["check", "verdict", "exit", "evidence"], &rows)
@@ -246,6 +255,10 @@ impl Report for PlanOutcome {
             checks_table(&p.checks)
         );
         if let Some(c) = p.first_failure() {
+            // The table cuts long evidence; the first failure's is printed whole.
+            if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
+                s.push_str(&format!("\n{}", c.evidence));
+            }
             if let Some(h) = &c.hint {
                 s.push_str(&format!("\nhint: {h}"));
             }

@@ -13,6 +13,9 @@ pub struct RehearseOutcome {
     pub report: RehearseReport,
 }
 
+/// Characters of a step's detail shown in the table (the whole of it is in `--json`).
+const DETAIL_CELL: usize = 100;
+
 pub fn steps_table(r: &RehearseReport) -> String {
     let rows: Vec<Vec<String>> = r
         .steps
@@ -23,7 +26,7 @@ pub fn steps_table(r: &RehearseReport) -> String {
                 s.verdict.clone(),
                 format!("{} ms", s.duration_ms),
                 // The whole detail is in --json; a table cell stays readable.
-                crate::report::clip(&s.detail, 100),
+                crate::report::clip(&s.detail, DETAIL_CELL),
             ]
         })
         .collect();
@@ -45,12 +48,12 @@ impl Report for RehearseOutcome {
             },
             steps_table(r)
         );
-        if let Some(refused) = r
-            .steps
-            .iter()
-            .find(|s| s.step == "stays inside its database" && s.verdict == "FAIL")
-        {
-            s.push_str(&format!("\n\n{}", refused.detail));
+        // The table cuts long details; the first failure's, which says what to do,
+        // is printed whole below it.
+        if let Some(failed) = r.steps.iter().find(|s| s.verdict == "FAIL") {
+            if crate::report::clip(&failed.detail, DETAIL_CELL) != failed.detail {
+                s.push_str(&format!("\n\n{}: {}", failed.step, failed.detail));
+            }
         }
         if !r.cluster_changes.is_empty() {
             s.push_str("\n\nchanged outside the clone during the rehearsal (not undone: another session may have made them):");
