@@ -23,7 +23,7 @@ pub enum Error {
     AlreadySigned { bundle: PathBuf, key_id: String },
     #[error(transparent)]
     Spec(#[from] SpecError),
-    #[error("bundle verification failed: {0}")]
+    #[error("{}", verify_message(.0))]
     Verify(#[from] VerifyError),
     /// Never holds `ExtractError::Verify`: `From` turns that into [`Error::Verify`].
     #[error(transparent)]
@@ -117,6 +117,7 @@ impl Error {
         match self {
             Error::Usage { .. } | Error::AlreadySigned { .. } => "usage",
             Error::Spec(_) => "source",
+            Error::Verify(VerifyError::Open { .. }) => "io",
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",
             Error::Extract(_) => "extract",
             Error::Trust(_) => "trust-store",
@@ -124,5 +125,14 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Db(e) => e.kind(),
         }
+    }
+}
+
+/// A bundle that could not be opened (a wrong path) was never judged: its message says
+/// so, without "verification failed".
+fn verify_message(e: &VerifyError) -> String {
+    match e {
+        VerifyError::Open { .. } => e.to_string(),
+        _ => format!("bundle verification failed: {e}"),
     }
 }

@@ -177,9 +177,17 @@ fn every_json_document_says_ok_and_exit_code_and_errors_leave_stderr_empty() {
         c.dir(),
         &["--json", "verify", "missing.tar.gz", "--trust", "rm.pub"],
     );
-    assert_ne!(code(&o), 0);
-    assert_eq!(json(&o)["ok"], false);
+    expect_code(&o, 1);
+    let doc = json(&o);
+    assert_eq!(doc["ok"], false);
     assert_eq!(stderr(&o), "", "stderr under --json");
+    // A path that does not open was never judged: not "verification failed".
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("cannot open bundle missing.tar.gz"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["kind"], "io", "{doc:#}");
 }
 
 #[test]

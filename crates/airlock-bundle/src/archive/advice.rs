@@ -85,7 +85,10 @@ impl VerifyError {
     /// message says it), expired, not trusted enough, or not what was signed.
     pub fn hint(&self) -> Option<String> {
         match self {
-            VerifyError::Open { .. } | VerifyError::Write(_) => None,
+            VerifyError::Open { .. } => {
+                Some("check the bundle's path (nothing was read, so nothing was judged)".into())
+            }
+            VerifyError::Write(_) => None,
             VerifyError::Expired { .. } => Some(EXPIRED_HINT.into()),
             VerifyError::Untrusted(v) => Some(untrusted_hint(v)),
             VerifyError::SqlRule(_) => Some(SQL_RULE_HINT.into()),
