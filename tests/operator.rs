@@ -563,6 +563,23 @@ fn rehearse_and_status_after_apply_through_axis_on_the_reference_release() {
         "{}",
         stdout(&o)
     );
+    // Without --db (and no PGDATABASE), status reads the bundle's target.
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "status",
+            "--bundle",
+            "ref.tar.gz",
+            "--trust",
+            "rm.pub",
+        ],
+    );
+    expect_code(&o, 0);
+    let s = json(&o);
+    assert_eq!(s["database"], db.name.as_str(), "{s:#}");
+    assert_eq!(s["database_from"], "the bundle's [target] database");
+    assert_eq!(s["bundles"][0]["state"], "partially-applied");
     // rehearse: the remaining tiers, and a rollback back to before the first tier.
     let before = db.dump();
     let mut a = vec!["rehearse", "ref.tar.gz", "--param", APR, "--assume-gates"];

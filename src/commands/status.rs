@@ -76,8 +76,9 @@ fn chosen_by(from: &str) -> String {
 pub struct StatusReport {
     /// The database read (`current_database()`).
     pub database: String,
-    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE" or "default" (no
-    /// name given anywhere: libpq's default, the user name).
+    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE", "the bundle's
+    /// [target] database" (with --bundle) or "default" (no name given anywhere: libpq's
+    /// default, the user name).
     pub database_from: String,
     pub ledger_exists: bool,
     pub remembered_head: HeadMemory,
@@ -236,6 +237,29 @@ struct GivenBundle {
     version: String,
     sequence: i64,
     tiers: Vec<String>,
+    /// `[target] database`.
+    target: String,
+}
+
+/// The database to read when no name is given anywhere: the given bundles' target
+/// (one, or a usage error naming them), else libpq's default, the user name.
+fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(String, bool)> {
+    let targets: std::collections::BTreeSet<&str> =
+        given.values().map(|g| g.target.as_str()).collect();
+    match targets.len() {
+        0 => Ok((default_db(), false)),
+        1 => Ok((
+            targets.into_iter().next().unwrap_or_default().to_string(),
+            true,
+        )),
+        _ => Err(crate::error::Error::usage(
+            format!(
+                "the bundles given target different databases ({}); say which to read",
+                targets.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            Some("pass --db NAME".into()),
+        )),
+    }
 }
 
 /// The tier lists of the bundles given with --bundle, verified, by bundle id.
@@ -262,6 +286,7 @@ fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
                 version: manifest.bundle.version.clone(),
                 sequence: manifest.bundle.sequence as i64,
                 tiers: manifest.tier.iter().map(|t| t.name.clone()).collect(),
+                target: manifest.target.database.clone(),
             },
         );
     }
@@ -431,14 +456,19 @@ impl BundleStatus {
 
 pub fn status(args: StatusArgs) -> Result<Outcome> {
     let given = given_bundles(&args)?;
-    let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
+    let (default, from_bundle) = default_for(&given)?;
+    let spec = conn::resolve(args.db.db.as_deref(), &default)?;
+    let database_from = match spec.dbname_from.as_str() {
+        "default" if from_bundle => "the bundle's [target] database".to_string(),
+        other => other.to_string(),
+    };
     let read = LedgerRead::read(&spec, &args.db.statement_timeout)?;
     let remembered_head = read.head_memory(args.forget_head)?;
     let bundles = read.bundles(&given);
     let chain = args.verify_chain.then(|| ChainCheck::of(&read.rows));
     Ok(Box::new(StatusReport {
         database: read.database,
-        database_from: spec.dbname_from.clone(),
+        database_from,
         ledger_exists: read.exists,
         remembered_head,
         bundles,
