@@ -376,6 +376,9 @@ fn reapply_downgrade_and_equivocation_are_refused() {
     let o = c.run(&["apply", &v1b]);
     expect_code(&o, 6);
     assert!(stdout(&o).contains("equivocation"), "{}", stdout(&o));
+    // The hint covers the honest case: a changed source is a new sequence.
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("bump [bundle] sequence"), "{all}");
     // Upgrade to sequence 2 (after rolling back 1), then going back to 1 is a downgrade.
     expect_code(&c.run(&["rollback", &v1]), 0);
     expect_code(&c.run(&["apply", &v2]), 0);

@@ -105,8 +105,8 @@ fn pack_linted(
     Manifest::parse(&manifest_bytes)
         .map_err(|e| Error::usage(format!("internal: manifest does not re-parse: {e}"), None))?;
     let id = manifest::bundle_id(&manifest_bytes);
-    let epoch = source_date_epoch()?;
-    let timestamp = epoch.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let timestamp = signing_time()?;
+    refuse_expired(&manifest, timestamp)?;
     let signature = key.sign(
         &manifest_bytes,
         &manifest::trusted_comment(&manifest, &id, timestamp),
@@ -227,6 +227,27 @@ fn write_bundle(
     Ok(())
 }
 
+/// When the signature says it was made: SOURCE_DATE_EPOCH (reproducible packs), else now.
+fn signing_time() -> Result<i64> {
+    Ok(source_date_epoch()?.unwrap_or_else(|| chrono::Utc::now().timestamp()))
+}
+
+/// A bundle already expired when it is signed is refused (exit 2, nothing written):
+/// every verify, gate and apply would refuse it. Re-packing an old release with its
+/// SOURCE_DATE_EPOCH, to show it reproduces, judges at that time.
+fn refuse_expired(m: &Manifest, signed_at: i64) -> Result<()> {
+    let Some(text) = m.bundle.expires.as_deref() else {
+        return Ok(());
+    };
+    match crate::trust::parse_rfc3339(text) {
+        Some(at) if at.timestamp() <= signed_at => Err(Error::usage(
+            format!("bundle.expires {text} is not after the signing time: every verify, gate and apply would refuse this bundle as expired; nothing was written"),
+            Some("set a later expires in bundle.toml (or none), then pack again".into()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// How soon an expiry counts as "very soon" for a warning at pack time.
 const EXPIRES_SOON: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
@@ -258,6 +279,10 @@ fn expiry_warning(m: &Manifest, now: chrono::DateTime<chrono::Utc>) -> Option<St
 pub fn run(args: PackArgs) -> Result<Outcome> {
     // Lint before asking for a passphrase: a broken source fails fast (and once).
     let linted = crate::spec::lint(&args.source)?;
+    refuse_expired(
+        &Manifest::from_spec(linted.spec.clone(), vec![]),
+        signing_time()?,
+    )?;
     let key = load_secret_key(&args.key, &args.pass)?;
     Ok(Box::new(pack_linted(
         linted,

@@ -48,7 +48,7 @@ impl Refusal {
     /// What to do about it.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Refusal::Equivocation { .. } => Some("Find out which one is genuine before going on"),
+            Refusal::Equivocation { .. } => Some("Find out which one is genuine before going on. If the release manager changed the source after the first was applied (the honest case), the change is a new release: roll the applied one back or leave it, bump [bundle] sequence in bundle.toml, and pack again"),
             Refusal::Downgrade { .. } => {
                 Some("Roll that one back first if you really mean to go back")
             }
