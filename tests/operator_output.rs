@@ -634,3 +634,35 @@ fn a_tier_that_raises_thousands_of_notices_keeps_the_first_thousand_and_counts_t
         stdout(&o).lines().last().unwrap_or("")
     );
 }
+
+#[test]
+fn a_lower_case_key_id_in_trust_toml_is_named_as_such() {
+    let t = tempdir();
+    let d = t.path();
+    let id = keygen(d, "rm");
+    let src = reference_source(d, "directus");
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let lower = id.to_ascii_lowercase();
+    assert_ne!(lower, id, "the key id has letters");
+    trust_store(
+        d,
+        "store",
+        &["rm"],
+        &format!("[keys.{lower}]\nrole = \"release\"\n"),
+    );
+    let o = airlock(d, &["--json", "verify", "b.tar.gz", "--trust", "store"]);
+    expect_code(&o, 2);
+    let error = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("is in lower case") && error.contains(&format!("[keys.{id}]")),
+        "{error}"
+    );
+    // Written as shown, it is the key's policy.
+    trust_store(
+        d,
+        "store",
+        &["rm"],
+        &format!("[keys.{id}]\nrole = \"release\"\n"),
+    );
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "store"]), 0);
+}

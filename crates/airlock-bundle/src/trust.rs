@@ -426,10 +426,13 @@ impl TrustStore {
         let policy_path = files.policy_file.unwrap_or_else(|| path.to_path_buf());
         for (id, key_policy) in &policy.keys {
             let Some(key) = keys.iter_mut().find(|k| k.key.key_id.to_string() == *id) else {
-                return Err(store_err(
-                    &policy_path,
-                    format!("[keys.{id}] names a key id with no .pub file in the store"),
-                ));
+                let upper = id.to_ascii_uppercase();
+                let why = if keys.iter().any(|k| k.key.key_id.to_string() == upper) {
+                    format!("[keys.{id}] is in lower case; key ids are written in upper case, as `airlock inspect` and `minisign -V` show them: [keys.{upper}]")
+                } else {
+                    format!("[keys.{id}] names a key id with no .pub file in the store")
+                };
+                return Err(store_err(&policy_path, why));
             };
             apply_key_policy(&mut key.policy, &policy_path, id, key_policy)?;
         }
