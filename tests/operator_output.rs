@@ -666,3 +666,43 @@ fn a_lower_case_key_id_in_trust_toml_is_named_as_such() {
     );
     expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "store"]), 0);
 }
+
+#[test]
+fn a_missing_tier_file_names_its_tier_and_the_nearest_file() {
+    let t = tempdir();
+    let d = t.path();
+    let src = reference_source(d, "directus");
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    // A typo in the second tier's file name.
+    std::fs::write(
+        &toml,
+        text.replace("sql/tiers/02_axis.sql", "sql/tiers/02_axsi.sql"),
+    )
+    .unwrap();
+    let o = airlock(d, &["--json", "lint", src.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let error = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(
+            "tier \"axis\" (tier.files) names sql/tiers/02_axsi.sql, which does not exist"
+        ) && error.contains("did you mean sql/tiers/02_axis.sql?"),
+        "{error}"
+    );
+    // Nothing near: no guess.
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("sql/tiers/02_axsi.sql", "sql/tiers/zzz_unrelated_name.sql"),
+    )
+    .unwrap();
+    let error = json(&airlock(d, &["--json", "lint", src.to_str().unwrap()]))["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("zzz_unrelated_name.sql, which does not exist")
+            && !error.contains("did you mean"),
+        "{error}"
+    );
+}

@@ -504,6 +504,44 @@ impl Spec {
     }
 }
 
+/// The file beside `file` (same directory in the source) whose name is nearest to
+/// `file`'s, when it is near enough to be a typo (an edit distance of at most a
+/// quarter of the name, and at least 2).
+fn near_name(dir: &Path, file: &str) -> Option<String> {
+    let (parent, name) = match file.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, file),
+    };
+    let listed = std::fs::read_dir(parent.map_or(dir.to_path_buf(), |p| dir.join(p))).ok()?;
+    let limit = (name.chars().count() / 4).max(2);
+    listed
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|n| (edit_distance(name, &n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| parent.map_or(n.clone(), |p| format!("{p}/{n}")))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
 /// Read and check a source directory (`airlock lint`; also the first step of `pack`).
 pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let spec_path = dir.join(SPEC_FILE);
@@ -526,8 +564,16 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         let full = dir.join(&file);
         match std::fs::symlink_metadata(&full) {
             Err(_) => {
+                let who = match spec.tier.iter().find(|t| t.files.contains(&file)) {
+                    Some(t) => format!("tier {:?} (tier.files)", t.name),
+                    None => field.to_string(),
+                };
+                let near = match near_name(dir, &file) {
+                    Some(n) => format!("; did you mean {n}?"),
+                    None => String::new(),
+                };
                 problems.push(format!(
-                    "{field} names {file}, which does not exist in {}",
+                    "{who} names {file}, which does not exist in {}{near}",
                     dir.display()
                 ));
                 continue;
