@@ -96,7 +96,7 @@ pub fn gate_table(r: &GateReport) -> String {
 }
 
 pub fn probe_table(p: &ProbeReport) -> String {
-    let rows: Vec<Vec<String>> = p
+    let mut rows: Vec<Vec<String>> = p
         .expected
         .iter()
         .map(|(k, v)| {
@@ -117,6 +117,13 @@ pub fn probe_table(p: &ProbeReport) -> String {
             ]
         })
         .collect();
+    // Keys the probe returned that nothing expects (a misspelt key shows here).
+    rows.extend(
+        p.values
+            .iter()
+            .filter(|(k, _)| !p.expected.contains_key(*k))
+            .map(|(k, v)| vec![k.clone(), "(not expected)".into(), v.clone(), String::new()]),
+    );
     table(&["key", "expected", "actual", ""], &rows)
 }
 

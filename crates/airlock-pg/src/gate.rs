@@ -352,12 +352,12 @@ pub struct ProbeReport {
 
 impl ProbeReport {
     pub fn describe(&self) -> String {
-        self.mismatches
+        let b =
+            |t: &str| airlock_base::text::bound(t, airlock_base::text::MAX_LINE_BYTES).into_owned();
+        let mut s = self
+            .mismatches
             .iter()
             .map(|d| {
-                let b = |t: &str| {
-                    airlock_base::text::bound(t, airlock_base::text::MAX_LINE_BYTES).into_owned()
-                };
                 format!(
                     "{}: expected {}, got {}",
                     b(&d.key),
@@ -366,7 +366,29 @@ impl ProbeReport {
                 )
             })
             .collect::<Vec<_>>()
-            .join("; ")
+            .join("; ");
+        if let Some(keys) = self.unexpected_keys() {
+            s.push_str(&format!(
+                " (the probe returned no row for an expected key, and rows for keys the bundle does not expect: {}; a misspelt key?)",
+                b(&keys)
+            ));
+        }
+        s
+    }
+
+    /// The keys the probe returned that no expectation names, when an expected key
+    /// got no row: together they usually mean a key spelt two ways.
+    fn unexpected_keys(&self) -> Option<String> {
+        if !self.mismatches.iter().any(|d| d.actual.is_none()) {
+            return None;
+        }
+        let extra: Vec<&str> = self
+            .values
+            .keys()
+            .filter(|k| !self.expected.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        (!extra.is_empty()).then(|| extra.join(", "))
     }
 }
 
@@ -577,5 +599,55 @@ pub fn resolve_role(
                 setup: false,
             }),
         },
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_key_beside_an_unexpected_one_names_both() {
+        let r = ProbeReport {
+            file: "p.sql".into(),
+            matches: false,
+            values: [
+                ("gap".to_string(), "210".to_string()),
+                ("inventroy".to_string(), "35".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            expected: [
+                ("gap".to_string(), "210".to_string()),
+                ("inventory".to_string(), "35".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            mismatches: vec![ProbeDiff {
+                key: "inventory".into(),
+                expected: "35".into(),
+                actual: None,
+            }],
+        };
+        let d = r.describe();
+        assert!(d.starts_with("inventory: expected 35, got (no row)"), "{d}");
+        assert!(
+            d.contains("keys the bundle does not expect: inventroy"),
+            "{d}"
+        );
+        // A plain value mismatch says nothing of other keys.
+        let r = ProbeReport {
+            mismatches: vec![ProbeDiff {
+                key: "gap".into(),
+                expected: "0".into(),
+                actual: Some("210".into()),
+            }],
+            ..r
+        };
+        assert!(
+            !r.describe().contains("does not expect"),
+            "{}",
+            r.describe()
+        );
     }
 }
