@@ -557,6 +557,15 @@ fn rehearse_and_status_after_apply_through_axis_on_the_reference_release() {
     assert_eq!(b["applied_tiers"].as_array().unwrap().len(), 2);
     assert_eq!(b["remaining_tiers"][0], "ownership-seed");
     assert_eq!(b["remaining_tiers"].as_array().unwrap().len(), 6);
+    // Each ledger row's tiers and params decoded beside the text the chain covers.
+    let row = &s["rows"][0];
+    assert!(row["tiers"].is_string(), "{row:#}");
+    assert_eq!(
+        row["tier_names"],
+        serde_json::json!(["structure", "axis"]),
+        "{row:#}"
+    );
+    assert!(row["param_values"].is_object(), "{row:#}");
     let o = airlock(dir, &a[1..]);
     assert!(
         stdout(&o).contains("2 of 8 tier(s) applied; remaining: ownership-seed"),

@@ -83,9 +83,31 @@ pub struct StatusReport {
     pub ledger_exists: bool,
     pub remembered_head: HeadMemory,
     pub bundles: Vec<BundleStatus>,
-    pub rows: Vec<LedgerRow>,
+    pub rows: Vec<RowView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainCheck>,
+}
+
+/// A ledger row as stored (its `tiers` and `params` are the JSON text the hash chain
+/// covers, kept for scripts that read them), with both decoded beside it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RowView {
+    #[serde(flatten)]
+    pub row: LedgerRow,
+    /// `tiers`, decoded: the tiers this row applied or rolled back, in order.
+    pub tier_names: Vec<String>,
+    /// `params`, decoded.
+    pub param_values: BTreeMap<String, String>,
+}
+
+impl From<LedgerRow> for RowView {
+    fn from(row: LedgerRow) -> Self {
+        RowView {
+            tier_names: row.tier_names(),
+            param_values: serde_json::from_str(&row.params).unwrap_or_default(),
+            row,
+        }
+    }
 }
 
 impl Report for StatusReport {
@@ -472,7 +494,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
         ledger_exists: read.exists,
         remembered_head,
         bundles,
-        rows: read.rows,
+        rows: read.rows.into_iter().map(RowView::from).collect(),
         chain,
     }))
 }
