@@ -288,6 +288,11 @@ pub struct WaitArgs {
     /// Default: wait until READY or Ctrl-C.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
     pub wait_timeout: Option<std::time::Duration>,
+    /// With --wait, a "still waiting" line (timestamp, verdict, how long, polls) when
+    /// nothing was said for this long, so a live wait never looks like a hung one; at
+    /// least one poll interval apart; 0 = none.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, requires = "wait")]
+    pub heartbeat: std::time::Duration,
 }
 
 /// `30` (seconds), `500ms`, `5s`, `2m`, `1h`.

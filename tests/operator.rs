@@ -407,6 +407,38 @@ fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
     // One change of verdict: the first poll.
     assert_eq!(g["wait"]["changes"].as_array().unwrap().len(), 1, "{g:#}");
     assert_eq!(g["wait"]["changes"][0]["verdict"], "BLOCKED");
+    // Without --json the wait speaks: a heartbeat when nothing changed for a while
+    // (never in the history), and a last line with its time and a human duration.
+    let conn = c.db.conn();
+    let o = airlock(
+        c.dir(),
+        &[
+            "gate",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--heartbeat",
+            "300ms",
+            "--wait-timeout",
+            "1s",
+        ],
+    );
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains(": still BLOCKED after "),
+        "no heartbeat:\n{err}"
+    );
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("20") && last.contains("T") && last.contains(" still BLOCKED after 1"),
+        "the last line has no time or no human duration: {last}"
+    );
     // apply --wait ends the same way, as the gate document with its poll history.
     let o = c.apply_wait(&b, "500ms");
     expect_code(&o, 3);

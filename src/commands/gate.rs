@@ -29,7 +29,9 @@ pub fn wait_for_ready(
     let spec = WaitSpec {
         poll_interval: args.poll_interval,
         timeout: args.wait_timeout,
+        heartbeat: (!args.heartbeat.is_zero()).then_some(args.heartbeat),
     };
+    let started = std::time::Instant::now();
     super::note(&format!(
         "waiting for the gate: a read-only poll every {}{}; Ctrl-C stops, nothing changed",
         human_duration(args.poll_interval),
@@ -38,41 +40,68 @@ pub fn wait_for_ready(
             .unwrap_or_default()
     ));
     let on_change = |c: &PollChange| {
-        if c.reason.is_empty() {
-            super::note(&format!("{} poll {}: {}", c.at, c.poll, c.verdict));
+        let what = if c.still {
+            format!(
+                "still {} after {}",
+                c.verdict,
+                human_duration(started.elapsed())
+            )
         } else {
-            super::note(&format!(
-                "{} poll {}: {}: {}",
-                c.at, c.poll, c.verdict, c.reason
-            ));
+            c.verdict.clone()
+        };
+        if c.reason.is_empty() {
+            super::note(&format!("{} poll {}: {what}", c.at, c.poll));
+        } else {
+            super::note(&format!("{} poll {}: {what}: {}", c.at, c.poll, c.reason));
         }
     };
     let (report, history) = crate::db::wait::wait(&spec, poll_once, &on_change)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let waited = human_duration(std::time::Duration::from_millis(history.waited_ms));
     match history.ended {
         WaitEnd::Ready => {}
         WaitEnd::Timeout => super::note(&format!(
-            "still BLOCKED after {} ({} poll(s)); nothing was changed",
-            human_duration(std::time::Duration::from_millis(history.waited_ms)),
+            "{now} still BLOCKED after {waited} ({} poll(s)); nothing was changed",
             history.polls
         )),
         WaitEnd::Interrupted => super::note(&format!(
-            "stopped waiting (Ctrl-C) after {} poll(s); nothing was changed",
+            "{now} stopped waiting (Ctrl-C) after {waited} ({} poll(s)); nothing was changed",
             history.polls
         )),
     }
     Ok((report, history))
 }
 
-fn human_duration(d: std::time::Duration) -> String {
+/// `750ms`, `5s`, `5.0s` below a minute as measured, `2m 5s`, `1h 20m`.
+pub fn human_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
+    let s = ms / 1000;
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms < 60_000 && ms % 1000 == 0 => format!("{s}s"),
+        ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ if s < 3600 && s % 60 == 0 => format!("{}m", s / 60),
+        _ if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        _ if (s % 3600) / 60 == 0 => format!("{}h", s / 3600),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_an_operator_reads_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(human_duration(ms(750)), "750ms");
+        assert_eq!(human_duration(ms(5000)), "5s");
+        assert_eq!(human_duration(ms(5031)), "5.0s");
+        assert_eq!(human_duration(ms(60_000)), "1m");
+        assert_eq!(human_duration(ms(125_400)), "2m 5s");
+        assert_eq!(human_duration(ms(3_600_000)), "1h");
+        assert_eq!(human_duration(ms(4_830_000)), "1h 20m");
     }
 }
 

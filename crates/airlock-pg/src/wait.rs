@@ -33,6 +33,10 @@ pub struct PollChange {
     pub verdict: String,
     /// The BLOCKED gates and their reasons (empty when READY).
     pub reason: String,
+    /// Not a change: the verdict is still this, said again after the heartbeat
+    /// interval (shown to the operator, never recorded in the history).
+    #[serde(skip)]
+    pub still: bool,
 }
 
 /// The poll history, in the final document.
@@ -50,6 +54,8 @@ pub struct WaitReport {
 pub struct WaitSpec {
     pub poll_interval: Duration,
     pub timeout: Option<Duration>,
+    /// Say the verdict again when nothing was said for this long (`None`: never).
+    pub heartbeat: Option<Duration>,
 }
 
 /// Poll with `poll_once` until READY, the timeout, or Ctrl-C; `on_change` sees each
@@ -71,6 +77,7 @@ pub fn wait(
         changes: vec![],
     };
     let mut last: Option<GateReport> = None;
+    let mut said = Instant::now();
     loop {
         let polled = poll_once();
         history.polls += 1;
@@ -107,15 +114,20 @@ pub fn wait(
             .changes
             .last()
             .is_none_or(|c| c.verdict != verdict || c.reason != reason);
-        if changed {
+        let due = spec.heartbeat.is_some_and(|h| said.elapsed() >= h);
+        if changed || due {
             let c = PollChange {
                 at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 poll: history.polls,
                 verdict,
                 reason,
+                still: !changed,
             };
             on_change(&c);
-            history.changes.push(c);
+            said = Instant::now();
+            if changed {
+                history.changes.push(c);
+            }
         }
         let end = if report.as_ref().is_some_and(GateReport::ready) {
             Some(WaitEnd::Ready)
