@@ -42,6 +42,14 @@ pub enum Error {
     },
     #[error(transparent)]
     Db(#[from] DbError),
+    /// `apply --wait` found, before waiting, a check that waiting cannot fix.
+    #[error("not waiting for the gate: the {check} check fails, and waiting cannot fix it: {evidence}; nothing was changed")]
+    NotWaiting {
+        check: String,
+        evidence: String,
+        hint: Option<String>,
+        exit: crate::exit::Exit,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -87,6 +95,7 @@ impl Error {
             },
             Error::Io { .. } => Exit::Runtime,
             Error::Db(e) => e.exit_code(),
+            Error::NotWaiting { exit, .. } => *exit,
         }
     }
 
@@ -109,6 +118,9 @@ impl Error {
                 ..
             } => Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
             Error::Db(e) => e.hint(),
+            Error::NotWaiting { hint, .. } => hint
+                .clone()
+                .or_else(|| Some("airlock plan shows every check; fix this one, then wait".into())),
             _ => None,
         }
     }
@@ -124,6 +136,7 @@ impl Error {
             Error::Key { .. } => "key",
             Error::Io { .. } => "io",
             Error::Db(e) => e.kind(),
+            Error::NotWaiting { .. } => "not-waiting",
         }
     }
 }

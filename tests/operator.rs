@@ -385,6 +385,33 @@ fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_rel
 }
 
 #[test]
+fn apply_wait_refuses_to_wait_when_a_check_waiting_cannot_fix_fails() {
+    let c = Case::new("waithopeless");
+    let b = c.bundle("b.tar.gz", 1, "");
+    // The preflight expects no table in app: one there is a NO-GO a gate cannot lift.
+    c.db.exec("CREATE TABLE app.stray (i int);");
+    let before = c.db.dump();
+    let o = c.apply_wait(&b, "30s");
+    expect_code(&o, 5);
+    let e = json(&o);
+    validate("error.schema.json", &e);
+    assert_eq!(e["kind"], "not-waiting", "{e:#}");
+    let error = e["error"].as_str().unwrap();
+    assert!(error.contains("the preflight check fails"), "{error}");
+    assert_eq!(c.db.dump(), before);
+    // plan says the same before anyone waits: BLOCKED first, the preflight failing too.
+    let o = c.run(&["plan", &b, "--param", "code=x"]);
+    let p = json(&o);
+    let preflight = p["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["check"] == "preflight")
+        .unwrap();
+    assert_eq!(preflight["verdict"], "FAIL", "{p:#}");
+}
+
+#[test]
 fn a_gate_that_never_opens_times_out_blocked_and_nothing_changes() {
     let c = Case::new("waitnever");
     let b = c.bundle("b.tar.gz", 1, "");

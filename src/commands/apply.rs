@@ -498,6 +498,7 @@ fn apply_verified(
     };
     let mut waited = None;
     if args.wait.wait {
+        refuse_a_hopeless_wait(vb, &o)?;
         let (report, history) =
             super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(vb, &o))?;
         if history.ended != crate::db::wait::WaitEnd::Ready {
@@ -516,6 +517,46 @@ fn apply_verified(
     let mut outcome = finish(receipt, &dest, key.as_ref());
     outcome.wait = waited;
     Ok(Box::new(outcome))
+}
+
+/// Before `--wait`: every check `plan` makes. One that fails for a reason other than
+/// a BLOCKED gate (a preflight mismatch, drift, the ledger's refusal, the bundle role…)
+/// would still fail when the gate opens, so there is nothing to wait for.
+fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>) -> Result<()> {
+    let quiet = Options {
+        conn: o.conn,
+        expected_db: o.expected_db.clone(),
+        params: o.params.clone(),
+        through: o.through.clone(),
+        lock_timeout: o.lock_timeout.clone(),
+        statement_timeout: o.statement_timeout.clone(),
+        allow_drift: o.allow_drift,
+        gate_role: o.gate_role.clone(),
+        remember: false,
+        skip_gates: false,
+        confirm: None,
+        observer: None,
+    };
+    let plan = crate::db::plan::plan(vb, &quiet, vec![]);
+    let hopeless = plan.checks.iter().find(|c| {
+        c.verdict == crate::db::plan::CheckVerdict::Fail
+            && !matches!(
+                c.check,
+                crate::db::plan::CheckName::Gates | crate::db::plan::CheckName::DeployLock
+            )
+    });
+    match hopeless {
+        Some(c) => Err(Error::NotWaiting {
+            check: serde_json::to_value(c.check)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            evidence: c.evidence.clone(),
+            hint: c.hint.clone(),
+            exit: c.exit_code,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
