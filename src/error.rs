@@ -125,6 +125,17 @@ impl Error {
         }
     }
 
+    /// The problems of a refused source, one by one (empty for other errors).
+    pub fn problems(&self) -> Vec<crate::report::Problem> {
+        match self {
+            Error::Spec(SpecError::Invalid { problems, .. }) => problems
+                .iter()
+                .map(|p| crate::report::Problem::parse(p))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Usage { .. } | Error::AlreadySigned { .. } => "usage",

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
                     kind: err.kind().into(),
                     error: err.to_string(),
                     hint: err.hint(),
+                    problems: err.problems(),
                     notices: notices.clone(),
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -155,6 +156,7 @@ fn argument_error(e: clap::Error) -> Exit {
             kind: "usage".into(),
             error: message,
             hint: Some(hint.join("; ")),
+            problems: vec![],
             notices: Notices::default(),
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());

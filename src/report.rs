@@ -99,9 +99,43 @@ pub struct ErrorDoc {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Each problem of a source `lint`/`pack` refused, one by one (the same as the
+    /// lines of `error`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
     /// Server notices raised before the error (see `notices` in the other documents).
     #[serde(flatten)]
     pub notices: crate::db::notices::Notices,
+}
+
+/// One problem of a source: where, when it is a place in a file, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    /// `FILE:LINE: message`, or a message about no line of a file.
+    pub fn parse(text: &str) -> Problem {
+        let placed = text.split_once(": ").and_then(|(head, message)| {
+            let (file, line) = head.rsplit_once(':')?;
+            let line = line.parse().ok()?;
+            (!file.is_empty() && !file.contains(' ')).then(|| Problem {
+                file: Some(file.to_string()),
+                line: Some(line),
+                message: message.to_string(),
+            })
+        });
+        placed.unwrap_or_else(|| Problem {
+            file: None,
+            line: None,
+            message: text.to_string(),
+        })
+    }
 }
 
 /// Left-aligned text table, at most as wide as the output ([`crate::style::width`]):
@@ -328,6 +362,22 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn problems_are_split_into_file_line_and_message() {
+        let p = super::Problem::parse("sql/t.sql:17: VACUUM cannot run inside a transaction block");
+        assert_eq!(
+            (p.file.as_deref(), p.line, p.message.as_str()),
+            (
+                Some("sql/t.sql"),
+                Some(17),
+                "VACUUM cannot run inside a transaction block"
+            )
+        );
+        let p =
+            super::Problem::parse("tier \"axis\" (tier.files) names x.sql, which does not exist");
+        assert_eq!((p.file, p.line), (None, None));
+    }
+
     #[test]
     fn format_controls_are_escaped_and_long_lines_bounded() {
         let t = super::terminal_safe("a\u{202e}b\u{2066}c\u{200f}d\u{feff}é");

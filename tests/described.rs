@@ -576,7 +576,10 @@ fn a_change_made_to_collide_with_a_stamp_is_refused_as_drift() {
         let o = c.run(&["apply", &bundle, "--trust", &c.trust]);
         expect_code(&o, 5);
         assert!(
-            stderr(&o).contains("drift"),
+            json(&o)["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("drift"),
             "{what}: not refused as drift:\n{}{}",
             stdout(&o),
             stderr(&o)
@@ -675,10 +678,10 @@ fn plan_judges_drift_as_apply_does() {
                 assert_eq!(code(&o), 5, "{what}: drift");
                 let words = drift_check["evidence"].as_str().expect("evidence");
                 assert!(words.starts_with("drift: "), "{what}: {words}");
+                let said = json(&o)["error"].as_str().unwrap_or_default().to_string();
                 assert!(
-                    stderr(&o).contains(words),
-                    "{what}: apply says what plan says\nplan: {words}\napply: {}",
-                    stderr(&o)
+                    said.contains(words),
+                    "{what}: apply says what plan says\nplan: {words}\napply: {said}"
                 );
                 match between {
                     Between::Sql(_, undo) => c.db.exec(undo),

@@ -705,4 +705,31 @@ fn a_missing_tier_file_names_its_tier_and_the_nearest_file() {
             && !error.contains("did you mean"),
         "{error}"
     );
+    // --json: each problem on its own, with its file and line where it has one.
+    let tier = src.join("sql/tiers/01_structure.sql");
+    let mut sql = std::fs::read_to_string(&tier).unwrap();
+    sql.push_str("\nVACUUM;\n");
+    std::fs::write(&tier, &sql).unwrap();
+    let doc = json(&airlock(d, &["--json", "lint", src.to_str().unwrap()]));
+    let problems = doc["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{doc:#}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["file"] == "sql/tiers/01_structure.sql"
+                && p["line"].as_u64() == Some(sql.lines().count() as u64)
+                && p["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("VACUUM cannot run")),
+        "{doc:#}"
+    );
+    assert!(
+        problems.iter().any(|p| p["file"].is_null()
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains("zzz_unrelated_name.sql")),
+        "{doc:#}"
+    );
 }
