@@ -62,22 +62,69 @@ impl<R> HashingReader<R> {
 impl<R: std::io::Read> std::io::Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        if let Some((h, done)) = &mut self.chunk {
-            let mut rest = &buf[..n];
-            let mut at = self.len;
-            while !rest.is_empty() {
-                let room = (CHUNK - at % CHUNK) as usize;
-                let take = room.min(rest.len());
-                h.update(&rest[..take]);
-                at += take as u64;
-                rest = &rest[take..];
-                if at % CHUNK == 0 {
-                    done.push(hex::encode(std::mem::take(h).finalize()));
-                }
+        let Some((h, done)) = &mut self.chunk else {
+            self.hasher.update(&buf[..n]);
+            self.len += n as u64;
+            return Ok(n);
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let room = (CHUNK - self.len % CHUNK) as usize;
+            let (part, after) = rest.split_at(room.min(rest.len()));
+            self.hasher.update(part);
+            // The first chunk's SHA-256 is the file's hash state after exactly its
+            // bytes: only the later chunks need hashing twice.
+            let first = self.len < CHUNK;
+            if !first {
+                h.update(part);
+            }
+            self.len += part.len() as u64;
+            rest = after;
+            if self.len % CHUNK == 0 {
+                let own = if first {
+                    self.hasher.clone().finalize()
+                } else {
+                    std::mem::take(h).finalize()
+                };
+                done.push(hex::encode(own));
             }
         }
-        self.len += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Whatever the read sizes, the chunk hashes are those of each [`CHUNK`] bytes and
+    /// the file's hash that of all of them.
+    #[test]
+    fn chunk_hashes_are_each_chunks_own() {
+        let chunk = CHUNK as usize;
+        for len in [chunk + 1, 2 * chunk, 2 * chunk + 12_345] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4099) as u8).collect();
+            for piece in [4096, 1 << 20, 3 * chunk] {
+                let mut r = HashingReader::with_chunks(&data[..]);
+                let mut buf = vec![0u8; piece];
+                while r.read(&mut buf).unwrap() > 0 {}
+                let (whole, n, chunks) = r.finish_with_chunks();
+                let own: Vec<String> = data
+                    .chunks(chunk)
+                    .map(|c| hex::encode(Sha256::digest(c)))
+                    .collect();
+                assert_eq!(
+                    whole,
+                    hex::encode(Sha256::digest(&data)),
+                    "{len} by {piece}"
+                );
+                assert_eq!(n, len as u64);
+                assert_eq!(chunks, Some(own), "{len} by {piece}");
+            }
+        }
+        let mut small = HashingReader::with_chunks(&b"abc"[..]);
+        small.read_to_end(&mut vec![]).unwrap();
+        assert_eq!(small.finish_with_chunks().2, None);
     }
 }

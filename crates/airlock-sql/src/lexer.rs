@@ -167,17 +167,25 @@ pub(super) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
-/// Bytes that may change the lexer's state in Normal (everything else only ends or
-/// continues a word, or, for parentheses, is counted on the way); a newline is here so
-/// lines are counted one by one.
-const NORMAL_STOP: [bool; 256] = {
-    let mut t = [false; 256];
+/// What a byte of Normal text inside DML is to [`Lexer::dml_normal`]: a byte that may
+/// change the lexer's state (a newline is one, so lines are counted one by one), a
+/// parenthesis, an `s`/`S` that may start a `set_config`, or nothing.
+const DML_STOP: u8 = 1;
+const DML_OPEN: u8 = 2;
+const DML_CLOSE: u8 = 3;
+const DML_S: u8 = 4;
+static DML_CLASS: [u8; 256] = {
+    let mut t = [0; 256];
     let stops = b"'\"-/;\\$\n\0";
     let mut i = 0;
     while i < stops.len() {
-        t[stops[i] as usize] = true;
+        t[stops[i] as usize] = DML_STOP;
         i += 1;
     }
+    t[b'(' as usize] = DML_OPEN;
+    t[b')' as usize] = DML_CLOSE;
+    t[b's' as usize] = DML_S;
+    t[b'S' as usize] = DML_S;
     t
 };
 
@@ -232,6 +240,9 @@ pub(super) struct Lexer {
     set_config: SetConfigWatch,
     /// Invalid UTF-8 seen: nothing after it can be judged.
     pub(super) stopped: bool,
+    /// Tests turn the whole-token fast paths off to compare (`word_run`, `dml_string`).
+    #[cfg(test)]
+    pub(super) byte_by_byte: bool,
     pub(super) events: Vec<Event>,
 }
 
@@ -271,6 +282,8 @@ impl Lexer {
             utf8_carry: Vec::new(),
             set_config: SetConfigWatch::default(),
             stopped: false,
+            #[cfg(test)]
+            byte_by_byte: false,
             events: Vec::new(),
         }
     }
@@ -342,9 +355,167 @@ impl Lexer {
                 i += run;
                 continue;
             }
+            let token = self.whole_token(&bytes[i..]);
+            if token > 0 {
+                i += token;
+                continue;
+            }
             self.step(bytes[i]);
             i += 1;
         }
+    }
+
+    /// A token at the start of `rest` read at once, when reading it byte by byte would
+    /// end in exactly the same state: the first word of a statement, or a plain string
+    /// constant inside DML. How many bytes were read (0: none).
+    fn whole_token(&mut self, rest: &[u8]) -> usize {
+        #[cfg(test)]
+        if self.byte_by_byte {
+            return 0;
+        }
+        if self.lex != Lex::Normal || self.meta.is_some() {
+            return 0;
+        }
+        match self.stmt {
+            Stmt::Empty | Stmt::FirstWord => self.word_run(rest),
+            Stmt::Known if self.kind == Kind::Dml && rest[0] == b'\'' => self.dml_string(rest),
+            Stmt::Known if self.kind == Kind::Dml => self.dml_normal(rest),
+            Stmt::Known => 0,
+        }
+    }
+
+    /// Normal text inside DML up to the next byte that may change the lexer's state:
+    /// only the parentheses, the current word and the
+    /// `set_config` watch see it. The watch is handed only the bytes from an `s`/`S`
+    /// on while a match is under way; between, a byte changes nothing of it but
+    /// whether the last byte was a word byte.
+    fn dml_normal(&mut self, rest: &[u8]) -> usize {
+        let watch = self.watching();
+        let mut j = 0;
+        if watch && !self.set_config.idle() {
+            j = self.watch_busy(rest, 0);
+        }
+        loop {
+            while j < rest.len() && DML_CLASS[rest[j] as usize] == 0 {
+                j += 1;
+            }
+            let Some(&b) = rest.get(j) else { break };
+            match DML_CLASS[b as usize] {
+                DML_STOP => break,
+                DML_OPEN | DML_CLOSE => {
+                    self.parenthesis(b);
+                    j += 1;
+                }
+                _ if watch => {
+                    if j > 0 {
+                        self.set_config.after(is_word_byte(rest[j - 1]));
+                    }
+                    j = self.watch_busy(rest, j);
+                }
+                _ => j += 1,
+            }
+        }
+        if j == 0 {
+            return 0;
+        }
+        let run = &rest[..j];
+        if watch {
+            self.set_config.after(is_word_byte(run[j - 1]));
+        }
+        if self.capturing {
+            self.keep_bytes(run);
+        }
+        self.offset += j as u64;
+        // Only the first bytes and the length of the word the run ends in matter.
+        let tail = run.iter().rev().take_while(|&&b| is_word_byte(b)).count();
+        if tail < j {
+            self.end_word(true);
+        }
+        for &b in &run[j - tail..][..tail.min(WORD_BUF + 1)] {
+            self.word_byte(b);
+        }
+        self.word_len += tail.saturating_sub(WORD_BUF + 1);
+        j
+    }
+
+    /// The watch reads `rest` from `j` on, byte by byte, while it is busy (at least one
+    /// byte, unless it is a stop): where it stopped.
+    fn watch_busy(&mut self, rest: &[u8], mut j: usize) -> usize {
+        while j < rest.len() && DML_CLASS[rest[j] as usize] != DML_STOP {
+            let b = rest[j];
+            self.set_config.byte(b, true, is_word_byte(b), self.line);
+            self.parenthesis(b);
+            j += 1;
+            if self.set_config.idle() {
+                break;
+            }
+        }
+        j
+    }
+
+    /// psql's rule: a `;` inside parentheses ends nothing (a `)` too many is ignored,
+    /// so the count goes in order).
+    fn parenthesis(&mut self, b: u8) {
+        if b == b'(' {
+            self.paren_depth += 1;
+        } else if b == b')' {
+            self.paren_depth = self.paren_depth.saturating_sub(1);
+        }
+    }
+
+    /// The ASCII letters, digits and `_` that start `rest`, in a statement whose first
+    /// word is not read yet: only the word's first bytes and length matter (and the
+    /// statement's text is kept from its first byte).
+    fn word_run(&mut self, rest: &[u8]) -> usize {
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+        let len = rest.iter().position(|b| !plain(b)).unwrap_or(rest.len());
+        if len < 2 {
+            return 0;
+        }
+        let run = &rest[..len];
+        for &b in &run[..len.min(WORD_BUF + 1)] {
+            self.word_byte(b);
+        }
+        self.word_len += len.saturating_sub(WORD_BUF + 1);
+        if self.capturing {
+            self.keep_bytes(run);
+        }
+        self.offset += len as u64;
+        len
+    }
+
+    /// A `'…'` constant in DML, on one line, with no `''` in it and followed by a byte
+    /// that ends it for certain (`,`, `)`, `;` or `:`), read at once: DML keeps no text,
+    /// and inside a constant nothing but its end matters. Not an `E'…'` constant
+    /// (backslashes), and not while a `set_config` match is under way.
+    fn dml_string(&mut self, rest: &[u8]) -> usize {
+        if rest[0] != b'\''
+            || self.capturing
+            || (self.in_word && self.word_len == 1 && self.word[0] == b'E')
+            || (self.watching() && !self.set_config.idle())
+        {
+            return 0;
+        }
+        // Constants in DML are short: a plain loop beats a vectorised search here.
+        let Some(close) = rest[1..]
+            .iter()
+            .position(|&b| b == b'\'' || b == b'\n')
+            .map(|at| at + 1)
+        else {
+            return 0;
+        };
+        if rest[close] != b'\'' || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':')) {
+            return 0;
+        }
+        // As `normal` at the opening quote and the `Str` state up to the closing one.
+        self.end_word(true);
+        self.opened_at = self.line;
+        self.e_string = false;
+        if self.watching() {
+            self.set_config.quoted(&rest[..=close], self.line);
+        }
+        self.offset += close as u64 + 1;
+        close + 1
     }
 
     /// How many leading bytes of `rest` change no state (never a newline: lines are
@@ -363,53 +534,19 @@ impl Lexer {
             }
             Lex::Dollar if self.dollar_matched == 0 => upto(rest, |c| c == b'$' || c == b'\n'),
             Lex::Ident => upto(rest, |c| c == b'"' || c == b'\n'),
-            // Inside DML only the word state and the parentheses matter (`skip` counts
-            // them), and the run's tail tells the word.
-            Lex::Normal if self.kind == Kind::Dml && self.stmt == Stmt::Known => {
-                if self.meta.is_some() {
-                    0
-                } else {
-                    upto(rest, |c| NORMAL_STOP[c as usize])
-                }
-            }
             _ => 0,
         }
     }
 
-    /// Bytes that change no state (inside a constant or comment), or, in Normal within
-    /// DML, only the current word.
+    /// Bytes that change no state (inside a constant or comment).
     fn skip(&mut self, run: &[u8]) {
         if self.capturing {
             self.keep_bytes(run);
         }
         if self.watching() {
-            let normal = self.lex == Lex::Normal;
-            for &b in run {
-                self.set_config.byte(b, normal, is_word_byte(b), self.line);
-            }
+            self.set_config.quoted(run, self.line);
         }
         self.offset += run.len() as u64;
-        if self.lex == Lex::Normal {
-            // psql's rule: a `;` inside parentheses ends nothing (a `)` too many is
-            // ignored, so the count goes in order).
-            for &b in run {
-                if b == b'(' {
-                    self.paren_depth += 1;
-                } else if b == b')' {
-                    self.paren_depth = self.paren_depth.saturating_sub(1);
-                }
-            }
-            let tail = run.iter().rev().take_while(|&&b| is_word_byte(b)).count();
-            if tail < run.len() {
-                self.end_word(true);
-            }
-            // Only the first bytes and the length of a word matter.
-            let word = &run[run.len() - tail..];
-            for &b in &word[..tail.min(WORD_BUF + 1)] {
-                self.word_byte(b);
-            }
-            self.word_len += tail.saturating_sub(WORD_BUF + 1);
-        }
     }
 
     fn step(&mut self, b: u8) {

@@ -135,6 +135,31 @@ impl SetConfigWatch {
         self.prev_word = word;
     }
 
+    /// No match nor kept call under way: a byte other than `s`/`S` changes nothing
+    /// but `prev_word`.
+    pub(super) fn idle(&self) -> bool {
+        self.matched == 0 && !self.keeping
+    }
+
+    /// The last byte fed was (`word`) or was not part of a word: all that a byte
+    /// changes while the watch is [`idle`](Self::idle) and the byte is no `s`/`S`.
+    pub(super) fn after(&mut self, word: bool) {
+        self.prev_word = word;
+    }
+
+    /// [`byte`](Self::byte) for each byte of `run`, none of them Normal text (inside
+    /// a constant or comment); the same state after, faster: once the watch is idle,
+    /// the rest of the run changes nothing but `prev_word`.
+    pub(super) fn quoted(&mut self, run: &[u8], line: usize) {
+        for &b in run {
+            if self.idle() {
+                self.prev_word = false;
+                return;
+            }
+            self.byte(b, false, false, line);
+        }
+    }
+
     /// The statement ended: a problem for each call that changes a lexing setting.
     pub(super) fn finish(&mut self) -> Vec<(usize, String)> {
         let calls = std::mem::take(&mut self.calls);
@@ -212,6 +237,42 @@ mod tests {
             );
         }
         w.finish()
+    }
+
+    /// The state a watch is in, to compare two.
+    fn state(w: &SetConfigWatch) -> (usize, bool, Vec<(usize, Vec<u8>)>, bool) {
+        (w.matched, w.prev_word, w.calls.clone(), w.keeping)
+    }
+
+    proptest::proptest! {
+        /// `quoted` leaves the watch exactly as `byte` for each byte would, whatever
+        /// came before (Normal text, a match under way, a call being kept).
+        #[test]
+        fn quoted_text_is_its_bytes(
+            runs in proptest::collection::vec(
+                (proptest::collection::vec(
+                    proptest::sample::select(b"sSeEtT_cCoOnNfFiIgG( ,'x1\xc3".to_vec()),
+                    0..40,
+                ), proptest::bool::weighted(0.7)),
+                0..12,
+            )
+        ) {
+            let (mut fast, mut slow) = (SetConfigWatch::default(), SetConfigWatch::default());
+            for (line, (run, normal)) in runs.iter().enumerate() {
+                for &b in run {
+                    let word = super::super::lexer::is_word_byte(b);
+                    slow.byte(b, *normal, word, line);
+                    if *normal {
+                        fast.byte(b, true, word, line);
+                    }
+                }
+                if !normal {
+                    fast.quoted(run, line);
+                }
+                proptest::prop_assert_eq!(state(&fast), state(&slow));
+            }
+            proptest::prop_assert_eq!(fast.finish(), slow.finish());
+        }
     }
 
     #[test]

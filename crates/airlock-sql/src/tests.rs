@@ -302,6 +302,7 @@ fn syntax_newer_than_the_oldest_target_is_reported() {
 mod differential {
     //! The lexer must split exactly where PostgreSQL's parser splits, on any text
     //! the parser accepts; and must not depend on how the bytes are chunked.
+    use super::super::lexer::{Keep, Lexer, Mode};
     use super::super::*;
     use proptest::prelude::*;
 
@@ -426,6 +427,81 @@ mod differential {
                 c.feed(piece);
             }
             prop_assert_eq!(c.finish(), whole);
+        }
+    }
+
+    /// DML where the `set_config` watch has work: calls, near misses, names cut by
+    /// constants, comments and chunk ends.
+    fn watched() -> BoxedStrategy<String> {
+        let name = prop_oneof![
+            Just("set_config"),
+            Just("SET_CONFIG"),
+            Just("pg_catalog.set_config"),
+            Just("xset_config"),
+            Just("set_configs"),
+            Just("set_conf"),
+            Just("s"),
+            Just("set_config/**/"),
+            Just("set_config --c\n"),
+        ];
+        let args = prop_oneof![
+            Just("('standard_conforming_strings', 'off', false)"),
+            Just("( 'client_encoding' , 'SJIS', true)"),
+            Just("('search_path', '', false)"),
+            Just("('standard_conforming_strings', 'on', false)"),
+            Just("(x, 'off')"),
+            Just("('a''b', ')')"),
+            Just(""),
+        ];
+        (name, args, literal(), gap())
+            .prop_map(|(n, a, l, g)| {
+                format!("SELECT {n}{a},{g}{l}, (s), 'x'::text, n.nspname FROM (SELECT {l}) s")
+            })
+            .boxed()
+    }
+
+    fn mixed_script() -> BoxedStrategy<String> {
+        proptest::collection::vec((prop_oneof![statement(), watched()], gap(), gap()), 1..6)
+            .prop_map(|v| {
+                v.into_iter()
+                    .map(|(s, g1, g2)| format!("{g1}{s}{g2};"))
+                    .collect::<String>()
+            })
+            .boxed()
+    }
+
+    /// What a lexer reported, and where it ended.
+    fn lexed(sql: &str, chunk: usize, mode: Mode, keep: Keep, byte_by_byte: bool) -> String {
+        let mut l = Lexer::new(mode, keep);
+        l.byte_by_byte = byte_by_byte;
+        for piece in sql.as_bytes().chunks(chunk) {
+            l.feed(piece);
+        }
+        l.finish();
+        format!("{:?} at {}", l.events, l.offset())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The lexer's whole-token fast paths (the first word of a statement, constants
+        /// and Normal text inside DML) end in exactly the state reading byte by byte
+        /// does: the same statements, ends, lines and problems, whatever the chunking.
+        #[test]
+        fn fast_paths_read_as_byte_by_byte(
+            sql in mixed_script(),
+            chunk in prop_oneof![1usize..17, Just(1 << 20)],
+        ) {
+            for (mode, keep) in [
+                (Mode::Script, Keep::NonDml),
+                (Mode::Script, Keep::Copy),
+                (Mode::Query, Keep::Copy),
+            ] {
+                prop_assert_eq!(
+                    lexed(&sql, chunk, mode, keep, false),
+                    lexed(&sql, chunk, mode, keep, true),
+                    "{:?}", sql
+                );
+            }
         }
     }
 

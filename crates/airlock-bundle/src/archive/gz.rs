@@ -207,84 +207,35 @@ impl<W: Write> Drop for ParallelGzWriter<W> {
     }
 }
 
-/// Decompressed bytes arrive from a decoder thread in chunks; errors (bad gzip,
-/// trailing data, a second member) arrive in order, after the good bytes.
+/// Decompressed bytes arrive from a decoder thread in pieces of [`PIECE`] bytes; errors
+/// (bad gzip, trailing data, a second member) arrive in order, after the good bytes.
+/// Spent pieces go back to the decoder to be filled again, so the stream costs no
+/// allocation (nor zeroing) per piece.
 pub struct ThreadedGzReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    /// Spent pieces, back to the decoder.
+    spent: SyncSender<Vec<u8>>,
     decoder: Option<std::thread::JoinHandle<()>>,
     cur: Vec<u8>,
     pos: usize,
     done: bool,
 }
 
-const CHUNK: usize = 256 * 1024;
+/// Bytes the decoder hands over at a time.
+const PIECE: usize = 256 * 1024;
+
+/// Pieces the decoder may be ahead by: one manifest chunk (8 MiB), so it keeps
+/// inflating while the reader hashes a whole chunk.
+const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE;
 
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
-        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
-        let decoder = std::thread::spawn(move || {
-            // The caller counts compressed bytes (ratio limit, progress) in `file`.
-            let mut buffered = io::BufReader::with_capacity(CHUNK, file);
-            let head_ok = match buffered.fill_buf() {
-                Ok(b) => b.len() >= GZIP_HEADER.len() && b[..GZIP_HEADER.len()] == GZIP_HEADER,
-                Err(_) => false,
-            };
-            if !head_ok {
-                let _ = tx.send(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not an airlock bundle: the gzip header is not the exact one airlock writes (mtime 0, no flags, no name)",
-                )));
-                return;
-            }
-            buffered.consume(GZIP_HEADER.len());
-            let mut dec = match super::inflate::StrictGzBody::new(buffered) {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    match dec.read(&mut chunk[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            if filled > 0 {
-                                chunk.truncate(filled);
-                                let _ = tx.send(Ok(chunk));
-                            }
-                            // The decoder's own errors already say what is wrong.
-                            let e = if e.kind() == io::ErrorKind::InvalidData {
-                                e
-                            } else {
-                                io::Error::new(
-                                    io::ErrorKind::InvalidData,
-                                    format!("gzip stream is corrupt or truncated: {e}"),
-                                )
-                            };
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                }
-                if filled == 0 {
-                    break;
-                }
-                chunk.truncate(filled);
-                if tx.send(Ok(chunk)).is_err() {
-                    return;
-                }
-                if filled < CHUNK {
-                    break;
-                }
-            }
-            // StrictGzBody checked the trailer and that nothing follows it.
-        });
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+        let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(AHEAD + 2);
+        let decoder = std::thread::spawn(move || decode(file, &tx, &recycled));
         ThreadedGzReader {
             rx,
+            spent,
             decoder: Some(decoder),
             cur: Vec::new(),
             pos: 0,
@@ -293,8 +244,75 @@ impl ThreadedGzReader {
     }
 }
 
+/// The decoder thread: the exact header, then the strict body, piece by piece, into
+/// `tx`; stops at the first error (sent last) or when the reader is gone.
+fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Receiver<Vec<u8>>) {
+    // The caller counts compressed bytes (ratio limit, progress) in `file`.
+    let mut buffered = io::BufReader::with_capacity(PIECE, file);
+    let head_ok = match buffered.fill_buf() {
+        Ok(b) => b.len() >= GZIP_HEADER.len() && b[..GZIP_HEADER.len()] == GZIP_HEADER,
+        Err(_) => false,
+    };
+    if !head_ok {
+        let _ = tx.send(Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not an airlock bundle: the gzip header is not the exact one airlock writes (mtime 0, no flags, no name)",
+        )));
+        return;
+    }
+    buffered.consume(GZIP_HEADER.len());
+    let mut dec = match super::inflate::StrictGzBody::new(buffered) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    loop {
+        let mut piece = recycled.try_recv().unwrap_or_default();
+        piece.resize(PIECE, 0);
+        let (filled, err) = fill(&mut dec, &mut piece);
+        piece.truncate(filled);
+        if filled > 0 && tx.send(Ok(piece)).is_err() {
+            return;
+        }
+        if let Some(e) = err {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        if filled < PIECE {
+            // StrictGzBody checked the trailer and that nothing follows it.
+            return;
+        }
+    }
+}
+
+/// Fill `piece` from the decoder: how many bytes, and the error that stopped it early.
+fn fill(dec: &mut impl Read, piece: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < piece.len() {
+        match dec.read(&mut piece[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => {
+                // The decoder's own errors already say what is wrong.
+                let e = if e.kind() == io::ErrorKind::InvalidData {
+                    e
+                } else {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("gzip stream is corrupt or truncated: {e}"),
+                    )
+                };
+                return (filled, Some(e));
+            }
+        }
+    }
+    (filled, None)
+}
+
 /// The decoder thread never outlives its reader: dropping the receiver makes its next
-/// send fail (it stops within one chunk), then we wait for it. Found by fuzzing: when
+/// send fail (it stops within one piece), then we wait for it. Found by fuzzing: when
 /// verification failed early, the detached thread was still running after
 /// `read_bundle` returned (LeakSanitizer saw its thread-local state).
 impl Drop for ThreadedGzReader {
@@ -314,8 +332,10 @@ impl Read for ThreadedGzReader {
                 return Ok(0);
             }
             match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.cur = chunk;
+                Ok(Ok(piece)) => {
+                    let spent = std::mem::replace(&mut self.cur, piece);
+                    // A full queue of spent pieces only means one more allocation.
+                    let _ = self.spent.try_send(spent);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {

@@ -13,6 +13,7 @@ use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
 use crate::minisign::SignatureBox;
 use crate::trust::{self, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
@@ -193,26 +194,44 @@ const CHUNK_MISMATCH: &str = "CHUNK: ";
 /// Hands a file on only in whole chunks of [`manifest::CHUNK`] bytes whose SHA-256
 /// matches the manifest's `chunks` entry: a chunk is read and hashed before its first
 /// byte is released, so no reader of a bundle ever sees a byte of an altered chunk.
+///
+/// It also hashes the whole file, chunk by chunk as each is read (whatever the sink
+/// reads of it), for the manifest's `sha256`. Both hashes of a chunk are made at once:
+/// the file's on this thread, the chunk's own on a helper thread. The first chunk
+/// needs no second pass: its SHA-256 is the file's hash state after exactly its bytes,
+/// finalized.
 struct ChunkVerifier<'a> {
     inner: &'a mut dyn Read,
     path: String,
     size: u64,
     chunks: &'a [String],
-    /// The chunk being handed on, and how much of it was.
-    buf: Vec<u8>,
+    /// The SHA-256 of every byte read so far.
+    whole: Sha256,
+    /// The chunk being handed on (its first `filled` bytes), and how much of it was.
+    /// The buffer serves every file of the bundle: it is allocated once.
+    buf: &'a mut Vec<u8>,
+    filled: usize,
     pos: usize,
     /// Chunks read so far.
     next: usize,
 }
 
 impl<'a> ChunkVerifier<'a> {
-    fn new(inner: &'a mut dyn Read, path: &str, size: u64, chunks: &'a [String]) -> Self {
+    fn new(
+        inner: &'a mut dyn Read,
+        buf: &'a mut Vec<u8>,
+        path: &str,
+        size: u64,
+        chunks: &'a [String],
+    ) -> Self {
         ChunkVerifier {
             inner,
             path: path.into(),
             size,
             chunks,
-            buf: Vec::new(),
+            whole: Sha256::new(),
+            buf,
+            filled: 0,
             pos: 0,
             next: 0,
         }
@@ -225,22 +244,12 @@ impl<'a> ChunkVerifier<'a> {
             return Ok(false);
         }
         let want = (self.size - start).min(manifest::CHUNK) as usize;
-        self.buf.resize(want, 0);
-        let mut got = 0;
-        while got < want {
-            match self.inner.read(&mut self.buf[got..]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{}: truncated entry", self.path),
-                    ))
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
         }
-        let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&self.buf));
+        self.filled = want;
+        read_whole(&mut *self.inner, &mut self.buf[..want], &self.path)?;
+        let actual = hex::encode(self.hash_chunk());
         let expected = self.chunks.get(self.next).map(String::as_str).unwrap_or("");
         if actual != expected {
             return Err(io::Error::new(
@@ -255,14 +264,60 @@ impl<'a> ChunkVerifier<'a> {
         self.pos = 0;
         Ok(true)
     }
+
+    /// Add the chunk in `buf` to the file's hash; its own SHA-256.
+    fn hash_chunk(&mut self) -> sha2::digest::Output<Sha256> {
+        let (buf, whole) = (&self.buf[..self.filled], &mut self.whole);
+        if self.next == 0 {
+            whole.update(buf);
+            return whole.clone().finalize();
+        }
+        std::thread::scope(|scope| {
+            let own = scope.spawn(|| Sha256::digest(buf));
+            whole.update(buf);
+            own.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Read (and check) the chunks the sink left unread.
+    fn drain(&mut self) -> io::Result<()> {
+        while self.fill()? {}
+        Ok(())
+    }
+
+    /// Lowercase hex SHA-256 and length of everything read.
+    fn finish(self) -> (String, u64) {
+        let len = (self.next as u64 * manifest::CHUNK).min(self.size);
+        (hex::encode(self.whole.finalize()), len)
+    }
+}
+
+/// Fill `buf` from `r`, or say the entry was cut short.
+fn read_whole(r: &mut dyn Read, buf: &mut [u8], path: &str) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{path}: truncated entry"),
+                ))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Read for ChunkVerifier<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.buf.len() && !self.fill()? {
+        if self.pos == self.filled && !self.fill()? {
             return Ok(0);
         }
-        let n = out.len().min(self.buf.len() - self.pos);
+        let n = out.len().min(self.filled - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
@@ -517,6 +572,8 @@ struct EntryWalk<'a> {
     /// Index in the manifest's files of the payload file that comes next.
     next_file: usize,
     signatures: Vec<(String, SignatureBox)>,
+    /// Where files with chunk hashes are checked, a chunk at a time.
+    chunk_buf: Vec<u8>,
 }
 
 impl<'a> EntryWalk<'a> {
@@ -533,6 +590,7 @@ impl<'a> EntryWalk<'a> {
             opened: None,
             next_file: 0,
             signatures: vec![],
+            chunk_buf: Vec::new(),
         }
     }
 
@@ -701,7 +759,15 @@ impl<'a> EntryWalk<'a> {
         }
         let manifest = &op.manifest;
         let expected = expected_file(manifest, self.next_file, &admitted)?;
-        stream_file(&mut *self.sink, entry, manifest, expected, admitted)?;
+        let chunk_buf = &mut self.chunk_buf;
+        stream_file(
+            &mut *self.sink,
+            entry,
+            manifest,
+            expected,
+            admitted,
+            chunk_buf,
+        )?;
         self.next_file += 1;
         Ok(())
     }
@@ -780,13 +846,15 @@ fn expected_file<'m>(
 }
 
 /// Hand one payload file to the sink through what authenticates it on the way, then
-/// hash whatever the sink left unread and compare with the manifest.
+/// hash whatever the sink left unread and compare with the manifest. `chunk_buf` holds
+/// a chunk of a file with chunk hashes (kept from file to file).
 fn stream_file(
     sink: &mut dyn Sink,
     entry: &mut dyn Read,
     manifest: &Manifest,
     expected: &manifest::FileEntry,
     admitted: Admitted,
+    chunk_buf: &mut Vec<u8>,
 ) -> Result<(), VerifyError> {
     let Admitted {
         path,
@@ -809,22 +877,20 @@ fn stream_file(
     };
     // A file with chunk hashes reaches the sink one authenticated chunk at a
     // time: a chunk is read whole and hashed before any byte of it is handed on.
-    let mut chunked;
-    let source: &mut dyn Read = match &expected.chunks {
+    let (actual, len) = match &expected.chunks {
         Some(chunks) => {
-            chunked = ChunkVerifier::new(source, &path, size, chunks);
-            &mut chunked
+            let mut chunked = ChunkVerifier::new(source, chunk_buf, &path, size, chunks);
+            hand_on(sink, &bundle_path, size, &mut chunked)?;
+            chunked.drain().map_err(io_to_verify)?;
+            chunked.finish()
         }
-        None => source,
+        None => {
+            let mut hashing = manifest::HashingReader::new(source);
+            hand_on(sink, &bundle_path, size, &mut hashing)?;
+            drain(&mut hashing).map_err(io_to_verify)?;
+            hashing.finish()
+        }
     };
-    let mut hashing = manifest::HashingReader::new(source);
-    sink.file(&bundle_path, size, &mut hashing)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => io_to_verify(e),
-            _ => VerifyError::Write(e.to_string()),
-        })?;
-    io::copy(&mut hashing, &mut io::sink()).map_err(io_to_verify)?;
-    let (actual, len) = hashing.finish();
     if len != size {
         return Err(VerifyError::Tar(format!("{path}: truncated entry")));
     }
@@ -836,6 +902,33 @@ fn stream_file(
         });
     }
     Ok(())
+}
+
+/// The sink reads the file (through what checks it); its own I/O failure is a write
+/// failure, a check's is the check's.
+fn hand_on(
+    sink: &mut dyn Sink,
+    path: &BundlePath,
+    size: u64,
+    data: &mut dyn Read,
+) -> Result<(), VerifyError> {
+    sink.file(path, size, data).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData => io_to_verify(e),
+        _ => VerifyError::Write(e.to_string()),
+    })
+}
+
+/// Read what the sink left unread, in large pieces.
+fn drain(r: &mut dyn Read) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// After the last entry: exactly the end-of-archive marker pack writes (1024 zero
