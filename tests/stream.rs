@@ -136,6 +136,11 @@ fn signed_with_tier(dir: &Path, es: &mut [Entry], tier: &[u8]) {
         f["sha256"] = sha(tier).into();
         f["chunks"] = tier.chunks(CHUNK).map(sha).collect::<Vec<_>>().into();
     }
+    signed_with_sums(dir, es, m);
+}
+
+/// Sign `m` with SHA256SUMS rewritten to say what its file hashes say.
+fn signed_with_sums(dir: &Path, es: &mut [Entry], mut m: serde_json::Value) {
     let files: Vec<(String, String)> = m["files"]
         .as_array()
         .unwrap()
@@ -294,6 +299,20 @@ fn verify_refuses_signed_manifests_whose_chunks_are_wrong_missing_or_extra() {
             "sql/tiers.sql: SHA-256 mismatch in chunk 1",
         ),
         (
+            "wrong-first",
+            Box::new(|m| {
+                file_entry(m, "sql/tiers.sql")["chunks"][0] = sha(b"another chunk").into();
+            }),
+            "sql/tiers.sql: SHA-256 mismatch in chunk 0",
+        ),
+        (
+            "wrong-last",
+            Box::new(|m| {
+                file_entry(m, "sql/tiers.sql")["chunks"][2] = sha(b"another chunk").into();
+            }),
+            "sql/tiers.sql: SHA-256 mismatch in chunk 2",
+        ),
+        (
             "missing",
             Box::new(|m| {
                 file_entry(m, "sql/tiers.sql")["chunks"]
@@ -365,6 +384,44 @@ fn verify_refuses_signed_manifests_whose_chunks_are_wrong_missing_or_extra() {
             stderr(&o)
         );
     }
+    // Every chunk hash as the bytes say, the file's own hash not (and SHA256SUMS
+    // saying the same): the whole-file hash is checked too, and extract writes nothing.
+    let mut es = good.clone();
+    let mut m = manifest_of(&es);
+    file_entry(&mut m, "sql/tiers.sql")["sha256"] = sha(b"not the file").into();
+    signed_with_sums(d, &mut es, m);
+    std::fs::write(d.join("file-hash.tar.gz"), gzip(&tar(&es))).unwrap();
+    let o = airlock(d, &["verify", "file-hash.tar.gz", "--trust", "rm.pub"]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "sql/tiers.sql: SHA-256 mismatch\n  expected {}",
+            sha(b"not the file")
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = airlock(
+        d,
+        &[
+            "extract",
+            "file-hash.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(!d.join("x").exists());
+    assert!(
+        std::fs::read_dir(d).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".airlock-extract")),
+        "a temporary directory was left"
+    );
     // A format 2 bundle without any chunk hashes is not what pack writes.
     let mut es = good.clone();
     entry(&mut es, "sql/tiers.sql").data = b"SELECT 1;\n".to_vec();

@@ -5,6 +5,7 @@
 //! ([`extract`]).
 
 mod advice;
+mod chunks;
 pub mod gz;
 pub mod inflate;
 pub mod reader;

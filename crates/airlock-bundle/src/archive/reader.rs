@@ -5,6 +5,7 @@
 //! in manifest order, of the manifest's size; the sink's result is only kept by the
 //! caller after the whole bundle verified (hash, trailing data, trust).
 
+use super::chunks::{ChunkRoom, ChunkVerifier, CHUNK_MISMATCH};
 use super::writer::END_OF_ARCHIVE;
 use super::VerifyError;
 use super::{Meter, NoMeter};
@@ -13,7 +14,6 @@ use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
 use crate::minisign::SignatureBox;
 use crate::trust::{self, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
@@ -184,142 +184,6 @@ impl<R: Read> Read for CountingFile<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.f.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Prefix of an I/O error that is a chunk hash mismatch (`path\tindex\texpected\tactual`).
-const CHUNK_MISMATCH: &str = "CHUNK: ";
-
-/// Hands a file on only in whole chunks of [`manifest::CHUNK`] bytes whose SHA-256
-/// matches the manifest's `chunks` entry: a chunk is read and hashed before its first
-/// byte is released, so no reader of a bundle ever sees a byte of an altered chunk.
-///
-/// It also hashes the whole file, chunk by chunk as each is read (whatever the sink
-/// reads of it), for the manifest's `sha256`. Both hashes of a chunk are made at once:
-/// the file's on this thread, the chunk's own on a helper thread. The first chunk
-/// needs no second pass: its SHA-256 is the file's hash state after exactly its bytes,
-/// finalized.
-struct ChunkVerifier<'a> {
-    inner: &'a mut dyn Read,
-    path: String,
-    size: u64,
-    chunks: &'a [String],
-    /// The SHA-256 of every byte read so far.
-    whole: Sha256,
-    /// The chunk being handed on (its first `filled` bytes), and how much of it was.
-    /// The buffer serves every file of the bundle: it is allocated once.
-    buf: &'a mut Vec<u8>,
-    filled: usize,
-    pos: usize,
-    /// Chunks read so far.
-    next: usize,
-}
-
-impl<'a> ChunkVerifier<'a> {
-    fn new(
-        inner: &'a mut dyn Read,
-        buf: &'a mut Vec<u8>,
-        path: &str,
-        size: u64,
-        chunks: &'a [String],
-    ) -> Self {
-        ChunkVerifier {
-            inner,
-            path: path.into(),
-            size,
-            chunks,
-            whole: Sha256::new(),
-            buf,
-            filled: 0,
-            pos: 0,
-            next: 0,
-        }
-    }
-
-    /// Read and check the next chunk; false at the end of the file.
-    fn fill(&mut self) -> io::Result<bool> {
-        let start = self.next as u64 * manifest::CHUNK;
-        if start >= self.size {
-            return Ok(false);
-        }
-        let want = (self.size - start).min(manifest::CHUNK) as usize;
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        self.filled = want;
-        read_whole(&mut *self.inner, &mut self.buf[..want], &self.path)?;
-        let actual = hex::encode(self.hash_chunk());
-        let expected = self.chunks.get(self.next).map(String::as_str).unwrap_or("");
-        if actual != expected {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{CHUNK_MISMATCH}{}\t{}\t{expected}\t{actual}",
-                    self.path, self.next
-                ),
-            ));
-        }
-        self.next += 1;
-        self.pos = 0;
-        Ok(true)
-    }
-
-    /// Add the chunk in `buf` to the file's hash; its own SHA-256.
-    fn hash_chunk(&mut self) -> sha2::digest::Output<Sha256> {
-        let (buf, whole) = (&self.buf[..self.filled], &mut self.whole);
-        if self.next == 0 {
-            whole.update(buf);
-            return whole.clone().finalize();
-        }
-        std::thread::scope(|scope| {
-            let own = scope.spawn(|| Sha256::digest(buf));
-            whole.update(buf);
-            own.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
-    /// Read (and check) the chunks the sink left unread.
-    fn drain(&mut self) -> io::Result<()> {
-        while self.fill()? {}
-        Ok(())
-    }
-
-    /// Lowercase hex SHA-256 and length of everything read.
-    fn finish(self) -> (String, u64) {
-        let len = (self.next as u64 * manifest::CHUNK).min(self.size);
-        (hex::encode(self.whole.finalize()), len)
-    }
-}
-
-/// Fill `buf` from `r`, or say the entry was cut short.
-fn read_whole(r: &mut dyn Read, buf: &mut [u8], path: &str) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{path}: truncated entry"),
-                ))
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-impl Read for ChunkVerifier<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.filled && !self.fill()? {
-            return Ok(0);
-        }
-        let n = out.len().min(self.filled - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
         Ok(n)
     }
 }
@@ -572,8 +436,8 @@ struct EntryWalk<'a> {
     /// Index in the manifest's files of the payload file that comes next.
     next_file: usize,
     signatures: Vec<(String, SignatureBox)>,
-    /// Where files with chunk hashes are checked, a chunk at a time.
-    chunk_buf: Vec<u8>,
+    /// What files with chunk hashes share.
+    chunks: ChunkRoom,
 }
 
 impl<'a> EntryWalk<'a> {
@@ -590,7 +454,7 @@ impl<'a> EntryWalk<'a> {
             opened: None,
             next_file: 0,
             signatures: vec![],
-            chunk_buf: Vec::new(),
+            chunks: ChunkRoom::default(),
         }
     }
 
@@ -759,15 +623,8 @@ impl<'a> EntryWalk<'a> {
         }
         let manifest = &op.manifest;
         let expected = expected_file(manifest, self.next_file, &admitted)?;
-        let chunk_buf = &mut self.chunk_buf;
-        stream_file(
-            &mut *self.sink,
-            entry,
-            manifest,
-            expected,
-            admitted,
-            chunk_buf,
-        )?;
+        let room = &mut self.chunks;
+        stream_file(&mut *self.sink, entry, manifest, expected, admitted, room)?;
         self.next_file += 1;
         Ok(())
     }
@@ -846,15 +703,15 @@ fn expected_file<'m>(
 }
 
 /// Hand one payload file to the sink through what authenticates it on the way, then
-/// hash whatever the sink left unread and compare with the manifest. `chunk_buf` holds
-/// a chunk of a file with chunk hashes (kept from file to file).
+/// hash whatever the sink left unread and compare with the manifest (`room`: what files
+/// with chunk hashes share).
 fn stream_file(
     sink: &mut dyn Sink,
     entry: &mut dyn Read,
     manifest: &Manifest,
     expected: &manifest::FileEntry,
     admitted: Admitted,
-    chunk_buf: &mut Vec<u8>,
+    room: &mut ChunkRoom,
 ) -> Result<(), VerifyError> {
     let Admitted {
         path,
@@ -879,7 +736,7 @@ fn stream_file(
     // time: a chunk is read whole and hashed before any byte of it is handed on.
     let (actual, len) = match &expected.chunks {
         Some(chunks) => {
-            let mut chunked = ChunkVerifier::new(source, chunk_buf, &path, size, chunks);
+            let mut chunked = ChunkVerifier::new(source, room, &path, size, chunks);
             hand_on(sink, &bundle_path, size, &mut chunked)?;
             chunked.drain().map_err(io_to_verify)?;
             chunked.finish()
