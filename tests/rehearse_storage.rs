@@ -6,7 +6,8 @@
 //! changed, (c) a table the tier truncated, (d) a column dropped and added back (old
 //! rows read NULL; no page is written), and an unlogged table (never proven by
 //! storage). And it passes when the rollback does restore the data, a truncation
-//! included, without reading the tables nobody touched.
+//! included, without reading the tables nobody touched. A login that may not read file
+//! times or force a checkpoint gets the earlier proof: every table read.
 
 mod util;
 use serde_json::Value;
@@ -17,6 +18,8 @@ const GATE: &str = "SELECT true AS ready, 'open' AS reason";
 struct Fixture {
     t: tempfile::TempDir,
     db: TestDb,
+    /// The login airlock connects as (None: the superuser the tests run as).
+    login: Option<String>,
 }
 
 /// A database whose files have settled (written, checkpointed, and left alone for more
@@ -41,7 +44,11 @@ fn fixture(tag: &str) -> Fixture {
     // The proof trusts a file only when its times are at least 2 s older than the
     // clock when it is recorded; wait that out (not a timing assertion).
     std::thread::sleep(std::time::Duration::from_millis(3200));
-    Fixture { t: keyed_dir(), db }
+    Fixture {
+        t: keyed_dir(),
+        db,
+        login: None,
+    }
 }
 
 impl Fixture {
@@ -58,7 +65,10 @@ impl Fixture {
             &[("data", tier, false)],
             rollback,
         );
-        let conn = self.db.conn();
+        let conn = match &self.login {
+            Some(u) => format!("dbname={} user={u}", self.db.name),
+            None => self.db.conn(),
+        };
         let o = airlock(
             dir,
             &[
@@ -123,6 +133,9 @@ fn assert_caught(r: &Value, table: &str) {
 
 #[test]
 fn rehearse_catches_data_a_rollback_leaves_behind_where_storage_proves_the_rest() {
+    // One at a time in this file: another test's new role would count as the
+    // bundle's change to the cluster.
+    let _serial = cluster_serial();
     let f = fixture("rehstore_catch");
     // (a) A table the tier changed, not restored.
     let r = f.rehearse(
@@ -169,6 +182,7 @@ fn rehearse_catches_data_a_rollback_leaves_behind_where_storage_proves_the_rest(
 
 #[test]
 fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
+    let _serial = cluster_serial();
     let f = fixture("rehstore_pass");
     // Nothing but a new table: every existing table proven by its storage alone.
     let r = f.rehearse(
@@ -209,4 +223,52 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
         "{r:#}"
     );
     assert_storage_proof(&r);
+}
+
+#[test]
+fn without_the_rights_to_read_file_times_every_table_is_read_and_a_change_still_fails() {
+    let _serial = cluster_serial();
+    // A login that owns the database and its tables and may create databases (so it
+    // may clone it), without pg_read_server_files or pg_checkpoint.
+    let login = role_name("rehstore_login");
+    let _roles = DropRoles(vec![login.clone()]);
+    admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {login} LOGIN CREATEDB; GRANT airlock_gate TO {login}"
+        ))
+        .expect("login role");
+    let mut f = fixture("rehstore_plain");
+    f.db.exec(&format!(
+        "ALTER DATABASE \"{0}\" OWNER TO {login};
+         ALTER TABLE big OWNER TO {login}; ALTER TABLE orders OWNER TO {login};
+         ALTER TABLE audit OWNER TO {login}; ALTER TABLE keep OWNER TO {login};
+         ALTER TABLE scratch OWNER TO {login}; ALTER FUNCTION log_order() OWNER TO {login};",
+        f.db.name
+    ));
+    f.login = Some(login);
+    let r = f.rehearse(
+        "p.tar.gz",
+        "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
+        "DROP SCHEMA IF EXISTS app CASCADE;",
+        0,
+    );
+    let rec = detail(&r, "storage recorded");
+    assert!(
+        rec.contains("not recorded (this login may not read file times"),
+        "{rec}"
+    );
+    let entry = detail(&r, "entry fingerprint (clone = target)");
+    assert!(entry.contains("data: 5 of 5 table(s) read now"), "{entry}");
+    let exit = detail(&r, "exit fingerprint == entry");
+    assert!(
+        exit.contains("data: 0 table(s) unchanged in storage since the clone, read at the end: 5 on the clone, 5 on the target"),
+        "{exit}"
+    );
+    let r = f.rehearse(
+        "a.tar.gz",
+        "UPDATE public.orders SET qty = qty + 1 WHERE id = 1;",
+        "SELECT 1;",
+        5,
+    );
+    assert_caught(&r, "public.orders");
 }

@@ -10,14 +10,18 @@
 //! that runs bundle SQL and after the last — any difference fails the rehearsal, named
 //! with its undo (not undone: another session may have made it).
 //!
-//! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
-//! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
+//! The proof ([`super::proof`]): the clone at the end (after apply and rollback) and
+//! the target at the same moment each hold the schema the clone had at entry and, in
+//! every table, the rows the target had at the clone. `CREATE DATABASE … TEMPLATE`
+//! refuses to start while anyone is connected to the target (or a prepared
 //! transaction uses it) and locks new connections out until the copy is done, so the
-//! clone is the target's content at that instant, and the clone's entry fingerprint
-//! is also the target's. The target's exit fingerprint is compared with it (the
-//! target did not change from the clone to the end), while the clone's exit
-//! fingerprint, read at the same time on other connections, is compared with it too
-//! (rollback restored the baseline).
+//! clone is the target's content at that instant. Rows are not read where storage
+//! proves them unchanged ([`super::storage`]): the target's storage is recorded right
+//! before the clone, the clone's while it is closed to connections, and a side whose
+//! table's files nobody wrote since (checked after a `CHECKPOINT` at the end) holds
+//! that table's content at the clone. The entry reads the tables storage cannot vouch
+//! for; the end reads, on the sides whose storage changed, what it must compare.
+//! Without the rights storage needs, every table is read at entry and at both ends.
 
 use super::apply;
 use super::cluster_state::{ClusterChange, Watch};
@@ -56,7 +60,13 @@ pub struct RehearseReport {
     pub ok: bool,
     pub exit_code: Exit,
     pub steps: Vec<Step>,
+    /// The rehearsal's entry fingerprint: the clone's schema at entry and, per table,
+    /// its rows at the clone (as read, or a stand-in where storage proved them
+    /// unchanged). Equal to `exit_fingerprint` exactly when the clone's check held; not
+    /// comparable with `airlock fingerprint --data`.
     pub entry_fingerprint: Option<String>,
+    /// The clone's exit fingerprint, made as the entry's (after a partial apply: its
+    /// schema fingerprint, compared with the one recorded before the first tier).
     pub exit_fingerprint: Option<String>,
     /// What changed in the cluster outside the clone during the rehearsal (roles,
     /// settings, databases…), each with the statement that undoes it where one can.
