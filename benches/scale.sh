@@ -3,7 +3,10 @@
 # socket): builds a database of the size and shape asked for, then times (median of
 # RUNS) and costs (WAL written, temporary-file bytes) each of
 #
-#   rehearse     a one-statement bundle (gate, tier, rollback) on a clone
+#   rehearse     a one-statement bundle (gate, tier, rollback) on a clone, in seconds per
+#                GB (decimal, pg_database_size) against the 12 s/GB target, interleaved
+#                with the clone alone (CREATE DATABASE … TEMPLATE with the same strategy,
+#                and its DROP) and, when AIRLOCK_OLD is set, that build's rehearse
 #   fingerprint  --data, --data-strict and --rows (format 2; AIRLOCK_OLD= compares
 #                another build, e.g. the previous release, once)
 #   apply        the one-statement tier, then its rollback: once with nothing kept on
@@ -114,15 +117,42 @@ measure() {
 echo "| what | time (ms) | WAL | temp files |"
 echo "|---|---|---|---|"
 if want rehearse; then
+  # Interleaved, RUNS times: this rehearse, the clone alone (CREATE DATABASE … TEMPLATE
+  # with the strategy rehearse used, then DROP DATABASE: the floor a rehearsal cannot go
+  # below, measured in the same minutes as the rehearsal because the machine is shared),
+  # and AIRLOCK_OLD's rehearse when given (e.g. the previous release's build).
   extra=(); [ -n "$STRATEGY" ] && extra=(--clone-strategy "$STRATEGY")
-  measure "rehearse${STRATEGY:+ ($STRATEGY)}" "$A" --json rehearse b.tar.gz --trust k.pub --db "$CONN" "${extra[@]}"
-  # The last run's steps (the clone step names its strategy and the WAL it wrote).
-  python3 - <<'PY' >&2 || true
-import json
-r = json.load(open("out.json"))
-steps = "; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"])
-print("    rehearse steps: %s | clone %s, WAL %d MB" % (steps, r.get("clone_strategy"), (r.get("clone_wal_bytes") or 0) >> 20))
-PY
+  BYTES=$(q "SELECT pg_database_size('$DB')")
+  CLONE="airlock_scale_clone_$$"
+  DROP_DBS+=("$CLONE")
+  rs=() cs=() ds=() os=()
+  rehearse_ms() { # BINARY: its time in ms (out.json holds its report), or FAILED
+    local s; s=$(now_ms)
+    "$1" --json rehearse b.tar.gz --trust k.pub --db "$CONN" "${extra[@]}" > out.json 2> err.txt \
+      || { echo FAILED; echo "rehearse failed: $(head -c 300 err.txt) $(head -c 600 out.json)" >&2; return 0; }
+    echo $(( $(now_ms) - s ))
+  }
+  for _ in $(seq 1 "$RUNS"); do
+    rs+=("$(rehearse_ms "$A")")
+    used=$(python3 -c 'import json; print(json.load(open("out.json")).get("clone_strategy") or "")' 2>/dev/null || true)
+    steps=$(python3 -c 'import json; r = json.load(open("out.json")); print("; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"]))' 2>/dev/null || true)
+    with=""; [ -n "$used" ] && [ "$(q 'SHOW server_version_num')" -ge 150000 ] && with=" STRATEGY $used"
+    s=$(now_ms); "${PSQL[@]}" -d postgres -c "CREATE DATABASE $CLONE TEMPLATE $DB$with" >/dev/null; cs+=($(( $(now_ms) - s )))
+    s=$(now_ms); drop_db "$CLONE"; ds+=($(( $(now_ms) - s )))
+    [ -n "${AIRLOCK_OLD:-}" ] && os+=("$(rehearse_ms "$AIRLOCK_OLD")")
+  done
+  med() { printf '%s\n' "$@" | grep -v FAILED | median; }
+  per_gb() { awk -v ms="$1" -v b="$BYTES" 'BEGIN { printf "%.1f", ms / 1000 / (b / 1e9) }'; }
+  r=$(med "${rs[@]}") c=$(med "${cs[@]}") d=$(med "${ds[@]}")
+  verdict=$(awk -v x="$(per_gb "$r")" 'BEGIN { print (x <= 12 ? "holds" : "MISSED") }')
+  printf '| rehearse (%s) | %s | %s s/GB (target 12 s/GB: %s) | runs: %s |\n' "${used:-?}" "$r" "$(per_gb "$r")" "$verdict" "${rs[*]}"
+  printf '| the clone alone: CREATE DATABASE%s / DROP DATABASE | %s / %s | %s s/GB / %s s/GB | rehearse = %s x (clone + drop) |\n' "$with" "$c" "$d" \
+    "$(per_gb "$c")" "$(per_gb "$d")" "$(awk -v r="$r" -v c="$c" -v d="$d" 'BEGIN { printf "%.2f", r / (c + d) }')"
+  if [ "${#os[@]}" -gt 0 ]; then
+    o=$(med "${os[@]}")
+    printf '| rehearse, AIRLOCK_OLD | %s | %s s/GB | runs: %s |\n' "$o" "$(per_gb "$o")" "${os[*]}"
+  fi
+  echo "    database: $BYTES bytes ($(awk -v b="$BYTES" 'BEGIN { printf "%.2f", b / 1e9 }') GB); last rehearsal's steps: $steps" >&2
 fi
 want data && measure "fingerprint --data" "$A" --json fingerprint --data --db "$CONN"
 want strict && measure "fingerprint --data-strict" "$A" --json fingerprint --data-strict --db "$CONN"

@@ -8,7 +8,9 @@
 //! connection string enter only as a SHA-256 of the stored value, are compared, and are
 //! never shown (a change says "password changed"). Every row of the clone itself (its
 //! database row, its settings, its subscriptions) is left out, so the comparison holds
-//! whether or not the clone is still there.
+//! whether or not the clone is still there; so are the rows of other rehearsals'
+//! clones (`…_rehearse_<pid>`, [`super::rehearse::clone_name`]), which concurrent
+//! rehearsals create, open to connections and drop while this one runs.
 
 use super::{quote_ident, sql_err, DbError};
 use schemars::JsonSchema;
@@ -41,7 +43,8 @@ pub struct Snapshot {
 /// server checks privileges on every relation a query names, even one a false
 /// condition never reads.
 const SHARED: &str = r#"
-WITH keep AS (SELECT oid, datname FROM pg_catalog.pg_database WHERE datname <> $1)
+WITH keep AS (SELECT oid, datname FROM pg_catalog.pg_database
+  WHERE datname <> $1 AND datname !~ '_rehearse_[0-9]+$')
 SELECT 'role', r.rolname::text, '', '', concat_ws(E'\x1f',
   'superuser=' || r.rolsuper, 'inherit=' || r.rolinherit, 'createrole=' || r.rolcreaterole,
   'createdb=' || r.rolcreatedb, 'login=' || r.rolcanlogin, 'replication=' || r.rolreplication,
@@ -71,7 +74,7 @@ SELECT 'database', d.oid::text, '', '', concat_ws(E'\x1f', 'name=' || d.datname,
   'tablespace=' || coalesce(t.spcname::text, d.dattablespace::text),
   'privileges=' || coalesce(d.datacl::text, 'default'))
 FROM pg_catalog.pg_database d LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace
-WHERE d.datname <> $1
+WHERE d.datname IN (SELECT datname FROM keep)
 UNION ALL
 SELECT 'tablespace', t.spcname::text, '', '', concat_ws(E'\x1f',
   'owner=' || pg_get_userbyid(t.spcowner), 'location=' || pg_tablespace_location(t.oid),
@@ -127,7 +130,8 @@ fn shared_query(authid: bool, conninfo: bool, origins: bool) -> String {
 }
 
 impl Snapshot {
-    /// Read the shared catalogs, leaving out every row of `clone`. `c` may be connected
+    /// Read the shared catalogs, leaving out every row of `clone` (and of every other
+    /// rehearsal's clone). `c` may be connected
     /// to any database: the catalogs read are the cluster's.
     pub fn read(c: &mut postgres::Client, clone: &str) -> Result<Snapshot, DbError> {
         let err = |e: postgres::Error| sql_err("reading the cluster's shared catalogs", &e);

@@ -115,6 +115,13 @@ impl Fingerprint {
         f
     }
 
+    /// The schema-level fingerprint within this one (its row and data parts left out).
+    pub fn schema_only(&self) -> Fingerprint {
+        let mut f = self.without(&["rows", "data"]);
+        f.level = Level::Schema.name().into();
+        f
+    }
+
     /// Why two fingerprints cannot be compared, if they cannot: different levels, or
     /// row or data levels of different formats (a schema-level fingerprint is the same
     /// in every format).
@@ -266,7 +273,7 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn with_ledger(sql: &str) -> String {
+pub(crate) fn with_ledger(sql: &str) -> String {
     let functions: Vec<String> = LEDGER.functions.iter().map(|f| literal(f)).collect();
     sql.replace("@LEDGER_SCHEMA@", &literal(LEDGER.schema))
         .replace("@LEDGER_TABLE@", &literal(LEDGER.table))
@@ -412,7 +419,7 @@ impl Part {
 }
 
 /// One statement's result rows, every value as text.
-type Rows = Vec<Vec<Option<String>>>;
+pub(crate) type Rows = Vec<Vec<Option<String>>>;
 
 /// Send a simple-query batch (one round trip); the rows of each statement, in order.
 fn batch(
@@ -435,6 +442,25 @@ fn batch(
         }
     }
     Ok(statements)
+}
+
+/// The rows of one query run inside the pinned savepoint ([`PIN`]'s settings, rolled
+/// back after), as text, in one round trip.
+pub(crate) fn pinned_rows(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    what: &str,
+) -> Result<Rows, DbError> {
+    let results = batch(
+        tx,
+        &format!(
+            "SAVEPOINT airlock_fingerprint;\n{}\n{sql};\n{UNPIN}",
+            pin_settings!()
+        ),
+        what,
+    )?;
+    // The query's result is followed by the two of UNPIN.
+    Ok(results.into_iter().rev().nth(2).unwrap_or_default())
 }
 
 fn text(row: &[Option<String>], i: usize) -> String {
@@ -612,50 +638,37 @@ pub(crate) fn finish(mut parts: Vec<Part>, level: Level) -> Fingerprint {
 
 /// One table `--rows` or `--data` reads.
 #[derive(Clone, Debug)]
-struct Table {
+pub struct Table {
     oid: String,
-    name: String,
+    /// `schema.table`, as the table's part names it.
+    pub name: String,
     quoted: String,
     pages: i64,
     populated: bool,
 }
 
-/// The fingerprint at `level`, read on `leader` (connected by the caller, who checked
-/// which database it is) in a read-only REPEATABLE READ transaction. For `--rows` and
-/// `--data` that transaction exports its snapshot and up to `jobs` more connections
-/// made with `spec` read the tables at that same snapshot, each table in a short
-/// transaction of its own or with at most [`CHUNK`] - 1 other small tables, so no
-/// transaction accumulates locks. The leader holds only catalog locks; importing the
-/// snapshot fails on another database. Everything is rolled back.
-pub fn compute_consistent(
-    leader: &mut postgres::Client,
-    spec: &super::conn::ConnSpec,
-    level: Level,
-    jobs: usize,
-) -> Result<Fingerprint, DbError> {
-    let mut tx = leader
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(|e| fingerprint_err("BEGIN READ ONLY", &e))?;
-    if level == Level::Schema {
-        let fp = compute(&mut tx)?;
-        tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
-        return Ok(fp);
-    }
-    let snapshot = batch(
-        &mut tx,
-        "SELECT pg_catalog.pg_export_snapshot()",
-        "snapshot",
-    )?
-    .first()
-    .and_then(|rows| rows.first())
-    .map(|row| text(row, 0))
-    .ok_or_else(|| DbError::State("fingerprint: no snapshot was exported".into()))?;
-    let schema = compute(&mut tx)?;
+/// What a read-only REPEATABLE READ transaction that exported its snapshot sees: the
+/// snapshot's name, the schema fingerprint and the tables `--rows` and `--data` read.
+/// While that transaction stays open, [`table_parts`] reads any of the tables at the
+/// same snapshot on other connections.
+pub struct Opened {
+    pub snapshot: String,
+    pub schema: Fingerprint,
+    pub tables: Vec<Table>,
+}
+
+/// Export the snapshot of `tx` (read-only, REPEATABLE READ, opened by the caller on a
+/// connection whose database it checked), describe the schema and list the tables.
+/// The leader holds only catalog locks.
+pub fn open(tx: &mut Transaction<'_>) -> Result<Opened, DbError> {
+    let snapshot = batch(tx, "SELECT pg_catalog.pg_export_snapshot()", "snapshot")?
+        .first()
+        .and_then(|rows| rows.first())
+        .map(|row| text(row, 0))
+        .ok_or_else(|| DbError::State("fingerprint: no snapshot was exported".into()))?;
+    let schema = compute(tx)?;
     let listed = batch(
-        &mut tx,
+        tx,
         &format!(
             "SAVEPOINT airlock_fingerprint;\n{}\n{};\n{UNPIN}",
             pin_settings!(),
@@ -663,7 +676,7 @@ pub fn compute_consistent(
         ),
         "tables",
     )?;
-    let tables: Vec<Table> = listed
+    let tables = listed
         .into_iter()
         .find(|rows| !rows.is_empty())
         .unwrap_or_default()
@@ -679,14 +692,58 @@ pub fn compute_consistent(
             }
         })
         .collect();
-    let mut parts = schema.parts;
-    parts.extend(table_parts(spec, &snapshot, tables, level, jobs)?);
+    Ok(Opened {
+        snapshot,
+        schema,
+        tables,
+    })
+}
+
+/// The fingerprint at `level`, read on `leader` (connected by the caller, who checked
+/// which database it is) in a read-only REPEATABLE READ transaction. For `--rows` and
+/// `--data` that transaction exports its snapshot and up to `jobs` more connections
+/// made with `spec` read the tables at that same snapshot, each table in a short
+/// transaction of its own or with at most [`CHUNK`] - 1 other small tables, so no
+/// transaction accumulates locks. The leader holds only catalog locks; importing the
+/// snapshot fails on another database. Everything is rolled back.
+pub fn compute_consistent(
+    leader: &mut postgres::Client,
+    spec: &super::conn::ConnSpec,
+    level: Level,
+    jobs: usize,
+) -> Result<Fingerprint, DbError> {
+    let mut tx = begin_leader(leader)?;
+    if level == Level::Schema {
+        let fp = compute(&mut tx)?;
+        tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
+        return Ok(fp);
+    }
+    let opened = open(&mut tx)?;
+    let mut parts = opened.schema.parts;
+    parts.extend(table_parts(
+        spec,
+        &opened.snapshot,
+        opened.tables,
+        level,
+        jobs,
+    )?);
     tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
     Ok(finish(parts, level))
 }
 
-/// The per-table parts, read by up to `jobs` connections at `snapshot`.
-fn table_parts(
+/// The read-only REPEATABLE READ transaction a consistent fingerprint is read in.
+pub fn begin_leader(leader: &mut postgres::Client) -> Result<Transaction<'_>, DbError> {
+    leader
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| fingerprint_err("BEGIN READ ONLY", &e))
+}
+
+/// The per-table parts, read by up to `jobs` connections at `snapshot` (exported by a
+/// transaction that is still open, see [`open`]).
+pub fn table_parts(
     spec: &super::conn::ConnSpec,
     snapshot: &str,
     tables: Vec<Table>,
@@ -891,6 +948,17 @@ fn strict_hash(c: &mut postgres::Client, t: &Table) -> Result<(u64, String), DbE
     Ok((count, hex::encode(h.finalize())))
 }
 
+/// A `data` part of `name` that stands for what `what` says rather than for rows read
+/// (the rehearsal's parts of tables whose storage proves them unchanged): equal to
+/// another such part exactly when both say the same, never to a part of rows read.
+pub(crate) fn stand_in(name: &str, what: &str) -> Part {
+    Part {
+        hash: line_hash("data", name, &format!("stand-in {what}")),
+        kind: "data".into(),
+        name: name.into(),
+    }
+}
+
 /// Objects whose description differs between two fingerprints (for reports).
 pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
     use std::collections::BTreeMap;
@@ -988,6 +1056,7 @@ mod tests {
         .chain(
             crate::described::statements()
                 .into_iter()
+                .chain(crate::storage::statements())
                 .map(|(what, sql)| (what.to_string(), sql)),
         )
         .collect()

@@ -27,12 +27,14 @@ pub mod owner_code;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod proof;
 pub mod receipt;
 pub mod refusal;
 pub mod rehearse;
 pub mod remembered;
 pub mod session;
 pub mod stamps;
+pub mod storage;
 pub mod target;
 pub mod wait;
 

@@ -10,20 +10,26 @@
 //! that runs bundle SQL and after the last — any difference fails the rehearsal, named
 //! with its undo (not undone: another session may have made it).
 //!
-//! The proof takes three data-level fingerprints, not four: `CREATE DATABASE …
-//! TEMPLATE` refuses to start while anyone is connected to the target (or a prepared
+//! The proof ([`super::proof`]): the clone at the end (after apply and rollback) and
+//! the target at the same moment each hold the schema the clone had at entry and, in
+//! every table, the rows the target had at the clone. `CREATE DATABASE … TEMPLATE`
+//! refuses to start while anyone is connected to the target (or a prepared
 //! transaction uses it) and locks new connections out until the copy is done, so the
-//! clone is the target's content at that instant, and the clone's entry fingerprint
-//! is also the target's. The target's exit fingerprint is compared with it (the
-//! target did not change from the clone to the end), while the clone's exit
-//! fingerprint, read at the same time on other connections, is compared with it too
-//! (rollback restored the baseline).
+//! clone is the target's content at that instant. Rows are not read where storage
+//! proves them unchanged ([`super::storage`]): the target's storage is recorded right
+//! before the clone, the clone's while it is closed to connections, and a side whose
+//! table's files nobody wrote since (checked after a `CHECKPOINT` at the end) holds
+//! that table's content at the clone. The entry reads the tables storage cannot vouch
+//! for; the end reads, on the sides whose storage changed, what it must compare.
+//! Without the rights storage needs, every table is read at entry and at both ends.
 
 use super::apply;
 use super::cluster_state::{ClusterChange, Watch};
 use super::conn::{self, ConnSpec};
-use super::fingerprint::{self, Fingerprint, Level};
+use super::fingerprint::{self, Fingerprint};
 use super::options::{Observer, Options};
+use super::proof::{self, Ends, Entry, Recorded, Where};
+use super::storage::{self, Files};
 use super::{quote_ident, sql_err, sqlstate, DbError};
 use airlock_base::exit::Exit;
 use airlock_bundle::verified::VerifiedBundle;
@@ -54,7 +60,13 @@ pub struct RehearseReport {
     pub ok: bool,
     pub exit_code: Exit,
     pub steps: Vec<Step>,
+    /// The rehearsal's entry fingerprint: the clone's schema at entry and, per table,
+    /// its rows at the clone (as read, or a stand-in where storage proved them
+    /// unchanged). Equal to `exit_fingerprint` exactly when the clone's check held; not
+    /// comparable with `airlock fingerprint --data`.
     pub entry_fingerprint: Option<String>,
+    /// The clone's exit fingerprint, made as the entry's (after a partial apply: its
+    /// schema fingerprint, compared with the one recorded before the first tier).
     pub exit_fingerprint: Option<String>,
     /// What changed in the cluster outside the clone during the rehearsal (roles,
     /// settings, databases…), each with the statement that undoes it where one can.
@@ -224,12 +236,6 @@ fn fail(e: DbError) -> (Exit, String) {
     (e.exit_code(), e.to_string())
 }
 
-fn fp_of(spec: &ConnSpec, expected: &str) -> Result<Fingerprint, DbError> {
-    let mut c = spec.connect()?;
-    conn::name_guard(&mut c, expected)?;
-    fingerprint::compute_consistent(&mut c, spec, Level::Data, 2)
-}
-
 /// What `auto` needs to know of the target: its size, its relation files and the
 /// server version (no STRATEGY before PostgreSQL 15). The connection closes before
 /// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
@@ -320,10 +326,13 @@ struct Places {
 /// What the cycle on the clone leaves for the final proofs.
 #[derive(Default)]
 struct OnClone {
-    entry: Option<Fingerprint>,
+    entry: Option<Entry>,
     exit: Option<Fingerprint>,
-    /// The target's fingerprint, read at the same time as the clone's exit fingerprint.
-    exit_target: Option<Result<Fingerprint, DbError>>,
+    /// The end as read with the clone's exit fingerprint: the target's fingerprint and
+    /// the entry fingerprint it is compared with.
+    ends: Option<Ends>,
+    /// The entry fingerprint with a data part for every table (known at the end).
+    entry_fingerprint: Option<Fingerprint>,
 }
 
 /// `airlock rehearse`: clone the target, run the deploy pipeline on the clone (apply,
@@ -344,10 +353,18 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     // 1. Before anything is cloned: the bundle stays inside its database, its SQL runs
     //    as it would on the target, and the target's size picks the strategy.
-    let (reaches_beyond, owner, sized) = before_clone(&mut run, vb, o, &places);
-    // 2. The clone.
+    let (reaches_beyond, owner, sized, target_files) = before_clone(&mut run, vb, o, &places);
+    // 2. The clone, closed to connections until its files are read when the target's
+    //    storage was recorded.
+    let closed = matches!(target_files, Some(Ok(_)));
     let cloned = run.step("clone the target", || {
-        clone_target(o, &places, sized.unwrap_or_default(), owner.as_deref())
+        clone_target(
+            o,
+            &places,
+            sized.unwrap_or_default(),
+            owner.as_deref(),
+            closed,
+        )
     });
     // 3. The deploy pipeline on the clone, the cluster read around every step that runs
     //    bundle SQL.
@@ -359,13 +376,23 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         &places.clone,
     );
     let mut on_clone = OnClone::default();
-    if cloned.is_some() {
-        on_clone = cycle_on_clone(&mut run, vb, o, &places, &mut watch);
+    let mut recorded = None;
+    if let Some((strategy, _)) = cloned {
+        recorded = run
+            .step("storage recorded", || {
+                clone_storage(
+                    &places,
+                    strategy,
+                    target_files.unwrap_or(Err(String::new())),
+                )
+            })
+            .flatten();
+        on_clone = cycle_on_clone(&mut run, vb, o, &places, &mut watch, recorded.as_ref());
         // 4. Always drop the clone, even after a failure or Ctrl-C.
         drop_step(&mut run, &places);
     }
     // 5. Whatever happened: the target and the cluster are as they were.
-    target_unchanged(&mut run, o, &places, &mut on_clone);
+    target_unchanged(&mut run, o, &places, &mut on_clone, recorded.as_ref());
     let cluster_changes = cluster_unchanged(&mut run, watch);
     RehearseReport {
         bundle_id: vb.id().into(),
@@ -376,15 +403,18 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         ok: run.exit.is_success(),
         exit_code: run.exit,
         steps: run.steps,
-        entry_fingerprint: on_clone.entry.map(|f| f.fingerprint),
+        entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
         cluster_changes,
         reaches_beyond,
     }
 }
 
+/// The target's storage and database OID, recorded right before the clone; or why not.
+type TargetFiles = Result<(Files, u32), String>;
+
 /// The steps before the clone: what the bundle reaches, the role its SQL runs as (and
-/// the clone's owner), the target's size, files and server version.
+/// the clone's owner), the target's size, files and server version, and its storage.
 #[allow(clippy::type_complexity)]
 fn before_clone(
     run: &mut Run,
@@ -395,6 +425,7 @@ fn before_clone(
     Vec<airlock_sql::Reach>,
     Option<String>,
     Option<(i64, i64, i64)>,
+    Option<TargetFiles>,
 ) {
     let mut reaches_beyond = Vec::new();
     run.step("stays inside its database", || match vb.reaches_beyond() {
@@ -422,10 +453,156 @@ fn before_clone(
     });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &places.expected_target).map_err(fail)?;
-        let d = format!("{} MB in {files} relations", bytes >> 20);
-        Ok(((bytes, files, version), d))
+        let recorded = record_target(o.conn, &places.expected_target);
+        let d = format!(
+            "{} MB in {files} relations; {}",
+            bytes >> 20,
+            match &recorded {
+                Ok((f, _)) => format!(
+                    "storage of {} table(s) recorded ({} files)",
+                    f.len(),
+                    f.segment_count()
+                ),
+                Err(why) => format!("storage not recorded ({why}): every table is read"),
+            }
+        );
+        Ok((((bytes, files, version), recorded), d))
     });
-    (reaches_beyond, owner, sized)
+    let (sized, target_files) = sized.unzip();
+    (reaches_beyond, owner, sized, target_files)
+}
+
+/// The target's storage ([`storage`]) after a checkpoint, and its database OID; why
+/// not, when this login may not read file times or force a checkpoint. Read on a
+/// connection closed before the clone (`CREATE DATABASE` waits for the target's
+/// sessions to end).
+fn record_target(spec: &ConnSpec, expected: &str) -> TargetFiles {
+    let read = || -> Result<Result<(Files, u32), String>, DbError> {
+        let mut c = spec.connect()?;
+        conn::name_guard(&mut c, expected)?;
+        if let Err(why) = storage::usable(&mut c) {
+            return Ok(Err(why));
+        }
+        // Pages changed before now reach the files first: a table written recently is
+        // then read at entry, rather than seen to change when written out later.
+        c.batch_execute("CHECKPOINT")
+            .map_err(|e| sql_err("CHECKPOINT", &e))?;
+        let oid = database_oid(&mut c, None)?;
+        Ok(Ok((Files::record(&mut c)?, oid)))
+    };
+    read().unwrap_or_else(|e| Err(e.to_string()))
+}
+
+/// The OID of database `name` (None: the connected one).
+fn database_oid(c: &mut postgres::Client, name: Option<&str>) -> Result<u32, DbError> {
+    c.query_one(
+        "SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) \
+         COALESCE($1, pg_catalog.current_database())",
+        &[&name],
+    )
+    .map(|r| r.get(0))
+    .map_err(|e| sql_err("database OID", &e))
+}
+
+/// Files written in the last [`storage::MARGIN`] seconds cannot be relied on; when the
+/// clone's hold at least this many bytes of tables the entry would otherwise not read,
+/// the rehearsal waits (at most a few seconds, the clone closed) until they are old
+/// enough, rather than read them three times.
+const WAIT_FROM: i64 = 64 << 20;
+
+/// The clone's storage, read while nobody can connect to it (so it is the target's
+/// content at the clone, and no transaction that wrote it is still running), after a
+/// checkpoint when its pages went through shared buffers (`wal_log`); then the clone is
+/// opened. Without the target's record, or when reading fails, every table is read
+/// at entry and exit instead.
+fn clone_storage(
+    places: &Places,
+    strategy: &str,
+    target: TargetFiles,
+) -> Result<(Option<Recorded>, String), (Exit, String)> {
+    let (target, target_oid) = match target {
+        Ok(t) => t,
+        Err(why) if why.is_empty() => {
+            return Ok((None, "not recorded: every table is read".into()))
+        }
+        Err(why) => {
+            return Ok((None, format!("not recorded ({why}): every table is read")));
+        }
+    };
+    let mut admin = places.admin.connect().map_err(fail)?;
+    let started = Instant::now();
+    let read = read_clone_files(&mut admin, places, strategy, &target, target_oid);
+    let opened = admin.batch_execute(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        quote_ident(&places.clone)
+    ));
+    opened.map_err(|e| fail(sql_err("opening the clone to connections", &e)))?;
+    match read {
+        Ok((clone, waited)) => {
+            let settled = target
+                .names()
+                .filter(|t| target.settled(t) && clone.settled(t))
+                .count();
+            let d = format!(
+                "{} table(s) in {} files on the target before the clone and on the clone before anyone could connect{}; {settled} settled on both (the rest are read at entry: unlogged, not heap, or written in the last {} s){}",
+                target.len(),
+                target.segment_count() + clone.segment_count(),
+                if strategy == "wal_log" { ", after a CHECKPOINT" } else { "" },
+                storage::MARGIN,
+                if waited { format!("; waited {} ms for fresh files to settle", started.elapsed().as_millis()) } else { String::new() }
+            );
+            Ok((Some(Recorded { target, clone }), d))
+        }
+        Err(e) => Ok((None, format!("not recorded ({e}): every table is read"))),
+    }
+}
+
+/// The clone's files (see [`clone_storage`]), and whether it waited for fresh ones.
+fn read_clone_files(
+    admin: &mut postgres::Client,
+    places: &Places,
+    strategy: &str,
+    target: &Files,
+    target_oid: u32,
+) -> Result<(Files, bool), DbError> {
+    if strategy == "wal_log" {
+        admin
+            .batch_execute("CHECKPOINT")
+            .map_err(|e| sql_err("CHECKPOINT", &e))?;
+    }
+    let clone_oid = database_oid(admin, Some(&places.clone))?;
+    let mut clone = target.copied(target_oid, clone_oid, admin)?;
+    let (bytes, from) = clone.unsettled(|t| target.settled(t));
+    if bytes < WAIT_FROM || !wait_for_clock(admin, from)? {
+        return Ok((clone, false));
+    }
+    clone.restat(admin)?;
+    Ok((clone, true))
+}
+
+/// Wait until the server's clock reaches `from` (seconds since the epoch); false when
+/// that is more than a few seconds away (file times ahead of the clock).
+fn wait_for_clock(admin: &mut postgres::Client, from: i64) -> Result<bool, DbError> {
+    loop {
+        let now: f64 = admin
+            .query_one(
+                "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())",
+                &[],
+            )
+            .map_err(|e| sql_err("the server's clock", &e))?
+            .get(0);
+        let left = from as f64 - now;
+        if left <= 0.0 {
+            return Ok(true);
+        }
+        if left > 2.0 * storage::MARGIN as f64 + 1.0 {
+            return Ok(false);
+        }
+        if conn::interrupted() {
+            return Err(DbError::State("interrupted (Ctrl-C)".into()));
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(left.min(0.25) + 0.01));
+    }
 }
 
 /// `CREATE DATABASE clone TEMPLATE target`, with the strategy `auto` picks for the
@@ -436,6 +613,7 @@ fn clone_target(
     places: &Places,
     (bytes, files, version): (i64, i64, i64),
     owner: Option<&str>,
+    closed: bool,
 ) -> Result<((&'static str, Option<u64>), String), (Exit, String)> {
     let (clone, target) = (&places.clone, &places.target);
     let strategy = o.clone_strategy.pick(bytes, files);
@@ -448,8 +626,13 @@ fn clone_target(
     let owned_by = owner
         .map(|r| format!(" OWNER {}", quote_ident(r)))
         .unwrap_or_default();
+    let closed_sql = if closed {
+        " ALLOW_CONNECTIONS false"
+    } else {
+        ""
+    };
     let sql = format!(
-        "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}",
+        "CREATE DATABASE {} TEMPLATE {}{owned_by}{with}{closed_sql}",
         quote_ident(clone),
         quote_ident(target)
     );
@@ -483,7 +666,7 @@ fn clone_target(
             let shown = wal.map_or("unknown".into(), |w| format!("{} MB", w >> 20));
             Ok((
                 (strategy, wal),
-                format!("CREATE DATABASE {clone} TEMPLATE {target}{with}; WAL written: {shown}"),
+                format!("CREATE DATABASE {clone} TEMPLATE {target}{with}{closed_sql}; WAL written: {shown}"),
             ))
         }
         Err(e) if sqlstate(&e) == Some("55006") => {
@@ -526,13 +709,24 @@ fn cycle_on_clone(
     o: &RehearseOptions<'_>,
     places: &Places,
     watch: &mut Watch,
+    recorded: Option<&Recorded>,
 ) -> OnClone {
     let n = vb.manifest().tier.len();
     let (clone_spec, clone) = (&places.clone_spec, &places.clone);
     let entry = run.step("entry fingerprint (clone = target)", || {
-        let fp = fp_of(clone_spec, clone).map_err(fail)?;
-        let d = format!("{} (data level; the target's at the clone)", fp.short());
-        Ok((fp, d))
+        let e = proof::entry(clone_spec, clone, recorded, JOBS).map_err(fail)?;
+        let d = format!(
+            "schema {}; data: {} of {} table(s) read now{}",
+            e.schema.short(),
+            e.read.len(),
+            e.tables.len(),
+            if recorded.is_some() {
+                ", the others are proven by their storage at the end"
+            } else {
+                ""
+            }
+        );
+        Ok((e, d))
     });
     // A target where `apply --through` ran: the rehearsal applies what remains, and
     // the rollback is held to what the bundle promises, the schema before its
@@ -553,7 +747,7 @@ fn cycle_on_clone(
     });
     let partial = partial.filter(|p| !p.applied.is_empty());
     let skip = deploy_cycle(run, vb, o, places, watch);
-    let (exit, exit_target) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref());
+    let (exit, ends) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref(), recorded);
     run.step("rollback again is a no-op", || {
         watch.around(|| {
             let r = apply::rollback(vb, &clone_options(o, places, skip)).map_err(fail)?;
@@ -570,7 +764,8 @@ fn cycle_on_clone(
     OnClone {
         entry,
         exit,
-        exit_target,
+        ends,
+        entry_fingerprint: None,
     }
 }
 
@@ -662,49 +857,55 @@ fn deploy_cycle(
     skip
 }
 
+/// Connections each side reads its tables with.
+const JOBS: usize = 2;
+
 /// The clone's exit fingerprint against its entry (or, after a partial apply, the
 /// schema before the first tier), with the target's read at the same time on other
-/// connections.
-#[allow(clippy::type_complexity)]
+/// connections ([`proof::ends`]).
 fn exit_fingerprint(
     run: &mut Run,
     o: &RehearseOptions<'_>,
     places: &Places,
-    entry: Option<&Fingerprint>,
+    entry: Option<&Entry>,
     partial: Option<&Partial>,
-) -> (Option<Fingerprint>, Option<Result<Fingerprint, DbError>>) {
-    let (clone_spec, clone) = (&places.clone_spec, &places.clone);
-    let mut exit_target = None;
-    let with_target = |clone_fp: &dyn Fn() -> Result<Fingerprint, DbError>| {
-        std::thread::scope(|s| {
-            let t = s.spawn(|| fp_of(o.conn, &places.expected_target));
-            let fp = clone_fp();
-            let target_fp = t.join().unwrap_or_else(|_| {
-                Err(DbError::State("the target's fingerprint panicked".into()))
-            });
-            (fp, target_fp)
-        })
+    recorded: Option<&Recorded>,
+) -> (Option<Fingerprint>, Option<Ends>) {
+    let at = Where {
+        clone: Some((&places.clone_spec, &places.clone)),
+        target: (o.conn, &places.expected_target),
+        admin: &places.admin,
     };
+    let mut kept = None;
     let exit = match partial {
         None => run.step("exit fingerprint == entry", || {
-            let (fp, target_fp) = with_target(&|| fp_of(clone_spec, clone));
-            exit_target = Some(target_fp);
-            let fp = fp.map_err(fail)?;
             let entry = entry.ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
-            if fp.fingerprint == entry.fingerprint {
-                let d = format!("{} == {}", fp.short(), entry.short());
-                Ok((fp, d))
-            } else {
-                Err((Exit::State, not_restored(&fp, entry)))
-            }
+            let mut ends = proof::ends(&at, entry, recorded, true, JOBS);
+            let fp = ends.clone.take().unwrap_or_else(|| Err(DbError::State("the clone was not read".into())));
+            let how = ends.how();
+            let verdict = match fp {
+                Err(e) => Err(fail(e)),
+                Ok(fp) if fp.fingerprint == ends.entry.fingerprint => {
+                    let d = format!("{} == {} ({how})", fp.short(), ends.entry.short());
+                    Ok((fp, d))
+                }
+                Ok(fp) => Err((
+                    Exit::State,
+                    format!("{}{}; {how}", not_restored(&fp, &ends.entry), ends.unprovable_note()),
+                )),
+            };
+            kept = Some(ends);
+            verdict
         }),
         Some(p) => run.step("exit schema == before the first tier", || {
-            let (fp, target_fp) = with_target(&|| {
-                let mut c = clone_spec.connect()?;
-                conn::name_guard(&mut c, clone)?;
-                fingerprint::compute_consistent(&mut c, clone_spec, Level::Schema, 1)
-            });
-            exit_target = Some(target_fp);
+            let entry = entry.ok_or((Exit::Runtime, "no entry fingerprint".to_string()))?;
+            let mut ends = proof::ends(&at, entry, recorded, false, JOBS);
+            let fp = ends
+                .clone
+                .take()
+                .unwrap_or_else(|| Err(DbError::State("the clone was not read".into())))
+                .map(|f| f.schema_only());
+            kept = Some(ends);
             let fp = fp.map_err(fail)?;
             if fp.fingerprint == p.baseline {
                 let d = format!(
@@ -728,7 +929,7 @@ fn exit_fingerprint(
             }
         }),
     };
-    (exit, exit_target)
+    (exit, kept)
 }
 
 /// Drop the clone (after a failure or Ctrl-C too).
@@ -751,32 +952,41 @@ fn drop_step(run: &mut Run, places: &Places) {
 }
 
 /// The target's fingerprint now is the clone's entry fingerprint (the target did not
-/// change from the clone to the end).
+/// change from the clone to the end): as read with the clone's exit fingerprint, or
+/// read now when the cycle stopped before it.
 fn target_unchanged(
     run: &mut Run,
     o: &RehearseOptions<'_>,
     places: &Places,
     on_clone: &mut OnClone,
+    recorded: Option<&Recorded>,
 ) {
     let Some(entry) = &on_clone.entry else { return };
-    let target_fp = on_clone
-        .exit_target
-        .take()
-        .unwrap_or_else(|| fp_of(o.conn, &places.expected_target));
+    let ends = on_clone.ends.take().unwrap_or_else(|| {
+        let at = Where {
+            clone: None,
+            target: (o.conn, &places.expected_target),
+            admin: &places.admin,
+        };
+        proof::ends(&at, entry, recorded, false, JOBS)
+    });
+    let how = ends.how();
+    let unprovable = ends.unprovable_note();
+    on_clone.entry_fingerprint = Some(ends.entry.clone());
     // A subscription belongs to its database in a shared catalog: the clone has
     // none of the target's, and the rehearsal cannot change them.
-    let entry = &entry.without(NOT_CLONED);
+    let entry = &ends.entry.without(NOT_CLONED);
     run.always("target fingerprint unchanged", || {
-        match target_fp.map(|f| f.without(NOT_CLONED)) {
+        match ends.target.map(|f| f.without(NOT_CLONED)) {
             Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
-                "{} == {} (target untouched since the clone; read with the clone's exit fingerprint)",
+                "{} == {} (target untouched since the clone; read with the clone's exit fingerprint; {how})",
                 fp.short(),
                 entry.short()
             )),
             Ok(fp) => Err((
                 Exit::State,
                 format!(
-                    "target changed during the rehearsal: {} != {}; {}",
+                    "target changed during the rehearsal: {} != {}; {}{unprovable}; {how}",
                     fp.short(),
                     entry.short(),
                     fingerprint::diff(entry, &fp).join(", ")
