@@ -240,6 +240,78 @@ fn a_stale_or_damaged_kept_description_is_never_trusted() {
     assert_eq!(back.fingerprint_after, c.whole());
 }
 
+/// How a run took its schema fingerprints, as `--json` shows them.
+#[derive(serde::Deserialize, Debug)]
+struct Steps {
+    schema_descriptions: Vec<Step>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Step {
+    how: String,
+    why: Option<String>,
+    described: usize,
+}
+
+impl Case {
+    /// `apply` with `extra` (exit 0): how its fingerprints were taken.
+    fn apply_steps(&self, extra: &[&str]) -> Vec<Step> {
+        let bundle = self.bundle.to_string_lossy().into_owned();
+        let mut args = vec!["apply", &bundle, "--trust", &self.trust];
+        args.extend(extra);
+        let o = self.run(&args);
+        expect_code(&o, 0);
+        serde_json::from_slice::<Steps>(&o.stdout)
+            .expect("apply --json")
+            .schema_descriptions
+    }
+
+    /// Objects no apply touches, enough that describing them all is told apart from
+    /// describing what a tier changed.
+    fn with_untouched_objects(self) -> Case {
+        self.db.exec(
+            "DO $$ BEGIN FOR i IN 1..40 LOOP
+               EXECUTE format('CREATE TABLE public.other_%s (id integer PRIMARY KEY, v text)', i);
+             END LOOP; END $$",
+        );
+        self
+    }
+}
+
+#[test]
+fn the_apply_after_a_hosts_first_describes_only_what_it_changes() {
+    // The database's first apply: it creates the ledger (a schema) in its transaction.
+    let c = Case::new().with_untouched_objects();
+    let first = c.apply_steps(&["--through", "one"]);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(
+        (first[0].how.as_str(), first[0].why.as_deref()),
+        ("whole", Some("first")),
+        "nothing kept on this host yet: {first:?}"
+    );
+    assert!(first[0].described > 80, "every object: {first:?}");
+    // Its continuation, right after: nothing changed in between, so the description
+    // the first apply kept holds as it is, and only what tier two changes (and what
+    // depends on it) is described again.
+    let second = c.apply_steps(&[]);
+    assert_eq!(second.len(), 2, "{second:?}");
+    for step in &second {
+        assert_eq!(step.how, "incremental", "{second:?}");
+        assert!(step.described <= 10, "{second:?}");
+    }
+    assert_eq!(second[0].described, 0, "nothing changed since: {second:?}");
+}
+
+#[test]
+fn a_hosts_first_apply_describes_the_whole_schema_once() {
+    let c = Case::new().with_untouched_objects();
+    let first = c.apply_steps(&["--through", "one"]);
+    assert_eq!(first[0].how, "whole", "{first:?}");
+    // After tier one (and the ledger the apply created): only what changed.
+    assert_eq!(first[1].how, "incremental", "{first:?}");
+    assert!(first[1].described <= 15, "{first:?}");
+}
+
 /// PostgreSQL's `hash_bytes_extended(k, len, 0)` (lookup3), which
 /// `hashtextextended(text, 0)` computes on the text's bytes; and its inversion, as
 /// /work/shared/tools/collide does it: a colliding input made in well under a second.

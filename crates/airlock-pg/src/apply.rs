@@ -41,7 +41,7 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             apply_tx(tx, cx, tools).map(|(row, ran)| (Some(row), ran))
         })?;
         if add_to_receipt(&mut receipt, vb, opts, row, ran) {
-            return Ok(receipt.finish(deploy.started));
+            return Ok(deploy.finish(receipt));
         }
     }
 }
@@ -267,14 +267,14 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }) = undone
     else {
         receipt.outcome = "nothing-to-roll-back".into();
-        return Ok(receipt.finish(deploy.started));
+        return Ok(deploy.finish(receipt));
     };
     receipt.rollback_probe = probe;
     receipt.fingerprint_before = before;
     receipt.fingerprint_after = after;
     receipt.ledger.extend(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
-    Ok(receipt.finish(deploy.started))
+    Ok(deploy.finish(receipt))
 }
 
 /// Rollback's checks under the lock: the Ledger and RememberedHead steps every deploy

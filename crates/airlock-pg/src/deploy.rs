@@ -76,6 +76,13 @@ impl Deploy {
         r
     }
 
+    /// The receipt of this deploy, finished: its duration, and how its schema
+    /// fingerprints were taken.
+    pub(crate) fn finish(&self, mut receipt: Receipt) -> Receipt {
+        receipt.descriptions = self.tools.tracker.steps.clone();
+        receipt.finish(self.started)
+    }
+
     /// BEGIN on the target, with the context the pipeline's steps read and this
     /// deploy's harness and tracker.
     fn begin<'s>(

@@ -134,6 +134,54 @@ pub enum Refresh {
     },
 }
 
+/// How one schema fingerprint of a run was taken, for `--json` (where a deploy's time
+/// went): the whole description, or only what changed since the description kept.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct DescriptionStep {
+    /// `whole` (every object described) or `incremental` (only the objects whose
+    /// catalog rows changed since the description this host keeps, or took earlier
+    /// in the run, and what depends on them).
+    pub how: String,
+    /// Why the whole description was taken: `first` (nothing kept, or kept by another
+    /// airlock or server version), `out-of-reach` (too many transactions since),
+    /// `catalog OID` (a catalog not followed one object at a time changed), `object
+    /// KEY` (an object of a kind not followed one at a time changed or depends on
+    /// what changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Objects found changed since the earlier description (incremental only).
+    pub changed: usize,
+    /// Objects described: all of them (whole), or the changed ones and their
+    /// dependents (incremental).
+    pub described: usize,
+}
+
+impl DescriptionStep {
+    fn of(refresh: &Refresh, objects: usize) -> DescriptionStep {
+        match refresh {
+            Refresh::Whole(why) => DescriptionStep {
+                how: "whole".into(),
+                why: Some(match why {
+                    Whole::First => "first".into(),
+                    Whole::OutOfReach => "out-of-reach".into(),
+                    Whole::Catalog(oid) => format!("catalog {oid}"),
+                    Whole::Object(key) => format!("object {key}"),
+                }),
+                changed: 0,
+                described: objects,
+            },
+            Refresh::Incremental {
+                changed, described, ..
+            } => DescriptionStep {
+                how: "incremental".into(),
+                why: None,
+                changed: *changed,
+                described: *described,
+            },
+        }
+    }
+}
+
 /// A description of one database: its parts by object, the objects' stamps, and the
 /// reference snapshot the stamps were read against.
 #[derive(Clone, Debug)]
@@ -509,6 +557,8 @@ pub struct Tracker {
     basis: Option<(u32, String)>,
     /// What the last [`Tracker::fingerprint`] did.
     pub last: Option<Refresh>,
+    /// How each fingerprint of this tracker was taken, in order.
+    pub steps: Vec<DescriptionStep>,
 }
 
 impl Tracker {
@@ -522,6 +572,7 @@ impl Tracker {
             loaded: false,
             basis: None,
             last: None,
+            steps: vec![],
         }
     }
 
@@ -550,12 +601,11 @@ impl Tracker {
             self.described = Some(Described::take(tx, &mut self.prepared, version, basis)?);
         }
         fingerprint::unpin(tx)?;
+        let described = self.described.as_ref().expect("described above");
+        self.steps
+            .push(DescriptionStep::of(&refresh, described.parts.len()));
         self.last = Some(refresh);
-        Ok(self
-            .described
-            .as_ref()
-            .expect("described above")
-            .fingerprint())
+        Ok(described.fingerprint())
     }
 
     /// Keep the description for the next run (after a commit); a failure is only a
