@@ -251,7 +251,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     //    role, the rollback probe, the ledger row, commit, remember.
     let mut receipt = deploy.receipt("rollback", "rolled-back", vb, opts);
     let (row, undone) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
-        let applied = applied_under_lock(tx, cx)?;
+        let applied = applied_under_lock(tx, cx, tools)?;
         if applied.is_empty() {
             return Ok((None, (applied, None)));
         }
@@ -279,8 +279,12 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
 
 /// Rollback's checks under the lock: the Ledger and RememberedHead steps every deploy
 /// makes, then what the ledger says is applied.
-fn applied_under_lock(tx: &mut Transaction<'_>, cx: &Ctx<'_>) -> Result<Vec<String>, DbError> {
-    let rows = decide::ledger_under_lock(tx, cx)?;
+fn applied_under_lock(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+) -> Result<Vec<String>, DbError> {
+    let rows = decide::ledger_under_lock(tx, cx, tools)?;
     Ok(ledger::state_of(&rows, cx.vb.id()).applied)
 }
 

@@ -150,6 +150,8 @@ impl Deploy {
         // the rest of the archive was still being read).
         files::all_verified(vb)?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        // The body's last fingerprint came after its last catalog write.
+        tools.tracker.committed();
         remember(opts, cx.facts, &row, &tools.tracker);
         Ok((Some(row), value))
     }

@@ -446,7 +446,7 @@ pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, D
 pub fn lock_for_deploy(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
-) -> Result<Vec<LedgerRow>, DbError> {
+) -> Result<Locked, DbError> {
     super::session::check_duration("--lock-timeout", lock_timeout)?;
     let set_timeout = format!(
         "SET LOCAL lock_timeout TO {}; ",
@@ -475,37 +475,58 @@ pub fn lock_for_deploy(
         }
     };
     // The common case in one round trip: the ledger exists, lock it.
+    let mut created_by = None;
     if !try_lock(tx, lock_table)? {
-        create(tx, &set_timeout, lock_timeout)?;
+        created_by = create(tx, &set_timeout, lock_timeout)?;
         try_lock(tx, lock_table)?;
     }
     let rows = read_all(tx)?;
     if let Some((seq, reason)) = verify_chain(&rows) {
         return Err(DbError::LedgerBroken { seq, reason });
     }
-    Ok(rows)
+    Ok(Locked { rows, created_by })
 }
 
+/// The ledger under the deploy lock ([`lock_for_deploy`]).
+pub struct Locked {
+    /// Every row, checked and chained.
+    pub rows: Vec<LedgerRow>,
+    /// The (sub)transaction that created the ledger just now, ended (released):
+    /// its catalog rows are all the creation wrote.
+    pub created_by: Option<u32>,
+}
+
+/// The subtransaction that created the ledger, as its table's catalog row says (all
+/// of the creation runs in it).
+const CREATED_BY: &str = "SELECT c.xmin::pg_catalog.text FROM pg_catalog.pg_class c \
+    WHERE c.oid OPERATOR(pg_catalog.=) 'airlock.ledger'::pg_catalog.regclass;";
+
 /// Create the ledger (see [`lock_for_deploy`]) unless a concurrent first apply created
-/// it first.
+/// it first; the subtransaction that created it, when this one did.
 fn create(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock_timeout: &str,
-) -> Result<(), DbError> {
+) -> Result<Option<u32>, DbError> {
     let presence = inspect(tx)?;
     if presence == Presence::Present {
-        return Ok(());
+        return Ok(None);
     }
     let create = if presence == Presence::Absent {
         CREATE.to_string()
     } else {
         CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
     };
-    let Err(e) = tx.batch_execute(&format!(
-        "SAVEPOINT airlock_create; {set_timeout}{create} RELEASE SAVEPOINT airlock_create"
-    )) else {
-        return Ok(());
+    let e = match tx.simple_query(&format!(
+        "SAVEPOINT airlock_create; {set_timeout}{create}{CREATED_BY} RELEASE SAVEPOINT airlock_create"
+    )) {
+        Ok(messages) => {
+            return Ok(messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|x| x.parse().ok()),
+                _ => None,
+            }))
+        }
+        Err(e) => e,
     };
     let code = super::sqlstate(&e).map(str::to_string);
     tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_create")
@@ -517,7 +538,7 @@ fn create(
         }),
         // Another first apply committed the schema, table or function first: lock and
         // inspect what it made.
-        Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(()),
+        Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(None),
         _ => Err(sql_err("creating the ledger", &e)),
     }
 }
