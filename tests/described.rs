@@ -266,12 +266,14 @@ impl Case {
             .schema_descriptions
     }
 
-    /// Objects no apply touches, enough that describing them all is told apart from
-    /// describing what a tier changed.
+    /// Objects no apply touches (600 tables), enough
+    /// that describing them all is told apart from describing what a tier changed, and
+    /// more than a description airlock takes whole again rather than planning the
+    /// incremental one (crates/airlock-pg/src/described.rs, `SMALL`).
     fn with_untouched_objects(self) -> Case {
         self.db.exec(
-            "DO $$ BEGIN FOR i IN 1..40 LOOP
-               EXECUTE format('CREATE TABLE public.other_%s (id integer PRIMARY KEY, v text)', i);
+            "DO $$ BEGIN FOR i IN 1..600 LOOP
+               EXECUTE format('CREATE TABLE public.other_%s (id integer, v integer)', i);
              END LOOP; END $$",
         );
         self
@@ -289,7 +291,7 @@ fn the_apply_after_a_hosts_first_describes_only_what_it_changes() {
         ("whole", Some("first")),
         "nothing kept on this host yet: {first:?}"
     );
-    assert!(first[0].described > 80, "every object: {first:?}");
+    assert!(first[0].described > 600, "every object: {first:?}");
     // Its continuation, right after: nothing changed in between, so the description
     // the first apply kept holds as it is, and only what tier two changes (and what
     // depends on it) is described again.
@@ -300,6 +302,20 @@ fn the_apply_after_a_hosts_first_describes_only_what_it_changes() {
         assert!(step.described <= 20, "{second:?}");
     }
     assert_eq!(second[0].described, 0, "nothing changed since: {second:?}");
+}
+
+#[test]
+fn a_small_schema_is_described_whole_again_rather_than_incrementally() {
+    // A host's first apply on a small schema: describing it again is cheaper than
+    // planning the incremental statements on this connection.
+    let c = Case::new();
+    let first = c.apply_steps(&["--through", "one"]);
+    let why: Vec<Option<&str>> = first.iter().map(|s| s.why.as_deref()).collect();
+    assert_eq!(why, [Some("first"), Some("small")], "{first:?}");
+    // A later run plans the incremental statements: nothing kept is described again.
+    let second = c.apply_steps(&[]);
+    assert_eq!(second[0].how, "incremental", "{second:?}");
+    assert_eq!(second[0].described, 0, "{second:?}");
 }
 
 #[test]

@@ -11,7 +11,6 @@ use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
-use super::pipeline::{Pass, Recorder};
 use super::refusal::Mismatch;
 use super::{files, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
@@ -30,8 +29,9 @@ pub(crate) use super::target::{read_checked, set_params};
 pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
     // 1. Database: connect, name guard, server version, pins.
     let mut deploy = Deploy::start(vb, opts)?;
-    // 2. Decide before the lock: on a terminal every check `plan` makes, then the
-    //    question; else the ledger's verdict, so a refusal does not wait for the lock.
+    // 2. On a terminal, every check `plan` makes, then the question (otherwise the
+    //    ledger's verdict comes first only when the lock is busy: a refusal does not
+    //    wait for it).
     decide_before_lock(&mut deploy, vb, opts)?;
     // 3. Each transaction (one, or one per tier): decide again under the lock, run the
     //    tiers, verify, append the ledger row, commit, remember.
@@ -46,19 +46,17 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     }
 }
 
-/// Apply's decision before the lock: [`Pass::Plan`] and the operator's answer, or
-/// [`Pass::Precheck`].
+/// Apply's decision before the lock, on a terminal: [`Pass::Plan`] and the operator's
+/// answer. Otherwise the deploy transaction asks for the lock without waiting, and
+/// only when another session holds it makes [`Pass::Precheck`] (the ledger's verdict)
+/// before waiting, so that a refusal is not kept waiting behind the lock.
 fn decide_before_lock(
     deploy: &mut Deploy,
     vb: &VerifiedBundle,
     opts: &Options<'_>,
 ) -> Result<(), DbError> {
     match opts.confirm {
-        None => {
-            let mut rec = Recorder::new(Pass::Precheck, None);
-            deploy.dry(vb, opts, &mut rec)?;
-            rec.result()
-        }
+        None => Ok(()),
         Some(confirm) => {
             let start = PlanReport::new(vb, &deploy.session.info.database, vec![]);
             let (preview, failed) = deploy::plan_deploy(deploy, vb, opts, start);

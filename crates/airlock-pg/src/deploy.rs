@@ -1,5 +1,5 @@
 //! The deploy skeleton: `Deploy::start` (the Database step), `Deploy::dry` (a pass
-//! in a transaction that is rolled back: `plan`, apply's precheck) and
+//! in a transaction that is rolled back: `plan`) and
 //! `Deploy::in_deploy_tx` (BEGIN → decide under the lock, run, ledger row → COMMIT →
 //! remember), of which `apply` and `rollback` are written.
 //!
@@ -111,7 +111,7 @@ impl Deploy {
         Ok((tx, cx, tools))
     }
 
-    /// `pass` ([`Pass::Plan`] or [`Pass::Precheck`]) in a transaction that is rolled
+    /// `pass` ([`Pass::Plan`]) in a transaction that is rolled
     /// back, with its own harness and tracker: nothing it does outlives it.
     pub(crate) fn dry(
         &mut self,

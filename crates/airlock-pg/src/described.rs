@@ -130,7 +130,17 @@ pub enum Whole {
     /// An object of a kind not described one at a time changed or depends on what
     /// changed (its key).
     Object(Key),
+    /// The earlier description, just taken whole on this connection, is small: its
+    /// statements are planned, the incremental ones not yet, and planning those costs
+    /// more than describing [`SMALL`] objects again.
+    Small,
 }
+
+/// Fewer objects than this are described again whole rather than incrementally by a
+/// tracker's second description when its first was whole (a host's first apply:
+/// before and after the tiers): planning the summary, the per-object stamps and the
+/// restricted description (~60 ms) costs what describing ~800 objects does.
+const SMALL: usize = 500;
 
 /// What [`Described::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +168,7 @@ pub struct DescriptionStep {
     /// airlock or server version), `out-of-reach` (too many transactions since),
     /// `catalog OID` (a catalog not followed one object at a time changed), `object
     /// KEY` (an object of a kind not followed one at a time changed or depends on
-    /// what changed).
+    /// what changed), `small` (cheaper than planning the incremental statements).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
     /// Objects found changed since the earlier description (incremental only).
@@ -178,6 +188,7 @@ impl DescriptionStep {
                     Whole::OutOfReach => "out-of-reach".into(),
                     Whole::Catalog(oid) => format!("catalog {oid}"),
                     Whole::Object(key) => format!("object {key}"),
+                    Whole::Small => "small".into(),
                 }),
                 changed: 0,
                 described: objects,
@@ -664,7 +675,11 @@ impl Tracker {
             self.loaded = true;
             self.described = self.cache.as_deref().and_then(load);
         }
+        let whole_again = matches!(self.steps.as_slice(), [first] if first.how == "whole");
         let refresh = match self.described.as_mut() {
+            Some(d) if d.basis == basis && whole_again && d.parts.len() < SMALL => {
+                Refresh::Whole(Whole::Small)
+            }
             Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,
             _ => Refresh::Whole(Whole::First),
         };
