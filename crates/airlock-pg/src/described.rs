@@ -258,11 +258,7 @@ impl std::hash::Hasher for KeyHasher {
 /// The server version and a hash of every statement a description is made with: a
 /// description kept across runs is only used by the same airlock on the same
 /// server version.
-fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
-    let full: String = tx
-        .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
-        .map_err(|e| fingerprint_err("server version", &e))?
-        .get(0);
+fn basis(full: &str, version: u32) -> String {
     let mut h = Sha256::new();
     for sql in [
         fingerprint::schema_sql(version),
@@ -275,7 +271,7 @@ fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
         h.update(sql.as_bytes());
         h.update([0]);
     }
-    Ok(format!("{full} {}", hex::encode(&h.finalize()[..12])))
+    format!("{full} {}", hex::encode(&h.finalize()[..12]))
 }
 
 /// The low 32 bits of transaction IDs, as the catalogs' `xmin` holds them (an int8[]
@@ -661,12 +657,11 @@ impl Tracker {
     /// The schema fingerprint now (64 hex), inside the caller's transaction (only
     /// reads; the transaction's settings are left as they were).
     pub fn fingerprint(&mut self, tx: &mut Transaction<'_>) -> Result<String, DbError> {
-        self.prepared.ready(tx)?;
-        let version = fingerprint::pin(tx)?;
+        let (version, full) = self.prepared.pin(tx)?;
         let basis = match &self.basis {
             Some((v, b)) if *v == version => b.clone(),
             _ => {
-                let b = basis(tx, version)?;
+                let b = basis(&full, version);
                 self.basis = Some((version, b.clone()));
                 b
             }
