@@ -560,9 +560,9 @@ pub fn summary_sql(server_version_num: u32) -> String {
 }
 
 /// Per object (those in `$2`, an int8[] of keys, or every one): ('object', key, rows,
-/// w1, w2, NULL) over all its rows and ('old', key, rows, w1, w2, NULL) over those
-/// that are not recent at reference `$1` (the known transactions: `$3`, or `$2` when
-/// every object is asked for, see [`here`]); ('xid', xmin, rows, 0, 0, NULL) for each
+/// w1, w2, NULL) over all its rows and, for the objects in `$2`, ('old', key, rows,
+/// w1, w2, NULL) over those that are not recent at reference `$1` (the known
+/// transactions: `$3`, see [`here`]); ('xid', xmin, rows, 0, 0, NULL) for each
 /// transaction with rows not before this statement's snapshot; for every object, the
 /// content digests too ([`content_row`]); then the snapshot.
 pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
@@ -576,10 +576,15 @@ pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
             ),
         };
         let (w1, w2) = s.halves();
+        // Only the objects asked for are counted at the reference too.
+        let recent = if keyed {
+            format!(", {} AS recent", s.recent())
+        } else {
+            String::new()
+        };
         branches.push(format!(
-            "SELECT {} AS key, {w1} AS w1, {w2} AS w2, {} AS recent, {} AS fresh FROM {} WHERE {}{restrict}",
+            "SELECT {} AS key, {w1} AS w1, {w2} AS w2{recent}, {} AS fresh FROM {} WHERE {}{restrict}",
             s.key(),
-            s.recent(),
             s.fresh(),
             s.from,
             s.filter()
@@ -597,6 +602,16 @@ pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
     } else {
         (here(1, 2), "")
     };
+    let old = if keyed {
+        format!(
+            "SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
+FROM rows r {wanted}AND NOT r.recent GROUP BY r.key
+UNION ALL
+"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "WITH {here},
 rows AS (
@@ -605,19 +620,11 @@ rows AS (
 SELECT 'object'::pg_catalog.text, r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
 FROM rows r {wanted}GROUP BY r.key
 UNION ALL
-SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
-FROM rows r {}NOT r.recent GROUP BY r.key
-UNION ALL
-SELECT 'xid', r.fresh, pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8, NULL::pg_catalog.bytea
+{old}SELECT 'xid', r.fresh, pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8, NULL::pg_catalog.bytea
 FROM rows r WHERE r.fresh IS NOT NULL GROUP BY r.fresh
 UNION ALL
 {}{SNAPSHOT_ROW}",
         branches.join("\nUNION ALL\n"),
-        if keyed {
-            format!("{wanted}AND ")
-        } else {
-            "WHERE ".into()
-        },
         if keyed {
             String::new()
         } else {
