@@ -389,6 +389,26 @@ fn reapply_downgrade_and_equivocation_are_refused() {
     assert_eq!(c.db.dump(), before);
 }
 
+#[test]
+fn a_refused_apply_is_not_kept_waiting_behind_another_sessions_deploy_lock() {
+    let c = Case::new("refused_busy");
+    let v1 = variant(&c, "v1.tar.gz", 1, "");
+    expect_code(&c.run(&["apply", &v1]), 0);
+    // Another session holds the deploy lock, and keeps it for the whole test.
+    let mut holder = c.db.client();
+    let mut held = holder.transaction().expect("BEGIN");
+    held.batch_execute("LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE")
+        .expect("hold the deploy lock");
+    // Refused at once as already applied (the ledger's verdict before the wait),
+    // not after the lock timeout as a busy lock.
+    let o = c.run(&["apply", &v1, "--lock-timeout", "60s"]);
+    expect_code(&o, 6);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("already applied"), "{said}");
+    assert!(!said.contains("deploy lock"), "{said}");
+    held.rollback().expect("ROLLBACK");
+}
+
 /// Run two `airlock apply` of `bundle` at once with `--lock-timeout lock`; returns
 /// both outputs and their exit codes, sorted.
 fn race(c: &Case, bundle: &str, lock: &str) -> (Vec<Output>, Vec<i32>) {

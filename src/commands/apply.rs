@@ -30,6 +30,11 @@ pub struct ReceiptOutcome {
     /// `apply --wait`: the poll history before the gate opened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait: Option<crate::db::wait::WaitReport>,
+    /// How each schema fingerprint of the run was taken (two a transaction: before
+    /// and after its tiers or rollback files): where a deploy's time went. Not part
+    /// of the receipt file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_descriptions: Vec<crate::db::described::DescriptionStep>,
 }
 
 impl Report for ReceiptOutcome {
@@ -344,11 +349,12 @@ fn fallback_dir() -> PathBuf {
 /// goes to the state directory, and the outcome says so (exit 0 either way).
 fn finish(receipt: Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> ReceiptOutcome {
     let mut out = ReceiptOutcome {
-        receipt,
         receipt_file: None,
         receipt_warning: None,
         receipt_error: None,
         wait: None,
+        schema_descriptions: receipt.descriptions.clone(),
+        receipt,
     };
     if out.receipt.ledger.is_empty() {
         return out;

@@ -11,7 +11,6 @@ use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
-use super::pipeline::{Pass, Recorder};
 use super::refusal::Mismatch;
 use super::{files, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
@@ -30,8 +29,9 @@ pub(crate) use super::target::{read_checked, set_params};
 pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
     // 1. Database: connect, name guard, server version, pins.
     let mut deploy = Deploy::start(vb, opts)?;
-    // 2. Decide before the lock: on a terminal every check `plan` makes, then the
-    //    question; else the ledger's verdict, so a refusal does not wait for the lock.
+    // 2. On a terminal, every check `plan` makes, then the question (otherwise the
+    //    ledger's verdict comes first only when the lock is busy: a refusal does not
+    //    wait for it).
     decide_before_lock(&mut deploy, vb, opts)?;
     // 3. Each transaction (one, or one per tier): decide again under the lock, run the
     //    tiers, verify, append the ledger row, commit, remember.
@@ -41,24 +41,22 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
             apply_tx(tx, cx, tools).map(|(row, ran)| (Some(row), ran))
         })?;
         if add_to_receipt(&mut receipt, vb, opts, row, ran) {
-            return Ok(receipt.finish(deploy.started));
+            return Ok(deploy.finish(receipt));
         }
     }
 }
 
-/// Apply's decision before the lock: [`Pass::Plan`] and the operator's answer, or
-/// [`Pass::Precheck`].
+/// Apply's decision before the lock, on a terminal: [`Pass::Plan`] and the operator's
+/// answer. Otherwise the deploy transaction asks for the lock without waiting, and
+/// only when another session holds it makes [`Pass::Precheck`] (the ledger's verdict)
+/// before waiting, so that a refusal is not kept waiting behind the lock.
 fn decide_before_lock(
     deploy: &mut Deploy,
     vb: &VerifiedBundle,
     opts: &Options<'_>,
 ) -> Result<(), DbError> {
     match opts.confirm {
-        None => {
-            let mut rec = Recorder::new(Pass::Precheck, None);
-            deploy.dry(vb, opts, &mut rec)?;
-            rec.result()
-        }
+        None => Ok(()),
         Some(confirm) => {
             let start = PlanReport::new(vb, &deploy.session.info.database, vec![]);
             let (preview, failed) = deploy::plan_deploy(deploy, vb, opts, start);
@@ -251,7 +249,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     //    role, the rollback probe, the ledger row, commit, remember.
     let mut receipt = deploy.receipt("rollback", "rolled-back", vb, opts);
     let (row, undone) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
-        let applied = applied_under_lock(tx, cx)?;
+        let applied = applied_under_lock(tx, cx, tools)?;
         if applied.is_empty() {
             return Ok((None, (applied, None)));
         }
@@ -267,20 +265,24 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     }) = undone
     else {
         receipt.outcome = "nothing-to-roll-back".into();
-        return Ok(receipt.finish(deploy.started));
+        return Ok(deploy.finish(receipt));
     };
     receipt.rollback_probe = probe;
     receipt.fingerprint_before = before;
     receipt.fingerprint_after = after;
     receipt.ledger.extend(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
-    Ok(receipt.finish(deploy.started))
+    Ok(deploy.finish(receipt))
 }
 
 /// Rollback's checks under the lock: the Ledger and RememberedHead steps every deploy
 /// makes, then what the ledger says is applied.
-fn applied_under_lock(tx: &mut Transaction<'_>, cx: &Ctx<'_>) -> Result<Vec<String>, DbError> {
-    let rows = decide::ledger_under_lock(tx, cx)?;
+fn applied_under_lock(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+) -> Result<Vec<String>, DbError> {
+    let rows = decide::ledger_under_lock(tx, cx, tools)?;
     Ok(ledger::state_of(&rows, cx.vb.id()).applied)
 }
 

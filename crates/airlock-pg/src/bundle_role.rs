@@ -136,7 +136,13 @@ pub fn check(client: &mut impl GenericClient, target: &Target) -> Result<BundleR
 /// The role bundle SQL runs as, once airlock's login role is proved able to become it.
 pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<BundleRole, DbError> {
     let row = client
-        .query_one(RESOLVE, &[&target.role, &target.superuser])
+        .query_typed_one(
+            RESOLVE,
+            &[
+                (&target.role, postgres::types::Type::TEXT),
+                (&target.superuser, postgres::types::Type::BOOL),
+            ],
+        )
         .map_err(|e| sql_err("resolving the role bundle SQL runs as", &e))?;
     let source = if target.superuser {
         RoleSource::Superuser

@@ -90,7 +90,7 @@ fn decide_steps(
     rec: &mut Recorder<'_>,
 ) -> Option<Decision> {
     // 1. Ledger (under the deploy lock when the pass writes), 2. RememberedHead.
-    let rows = ledger_step(tx, cx, rec)?;
+    let rows = ledger_step(tx, cx, tools, true, rec)?;
     remembered_step(cx, &rows, rec)?;
     // 3. DeployLock: who holds it now (a pass that writes holds it since step 1).
     if rec.pass.runs(CheckName::DeployLock) {
@@ -162,10 +162,26 @@ fn fingerprint_before_step(
 fn ledger_step(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
+    tools: &mut Tools,
+    prechecked: bool,
     rec: &mut Recorder<'_>,
 ) -> Option<Vec<LedgerRow>> {
     let rows = if rec.pass.locks() {
-        ledger::lock_for_deploy(tx, &cx.opts.lock_timeout)
+        let locked = ledger::lock_for_deploy(tx, &cx.opts.lock_timeout, &mut |tx| {
+            if prechecked {
+                precheck(tx, cx, tools)
+            } else {
+                Ok(())
+            }
+        });
+        locked.map(|locked| {
+            // The ledger's creation has ended: the fingerprint before the tiers sees
+            // all of it, and the one after does not take it for a change.
+            if let Some(xid) = locked.created_by {
+                tools.tracker.finished(xid);
+            }
+            locked.rows
+        })
     } else {
         ledger::read_chained(tx)
     };
@@ -183,6 +199,15 @@ fn ledger_step(
             ),
         },
     )
+}
+
+/// While another session holds the deploy lock, before waiting for it: apply's
+/// [`Pass::Precheck`] (the ledger's verdict, read without the lock), so that a refusal
+/// is not kept waiting. Rollback waits without one.
+fn precheck(tx: &mut Transaction<'_>, cx: &Ctx<'_>, tools: &mut Tools) -> Result<(), DbError> {
+    let mut rec = Recorder::new(Pass::Precheck, None);
+    decide(tx, cx, tools, &mut rec);
+    rec.result()
 }
 
 /// RememberedHead: the ledger still holds the head this host saw (anti-rollback).
@@ -528,9 +553,10 @@ pub(crate) fn decide_under_lock(
 pub(crate) fn ledger_under_lock(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
+    tools: &mut Tools,
 ) -> Result<Vec<LedgerRow>, DbError> {
     let mut rec = Recorder::new(Pass::UnderLock, None);
-    let rows = ledger_step(tx, cx, &mut rec).and_then(|rows| {
+    let rows = ledger_step(tx, cx, tools, false, &mut rec).and_then(|rows| {
         remembered_step(cx, &rows, &mut rec)?;
         Some(rows)
     });

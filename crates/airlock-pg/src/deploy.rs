@@ -1,5 +1,5 @@
 //! The deploy skeleton: `Deploy::start` (the Database step), `Deploy::dry` (a pass
-//! in a transaction that is rolled back: `plan`, apply's precheck) and
+//! in a transaction that is rolled back: `plan`) and
 //! `Deploy::in_deploy_tx` (BEGIN → decide under the lock, run, ledger row → COMMIT →
 //! remember), of which `apply` and `rollback` are written.
 //!
@@ -76,6 +76,13 @@ impl Deploy {
         r
     }
 
+    /// The receipt of this deploy, finished: its duration, and how its schema
+    /// fingerprints were taken.
+    pub(crate) fn finish(&self, mut receipt: Receipt) -> Receipt {
+        receipt.descriptions = self.tools.tracker.steps.clone();
+        receipt.finish(self.started)
+    }
+
     /// BEGIN on the target, with the context the pipeline's steps read and this
     /// deploy's harness and tracker.
     fn begin<'s>(
@@ -104,7 +111,7 @@ impl Deploy {
         Ok((tx, cx, tools))
     }
 
-    /// `pass` ([`Pass::Plan`] or [`Pass::Precheck`]) in a transaction that is rolled
+    /// `pass` ([`Pass::Plan`]) in a transaction that is rolled
     /// back, with its own harness and tracker: nothing it does outlives it.
     pub(crate) fn dry(
         &mut self,
@@ -143,6 +150,8 @@ impl Deploy {
         // the rest of the archive was still being read).
         files::all_verified(vb)?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        // The body's last fingerprint came after its last catalog write.
+        tools.tracker.committed();
         remember(opts, cx.facts, &row, &tools.tracker);
         Ok((Some(row), value))
     }

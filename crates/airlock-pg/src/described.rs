@@ -11,11 +11,23 @@
 //! large schema neither needs a whole description unless something it cannot follow
 //! changed.
 //!
+//! A description also knows transactions: those whose every catalog row it saw and
+//! that can write no more, so that their rows, though not before the reference, are
+//! not taken for changes the next time. They are the transactions visible to the
+//! snapshot its stamps were read in (all their rows were recent there, so each object
+//! they touched was described again) once the deploy that took it has committed
+//! ([`Tracker::committed`]: its own transaction among them, which wrote no catalog row
+//! after its last fingerprint), and a subtransaction of the deploy's that has ended
+//! ([`Tracker::finished`]: the ledger's creation). Without them, the run right after
+//! an apply would describe again everything that apply changed, and the whole schema
+//! when it created a schema (the ledger's, on a database's first apply).
+//!
 //! Invariant: after [`Described::refresh`], [`Described::fingerprint`] equals the
 //! fingerprint a whole description ([`fingerprint::compute`]) gives at that moment
 //! (tests/fingerprint.rs holds the two equal after every DDL step it tries). Stamps are
 //! always read before the description they vouch for: a change committed in between
-//! is seen as a change the next time.
+//! is seen as a change the next time. A transaction is known only once it can write
+//! no more and the description saw all it wrote.
 
 use super::fingerprint::{self, fingerprint_err, Part, Prepared};
 use super::stamps::{self, Answer, ContentDigest, Key, Stamp};
@@ -118,7 +130,17 @@ pub enum Whole {
     /// An object of a kind not described one at a time changed or depends on what
     /// changed (its key).
     Object(Key),
+    /// The earlier description, just taken whole on this connection, is small: its
+    /// statements are planned, the incremental ones not yet, and planning those costs
+    /// more than describing [`SMALL`] objects again.
+    Small,
 }
+
+/// Fewer objects than this are described again whole rather than incrementally by a
+/// tracker's second description when its first was whole (a host's first apply:
+/// before and after the tiers): planning the summary, the per-object stamps and the
+/// restricted description (~60 ms) costs what describing ~800 objects does.
+const SMALL: usize = 500;
 
 /// What [`Described::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +156,55 @@ pub enum Refresh {
     },
 }
 
+/// How one schema fingerprint of a run was taken, for `--json` (where a deploy's time
+/// went): the whole description, or only what changed since the description kept.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct DescriptionStep {
+    /// `whole` (every object described) or `incremental` (only the objects whose
+    /// catalog rows changed since the description this host keeps, or took earlier
+    /// in the run, and what depends on them).
+    pub how: String,
+    /// Why the whole description was taken: `first` (nothing kept, or kept by another
+    /// airlock or server version), `out-of-reach` (too many transactions since),
+    /// `catalog OID` (a catalog not followed one object at a time changed), `object
+    /// KEY` (an object of a kind not followed one at a time changed or depends on
+    /// what changed), `small` (cheaper than planning the incremental statements).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Objects found changed since the earlier description (incremental only).
+    pub changed: usize,
+    /// Objects described: all of them (whole), or the changed ones and their
+    /// dependents (incremental).
+    pub described: usize,
+}
+
+impl DescriptionStep {
+    fn of(refresh: &Refresh, objects: usize) -> DescriptionStep {
+        match refresh {
+            Refresh::Whole(why) => DescriptionStep {
+                how: "whole".into(),
+                why: Some(match why {
+                    Whole::First => "first".into(),
+                    Whole::OutOfReach => "out-of-reach".into(),
+                    Whole::Catalog(oid) => format!("catalog {oid}"),
+                    Whole::Object(key) => format!("object {key}"),
+                    Whole::Small => "small".into(),
+                }),
+                changed: 0,
+                described: objects,
+            },
+            Refresh::Incremental {
+                changed, described, ..
+            } => DescriptionStep {
+                how: "incremental".into(),
+                why: None,
+                changed: *changed,
+                described: *described,
+            },
+        }
+    }
+}
+
 /// A description of one database: its parts by object, the objects' stamps, and the
 /// reference snapshot the stamps were read against.
 #[derive(Clone, Debug)]
@@ -141,6 +212,14 @@ pub struct Described {
     /// The server version and the statements' text it was taken with.
     basis: String,
     reference: u64,
+    /// Transactions (full IDs, not before `reference`) that had ended when the stamps
+    /// were read, every catalog row of which this description saw: their rows are not
+    /// recent (see [`Tracker::finished`] and [`Tracker::committed`]).
+    known: Vec<u64>,
+    /// The transactions with rows not before `reference` this description saw, its
+    /// own transaction's among them: known once that transaction has committed
+    /// ([`Tracker::committed`]). Not kept.
+    pending: Vec<u64>,
     stamps: HashMap<Key, Stamp>,
     /// The views stamped by content, by their catalog's key.
     contents: BTreeMap<Key, ContentDigest>,
@@ -179,11 +258,7 @@ impl std::hash::Hasher for KeyHasher {
 /// The server version and a hash of every statement a description is made with: a
 /// description kept across runs is only used by the same airlock on the same
 /// server version.
-fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
-    let full: String = tx
-        .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
-        .map_err(|e| fingerprint_err("server version", &e))?
-        .get(0);
+fn basis(full: &str, version: u32) -> String {
     let mut h = Sha256::new();
     for sql in [
         fingerprint::schema_sql(version),
@@ -196,8 +271,45 @@ fn basis(tx: &mut Transaction<'_>, version: u32) -> Result<String, DbError> {
         h.update(sql.as_bytes());
         h.update([0]);
     }
-    Ok(format!("{full} {}", hex::encode(&h.finalize()[..12])))
+    format!("{full} {}", hex::encode(&h.finalize()[..12]))
 }
+
+/// The low 32 bits of transaction IDs, as the catalogs' `xmin` holds them (an int8[]
+/// parameter).
+fn xids32(full: &[u64]) -> Vec<i64> {
+    full.iter().map(|x| (x & 0xffff_ffff) as i64).collect()
+}
+
+/// The full transaction ID whose low 32 bits are `x`, the one nearest `near` (a full
+/// ID within 2^31 of it: callers keep to [`stamps::Snapshot::within_reach`]).
+fn full_id(x: u32, near: u64) -> u64 {
+    let d = (i64::from(x) - (near & 0xffff_ffff) as i64).rem_euclid(1 << 32);
+    let d = if d >= 1 << 31 { d - (1 << 32) } else { d };
+    (near as i64 + d) as u64
+}
+
+/// `xids` (32 bits) as full IDs, by the snapshot they were read in.
+fn full_ids(xids: &[u32], snapshot: &stamps::Snapshot) -> Vec<u64> {
+    let mut full: Vec<u64> = xids.iter().map(|x| full_id(*x, snapshot.xmax)).collect();
+    full.sort_unstable();
+    full.dedup();
+    full
+}
+
+/// The sorted union of two sorted lists of IDs, at most [`MAX_KNOWN`] long (the
+/// newest kept: a transaction left out only makes its rows look recent).
+fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut all: Vec<u64> = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let over = all.len().saturating_sub(MAX_KNOWN);
+    all.drain(..over);
+    all
+}
+
+/// The most transactions a description knows (a parameter of every stamps
+/// statement).
+const MAX_KNOWN: usize = 10_000;
 
 fn answer(
     tx: &mut Transaction<'_>,
@@ -222,13 +334,16 @@ impl Described {
         let st = prepared.get(tx, version, "stamps (every object)", |v| {
             stamps::objects_sql(v, false)
         })?;
-        let all = answer(tx, &st, &[&0i64], "stamps")?;
+        let none: Vec<i64> = vec![];
+        let all = answer(tx, &st, &[&0i64, &none], "stamps")?;
         let snapshot = all.snapshot.ok_or_else(|| {
             DbError::State("fingerprint: the stamps came without a snapshot".into())
         })?;
         let mut d = Described {
             basis,
             reference: snapshot.xmin,
+            known: vec![],
+            pending: full_ids(&all.fresh, &snapshot),
             stamps: all.by_key,
             contents: all.content,
             parts: KeyMap::default(),
@@ -292,8 +407,9 @@ impl Described {
         version: u32,
     ) -> Result<Refresh, Stop> {
         let reference = self.reference as i64;
+        let known = xids32(&self.known);
         let st = prepared.get(tx, version, "stamps (summary)", stamps::summary_sql)?;
-        let summary = answer(tx, &st, &[&reference], "stamps")?;
+        let summary = answer(tx, &st, &[&reference, &known], "stamps")?;
         let snapshot = summary.snapshot.ok_or_else(|| {
             DbError::State("fingerprint: the stamps came without a snapshot".into())
         })?;
@@ -306,7 +422,7 @@ impl Described {
                 stamps::objects_sql(v, true)
             })?;
             let keys: Vec<i64> = recent.iter().map(|k| *k as i64).collect();
-            answer(tx, &st, &[&reference, &keys], "stamps")?
+            answer(tx, &st, &[&reference, &keys, &known], "stamps")?
         };
         let (changed, counted) =
             self.changed_by_count(tx, prepared, version, &summary, &keyed, &recent)?;
@@ -333,6 +449,11 @@ impl Described {
             }
         }
         self.reference = snapshot.xmin;
+        self.known.retain(|x| *x >= snapshot.xmin);
+        // Only the summary's: a transaction visible to its snapshot had all its rows
+        // counted recent there, so each of its objects was described again (one that
+        // ended later may have changed objects that were not).
+        self.pending = union(&self.known, &full_ids(&summary.fresh, &snapshot));
         Ok(Refresh::Incremental {
             changed: changed.len(),
             described,
@@ -429,7 +550,8 @@ impl Described {
         let st = prepared.get(tx, version, "stamps (every object)", |v| {
             stamps::objects_sql(v, false)
         })?;
-        let all = answer(tx, &st, &[&reference], "stamps")?;
+        let known = xids32(&self.known);
+        let all = answer(tx, &st, &[&reference, &known], "stamps")?;
         let mut changed: BTreeSet<Key> = recent.iter().copied().collect();
         for k in self.stamps.keys().chain(all.by_key.keys()) {
             if self.stamps.get(k) != all.by_key.get(k) {
@@ -509,6 +631,11 @@ pub struct Tracker {
     basis: Option<(u32, String)>,
     /// What the last [`Tracker::fingerprint`] did.
     pub last: Option<Refresh>,
+    /// How each fingerprint of this tracker was taken, in order.
+    pub steps: Vec<DescriptionStep>,
+    /// Transactions (32 bits) of the caller's that ended after the last description:
+    /// the next one sees all their rows, and knows them ([`Tracker::finished`]).
+    finished: Vec<u32>,
 }
 
 impl Tracker {
@@ -522,18 +649,19 @@ impl Tracker {
             loaded: false,
             basis: None,
             last: None,
+            steps: vec![],
+            finished: vec![],
         }
     }
 
     /// The schema fingerprint now (64 hex), inside the caller's transaction (only
     /// reads; the transaction's settings are left as they were).
     pub fn fingerprint(&mut self, tx: &mut Transaction<'_>) -> Result<String, DbError> {
-        self.prepared.ready(tx)?;
-        let version = fingerprint::pin(tx)?;
+        let (version, full) = self.prepared.pin(tx)?;
         let basis = match &self.basis {
             Some((v, b)) if *v == version => b.clone(),
             _ => {
-                let b = basis(tx, version)?;
+                let b = basis(&full, version);
                 self.basis = Some((version, b.clone()));
                 b
             }
@@ -542,20 +670,54 @@ impl Tracker {
             self.loaded = true;
             self.described = self.cache.as_deref().and_then(load);
         }
+        let whole_again = matches!(self.steps.as_slice(), [first] if first.how == "whole");
         let refresh = match self.described.as_mut() {
+            Some(d) if d.basis == basis && whole_again && d.parts.len() < SMALL => {
+                Refresh::Whole(Whole::Small)
+            }
             Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,
             _ => Refresh::Whole(Whole::First),
         };
         if let Refresh::Whole(_) = refresh {
-            self.described = Some(Described::take(tx, &mut self.prepared, version, basis)?);
+            let earlier = self.described.take().map(|d| d.known).unwrap_or_default();
+            let mut d = Described::take(tx, &mut self.prepared, version, basis)?;
+            d.known = earlier.into_iter().filter(|x| *x >= d.reference).collect();
+            d.pending = union(&d.known, &d.pending);
+            self.described = Some(d);
         }
         fingerprint::unpin(tx)?;
+        let d = self.described.as_mut().expect("described above");
+        // Ended before this description's stamps were read: it saw all their rows.
+        let finished: Vec<u64> = std::mem::take(&mut self.finished)
+            .into_iter()
+            .map(|x| full_id(x, d.reference))
+            .filter(|x| *x >= d.reference)
+            .collect();
+        d.known = union(&d.known, &finished);
+        d.pending = union(&d.pending, &finished);
+        let described = &*d;
+        self.steps
+            .push(DescriptionStep::of(&refresh, described.parts.len()));
         self.last = Some(refresh);
-        Ok(self
-            .described
-            .as_ref()
-            .expect("described above")
-            .fingerprint())
+        Ok(described.fingerprint())
+    }
+
+    /// Transaction `xid` (its 32 bits) of the caller's has ended and will write
+    /// nothing more: a subtransaction released or rolled back (the ledger's creation).
+    /// The next description sees all its rows; the ones after it do not take them for
+    /// changes.
+    pub fn finished(&mut self, xid: u32) {
+        self.finished.push(xid);
+    }
+
+    /// The transaction in which the last description was taken has committed, and
+    /// wrote no catalog row after it: every transaction whose rows that description
+    /// saw has now ended, so the next description (in this run or, kept, the next)
+    /// does not take their rows for changes.
+    pub fn committed(&mut self) {
+        if let Some(d) = self.described.as_mut() {
+            d.known = union(&d.known, &d.pending);
+        }
     }
 
     /// Keep the description for the next run (after a commit); a failure is only a
@@ -590,7 +752,8 @@ pub fn cache_file(system_identifier: &str, database: &str) -> PathBuf {
 
 /// Format 2 holds the content digests (format 1's content stamps were sums of a
 /// non-cryptographic hash; its files are not read).
-const MAGIC: &[u8] = b"airlock-description/2\n";
+/// Format 3 holds the known transactions.
+const MAGIC: &[u8] = b"airlock-description/3\n";
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -611,6 +774,10 @@ fn encode(d: &Described) -> Vec<u8> {
     for (k, digest) in &d.contents {
         out.extend_from_slice(&k.to_le_bytes());
         out.extend_from_slice(digest);
+    }
+    out.extend_from_slice(&(d.known.len() as u64).to_le_bytes());
+    for x in &d.known {
+        out.extend_from_slice(&x.to_le_bytes());
     }
     // In the fingerprint's order, so that reading them back needs no sorting.
     out.extend_from_slice(&(d.ordered.len() as u64).to_le_bytes());
@@ -654,6 +821,14 @@ fn decode(bytes: &[u8]) -> Option<Described> {
         contents.insert(k, ContentDigest::try_from(r.take(32)?).ok()?);
     }
     let n = r.u64()?;
+    if n > MAX_KNOWN as u64 {
+        return None;
+    }
+    let mut known = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        known.push(r.u64()?);
+    }
+    let n = r.u64()?;
     let mut parts: KeyMap<Vec<Line>> = KeyMap::default();
     let mut sorted: Vec<((Line, Key), u32)> = Vec::with_capacity(n.min(1 << 24) as usize);
     for _ in 0..n {
@@ -672,6 +847,8 @@ fn decode(bytes: &[u8]) -> Option<Described> {
     r.bytes.is_empty().then_some(Described {
         basis,
         reference,
+        pending: known.clone(),
+        known,
         stamps,
         contents,
         parts,
@@ -751,6 +928,8 @@ mod tests {
         let mut d = Described {
             basis: "15.4 abc".into(),
             reference: 7_000_000_123,
+            known: vec![7_000_000_125, 7_000_000_130],
+            pending: vec![],
             stamps,
             contents: [(1260u64 << 32, [7u8; 32])].into(),
             parts: KeyMap::default(),
@@ -770,6 +949,7 @@ mod tests {
         let back = decode(&encode(&d)).expect("decodes");
         assert_eq!(back.basis, d.basis);
         assert_eq!(back.reference, d.reference);
+        assert_eq!(back.known, d.known);
         assert_eq!(back.stamps, d.stamps);
         assert_eq!(back.contents, d.contents);
         assert_eq!(back.fingerprint(), d.fingerprint());

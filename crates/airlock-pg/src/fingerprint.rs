@@ -202,7 +202,7 @@ const PIN: &str = concat!(
     pin_settings!(),
     "\nSET LOCAL plan_cache_mode = force_generic_plan;
 SET LOCAL work_mem = '64MB';
-SELECT pg_catalog.current_setting('server_version_num')"
+SELECT pg_catalog.current_setting('server_version_num'), pg_catalog.current_setting('server_version')"
 );
 
 /// Ends the savepoint: the pinned settings go, the caller's transaction goes on as
@@ -486,17 +486,21 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Puts the temporary schema in use ([`TEMP_SCHEMA`]) before the first statement
-    /// is prepared on this connection; outside the pinned savepoint, whose rollback
-    /// would undo it.
-    pub(crate) fn ready(&mut self, tx: &mut Transaction<'_>) -> Result<(), DbError> {
+    /// Opens the pinned savepoint ([`PIN`]; the server version, number and text),
+    /// having put the temporary schema in use ([`TEMP_SCHEMA`], outside the savepoint,
+    /// whose rollback would undo it) before the first statement is prepared on this
+    /// connection: one message.
+    pub(crate) fn pin(&mut self, tx: &mut Transaction<'_>) -> Result<(u32, String), DbError> {
         if !self.ready {
             self.ready = true;
-            if tx.batch_execute(TEMP_SCHEMA).is_err() {
-                batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
+            match batch(tx, &format!("{TEMP_SCHEMA};\n{PIN}"), "pinning settings") {
+                Ok(answer) => return pinned(answer),
+                Err(_) => {
+                    batch(tx, TEMP_SCHEMA_FAILED, "releasing the temporary schema")?;
+                }
             }
         }
-        Ok(())
+        pinned(batch(tx, PIN, "pinning settings")?)
     }
 
     /// The statement `name` for `version` (its text from `sql`), prepared now if it
@@ -591,10 +595,15 @@ pub(crate) fn unpin(tx: &mut Transaction<'_>) -> Result<(), DbError> {
 
 /// Opens the savepoint with the pinned settings ([`PIN`]); the server version.
 pub(crate) fn pin(tx: &mut Transaction<'_>) -> Result<u32, DbError> {
-    batch(tx, PIN, "pinning settings")?
+    Ok(pinned(batch(tx, PIN, "pinning settings")?)?.0)
+}
+
+/// What [`PIN`] answered: the server version (number and text).
+fn pinned(answer: Vec<Vec<Vec<Option<String>>>>) -> Result<(u32, String), DbError> {
+    answer
         .last()
         .and_then(|rows| rows.first())
-        .and_then(|row| text(row, 0).parse().ok())
+        .and_then(|row| Some((text(row, 0).parse().ok()?, text(row, 1))))
         .ok_or_else(|| DbError::State("fingerprint: the server sent no server_version_num".into()))
 }
 

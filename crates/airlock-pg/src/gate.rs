@@ -88,7 +88,7 @@ impl GateReport {
 
 fn xid_assigned(tx: &mut Transaction<'_>) -> Result<bool, DbError> {
     let row = tx
-        .query_one("SELECT pg_current_xact_id_if_assigned() IS NOT NULL", &[])
+        .query_typed_one("SELECT pg_current_xact_id_if_assigned() IS NOT NULL", &[])
         .map_err(|e| sql_err("checking for writes", &e))?;
     Ok(row.get(0))
 }
@@ -215,7 +215,7 @@ fn has_gather(node: &serde_json::Value) -> bool {
 /// (see the module docs); otherwise the reason it is BLOCKED.
 fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
     let row = tx
-        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .query_typed_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
         .map_err(|e| query_error(&e))?;
     let plan: serde_json::Value = row
         .try_get(0)
@@ -235,7 +235,7 @@ fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String
 
 /// Evaluate one gate's rows.
 fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), String> {
-    let rows = tx.query(sql, &[]).map_err(|e| query_error(&e))?;
+    let rows = tx.query_typed(sql, &[]).map_err(|e| query_error(&e))?;
     if rows.is_empty() {
         return Err("returned no row (a gate must return exactly one)".into());
     }
@@ -426,7 +426,9 @@ fn read_probe(
     prove_parallel_mode(tx, PROBE_CALL).map_err(|_| {
         "refused before running: PostgreSQL would not run the probe in parallel mode, so airlock cannot prove it is read-only".to_string()
     })?;
-    let rows = tx.query(PROBE_CALL, &[]).map_err(|e| query_error(&e))?;
+    let rows = tx
+        .query_typed(PROBE_CALL, &[])
+        .map_err(|e| query_error(&e))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let k: Option<String> = r.get(0);
@@ -546,7 +548,7 @@ pub fn resolve_role(
 ) -> Result<Option<String>, DbError> {
     let wanted = requested.unwrap_or(DEFAULT_GATE_ROLE);
     let rows = client
-        .query(ROLE_POWERS, &[&wanted])
+        .query_typed(ROLE_POWERS, &[(&wanted, postgres::types::Type::NAME)])
         .map_err(|e| sql_err("checking the gate role", &e))?;
     let find = |which: &str| {
         rows.iter()

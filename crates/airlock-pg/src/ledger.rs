@@ -12,6 +12,7 @@
 //! defaults or write grants to anyone else. Otherwise airlock refuses (exit 5).
 
 use super::{sql_err, DbError};
+use postgres::types::Type;
 use postgres::GenericClient;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -328,10 +329,14 @@ fn problems(i: &Inspected) -> Vec<String> {
 /// Check the ledger is airlock's own before any use; refuse (exit 5) otherwise.
 pub fn inspect(client: &mut impl GenericClient) -> Result<Presence, DbError> {
     let row = client
-        .query_one(INSPECT, &[])
+        .query_typed_one(INSPECT, &[])
         .map_err(|e| sql_err("inspecting the ledger", &e))?;
-    let text: String = row.get(0);
-    let facts: Inspected = serde_json::from_str(&text).map_err(|e| DbError::Sql {
+    judge(&row.get::<_, String>(0))
+}
+
+/// What [`INSPECT`] answered (`text`), judged.
+fn judge(text: &str) -> Result<Presence, DbError> {
+    let facts: Inspected = serde_json::from_str(text).map_err(|e| DbError::Sql {
         context: "inspecting the ledger".into(),
         message: format!("unexpected catalog answer: {e}"),
     })?;
@@ -404,8 +409,14 @@ pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbErr
     if inspect(client)? != Presence::Present {
         return Ok(vec![]);
     }
+    rows_of_checked(client)
+}
+
+/// Every row in order, of a ledger [`inspect`] found airlock's own; a malformed row is
+/// an error naming it.
+fn rows_of_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
     let rows = client
-        .query(&format!("{SELECT_ROWS} ORDER BY seq"), &[])
+        .query_typed(&format!("{SELECT_ROWS} ORDER BY seq"), &[])
         .map_err(|e| sql_err("reading the ledger", &e))?;
     let rows: Vec<LedgerRow> = rows.iter().map(row_of).collect();
     if let Some((seq, reason)) = rows.iter().find_map(|r| r.malformed().map(|m| (r.seq, m))) {
@@ -443,69 +454,161 @@ pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, D
 /// such a schema and have every apply refused as untrusted. The wait is bounded by
 /// `lock_timeout`, then refused as [`DbError::LockBusy`] (exit 6) naming the sessions
 /// with a write transaction open.
+///
+/// The lock is first asked for without waiting; only when another session holds it
+/// does `on_busy` run (apply's precheck: the ledger's verdict read without the lock,
+/// so that a refusal is not kept waiting), then the wait.
 pub fn lock_for_deploy(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
-) -> Result<Vec<LedgerRow>, DbError> {
+    on_busy: &mut dyn FnMut(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
+) -> Result<Locked, DbError> {
     super::session::check_duration("--lock-timeout", lock_timeout)?;
     let set_timeout = format!(
         "SET LOCAL lock_timeout TO {}; ",
         super::session::quote_literal(lock_timeout)
     );
     let lock_table = "LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE";
-    // Ok(false): there is no airlock.ledger (or no schema airlock) to lock.
-    let try_lock = |tx: &mut postgres::Transaction<'_>, sql: &str| -> Result<bool, DbError> {
-        match tx.batch_execute(&format!(
-            "SAVEPOINT airlock_lock; {set_timeout}{sql}; RELEASE SAVEPOINT airlock_lock"
-        )) {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                let code = super::sqlstate(&e).map(str::to_string);
-                tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_lock")
-                    .map_err(|e| sql_err("after taking the deploy lock failed", &e))?;
-                match code.as_deref() {
-                    Some("55P03") => Err(DbError::LockBusy {
-                        waited: lock_timeout.to_string(),
-                        holders: lock_holders(tx)?,
-                    }),
-                    Some("42P01") | Some("3F000") => Ok(false),
-                    _ => Err(sql_err("taking the deploy lock", &e)),
-                }
-            }
+    // The common case in one round trip: the ledger exists and nobody holds the lock;
+    // the inspection rides in the same message, after the lock.
+    let mut created_by = None;
+    let inspected = match try_lock(tx, &set_timeout, &format!("{lock_table} NOWAIT"))? {
+        Lock::Taken(inspected) => inspected,
+        Lock::Busy => {
+            // Someone holds it: the ledger's verdict first, so that a refusal is not
+            // kept waiting behind another session's lock; then wait.
+            on_busy(tx)?;
+            wait_for_lock(tx, &set_timeout, lock_table, lock_timeout)?
+        }
+        Lock::NoLedger => {
+            created_by = create(tx, &set_timeout, lock_timeout)?;
+            // When another first apply created it while this one waited, the name
+            // lookup would still miss it: opening the ledger first makes this session
+            // see the catalogs as they are now.
+            let lock = format!("{SEE_LEDGER}{lock_table}");
+            wait_for_lock(tx, &set_timeout, &lock, lock_timeout)?
         }
     };
-    // The common case in one round trip: the ledger exists, lock it.
-    if !try_lock(tx, lock_table)? {
-        create(tx, &set_timeout, lock_timeout)?;
-        try_lock(tx, lock_table)?;
-    }
-    let rows = read_all(tx)?;
+    let rows = match judge(&inspected)? {
+        Presence::Present => rows_of_checked(tx)?,
+        _ => vec![],
+    };
     if let Some((seq, reason)) = verify_chain(&rows) {
         return Err(DbError::LedgerBroken { seq, reason });
     }
-    Ok(rows)
+    Ok(Locked { rows, created_by })
 }
 
+/// Opens the ledger (found through the catalogs' rows, not the name lookup, whose
+/// cache may still say there is no schema `airlock`): taking a lock on a relation
+/// makes the session take in the catalog changes committed since it last did.
+const SEE_LEDGER: &str = "SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+    WHERE n.nspname OPERATOR(pg_catalog.=) 'airlock' AND c.relname OPERATOR(pg_catalog.=) 'ledger'; ";
+
+/// What taking the deploy lock met.
+enum Lock {
+    /// Taken: what [`INSPECT`] said right after.
+    Taken(String),
+    /// Another session holds a conflicting lock (NOWAIT, or `lock_timeout` ran out).
+    Busy,
+    /// There is no `airlock.ledger` (or no schema `airlock`) to lock.
+    NoLedger,
+}
+
+/// `lock` in a savepoint, then [`INSPECT`], in one message.
+fn try_lock(
+    tx: &mut postgres::Transaction<'_>,
+    set_timeout: &str,
+    lock: &str,
+) -> Result<Lock, DbError> {
+    match tx.simple_query(&format!(
+        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {INSPECT}"
+    )) {
+        Ok(messages) => {
+            // The last statement's row (what comes before may answer too).
+            let inspected = messages.iter().rev().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            });
+            inspected.map(Lock::Taken).ok_or_else(|| DbError::Sql {
+                context: "inspecting the ledger".into(),
+                message: "the catalogs sent no answer".into(),
+            })
+        }
+        Err(e) => {
+            let code = super::sqlstate(&e).map(str::to_string);
+            tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_lock")
+                .map_err(|e| sql_err("after taking the deploy lock failed", &e))?;
+            match code.as_deref() {
+                Some("55P03") => Ok(Lock::Busy),
+                Some("42P01") | Some("3F000") => Ok(Lock::NoLedger),
+                _ => Err(sql_err("taking the deploy lock", &e)),
+            }
+        }
+    }
+}
+
+/// Take the deploy lock, waiting up to `lock_timeout`; what [`INSPECT`] said after.
+fn wait_for_lock(
+    tx: &mut postgres::Transaction<'_>,
+    set_timeout: &str,
+    lock_table: &str,
+    lock_timeout: &str,
+) -> Result<String, DbError> {
+    match try_lock(tx, set_timeout, lock_table)? {
+        Lock::Taken(inspected) => Ok(inspected),
+        Lock::Busy => Err(DbError::LockBusy {
+            waited: lock_timeout.to_string(),
+            holders: lock_holders(tx)?,
+        }),
+        // Created (or found created) just now, and gone again: someone dropped it.
+        Lock::NoLedger => Err(DbError::State(
+            "airlock.ledger vanished while this apply was creating or locking it".into(),
+        )),
+    }
+}
+
+/// The ledger under the deploy lock ([`lock_for_deploy`]).
+pub struct Locked {
+    /// Every row, checked and chained.
+    pub rows: Vec<LedgerRow>,
+    /// The (sub)transaction that created the ledger just now, ended (released):
+    /// its catalog rows are all the creation wrote.
+    pub created_by: Option<u32>,
+}
+
+/// The subtransaction that created the ledger, as its table's catalog row says (all
+/// of the creation runs in it).
+const CREATED_BY: &str = "SELECT c.xmin::pg_catalog.text FROM pg_catalog.pg_class c \
+    WHERE c.oid OPERATOR(pg_catalog.=) 'airlock.ledger'::pg_catalog.regclass;";
+
 /// Create the ledger (see [`lock_for_deploy`]) unless a concurrent first apply created
-/// it first.
+/// it first; the subtransaction that created it, when this one did.
 fn create(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock_timeout: &str,
-) -> Result<(), DbError> {
+) -> Result<Option<u32>, DbError> {
     let presence = inspect(tx)?;
     if presence == Presence::Present {
-        return Ok(());
+        return Ok(None);
     }
     let create = if presence == Presence::Absent {
         CREATE.to_string()
     } else {
         CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
     };
-    let Err(e) = tx.batch_execute(&format!(
-        "SAVEPOINT airlock_create; {set_timeout}{create} RELEASE SAVEPOINT airlock_create"
-    )) else {
-        return Ok(());
+    let e = match tx.simple_query(&format!(
+        "SAVEPOINT airlock_create; {set_timeout}{create}{CREATED_BY} RELEASE SAVEPOINT airlock_create"
+    )) {
+        Ok(messages) => {
+            return Ok(messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|x| x.parse().ok()),
+                _ => None,
+            }))
+        }
+        Err(e) => e,
     };
     let code = super::sqlstate(&e).map(str::to_string);
     tx.batch_execute("ROLLBACK TO SAVEPOINT airlock_create")
@@ -517,7 +620,7 @@ fn create(
         }),
         // Another first apply committed the schema, table or function first: lock and
         // inspect what it made.
-        Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(()),
+        Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(None),
         _ => Err(sql_err("creating the ledger", &e)),
     }
 }
@@ -593,25 +696,19 @@ pub struct NewRow {
 /// lock (so the ledger exists and was checked). The row the server stored is read
 /// back: anything but exactly the computed row is an error, never a success.
 pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow, DbError> {
+    // The head and the clock in one round trip (one row, the head's columns NULL on
+    // an empty ledger).
     let last = client
-        .query_opt(
-            "SELECT seq, row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
+        .query_typed_one(
+            "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+             FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
-    let (seq, prev_hash, at) = match last {
-        Some(r) => (
-            r.get::<_, i64>(0) + 1,
-            r.get::<_, String>(1),
-            r.get::<_, String>(2),
-        ),
-        None => {
-            let at: String = client
-                .query_one("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", &[])
-                .map_err(|e| sql_err("reading the clock", &e))?
-                .get(0);
-            (1, GENESIS.to_string(), at)
-        }
+    let at: String = last.get(2);
+    let (seq, prev_hash) = match last.get::<_, Option<i64>>(0) {
+        Some(seq) => (seq + 1, last.get::<_, String>(1)),
+        None => (1, GENESIS.to_string()),
     };
     let mut row = LedgerRow {
         seq,
@@ -630,14 +727,20 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         row_hash: String::new(),
     };
     row.row_hash = row.compute_hash();
+    fn text(v: &String) -> (&(dyn postgres::types::ToSql + Sync), Type) {
+        (v, Type::TEXT)
+    }
     let stored = client
-        .query(
+        .query_typed(
             &format!("INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
-            &[&row.seq, &row.at, &row.event, &row.bundle_name, &row.bundle_version, &row.sequence, &row.bundle_id, &row.tiers, &row.params, &row.operator, &row.fingerprint_before, &row.fingerprint_after, &row.prev_hash, &row.row_hash],
+            &[(&row.seq, Type::INT8), text(&row.at), text(&row.event), text(&row.bundle_name), text(&row.bundle_version), (&row.sequence, Type::INT8), text(&row.bundle_id), text(&row.tiers), text(&row.params), text(&row.operator), text(&row.fingerprint_before), text(&row.fingerprint_after), text(&row.prev_hash), text(&row.row_hash)],
         )
         .map_err(|e| sql_err("writing the ledger row", &e))?;
     let back = client
-        .query(&format!("{SELECT_ROWS} WHERE seq = $1"), &[&row.seq])
+        .query_typed(
+            &format!("{SELECT_ROWS} WHERE seq = $1"),
+            &[(&row.seq, Type::INT8)],
+        )
         .map_err(|e| sql_err("reading back the ledger row", &e))?;
     if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
     {

@@ -16,7 +16,7 @@ use postgres::Transaction;
 /// The advisory locks this backend holds now, each as `class/object/key kind: mode`.
 pub(crate) fn advisory_locks(tx: &mut Transaction<'_>) -> Result<Vec<String>, DbError> {
     let rows = tx
-        .query(
+        .query_typed(
             "SELECT l.classid::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) l.objid::pg_catalog.text
                     OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) l.objsubid::pg_catalog.text
                     OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) l.mode

@@ -149,7 +149,7 @@ SELECT f.kind, f.object, pg_catalog.pg_get_userbyid(f.owner)::pg_catalog.text
 /// or airlock's own login role owns (see the module comment).
 pub fn find(client: &mut impl GenericClient) -> Result<Vec<OwnerCode>, DbError> {
     let rows = client
-        .query(QUERY, &[&HARMLESS_EXPR])
+        .query_typed(QUERY, &[(&HARMLESS_EXPR, postgres::types::Type::TEXT)])
         .map_err(|e| sql_err("looking for code owned by non-superusers", &e))?;
     Ok(rows
         .iter()

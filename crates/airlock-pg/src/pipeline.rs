@@ -20,9 +20,11 @@
 //! - `plan` = `Deploy::start` + `decide(Pass::Plan)` (every check a row; a check that
 //!   only judges does not stop the others) in a transaction that is rolled back: the
 //!   same pipeline, stopped before the first write.
-//! - `apply` = start; decide before the lock (`Pass::Plan` on a terminal, then the
-//!   question; else `Pass::Precheck`); then per transaction `in_deploy_tx` around
-//!   `decide(Pass::UnderLock)` and the writes. The same step functions decide again
+//! - `apply` = start; on a terminal `Pass::Plan` and the question; then per
+//!   transaction `in_deploy_tx` around `decide(Pass::UnderLock)` and the writes, whose
+//!   Ledger step asks for the deploy lock without waiting and, only when another
+//!   session holds it, makes `Pass::Precheck` (the ledger's verdict) before waiting,
+//!   so that a refusal is not kept waiting. The same step functions decide again
 //!   under the lock, so `plan` and `apply` cannot disagree.
 //! - `rollback` = start, the preview, then `in_deploy_tx` around the Ledger,
 //!   RememberedHead and BundleRole steps and the rollback files ([`rollback_steps`]).

@@ -5,6 +5,7 @@
 //! found nothing to do); one is built with `Receipt::new` and nothing else.
 
 use super::conn::{self, ServerInfo};
+use super::described::DescriptionStep;
 use super::gate::{GateReport, ProbeReport};
 use super::ledger::LedgerRow;
 use airlock_bundle::verified::VerifiedBundle;
@@ -64,6 +65,10 @@ pub struct Receipt {
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
+    /// How the run's schema fingerprints were taken (not part of the receipt file;
+    /// `--json` shows them).
+    #[serde(skip)]
+    pub descriptions: Vec<DescriptionStep>,
 }
 
 impl Receipt {
@@ -103,6 +108,7 @@ impl Receipt {
             started_at,
             finished_at: String::new(),
             duration_ms: 0,
+            descriptions: vec![],
         }
     }
 

@@ -6,7 +6,9 @@
 //! relation, an enum label to its type, a comment to what it comments on. An object's
 //! *stamp* is how many rows it has, plus sums of what PostgreSQL updates in place
 //! (an index's state flags). A row is *recent* when its xmin is not before a
-//! reference snapshot's xmin: every row inserted after that snapshot is recent (its
+//! reference snapshot's xmin, unless its transaction is one the description *knows*
+//! (it saw all its rows, and the transaction can write no more: see
+//! [`super::described`]): every row inserted after that snapshot is recent (its
 //! transaction had not started, or was running, then). A row
 //! that is not recent existed at the reference snapshot, and can only have vanished
 //! since (UPDATE makes a new, recent version): so when the rows that are not recent
@@ -461,9 +463,18 @@ impl Source {
         }
     }
 
-    /// Whether a row is recent: its xmin not before the reference (SQL).
+    /// Whether a row is recent: its xmin not before the reference, and not of a
+    /// transaction known to have ended before the earlier description (SQL).
     fn recent(&self) -> &'static str {
-        "pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_ref FROM here)"
+        "(pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_ref FROM here) \
+         AND NOT x.xmin OPERATOR(pg_catalog.=) ANY ((SELECT here.known FROM here)::pg_catalog.xid[]))"
+    }
+
+    /// The row's xmin (SQL int8, 32 bits) when it is not before this statement's
+    /// snapshot (`here.age_new`), else NULL.
+    fn fresh(&self) -> &'static str {
+        "CASE WHEN pg_catalog.age(x.xmin) OPERATOR(pg_catalog.<=) (SELECT here.age_new FROM here) \
+         THEN x.xmin::pg_catalog.text::pg_catalog.int8 END"
     }
 
     fn filter(&self) -> String {
@@ -475,23 +486,35 @@ impl Source {
     }
 }
 
-/// Units of `age()` for the reference transaction ID `$1` (an xid8 as int8): rows with
-/// an `age(xmin)` of at most this are recent. `age()` gives 2^31 - 1 for the
-/// bootstrap's rows, which are never recent.
-const HERE: &str = "here AS MATERIALIZED (
-    SELECT pg_catalog.age((($1::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296::pg_catalog.int8)::pg_catalog.text)::pg_catalog.xid) AS age_ref,
+/// The `here` CTE every statement starts with. Units of `age()` for the reference
+/// transaction ID `$reference` (an xid8 as int8): rows with an `age(xmin)` of at most
+/// this are recent (`age()` gives 2^31 - 1 for the bootstrap's rows, which are never
+/// recent), unless their xmin is one of `$known` (int8[] of 32-bit transaction IDs:
+/// transactions whose every catalog row the earlier description saw, see
+/// [`super::described`]); the units of this statement's snapshot's xmin, the
+/// reference of the description taken with it; the snapshot's bounds.
+fn here(reference: u8, known: u8) -> String {
+    format!(
+        "here AS MATERIALIZED (
+    SELECT pg_catalog.age(((${reference}::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296::pg_catalog.int8)::pg_catalog.text)::pg_catalog.xid) AS age_ref,
+        ARRAY(SELECT (k.k::pg_catalog.text)::pg_catalog.xid FROM pg_catalog.unnest(${known}::pg_catalog.int8[]) k (k)) AS known,
+        pg_catalog.age(((pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 \
+            OPERATOR(pg_catalog.%) 4294967296::pg_catalog.int8)::pg_catalog.text)::pg_catalog.xid) AS age_new,
         pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 AS xmin64,
         pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8 AS xmax64
-)";
+)"
+    )
+}
 
 /// The snapshot row every statement ends with: ('snapshot', NULL, xmin, xmax, 0, NULL).
 const SNAPSHOT_ROW: &str = "SELECT 'snapshot', NULL::pg_catalog.int8, here.xmin64, here.xmax64, 0::pg_catalog.int8, NULL::pg_catalog.bytea FROM here";
 
-/// The summary at reference `$1`: per catalog, every row counted ('all', NULL, rows,
-/// w1, w2, NULL), and the recent rows by object ('recent', key, rows, w1, w2, NULL);
-/// each content digest ([`content_row`]); then the snapshot. Two plain scans a
-/// catalog: counting every row needs no expression, and the recent ones are found by
-/// a filter on xmin alone.
+/// The summary at reference `$1` (`$2`: the known transactions, see [`here`]): per
+/// catalog, every row counted ('all', NULL, rows, w1, w2, NULL, NULL), and the recent
+/// rows by object and, for those not before this statement's snapshot, transaction
+/// ('recent', key, rows, w1, w2, NULL, xmin); each content digest ([`content_row`]);
+/// then the snapshot. Two plain scans a catalog: counting every row needs no
+/// expression, and the recent ones are found by a filter on xmin alone.
 pub fn summary_sql(server_version_num: u32) -> String {
     let mut parts = vec![];
     for s in sources(server_version_num) {
@@ -500,7 +523,7 @@ pub fn summary_sql(server_version_num: u32) -> String {
             format!(
                 "SELECT 'all'::pg_catalog.text, NULL::pg_catalog.int8, pg_catalog.count(*), \
                  COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8, \
-                 NULL::pg_catalog.bytea \
+                 NULL::pg_catalog.bytea, NULL::pg_catalog.int8 \
                  FROM {} WHERE {}",
                 s.from,
                 s.filter()
@@ -508,12 +531,13 @@ pub fn summary_sql(server_version_num: u32) -> String {
             format!(
                 "SELECT 'recent', {key}, pg_catalog.count(*), \
                  COALESCE(pg_catalog.sum({w1}), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum({w2}), 0)::pg_catalog.int8, \
-                 NULL::pg_catalog.bytea \
-                 FROM {} WHERE {} AND {} GROUP BY 2",
+                 NULL::pg_catalog.bytea, {fresh} \
+                 FROM {} WHERE {} AND {} GROUP BY 2, 7",
                 s.from,
                 s.filter(),
                 s.recent(),
-                key = s.key()
+                key = s.key(),
+                fresh = s.fresh()
             ),
         ];
         // One branch a catalog (a chain of set operations as long as the catalog
@@ -524,16 +548,23 @@ pub fn summary_sql(server_version_num: u32) -> String {
         ));
     }
     for c in contents(server_version_num) {
-        parts.push(content_row(&c));
+        parts.push(format!(
+            "SELECT *, NULL::pg_catalog.int8 FROM ({}) c",
+            content_row(&c)
+        ));
     }
-    parts.push(SNAPSHOT_ROW.into());
-    format!("WITH {HERE}\n{}", parts.join("\nUNION ALL\n"))
+    parts.push(format!(
+        "SELECT *, NULL::pg_catalog.int8 FROM ({SNAPSHOT_ROW}) s"
+    ));
+    format!("WITH {}\n{}", here(1, 2), parts.join("\nUNION ALL\n"))
 }
 
 /// Per object (those in `$2`, an int8[] of keys, or every one): ('object', key, rows,
-/// w1, w2, NULL) over all its rows and ('old', key, rows, w1, w2, NULL) over those
-/// that are not recent at reference `$1`; for every object, the content digests too
-/// ([`content_row`]); then the snapshot.
+/// w1, w2, NULL) over all its rows and, for the objects in `$2`, ('old', key, rows,
+/// w1, w2, NULL) over those that are not recent at reference `$1` (the known
+/// transactions: `$3`, see [`here`]); ('xid', xmin, rows, 0, 0, NULL) for each
+/// transaction with rows not before this statement's snapshot; for every object, the
+/// content digests too ([`content_row`]); then the snapshot.
 pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
     let mut branches = vec![];
     for s in sources(server_version_num) {
@@ -545,17 +576,23 @@ pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
             ),
         };
         let (w1, w2) = s.halves();
+        // Only the objects asked for are counted at the reference too.
+        let recent = if keyed {
+            format!(", {} AS recent", s.recent())
+        } else {
+            String::new()
+        };
         branches.push(format!(
-            "SELECT {} AS key, {w1} AS w1, {w2} AS w2, {} AS recent FROM {} WHERE {}{restrict}",
+            "SELECT {} AS key, {w1} AS w1, {w2} AS w2{recent}, {} AS fresh FROM {} WHERE {}{restrict}",
             s.key(),
-            s.recent(),
+            s.fresh(),
             s.from,
             s.filter()
         ));
     }
     let (here, wanted) = if keyed {
         (
-            HERE.replace(
+            here(1, 3).replace(
                 " AS xmax64\n)",
                 " AS xmax64,\n        ARRAY(SELECT (k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
                  FROM pg_catalog.unnest($2::pg_catalog.int8[]) k) AS only\n)",
@@ -563,7 +600,17 @@ pub fn objects_sql(server_version_num: u32, keyed: bool) -> String {
             "WHERE r.key OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) ",
         )
     } else {
-        (HERE.to_string(), "")
+        (here(1, 2), "")
+    };
+    let old = if keyed {
+        format!(
+            "SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
+FROM rows r {wanted}AND NOT r.recent GROUP BY r.key
+UNION ALL
+"
+        )
+    } else {
+        String::new()
     };
     format!(
         "WITH {here},
@@ -573,16 +620,11 @@ rows AS (
 SELECT 'object'::pg_catalog.text, r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
 FROM rows r {wanted}GROUP BY r.key
 UNION ALL
-SELECT 'old', r.key, pg_catalog.count(*), pg_catalog.sum(r.w1), pg_catalog.sum(r.w2), NULL::pg_catalog.bytea
-FROM rows r {}NOT r.recent GROUP BY r.key
+{old}SELECT 'xid', r.fresh, pg_catalog.count(*), 0::pg_catalog.int8, 0::pg_catalog.int8, NULL::pg_catalog.bytea
+FROM rows r WHERE r.fresh IS NOT NULL GROUP BY r.fresh
 UNION ALL
 {}{SNAPSHOT_ROW}",
         branches.join("\nUNION ALL\n"),
-        if keyed {
-            format!("{wanted}AND ")
-        } else {
-            "WHERE ".into()
-        },
         if keyed {
             String::new()
         } else {
@@ -605,6 +647,9 @@ pub struct Answer {
     pub old: HashMap<Key, Stamp>,
     /// ('content'): by the [`global`] key of the catalog behind the view.
     pub content: BTreeMap<Key, ContentDigest>,
+    /// ('xid', or 'recent' with a transaction): the transactions (32-bit IDs) with
+    /// rows not before this statement's snapshot.
+    pub fresh: Vec<u32>,
     pub snapshot: Option<Snapshot>,
 }
 
@@ -622,8 +667,16 @@ impl Answer {
             };
             match (what, key) {
                 ("all", _) => a.all.add(stamp),
-                ("recent" | "object", Some(k)) => a.by_key.entry(k as u64).or_default().add(stamp),
+                ("recent" | "object", Some(k)) => {
+                    a.by_key.entry(k as u64).or_default().add(stamp);
+                    if r.len() > 6 {
+                        if let Some(x) = r.get::<_, Option<i64>>(6) {
+                            a.fresh.push(x as u32);
+                        }
+                    }
+                }
                 ("old", Some(k)) => a.old.entry(k as u64).or_default().add(stamp),
+                ("xid", Some(x)) => a.fresh.push(x as u32),
                 ("content", Some(k)) => {
                     let d: Option<Vec<u8>> = r.get(5);
                     if let Some(d) = d.and_then(|d| ContentDigest::try_from(d).ok()) {

@@ -91,9 +91,12 @@ pub(crate) fn set_params(
     params: &BTreeMap<String, String>,
 ) -> Result<(), DbError> {
     for (k, v) in params {
-        tx.query(
+        tx.query_typed(
             "SELECT pg_catalog.set_config($1, $2, true)",
-            &[&format!("airlock.{k}"), v],
+            &[
+                (&format!("airlock.{k}"), postgres::types::Type::TEXT),
+                (v, postgres::types::Type::TEXT),
+            ],
         )
         .map_err(|e| sql_err(&format!("setting param {k}"), &e))?;
     }
