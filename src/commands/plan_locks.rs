@@ -1,8 +1,7 @@
 //! `plan`'s lock plan, as text: every lock of the tiers about to run, then what the
-//! GO/NO-GO should look at twice (rendered from `db::plan::LockPlan`, as `--json` is).
+//! GO/NO-GO should look at twice (rendered from `db::lock_plan::LockPlan`, as `--json` is).
 
-use crate::db::lock_plan::{attention, PlannedLock, RelSize};
-use crate::db::plan::LockPlan;
+use crate::db::lock_plan::{attention, LockPlan, PlannedLock, RelSize};
 use crate::report::table;
 
 /// The lock plan section of `plan`'s human output (empty when no tier locks anything).

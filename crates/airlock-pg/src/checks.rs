@@ -201,7 +201,7 @@ pub struct PlanReport {
     /// Which existing relations each tier statement locks, in which mode, their size,
     /// and the whole-table work done under a lock that blocks writes (`plan` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub locks: Option<super::plan::LockPlan>,
+    pub locks: Option<super::lock_plan::LockPlan>,
 }
 
 impl PlanReport {

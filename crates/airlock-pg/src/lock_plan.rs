@@ -40,6 +40,15 @@ pub struct PlannedLock {
     pub held_to_commit: bool,
 }
 
+/// `plan`'s lock plan: the locks, or why they could not be read.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+pub struct LockPlan {
+    pub locks: Vec<PlannedLock>,
+    /// Why the lock plan could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// The locks of the tiers `tiers` names (in order), statically.
 pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock>, DbError> {
     let m = vb.manifest();

@@ -9,7 +9,7 @@
 //! takes the deploy lock, and it never writes this host's memory of the ledger head.
 
 use super::deploy::{plan_deploy, Deploy};
-use super::lock_plan::{self, PlannedLock};
+use super::lock_plan::{self, LockPlan};
 use super::options::Options;
 use super::target;
 use airlock_bundle::verified::VerifiedBundle;
@@ -55,15 +55,6 @@ fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanRe
             error: Some(e.to_string()),
         },
     }
-}
-
-/// `plan`'s lock plan (see [`lock_plan`]).
-#[derive(Clone, Debug, Default, serde::Serialize, schemars::JsonSchema)]
-pub struct LockPlan {
-    pub locks: Vec<PlannedLock>,
-    /// Why the lock plan could not be read, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// `airlock plan`: `checks` holds what the command checked before the database
