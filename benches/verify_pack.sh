@@ -15,7 +15,8 @@
 # The previous release is 9c35c06 (PREV_REF), built once (release) in a worktree at
 # PREV_DIR (default /tmp/airlock-prev) with its own target directory; PREV_BIN=path
 # uses a binary built elsewhere, PREV_BIN=none leaves it out. Each release verifies the
-# bundle it packed itself (the previous one cannot read format 2).
+# bundle it packed itself (the previous one cannot read format 2). OTHER_BIN=path adds
+# one more build to the race (e.g. main before a change), named OTHER_NAME.
 # Needs: minisign. Works in BENCH_DIR (default a fresh temp dir, removed at the end).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -68,15 +69,18 @@ BYTES=$(du -sb src | cut -f1)
 pack_shell() { (cd src && find . -type f -name '*.sql' -print0 | xargs -0 sha256sum > ../SUMS && tar czf ../shell.tar.gz .); }
 pack_air() { "$A" pack src --key k.key --out b.tar.gz --force --quiet; }
 pack_prev() { "$P" pack src --key k.key --out prev.tar.gz --force --quiet; }
+pack_other() { "$OTHER_BIN" pack src --key k.key --out other.tar.gz --force --quiet; }
 verify_shell() {
   rm -rf x && mkdir x && minisign -Vqm manifest.json -x sig.minisig -p k.pub \
     && tar xzf b.tar.gz -C x && (cd x && sha256sum -c --quiet SHA256SUMS)
 }
 verify_air() { "$A" verify b.tar.gz --trust k.pub --quiet; }
 verify_prev() { "$P" verify prev.tar.gz --trust k.pub --quiet; }
+verify_other() { "$OTHER_BIN" verify other.tar.gz --trust k.pub --quiet; }
 
 pack_air
 [ -z "$P" ] || pack_prev
+[ -z "${OTHER_BIN:-}" ] || pack_other
 # What the shell's minisign checks: the manifest and its signature, out of the bundle.
 tar xzf b.tar.gz manifest.json
 tar xzf b.tar.gz --wildcards 'signatures/*' && mv signatures/*.minisig sig.minisig
@@ -91,13 +95,14 @@ seconds() {
   echo "scale=3; ($e - $s) / 1000000000" | bc -l
 }
 
-# race STEP RUN: one run of STEP's contenders (shell, air, prev), rotated by RUN;
-# appends "STEP<TAB>contender<TAB>seconds<TAB>run" lines to times.tsv.
+# race STEP RUN: one run of STEP's contenders (shell, air, prev, other), rotated by
+# RUN; appends "STEP<TAB>contender<TAB>seconds<TAB>run" lines to times.tsv.
 race() {
-  local step=$1 run=$2 who=(shell air prev) i c
-  for i in 0 1 2; do
-    c=${who[$(((i + run) % 3))]}
+  local step=$1 run=$2 who=(shell air prev other) i c
+  for i in 0 1 2 3; do
+    c=${who[$(((i + run) % 4))]}
     [ "$c" != prev ] || [ -n "$P" ] || continue
+    [ "$c" != other ] || [ -n "${OTHER_BIN:-}" ] || continue
     printf '%s\t%s\t%s\t%s\n' "$step" "$c" "$(seconds "${step}_$c")" "$run" >>times.tsv
   done
 }
@@ -132,6 +137,8 @@ verdict() { # STEP TARGET
 printf '| verify | minisign -V + tar xzf + sha256sum -c | %.3f | 1.000x | | |\n' "$(med verify shell)"
 row verify air "airlock verify (this build)" "<= 0.13x: $(verdict verify 0.13)"
 [ -z "$P" ] || row verify prev "airlock verify ($PREV_REF)" ""
+[ -z "${OTHER_BIN:-}" ] || row verify other "airlock verify (${OTHER_NAME:-other})" ""
 printf '| pack | sha256sum + tar czf | %.3f | 1.000x | | |\n' "$(med pack shell)"
 row pack air "airlock pack (this build)" "<= 0.20x: $(verdict pack 0.20)"
 [ -z "$P" ] || row pack prev "airlock pack ($PREV_REF)" ""
+[ -z "${OTHER_BIN:-}" ] || row pack other "airlock pack (${OTHER_NAME:-other})" ""
