@@ -95,7 +95,7 @@ install -m 0755 "$target_dir/$target/release/airlock" "$bin"
 strip --strip-unneeded "$bin"
 # Never ship a binary that needs anything from the host: no interpreter, no library.
 if ! file -b "$bin" | grep -Eq 'static(-pie)? linked' ||
-  readelf -lW "$bin" | grep -q 'INTERP' || readelf -dW "$bin" | grep -q '(NEEDED)'; then
+  readelf -lW "$bin" | grep 'INTERP' >/dev/null || readelf -dW "$bin" | grep '(NEEDED)' >/dev/null; then
   echo "build-packages: $bin is not statically linked: $(file -b "$bin")" >&2
   exit 1
 fi
