@@ -132,6 +132,19 @@ pub struct TierSpec {
     pub files: Vec<String>,
     #[serde(default)]
     pub gates: Vec<String>,
+    /// An online tier: its statements run one at a time outside any transaction, in
+    /// order, each recorded in the ledger as it completes (an interrupted apply goes on
+    /// with the next). Only statements safe to run outside a transaction and again
+    /// belong here: CREATE INDEX CONCURRENTLY IF NOT EXISTS, DROP INDEX CONCURRENTLY IF
+    /// EXISTS, REINDEX … CONCURRENTLY, VALIDATE CONSTRAINT, DETACH PARTITION …
+    /// CONCURRENTLY, VACUUM, ANALYZE, ALTER TYPE … ADD VALUE IF NOT EXISTS. An online
+    /// tier ends the transaction of the tiers before it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub online: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -148,6 +161,12 @@ pub struct RollbackSpec {
     /// Probe file run after rollback; defaults to `preflight.file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
+    /// The rollback files run online (one statement at a time, outside a transaction;
+    /// the same statements an online tier may hold, e.g. DROP INDEX CONCURRENTLY IF
+    /// EXISTS), then the rollback probe. A rollback interrupted half-way runs again
+    /// from its first statement.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub online: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -301,16 +320,26 @@ impl Spec {
             out.push((p.file.clone(), Some(SqlRole::Probe), "preflight.file"));
         }
         for t in &self.tier {
+            let role = if t.online {
+                SqlRole::Online
+            } else {
+                SqlRole::Script
+            };
             for f in &t.files {
-                out.push((f.clone(), Some(SqlRole::Script), "tier.files"));
+                out.push((f.clone(), Some(role), "tier.files"));
             }
         }
         if let Some(v) = &self.verify {
             out.push((v.file.clone(), Some(SqlRole::Probe), "verify.file"));
         }
         if let Some(r) = &self.rollback {
+            let role = if r.online {
+                SqlRole::Online
+            } else {
+                SqlRole::Script
+            };
             for f in &r.files {
-                out.push((f.clone(), Some(SqlRole::Script), "rollback.files"));
+                out.push((f.clone(), Some(role), "rollback.files"));
             }
             if let Some(p) = &r.probe {
                 out.push((p.clone(), Some(SqlRole::Probe), "rollback.probe"));
@@ -490,8 +519,20 @@ impl Spec {
         }
     }
 
-    /// Every file the spec names: a safe bundle path, not one of the bundle's own.
+    /// Every file the spec names: a safe bundle path, not one of the bundle's own, and
+    /// not run both online and inside a transaction.
     fn file_paths_problems(&self, problems: &mut Vec<String>) {
+        let named = self.named_files();
+        let online: BTreeSet<&str> = named
+            .iter()
+            .filter(|(_, r, _)| *r == Some(SqlRole::Online))
+            .map(|(f, _, _)| f.as_str())
+            .collect();
+        for (file, _, field) in named.iter().filter(|(_, r, _)| *r == Some(SqlRole::Script)) {
+            if online.contains(file.as_str()) {
+                problems.push(format!("{field} {file:?} runs both online (a tier or rollback with online = true) and inside a transaction; a file is judged and run one way: give each its own file"));
+            }
+        }
         for (file, _, field) in self.named_files() {
             if let Err(e) = BundlePath::new(&file) {
                 problems.push(format!("{field} {file:?}: {e}"));

@@ -55,7 +55,9 @@ pub enum FileJudge<'f> {
 impl<'f> FileJudge<'f> {
     pub fn new(file: &'f str, role: SqlRole) -> Self {
         match role {
-            SqlRole::Script => FileJudge::Script(Box::new(ScriptChecker::new(file))),
+            SqlRole::Script | SqlRole::Online => FileJudge::Script(Box::new(
+                ScriptChecker::new(file).online(role == SqlRole::Online),
+            )),
             SqlRole::Gate | SqlRole::Probe => FileJudge::Query {
                 file,
                 role,

@@ -131,7 +131,8 @@ pub fn stream_candidate(m: &Manifest) -> Option<String> {
     if let Some(p) = &m.preflight {
         before.push(&p.file);
     }
-    for t in &m.tier {
+    // An online tier's steps commit one by one: nothing of it, nor after it, streams.
+    for t in m.tier.iter().take_while(|t| !t.online) {
         for f in &t.files {
             let chunked = m.file(f).is_some_and(|e| e.chunks.is_some());
             let once = named.iter().filter(|(p, _, _)| p == f).count() == 1;
@@ -678,7 +679,9 @@ impl VerifiedBundle {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (file, role, _) in self.manifest().spec().named_files() {
-            if role != Some(SqlRole::Script) || !seen.insert(file.clone()) {
+            if !matches!(role, Some(SqlRole::Script | SqlRole::Online))
+                || !seen.insert(file.clone())
+            {
                 continue;
             }
             let found = airlock_sql::reaches_in(&file, &mut reader_of(self.payload(&file)?))

@@ -12,7 +12,7 @@ use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
 use super::refusal::Mismatch;
-use super::{files, session, sql_err, DbError};
+use super::{files, online, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
 
@@ -35,15 +35,39 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     decide_before_lock(&mut deploy, vb, opts)?;
     // 3. Each transaction (one, or one per tier): decide again under the lock, run the
     //    tiers, verify, append the ledger row, commit, remember.
+    //    An online tier is decided in such a transaction (rolled back), then runs its
+    //    steps outside any, each recorded as it completes.
     let mut receipt = deploy.receipt("apply", "applied", vb, opts);
     loop {
-        let (row, ran) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
-            apply_tx(tx, cx, tools).map(|(row, ran)| (Some(row), ran))
-        })?;
+        let (row, ran) = deploy.in_deploy_tx(vb, opts, apply_tx)?;
+        let (row, ran) = match ran {
+            Ran::Tx(applied) => (row, applied),
+            Ran::Online(decision) => {
+                let run = online::apply_tier(&mut deploy, vb, opts, &decision)?;
+                receipt.online_steps.extend(run.steps);
+                let mut rows = run.rows;
+                let last = rows.pop();
+                receipt.ledger.extend(rows);
+                let ran = Applied {
+                    before: decision.before.clone().unwrap_or_default(),
+                    after: run.after,
+                    verify: run.probe,
+                    decision,
+                };
+                (last, ran)
+            }
+        };
         if add_to_receipt(&mut receipt, vb, opts, row, ran) {
             return Ok(deploy.finish(receipt));
         }
     }
+}
+
+/// What an apply transaction decided and did: ran tiers, or decided an online tier
+/// (run after it, outside any transaction).
+enum Ran {
+    Tx(Applied),
+    Online(Decision),
 }
 
 /// Apply's decision before the lock, on a terminal: [`Pass::Plan`] and the operator's
@@ -79,15 +103,26 @@ struct Applied {
     after: String,
 }
 
-/// One apply transaction, inside [`Deploy::in_deploy_tx`].
+/// One apply transaction, inside [`Deploy::in_deploy_tx`]: the checks, then the tiers
+/// and the ledger row; for an online tier, the checks and the online lock only (the
+/// transaction is rolled back, the steps run after it).
 fn apply_tx(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
     tools: &mut Tools,
-) -> Result<(LedgerRow, Applied), DbError> {
+) -> Result<(Option<LedgerRow>, Ran), DbError> {
     let (vb, opts, m) = (cx.vb, cx.opts, cx.vb.manifest());
     // 1. Every check again, under the deploy lock.
     let decision = decide::decide_under_lock(tx, cx, tools)?;
+    if m.tier[decision.idx[0]].online {
+        if !ledger::hold_online_lock(tx)? {
+            return Err(DbError::LockBusy {
+                waited: "0s".into(),
+                holders: ledger::online_holders(tx)?,
+            });
+        }
+        return Ok((None, Ran::Online(decision)));
+    }
     let before = decision.before.clone().unwrap_or_default();
     // 2. The tiers, as the bundle role.
     let role = decision
@@ -125,13 +160,13 @@ fn apply_tx(
         &after,
     )?;
     Ok((
-        row,
-        Applied {
+        Some(row),
+        Ran::Tx(Applied {
             decision,
             verify,
             before,
             after,
-        },
+        }),
     ))
 }
 
@@ -149,7 +184,20 @@ fn ledger_row(
     before: &str,
     after: &str,
 ) -> Result<LedgerRow, DbError> {
-    let m = cx.vb.manifest();
+    append_row(tx, cx.vb, cx.opts, event, tiers, before, after)
+}
+
+/// The row `event` appends for this bundle, with the operator's params and name.
+pub(crate) fn append_row(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    event: &'static str,
+    tiers: Vec<String>,
+    before: &str,
+    after: &str,
+) -> Result<LedgerRow, DbError> {
+    let m = vb.manifest();
     ledger::append(
         tx,
         NewRow {
@@ -157,9 +205,9 @@ fn ledger_row(
             bundle_name: m.bundle.name.clone(),
             bundle_version: m.bundle.version.clone(),
             sequence: m.bundle.sequence as i64,
-            bundle_id: cx.vb.id().into(),
+            bundle_id: vb.id().into(),
             tiers,
-            params: cx.opts.params.clone(),
+            params: opts.params.clone(),
             operator: operator_name(),
             fingerprint_before: before.into(),
             fingerprint_after: after.into(),
@@ -237,7 +285,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     let rb = m.rollback.as_ref().ok_or(DbError::NoRollback)?;
     // 2. On a terminal: the preview, and the question.
     if let Some(confirm) = opts.confirm {
-        let applied = ledger::state_of(&deploy.session.ledger()?, vb.id()).applied;
+        let applied = ledger::state_of(&deploy.session.ledger()?, vb.id()).touched(m);
         if !applied.is_empty() {
             let preview = PlanReport::preview(vb, &deploy.session.info.database, applied, vec![]);
             if !confirm(&preview) {
@@ -246,33 +294,70 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         }
     }
     // 3. One transaction: the ledger under the lock, the rollback files as the bundle
-    //    role, the rollback probe, the ledger row, commit, remember.
+    //    role, the rollback probe, the ledger row, commit, remember. An online
+    //    rollback is decided in it (rolled back), then runs outside any.
     let mut receipt = deploy.receipt("rollback", "rolled-back", vb, opts);
-    let (row, undone) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
-        let applied = applied_under_lock(tx, cx, tools)?;
+    let (row, undo) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
+        let (applied, head) = applied_under_lock(tx, cx, tools)?;
         if applied.is_empty() {
-            return Ok((None, (applied, None)));
+            return Ok((None, Undo::Nothing));
+        }
+        if rb.online {
+            super::target::set_params(tx, &opts.params)?;
+            let before = tools.tracker.fingerprint(tx)?;
+            let role = decide::bundle_role_under_lock(tx, cx)?;
+            if !ledger::hold_online_lock(tx)? {
+                return Err(DbError::LockBusy {
+                    waited: "0s".into(),
+                    holders: ledger::online_holders(tx)?,
+                });
+            }
+            let decided = online::RollbackDecision {
+                undone: applied,
+                role,
+                head,
+                before,
+            };
+            return Ok((None, Undo::Online(decided)));
         }
         let (row, undone) = rollback_tx(tx, cx, tools, &rb.files, applied.clone())?;
-        Ok((Some(row), (applied, Some(undone))))
+        Ok((Some(row), Undo::Done(applied, undone)))
     })?;
-    let (applied, undone) = undone;
-    receipt.tiers = applied;
-    let Some(RolledBack {
-        before,
-        after,
-        probe,
-    }) = undone
-    else {
-        receipt.outcome = "nothing-to-roll-back".into();
-        return Ok(deploy.finish(receipt));
+    let (row, applied, undone) = match undo {
+        Undo::Nothing => {
+            receipt.outcome = "nothing-to-roll-back".into();
+            return Ok(deploy.finish(receipt));
+        }
+        Undo::Done(applied, undone) => (row, applied, undone),
+        Undo::Online(decided) => {
+            let applied = decided.undone.clone();
+            let before = decided.before.clone();
+            let mut run = online::rollback(&mut deploy, vb, opts, decided)?;
+            receipt.online_steps = run.steps;
+            let row = run.rows.pop();
+            let undone = RolledBack {
+                before,
+                after: run.after,
+                probe: run.probe,
+            };
+            (row, applied, undone)
+        }
     };
-    receipt.rollback_probe = probe;
-    receipt.fingerprint_before = before;
-    receipt.fingerprint_after = after;
+    receipt.tiers = applied;
+    receipt.rollback_probe = undone.probe;
+    receipt.fingerprint_before = undone.before;
+    receipt.fingerprint_after = undone.after;
     receipt.ledger.extend(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
     Ok(deploy.finish(receipt))
+}
+
+/// What rollback's transaction decided: nothing to undo, undone, or an online rollback
+/// to run after it.
+enum Undo {
+    Nothing,
+    Done(Vec<String>, RolledBack),
+    Online(online::RollbackDecision),
 }
 
 /// Rollback's checks under the lock: the Ledger and RememberedHead steps every deploy
@@ -281,9 +366,13 @@ fn applied_under_lock(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
     tools: &mut Tools,
-) -> Result<Vec<String>, DbError> {
+) -> Result<(Vec<String>, Option<String>), DbError> {
     let rows = decide::ledger_under_lock(tx, cx, tools)?;
-    Ok(ledger::state_of(&rows, cx.vb.id()).applied)
+    let head = rows.last().map(|r| r.row_hash.clone());
+    Ok((
+        ledger::state_of(&rows, cx.vb.id()).touched(cx.vb.manifest()),
+        head,
+    ))
 }
 
 /// What one rollback transaction did.

@@ -30,6 +30,10 @@ pub(crate) struct Decision {
     /// The tiers this pass covers (0-based; one in a per-tier transaction).
     pub idx: Vec<usize>,
     pub last_apply: Option<LedgerRow>,
+    /// The ledger's head row (any bundle's) when the checks read it.
+    pub head: Option<String>,
+    /// Online steps recorded of the first tier to run (when it is online).
+    pub steps_done: usize,
     /// `None` when the gates were assumed open (a rehearsal's `--assume-gates`).
     pub gates: Option<GateReport>,
     pub preflight: Option<ProbeReport>,
@@ -111,10 +115,11 @@ fn decide_steps(
     if rec.pass.locks() {
         d.before = Some(fingerprint_before_step(tx, tools, &d, rec)?);
     }
-    if d.applied.is_empty() {
-        d.preflight = preflight_step(tx, cx, tools, rec)?;
-    } else if let Some(last) = d.last_apply.clone() {
-        drift_step(tx, cx, tools, &d, &last, rec)?;
+    // (A run is a continuation once anything of it is recorded: a tier, or an
+    //  online step.)
+    match d.last_apply.clone() {
+        None => d.preflight = preflight_step(tx, cx, tools, rec)?,
+        Some(last) => drift_step(tx, cx, tools, &d, &last, rec)?,
     }
     // 9. BundleRole: who the tiers run as, decided last before they run.
     d.bundle_role = Some(bundle_role_step(tx, cx, rec)?);
@@ -267,8 +272,19 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
         "apply refuses at the ledger",
         |(applied, idx)| {
             let names: Vec<&str> = idx.iter().map(|&i| m.tier[i].name.as_str()).collect();
+            let steps = match idx.first().map(|&i| &m.tier[i]) {
+                Some(t) if t.online => match st.steps.get(&t.name) {
+                    Some(k) => format!(
+                        "; online tier {:?}: {k} step(s) done and recorded, apply continues with step {}",
+                        t.name,
+                        k + 1
+                    ),
+                    None => String::new(),
+                },
+                _ => String::new(),
+            };
             format!(
-                "{}; apply would run {} of {n} tier(s): {}",
+                "{}; apply would run {} of {n} tier(s): {}{steps}",
                 if applied.is_empty() {
                     format!("{} is not applied here", m.bundle.name)
                 } else {
@@ -284,18 +300,43 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
         },
     )?;
     rec.on_report(|r| r.tiers = planned(vb, &idx));
-    if rec.pass.locks() && m.bundle.transaction == TxMode::PerTier {
-        idx.truncate(1);
+    if rec.pass.locks() {
+        idx = one_transaction(m, idx);
     }
+    let steps_done = idx
+        .first()
+        .and_then(|&i| st.steps.get(&m.tier[i].name))
+        .copied()
+        .unwrap_or(0);
     Some(Decision {
         applied,
         idx,
         last_apply: st.last_apply,
+        head: rows.last().map(|r| r.row_hash.clone()),
+        steps_done,
         gates: None,
         preflight: None,
         before: None,
         bundle_role: None,
     })
+}
+
+/// Of the tiers to run, those the next transaction runs: an online tier alone (its
+/// steps run after it, outside any transaction), else the tiers up to the next online
+/// one (one with `transaction = "per-tier"`).
+fn one_transaction(m: &airlock_bundle::manifest::Manifest, mut idx: Vec<usize>) -> Vec<usize> {
+    let online = |i: &usize| m.tier[*i].online;
+    match idx.first() {
+        Some(first) if online(first) => idx.truncate(1),
+        _ => {
+            let cut = idx.iter().position(online).unwrap_or(idx.len());
+            idx.truncate(cut);
+            if m.bundle.transaction == TxMode::PerTier {
+                idx.truncate(1);
+            }
+        }
+    }
+    idx
 }
 
 /// RequiredParams: given, when a gated tier is about to run.
@@ -483,10 +524,35 @@ fn drift_step(
         rec.on_report(|r| r.drift = Some(j.summary));
         match j.refusal {
             None => Ok(j.evidence),
-            Some(e) => Err(e),
+            Some(e) => Err(explain_leftovers(tx, cx, d, e)),
         }
     });
     rec.judge(CheckName::Drift, verdict)
+}
+
+/// Drift on a continuation of an online tier whose run stopped during an index
+/// build: the INVALID index the build left is (part of) the change. Name it, with the
+/// command that removes it (the step builds it again).
+fn explain_leftovers(tx: &mut Transaction<'_>, cx: &Ctx<'_>, d: &Decision, e: DbError) -> DbError {
+    let m = cx.vb.manifest();
+    let Some(tier) = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online) else {
+        return e;
+    };
+    let cmds = super::online::leftover_commands(
+        tx,
+        cx.vb,
+        &tier.files,
+        d.steps_done,
+        &cx.pins.search_path,
+    );
+    if cmds.is_empty() {
+        return e;
+    }
+    DbError::State(format!(
+        "{e}; an interrupted run of online tier {:?} left an INVALID index (a concurrent build that never finished), which is part of that change. If nothing else changed, remove it and apply again (the step builds it again): {}",
+        tier.name,
+        cmds.join(" ")
+    ))
 }
 
 /// BundleRole: who the tiers run as, decided last before they run (under the lock).

@@ -159,7 +159,12 @@ impl Deploy {
 
 /// Step Remember, after a commit: remember the new head and keep the schema
 /// description (a failure is only a warning; the change has committed).
-fn remember(opts: &Options<'_>, facts: &SessionFacts, row: &LedgerRow, tracker: &Tracker) {
+pub(crate) fn remember(
+    opts: &Options<'_>,
+    facts: &SessionFacts,
+    row: &LedgerRow,
+    tracker: &Tracker,
+) {
     if opts.remember {
         if let Some(w) = remembered::remember(&facts.system_identifier, &facts.database, row) {
             eprintln!("{w}");

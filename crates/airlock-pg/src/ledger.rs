@@ -17,6 +17,7 @@ use postgres::GenericClient;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -25,7 +26,7 @@ CREATE SCHEMA IF NOT EXISTS airlock;
 CREATE TABLE airlock.ledger (
     seq                bigint PRIMARY KEY,
     at                 text   NOT NULL,
-    event              text   NOT NULL CHECK (event IN ('apply', 'rollback')),
+    event              text   NOT NULL CHECK (event IN ('apply', 'rollback', 'step')),
     bundle_name        text   NOT NULL,
     bundle_version     text   NOT NULL,
     sequence           bigint NOT NULL,
@@ -167,10 +168,17 @@ const COLUMNS: [&str; 14] = [
     "row_hash text not null",
 ];
 const CONSTRAINTS: [&str; 3] = [
-    "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text]))",
+    EVENT_CHECK,
     "ledger_pkey PRIMARY KEY (seq)",
     "ledger_row_hash_key UNIQUE (row_hash)",
 ];
+/// The events a ledger records: `step` (an online statement completed) since online
+/// tiers came; a ledger made before them allows only [`OLD_EVENT_CHECK`]'s, and is
+/// widened ([`allow_steps`]) by the first online step it records.
+const EVENT_CHECK: &str =
+    "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text, 'step'::text]))";
+const OLD_EVENT_CHECK: &str =
+    "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text]))";
 const INDEXES: [&str; 2] = [
     "CREATE UNIQUE INDEX ledger_pkey ON airlock.ledger USING btree (seq)",
     "CREATE UNIQUE INDEX ledger_row_hash_key ON airlock.ledger USING btree (row_hash)",
@@ -284,7 +292,9 @@ fn problems(i: &Inspected) -> Vec<String> {
             t.columns.join(", ")
         ));
     }
-    if t.constraints != CONSTRAINTS {
+    let older = t.constraints.first().map(String::as_str) == Some(OLD_EVENT_CHECK)
+        && t.constraints[1..] == CONSTRAINTS[1..];
+    if t.constraints != CONSTRAINTS && !older {
         out.push(format!(
             "airlock.ledger's constraints are not airlock's (found: {})",
             t.constraints.join("; ")
@@ -480,6 +490,12 @@ pub fn lock_for_deploy(
             on_busy(tx)?;
             wait_for_lock(tx, &set_timeout, lock_table, lock_timeout)?
         }
+        Lock::OnlineRun => {
+            return Err(DbError::LockBusy {
+                waited: "0s (online steps run between transactions)".to_string(),
+                holders: online_holders(tx)?,
+            })
+        }
         Lock::NoLedger => {
             created_by = create(tx, &set_timeout, lock_timeout)?;
             // When another first apply created it while this one waited, the name
@@ -514,6 +530,81 @@ enum Lock {
     Busy,
     /// There is no `airlock.ledger` (or no schema `airlock`) to lock.
     NoLedger,
+    /// Taken, but another session is running online steps ([`ONLINE_KEY`]).
+    OnlineRun,
+}
+
+/// The advisory lock a session holds while it runs online steps, between the
+/// transactions that record them: a deploy transaction takes it too (for its own
+/// length), so no other deploy runs while online steps do. Advisory locks are per
+/// database.
+pub const ONLINE_KEY: i64 = 0x6169_726c_6f63_6b31;
+
+/// Whether no other session runs online steps (taken for this transaction; a session
+/// running them itself holds the key already, and may take it again).
+const ONLINE_FREE: &str =
+    "SELECT pg_catalog.pg_try_advisory_xact_lock(7019267304284449585)::pg_catalog.text;";
+
+/// Hold [`ONLINE_KEY`] for this session (outside any transaction it outlives): true
+/// when taken, false when another session holds it.
+pub fn hold_online_lock(client: &mut impl GenericClient) -> Result<bool, DbError> {
+    let row = client
+        .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&ONLINE_KEY])
+        .map_err(|e| sql_err("taking the online-steps lock", &e))?;
+    Ok(row.get(0))
+}
+
+/// Let [`ONLINE_KEY`] go (every hold of this session's).
+pub fn release_online_lock(client: &mut impl GenericClient) {
+    let _ = client.batch_execute("SELECT pg_catalog.pg_advisory_unlock_all()");
+}
+
+/// The sessions running online steps (holding [`ONLINE_KEY`]).
+pub(crate) fn online_holders(client: &mut impl GenericClient) -> Result<Vec<String>, DbError> {
+    let rows = client
+        .query(
+            "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), coalesce(pg_catalog.left(a.query, 80), '')
+               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+              WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND l.locktype = 'advisory'
+                AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                AND l.classid::pg_catalog.int8 = ($1::pg_catalog.int8 >> 32) AND l.objid::pg_catalog.int8 = ($1::pg_catalog.int8 & 4294967295) AND l.objsubid = 1
+              ORDER BY l.pid",
+            &[&ONLINE_KEY],
+        )
+        .map_err(|e| sql_err("finding who runs online steps", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let pid: i32 = r.get(0);
+            let role: String = r.get(1);
+            let app: String = r.get(2);
+            let query: String = r.get(3);
+            format!("pid {pid}, role {role:?}, application_name {app:?} (running airlock's online steps; now: {query:?})")
+        })
+        .collect())
+}
+
+/// Widen a ledger made before online tiers to record `step` rows, inside the caller's
+/// transaction (which holds the deploy lock). Once per ledger; a no-op after.
+pub fn allow_steps(client: &mut impl GenericClient) -> Result<(), DbError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_get_constraintdef(k.oid, true) FROM pg_catalog.pg_constraint k \
+              WHERE k.conrelid OPERATOR(pg_catalog.=) 'airlock.ledger'::pg_catalog.regclass \
+                AND k.conname OPERATOR(pg_catalog.=) 'ledger_event_check'",
+            &[],
+        )
+        .map_err(|e| sql_err("reading the ledger's events", &e))?;
+    let def: String = row.get(0);
+    if def.contains("'step'") {
+        return Ok(());
+    }
+    client
+        .batch_execute(
+            "ALTER TABLE airlock.ledger DROP CONSTRAINT ledger_event_check, \
+             ADD CONSTRAINT ledger_event_check CHECK (event IN ('apply', 'rollback', 'step'))",
+        )
+        .map_err(|e| sql_err("letting the ledger record online steps (its owner or a superuser must run this apply once)", &e))
 }
 
 /// `lock` in a savepoint, then [`INSPECT`], in one message.
@@ -523,14 +614,18 @@ fn try_lock(
     lock: &str,
 ) -> Result<Lock, DbError> {
     match tx.simple_query(&format!(
-        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {INSPECT}"
+        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {ONLINE_FREE} {INSPECT}"
     )) {
         Ok(messages) => {
-            // The last statement's row (what comes before may answer too).
-            let inspected = messages.iter().rev().find_map(|m| match m {
+            // The last two statements' rows (what comes before may answer too).
+            let mut answers = messages.iter().rev().filter_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
                 _ => None,
             });
+            let inspected = answers.next();
+            if answers.next().as_deref() != Some("true") {
+                return Ok(Lock::OnlineRun);
+            }
             inspected.map(Lock::Taken).ok_or_else(|| DbError::Sql {
                 context: "inspecting the ledger".into(),
                 message: "the catalogs sent no answer".into(),
@@ -561,6 +656,10 @@ fn wait_for_lock(
         Lock::Busy => Err(DbError::LockBusy {
             waited: lock_timeout.to_string(),
             holders: lock_holders(tx)?,
+        }),
+        Lock::OnlineRun => Err(DbError::LockBusy {
+            waited: "0s (online steps run between transactions)".to_string(),
+            holders: online_holders(tx)?,
         }),
         // Created (or found created) just now, and gone again: someone dropped it.
         Lock::NoLedger => Err(DbError::State(
@@ -788,18 +887,42 @@ pub fn verify_chain(rows: &[LedgerRow]) -> Option<(i64, String)> {
 #[derive(Clone, Debug, Default)]
 pub struct BundleState {
     pub applied: Vec<String>,
+    /// The last row of the run so far (an apply, or an online step): the schema it
+    /// left is the one a continuation expects.
     pub last_apply: Option<LedgerRow>,
+    /// Online steps recorded per tier (statements completed, in order) since the last
+    /// rollback; a tier's last statement is recorded by its `apply` row.
+    pub steps: BTreeMap<String, usize>,
     /// The first apply since the last rollback: its `fingerprint_before` is the schema
     /// the bundle's rollback promises to return to.
     pub first_apply: Option<LedgerRow>,
+}
+
+impl BundleState {
+    /// The tiers a rollback undoes, in the bundle's order: applied, or with online
+    /// steps recorded.
+    pub fn touched(&self, m: &airlock_bundle::manifest::Manifest) -> Vec<String> {
+        m.tier
+            .iter()
+            .map(|t| &t.name)
+            .filter(|t| self.applied.contains(t) || self.steps.contains_key(*t))
+            .cloned()
+            .collect()
+    }
 }
 
 pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
     let mut st = BundleState::default();
     for r in rows.iter().filter(|r| r.bundle_id == bundle_id) {
         match r.event.as_str() {
-            "apply" => {
-                st.applied.extend(r.tier_names());
+            "apply" | "step" => {
+                if r.event == "apply" {
+                    st.applied.extend(r.tier_names());
+                } else {
+                    for t in r.tier_names() {
+                        *st.steps.entry(t).or_default() += 1;
+                    }
+                }
                 st.last_apply = Some(r.clone());
                 if st.first_apply.is_none() {
                     st.first_apply = Some(r.clone());
@@ -807,10 +930,19 @@ pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
             }
             _ => {
                 st.applied.clear();
+                st.steps.clear();
                 st.last_apply = None;
                 st.first_apply = None;
             }
         }
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_online_check_asks_for_the_online_key() {
+        assert!(super::ONLINE_FREE.contains(&format!("({})", super::ONLINE_KEY)));
+    }
 }

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod leftovers;
 pub mod lock_plan;
 pub mod notices;
+pub mod online;
 pub mod options;
 pub mod owner_code;
 pub mod pipeline;

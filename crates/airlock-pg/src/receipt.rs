@@ -62,6 +62,10 @@ pub struct Receipt {
     pub fingerprint_before: String,
     pub fingerprint_after: String,
     pub ledger: Vec<LedgerRow>,
+    /// The online steps this run ran (tiers with `online = true`), each recorded in
+    /// the ledger as it completed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub online_steps: Vec<super::online::StepDone>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
@@ -105,6 +109,7 @@ impl Receipt {
             fingerprint_before: String::new(),
             fingerprint_after: String::new(),
             ledger: vec![],
+            online_steps: vec![],
             started_at,
             finished_at: String::new(),
             duration_ms: 0,

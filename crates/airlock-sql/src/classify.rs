@@ -17,6 +17,8 @@ pub struct ScriptChecker<'f> {
     file: &'f str,
     /// The bundle's `[target] min_server_version`: newer syntax is reported.
     min_server_version: Option<i64>,
+    /// Judged as an online tier's steps ([`super::online`]).
+    online: bool,
     pub(super) lexer: Lexer,
     problems: Vec<SqlProblem>,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
@@ -30,6 +32,7 @@ impl<'f> ScriptChecker<'f> {
         ScriptChecker {
             file,
             min_server_version: None,
+            online: false,
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
             #[cfg(test)]
@@ -41,6 +44,14 @@ impl<'f> ScriptChecker<'f> {
     /// min_server_version`), where a short table can tell it (`version.rs`).
     pub fn for_min_server_version(mut self, min: Option<i64>) -> Self {
         self.min_server_version = min;
+        self
+    }
+
+    /// Judge the file as an online tier's steps (`online = true`): every statement,
+    /// DML included, must be safe outside a transaction and to run again.
+    pub fn online(mut self, online: bool) -> Self {
+        self.online = online;
+        self.lexer.dml_events = online;
         self
     }
 
@@ -88,6 +99,10 @@ impl<'f> ScriptChecker<'f> {
                             );
                         }
                     }
+                    if self.online && (s.kind != Kind::Other || s.copy_refused) {
+                        self.problem(s.line, super::online::dml_refusal());
+                        continue;
+                    }
                     if s.kind == Kind::Dml || s.copy_refused {
                         continue;
                     }
@@ -119,7 +134,12 @@ impl<'f> ScriptChecker<'f> {
         if let Some(message) = super::lexing::statement_problem(sql) {
             self.problem(line, message);
         }
-        for (at_line, message) in parser::script_problems(sql, line) {
+        let problems = if self.online {
+            super::online::online_problems(sql, line)
+        } else {
+            parser::script_problems(sql, line)
+        };
+        for (at_line, message) in problems {
             self.problem(at_line, message);
         }
         if let Some(min) = self.min_server_version {

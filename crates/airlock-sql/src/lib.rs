@@ -17,6 +17,7 @@ mod copy;
 mod lexer;
 mod lexing;
 mod locks;
+mod online;
 mod parser;
 mod reach;
 mod split;
@@ -26,6 +27,7 @@ mod version;
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
+pub use online::{online_steps, IndexBuild, OnlineStep};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
@@ -45,6 +47,9 @@ pub enum SqlRole {
     Probe,
     /// Any number of statements, all transaction-safe (tiers and rollback files).
     Script,
+    /// The statements of an online tier (or online rollback): each safe to run
+    /// outside a transaction and again after an interruption.
+    Online,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,8 +64,8 @@ pub struct SqlProblem {
 pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
     match role {
         SqlRole::Gate | SqlRole::Probe => check_query(file, sql, role),
-        SqlRole::Script => {
-            let mut c = ScriptChecker::new(file);
+        SqlRole::Script | SqlRole::Online => {
+            let mut c = ScriptChecker::new(file).online(role == SqlRole::Online);
             c.feed(sql.as_bytes());
             c.finish()
         }
@@ -104,8 +109,10 @@ pub fn check_reader_for(
                 Err(_) => vec![problem("SQL files must be UTF-8".into())],
             })
         }
-        SqlRole::Script => {
-            let mut c = ScriptChecker::new(file).for_min_server_version(min_server_version);
+        SqlRole::Script | SqlRole::Online => {
+            let mut c = ScriptChecker::new(file)
+                .for_min_server_version(min_server_version)
+                .online(role == SqlRole::Online);
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 let n = r.read(&mut buf)?;

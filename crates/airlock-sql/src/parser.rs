@@ -150,28 +150,28 @@ fn option(options: &[pg_query::protobuf::Node], name: &str) -> Option<bool> {
 }
 
 /// Statements that cannot run inside a transaction block, or that end it.
-fn script_problem(node: &NodeEnum) -> Option<&'static str> {
+fn script_problem(node: &NodeEnum) -> Option<String> {
     use pg_query::protobuf::{
         AlterSubscriptionType as Sub, AlterTableType, DiscardMode, ReindexObjectType,
         VariableSetKind,
     };
-    Some(match node {
+    let message: &str = match node {
         NodeEnum::TransactionStmt(_) => TRANSACTION_CONTROL,
         NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => {
-            "VACUUM cannot run inside a transaction block (ANALYZE can)"
+            return Some(format!("VACUUM cannot run inside a transaction block (ANALYZE can){}", super::online::DECLARE_ONLINE))
         }
         NodeEnum::IndexStmt(s) if s.concurrent => {
-            "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
+            return Some(format!("CREATE INDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
         }
         NodeEnum::DropStmt(s) if s.concurrent => {
-            "DROP INDEX CONCURRENTLY cannot run inside a transaction block"
+            return Some(format!("DROP INDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
         }
         NodeEnum::ReindexStmt(s)
             if s.params.iter().any(|p| {
                 matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
             }) =>
         {
-            "REINDEX CONCURRENTLY cannot run inside a transaction block"
+            return Some(format!("REINDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
         }
         NodeEnum::ReindexStmt(s)
             if s.kind == ReindexObjectType::ReindexObjectSystem as i32
@@ -188,7 +188,7 @@ fn script_problem(node: &NodeEnum) -> Option<&'static str> {
                             Some(NodeEnum::PartitionCmd(p)) if p.concurrent))
             }) =>
         {
-            "ALTER TABLE … DETACH PARTITION … CONCURRENTLY cannot run inside a transaction block"
+            return Some(format!("ALTER TABLE … DETACH PARTITION … CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
         }
         NodeEnum::AlterDatabaseStmt(s)
             if s.options.iter().any(|o| {
@@ -246,7 +246,8 @@ fn script_problem(node: &NodeEnum) -> Option<&'static str> {
         }
         NodeEnum::CheckPointStmt(_) => "CHECKPOINT does not belong in a release",
         _ => return None,
-    })
+    };
+    Some(message.to_string())
 }
 
 /// A `DO` block whose body commits or rolls back (PL/pgSQL transaction control):
@@ -314,7 +315,7 @@ pub(super) fn script_problems(sql: &str, line: usize) -> Vec<(usize, String)> {
     };
     statements_by_line(&parsed, sql, line)
         .into_iter()
-        .filter_map(|(at_line, node)| script_problem(node).map(|p| (at_line, p.to_string())))
+        .filter_map(|(at_line, node)| script_problem(node).map(|p| (at_line, p)))
         .collect()
 }
 

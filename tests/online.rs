@@ -1,0 +1,357 @@
+//! Online tiers (issue 24): statements that must run outside a transaction
+//! (`CREATE INDEX CONCURRENTLY` and its family) run one at a time, each recorded in the
+//! ledger as it completes; an interrupted run goes on with the next statement; a
+//! failed concurrent build never stays behind as an INVALID index counted as done;
+//! rollback runs online too; two operators are kept apart. Real server, real
+//! concurrent sessions, the real binary.
+
+mod util;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use util::*;
+
+/// A source with a transactional tier `schema`, an online tier `indexes` and an online
+/// rollback; `probe` counts the indexes named `t_%` on app.t (0 before the release).
+fn source(
+    dir: &Path,
+    db: &str,
+    schema_sql: &str,
+    online_sql: &str,
+    rollback_sql: &str,
+) -> std::path::PathBuf {
+    let src = dir.join("src");
+    let _ = std::fs::remove_dir_all(&src);
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online\"\nversion = \"1\"\nsequence = 1\n\n\
+             [target]\ndatabase = \"{db}\"\n\n\
+             [preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ indexes = \"0\" }}\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n\n\
+             [[tier]]\nname = \"indexes\"\nfiles = [\"sql/indexes.sql\"]\nonline = true\n\n\
+             [rollback]\nfiles = [\"sql/rollback.sql\"]\nonline = true\n"
+        ),
+    );
+    write(
+        &src.join("sql/probe.sql"),
+        "SELECT 'indexes' AS key, count(*)::text AS value FROM pg_indexes WHERE schemaname = 'app' AND indexname IN ('t_a', 't_u', 't2_b')",
+    );
+    write(&src.join("sql/schema.sql"), schema_sql);
+    write(&src.join("sql/indexes.sql"), online_sql);
+    write(&src.join("sql/rollback.sql"), rollback_sql);
+    src
+}
+
+fn target(tag: &str, rows: i64) -> TestDb {
+    let db = TestDb::new(tag);
+    db.exec(&format!(
+        "CREATE SCHEMA app; CREATE TABLE app.t (id bigserial PRIMARY KEY, a int, b int, u int); \
+         INSERT INTO app.t (a, b, u) SELECT g % 97, g % 89, g FROM generate_series(1, {rows}) g; \
+         CREATE TABLE app.t2 (id bigserial PRIMARY KEY, b int); \
+         INSERT INTO app.t2 (b) SELECT g FROM generate_series(1, 1000) g;"
+    ));
+    db
+}
+
+fn apply(d: &Path, db: &TestDb, bundle: &str) -> std::process::Output {
+    run_json(
+        d,
+        "rm.pub",
+        &db.conn(),
+        &["apply", bundle, "--yes", "--lock-timeout", "5min"],
+    )
+}
+
+fn events(db: &TestDb) -> String {
+    db.scalar("SELECT coalesce(string_agg(event || ':' || tiers, ' ' ORDER BY seq), '') FROM airlock.ledger")
+}
+
+fn index_state(db: &TestDb, name: &str) -> String {
+    db.scalar(&format!(
+        "SELECT coalesce((SELECT CASE WHEN i.indisvalid THEN 'valid' ELSE 'INVALID' END \
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+           JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = 'app' AND c.relname = '{name}'), 'absent')"
+    ))
+}
+
+#[test]
+fn lint_accepts_the_online_family_in_an_online_tier_only_and_says_why() {
+    let t = keyed_dir();
+    let d = t.path();
+    let src = source(
+        d,
+        "x",
+        "CREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
+        "CREATE INDEX CONCURRENTLY t_b ON app.t (b);\nUPDATE app.t SET a = 1;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\n",
+        "DROP INDEX CONCURRENTLY app.t_u;\n",
+    );
+    let o = airlock(d, &["--json", "lint", src.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    let all = stdout(&o);
+    // In a transactional tier: refused, with the way to run it.
+    assert!(
+        all.contains("schema.sql:1") && all.contains("online = true"),
+        "{all}"
+    );
+    // In the online tier: refused only what is not safe to run again, with the reason.
+    assert!(
+        all.contains("indexes.sql:1") && all.contains("IF NOT EXISTS"),
+        "{all}"
+    );
+    assert!(
+        all.contains("indexes.sql:2") && all.contains("online tier"),
+        "{all}"
+    );
+    assert!(!all.contains("indexes.sql:3"), "{all}");
+    assert!(
+        all.contains("rollback.sql:1") && all.contains("IF EXISTS"),
+        "{all}"
+    );
+    // Nothing was written.
+    assert!(!d.join("b.tar.gz").exists());
+}
+
+#[test]
+fn an_online_index_builds_while_a_writer_writes_each_step_recorded_then_rolls_back_online() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_writer", 200_000);
+    let src = source(
+        d,
+        &db.name,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "-- built without blocking writes\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\nANALYZE app.t;\n",
+        // (An online rollback cannot drop the column: ALTER TABLE … DROP COLUMN is
+        // transactional. It undoes the indexes.)
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_u;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let before = db.dump_without_ledger();
+
+    // A writer inserting for as long as the apply runs, on its own connection.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut c = db.client();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                c.execute(
+                    "INSERT INTO app.t (a, b, u) VALUES (1, 1, 1000000 + $1)",
+                    &[&(n as i32)],
+                )
+                .expect("the writer is never refused");
+                n += 1;
+            }
+            n
+        })
+    };
+    let o = apply(d, &db, "b.tar.gz");
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    // Every row the writer wrote is there; both indexes are built and valid.
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM app.t WHERE u >= 1000000"),
+        written.to_string()
+    );
+    assert_eq!(index_state(&db, "t_a"), "valid");
+    assert_eq!(index_state(&db, "t_u"), "valid");
+    // One row per completed statement: the schema tier, two steps, the tier's apply.
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+    let steps = r["online_steps"].as_array().expect("online_steps");
+    assert_eq!(steps.len(), 3, "{r:#}");
+    assert_eq!(steps[0]["line"], 2);
+    assert_eq!(steps[2]["of"], 3);
+    assert_eq!(r["tiers"], serde_json::json!(["schema", "indexes"]));
+    // The receipt holds every row it wrote, and status says applied.
+    assert_eq!(r["ledger"].as_array().unwrap().len(), 4, "{r:#}");
+
+    // Rollback runs online: the indexes go, the probe holds.
+    let o = run_json(d, "rm.pub", &db.conn(), &["rollback", "b.tar.gz", "--yes"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["outcome"], "rolled-back");
+    assert_eq!(r["online_steps"].as_array().unwrap().len(), 2, "{r:#}");
+    assert_eq!(index_state(&db, "t_a"), "absent");
+    assert_eq!(index_state(&db, "t_u"), "absent");
+    assert!(
+        events(&db).ends_with("rollback:[\"schema\",\"indexes\"]"),
+        "{}",
+        events(&db)
+    );
+    // What stays is the column (the rollback does not drop it) and the writer's rows.
+    let after = db.dump_without_ledger();
+    assert_ne!(before, after);
+    assert!(!after.contains("t_a") && !after.contains("t_u"), "{after}");
+}
+
+#[test]
+fn a_failed_unique_build_leaves_no_invalid_index_and_a_fixed_reapply_builds_it() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_unique", 1000);
+    db.exec("UPDATE app.t SET u = 7 WHERE id = 10;");
+    let src = source(
+        d,
+        &db.name,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_u;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stdout(&o) + &stderr(&o);
+    assert!(err.contains("could not create unique index"), "{err}");
+    assert!(
+        err.contains("INVALID index app.t_u") && err.contains("dropped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("step 2/2") && err.contains("continues with step 2"),
+        "{err}"
+    );
+    // PostgreSQL's INVALID leftover is gone; the first step is done and recorded.
+    assert_eq!(index_state(&db, "t_u"), "absent");
+    assert_eq!(index_state(&db, "t_a"), "valid");
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    // plan says exactly where the run stands.
+    let o = run_json(d, "rm.pub", &db.conn(), &["plan", "b.tar.gz"]);
+    assert!(
+        stdout(&o).contains("1 step(s) done and recorded, apply continues with step 2"),
+        "{}",
+        stdout(&o)
+    );
+
+    // The DBA fixes the data; the same bundle goes on with step 2 only.
+    db.exec("UPDATE app.t SET u = 100010 WHERE id = 10;");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    let steps = r["online_steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{r:#}");
+    assert_eq!(steps[0]["step"], 2);
+    assert_eq!(index_state(&db, "t_u"), "valid");
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+}
+
+/// The session running the bundle's CREATE INDEX on app.t2 while it waits for `key`.
+fn waiting_build(db: &TestDb) -> Option<i32> {
+    let mut c = db.client();
+    c.query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+           AND query LIKE '%CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_b%' AND wait_event = 'advisory'",
+        &[],
+    )
+    .unwrap()
+    .first()
+    .map(|r| r.get(0))
+}
+
+#[test]
+fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others_out() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_killed", 1000);
+    // An index expression that waits while the test holds advisory lock 4242.
+    db.exec(
+        "CREATE FUNCTION app.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
+         $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
+    );
+    let src = source(
+        d,
+        &db.name,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\
+         CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_b ON app.t2 (app.held(b));\n\
+         ANALYZE app.t2;\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t2_b;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4242)")
+        .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .current_dir(d)
+        .args([
+            "--json",
+            "apply",
+            "b.tar.gz",
+            "--yes",
+            "--lock-timeout",
+            "5min",
+            "--trust",
+            "rm.pub",
+            "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::fs::File::create(d.join("child.out")).unwrap())
+        .stderr(std::fs::File::create(d.join("child.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // Wait (polling the server, no timing assumption) until step 2 is building.
+    let pid = loop {
+        if let Some(pid) = waiting_build(&db) {
+            break pid;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before step 2 waited: {}",
+            std::fs::read_to_string(d.join("child.out")).unwrap()
+        );
+        std::thread::yield_now();
+    };
+    // Another operator meanwhile: refused, naming the session that runs the steps.
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 6, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("online steps"), "{}", stdout(&o));
+    // The operator's airlock dies; its server session with it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    db.exec(&format!("SELECT pg_terminate_backend({pid})"));
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
+    // Step 1 is recorded; the killed build left an INVALID index.
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    while index_state(&db, "t2_b") == "absent" {
+        std::thread::yield_now();
+    }
+    assert_eq!(index_state(&db, "t2_b"), "INVALID");
+    // The continuation sees the leftover as drift and names the exact command.
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 5, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("DROP INDEX CONCURRENTLY app.t2_b;"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    db.exec("DROP INDEX CONCURRENTLY app.t2_b;");
+    // Then it goes on with step 2, never running step 1 again.
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let steps: Vec<i64> = json(&o)["online_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![2, 3]);
+    assert_eq!(index_state(&db, "t2_b"), "valid");
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+}
