@@ -741,9 +741,10 @@ struct Todo {
 }
 
 impl Todo {
-    /// One line per step, for an audit that is not PASS.
+    /// One line per step, for an UNVERIFIED audit (a FAIL needs its failures fixed
+    /// first; a PASS needs nothing).
     fn lines(&self, result: AuditResult) -> Vec<String> {
-        if result == AuditResult::Pass {
+        if result != AuditResult::Unverified {
             return vec![];
         }
         let mut out: Vec<String> = self
@@ -761,7 +762,7 @@ impl Todo {
                 self.unsigned
             ));
         }
-        if out.is_empty() && result == AuditResult::Unverified {
+        if out.is_empty() {
             out.push("see the UNVERIFIED lines above; --json gives each check's basis".into());
         }
         out
@@ -808,20 +809,7 @@ fn audit_receipt(
         named.unwrap_or_else(|e| e),
         "the receipt's bundle_id, name, version and sequence against the audited bundles' manifests",
     );
-    ok &= verdicts.check(
-        subject,
-        "integrity",
-        receipt.problems.is_empty(),
-        if receipt.problems.is_empty() {
-            format!(
-                "{} ledger row(s) consistent with the receipt",
-                doc.ledger.len()
-            )
-        } else {
-            receipt.problems.join("; ")
-        },
-        "the receipt's own ledger rows (row_hash recomputed) against its fields: anyone can recompute these, so this shows consistency, not authenticity",
-    );
+    ok &= integrity(receipt, verdicts);
     ok &= receipt_signature(receipt, judge, verdicts, &mut audited);
     // The ledger vouches for the fields it records, when every row is there.
     let mut ledger_vouches = false;
@@ -848,6 +836,24 @@ fn audit_receipt(
     ok &= what_vouches(receipt, own, verdicts, &mut audited);
     audited.ok = ok;
     audited
+}
+
+/// The "integrity" verdict: the receipt agrees with its own ledger rows.
+fn integrity(receipt: &ReadReceipt, verdicts: &mut Verdicts) -> bool {
+    verdicts.check(
+        &receipt.subject,
+        "integrity",
+        receipt.problems.is_empty(),
+        if receipt.problems.is_empty() {
+            format!(
+                "{} ledger row(s) consistent with the receipt",
+                receipt.doc.ledger.len()
+            )
+        } else {
+            receipt.problems.join("; ")
+        },
+        "the receipt's own ledger rows (row_hash recomputed) against its fields: anyone can recompute these, so this shows consistency, not authenticity",
+    )
 }
 
 /// The audited bundle the receipt names, by id, name, version and sequence: its line,
