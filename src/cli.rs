@@ -540,8 +540,16 @@ pub struct AuditArgs {
     /// *.receipt.json in it.
     #[arg(long = "receipt", value_name = "FILE|DIR")]
     pub receipts: Vec<PathBuf>,
-    /// Also check the target's ledger (read-only): chain, and every row of an audited
-    /// bundle matched by a receipt and a bundle.
+    /// Also check a target's ledger (read-only): its chain, every row of an audited
+    /// bundle matched by a receipt and a bundle, and each receipt naming this database
+    /// against it. Repeatable: an archive spanning databases is audited in one run;
+    /// receipts of a database not given are reported not checked against a ledger.
     #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
-    pub db: Option<String>,
+    pub db: Vec<String>,
+    /// A ledger export (`airlock status --db DB --json`, saved) standing in for a
+    /// database that is gone: its hash chain is re-verified and receipts naming its
+    /// database are checked against it. Never evidence that a bundle existed before a
+    /// revocation. Repeatable.
+    #[arg(long = "ledger", value_name = "FILE")]
+    pub ledgers: Vec<PathBuf>,
 }

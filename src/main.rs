@@ -37,6 +37,8 @@ fn main() -> ExitCode {
                     text.push_str(&human(|| notices.human(), false));
                 }
                 print_out(&text);
+            } else if let Some(line) = outcome.quiet_line() {
+                print_out(&terminal_safe(&line));
             }
             outcome.exit_code()
         }

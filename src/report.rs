@@ -13,6 +13,10 @@ pub trait Report: erased::ErasedSerialize {
     fn exit_code(&self) -> crate::exit::Exit {
         crate::exit::Exit::Success
     }
+    /// The one line `--quiet` prints (none by default: `--quiet` prints only errors).
+    fn quiet_line(&self) -> Option<String> {
+        None
+    }
 }
 
 pub type Outcome = Box<dyn Report>;

@@ -8,18 +8,23 @@
 //! operator key that counts — shows the bundle existed before. A receipt is only as
 //! good as what vouches for it: its operator's signature, and with `--db` the ledger
 //! row for the fields the ledger records; anything else is UNVERIFIED, never PASS.
-//! Exit 0 only if every check passed, 4 otherwise.
+//! Every file given is accounted for: audited, or left out with the reason. Exit 0
+//! only if every check passed, 4 when one failed, 7 when the audit is UNVERIFIED.
+
+mod human;
+mod ledgers;
 
 use super::common::{judge_time, load_trust};
 use crate::archive::{read_bundle, Discard, Judge, Limits, Opened};
 use crate::cli::AuditArgs;
-use crate::db::conn;
-use crate::db::ledger::{self, LedgerRow};
+use crate::db::ledger::LedgerRow;
 use crate::error::{Error, Result};
 use crate::minisign::SignatureBox;
-use crate::report::{short, table_blocks, terminal_safe, Outcome, Report};
+use crate::report::{short, Outcome, Report};
 use crate::trust::{self, Existence, Judging, SignatureCheck, TrustStore, TrustVerdict};
 use chrono::{DateTime, Utc};
+pub use ledgers::AuditedLedger;
+use ledgers::Ledger;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,7 +46,7 @@ pub enum Finding {
 }
 
 impl Finding {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Finding::Pass => "PASS",
             Finding::Fail => "FAIL",
@@ -101,7 +106,18 @@ pub struct AuditedReceipt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The database the receipt names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The ledger its rows were checked against (`database D`, or `ledger export F
+    /// (database D)`); absent when none of the ledgers given is its database's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_against: Option<String>,
     /// The operator key whose signature counts, when one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
@@ -116,6 +132,17 @@ pub struct AuditedReceipt {
     pub ok: bool,
 }
 
+/// A receipt file found in a `--receipt` directory and not audited: it names a
+/// bundle none of the audited bundles is, by id or by name and version (a receipt of
+/// another release).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct LeftOut {
+    pub file: PathBuf,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_id: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
     /// Every check passed (`result` is PASS).
@@ -125,75 +152,36 @@ pub struct AuditReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     pub bundles: Vec<AuditedBundle>,
+    /// The receipts audited.
     pub receipts: Vec<AuditedReceipt>,
+    /// Receipt files of a `--receipt` directory not audited, each with why: with
+    /// `receipts`, every receipt file given.
+    pub left_out: Vec<LeftOut>,
+    /// The first of `ledgers`' databases (kept for scripts that read it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Every ledger checked: `--db` databases, then `--ledger` exports.
+    pub ledgers: Vec<AuditedLedger>,
+    /// What would make an UNVERIFIED audit VERIFIED, one step a line.
+    pub to_verify: Vec<String>,
     pub verdicts: Vec<Verdict>,
 }
 
 impl Report for AuditReport {
     fn human(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .verdicts
-            .iter()
-            .map(|v| {
-                vec![
-                    v.subject.clone(),
-                    v.check.clone(),
-                    v.verdict.as_str().into(),
-                    terminal_safe(&v.detail).into_owned(),
-                ]
-            })
-            .collect();
-        // Each row, then what it rests on.
-        let blocks = table_blocks(
-            &["subject", "check", "verdict", "detail"],
-            &rows,
-            crate::style::width(),
-        );
-        let mut blocks = blocks.into_iter();
-        let mut out: Vec<String> = blocks.by_ref().take(2).filter(|b| !b.is_empty()).collect();
-        for (block, v) in blocks.zip(&self.verdicts) {
-            out.push(block);
-            out.push(format!("    basis: {}", terminal_safe(&v.basis)));
-        }
-        let count = |f: Finding| self.verdicts.iter().filter(|v| v.verdict == f).count();
-        let summary = match self.result {
-            AuditResult::Pass => "AUDIT PASS: every check held".to_string(),
-            AuditResult::Fail => format!(
-                "AUDIT FAIL: {} check(s) failed, {} unverified",
-                count(Finding::Fail),
-                count(Finding::Unverified)
-            ),
-            AuditResult::Unverified => format!(
-                "AUDIT UNVERIFIED: nothing failed, but {} check(s) rest on nothing an auditor can rely on (see their basis)",
-                count(Finding::Unverified)
-            ),
-        };
-        let paint = match self.result {
-            AuditResult::Pass => crate::style::Paint::Good,
-            AuditResult::Fail => crate::style::Paint::Bad,
-            AuditResult::Unverified => crate::style::Paint::Warn,
-        };
-        let summary = crate::style::paint(paint, &summary);
-        format!(
-            "audit: {} bundle(s), {} receipt(s){}\n\n{}\n\n{}",
-            self.bundles.len(),
-            self.receipts.len(),
-            self.database
-                .as_ref()
-                .map(|d| format!(", ledger of database {d}"))
-                .unwrap_or_default(),
-            out.join("\n"),
-            summary
-        )
+        human::render(self)
     }
     fn exit_code(&self) -> crate::exit::Exit {
-        if self.ok {
-            crate::exit::Exit::Success
-        } else {
-            crate::exit::Exit::Verification
+        match self.result {
+            AuditResult::Pass => crate::exit::Exit::Success,
+            AuditResult::Fail => crate::exit::Exit::Verification,
+            AuditResult::Unverified => crate::exit::Exit::Unverified,
         }
+    }
+    /// The verdict line when it is not PASS (a PASS prints nothing, like any success
+    /// under `--quiet`); the exit code says which.
+    fn quiet_line(&self) -> Option<String> {
+        (self.result != AuditResult::Pass).then(|| human::verdict_line(self))
     }
 }
 
@@ -269,63 +257,6 @@ fn files_in(args: &[PathBuf], suffix: &str, what: &str) -> Result<Vec<(PathBuf, 
         }
     }
     Ok(out)
-}
-
-/// The target's ledger as read (read-only) with `--db`.
-struct Ledger {
-    database: String,
-    rows: Vec<LedgerRow>,
-    /// Where the hash chain breaks, if it does.
-    broken: Option<(i64, String)>,
-}
-
-impl Ledger {
-    fn read(args: &AuditArgs, default_db: &str) -> Result<Option<Ledger>> {
-        if args.db.is_none() {
-            return Ok(None);
-        }
-        let spec = conn::resolve(args.db.as_deref(), default_db)?;
-        let mut c = spec.connect()?;
-        let mut tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-        let database: String = tx
-            .query_one("SELECT pg_catalog.current_database()::text", &[])
-            .map_err(|e| crate::db::sql_err("audit", &e))?
-            .get(0);
-        let rows = ledger::read_all(&mut tx)?;
-        tx.rollback()
-            .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-        let broken = ledger::verify_chain(&rows);
-        Ok(Some(Ledger {
-            database,
-            rows,
-            broken,
-        }))
-    }
-
-    /// The first row naming `bundle_id`, as evidence: the bundle existed by that row's
-    /// time, taken as the latest `at` of it and every row before it (a row appended
-    /// later cannot be earlier than the rows it follows). None when the chain breaks.
-    fn evidence(&self, bundle_id: &str) -> Option<Existence> {
-        if self.broken.is_some() {
-            return None;
-        }
-        let mut latest: Option<DateTime<Utc>> = None;
-        for r in &self.rows {
-            let at = trust::parse_rfc3339(&r.at)?;
-            latest = Some(latest.map_or(at, |l| l.max(at)));
-            if r.bundle_id == bundle_id {
-                return Some(Existence::new(
-                    latest?,
-                    format!("ledger row {} of database {}", r.seq, self.database),
-                ));
-            }
-        }
-        None
-    }
 }
 
 /// The receipt fields airlock reads (the receipt is `db::apply::Receipt`'s JSON).
@@ -792,11 +723,55 @@ fn threshold_basis(store: &TrustStore, verdict: &TrustVerdict) -> String {
     )
 }
 
+/// What every receipt is judged with, and what the audit learns for its what-to-do.
+struct ReceiptJudge<'a> {
+    store: &'a TrustStore,
+    bundles: &'a BTreeMap<String, &'a Opened>,
+    ledgers: &'a [Ledger],
+    todo: Todo,
+}
+
+/// What would make the audit VERIFIED, gathered while judging.
+#[derive(Default)]
+struct Todo {
+    /// Unsigned receipts not checked against a ledger, by the database they name.
+    unchecked: BTreeMap<String, usize>,
+    /// Receipts with no signature (trust.toml does not require one).
+    unsigned: usize,
+}
+
+impl Todo {
+    /// One line per step, for an UNVERIFIED audit (a FAIL needs its failures fixed
+    /// first; a PASS needs nothing).
+    fn lines(&self, result: AuditResult) -> Vec<String> {
+        if result != AuditResult::Unverified {
+            return vec![];
+        }
+        let mut out: Vec<String> = self
+            .unchecked
+            .iter()
+            .map(|(db, n)| {
+                format!(
+                    "give --db {db} (or --ledger with its `airlock status --db {db} --json` export) to check {n} unsigned receipt(s) against the ledger of database {db}"
+                )
+            })
+            .collect();
+        if self.unsigned > 0 {
+            out.push(format!(
+                "sign receipts from now on: apply/rollback --sign-receipt KEY, with role = \"operator\" for KEY in trust.toml (require_signed_receipts = true enforces it); {} receipt(s) here are unsigned, so nothing vouches for what a ledger does not record (session_user, gates, times) and they stay UNVERIFIED",
+                self.unsigned
+            ));
+        }
+        if out.is_empty() {
+            out.push("see the UNVERIFIED lines above; --json gives each check's basis".into());
+        }
+        out
+    }
+}
+
 fn audit_receipt(
     receipt: &ReadReceipt,
-    store: &TrustStore,
-    bundles: &BTreeMap<String, &Opened>,
-    db: Option<&Ledger>,
+    judge: &mut ReceiptJudge,
     verdicts: &mut Verdicts,
 ) -> AuditedReceipt {
     let subject = receipt.subject.as_str();
@@ -804,7 +779,11 @@ fn audit_receipt(
     let mut audited = AuditedReceipt {
         file: receipt.path.clone(),
         bundle_id: doc.bundle_id.clone(),
+        bundle_name: doc.bundle_name.clone(),
+        bundle_version: doc.bundle_version.clone(),
         event: doc.event.clone(),
+        database: doc.database.clone(),
+        checked_against: None,
         signed_by: None,
         signature: None,
         ledger_vouched: vec![],
@@ -822,7 +801,7 @@ fn audit_receipt(
         return audited;
     }
     let mut ok = true;
-    let named = names_audited_bundle(doc, bundles);
+    let named = names_audited_bundle(doc, judge.bundles);
     ok &= verdicts.check(
         subject,
         "names an audited bundle",
@@ -830,27 +809,21 @@ fn audit_receipt(
         named.unwrap_or_else(|e| e),
         "the receipt's bundle_id, name, version and sequence against the audited bundles' manifests",
     );
-    ok &= verdicts.check(
-        subject,
-        "integrity",
-        receipt.problems.is_empty(),
-        if receipt.problems.is_empty() {
-            format!(
-                "{} ledger row(s) consistent with the receipt",
-                doc.ledger.len()
-            )
-        } else {
-            receipt.problems.join("; ")
-        },
-        "the receipt's own ledger rows (row_hash recomputed) against its fields: anyone can recompute these, so this shows consistency, not authenticity",
-    );
-    ok &= receipt_signature(receipt, store, verdicts, &mut audited);
+    ok &= integrity(receipt, verdicts);
+    ok &= receipt_signature(receipt, judge, verdicts, &mut audited);
     // The ledger vouches for the fields it records, when every row is there.
     let mut ledger_vouches = false;
-    if let Some(db) = db {
+    let own = judge
+        .ledgers
+        .iter()
+        .find(|l| doc.database.as_deref() == Some(l.database.as_str()));
+    if let Some(db) = own {
         let held = against_ledger(receipt, db, verdicts);
         ok &= held;
         ledger_vouches = held && receipt.problems.is_empty();
+        audited.checked_against = Some(db.label());
+    } else {
+        ok &= not_checked(receipt, judge, verdicts);
     }
     if ledger_vouches {
         audited.ledger_vouched = receipt
@@ -860,9 +833,27 @@ fn audit_receipt(
             .cloned()
             .collect();
     }
-    ok &= what_vouches(receipt, db, verdicts, &mut audited);
+    ok &= what_vouches(receipt, own, verdicts, &mut audited);
     audited.ok = ok;
     audited
+}
+
+/// The "integrity" verdict: the receipt agrees with its own ledger rows.
+fn integrity(receipt: &ReadReceipt, verdicts: &mut Verdicts) -> bool {
+    verdicts.check(
+        &receipt.subject,
+        "integrity",
+        receipt.problems.is_empty(),
+        if receipt.problems.is_empty() {
+            format!(
+                "{} ledger row(s) consistent with the receipt",
+                receipt.doc.ledger.len()
+            )
+        } else {
+            receipt.problems.join("; ")
+        },
+        "the receipt's own ledger rows (row_hash recomputed) against its fields: anyone can recompute these, so this shows consistency, not authenticity",
+    )
 }
 
 /// The audited bundle the receipt names, by id, name, version and sequence: its line,
@@ -873,10 +864,23 @@ fn names_audited_bundle(
 ) -> std::result::Result<String, String> {
     let id = doc.bundle_id.clone().unwrap_or_default();
     let Some(opened) = bundles.get(&id) else {
-        return Err(format!(
-            "names bundle {}, which is not among the audited bundles",
-            short(&id)
-        ));
+        let same_release = bundles.values().find(|o| same_release(doc, o));
+        return Err(match same_release {
+            Some(o) => format!(
+                "names bundle {} {} for database {} with id {}, but the audited {} {} for that database is bundle {}: a receipt for another bundle under the same name, version and target (an edited bundle_id, or an equivocating release)",
+                o.manifest.bundle.name,
+                o.manifest.bundle.version,
+                o.manifest.target.database,
+                short(&id),
+                o.manifest.bundle.name,
+                o.manifest.bundle.version,
+                short(&o.bundle_id)
+            ),
+            None => format!(
+                "names bundle {}, which is not among the audited bundles",
+                short(&id)
+            ),
+        });
     };
     let bundle = &opened.manifest.bundle;
     if doc.bundle_name.as_deref() != Some(&bundle.name)
@@ -900,14 +904,24 @@ fn names_audited_bundle(
     }
 }
 
+/// The receipt names the name, version and target database of this audited bundle
+/// (one release may be packed once per target: those differ by database).
+fn same_release(doc: &ReceiptDoc, opened: &Opened) -> bool {
+    let bundle = &opened.manifest.bundle;
+    doc.bundle_name.as_deref() == Some(bundle.name.as_str())
+        && doc.bundle_version.as_deref() == Some(bundle.version.as_str())
+        && doc.database.as_deref() == Some(opened.manifest.target.database.as_str())
+}
+
 /// Its signature: the only thing that vouches for every field. True when the check
 /// lets the audit pass.
 fn receipt_signature(
     receipt: &ReadReceipt,
-    store: &TrustStore,
+    judge: &mut ReceiptJudge,
     verdicts: &mut Verdicts,
     audited: &mut AuditedReceipt,
 ) -> bool {
+    let store = judge.store;
     let subject = receipt.subject.as_str();
     let required = if store.require_signed_receipts {
         "trust.toml requires signed receipts"
@@ -919,6 +933,7 @@ fn receipt_signature(
             let finding = if store.require_signed_receipts {
                 Finding::Fail
             } else {
+                judge.todo.unsigned += 1;
                 Finding::Unverified
             };
             verdicts.push(
@@ -980,44 +995,100 @@ fn against_ledger(receipt: &ReadReceipt, db: &Ledger, verdicts: &mut Verdicts) -
     for row in &receipt.doc.ledger {
         let found = db.rows.iter().find(|x| x.row_hash == row.row_hash);
         let same = found == Some(row);
+        let (ledger, its) = match db.source {
+            ledgers::Source::Database => ("the database ledger".to_string(), "the database's"),
+            ledgers::Source::Export { .. } => (format!("the {}", db.label()), "the export's"),
+        };
         held &= verdicts.check(
             subject,
             &format!("ledger row {}", row.seq),
             same,
             match found {
                 Some(x) if x == row => {
-                    format!("present in the database ledger ({})", short(&row.row_hash))
+                    format!("present in {ledger} ({})", short(&row.row_hash))
                 }
-                Some(_) => "the database's row with this hash differs".into(),
-                None => format!(
-                    "row_hash {} is missing from the database ledger",
-                    short(&row.row_hash)
-                ),
+                Some(_) => format!("{its} row with this hash differs"),
+                None => format!("row_hash {} is missing from {ledger}", short(&row.row_hash)),
             },
             format!(
-                "database {}: the row with this row_hash, compared field by field",
-                db.database
+                "{}: the row with this row_hash, compared field by field",
+                db.read_how()
             ),
         );
     }
-    let named = receipt.doc.database.as_deref();
-    let same_db = named == Some(db.database.as_str());
     held &= verdicts.check(
         subject,
         "database",
-        same_db,
-        if same_db {
-            format!("database {}", db.database)
-        } else {
-            format!(
-                "names database {}, but the ledger audited is database {}'s",
-                named.unwrap_or("(none)"),
-                db.database
-            )
-        },
-        "the receipt's database against current_database() of --db",
+        true,
+        format!("database {}", db.database),
+        "the receipt's database against the database of each ledger given (current_database() of --db, the export's database)",
     );
     held
+}
+
+/// A receipt whose database is none of the ledgers': FAIL when a ledger given holds
+/// one of its rows all the same (it names the wrong database), otherwise "not checked
+/// against a ledger" — a NOTE when its signature vouches for it, else UNVERIFIED.
+fn not_checked(receipt: &ReadReceipt, judge: &mut ReceiptJudge, verdicts: &mut Verdicts) -> bool {
+    let subject = receipt.subject.as_str();
+    let named = receipt.doc.database.as_deref();
+    let elsewhere = receipt.doc.ledger.iter().find_map(|row| {
+        judge
+            .ledgers
+            .iter()
+            .find(|l| l.rows.iter().any(|x| x.row_hash == row.row_hash))
+            .map(|l| (row.seq, l))
+    });
+    if let Some((seq, l)) = elsewhere {
+        return verdicts.check(
+            subject,
+            "database",
+            false,
+            format!(
+                "names database {}, but its ledger row {seq} is in the ledger of {}",
+                named.unwrap_or("(none)"),
+                l.label()
+            ),
+            "the receipt's rows, by row_hash, in every ledger given",
+        );
+    }
+    let given: Vec<String> = judge.ledgers.iter().map(Ledger::label).collect();
+    let why = match named {
+        Some(db) => format!(
+            "database {db}'s ledger was not given (--db {db}, or --ledger with an export of it)"
+        ),
+        None => "it names no database".into(),
+    };
+    let signed = receipt.counted_signature().is_some();
+    let finding = if signed {
+        Finding::Note
+    } else {
+        if let Some(db) = named {
+            *judge.todo.unchecked.entry(db.to_string()).or_default() += 1;
+        }
+        Finding::Unverified
+    };
+    verdicts.push(
+        subject,
+        "ledger",
+        finding,
+        format!(
+            "not checked against a ledger: {why}{}",
+            if signed {
+                "; its operator's signature vouches for its fields"
+            } else {
+                ""
+            }
+        ),
+        format!(
+            "the receipt's database against the ledgers given: {}",
+            if given.is_empty() {
+                "none".to_string()
+            } else {
+                given.join(", ")
+            }
+        ),
+    )
 }
 
 /// The "fields" verdict: what vouches for the receipt's fields (its signature, the
@@ -1035,14 +1106,13 @@ fn what_vouches(
         .filter(|f| !audited.ledger_vouched.contains(f))
         .cloned()
         .collect();
-    let vouched_by_ledger = if audited.ledger_vouched.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; the ledger of database {} vouches for {}",
-            db.map(|x| x.database.as_str()).unwrap_or(""),
+    let vouched_by_ledger = match db {
+        Some(db) if !audited.ledger_vouched.is_empty() => format!(
+            "; the ledger of {} vouches for {}",
+            db.label(),
             audited.ledger_vouched.join(", ")
-        )
+        ),
+        _ => String::new(),
     };
     match receipt.counted_signature() {
         Some(sig) => {
@@ -1065,7 +1135,7 @@ fn what_vouches(
                     "nothing vouches for {}: no operator signature counts{}",
                     unvouched.join(", "),
                     if db.is_none() {
-                        ", and without --db no ledger row backs any field"
+                        ", and no ledger was checked, so no ledger row backs any field"
                     } else {
                         ""
                     }
@@ -1094,8 +1164,8 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     };
     let now = Utc::now();
     let files = bundle_files(&args.bundles)?;
-    // Bundles are opened first (structure only), so that the ledger connection can
-    // default to their target, then receipts and the ledger give evidence, then the
+    // Bundles are opened first (structure only), so that a ledger connection can
+    // default to their target, then receipts and the ledgers give evidence, then the
     // signatures are judged with it.
     let opened: Vec<_> = files
         .iter()
@@ -1107,9 +1177,9 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .next()
         .map(|o| o.manifest.target.database.clone())
         .unwrap_or_else(|| "postgres".into());
-    let db = Ledger::read(&args, &default_db)?;
-    let receipts = read_receipts(&args, &store, now, &opened)?;
-    let evidence = earliest_evidence(&opened, db.as_ref(), &receipts);
+    let ledgers = ledgers::read_all(&args, &default_db)?;
+    let (receipts, left_out) = read_receipts(&args, &store, now, &opened)?;
+    let evidence = earliest_evidence(&opened, &ledgers, &receipts);
 
     let mut verdicts = Verdicts(vec![]);
     let mut bundles = vec![];
@@ -1121,24 +1191,25 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     }
     let by_id: BTreeMap<String, &Opened> =
         audited.iter().map(|o| (o.bundle_id.clone(), o)).collect();
-    if let Some(db) = &db {
-        ledger_chain(db, &mut verdicts);
+    for l in &ledgers {
+        ledger_chain(l, &mut verdicts);
     }
+    let mut judge = ReceiptJudge {
+        store: &store,
+        bundles: &by_id,
+        ledgers: &ledgers,
+        todo: Todo::default(),
+    };
     let mut audited_receipts = vec![];
     let mut receipted = BTreeSet::new();
     for receipt in &receipts {
-        audited_receipts.push(audit_receipt(
-            receipt,
-            &store,
-            &by_id,
-            db.as_ref(),
-            &mut verdicts,
-        ));
+        audited_receipts.push(audit_receipt(receipt, &mut judge, &mut verdicts));
         receipted.extend(receipt.doc.ledger.iter().map(|l| l.row_hash.clone()));
     }
-    if let Some(db) = &db {
+    let todo = judge.todo;
+    for l in &ledgers {
         let receipted = (!args.receipts.is_empty()).then_some(&receipted);
-        ledger_rows(db, &by_id, receipted, &mut verdicts);
+        ledger_rows(l, &by_id, receipted, &mut verdicts);
     }
     let result = AuditResult::of(&verdicts.0);
     Ok(Box::new(AuditReport {
@@ -1147,47 +1218,59 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         at: at.map(|t| t.to_rfc3339()),
         bundles,
         receipts: audited_receipts,
-        database: db.map(|d| d.database),
+        left_out,
+        database: ledgers.first().map(|d| d.database.clone()),
+        ledgers: ledgers.iter().map(Ledger::report).collect(),
+        to_verify: todo.lines(result),
         verdicts: verdicts.0,
     }))
 }
 
-/// The receipts to audit, each read and its signature judged.
+/// The receipts to audit, each read and its signature judged, and those of a
+/// `--receipt` directory left out.
 fn read_receipts(
     args: &AuditArgs,
     store: &TrustStore,
     now: DateTime<Utc>,
     opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
-) -> Result<Vec<ReadReceipt>> {
-    // A receipts directory holds receipts of other releases too: those found in a
-    // directory are audited when they name an audited bundle (or cannot be read); a
-    // receipt named on its own is always audited.
-    let audited_ids: Vec<&str> = opened
-        .iter()
-        .flatten()
-        .map(|o| o.bundle_id.as_str())
-        .collect();
-    Ok(receipt_files(&args.receipts)?
-        .iter()
-        .map(|(path, from_dir)| (ReadReceipt::read(path, store, now), *from_dir))
-        .filter(|(receipt, from_dir)| {
-            !from_dir
-                || receipt.broken.is_some()
-                || receipt
-                    .doc
-                    .bundle_id
-                    .as_deref()
-                    .is_some_and(|id| audited_ids.contains(&id))
-        })
-        .map(|(receipt, _)| receipt)
-        .collect())
+) -> Result<(Vec<ReadReceipt>, Vec<LeftOut>)> {
+    // A receipts directory holds receipts of other releases too: one found in a
+    // directory is audited when it names an audited bundle by id, or by name and
+    // version (an edited bundle_id then fails), or cannot be read; the others are
+    // left out and listed. A receipt named on its own is always audited.
+    let audited: Vec<&Opened> = opened.iter().flatten().collect();
+    let mut keep = vec![];
+    let mut left_out = vec![];
+    for (path, from_dir) in receipt_files(&args.receipts)? {
+        let receipt = ReadReceipt::read(&path, store, now);
+        let doc = &receipt.doc;
+        let ours = receipt.broken.is_some()
+            || audited.iter().any(|o| {
+                doc.bundle_id.as_deref() == Some(o.bundle_id.as_str()) || same_release(doc, o)
+            });
+        if !from_dir || ours {
+            keep.push(receipt);
+            continue;
+        }
+        left_out.push(LeftOut {
+            file: path,
+            reason: format!(
+                "a receipt of bundle {} {} ({}), which is none of the audited bundles: give that bundle to audit it",
+                doc.bundle_name.as_deref().unwrap_or("(no name)"),
+                doc.bundle_version.as_deref().unwrap_or("(no version)"),
+                short(doc.bundle_id.as_deref().unwrap_or("(no id)"))
+            ),
+            bundle_id: doc.bundle_id.clone(),
+        });
+    }
+    Ok((keep, left_out))
 }
 
-/// The earliest evidence of each bundle id: the ledger's rows, then receipts whose
-/// operator signature counts.
+/// The earliest evidence of each bundle id: the databases' ledger rows, then receipts
+/// whose operator signature counts.
 fn earliest_evidence(
     opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
-    db: Option<&Ledger>,
+    ledgers: &[Ledger],
     receipts: &[ReadReceipt],
 ) -> BTreeMap<String, Existence> {
     let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();
@@ -1200,7 +1283,7 @@ fn earliest_evidence(
         }
     };
     for bundle in opened.iter().flatten() {
-        if let Some(existed) = db.and_then(|db| db.evidence(&bundle.bundle_id)) {
+        for existed in ledgers.iter().filter_map(|l| l.evidence(&bundle.bundle_id)) {
             offer(bundle.bundle_id.clone(), existed);
         }
     }
@@ -1212,12 +1295,12 @@ fn earliest_evidence(
     evidence
 }
 
-/// The "ledger hash chain" verdict of `--db`'s ledger.
+/// The "ledger hash chain" verdict of a ledger.
 fn ledger_chain(db: &Ledger, verdicts: &mut Verdicts) {
-    let subject = format!("database {}", db.database);
+    let subject = db.label();
     let basis = format!(
-        "database {}: every row's row_hash recomputed and linked by prev_hash, read in one read-only transaction",
-        db.database
+        "{}: every row's row_hash recomputed and linked by prev_hash",
+        db.read_how()
     );
     match &db.broken {
         None => verdicts.check(
@@ -1249,7 +1332,7 @@ fn ledger_rows(
         .values()
         .map(|o| o.manifest.bundle.name.as_str())
         .collect();
-    let subject = format!("database {}", db.database);
+    let subject = db.label();
     for row in db
         .rows
         .iter()

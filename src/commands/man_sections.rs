@@ -52,7 +52,10 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "status" => &[("The ledger, with the hash chain checked", "airlock status --db dbname=app --verify-chain")],
         "fingerprint" => &[("Schema and data fingerprints, saved", "airlock --json fingerprint --db dbname=app --data > before.json")],
-        "audit" => &[("Re-verify an archive against the ledger", "airlock audit archive/*.airlock.tar.gz --trust trust/ --receipt receipts/*.json --db dbname=app")],
+        "audit" => &[
+            ("Re-verify an archive against the ledger", "airlock audit archive/*.airlock.tar.gz --trust trust/ --receipt receipts/*.json --db dbname=app"),
+            ("Against a ledger export when the database is gone", "airlock status --db app --json > app-ledger.json   # saved with the archive\nairlock audit archive/ --trust trust/ --receipt receipts/ --ledger app-ledger.json"),
+        ],
         "demo" => &[("The demo, keeping its database", "airlock demo --keep")],
         "completions" => &[("Bash completion", "airlock completions bash > /etc/bash_completion.d/airlock")],
         "man" => &[("Every page into a directory", "airlock man --out-dir /usr/local/share/man/man1")],

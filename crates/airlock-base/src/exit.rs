@@ -1,5 +1,5 @@
-//! The exit codes of every command (DESIGN.md §6): part of the interface, so they are
-//! named once here and every error, report and JSON document uses these names.
+//! The exit codes of every command (DESIGN.md §6, plus 7 for an UNVERIFIED audit, which
+//! §6 does not have): part of the interface, so they are named once here and every error, report and JSON document uses these names.
 //!
 //! Invariant: a number leaves airlock only through [`Exit::code`]; in JSON an `Exit`
 //! is that number, so the committed schemas say `exit_code` is an integer.
@@ -25,6 +25,8 @@ pub enum Exit {
     State,
     /// Refused by the ledger (already applied, downgrade) or the deploy lock.
     Refused,
+    /// An audit found nothing that failed, but something it cannot vouch for.
+    Unverified,
 }
 
 impl Exit {
@@ -37,6 +39,7 @@ impl Exit {
             Exit::Verification => 4,
             Exit::State => 5,
             Exit::Refused => 6,
+            Exit::Unverified => 7,
         }
     }
 
@@ -45,7 +48,7 @@ impl Exit {
     }
 
     /// Every exit, in code order.
-    pub const ALL: [Exit; 7] = [
+    pub const ALL: [Exit; 8] = [
         Exit::Success,
         Exit::Runtime,
         Exit::Usage,
@@ -53,6 +56,7 @@ impl Exit {
         Exit::Verification,
         Exit::State,
         Exit::Refused,
+        Exit::Unverified,
     ];
 
     /// The exit for a code read back from a report (`None` for a number no airlock
@@ -71,6 +75,7 @@ impl Exit {
             Exit::Verification => "bundle verification failed: signature, hash, structure, expiry, trust, a SQL rule of this airlock",
             Exit::State => "a database state check failed: name guard, preflight, drift, verify probe, ledger (rolled back)",
             Exit::Refused => "refused by the ledger (already applied, downgrade, equivocation) or the deploy lock is busy",
+            Exit::Unverified => "audit UNVERIFIED: nothing failed, but something rests on nothing an auditor can rely on (its last lines say what would make it VERIFIED)",
         }
     }
 }
@@ -119,12 +124,13 @@ mod tests {
             (Exit::Verification, 4),
             (Exit::State, 5),
             (Exit::Refused, 6),
+            (Exit::Unverified, 7),
         ];
         for (e, n) in all {
             assert_eq!(e.code(), n);
             assert_eq!(Exit::from_code(n), Some(e));
             assert_eq!(serde_json::to_string(&e).unwrap(), n.to_string());
         }
-        assert_eq!(Exit::from_code(7), None);
+        assert_eq!(Exit::from_code(8), None);
     }
 }

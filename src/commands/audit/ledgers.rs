@@ -1,0 +1,215 @@
+//! The ledgers an audit checks receipts against: a live database's (`--db`, read in
+//! one read-only transaction) or an export of one (`--ledger FILE`, the output of
+//! `airlock status --db DB --json`), each with its hash chain re-verified here.
+//!
+//! Invariant: only a live database's rows are evidence that a bundle existed by a
+//! time (its `at` is the server's clock at commit). An export is a file anyone can
+//! write, hash chain included: it vouches for receipts only as far as its custody
+//! goes, and never revives a revoked or retired key.
+
+use crate::cli::AuditArgs;
+use crate::db::conn;
+use crate::db::ledger::{self, LedgerRow};
+use crate::error::{Error, Result};
+use crate::trust::{self, Existence};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Where a ledger's rows came from.
+pub(super) enum Source {
+    Database,
+    Export { file: PathBuf, sha256: String },
+}
+
+/// One ledger as read.
+pub(super) struct Ledger {
+    /// The database it belongs to (`current_database()`, or the export's `database`).
+    pub database: String,
+    pub source: Source,
+    pub rows: Vec<LedgerRow>,
+    /// Where the hash chain breaks, if it does.
+    pub broken: Option<(i64, String)>,
+}
+
+/// A ledger as the JSON document reports it.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct AuditedLedger {
+    /// `database` (`--db`) or `export` (`--ledger`).
+    pub source: String,
+    pub database: String,
+    /// The export file (`--ledger`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// SHA-256 of the export file, to compare with the one recorded when it was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub rows: usize,
+    /// The hash chain holds.
+    pub chain_ok: bool,
+}
+
+/// Every `--db` and `--ledger`, in that order; one database given twice is a usage
+/// error (which of the two would a receipt be checked against?).
+pub(super) fn read_all(args: &AuditArgs, default_db: &str) -> Result<Vec<Ledger>> {
+    let mut out: Vec<Ledger> = vec![];
+    for spec in &args.db {
+        out.push(Ledger::from_db(spec, default_db)?);
+    }
+    for file in &args.ledgers {
+        out.push(Ledger::from_export(file)?);
+    }
+    for (i, l) in out.iter().enumerate() {
+        if let Some(first) = out[..i].iter().find(|x| x.database == l.database) {
+            return Err(Error::usage(
+                format!(
+                    "database {} is given twice: {} and {}",
+                    l.database,
+                    first.label(),
+                    l.label()
+                ),
+                Some("give each database's ledger once (--db or --ledger)".to_string()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+impl Ledger {
+    fn from_db(spec: &str, default_db: &str) -> Result<Ledger> {
+        let spec = conn::resolve(Some(spec), default_db)?;
+        let mut c = spec.connect()?;
+        let mut tx = c
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
+        let database: String = tx
+            .query_one("SELECT pg_catalog.current_database()::text", &[])
+            .map_err(|e| crate::db::sql_err("audit", &e))?
+            .get(0);
+        let rows = ledger::read_all(&mut tx)?;
+        tx.rollback()
+            .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
+        Ok(Ledger::new(database, Source::Database, rows))
+    }
+
+    /// `airlock status --json` of the database, saved: its `database` and `rows`.
+    fn from_export(file: &Path) -> Result<Ledger> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+        let (database, rows) = parse_export(&bytes).map_err(|why| {
+            Error::usage(
+                format!("{} is not a ledger export: {why}", file.display()),
+                Some(
+                    "a ledger export is the output of `airlock status --db DB --json`, saved whole"
+                        .to_string(),
+                ),
+            )
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let source = Source::Export {
+            file: file.to_path_buf(),
+            sha256,
+        };
+        Ok(Ledger::new(database, source, rows))
+    }
+
+    fn new(database: String, source: Source, rows: Vec<LedgerRow>) -> Ledger {
+        let broken = ledger::verify_chain(&rows);
+        Ledger {
+            database,
+            source,
+            rows,
+            broken,
+        }
+    }
+
+    /// How verdicts and lines name it: `database D` or `ledger export F (database D)`.
+    pub fn label(&self) -> String {
+        match &self.source {
+            Source::Database => format!("database {}", self.database),
+            Source::Export { file, .. } => format!(
+                "ledger export {} (database {})",
+                file.display(),
+                self.database
+            ),
+        }
+    }
+
+    /// Where its rows were read, for a basis.
+    pub fn read_how(&self) -> String {
+        match &self.source {
+            Source::Database => format!(
+                "database {}, read in one read-only transaction",
+                self.database
+            ),
+            Source::Export { file, sha256 } => format!(
+                "ledger export {} (SHA-256 {sha256}; a copy, as good as its custody), of database {}",
+                file.display(),
+                self.database
+            ),
+        }
+    }
+
+    pub fn report(&self) -> AuditedLedger {
+        let (source, file, sha256) = match &self.source {
+            Source::Database => ("database", None, None),
+            Source::Export { file, sha256 } => ("export", Some(file.clone()), Some(sha256.clone())),
+        };
+        AuditedLedger {
+            source: source.into(),
+            database: self.database.clone(),
+            file,
+            sha256,
+            rows: self.rows.len(),
+            chain_ok: self.broken.is_none(),
+        }
+    }
+
+    /// The first row naming `bundle_id`, as evidence: the bundle existed by that row's
+    /// time, taken as the latest `at` of it and every row before it (a row appended
+    /// later cannot be earlier than the rows it follows). None when the chain breaks,
+    /// and always for an export (anyone can write one, times included).
+    pub fn evidence(&self, bundle_id: &str) -> Option<Existence> {
+        if self.broken.is_some() || !matches!(self.source, Source::Database) {
+            return None;
+        }
+        let mut latest: Option<DateTime<Utc>> = None;
+        for r in &self.rows {
+            let at = trust::parse_rfc3339(&r.at)?;
+            latest = Some(latest.map_or(at, |l| l.max(at)));
+            if r.bundle_id == bundle_id {
+                return Some(Existence::new(
+                    latest?,
+                    format!("ledger row {} of database {}", r.seq, self.database),
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The `database` and `rows` of a `status --json` document.
+fn parse_export(bytes: &[u8]) -> std::result::Result<(String, Vec<LedgerRow>), String> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let database = doc
+        .get("database")
+        .and_then(|d| d.as_str())
+        .ok_or("it has no \"database\" name")?
+        .to_string();
+    let rows = doc
+        .get("rows")
+        .and_then(|r| r.as_array())
+        .ok_or("it has no \"rows\" array")?;
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_value::<LedgerRow>(r.clone())
+                .map_err(|e| format!("row {} of \"rows\": {e}", i + 1))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((database, rows))
+}
