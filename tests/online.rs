@@ -218,11 +218,33 @@ fn a_failed_unique_build_leaves_no_invalid_index_and_a_fixed_reapply_builds_it()
         err.contains("step 2/2") && err.contains("continues with step 2"),
         "{err}"
     );
+    // What committed (the schema tier, step 1) has its receipt: outcome partial.
+    assert!(
+        err.contains("recorded in the ledger and in receipt"),
+        "{err}"
+    );
+    let partial = receipts(d);
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&partial[0]).unwrap()).unwrap();
+    assert_eq!(doc["outcome"], "partial");
+    assert_eq!(doc["tiers"], serde_json::json!(["schema"]));
+    assert_eq!(doc["ledger"].as_array().unwrap().len(), 2, "{doc:#}");
     // PostgreSQL's INVALID leftover is gone; the first step is done and recorded.
     assert_eq!(index_state(&db, "t_u"), "absent");
     assert_eq!(index_state(&db, "t_a"), "valid");
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
-    // plan says exactly where the run stands.
+    // status and plan say exactly where the run stands.
+    let o = airlock(d, &["--json", "status", "--db", &db.conn()]);
+    let b = &json(&o)["bundles"][0];
+    assert_eq!(b["state"], "partially-applied", "{b:#}");
+    assert_eq!(b["online_steps"]["indexes"], 1, "{b:#}");
+    let o = airlock(d, &["status", "--db", &db.conn()]);
+    assert!(
+        stdout(&o).contains("online tier \"indexes\": 1 step(s) done and recorded; airlock apply continues with step 2"),
+        "{}",
+        stdout(&o)
+    );
     let o = run_json(d, "rm.pub", &db.conn(), &["plan", "b.tar.gz"]);
     assert!(
         stdout(&o).contains("1 step(s) done and recorded, apply continues with step 2"),
@@ -243,6 +265,73 @@ fn a_failed_unique_build_leaves_no_invalid_index_and_a_fixed_reapply_builds_it()
         events(&db),
         "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
     );
+    // An auditor finds every ledger row in a receipt, the partial run's included.
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "audit",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--receipt",
+            "receipts",
+            "--db",
+            &db.conn(),
+        ],
+    );
+    let v = json(&o);
+    assert_ne!(code(&o), 4, "{v:#}");
+    assert!(!v.to_string().contains("\"FAIL\""), "{v:#}");
+}
+
+/// The receipt files apply wrote in `d/receipts`.
+fn receipts(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(d.join("receipts"))
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.to_string_lossy().ends_with(".receipt.json"));
+    v.sort();
+    v
+}
+
+#[test]
+fn a_ledger_made_before_online_tiers_is_widened_by_the_first_online_step() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_old_ledger", 100);
+    // A ledger as airlock made it before online tiers: events apply and rollback only.
+    db.exec(
+        "CREATE SCHEMA airlock; \
+         CREATE TABLE airlock.ledger (seq bigint PRIMARY KEY, at text NOT NULL, \
+           event text NOT NULL CHECK (event IN ('apply', 'rollback')), bundle_name text NOT NULL, \
+           bundle_version text NOT NULL, sequence bigint NOT NULL, bundle_id text NOT NULL, \
+           tiers text NOT NULL, params text NOT NULL, operator text NOT NULL, \
+           fingerprint_before text NOT NULL, fingerprint_after text NOT NULL, \
+           prev_hash text NOT NULL, row_hash text NOT NULL UNIQUE); \
+         CREATE FUNCTION airlock.ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+         BEGIN\n    RAISE EXCEPTION 'airlock.ledger is append-only (% refused)', TG_OP;\nEND $$; \
+         CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON airlock.ledger \
+           FOR EACH STATEMENT EXECUTE FUNCTION airlock.ledger_append_only();",
+    );
+    let src = source(
+        d,
+        &db.name,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nANALYZE app.t;\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+    let check = db.scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ledger_event_check'",
+    );
+    assert!(check.contains("'step'"), "{check}");
 }
 
 /// The session running the bundle's CREATE INDEX on app.t2 while it waits for `key`.

@@ -518,7 +518,23 @@ fn apply_verified(
         waited = Some(history);
     }
     // READY (or no --wait): exactly a plain apply, every check again under the lock.
-    let receipt = apply::apply(vb, &o)?;
+    let receipt = match apply::apply(vb, &o) {
+        Ok(r) => r,
+        // Part of the run committed before it stopped: its receipt is written all the
+        // same (outcome `partial`), and the error says where.
+        Err(crate::db::DbError::Partial { error, receipt, .. }) => {
+            drop(progress);
+            let kept = finish(*receipt, &dest, key.as_ref());
+            let saved = kept.receipt_file.as_ref().map(|f| f.display().to_string());
+            return Err(crate::db::DbError::Partial {
+                error,
+                receipt: Box::new(kept.receipt),
+                saved,
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     drop(progress);
     let mut outcome = finish(receipt, &dest, key.as_ref());
     outcome.wait = waited;

@@ -466,7 +466,12 @@ fn row_problems(doc: &ReceiptDoc) -> Vec<String> {
         let same = |mine: &Option<String>, recorded: &str| mine.as_deref() == Some(recorded);
         for (field, ok) in [
             ("bundle_id", same(&doc.bundle_id, &row.bundle_id)),
-            ("event", same(&doc.event, &row.event)),
+            // An apply's online statements are its `step` rows.
+            (
+                "event",
+                same(&doc.event, &row.event)
+                    || (row.event == "step" && doc.event.as_deref() == Some("apply")),
+            ),
             ("bundle_name", same(&doc.bundle_name, &row.bundle_name)),
             (
                 "bundle_version",
@@ -499,7 +504,13 @@ fn summary_problems(doc: &ReceiptDoc) -> Vec<String> {
     if doc.fingerprint_after.as_deref() != Some(last.fingerprint_after.as_str()) {
         problems.push("fingerprint_after differs from its last ledger row".into());
     }
-    let tiers: Vec<String> = rows.iter().flat_map(|r| r.tier_names()).collect();
+    // A `step` row records one online statement of a tier not yet done; the tier
+    // counts once its `apply` row comes.
+    let tiers: Vec<String> = rows
+        .iter()
+        .filter(|r| r.event != "step")
+        .flat_map(|r| r.tier_names())
+        .collect();
     if doc.tiers.as_ref() != Some(&tiers) {
         problems.push("tiers differ from its ledger rows".into());
     }
@@ -511,6 +522,8 @@ fn summary_problems(doc: &ReceiptDoc) -> Vec<String> {
         problems.push("params differ from its ledger row".into());
     }
     let outcome = match doc.event.as_deref() {
+        // A run that stopped after part of it committed says so.
+        Some("apply") if doc.outcome.as_deref() == Some("partial") => "partial",
         Some("apply") => "applied",
         Some("rollback") => "rolled-back",
         _ => "",

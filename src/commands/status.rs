@@ -38,6 +38,10 @@ pub struct BundleStatus {
     pub operator: String,
     pub params: String,
     pub ledger_seq: i64,
+    /// Online tiers part-way done: tier → statements completed and recorded (an apply
+    /// continues with the next).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub online_steps: BTreeMap<String, usize>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -185,7 +189,7 @@ impl BundleStatus {
 
     /// The line under the table about the tiers still to apply, if there is one.
     fn remaining_line(&self) -> String {
-        match (&self.remaining_tiers, self.tiers_total) {
+        let tiers = match (&self.remaining_tiers, self.tiers_total) {
             (Some(rest), Some(total)) if !rest.is_empty() && self.state != "rolled-back" => {
                 format!(
                     "\n{} {}: {} of {total} tier(s) applied; remaining: {} (airlock apply continues with {})",
@@ -203,7 +207,20 @@ impl BundleStatus {
                 self.applied_tiers.len()
             ),
             _ => String::new(),
-        }
+        };
+        tiers
+            + &self
+                .online_steps
+            .iter()
+            .map(|(tier, k)| {
+                format!(
+                    "\n{} {}: online tier {tier:?}: {k} step(s) done and recorded; airlock apply continues with step {}",
+                    self.bundle_name,
+                    self.bundle_version,
+                    k + 1
+                )
+            })
+            .collect::<String>()
     }
 }
 
@@ -423,7 +440,13 @@ impl LedgerRead {
 impl BundleStatus {
     /// A bundle by its latest ledger row (`row`), with its tiers when it was given.
     fn in_ledger(row: &LedgerRow, rows: &[LedgerRow], given: Option<&GivenBundle>) -> Self {
-        let applied = ledger::state_of(rows, &row.bundle_id).applied;
+        let st = ledger::state_of(rows, &row.bundle_id);
+        let applied = st.applied;
+        let online_steps: BTreeMap<String, usize> = st
+            .steps
+            .into_iter()
+            .filter(|(t, _)| !applied.contains(t))
+            .collect();
         let tiers = given.map(|g| &g.tiers);
         let remaining = tiers.map(|all| {
             all.iter()
@@ -433,6 +456,8 @@ impl BundleStatus {
         });
         let state = if row.event == "rollback" {
             "rolled-back"
+        } else if row.event == "step" {
+            "partially-applied"
         } else if row.tiers.is_empty() {
             "unknown"
         } else if remaining.as_ref().is_some_and(|rest| !rest.is_empty()) {
@@ -454,6 +479,7 @@ impl BundleStatus {
             operator: row.operator.clone(),
             params: row.params.clone(),
             ledger_seq: row.seq,
+            online_steps,
         }
     }
 
@@ -472,6 +498,7 @@ impl BundleStatus {
             operator: String::new(),
             params: String::new(),
             ledger_seq: 0,
+            online_steps: BTreeMap::new(),
         }
     }
 }

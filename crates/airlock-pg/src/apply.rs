@@ -38,14 +38,49 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     //    An online tier is decided in such a transaction (rolled back), then runs its
     //    steps outside any, each recorded as it completes.
     let mut receipt = deploy.receipt("apply", "applied", vb, opts);
+    match apply_all(&mut deploy, vb, opts, &mut receipt) {
+        Ok(()) => Ok(deploy.finish(receipt)),
+        Err(e) if receipt.ledger.is_empty() => Err(e),
+        // Part of the run committed (online steps, tiers of a per-tier apply): its
+        // receipt says what.
+        Err(e) => {
+            receipt.outcome = "partial".into();
+            Err(DbError::Partial {
+                error: Box::new(e),
+                receipt: Box::new(deploy.finish(receipt)),
+                saved: None,
+            })
+        }
+    }
+}
+
+/// Step 3 of [`apply`]: every transaction (and online tier) of the run, each joining
+/// `receipt` as it commits.
+fn apply_all(
+    deploy: &mut Deploy,
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    receipt: &mut Receipt,
+) -> Result<(), DbError> {
     loop {
         let (row, ran) = deploy.in_deploy_tx(vb, opts, apply_tx)?;
         let (row, ran) = match ran {
             Ran::Tx(applied) => (row, applied),
             Ran::Online(decision) => {
-                let run = online::apply_tier(&mut deploy, vb, opts, &decision)?;
+                let run = online::apply_tier(deploy, vb, opts, &decision);
                 receipt.online_steps.extend(run.steps);
                 let mut rows = run.rows;
+                if let Some(e) = run.failed {
+                    // The steps it recorded stay; the tier is not done.
+                    if receipt.fingerprint_before.is_empty() && !rows.is_empty() {
+                        receipt.fingerprint_before = decision.before.clone().unwrap_or_default();
+                    }
+                    if let Some(last) = rows.last() {
+                        receipt.fingerprint_after = last.fingerprint_after.clone();
+                    }
+                    receipt.ledger.extend(rows);
+                    return Err(e);
+                }
                 let last = rows.pop();
                 receipt.ledger.extend(rows);
                 let ran = Applied {
@@ -57,8 +92,8 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
                 (last, ran)
             }
         };
-        if add_to_receipt(&mut receipt, vb, opts, row, ran) {
-            return Ok(deploy.finish(receipt));
+        if add_to_receipt(receipt, vb, opts, row, ran) {
+            return Ok(());
         }
     }
 }
@@ -332,7 +367,10 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         Undo::Online(decided) => {
             let applied = decided.undone.clone();
             let before = decided.before.clone();
-            let mut run = online::rollback(&mut deploy, vb, opts, decided)?;
+            let mut run = online::rollback(&mut deploy, vb, opts, decided);
+            if let Some(e) = run.failed {
+                return Err(e);
+            }
             receipt.online_steps = run.steps;
             let row = run.rows.pop();
             let undone = RolledBack {

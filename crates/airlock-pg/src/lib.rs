@@ -239,6 +239,15 @@ pub enum DbError {
         lines: (u64, u64),
         fate: exec::Fate,
     },
+    /// The run stopped after part of it committed (an online step, or a tier of a
+    /// per-tier apply): `error` is why it stopped; `receipt` records what committed
+    /// (outcome `partial`), and `saved` where the caller wrote it.
+    #[error("{error}{}", saved.as_ref().map(|f| format!("; what committed before it is recorded in the ledger and in receipt {f}")).unwrap_or_else(|| "; what committed before it is recorded in the ledger (airlock status)".into()))]
+    Partial {
+        error: Box<DbError>,
+        receipt: Box<receipt::Receipt>,
+        saved: Option<String>,
+    },
     /// A bundle whose data streams during `apply` failed verification part-way
     /// (DESIGN §6: the verification exit code); everything was rolled back.
     #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
@@ -276,6 +285,7 @@ impl DbError {
             | DbError::GateRole { .. }
             | DbError::BundleRole { .. } => Exit::State,
             DbError::Unverified(e) => e.exit_code(),
+            DbError::Partial { error, .. } => error.exit_code(),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -299,6 +309,7 @@ impl DbError {
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
+            DbError::Partial { error, .. } => error.kind(),
         }
     }
     pub fn hint(&self) -> Option<String> {
@@ -329,6 +340,7 @@ impl DbError {
             ),
             DbError::BundleRole { hint, .. } => Some(hint.clone()),
             DbError::Unverified(e) => e.hint(),
+            DbError::Partial { error, .. } => error.hint(),
             DbError::TransactionEnded { .. } => Some(
                 "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),
             ),

@@ -240,7 +240,7 @@ pub(crate) fn apply_tier(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     decision: &Decision,
-) -> Result<TierRun, DbError> {
+) -> TierRun {
     let m = vb.manifest();
     let i = decision.idx[0];
     let tier = &m.tier[i];
@@ -290,7 +290,7 @@ pub(crate) fn rollback(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     decided: RollbackDecision,
-) -> Result<TierRun, DbError> {
+) -> TierRun {
     let rb = vb.manifest().rollback.as_ref().expect("checked before");
     let probe = match (&rb.probe, &rb.expect) {
         (Some(file), Some(expect)) => Some(LastProbe {
@@ -339,7 +339,7 @@ fn run_online(
     from: usize,
     context: &str,
     mut rec: Recording<'_>,
-) -> Result<TierRun, DbError> {
+) -> TierRun {
     let result = (|| {
         // Every step commits: nothing runs before the whole bundle verified.
         files::all_verified(rec.vb)?;
@@ -374,15 +374,18 @@ fn run_online(
             rec.record(client, tools, facts, true, none)?;
             rec.run.steps.clear();
         }
-        Ok(rec.run)
+        Ok(())
     })();
     ledger::release_online_lock(&mut deploy.session.client);
-    result
+    rec.run.failed = result.err();
+    rec.run
 }
 
-/// What an online run left: its rows, its steps, the last probe's report.
+/// What an online run left: its rows, its steps, the last probe's report, and why it
+/// stopped early (what it recorded before stays recorded).
 #[derive(Default)]
 pub(crate) struct TierRun {
+    pub failed: Option<DbError>,
     pub rows: Vec<LedgerRow>,
     pub steps: Vec<StepDone>,
     pub probe: Option<ProbeReport>,
