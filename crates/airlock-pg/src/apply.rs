@@ -163,6 +163,7 @@ fn ledger_row(
             operator: operator_name(),
             fingerprint_before: before.into(),
             fingerprint_after: after.into(),
+            bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
         },
     )
 }

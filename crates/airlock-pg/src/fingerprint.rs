@@ -968,33 +968,101 @@ pub(crate) fn stand_in(name: &str, what: &str) -> Part {
     }
 }
 
-/// Objects whose description differs between two fingerprints (for reports).
-pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
+/// How one object differs between two descriptions of a schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// In the later description only.
+    Added,
+    /// In the earlier description only.
+    Dropped,
+    /// In both, described differently (its definition, owner, privileges, comment…).
+    Changed,
+}
+
+/// One object that differs: its kind and qualified name as the fingerprint names them
+/// (`table`, `table column`, `index`, `function`… and `schema.name`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SchemaChange {
+    pub change: ChangeKind,
+    pub kind: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let change = match self.change {
+            ChangeKind::Added => "added",
+            ChangeKind::Dropped => "dropped",
+            ChangeKind::Changed => "changed",
+        };
+        write!(f, "{change} {} {}", self.kind, self.name)
+    }
+}
+
+/// The objects that differ between two descriptions, each given as its parts
+/// (kind, name, hash) in any order: by kind and name; an object is changed when the
+/// hashes of its parts differ.
+pub fn changes<'a>(
+    before: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    after: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Vec<SchemaChange> {
     use std::collections::BTreeMap;
-    let ma: BTreeMap<(&str, &str), &str> = a
-        .parts
-        .iter()
-        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
-        .collect();
-    let mb: BTreeMap<(&str, &str), &str> = b
-        .parts
-        .iter()
-        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
-        .collect();
+    type Objects<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a str>>;
+    let collect = |parts: &mut dyn Iterator<Item = (&'a str, &'a str, &'a str)>| {
+        let mut m: Objects<'a> = BTreeMap::new();
+        for (kind, name, hash) in parts {
+            m.entry((kind, name)).or_default().push(hash);
+        }
+        for hashes in m.values_mut() {
+            hashes.sort_unstable();
+        }
+        m
+    };
+    let a = collect(&mut before.into_iter());
+    let b = collect(&mut after.into_iter());
+    let change = |change, (kind, name): &(&str, &str)| SchemaChange {
+        change,
+        kind: kind.to_string(),
+        name: name.to_string(),
+    };
     let mut out = vec![];
-    for (k, v) in &ma {
-        match mb.get(k) {
-            None => out.push(format!("removed {} {}", k.0, k.1)),
-            Some(w) if w != v => out.push(format!("changed {} {}", k.0, k.1)),
+    for (k, hashes) in &a {
+        match b.get(k) {
+            None => out.push(change(ChangeKind::Dropped, k)),
+            Some(other) if other != hashes => out.push(change(ChangeKind::Changed, k)),
             _ => {}
         }
     }
-    for k in mb.keys() {
-        if !ma.contains_key(k) {
-            out.push(format!("added {} {}", k.0, k.1));
-        }
-    }
+    out.extend(
+        b.keys()
+            .filter(|k| !a.contains_key(*k))
+            .map(|k| change(ChangeKind::Added, k)),
+    );
+    out.sort_by(|x, y| (&x.kind, &x.name).cmp(&(&y.kind, &y.name)));
     out
+}
+
+/// [`diff_changes`] as lines ("added KIND NAME", "dropped …", "changed …").
+pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
+    diff_changes(a, b).iter().map(ToString::to_string).collect()
+}
+
+/// [`changes`] between two fingerprints (`fingerprint --diff`).
+pub fn diff_changes(a: &Fingerprint, b: &Fingerprint) -> Vec<SchemaChange> {
+    let parts = |f: &Fingerprint| -> Vec<(String, String, String)> {
+        f.parts
+            .iter()
+            .map(|p| (p.kind.clone(), p.name.clone(), p.hash.clone()))
+            .collect()
+    };
+    let (pa, pb) = (parts(a), parts(b));
+    changes(
+        pa.iter()
+            .map(|(k, n, h)| (k.as_str(), n.as_str(), h.as_str())),
+        pb.iter()
+            .map(|(k, n, h)| (k.as_str(), n.as_str(), h.as_str())),
+    )
 }
 
 // These tests parse the statements with PostgreSQL's parser.
