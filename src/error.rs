@@ -131,7 +131,7 @@ impl Error {
             Error::Db(crate::db::DbError::Mismatch(crate::db::refusal::Mismatch::Drift {
                 changes,
                 ..
-            })) => Some(changes.clone()),
+            })) => Some((**changes).clone()),
             _ => None,
         }
     }

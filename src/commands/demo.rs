@@ -620,6 +620,34 @@ fn deploy_and_roll_back(
     steps
         .by_hand(format!("airlock status --db {}", hand.db))
         .run("status (partially applied)", || ledger_status(demo.target));
+    let rehearsal = after_ratification(steps, demo, files, vb, &params);
+    steps
+        .by_hand(hand.bundle_cmd(
+            "rollback",
+            &format!("--yes --receipt-dir {}/receipts", hand.work),
+        ))
+        .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
+    steps
+        .by_hand(format!(
+            "airlock fingerprint --db {} --json > {} && airlock fingerprint --diff {} {}",
+            hand.db, hand.after, hand.before, hand.after
+        ))
+        .run("fingerprint after rollback == before apply", || {
+            back_to_baseline(demo.target, before.as_ref(), &files.work.join(AFTER_JSON))
+        });
+    rehearsal
+}
+
+/// Ratified, rehearsed, the rest applied (`--wait`), recorded, refused again; the
+/// rehearsal's step table.
+fn after_ratification(
+    steps: &mut Steps,
+    demo: &Demo,
+    files: &DemoFiles,
+    vb: &VerifiedBundle,
+    params: &BTreeMap<String, String>,
+) -> Option<String> {
+    let hand = &files.hand;
     steps
         .by_hand(format!(
             "psql -X -q -v ON_ERROR_STOP=1 -d {} -f {}/fixture/{APPROVAL_FILE}  # a human's act in production",
@@ -635,7 +663,7 @@ fn deploy_and_roll_back(
     steps
         .by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
         .run("rehearse on a clone", || {
-            rehearse_on_clone(vb, demo.target, &params, &mut rehearsal)
+            rehearse_on_clone(vb, demo.target, params, &mut rehearsal)
         });
     steps
         .by_hand(hand.bundle_cmd(
@@ -653,20 +681,6 @@ fn deploy_and_roll_back(
         ))
         .run("re-apply is refused", || {
             reapply_refused(vb, &demo.options(params.clone()))
-        });
-    steps
-        .by_hand(hand.bundle_cmd(
-            "rollback",
-            &format!("--yes --receipt-dir {}/receipts", hand.work),
-        ))
-        .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
-    steps
-        .by_hand(format!(
-            "airlock fingerprint --db {} --json > {} && airlock fingerprint --diff {} {}",
-            hand.db, hand.after, hand.before, hand.after
-        ))
-        .run("fingerprint after rollback == before apply", || {
-            back_to_baseline(demo.target, before.as_ref(), &files.work.join(AFTER_JSON))
         });
     rehearsal
 }

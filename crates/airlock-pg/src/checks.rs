@@ -189,7 +189,7 @@ pub struct PlanReport {
     /// (kind, name, added/dropped/changed; the first 50 and how many in all), or why
     /// this host cannot name them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift_changes: Option<super::drift::DriftChanges>,
+    pub drift_changes: Option<super::schema_change::DriftChanges>,
     /// The grants the gate role needs for this bundle's gates and probes (derived by
     /// the server from their SQL), instead of `pg_read_all_data`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,15 +7,13 @@
 //! decide with [`judge`], and nothing else decides drift.
 
 use super::described::Tracker;
-use super::fingerprint::SchemaChange;
 use super::ledger::LedgerRow;
 use super::options::Options;
 use super::refusal::Mismatch;
+pub use super::schema_change::{DriftChanges, MAX_LISTED};
 use super::session::SessionFacts;
 use super::DbError;
 use airlock_base::text::short;
-use schemars::JsonSchema;
-use serde::Serialize;
 
 /// The fingerprint tracker of a deploy or its plan: it reads the description this host
 /// keeps for the target when the run remembers (every `plan`, `apply` and `rollback`
@@ -23,74 +21,6 @@ use serde::Serialize;
 /// it.
 pub fn tracker(facts: &SessionFacts, opts: &Options<'_>) -> Tracker {
     Tracker::new(&facts.system_identifier, &facts.database, opts.remember)
-}
-
-/// The most changed objects a drift report lists (`total` counts them all).
-pub const MAX_LISTED: usize = 50;
-
-/// The most a one-line drift message names; the rest are counted.
-const MAX_SAID: usize = 5;
-
-/// What changed since the previous apply, object by object, from the description this
-/// host kept of the schema that apply left.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct DriftChanges {
-    /// The first objects that differ (at most 50), by kind and name.
-    pub changes: Vec<SchemaChange>,
-    /// How many objects differ in all (0 when they cannot be named).
-    pub total: usize,
-    /// Why the objects cannot be named, when they cannot: this host keeps no
-    /// description of the schema the previous apply left (it was made from another
-    /// host, or another deploy from this host came since).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unnamed: Option<String>,
-}
-
-impl DriftChanges {
-    /// From what [`Tracker::changes_since`] found.
-    pub fn from(found: Result<Vec<SchemaChange>, String>) -> DriftChanges {
-        match found {
-            Ok(mut changes) => {
-                let total = changes.len();
-                changes.truncate(MAX_LISTED);
-                DriftChanges {
-                    changes,
-                    total,
-                    unnamed: None,
-                }
-            }
-            Err(why) => DriftChanges {
-                changes: vec![],
-                total: 0,
-                unnamed: Some(why),
-            },
-        }
-    }
-
-    /// One clause: the first objects and how many more, or why none are named.
-    pub fn said(&self) -> String {
-        if let Some(why) = &self.unnamed {
-            return format!("which objects changed is not known here: {why}");
-        }
-        if self.total == 0 {
-            // Equal descriptions with different fingerprints: not expected.
-            return "no object's description differs".into();
-        }
-        let named: Vec<String> = self
-            .changes
-            .iter()
-            .take(MAX_SAID)
-            .map(ToString::to_string)
-            .collect();
-        let more = self.total.saturating_sub(named.len());
-        match more {
-            0 => named.join(", "),
-            n => format!(
-                "{} and {n} more (--json lists up to {MAX_LISTED})",
-                named.join(", ")
-            ),
-        }
-    }
 }
 
 /// What [`judge`] decided.
@@ -152,7 +82,7 @@ pub fn judge(
             tiers: last.tier_names(),
             now: now.into(),
             then: last.fingerprint_after.clone(),
-            changes: changes.clone(),
+            changes: Box::new(changes.clone()),
         })),
         changes: Some(changes),
     }

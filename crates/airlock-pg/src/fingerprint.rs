@@ -38,6 +38,7 @@
 //! against accidents, `--data-strict` against chosen rows too (README, "Fingerprints
 //! and rehearsals of large databases").
 
+pub use super::schema_change::{changes, ChangeKind, SchemaChange};
 use super::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
 use schemars::JsonSchema;
@@ -966,81 +967,6 @@ pub(crate) fn stand_in(name: &str, what: &str) -> Part {
         kind: "data".into(),
         name: name.into(),
     }
-}
-
-/// How one object differs between two descriptions of a schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// In the later description only.
-    Added,
-    /// In the earlier description only.
-    Dropped,
-    /// In both, described differently (its definition, owner, privileges, comment…).
-    Changed,
-}
-
-/// One object that differs: its kind and qualified name as the fingerprint names them
-/// (`table`, `table column`, `index`, `function`… and `schema.name`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct SchemaChange {
-    pub change: ChangeKind,
-    pub kind: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for SchemaChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let change = match self.change {
-            ChangeKind::Added => "added",
-            ChangeKind::Dropped => "dropped",
-            ChangeKind::Changed => "changed",
-        };
-        write!(f, "{change} {} {}", self.kind, self.name)
-    }
-}
-
-/// The objects that differ between two descriptions, each given as its parts
-/// (kind, name, hash) in any order: by kind and name; an object is changed when the
-/// hashes of its parts differ.
-pub fn changes<'a>(
-    before: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
-    after: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
-) -> Vec<SchemaChange> {
-    use std::collections::BTreeMap;
-    type Objects<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a str>>;
-    let collect = |parts: &mut dyn Iterator<Item = (&'a str, &'a str, &'a str)>| {
-        let mut m: Objects<'a> = BTreeMap::new();
-        for (kind, name, hash) in parts {
-            m.entry((kind, name)).or_default().push(hash);
-        }
-        for hashes in m.values_mut() {
-            hashes.sort_unstable();
-        }
-        m
-    };
-    let a = collect(&mut before.into_iter());
-    let b = collect(&mut after.into_iter());
-    let change = |change, (kind, name): &(&str, &str)| SchemaChange {
-        change,
-        kind: kind.to_string(),
-        name: name.to_string(),
-    };
-    let mut out = vec![];
-    for (k, hashes) in &a {
-        match b.get(k) {
-            None => out.push(change(ChangeKind::Dropped, k)),
-            Some(other) if other != hashes => out.push(change(ChangeKind::Changed, k)),
-            _ => {}
-        }
-    }
-    out.extend(
-        b.keys()
-            .filter(|k| !a.contains_key(*k))
-            .map(|k| change(ChangeKind::Added, k)),
-    );
-    out.sort_by(|x, y| (&x.kind, &x.name).cmp(&(&y.kind, &y.name)));
-    out
 }
 
 /// [`diff_changes`] as lines ("added KIND NAME", "dropped …", "changed …").

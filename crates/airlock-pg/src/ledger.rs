@@ -237,6 +237,15 @@ struct FunctionFacts {
     config: Option<String>,
 }
 
+/// The columns of a ledger airlock made: [`COLUMNS`], then [`BUNDLE_TIERS`] unless an
+/// earlier version created it.
+fn airlocks_columns(columns: &[String]) -> bool {
+    match columns.split_at_checked(COLUMNS.len()) {
+        Some((first, rest)) => first == COLUMNS && (rest.is_empty() || rest == [BUNDLE_TIERS]),
+        None => false,
+    }
+}
+
 /// Everything that makes the ledger not airlock's own (empty = trusted).
 fn problems(i: &Inspected) -> Vec<String> {
     let mut out = vec![];
@@ -295,11 +304,7 @@ fn problems(i: &Inspected) -> Vec<String> {
     list("policies", &t.policies, &mut out);
     list("write grants to other roles", &t.grants, &mut out);
     list("column grants", &t.column_grants, &mut out);
-    let layout_ok = t.columns == COLUMNS
-        || (t.columns.len() == COLUMNS.len() + 1
-            && t.columns[..COLUMNS.len()] == COLUMNS
-            && t.columns[COLUMNS.len()] == BUNDLE_TIERS);
-    if !layout_ok {
+    if !airlocks_columns(&t.columns) {
         out.push(format!(
             "airlock.ledger's columns are not airlock's (found: {})",
             t.columns.join(", ")
@@ -761,6 +766,28 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
             .then(|| serde_json::to_string(&new.bundle_tiers).expect("json")),
     };
     row.row_hash = row.compute_hash();
+    let stored = insert(client, &row)?;
+    let back = client
+        .query_typed(
+            &format!("{SELECT_ROWS} WHERE l.seq = $1"),
+            &[(&row.seq, Type::INT8)],
+        )
+        .map_err(|e| sql_err("reading back the ledger row", &e))?;
+    if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
+    {
+        return Err(DbError::LedgerUntrusted {
+            problems: vec![format!(
+                "the ledger did not store the row airlock wrote (seq {}): something in the database intercepts writes to airlock.ledger; everything was rolled back",
+                row.seq
+            )],
+        });
+    }
+    Ok(row)
+}
+
+/// INSERT `row` (with `bundle_tiers` when the row has it, that is when the ledger has
+/// the column); the row as the server returned it.
+fn insert(client: &mut impl GenericClient, row: &LedgerRow) -> Result<Vec<postgres::Row>, DbError> {
     fn text(v: &String) -> (&(dyn postgres::types::ToSql + Sync), Type) {
         (v, Type::TEXT)
     }
@@ -787,28 +814,12 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         }
         None => ("", ""),
     };
-    let stored = client
+    client
         .query_typed(
             &format!("INSERT INTO airlock.ledger AS l (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash{column}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14{value}) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
             &params,
         )
-        .map_err(|e| sql_err("writing the ledger row", &e))?;
-    let back = client
-        .query_typed(
-            &format!("{SELECT_ROWS} WHERE l.seq = $1"),
-            &[(&row.seq, Type::INT8)],
-        )
-        .map_err(|e| sql_err("reading back the ledger row", &e))?;
-    if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
-    {
-        return Err(DbError::LedgerUntrusted {
-            problems: vec![format!(
-                "the ledger did not store the row airlock wrote (seq {}): something in the database intercepts writes to airlock.ledger; everything was rolled back",
-                row.seq
-            )],
-        });
-    }
-    Ok(row)
+        .map_err(|e| sql_err("writing the ledger row", &e))
 }
 
 /// The first row that breaks the chain, with the reason.

@@ -124,7 +124,7 @@ pub enum Mismatch {
         now: String,
         then: String,
         /// What changed, object by object (or why that is not known here).
-        changes: super::drift::DriftChanges,
+        changes: Box<super::schema_change::DriftChanges>,
     },
     /// The verify probe after the last tier failed (everything rolled back).
     Verify { described: String },
@@ -218,7 +218,9 @@ mod tests {
             tiers: vec!["a".into(), "b".into()],
             now: "1".repeat(64),
             then: "2".repeat(64),
-            changes: super::super::drift::DriftChanges::from(Err("no description".into())),
+            changes: Box::new(super::super::schema_change::DriftChanges::from(Err(
+                "no description".into(),
+            ))),
         };
         assert!(d.to_string().ends_with("--allow-drift continues anyway"));
     }
