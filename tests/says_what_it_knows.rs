@@ -519,3 +519,66 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The ledger as airlock up to this change created it: 14 columns, no `bundle_tiers`.
+const LEDGER_OF_EARLIER_VERSIONS: &str = r#"
+CREATE SCHEMA IF NOT EXISTS airlock;
+CREATE TABLE airlock.ledger (
+    seq                bigint PRIMARY KEY,
+    at                 text   NOT NULL,
+    event              text   NOT NULL CHECK (event IN ('apply', 'rollback')),
+    bundle_name        text   NOT NULL,
+    bundle_version     text   NOT NULL,
+    sequence           bigint NOT NULL,
+    bundle_id          text   NOT NULL,
+    tiers              text   NOT NULL,
+    params             text   NOT NULL,
+    operator           text   NOT NULL,
+    fingerprint_before text   NOT NULL,
+    fingerprint_after  text   NOT NULL,
+    prev_hash          text   NOT NULL,
+    row_hash           text   NOT NULL UNIQUE
+);
+CREATE OR REPLACE FUNCTION airlock.ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'airlock.ledger is append-only (% refused)', TG_OP;
+END $$;
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON airlock.ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION airlock.ledger_append_only();
+"#;
+
+#[test]
+fn a_ledger_an_earlier_version_created_still_works_and_status_asks_for_the_bundle() {
+    let c = Case::new("oldledger");
+    c.db.exec(LEDGER_OF_EARLIER_VERSIONS);
+    expect_code(&c.deploy("apply", &["--through", "one"]), 0);
+    let o = c.run(&["--json", "status", "--verify-chain"]);
+    expect_code(&o, 0);
+    let s: StatusDoc = serde_json::from_slice(&o.stdout).expect("status document");
+    assert_eq!(s.rows.len(), 1);
+    assert_eq!(
+        s.rows[0].bundle_tiers, None,
+        "no such column to record it in"
+    );
+    assert_eq!(s.bundles[0].tiers_total, None);
+    let o = c.run(&["status"]);
+    assert!(stdout(&o).contains("give --bundle"), "{}", stdout(&o));
+    // With the bundle, status knows; and the continuation and rollback chain on.
+    let o = c.run(&[
+        "--json", "status", "--bundle", &c.bundle, "--trust", &c.trust,
+    ]);
+    expect_code(&o, 0);
+    let s: StatusDoc = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s.bundles[0].state, "partially-applied");
+    expect_code(&c.deploy("apply", &[]), 0);
+    expect_code(&c.deploy("rollback", &[]), 0);
+    let o = c.run(&["--json", "status", "--verify-chain"]);
+    expect_code(&o, 0);
+    let s: StatusDoc = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s.rows.len(), 3);
+    assert_eq!(
+        c.db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'airlock' AND table_name = 'ledger'"),
+        "14",
+        "airlock does not alter a ledger it did not create this way"
+    );
+}
