@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How one object differs between two descriptions of a schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// In the later description only.
@@ -44,7 +46,8 @@ impl std::fmt::Display for SchemaChange {
 
 /// The objects that differ between two descriptions, each given as its parts
 /// (kind, name, hash) in any order: by kind and name; an object is changed when the
-/// hashes of its parts differ.
+/// hashes of its parts differ. The columns of a table (view, type…) added or dropped
+/// whole are not named apart from it.
 pub fn changes<'a>(
     before: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     after: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
@@ -81,6 +84,18 @@ pub fn changes<'a>(
             .filter(|k| !a.contains_key(*k))
             .map(|k| change(ChangeKind::Added, k)),
     );
+    // A column of a table added or dropped whole is part of that change.
+    let whole: std::collections::BTreeSet<(ChangeKind, String, String)> = out
+        .iter()
+        .filter(|c| c.change != ChangeKind::Changed)
+        .map(|c| (c.change, c.kind.clone(), c.name.clone()))
+        .collect();
+    out.retain(|c| {
+        let parent = c.kind.strip_suffix(" column").zip(c.name.rsplit_once('.'));
+        !parent.is_some_and(|(kind, (name, _))| {
+            whole.contains(&(c.change, kind.to_string(), name.to_string()))
+        })
+    });
     out.sort_by(|x, y| (&x.kind, &x.name).cmp(&(&y.kind, &y.name)));
     out
 }
@@ -150,5 +165,67 @@ impl DriftChanges {
                 named.join(", ")
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(before: &[(&str, &str, &str)], after: &[(&str, &str, &str)]) -> Vec<String> {
+        changes(before.iter().copied(), after.iter().copied())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn objects_are_named_by_kind_and_name_and_a_new_tables_columns_go_with_it() {
+        let before = [
+            ("table", "app.t", "1"),
+            ("table column", "app.t.a", "2"),
+            ("index", "app.t_a", "3"),
+            ("table", "app.gone", "4"),
+            ("table column", "app.gone.x", "5"),
+        ];
+        let after = [
+            ("table", "app.t", "1"),
+            ("table column", "app.t.a", "2b"),
+            ("table column", "app.t.extra", "6"),
+            ("table", "app.new", "7"),
+            ("table column", "app.new.y", "8"),
+        ];
+        assert_eq!(
+            said(&before, &after),
+            [
+                "dropped index app.t_a",
+                "dropped table app.gone",
+                "added table app.new",
+                "changed table column app.t.a",
+                "added table column app.t.extra",
+            ]
+        );
+        assert!(said(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn a_drift_list_is_bounded_and_counts_them_all() {
+        let many: Vec<SchemaChange> = (0..120)
+            .map(|i| SchemaChange {
+                change: ChangeKind::Added,
+                kind: "table".into(),
+                name: format!("app.t{i}"),
+            })
+            .collect();
+        let d = DriftChanges::from(Ok(many));
+        assert_eq!((d.changes.len(), d.total), (MAX_LISTED, 120));
+        assert!(
+            d.said().ends_with("and 115 more (--json lists up to 50)"),
+            "{}",
+            d.said()
+        );
+        let unnamed = DriftChanges::from(Err("no description kept".into()));
+        assert_eq!(unnamed.total, 0);
+        assert!(unnamed.said().contains("no description kept"));
     }
 }
