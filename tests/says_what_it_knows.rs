@@ -588,3 +588,31 @@ fn a_ledger_an_earlier_version_created_still_works_and_status_asks_for_the_bundl
         "airlock does not alter a ledger it did not create this way"
     );
 }
+
+#[test]
+fn a_bundle_tiers_column_that_is_not_airlocks_makes_the_ledger_untrusted() {
+    for (what, column) in [
+        ("another type", "bundle_tiers integer"),
+        ("a default", "bundle_tiers text DEFAULT '[\"x\"]'"),
+        ("not null", "bundle_tiers text NOT NULL"),
+        ("another name", "tiers_all text"),
+    ] {
+        let c = Case::new("tierscol");
+        c.db.exec(LEDGER_OF_EARLIER_VERSIONS);
+        c.db.exec(&format!("ALTER TABLE airlock.ledger ADD COLUMN {column}"));
+        let before = c.db.dump();
+        let o = c.deploy("apply", &["--json"]);
+        expect_code(&o, 5);
+        assert_eq!(
+            json(&o)["kind"],
+            "ledger-untrusted",
+            "{what}: {}",
+            stdout(&o)
+        );
+        assert_eq!(
+            c.db.dump(),
+            before,
+            "{what}: the refused apply changed the database"
+        );
+    }
+}
