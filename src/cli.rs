@@ -350,6 +350,13 @@ pub struct PlanArgs {
     pub allow_drift: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+    /// The key `apply --sign-receipt` will sign the receipt with: judged as apply
+    /// judges it (a trust store with require_signed_receipts needs an operator key;
+    /// without this flag plan says NO-GO, exit 2, as apply would).
+    #[arg(long, value_name = "KEY")]
+    pub sign_receipt: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
 }
 
 #[derive(Debug, Args)]

@@ -125,6 +125,17 @@ impl Error {
         }
     }
 
+    /// Drift that stopped a continued apply: the objects that changed.
+    pub fn drift(&self) -> Option<crate::db::drift::DriftChanges> {
+        match self {
+            Error::Db(crate::db::DbError::Mismatch(crate::db::refusal::Mismatch::Drift {
+                changes,
+                ..
+            })) => Some((**changes).clone()),
+            _ => None,
+        }
+    }
+
     /// The problems of a refused source, one by one (empty for other errors).
     pub fn problems(&self) -> Vec<crate::report::Problem> {
         match self {

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                     error: err.to_string(),
                     hint: err.hint(),
                     problems: err.problems(),
+                    drift: err.drift(),
                     notices: notices.clone(),
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -159,6 +160,7 @@ fn argument_error(e: clap::Error) -> Exit {
             error: message,
             hint: Some(hint.join("; ")),
             problems: vec![],
+            drift: None,
             notices: Notices::default(),
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());

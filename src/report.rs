@@ -107,6 +107,10 @@ pub struct ErrorDoc {
     /// lines of `error`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Problem>,
+    /// `apply` refused for drift: the objects that changed since the previous apply
+    /// (as `plan --json` gives them in `drift_changes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::db::drift::DriftChanges>,
     /// Server notices raised before the error (see `notices` in the other documents).
     #[serde(flatten)]
     pub notices: crate::db::notices::Notices,

@@ -1015,6 +1015,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
             operator: "me".into(),
             fingerprint_before: schema.fingerprint.clone(),
             fingerprint_after: schema.fingerprint.clone(),
+            bundle_tiers: vec!["t".into()],
         },
     )
     .expect("append a row");

@@ -158,6 +158,7 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
         [
             "signatures",
             "params",
+            "receipt-policy",
             "database",
             "ledger",
             "remembered-head",
@@ -175,7 +176,7 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
     // BLOCKED: which tiers can run now.
     let p = c.plan_then_apply(&[&b, "--param", "code=x"], 3, Some("gates"));
     assert_eq!(p["runnable_now"], serde_json::json!(["structure"]));
-    assert!(p["checks"][9]["evidence"]
+    assert!(p["checks"][10]["evidence"]
         .as_str()
         .unwrap()
         .contains("0 approval(s)"));

@@ -381,43 +381,40 @@ fn finish(receipt: Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> Rece
     out
 }
 
-fn receipt_key(
-    path: Option<&std::path::Path>,
-    pass: &crate::cli::PassphraseArgs,
-) -> Result<Option<SecretKey>> {
-    path.map(|p| load_secret_key(p, pass)).transpose()
-}
-
 /// Before anything changes: a receipt the trust store would not count is refused.
 /// `require_signed_receipts` needs `--sign-receipt` with one of its operator keys; a
 /// key the store lists must be an operator key, unrevoked and valid now, whether or
-/// not signing is required (its signature would never count).
-fn check_receipt_policy(
-    trust: &crate::cli::TrustArgs,
-    key: Option<&SecretKey>,
+/// not signing is required (its signature would never count). `plan` judges with this
+/// same function (its receipt-policy row), so both say the same with the same exit
+/// code. Ok: what was checked, in one line.
+pub(super) fn receipt_policy(
+    store: &crate::trust::TrustStore,
+    key: Option<&crate::minisign::PublicKey>,
     receipt_arg: &std::path::Path,
-) -> Result<()> {
-    let store = load_trust(&trust.trust)?;
+) -> Result<String> {
     let store_name = store.path.display().to_string();
-    let Some(key) = key else {
+    let Some(public) = key else {
         if store.require_signed_receipts {
             return Err(Error::usage(
                 format!("trust store {store_name} requires signed receipts (require_signed_receipts = true); nothing was changed"),
                 Some("pass --sign-receipt KEY with an operator key listed in the trust store".into()),
             ));
         }
-        return Ok(());
+        return Ok(format!(
+            "receipts unsigned: trust store {store_name} does not require signed receipts"
+        ));
     };
-    let public = key.public();
-    let id = public.key_id;
-    let Some(entry) = store.find_key(&public) else {
+    let id = &public.key_id;
+    let Some(entry) = store.find_key(public) else {
         if store.require_signed_receipts {
             return Err(Error::usage(
                 format!("receipt key {} ({id}) is not in trust store {store_name}, so its receipts would not count; nothing was changed", receipt_arg.display()),
                 Some(format!("add its .pub to the trust store with role = \"operator\" under [keys.{id}] in trust.toml, or sign with an operator key listed there")),
             ));
         }
-        return Ok(());
+        return Ok(format!(
+            "receipts signed with {id}, a key trust store {store_name} does not list (its signature would not count there)"
+        ));
     };
     let now = chrono::Utc::now();
     let p = &entry.policy;
@@ -436,7 +433,9 @@ fn check_receipt_policy(
         None
     };
     match why {
-        None => Ok(()),
+        None => Ok(format!(
+            "receipts signed with operator key {id} of trust store {store_name}"
+        )),
         Some(why) => Err(Error::usage(
             format!(
                 "receipt key {} ({id}) {why}: its signature would not count; nothing was changed",
@@ -448,6 +447,25 @@ fn check_receipt_policy(
             ),
         )),
     }
+}
+
+/// [`receipt_policy`] for a deploy: the trust store read from its path.
+fn check_receipt_policy(
+    trust: &crate::cli::TrustArgs,
+    key: Option<&SecretKey>,
+    receipt_arg: &std::path::Path,
+) -> Result<()> {
+    let store = load_trust(&trust.trust)?;
+    let public = key.map(SecretKey::public);
+    receipt_policy(&store, public.as_ref(), receipt_arg).map(|_| ())
+}
+
+/// The key a `--sign-receipt` names, read as apply reads it.
+pub(super) fn receipt_key(
+    path: Option<&std::path::Path>,
+    pass: &crate::cli::PassphraseArgs,
+) -> Result<Option<SecretKey>> {
+    path.map(|p| load_secret_key(p, pass)).transpose()
 }
 
 pub fn apply(args: ApplyArgs) -> Result<Outcome> {

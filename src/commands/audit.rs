@@ -1228,7 +1228,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     Ok(Box::new(AuditReport {
         ok: result == AuditResult::Pass,
         result,
-        at: at.map(|t| t.to_rfc3339()),
+        at: at.map(trust::rfc3339),
         bundles,
         receipts: audited_receipts,
         left_out,

@@ -123,7 +123,7 @@ impl Report for DemoReport {
         s.push_str(&format!(
             "\n\n{}",
             if self.ok {
-                "DEMO PASSED: verified, gated, rehearsed, applied all-or-nothing, recorded in the ledger, rolled back to the exact baseline."
+                "DEMO PASSED: verified, gated, shipped the gate-free tiers while BLOCKED (--through), rehearsed, applied the rest all-or-nothing once READY (--wait), recorded in the ledger, rolled back to the exact schema baseline (the rehearsal proves the data round trip on its clone)."
             } else {
                 "DEMO FAILED: see the step marked FAILED above."
             }
@@ -295,6 +295,17 @@ fn start_private_cluster(admin: &ConnSpec) -> Result<(PrivateCluster, DemoStep)>
     Ok((c, step))
 }
 
+/// The one-time setup the README asks of a superuser: a role without powers outside
+/// the database for gates and probes, created when missing.
+const DEMO_GATE_ROLE: &str = "DO $$ BEGIN
+  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = SESSION_USER)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
+    CREATE ROLE airlock_gate NOLOGIN;
+    RAISE NOTICE 'created role airlock_gate (NOLOGIN, no grants outside the demo database): gates and probes run as it';
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$";
+
 /// The demo database's default privileges for the gate role, when it exists.
 const DEMO_GATE_READS: &str = "DO $$ BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
@@ -331,7 +342,8 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     } else {
         target.shown.clone()
     };
-    let mut report = run_steps(&target, &db, &db_arg, work.path());
+    let create = create_command(&db, &db_arg, &admin);
+    let mut report = run_steps(&target, &db, &db_arg, work.path(), create);
     if args.keep {
         report.kept = true;
         report.workdir = Some(work.keep());
@@ -373,16 +385,7 @@ fn create_demo_database(admin: &ConnSpec) -> Result<String> {
     // the database for gates and probes. Created when missing (a cluster-wide role,
     // not a database: the demo still touches no database it did not create).
     admin_client
-        .batch_execute(
-            "DO $$ BEGIN
-               IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = SESSION_USER)
-                  AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate') THEN
-                 CREATE ROLE airlock_gate NOLOGIN;
-                 RAISE NOTICE 'created role airlock_gate (NOLOGIN, no grants outside the demo database): gates and probes run as it';
-               END IF;
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-             END $$",
-        )
+        .batch_execute(DEMO_GATE_ROLE)
         .map_err(|e| Error::Db(sql_err("creating the gate role airlock_gate", &e)))?;
     Ok(db)
 }
@@ -477,31 +480,45 @@ struct DemoFiles {
 }
 
 impl DemoFiles {
-    fn new(work: &Path, db_arg: &str) -> DemoFiles {
+    fn new(work: &Path, db_arg: &str, create: String) -> DemoFiles {
         let keys = work.join("trust");
         let bundle = work.join("one-roof.airlock.tar.gz");
         DemoFiles {
             work: work.to_path_buf(),
             src: work.join("one-roof"),
-            hand: ByHand::new(db_arg, &bundle, &keys),
+            hand: ByHand::new(db_arg, work, &bundle, &keys, create),
             keys,
             bundle,
         }
     }
 }
 
-fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoReport {
+/// How an operator would create the demo database: `createdb NAME` on the server the
+/// environment points at, else SQL on the maintenance database `admin` names.
+fn create_command(db: &str, db_arg: &str, admin: &ConnSpec) -> String {
+    if db_arg == db {
+        format!("createdb {}", sh(db))
+    } else {
+        format!(
+            "psql -X -v ON_ERROR_STOP=1 -d {} -c {}",
+            sh(&admin.shown),
+            sh(&format!("CREATE DATABASE {}", quote_ident(db)))
+        )
+    }
+}
+
+fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path, create: String) -> DemoReport {
     let mut steps = Steps {
         steps: vec![],
         failed: false,
         next_command: None,
     };
     let demo = Demo { target, db };
-    let files = DemoFiles::new(work, db_arg);
+    let files = DemoFiles::new(work, db_arg, create);
     let Some(vb) = prepare(&mut steps, &demo, &files) else {
         return finish(steps, db, None);
     };
-    let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files.hand, &vb);
+    let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files, &vb);
     let mut report = finish(steps, db, None);
     report.rehearsal = rehearsal;
     report
@@ -511,19 +528,34 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path) -> DemoRepo
 /// signed and verified.
 fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<VerifiedBundle> {
     let hand = &files.hand;
-    let work = sh(&files.work.display().to_string());
+    let work = &hand.work;
+    steps
+        .by_hand(hand.create.clone())
+        .run("create the throw-away database", || {
+            Ok(Done::said(format!("created {}", demo.db)))
+        });
+    let fixture = files.work.join("fixture");
+    let loads: Vec<String> = fixture_files()
+        .iter()
+        .map(|(name, _)| format!("-f {work}/fixture/{name}"))
+        .collect();
     steps
         .by_hand(format!(
-            "psql -d {} -f FILE  # each fixture file of bundle/one-roof-fixture, in name order",
-            hand.db
+            "psql -X -q -v ON_ERROR_STOP=1 -d {} {}",
+            hand.db,
+            loads.join(" ")
         ))
-        .run("load the greenfield fixture", || load_fixture(demo.target));
+        .run("load the greenfield fixture", || {
+            load_fixture(demo.target, &fixture)
+        });
     let key = steps
         .by_hand(format!(
-            "airlock keygen --out {0}/demo-release --unencrypted && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
+            "airlock keygen --out {0}/demo-release --unencrypted --force && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
             work, hand.trust
         ))
-        .run("make a throw-away release key", || make_key(&files.keys));
+        .run("make a throw-away release key", || {
+            make_key(&files.work, &files.keys)
+        });
     steps
         .by_hand(format!(
             "airlock pack {} --key {work}/demo-release.key --out {} --force",
@@ -541,30 +573,85 @@ fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Verified
         .run("verify against the trust store", || verify_bundle(files))
 }
 
-/// The operator's half: gated, ratified, rehearsed, applied, recorded, refused again,
-/// rolled back to the fingerprint it started from. Returns the rehearsal's step table.
+/// The operator's half as the field notes tell it: the gate-free tiers shipped while
+/// BLOCKED (`--through`), ratified, rehearsed, the rest applied (`--wait`), recorded,
+/// refused again, rolled back to the fingerprint it started from. Returns the
+/// rehearsal's step table.
 fn deploy_and_roll_back(
     steps: &mut Steps,
     demo: &Demo,
-    hand: &ByHand,
+    files: &DemoFiles,
     vb: &VerifiedBundle,
 ) -> Option<String> {
+    let hand = &files.hand;
     let mut params = BTreeMap::new();
     params.insert("ratified_apr".to_string(), DEMO_APR.to_string());
     steps
-        .by_hand(hand.bundle_cmd("gate", ""))
+        .by_hand(format!(
+            "{} || test $? -eq 3  # BLOCKED until ratified",
+            hand.bundle_cmd("gate", "")
+        ))
         .run("gate (before ratification)", || {
             gate_blocked(vb, &demo.options(BTreeMap::new()))
         });
+    let before = steps
+        .by_hand(format!(
+            "airlock fingerprint --db {} --json > {}",
+            hand.db, hand.before
+        ))
+        .run("fingerprint before apply", || {
+            fingerprint_now(demo.target, &files.work.join(BEFORE_JSON))
+        });
+    let through = gate_free_prefix(vb);
     steps
-        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
-        .run("apply is refused while BLOCKED", || {
-            apply_refused_while_blocked(vb, &demo.options(params.clone()))
+        .by_hand(hand.bundle_cmd(
+            "apply",
+            &format!(
+                "{} --through {}",
+                hand.apply_flags(),
+                through.as_deref().unwrap_or("?")
+            ),
+        ))
+        .run("apply --through the gate-free tiers while BLOCKED", || {
+            let mut o = demo.options(params.clone());
+            o.through.clone_from(&through);
+            apply_through(vb, &o)
         });
     steps
+        .by_hand(format!("airlock status --db {}", hand.db))
+        .run("status (partially applied)", || ledger_status(demo.target));
+    let rehearsal = after_ratification(steps, demo, files, vb, &params);
+    steps
+        .by_hand(hand.bundle_cmd(
+            "rollback",
+            &format!("--yes --receipt-dir {}/receipts", hand.work),
+        ))
+        .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
+    steps
         .by_hand(format!(
-            "psql -d {} -f {APPROVAL_FILE}  # from bundle/one-roof-fixture; a human's act in production",
-            hand.db
+            "airlock fingerprint --db {} --json > {} && airlock fingerprint --diff {} {}",
+            hand.db, hand.after, hand.before, hand.after
+        ))
+        .run("fingerprint after rollback == before apply", || {
+            back_to_baseline(demo.target, before.as_ref(), &files.work.join(AFTER_JSON))
+        });
+    rehearsal
+}
+
+/// Ratified, rehearsed, the rest applied (`--wait`), recorded, refused again; the
+/// rehearsal's step table.
+fn after_ratification(
+    steps: &mut Steps,
+    demo: &Demo,
+    files: &DemoFiles,
+    vb: &VerifiedBundle,
+    params: &BTreeMap<String, String>,
+) -> Option<String> {
+    let hand = &files.hand;
+    steps
+        .by_hand(format!(
+            "psql -X -q -v ON_ERROR_STOP=1 -d {} -f {}/fixture/{APPROVAL_FILE}  # a human's act in production",
+            hand.db, hand.work
         ))
         .run("DEMO STAND-IN for human ratification", || ratify(demo.target));
     steps
@@ -576,34 +663,41 @@ fn deploy_and_roll_back(
     steps
         .by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
         .run("rehearse on a clone", || {
-            rehearse_on_clone(vb, demo.target, &params, &mut rehearsal)
+            rehearse_on_clone(vb, demo.target, params, &mut rehearsal)
         });
-    let before = steps
-        .by_hand(format!("airlock fingerprint --data --db {}", hand.db))
-        .run("fingerprint before apply", || fingerprint_now(demo.target));
     steps
-        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .by_hand(hand.bundle_cmd(
+            "apply",
+            &format!("{} --wait --poll-interval 1s", hand.apply_flags()),
+        ))
         .run("apply", || apply_all(vb, &demo.options(params.clone())));
     steps
         .by_hand(format!("airlock status --verify-chain --db {}", hand.db))
         .run("status (the ledger)", || ledger_status(demo.target));
     steps
-        .by_hand(hand.bundle_cmd("apply", &hand.apply_flags()))
+        .by_hand(format!(
+            "{} || test $? -eq 6  # refused: every tier is applied",
+            hand.bundle_cmd("apply", &hand.apply_flags())
+        ))
         .run("re-apply is refused", || {
             reapply_refused(vb, &demo.options(params.clone()))
         });
-    steps
-        .by_hand(hand.bundle_cmd("rollback", "--yes"))
-        .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
-    steps
-        .by_hand(format!(
-            "airlock fingerprint --data --db {}  # compare: airlock fingerprint --diff A.json B.json",
-            hand.db
-        ))
-        .run("fingerprint after rollback == before apply", || {
-            back_to_baseline(demo.target, before.as_ref())
-        });
     rehearsal
+}
+
+/// Where the fingerprints before the first apply and after the rollback are saved
+/// (`fingerprint --json`), in the work directory.
+const BEFORE_JSON: &str = "before.json";
+const AFTER_JSON: &str = "after.json";
+
+/// The last of the leading tiers no gate guards: what `--through` ships while BLOCKED.
+fn gate_free_prefix(vb: &VerifiedBundle) -> Option<String> {
+    vb.manifest()
+        .tier
+        .iter()
+        .take_while(|t| t.gates.is_empty())
+        .last()
+        .map(|t| t.name.clone())
 }
 
 /// A step that held: its value for the next steps, and the line the step table shows.
@@ -625,18 +719,28 @@ impl Done<()> {
 /// A step's outcome; an error is the line the step table shows.
 type StepResult<T> = std::result::Result<Done<T>, String>;
 
-fn load_fixture(target: &ConnSpec) -> StepResult<()> {
+/// The files the fixture step runs, in order: the gate role (when missing), its reads,
+/// then the fixture's SQL in name order. Written to `fixture/` in the work directory
+/// (with the approval stand-in), so that `--keep` leaves what the steps by hand read.
+fn fixture_files() -> Vec<(&'static str, &'static str)> {
+    let mut files = vec![
+        ("00_gate_role.sql", DEMO_GATE_ROLE),
+        ("00_gate_reads.sql", DEMO_GATE_READS),
+    ];
+    files.extend(fixture_sql());
+    files
+}
+
+fn load_fixture(target: &ConnSpec, dir: &Path) -> StepResult<()> {
+    write_tree(&FIXTURE, dir).map_err(|e| e.to_string())?;
+    let files = fixture_files();
+    for (name, sql) in &files {
+        std::fs::write(dir.join(name), sql).map_err(|e| e.to_string())?;
+    }
     let mut client = target.connect().map_err(|e| e.to_string())?;
     // The gate role reads what the demo creates here, and nothing else (never
     // pg_read_all_data): what `airlock plan` lists, granted ahead for the tables
     // the release creates too.
-    client.batch_execute(DEMO_GATE_READS).map_err(|e| {
-        format!(
-            "granting the gate role its reads: {}",
-            crate::db::pg_message(&e)
-        )
-    })?;
-    let files = fixture_sql();
     for (name, sql) in &files {
         client
             .batch_execute(sql)
@@ -644,13 +748,25 @@ fn load_fixture(target: &ConnSpec) -> StepResult<()> {
     }
     Ok(Done::said(format!(
         "{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals",
-        files.len()
+        files.len() - 2
     )))
 }
 
-fn make_key(keys: &Path) -> StepResult<SecretKey> {
+/// A throw-away key: `demo-release.key` (unencrypted, 0600) and `.pub` in the work
+/// directory, the public half also as the whole trust store.
+fn make_key(work: &Path, keys: &Path) -> StepResult<SecretKey> {
     let key = SecretKey::generate().map_err(|e| e.to_string())?;
     std::fs::create_dir_all(keys).map_err(|e| e.to_string())?;
+    let secret = key.to_file_text(None).map_err(|e| e.to_string())?;
+    super::common::write_atomic(
+        &work.join("demo-release.key"),
+        secret.as_bytes(),
+        super::common::NewFileMode::Private,
+        true,
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(work.join("demo-release.pub"), key.public().to_file_text())
+        .map_err(|e| e.to_string())?;
     std::fs::write(keys.join("demo-release.pub"), key.public().to_file_text())
         .map_err(|e| e.to_string())?;
     let id = key.key_id.to_string();
@@ -719,15 +835,14 @@ fn gate_blocked(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
     )))
 }
 
-fn apply_refused_while_blocked(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
-    match apply::apply(vb, opts) {
-        Err(DbError::Blocked(message)) => Ok(Done::said(format!(
-            "exit 3, nothing changed: {}",
-            crate::report::clip(&message, 80)
-        ))),
-        Err(e) => Err(format!("expected BLOCKED, got: {e}")),
-        Ok(_) => Err("apply ran while the gate was BLOCKED".into()),
-    }
+/// `--through` the gate-free tiers while the gate is BLOCKED: only those run.
+fn apply_through(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
+    let receipt = apply::apply(vb, opts).map_err(|e| e.to_string())?;
+    Ok(Done::said(format!(
+        "tiers {} applied while BLOCKED (no gate guards them); not yet: {}",
+        receipt.tiers.join(", "),
+        receipt.remaining_tiers.len()
+    )))
 }
 
 /// The stand-in for the human act: the fixture's approval row inserted.
@@ -785,11 +900,17 @@ fn rehearse_on_clone(
     )))
 }
 
-fn fingerprint_now(target: &ConnSpec) -> StepResult<Fingerprint> {
+/// The schema fingerprint now, saved to `save` as `fingerprint --json` prints it (what
+/// `fingerprint --diff` reads). Schema, not data: the ratification row inserted
+/// between the first apply and the rollback stays (the rollback undoes the release,
+/// not the approval); the rehearsal proves the data-level round trip on its clone.
+fn fingerprint_now(target: &ConnSpec, save: &Path) -> StepResult<Fingerprint> {
     let mut client = target.connect().map_err(|e| e.to_string())?;
-    let fp = fingerprint::compute_consistent(&mut client, target, Level::Data, 2)
+    let fp = fingerprint::compute_consistent(&mut client, target, Level::Schema, 2)
         .map_err(|e| e.to_string())?;
-    let detail = format!("{} (schema and data)", fp.short());
+    let text = serde_json::to_string_pretty(&fp).map_err(|e| e.to_string())?;
+    std::fs::write(save, text).map_err(|e| e.to_string())?;
+    let detail = format!("{} (schema), saved", fp.short());
     Ok(Done { value: fp, detail })
 }
 
@@ -822,8 +943,19 @@ fn ledger_status(target: &ConnSpec) -> StepResult<()> {
         return Err(format!("hash chain broken at {seq}: {why}"));
     }
     let last = rows.last().ok_or("no ledger row")?;
+    let applied = ledger::state_of(&rows, &last.bundle_id).applied;
+    let state = match last.bundle_tier_names() {
+        Some(all) if applied.len() < all.len() => {
+            format!(
+                "partially applied, {} of {} tiers",
+                applied.len(),
+                all.len()
+            )
+        }
+        _ => "every tier applied".to_string(),
+    };
     Ok(Done::said(format!(
-        "{} row(s), chain OK; last: {} {} by {}",
+        "{} row(s), chain OK; last: {} {} by {}: {state}",
         rows.len(),
         last.event,
         last.bundle_version,
@@ -853,10 +985,12 @@ fn roll_back(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
     Ok(Done::said(format!("{}; {probe}", receipt.outcome)))
 }
 
-fn back_to_baseline(target: &ConnSpec, before: Option<&Fingerprint>) -> StepResult<()> {
-    let mut client = target.connect().map_err(|e| e.to_string())?;
-    let fp = fingerprint::compute_consistent(&mut client, target, Level::Data, 2)
-        .map_err(|e| e.to_string())?;
+fn back_to_baseline(
+    target: &ConnSpec,
+    before: Option<&Fingerprint>,
+    save: &Path,
+) -> StepResult<()> {
+    let fp = fingerprint_now(target, save)?.value;
     let before = before.ok_or("no earlier fingerprint")?;
     if fp.fingerprint != before.fingerprint {
         return Err(format!(
@@ -865,7 +999,7 @@ fn back_to_baseline(target: &ConnSpec, before: Option<&Fingerprint>) -> StepResu
         ));
     }
     Ok(Done::said(format!(
-        "{} == {}: back to the exact baseline",
+        "{} == {}: schema back to the exact baseline",
         fp.short(),
         before.short()
     )))
@@ -875,16 +1009,28 @@ fn back_to_baseline(target: &ConnSpec, before: Option<&Fingerprint>) -> StepResu
 struct ByHand {
     /// `--db` value: the demo database's name, or its whole connection string.
     db: String,
+    /// The work directory, as one shell word.
+    work: String,
     bundle: String,
     trust: String,
+    /// The saved fingerprints.
+    before: String,
+    after: String,
+    /// How to create the demo database.
+    create: String,
 }
 
 impl ByHand {
-    fn new(db: &str, bundle: &Path, trust: &Path) -> ByHand {
+    fn new(db: &str, work: &Path, bundle: &Path, trust: &Path, create: String) -> ByHand {
+        let word = |p: &Path| sh(&p.display().to_string());
         ByHand {
             db: sh(db),
-            bundle: sh(&bundle.display().to_string()),
-            trust: sh(&trust.display().to_string()),
+            work: word(work),
+            bundle: word(bundle),
+            trust: word(trust),
+            before: word(&work.join(BEFORE_JSON)),
+            after: word(&work.join(AFTER_JSON)),
+            create,
         }
     }
 
@@ -901,7 +1047,10 @@ impl ByHand {
     }
 
     fn apply_flags(&self) -> String {
-        format!("--param ratified_apr={DEMO_APR} --yes")
+        format!(
+            "--param ratified_apr={DEMO_APR} --yes --receipt-dir {}/receipts",
+            self.work
+        )
     }
 }
 

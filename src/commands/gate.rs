@@ -299,6 +299,9 @@ impl Report for PlanOutcome {
                 s.push_str(&format!("\nhint: {h}"));
             }
         }
+        if let Some(dc) = p.drift_changes.as_ref().filter(|d| !d.changes.is_empty()) {
+            s.push_str(&drift_lines(dc));
+        }
         if !p.reaches_beyond.is_empty() {
             s.push('\n');
             for r in &p.reaches_beyond {
@@ -393,6 +396,23 @@ impl Report for PlanOutcome {
     }
 }
 
+/// The objects that changed since the previous apply, one a line (the first 20).
+fn drift_lines(dc: &crate::db::drift::DriftChanges) -> String {
+    const SHOWN: usize = 20;
+    let mut s = "\n\nchanged since the previous apply:".to_string();
+    for c in dc.changes.iter().take(SHOWN) {
+        s.push_str(&format!("\n  {c}"));
+    }
+    let more = dc.total.saturating_sub(SHOWN.min(dc.changes.len()));
+    if more > 0 {
+        s.push_str(&format!(
+            "\n  … and {more} more (--json lists the first {})",
+            crate::db::drift::MAX_LISTED
+        ));
+    }
+    s
+}
+
 /// The signatures row: what the verification that already passed rests on.
 fn signatures_check(vb: &crate::verified::VerifiedBundle) -> Check {
     let m = vb.manifest();
@@ -457,6 +477,29 @@ fn params_check(
     }
 }
 
+/// The receipt-policy row: what `apply` with the same `--sign-receipt` would say
+/// before connecting (the same function judges both).
+fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
+    let path = args.sign_receipt.as_deref();
+    let judged = super::apply::receipt_key(path, &args.pass).and_then(|key| {
+        let public = key.as_ref().map(crate::minisign::SecretKey::public);
+        super::apply::receipt_policy(
+            store,
+            public.as_ref(),
+            path.unwrap_or(std::path::Path::new("")),
+        )
+    });
+    match judged {
+        Ok(evidence) => Check::ok(CheckName::ReceiptPolicy, evidence),
+        Err(e) => Check::failed_with(
+            CheckName::ReceiptPolicy,
+            e.exit_code(),
+            e.to_string(),
+            e.hint(),
+        ),
+    }
+}
+
 pub fn plan(args: PlanArgs) -> Result<Outcome> {
     let store = super::common::load_trust(&args.trust.trust)?;
     let vb = crate::verified::VerifiedBundle::load(
@@ -466,10 +509,15 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
     )?;
     let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
+    let receipt_row = receipt_policy_check(&store, &args);
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
     o.allow_drift = args.allow_drift;
-    let plan = crate::db::plan::plan(&vb, &o, vec![signatures_check(&vb), params_row]);
+    let plan = crate::db::plan::plan(
+        &vb,
+        &o,
+        vec![signatures_check(&vb), params_row, receipt_row],
+    );
     Ok(Box::new(PlanOutcome { plan }))
 }

@@ -23,14 +23,17 @@ pub struct BundleStatus {
     pub bundle_version: String,
     pub sequence: i64,
     pub bundle_id: String,
-    /// applied | partially-applied (k of n tiers; known with --bundle) | rolled-back |
-    /// not-applied (a --bundle the ledger has no row for)
+    /// applied | partially-applied (k of n tiers) | rolled-back | not-applied (a
+    /// --bundle the ledger has no row for). Partial applies are known from the ledger
+    /// rows that record the bundle's tiers (`bundle_tiers`), or with --bundle; an
+    /// older row without them says `applied` unless --bundle is given.
     pub state: String,
     pub applied_tiers: Vec<String>,
-    /// How many tiers the bundle has (with --bundle; the ledger does not record it).
+    /// How many tiers the bundle has (from the ledger row's `bundle_tiers`, or
+    /// --bundle).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tiers_total: Option<usize>,
-    /// The bundle's tiers not applied yet, in order (with --bundle).
+    /// The bundle's tiers not applied yet, in order (when `tiers_total` is known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_tiers: Option<Vec<String>>,
     pub last_event: String,
@@ -181,7 +184,7 @@ impl BundleStatus {
                 _ => self.state.clone(),
             },
             self.applied_tiers.join(","),
-            self.at.clone(),
+            crate::trust::shown(&self.at),
             self.operator.clone(),
             self.params.clone(),
         ]
@@ -444,11 +447,17 @@ impl BundleStatus {
         let applied = st.applied;
         let online_steps: BTreeMap<String, usize> = st
             .steps
-            .into_iter()
+            .iter()
             .filter(|(t, _)| !applied.contains(t))
+            .map(|(t, k)| (t.clone(), *k))
             .collect();
-        let tiers = given.map(|g| &g.tiers);
-        let remaining = tiers.map(|all| {
+        // The bundle's tiers: given, or as its last apply row records them.
+        let tiers: Option<Vec<String>> = given.map(|g| g.tiers.clone()).or_else(|| {
+            st.last_apply
+                .as_ref()
+                .and_then(LedgerRow::bundle_tier_names)
+        });
+        let remaining = tiers.as_ref().map(|all| {
             all.iter()
                 .filter(|name| !applied.contains(name))
                 .cloned()
@@ -466,7 +475,7 @@ impl BundleStatus {
             "applied"
         };
         BundleStatus {
-            tiers_total: tiers.map(Vec::len),
+            tiers_total: tiers.as_ref().map(Vec::len),
             remaining_tiers: remaining,
             bundle_name: row.bundle_name.clone(),
             bundle_version: row.bundle_version.clone(),
@@ -563,8 +572,12 @@ pub struct FingerprintDiff {
     pub a: String,
     pub b: String,
     pub equal: bool,
-    /// "added KIND NAME", "removed KIND NAME" or "changed KIND NAME".
+    /// "added KIND NAME", "dropped KIND NAME" or "changed KIND NAME" (before 0.x:
+    /// "removed" for dropped): `changes`, one line each.
     pub differences: Vec<String>,
+    /// The objects that differ, by kind and name: in B only (added), in A only
+    /// (dropped), or described differently (changed).
+    pub changes: Vec<fingerprint::SchemaChange>,
 }
 
 impl Report for FingerprintDiff {
@@ -609,12 +622,13 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
         if let Some(why) = a.incomparable(&b) {
             return Err(crate::Error::usage(why, None));
         }
-        let differences = fingerprint::diff(&a, &b);
+        let changes = fingerprint::diff_changes(&a, &b);
         return Ok(Box::new(FingerprintDiff {
             equal: a.fingerprint == b.fingerprint,
             a: a.fingerprint,
             b: b.fingerprint,
-            differences,
+            differences: changes.iter().map(ToString::to_string).collect(),
+            changes,
         }));
     }
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;

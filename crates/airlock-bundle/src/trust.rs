@@ -574,8 +574,19 @@ impl Judging {
     }
 }
 
+/// The one timestamp format airlock writes and shows: RFC 3339, UTC, whole seconds
+/// (`2026-06-03T09:15:00Z`).
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A stored timestamp (a ledger row's `at`, a receipt's times: evidence, never
+/// rewritten) as [`rfc3339`] shows it; text that is not a time is shown as it is.
+/// Rows and receipts written before 0.x kept fractions of a second.
+pub fn shown(text: &str) -> String {
+    parse_rfc3339(text)
+        .map(rfc3339)
+        .unwrap_or_else(|| text.to_string())
 }
 
 /// What was concluded about one signature file.
@@ -777,7 +788,7 @@ fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
         .or_else(|| match p.not_before {
             Some(nb) if judging.at < nb => Some((
                 NotCounted::NotYetValid,
-                format!("key {id} is not valid before {}", nb.to_rfc3339()),
+                format!("key {id} is not valid before {}", rfc3339(nb)),
             )),
             _ => None,
         })
@@ -786,7 +797,7 @@ fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
             end_of_trust(
                 judging,
                 &mut out,
-                format!("key {id} expired at {}", na.to_rfc3339()),
+                format!("key {id} expired at {}", rfc3339(na)),
                 na,
                 false,
                 NotCounted::KeyExpired,

@@ -246,6 +246,7 @@ pub(crate) fn append_row(
             operator: operator_name(),
             fingerprint_before: before.into(),
             fingerprint_after: after.into(),
+            bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
         },
     )
 }

@@ -24,6 +24,9 @@ pub enum CheckName {
     Signatures,
     /// Every `--param` is declared, given once and matches its pattern.
     Params,
+    /// The receipt would count: signed with an operator key of the trust store when
+    /// it has `require_signed_receipts` (`--sign-receipt`, judged before connecting).
+    ReceiptPolicy,
     /// Connection, name guard, server version, session settings.
     Database,
     /// The ledger is airlock's own and its hash chain holds.
@@ -182,6 +185,11 @@ pub struct PlanReport {
     /// Continuation: the fingerprint the previous apply left, and whether it still holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<String>,
+    /// Continuation with drift: the objects that changed since the previous apply
+    /// (kind, name, added/dropped/changed; the first 50 and how many in all), or why
+    /// this host cannot name them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_changes: Option<super::schema_change::DriftChanges>,
     /// The grants the gate role needs for this bundle's gates and probes (derived by
     /// the server from their SQL), instead of `pg_read_all_data`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,6 +230,7 @@ impl PlanReport {
             gates: None,
             preflight: None,
             drift: None,
+            drift_changes: None,
             gate_grants: None,
             runnable_now: vec![],
             bundle_role: None,

@@ -519,9 +519,15 @@ fn drift_step(
         Some(fp) => Ok(fp.clone()),
         None => tools.tracker.fingerprint(tx),
     };
+    let tracker = &tools.tracker;
     let verdict = now.and_then(|fp| {
-        let j = drift::judge(&fp, last, cx.opts.allow_drift);
-        rec.on_report(|r| r.drift = Some(j.summary));
+        let j = drift::judge(&fp, last, cx.opts.allow_drift, || {
+            drift::DriftChanges::from(tracker.changes_since(&last.fingerprint_after))
+        });
+        rec.on_report(|r| {
+            r.drift = Some(j.summary);
+            r.drift_changes = j.changes.clone();
+        });
         match j.refusal {
             None => Ok(j.evidence),
             Some(e) => Err(explain_leftovers(tx, cx, d, e)),

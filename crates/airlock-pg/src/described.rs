@@ -373,6 +373,19 @@ impl Described {
         }
     }
 
+    /// Every part as (kind, name, hash), in the fingerprint's order.
+    fn parts(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.ordered.iter().flat_map(|((line, _), n)| {
+            let mut fields = line.splitn(3, '\0');
+            let part = (
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default(),
+            );
+            std::iter::repeat_n(part, *n as usize)
+        })
+    }
+
     /// The schema fingerprint of this description (as [`fingerprint::compute`] gives
     /// it).
     pub fn fingerprint(&self) -> String {
@@ -718,6 +731,35 @@ impl Tracker {
         if let Some(d) = self.described.as_mut() {
             d.known = union(&d.known, &d.pending);
         }
+    }
+
+    /// The objects that differ between the schema whose fingerprint was `then` and the
+    /// last description this tracker took, when this host kept a description of that
+    /// schema (the one the last committed deploy here left: only a commit writes it);
+    /// otherwise why they cannot be named. Reads the kept file again: it is only asked
+    /// when the fingerprints differ.
+    pub fn changes_since(&self, then: &str) -> Result<Vec<fingerprint::SchemaChange>, String> {
+        let Some(now) = &self.described else {
+            return Err("no description was taken".into());
+        };
+        let Some(path) = &self.cache else {
+            return Err("this run keeps no description of the schema".into());
+        };
+        let Some(kept) = load(path) else {
+            return Err(format!(
+                "this host keeps no description of this database ({})",
+                path.display()
+            ));
+        };
+        if kept.fingerprint() != then {
+            return Err(format!(
+                "the description this host keeps ({}) is of schema {}, not of {}: another host or a change since left it",
+                path.display(),
+                airlock_base::text::short(&kept.fingerprint()),
+                airlock_base::text::short(then)
+            ));
+        }
+        Ok(fingerprint::changes(kept.parts(), now.parts()))
     }
 
     /// Keep the description for the next run (after a commit); a failure is only a

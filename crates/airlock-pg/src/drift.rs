@@ -10,6 +10,7 @@ use super::described::Tracker;
 use super::ledger::LedgerRow;
 use super::options::Options;
 use super::refusal::Mismatch;
+pub use super::schema_change::{DriftChanges, MAX_LISTED};
 use super::session::SessionFacts;
 use super::DbError;
 use airlock_base::text::short;
@@ -31,11 +32,19 @@ pub struct Judgment {
     pub evidence: String,
     /// Why the deploy stops (exit 5), if it does.
     pub refusal: Option<DbError>,
+    /// What changed, object by object, when the schema drifted.
+    pub changes: Option<DriftChanges>,
 }
 
 /// Whether the schema fingerprint `now` is what `last` (the previous apply of this
-/// bundle) left; drift stops the deploy unless `allow_drift`.
-pub fn judge(now: &str, last: &LedgerRow, allow_drift: bool) -> Judgment {
+/// bundle) left; drift stops the deploy unless `allow_drift`. `changes` names what
+/// differs; it is asked only when the fingerprints differ.
+pub fn judge(
+    now: &str,
+    last: &LedgerRow,
+    allow_drift: bool,
+    changes: impl FnOnce() -> DriftChanges,
+) -> Judgment {
     if now == last.fingerprint_after {
         let summary = format!(
             "no drift: schema fingerprint {} is what ledger seq {} left",
@@ -46,19 +55,23 @@ pub fn judge(now: &str, last: &LedgerRow, allow_drift: bool) -> Judgment {
             evidence: summary.clone(),
             summary,
             refusal: None,
+            changes: None,
         };
     }
+    let changes = changes();
     let summary = format!(
-        "DRIFT: schema fingerprint is {}, ledger seq {} left {}",
+        "DRIFT: schema fingerprint is {}, ledger seq {} left {}: {}",
         short(now),
         last.seq,
-        short(&last.fingerprint_after)
+        short(&last.fingerprint_after),
+        changes.said()
     );
     if allow_drift {
         return Judgment {
             evidence: format!("{summary} (allowed by --allow-drift)"),
             summary,
             refusal: None,
+            changes: Some(changes),
         };
     }
     Judgment {
@@ -69,6 +82,8 @@ pub fn judge(now: &str, last: &LedgerRow, allow_drift: bool) -> Judgment {
             tiers: last.tier_names(),
             now: now.into(),
             then: last.fingerprint_after.clone(),
+            changes: Box::new(changes.clone()),
         })),
+        changes: Some(changes),
     }
 }

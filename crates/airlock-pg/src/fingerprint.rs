@@ -38,6 +38,7 @@
 //! against accidents, `--data-strict` against chosen rows too (README, "Fingerprints
 //! and rehearsals of large databases").
 
+pub use super::schema_change::{changes, ChangeKind, SchemaChange};
 use super::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
 use schemars::JsonSchema;
@@ -968,33 +969,26 @@ pub(crate) fn stand_in(name: &str, what: &str) -> Part {
     }
 }
 
-/// Objects whose description differs between two fingerprints (for reports).
+/// [`diff_changes`] as lines ("added KIND NAME", "dropped …", "changed …").
 pub fn diff(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
-    use std::collections::BTreeMap;
-    let ma: BTreeMap<(&str, &str), &str> = a
-        .parts
-        .iter()
-        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
-        .collect();
-    let mb: BTreeMap<(&str, &str), &str> = b
-        .parts
-        .iter()
-        .map(|p| ((p.kind.as_str(), p.name.as_str()), p.hash.as_str()))
-        .collect();
-    let mut out = vec![];
-    for (k, v) in &ma {
-        match mb.get(k) {
-            None => out.push(format!("removed {} {}", k.0, k.1)),
-            Some(w) if w != v => out.push(format!("changed {} {}", k.0, k.1)),
-            _ => {}
-        }
-    }
-    for k in mb.keys() {
-        if !ma.contains_key(k) {
-            out.push(format!("added {} {}", k.0, k.1));
-        }
-    }
-    out
+    diff_changes(a, b).iter().map(ToString::to_string).collect()
+}
+
+/// [`changes`] between two fingerprints (`fingerprint --diff`).
+pub fn diff_changes(a: &Fingerprint, b: &Fingerprint) -> Vec<SchemaChange> {
+    let parts = |f: &Fingerprint| -> Vec<(String, String, String)> {
+        f.parts
+            .iter()
+            .map(|p| (p.kind.clone(), p.name.clone(), p.hash.clone()))
+            .collect()
+    };
+    let (pa, pb) = (parts(a), parts(b));
+    changes(
+        pa.iter()
+            .map(|(k, n, h)| (k.as_str(), n.as_str(), h.as_str())),
+        pb.iter()
+            .map(|(k, n, h)| (k.as_str(), n.as_str(), h.as_str())),
+    )
 }
 
 // These tests parse the statements with PostgreSQL's parser.

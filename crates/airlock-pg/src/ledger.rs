@@ -37,7 +37,8 @@ CREATE TABLE airlock.ledger (
     fingerprint_before text   NOT NULL,
     fingerprint_after  text   NOT NULL,
     prev_hash          text   NOT NULL,
-    row_hash           text   NOT NULL UNIQUE
+    row_hash           text   NOT NULL UNIQUE,
+    bundle_tiers       text
 );
 COMMENT ON TABLE airlock.ledger IS 'airlock: append-only, hash-chained deploy ledger. Do not edit; airlock status --verify-chain detects edits.';
 CREATE OR REPLACE FUNCTION airlock.ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -66,6 +67,12 @@ pub struct LedgerRow {
     pub fingerprint_after: String,
     pub prev_hash: String,
     pub row_hash: String,
+    /// JSON array of every tier of the bundle, in order, so that `status` can say what
+    /// remains without the bundle. Absent from rows written before it was recorded
+    /// (and from ledgers created then, which have no such column): it is left out of
+    /// the canonical row when absent, so those rows keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_tiers: Option<String>,
 }
 
 impl LedgerRow {
@@ -85,6 +92,13 @@ impl LedgerRow {
 
     pub fn tier_names(&self) -> Vec<String> {
         serde_json::from_str(&self.tiers).unwrap_or_default()
+    }
+
+    /// Every tier of the bundle, when the row records them.
+    pub fn bundle_tier_names(&self) -> Option<Vec<String>> {
+        self.bundle_tiers
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
     }
 }
 
@@ -150,7 +164,8 @@ SELECT pg_catalog.json_build_object(
       'source', f.prosrc, 'security_definer', f.prosecdef, 'config', f.proconfig::text) FROM f)
 )::text"#;
 
-/// The ledger exactly as [`CREATE`] makes it, as [`INSPECT`] renders it.
+/// The ledger exactly as [`CREATE`] makes it, as [`INSPECT`] renders it: these, then
+/// [`BUNDLE_TIERS`] (a ledger created before it was recorded lacks that one).
 const COLUMNS: [&str; 14] = [
     "seq bigint not null",
     "at text not null",
@@ -167,6 +182,8 @@ const COLUMNS: [&str; 14] = [
     "prev_hash text not null",
     "row_hash text not null",
 ];
+/// The column added last ([`LedgerRow::bundle_tiers`]).
+const BUNDLE_TIERS: &str = "bundle_tiers text";
 const CONSTRAINTS: [&str; 3] = [
     EVENT_CHECK,
     "ledger_pkey PRIMARY KEY (seq)",
@@ -228,6 +245,15 @@ struct FunctionFacts {
     config: Option<String>,
 }
 
+/// The columns of a ledger airlock made: [`COLUMNS`], then [`BUNDLE_TIERS`] unless an
+/// earlier version created it.
+fn airlocks_columns(columns: &[String]) -> bool {
+    match columns.split_at_checked(COLUMNS.len()) {
+        Some((first, rest)) => first == COLUMNS && (rest.is_empty() || rest == [BUNDLE_TIERS]),
+        None => false,
+    }
+}
+
 /// Everything that makes the ledger not airlock's own (empty = trusted).
 fn problems(i: &Inspected) -> Vec<String> {
     let mut out = vec![];
@@ -286,7 +312,7 @@ fn problems(i: &Inspected) -> Vec<String> {
     list("policies", &t.policies, &mut out);
     list("write grants to other roles", &t.grants, &mut out);
     list("column grants", &t.column_grants, &mut out);
-    if t.columns != COLUMNS {
+    if !airlocks_columns(&t.columns) {
         out.push(format!(
             "airlock.ledger's columns are not airlock's (found: {})",
             t.columns.join(", ")
@@ -361,7 +387,9 @@ fn judge(text: &str) -> Result<Presence, DbError> {
     })
 }
 
-const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash FROM airlock.ledger";
+/// The rows, whichever layout the ledger has: `bundle_tiers` is read through the row's
+/// JSON, NULL where there is no such column.
+const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, pg_catalog.to_jsonb(l) ->> 'bundle_tiers' FROM airlock.ledger l";
 
 fn row_of(r: &postgres::Row) -> LedgerRow {
     LedgerRow {
@@ -379,6 +407,7 @@ fn row_of(r: &postgres::Row) -> LedgerRow {
         fingerprint_after: r.get(11),
         prev_hash: r.get(12),
         row_hash: r.get(13),
+        bundle_tiers: r.get(14),
     }
 }
 
@@ -409,6 +438,9 @@ impl LedgerRow {
         {
             return Some("params is not a JSON object of strings".into());
         }
+        if self.bundle_tiers.is_some() && self.bundle_tier_names().is_none() {
+            return Some("bundle_tiers is not a JSON array of tier names".into());
+        }
         None
     }
 }
@@ -426,7 +458,7 @@ pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbErr
 /// an error naming it.
 fn rows_of_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
     let rows = client
-        .query_typed(&format!("{SELECT_ROWS} ORDER BY seq"), &[])
+        .query_typed(&format!("{SELECT_ROWS} ORDER BY l.seq"), &[])
         .map_err(|e| sql_err("reading the ledger", &e))?;
     let rows: Vec<LedgerRow> = rows.iter().map(row_of).collect();
     if let Some((seq, reason)) = rows.iter().find_map(|r| r.malformed().map(|m| (r.seq, m))) {
@@ -789,6 +821,8 @@ pub struct NewRow {
     pub operator: String,
     pub fingerprint_before: String,
     pub fingerprint_after: String,
+    /// Every tier of the bundle, in order (recorded when the ledger has the column).
+    pub bundle_tiers: Vec<String>,
 }
 
 /// Append one chained row inside the caller's transaction, which holds the deploy
@@ -799,12 +833,15 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     // an empty ledger).
     let last = client
         .query_typed_one(
-            "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+            "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
+                     AND a.attname = 'bundle_tiers' AND NOT a.attisdropped) \
              FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
     let at: String = last.get(2);
+    let records_bundle_tiers: bool = last.get(3);
     let (seq, prev_hash) = match last.get::<_, Option<i64>>(0) {
         Some(seq) => (seq + 1, last.get::<_, String>(1)),
         None => (1, GENESIS.to_string()),
@@ -824,20 +861,14 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         fingerprint_after: new.fingerprint_after,
         prev_hash,
         row_hash: String::new(),
+        bundle_tiers: records_bundle_tiers
+            .then(|| serde_json::to_string(&new.bundle_tiers).expect("json")),
     };
     row.row_hash = row.compute_hash();
-    fn text(v: &String) -> (&(dyn postgres::types::ToSql + Sync), Type) {
-        (v, Type::TEXT)
-    }
-    let stored = client
-        .query_typed(
-            &format!("INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
-            &[(&row.seq, Type::INT8), text(&row.at), text(&row.event), text(&row.bundle_name), text(&row.bundle_version), (&row.sequence, Type::INT8), text(&row.bundle_id), text(&row.tiers), text(&row.params), text(&row.operator), text(&row.fingerprint_before), text(&row.fingerprint_after), text(&row.prev_hash), text(&row.row_hash)],
-        )
-        .map_err(|e| sql_err("writing the ledger row", &e))?;
+    let stored = insert(client, &row)?;
     let back = client
         .query_typed(
-            &format!("{SELECT_ROWS} WHERE seq = $1"),
+            &format!("{SELECT_ROWS} WHERE l.seq = $1"),
             &[(&row.seq, Type::INT8)],
         )
         .map_err(|e| sql_err("reading back the ledger row", &e))?;
@@ -851,6 +882,43 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         });
     }
     Ok(row)
+}
+
+/// INSERT `row` (with `bundle_tiers` when the row has it, that is when the ledger has
+/// the column); the row as the server returned it.
+fn insert(client: &mut impl GenericClient, row: &LedgerRow) -> Result<Vec<postgres::Row>, DbError> {
+    fn text(v: &String) -> (&(dyn postgres::types::ToSql + Sync), Type) {
+        (v, Type::TEXT)
+    }
+    let mut params = vec![
+        (&row.seq as &(dyn postgres::types::ToSql + Sync), Type::INT8),
+        text(&row.at),
+        text(&row.event),
+        text(&row.bundle_name),
+        text(&row.bundle_version),
+        (&row.sequence, Type::INT8),
+        text(&row.bundle_id),
+        text(&row.tiers),
+        text(&row.params),
+        text(&row.operator),
+        text(&row.fingerprint_before),
+        text(&row.fingerprint_after),
+        text(&row.prev_hash),
+        text(&row.row_hash),
+    ];
+    let (column, value) = match &row.bundle_tiers {
+        Some(t) => {
+            params.push(text(t));
+            (", bundle_tiers", ",$15")
+        }
+        None => ("", ""),
+    };
+    client
+        .query_typed(
+            &format!("INSERT INTO airlock.ledger AS l (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash{column}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14{value}) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
+            &params,
+        )
+        .map_err(|e| sql_err("writing the ledger row", &e))
 }
 
 /// The first row that breaks the chain, with the reason.

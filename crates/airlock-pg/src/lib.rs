@@ -33,6 +33,7 @@ pub mod receipt;
 pub mod refusal;
 pub mod rehearse;
 pub mod remembered;
+pub mod schema_change;
 pub mod session;
 pub mod stamps;
 pub mod storage;

@@ -77,7 +77,10 @@ pub(crate) fn next_tiers(
             bundle: m.bundle.name.clone(),
             version: m.bundle.version.clone(),
             id: id.into(),
-            last: st.last_apply.as_ref().map(|r| (r.seq, r.at.clone())),
+            last: st
+                .last_apply
+                .as_ref()
+                .map(|r| (r.seq, airlock_bundle::trust::shown(&r.at))),
         }));
     }
     let last = match through {
@@ -184,6 +187,7 @@ mod tests {
             fingerprint_after: String::new(),
             prev_hash: String::new(),
             row_hash: String::new(),
+            bundle_tiers: None,
         }
     }
 

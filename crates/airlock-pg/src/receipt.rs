@@ -139,7 +139,7 @@ pub fn operator_name() -> String {
 }
 
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    airlock_bundle::trust::rfc3339(chrono::Utc::now())
 }
 
 pub(crate) fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {

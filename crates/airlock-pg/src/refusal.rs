@@ -3,8 +3,8 @@
 //! and the advice is its own [`Refusal::hint`] / [`Mismatch::hint`].
 //!
 //! Invariant: the text a user sees is byte-identical to what these refusals said as
-//! strings (`Display` is the evidence, then the advice, in the old words), and so are
-//! their `kind` and exit code: `Refusal` is `refused` (exit 6), `Mismatch` is
+//! strings (`Display` is the evidence, then the advice, in the old words; drift since
+//! also names the objects that changed), and so are their `kind` and exit code: `Refusal` is `refused` (exit 6), `Mismatch` is
 //! `state-check` (exit 5). The advice stays inside the message because the output is
 //! pinned; `hint()` names it apart for callers that want it alone.
 
@@ -123,6 +123,8 @@ pub enum Mismatch {
         tiers: Vec<String>,
         now: String,
         then: String,
+        /// What changed, object by object (or why that is not known here).
+        changes: Box<super::schema_change::DriftChanges>,
     },
     /// The verify probe after the last tier failed (everything rolled back).
     Verify { described: String },
@@ -134,7 +136,8 @@ impl Mismatch {
     /// What to do about it.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Mismatch::Drift { .. } => Some("Find out what changed; --allow-drift continues anyway"),
+            Mismatch::Drift { changes, .. } if changes.unnamed.is_none() => Some("Find out who changed these objects and why, and undo the change or continue with --allow-drift"),
+            Mismatch::Drift { .. } => Some("Find out what changed: compare `airlock fingerprint --json` now with one saved when the previous apply ended (airlock fingerprint --diff A.json B.json); --allow-drift continues anyway"),
             _ => None,
         }
     }
@@ -156,12 +159,14 @@ impl fmt::Display for Mismatch {
                 tiers,
                 now,
                 then,
+                changes,
             } => write!(
                 f,
-                "drift: the schema changed since ledger seq {ledger_seq} applied {} (fingerprint now {}, then {}); nothing was changed. {}",
+                "drift: the schema changed since ledger seq {ledger_seq} applied {} (fingerprint now {}, then {}): {}; nothing was changed. {}",
                 tiers.join(", "),
                 short(now),
                 short(then),
+                changes.said(),
                 self.hint().unwrap_or_default()
             ),
             Mismatch::Verify { described } => write!(
@@ -213,9 +218,10 @@ mod tests {
             tiers: vec!["a".into(), "b".into()],
             now: "1".repeat(64),
             then: "2".repeat(64),
+            changes: Box::new(super::super::schema_change::DriftChanges::from(Err(
+                "no description".into(),
+            ))),
         };
-        assert!(d.to_string().ends_with(
-            "nothing was changed. Find out what changed; --allow-drift continues anyway"
-        ));
+        assert!(d.to_string().ends_with("--allow-drift continues anyway"));
     }
 }

@@ -333,7 +333,7 @@ fn judge_trust(judge: &Judge<'_>, op: &mut Opened) -> Result<(), VerifyError> {
             if *at > t {
                 return Err(VerifyError::Expired {
                     expires: exp.clone(),
-                    at: at.to_rfc3339(),
+                    at: crate::trust::rfc3339(*at),
                 });
             }
         }
