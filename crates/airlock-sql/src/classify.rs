@@ -5,7 +5,7 @@
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
-use super::{parser, version, SqlProblem, SqlRole};
+use super::{parser, version, Checked, SqlProblem, SqlRole};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
 const MAX_PROBLEMS: usize = 50;
@@ -19,6 +19,9 @@ pub struct ScriptChecker<'f> {
     min_server_version: Option<i64>,
     pub(super) lexer: Lexer,
     problems: Vec<SqlProblem>,
+    /// What was accepted and skipped (meta-commands, transaction wrappers, a
+    /// byte-order mark), and warnings: lint shows them, nothing else depends on them.
+    notes: Vec<SqlProblem>,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
     /// differential test against PostgreSQL's own splitter.
     #[cfg(test)]
@@ -32,6 +35,7 @@ impl<'f> ScriptChecker<'f> {
             min_server_version: None,
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
+            notes: Vec::new(),
             #[cfg(test)]
             ends: Vec::new(),
         }
@@ -64,6 +68,16 @@ impl<'f> ScriptChecker<'f> {
         }
     }
 
+    fn note(&mut self, line: usize, message: String) {
+        if self.notes.len() < MAX_PROBLEMS {
+            self.notes.push(SqlProblem {
+                file: self.file.into(),
+                line,
+                message,
+            });
+        }
+    }
+
     /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.gave_up() {
@@ -88,7 +102,7 @@ impl<'f> ScriptChecker<'f> {
                             );
                         }
                     }
-                    if s.kind == Kind::Dml || s.copy_refused {
+                    if s.kind == Kind::Dml || s.copy_refused || s.psql {
                         continue;
                     }
                     match s.text {
@@ -101,6 +115,7 @@ impl<'f> ScriptChecker<'f> {
                     }
                 }
                 Event::Problem { line, message } => self.problem(line, message),
+                Event::Note { line, message } => self.note(line, message),
                 Event::CopyData { .. } | Event::Skip { .. } => {}
             }
         }
@@ -117,7 +132,13 @@ impl<'f> ScriptChecker<'f> {
             return;
         }
         if let Some(message) = super::lexing::statement_problem(sql) {
+            let legacy = message.starts_with(super::lexing::LEGACY_OFF);
             self.problem(line, message);
+            if legacy {
+                // Read with the standard rules, the rest would give only artifacts.
+                self.lexer.stopped = true;
+                return;
+            }
         }
         for (at_line, message) in parser::script_problems(sql, line) {
             self.problem(at_line, message);
@@ -130,10 +151,26 @@ impl<'f> ScriptChecker<'f> {
     }
 
     /// End of the file: the last statement, and anything left open.
-    pub fn finish(mut self) -> Vec<SqlProblem> {
+    pub fn finish(self) -> Vec<SqlProblem> {
+        self.finish_noted().problems
+    }
+
+    /// [`finish`](Self::finish), with the notes.
+    pub fn finish_noted(mut self) -> Checked {
         self.lexer.finish();
         self.drain();
-        self.problems
+        // The first problem at or after a `\'` says what the file looks like.
+        if let Some(p) = self
+            .problems
+            .iter_mut()
+            .find(|p| self.lexer.legacy_hint(p.line).is_some())
+        {
+            p.message += &self.lexer.legacy_hint(p.line).expect("checked");
+        }
+        Checked {
+            problems: self.problems,
+            notes: self.notes,
+        }
     }
 
     #[cfg(test)]

@@ -17,11 +17,13 @@ mod copy;
 mod lexer;
 mod lexing;
 mod locks;
+mod meta;
 mod parser;
 mod reach;
 mod split;
 mod tokens;
 mod version;
+mod wrapper;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
@@ -55,14 +57,32 @@ pub struct SqlProblem {
     pub message: String,
 }
 
+/// What lint found in one file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Refusals (empty = clean).
+    pub problems: Vec<SqlProblem>,
+    /// What was accepted and skipped (psql meta-commands airlock subsumes, transaction
+    /// wrappers, a byte-order mark) and warnings: shown by lint, never a refusal.
+    pub notes: Vec<SqlProblem>,
+}
+
 /// Check one SQL file for its role. Returns every problem found (empty = clean).
 pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
+    check_noted(file, sql, role).problems
+}
+
+/// [`check`], with the notes.
+pub fn check_noted(file: &str, sql: &str, role: SqlRole) -> Checked {
     match role {
-        SqlRole::Gate | SqlRole::Probe => check_query(file, sql, role),
+        SqlRole::Gate | SqlRole::Probe => Checked {
+            problems: check_query(file, sql, role),
+            notes: Vec::new(),
+        },
         SqlRole::Script => {
             let mut c = ScriptChecker::new(file);
             c.feed(sql.as_bytes());
-            c.finish()
+            c.finish_noted()
         }
     }
 }
@@ -85,6 +105,20 @@ pub fn check_reader_for(
     role: SqlRole,
     min_server_version: Option<i64>,
 ) -> io::Result<Vec<SqlProblem>> {
+    Ok(check_reader_noted(file, r, role, min_server_version)?.problems)
+}
+
+/// [`check_reader_for`], with the notes (what `lint` shows).
+pub fn check_reader_noted(
+    file: &str,
+    r: &mut dyn Read,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> io::Result<Checked> {
+    let only = |problems: Vec<SqlProblem>| Checked {
+        problems,
+        notes: Vec::new(),
+    };
     let problem = |message: String| SqlProblem {
         file: file.into(),
         line: 1,
@@ -95,14 +129,14 @@ pub fn check_reader_for(
             let mut bytes = Vec::new();
             r.take(MAX_QUERY_FILE + 1).read_to_end(&mut bytes)?;
             if bytes.len() as u64 > MAX_QUERY_FILE {
-                return Ok(vec![problem(format!(
+                return Ok(only(vec![problem(format!(
                     "is larger than {MAX_QUERY_FILE} bytes; a gate or probe is one query"
-                ))]);
+                ))]));
             }
-            Ok(match String::from_utf8(bytes) {
+            Ok(only(match String::from_utf8(bytes) {
                 Ok(sql) => check_query(file, &sql, role),
                 Err(_) => vec![problem("SQL files must be UTF-8".into())],
-            })
+            }))
         }
         SqlRole::Script => {
             let mut c = ScriptChecker::new(file).for_min_server_version(min_server_version);
@@ -117,7 +151,7 @@ pub fn check_reader_for(
                     break;
                 }
             }
-            Ok(c.finish())
+            Ok(c.finish_noted())
         }
     }
 }
