@@ -22,6 +22,10 @@ pub struct ScriptChecker<'f> {
     /// What was accepted and skipped (meta-commands, transaction wrappers, a
     /// byte-order mark), and warnings: lint shows them, nothing else depends on them.
     notes: Vec<SqlProblem>,
+    warnings: Vec<SqlProblem>,
+    /// A `SET standard_conforming_strings = off` was refused: the rest of the file,
+    /// read with the standard rules, would give only artifacts.
+    legacy_stop: bool,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
     /// differential test against PostgreSQL's own splitter.
     #[cfg(test)]
@@ -36,6 +40,8 @@ impl<'f> ScriptChecker<'f> {
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
             notes: Vec::new(),
+            warnings: Vec::new(),
+            legacy_stop: false,
             #[cfg(test)]
             ends: Vec::new(),
         }
@@ -90,6 +96,9 @@ impl<'f> ScriptChecker<'f> {
     fn drain(&mut self) {
         let mut events = std::mem::take(&mut self.lexer.events);
         for event in events.drain(..) {
+            if self.legacy_stop {
+                break;
+            }
             match event {
                 Event::Statement(s) => {
                     #[cfg(test)]
@@ -135,7 +144,7 @@ impl<'f> ScriptChecker<'f> {
             let legacy = message.starts_with(super::lexing::LEGACY_OFF);
             self.problem(line, message);
             if legacy {
-                // Read with the standard rules, the rest would give only artifacts.
+                self.legacy_stop = true;
                 self.lexer.stopped = true;
                 return;
             }
@@ -170,6 +179,7 @@ impl<'f> ScriptChecker<'f> {
         Checked {
             problems: self.problems,
             notes: self.notes,
+            warnings: self.warnings,
         }
     }
 
