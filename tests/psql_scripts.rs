@@ -282,3 +282,36 @@ fn a_pg_dump_with_large_objects_applies_unchanged_and_all_or_nothing() {
         "0"
     );
 }
+
+#[test]
+fn lint_warns_when_a_new_enum_value_is_used_in_the_tier_that_adds_it_as_the_server_refuses() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("enumadd");
+    db.exec("CREATE TYPE public.mood AS ENUM ('sad'); CREATE TABLE public.t (m public.mood);");
+    let tier =
+        "ALTER TYPE public.mood ADD VALUE 'happy';\nINSERT INTO public.t VALUES ('happy');\n";
+    let src = source(dir, &db.name, &[("enum.sql", tier.as_bytes())]);
+    let o = airlock(dir, &["lint", src.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("warning: sql/enum.sql:2: uses 'happy', which `ALTER TYPE public.mood ADD VALUE` at line 1 adds"),
+        "{}",
+        stdout(&o)
+    );
+    // The warning is true: the server refuses it, and nothing changes.
+    keygen(dir, "rm");
+    pack(dir, &src, "rm.key", "b.tar.gz");
+    let before = db.dump_without_ledger();
+    let o = airlock(
+        dir,
+        &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &db.conn()],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("unsafe use of new value"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(db.dump_without_ledger(), before);
+}

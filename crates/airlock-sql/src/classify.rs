@@ -4,6 +4,7 @@
 //! refused as too long); every problem the lexer finds (meta-commands, refused COPY
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
+use super::enum_values::NewEnumValues;
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
 use super::{parser, version, Checked, SqlProblem, SqlRole};
 
@@ -26,6 +27,7 @@ pub struct ScriptChecker<'f> {
     /// A `SET standard_conforming_strings = off` was refused: the rest of the file,
     /// read with the standard rules, would give only artifacts.
     legacy_stop: bool,
+    enum_values: NewEnumValues,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
     /// differential test against PostgreSQL's own splitter.
     #[cfg(test)]
@@ -42,6 +44,7 @@ impl<'f> ScriptChecker<'f> {
             notes: Vec::new(),
             warnings: Vec::new(),
             legacy_stop: false,
+            enum_values: NewEnumValues::default(),
             #[cfg(test)]
             ends: Vec::new(),
         }
@@ -111,6 +114,9 @@ impl<'f> ScriptChecker<'f> {
                             );
                         }
                     }
+                    if let Some(text) = &s.text {
+                        self.enum_uses(text, s.line);
+                    }
                     if s.kind == Kind::Dml || s.copy_refused || s.psql {
                         continue;
                     }
@@ -129,6 +135,22 @@ impl<'f> ScriptChecker<'f> {
             }
         }
         self.lexer.events = events;
+    }
+
+    /// Warnings for uses of enum values the file added (`enum_values.rs`).
+    fn enum_uses(&mut self, text: &[u8], line: usize) {
+        let Ok(sql) = std::str::from_utf8(text) else {
+            return;
+        };
+        for (line, message) in self.enum_values.statement(sql, line) {
+            if self.warnings.len() < MAX_PROBLEMS {
+                self.warnings.push(SqlProblem {
+                    file: self.file.into(),
+                    line,
+                    message,
+                });
+            }
+        }
     }
 
     fn judge(&mut self, text: &[u8], line: usize) {

@@ -269,6 +269,9 @@ pub(super) struct Lexer {
     /// file written for standard_conforming_strings off), and whether a problem
     /// already said so.
     legacy_quote: Option<usize>,
+    /// Lint saw `ALTER … ADD VALUE`: DML text is kept from then on (bounded as any
+    /// statement's), to find a use of the new value (`enum_values.rs`).
+    keep_dml: bool,
     /// A psql construct airlock refuses (a variable, a meta-command) is inside the
     /// current statement: it is reported, and the statement is not judged further.
     stmt_psql: bool,
@@ -326,6 +329,7 @@ impl Lexer {
             str_backslash: false,
             legacy_quote: None,
             stmt_psql: false,
+            keep_dml: false,
             copy_data: DataScan::new(0),
             copy_line: 1,
             utf8_carry: Vec::new(),
@@ -728,7 +732,7 @@ impl Lexer {
         self.stmt = Stmt::Known;
         self.kind = kind;
         let keep = match kind {
-            Kind::Dml => false,
+            Kind::Dml => self.keep_dml,
             Kind::Copy => true,
             Kind::Other => self.keep == Keep::NonDml || self.txn_word,
         };
@@ -831,7 +835,12 @@ impl Lexer {
         }
         self.judge_set_config();
         let kind = self.kind;
-        if kind == Kind::Dml && !self.merge && self.keep == Keep::NonDml && !cfg!(test) {
+        if kind == Kind::Dml
+            && !self.merge
+            && self.keep == Keep::NonDml
+            && !self.keep_dml
+            && !cfg!(test)
+        {
             // Lint judges no DML (but MERGE's version): nothing to report.
             self.stmt = Stmt::Empty;
             self.kind = Kind::Other;
@@ -840,6 +849,13 @@ impl Lexer {
         }
         let text = self.capturing.then(|| std::mem::take(&mut self.capture));
         self.capture.clear();
+        if self.keep == Keep::NonDml && kind == Kind::Other && !self.keep_dml {
+            // Decided here, not by lint's reader, so that it holds from the next
+            // statement on whatever the chunking.
+            self.keep_dml = text
+                .as_deref()
+                .is_some_and(super::enum_values::may_add_value);
+        }
         self.capturing = false;
         let mut statement = Statement {
             end: self.offset,

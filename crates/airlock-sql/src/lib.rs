@@ -14,6 +14,7 @@
 
 mod classify;
 mod copy;
+mod enum_values;
 mod lexer;
 mod lexing;
 mod locks;

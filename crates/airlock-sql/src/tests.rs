@@ -516,6 +516,37 @@ fn a_file_written_for_standard_conforming_strings_off_is_named() {
 }
 
 #[test]
+fn a_new_enum_value_used_in_the_same_file_is_warned_about_whatever_the_chunking() {
+    let sql = "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE public.mood ADD VALUE IF NOT EXISTS 'happy' AFTER 'sad';\nALTER TYPE mood RENAME VALUE 'sad' TO 'blue';\nINSERT INTO t (m) VALUES ('happy');\nUPDATE t SET m = 'happy';\nCREATE TABLE u (m mood DEFAULT 'ok');\n";
+    for chunk in [1, 3, 7, 4096] {
+        let mut c = ScriptChecker::new("t.sql");
+        for piece in sql.as_bytes().chunks(chunk) {
+            c.feed(piece);
+        }
+        let checked = c.finish_noted();
+        assert_eq!(checked.problems, vec![], "chunk {chunk}");
+        let warnings: Vec<(usize, &str)> = checked
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(warnings.len(), 1, "chunk {chunk}: {warnings:?}");
+        assert_eq!(warnings[0].0, 4);
+        assert!(
+            warnings[0].1.contains("'happy'") && warnings[0].1.contains("at line 2"),
+            "{warnings:?}"
+        );
+    }
+    // A value added and not used, or used in another file, draws nothing.
+    let c = check_noted(
+        "t.sql",
+        "ALTER TYPE mood ADD VALUE 'x';\nSELECT 1;\n",
+        SqlRole::Script,
+    );
+    assert_eq!(c.warnings, vec![]);
+}
+
+#[test]
 fn syntax_newer_than_the_oldest_target_is_reported() {
     let sql = "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\nMERGE INTO t USING u ON true WHEN MATCHED THEN DELETE;\n";
     let check = |min| {
