@@ -505,7 +505,8 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.into()).to_string()
 }
 
-/// Import `dir` (as `layout`) into the new source directory `out`.
+/// Import `dir` (as `layout`) into the new source directory `out`, written whole or
+/// not at all (staged beside it, then renamed into place).
 pub fn import(
     dir: &Path,
     layout: Layout,
@@ -527,20 +528,64 @@ pub fn import(
             layout: layout.name(),
         });
     }
-    let write = |rel: &str, bytes: &[u8]| -> Result<(), ImportError> {
-        let path = out.join(rel);
-        let err = |source| ImportError::Write {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(path.parent().expect("a parent")).map_err(err)?;
-        std::fs::write(&path, bytes).map_err(err)
+    let write_err = |source| ImportError::Write {
+        path: out.to_path_buf(),
+        source,
     };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let staged = tempfile::Builder::new()
+        .prefix(".airlock-import-")
+        .tempdir_in(parent)
+        .map_err(write_err)?;
+    let written = write_scripts(dir, layout, &migrations, staged.path(), &mut left)?;
+    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(write_err)?;
+    }
+    std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    Ok(Imported {
+        layout,
+        tiers: written.tiers.into_iter().map(|(label, _)| label).collect(),
+        rollback,
+        files: written.files,
+        left_behind: left,
+    })
+}
+
+/// The scripts written into a source.
+struct Written {
+    files: Vec<Brought>,
+    /// (tier name, file), in order.
+    tiers: Vec<(String, String)>,
+    /// The up scripts' bytes (for the rollback probe).
+    ups: Vec<Vec<u8>>,
+    /// Rollback files, newest first.
+    downs: Vec<String>,
+}
+
+/// Write `base/rel` (and its directories).
+fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
+    let path = base.join(rel);
+    let err = |source| ImportError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(path.parent().expect("a parent")).map_err(err)?;
+    std::fs::write(&path, bytes).map_err(err)
+}
+
+/// Each migration's up script as a tier file, its down script as a rollback file.
+fn write_scripts(
+    dir: &Path,
+    layout: Layout,
+    migrations: &[Migration],
+    base: &Path,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
-    let mut files = vec![];
-    let mut tiers = vec![];
-    let mut ups = vec![];
-    let mut downs = vec![];
     let read = |s: &Script| {
         s.bytes().map_err(|source| ImportError::Read {
             path: match s {
@@ -549,22 +594,28 @@ pub fn import(
             source,
         })
     };
+    let mut w = Written {
+        files: vec![],
+        tiers: vec![],
+        ups: vec![],
+        downs: vec![],
+    };
     for (i, m) in migrations.iter().enumerate() {
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
         if let Some(up) = &m.up {
             let to = format!("sql/tiers/{stem}.sql");
             let bytes = read(up)?;
-            write(&to, &bytes)?;
-            ups.push(bytes);
-            files.push(brought(dir, up, "up", &to));
-            tiers.push((m.label.clone(), to));
+            write_file(base, &to, &bytes)?;
+            w.ups.push(bytes);
+            w.files.push(brought(dir, up, "up", &to));
+            w.tiers.push((m.label.clone(), to));
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
-                write(&to, &read(down)?)?;
-                files.push(brought(dir, down, "down", &to));
-                downs.push(to);
+                write_file(base, &to, &read(down)?)?;
+                w.files.push(brought(dir, down, "down", &to));
+                w.downs.push(to);
             }
             None if layout != Layout::Folder => left.push(LeftBehind {
                 file: m.label.clone(),
@@ -573,8 +624,18 @@ pub fn import(
             None => {}
         }
     }
-    downs.reverse();
-    let tables = created_tables(&ups);
+    w.downs.reverse();
+    Ok(w)
+}
+
+/// `bundle.toml` (and the rollback probe): the rollback files written, if any.
+fn write_spec(
+    base: &Path,
+    layout: Layout,
+    naming: &Naming,
+    written: &Written,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
         "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = 1\n\n[target]\ndatabase = {}\n",
         layout.name(),
@@ -582,19 +643,21 @@ pub fn import(
         toml_str(naming.version),
         toml_str(naming.database)
     );
-    for (label, file) in &tiers {
+    for (label, file) in &written.tiers {
         toml.push_str(&format!(
             "\n[[tier]]\nname = {}\nfiles = [{}]\n",
             toml_str(label),
             toml_str(file)
         ));
     }
-    let rollback = if !downs.is_empty() && !tables.is_empty() {
+    let tables = created_tables(&written.ups);
+    let rollback = if !written.downs.is_empty() && !tables.is_empty() {
         let absent: Vec<String> = tables
             .iter()
             .map(|t| format!("to_regclass({}) IS NULL", sql_literal(t)))
             .collect();
-        write(
+        write_file(
+            base,
             "sql/probe/rolled_back.sql",
             format!(
                 "-- After the rollback, none of the tables the migrations create exists.\nSELECT 'created_tables_absent'::text AS key, ({})::text AS value\n",
@@ -602,14 +665,14 @@ pub fn import(
             )
             .as_bytes(),
         )?;
-        let list: Vec<String> = downs.iter().map(|d| toml_str(d)).collect();
+        let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
             "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n",
             list.join(", ")
         ));
-        downs
+        written.downs.clone()
     } else {
-        if !downs.is_empty() {
+        if !written.downs.is_empty() {
             left.push(LeftBehind {
                 file: "(rollback)".into(),
                 why: "the migrations create no table a probe could check, so no [rollback] was written; the down scripts are in sql/rollback/: add a probe and [rollback]".into(),
@@ -617,14 +680,8 @@ pub fn import(
         }
         vec![]
     };
-    write("bundle.toml", toml.as_bytes())?;
-    Ok(Imported {
-        layout,
-        tiers: tiers.into_iter().map(|(label, _)| label).collect(),
-        rollback,
-        files,
-        left_behind: left,
-    })
+    write_file(base, "bundle.toml", toml.as_bytes())?;
+    Ok(rollback)
 }
 
 fn sql_literal(s: &str) -> String {

@@ -872,27 +872,8 @@ impl Lexer {
         self.stmt = Stmt::Empty;
         self.kind = Kind::Other;
         self.too_long = false;
-        if self.txn_word && self.mode == Mode::Script {
-            let wrap = statement.text.as_deref().and_then(wrapper::recognise);
-            match self.wrappers.statement(wrap, statement.line) {
-                wrapper::Verdict::Statement => {}
-                wrapper::Verdict::Skip(note) => {
-                    self.events.push(Event::Skip {
-                        end: statement.end + u64::from(semi),
-                    });
-                    if let Some(message) = note {
-                        self.events.push(Event::Note {
-                            line: statement.line,
-                            message,
-                        });
-                    }
-                    return;
-                }
-                wrapper::Verdict::Problem(message) => {
-                    self.problem(statement.line, message);
-                    return;
-                }
-            }
+        if self.txn_word && self.mode == Mode::Script && self.wrapper(&statement, semi) {
+            return;
         }
         if kind == Kind::Copy && self.mode == Mode::Script {
             let verdict = match &statement.text {
@@ -921,6 +902,31 @@ impl Lexer {
             }
         }
         self.events.push(Event::Statement(statement));
+    }
+
+    /// A statement whose first word may begin or end a transaction: true when it is
+    /// one half of a wrapper (skipped, or refused here), so the caller is done with it.
+    fn wrapper(&mut self, statement: &Statement, semi: bool) -> bool {
+        let wrap = statement.text.as_deref().and_then(wrapper::recognise);
+        match self.wrappers.statement(wrap, statement.line) {
+            wrapper::Verdict::Statement => false,
+            wrapper::Verdict::Skip(note) => {
+                self.events.push(Event::Skip {
+                    end: statement.end + u64::from(semi),
+                });
+                if let Some(message) = note {
+                    self.events.push(Event::Note {
+                        line: statement.line,
+                        message,
+                    });
+                }
+                true
+            }
+            wrapper::Verdict::Problem(message) => {
+                self.problem(statement.line, message);
+                true
+            }
+        }
     }
 
     fn lex_byte(&mut self, b: u8) {
