@@ -1,6 +1,8 @@
 //! SQL classification. One streaming lexer (`lexer.rs`, following PostgreSQL's scan.l
-//! for tokens and psql for statement ends, COPY data and `\restrict` lines; COPY's own
-//! rules in `copy.rs`) feeds both lint (`classify.rs`: plain DML passes on its first
+//! for tokens and psql for statement ends, COPY data and meta-command lines; COPY's own
+//! rules in `copy.rs`, which meta-commands are skipped or refused in `meta.rs`, the
+//! `BEGIN;` … `COMMIT;` wrappers run as airlock's own transaction in `wrapper.rs`) feeds
+//! both lint (`classify.rs`: plain DML passes on its first
 //! word, every other statement is judged by PostgreSQL's own parser, `parser.rs`) and
 //! execution (`split.rs`, the [`Splitter`]). `tokens.rs` reads PostgreSQL's tokens for
 //! the cheap checks that need no tree (COPY options, newer syntax).
@@ -8,7 +10,8 @@
 //! Invariant: a gate or probe file passes only if it is exactly one plain read-only
 //! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
 //! locks, no `set_config`); a tier file passes only if every statement can run inside
-//! the apply transaction and none ends it. Both are checked at pack time and again
+//! the apply transaction and none ends it (a balanced `BEGIN;` … `COMMIT;` wrapper is
+//! never sent: lint and execution skip the same bytes). Both are checked at pack time and again
 //! before anything runs, and execution cuts files where lint did. There is one judge in
 //! every build: PostgreSQL's parser (libpg_query).
 
