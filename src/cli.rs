@@ -54,6 +54,9 @@ pub enum Command {
     Lint(LintArgs),
     /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
     Pack(PackArgs),
+    /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, a folder of
+    /// psql scripts) into a new bundle source, then lint it.
+    Import(ImportArgs),
     /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
     Sign(SignArgs),
     /// Verify a bundle against a trust store: signatures, threshold, hashes, structure.
@@ -133,6 +136,43 @@ pub struct KeygenArgs {
 pub struct LintArgs {
     /// Source directory holding bundle.toml.
     pub source: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The directory holding the migrations (for Sqitch: the one holding sqitch.plan).
+    pub migrations: PathBuf,
+    /// The new source directory to write (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The layout of the migrations; by default told from the files (sqitch.plan,
+    /// *.up.sql, V1__*.sql, `-- migrate:up`, else a folder of .sql files in name order).
+    #[arg(long, value_enum)]
+    pub from: Option<ImportLayout>,
+    /// The target database, written as [target] database.
+    #[arg(long, value_name = "NAME")]
+    pub database: String,
+    /// [bundle] name (default: the migrations directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// [bundle] version.
+    #[arg(long, default_value = "1", value_name = "VERSION")]
+    pub bundle_version: String,
+}
+
+/// The layouts `import` reads.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImportLayout {
+    /// VERSION_NAME.up.sql / VERSION_NAME.down.sql.
+    GolangMigrate,
+    /// VERSION_NAME.sql with `-- migrate:up` and `-- migrate:down` sections.
+    Dbmate,
+    /// V1__NAME.sql, with U1__NAME.sql undo scripts as the rollback.
+    Flyway,
+    /// sqitch.plan with deploy/, revert/ and verify/.
+    Sqitch,
+    /// Every .sql file, in name order.
+    Folder,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,7 @@ fn files() -> Vec<(&'static str, RootSchema)> {
         ),
         ("keygen.schema.json", schema_for!(keygen::KeygenReport)),
         ("lint.schema.json", schema_for!(lint::LintReport)),
+        ("import.schema.json", schema_for!(import::ImportReport)),
         ("pack.schema.json", schema_for!(pack::PackReport)),
         ("sign.schema.json", schema_for!(sign::SignReport)),
         ("verify.schema.json", schema_for!(verify::BundleReport)),

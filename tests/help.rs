@@ -8,10 +8,11 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 19] = [
+const SUBCOMMANDS: [&str; 20] = [
     "keygen",
     "lint",
     "pack",
+    "import",
     "sign",
     "verify",
     "inspect",

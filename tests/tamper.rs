@@ -1116,7 +1116,7 @@ fn lint_refuses_with_file_and_line_and_pack_writes_nothing() {
         ),
         (
             "tier",
-            "\\set x 1\nSELECT 1;\n",
+            "\\i other.sql\nSELECT 1;\n",
             "sql/tier1.sql:1",
             "psql meta-command",
         ),

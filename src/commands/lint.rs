@@ -15,6 +15,10 @@ pub struct LintReport {
     pub tiers: usize,
     pub gates: usize,
     pub warnings: Vec<String>,
+    /// What the SQL files hold that lint accepted and skipped, `FILE:LINE: …`: psql
+    /// meta-commands airlock subsumes (`\\set ON_ERROR_STOP 1`…), `BEGIN;` … `COMMIT;`
+    /// wrappers run inside airlock's own transaction, a UTF-8 byte-order mark.
+    pub notes: Vec<String>,
 }
 
 impl Report for LintReport {
@@ -31,6 +35,9 @@ impl Report for LintReport {
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
         }
+        for n in &self.notes {
+            s.push_str(&format!("\nnote: {n}"));
+        }
         s
     }
 }
@@ -46,5 +53,6 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         tiers: l.spec.tier.len(),
         gates: l.spec.gate.len(),
         warnings: l.warnings,
+        notes: l.notes,
     }))
 }

@@ -27,6 +27,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "keygen" => &[("A release key, encrypted", "airlock keygen --out ~/.airlock/release")],
         "lint" => &[("Check a source directory before packing", "airlock lint release/")],
+        "import" => &[("A golang-migrate, dbmate, Flyway or Sqitch history as a new bundle source", "airlock import db/migrations --out release/ --database app")],
         "pack" => &[("Lint, hash, sign and pack", "airlock pack release/ --key ~/.airlock/release.key --out release.airlock.tar.gz")],
         "sign" => &[("A second release manager co-signs", "airlock sign release.airlock.tar.gz --key ~/.airlock/second.key")],
         "verify" => &[

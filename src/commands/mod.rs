@@ -8,6 +8,7 @@ pub mod db_common;
 pub mod demo;
 pub mod extract;
 pub mod gate;
+pub mod import;
 pub mod keygen;
 pub mod lint;
 pub mod man;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Keygen(a) => keygen::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Pack(a) => pack::run(a),
+        Command::Import(a) => import::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Verify(a) => verify::verify(a),
         Command::Inspect(a) => verify::inspect(a),

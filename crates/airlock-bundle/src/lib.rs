@@ -11,6 +11,7 @@ pub mod archive;
 pub mod bundle_path;
 pub mod fuzz_targets;
 pub mod hashing;
+pub mod import;
 pub mod manifest;
 pub mod minisign;
 pub mod spec;

@@ -225,6 +225,19 @@ pub struct Linted {
     /// SHA-256 (hex) and size of each of `files`, from the same read that linted it.
     pub hashes: BTreeMap<String, FileHash>,
     pub warnings: Vec<String>,
+    /// What the SQL files hold that lint accepted and skipped (psql meta-commands
+    /// airlock subsumes, transaction wrappers, a byte-order mark), `FILE:LINE: …`.
+    pub notes: Vec<String>,
+}
+
+/// One file read and checked: its problems, its notes and warnings, its hash.
+type Checked = (Vec<String>, Noted, FileHash);
+
+/// A file's notes and warnings.
+#[derive(Default)]
+struct Noted {
+    notes: Vec<String>,
+    warnings: Vec<String>,
 }
 
 /// A file's SHA-256, size and chunk hashes (files over [`crate::hashing::CHUNK`]).
@@ -237,7 +250,7 @@ fn read_and_check(
     file: &str,
     roles: &[SqlRole],
     min_server_version: Option<i64>,
-) -> Result<(Vec<String>, FileHash), String> {
+) -> Result<Checked, String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
     let mut r = crate::hashing::HashingReader::with_chunks(std::io::BufReader::with_capacity(
@@ -245,13 +258,20 @@ fn read_and_check(
         f,
     ));
     let mut problems = vec![];
+    let mut noted = Noted::default();
     let read_err = |e: std::io::Error| format!("cannot read {file}: {e}");
     match roles {
         [] => {}
         [role] => {
-            let found = airlock_sql::check_reader_for(file, &mut r, *role, min_server_version)
+            let found = airlock_sql::check_reader_noted(file, &mut r, *role, min_server_version)
                 .map_err(read_err)?;
-            problems.extend(found.iter().map(ToString::to_string));
+            problems.extend(found.problems.iter().map(ToString::to_string));
+            noted
+                .notes
+                .extend(found.notes.iter().map(ToString::to_string));
+            noted
+                .warnings
+                .extend(found.warnings.iter().map(ToString::to_string));
         }
         // The same file in several roles (rare): judged from memory by each.
         many => {
@@ -267,7 +287,7 @@ fn read_and_check(
     }
     // A checker may stop early (too many problems); the hash still covers every byte.
     std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
-    Ok((problems, r.finish_with_chunks()))
+    Ok((problems, noted, r.finish_with_chunks()))
 }
 
 /// `f` over `items` on every core, results in order.
@@ -636,12 +656,16 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     }
     let jobs: Vec<(String, Vec<SqlRole>)> = roles.into_iter().collect();
     let mut hashes = BTreeMap::new();
+    let mut notes = vec![];
+    let mut sql_warnings = vec![];
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
         match result {
-            Ok((found, hash)) => {
+            Ok((found, noted, hash)) => {
                 problems.extend(found);
+                notes.extend(noted.notes);
+                sql_warnings.extend(noted.warnings);
                 hashes.insert(file.clone(), hash);
             }
             Err(e) => problems.push(e),
@@ -657,7 +681,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
             ));
         }
     }
-    let mut warnings = vec![];
+    let mut warnings = sql_warnings;
     for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
         let Ok(entry) = entry else { continue };
         if entry.file_type().is_dir() {
@@ -687,5 +711,6 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         files,
         hashes,
         warnings,
+        notes,
     })
 }

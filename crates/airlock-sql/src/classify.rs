@@ -4,8 +4,9 @@
 //! refused as too long); every problem the lexer finds (meta-commands, refused COPY
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
+use super::enum_values::NewEnumValues;
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
-use super::{parser, version, SqlProblem, SqlRole};
+use super::{parser, version, Checked, SqlProblem, SqlRole};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
 const MAX_PROBLEMS: usize = 50;
@@ -21,6 +22,14 @@ pub struct ScriptChecker<'f> {
     online: bool,
     pub(super) lexer: Lexer,
     problems: Vec<SqlProblem>,
+    /// What was accepted and skipped (meta-commands, transaction wrappers, a
+    /// byte-order mark), and warnings: lint shows them, nothing else depends on them.
+    notes: Vec<SqlProblem>,
+    warnings: Vec<SqlProblem>,
+    /// A `SET standard_conforming_strings = off` was refused: the rest of the file,
+    /// read with the standard rules, would give only artifacts.
+    legacy_stop: bool,
+    enum_values: NewEnumValues,
     /// Where each statement ended (its `;`, or the end of the file); kept for the
     /// differential test against PostgreSQL's own splitter.
     #[cfg(test)]
@@ -35,6 +44,10 @@ impl<'f> ScriptChecker<'f> {
             online: false,
             lexer: Lexer::new(Mode::Script, Keep::NonDml),
             problems: Vec::new(),
+            notes: Vec::new(),
+            warnings: Vec::new(),
+            legacy_stop: false,
+            enum_values: NewEnumValues::default(),
             #[cfg(test)]
             ends: Vec::new(),
         }
@@ -75,6 +88,16 @@ impl<'f> ScriptChecker<'f> {
         }
     }
 
+    fn note(&mut self, line: usize, message: String) {
+        if self.notes.len() < MAX_PROBLEMS {
+            self.notes.push(SqlProblem {
+                file: self.file.into(),
+                line,
+                message,
+            });
+        }
+    }
+
     /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.gave_up() {
@@ -87,6 +110,9 @@ impl<'f> ScriptChecker<'f> {
     fn drain(&mut self) {
         let mut events = std::mem::take(&mut self.lexer.events);
         for event in events.drain(..) {
+            if self.legacy_stop {
+                break;
+            }
             match event {
                 Event::Statement(s) => {
                     #[cfg(test)]
@@ -99,11 +125,14 @@ impl<'f> ScriptChecker<'f> {
                             );
                         }
                     }
-                    if self.online && (s.kind != Kind::Other || s.copy_refused) {
+                    if let Some(text) = &s.text {
+                        self.enum_uses(text, s.line);
+                    }
+                    if self.online && (s.kind != Kind::Other || s.copy_refused) && !s.psql {
                         self.problem(s.line, super::online::dml_refusal());
                         continue;
                     }
-                    if s.kind == Kind::Dml || s.copy_refused {
+                    if s.kind == Kind::Dml || s.copy_refused || s.psql {
                         continue;
                     }
                     match s.text {
@@ -116,10 +145,27 @@ impl<'f> ScriptChecker<'f> {
                     }
                 }
                 Event::Problem { line, message } => self.problem(line, message),
+                Event::Note { line, message } => self.note(line, message),
                 Event::CopyData { .. } | Event::Skip { .. } => {}
             }
         }
         self.lexer.events = events;
+    }
+
+    /// Warnings for uses of enum values the file added (`enum_values.rs`).
+    fn enum_uses(&mut self, text: &[u8], line: usize) {
+        let Ok(sql) = std::str::from_utf8(text) else {
+            return;
+        };
+        for (line, message) in self.enum_values.statement(sql, line) {
+            if self.warnings.len() < MAX_PROBLEMS {
+                self.warnings.push(SqlProblem {
+                    file: self.file.into(),
+                    line,
+                    message,
+                });
+            }
+        }
     }
 
     fn judge(&mut self, text: &[u8], line: usize) {
@@ -132,7 +178,13 @@ impl<'f> ScriptChecker<'f> {
             return;
         }
         if let Some(message) = super::lexing::statement_problem(sql) {
+            let legacy = message.starts_with(super::lexing::LEGACY_OFF);
             self.problem(line, message);
+            if legacy {
+                self.legacy_stop = true;
+                self.lexer.stopped = true;
+                return;
+            }
         }
         let problems = if self.online {
             super::online::online_problems(sql, line)
@@ -150,10 +202,27 @@ impl<'f> ScriptChecker<'f> {
     }
 
     /// End of the file: the last statement, and anything left open.
-    pub fn finish(mut self) -> Vec<SqlProblem> {
+    pub fn finish(self) -> Vec<SqlProblem> {
+        self.finish_noted().problems
+    }
+
+    /// [`finish`](Self::finish), with the notes.
+    pub fn finish_noted(mut self) -> Checked {
         self.lexer.finish();
         self.drain();
-        self.problems
+        // The first problem at or after a `\'` says what the file looks like.
+        if let Some(p) = self
+            .problems
+            .iter_mut()
+            .find(|p| self.lexer.legacy_hint(p.line).is_some())
+        {
+            p.message += &self.lexer.legacy_hint(p.line).expect("checked");
+        }
+        Checked {
+            problems: self.problems,
+            notes: self.notes,
+            warnings: self.warnings,
+        }
     }
 
     #[cfg(test)]

@@ -12,6 +12,8 @@
 
 use super::copy::{self, CopyVerdict, DataScan};
 use super::lexing::SetConfigWatch;
+use super::meta;
+use super::wrapper::{self, Wrappers};
 
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
@@ -66,6 +68,8 @@ pub(super) struct Statement {
     pub copy_refused: bool,
     /// The first word is MERGE (PostgreSQL 15).
     pub merge: bool,
+    /// It holds a psql construct already reported (a `:variable`, a meta-command).
+    pub psql: bool,
 }
 
 #[derive(Debug)]
@@ -78,9 +82,16 @@ pub(super) enum Event {
         data_end: u64,
         end: u64,
     },
-    /// A `\restrict KEY` / `\unrestrict KEY` line (pg_dump's), ending at `end`.
+    /// Bytes sent nowhere, ending at `end`: a psql meta-command line airlock skips
+    /// (pg_dump's `\restrict KEY`, `\set ON_ERROR_STOP 1`…), a transaction wrapper
+    /// statement (`wrapper.rs`), a byte-order mark.
     Skip {
         end: u64,
+    },
+    /// Something accepted that lint says it accepted (what was skipped, a warning).
+    Note {
+        line: usize,
+        message: String,
     },
     Problem {
         line: usize,
@@ -121,8 +132,10 @@ enum Lex {
     DollarTag,
     /// Inside `$tag$ ... $tag$`; `dollar_matched` bytes of the closing delimiter seen.
     Dollar,
-    /// The rest of a `\restrict` / `\unrestrict` line.
-    Restrict(RestrictAt),
+    /// The arguments of a meta-command, up to the end of its line (`meta_args`).
+    MetaArgs,
+    /// `:` in Normal: a psql variable reference if a name or a quote follows.
+    Colon,
     /// The rest of the line of a `COPY … FROM STDIN;`: only blanks and a `--` comment.
     CopyRest,
     CopyRestDash,
@@ -131,16 +144,23 @@ enum Lex {
     CopyData,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RestrictAt {
-    /// Blanks before the key.
-    Blank,
-    Key,
-    /// Blanks (and a `\r`) after the key.
-    Tail,
-    /// Not a line pg_dump writes (already reported): ignored to its end.
-    Bad,
+/// A backslash outside quotes: a psql meta-command being read.
+#[derive(Debug)]
+struct Meta {
+    line: usize,
+    /// The command's name read so far, with its backslash.
+    name: String,
+    /// It began a statement (only whitespace and comments before it since the last
+    /// statement's end): a line airlock may skip. Otherwise psql would run it in the
+    /// middle of the statement's text, which is refused.
+    at_start: bool,
+    /// The statement's kept text before the backslash: the meta-command is not part
+    /// of it (psql leaves it out of the query buffer).
+    kept: usize,
 }
+
+/// A UTF-8 byte-order mark, which psql drops from the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where the current statement is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +196,7 @@ const DML_CLOSE: u8 = 3;
 const DML_S: u8 = 4;
 static DML_CLASS: [u8; 256] = {
     let mut t = [0; 256];
-    let stops = b"'\"-/;\\$\n\0";
+    let stops = b"'\"-/;\\$\n\0:";
     let mut i = 0;
     while i < stops.len() {
         t[stops[i] as usize] = DML_STOP;
@@ -184,6 +204,8 @@ static DML_CLASS: [u8; 256] = {
     }
     t[b'(' as usize] = DML_OPEN;
     t[b')' as usize] = DML_CLOSE;
+    t[b'[' as usize] = DML_OPEN;
+    t[b']' as usize] = DML_CLOSE;
     t[b's' as usize] = DML_S;
     t[b'S' as usize] = DML_S;
     t
@@ -231,9 +253,31 @@ pub(super) struct Lexer {
     begin_depth: u32,
     ident_count: u32,
     idents: [u8; 4],
-    /// A backslash outside quotes: its line, the command name read so far, and whether
-    /// it began a line outside any statement (where pg_dump writes `\restrict`).
-    meta: Option<(usize, String, bool)>,
+    /// A backslash outside quotes being read, and its arguments (at most
+    /// [`meta::MAX_ARGS`] bytes kept).
+    meta: Option<Meta>,
+    meta_args: Vec<u8>,
+    /// `[` … `]` depth: a `:name` inside brackets is an array slice (`a[lo:hi]`), which
+    /// psql leaves alone when no variable of that name is set (airlock sets none).
+    bracket_depth: u32,
+    /// The first bytes of the file while they may still be a byte-order mark.
+    head: Option<Vec<u8>>,
+    /// The statement's first word is BEGIN, START, COMMIT or END: its text is kept (up
+    /// to [`wrapper::MAX_WRAPPER`] bytes) to recognise a transaction wrapper.
+    txn_word: bool,
+    wrappers: Wrappers,
+    /// The last byte read inside a `'…'` constant was a backslash.
+    str_backslash: bool,
+    /// First line with `\'` ending a plain `'…'` constant (legal, but the mark of a
+    /// file written for standard_conforming_strings off), and whether a problem
+    /// already said so.
+    legacy_quote: Option<usize>,
+    /// Lint saw `ALTER … ADD VALUE`: DML text is kept from then on (bounded as any
+    /// statement's), to find a use of the new value (`enum_values.rs`).
+    keep_dml: bool,
+    /// A psql construct airlock refuses (a variable, a meta-command) is inside the
+    /// current statement: it is reported, and the statement is not judged further.
+    stmt_psql: bool,
     copy_data: DataScan,
     /// Line of the COPY statement whose data is being read.
     copy_line: usize,
@@ -281,6 +325,15 @@ impl Lexer {
             ident_count: 0,
             idents: [0; 4],
             meta: None,
+            meta_args: Vec::new(),
+            bracket_depth: 0,
+            head: Some(Vec::new()),
+            txn_word: false,
+            wrappers: Wrappers::default(),
+            str_backslash: false,
+            legacy_quote: None,
+            stmt_psql: false,
+            keep_dml: false,
             copy_data: DataScan::new(0),
             copy_line: 1,
             utf8_carry: Vec::new(),
@@ -296,8 +349,54 @@ impl Lexer {
         self.events.push(Event::Problem { line, message });
     }
 
+    /// Once a file showed the mark of standard_conforming_strings off (`\'` closing a
+    /// `'…'` constant), a problem at or after that line says so (with that legacy
+    /// setting the backslash escapes the quote, and everything after reads differently):
+    /// what to add to the message of a problem at `line`.
+    pub(super) fn legacy_hint(&self, line: usize) -> Option<String> {
+        match self.legacy_quote {
+            Some(at) if at <= line => {
+                let line = at;
+                Some(format!(" (this looks like a file written for standard_conforming_strings = off, as pg_dump wrote before PostgreSQL 9.1: line {line} has `\\'` inside a '…' string, which only that legacy setting reads as an escaped quote; airlock reads every file with it on, as PostgreSQL has by default since 9.1. Dump the database again with a current pg_dump, or write such strings as 'O''Reilly' or E'O\\'Reilly')"))
+            }
+            _ => None,
+        }
+    }
+
     /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
+    /// A UTF-8 byte-order mark at the very start is dropped, as psql drops it.
     pub(super) fn feed(&mut self, bytes: &[u8]) {
+        let Some(head) = &mut self.head else {
+            return self.feed_text(bytes);
+        };
+        let take = (BOM.len() - head.len()).min(bytes.len());
+        head.extend_from_slice(&bytes[..take]);
+        if head.len() < BOM.len() && BOM.starts_with(head) {
+            return;
+        }
+        let head = self.head.take().expect("head");
+        if head == BOM {
+            self.offset = BOM.len() as u64;
+            self.line_start = self.offset;
+            if self.mode == Mode::Script {
+                self.events.push(Event::Skip { end: self.offset });
+                self.events.push(Event::Note {
+                    line: 1,
+                    message:
+                        "starts with a UTF-8 byte-order mark, which is skipped (as psql skips it)"
+                            .into(),
+                });
+            } else {
+                self.problem(1, "starts with a UTF-8 byte-order mark: a gate or probe is one query, run as it is. Remove the mark (save the file as UTF-8 without BOM)".into());
+                self.stopped = true;
+            }
+        } else {
+            self.feed_text(&head);
+        }
+        self.feed_text(&bytes[take..]);
+    }
+
+    fn feed_text(&mut self, bytes: &[u8]) {
         if self.stopped {
             return;
         }
@@ -458,12 +557,14 @@ impl Lexer {
     }
 
     /// psql's rule: a `;` inside parentheses ends nothing (a `)` too many is ignored,
-    /// so the count goes in order).
+    /// so the count goes in order). Brackets are counted for `:name` (`bracket_depth`).
     fn parenthesis(&mut self, b: u8) {
-        if b == b'(' {
-            self.paren_depth += 1;
-        } else if b == b')' {
-            self.paren_depth = self.paren_depth.saturating_sub(1);
+        match b {
+            b'(' => self.paren_depth += 1,
+            b')' => self.paren_depth = self.paren_depth.saturating_sub(1),
+            b'[' => self.bracket_depth += 1,
+            b']' => self.bracket_depth = self.bracket_depth.saturating_sub(1),
+            _ => {}
         }
     }
 
@@ -508,7 +609,10 @@ impl Lexer {
         else {
             return 0;
         };
-        if rest[close] != b'\'' || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':')) {
+        if rest[close] != b'\''
+            || rest[close - 1] == b'\\'
+            || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':'))
+        {
             return 0;
         }
         // As `normal` at the opening quote and the `Str` state up to the closing one.
@@ -544,6 +648,9 @@ impl Lexer {
 
     /// Bytes that change no state (inside a constant or comment).
     fn skip(&mut self, run: &[u8]) {
+        if self.lex == Lex::Str {
+            self.str_backslash = run.last() == Some(&b'\\');
+        }
         if self.capturing {
             self.keep_bytes(run);
         }
@@ -585,7 +692,14 @@ impl Lexer {
     }
 
     fn keep_bytes(&mut self, bytes: &[u8]) {
-        if self.capture.len() + bytes.len() > MAX_STATEMENT {
+        if self.keep == Keep::Copy
+            && self.kind == Kind::Other
+            && self.capture.len() + bytes.len() > wrapper::MAX_WRAPPER
+        {
+            // Kept only to recognise a wrapper, and too long to be one.
+            self.capturing = false;
+            self.capture = Vec::new();
+        } else if self.capture.len() + bytes.len() > MAX_STATEMENT {
             self.too_long = true;
             self.capturing = false;
             self.capture = Vec::new();
@@ -602,6 +716,7 @@ impl Lexer {
             self.kind = Kind::Other;
             self.stmt_line = self.line;
             self.merge = false;
+            self.txn_word = false;
             self.capturing = true;
             self.too_long = false;
             if let Some(p) = prefix {
@@ -621,9 +736,9 @@ impl Lexer {
         self.stmt = Stmt::Known;
         self.kind = kind;
         let keep = match kind {
-            Kind::Dml => false,
+            Kind::Dml => self.keep_dml,
             Kind::Copy => true,
-            Kind::Other => self.keep == Keep::NonDml,
+            Kind::Other => self.keep == Keep::NonDml || self.txn_word,
         };
         if !keep {
             self.capturing = false;
@@ -644,6 +759,9 @@ impl Lexer {
         self.in_word = false;
         if self.stmt == Stmt::FirstWord {
             self.merge = self.is_word(b"MERGE");
+            self.txn_word = [&b"BEGIN"[..], b"START", b"COMMIT", b"END"]
+                .iter()
+                .any(|k| self.is_word(k));
             let kind = if self.word_len <= 6 && DML.iter().any(|d| self.is_word(d)) {
                 Kind::Dml
             } else if self.is_word(b"COPY") {
@@ -713,6 +831,7 @@ impl Lexer {
     fn end_statement(&mut self, semi: bool) {
         self.end_word(true);
         self.paren_depth = 0;
+        self.bracket_depth = 0;
         self.begin_depth = 0;
         self.ident_count = 0;
         if self.stmt == Stmt::Empty {
@@ -724,6 +843,7 @@ impl Lexer {
             && !self.merge
             && self.keep == Keep::NonDml
             && !self.dml_events
+            && !self.keep_dml
             && !cfg!(test)
         {
             // Lint judges no DML (but MERGE's version): nothing to report.
@@ -734,6 +854,13 @@ impl Lexer {
         }
         let text = self.capturing.then(|| std::mem::take(&mut self.capture));
         self.capture.clear();
+        if self.keep == Keep::NonDml && kind == Kind::Other && !self.keep_dml {
+            // Decided here, not by lint's reader, so that it holds from the next
+            // statement on whatever the chunking.
+            self.keep_dml = text
+                .as_deref()
+                .is_some_and(super::enum_values::may_add_value);
+        }
         self.capturing = false;
         let mut statement = Statement {
             end: self.offset,
@@ -745,10 +872,14 @@ impl Lexer {
             copy_in: false,
             copy_refused: false,
             merge: self.merge,
+            psql: std::mem::take(&mut self.stmt_psql),
         };
         self.stmt = Stmt::Empty;
         self.kind = Kind::Other;
         self.too_long = false;
+        if self.txn_word && self.mode == Mode::Script && self.wrapper(&statement, semi) {
+            return;
+        }
         if kind == Kind::Copy && self.mode == Mode::Script {
             let verdict = match &statement.text {
                 Some(text) => copy::judge(&String::from_utf8_lossy(text)),
@@ -776,6 +907,31 @@ impl Lexer {
             }
         }
         self.events.push(Event::Statement(statement));
+    }
+
+    /// A statement whose first word may begin or end a transaction: true when it is
+    /// one half of a wrapper (skipped, or refused here), so the caller is done with it.
+    fn wrapper(&mut self, statement: &Statement, semi: bool) -> bool {
+        let wrap = statement.text.as_deref().and_then(wrapper::recognise);
+        match self.wrappers.statement(wrap, statement.line) {
+            wrapper::Verdict::Statement => false,
+            wrapper::Verdict::Skip(note) => {
+                self.events.push(Event::Skip {
+                    end: statement.end + u64::from(semi),
+                });
+                if let Some(message) = note {
+                    self.events.push(Event::Note {
+                        line: statement.line,
+                        message,
+                    });
+                }
+                true
+            }
+            wrapper::Verdict::Problem(message) => {
+                self.problem(statement.line, message);
+                true
+            }
+        }
     }
 
     fn lex_byte(&mut self, b: u8) {
@@ -826,10 +982,14 @@ impl Lexer {
             }
             Lex::Str => {
                 if b == b'\'' {
+                    if self.str_backslash && !self.e_string && self.legacy_quote.is_none() {
+                        self.legacy_quote = Some(self.line);
+                    }
                     self.lex = Lex::StrQuote;
                 } else if b == b'\\' && self.e_string {
                     self.lex = Lex::StrBackslash;
                 }
+                self.str_backslash = b == b'\\';
             }
             Lex::StrBackslash => self.lex = Lex::Str,
             Lex::StrQuote => {
@@ -905,7 +1065,8 @@ impl Lexer {
                     self.dollar_matched = usize::from(b == b'$');
                 }
             }
-            Lex::Restrict(at) => self.restrict_byte(at, b),
+            Lex::MetaArgs => self.meta_arg(b),
+            Lex::Colon => self.colon(b),
             Lex::CopyRest | Lex::CopyRestDash | Lex::CopyRestComment => self.copy_rest(b),
             Lex::CopyData => unreachable!("COPY data is scanned by lex_bytes"),
         }
@@ -972,6 +1133,7 @@ impl Lexer {
                 self.first_token_not_a_word();
                 self.opened_at = self.line;
                 self.e_string = prefix == Some(b'E');
+                self.str_backslash = false;
                 self.lex = Lex::Str;
             }
             b'"' => {
@@ -985,23 +1147,23 @@ impl Lexer {
                     self.end_statement(true);
                 }
             }
-            b'(' => {
+            b'(' | b')' | b'[' | b']' => {
                 self.significant(None);
                 self.first_token_not_a_word();
-                self.paren_depth += 1;
+                self.parenthesis(b);
             }
-            b')' => {
+            b':' => {
                 self.significant(None);
                 self.first_token_not_a_word();
-                self.paren_depth = self.paren_depth.saturating_sub(1);
+                self.lex = Lex::Colon;
             }
             b'\\' => {
-                let line_start = self.offset == self.line_start && self.stmt == Stmt::Empty;
-                if !line_start {
-                    self.significant(None);
-                    self.first_token_not_a_word();
-                }
-                self.meta = Some((self.line, "\\".into(), line_start));
+                self.meta = Some(Meta {
+                    line: self.line,
+                    name: "\\".into(),
+                    at_start: self.stmt == Stmt::Empty,
+                    kept: self.capture.len(),
+                });
             }
             0 => {
                 let line = self.line;
@@ -1017,74 +1179,90 @@ impl Lexer {
     /// A byte after a backslash outside quotes: part of the command's name, or the end
     /// of it (true when the byte was consumed).
     fn meta_byte(&mut self, b: u8) -> bool {
-        let Some((line, name, line_start)) = &mut self.meta else {
+        let Some(meta) = &mut self.meta else {
             return false;
         };
         // psql reads a command name up to a blank or the next backslash.
-        if b.is_ascii_graphic() && b != b'\\' && name.len() < 24 {
-            name.push(b as char);
+        if b.is_ascii_graphic() && b != b'\\' && meta.name.len() < 24 {
+            meta.name.push(b as char);
             return true;
         }
-        let (line, name, line_start) = (*line, std::mem::take(name), *line_start);
-        self.meta = None;
-        let restrict = name == "\\restrict" || name == "\\unrestrict";
-        if restrict && line_start && self.mode == Mode::Script {
-            self.lex = Lex::Restrict(RestrictAt::Blank);
-            self.restrict_byte(RestrictAt::Blank, b);
-            return true;
+        self.meta_args.clear();
+        if b == b'\n' {
+            self.meta_line_end(self.offset + 1);
+        } else {
+            self.lex = Lex::MetaArgs;
+            self.meta_arg(b);
         }
-        if line_start {
-            // Not a line airlock skips: it is part of whatever statement follows.
-            self.significant(None);
-            self.first_token_not_a_word();
-        }
-        self.meta_problem(line, &name);
-        false
+        true
     }
 
-    fn meta_problem(&mut self, line: usize, name: &str) {
-        self.problem(
-            line,
-            format!("psql meta-command `{name}` is not SQL; airlock sends files to the server as they are. Remove it (use [params] for variables; only pg_dump's `\\restrict KEY` and `\\unrestrict KEY` lines are accepted, and skipped)"),
-        );
+    /// A byte of a meta-command's arguments: psql reads them to the end of the line.
+    fn meta_arg(&mut self, b: u8) {
+        if b == b'\n' {
+            self.lex = Lex::Normal;
+            self.meta_line_end(self.offset + 1);
+        } else if self.meta_args.len() <= meta::MAX_ARGS {
+            self.meta_args.push(b);
+        }
     }
 
-    /// The rest of a `\restrict KEY` line: blanks, the key (letters and digits, as
-    /// pg_dump writes it), blanks, the newline.
-    fn restrict_byte(&mut self, at: RestrictAt, b: u8) {
-        let blank = b == b' ' || b == b'\t';
-        let next = match (at, b) {
-            (_, b'\n') if at == RestrictAt::Key || at == RestrictAt::Tail => {
-                self.lex = Lex::Normal;
-                self.events.push(Event::Skip {
-                    end: self.offset + 1,
-                });
-                return;
-            }
-            (RestrictAt::Bad, b'\n') => {
-                self.lex = Lex::Normal;
-                return;
-            }
-            (RestrictAt::Bad, _) => RestrictAt::Bad,
-            (RestrictAt::Blank, _) if blank => RestrictAt::Blank,
-            (RestrictAt::Blank | RestrictAt::Key, _) if b.is_ascii_alphanumeric() => {
-                RestrictAt::Key
-            }
-            (RestrictAt::Key | RestrictAt::Tail, _) if blank || b == b'\r' => RestrictAt::Tail,
-            _ => {
-                let line = self.line;
-                self.problem(
-                    line,
-                    "a `\\restrict`/`\\unrestrict` line must be the command and one key of letters and digits, as pg_dump writes it".into(),
-                );
-                if b == b'\n' {
-                    self.lex = Lex::Normal;
-                    return;
-                }
-                RestrictAt::Bad
-            }
+    /// The meta-command's line ended at `end` (after its newline, or the end of the
+    /// file): skipped with a note, or refused.
+    fn meta_line_end(&mut self, end: u64) {
+        let meta = self.meta.take().expect("a meta-command");
+        let args = String::from_utf8_lossy(&self.meta_args).into_owned();
+        let args = args.trim_end_matches('\r');
+        let verdict = if self.mode == Mode::Query {
+            meta::Verdict::Refuse(format!("psql meta-command `{}` in a gate or probe, which is one query run as it is. Remove it", meta.name))
+        } else if self.meta_args.len() > meta::MAX_ARGS {
+            meta::Verdict::Refuse(format!(
+                "psql meta-command `{}` has a line longer than {} bytes. Remove it",
+                meta.name,
+                meta::MAX_ARGS
+            ))
+        } else {
+            meta::judge(&meta.name, args)
         };
-        self.lex = Lex::Restrict(next);
+        match verdict {
+            meta::Verdict::Skip(note) if meta.at_start => {
+                self.events.push(Event::Skip { end });
+                if let Some(message) = note {
+                    self.events.push(Event::Note {
+                        line: meta.line,
+                        message,
+                    });
+                }
+            }
+            meta::Verdict::Skip(_) => {
+                self.capture.truncate(meta.kept);
+                self.stmt_psql = true;
+                self.problem(meta.line, format!("psql meta-command `{}` in the middle of a statement (psql would run it with the statement half read); airlock skips it only on a line of its own between statements. Move it, or remove it", meta.name));
+            }
+            meta::Verdict::Refuse(message) => {
+                self.capture.truncate(meta.kept);
+                self.stmt_psql = !meta.at_start;
+                self.problem(meta.line, message);
+            }
+        }
+    }
+
+    /// The byte after a `:` in Normal text: `::` is a cast; `:name`, `:'name'` and
+    /// `:"name"` are psql variable references (a bare `:name` inside brackets is an
+    /// array slice, left alone as psql leaves an unset variable).
+    fn colon(&mut self, b: u8) {
+        self.lex = Lex::Normal;
+        if b == b':' {
+            return;
+        }
+        let quoted = b == b'\'' || b == b'"';
+        let name = b.is_ascii_alphabetic() || b == b'_' || b >= 0x80;
+        if quoted || (name && self.bracket_depth == 0) {
+            self.stmt_psql = true;
+            let line = self.line;
+            self.problem(line, meta::INTERPOLATION.into());
+        }
+        self.normal(b);
     }
 
     /// The rest of the line after `COPY … FROM STDIN;`: psql reads the data from the
@@ -1112,6 +1290,9 @@ impl Lexer {
 
     /// End of the file: the last statement, and anything left open.
     pub(super) fn finish(&mut self) {
+        if let Some(head) = self.head.take() {
+            self.feed_text(&head);
+        }
         if self.stopped {
             return;
         }
@@ -1122,8 +1303,12 @@ impl Lexer {
             return;
         }
         if self.meta.is_some() {
-            // The name ends with the file.
-            self.meta_byte(b'\n');
+            // The command's line ends with the file.
+            if self.lex == Lex::Normal {
+                self.meta_args.clear();
+            }
+            self.lex = Lex::Normal;
+            self.meta_line_end(self.offset);
         }
         let open = match self.lex {
             Lex::Str | Lex::StrBackslash => Some("string constant"),
@@ -1140,16 +1325,8 @@ impl Lexer {
                 self.first_token_not_a_word();
                 None
             }
-            Lex::Restrict(RestrictAt::Key | RestrictAt::Tail) => {
-                self.events.push(Event::Skip { end: self.offset });
-                None
-            }
-            Lex::Restrict(RestrictAt::Blank) => {
-                let line = self.line;
-                self.problem(
-                    line,
-                    "a `\\restrict`/`\\unrestrict` line without its key".into(),
-                );
+            Lex::Colon => {
+                self.lex = Lex::Normal;
                 None
             }
             Lex::CopyRest | Lex::CopyRestDash | Lex::CopyRestComment => {
@@ -1180,6 +1357,9 @@ impl Lexer {
             self.stopped = true;
         } else {
             self.end_statement(false);
+            if let Some((line, message)) = self.wrappers.finish() {
+                self.problem(line, message);
+            }
         }
     }
 

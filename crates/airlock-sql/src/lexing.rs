@@ -23,6 +23,9 @@ const LEXING: [(&str, &[&str]); 2] = [
     ("client_encoding", &["utf8", "utf-8", "unicode", "default"]),
 ];
 
+/// How the refusal of a legacy file's `SET standard_conforming_strings = off` begins.
+pub(super) const LEGACY_OFF: &str = "sets standard_conforming_strings off: a legacy file";
+
 fn refusal(setting: &str, what: &str) -> String {
     format!(
         "{what} {setting}, which decides how the rest of the file is lexed: airlock reads and runs bundle SQL with standard_conforming_strings on and client_encoding UTF8, so the server would not run what lint checked. Remove it (a dump with standard_conforming_strings off: dump it again with a current pg_dump)"
@@ -68,6 +71,12 @@ pub(super) fn statement_problem(sql: &str) -> Option<String> {
             let plain = rest.len() == if rest.get(1) == Some(&"to") { 3 } else { 2 };
             return match value {
                 Some(v) if plain && allowed(values, v) => None,
+                Some(v)
+                    if *name == "standard_conforming_strings"
+                        && matches!(v.trim_matches('\'').to_ascii_lowercase().as_str(), "off" | "false" | "no" | "0") =>
+                {
+                    Some(format!("{LEGACY_OFF}, as pg_dump wrote them before PostgreSQL 9.1, in which a backslash escapes a quote inside '…' ('O\\'Reilly'). airlock reads and runs every file with it on, as the server has by default since 9.1, and does not guess what the rest means: it is not read. Dump the database again with a current pg_dump (or convert such strings: 'O''Reilly', or E'O\\'Reilly')"))
+                }
                 _ => Some(refusal(name, "sets")),
             };
         }

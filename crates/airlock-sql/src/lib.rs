@@ -1,6 +1,8 @@
 //! SQL classification. One streaming lexer (`lexer.rs`, following PostgreSQL's scan.l
-//! for tokens and psql for statement ends, COPY data and `\restrict` lines; COPY's own
-//! rules in `copy.rs`) feeds both lint (`classify.rs`: plain DML passes on its first
+//! for tokens and psql for statement ends, COPY data and meta-command lines; COPY's own
+//! rules in `copy.rs`, which meta-commands are skipped or refused in `meta.rs`, the
+//! `BEGIN;` … `COMMIT;` wrappers run as airlock's own transaction in `wrapper.rs`) feeds
+//! both lint (`classify.rs`: plain DML passes on its first
 //! word, every other statement is judged by PostgreSQL's own parser, `parser.rs`) and
 //! execution (`split.rs`, the [`Splitter`]). `tokens.rs` reads PostgreSQL's tokens for
 //! the cheap checks that need no tree (COPY options, newer syntax).
@@ -8,21 +10,25 @@
 //! Invariant: a gate or probe file passes only if it is exactly one plain read-only
 //! query (SELECT / VALUES / WITH without data-modifying parts, no SELECT INTO, no row
 //! locks, no `set_config`); a tier file passes only if every statement can run inside
-//! the apply transaction and none ends it. Both are checked at pack time and again
+//! the apply transaction and none ends it (a balanced `BEGIN;` … `COMMIT;` wrapper is
+//! never sent: lint and execution skip the same bytes). Both are checked at pack time and again
 //! before anything runs, and execution cuts files where lint did. There is one judge in
 //! every build: PostgreSQL's parser (libpg_query).
 
 mod classify;
 mod copy;
+mod enum_values;
 mod lexer;
 mod lexing;
 mod locks;
+mod meta;
 mod online;
 mod parser;
 mod reach;
 mod split;
 mod tokens;
 mod version;
+mod wrapper;
 
 pub use classify::ScriptChecker;
 pub use lexer::MAX_STATEMENT;
@@ -60,14 +66,35 @@ pub struct SqlProblem {
     pub message: String,
 }
 
+/// What lint found in one file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Refusals (empty = clean).
+    pub problems: Vec<SqlProblem>,
+    /// What was accepted and skipped (psql meta-commands airlock subsumes, transaction
+    /// wrappers, a byte-order mark): shown by lint, never a refusal.
+    pub notes: Vec<SqlProblem>,
+    /// What will likely fail at `rehearse` though lint cannot prove it (a new enum
+    /// value used in the transaction that adds it): shown by lint, never a refusal.
+    pub warnings: Vec<SqlProblem>,
+}
+
 /// Check one SQL file for its role. Returns every problem found (empty = clean).
 pub fn check(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProblem> {
+    check_noted(file, sql, role).problems
+}
+
+/// [`check`], with the notes.
+pub fn check_noted(file: &str, sql: &str, role: SqlRole) -> Checked {
     match role {
-        SqlRole::Gate | SqlRole::Probe => check_query(file, sql, role),
+        SqlRole::Gate | SqlRole::Probe => Checked {
+            problems: check_query(file, sql, role),
+            ..Checked::default()
+        },
         SqlRole::Script | SqlRole::Online => {
             let mut c = ScriptChecker::new(file).online(role == SqlRole::Online);
             c.feed(sql.as_bytes());
-            c.finish()
+            c.finish_noted()
         }
     }
 }
@@ -90,6 +117,20 @@ pub fn check_reader_for(
     role: SqlRole,
     min_server_version: Option<i64>,
 ) -> io::Result<Vec<SqlProblem>> {
+    Ok(check_reader_noted(file, r, role, min_server_version)?.problems)
+}
+
+/// [`check_reader_for`], with the notes (what `lint` shows).
+pub fn check_reader_noted(
+    file: &str,
+    r: &mut dyn Read,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> io::Result<Checked> {
+    let only = |problems: Vec<SqlProblem>| Checked {
+        problems,
+        ..Checked::default()
+    };
     let problem = |message: String| SqlProblem {
         file: file.into(),
         line: 1,
@@ -100,14 +141,14 @@ pub fn check_reader_for(
             let mut bytes = Vec::new();
             r.take(MAX_QUERY_FILE + 1).read_to_end(&mut bytes)?;
             if bytes.len() as u64 > MAX_QUERY_FILE {
-                return Ok(vec![problem(format!(
+                return Ok(only(vec![problem(format!(
                     "is larger than {MAX_QUERY_FILE} bytes; a gate or probe is one query"
-                ))]);
+                ))]));
             }
-            Ok(match String::from_utf8(bytes) {
+            Ok(only(match String::from_utf8(bytes) {
                 Ok(sql) => check_query(file, &sql, role),
                 Err(_) => vec![problem("SQL files must be UTF-8".into())],
-            })
+            }))
         }
         SqlRole::Script | SqlRole::Online => {
             let mut c = ScriptChecker::new(file)
@@ -124,7 +165,7 @@ pub fn check_reader_for(
                     break;
                 }
             }
-            Ok(c.finish())
+            Ok(c.finish_noted())
         }
     }
 }

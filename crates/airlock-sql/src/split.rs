@@ -164,6 +164,7 @@ impl Splitter {
                     });
                     self.next = end;
                 }
+                Event::Note { .. } => {}
                 Event::Problem { line, message } => {
                     self.problem = Some(SqlProblem {
                         file: self.file.clone(),
@@ -315,6 +316,38 @@ mod tests {
     }
 
     #[test]
+    fn skipped_meta_commands_and_wrappers_are_never_sent() {
+        let src = "\u{feff}\\set ON_ERROR_STOP 1\nBEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n\\unset ON_ERROR_STOP\n";
+        for chunk in [1, 2, 3, 5, 64] {
+            let mut s = Splitter::new("f.sql");
+            let mut out = Vec::new();
+            for piece in src.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out);
+            }
+            s.finish(&mut out).unwrap();
+            pieces_cover(src, &out);
+            assert_eq!(
+                show(src, &out),
+                [
+                    "K:\u{feff}",
+                    "K:\\set ON_ERROR_STOP 1\n",
+                    "K:BEGIN;",
+                    "S:\nCREATE TABLE t (a int);",
+                    "K:\nCOMMIT;",
+                    "K:\n\\unset ON_ERROR_STOP\n",
+                ],
+                "chunk {chunk}"
+            );
+        }
+        // An unbalanced wrapper stops the splitter as lint refuses it.
+        let err = split_all("f.sql", b"BEGIN;\nCREATE TABLE t (a int);\n").unwrap_err();
+        assert!(err.message.contains("without its COMMIT"), "{err}");
+        // A long statement starting with BEGIN's word is no wrapper, and cut as usual.
+        let long = format!("END {};\n", "x".repeat(100));
+        assert_eq!(split_all("f.sql", long.as_bytes()).unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_file_without_a_final_semicolon_ends_with_its_statement() {
         let src = "SELECT 1;\nSELECT 2 -- no semicolon\n";
         let out = split_all("f.sql", src.as_bytes()).unwrap();
@@ -337,14 +370,14 @@ mod tests {
     #[test]
     fn problems_stop_the_splitter() {
         for (src, what) in [
-            ("SELECT 1;\n\\set x 1\n", "`\\set`"),
+            ("SELECT 1;\n\\i x.sql\n", "`\\i`"),
             ("COPY t FROM stdin;\n1\n2\n", "no `\\.`"),
             ("COPY t FROM '/etc/passwd';\n", "server"),
             ("COPY t TO STDOUT;\n", "reads data out"),
             ("COPY t FROM stdin; SELECT 1;\n1\n\\.\n", "next line"),
             ("SELECT 'open", "unterminated string"),
             ("\\restrict\n", "key"),
-            ("SELECT 1; \\restrict k\n", "`\\restrict`"),
+            ("SELECT 1 \\restrict k\n;", "`\\restrict`"),
         ] {
             let err = split_all("f.sql", src.as_bytes()).unwrap_err();
             assert!(err.message.contains(what), "{src:?}: {err}");

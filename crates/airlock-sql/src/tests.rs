@@ -56,9 +56,9 @@ fn scripts_refuse_non_transactional_statements_with_line() {
 
 #[test]
 fn meta_commands_are_named_with_their_line() {
-    let p = check("t.sql", "SELECT 1;\n\\set x 1\n", SqlRole::Script);
+    let p = check("t.sql", "SELECT 1;\n\\i x.sql\n", SqlRole::Script);
     assert_eq!(p[0].line, 2);
-    assert!(p[0].message.contains("`\\set`"), "{}", p[0].message);
+    assert!(p[0].message.contains("`\\i`"), "{}", p[0].message);
     // Inside a string or a dollar-quoted body a backslash is data.
     assert!(ok(
         "INSERT INTO t VALUES ('\\set');\nDO $$ BEGIN RAISE NOTICE '\\n'; END $$;",
@@ -278,6 +278,272 @@ fn copy_data_is_data_and_only_copy_from_stdin_is_accepted() {
     }
     // Gates and probes are one query: no data, no \restrict.
     assert!(!ok("\\restrict k\nSELECT true AS ready", SqlRole::Gate));
+}
+
+/// (line, message) of each problem or note.
+type Lines = Vec<(usize, String)>;
+
+/// Problems and notes of a script.
+fn noted(sql: &str) -> (Lines, Lines) {
+    let c = check_noted("t.sql", sql, SqlRole::Script);
+    let flat = |v: Vec<SqlProblem>| v.into_iter().map(|p| (p.line, p.message)).collect();
+    (flat(c.problems), flat(c.notes))
+}
+
+#[test]
+fn a_meta_command_ends_at_the_end_of_its_line() {
+    // psql reads `\set ON_ERROR_STOP 1` and runs `SELECT 1;` after it: nothing else.
+    let (problems, notes) = noted("\\set ON_ERROR_STOP 1\nSELECT 1;\nCREATE TABLE t (a int);\n");
+    assert_eq!(problems, vec![]);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].0, 1);
+    assert!(notes[0].1.contains("ON_ERROR_STOP"), "{notes:?}");
+    // A refused one is one problem, with no artifacts from the rest of its line.
+    let (problems, _) = noted("\\c musicbrainz_db\nCREATE TABLE t (a int);\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].1.contains("one bundle per database"),
+        "{problems:?}"
+    );
+    // Inside a statement too: the statement is judged without the meta-command's line.
+    let (problems, _) = noted("CREATE TABLE t (\n\\echo hi there\n a int);\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, 2);
+    assert!(
+        problems[0].1.contains("middle of a statement"),
+        "{problems:?}"
+    );
+    // psql runs one after a statement on the same line.
+    assert_eq!(noted("SELECT 1; \\echo done\n").0, vec![]);
+    // Indented, with a Windows line end, at the end of the file without a newline.
+    assert_eq!(
+        noted("  \\set ON_ERROR_STOP on\r\nSELECT 1;\n\\unset ON_ERROR_STOP").0,
+        vec![]
+    );
+}
+
+#[test]
+fn harmless_meta_commands_are_skipped_with_a_note_and_the_rest_refused_with_a_hint() {
+    for line in [
+        "\\set ON_ERROR_STOP 1",
+        "\\set ON_ERROR_STOP",
+        "\\unset ON_ERROR_STOP",
+        "\\set VERBOSITY verbose",
+        "\\pset pager off",
+        "\\timing on",
+        "\\echo 'creating tables'",
+        "\\encoding UTF8",
+        "\\x",
+    ] {
+        let (problems, notes) = noted(&format!("{line}\nCREATE TABLE t (a int);\n"));
+        assert_eq!(problems, vec![], "{line}");
+        assert_eq!(notes.len(), 1, "{line}: {notes:?}");
+    }
+    // pg_dump's \restrict lines are in every current dump: skipped without a note.
+    assert_eq!(
+        noted("\\restrict abc\nSELECT 1;\n\\unrestrict abc\n"),
+        (vec![], vec![])
+    );
+    for (line, hint) in [
+        ("\\c other", "one bundle per database"),
+        ("\\connect other", "one bundle per database"),
+        ("\\i CreateTables.sql", "`files` list"),
+        ("\\ir CreateTables.sql", "`files` list"),
+        ("\\copy t FROM 't.csv' CSV", "COPY table FROM STDIN"),
+        ("\\set ON_ERROR_STOP 0", "stops at the first error"),
+        ("\\set AUTOCOMMIT off", "own transaction"),
+        ("\\encoding LATIN1", "UTF-8"),
+        ("\\if :flag", "DO block with IF"),
+        ("\\! rm -rf /", "machine running psql"),
+        ("\\lo_import '/tmp/x'", "lo_from_bytea"),
+        ("\\zz", "Remove it"),
+    ] {
+        let (problems, _) = noted(&format!("SELECT 1;\n{line}\nSELECT 2;\n"));
+        assert_eq!(problems.len(), 1, "{line}: {problems:?}");
+        assert_eq!(problems[0].0, 2, "{line}");
+        assert!(problems[0].1.contains(hint), "{line}: {problems:?}");
+    }
+    let (problems, _) = noted("SELECT format('VACUUM %I', relname) FROM pg_class\n\\gexec\n");
+    assert!(
+        problems[0].1.contains("DO block with EXECUTE"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn psql_variables_are_refused_and_casts_slices_and_named_arguments_are_not() {
+    for sql in [
+        "CREATE SCHEMA :schema;",
+        "SET search_path = :\"SCHEMA\";",
+        "INSERT INTO t VALUES (:'value');",
+        "SELECT :n;",
+    ] {
+        let (problems, _) = noted(sql);
+        assert_eq!(problems.len(), 1, "{sql}: {problems:?}");
+        assert!(
+            problems[0].1.contains("[params.NAME]"),
+            "{sql}: {problems:?}"
+        );
+    }
+    for sql in [
+        "SELECT 'a'::text, x::int FROM t;",
+        "SELECT a[1:2], a[lo:hi], a[:hi] FROM t;",
+        "SELECT f(a => 1, b := 2);",
+        "CREATE VIEW v AS SELECT a[lo:hi]::int[], ' :x ' AS s, \":x\" FROM t;",
+        "DO $$ DECLARE x int := 1; BEGIN x := :y; END $$;",
+        "-- :comment\nSELECT 1; /* :x */",
+    ] {
+        assert_eq!(noted(sql).0, vec![], "{sql}");
+    }
+}
+
+#[test]
+fn a_backslash_in_a_constant_a_comment_or_copy_data_is_no_meta_command() {
+    for sql in [
+        "INSERT INTO t VALUES ('\\c other');",
+        "CREATE TABLE t (a text DEFAULT '\\i x');",
+        "SELECT E'\\\\set\\'';",
+        "DO $$ BEGIN RAISE NOTICE '\\c'; END $$;",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $body$ SELECT '\\gexec' $body$;",
+        "-- \\c other\nSELECT 1;",
+        "/* \\i x.sql */ SELECT 1;",
+        "COPY t (a) FROM stdin;\n\\c\n\\i x\n\\.\n",
+        "CREATE TABLE \"\\c\" (a int);",
+    ] {
+        let (problems, notes) = noted(sql);
+        assert_eq!((problems, notes), (vec![], vec![]), "{sql}");
+    }
+}
+
+#[test]
+fn a_balanced_begin_commit_is_skipped_and_named() {
+    // MusicBrainz's shape: \set ON_ERROR_STOP 1, then the whole file in BEGIN … COMMIT.
+    let file = "\\set ON_ERROR_STOP 1\nBEGIN;\n\nSET search_path = 'app';\nCREATE TABLE a (id int);\n\nCOMMIT;\n";
+    let (problems, notes) = noted(file);
+    assert_eq!(problems, vec![]);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[1].1.starts_with("lines 2–7: `BEGIN;` … `COMMIT;`"),
+        "{notes:?}"
+    );
+    // pg_dump's BLOBS section between other statements; other spellings.
+    for sql in [
+        "CREATE TABLE a (id int);\nBEGIN;\nSELECT pg_catalog.lo_open('16385', 131072);\nSELECT pg_catalog.lowrite(0, '\\x41');\nSELECT pg_catalog.lo_close(0);\nCOMMIT;\nALTER TABLE a ADD PRIMARY KEY (id);\n",
+        "START TRANSACTION;\nCREATE TABLE a (id int);\nEND;\n",
+        "begin transaction;\nCREATE TABLE a (id int);\ncommit work;\nBEGIN;\nCOMMIT;\n",
+    ] {
+        let (problems, notes) = noted(sql);
+        assert_eq!(problems, vec![], "{sql}");
+        assert!(notes.iter().any(|(_, n)| n.contains("one transaction")), "{sql}");
+    }
+    // Anything else stays refused.
+    for (sql, line, why) in [
+        (
+            "BEGIN;\nCREATE TABLE a (id int);\n",
+            1,
+            "without its COMMIT",
+        ),
+        (
+            "CREATE TABLE a (id int);\nCOMMIT;\n",
+            2,
+            "transaction control",
+        ),
+        ("BEGIN;\nBEGIN;\nCOMMIT;\nCOMMIT;\n", 2, "second BEGIN"),
+        (
+            "BEGIN ISOLATION LEVEL SERIALIZABLE;\nCOMMIT;\n",
+            1,
+            "transaction control",
+        ),
+        (
+            "BEGIN;\nCREATE TABLE a (id int);\nROLLBACK;\n",
+            1,
+            "without its COMMIT",
+        ),
+        (
+            "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\n",
+            1,
+            "without its COMMIT",
+        ),
+        ("BEGIN;\nSAVEPOINT s;\nCOMMIT;\n", 2, "transaction control"),
+    ] {
+        let (problems, _) = noted(sql);
+        assert!(
+            problems.iter().any(|(l, m)| *l == line && m.contains(why)),
+            "{sql}: {problems:?}"
+        );
+    }
+    // A gate is one query: no wrapper.
+    assert!(!ok("BEGIN;\nSELECT true AS ready;\nCOMMIT;", SqlRole::Gate));
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_at_the_start_only() {
+    let (problems, notes) = noted("\u{feff}CREATE TABLE t (a int);\n");
+    assert_eq!(problems, vec![]);
+    assert!(notes[0].1.contains("byte-order mark"), "{notes:?}");
+    // Fed one byte at a time.
+    let mut c = ScriptChecker::new("t.sql");
+    for b in "\u{feff}\\set ON_ERROR_STOP 1\nSELECT 1;\n".as_bytes() {
+        c.feed(std::slice::from_ref(b));
+    }
+    assert_eq!(c.finish(), vec![]);
+    // Elsewhere it is a character like any other (and no identifier).
+    assert!(!ok(
+        "CREATE TABLE t (a int);\n\u{feff}CREATE TABLE u (a int);",
+        SqlRole::Script
+    ));
+    let gate = check("g.sql", "\u{feff}SELECT true AS ready", SqlRole::Gate);
+    assert!(gate[0].message.contains("byte-order mark"), "{gate:?}");
+    // A file shorter than a mark, and one that starts like it.
+    assert!(ok("", SqlRole::Script));
+    assert!(ok("SELECT '\u{fec0}';", SqlRole::Script));
+}
+
+#[test]
+fn a_file_written_for_standard_conforming_strings_off_is_named() {
+    let (problems, _) =
+        noted("INSERT INTO t VALUES (1, 'O\\'Reilly');\nINSERT INTO t VALUES (2, 'D\\'Arcy');\n");
+    assert!(!problems.is_empty());
+    assert!(
+        problems[0].1.contains("standard_conforming_strings = off")
+            && problems[0].1.contains("line 1"),
+        "{problems:?}"
+    );
+    let (problems, _) =
+        noted("SET standard_conforming_strings = off;\nINSERT INTO t VALUES ('O\\'Reilly');\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].1.contains("legacy"), "{problems:?}");
+}
+
+#[test]
+fn a_new_enum_value_used_in_the_same_file_is_warned_about_whatever_the_chunking() {
+    let sql = "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE public.mood ADD VALUE IF NOT EXISTS 'happy' AFTER 'sad';\nALTER TYPE mood RENAME VALUE 'sad' TO 'blue';\nINSERT INTO t (m) VALUES ('happy');\nUPDATE t SET m = 'happy';\nCREATE TABLE u (m mood DEFAULT 'ok');\n";
+    for chunk in [1, 3, 7, 4096] {
+        let mut c = ScriptChecker::new("t.sql");
+        for piece in sql.as_bytes().chunks(chunk) {
+            c.feed(piece);
+        }
+        let checked = c.finish_noted();
+        assert_eq!(checked.problems, vec![], "chunk {chunk}");
+        let warnings: Vec<(usize, &str)> = checked
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(warnings.len(), 1, "chunk {chunk}: {warnings:?}");
+        assert_eq!(warnings[0].0, 4);
+        assert!(
+            warnings[0].1.contains("'happy'") && warnings[0].1.contains("at line 2"),
+            "{warnings:?}"
+        );
+    }
+    // A value added and not used, or used in another file, draws nothing.
+    let c = check_noted(
+        "t.sql",
+        "ALTER TYPE mood ADD VALUE 'x';\nSELECT 1;\n",
+        SqlRole::Script,
+    );
+    assert_eq!(c.warnings, vec![]);
 }
 
 #[test]

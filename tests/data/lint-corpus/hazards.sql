@@ -32,10 +32,11 @@ CREATE TABLESPACE t LOCATION '/x';
 ALTER SYSTEM SET work_mem = '1MB';
 CLUSTER;
 DISCARD ALL;
-SET standard_conforming_strings = off;
 SET client_encoding = 'SJIS';
 CHECKPOINT;
 MERGE INTO billing.invoices i USING (VALUES (1)) v(id) ON i.id = v.id WHEN MATCHED THEN DELETE;
 CREATE TABLE (;
 -- Accepted by the parser, refused for [target] min_server_version 13 (PostgreSQL 14 syntax):
 CREATE FUNCTION billing.f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;
+-- Last: a legacy standard_conforming_strings = off file is not read further.
+SET standard_conforming_strings = off;

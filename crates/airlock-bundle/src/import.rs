@@ -1,0 +1,704 @@
+//! `airlock import`: an existing migration history as a bundle source. Reads one of the
+//! layouts teams arrive with — golang-migrate (`V_name.up.sql` / `.down.sql`), dbmate
+//! (`-- migrate:up` / `-- migrate:down` sections), Flyway (`V1__name.sql`, `U1__name.sql`
+//! undo), Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), or a plain folder
+//! of psql scripts in name order — and writes `bundle.toml` with one tier per migration
+//! in order, the down scripts in reverse as the rollback, and a report of every file
+//! brought over (as it is, or cut from a dbmate file) and every one left behind, with
+//! why.
+//!
+//! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
+//! bytes between its markers); nothing is rewritten. What airlock would refuse stays
+//! in the file and `lint` names it; what airlock accepts as psql writes it (`\set
+//! ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The layouts `import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    GolangMigrate,
+    Dbmate,
+    Flyway,
+    Sqitch,
+    Folder,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::GolangMigrate => "golang-migrate",
+            Layout::Dbmate => "dbmate",
+            Layout::Flyway => "flyway",
+            Layout::Sqitch => "sqitch",
+            Layout::Folder => "folder",
+        }
+    }
+}
+
+/// Where a script's bytes come from.
+#[derive(Clone, Debug)]
+enum Script {
+    /// A whole file.
+    File(PathBuf),
+    /// A dbmate section, already cut from its file.
+    Section { from: PathBuf, bytes: Vec<u8> },
+}
+
+impl Script {
+    fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Script::File(p) => std::fs::read(p),
+            Script::Section { bytes, .. } => Ok(bytes.clone()),
+        }
+    }
+}
+
+/// One migration: its version (for order), a name, its up script and its down.
+#[derive(Clone, Debug)]
+struct Migration {
+    key: Vec<u128>,
+    label: String,
+    /// None: only a down script (pop/kratos write no file for an empty migration).
+    up: Option<Script>,
+    down: Option<Script>,
+}
+
+/// One file written into the source.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Brought {
+    /// The file it came from, relative to the imported directory.
+    pub from: String,
+    /// The file written, relative to the source.
+    pub to: String,
+    /// `as-is`, or what was done (`up section of a dbmate file`…).
+    pub change: String,
+}
+
+/// A file of the imported directory not brought over, and why.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct LeftBehind {
+    pub file: String,
+    pub why: String,
+}
+
+/// What `import` did.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Imported {
+    pub layout: Layout,
+    /// The tiers written, in order.
+    pub tiers: Vec<String>,
+    /// Rollback files (down scripts, newest first), or none.
+    pub rollback: Vec<String>,
+    pub files: Vec<Brought>,
+    pub left_behind: Vec<LeftBehind>,
+}
+
+/// What the source is called and where it applies.
+pub struct Naming<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub database: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} exists and is not empty; import writes a new source directory")]
+    OutExists(PathBuf),
+    #[error("no migrations found in {dir} as {layout}")]
+    Empty { dir: PathBuf, layout: &'static str },
+    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, a folder of .sql files)")]
+    Unknown { dir: PathBuf },
+    #[error("{file}: {why}")]
+    Layout { file: String, why: String },
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<String>, ImportError> {
+    let read = |source| ImportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = vec![];
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let entry = entry.map_err(read)?;
+        if entry.file_type().map_err(read)?.is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The layout of `dir`, as its files tell.
+pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
+    let names = read_dir(dir)?;
+    if names.iter().any(|n| n == "sqitch.plan") {
+        return Ok(Layout::Sqitch);
+    }
+    if names.iter().any(|n| n.ends_with(".up.sql")) {
+        return Ok(Layout::GolangMigrate);
+    }
+    if names.iter().any(|n| flyway_name(n).is_some()) {
+        return Ok(Layout::Flyway);
+    }
+    let sql: Vec<&String> = names.iter().filter(|n| n.ends_with(".sql")).collect();
+    for n in &sql {
+        let text = std::fs::read(dir.join(n)).map_err(|source| ImportError::Read {
+            path: dir.join(n),
+            source,
+        })?;
+        if dbmate_marker(&text, b"up").is_some() {
+            return Ok(Layout::Dbmate);
+        }
+    }
+    if sql.is_empty() {
+        return Err(ImportError::Unknown {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(Layout::Folder)
+}
+
+/// The numbers of a version (`20240101120000`, `1.2`, `2_1`), for order.
+fn version_key(v: &str) -> Option<Vec<u128>> {
+    v.split(['.', '_'])
+        .map(|part| part.parse::<u128>().ok())
+        .collect()
+}
+
+/// `V1.2__name.sql` / `U1.2__name.sql`: (kind, version, name).
+fn flyway_name(file: &str) -> Option<(char, &str, &str)> {
+    let stem = file.strip_suffix(".sql")?;
+    let kind = stem.chars().next()?;
+    if !matches!(kind, 'V' | 'U' | 'R') {
+        return None;
+    }
+    let (version, name) = stem[1..].split_once("__")?;
+    if kind != 'R' && version_key(version).is_none() {
+        return None;
+    }
+    Some((kind, version, name))
+}
+
+/// Where the line `-- migrate:WHICH` starts and where the line after it starts.
+fn dbmate_marker(text: &[u8], which: &[u8]) -> Option<(usize, usize)> {
+    let mut at = 0;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let trimmed = line.trim_ascii();
+        if let Some(rest) = trimmed.strip_prefix(b"-- migrate:") {
+            if rest.starts_with(which) {
+                return Some((at, at + line.len()));
+            }
+        }
+        at += line.len();
+    }
+    None
+}
+
+fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
+    ImportError::Layout {
+        file: file.into(),
+        why: why.into(),
+    }
+}
+
+/// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
+fn migrations(
+    dir: &Path,
+    layout: Layout,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let names = read_dir(dir)?;
+    let mut used = BTreeSet::new();
+    let mut out = match layout {
+        Layout::GolangMigrate => golang_migrate(dir, &names, &mut used, left)?,
+        Layout::Dbmate => dbmate(dir, &names, &mut used, left)?,
+        Layout::Flyway => flyway(dir, &names, &mut used, left)?,
+        Layout::Sqitch => sqitch(dir, &mut used, left)?,
+        Layout::Folder => names
+            .iter()
+            .filter(|n| n.ends_with(".sql"))
+            .map(|n| {
+                used.insert(n.clone());
+                Migration {
+                    key: vec![],
+                    label: n.trim_end_matches(".sql").into(),
+                    up: Some(Script::File(dir.join(n))),
+                    down: None,
+                }
+            })
+            .collect(),
+    };
+    for n in &names {
+        if !used.contains(n) && !left.iter().any(|l| &l.file == n) {
+            left.push(LeftBehind {
+                file: n.clone(),
+                why: format!("not a {} migration file", layout.name()),
+            });
+        }
+    }
+    if layout != Layout::Folder && layout != Layout::Sqitch {
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    Ok(out)
+}
+
+/// Dialects other than PostgreSQL's in golang-migrate/pop file names
+/// (`V_name.mysql.up.sql`); `postgres` and `postgresql` are PostgreSQL's.
+const OTHER_DIALECTS: [&str; 6] = ["mysql", "sqlite3", "sqlite", "cockroach", "mssql", "oracle"];
+
+fn golang_migrate(
+    dir: &Path,
+    names: &[String],
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    // (version, name) -> (up, down), PostgreSQL's own file first.
+    let mut found: std::collections::BTreeMap<(Vec<u128>, String), Migration> = Default::default();
+    for n in names {
+        let (stem, up) = match (n.strip_suffix(".up.sql"), n.strip_suffix(".down.sql")) {
+            (Some(stem), _) => (stem, true),
+            (_, Some(stem)) => (stem, false),
+            _ => continue,
+        };
+        let (base, dialect) = match stem.rsplit_once('.') {
+            Some((base, d)) => (base, Some(d)),
+            None => (stem, None),
+        };
+        if let Some(d) = dialect.filter(|d| OTHER_DIALECTS.contains(d)) {
+            used.insert(n.clone());
+            left.push(LeftBehind {
+                file: n.clone(),
+                why: format!("for {d}, not PostgreSQL"),
+            });
+            continue;
+        }
+        let (version, _) = base.split_once('_').unwrap_or((base, ""));
+        let key = version_key(version)
+            .ok_or_else(|| layout_error(n, "the version before the first `_` is not a number"))?;
+        used.insert(n.clone());
+        let m = found
+            .entry((key.clone(), base.to_string()))
+            .or_insert(Migration {
+                key,
+                label: base.into(),
+                up: None,
+                down: None,
+            });
+        let slot = if up { &mut m.up } else { &mut m.down };
+        // A PostgreSQL-specific file wins over a generic one.
+        if slot.is_none() || dialect.is_some() {
+            *slot = Some(Script::File(dir.join(n)));
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+fn dbmate(
+    dir: &Path,
+    names: &[String],
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let mut out = vec![];
+    for n in names.iter().filter(|n| n.ends_with(".sql")) {
+        let path = dir.join(n);
+        let text = std::fs::read(&path).map_err(|source| ImportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let Some((up_line, up_start)) = dbmate_marker(&text, b"up") else {
+            continue;
+        };
+        let stem = n.trim_end_matches(".sql");
+        let (version, _) = stem.split_once('_').unwrap_or((stem, ""));
+        let Some(key) = version_key(version) else {
+            continue;
+        };
+        let options = String::from_utf8_lossy(&text[up_line..up_start]).into_owned();
+        if options.contains("transaction:false") {
+            left.push(LeftBehind {
+                file: n.clone(),
+                why: "`-- migrate:up transaction:false`: dbmate runs it outside a transaction, airlock runs every tier inside one; brought over, and lint says whether it can run there".into(),
+            });
+        }
+        let down = dbmate_marker(&text, b"down");
+        let (up_end, down) = match down {
+            Some((down_line, down_start)) if down_line > up_line => (
+                down_line,
+                Some(Script::Section {
+                    from: path.clone(),
+                    bytes: text[down_start..].to_vec(),
+                }),
+            ),
+            Some(_) => {
+                return Err(layout_error(
+                    n,
+                    "`-- migrate:down` comes before `-- migrate:up`",
+                ))
+            }
+            None => (text.len(), None),
+        };
+        used.insert(n.clone());
+        out.push(Migration {
+            key,
+            label: stem.into(),
+            up: Some(Script::Section {
+                from: path.clone(),
+                bytes: text[up_start..up_end].to_vec(),
+            }),
+            down: down.filter(
+                |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+fn flyway(
+    dir: &Path,
+    names: &[String],
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let mut out = vec![];
+    for n in names {
+        match flyway_name(n) {
+            Some(('V', version, name)) => {
+                let key = version_key(version).expect("checked by flyway_name");
+                let undo = names.iter().find(|u| {
+                    matches!(flyway_name(u), Some(('U', v, _)) if version_key(v).as_ref() == Some(&key))
+                });
+                used.insert(n.clone());
+                if let Some(u) = undo {
+                    used.insert(u.clone());
+                }
+                out.push(Migration {
+                    key,
+                    label: format!("V{version}__{name}"),
+                    up: Some(Script::File(dir.join(n))),
+                    down: undo.map(|u| Script::File(dir.join(u))),
+                });
+            }
+            Some(('R', ..)) => left.push(LeftBehind {
+                file: n.clone(),
+                why: "a Flyway repeatable migration (re-run whenever it changes); airlock has none: bring its current text as a tier of the release that changes it".into(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn sqitch(
+    dir: &Path,
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let plan_path = dir.join("sqitch.plan");
+    let plan = std::fs::read_to_string(&plan_path).map_err(|source| ImportError::Read {
+        path: plan_path.clone(),
+        source,
+    })?;
+    used.insert("sqitch.plan".into());
+    let mut out = vec![];
+    let mut seen = BTreeSet::new();
+    for (i, line) in plan.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(['%', '#', '@']) {
+            continue;
+        }
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if !seen.insert(name.to_string()) {
+            return Err(layout_error(
+                &format!("sqitch.plan:{}", i + 1),
+                format!("`{name}` is reworked (planned twice); import reads plans without reworked changes"),
+            ));
+        }
+        let deploy = dir.join("deploy").join(format!("{name}.sql"));
+        if !deploy.is_file() {
+            return Err(layout_error(
+                &format!("sqitch.plan:{}", i + 1),
+                format!("deploy/{name}.sql does not exist"),
+            ));
+        }
+        let revert = dir.join("revert").join(format!("{name}.sql"));
+        let verify = format!("verify/{name}.sql");
+        if dir.join(&verify).is_file() {
+            left.push(LeftBehind {
+                file: verify,
+                why: "a Sqitch verify script raises an error when the change is missing; airlock's probes answer (key, value) rows: write one from it".into(),
+            });
+        }
+        out.push(Migration {
+            key: vec![],
+            label: name.into(),
+            up: Some(Script::File(deploy)),
+            down: revert.is_file().then_some(Script::File(revert)),
+        });
+    }
+    Ok(out)
+}
+
+/// A file name of letters, digits, `_`, `-` and `.` from `label`.
+fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn relative(dir: &Path, p: &Path) -> String {
+    p.strip_prefix(dir)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// The tables the up scripts create (qualified as written), for the rollback probe.
+fn created_tables(scripts: &[Vec<u8>]) -> Vec<String> {
+    use airlock_sql::pg_query::{self, NodeEnum};
+    let mut out = BTreeSet::new();
+    for bytes in scripts {
+        let Ok(sql) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
+            continue;
+        };
+        for raw in &parsed.protobuf.stmts {
+            if let Some(NodeEnum::CreateStmt(s)) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
+                if let Some(r) = &s.relation {
+                    if r.relpersistence != "t" {
+                        out.insert(if r.schemaname.is_empty() {
+                            r.relname.clone()
+                        } else {
+                            format!("{}.{}", r.schemaname, r.relname)
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.into()).to_string()
+}
+
+/// Import `dir` (as `layout`) into the new source directory `out`, written whole or
+/// not at all (staged beside it, then renamed into place).
+pub fn import(
+    dir: &Path,
+    layout: Layout,
+    out: &Path,
+    naming: &Naming,
+) -> Result<Imported, ImportError> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(ImportError::OutExists(out.to_path_buf()));
+    }
+    let mut left = vec![];
+    let migrations = migrations(dir, layout, &mut left)?;
+    if migrations.is_empty() {
+        return Err(ImportError::Empty {
+            dir: dir.to_path_buf(),
+            layout: layout.name(),
+        });
+    }
+    let write_err = |source| ImportError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let staged = tempfile::Builder::new()
+        .prefix(".airlock-import-")
+        .tempdir_in(parent)
+        .map_err(write_err)?;
+    let written = write_scripts(dir, layout, &migrations, staged.path(), &mut left)?;
+    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(write_err)?;
+    }
+    std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    Ok(Imported {
+        layout,
+        tiers: written.tiers.into_iter().map(|(label, _)| label).collect(),
+        rollback,
+        files: written.files,
+        left_behind: left,
+    })
+}
+
+/// The scripts written into a source.
+struct Written {
+    files: Vec<Brought>,
+    /// (tier name, file), in order.
+    tiers: Vec<(String, String)>,
+    /// The up scripts' bytes (for the rollback probe).
+    ups: Vec<Vec<u8>>,
+    /// Rollback files, newest first.
+    downs: Vec<String>,
+}
+
+/// Write `base/rel` (and its directories).
+fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
+    let path = base.join(rel);
+    let err = |source| ImportError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(path.parent().expect("a parent")).map_err(err)?;
+    std::fs::write(&path, bytes).map_err(err)
+}
+
+/// Each migration's up script as a tier file, its down script as a rollback file.
+fn write_scripts(
+    dir: &Path,
+    layout: Layout,
+    migrations: &[Migration],
+    base: &Path,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Written, ImportError> {
+    let width = migrations.len().to_string().len().max(3);
+    let read = |s: &Script| {
+        s.bytes().map_err(|source| ImportError::Read {
+            path: match s {
+                Script::File(p) | Script::Section { from: p, .. } => p.clone(),
+            },
+            source,
+        })
+    };
+    let mut w = Written {
+        files: vec![],
+        tiers: vec![],
+        ups: vec![],
+        downs: vec![],
+    };
+    for (i, m) in migrations.iter().enumerate() {
+        let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
+        if let Some(up) = &m.up {
+            let to = format!("sql/tiers/{stem}.sql");
+            let bytes = read(up)?;
+            write_file(base, &to, &bytes)?;
+            w.ups.push(bytes);
+            w.files.push(brought(dir, up, "up", &to));
+            w.tiers.push((m.label.clone(), to));
+        }
+        match &m.down {
+            Some(down) => {
+                let to = format!("sql/rollback/{stem}.sql");
+                write_file(base, &to, &read(down)?)?;
+                w.files.push(brought(dir, down, "down", &to));
+                w.downs.push(to);
+            }
+            None if layout != Layout::Folder => left.push(LeftBehind {
+                file: m.label.clone(),
+                why: "no down script: the rollback undoes nothing of this migration (the rollback probe then tells whether that matters)".into(),
+            }),
+            None => {}
+        }
+    }
+    w.downs.reverse();
+    Ok(w)
+}
+
+/// `bundle.toml` (and the rollback probe): the rollback files written, if any.
+fn write_spec(
+    base: &Path,
+    layout: Layout,
+    naming: &Naming,
+    written: &Written,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<String>, ImportError> {
+    let mut toml = format!(
+        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = 1\n\n[target]\ndatabase = {}\n",
+        layout.name(),
+        toml_str(naming.name),
+        toml_str(naming.version),
+        toml_str(naming.database)
+    );
+    for (label, file) in &written.tiers {
+        toml.push_str(&format!(
+            "\n[[tier]]\nname = {}\nfiles = [{}]\n",
+            toml_str(label),
+            toml_str(file)
+        ));
+    }
+    let tables = created_tables(&written.ups);
+    let rollback = if !written.downs.is_empty() && !tables.is_empty() {
+        let absent: Vec<String> = tables
+            .iter()
+            .map(|t| format!("to_regclass({}) IS NULL", sql_literal(t)))
+            .collect();
+        write_file(
+            base,
+            "sql/probe/rolled_back.sql",
+            format!(
+                "-- After the rollback, none of the tables the migrations create exists.\nSELECT 'created_tables_absent'::text AS key, ({})::text AS value\n",
+                absent.join("\n    AND ")
+            )
+            .as_bytes(),
+        )?;
+        let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
+        toml.push_str(&format!(
+            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n",
+            list.join(", ")
+        ));
+        written.downs.clone()
+    } else {
+        if !written.downs.is_empty() {
+            left.push(LeftBehind {
+                file: "(rollback)".into(),
+                why: "the migrations create no table a probe could check, so no [rollback] was written; the down scripts are in sql/rollback/: add a probe and [rollback]".into(),
+            });
+        }
+        vec![]
+    };
+    write_file(base, "bundle.toml", toml.as_bytes())?;
+    Ok(rollback)
+}
+
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn brought(dir: &Path, script: &Script, which: &str, to: &str) -> Brought {
+    let (from, change) = match script {
+        Script::File(p) => (relative(dir, p), "as-is".to_string()),
+        Script::Section { from, .. } => (
+            relative(dir, from),
+            format!("the {which} section of a dbmate file, between its markers"),
+        ),
+    };
+    Brought {
+        from,
+        to: to.into(),
+        change,
+    }
+}

@@ -1,0 +1,133 @@
+//! Transaction wrappers that mean "run this as one transaction": a file-wide `BEGIN;` …
+//! `COMMIT;` (psql scripts written for `psql -f`) and the `BEGIN;` … `COMMIT;` pg_dump
+//! writes around its large-object (BLOBS) section. airlock's apply is already one
+//! transaction, so running what is between them inside it is what they ask for; the
+//! wrapper statements themselves are skipped, never sent.
+//!
+//! Invariant: only a balanced, unnested pair of the plain forms is skipped (`BEGIN`,
+//! `BEGIN WORK|TRANSACTION`, `START TRANSACTION`; `COMMIT`, `END`, each with an optional
+//! `WORK|TRANSACTION`), as statements of their own; any other transaction control
+//! (isolation levels, `ROLLBACK`, `SAVEPOINT`, `COMMIT AND CHAIN`, a `COMMIT` with no
+//! `BEGIN`) reaches the classifier and is refused as before. Lint and execution share
+//! this state through the one lexer, so they skip the same bytes.
+
+/// One half of a wrapper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wrap {
+    Begin,
+    Commit,
+}
+
+/// A statement's text longer than this is no wrapper (kept only to recognise one).
+pub(super) const MAX_WRAPPER: usize = 64;
+
+/// The statement's text (up to its `;`), if it is exactly one half of a wrapper.
+pub(super) fn recognise(text: &[u8]) -> Option<Wrap> {
+    let text = std::str::from_utf8(text).ok()?;
+    let words: Vec<String> = text
+        .split_ascii_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words[..] {
+        ["BEGIN"] | ["BEGIN", "WORK" | "TRANSACTION"] | ["START", "TRANSACTION"] => {
+            Some(Wrap::Begin)
+        }
+        ["COMMIT" | "END"] | ["COMMIT" | "END", "WORK" | "TRANSACTION"] => Some(Wrap::Commit),
+        _ => None,
+    }
+}
+
+/// What the lexer does with a statement.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// An ordinary statement (a `COMMIT` with no open wrapper is one: refused later).
+    Statement,
+    /// Skipped, with a note when a pair just closed.
+    Skip(Option<String>),
+    /// Refused here.
+    Problem(String),
+}
+
+/// The open wrapper, if any.
+#[derive(Default)]
+pub(super) struct Wrappers {
+    /// Line of the `BEGIN` whose `COMMIT` has not come yet.
+    open: Option<usize>,
+}
+
+impl Wrappers {
+    /// The statement at `line` ended; `wrap`: what [`recognise`] made of it.
+    pub(super) fn statement(&mut self, wrap: Option<Wrap>, line: usize) -> Verdict {
+        match (wrap, self.open) {
+            (None, _) => Verdict::Statement,
+            (Some(Wrap::Begin), None) => {
+                self.open = Some(line);
+                Verdict::Skip(None)
+            }
+            (Some(Wrap::Begin), Some(first)) => Verdict::Problem(format!(
+                "a second BEGIN before the COMMIT of the one at line {first}: only a balanced, unnested `BEGIN;` … `COMMIT;` is run as part of airlock's own transaction, and the server would commit at the first COMMIT. Remove the inner pair"
+            )),
+            (Some(Wrap::Commit), Some(first)) => {
+                self.open = None;
+                Verdict::Skip(Some(format!(
+                    "lines {first}–{line}: `BEGIN;` … `COMMIT;` asks for one transaction, which airlock's apply already is; the two statements are skipped and what is between them runs all-or-nothing with the rest of the bundle"
+                )))
+            }
+            (Some(Wrap::Commit), None) => Verdict::Statement,
+        }
+    }
+
+    /// The end of the file: a `BEGIN` still open is refused.
+    pub(super) fn finish(&mut self) -> Option<(usize, String)> {
+        self.open.take().map(|line| {
+            (
+                line,
+                "BEGIN without its COMMIT: only a balanced `BEGIN;` … `COMMIT;` is run as part of airlock's own transaction (psql would leave this one open). Remove the BEGIN, or end the section with COMMIT;".into(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_plain_forms_are_wrappers() {
+        for (text, want) in [
+            ("BEGIN", Some(Wrap::Begin)),
+            ("begin transaction", Some(Wrap::Begin)),
+            ("START\n TRANSACTION", Some(Wrap::Begin)),
+            ("COMMIT", Some(Wrap::Commit)),
+            ("end work", Some(Wrap::Commit)),
+            ("BEGIN ISOLATION LEVEL SERIALIZABLE", None),
+            ("BEGIN READ ONLY", None),
+            ("COMMIT AND CHAIN", None),
+            ("ROLLBACK", None),
+            ("COMMIT PREPARED 'x'", None),
+            ("BEGIN /* c */", None),
+        ] {
+            assert_eq!(recognise(text.as_bytes()), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn pairs_balance_and_do_not_nest() {
+        let mut w = Wrappers::default();
+        assert_eq!(w.statement(Some(Wrap::Commit), 1), Verdict::Statement);
+        assert_eq!(w.statement(Some(Wrap::Begin), 2), Verdict::Skip(None));
+        assert_eq!(w.statement(None, 3), Verdict::Statement);
+        assert!(matches!(
+            w.statement(Some(Wrap::Begin), 4),
+            Verdict::Problem(_)
+        ));
+        assert!(matches!(
+            w.statement(Some(Wrap::Commit), 5),
+            Verdict::Skip(Some(_))
+        ));
+        assert_eq!(w.finish(), None);
+        w.statement(Some(Wrap::Begin), 6);
+        assert_eq!(w.finish().map(|(line, _)| line), Some(6));
+    }
+}

@@ -1,0 +1,153 @@
+//! `airlock import`: a migration history as a new bundle source (`airlock_bundle::
+//! import`), then `lint` on what was written, so the report says at once what is left
+//! to fix.
+
+use crate::cli::{ImportArgs, ImportLayout};
+use crate::error::{Error, Result};
+use crate::report::{Outcome, Report};
+use airlock_bundle::import::{self, Brought, ImportError, Imported, Layout, LeftBehind, Naming};
+use serde::Serialize;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ImportReport {
+    /// The source written lints clean.
+    pub ok: bool,
+    pub layout: Layout,
+    /// The source directory written.
+    pub out: String,
+    /// One tier per migration, in order.
+    pub tiers: Vec<String>,
+    /// The rollback files (down scripts, newest first); empty when none was written.
+    pub rollback: Vec<String>,
+    /// Every file written from a migration file, and how.
+    pub files: Vec<Brought>,
+    /// Every file of the migrations directory not brought over (or brought over with a
+    /// caveat), and why.
+    pub left_behind: Vec<LeftBehind>,
+    /// `lint` on the source written: its problems (what to fix before `pack`).
+    pub problems: Vec<String>,
+    /// `lint`'s notes and warnings on the source written.
+    pub notes: Vec<String>,
+}
+
+impl Report for ImportReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "imported {} migration(s) from a {} layout into {}: {} tier(s), {}",
+            self.tiers.len(),
+            self.layout.name(),
+            self.out,
+            self.tiers.len(),
+            if self.rollback.is_empty() {
+                "no rollback".to_string()
+            } else {
+                format!("rollback of {} file(s)", self.rollback.len())
+            }
+        );
+        for f in &self.files {
+            s.push_str(&format!("\n  {} -> {} ({})", f.from, f.to, f.change));
+        }
+        for l in &self.left_behind {
+            s.push_str(&format!("\nnot brought over: {}: {}", l.file, l.why));
+        }
+        for n in &self.notes {
+            s.push_str(&format!("\nnote: {n}"));
+        }
+        if self.problems.is_empty() {
+            s.push_str(&format!(
+                "\nlint: OK; next: review {}/bundle.toml, then `airlock pack {}`",
+                self.out, self.out
+            ));
+        } else {
+            s.push_str(&format!(
+                "\nlint: {} problem(s) to fix before `airlock pack`:",
+                self.problems.len()
+            ));
+            for p in &self.problems {
+                s.push_str(&format!("\n  {p}"));
+            }
+        }
+        s
+    }
+
+    fn exit_code(&self) -> crate::exit::Exit {
+        if self.ok {
+            crate::exit::Exit::Success
+        } else {
+            crate::exit::Exit::Usage
+        }
+    }
+}
+
+fn layout(l: ImportLayout) -> Layout {
+    match l {
+        ImportLayout::GolangMigrate => Layout::GolangMigrate,
+        ImportLayout::Dbmate => Layout::Dbmate,
+        ImportLayout::Flyway => Layout::Flyway,
+        ImportLayout::Sqitch => Layout::Sqitch,
+        ImportLayout::Folder => Layout::Folder,
+    }
+}
+
+fn error(e: ImportError) -> Error {
+    match e {
+        ImportError::Read { path, source } => {
+            Error::io(format!("reading {}", path.display()), source)
+        }
+        ImportError::Write { path, source } => {
+            Error::io(format!("writing {}", path.display()), source)
+        }
+        ImportError::OutExists(_) => Error::usage(
+            e.to_string(),
+            Some("name a new directory with --out".to_string()),
+        ),
+        other => Error::usage(
+            other.to_string(),
+            Some(
+                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, folder)"
+                    .to_string(),
+            ),
+        ),
+    }
+}
+
+pub fn run(args: ImportArgs) -> Result<Outcome> {
+    let layout = match args.from {
+        Some(l) => layout(l),
+        None => import::detect(&args.migrations).map_err(error)?,
+    };
+    let dir_name = args
+        .migrations
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "imported".into());
+    let naming = Naming {
+        name: args.name.as_deref().unwrap_or(&dir_name),
+        version: &args.bundle_version,
+        database: &args.database,
+    };
+    let Imported {
+        layout,
+        tiers,
+        rollback,
+        files,
+        left_behind,
+    } = import::import(&args.migrations, layout, &args.out, &naming).map_err(error)?;
+    let (problems, notes) = match crate::spec::lint(&args.out) {
+        Ok(l) => (vec![], l.notes.into_iter().chain(l.warnings).collect()),
+        Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![]),
+        Err(e) => (vec![e.to_string()], vec![]),
+    };
+    Ok(Box::new(ImportReport {
+        ok: problems.is_empty(),
+        layout,
+        out: args.out.display().to_string(),
+        tiers,
+        rollback,
+        files,
+        left_behind,
+        problems,
+        notes,
+    }))
+}

@@ -1,0 +1,331 @@
+//! `airlock import` (issue 25): a migration history as teams have it — golang-migrate
+//! (pop/kratos flavour, with per-dialect files), dbmate, Flyway, Sqitch, a folder of
+//! psql scripts — becomes a bundle source that lints, applies as the peer applies its
+//! up scripts in order, and rolls back as its down scripts do. The layouts are small
+//! faithful excerpts written for these tests, not copies of any project's files.
+
+mod util;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use util::*;
+
+/// Write `files` (relative path, text) under `dir`.
+fn layout(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// What the peer does: each file through `psql` in order, stopping at the first error.
+fn psql_files(db: &TestDb, dir: &Path, files: &[&str]) {
+    for f in files {
+        let o = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
+            .arg(dir.join(f))
+            .output()
+            .expect("psql");
+        assert!(
+            o.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// Import `migrations`, check the report, pack, apply and roll back against what the
+/// peer's `ups` and `downs` (files of `migrations`, in the order the peer runs them) do.
+fn import_apply_rollback(
+    tag: &str,
+    migrations: &Path,
+    ups: &[&str],
+    downs: &[&str],
+) -> serde_json::Value {
+    let t = tempdir();
+    let dir = t.path();
+    let target = TestDb::new(tag);
+    let peer = TestDb::new(&format!("{tag}peer"));
+    let empty = target.dump_without_ledger();
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--bundle-version",
+            "2024.1",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    expect_code(&airlock(dir, &["lint", out.to_str().unwrap()]), 0);
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            dir,
+            &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        )
+    };
+    expect_code(&run("apply"), 0);
+    psql_files(&peer, migrations, ups);
+    assert_eq!(target.dump_without_ledger(), peer.dump(), "{tag}: apply");
+    if !downs.is_empty() {
+        expect_code(&run("rollback"), 0);
+        psql_files(&peer, migrations, downs);
+        assert_eq!(target.dump_without_ledger(), peer.dump(), "{tag}: rollback");
+        assert_eq!(target.dump_without_ledger(), empty, "{tag}: rollback");
+    }
+    report
+}
+
+/// A kratos-like golang-migrate/pop layout: PostgreSQL files beside MySQL and SQLite
+/// ones, a version with only a PostgreSQL down file, and wrappers psql scripts carry.
+const GOLANG_MIGRATE: &[(&str, &str)] = &[
+    ("20191100000001000000_identities.postgres.up.sql", "CREATE TABLE identities (\n  id UUID NOT NULL PRIMARY KEY,\n  traits_schema_id VARCHAR(2048) NOT NULL,\n  traits JSONB NOT NULL,\n  created_at timestamp NOT NULL,\n  updated_at timestamp NOT NULL\n);\n"),
+    ("20191100000001000000_identities.postgres.down.sql", "DROP TABLE identities;\n"),
+    ("20191100000001000000_identities.mysql.up.sql", "CREATE TABLE `identities` (`id` char(36) NOT NULL, PRIMARY KEY(`id`)) ENGINE=InnoDB;\n"),
+    ("20191100000001000000_identities.sqlite3.up.sql", "CREATE TABLE \"identities\" (\"id\" TEXT PRIMARY KEY);\n"),
+    ("20191100000002000000_credentials.postgres.up.sql", "BEGIN;\nCREATE TABLE identity_credentials (\n  id UUID NOT NULL PRIMARY KEY,\n  config JSONB NOT NULL,\n  identity_id UUID NOT NULL REFERENCES identities (id) ON DELETE CASCADE\n);\nCREATE INDEX identity_credentials_identity_id_idx ON identity_credentials (identity_id);\nCOMMIT;\n"),
+    ("20191100000002000000_credentials.postgres.down.sql", "DROP TABLE identity_credentials;\n"),
+    ("20191100000003000000_credentials.postgres.up.sql", "ALTER TABLE identity_credentials ADD COLUMN created_at timestamp NOT NULL DEFAULT now();\n"),
+    ("20191100000003000000_credentials.postgres.down.sql", "ALTER TABLE identity_credentials DROP COLUMN created_at;\n"),
+    ("README.md", "migrations for kratos-like tests\n"),
+];
+
+#[test]
+fn a_golang_migrate_history_with_other_dialects_imports_applies_and_rolls_back_as_migrate_does() {
+    let t = tempdir();
+    let dir = layout(&t.path().join("migrations"), GOLANG_MIGRATE);
+    let report = import_apply_rollback(
+        "gmig",
+        &dir,
+        &[
+            "20191100000001000000_identities.postgres.up.sql",
+            "20191100000002000000_credentials.postgres.up.sql",
+            "20191100000003000000_credentials.postgres.up.sql",
+        ],
+        &[
+            "20191100000003000000_credentials.postgres.down.sql",
+            "20191100000002000000_credentials.postgres.down.sql",
+            "20191100000001000000_identities.postgres.down.sql",
+        ],
+    );
+    assert_eq!(report["layout"], "golang-migrate");
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
+    let left: Vec<String> = report["left_behind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l["file"].as_str().unwrap(),
+                l["why"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        left.contains(
+            &"20191100000001000000_identities.mysql.up.sql: for mysql, not PostgreSQL".to_string()
+        ),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|l| l.starts_with("README.md: not a golang-migrate migration file")),
+        "{left:?}"
+    );
+    // The file-wide BEGIN; … COMMIT; came over as it is, and lint said it skipped it.
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("`BEGIN;` … `COMMIT;` asks for one transaction"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn dbmate_sections_are_cut_between_their_markers() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("db/migrations"),
+        &[
+            ("20240101000000_create_users.sql", "-- migrate:up\nCREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n\n-- migrate:down\nDROP TABLE users;\n"),
+            ("20240202000000_add_name.sql", "-- migrate:up\nALTER TABLE users ADD COLUMN name text;\n-- migrate:down\nALTER TABLE users DROP COLUMN name;\n"),
+        ],
+    );
+    // The peer's own result, from the same sections cut by hand.
+    let peer_dir = layout(
+        &t.path().join("peer"),
+        &[
+            (
+                "1.up.sql",
+                "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n",
+            ),
+            ("2.up.sql", "ALTER TABLE users ADD COLUMN name text;\n"),
+            ("2.down.sql", "ALTER TABLE users DROP COLUMN name;\n"),
+            ("1.down.sql", "DROP TABLE users;\n"),
+        ],
+    );
+    // import_apply_rollback runs the peer from `migrations`; give it the cut copies.
+    for f in ["1.up.sql", "2.up.sql", "1.down.sql", "2.down.sql"] {
+        std::fs::copy(peer_dir.join(f), dir.join(format!("peer-{f}.txt"))).unwrap();
+    }
+    let report = import_apply_rollback(
+        "dbmate",
+        &dir,
+        &["peer-1.up.sql.txt", "peer-2.up.sql.txt"],
+        &["peer-2.down.sql.txt", "peer-1.down.sql.txt"],
+    );
+    assert_eq!(report["layout"], "dbmate");
+    let files = report["files"].to_string();
+    assert!(files.contains("the up section of a dbmate file"), "{files}");
+    assert!(
+        files.contains("the down section of a dbmate file"),
+        "{files}"
+    );
+}
+
+#[test]
+fn a_flyway_history_uses_its_undo_scripts_as_the_rollback_and_leaves_repeatables() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("sql"),
+        &[
+            ("V1__create_orders.sql", "CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));\n"),
+            ("V1.1__orders_note.sql", "ALTER TABLE orders ADD COLUMN note text;\n"),
+            ("V2__items.sql", "\\set ON_ERROR_STOP 1\nCREATE TABLE items (order_id int REFERENCES orders, sku text);\n"),
+            ("U1__create_orders.sql", "DROP TABLE orders;\n"),
+            ("U1.1__orders_note.sql", "ALTER TABLE orders DROP COLUMN note;\n"),
+            ("U2__items.sql", "DROP TABLE items;\n"),
+            ("R__order_totals.sql", "CREATE OR REPLACE VIEW order_totals AS SELECT sum(total) FROM orders;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "flyway",
+        &dir,
+        &[
+            "V1__create_orders.sql",
+            "V1.1__orders_note.sql",
+            "V2__items.sql",
+        ],
+        &[
+            "U2__items.sql",
+            "U1.1__orders_note.sql",
+            "U1__create_orders.sql",
+        ],
+    );
+    assert_eq!(report["layout"], "flyway");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["V1__create_orders", "V1.1__orders_note", "V2__items"])
+    );
+    assert!(
+        report["left_behind"]
+            .to_string()
+            .contains("R__order_totals.sql"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=flipr\n\nappschema 2024-01-01T00:00:00Z Ann <ann@example.com> # Add schema.\nusers [appschema] 2024-01-02T00:00:00Z Ann <ann@example.com> # Add users.\n@v1.0 2024-01-03T00:00:00Z Ann <ann@example.com> # Tag v1.0.\n"),
+            ("deploy/appschema.sql", "-- Deploy flipr:appschema to pg\n\nBEGIN;\n\nCREATE SCHEMA flipr;\n\nCOMMIT;\n"),
+            ("deploy/users.sql", "-- Deploy flipr:users to pg\n-- requires: appschema\n\nBEGIN;\n\nCREATE TABLE flipr.users (\n    nickname  TEXT        PRIMARY KEY,\n    password  TEXT        NOT NULL,\n    timestamp TIMESTAMPTZ NOT NULL DEFAULT NOW()\n);\n\nCOMMIT;\n"),
+            ("revert/appschema.sql", "-- Revert flipr:appschema from pg\n\nBEGIN;\n\nDROP SCHEMA flipr;\n\nCOMMIT;\n"),
+            ("revert/users.sql", "-- Revert flipr:users from pg\n\nBEGIN;\n\nDROP TABLE flipr.users;\n\nCOMMIT;\n"),
+            ("verify/users.sql", "-- Verify flipr:users on pg\n\nBEGIN;\n\nSELECT nickname, password, timestamp FROM flipr.users WHERE FALSE;\n\nROLLBACK;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "sqitch",
+        &dir,
+        &["deploy/appschema.sql", "deploy/users.sql"],
+        &["revert/users.sql", "revert/appschema.sql"],
+    );
+    assert_eq!(report["layout"], "sqitch");
+    assert!(
+        report["left_behind"]
+            .to_string()
+            .contains("verify/users.sql"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_folder_of_psql_scripts_becomes_tiers_in_name_order() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("scripts"),
+        &[
+            ("01_schema.sql", "\\set ON_ERROR_STOP 1\nBEGIN;\nCREATE TABLE album (id int PRIMARY KEY, title text);\nCOMMIT;\n"),
+            ("02_data.sql", "\\encoding UTF8\nINSERT INTO album VALUES (1, 'For Those About To Rock');\n"),
+        ],
+    );
+    let report = import_apply_rollback("folder", &dir, &["01_schema.sql", "02_data.sql"], &[]);
+    assert_eq!(report["layout"], "folder");
+    assert_eq!(report["rollback"], serde_json::json!([]));
+}
+
+#[test]
+fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[("1_a.up.sql", "CREATE TABLE a (i int);\n")],
+    );
+    let out = layout(&t.path().join("out"), &[("keep.txt", "mine\n")]);
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    // A source airlock would refuse is written, and the report says what lint refuses.
+    let bad = layout(
+        &t.path().join("bad"),
+        &[("1_a.up.sql", "CREATE INDEX CONCURRENTLY i ON a (i);\n")],
+    );
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--out",
+            t.path().join("o2").to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("CREATE INDEX CONCURRENTLY cannot run inside a transaction block"),
+        "{}",
+        stdout(&o)
+    );
+}
