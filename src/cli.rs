@@ -454,10 +454,19 @@ pub struct DeployArgs {
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
-    /// How long to wait for the deploy lock (held by another apply or rollback on this
-    /// database) before refusing with exit 6 (e.g. 10s, 2min).
+    /// How long a lock may be waited for: the deploy lock (held by another apply or
+    /// rollback on this database), and each bundle statement's locks, so that a
+    /// statement waiting behind a long application query does not queue every later
+    /// query on its table for long (e.g. 10s, 2min). Then the transaction rolls back
+    /// (see --lock-retries); the deploy lock refuses with exit 6 at once.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: String,
+    /// How many times a transaction (an online step: its statement) whose statement
+    /// could not have its lock within --lock-timeout runs again, after a backoff of
+    /// 0.5s, 1s, 2s… (at most 30s), naming the sessions with a transaction open each
+    /// time; then exit 6 with nothing of it changed.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub lock_retries: u32,
     /// Do not ask for the database name on a terminal (scripts, runs confirmed another
     /// way). Required with `apply --wait` on a terminal: an unattended run must not stop
     /// at a question once the gate opens. Off a terminal airlock never asks.

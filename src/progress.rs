@@ -10,12 +10,15 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ALLOWED: AtomicBool = AtomicBool::new(false);
+/// Notices for the operator on stderr (a lock retry): off under `--json`/`--quiet`.
+static NOTICES: AtomicBool = AtomicBool::new(false);
 
 /// Below this many bytes a job finishes before a bar would be worth drawing.
 pub const MIN_BYTES: u64 = 32 << 20;
 
 /// Called once by the command dispatcher with the global flags.
 pub fn allow(json: bool, quiet: bool) {
+    NOTICES.store(!json && !quiet, Ordering::Relaxed);
     ALLOWED.store(
         !json && !quiet && std::io::stderr().is_terminal(),
         Ordering::Relaxed,
@@ -210,6 +213,20 @@ impl crate::db::apply::Observer for Deploy {
     fn file_done(&self, _path: &str, bytes: u64) {
         if let Some(b) = self.bar() {
             b.inc(bytes);
+        }
+    }
+    fn retry(&self, attempt: u32, of: u32, wait: std::time::Duration, why: &str) {
+        if !NOTICES.load(Ordering::Relaxed) {
+            return;
+        }
+        let line = format!(
+            "{} lock busy, retry {attempt}/{of} in {}: {why}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+            crate::commands::gate::human_duration(wait)
+        );
+        match self.bar() {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
         }
     }
 }

@@ -444,3 +444,115 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
         "apply:[\"schema\"] step:[\"indexes\"] step:[\"indexes\"] apply:[\"indexes\"]"
     );
 }
+
+/// A transactional one-tier source that adds a column to app.t.
+fn alter_source(d: &Path, db: &str) -> std::path::PathBuf {
+    let src = d.join("alter");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"alter\"\nversion = \"1\"\nsequence = 1\n\n\
+             [target]\ndatabase = \"{db}\"\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n"
+        ),
+    );
+    write(
+        &src.join("sql/schema.sql"),
+        "ALTER TABLE app.t ADD COLUMN flag boolean;\n",
+    );
+    src
+}
+
+#[test]
+fn a_lock_never_released_ends_in_lock_busy_after_the_retries_with_nothing_changed() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lock_never", 10);
+    pack(d, &alter_source(d, &db.name), "rm.key", "a.tar.gz");
+    let mut holder = db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS SHARE MODE")
+        .unwrap();
+    let pid = db.scalar("SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
+    let o = airlock(
+        d,
+        &[
+            "apply",
+            "a.tar.gz",
+            "--yes",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+            "--lock-timeout",
+            "100ms",
+            "--lock-retries",
+            "2",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(code(&o), 6, "{}{err}", stdout(&o));
+    // Each retry named the session holding a transaction open; the refusal too.
+    assert!(
+        err.contains("retry 1/2") && err.contains("retry 2/2"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(err.contains("tried 3 time(s)"), "{err}");
+    // Nothing changed: no column, no ledger row.
+    tx.rollback().unwrap();
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM information_schema.columns WHERE table_name = 't' AND column_name = 'flag'"),
+        "0"
+    );
+    assert_eq!(db.ledger_rows(), "none");
+}
+
+#[test]
+fn a_lock_released_between_retries_lets_the_apply_through() {
+    use std::io::BufRead;
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lock_released", 10);
+    pack(d, &alter_source(d, &db.name), "rm.key", "a.tar.gz");
+    let mut holder = db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS SHARE MODE")
+        .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .current_dir(d)
+        .args([
+            "apply",
+            "a.tar.gz",
+            "--yes",
+            "--trust",
+            "rm.pub",
+            "--lock-timeout",
+            "100ms",
+            "--lock-retries",
+            "20",
+            "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first retry notice: the statement timed out on the lock once.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("lock busy, retry 1/20"))
+        .expect("a retry notice");
+    assert!(first.contains("idle in transaction"), "{first}");
+    tx.rollback().unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{first}\n{}", rest.join("\n"));
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM information_schema.columns WHERE table_name = 't' AND column_name = 'flag'"),
+        "1"
+    );
+    assert_eq!(db.ledger_rows(), "1");
+}

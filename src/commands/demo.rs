@@ -456,6 +456,7 @@ impl Demo<'_> {
             params,
             through: None,
             lock_timeout: "10s".into(),
+            lock_retries: 3,
             statement_timeout: "60s".into(),
             allow_drift: false,
             gate_role: None,

@@ -201,6 +201,7 @@ fn options<'a>(
         params,
         through: None,
         lock_timeout: "10s".into(),
+        lock_retries: 3,
         statement_timeout: statement_timeout.into(),
         allow_drift: false,
         gate_role: None,

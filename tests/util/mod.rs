@@ -484,6 +484,7 @@ pub fn plain_apply_options<'a>(
         params: Default::default(),
         through: None,
         lock_timeout: "10s".into(),
+        lock_retries: 3,
         statement_timeout: "5min".into(),
         allow_drift: false,
         gate_role: None,

@@ -12,7 +12,7 @@ use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow, NewRow};
 use super::refusal::Mismatch;
-use super::{files, online, session, sql_err, DbError};
+use super::{files, online, retry, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
 
@@ -63,7 +63,12 @@ fn apply_all(
     receipt: &mut Receipt,
 ) -> Result<(), DbError> {
     loop {
-        let (row, ran) = deploy.in_deploy_tx(vb, opts, apply_tx)?;
+        let (row, ran) = retry::retrying(
+            opts,
+            deploy,
+            |d| &mut d.session.client,
+            |d| d.in_deploy_tx(vb, opts, apply_tx),
+        )?;
         let (row, ran) = match ran {
             Ran::Tx(applied) => (row, applied),
             Ran::Online(decision) => {
@@ -333,32 +338,12 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     //    role, the rollback probe, the ledger row, commit, remember. An online
     //    rollback is decided in it (rolled back), then runs outside any.
     let mut receipt = deploy.receipt("rollback", "rolled-back", vb, opts);
-    let (row, undo) = deploy.in_deploy_tx(vb, opts, |tx, cx, tools| {
-        let (applied, head) = applied_under_lock(tx, cx, tools)?;
-        if applied.is_empty() {
-            return Ok((None, Undo::Nothing));
-        }
-        if rb.online {
-            super::target::set_params(tx, &opts.params)?;
-            let before = tools.tracker.fingerprint(tx)?;
-            let role = decide::bundle_role_under_lock(tx, cx)?;
-            if !ledger::hold_online_lock(tx)? {
-                return Err(DbError::LockBusy {
-                    waited: "0s".into(),
-                    holders: ledger::online_holders(tx)?,
-                });
-            }
-            let decided = online::RollbackDecision {
-                undone: applied,
-                role,
-                head,
-                before,
-            };
-            return Ok((None, Undo::Online(decided)));
-        }
-        let (row, undone) = rollback_tx(tx, cx, tools, &rb.files, applied.clone())?;
-        Ok((Some(row), Undo::Done(applied, undone)))
-    })?;
+    let (row, undo) = retry::retrying(
+        opts,
+        &mut deploy,
+        |d| &mut d.session.client,
+        |d| d.in_deploy_tx(vb, opts, |tx, cx, tools| rollback_decide(tx, cx, tools, rb)),
+    )?;
     let (row, applied, undone) = match undo {
         Undo::Nothing => {
             receipt.outcome = "nothing-to-roll-back".into();
@@ -389,6 +374,41 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     receipt.ledger.extend(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
     Ok(deploy.finish(receipt))
+}
+
+/// Rollback's transaction: the ledger under the lock, then the rollback files (or, for
+/// an online rollback, the decision only: the steps run after it).
+fn rollback_decide(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+    rb: &airlock_bundle::spec::RollbackSpec,
+) -> Result<(Option<LedgerRow>, Undo), DbError> {
+    let opts = cx.opts;
+    let (applied, head) = applied_under_lock(tx, cx, tools)?;
+    if applied.is_empty() {
+        return Ok((None, Undo::Nothing));
+    }
+    if rb.online {
+        super::target::set_params(tx, &opts.params)?;
+        let before = tools.tracker.fingerprint(tx)?;
+        let role = decide::bundle_role_under_lock(tx, cx)?;
+        if !ledger::hold_online_lock(tx)? {
+            return Err(DbError::LockBusy {
+                waited: "0s".into(),
+                holders: ledger::online_holders(tx)?,
+            });
+        }
+        let decided = online::RollbackDecision {
+            undone: applied,
+            role,
+            head,
+            before,
+        };
+        return Ok((None, Undo::Online(decided)));
+    }
+    let (row, undone) = rollback_tx(tx, cx, tools, &rb.files, applied.clone())?;
+    Ok((Some(row), Undo::Done(applied, undone)))
 }
 
 /// What rollback's transaction decided: nothing to undo, undone, or an online rollback

@@ -55,6 +55,12 @@ pub(crate) fn run_tiers(
                 if let Some(special) = e.special(context) {
                     return special;
                 }
+                if e.lock_timeout {
+                    return DbError::LockTimeout {
+                        context: format!("{}{}", context(), e.at()),
+                        message: e.what.clone(),
+                    };
+                }
                 let what = if e.cancelled {
                     "cancelled by the operator (Ctrl-C)".to_string()
                 } else {
@@ -142,6 +148,7 @@ fn run_file(
 ) -> Result<(), FileFailure> {
     let unverified = |e: VerifyError| FileFailure {
         line: None,
+        lock_timeout: false,
         what: e.to_string(),
         cancelled: false,
         unverified: Some(Box::new(e)),
@@ -180,6 +187,7 @@ fn run_file(
     result.map_err(|e| match e {
         exec::FileError::Sql { line, error } => FileFailure {
             line,
+            lock_timeout: sqlstate(&error) == Some("55P03"),
             cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
             what: super::pg_message(&error),
             unverified: None,
@@ -187,6 +195,7 @@ fn run_file(
         },
         exec::FileError::Read(what) => FileFailure {
             line: None,
+            lock_timeout: false,
             what,
             cancelled: false,
             unverified: None,
@@ -195,6 +204,7 @@ fn run_file(
         exec::FileError::Unverified(e) => unverified(e),
         exec::FileError::Ended { lines, fate } => FileFailure {
             line: Some(lines.0),
+            lock_timeout: false,
             what: String::new(),
             cancelled: false,
             unverified: None,
@@ -215,6 +225,8 @@ struct FileFailure {
     what: String,
     /// The operator's Ctrl-C cancelled the statement.
     cancelled: bool,
+    /// A statement could not have its lock within `lock_timeout` (55P03).
+    lock_timeout: bool,
     /// The file failed verification as it streamed (or the bundle did before it
     /// could be read back).
     unverified: Option<Box<VerifyError>>,

@@ -33,6 +33,7 @@ pub mod receipt;
 pub mod refusal;
 pub mod rehearse;
 pub mod remembered;
+pub mod retry;
 pub mod schema_change;
 pub mod session;
 pub mod stamps;
@@ -240,6 +241,11 @@ pub enum DbError {
         lines: (u64, u64),
         fate: exec::Fate,
     },
+    /// A bundle statement could not have its lock within `--lock-timeout` (another
+    /// session holds a conflicting one): its transaction rolled back; apply retries
+    /// it (`--lock-retries`), and, out of retries, refuses as [`DbError::LockBusy`].
+    #[error("{context}: {message}; the transaction was rolled back, nothing of it was changed")]
+    LockTimeout { context: String, message: String },
     /// The run stopped after part of it committed (an online step, or a tier of a
     /// per-tier apply): `error` is why it stopped; `receipt` records what committed
     /// (outcome `partial`), and `saved` where the caller wrote it.
@@ -273,7 +279,9 @@ impl DbError {
             | DbError::Interrupted
             | DbError::TransactionEnded { .. } => Exit::Runtime,
             DbError::NameGuard { .. } | DbError::State(_) | DbError::Mismatch(_) => Exit::State,
-            DbError::Refused(_) | DbError::LockBusy { .. } => Exit::Refused,
+            DbError::Refused(_) | DbError::LockBusy { .. } | DbError::LockTimeout { .. } => {
+                Exit::Refused
+            }
             DbError::Blocked(_) => Exit::Blocked,
             DbError::Usage(_)
             | DbError::Cancelled
@@ -305,7 +313,7 @@ impl DbError {
             DbError::LedgerUntrusted { .. } => "ledger-untrusted",
             DbError::LedgerBroken { .. } => "ledger-broken",
             DbError::LedgerRewound { .. } => "ledger-rewound",
-            DbError::LockBusy { .. } => "lock-busy",
+            DbError::LockBusy { .. } | DbError::LockTimeout { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Unverified(_) => "verification",

@@ -143,7 +143,7 @@ fn run_steps(
     client: &mut Client,
     prelude: &str,
     search_path: &[String],
-    statement_timeout: &str,
+    opts: &Options<'_>,
     steps: &[(String, OnlineStep, String)],
     from: usize,
     context: &str,
@@ -169,28 +169,61 @@ fn run_steps(
                 notes.push(format!("dropped the INVALID index {name} an earlier, interrupted build left; built it again"));
             }
         }
-        if let Err(e) = client.simple_query(text) {
-            let leftover = match &step.builds {
-                Some(b) => drop_failed_build(client, b, search_path),
-                None => String::new(),
-            };
-            let _ = client.batch_execute(&session::repin_sql(statement_timeout));
+        let ran = super::retry::retrying(
+            opts,
+            client,
+            |c| c,
+            |c| {
+                let e = match c.simple_query(text) {
+                    Ok(_) => return Ok(()),
+                    Err(e) => e,
+                };
+                // The step did not happen: a failed build's INVALID index goes first.
+                let leftover = match &step.builds {
+                    Some(b) => drop_failed_build(c, b, search_path),
+                    None => String::new(),
+                };
+                let message = format!("{}{leftover}", pg_message(&e));
+                if super::sqlstate(&e) == Some("55P03") {
+                    c.batch_execute(prelude).map_err(|e| {
+                        sql_err("setting the bundle's session for an online step", &e)
+                    })?;
+                    return Err(DbError::LockTimeout {
+                        context: at(),
+                        message,
+                    });
+                }
+                Err(DbError::Sql {
+                    context: at(),
+                    message,
+                })
+            },
+        );
+        if let Err(e) = ran {
+            let _ = client.batch_execute(&session::repin_sql(&opts.statement_timeout));
             let done = if k == 0 {
                 "no step of it is done".to_string()
             } else {
                 format!("steps 1-{k} are done and recorded")
             };
-            return Err(DbError::Sql {
-                context: at(),
-                message: format!(
-                    "{}{leftover}; {done} (an online tier: each step commits on its own); the next apply continues with step {}",
-                    pg_message(&e),
-                    k + 1
-                ),
+            let more = format!(
+                "; {done} (an online tier: each step commits on its own); the next apply continues with step {}",
+                k + 1
+            );
+            return Err(match e {
+                DbError::Sql { context, message } => DbError::Sql {
+                    context,
+                    message: message + &more,
+                },
+                DbError::LockTimeout { context, message } => DbError::LockTimeout {
+                    context,
+                    message: message + &more,
+                },
+                other => other,
             });
         }
         client
-            .batch_execute(&session::repin_sql(statement_timeout))
+            .batch_execute(&session::repin_sql(&opts.statement_timeout))
             .map_err(|e| sql_err("restoring airlock's session settings", &e))?;
         let done = StepDone {
             tier: String::new(),
@@ -349,12 +382,12 @@ fn run_online(
         let n = steps.len();
         let Deploy { session, tools, .. } = &mut *deploy;
         let Session { client, facts, .. } = session;
-        let timeout = rec.opts.statement_timeout.clone();
+        let opts = rec.opts;
         run_steps(
             client,
             &prelude,
             &search_path,
-            &timeout,
+            opts,
             &steps,
             from,
             context,

@@ -15,6 +15,10 @@ pub struct Options<'a> {
     pub params: BTreeMap<String, String>,
     pub through: Option<String>,
     pub lock_timeout: String,
+    /// How many times a transaction (an online step) whose statement could not have
+    /// its lock within `lock_timeout` runs again, with backoff, before the run is
+    /// refused as lock-busy.
+    pub lock_retries: u32,
     pub statement_timeout: String,
     pub allow_drift: bool,
     pub gate_role: Option<String>,
@@ -42,4 +46,7 @@ pub trait Observer {
     fn file(&self, _path: &str, _bytes: u64) {}
     /// That file ran.
     fn file_done(&self, _path: &str, _bytes: u64) {}
+    /// A statement could not have its lock (`why`, naming who holds locks); the
+    /// transaction (online: the step) runs again after `wait`.
+    fn retry(&self, _attempt: u32, _of: u32, _wait: std::time::Duration, _why: &str) {}
 }

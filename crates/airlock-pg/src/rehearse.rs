@@ -691,6 +691,7 @@ fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bo
         params: o.params.clone(),
         through: None,
         lock_timeout: "10s".into(),
+        lock_retries: 0,
         statement_timeout: o.statement_timeout.clone(),
         allow_drift: false,
         gate_role: o.gate_role.clone(),
