@@ -5,6 +5,7 @@
 
 use super::checks::PlanReport;
 use super::conn::ConnSpec;
+use super::DbError;
 use std::collections::BTreeMap;
 
 /// What the operator asked for, resolved.
@@ -42,4 +43,11 @@ pub trait Observer {
     fn file(&self, _path: &str, _bytes: u64) {}
     /// That file ran.
     fn file_done(&self, _path: &str, _bytes: u64) {}
+    /// The deploy transaction is about to COMMIT: bundle SQL is done, the ledger row
+    /// appended. A last look inside the transaction (a rehearsal reads what it changed
+    /// in the cluster's shared catalogs here); an error stops the COMMIT, and
+    /// everything rolls back.
+    fn before_commit(&self, _tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
+        Ok(())
+    }
 }

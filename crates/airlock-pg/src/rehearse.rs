@@ -24,7 +24,7 @@
 //! Without the rights storage needs, every table is read at entry and at both ends.
 
 use super::apply;
-use super::cluster_state::{ClusterChange, Watch};
+use super::cluster_state::{ClusterChange, Watch, Watched};
 use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint};
 use super::options::{Observer, Options};
@@ -41,10 +41,21 @@ use std::time::Instant;
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Step {
     pub step: String,
-    /// PASS, FAIL, ASSUMED (gate BLOCKED, continued with --assume-gates) or SKIPPED.
+    /// PASS, FAIL, ASSUMED (gate BLOCKED: the rehearsal went past it on the clone) or
+    /// SKIPPED.
     pub verdict: String,
     pub detail: String,
     pub duration_ms: u64,
+}
+
+/// The gate's verdict on the clone (the target's, as of the clone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum GateSeen {
+    Ready,
+    /// BLOCKED: before ratification. The rehearsal went past it on the clone only
+    /// (`gates_assumed`), unless `--require-ready` stopped it.
+    Blocked,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -59,6 +70,12 @@ pub struct RehearseReport {
     pub clone_wal_bytes: Option<u64>,
     pub ok: bool,
     pub exit_code: Exit,
+    /// The gate's verdict on the clone (as the target's was at the clone), once asked.
+    pub gate: Option<GateSeen>,
+    /// The gate was BLOCKED and the rehearsal went past it on the clone only: it
+    /// proves the cycle before ratification; `apply` on the target still waits for
+    /// READY.
+    pub gates_assumed: bool,
     pub steps: Vec<Step>,
     /// The rehearsal's entry fingerprint: the clone's schema at entry and, per table,
     /// its rows at the clone (as read, or a stand-in where storage proved them
@@ -73,6 +90,10 @@ pub struct RehearseReport {
     /// The rehearsal does not undo them itself: another session may have made them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_changes: Vec<ClusterChange>,
+    /// What other sessions changed in the cluster while a step ran bundle SQL: not the
+    /// rehearsal's (no transaction of the rehearsal wrote those rows), so not counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_sessions_changes: Vec<ClusterChange>,
     /// The statements that made the rehearsal refuse the bundle before cloning: they
     /// change the cluster beyond the target database, which a clone cannot isolate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +137,8 @@ pub struct RehearseOptions<'a> {
     pub conn: &'a ConnSpec,
     pub clone_strategy: CloneStrategy,
     pub params: BTreeMap<String, String>,
+    /// Go past a BLOCKED gate on the clone (the command line's default; false is
+    /// `--require-ready`: a BLOCKED gate stops the rehearsal, exit 3).
     pub assume_gates: bool,
     pub statement_timeout: String,
     pub gate_role: Option<String>,
@@ -236,6 +259,13 @@ fn fail(e: DbError) -> (Exit, String) {
     (e.exit_code(), e.to_string())
 }
 
+/// [`fail`] for a step the watch is around: a transaction bundle SQL ended itself
+/// makes every cluster change of the step count ([`Watch::ended_unseen`]).
+fn seen_fail(watch: &Watch, e: DbError) -> (Exit, String) {
+    watch.ended_unseen(&e);
+    fail(e)
+}
+
 /// What `auto` needs to know of the target: its size, its relation files and the
 /// server version (no STRATEGY before PostgreSQL 15). The connection closes before
 /// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
@@ -326,6 +356,7 @@ struct Places {
 /// What the cycle on the clone leaves for the final proofs.
 #[derive(Default)]
 struct OnClone {
+    gate: Option<GateSeen>,
     entry: Option<Entry>,
     exit: Option<Fingerprint>,
     /// The end as read with the clone's exit fingerprint: the target's fingerprint and
@@ -368,7 +399,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     });
     // 3. The deploy pipeline on the clone, the cluster read around every step that runs
     //    bundle SQL.
-    let mut watch = Watch::new(
+    let watch = Watch::new(
         match cloned {
             Some(_) => places.admin.connect(),
             None => Err(DbError::State("nothing was cloned".into())),
@@ -387,13 +418,13 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
                 )
             })
             .flatten();
-        on_clone = cycle_on_clone(&mut run, vb, o, &places, &mut watch, recorded.as_ref());
+        on_clone = cycle_on_clone(&mut run, vb, o, &places, &watch, recorded.as_ref());
         // 4. Always drop the clone, even after a failure or Ctrl-C.
         drop_step(&mut run, &places);
     }
     // 5. Whatever happened: the target and the cluster are as they were.
     target_unchanged(&mut run, o, &places, &mut on_clone, recorded.as_ref());
-    let cluster_changes = cluster_unchanged(&mut run, watch);
+    let (cluster_changes, other_sessions_changes) = cluster_unchanged(&mut run, watch);
     RehearseReport {
         bundle_id: vb.id().into(),
         target: places.target,
@@ -402,10 +433,17 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
         ok: run.exit.is_success(),
         exit_code: run.exit,
+        gates_assumed: on_clone.gate == Some(GateSeen::Blocked)
+            && run
+                .steps
+                .iter()
+                .any(|s| s.step == "gate" && s.verdict == "ASSUMED"),
+        gate: on_clone.gate,
         steps: run.steps,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
         cluster_changes,
+        other_sessions_changes,
         reaches_beyond,
     }
 }
@@ -684,7 +722,12 @@ fn clone_target(
 
 /// The deploy's options on the clone: the name guard expects the clone, nothing is
 /// remembered, nobody is asked.
-fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bool) -> Options<'a> {
+fn clone_options<'a>(
+    o: &RehearseOptions<'a>,
+    places: &'a Places,
+    skip_gates: bool,
+    observer: &'a dyn super::options::Observer,
+) -> Options<'a> {
     Options {
         conn: &places.clone_spec,
         expected_db: places.clone.clone(),
@@ -697,7 +740,7 @@ fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bo
         skip_gates,
         remember: false,
         confirm: None,
-        observer: o.observer,
+        observer: Some(observer),
     }
 }
 
@@ -708,7 +751,7 @@ fn cycle_on_clone(
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
-    watch: &mut Watch,
+    watch: &Watch,
     recorded: Option<&Recorded>,
 ) -> OnClone {
     let n = vb.manifest().tier.len();
@@ -746,11 +789,16 @@ fn cycle_on_clone(
         Ok((p, d))
     });
     let partial = partial.filter(|p| !p.applied.is_empty());
-    let skip = deploy_cycle(run, vb, o, places, watch);
+    let (skip, gate) = deploy_cycle(run, vb, o, places, watch);
     let (exit, ends) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref(), recorded);
+    let watched = Watched {
+        watch,
+        inner: o.observer,
+    };
     run.step("rollback again is a no-op", || {
         watch.around(|| {
-            let r = apply::rollback(vb, &clone_options(o, places, skip)).map_err(fail)?;
+            let r = apply::rollback(vb, &clone_options(o, places, skip, &watched))
+                .map_err(|e| seen_fail(watch, e))?;
             if r.outcome == "nothing-to-roll-back" {
                 Ok(((), "nothing to roll back".into()))
             } else {
@@ -766,39 +814,49 @@ fn cycle_on_clone(
         exit,
         ends,
         entry_fingerprint: None,
+        gate,
     }
 }
 
 /// The deploy pipeline on the clone: gate, apply, the verify probe, a re-apply the
-/// ledger refuses, rollback. Returns whether the gates were assumed open.
+/// ledger refuses, rollback. Returns whether the gates were assumed open, and the
+/// gate's verdict.
 fn deploy_cycle(
     run: &mut Run,
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
-    watch: &mut Watch,
-) -> bool {
+    watch: &Watch,
+) -> (bool, Option<GateSeen>) {
+    let gate_seen = std::cell::RefCell::new(None);
     let m = vb.manifest();
     let n = m.tier.len();
-    let opts = |skip_gates| clone_options(o, places, skip_gates);
+    let watched = Watched {
+        watch,
+        inner: o.observer,
+    };
+    let opts = |skip_gates| clone_options(o, places, skip_gates, &watched);
     let gate_ok = run.step("gate", || {
         watch.around(|| {
             let r = apply::gate(vb, &opts(false)).map_err(fail)?;
             if r.ready() {
+                *gate_seen.borrow_mut() = Some(GateSeen::Ready);
                 Ok((false, "READY".into()))
             } else if o.assume_gates {
+                *gate_seen.borrow_mut() = Some(GateSeen::Blocked);
                 Ok((
                     true,
                     format!(
-                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                        "ASSUMED open on the clone only: the gate is BLOCKED ({}); the rehearsal went past it on the clone, while apply on the target stops here (exit 3) until it is READY",
                         r.blocked_summary()
                     ),
                 ))
             } else {
+                *gate_seen.borrow_mut() = Some(GateSeen::Blocked);
                 Err((
                     Exit::Blocked,
                     format!(
-                        "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
+                        "BLOCKED: {} (--require-ready stops here; without it the rehearsal goes past the gate on the clone)",
                         r.blocked_summary()
                     ),
                 ))
@@ -808,8 +866,10 @@ fn deploy_cycle(
     let skip = gate_ok.unwrap_or(false);
     let receipt = run.step("apply", || {
         watch.around(|| {
-            let r = apply::apply(vb, &opts(skip))
-                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+            let r = apply::apply(vb, &opts(skip)).map_err(|e| {
+                watch.ended_unseen(&e);
+                fail(explain_syntax_error(e, m.target.min_server_version))
+            })?;
             let d = format!(
                 "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
                 r.tiers.len(),
@@ -828,21 +888,23 @@ fn deploy_cycle(
         }
     });
     run.step("re-apply is refused", || {
-        watch.around(|| match apply::apply(vb, &opts(skip)) {
-            Err(DbError::Refused(r)) => Ok((
-                (),
-                format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
-            )),
-            Err(e) => Err((
-                e.exit_code(),
-                format!("expected a ledger refusal, got: {e}"),
-            )),
-            Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+        watch.around(|| {
+            match apply::apply(vb, &opts(skip)).inspect_err(|e| watch.ended_unseen(e)) {
+                Err(DbError::Refused(r)) => Ok((
+                    (),
+                    format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
+                )),
+                Err(e) => Err((
+                    e.exit_code(),
+                    format!("expected a ledger refusal, got: {e}"),
+                )),
+                Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+            }
         })
     });
     run.step("rollback", || {
         watch.around(|| {
-            let r = apply::rollback(vb, &opts(skip)).map_err(fail)?;
+            let r = apply::rollback(vb, &opts(skip)).map_err(|e| seen_fail(watch, e))?;
             Ok((
                 (),
                 format!(
@@ -854,7 +916,7 @@ fn deploy_cycle(
             ))
         })
     });
-    skip
+    (skip, gate_seen.into_inner())
 }
 
 /// Connections each side reads its tables with.
@@ -997,24 +1059,34 @@ fn target_unchanged(
     });
 }
 
-/// The cluster outside the clone is as it was before each step that ran bundle SQL;
-/// returns what changed.
-fn cluster_unchanged(run: &mut Run, watch: Watch) -> Vec<ClusterChange> {
+/// The cluster outside the clone is as it was before each step that ran bundle SQL,
+/// as far as the rehearsal's own transactions go; returns what they changed and what
+/// other sessions changed meanwhile (not counted).
+fn cluster_unchanged(run: &mut Run, watch: Watch) -> (Vec<ClusterChange>, Vec<ClusterChange>) {
     let mut cluster_changes = Vec::new();
-    if let Some(seen) = watch.finish() {
-        run.always("cluster unchanged", || match seen {
-            Ok(changes) if changes.is_empty() => Ok(
-                "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
-            ),
-            Ok(changes) => {
-                let detail = changed_outside(&changes);
-                cluster_changes = changes;
-                Err((Exit::State, detail))
-            }
-            Err(e) => Err((e.exit_code(), e.to_string())),
-        });
-    }
-    cluster_changes
+    let Some(seen) = watch.finish() else {
+        return (cluster_changes, Vec::new());
+    };
+    let others = seen.others;
+    let noted = match others.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} change(s) other sessions made meanwhile were not counted (no transaction of the rehearsal wrote them): {}",
+            others.iter().map(|c| c.what.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+    };
+    run.always("cluster unchanged", || match seen.changes {
+        Ok(changes) if changes.is_empty() => Ok(format!(
+            "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: no transaction of the rehearsal changed them{noted}"
+        )),
+        Ok(changes) => {
+            let detail = changed_outside(&changes);
+            cluster_changes = changes;
+            Err((Exit::State, format!("{detail}{noted}")))
+        }
+        Err(e) => Err((e.exit_code(), e.to_string())),
+    });
+    (cluster_changes, others)
 }
 
 /// Why a bundle that reaches beyond its database is not rehearsed.
@@ -1036,7 +1108,7 @@ fn changed_outside(changes: &[ClusterChange]) -> String {
         })
         .collect();
     format!(
-        "changed outside the clone during the rehearsal (by the bundle's SQL, or another session at the same time): {}. The clone is gone; these are not: check who made them, then undo them",
+        "changed outside the clone by the rehearsal's own transactions (the bundle's SQL): {}. The clone is gone; these are not: undo them",
         shown.join("; ")
     )
 }
