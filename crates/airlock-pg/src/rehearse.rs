@@ -26,6 +26,7 @@
 use super::apply;
 use super::cluster_state::{ClusterChange, Watch, Watched};
 use super::conn::{self, ConnSpec};
+use super::dump_clone::{self, DumpCost};
 use super::fingerprint::{self, Fingerprint};
 use super::options::{Observer, Options};
 use super::proof::{self, Ends, Entry, Recorded, Where};
@@ -68,6 +69,10 @@ pub struct RehearseReport {
     /// WAL the server wrote while cloning (`pg_current_wal_lsn` difference; other
     /// sessions' writes in that time count too).
     pub clone_wal_bytes: Option<u64>,
+    /// What the `dump` clone cost (time of pg_dump and pg_restore, dump size), when
+    /// the clone was made that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_cost: Option<super::dump_clone::DumpCost>,
     pub ok: bool,
     pub exit_code: Exit,
     /// The gate's verdict on the clone (as the target's was at the clone), once asked.
@@ -108,6 +113,10 @@ pub enum CloneStrategy {
     Auto,
     WalLog,
     FileCopy,
+    /// `pg_dump` of one snapshot restored into a new database
+    /// ([`super::dump_clone`]): needs nobody to leave the target. `auto` picks it when
+    /// the target has other sessions.
+    Dump,
 }
 
 /// `auto` picks `file_copy` when the target has at least this many bytes per 1,000
@@ -121,6 +130,7 @@ impl CloneStrategy {
         match self {
             CloneStrategy::WalLog => "wal_log",
             CloneStrategy::FileCopy => "file_copy",
+            CloneStrategy::Dump => "dump",
             CloneStrategy::Auto => {
                 let per_thousand = bytes.saturating_mul(1000) / files.max(1000);
                 if per_thousand >= FILE_COPY_FROM {
@@ -388,6 +398,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     // 2. The clone, closed to connections until its files are read when the target's
     //    storage was recorded.
     let closed = matches!(target_files, Some(Ok(_)));
+    let dump_cost = std::cell::RefCell::new(None);
     let cloned = run.step("clone the target", || {
         clone_target(
             o,
@@ -395,8 +406,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             sized.unwrap_or_default(),
             owner.as_deref(),
             closed,
+            &dump_cost,
         )
     });
+    let dumped = matches!(cloned, Some(("dump", _)));
     // 3. The deploy pipeline on the clone, the cluster read around every step that runs
     //    bundle SQL.
     let watch = Watch::new(
@@ -409,21 +422,20 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let mut on_clone = OnClone::default();
     let mut recorded = None;
     if let Some((strategy, _)) = cloned {
-        recorded = run
-            .step("storage recorded", || {
-                clone_storage(
-                    &places,
-                    strategy,
-                    target_files.unwrap_or(Err(String::new())),
-                )
-            })
-            .flatten();
+        recorded = storage_step(&mut run, &places, strategy, target_files);
         on_clone = cycle_on_clone(&mut run, vb, o, &places, &watch, recorded.as_ref());
         // 4. Always drop the clone, even after a failure or Ctrl-C.
         drop_step(&mut run, &places);
     }
     // 5. Whatever happened: the target and the cluster are as they were.
-    target_unchanged(&mut run, o, &places, &mut on_clone, recorded.as_ref());
+    target_unchanged(
+        &mut run,
+        o,
+        &places,
+        &mut on_clone,
+        recorded.as_ref(),
+        dumped,
+    );
     let (cluster_changes, other_sessions_changes) = cluster_unchanged(&mut run, watch);
     RehearseReport {
         bundle_id: vb.id().into(),
@@ -431,13 +443,10 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         clone: places.clone,
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
+        clone_cost: dump_cost.into_inner(),
         ok: run.exit.is_success(),
         exit_code: run.exit,
-        gates_assumed: on_clone.gate == Some(GateSeen::Blocked)
-            && run
-                .steps
-                .iter()
-                .any(|s| s.step == "gate" && s.verdict == "ASSUMED"),
+        gates_assumed: on_clone.gate == Some(GateSeen::Blocked) && o.assume_gates,
         gate: on_clone.gate,
         steps: run.steps,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
@@ -446,6 +455,25 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         other_sessions_changes,
         reaches_beyond,
     }
+}
+
+/// Step "storage recorded": the clone's storage beside the target's (not for a clone
+/// restored from a dump, whose files are its own).
+fn storage_step(
+    run: &mut Run,
+    places: &Places,
+    strategy: &str,
+    target_files: Option<TargetFiles>,
+) -> Option<Recorded> {
+    let target_files = if strategy == "dump" {
+        Err("the clone was restored from a dump: its files are its own".to_string())
+    } else {
+        target_files.unwrap_or(Err(String::new()))
+    };
+    run.step("storage recorded", || {
+        clone_storage(places, strategy, target_files)
+    })
+    .flatten()
 }
 
 /// The target's storage and database OID, recorded right before the clone; or why not.
@@ -652,10 +680,23 @@ fn clone_target(
     (bytes, files, version): (i64, i64, i64),
     owner: Option<&str>,
     closed: bool,
+    dump_cost: &std::cell::RefCell<Option<DumpCost>>,
 ) -> Result<((&'static str, Option<u64>), String), (Exit, String)> {
     let (clone, target) = (&places.clone, &places.target);
     let strategy = o.clone_strategy.pick(bytes, files);
     let mut c = places.admin.connect().map_err(fail)?;
+    // A live target (other sessions): `auto` clones from a dump, which needs nobody
+    // to leave.
+    let others = match o.clone_strategy {
+        CloneStrategy::Auto | CloneStrategy::Dump => {
+            dump_clone::others_on(&mut c, target).map_err(fail)?
+        }
+        _ => Vec::new(),
+    };
+    if o.clone_strategy == CloneStrategy::Dump || !others.is_empty() {
+        drop(c);
+        return clone_dumped(o, places, (version, owner), &others, dump_cost);
+    }
     let with = if version >= 150000 {
         format!(" STRATEGY {strategy}")
     } else {
@@ -686,16 +727,7 @@ fn clone_target(
     match c.batch_execute(&sql) {
         Ok(()) => {
             let after = lsn(&mut c);
-            let wal = match (before, after) {
-                (Some(b), Some(a)) => c
-                    .query_one(
-                        "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
-                        &[&a, &b],
-                    )
-                    .ok()
-                    .map(|r| r.get::<_, i64>(0).max(0) as u64),
-                _ => None,
-            };
+            let wal = wal_between(&mut c, before, after);
             let strategy = if version >= 150000 {
                 strategy
             } else {
@@ -707,17 +739,73 @@ fn clone_target(
                 format!("CREATE DATABASE {clone} TEMPLATE {target}{with}{closed_sql}; WAL written: {shown}"),
             ))
         }
+        Err(e) if sqlstate(&e) == Some("55006") && o.clone_strategy == CloneStrategy::Auto => {
+            // Someone connected since the look: clone from a dump instead.
+            drop(c);
+            let who = vec!["a session that connected while the clone began".to_string()];
+            clone_dumped(o, places, (version, owner), &who, dump_cost)
+        }
         Err(e) if sqlstate(&e) == Some("55006") => {
             let who = c
                 .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[target])
                 .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
                 .unwrap_or_default();
             Err((Exit::Runtime, format!(
-                "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
+                "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to with CREATE DATABASE … TEMPLATE. Hint: --clone-strategy dump (or auto, the default) clones from a pg_dump snapshot and needs nobody to leave"
             )))
         }
         Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
     }
+}
+
+/// Bytes of WAL between two LSNs (as text), when both were read.
+fn wal_between(
+    c: &mut postgres::Client,
+    before: Option<String>,
+    after: Option<String>,
+) -> Option<u64> {
+    let (b, a) = (before?, after?);
+    c.query_one(
+        "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
+        &[&a, &b],
+    )
+    .ok()
+    .map(|r| r.get::<_, i64>(0).max(0) as u64)
+}
+
+/// A clone step's result: (strategy, WAL written) and its detail, or the failure.
+type Cloned = Result<((&'static str, Option<u64>), String), (Exit, String)>;
+
+/// The clone from one `pg_dump` snapshot of the live target ([`dump_clone`]), with
+/// what it cost.
+fn clone_dumped(
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    (version, owner): (i64, Option<&str>),
+    others: &[String],
+    dump_cost: &std::cell::RefCell<Option<DumpCost>>,
+) -> Cloned {
+    let (clone, target) = (&places.clone, &places.target);
+    let cost = dump_clone::clone_by_dump(&places.admin, o.conn, (target, clone), owner, version)
+        .map_err(fail)?;
+    let why = if others.is_empty() {
+        "--clone-strategy dump".to_string()
+    } else {
+        format!(
+            "the target has {} other session(s): {}",
+            others.len(),
+            airlock_base::text::clip(&others.join("; "), 160)
+        )
+    };
+    let d = format!(
+        "pg_dump of one snapshot of {target} restored into {clone} ({why}): dump {:.1} s ({:.1} MB, {} job(s)), restore {:.1} s; the restored schema is the target's at that snapshot, its rows are the snapshot's",
+        cost.dump_ms as f64 / 1000.0,
+        cost.dump_bytes as f64 / 1048576.0,
+        cost.jobs,
+        cost.restore_ms as f64 / 1000.0
+    );
+    *dump_cost.borrow_mut() = Some(cost);
+    Ok((("dump", None), d))
 }
 
 /// The deploy's options on the clone: the name guard expects the clone, nothing is
@@ -1022,6 +1110,7 @@ fn target_unchanged(
     places: &Places,
     on_clone: &mut OnClone,
     recorded: Option<&Recorded>,
+    live: bool,
 ) {
     let Some(entry) = &on_clone.entry else { return };
     let ends = on_clone.ends.take().unwrap_or_else(|| {
@@ -1038,6 +1127,31 @@ fn target_unchanged(
     // A subscription belongs to its database in a shared catalog: the clone has
     // none of the target's, and the rehearsal cannot change them.
     let entry = &ends.entry.without(NOT_CLONED);
+    if live {
+        // Cloned from a dump because other sessions are on the target: they may write
+        // its rows at any time, so only its schema can be held to the clone's entry.
+        let entry = &entry.schema_only();
+        run.always("target schema unchanged", || {
+            match ends.target.map(|f| f.without(NOT_CLONED).schema_only()) {
+                Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
+                    "{} == {} (schema only: the target is live, its other sessions may change its rows, so they are not compared; the rehearsal read the target only in pg_dump's read-only snapshot)",
+                    fp.short(),
+                    entry.short()
+                )),
+                Ok(fp) => Err((
+                    Exit::State,
+                    format!(
+                        "the target's schema changed during the rehearsal: {} != {}; {} (the rehearsal only read the target: another session changed it, or the clone was not the target's)",
+                        fp.short(),
+                        entry.short(),
+                        fingerprint::diff(entry, &fp).join(", ")
+                    ),
+                )),
+                Err(e) => Err((e.exit_code(), e.to_string())),
+            }
+        });
+        return;
+    }
     run.always("target fingerprint unchanged", || {
         match ends.target.map(|f| f.without(NOT_CLONED)) {
             Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
