@@ -55,6 +55,25 @@ pub fn others_on(admin: &mut postgres::Client, target: &str) -> Result<Vec<Strin
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// [`others_on`], once sessions named `own_app` (airlock's own connections of a moment
+/// ago, whose backends may not have exited yet: PostgreSQL's own `CREATE DATABASE`
+/// waits up to 5 s for them) are gone, or after about a second.
+pub fn others_settled(
+    admin: &mut postgres::Client,
+    target: &str,
+    own_app: &str,
+) -> Result<Vec<String>, DbError> {
+    let own = format!(" {own_app}");
+    for _ in 0..20 {
+        let others = others_on(admin, target)?;
+        if !others.iter().any(|s| s.ends_with(&own)) {
+            return Ok(others);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    others_on(admin, target)
+}
+
 /// `pg_dump`/`pg_restore` for a server of `server_version` (`server_version_num`):
 /// `$AIRLOCK_PG_BIN/NAME`, else the server's own major version's
 /// `/usr/lib/postgresql/MAJOR/bin/NAME` (Debian), else `NAME` on the `PATH`.

@@ -689,7 +689,8 @@ fn clone_target(
     // to leave.
     let others = match o.clone_strategy {
         CloneStrategy::Auto | CloneStrategy::Dump => {
-            dump_clone::others_on(&mut c, target).map_err(fail)?
+            let own = o.conn.config.get_application_name().unwrap_or("airlock");
+            dump_clone::others_settled(&mut c, target, own).map_err(fail)?
         }
         _ => Vec::new(),
     };
@@ -715,14 +716,6 @@ fn clone_target(
         quote_ident(clone),
         quote_ident(target)
     );
-    let lsn = |c: &mut postgres::Client| -> Option<String> {
-        c.query_one(
-            "SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text",
-            &[],
-        )
-        .ok()
-        .map(|r| r.get(0))
-    };
     let before = lsn(&mut c);
     match c.batch_execute(&sql) {
         Ok(()) => {
@@ -746,16 +739,25 @@ fn clone_target(
             clone_dumped(o, places, (version, owner), &who, dump_cost)
         }
         Err(e) if sqlstate(&e) == Some("55006") => {
-            let who = c
-                .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[target])
-                .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default();
+            let who = dump_clone::others_on(&mut c, target)
+                .unwrap_or_default()
+                .join("; ");
             Err((Exit::Runtime, format!(
                 "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to with CREATE DATABASE … TEMPLATE. Hint: --clone-strategy dump (or auto, the default) clones from a pg_dump snapshot and needs nobody to leave"
             )))
         }
         Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
     }
+}
+
+/// The server's WAL position, as text.
+fn lsn(c: &mut postgres::Client) -> Option<String> {
+    c.query_one(
+        "SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text",
+        &[],
+    )
+    .ok()
+    .map(|r| r.get(0))
 }
 
 /// Bytes of WAL between two LSNs (as text), when both were read.
