@@ -272,16 +272,15 @@ const NOT_TRANSACTIONAL: &[&str] = &["replication slot"];
 /// own changes from other sessions'.
 ///
 /// Attribution: every transaction that commits bundle SQL passes
-/// [`super::deploy`]'s `before_commit`, where [`Watched`] reads the shared catalogs
-/// twice, first inside that transaction (deferred constraints fired first, so nothing
-/// of the bundle's runs after), then on the watch's own connection. The server's
+/// [`super::deploy`]'s `before_commit`, where [`Watched`] reads the shared catalogs on
+/// the watch's own connection, inside that transaction (deferred constraints fired
+/// first, so nothing of the bundle's runs after), and outside again. The server's
 /// visibility rules make the difference exactly what this transaction wrote: a row
 /// version whose xmin (or, for a removed row, xmax) is this transaction or one of its
 /// subtransactions is seen inside and not outside, while every committed change of
-/// any other session is seen on both sides (or, if it committed between the two
-/// reads, shows as a difference: counted, fail-closed). A deleted row is judged the
-/// same way before its old version could be vacuumed: inside it is gone, outside it
-/// is still there. What changed between the snapshots right before and after a step
+/// any other session is seen on both sides ([`written_inside`] for one committing
+/// between the reads). A deleted row is judged the same way before its old version
+/// could be vacuumed: inside it is gone, outside it is still there. What changed between the snapshots right before and after a step
 /// is then counted when this transaction changed the same row, and otherwise noted as
 /// another session's; when a transaction of the step may have ended where no
 /// `before_commit` saw it (bundle SQL ran COMMIT or PREPARE TRANSACTION itself),
@@ -392,12 +391,11 @@ impl Watch {
 
     /// Inside a transaction about to commit: what it changed (see [`Watch`]).
     fn inside(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
+        let before = self.read_outside()?;
         let inside = Snapshot::read_inside(tx, &self.clone)?;
-        let outside = self.read_outside()?;
-        let mut st = self.state.borrow_mut();
-        for kc in outside.keyed_changes_in(&inside, |kind| !NOT_TRANSACTIONAL.contains(&kind)) {
-            st.ours.push(kc);
-        }
+        let after = self.read_outside()?;
+        let mut ours = written_inside(&before, &inside, &after);
+        self.state.borrow_mut().ours.append(&mut ours);
         Ok(())
     }
 
@@ -427,6 +425,25 @@ impl Watch {
             others: st.others,
         })
     }
+}
+
+/// What an open transaction wrote, from the shared catalogs read outside it (`before`),
+/// inside it, and outside again (`after`): the rows where the inside differs from
+/// both outside reads. Another session's commit between the reads changes a row on
+/// one outside side only, which then equals the inside (a row this transaction wrote
+/// stays locked to others until it commits): not counted. Only two commits of other
+/// sessions to the same row, one before and one after the inside read, would count
+/// (fail-closed).
+fn written_inside(
+    before: &Snapshot,
+    inside: &Snapshot,
+    after: &Snapshot,
+) -> Vec<(Key, ClusterChange)> {
+    after
+        .keyed_changes_in(inside, |kind| !NOT_TRANSACTIONAL.contains(&kind))
+        .into_iter()
+        .filter(|(k, _)| before.rows.get(k) != inside.rows.get(k))
+        .collect()
 }
 
 /// A deploy's observer with the watch's look inside each transaction before it
@@ -659,6 +676,37 @@ mod tests {
             .iter()
             .any(|s| s.contains("aaaa") || s.contains("bbbb")));
         assert!(before.changes(&before).is_empty());
+    }
+
+    #[test]
+    fn only_what_differs_inside_from_both_outside_reads_is_the_transactions() {
+        fn role<'a>(name: &'a str, su: &'a str) -> (&'a str, &'a str, &'a str, &'a str, &'a str) {
+            ("role", name, "", "", su)
+        }
+        let before = snap(&[
+            role("a", "superuser=false"),
+            role("gone", "superuser=false"),
+        ]);
+        // Inside: the transaction made `mine`, dropped `gone`; another session had
+        // made `early` (committed before the inside read, so seen inside too).
+        let inside = snap(&[
+            role("a", "superuser=false"),
+            role("early", "superuser=false"),
+            role("mine", "superuser=false"),
+        ]);
+        // After: `gone` still there (the drop is not committed); `early` seen; another
+        // session made `late` and made `a` superuser after the inside read.
+        let after = snap(&[
+            role("a", "superuser=true"),
+            role("early", "superuser=false"),
+            role("gone", "superuser=false"),
+            role("late", "superuser=false"),
+        ]);
+        let ours: Vec<String> = written_inside(&before, &inside, &after)
+            .into_iter()
+            .map(|(_, c)| c.what)
+            .collect();
+        assert_eq!(ours, ["role mine created", "role gone dropped"]);
     }
 
     #[test]
