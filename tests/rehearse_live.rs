@@ -241,3 +241,31 @@ fn a_partly_applied_live_target_is_rehearsed_from_a_dump_with_its_ledger() {
         "{r:#}"
     );
 }
+
+#[test]
+fn without_pg_dump_the_dump_clone_fails_saying_what_to_do_and_leaves_no_clone() {
+    let (t, db, b) = fixture("live_dump_notool");
+    let _other = db.client();
+    let before = db.dump();
+    let conn = db.conn();
+    let o = airlock_env(
+        t.path(),
+        &[
+            "--json", "rehearse", &b, "--param", "code=A1", "--trust", "rm.pub", "--db", &conn,
+        ],
+        &[("AIRLOCK_PG_BIN", "/nonexistent/airlock-test-bin")],
+    );
+    let r = json(&o);
+    expect_code(&o, 1);
+    let d = step(&r, "clone the target")["detail"].as_str().unwrap();
+    assert!(
+        d.contains("could not run pg_dump of the target") && d.contains("AIRLOCK_PG_BIN"),
+        "{d}"
+    );
+    assert_eq!(step(&r, "clone the target")["verdict"], "FAIL", "{r:#}");
+    assert!(
+        !TestDb::exists(r["clone"].as_str().unwrap()),
+        "the clone was left"
+    );
+    assert_eq!(db.dump(), before, "the target changed");
+}

@@ -788,8 +788,9 @@ fn clone_dumped(
     dump_cost: &std::cell::RefCell<Option<DumpCost>>,
 ) -> Cloned {
     let (clone, target) = (&places.clone, &places.target);
+    // A missing tool or a restore that failed: the run failed, not the target's state.
     let cost = dump_clone::clone_by_dump(&places.admin, o.conn, (target, clone), owner, version)
-        .map_err(fail)?;
+        .map_err(|e| (Exit::Runtime, e.to_string()))?;
     let why = if others.is_empty() {
         "--clone-strategy dump".to_string()
     } else {
