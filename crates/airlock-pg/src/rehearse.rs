@@ -423,7 +423,14 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let mut recorded = None;
     if let Some((strategy, _)) = cloned {
         recorded = storage_step(&mut run, &places, strategy, target_files);
-        on_clone = cycle_on_clone(&mut run, vb, o, &places, &watch, recorded.as_ref());
+        on_clone = cycle_on_clone(
+            &mut run,
+            vb,
+            o,
+            &places,
+            &watch,
+            (recorded.as_ref(), dumped),
+        );
         // 4. Always drop the clone, even after a failure or Ctrl-C.
         drop_step(&mut run, &places);
     }
@@ -843,7 +850,7 @@ fn cycle_on_clone(
     o: &RehearseOptions<'_>,
     places: &Places,
     watch: &Watch,
-    recorded: Option<&Recorded>,
+    (recorded, dumped): (Option<&Recorded>, bool),
 ) -> OnClone {
     let n = vb.manifest().tier.len();
     let (clone_spec, clone) = (&places.clone_spec, &places.clone);
@@ -856,6 +863,8 @@ fn cycle_on_clone(
             e.tables.len(),
             if recorded.is_some() {
                 ", the others are proven by their storage at the end"
+            } else if dumped {
+                " (the clone's rows are the dumped snapshot's as restored; they are not compared with the live target's, whose schema was)"
             } else {
                 ""
             }
