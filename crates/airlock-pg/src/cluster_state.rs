@@ -360,6 +360,7 @@ impl Watch {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
         let ours = std::mem::take(&mut st.ours);
+        let mut shown = Vec::new();
         if let (Some(b), Some(a)) = (&before, &after) {
             for (k, c) in b.keyed_changes_in(a, |kind| !NOT_TRANSACTIONAL.contains(&kind)) {
                 if st.unseen || ours.iter().any(|(key, _)| *key == k) {
@@ -367,16 +368,14 @@ impl Watch {
                 } else {
                     push_new(&mut st.others, c);
                 }
+                shown.push(k);
             }
         }
         // What the step's own transactions changed counts even where the two
-        // snapshots do not show it (another session changed it back meanwhile).
+        // snapshots do not show it (another session changed it back meanwhile, or
+        // dropped the database it belongs to).
         for (k, c) in ours {
-            let shown = match (&before, &after) {
-                (Some(b), Some(a)) => b.rows.get(&k) != a.rows.get(&k),
-                _ => false,
-            };
-            if !shown {
+            if !shown.contains(&k) {
                 push_new(&mut st.changes, c);
             }
         }

@@ -1,4 +1,7 @@
-//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`.
+//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`, or, when
+//! the target has other sessions (a live database), on a clone restored from one
+//! `pg_dump` snapshot ([`super::dump_clone`]). Before ratification the gate is
+//! reported BLOCKED and the rehearsal goes past it on the clone only.
 //!
 //! Invariant: the target itself is only read (its size before the clone, its
 //! fingerprint at the end); every change happens on the clone, which is dropped
@@ -6,9 +9,11 @@
 //! detached and dropped first). The name guard accepts the clone's name here and
 //! nowhere else. Nothing outside the clone may change: a bundle whose files reach
 //! beyond their database (roles, database settings, subscriptions…) is refused before
-//! anything is cloned, and the cluster's shared catalogs are read before the first step
-//! that runs bundle SQL and after the last — any difference fails the rehearsal, named
-//! with its undo (not undone: another session may have made it).
+//! anything is cloned, and the cluster's shared catalogs are read around every step
+//! that runs bundle SQL and inside each of its transactions before COMMIT
+//! ([`super::cluster_state::Watch`]) — what the rehearsal's own transactions changed
+//! fails it, named with its undo (not undone); what other sessions changed meanwhile
+//! is noted.
 //!
 //! The proof ([`super::proof`]): the clone at the end (after apply and rollback) and
 //! the target at the same moment each hold the schema the clone had at entry and, in
@@ -22,6 +27,9 @@
 //! that table's content at the clone. The entry reads the tables storage cannot vouch
 //! for; the end reads, on the sides whose storage changed, what it must compare.
 //! Without the rights storage needs, every table is read at entry and at both ends.
+//! A dump clone is the target at the dumped snapshot: its schema is checked against
+//! the target's in that snapshot, every table is read (its files are new), and the
+//! live target is held to the entry by its schema only.
 
 use super::apply;
 use super::cluster_state::{ClusterChange, Watch, Watched};
