@@ -203,19 +203,22 @@ pub fn clone_by_dump(
     made
 }
 
-/// The dump and the restore; the target's schema fingerprint in the dumped snapshot.
-fn dump_and_restore(
+/// `clone`, empty: from `template0`, with the target's encoding and locale, owned by
+/// `owner` (the target's owner).
+fn empty_clone(
     admin: &ConnSpec,
-    target_spec: &ConnSpec,
     (target, clone): (&str, &str),
     owner: Option<&str>,
-    server_version: i64,
-) -> Result<(DumpCost, Fingerprint), DbError> {
+) -> Result<(), DbError> {
     let mut a = admin.connect()?;
     let locale = a
         .query_one(
+            // The ICU provider (PostgreSQL 15+) read through to_jsonb: older servers have
+            // no such column.
             "SELECT pg_catalog.pg_encoding_to_char(d.encoding)::pg_catalog.text, d.datcollate::pg_catalog.text, \
-             d.datctype::pg_catalog.text FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
+             d.datctype::pg_catalog.text, pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'datlocprovider', \
+             pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.->>) 'daticulocale' \
+             FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
             &[&target],
         )
         .map_err(|e| sql_err("the target's encoding and locale", &e))?;
@@ -225,14 +228,33 @@ fn dump_and_restore(
     let owned_by = owner
         .map(|r| format!(" OWNER {}", quote_ident(r)))
         .unwrap_or_default();
+    let icu = match (
+        locale.get::<_, Option<String>>(3).as_deref(),
+        locale.get::<_, Option<String>>(4),
+    ) {
+        (Some("i"), Some(icu)) => format!(" LOCALE_PROVIDER icu ICU_LOCALE {}", lit(&icu)),
+        _ => String::new(),
+    };
     a.batch_execute(&format!(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}{owned_by}",
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}{icu}{owned_by}",
         quote_ident(clone),
         lit(&encoding),
         lit(&collate),
         lit(&ctype)
     ))
     .map_err(|e| sql_err("CREATE DATABASE (for the dump clone)", &e))?;
+    Ok(())
+}
+
+/// The dump and the restore; the target's schema fingerprint in the dumped snapshot.
+fn dump_and_restore(
+    admin: &ConnSpec,
+    target_spec: &ConnSpec,
+    (target, clone): (&str, &str),
+    owner: Option<&str>,
+    server_version: i64,
+) -> Result<(DumpCost, Fingerprint), DbError> {
+    empty_clone(admin, (target, clone), owner)?;
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
