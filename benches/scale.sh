@@ -22,7 +22,8 @@
 #     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old,
 #                      limit (format 1's statement over 33,554,432 generated rows: the
 #                      1 GiB string_agg limit, reproduced without a table)
-#     --strategy S     rehearse --clone-strategy (default: airlock's default, auto)
+#     --strategy S     rehearse --clone-strategy (default: airlock's default, auto); with
+#                      dump, "the clone alone" is the template clone it replaces
 #     --keep           keep the database (named in the output) for another run
 #     --db NAME        measure an existing database (built by --keep) instead
 #
@@ -135,8 +136,8 @@ if want rehearse; then
   for _ in $(seq 1 "$RUNS"); do
     rs+=("$(rehearse_ms "$A")")
     used=$(python3 -c 'import json; print(json.load(open("out.json")).get("clone_strategy") or "")' 2>/dev/null || true)
-    steps=$(python3 -c 'import json; r = json.load(open("out.json")); print("; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"]))' 2>/dev/null || true)
-    with=""; [ -n "$used" ] && [ "$(q 'SHOW server_version_num')" -ge 150000 ] && with=" STRATEGY $used"
+    steps=$(python3 -c 'import json; r = json.load(open("out.json")); print("; ".join("%s %d ms" % (s["step"], s["duration_ms"]) for s in r["steps"]) + ("; clone_cost %s" % json.dumps(r["clone_cost"]) if r.get("clone_cost") else ""))' 2>/dev/null || true)
+    with=""; [ -n "$used" ] && [ "$used" != dump ] && [ "$(q 'SHOW server_version_num')" -ge 150000 ] && with=" STRATEGY $used"
     s=$(now_ms); "${PSQL[@]}" -d postgres -c "CREATE DATABASE $CLONE TEMPLATE $DB$with" >/dev/null; cs+=($(( $(now_ms) - s )))
     s=$(now_ms); drop_db "$CLONE"; ds+=($(( $(now_ms) - s )))
     [ -n "${AIRLOCK_OLD:-}" ] && os+=("$(rehearse_ms "$AIRLOCK_OLD")")

@@ -484,16 +484,24 @@ pub struct RehearseArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Continue the rehearsal on the clone even when the gate is BLOCKED.
-    #[arg(long)]
+    /// Go past a BLOCKED gate on the clone (the default: a rehearsal before
+    /// ratification runs the whole cycle on the clone, says so, and reports the gate's
+    /// verdict; the target is never touched). Kept for scripts that name it.
+    #[arg(long, conflicts_with = "require_ready")]
     pub assume_gates: bool,
+    /// Stop at a BLOCKED gate (exit 3) instead of rehearsing past it on the clone.
+    #[arg(long)]
+    pub require_ready: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
-    /// How PostgreSQL 15+ copies the target: wal_log (through the WAL: no checkpoint,
-    /// but the whole database is written to the WAL, standbys and archive), file_copy
-    /// (copies the files after a checkpoint: little WAL), or auto (file_copy from
-    /// 512 MB of data per 1,000 relation files, see README). Older servers always
-    /// copy files.
+    /// How the clone is made. auto (the default): from a pg_dump snapshot (dump) when
+    /// the target has other sessions, else CREATE DATABASE … TEMPLATE with file_copy
+    /// from 512 MB of data per 1,000 relation files, else wal_log. wal_log and
+    /// file_copy (PostgreSQL 15+; older servers copy files) need nobody else connected
+    /// to the target: wal_log writes the whole database to the WAL, file_copy copies
+    /// files after a checkpoint. dump: pg_dump of one exported snapshot (parallel jobs)
+    /// restored with pg_restore, with nobody disconnected; its cost is reported, and the
+    /// target is then compared by schema only (its rows are live).
     #[arg(long, value_enum, default_value_t = CloneStrategyArg::Auto)]
     pub clone_strategy: CloneStrategyArg,
 }
@@ -503,11 +511,13 @@ pub struct RehearseArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum CloneStrategyArg {
-    /// `file_copy` for databases of at least 512 MiB of data per 1,000 relation files
-    /// (`db::rehearse::FILE_COPY_FROM`), else `wal_log`.
+    /// `dump` when the target has other sessions; else `file_copy` for databases of
+    /// at least 512 MiB of data per 1,000 relation files, else `wal_log`.
     Auto,
     WalLog,
     FileCopy,
+    /// pg_dump of one snapshot, restored: needs nobody to leave the target.
+    Dump,
 }
 
 impl From<CloneStrategyArg> for crate::db::rehearse::CloneStrategy {
@@ -516,6 +526,7 @@ impl From<CloneStrategyArg> for crate::db::rehearse::CloneStrategy {
             CloneStrategyArg::Auto => Self::Auto,
             CloneStrategyArg::WalLog => Self::WalLog,
             CloneStrategyArg::FileCopy => Self::FileCopy,
+            CloneStrategyArg::Dump => Self::Dump,
         }
     }
 }

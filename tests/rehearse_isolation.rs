@@ -350,3 +350,182 @@ fn a_replication_slot_made_by_a_tier_fails_the_rehearsal_with_its_undo() {
     );
     c.assert_nothing_left();
 }
+
+/// Another session's cluster-wide changes, made while the rehearsal is provably in the
+/// middle of its apply step: the tier waits for a row lock this test holds on a role's
+/// `pg_authid` row (a shared catalog, so the clone's session can wait on it), the test
+/// sees the clone's backend waiting on a lock, changes roles, memberships, role
+/// settings and databases from its own session, then lets the tier go on.
+struct Concurrent {
+    /// The role whose row the tier waits for.
+    lock_role: String,
+    /// Roles and databases this test's "other session" makes and drops.
+    made: String,
+    gone: String,
+    db_made: String,
+    db_gone: String,
+}
+
+impl Concurrent {
+    fn new() -> Concurrent {
+        let c = Concurrent {
+            lock_role: role_name("iso_lock"),
+            made: role_name("iso_other_made"),
+            gone: role_name("iso_other_gone"),
+            db_made: role_name("iso_other_db_made"),
+            db_gone: role_name("iso_other_db_gone"),
+        };
+        let mut a = admin();
+        // One statement a message: CREATE DATABASE cannot run in a transaction block.
+        for sql in [
+            format!("CREATE ROLE {}", c.lock_role),
+            format!("CREATE ROLE {}", c.gone),
+            format!("CREATE DATABASE {}", c.db_gone),
+        ] {
+            a.batch_execute(&sql)
+                .expect("set up the other session's objects");
+        }
+        c
+    }
+
+    /// The tier line that waits for this test's row lock.
+    fn wait_sql(&self) -> String {
+        format!(
+            "SELECT 1 FROM pg_catalog.pg_authid WHERE rolname = '{}' FOR SHARE;",
+            self.lock_role
+        )
+    }
+
+    /// Rehearse `bundle` while another session changes the cluster mid-apply.
+    fn rehearse(&self, c: &Case, bundle: &str) -> std::process::Output {
+        // The row lock the tier will wait for, held on another database (the
+        // target must have no session for the clone).
+        let mut holder = admin();
+        let mut hold = holder.transaction().expect("BEGIN");
+        hold.execute(
+            "SELECT 1 FROM pg_catalog.pg_authid WHERE rolname = $1 FOR UPDATE",
+            &[&self.lock_role],
+        )
+        .expect("lock the role's row");
+        let conn = c.db.conn();
+        let child = airlock_spawn(
+            c.dir(),
+            &[
+                "--json", "rehearse", bundle, "--param", "code=A1", "--trust", "rm.pub", "--db",
+                &conn,
+            ],
+        );
+        let clone = format!("{}_rehearse_{}", c.db.name, child.id());
+        // Provably mid-tier: the clone's backend waits for a lock (this one).
+        let mut watcher = admin();
+        let mut polls = 0;
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                    &[&clone],
+                )
+                .expect("pg_stat_activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            polls += 1;
+            assert!(
+                polls < 12_000,
+                "the rehearsal never reached the tier's lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Another session changes the cluster while the apply transaction is open.
+        let mut other = admin();
+        let (made, lock) = (&self.made, &self.lock_role);
+        for sql in [
+            format!("CREATE ROLE {made}"),
+            format!("ALTER ROLE {made} SET work_mem = '3MB'"),
+            format!("GRANT {made} TO {lock}"),
+            format!("DROP ROLE {}", self.gone),
+            format!("CREATE DATABASE {}", self.db_made),
+            format!("DROP DATABASE {}", self.db_gone),
+        ] {
+            other
+                .batch_execute(&sql)
+                .expect("the other session's changes");
+        }
+        hold.rollback().expect("release the row lock");
+        child.wait_with_output().expect("rehearse")
+    }
+}
+
+impl Drop for Concurrent {
+    fn drop(&mut self) {
+        if let Ok(mut c) = std::panic::catch_unwind(admin) {
+            for db in [&self.db_made, &self.db_gone] {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            }
+            let _ = c.batch_execute(&format!(
+                "DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+                self.made, self.gone, self.lock_role
+            ));
+        }
+    }
+}
+
+#[test]
+fn another_sessions_cluster_changes_during_a_rehearsal_are_noted_not_counted() {
+    let c = Case::new("iso_conc");
+    let other = Concurrent::new();
+    let b = c.bundle("b.tar.gz", &other.wait_sql());
+    let o = other.rehearse(&c, &b);
+    let r = json(&o);
+    expect_code(&o, 0);
+    let s = step(&r, "cluster unchanged");
+    assert_eq!(s["verdict"], "PASS", "{r:#}");
+    let noted: Vec<&str> = r["other_sessions_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no other_sessions_changes in {r:#}"))
+        .iter()
+        .map(|x| x["what"].as_str().unwrap())
+        .collect();
+    for want in [
+        format!("role {} created", other.made),
+        format!("role {} dropped", other.gone),
+        format!("role {} made a member of {}", other.lock_role, other.made),
+        format!("role {} setting work_mem=3MB added", other.made),
+    ] {
+        assert!(noted.contains(&want.as_str()), "{want:?} not in {noted:?}");
+    }
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_leaking_bundle_is_caught_while_another_session_changes_the_cluster() {
+    let c = Case::new("iso_conc_leak");
+    let other = Concurrent::new();
+    // The bundle's own role, hidden from static reading, made after the wait.
+    let leak = format!(
+        "{}\nDO $$ BEGIN EXECUTE 'CREATE ROLE ' || '{}'; END $$;",
+        other.wait_sql(),
+        c.role
+    );
+    let b = c.bundle("b.tar.gz", &leak);
+    let o = other.rehearse(&c, &b);
+    let r = json(&o);
+    expect_code(&o, 5);
+    assert_eq!(step(&r, "cluster unchanged")["verdict"], "FAIL", "{r:#}");
+    let counted: Vec<&str> = r["cluster_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cluster_changes in {r:#}"))
+        .iter()
+        .map(|x| x["what"].as_str().unwrap())
+        .collect();
+    // Exactly the bundle's role: the other session's changes are only noted.
+    assert_eq!(counted, [format!("role {} created", c.role)], "{r:#}");
+    let noted = r["other_sessions_changes"].to_string();
+    assert!(
+        noted.contains(&format!("role {} created", other.made))
+            && noted.contains(&format!("role {} dropped", other.gone)),
+        "{r:#}"
+    );
+    assert!(c.role_exists(), "the bundle's role is named, not undone");
+}

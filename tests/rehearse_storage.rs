@@ -133,9 +133,6 @@ fn assert_caught(r: &Value, table: &str) {
 
 #[test]
 fn rehearse_catches_data_a_rollback_leaves_behind_where_storage_proves_the_rest() {
-    // One at a time in this file: another test's new role would count as the
-    // bundle's change to the cluster.
-    let _serial = cluster_serial();
     let f = fixture("rehstore_catch");
     // (a) A table the tier changed, not restored.
     let r = f.rehearse(
@@ -182,7 +179,6 @@ fn rehearse_catches_data_a_rollback_leaves_behind_where_storage_proves_the_rest(
 
 #[test]
 fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
-    let _serial = cluster_serial();
     let f = fixture("rehstore_pass");
     // Nothing but a new table: every existing table proven by its storage alone.
     let r = f.rehearse(
@@ -227,7 +223,6 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
 
 #[test]
 fn without_the_rights_to_read_file_times_every_table_is_read_and_a_change_still_fails() {
-    let _serial = cluster_serial();
     // A login that owns the database and its tables and may create databases (so it
     // may clone it), without pg_read_server_files or pg_checkpoint.
     let login = role_name("rehstore_login");

@@ -300,46 +300,45 @@ fn rehearse_takes_three_fingerprints_and_reports_its_clone_strategy_and_wal() {
 }
 
 #[test]
-fn rehearse_blocked_without_assume_gates_and_passes_with_it() {
+fn rehearse_before_ratification_goes_past_the_gate_on_the_clone_and_says_so() {
     let t = tempdir();
     let dir = t.path();
     let db = TestDb::new("rehblock");
     fixture(&db);
     let b = reference_bundle(dir, &db);
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "rehearse",
-            &b,
-            "--trust",
-            "rm.pub",
-            "--db",
-            &db.conn(),
-            "--param",
-            APR,
-        ],
-    );
+    let conn = db.conn();
+    let base = [
+        "rehearse", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+    ];
+    // --require-ready: the old stop at a BLOCKED gate (exit 3), clone dropped.
+    let mut a = vec!["--json"];
+    a.extend(base);
+    a.push("--require-ready");
+    let o = airlock(dir, &a);
     expect_code(&o, 3);
     let r = json(&o);
+    assert_eq!(r["gate"], "BLOCKED", "{r:#}");
+    assert_eq!(r["gates_assumed"], false, "{r:#}");
     assert!(!TestDb::exists(r["clone"].as_str().unwrap()));
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "rehearse",
-            &b,
-            "--trust",
-            "rm.pub",
-            "--db",
-            &db.conn(),
-            "--param",
-            APR,
-            "--assume-gates",
-        ],
+    // The default, as the runbooks tell it: the whole cycle on the clone, past the
+    // gate, said loudly; the gate's verdict is reported.
+    let o = airlock(dir, &base);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    let prose = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        prose.contains("BLOCKED: the gate is BLOCKED on the target (not ratified yet); this rehearsal went past it on the clone only"),
+        "{out}"
     );
+    // --assume-gates is still accepted (and the same); JSON says what happened.
+    let mut a = vec!["--json"];
+    a.extend(base);
+    a.push("--assume-gates");
+    let o = airlock(dir, &a);
     expect_code(&o, 0);
     let r = json(&o);
+    assert_eq!(r["gate"], "BLOCKED", "{r:#}");
+    assert_eq!(r["gates_assumed"], true, "{r:#}");
     let gate = r["steps"]
         .as_array()
         .unwrap()
@@ -467,7 +466,8 @@ fn rehearse_explains_a_syntax_error_by_the_grammar_lint_checks() {
 }
 
 #[test]
-fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
+fn a_template_clone_refuses_clearly_when_the_target_has_other_sessions() {
+    // (`auto` clones such a target from a dump: tests/rehearse_live.rs.)
     let t = tempdir();
     let dir = t.path();
     let db = TestDb::new("rehbusy");
@@ -487,6 +487,8 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
             &db.conn(),
             "--param",
             APR,
+            "--clone-strategy",
+            "wal_log",
         ],
     );
     expect_code(&o, 1);
@@ -505,6 +507,13 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
             .contains("other sessions"),
         "{r:#}"
     );
+    assert!(
+        clone_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--clone-strategy dump"),
+        "{r:#}"
+    );
     // The human table cuts the detail; what to do is printed whole below it.
     let detail = clone_step["detail"].as_str().unwrap();
     let o = airlock_env(
@@ -518,6 +527,8 @@ fn rehearse_refuses_clearly_when_the_target_has_other_sessions() {
             &db.conn(),
             "--param",
             APR,
+            "--clone-strategy",
+            "wal_log",
         ],
         &[("COLUMNS", "60")],
     );

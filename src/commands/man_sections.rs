@@ -49,7 +49,8 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         "rollback" => &[("Undo an applied bundle", "airlock rollback B --trust trust/ --db dbname=app")],
         "rehearse" => &[
             ("The whole cycle on a clone", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),
-            ("Before ratification: past the gate, on the clone only", "airlock rehearse B --trust trust/ --db dbname=app --assume-gates"),
+            ("Before ratification: past the BLOCKED gate, on the clone only (the default; --require-ready stops at it)", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),
+            ("A live target: clone from a pg_dump snapshot, nobody disconnected", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --clone-strategy dump"),
         ],
         "status" => &[("The ledger, with the hash chain checked", "airlock status --db dbname=app --verify-chain")],
         "fingerprint" => &[("Schema and data fingerprints, saved", "airlock --json fingerprint --db dbname=app --data > before.json")],

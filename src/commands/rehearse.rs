@@ -48,6 +48,24 @@ impl Report for RehearseOutcome {
             },
             steps_table(r)
         );
+        // Both notes below are whole, wrapped at words to the table's width.
+        let para = |text: String| crate::report::wrap(&text, crate::style::width()).join("\n");
+        if let Some(c) = &r.clone_cost {
+            s.push_str("\n\n");
+            s.push_str(&para(format!(
+                "clone: pg_dump of one snapshot, restored (the target has other sessions, or --clone-strategy dump): dump {:.1} s, {:.1} MB in {} job(s); restore {:.1} s. The target is compared by schema only: its rows are live.",
+                c.dump_ms as f64 / 1000.0,
+                c.dump_bytes as f64 / 1048576.0,
+                c.jobs,
+                c.restore_ms as f64 / 1000.0
+            )));
+        }
+        // Loud, and never cut: the rehearsal went past a gate the real apply stops at.
+        if r.gates_assumed {
+            let text = para("BLOCKED: the gate is BLOCKED on the target (not ratified yet); this rehearsal went past it on the clone only. `apply` stops at that gate (exit 3) until it is READY; `apply --through TIER` ships the tiers without gates now. --require-ready makes rehearse stop there instead.".into());
+            s.push_str("\n\n");
+            s.push_str(&text.replacen("BLOCKED", &crate::style::verdict("BLOCKED"), 1));
+        }
         // The table cuts long details; the first failure's, which says what to do,
         // is printed whole below it.
         if let Some(failed) = r.steps.iter().find(|s| s.verdict == "FAIL") {
@@ -82,7 +100,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             conn: &conn,
             clone_strategy: args.clone_strategy.into(),
             params,
-            assume_gates: args.assume_gates,
+            assume_gates: !args.require_ready,
             statement_timeout: args.db.statement_timeout.clone(),
             gate_role: args.gate.gate_role.clone(),
             observer: Some(&progress),

@@ -92,6 +92,21 @@ pub fn state_dir() -> PathBuf {
     .clone()
 }
 
+/// `airlock ARGS` in `dir`, started and not waited for (stdout and stderr piped): for
+/// tests that act while it runs.
+pub fn airlock_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    let mut c = Command::new(bin());
+    c.args(args).current_dir(dir);
+    for k in CLEARED_ENV {
+        c.env_remove(k);
+    }
+    c.env("AIRLOCK_STATE_DIR", state_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start airlock")
+}
+
 fn run_clean(mut c: Command, dir: &Path, env: &[(&str, &str)]) -> Output {
     c.current_dir(dir);
     for k in CLEARED_ENV {
@@ -270,10 +285,10 @@ impl MiniSource {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// One test of the calling file at a time, for files whose tests both change
-/// cluster-wide state (roles, database settings) and rehearse: a rehearsal compares the
-/// cluster before and after each step that runs bundle SQL, so another test's new role
-/// would count as the bundle's. Hold the guard for the whole test (a fixture field
+/// One test of the calling file at a time, for files whose tests change cluster-wide
+/// state (roles, database settings) another test of the file reads. (A rehearsal
+/// counts only what its own transactions change in the cluster, so rehearsing alone
+/// needs no guard.) Hold the guard for the whole test (a fixture field
 /// declared last, so the fixture's own cleanup runs under it). A test that makes a
 /// second fixture while it holds the first gets a guard that holds nothing more.
 pub fn cluster_serial() -> Serial {

@@ -12,9 +12,11 @@
 //! clones (`…_rehearse_<pid>`, [`super::rehearse::clone_name`]), which concurrent
 //! rehearsals create, open to connections and drop while this one runs.
 
+use super::options::Observer;
 use super::{quote_ident, sql_err, DbError};
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// One difference between the two snapshots, with the statement that undoes it when
@@ -133,10 +135,30 @@ impl Snapshot {
     /// Read the shared catalogs, leaving out every row of `clone` (and of every other
     /// rehearsal's clone). `c` may be connected
     /// to any database: the catalogs read are the cluster's.
-    pub fn read(c: &mut postgres::Client, clone: &str) -> Result<Snapshot, DbError> {
+    pub fn read(c: &mut impl postgres::GenericClient, clone: &str) -> Result<Snapshot, DbError> {
+        Self::read_after(c, clone, "SET search_path = pg_catalog, pg_temp")
+    }
+
+    /// [`read`](Self::read) inside a deploy transaction about to commit: deferred
+    /// constraint triggers fire first (under the role COMMIT would fire them as), then
+    /// the catalogs are read as the login role; every setting is local to the
+    /// transaction.
+    fn read_inside(tx: &mut postgres::Transaction<'_>, clone: &str) -> Result<Snapshot, DbError> {
+        Self::read_after(
+            tx,
+            clone,
+            "SET CONSTRAINTS ALL IMMEDIATE; SET LOCAL SESSION AUTHORIZATION DEFAULT; \
+             SET LOCAL ROLE NONE; SET LOCAL search_path = pg_catalog, pg_temp",
+        )
+    }
+
+    fn read_after(
+        c: &mut impl postgres::GenericClient,
+        clone: &str,
+        setup: &str,
+    ) -> Result<Snapshot, DbError> {
         let err = |e: postgres::Error| sql_err("reading the cluster's shared catalogs", &e);
-        c.batch_execute("SET search_path = pg_catalog, pg_temp")
-            .map_err(err)?;
+        c.batch_execute(setup).map_err(err)?;
         let may = c
             .query_one(
                 "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT'), \
@@ -191,6 +213,18 @@ impl Snapshot {
 
     /// [`changes`](Self::changes) of the kinds `kinds` accepts.
     fn changes_in(&self, after: &Snapshot, kinds: impl Fn(&str) -> bool) -> Vec<ClusterChange> {
+        self.keyed_changes_in(after, kinds)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    /// [`changes_in`](Self::changes_in), each with the row it is about.
+    fn keyed_changes_in(
+        &self,
+        after: &Snapshot,
+        kinds: impl Fn(&str) -> bool,
+    ) -> Vec<(Key, ClusterChange)> {
         let (was, now) = (self.databases(), after.databases());
         let in_both = |k: &Key| {
             kinds(&k.0)
@@ -216,14 +250,14 @@ impl Snapshot {
         let mut out = Vec::new();
         for (k, v) in after.rows.iter().filter(|(k, _)| in_both(k)) {
             match self.rows.get(k) {
-                None => out.push(added(k, v)),
-                Some(old) if old != v => out.push(changed(k, old, v)),
+                None => out.push((k.clone(), added(k, v))),
+                Some(old) if old != v => out.push((k.clone(), changed(k, old, v))),
                 Some(_) => {}
             }
         }
         for (k, v) in self.rows.iter().filter(|(k, _)| in_both(k)) {
             if !after.rows.contains_key(k) {
-                out.push(removed(k, v));
+                out.push((k.clone(), removed(k, v)));
             }
         }
         out
@@ -234,80 +268,221 @@ impl Snapshot {
 /// then rolled back stays. These are compared across the whole watch.
 const NOT_TRANSACTIONAL: &[&str] = &["replication slot"];
 
-/// Watches the cluster around each step that runs bundle SQL. A transactional change
-/// (roles, settings…) can only come from the bundle at the commit of one of those
-/// steps, so the snapshots are compared step by step, right before and after it: what
-/// other sessions change between the steps (while the clone is made, fingerprinted,
-/// dropped) is not counted. What the server does not roll back is compared from the
-/// first step to the last.
+/// Watches the cluster around each step that runs bundle SQL, and tells the rehearsal's
+/// own changes from other sessions'.
+///
+/// Attribution: every transaction that commits bundle SQL passes
+/// [`super::deploy`]'s `before_commit`, where [`Watched`] reads the shared catalogs on
+/// the watch's own connection, inside that transaction (deferred constraints fired
+/// first, so nothing of the bundle's runs after), and outside again. The server's
+/// visibility rules make the difference exactly what this transaction wrote: a row
+/// version whose xmin (or, for a removed row, xmax) is this transaction or one of its
+/// subtransactions is seen inside and not outside, while every committed change of
+/// any other session is seen on both sides ([`written_inside`] for one committing
+/// between the reads). A deleted row is judged the same way before its old version
+/// could be vacuumed: inside it is gone, outside it is still there. What changed between the snapshots right before and after a step
+/// is then counted when this transaction changed the same row, and otherwise noted as
+/// another session's; when a transaction of the step may have ended where no
+/// `before_commit` saw it (bundle SQL ran COMMIT or PREPARE TRANSACTION itself),
+/// every change of that step counts.
 pub struct Watch {
-    client: Result<postgres::Client, DbError>,
+    client: RefCell<Result<postgres::Client, DbError>>,
     clone: String,
+    state: RefCell<WatchState>,
+}
+
+#[derive(Default)]
+struct WatchState {
     first: Option<Snapshot>,
     last: Option<Snapshot>,
+    /// The rehearsal's: counted.
     changes: Vec<ClusterChange>,
+    /// Other sessions': noted.
+    others: Vec<ClusterChange>,
     error: Option<DbError>,
+    /// This step's commits, seen from inside: the rows they changed.
+    ours: Vec<(Key, ClusterChange)>,
+    /// A transaction of this step may have ended unseen.
+    unseen: bool,
+}
+
+/// What a watch saw: the rehearsal's changes (or why the cluster could not be read),
+/// and what other sessions changed meanwhile.
+pub struct Seen {
+    pub changes: Result<Vec<ClusterChange>, DbError>,
+    pub others: Vec<ClusterChange>,
+}
+
+fn push_new(v: &mut Vec<ClusterChange>, c: ClusterChange) {
+    if !v.contains(&c) {
+        v.push(c);
+    }
 }
 
 impl Watch {
     pub fn new(client: Result<postgres::Client, DbError>, clone: &str) -> Watch {
         Watch {
-            client,
+            client: RefCell::new(client),
             clone: clone.into(),
-            first: None,
-            last: None,
-            changes: Vec::new(),
-            error: None,
+            state: RefCell::new(WatchState::default()),
         }
     }
 
-    fn read(&mut self) -> Option<Snapshot> {
-        let read = match &mut self.client {
+    fn read_outside(&self) -> Result<Snapshot, DbError> {
+        match &mut *self.client.borrow_mut() {
             Ok(c) => Snapshot::read(c, &self.clone),
             Err(e) => Err(DbError::State(format!(
                 "could not connect to read the cluster: {e}"
             ))),
-        };
-        match read {
+        }
+    }
+
+    fn read(&self) -> Option<Snapshot> {
+        match self.read_outside() {
             Ok(s) => Some(s),
             Err(e) => {
-                self.error.get_or_insert(e);
+                self.state.borrow_mut().error.get_or_insert(e);
                 None
             }
         }
     }
 
     /// Run one step between two snapshots.
-    pub fn around<T>(&mut self, step: impl FnOnce() -> T) -> T {
+    pub fn around<T>(&self, step: impl FnOnce() -> T) -> T {
         let before = self.read();
+        {
+            let mut st = self.state.borrow_mut();
+            st.ours.clear();
+            st.unseen = false;
+        }
         let out = step();
         let after = self.read();
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let ours = std::mem::take(&mut st.ours);
+        let mut shown = Vec::new();
         if let (Some(b), Some(a)) = (&before, &after) {
-            for c in b.changes_in(a, |kind| !NOT_TRANSACTIONAL.contains(&kind)) {
-                if !self.changes.contains(&c) {
-                    self.changes.push(c);
+            for (k, c) in b.keyed_changes_in(a, |kind| !NOT_TRANSACTIONAL.contains(&kind)) {
+                if st.unseen || ours.iter().any(|(key, _)| *key == k) {
+                    push_new(&mut st.changes, c);
+                } else {
+                    push_new(&mut st.others, c);
                 }
+                shown.push(k);
             }
         }
-        if self.first.is_none() {
-            self.first = before;
+        // What the step's own transactions changed counts even where the two
+        // snapshots do not show it (another session changed it back meanwhile, or
+        // dropped the database it belongs to).
+        for (k, c) in ours {
+            if !shown.contains(&k) {
+                push_new(&mut st.changes, c);
+            }
+        }
+        if st.first.is_none() {
+            st.first = before;
         }
         if after.is_some() {
-            self.last = after;
+            st.last = after;
         }
         out
     }
 
+    /// Inside a transaction about to commit: what it changed (see [`Watch`]).
+    fn inside(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
+        let before = self.read_outside()?;
+        let inside = Snapshot::read_inside(tx, &self.clone)?;
+        let after = self.read_outside()?;
+        let mut ours = written_inside(&before, &inside, &after);
+        self.state.borrow_mut().ours.append(&mut ours);
+        Ok(())
+    }
+
+    /// A step's transaction ended where `before_commit` could not see it (bundle SQL
+    /// ended it): every change of this step counts.
+    pub fn ended_unseen(&self, e: &DbError) {
+        if matches!(e, DbError::TransactionEnded { .. }) {
+            self.state.borrow_mut().unseen = true;
+        }
+    }
+
     /// Every change seen, or why the cluster could not be read. `None`: no step ran.
-    pub fn finish(mut self) -> Option<Result<Vec<ClusterChange>, DbError>> {
-        if let Some(e) = self.error.take() {
-            return Some(Err(e));
+    pub fn finish(self) -> Option<Seen> {
+        let mut st = self.state.into_inner();
+        if let Some(e) = st.error.take() {
+            return Some(Seen {
+                changes: Err(e),
+                others: st.others,
+            });
         }
-        let (first, last) = (self.first.as_ref()?, self.last.as_ref()?);
+        let (first, last) = (st.first.as_ref()?, st.last.as_ref()?);
         for c in first.changes_in(last, |kind| NOT_TRANSACTIONAL.contains(&kind)) {
-            self.changes.push(c);
+            st.changes.push(c);
         }
-        Some(Ok(self.changes))
+        Some(Seen {
+            changes: Ok(st.changes),
+            others: st.others,
+        })
+    }
+}
+
+/// What an open transaction wrote, from the shared catalogs read outside it (`before`),
+/// inside it, and outside again (`after`): the rows where the inside differs from
+/// both outside reads. Another session's commit between the reads changes a row on
+/// one outside side only, which then equals the inside (a row this transaction wrote
+/// stays locked to others until it commits): not counted. Only two commits of other
+/// sessions to the same row, one before and one after the inside read, would count
+/// (fail-closed).
+fn written_inside(
+    before: &Snapshot,
+    inside: &Snapshot,
+    after: &Snapshot,
+) -> Vec<(Key, ClusterChange)> {
+    after
+        .keyed_changes_in(inside, |kind| !NOT_TRANSACTIONAL.contains(&kind))
+        .into_iter()
+        .filter(|(k, _)| before.rows.get(k) != inside.rows.get(k))
+        .collect()
+}
+
+/// A deploy's observer with the watch's look inside each transaction before it
+/// commits (see [`Watch`]).
+pub struct Watched<'a> {
+    pub watch: &'a Watch,
+    pub inner: Option<&'a dyn Observer>,
+}
+
+impl Observer for Watched<'_> {
+    fn start(&self, event: &str, files: usize, bytes: u64) {
+        if let Some(o) = self.inner {
+            o.start(event, files, bytes);
+        }
+    }
+    fn tier(&self, index: usize, of: usize, name: &str) {
+        if let Some(o) = self.inner {
+            o.tier(index, of, name);
+        }
+    }
+    fn file(&self, path: &str, bytes: u64) {
+        if let Some(o) = self.inner {
+            o.file(path, bytes);
+        }
+    }
+    fn file_done(&self, path: &str, bytes: u64) {
+        if let Some(o) = self.inner {
+            o.file_done(path, bytes);
+        }
+    }
+    fn retry(&self, attempt: u32, of: u32, wait: std::time::Duration, why: &str) {
+        if let Some(o) = self.inner {
+            o.retry(attempt, of, wait, why);
+        }
+    }
+    fn before_commit(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
+        if let Some(o) = self.inner {
+            o.before_commit(tx)?;
+        }
+        self.watch.inside(tx)
     }
 }
 
@@ -505,6 +680,37 @@ mod tests {
             .iter()
             .any(|s| s.contains("aaaa") || s.contains("bbbb")));
         assert!(before.changes(&before).is_empty());
+    }
+
+    #[test]
+    fn only_what_differs_inside_from_both_outside_reads_is_the_transactions() {
+        fn role<'a>(name: &'a str, su: &'a str) -> (&'a str, &'a str, &'a str, &'a str, &'a str) {
+            ("role", name, "", "", su)
+        }
+        let before = snap(&[
+            role("a", "superuser=false"),
+            role("gone", "superuser=false"),
+        ]);
+        // Inside: the transaction made `mine`, dropped `gone`; another session had
+        // made `early` (committed before the inside read, so seen inside too).
+        let inside = snap(&[
+            role("a", "superuser=false"),
+            role("early", "superuser=false"),
+            role("mine", "superuser=false"),
+        ]);
+        // After: `gone` still there (the drop is not committed); `early` seen; another
+        // session made `late` and made `a` superuser after the inside read.
+        let after = snap(&[
+            role("a", "superuser=true"),
+            role("early", "superuser=false"),
+            role("gone", "superuser=false"),
+            role("late", "superuser=false"),
+        ]);
+        let ours: Vec<String> = written_inside(&before, &inside, &after)
+            .into_iter()
+            .map(|(_, c)| c.what)
+            .collect();
+        assert_eq!(ours, ["role mine created", "role gone dropped"]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! Invariant: nothing commits outside `Deploy::in_deploy_tx`, and it commits only
 //! after its body appended a ledger row, the operator did not press Ctrl-C and the
-//! whole bundle verified.
+//! whole bundle verified; the observer's `before_commit` sees every transaction that
+//! commits bundle SQL (a rehearsal attributes cluster changes by it).
 
 use super::checks::{Check, CheckName, PlanReport};
 use super::decide::{decide, Ctx, Tools};
@@ -149,6 +150,9 @@ impl Deploy {
         // Nothing commits before the whole bundle verified (a streamed tier ran while
         // the rest of the archive was still being read).
         files::all_verified(vb)?;
+        if let Some(o) = opts.observer {
+            o.before_commit(&mut tx)?;
+        }
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
         // The body's last fingerprint came after its last catalog write.
         tools.tracker.committed();

@@ -12,6 +12,7 @@ pub mod decide;
 pub mod deploy;
 pub mod described;
 pub mod drift;
+pub mod dump_clone;
 pub mod exec;
 pub mod files;
 pub mod fingerprint;

@@ -495,6 +495,9 @@ impl Recording<'_> {
             &after,
         )?;
         files::all_verified(vb)?;
+        if let Some(o) = opts.observer {
+            o.before_commit(&mut tx)?;
+        }
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
         tools.tracker.committed();
         super::deploy::remember(opts, facts, &row, &tools.tracker);

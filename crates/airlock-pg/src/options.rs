@@ -5,6 +5,7 @@
 
 use super::checks::PlanReport;
 use super::conn::ConnSpec;
+use super::DbError;
 use std::collections::BTreeMap;
 
 /// What the operator asked for, resolved.
@@ -49,4 +50,11 @@ pub trait Observer {
     /// A statement could not have its lock (`why`, naming who holds locks); the
     /// transaction (online: the step) runs again after `wait`.
     fn retry(&self, _attempt: u32, _of: u32, _wait: std::time::Duration, _why: &str) {}
+    /// The deploy transaction is about to COMMIT: bundle SQL is done, the ledger row
+    /// appended. A last look inside the transaction (a rehearsal reads what it changed
+    /// in the cluster's shared catalogs here); an error stops the COMMIT, and
+    /// everything rolls back.
+    fn before_commit(&self, _tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
+        Ok(())
+    }
 }

@@ -1,4 +1,7 @@
-//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`.
+//! Clone rehearsal: the whole cycle on `CREATE DATABASE … TEMPLATE target`, or, when
+//! the target has other sessions (a live database), on a clone restored from one
+//! `pg_dump` snapshot ([`super::dump_clone`]). Before ratification the gate is
+//! reported BLOCKED and the rehearsal goes past it on the clone only.
 //!
 //! Invariant: the target itself is only read (its size before the clone, its
 //! fingerprint at the end); every change happens on the clone, which is dropped
@@ -6,9 +9,11 @@
 //! detached and dropped first). The name guard accepts the clone's name here and
 //! nowhere else. Nothing outside the clone may change: a bundle whose files reach
 //! beyond their database (roles, database settings, subscriptions…) is refused before
-//! anything is cloned, and the cluster's shared catalogs are read before the first step
-//! that runs bundle SQL and after the last — any difference fails the rehearsal, named
-//! with its undo (not undone: another session may have made it).
+//! anything is cloned, and the cluster's shared catalogs are read around every step
+//! that runs bundle SQL and inside each of its transactions before COMMIT
+//! ([`super::cluster_state::Watch`]) — what the rehearsal's own transactions changed
+//! fails it, named with its undo (not undone); what other sessions changed meanwhile
+//! is noted.
 //!
 //! The proof ([`super::proof`]): the clone at the end (after apply and rollback) and
 //! the target at the same moment each hold the schema the clone had at entry and, in
@@ -22,10 +27,14 @@
 //! that table's content at the clone. The entry reads the tables storage cannot vouch
 //! for; the end reads, on the sides whose storage changed, what it must compare.
 //! Without the rights storage needs, every table is read at entry and at both ends.
+//! A dump clone is the target at the dumped snapshot: its schema is checked against
+//! the target's in that snapshot, every table is read (its files are new), and the
+//! live target is held to the entry by its schema only.
 
 use super::apply;
-use super::cluster_state::{ClusterChange, Watch};
+use super::cluster_state::{ClusterChange, Watch, Watched};
 use super::conn::{self, ConnSpec};
+use super::dump_clone::{self, DumpCost};
 use super::fingerprint::{self, Fingerprint};
 use super::options::{Observer, Options};
 use super::proof::{self, Ends, Entry, Recorded, Where};
@@ -41,10 +50,21 @@ use std::time::Instant;
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Step {
     pub step: String,
-    /// PASS, FAIL, ASSUMED (gate BLOCKED, continued with --assume-gates) or SKIPPED.
+    /// PASS, FAIL, ASSUMED (gate BLOCKED: the rehearsal went past it on the clone) or
+    /// SKIPPED.
     pub verdict: String,
     pub detail: String,
     pub duration_ms: u64,
+}
+
+/// The gate's verdict on the clone (the target's, as of the clone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum GateSeen {
+    Ready,
+    /// BLOCKED: before ratification. The rehearsal went past it on the clone only
+    /// (`gates_assumed`), unless `--require-ready` stopped it.
+    Blocked,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -57,8 +77,18 @@ pub struct RehearseReport {
     /// WAL the server wrote while cloning (`pg_current_wal_lsn` difference; other
     /// sessions' writes in that time count too).
     pub clone_wal_bytes: Option<u64>,
+    /// What the `dump` clone cost (time of pg_dump and pg_restore, dump size), when
+    /// the clone was made that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_cost: Option<super::dump_clone::DumpCost>,
     pub ok: bool,
     pub exit_code: Exit,
+    /// The gate's verdict on the clone (as the target's was at the clone), once asked.
+    pub gate: Option<GateSeen>,
+    /// The gate was BLOCKED and the rehearsal went past it on the clone only: it
+    /// proves the cycle before ratification; `apply` on the target still waits for
+    /// READY.
+    pub gates_assumed: bool,
     pub steps: Vec<Step>,
     /// The rehearsal's entry fingerprint: the clone's schema at entry and, per table,
     /// its rows at the clone (as read, or a stand-in where storage proved them
@@ -73,6 +103,10 @@ pub struct RehearseReport {
     /// The rehearsal does not undo them itself: another session may have made them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_changes: Vec<ClusterChange>,
+    /// What other sessions changed in the cluster while a step ran bundle SQL: not the
+    /// rehearsal's (no transaction of the rehearsal wrote those rows), so not counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_sessions_changes: Vec<ClusterChange>,
     /// The statements that made the rehearsal refuse the bundle before cloning: they
     /// change the cluster beyond the target database, which a clone cannot isolate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -87,6 +121,10 @@ pub enum CloneStrategy {
     Auto,
     WalLog,
     FileCopy,
+    /// `pg_dump` of one snapshot restored into a new database
+    /// ([`super::dump_clone`]): needs nobody to leave the target. `auto` picks it when
+    /// the target has other sessions.
+    Dump,
 }
 
 /// `auto` picks `file_copy` when the target has at least this many bytes per 1,000
@@ -100,6 +138,7 @@ impl CloneStrategy {
         match self {
             CloneStrategy::WalLog => "wal_log",
             CloneStrategy::FileCopy => "file_copy",
+            CloneStrategy::Dump => "dump",
             CloneStrategy::Auto => {
                 let per_thousand = bytes.saturating_mul(1000) / files.max(1000);
                 if per_thousand >= FILE_COPY_FROM {
@@ -116,6 +155,8 @@ pub struct RehearseOptions<'a> {
     pub conn: &'a ConnSpec,
     pub clone_strategy: CloneStrategy,
     pub params: BTreeMap<String, String>,
+    /// Go past a BLOCKED gate on the clone (the command line's default; false is
+    /// `--require-ready`: a BLOCKED gate stops the rehearsal, exit 3).
     pub assume_gates: bool,
     pub statement_timeout: String,
     pub gate_role: Option<String>,
@@ -236,6 +277,13 @@ fn fail(e: DbError) -> (Exit, String) {
     (e.exit_code(), e.to_string())
 }
 
+/// [`fail`] for a step the watch is around: a transaction bundle SQL ended itself
+/// makes every cluster change of the step count ([`Watch::ended_unseen`]).
+fn seen_fail(watch: &Watch, e: DbError) -> (Exit, String) {
+    watch.ended_unseen(&e);
+    fail(e)
+}
+
 /// What `auto` needs to know of the target: its size, its relation files and the
 /// server version (no STRATEGY before PostgreSQL 15). The connection closes before
 /// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
@@ -326,6 +374,7 @@ struct Places {
 /// What the cycle on the clone leaves for the final proofs.
 #[derive(Default)]
 struct OnClone {
+    gate: Option<GateSeen>,
     entry: Option<Entry>,
     exit: Option<Fingerprint>,
     /// The end as read with the clone's exit fingerprint: the target's fingerprint and
@@ -357,6 +406,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     // 2. The clone, closed to connections until its files are read when the target's
     //    storage was recorded.
     let closed = matches!(target_files, Some(Ok(_)));
+    let dump_cost = std::cell::RefCell::new(None);
     let cloned = run.step("clone the target", || {
         clone_target(
             o,
@@ -364,11 +414,13 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             sized.unwrap_or_default(),
             owner.as_deref(),
             closed,
+            &dump_cost,
         )
     });
+    let dumped = matches!(cloned, Some(("dump", _)));
     // 3. The deploy pipeline on the clone, the cluster read around every step that runs
     //    bundle SQL.
-    let mut watch = Watch::new(
+    let watch = Watch::new(
         match cloned {
             Some(_) => places.admin.connect(),
             None => Err(DbError::State("nothing was cloned".into())),
@@ -378,36 +430,65 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let mut on_clone = OnClone::default();
     let mut recorded = None;
     if let Some((strategy, _)) = cloned {
-        recorded = run
-            .step("storage recorded", || {
-                clone_storage(
-                    &places,
-                    strategy,
-                    target_files.unwrap_or(Err(String::new())),
-                )
-            })
-            .flatten();
-        on_clone = cycle_on_clone(&mut run, vb, o, &places, &mut watch, recorded.as_ref());
+        recorded = storage_step(&mut run, &places, strategy, target_files);
+        on_clone = cycle_on_clone(
+            &mut run,
+            vb,
+            o,
+            &places,
+            &watch,
+            (recorded.as_ref(), dumped),
+        );
         // 4. Always drop the clone, even after a failure or Ctrl-C.
         drop_step(&mut run, &places);
     }
     // 5. Whatever happened: the target and the cluster are as they were.
-    target_unchanged(&mut run, o, &places, &mut on_clone, recorded.as_ref());
-    let cluster_changes = cluster_unchanged(&mut run, watch);
+    target_unchanged(
+        &mut run,
+        o,
+        &places,
+        &mut on_clone,
+        recorded.as_ref(),
+        dumped,
+    );
+    let (cluster_changes, other_sessions_changes) = cluster_unchanged(&mut run, watch);
     RehearseReport {
         bundle_id: vb.id().into(),
         target: places.target,
         clone: places.clone,
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
+        clone_cost: dump_cost.into_inner(),
         ok: run.exit.is_success(),
         exit_code: run.exit,
+        gates_assumed: on_clone.gate == Some(GateSeen::Blocked) && o.assume_gates,
+        gate: on_clone.gate,
         steps: run.steps,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
         cluster_changes,
+        other_sessions_changes,
         reaches_beyond,
     }
+}
+
+/// Step "storage recorded": the clone's storage beside the target's (not for a clone
+/// restored from a dump, whose files are its own).
+fn storage_step(
+    run: &mut Run,
+    places: &Places,
+    strategy: &str,
+    target_files: Option<TargetFiles>,
+) -> Option<Recorded> {
+    let target_files = if strategy == "dump" {
+        Err("the clone was restored from a dump: its files are its own".to_string())
+    } else {
+        target_files.unwrap_or(Err(String::new()))
+    };
+    run.step("storage recorded", || {
+        clone_storage(places, strategy, target_files)
+    })
+    .flatten()
 }
 
 /// The target's storage and database OID, recorded right before the clone; or why not.
@@ -614,10 +695,24 @@ fn clone_target(
     (bytes, files, version): (i64, i64, i64),
     owner: Option<&str>,
     closed: bool,
+    dump_cost: &std::cell::RefCell<Option<DumpCost>>,
 ) -> Result<((&'static str, Option<u64>), String), (Exit, String)> {
     let (clone, target) = (&places.clone, &places.target);
     let strategy = o.clone_strategy.pick(bytes, files);
     let mut c = places.admin.connect().map_err(fail)?;
+    // A live target (other sessions): `auto` clones from a dump, which needs nobody
+    // to leave.
+    let others = match o.clone_strategy {
+        CloneStrategy::Auto | CloneStrategy::Dump => {
+            let own = o.conn.config.get_application_name().unwrap_or("airlock");
+            dump_clone::others_settled(&mut c, target, own).map_err(fail)?
+        }
+        _ => Vec::new(),
+    };
+    if o.clone_strategy == CloneStrategy::Dump || !others.is_empty() {
+        drop(c);
+        return clone_dumped(o, places, (version, owner), &others, dump_cost);
+    }
     let with = if version >= 150000 {
         format!(" STRATEGY {strategy}")
     } else {
@@ -636,28 +731,11 @@ fn clone_target(
         quote_ident(clone),
         quote_ident(target)
     );
-    let lsn = |c: &mut postgres::Client| -> Option<String> {
-        c.query_one(
-            "SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text",
-            &[],
-        )
-        .ok()
-        .map(|r| r.get(0))
-    };
     let before = lsn(&mut c);
     match c.batch_execute(&sql) {
         Ok(()) => {
             let after = lsn(&mut c);
-            let wal = match (before, after) {
-                (Some(b), Some(a)) => c
-                    .query_one(
-                        "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
-                        &[&a, &b],
-                    )
-                    .ok()
-                    .map(|r| r.get::<_, i64>(0).max(0) as u64),
-                _ => None,
-            };
+            let wal = wal_between(&mut c, before, after);
             let strategy = if version >= 150000 {
                 strategy
             } else {
@@ -669,22 +747,93 @@ fn clone_target(
                 format!("CREATE DATABASE {clone} TEMPLATE {target}{with}{closed_sql}; WAL written: {shown}"),
             ))
         }
+        Err(e) if sqlstate(&e) == Some("55006") && o.clone_strategy == CloneStrategy::Auto => {
+            // Someone connected since the look: clone from a dump instead.
+            drop(c);
+            let who = vec!["a session that connected while the clone began".to_string()];
+            clone_dumped(o, places, (version, owner), &who, dump_cost)
+        }
         Err(e) if sqlstate(&e) == Some("55006") => {
-            let who = c
-                .query("SELECT pid::text || ' ' || coalesce(usename::text,'?') || ' ' || coalesce(application_name,'') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[target])
-                .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default();
+            let who = dump_clone::others_on(&mut c, target)
+                .unwrap_or_default()
+                .join("; ");
             Err((Exit::Runtime, format!(
-                "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to. Hint: rehearse on a replica/copy, or close those sessions (pg_terminate_backend) in a quiet moment"
+                "{target} has other sessions ({who}); PostgreSQL can only clone a database nobody is connected to with CREATE DATABASE … TEMPLATE. Hint: --clone-strategy dump (or auto, the default) clones from a pg_dump snapshot and needs nobody to leave"
             )))
         }
         Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
     }
 }
 
+/// The server's WAL position, as text.
+fn lsn(c: &mut postgres::Client) -> Option<String> {
+    c.query_one(
+        "SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text",
+        &[],
+    )
+    .ok()
+    .map(|r| r.get(0))
+}
+
+/// Bytes of WAL between two LSNs (as text), when both were read.
+fn wal_between(
+    c: &mut postgres::Client,
+    before: Option<String>,
+    after: Option<String>,
+) -> Option<u64> {
+    let (b, a) = (before?, after?);
+    c.query_one(
+        "SELECT pg_catalog.pg_wal_lsn_diff($1::pg_catalog.text::pg_catalog.pg_lsn, $2::pg_catalog.text::pg_catalog.pg_lsn)::pg_catalog.int8",
+        &[&a, &b],
+    )
+    .ok()
+    .map(|r| r.get::<_, i64>(0).max(0) as u64)
+}
+
+/// A clone step's result: (strategy, WAL written) and its detail, or the failure.
+type Cloned = Result<((&'static str, Option<u64>), String), (Exit, String)>;
+
+/// The clone from one `pg_dump` snapshot of the live target ([`dump_clone`]), with
+/// what it cost.
+fn clone_dumped(
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    (version, owner): (i64, Option<&str>),
+    others: &[String],
+    dump_cost: &std::cell::RefCell<Option<DumpCost>>,
+) -> Cloned {
+    let (clone, target) = (&places.clone, &places.target);
+    // A missing tool or a restore that failed: the run failed, not the target's state.
+    let cost = dump_clone::clone_by_dump(&places.admin, o.conn, (target, clone), owner, version)
+        .map_err(|e| (Exit::Runtime, e.to_string()))?;
+    let why = if others.is_empty() {
+        "--clone-strategy dump".to_string()
+    } else {
+        format!(
+            "the target has {} other session(s): {}",
+            others.len(),
+            airlock_base::text::clip(&others.join("; "), 160)
+        )
+    };
+    let d = format!(
+        "pg_dump of one snapshot of {target} restored into {clone} ({why}): dump {:.1} s ({:.1} MB, {} job(s)), restore {:.1} s; the restored schema is the target's at that snapshot, its rows are the snapshot's",
+        cost.dump_ms as f64 / 1000.0,
+        cost.dump_bytes as f64 / 1048576.0,
+        cost.jobs,
+        cost.restore_ms as f64 / 1000.0
+    );
+    *dump_cost.borrow_mut() = Some(cost);
+    Ok((("dump", None), d))
+}
+
 /// The deploy's options on the clone: the name guard expects the clone, nothing is
 /// remembered, nobody is asked.
-fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bool) -> Options<'a> {
+fn clone_options<'a>(
+    o: &RehearseOptions<'a>,
+    places: &'a Places,
+    skip_gates: bool,
+    observer: &'a dyn super::options::Observer,
+) -> Options<'a> {
     Options {
         conn: &places.clone_spec,
         expected_db: places.clone.clone(),
@@ -698,7 +847,7 @@ fn clone_options<'a>(o: &RehearseOptions<'a>, places: &'a Places, skip_gates: bo
         skip_gates,
         remember: false,
         confirm: None,
-        observer: o.observer,
+        observer: Some(observer),
     }
 }
 
@@ -709,8 +858,8 @@ fn cycle_on_clone(
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
-    watch: &mut Watch,
-    recorded: Option<&Recorded>,
+    watch: &Watch,
+    (recorded, dumped): (Option<&Recorded>, bool),
 ) -> OnClone {
     let n = vb.manifest().tier.len();
     let (clone_spec, clone) = (&places.clone_spec, &places.clone);
@@ -723,6 +872,8 @@ fn cycle_on_clone(
             e.tables.len(),
             if recorded.is_some() {
                 ", the others are proven by their storage at the end"
+            } else if dumped {
+                " (the clone's rows are the dumped snapshot's as restored; they are not compared with the live target's, whose schema was)"
             } else {
                 ""
             }
@@ -747,11 +898,16 @@ fn cycle_on_clone(
         Ok((p, d))
     });
     let partial = partial.filter(|p| !p.applied.is_empty());
-    let skip = deploy_cycle(run, vb, o, places, watch);
+    let (skip, gate) = deploy_cycle(run, vb, o, places, watch);
     let (exit, ends) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref(), recorded);
+    let watched = Watched {
+        watch,
+        inner: o.observer,
+    };
     run.step("rollback again is a no-op", || {
         watch.around(|| {
-            let r = apply::rollback(vb, &clone_options(o, places, skip)).map_err(fail)?;
+            let r = apply::rollback(vb, &clone_options(o, places, skip, &watched))
+                .map_err(|e| seen_fail(watch, e))?;
             if r.outcome == "nothing-to-roll-back" {
                 Ok(((), "nothing to roll back".into()))
             } else {
@@ -767,39 +923,49 @@ fn cycle_on_clone(
         exit,
         ends,
         entry_fingerprint: None,
+        gate,
     }
 }
 
 /// The deploy pipeline on the clone: gate, apply, the verify probe, a re-apply the
-/// ledger refuses, rollback. Returns whether the gates were assumed open.
+/// ledger refuses, rollback. Returns whether the gates were assumed open, and the
+/// gate's verdict.
 fn deploy_cycle(
     run: &mut Run,
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
-    watch: &mut Watch,
-) -> bool {
+    watch: &Watch,
+) -> (bool, Option<GateSeen>) {
+    let gate_seen = std::cell::RefCell::new(None);
     let m = vb.manifest();
     let n = m.tier.len();
-    let opts = |skip_gates| clone_options(o, places, skip_gates);
+    let watched = Watched {
+        watch,
+        inner: o.observer,
+    };
+    let opts = |skip_gates| clone_options(o, places, skip_gates, &watched);
     let gate_ok = run.step("gate", || {
         watch.around(|| {
             let r = apply::gate(vb, &opts(false)).map_err(fail)?;
             if r.ready() {
+                *gate_seen.borrow_mut() = Some(GateSeen::Ready);
                 Ok((false, "READY".into()))
             } else if o.assume_gates {
+                *gate_seen.borrow_mut() = Some(GateSeen::Blocked);
                 Ok((
                     true,
                     format!(
-                        "ASSUMED open on the clone only (--assume-gates); BLOCKED: {}",
+                        "ASSUMED open on the clone only: the gate is BLOCKED ({}); the rehearsal went past it on the clone, while apply on the target stops here (exit 3) until it is READY",
                         r.blocked_summary()
                     ),
                 ))
             } else {
+                *gate_seen.borrow_mut() = Some(GateSeen::Blocked);
                 Err((
                     Exit::Blocked,
                     format!(
-                        "BLOCKED: {} (use --assume-gates to rehearse past the gate on the clone)",
+                        "BLOCKED: {} (--require-ready stops here; without it the rehearsal goes past the gate on the clone)",
                         r.blocked_summary()
                     ),
                 ))
@@ -809,8 +975,10 @@ fn deploy_cycle(
     let skip = gate_ok.unwrap_or(false);
     let receipt = run.step("apply", || {
         watch.around(|| {
-            let r = apply::apply(vb, &opts(skip))
-                .map_err(|e| fail(explain_syntax_error(e, m.target.min_server_version)))?;
+            let r = apply::apply(vb, &opts(skip)).map_err(|e| {
+                watch.ended_unseen(&e);
+                fail(explain_syntax_error(e, m.target.min_server_version))
+            })?;
             let d = format!(
                 "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
                 r.tiers.len(),
@@ -829,21 +997,23 @@ fn deploy_cycle(
         }
     });
     run.step("re-apply is refused", || {
-        watch.around(|| match apply::apply(vb, &opts(skip)) {
-            Err(DbError::Refused(r)) => Ok((
-                (),
-                format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
-            )),
-            Err(e) => Err((
-                e.exit_code(),
-                format!("expected a ledger refusal, got: {e}"),
-            )),
-            Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+        watch.around(|| {
+            match apply::apply(vb, &opts(skip)).inspect_err(|e| watch.ended_unseen(e)) {
+                Err(DbError::Refused(r)) => Ok((
+                    (),
+                    format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
+                )),
+                Err(e) => Err((
+                    e.exit_code(),
+                    format!("expected a ledger refusal, got: {e}"),
+                )),
+                Ok(_) => Err((Exit::State, "a second apply was NOT refused".into())),
+            }
         })
     });
     run.step("rollback", || {
         watch.around(|| {
-            let r = apply::rollback(vb, &opts(skip)).map_err(fail)?;
+            let r = apply::rollback(vb, &opts(skip)).map_err(|e| seen_fail(watch, e))?;
             Ok((
                 (),
                 format!(
@@ -855,7 +1025,7 @@ fn deploy_cycle(
             ))
         })
     });
-    skip
+    (skip, gate_seen.into_inner())
 }
 
 /// Connections each side reads its tables with.
@@ -961,6 +1131,7 @@ fn target_unchanged(
     places: &Places,
     on_clone: &mut OnClone,
     recorded: Option<&Recorded>,
+    live: bool,
 ) {
     let Some(entry) = &on_clone.entry else { return };
     let ends = on_clone.ends.take().unwrap_or_else(|| {
@@ -977,6 +1148,31 @@ fn target_unchanged(
     // A subscription belongs to its database in a shared catalog: the clone has
     // none of the target's, and the rehearsal cannot change them.
     let entry = &ends.entry.without(NOT_CLONED);
+    if live {
+        // Cloned from a dump because other sessions are on the target: they may write
+        // its rows at any time, so only its schema can be held to the clone's entry.
+        let entry = &entry.schema_only();
+        run.always("target schema unchanged", || {
+            match ends.target.map(|f| f.without(NOT_CLONED).schema_only()) {
+                Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
+                    "{} == {} (schema only: the target is live, its other sessions may change its rows, so they are not compared; the rehearsal read the target only in pg_dump's read-only snapshot)",
+                    fp.short(),
+                    entry.short()
+                )),
+                Ok(fp) => Err((
+                    Exit::State,
+                    format!(
+                        "the target's schema changed during the rehearsal: {} != {}; {} (the rehearsal only read the target: another session changed it, or the clone was not the target's)",
+                        fp.short(),
+                        entry.short(),
+                        fingerprint::diff(entry, &fp).join(", ")
+                    ),
+                )),
+                Err(e) => Err((e.exit_code(), e.to_string())),
+            }
+        });
+        return;
+    }
     run.always("target fingerprint unchanged", || {
         match ends.target.map(|f| f.without(NOT_CLONED)) {
             Ok(fp) if fp.fingerprint == entry.fingerprint => Ok(format!(
@@ -998,24 +1194,34 @@ fn target_unchanged(
     });
 }
 
-/// The cluster outside the clone is as it was before each step that ran bundle SQL;
-/// returns what changed.
-fn cluster_unchanged(run: &mut Run, watch: Watch) -> Vec<ClusterChange> {
+/// The cluster outside the clone is as it was before each step that ran bundle SQL,
+/// as far as the rehearsal's own transactions go; returns what they changed and what
+/// other sessions changed meanwhile (not counted).
+fn cluster_unchanged(run: &mut Run, watch: Watch) -> (Vec<ClusterChange>, Vec<ClusterChange>) {
     let mut cluster_changes = Vec::new();
-    if let Some(seen) = watch.finish() {
-        run.always("cluster unchanged", || match seen {
-            Ok(changes) if changes.is_empty() => Ok(
-                "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: as before each step that ran bundle SQL".to_string(),
-            ),
-            Ok(changes) => {
-                let detail = changed_outside(&changes);
-                cluster_changes = changes;
-                Err((Exit::State, detail))
-            }
-            Err(e) => Err((e.exit_code(), e.to_string())),
-        });
-    }
-    cluster_changes
+    let Some(seen) = watch.finish() else {
+        return (cluster_changes, Vec::new());
+    };
+    let others = seen.others;
+    let noted = match others.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} change(s) other sessions made meanwhile were not counted (no transaction of the rehearsal wrote them): {}",
+            others.iter().map(|c| c.what.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+    };
+    run.always("cluster unchanged", || match seen.changes {
+        Ok(changes) if changes.is_empty() => Ok(format!(
+            "roles, memberships, database and role settings, databases, tablespaces, subscriptions, replication slots and origins, shared comments and labels: no transaction of the rehearsal changed them{noted}"
+        )),
+        Ok(changes) => {
+            let detail = changed_outside(&changes);
+            cluster_changes = changes;
+            Err((Exit::State, format!("{detail}{noted}")))
+        }
+        Err(e) => Err((e.exit_code(), e.to_string())),
+    });
+    (cluster_changes, others)
 }
 
 /// Why a bundle that reaches beyond its database is not rehearsed.
@@ -1037,7 +1243,7 @@ fn changed_outside(changes: &[ClusterChange]) -> String {
         })
         .collect();
     format!(
-        "changed outside the clone during the rehearsal (by the bundle's SQL, or another session at the same time): {}. The clone is gone; these are not: check who made them, then undo them",
+        "changed outside the clone by the rehearsal's own transactions (the bundle's SQL): {}. The clone is gone; these are not: undo them",
         shown.join("; ")
     )
 }
