@@ -556,3 +556,34 @@ fn a_lock_released_between_retries_lets_the_apply_through() {
     );
     assert_eq!(db.ledger_rows(), "1");
 }
+
+#[test]
+fn a_bundle_with_online_tiers_rehearses_apply_and_rollback_on_the_clone() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_rehearse", 1000);
+    let src = source(
+        d,
+        &db.name,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nANALYZE app.t;\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let before = db.dump();
+    let o = run_json(d, "rm.pub", &db.conn(), &["rehearse", "b.tar.gz"]);
+    let v = json(&o);
+    // The rollback cannot drop the column (an online rollback runs no ALTER TABLE):
+    // the rehearsal says so rather than pretending the round trip holds.
+    assert_eq!(code(&o), 5, "{v:#}");
+    let steps = v["steps"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = steps.iter().filter(|s| s["verdict"] == "FAIL").collect();
+    assert_eq!(failed.len(), 1, "{v:#}");
+    assert_eq!(failed[0]["step"], "exit fingerprint == entry");
+    let why = failed[0]["detail"].as_str().unwrap();
+    assert!(why.contains("added table column app.t.note"), "{why}");
+    assert!(!why.contains("t_a"), "{why}");
+    // The target itself is untouched.
+    assert_eq!(db.dump(), before);
+    assert_eq!(db.ledger_rows(), "none");
+}
