@@ -69,12 +69,12 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Success => "success; the gate is READY; a plan says GO",
-            Exit::Runtime => "runtime error: I/O, the connection, an SQL error (rolled back: nothing changed)",
+            Exit::Runtime => "runtime error: I/O, the connection, an SQL error (rolled back: nothing changed; online steps already recorded stay, and the next apply continues)",
             Exit::Usage => "usage error: arguments, the source directory, a trust store, a passphrase, a param",
             Exit::Blocked => "a gate is BLOCKED (also a --wait that ended before READY)",
             Exit::Verification => "bundle verification failed: signature, hash, structure, expiry, trust, a SQL rule of this airlock",
             Exit::State => "a database state check failed: name guard, preflight, drift, verify probe, ledger (rolled back)",
-            Exit::Refused => "refused by the ledger (already applied, downgrade, equivocation) or the deploy lock is busy",
+            Exit::Refused => "refused by the ledger (already applied, downgrade, equivocation), or a lock could not be had: the deploy lock, online steps running, or a bundle statement's lock after --lock-retries",
             Exit::Unverified => "audit UNVERIFIED: nothing failed, but something rests on nothing an auditor can rely on (its last lines say what would make it VERIFIED)",
         }
     }
