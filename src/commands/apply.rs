@@ -564,20 +564,13 @@ fn apply_verified(
 /// a BLOCKED gate (a preflight mismatch, drift, the ledger's refusal, the bundle role…)
 /// would still fail when the gate opens, so there is nothing to wait for.
 fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>) -> Result<()> {
+    // The same run, asking nothing, showing nothing, remembering nothing.
     let quiet = Options {
-        conn: o.conn,
-        expected_db: o.expected_db.clone(),
-        params: o.params.clone(),
-        through: o.through.clone(),
-        lock_timeout: o.lock_timeout.clone(),
-        lock_retries: o.lock_retries,
-        statement_timeout: o.statement_timeout.clone(),
-        allow_drift: o.allow_drift,
-        gate_role: o.gate_role.clone(),
         remember: false,
         skip_gates: false,
         confirm: None,
         observer: None,
+        ..o.clone()
     };
     let plan = crate::db::plan::plan(vb, &quiet, vec![]);
     let hopeless = plan.checks.iter().find(|c| {

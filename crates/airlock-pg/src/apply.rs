@@ -10,7 +10,7 @@
 use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::{self, Deploy};
 use super::gate::{self, GateReport, ProbeReport};
-use super::ledger::{self, LedgerRow, NewRow};
+use super::ledger::{self, LedgerRow};
 use super::refusal::Mismatch;
 use super::{files, online, retry, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
@@ -224,36 +224,7 @@ fn ledger_row(
     before: &str,
     after: &str,
 ) -> Result<LedgerRow, DbError> {
-    append_row(tx, cx.vb, cx.opts, event, tiers, before, after)
-}
-
-/// The row `event` appends for this bundle, with the operator's params and name.
-pub(crate) fn append_row(
-    tx: &mut Transaction<'_>,
-    vb: &VerifiedBundle,
-    opts: &Options<'_>,
-    event: &'static str,
-    tiers: Vec<String>,
-    before: &str,
-    after: &str,
-) -> Result<LedgerRow, DbError> {
-    let m = vb.manifest();
-    ledger::append(
-        tx,
-        NewRow {
-            event,
-            bundle_name: m.bundle.name.clone(),
-            bundle_version: m.bundle.version.clone(),
-            sequence: m.bundle.sequence as i64,
-            bundle_id: vb.id().into(),
-            tiers,
-            params: opts.params.clone(),
-            operator: operator_name(),
-            fingerprint_before: before.into(),
-            fingerprint_after: after.into(),
-            bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
-        },
-    )
+    deploy::append_row(tx, cx.vb, cx.opts, event, tiers, before, after)
 }
 
 /// A committed apply transaction joins the receipt; true when the run is done (the

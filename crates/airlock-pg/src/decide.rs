@@ -544,7 +544,7 @@ fn explain_leftovers(tx: &mut Transaction<'_>, cx: &Ctx<'_>, d: &Decision, e: Db
     let Some(tier) = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online) else {
         return e;
     };
-    let cmds = super::online::leftover_commands(
+    let cmds = super::invalid_index::leftover_commands(
         tx,
         cx.vb,
         &tier.files,

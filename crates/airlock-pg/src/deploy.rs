@@ -11,10 +11,10 @@
 use super::checks::{Check, CheckName, PlanReport};
 use super::decide::{decide, Ctx, Tools};
 use super::described::Tracker;
-use super::ledger::LedgerRow;
+use super::ledger::{self, LedgerRow, NewRow};
 use super::options::Options;
 use super::pipeline::{Pass, Recorder};
-use super::receipt::{self, Receipt};
+use super::receipt::{self, operator_name, Receipt};
 use super::session::{BundlePins, SessionFacts};
 use super::target::{self, Session};
 use super::{files, remembered, sql_err, DbError};
@@ -225,4 +225,33 @@ pub(crate) fn plan_deploy(
             (report.finish(), Some(e))
         }
     }
+}
+
+/// The row `event` appends for this bundle, with the operator's params and name.
+pub(crate) fn append_row(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    event: &'static str,
+    tiers: Vec<String>,
+    before: &str,
+    after: &str,
+) -> Result<LedgerRow, DbError> {
+    let m = vb.manifest();
+    ledger::append(
+        tx,
+        NewRow {
+            event,
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence as i64,
+            bundle_id: vb.id().into(),
+            tiers,
+            params: opts.params.clone(),
+            operator: operator_name(),
+            fingerprint_before: before.into(),
+            fingerprint_after: after.into(),
+            bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+        },
+    )
 }

@@ -19,6 +19,7 @@ pub mod fingerprint;
 pub mod gate;
 pub mod gate_grants;
 pub mod inherited;
+pub mod invalid_index;
 pub mod ledger;
 pub mod leftovers;
 pub mod lock_plan;

@@ -30,120 +30,37 @@ use super::bundle_role::BundleRole;
 use super::decide::{self, Decision, Tools};
 use super::deploy::Deploy;
 use super::gate::ProbeReport;
+use super::invalid_index::{drop_failed_build, invalid_leftover, steps_of};
 use super::ledger::{self, LedgerRow};
 use super::options::Options;
+use super::receipt::StepDone;
 use super::refusal::Mismatch;
 use super::session::SessionFacts;
 use super::target::Session;
 use super::{files, pg_message, session, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
-use airlock_sql::{IndexBuild, OnlineStep};
-use postgres::{Client, GenericClient};
+use airlock_sql::OnlineStep;
+use postgres::Client;
 use std::time::Instant;
-
-/// Every statement of `files` (verified bytes), in order, with its file.
-pub(crate) fn steps_of(
-    vb: &VerifiedBundle,
-    files: &[String],
-) -> Result<Vec<(String, OnlineStep, String)>, DbError> {
-    let mut out = vec![];
-    for f in files {
-        let bytes = vb
-            .read_all(f)
-            .map_err(|e| DbError::Unverified(Box::new(e)))?;
-        let steps = airlock_sql::online_steps(f, &bytes).map_err(|p| DbError::Sql {
-            context: format!("{}:{}", p.file, p.line),
-            message: format!("{} (an online step)", p.message),
-        })?;
-        for s in steps {
-            let text =
-                String::from_utf8_lossy(&bytes[s.start as usize..s.end as usize]).into_owned();
-            out.push((f.clone(), s, text));
-        }
-    }
-    Ok(out)
-}
-
-/// What one online step did, for the receipt and the operator.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct StepDone {
-    /// The tier (or `rollback`).
-    pub tier: String,
-    /// 1-based, of `of`.
-    pub step: usize,
-    pub of: usize,
-    pub file: String,
-    pub line: usize,
-    pub duration_ms: u64,
-    /// What airlock did before it (an INVALID index left by an interrupted build,
-    /// dropped), if anything.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
 
 /// The bundle prelude as session settings (there is no transaction for `SET LOCAL`).
 fn session_prelude(local: &str) -> String {
     local.replace("SET LOCAL ", "SET ")
 }
 
-/// An INVALID index named as `b` builds it, if there is one: its qualified name. An
-/// unqualified table is looked for along `search_path` (the bundle's).
-pub(crate) fn invalid_leftover(
-    client: &mut impl GenericClient,
-    b: &IndexBuild,
-    search_path: &[String],
-) -> Result<Option<String>, DbError> {
-    let schemas: Vec<String> = match &b.schema {
-        Some(s) => vec![s.clone()],
-        None => search_path.to_vec(),
-    };
-    let rows = client
-        .query(
-            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
-               FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
-               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-              WHERE c.relname OPERATOR(pg_catalog.=) $1
-                AND n.nspname OPERATOR(pg_catalog.=) ANY ($2)
-                AND NOT i.indisvalid
-              ORDER BY pg_catalog.array_position($2, n.nspname::pg_catalog.text)
-              LIMIT 1",
-            &[&b.index, &schemas],
-        )
-        .map_err(|e| sql_err("looking for an INVALID index an earlier build left", &e))?;
-    Ok(rows.first().map(|r| r.get(0)))
+/// Where the online steps run: the session, the bundle prelude (session settings,
+/// sent before each step), the bundle's search_path, the operator's options.
+struct StepSession<'a> {
+    prelude: &'a str,
+    search_path: &'a [String],
+    opts: &'a Options<'a>,
 }
 
-/// The INVALID indexes the steps of `tier` not yet done would build (left by a run
-/// that stopped during a build): `DROP INDEX CONCURRENTLY …;` for each, to name in a
-/// refusal.
-pub(crate) fn leftover_commands(
-    client: &mut impl GenericClient,
-    vb: &VerifiedBundle,
-    files: &[String],
-    from: usize,
-    search_path: &[String],
-) -> Vec<String> {
-    let Ok(steps) = steps_of(vb, files) else {
-        return vec![];
-    };
-    steps
-        .iter()
-        .skip(from)
-        .filter_map(|(_, s, _)| s.builds.as_ref())
-        .filter_map(|b| invalid_leftover(client, b, search_path).ok().flatten())
-        .map(|name| format!("DROP INDEX CONCURRENTLY {name};"))
-        .collect()
-}
-
-/// Run steps `from..` of `steps` on the session (the bundle prelude before each), told
-/// to `record` as each completes. `context` names the tier for messages.
-#[allow(clippy::too_many_arguments)]
+/// Run steps `from..` of `steps` on the session, told to `record` as each completes.
+/// `context` names the tier for messages.
 fn run_steps(
     client: &mut Client,
-    prelude: &str,
-    search_path: &[String],
-    opts: &Options<'_>,
+    ss: &StepSession<'_>,
     steps: &[(String, OnlineStep, String)],
     from: usize,
     context: &str,
@@ -153,77 +70,16 @@ fn run_steps(
     for (k, (file, step, text)) in steps.iter().enumerate().skip(from) {
         files::interrupted_check()?;
         let started = Instant::now();
-        let at = || format!("{context}, step {}/{n}, {file}:{}", k + 1, step.line);
-        client
-            .batch_execute(prelude)
-            .map_err(|e| sql_err("setting the bundle's session for an online step", &e))?;
-        let mut notes = vec![];
-        if let Some(b) = &step.builds {
-            if let Some(name) = invalid_leftover(client, b, search_path)? {
-                client
-                    .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-                    .map_err(|e| DbError::Sql {
-                        context: at(),
-                        message: format!("an earlier build left the INVALID index {name}, and dropping it failed: {}; drop it by hand (DROP INDEX CONCURRENTLY {name};) and apply again", pg_message(&e)),
-                    })?;
-                notes.push(format!("dropped the INVALID index {name} an earlier, interrupted build left; built it again"));
+        let at = format!("{context}, step {}/{n}, {file}:{}", k + 1, step.line);
+        let notes = match run_step(client, ss, step, text, &at) {
+            Ok(notes) => notes,
+            Err(e) => {
+                let _ = client.batch_execute(&session::repin_sql(&ss.opts.statement_timeout));
+                return Err(stopped_at(e, k));
             }
-        }
-        let ran = super::retry::retrying(
-            opts,
-            client,
-            |c| c,
-            |c| {
-                let e = match c.simple_query(text) {
-                    Ok(_) => return Ok(()),
-                    Err(e) => e,
-                };
-                // The step did not happen: a failed build's INVALID index goes first.
-                let leftover = match &step.builds {
-                    Some(b) => drop_failed_build(c, b, search_path),
-                    None => String::new(),
-                };
-                let message = format!("{}{leftover}", pg_message(&e));
-                if super::sqlstate(&e) == Some("55P03") {
-                    c.batch_execute(prelude).map_err(|e| {
-                        sql_err("setting the bundle's session for an online step", &e)
-                    })?;
-                    return Err(DbError::LockTimeout {
-                        context: at(),
-                        message,
-                    });
-                }
-                Err(DbError::Sql {
-                    context: at(),
-                    message,
-                })
-            },
-        );
-        if let Err(e) = ran {
-            let _ = client.batch_execute(&session::repin_sql(&opts.statement_timeout));
-            let done = if k == 0 {
-                "no step of it is done".to_string()
-            } else {
-                format!("steps 1-{k} are done and recorded")
-            };
-            let more = format!(
-                "; {done} (an online tier: each step commits on its own); the next apply continues with step {}",
-                k + 1
-            );
-            return Err(match e {
-                DbError::Sql { context, message } => DbError::Sql {
-                    context,
-                    message: message + &more,
-                },
-                DbError::LockTimeout { context, message } => DbError::LockTimeout {
-                    context,
-                    message: message + &more,
-                },
-                other => other,
-            });
-        }
+        };
         client
-            .batch_execute(&session::repin_sql(&opts.statement_timeout))
+            .batch_execute(&session::repin_sql(&ss.opts.statement_timeout))
             .map_err(|e| sql_err("restoring airlock's session settings", &e))?;
         let done = StepDone {
             tier: String::new(),
@@ -239,15 +95,80 @@ fn run_steps(
     Ok(())
 }
 
-/// After a failed concurrent build: the INVALID index PostgreSQL keeps, dropped at
-/// once (DROP INDEX CONCURRENTLY) when the session still can; what to tell.
-fn drop_failed_build(client: &mut Client, b: &IndexBuild, search_path: &[String]) -> String {
-    let Ok(Some(name)) = invalid_leftover(client, b, search_path) else {
-        return String::new();
+/// One step: the bundle prelude, an INVALID leftover of its index dropped, then the
+/// statement alone, run again on a lock timeout (`--lock-retries`). What airlock did
+/// before it, as notes.
+fn run_step(
+    client: &mut Client,
+    ss: &StepSession<'_>,
+    step: &OnlineStep,
+    text: &str,
+    at: &str,
+) -> Result<Vec<String>, DbError> {
+    let set_session = |c: &mut Client| {
+        c.batch_execute(ss.prelude)
+            .map_err(|e| sql_err("setting the bundle's session for an online step", &e))
     };
-    match client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")) {
-        Ok(()) => format!("; the failed build left the INVALID index {name}, which airlock dropped (DROP INDEX CONCURRENTLY): nothing of this step stays"),
-        Err(e) => format!("; the failed build left the INVALID index {name} (not used by queries, but it slows every write to its table), and dropping it failed ({}): run DROP INDEX CONCURRENTLY {name}; then apply again", pg_message(&e)),
+    set_session(client)?;
+    let mut notes = vec![];
+    if let Some(b) = &step.builds {
+        if let Some(name) = invalid_leftover(client, b, ss.search_path)? {
+            client
+                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                .map_err(|e| DbError::Sql {
+                    context: at.to_string(),
+                    message: format!("an earlier build left the INVALID index {name}, and dropping it failed: {}; drop it by hand (DROP INDEX CONCURRENTLY {name};) and apply again", pg_message(&e)),
+                })?;
+            notes.push(format!("dropped the INVALID index {name} an earlier, interrupted build left; built it again"));
+        }
+    }
+    super::retry::retrying(
+        ss.opts,
+        client,
+        |c| c,
+        |c| {
+            let e = match c.simple_query(text) {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            // The step did not happen: a failed build's INVALID index goes first.
+            let leftover = match &step.builds {
+                Some(b) => drop_failed_build(c, b, ss.search_path),
+                None => String::new(),
+            };
+            let message = format!("{}{leftover}", pg_message(&e));
+            let context = at.to_string();
+            if super::sqlstate(&e) == Some("55P03") {
+                set_session(c)?;
+                return Err(DbError::LockTimeout { context, message });
+            }
+            Err(DbError::Sql { context, message })
+        },
+    )?;
+    Ok(notes)
+}
+
+/// The error of step `k` (0-based), saying what of the tier is done.
+fn stopped_at(e: DbError, k: usize) -> DbError {
+    let done = if k == 0 {
+        "no step of it is done".to_string()
+    } else {
+        format!("steps 1-{k} are done and recorded")
+    };
+    let more = format!(
+        "; {done} (an online tier: each step commits on its own); the next apply continues with step {}",
+        k + 1
+    );
+    match e {
+        DbError::Sql { context, message } => DbError::Sql {
+            context,
+            message: message + &more,
+        },
+        DbError::LockTimeout { context, message } => DbError::LockTimeout {
+            context,
+            message: message + &more,
+        },
+        other => other,
     }
 }
 
@@ -382,12 +303,14 @@ fn run_online(
         let n = steps.len();
         let Deploy { session, tools, .. } = &mut *deploy;
         let Session { client, facts, .. } = session;
-        let opts = rec.opts;
+        let ss = StepSession {
+            prelude: &prelude,
+            search_path: &search_path,
+            opts: rec.opts,
+        };
         run_steps(
             client,
-            &prelude,
-            &search_path,
-            opts,
+            &ss,
             &steps,
             from,
             context,
@@ -485,7 +408,7 @@ impl Recording<'_> {
         }
         let after = tools.tracker.fingerprint(&mut tx)?;
         let event = if last { self.last_event } else { "step" };
-        let row = super::apply::append_row(
+        let row = super::deploy::append_row(
             &mut tx,
             vb,
             opts,

@@ -9,6 +9,7 @@ use super::DbError;
 use std::collections::BTreeMap;
 
 /// What the operator asked for, resolved.
+#[derive(Clone)]
 pub struct Options<'a> {
     pub conn: &'a ConnSpec,
     /// The database the name guard requires (the bundle's target, or a rehearsal clone).

@@ -65,7 +65,7 @@ pub struct Receipt {
     /// The online steps this run ran (tiers with `online = true`), each recorded in
     /// the ledger as it completed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub online_steps: Vec<super::online::StepDone>,
+    pub online_steps: Vec<StepDone>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
@@ -163,4 +163,21 @@ pub(crate) fn planned(vb: &VerifiedBundle, idx: &[usize]) -> Vec<PlannedTier> {
                 .collect(),
         })
         .collect()
+}
+
+/// What one online step did, for the receipt and the operator.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct StepDone {
+    /// The tier (or `rollback`).
+    pub tier: String,
+    /// 1-based, of `of`.
+    pub step: usize,
+    pub of: usize,
+    pub file: String,
+    pub line: usize,
+    pub duration_ms: u64,
+    /// What airlock did before it (an INVALID index left by an interrupted build,
+    /// dropped), if anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }

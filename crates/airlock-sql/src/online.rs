@@ -17,10 +17,6 @@ use super::SqlProblem;
 use pg_query::protobuf::{AlterTableType, Node};
 use pg_query::NodeEnum;
 
-/// What a transactional tier's refusal of an online-only statement adds.
-pub(super) const DECLARE_ONLINE: &str =
-    "; declare its tier `online = true` in bundle.toml to run it as an online step (outside a transaction, recorded as it completes)";
-
 const ALLOWED: &str = "CREATE INDEX CONCURRENTLY IF NOT EXISTS, DROP INDEX CONCURRENTLY IF EXISTS, REINDEX … (CONCURRENTLY), ALTER TABLE … VALIDATE CONSTRAINT, ALTER TABLE … DETACH PARTITION … CONCURRENTLY, VACUUM, ANALYZE, ALTER TYPE … ADD VALUE IF NOT EXISTS";
 
 /// A plain data statement (INSERT, UPDATE, …) in an online tier.

@@ -25,6 +25,10 @@ pub(super) const DO_TRANSACTION: &str = "this DO block commits or rolls back: in
 
 pub(super) const CREATE_SUBSCRIPTION: &str = "CREATE SUBSCRIPTION that creates a replication slot cannot run inside a transaction block; add WITH (connect = false) (or create_slot = false) and create the slot separately";
 
+/// What a transactional tier's refusal of an online-only statement adds.
+const DECLARE_ONLINE: &str =
+    "; declare its tier `online = true` in bundle.toml to run it as an online step (outside a transaction, recorded as it completes)";
+
 pub(super) const ALTER_SUBSCRIPTION_REFRESH: &str = "ALTER SUBSCRIPTION … REFRESH PUBLICATION (and SET/ADD/DROP PUBLICATION, which refresh unless WITH (refresh = false)) cannot run inside a transaction block";
 
 /// A procedural body (of a `DO` block) that commits or rolls back: the words COMMIT
@@ -158,20 +162,20 @@ fn script_problem(node: &NodeEnum) -> Option<String> {
     let message: &str = match node {
         NodeEnum::TransactionStmt(_) => TRANSACTION_CONTROL,
         NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => {
-            return Some(format!("VACUUM cannot run inside a transaction block (ANALYZE can){}", super::online::DECLARE_ONLINE))
+            return Some(format!("VACUUM cannot run inside a transaction block (ANALYZE can){}", DECLARE_ONLINE))
         }
         NodeEnum::IndexStmt(s) if s.concurrent => {
-            return Some(format!("CREATE INDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
+            return Some(format!("CREATE INDEX CONCURRENTLY cannot run inside a transaction block{}", DECLARE_ONLINE))
         }
         NodeEnum::DropStmt(s) if s.concurrent => {
-            return Some(format!("DROP INDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
+            return Some(format!("DROP INDEX CONCURRENTLY cannot run inside a transaction block{}", DECLARE_ONLINE))
         }
         NodeEnum::ReindexStmt(s)
             if s.params.iter().any(|p| {
                 matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
             }) =>
         {
-            return Some(format!("REINDEX CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
+            return Some(format!("REINDEX CONCURRENTLY cannot run inside a transaction block{}", DECLARE_ONLINE))
         }
         NodeEnum::ReindexStmt(s)
             if s.kind == ReindexObjectType::ReindexObjectSystem as i32
@@ -188,7 +192,7 @@ fn script_problem(node: &NodeEnum) -> Option<String> {
                             Some(NodeEnum::PartitionCmd(p)) if p.concurrent))
             }) =>
         {
-            return Some(format!("ALTER TABLE … DETACH PARTITION … CONCURRENTLY cannot run inside a transaction block{}", super::online::DECLARE_ONLINE))
+            return Some(format!("ALTER TABLE … DETACH PARTITION … CONCURRENTLY cannot run inside a transaction block{}", DECLARE_ONLINE))
         }
         NodeEnum::AlterDatabaseStmt(s)
             if s.options.iter().any(|o| {
