@@ -220,7 +220,11 @@ fn an_application_lock_makes_the_tier_wait_then_fail_by_lock_timeout() {
     expect_code(&o, 6);
     assert!(stderr(&o).contains("lock timeout"), "{}", stderr(&o));
     assert!(stderr(&o).contains("retry 1/1"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("LOCK TABLE public.orders"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("LOCK TABLE public.orders"),
+        "{}",
+        stderr(&o)
+    );
     tx.rollback().unwrap();
     assert_eq!(db.dump(), before);
     // With the application gone, the same apply goes through.

@@ -134,3 +134,61 @@ fn per_tier_transactions_hold_nothing_to_the_release_commit() {
         "{locks:#?}"
     );
 }
+
+#[test]
+fn plan_flags_every_whole_table_form_with_its_safer_form_and_not_the_deferred_one() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_forms");
+    db.exec(
+        "ALTER TABLE shop.big ADD COLUMN c int, ADD COLUMN n int; \
+         CREATE INDEX big_n ON shop.big (n); ANALYZE shop.big;",
+    );
+    let forms = "ALTER TABLE shop.big ALTER COLUMN c TYPE bigint;\n\
+ALTER TABLE shop.big ADD COLUMN at timestamptz DEFAULT clock_timestamp();\n\
+ALTER TABLE shop.big ALTER COLUMN n SET NOT NULL;\n\
+ALTER TABLE shop.big ADD CONSTRAINT pos CHECK (id > 0);\n\
+CREATE INDEX big_c ON shop.big (c);\n\
+CLUSTER shop.big USING big_n;\n\
+ALTER TABLE shop.big ADD CONSTRAINT pos2 CHECK (id > 0) NOT VALID;\n";
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("schema", forms, false)],
+        "SELECT 1;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let on_line = |line: u64| {
+        locks
+            .iter()
+            .find(|l| l["line"] == line && l["relation"] == "shop.big")
+            .unwrap_or_else(|| panic!("no lock at line {line}: {locks:#?}"))
+    };
+    for (line, mode, work, safer) in [
+        (1, "ACCESS_EXCLUSIVE", "rewrite", "column"),
+        (2, "ACCESS_EXCLUSIVE", "rewrite", "default"),
+        (3, "ACCESS_EXCLUSIVE", "scan", "NOT VALID"),
+        (4, "ACCESS_EXCLUSIVE", "scan", "NOT VALID"),
+        (5, "SHARE", "index-build", "CONCURRENTLY"),
+        (6, "ACCESS_EXCLUSIVE", "rewrite", ""),
+    ] {
+        let l = on_line(line);
+        assert_eq!(l["mode"], mode, "line {line}: {l:#}");
+        assert_eq!(l["work"], work, "line {line}: {l:#}");
+        if !safer.is_empty() {
+            let hint = l["safer"].as_str().unwrap_or_default();
+            assert!(hint.contains(safer), "line {line}: {l:#}");
+        }
+    }
+    // ADD CONSTRAINT … NOT VALID takes its lock without a scan: not flagged.
+    assert!(on_line(7)["work"].is_null(), "{:#}", on_line(7));
+    // The human plan says the same, each flagged statement with its line.
+    let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
+    let text = stdout(&o);
+    for line in 1..=6 {
+        assert!(text.contains(&format!("tier1.sql:{line}")), "{text}");
+    }
+}
