@@ -89,6 +89,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page airlock(1), or write one page per subcommand into a directory.
     Man(ManArgs),
+    /// The tier names of a bundle, one per line, for shell completion of `--through`
+    /// (read, not verified: a name to complete, never trusted).
+    #[command(name = "__tiers", hide = true)]
+    Tiers(TiersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TiersArgs {
+    pub bundle: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Audit(a) => audit::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Tiers(a) => completions::tiers(a),
         Command::Man(a) => man::run(a),
     }
 }
