@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `airlock apply` side by side with psql and a sqlx-cli-style runner, on many small
+# files and on INSERT-heavy files: what the fixed cost of an apply (verification, the
+# schema description, the ledger, the receipt) and its per-file cost come to.
+#
+#   benches/apply.sh [RUNS] [CORPUS...]     (defaults: 5; small shaped inserts, and
+#                                            kratos when KRATOS_DIR is set)
+#
+# Corpora (benches/corpus.py writes them; nothing third-party is stored here):
+#   small    300 small DDL files, one tier                 vs psql -1 on their concatenation
+#   shaped   346 migrations, a tier each (kratos-shaped)   vs psql -1 -f each file
+#   inserts  a schema tier and 49,636 INSERT statements (pagila's row count, as
+#            `pg_dump --inserts` writes it)                vs psql -1 -f each file
+#   kratos   KRATOS_DIR (a checkout's persistence/sql/migrations/sql) as `airlock
+#            import` makes it (a tier per migration)       vs psql -1 -f each file
+#
+# Each run applies into a fresh empty database (created and dropped outside the
+# timing), so every airlock apply is a host's first on that database. Contenders run
+# in turn within a round (airlock, psql -1, sqlx-style), RUNS rounds; medians.
+# "sqlx-style" is benches/onemsg.py: each file one message in its own transaction with
+# a history row, as sqlx-cli's `migrate run` does, without a process of its own.
+# Ratios: each contender's median over `psql -1`'s (below 1: faster than psql).
+# AIRLOCK_BIN compares another build.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+RUNS=${1:-5}
+shift || true
+CORPORA=("$@")
+[ ${#CORPORA[@]} -gt 0 ] || { CORPORA=(small shaped inserts); [ -z "${KRATOS_DIR:-}" ] || CORPORA+=(kratos); }
+airlock_bin
+bench_workdir apply
+keygen
+DB=airlock_bench_apply_$$
+DROP_DBS=("$DB")
+
+# source CORPUS: writes $CORPUS/ (the bundle source), $CORPUS.files.txt, $CORPUS.all.sql
+source_of() {
+  case $1 in
+    kratos)
+      "$A" import "$KRATOS_DIR" --out kratos --database "$DB" --from golang-migrate --quiet >/dev/null
+      # The tiers' files in order, for the baselines.
+      python3 - <<'PY'
+import tomllib
+m = tomllib.load(open("kratos/bundle.toml", "rb"))
+files = ["kratos/" + f for t in m["tier"] for f in t["files"]]
+open("kratos.files.txt", "w").write("\n".join(files) + "\n")
+open("kratos.all.sql", "w").write("".join(open(f).read() for f in files))
+PY
+      ;;
+    *) python3 "$ROOT/benches/corpus.py" "$1" "$1" "$DB" ;;
+  esac
+  "$A" pack "$1" --key k.key --out "$1.tar.gz" --quiet --force
+}
+
+# A new database is a first apply: this host forgets what it saw of the old one.
+fresh_db() { drop_db "$DB"; create_db "$DB"; rm -rf "$AIRLOCK_STATE_DIR"; }
+
+# run_ms COMMAND...: the wall time of COMMAND in a fresh database, in ms.
+run_ms() {
+  fresh_db
+  local s; s=$(now_ms)
+  "$@" >/dev/null 2>"$W/err" || { echo "failed: $*" >&2; cat "$W/err" >&2; exit 1; }
+  echo $(( $(now_ms) - s ))
+}
+
+air() { "$A" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
+psql1() { xargs -a "$1.files.txt" printf -- '-f\n%s\n' | xargs -d '\n' "${PSQL[@]}" -1 -d "$DB"; }
+psqlcat() { "${PSQL[@]}" -1 -d "$DB" -f "$1.all.sql"; }
+sqlx() { python3 "$ROOT/benches/onemsg.py" "dbname=$DB" "$1.files.txt"; }
+
+echo "PostgreSQL $(server_version); $RUNS rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '| corpus | contender | median (ms) | vs psql -1 |\n|---|---|---|---|\n'
+for c in "${CORPORA[@]}"; do
+  source_of "$c"
+  ta=() tp=() ts=()
+  for _ in $(seq 1 "$RUNS"); do
+    ta+=("$(run_ms air "$c")")
+    if [ "$c" = small ]; then tp+=("$(run_ms psqlcat "$c")"); else tp+=("$(run_ms psql1 "$c")"); fi
+    ts+=("$(run_ms sqlx "$c")")
+  done
+  ma=$(printf '%s\n' "${ta[@]}" | median)
+  mp=$(printf '%s\n' "${tp[@]}" | median)
+  ms=$(printf '%s\n' "${ts[@]}" | median)
+  ratio() { awk -v a="$1" -v b="$mp" 'BEGIN { printf "%.2fx", a / b }'; }
+  printf '| %s | airlock apply | %s | **%s** |\n' "$c" "$ma" "$(ratio "$ma")"
+  printf '| %s | psql -1 | %s | 1.00x |\n' "$c" "$mp"
+  printf '| %s | sqlx-style (onemsg.py) | %s | %s |\n' "$c" "$ms" "$(ratio "$ms")"
+  echo "  runs (ms): airlock ${ta[*]} / psql ${tp[*]} / sqlx-style ${ts[*]}" >&2
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
