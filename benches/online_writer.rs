@@ -3,13 +3,13 @@
 //! command (an `airlock apply`, a `psql -c`); then prints what the writer saw during
 //! that command as one tab-separated line:
 //!
-//!   wall_ms  rows  worst_ms  p99_ms  p50_ms
+//!   wall_ms  rows  worst_ms  p99_ms  p50_ms  worst_at_ms
 //!
 //! wall_ms is the command's wall time; rows the inserts that completed while it ran;
 //! the latencies are those of every insert that overlapped it (one waiting on a lock
-//! when the command started or still waiting when it ended counts). The writer has
-//! written a few hundred rows before the command starts, so its connection and plan
-//! are warm.
+//! when the command started or still waiting when it ended counts); worst_at_ms is when
+//! the worst of them began, from the command's start. The writer has written a few
+//! hundred rows before the command starts, so its connection and plan are warm.
 //!
 //!   online_writer CONNINFO COMMAND [ARGS...]
 //!
@@ -109,11 +109,16 @@ fn summary(seen: &[Insert], from: u64, to: u64) -> String {
         .iter()
         .filter(|i| i.start_us + i.took_us >= from && i.start_us + i.took_us <= to)
         .count();
-    let mut took: Vec<u64> = seen
+    let during: Vec<&Insert> = seen
         .iter()
         .filter(|i| i.start_us <= to && i.start_us + i.took_us >= from)
-        .map(|i| i.took_us)
         .collect();
+    // When the worst insert began, from the command's start (negative: before it).
+    let worst_at = during
+        .iter()
+        .max_by_key(|i| i.took_us)
+        .map_or(0.0, |i| (i.start_us as f64 - from as f64) / 1000.0);
+    let mut took: Vec<u64> = during.iter().map(|i| i.took_us).collect();
     took.sort_unstable();
     // Nearest rank: the smallest latency at or above which lie p% of the inserts.
     let rank = |p: f64| -> f64 {
@@ -124,7 +129,7 @@ fn summary(seen: &[Insert], from: u64, to: u64) -> String {
         took[k - 1] as f64 / 1000.0
     };
     format!(
-        "{:.0}\t{rows}\t{:.1}\t{:.2}\t{:.2}",
+        "{:.0}\t{rows}\t{:.1}\t{:.2}\t{:.2}\t{worst_at:.0}",
         (to - from) as f64 / 1000.0,
         rank(100.0),
         rank(99.0),
