@@ -26,7 +26,7 @@ ROWS=${ROWS:-10000000}
 RUNS=${RUNS:-1}
 airlock_bin
 
-# The writer (a bench target with its own main), built when missing.
+# The writer (a bench target with its own main), built when missing or stale.
 WRITER=$(cd "$ROOT" && cargo build --release --quiet --bench online_writer --message-format=json |
   sed -n 's/.*"executable":"\([^"]*online_writer[^"]*\)".*/\1/p' | tail -n 1)
 [ -x "$WRITER" ] || { echo "could not build benches/online_writer.rs" >&2; exit 1; }
@@ -77,7 +77,6 @@ measure() {
   printf '%s\t%s\n' "$label" "$line" >> results.tsv
 }
 index_valid() { q "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('app.t_a') AND indisvalid" "$DB"; }
-air() { "$A" "$@" --trust k.pub --db "dbname=$DB" --yes --quiet; }
 
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 : > results.tsv
@@ -88,7 +87,7 @@ for _ in $(seq 1 "$RUNS"); do
   for b in plain online; do
     measure "$b" "$A" apply "$b.tar.gz" --trust k.pub --db "dbname=$DB" --yes --quiet
     [ "$(index_valid)" = 1 ] || { echo "$b: no valid index" >&2; exit 1; }
-    air rollback "$b.tar.gz" >/dev/null
+    "$A" rollback "$b.tar.gz" --trust k.pub --db "dbname=$DB" --yes --quiet >/dev/null
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
