@@ -21,6 +21,7 @@ pub mod gate_grants;
 pub mod inherited;
 pub mod ledger;
 pub mod leftovers;
+pub mod lock_impact;
 pub mod lock_plan;
 pub mod notices;
 pub mod online;
