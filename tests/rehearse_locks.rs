@@ -89,7 +89,18 @@ fn bundle(d: &Path, db: &str, out: &str, tier_sql: &str, online: bool, rollback:
 fn rehearse(d: &Path, db: &TestDb, bundle: &str) -> Report {
     let o = run_json(d, "rm.pub", &db.conn(), &["rehearse", bundle]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    let r: Report = serde_json::from_slice(&o.stdout).expect("rehearse --json");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("rehearse --json");
+    // The document matches its blessed schema.
+    let text = std::fs::read_to_string(repo().join("schemas/rehearse.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let compiled = jsonschema::JSONSchema::compile(&schema).expect("schema compiles");
+    if let Err(errors) = compiled.validate(&doc) {
+        let msgs: Vec<String> = errors
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        panic!("not as schemas/rehearse.schema.json says: {msgs:?}\n{doc:#}");
+    }
+    let r: Report = serde_json::from_value(doc).expect("rehearse --json");
     assert!(r.ok);
     assert!(
         r.steps.iter().all(|s| s.verdict == "PASS"),

@@ -195,7 +195,7 @@ impl<'a> Timer<'a> {
             .collect();
         let omitted = locks.len().saturating_sub(MAX_REPORTED);
         if omitted > 0 {
-            locks.sort_by(|a, b| (b.1.held_ms, b.1.mode).cmp(&(a.1.held_ms, a.1.mode)));
+            locks.sort_by_key(|(_, h)| std::cmp::Reverse((h.held_ms, h.mode)));
             locks.truncate(MAX_REPORTED);
         }
         locks.sort_by_key(|(k, _)| *k);

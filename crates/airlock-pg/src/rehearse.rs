@@ -954,7 +954,6 @@ fn deploy_cycle(
 ) -> (bool, Option<GateSeen>, Option<LockImpact>) {
     let gate_seen = std::cell::RefCell::new(None);
     let m = vb.manifest();
-    let n = m.tier.len();
     let watched = Watched {
         watch,
         inner: o.observer,
@@ -988,29 +987,7 @@ fn deploy_cycle(
         })
     });
     let skip = gate_ok.unwrap_or(false);
-    let timer = Timer::new(vb, planned, &watched);
-    let applied = run.step("apply", || {
-        watch.around(|| {
-            let r = apply::apply(vb, &clone_options(o, places, skip, &timer)).map_err(|e| {
-                watch.ended_unseen(&e);
-                fail(explain_syntax_error(e, m.target.min_server_version))
-            })?;
-            let d = format!(
-                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
-                r.tiers.len(),
-                n - r.remaining_tiers.len(),
-                &r.fingerprint_before[..8],
-                &r.fingerprint_after[..8]
-            );
-            Ok((r, d))
-        })
-    });
-    let online_steps = applied.as_ref().map_or(&[][..], |r| &r.online_steps[..]);
-    let impact = timer.report(vb, online_steps);
-    // A failed apply committed nothing timed; what it did commit (earlier per-tier
-    // transactions, online steps) is still reported.
-    let lock_impact = (applied.is_some() || !impact.locks.is_empty()).then_some(impact);
-    let receipt = applied;
+    let (receipt, lock_impact) = apply_step(run, vb, o, places, (watch, &watched), skip, planned);
     run.step("verify probe", || {
         match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
             Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
@@ -1048,6 +1025,44 @@ fn deploy_cycle(
         })
     });
     (skip, gate_seen.into_inner(), lock_impact)
+}
+
+/// The apply on the clone, its statements that lock what `planned` names timed: the
+/// receipt, and the locks it held.
+fn apply_step(
+    run: &mut Run,
+    vb: &VerifiedBundle,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    (watch, watched): (&Watch, &Watched<'_>),
+    skip: bool,
+    planned: Result<Vec<super::lock_plan::PlannedLock>, DbError>,
+) -> (Option<apply::Receipt>, Option<LockImpact>) {
+    let m = vb.manifest();
+    let n = m.tier.len();
+    let timer = Timer::new(vb, planned, watched);
+    let applied = run.step("apply", || {
+        watch.around(|| {
+            let r = apply::apply(vb, &clone_options(o, places, skip, &timer)).map_err(|e| {
+                watch.ended_unseen(&e);
+                fail(explain_syntax_error(e, m.target.min_server_version))
+            })?;
+            let d = format!(
+                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                r.tiers.len(),
+                n - r.remaining_tiers.len(),
+                &r.fingerprint_before[..8],
+                &r.fingerprint_after[..8]
+            );
+            Ok((r, d))
+        })
+    });
+    let online_steps = applied.as_ref().map_or(&[][..], |r| &r.online_steps[..]);
+    let impact = timer.report(vb, online_steps);
+    // A failed apply committed nothing timed; what it did commit (earlier per-tier
+    // transactions, online steps) is still reported.
+    let lock_impact = (applied.is_some() || !impact.locks.is_empty()).then_some(impact);
+    (applied, lock_impact)
 }
 
 /// Connections each side reads its tables with.
