@@ -77,7 +77,8 @@ fn why(l: &PlannedLock) -> String {
 }
 
 /// `1.2 GB, ~10,000,000 rows`.
-fn size_text(s: &RelSize) -> String {
+/// A relation's size, short: `12.3 MB, ~300,000 rows`.
+pub fn size_text(s: &RelSize) -> String {
     let rows = if s.rows < 0 {
         "rows not yet counted".to_string()
     } else {

@@ -2,6 +2,7 @@
 
 use super::db_common::prepare;
 use crate::cli::RehearseArgs;
+use crate::db::lock_impact::{HeldUntil, LockImpact};
 use crate::db::rehearse::{self, RehearseOptions, RehearseReport};
 use crate::error::Result;
 use crate::report::{short, table, Outcome, Report};
@@ -17,20 +18,65 @@ pub struct RehearseOutcome {
 const DETAIL_CELL: usize = 100;
 
 pub fn steps_table(r: &RehearseReport) -> String {
-    let rows: Vec<Vec<String>> = r
-        .steps
+    let mut rows: Vec<Vec<String>> = vec![];
+    for s in &r.steps {
+        rows.push(vec![
+            s.step.clone(),
+            s.verdict.clone(),
+            format!("{} ms", s.duration_ms),
+            // The whole detail is in --json; a table cell stays readable.
+            crate::report::clip(&s.detail, DETAIL_CELL),
+        ]);
+        if s.step == "apply" {
+            rows.extend(r.lock_impact.iter().flat_map(lock_rows));
+        }
+    }
+    table(&["step", "verdict", "time", "detail"], &rows)
+}
+
+/// The locks the apply held, one row each under the apply step: the mode in the
+/// verdict column, how long it was held in the time column.
+fn lock_rows(l: &LockImpact) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = l
+        .locks
         .iter()
-        .map(|s| {
+        .map(|h| {
+            let until = match h.held_until {
+                HeldUntil::Commit => "held until COMMIT",
+                HeldUntil::StatementEnd => "held while it ran (online)",
+            };
             vec![
-                s.step.clone(),
-                s.verdict.clone(),
-                format!("{} ms", s.duration_ms),
-                // The whole detail is in --json; a table cell stays readable.
-                crate::report::clip(&s.detail, DETAIL_CELL),
+                format!("  lock {}", h.relation),
+                h.mode.name().to_string(),
+                format!("{} ms", h.held_ms),
+                format!(
+                    "{until}; {} at {}:{} ran {} ms ({})",
+                    h.statement,
+                    h.file,
+                    h.line,
+                    h.statement_ms,
+                    super::plan_locks::size_text(&h.size)
+                ),
             ]
         })
         .collect();
-    table(&["step", "verdict", "time", "detail"], &rows)
+    if l.omitted > 0 {
+        rows.push(vec![
+            "  locks".into(),
+            String::new(),
+            String::new(),
+            format!("{} more held shorter than those listed", l.omitted),
+        ]);
+    }
+    if let Some(e) = &l.error {
+        rows.push(vec![
+            "  locks".into(),
+            String::new(),
+            String::new(),
+            crate::report::clip(&format!("not measured: {e}"), DETAIL_CELL),
+        ]);
+    }
+    rows
 }
 
 impl Report for RehearseOutcome {

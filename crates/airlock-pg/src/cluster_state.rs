@@ -484,6 +484,25 @@ impl Observer for Watched<'_> {
         }
         self.watch.inside(tx)
     }
+    fn committed(&self) {
+        if let Some(o) = self.inner {
+            o.committed();
+        }
+    }
+    fn time_alone(&self, path: &str) -> std::collections::BTreeSet<u64> {
+        self.inner.map(|o| o.time_alone(path)).unwrap_or_default()
+    }
+    fn statement_timed(
+        &self,
+        path: &str,
+        line: u64,
+        started: std::time::Instant,
+        took: std::time::Duration,
+    ) {
+        if let Some(o) = self.inner {
+            o.statement_timed(path, line, started, took);
+        }
+    }
 }
 
 fn literal(s: &str) -> String {

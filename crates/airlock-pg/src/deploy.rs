@@ -154,6 +154,9 @@ impl Deploy {
             o.before_commit(&mut tx)?;
         }
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        if let Some(o) = opts.observer {
+            o.committed();
+        }
         // The body's last fingerprint came after its last catalog write.
         tools.tracker.committed();
         remember(opts, cx.facts, &row, &tools.tracker);

@@ -17,6 +17,11 @@
 //! airlock's transaction is still the one running; if bundle SQL ever ended it, the
 //! run stops and says what that transaction's fate was, never "nothing was changed".
 //!
+//! A rehearsal asks for some statements to run alone, each in its own message, timed
+//! ([`Watcher::alone`]): the statements that lock an existing relation, so that the
+//! lock report can say how long each held its lock. Everything else is cut as above,
+//! so a large data file costs what it always did.
+//!
 //! Invariant: the server receives the file's verified bytes, in order, each statement
 //! exactly once, with nothing of it before the prelude, each message lexed with the
 //! settings lint lexed it with; memory stays bounded by the message size (or the
@@ -30,6 +35,7 @@ use airlock_sql::{Piece, Splitter};
 use postgres::Transaction;
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 /// Bytes read from a verified file per step (lexing and COPY data).
 const CHUNK: usize = 1 << 20;
@@ -165,9 +171,29 @@ impl TxGuard {
     }
 }
 
-/// What [`run_file`] reports as it goes: bytes of the file done so far, of `total`
-/// (a hook for progress display).
-pub type Observer<'a> = &'a mut dyn FnMut(u64, u64);
+/// Watches [`run_file`] as it goes. Every method has a do-nothing default.
+pub trait Watcher {
+    /// Bytes of the file done so far, of `total` (a hook for progress display).
+    fn progress(&mut self, _done: u64, _total: u64) {}
+    /// The statement whose first line is `line` runs alone in its own message, timed
+    /// ([`Watcher::timed`]).
+    fn alone(&self, _line: u64) -> bool {
+        false
+    }
+    /// A statement run alone (see [`Watcher::alone`]) was sent at `started` and had
+    /// completed `took` later (its round trip and the trailer's check included).
+    fn timed(&mut self, _line: u64, _started: Instant, _took: Duration) {}
+}
+
+/// A closure watches progress only: messages are cut by size only.
+impl<F: FnMut(u64, u64)> Watcher for F {
+    fn progress(&mut self, done: u64, total: u64) {
+        self(done, total)
+    }
+}
+
+/// What [`run_file`] reports to as it goes.
+pub type Observer<'a> = &'a mut dyn Watcher;
 
 /// The next verified bytes of a streamed file, `None` at its end.
 pub type NextChunk<'a> = &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, FileError>;
@@ -221,6 +247,7 @@ pub fn run_source(
     let mut run = Run {
         tx,
         guard,
+        watcher: observe,
         input: Input {
             source,
             pos: 0,
@@ -244,13 +271,13 @@ pub fn run_source(
         }
         run.input.pull()?;
         run.input.trim(run.cursor);
-        observe(run.cursor, total);
+        run.watcher.progress(run.cursor, total);
     }
     // Whatever follows the last statement (comments, blank lines) rides along.
     let end = run.input.base + run.input.window.len() as u64;
     run.take_to(end)?;
     run.flush()?;
-    observe(total, total);
+    run.watcher.progress(total, total);
     Ok(())
 }
 
@@ -408,6 +435,7 @@ fn bytecount(bytes: &[u8]) -> u64 {
 struct Run<'t, 'c, 'p> {
     tx: &'t mut Transaction<'c>,
     guard: &'t TxGuard,
+    watcher: &'t mut dyn Watcher,
     input: Input<'p>,
     message: Message,
     message_bytes: usize,
@@ -419,6 +447,17 @@ struct Run<'t, 'c, 'p> {
 impl Run<'_, '_, '_> {
     fn piece(&mut self, piece: Piece) -> Result<(), FileError> {
         match piece {
+            Piece::Sql { start, end, line } if self.watcher.alone(line as u64) => {
+                // What comes before it goes first; then the statement alone, timed.
+                self.take_to(start)?;
+                self.flush()?;
+                self.take_to(end)?;
+                self.message.first_line = line as u64;
+                self.message.statements = 1;
+                let started = Instant::now();
+                self.flush()?;
+                self.watcher.timed(line as u64, started, started.elapsed());
+            }
             Piece::Sql { end, line, .. } => {
                 self.take_to(end)?;
                 if self.message.statements == 0 {

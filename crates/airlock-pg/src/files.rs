@@ -11,6 +11,8 @@ use airlock_bundle::archive::VerifyError;
 use airlock_bundle::manifest::Manifest;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// The files of these tiers, with their sizes (for an [`Observer`]).
 fn tier_files<'m>(m: &'m Manifest, idx: &[usize]) -> Vec<(&'m str, u64)> {
@@ -128,7 +130,7 @@ fn run_observed(
     if let Some(o) = observer {
         o.file(f, size);
     }
-    run_file(tx, guard, prelude, vb, f)?;
+    run_file(tx, guard, prelude, vb, f, observer)?;
     if let Some(o) = observer {
         o.file_done(f, size);
     }
@@ -145,7 +147,13 @@ fn run_file(
     prelude: &str,
     vb: &VerifiedBundle,
     file: &str,
+    observer: Option<&dyn Observer>,
 ) -> Result<(), FileFailure> {
+    let mut timing = Timing {
+        alone: observer.map(|o| o.time_alone(file)).unwrap_or_default(),
+        observer,
+        file,
+    };
     let unverified = |e: VerifyError| FileFailure {
         line: None,
         lock_timeout: false,
@@ -170,7 +178,7 @@ fn run_file(
                 total,
             },
             message_bytes,
-            &mut |_, _| {},
+            &mut timing,
         )
     } else {
         let payload = vb.payload(file).map_err(unverified)?;
@@ -181,7 +189,7 @@ fn run_file(
             file,
             payload,
             message_bytes,
-            &mut |_, _| {},
+            &mut timing,
         )
     };
     result.map_err(|e| match e {
@@ -211,6 +219,24 @@ fn run_file(
             ended: Some((lines, fate)),
         },
     })
+}
+
+/// The statements the observer asked to time (a rehearsal), run alone and timed.
+struct Timing<'o> {
+    observer: Option<&'o dyn Observer>,
+    file: &'o str,
+    alone: BTreeSet<u64>,
+}
+
+impl exec::Watcher for Timing<'_> {
+    fn alone(&self, line: u64) -> bool {
+        self.alone.contains(&line)
+    }
+    fn timed(&mut self, line: u64, started: Instant, took: Duration) {
+        if let Some(o) = self.observer {
+            o.statement_timed(self.file, line, started, took);
+        }
+    }
 }
 
 /// The whole bundle verified (streaming loads read its rest now), or the run fails

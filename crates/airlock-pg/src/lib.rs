@@ -22,6 +22,7 @@ pub mod inherited;
 pub mod invalid_index;
 pub mod ledger;
 pub mod leftovers;
+pub mod lock_impact;
 pub mod lock_plan;
 pub mod notices;
 pub mod online;

@@ -6,7 +6,8 @@
 use super::checks::PlanReport;
 use super::conn::ConnSpec;
 use super::DbError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 /// What the operator asked for, resolved.
 #[derive(Clone)]
@@ -58,4 +59,17 @@ pub trait Observer {
     fn before_commit(&self, _tx: &mut postgres::Transaction<'_>) -> Result<(), DbError> {
         Ok(())
     }
+    /// The deploy transaction committed (COMMIT returned): every lock it took is
+    /// released now.
+    fn committed(&self) {}
+    /// The first lines of the statements of the tier file `path` to run alone, each
+    /// in its own message, and time ([`Observer::statement_timed`]); a rehearsal asks
+    /// for the statements that lock an existing relation. Empty (the default): the
+    /// file's messages are cut by size only, as apply on a target always does.
+    fn time_alone(&self, _path: &str) -> BTreeSet<u64> {
+        BTreeSet::new()
+    }
+    /// A statement run alone (see [`Observer::time_alone`]) at line `line` of `path`
+    /// was sent at `started` and had completed `took` later.
+    fn statement_timed(&self, _path: &str, _line: u64, _started: Instant, _took: Duration) {}
 }

@@ -36,6 +36,7 @@ use super::cluster_state::{ClusterChange, Watch, Watched};
 use super::conn::{self, ConnSpec};
 use super::dump_clone::{self, DumpCost};
 use super::fingerprint::{self, Fingerprint};
+use super::lock_impact::{self, LockImpact, Timer};
 use super::options::{Observer, Options};
 use super::proof::{self, Ends, Entry, Recorded, Where};
 use super::storage::{self, Files};
@@ -107,6 +108,12 @@ pub struct RehearseReport {
     /// rehearsal's (no transaction of the rehearsal wrote those rows), so not counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_sessions_changes: Vec<ClusterChange>,
+    /// The locks the apply took on relations that existed before it, measured on the
+    /// clone: per statement, the heaviest mode on each relation, the statement's own
+    /// time and how long the lock was held (transactional tiers: until COMMIT; online
+    /// tiers: the statement's run). Absent when the apply did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_impact: Option<LockImpact>,
     /// The statements that made the rehearsal refuse the bundle before cloning: they
     /// change the cluster beyond the target database, which a clone cannot isolate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -382,6 +389,8 @@ struct OnClone {
     ends: Option<Ends>,
     /// The entry fingerprint with a data part for every table (known at the end).
     entry_fingerprint: Option<Fingerprint>,
+    /// The locks the apply held, measured.
+    lock_impact: Option<LockImpact>,
 }
 
 /// `airlock rehearse`: clone the target, run the deploy pipeline on the clone (apply,
@@ -466,6 +475,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         steps: run.steps,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
+        lock_impact: on_clone.lock_impact,
         cluster_changes,
         other_sessions_changes,
         reaches_beyond,
@@ -898,7 +908,9 @@ fn cycle_on_clone(
         Ok((p, d))
     });
     let partial = partial.filter(|p| !p.applied.is_empty());
-    let (skip, gate) = deploy_cycle(run, vb, o, places, watch);
+    // Which statements lock a relation the clone has now: the apply times them.
+    let planned = lock_impact::planned(vb, clone_spec, clone);
+    let (skip, gate, lock_impact) = deploy_cycle(run, vb, o, places, watch, planned);
     let (exit, ends) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref(), recorded);
     let watched = Watched {
         watch,
@@ -924,22 +936,24 @@ fn cycle_on_clone(
         ends,
         entry_fingerprint: None,
         gate,
+        lock_impact,
     }
 }
 
 /// The deploy pipeline on the clone: gate, apply, the verify probe, a re-apply the
-/// ledger refuses, rollback. Returns whether the gates were assumed open, and the
-/// gate's verdict.
+/// ledger refuses, rollback. Returns whether the gates were assumed open, the gate's
+/// verdict, and the locks the apply held (its statements that lock what `planned`
+/// names timed).
 fn deploy_cycle(
     run: &mut Run,
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
     watch: &Watch,
-) -> (bool, Option<GateSeen>) {
+    planned: Result<Vec<super::lock_plan::PlannedLock>, DbError>,
+) -> (bool, Option<GateSeen>, Option<LockImpact>) {
     let gate_seen = std::cell::RefCell::new(None);
     let m = vb.manifest();
-    let n = m.tier.len();
     let watched = Watched {
         watch,
         inner: o.observer,
@@ -973,22 +987,7 @@ fn deploy_cycle(
         })
     });
     let skip = gate_ok.unwrap_or(false);
-    let receipt = run.step("apply", || {
-        watch.around(|| {
-            let r = apply::apply(vb, &opts(skip)).map_err(|e| {
-                watch.ended_unseen(&e);
-                fail(explain_syntax_error(e, m.target.min_server_version))
-            })?;
-            let d = format!(
-                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
-                r.tiers.len(),
-                n - r.remaining_tiers.len(),
-                &r.fingerprint_before[..8],
-                &r.fingerprint_after[..8]
-            );
-            Ok((r, d))
-        })
-    });
+    let (receipt, lock_impact) = apply_step(run, vb, o, places, (watch, &watched), skip, planned);
     run.step("verify probe", || {
         match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
             Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
@@ -1025,7 +1024,45 @@ fn deploy_cycle(
             ))
         })
     });
-    (skip, gate_seen.into_inner())
+    (skip, gate_seen.into_inner(), lock_impact)
+}
+
+/// The apply on the clone, its statements that lock what `planned` names timed: the
+/// receipt, and the locks it held.
+fn apply_step(
+    run: &mut Run,
+    vb: &VerifiedBundle,
+    o: &RehearseOptions<'_>,
+    places: &Places,
+    (watch, watched): (&Watch, &Watched<'_>),
+    skip: bool,
+    planned: Result<Vec<super::lock_plan::PlannedLock>, DbError>,
+) -> (Option<apply::Receipt>, Option<LockImpact>) {
+    let m = vb.manifest();
+    let n = m.tier.len();
+    let timer = Timer::new(vb, planned, watched);
+    let applied = run.step("apply", || {
+        watch.around(|| {
+            let r = apply::apply(vb, &clone_options(o, places, skip, &timer)).map_err(|e| {
+                watch.ended_unseen(&e);
+                fail(explain_syntax_error(e, m.target.min_server_version))
+            })?;
+            let d = format!(
+                "{} tier(s) applied ({} of {n} now); fingerprint {} -> {}",
+                r.tiers.len(),
+                n - r.remaining_tiers.len(),
+                &r.fingerprint_before[..8],
+                &r.fingerprint_after[..8]
+            );
+            Ok((r, d))
+        })
+    });
+    let online_steps = applied.as_ref().map_or(&[][..], |r| &r.online_steps[..]);
+    let impact = timer.report(vb, online_steps);
+    // A failed apply committed nothing timed; what it did commit (earlier per-tier
+    // transactions, online steps) is still reported.
+    let lock_impact = (applied.is_some() || !impact.locks.is_empty()).then_some(impact);
+    (applied, lock_impact)
 }
 
 /// Connections each side reads its tables with.
