@@ -23,6 +23,9 @@ pub struct Options<'a> {
     pub statement_timeout: String,
     pub allow_drift: bool,
     pub gate_role: Option<String>,
+    /// The signed approvals `--approval` names, for a bundle with `[ratification]`
+    /// (`None`: none given).
+    pub approvals: Option<&'a super::ratify::Approvals>,
     /// Only rehearsals on a clone set this (`--assume-gates`).
     pub skip_gates: bool,
     /// Remember the ledger head on this host after a commit, and keep the schema
