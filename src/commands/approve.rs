@@ -181,6 +181,24 @@ fn out_paths(args: &ApproveArgs, m: &Manifest, key_id: &str) -> Result<(PathBuf,
     Ok((doc, sig))
 }
 
+/// `--expires`: a time in the future, as the document writes it.
+fn expiry(given: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Result<Option<String>> {
+    let Some(t) = given else {
+        return Ok(None);
+    };
+    match crate::trust::parse_rfc3339(t) {
+        Some(e) if e > now => Ok(Some(rfc3339(e))),
+        Some(_) => Err(Error::usage(
+            format!("--expires {t} is not in the future: the approval would never count"),
+            None,
+        )),
+        None => Err(Error::usage(
+            format!("--expires {t:?} is not a time"),
+            Some("use RFC 3339, e.g. 2026-07-01T00:00:00Z".into()),
+        )),
+    }
+}
+
 pub fn run(args: ApproveArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?)?;
@@ -198,24 +216,7 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
     let all: Vec<usize> = (0..m.tier.len()).collect();
     crate::db::apply::check_required(&vb, &all, &params)?;
     let now = chrono::Utc::now();
-    let expires = match args.expires.as_deref() {
-        None => None,
-        Some(t) => match crate::trust::parse_rfc3339(t) {
-            Some(e) if e > now => Some(rfc3339(e)),
-            Some(_) => {
-                return Err(Error::usage(
-                    format!("--expires {t} is not in the future: the approval would never count"),
-                    None,
-                ))
-            }
-            None => {
-                return Err(Error::usage(
-                    format!("--expires {t:?} is not a time"),
-                    Some("use RFC 3339, e.g. 2026-07-01T00:00:00Z".into()),
-                ))
-            }
-        },
-    };
+    let expires = expiry(args.expires.as_deref(), now)?;
     confirm(args.yes, &describe(m, vb.id(), &params), &m.bundle.name)?;
     let key = load_secret_key(&args.key, &args.pass)?;
     check_role(&store, &key.public(), &args.key)?;

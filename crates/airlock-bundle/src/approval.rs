@@ -590,3 +590,48 @@ fn time_refusal(doc: &ApprovalDoc, at: DateTime<Utc>) -> Option<(Refusal, String
         Some(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> ApprovalDoc {
+        ApprovalDoc {
+            format: FORMAT.into(),
+            approver: "62340C72430C8DD3".into(),
+            bundle_id: "ab".repeat(32),
+            bundle_name: "one-roof".into(),
+            bundle_version: "1".into(),
+            sequence: 3,
+            params: [("ratified_apr".to_string(), "APR-1".to_string())].into(),
+            approved_at: "2026-06-03T09:00:00Z".into(),
+            expires: None,
+            comment: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_approval_document_is_canonical_and_signs_the_same_twice() {
+        let d = doc();
+        let bytes = d.to_canonical_bytes();
+        assert_eq!(bytes, d.clone().to_canonical_bytes());
+        assert_eq!(ApprovalDoc::parse(&bytes).unwrap(), d);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("{\"approved_at\":") && text.ends_with("}\n"));
+        let key = SecretKey::generate().unwrap();
+        assert_eq!(d.sign(&key, 7), d.sign(&key, 7), "Ed25519 is deterministic");
+    }
+
+    #[test]
+    fn a_document_with_a_duplicate_or_unknown_field_or_another_format_is_refused() {
+        let text = String::from_utf8(doc().to_canonical_bytes()).unwrap();
+        let dup = text.replacen("{", "{\"sequence\":4,", 1);
+        assert!(ApprovalDoc::parse(dup.as_bytes()).is_err());
+        let unknown = text.replacen("{", "{\"threshold\":1,", 1);
+        assert!(ApprovalDoc::parse(unknown.as_bytes()).is_err());
+        let other = text.replace(FORMAT, "airlock-approval/9");
+        assert!(ApprovalDoc::parse(other.as_bytes())
+            .unwrap_err()
+            .contains("format"));
+    }
+}

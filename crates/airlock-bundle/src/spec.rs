@@ -766,3 +766,55 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ratification: &str, gated: bool) -> Spec {
+        let gates = if gated { "[\"g\"]" } else { "[]" };
+        toml::from_str(&format!(
+            "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\n[target]\ndatabase = \"x\"\n[[gate]]\nname = \"g\"\nfile = \"sql/g.sql\"\n[[tier]]\nname = \"t\"\nfiles = [\"sql/t.sql\"]\ngates = {gates}\n[ratification]\n{ratification}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn ratification_needs_a_threshold_its_required_keys_fit_in_and_a_gated_tier() {
+        assert!(
+            spec("threshold = 2\nrequired = [\"62340C72430C8DD3\"]", true)
+                .structural_problems()
+                .is_empty()
+        );
+        for (text, gated, says) in [
+            ("threshold = 0", true, "threshold 0"),
+            (
+                "threshold = 1\nrequired = [\"62340c72430c8dd3\"]",
+                true,
+                "not a key id",
+            ),
+            (
+                "threshold = 1\nrequired = [\"62340C72430C8DD3\", \"9F00AA11BB22CC33\"]",
+                true,
+                "raise it to at least 2",
+            ),
+            (
+                "threshold = 2\nrequired = [\"62340C72430C8DD3\", \"62340C72430C8DD3\"]",
+                true,
+                "twice",
+            ),
+            ("threshold = 1", false, "no tier does"),
+        ] {
+            let problems = spec(text, gated).structural_problems().join("; ");
+            assert!(problems.contains(says), "{text}: {problems}");
+        }
+    }
+
+    #[test]
+    fn a_spec_without_ratification_serializes_without_it() {
+        let mut s = spec("threshold = 1", true);
+        s.ratification = None;
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("ratification"), "{json}");
+    }
+}

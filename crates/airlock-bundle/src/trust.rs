@@ -368,18 +368,19 @@ fn apply_key_policy(
         Some(v) => Some(Some(parse_time(policy_path, "revoked", v)?)),
     };
     policy.revoked_reason = entry.revoked_reason.clone();
-    policy.role =
-        match entry.role.as_deref() {
-            None | Some("release") => Role::Release,
-            Some("operator") => Role::Operator,
-            Some("approver") => Role::Approver,
-            Some(other) => return Err(store_err(
+    policy.role = match entry.role.as_deref() {
+        None | Some("release") => Role::Release,
+        Some("operator") => Role::Operator,
+        Some("approver") => Role::Approver,
+        Some(other) => {
+            return Err(store_err(
                 policy_path,
                 format!(
                     "[keys.{id}] role {other:?} must be \"release\", \"operator\" or \"approver\""
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok(())
 }
 

@@ -7,18 +7,12 @@
 //! verified with the trust store's approver keys: never from anything the database
 //! says.
 
+pub use super::options::Approvals;
 use super::options::Options;
 use airlock_bundle::approval::{self, QuorumReport, RunClaim};
 use airlock_bundle::trust::TrustStore;
 use airlock_bundle::verified::VerifiedBundle;
 use std::path::PathBuf;
-
-/// The approvals an operator brings (`--approval FILE|DIR`) and the store that judges
-/// them.
-pub struct Approvals {
-    pub store: TrustStore,
-    pub paths: Vec<PathBuf>,
-}
 
 /// The bundle's quorum judged for this run, now; `None` when it asks for none.
 pub fn judge(vb: &VerifiedBundle, opts: &Options<'_>) -> Option<QuorumReport> {

@@ -161,7 +161,7 @@ pub struct RehearseOptions<'a> {
     pub statement_timeout: String,
     pub gate_role: Option<String>,
     /// The signed approvals `--approval` names (a bundle with `[ratification]`).
-    pub approvals: Option<&'a super::ratify::Approvals>,
+    pub approvals: Option<&'a super::options::Approvals>,
     /// Shown the apply and rollback steps on the clone as they run.
     pub observer: Option<&'a dyn Observer>,
 }
