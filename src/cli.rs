@@ -67,6 +67,9 @@ pub enum Command {
     Extract(ExtractArgs),
     /// List a verified bundle's runbooks, or print one.
     Runbook(RunbookArgs),
+    /// Approve (ratify) a bundle as an approver: write a signed approval the operator
+    /// passes to gate, plan, apply and rehearse with --approval.
+    Approve(ApproveArgs),
     /// Ask the target database the bundle's read-only gate questions: READY or BLOCKED.
     Gate(GateArgs),
     /// The GO/NO-GO: every check apply makes, one verdict, apply's exit code. Read-only.
@@ -302,6 +305,50 @@ pub struct ParamArgs {
     pub params: Vec<String>,
 }
 
+/// Signed approvals for a bundle with `[ratification]`.
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalArgs {
+    /// A signed approval written by `airlock approve` (FILE, with FILE.minisig beside
+    /// it), or a directory whose *.approval files are read (again at each poll of
+    /// --wait). Repeatable. Approvals count from trust-store keys with role approver,
+    /// each for this bundle, its sequence and exactly the params given.
+    #[arg(long = "approval", value_name = "FILE|DIR")]
+    pub approvals: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz) to approve, verified before
+    /// anything else.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The approver's secret key (made with `airlock keygen`; its .pub is in the trust
+    /// store with role approver).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// A param you consent to, NAME=VALUE (e.g. ratified_apr=APR-2026-017). The run
+    /// must give exactly the params approved, or the approval does not count.
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// A note signed with the approval (e.g. the meeting that decided it).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Write the approval to this new file (its signature goes beside it as
+    /// FILE.minisig). Default: NAME-VERSION.KEYID.approval in the current directory.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The approval stops counting after this RFC 3339 time (e.g.
+    /// 2026-07-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
+    /// Do not ask for confirmation on a terminal. Off a terminal airlock never asks.
+    #[arg(long, short)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
@@ -312,6 +359,8 @@ pub struct GateArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
     #[command(flatten)]
     pub gate: GateRoleArgs,
     #[command(flatten)]
@@ -390,6 +439,8 @@ pub struct PlanArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
     /// Plan only up to and including this tier.
     #[arg(long, value_name = "TIER", value_hint = clap::ValueHint::Other)]
     pub through: Option<String>,
@@ -418,6 +469,8 @@ pub struct ApplyArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
     /// Stop after this tier; a later apply continues with the next one.
     #[arg(long, value_name = "TIER", value_hint = clap::ValueHint::Other)]
     pub through: Option<String>,
@@ -493,6 +546,8 @@ pub struct RehearseArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
     /// Go past a BLOCKED gate on the clone (the default: a rehearsal before
     /// ratification runs the whole cycle on the clone, says so, and reports the gate's
     /// verdict; the target is never touched). Kept for scripts that name it.

@@ -16,7 +16,8 @@ pub mod style;
 // The layers below, under the names the commands (and the tests) have always used.
 pub use airlock_base::exit;
 pub use airlock_bundle::{
-    archive, bundle_path, fuzz_targets, manifest, minisign, spec, strict_json, trust, verified,
+    approval, archive, bundle_path, fuzz_targets, manifest, minisign, spec, strict_json, trust,
+    verified,
 };
 pub use airlock_pg as db;
 pub use airlock_pg::cluster;

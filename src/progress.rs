@@ -222,7 +222,7 @@ impl crate::db::apply::Observer for Deploy {
         let line = format!(
             "{} lock busy, retry {attempt}/{of} in {}: {why}",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
-            crate::commands::gate::human_duration(wait)
+            format!("{:.1}s", wait.as_secs_f64())
         );
         match self.bar() {
             Some(b) => b.println(line),

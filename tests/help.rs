@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 20] = [
+const SUBCOMMANDS: [&str; 21] = [
     "keygen",
     "lint",
     "pack",
@@ -18,6 +18,7 @@ const SUBCOMMANDS: [&str; 20] = [
     "inspect",
     "extract",
     "runbook",
+    "approve",
     "gate",
     "plan",
     "apply",

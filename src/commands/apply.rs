@@ -504,6 +504,7 @@ fn apply_verified(
             Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
         ));
     }
+    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
     let o = Options {
@@ -517,6 +518,7 @@ fn apply_verified(
         allow_drift: args.allow_drift,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
+        approvals: approvals.as_ref(),
         skip_gates: false,
         confirm: confirm.as_deref(),
         observer: Some(&progress),
@@ -567,6 +569,7 @@ fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>)
     // The same run, asking nothing, showing nothing, remembering nothing.
     let quiet = Options {
         remember: false,
+        approvals: o.approvals,
         skip_gates: false,
         confirm: None,
         observer: None,
@@ -620,6 +623,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         allow_drift: false,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
+        approvals: None,
         skip_gates: false,
         confirm: confirm.as_deref(),
         observer: Some(&progress),

@@ -13,6 +13,7 @@
 
 mod human;
 mod ledgers;
+mod ratified;
 
 use super::common::{judge_time, load_trust};
 use crate::archive::{read_bundle, Discard, Judge, Limits, Opened};
@@ -278,6 +279,9 @@ struct ReceiptDoc {
     ledger: Vec<LedgerRow>,
     started_at: Option<String>,
     finished_at: Option<String>,
+    /// The gates it ran, with the approvals that opened them.
+    #[serde(default)]
+    gates: Option<ratified::ReceiptGates>,
 }
 
 /// The receipt fields a ledger row records (and `database`, which `--db` names).
@@ -824,6 +828,9 @@ fn audit_receipt(
     );
     ok &= integrity(receipt, verdicts);
     ok &= receipt_signature(receipt, judge, verdicts, &mut audited);
+    if let Some(opened) = doc.bundle_id.as_ref().and_then(|id| judge.bundles.get(id)) {
+        ok &= ratified::check(subject, doc, opened, judge.store, verdicts);
+    }
     // The ledger vouches for the fields it records, when every row is there.
     let mut ledger_vouches = false;
     let own = judge

@@ -1,8 +1,9 @@
 //! Setup shared by the commands that touch a database.
 
 use super::common::{judge_time, load_trust};
-use crate::cli::{DbArgs, ParamArgs, TrustArgs};
+use crate::cli::{ApprovalArgs, DbArgs, ParamArgs, TrustArgs};
 use crate::db::conn::{self, ConnSpec};
+use crate::db::ratify::Approvals;
 use crate::error::Result;
 use crate::verified::VerifiedBundle;
 use std::collections::BTreeMap;
@@ -48,4 +49,23 @@ fn prepare_with(
     let p = crate::db::parse_params(&params.params, &vb.manifest().params)?;
     let spec = conn::resolve(db.db.as_deref(), &vb.manifest().target.database)?;
     Ok((vb, spec, p))
+}
+
+/// The approvals `--approval` names, with the trust store that judges them; `None`
+/// when none is named. A path that cannot be read is a usage error before anything
+/// connects; an approval that reads but does not count is judged (and refused) later.
+pub fn approvals(args: &ApprovalArgs, trust: &TrustArgs) -> Result<Option<Approvals>> {
+    if args.approvals.is_empty() {
+        return Ok(None);
+    }
+    crate::approval::read_approvals(&args.approvals).map_err(|e| {
+        crate::Error::usage(
+            e.to_string(),
+            Some("name approval files written by `airlock approve` (FILE, with FILE.minisig beside it) or a directory of them".into()),
+        )
+    })?;
+    Ok(Some(Approvals {
+        store: load_trust(&trust.trust)?,
+        paths: args.approvals.clone(),
+    }))
 }

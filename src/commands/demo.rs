@@ -462,6 +462,7 @@ impl Demo<'_> {
             gate_role: None,
             // Its database is dropped at the end: nothing worth remembering.
             remember: false,
+            approvals: None,
             skip_gates: false,
             confirm: None,
             observer: None,
@@ -888,6 +889,7 @@ fn rehearse_on_clone(
             assume_gates: false,
             statement_timeout: "60s".into(),
             gate_role: None,
+            approvals: None,
             observer: None,
         },
     );

@@ -208,6 +208,7 @@ fn options<'a>(
         // As apply: plan reads the schema description this host keeps, so that both
         // judge drift on the same description (nothing here writes it).
         remember: true,
+        approvals: None,
         skip_gates: false,
         confirm: None,
         observer: None,
@@ -216,8 +217,10 @@ fn options<'a>(
 
 pub fn gate(args: GateArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate.gate_role.clone();
+    o.approvals = approvals.as_ref();
     let (report, wait) = if args.wait.wait {
         let (r, w) = wait_for_ready(&args.wait, || apply::gate(&vb, &o))?;
         (r, Some(w))
@@ -511,7 +514,9 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
     let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
     let receipt_row = receipt_policy_check(&store, &args);
+    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
+    o.approvals = approvals.as_ref();
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
     o.allow_drift = args.allow_drift;

@@ -37,6 +37,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         "inspect" => &[("What a bundle holds, without a trust store", "airlock inspect B")],
         "extract" => &[("Verified files into a new directory", "airlock extract B --trust trust/ --to /tmp/release")],
         "runbook" => &[("Read the engineer's runbook", "airlock runbook B --trust trust/ engineer")],
+        "approve" => &[("Approve a release with your approver key, consenting to its params", "airlock approve B --trust trust/ --key ~/.airlock/alice.key --param ratified_apr=APR-1 --out alice.approval")],
         "gate" => &[
             ("Ask the gate once", "airlock gate B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),
             ("Wait for READY, polling every 5 minutes", "airlock gate B --trust trust/ --wait --poll-interval 5m"),
@@ -45,6 +46,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         "apply" => &[
             ("Apply the ungated tiers now", "airlock apply B --trust trust/ --db dbname=app --through structure"),
             ("Apply the rest the moment the gate opens", "airlock apply B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --wait --yes"),
+            ("With the approvals a bundle's [ratification] asks for", "airlock apply B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --approval approvals/"),
         ],
         "rollback" => &[("Undo an applied bundle", "airlock rollback B --trust trust/ --db dbname=app")],
         "rehearse" => &[

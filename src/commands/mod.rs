@@ -1,6 +1,7 @@
 //! One file per subcommand: read args, call the domain modules, return a report.
 
 pub mod apply;
+pub mod approve;
 pub mod audit;
 pub mod common;
 pub mod completions;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Inspect(a) => verify::inspect(a),
         Command::Extract(a) => extract::run(a),
         Command::Runbook(a) => runbook::run(a),
+        Command::Approve(a) => approve::run(a),
         Command::Gate(a) => gate::gate(a),
         Command::Plan(a) => gate::plan(a),
         Command::Apply(a) => apply::apply(a),

@@ -139,6 +139,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
     crate::db::apply::check_required(&vb, &all, &params)?;
+    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let progress = crate::progress::Deploy::new();
     let report = rehearse::rehearse(
         &vb,
@@ -149,6 +150,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             assume_gates: !args.require_ready,
             statement_timeout: args.db.statement_timeout.clone(),
             gate_role: args.gate.gate_role.clone(),
+            approvals: approvals.as_ref(),
             observer: Some(&progress),
         },
     );

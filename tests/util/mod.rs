@@ -503,6 +503,7 @@ pub fn plain_apply_options<'a>(
         statement_timeout: "5min".into(),
         allow_drift: false,
         gate_role: None,
+        approvals: None,
         skip_gates: false,
         remember: false,
         confirm: None,

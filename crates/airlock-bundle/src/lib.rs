@@ -7,6 +7,7 @@
 //! Invariant: nothing here opens a database connection or draws on a terminal; the
 //! reader reports progress through [`archive::Meter`], which the caller implements.
 
+pub mod approval;
 pub mod archive;
 pub mod bundle_path;
 pub mod fuzz_targets;

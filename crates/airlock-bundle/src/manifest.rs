@@ -7,8 +7,8 @@
 
 use crate::bundle_path::BundlePath;
 use crate::spec::{
-    BundleSection, GateSpec, ParamSpec, ProbeSpec, RollbackSpec, RunbookSpec, Spec, Target,
-    TierSpec,
+    BundleSection, GateSpec, ParamSpec, ProbeSpec, Ratification, RollbackSpec, RunbookSpec, Spec,
+    Target, TierSpec,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackSpec>,
     pub runbook: Vec<RunbookSpec>,
+    /// Signed approvals the gated tiers need (absent: none; then the manifest's bytes
+    /// are what they were before ratification existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratification: Option<Ratification>,
     /// Every payload file plus `SHA256SUMS`, sorted by path.
     pub files: Vec<FileEntry>,
 }
@@ -100,6 +104,7 @@ impl Manifest {
             verify: s.verify,
             rollback: s.rollback,
             runbook: s.runbook,
+            ratification: s.ratification,
             files,
         }
     }
@@ -116,6 +121,7 @@ impl Manifest {
             verify: self.verify.clone(),
             rollback: self.rollback.clone(),
             runbook: self.runbook.clone(),
+            ratification: self.ratification.clone(),
         }
     }
 

@@ -169,6 +169,23 @@ pub struct RollbackSpec {
     pub online: bool,
 }
 
+/// `[ratification]`: the signed approvals a gated tier needs besides its gates
+/// (`airlock approve`). Approvals count from keys of the trust store with role
+/// `approver`, one per distinct public key, each bound to this bundle id, sequence and
+/// the run's params.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ratification {
+    /// How many distinct approver keys must have approved before a tier with gates
+    /// runs (at least 1).
+    #[schemars(range(min = 1))]
+    pub threshold: u32,
+    /// Approver key ids (uppercase hex, as `airlock keygen` prints them) that must be
+    /// among those approvals, e.g. the president's key. They count toward the threshold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunbookSpec {
@@ -197,6 +214,9 @@ pub struct Spec {
     pub rollback: Option<RollbackSpec>,
     #[serde(default)]
     pub runbook: Vec<RunbookSpec>,
+    /// Signed approvals the gated tiers need (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratification: Option<Ratification>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -396,6 +416,7 @@ impl Spec {
         self.target_problems(&mut problems);
         self.params_problems(&mut problems);
         self.gates_and_tiers_problems(&mut problems);
+        self.ratification_problems(&mut problems);
         self.probes_and_rollback_problems(&mut problems);
         self.file_paths_problems(&mut problems);
         problems
@@ -510,6 +531,37 @@ impl Spec {
                     ));
                 }
             }
+        }
+    }
+
+    /// `[ratification]`: a threshold of at least 1 that its required keys fit in, key
+    /// ids as keygen prints them, and a gated tier for it to guard.
+    fn ratification_problems(&self, problems: &mut Vec<String>) {
+        let Some(r) = &self.ratification else {
+            return;
+        };
+        if r.threshold == 0 {
+            problems.push("ratification.threshold 0 would need no approval; use 1 or more, or leave [ratification] out".into());
+        }
+        let key_id = regex::Regex::new(r"^[0-9A-F]{16}$").expect("static regex");
+        let mut seen = BTreeSet::new();
+        for id in &r.required {
+            if !key_id.is_match(id) {
+                problems.push(format!("ratification.required {id:?} is not a key id (16 uppercase hex digits, as airlock keygen and minisign -V show it)"));
+            } else if !seen.insert(id.as_str()) {
+                problems.push(format!("ratification.required names key {id} twice"));
+            }
+        }
+        if r.required.len() > r.threshold as usize {
+            problems.push(format!(
+                "ratification.required names {} keys but threshold is {}: the required keys count toward the threshold; raise it to at least {}",
+                r.required.len(),
+                r.threshold,
+                r.required.len()
+            ));
+        }
+        if self.tier.iter().all(|t| t.gates.is_empty()) {
+            problems.push("[ratification] guards the tiers that name a gate, and no tier does: add a [[gate]] (e.g. `SELECT true AS ready`) and name it in the tiers that need the approvals".into());
         }
     }
 
@@ -713,4 +765,56 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         warnings,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ratification: &str, gated: bool) -> Spec {
+        let gates = if gated { "[\"g\"]" } else { "[]" };
+        toml::from_str(&format!(
+            "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\n[target]\ndatabase = \"x\"\n[[gate]]\nname = \"g\"\nfile = \"sql/g.sql\"\n[[tier]]\nname = \"t\"\nfiles = [\"sql/t.sql\"]\ngates = {gates}\n[ratification]\n{ratification}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn ratification_needs_a_threshold_its_required_keys_fit_in_and_a_gated_tier() {
+        assert!(
+            spec("threshold = 2\nrequired = [\"62340C72430C8DD3\"]", true)
+                .structural_problems()
+                .is_empty()
+        );
+        for (text, gated, says) in [
+            ("threshold = 0", true, "threshold 0"),
+            (
+                "threshold = 1\nrequired = [\"62340c72430c8dd3\"]",
+                true,
+                "not a key id",
+            ),
+            (
+                "threshold = 1\nrequired = [\"62340C72430C8DD3\", \"9F00AA11BB22CC33\"]",
+                true,
+                "raise it to at least 2",
+            ),
+            (
+                "threshold = 2\nrequired = [\"62340C72430C8DD3\", \"62340C72430C8DD3\"]",
+                true,
+                "twice",
+            ),
+            ("threshold = 1", false, "no tier does"),
+        ] {
+            let problems = spec(text, gated).structural_problems().join("; ");
+            assert!(problems.contains(says), "{text}: {problems}");
+        }
+    }
+
+    #[test]
+    fn a_spec_without_ratification_serializes_without_it() {
+        let mut s = spec("threshold = 1", true);
+        s.ratification = None;
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("ratification"), "{json}");
+    }
 }

@@ -126,7 +126,9 @@ struct KeyPolicyToml {
     /// Why, for people (shown with the revocation).
     revoked_reason: Option<String>,
     /// release (default): signs bundles and counts toward the threshold. operator:
-    /// signs receipts only, never counts for a bundle.
+    /// signs receipts only, never counts for a bundle. approver: signs approvals
+    /// (`airlock approve`) toward a bundle's `[ratification]`, never counts for a
+    /// bundle or a receipt.
     #[schemars(with = "Option<Role>")]
     role: Option<String>,
 }
@@ -153,6 +155,8 @@ pub enum Role {
     Release,
     /// Operators: may sign receipts, never count toward a bundle's threshold.
     Operator,
+    /// Approvers: sign approvals (ratification), never count for a bundle or a receipt.
+    Approver,
 }
 
 impl Role {
@@ -160,6 +164,7 @@ impl Role {
         match self {
             Role::Release => "release",
             Role::Operator => "operator",
+            Role::Approver => "approver",
         }
     }
 }
@@ -366,10 +371,13 @@ fn apply_key_policy(
     policy.role = match entry.role.as_deref() {
         None | Some("release") => Role::Release,
         Some("operator") => Role::Operator,
+        Some("approver") => Role::Approver,
         Some(other) => {
             return Err(store_err(
                 policy_path,
-                format!("[keys.{id}] role {other:?} must be \"release\" or \"operator\""),
+                format!(
+                    "[keys.{id}] role {other:?} must be \"release\", \"operator\" or \"approver\""
+                ),
             ))
         }
     };
@@ -457,6 +465,11 @@ impl TrustStore {
         self.keys.iter().find(|k| k.key.key_id == id)
     }
 
+    /// The key with this key id as shown (uppercase hex).
+    pub fn find_id(&self, id: &str) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| k.key.key_id.to_string() == id)
+    }
+
     /// The entry holding this public key (whatever key id it is given).
     pub fn find_key(&self, key: &PublicKey) -> Option<&TrustedKey> {
         self.keys.iter().find(|k| k.key.key == key.key)
@@ -486,6 +499,8 @@ pub enum NotCounted {
     KeyExpired,
     /// The key has role `operator`, which never counts for bundles.
     OperatorRole,
+    /// The key has role `approver`, which never counts for bundles.
+    ApproverRole,
     /// The key has role `release`, which never counts for receipts.
     ReleaseRole,
     /// Another signature by the same public key already counted.
@@ -807,6 +822,10 @@ fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
             Role::Operator => Some((
                 NotCounted::OperatorRole,
                 format!("key {id} has role operator and cannot sign releases"),
+            )),
+            Role::Approver => Some((
+                NotCounted::ApproverRole,
+                format!("key {id} has role approver: it approves releases (airlock approve), it cannot sign them"),
             )),
             Role::Release => None,
         });

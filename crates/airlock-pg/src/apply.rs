@@ -284,7 +284,8 @@ fn merge_gates(receipt: &mut Receipt, report: GateReport) {
         None => receipt.gates = Some(report),
         Some(g) => {
             g.gates.extend(report.gates);
-            *g = GateReport::from_results(std::mem::take(&mut g.gates));
+            let quorum = report.ratification.or(g.ratification.take());
+            *g = GateReport::from_results(std::mem::take(&mut g.gates)).with_ratification(quorum);
         }
     }
 }
@@ -471,5 +472,5 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
     let report = gate::run_gates(&mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
-    Ok(report)
+    Ok(report.with_ratification(super::ratify::judge(vb, opts)))
 }

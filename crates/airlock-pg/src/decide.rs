@@ -438,8 +438,10 @@ fn gates_step(
         Ok(h) => gate::run_gates(tx, &gates, h),
         Err(e) => Err(e),
     };
+    // READY needs the database's gates and, when the bundle asks for it, the quorum
+    // of signed approvals (judged by the one function `gate` uses too).
     let report = match run {
-        Ok(report) => report,
+        Ok(report) => report.with_ratification(super::ratify::judge(cx.vb, cx.opts)),
         Err(e) => {
             rec.fail(CheckName::Gates, e);
             return rec.go_on().map(|()| None);
@@ -447,14 +449,20 @@ fn gates_step(
     };
     let verdict = if report.ready() {
         let names: Vec<&str> = report.gates.iter().map(|r| r.name.as_str()).collect();
-        Ok(format!("READY: {}", names.join(", ")))
+        let quorum = report
+            .ratification
+            .as_ref()
+            .map(|q| format!("; {}", q.summary()))
+            .unwrap_or_default();
+        Ok(format!("READY: {}{quorum}", names.join(", ")))
     } else {
         let m = cx.vb.manifest();
+        let ratified = report.ratification.as_ref().is_none_or(|q| q.met);
         let open = |name: &String| report.gates.iter().any(|r| &r.name == name && r.ready);
         let runnable: Vec<String> = idx
             .iter()
             .map(|&i| &m.tier[i])
-            .take_while(|t| t.gates.iter().all(open))
+            .take_while(|t| t.gates.is_empty() || (ratified && t.gates.iter().all(open)))
             .map(|t| t.name.clone())
             .collect();
         rec.on_report(|r| r.runnable_now = runnable);

@@ -39,6 +39,7 @@
 
 use super::session::BundlePins;
 use super::{leftovers, pg_message, sql_err, DbError};
+use airlock_bundle::approval::QuorumReport;
 use airlock_sql::{self, SqlRole};
 use postgres::types::Type;
 use postgres::Transaction;
@@ -56,9 +57,14 @@ pub struct GateResult {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct GateReport {
-    /// READY only if every gate said `ready = true`.
+    /// READY only if every gate said `ready = true` and, when the bundle asks for
+    /// ratification, its quorum of signed approvals is met.
     pub verdict: String,
     pub gates: Vec<GateResult>,
+    /// The bundle's `[ratification]` quorum, judged for this run: the approvals, each
+    /// with its document and signature (evidence `audit` verifies again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratification: Option<QuorumReport>,
 }
 
 impl GateReport {
@@ -66,14 +72,23 @@ impl GateReport {
         self.verdict == "READY"
     }
     pub fn from_results(gates: Vec<GateResult>) -> GateReport {
-        let ready = gates.iter().all(|g| g.ready);
         GateReport {
-            verdict: if ready { "READY" } else { "BLOCKED" }.into(),
+            verdict: String::new(),
             gates,
+            ratification: None,
         }
+        .with_ratification(None)
+    }
+    /// The report with the quorum judged for the run: READY needs both.
+    pub fn with_ratification(mut self, quorum: Option<QuorumReport>) -> GateReport {
+        let ready = self.gates.iter().all(|g| g.ready) && quorum.as_ref().is_none_or(|q| q.met);
+        self.verdict = if ready { "READY" } else { "BLOCKED" }.into();
+        self.ratification = quorum;
+        self
     }
     pub fn blocked_summary(&self) -> String {
-        self.gates
+        let mut parts: Vec<String> = self
+            .gates
             .iter()
             .filter(|g| !g.ready)
             .map(|g| {
@@ -81,8 +96,11 @@ impl GateReport {
                     airlock_base::text::bound(&g.reason, airlock_base::text::MAX_LINE_BYTES);
                 format!("{}: {reason}", g.name)
             })
-            .collect::<Vec<_>>()
-            .join("; ")
+            .collect();
+        if let Some(q) = self.ratification.as_ref().filter(|q| !q.met) {
+            parts.push(q.summary());
+        }
+        parts.join("; ")
     }
 }
 

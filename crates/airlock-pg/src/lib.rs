@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod policy;
 pub mod proof;
+pub mod ratify;
 pub mod receipt;
 pub mod refusal;
 pub mod rehearse;

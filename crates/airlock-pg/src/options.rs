@@ -25,6 +25,9 @@ pub struct Options<'a> {
     pub statement_timeout: String,
     pub allow_drift: bool,
     pub gate_role: Option<String>,
+    /// The signed approvals `--approval` names, for a bundle with `[ratification]`
+    /// (`None`: none given).
+    pub approvals: Option<&'a Approvals>,
     /// Only rehearsals on a clone set this (`--assume-gates`).
     pub skip_gates: bool,
     /// Remember the ledger head on this host after a commit, and keep the schema
@@ -35,6 +38,13 @@ pub struct Options<'a> {
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
     /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
     pub observer: Option<&'a dyn Observer>,
+}
+
+/// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that
+/// judges them (`super::ratify`).
+pub struct Approvals {
+    pub store: airlock_bundle::trust::TrustStore,
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 /// Watches a deploy as it runs, between the messages airlock sends (never inside the

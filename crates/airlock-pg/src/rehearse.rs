@@ -167,6 +167,8 @@ pub struct RehearseOptions<'a> {
     pub assume_gates: bool,
     pub statement_timeout: String,
     pub gate_role: Option<String>,
+    /// The signed approvals `--approval` names (a bundle with `[ratification]`).
+    pub approvals: Option<&'a super::options::Approvals>,
     /// Shown the apply and rollback steps on the clone as they run.
     pub observer: Option<&'a dyn Observer>,
 }
@@ -854,6 +856,7 @@ fn clone_options<'a>(
         statement_timeout: o.statement_timeout.clone(),
         allow_drift: false,
         gate_role: o.gate_role.clone(),
+        approvals: o.approvals,
         skip_gates,
         remember: false,
         confirm: None,

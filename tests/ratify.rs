@@ -1,0 +1,401 @@
+//! Signed ratification through the binary, against real PostgreSQL: a bundle with
+//! `[ratification]` runs its gated tiers only on a quorum of approvals signed with
+//! approver keys (`airlock approve`), each bound to the bundle id, sequence and params;
+//! approvals that do not fit never count, and nothing is written; the receipt carries
+//! the approvals and `audit` verifies them again.
+
+mod util;
+use airlock::approval::ApprovalDoc;
+use airlock::minisign::SecretKey;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use util::*;
+
+/// What `gate --json` says (the fields these tests read).
+#[derive(Deserialize)]
+struct GateJson {
+    exit_code: i32,
+    verdict: String,
+    ratification: Option<Quorum>,
+}
+
+#[derive(Deserialize)]
+struct Quorum {
+    threshold: u32,
+    counted: u32,
+    met: bool,
+    #[serde(default)]
+    missing_required: Vec<String>,
+    approvals: Vec<Approval>,
+}
+
+#[derive(Deserialize)]
+struct Approval {
+    file: String,
+    key_id: String,
+    counted: bool,
+    refused: Option<String>,
+    note: Option<String>,
+    document: String,
+}
+
+#[derive(Deserialize)]
+struct AuditJson {
+    verdicts: Vec<AuditVerdict>,
+}
+
+#[derive(Deserialize)]
+struct AuditVerdict {
+    check: String,
+    verdict: String,
+    detail: String,
+}
+
+/// A target database, a mini bundle whose second tier is gated and ratified, and keys:
+/// `rm` (release), `alice`, `bob`, `carol` (approvers), `mallory` (an approver key,
+/// revoked), `op` (operator).
+struct Ratify {
+    t: tempfile::TempDir,
+    db: TestDb,
+    ids: std::collections::BTreeMap<&'static str, String>,
+}
+
+const PARAM: &str = "code=APR-1";
+
+impl Ratify {
+    fn new(tag: &str) -> Ratify {
+        let db = TestDb::new(tag);
+        db.exec("CREATE SCHEMA app");
+        let t = tempdir();
+        let mut ids = std::collections::BTreeMap::new();
+        for k in ["rm", "alice", "bob", "carol", "mallory", "op"] {
+            ids.insert(k, keygen(t.path(), k));
+        }
+        let toml = format!(
+            "[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\nrevoked = true\nrevoked_reason = \"laptop stolen\"\n[keys.{}]\nrole = \"operator\"\n",
+            ids["alice"], ids["bob"], ids["carol"], ids["mallory"], ids["op"]
+        );
+        trust_store(
+            t.path(),
+            "trust",
+            &["rm", "alice", "bob", "carol", "mallory", "op"],
+            &toml,
+        );
+        std::fs::create_dir_all(t.path().join("approvals")).unwrap();
+        Ratify { t, db, ids }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// Pack the mini bundle `out` with `[ratification]` as given (and this sequence).
+    fn bundle(&self, out: &str, sequence: u64, ratification: &str) -> String {
+        let s = MiniSource::new(
+            &self.dir().join(format!("src-{out}")),
+            &self.db.name,
+            "SELECT true AS ready",
+            &[
+                ("structure", "CREATE TABLE app.s(i int);", false),
+                ("seed", "CREATE TABLE app.seeded(i int);", true),
+            ],
+            "DROP TABLE IF EXISTS app.seeded; DROP TABLE IF EXISTS app.s;",
+        );
+        let toml = s.dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("sequence = 1", &format!("sequence = {sequence}"));
+        std::fs::write(&toml, format!("{text}\n[ratification]\n{ratification}\n")).unwrap();
+        pack(self.dir(), &s.dir, "rm.key", out);
+        out.to_string()
+    }
+
+    /// `airlock approve BUNDLE --key KEY.key --param … --out approvals/OUT --yes`.
+    fn approve(&self, bundle: &str, key: &str, out: &str, extra: &[&str]) -> Output {
+        let key = format!("{key}.key");
+        let out = format!("approvals/{out}");
+        let mut a = vec![
+            "--json", "approve", bundle, "--trust", "trust", "--key", &key, "--out", &out, "--yes",
+        ];
+        a.extend(extra);
+        airlock(self.dir(), &a)
+    }
+
+    fn approve_ok(&self, bundle: &str, key: &str, out: &str) {
+        expect_code(&self.approve(bundle, key, out, &["--param", PARAM]), 0);
+    }
+
+    /// `airlock --json CMD BUNDLE --param code=APR-1 --approval …` against the target.
+    fn run(&self, cmd: &str, bundle: &str, approvals: &[&str], extra: &[&str]) -> Output {
+        let mut a = vec![cmd, bundle, "--param", PARAM];
+        for p in approvals {
+            a.extend(["--approval", p]);
+        }
+        a.extend(extra);
+        run_json(self.dir(), "trust", &self.db.conn(), &a)
+    }
+
+    fn gate(&self, bundle: &str, approvals: &[&str]) -> GateJson {
+        let o = self.run("gate", bundle, approvals, &[]);
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("gate --json: {e}: {}", stdout(&o)))
+    }
+
+    /// Nothing of the bundle ran and no ledger was made.
+    fn assert_untouched(&self) {
+        assert_eq!(
+            self.db
+                .scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock'"),
+            "0",
+            "a ledger was created"
+        );
+        assert_eq!(
+            self.db
+                .scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+            "0",
+            "a tier ran"
+        );
+    }
+
+    /// A document signed directly with `key` (the cases `airlock approve` refuses to
+    /// make), written as `approvals/OUT` with its `.minisig`.
+    fn craft(&self, key: &str, out: &str, edit: impl FnOnce(&mut ApprovalDoc)) -> PathBuf {
+        let text = std::fs::read_to_string(self.dir().join(format!("{key}.key"))).unwrap();
+        let secret = SecretKey::parse(&text, None).unwrap();
+        // Start from a sound approval by alice, then make it the key's and edit it.
+        let base = std::fs::read(self.dir().join("approvals/alice.approval")).unwrap();
+        let mut doc = ApprovalDoc::parse(&base).unwrap();
+        doc.approver = secret.key_id.to_string();
+        edit(&mut doc);
+        let (bytes, sig) = doc.sign(&secret, chrono::Utc::now().timestamp());
+        let path = self.dir().join("approvals").join(out);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(airlock::approval::signature_path(&path), sig).unwrap();
+        path
+    }
+}
+
+#[test]
+fn a_quorum_of_approvals_opens_the_gate_and_the_receipt_carries_them_for_audit() {
+    let r = Ratify::new("quorum");
+    let b = r.bundle("b.tar.gz", 1, "threshold = 2");
+    r.approve_ok(&b, "alice", "alice.approval");
+    r.approve_ok(&b, "bob", "bob.approval");
+    // plain minisign's view of it: the document, its signature beside it.
+    let doc = std::fs::read_to_string(r.dir().join("approvals/alice.approval")).unwrap();
+    let parsed = ApprovalDoc::parse(doc.as_bytes()).unwrap();
+    assert_eq!(parsed.approver, r.ids["alice"]);
+    assert_eq!(parsed.params.get("code").map(String::as_str), Some("APR-1"));
+    assert_eq!(doc.as_bytes(), parsed.to_canonical_bytes(), "not canonical");
+
+    let g = r.gate(&b, &["approvals"]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (0, "READY"));
+    let q = g.ratification.expect("ratification judged");
+    assert_eq!((q.counted, q.threshold, q.met), (2, 2, true));
+    let by: Vec<&str> = q.approvals.iter().map(|a| a.key_id.as_str()).collect();
+    assert_eq!(by, [r.ids["alice"].as_str(), r.ids["bob"].as_str()]);
+
+    let o = r.run(
+        "apply",
+        &b,
+        &["approvals"],
+        &["--receipt", "r.json", "--sign-receipt", "op.key"],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        r.db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "2"
+    );
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir().join("r.json")).unwrap()).unwrap();
+    let carried: Quorum =
+        serde_json::from_value(receipt["gates"]["ratification"].clone()).expect("approvals");
+    assert_eq!(carried.counted, 2);
+    assert!(carried.approvals.iter().all(|a| !a.document.is_empty()));
+
+    let audit = |receipt: &str| -> (i32, Vec<AuditVerdict>) {
+        let o = airlock(
+            r.dir(),
+            &[
+                "--json",
+                "audit",
+                &b,
+                "--trust",
+                "trust",
+                "--receipt",
+                receipt,
+            ],
+        );
+        let a: AuditJson = serde_json::from_slice(&o.stdout).unwrap();
+        (code(&o), a.verdicts)
+    };
+    let (exit, verdicts) = audit("r.json");
+    let rat = verdicts.iter().find(|v| v.check == "ratification").unwrap();
+    assert_eq!(rat.verdict, "PASS", "{}", rat.detail);
+    assert!(rat.detail.contains(&r.ids["alice"]) && rat.detail.contains(&r.ids["bob"]));
+    assert_eq!(exit, 0, "audit of the honest history");
+
+    // A receipt whose approval document was edited (bob "approved" other params).
+    let mut forged = receipt.clone();
+    let doc = forged["gates"]["ratification"]["approvals"][1]["document"]
+        .as_str()
+        .unwrap()
+        .replace("APR-1", "APR-9");
+    forged["gates"]["ratification"]["approvals"][1]["document"] = doc.into();
+    std::fs::write(
+        r.dir().join("forged.json"),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .unwrap();
+    let (exit, verdicts) = audit("forged.json");
+    let rat = verdicts.iter().find(|v| v.check == "ratification").unwrap();
+    assert_eq!(rat.verdict, "FAIL", "{}", rat.detail);
+    assert!(rat.detail.contains("1 of 2"), "{}", rat.detail);
+    assert_eq!(exit, 4);
+}
+
+#[test]
+fn one_approval_short_is_blocked_naming_what_is_missing_and_nothing_is_written() {
+    let r = Ratify::new("short");
+    let b = r.bundle("b.tar.gz", 1, "threshold = 2");
+    // None at all.
+    let g = r.gate(&b, &[]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (3, "BLOCKED"));
+    assert_eq!(g.ratification.unwrap().counted, 0);
+    r.approve_ok(&b, "alice", "alice.approval");
+    let g = r.gate(&b, &["approvals"]);
+    assert_eq!(g.exit_code, 3);
+    assert_eq!(g.ratification.unwrap().counted, 1);
+    for (cmd, extra) in [("plan", &[][..]), ("apply", &["--receipt-dir", "rc"][..])] {
+        let o = r.run(cmd, &b, &["approvals"], extra);
+        expect_code(&o, 3);
+        let text = stdout(&o);
+        assert!(
+            text.contains("ratification: 1 of 2 approval(s)") && text.contains("1 more approver"),
+            "{cmd}: {text}"
+        );
+    }
+    r.assert_untouched();
+    // The tiers without gates may run while it is BLOCKED.
+    let o = r.run(
+        "apply",
+        &b,
+        &[],
+        &["--through", "structure", "--receipt-dir", "rc"],
+    );
+    expect_code(&o, 0);
+}
+
+#[test]
+fn approvals_that_do_not_fit_this_run_never_count_and_nothing_is_written() {
+    let r = Ratify::new("unfit");
+    let b = r.bundle("b.tar.gz", 1, "threshold = 2");
+    let seq2 = r.bundle("seq2.tar.gz", 2, "threshold = 2");
+    r.approve_ok(&b, "alice", "alice.approval");
+    // Each case: alice's sound approval plus one that must not count.
+    let cases: Vec<(&str, PathBuf)> = vec![
+        ("other-params", {
+            expect_code(
+                &r.approve(&b, "bob", "params.approval", &["--param", "code=APR-2"]),
+                0,
+            );
+            r.dir().join("approvals/params.approval")
+        }),
+        ("other-sequence", {
+            r.approve_ok(&seq2, "bob", "seq2.approval");
+            r.dir().join("approvals/seq2.approval")
+        }),
+        (
+            "other-bundle",
+            r.craft("bob", "other.approval", |d| d.bundle_id = "0".repeat(64)),
+        ),
+        (
+            "expired",
+            r.craft("bob", "expired.approval", |d| {
+                d.expires = Some("2020-01-01T00:00:00Z".into())
+            }),
+        ),
+        ("revoked", {
+            r.approve_ok(&b, "mallory", "mallory.approval");
+            r.dir().join("approvals/mallory.approval")
+        }),
+        ("not-approver", r.craft("rm", "release.approval", |_| {})),
+        ("not-approver", r.craft("op", "operator.approval", |_| {})),
+        (
+            "same-key",
+            r.craft("alice", "alice-again.approval", |d| {
+                d.comment = "again".into()
+            }),
+        ),
+        ("bad-signature", {
+            let p = r.craft("bob", "edited.approval", |_| {});
+            let text = std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("APR-1", "APR-3");
+            std::fs::write(&p, text).unwrap();
+            p
+        }),
+    ];
+    let alice = r.dir().join("approvals/alice.approval");
+    let alice = alice.to_str().unwrap();
+    for (why, bad) in &cases {
+        let bad = bad.to_str().unwrap();
+        let g = r.gate(&b, &[alice, bad]);
+        assert_eq!(g.exit_code, 3, "{why}: READY with {bad}");
+        let q = g.ratification.unwrap();
+        assert_eq!(q.counted, 1, "{why}");
+        let refused = q.approvals.iter().find(|a| a.file == bad).unwrap();
+        assert!(!refused.counted);
+        assert_eq!(refused.refused.as_deref(), Some(*why), "{:?}", refused.note);
+        let o = r.run("apply", &b, &[alice, bad], &["--receipt-dir", "rc"]);
+        expect_code(&o, 3);
+        assert!(stdout(&o).contains(why), "{why}: {}", stdout(&o));
+        r.assert_untouched();
+    }
+}
+
+#[test]
+fn a_required_approver_must_be_among_the_quorum() {
+    let r = Ratify::new("required");
+    let carol = r.ids["carol"].clone();
+    let b = r.bundle(
+        "b.tar.gz",
+        1,
+        &format!("threshold = 2\nrequired = [\"{carol}\"]"),
+    );
+    r.approve_ok(&b, "alice", "alice.approval");
+    r.approve_ok(&b, "bob", "bob.approval");
+    let g = r.gate(&b, &["approvals"]);
+    assert_eq!(g.exit_code, 3);
+    let q = g.ratification.unwrap();
+    assert_eq!(
+        (q.counted, q.missing_required.clone()),
+        (2, vec![carol.clone()])
+    );
+    let o = r.run("apply", &b, &["approvals"], &["--receipt-dir", "rc"]);
+    expect_code(&o, 3);
+    assert!(
+        stdout(&o).contains(&format!("required key {carol}")),
+        "{}",
+        stdout(&o)
+    );
+    r.assert_untouched();
+    r.approve_ok(&b, "carol", "carol.approval");
+    let o = r.run("apply", &b, &["approvals"], &["--receipt-dir", "rc"]);
+    expect_code(&o, 0);
+}
+
+#[test]
+fn approve_refuses_a_key_that_is_not_an_approver_and_writes_nothing() {
+    let r = Ratify::new("approver");
+    let b = r.bundle("b.tar.gz", 1, "threshold = 1");
+    let o = r.approve(&b, "rm", "rm.approval", &["--param", PARAM]);
+    expect_code(&o, 2);
+    assert!(stdout(&o).contains("role release"), "{}", stdout(&o));
+    assert!(!r.dir().join("approvals/rm.approval").exists());
+    assert!(!r.dir().join("approvals/rm.approval.minisig").exists());
+    // A required param missing is a usage error too: the approver consents to params.
+    expect_code(&r.approve(&b, "alice", "a.approval", &[]), 2);
+    assert!(!r.dir().join("approvals/a.approval").exists());
+}
