@@ -158,6 +158,18 @@ pub struct ImportArgs {
     /// [bundle] version.
     #[arg(long, default_value = "1", value_name = "VERSION")]
     pub bundle_version: String,
+    /// A pop template option: each `{{ index .Options "KEY" }}` in a migration becomes
+    /// VALUE, as pop renders it (e.g. supabase/auth's `--option Namespace=auth`).
+    /// Repeatable; the report names every file so changed.
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub options: Vec<(String, String)>,
+}
+
+fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.contains("{{") => Ok((k.into(), v.into())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 /// The layouts `import` reads.

@@ -126,6 +126,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         name: args.name.as_deref().unwrap_or(&dir_name),
         version: &args.bundle_version,
         database: &args.database,
+        options: &args.options,
     };
     let Imported {
         layout,

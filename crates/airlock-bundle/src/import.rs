@@ -8,9 +8,14 @@
 //! why.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
-//! bytes between its markers); nothing is rewritten. What airlock would refuse stays
-//! in the file and `lint` names it; what airlock accepts as psql writes it (`\set
-//! ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+//! bytes between its markers; a script that creates its database and connects to it
+//! is the bytes after its `\c` line), except pop's template actions
+//! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
+//! does before running the file; every such change is reported. What airlock would
+//! refuse stays in the file and `lint` names it; what airlock accepts as psql writes
+//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+
+mod adapt;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -101,6 +106,9 @@ pub struct Naming<'a> {
     pub name: &'a str,
     pub version: &'a str,
     pub database: &'a str,
+    /// pop's template options (`--option KEY=VALUE`): each `{{ index .Options "KEY" }}`
+    /// of a migration becomes VALUE, as pop renders it before running the file.
+    pub options: &'a [(String, String)],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -540,7 +548,14 @@ pub fn import(
         .prefix(".airlock-import-")
         .tempdir_in(parent)
         .map_err(write_err)?;
-    let written = write_scripts(dir, layout, &migrations, staged.path(), &mut left)?;
+    let written = write_scripts(
+        dir,
+        layout,
+        &migrations,
+        naming.options,
+        staged.path(),
+        &mut left,
+    )?;
     let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
@@ -582,17 +597,20 @@ fn write_scripts(
     dir: &Path,
     layout: Layout,
     migrations: &[Migration],
+    options: &[(String, String)],
     base: &Path,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
-    let read = |s: &Script| {
-        s.bytes().map_err(|source| ImportError::Read {
-            path: match s {
-                Script::File(p) | Script::Section { from: p, .. } => p.clone(),
-            },
+    let read = |s: &Script, up: bool| {
+        let path = match s {
+            Script::File(p) | Script::Section { from: p, .. } => p.clone(),
+        };
+        let bytes = s.bytes().map_err(|source| ImportError::Read {
+            path: path.clone(),
             source,
-        })
+        })?;
+        adapt::adapt(&relative(dir, &path), bytes, options, up)
     };
     let mut w = Written {
         files: vec![],
@@ -604,17 +622,18 @@ fn write_scripts(
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
         if let Some(up) = &m.up {
             let to = format!("sql/tiers/{stem}.sql");
-            let bytes = read(up)?;
-            write_file(base, &to, &bytes)?;
-            w.ups.push(bytes);
-            w.files.push(brought(dir, up, "up", &to));
+            let a = read(up, true)?;
+            write_file(base, &to, &a.bytes)?;
+            w.ups.push(a.bytes);
+            w.files.push(brought(dir, up, "up", &to, a.changes));
             w.tiers.push((m.label.clone(), to));
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
-                write_file(base, &to, &read(down)?)?;
-                w.files.push(brought(dir, down, "down", &to));
+                let a = read(down, false)?;
+                write_file(base, &to, &a.bytes)?;
+                w.files.push(brought(dir, down, "down", &to, a.changes));
                 w.downs.push(to);
             }
             None if layout != Layout::Folder => left.push(LeftBehind {
@@ -688,14 +707,21 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn brought(dir: &Path, script: &Script, which: &str, to: &str) -> Brought {
-    let (from, change) = match script {
+fn brought(dir: &Path, script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
+    let (from, mut change) = match script {
         Script::File(p) => (relative(dir, p), "as-is".to_string()),
         Script::Section { from, .. } => (
             relative(dir, from),
             format!("the {which} section of a dbmate file, between its markers"),
         ),
     };
+    if !changes.is_empty() {
+        change = if change == "as-is" {
+            changes.join("; ")
+        } else {
+            format!("{change}; {}", changes.join("; "))
+        };
+    }
     Brought {
         from,
         to: to.into(),
