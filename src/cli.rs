@@ -163,6 +163,12 @@ pub struct ImportArgs {
     /// Repeatable; the report names every file so changed.
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
     pub options: Vec<(String, String)>,
+    /// Read the peer tool's history table on this database (flyway_schema_history,
+    /// schema_migrations, sqitch.changes): the migrations it records as applied are
+    /// not written as tiers, and the bundle's preflight checks the table still says
+    /// exactly that. airlock's ledger is not touched.
+    #[arg(long, value_name = "CONN")]
+    pub history: Option<String>,
 }
 
 fn key_value(s: &str) -> std::result::Result<(String, String), String> {

@@ -24,8 +24,17 @@ fn layout(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
 fn psql_each(db: &TestDb, files: &[PathBuf], options: Option<&str>) {
     for f in files {
         let mut c = Command::new("psql");
-        c.args(["-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", &db.name, "-f"])
-            .arg(f);
+        c.args([
+            "-X",
+            "-q",
+            "-1",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &db.name,
+            "-f",
+        ])
+        .arg(f);
         if let Some(o) = options {
             c.env("PGOPTIONS", o);
         }
@@ -53,7 +62,13 @@ fn pack_and_apply(dir: &Path, src: &Path, db: &TestDb) {
 }
 
 /// `airlock --json import MIGRATIONS --out OUT --database DB EXTRA…`.
-fn import(dir: &Path, migrations: &Path, out: &Path, db: &str, extra: &[&str]) -> std::process::Output {
+fn import(
+    dir: &Path,
+    migrations: &Path,
+    out: &Path,
+    db: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "--json",
         "import",
@@ -103,18 +118,25 @@ fn a_script_that_creates_its_database_imports_and_applies_as_psql_runs_what_foll
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     let change = report["files"][0]["change"].as_str().unwrap();
     assert!(
-        change.contains("from the line after `\\c shop` (line 11)") && change.contains("createdb shop"),
+        change.contains("from the line after `\\c shop` (line 11)")
+            && change.contains("createdb shop"),
         "{change}"
     );
     let written = std::fs::read_to_string(out.join("sql/tiers/001_Shop_PostgreSql.sql")).unwrap();
     let after_connect = SHOP.split_once("\\c shop;\n").unwrap().1;
-    assert_eq!(written, after_connect, "the bytes after the `\\c` line, unchanged");
+    assert_eq!(
+        written, after_connect,
+        "the bytes after the `\\c` line, unchanged"
+    );
     pack_and_apply(dir, &out, &target);
     let peer_file = dir.join("after_connect.sql");
     std::fs::write(&peer_file, after_connect).unwrap();
     psql_each(&peer, &[peer_file], None);
     assert_eq!(target.dump_without_ledger(), peer.dump());
-    assert_eq!(target.scalar("SELECT title FROM album WHERE album_id = 2"), "Caf\u{e9} Nights; Vol. 2");
+    assert_eq!(
+        target.scalar("SELECT title FROM album WHERE album_id = 2"),
+        "Caf\u{e9} Nights; Vol. 2"
+    );
 }
 
 /// supabase/auth's shape: pop migrations (`*.up.sql`, no down files) whose SQL is a Go
@@ -148,7 +170,13 @@ fn pop_template_migrations_import_with_their_option_and_apply_as_pop_renders_the
     assert!(!out.exists());
     assert_eq!(leftovers(dir), Vec::<String>::new());
 
-    let o = import(dir, &migrations, &out, &target.name, &["--option", "Namespace=auth"]);
+    let o = import(
+        dir,
+        &migrations,
+        &out,
+        &target.name,
+        &["--option", "Namespace=auth"],
+    );
     expect_code(&o, 0);
     let report = json(&o);
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
@@ -159,7 +187,8 @@ fn pop_template_migrations_import_with_their_option_and_apply_as_pop_renders_the
         .map(|f| f["change"].as_str().unwrap())
         .collect();
     assert!(
-        changes[0].contains("rendered as `auth` (3 place(s))") && changes[1].contains("(4 place(s))"),
+        changes[0].contains("rendered as `auth` (3 place(s))")
+            && changes[1].contains("(4 place(s))"),
         "{changes:?}"
     );
     pack_and_apply(dir, &out, &target);
@@ -168,7 +197,12 @@ fn pop_template_migrations_import_with_their_option_and_apply_as_pop_renders_the
         .map(|(name, text)| {
             let p = dir.join("rendered").join(name);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, text.replace("{{ index .Options \"Namespace\" }}", "auth").replace("{{index .Options \"Namespace\" }}", "auth")).unwrap();
+            std::fs::write(
+                &p,
+                text.replace("{{ index .Options \"Namespace\" }}", "auth")
+                    .replace("{{index .Options \"Namespace\" }}", "auth"),
+            )
+            .unwrap();
             p
         })
         .collect();
@@ -206,7 +240,12 @@ fn psql_scripts_run_one_session_each_under_a_search_path_apply_as_fetched_and_ma
     let tiers: String = MB
         .iter()
         .zip(&files)
-        .map(|((n, _), f)| format!("\n[[tier]]\nname = \"{}\"\nfiles = [{f}]\n", n.trim_end_matches(".sql")))
+        .map(|((n, _), f)| {
+            format!(
+                "\n[[tier]]\nname = \"{}\"\nfiles = [{f}]\n",
+                n.trim_end_matches(".sql")
+            )
+        })
         .collect();
     write(
         &src.join("bundle.toml"),
@@ -265,13 +304,18 @@ fn a_do_block_executing_what_cannot_run_in_a_transaction_is_warned_about() {
         "{warnings:?}"
     );
     assert!(
-        warnings[1].starts_with("sql/v1.sql:17: this DO block runs `VACUUM executions` with EXECUTE"),
+        warnings[1]
+            .starts_with("sql/v1.sql:17: this DO block runs `VACUUM executions` with EXECUTE"),
         "{warnings:?}"
     );
     // And the human output says it too.
     let human = airlock(dir, &["lint", src.to_str().unwrap()]);
     expect_code(&human, 0);
-    assert!(stdout(&human).contains("warning: sql/v1.sql:17"), "{}", stdout(&human));
+    assert!(
+        stdout(&human).contains("warning: sql/v1.sql:17"),
+        "{}",
+        stdout(&human)
+    );
 }
 
 /// PostgREST's shape: strings that end with a backslash (`'\'`, standard SQL) long

@@ -109,6 +109,37 @@ pub struct Naming<'a> {
     /// pop's template options (`--option KEY=VALUE`): each `{{ index .Options "KEY" }}`
     /// of a migration becomes VALUE, as pop renders it before running the file.
     pub options: &'a [(String, String)],
+    /// What the peer's own history table on the target says is applied already: those
+    /// migrations are not written as tiers, and a preflight probe checks that the
+    /// table still says exactly that when the bundle is applied.
+    pub applied: Option<&'a Applied>,
+}
+
+/// The peer's history table on a target, as read by the caller (`--history`).
+///
+/// Nothing of it reaches airlock's ledger: the bundle starts after the migrations it
+/// names, and its preflight (`probe`, which answered `value` when import read it)
+/// refuses a target whose table says anything else.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The table read, schema-qualified (`public.flyway_schema_history`).
+    pub table: String,
+    pub set: AppliedSet,
+    /// One read-only query answering `peer_history` and the table's state.
+    pub probe: String,
+    /// What `probe` answered at import.
+    pub value: String,
+}
+
+/// Which migrations a history table records as applied.
+#[derive(Clone, Debug)]
+pub enum AppliedSet {
+    /// These versions (Flyway, dbmate, pop): `1.2`, `20240101000000`.
+    Versions(Vec<String>),
+    /// Every version up to this one (golang-migrate keeps only the last).
+    UpTo(String),
+    /// These changes, by name (Sqitch).
+    Names(Vec<String>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +162,8 @@ pub enum ImportError {
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
+    NothingNew { dir: PathBuf, table: String },
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<String>, ImportError> {
@@ -460,6 +493,62 @@ fn sqitch(
     Ok(out)
 }
 
+/// The migrations `applied` does not record; those it does are named in `left`. A
+/// version or change the table records that the directory does not have is an error:
+/// the directory is behind the database.
+fn not_applied(
+    migrations: Vec<Migration>,
+    applied: &Applied,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let key = |v: &str| {
+        version_key(v).ok_or_else(|| {
+            layout_error(
+                &applied.table,
+                format!("records version `{v}`, which is not a number"),
+            )
+        })
+    };
+    let done: Box<dyn Fn(&Migration) -> bool> = match &applied.set {
+        AppliedSet::Versions(vs) => {
+            let keys = vs.iter().map(|v| key(v)).collect::<Result<Vec<_>, _>>()?;
+            if let Some(v) = vs
+                .iter()
+                .zip(&keys)
+                .find(|(_, k)| !migrations.iter().any(|m| &m.key == *k))
+            {
+                return Err(layout_error(&applied.table, format!("records version `{}`, which the migrations directory does not have: it is behind the database", v.0)));
+            }
+            Box::new(move |m: &Migration| keys.contains(&m.key))
+        }
+        AppliedSet::UpTo(v) => {
+            let last = key(v)?;
+            if !migrations.iter().any(|m| m.key == last) {
+                return Err(layout_error(&applied.table, format!("records version `{v}`, which the migrations directory does not have: it is behind the database")));
+            }
+            Box::new(move |m: &Migration| m.key <= last)
+        }
+        AppliedSet::Names(names) => {
+            if let Some(n) = names
+                .iter()
+                .find(|n| !migrations.iter().any(|m| &m.label == *n))
+            {
+                return Err(layout_error(&applied.table, format!("records change `{n}`, which sqitch.plan does not have: it is behind the database")));
+            }
+            Box::new(move |m: &Migration| names.contains(&m.label))
+        }
+    };
+    let (old, new): (Vec<Migration>, Vec<Migration>) =
+        migrations.into_iter().partition(|m| done(m));
+    for m in old {
+        left.push(LeftBehind {
+            file: m.label,
+            why: format!("applied on the target already ({} says so): not a tier; the bundle's preflight checks that the table still says exactly what import read", applied.table),
+        });
+    }
+    Ok(new)
+}
+
 /// A file name of letters, digits, `_`, `-` and `.` from `label`.
 fn slug(label: &str) -> String {
     label
@@ -529,12 +618,21 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let mut left = vec![];
-    let migrations = migrations(dir, layout, &mut left)?;
+    let mut migrations = migrations(dir, layout, &mut left)?;
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
             layout: layout.name(),
         });
+    }
+    if let Some(applied) = naming.applied {
+        migrations = not_applied(migrations, applied, &mut left)?;
+        if migrations.is_empty() {
+            return Err(ImportError::NothingNew {
+                dir: dir.to_path_buf(),
+                table: applied.table.clone(),
+            });
+        }
     }
     let write_err = |source| ImportError::Write {
         path: out.to_path_buf(),
@@ -662,6 +760,21 @@ fn write_spec(
         toml_str(naming.version),
         toml_str(naming.database)
     );
+    if let Some(applied) = naming.applied {
+        write_file(
+            base,
+            "sql/probe/peer_history.sql",
+            format!(
+                "-- What {} said when `airlock import` read it: the migrations applied before this bundle.\n{}\n",
+                applied.table, applied.probe
+            )
+            .as_bytes(),
+        )?;
+        toml.push_str(&format!(
+            "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"sql/probe/peer_history.sql\"\nexpect = {{ peer_history = {} }}\n",
+            toml_str(&applied.value)
+        ));
+    }
     for (label, file) in &written.tiers {
         toml.push_str(&format!(
             "\n[[tier]]\nname = {}\nfiles = [{}]\n",

@@ -275,7 +275,12 @@ pub(super) fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProble
 /// A problem a `\'` read the wrong way produces: the rest of a line read as a psql
 /// meta-command or variable, a statement that no longer parses, a quote left open.
 fn from_misread_quote(message: &str) -> bool {
-    ["psql meta-command", "psql variable", "does not parse as PostgreSQL", "unterminated"]
-        .iter()
-        .any(|p| message.starts_with(p))
+    [
+        "psql meta-command",
+        "psql variable",
+        "does not parse as PostgreSQL",
+        "unterminated",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
 }

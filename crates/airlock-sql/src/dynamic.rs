@@ -107,7 +107,8 @@ fn refused(sql: &str) -> Option<String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     let hit = match w.as_slice() {
         ["VACUUM", ..] => true,
-        ["CREATE", "INDEX", "CONCURRENTLY", ..] | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => true,
+        ["CREATE", "INDEX", "CONCURRENTLY", ..]
+        | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => true,
         ["DROP", "INDEX", "CONCURRENTLY", ..] => true,
         ["REINDEX", ..] => w.contains(&"CONCURRENTLY"),
         _ => false,

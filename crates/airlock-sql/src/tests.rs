@@ -531,7 +531,9 @@ fn a_refusal_unrelated_to_quotes_is_not_blamed_on_a_legacy_setting() {
     // A misread quote still is: the meta-command the rest of the line becomes.
     let (problems, _) = noted("INSERT INTO names VALUES ('\\');\nCOPY (SELECT 1) TO '/tmp/x.csv';\nINSERT INTO t VALUES ('D\\'Arcy');\n");
     assert!(
-        problems.iter().any(|p| p.1.contains("standard_conforming_strings = off")),
+        problems
+            .iter()
+            .any(|p| p.1.contains("standard_conforming_strings = off")),
         "{problems:?}"
     );
 }

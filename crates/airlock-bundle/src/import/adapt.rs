@@ -111,9 +111,13 @@ fn database_preamble(bytes: &[u8]) -> Option<(usize, String, usize)> {
                 (Some("c" | "connect"), Some(db), None) => db.trim_end_matches(';'),
                 _ => return None,
             };
-            let name = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')).unwrap_or(name);
+            let name = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .unwrap_or(name);
             let prefix = std::str::from_utf8(&bytes[..start]).ok()?;
-            return only_creates(prefix, name).then(|| (start + line.len(), name.to_string(), i + 1));
+            return only_creates(prefix, name)
+                .then(|| (start + line.len(), name.to_string(), i + 1));
         }
         start += line.len();
     }
@@ -154,13 +158,19 @@ mod tests {
             "CREATE TABLE auth.users (id int);\nCOMMENT ON TABLE auth.users IS 'x';\nSELECT '{{1,2},{3,4}}'::int[][];\n"
         );
         assert_eq!(a.changes.len(), 1);
-        assert!(a.changes[0].contains("`auth` (2 place(s))"), "{:?}", a.changes);
+        assert!(
+            a.changes[0].contains("`auth` (2 place(s))"),
+            "{:?}",
+            a.changes
+        );
     }
 
     #[test]
     fn an_option_not_given_is_an_error() {
         let src = "CREATE TABLE {{ index .Options \"Namespace\" }}.users (id int);\n";
-        let e = adapt("m.up.sql", src.as_bytes().to_vec(), &[], true).err().unwrap();
+        let e = adapt("m.up.sql", src.as_bytes().to_vec(), &[], true)
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("--option Namespace=VALUE"), "{e}");
     }
 
@@ -168,8 +178,15 @@ mod tests {
     fn a_create_database_preamble_is_cut_after_its_connect_line() {
         let src = "/* header */\nDROP DATABASE IF EXISTS shop;\n\nCREATE DATABASE shop;\n\n\\c shop;\n\nCREATE TABLE t (id int);\n";
         let a = adapt("s.sql", src.as_bytes().to_vec(), &[], true).unwrap();
-        assert_eq!(String::from_utf8(a.bytes).unwrap(), "\nCREATE TABLE t (id int);\n");
-        assert!(a.changes[0].contains("`\\c shop` (line 6)"), "{:?}", a.changes);
+        assert_eq!(
+            String::from_utf8(a.bytes).unwrap(),
+            "\nCREATE TABLE t (id int);\n"
+        );
+        assert!(
+            a.changes[0].contains("`\\c shop` (line 6)"),
+            "{:?}",
+            a.changes
+        );
     }
 
     #[test]
