@@ -14,9 +14,8 @@ use pg_query::NodeEnum;
 /// Warnings for the `DO` statement `sql` starting at `line`: `(line, message)`.
 pub(super) fn warnings(sql: &str, line: usize) -> Vec<(usize, String)> {
     let head = sql.trim_start().as_bytes();
-    if !(head.len() >= 2 && head[..2].eq_ignore_ascii_case(b"DO"))
-        || !sql.to_ascii_uppercase().contains("EXECUTE")
-    {
+    let is_do = head.len() >= 2 && head[..2].eq_ignore_ascii_case(b"DO");
+    if !is_do || !sql.to_ascii_uppercase().contains("EXECUTE") {
         return vec![];
     }
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
@@ -70,8 +69,8 @@ fn constant(text: &str) -> String {
     if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
         return inner.replace("''", "'");
     }
-    if text.starts_with('$') {
-        if let Some(close) = text[1..].find('$') {
+    if let Some(rest) = text.strip_prefix('$') {
+        if let Some(close) = rest.find('$') {
             let tag = &text[..close + 2];
             if let Some(inner) = text[tag.len()..].strip_suffix(tag) {
                 return inner.to_string();
