@@ -564,3 +564,86 @@ fn import_with_a_golang_migrate_history_starts_after_its_version() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("failed half-way"), "{}", stderr(&o));
 }
+
+/// kratos's pop `.autocommit` files (pop runs them outside a transaction): one that
+/// needs it (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`) becomes an `online = true`
+/// tier, with its down script left out of the transactional rollback; one that does
+/// not (`CREATE INDEX IF NOT EXISTS`) stays transactional; a cockroach autocommit file
+/// is another dialect's.
+#[test]
+fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("m"),
+        &[
+            ("20240101000000000000_messages.up.sql", "CREATE TABLE courier_messages (id uuid PRIMARY KEY, nid uuid, status int NOT NULL, created_at timestamp NOT NULL);\n"),
+            ("20240101000000000000_messages.down.sql", "DROP TABLE courier_messages;\n"),
+            ("20240202000000000000_nid_idx.autocommit.up.sql", "DROP INDEX IF EXISTS courier_messages_nid_idx;\n\nCREATE INDEX IF NOT EXISTS courier_messages_nid_idx ON courier_messages (nid ASC);\n"),
+            ("20240202000000000000_nid_idx.autocommit.down.sql", "DROP INDEX IF EXISTS courier_messages_nid_idx;\n"),
+            ("20240202000000000000_nid_idx.cockroach.autocommit.up.sql", "CREATE INDEX IF NOT EXISTS courier_messages_nid_idx ON courier_messages (nid ASC) USING HASH;\n"),
+            ("20240303000000000000_status_idx.postgres.autocommit.up.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS courier_messages_status_created_at_idx ON courier_messages (status ASC, created_at ASC);\n"),
+            ("20240303000000000000_status_idx.postgres.autocommit.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS courier_messages_status_created_at_idx;\n"),
+            ("20240303000000000000_status_idx.mysql.up.sql", "CREATE INDEX courier_messages_status_created_at_idx ON courier_messages (status, created_at);\n"),
+        ],
+    );
+    let target = TestDb::new("popauto");
+    let peer = TestDb::new("popautopeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
+    let left = report["left_behind"].to_string();
+    assert!(left.contains(r#"{"file":"20240202000000000000_nid_idx.cockroach.autocommit.up.sql","why":"for cockroach, not PostgreSQL"}"#), "{left}");
+    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a pop autocommit down script that cannot run in a transaction"#), "{left}");
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert_eq!(toml.matches("online = true").count(), 1, "{toml}");
+    assert!(
+        toml.contains(
+            "files = [\"sql/tiers/003_20240303000000000000_status_idx.sql\"]\nonline = true"
+        ),
+        "{toml}"
+    );
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    // pop: each in order, an autocommit file outside a transaction.
+    psql_files(
+        &peer,
+        &migrations,
+        &[
+            "20240101000000000000_messages.up.sql",
+            "20240202000000000000_nid_idx.autocommit.up.sql",
+            "20240303000000000000_status_idx.postgres.autocommit.up.sql",
+        ],
+    );
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+}

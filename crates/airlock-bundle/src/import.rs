@@ -69,6 +69,9 @@ struct Migration {
     /// None: only a down script (pop/kratos write no file for an empty migration).
     up: Option<Script>,
     down: Option<Script>,
+    /// pop's `.autocommit` files: run outside a transaction (an online tier here).
+    up_online: bool,
+    down_online: bool,
 }
 
 /// One file written into the source.
@@ -278,6 +281,8 @@ fn migrations(
                     label: n.trim_end_matches(".sql").into(),
                     up: Some(Script::File(dir.join(n))),
                     down: None,
+                    up_online: false,
+                    down_online: false,
                 }
             })
             .collect(),
@@ -314,6 +319,11 @@ fn golang_migrate(
             (_, Some(stem)) => (stem, false),
             _ => continue,
         };
+        // pop: `NAME[.DIALECT].autocommit.up.sql` runs outside a transaction.
+        let (stem, autocommit) = match stem.strip_suffix(".autocommit") {
+            Some(s) => (s, true),
+            None => (stem, false),
+        };
         let (base, dialect) = match stem.rsplit_once('.') {
             Some((base, d)) => (base, Some(d)),
             None => (stem, None),
@@ -337,11 +347,18 @@ fn golang_migrate(
                 label: base.into(),
                 up: None,
                 down: None,
+                up_online: false,
+                down_online: false,
             });
-        let slot = if up { &mut m.up } else { &mut m.down };
+        let (slot, online) = if up {
+            (&mut m.up, &mut m.up_online)
+        } else {
+            (&mut m.down, &mut m.down_online)
+        };
         // A PostgreSQL-specific file wins over a generic one.
         if slot.is_none() || dialect.is_some() {
             *slot = Some(Script::File(dir.join(n)));
+            *online = autocommit;
         }
     }
     Ok(found.into_values().collect())
@@ -403,6 +420,8 @@ fn dbmate(
             down: down.filter(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
+            up_online: false,
+            down_online: false,
         });
     }
     Ok(out)
@@ -431,6 +450,8 @@ fn flyway(
                     label: format!("V{version}__{name}"),
                     up: Some(Script::File(dir.join(n))),
                     down: undo.map(|u| Script::File(dir.join(u))),
+                    up_online: false,
+                    down_online: false,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
@@ -488,6 +509,8 @@ fn sqitch(
             label: name.into(),
             up: Some(Script::File(deploy)),
             down: revert.is_file().then_some(Script::File(revert)),
+            up_online: false,
+            down_online: false,
         });
     }
     Ok(out)
@@ -661,18 +684,34 @@ pub fn import(
     std::fs::rename(staged.keep(), out).map_err(write_err)?;
     Ok(Imported {
         layout,
-        tiers: written.tiers.into_iter().map(|(label, _)| label).collect(),
+        tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
         rollback,
         files: written.files,
         left_behind: left,
     })
 }
 
+const AUTOCOMMIT_ONLINE: &str = "a pop autocommit migration (run outside a transaction), which cannot run in one: an `online = true` tier, one statement at a time, each recorded as it completes";
+const AUTOCOMMIT_TX: &str = "a pop autocommit migration (pop runs it outside a transaction): nothing in it needs that, so it runs in the apply's transaction like the others";
+
+/// An autocommit script that a transaction refuses and an online tier accepts
+/// (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`): it becomes an online tier; any other
+/// stays transactional (and lint judges it there).
+fn needs_online(bytes: &[u8]) -> bool {
+    use airlock_sql::{check, SqlRole};
+    let Ok(sql) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    !check("up.sql", sql, SqlRole::Script).is_empty()
+        && check("up.sql", sql, SqlRole::Online).is_empty()
+}
+const AUTOCOMMIT_DOWN: &str = "a pop autocommit down script that cannot run in a transaction: the rollback runs in one, so it is not part of it; run it as an `online = true` tier of the release that needs it";
+
 /// The scripts written into a source.
 struct Written {
     files: Vec<Brought>,
-    /// (tier name, file), in order.
-    tiers: Vec<(String, String)>,
+    /// (tier name, file, online), in order.
+    tiers: Vec<(String, String, bool)>,
     /// The up scripts' bytes (for the rollback probe).
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
@@ -723,13 +762,32 @@ fn write_scripts(
             let a = read(up, true)?;
             write_file(base, &to, &a.bytes)?;
             w.ups.push(a.bytes);
-            w.files.push(brought(dir, up, "up", &to, a.changes));
-            w.tiers.push((m.label.clone(), to));
+            let mut changes = a.changes;
+            let online = m.up_online && needs_online(&w.ups[w.ups.len() - 1]);
+            if m.up_online {
+                changes.push(
+                    if online {
+                        AUTOCOMMIT_ONLINE
+                    } else {
+                        AUTOCOMMIT_TX
+                    }
+                    .into(),
+                );
+            }
+            w.files.push(brought(dir, up, "up", &to, changes));
+            w.tiers.push((m.label.clone(), to, online));
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
                 let a = read(down, false)?;
+                if m.down_online && needs_online(&a.bytes) {
+                    left.push(LeftBehind {
+                        file: brought(dir, down, "down", "", vec![]).from,
+                        why: AUTOCOMMIT_DOWN.into(),
+                    });
+                    continue;
+                }
                 write_file(base, &to, &a.bytes)?;
                 w.files.push(brought(dir, down, "down", &to, a.changes));
                 w.downs.push(to);
@@ -775,11 +833,12 @@ fn write_spec(
             toml_str(&applied.value)
         ));
     }
-    for (label, file) in &written.tiers {
+    for (label, file, online) in &written.tiers {
         toml.push_str(&format!(
-            "\n[[tier]]\nname = {}\nfiles = [{}]\n",
+            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
             toml_str(label),
-            toml_str(file)
+            toml_str(file),
+            if *online { "online = true\n" } else { "" }
         ));
     }
     let tables = created_tables(&written.ups);
