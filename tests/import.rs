@@ -647,3 +647,62 @@ fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
     );
     assert_eq!(target.dump_without_ledger(), peer.dump());
 }
+
+/// Sqitch records deployed changes in `sqitch.changes`, per project: with `--history`,
+/// only the plan's changes not recorded for its `%project` become tiers. (The table
+/// here has the columns import reads, of the types Sqitch gives them.)
+#[test]
+fn import_with_a_sqitch_history_starts_after_the_deployed_changes() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=flipr\n\nappschema 2024-01-01T00:00:00Z Ann <ann@example.com> # Add schema.\nusers [appschema] 2024-01-02T00:00:00Z Ann <ann@example.com> # Add users.\n"),
+            ("deploy/appschema.sql", "BEGIN;\nCREATE SCHEMA flipr;\nCOMMIT;\n"),
+            ("deploy/users.sql", "BEGIN;\nCREATE TABLE flipr.users (nickname text PRIMARY KEY);\nCOMMIT;\n"),
+        ],
+    );
+    let target = TestDb::new("sqhist");
+    target.exec("CREATE SCHEMA flipr; CREATE SCHEMA sqitch; CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, change text NOT NULL, project text NOT NULL, committed_at timestamptz NOT NULL); INSERT INTO sqitch.changes VALUES ('a1', 'appschema', 'flipr', '2024-01-01'), ('b2', 'users', 'another', '2024-01-02')");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"], serde_json::json!(["users"]), "{report}");
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(toml.contains("peer_history = \"appschema\""), "{toml}");
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    assert_eq!(
+        target.scalar("SELECT to_regclass('flipr.users') IS NOT NULL"),
+        "t"
+    );
+}
