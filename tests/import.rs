@@ -547,6 +547,29 @@ fn import_with_a_golang_migrate_history_starts_after_its_version() {
         serde_json::json!(["20240303000000_email"]),
         "{report}"
     );
+    // pop's own table (default name `schema_migration`, one row per version).
+    let pop = TestDb::new("pophist");
+    psql_files(&pop, &migrations, &["20240101000000_users.up.sql"]);
+    pop.exec("CREATE TABLE schema_migration (version varchar(14) NOT NULL); INSERT INTO schema_migration VALUES ('20240101000000')");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            dir.join("src-pop").to_str().unwrap(),
+            "--database",
+            &pop.name,
+            "--history",
+            &pop.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["tiers"],
+        serde_json::json!(["20240202000000_name", "20240303000000_email"])
+    );
     target.exec("UPDATE schema_migrations SET dirty = true");
     let o = airlock(
         dir,

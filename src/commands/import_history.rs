@@ -23,6 +23,20 @@ fn sql_error(context: &str, e: &postgres::Error) -> Error {
 /// The one table named `name` (in `schema`, when given) outside the system schemas,
 /// schema-qualified and quoted.
 fn find_table(c: &mut postgres::Client, name: &str, schema: Option<&str>) -> Result<String> {
+    find_table_opt(c, name, schema)?.ok_or_else(|| {
+        Error::usage(
+            format!("the target has no {name} table: nothing there is recorded as applied"),
+            Some("leave out --history to import every migration".to_string()),
+        )
+    })
+}
+
+/// [`find_table`], or None when there is no such table.
+fn find_table_opt(
+    c: &mut postgres::Client,
+    name: &str,
+    schema: Option<&str>,
+) -> Result<Option<String>> {
     let rows = c
         .query(
             "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
@@ -36,11 +50,8 @@ fn find_table(c: &mut postgres::Client, name: &str, schema: Option<&str>) -> Res
         .map_err(|e| sql_error("finding the history table", &e))?;
     let found: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(Error::usage(
-            format!("the target has no {name} table: nothing there is recorded as applied"),
-            Some("leave out --history to import every migration".to_string()),
-        )),
+        [one] => Ok(Some(one.clone())),
+        [] => Ok(None),
         many => Err(Error::usage(
             format!(
                 "the target has {} tables named {name}: {}",
@@ -90,7 +101,13 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
             (t, probe, Some(refuse), false)
         }
         Layout::GolangMigrate | Layout::Dbmate => {
-            let t = find_table(&mut c, "schema_migrations", None)?;
+            // pop's default name is schema_migration; golang-migrate's, dbmate's and
+            // most pop setups' (supabase/auth) is schema_migrations.
+            let t = match find_table_opt(&mut c, "schema_migrations", None)? {
+                Some(t) => t,
+                None => find_table_opt(&mut c, "schema_migration", None)?
+                    .map_or_else(|| find_table(&mut c, "schema_migrations", None), Ok)?,
+            };
             if has_column(&mut c, &t, "dirty")? {
                 // golang-migrate: one row, the last version, and whether it failed half-way.
                 let probe = format!("SELECT 'peer_history'::text AS key, coalesce((SELECT version::text FROM {t}), '') AS value");
