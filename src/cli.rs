@@ -170,6 +170,24 @@ pub struct ImportArgs {
     /// [bundle] version.
     #[arg(long, default_value = "1", value_name = "VERSION")]
     pub bundle_version: String,
+    /// A pop template option: each `{{ index .Options "KEY" }}` in a migration becomes
+    /// VALUE, as pop renders it (e.g. supabase/auth's `--option Namespace=auth`).
+    /// Repeatable; the report names every file so changed.
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub options: Vec<(String, String)>,
+    /// Read the peer tool's history table on this database (flyway_schema_history,
+    /// schema_migrations, sqitch.changes): the migrations it records as applied are
+    /// not written as tiers, and the bundle's preflight checks the table still says
+    /// exactly that. airlock's ledger is not touched.
+    #[arg(long, value_name = "CONN")]
+    pub history: Option<String>,
+}
+
+fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.contains("{{") => Ok((k.into(), v.into())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 /// The layouts `import` reads.

@@ -329,3 +329,403 @@ fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
         stdout(&o)
     );
 }
+
+/// Flyway's own history table, as Flyway creates it, with the rows it writes.
+fn flyway_history(db: &TestDb, applied: &[(&str, &str, bool)]) {
+    db.exec("CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL)");
+    for (i, (version, script, success)) in applied.iter().enumerate() {
+        db.exec(&format!("INSERT INTO flyway_schema_history VALUES ({}, '{version}', 'x', 'SQL', '{script}', 12345, 'flyway', '2024-01-01 00:00:00', 7, {success})", i + 1));
+    }
+}
+
+/// A target where Flyway applied V1 and V1.1: import with `--history` writes only V2,
+/// guarded by a preflight on `flyway_schema_history`; the ledger records only what
+/// airlock applies; a target whose history says otherwise is refused, unchanged.
+#[test]
+fn import_with_history_starts_after_what_the_peer_applied_and_its_preflight_guards_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("sql"),
+        &[
+            (
+                "V1__create_orders.sql",
+                "CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));\n",
+            ),
+            (
+                "V1.1__orders_note.sql",
+                "ALTER TABLE orders ADD COLUMN note text;\n",
+            ),
+            (
+                "V2__items.sql",
+                "CREATE TABLE items (order_id int REFERENCES orders, sku text);\n",
+            ),
+            ("U2__items.sql", "DROP TABLE items;\n"),
+        ],
+    );
+    let target = TestDb::new("fwhist");
+    let peer = TestDb::new("fwhistpeer");
+    for db in [&target, &peer] {
+        psql_files(
+            db,
+            &migrations,
+            &["V1__create_orders.sql", "V1.1__orders_note.sql"],
+        );
+        flyway_history(
+            db,
+            &[
+                ("1", "V1__create_orders.sql", true),
+                ("1.1", "V1.1__orders_note.sql", true),
+            ],
+        );
+    }
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["V2__items"]),
+        "{report}"
+    );
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("V1__create_orders")
+            && left.contains("V1.1__orders_note")
+            && left.contains("applied on the target already"),
+        "{left}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(
+        toml.contains("[preflight]") && toml.contains("peer_history = \"1,1.1\""),
+        "{toml}"
+    );
+
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    // The target's history no longer says V1.1: refused by the preflight, unchanged.
+    target.exec("DELETE FROM flyway_schema_history WHERE version = '1.1'");
+    let before = target.dump();
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("peer_history"), "{}", stderr(&o));
+    assert_eq!(target.dump(), before);
+    target.exec("INSERT INTO flyway_schema_history VALUES (2, '1.1', 'x', 'SQL', 'V1.1__orders_note.sql', 12345, 'flyway', '2024-01-01 00:00:00', 7, true)");
+
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    psql_files(&peer, &migrations, &["V2__items.sql"]);
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+    assert_eq!(target.scalar("SELECT count(*) FROM airlock.ledger"), "1");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "rollback",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    assert_eq!(target.scalar("SELECT to_regclass('items') IS NULL"), "t");
+    assert_eq!(
+        target.scalar("SELECT to_regclass('orders') IS NOT NULL"),
+        "t"
+    );
+
+    // A failed migration in the history: import refuses, naming it, and writes nothing.
+    let failed = TestDb::new("fwhistfailed");
+    flyway_history(&failed, &[("1", "V1__create_orders.sql", false)]);
+    let out2 = dir.join("src2");
+    let o = airlock(
+        dir,
+        &[
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+            "--database",
+            &failed.name,
+            "--history",
+            &failed.conn(),
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("failed half-way (1)"), "{}", stderr(&o));
+    assert!(!out2.exists());
+}
+
+/// golang-migrate keeps only the last version (and `dirty`): everything up to it is
+/// applied; a dirty one is refused.
+#[test]
+fn import_with_a_golang_migrate_history_starts_after_its_version() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("m"),
+        &[
+            (
+                "20240101000000_users.up.sql",
+                "CREATE TABLE users (id bigint PRIMARY KEY);\n",
+            ),
+            ("20240101000000_users.down.sql", "DROP TABLE users;\n"),
+            (
+                "20240202000000_name.up.sql",
+                "ALTER TABLE users ADD COLUMN name text;\n",
+            ),
+            (
+                "20240303000000_email.up.sql",
+                "ALTER TABLE users ADD COLUMN email text;\n",
+            ),
+        ],
+    );
+    let target = TestDb::new("gmhist");
+    psql_files(
+        &target,
+        &migrations,
+        &["20240101000000_users.up.sql", "20240202000000_name.up.sql"],
+    );
+    target.exec("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (20240202000000, false)");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["20240303000000_email"]),
+        "{report}"
+    );
+    // pop's own table (default name `schema_migration`, one row per version).
+    let pop = TestDb::new("pophist");
+    psql_files(&pop, &migrations, &["20240101000000_users.up.sql"]);
+    pop.exec("CREATE TABLE schema_migration (version varchar(14) NOT NULL); INSERT INTO schema_migration VALUES ('20240101000000')");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            dir.join("src-pop").to_str().unwrap(),
+            "--database",
+            &pop.name,
+            "--history",
+            &pop.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["tiers"],
+        serde_json::json!(["20240202000000_name", "20240303000000_email"])
+    );
+    target.exec("UPDATE schema_migrations SET dirty = true");
+    let o = airlock(
+        dir,
+        &[
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            dir.join("src2").to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("failed half-way"), "{}", stderr(&o));
+}
+
+/// kratos's pop `.autocommit` files (pop runs them outside a transaction): one that
+/// needs it (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`) becomes an `online = true`
+/// tier, with its down script left out of the transactional rollback; one that does
+/// not (`CREATE INDEX IF NOT EXISTS`) stays transactional; a cockroach autocommit file
+/// is another dialect's.
+#[test]
+fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("m"),
+        &[
+            ("20240101000000000000_messages.up.sql", "CREATE TABLE courier_messages (id uuid PRIMARY KEY, nid uuid, status int NOT NULL, created_at timestamp NOT NULL);\n"),
+            ("20240101000000000000_messages.down.sql", "DROP TABLE courier_messages;\n"),
+            ("20240202000000000000_nid_idx.autocommit.up.sql", "DROP INDEX IF EXISTS courier_messages_nid_idx;\n\nCREATE INDEX IF NOT EXISTS courier_messages_nid_idx ON courier_messages (nid ASC);\n"),
+            ("20240202000000000000_nid_idx.autocommit.down.sql", "DROP INDEX IF EXISTS courier_messages_nid_idx;\n"),
+            ("20240202000000000000_nid_idx.cockroach.autocommit.up.sql", "CREATE INDEX IF NOT EXISTS courier_messages_nid_idx ON courier_messages (nid ASC) USING HASH;\n"),
+            ("20240303000000000000_status_idx.postgres.autocommit.up.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS courier_messages_status_created_at_idx ON courier_messages (status ASC, created_at ASC);\n"),
+            ("20240303000000000000_status_idx.postgres.autocommit.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS courier_messages_status_created_at_idx;\n"),
+            ("20240303000000000000_status_idx.mysql.up.sql", "CREATE INDEX courier_messages_status_created_at_idx ON courier_messages (status, created_at);\n"),
+        ],
+    );
+    let target = TestDb::new("popauto");
+    let peer = TestDb::new("popautopeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
+    let left = report["left_behind"].to_string();
+    assert!(left.contains(r#"{"file":"20240202000000000000_nid_idx.cockroach.autocommit.up.sql","why":"for cockroach, not PostgreSQL"}"#), "{left}");
+    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a pop autocommit down script that cannot run in a transaction"#), "{left}");
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert_eq!(toml.matches("online = true").count(), 1, "{toml}");
+    assert!(
+        toml.contains(
+            "files = [\"sql/tiers/003_20240303000000000000_status_idx.sql\"]\nonline = true"
+        ),
+        "{toml}"
+    );
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    // pop: each in order, an autocommit file outside a transaction.
+    psql_files(
+        &peer,
+        &migrations,
+        &[
+            "20240101000000000000_messages.up.sql",
+            "20240202000000000000_nid_idx.autocommit.up.sql",
+            "20240303000000000000_status_idx.postgres.autocommit.up.sql",
+        ],
+    );
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+}
+
+/// Sqitch records deployed changes in `sqitch.changes`, per project: with `--history`,
+/// only the plan's changes not recorded for its `%project` become tiers. (The table
+/// here has the columns import reads, of the types Sqitch gives them.)
+#[test]
+fn import_with_a_sqitch_history_starts_after_the_deployed_changes() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=flipr\n\nappschema 2024-01-01T00:00:00Z Ann <ann@example.com> # Add schema.\nusers [appschema] 2024-01-02T00:00:00Z Ann <ann@example.com> # Add users.\n"),
+            ("deploy/appschema.sql", "BEGIN;\nCREATE SCHEMA flipr;\nCOMMIT;\n"),
+            ("deploy/users.sql", "BEGIN;\nCREATE TABLE flipr.users (nickname text PRIMARY KEY);\nCOMMIT;\n"),
+        ],
+    );
+    let target = TestDb::new("sqhist");
+    target.exec("CREATE SCHEMA flipr; CREATE SCHEMA sqitch; CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, change text NOT NULL, project text NOT NULL, committed_at timestamptz NOT NULL); INSERT INTO sqitch.changes VALUES ('a1', 'appschema', 'flipr', '2024-01-01'), ('b2', 'users', 'another', '2024-01-02')");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"], serde_json::json!(["users"]), "{report}");
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(toml.contains("peer_history = \"appschema\""), "{toml}");
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    assert_eq!(
+        target.scalar("SELECT to_regclass('flipr.users') IS NOT NULL"),
+        "t"
+    );
+}

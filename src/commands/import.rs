@@ -101,6 +101,13 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("name a new directory with --out".to_string()),
         ),
+        ImportError::NothingNew { .. } => Error::usage(
+            e.to_string(),
+            Some(
+                "the target is up to date with these migrations; import from the next one on"
+                    .to_string(),
+            ),
+        ),
         other => Error::usage(
             other.to_string(),
             Some(
@@ -122,10 +129,16 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "imported".into());
+    let applied = match &args.history {
+        Some(conn) => Some(super::import_history::read(conn, layout, &args.migrations)?),
+        None => None,
+    };
     let naming = Naming {
         name: args.name.as_deref().unwrap_or(&dir_name),
         version: &args.bundle_version,
         database: &args.database,
+        options: &args.options,
+        applied: applied.as_ref(),
     };
     let Imported {
         layout,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod extract;
 pub mod gate;
 pub mod import;
+mod import_history;
 pub mod keygen;
 pub mod lint;
 pub mod man;

@@ -8,9 +8,14 @@
 //! why.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
-//! bytes between its markers); nothing is rewritten. What airlock would refuse stays
-//! in the file and `lint` names it; what airlock accepts as psql writes it (`\set
-//! ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+//! bytes between its markers; a script that creates its database and connects to it
+//! is the bytes after its `\c` line), except pop's template actions
+//! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
+//! does before running the file; every such change is reported. What airlock would
+//! refuse stays in the file and `lint` names it; what airlock accepts as psql writes
+//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+
+mod adapt;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -64,6 +69,9 @@ struct Migration {
     /// None: only a down script (pop/kratos write no file for an empty migration).
     up: Option<Script>,
     down: Option<Script>,
+    /// pop's `.autocommit` files: run outside a transaction (an online tier here).
+    up_online: bool,
+    down_online: bool,
 }
 
 /// One file written into the source.
@@ -101,6 +109,40 @@ pub struct Naming<'a> {
     pub name: &'a str,
     pub version: &'a str,
     pub database: &'a str,
+    /// pop's template options (`--option KEY=VALUE`): each `{{ index .Options "KEY" }}`
+    /// of a migration becomes VALUE, as pop renders it before running the file.
+    pub options: &'a [(String, String)],
+    /// What the peer's own history table on the target says is applied already: those
+    /// migrations are not written as tiers, and a preflight probe checks that the
+    /// table still says exactly that when the bundle is applied.
+    pub applied: Option<&'a Applied>,
+}
+
+/// The peer's history table on a target, as read by the caller (`--history`).
+///
+/// Nothing of it reaches airlock's ledger: the bundle starts after the migrations it
+/// names, and its preflight (`probe`, which answered `value` when import read it)
+/// refuses a target whose table says anything else.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The table read, schema-qualified (`public.flyway_schema_history`).
+    pub table: String,
+    pub set: AppliedSet,
+    /// One read-only query answering `peer_history` and the table's state.
+    pub probe: String,
+    /// What `probe` answered at import.
+    pub value: String,
+}
+
+/// Which migrations a history table records as applied.
+#[derive(Clone, Debug)]
+pub enum AppliedSet {
+    /// These versions (Flyway, dbmate, pop): `1.2`, `20240101000000`.
+    Versions(Vec<String>),
+    /// Every version up to this one (golang-migrate keeps only the last).
+    UpTo(String),
+    /// These changes, by name (Sqitch).
+    Names(Vec<String>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +165,8 @@ pub enum ImportError {
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
+    NothingNew { dir: PathBuf, table: String },
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<String>, ImportError> {
@@ -237,6 +281,8 @@ fn migrations(
                     label: n.trim_end_matches(".sql").into(),
                     up: Some(Script::File(dir.join(n))),
                     down: None,
+                    up_online: false,
+                    down_online: false,
                 }
             })
             .collect(),
@@ -273,6 +319,11 @@ fn golang_migrate(
             (_, Some(stem)) => (stem, false),
             _ => continue,
         };
+        // pop: `NAME[.DIALECT].autocommit.up.sql` runs outside a transaction.
+        let (stem, autocommit) = match stem.strip_suffix(".autocommit") {
+            Some(s) => (s, true),
+            None => (stem, false),
+        };
         let (base, dialect) = match stem.rsplit_once('.') {
             Some((base, d)) => (base, Some(d)),
             None => (stem, None),
@@ -296,11 +347,18 @@ fn golang_migrate(
                 label: base.into(),
                 up: None,
                 down: None,
+                up_online: false,
+                down_online: false,
             });
-        let slot = if up { &mut m.up } else { &mut m.down };
+        let (slot, online) = if up {
+            (&mut m.up, &mut m.up_online)
+        } else {
+            (&mut m.down, &mut m.down_online)
+        };
         // A PostgreSQL-specific file wins over a generic one.
         if slot.is_none() || dialect.is_some() {
             *slot = Some(Script::File(dir.join(n)));
+            *online = autocommit;
         }
     }
     Ok(found.into_values().collect())
@@ -362,6 +420,8 @@ fn dbmate(
             down: down.filter(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
+            up_online: false,
+            down_online: false,
         });
     }
     Ok(out)
@@ -390,6 +450,8 @@ fn flyway(
                     label: format!("V{version}__{name}"),
                     up: Some(Script::File(dir.join(n))),
                     down: undo.map(|u| Script::File(dir.join(u))),
+                    up_online: false,
+                    down_online: false,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
@@ -447,9 +509,67 @@ fn sqitch(
             label: name.into(),
             up: Some(Script::File(deploy)),
             down: revert.is_file().then_some(Script::File(revert)),
+            up_online: false,
+            down_online: false,
         });
     }
     Ok(out)
+}
+
+/// The migrations `applied` does not record; those it does are named in `left`. A
+/// version or change the table records that the directory does not have is an error:
+/// the directory is behind the database.
+fn not_applied(
+    migrations: Vec<Migration>,
+    applied: &Applied,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let key = |v: &str| {
+        version_key(v).ok_or_else(|| {
+            layout_error(
+                &applied.table,
+                format!("records version `{v}`, which is not a number"),
+            )
+        })
+    };
+    let done: Box<dyn Fn(&Migration) -> bool> = match &applied.set {
+        AppliedSet::Versions(vs) => {
+            let keys = vs.iter().map(|v| key(v)).collect::<Result<Vec<_>, _>>()?;
+            if let Some(v) = vs
+                .iter()
+                .zip(&keys)
+                .find(|(_, k)| !migrations.iter().any(|m| &m.key == *k))
+            {
+                return Err(layout_error(&applied.table, format!("records version `{}`, which the migrations directory does not have: it is behind the database", v.0)));
+            }
+            Box::new(move |m: &Migration| keys.contains(&m.key))
+        }
+        AppliedSet::UpTo(v) => {
+            let last = key(v)?;
+            if !migrations.iter().any(|m| m.key == last) {
+                return Err(layout_error(&applied.table, format!("records version `{v}`, which the migrations directory does not have: it is behind the database")));
+            }
+            Box::new(move |m: &Migration| m.key <= last)
+        }
+        AppliedSet::Names(names) => {
+            if let Some(n) = names
+                .iter()
+                .find(|n| !migrations.iter().any(|m| &m.label == *n))
+            {
+                return Err(layout_error(&applied.table, format!("records change `{n}`, which sqitch.plan does not have: it is behind the database")));
+            }
+            Box::new(move |m: &Migration| names.contains(&m.label))
+        }
+    };
+    let (old, new): (Vec<Migration>, Vec<Migration>) =
+        migrations.into_iter().partition(|m| done(m));
+    for m in old {
+        left.push(LeftBehind {
+            file: m.label,
+            why: format!("applied on the target already ({} says so): not a tier; the bundle's preflight checks that the table still says exactly what import read", applied.table),
+        });
+    }
+    Ok(new)
 }
 
 /// A file name of letters, digits, `_`, `-` and `.` from `label`.
@@ -521,12 +641,21 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let mut left = vec![];
-    let migrations = migrations(dir, layout, &mut left)?;
+    let mut migrations = migrations(dir, layout, &mut left)?;
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
             layout: layout.name(),
         });
+    }
+    if let Some(applied) = naming.applied {
+        migrations = not_applied(migrations, applied, &mut left)?;
+        if migrations.is_empty() {
+            return Err(ImportError::NothingNew {
+                dir: dir.to_path_buf(),
+                table: applied.table.clone(),
+            });
+        }
     }
     let write_err = |source| ImportError::Write {
         path: out.to_path_buf(),
@@ -540,7 +669,14 @@ pub fn import(
         .prefix(".airlock-import-")
         .tempdir_in(parent)
         .map_err(write_err)?;
-    let written = write_scripts(dir, layout, &migrations, staged.path(), &mut left)?;
+    let written = write_scripts(
+        dir,
+        layout,
+        &migrations,
+        naming.options,
+        staged.path(),
+        &mut left,
+    )?;
     let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
@@ -548,18 +684,34 @@ pub fn import(
     std::fs::rename(staged.keep(), out).map_err(write_err)?;
     Ok(Imported {
         layout,
-        tiers: written.tiers.into_iter().map(|(label, _)| label).collect(),
+        tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
         rollback,
         files: written.files,
         left_behind: left,
     })
 }
 
+const AUTOCOMMIT_ONLINE: &str = "a pop autocommit migration (run outside a transaction), which cannot run in one: an `online = true` tier, one statement at a time, each recorded as it completes";
+const AUTOCOMMIT_TX: &str = "a pop autocommit migration (pop runs it outside a transaction): nothing in it needs that, so it runs in the apply's transaction like the others";
+
+/// An autocommit script that a transaction refuses and an online tier accepts
+/// (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`): it becomes an online tier; any other
+/// stays transactional (and lint judges it there).
+fn needs_online(bytes: &[u8]) -> bool {
+    use airlock_sql::{check, SqlRole};
+    let Ok(sql) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    !check("up.sql", sql, SqlRole::Script).is_empty()
+        && check("up.sql", sql, SqlRole::Online).is_empty()
+}
+const AUTOCOMMIT_DOWN: &str = "a pop autocommit down script that cannot run in a transaction: the rollback runs in one, so it is not part of it; run it as an `online = true` tier of the release that needs it";
+
 /// The scripts written into a source.
 struct Written {
     files: Vec<Brought>,
-    /// (tier name, file), in order.
-    tiers: Vec<(String, String)>,
+    /// (tier name, file, online), in order.
+    tiers: Vec<(String, String, bool)>,
     /// The up scripts' bytes (for the rollback probe).
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
@@ -582,17 +734,20 @@ fn write_scripts(
     dir: &Path,
     layout: Layout,
     migrations: &[Migration],
+    options: &[(String, String)],
     base: &Path,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
-    let read = |s: &Script| {
-        s.bytes().map_err(|source| ImportError::Read {
-            path: match s {
-                Script::File(p) | Script::Section { from: p, .. } => p.clone(),
-            },
+    let read = |s: &Script, up: bool| {
+        let path = match s {
+            Script::File(p) | Script::Section { from: p, .. } => p.clone(),
+        };
+        let bytes = s.bytes().map_err(|source| ImportError::Read {
+            path: path.clone(),
             source,
-        })
+        })?;
+        adapt::adapt(&relative(dir, &path), bytes, options, up)
     };
     let mut w = Written {
         files: vec![],
@@ -604,17 +759,37 @@ fn write_scripts(
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
         if let Some(up) = &m.up {
             let to = format!("sql/tiers/{stem}.sql");
-            let bytes = read(up)?;
-            write_file(base, &to, &bytes)?;
-            w.ups.push(bytes);
-            w.files.push(brought(dir, up, "up", &to));
-            w.tiers.push((m.label.clone(), to));
+            let a = read(up, true)?;
+            write_file(base, &to, &a.bytes)?;
+            w.ups.push(a.bytes);
+            let mut changes = a.changes;
+            let online = m.up_online && needs_online(&w.ups[w.ups.len() - 1]);
+            if m.up_online {
+                changes.push(
+                    if online {
+                        AUTOCOMMIT_ONLINE
+                    } else {
+                        AUTOCOMMIT_TX
+                    }
+                    .into(),
+                );
+            }
+            w.files.push(brought(dir, up, "up", &to, changes));
+            w.tiers.push((m.label.clone(), to, online));
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
-                write_file(base, &to, &read(down)?)?;
-                w.files.push(brought(dir, down, "down", &to));
+                let a = read(down, false)?;
+                if m.down_online && needs_online(&a.bytes) {
+                    left.push(LeftBehind {
+                        file: brought(dir, down, "down", "", vec![]).from,
+                        why: AUTOCOMMIT_DOWN.into(),
+                    });
+                    continue;
+                }
+                write_file(base, &to, &a.bytes)?;
+                w.files.push(brought(dir, down, "down", &to, a.changes));
                 w.downs.push(to);
             }
             None if layout != Layout::Folder => left.push(LeftBehind {
@@ -643,11 +818,27 @@ fn write_spec(
         toml_str(naming.version),
         toml_str(naming.database)
     );
-    for (label, file) in &written.tiers {
+    if let Some(applied) = naming.applied {
+        write_file(
+            base,
+            "sql/probe/peer_history.sql",
+            format!(
+                "-- What {} said when `airlock import` read it: the migrations applied before this bundle.\n{}\n",
+                applied.table, applied.probe
+            )
+            .as_bytes(),
+        )?;
         toml.push_str(&format!(
-            "\n[[tier]]\nname = {}\nfiles = [{}]\n",
+            "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"sql/probe/peer_history.sql\"\nexpect = {{ peer_history = {} }}\n",
+            toml_str(&applied.value)
+        ));
+    }
+    for (label, file, online) in &written.tiers {
+        toml.push_str(&format!(
+            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
             toml_str(label),
-            toml_str(file)
+            toml_str(file),
+            if *online { "online = true\n" } else { "" }
         ));
     }
     let tables = created_tables(&written.ups);
@@ -688,14 +879,21 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn brought(dir: &Path, script: &Script, which: &str, to: &str) -> Brought {
-    let (from, change) = match script {
+fn brought(dir: &Path, script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
+    let (from, mut change) = match script {
         Script::File(p) => (relative(dir, p), "as-is".to_string()),
         Script::Section { from, .. } => (
             relative(dir, from),
             format!("the {which} section of a dbmate file, between its markers"),
         ),
     };
+    if !changes.is_empty() {
+        change = if change == "as-is" {
+            changes.join("; ")
+        } else {
+            format!("{change}; {}", changes.join("; "))
+        };
+    }
     Brought {
         from,
         to: to.into(),

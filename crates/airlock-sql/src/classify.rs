@@ -158,13 +158,17 @@ impl<'f> ScriptChecker<'f> {
             return;
         };
         for (line, message) in self.enum_values.statement(sql, line) {
-            if self.warnings.len() < MAX_PROBLEMS {
-                self.warnings.push(SqlProblem {
-                    file: self.file.into(),
-                    line,
-                    message,
-                });
-            }
+            self.warn(line, message);
+        }
+    }
+
+    fn warn(&mut self, line: usize, message: String) {
+        if self.warnings.len() < MAX_PROBLEMS {
+            self.warnings.push(SqlProblem {
+                file: self.file.into(),
+                line,
+                message,
+            });
         }
     }
 
@@ -194,6 +198,11 @@ impl<'f> ScriptChecker<'f> {
         for (at_line, message) in problems {
             self.problem(at_line, message);
         }
+        if !self.online {
+            for (at_line, message) in super::dynamic::warnings(sql, line) {
+                self.warn(at_line, message);
+            }
+        }
         if let Some(min) = self.min_server_version {
             for (at_line, message) in version::problems(sql, line, min) {
                 self.problem(at_line, message);
@@ -210,11 +219,13 @@ impl<'f> ScriptChecker<'f> {
     pub fn finish_noted(mut self) -> Checked {
         self.lexer.finish();
         self.drain();
-        // The first problem at or after a `\'` says what the file looks like.
+        // The first problem at or after a `\'` that a misread quote can cause says what
+        // the file looks like; a refusal of a well-formed statement (a `COPY … TO`) is
+        // not blamed on quotes.
         if let Some(p) = self
             .problems
             .iter_mut()
-            .find(|p| self.lexer.legacy_hint(p.line).is_some())
+            .find(|p| from_misread_quote(&p.message) && self.lexer.legacy_hint(p.line).is_some())
         {
             p.message += &self.lexer.legacy_hint(p.line).expect("checked");
         }
@@ -259,4 +270,17 @@ pub(super) fn check_query(file: &str, sql: &str, role: SqlRole) -> Vec<SqlProble
         .into_iter()
         .map(|(line, message)| problem(line, message))
         .collect()
+}
+
+/// A problem a `\'` read the wrong way produces: the rest of a line read as a psql
+/// meta-command or variable, a statement that no longer parses, a quote left open.
+fn from_misread_quote(message: &str) -> bool {
+    [
+        "psql meta-command",
+        "psql variable",
+        "does not parse as PostgreSQL",
+        "unterminated",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
 }

@@ -17,6 +17,7 @@
 
 mod classify;
 mod copy;
+mod dynamic;
 mod enum_values;
 mod lexer;
 mod lexing;

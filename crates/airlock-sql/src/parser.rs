@@ -154,7 +154,7 @@ fn option(options: &[pg_query::protobuf::Node], name: &str) -> Option<bool> {
 }
 
 /// Statements that cannot run inside a transaction block, or that end it.
-fn script_problem(node: &NodeEnum) -> Option<String> {
+pub(super) fn script_problem(node: &NodeEnum) -> Option<String> {
     use pg_query::protobuf::{
         AlterSubscriptionType as Sub, AlterTableType, DiscardMode, ReindexObjectType,
         VariableSetKind,

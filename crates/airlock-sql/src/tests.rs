@@ -515,6 +515,29 @@ fn a_file_written_for_standard_conforming_strings_off_is_named() {
     assert!(problems[0].1.contains("legacy"), "{problems:?}");
 }
 
+/// A string that ends with a backslash (`'\\'`, `'/\\Slash/\\'`) is standard SQL; a
+/// later refusal that no misreading of quotes explains (PostgREST's fixtures: a `COPY
+/// … TO` file 150 lines after `('\\')`) is not blamed on a legacy setting.
+#[test]
+fn a_refusal_unrelated_to_quotes_is_not_blamed_on_a_legacy_setting() {
+    let sql = "INSERT INTO names VALUES ('\\');\nINSERT INTO names VALUES ('/\\Slash/\\Beast/\\');\n\nCOPY (SELECT 1) TO '/tmp/x.csv' WITH csv;\n";
+    let (problems, _) = noted(sql);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].1.contains("COPY … TO"), "{problems:?}");
+    assert!(
+        !problems[0].1.contains("standard_conforming_strings"),
+        "{problems:?}"
+    );
+    // A misread quote still is: the meta-command the rest of the line becomes.
+    let (problems, _) = noted("INSERT INTO names VALUES ('\\');\nCOPY (SELECT 1) TO '/tmp/x.csv';\nINSERT INTO t VALUES ('D\\'Arcy');\n");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.1.contains("standard_conforming_strings = off")),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn a_new_enum_value_used_in_the_same_file_is_warned_about_whatever_the_chunking() {
     let sql = "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE public.mood ADD VALUE IF NOT EXISTS 'happy' AFTER 'sad';\nALTER TYPE mood RENAME VALUE 'sad' TO 'blue';\nINSERT INTO t (m) VALUES ('happy');\nUPDATE t SET m = 'happy';\nCREATE TABLE u (m mood DEFAULT 'ok');\n";
