@@ -100,6 +100,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TiersArgs {
+    /// The bundle whose tier names to print (nothing for a file that is not a bundle).
     pub bundle: PathBuf,
 }
 

@@ -220,9 +220,9 @@ impl crate::db::apply::Observer for Deploy {
             return;
         }
         let line = format!(
-            "{} lock busy, retry {attempt}/{of} in {}: {why}",
+            "{} lock busy, retry {attempt}/{of} in {:.1}s: {why}",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
-            format!("{:.1}s", wait.as_secs_f64())
+            wait.as_secs_f64()
         );
         match self.bar() {
             Some(b) => b.println(line),
