@@ -604,16 +604,29 @@ pub(crate) fn online_holders(client: &mut impl GenericClient) -> Result<Vec<Stri
             &[&ONLINE_KEY],
         )
         .map_err(|e| sql_err("finding who runs online steps", &e))?;
-    Ok(rows
-        .iter()
+    Ok(session_lines(&rows, |r| {
+        let query: String = r.get(3);
+        format!("running airlock's online steps; now: {query:?}")
+    }))
+}
+
+/// One line per session row whose first columns are pid, role and application_name:
+/// `pid P, role "R", application_name "A" (WHAT)`.
+pub(crate) fn session_lines(
+    rows: &[postgres::Row],
+    what: impl Fn(&postgres::Row) -> String,
+) -> Vec<String> {
+    rows.iter()
         .map(|r| {
             let pid: i32 = r.get(0);
             let role: String = r.get(1);
             let app: String = r.get(2);
-            let query: String = r.get(3);
-            format!("pid {pid}, role {role:?}, application_name {app:?} (running airlock's online steps; now: {query:?})")
+            format!(
+                "pid {pid}, role {role:?}, application_name {app:?} ({})",
+                what(r)
+            )
         })
-        .collect())
+        .collect()
 }
 
 /// Widen a ledger made before online tiers to record `step` rows, inside the caller's
@@ -771,15 +784,9 @@ fn creation_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, D
             &[],
         )
         .map_err(|e| sql_err("finding who keeps the ledger's creation waiting", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let pid: i32 = r.get(0);
-            let role: String = r.get(1);
-            let app: String = r.get(2);
-            format!("pid {pid}, role {role:?}, application_name {app:?} (a write transaction open while this first apply creates the ledger)")
-        })
-        .collect())
+    Ok(session_lines(&rows, |_| {
+        "a write transaction open while this first apply creates the ledger".into()
+    }))
 }
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
@@ -796,17 +803,11 @@ pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<Str
             &[],
         )
         .map_err(|e| sql_err("finding who holds the deploy lock", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let pid: i32 = r.get(0);
-            let role: String = r.get(1);
-            let app: String = r.get(2);
-            let mode: String = r.get(3);
-            let kind: String = r.get(4);
-            format!("pid {pid}, role {role:?}, application_name {app:?} ({kind} {mode})")
-        })
-        .collect())
+    Ok(session_lines(&rows, |r| {
+        let mode: String = r.get(3);
+        let kind: String = r.get(4);
+        format!("{kind} {mode}")
+    }))
 }
 
 /// Fields of a new row; seq, at, prev_hash and row_hash are filled by [`append`].

@@ -32,18 +32,12 @@ pub(crate) fn open_transactions(client: &mut impl GenericClient) -> Vec<String> 
         &[],
     );
     match rows {
-        Ok(rows) => rows
-            .iter()
-            .map(|r| {
-                let pid: i32 = r.get(0);
-                let role: String = r.get(1);
-                let app: String = r.get(2);
-                let since: String = r.get(3);
-                let state: String = r.get(4);
-                let query: String = r.get(5);
-                format!("pid {pid}, role {role:?}, application_name {app:?}, transaction open since {since} ({state}: {query:?})")
-            })
-            .collect(),
+        Ok(rows) => super::ledger::session_lines(&rows, |r| {
+            let since: String = r.get(3);
+            let state: String = r.get(4);
+            let query: String = r.get(5);
+            format!("transaction open since {since}, {state}: {query:?}")
+        }),
         Err(_) => vec![],
     }
 }
