@@ -330,6 +330,29 @@ fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
     );
 }
 
+/// `airlock --json import MIGRATIONS --out OUT --database TARGET --history TARGET`.
+fn import_with_history(
+    dir: &Path,
+    migrations: &Path,
+    out: &Path,
+    target: &TestDb,
+) -> std::process::Output {
+    airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+            "--history",
+            &target.conn(),
+        ],
+    )
+}
+
 /// Flyway's own history table, as Flyway creates it, with the rows it writes.
 fn flyway_history(db: &TestDb, applied: &[(&str, &str, bool)]) {
     db.exec("CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL)");
@@ -380,20 +403,7 @@ fn import_with_history_starts_after_what_the_peer_applied_and_its_preflight_guar
         );
     }
     let out = dir.join("src");
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "import",
-            migrations.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--database",
-            &target.name,
-            "--history",
-            &target.conn(),
-        ],
-    );
+    let o = import_with_history(dir, &migrations, &out, &target);
     expect_code(&o, 0);
     let report = json(&o);
     assert_eq!(
@@ -526,20 +536,7 @@ fn import_with_a_golang_migrate_history_starts_after_its_version() {
     );
     target.exec("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (20240202000000, false)");
     let out = dir.join("src");
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "import",
-            migrations.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--database",
-            &target.name,
-            "--history",
-            &target.conn(),
-        ],
-    );
+    let o = import_with_history(dir, &migrations, &out, &target);
     expect_code(&o, 0);
     let report = json(&o);
     assert_eq!(
@@ -689,20 +686,7 @@ fn import_with_a_sqitch_history_starts_after_the_deployed_changes() {
     let target = TestDb::new("sqhist");
     target.exec("CREATE SCHEMA flipr; CREATE SCHEMA sqitch; CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, change text NOT NULL, project text NOT NULL, committed_at timestamptz NOT NULL); INSERT INTO sqitch.changes VALUES ('a1', 'appschema', 'flipr', '2024-01-01'), ('b2', 'users', 'another', '2024-01-02')");
     let out = dir.join("src");
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "import",
-            migrations.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--database",
-            &target.name,
-            "--history",
-            &target.conn(),
-        ],
-    );
+    let o = import_with_history(dir, &migrations, &out, &target);
     expect_code(&o, 0);
     let report = json(&o);
     assert_eq!(report["tiers"], serde_json::json!(["users"]), "{report}");
