@@ -43,6 +43,12 @@ fn source(
     src
 }
 
+/// [`source`] for `db`, packed into `d/b.tar.gz`.
+fn packed(d: &Path, db: &TestDb, schema_sql: &str, online_sql: &str, rollback_sql: &str) {
+    let src = source(d, &db.name, schema_sql, online_sql, rollback_sql);
+    pack(d, &src, "rm.key", "b.tar.gz");
+}
+
 fn target(tag: &str, rows: i64) -> TestDb {
     let db = TestDb::new(tag);
     db.exec(&format!(
@@ -118,16 +124,15 @@ fn an_online_index_builds_while_a_writer_writes_each_step_recorded_then_rolls_ba
     let t = keyed_dir();
     let d = t.path();
     let db = target("online_writer", 200_000);
-    let src = source(
+    packed(
         d,
-        &db.name,
+        &db,
         "ALTER TABLE app.t ADD COLUMN note text;\n",
         "-- built without blocking writes\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\nANALYZE app.t;\n",
         // (An online rollback cannot drop the column: ALTER TABLE … DROP COLUMN is
         // transactional. It undoes the indexes.)
         "DROP INDEX CONCURRENTLY IF EXISTS app.t_u;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
     );
-    pack(d, &src, "rm.key", "b.tar.gz");
     let before = db.dump_without_ledger();
 
     // A writer inserting for as long as the apply runs, on its own connection.
@@ -198,14 +203,13 @@ fn a_failed_unique_build_leaves_no_invalid_index_and_a_fixed_reapply_builds_it()
     let d = t.path();
     let db = target("online_unique", 1000);
     db.exec("UPDATE app.t SET u = 7 WHERE id = 10;");
-    let src = source(
+    packed(
         d,
-        &db.name,
+        &db,
         "ALTER TABLE app.t ADD COLUMN note text;\n",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\n",
         "DROP INDEX CONCURRENTLY IF EXISTS app.t_u;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
     );
-    pack(d, &src, "rm.key", "b.tar.gz");
     let o = apply(d, &db, "b.tar.gz");
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let err = stdout(&o) + &stderr(&o);
@@ -314,14 +318,13 @@ fn a_ledger_made_before_online_tiers_is_widened_by_the_first_online_step() {
          CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON airlock.ledger \
            FOR EACH STATEMENT EXECUTE FUNCTION airlock.ledger_append_only();",
     );
-    let src = source(
+    packed(
         d,
-        &db.name,
+        &db,
         "ALTER TABLE app.t ADD COLUMN note text;\n",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nANALYZE app.t;\n",
         "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
     );
-    pack(d, &src, "rm.key", "b.tar.gz");
     let o = apply(d, &db, "b.tar.gz");
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert_eq!(
@@ -357,16 +360,15 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
         "CREATE FUNCTION app.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
          $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
     );
-    let src = source(
+    packed(
         d,
-        &db.name,
+        &db,
         "ALTER TABLE app.t ADD COLUMN note text;\n",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\
          CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_b ON app.t2 (app.held(b));\n\
          ANALYZE app.t2;\n",
         "DROP INDEX CONCURRENTLY IF EXISTS app.t2_b;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
     );
-    pack(d, &src, "rm.key", "b.tar.gz");
     let mut holder = db.client();
     holder
         .batch_execute("SELECT pg_advisory_lock(4242)")
@@ -562,14 +564,13 @@ fn a_bundle_with_online_tiers_rehearses_apply_and_rollback_on_the_clone() {
     let t = keyed_dir();
     let d = t.path();
     let db = target("online_rehearse", 1000);
-    let src = source(
+    packed(
         d,
-        &db.name,
+        &db,
         "ALTER TABLE app.t ADD COLUMN note text;\n",
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\nANALYZE app.t;\n",
         "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
     );
-    pack(d, &src, "rm.key", "b.tar.gz");
     let before = db.dump();
     let o = run_json(d, "rm.pub", &db.conn(), &["rehearse", "b.tar.gz"]);
     let v = json(&o);
