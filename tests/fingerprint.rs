@@ -1016,6 +1016,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
             fingerprint_before: schema.fingerprint.clone(),
             fingerprint_after: schema.fingerprint.clone(),
             bundle_tiers: vec!["t".into()],
+            approvals: vec![],
         },
     )
     .expect("append a row");

@@ -7,7 +7,7 @@ mod util;
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use util::child::{finish, spawn, until_line};
 use util::*;
 
 const APR: &str = "ratified_apr=APR-BOOT-AUTHMODEL-1";
@@ -252,57 +252,6 @@ fn plan_names_equivocation_downgrade_and_a_ledger_that_lost_history_as_apply_doe
 }
 
 /// `airlock ARGS` (human output) in `dir`, stdout and stderr piped.
-fn spawn(dir: &Path, args: &[&str]) -> Child {
-    let mut c = Command::new(bin());
-    c.args(args)
-        .current_dir(dir)
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for k in [
-        "AIRLOCK_DB",
-        "AIRLOCK_TRUST",
-        "AIRLOCK_PASSPHRASE",
-        "PGDATABASE",
-        "SOURCE_DATE_EPOCH",
-    ] {
-        c.env_remove(k);
-    }
-    c.spawn().expect("run airlock")
-}
-
-/// Read the child's stderr until a line contains `needle` (airlock's own output, not
-/// a sleep, says when it is waiting); returns the reader and the lines seen.
-fn until_line(
-    child: &mut Child,
-    needle: &str,
-) -> (std::io::BufReader<std::process::ChildStderr>, Vec<String>) {
-    let mut r = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = vec![];
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).expect("read stderr");
-        assert!(
-            n > 0,
-            "airlock ended before printing {needle:?}; stderr: {seen:#?}"
-        );
-        let hit = line.contains(needle);
-        seen.push(line);
-        if hit {
-            return (r, seen);
-        }
-    }
-}
-
-/// Finish the child: exit code, stdout, and the rest of stderr.
-fn finish(child: Child, mut err: impl std::io::Read) -> (i32, String, String) {
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).expect("read stderr");
-    let o = child.wait_with_output().expect("wait");
-    (code(&o), stdout(&o), rest)
-}
-
 fn fixture(db: &TestDb) {
     let sql =
         std::fs::read_to_string(repo().join("bundle/one-roof-fixture/01_greenfield.sql")).unwrap();

@@ -213,6 +213,18 @@ fn a_quorum_of_approvals_opens_the_gate_and_the_receipt_carries_them_for_audit()
         serde_json::from_value(receipt["gates"]["ratification"].clone()).expect("approvals");
     assert_eq!(carried.counted, 2);
     assert!(carried.approvals.iter().all(|a| !a.document.is_empty()));
+    // The ledger row records them too (key ids, documents, signatures), hash-chained.
+    let recorded: Vec<serde_json::Value> = serde_json::from_str(
+        &r.db
+            .scalar("SELECT approvals FROM airlock.ledger WHERE event = 'apply'"),
+    )
+    .unwrap();
+    let ids: Vec<&str> = recorded
+        .iter()
+        .map(|a| a["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [r.ids["alice"].as_str(), r.ids["bob"].as_str()]);
+    assert_eq!(recorded[0]["document"].as_str(), Some(doc.as_str()));
 
     let audit = |receipt: &str| -> (i32, Vec<AuditVerdict>) {
         let o = airlock(
@@ -235,6 +247,58 @@ fn a_quorum_of_approvals_opens_the_gate_and_the_receipt_carries_them_for_audit()
     assert_eq!(rat.verdict, "PASS", "{}", rat.detail);
     assert!(rat.detail.contains(&r.ids["alice"]) && rat.detail.contains(&r.ids["bob"]));
     assert_eq!(exit, 0, "audit of the honest history");
+    // Against the database's ledger too.
+    let conn = r.db.conn();
+    let o = airlock(
+        r.dir(),
+        &[
+            "--json",
+            "audit",
+            &b,
+            "--trust",
+            "trust",
+            "--receipt",
+            "r.json",
+            "--db",
+            &conn,
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    // A receipt whose ledger row lost an approval: the row no longer matches the
+    // ledger, and the quorum judged from it is not met.
+    let mut thin = receipt.clone();
+    let last = thin["ledger"].as_array().unwrap().len() - 1;
+    let mut rows: Vec<serde_json::Value> =
+        serde_json::from_str(thin["ledger"][last]["approvals"].as_str().unwrap()).unwrap();
+    rows.pop();
+    thin["ledger"][last]["approvals"] = serde_json::to_string(&rows).unwrap().into();
+    std::fs::write(
+        r.dir().join("thin.json"),
+        serde_json::to_vec(&thin).unwrap(),
+    )
+    .unwrap();
+    let o = airlock(
+        r.dir(),
+        &[
+            "--json",
+            "audit",
+            &b,
+            "--trust",
+            "trust",
+            "--receipt",
+            "thin.json",
+            "--db",
+            &conn,
+        ],
+    );
+    assert_eq!(code(&o), 4, "{}", stdout(&o));
+    let a: AuditJson = serde_json::from_slice(&o.stdout).unwrap();
+    let rat = a
+        .verdicts
+        .iter()
+        .find(|v| v.check == "ratification")
+        .unwrap();
+    assert_eq!(rat.verdict, "FAIL", "{}", rat.detail);
 
     // A receipt whose approval document was edited (bob "approved" other params).
     let mut forged = receipt.clone();
@@ -398,4 +462,217 @@ fn approve_refuses_a_key_that_is_not_an_approver_and_writes_nothing() {
     // A required param missing is a usage error too: the approver consents to params.
     expect_code(&r.approve(&b, "alice", "a.approval", &[]), 2);
     assert!(!r.dir().join("approvals/a.approval").exists());
+}
+
+impl Ratify {
+    /// `ops.approvals`, the table the application stores approvals in (readable by
+    /// the gate role through the test database's default privileges).
+    fn approvals_table(&self) {
+        self.db.exec(
+            "CREATE SCHEMA ops; CREATE TABLE ops.approvals (document text, signature text, received timestamptz DEFAULT now())",
+        );
+    }
+
+    /// Insert the approval `approvals/NAME` (document and signature) as a row.
+    fn insert_row(&self, name: &str) {
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap().replace('\'', "''");
+        let doc = self.dir().join("approvals").join(name);
+        self.db.exec(&format!(
+            "INSERT INTO ops.approvals (document, signature) VALUES ('{}', '{}')",
+            read(doc.clone()),
+            read(airlock::approval::signature_path(&doc))
+        ));
+    }
+}
+
+const TABLE: &str = "threshold = 2\ntable = \"ops.approvals\"";
+
+#[test]
+fn approvals_as_rows_of_the_named_table_count_only_by_their_signatures() {
+    let r = Ratify::new("rows");
+    r.approvals_table();
+    let b = r.bundle("b.tar.gz", 1, TABLE);
+    r.approve_ok(&b, "alice", "alice.approval");
+    r.approve_ok(&b, "bob", "bob.approval");
+    // A row anyone could insert: bob's document edited to other params, his signature.
+    let forged = r.craft("bob", "forged.approval", |_| {});
+    std::fs::write(
+        &forged,
+        std::fs::read_to_string(&forged)
+            .unwrap()
+            .replace("APR-1", "APR-2"),
+    )
+    .unwrap();
+    r.insert_row("forged.approval");
+    r.insert_row("alice.approval");
+    r.insert_row("alice.approval");
+    r.db.exec("INSERT INTO ops.approvals (document) VALUES ('yes, approved')");
+    let g = r.gate(&b, &[]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (3, "BLOCKED"));
+    let q = g.ratification.unwrap();
+    assert_eq!((q.counted, q.met), (1, false));
+    let why: Vec<Option<&str>> = q.approvals.iter().map(|a| a.refused.as_deref()).collect();
+    assert!(why.contains(&Some("bad-signature")), "{why:?}");
+    assert!(why.contains(&Some("same-key")), "{why:?}");
+    assert!(why.contains(&Some("malformed")), "{why:?}");
+    assert!(q
+        .approvals
+        .iter()
+        .all(|a| a.file.starts_with("ops.approvals row ")));
+    let o = r.run("apply", &b, &[], &["--receipt-dir", "rc"]);
+    expect_code(&o, 3);
+    r.assert_untouched();
+
+    // The last approver's row arrives: READY, and the receipt carries the rows.
+    r.insert_row("bob.approval");
+    let g = r.gate(&b, &[]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (0, "READY"));
+    // A file and a row by the same key count once.
+    let g = r.gate(&b, &["approvals/alice.approval"]);
+    assert_eq!(g.ratification.unwrap().counted, 2);
+    let o = r.run("apply", &b, &[], &["--receipt", "r.json"]);
+    expect_code(&o, 0);
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir().join("r.json")).unwrap()).unwrap();
+    let carried: Quorum =
+        serde_json::from_value(receipt["gates"]["ratification"].clone()).expect("approvals");
+    assert_eq!((carried.counted, carried.met), (2, true));
+}
+
+#[test]
+fn an_approvals_table_the_gate_role_cannot_read_counts_nothing_and_says_why() {
+    let r = Ratify::new("rowsdenied");
+    r.approvals_table();
+    let b = r.bundle("b.tar.gz", 1, TABLE);
+    r.approve_ok(&b, "alice", "alice.approval");
+    r.approve_ok(&b, "bob", "bob.approval");
+    r.insert_row("alice.approval");
+    r.insert_row("bob.approval");
+    r.db.exec("REVOKE SELECT ON ops.approvals FROM airlock_gate");
+    let o = r.run("gate", &b, &[], &[]);
+    expect_code(&o, 3);
+    let text = stdout(&o);
+    assert!(
+        text.contains("table ops.approvals could not be read as the gate role")
+            && text.contains("permission denied"),
+        "{text}"
+    );
+    // plan names the grant the gate role needs.
+    let o = r.run("plan", &b, &[], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let grants = plan["gate_grants"]["statements"].to_string();
+    assert!(
+        grants.contains("GRANT SELECT ON ops.approvals TO airlock_gate"),
+        "{grants}"
+    );
+    let o = r.run("apply", &b, &[], &["--receipt-dir", "rc"]);
+    expect_code(&o, 3);
+    r.assert_untouched();
+    // A missing table is the same: nothing counts from it.
+    r.db.exec("DROP TABLE ops.approvals");
+    let g = r.gate(&b, &[]);
+    assert_eq!(g.exit_code, 3);
+    // Files still count beside it.
+    let g = r.gate(&b, &["approvals"]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (0, "READY"));
+}
+
+#[test]
+fn apply_wait_goes_on_when_the_last_approval_row_arrives() {
+    use util::child::{finish, spawn, until_line};
+    let r = Ratify::new("rowswait");
+    r.approvals_table();
+    let b = r.bundle("b.tar.gz", 1, TABLE);
+    r.approve_ok(&b, "alice", "alice.approval");
+    r.approve_ok(&b, "bob", "bob.approval");
+    r.insert_row("alice.approval");
+    let conn = r.db.conn();
+    let mut child = spawn(
+        r.dir(),
+        &[
+            "apply",
+            &b,
+            "--param",
+            PARAM,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--receipt",
+            "r.json",
+            "--wait",
+            "--poll-interval",
+            "200ms",
+            "--wait-timeout",
+            "2m",
+        ],
+    );
+    let (err, seen) = until_line(&mut child, "BLOCKED");
+    assert!(
+        seen.last().unwrap().contains("ratification: 1 of 2"),
+        "{seen:?}"
+    );
+    r.assert_untouched();
+    r.insert_row("bob.approval");
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 0, "{out}\n{rest}");
+    assert!(rest.contains(": READY"), "{rest}");
+    assert_eq!(
+        r.db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "2"
+    );
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir().join("r.json")).unwrap()).unwrap();
+    assert_eq!(receipt["gates"]["ratification"]["counted"], 2);
+}
+
+#[test]
+fn a_required_key_group_needs_one_of_its_approvers() {
+    let r = Ratify::new("groups");
+    // carol is the L4 approver (trust.toml groups).
+    let toml = std::fs::read_to_string(r.dir().join("trust/trust.toml")).unwrap();
+    let carol = format!("[keys.{}]\nrole = \"approver\"\n", r.ids["carol"]);
+    assert!(toml.contains(&carol), "{toml}");
+    std::fs::write(
+        r.dir().join("trust/trust.toml"),
+        toml.replace(&carol, &format!("{carol}groups = [\"l4\"]\n")),
+    )
+    .unwrap();
+    let b = r.bundle("b.tar.gz", 1, "threshold = 2\nrequired_groups = [\"l4\"]");
+    for k in ["alice", "bob", "carol"] {
+        r.approve_ok(&b, k, &format!("{k}.approval"));
+    }
+    let a = |k: &str| format!("approvals/{k}.approval");
+    let g = r.gate(&b, &[&a("alice"), &a("bob")]);
+    assert_eq!(g.exit_code, 3);
+    let o = r.run(
+        "apply",
+        &b,
+        &[&a("alice"), &a("bob")],
+        &["--receipt-dir", "rc"],
+    );
+    expect_code(&o, 3);
+    assert!(
+        stdout(&o).contains("missing: an approver of group l4"),
+        "{}",
+        stdout(&o)
+    );
+    r.assert_untouched();
+    let g = r.gate(&b, &[&a("alice"), &a("carol")]);
+    assert_eq!((g.exit_code, g.verdict.as_str()), (0, "READY"));
+    // A group on a key that is not an approver is refused when the store loads.
+    let rm = format!("[keys.{}]\nrole = \"operator\"\n", r.ids["op"]);
+    let toml = std::fs::read_to_string(r.dir().join("trust/trust.toml")).unwrap();
+    std::fs::write(
+        r.dir().join("trust/trust.toml"),
+        toml.replace(&rm, &format!("{rm}groups = [\"l4\"]\n")),
+    )
+    .unwrap();
+    let o = r.run("gate", &b, &[&a("alice"), &a("carol")], &[]);
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("has groups but role operator"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -51,13 +51,11 @@ fn prepare_with(
     Ok((vb, spec, p))
 }
 
-/// The approvals `--approval` names, with the trust store that judges them; `None`
-/// when none is named. A path that cannot be read is a usage error before anything
-/// connects; an approval that reads but does not count is judged (and refused) later.
+/// The approvals `--approval` names (maybe none), with the trust store that judges
+/// them and the rows of a bundle's approvals table. A path that cannot be read is a
+/// usage error before anything connects; an approval that reads but does not count is
+/// judged (and refused) later.
 pub fn approvals(args: &ApprovalArgs, trust: &TrustArgs) -> Result<Option<Approvals>> {
-    if args.approvals.is_empty() {
-        return Ok(None);
-    }
     crate::approval::read_approvals(&args.approvals).map_err(|e| {
         crate::Error::usage(
             e.to_string(),

@@ -2,6 +2,7 @@
 //! sources, and give each database test its own fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod cluster;
 pub mod craft;
 mod fixture;

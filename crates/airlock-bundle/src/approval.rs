@@ -282,8 +282,18 @@ pub struct QuorumReport {
     /// Required keys with no approval that counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_required: Vec<String>,
+    /// Key groups one of whose keys must be among the approvals that counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_groups: Vec<String>,
+    /// Required groups with no approval that counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_groups: Vec<String>,
     pub judged_at: String,
     pub approvals: Vec<ApprovalCheck>,
+    /// Where approvals were to be read from and could not be (the bundle's table,
+    /// with the server's reason): its rows were not judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
 }
 
 impl QuorumReport {
@@ -311,6 +321,9 @@ impl QuorumReport {
             for k in &self.missing_required {
                 missing.push(format!("required key {k}"));
             }
+            for g in &self.missing_groups {
+                missing.push(format!("an approver of group {g}"));
+            }
             s.push_str(&format!("; missing: {}", missing.join(", ")));
         }
         let refused: Vec<String> = self
@@ -321,6 +334,9 @@ impl QuorumReport {
             .collect();
         if !refused.is_empty() {
             s.push_str(&format!("; not counted: {}", refused.join("; ")));
+        }
+        if !self.unread.is_empty() {
+            s.push_str(&format!("; not read: {}", self.unread.join("; ")));
         }
         s
     }
@@ -369,14 +385,32 @@ pub fn judge_quorum(
         .filter(|k| !counted_ids.contains(*k))
         .cloned()
         .collect();
+    let in_group = |g: &String| {
+        counted_ids.iter().any(|id| {
+            store
+                .find_id(id)
+                .is_some_and(|k| k.policy.groups.contains(g))
+        })
+    };
+    let missing_groups: Vec<String> = ratification
+        .required_groups
+        .iter()
+        .filter(|g| !in_group(g))
+        .cloned()
+        .collect();
     QuorumReport {
         threshold: ratification.threshold,
         required: ratification.required.clone(),
         counted,
-        met: counted >= ratification.threshold && missing_required.is_empty(),
+        met: counted >= ratification.threshold
+            && missing_required.is_empty()
+            && missing_groups.is_empty(),
         missing_required,
+        required_groups: ratification.required_groups.clone(),
+        missing_groups,
         judged_at: rfc3339(at),
         approvals: checks,
+        unread: vec![],
     }
 }
 
@@ -416,10 +450,12 @@ fn judge_refusal(
 ) -> Option<(Refusal, String)> {
     let malformed = |why: String| Some((Refusal::Malformed, why));
     if approval.signature.is_empty() {
-        return malformed(format!(
-            "no readable signature {}",
-            signature_path(Path::new(&approval.file)).display()
-        ));
+        let beside = if approval.file.ends_with(&format!(".{EXTENSION}")) {
+            format!(" {}", signature_path(Path::new(&approval.file)).display())
+        } else {
+            String::new()
+        };
+        return malformed(format!("no readable signature{beside}"));
     }
     let sig = match SignatureBox::parse(&approval.signature) {
         Ok(sig) => sig,

@@ -184,6 +184,31 @@ pub struct Ratification {
     /// among those approvals, e.g. the president's key. They count toward the threshold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<String>,
+    /// Key groups (trust.toml's `groups` on approver keys, e.g. `l4`) each of which
+    /// must have at least one approval among those that counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_groups: Vec<String>,
+    /// A table (`schema.table`, columns `document` and `signature`, as text) the
+    /// operator's application fills with approvals as they arrive: the gate's
+    /// read-only transaction reads it, as the gate role, and airlock verifies every
+    /// row as it verifies a file. A row counts only by its signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+impl Ratification {
+    /// The `table`'s schema and name, when it is `schema.table` of plain identifiers.
+    pub fn table_parts(&self) -> Option<(&str, &str)> {
+        let (schema, name) = self.table.as_deref()?.split_once('.')?;
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        (ident(schema) && ident(name)).then_some((schema, name))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -559,6 +584,19 @@ impl Spec {
                 r.threshold,
                 r.required.len()
             ));
+        }
+        let mut groups = BTreeSet::new();
+        for g in &r.required_groups {
+            if !crate::trust::is_group_name(g) {
+                problems.push(format!("ratification.required_groups {g:?} is not a group name (lowercase letters, digits, _ and -, as trust.toml's groups)"));
+            } else if !groups.insert(g.as_str()) {
+                problems.push(format!(
+                    "ratification.required_groups names group {g} twice"
+                ));
+            }
+        }
+        if r.table.is_some() && r.table_parts().is_none() {
+            problems.push(format!("ratification.table {:?} is not `schema.table` (lowercase identifiers): name the table the application stores approvals in, with columns document and signature", r.table.as_deref().unwrap_or_default()));
         }
         if self.tier.iter().all(|t| t.gates.is_empty()) {
             problems.push("[ratification] guards the tiers that name a gate, and no tier does: add a [[gate]] (e.g. `SELECT true AS ready`) and name it in the tiers that need the approvals".into());

@@ -131,6 +131,10 @@ struct KeyPolicyToml {
     /// bundle or a receipt.
     #[schemars(with = "Option<Role>")]
     role: Option<String>,
+    /// Approver keys only: the groups the key belongs to (e.g. `["l4"]`), which a
+    /// bundle's `[ratification] required_groups` can ask for.
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 /// A point in time: RFC 3339 text with a zone, or a TOML datetime.
@@ -177,6 +181,8 @@ pub struct KeyPolicy {
     pub revoked: Option<Option<DateTime<Utc>>>,
     pub revoked_reason: Option<String>,
     pub role: Role,
+    /// The approver groups the key belongs to (`groups` in trust.toml).
+    pub groups: Vec<String>,
 }
 
 /// A release key with no window and no revocation (a `.pub` with no trust.toml entry).
@@ -188,6 +194,7 @@ impl Default for KeyPolicy {
             revoked: None,
             revoked_reason: None,
             role: Role::Release,
+            groups: vec![],
         }
     }
 }
@@ -381,7 +388,30 @@ fn apply_key_policy(
             ))
         }
     };
+    for g in &entry.groups {
+        if !is_group_name(g) {
+            return Err(store_err(
+                policy_path,
+                format!("[keys.{id}] group {g:?} must be lowercase letters, digits, _ and - (e.g. \"l4\")"),
+            ));
+        }
+    }
+    if !entry.groups.is_empty() && policy.role != Role::Approver {
+        return Err(store_err(
+            policy_path,
+            format!("[keys.{id}] has groups but role {}: groups name approvers for [ratification] required_groups; only role \"approver\" keys take them", policy.role.as_str()),
+        ));
+    }
+    policy.groups = entry.groups.clone();
     Ok(())
+}
+
+/// A key group's name in trust.toml and `[ratification] required_groups`.
+pub fn is_group_name(g: &str) -> bool {
+    !g.is_empty()
+        && g.len() <= 64
+        && g.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 impl TrustStore {

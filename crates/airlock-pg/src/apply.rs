@@ -13,6 +13,7 @@ use super::gate::{self, GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow};
 use super::refusal::Mismatch;
 use super::{files, online, retry, session, sql_err, DbError};
+use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
 
@@ -198,6 +199,10 @@ fn apply_tx(
         tier_names(cx, &decision.idx),
         &before,
         &after,
+        decision
+            .gates
+            .as_ref()
+            .and_then(|g| g.ratification.as_ref()),
     )?;
     Ok((
         Some(row),
@@ -223,8 +228,9 @@ fn ledger_row(
     tiers: Vec<String>,
     before: &str,
     after: &str,
+    approvals: Option<&QuorumReport>,
 ) -> Result<LedgerRow, DbError> {
-    deploy::append_row(tx, cx.vb, cx.opts, event, tiers, before, after)
+    deploy::append_row(tx, cx.vb, cx.opts, event, tiers, (before, after), approvals)
 }
 
 /// A committed apply transaction joins the receipt; true when the run is done (the
@@ -445,7 +451,7 @@ fn rollback_tx(
     };
     // 5. The ledger row.
     let after = tools.tracker.fingerprint(tx)?;
-    let row = ledger_row(tx, cx, "rollback", applied, &before, &after)?;
+    let row = ledger_row(tx, cx, "rollback", applied, &before, &after, None)?;
     Ok((
         row,
         RolledBack {
@@ -470,7 +476,8 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
         .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     set_params(&mut tx, &opts.params)?;
     let report = gate::run_gates(&mut tx, &gates, &harness)?;
+    let quorum = super::ratify::judge(vb, opts, &mut tx, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
-    Ok(report.with_ratification(super::ratify::judge(vb, opts)))
+    Ok(report.with_ratification(quorum))
 }

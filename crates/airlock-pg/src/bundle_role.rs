@@ -19,6 +19,7 @@
 //! code owned by a non-superuser; airlock's own statements never run as that role.
 
 use super::owner_code::{self, OwnerCode};
+use super::session::Scope;
 use super::{quote_ident, sql_err, DbError};
 use airlock_bundle::spec::Target;
 use postgres::GenericClient;
@@ -60,13 +61,15 @@ pub struct BundleRole {
 impl BundleRole {
     /// The statements that end a bundle file's prelude.
     pub fn switch_sql(&self) -> String {
+        self.switch_in(Scope::Transaction)
+    }
+
+    fn switch_in(&self, scope: Scope) -> String {
+        let set = scope.set();
         if self.login_superuser {
-            format!(
-                "SET LOCAL SESSION AUTHORIZATION {}; ",
-                quote_ident(&self.role)
-            )
+            format!("{set}SESSION AUTHORIZATION {}; ", quote_ident(&self.role))
         } else {
-            format!("SET LOCAL ROLE {}; ", quote_ident(&self.role))
+            format!("{set}ROLE {}; ", quote_ident(&self.role))
         }
     }
 
@@ -74,7 +77,17 @@ impl BundleRole {
     /// previous file's switch lasts until the transaction ends, and the pins below may
     /// need the login role's rights), the bundle's pins, then the switch.
     pub fn prelude(&self, pins_prelude: &str) -> String {
-        format!("{BACK_TO_LOGIN}{pins_prelude}{}", self.switch_sql())
+        self.prelude_in(pins_prelude, Scope::Transaction)
+    }
+
+    /// [`Self::prelude`] lasting for `scope`; `pins_prelude` must be rendered for the
+    /// same scope ([`super::session::BundlePins::prelude_in`]).
+    pub fn prelude_in(&self, pins_prelude: &str, scope: Scope) -> String {
+        let set = scope.set();
+        format!(
+            "{set}SESSION AUTHORIZATION DEFAULT; {set}ROLE NONE; {pins_prelude}{}",
+            self.switch_in(scope)
+        )
     }
 
     /// One line for people: who runs what.
@@ -103,9 +116,6 @@ impl BundleRole {
         }
     }
 }
-
-/// Switch back to the login role, within the transaction.
-const BACK_TO_LOGIN: &str = "SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; ";
 
 const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, false), \
         coalesce(pg_catalog.pg_has_role(SESSION_USER, r.oid, 'MEMBER'), false), \
@@ -294,5 +304,34 @@ mod tests {
         assert!(role(false)
             .prelude("")
             .ends_with("SET LOCAL ROLE \"app \"\"x\"\"\"; "));
+    }
+
+    #[test]
+    fn a_session_prelude_sets_for_the_session_throughout() {
+        let pins = super::super::session::BundlePins {
+            search_path: vec!["app".into()],
+            statement_timeout: "5min".into(),
+            lock_timeout: "10s".into(),
+            superuser: true,
+        };
+        let p = role(true).prelude_in(&pins.prelude_in(Scope::Session), Scope::Session);
+        assert!(!p.contains("LOCAL"), "{p}");
+        assert!(
+            p.starts_with(
+                "SET SESSION AUTHORIZATION DEFAULT; SET ROLE NONE; SET search_path TO \"app\"; "
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("SET session_replication_role TO 'origin'; "),
+            "{p}"
+        );
+        assert!(
+            p.ends_with("SET SESSION AUTHORIZATION \"app \"\"x\"\"\"; "),
+            "{p}"
+        );
+        // The transaction prelude is the same statements, each LOCAL.
+        let local = role(true).prelude(&pins.prelude());
+        assert_eq!(local.replace("SET LOCAL ", "SET "), p);
     }
 }

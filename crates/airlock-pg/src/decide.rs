@@ -434,14 +434,19 @@ fn gates_step(
         rec.on_report(|r| r.gates = Some(none.clone()));
         return Some((!cx.opts.skip_gates).then_some(none));
     }
-    let run = match tools.harness.get(tx) {
-        Ok(h) => gate::run_gates(tx, &gates, h),
-        Err(e) => Err(e),
-    };
     // READY needs the database's gates and, when the bundle asks for it, the quorum
     // of signed approvals (judged by the one function `gate` uses too).
+    let run = match tools.harness.get(tx) {
+        Ok(h) => {
+            let h = h.clone();
+            gate::run_gates(tx, &gates, &h).and_then(|report| {
+                Ok(report.with_ratification(super::ratify::judge(cx.vb, cx.opts, tx, &h)?))
+            })
+        }
+        Err(e) => Err(e),
+    };
     let report = match run {
-        Ok(report) => report.with_ratification(super::ratify::judge(cx.vb, cx.opts)),
+        Ok(report) => report,
         Err(e) => {
             rec.fail(CheckName::Gates, e);
             return rec.go_on().map(|()| None);

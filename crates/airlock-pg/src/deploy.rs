@@ -18,6 +18,7 @@ use super::receipt::{self, operator_name, Receipt};
 use super::session::{BundlePins, SessionFacts};
 use super::target::{self, Session};
 use super::{files, remembered, sql_err, DbError};
+use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
 use std::time::Instant;
@@ -230,15 +231,16 @@ pub(crate) fn plan_deploy(
     }
 }
 
-/// The row `event` appends for this bundle, with the operator's params and name.
+/// The row `event` appends for this bundle, with the operator's params and name, the
+/// schema fingerprints `(before, after)` and the approvals that opened its gates.
 pub(crate) fn append_row(
     tx: &mut Transaction<'_>,
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     event: &'static str,
     tiers: Vec<String>,
-    before: &str,
-    after: &str,
+    (before, after): (&str, &str),
+    approvals: Option<&QuorumReport>,
 ) -> Result<LedgerRow, DbError> {
     let m = vb.manifest();
     ledger::append(
@@ -255,6 +257,20 @@ pub(crate) fn append_row(
             fingerprint_before: before.into(),
             fingerprint_after: after.into(),
             bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+            approvals: counted_approvals(approvals),
         },
     )
+}
+
+/// The approvals that counted toward a quorum, as the ledger row records them.
+fn counted_approvals(q: Option<&QuorumReport>) -> Vec<ledger::RecordedApproval> {
+    q.iter()
+        .flat_map(|q| q.approvals.iter())
+        .filter(|a| a.counted)
+        .map(|a| ledger::RecordedApproval {
+            key_id: a.key_id.clone(),
+            document: a.document.clone(),
+            signature: a.signature.clone(),
+        })
+        .collect()
 }

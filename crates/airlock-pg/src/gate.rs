@@ -132,7 +132,7 @@ impl Harness {
 /// Run `f` in a read-only savepoint that is always rolled back, under the bundle's
 /// settings, the gate role, no policies and parallel mode (one message). Returns f's result
 /// and what outlived the savepoint (a write, a session advisory lock — released).
-fn in_gate_savepoint<T>(
+pub(crate) fn in_gate_savepoint<T>(
     tx: &mut Transaction<'_>,
     harness: &Harness,
     f: impl FnOnce(&mut Transaction<'_>) -> T,
@@ -161,7 +161,7 @@ fn in_gate_savepoint<T>(
 }
 
 /// What a gate or probe did that outlived its rolled-back savepoint.
-struct Effects {
+pub(crate) struct Effects {
     /// A transaction id was assigned: it wrote (rolled back).
     wrote: bool,
     /// Session-level advisory locks it took (released since).
@@ -170,7 +170,7 @@ struct Effects {
 
 impl Effects {
     /// Why the gate or probe is refused, if it is.
-    fn refusal(&self, what: &str) -> Option<String> {
+    pub(crate) fn refusal(&self, what: &str) -> Option<String> {
         if self.wrote {
             return Some(format!(
                 "the {what} wrote to the database (it was rolled back); {what}s must be read-only"

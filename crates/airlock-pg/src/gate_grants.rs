@@ -255,5 +255,17 @@ pub fn bundle_queries(
             probe: true,
         });
     }
+    // The approvals table `[ratification]` names: the gate role reads it too.
+    if let Some((schema, name)) = m.ratification.as_ref().and_then(|r| r.table_parts()) {
+        out.push(BundleQuery {
+            file: "[ratification] table".into(),
+            sql: format!(
+                "SELECT document, signature FROM {}.{}",
+                super::quote_ident(schema),
+                super::quote_ident(name)
+            ),
+            probe: false,
+        });
+    }
     Ok(out)
 }

@@ -38,7 +38,8 @@ CREATE TABLE airlock.ledger (
     fingerprint_after  text   NOT NULL,
     prev_hash          text   NOT NULL,
     row_hash           text   NOT NULL UNIQUE,
-    bundle_tiers       text
+    bundle_tiers       text,
+    approvals          text
 );
 COMMENT ON TABLE airlock.ledger IS 'airlock: append-only, hash-chained deploy ledger. Do not edit; airlock status --verify-chain detects edits.';
 CREATE OR REPLACE FUNCTION airlock.ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -73,6 +74,12 @@ pub struct LedgerRow {
     /// the canonical row when absent, so those rows keep their hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_tiers: Option<String>,
+    /// JSON array of the signed approvals that opened a ratified gate (each
+    /// `{key_id, document, signature}`), on the row of the apply they let run. Absent
+    /// from other rows and from ledgers created before it was recorded (no column):
+    /// left out of the canonical row when absent, so those rows keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<String>,
 }
 
 impl LedgerRow {
@@ -100,6 +107,24 @@ impl LedgerRow {
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
     }
+
+    /// The signed approvals the row records, when it records them.
+    pub fn recorded_approvals(&self) -> Option<Vec<RecordedApproval>> {
+        self.approvals
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+    }
+}
+
+/// One signed approval as a ledger row records it: enough to verify it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedApproval {
+    pub key_id: String,
+    /// The exact signed document.
+    pub document: String,
+    /// The exact `.minisig` text.
+    pub signature: String,
 }
 
 /// What the target holds of airlock's ledger.
@@ -182,8 +207,10 @@ const COLUMNS: [&str; 14] = [
     "prev_hash text not null",
     "row_hash text not null",
 ];
-/// The column added last ([`LedgerRow::bundle_tiers`]).
+/// The columns added since ([`LedgerRow::bundle_tiers`], then
+/// [`LedgerRow::approvals`]): a ledger has none, the first, or both.
 const BUNDLE_TIERS: &str = "bundle_tiers text";
+const APPROVALS: &str = "approvals text";
 const CONSTRAINTS: [&str; 3] = [
     EVENT_CHECK,
     "ledger_pkey PRIMARY KEY (seq)",
@@ -249,7 +276,10 @@ struct FunctionFacts {
 /// earlier version created it.
 fn airlocks_columns(columns: &[String]) -> bool {
     match columns.split_at_checked(COLUMNS.len()) {
-        Some((first, rest)) => first == COLUMNS && (rest.is_empty() || rest == [BUNDLE_TIERS]),
+        Some((first, rest)) => {
+            first == COLUMNS
+                && (rest.is_empty() || rest == [BUNDLE_TIERS] || rest == [BUNDLE_TIERS, APPROVALS])
+        }
         None => false,
     }
 }
@@ -389,7 +419,7 @@ fn judge(text: &str) -> Result<Presence, DbError> {
 
 /// The rows, whichever layout the ledger has: `bundle_tiers` is read through the row's
 /// JSON, NULL where there is no such column.
-const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, pg_catalog.to_jsonb(l) ->> 'bundle_tiers' FROM airlock.ledger l";
+const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, pg_catalog.to_jsonb(l) ->> 'bundle_tiers', pg_catalog.to_jsonb(l) ->> 'approvals' FROM airlock.ledger l";
 
 fn row_of(r: &postgres::Row) -> LedgerRow {
     LedgerRow {
@@ -408,6 +438,7 @@ fn row_of(r: &postgres::Row) -> LedgerRow {
         prev_hash: r.get(12),
         row_hash: r.get(13),
         bundle_tiers: r.get(14),
+        approvals: r.get(15),
     }
 }
 
@@ -440,6 +471,9 @@ impl LedgerRow {
         }
         if self.bundle_tiers.is_some() && self.bundle_tier_names().is_none() {
             return Some("bundle_tiers is not a JSON array of tier names".into());
+        }
+        if self.approvals.is_some() && self.recorded_approvals().is_none() {
+            return Some("approvals is not a JSON array of signed approvals".into());
         }
         None
     }
@@ -574,8 +608,9 @@ pub const ONLINE_KEY: i64 = 0x6169_726c_6f63_6b31;
 
 /// Whether no other session runs online steps (taken for this transaction; a session
 /// running them itself holds the key already, and may take it again).
-const ONLINE_FREE: &str =
-    "SELECT pg_catalog.pg_try_advisory_xact_lock(7019267304284449585)::pg_catalog.text;";
+fn online_free() -> String {
+    format!("SELECT pg_catalog.pg_try_advisory_xact_lock({ONLINE_KEY})::pg_catalog.text;")
+}
 
 /// Hold [`ONLINE_KEY`] for this session (outside any transaction it outlives): true
 /// when taken, false when another session holds it.
@@ -659,7 +694,8 @@ fn try_lock(
     lock: &str,
 ) -> Result<Lock, DbError> {
     match tx.simple_query(&format!(
-        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {ONLINE_FREE} {INSPECT}"
+        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {} {INSPECT}",
+        online_free()
     )) {
         Ok(messages) => {
             // The last two statements' rows (what comes before may answer too).
@@ -824,6 +860,9 @@ pub struct NewRow {
     pub fingerprint_after: String,
     /// Every tier of the bundle, in order (recorded when the ledger has the column).
     pub bundle_tiers: Vec<String>,
+    /// The approvals that opened a ratified gate for this row's tiers (recorded when
+    /// there are some and the ledger has the column).
+    pub approvals: Vec<RecordedApproval>,
 }
 
 /// Append one chained row inside the caller's transaction, which holds the deploy
@@ -836,13 +875,16 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         .query_typed_one(
             "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
-                     AND a.attname = 'bundle_tiers' AND NOT a.attisdropped) \
+                     AND a.attname = 'bundle_tiers' AND NOT a.attisdropped), \
+             EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
+                     AND a.attname = 'approvals' AND NOT a.attisdropped) \
              FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
     let at: String = last.get(2);
     let records_bundle_tiers: bool = last.get(3);
+    let records_approvals: bool = last.get(4);
     let (seq, prev_hash) = match last.get::<_, Option<i64>>(0) {
         Some(seq) => (seq + 1, last.get::<_, String>(1)),
         None => (1, GENESIS.to_string()),
@@ -864,6 +906,8 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         row_hash: String::new(),
         bundle_tiers: records_bundle_tiers
             .then(|| serde_json::to_string(&new.bundle_tiers).expect("json")),
+        approvals: (records_approvals && !new.approvals.is_empty())
+            .then(|| serde_json::to_string(&new.approvals).expect("json")),
     };
     row.row_hash = row.compute_hash();
     let stored = insert(client, &row)?;
@@ -885,8 +929,8 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     Ok(row)
 }
 
-/// INSERT `row` (with `bundle_tiers` when the row has it, that is when the ledger has
-/// the column); the row as the server returned it.
+/// INSERT `row` (with `bundle_tiers` and `approvals` when the row has them, that is
+/// when the ledger has the columns); the row as the server returned it.
 fn insert(client: &mut impl GenericClient, row: &LedgerRow) -> Result<Vec<postgres::Row>, DbError> {
     fn text(v: &String) -> (&(dyn postgres::types::ToSql + Sync), Type) {
         (v, Type::TEXT)
@@ -907,13 +951,18 @@ fn insert(client: &mut impl GenericClient, row: &LedgerRow) -> Result<Vec<postgr
         text(&row.prev_hash),
         text(&row.row_hash),
     ];
-    let (column, value) = match &row.bundle_tiers {
-        Some(t) => {
+    let mut column = String::new();
+    let mut value = String::new();
+    for (name, v) in [
+        ("bundle_tiers", &row.bundle_tiers),
+        ("approvals", &row.approvals),
+    ] {
+        if let Some(t) = v {
             params.push(text(t));
-            (", bundle_tiers", ",$15")
+            column.push_str(&format!(", {name}"));
+            value.push_str(&format!(",${}", params.len()));
         }
-        None => ("", ""),
-    };
+    }
     client
         .query_typed(
             &format!("INSERT INTO airlock.ledger AS l (seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash{column}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14{value}) RETURNING {}", &SELECT_ROWS["SELECT ".len()..SELECT_ROWS.find(" FROM").expect("FROM")]),
@@ -1006,12 +1055,4 @@ pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
         }
     }
     st
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_online_check_asks_for_the_online_key() {
-        assert!(super::ONLINE_FREE.contains(&format!("({})", super::ONLINE_KEY)));
-    }
 }

@@ -35,18 +35,15 @@ use super::ledger::{self, LedgerRow};
 use super::options::Options;
 use super::receipt::StepDone;
 use super::refusal::Mismatch;
+use super::session::Scope;
 use super::session::SessionFacts;
 use super::target::Session;
 use super::{files, pg_message, session, sql_err, DbError};
+use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
 use airlock_sql::OnlineStep;
 use postgres::Client;
 use std::time::Instant;
-
-/// The bundle prelude as session settings (there is no transaction for `SET LOCAL`).
-fn session_prelude(local: &str) -> String {
-    local.replace("SET LOCAL ", "SET ")
-}
 
 /// Where the online steps run: the session, the bundle prelude (session settings,
 /// sent before each step), the bundle's search_path, the operator's options.
@@ -215,6 +212,7 @@ pub(crate) fn apply_tier(
         opts,
         tiers: vec![tier.name.clone()],
         last_event: "apply",
+        approvals: decision.gates.as_ref().and_then(|g| g.ratification.clone()),
         steps_recorded: true,
         last_probe: verify,
         head: decision.head.clone(),
@@ -259,6 +257,7 @@ pub(crate) fn rollback(
         opts,
         tiers: decided.undone,
         last_event: "rollback",
+        approvals: None,
         steps_recorded: false,
         last_probe: probe,
         head: decided.head,
@@ -298,7 +297,8 @@ fn run_online(
         // Every step commits: nothing runs before the whole bundle verified.
         files::all_verified(rec.vb)?;
         let steps = steps_of(rec.vb, files)?;
-        let prelude = session_prelude(&role.prelude(&deploy.prelude));
+        // Session settings: there is no transaction for `SET LOCAL`.
+        let prelude = role.prelude_in(&deploy.pins.prelude_in(Scope::Session), Scope::Session);
         let search_path = deploy.pins.search_path.clone();
         let n = steps.len();
         let Deploy { session, tools, .. } = &mut *deploy;
@@ -365,6 +365,8 @@ struct Recording<'a> {
     tiers: Vec<String>,
     /// The closing row's event (`apply`, `rollback`).
     last_event: &'static str,
+    /// The quorum that opened the tier's gates: its approvals go on the closing row.
+    approvals: Option<QuorumReport>,
     /// Each statement but the last gets its `step` row (apply); else only the closing
     /// row is written (rollback, which runs again whole).
     steps_recorded: bool,
@@ -414,8 +416,8 @@ impl Recording<'_> {
             opts,
             event,
             self.tiers.clone(),
-            &self.before,
-            &after,
+            (&self.before, &after),
+            self.approvals.as_ref().filter(|_| last),
         )?;
         files::all_verified(vb)?;
         if let Some(o) = opts.observer {

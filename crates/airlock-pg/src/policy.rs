@@ -188,6 +188,7 @@ mod tests {
             prev_hash: String::new(),
             row_hash: String::new(),
             bundle_tiers: None,
+            approvals: None,
         }
     }
 

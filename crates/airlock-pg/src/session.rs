@@ -63,8 +63,28 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn set_local(out: &mut String, name: &str, value: &str) {
-    out.push_str("SET LOCAL ");
+/// How long a bundle prelude's settings last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `SET LOCAL`: until the transaction ends (every transactional file).
+    Transaction,
+    /// `SET`: for the session (online steps, which run outside any transaction and
+    /// get the prelude again before each).
+    Session,
+}
+
+impl Scope {
+    /// `SET LOCAL ` or `SET `.
+    pub fn set(self) -> &'static str {
+        match self {
+            Scope::Transaction => "SET LOCAL ",
+            Scope::Session => "SET ",
+        }
+    }
+}
+
+fn set_in(scope: Scope, out: &mut String, name: &str, value: &str) {
+    out.push_str(scope.set());
     out.push_str(name);
     out.push_str(" TO ");
     out.push_str(&quote_literal(value));
@@ -123,20 +143,26 @@ pub struct BundlePins {
 impl BundlePins {
     /// `SET LOCAL …;` statements to send in the same message as a bundle file.
     pub fn prelude(&self) -> String {
+        self.prelude_in(Scope::Transaction)
+    }
+
+    /// The prelude's statements, lasting for `scope`.
+    pub fn prelude_in(&self, scope: Scope) -> String {
         let mut s = String::with_capacity(512);
-        s.push_str("SET LOCAL search_path TO ");
+        s.push_str(scope.set());
+        s.push_str("search_path TO ");
         s.push_str(&render_search_path(&self.search_path));
         s.push_str("; ");
         for (k, v) in AIRLOCK_PINS {
             if k != "search_path" && k != "default_transaction_read_only" {
-                set_local(&mut s, k, v);
+                set_in(scope, &mut s, k, v);
             }
         }
         if self.superuser {
-            set_local(&mut s, "session_replication_role", "origin");
+            set_in(scope, &mut s, "session_replication_role", "origin");
         }
-        set_local(&mut s, "statement_timeout", &self.statement_timeout);
-        set_local(&mut s, "lock_timeout", &self.lock_timeout);
+        set_in(scope, &mut s, "statement_timeout", &self.statement_timeout);
+        set_in(scope, &mut s, "lock_timeout", &self.lock_timeout);
         s
     }
 }

@@ -207,7 +207,11 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
     } else {
         let role = gate::resolve_role(&mut tx, opts.gate_role.as_deref())?;
         apply::set_params(&mut tx, &opts.params)?;
-        gate::run_gates(&mut tx, &gates, &gate::Harness { pins, role })?
+        let harness = gate::Harness { pins, role };
+        let report = gate::run_gates(&mut tx, &gates, &harness)?;
+        // The quorum too, judged as apply will judge it under the lock: READY here
+        // needs both.
+        report.with_ratification(super::ratify::judge(vb, opts, &mut tx, &harness)?)
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);

@@ -20,7 +20,7 @@ pub(super) struct ReceiptGates {
 }
 
 /// The basis every ratification verdict rests on.
-const BASIS: &str = "the approvals the receipt carries, each signature verified again over its exact document with today's trust store (role approver), judged at the time the receipt says the apply judged them, against the audited bundle's [ratification], id, sequence and the receipt's params";
+const BASIS: &str = "the approvals the receipt's gate report carries and those its apply ledger row records (which --db or --ledger vouches for), both meeting the quorum, each signature verified again over its exact document with today's trust store (role approver), judged at the time the receipt says the apply judged them, against the audited bundle's [ratification], id, sequence and the receipt's params";
 
 /// Record the ratification verdict of `doc` (its bundle `opened`); true when it lets
 /// the audit pass. Nothing is recorded for a bundle that asks for none.
@@ -71,14 +71,40 @@ pub(super) fn check(
     let at = parse_rfc3339(&carried.judged_at)
         .or_else(|| doc.started_at.as_deref().and_then(parse_rfc3339))
         .unwrap_or_else(chrono::Utc::now);
-    let signed: Vec<_> = carried.approvals.iter().map(|a| a.signed()).collect();
     let no_params = BTreeMap::new();
     let claim = RunClaim {
         bundle_id: &opened.bundle_id,
         manifest: m,
         params: doc.params.as_ref().unwrap_or(&no_params),
     };
-    let judged = approval::judge_quorum(store, ratification, &claim, &signed, at);
+    let judge = |signed: &[approval::SignedApproval]| {
+        approval::judge_quorum(store, ratification, &claim, signed, at)
+    };
+    // What the gate report carries, and what the apply's ledger row records (which
+    // the database's hash chain vouches for): each must meet the quorum.
+    let reported: Vec<_> = carried.approvals.iter().map(|a| a.signed()).collect();
+    let reported = judge(&reported);
+    let recorded = doc
+        .ledger
+        .iter()
+        .rev()
+        .find(|r| r.event == "apply")
+        .and_then(|r| r.recorded_approvals())
+        .map(|rows| {
+            let signed: Vec<_> = rows
+                .into_iter()
+                .map(|a| approval::SignedApproval {
+                    file: format!("the ledger row's approval by {}", a.key_id),
+                    document: a.document,
+                    signature: a.signature,
+                })
+                .collect();
+            judge(&signed)
+        });
+    let judged = match recorded {
+        Some(row) if !row.met || reported.met => row,
+        _ => reported,
+    };
     verdicts.check(subject, "ratification", judged.met, who(&judged), BASIS)
 }
 
