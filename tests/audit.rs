@@ -1252,3 +1252,30 @@ fn a_normal_history_under_default_settings_is_short_unverified_exit_7_and_says_w
     expect_code(&o, 0);
     assert_eq!(stdout(&o), "");
 }
+
+#[test]
+fn a_receipt_named_twice_as_a_file_and_in_its_directory_is_audited_once() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("audittwice");
+    let (b, _) = applied(d, &db);
+    std::fs::create_dir(d.join("rc")).unwrap();
+    std::fs::rename(d.join("apply.json"), d.join("rc/a.receipt.json")).unwrap();
+    let s = store(d, &["rm"], "");
+    let (_, doc) = audit(
+        d,
+        &[
+            &b,
+            "--trust",
+            &s,
+            "--receipt",
+            "rc/a.receipt.json",
+            "--receipt",
+            "rc",
+            "--receipt",
+            "./rc/../rc/a.receipt.json",
+        ],
+    );
+    let audited = doc["receipts"].as_array().unwrap();
+    assert_eq!(audited.len(), 1, "{audited:#?}");
+}

@@ -231,7 +231,7 @@ fn bundle_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Expand directories (a receipts directory) into their `*.receipt.json` files
 /// (sorted); their `.minisig` files are found beside them. Each with whether it came
-/// from a directory.
+/// from a directory; each file once.
 fn receipt_files(args: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     files_in(args, ".receipt.json", "receipts")
 }
@@ -257,6 +257,10 @@ fn files_in(args: &[PathBuf], suffix: &str, what: &str) -> Result<Vec<(PathBuf, 
             out.push((a.clone(), false));
         }
     }
+    // A file named twice (itself and in its directory, or by two spellings of its
+    // path) is one file: audited once, where it was first named.
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
