@@ -132,13 +132,9 @@ pub fn remember(system_identifier: &str, database: &str, last: &LedgerRow) -> Op
         seen_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let write = || -> std::io::Result<()> {
-        let dir = path.parent().expect("memory file has a directory");
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, &head)?;
-        std::io::Write::write_all(&mut tmp, b"\n")?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        let mut text = serde_json::to_vec_pretty(&head)?;
+        text.push(b'\n');
+        write_durably(&path, &text)
     };
     write().err().map(|e| {
         format!(
@@ -161,4 +157,17 @@ pub fn forget(system_identifier: &str, database: &str) -> Result<Option<Head>, D
             message: e.to_string(),
         }),
     }
+}
+
+/// Replace `path` with `bytes` so that a crash or power loss leaves the old file or the
+/// new one, never a torn or empty one: a temporary file beside it, synced, renamed over
+/// it, and the directory synced (its directory is created if missing).
+pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("a state file has a directory");
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
