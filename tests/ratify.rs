@@ -92,6 +92,17 @@ impl Ratify {
 
     /// Pack the mini bundle `out` with `[ratification]` as given (and this sequence).
     fn bundle(&self, out: &str, sequence: u64, ratification: &str) -> String {
+        self.bundle_with(out, sequence, ratification, |t| t)
+    }
+
+    /// [`Self::bundle`] with its bundle.toml edited by `edit` first.
+    fn bundle_with(
+        &self,
+        out: &str,
+        sequence: u64,
+        ratification: &str,
+        edit: impl Fn(String) -> String,
+    ) -> String {
         let s = MiniSource::new(
             &self.dir().join(format!("src-{out}")),
             &self.db.name,
@@ -106,6 +117,7 @@ impl Ratify {
         let text = std::fs::read_to_string(&toml)
             .unwrap()
             .replace("sequence = 1", &format!("sequence = {sequence}"));
+        let text = edit(text);
         std::fs::write(&toml, format!("{text}\n[ratification]\n{ratification}\n")).unwrap();
         pack(self.dir(), &s.dir, "rm.key", out);
         out.to_string()
@@ -674,5 +686,66 @@ fn a_required_key_group_needs_one_of_its_approvers() {
         stdout(&o).contains("has groups but role operator"),
         "{}",
         stdout(&o)
+    );
+}
+
+#[test]
+fn a_quorum_for_some_gates_leaves_the_other_gated_tiers_to_their_gates() {
+    let r = Ratify::new("pergate");
+    // structure waits on a `window` gate only; seed on `g`, which the quorum guards.
+    let b = r.bundle_with("b.tar.gz", 1, "threshold = 1\ngates = [\"g\"]", |t| {
+        t.replacen("gates = []", "gates = [\"window\"]", 1)
+            .replacen(
+                "[[gate]]\n",
+                "[[gate]]\nname = \"window\"\nfile = \"sql/gate.sql\"\n\n[[gate]]\n",
+                1,
+            )
+    });
+    // No approval: the window tier runs on its gate alone, the ratified one does not.
+    let o = r.run(
+        "apply",
+        &b,
+        &[],
+        &["--through", "structure", "--receipt", "s.json"],
+    );
+    expect_code(&o, 0);
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir().join("s.json")).unwrap()).unwrap();
+    assert!(receipt["gates"]["ratification"].is_null(), "{receipt:#}");
+    let o = r.run("apply", &b, &[], &["--receipt-dir", "rc"]);
+    expect_code(&o, 3);
+    assert!(
+        stdout(&o).contains("ratification: 0 of 1"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        r.db.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'seeded'"),
+        "0"
+    );
+    r.approve_ok(&b, "alice", "alice.approval");
+    let o = r.run("apply", &b, &["approvals"], &["--receipt-dir", "rc"]);
+    expect_code(&o, 0);
+    // A gate the quorum names must exist.
+    let s = MiniSource::new(
+        &r.dir().join("src-bad"),
+        &r.db.name,
+        "SELECT true AS ready",
+        &[("seed", "SELECT 1;", true)],
+        "SELECT 1;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{text}\n[ratification]\nthreshold = 1\ngates = [\"nope\"]\n"),
+    )
+    .unwrap();
+    let o = airlock(r.dir(), &["lint", s.dir.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let said = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        said.contains("names gate \"nope\", which no [[gate]] declares"),
+        "{said}"
     );
 }

@@ -59,12 +59,19 @@ impl Report for ApproveReport {
 fn describe(m: &Manifest, id: &str, params: &BTreeMap<String, String>) -> String {
     let r = m.ratification.as_ref();
     let asks = match r {
-        Some(r) if r.required.is_empty() => format!("{} approval(s)", r.threshold),
-        Some(r) => format!(
-            "{} approval(s), including key(s) {}",
-            r.threshold,
-            r.required.join(", ")
-        ),
+        Some(r) => {
+            let mut asks = format!("{} approval(s)", r.threshold);
+            if !r.required.is_empty() {
+                asks.push_str(&format!(", including key(s) {}", r.required.join(", ")));
+            }
+            if !r.required_groups.is_empty() {
+                asks.push_str(&format!(
+                    ", one from each group {}",
+                    r.required_groups.join(", ")
+                ));
+            }
+            asks
+        }
         None => "none".into(),
     };
     let tiers: Vec<String> = m
@@ -72,10 +79,12 @@ fn describe(m: &Manifest, id: &str, params: &BTreeMap<String, String>) -> String
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let gated = if t.gates.is_empty() {
-                String::new()
-            } else {
-                format!(" (gates {}; needs the approvals)", t.gates.join(","))
+            let gated = match r {
+                _ if t.gates.is_empty() => String::new(),
+                Some(r) if r.guards(&t.gates) => {
+                    format!(" (gates {}; needs the approvals)", t.gates.join(","))
+                }
+                _ => format!(" (gates {})", t.gates.join(",")),
             };
             format!("    {} {}{gated}", i + 1, t.name)
         })
@@ -255,7 +264,7 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
         tiers: m
             .tier
             .iter()
-            .filter(|t| !t.gates.is_empty())
+            .filter(|t| r.as_ref().is_some_and(|r| r.guards(&t.gates)))
             .map(|t| t.name.clone())
             .collect(),
         threshold: r.as_ref().map_or(0, |r| r.threshold),

@@ -194,9 +194,19 @@ pub struct Ratification {
     /// row as it verifies a file. A row counts only by its signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// The gates whose tiers need the quorum (e.g. `["ratified"]`); empty: every tier
+    /// that names a gate. A tier naming none of them runs on its gates alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<String>,
 }
 
 impl Ratification {
+    /// Whether a tier guarded by `tier_gates` needs the quorum.
+    pub fn guards(&self, tier_gates: &[String]) -> bool {
+        !tier_gates.is_empty()
+            && (self.gates.is_empty() || tier_gates.iter().any(|g| self.gates.contains(g)))
+    }
+
     /// The `table`'s schema and name, when it is `schema.table` of plain identifiers.
     pub fn table_parts(&self) -> Option<(&str, &str)> {
         let (schema, name) = self.table.as_deref()?.split_once('.')?;
@@ -597,6 +607,16 @@ impl Spec {
         }
         if r.table.is_some() && r.table_parts().is_none() {
             problems.push(format!("ratification.table {:?} is not `schema.table` (lowercase identifiers): name the table the application stores approvals in, with columns document and signature", r.table.as_deref().unwrap_or_default()));
+        }
+        for g in &r.gates {
+            if !self.gate.iter().any(|d| &d.name == g) {
+                problems.push(format!(
+                    "ratification.gates names gate {g:?}, which no [[gate]] declares"
+                ));
+            }
+        }
+        if !r.gates.is_empty() && !self.tier.iter().any(|t| r.guards(&t.gates)) {
+            problems.push(format!("ratification.gates {:?}: no tier names any of them, so no tier would need the approvals", r.gates));
         }
         if self.tier.iter().all(|t| t.gates.is_empty()) {
             problems.push("[ratification] guards the tiers that name a gate, and no tier does: add a [[gate]] (e.g. `SELECT true AS ready`) and name it in the tiers that need the approvals".into());

@@ -436,15 +436,17 @@ fn gates_step(
     }
     // READY needs the database's gates and, when the bundle asks for it, the quorum
     // of signed approvals (judged by the one function `gate` uses too).
-    let run = match tools.harness.get(tx) {
-        Ok(h) => {
-            let h = h.clone();
-            gate::run_gates(tx, &gates, &h).and_then(|report| {
-                Ok(report.with_ratification(super::ratify::judge(cx.vb, cx.opts, tx, &h)?))
-            })
-        }
-        Err(e) => Err(e),
-    };
+    let run =
+        match tools.harness.get(tx) {
+            Ok(h) => {
+                let h = h.clone();
+                gate::run_gates(tx, &gates, &h).and_then(|report| {
+                    Ok(report
+                        .with_ratification(super::ratify::judge_for(cx.vb, cx.opts, idx, tx, &h)?))
+                })
+            }
+            Err(e) => Err(e),
+        };
     let report = match run {
         Ok(report) => report,
         Err(e) => {
@@ -463,11 +465,16 @@ fn gates_step(
     } else {
         let m = cx.vb.manifest();
         let ratified = report.ratification.as_ref().is_none_or(|q| q.met);
+        let needs_quorum =
+            |gates: &[String]| m.ratification.as_ref().is_some_and(|r| r.guards(gates));
         let open = |name: &String| report.gates.iter().any(|r| &r.name == name && r.ready);
         let runnable: Vec<String> = idx
             .iter()
             .map(|&i| &m.tier[i])
-            .take_while(|t| t.gates.is_empty() || (ratified && t.gates.iter().all(open)))
+            .take_while(|t| {
+                t.gates.is_empty()
+                    || ((ratified || !needs_quorum(&t.gates)) && t.gates.iter().all(open))
+            })
             .map(|t| t.name.clone())
             .collect();
         rec.on_report(|r| r.runnable_now = runnable);

@@ -67,6 +67,30 @@ pub fn judge(
     Ok(Some(report))
 }
 
+/// Whether running the tiers `idx` needs the bundle's quorum: one of them names a
+/// gate `[ratification]` guards.
+pub fn needed(vb: &VerifiedBundle, idx: &[usize]) -> bool {
+    let m = vb.manifest();
+    m.ratification
+        .as_ref()
+        .is_some_and(|r| idx.iter().any(|&i| r.guards(&m.tier[i].gates)))
+}
+
+/// [`judge`] when the tiers `idx` need the quorum ([`needed`]); `None` otherwise.
+pub fn judge_for(
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    idx: &[usize],
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+) -> Result<Option<QuorumReport>, DbError> {
+    if needed(vb, idx) {
+        judge(vb, opts, tx, harness)
+    } else {
+        Ok(None)
+    }
+}
+
 /// What the approvals table gave.
 enum TableRead {
     /// The bundle names no table.

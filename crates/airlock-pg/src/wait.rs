@@ -211,7 +211,7 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
         let report = gate::run_gates(&mut tx, &gates, &harness)?;
         // The quorum too, judged as apply will judge it under the lock: READY here
         // needs both.
-        report.with_ratification(super::ratify::judge(vb, opts, &mut tx, &harness)?)
+        report.with_ratification(super::ratify::judge_for(vb, opts, &idx, &mut tx, &harness)?)
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);

@@ -42,7 +42,11 @@ pub(super) fn check(
         .tiers
         .iter()
         .flatten()
-        .filter(|t| m.tier.iter().any(|s| &s.name == *t && !s.gates.is_empty()))
+        .filter(|t| {
+            m.tier
+                .iter()
+                .any(|s| &s.name == *t && ratification.guards(&s.gates))
+        })
         .map(String::as_str)
         .collect();
     if gated.is_empty() {
@@ -50,7 +54,7 @@ pub(super) fn check(
             subject,
             "ratification",
             true,
-            "no gated tier ran in this apply: no approval was needed",
+            "no tier whose gates [ratification] guards ran in this apply: no approval was needed",
             BASIS,
         );
     }
