@@ -38,17 +38,7 @@ pub(super) fn check(
     if doc.event.as_deref() != Some("apply") {
         return true;
     }
-    let gated: Vec<&str> = doc
-        .tiers
-        .iter()
-        .flatten()
-        .filter(|t| {
-            m.tier
-                .iter()
-                .any(|s| &s.name == *t && ratification.guards(&s.gates))
-        })
-        .map(String::as_str)
-        .collect();
+    let gated = guarded_tiers(doc, m, ratification);
     if gated.is_empty() {
         return verdicts.check(
             subject,
@@ -88,28 +78,49 @@ pub(super) fn check(
     // the database's hash chain vouches for): each must meet the quorum.
     let reported: Vec<_> = carried.approvals.iter().map(|a| a.signed()).collect();
     let reported = judge(&reported);
-    let recorded = doc
-        .ledger
-        .iter()
-        .rev()
-        .find(|r| r.event == "apply")
-        .and_then(|r| r.recorded_approvals())
-        .map(|rows| {
-            let signed: Vec<_> = rows
-                .into_iter()
-                .map(|a| approval::SignedApproval {
-                    file: format!("the ledger row's approval by {}", a.key_id),
-                    document: a.document,
-                    signature: a.signature,
-                })
-                .collect();
-            judge(&signed)
-        });
+    let recorded = recorded_approvals(doc).map(|signed| judge(&signed));
     let judged = match recorded {
         Some(row) if !row.met || reported.met => row,
         _ => reported,
     };
     verdicts.check(subject, "ratification", judged.met, who(&judged), BASIS)
+}
+
+/// The tiers the receipt ran that `[ratification]` guards.
+fn guarded_tiers<'d>(
+    doc: &'d ReceiptDoc,
+    m: &crate::manifest::Manifest,
+    ratification: &crate::spec::Ratification,
+) -> Vec<&'d str> {
+    doc.tiers
+        .iter()
+        .flatten()
+        .filter(|t| {
+            m.tier
+                .iter()
+                .any(|s| &s.name == *t && ratification.guards(&s.gates))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// The approvals the receipt's last apply ledger row records, when it records them.
+fn recorded_approvals(doc: &ReceiptDoc) -> Option<Vec<approval::SignedApproval>> {
+    let rows = doc
+        .ledger
+        .iter()
+        .rev()
+        .find(|r| r.event == "apply")?
+        .recorded_approvals()?;
+    Some(
+        rows.into_iter()
+            .map(|a| approval::SignedApproval {
+                file: format!("the ledger row's approval by {}", a.key_id),
+                document: a.document,
+                signature: a.signature,
+            })
+            .collect(),
+    )
 }
 
 /// Who ratified what: each approval that counted, then the summary.
