@@ -159,7 +159,7 @@ fn apply_tx(
         if !ledger::hold_online_lock(tx)? {
             return Err(DbError::LockBusy {
                 waited: "0s".into(),
-                holders: ledger::online_holders(tx)?,
+                holders: super::sessions::online_holders(tx, ledger::ONLINE_KEY)?,
             });
         }
         return Ok((None, Ran::Online(decision)));
@@ -374,7 +374,7 @@ fn rollback_decide(
         if !ledger::hold_online_lock(tx)? {
             return Err(DbError::LockBusy {
                 waited: "0s".into(),
-                holders: ledger::online_holders(tx)?,
+                holders: super::sessions::online_holders(tx, ledger::ONLINE_KEY)?,
             });
         }
         let decided = online::RollbackDecision {

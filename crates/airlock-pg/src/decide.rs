@@ -240,7 +240,7 @@ fn remembered_step(
 
 /// DeployLock (plan): who holds it now; shown, never decisive.
 fn deploy_lock_step(tx: &mut Transaction<'_>, rec: &mut Recorder<'_>) -> Option<()> {
-    let holders = ledger::lock_holders(tx).map(|holders| {
+    let holders = super::sessions::lock_holders(tx).map(|holders| {
         if holders.is_empty() {
             "free: no other session holds it now".to_string()
         } else {

@@ -11,6 +11,7 @@
 //! constraints, indexes and single enabled trigger, no rules, policies, inheritance,
 //! defaults or write grants to anyone else. Otherwise airlock refuses (exit 5).
 
+use super::sessions::{creation_holders, lock_holders, online_holders};
 use super::{sql_err, DbError};
 use postgres::types::Type;
 use postgres::GenericClient;
@@ -559,7 +560,7 @@ pub fn lock_for_deploy(
         Lock::OnlineRun => {
             return Err(DbError::LockBusy {
                 waited: "0s (online steps run between transactions)".to_string(),
-                holders: online_holders(tx)?,
+                holders: online_holders(tx, ONLINE_KEY)?,
             })
         }
         Lock::NoLedger => {
@@ -624,44 +625,6 @@ pub fn hold_online_lock(client: &mut impl GenericClient) -> Result<bool, DbError
 /// Let [`ONLINE_KEY`] go (every hold of this session's).
 pub fn release_online_lock(client: &mut impl GenericClient) {
     let _ = client.batch_execute("SELECT pg_catalog.pg_advisory_unlock_all()");
-}
-
-/// The sessions running online steps (holding [`ONLINE_KEY`]).
-pub(crate) fn online_holders(client: &mut impl GenericClient) -> Result<Vec<String>, DbError> {
-    let rows = client
-        .query(
-            "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), coalesce(pg_catalog.left(a.query, 80), '')
-               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-              WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND l.locktype = 'advisory'
-                AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                AND l.classid::pg_catalog.int8 = ($1::pg_catalog.int8 >> 32) AND l.objid::pg_catalog.int8 = ($1::pg_catalog.int8 & 4294967295) AND l.objsubid = 1
-              ORDER BY l.pid",
-            &[&ONLINE_KEY],
-        )
-        .map_err(|e| sql_err("finding who runs online steps", &e))?;
-    Ok(session_lines(&rows, |r| {
-        let query: String = r.get(3);
-        format!("running airlock's online steps; now: {query:?}")
-    }))
-}
-
-/// One line per session row whose first columns are pid, role and application_name:
-/// `pid P, role "R", application_name "A" (WHAT)`.
-pub(crate) fn session_lines(
-    rows: &[postgres::Row],
-    what: impl Fn(&postgres::Row) -> String,
-) -> Vec<String> {
-    rows.iter()
-        .map(|r| {
-            let pid: i32 = r.get(0);
-            let role: String = r.get(1);
-            let app: String = r.get(2);
-            format!(
-                "pid {pid}, role {role:?}, application_name {app:?} ({})",
-                what(r)
-            )
-        })
-        .collect()
 }
 
 /// Widen a ledger made before online tiers to record `step` rows, inside the caller's
@@ -740,7 +703,7 @@ fn wait_for_lock(
         }),
         Lock::OnlineRun => Err(DbError::LockBusy {
             waited: "0s (online steps run between transactions)".to_string(),
-            holders: online_holders(tx)?,
+            holders: online_holders(tx, ONLINE_KEY)?,
         }),
         // Created (or found created) just now, and gone again: someone dropped it.
         Lock::NoLedger => Err(DbError::State(
@@ -803,47 +766,6 @@ fn create(
         Some("23505") | Some("42P06") | Some("42P07") | Some("42710") | Some("42723") => Ok(None),
         _ => Err(sql_err("creating the ledger", &e)),
     }
-}
-
-/// Who may be keeping the ledger's creation waiting: the sessions in this database
-/// with a write transaction open (the catalogs do not say which one created the
-/// uncommitted schema or table).
-fn creation_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
-    let rows = tx
-        .query(
-            "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, '')
-               FROM pg_catalog.pg_stat_activity a
-              WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-                AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
-                AND a.backend_xid IS NOT NULL
-              ORDER BY a.xact_start, a.pid",
-            &[],
-        )
-        .map_err(|e| sql_err("finding who keeps the ledger's creation waiting", &e))?;
-    Ok(session_lines(&rows, |_| {
-        "a write transaction open while this first apply creates the ledger".into()
-    }))
-}
-
-/// Who holds a lock that keeps airlock from taking the deploy lock.
-pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
-    let rows = tx
-        .query(
-            "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), l.mode, l.locktype
-               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-              WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-                AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                AND l.locktype = 'relation' AND l.relation = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'airlock' AND c.relname = 'ledger')
-                AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-              ORDER BY l.pid",
-            &[],
-        )
-        .map_err(|e| sql_err("finding who holds the deploy lock", &e))?;
-    Ok(session_lines(&rows, |r| {
-        let mode: String = r.get(3);
-        let kind: String = r.get(4);
-        format!("{kind} {mode}")
-    }))
 }
 
 /// Fields of a new row; seq, at, prev_hash and row_hash are filled by [`append`].

@@ -40,6 +40,7 @@ pub mod remembered;
 pub mod retry;
 pub mod schema_change;
 pub mod session;
+pub mod sessions;
 pub mod stamps;
 pub mod storage;
 pub mod target;

@@ -7,7 +7,6 @@
 
 use super::options::Options;
 use super::DbError;
-use postgres::GenericClient;
 use std::time::Duration;
 
 /// The wait before attempt `attempt` (1-based) runs again: 0.5 s, 1 s, 2 s, … at most
@@ -15,31 +14,6 @@ use std::time::Duration;
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.saturating_sub(1).min(6)))
         .min(Duration::from_secs(30))
-}
-
-/// The sessions of this database, other than airlock's, with a transaction open (one
-/// of them holds the lock the statement waited for), oldest first: at most five.
-pub(crate) fn open_transactions(client: &mut impl GenericClient) -> Vec<String> {
-    let rows = client.query(
-        "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
-                pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                coalesce(a.state, ''), pg_catalog.left(coalesce(a.query, ''), 80)
-           FROM pg_catalog.pg_stat_activity a
-          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-            AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
-            AND a.xact_start IS NOT NULL
-          ORDER BY a.xact_start LIMIT 5",
-        &[],
-    );
-    match rows {
-        Ok(rows) => super::ledger::session_lines(&rows, |r| {
-            let since: String = r.get(3);
-            let state: String = r.get(4);
-            let query: String = r.get(5);
-            format!("transaction open since {since}, {state}: {query:?}")
-        }),
-        Err(_) => vec![],
-    }
 }
 
 /// Run `attempt` on `on` until it does not fail on a lock timeout, at most
@@ -55,7 +29,7 @@ pub(crate) fn retrying<S, T>(
     loop {
         match attempt(on) {
             Err(DbError::LockTimeout { context, message }) => {
-                let holders = open_transactions(client(on));
+                let holders = super::sessions::open_transactions(client(on));
                 let held = if holders.is_empty() {
                     "no other session has a transaction open now".to_string()
                 } else {
