@@ -265,7 +265,7 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
     for v in ["verify/appschema.sql", "verify/users.sql"] {
         assert!(
             files.contains(&format!(
-                "{{\"from\":\"{v}\",\"to\":\"sql/probe/sqitch_verify.sql\""
+                "\"from\":\"{v}\",\"to\":\"sql/probe/sqitch_verify.sql\""
             )),
             "{v}: {files}"
         );
@@ -901,7 +901,7 @@ fn import_with_flyway_history_refuses_a_script_edited_after_it_was_applied() {
     let out2 = dir.join("src2");
     let o = import_with_history(dir, &migrations, &out2, &target);
     expect_code(&o, 2);
-    let err = stderr(&o);
+    let err = stdout(&o); // --json: the error document
     assert!(
         err.contains("V1__create_orders.sql: differs from the script Flyway applied (public.flyway_schema_history records checksum 1369891448, the file's is 476988275)"),
         "{err}"
@@ -913,9 +913,9 @@ fn import_with_flyway_history_refuses_a_script_edited_after_it_was_applied() {
     let o = import_with_history(dir, &migrations, &dir.join("src3"), &wrong);
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("V1__create_orders.sql: differs from the script Flyway applied"),
+        stdout(&o).contains("V1__create_orders.sql: differs from the script Flyway applied"),
         "{}",
-        stderr(&o)
+        stdout(&o)
     );
     assert!(!dir.join("src3").exists());
 }
