@@ -835,6 +835,35 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn transactions_follow_the_tiers_an_apply_runs_together() {
+        let spec = |transaction: &str| -> Spec {
+            toml::from_str(&format!(
+                "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\ntransaction = \"{transaction}\"\n[target]\ndatabase = \"x\"\n\
+                 [[tier]]\nname = \"a\"\nfiles = [\"a1.sql\", \"a2.sql\"]\n\
+                 [[tier]]\nname = \"b\"\nfiles = [\"b.sql\"]\n\
+                 [[tier]]\nname = \"o\"\nfiles = [\"o.sql\"]\nonline = true\n\
+                 [[tier]]\nname = \"c\"\nfiles = [\"c.sql\"]\n\
+                 [[tier]]\nname = \"d\"\nfiles = [\"d.sql\"]\n\
+                 [rollback]\nfiles = [\"r1.sql\", \"r2.sql\"]\nprobe = \"p.sql\"\nexpect = {{ k = \"v\" }}\n"
+            ))
+            .unwrap()
+        };
+        let files = |v: &[&str]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            spec("single").transactions(),
+            vec![
+                files(&["a1.sql", "a2.sql", "b.sql"]),
+                files(&["c.sql", "d.sql"]),
+                files(&["r1.sql", "r2.sql"]),
+            ]
+        );
+        assert_eq!(
+            spec("per-tier").transactions(),
+            vec![files(&["a1.sql", "a2.sql"]), files(&["r1.sql", "r2.sql"])]
+        );
+    }
+
     fn spec(ratification: &str, gated: bool) -> Spec {
         let gates = if gated { "[\"g\"]" } else { "[]" };
         toml::from_str(&format!(
