@@ -179,7 +179,8 @@ pub struct ImportArgs {
     /// Read the peer tool's history table on this database (flyway_schema_history,
     /// schema_migrations, sqitch.changes): the migrations it records as applied are
     /// not written as tiers, and the bundle's preflight checks the table still says
-    /// exactly that. airlock's ledger is not touched.
+    /// exactly that; a Flyway script whose checksum differs from the one recorded is
+    /// refused. airlock's ledger is not touched.
     #[arg(long, value_name = "CONN")]
     pub history: Option<String>,
 }
@@ -200,7 +201,7 @@ pub enum ImportLayout {
     Dbmate,
     /// V1__NAME.sql, with U1__NAME.sql undo scripts as the rollback.
     Flyway,
-    /// sqitch.plan with deploy/, revert/ and verify/.
+    /// sqitch.plan with deploy/, revert/, and verify/ as the verify probe.
     Sqitch,
     /// Every .sql file, in name order.
     Folder,

@@ -247,7 +247,8 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
             ("deploy/users.sql", "-- Deploy flipr:users to pg\n-- requires: appschema\n\nBEGIN;\n\nCREATE TABLE flipr.users (\n    nickname  TEXT        PRIMARY KEY,\n    password  TEXT        NOT NULL,\n    timestamp TIMESTAMPTZ NOT NULL DEFAULT NOW()\n);\n\nCOMMIT;\n"),
             ("revert/appschema.sql", "-- Revert flipr:appschema from pg\n\nBEGIN;\n\nDROP SCHEMA flipr;\n\nCOMMIT;\n"),
             ("revert/users.sql", "-- Revert flipr:users from pg\n\nBEGIN;\n\nDROP TABLE flipr.users;\n\nCOMMIT;\n"),
-            ("verify/users.sql", "-- Verify flipr:users on pg\n\nBEGIN;\n\nSELECT nickname, password, timestamp FROM flipr.users WHERE FALSE;\n\nROLLBACK;\n"),
+            ("verify/appschema.sql", "-- Verify flipr:appschema on pg\n\nSELECT pg_catalog.has_schema_privilege('flipr', 'usage');\n"),
+            ("verify/users.sql", "-- Verify flipr:users on pg\n\nBEGIN;\n\nSELECT nickname, password, timestamp\n  FROM flipr.users\n WHERE FALSE;\n\nROLLBACK;\n"),
         ],
     );
     let report = import_apply_rollback(
@@ -257,11 +258,149 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
         &["revert/users.sql", "revert/appschema.sql"],
     );
     assert_eq!(report["layout"], "sqitch");
+    // The verify scripts are the verify probe, one row per change, run by the apply.
+    let left = report["left_behind"].to_string();
+    assert!(!left.contains("verify/"), "{left}");
+    let files = report["files"].to_string();
+    for v in ["verify/appschema.sql", "verify/users.sql"] {
+        assert!(
+            files.contains(&format!(
+                "\"from\":\"{v}\",\"to\":\"sql/probe/sqitch_verify.sql\""
+            )),
+            "{v}: {files}"
+        );
+    }
+}
+
+/// Sqitch's verify scripts are read-only queries that fail (raise an error) when the
+/// change is missing: they become one `[verify]` probe whose row for a change says the
+/// change's queries ran to the end. A failing one fails the apply, as `sqitch deploy
+/// --verify` fails, and nothing stays; one that is not a read-only query (a DO block,
+/// a psql meta-command) is not brought over, with why.
+#[test]
+fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_apply() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=flipr\n\nappschema 2024-01-01T00:00:00Z Ann <ann@example.com> # Add schema.\nusers [appschema] 2024-01-02T00:00:00Z Ann <ann@example.com> # Add users.\nadmin [users] 2024-01-03T00:00:00Z Ann <ann@example.com> # The admin user.\nflips [users] 2024-01-04T00:00:00Z Ann <ann@example.com> # Flips.\n"),
+            ("deploy/appschema.sql", "BEGIN;\nCREATE SCHEMA flipr;\nCOMMIT;\n"),
+            ("deploy/users.sql", "BEGIN;\nCREATE TABLE flipr.users (nickname text PRIMARY KEY);\nCOMMIT;\n"),
+            // Forgot the row the verify script looks for.
+            ("deploy/admin.sql", "BEGIN;\nINSERT INTO flipr.users VALUES ('root');\nCOMMIT;\n"),
+            ("deploy/flips.sql", "BEGIN;\nCREATE TABLE flipr.flips (id bigint PRIMARY KEY, body text);\nCOMMIT;\n"),
+            ("verify/users.sql", "BEGIN;\nSELECT nickname FROM flipr.users WHERE FALSE;\nROLLBACK;\n"),
+            ("verify/admin.sql", "-- Verify flipr:admin on pg\nBEGIN;\nSELECT 1/COUNT(*) FROM flipr.users WHERE nickname = 'admin';\nROLLBACK;\n"),
+            ("verify/flips.sql", "DO $$\nBEGIN\n  ASSERT (SELECT has_table_privilege('flipr.flips', 'select'));\nEND $$;\n"),
+            ("verify/appschema.sql", "\\set ON_ERROR_STOP 1\nSELECT pg_catalog.has_schema_privilege('flipr', 'usage');\n"),
+        ],
+    );
+    let target = TestDb::new("sqverify");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let left = report["left_behind"].to_string();
     assert!(
-        report["left_behind"]
-            .to_string()
-            .contains("verify/users.sql"),
-        "{report}"
+        left.contains(r#"{"file":"verify/flips.sql","why":"not brought over as part of the verify probe: a probe is read-only queries, and this is not one (line 1: "#),
+        "{left}"
+    );
+    assert!(
+        left.contains(
+            r#"{"file":"verify/appschema.sql","why":"not brought over as part of the verify probe"#
+        ),
+        "{left}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(
+        toml.contains("[verify]\nfile = \"sql/probe/sqitch_verify.sql\"\nexpect = { admin = \"verified\", users = \"verified\" }\n"),
+        "{toml}"
+    );
+    // What sqitch would say: the admin verify script fails after the deploy scripts.
+    let peer = TestDb::new("sqverifypeer");
+    psql_files(
+        &peer,
+        &migrations,
+        &[
+            "deploy/appschema.sql",
+            "deploy/users.sql",
+            "deploy/admin.sql",
+        ],
+    );
+    let o = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &peer.name, "-f"])
+        .arg(migrations.join("verify/admin.sql"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("division by zero"));
+    // airlock: the verify probe fails the apply, and nothing stays.
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let before = target.dump_without_ledger();
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    assert!(stderr(&o).contains("division by zero"), "{}", stderr(&o));
+    assert_eq!(target.dump_without_ledger(), before);
+    // With the admin row deployed, the same verify probe passes.
+    std::fs::write(
+        migrations.join("deploy/admin.sql"),
+        "BEGIN;\nINSERT INTO flipr.users VALUES ('admin');\nCOMMIT;\n",
+    )
+    .unwrap();
+    let out2 = dir.join("src2");
+    let o = airlock(
+        dir,
+        &[
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    pack(dir, &out2, "rm.key", "b2.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b2.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM flipr.users WHERE nickname = 'admin'"),
+        "1"
     );
 }
 
@@ -353,13 +492,20 @@ fn import_with_history(
     )
 }
 
-/// Flyway's own history table, as Flyway creates it, with the rows it writes.
-fn flyway_history(db: &TestDb, applied: &[(&str, &str, bool)]) {
+/// Flyway's own history table, as Flyway creates it, with the rows it writes:
+/// (version, script, checksum, success).
+fn flyway_history(db: &TestDb, applied: &[(&str, &str, i32, bool)]) {
     db.exec("CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL)");
-    for (i, (version, script, success)) in applied.iter().enumerate() {
-        db.exec(&format!("INSERT INTO flyway_schema_history VALUES ({}, '{version}', 'x', 'SQL', '{script}', 12345, 'flyway', '2024-01-01 00:00:00', 7, {success})", i + 1));
+    for (i, (version, script, checksum, success)) in applied.iter().enumerate() {
+        db.exec(&format!("INSERT INTO flyway_schema_history VALUES ({}, '{version}', 'x', 'SQL', '{script}', {checksum}, 'flyway', '2024-01-01 00:00:00', 7, {success})", i + 1));
     }
 }
+
+/// Flyway's checksums of the scripts below, as Flyway computes them (java.util.zip.CRC32
+/// over the lines `BufferedReader.readLine` gives, BOM dropped; computed with exactly
+/// that Java code, not with airlock's).
+const CK_V1: i32 = -2063562544; // "CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));\n"
+const CK_V1_1: i32 = 595524217; // "ALTER TABLE orders ADD COLUMN note text;\n"
 
 /// A target where Flyway applied V1 and V1.1: import with `--history` writes only V2,
 /// guarded by a preflight on `flyway_schema_history`; the ledger records only what
@@ -397,8 +543,8 @@ fn import_with_history_starts_after_what_the_peer_applied_and_its_preflight_guar
         flyway_history(
             db,
             &[
-                ("1", "V1__create_orders.sql", true),
-                ("1.1", "V1.1__orders_note.sql", true),
+                ("1", "V1__create_orders.sql", CK_V1, true),
+                ("1.1", "V1.1__orders_note.sql", CK_V1_1, true),
             ],
         );
     }
@@ -443,7 +589,7 @@ fn import_with_history_starts_after_what_the_peer_applied_and_its_preflight_guar
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("peer_history"), "{}", stderr(&o));
     assert_eq!(target.dump(), before);
-    target.exec("INSERT INTO flyway_schema_history VALUES (2, '1.1', 'x', 'SQL', 'V1.1__orders_note.sql', 12345, 'flyway', '2024-01-01 00:00:00', 7, true)");
+    target.exec(&format!("INSERT INTO flyway_schema_history VALUES (2, '1.1', 'x', 'SQL', 'V1.1__orders_note.sql', {CK_V1_1}, 'flyway', '2024-01-01 00:00:00', 7, true)"));
 
     expect_code(
         &airlock(
@@ -484,7 +630,7 @@ fn import_with_history_starts_after_what_the_peer_applied_and_its_preflight_guar
 
     // A failed migration in the history: import refuses, naming it, and writes nothing.
     let failed = TestDb::new("fwhistfailed");
-    flyway_history(&failed, &[("1", "V1__create_orders.sql", false)]);
+    flyway_history(&failed, &[("1", "V1__create_orders.sql", CK_V1, false)]);
     let out2 = dir.join("src2");
     let o = airlock(
         dir,
@@ -712,4 +858,162 @@ fn import_with_a_sqitch_history_starts_after_the_deployed_changes() {
         target.scalar("SELECT to_regclass('flipr.users') IS NOT NULL"),
         "t"
     );
+}
+
+/// Flyway's checksum of each applied migration (`flyway_schema_history.checksum`) is
+/// compared with the script in the directory: a script edited after it was applied is
+/// refused, named, and nothing is written; line endings and a byte-order mark do not
+/// count, as they do not for Flyway.
+#[test]
+fn import_with_flyway_history_refuses_a_script_edited_after_it_was_applied() {
+    let t = tempdir();
+    let dir = t.path();
+    // As applied: LF line endings (Flyway's checksum 1369891448, from the same Java code
+    // as above); in the directory now: the same lines with a BOM and CRLF.
+    let applied_ck = 1369891448;
+    let migrations = layout(
+        &dir.join("sql"),
+        &[
+            (
+                "V1__create_orders.sql",
+                "\u{feff}-- orders, as applied\r\nCREATE TABLE orders (\r\n  id int PRIMARY KEY,\r\n  total numeric(10,2)\r\n);\r\n",
+            ),
+            (
+                "V2__items.sql",
+                "CREATE TABLE items (order_id int REFERENCES orders, sku text);\n",
+            ),
+        ],
+    );
+    let target = TestDb::new("fwck");
+    target.exec("CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2))");
+    flyway_history(&target, &[("1", "V1__create_orders.sql", applied_ck, true)]);
+    let out = dir.join("src");
+    let o = import_with_history(dir, &migrations, &out, &target);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["V2__items"]));
+
+    // The script was edited after Flyway applied it: refused, named, nothing written.
+    std::fs::write(
+        migrations.join("V1__create_orders.sql"),
+        "-- orders, as applied\nCREATE TABLE orders (\n  id int PRIMARY KEY,\n  total numeric(12,2)\n);\n",
+    )
+    .unwrap();
+    let out2 = dir.join("src2");
+    let o = import_with_history(dir, &migrations, &out2, &target);
+    expect_code(&o, 2);
+    let err = stdout(&o); // --json: the error document
+    assert!(
+        err.contains("V1__create_orders.sql: differs from the script Flyway applied (public.flyway_schema_history records checksum 1369891448, the file's is 476988275)"),
+        "{err}"
+    );
+    assert!(!out2.exists());
+    // A wrong checksum in the table is refused the same way.
+    let wrong = TestDb::new("fwckwrong");
+    flyway_history(&wrong, &[("1", "V1__create_orders.sql", CK_V1, true)]);
+    let o = import_with_history(dir, &migrations, &dir.join("src3"), &wrong);
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("V1__create_orders.sql: differs from the script Flyway applied"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!dir.join("src3").exists());
+}
+
+/// pop/kratos trees hold each migration once per dialect; a file for another dialect
+/// (`.cockroach.sql`, `.mysql.sql`, `.sqlite3.sql`, with or without up/down) is never
+/// taken as PostgreSQL's, in any layout, and the report names it.
+#[test]
+fn files_of_other_dialects_are_left_behind_by_name_in_every_layout() {
+    let t = tempdir();
+    let dir = t.path();
+    let kratos = layout(
+        &dir.join("kratos"),
+        &[
+            ("20200101000000000000_networks.postgres.up.sql", "CREATE TABLE networks (id uuid PRIMARY KEY);\n"),
+            ("20200101000000000000_networks.postgres.down.sql", "DROP TABLE networks;\n"),
+            ("20200101000000000000_networks.cockroach.up.sql", "CREATE TABLE networks (id UUID NOT NULL, CONSTRAINT \"primary\" PRIMARY KEY (id ASC));\n"),
+            ("20200101000000000000_networks.cockroachdb.up.sql", "CREATE TABLE networks (id UUID NOT NULL PRIMARY KEY);\n"),
+            ("20200101000000000000_networks.mariadb.up.sql", "CREATE TABLE `networks` (`id` char(36) NOT NULL) ENGINE=InnoDB;\n"),
+            ("20200101000000000000_networks.cockroach.sql", "SET CLUSTER SETTING sql.defaults.default_int_size = 4;\n"),
+            ("20200101000000000000_networks.mysql.sql", "SET sql_mode = 'ANSI_QUOTES';\n"),
+        ],
+    );
+    let folder = layout(
+        &dir.join("scripts"),
+        &[
+            (
+                "01_schema.sql",
+                "CREATE TABLE album (id int PRIMARY KEY);\n",
+            ),
+            (
+                "01_schema.mysql.sql",
+                "CREATE TABLE `album` (`id` int PRIMARY KEY) ENGINE=InnoDB;\n",
+            ),
+            (
+                "02_schema.sqlite3.sql",
+                "CREATE TABLE album2 (id INTEGER PRIMARY KEY AUTOINCREMENT);\n",
+            ),
+        ],
+    );
+    for (migrations, tiers, others) in [
+        (
+            &kratos,
+            1,
+            &[
+                (
+                    "20200101000000000000_networks.cockroach.up.sql",
+                    "cockroach",
+                ),
+                (
+                    "20200101000000000000_networks.cockroachdb.up.sql",
+                    "cockroachdb",
+                ),
+                ("20200101000000000000_networks.mariadb.up.sql", "mariadb"),
+                ("20200101000000000000_networks.cockroach.sql", "cockroach"),
+                ("20200101000000000000_networks.mysql.sql", "mysql"),
+            ][..],
+        ),
+        (
+            &folder,
+            1,
+            &[
+                ("01_schema.mysql.sql", "mysql"),
+                ("02_schema.sqlite3.sql", "sqlite3"),
+            ][..],
+        ),
+    ] {
+        let out = dir.join(format!(
+            "{}-src",
+            migrations.file_name().unwrap().to_str().unwrap()
+        ));
+        let o = airlock(
+            dir,
+            &[
+                "--json",
+                "import",
+                migrations.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--database",
+                "x",
+            ],
+        );
+        expect_code(&o, 0);
+        let report = json(&o);
+        assert_eq!(report["tiers"].as_array().unwrap().len(), tiers, "{report}");
+        let left = report["left_behind"].to_string();
+        for (file, dialect) in others {
+            assert!(
+                left.contains(&format!(
+                    r#"{{"file":"{file}","why":"for {dialect}, not PostgreSQL"}}"#
+                )),
+                "{file}: {left}"
+            );
+        }
+        let brought = report["files"].to_string();
+        for (file, _) in others {
+            assert!(!brought.contains(file), "{file}: {brought}");
+        }
+    }
 }

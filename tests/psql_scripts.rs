@@ -315,3 +315,171 @@ fn lint_warns_when_a_new_enum_value_is_used_in_the_tier_that_adds_it_as_the_serv
     );
     assert_eq!(db.dump_without_ledger(), before);
 }
+
+/// A tier: its name, whether it is online, its files as (name, text).
+type Tier<'a> = (&'a str, bool, &'a [(&'a str, &'a str)]);
+
+/// A source of `tiers`, `transaction` mode given.
+fn tiered_source(dir: &Path, database: &str, transaction: &str, tiers: &[Tier]) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("sql")).unwrap();
+    let mut toml = format!(
+        "[bundle]\nname = \"tiers\"\nversion = \"1.0\"\nsequence = 1\ntransaction = \"{transaction}\"\n\n[target]\ndatabase = \"{database}\"\n"
+    );
+    for (name, online, files) in tiers {
+        let mut names = vec![];
+        for (file, text) in *files {
+            write(&src.join("sql").join(file), text);
+            names.push(format!("\"sql/{file}\""));
+        }
+        toml.push_str(&format!(
+            "\n[[tier]]\nname = \"{name}\"\nfiles = [{}]\n{}",
+            names.join(", "),
+            if *online { "online = true\n" } else { "" }
+        ));
+    }
+    write(&src.join("bundle.toml"), &toml);
+    src
+}
+
+const ADD_HAPPY: &str = "ALTER TYPE public.mood ADD VALUE IF NOT EXISTS 'happy';\n";
+const USE_HAPPY: &str = "-- the new value, used\nINSERT INTO public.t VALUES ('happy');\n";
+
+#[test]
+fn lint_warns_when_a_new_enum_value_is_used_by_a_later_file_or_tier_of_the_same_transaction() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("enumtiers");
+    db.exec("CREATE TYPE public.mood AS ENUM ('sad'); CREATE TABLE public.t (m public.mood);");
+    let warning = "warning: sql/use.sql:2: uses 'happy', which `ALTER TYPE public.mood ADD VALUE` at sql/add.sql:1 adds in the same transaction";
+    // Two files of one tier, and two tiers of one transaction (the default): warned.
+    for (tag, tiers) in [
+        (
+            "files",
+            vec![(
+                "all",
+                false,
+                &[("add.sql", ADD_HAPPY), ("use.sql", USE_HAPPY)][..],
+            )],
+        ),
+        (
+            "tiers",
+            vec![
+                ("add", false, &[("add.sql", ADD_HAPPY)][..]),
+                ("use", false, &[("use.sql", USE_HAPPY)][..]),
+            ],
+        ),
+    ] {
+        let d = dir.join(tag);
+        let src = tiered_source(&d, &db.name, "single", &tiers);
+        let o = airlock(&d, &["lint", src.to_str().unwrap()]);
+        expect_code(&o, 0);
+        assert!(stdout(&o).contains(warning), "{tag}: {}", stdout(&o));
+        // The warning is true: the server refuses the use, and nothing changes.
+        keygen(&d, "rm");
+        pack(&d, &src, "rm.key", "b.tar.gz");
+        let before = db.dump_without_ledger();
+        let o = airlock(
+            &d,
+            &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &db.conn()],
+        );
+        assert_ne!(code(&o), 0, "{tag}");
+        assert!(
+            stderr(&o).contains("unsafe use of new value"),
+            "{tag}: {}",
+            stderr(&o)
+        );
+        assert_eq!(db.dump_without_ledger(), before, "{tag}");
+    }
+    // Tiers that commit in between: per-tier transactions, or an online tier adding
+    // the value (each of its statements commits): no warning, and the apply works.
+    for (tag, transaction, tiers) in [
+        (
+            "pertier",
+            "per-tier",
+            vec![
+                ("add", false, &[("add.sql", ADD_HAPPY)][..]),
+                ("use", false, &[("use.sql", USE_HAPPY)][..]),
+            ],
+        ),
+        (
+            "online",
+            "single",
+            vec![
+                ("add", true, &[("add.sql", ADD_HAPPY)][..]),
+                ("use", false, &[("use.sql", USE_HAPPY)][..]),
+            ],
+        ),
+    ] {
+        let d = dir.join(tag);
+        let db = TestDb::new(&format!("enum{tag}"));
+        db.exec("CREATE TYPE public.mood AS ENUM ('sad'); CREATE TABLE public.t (m public.mood);");
+        let src = tiered_source(&d, &db.name, transaction, &tiers);
+        let o = airlock(&d, &["lint", src.to_str().unwrap()]);
+        expect_code(&o, 0);
+        assert!(
+            !stdout(&o).contains("uses 'happy'"),
+            "{tag}: {}",
+            stdout(&o)
+        );
+        keygen(&d, "rm");
+        pack(&d, &src, "rm.key", "b.tar.gz");
+        let o = airlock(
+            &d,
+            &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &db.conn()],
+        );
+        expect_code(&o, 0);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM public.t WHERE m = 'happy'"),
+            "1"
+        );
+    }
+}
+
+#[test]
+fn a_transaction_wrapper_in_an_online_tier_is_refused_by_lint() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("onlinewrap");
+    db.exec("CREATE TABLE public.t (id int);");
+    let src = tiered_source(
+        dir,
+        &db.name,
+        "single",
+        &[(
+            "index",
+            true,
+            &[(
+                "index.sql",
+                "BEGIN;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON public.t (id);\nCOMMIT;\n",
+            )][..],
+        )],
+    );
+    let o = airlock(dir, &["lint", src.to_str().unwrap()]);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("sql/index.sql:1: `BEGIN;` … `COMMIT;` (lines 1–3) in an online tier"),
+        "{said}"
+    );
+    assert!(said.contains("outside any transaction"), "{said}");
+    // pack refuses the same, and nothing reached the database.
+    keygen(dir, "rm");
+    let o = airlock(
+        dir,
+        &[
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            "rm.key",
+            "--out",
+            "b.tar.gz",
+        ],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(!dir.join("b.tar.gz").exists());
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 't_id'"),
+        "0"
+    );
+}

@@ -101,6 +101,13 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("name a new directory with --out".to_string()),
         ),
+        ImportError::Edited { .. } => Error::usage(
+            e.to_string(),
+            Some(
+                "put the script back as it was applied (a migration applied is never edited: write the change as a new one), or, if the edit is deliberate, record it with `flyway repair` first; then import"
+                    .to_string(),
+            ),
+        ),
         ImportError::NothingNew { .. } => Error::usage(
             e.to_string(),
             Some(

@@ -10,7 +10,7 @@
 use crate::db::conn;
 use crate::db::DbError;
 use crate::error::{Error, Result};
-use airlock_bundle::import::{Applied, AppliedSet, Layout};
+use airlock_bundle::import::{Applied, AppliedChecksum, AppliedSet, Layout};
 use std::path::Path;
 
 fn sql_error(context: &str, e: &postgres::Error) -> Error {
@@ -91,9 +91,11 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
     let spec = conn::resolve(Some(conn_str), "")?;
     let mut c = spec.connect()?;
     // (table, probe, a query naming failed migrations, whether the table keeps only the last version)
+    let mut checksums = vec![];
     let (table, probe, refuse, up_to) = match layout {
         Layout::Flyway => {
             let t = find_table(&mut c, "flyway_schema_history", None)?;
+            checksums = flyway_checksums(&mut c, &t)?;
             let probe = format!("SELECT 'peer_history'::text AS key, coalesce(string_agg(version, ',' ORDER BY installed_rank), '') AS value FROM {t} WHERE success AND version IS NOT NULL");
             let refuse = format!(
                 "SELECT string_agg(coalesce(version, script), ', ') FROM {t} WHERE NOT success"
@@ -163,5 +165,29 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
         set,
         probe,
         value,
+        checksums,
     })
+}
+
+/// The checksums Flyway recorded for the SQL migrations it applied (a baseline row or
+/// a Java migration has none to compare).
+fn flyway_checksums(c: &mut postgres::Client, table: &str) -> Result<Vec<AppliedChecksum>> {
+    let sql_only = if has_column(c, table, "type")? {
+        " AND type = 'SQL'"
+    } else {
+        ""
+    };
+    let rows = c
+        .query(
+            format!("SELECT version::text, checksum::int4 FROM {table} WHERE success AND version IS NOT NULL AND checksum IS NOT NULL{sql_only} ORDER BY installed_rank").as_str(),
+            &[],
+        )
+        .map_err(|e| sql_error("reading the history table's checksums", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| AppliedChecksum {
+            version: r.get(0),
+            checksum: r.get(1),
+        })
+        .collect())
 }

@@ -3,9 +3,12 @@
 //! (`-- migrate:up` / `-- migrate:down` sections), Flyway (`V1__name.sql`, `U1__name.sql`
 //! undo), Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), or a plain folder
 //! of psql scripts in name order — and writes `bundle.toml` with one tier per migration
-//! in order, the down scripts in reverse as the rollback, and a report of every file
-//! brought over (as it is, or cut from a dbmate file) and every one left behind, with
-//! why.
+//! in order, the down scripts in reverse as the rollback, Sqitch's verify scripts as the
+//! `[verify]` probe (`sqitch_verify.rs`), and a report of every file brought over (as it
+//! is, or cut from a dbmate file) and every one left behind (another database's file
+//! among them), with why. With the peer's history table (`Applied`), what it records is
+//! left out, and a Flyway script whose checksum (`flyway.rs`) differs from the recorded
+//! one is refused.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
 //! bytes between its markers; a script that creates its database and connects to it
@@ -16,6 +19,8 @@
 //! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
 
 mod adapt;
+mod flyway;
+mod sqitch_verify;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -72,6 +77,8 @@ struct Migration {
     /// pop's `.autocommit` files: run outside a transaction (an online tier here).
     up_online: bool,
     down_online: bool,
+    /// Sqitch's verify script, for the `[verify]` probe.
+    verify: Option<PathBuf>,
 }
 
 /// One file written into the source.
@@ -132,6 +139,16 @@ pub struct Applied {
     pub probe: String,
     /// What `probe` answered at import.
     pub value: String,
+    /// The checksums the table records for applied scripts (Flyway): each is compared
+    /// with the script in the directory.
+    pub checksums: Vec<AppliedChecksum>,
+}
+
+/// A script's checksum as the peer's history table records it (Flyway's CRC-32).
+#[derive(Clone, Debug)]
+pub struct AppliedChecksum {
+    pub version: String,
+    pub checksum: i32,
 }
 
 /// Which migrations a history table records as applied.
@@ -167,6 +184,13 @@ pub enum ImportError {
     Layout { file: String, why: String },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
+    #[error("{file}: differs from the script Flyway applied ({table} records checksum {recorded}, the file's is {actual}): it was edited after it was applied")]
+    Edited {
+        file: String,
+        table: String,
+        recorded: i32,
+        actual: i32,
+    },
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<String>, ImportError> {
@@ -264,13 +288,24 @@ fn migrations(
     layout: Layout,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
-    let names = read_dir(dir)?;
+    let mut names = read_dir(dir)?;
     let mut used = BTreeSet::new();
+    // Another database's file is never taken as PostgreSQL's, whatever the layout.
+    names.retain(|n| match other_dialect(n) {
+        Some(d) => {
+            left.push(LeftBehind {
+                file: n.clone(),
+                why: format!("for {d}, not PostgreSQL"),
+            });
+            false
+        }
+        None => true,
+    });
     let mut out = match layout {
-        Layout::GolangMigrate => golang_migrate(dir, &names, &mut used, left)?,
+        Layout::GolangMigrate => golang_migrate(dir, &names, &mut used)?,
         Layout::Dbmate => dbmate(dir, &names, &mut used, left)?,
         Layout::Flyway => flyway(dir, &names, &mut used, left)?,
-        Layout::Sqitch => sqitch(dir, &mut used, left)?,
+        Layout::Sqitch => sqitch(dir, &mut used)?,
         Layout::Folder => names
             .iter()
             .filter(|n| n.ends_with(".sql"))
@@ -283,6 +318,7 @@ fn migrations(
                     down: None,
                     up_online: false,
                     down_online: false,
+                    verify: None,
                 }
             })
             .collect(),
@@ -301,15 +337,46 @@ fn migrations(
     Ok(out)
 }
 
-/// Dialects other than PostgreSQL's in golang-migrate/pop file names
-/// (`V_name.mysql.up.sql`); `postgres` and `postgresql` are PostgreSQL's.
-const OTHER_DIALECTS: [&str; 6] = ["mysql", "sqlite3", "sqlite", "cockroach", "mssql", "oracle"];
+/// Dialects other than PostgreSQL's in migration file names (pop/kratos's
+/// `V_name.mysql.up.sql`, a folder's `schema.sqlite3.sql`), with pop's synonyms.
+const OTHER_DIALECTS: [&str; 11] = [
+    "mysql",
+    "mariadb",
+    "sqlite3",
+    "sqlite",
+    "cockroach",
+    "cockroachdb",
+    "crdb",
+    "mssql",
+    "sqlserver",
+    "oracle",
+    "clickhouse",
+];
+
+/// PostgreSQL's own names in a file name (`V_name.postgres.up.sql`): such a file wins
+/// over the generic one of its migration.
+const POSTGRES: [&str; 3] = ["postgres", "postgresql", "pg"];
+
+/// The other database a `.sql` file is for, from the word before `.sql` (after
+/// `.up`/`.down` and pop's `.autocommit`): `X.cockroach.up.sql`, `X.mysql.sql`.
+fn other_dialect(file: &str) -> Option<&str> {
+    let stem = file.strip_suffix(".sql")?;
+    let stem = stem
+        .strip_suffix(".up")
+        .or_else(|| stem.strip_suffix(".down"))
+        .unwrap_or(stem);
+    let stem = stem.strip_suffix(".autocommit").unwrap_or(stem);
+    let (_, word) = stem.rsplit_once('.')?;
+    OTHER_DIALECTS
+        .iter()
+        .find(|d| word.eq_ignore_ascii_case(d))
+        .map(|_| word)
+}
 
 fn golang_migrate(
     dir: &Path,
     names: &[String],
     used: &mut BTreeSet<String>,
-    left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
     // (version, name) -> (up, down), PostgreSQL's own file first.
     let mut found: std::collections::BTreeMap<(Vec<u128>, String), Migration> = Default::default();
@@ -324,18 +391,12 @@ fn golang_migrate(
             Some(s) => (s, true),
             None => (stem, false),
         };
+        // Other dialects' files were left out already (`other_dialect`); a word that
+        // is no dialect is part of the name, as golang-migrate reads it.
         let (base, dialect) = match stem.rsplit_once('.') {
-            Some((base, d)) => (base, Some(d)),
-            None => (stem, None),
+            Some((base, d)) if POSTGRES.contains(&d) => (base, Some(d)),
+            _ => (stem, None),
         };
-        if let Some(d) = dialect.filter(|d| OTHER_DIALECTS.contains(d)) {
-            used.insert(n.clone());
-            left.push(LeftBehind {
-                file: n.clone(),
-                why: format!("for {d}, not PostgreSQL"),
-            });
-            continue;
-        }
         let (version, _) = base.split_once('_').unwrap_or((base, ""));
         let key = version_key(version)
             .ok_or_else(|| layout_error(n, "the version before the first `_` is not a number"))?;
@@ -349,6 +410,7 @@ fn golang_migrate(
                 down: None,
                 up_online: false,
                 down_online: false,
+                verify: None,
             });
         let (slot, online) = if up {
             (&mut m.up, &mut m.up_online)
@@ -422,6 +484,7 @@ fn dbmate(
             ),
             up_online: false,
             down_online: false,
+            verify: None,
         });
     }
     Ok(out)
@@ -452,6 +515,7 @@ fn flyway(
                     down: undo.map(|u| Script::File(dir.join(u))),
                     up_online: false,
                     down_online: false,
+                    verify: None,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
@@ -464,11 +528,7 @@ fn flyway(
     Ok(out)
 }
 
-fn sqitch(
-    dir: &Path,
-    used: &mut BTreeSet<String>,
-    left: &mut Vec<LeftBehind>,
-) -> Result<Vec<Migration>, ImportError> {
+fn sqitch(dir: &Path, used: &mut BTreeSet<String>) -> Result<Vec<Migration>, ImportError> {
     let plan_path = dir.join("sqitch.plan");
     let plan = std::fs::read_to_string(&plan_path).map_err(|source| ImportError::Read {
         path: plan_path.clone(),
@@ -497,13 +557,7 @@ fn sqitch(
             ));
         }
         let revert = dir.join("revert").join(format!("{name}.sql"));
-        let verify = format!("verify/{name}.sql");
-        if dir.join(&verify).is_file() {
-            left.push(LeftBehind {
-                file: verify,
-                why: "a Sqitch verify script raises an error when the change is missing; airlock's probes answer (key, value) rows: write one from it".into(),
-            });
-        }
+        let verify = dir.join("verify").join(format!("{name}.sql"));
         out.push(Migration {
             key: vec![],
             label: name.into(),
@@ -511,6 +565,7 @@ fn sqitch(
             down: revert.is_file().then_some(Script::File(revert)),
             up_online: false,
             down_online: false,
+            verify: verify.is_file().then_some(verify),
         });
     }
     Ok(out)
@@ -563,6 +618,29 @@ fn not_applied(
     };
     let (old, new): (Vec<Migration>, Vec<Migration>) =
         migrations.into_iter().partition(|m| done(m));
+    for recorded in &applied.checksums {
+        let k = key(&recorded.version)?;
+        let Some(Script::File(path)) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref())
+        else {
+            continue;
+        };
+        let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let actual = flyway::checksum(&bytes);
+        if actual != recorded.checksum {
+            return Err(ImportError::Edited {
+                file: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                table: applied.table.clone(),
+                recorded: recorded.checksum,
+                actual,
+            });
+        }
+    }
     for m in old {
         left.push(LeftBehind {
             file: m.label,
@@ -669,7 +747,7 @@ pub fn import(
         .prefix(".airlock-import-")
         .tempdir_in(parent)
         .map_err(write_err)?;
-    let written = write_scripts(
+    let mut written = write_scripts(
         dir,
         layout,
         &migrations,
@@ -677,7 +755,15 @@ pub fn import(
         staged.path(),
         &mut left,
     )?;
-    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
+    let verify = write_verify(dir, &migrations, staged.path(), &mut written, &mut left)?;
+    let rollback = write_spec(
+        staged.path(),
+        layout,
+        naming,
+        &written,
+        verify.as_deref(),
+        &mut left,
+    )?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
     }
@@ -803,12 +889,87 @@ fn write_scripts(
     Ok(w)
 }
 
+/// Sqitch's verify scripts of the migrations written as tiers, as the `[verify]` probe
+/// (`sqitch_verify.rs`): the changes it has a row for, or None when it has none.
+fn write_verify(
+    dir: &Path,
+    migrations: &[Migration],
+    base: &Path,
+    written: &mut Written,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Option<Vec<String>>, ImportError> {
+    let mut rows = vec![];
+    for m in migrations {
+        let Some(path) = &m.verify else { continue };
+        let file = relative(dir, path);
+        let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let translated = match std::str::from_utf8(&bytes) {
+            Ok(sql) => sqitch_verify::queries(&file, sql),
+            Err(_) => Err("not UTF-8 (SQL files must be UTF-8)".to_string()),
+        };
+        match translated {
+            Ok(queries) => rows.push((m.label.clone(), file, queries)),
+            Err(why) => left.push(LeftBehind { file, why }),
+        }
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let sql = sqitch_verify::probe(&rows);
+    if let Some(p) =
+        airlock_sql::check(sqitch_verify::PROBE_FILE, &sql, airlock_sql::SqlRole::Probe)
+            .into_iter()
+            .next()
+    {
+        // Each query passed alone; together they should too. If not, say so, whole.
+        for (_, file, _) in rows {
+            left.push(LeftBehind {
+                file,
+                why: format!("not brought over as part of the verify probe: the probe written from the verify scripts is refused ({p})"),
+            });
+        }
+        return Ok(None);
+    }
+    write_file(base, sqitch_verify::PROBE_FILE, sql.as_bytes())?;
+    let mut keys = vec![];
+    for (name, file, queries) in rows {
+        written.files.push(Brought {
+            from: file,
+            to: sqitch_verify::PROBE_FILE.into(),
+            change: format!(
+                "its {} quer{} as the row `{name}` of the [verify] probe, expected `{}` (every query ran to the end, as `sqitch verify` passes when none raises an error); the probe runs after the last tier as the gate role, which must be able to read what the queries read (`airlock plan` names the grants)",
+                queries.len(),
+                if queries.len() == 1 { "y" } else { "ies" },
+                sqitch_verify::VERIFIED
+            ),
+        });
+        keys.push(name);
+    }
+    Ok(Some(keys))
+}
+
+/// A TOML key: bare when it can be, else quoted.
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        toml_str(k)
+    }
+}
+
 /// `bundle.toml` (and the rollback probe): the rollback files written, if any.
 fn write_spec(
     base: &Path,
     layout: Layout,
     naming: &Naming,
     written: &Written,
+    verify: Option<&[String]>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
@@ -839,6 +1000,19 @@ fn write_spec(
             toml_str(label),
             toml_str(file),
             if *online { "online = true\n" } else { "" }
+        ));
+    }
+    if let Some(keys) = verify {
+        let mut keys: Vec<&String> = keys.iter().collect();
+        keys.sort();
+        let expect: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{} = {}", toml_key(k), toml_str(sqitch_verify::VERIFIED)))
+            .collect();
+        toml.push_str(&format!(
+            "\n# Sqitch's verify scripts: one row per change, run after the last tier.\n[verify]\nfile = {}\nexpect = {{ {} }}\n",
+            toml_str(sqitch_verify::PROBE_FILE),
+            expect.join(", ")
         ));
     }
     let tables = created_tables(&written.ups);

@@ -293,6 +293,8 @@ type Checked = (Vec<String>, Noted, FileHash);
 struct Noted {
     notes: Vec<String>,
     warnings: Vec<String>,
+    /// The enum values a script adds, for the later files of its transaction.
+    enum_values_added: Vec<airlock_sql::EnumValueAdded>,
 }
 
 /// A file's SHA-256, size and chunk hashes (files over [`crate::hashing::CHUNK`]).
@@ -327,6 +329,7 @@ fn read_and_check(
             noted
                 .warnings
                 .extend(found.warnings.iter().map(ToString::to_string));
+            noted.enum_values_added = found.enum_values_added;
         }
         // The same file in several roles (rare): judged from memory by each.
         many => {
@@ -713,6 +716,60 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+impl Spec {
+    /// The script files that run in one transaction, in the order they run, for each
+    /// transaction an apply (or a rollback) runs: with `transaction = "single"` the
+    /// tiers up to the next online tier share one (an online tier runs each statement
+    /// in its own, and ends the one before it); with `per-tier` each tier has its own;
+    /// the rollback files, unless online, share one.
+    pub fn transactions(&self) -> Vec<Vec<String>> {
+        let mut out: Vec<Vec<String>> = vec![];
+        let mut current: Vec<String> = vec![];
+        for t in &self.tier {
+            if t.online || self.bundle.transaction == TxMode::PerTier {
+                out.push(std::mem::take(&mut current));
+            }
+            if !t.online {
+                current.extend(t.files.iter().cloned());
+            }
+        }
+        out.push(current);
+        if let Some(r) = self.rollback.as_ref().filter(|r| !r.online) {
+            out.push(r.files.clone());
+        }
+        out.retain(|files| files.len() > 1);
+        out
+    }
+}
+
+/// Warnings for a use of an enum value that an earlier file of the same transaction
+/// adds (each file was judged alone first; only a file with such an earlier file is
+/// read again).
+fn enum_uses_across_files(
+    dir: &Path,
+    spec: &Spec,
+    added: &BTreeMap<String, Vec<airlock_sql::EnumValueAdded>>,
+) -> Vec<String> {
+    let mut warnings = vec![];
+    for files in spec.transactions() {
+        let mut earlier: Vec<airlock_sql::EnumValueAdded> = vec![];
+        for file in &files {
+            if !earlier.is_empty() {
+                if let Ok(f) = std::fs::File::open(dir.join(file)) {
+                    let mut r = std::io::BufReader::with_capacity(256 * 1024, f);
+                    if let Ok(found) = airlock_sql::enum_uses_after(file, &mut r, earlier.clone()) {
+                        warnings.extend(found.iter().map(ToString::to_string));
+                    }
+                }
+            }
+            if let Some(values) = added.get(file) {
+                earlier.extend(values.iter().map(|v| v.clone().from_file(file)));
+            }
+        }
+    }
+    warnings
+}
+
 /// Read and check a source directory (`airlock lint`; also the first step of `pack`).
 pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let spec_path = dir.join(SPEC_FILE);
@@ -768,6 +825,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let mut hashes = BTreeMap::new();
     let mut notes = vec![];
     let mut sql_warnings = vec![];
+    let mut enum_values_added = BTreeMap::new();
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
@@ -776,10 +834,16 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
                 problems.extend(found);
                 notes.extend(noted.notes);
                 sql_warnings.extend(noted.warnings);
+                if !noted.enum_values_added.is_empty() {
+                    enum_values_added.insert(file.clone(), noted.enum_values_added);
+                }
                 hashes.insert(file.clone(), hash);
             }
             Err(e) => problems.push(e),
         }
+    }
+    if !enum_values_added.is_empty() {
+        sql_warnings.extend(enum_uses_across_files(dir, &spec, &enum_values_added));
     }
     // Normalization collisions between named files (a/B.sql vs a/b.sql).
     let mut seen = BTreeMap::new();
@@ -828,6 +892,35 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_follow_the_tiers_an_apply_runs_together() {
+        let spec = |transaction: &str| -> Spec {
+            toml::from_str(&format!(
+                "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\ntransaction = \"{transaction}\"\n[target]\ndatabase = \"x\"\n\
+                 [[tier]]\nname = \"a\"\nfiles = [\"a1.sql\", \"a2.sql\"]\n\
+                 [[tier]]\nname = \"b\"\nfiles = [\"b.sql\"]\n\
+                 [[tier]]\nname = \"o\"\nfiles = [\"o.sql\"]\nonline = true\n\
+                 [[tier]]\nname = \"c\"\nfiles = [\"c.sql\"]\n\
+                 [[tier]]\nname = \"d\"\nfiles = [\"d.sql\"]\n\
+                 [rollback]\nfiles = [\"r1.sql\", \"r2.sql\"]\nprobe = \"p.sql\"\nexpect = {{ k = \"v\" }}\n"
+            ))
+            .unwrap()
+        };
+        let files = |v: &[&str]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            spec("single").transactions(),
+            vec![
+                files(&["a1.sql", "a2.sql", "b.sql"]),
+                files(&["c.sql", "d.sql"]),
+                files(&["r1.sql", "r2.sql"]),
+            ]
+        );
+        assert_eq!(
+            spec("per-tier").transactions(),
+            vec![files(&["a1.sql", "a2.sql"]), files(&["r1.sql", "r2.sql"])]
+        );
+    }
 
     fn spec(ratification: &str, gated: bool) -> Spec {
         let gates = if gated { "[\"g\"]" } else { "[]" };

@@ -4,7 +4,7 @@
 //! refused as too long); every problem the lexer finds (meta-commands, refused COPY
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
-use super::enum_values::NewEnumValues;
+use super::enum_values::{EnumValueAdded, NewEnumValues};
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
 use super::{parser, version, Checked, SqlProblem, SqlRole};
 
@@ -30,10 +30,9 @@ pub struct ScriptChecker<'f> {
     /// read with the standard rules, would give only artifacts.
     legacy_stop: bool,
     enum_values: NewEnumValues,
-    /// Where each statement ended (its `;`, or the end of the file); kept for the
-    /// differential test against PostgreSQL's own splitter.
-    #[cfg(test)]
-    pub(super) ends: Vec<usize>,
+    /// Only the uses of values earlier files added are warned about (the file was
+    /// judged on its own already).
+    earlier_only: bool,
 }
 
 impl<'f> ScriptChecker<'f> {
@@ -48,8 +47,7 @@ impl<'f> ScriptChecker<'f> {
             warnings: Vec::new(),
             legacy_stop: false,
             enum_values: NewEnumValues::default(),
-            #[cfg(test)]
-            ends: Vec::new(),
+            earlier_only: false,
         }
     }
 
@@ -65,6 +63,16 @@ impl<'f> ScriptChecker<'f> {
     pub fn online(mut self, online: bool) -> Self {
         self.online = online;
         self.lexer.dml_events = online;
+        self.lexer.online_wrappers(online);
+        self
+    }
+
+    /// Read the file as a later file of a transaction in which `earlier` files added
+    /// these enum values: its warnings are the uses of them (and nothing else).
+    pub fn after_enum_values(mut self, earlier: Vec<EnumValueAdded>) -> Self {
+        self.enum_values = NewEnumValues::after(earlier);
+        self.earlier_only = true;
+        self.lexer.keep_dml_text();
         self
     }
 
@@ -115,8 +123,6 @@ impl<'f> ScriptChecker<'f> {
             }
             match event {
                 Event::Statement(s) => {
-                    #[cfg(test)]
-                    self.ends.push(s.end as usize);
                     if let Some(min) = self.min_server_version {
                         if s.merge && min < version::MERGE {
                             self.problem(
@@ -157,8 +163,10 @@ impl<'f> ScriptChecker<'f> {
         let Ok(sql) = std::str::from_utf8(text) else {
             return;
         };
-        for (line, message) in self.enum_values.statement(sql, line) {
-            self.warn(line, message);
+        for u in self.enum_values.statement(sql, line) {
+            if u.earlier || !self.earlier_only {
+                self.warn(u.line, u.message);
+            }
         }
     }
 
@@ -233,14 +241,16 @@ impl<'f> ScriptChecker<'f> {
             problems: self.problems,
             notes: self.notes,
             warnings: self.warnings,
+            enum_values_added: self.enum_values.added_here(),
         }
     }
 
+    /// Where the lexer saw each statement end, reported or not (the differential test).
     #[cfg(test)]
     pub(super) fn finish_ends(mut self) -> Vec<usize> {
         self.lexer.finish();
         self.drain();
-        self.ends
+        std::mem::take(&mut self.lexer.ends)
     }
 }
 

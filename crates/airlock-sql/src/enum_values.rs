@@ -1,10 +1,13 @@
-//! `ALTER TYPE … ADD VALUE` followed, in the same file, by a use of the new value: the
-//! server refuses that use inside the transaction that added it ("unsafe use of new
-//! value", even when the type itself is new), so the tier fails at `rehearse`. Lint
-//! cannot prove a use (the text `'label'` may mean another type's value), so it warns.
+//! `ALTER TYPE … ADD VALUE` followed, in the same transaction, by a use of the new
+//! value: the server refuses that use inside the transaction that added it ("unsafe
+//! use of new value", even when the type itself is new), so the tier fails at
+//! `rehearse`. Lint cannot prove a use (the text `'label'` may mean another type's
+//! value), so it warns. The same transaction is the rest of the file, and the later
+//! files of the tiers that run in one transaction with it ([`EnumValueAdded`] carries
+//! a file's values to them; `airlock-bundle`'s lint knows which files those are).
 //!
-//! Invariant: only a warning, never a refusal; memory is the added values of one file
-//! (at most [`MAX_VALUES`]).
+//! Invariant: only a warning, never a refusal; memory is the added values of one
+//! transaction (at most [`MAX_VALUES`] per file).
 
 use pg_query::NodeEnum;
 
@@ -12,19 +15,35 @@ use pg_query::NodeEnum;
 const MAX_VALUES: usize = 256;
 
 /// One value added by `ALTER TYPE … ADD VALUE`.
-struct Added {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumValueAdded {
     /// The value as a constant, `'label'` (quotes doubled).
     quoted: String,
     type_name: String,
+    /// The file that adds it, when it is not the file being read.
+    file: Option<String>,
     line: usize,
+}
+
+impl EnumValueAdded {
+    /// The same value, as seen from a later file of the transaction.
+    pub fn from_file(mut self, file: &str) -> Self {
+        self.file.get_or_insert_with(|| file.to_string());
+        self
+    }
+}
+
+/// One value being watched for.
+struct Watched {
+    added: EnumValueAdded,
     /// Warned about already (once per value).
     warned: bool,
 }
 
-/// The values added so far in one file.
+/// The values added so far in one transaction.
 #[derive(Default)]
 pub(super) struct NewEnumValues {
-    added: Vec<Added>,
+    watched: Vec<Watched>,
 }
 
 /// Cheap test on a statement's text before it is parsed: might it add an enum value?
@@ -36,32 +55,77 @@ pub(super) fn may_add_value(text: &[u8]) -> bool {
             .any(|w| w.eq_ignore_ascii_case(b"ADD VALUE"))
 }
 
+/// A warning for a use: its line, the message, and whether the value was added by an
+/// earlier file (not the one being read).
+pub(super) struct Use {
+    pub line: usize,
+    pub message: String,
+    pub earlier: bool,
+}
+
 impl NewEnumValues {
+    /// Watch for the values earlier files of the same transaction added.
+    pub(super) fn after(earlier: Vec<EnumValueAdded>) -> Self {
+        NewEnumValues {
+            watched: earlier
+                .into_iter()
+                .map(|added| Watched {
+                    added,
+                    warned: false,
+                })
+                .collect(),
+        }
+    }
+
+    /// The values this file added (for the later files of its transaction).
+    pub(super) fn added_here(&self) -> Vec<EnumValueAdded> {
+        self.watched
+            .iter()
+            .filter(|w| w.added.file.is_none())
+            .map(|w| w.added.clone())
+            .collect()
+    }
+
     /// The statement at `line` (its text up to the `;`): a warning for each value
     /// added earlier that it uses, then the values it adds.
-    pub(super) fn statement(&mut self, sql: &str, line: usize) -> Vec<(usize, String)> {
+    pub(super) fn statement(&mut self, sql: &str, line: usize) -> Vec<Use> {
         let mut warnings = Vec::new();
-        for added in self.added.iter_mut().filter(|a| !a.warned) {
-            if sql.contains(&added.quoted) {
-                added.warned = true;
-                warnings.push((
+        for w in self.watched.iter_mut().filter(|w| !w.warned) {
+            let a = &w.added;
+            if sql.contains(&a.quoted) {
+                w.warned = true;
+                let at = match &a.file {
+                    Some(f) => format!("{f}:{}", a.line),
+                    None => format!("line {}", a.line),
+                };
+                warnings.push(Use {
                     line,
-                    format!(
-                        "uses {}, which `ALTER TYPE {} ADD VALUE` at line {} adds in the same transaction: the server refuses a new enum value before the transaction that adds it commits (unsafe use of new value), so this fails at rehearse. Add the value in an earlier release (or, with [bundle] transaction = \"per-tier\", an earlier tier)",
-                        added.quoted, added.type_name, added.line
+                    message: format!(
+                        "uses {}, which `ALTER TYPE {} ADD VALUE` at {at} adds in the same transaction: the server refuses a new enum value before the transaction that adds it commits (unsafe use of new value), so this fails at rehearse. Add the value in an earlier release, or in an `online = true` tier before this one (`ADD VALUE IF NOT EXISTS`; each online statement commits), or, with [bundle] transaction = \"per-tier\", in an earlier tier",
+                        a.quoted, a.type_name
                     ),
-                ));
+                    earlier: a.file.is_some(),
+                });
             }
         }
-        if may_add_value(sql.as_bytes()) && self.added.len() < MAX_VALUES {
-            self.added.extend(added_values(sql, line));
+        let here = self
+            .watched
+            .iter()
+            .filter(|w| w.added.file.is_none())
+            .count();
+        if may_add_value(sql.as_bytes()) && here < MAX_VALUES {
+            self.watched
+                .extend(added_values(sql, line).into_iter().map(|added| Watched {
+                    added,
+                    warned: false,
+                }));
         }
         warnings
     }
 }
 
 /// The values `ALTER TYPE … ADD VALUE` statements in `sql` add.
-fn added_values(sql: &str, line: usize) -> Vec<Added> {
+fn added_values(sql: &str, line: usize) -> Vec<EnumValueAdded> {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return Vec::new();
     };
@@ -78,11 +142,11 @@ fn added_values(sql: &str, line: usize) -> Vec<Added> {
                     })
                     .collect::<Vec<_>>()
                     .join(".");
-                Some(Added {
+                Some(EnumValueAdded {
                     quoted: format!("'{}'", s.new_val.replace('\'', "''")),
                     type_name,
+                    file: None,
                     line: at_line,
-                    warned: false,
                 })
             }
             _ => None,

@@ -32,6 +32,7 @@ mod version;
 mod wrapper;
 
 pub use classify::ScriptChecker;
+pub use enum_values::EnumValueAdded;
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
 pub use online::{online_steps, IndexBuild, OnlineStep};
@@ -78,6 +79,9 @@ pub struct Checked {
     /// What will likely fail at `rehearse` though lint cannot prove it (a new enum
     /// value used in the transaction that adds it): shown by lint, never a refusal.
     pub warnings: Vec<SqlProblem>,
+    /// The enum values the file adds (`ALTER TYPE … ADD VALUE`), for the later files
+    /// of its transaction ([`enum_uses_after`]).
+    pub enum_values_added: Vec<EnumValueAdded>,
 }
 
 /// Check one SQL file for its role. Returns every problem found (empty = clean).
@@ -169,6 +173,29 @@ pub fn check_reader_noted(
             Ok(c.finish_noted())
         }
     }
+}
+
+/// The uses, in the script `file` read from `r`, of enum values that earlier files of
+/// the same transaction add (`earlier`, each from [`Checked::enum_values_added`] of its
+/// file, named with [`EnumValueAdded::from_file`]): warnings, as [`Checked::warnings`].
+pub fn enum_uses_after(
+    file: &str,
+    r: &mut dyn Read,
+    earlier: Vec<EnumValueAdded>,
+) -> io::Result<Vec<SqlProblem>> {
+    let mut c = ScriptChecker::new(file).after_enum_values(earlier);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        c.feed(&buf[..n]);
+        if c.gave_up() {
+            break;
+        }
+    }
+    Ok(c.finish_noted().warnings)
 }
 
 #[cfg(test)]

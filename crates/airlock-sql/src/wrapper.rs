@@ -45,8 +45,8 @@ pub(super) enum Verdict {
     Statement,
     /// Skipped, with a note when a pair just closed.
     Skip(Option<String>),
-    /// Refused here.
-    Problem(String),
+    /// Refused here, at this line.
+    Problem(usize, String),
 }
 
 /// The open wrapper, if any.
@@ -54,6 +54,10 @@ pub(super) enum Verdict {
 pub(super) struct Wrappers {
     /// Line of the `BEGIN` whose `COMMIT` has not come yet.
     open: Option<usize>,
+    /// The file is an online tier's (or online rollback's): it runs each statement
+    /// outside any transaction, so a wrapper cannot mean what it asks and is refused
+    /// (once, at its `COMMIT`, naming both lines) instead of skipped.
+    pub(super) online: bool,
 }
 
 impl Wrappers {
@@ -65,9 +69,15 @@ impl Wrappers {
                 self.open = Some(line);
                 Verdict::Skip(None)
             }
-            (Some(Wrap::Begin), Some(first)) => Verdict::Problem(format!(
+            (Some(Wrap::Begin), Some(first)) => Verdict::Problem(line, format!(
                 "a second BEGIN before the COMMIT of the one at line {first}: only a balanced, unnested `BEGIN;` … `COMMIT;` is run as part of airlock's own transaction, and the server would commit at the first COMMIT. Remove the inner pair"
             )),
+            (Some(Wrap::Commit), Some(first)) if self.online => {
+                self.open = None;
+                Verdict::Problem(first, format!(
+                    "`BEGIN;` … `COMMIT;` (lines {first}–{line}) in an online tier: an online tier runs each statement on its own, outside any transaction, each recorded as it completes, so these statements cannot run as one transaction. Remove the two lines (the statements then run one by one), or move the statements to a tier without `online = true`, which runs them all-or-nothing"
+                ))
+            }
             (Some(Wrap::Commit), Some(first)) => {
                 self.open = None;
                 Verdict::Skip(Some(format!(
@@ -80,10 +90,15 @@ impl Wrappers {
 
     /// The end of the file: a `BEGIN` still open is refused.
     pub(super) fn finish(&mut self) -> Option<(usize, String)> {
+        let online = self.online;
         self.open.take().map(|line| {
             (
                 line,
-                "BEGIN without its COMMIT: only a balanced `BEGIN;` … `COMMIT;` is run as part of airlock's own transaction (psql would leave this one open). Remove the BEGIN, or end the section with COMMIT;".into(),
+                if online {
+                    "BEGIN without its COMMIT in an online tier: an online tier runs each statement on its own, outside any transaction. Remove the BEGIN".into()
+                } else {
+                    "BEGIN without its COMMIT: only a balanced `BEGIN;` … `COMMIT;` is run as part of airlock's own transaction (psql would leave this one open). Remove the BEGIN, or end the section with COMMIT;".into()
+                },
             )
         })
     }
@@ -120,7 +135,7 @@ mod tests {
         assert_eq!(w.statement(None, 3), Verdict::Statement);
         assert!(matches!(
             w.statement(Some(Wrap::Begin), 4),
-            Verdict::Problem(_)
+            Verdict::Problem(4, _)
         ));
         assert!(matches!(
             w.statement(Some(Wrap::Commit), 5),
@@ -129,5 +144,20 @@ mod tests {
         assert_eq!(w.finish(), None);
         w.statement(Some(Wrap::Begin), 6);
         assert_eq!(w.finish().map(|(line, _)| line), Some(6));
+    }
+
+    #[test]
+    fn an_online_file_refuses_a_wrapper_once_at_its_commit() {
+        let mut w = Wrappers {
+            online: true,
+            ..Wrappers::default()
+        };
+        assert_eq!(w.statement(Some(Wrap::Begin), 1), Verdict::Skip(None));
+        assert_eq!(w.statement(None, 2), Verdict::Statement);
+        match w.statement(Some(Wrap::Commit), 3) {
+            Verdict::Problem(1, m) => assert!(m.contains("(lines 1–3) in an online tier"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.finish(), None);
     }
 }
