@@ -207,7 +207,10 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
     } else {
         let role = gate::resolve_role(&mut tx, opts.gate_role.as_deref())?;
         apply::set_params(&mut tx, &opts.params)?;
+        // READY needs the quorum too, judged as apply judges it: an approval dropped
+        // into an `--approval` directory counts at the next poll.
         gate::run_gates(&mut tx, &gates, &gate::Harness { pins, role })?
+            .with_ratification(super::ratify::judge(vb, opts))
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
