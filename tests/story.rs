@@ -692,6 +692,36 @@ fn demo_runs_green_and_leaves_no_database_behind() {
         assert!(c.contains(&format!("--db {db}")), "{step}: {c}");
     }
     assert!(command("apply").contains("--param ratified_apr="));
+    // Ratified by two throw-away approver keys: BLOCKED with one, READY with both.
+    let detail = |step: &str| -> String {
+        d["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .and_then(|s| s["detail"].as_str())
+            .unwrap_or_else(|| panic!("no step {step}: {d:#}"))
+            .to_string()
+    };
+    assert!(detail("gate with 1 of 2 approvals")
+        .starts_with("BLOCKED as expected - ratification: 1 of 2 approval(s)"));
+    assert!(
+        detail("gate (after ratification)").starts_with("READY - ratification: 2 of 2 approval(s)")
+    );
+    for who in ["approver-1", "approver-2"] {
+        let c = command(&format!("{who} signs an approval"));
+        assert!(
+            c.contains("airlock approve ") && c.contains(&format!("{who}.key")),
+            "{c}"
+        );
+    }
+    for step in ["gate (after ratification)", "rehearse on a clone", "apply"] {
+        assert!(
+            command(step).contains("--approval "),
+            "{step}: {}",
+            command(step)
+        );
+    }
 }
 
 #[test]
