@@ -582,6 +582,33 @@ fn plan_shows_the_quorum_as_a_row_of_its_own() {
         .unwrap_or_else(|| panic!("no quorum row:\n{out}"));
     assert!(row.contains("READY"), "{row}");
     assert!(row.contains("ratification: 2 of 2 approval(s)"), "{out}");
+    // gate prints the same table, the quorum asked in its first line.
+    let o = airlock(
+        dir,
+        &[
+            "gate",
+            "ref.tar.gz",
+            "--param",
+            APR,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--approval",
+            "one",
+        ],
+    );
+    expect_code(&o, 3);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("BLOCKED: 1 gate(s) and 2 signed approval(s) asked on database"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("(signed approvals)") && l.contains("BLOCKED")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -157,8 +157,14 @@ pub fn probe_table(p: &ProbeReport) -> String {
 
 impl Report for GateOutcome {
     fn human(&self) -> String {
+        let quorum = self
+            .report
+            .ratification
+            .as_ref()
+            .map(|q| format!(" and {} signed approval(s) asked", q.threshold))
+            .unwrap_or_default();
         let mut s = format!(
-            "{}: {} gate(s) on database {} (bundle {})\n\n{}",
+            "{}: {} gate(s){quorum} on database {} (bundle {})\n\n{}",
             crate::style::verdict(&self.report.verdict),
             self.report.gates.len(),
             self.database,
