@@ -61,6 +61,16 @@ create_db "$DBR"
 cp -r "$ROOT/bundle/one-roof" ref
 sed -i "s/^database = \"directus\"/database = \"$DBR\"/" ref/bundle.toml
 "$A" pack ref --key k.key --out ref.tar.gz --quiet
+# Its [ratification] threshold = 2: two throw-away approver keys sign it, so the
+# rehearsal judges the gate READY (not assumed).
+mkdir -p tr approvals && cp k.pub tr/
+for ap in ap1 ap2; do
+  "$A" keygen --out "$ap" --unencrypted --quiet
+  cp "$ap.pub" tr/
+  printf '[keys.%s]\nrole = "approver"\n' "$(sed -n 's/.* public key //p' "$ap.pub")" >> tr/trust.toml
+  "$A" approve ref.tar.gz --trust tr --key "$ap.key" --param ratified_apr=APR-BOOT-AUTHMODEL-1 \
+    --out "approvals/$ap.approval" --yes --quiet
+done
 # Its gates read governance.*, its probe the schema its tiers create: the grants
 # `airlock plan` derives, and the default ones for what the tiers create.
 gate_role "$DBR"
@@ -82,7 +92,7 @@ gate_role "$DBR"
     "\"${PSQL[0]}\" -X -q -d $DB -c 'DROP TABLE IF EXISTS bench_items' >/dev/null 2>&1" \
     "${PSQL[@]}" -1 -d "$DB" -f a/sql/01_table.sql -f a/sql/02_rows.sql
   time_ms "rehearse: reference bundle" "$RUNS" : \
-    "$A" rehearse ref.tar.gz --trust k.pub --db "dbname=$DBR" --param ratified_apr=APR-BOOT-AUTHMODEL-1 --quiet
+    "$A" rehearse ref.tar.gz --trust tr --db "dbname=$DBR" --param ratified_apr=APR-BOOT-AUTHMODEL-1 --approval approvals --quiet
   time_ms "fingerprint: schema" "$RUNS" : "$A" fingerprint --db "dbname=$DB" --quiet
   time_ms "fingerprint: --rows ($ROWS rows)" "$RUNS" : "$A" fingerprint --db "dbname=$DB" --rows --quiet
   time_ms "fingerprint: --data ($ROWS rows)" "$RUNS" : "$A" fingerprint --db "dbname=$DB" --data --quiet

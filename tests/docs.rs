@@ -21,10 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The documents whose ```sh blocks run, in order: the release manager packs the
-/// bundle the operator applies and the auditor audits; the references after them
+/// bundle the approvers approve, the operator applies and the auditor audits; the references after them
 /// use what the guides made.
-const STORY: [&str; 8] = [
+const STORY: [&str; 9] = [
     "docs/release-manager.md",
+    "docs/approver.md",
     "docs/operator.md",
     "docs/auditor.md",
     "docs/trust-store.md",

@@ -262,16 +262,15 @@ fn approve(db: &TestDb) {
     db.exec(&std::fs::read_to_string(repo().join("bundle/one-roof-fixture/approve.sql")).unwrap());
 }
 
-/// The reference release packed as `ref.tar.gz` (key `rm`) in a fresh directory and
-/// applied `--through axis` to a fresh fixture database.
+/// The reference release packed as `ref.tar.gz` (key `rm`) in a fresh directory with
+/// the trust store `trust` and both approvals in `approvals` ([`reference_release`]),
+/// and applied `--through axis` to a fresh fixture database.
 fn reference_through_axis(tag: &str) -> (tempfile::TempDir, TestDb) {
     let t = tempdir();
     let dir = t.path();
     let db = TestDb::new(tag);
     fixture(&db);
-    keygen(dir, "rm");
-    let src = reference_source(dir, &db.name);
-    pack(dir, &src, "rm.key", "ref.tar.gz");
+    reference_release(dir, &db.name);
     let conn = db.conn();
     let a = [
         "apply",
@@ -279,7 +278,7 @@ fn reference_through_axis(tag: &str) -> (tempfile::TempDir, TestDb) {
         "--through",
         "axis",
         "--trust",
-        "rm.pub",
+        "trust",
         "--db",
         &conn,
     ];
@@ -292,7 +291,14 @@ fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_rel
     let (t, db) = reference_through_axis("waitopen");
     let dir = t.path();
     let conn = db.conn();
-    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
+    let base = [
+        "--trust",
+        "trust",
+        "--db",
+        conn.as_str(),
+        "--approval",
+        "approvals",
+    ];
     // The post-ratification step, started before the ratification.
     let mut a = vec![
         "apply",
@@ -331,6 +337,226 @@ fn apply_wait_goes_on_when_the_gate_opens_and_runs_the_rest_of_the_reference_rel
     assert_eq!(
         db.scalar("SELECT count(*) FROM one_roof.v_ownership"),
         "210"
+    );
+}
+
+/// `dir/TO` holding the approvals of `whos` from `dir/approvals` (each with its
+/// signature): fewer than the quorum, for a test to complete.
+fn some_approvals(dir: &Path, to: &str, whos: &[&str]) {
+    std::fs::create_dir_all(dir.join(to)).unwrap();
+    for who in whos {
+        for ext in ["approval", "approval.minisig"] {
+            let name = format!("{who}.{ext}");
+            std::fs::copy(dir.join("approvals").join(&name), dir.join(to).join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn rehearse_with_one_approval_short_goes_past_the_gate_on_the_clone_and_with_both_is_ready() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("rehquorum");
+    fixture(&db);
+    approve(&db); // the database gate is open: only the signed quorum is short
+    reference_release(dir, &db.name);
+    some_approvals(dir, "one", &APPROVERS[..1]);
+    let conn = db.conn();
+    let before = db.dump();
+    let rehearse = |approvals: &str, extra: &[&str]| {
+        let mut a = vec![
+            "--json",
+            "rehearse",
+            "ref.tar.gz",
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--param",
+            APR,
+            "--approval",
+            approvals,
+        ];
+        a.extend(extra);
+        airlock(dir, &a)
+    };
+    // N-1 with --require-ready: stopped at the gate (exit 3), the clone dropped.
+    let o = rehearse("one", &["--require-ready"]);
+    expect_code(&o, 3);
+    let r = json(&o);
+    validate("rehearse.schema.json", &r);
+    assert_eq!(r["gate"], "BLOCKED", "{r:#}");
+    assert_eq!(r["gates_assumed"], false, "{r:#}");
+    assert!(!TestDb::exists(r["clone"].as_str().unwrap()));
+    let gate = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "gate")
+        .unwrap();
+    assert!(
+        gate["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ratification: 1 of 2 approval(s)"),
+        "{gate:#}"
+    );
+    // N-1 by default: the whole cycle on the clone, past the gate, said so.
+    let o = rehearse("one", &[]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    assert_eq!(r["gate"], "BLOCKED", "{r:#}");
+    assert_eq!(r["gates_assumed"], true, "{r:#}");
+    // N: READY on the target, every step held with the gate judged, not assumed.
+    let o = rehearse("approvals", &[]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    validate("rehearse.schema.json", &r);
+    assert_eq!(r["gate"], "READY", "{r:#}");
+    assert_eq!(r["gates_assumed"], false, "{r:#}");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["verdict"] == "PASS"),
+        "{r:#}"
+    );
+    assert_eq!(db.dump(), before, "a rehearsal changed the target");
+}
+
+#[test]
+fn apply_wait_goes_on_when_the_last_approval_lands_in_the_directory() {
+    let (t, db) = reference_through_axis("waitsigned");
+    let dir = t.path();
+    approve(&db); // the database gate is open: the wait is for the second signature
+    some_approvals(dir, "incoming", &APPROVERS[..1]);
+    let conn = db.conn();
+    let mut child = spawn(
+        dir,
+        &[
+            "apply",
+            "ref.tar.gz",
+            "--param",
+            APR,
+            "--wait",
+            "--poll-interval",
+            "200ms",
+            "--wait-timeout",
+            "2m",
+            "--yes",
+            "--receipt",
+            "apply.json",
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--approval",
+            "incoming",
+        ],
+    );
+    let (err, seen) = until_line(&mut child, "BLOCKED");
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("poll 1: BLOCKED: ratification: 1 of 2 approval(s)"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM airlock.ledger"),
+        "1",
+        "nothing may change while waiting"
+    );
+    // The second approver signs into the directory the apply reads at each poll.
+    approve_as(dir, "trust", "ref.tar.gz", APPROVERS[1], &[APR], "incoming");
+    let (code, out, rest) = finish(child, err);
+    assert_eq!(code, 0, "{out}\n{rest}");
+    assert!(rest.contains(": READY"), "{rest}");
+    assert!(out.starts_with("APPLIED"), "{out}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM airlock.ledger WHERE event = 'apply'"),
+        "2"
+    );
+    // The receipt carries both approvals that opened the gate.
+    let receipt: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("apply.json")).unwrap()).unwrap();
+    let quorum = &receipt["gates"]["ratification"];
+    assert_eq!(quorum["counted"], 2, "{receipt:#}");
+    assert_eq!(quorum["met"], true, "{receipt:#}");
+}
+
+#[test]
+fn plan_shows_the_quorum_as_a_row_of_its_own() {
+    let t = tempdir();
+    let dir = t.path();
+    let db = TestDb::new("planquorum");
+    fixture(&db);
+    approve(&db);
+    reference_release(dir, &db.name);
+    some_approvals(dir, "one", &APPROVERS[..1]);
+    let conn = db.conn();
+    let plan = |approvals: &str| {
+        airlock(
+            dir,
+            &[
+                "plan",
+                "ref.tar.gz",
+                "--param",
+                APR,
+                "--trust",
+                "trust",
+                "--db",
+                &conn,
+                "--approval",
+                approvals,
+            ],
+        )
+    };
+    let o = plan("one");
+    expect_code(&o, 3);
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("(signed approvals)"))
+        .unwrap_or_else(|| panic!("no quorum row:\n{out}"));
+    assert!(row.contains("BLOCKED"), "{row}");
+    assert!(row.contains("ratification: 1 of 2 approval(s)"), "{out}");
+    assert!(out.contains("missing: 1 more approver(s)"), "{out}");
+    let o = plan("approvals");
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("(signed approvals)"))
+        .unwrap_or_else(|| panic!("no quorum row:\n{out}"));
+    assert!(row.contains("READY"), "{row}");
+    assert!(row.contains("ratification: 2 of 2 approval(s)"), "{out}");
+    // gate prints the same table, the quorum asked in its first line.
+    let o = airlock(
+        dir,
+        &[
+            "gate",
+            "ref.tar.gz",
+            "--param",
+            APR,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--approval",
+            "one",
+        ],
+    );
+    expect_code(&o, 3);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("BLOCKED: 1 gate(s) and 2 signed approval(s) asked on database"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("(signed approvals)") && l.contains("BLOCKED")),
+        "{out}"
     );
 }
 

@@ -476,6 +476,9 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
         "fixture/approve.sql",
         "fixture/01_greenfield.sql",
         "before.json",
+        "trust/trust.toml",
+        "approvals/approver-2.approval",
+        "approvals/approver-2.approval.minisig",
     ] {
         assert!(work.join(file).exists(), "--keep left no {file}");
     }

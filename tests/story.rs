@@ -6,7 +6,7 @@ mod util;
 use std::path::Path;
 use util::*;
 
-const APR: &str = "ratified_apr=APR-BOOT-AUTHMODEL-1";
+const APR: &str = REFERENCE_APR;
 
 fn fixture(db: &TestDb) {
     let sql =
@@ -18,12 +18,10 @@ fn approve(db: &TestDb) {
     db.exec(&std::fs::read_to_string(repo().join("bundle/one-roof-fixture/approve.sql")).unwrap());
 }
 
-/// Reference bundle for `db`, packed in `dir` with key `rm`.
+/// Reference bundle for `db`, packed in `dir` with key `rm`; the trust store `trust`
+/// and its two approvals in `approvals` ([`reference_release`]).
 fn reference_bundle(dir: &Path, db: &TestDb) -> String {
-    keygen(dir, "rm");
-    let src = reference_source(dir, &db.name);
-    pack(dir, &src, "rm.key", "ref.tar.gz");
-    "ref.tar.gz".into()
+    reference_release(dir, &db.name).bundle
 }
 
 fn validate(schema_name: &str, doc: &serde_json::Value) {
@@ -49,13 +47,21 @@ fn reference_release_blocked_then_ratified_then_applied_and_rolled_back() {
     let db = TestDb::new("story");
     fixture(&db);
     let b = reference_bundle(dir, &db);
-    let base = ["--trust", "rm.pub", "--db"];
-    let with = |cmd: &str, extra: &[&str]| {
+    let base = ["--trust", "trust", "--db"];
+    let bare = |cmd: &str, extra: &[&str]| {
         let mut a = vec!["--json", cmd, b.as_str()];
         a.extend(base);
         a.push(db.conn().leak());
         a.extend(extra);
         airlock(dir, &a)
+    };
+    // gate, plan and apply with the two signed approvals the bundle asks for.
+    let with = |cmd: &str, extra: &[&str]| {
+        let mut a = extra.to_vec();
+        if cmd != "rollback" {
+            a.extend(["--approval", "approvals"]);
+        }
+        bare(cmd, &a)
     };
 
     let o = with("gate", &[]);
@@ -78,11 +84,16 @@ fn reference_release_blocked_then_ratified_then_applied_and_rolled_back() {
         "t"
     );
 
-    // Ratification by a human (the fixture's stand-in), then READY.
+    // Ratification by a human (the fixture's stand-in): the database gate opens, and
+    // READY needs the signed quorum too.
     approve(&db);
-    let o = with("gate", &[]);
+    let o = bare("gate", &["--param", APR]);
+    expect_code(&o, 3);
+    assert_eq!(json(&o)["ratification"]["counted"], 0);
+    let o = with("gate", &["--param", APR]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["verdict"], "READY");
+    assert_eq!(json(&o)["ratification"]["counted"], 2);
 
     let o = with("plan", &["--param", APR]);
     expect_code(&o, 0);
@@ -168,7 +179,7 @@ fn gate_free_structure_ships_while_blocked_then_the_rest_after_ratification() {
             "apply",
             &b,
             "--trust",
-            "rm.pub",
+            "trust",
             "--db",
             &conn,
             "--through",
@@ -178,13 +189,22 @@ fn gate_free_structure_ships_while_blocked_then_the_rest_after_ratification() {
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"], serde_json::json!(["structure", "axis"]));
     // Continuing while BLOCKED is refused, and without the param it is a usage error.
-    let o = airlock(dir, &["apply", &b, "--trust", "rm.pub", "--db", &conn]);
+    let o = airlock(dir, &["apply", &b, "--trust", "trust", "--db", &conn]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("ratified_apr"), "{}", stderr(&o));
     let o = airlock(
         dir,
         &[
-            "apply", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+            "apply",
+            &b,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--param",
+            APR,
+            "--approval",
+            "approvals",
         ],
     );
     expect_code(&o, 3);
@@ -192,7 +212,17 @@ fn gate_free_structure_ships_while_blocked_then_the_rest_after_ratification() {
     let o = airlock(
         dir,
         &[
-            "--json", "apply", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+            "--json",
+            "apply",
+            &b,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--param",
+            APR,
+            "--approval",
+            "approvals",
         ],
     );
     expect_code(&o, 0);
@@ -219,11 +249,13 @@ fn rehearse_passes_on_the_reference_bundle_and_leaves_target_and_server_clean() 
             "rehearse",
             &b,
             "--trust",
-            "rm.pub",
+            "trust",
             "--db",
             &db.conn(),
             "--param",
             APR,
+            "--approval",
+            "approvals",
         ],
     );
     expect_code(&o, 0);
@@ -261,7 +293,17 @@ fn rehearse_takes_three_fingerprints_and_reports_its_clone_strategy_and_wal() {
     ] {
         let conn = db.conn();
         let mut args = vec![
-            "--json", "rehearse", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+            "--json",
+            "rehearse",
+            &b,
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--param",
+            APR,
+            "--approval",
+            "approvals",
         ];
         if let Some(s) = asked {
             args.extend(["--clone-strategy", s]);
@@ -308,7 +350,7 @@ fn rehearse_before_ratification_goes_past_the_gate_on_the_clone_and_says_so() {
     let b = reference_bundle(dir, &db);
     let conn = db.conn();
     let base = [
-        "rehearse", &b, "--trust", "rm.pub", "--db", &conn, "--param", APR,
+        "rehearse", &b, "--trust", "trust", "--db", &conn, "--param", APR,
     ];
     // --require-ready: the old stop at a BLOCKED gate (exit 3), clone dropped.
     let mut a = vec!["--json"];
@@ -650,6 +692,36 @@ fn demo_runs_green_and_leaves_no_database_behind() {
         assert!(c.contains(&format!("--db {db}")), "{step}: {c}");
     }
     assert!(command("apply").contains("--param ratified_apr="));
+    // Ratified by two throw-away approver keys: BLOCKED with one, READY with both.
+    let detail = |step: &str| -> String {
+        d["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .and_then(|s| s["detail"].as_str())
+            .unwrap_or_else(|| panic!("no step {step}: {d:#}"))
+            .to_string()
+    };
+    assert!(detail("gate with 1 of 2 approvals")
+        .starts_with("BLOCKED as expected - ratification: 1 of 2 approval(s)"));
+    assert!(
+        detail("gate (after ratification)").starts_with("READY - ratification: 2 of 2 approval(s)")
+    );
+    for who in ["approver-1", "approver-2"] {
+        let c = command(&format!("{who} signs an approval"));
+        assert!(
+            c.contains("airlock approve ") && c.contains(&format!("{who}.key")),
+            "{c}"
+        );
+    }
+    for step in ["gate (after ratification)", "rehearse on a clone", "apply"] {
+        assert!(
+            command(step).contains("--approval "),
+            "{step}: {}",
+            command(step)
+        );
+    }
 }
 
 #[test]

@@ -256,13 +256,20 @@ fn a_small_bundle_is_byte_identical_to_format_1_as_packed_before_chunks() {
     let d = t.path();
     keygen(d, "rm");
     let src = reference_source(d, "directus");
-    // The reference's files as they were then: its engineer runbook has been edited
-    // since (rehearse's live-database clone), which changes the manifest's hash of it.
-    std::fs::copy(
-        repo().join("tests/data/reference-then/engineer.md"),
-        src.join("runbooks/engineer.md"),
-    )
-    .unwrap();
+    // The reference's files as they were then: its runbooks have been edited since
+    // (rehearse's live-database clone, signed approvals) and its bundle.toml asks for
+    // signed approvals now, which change the manifest's hashes of them.
+    for (then, now) in [
+        ("engineer.md", "runbooks/engineer.md"),
+        ("owner.md", "runbooks/owner.md"),
+        ("bundle.toml", "bundle.toml"),
+    ] {
+        std::fs::copy(
+            repo().join("tests/data/reference-then").join(then),
+            src.join(now),
+        )
+        .unwrap();
+    }
     let o = airlock_env(
         d,
         &[

@@ -208,6 +208,49 @@ fn expiry(given: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Result<Opt
     }
 }
 
+/// What an approver consents to, besides the bundle: the run's params, an expiry, a
+/// note, and when.
+pub(crate) struct Consent {
+    pub params: BTreeMap<String, String>,
+    pub expires: Option<String>,
+    pub comment: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Consent {
+    /// Sign this consent to `vb` with `key`, written to `doc_path` and its `.minisig`
+    /// beside it (the signature first, so that a directory `--wait` reads never holds
+    /// a document without its signature; neither is left alone on failure).
+    pub(crate) fn write(
+        self,
+        vb: &VerifiedBundle,
+        key: &crate::minisign::SecretKey,
+        doc_path: &Path,
+    ) -> Result<ApprovalDoc> {
+        let m = vb.manifest();
+        let doc = ApprovalDoc {
+            format: approval::FORMAT.into(),
+            approver: key.key_id.to_string(),
+            bundle_id: vb.id().into(),
+            bundle_name: m.bundle.name.clone(),
+            bundle_version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence,
+            params: self.params,
+            approved_at: rfc3339(self.at),
+            expires: self.expires,
+            comment: self.comment,
+        };
+        let (bytes, sig) = doc.sign(key, self.at.timestamp());
+        let sig_path = approval::signature_path(doc_path);
+        write_atomic(&sig_path, sig.as_bytes(), NewFileMode::Public, false)?;
+        if let Err(e) = write_atomic(doc_path, &bytes, NewFileMode::Public, false) {
+            let _ = std::fs::remove_file(&sig_path);
+            return Err(e);
+        }
+        Ok(doc)
+    }
+}
+
 pub fn run(args: ApproveArgs) -> Result<Outcome> {
     let store = load_trust(&args.trust.trust)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?)?;
@@ -231,24 +274,13 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
     check_role(&store, &key.public(), &args.key)?;
     let key_id = key.key_id.to_string();
     let (doc_path, sig_path) = out_paths(&args, m, &key_id)?;
-    let doc = ApprovalDoc {
-        format: approval::FORMAT.into(),
-        approver: key_id.clone(),
-        bundle_id: vb.id().into(),
-        bundle_name: m.bundle.name.clone(),
-        bundle_version: m.bundle.version.clone(),
-        sequence: m.bundle.sequence,
+    let doc = Consent {
         params: params.clone(),
-        approved_at: rfc3339(now),
         expires: expires.clone(),
         comment: args.comment.clone().unwrap_or_default(),
-    };
-    let (bytes, sig) = doc.sign(&key, now.timestamp());
-    write_atomic(&sig_path, sig.as_bytes(), NewFileMode::Public, false)?;
-    if let Err(e) = write_atomic(&doc_path, &bytes, NewFileMode::Public, false) {
-        let _ = std::fs::remove_file(&sig_path);
-        return Err(e);
+        at: now,
     }
+    .write(&vb, &key, &doc_path)?;
     let r = m.ratification.clone();
     Ok(Box::new(ApproveReport {
         approval: doc_path,

@@ -13,6 +13,7 @@ use crate::db::apply::{self, Options};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::fingerprint::{self, Fingerprint, Level};
 use crate::db::ledger;
+use crate::db::ratify::Approvals;
 use crate::db::rehearse::{self, RehearseOptions};
 use crate::db::{quote_ident, sql_err, DbError};
 use crate::error::{Error, Result};
@@ -29,9 +30,12 @@ use std::time::Instant;
 static SOURCE: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/bundle/one-roof");
 static FIXTURE: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/bundle/one-roof-fixture");
 
-/// The demo's stand-in for the human ratification the gate waits for.
+/// The demo's stand-in for the approval row the database gate waits for.
 const APPROVAL_FILE: &str = "approve.sql";
 const DEMO_APR: &str = "APR-BOOT-AUTHMODEL-1";
+/// The throw-away approver keys whose signed approvals the reference bundle's
+/// `[ratification] threshold = 2` asks for.
+const APPROVERS: [&str; 2] = ["approver-1", "approver-2"];
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct DemoStep {
@@ -123,7 +127,7 @@ impl Report for DemoReport {
         s.push_str(&format!(
             "\n\n{}",
             if self.ok {
-                "DEMO PASSED: verified, gated, shipped the gate-free tiers while BLOCKED (--through), rehearsed, applied the rest all-or-nothing once READY (--wait), recorded in the ledger, rolled back to the exact schema baseline (the rehearsal proves the data round trip on its clone)."
+                "DEMO PASSED: verified, gated, shipped the gate-free tiers while BLOCKED (--through), BLOCKED with one signed approval of two and READY with both, rehearsed, applied the rest all-or-nothing once READY (--wait), recorded in the ledger, rolled back to the exact schema baseline (the rehearsal proves the data round trip on its clone)."
             } else {
                 "DEMO FAILED: see the step marked FAILED above."
             }
@@ -403,7 +407,7 @@ fn clean_up(admin: &ConnSpec, db: &str) -> DemoStep {
         step: "clean up".into(),
         ok: dropped.is_ok(),
         detail: match dropped {
-            Ok(()) => format!("dropped {db} and the temporary key and bundle"),
+            Ok(()) => format!("dropped {db} and the temporary keys, approvals and bundle"),
             Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
         },
         duration_ms: 0,
@@ -448,7 +452,18 @@ struct Demo<'a> {
     db: &'a str,
 }
 
-impl Demo<'_> {
+impl<'a> Demo<'a> {
+    /// The options of a run with `params` and, when given, the signed approvals.
+    fn ratified(
+        &'a self,
+        params: BTreeMap<String, String>,
+        approvals: &'a Approvals,
+    ) -> Options<'a> {
+        let mut o = self.options(params);
+        o.approvals = Some(approvals);
+        o
+    }
+
     fn options(&self, params: BTreeMap<String, String>) -> Options<'_> {
         Options {
             conn: self.target,
@@ -475,9 +490,11 @@ struct DemoFiles {
     work: PathBuf,
     /// The release source, `bundle/one-roof` with its target database patched.
     src: PathBuf,
-    /// The trust store: the throw-away key's public half.
+    /// The trust store: the throw-away keys' public halves (release, approvers).
     keys: PathBuf,
     bundle: PathBuf,
+    /// Where the approvers' signed approvals go (`--approval DIR`).
+    approvals: PathBuf,
     hand: ByHand,
 }
 
@@ -491,6 +508,7 @@ impl DemoFiles {
             hand: ByHand::new(db_arg, work, &bundle, &keys, create),
             keys,
             bundle,
+            approvals: work.join("approvals"),
         }
     }
 }
@@ -517,18 +535,26 @@ fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path, create: Str
     };
     let demo = Demo { target, db };
     let files = DemoFiles::new(work, db_arg, create);
-    let Some(vb) = prepare(&mut steps, &demo, &files) else {
+    let Some(ready) = prepare(&mut steps, &demo, &files) else {
         return finish(steps, db, None);
     };
-    let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files, &vb);
+    let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files, &ready);
     let mut report = finish(steps, db, None);
     report.rehearsal = rehearsal;
     report
 }
 
-/// The release manager's half: the fixture loaded, a key made, the bundle packed,
-/// signed and verified.
-fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<VerifiedBundle> {
+/// What the release manager's half leaves the operator's: the verified bundle, the
+/// approvers' keys, and the approvals as `--approval DIR` names them (none yet).
+struct Prepared {
+    vb: VerifiedBundle,
+    approvers: Vec<SecretKey>,
+    approvals: Approvals,
+}
+
+/// The release manager's half: the fixture loaded, keys made (release, approvers),
+/// the bundle packed, signed and verified.
+fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Prepared> {
     let hand = &files.hand;
     let work = &hand.work;
     steps
@@ -558,6 +584,15 @@ fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Verified
         .run("make a throw-away release key", || {
             make_key(&files.work, &files.keys)
         });
+    let approvers = steps
+        .by_hand(format!(
+            ": > {1}/trust.toml && for a in {}; do airlock keygen --out {work}/$a --unencrypted --force && cp {work}/$a.pub {1}/ && printf '[keys.%s]\\nrole = \"approver\"\\n' \"$(sed -n 's/.* public key //p' {work}/$a.pub)\" >> {1}/trust.toml; done",
+            APPROVERS.join(" "),
+            hand.trust
+        ))
+        .run("make two throw-away approver keys", || {
+            make_approvers(&files.work, &files.keys)
+        });
     steps
         .by_hand(format!(
             "airlock pack {} --key {work}/demo-release.key --out {} --force",
@@ -573,6 +608,14 @@ fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Verified
             hand.bundle, hand.trust
         ))
         .run("verify against the trust store", || verify_bundle(files))
+        .map(|(vb, store)| Prepared {
+            vb,
+            approvers: approvers.unwrap_or_default(),
+            approvals: Approvals {
+                store,
+                paths: vec![files.approvals.clone()],
+            },
+        })
 }
 
 /// The operator's half as the field notes tell it: the gate-free tiers shipped while
@@ -583,8 +626,9 @@ fn deploy_and_roll_back(
     steps: &mut Steps,
     demo: &Demo,
     files: &DemoFiles,
-    vb: &VerifiedBundle,
+    ready: &Prepared,
 ) -> Option<String> {
+    let vb = &ready.vb;
     let hand = &files.hand;
     let mut params = BTreeMap::new();
     params.insert("ratified_apr".to_string(), DEMO_APR.to_string());
@@ -622,7 +666,7 @@ fn deploy_and_roll_back(
     steps
         .by_hand(format!("airlock status --db {}", hand.db))
         .run("status (partially applied)", || ledger_status(demo.target));
-    let rehearsal = after_ratification(steps, demo, files, vb, &params);
+    let rehearsal = after_ratification(steps, demo, files, ready, &params);
     steps
         .by_hand(hand.bundle_cmd(
             "rollback",
@@ -640,39 +684,72 @@ fn deploy_and_roll_back(
     rehearsal
 }
 
-/// Ratified, rehearsed, the rest applied (`--wait`), recorded, refused again; the
-/// rehearsal's step table.
+/// Ratified (the approval row, then the approvers' signatures one by one: BLOCKED
+/// with one of two, READY with both), rehearsed, the rest applied (`--wait`),
+/// recorded, refused again; the rehearsal's step table.
 fn after_ratification(
     steps: &mut Steps,
     demo: &Demo,
     files: &DemoFiles,
-    vb: &VerifiedBundle,
+    ready: &Prepared,
     params: &BTreeMap<String, String>,
 ) -> Option<String> {
+    let (vb, approvals) = (&ready.vb, &ready.approvals);
     let hand = &files.hand;
     steps
         .by_hand(format!(
             "psql -X -q -v ON_ERROR_STOP=1 -d {} -f {}/fixture/{APPROVAL_FILE}  # a human's act in production",
             hand.db, hand.work
         ))
-        .run("DEMO STAND-IN for human ratification", || ratify(demo.target));
+        .run("DEMO STAND-IN for the approval row", || ratify(demo.target));
+    let run_flags = format!(
+        "--param ratified_apr={DEMO_APR} --approval {}",
+        hand.approvals
+    );
+    for (i, name) in APPROVERS.iter().enumerate() {
+        let key = ready.approvers.get(i);
+        steps
+            .by_hand(hand.approve_cmd(name))
+            .run(&format!("{name} signs an approval"), || {
+                sign_approval(vb, key, params, &files.approvals.join(approval_file(name)))
+            });
+        if i + 1 < APPROVERS.len() {
+            steps
+                .by_hand(format!(
+                    "{} || test $? -eq 3  # BLOCKED: {} of {} approvals",
+                    hand.bundle_cmd("gate", &run_flags),
+                    i + 1,
+                    APPROVERS.len()
+                ))
+                .run(
+                    &format!("gate with {} of {} approvals", i + 1, APPROVERS.len()),
+                    || gate_blocked(vb, &demo.ratified(params.clone(), approvals)),
+                );
+        }
+    }
     steps
-        .by_hand(hand.bundle_cmd("gate", ""))
+        .by_hand(hand.bundle_cmd("gate", &run_flags))
         .run("gate (after ratification)", || {
-            gate_ready(vb, &demo.options(BTreeMap::new()))
+            gate_ready(vb, &demo.ratified(params.clone(), approvals))
         });
     let mut rehearsal = None;
     steps
-        .by_hand(hand.bundle_cmd("rehearse", &format!("--param ratified_apr={DEMO_APR}")))
+        .by_hand(hand.bundle_cmd("rehearse", &run_flags))
         .run("rehearse on a clone", || {
-            rehearse_on_clone(vb, demo.target, params, &mut rehearsal)
+            rehearse_on_clone(vb, demo.target, params, approvals, &mut rehearsal)
         });
     steps
         .by_hand(hand.bundle_cmd(
             "apply",
-            &format!("{} --wait --poll-interval 1s", hand.apply_flags()),
+            &format!(
+                "{} --approval {} --wait --poll-interval 1s",
+                hand.apply_flags(),
+                hand.approvals
+            ),
         ))
-        .run("apply", || apply_all(vb, &demo.options(params.clone())));
+        .run("apply", || {
+            apply_all(vb, &demo.ratified(params.clone(), approvals))
+        });
     steps
         .by_hand(format!("airlock status --verify-chain --db {}", hand.db))
         .run("status (the ledger)", || ledger_status(demo.target));
@@ -754,28 +831,86 @@ fn load_fixture(target: &ConnSpec, dir: &Path) -> StepResult<()> {
     )))
 }
 
-/// A throw-away key: `demo-release.key` (unencrypted, 0600) and `.pub` in the work
-/// directory, the public half also as the whole trust store.
-fn make_key(work: &Path, keys: &Path) -> StepResult<SecretKey> {
+/// A throw-away key `NAME`: `NAME.key` (unencrypted, 0600) and `.pub` in the work
+/// directory, the public half also in the trust store `keys`.
+fn throw_away_key(work: &Path, keys: &Path, name: &str) -> std::result::Result<SecretKey, String> {
     let key = SecretKey::generate().map_err(|e| e.to_string())?;
     std::fs::create_dir_all(keys).map_err(|e| e.to_string())?;
     let secret = key.to_file_text(None).map_err(|e| e.to_string())?;
     super::common::write_atomic(
-        &work.join("demo-release.key"),
+        &work.join(format!("{name}.key")),
         secret.as_bytes(),
         super::common::NewFileMode::Private,
         true,
     )
     .map_err(|e| e.to_string())?;
-    std::fs::write(work.join("demo-release.pub"), key.public().to_file_text())
-        .map_err(|e| e.to_string())?;
-    std::fs::write(keys.join("demo-release.pub"), key.public().to_file_text())
-        .map_err(|e| e.to_string())?;
+    let public = key.public().to_file_text();
+    std::fs::write(work.join(format!("{name}.pub")), &public).map_err(|e| e.to_string())?;
+    std::fs::write(keys.join(format!("{name}.pub")), &public).map_err(|e| e.to_string())?;
+    Ok(key)
+}
+
+/// The release key `demo-release`, the first key of the trust store.
+fn make_key(work: &Path, keys: &Path) -> StepResult<SecretKey> {
+    let key = throw_away_key(work, keys, "demo-release")?;
     let id = key.key_id.to_string();
     Ok(Done {
         value: key,
-        detail: format!("key {id}; its public key is the whole trust store"),
+        detail: format!("key {id}; its public key is the trust store's release key"),
     })
+}
+
+/// The approver keys [`APPROVERS`], each with role `approver` in the trust store's
+/// trust.toml (an approver key never counts as a release signature).
+fn make_approvers(work: &Path, keys: &Path) -> StepResult<Vec<SecretKey>> {
+    let mut made = vec![];
+    let mut toml = String::new();
+    for name in APPROVERS {
+        let key = throw_away_key(work, keys, name)?;
+        toml.push_str(&format!("[keys.{}]\nrole = \"approver\"\n", key.key_id));
+        made.push(key);
+    }
+    std::fs::write(keys.join("trust.toml"), toml).map_err(|e| e.to_string())?;
+    let ids: Vec<String> = made.iter().map(|k| k.key_id.to_string()).collect();
+    Ok(Done {
+        value: made,
+        detail: format!(
+            "keys {}, role approver in the trust store: the bundle asks for 2 signed approvals",
+            ids.join(", ")
+        ),
+    })
+}
+
+/// The file an approver's signed approval is written to, in the approvals directory.
+fn approval_file(approver: &str) -> String {
+    format!("{approver}.{}", crate::approval::EXTENSION)
+}
+
+/// What `airlock approve` does, with the throw-away key: the approver's consent to
+/// this bundle and these params, signed, written to `doc` (and `doc.minisig`).
+fn sign_approval(
+    vb: &VerifiedBundle,
+    key: Option<&SecretKey>,
+    params: &BTreeMap<String, String>,
+    doc: &Path,
+) -> StepResult<()> {
+    let key = key.ok_or("no approver key")?;
+    if let Some(dir) = doc.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    super::approve::Consent {
+        params: params.clone(),
+        expires: None,
+        comment: "airlock demo: a throw-away approver key".into(),
+        at: chrono::Utc::now(),
+    }
+    .write(vb, key, doc)
+    .map_err(|e| e.to_string())?;
+    Ok(Done::said(format!(
+        "key {} signed its consent to bundle {} with ratified_apr={DEMO_APR}",
+        key.key_id,
+        &vb.id()[..16]
+    )))
 }
 
 /// `bundle/one-roof` written out with its target database set to the demo's, packed
@@ -815,7 +950,8 @@ fn pack_demo_bundle(files: &DemoFiles, db: &str, key: Option<&SecretKey>) -> Ste
     )))
 }
 
-fn verify_bundle(files: &DemoFiles) -> StepResult<VerifiedBundle> {
+/// The bundle verified, and the trust store that judges the approvals too.
+fn verify_bundle(files: &DemoFiles) -> StepResult<(VerifiedBundle, TrustStore)> {
     let store = TrustStore::load(&files.keys).map_err(|e| e.to_string())?;
     let vb = VerifiedBundle::load(&files.bundle, &store, chrono::Utc::now())
         .map_err(|e| e.to_string())?;
@@ -823,7 +959,10 @@ fn verify_bundle(files: &DemoFiles) -> StepResult<VerifiedBundle> {
         "signature threshold met, {} file hashes match",
         vb.manifest().files.len()
     );
-    Ok(Done { value: vb, detail })
+    Ok(Done {
+        value: (vb, store),
+        detail,
+    })
 }
 
 fn gate_blocked(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
@@ -847,7 +986,8 @@ fn apply_through(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
     )))
 }
 
-/// The stand-in for the human act: the fixture's approval row inserted.
+/// The stand-in for the human act the database gate reads: the fixture's approval row
+/// inserted.
 fn ratify(target: &ConnSpec) -> StepResult<()> {
     let sql = FIXTURE
         .get_file(APPROVAL_FILE)
@@ -858,7 +998,7 @@ fn ratify(target: &ConnSpec) -> StepResult<()> {
         .batch_execute(sql)
         .map_err(|e| crate::db::pg_message(&e))?;
     Ok(Done::said(format!(
-        "inserted one os_proposal_approvals row for {DEMO_APR}; in production only a human does this"
+        "inserted one os_proposal_approvals row for {DEMO_APR} (in production only a human does this); the signed approvals are still missing"
     )))
 }
 
@@ -870,7 +1010,12 @@ fn gate_ready(vb: &VerifiedBundle, opts: &Options<'_>) -> StepResult<()> {
             gate.blocked_summary()
         ));
     }
-    Ok(Done::said("READY"))
+    let quorum = gate
+        .ratification
+        .as_ref()
+        .map(|q| format!(" - {}", q.summary()))
+        .unwrap_or_default();
+    Ok(Done::said(format!("READY{quorum}")))
 }
 
 /// Rehearses on a clone; its step table goes to `table` whether or not it held.
@@ -878,6 +1023,7 @@ fn rehearse_on_clone(
     vb: &VerifiedBundle,
     target: &ConnSpec,
     params: &BTreeMap<String, String>,
+    approvals: &Approvals,
     table: &mut Option<String>,
 ) -> StepResult<()> {
     let rehearsal = rehearse::rehearse(
@@ -889,7 +1035,7 @@ fn rehearse_on_clone(
             assume_gates: false,
             statement_timeout: "60s".into(),
             gate_role: None,
-            approvals: None,
+            approvals: Some(approvals),
             observer: None,
         },
     );
@@ -1016,6 +1162,8 @@ struct ByHand {
     work: String,
     bundle: String,
     trust: String,
+    /// The approvals directory.
+    approvals: String,
     /// The saved fingerprints.
     before: String,
     after: String,
@@ -1031,6 +1179,7 @@ impl ByHand {
             work: word(work),
             bundle: word(bundle),
             trust: word(trust),
+            approvals: word(&work.join("approvals")),
             before: word(&work.join(BEFORE_JSON)),
             after: word(&work.join(AFTER_JSON)),
             create,
@@ -1047,6 +1196,19 @@ impl ByHand {
             c.push_str(extra);
         }
         c
+    }
+
+    /// `airlock approve` by the throw-away approver key `name` (its approval of an
+    /// earlier run removed first: approve never overwrites one).
+    fn approve_cmd(&self, name: &str) -> String {
+        format!(
+            "mkdir -p {0} && rm -f {0}/{4}* && airlock approve {1} --trust {2} --key {3}/{name}.key --param ratified_apr={DEMO_APR} --out {0}/{4} --yes",
+            self.approvals,
+            self.bundle,
+            self.trust,
+            self.work,
+            approval_file(name)
+        )
     }
 
     fn apply_flags(&self) -> String {

@@ -105,24 +105,23 @@ mod tests {
     }
 }
 
+/// The gates, and the bundle's quorum of signed approvals as a row of its own (READY
+/// needs every row).
 pub fn gate_table(r: &GateReport) -> String {
-    let rows: Vec<Vec<String>> = r
+    let verdict = |ready: bool| if ready { "READY" } else { "BLOCKED" }.to_string();
+    let mut rows: Vec<Vec<String>> = r
         .gates
         .iter()
-        .map(|g| {
-            vec![
-                g.name.clone(),
-                if g.ready {
-                    "READY".into()
-                } else {
-                    "BLOCKED".into()
-                },
-                g.reason.clone(),
-            ]
-        })
+        .map(|g| vec![g.name.clone(), verdict(g.ready), g.reason.clone()])
         .collect();
+    if let Some(q) = &r.ratification {
+        rows.push(vec![QUORUM_ROW.into(), verdict(q.met), q.summary()]);
+    }
     table(&["gate", "verdict", "reason"], &rows)
 }
+
+/// The gate table's row for `[ratification]`: the signed approvals `--approval` brought.
+pub const QUORUM_ROW: &str = "(signed approvals)";
 
 pub fn probe_table(p: &ProbeReport) -> String {
     let mut rows: Vec<Vec<String>> = p
@@ -158,8 +157,14 @@ pub fn probe_table(p: &ProbeReport) -> String {
 
 impl Report for GateOutcome {
     fn human(&self) -> String {
+        let quorum = self
+            .report
+            .ratification
+            .as_ref()
+            .map(|q| format!(" and {} signed approval(s) asked", q.threshold))
+            .unwrap_or_default();
         let mut s = format!(
-            "{}: {} gate(s) on database {} (bundle {})\n\n{}",
+            "{}: {} gate(s){quorum} on database {} (bundle {})\n\n{}",
             crate::style::verdict(&self.report.verdict),
             self.report.gates.len(),
             self.database,

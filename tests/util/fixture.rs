@@ -103,3 +103,94 @@ pub fn trust_store(d: &Path, name: &str, keys: &[&str], toml: &str) -> std::path
     }
     s
 }
+
+/// The params the reference release runs with, and its approvals consent to.
+pub const REFERENCE_APR: &str = "ratified_apr=APR-BOOT-AUTHMODEL-1";
+
+/// The approver keys the reference release's `[ratification] threshold = 2` asks for.
+pub const APPROVERS: [&str; 2] = ["approver-1", "approver-2"];
+
+/// The trust store `dir/trust` a ratified release is judged with: the release keys
+/// `dir/KEY.pub` given, and the approver keys [`APPROVERS`] (made in `dir` when
+/// missing) with role `approver`. Returns its name, relative to `dir`.
+pub fn approver_trust(dir: &Path, release_keys: &[&str]) -> String {
+    let mut toml = String::new();
+    for a in APPROVERS {
+        if !dir.join(format!("{a}.key")).exists() {
+            keygen(dir, a);
+        }
+        let id = key_id_of(&dir.join(format!("{a}.pub")));
+        toml.push_str(&format!("[keys.{id}]\nrole = \"approver\"\n"));
+    }
+    let mut keys: Vec<&str> = release_keys.to_vec();
+    keys.extend(APPROVERS);
+    trust_store(dir, "trust", &keys, &toml);
+    "trust".into()
+}
+
+/// The key id a `.pub` file names (its untrusted comment).
+pub fn key_id_of(public: &Path) -> String {
+    let text = std::fs::read_to_string(public).expect("read .pub");
+    text.lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("untrusted comment with the key id")
+        .to_string()
+}
+
+/// `airlock approve BUNDLE` in `dir` by approver `who` (a key [`approver_trust`]
+/// made), consenting to `params`, written to `dir/OUT_DIR/WHO.approval` (the directory
+/// made when missing).
+pub fn approve_as(
+    dir: &Path,
+    trust: &str,
+    bundle: &str,
+    who: &str,
+    params: &[&str],
+    out_dir: &str,
+) {
+    std::fs::create_dir_all(dir.join(out_dir)).expect("approvals directory");
+    let key = format!("{who}.key");
+    let out = format!("{out_dir}/{who}.approval");
+    let mut a = vec![
+        "approve", bundle, "--trust", trust, "--key", &key, "--out", &out, "--yes",
+    ];
+    for p in params {
+        a.extend(["--param", p]);
+    }
+    expect_code(&airlock(dir, &a), 0);
+}
+
+/// The reference release as the tests run it: `bundle/one-roof` for `database`,
+/// packed in `dir` as `ref.tar.gz` with a release key `rm` made here, judged with the
+/// trust store [`approver_trust`] makes, and ratified by both [`APPROVERS`] for
+/// [`REFERENCE_APR`] in `dir/approvals`. Give `--trust` [`Reference::trust`] and
+/// `--approval` [`Reference::approvals`]; the database gate (the approval row) is
+/// still the test's to open.
+pub struct Reference {
+    pub bundle: String,
+    pub trust: String,
+    pub approvals: String,
+}
+
+pub fn reference_release(dir: &Path, database: &str) -> Reference {
+    keygen(dir, "rm");
+    let src = reference_source(dir, database);
+    pack(dir, &src, "rm.key", "ref.tar.gz");
+    let trust = approver_trust(dir, &["rm"]);
+    for who in APPROVERS {
+        approve_as(
+            dir,
+            &trust,
+            "ref.tar.gz",
+            who,
+            &[REFERENCE_APR],
+            "approvals",
+        );
+    }
+    Reference {
+        bundle: "ref.tar.gz".into(),
+        trust,
+        approvals: "approvals".into(),
+    }
+}

@@ -210,7 +210,8 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
         let harness = gate::Harness { pins, role };
         let report = gate::run_gates(&mut tx, &gates, &harness)?;
         // The quorum too, judged as apply will judge it under the lock: READY here
-        // needs both.
+        // needs both (an approval dropped into an `--approval` directory or inserted
+        // into the approvals table counts at the next poll).
         report.with_ratification(super::ratify::judge_for(vb, opts, &idx, &mut tx, &harness)?)
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
