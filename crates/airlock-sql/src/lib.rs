@@ -156,21 +156,10 @@ pub fn check_reader_noted(
             }))
         }
         SqlRole::Script | SqlRole::Online => {
-            let mut c = ScriptChecker::new(file)
+            let c = ScriptChecker::new(file)
                 .for_min_server_version(min_server_version)
                 .online(role == SqlRole::Online);
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                c.feed(&buf[..n]);
-                if c.gave_up() {
-                    break;
-                }
-            }
-            Ok(c.finish_noted())
+            Ok(feed_all(c, r)?.finish_noted())
         }
     }
 }
@@ -183,19 +172,23 @@ pub fn enum_uses_after(
     r: &mut dyn Read,
     earlier: Vec<EnumValueAdded>,
 ) -> io::Result<Vec<SqlProblem>> {
-    let mut c = ScriptChecker::new(file).after_enum_values(earlier);
+    let c = ScriptChecker::new(file).after_enum_values(earlier);
+    Ok(feed_all(c, r)?.finish_noted().warnings)
+}
+
+/// Feed `c` everything `r` holds, in 256 KiB reads, until the end or it gives up.
+fn feed_all<'a>(mut c: ScriptChecker<'a>, r: &mut dyn Read) -> io::Result<ScriptChecker<'a>> {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = r.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(c);
         }
         c.feed(&buf[..n]);
         if c.gave_up() {
-            break;
+            return Ok(c);
         }
     }
-    Ok(c.finish_noted().warnings)
 }
 
 #[cfg(test)]
