@@ -588,3 +588,81 @@ fn a_bundle_with_online_tiers_rehearses_apply_and_rollback_on_the_clone() {
     assert_eq!(db.dump(), before);
     assert_eq!(db.ledger_rows(), "none");
 }
+
+#[test]
+fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
+    use airlock::db::ledger;
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_moved", 1000);
+    db.exec(
+        "CREATE FUNCTION app.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
+         $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
+    );
+    packed(
+        d,
+        &db,
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\
+         CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_b ON app.t2 (app.held(b));\n\
+         ANALYZE app.t2;\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t2_b;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4242)")
+        .unwrap();
+    let child = std::process::Command::new(bin())
+        .current_dir(d)
+        .args([
+            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while waiting_build(&db).is_none() {
+        std::thread::yield_now();
+    }
+    // Step 1 is recorded; a row is appended behind the run (by a superuser, who needs
+    // no lock to insert), chained correctly onto that head.
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    let mut c = db.client();
+    let mut tx = c.transaction().unwrap();
+    ledger::append(
+        &mut tx,
+        ledger::NewRow {
+            event: "apply",
+            bundle_name: "other".into(),
+            bundle_version: "1".into(),
+            sequence: 1,
+            bundle_id: "0".repeat(64),
+            tiers: vec!["x".into()],
+            params: Default::default(),
+            operator: "someone".into(),
+            fingerprint_before: "0".repeat(64),
+            fingerprint_after: "0".repeat(64),
+            bundle_tiers: vec!["x".into()],
+            approvals: vec![],
+        },
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 5, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("the ledger changed while this run's online steps ran"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing recorded after the foreign row: step 2 ran (it cannot be undone outside a
+    // transaction) but the run stopped before writing on a head it did not see.
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] apply:[\"x\"]"
+    );
+}

@@ -502,6 +502,25 @@ fn rows_of_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, Db
     Ok(rows)
 }
 
+/// The head row alone (none on an empty ledger), checked to be well-formed and to
+/// hash to its `row_hash`.
+fn head_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
+    let rows = client
+        .query_typed(&format!("{SELECT_ROWS} ORDER BY l.seq DESC LIMIT 1"), &[])
+        .map_err(|e| sql_err("reading the ledger's head", &e))?;
+    let rows: Vec<LedgerRow> = rows.iter().map(row_of).collect();
+    let broken = |r: &LedgerRow| {
+        r.malformed().or_else(|| {
+            (r.compute_hash() != r.row_hash)
+                .then(|| "row_hash does not match the row's contents (edited?)".to_string())
+        })
+    };
+    if let Some((seq, reason)) = rows.iter().find_map(|r| broken(r).map(|m| (r.seq, m))) {
+        return Err(DbError::LedgerBroken { seq, reason });
+    }
+    Ok(rows)
+}
+
 /// [`read_all`], and the hash chain must hold: what apply, rollback and plan act on.
 pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
     let rows = read_all(client)?;
@@ -540,6 +559,24 @@ pub fn lock_for_deploy(
     lock_timeout: &str,
     on_busy: &mut dyn FnMut(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
 ) -> Result<Locked, DbError> {
+    lock_for_deploy_with(tx, lock_timeout, on_busy, Rows::All)
+}
+
+/// Which rows a deploy lock reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// Every row, chained.
+    All,
+    /// The head row alone ([`lock_head_for_record`]).
+    Head,
+}
+
+fn lock_for_deploy_with(
+    tx: &mut postgres::Transaction<'_>,
+    lock_timeout: &str,
+    on_busy: &mut dyn FnMut(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
+    read: Rows,
+) -> Result<Locked, DbError> {
     super::session::check_duration("--lock-timeout", lock_timeout)?;
     let set_timeout = format!(
         "SET LOCAL lock_timeout TO {}; ",
@@ -573,13 +610,30 @@ pub fn lock_for_deploy(
         }
     };
     let rows = match judge(&inspected)? {
+        Presence::Present if read == Rows::Head => head_checked(tx)?,
         Presence::Present => rows_of_checked(tx)?,
         _ => vec![],
     };
-    if let Some((seq, reason)) = verify_chain(&rows) {
-        return Err(DbError::LedgerBroken { seq, reason });
+    if read == Rows::All {
+        if let Some((seq, reason)) = verify_chain(&rows) {
+            return Err(DbError::LedgerBroken { seq, reason });
+        }
     }
     Ok(Locked { rows, created_by })
+}
+
+/// [`lock_for_deploy`] for a record transaction of an online run, which verified the
+/// whole ledger under the deploy lock when it began and has held the online lock
+/// since: the head row only (well-formed, hashing to its `row_hash`), so each step's
+/// record costs the same however long the ledger is. The caller compares it with the
+/// head the run last saw or wrote; a full chain check runs again at the next plan or
+/// deploy.
+pub fn lock_head_for_record(
+    tx: &mut postgres::Transaction<'_>,
+    lock_timeout: &str,
+) -> Result<Option<LedgerRow>, DbError> {
+    let locked = lock_for_deploy_with(tx, lock_timeout, &mut |_| Ok(()), Rows::Head)?;
+    Ok(locked.rows.into_iter().next_back())
 }
 
 /// Opens the ledger (found through the catalogs' rows, not the name lookup, whose

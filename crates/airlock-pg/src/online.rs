@@ -172,8 +172,8 @@ fn stopped_at(e: DbError, k: usize) -> DbError {
 /// The ledger head this run last saw or wrote; anything else means another session
 /// wrote the ledger while this one ran steps (which the online lock should make
 /// impossible): stop.
-fn same_head(rows: &[LedgerRow], head: &Option<String>) -> Result<(), DbError> {
-    let now = rows.last().map(|r| r.row_hash.clone());
+fn same_head(now: Option<&LedgerRow>, head: &Option<String>) -> Result<(), DbError> {
+    let now = now.map(|r| r.row_hash.clone());
     if &now != head {
         return Err(DbError::State(format!(
             "the ledger changed while this run's online steps ran (head now {}, expected {}); stopping: run `airlock status` and plan again",
@@ -398,8 +398,8 @@ impl Recording<'_> {
         }
         let (vb, opts) = (self.vb, self.opts);
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
-        let locked = ledger::lock_for_deploy(&mut tx, &opts.lock_timeout, &mut |_| Ok(()))?;
-        same_head(&locked.rows, &self.head)?;
+        let head = ledger::lock_head_for_record(&mut tx, &opts.lock_timeout)?;
+        same_head(head.as_ref(), &self.head)?;
         if !last {
             ledger::allow_steps(&mut tx)?;
         }
