@@ -264,40 +264,10 @@ pub fn ends(
             target.as_mut().ok(),
         )
     });
-    let none = BTreeSet::new();
     let clone_ok = clone.as_ref().and_then(|c| c.as_ref().ok());
     let target_ok = target.as_ref().ok();
-    let tables = |s: Option<&Side<'_>>| -> BTreeMap<String, Table> {
-        s.map(|s| {
-            s.opened
-                .tables
-                .iter()
-                .map(|t| (t.name.clone(), t.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let (on_clone, on_target) = (tables(clone_ok), tables(target_ok));
-    let in_entry: BTreeSet<&String> = entry.tables.iter().collect();
-    let names: BTreeSet<&String> = in_entry
-        .iter()
-        .copied()
-        .chain(on_clone.keys())
-        .chain(on_target.keys())
-        .collect();
-    let known: BTreeMap<&String, Known> = names
-        .iter()
-        .map(|n| {
-            let k = Known {
-                entry: entry.read.contains_key(*n),
-                on_clone: on_clone.contains_key(*n),
-                on_target: on_target.contains_key(*n),
-                clone_same: clone_ok.map_or(&none, |s| &s.same).contains(*n),
-                target_same: target_ok.map_or(&none, |s| &s.same).contains(*n),
-            };
-            (*n, k)
-        })
-        .collect();
+    let (on_clone, on_target) = (tables_of(clone_ok), tables_of(target_ok));
+    let known = knowns(entry, (&on_clone, clone_ok), (&on_target, target_ok));
     let wanted = |pick: fn((bool, bool)) -> bool, on: &BTreeMap<String, Table>| -> Vec<Table> {
         known
             .iter()
@@ -307,14 +277,96 @@ pub fn ends(
     };
     let (clone_wanted, target_wanted) = (wanted(|r| r.0, &on_clone), wanted(|r| r.1, &on_target));
     let read = (clone_wanted.len(), target_wanted.len());
-    let (clone_read, target_read) = std::thread::scope(|s| {
-        let t = target_ok.map(|side| {
+    let (clone_read, target_read) = read_rows(
+        at,
+        (clone_ok, clone_wanted),
+        (target_ok, target_wanted),
+        jobs,
+    );
+    let assembled = assemble(
+        entry,
+        &known,
+        check_clone,
+        (by_part(&clone_read), by_part(&target_read)),
+    );
+    let finish = |side: Result<Side<'_>, DbError>,
+                  read: Option<Result<Vec<Part>, DbError>>,
+                  parts: Vec<Part>| {
+        let side = side?;
+        if let Some(Err(e)) = read {
+            return Err(e);
+        }
+        let mut all = side.opened.schema.parts;
+        all.extend(parts);
+        let _ = side.tx.rollback();
+        Ok(fingerprint::finish(all, Level::Data))
+    };
+    Ends {
+        clone: clone.map(|c| finish(c, clone_read, assembled.clone)),
+        target: finish(target, target_read, assembled.target),
+        entry: fingerprint::finish(assembled.entry, Level::Data),
+        unprovable: assembled.unprovable,
+        read,
+        by_storage: assembled.by_storage,
+        note,
+    }
+}
+
+/// The tables a side's exit snapshot holds, by name.
+fn tables_of(s: Option<&Side<'_>>) -> BTreeMap<String, Table> {
+    s.map(|s| {
+        s.opened
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// What is known of every table the entry, the clone or the target holds.
+fn knowns<'a>(
+    entry: &'a Entry,
+    (on_clone, clone): (&'a BTreeMap<String, Table>, Option<&Side<'_>>),
+    (on_target, target): (&'a BTreeMap<String, Table>, Option<&Side<'_>>),
+) -> BTreeMap<&'a String, Known> {
+    let none = BTreeSet::new();
+    entry
+        .tables
+        .iter()
+        .chain(on_clone.keys())
+        .chain(on_target.keys())
+        .map(|n| {
+            let k = Known {
+                entry: entry.read.contains_key(n),
+                on_clone: on_clone.contains_key(n),
+                on_target: on_target.contains_key(n),
+                clone_same: clone.map_or(&none, |s| &s.same).contains(n),
+                target_same: target.map_or(&none, |s| &s.same).contains(n),
+            };
+            (n, k)
+        })
+        .collect()
+}
+
+/// Rows read at the exit snapshots, (clone, target); `None` for a side not opened.
+type Read = Option<Result<Vec<Part>, DbError>>;
+
+/// Read the wanted tables' rows on both sides at once (the target on its own thread).
+fn read_rows(
+    at: &Where<'_>,
+    (clone, clone_wanted): (Option<&Side<'_>>, Vec<Table>),
+    (target, target_wanted): (Option<&Side<'_>>, Vec<Table>),
+    jobs: usize,
+) -> (Read, Read) {
+    std::thread::scope(|s| {
+        let t = target.map(|side| {
             let snapshot = side.opened.snapshot.clone();
             s.spawn(move || {
                 fingerprint::table_parts(at.target.0, &snapshot, target_wanted, Level::Data, jobs)
             })
         });
-        let c = match (clone_ok, at.clone) {
+        let c = match (clone, at.clone) {
             (Some(side), Some((spec, _))) => Some(fingerprint::table_parts(
                 spec,
                 &side.opened.snapshot,
@@ -329,20 +381,40 @@ pub fn ends(
                 .unwrap_or_else(|_| Err(DbError::State("the target's fingerprint panicked".into())))
         });
         (c, t)
-    });
-    let by_part = |r: &Option<Result<Vec<Part>, DbError>>| -> BTreeMap<String, Part> {
-        r.as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .map(|ps| ps.iter().map(|p| (p.name.clone(), p.clone())).collect())
-            .unwrap_or_default()
+    })
+}
+
+fn by_part(r: &Read) -> BTreeMap<String, Part> {
+    r.as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .map(|ps| ps.iter().map(|p| (p.name.clone(), p.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// Each side's data parts, table by table ([`parts`]), and what could not be proven.
+struct Assembled {
+    entry: Vec<Part>,
+    clone: Vec<Part>,
+    target: Vec<Part>,
+    unprovable: Vec<String>,
+    by_storage: usize,
+}
+
+fn assemble(
+    entry: &Entry,
+    known: &BTreeMap<&String, Known>,
+    check_clone: bool,
+    (cr, tr): (BTreeMap<String, Part>, BTreeMap<String, Part>),
+) -> Assembled {
+    let in_entry: BTreeSet<&String> = entry.tables.iter().collect();
+    let mut out = Assembled {
+        entry: entry.schema.parts.clone(),
+        clone: vec![],
+        target: vec![],
+        unprovable: vec![],
+        by_storage: 0,
     };
-    let (cr, tr) = (by_part(&clone_read), by_part(&target_read));
-    let mut entry_parts = entry.schema.parts.clone();
-    let mut clone_parts = vec![];
-    let mut target_parts = vec![];
-    let mut unprovable = vec![];
-    let mut by_storage = 0;
-    for (n, k) in &known {
+    for (n, k) in known {
         let p = parts(
             n,
             k,
@@ -355,36 +427,16 @@ pub fn ends(
             && p.entry.is_some()
             && (p.target.is_some() || (check_clone && p.clone.is_some()))
         {
-            unprovable.push((*n).clone());
+            out.unprovable.push((*n).clone());
         }
         if k.clone_same && k.target_same {
-            by_storage += 1;
+            out.by_storage += 1;
         }
-        entry_parts.extend(p.entry);
-        clone_parts.extend(p.clone);
-        target_parts.extend(p.target);
+        out.entry.extend(p.entry);
+        out.clone.extend(p.clone);
+        out.target.extend(p.target);
     }
-    let finish = |side: Result<Side<'_>, DbError>,
-                  read: Option<Result<Vec<Part>, DbError>>,
-                  parts: Vec<Part>| {
-        let side = side?;
-        if let Some(Err(e)) = read {
-            return Err(e);
-        }
-        let mut all = side.opened.schema.parts;
-        all.extend(parts);
-        let _ = side.tx.rollback();
-        Ok(fingerprint::finish(all, Level::Data))
-    };
-    Ends {
-        clone: clone.map(|c| finish(c, clone_read, clone_parts)),
-        target: finish(target, target_read, target_parts),
-        entry: fingerprint::finish(entry_parts, Level::Data),
-        unprovable,
-        read,
-        by_storage,
-        note,
-    }
+    out
 }
 
 /// `CHECKPOINT` (every change made before the exit snapshots reaches the files), then
