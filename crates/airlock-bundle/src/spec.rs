@@ -845,30 +845,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     if !enum_values_added.is_empty() {
         sql_warnings.extend(enum_uses_across_files(dir, &spec, &enum_values_added));
     }
-    // Normalization collisions between named files (a/B.sql vs a/b.sql).
-    let mut seen = BTreeMap::new();
-    for f in &files {
-        let key = crate::bundle_path::collision_key(f);
-        if let Some(other) = seen.insert(key, f.clone()) {
-            problems.push(format!(
-                "{f} and {other} are the same path after case/Unicode normalization"
-            ));
-        }
-    }
+    problems.extend(collisions(&files));
     let mut warnings = sql_warnings;
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
-        let Ok(entry) = entry else { continue };
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        if !files.contains(&rel) {
-            warnings.push(format!(
-                "{rel} is in the source but not named in bundle.toml; it will not be packed"
-            ));
-        }
-    }
+    warnings.extend(unnamed_files(dir, &files));
     if !problems.is_empty() {
         return Err(SpecError::Invalid {
             source_dir: dir.to_path_buf(),
@@ -887,6 +866,41 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         warnings,
         notes,
     })
+}
+
+/// Named files that are the same path after case/Unicode normalization (a/B.sql vs
+/// a/b.sql).
+fn collisions(files: &BTreeSet<String>) -> Vec<String> {
+    let mut seen = BTreeMap::new();
+    let mut out = vec![];
+    for f in files {
+        let key = crate::bundle_path::collision_key(f);
+        if let Some(other) = seen.insert(key, f.clone()) {
+            out.push(format!(
+                "{f} and {other} are the same path after case/Unicode normalization"
+            ));
+        }
+    }
+    out
+}
+
+/// The files in the source that bundle.toml does not name (they will not be packed).
+fn unnamed_files(dir: &Path, files: &BTreeSet<String>) -> Vec<String> {
+    let mut out = vec![];
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+        let Ok(entry) = entry else { continue };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if !files.contains(&rel) {
+            out.push(format!(
+                "{rel} is in the source but not named in bundle.toml; it will not be packed"
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
