@@ -259,10 +259,14 @@ impl JudgeThread {
         v
     }
 
-    /// The first problem of the files sent.
+    /// The first problem of the files sent. A judging that panicked panics here, as
+    /// it did when judging was inline: never a verdict it did not reach.
     fn finish(mut self) -> Option<SqlProblem> {
         self.tx.take();
-        self.thread.take()?.join().ok().flatten()
+        match self.thread.take()?.join() {
+            Ok(first) => first,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
