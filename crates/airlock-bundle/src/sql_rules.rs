@@ -15,6 +15,9 @@ use crate::manifest::Manifest;
 use airlock_sql::{ScriptChecker, SqlProblem, SqlRole, MAX_QUERY_FILE};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 
 /// The role of every SQL file a bundle's spec names.
 #[derive(Debug, Default)]
@@ -133,10 +136,16 @@ pub fn judge(file: &str, role: SqlRole, r: &mut dyn Read) -> Result<(), VerifyEr
 /// A sink that judges every file with a role as `inner` reads it (what it leaves
 /// unread is read and judged too). The verdict is kept for [`Judged::verdict`], asked
 /// once the whole bundle verified, so that integrity is always judged first.
+///
+/// The judging runs on a thread of its own ([`JudgeThread`]), a file after another in
+/// bundle order, on the very bytes the reader handed on (already authenticated: a
+/// file with chunk hashes reaches a sink one verified chunk at a time), while the
+/// reader inflates and hashes what follows. The verdict is the one judging inline
+/// gives: the first problem of the first file that has one.
 pub struct Judged<'a> {
     inner: &'a mut dyn Sink,
     roles: Roles,
-    problem: Option<SqlProblem>,
+    judge: Option<JudgeThread>,
 }
 
 impl<'a> Judged<'a> {
@@ -144,29 +153,196 @@ impl<'a> Judged<'a> {
         Judged {
             inner,
             roles: Roles::default(),
-            problem: None,
+            judge: None,
         }
     }
 
     /// The SQL verdict on every file read.
-    pub fn verdict(self) -> Result<(), VerifyError> {
-        match &self.problem {
-            Some(p) => Err(violated(p)),
+    pub fn verdict(mut self) -> Result<(), VerifyError> {
+        match self.judge.take().and_then(JudgeThread::finish) {
+            Some(p) => Err(violated(&p)),
             None => Ok(()),
         }
     }
 }
 
-/// Hands `data` on to a reader and to the judge.
-struct Tee<'r, 'j, 'f> {
-    data: &'r mut dyn Read,
-    judge: &'j mut FileJudge<'f>,
+/// Bytes handed to the judging thread at a time.
+const PIECE: usize = 256 << 10;
+
+/// Pieces on their way to the judging thread (bounded memory: 2 MiB, and as many
+/// pieces kept to be filled again).
+const QUEUED: usize = 8;
+
+enum ToJudge {
+    File(String, SqlRole),
+    Bytes(Vec<u8>),
+    End,
 }
 
-impl Read for Tee<'_, '_, '_> {
+/// The thread that judges files, in the order they are sent; it stops judging at the
+/// first file with a problem, and never outlives its [`Judged`].
+struct JudgeThread {
+    tx: Option<SyncSender<ToJudge>>,
+    /// Spent pieces, back from the thread to be filled again.
+    spent: Receiver<Vec<u8>>,
+    /// Set once a file had a problem: later files need no judging.
+    failed: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Option<SqlProblem>>>,
+}
+
+impl JudgeThread {
+    fn start() -> JudgeThread {
+        let (tx, rx) = mpsc::sync_channel::<ToJudge>(QUEUED);
+        let (give_back, spent) = mpsc::sync_channel::<Vec<u8>>(QUEUED + 2);
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&failed);
+        let thread = std::thread::spawn(move || {
+            let mut first = None;
+            let mut next = rx.recv().ok();
+            while let Some(msg) = next.take() {
+                let ToJudge::File(file, role) = msg else {
+                    next = rx.recv().ok();
+                    continue;
+                };
+                let mut judge = FileJudge::new(&file, role);
+                loop {
+                    match rx.recv() {
+                        Ok(ToJudge::Bytes(bytes)) => {
+                            if first.is_none() && judge.first_problem().is_none() {
+                                judge.feed(&bytes);
+                            }
+                            let _ = give_back.try_send(bytes);
+                        }
+                        // A file cut short (its reading failed, and so the bundle).
+                        Ok(another @ ToJudge::File(..)) => {
+                            next = Some(another);
+                            break;
+                        }
+                        Ok(ToJudge::End) | Err(_) => break,
+                    }
+                }
+                if first.is_none() {
+                    first = judge.finish();
+                    if first.is_some() {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }
+                if next.is_none() {
+                    next = rx.recv().ok();
+                }
+            }
+            first
+        });
+        JudgeThread {
+            tx: Some(tx),
+            spent,
+            failed,
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&self, msg: ToJudge) -> io::Result<()> {
+        self.tx
+            .as_ref()
+            .expect("running")
+            .send(msg)
+            .map_err(|_| io::Error::other("internal: the thread judging SQL stopped"))
+    }
+
+    /// An empty piece to fill.
+    fn piece(&self) -> Vec<u8> {
+        let mut v = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIECE));
+        v.clear();
+        v
+    }
+
+    /// The first problem of the files sent. A judging that panicked panics here, as
+    /// it did when judging was inline: never a verdict it did not reach.
+    fn finish(mut self) -> Option<SqlProblem> {
+        self.tx.take();
+        match self.thread.take()?.join() {
+            Ok(first) => first,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for JudgeThread {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Hands `data` on to a reader and, a piece at a time, to the judging thread.
+struct Tee<'r, 'j> {
+    data: &'r mut dyn Read,
+    judge: &'j JudgeThread,
+    piece: Vec<u8>,
+}
+
+impl Tee<'_, '_> {
+    fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = rest.len().min(PIECE - self.piece.len());
+            self.piece.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.piece.len() == PIECE {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.piece, self.judge.piece());
+        self.judge.send(ToJudge::Bytes(full))
+    }
+
+    /// Read what the reader left unread straight into the pieces, then the end.
+    fn finish(mut self) -> io::Result<()> {
+        loop {
+            let at = self.piece.len();
+            self.piece.resize(PIECE, 0);
+            let n = loop {
+                match self.data.read(&mut self.piece[at..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.piece.truncate(at);
+                    return Err(e);
+                }
+            };
+            self.piece.truncate(at + n);
+            if n == 0 {
+                break;
+            }
+            if self.piece.len() == PIECE {
+                self.flush()?;
+            }
+        }
+        self.flush()?;
+        self.judge.send(ToJudge::End)
+    }
+}
+
+impl Read for Tee<'_, '_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = self.data.read(out)?;
-        self.judge.feed(&out[..n]);
+        self.push(&out[..n])?;
         Ok(n)
     }
 }
@@ -178,18 +354,126 @@ impl Sink for Judged<'_> {
     }
 
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let failed = |j: &JudgeThread| j.failed.load(Ordering::Relaxed);
         let role = match self.roles.get(path.as_str()) {
-            Some(role) if self.problem.is_none() => role,
+            Some(role) if !self.judge.as_ref().is_some_and(failed) => role,
             _ => return self.inner.file(path, size, data),
         };
-        let mut judge = FileJudge::new(path.as_str(), role);
+        let judge = self.judge.get_or_insert_with(JudgeThread::start);
+        judge.send(ToJudge::File(path.as_str().to_string(), role))?;
         let mut tee = Tee {
             data,
-            judge: &mut judge,
+            judge,
+            piece: judge.piece(),
         };
         self.inner.file(path, size, &mut tee)?;
-        io::copy(&mut tee, &mut io::sink())?;
-        self.problem = judge.finish();
-        Ok(())
+        tee.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::Discard;
+
+    fn path(p: &str) -> BundlePath {
+        BundlePath::new(p).unwrap()
+    }
+
+    /// A sink that reads what it is handed in small pieces, or fails after `fail_at`
+    /// bytes of the file named `fail_in`.
+    struct Nibbler {
+        fail_in: &'static str,
+        fail_at: usize,
+    }
+
+    impl Sink for Nibbler {
+        fn file(&mut self, p: &BundlePath, _: u64, data: &mut dyn Read) -> io::Result<()> {
+            let mut buf = [0u8; 7];
+            let mut read = 0;
+            loop {
+                if p.as_str() == self.fail_in && read >= self.fail_at {
+                    return Err(io::Error::other("disk full"));
+                }
+                match data.read(&mut buf)? {
+                    0 => return Ok(()),
+                    n => read += n,
+                }
+            }
+        }
+    }
+
+    fn judged(sink: &mut dyn Sink, files: &[(&str, Vec<u8>)]) -> Result<(), VerifyError> {
+        let mut judged = Judged::new(sink);
+        judged.roles = Roles(
+            files
+                .iter()
+                .filter(|(f, _)| f.ends_with(".sql"))
+                .map(|(f, _)| (f.to_string(), SqlRole::Script))
+                .collect(),
+        );
+        for (f, bytes) in files {
+            judged
+                .file(&path(f), bytes.len() as u64, &mut &bytes[..])
+                .map_err(|e| VerifyError::Write(e.to_string()))?;
+        }
+        judged.verdict()
+    }
+
+    /// On its own thread, the judging gives the verdict judging inline gives: the first
+    /// problem of the first file with one, whatever the sink reads of each file and
+    /// however large the files are (many pieces).
+    #[test]
+    fn the_first_problem_of_the_first_bad_file_whatever_the_sink_reads() {
+        let big: Vec<u8> = "INSERT INTO t VALUES (1, 'a');\n"
+            .repeat(40_000)
+            .into_bytes();
+        let mut bad = big.clone();
+        bad.extend_from_slice(b"VACUUM t;\n");
+        let worse = b"COMMIT;\nVACUUM u;\n".to_vec();
+        let files = [
+            ("sql/a.sql", big.clone()),
+            ("notes.txt", b"VACUUM;".to_vec()),
+            ("sql/b.sql", bad.clone()),
+            ("sql/c.sql", worse.clone()),
+        ];
+        let expected = |f: &str, bytes: &[u8]| {
+            judge(f, SqlRole::Script, &mut &bytes[..])
+                .unwrap_err()
+                .to_string()
+        };
+        let want = expected("sql/b.sql", &bad);
+        assert!(want.contains("sql/b.sql"), "{want}");
+        for sink in [
+            &mut Discard as &mut dyn Sink,
+            &mut Nibbler {
+                fail_in: "",
+                fail_at: 0,
+            },
+        ] {
+            assert_eq!(judged(sink, &files).unwrap_err().to_string(), want);
+        }
+        let good = [("sql/a.sql", big.clone()), ("sql/d.sql", big)];
+        assert!(judged(&mut Discard, &good).is_ok());
+        // Only later files with problems: the first of them.
+        let later = [("sql/c.sql", worse.clone()), ("sql/b.sql", bad)];
+        assert_eq!(
+            judged(&mut Discard, &later).unwrap_err().to_string(),
+            expected("sql/c.sql", &worse)
+        );
+    }
+
+    /// A sink failing in the middle of a file ends the reading; the judging thread
+    /// stops with it (nothing hangs, nothing outlives the reading).
+    #[test]
+    fn a_failing_sink_stops_the_judging_thread() {
+        let big: Vec<u8> = "INSERT INTO t VALUES (1);\n".repeat(50_000).into_bytes();
+        let files = [("sql/a.sql", big.clone()), ("sql/b.sql", big)];
+        let mut sink = Nibbler {
+            fail_in: "sql/b.sql",
+            fail_at: 300_000,
+        };
+        let err = judged(&mut sink, &files).unwrap_err().to_string();
+        assert!(err.contains("disk full"), "{err}");
     }
 }

@@ -528,6 +528,12 @@ impl Lexer {
                     self.parenthesis(b);
                     j += 1;
                 }
+                // An `s` inside a word starts no `set_config` while the watch is idle:
+                // it changes nothing but `prev_word`, which the next `s` and the run's
+                // end set from the byte before them.
+                _ if watch && j > 0 && is_word_byte(rest[j - 1]) && self.set_config.idle() => {
+                    j += 1
+                }
                 _ if watch => {
                     if j > 0 {
                         self.set_config.after(is_word_byte(rest[j - 1]));
