@@ -20,7 +20,8 @@
 # "sqlx-style" is benches/onemsg.py: each file one message in its own transaction with
 # a history row, as sqlx-cli's `migrate run` does, without a process of its own.
 # Ratios: each contender's median over `psql -1`'s (below 1: faster than psql).
-# AIRLOCK_BIN compares another build.
+# AIRLOCK_BIN compares another build; BEFORE_BIN adds a build (say the previous
+# release, or main before a change) as a fourth contender in every round.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 RUNS=${1:-5}
@@ -64,6 +65,7 @@ run_ms() {
 }
 
 air() { "$A" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
+before() { "$BEFORE_BIN" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
 psql1() { xargs -a "$1.files.txt" printf -- '-f\n%s\n' | xargs -d '\n' "${PSQL[@]}" -1 -d "$DB"; }
 psqlcat() { "${PSQL[@]}" -1 -d "$DB" -f "$1.all.sql"; }
 sqlx() { python3 "$ROOT/benches/onemsg.py" "dbname=$DB" "$1.files.txt"; }
@@ -72,9 +74,10 @@ echo "PostgreSQL $(server_version); $RUNS rounds; load before: $(cut -d' ' -f1-3
 printf '| corpus | contender | median (ms) | vs psql -1 |\n|---|---|---|---|\n'
 for c in "${CORPORA[@]}"; do
   source_of "$c"
-  ta=() tp=() ts=()
+  ta=() tp=() ts=() tb=()
   for _ in $(seq 1 "$RUNS"); do
     ta+=("$(run_ms air "$c")")
+    [ -z "${BEFORE_BIN:-}" ] || tb+=("$(run_ms before "$c")")
     if [ "$c" = small ]; then tp+=("$(run_ms psqlcat "$c")"); else tp+=("$(run_ms psql1 "$c")"); fi
     ts+=("$(run_ms sqlx "$c")")
   done
@@ -83,6 +86,11 @@ for c in "${CORPORA[@]}"; do
   ms=$(printf '%s\n' "${ts[@]}" | median)
   ratio() { awk -v a="$1" -v b="$mp" 'BEGIN { printf "%.2fx", a / b }'; }
   printf '| %s | airlock apply | %s | **%s** |\n' "$c" "$ma" "$(ratio "$ma")"
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    mb=$(printf '%s\n' "${tb[@]}" | median)
+    printf '| %s | airlock apply, before (%s) | %s | %s |\n' "$c" "$BEFORE_BIN" "$mb" "$(ratio "$mb")"
+    echo "  runs (ms), before: ${tb[*]}" >&2
+  fi
   printf '| %s | psql -1 | %s | 1.00x |\n' "$c" "$mp"
   printf '| %s | sqlx-style (onemsg.py) | %s | %s |\n' "$c" "$ms" "$(ratio "$ms")"
   echo "  runs (ms): airlock ${ta[*]} / psql ${tp[*]} / sqlx-style ${ts[*]}" >&2

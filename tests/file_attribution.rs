@@ -222,3 +222,46 @@ fn files_of_a_run_all_apply_with_their_notices_in_order() {
         "public.n1 public.n2 other.n3 public.n4 public.n5 public.n6"
     );
 }
+
+#[test]
+fn a_failure_in_a_middle_rollback_file_names_it_and_changes_nothing() {
+    let db = TestDb::new("attr_rollback");
+    let t = keyed_dir();
+    let src = source(t.path(), &db.name, &[("all", five_with(0, ""))]);
+    // Three rollback files; the second (one statement, on its line 3) fails.
+    let mut toml = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
+    toml.push_str("\n[rollback]\nfiles = [\"sql/r1.sql\", \"sql/r2.sql\", \"sql/r3.sql\"]\nprobe = \"sql/rp.sql\"\nexpect = { n = \"0\" }\n");
+    write(
+        &src.join("sql/rp.sql"),
+        "SELECT 'n'::text AS key, '0'::text AS value",
+    );
+    write(&src.join("bundle.toml"), &toml);
+    write(&src.join("sql/r1.sql"), "DROP TABLE public.f1;\n");
+    write(&src.join("sql/r2.sql"), "-- r2\n\nSELECT 1/0;\n");
+    write(&src.join("sql/r3.sql"), "DROP TABLE public.f3;\n");
+    let b = pack(t.path(), &src, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            t.path(),
+            &[
+                cmd,
+                b.to_str().unwrap(),
+                "--trust",
+                "rm.pub",
+                "--db",
+                &db.conn(),
+            ],
+        )
+    };
+    expect_code(&run("apply"), 0);
+    let before = db.dump();
+    let o = run("rollback");
+    expect_code(&o, 1);
+    let want = "error: rollback file sql/r2.sql line 3: division by zero (SQLSTATE 22012); the rollback was rolled back, the database is as it was";
+    assert!(
+        stderr(&o).lines().any(|l| l == want),
+        "want `{want}`, got:\n{}",
+        stderr(&o)
+    );
+    assert_eq!(db.dump(), before, "the database changed");
+}
