@@ -350,12 +350,10 @@ fn waiting_build(db: &TestDb) -> Option<i32> {
     .map(|r| r.get(0))
 }
 
-#[test]
-fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others_out() {
-    let t = keyed_dir();
-    let d = t.path();
-    let db = target("online_killed", 1000);
-    // An index expression that waits while the test holds advisory lock 4242.
+/// A target `tag` and the packed online release whose step 2 builds an index on an
+/// expression that waits while the returned session holds advisory lock 4242 (held).
+fn held_step_two(d: &Path, tag: &str) -> (TestDb, postgres::Client) {
+    let db = target(tag, 1000);
     db.exec(
         "CREATE FUNCTION app.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
          $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
@@ -373,6 +371,14 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
     holder
         .batch_execute("SELECT pg_advisory_lock(4242)")
         .unwrap();
+    (db, holder)
+}
+
+#[test]
+fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others_out() {
+    let t = keyed_dir();
+    let d = t.path();
+    let (db, mut holder) = held_step_two(d, "online_killed");
     let mut child = std::process::Command::new(bin())
         .current_dir(d)
         .args([
@@ -594,24 +600,7 @@ fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
     use airlock::db::ledger;
     let t = keyed_dir();
     let d = t.path();
-    let db = target("online_moved", 1000);
-    db.exec(
-        "CREATE FUNCTION app.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
-         $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
-    );
-    packed(
-        d,
-        &db,
-        "ALTER TABLE app.t ADD COLUMN note text;\n",
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n\
-         CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_b ON app.t2 (app.held(b));\n\
-         ANALYZE app.t2;\n",
-        "DROP INDEX CONCURRENTLY IF EXISTS app.t2_b;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
-    );
-    let mut holder = db.client();
-    holder
-        .batch_execute("SELECT pg_advisory_lock(4242)")
-        .unwrap();
+    let (db, mut holder) = held_step_two(d, "online_moved");
     let child = std::process::Command::new(bin())
         .current_dir(d)
         .args([
