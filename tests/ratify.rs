@@ -54,7 +54,7 @@ struct AuditVerdict {
 
 /// A target database, a mini bundle whose second tier is gated and ratified, and keys:
 /// `rm` (release), `alice`, `bob`, `carol` (approvers), `mallory` (an approver key,
-/// revoked), `op` (operator).
+/// revoked), `eve` (an approver key retired in 2020), `op` (operator).
 struct Ratify {
     t: tempfile::TempDir,
     db: TestDb,
@@ -69,17 +69,17 @@ impl Ratify {
         db.exec("CREATE SCHEMA app");
         let t = tempdir();
         let mut ids = std::collections::BTreeMap::new();
-        for k in ["rm", "alice", "bob", "carol", "mallory", "op"] {
+        for k in ["rm", "alice", "bob", "carol", "mallory", "eve", "op"] {
             ids.insert(k, keygen(t.path(), k));
         }
         let toml = format!(
-            "[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\nrevoked = true\nrevoked_reason = \"laptop stolen\"\n[keys.{}]\nrole = \"operator\"\n",
-            ids["alice"], ids["bob"], ids["carol"], ids["mallory"], ids["op"]
+            "[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\n[keys.{}]\nrole = \"approver\"\nrevoked = true\nrevoked_reason = \"laptop stolen\"\n[keys.{}]\nrole = \"approver\"\nnot_after = \"2020-01-01T00:00:00Z\"\n[keys.{}]\nrole = \"operator\"\n",
+            ids["alice"], ids["bob"], ids["carol"], ids["mallory"], ids["eve"], ids["op"]
         );
         trust_store(
             t.path(),
             "trust",
-            &["rm", "alice", "bob", "carol", "mallory", "op"],
+            &["rm", "alice", "bob", "carol", "mallory", "eve", "op"],
             &toml,
         );
         std::fs::create_dir_all(t.path().join("approvals")).unwrap();
@@ -363,6 +363,7 @@ fn approvals_that_do_not_fit_this_run_never_count_and_nothing_is_written() {
             r.approve_ok(&b, "mallory", "mallory.approval");
             r.dir().join("approvals/mallory.approval")
         }),
+        ("key-expired", r.craft("eve", "eve.approval", |_| {})),
         ("not-approver", r.craft("rm", "release.approval", |_| {})),
         ("not-approver", r.craft("op", "operator.approval", |_| {})),
         (
