@@ -200,6 +200,14 @@ pub struct Ratification {
     pub gates: Vec<String>,
 }
 
+/// A key group's name in `[ratification] required_groups` and trust.toml's `groups`.
+pub fn is_group_name(g: &str) -> bool {
+    !g.is_empty()
+        && g.len() <= 64
+        && g.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 impl Ratification {
     /// Whether a tier guarded by `tier_gates` needs the quorum.
     pub fn guards(&self, tier_gates: &[String]) -> bool {
@@ -600,7 +608,7 @@ impl Spec {
         }
         let mut groups = BTreeSet::new();
         for g in &r.required_groups {
-            if !crate::trust::is_group_name(g) {
+            if !is_group_name(g) {
                 problems.push(format!("ratification.required_groups {g:?} is not a group name (lowercase letters, digits, _ and -, as trust.toml's groups)"));
             } else if !groups.insert(g.as_str()) {
                 problems.push(format!(

@@ -389,7 +389,7 @@ fn apply_key_policy(
         }
     };
     for g in &entry.groups {
-        if !is_group_name(g) {
+        if !crate::spec::is_group_name(g) {
             return Err(store_err(
                 policy_path,
                 format!("[keys.{id}] group {g:?} must be lowercase letters, digits, _ and - (e.g. \"l4\")"),
@@ -404,14 +404,6 @@ fn apply_key_policy(
     }
     policy.groups = entry.groups.clone();
     Ok(())
-}
-
-/// A key group's name in trust.toml and `[ratification] required_groups`.
-pub fn is_group_name(g: &str) -> bool {
-    !g.is_empty()
-        && g.len() <= 64
-        && g.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 impl TrustStore {
