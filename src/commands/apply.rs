@@ -518,7 +518,7 @@ fn apply_verified(
         allow_drift: args.allow_drift,
         gate_role: args.gate.gate_role.clone(),
         remember: true,
-        approvals: approvals.as_ref(),
+        approvals: Some(&approvals),
         skip_gates: false,
         confirm: confirm.as_deref(),
         observer: Some(&progress),

@@ -55,15 +55,15 @@ fn prepare_with(
 /// them and the rows of a bundle's approvals table. A path that cannot be read is a
 /// usage error before anything connects; an approval that reads but does not count is
 /// judged (and refused) later.
-pub fn approvals(args: &ApprovalArgs, trust: &TrustArgs) -> Result<Option<Approvals>> {
+pub fn approvals(args: &ApprovalArgs, trust: &TrustArgs) -> Result<Approvals> {
     crate::approval::read_approvals(&args.approvals).map_err(|e| {
         crate::Error::usage(
             e.to_string(),
             Some("name approval files written by `airlock approve` (FILE, with FILE.minisig beside it) or a directory of them".into()),
         )
     })?;
-    Ok(Some(Approvals {
+    Ok(Approvals {
         store: load_trust(&trust.trust)?,
         paths: args.approvals.clone(),
-    }))
+    })
 }

@@ -225,7 +225,7 @@ pub fn gate(args: GateArgs) -> Result<Outcome> {
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate.gate_role.clone();
-    o.approvals = approvals.as_ref();
+    o.approvals = Some(&approvals);
     let (report, wait) = if args.wait.wait {
         let (r, w) = wait_for_ready(&args.wait, || apply::gate(&vb, &o))?;
         (r, Some(w))
@@ -521,7 +521,7 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
     let receipt_row = receipt_policy_check(&store, &args);
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
-    o.approvals = approvals.as_ref();
+    o.approvals = Some(&approvals);
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
     o.allow_drift = args.allow_drift;

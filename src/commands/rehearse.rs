@@ -150,7 +150,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             assume_gates: !args.require_ready,
             statement_timeout: args.db.statement_timeout.clone(),
             gate_role: args.gate.gate_role.clone(),
-            approvals: approvals.as_ref(),
+            approvals: Some(&approvals),
             observer: Some(&progress),
         },
     );

@@ -9,7 +9,7 @@
 
 use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::{self, Deploy};
-use super::gate::{self, GateReport, ProbeReport};
+use super::gate::{GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow};
 use super::refusal::Mismatch;
 use super::{files, online, retry, session, sql_err, DbError};
@@ -475,9 +475,8 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
         .start()
         .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     set_params(&mut tx, &opts.params)?;
-    let report = gate::run_gates(&mut tx, &gates, &harness)?;
-    let quorum = super::ratify::judge(vb, opts, &mut tx, &harness)?;
+    let report = super::ratify::gate_report(vb, opts, None, &mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
-    Ok(report.with_ratification(quorum))
+    Ok(report)
 }

@@ -436,17 +436,11 @@ fn gates_step(
     }
     // READY needs the database's gates and, when the bundle asks for it, the quorum
     // of signed approvals (judged by the one function `gate` uses too).
-    let run =
-        match tools.harness.get(tx) {
-            Ok(h) => {
-                let h = h.clone();
-                gate::run_gates(tx, &gates, &h).and_then(|report| {
-                    Ok(report
-                        .with_ratification(super::ratify::judge_for(cx.vb, cx.opts, idx, tx, &h)?))
-                })
-            }
-            Err(e) => Err(e),
-        };
+    let run = tools
+        .harness
+        .get(tx)
+        .cloned()
+        .and_then(|h| super::ratify::gate_report(cx.vb, cx.opts, Some(idx), tx, &gates, &h));
     let report = match run {
         Ok(report) => report,
         Err(e) => {

@@ -768,7 +768,8 @@ fn wait_for_lock(
 
 /// The ledger under the deploy lock ([`lock_for_deploy`]).
 pub struct Locked {
-    /// Every row, checked and chained.
+    /// Every row, checked and chained ([`lock_for_deploy`]); the head row alone,
+    /// checked, for [`lock_head_for_record`].
     pub rows: Vec<LedgerRow>,
     /// The (sub)transaction that created the ledger just now, ended (released):
     /// its catalog rows are all the creation wrote.

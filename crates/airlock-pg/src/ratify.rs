@@ -9,7 +9,7 @@
 //! read-only savepoint that is rolled back, and counts only by its signature: being
 //! in the table proves nothing.
 
-use super::gate::{self, Harness};
+use super::gate::{self, GateReport, Harness};
 pub use super::options::Approvals;
 use super::options::Options;
 use super::{pg_message, quote_ident, DbError};
@@ -26,7 +26,7 @@ const MAX_ROWS: usize = 1000;
 /// The bundle's quorum judged for this run, now, from the files named and, when the
 /// bundle names one, its approvals table read inside `tx` with `harness`; `None` when
 /// the bundle asks for no ratification.
-pub fn judge(
+fn judge(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     tx: &mut Transaction<'_>,
@@ -69,26 +69,30 @@ pub fn judge(
 
 /// Whether running the tiers `idx` needs the bundle's quorum: one of them names a
 /// gate `[ratification]` guards.
-pub fn needed(vb: &VerifiedBundle, idx: &[usize]) -> bool {
+fn needed(vb: &VerifiedBundle, idx: &[usize]) -> bool {
     let m = vb.manifest();
     m.ratification
         .as_ref()
         .is_some_and(|r| idx.iter().any(|&i| r.guards(&m.tier[i].gates)))
 }
 
-/// [`judge`] when the tiers `idx` need the quorum ([`needed`]); `None` otherwise.
-pub fn judge_for(
+/// The gate report a run acts on: the database's `gates` run inside `tx`, then the
+/// quorum, judged when the tiers `idx` need it (`None`: every tier, as `airlock gate`
+/// asks). READY needs both; `gate`, `plan`, `apply` and `--wait`'s polls all call this.
+pub fn gate_report(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
-    idx: &[usize],
+    idx: Option<&[usize]>,
     tx: &mut Transaction<'_>,
+    gates: &[(String, String, String)],
     harness: &Harness,
-) -> Result<Option<QuorumReport>, DbError> {
-    if needed(vb, idx) {
-        judge(vb, opts, tx, harness)
-    } else {
-        Ok(None)
-    }
+) -> Result<GateReport, DbError> {
+    let report = gate::run_gates(tx, gates, harness)?;
+    let quorum = match idx {
+        Some(idx) if !needed(vb, idx) => None,
+        _ => judge(vb, opts, tx, harness)?,
+    };
+    Ok(report.with_ratification(quorum))
 }
 
 /// What the approvals table gave.
@@ -125,7 +129,7 @@ fn read_table(
         Ok(rows) => rows,
         Err(e) => {
             return Ok(TableRead::Unread(format!(
-                "table {table} could not be read as the gate role: {}",
+                "table {table} could not be read as the gate role: {}; the gate role needs SELECT on it (`airlock plan` lists the grant)",
                 pg_message(&e)
             )))
         }

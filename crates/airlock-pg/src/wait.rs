@@ -207,12 +207,11 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
     } else {
         let role = gate::resolve_role(&mut tx, opts.gate_role.as_deref())?;
         apply::set_params(&mut tx, &opts.params)?;
-        let harness = gate::Harness { pins, role };
-        let report = gate::run_gates(&mut tx, &gates, &harness)?;
         // The quorum too, judged as apply will judge it under the lock: READY here
         // needs both (an approval dropped into an `--approval` directory or inserted
         // into the approvals table counts at the next poll).
-        report.with_ratification(super::ratify::judge_for(vb, opts, &idx, &mut tx, &harness)?)
+        let harness = gate::Harness { pins, role };
+        super::ratify::gate_report(vb, opts, Some(&idx), &mut tx, &gates, &harness)?
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
