@@ -120,7 +120,8 @@ pub fn gate_table(r: &GateReport) -> String {
     table(&["gate", "verdict", "reason"], &rows)
 }
 
-/// The gate table's row for `[ratification]`: the signed approvals `--approval` brought.
+/// The gate table's row for `[ratification]`: the signed approvals (`--approval` files and the
+/// bundle's approvals table).
 pub const QUORUM_ROW: &str = "(signed approvals)";
 
 pub fn probe_table(p: &ProbeReport) -> String {
