@@ -284,10 +284,14 @@ struct Tee<'r, 'j> {
     data: &'r mut dyn Read,
     judge: &'j JudgeThread,
     piece: Vec<u8>,
+    /// Bytes of the file not yet read (its size says how many): a small file's last
+    /// read needs no whole piece zeroed for it.
+    left: u64,
 }
 
 impl Tee<'_, '_> {
     fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.left = self.left.saturating_sub(bytes.len() as u64);
         let mut rest = bytes;
         while !rest.is_empty() {
             let n = rest.len().min(PIECE - self.piece.len());
@@ -312,7 +316,9 @@ impl Tee<'_, '_> {
     fn finish(mut self) -> io::Result<()> {
         loop {
             let at = self.piece.len();
-            self.piece.resize(PIECE, 0);
+            // Room for what is left and one byte more (to see the end), at most a piece.
+            let room = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+            self.piece.resize(at + room.min(PIECE - at), 0);
             let n = loop {
                 match self.data.read(&mut self.piece[at..]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -327,6 +333,7 @@ impl Tee<'_, '_> {
                 }
             };
             self.piece.truncate(at + n);
+            self.left = self.left.saturating_sub(n as u64);
             if n == 0 {
                 break;
             }
@@ -365,6 +372,7 @@ impl Sink for Judged<'_> {
             data,
             judge,
             piece: judge.piece(),
+            left: size,
         };
         self.inner.file(path, size, &mut tee)?;
         tee.finish()

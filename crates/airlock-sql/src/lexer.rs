@@ -10,6 +10,7 @@
 //! text of one statement that is not plain DML, and it stops growing at
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
+use super::byteset::ByteSet;
 use super::copy::{self, CopyVerdict, DataScan};
 use super::lexing::SetConfigWatch;
 use super::meta;
@@ -188,20 +189,25 @@ pub(super) fn is_word_byte(b: u8) -> bool {
 }
 
 /// What a byte of Normal text inside DML is to [`Lexer::dml_normal`]: a byte that may
-/// change the lexer's state (a newline is one, so lines are counted one by one), a
-/// parenthesis, an `s`/`S` that may start a `set_config`, or nothing.
+/// change the lexer's state, a parenthesis, an `s`/`S` that may start a `set_config`,
+/// a quote (a plain constant is read in the run when it surely ends as one), a newline
+/// (counted in the run), or nothing.
 const DML_STOP: u8 = 1;
 const DML_OPEN: u8 = 2;
 const DML_CLOSE: u8 = 3;
 const DML_S: u8 = 4;
+const DML_QUOTE: u8 = 5;
+const DML_NEWLINE: u8 = 6;
 static DML_CLASS: [u8; 256] = {
     let mut t = [0; 256];
-    let stops = b"'\"-/;\\$\n\0:";
+    let stops = b"\"-/;\\$\0:";
     let mut i = 0;
     while i < stops.len() {
         t[stops[i] as usize] = DML_STOP;
         i += 1;
     }
+    t[b'\'' as usize] = DML_QUOTE;
+    t[b'\n' as usize] = DML_NEWLINE;
     t[b'(' as usize] = DML_OPEN;
     t[b')' as usize] = DML_CLOSE;
     t[b'[' as usize] = DML_OPEN;
@@ -210,6 +216,8 @@ static DML_CLASS: [u8; 256] = {
     t[b'S' as usize] = DML_S;
     t
 };
+/// The bytes of [`DML_CLASS`] that are not nothing, to find the next at once.
+static DML_SET: ByteSet = ByteSet::new(&DML_CLASS);
 
 /// The lexer. Feed it bytes, then take `events`.
 pub(super) struct Lexer {
@@ -518,14 +526,24 @@ impl Lexer {
             j = self.watch_busy(rest, 0);
         }
         loop {
-            while j < rest.len() && DML_CLASS[rest[j] as usize] == 0 {
-                j += 1;
-            }
+            j = DML_SET.find(rest, j);
             let Some(&b) = rest.get(j) else { break };
             match DML_CLASS[b as usize] {
                 DML_STOP => break,
                 DML_OPEN | DML_CLOSE => {
                     self.parenthesis(b);
+                    j += 1;
+                }
+                DML_QUOTE => match self.run_string(rest, j, watch) {
+                    Some(end) => j = end,
+                    None => break,
+                },
+                // Whitespace that ends a word, as any byte not a word byte; only the
+                // lines are counted here (the watch, busy, reads it byte by byte).
+                DML_NEWLINE if watch && !self.set_config.idle() => break,
+                DML_NEWLINE => {
+                    self.line += 1;
+                    self.line_start = self.offset + j as u64 + 1;
                     j += 1;
                 }
                 // An `s` inside a word starts no `set_config` while the watch is idle:
@@ -566,10 +584,41 @@ impl Lexer {
         j
     }
 
+    /// The `'…'` constant at `rest[j]`, inside a run of DML text, when reading it at once
+    /// ends as [`dml_string`](Self::dml_string) would (a plain constant after a byte
+    /// that is no word byte, so no `E'…'`, on one line, no backslash before its close,
+    /// followed by a byte that surely ends it): where the run goes on (None: it stops
+    /// at the quote). Inside a constant only its end matters; the run's end settles
+    /// the word and the watch.
+    fn run_string(&mut self, rest: &[u8], j: usize, watch: bool) -> Option<usize> {
+        if j == 0
+            || is_word_byte(rest[j - 1])
+            || self.capturing
+            || (watch && !self.set_config.idle())
+        {
+            return None;
+        }
+        let close = j + 1 + memchr::memchr2(b'\'', b'\n', &rest[j + 1..])?;
+        if rest[close] != b'\''
+            || rest[close - 1] == b'\\'
+            || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':'))
+        {
+            return None;
+        }
+        self.opened_at = self.line;
+        self.e_string = false;
+        Some(close + 1)
+    }
+
     /// The watch reads `rest` from `j` on, byte by byte, while it is busy (at least one
-    /// byte, unless it is a stop): where it stopped.
+    /// byte, unless it is a stop, a quote or a newline): where it stopped.
     fn watch_busy(&mut self, rest: &[u8], mut j: usize) -> usize {
-        while j < rest.len() && DML_CLASS[rest[j] as usize] != DML_STOP {
+        while j < rest.len()
+            && !matches!(
+                DML_CLASS[rest[j] as usize],
+                DML_STOP | DML_QUOTE | DML_NEWLINE
+            )
+        {
             let b = rest[j];
             self.set_config.byte(b, true, is_word_byte(b), self.line);
             self.parenthesis(b);
@@ -711,6 +760,10 @@ impl Lexer {
 
     /// Judge the `set_config` calls of the statement that just ended.
     fn judge_set_config(&mut self) {
+        if !self.set_config.saw_calls() {
+            self.set_config = Default::default();
+            return;
+        }
         for (line, message) in self.set_config.finish() {
             self.problem(line, message);
         }

@@ -169,6 +169,11 @@ impl SetConfigWatch {
         }
     }
 
+    /// Whether the statement held a `set_config` call (most hold none: nothing to judge).
+    pub(super) fn saw_calls(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
     /// The statement ended: a problem for each call that changes a lexing setting.
     pub(super) fn finish(&mut self) -> Vec<(usize, String)> {
         let calls = std::mem::take(&mut self.calls);

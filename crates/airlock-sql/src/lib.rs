@@ -15,6 +15,7 @@
 //! before anything runs, and execution cuts files where lint did. There is one judge in
 //! every build: PostgreSQL's parser (libpg_query).
 
+mod byteset;
 mod classify;
 mod copy;
 mod dynamic;
