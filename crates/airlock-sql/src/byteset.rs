@@ -64,6 +64,11 @@ impl ByteSet {
         ByteSet { member, low, high }
     }
 
+    #[cfg(test)]
+    pub(super) fn contains(&self, b: u8) -> bool {
+        self.member[b as usize]
+    }
+
     /// The first index at or after `from` whose byte is in the set (`bytes.len()` if
     /// none).
     #[inline]
@@ -83,21 +88,107 @@ impl ByteSet {
         j
     }
 
-    /// Whole 32-byte blocks from `j` on: the index of the first member in them, or
-    /// where the blocks end (fewer than 32 bytes left).
+    /// [`find`](Self::find) for the members of `self`, or of `starts` where the byte
+    /// before is not one of `word` (at `from` itself the byte before does not count:
+    /// a byte of `starts` there is found).
+    #[inline]
+    pub(super) fn find_or_start(
+        &self,
+        starts: &ByteSet,
+        word: &ByteSet,
+        bytes: &[u8],
+        from: usize,
+    ) -> usize {
+        let hit = |j: usize| {
+            let b = bytes[j] as usize;
+            self.member[b]
+                || (starts.member[b] && (j == from || !word.member[bytes[j - 1] as usize]))
+        };
+        let mut j = from;
+        if j < bytes.len() && hit(j) {
+            return j;
+        }
+        j += 1;
+        #[cfg(target_arch = "x86_64")]
+        if bytes.len().saturating_sub(j) >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above); j >= 1.
+            match unsafe { self.find_or_start_avx2(starts, word, bytes, j) } {
+                Ok(found) => return found,
+                Err(end) => j = end,
+            }
+        }
+        while j < bytes.len() && !hit(j) {
+            j += 1;
+        }
+        j.min(bytes.len())
+    }
+
+    /// The set's lookup tables, in both lanes.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn find_avx2(&self, bytes: &[u8], mut j: usize) -> Result<usize, usize> {
+    fn tables(&self) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
         use std::arch::x86_64::*;
-        // SAFETY: 16-byte unaligned loads of the two tables.
+        // SAFETY: 16-byte unaligned loads of the two 16-byte tables.
         let (low, high) = unsafe {
             (
                 _mm_loadu_si128(self.low.as_ptr().cast()),
                 _mm_loadu_si128(self.high.as_ptr().cast()),
             )
         };
-        let low = _mm256_broadcastsi128_si256(low);
-        let high = _mm256_broadcastsi128_si256(high);
+        (
+            _mm256_broadcastsi128_si256(low),
+            _mm256_broadcastsi128_si256(high),
+        )
+    }
+
+    /// Blocks from `j` (at least 1) on, as [`find_avx2`](Self::find_avx2), for
+    /// [`find_or_start`](Self::find_or_start): each block is read again one byte back
+    /// for the bytes before.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn find_or_start_avx2(
+        &self,
+        starts: &ByteSet,
+        word: &ByteSet,
+        bytes: &[u8],
+        mut j: usize,
+    ) -> Result<usize, usize> {
+        use std::arch::x86_64::*;
+        let set = self.tables();
+        let start = starts.tables();
+        let words = word.tables();
+        let nibble = _mm256_set1_epi8(0x0f);
+        let zero = _mm256_setzero_si256();
+        let of = |(low, high): (__m256i, __m256i), x: __m256i| {
+            let lo = _mm256_and_si256(x, nibble);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+            let hit = _mm256_and_si256(_mm256_shuffle_epi8(low, lo), _mm256_shuffle_epi8(high, hi));
+            !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, zero)) as u32)
+        };
+        while j + 32 <= bytes.len() {
+            // SAFETY: bytes[j - 1..j + 32] is in bounds (j >= 1 and the loop's condition).
+            let (x, before) = unsafe {
+                (
+                    _mm256_loadu_si256(bytes.as_ptr().add(j).cast()),
+                    _mm256_loadu_si256(bytes.as_ptr().add(j - 1).cast()),
+                )
+            };
+            let found = of(set, x) | (of(start, x) & !of(words, before));
+            if found != 0 {
+                return Ok(j + found.trailing_zeros() as usize);
+            }
+            j += 32;
+        }
+        Err(j)
+    }
+
+    /// Whole 32-byte blocks from `j` on: the index of the first member in them, or
+    /// where the blocks end (fewer than 32 bytes left).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn find_avx2(&self, bytes: &[u8], mut j: usize) -> Result<usize, usize> {
+        use std::arch::x86_64::*;
+        let (low, high) = self.tables();
         let nibble = _mm256_set1_epi8(0x0f);
         let zero = _mm256_setzero_si256();
         while j + 32 <= bytes.len() {
@@ -150,5 +241,67 @@ mod tests {
             }
         }
         assert_eq!(set.find(b"", 0), 0);
+    }
+
+    /// A byte of `starts` is found only where the byte before is no word byte (or
+    /// where the search begins), wherever it sits in a block: the same as the byte loop.
+    #[test]
+    fn finds_starts_only_after_a_non_word_byte() {
+        let set = ByteSet::new(&class_of(b"(;"));
+        let starts = ByteSet::new(&class_of(b"sS"));
+        let word = ByteSet::new(&class_of(
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$",
+        ));
+        for at in [0usize, 1, 2, 31, 32, 33, 34, 64, 65, 70] {
+            for before in [b'x', b' ', b'.', b'_', b'S', b';'] {
+                for from in [0usize, 1, 33] {
+                    let mut text = vec![b'x'; 80];
+                    text[at] = b's';
+                    if at > 0 {
+                        text[at - 1] = before;
+                    }
+                    let found = set.find_or_start(&starts, &word, &text, from);
+                    let slow = (from..text.len())
+                        .find(|&j| {
+                            set.member[text[j] as usize]
+                                || (starts.member[text[j] as usize]
+                                    && (j == from || !word.member[text[j - 1] as usize]))
+                        })
+                        .unwrap_or(text.len());
+                    assert_eq!(
+                        found, slow,
+                        "s at {at} after {:?} from {from}",
+                        before as char
+                    );
+                }
+            }
+        }
+        let mut text = vec![b'x'; 80];
+        text[40] = b's';
+        text[50] = b';';
+        assert_eq!(
+            set.find_or_start(&starts, &word, &text, 3),
+            50,
+            "an s inside a word"
+        );
+        text[39] = b' ';
+        assert_eq!(
+            set.find_or_start(&starts, &word, &text, 3),
+            40,
+            "an s starting a word"
+        );
+        assert_eq!(
+            set.find_or_start(&starts, &word, &text, 40),
+            40,
+            "an s where it begins"
+        );
+    }
+
+    fn class_of(bytes: &[u8]) -> [u8; 256] {
+        let mut class = [0u8; 256];
+        for b in bytes {
+            class[*b as usize] = 1;
+        }
+        class
     }
 }

@@ -216,8 +216,34 @@ static DML_CLASS: [u8; 256] = {
     t[b'S' as usize] = DML_S;
     t
 };
-/// The bytes of [`DML_CLASS`] that are not nothing, to find the next at once.
-static DML_SET: ByteSet = ByteSet::new(&DML_CLASS);
+/// The bytes of [`DML_CLASS`] that are not nothing, but `s`/`S`, to find the next at
+/// once; an `s`/`S` matters only where a word starts ([`DML_STARTS`]), and only while
+/// the `set_config` watch looks.
+static DML_SET: ByteSet = ByteSet::new(&{
+    let mut t = DML_CLASS;
+    t[b's' as usize] = 0;
+    t[b'S' as usize] = 0;
+    t
+});
+static DML_STARTS: ByteSet = ByteSet::new(&{
+    let mut t = [0; 256];
+    t[b's' as usize] = DML_S;
+    t[b'S' as usize] = DML_S;
+    t
+});
+/// The bytes [`is_word_byte`] says are.
+static WORD_BYTES: ByteSet = ByteSet::new(&{
+    let mut t = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            t[b] = 1;
+        }
+        b += 1;
+    }
+    t
+});
 
 /// The lexer. Feed it bytes, then take `events`.
 pub(super) struct Lexer {
@@ -526,7 +552,11 @@ impl Lexer {
             j = self.watch_busy(rest, 0);
         }
         loop {
-            j = DML_SET.find(rest, j);
+            j = if watch {
+                DML_SET.find_or_start(&DML_STARTS, &WORD_BYTES, rest, j)
+            } else {
+                DML_SET.find(rest, j)
+            };
             let Some(&b) = rest.get(j) else { break };
             match DML_CLASS[b as usize] {
                 DML_STOP => break,
@@ -1445,5 +1475,21 @@ impl Lexer {
     /// Offset of the end of what was fed.
     pub(super) fn offset(&self) -> u64 {
         self.offset
+    }
+}
+
+#[cfg(test)]
+mod byte_sets {
+    use super::*;
+
+    /// The tables the run scans with say what the byte rules say.
+    #[test]
+    fn the_run_tables_agree_with_the_byte_rules() {
+        for b in 0..=255u8 {
+            assert_eq!(WORD_BYTES.contains(b), is_word_byte(b), "{b:#x}");
+            let class = DML_CLASS[b as usize];
+            assert_eq!(DML_SET.contains(b), class != 0 && class != DML_S, "{b:#x}");
+            assert_eq!(DML_STARTS.contains(b), class == DML_S, "{b:#x}");
+        }
     }
 }
