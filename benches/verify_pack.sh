@@ -17,7 +17,8 @@
 # uses a binary built elsewhere, PREV_BIN=none leaves it out. Each release verifies the
 # bundle it packed itself (the previous one cannot read format 2). OTHER_BIN=path adds
 # one more build to the race (e.g. main before a change), named OTHER_NAME.
-# Needs: minisign. Works in BENCH_DIR (default a fresh temp dir, removed at the end).
+# Needs: minisign; to build 9c35c06, libclang (its pg_query's bindgen; `apt-get install
+# libclang-dev`). Works in BENCH_DIR (default a fresh temp dir, removed at the end).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SIZE=${1:-256}
@@ -36,7 +37,11 @@ prev_bin() {
   P=$PREV_DIR-target/release/airlock
   [ -x "$P" ] && return
   [ -d "$PREV_DIR" ] || git -C "$ROOT" worktree add --detach "$PREV_DIR" "$PREV_REF" >/dev/null
-  (cd "$PREV_DIR" && CARGO_TARGET_DIR=$PREV_DIR-target cargo build --release --quiet)
+  (cd "$PREV_DIR" && CARGO_TARGET_DIR=$PREV_DIR-target cargo build --release --quiet) || {
+    echo "building $PREV_REF failed: its pg_query generates bindings with libclang" \
+      "(apt-get install libclang-dev), or run with PREV_BIN=none" >&2
+    exit 1
+  }
 }
 prev_bin
 [ "$P" = none ] && P=
