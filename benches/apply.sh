@@ -19,7 +19,8 @@
 # in turn within a round (airlock, psql -1, sqlx-style), RUNS rounds; medians.
 # "sqlx-style" is benches/onemsg.py: each file one message in its own transaction with
 # a history row, as sqlx-cli's `migrate run` does, without a process of its own.
-# Ratios: each contender's median over `psql -1`'s (below 1: faster than psql).
+# Ratios: each contender's median over `psql -1`'s (below 1: faster than psql);
+# "pairs": the median of each round's ratio to psql's run in the same round.
 # AIRLOCK_BIN compares another build; BEFORE_BIN adds a build (say the previous
 # release, or main before a change) as a fourth contender in every round.
 set -euo pipefail
@@ -71,7 +72,7 @@ psqlcat() { "${PSQL[@]}" -1 -d "$DB" -f "$1.all.sql"; }
 sqlx() { python3 "$ROOT/benches/onemsg.py" "dbname=$DB" "$1.files.txt"; }
 
 echo "PostgreSQL $(server_version); $RUNS rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| corpus | contender | median (ms) | vs psql -1 |\n|---|---|---|---|\n'
+printf '| corpus | contender | median (ms) | vs psql -1 | pairs |\n|---|---|---|---|---|\n'
 for c in "${CORPORA[@]}"; do
   source_of "$c"
   ta=() tp=() ts=() tb=()
@@ -85,14 +86,21 @@ for c in "${CORPORA[@]}"; do
   mp=$(printf '%s\n' "${tp[@]}" | median)
   ms=$(printf '%s\n' "${ts[@]}" | median)
   ratio() { awk -v a="$1" -v b="$mp" 'BEGIN { printf "%.2fx", a / b }'; }
-  printf '| %s | airlock apply | %s | **%s** |\n' "$c" "$ma" "$(ratio "$ma")"
+  # pairs TIMES...: the median of the per-round ratios over psql's run of the same
+  # round (a disk that syncs now and then weighs on neighbours alike).
+  pairs() {
+    local i=0 t
+    for t in "$@"; do echo "$t ${tp[$i]}"; i=$((i + 1)); done |
+      awk '{ printf "%.4f\n", $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
+  }
+  printf '| %s | airlock apply | %s | **%s** | %s |\n' "$c" "$ma" "$(ratio "$ma")" "$(pairs "${ta[@]}")"
   if [ -n "${BEFORE_BIN:-}" ]; then
     mb=$(printf '%s\n' "${tb[@]}" | median)
-    printf '| %s | airlock apply, before (%s) | %s | %s |\n' "$c" "$BEFORE_BIN" "$mb" "$(ratio "$mb")"
+    printf '| %s | airlock apply, before (%s) | %s | %s | %s |\n' "$c" "$BEFORE_BIN" "$mb" "$(ratio "$mb")" "$(pairs "${tb[@]}")"
     echo "  runs (ms), before: ${tb[*]}" >&2
   fi
-  printf '| %s | psql -1 | %s | 1.00x |\n' "$c" "$mp"
-  printf '| %s | sqlx-style (onemsg.py) | %s | %s |\n' "$c" "$ms" "$(ratio "$ms")"
+  printf '| %s | psql -1 | %s | 1.00x | |\n' "$c" "$mp"
+  printf '| %s | sqlx-style (onemsg.py) | %s | %s | %s |\n' "$c" "$ms" "$(ratio "$ms")" "$(pairs "${ts[@]}")"
   echo "  runs (ms): airlock ${ta[*]} / psql ${tp[*]} / sqlx-style ${ts[*]}" >&2
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
