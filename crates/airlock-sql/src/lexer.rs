@@ -184,7 +184,7 @@ const DML: [&[u8]; 8] = [
     b"SELECT", b"INSERT", b"UPDATE", b"DELETE", b"MERGE", b"VALUES", b"TABLE", b"WITH",
 ];
 
-pub(super) fn is_word_byte(b: u8) -> bool {
+pub(super) const fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
@@ -236,14 +236,26 @@ static WORD_BYTES: ByteSet = ByteSet::new(&{
     let mut t = [0; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+        if is_word_byte(b as u8) {
             t[b] = 1;
         }
         b += 1;
     }
     t
 });
+
+/// The closing quote of the `'…'` constant opened at `rest[open]`, when it surely ends
+/// there as a plain constant: on the same line, no backslash before the close (a
+/// legacy `\'` is read byte by byte, to be named), and followed by a byte that ends
+/// it for certain (`,`, `)`, `;` or `:`, not a `'` of a doubled quote or a gap that may
+/// continue it).
+fn plain_constant_end(rest: &[u8], open: usize) -> Option<usize> {
+    let close = open + 1 + memchr::memchr2(b'\'', b'\n', &rest[open + 1..])?;
+    (rest[close] == b'\''
+        && rest[close - 1] != b'\\'
+        && matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':')))
+    .then_some(close)
+}
 
 /// The lexer. Feed it bytes, then take `events`.
 pub(super) struct Lexer {
@@ -628,13 +640,7 @@ impl Lexer {
         {
             return None;
         }
-        let close = j + 1 + memchr::memchr2(b'\'', b'\n', &rest[j + 1..])?;
-        if rest[close] != b'\''
-            || rest[close - 1] == b'\\'
-            || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':'))
-        {
-            return None;
-        }
+        let close = plain_constant_end(rest, j)?;
         self.opened_at = self.line;
         self.e_string = false;
         Some(close + 1)
@@ -705,20 +711,9 @@ impl Lexer {
         {
             return 0;
         }
-        // Constants in DML are short: a plain loop beats a vectorised search here.
-        let Some(close) = rest[1..]
-            .iter()
-            .position(|&b| b == b'\'' || b == b'\n')
-            .map(|at| at + 1)
-        else {
+        let Some(close) = plain_constant_end(rest, 0) else {
             return 0;
         };
-        if rest[close] != b'\''
-            || rest[close - 1] == b'\\'
-            || !matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':'))
-        {
-            return 0;
-        }
         // As `normal` at the opening quote and the `Str` state up to the closing one.
         self.end_word(true);
         self.opened_at = self.line;
