@@ -26,12 +26,13 @@ pq.PQerrorMessage.restype = ctypes.c_char_p
 pq.PQerrorMessage.argtypes = [ctypes.c_void_p]
 pq.PQfinish.argtypes = [ctypes.c_void_p]
 
-PGRES_COMMAND_OK, PGRES_TUPLES_OK = 1, 2
+PGRES_EMPTY_QUERY, PGRES_COMMAND_OK, PGRES_TUPLES_OK = 0, 1, 2
 
 
 def run(conn, sql):
     r = pq.PQexec(conn, sql)
-    ok = pq.PQresultStatus(r) in (PGRES_COMMAND_OK, PGRES_TUPLES_OK)
+    # A migration of comments only is an empty query, as sqlx-cli sends it too.
+    ok = pq.PQresultStatus(r) in (PGRES_EMPTY_QUERY, PGRES_COMMAND_OK, PGRES_TUPLES_OK)
     pq.PQclear(r)
     if not ok:
         sys.stderr.write(pq.PQerrorMessage(conn).decode())
