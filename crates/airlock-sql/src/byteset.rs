@@ -157,14 +157,6 @@ impl ByteSet {
         let set = self.tables();
         let start = starts.tables();
         let words = word.tables();
-        let nibble = _mm256_set1_epi8(0x0f);
-        let zero = _mm256_setzero_si256();
-        let of = |(low, high): (__m256i, __m256i), x: __m256i| {
-            let lo = _mm256_and_si256(x, nibble);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-            let hit = _mm256_and_si256(_mm256_shuffle_epi8(low, lo), _mm256_shuffle_epi8(high, hi));
-            !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, zero)) as u32)
-        };
         while j + 32 <= bytes.len() {
             // SAFETY: bytes[j - 1..j + 32] is in bounds (j >= 1 and the loop's condition).
             let (x, before) = unsafe {
@@ -173,7 +165,7 @@ impl ByteSet {
                     _mm256_loadu_si256(bytes.as_ptr().add(j - 1).cast()),
                 )
             };
-            let found = of(set, x) | (of(start, x) & !of(words, before));
+            let found = members(set, x) | (members(start, x) & !members(words, before));
             if found != 0 {
                 return Ok(j + found.trailing_zeros() as usize);
             }
@@ -188,23 +180,35 @@ impl ByteSet {
     #[target_feature(enable = "avx2")]
     unsafe fn find_avx2(&self, bytes: &[u8], mut j: usize) -> Result<usize, usize> {
         use std::arch::x86_64::*;
-        let (low, high) = self.tables();
-        let nibble = _mm256_set1_epi8(0x0f);
-        let zero = _mm256_setzero_si256();
+        let tables = self.tables();
         while j + 32 <= bytes.len() {
             // SAFETY: bytes[j..j + 32] is in bounds (the loop's condition).
             let x = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(j).cast()) };
-            let lo = _mm256_and_si256(x, nibble);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-            let hit = _mm256_and_si256(_mm256_shuffle_epi8(low, lo), _mm256_shuffle_epi8(high, hi));
-            let outside = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, zero)) as u32;
-            if outside != u32::MAX {
-                return Ok(j + (!outside).trailing_zeros() as usize);
+            let found = members(tables, x);
+            if found != 0 {
+                return Ok(j + found.trailing_zeros() as usize);
             }
             j += 32;
         }
         Err(j)
     }
+}
+
+/// Which of the 32 bytes of `x` are in the set whose [`ByteSet::tables`] are given: bit
+/// i for byte i (each byte's low nibble picks a row of `low`, its high nibble one of
+/// `high`; a member is where the two share a bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn members(
+    (low, high): (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+    x: std::arch::x86_64::__m256i,
+) -> u32 {
+    use std::arch::x86_64::*;
+    let nibble = _mm256_set1_epi8(0x0f);
+    let lo = _mm256_and_si256(x, nibble);
+    let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+    let hit = _mm256_and_si256(_mm256_shuffle_epi8(low, lo), _mm256_shuffle_epi8(high, hi));
+    !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32)
 }
 
 #[cfg(test)]
