@@ -75,9 +75,11 @@ run_ms() {
 
 air() { "$A" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
 before() { "$BEFORE_BIN" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
-# online CORPUS: the online tiers' files, each on its own in autocommit (none but kratos's).
-online() { [ ! -s "$1.online.txt" ] || xargs -a "$1.online.txt" printf -- '-f\n%s\n' | xargs -d '\n' "${PSQL[@]}" -d "$DB"; }
-psql1() { xargs -a "$1.files.txt" printf -- '-f\n%s\n' | xargs -d '\n' "${PSQL[@]}" -1 -d "$DB" && online "$1"; }
+# psql_files LIST [PSQL_ARGS...]: one psql run of every file LIST names (-f each).
+psql_files() { local list=$1; shift; xargs -a "$list" printf -- '-f\n%s\n' | xargs -d '\n' "${PSQL[@]}" "$@" -d "$DB"; }
+# online CORPUS: the online tiers' files in autocommit, after the rest (none but kratos's).
+online() { [ ! -s "$1.online.txt" ] || psql_files "$1.online.txt"; }
+psql1() { psql_files "$1.files.txt" -1 && online "$1"; }
 psqlcat() { "${PSQL[@]}" -1 -d "$DB" -f "$1.all.sql"; }
 sqlx() { python3 "$ROOT/benches/onemsg.py" "dbname=$DB" "$1.files.txt" && online "$1"; }
 
