@@ -717,4 +717,3 @@ pub fn total<'a>(stamps: impl Iterator<Item = &'a Stamp>) -> Stamp {
     }
     s
 }
-
