@@ -17,6 +17,8 @@
 #     --gb G           G tables of ~1 GB each (wide rows: int8, two md5 texts, numeric,
 #                      timestamptz; ~7.3M rows each)
 #     --tables N       N small tables (int primary key, text, 10 rows each)
+#     --indexes K      K more indexes on each small table (expressions on its text)
+#     --functions      a SQL function reading each small table
 #     --rows R         one narrow table of R rows (int8 and int4: ~36 bytes a row)
 #     --runs K         median of K (default 3)
 #     --only LIST      comma-separated subset of: rehearse,data,strict,rows,apply,gate,old,
@@ -31,11 +33,13 @@
 # `df -h` first: the database, a clone of it during rehearse, and the WAL.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-GB=0 TABLES=0 ROWS=0 RUNS=3 ONLY="rehearse,data,strict,rows,apply,gate" STRATEGY="" KEEP=0
+GB=0 TABLES=0 INDEXES=0 FUNCTIONS=0 ROWS=0 RUNS=3 ONLY="rehearse,data,strict,rows,apply,gate" STRATEGY="" KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
     --gb) GB=$2; shift 2 ;;
     --tables) TABLES=$2; shift 2 ;;
+    --indexes) INDEXES=$2; shift 2 ;;
+    --functions) FUNCTIONS=1; shift ;;
     --rows) ROWS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
@@ -74,6 +78,13 @@ if [ -z "${EXISTING:-}" ]; then
     "${PSQL[@]}" -d "$DB" -c "DO \$\$ BEGIN FOR i IN $b..$e LOOP
       EXECUTE format('CREATE TABLE small_%s (id int PRIMARY KEY, v text)', i);
       EXECUTE format('INSERT INTO small_%s SELECT g, md5(g::text) FROM generate_series(1, 10) g', i);
+      FOR j IN 1..$INDEXES LOOP
+        EXECUTE format('CREATE INDEX small_%s_%s ON small_%s ((v || %L))', i, j, i, j);
+      END LOOP;
+      IF $FUNCTIONS = 1 THEN
+        EXECUTE format('CREATE FUNCTION small_%s_n() RETURNS bigint LANGUAGE sql AS %L', i,
+          format('SELECT count(*) FROM small_%s', i));
+      END IF;
       END LOOP; END \$\$" >/dev/null
     b=$(( e + 1 ))
   done
@@ -82,7 +93,11 @@ if [ -z "${EXISTING:-}" ]; then
 fi
 SIZE=$(q "SELECT pg_size_pretty(pg_database_size('$DB'))")
 RELS=$(q "SELECT count(*) FROM pg_class WHERE relkind IN ('r','i','t','m','S')" "$DB")
-echo "database $DB: $SIZE, $RELS relation files (built in ${build_ms:-0} ms); PostgreSQL $(server_version); median of $RUNS"
+OBJS=$(q "SELECT format('%s tables, %s indexes, %s functions in public',
+  (SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace),
+  (SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace),
+  (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace))" "$DB")
+echo "database $DB: $SIZE, $RELS relation files, $OBJS (built in ${build_ms:-0} ms); PostgreSQL $(server_version); median of $RUNS"
 
 # --- a one-statement bundle -------------------------------------------------------------
 gate_role "$DB"
@@ -173,7 +188,7 @@ if want apply; then
     t=$(deploy apply) || break; ts+=("$t")
     t=$(deploy rollback) || break; rs+=("$t")
   done
-  printf '| apply (one-statement tier), first on this host / its rollback | %s / %s | | |\n' "${first:-FAILED}" "${first_back:-FAILED}"
+  printf '| apply (one-statement tier), first on this host / its rollback (the host'\''s second run) | %s / %s | | |\n' "${first:-FAILED}" "${first_back:-FAILED}"
   printf '| apply (one-statement tier) | %s | | |\n' "$(printf '%s\n' "${ts[@]}" | median)"
   printf '| rollback | %s | | |\n' "$(printf '%s\n' "${rs[@]}" | median)"
 fi
