@@ -50,7 +50,8 @@ impl BundlePath {
                 _ => {}
             }
         }
-        if p.nfc().collect::<String>() != p {
+        // ASCII text is NFC as it is (no combining marks, nothing to compose).
+        if !p.is_ascii() && p.nfc().collect::<String>() != p {
             return bad("path is not Unicode NFC");
         }
         if !fits_ustar(p) {
@@ -85,6 +86,10 @@ fn fits_ustar(p: &str) -> bool {
 /// file systems.
 pub fn collision_key(p: &str) -> String {
     let stripped = p.trim_start_matches("./");
+    if stripped.is_ascii() {
+        // NFC already; lowercase by the same table for ASCII.
+        return stripped.to_ascii_lowercase();
+    }
     stripped.nfc().flat_map(char::to_lowercase).collect()
 }
 
@@ -126,5 +131,17 @@ mod tests {
         assert_eq!(collision_key("A.sql"), collision_key("a.sql"));
         assert_eq!(collision_key("e\u{301}.sql"), collision_key("\u{e9}.sql"));
         assert_eq!(collision_key("./a"), collision_key("a"));
+    }
+
+    /// The ASCII shortcuts give what normalizing gives: every ASCII character is NFC
+    /// and lowercases alone to its ASCII lowercase.
+    #[test]
+    fn ascii_needs_no_normalizing() {
+        for c in 0u8..128 {
+            let p = format!("Dir/{}x.SQL", c as char);
+            assert_eq!(p.nfc().collect::<String>(), p, "{c}");
+            let slow: String = p.nfc().flat_map(char::to_lowercase).collect();
+            assert_eq!(collision_key(&p), slow, "{c}");
+        }
     }
 }

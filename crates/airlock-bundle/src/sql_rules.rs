@@ -169,9 +169,17 @@ impl<'a> Judged<'a> {
 /// Bytes handed to the judging thread at a time.
 const PIECE: usize = 256 << 10;
 
-/// Pieces on their way to the judging thread (bounded memory: 2 MiB, and as many
-/// pieces kept to be filled again).
+/// Batches on their way to the judging thread (bounded memory: each batch under two
+/// pieces of bytes and [`BATCH`] messages, so about 4 MiB, and as many pieces kept to be
+/// filled again).
 const QUEUED: usize = 8;
+
+/// Messages in a batch at most (a bundle of many empty files sends names only).
+const BATCH: usize = 1024;
+
+/// A file's last piece smaller than this is sent as a copy of its size, and the piece
+/// filled again: a batch of small files holds their bytes, not a piece each.
+const SMALL: usize = PIECE / 4;
 
 enum ToJudge {
     File(String, SqlRole),
@@ -179,10 +187,35 @@ enum ToJudge {
     End,
 }
 
+/// The judging thread's side of the channel: the messages of one batch, then the next
+/// batch's.
+struct Inbox {
+    rx: Receiver<Vec<ToJudge>>,
+    batch: std::vec::IntoIter<ToJudge>,
+}
+
+impl Inbox {
+    fn recv(&mut self) -> Option<ToJudge> {
+        loop {
+            if let Some(msg) = self.batch.next() {
+                return Some(msg);
+            }
+            self.batch = self.rx.recv().ok()?.into_iter();
+        }
+    }
+}
+
 /// The thread that judges files, in the order they are sent; it stops judging at the
-/// first file with a problem, and never outlives its [`Judged`].
+/// first file with a problem, and never outlives its [`Judged`]. Messages go in batches
+/// of about a piece of bytes (a bundle of many small files wakes the thread once a
+/// batch, not three times a file).
 struct JudgeThread {
-    tx: Option<SyncSender<ToJudge>>,
+    tx: Option<SyncSender<Vec<ToJudge>>>,
+    /// Messages not sent yet, and how many bytes they carry.
+    batch: Vec<ToJudge>,
+    batched: usize,
+    /// A piece kept to be filled again (a small file's was copied).
+    spare: Option<Vec<u8>>,
     /// Spent pieces, back from the thread to be filled again.
     spent: Receiver<Vec<u8>>,
     /// Set once a file had a problem: later files need no judging.
@@ -192,33 +225,39 @@ struct JudgeThread {
 
 impl JudgeThread {
     fn start() -> JudgeThread {
-        let (tx, rx) = mpsc::sync_channel::<ToJudge>(QUEUED);
+        let (tx, rx) = mpsc::sync_channel::<Vec<ToJudge>>(QUEUED);
         let (give_back, spent) = mpsc::sync_channel::<Vec<u8>>(QUEUED + 2);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&failed);
         let thread = std::thread::spawn(move || {
+            let mut rx = Inbox {
+                rx,
+                batch: Vec::new().into_iter(),
+            };
             let mut first = None;
-            let mut next = rx.recv().ok();
+            let mut next = rx.recv();
             while let Some(msg) = next.take() {
                 let ToJudge::File(file, role) = msg else {
-                    next = rx.recv().ok();
+                    next = rx.recv();
                     continue;
                 };
                 let mut judge = FileJudge::new(&file, role);
                 loop {
                     match rx.recv() {
-                        Ok(ToJudge::Bytes(bytes)) => {
+                        Some(ToJudge::Bytes(bytes)) => {
                             if first.is_none() && judge.first_problem().is_none() {
                                 judge.feed(&bytes);
                             }
-                            let _ = give_back.try_send(bytes);
+                            if bytes.capacity() >= PIECE {
+                                let _ = give_back.try_send(bytes);
+                            }
                         }
                         // A file cut short (its reading failed, and so the bundle).
-                        Ok(another @ ToJudge::File(..)) => {
+                        Some(another @ ToJudge::File(..)) => {
                             next = Some(another);
                             break;
                         }
-                        Ok(ToJudge::End) | Err(_) => break,
+                        Some(ToJudge::End) | None => break,
                     }
                 }
                 if first.is_none() {
@@ -228,33 +267,55 @@ impl JudgeThread {
                     }
                 }
                 if next.is_none() {
-                    next = rx.recv().ok();
+                    next = rx.recv();
                 }
             }
             first
         });
         JudgeThread {
             tx: Some(tx),
+            batch: Vec::new(),
+            batched: 0,
+            spare: None,
             spent,
             failed,
             thread: Some(thread),
         }
     }
 
-    fn send(&self, msg: ToJudge) -> io::Result<()> {
+    /// Queue `msg`; the batch goes once it carries a piece of bytes or [`BATCH`]
+    /// messages.
+    fn send(&mut self, msg: ToJudge) -> io::Result<()> {
+        if let ToJudge::Bytes(b) = &msg {
+            self.batched += b.len();
+        }
+        self.batch.push(msg);
+        if self.batched >= PIECE || self.batch.len() >= BATCH {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batched = 0;
+        let batch = std::mem::take(&mut self.batch);
         self.tx
             .as_ref()
             .expect("running")
-            .send(msg)
+            .send(batch)
             .map_err(|_| io::Error::other("internal: the thread judging SQL stopped"))
     }
 
     /// An empty piece to fill.
-    fn piece(&self) -> Vec<u8> {
+    fn piece(&mut self) -> Vec<u8> {
         let mut v = self
-            .spent
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(PIECE));
+            .spare
+            .take()
+            .or_else(|| self.spent.try_recv().ok())
+            .unwrap_or_else(|| Vec::with_capacity(PIECE));
         v.clear();
         v
     }
@@ -262,6 +323,8 @@ impl JudgeThread {
     /// The first problem of the files sent. A judging that panicked panics here, as
     /// it did when judging was inline: never a verdict it did not reach.
     fn finish(mut self) -> Option<SqlProblem> {
+        // A thread that stopped early has its verdict: the join below gives it.
+        let _ = self.send_batch();
         self.tx.take();
         match self.thread.take()?.join() {
             Ok(first) => first,
@@ -282,7 +345,7 @@ impl Drop for JudgeThread {
 /// Hands `data` on to a reader and, a piece at a time, to the judging thread.
 struct Tee<'r, 'j> {
     data: &'r mut dyn Read,
-    judge: &'j JudgeThread,
+    judge: &'j mut JudgeThread,
     piece: Vec<u8>,
     /// Bytes of the file not yet read (its size says how many): a small file's last
     /// read needs no whole piece zeroed for it.
@@ -308,7 +371,14 @@ impl Tee<'_, '_> {
         if self.piece.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.piece, self.judge.piece());
+        let full = if self.piece.len() < SMALL {
+            // A file's short end (all of a small file): its bytes alone, the piece kept.
+            let bytes = self.piece.clone();
+            self.piece.clear();
+            bytes
+        } else {
+            std::mem::replace(&mut self.piece, self.judge.piece())
+        };
         self.judge.send(ToJudge::Bytes(full))
     }
 
@@ -342,6 +412,7 @@ impl Tee<'_, '_> {
             }
         }
         self.flush()?;
+        self.judge.spare = Some(std::mem::take(&mut self.piece));
         self.judge.send(ToJudge::End)
     }
 }
@@ -368,10 +439,11 @@ impl Sink for Judged<'_> {
         };
         let judge = self.judge.get_or_insert_with(JudgeThread::start);
         judge.send(ToJudge::File(path.as_str().to_string(), role))?;
+        let piece = judge.piece();
         let mut tee = Tee {
             data,
             judge,
-            piece: judge.piece(),
+            piece,
             left: size,
         };
         self.inner.file(path, size, &mut tee)?;
@@ -469,6 +541,39 @@ mod tests {
             judged(&mut Discard, &later).unwrap_err().to_string(),
             expected("sql/c.sql", &worse)
         );
+    }
+
+    /// Many small files go to the judging thread in batches, and a statement split
+    /// across a piece's end still reads as one: the verdict is still the first problem
+    /// of the first bad file, whichever batch it is in, and a bundle of small good
+    /// files passes.
+    #[test]
+    fn small_files_in_batches_keep_the_first_problem() {
+        let names: Vec<String> = (0..3000).map(|i| format!("sql/{i:04}.sql")).collect();
+        let body = |i: usize| -> Vec<u8> {
+            format!("CREATE TABLE t{i} (id int);\nCREATE INDEX ON t{i} (id);\n").into_bytes()
+        };
+        let mut files: Vec<(&str, Vec<u8>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), body(i)))
+            .collect();
+        assert!(judged(&mut Discard, &files).is_ok());
+        // A file as large as a small file may be, next to one that fills a piece.
+        files[10].1 = "INSERT INTO t VALUES (1);\n"
+            .repeat(PIECE / 20)
+            .into_bytes();
+        files[11].1 = "INSERT INTO t VALUES (1);\n"
+            .repeat(SMALL / 26 - 1)
+            .into_bytes();
+        assert!(judged(&mut Discard, &files).is_ok());
+        files[2500].1.extend_from_slice(b"VACUUM t;\n");
+        files[2900].1.extend_from_slice(b"COMMIT;\n");
+        let want = judge(files[2500].0, SqlRole::Script, &mut &files[2500].1[..])
+            .unwrap_err()
+            .to_string();
+        assert!(want.contains("sql/2500.sql"), "{want}");
+        assert_eq!(judged(&mut Discard, &files).unwrap_err().to_string(), want);
     }
 
     /// A sink failing in the middle of a file ends the reading; the judging thread
