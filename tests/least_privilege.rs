@@ -434,3 +434,111 @@ fn rules_views_policies_defaults_checks_and_called_functions_are_listed() {
     assert!(!e.contains("public.plain"), "harmless defaults listed: {e}");
     assert!(e.contains(&format!("(owner {})", o.dbowner)), "{e}");
 }
+
+/// The query before it filtered by owner before naming anything, frozen.
+const OWNER_CODE_REFERENCE: &str = include_str!("data/owner_code_reference.sql");
+
+/// What the owner-code query finds, as `user`, and what the frozen reference finds.
+fn found_both(db: &TestDb, user: &str) -> (Vec<String>, Vec<String>) {
+    let mut c = db.client_as(user);
+    // As airlock asks it: under its pinned search_path, so names come qualified.
+    c.batch_execute("SET search_path TO pg_catalog, pg_temp")
+        .unwrap();
+    let show = |v: Vec<airlock_pg::owner_code::OwnerCode>| {
+        v.iter()
+            .map(|o| format!("{} | {} | {}", o.kind, o.object, o.owner))
+            .collect::<Vec<_>>()
+    };
+    let now = airlock_pg::owner_code::find(&mut c).expect("the query");
+    let before =
+        airlock_pg::owner_code::find_with(&mut c, OWNER_CODE_REFERENCE).expect("the reference");
+    (show(now), show(before))
+}
+
+/// The owner-code query finds exactly what the query before it found (the same rows,
+/// the same order), on code of every kind that a non-superuser owns, on a superuser's
+/// objects that call a non-superuser's function or operator, on harmless defaults and
+/// on nothing at all; whoever asks (a superuser, or the owner itself, whom the query
+/// trusts as the session's login role).
+#[test]
+fn the_owner_code_query_finds_what_the_one_before_it_found() {
+    let o = Owned::new("lp_ref");
+    let su = "postgres";
+    let (none, before) = found_both(&o.db, su);
+    assert_eq!(none, before);
+    assert!(none.is_empty(), "{none:?}");
+    o.db.exec(&format!("GRANT CREATE ON SCHEMA public TO {}", o.app));
+    // Code the database owner owns, of every kind.
+    o.db.client_as(&o.dbowner)
+        .batch_execute(
+            "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+             CREATE FUNCTION public.eq(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2';
+             CREATE OPERATOR public.=== (FUNCTION = public.eq, LEFTARG = int, RIGHTARG = int);
+             CREATE FUNCTION public.tg() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+             CREATE TABLE public.plain(id serial, at timestamptz DEFAULT now(), n int DEFAULT 0, s text DEFAULT 'x');
+             CREATE TABLE public.coded(i int DEFAULT public.f(1) CHECK (i > 0), g int GENERATED ALWAYS AS (i * 2) STORED);
+             CREATE VIEW public.v AS SELECT public.f(i) AS j FROM public.coded;
+             CREATE MATERIALIZED VIEW public.mv AS SELECT i FROM public.coded;
+             CREATE INDEX ON public.mv ((i === 1));
+             CREATE RULE r AS ON UPDATE TO public.coded DO ALSO NOTIFY x;
+             ALTER TABLE public.coded ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON public.coded USING (public.f(i) > 0);
+             CREATE INDEX ON public.coded (public.f(i));
+             CREATE INDEX ON public.coded (i) WHERE i === 2;
+             CREATE TRIGGER t BEFORE INSERT ON public.coded FOR EACH ROW WHEN (NEW.i > 1) EXECUTE FUNCTION public.tg();
+             CREATE DOMAIN public.d AS int CHECK (VALUE > 0);
+             CREATE DOMAIN public.d2 AS int CHECK (public.f(VALUE) > 0);
+             CREATE TABLE public.parted(i int, k int CHECK (k === 3)) PARTITION BY RANGE (i);
+             CREATE INDEX ON public.parted ((i + 1));
+             CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';",
+        )
+        .unwrap();
+    // A superuser's objects that call them, and code the application role owns.
+    o.db.client_as(su)
+        .batch_execute(
+            "CREATE TABLE public.su(i int DEFAULT public.f(2) CHECK (i === 1), k int CHECK (k > 0));
+             CREATE INDEX ON public.su (public.f(i));
+             CREATE INDEX ON public.su ((i + 1));
+             CREATE VIEW public.suv AS SELECT public.f(i) FROM public.su;
+             CREATE VIEW public.suv_plain AS SELECT i FROM public.su;
+             ALTER TABLE public.su ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY sp ON public.su USING (i === 1);
+             CREATE TRIGGER st BEFORE INSERT ON public.su FOR EACH ROW EXECUTE FUNCTION public.tg();
+             CREATE TRIGGER sw BEFORE UPDATE ON public.su FOR EACH ROW WHEN (public.f(NEW.i) > 0) EXECUTE FUNCTION public.tg();
+             CREATE DOMAIN public.sud AS int CHECK (public.f(VALUE) > 0);
+             CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION public.evt();",
+        )
+        .unwrap();
+    o.db.client_as(&o.app)
+        .batch_execute(
+            "CREATE TABLE public.apps(id bigserial PRIMARY KEY, a int DEFAULT 1 CHECK (a <> 0));
+             CREATE INDEX ON public.apps (abs(a));",
+        )
+        .unwrap();
+    let (now, before) = found_both(&o.db, su);
+    assert_eq!(now, before, "as the superuser");
+    for want in [
+        "of operator public.===(integer,integer), called by check constraint su_i_check on public.su",
+        "event trigger e executing public.evt()",
+        "index public.su_f_idx on public.su",
+        "view public.suv",
+        "policy sp on public.su",
+        "WHEN condition of trigger sw on public.su",
+        "trigger st on public.su executing public.tg()",
+        "domain public.sud",
+        "generation expression of column g on public.coded",
+        "index public.apps_abs_idx",
+    ] {
+        assert!(
+            now.iter().any(|r| r.contains(want)),
+            "{want} missing: {now:#?}"
+        );
+    }
+    assert!(!now.iter().any(|r| r.contains("public.plain")), "{now:#?}");
+    assert!(!now.iter().any(|r| r.contains("suv_plain")), "{now:#?}");
+    // The owner itself asking: its own code is trusted, the application role's is not.
+    let (now, before) = found_both(&o.db, &o.dbowner);
+    assert_eq!(now, before, "as the database owner");
+    assert!(now.iter().all(|r| r.ends_with(&o.app)), "{now:#?}");
+    assert!(!now.is_empty());
+}
