@@ -107,11 +107,14 @@ for c in "${CORPORA[@]}"; do
   }
   # target: INSERT-heavy files at most sqlx-style's median, the others at most psql -1's.
   if [ "$c" = inserts ]; then
-    target=$(awk -v a="$ma" -v s="$ms" 'BEGIN { printf "<= sqlx-style: %s", (a <= s ? "met" : "missed") }')
+    goal="<= sqlx-style" verdict=$(awk -v a="$ma" -v s="$ms" 'BEGIN { print (a <= s ? "met" : "MISSED") }')
+    measured="$ma ms vs sqlx-style $ms ms ($(ratio "$ma") psql -1)"
   else
-    target=$(awk -v a="$ma" -v p="$mp" 'BEGIN { printf "<= 1.00x: %s", (a <= p ? "met" : "missed") }')
+    goal="<= 1.00x psql -1" verdict=$(awk -v a="$ma" -v p="$mp" 'BEGIN { print (a <= p ? "met" : "MISSED") }')
+    measured="$ma ms vs $mp ms = $(ratio "$ma") (pairs $(pairs "${ta[@]}"))"
   fi
-  printf '| %s | airlock apply | %s | **%s** | %s | %s |\n' "$c" "$ma" "$(ratio "$ma")" "$(pairs "${ta[@]}")" "$target"
+  target "apply, $c ($RUNS rounds, a host's first apply)" "$measured" "$goal" "$verdict"
+  printf '| %s | airlock apply | %s | **%s** | %s | %s |\n' "$c" "$ma" "$(ratio "$ma")" "$(pairs "${ta[@]}")" "$goal: $verdict"
   if [ -n "${BEFORE_BIN:-}" ]; then
     mb=$(printf '%s\n' "${tb[@]}" | median)
     printf '| %s | airlock apply, before (%s) | %s | %s | %s | |\n' "$c" "$BEFORE_BIN" "$mb" "$(ratio "$mb")" "$(pairs "${tb[@]}")"

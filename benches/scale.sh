@@ -160,8 +160,10 @@ if want rehearse; then
   med() { printf '%s\n' "$@" | grep -v FAILED | median; }
   per_gb() { awk -v ms="$1" -v b="$BYTES" 'BEGIN { printf "%.1f", ms / 1000 / (b / 1e9) }'; }
   r=$(med "${rs[@]}") c=$(med "${cs[@]}") d=$(med "${ds[@]}")
-  verdict=$(awk -v x="$(per_gb "$r")" 'BEGIN { print (x <= 12 ? "holds" : "MISSED") }')
+  verdict=$(awk -v x="$(per_gb "$r")" 'BEGIN { print (x <= 12 ? "met" : "MISSED") }')
   printf '| rehearse (%s) | %s | %s s/GB (target 12 s/GB: %s) | runs: %s |\n' "${used:-?}" "$r" "$(per_gb "$r")" "$verdict" "${rs[*]}"
+  target "rehearse, $SIZE ($OBJS)" "$(per_gb "$r") s/GB ($r ms; the clone and its drop alone $(per_gb "$(awk -v c="$c" -v d="$d" 'BEGIN { print c + d }')") s/GB)" \
+    "<= 12 s/GB" "$verdict"
   printf '| the clone alone: CREATE DATABASE%s / DROP DATABASE | %s / %s | %s s/GB / %s s/GB | rehearse = %s x (clone + drop) |\n' "$with" "$c" "$d" \
     "$(per_gb "$c")" "$(per_gb "$d")" "$(awk -v r="$r" -v c="$c" -v d="$d" 'BEGIN { printf "%.2f", r / (c + d) }')"
   if [ "${#os[@]}" -gt 0 ]; then
@@ -189,6 +191,11 @@ if want apply; then
     t=$(deploy rollback) || break; rs+=("$t")
   done
   printf '| apply (one-statement tier), first on this host / its rollback (the host'\''s second run) | %s / %s | | |\n' "${first:-FAILED}" "${first_back:-FAILED}"
+  # Issue 28: the host's second run as fast as the later ones, at most 0.5 s.
+  second=${first_back:-FAILED}
+  target "the host's second apply (the rollback right after its first), $OBJS" \
+    "$second ms (first ${first:-FAILED} ms; later applies $(printf '%s\n' "${ts[@]}" | median) ms)" "<= 500 ms" \
+    "$([ "$second" != FAILED ] && [ "$second" -le 500 ] && echo met || echo MISSED)"
   printf '| apply (one-statement tier) | %s | | |\n' "$(printf '%s\n' "${ts[@]}" | median)"
   printf '| rollback | %s | | |\n' "$(printf '%s\n' "${rs[@]}" | median)"
 fi

@@ -139,11 +139,20 @@ verdict() { # STEP TARGET
   r=$(echo "$(med "$1" air) / $(med "$1" shell)" | bc -l)
   if [ "$(echo "$r <= $2" | bc -l)" = 1 ]; then echo "met"; else echo "MISSED"; fi
 }
+# judged STEP TARGET SHELL: this build's row, judged against TARGET, in the table and
+# for benches/targets.sh.
+judged() {
+  local v m s
+  v=$(verdict "$1" "$2") m=$(med "$1" air) s=$(med "$1" shell)
+  row "$1" air "airlock $1 (this build)" "<= ${2}x: $v"
+  target "$1, ${SIZE} MiB of SQL text, vs $3" \
+    "$(printf '%.3f s vs %.3f s = %.2fx' "$m" "$s" "$(echo "$m / $s" | bc -l)")" "<= ${2}x" "$v"
+}
 printf '| verify | minisign -V + tar xzf + sha256sum -c | %.3f | 1.000x | | |\n' "$(med verify shell)"
-row verify air "airlock verify (this build)" "<= 0.13x: $(verdict verify 0.13)"
+judged verify 0.13 "minisign -V + tar xzf + sha256sum -c"
 [ -z "$P" ] || row verify prev "airlock verify ($PREV_REF)" ""
 [ -z "${OTHER_BIN:-}" ] || row verify other "airlock verify (${OTHER_NAME:-other})" ""
 printf '| pack | sha256sum + tar czf | %.3f | 1.000x | | |\n' "$(med pack shell)"
-row pack air "airlock pack (this build)" "<= 0.20x: $(verdict pack 0.20)"
+judged pack 0.20 "sha256sum + tar czf"
 [ -z "$P" ] || row pack prev "airlock pack ($PREV_REF)" ""
 [ -z "${OTHER_BIN:-}" ] || row pack other "airlock pack (${OTHER_NAME:-other})" ""
