@@ -121,6 +121,20 @@ fn gate_ready_blocked_and_every_malformed_answer() {
             got.contains(reason),
             "gate {gate:?}: reason {got:?} should contain {reason:?}"
         );
+        // `--quiet`: nothing when READY; BLOCKED names the gate and its reason.
+        let conn = c.db.conn();
+        let q = airlock(
+            c.dir(),
+            &["-q", "gate", &b, "--trust", "rm.pub", "--db", &conn],
+        );
+        expect_code(&q, *want);
+        let out = String::from_utf8_lossy(&q.stdout);
+        if *want == 0 {
+            assert_eq!(out, "", "gate {gate:?}");
+        } else {
+            assert!(out.starts_with("BLOCKED: gate "), "gate {gate:?}: {out}");
+            assert!(out.contains(reason), "gate {gate:?}: {out}");
+        }
     }
 }
 

@@ -311,6 +311,26 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let o = h.run(&["apply", &b, "--param", "code=A1"]);
     expect_code(&o, 5);
     assert_eq!(json(&o)["kind"], "ledger-rewound");
+    // `plan --quiet` says NO-GO and why, on one line and its hint, nothing more.
+    let conn = h.db.conn();
+    let o = airlock(
+        h.dir(),
+        &[
+            "-q", "plan", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=A1",
+        ],
+    );
+    expect_code(&o, 5);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("NO-GO (apply would exit 5): remembered-head: the airlock ledger of"),
+        "{out}"
+    );
+    assert!(out.contains("lost history this host saw"), "{out}");
+    assert!(
+        out.contains("\nhint: ") && out.contains("--forget-head"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
     let o = h.run(&["rollback", &b]);
     expect_code(&o, 5);
     // Still rolled back: the refused apply did not run the tiers again.

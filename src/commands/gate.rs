@@ -186,6 +186,32 @@ impl Report for GateOutcome {
         }
         s
     }
+    /// Under `--quiet`, a BLOCKED gate still says what blocks it.
+    fn quiet_line(&self) -> Option<String> {
+        if self.exit_code().is_success() {
+            return None;
+        }
+        let mut why: Vec<String> = self
+            .report
+            .gates
+            .iter()
+            .filter(|g| !g.ready)
+            .map(|g| format!("gate {}: {}", g.name, g.reason))
+            .collect();
+        if let Some(q) = self.report.ratification.as_ref().filter(|q| !q.met) {
+            why.push(format!(
+                "{} of {} signed approval(s)",
+                q.counted, q.threshold
+            ));
+        }
+        if let Some(w) = self.wait.as_ref().filter(|w| w.ended != WaitEnd::Ready) {
+            why.push(match w.ended {
+                WaitEnd::Timeout => "--wait-timeout reached".into(),
+                _ => "stopped by Ctrl-C".into(),
+            });
+        }
+        Some(format!("BLOCKED: {}", why.join("; ")))
+    }
     fn exit_code(&self) -> crate::exit::Exit {
         if self.report.ready() && self.wait.as_ref().is_none_or(|w| w.ended == WaitEnd::Ready) {
             crate::exit::Exit::Success
@@ -252,14 +278,19 @@ pub struct PlanOutcome {
 /// `--json`, and below the table for the first failure).
 const EVIDENCE_CELL: usize = 110;
 
+/// A check's name as `--json` spells it (`remembered-head`).
+fn check_name(c: &Check) -> String {
+    serde_json::to_value(c.check)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 pub fn checks_table(checks: &[Check]) -> String {
     let rows: Vec<Vec<String>> = checks
         .iter()
         .map(|c| {
-            let name = serde_json::to_value(c.check)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let name = check_name(c);
             let verdict = serde_json::to_value(c.verdict)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -400,6 +431,21 @@ impl Report for PlanOutcome {
             &rows,
         ));
         s
+    }
+    /// Under `--quiet`, a plan that is not GO still names the check that stops it.
+    fn quiet_line(&self) -> Option<String> {
+        let p = &self.plan;
+        let c = p.first_failure()?;
+        let verdict = match p.verdict {
+            PlanVerdict::Go => return None,
+            PlanVerdict::Blocked => "BLOCKED (exit 3)".to_string(),
+            PlanVerdict::NoGo => format!("NO-GO (apply would exit {})", p.exit_code),
+        };
+        let mut line = format!("{verdict}: {}: {}", check_name(c), c.evidence);
+        if let Some(h) = &c.hint {
+            line.push_str(&format!("\nhint: {h}"));
+        }
+        Some(line)
     }
     fn exit_code(&self) -> crate::exit::Exit {
         self.plan.exit_code
