@@ -138,6 +138,42 @@ fn gate_ready_blocked_and_every_malformed_answer() {
     }
 }
 
+#[test]
+fn a_quiet_blocked_gate_says_why_on_one_bounded_line() {
+    let c = Case::new("quietgate");
+    // A reason of 200,000 lines (a hostile or broken gate): one line under --quiet.
+    let b = c.bundle(
+        "q.tar.gz",
+        "SELECT false AS ready, pg_catalog.repeat(E'why\\n', 200000) AS reason",
+        TWO,
+        RB,
+    );
+    let conn = c.db.conn();
+    let q = airlock(
+        c.dir(),
+        &["-q", "gate", &b, "--trust", "rm.pub", "--db", &conn],
+    );
+    expect_code(&q, 3);
+    let out = String::from_utf8_lossy(&q.stdout);
+    assert_eq!(out.lines().count(), 1, "{}", &out[..out.len().min(200)]);
+    assert!(
+        out.starts_with("BLOCKED: gate "),
+        "{}",
+        &out[..out.len().min(200)]
+    );
+    assert!(
+        out.contains("why why why"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
+    assert!(
+        out.contains("bytes more)"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
+    assert!(out.len() < 1200, "{} bytes", out.len());
+}
+
 /// The sequences the writing gates aim at, as `last_value/is_called`.
 fn sequences(c: &Case) -> String {
     c.db.scalar(

@@ -196,7 +196,7 @@ impl Report for GateOutcome {
             .gates
             .iter()
             .filter(|g| !g.ready)
-            .map(|g| format!("gate {}: {}", g.name, g.reason))
+            .map(|g| format!("gate {}: {}", g.name, one_line(&g.reason)))
             .collect();
         if let Some(q) = self.report.ratification.as_ref().filter(|q| !q.met) {
             why.push(format!(
@@ -277,6 +277,16 @@ pub struct PlanOutcome {
 /// Characters of a check's evidence shown in the table (the whole of it is in
 /// `--json`, and below the table for the first failure).
 const EVIDENCE_CELL: usize = 110;
+
+/// Bytes of one piece of a `--quiet` line (a gate's reason, a check's evidence): text
+/// the database supplied stays one bounded line there, as a table cell is bounded.
+const QUIET_PIECE: usize = 1024;
+
+/// `text` on one line (line breaks become spaces), at most [`QUIET_PIECE`] bytes.
+fn one_line(text: &str) -> String {
+    let flat = text.replace(['\n', '\r'], " ");
+    crate::report::bound(&flat, QUIET_PIECE).into_owned()
+}
 
 /// A check's name as `--json` spells it (`remembered-head`).
 fn check_name(c: &Check) -> String {
@@ -441,9 +451,9 @@ impl Report for PlanOutcome {
             PlanVerdict::Blocked => "BLOCKED (exit 3)".to_string(),
             PlanVerdict::NoGo => format!("NO-GO (apply would exit {})", p.exit_code),
         };
-        let mut line = format!("{verdict}: {}: {}", check_name(c), c.evidence);
+        let mut line = format!("{verdict}: {}: {}", check_name(c), one_line(&c.evidence));
         if let Some(h) = &c.hint {
-            line.push_str(&format!("\nhint: {h}"));
+            line.push_str(&format!("\nhint: {}", one_line(h)));
         }
         Some(line)
     }
