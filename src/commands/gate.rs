@@ -288,6 +288,20 @@ fn one_line(text: &str) -> String {
     crate::report::bound(&flat, QUIET_PIECE).into_owned()
 }
 
+/// A plan's verdict as its report and its `--quiet` line say it: `GO`, `BLOCKED (exit
+/// 3)`, `NO-GO (apply would exit N)`.
+fn plan_verdict(p: &crate::db::plan::PlanReport) -> String {
+    match p.verdict {
+        PlanVerdict::Go => crate::style::verdict("GO"),
+        PlanVerdict::Blocked => format!("{} (exit 3)", crate::style::verdict("BLOCKED")),
+        PlanVerdict::NoGo => format!(
+            "{} (apply would exit {})",
+            crate::style::verdict("NO-GO"),
+            p.exit_code
+        ),
+    }
+}
+
 /// A check's name as `--json` spells it (`remembered-head`).
 fn check_name(c: &Check) -> String {
     serde_json::to_value(c.check)
@@ -324,15 +338,7 @@ pub fn checks_table(checks: &[Check]) -> String {
 impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
-        let verdict = match p.verdict {
-            PlanVerdict::Go => crate::style::verdict("GO"),
-            PlanVerdict::Blocked => format!("{} (exit 3)", crate::style::verdict("BLOCKED")),
-            PlanVerdict::NoGo => format!(
-                "{} (apply would exit {})",
-                crate::style::verdict("NO-GO"),
-                p.exit_code
-            ),
-        };
+        let verdict = plan_verdict(p);
         let mut s = format!(
             "plan for {} {} (bundle {}) on database {}: {verdict}\n\n{}",
             p.bundle_name,
@@ -445,13 +451,16 @@ impl Report for PlanOutcome {
     /// Under `--quiet`, a plan that is not GO still names the check that stops it.
     fn quiet_line(&self) -> Option<String> {
         let p = &self.plan;
+        if p.verdict == PlanVerdict::Go {
+            return None;
+        }
         let c = p.first_failure()?;
-        let verdict = match p.verdict {
-            PlanVerdict::Go => return None,
-            PlanVerdict::Blocked => "BLOCKED (exit 3)".to_string(),
-            PlanVerdict::NoGo => format!("NO-GO (apply would exit {})", p.exit_code),
-        };
-        let mut line = format!("{verdict}: {}: {}", check_name(c), one_line(&c.evidence));
+        let mut line = format!(
+            "{}: {}: {}",
+            plan_verdict(p),
+            check_name(c),
+            one_line(&c.evidence)
+        );
         if let Some(h) = &c.hint {
             line.push_str(&format!("\nhint: {}", one_line(h)));
         }
