@@ -308,11 +308,20 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let j = json(&o);
     assert_eq!(j["chain"]["ok"], true);
     assert_eq!(j["remembered_head"]["state"], "lost");
+    let conn = h.db.conn();
+    let quiet_status = || {
+        let o = airlock(h.dir(), &["-q", "status", "--verify-chain", "--db", &conn]);
+        expect_code(&o, 5);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // `status --quiet` still says why it exits 5, on one line.
+    let out = quiet_status();
+    assert!(out.starts_with("remembered head: LOST: "), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
     let o = h.run(&["apply", &b, "--param", "code=A1"]);
     expect_code(&o, 5);
     assert_eq!(json(&o)["kind"], "ledger-rewound");
     // `plan --quiet` says NO-GO and why, on one line and its hint, nothing more.
-    let conn = h.db.conn();
     let o = airlock(
         h.dir(),
         &[
@@ -346,6 +355,15 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let o = h.run(&["status"]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["remembered_head"]["state"], "held");
+    // A row rewritten behind the trigger's back breaks the chain: `--quiet` says where.
+    h.db.exec(
+        "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only;
+         UPDATE airlock.ledger SET operator = 'mallory' WHERE seq = 1;
+         ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only;",
+    );
+    let out = quiet_status();
+    assert!(out.starts_with("hash chain: BROKEN at row 1: "), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
 }
 
 #[test]

@@ -168,6 +168,16 @@ fn rehearse_refuses_up_front_a_bundle_that_reaches_beyond_its_database() {
         stdout(&o)
     );
     c.assert_nothing_left();
+    // So does `--quiet`, on one line: the step that failed and its detail.
+    let o = c.run(&["-q", "rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("FAIL: stays inside its database: ") && out.contains("CREATE ROLE"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    c.assert_nothing_left();
 }
 
 #[test]

@@ -265,6 +265,19 @@ fn fingerprint_diff_of_two_saved_outputs_names_the_objects() {
         "{}",
         stdout(&o)
     );
+    // --quiet still says they differ, on one line, as `diff -q` does; equal says nothing.
+    let o = c.run(&["-q", "fingerprint", "--diff", a, b]);
+    expect_code(&o, 5);
+    let line = stdout(&o);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with("DIFFERENT: ")
+            && line.contains(&format!("{} object(s) differ", d.changes.len())),
+        "{line}"
+    );
+    let o = c.run(&["-q", "fingerprint", "--diff", a, a]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o), "");
 }
 
 #[derive(Debug, Deserialize)]

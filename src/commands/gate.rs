@@ -7,7 +7,7 @@ use crate::db::gate::{GateReport, ProbeReport};
 use crate::db::plan::{Check, CheckName, PlanVerdict};
 use crate::db::wait::{PollChange, WaitEnd, WaitReport, WaitSpec};
 use crate::error::Result;
-use crate::report::{short, table, Outcome, Report};
+use crate::report::{one_line, short, table, Outcome, Report};
 use serde::Serialize;
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -277,16 +277,6 @@ pub struct PlanOutcome {
 /// Characters of a check's evidence shown in the table (the whole of it is in
 /// `--json`, and below the table for the first failure).
 const EVIDENCE_CELL: usize = 110;
-
-/// Bytes of one piece of a `--quiet` line (a gate's reason, a check's evidence): text
-/// the database supplied stays one bounded line there, as a table cell is bounded.
-const QUIET_PIECE: usize = 1024;
-
-/// `text` on one line (line breaks become spaces), at most [`QUIET_PIECE`] bytes.
-fn one_line(text: &str) -> String {
-    let flat = text.replace(['\n', '\r'], " ");
-    crate::report::bound(&flat, QUIET_PIECE).into_owned()
-}
 
 /// A plan's verdict as its report and its `--quiet` line say it: `GO`, `BLOCKED (exit
 /// 3)`, `NO-GO (apply would exit N)`.

@@ -5,7 +5,7 @@ use crate::cli::RehearseArgs;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
 use crate::db::rehearse::{self, RehearseOptions, RehearseReport};
 use crate::error::Result;
-use crate::report::{short, table, Outcome, Report};
+use crate::report::{one_line, short, table, Outcome, Report};
 use serde::Serialize;
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -132,6 +132,17 @@ impl Report for RehearseOutcome {
     }
     fn exit_code(&self) -> crate::exit::Exit {
         self.report.exit_code
+    }
+    /// Under `--quiet`, a rehearsal that did not pass names the step that failed.
+    fn quiet_line(&self) -> Option<String> {
+        let r = &self.report;
+        if r.ok {
+            return None;
+        }
+        Some(match r.steps.iter().find(|s| s.verdict == "FAIL") {
+            Some(f) => format!("FAIL: {}: {}", f.step, one_line(&f.detail)),
+            None => format!("FAIL (exit {})", r.exit_code),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use crate::db::fingerprint::{self, Fingerprint, Level};
 use crate::db::ledger::{self, LedgerRow};
 use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
-use crate::report::{short, table, Outcome, Report};
+use crate::report::{one_line, short, table, Outcome, Report};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -166,6 +166,20 @@ impl Report for StatusReport {
             _ if self.remembered_head.state == "lost" => crate::exit::Exit::State,
             _ => crate::exit::Exit::Success,
         }
+    }
+    /// Under `--quiet`, a broken hash chain or a lost head still says so (exit 5).
+    fn quiet_line(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(c) = self.chain.as_ref().filter(|c| !c.ok) {
+            why.push(one_line(c.line().trim_start()));
+        }
+        if self.remembered_head.state == "lost" {
+            why.push(format!(
+                "remembered head: {}",
+                one_line(&memory_line(&self.remembered_head))
+            ));
+        }
+        (!why.is_empty()).then(|| why.join("\n"))
     }
 }
 
@@ -599,6 +613,17 @@ impl Report for FingerprintDiff {
         } else {
             crate::exit::Exit::State
         }
+    }
+    /// Under `--quiet`, two fingerprints that differ still say so, as `diff -q` does.
+    fn quiet_line(&self) -> Option<String> {
+        (!self.equal).then(|| {
+            format!(
+                "DIFFERENT: {} vs {}: {} object(s) differ",
+                short(&self.a),
+                short(&self.b),
+                self.changes.len().max(self.differences.len())
+            )
+        })
     }
 }
 
