@@ -23,6 +23,8 @@ struct Step {
     how: String,
     why: Option<String>,
     described: usize,
+    #[serde(default)]
+    stamped: Option<bool>,
 }
 
 const DB: &str = "kept";
@@ -119,6 +121,8 @@ fn the_apply_after_a_hosts_first_describes_only_what_it_changes() {
         "nothing kept on this host yet: {first:?}"
     );
     assert!(first[0].described > 600, "every object: {first:?}");
+    // Followed from here on: its stamps were read with it.
+    assert_eq!(first[0].stamped, Some(true), "{first:?}");
     // Its continuation, right after: nothing changed in between, so the description
     // the first apply kept holds as it is, and only what tier two changes (and what
     // depends on it) is described again.
@@ -155,6 +159,10 @@ fn a_small_schema_is_described_whole_again_rather_than_incrementally() {
     let first = c.run("apply", &["--through", "one"]);
     let why: Vec<Option<&str>> = first.iter().map(|s| s.why.as_deref()).collect();
     assert_eq!(why, [Some("first"), Some("small")], "{first:?}");
+    // The first is not followed (the second is whole anyway): no stamps read for it.
+    // The second is what this host keeps, with its stamps.
+    let stamped: Vec<Option<bool>> = first.iter().map(|s| s.stamped).collect();
+    assert_eq!(stamped, [Some(false), Some(true)], "{first:?}");
     // A later run plans the incremental statements: nothing kept is described again.
     let second = c.run("apply", &[]);
     assert_eq!(second[0].how, "incremental", "{second:?}");

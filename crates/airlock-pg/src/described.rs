@@ -142,6 +142,28 @@ pub enum Whole {
 /// restricted description (~60 ms) costs what describing ~800 objects does.
 const SMALL: usize = 500;
 
+/// Fewer user objects than this (relations, functions: what is not of the system's
+/// catalogs, OID 16384 and up) and a tracker's first description is taken without its
+/// stamps, the next being whole again anyway ([`Whole::Small`]): ~10 ms of a host's
+/// first apply to a new database. Far below [`SMALL`] parts, so that the next
+/// description is not made whole where it would have been incremental at a real cost.
+const FEW_OBJECTS: i64 = 50;
+
+/// Whether the database holds fewer than [`FEW_OBJECTS`] relations and functions of
+/// its own: two counts by the catalogs' OID indexes.
+const FEW_OBJECTS_SQL: &str = "SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c
+        WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)
+    OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc p
+        WHERE p.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)";
+
+fn few_objects(tx: &mut Transaction<'_>) -> Result<bool, DbError> {
+    let n: i64 = tx
+        .query_one(FEW_OBJECTS_SQL, &[])
+        .map_err(|e| fingerprint_err("counting objects", &e))?
+        .get(0);
+    Ok(n < FEW_OBJECTS)
+}
+
 /// What [`Described::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refresh {
@@ -176,10 +198,14 @@ pub struct DescriptionStep {
     /// Objects described: all of them (whole), or the changed ones and their
     /// dependents (incremental).
     pub described: usize,
+    /// Whether the objects' stamps (what a later description follows changes from)
+    /// were read with it: not for a run's first description of a schema with few
+    /// objects, whose next description is whole anyway (`small`).
+    pub stamped: bool,
 }
 
 impl DescriptionStep {
-    fn of(refresh: &Refresh, objects: usize) -> DescriptionStep {
+    fn of(refresh: &Refresh, objects: usize, stamped: bool) -> DescriptionStep {
         match refresh {
             Refresh::Whole(why) => DescriptionStep {
                 how: "whole".into(),
@@ -192,6 +218,7 @@ impl DescriptionStep {
                 }),
                 changed: 0,
                 described: objects,
+                stamped,
             },
             Refresh::Incremental {
                 changed, described, ..
@@ -200,6 +227,7 @@ impl DescriptionStep {
                 why: None,
                 changed: *changed,
                 described: *described,
+                stamped: true,
             },
         }
     }
@@ -228,6 +256,11 @@ pub struct Described {
     /// Every part with its object, in the fingerprint's order (and how many times it
     /// occurs).
     ordered: BTreeMap<(Line, Key), u32>,
+    /// Whether the stamps were read with it: an unstamped description (a tracker's
+    /// first, of a schema with few objects: [`Tracker::fingerprint`]) gives its
+    /// fingerprint and its parts, never the ground for an incremental one: the next
+    /// description is whole, and it is never kept.
+    stamped: bool,
 }
 
 /// A part as the fingerprint hashes it ([`Part::line`]), shared by both maps.
@@ -348,6 +381,32 @@ impl Described {
             contents: all.content,
             parts: KeyMap::default(),
             ordered: BTreeMap::new(),
+            stamped: true,
+        };
+        for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
+            d.insert(key, part);
+        }
+        Ok(d)
+    }
+
+    /// The whole description without the stamps: only its fingerprint and parts are
+    /// of use (see [`Described::stamped`]).
+    fn take_unstamped(
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+        basis: String,
+    ) -> Result<Described, DbError> {
+        let mut d = Described {
+            basis,
+            reference: 0,
+            known: vec![],
+            pending: vec![],
+            stamps: HashMap::new(),
+            contents: BTreeMap::new(),
+            parts: KeyMap::default(),
+            ordered: BTreeMap::new(),
+            stamped: false,
         };
         for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
             d.insert(key, part);
@@ -685,15 +744,23 @@ impl Tracker {
         }
         let whole_again = matches!(self.steps.as_slice(), [first] if first.how == "whole");
         let refresh = match self.described.as_mut() {
+            Some(d) if !d.stamped => Refresh::Whole(Whole::Small),
             Some(d) if d.basis == basis && whole_again && d.parts.len() < SMALL => {
                 Refresh::Whole(Whole::Small)
             }
             Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,
             _ => Refresh::Whole(Whole::First),
         };
-        if let Refresh::Whole(_) = refresh {
+        if let Refresh::Whole(why) = &refresh {
+            // A tracker's first description of a schema of few objects: the next one
+            // is whole again (Whole::Small), so stamps read now would never be used.
+            let unstamped = self.steps.is_empty() && *why == Whole::First && few_objects(tx)?;
             let earlier = self.described.take().map(|d| d.known).unwrap_or_default();
-            let mut d = Described::take(tx, &mut self.prepared, version, basis)?;
+            let mut d = if unstamped {
+                Described::take_unstamped(tx, &mut self.prepared, version, basis)?
+            } else {
+                Described::take(tx, &mut self.prepared, version, basis)?
+            };
             d.known = earlier.into_iter().filter(|x| *x >= d.reference).collect();
             d.pending = union(&d.known, &d.pending);
             self.described = Some(d);
@@ -701,16 +768,23 @@ impl Tracker {
         fingerprint::unpin(tx)?;
         let d = self.described.as_mut().expect("described above");
         // Ended before this description's stamps were read: it saw all their rows.
-        let finished: Vec<u64> = std::mem::take(&mut self.finished)
-            .into_iter()
-            .map(|x| full_id(x, d.reference))
-            .filter(|x| *x >= d.reference)
-            .collect();
+        // (Without stamps, they wait for the next description, which has them.)
+        let finished: Vec<u64> = match d.stamped {
+            true => std::mem::take(&mut self.finished),
+            false => vec![],
+        }
+        .into_iter()
+        .map(|x| full_id(x, d.reference))
+        .filter(|x| *x >= d.reference)
+        .collect();
         d.known = union(&d.known, &finished);
         d.pending = union(&d.pending, &finished);
         let described = &*d;
-        self.steps
-            .push(DescriptionStep::of(&refresh, described.parts.len()));
+        self.steps.push(DescriptionStep::of(
+            &refresh,
+            described.parts.len(),
+            described.stamped,
+        ));
         self.last = Some(refresh);
         Ok(described.fingerprint())
     }
@@ -768,6 +842,10 @@ impl Tracker {
         let (Some(path), Some(d)) = (&self.cache, &self.described) else {
             return None;
         };
+        if !d.stamped {
+            // Nothing to follow changes from: the next run takes the whole description.
+            return None;
+        }
         save(path, d).err().map(|e| {
             format!(
                 "warning: could not keep the schema description in {}: {e}",
@@ -895,6 +973,7 @@ fn decode(bytes: &[u8]) -> Option<Described> {
         contents,
         parts,
         ordered: sorted.into_iter().collect(),
+        stamped: true,
     })
 }
 
@@ -976,6 +1055,7 @@ mod tests {
             contents: [(1260u64 << 32, [7u8; 32])].into(),
             parts: KeyMap::default(),
             ordered: BTreeMap::new(),
+            stamped: true,
         };
         for (k, list) in parts {
             for p in list {
