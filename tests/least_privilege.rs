@@ -452,6 +452,14 @@ fn found_both(db: &TestDb, user: &str) -> (Vec<String>, Vec<String>) {
     let now = airlock_pg::owner_code::find(&mut c).expect("the query");
     let before =
         airlock_pg::owner_code::find_with(&mut c, OWNER_CODE_REFERENCE).expect("the reference");
+    // The statement a deploy prepares once a connection answers the same, prepared
+    // and then from its cache.
+    let mut cache = None;
+    for _ in 0..2 {
+        let prepared =
+            airlock_pg::owner_code::find_prepared(&mut c, &mut cache).expect("the prepared query");
+        assert_eq!(show(prepared), show(now.clone()));
+    }
     (show(now), show(before))
 }
 

@@ -370,7 +370,7 @@ fn rollback_decide(
     if rb.online {
         super::target::set_params(tx, &opts.params)?;
         let before = tools.tracker.fingerprint(tx)?;
-        let role = decide::bundle_role_under_lock(tx, cx)?;
+        let role = decide::bundle_role_under_lock(tx, cx, tools)?;
         if !ledger::hold_online_lock(tx)? {
             return Err(DbError::LockBusy {
                 waited: "0s".into(),
@@ -431,7 +431,7 @@ fn rollback_tx(
     // 1. Params, the fingerprint before, who the files run as.
     super::target::set_params(tx, &opts.params)?;
     let before = tools.tracker.fingerprint(tx)?;
-    let role = decide::bundle_role_under_lock(tx, cx)?;
+    let role = decide::bundle_role_under_lock(tx, cx, tools)?;
     // 2. The rollback files.
     files::run_rollback_files(tx, vb, &role.prelude(cx.prelude), files, opts.observer)?;
     // 3. airlock's own settings again.

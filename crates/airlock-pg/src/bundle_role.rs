@@ -215,8 +215,18 @@ pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<Bundl
 /// When airlock's login role can reach a superuser: refused while code owned by a
 /// non-superuser sits on the database's relations.
 pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), DbError> {
+    guard_prepared(client, role, &mut None)
+}
+
+/// [`guard`] by the statement prepared once on this connection (`cache`: see
+/// [`owner_code::find_prepared`]).
+pub fn guard_prepared(
+    client: &mut impl GenericClient,
+    role: &BundleRole,
+    cache: &mut Option<postgres::Statement>,
+) -> Result<(), DbError> {
     if role.reaches_superuser {
-        let found = owner_code::find(client)?;
+        let found = owner_code::find_prepared(client, cache)?;
         if !found.is_empty() {
             return Err(owner_code_refusal(role, &found));
         }

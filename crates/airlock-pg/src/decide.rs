@@ -56,6 +56,8 @@ pub(crate) struct Ctx<'a> {
 pub(crate) struct Tools {
     pub harness: LazyHarness,
     pub tracker: Tracker,
+    /// The owner-code check, prepared on this connection ([`bundle_role::guard_prepared`]).
+    pub owner_code: Option<postgres::Statement>,
 }
 
 impl Tools {
@@ -63,6 +65,7 @@ impl Tools {
         Tools {
             harness: LazyHarness::new(pins.clone(), opts.gate_role.clone()),
             tracker: drift::tracker(facts, opts),
+            owner_code: None,
         }
     }
 }
@@ -122,7 +125,7 @@ fn decide_steps(
         Some(last) => drift_step(tx, cx, tools, &d, &last, rec)?,
     }
     // 9. BundleRole: who the tiers run as, decided last before they run.
-    d.bundle_role = Some(bundle_role_step(tx, cx, rec)?);
+    d.bundle_role = Some(bundle_role_step(tx, cx, tools, rec)?);
     Some(d)
 }
 
@@ -579,6 +582,7 @@ fn explain_leftovers(tx: &mut Transaction<'_>, cx: &Ctx<'_>, d: &Decision, e: Db
 fn bundle_role_step(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
+    tools: &mut Tools,
     rec: &mut Recorder<'_>,
 ) -> Option<BundleRole> {
     let role = match bundle_role::resolve(tx, &cx.vb.manifest().target) {
@@ -588,7 +592,8 @@ fn bundle_role_step(
             return None;
         }
     };
-    let guarded = bundle_role::guard(tx, &role).map(|()| role.describe_guarded());
+    let guarded = bundle_role::guard_prepared(tx, &role, &mut tools.owner_code)
+        .map(|()| role.describe_guarded());
     rec.on_report(|r| r.bundle_role = Some(role.clone()));
     let passed = guarded.is_ok();
     rec.judge(CheckName::BundleRole, guarded)?;
@@ -654,9 +659,10 @@ pub(crate) fn ledger_under_lock(
 pub(crate) fn bundle_role_under_lock(
     tx: &mut Transaction<'_>,
     cx: &Ctx<'_>,
+    tools: &mut Tools,
 ) -> Result<BundleRole, DbError> {
     let mut rec = Recorder::new(Pass::UnderLock, None);
-    let role = bundle_role_step(tx, cx, &mut rec);
+    let role = bundle_role_step(tx, cx, tools, &mut rec);
     debug_assert!(rec.follows(&rollback_steps()), "{:?}", rec.trace);
     role.ok_or_else(|| rec.into_error())
 }
