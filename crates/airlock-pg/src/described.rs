@@ -357,45 +357,15 @@ fn answer(
 }
 
 impl Described {
-    /// The whole description, with every object's stamp (read first).
+    /// The whole description, with every object's stamp (read first) when `stamped`;
+    /// without them, only its fingerprint and parts are of use (see
+    /// [`Described::stamped`]).
     fn take(
         tx: &mut Transaction<'_>,
         prepared: &mut Prepared,
         version: u32,
         basis: String,
-    ) -> Result<Described, DbError> {
-        let st = prepared.get(tx, version, "stamps (every object)", |v| {
-            stamps::objects_sql(v, false)
-        })?;
-        let none: Vec<i64> = vec![];
-        let all = answer(tx, &st, &[&0i64, &none], "stamps")?;
-        let snapshot = all.snapshot.ok_or_else(|| {
-            DbError::State("fingerprint: the stamps came without a snapshot".into())
-        })?;
-        let mut d = Described {
-            basis,
-            reference: snapshot.xmin,
-            known: vec![],
-            pending: full_ids(&all.fresh, &snapshot),
-            stamps: all.by_key,
-            contents: all.content,
-            parts: KeyMap::default(),
-            ordered: BTreeMap::new(),
-            stamped: true,
-        };
-        for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
-            d.insert(key, part);
-        }
-        Ok(d)
-    }
-
-    /// The whole description without the stamps: only its fingerprint and parts are
-    /// of use (see [`Described::stamped`]).
-    fn take_unstamped(
-        tx: &mut Transaction<'_>,
-        prepared: &mut Prepared,
-        version: u32,
-        basis: String,
+        stamped: bool,
     ) -> Result<Described, DbError> {
         let mut d = Described {
             basis,
@@ -406,12 +376,37 @@ impl Described {
             contents: BTreeMap::new(),
             parts: KeyMap::default(),
             ordered: BTreeMap::new(),
-            stamped: false,
+            stamped,
         };
-        for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
-            d.insert(key, part);
+        if stamped {
+            let st = prepared.get(tx, version, "stamps (every object)", |v| {
+                stamps::objects_sql(v, false)
+            })?;
+            let none: Vec<i64> = vec![];
+            let all = answer(tx, &st, &[&0i64, &none], "stamps")?;
+            let snapshot = all.snapshot.ok_or_else(|| {
+                DbError::State("fingerprint: the stamps came without a snapshot".into())
+            })?;
+            d.reference = snapshot.xmin;
+            d.pending = full_ids(&all.fresh, &snapshot);
+            d.stamps = all.by_key;
+            d.contents = all.content;
         }
+        d.describe_all(tx, prepared, version)?;
         Ok(d)
+    }
+
+    /// Every object's parts, described now.
+    fn describe_all(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        prepared: &mut Prepared,
+        version: u32,
+    ) -> Result<(), DbError> {
+        for (key, part) in fingerprint::described_parts(tx, prepared, version, None)? {
+            self.insert(key, part);
+        }
+        Ok(())
     }
 
     fn insert(&mut self, key: Key, part: Part) {
@@ -756,11 +751,7 @@ impl Tracker {
             // is whole again (Whole::Small), so stamps read now would never be used.
             let unstamped = self.steps.is_empty() && *why == Whole::First && few_objects(tx)?;
             let earlier = self.described.take().map(|d| d.known).unwrap_or_default();
-            let mut d = if unstamped {
-                Described::take_unstamped(tx, &mut self.prepared, version, basis)?
-            } else {
-                Described::take(tx, &mut self.prepared, version, basis)?
-            };
+            let mut d = Described::take(tx, &mut self.prepared, version, basis, !unstamped)?;
             d.known = earlier.into_iter().filter(|x| *x >= d.reference).collect();
             d.pending = union(&d.known, &d.pending);
             self.described = Some(d);
