@@ -23,7 +23,7 @@ pub type Outcome = Box<dyn Report>;
 
 /// Bytes of one piece of a `--quiet` line (a gate's reason, a check's evidence): text
 /// the database supplied stays one bounded line there, as a table cell is bounded.
-pub const QUIET_PIECE: usize = 1024;
+const QUIET_PIECE: usize = 1024;
 
 /// `text` on one line (line breaks become spaces), at most [`QUIET_PIECE`] bytes.
 pub fn one_line(text: &str) -> String {

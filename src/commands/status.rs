@@ -621,7 +621,7 @@ impl Report for FingerprintDiff {
                 "DIFFERENT: {} vs {}: {} object(s) differ",
                 short(&self.a),
                 short(&self.b),
-                self.changes.len().max(self.differences.len())
+                self.changes.len()
             )
         })
     }

@@ -215,18 +215,25 @@ pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<Bundl
 /// When airlock's login role can reach a superuser: refused while code owned by a
 /// non-superuser sits on the database's relations.
 pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), DbError> {
-    guard_prepared(client, role, &mut None)
+    guard_by(role, || owner_code::find(client))
 }
 
 /// [`guard`] by the statement prepared once on this connection (`cache`: see
-/// [`owner_code::find_prepared`]).
+/// [`owner_code::find_prepared`]); [`guard`] asks once, in one round trip, unprepared.
 pub fn guard_prepared(
     client: &mut impl GenericClient,
     role: &BundleRole,
     cache: &mut Option<postgres::Statement>,
 ) -> Result<(), DbError> {
+    guard_by(role, || owner_code::find_prepared(client, cache))
+}
+
+fn guard_by(
+    role: &BundleRole,
+    find: impl FnOnce() -> Result<Vec<OwnerCode>, DbError>,
+) -> Result<(), DbError> {
     if role.reaches_superuser {
-        let found = owner_code::find_prepared(client, cache)?;
+        let found = find()?;
         if !found.is_empty() {
             return Err(owner_code_refusal(role, &found));
         }

@@ -762,14 +762,16 @@ impl Tracker {
         let d = self.described.as_mut().expect("described above");
         // Ended before this description's stamps were read: it saw all their rows.
         // (Without stamps, they wait for the next description, which has them.)
-        let finished: Vec<u64> = match d.stamped {
-            true => std::mem::take(&mut self.finished),
-            false => vec![],
-        }
-        .into_iter()
-        .map(|x| full_id(x, d.reference))
-        .filter(|x| *x >= d.reference)
-        .collect();
+        let finished = if d.stamped {
+            std::mem::take(&mut self.finished)
+        } else {
+            vec![]
+        };
+        let finished: Vec<u64> = finished
+            .into_iter()
+            .map(|x| full_id(x, d.reference))
+            .filter(|x| *x >= d.reference)
+            .collect();
         d.known = union(&d.known, &finished);
         d.pending = union(&d.pending, &finished);
         let described = &*d;
