@@ -655,3 +655,144 @@ fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
         "apply:[\"schema\"] step:[\"indexes\"] apply:[\"x\"]"
     );
 }
+
+/// A source with the transactional tier `schema` and two online tiers, `one` and `two`,
+/// each building an index on app.t; `gated` (`one` or `two`) is guarded by the gate
+/// `open`, READY while app.open holds a row.
+fn two_online(dir: &Path, db: &str, gated: &str) -> std::path::PathBuf {
+    let src = dir.join("src2");
+    let _ = std::fs::remove_dir_all(&src);
+    let gate = |tier: &str| {
+        if tier == gated {
+            "gates = [\"open\"]\n"
+        } else {
+            ""
+        }
+    };
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online2\"\nversion = \"1\"\nsequence = 1\n\n\
+             [target]\ndatabase = \"{db}\"\n\n\
+             [[gate]]\nname = \"open\"\nfile = \"sql/gate.sql\"\n\n\
+             [preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ indexes = \"0\" }}\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n\n\
+             [[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\nonline = true\n{}\n\
+             [[tier]]\nname = \"two\"\nfiles = [\"sql/two.sql\"]\nonline = true\n{}\n\
+             [rollback]\nfiles = [\"sql/rollback.sql\"]\nonline = true\n",
+            gate("one"),
+            gate("two")
+        ),
+    );
+    write(
+        &src.join("sql/gate.sql"),
+        "SELECT (count(*) >= 1) AS ready, 'app.open holds a row' AS reason FROM app.open",
+    );
+    write(
+        &src.join("sql/probe.sql"),
+        "SELECT 'indexes' AS key, count(*)::text AS value FROM pg_indexes WHERE schemaname = 'app' AND indexname IN ('t_a', 't_b')",
+    );
+    write(
+        &src.join("sql/schema.sql"),
+        "ALTER TABLE app.t ADD COLUMN note text;\n",
+    );
+    write(
+        &src.join("sql/one.sql"),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n",
+    );
+    write(
+        &src.join("sql/two.sql"),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_b ON app.t (b);\n",
+    );
+    write(
+        &src.join("sql/rollback.sql"),
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_b;\n",
+    );
+    src
+}
+
+/// The target of [`two_online`]: app.t, and app.open (empty: the gate is shut).
+fn gated_target(tag: &str) -> TestDb {
+    let db = target(tag, 1000);
+    db.exec("CREATE TABLE app.open (at timestamptz); GRANT SELECT ON app.open TO airlock_gate;");
+    db
+}
+
+#[test]
+fn each_online_tier_is_decided_in_the_transaction_before_it_without_describing_the_schema_again() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = gated_target("online_folded");
+    db.exec("INSERT INTO app.open VALUES (now())");
+    let src = two_online(d, &db.name, "two");
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = apply(d, &db, "b.tar.gz");
+    let v = json(&o);
+    assert_eq!(code(&o), 0, "{v:#}");
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] apply:[\"one\"] apply:[\"two\"]"
+    );
+    assert_eq!(index_state(&db, "t_a"), "valid");
+    assert_eq!(index_state(&db, "t_b"), "valid");
+    // The gate of `two` was asked (READY), in the transaction that recorded `one`.
+    assert_eq!(v["gates"]["gates"][0]["name"], "open", "{v:#}");
+    assert_eq!(v["gates"]["gates"][0]["ready"], true, "{v:#}");
+    // Four descriptions: before the tiers, and after each of the three. Each online
+    // tier was decided in the transaction that had just described the schema after
+    // the tier before it, so none was described again to decide it (two more before).
+    let how: Vec<String> = v["schema_descriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}:{}", s["how"], s["changed"]))
+        .collect();
+    assert_eq!(how.len(), 4, "{how:?}");
+    // Every row records the fingerprint the one before it left: nothing drifted.
+    let chained = db.scalar(
+        "SELECT bool_and(l.fingerprint_before = p.fingerprint_after)::text FROM airlock.ledger l \
+           JOIN airlock.ledger p ON p.seq = l.seq - 1",
+    );
+    assert_eq!(chained, "true");
+}
+
+#[test]
+fn a_shut_gate_of_an_online_tier_stops_the_run_after_the_tier_before_it_and_leaves_no_lock() {
+    for (gated, done) in [
+        ("one", "apply:[\"schema\"]"),
+        ("two", "apply:[\"schema\"] apply:[\"one\"]"),
+    ] {
+        let t = keyed_dir();
+        let d = t.path();
+        let db = gated_target(&format!("online_shut_{gated}"));
+        let src = two_online(d, &db.name, gated);
+        pack(d, &src, "rm.key", "b.tar.gz");
+        let o = apply(d, &db, "b.tar.gz");
+        let v = json(&o);
+        // BLOCKED, after the tiers before the gated one committed (a partial run).
+        assert_eq!(code(&o), 3, "{gated}: {v:#}");
+        assert!(
+            v.to_string().contains("app.open holds a row"),
+            "{gated}: {v:#}"
+        );
+        assert_eq!(events(&db), done, "{gated}");
+        let (a, b) = if gated == "one" {
+            ("absent", "absent")
+        } else {
+            ("valid", "absent")
+        };
+        assert_eq!(index_state(&db, "t_a"), a, "{gated}");
+        assert_eq!(index_state(&db, "t_b"), b, "{gated}");
+        // The gate opens: the next apply goes on where the run stopped (no lock of the
+        // stopped run's is left behind).
+        db.exec("INSERT INTO app.open VALUES (now())");
+        let o = apply(d, &db, "b.tar.gz");
+        assert_eq!(code(&o), 0, "{gated}: {}", stdout(&o));
+        assert_eq!(
+            events(&db),
+            "apply:[\"schema\"] apply:[\"one\"] apply:[\"two\"]",
+            "{gated}"
+        );
+        assert_eq!(index_state(&db, "t_b"), "valid", "{gated}");
+    }
+}

@@ -37,7 +37,9 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     // 3. Each transaction (one, or one per tier): decide again under the lock, run the
     //    tiers, verify, append the ledger row, commit, remember.
     //    An online tier is decided in such a transaction (rolled back), then runs its
-    //    steps outside any, each recorded as it completes.
+    //    steps outside any, each recorded as it completes; one that follows a tier of
+    //    this run is decided in the transaction that ran (or recorded) that tier,
+    //    before its COMMIT (`online::decide_next`).
     let mut receipt = deploy.receipt("apply", "applied", vb, opts);
     match apply_all(&mut deploy, vb, opts, &mut receipt) {
         Ok(()) => Ok(deploy.finish(receipt)),
@@ -63,14 +65,25 @@ fn apply_all(
     opts: &Options<'_>,
     receipt: &mut Receipt,
 ) -> Result<(), DbError> {
+    // An online tier decided in the transaction before it (which took the online
+    // lock for it): its steps run next, with no decide transaction of their own.
+    let mut decided: Option<Box<Decision>> = None;
     loop {
-        let (row, ran) = retry::retrying(
-            opts,
-            deploy,
-            |d| &mut d.session.client,
-            |d| d.in_deploy_tx(vb, opts, apply_tx),
-        )?;
-        let (row, ran) = match ran {
+        let (row, ran) = match decided.take() {
+            Some(decision) => (None, Ran::Online(*decision)),
+            None => retry::retrying(
+                opts,
+                deploy,
+                |d| &mut d.session.client,
+                |d| {
+                    // A transaction that failed after deciding the next tier must not
+                    // leave the online lock it took for it.
+                    d.in_deploy_tx(vb, opts, apply_tx)
+                        .inspect_err(|_| ledger::release_online_lock(&mut d.session.client))
+                },
+            )?,
+        };
+        let (row, mut ran) = match ran {
             Ran::Tx(applied) => (row, applied),
             Ran::Online(decision) => {
                 let run = online::apply_tier(deploy, vb, opts, &decision);
@@ -94,11 +107,15 @@ fn apply_all(
                     after: run.after,
                     verify: run.probe,
                     decision,
+                    next: run.next,
                 };
                 (last, ran)
             }
         };
+        decided = ran.next.take();
         if add_to_receipt(receipt, vb, opts, row, ran) {
+            // Only a tier of this run is decided ahead (`decide_next`).
+            debug_assert!(decided.is_none());
             return Ok(());
         }
     }
@@ -142,6 +159,9 @@ struct Applied {
     verify: Option<ProbeReport>,
     before: String,
     after: String,
+    /// The next tier, online, decided before this transaction committed
+    /// ([`online::decide_next`]).
+    next: Option<Box<Decision>>,
 }
 
 /// One apply transaction, inside [`Deploy::in_deploy_tx`]: the checks, then the tiers
@@ -204,6 +224,9 @@ fn apply_tx(
             .as_ref()
             .and_then(|g| g.ratification.as_ref()),
     )?;
+    // 6. The next tier, when it is online: decided here, before COMMIT.
+    let ran = *decision.idx.last().expect("a transaction runs a tier");
+    let next = online::decide_next(tx, cx, tools, ran, &after)?.map(Box::new);
     Ok((
         Some(row),
         Ran::Tx(Applied {
@@ -211,6 +234,7 @@ fn apply_tx(
             verify,
             before,
             after,
+            next,
         }),
     ))
 }
@@ -249,6 +273,7 @@ fn add_to_receipt(
         verify,
         before,
         after,
+        next: _,
     } = ran;
     if let Some(g) = d.gates {
         merge_gates(receipt, g);

@@ -43,6 +43,7 @@ pub(crate) struct Decision {
 }
 
 /// What every step reads.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub vb: &'a VerifiedBundle,
     pub opts: &'a Options<'a>,
@@ -50,6 +51,11 @@ pub(crate) struct Ctx<'a> {
     pub pins: &'a BundlePins,
     /// The prelude every bundle file runs behind (before the bundle role's switch).
     pub prelude: &'a str,
+    /// The schema fingerprint this transaction took after its last bundle statement,
+    /// when it decides the next tier itself (an online tier decided in the transaction
+    /// before it, [`super::online::decide_next`]): the fingerprint before that tier,
+    /// without describing the schema again. `None`: described when needed.
+    pub taken: Option<&'a str>,
 }
 
 /// The gate/probe harness (resolved when first needed) and the fingerprint tracker.
@@ -116,7 +122,7 @@ fn decide_steps(
     // 8. Preflight (first apply) or Drift (continuation), after the fingerprint the
     //    ledger row records (taken only by a pass that writes).
     if rec.pass.locks() {
-        d.before = Some(fingerprint_before_step(tx, tools, &d, rec)?);
+        d.before = Some(fingerprint_before_step(tx, cx, tools, &d, rec)?);
     }
     // (A run is a continuation once anything of it is recorded: a tier, or an
     //  online step.)
@@ -148,6 +154,7 @@ fn gate_sql_step(
 /// The schema fingerprint before anything runs (under the lock).
 fn fingerprint_before_step(
     tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
     tools: &mut Tools,
     d: &Decision,
     rec: &mut Recorder<'_>,
@@ -156,7 +163,8 @@ fn fingerprint_before_step(
         true => CheckName::Preflight,
         false => CheckName::Drift,
     };
-    match tools.tracker.fingerprint(tx) {
+    let taken = cx.taken.map(|fp| Ok(fp.to_string()));
+    match taken.unwrap_or_else(|| tools.tracker.fingerprint(tx)) {
         Ok(fp) => Some(fp),
         Err(e) => {
             rec.fail(name, e);

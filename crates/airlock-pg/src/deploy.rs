@@ -105,6 +105,7 @@ impl Deploy {
             facts: &session.facts,
             pins,
             prelude,
+            taken: None,
         };
         let tx = session
             .client

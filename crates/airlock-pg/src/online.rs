@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!   decide (in a deploy transaction, rolled back): ledger · gates · preflight|drift ·
-//!          bundle role; this session takes the online lock (session-level)
+//!          bundle role; this session takes the online lock (session-level). When the
+//!          tier before it ran in this run, in the transaction that ran (or recorded)
+//!          it instead, after its ledger row: [`decide_next`]
 //!   per statement: bundle prelude (session SETs) · INVALID leftover dropped · the
 //!          statement alone · airlock's settings back · a record transaction: deploy
 //!          lock, ledger unchanged since, the `step` row (the tier's last statement:
@@ -27,7 +29,7 @@
 //! as done.
 
 use super::bundle_role::BundleRole;
-use super::decide::{self, Decision, Tools};
+use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::Deploy;
 use super::gate::ProbeReport;
 use super::invalid_index::{drop_failed_build, invalid_leftover, steps_of};
@@ -36,13 +38,12 @@ use super::options::Options;
 use super::receipt::StepDone;
 use super::refusal::Mismatch;
 use super::session::Scope;
-use super::session::SessionFacts;
 use super::target::Session;
 use super::{files, pg_message, session, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
 use airlock_sql::OnlineStep;
-use postgres::Client;
+use postgres::{Client, Transaction};
 use std::time::Instant;
 
 /// Where the online steps run: the session, the bundle prelude (session settings,
@@ -211,6 +212,7 @@ pub(crate) fn apply_tier(
         vb,
         opts,
         tiers: vec![tier.name.clone()],
+        tier: Some(i),
         last_event: "apply",
         approvals: decision.gates.as_ref().and_then(|g| g.ratification.clone()),
         steps_recorded: true,
@@ -256,6 +258,7 @@ pub(crate) fn rollback(
         vb,
         opts,
         tiers: decided.undone,
+        tier: None,
         last_event: "rollback",
         approvals: None,
         steps_recorded: false,
@@ -301,8 +304,22 @@ fn run_online(
         let prelude = role.prelude_in(&deploy.pins.prelude_in(Scope::Session), Scope::Session);
         let search_path = deploy.pins.search_path.clone();
         let n = steps.len();
-        let Deploy { session, tools, .. } = &mut *deploy;
+        let Deploy {
+            session,
+            tools,
+            pins,
+            prelude: tx_prelude,
+            ..
+        } = &mut *deploy;
         let Session { client, facts, .. } = session;
+        let cx = Ctx {
+            vb: rec.vb,
+            opts: rec.opts,
+            facts,
+            pins,
+            prelude: tx_prelude,
+            taken: None,
+        };
         let ss = StepSession {
             prelude: &prelude,
             search_path: &search_path,
@@ -314,7 +331,7 @@ fn run_online(
             &steps,
             from,
             context,
-            &mut |client, k, step| rec.record(client, tools, facts, k + 1 == n, step),
+            &mut |client, k, step| rec.record(client, tools, &cx, k + 1 == n, step),
         )?;
         if n == 0 {
             // Only comments: the closing row alone.
@@ -327,12 +344,15 @@ fn run_online(
                 duration_ms: 0,
                 notes: vec![],
             };
-            rec.record(client, tools, facts, true, none)?;
+            rec.record(client, tools, &cx, true, none)?;
             rec.run.steps.clear();
         }
         Ok(())
     })();
-    ledger::release_online_lock(&mut deploy.session.client);
+    // The next tier, decided in the last record transaction, holds it on.
+    if rec.run.next.is_none() {
+        ledger::release_online_lock(&mut deploy.session.client);
+    }
     rec.run.failed = result.err();
     rec.run
 }
@@ -347,6 +367,9 @@ pub(crate) struct TierRun {
     pub probe: Option<ProbeReport>,
     /// The schema fingerprint after the last step.
     pub after: String,
+    /// The next tier of the run, online, decided in the transaction that recorded this
+    /// one's last step ([`decide_next`]); the online lock is held for it.
+    pub next: Option<Box<Decision>>,
 }
 
 /// The probe that runs before the closing row (apply: verify, after the bundle's last
@@ -363,6 +386,9 @@ struct Recording<'a> {
     opts: &'a Options<'a>,
     /// The tiers its rows name.
     tiers: Vec<String>,
+    /// apply: the tier it runs (the next one is decided in its last record
+    /// transaction, when it is online); rollback: `None`.
+    tier: Option<usize>,
     /// The closing row's event (`apply`, `rollback`).
     last_event: &'static str,
     /// The quorum that opened the tier's gates: its approvals go on the closing row.
@@ -380,14 +406,14 @@ struct Recording<'a> {
 
 impl Recording<'_> {
     /// After a step: unless it is the `last` or steps are not recorded, its `step` row;
-    /// after the last, the probe, then the closing row. Each row in a record
-    /// transaction: deploy lock, the ledger as this run left it, the row, the whole
-    /// bundle verified, COMMIT, remember.
+    /// after the last, the probe, then the closing row (and the next tier decided, when
+    /// it is online). Each row in a record transaction: deploy lock, the ledger as this
+    /// run left it, the row, the whole bundle verified, COMMIT, remember.
     fn record(
         &mut self,
         client: &mut Client,
         tools: &mut Tools,
-        facts: &SessionFacts,
+        cx: &Ctx<'_>,
         last: bool,
         mut step: StepDone,
     ) -> Result<(), DbError> {
@@ -419,17 +445,67 @@ impl Recording<'_> {
             (&self.before, &after),
             self.approvals.as_ref().filter(|_| last),
         )?;
+        let next = match self.tier {
+            Some(i) if last => decide_next(&mut tx, cx, tools, i, &after)?,
+            _ => None,
+        };
         files::all_verified(vb)?;
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        self.run.next = next.map(Box::new);
         tools.tracker.committed();
-        super::deploy::remember(opts, facts, &row, &tools.tracker);
+        super::deploy::remember(opts, cx.facts, &row, &tools.tracker);
         self.head = Some(row.row_hash.clone());
         self.before = after.clone();
         self.run.after = after;
         self.run.rows.push(row);
         Ok(())
     }
+}
+
+/// The next tier of the run, when it is online, decided in the transaction that ran
+/// (or recorded) tier `ran`, after that transaction's ledger row and before its COMMIT:
+/// every check a deploy transaction makes ([`decide::decide_under_lock`]: the ledger
+/// with the row just written, the gates, drift, the bundle role), in a savepoint, with
+/// `after` as the fingerprint before (the one that row records, taken in this
+/// transaction after the tier's last statement; nothing of the bundle ran since), then
+/// the online lock, so that no other deploy comes between the COMMIT and its steps.
+/// This spares the tier a decide transaction of its own (the deploy lock again, the
+/// ledger read again, the schema described again).
+///
+/// `Ok(None)`: the next tier is not online or not in this run, or a check did not pass
+/// (rolled back to the savepoint): the next deploy transaction decides it as before,
+/// and refuses with the reason. `Err` only when the transaction itself failed.
+pub(crate) fn decide_next(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+    ran: usize,
+    after: &str,
+) -> Result<Option<Decision>, DbError> {
+    let m = cx.vb.manifest();
+    let next = ran + 1;
+    let through = cx.opts.through.as_deref().and_then(|t| m.tier_index(t));
+    if !m.tier.get(next).is_some_and(|t| t.online) || through.is_some_and(|t| next > t) {
+        return Ok(None);
+    }
+    tx.batch_execute("SAVEPOINT airlock_next")
+        .map_err(|e| sql_err("deciding the next tier", &e))?;
+    let cx = Ctx {
+        taken: Some(after),
+        ..*cx
+    };
+    let decided = decide::decide_under_lock(tx, &cx, tools)
+        .ok()
+        .filter(|d| d.idx == [next])
+        .filter(|_| matches!(ledger::hold_online_lock(tx), Ok(true)));
+    let end = match decided {
+        Some(_) => "RELEASE SAVEPOINT airlock_next",
+        None => "ROLLBACK TO SAVEPOINT airlock_next; RELEASE SAVEPOINT airlock_next",
+    };
+    tx.batch_execute(end)
+        .map_err(|e| sql_err("after deciding the next tier", &e))?;
+    Ok(decided)
 }

@@ -15,6 +15,8 @@
 //!                   Preflight|Drift   first apply: the probe; continuation: the schema
 //!                   BundleRole        who the tiers run as                (Plan stops)
 //!   in_deploy_tx    RunFiles · Repin · Probe · LedgerRow · COMMIT · Remember
+//!                   (when the next tier of the run is online: decide(UnderLock) for it,
+//!                   in a savepoint, before COMMIT; see online::decide_next)
 //! ```
 //!
 //! - `plan` = `Deploy::start` + `decide(Pass::Plan)` (every check a row; a check that
