@@ -1001,7 +1001,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
     // The real ledger, made the way the first apply makes it.
     let mut client = db.client();
     let mut tx = client.transaction().expect("BEGIN");
-    ledger::lock_for_deploy(&mut tx, "10s", &mut |_| Ok(())).expect("create the ledger");
+    ledger::lock_for_deploy(&mut tx, "10s", &mut |_| Ok(()), &mut None).expect("create the ledger");
     ledger::append(
         &mut tx,
         ledger::NewRow {

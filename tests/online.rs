@@ -796,3 +796,45 @@ fn a_shut_gate_of_an_online_tier_stops_the_run_after_the_tier_before_it_and_leav
         assert_eq!(index_state(&db, "t_b"), "valid", "{gated}");
     }
 }
+
+#[test]
+fn a_trigger_added_to_the_ledger_behind_an_online_run_is_refused_at_the_next_record() {
+    // The ledger is inspected again in every record transaction of the run (the
+    // inspection is prepared once a connection; what it reads is the catalogs now).
+    let t = keyed_dir();
+    let d = t.path();
+    let (db, mut holder) = held_step_two(d, "online_trigger");
+    db.exec(
+        "CREATE TABLE public.fired (at timestamptz); \
+         CREATE FUNCTION public.spy() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN INSERT INTO public.fired VALUES (now()); RETURN NEW; END $$;",
+    );
+    let child = std::process::Command::new(bin())
+        .current_dir(d)
+        .args([
+            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while waiting_build(&db).is_none() {
+        std::thread::yield_now();
+    }
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    db.exec(
+        "CREATE TRIGGER spy BEFORE INSERT ON airlock.ledger FOR EACH ROW EXECUTE FUNCTION public.spy()",
+    );
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v = json(&o);
+    assert_eq!(code(&o), 5, "{v:#}");
+    assert_eq!(v["kind"], "ledger-untrusted", "{v:#}");
+    assert!(v.to_string().contains("spy"), "{v:#}");
+    // Nothing more recorded, and the planted trigger never ran.
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    assert_eq!(db.scalar("SELECT count(*)::text FROM public.fired"), "0");
+}

@@ -64,6 +64,8 @@ pub(crate) struct Tools {
     pub tracker: Tracker,
     /// The owner-code check, prepared on this connection ([`bundle_role::guard_prepared`]).
     pub owner_code: Option<postgres::Statement>,
+    /// The ledger's inspection, prepared on this connection ([`ledger::lock_for_deploy`]).
+    pub ledger: Option<postgres::Statement>,
 }
 
 impl Tools {
@@ -72,6 +74,7 @@ impl Tools {
             harness: LazyHarness::new(pins.clone(), opts.gate_role.clone()),
             tracker: drift::tracker(facts, opts),
             owner_code: None,
+            ledger: None,
         }
     }
 }
@@ -183,13 +186,20 @@ fn ledger_step(
     rec: &mut Recorder<'_>,
 ) -> Option<Vec<LedgerRow>> {
     let rows = if rec.pass.locks() {
-        let locked = ledger::lock_for_deploy(tx, &cx.opts.lock_timeout, &mut |tx| {
-            if prechecked {
-                precheck(tx, cx, tools)
-            } else {
-                Ok(())
-            }
-        });
+        let mut inspect = tools.ledger.take();
+        let locked = ledger::lock_for_deploy(
+            tx,
+            &cx.opts.lock_timeout,
+            &mut |tx| {
+                if prechecked {
+                    precheck(tx, cx, tools)
+                } else {
+                    Ok(())
+                }
+            },
+            &mut inspect,
+        );
+        tools.ledger = inspect;
         locked.map(|locked| {
             // The ledger's creation has ended: the fingerprint before the tiers sees
             // all of it, and the one after does not take it for a change.

@@ -554,12 +554,16 @@ pub fn read_chained(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, D
 /// The lock is first asked for without waiting; only when another session holds it
 /// does `on_busy` run (apply's precheck: the ledger's verdict read without the lock,
 /// so that a refusal is not kept waiting), then the wait.
+///
+/// `inspect` holds [`INSPECT`] prepared on this connection (prepared here when `None`),
+/// so that PostgreSQL plans it once a connection, not at every deploy transaction.
 pub fn lock_for_deploy(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
     on_busy: &mut dyn FnMut(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<Locked, DbError> {
-    lock_for_deploy_with(tx, lock_timeout, on_busy, Rows::All)
+    lock_for_deploy_with(tx, lock_timeout, on_busy, Rows::All, inspect)
 }
 
 /// Which rows a deploy lock reads.
@@ -576,6 +580,7 @@ fn lock_for_deploy_with(
     lock_timeout: &str,
     on_busy: &mut dyn FnMut(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
     read: Rows,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<Locked, DbError> {
     super::session::check_duration("--lock-timeout", lock_timeout)?;
     let set_timeout = format!(
@@ -583,16 +588,17 @@ fn lock_for_deploy_with(
         super::session::quote_literal(lock_timeout)
     );
     let lock_table = "LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE";
-    // The common case in one round trip: the ledger exists and nobody holds the lock;
-    // the inspection rides in the same message, after the lock.
+    // The common case in two round trips: the ledger exists and nobody holds the
+    // lock; then the inspection (prepared).
     let mut created_by = None;
-    let inspected = match try_lock(tx, &set_timeout, &format!("{lock_table} NOWAIT"))? {
+    let nowait = format!("{lock_table} NOWAIT");
+    let inspected = match try_lock(tx, &set_timeout, &nowait, inspect)? {
         Lock::Taken(inspected) => inspected,
         Lock::Busy => {
             // Someone holds it: the ledger's verdict first, so that a refusal is not
             // kept waiting behind another session's lock; then wait.
             on_busy(tx)?;
-            wait_for_lock(tx, &set_timeout, lock_table, lock_timeout)?
+            wait_for_lock(tx, &set_timeout, lock_table, lock_timeout, inspect)?
         }
         Lock::OnlineRun => {
             return Err(DbError::LockBusy {
@@ -601,12 +607,12 @@ fn lock_for_deploy_with(
             })
         }
         Lock::NoLedger => {
-            created_by = create(tx, &set_timeout, lock_timeout)?;
+            created_by = create(tx, &set_timeout, lock_timeout, inspect)?;
             // When another first apply created it while this one waited, the name
             // lookup would still miss it: opening the ledger first makes this session
             // see the catalogs as they are now.
             let lock = format!("{SEE_LEDGER}{lock_table}");
-            wait_for_lock(tx, &set_timeout, &lock, lock_timeout)?
+            wait_for_lock(tx, &set_timeout, &lock, lock_timeout, inspect)?
         }
     };
     let rows = match judge(&inspected)? {
@@ -631,8 +637,9 @@ fn lock_for_deploy_with(
 pub fn lock_head_for_record(
     tx: &mut postgres::Transaction<'_>,
     lock_timeout: &str,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<Option<LedgerRow>, DbError> {
-    let locked = lock_for_deploy_with(tx, lock_timeout, &mut |_| Ok(()), Rows::Head)?;
+    let locked = lock_for_deploy_with(tx, lock_timeout, &mut |_| Ok(()), Rows::Head, inspect)?;
     Ok(locked.rows.into_iter().next_back())
 }
 
@@ -704,30 +711,28 @@ pub fn allow_steps(client: &mut impl GenericClient) -> Result<(), DbError> {
         .map_err(|e| sql_err("letting the ledger record online steps (its owner or a superuser must run this apply once)", &e))
 }
 
-/// `lock` in a savepoint, then [`INSPECT`], in one message.
+/// `lock` in a savepoint and whether the online lock is free, in one message; then
+/// [`INSPECT`] ([`inspected`]).
 fn try_lock(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock: &str,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<Lock, DbError> {
     match tx.simple_query(&format!(
-        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {} {INSPECT}",
+        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {}",
         online_free()
     )) {
         Ok(messages) => {
-            // The last two statements' rows (what comes before may answer too).
-            let mut answers = messages.iter().rev().filter_map(|m| match m {
+            // The last statement's row (what comes before may answer too).
+            let free = messages.iter().rev().find_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
                 _ => None,
             });
-            let inspected = answers.next();
-            if answers.next().as_deref() != Some("true") {
+            if free.as_deref() != Some("true") {
                 return Ok(Lock::OnlineRun);
             }
-            inspected.map(Lock::Taken).ok_or_else(|| DbError::Sql {
-                context: "inspecting the ledger".into(),
-                message: "the catalogs sent no answer".into(),
-            })
+            inspected(tx, inspect).map(Lock::Taken)
         }
         Err(e) => {
             let code = super::sqlstate(&e).map(str::to_string);
@@ -742,14 +747,39 @@ fn try_lock(
     }
 }
 
+/// What [`INSPECT`] says now: the statement prepared once a connection (`inspect`
+/// holds it), so that its plan is kept.
+fn inspected(
+    tx: &mut postgres::Transaction<'_>,
+    inspect: &mut Option<postgres::Statement>,
+) -> Result<String, DbError> {
+    let st = match inspect {
+        Some(st) => st.clone(),
+        None => {
+            let st = tx
+                .prepare(INSPECT)
+                .map_err(|e| sql_err("inspecting the ledger", &e))?;
+            inspect.insert(st).clone()
+        }
+    };
+    tx.query_opt(&st, &[])
+        .map_err(|e| sql_err("inspecting the ledger", &e))?
+        .and_then(|row| row.get::<_, Option<String>>(0))
+        .ok_or_else(|| DbError::Sql {
+            context: "inspecting the ledger".into(),
+            message: "the catalogs sent no answer".into(),
+        })
+}
+
 /// Take the deploy lock, waiting up to `lock_timeout`; what [`INSPECT`] said after.
 fn wait_for_lock(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock_table: &str,
     lock_timeout: &str,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<String, DbError> {
-    match try_lock(tx, set_timeout, lock_table)? {
+    match try_lock(tx, set_timeout, lock_table, inspect)? {
         Lock::Taken(inspected) => Ok(inspected),
         Lock::Busy => Err(DbError::LockBusy {
             waited: lock_timeout.to_string(),
@@ -787,8 +817,9 @@ fn create(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock_timeout: &str,
+    inspect: &mut Option<postgres::Statement>,
 ) -> Result<Option<u32>, DbError> {
-    let presence = inspect(tx)?;
+    let presence = judge(&inspected(tx, inspect)?)?;
     if presence == Presence::Present {
         return Ok(None);
     }

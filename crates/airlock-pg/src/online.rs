@@ -424,7 +424,7 @@ impl Recording<'_> {
         }
         let (vb, opts) = (self.vb, self.opts);
         let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
-        let head = ledger::lock_head_for_record(&mut tx, &opts.lock_timeout)?;
+        let head = ledger::lock_head_for_record(&mut tx, &opts.lock_timeout, &mut tools.ledger)?;
         same_head(head.as_ref(), &self.head)?;
         if !last {
             ledger::allow_steps(&mut tx)?;
