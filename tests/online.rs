@@ -374,6 +374,24 @@ fn held_step_two(d: &Path, tag: &str) -> (TestDb, postgres::Client) {
     (db, holder)
 }
 
+/// `apply --json` of [`held_step_two`]'s release, started, once its step 2 waits.
+fn apply_paused_at_step_two(d: &Path, db: &TestDb) -> std::process::Child {
+    let child = std::process::Command::new(bin())
+        .current_dir(d)
+        .args([
+            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while waiting_build(db).is_none() {
+        std::thread::yield_now();
+    }
+    child
+}
+
 #[test]
 fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others_out() {
     let t = keyed_dir();
@@ -601,19 +619,7 @@ fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
     let t = keyed_dir();
     let d = t.path();
     let (db, mut holder) = held_step_two(d, "online_moved");
-    let child = std::process::Command::new(bin())
-        .current_dir(d)
-        .args([
-            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
-        ])
-        .arg(db.conn())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    while waiting_build(&db).is_none() {
-        std::thread::yield_now();
-    }
+    let child = apply_paused_at_step_two(d, &db);
     // Step 1 is recorded; a row is appended behind the run (by a superuser, who needs
     // no lock to insert), chained correctly onto that head.
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
@@ -684,30 +690,16 @@ fn two_online(dir: &Path, db: &str, gated: &str) -> std::path::PathBuf {
             gate("two")
         ),
     );
-    write(
-        &src.join("sql/gate.sql"),
-        "SELECT (count(*) >= 1) AS ready, 'app.open holds a row' AS reason FROM app.open",
-    );
-    write(
-        &src.join("sql/probe.sql"),
-        "SELECT 'indexes' AS key, count(*)::text AS value FROM pg_indexes WHERE schemaname = 'app' AND indexname IN ('t_a', 't_b')",
-    );
-    write(
-        &src.join("sql/schema.sql"),
-        "ALTER TABLE app.t ADD COLUMN note text;\n",
-    );
-    write(
-        &src.join("sql/one.sql"),
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n",
-    );
-    write(
-        &src.join("sql/two.sql"),
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_b ON app.t (b);\n",
-    );
-    write(
-        &src.join("sql/rollback.sql"),
-        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_b;\n",
-    );
+    for (file, text) in [
+        ("gate.sql", "SELECT (count(*) >= 1) AS ready, 'app.open holds a row' AS reason FROM app.open"),
+        ("probe.sql", "SELECT 'indexes' AS key, count(*)::text AS value FROM pg_indexes WHERE schemaname = 'app' AND indexname IN ('t_a', 't_b')"),
+        ("schema.sql", "ALTER TABLE app.t ADD COLUMN note text;\n"),
+        ("one.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a);\n"),
+        ("two.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_b ON app.t (b);\n"),
+        ("rollback.sql", "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_b;\n"),
+    ] {
+        write(&src.join("sql").join(file), text);
+    }
     src
 }
 
@@ -809,19 +801,7 @@ fn a_trigger_added_to_the_ledger_behind_an_online_run_is_refused_at_the_next_rec
          CREATE FUNCTION public.spy() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN INSERT INTO public.fired VALUES (now()); RETURN NEW; END $$;",
     );
-    let child = std::process::Command::new(bin())
-        .current_dir(d)
-        .args([
-            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
-        ])
-        .arg(db.conn())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    while waiting_build(&db).is_none() {
-        std::thread::yield_now();
-    }
+    let child = apply_paused_at_step_two(d, &db);
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
     db.exec(
         "CREATE TRIGGER spy BEFORE INSERT ON airlock.ledger FOR EACH ROW EXECUTE FUNCTION public.spy()",
