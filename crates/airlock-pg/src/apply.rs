@@ -292,11 +292,7 @@ fn add_to_receipt(
         .extend(d.idx.iter().map(|&i| m.tier[i].name.clone()));
     receipt.fingerprint_after = after;
     receipt.ledger.extend(row);
-    let through_idx = opts
-        .through
-        .as_deref()
-        .and_then(|t| m.tier_index(t))
-        .unwrap_or(n - 1);
+    let through_idx = super::policy::last_of_run(m, opts.through.as_deref());
     let done = d.idx.last().copied().unwrap_or(n - 1) >= through_idx;
     if done {
         let applied_now: Vec<&String> = d.applied.iter().chain(receipt.tiers.iter()).collect();

@@ -487,12 +487,19 @@ pub(crate) fn decide_next(
 ) -> Result<Option<Decision>, DbError> {
     let m = cx.vb.manifest();
     let next = ran + 1;
-    let through = cx.opts.through.as_deref().and_then(|t| m.tier_index(t));
-    if !m.tier.get(next).is_some_and(|t| t.online) || through.is_some_and(|t| next > t) {
-        return Ok(None);
-    }
+    let last = super::policy::last_of_run(m, cx.opts.through.as_deref());
+    let tier = match m.tier.get(next) {
+        Some(t) if t.online && next <= last => t,
+        _ => return Ok(None),
+    };
+    let context = format!(
+        "deciding online tier {}/{} {:?} in the transaction before it",
+        next + 1,
+        m.tier.len(),
+        tier.name
+    );
     tx.batch_execute("SAVEPOINT airlock_next")
-        .map_err(|e| sql_err("deciding the next tier", &e))?;
+        .map_err(|e| sql_err(&context, &e))?;
     let cx = Ctx {
         taken: Some(after),
         ..*cx
@@ -505,7 +512,6 @@ pub(crate) fn decide_next(
         Some(_) => "RELEASE SAVEPOINT airlock_next",
         None => "ROLLBACK TO SAVEPOINT airlock_next; RELEASE SAVEPOINT airlock_next",
     };
-    tx.batch_execute(end)
-        .map_err(|e| sql_err("after deciding the next tier", &e))?;
+    tx.batch_execute(end).map_err(|e| sql_err(&context, &e))?;
     Ok(decided)
 }

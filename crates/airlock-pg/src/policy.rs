@@ -57,6 +57,14 @@ pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, D
     Ok(g)
 }
 
+/// The index of a run's last tier: `--through`'s (already checked to name a tier by
+/// [`next_tiers`]), else the bundle's last.
+pub(crate) fn last_of_run(m: &Manifest, through: Option<&str>) -> usize {
+    through
+        .and_then(|t| m.tier_index(t))
+        .unwrap_or(m.tier.len() - 1)
+}
+
 /// Ledger refusals and the next tiers to run: (the tiers applied so far, the indexes
 /// of the tiers to run now).
 pub(crate) fn next_tiers(
