@@ -130,40 +130,40 @@ pub enum Whole {
     /// An object of a kind not described one at a time changed or depends on what
     /// changed (its key).
     Object(Key),
-    /// The earlier description, just taken whole on this connection, is small: its
-    /// statements are planned, the incremental ones not yet, and planning those costs
-    /// more than describing [`SMALL`] objects again.
+    /// The schema is small ([`SMALL`] parts or fewer): describing it whole costs less
+    /// than planning the incremental statements on a connection, and than reading the
+    /// stamps they follow changes from.
     Small,
 }
 
-/// Fewer objects than this are described again whole rather than incrementally by a
-/// tracker's second description when its first was whole (a host's first apply:
-/// before and after the tiers): planning the summary, the per-object stamps and the
-/// restricted description (~60 ms) costs what describing ~800 objects does.
+/// A schema of fewer parts than this is described whole every time, never followed
+/// incrementally: planning the summary, the per-object stamps and the restricted
+/// description on a connection (~20 ms), and reading every object's stamps with a
+/// whole description (~7 ms at 400 parts), costs what describing ~800 objects again
+/// does. kratos's 346 migrations leave 396 parts; a run of theirs takes four
+/// descriptions (before and after the main transaction, after each online tier), the
+/// last two of them ~11 ms each whole with the plan already made.
 const SMALL: usize = 500;
 
-/// Fewer user objects than this (relations, functions: what is not of the system's
-/// catalogs, OID 16384 and up) and a tracker's first description is taken without its
-/// stamps, the next being whole again anyway ([`Whole::Small`]): ~10 ms of a host's
-/// first apply to a new database. Far below [`SMALL`] parts, so that the next
-/// description is not made whole where it would have been incremental at a real cost.
-const FEW_OBJECTS: i64 = 50;
-
-/// Whether the database holds fewer than [`FEW_OBJECTS`] relations and functions of
-/// its own: two counts by the catalogs' OID indexes, each stopping at 50 (a large
-/// database costs no more than a small one).
+/// Whether the database holds fewer than [`SMALL`] relations (not counting TOAST
+/// tables and their indexes) and functions of its own (OID 16384 and up): two counts
+/// by the catalogs' OID indexes, each stopping at [`SMALL`], so a large database costs
+/// no more than a small one. Asked before a whole description, whose stamps are read
+/// only when the answer is no (a proxy for its part count, which is known only once
+/// it is taken).
 const FEW_OBJECTS_SQL: &str =
     "SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM pg_catalog.pg_class c
-        WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid LIMIT 50) c)
+        WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+          AND c.relnamespace OPERATOR(pg_catalog.<>) 99::pg_catalog.oid LIMIT 500) c)
     OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM (SELECT FROM pg_catalog.pg_proc p
-        WHERE p.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid LIMIT 50) p)";
+        WHERE p.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid LIMIT 500) p)";
 
 fn few_objects(tx: &mut Transaction<'_>) -> Result<bool, DbError> {
     let n: i64 = tx
         .query_one(FEW_OBJECTS_SQL, &[])
         .map_err(|e| fingerprint_err("counting objects", &e))?
         .get(0);
-    Ok(n < FEW_OBJECTS)
+    Ok(n < SMALL as i64)
 }
 
 /// What [`Described::refresh`] did.
@@ -192,7 +192,8 @@ pub struct DescriptionStep {
     /// airlock or server version), `out-of-reach` (too many transactions since),
     /// `catalog OID` (a catalog not followed one object at a time changed), `object
     /// KEY` (an object of a kind not followed one at a time changed or depends on
-    /// what changed), `small` (cheaper than planning the incremental statements).
+    /// what changed), `small` (a schema of fewer than 500 parts: described whole every
+    /// time, as that costs less than following it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
     /// Objects found changed since the earlier description (incremental only).
@@ -201,8 +202,8 @@ pub struct DescriptionStep {
     /// dependents (incremental).
     pub described: usize,
     /// Whether the objects' stamps (what a later description follows changes from)
-    /// were read with it: not for a run's first description of a schema with few
-    /// objects, whose next description is whole anyway (`small`).
+    /// were read with it: not when the database holds fewer than 500 relations and
+    /// functions of its own, whose next description is whole anyway (`small`).
     pub stamped: bool,
 }
 
@@ -258,10 +259,10 @@ pub struct Described {
     /// Every part with its object, in the fingerprint's order (and how many times it
     /// occurs).
     ordered: BTreeMap<(Line, Key), u32>,
-    /// Whether the stamps were read with it: an unstamped description (a tracker's
-    /// first, of a schema with few objects: [`Tracker::fingerprint`]) gives its
-    /// fingerprint and its parts, never the ground for an incremental one: the next
-    /// description is whole, and it is never kept.
+    /// Whether the stamps were read with it: an unstamped description (of a schema
+    /// with few objects: [`Tracker::fingerprint`]) gives its fingerprint and its parts,
+    /// never the ground for an incremental one: the next description is whole. Kept
+    /// with `reference` 0 (a stamped one's is a transaction ID, never 0).
     stamped: bool,
 }
 
@@ -705,6 +706,8 @@ pub struct Tracker {
     /// Transactions (32 bits) of the caller's that ended after the last description:
     /// the next one sees all their rows, and knows them ([`Tracker::finished`]).
     finished: Vec<u32>,
+    /// Schemas of fewer parts than this are described whole every time ([`SMALL`]).
+    small: usize,
 }
 
 impl Tracker {
@@ -720,7 +723,17 @@ impl Tracker {
             last: None,
             steps: vec![],
             finished: vec![],
+            small: SMALL,
         }
+    }
+
+    /// This tracker follows a schema of any size incrementally, reading the stamps
+    /// with every whole description (by default a schema of fewer than [`SMALL`] parts
+    /// is described whole every time): the incremental path held to the whole one on
+    /// a small schema (tests/fingerprint.rs).
+    pub fn following_any_size(mut self) -> Tracker {
+        self.small = 0;
+        self
     }
 
     /// The schema fingerprint now (64 hex), inside the caller's transaction (only
@@ -739,21 +752,18 @@ impl Tracker {
             self.loaded = true;
             self.described = self.cache.as_deref().and_then(load);
         }
-        let whole_again = matches!(self.steps.as_slice(), [first] if first.how == "whole");
         let refresh = match self.described.as_mut() {
-            Some(d) if !d.stamped => Refresh::Whole(Whole::Small),
-            Some(d) if d.basis == basis && whole_again && d.parts.len() < SMALL => {
-                Refresh::Whole(Whole::Small)
-            }
-            Some(d) if d.basis == basis => d.refresh(tx, &mut self.prepared, version)?,
-            _ => Refresh::Whole(Whole::First),
+            Some(d) if d.basis != basis => Refresh::Whole(Whole::First),
+            Some(d) if !d.stamped || d.parts.len() < self.small => Refresh::Whole(Whole::Small),
+            Some(d) => d.refresh(tx, &mut self.prepared, version)?,
+            None => Refresh::Whole(Whole::First),
         };
-        if let Refresh::Whole(why) = &refresh {
-            // A tracker's first description of a schema of few objects: the next one
-            // is whole again (Whole::Small), so stamps read now would never be used.
-            let unstamped = self.steps.is_empty() && *why == Whole::First && few_objects(tx)?;
+        if let Refresh::Whole(_) = &refresh {
+            // Stamps are read only for a schema the next description may follow
+            // incrementally: a small one is described whole again anyway.
+            let stamped = self.small == 0 || !few_objects(tx)?;
             let earlier = self.described.take().map(|d| d.known).unwrap_or_default();
-            let mut d = Described::take(tx, &mut self.prepared, version, basis, !unstamped)?;
+            let mut d = Described::take(tx, &mut self.prepared, version, basis, stamped)?;
             d.known = earlier.into_iter().filter(|x| *x >= d.reference).collect();
             d.pending = union(&d.known, &d.pending);
             self.described = Some(d);
@@ -837,10 +847,8 @@ impl Tracker {
         let (Some(path), Some(d)) = (&self.cache, &self.described) else {
             return None;
         };
-        if !d.stamped {
-            // Nothing to follow changes from: the next run takes the whole description.
-            return None;
-        }
+        // Without stamps, the next run describes the schema whole again; the parts
+        // kept still name what drifted ([`Tracker::changes_since`]).
         save(path, d).err().map(|e| {
             format!(
                 "warning: could not keep the schema description in {}: {e}",
@@ -968,7 +976,7 @@ fn decode(bytes: &[u8]) -> Option<Described> {
         contents,
         parts,
         ordered: sorted.into_iter().collect(),
-        stamped: true,
+        stamped: reference != 0,
     })
 }
 
