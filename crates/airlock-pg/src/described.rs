@@ -1103,4 +1103,26 @@ mod tests {
         assert!(decode(&bytes[..bytes.len() - 1]).is_none());
         assert!(decode(&[]).is_none());
     }
+
+    #[test]
+    fn a_description_kept_without_stamps_reads_back_without_them() {
+        let mut d = sample();
+        d.stamped = false;
+        d.reference = 0;
+        d.stamps.clear();
+        let back = decode(&encode(&d)).expect("reads back");
+        assert!(!back.stamped, "followed from stamps it does not have");
+        assert_eq!(back.fingerprint(), d.fingerprint());
+        assert!(decode(&encode(&sample())).expect("reads back").stamped);
+    }
+
+    #[test]
+    fn the_object_count_stops_where_a_schema_stops_being_small() {
+        let limit = format!("LIMIT {SMALL})");
+        assert_eq!(
+            FEW_OBJECTS_SQL.matches(&limit).count(),
+            2,
+            "{FEW_OBJECTS_SQL}"
+        );
+    }
 }
