@@ -134,7 +134,9 @@ fn signed_with_tier(dir: &Path, es: &mut [Entry], tier: &[u8]) {
     {
         let f = file_entry(&mut m, "sql/tiers.sql");
         f["sha256"] = sha(tier).into();
-        f["chunks"] = tier.chunks(CHUNK).map(sha).collect::<Vec<_>>().into();
+        if tier.len() > CHUNK {
+            f["chunks"] = tier.chunks(CHUNK).map(sha).collect::<Vec<_>>().into();
+        }
     }
     signed_with_sums(dir, es, m);
 }
@@ -661,7 +663,7 @@ fn run_on(dir: &Path, command: &str, bundle: &str, db: &TestDb) -> std::process:
     if command != "verify" {
         args.extend(["--db", conn.as_str()]);
     }
-    if command == "apply" {
+    if command == "apply" || command == "rollback" {
         args.push("--yes");
     }
     airlock(dir, &args)
@@ -711,6 +713,42 @@ fn verify_and_every_command_before_a_run_judge_the_sql_of_a_signed_bundle_alike(
         error.contains("SHA-256 mismatch") && !error.contains("SQL rule"),
         "{error}"
     );
+}
+
+#[test]
+fn a_small_tier_whose_sql_is_refused_is_refused_by_every_command_before_anything_runs() {
+    // A tier held in memory (not streamed, not spilled): its SQL is judged as the
+    // reader keeps it, on the judging thread, as verify judges it. Every command that
+    // reads the bundle refuses it as a SQL verdict, and nothing runs.
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let db = target("onejudgesmall");
+    let harmless = format!("CREATE TABLE app.big (id int);\n{HARMLESS}\n");
+    let src = source(d, &db.name, harmless.as_bytes());
+    pack(d, &src, "rm.key", "good.tar.gz");
+    let mut es = entries_of(&d.join("good.tar.gz"));
+    let refused = format!("CREATE TABLE app.big (id int);\n{VACUUM}\n");
+    signed_with_tier(d, &mut es, refused.as_bytes());
+    std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
+    let before = state(&db);
+    for command in ["verify", "gate", "plan", "apply", "rollback"] {
+        let o = run_on(d, command, "vacuum.tar.gz", &db);
+        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["kind"], "verification", "{command}: {v:#}");
+        let error = v["error"].as_str().unwrap();
+        assert!(
+            error.contains("SQL rule violated") && error.contains("sql/tiers.sql:2"),
+            "{command}: {error}"
+        );
+    }
+    let after = state(&db);
+    assert_eq!(after.dump, before.dump, "the database changed");
+    assert_eq!(after.ledger, before.ledger, "the ledger changed");
+    assert_eq!(after.canary, before.canary, "the refused file ran");
+    // The bundle as signed first runs.
+    expect_code(&apply_code(d, "good.tar.gz", &db), 0);
 }
 
 #[test]

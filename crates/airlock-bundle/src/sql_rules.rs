@@ -42,6 +42,14 @@ impl Roles {
     pub fn iter(&self) -> impl Iterator<Item = (&str, SqlRole)> {
         self.0.iter().map(|(f, r)| (f.as_str(), *r))
     }
+
+    /// These roles but `path`'s (a file judged elsewhere).
+    fn without(mut self, path: Option<String>) -> Roles {
+        if let Some(p) = path {
+            self.0.remove(&p);
+        }
+        self
+    }
 }
 
 /// One file's judgment, fed its bytes as they are read (scripts in bounded memory;
@@ -146,6 +154,8 @@ pub struct Judged<'a> {
     inner: &'a mut dyn Sink,
     roles: Roles,
     judge: Option<JudgeThread>,
+    /// The file of the manifest judged elsewhere, if any (a streamed tier file).
+    leave_out: fn(&Manifest) -> Option<String>,
 }
 
 impl<'a> Judged<'a> {
@@ -154,7 +164,15 @@ impl<'a> Judged<'a> {
             inner,
             roles: Roles::default(),
             judge: None,
+            leave_out: |_| None,
         }
+    }
+
+    /// Judges every file with a role but the one `pick` names in the manifest (judged
+    /// by the caller as it reads it).
+    pub fn leaving_out(mut self, pick: fn(&Manifest) -> Option<String>) -> Self {
+        self.leave_out = pick;
+        self
     }
 
     /// The SQL verdict on every file read.
@@ -427,7 +445,7 @@ impl Read for Tee<'_, '_> {
 
 impl Sink for Judged<'_> {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
-        self.roles = Roles::of(&opened.manifest);
+        self.roles = Roles::of(&opened.manifest).without((self.leave_out)(&opened.manifest));
         self.inner.begin(opened)
     }
 

@@ -15,7 +15,7 @@
 use crate::archive::{self, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
 use crate::manifest::{Manifest, ManifestError};
-use crate::sql_rules::{self, violated_io, FileJudge, Roles};
+use crate::sql_rules::{self, violated_io, FileJudge, Judged, Roles};
 use crate::trust::TrustStore;
 use airlock_sql::{self, SqlRole};
 use chrono::{DateTime, Utc};
@@ -50,6 +50,16 @@ impl Default for ExecLimits {
 enum Kept {
     Memory(Vec<u8>),
     Spilled { offset: u64, len: u64 },
+}
+
+/// Which held files [`VerifiedBundle::recheck_sql`] judges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Judging {
+    /// Every one: none was judged as it was read (the files before a streamed one).
+    All,
+    /// Those read back from the spill file; the reader judged the others as it kept
+    /// them.
+    Spilled,
 }
 
 pub struct VerifiedBundle {
@@ -383,12 +393,16 @@ impl VerifiedBundle {
             spill: None,
             spilled: 0,
         };
+        // The SQL rules judged on their own thread while the reader inflates and
+        // hashes what follows, as `verify` judges them (after integrity).
+        let mut judged = Judged::new(&mut sink);
         let opened = archive::read_bundle(
             path,
             Judge::Trust { store, at },
             &Limits::default(),
-            &mut sink,
+            &mut judged,
         )?;
+        judged.verdict()?;
         let vb = VerifiedBundle {
             opened,
             files: sink.files,
@@ -397,7 +411,7 @@ impl VerifiedBundle {
             stream: Mutex::new(Stream::None),
             tail: OnceLock::new(),
         };
-        vb.recheck_sql()?;
+        vb.recheck_sql(Judging::Spilled)?;
         Ok(vb)
     }
 
@@ -432,12 +446,16 @@ impl VerifiedBundle {
                     opened: None,
                     path: None,
                 };
+                // Every file but the streamed one (judged as it streams) is judged on
+                // a thread of its own as it is read; the verdict, after integrity.
+                let mut judged = Judged::new(&mut sink).leaving_out(stream_candidate);
                 let opened = archive::read_bundle(
                     &path,
                     Judge::Trust { store: &store, at },
                     &Limits::default(),
-                    &mut sink,
+                    &mut judged,
                 )?;
+                judged.verdict()?;
                 Ok(ReadOutcome {
                     opened,
                     files: sink.keep.files,
@@ -470,7 +488,9 @@ impl VerifiedBundle {
                     }),
                     tail: OnceLock::new(),
                 };
-                vb.recheck_sql()?;
+                // The files before the streamed one run before the reader's verdict
+                // on them: judged here, all of them.
+                vb.recheck_sql(Judging::All)?;
                 Ok(vb)
             }
             Ok(_) => Err(VerifyError::Write(
@@ -487,7 +507,7 @@ impl VerifiedBundle {
                     stream: Mutex::new(Stream::None),
                     tail: OnceLock::new(),
                 };
-                vb.recheck_sql()?;
+                vb.recheck_sql(Judging::Spilled)?;
                 Ok(vb)
             }
         }
@@ -570,7 +590,7 @@ impl VerifiedBundle {
                     spill: out.spill,
                 });
                 drop(state);
-                if let Err(e) = self.recheck_sql() {
+                if let Err(e) = self.recheck_sql(Judging::Spilled) {
                     *self.stream.lock().expect("stream state") = Stream::Failed(e.to_string());
                     return Err(e);
                 }
@@ -580,14 +600,19 @@ impl VerifiedBundle {
     }
 
     /// Judge the SQL rules ([`crate::sql_rules`], as `verify` does) on the exact bytes
-    /// that will execute (scripts stream through the checker in bounded memory).
-    fn recheck_sql(&self) -> Result<(), VerifyError> {
+    /// that will execute (scripts stream through the checker in bounded memory): those
+    /// read back from the spill file always, those held in memory when `which` says
+    /// so (otherwise the reader judged them as it kept them: [`Judged`]).
+    fn recheck_sql(&self, which: Judging) -> Result<(), VerifyError> {
         for (file, role) in Roles::of(self.manifest()).iter() {
             // Streaming: files not read yet are checked when they are (the streamed
             // one as it streams, the rest when the reader finishes).
             let Some(payload) = self.held(file) else {
                 continue;
             };
+            if which == Judging::Spilled && matches!(payload, Payload::Memory(_)) {
+                continue;
+            }
             sql_rules::judge(file, role, &mut reader_of(payload))?;
         }
         Ok(())
