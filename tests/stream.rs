@@ -669,6 +669,32 @@ fn run_on(dir: &Path, command: &str, bundle: &str, db: &TestDb) -> std::process:
     airlock(dir, &args)
 }
 
+/// Each of `commands` refuses `bundle` (genuine, its SQL refused by this airlock) as a
+/// SQL verdict naming `place`, never as tampering (exit 4), and nothing changed: the
+/// schema, the ledger, the sequence a refused statement would advance.
+fn refused_alike(d: &Path, bundle: &str, db: &TestDb, commands: &[&str], place: &str) {
+    let before = state(db);
+    for command in commands {
+        let o = run_on(d, command, bundle, db);
+        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["kind"], "verification", "{command}: {v:#}");
+        let (error, hint) = (v["error"].as_str().unwrap(), v["hint"].as_str().unwrap());
+        assert!(
+            error.contains("SQL rule violated") && error.contains(place),
+            "{command}: {error}"
+        );
+        assert!(
+            hint.contains("not a finding that the bundle was tampered with"),
+            "{command}: {hint}"
+        );
+    }
+    let after = state(db);
+    assert_eq!(after.dump, before.dump, "the database changed");
+    assert_eq!(after.ledger, before.ledger, "the ledger changed");
+    assert_eq!(after.canary, before.canary, "a refused statement ran");
+}
+
 #[test]
 fn verify_and_every_command_before_a_run_judge_the_sql_of_a_signed_bundle_alike() {
     let t = tempdir();
@@ -682,25 +708,13 @@ fn verify_and_every_command_before_a_run_judge_the_sql_of_a_signed_bundle_alike(
     // this airlock: verify must say so too, as a SQL verdict, never as tampering.
     signed_with_tier(d, &mut es, &big_tier(VACUUM));
     std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
-    let before = state(&db);
-    for command in ["verify", "gate", "plan", "apply"] {
-        let o = run_on(d, command, "vacuum.tar.gz", &db);
-        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
-        let v = json(&o);
-        assert_eq!(v["kind"], "verification", "{command}: {v:#}");
-        let (error, hint) = (v["error"].as_str().unwrap(), v["hint"].as_str().unwrap());
-        assert!(
-            error.contains("SQL rule violated") && error.contains("sql/tiers.sql"),
-            "{command}: {error}"
-        );
-        assert!(
-            hint.contains("not a finding that the bundle was tampered with"),
-            "{command}: {hint}"
-        );
-    }
-    let after = state(&db);
-    assert_eq!(after.dump, before.dump, "the database changed");
-    assert_eq!(after.ledger, before.ledger, "the ledger changed");
+    refused_alike(
+        d,
+        "vacuum.tar.gz",
+        &db,
+        &["verify", "gate", "plan", "apply"],
+        "sql/tiers.sql",
+    );
     // The same SQL swapped in without the signer: tampering is what verify reports
     // (integrity is judged before SQL), not a SQL verdict.
     let mut es = entries_of(&d.join("good.tar.gz"));
@@ -731,22 +745,13 @@ fn a_small_tier_whose_sql_is_refused_is_refused_by_every_command_before_anything
     let refused = format!("CREATE TABLE app.big (id int);\n{VACUUM}\n");
     signed_with_tier(d, &mut es, refused.as_bytes());
     std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
-    let before = state(&db);
-    for command in ["verify", "gate", "plan", "apply", "rollback"] {
-        let o = run_on(d, command, "vacuum.tar.gz", &db);
-        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
-        let v = json(&o);
-        assert_eq!(v["kind"], "verification", "{command}: {v:#}");
-        let error = v["error"].as_str().unwrap();
-        assert!(
-            error.contains("SQL rule violated") && error.contains("sql/tiers.sql:2"),
-            "{command}: {error}"
-        );
-    }
-    let after = state(&db);
-    assert_eq!(after.dump, before.dump, "the database changed");
-    assert_eq!(after.ledger, before.ledger, "the ledger changed");
-    assert_eq!(after.canary, before.canary, "the refused file ran");
+    refused_alike(
+        d,
+        "vacuum.tar.gz",
+        &db,
+        &["verify", "gate", "plan", "apply", "rollback"],
+        "sql/tiers.sql:2",
+    );
     // The bundle as signed first runs.
     expect_code(&apply_code(d, "good.tar.gz", &db), 0);
 }

@@ -130,7 +130,7 @@ pub enum Whole {
     /// An object of a kind not described one at a time changed or depends on what
     /// changed (its key).
     Object(Key),
-    /// The schema is small ([`SMALL`] parts or fewer): describing it whole costs less
+    /// The schema is small (fewer than [`SMALL`] parts): describing it whole costs less
     /// than planning the incremental statements on a connection, and than reading the
     /// stamps they follow changes from.
     Small,
