@@ -33,6 +33,7 @@ impl Scene {
         c.args(args)
             .current_dir(self.tmp.path())
             .env("TMPDIR", self.tmp.path())
+            .env("AIRLOCK_STATE_DIR", state_dir())
             .env("PGHOST", self.nohost.path())
             .env_remove("AIRLOCK_DB")
             .env_remove("PGPORT")

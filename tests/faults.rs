@@ -94,6 +94,7 @@ fn sigkill_at_fifty_points_leaves_before_or_after_and_a_consistent_ledger() {
         // Kill points spread over 0..1.2x the apply's duration (deterministic).
         let delay = span.mul_f64(((i * 7919) % 50) as f64 / 50.0 * 1.2);
         let mut child = Command::new(bin())
+            .env("AIRLOCK_STATE_DIR", state_dir())
             .current_dir(dir)
             .args(apply)
             .stdout(Stdio::null())

@@ -237,6 +237,7 @@ fn a_table_truncated_after_the_snapshot_is_refused_not_read_as_empty() {
         .unwrap();
     let dir = tempdir();
     let child = Command::new(bin())
+        .env("AIRLOCK_STATE_DIR", state_dir())
         .args(["fingerprint", "--data", "--db", &db.conn()])
         .current_dir(dir.path())
         .stdout(Stdio::piped())

@@ -465,6 +465,7 @@ fn race(c: &Case, bundle: &str, lock: &str) -> (Vec<Output>, Vec<i32>) {
     let conn = c.db.conn();
     let spawn = || {
         Command::new(bin())
+            .env("AIRLOCK_STATE_DIR", state_dir())
             .current_dir(c.dir())
             .args([
                 "apply",
@@ -642,6 +643,7 @@ const WRITE_THEN_WAIT: &[(&str, &str, bool)] = &[
 fn apply_until_running(c: &Case, bundle: &str, marker: &str) -> std::process::Child {
     let conn = c.db.conn();
     let child = Command::new(bin())
+        .env("AIRLOCK_STATE_DIR", state_dir())
         .current_dir(c.dir())
         .args(["apply", bundle, "--trust", "rm.pub", "--db", &conn])
         .stdout(Stdio::piped())
