@@ -130,17 +130,17 @@ pub enum Whole {
     /// An object of a kind not described one at a time changed or depends on what
     /// changed (its key).
     Object(Key),
-    /// The schema is small (fewer than [`SMALL`] parts): describing it whole costs less
+    /// The schema is small (fewer than [`SMALL`] objects): describing it whole costs less
     /// than planning the incremental statements on a connection, and than reading the
     /// stamps they follow changes from.
     Small,
 }
 
-/// A schema of fewer parts than this is described whole every time, never followed
+/// A schema of fewer objects than this is described whole every time, never followed
 /// incrementally: planning the summary, the per-object stamps and the restricted
 /// description on a connection (~20 ms), and reading every object's stamps with a
-/// whole description (~7 ms at 400 parts), costs what describing ~800 objects again
-/// does. kratos's 346 migrations leave 396 parts; a run of theirs takes four
+/// whole description (~7 ms at 400 objects), costs what describing ~800 objects again
+/// does. kratos's 346 migrations leave 396 objects; a run of theirs takes four
 /// descriptions (before and after the main transaction, after each online tier), the
 /// last two of them ~11 ms each whole with the plan already made.
 const SMALL: usize = 500;
@@ -192,7 +192,7 @@ pub struct DescriptionStep {
     /// airlock or server version), `out-of-reach` (too many transactions since),
     /// `catalog OID` (a catalog not followed one object at a time changed), `object
     /// KEY` (an object of a kind not followed one at a time changed or depends on
-    /// what changed), `small` (a schema of fewer than 500 parts: described whole every
+    /// what changed), `small` (a schema of fewer than 500 objects: described whole every
     /// time, as that costs less than following it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
@@ -688,6 +688,33 @@ impl From<DbError> for Stop {
     }
 }
 
+/// The description this host keeps, being read: on a thread of its own from the
+/// tracker's start, while the deploy takes its lock and runs its gates (reading and
+/// checking the 6 MB kept at 25,000 objects takes ~20 ms, all of it before the first
+/// fingerprint otherwise); here, should the thread not start.
+enum Loading {
+    Thread(std::thread::JoinHandle<Option<Described>>),
+    Here(PathBuf),
+}
+
+impl Loading {
+    fn start(path: PathBuf) -> Loading {
+        let reader = path.clone();
+        std::thread::Builder::new()
+            .name("airlock-kept".into())
+            .spawn(move || load(&reader))
+            .map_or(Loading::Here(path), Loading::Thread)
+    }
+
+    /// The kept description, if there is one this airlock can use.
+    fn finish(self) -> Option<Described> {
+        match self {
+            Loading::Thread(reading) => reading.join().ok().flatten(),
+            Loading::Here(path) => load(&path),
+        }
+    }
+}
+
 /// The fingerprints of one target's deploy: the description kept between them (and,
 /// when this host remembers descriptions, between runs).
 pub struct Tracker {
@@ -695,11 +722,9 @@ pub struct Tracker {
     described: Option<Described>,
     /// Where this host keeps the target's description; `None`: not kept.
     cache: Option<PathBuf>,
-    /// The kept description, read on a thread of its own from the tracker's start
-    /// (while the deploy takes its lock and runs its gates); joined by the first
-    /// fingerprint. `None` once joined, or when nothing is kept.
-    loading: Option<std::thread::JoinHandle<Option<Described>>>,
-    loaded: bool,
+    /// The kept description on its way in, taken by the first fingerprint; `None`
+    /// once taken, or when nothing is kept.
+    loading: Option<Loading>,
     /// The basis for the server version this connection has ([`basis`]), worked out
     /// once.
     basis: Option<(u32, String)>,
@@ -710,7 +735,7 @@ pub struct Tracker {
     /// Transactions (32 bits) of the caller's that ended after the last description:
     /// the next one sees all their rows, and knows them ([`Tracker::finished`]).
     finished: Vec<u32>,
-    /// Schemas of fewer parts than this are described whole every time ([`SMALL`]).
+    /// Schemas of fewer objects than this are described whole every time ([`SMALL`]).
     small: usize,
 }
 
@@ -719,20 +744,12 @@ impl Tracker {
     /// between runs when `keep` is set.
     pub fn new(system_identifier: &str, database: &str, keep: bool) -> Tracker {
         let cache = keep.then(|| cache_file(system_identifier, database));
-        // Reading a large kept description (6 MB at 25,000 objects) takes ~20 ms, all
-        // of it before the first fingerprint otherwise.
-        let loading = cache.clone().and_then(|path| {
-            std::thread::Builder::new()
-                .name("airlock-kept".into())
-                .spawn(move || load(&path))
-                .ok()
-        });
+        let loading = cache.clone().map(Loading::start);
         Tracker {
             prepared: Prepared::default(),
             described: None,
             cache,
             loading,
-            loaded: false,
             basis: None,
             last: None,
             steps: vec![],
@@ -742,7 +759,7 @@ impl Tracker {
     }
 
     /// This tracker follows a schema of any size incrementally, reading the stamps
-    /// with every whole description (by default a schema of fewer than [`SMALL`] parts
+    /// with every whole description (by default a schema of fewer than [`SMALL`] objects
     /// is described whole every time): the incremental path held to the whole one on
     /// a small schema (tests/fingerprint.rs).
     pub fn following_any_size(mut self) -> Tracker {
@@ -762,12 +779,8 @@ impl Tracker {
                 b
             }
         };
-        if !self.loaded {
-            self.loaded = true;
-            self.described = match self.loading.take() {
-                Some(reading) => reading.join().ok().flatten(),
-                None => self.cache.as_deref().and_then(load),
-            };
+        if let Some(loading) = self.loading.take() {
+            self.described = loading.finish();
         }
         let refresh = match self.described.as_mut() {
             Some(d) if d.basis != basis => Refresh::Whole(Whole::First),
