@@ -54,7 +54,7 @@ enum Kept {
 
 /// Which held files [`VerifiedBundle::recheck_sql`] judges.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Judging {
+enum Recheck {
     /// Every one: none was judged as it was read (the files before a streamed one).
     All,
     /// Those read back from the spill file; the reader judged the others as it kept
@@ -411,7 +411,7 @@ impl VerifiedBundle {
             stream: Mutex::new(Stream::None),
             tail: OnceLock::new(),
         };
-        vb.recheck_sql(Judging::Spilled)?;
+        vb.recheck_sql(Recheck::Spilled)?;
         Ok(vb)
     }
 
@@ -490,7 +490,7 @@ impl VerifiedBundle {
                 };
                 // The files before the streamed one run before the reader's verdict
                 // on them: judged here, all of them.
-                vb.recheck_sql(Judging::All)?;
+                vb.recheck_sql(Recheck::All)?;
                 Ok(vb)
             }
             Ok(_) => Err(VerifyError::Write(
@@ -507,7 +507,7 @@ impl VerifiedBundle {
                     stream: Mutex::new(Stream::None),
                     tail: OnceLock::new(),
                 };
-                vb.recheck_sql(Judging::Spilled)?;
+                vb.recheck_sql(Recheck::Spilled)?;
                 Ok(vb)
             }
         }
@@ -590,7 +590,7 @@ impl VerifiedBundle {
                     spill: out.spill,
                 });
                 drop(state);
-                if let Err(e) = self.recheck_sql(Judging::Spilled) {
+                if let Err(e) = self.recheck_sql(Recheck::Spilled) {
                     *self.stream.lock().expect("stream state") = Stream::Failed(e.to_string());
                     return Err(e);
                 }
@@ -603,14 +603,14 @@ impl VerifiedBundle {
     /// that will execute (scripts stream through the checker in bounded memory): those
     /// read back from the spill file always, those held in memory when `which` says
     /// so (otherwise the reader judged them as it kept them: [`Judged`]).
-    fn recheck_sql(&self, which: Judging) -> Result<(), VerifyError> {
+    fn recheck_sql(&self, which: Recheck) -> Result<(), VerifyError> {
         for (file, role) in Roles::of(self.manifest()).iter() {
             // Streaming: files not read yet are checked when they are (the streamed
             // one as it streams, the rest when the reader finishes).
             let Some(payload) = self.held(file) else {
                 continue;
             };
-            if which == Judging::Spilled && matches!(payload, Payload::Memory(_)) {
+            if which == Recheck::Spilled && matches!(payload, Payload::Memory(_)) {
                 continue;
             }
             sql_rules::judge(file, role, &mut reader_of(payload))?;
