@@ -1083,9 +1083,12 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
 }
 
 /// Every shape of index and key the description query writes itself, and the ones
-/// next to them it must leave to the server, on a few hundred tables.
+/// next to them it must leave to the server, on a few hundred tables; extensions whose
+/// names need quoting, and operator families with ordering operators (pg_trgm's).
 const SHAPES: &str = r#"
 CREATE EXTENSION citext;
+CREATE EXTENSION "uuid-ossp";
+CREATE EXTENSION pg_trgm;
 CREATE SCHEMA "Odd Schema";
 CREATE SCHEMA "select";
 CREATE DOMAIN "Odd Schema".posint AS integer CHECK (VALUE > 0);

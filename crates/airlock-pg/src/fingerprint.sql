@@ -94,9 +94,12 @@ extensions AS MATERIALIZED (
     SELECT dep.classid, dep.objid, dep.objsubid,
         pg_catalog.array_agg(pg_catalog.format('%s %s', dep.deptype, dep.identity)
             ORDER BY dep.deptype, dep.identity COLLATE pg_catalog."C") AS extensions
+    -- the extension's name as pg_identify_object writes it (quoted when needed), read
+    -- from pg_extension: one lookup per member, not one object identity each
     FROM (SELECT d.classid, d.objid, d.objsubid, d.deptype,
-            (pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0)).identity
+            pg_catalog.quote_ident(x.extname::pg_catalog.text) AS identity
         FROM pg_catalog.pg_depend d
+        LEFT JOIN pg_catalog.pg_extension x ON x.oid OPERATOR(pg_catalog.=) d.refobjid
         WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
           AND d.deptype OPERATOR(pg_catalog.=) ANY ('{e,x}'::pg_catalog."char"[])) dep
     GROUP BY dep.classid, dep.objid, dep.objsubid
@@ -276,7 +279,8 @@ obj AS (SELECT b.* FROM (
                         pg_catalog.format_type(o.amoplefttype, NULL),
                         pg_catalog.format_type(o.amoprighttype, NULL),
                         o.amopopr::pg_catalog.regoperator,
-                        (pg_catalog.pg_identify_object('pg_catalog.pg_opfamily'::pg_catalog.regclass, o.amopsortfamily, 0)).identity) AS line
+                        CASE WHEN o.amopsortfamily OPERATOR(pg_catalog.<>) 0::pg_catalog.oid THEN
+                            (pg_catalog.pg_identify_object('pg_catalog.pg_opfamily'::pg_catalog.regclass, o.amopsortfamily, 0)).identity END) AS line
                     FROM pg_catalog.pg_amop o WHERE o.amopfamily OPERATOR(pg_catalog.=) f.oid) m),
             (SELECT pg_catalog.array_agg(m.line ORDER BY m.line COLLATE pg_catalog."C")
                 FROM (SELECT pg_catalog.format('%s (%s, %s) %s', p.amprocnum,
