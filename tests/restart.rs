@@ -32,6 +32,7 @@ fn apply(dir: &Path, conn: &str, code: &str) -> Command {
         .arg(format!("code={code}"))
         .env_remove("AIRLOCK_DB")
         .env_remove("AIRLOCK_TRUST")
+        .env("AIRLOCK_STATE_DIR", state_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c

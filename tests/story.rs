@@ -859,6 +859,7 @@ fn rehearse_drops_the_clone_after_sigint() {
             "--param",
             "code=x",
         ])
+        .env("AIRLOCK_STATE_DIR", state_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
