@@ -153,7 +153,7 @@ fn a_hosts_first_apply_describes_the_whole_schema_once() {
 
 #[test]
 fn a_small_schema_is_described_whole_every_time_without_stamps() {
-    // A schema of fewer than 500 parts: describing it again costs less than planning
+    // A schema of fewer than 500 objects: describing it again costs less than planning
     // the incremental statements on a connection, and than reading every object's
     // stamps to follow it from.
     let c = Case::new(10);
