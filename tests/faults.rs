@@ -2,7 +2,7 @@
 //! before or exactly after, and the ledger agrees.
 
 mod util;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use util::*;
 
@@ -93,9 +93,7 @@ fn sigkill_at_fifty_points_leaves_before_or_after_and_a_consistent_ledger() {
         let rows_before = ledger_rows(&db);
         // Kill points spread over 0..1.2x the apply's duration (deterministic).
         let delay = span.mul_f64(((i * 7919) % 50) as f64 / 50.0 * 1.2);
-        let mut child = Command::new(bin())
-            .env("AIRLOCK_STATE_DIR", state_dir())
-            .current_dir(dir)
+        let mut child = airlock_command(dir, &[])
             .args(apply)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

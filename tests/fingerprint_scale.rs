@@ -8,7 +8,6 @@
 
 mod util;
 use airlock::db::fingerprint::Fingerprint;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use util::cluster::Cluster;
 use util::*;
@@ -236,14 +235,7 @@ fn a_table_truncated_after_the_snapshot_is_refused_not_read_as_empty() {
         .batch_execute("BEGIN; LOCK TABLE public.t IN ACCESS EXCLUSIVE MODE")
         .unwrap();
     let dir = tempdir();
-    let child = Command::new(bin())
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .args(["fingerprint", "--data", "--db", &db.conn()])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = airlock_spawn(dir.path(), &["fingerprint", "--data", "--db", &db.conn()]);
     let mut admin = admin();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -7,7 +7,7 @@
 
 mod util;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use util::*;
@@ -129,12 +129,8 @@ impl Owned {
                 seen
             })
         };
-        let mut c = Command::new(bin());
+        let mut c = airlock_command(self.dir(), &[]);
         c.args(self.args(&self.conn, args))
-            .current_dir(self.dir())
-            .env("AIRLOCK_STATE_DIR", state_dir())
-            .env_remove("AIRLOCK_DB")
-            .env_remove("PGDATABASE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let out = c

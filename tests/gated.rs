@@ -4,7 +4,7 @@
 
 mod util;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use util::*;
 
 struct Case {
@@ -464,9 +464,7 @@ fn a_refused_apply_is_not_kept_waiting_behind_another_sessions_deploy_lock() {
 fn race(c: &Case, bundle: &str, lock: &str) -> (Vec<Output>, Vec<i32>) {
     let conn = c.db.conn();
     let spawn = || {
-        Command::new(bin())
-            .env("AIRLOCK_STATE_DIR", state_dir())
-            .current_dir(c.dir())
+        airlock_command(c.dir(), &[])
             .args([
                 "apply",
                 bundle,
@@ -642,9 +640,7 @@ const WRITE_THEN_WAIT: &[(&str, &str, bool)] = &[
 /// is running on the server.
 fn apply_until_running(c: &Case, bundle: &str, marker: &str) -> std::process::Child {
     let conn = c.db.conn();
-    let child = Command::new(bin())
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .current_dir(c.dir())
+    let child = airlock_command(c.dir(), &[])
         .args(["apply", bundle, "--trust", "rm.pub", "--db", &conn])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

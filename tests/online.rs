@@ -376,9 +376,7 @@ fn held_step_two(d: &Path, tag: &str) -> (TestDb, postgres::Client) {
 
 /// `apply --json` of [`held_step_two`]'s release, started, once its step 2 waits.
 fn apply_paused_at_step_two(d: &Path, db: &TestDb) -> std::process::Child {
-    let child = std::process::Command::new(bin())
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .current_dir(d)
+    let child = airlock_command(d, &[])
         .args([
             "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
         ])
@@ -398,9 +396,7 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
     let t = keyed_dir();
     let d = t.path();
     let (db, mut holder) = held_step_two(d, "online_killed");
-    let mut child = std::process::Command::new(bin())
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .current_dir(d)
+    let mut child = airlock_command(d, &[])
         .args([
             "--json",
             "apply",
@@ -547,9 +543,7 @@ fn a_lock_released_between_retries_lets_the_apply_through() {
     let mut tx = holder.transaction().unwrap();
     tx.batch_execute("LOCK TABLE app.t IN ACCESS SHARE MODE")
         .unwrap();
-    let mut child = std::process::Command::new(bin())
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .current_dir(d)
+    let mut child = airlock_command(d, &[])
         .args([
             "apply",
             "a.tar.gz",

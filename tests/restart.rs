@@ -24,17 +24,13 @@ const TIERS: [(&str, &str, bool); 2] = [
 ];
 
 fn apply(dir: &Path, conn: &str, code: &str) -> Command {
-    let mut c = Command::new(bin());
-    c.current_dir(dir)
-        .args([
-            "apply", "b.tar.gz", "--trust", "rm.pub", "--db", conn, "--param",
-        ])
-        .arg(format!("code={code}"))
-        .env_remove("AIRLOCK_DB")
-        .env_remove("AIRLOCK_TRUST")
-        .env("AIRLOCK_STATE_DIR", state_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = airlock_command(dir, &[]);
+    c.args([
+        "apply", "b.tar.gz", "--trust", "rm.pub", "--db", conn, "--param",
+    ])
+    .arg(format!("code={code}"))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     c
 }
 

@@ -846,8 +846,7 @@ fn rehearse_drops_the_clone_after_sigint() {
     );
     keygen(dir, "rm");
     pack(dir, &src.dir, "rm.key", "b.tar.gz");
-    let child = std::process::Command::new(bin())
-        .current_dir(dir)
+    let child = airlock_command(dir, &[])
         .args([
             "--json",
             "rehearse",
@@ -859,7 +858,6 @@ fn rehearse_drops_the_clone_after_sigint() {
             "--param",
             "code=x",
         ])
-        .env("AIRLOCK_STATE_DIR", state_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

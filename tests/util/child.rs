@@ -1,31 +1,20 @@
 //! A running airlock process whose output a test watches: airlock's own lines (not a
 //! sleep) say when it is waiting.
 
-use super::{bin, code, state_dir, stdout};
+use super::{code, stdout};
 use std::io::{BufRead, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 /// Start airlock in `dir` with `args`, stdout and stderr piped, no environment
 /// defaults.
 pub fn spawn(dir: &Path, args: &[&str]) -> Child {
-    let mut c = Command::new(bin());
-    c.args(args)
-        .current_dir(dir)
-        .env("AIRLOCK_STATE_DIR", state_dir())
+    super::airlock_command(dir, args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for k in [
-        "AIRLOCK_DB",
-        "AIRLOCK_TRUST",
-        "AIRLOCK_PASSPHRASE",
-        "PGDATABASE",
-        "SOURCE_DATE_EPOCH",
-    ] {
-        c.env_remove(k);
-    }
-    c.spawn().expect("run airlock")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run airlock")
 }
 
 /// Read the child's stderr until a line contains `needle`; returns the reader and the

@@ -52,11 +52,7 @@ pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    c.current_dir(dir);
-    for k in CLEARED_ENV {
-        c.env_remove(k);
-    }
-    c.env("AIRLOCK_STATE_DIR", state_dir());
+    clean(&mut c, dir);
     let mut child = c.spawn().expect("run script(1) from util-linux");
     child
         .stdin
@@ -96,24 +92,34 @@ pub fn state_dir() -> PathBuf {
 /// `airlock ARGS` in `dir`, started and not waited for (stdout and stderr piped): for
 /// tests that act while it runs.
 pub fn airlock_spawn(dir: &Path, args: &[&str]) -> std::process::Child {
-    let mut c = Command::new(bin());
-    c.args(args).current_dir(dir);
-    for k in CLEARED_ENV {
-        c.env_remove(k);
-    }
-    c.env("AIRLOCK_STATE_DIR", state_dir())
+    airlock_command(dir, args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start airlock")
 }
 
-fn run_clean(mut c: Command, dir: &Path, env: &[(&str, &str)]) -> Output {
+/// `airlock ARGS` in `dir`, not started, with the clean environment every helper here
+/// gives (the test state directory included): for tests that choose its stdio.
+pub fn airlock_command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args);
+    clean(&mut c, dir);
+    c
+}
+
+/// Runs `c` in `dir` without the knobs every test run starts without, keeping what it
+/// remembers in the test state directory, never the user's.
+fn clean(c: &mut Command, dir: &Path) {
     c.current_dir(dir);
     for k in CLEARED_ENV {
         c.env_remove(k);
     }
     c.env("AIRLOCK_STATE_DIR", state_dir());
+}
+
+fn run_clean(mut c: Command, dir: &Path, env: &[(&str, &str)]) -> Output {
+    clean(&mut c, dir);
     for (k, v) in env {
         c.env(k, v);
     }
