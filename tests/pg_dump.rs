@@ -139,8 +139,14 @@ fn a_pg_dump_runs_from_the_spill_file_in_many_messages() {
         spill_above: 0,
         message_bytes: 1,
     };
-    let vb = VerifiedBundle::load_with(&dir.join("b.tar.gz"), &store, chrono::Utc::now(), limits)
-        .expect("verified");
+    let vb = VerifiedBundle::load_with(
+        &dir.join("b.tar.gz"),
+        &store,
+        chrono::Utc::now(),
+        limits,
+        &airlock::verdicts::Verdicts::none(),
+    )
+    .expect("verified");
     // Every payload file but the rollback probe (a query, always in memory) is in the
     // spill file.
     let probe = "SELECT 'app_absent'::text AS key, (to_regnamespace('app') IS NULL)::text AS value";

@@ -170,7 +170,7 @@ struct Before {
     canary: String,
 }
 
-fn state(db: &TestDb) -> Before {
+fn state_of(db: &TestDb) -> Before {
     Before {
         // Everything but the ledger and `early` (which chunk 0 advances, outside any
         // transaction, before the failure).
@@ -484,9 +484,13 @@ fn a_large_tier_applies_as_it_streams_with_no_temp_space_like_the_spill_path() {
     let src2 = source(&d.join("second"), &spilled.name, &big_tier(HARMLESS));
     pack(d, &src2, "rm.key", "c.tar.gz");
     let store = airlock::trust::TrustStore::load(&d.join("rm.pub")).unwrap();
-    let vb =
-        airlock::verified::VerifiedBundle::load(&d.join("c.tar.gz"), &store, chrono::Utc::now())
-            .unwrap();
+    let vb = airlock::verified::VerifiedBundle::load(
+        &d.join("c.tar.gz"),
+        &store,
+        chrono::Utc::now(),
+        &airlock::verdicts::Verdicts::none(),
+    )
+    .unwrap();
     assert!(vb.bytes_in_memory() < CHUNK as u64, "the tier was spilled");
     let conn = airlock::db::conn::resolve(Some(&spilled.conn()), &spilled.name).unwrap();
     let opts = plain_apply_options(&conn, &spilled);
@@ -506,7 +510,7 @@ fn a_large_tier_applies_as_it_streams_with_no_temp_space_like_the_spill_path() {
 /// `early_ran` (chunk 0 really reached the server before the failure).
 #[track_caller]
 fn refused_mid_run(d: &Path, bundle: &str, db: &TestDb, reason: &str, early_ran: bool) {
-    let before = state(db);
+    let before = state_of(db);
     let o = apply_code(d, bundle, db);
     assert_eq!(code(&o), 4, "{bundle}: {}{}", stdout(&o), stderr(&o));
     let v = json(&o);
@@ -521,7 +525,7 @@ fn refused_mid_run(d: &Path, bundle: &str, db: &TestDb, reason: &str, early_ran:
             && error.contains("nothing was committed"),
         "{bundle}: {error}"
     );
-    let after = state(db);
+    let after = state_of(db);
     assert_eq!(after.dump, before.dump, "{bundle}: the database changed");
     assert_eq!(after.ledger, before.ledger, "{bundle}: the ledger changed");
     assert_eq!(
@@ -559,6 +563,16 @@ fn an_altered_chunk_is_never_sent_and_the_run_rolls_back() {
     let mut es = good.clone();
     entry(&mut es, "sql/tiers.sql").data = tampered;
     std::fs::write(d.join("tampered.tar.gz"), gzip(&tar(&es))).unwrap();
+    // The signed bundle verified first, so this host remembers its SQL passed: the
+    // altered one carries the same manifest (the same id), and its chunks are still
+    // checked as they stream.
+    let o = run_on(d, "verify", "good.tar.gz", &db, None);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["sql_rules"], "judged");
+    assert_eq!(
+        json(&run_on(d, "verify", "good.tar.gz", &db, None))["sql_rules"],
+        "remembered"
+    );
     refused_mid_run(
         d,
         "tampered.tar.gz",
@@ -656,8 +670,15 @@ fn a_cut_archive_or_an_entry_after_the_tier_rolls_back() {
     );
 }
 
-/// `airlock COMMAND BUNDLE --trust rm.pub [--db …]` with --json.
-fn run_on(dir: &Path, command: &str, bundle: &str, db: &TestDb) -> std::process::Output {
+/// `airlock COMMAND BUNDLE --trust rm.pub [--db …]` with --json, remembering in the
+/// state directory `state` (the test's own when `None`).
+fn run_on(
+    dir: &Path,
+    command: &str,
+    bundle: &str,
+    db: &TestDb,
+    state: Option<&Path>,
+) -> std::process::Output {
     let conn = db.conn();
     let mut args = vec!["--json", command, bundle, "--trust", "rm.pub"];
     if command != "verify" {
@@ -666,16 +687,31 @@ fn run_on(dir: &Path, command: &str, bundle: &str, db: &TestDb) -> std::process:
     if command == "apply" || command == "rollback" {
         args.push("--yes");
     }
-    airlock(dir, &args)
+    match state {
+        Some(s) => airlock_env(dir, &args, &[("AIRLOCK_STATE_DIR", s.to_str().unwrap())]),
+        None => airlock(dir, &args),
+    }
 }
 
 /// Each of `commands` refuses `bundle` (genuine, its SQL refused by this airlock) as a
 /// SQL verdict naming `place`, never as tampering (exit 4), and nothing changed: the
 /// schema, the ledger, the sequence a refused statement would advance.
 fn refused_alike(d: &Path, bundle: &str, db: &TestDb, commands: &[&str], place: &str) {
-    let before = state(db);
+    refused_alike_in(d, bundle, db, commands, place, None)
+}
+
+/// [`refused_alike`], remembering in the state directory `state`.
+fn refused_alike_in(
+    d: &Path,
+    bundle: &str,
+    db: &TestDb,
+    commands: &[&str],
+    place: &str,
+    state: Option<&Path>,
+) {
+    let before = state_of(db);
     for command in commands {
-        let o = run_on(d, command, bundle, db);
+        let o = run_on(d, command, bundle, db, state);
         assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
         let v = json(&o);
         assert_eq!(v["kind"], "verification", "{command}: {v:#}");
@@ -689,7 +725,7 @@ fn refused_alike(d: &Path, bundle: &str, db: &TestDb, commands: &[&str], place: 
             "{command}: {hint}"
         );
     }
-    let after = state(db);
+    let after = state_of(db);
     assert_eq!(after.dump, before.dump, "the database changed");
     assert_eq!(after.ledger, before.ledger, "the ledger changed");
     assert_eq!(after.canary, before.canary, "a refused statement ran");
@@ -720,7 +756,7 @@ fn verify_and_every_command_before_a_run_judge_the_sql_of_a_signed_bundle_alike(
     let mut es = entries_of(&d.join("good.tar.gz"));
     entry(&mut es, "sql/tiers.sql").data = big_tier(VACUUM);
     std::fs::write(d.join("swapped.tar.gz"), gzip(&tar(&es))).unwrap();
-    let o = run_on(d, "verify", "swapped.tar.gz", &db);
+    let o = run_on(d, "verify", "swapped.tar.gz", &db, None);
     assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
     let error = json(&o)["error"].as_str().unwrap().to_string();
     assert!(
@@ -757,6 +793,95 @@ fn a_small_tier_whose_sql_is_refused_is_refused_by_every_command_before_anything
 }
 
 #[test]
+fn a_host_judges_a_bundles_sql_once_a_build_and_checks_everything_else_every_time() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    let db = target("judgedonce");
+    let state = d.join("state");
+    let harmless = format!("CREATE TABLE app.big (id int);\n{HARMLESS}\n");
+    let src = source(d, &db.name, harmless.as_bytes());
+    pack(d, &src, "rm.key", "good.tar.gz");
+    let verify = |bundle: &str, extra: &[&str]| {
+        let mut args = vec!["--json", "verify", bundle, "--trust", "rm.pub"];
+        args.extend(extra);
+        airlock_env(d, &args, &[("AIRLOCK_STATE_DIR", state.to_str().unwrap())])
+    };
+    let sql_rules = |o: &std::process::Output| {
+        expect_code(o, 0);
+        json(o)["sql_rules"].as_str().unwrap().to_string()
+    };
+    // Judged the first time, remembered under this build: one file, named by the
+    // bundle id.
+    let first = verify("good.tar.gz", &[]);
+    assert_eq!(sql_rules(&first), "judged");
+    let id = json(&first)["bundle_id"].as_str().unwrap().to_string();
+    let builds: Vec<_> = std::fs::read_dir(state.join("judged")).unwrap().collect();
+    assert_eq!(builds.len(), 1);
+    let build = builds.into_iter().next().unwrap().unwrap().path();
+    let names: Vec<String> = std::fs::read_dir(&build)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, std::slice::from_ref(&id));
+    // Then remembered, and said so; --rejudge judges again.
+    assert_eq!(sql_rules(&verify("good.tar.gz", &[])), "remembered");
+    let human = airlock_env(
+        d,
+        &["verify", "good.tar.gz", "--trust", "rm.pub"],
+        &[("AIRLOCK_STATE_DIR", state.to_str().unwrap())],
+    );
+    expect_code(&human, 0);
+    assert!(
+        stdout(&human).contains("SQL rules: passed (this build judged this bundle here before"),
+        "{}",
+        stdout(&human)
+    );
+    assert_eq!(sql_rules(&verify("good.tar.gz", &["--rejudge"])), "judged");
+    // The memory never stands for the bytes: the same signed manifest (the same id)
+    // over an altered tier is refused as tampering.
+    let mut es = entries_of(&d.join("good.tar.gz"));
+    entry(&mut es, "sql/tiers.sql").data =
+        format!("CREATE TABLE app.big (id int);\n{CANARY}\n").into_bytes();
+    std::fs::write(d.join("altered.tar.gz"), gzip(&tar(&es))).unwrap();
+    let o = verify("altered.tar.gz", &[]);
+    assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
+    let error = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("SHA-256 mismatch"), "{error}");
+    // A bundle whose SQL this build refuses is refused by every command even when the
+    // state directory claims it passed under another build: only this build's
+    // verdict counts.
+    let mut es = entries_of(&d.join("good.tar.gz"));
+    let refused = format!("CREATE TABLE app.big (id int);\n{VACUUM}\n");
+    signed_with_tier(d, &mut es, refused.as_bytes());
+    std::fs::write(d.join("vacuum.tar.gz"), gzip(&tar(&es))).unwrap();
+    let vacuum_id = sha(&es[0].data);
+    let other = state.join("judged").join("0".repeat(32));
+    std::fs::create_dir_all(&other).unwrap();
+    let claim = format!(
+        "airlock SQL rules {} passed bundle {vacuum_id}\n",
+        "0".repeat(32)
+    );
+    std::fs::write(other.join(&vacuum_id), claim).unwrap();
+    refused_alike_in(
+        d,
+        "vacuum.tar.gz",
+        &db,
+        &["verify", "gate", "plan", "apply", "rollback"],
+        "sql/tiers.sql:2",
+        Some(&state),
+    );
+    assert!(
+        !build.join(&vacuum_id).exists(),
+        "a refused bundle was remembered"
+    );
+    // The remembered bundle runs, its SQL not judged again.
+    let o = run_on(d, "apply", "good.tar.gz", &db, Some(&state));
+    expect_code(&o, 0);
+    assert_eq!(db.scalar("SELECT count(*) FROM app.big"), "0");
+}
+
+#[test]
 fn a_reindex_table_bundle_verifies_and_runs() {
     // The field report: REINDEX TABLE verified with one build and was refused by the
     // other's gate. One build, one judge: every step accepts it, and it runs.
@@ -770,7 +895,7 @@ fn a_reindex_table_bundle_verifies_and_runs() {
     expect_code(&airlock(d, &["lint", src.to_str().unwrap()]), 0);
     pack(d, &src, "rm.key", "reindex.tar.gz");
     for command in ["verify", "gate", "plan", "apply"] {
-        let o = run_on(d, command, "reindex.tar.gz", &db);
+        let o = run_on(d, command, "reindex.tar.gz", &db, None);
         assert_eq!(code(&o), 0, "{command}: {}{}", stdout(&o), stderr(&o));
     }
     assert_eq!(

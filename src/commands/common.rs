@@ -132,6 +132,12 @@ fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     ))
 }
 
+/// This host's memory of the bundles whose SQL this build judged and passed, in the
+/// state directory ([`crate::verdicts`]).
+pub fn verdicts() -> crate::verdicts::Verdicts {
+    crate::verdicts::Verdicts::in_dir(crate::db::remembered::state_dir().join("judged"))
+}
+
 /// `--at TIME` or now.
 pub fn judge_time(at: Option<&str>) -> Result<DateTime<Utc>> {
     match at {

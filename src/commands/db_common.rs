@@ -1,6 +1,6 @@
 //! Setup shared by the commands that touch a database.
 
-use super::common::{judge_time, load_trust};
+use super::common::{judge_time, load_trust, verdicts};
 use crate::cli::{ApprovalArgs, DbArgs, ParamArgs, TrustArgs};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::ratify::Approvals;
@@ -42,9 +42,9 @@ fn prepare_with(
     let store = load_trust(&trust.trust)?;
     let at = judge_time(None)?;
     let vb = if streaming {
-        VerifiedBundle::load_streaming(bundle, &store, at, Default::default())?
+        VerifiedBundle::load_streaming(bundle, &store, at, Default::default(), &verdicts())?
     } else {
-        VerifiedBundle::load(bundle, &store, at)?
+        VerifiedBundle::load(bundle, &store, at, &verdicts())?
     };
     let p = crate::db::parse_params(&params.params, &vb.manifest().params)?;
     let spec = conn::resolve(db.db.as_deref(), &vb.manifest().target.database)?;

@@ -571,6 +571,7 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
         &args.bundle,
         &store,
         super::common::judge_time(None)?,
+        &super::common::verdicts(),
     )?;
     let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;

@@ -332,8 +332,12 @@ fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
     };
     let store = super::common::load_trust(trust)?;
     for path in &args.bundles {
-        let vb =
-            crate::verified::VerifiedBundle::load(path, &store, super::common::judge_time(None)?)?;
+        let vb = crate::verified::VerifiedBundle::load(
+            path,
+            &store,
+            super::common::judge_time(None)?,
+            &super::common::verdicts(),
+        )?;
         let manifest = vb.manifest();
         out.insert(
             vb.id().to_string(),

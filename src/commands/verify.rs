@@ -1,13 +1,13 @@
 //! `airlock verify` and `airlock inspect`: one report type, two levels of detail.
 
-use super::common::{bundle_progress, judge_time, load_trust};
+use super::common::{bundle_progress, judge_time, load_trust, verdicts};
 use crate::archive::{read_bundle, read_bundle_observed, Discard, Judge, Limits};
 use crate::cli::{InspectArgs, VerifyArgs};
 use crate::error::Result;
 use crate::manifest::Manifest;
 use crate::report::{table, Outcome, Report};
 use crate::trust::TrustVerdict;
-use airlock_bundle::sql_rules::Judged;
+use airlock_bundle::sql_rules::{Judged, Judgment};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -22,6 +22,10 @@ pub struct BundleReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustVerdict>,
     pub payload_bytes: u64,
+    /// `verify`: how the SQL rules came to pass: "judged" (now) or "remembered" (this
+    /// build of airlock judged this very bundle on this host before, and it passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_rules: Option<String>,
     #[serde(skip)]
     detailed: bool,
 }
@@ -40,6 +44,13 @@ impl Report for BundleReport {
             manifest.files.len(),
             self.payload_bytes
         );
+        match self.sql_rules.as_deref() {
+            Some("remembered") => out.push_str(
+                "\n  SQL rules: passed (this build judged this bundle here before; --rejudge judges again)",
+            ),
+            Some(_) => out.push_str("\n  SQL rules: passed (every statement judged)"),
+            None => {}
+        }
         if let Some(expires) = &manifest.bundle.expires {
             out.push_str(&format!("\n  expires:   {expires}"));
         }
@@ -151,7 +162,11 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     // The SQL rules are judged here exactly as before a run (sql_rules), so that a
     // bundle this airlock verifies is one it will run.
     let mut discard = Discard;
-    let mut judged = Judged::new(&mut discard);
+    let verdicts = match args.rejudge {
+        true => verdicts().rejudging(),
+        false => verdicts(),
+    };
+    let mut judged = Judged::new(&mut discard).remembering(&verdicts);
     let op = read_bundle_observed(
         &args.bundle,
         Judge::Judged {
@@ -162,8 +177,19 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
         &mut judged,
         &bundle_progress(&args.bundle, "verifying"),
     )?;
-    judged.verdict()?;
-    Ok(Box::new(report(args.bundle, op, "VERIFIED", false)))
+    let judgment = judged.verdict()?;
+    if judgment == Judgment::Judged {
+        verdicts.remember(&op.bundle_id);
+    }
+    let mut report = report(args.bundle, op, "VERIFIED", false);
+    report.sql_rules = Some(
+        match judgment {
+            Judgment::Judged => "judged",
+            Judgment::Remembered => "remembered",
+        }
+        .into(),
+    );
+    Ok(Box::new(report))
 }
 
 pub fn inspect(args: InspectArgs) -> Result<Outcome> {
@@ -211,6 +237,7 @@ fn report(
         bundle_id: op.bundle_id,
         manifest: op.manifest,
         trust: op.trust,
+        sql_rules: None,
         detailed,
     }
 }

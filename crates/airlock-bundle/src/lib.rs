@@ -19,4 +19,5 @@ pub mod spec;
 pub mod sql_rules;
 pub mod strict_json;
 pub mod trust;
+pub mod verdicts;
 pub mod verified;

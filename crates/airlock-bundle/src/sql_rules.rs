@@ -12,6 +12,7 @@
 use crate::archive::{Opened, Sink, VerifyError, SQL_RULE};
 use crate::bundle_path::BundlePath;
 use crate::manifest::Manifest;
+use crate::verdicts::Verdicts;
 use airlock_sql::{ScriptChecker, SqlProblem, SqlRole, MAX_QUERY_FILE};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -156,6 +157,19 @@ pub struct Judged<'a> {
     judge: Option<JudgeThread>,
     /// The file of the manifest judged elsewhere, if any (a streamed tier file).
     leave_out: fn(&Manifest) -> Option<String>,
+    verdicts: Verdicts,
+    /// The bundle's verdict was remembered ([`Verdicts::passed`]): nothing is judged.
+    remembered: bool,
+}
+
+/// How a bundle's SQL came to pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgment {
+    /// Judged now, every file.
+    Judged,
+    /// This build judged this bundle on this host before, and it passed
+    /// ([`crate::verdicts`]).
+    Remembered,
 }
 
 impl<'a> Judged<'a> {
@@ -165,7 +179,15 @@ impl<'a> Judged<'a> {
             roles: Roles::default(),
             judge: None,
             leave_out: |_| None,
+            verdicts: Verdicts::none(),
+            remembered: false,
         }
+    }
+
+    /// Judges nothing of a bundle whose verdict `verdicts` remembers.
+    pub fn remembering(mut self, verdicts: &Verdicts) -> Self {
+        self.verdicts = verdicts.clone();
+        self
     }
 
     /// Judges every file with a role but the one `pick` names in the manifest (judged
@@ -175,11 +197,13 @@ impl<'a> Judged<'a> {
         self
     }
 
-    /// The SQL verdict on every file read.
-    pub fn verdict(mut self) -> Result<(), VerifyError> {
+    /// The SQL verdict on every file read. The caller remembers a pass once
+    /// everything else about the bundle verified too.
+    pub fn verdict(mut self) -> Result<Judgment, VerifyError> {
         match self.judge.take().and_then(JudgeThread::finish) {
             Some(p) => Err(violated(&p)),
-            None => Ok(()),
+            None if self.remembered => Ok(Judgment::Remembered),
+            None => Ok(Judgment::Judged),
         }
     }
 }
@@ -445,7 +469,12 @@ impl Read for Tee<'_, '_> {
 
 impl Sink for Judged<'_> {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
-        self.roles = Roles::of(&opened.manifest).without((self.leave_out)(&opened.manifest));
+        self.remembered = self.verdicts.passed(&opened.bundle_id);
+        self.roles = if self.remembered {
+            Roles::default()
+        } else {
+            Roles::of(&opened.manifest).without((self.leave_out)(&opened.manifest))
+        };
         self.inner.begin(opened)
     }
 
@@ -515,7 +544,7 @@ mod tests {
                 .file(&path(f), bytes.len() as u64, &mut &bytes[..])
                 .map_err(|e| VerifyError::Write(e.to_string()))?;
         }
-        judged.verdict()
+        judged.verdict().map(drop)
     }
 
     /// On its own thread, the judging gives the verdict judging inline gives: the first

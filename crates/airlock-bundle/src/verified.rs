@@ -15,8 +15,9 @@
 use crate::archive::{self, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
 use crate::manifest::{Manifest, ManifestError};
-use crate::sql_rules::{self, violated_io, FileJudge, Judged, Roles};
+use crate::sql_rules::{self, violated_io, FileJudge, Judged, Judgment, Roles};
 use crate::trust::TrustStore;
+use crate::verdicts::Verdicts;
 use airlock_sql::{self, SqlRole};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -71,6 +72,10 @@ pub struct VerifiedBundle {
     stream: Mutex<Stream>,
     /// Streaming: the files after the streamed one, once the whole bundle verified.
     tail: OnceLock<Tail>,
+    /// Where this bundle's SQL verdict is remembered once all of it verified, and
+    /// whether it already was (then its files in memory are not judged again).
+    verdicts: Verdicts,
+    judgment: Judgment,
 }
 
 /// Files kept after the streamed one (and their spill file).
@@ -104,6 +109,7 @@ enum Msg {
         opened: Box<Opened>,
         files: BTreeMap<String, Kept>,
         spill: Option<File>,
+        judgment: Judgment,
     },
     /// The next authenticated (and linted) chunk of the streamed file.
     Chunk(Vec<u8>),
@@ -117,6 +123,7 @@ struct ReadOutcome {
     opened: Opened,
     files: BTreeMap<String, Kept>,
     spill: Option<File>,
+    judgment: Judgment,
 }
 
 /// A streamed file is handed on in slices of this many bytes, each from a chunk
@@ -315,6 +322,9 @@ struct StreamSink {
     tx: SyncSender<Msg>,
     opened: Option<Opened>,
     path: Option<String>,
+    verdicts: Verdicts,
+    /// The bundle's verdict is remembered: the streamed file is not judged either.
+    judgment: Judgment,
 }
 
 fn gone() -> io::Error {
@@ -325,6 +335,11 @@ impl Sink for StreamSink {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
         self.path = stream_candidate(&opened.manifest);
         self.opened = Some(opened.clone());
+        // Read apart from the judging sink's own reading: either is sound, since a
+        // memory exists only once this build passed this very bundle.
+        if self.verdicts.passed(&opened.bundle_id) {
+            self.judgment = Judgment::Remembered;
+        }
         self.keep.begin(opened)
     }
 
@@ -336,6 +351,7 @@ impl Sink for StreamSink {
             opened: Box::new(self.opened.clone().expect("begin ran")),
             files: std::mem::take(&mut self.keep.files),
             spill: self.keep.spill.take(),
+            judgment: self.judgment,
         };
         self.keep.spilled = 0;
         self.tx.send(head).map_err(|_| gone())?;
@@ -357,26 +373,33 @@ impl Sink for StreamSink {
                 break;
             }
             buf.truncate(n);
-            checker.feed(&buf);
-            if let Some(p) = checker.first_problem() {
-                return Err(violated_io(p));
+            if self.judgment == Judgment::Judged {
+                checker.feed(&buf);
+                if let Some(p) = checker.first_problem() {
+                    return Err(violated_io(p));
+                }
             }
             self.tx.send(Msg::Chunk(buf)).map_err(|_| gone())?;
         }
-        if let Some(p) = checker.finish() {
-            return Err(violated_io(&p));
+        if self.judgment == Judgment::Judged {
+            if let Some(p) = checker.finish() {
+                return Err(violated_io(&p));
+            }
         }
         self.tx.send(Msg::End).map_err(|_| gone())
     }
 }
 
 impl VerifiedBundle {
+    /// Read and verify the bundle at `path`; its SQL is judged unless `verdicts`
+    /// remembers that this build passed it, and remembered once it passed.
     pub fn load(
         path: &Path,
         store: &TrustStore,
         at: DateTime<Utc>,
+        verdicts: &Verdicts,
     ) -> Result<VerifiedBundle, VerifyError> {
-        Self::load_with(path, store, at, ExecLimits::default())
+        Self::load_with(path, store, at, ExecLimits::default(), verdicts)
     }
 
     /// [`load`](Self::load) with other execution limits (tests).
@@ -385,6 +408,7 @@ impl VerifiedBundle {
         store: &TrustStore,
         at: DateTime<Utc>,
         limits: ExecLimits,
+        verdicts: &Verdicts,
     ) -> Result<VerifiedBundle, VerifyError> {
         let mut sink = KeepSink {
             spill_above: limits.spill_above,
@@ -395,14 +419,14 @@ impl VerifiedBundle {
         };
         // The SQL rules judged on their own thread while the reader inflates and
         // hashes what follows, as `verify` judges them (after integrity).
-        let mut judged = Judged::new(&mut sink);
+        let mut judged = Judged::new(&mut sink).remembering(verdicts);
         let opened = archive::read_bundle(
             path,
             Judge::Trust { store, at },
             &Limits::default(),
             &mut judged,
         )?;
-        judged.verdict()?;
+        let judgment = judged.verdict()?;
         let vb = VerifiedBundle {
             opened,
             files: sink.files,
@@ -410,8 +434,11 @@ impl VerifiedBundle {
             limits,
             stream: Mutex::new(Stream::None),
             tail: OnceLock::new(),
+            verdicts: verdicts.clone(),
+            judgment,
         };
         vb.recheck_sql(Recheck::Spilled)?;
+        vb.remember();
         Ok(vb)
     }
 
@@ -426,11 +453,13 @@ impl VerifiedBundle {
         store: &TrustStore,
         at: DateTime<Utc>,
         limits: ExecLimits,
+        verdicts: &Verdicts,
     ) -> Result<VerifiedBundle, VerifyError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let path: PathBuf = path.to_path_buf();
         let store = store.clone();
         let spill_above = limits.spill_above;
+        let reader_verdicts = verdicts.clone();
         let handle = std::thread::Builder::new()
             .name("airlock-reader".into())
             .spawn(move || {
@@ -445,21 +474,26 @@ impl VerifiedBundle {
                     tx,
                     opened: None,
                     path: None,
+                    verdicts: reader_verdicts.clone(),
+                    judgment: Judgment::Judged,
                 };
                 // Every file but the streamed one (judged as it streams) is judged on
                 // a thread of its own as it is read; the verdict, after integrity.
-                let mut judged = Judged::new(&mut sink).leaving_out(stream_candidate);
+                let mut judged = Judged::new(&mut sink)
+                    .leaving_out(stream_candidate)
+                    .remembering(&reader_verdicts);
                 let opened = archive::read_bundle(
                     &path,
                     Judge::Trust { store: &store, at },
                     &Limits::default(),
                     &mut judged,
                 )?;
-                judged.verdict()?;
+                let judgment = judged.verdict()?;
                 Ok(ReadOutcome {
                     opened,
                     files: sink.keep.files,
                     spill: sink.keep.spill,
+                    judgment,
                 })
             })
             .map_err(|e| VerifyError::Write(format!("cannot start the reader: {e}")))?;
@@ -473,6 +507,7 @@ impl VerifiedBundle {
                 opened,
                 files,
                 spill,
+                judgment,
             }) => {
                 let path = stream_candidate(&opened.manifest).expect("the reader streams it");
                 let vb = VerifiedBundle {
@@ -487,10 +522,15 @@ impl VerifiedBundle {
                         taken: false,
                     }),
                     tail: OnceLock::new(),
+                    verdicts: verdicts.clone(),
+                    judgment,
                 };
                 // The files before the streamed one run before the reader's verdict
-                // on them: judged here, all of them.
-                vb.recheck_sql(Recheck::All)?;
+                // on them: judged here, all of them (unless remembered).
+                vb.recheck_sql(match judgment {
+                    Judgment::Judged => Recheck::All,
+                    Judgment::Remembered => Recheck::Spilled,
+                })?;
                 Ok(vb)
             }
             Ok(_) => Err(VerifyError::Write(
@@ -506,8 +546,11 @@ impl VerifiedBundle {
                     limits,
                     stream: Mutex::new(Stream::None),
                     tail: OnceLock::new(),
+                    verdicts: verdicts.clone(),
+                    judgment: out.judgment,
                 };
                 vb.recheck_sql(Recheck::Spilled)?;
+                vb.remember();
                 Ok(vb)
             }
         }
@@ -594,6 +637,7 @@ impl VerifiedBundle {
                     *self.stream.lock().expect("stream state") = Stream::Failed(e.to_string());
                     return Err(e);
                 }
+                self.remember();
                 Ok(())
             }
         }
@@ -620,6 +664,18 @@ impl VerifiedBundle {
 
     pub fn manifest(&self) -> &Manifest {
         &self.opened.manifest
+    }
+
+    /// How the SQL of this bundle came to pass.
+    pub fn judgment(&self) -> Judgment {
+        self.judgment
+    }
+
+    /// The whole bundle verified and its SQL passed: remembered, unless it was.
+    fn remember(&self) {
+        if self.judgment == Judgment::Judged {
+            self.verdicts.remember(&self.opened.bundle_id);
+        }
     }
 
     pub fn id(&self) -> &str {

@@ -775,28 +775,10 @@ fn hand_on(
     })
 }
 
-/// Read what the sink left unread, in large pieces (most sinks read it all: a first
-/// small read finds the end without a large buffer, which each of many small files
-/// would otherwise allocate and zero).
+/// Read what the sink left unread (most sinks read it all). `io::copy` reads into a
+/// buffer it never zeroes, so each of many small files costs nothing to drain.
 fn drain(r: &mut dyn Read) -> io::Result<()> {
-    let mut probe = [0u8; 4096];
-    loop {
-        match r.read(&mut probe) {
-            Ok(0) => return Ok(()),
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    io::copy(r, &mut io::sink()).map(drop)
 }
 
 /// After the last entry: exactly the end-of-archive marker pack writes (1024 zero
