@@ -25,7 +25,7 @@ pub struct BundleReport {
     /// `verify`: how the SQL rules came to pass: "judged" (now) or "remembered" (this
     /// build of airlock judged this very bundle on this host before, and it passed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sql_rules: Option<String>,
+    pub sql_rules: Option<Judgment>,
     #[serde(skip)]
     detailed: bool,
 }
@@ -44,11 +44,13 @@ impl Report for BundleReport {
             manifest.files.len(),
             self.payload_bytes
         );
-        match self.sql_rules.as_deref() {
-            Some("remembered") => out.push_str(
+        match self.sql_rules {
+            Some(Judgment::Remembered) => out.push_str(
                 "\n  SQL rules: passed (this build judged this bundle here before; --rejudge judges again)",
             ),
-            Some(_) => out.push_str("\n  SQL rules: passed (every statement judged)"),
+            Some(Judgment::Judged) => {
+                out.push_str("\n  SQL rules: passed (every statement judged)")
+            }
             None => {}
         }
         if let Some(expires) = &manifest.bundle.expires {
@@ -182,13 +184,7 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
         verdicts.remember(&op.bundle_id);
     }
     let mut report = report(args.bundle, op, "VERIFIED", false);
-    report.sql_rules = Some(
-        match judgment {
-            Judgment::Judged => "judged",
-            Judgment::Remembered => "remembered",
-        }
-        .into(),
-    );
+    report.sql_rules = Some(judgment);
     Ok(Box::new(report))
 }
 

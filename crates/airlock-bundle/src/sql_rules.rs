@@ -163,7 +163,8 @@ pub struct Judged<'a> {
 }
 
 /// How a bundle's SQL came to pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Judgment {
     /// Judged now, every file.
     Judged,
