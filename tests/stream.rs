@@ -563,9 +563,10 @@ fn an_altered_chunk_is_never_sent_and_the_run_rolls_back() {
     let mut es = good.clone();
     entry(&mut es, "sql/tiers.sql").data = tampered;
     std::fs::write(d.join("tampered.tar.gz"), gzip(&tar(&es))).unwrap();
-    // The signed bundle verified first, so this host remembers its SQL passed: the
-    // altered one carries the same manifest (the same id), and its chunks are still
-    // checked as they stream.
+    // The signed bundle verified first, so this host remembers that it verified whole
+    // (its SQL, every chunk): the altered one carries the same manifest (the same id).
+    // Where nothing acts on a byte before the file's end (verify, plan), the file's
+    // hash refuses it; streamed to the server, each chunk is still checked first.
     let o = run_on(d, "verify", "good.tar.gz", &db, None);
     expect_code(&o, 0);
     assert_eq!(json(&o)["sql_rules"], "judged");
@@ -573,6 +574,15 @@ fn an_altered_chunk_is_never_sent_and_the_run_rolls_back() {
         json(&run_on(d, "verify", "good.tar.gz", &db, None))["sql_rules"],
         "remembered"
     );
+    for command in ["verify", "plan"] {
+        let o = run_on(d, command, "tampered.tar.gz", &db, None);
+        assert_eq!(code(&o), 4, "{command}: {}{}", stdout(&o), stderr(&o));
+        let error = json(&o)["error"].as_str().unwrap().to_string();
+        assert!(
+            error.contains("sql/tiers.sql") && error.contains("SHA-256 mismatch"),
+            "{command}: {error}"
+        );
+    }
     refused_mid_run(
         d,
         "tampered.tar.gz",

@@ -479,6 +479,17 @@ impl Sink for Judged<'_> {
         self.inner.begin(opened)
     }
 
+    fn holds_until_verified(&self) -> bool {
+        // The judging thread reads bytes as they come.
+        self.remembered && self.inner.holds_until_verified()
+    }
+
+    fn chunks_proven(&self) -> bool {
+        // A verdict is remembered only once the whole bundle verified, every chunk
+        // hash included: the same files' hashes now prove the same bytes.
+        self.remembered && self.inner.holds_until_verified()
+    }
+
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {
         let failed = |j: &JudgeThread| j.failed.load(Ordering::Relaxed);
         let role = match self.roles.get(path.as_str()) {

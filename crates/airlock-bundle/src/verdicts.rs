@@ -1,18 +1,20 @@
-//! This host's memory of the bundles whose SQL this build of airlock judged and passed
-//! ([`crate::sql_rules`]), so that `verify`, `plan`, `rehearse` and `apply` of one
-//! release pay for the SQL rules once, not once each.
+//! This host's memory of the bundles this build of airlock verified whole, every SQL
+//! rule ([`crate::sql_rules`]) and every chunk hash included, so that `verify`, `plan`,
+//! `rehearse` and `apply` of one release pay for them once, not once each.
 //!
-//! A bundle's verdict depends on nothing but its bytes and the rules: the bundle id is
-//! the SHA-256 of the signed manifest, which names every file's hash, size, chunk
-//! hashes and role, and the rules are this build's ([`RULES_ID`]: a hash of the sources
-//! that judge SQL and of the locked dependencies). Everything else is checked on every
-//! read, remembered or not: the signatures against the trust store, every hash, the
-//! archive's structure. A file remembers one bundle under one build:
-//! `DIR/RULES_ID/BUNDLE_ID`, holding one line that names both.
+//! Both depend on nothing but the bundle's bytes and this build: the bundle id is the
+//! SHA-256 of the signed manifest, which names every file's hash, size, chunk hashes
+//! and role, and the rules are this build's ([`RULES_ID`]: a hash of the sources that
+//! judge SQL and of the locked dependencies). Every read checks the rest as ever: the
+//! signatures against the trust store, the archive's structure, and each file's
+//! SHA-256, which proves the very bytes whose chunks were proven; a chunk is still
+//! checked before its bytes are used ahead of the file's end (a tier streamed to the
+//! server: [`crate::archive::Sink::chunks_proven`]). A file remembers one bundle under
+//! one build: `DIR/RULES_ID/BUNDLE_ID`, holding one line that names both.
 //!
-//! Invariant: a verdict is remembered only after a whole bundle verified and every one
-//! of its SQL files passed; a memory that is missing, unreadable, of another build or
-//! not exactly the expected line counts for nothing (the bundle is judged again).
+//! Invariant: a bundle is remembered only after all of it verified and every one of
+//! its SQL files passed; a memory that is missing, unreadable, of another build or not
+//! exactly the expected line counts for nothing (the bundle is judged again).
 //! Forgetting is always safe. Whoever can write the state directory can make this
 //! host skip the SQL rules for a bundle a trusted key signed (never the signatures or
 //! hashes), as they can already edit what the host remembers of each ledger.

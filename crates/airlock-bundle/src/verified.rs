@@ -313,6 +313,10 @@ impl Sink for KeepSink {
         self.files.insert(path.as_str().to_string(), kept);
         Ok(())
     }
+
+    fn holds_until_verified(&self) -> bool {
+        true
+    }
 }
 
 /// The reader thread's sink: keeps files as [`KeepSink`] does, except the streamed

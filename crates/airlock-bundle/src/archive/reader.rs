@@ -59,6 +59,18 @@ pub trait Sink {
     }
     /// Read the entry's bytes (the reader hashes them). Reading less is fine.
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()>;
+    /// Whether this sink acts on no byte before the whole bundle verified (it keeps or
+    /// drops them): then nothing needs a chunk authenticated before the file's end.
+    fn holds_until_verified(&self) -> bool {
+        false
+    }
+    /// Asked after [`begin`](Self::begin): whether this bundle's chunk hashes were
+    /// proven for its bytes before ([`crate::verdicts`]) and nothing acts on a byte
+    /// before the file's hash is checked. Then the file's SHA-256, checked as ever,
+    /// proves the same bytes and so their chunks: the reader hashes each file once.
+    fn chunks_proven(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that only lets the bytes be hashed.
@@ -66,6 +78,10 @@ pub struct Discard;
 impl Sink for Discard {
     fn file(&mut self, _: &BundlePath, _: u64, _: &mut dyn Read) -> io::Result<()> {
         Ok(())
+    }
+
+    fn holds_until_verified(&self) -> bool {
+        true
     }
 }
 
@@ -623,7 +639,7 @@ impl<'a> EntryWalk<'a> {
         }
         let manifest = &op.manifest;
         let expected = expected_file(manifest, self.next_file, &admitted)?;
-        let room = &mut self.chunks;
+        let room = (!self.sink.chunks_proven()).then_some(&mut self.chunks);
         stream_file(&mut *self.sink, entry, manifest, expected, admitted, room)?;
         self.next_file += 1;
         Ok(())
@@ -711,7 +727,7 @@ fn stream_file(
     manifest: &Manifest,
     expected: &manifest::FileEntry,
     admitted: Admitted,
-    room: &mut ChunkRoom,
+    chunks: Option<&mut ChunkRoom>,
 ) -> Result<(), VerifyError> {
     let Admitted {
         path,
@@ -733,15 +749,17 @@ fn stream_file(
         entry
     };
     // A file with chunk hashes reaches the sink one authenticated chunk at a
-    // time: a chunk is read whole and hashed before any byte of it is handed on.
-    let (actual, len) = match &expected.chunks {
-        Some(chunks) => {
+    // time: a chunk is read whole and hashed before any byte of it is handed on
+    // (unless its chunks were proven before: `chunks` is then None, see
+    // `Sink::chunks_proven`).
+    let (actual, len) = match (&expected.chunks, chunks) {
+        (Some(chunks), Some(room)) => {
             let mut chunked = ChunkVerifier::new(source, room, &path, size, chunks);
             hand_on(sink, &bundle_path, size, &mut chunked)?;
             chunked.drain().map_err(io_to_verify)?;
             chunked.finish()
         }
-        None => {
+        _ => {
             let mut hashing = manifest::HashingReader::new(source);
             hand_on(sink, &bundle_path, size, &mut hashing)?;
             drain(&mut hashing).map_err(io_to_verify)?;
