@@ -848,6 +848,30 @@ fn a_host_judges_a_bundles_sql_once_a_build_and_checks_everything_else_every_tim
         stdout(&human)
     );
     assert_eq!(sql_rules(&verify("good.tar.gz", &["--rejudge"])), "judged");
+    // With no state directory but the working directory's fallback (no HOME), verify
+    // judges every time and leaves nothing where it ran.
+    let bare = d.join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    std::fs::copy(d.join("good.tar.gz"), bare.join("good.tar.gz")).unwrap();
+    std::fs::copy(d.join("rm.pub"), bare.join("rm.pub")).unwrap();
+    for _ in 0..2 {
+        let o = airlock_command(
+            &bare,
+            &["--json", "verify", "good.tar.gz", "--trust", "rm.pub"],
+        )
+        .env_remove("AIRLOCK_STATE_DIR")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("HOME")
+        .output()
+        .unwrap();
+        assert_eq!(sql_rules(&o), "judged");
+    }
+    let mut left: Vec<_> = std::fs::read_dir(&bare)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["good.tar.gz", "rm.pub"]);
     // The memory never stands for the bytes: the same signed manifest (the same id)
     // over an altered tier is refused as tampering.
     let mut es = entries_of(&d.join("good.tar.gz"));

@@ -132,10 +132,15 @@ fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     ))
 }
 
-/// This host's memory of the bundles whose SQL this build judged and passed, in the
-/// state directory ([`crate::verdicts`]).
+/// This host's memory of the bundles this build verified whole, in the state directory
+/// ([`crate::verdicts`]); none when the state directory is only the working directory's
+/// `.airlock-state` (no HOME): `verify` leaves no directory where it is run.
 pub fn verdicts() -> crate::verdicts::Verdicts {
-    crate::verdicts::Verdicts::in_dir(crate::db::remembered::state_dir().join("judged"))
+    let dir = crate::db::remembered::state_dir();
+    if dir.is_relative() {
+        return crate::verdicts::Verdicts::none();
+    }
+    crate::verdicts::Verdicts::in_dir(dir.join("judged"))
 }
 
 /// `--at TIME` or now.
