@@ -34,7 +34,7 @@ impl Report for BundleReport {
     fn human(&self) -> String {
         let manifest = &self.manifest;
         let mut out = format!(
-            "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    database {:?}\n  files:     {} ({} bytes, every SHA-256 checked)",
+            "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    database {:?}\n  files:     {} ({} bytes, every file's SHA-256 checked)",
             crate::style::verdict(&self.status),
             manifest.bundle.name,
             manifest.bundle.version,
