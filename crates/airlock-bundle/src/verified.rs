@@ -250,6 +250,16 @@ struct KeepSink {
 }
 
 impl KeepSink {
+    fn new(spill_above: u64) -> KeepSink {
+        KeepSink {
+            spill_above,
+            queries: Default::default(),
+            files: BTreeMap::new(),
+            spill: None,
+            spilled: 0,
+        }
+    }
+
     /// Append `data` to the spill file, created on first use; returns its length.
     /// Errors reading `data` pass through as they are (the reader's own verdicts);
     /// errors writing say where the file was being kept.
@@ -394,6 +404,44 @@ impl Sink for StreamSink {
     }
 }
 
+/// The reader thread of [`VerifiedBundle::load_streaming`]: the whole bundle read and
+/// verified, the streamed file handed on through `tx` as it goes.
+fn read_streaming(
+    path: &Path,
+    store: &TrustStore,
+    at: DateTime<Utc>,
+    spill_above: u64,
+    tx: SyncSender<Msg>,
+    verdicts: &Verdicts,
+) -> Result<ReadOutcome, VerifyError> {
+    let mut sink = StreamSink {
+        keep: KeepSink::new(spill_above),
+        tx,
+        opened: None,
+        path: None,
+        verdicts: verdicts.clone(),
+        judgment: Judgment::Judged,
+    };
+    // Every file but the streamed one (judged as it streams) is judged on a thread of
+    // its own as it is read; the verdict, after integrity.
+    let mut judged = Judged::new(&mut sink)
+        .leaving_out(stream_candidate)
+        .remembering(verdicts);
+    let opened = archive::read_bundle(
+        path,
+        Judge::Trust { store, at },
+        &Limits::default(),
+        &mut judged,
+    )?;
+    let judgment = judged.verdict()?;
+    Ok(ReadOutcome {
+        opened,
+        files: sink.keep.files,
+        spill: sink.keep.spill,
+        judgment,
+    })
+}
+
 impl VerifiedBundle {
     /// Read and verify the bundle at `path`; its SQL is judged unless `verdicts`
     /// remembers that this build passed it, and remembered once it passed.
@@ -414,13 +462,7 @@ impl VerifiedBundle {
         limits: ExecLimits,
         verdicts: &Verdicts,
     ) -> Result<VerifiedBundle, VerifyError> {
-        let mut sink = KeepSink {
-            spill_above: limits.spill_above,
-            queries: Default::default(),
-            files: BTreeMap::new(),
-            spill: None,
-            spilled: 0,
-        };
+        let mut sink = KeepSink::new(limits.spill_above);
         // The SQL rules judged on their own thread while the reader inflates and
         // hashes what follows, as `verify` judges them (after integrity).
         let mut judged = Judged::new(&mut sink).remembering(verdicts);
@@ -466,40 +508,7 @@ impl VerifiedBundle {
         let reader_verdicts = verdicts.clone();
         let handle = std::thread::Builder::new()
             .name("airlock-reader".into())
-            .spawn(move || {
-                let mut sink = StreamSink {
-                    keep: KeepSink {
-                        spill_above,
-                        queries: Default::default(),
-                        files: BTreeMap::new(),
-                        spill: None,
-                        spilled: 0,
-                    },
-                    tx,
-                    opened: None,
-                    path: None,
-                    verdicts: reader_verdicts.clone(),
-                    judgment: Judgment::Judged,
-                };
-                // Every file but the streamed one (judged as it streams) is judged on
-                // a thread of its own as it is read; the verdict, after integrity.
-                let mut judged = Judged::new(&mut sink)
-                    .leaving_out(stream_candidate)
-                    .remembering(&reader_verdicts);
-                let opened = archive::read_bundle(
-                    &path,
-                    Judge::Trust { store: &store, at },
-                    &Limits::default(),
-                    &mut judged,
-                )?;
-                let judgment = judged.verdict()?;
-                Ok(ReadOutcome {
-                    opened,
-                    files: sink.keep.files,
-                    spill: sink.keep.spill,
-                    judgment,
-                })
-            })
+            .spawn(move || read_streaming(&path, &store, at, spill_above, tx, &reader_verdicts))
             .map_err(|e| VerifyError::Write(format!("cannot start the reader: {e}")))?;
         let joined = |handle: std::thread::JoinHandle<Result<ReadOutcome, VerifyError>>| {
             handle
