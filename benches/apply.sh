@@ -62,8 +62,8 @@ PY
     *) python3 "$ROOT/benches/corpus.py" "$1" "$1" "$DB" ;;
   esac
   "$A" pack "$1" --key k.key --out "$1.tar.gz" --quiet --force
-  # The operator's verify before the apply: the host remembers that this build passed
-  # the bundle's SQL, as it would after their verify or plan.
+  # The operator's verify before the apply: the host remembers that this build verified
+  # the bundle whole (its SQL verdict), as it would after their verify or plan.
   "$A" verify "$1.tar.gz" --trust k.pub --quiet
 }
 

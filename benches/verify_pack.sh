@@ -5,11 +5,12 @@
 #   verify:  airlock verify     vs  minisign -V + tar xzf + sha256sum -c    target <= 0.13x
 #   pack:    airlock pack       vs  sha256sum + tar czf (gzip -6)          target <= 0.20x
 #
-# `airlock verify` judges a bundle's SQL once a build on a host and remembers that it
-# passed (the state directory's judged/): every run after the first checks signatures,
-# hashes and structure and takes the remembered verdict, as an operator's apply does
-# after their verify or plan. `verify --rejudge` races too, as the figure for a bundle
-# new to the host (its SQL judged, every statement).
+# `airlock verify` verifies a bundle whole once a build on a host (every SQL rule,
+# every chunk hash) and remembers it (the state directory's judged/): every run after
+# the first checks signatures, each file's hash and the structure and takes the
+# remembered verdict, as an operator's apply does after their verify or plan.
+# `verify --rejudge` races too, as the figure for a bundle new to the host (every
+# statement judged, every chunk hashed).
 #
 #   benches/verify_pack.sh [SIZE_MIB] [RUNS]      (defaults: 256 MiB, 7 runs)
 #

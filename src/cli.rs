@@ -259,9 +259,10 @@ pub struct VerifyArgs {
     /// time never revives a key (only `airlock audit` evidence can).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    /// Judge the SQL rules again even when this host remembers that this build of
-    /// airlock passed this very bundle (AIRLOCK_STATE_DIR/judged). Signatures, hashes
-    /// and structure are checked on every run either way.
+    /// Judge the SQL rules and hash every chunk again even when this host remembers
+    /// that this build of airlock verified this very bundle whole
+    /// (AIRLOCK_STATE_DIR/judged). Signatures, every file's SHA-256 and the structure
+    /// are checked on every run either way.
     #[arg(long)]
     pub rejudge: bool,
 }

@@ -19,6 +19,7 @@
 //! host skip the SQL rules for a bundle a trusted key signed (never the signatures or
 //! hashes), as they can already edit what the host remembers of each ledger.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// This build's rules: a hash of the sources that decide a SQL verdict (`build.rs`).
@@ -63,7 +64,7 @@ impl Verdicts {
             return false;
         }
         self.file(bundle_id)
-            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|f| read_small(&f))
             .is_some_and(|b| b == line(bundle_id).as_bytes())
     }
 
@@ -78,6 +79,18 @@ impl Verdicts {
             forget_other_builds(dir);
         }
     }
+}
+
+/// A regular file's first bytes, enough for one line; nothing else is opened (a FIFO
+/// put there would block the open).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    if !std::fs::symlink_metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(512).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 fn line(bundle_id: &str) -> String {
@@ -133,9 +146,26 @@ mod tests {
             std::fs::write(&file, wrong).unwrap();
             assert!(!v.passed(ID), "{wrong:?}");
         }
+        // Not a regular file: a FIFO (never opened, so never waited on), a symlink to
+        // the right line, a directory.
+        std::fs::remove_file(&file).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(!v.passed(ID));
+        std::fs::remove_file(&file).unwrap();
+        let elsewhere = t.path().join("line");
+        std::fs::write(&elsewhere, line(ID)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+        assert!(!v.passed(ID));
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        assert!(!v.passed(ID));
+        std::fs::remove_dir(&file).unwrap();
         // Another build's memory of the same bundle: not this build's verdict, and
         // gone once this build remembers one.
-        std::fs::remove_file(&file).unwrap();
         let other = dir.join("another-build").join(ID);
         std::fs::create_dir_all(other.parent().unwrap()).unwrap();
         std::fs::write(&other, line(ID)).unwrap();
