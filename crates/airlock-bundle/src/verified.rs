@@ -404,6 +404,23 @@ impl Sink for StreamSink {
     }
 }
 
+/// Read and verify the whole bundle at `path` through `judged`; then its SQL verdict
+/// (after integrity: a tampered file is reported as tampered, whatever its SQL says).
+fn read_judged(
+    path: &Path,
+    store: &TrustStore,
+    at: DateTime<Utc>,
+    mut judged: Judged<'_>,
+) -> Result<(Opened, Judgment), VerifyError> {
+    let opened = archive::read_bundle(
+        path,
+        Judge::Trust { store, at },
+        &Limits::default(),
+        &mut judged,
+    )?;
+    Ok((opened, judged.verdict()?))
+}
+
 /// The reader thread of [`VerifiedBundle::load_streaming`]: the whole bundle read and
 /// verified, the streamed file handed on through `tx` as it goes.
 fn read_streaming(
@@ -423,17 +440,11 @@ fn read_streaming(
         judgment: Judgment::Judged,
     };
     // Every file but the streamed one (judged as it streams) is judged on a thread of
-    // its own as it is read; the verdict, after integrity.
-    let mut judged = Judged::new(&mut sink)
+    // its own as it is read.
+    let judged = Judged::new(&mut sink)
         .leaving_out(stream_candidate)
         .remembering(verdicts);
-    let opened = archive::read_bundle(
-        path,
-        Judge::Trust { store, at },
-        &Limits::default(),
-        &mut judged,
-    )?;
-    let judgment = judged.verdict()?;
+    let (opened, judgment) = read_judged(path, store, at, judged)?;
     Ok(ReadOutcome {
         opened,
         files: sink.keep.files,
@@ -464,15 +475,9 @@ impl VerifiedBundle {
     ) -> Result<VerifiedBundle, VerifyError> {
         let mut sink = KeepSink::new(limits.spill_above);
         // The SQL rules judged on their own thread while the reader inflates and
-        // hashes what follows, as `verify` judges them (after integrity).
-        let mut judged = Judged::new(&mut sink).remembering(verdicts);
-        let opened = archive::read_bundle(
-            path,
-            Judge::Trust { store, at },
-            &Limits::default(),
-            &mut judged,
-        )?;
-        let judgment = judged.verdict()?;
+        // hashes what follows, as `verify` judges them.
+        let judged = Judged::new(&mut sink).remembering(verdicts);
+        let (opened, judgment) = read_judged(path, store, at, judged)?;
         let vb = VerifiedBundle {
             opened,
             files: sink.files,
