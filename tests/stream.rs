@@ -803,7 +803,7 @@ fn a_small_tier_whose_sql_is_refused_is_refused_by_every_command_before_anything
 }
 
 #[test]
-fn a_host_judges_a_bundles_sql_once_a_build_and_checks_everything_else_every_time() {
+fn a_host_verifies_a_bundle_whole_once_a_build_and_its_signatures_and_file_hashes_every_time() {
     let t = tempdir();
     let d = t.path();
     keygen(d, "rm");
