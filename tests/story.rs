@@ -657,8 +657,16 @@ fn fingerprint_is_stable_and_sees_every_kind_of_change() {
 #[test]
 fn demo_runs_green_and_leaves_no_database_behind() {
     let t = tempdir();
-    let o = airlock(t.path(), &["--json", "demo"]);
+    // Its own state directory: the demo remembers nothing on the host (no ledger
+    // head, no kept description, no verified bundle).
+    let state = t.path().join("state");
+    let o = airlock_env(
+        t.path(),
+        &["--json", "demo"],
+        &[("AIRLOCK_STATE_DIR", state.to_str().unwrap())],
+    );
     expect_code(&o, 0);
+    assert!(!state.exists(), "the demo wrote to the state directory");
     let d = json(&o);
     validate("demo.schema.json", &d);
     assert_eq!(d["ok"], true);
