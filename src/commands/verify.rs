@@ -164,9 +164,10 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     // The SQL rules are judged here exactly as before a run (sql_rules), so that a
     // bundle this airlock verifies is one it will run.
     let mut discard = Discard;
-    let verdicts = match args.rejudge {
-        true => verdicts().rejudging(),
-        false => verdicts(),
+    let verdicts = if args.rejudge {
+        verdicts().rejudging()
+    } else {
+        verdicts()
     };
     let mut judged = Judged::new(&mut discard).remembering(&verdicts);
     let op = read_bundle_observed(

@@ -486,8 +486,9 @@ impl Sink for Judged<'_> {
 
     fn chunks_proven(&self) -> bool {
         // A verdict is remembered only once the whole bundle verified, every chunk
-        // hash included: the same files' hashes now prove the same bytes.
-        self.remembered && self.inner.holds_until_verified()
+        // hash included: the same files' hashes now prove the same bytes, when no one
+        // reads them early.
+        self.holds_until_verified()
     }
 
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {

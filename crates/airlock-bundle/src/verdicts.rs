@@ -21,6 +21,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// This build's rules: a hash of the sources that decide a SQL verdict (`build.rs`).
 pub const RULES_ID: &str = env!("AIRLOCK_RULES_ID");
@@ -31,6 +32,9 @@ pub struct Verdicts {
     dir: Option<PathBuf>,
     /// Judge again even when a verdict is remembered (it is still remembered after).
     rejudge: bool,
+    /// The last answer of [`passed`](Self::passed), shared by clones: every sink of one
+    /// load sees the same answer, and the memory is read once.
+    recalled: Arc<Mutex<Option<(String, bool)>>>,
 }
 
 impl Verdicts {
@@ -38,7 +42,7 @@ impl Verdicts {
     pub fn in_dir(dir: impl Into<PathBuf>) -> Verdicts {
         Verdicts {
             dir: Some(dir.into()),
-            rejudge: false,
+            ..Verdicts::default()
         }
     }
 
@@ -63,9 +67,18 @@ impl Verdicts {
         if self.rejudge {
             return false;
         }
-        self.file(bundle_id)
+        let mut recalled = self.recalled.lock().expect("verdicts");
+        if let Some((id, passed)) = recalled.as_ref() {
+            if id == bundle_id {
+                return *passed;
+            }
+        }
+        let passed = self
+            .file(bundle_id)
             .and_then(|f| read_small(&f))
-            .is_some_and(|b| b == line(bundle_id).as_bytes())
+            .is_some_and(|b| b == line(bundle_id).as_bytes());
+        *recalled = Some((bundle_id.to_string(), passed));
+        passed
     }
 
     /// Remember that `bundle_id` passed. Best effort: a state directory that cannot be
@@ -76,6 +89,7 @@ impl Verdicts {
             return;
         };
         if write_new(&file, line(bundle_id).as_bytes()).is_ok() {
+            *self.recalled.lock().expect("verdicts") = Some((bundle_id.to_string(), true));
             forget_other_builds(dir);
         }
     }
@@ -130,6 +144,10 @@ mod tests {
         assert!(!v.passed(ID));
         v.remember(ID);
         assert!(v.passed(ID));
+        assert!(
+            Verdicts::in_dir(t.path().join("judged")).passed(ID),
+            "on disk"
+        );
         assert!(!v.passed(&ID.replace('0', "1")));
         assert!(!v.clone().rejudging().passed(ID));
         assert!(!Verdicts::none().passed(ID));
@@ -139,12 +157,13 @@ mod tests {
     fn a_memory_that_is_not_exactly_this_builds_line_counts_for_nothing() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("judged");
-        let v = Verdicts::in_dir(&dir);
+        // A new memory each time (one reads the disk once a bundle).
+        let v = || Verdicts::in_dir(&dir);
         let file = dir.join(RULES_ID).join(ID);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         for wrong in ["", "airlock SQL rules", &line(ID).replace(RULES_ID, "0000")] {
             std::fs::write(&file, wrong).unwrap();
-            assert!(!v.passed(ID), "{wrong:?}");
+            assert!(!v().passed(ID), "{wrong:?}");
         }
         // Not a regular file: a FIFO (never opened, so never waited on), a symlink to
         // the right line, a directory.
@@ -154,24 +173,24 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        assert!(!v.passed(ID));
+        assert!(!v().passed(ID));
         std::fs::remove_file(&file).unwrap();
         let elsewhere = t.path().join("line");
         std::fs::write(&elsewhere, line(ID)).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-        assert!(!v.passed(ID));
+        assert!(!v().passed(ID));
         std::fs::remove_file(&file).unwrap();
         std::fs::create_dir(&file).unwrap();
-        assert!(!v.passed(ID));
+        assert!(!v().passed(ID));
         std::fs::remove_dir(&file).unwrap();
         // Another build's memory of the same bundle: not this build's verdict, and
         // gone once this build remembers one.
         let other = dir.join("another-build").join(ID);
         std::fs::create_dir_all(other.parent().unwrap()).unwrap();
         std::fs::write(&other, line(ID)).unwrap();
-        assert!(!v.passed(ID));
-        v.remember(ID);
-        assert!(v.passed(ID) && !other.exists());
+        assert!(!v().passed(ID));
+        v().remember(ID);
+        assert!(v().passed(ID) && !other.exists());
     }
 
     #[test]

@@ -349,8 +349,7 @@ impl Sink for StreamSink {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
         self.path = stream_candidate(&opened.manifest);
         self.opened = Some(opened.clone());
-        // Read apart from the judging sink's own reading: either is sound, since a
-        // memory exists only once this build passed this very bundle.
+        // The judging sink asked first: the same answer (`Verdicts` reads it once).
         if self.verdicts.passed(&opened.bundle_id) {
             self.judgment = Judgment::Remembered;
         }
