@@ -111,28 +111,27 @@ for c in "${CORPORA[@]}"; do
   mp=$(printf '%s\n' "${tp[@]}" | median)
   ms=$(printf '%s\n' "${ts[@]}" | median)
   ratio() { awk -v a="$1" -v b="$mp" 'BEGIN { printf "%.2fx", a / b }'; }
-  # pairs TIMES...: the median of the per-round ratios over psql's run of the same
-  # round (a disk that syncs now and then weighs on neighbours alike).
-  pairs() {
+  # rounds TIMES...: each round's time beside psql's run of the same round.
+  rounds() {
     local i=0 t
-    for t in "$@"; do echo "$t ${tp[$i]}"; i=$((i + 1)); done |
-      awk '{ printf "%.4f\n", $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
+    for t in "$@"; do echo "$t ${tp[$i]}"; i=$((i + 1)); done
   }
+  # pairs TIMES...: the median of the per-round ratios over psql's run (a disk that
+  # syncs now and then weighs on neighbours alike).
+  pairs() { rounds "$@" | awk '{ printf "%.4f\n", $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'; }
   # over TIMES...: the median of each round's difference from psql's run, in ms.
-  over() {
-    local i=0 t
-    for t in "$@"; do echo $((t - tp[i])); i=$((i + 1)); done | median
-  }
+  over() { rounds "$@" | awk '{ print $1 - $2 }' | median; }
+  pa=$(pairs "${ta[@]}") oa=$(over "${ta[@]}")
   # target: INSERT-heavy files at most sqlx-style's median, the others at most psql -1's.
   if [ "$c" = inserts ]; then
     goal="<= sqlx-style" verdict=$(awk -v a="$ma" -v s="$ms" 'BEGIN { print (a <= s ? "met" : "MISSED") }')
     measured="$ma ms vs sqlx-style $ms ms ($(ratio "$ma") psql -1)"
   else
     goal="<= 1.00x psql -1" verdict=$(awk -v a="$ma" -v p="$mp" 'BEGIN { print (a <= p ? "met" : "MISSED") }')
-    measured="$ma ms vs $mp ms = $(ratio "$ma") (pairs $(pairs "${ta[@]}"); $(over "${ta[@]}") ms over psql, paired)"
+    measured="$ma ms vs $mp ms = $(ratio "$ma") (pairs $pa; $oa ms over psql, paired)"
   fi
   target "apply, $c ($RUNS rounds, a host's first apply)" "$measured" "$goal" "$verdict"
-  printf '| %s | airlock apply | %s | **%s** | %s | %s | %s |\n' "$c" "$ma" "$(ratio "$ma")" "$(pairs "${ta[@]}")" "$(over "${ta[@]}")" "$goal: $verdict"
+  printf '| %s | airlock apply | %s | **%s** | %s | %s | %s |\n' "$c" "$ma" "$(ratio "$ma")" "$pa" "$oa" "$goal: $verdict"
   if [ -n "${BEFORE_BIN:-}" ]; then
     mb=$(printf '%s\n' "${tb[@]}" | median)
     printf '| %s | airlock apply, before (%s) | %s | %s | %s | %s | |\n' "$c" "$BEFORE_BIN" "$mb" "$(ratio "$mb")" "$(pairs "${tb[@]}")" "$(over "${tb[@]}")"
