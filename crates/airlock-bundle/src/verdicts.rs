@@ -95,14 +95,20 @@ impl Verdicts {
     }
 }
 
-/// A regular file's first bytes, enough for one line; nothing else is opened (a FIFO
-/// put there would block the open).
+/// A regular file's first bytes, enough for one line. Opened without following a
+/// symlink and without blocking, then judged by what was opened, so nothing put there
+/// (a FIFO, a link, a directory) is read or waited on, even if swapped in meanwhile.
 fn read_small(path: &Path) -> Option<Vec<u8>> {
-    if !std::fs::symlink_metadata(path).ok()?.is_file() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
         return None;
     }
     let mut bytes = Vec::new();
-    let file = std::fs::File::open(path).ok()?;
     file.take(512).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
