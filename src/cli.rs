@@ -81,6 +81,10 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Rehearse the whole cycle on a throw-away clone of the target.
     Rehearse(RehearseArgs),
+    /// One-time, as a superuser: make the deploy login every later plan, apply,
+    /// rollback and rehearse runs on (no superuser, no path to one), and airlock's
+    /// ledger for it.
+    Setup(SetupArgs),
     /// What the ledger says, per bundle name.
     Status(StatusArgs),
     /// SHA-256 fingerprint of the target's user schemas (and rows/data).
@@ -642,6 +646,37 @@ pub struct StatusArgs {
     /// restore or rebuild of the database; the head shown now is remembered instead.
     #[arg(long)]
     pub forget_head: bool,
+}
+
+/// `airlock setup`: the deploy login, once per database.
+#[derive(Debug, Args)]
+#[command(after_help = "Run it once per database as a superuser, then deploy as the login:\n  \
+    airlock setup --db \"dbname=app user=postgres\" --login deployer\n  \
+    airlock apply BUNDLE --db \"dbname=app user=deployer\"\n\
+The login gets no password here; give it one (psql: \\password deployer) or map it in \
+pg_hba.conf as your site does. Bundle SQL that runs as a role that is no superuser is \
+refused on a superuser's login: code it fires (a trigger, a default, a domain, a \
+partition key) could switch back to the login and use it.")]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub db: ServerDbArgs,
+    /// The deploy login to create, or to check and grant when it exists (it must have no
+    /// superuser, CREATEROLE, server-file or server-program rights, itself or through a
+    /// role it belongs to).
+    #[arg(long, value_name = "NAME")]
+    pub login: String,
+    /// The role bundle SQL runs as, granted to the login: the bundles' `[target] role`.
+    /// Default: the database's owner (which must be no superuser).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// The role gates and probes run as, granted to the login (created NOLOGIN, with no
+    /// grants, when missing; `airlock plan` lists the grants it needs).
+    #[arg(long, value_name = "ROLE", default_value = "airlock_gate")]
+    pub gate_role: String,
+    /// Do not give the login CREATEDB (then it cannot `rehearse`, which clones the
+    /// target; everything else works).
+    #[arg(long)]
+    pub no_createdb: bool,
 }
 
 #[derive(Debug, Args)]

@@ -83,6 +83,7 @@ fn files() -> Vec<(&'static str, RootSchema)> {
             "rehearse.schema.json",
             schema_for!(rehearse::RehearseOutcome),
         ),
+        ("setup.schema.json", schema_for!(setup::SetupOutcome)),
         ("status.schema.json", schema_for!(status::StatusReport)),
         (
             "fingerprint.schema.json",

@@ -1,9 +1,11 @@
-//! Who bundle SQL runs as. The tiers and the rollback run as the role the bundle
-//! declares (`[target] role`; default: the database's owner), airlock's own statements
-//! as the role it connects as. A session whose login role is (or may become) a
-//! superuser never runs bundle SQL while code owned by a non-superuser sits on the
-//! database's relations: such code could `RESET SESSION AUTHORIZATION` back to the
-//! superuser whatever role the tier switched to.
+//! Who bundle SQL runs as, and in whose session. The tiers and the rollback run as the
+//! role the bundle declares (`[target] role`; default: the database's owner), airlock's
+//! own statements as the role it connects as. Code that bundle SQL fires can always
+//! `RESET SESSION AUTHORIZATION` back to the login, so: bundle SQL of a role that is no
+//! superuser runs only on a login that is none and has no path to one (`airlock setup`
+//! makes it), and bundle SQL that runs as a superuser runs only while nothing a
+//! non-superuser owns could fire (derived from the catalog's owner and dependency
+//! records).
 //!
 //! The attacker is `dbowner`: it owns the target database and its tables, is not a
 //! superuser, and planted a `BEFORE INSERT` trigger whose function tries to get back
@@ -123,6 +125,20 @@ impl Owned {
         self.run_as(None, args)
     }
 
+    /// `airlock setup` as the superuser: `deployer` becomes the deploy login.
+    fn setup_deployer(&self) {
+        let out = airlock(
+            self.dir(),
+            &["setup", "--db", &self.db.conn(), "--login", &self.deployer],
+        );
+        expect_code(&out, 0);
+    }
+
+    /// Run airlock as the deploy login `airlock setup` made.
+    fn deploy(&self, args: &[&str]) -> std::process::Output {
+        self.run_as(Some(&self.deployer), args)
+    }
+
     fn owner_of(&self, rel: &str) -> String {
         self.db.scalar(&format!(
             "SELECT coalesce((SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = to_regclass('{rel}')), 'none')"
@@ -158,17 +174,73 @@ fn assert_names_the_trigger(o: &std::process::Output, owner: &str) {
     assert!(e.contains(owner), "its owner is not named: {e}");
 }
 
-/// (a) A superuser deployer, the default role (the owner): the trigger could climb
-/// back to the superuser, so apply refuses before anything runs, naming it.
+/// (a) A superuser login, the default role (the owner, no superuser): code the tier
+/// fires could climb back to the login, so apply and plan refuse before anything runs,
+/// saying why and how to make a deploy login.
 #[test]
-fn a_superuser_deploy_refuses_while_the_owners_trigger_sits_on_the_tables() {
+fn a_superuser_login_refuses_to_run_sql_of_a_role_that_is_no_superuser() {
     let o = Owned::new("lp_apply");
     o.plant(&o.dbowner);
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
     let out = o.run(&["apply", &b]);
     expect_code(&out, 5);
-    assert_names_the_trigger(&out, &o.dbowner);
+    let j = json(&out);
+    assert_eq!(j["kind"], "bundle-role", "{j}");
+    let e = j["error"].as_str().unwrap_or_default();
+    assert!(e.contains("is a superuser") && e.contains(&o.dbowner), "{e}");
+    assert!(
+        j["hint"].as_str().unwrap_or_default().contains("airlock setup"),
+        "{j}"
+    );
     o.assert_nothing_changed();
+    let p = o.run(&["plan", &b]);
+    expect_code(&p, 5);
+    let j = json(&p);
+    assert_eq!(j["verdict"], "NO-GO");
+    assert_eq!(j["bundle_role"]["login_powers"][0], "is a superuser", "{j}");
+}
+
+/// A login that is no superuser but may reach server programs (or CREATEROLE) is
+/// refused the same way: code could switch back to it and use them.
+#[test]
+fn a_login_with_a_path_to_server_programs_or_createrole_is_refused() {
+    let o = Owned::new("lp_powers");
+    o.db.client_as(&o.dbowner)
+        .batch_execute("CREATE TABLE public.approvals(id int, who text);")
+        .unwrap();
+    admin()
+        .batch_execute(&format!(
+            "GRANT {} TO {}; GRANT airlock_gate TO {1}; GRANT CREATE ON DATABASE \"{}\" TO {1}; GRANT pg_execute_server_program TO {1};",
+            o.dbowner, o.deployer, o.db.name
+        ))
+        .unwrap();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    let out = o.deploy(&["apply", &b]);
+    expect_code(&out, 5);
+    assert!(
+        json(&out)["error"].as_str().unwrap_or_default().contains("pg_execute_server_program"),
+        "{}",
+        stdout(&out)
+    );
+    o.assert_nothing_changed();
+    admin()
+        .batch_execute(&format!(
+            "REVOKE pg_execute_server_program FROM {0}; ALTER ROLE {0} CREATEROLE;",
+            o.deployer
+        ))
+        .unwrap();
+    let out = o.deploy(&["apply", &b]);
+    expect_code(&out, 5);
+    assert!(
+        json(&out)["error"].as_str().unwrap_or_default().contains("CREATEROLE"),
+        "{}",
+        stdout(&out)
+    );
+    o.assert_nothing_changed();
+    admin()
+        .batch_execute(&format!("ALTER ROLE {0} NOCREATEROLE;", o.deployer))
+        .unwrap();
+    expect_code(&o.deploy(&["apply", &b]), 0);
 }
 
 /// (a) A deployer that is no superuser but a member of the owner: the tier and the
@@ -203,20 +275,70 @@ fn a_member_of_the_owner_runs_the_tiers_as_the_owner_and_the_trigger_gains_nothi
     assert!(!is_superuser(&o.dbowner), "dbowner became superuser");
 }
 
-/// A superuser deployer on a database with no code of anyone else's: the tier runs as
-/// the owner (what it creates is the owner's), airlock's ledger is the superuser's.
+/// The recommended setup: `airlock setup` (as a superuser, once) makes the deploy
+/// login and airlock's ledger, owned by it; the tier runs as the owner, and nothing of
+/// the login is a superuser's.
 #[test]
-fn a_superuser_deploy_runs_the_tiers_as_the_database_owner() {
+fn a_deploy_login_made_by_setup_runs_the_tiers_as_the_database_owner() {
     let o = Owned::new("lp_owner");
     o.db.client_as(&o.dbowner)
         .batch_execute("CREATE TABLE public.approvals(id int, who text);")
         .unwrap();
+    o.setup_deployer();
+    assert_eq!(o.owner_of("airlock.ledger"), o.deployer);
+    assert!(!is_superuser(&o.deployer));
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
-    expect_code(&o.run(&["apply", &b]), 0);
+    expect_code(&o.deploy(&["apply", &b]), 0);
     assert_eq!(o.owner_of("public.made"), o.dbowner);
     assert_eq!(o.db.scalar("SELECT who FROM public.approvals"), o.dbowner);
-    let me = o.db.scalar("SELECT current_user::text");
-    assert_eq!(o.owner_of("airlock.ledger"), me);
+    assert_eq!(o.owner_of("airlock.ledger"), o.deployer);
+    // setup again is harmless: it checks and grants what is there.
+    o.setup_deployer();
+}
+
+/// setup refuses, changing nothing: a caller that is no superuser, a database owned by
+/// a superuser (its SQL would run as one), an existing login with a superuser's powers.
+#[test]
+fn setup_refuses_what_would_not_be_a_deploy_login_and_changes_nothing() {
+    let o = Owned::new("lp_setup");
+    let setup = |conn: &str, login: &str| {
+        airlock(
+            o.dir(),
+            &["--json", "setup", "--db", conn, "--login", login],
+        )
+    };
+    let as_owner = format!("dbname={} user={}", o.db.name, o.dbowner);
+    let out = setup(&as_owner, &o.deployer);
+    expect_code(&out, 5);
+    assert_eq!(json(&out)["kind"], "setup");
+    admin()
+        .batch_execute(&format!("ALTER ROLE {} CREATEROLE", o.app))
+        .unwrap();
+    let out = setup(&o.db.conn(), &o.app);
+    expect_code(&out, 5);
+    assert!(json(&out)["error"].as_str().unwrap().contains("CREATEROLE"));
+    admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO postgres",
+            o.db.name
+        ))
+        .unwrap();
+    let out = setup(&o.db.conn(), &o.deployer);
+    expect_code(&out, 5);
+    assert!(json(&out)["error"].as_str().unwrap().contains("superuser"));
+    // Nothing was made: no schema airlock, and no grant to the app role.
+    assert_eq!(o.owner_of("airlock.ledger"), "none");
+    assert_eq!(
+        o.db.scalar("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'airlock'"),
+        "0"
+    );
+    assert_eq!(
+        o.db.scalar(&format!(
+            "SELECT pg_has_role('{}', '{}', 'MEMBER')::text",
+            o.app, o.dbowner
+        )),
+        "false"
+    );
 }
 
 /// (b) A bundle that says it needs superuser is refused while the owner's trigger
@@ -256,10 +378,17 @@ fn rehearse_refuses_while_the_owners_trigger_sits_there_and_leaves_no_clone() {
     let out = o.run(&["rehearse", &b]);
     expect_code(&out, 5);
     let j = json(&out);
-    let text = j.to_string();
+    let role_step = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "bundle SQL role")
+        .unwrap()
+        .clone();
+    assert_eq!(role_step["verdict"], "FAIL", "{j}");
     assert!(
-        text.contains("stamp") && text.contains("public.pwn"),
-        "{text}"
+        role_step["detail"].as_str().unwrap().contains("is a superuser"),
+        "{j}"
     );
     o.assert_nothing_changed();
     let clones = admin()
@@ -271,8 +400,8 @@ fn rehearse_refuses_while_the_owners_trigger_sits_there_and_leaves_no_clone() {
     assert!(clones.is_empty(), "a clone was left behind");
 }
 
-/// A rehearsal with a member of the owner runs on a clone owned like the target:
-/// the tier runs as the owner there too, and passes.
+/// A rehearsal by the deploy login runs on a clone owned like the target: the tier
+/// runs as the owner there too, and passes.
 #[test]
 fn rehearse_runs_the_tiers_as_the_targets_owner() {
     let o = Owned::new("lp_rehearse_ok");
@@ -285,7 +414,8 @@ fn rehearse_runs_the_tiers_as_the_targets_owner() {
         o.dbowner
     );
     let b = o.bundle("b.tar.gz", "", &tier, "DROP TABLE public.made;");
-    let out = o.run(&["rehearse", &b]);
+    o.setup_deployer();
+    let out = o.deploy(&["rehearse", &b]);
     expect_code(&out, 0);
 }
 
@@ -297,16 +427,15 @@ fn plan_shows_the_role_bundle_sql_runs_as() {
         .batch_execute("CREATE TABLE public.approvals(id int, who text);")
         .unwrap();
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
-    let p = o.run(&["plan", &b]);
+    o.setup_deployer();
+    let p = o.deploy(&["plan", &b]);
     expect_code(&p, 0);
     let j = json(&p);
     assert_eq!(j["bundle_role"]["role"], o.dbowner.as_str());
     assert_eq!(j["bundle_role"]["source"], "database-owner");
     assert_eq!(j["bundle_role"]["superuser"], false);
-    let human = airlock(
-        o.dir(),
-        &["plan", &b, "--trust", "k.pub", "--db", &o.db.conn()],
-    );
+    let conn = format!("dbname={} user={}", o.db.name, o.deployer);
+    let human = airlock(o.dir(), &["plan", &b, "--trust", "k.pub", "--db", &conn]);
     expect_code(&human, 0);
     let text = stdout(&human);
     assert!(
@@ -387,29 +516,121 @@ fn lint_refuses_a_role_and_superuser_together_and_reserved_names() {
     }
 }
 
-/// Every kind of code a superuser's bundle SQL could fire is listed with its owner;
-/// constants, serials and `now()` defaults are not code.
+
+/// Code at every site kind a non-superuser can plant on PostgreSQL 15
+/// (`tests/data/every_site.sql`), owned by the database owner.
+const EVERY_SITE: &str = include_str!("data/every_site.sql");
+
+/// A tier that fires every site of [`EVERY_SITE`] (the range type's `subtype_diff`
+/// only runs inside a GiST index's page splits), then fails unless each one fired.
+const FIRE_EVERY_SITE: &str = "INSERT INTO public.approvals VALUES (1, current_user);
+INSERT INTO public.t_domain_default(id) VALUES (1);
+INSERT INTO public.t_domain_check VALUES (1);
+INSERT INTO public.t_default(id) VALUES (1);
+INSERT INTO public.t_check VALUES (1);
+INSERT INTO public.t_part VALUES (1);
+INSERT INTO public.t_generated(i) VALUES (1);
+INSERT INTO public.t_index VALUES (1);
+INSERT INTO public.t_rule VALUES (1);
+INSERT INTO public.t_policy VALUES (1);
+CREATE TABLE public.made AS SELECT (SELECT v.x FROM public.v_climb v) AS x, 1 OPERATOR(public.===) 1 AS eq, (SELECT public.agg_climb(1)) AS agg, (ROW(1, 2)::public.pair)::int AS c;
+DO $$
+DECLARE
+  site text;
+BEGIN
+  FOREACH site IN ARRAY ARRAY['trigger', 'domain default', 'domain check', 'default', 'check', 'partition key', 'generated', 'index', 'view', 'rule', 'policy', 'operator', 'aggregate', 'cast', 'event trigger'] LOOP
+    IF pg_catalog.strpos(pg_catalog.current_setting('lp.fired', true), site || ',') = 0 THEN
+      RAISE EXCEPTION 'site % did not fire: %', site, pg_catalog.current_setting('lp.fired', true);
+    END IF;
+  END LOOP;
+END $$;";
+
+impl Owned {
+    /// [`EVERY_SITE`], owned by the database owner; the event trigger (only a superuser
+    /// may make one) runs the owner's function.
+    fn plant_every_site(&self, event_trigger: bool) {
+        self.db
+            .client_as(&self.dbowner)
+            .batch_execute(&EVERY_SITE.replace("OWNER", &self.dbowner))
+            .expect("plant every site");
+        if event_trigger {
+            self.plant_event_trigger();
+        }
+    }
+
+    fn plant_event_trigger(&self) {
+        self.db.exec(
+            "CREATE EVENT TRIGGER et_climb ON ddl_command_end EXECUTE FUNCTION public.climb_evt()",
+        );
+    }
+}
+
+/// Findings 1 and 2 of issue 46, and every other site: on the deploy login `airlock
+/// setup` made, a tier that fires the owner's code at every site kind runs (each site
+/// fired, or the tier fails), and the code's climb back to the login gains nothing:
+/// the owner is no superuser afterwards, and neither is anyone else.
 #[test]
-fn rules_views_policies_defaults_checks_and_called_functions_are_listed() {
-    let o = Owned::new("lp_kinds");
-    let mut c = o.db.client_as(&o.dbowner);
-    c.batch_execute(
-        "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
-         CREATE TABLE public.plain(id serial, at timestamptz DEFAULT now(), n int DEFAULT 0, s text DEFAULT 'x');
-         CREATE TABLE public.coded(i int DEFAULT public.f(1) CHECK (i > 0));
-         CREATE VIEW public.v AS SELECT public.f(i) AS j FROM public.coded;
-         CREATE RULE r AS ON UPDATE TO public.coded DO ALSO NOTIFY x;
-         ALTER TABLE public.coded ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY p ON public.coded USING (public.f(i) > 0);
-         CREATE INDEX ON public.coded (public.f(i));
-         CREATE DOMAIN public.d AS int CHECK (VALUE > 0);",
-    )
-    .unwrap();
-    let b = o.bundle("b.tar.gz", "", "SELECT 1;", "SELECT 1;");
+fn on_the_deploy_login_code_at_every_site_fires_and_gains_nothing() {
+    let o = Owned::new("lp_sites_deploy");
+    o.setup_deployer();
+    o.plant_every_site(true);
+    let b = o.bundle("b.tar.gz", "", FIRE_EVERY_SITE, "DROP TABLE public.made;");
+    let out = o.deploy(&["apply", &b]);
+    expect_code(&out, 0);
+    assert!(!is_superuser(&o.dbowner), "the owner became superuser");
+    assert!(!is_superuser(&o.deployer), "the deploy login became superuser");
+    expect_code(&o.deploy(&["rollback", &b]), 0);
+    assert!(!is_superuser(&o.dbowner), "the owner became superuser");
+}
+
+/// Findings 1 and 2 as filed: a superuser login and the owner's domain default (or
+/// partition key) whose function climbs: refused up front, nothing ran, nobody promoted.
+#[test]
+fn a_superuser_login_never_fires_the_owners_domain_default_or_partition_key() {
+    let o = Owned::new("lp_sites_su");
+    o.plant_every_site(false);
+    for (n, tier) in [
+        "INSERT INTO public.t_domain_default(id) VALUES (2);",
+        "INSERT INTO public.t_part VALUES (2);",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let b = o.bundle(&format!("b{n}.tar.gz"), "", tier, "SELECT 1;");
+        for cmd in ["apply", "rehearse"] {
+            let out = o.run(&[cmd, &b]);
+            expect_code(&out, 5);
+            assert!(
+                json(&out).to_string().contains("which is a superuser"),
+                "{cmd} {tier}"
+            );
+            assert!(!is_superuser(&o.dbowner), "{cmd} {tier}: the owner became superuser");
+        }
+        assert_eq!(o.db.ledger_rows(), "none");
+        assert_eq!(
+            o.db.scalar("SELECT (SELECT count(*) FROM public.t_domain_default) + (SELECT count(*) FROM public.t_part)"),
+            "0"
+        );
+    }
+}
+
+/// A bundle whose SQL runs as a superuser (`superuser = true`, or a superuser-owned
+/// database) is refused while anything the owner owns could fire: every site kind is
+/// named, found from the catalog's owner and dependency records; nothing ran.
+#[test]
+fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
+    let o = Owned::new("lp_sites_list");
+    o.plant_every_site(false);
+    let fire = FIRE_EVERY_SITE.replace("'cast', 'event trigger'", "'cast'");
+    let b = o.bundle("b.tar.gz", "superuser = true", &fire, "SELECT 1;");
+    let out = o.run(&["apply", &b]);
+    expect_code(&out, 5);
+    assert!(!is_superuser(&o.dbowner), "the owner became superuser");
+    assert_eq!(o.db.ledger_rows(), "none");
     let p = o.run(&["plan", &b]);
     expect_code(&p, 5);
     let j = json(&p);
-    let e = j["checks"]
+    let evidence = j["checks"]
         .as_array()
         .unwrap()
         .iter()
@@ -418,30 +639,68 @@ fn rules_views_policies_defaults_checks_and_called_functions_are_listed() {
         .as_str()
         .unwrap()
         .to_string();
-    for want in [
-        "default of column i on public.coded",
-        "check constraint coded_i_check on public.coded",
-        "view public.v",
-        "rule r on public.coded",
-        "policy p on public.coded",
-        "index public.coded_f_idx on public.coded",
-        "check constraint d_check on domain public.d",
-        "function public.f(integer), called by view public.v",
-        "function public.f(integer), called by policy p on public.coded",
+    for site in [
+        "called by trigger stamp on table public.approvals",
+        "called by type public.d_default",
+        "called by constraint d_check_check",
+        "called by default value for column c of table public.t_default",
+        "called by constraint t_check_check on table public.t_check",
+        "called by table public.t_part",
+        "called by default value for column g of table public.t_generated",
+        "called by index public.t_index_climb",
+        "view public.v_climb",
+        "rule r_climb on table public.t_rule",
+        "policy p_climb on table public.t_policy",
+        "called by operator public.===(integer,integer)",
+        "called by function public.agg_climb(integer)",
+        "called by cast from public.pair to integer",
+        "called by type public.floatrange",
     ] {
-        assert!(e.contains(want), "{want} missing: {e}");
+        assert!(evidence.contains(site), "{site} not named: {evidence}");
     }
-    assert!(!e.contains("public.plain"), "harmless defaults listed: {e}");
-    assert!(e.contains(&format!("(owner {})", o.dbowner)), "{e}");
+    assert!(evidence.contains(&o.dbowner), "{evidence}");
+    // An event trigger running the owner's function would fire on airlock's own DDL:
+    // a superuser's session refuses as it opens, for every command.
+    o.plant_event_trigger();
+    let out = o.run(&["apply", &b]);
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "event-trigger", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("public.climb_evt()"));
+    let p = o.run(&["plan", &b]);
+    expect_code(&p, 5);
+    assert!(json(&p).to_string().contains("public.climb_evt()"));
+    assert!(!is_superuser(&o.dbowner), "the owner became superuser");
+    assert_eq!(o.db.ledger_rows(), "none");
 }
 
-/// The query before it filtered by owner before naming anything, frozen.
-const OWNER_CODE_REFERENCE: &str = include_str!("data/owner_code_reference.sql");
-
-/// What the owner-code query finds, as `user`, and what the frozen reference finds.
-fn found_both(db: &TestDb, user: &str) -> (Vec<String>, Vec<String>) {
-    let mut c = db.client_as(user);
-    // As airlock asks it: under its pinned search_path, so names come qualified.
+/// The guard reads what PostgreSQL records, not a list: a view (the owner's) calling a
+/// built-in that is dangerous with a superuser's rights is named; constants, serials
+/// and `now()` defaults, keys and plain indexes are not code; and the prepared
+/// statement a deploy keeps answers as the plain one does.
+#[test]
+fn what_the_guard_names_and_what_it_leaves() {
+    let o = Owned::new("lp_kinds");
+    admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO postgres",
+            o.db.name
+        ))
+        .unwrap();
+    o.db.exec(&format!(
+        "GRANT CREATE ON SCHEMA public TO {}, {}",
+        o.app, o.dbowner
+    ));
+    o.db.client_as(&o.app)
+        .batch_execute(
+            "CREATE TABLE public.plain(id serial PRIMARY KEY, at timestamptz DEFAULT now(), n int DEFAULT 0, s text DEFAULT 'x');
+             CREATE TABLE public.child(id int REFERENCES public.plain);
+             CREATE INDEX ON public.plain (n);
+             CREATE INDEX ON public.plain ((n + 1));
+             CREATE VIEW public.secret AS SELECT pg_catalog.pg_read_file('/etc/hostname') AS f;",
+        )
+        .unwrap();
+    let mut c = o.db.client_as("postgres");
     c.batch_execute("SET search_path TO pg_catalog, pg_temp")
         .unwrap();
     let show = |v: Vec<airlock_pg::owner_code::OwnerCode>| {
@@ -449,104 +708,41 @@ fn found_both(db: &TestDb, user: &str) -> (Vec<String>, Vec<String>) {
             .map(|o| format!("{} | {} | {}", o.kind, o.object, o.owner))
             .collect::<Vec<_>>()
     };
-    let now = airlock_pg::owner_code::find(&mut c).expect("the query");
-    let before =
-        airlock_pg::owner_code::find_with(&mut c, OWNER_CODE_REFERENCE).expect("the reference");
-    // The statement a deploy prepares once a connection answers the same, prepared
-    // and then from its cache.
+    let found = show(airlock_pg::owner_code::find(&mut c).expect("the query"));
+    assert_eq!(found, vec![format!("view | view public.secret | {}", o.app)]);
     let mut cache = None;
     for _ in 0..2 {
         let prepared =
-            airlock_pg::owner_code::find_prepared(&mut c, &mut cache).expect("the prepared query");
-        assert_eq!(show(prepared), show(now.clone()));
+            airlock_pg::owner_code::find_prepared(&mut c, &mut cache).expect("prepared");
+        assert_eq!(show(prepared), found);
     }
-    (show(now), show(before))
+    // The owner itself asking (the login): its own objects are trusted, not the app's.
+    o.db.client_as(&o.dbowner)
+        .batch_execute("CREATE VIEW public.own AS SELECT 1 AS x")
+        .unwrap();
+    let mut c = o.db.client_as(&o.dbowner);
+    c.batch_execute("SET search_path TO pg_catalog, pg_temp")
+        .unwrap();
+    let found = show(airlock_pg::owner_code::find(&mut c).expect("the query"));
+    assert_eq!(found, vec![format!("view | view public.secret | {}", o.app)]);
 }
 
-/// The owner-code query finds exactly what the query before it found (the same rows,
-/// the same order), on code of every kind that a non-superuser owns, on a superuser's
-/// objects that call a non-superuser's function or operator, on harmless defaults and
-/// on nothing at all; whoever asks (a superuser, or the owner itself, whom the query
-/// trusts as the session's login role).
+/// setup runs DDL in a superuser's session: an event trigger running the owner's
+/// function would fire there, so setup refuses first, naming it, and changes nothing.
 #[test]
-fn the_owner_code_query_finds_what_the_one_before_it_found() {
-    let o = Owned::new("lp_ref");
-    let su = "postgres";
-    let (none, before) = found_both(&o.db, su);
-    assert_eq!(none, before);
-    assert!(none.is_empty(), "{none:?}");
-    o.db.exec(&format!("GRANT CREATE ON SCHEMA public TO {}", o.app));
-    // Code the database owner owns, of every kind.
-    o.db.client_as(&o.dbowner)
-        .batch_execute(
-            "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
-             CREATE FUNCTION public.eq(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2';
-             CREATE OPERATOR public.=== (FUNCTION = public.eq, LEFTARG = int, RIGHTARG = int);
-             CREATE FUNCTION public.tg() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
-             CREATE TABLE public.plain(id serial, at timestamptz DEFAULT now(), n int DEFAULT 0, s text DEFAULT 'x');
-             CREATE TABLE public.coded(i int DEFAULT public.f(1) CHECK (i > 0), g int GENERATED ALWAYS AS (i * 2) STORED);
-             CREATE VIEW public.v AS SELECT public.f(i) AS j FROM public.coded;
-             CREATE MATERIALIZED VIEW public.mv AS SELECT i FROM public.coded;
-             CREATE INDEX ON public.mv ((i === 1));
-             CREATE RULE r AS ON UPDATE TO public.coded DO ALSO NOTIFY x;
-             ALTER TABLE public.coded ENABLE ROW LEVEL SECURITY;
-             CREATE POLICY p ON public.coded USING (public.f(i) > 0);
-             CREATE INDEX ON public.coded (public.f(i));
-             CREATE INDEX ON public.coded (i) WHERE i === 2;
-             CREATE TRIGGER t BEFORE INSERT ON public.coded FOR EACH ROW WHEN (NEW.i > 1) EXECUTE FUNCTION public.tg();
-             CREATE DOMAIN public.d AS int CHECK (VALUE > 0);
-             CREATE DOMAIN public.d2 AS int CHECK (public.f(VALUE) > 0);
-             CREATE TABLE public.parted(i int, k int CHECK (k === 3)) PARTITION BY RANGE (i);
-             CREATE INDEX ON public.parted ((i + 1));
-             CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';",
-        )
-        .unwrap();
-    // A superuser's objects that call them, and code the application role owns.
-    o.db.client_as(su)
-        .batch_execute(
-            "CREATE TABLE public.su(i int DEFAULT public.f(2) CHECK (i === 1), k int CHECK (k > 0));
-             CREATE INDEX ON public.su (public.f(i));
-             CREATE INDEX ON public.su ((i + 1));
-             CREATE VIEW public.suv AS SELECT public.f(i) FROM public.su;
-             CREATE VIEW public.suv_plain AS SELECT i FROM public.su;
-             ALTER TABLE public.su ENABLE ROW LEVEL SECURITY;
-             CREATE POLICY sp ON public.su USING (i === 1);
-             CREATE TRIGGER st BEFORE INSERT ON public.su FOR EACH ROW EXECUTE FUNCTION public.tg();
-             CREATE TRIGGER sw BEFORE UPDATE ON public.su FOR EACH ROW WHEN (public.f(NEW.i) > 0) EXECUTE FUNCTION public.tg();
-             CREATE DOMAIN public.sud AS int CHECK (public.f(VALUE) > 0);
-             CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION public.evt();",
-        )
-        .unwrap();
-    o.db.client_as(&o.app)
-        .batch_execute(
-            "CREATE TABLE public.apps(id bigserial PRIMARY KEY, a int DEFAULT 1 CHECK (a <> 0));
-             CREATE INDEX ON public.apps (abs(a));",
-        )
-        .unwrap();
-    let (now, before) = found_both(&o.db, su);
-    assert_eq!(now, before, "as the superuser");
-    for want in [
-        "of operator public.===(integer,integer), called by check constraint su_i_check on public.su",
-        "event trigger e executing public.evt()",
-        "index public.su_f_idx on public.su",
-        "view public.suv",
-        "policy sp on public.su",
-        "WHEN condition of trigger sw on public.su",
-        "trigger st on public.su executing public.tg()",
-        "domain public.sud",
-        "generation expression of column g on public.coded",
-        "index public.apps_abs_idx",
-    ] {
-        assert!(
-            now.iter().any(|r| r.contains(want)),
-            "{want} missing: {now:#?}"
-        );
-    }
-    assert!(!now.iter().any(|r| r.contains("public.plain")), "{now:#?}");
-    assert!(!now.iter().any(|r| r.contains("suv_plain")), "{now:#?}");
-    // The owner itself asking: its own code is trusted, the application role's is not.
-    let (now, before) = found_both(&o.db, &o.dbowner);
-    assert_eq!(now, before, "as the database owner");
-    assert!(now.iter().all(|r| r.ends_with(&o.app)), "{now:#?}");
-    assert!(!now.is_empty());
+fn setup_refuses_while_an_event_trigger_runs_a_non_superusers_function() {
+    let o = Owned::new("lp_setup_evt");
+    o.plant_every_site(true);
+    let out = airlock(
+        o.dir(),
+        &["--json", "setup", "--db", &o.db.conn(), "--login", &o.deployer],
+    );
+    expect_code(&out, 5);
+    let e = json(&out)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("et_climb") && e.contains("public.climb_evt()"), "{e}");
+    assert!(!is_superuser(&o.dbowner), "the owner became superuser");
+    assert_eq!(
+        o.db.scalar("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'airlock'"),
+        "0"
+    );
 }

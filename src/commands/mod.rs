@@ -19,6 +19,7 @@ pub mod pack;
 pub mod plan_locks;
 pub mod rehearse;
 pub mod runbook;
+pub mod setup;
 pub mod sign;
 pub mod status;
 pub mod verify;
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Apply(a) => apply::apply(a),
         Command::Rollback(a) => apply::rollback(a),
         Command::Rehearse(a) => rehearse::run(a),
+        Command::Setup(a) => setup::run(a),
         Command::Status(a) => status::status(a),
         Command::Fingerprint(a) => status::fingerprint(a),
         Command::Audit(a) => audit::run(a),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// libpq's default database name is the user name.
-fn default_db() -> String {
+pub(crate) fn default_db() -> String {
     std::env::var("PGUSER")
         .ok()
         .filter(|u| !u.is_empty())

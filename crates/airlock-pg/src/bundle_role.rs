@@ -1,4 +1,4 @@
-//! Who bundle SQL (tier and rollback files) runs as.
+//! Who bundle SQL (tier and rollback files) runs as, and in whose session.
 //!
 //! The bundle names the role (`[target] role`), or says it needs a superuser
 //! (`[target] superuser = true`: the role airlock connects as, which must be one);
@@ -9,14 +9,21 @@
 //! every prelude first switches back to airlock's login role, so its own pins can be
 //! set, and [`super::session::repin_sql`] switches back for airlock's own statements.
 //!
-//! A switch is no boundary for a superuser session: code fired by bundle SQL can
-//! `RESET SESSION AUTHORIZATION` (see [`super::owner_code`]). So whenever the login
-//! role is, or may become, a superuser, bundle SQL runs only while no code owned by a
-//! non-superuser sits on the database's relations.
+//! A switch is no boundary: code fired by bundle SQL (a trigger, a domain's default, a
+//! partition key's function…) can `RESET SESSION AUTHORIZATION` or `RESET ROLE` and is
+//! the *login* role again. So the boundary is the login itself, by construction:
+//! - bundle SQL that runs as a role that is no superuser runs only on a login that is
+//!   no superuser and has no path to one, nor to `CREATEROLE` or the server-program and
+//!   server-file roles ([`BundleRole::login_powers`] empty): whatever code it fires
+//!   reaches at most the login's rights. A superuser login is refused up front, with
+//!   the one-time setup (`airlock setup`) that makes such a deploy login;
+//! - bundle SQL that runs as a superuser (declared, or because its role is one) runs
+//!   only while nothing a non-superuser owns could fire ([`super::owner_code`], derived
+//!   from the catalog's ownership and dependency records, not from a list of sites).
 //!
 //! Invariant: no bundle file runs before [`check`] resolved the role, proved the
-//! login role can become it, and (for a session that can reach a superuser) found no
-//! code owned by a non-superuser; airlock's own statements never run as that role.
+//! login role can become it, and proved one of the two above; airlock's own statements
+//! never run as that role.
 
 use super::owner_code::{self, OwnerCode};
 use super::session::Scope;
@@ -50,10 +57,14 @@ pub struct BundleRole {
     pub superuser: bool,
     /// The role airlock logs in as (its own statements run as it).
     pub login_role: String,
-    /// The login role is, or may become, a superuser: code fired by bundle SQL could
-    /// get back to one, so bundle SQL runs only while no code owned by a non-superuser
-    /// sits on the database's relations.
+    /// The bundle's SQL runs as a superuser (the role is one), so it runs only while
+    /// nothing a non-superuser owns could fire ([`super::owner_code`]).
     pub reaches_superuser: bool,
+    /// What the login role could reach beyond its own rights (a superuser, CREATEROLE,
+    /// the server-program and server-file roles), itself or through a role it belongs
+    /// to: code bundle SQL fires can get back to the login and use them. Must be empty
+    /// when the bundle's SQL runs as a role that is no superuser.
+    pub login_powers: Vec<String>,
     #[serde(skip)]
     login_superuser: bool,
 }
@@ -104,15 +115,18 @@ impl BundleRole {
         )
     }
 
-    /// [`Self::describe`], once [`guard`] passed.
+    /// [`Self::describe`], once [`guard`] passed: why the code it fires cannot climb.
     pub fn describe_guarded(&self) -> String {
-        if self.reaches_superuser {
+        if self.superuser {
             format!(
-                "{}; no code owned by a non-superuser sits on the database's relations",
+                "{}; nothing a non-superuser owns could fire in that session",
                 self.describe()
             )
         } else {
-            self.describe()
+            format!(
+                "{}; the login is no superuser and has no path to one, so code the SQL fires gets no more than its rights",
+                self.describe()
+            )
         }
     }
 }
@@ -120,8 +134,16 @@ impl BundleRole {
 const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, false), \
         coalesce(pg_catalog.pg_has_role(SESSION_USER, r.oid, 'MEMBER'), false), \
         s.rolsuper, \
-        EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolsuper AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')), \
-        SESSION_USER::pg_catalog.text \
+        SESSION_USER::pg_catalog.text, \
+        CASE WHEN s.rolsuper THEN ARRAY['is a superuser'] ELSE pg_catalog.array_remove(ARRAY[ \
+          CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolsuper \
+                 AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')) THEN 'may become a superuser (a member of one)' END, \
+          CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolcreaterole \
+                 AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')) THEN 'has CREATEROLE, itself or through a role it belongs to (it could grant itself more)' END, \
+          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END, \
+          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END, \
+          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END \
+        ], NULL) END \
    FROM pg_catalog.pg_database d \
    JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
    JOIN pg_catalog.pg_roles s ON s.rolname OPERATOR(pg_catalog.=) SESSION_USER \
@@ -165,8 +187,9 @@ pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<Bundl
         role: row.get(0),
         source,
         superuser: row.get(2),
-        login_role: row.get(6),
-        reaches_superuser: row.get(5),
+        login_role: row.get(5),
+        reaches_superuser: row.get(2),
+        login_powers: row.get(6),
         login_superuser: row.get(4),
     };
     let (exists, member): (bool, bool) = (row.get(1), row.get(3));
@@ -212,8 +235,26 @@ pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<Bundl
     Ok(role)
 }
 
-/// When airlock's login role can reach a superuser: refused while code owned by a
-/// non-superuser sits on the database's relations.
+/// Bundle SQL that runs as a role that is no superuser, on a login that could give the
+/// code it fires more than that (see the module comment).
+fn login_refusal(role: &BundleRole) -> DbError {
+    refuse(
+        format!(
+            "the bundle's SQL runs as {:?}, which is no superuser, but airlock logs in as {:?}, which {}: code that SQL fires (a trigger, a default, a domain, a partition key…) can switch back to the login (RESET SESSION AUTHORIZATION, RESET ROLE) and use that, whatever role the SQL runs as; nothing ran",
+            role.role,
+            role.login_role,
+            role.login_powers.join(", ")
+        ),
+        format!(
+            "log in as a deploy login that is no superuser and may become {0}; a superuser makes one once: airlock setup --db \"…user=postgres\" --login deployer (then --db \"…user=deployer\"), or see docs/operator.md, \"One-time setup\"",
+            quote_ident(&role.role)
+        ),
+    )
+}
+
+/// Refused when bundle SQL of a role that is no superuser would run on a login with
+/// powers beyond its own; when bundle SQL runs as a superuser, refused while anything
+/// a non-superuser owns could fire ([`owner_code`]).
 pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), DbError> {
     guard_by(role, || owner_code::find(client))
 }
@@ -232,7 +273,10 @@ fn guard_by(
     role: &BundleRole,
     find: impl FnOnce() -> Result<Vec<OwnerCode>, DbError>,
 ) -> Result<(), DbError> {
-    if role.reaches_superuser {
+    if !role.superuser && !role.login_powers.is_empty() {
+        return Err(login_refusal(role));
+    }
+    if role.superuser {
         let found = find()?;
         if !found.is_empty() {
             return Err(owner_code_refusal(role, &found));
@@ -275,24 +319,14 @@ fn owner_code_refusal(role: &BundleRole, found: &[OwnerCode]) -> DbError {
     if found.len() > LISTED {
         listed.push(format!("and {} more", found.len() - LISTED));
     }
-    let why = if role.superuser {
-        format!("bundle SQL would run as superuser {:?}", role.role)
-    } else {
-        format!(
-            "airlock connects as {:?}, a role that is or may become a superuser, and code that bundle SQL fires can switch back to it (RESET SESSION AUTHORIZATION) whatever role the SQL runs as",
-            role.login_role
-        )
-    };
     refuse(
         format!(
-            "{why}; refused while code owned by a non-superuser sits on this database's relations ({} object(s)): {}; nothing ran",
+            "bundle SQL would run as superuser {:?}; refused while something a non-superuser owns could fire in that session ({} object(s)): {}; nothing ran",
+            role.role,
             found.len(),
             listed.join("; ")
         ),
-        format!(
-            "connect as a role that is no superuser and may become {0} (CREATE ROLE deployer LOGIN; GRANT {0} TO deployer; GRANT CREATE ON DATABASE … TO deployer), so that this code runs with no more than that role's rights; or have a superuser review and remove (or take over) the objects listed",
-            quote_ident(&role.role)
-        ),
+        "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer), so that this code runs with no more than that role's rights; or have a superuser review and remove (or take over) the objects listed".to_string(),
     )
 }
 
@@ -306,7 +340,8 @@ mod tests {
             source: RoleSource::DatabaseOwner,
             superuser: false,
             login_role: "root".into(),
-            reaches_superuser: login_superuser,
+            reaches_superuser: false,
+            login_powers: vec![],
             login_superuser,
         }
     }

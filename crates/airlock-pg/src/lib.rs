@@ -41,6 +41,7 @@ pub mod retry;
 pub mod schema_change;
 pub mod session;
 pub mod sessions;
+pub mod setup;
 pub mod stamps;
 pub mod storage;
 pub mod target;
@@ -237,6 +238,15 @@ pub enum DbError {
     /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
     #[error("{message}")]
     BundleRole { message: String, hint: String },
+    /// airlock's login is a superuser and an enabled event trigger runs a function a
+    /// non-superuser owns: it would fire on airlock's own DDL (the ledger, temporary
+    /// functions) with the superuser's rights.
+    #[error("airlock's login is a superuser, and event triggers run code a non-superuser owns, which would fire on airlock's own statements with a superuser's rights: {triggers}; nothing ran")]
+    EventTriggers { triggers: String },
+    /// `airlock setup` refused: the caller is no superuser, the role bundle SQL runs
+    /// as is missing or a superuser, or the login has powers a deploy login must not.
+    #[error("{message}")]
+    Setup { message: String, hint: String },
     /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
     /// TRANSACTION lint did not see), caught by the guard after that message
     /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
@@ -297,7 +307,9 @@ impl DbError {
             | DbError::LedgerBroken { .. }
             | DbError::LedgerRewound { .. }
             | DbError::GateRole { .. }
-            | DbError::BundleRole { .. } => Exit::State,
+            | DbError::BundleRole { .. }
+            | DbError::Setup { .. }
+            | DbError::EventTriggers { .. } => Exit::State,
             DbError::Unverified(e) => e.exit_code(),
             DbError::Partial { error, .. } => error.exit_code(),
         }
@@ -321,6 +333,8 @@ impl DbError {
             DbError::LockBusy { .. } | DbError::LockTimeout { .. } => "lock-busy",
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
+            DbError::Setup { .. } => "setup",
+            DbError::EventTriggers { .. } => "event-trigger",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
             DbError::Partial { error, .. } => error.kind(),
@@ -352,7 +366,10 @@ impl DbError {
             DbError::GateRole { setup: true, .. } => Some(
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
-            DbError::BundleRole { hint, .. } => Some(hint.clone()),
+            DbError::BundleRole { hint, .. } | DbError::Setup { hint, .. } => Some(hint.clone()),
+            DbError::EventTriggers { .. } => Some(
+                "log in as a deploy login that is no superuser (airlock setup, once, after a superuser reviewed these event triggers), or have a superuser drop them or take their functions over (ALTER FUNCTION … OWNER TO postgres)".into(),
+            ),
             DbError::Unverified(e) => e.hint(),
             DbError::Partial { error, .. } => error.hint(),
             DbError::TransactionEnded { .. } => Some(

@@ -1,23 +1,37 @@
-//! Code owned by someone else, sitting where bundle SQL would fire it.
+//! What a non-superuser owns that could fire in a superuser's session.
 //!
 //! A superuser session cannot lend bundle SQL a lesser identity for good: code that
-//! fires inside it (a trigger, a rule, a policy, a default…) may run
-//! `RESET SESSION AUTHORIZATION` or `RESET ROLE` and is the login superuser again,
-//! whatever `SET LOCAL SESSION AUTHORIZATION` or `SET LOCAL ROLE` the tier ran under.
-//! So when airlock's session can reach a superuser, it refuses to run bundle SQL while
-//! such code, owned by a role that is not a superuser (nor airlock's own login role),
-//! sits on any relation of the database: "the relations the release touches" is
-//! approximated, fail-closed, by all of them.
+//! fires inside it may run `RESET SESSION AUTHORIZATION` and is the superuser again,
+//! and a default or check may call a built-in that is dangerous with a superuser's
+//! rights (`lo_export`, `pg_read_file`…). So bundle SQL that runs as a superuser runs
+//! only while [`find`] finds nothing. [`find`] does not list the places code can sit
+//! (every PostgreSQL release may add one); it derives them from what PostgreSQL itself
+//! records:
 //!
-//! Counted: triggers (their function's owner; a `WHEN` condition: the table's owner),
-//! event triggers (their function's owner), rules, views, row-security policies of
-//! tables that enable row security, column defaults and generated columns, check
-//! constraints, domain constraints (the domain's owner), index expressions and
-//! predicates, and every function or operator such an object calls (by `pg_depend`)
-//! owned by such a role. A default or check that is a plain constant, a serial's
-//! `nextval('…'::regclass)`, or one of `now()`, `CURRENT_TIMESTAMP`, `CURRENT_DATE`,
-//! `LOCALTIMESTAMP`, `gen_random_uuid()` (all resolved in `pg_catalog`) is not code
-//! anyone can abuse, and is not counted.
+//! 1. **Who owns what.** Every object of the database owned by a role that is neither a
+//!    superuser nor airlock's login: `pg_shdepend`'s owner records (PostgreSQL keeps
+//!    one for every ownable object but the bootstrap superuser's), and, for predefined
+//!    roles (pinned, so never recorded there: a member may hand one an object), the
+//!    functions, relations and types they own.
+//! 2. **A function of theirs that anything uses.** Every `pg_depend` record on such a
+//!    function, whatever the object that depends on it: PostgreSQL records one for every
+//!    stored reference to a function (that is how `DROP FUNCTION` knows what it would
+//!    break): triggers, event triggers, defaults, generated columns, checks, domains,
+//!    partition keys, index expressions, views, rules, policies, operators, casts, types'
+//!    and ranges' support functions, aggregates, other functions' bodies, and any kind a
+//!    later release adds. Each is listed.
+//! 3. **What they wrote that runs for others.** Every object that depends on one of
+//!    their relations or types is judged by its catalog: allowed only when it cannot
+//!    hold code of its author's (a row or array type, an index, a sequence, a relation,
+//!    a key or foreign key, a statistics object, a publication's table), or its
+//!    expression is a constant or one of a few built-ins (a default or check: see
+//!    [`HARMLESS_EXPR`]; index, partition-key and generated expressions must be
+//!    immutable, so only a function of theirs could do harm there, and (2) finds it).
+//!    A trigger, a rule or view, a policy on a table with row security, or an object of
+//!    any other catalog is listed: refused when in doubt.
+//! 4. **Code in what they own itself.** A domain's default (the one expression kept in
+//!    an owned object's own row that may call a volatile built-in); and an owned object
+//!    of a catalog not known to hold no code is listed.
 //!
 //! Invariant: [`find`] is one query over `pg_catalog`, run as airlock's own role under
 //! its pins (`search_path = pg_catalog, pg_temp`, schema-qualified operators), so
@@ -31,10 +45,12 @@ use serde::Serialize;
 /// One object whose code a non-superuser owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct OwnerCode {
-    /// trigger, event trigger, rule, view, policy, default, check, domain check,
-    /// index expression, function
+    /// function (a non-superuser's, used by the object named), trigger, rule, view,
+    /// policy, default, check, domain default, object (of a catalog not known to hold
+    /// no code)
     pub kind: String,
-    /// The object, schema-qualified (`trigger stamp on public.approvals executing public.pwn()`).
+    /// The object as PostgreSQL describes it, schema-qualified
+    /// (`function public.pwn(), called by trigger stamp on table public.approvals`).
     pub object: String,
     pub owner: String,
 }
@@ -49,148 +65,162 @@ impl std::fmt::Display for OwnerCode {
 /// them under airlock's search_path.
 const HARMLESS_EXPR: &str = r#"^(now\(\)|CURRENT_TIMESTAMP|CURRENT_DATE|LOCALTIMESTAMP|gen_random_uuid\(\)|true|false|-?[0-9]+(\.[0-9]+)?|\(-[0-9]+(\.[0-9]+)?\)|nextval\('([^']|'')+'::regclass\)|'([^']|'')*'::[a-z0-9_ ."\[\]]+|NULL::[a-z0-9_ ."\[\]]+)$"#;
 
-/// Cost: most catalog rows are code a superuser owns, which is never listed; naming an
-/// object (`regclass`, `regprocedure` output) and decompiling an expression cost far
-/// more than reading its row. So the relations and functions untrusted roles own are
-/// found first (one scan each), then what calls such a function (by `pg_depend`), and
-/// each branch keeps only the rows of those before naming anything; index expressions,
-/// many and large, are reached through `pg_index`'s own indexes. At 5,000 tables with
-/// 15,000 expression indexes and 5,000 functions, all a superuser's: 38-42 ms a run
-/// before, 7-7.5 ms now. `tests/data/owner_code_reference.sql` is the query before: a
-/// test holds the two to the same answer.
+/// Cost: the owner records of the database are read by `pg_shdepend`'s index (database,
+/// class, object) and what depends on those objects by `pg_depend`'s (referenced class,
+/// object); a database where no one but superusers owns anything is answered from the
+/// first, empty, step. Names are made only for what is listed.
 const QUERY: &str = r#"
 WITH trusted AS MATERIALIZED (
   SELECT COALESCE(pg_catalog.array_agg(r.oid), '{}'::pg_catalog.oid[]) AS oids FROM pg_catalog.pg_roles r
   WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
 ),
--- The relations and functions an untrusted role owns (few, where airlock may run).
-untrusted_rel AS MATERIALIZED (
-  SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
+-- (1) Every object of this database an untrusted role owns.
+owned(classid, objid, owner) AS MATERIALIZED (
+  SELECT s.classid, s.objid, s.refobjid
+    FROM pg_catalog.pg_shdepend s
+   WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+     AND s.deptype OPERATOR(pg_catalog.=) 'o'
+     AND s.objsubid OPERATOR(pg_catalog.=) 0
+     AND s.refobjid OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
+  UNION ALL
+  SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, p.oid, p.proowner FROM pg_catalog.pg_proc p
+   WHERE p.proowner OPERATOR(pg_catalog.<) '16384'::pg_catalog.oid
+     AND p.proowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
+  UNION ALL
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid, c.relowner FROM pg_catalog.pg_class c
+   WHERE c.relowner OPERATOR(pg_catalog.<) '16384'::pg_catalog.oid
+     AND c.relowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
+  UNION ALL
+  SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, y.oid, y.typowner FROM pg_catalog.pg_type y
+   WHERE y.typowner OPERATOR(pg_catalog.<) '16384'::pg_catalog.oid
+     AND y.typowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
 ),
-untrusted_proc AS MATERIALIZED (
-  SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.proowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
+-- (2) Whatever depends on a function of theirs.
+uses(fn, owner, classid, objid, objsubid) AS (
+  SELECT o.objid, o.owner, dep.classid, dep.objid, dep.objsubid
+    FROM owned o
+    JOIN pg_catalog.pg_depend dep ON dep.refclassid OPERATOR(pg_catalog.=) o.classid
+                                 AND dep.refobjid OPERATOR(pg_catalog.=) o.objid
+   WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
 ),
--- Every object that calls one of those functions (by pg_depend), directly or as an
--- operator's code.
-calls(classid, objid, fn, op) AS MATERIALIZED (
-  SELECT dep.classid, dep.objid, dep.refobjid, NULL::pg_catalog.oid
-    FROM untrusted_proc f
-    JOIN pg_catalog.pg_depend dep ON dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
-                                 AND dep.refobjid OPERATOR(pg_catalog.=) f.oid
-  UNION ALL
-  SELECT dep.classid, dep.objid, o.oprcode::pg_catalog.oid, o.oid
-    FROM pg_catalog.pg_operator o
-    JOIN pg_catalog.pg_depend dep ON dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid
-                                 AND dep.refobjid OPERATOR(pg_catalog.=) o.oid
-   WHERE o.oprcode::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT f.oid FROM untrusted_proc f)
+-- (3) Whatever depends on a relation or type of theirs, with the code it may hold.
+dependent(owner, classid, objid, objsubid) AS (
+  SELECT DISTINCT o.owner, dep.classid, dep.objid, dep.objsubid
+    FROM owned o
+    JOIN pg_catalog.pg_depend dep ON dep.refclassid OPERATOR(pg_catalog.=) o.classid
+                                 AND dep.refobjid OPERATOR(pg_catalog.=) o.objid
+   WHERE o.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_class'::pg_catalog.regclass,
+                                                     'pg_catalog.pg_type'::pg_catalog.regclass]::pg_catalog.oid[])
 ),
--- The code that may be listed: its owner is untrusted, or it calls such a function.
-code(kind, object, owner, expr, classid, objid) AS (
-  SELECT 'trigger',
-         pg_catalog.format('trigger %I on %s executing %s', t.tgname, t.tgrelid::pg_catalog.regclass, t.tgfoid::pg_catalog.regprocedure),
-         p.proowner, NULL::pg_catalog.text, 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, t.oid
-    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
-   WHERE NOT t.tgisinternal
-     AND (t.tgfoid OPERATOR(pg_catalog.=) ANY (SELECT f.oid FROM untrusted_proc f)
-          OR t.oid OPERATOR(pg_catalog.=) ANY (SELECT k.objid FROM calls k WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid))
+judged(kind, classid, objid, objsubid, owner, expr) AS (
+  SELECT CASE x.classid
+           WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN 'default'
+           WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN 'check'
+           WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN 'trigger'
+           WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+             CASE WHEN (SELECT r.rulename FROM pg_catalog.pg_rewrite r WHERE r.oid OPERATOR(pg_catalog.=) x.objid)
+                       OPERATOR(pg_catalog.=) '_RETURN' THEN 'view' ELSE 'rule' END
+           WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN 'policy'
+           ELSE 'object' END,
+         x.classid, x.objid, x.objsubid, x.owner,
+         CASE x.classid
+           WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN
+             (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
+               WHERE d.oid OPERATOR(pg_catalog.=) x.objid)
+           WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN
+             (SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid) FROM pg_catalog.pg_constraint k
+               WHERE k.oid OPERATOR(pg_catalog.=) x.objid)
+         END
+    FROM dependent x
+   WHERE NOT (
+     -- No code of its author's: a row, array or range type, a relation (an index's,
+     -- a partition key's expressions are immutable), an operator, class, family or
+     -- cast (their functions are judged by (2)), a function (judged where it is
+     -- used), statistics, a publication's table.
+     x.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_type'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass,
+        'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass, 'pg_catalog.pg_opclass'::pg_catalog.regclass,
+        'pg_catalog.pg_opfamily'::pg_catalog.regclass, 'pg_catalog.pg_amop'::pg_catalog.regclass, 'pg_catalog.pg_amproc'::pg_catalog.regclass,
+        'pg_catalog.pg_cast'::pg_catalog.regclass, 'pg_catalog.pg_transform'::pg_catalog.regclass,
+        'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_publication_rel'::pg_catalog.regclass]::pg_catalog.oid[])
+     -- A generated column (immutable).
+     OR (x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid
+         AND EXISTS (SELECT FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a
+                       ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+                      WHERE d.oid OPERATOR(pg_catalog.=) x.objid AND a.attgenerated OPERATOR(pg_catalog.<>) ''))
+     -- A key, foreign key, exclusion or not-null constraint.
+     OR (x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid
+         AND EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.oid OPERATOR(pg_catalog.=) x.objid
+                        AND k.contype OPERATOR(pg_catalog.<>) 'c' AND k.conbin IS NULL))
+     -- A trigger PostgreSQL made itself (a foreign key's).
+     OR (x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid
+         AND EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) x.objid AND g.tgisinternal))
+     -- A policy on a table without row security, a materialized view's query (refreshed
+     -- as its owner, in a restricted operation).
+     OR (x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid
+         AND EXISTS (SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid
+                      WHERE p.oid OPERATOR(pg_catalog.=) x.objid AND NOT c.relrowsecurity))
+     OR (x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
+         AND EXISTS (SELECT FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+                      WHERE r.oid OPERATOR(pg_catalog.=) x.objid AND c.relkind OPERATOR(pg_catalog.=) 'm'))
+   )
   UNION ALL
-  SELECT 'trigger',
-         pg_catalog.format('WHEN condition of trigger %I on %s', t.tgname, t.tgrelid::pg_catalog.regclass),
-         c.relowner, NULL, 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, t.oid
-    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
-   WHERE t.tgqual IS NOT NULL
-     AND (t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT u.oid FROM untrusted_rel u) OR t.oid OPERATOR(pg_catalog.=) ANY (SELECT k.objid FROM calls k WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid))
-  UNION ALL
-  SELECT 'event trigger',
-         pg_catalog.format('event trigger %I executing %s', e.evtname, e.evtfoid::pg_catalog.regprocedure),
-         p.proowner, NULL, 'pg_catalog.pg_event_trigger'::pg_catalog.regclass::pg_catalog.oid, e.oid
-    FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) e.evtfoid
-  UNION ALL
-  SELECT CASE WHEN r.rulename OPERATOR(pg_catalog.=) '_RETURN' THEN 'view' ELSE 'rule' END,
-         CASE WHEN r.rulename OPERATOR(pg_catalog.=) '_RETURN'
-              THEN pg_catalog.format('view %s', r.ev_class::pg_catalog.regclass)
-              ELSE pg_catalog.format('rule %I on %s', r.rulename, r.ev_class::pg_catalog.regclass) END,
-         c.relowner, NULL, 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid, r.oid
-    FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
-   WHERE c.relkind OPERATOR(pg_catalog.<>) 'm'
-     AND (r.ev_class OPERATOR(pg_catalog.=) ANY (SELECT u.oid FROM untrusted_rel u) OR r.oid OPERATOR(pg_catalog.=) ANY (SELECT k.objid FROM calls k WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid))
-  UNION ALL
-  SELECT 'policy',
-         pg_catalog.format('policy %I on %s', pol.polname, pol.polrelid::pg_catalog.regclass),
-         c.relowner, NULL, 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, pol.oid
-    FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pol.polrelid
-   WHERE c.relrowsecurity
-     AND (pol.polrelid OPERATOR(pg_catalog.=) ANY (SELECT u.oid FROM untrusted_rel u) OR pol.oid OPERATOR(pg_catalog.=) ANY (SELECT k.objid FROM calls k WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid))
-  UNION ALL
-  SELECT 'default',
-         pg_catalog.format('%s of column %I on %s',
-                           CASE WHEN a.attgenerated OPERATOR(pg_catalog.<>) '' THEN 'generation expression' ELSE 'default' END,
-                           a.attname, d.adrelid::pg_catalog.regclass),
-         c.relowner, pg_catalog.pg_get_expr(d.adbin, d.adrelid),
-         'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, d.oid
-    FROM pg_catalog.pg_attrdef d
-    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.adrelid
-    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
-   WHERE d.adrelid OPERATOR(pg_catalog.=) ANY (SELECT u.oid FROM untrusted_rel u) OR d.oid OPERATOR(pg_catalog.=) ANY (SELECT k.objid FROM calls k WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid)
-  UNION ALL
-  SELECT 'check',
-         pg_catalog.format('check constraint %I on %s', k.conname, k.conrelid::pg_catalog.regclass),
-         c.relowner, pg_catalog.pg_get_expr(k.conbin, k.conrelid),
-         'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid
-    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid
-   WHERE k.contype OPERATOR(pg_catalog.=) 'c'
-     AND (k.conrelid OPERATOR(pg_catalog.=) ANY (SELECT u.oid FROM untrusted_rel u) OR k.oid OPERATOR(pg_catalog.=) ANY (SELECT x.objid FROM calls x WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid))
-  UNION ALL
-  SELECT 'domain check',
-         pg_catalog.format('check constraint %I on domain %s', k.conname, k.contypid::pg_catalog.regtype),
-         ty.typowner, NULL, 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid
-    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) k.contypid
-   WHERE k.contype OPERATOR(pg_catalog.=) 'c'
-     AND (ty.typowner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[]) OR k.oid OPERATOR(pg_catalog.=) ANY (SELECT x.objid FROM calls x WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid))
-  UNION ALL
-  -- Index expressions are many, and their rows large: found from the relations and
-  -- from the calls, by pg_index's own indexes (an index on both is listed once).
-  SELECT 'index expression',
-         pg_catalog.format('index %s on %s (expression or predicate)', i.indexrelid::pg_catalog.regclass, i.indrelid::pg_catalog.regclass),
-         c.relowner, NULL, 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, i.indexrelid
-    FROM (SELECT i.indexrelid, i.indrelid
-            FROM untrusted_rel u JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) u.oid
-           WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
-          UNION
-          SELECT i.indexrelid, i.indrelid
-            FROM calls k JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) k.objid
-           WHERE k.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
-             AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)) i
-    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indrelid
+  -- (4) What they own: a domain's default; a catalog not known to hold no code.
+  SELECT CASE WHEN o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid
+              THEN 'domain default' ELSE 'object' END,
+         o.classid, o.objid, 0, o.owner,
+         (SELECT pg_catalog.pg_get_expr(y.typdefaultbin, 0) FROM pg_catalog.pg_type y
+           WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid
+             AND y.oid OPERATOR(pg_catalog.=) o.objid)
+    FROM owned o
+   WHERE (o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid
+          AND EXISTS (SELECT FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) o.objid AND y.typdefaultbin IS NOT NULL))
+      OR o.classid OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.pg_type'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass,
+        'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_namespace'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
+        'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass,
+        'pg_catalog.pg_conversion'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass,
+        'pg_catalog.pg_ts_parser'::pg_catalog.regclass, 'pg_catalog.pg_ts_template'::pg_catalog.regclass,
+        'pg_catalog.pg_largeobject'::pg_catalog.regclass, 'pg_catalog.pg_largeobject_metadata'::pg_catalog.regclass,
+        'pg_catalog.pg_extension'::pg_catalog.regclass, 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass,
+        'pg_catalog.pg_foreign_server'::pg_catalog.regclass, 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass,
+        'pg_catalog.pg_publication'::pg_catalog.regclass, 'pg_catalog.pg_subscription'::pg_catalog.regclass,
+        'pg_catalog.pg_event_trigger'::pg_catalog.regclass, 'pg_catalog.pg_language'::pg_catalog.regclass]::pg_catalog.oid[])
 ),
 found(kind, object, owner) AS (
-  SELECT x.kind, x.object, x.owner FROM code x
-   WHERE x.expr IS NULL OR NOT (x.expr OPERATOR(pg_catalog.~) $1)
+  SELECT j.kind,
+         CASE WHEN j.kind OPERATOR(pg_catalog.=) 'view'
+              THEN (SELECT pg_catalog.format('view %s', r.ev_class::pg_catalog.regclass) FROM pg_catalog.pg_rewrite r
+                     WHERE r.oid OPERATOR(pg_catalog.=) j.objid)
+              ELSE pg_catalog.pg_describe_object(j.classid, j.objid, j.objsubid) END,
+         j.owner
+    FROM judged j
+   WHERE j.expr IS NULL OR NOT (j.expr OPERATOR(pg_catalog.~) $1)
   UNION
   SELECT 'function',
-         pg_catalog.format('function %s, called by %s', k.fn::pg_catalog.regprocedure, x.object),
-         p.proowner
-    FROM calls k
-    JOIN code x ON x.classid OPERATOR(pg_catalog.=) k.classid AND x.objid OPERATOR(pg_catalog.=) k.objid
-    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) k.fn
-   WHERE k.op IS NULL
-  UNION
-  SELECT 'function',
-         pg_catalog.format('function %s of operator %s, called by %s', k.fn::pg_catalog.regprocedure, k.op::pg_catalog.regoperator, x.object),
-         p.proowner
-    FROM calls k
-    JOIN code x ON x.classid OPERATOR(pg_catalog.=) k.classid AND x.objid OPERATOR(pg_catalog.=) k.objid
-    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) k.fn
-   WHERE k.op IS NOT NULL
+         pg_catalog.format('function %s, called by %s', u.fn::pg_catalog.regprocedure,
+                           pg_catalog.pg_describe_object(u.classid, u.objid, u.objsubid)),
+         u.owner
+    FROM uses u
 )
 SELECT f.kind, f.object, pg_catalog.pg_get_userbyid(f.owner)::pg_catalog.text
   FROM found f
- WHERE f.owner OPERATOR(pg_catalog.<>) ALL ((SELECT t.oids FROM trusted t)::pg_catalog.oid[])
  ORDER BY 2, 1
 "#;
 
-/// Every object on the database's relations whose code a role other than a superuser
-/// or airlock's own login role owns (see the module comment).
+/// Enabled event triggers whose function a non-superuser owns, "; "-joined (NULL when
+/// none). They fire on DDL in any session, airlock's own included (its ledger, its
+/// temporary functions), so a superuser session refuses to go on while there is one
+/// ([`super::session::open_facts`], `airlock setup`): the function's owner could make it
+/// `RESET SESSION AUTHORIZATION` and act as that superuser.
+pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.format('event trigger %I executing %s (owner %s)', \
+     e.evtname, e.evtfoid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(p.proowner)), '; ' ORDER BY e.evtname) \
+   FROM pg_catalog.pg_event_trigger e \
+   JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) e.evtfoid \
+   JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner \
+  WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' AND NOT r.rolsuper)";
+
+/// Everything a role other than a superuser or airlock's own login role owns that
+/// could fire in a superuser's session (see the module comment).
 pub fn find(client: &mut impl GenericClient) -> Result<Vec<OwnerCode>, DbError> {
     find_with(client, QUERY)
 }
@@ -220,8 +250,7 @@ pub fn find_prepared(
     Ok(rows.iter().map(row).collect())
 }
 
-/// [`find`] by another query text with the same parameter and columns (tests hold the
-/// query to the one before it, `tests/data/owner_code_reference.sql`).
+/// [`find`] by another query text with the same parameter and columns.
 pub fn find_with(client: &mut impl GenericClient, query: &str) -> Result<Vec<OwnerCode>, DbError> {
     let rows = client
         .query_typed(query, &[(&HARMLESS_EXPR, postgres::types::Type::TEXT)])

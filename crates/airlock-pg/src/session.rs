@@ -234,9 +234,10 @@ pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<Sessio
                 (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s), \
                 pg_catalog.current_setting('session_replication_role'), \
                 pg_catalog.set_config('statement_timeout', {}, false), \
-                {}; {}",
+                {}, {}; {}",
         quote_literal(statement_timeout),
         super::inherited::OVERRIDDEN_NAMES,
+        super::owner_code::EVENT_TRIGGER_CODE,
         super::inherited::OVERRIDE
     );
     let messages = client.simple_query(&sql).map_err(|e| {
@@ -268,6 +269,13 @@ pub fn open_facts(client: &mut Client, statement_timeout: &str) -> Result<Sessio
         session_replication_role: text(5),
         overridden: text(7),
     };
+    // Event triggers fire on airlock's own DDL too: in a superuser's session, one that
+    // runs a non-superuser's function is that owner's way to the superuser.
+    if let (true, Some(triggers)) = (facts.superuser, row.get(8)) {
+        return Err(DbError::EventTriggers {
+            triggers: triggers.to_string(),
+        });
+    }
     // A superuser's session had it reset by the override block, in the same message.
     if facts.session_replication_role != "origin" && !facts.superuser {
         return Err(DbError::Session(format!(

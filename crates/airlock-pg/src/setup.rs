@@ -1,0 +1,226 @@
+//! The one-time setup of a deploy login (`airlock setup`), run by a superuser.
+//!
+//! Bundle SQL that runs as a role that is no superuser must run on a login that is
+//! none either and has no path to one ([`super::bundle_role`]): code it fires can
+//! always get back to the login. This module makes such a login, once, so that every
+//! later `plan`, `apply`, `rollback` and `rehearse` runs on it and never needs a
+//! superuser:
+//!
+//! 1. the login: created (`LOGIN`, no superuser, no `CREATEROLE`, no replication),
+//!    or an existing one checked to have no power beyond its own rights;
+//! 2. the role bundle SQL runs as (`--role`, default the database's owner, which must
+//!    be no superuser) granted to it, so that it may switch to that role;
+//! 3. the gate role (`airlock_gate`, created `NOLOGIN` when missing) granted to it;
+//!    `CREATEDB` unless told not to (`rehearse` clones the target);
+//! 4. airlock's ledger: the schema `airlock` created for the login, and the ledger
+//!    made in it as the login would on a first apply (so it needs no `CREATE` on the
+//!    database), then inspected as every deploy inspects it;
+//! 5. proved: the login's powers read back, none.
+//!
+//! The session is a superuser's, and the DDL of steps 3 and 4 fires event triggers: so
+//! setup refuses, before anything, while an enabled event trigger runs a function a
+//! non-superuser owns (that code could `RESET SESSION AUTHORIZATION` and act as the
+//! superuser). The rest of what setup runs (role statements, grants on the database)
+//! fires no user code.
+//!
+//! Invariant: everything happens in one transaction, which commits only after step 5
+//! held; a refusal changes nothing.
+
+use super::{ledger, quote_ident, sql_err, DbError};
+use postgres::Client;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// What to set up.
+pub struct SetupRequest<'a> {
+    /// The deploy login's name.
+    pub login: &'a str,
+    /// The role bundle SQL runs as; `None`: the database's owner.
+    pub role: Option<&'a str>,
+    /// The gate role to grant (created NOLOGIN when missing).
+    pub gate_role: &'a str,
+    /// Give the login CREATEDB (`rehearse` clones the target).
+    pub createdb: bool,
+}
+
+/// What `airlock setup` did, step by step.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SetupReport {
+    /// The database set up (`current_database()`).
+    pub database: String,
+    /// The deploy login.
+    pub login: String,
+    /// The login was created by this run (false: it existed and was checked).
+    pub login_created: bool,
+    /// The role bundle SQL runs as, now granted to the login.
+    pub role: String,
+    /// The gate role, granted to the login.
+    pub gate_role: String,
+    /// The gate role was created by this run (NOLOGIN, no grants).
+    pub gate_role_created: bool,
+    /// The login may create databases (for `rehearse`).
+    pub createdb: bool,
+    /// What was found of airlock's ledger: created | present.
+    pub ledger: String,
+    /// The statements run, in order (for the operator's records).
+    pub statements: Vec<String>,
+}
+
+/// The caller's and the login's facts in one round trip.
+const FACTS: &str = "SELECT pg_catalog.current_database()::pg_catalog.text, \
+   (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), \
+   (SELECT o.rolname::pg_catalog.text FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()), \
+   EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1), \
+   EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $3), \
+   EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'airlock'), \
+   (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) coalesce($2, \
+     (SELECT o.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
+       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())))";
+
+/// What a role could reach beyond its own rights (empty: nothing), as
+/// [`super::bundle_role`] judges a login.
+const POWERS: &str = "SELECT pg_catalog.array_remove(ARRAY[ \
+    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolsuper AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER')) \
+         THEN 'is or may become a superuser' END, \
+    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolcreaterole AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER')) \
+         THEN 'has CREATEROLE, itself or through a role it belongs to' END, \
+    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END, \
+    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END, \
+    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END \
+  ], NULL) FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+fn refuse(message: String, hint: &str) -> DbError {
+    DbError::Setup {
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// Set up `req.login` on the database `client` is connected to (see the module
+/// comment). The caller must be a superuser.
+pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, DbError> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| sql_err("BEGIN", &e))?;
+    let facts = tx
+        .query_typed_one(
+            FACTS,
+            &[
+                (&req.login, postgres::types::Type::TEXT),
+                (&req.role, postgres::types::Type::TEXT),
+                (&req.gate_role, postgres::types::Type::TEXT),
+            ],
+        )
+        .map_err(|e| sql_err("reading who is who", &e))?;
+    let database: String = facts.get(0);
+    let caller_super: bool = facts.get(1);
+    let owner: String = facts.get(2);
+    let role = req.role.map(str::to_string).unwrap_or(owner);
+    let role_super: Option<bool> = facts.get(6);
+    let (login_exists, gate_exists, schema_exists): (bool, bool, bool) =
+        (facts.get(3), facts.get(4), facts.get(5));
+    if !caller_super {
+        return Err(refuse(
+            "airlock setup makes a deploy login and grants it roles: it must run as a superuser, and this connection is not one; nothing changed".to_string(),
+            "run it once as a superuser: airlock setup --db \"dbname=… user=postgres\" --login deployer",
+        ));
+    }
+    match role_super {
+        None => {
+            return Err(refuse(
+                format!("role {role:?} ([target] role, --role) does not exist on this server; nothing changed"),
+                "create the application role that owns the schema first (CREATE ROLE app; ALTER DATABASE … OWNER TO app), or name it with --role",
+            ))
+        }
+        Some(true) => {
+            return Err(refuse(
+                format!("bundle SQL would run as {role:?}, a superuser (the database's owner, or --role): a deploy login that may become it is a superuser's session by another name; nothing changed"),
+                "give the database (and its schema) to an application role that is no superuser (CREATE ROLE app; ALTER DATABASE … OWNER TO app) and name it with --role, or keep deploying as a superuser with bundles that declare [target] superuser = true",
+            ))
+        }
+        Some(false) => {}
+    }
+    let event_code: Option<String> = tx
+        .query_one(&format!("SELECT {}", super::owner_code::EVENT_TRIGGER_CODE), &[])
+        .map_err(|e| sql_err("looking for event triggers", &e))?
+        .get(0);
+    if let Some(triggers) = event_code {
+        return Err(DbError::EventTriggers { triggers });
+    }
+    let mut statements = vec![];
+    let login = quote_ident(req.login);
+    if !login_exists {
+        statements.push(format!(
+            "CREATE ROLE {login} LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+        ));
+    } else {
+        check_powers(&mut tx, req.login, "already")?;
+    }
+    statements.push(format!("GRANT {} TO {login}", quote_ident(&role)));
+    if !gate_exists {
+        statements.push(format!("CREATE ROLE {} NOLOGIN", quote_ident(req.gate_role)));
+    }
+    statements.push(format!("GRANT {} TO {login}", quote_ident(req.gate_role)));
+    statements.push(format!(
+        "GRANT CONNECT ON DATABASE {} TO {login}",
+        quote_ident(&database)
+    ));
+    if req.createdb {
+        statements.push(format!("ALTER ROLE {login} CREATEDB"));
+    }
+    if !schema_exists {
+        statements.push(format!("CREATE SCHEMA airlock AUTHORIZATION {login}"));
+    }
+    for sql in &statements {
+        tx.batch_execute(sql).map_err(|e| sql_err(sql, &e))?;
+    }
+    // The ledger, made and inspected as the login would on its first apply.
+    let as_login = format!("SET LOCAL SESSION AUTHORIZATION {login}");
+    tx.batch_execute(&as_login)
+        .map_err(|e| sql_err(&as_login, &e))?;
+    let locked = ledger::lock_for_deploy(&mut tx, "30s", &mut |_| Ok(()), &mut None)?;
+    tx.batch_execute("RESET SESSION AUTHORIZATION")
+        .map_err(|e| sql_err("RESET SESSION AUTHORIZATION", &e))?;
+    check_powers(&mut tx, req.login, "now")?;
+    tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+    Ok(SetupReport {
+        database,
+        login: req.login.to_string(),
+        login_created: !login_exists,
+        role,
+        gate_role: req.gate_role.to_string(),
+        gate_role_created: !gate_exists,
+        createdb: req.createdb,
+        ledger: if locked.created_by.is_some() {
+            "created"
+        } else {
+            "present"
+        }
+        .to_string(),
+        statements,
+    })
+}
+
+/// Refused when `login` could reach more than its own rights (`when`: "already" for
+/// an existing login, "now" for the proof before COMMIT).
+fn check_powers(
+    tx: &mut postgres::Transaction<'_>,
+    login: &str,
+    when: &str,
+) -> Result<(), DbError> {
+    let powers: Vec<String> = tx
+        .query_typed_one(POWERS, &[(&login, postgres::types::Type::TEXT)])
+        .map_err(|e| sql_err("reading the login's powers", &e))?
+        .get(0);
+    if powers.is_empty() {
+        return Ok(());
+    }
+    Err(refuse(
+        format!(
+            "role {login:?} {when} {}: code that bundle SQL fires could get back to it and use that, so it cannot be a deploy login; nothing changed",
+            powers.join(", ")
+        ),
+        "name a new login (--login), or take those away first (ALTER ROLE … NOSUPERUSER NOCREATEROLE; REVOKE the roles that give them)",
+    ))
+}
