@@ -709,7 +709,7 @@ pub struct DemoArgs {
     /// Server to create the throw-away demo database on (its dbname is ignored).
     #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
     pub db: Option<String>,
-    /// Keep the demo database and files afterwards.
+    /// Keep the demo database, its two roles (owner, deploy login) and files afterwards.
     #[arg(long)]
     pub keep: bool,
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 21] = [
+const SUBCOMMANDS: [&str; 22] = [
     "keygen",
     "lint",
     "pack",
@@ -24,6 +24,7 @@ const SUBCOMMANDS: [&str; 21] = [
     "apply",
     "rollback",
     "rehearse",
+    "setup",
     "status",
     "fingerprint",
     "audit",

@@ -1,7 +1,9 @@
 //! A hostile target database: roles other than airlock's own (an unprivileged
 //! attacker with CREATE on `public`, a database owner who is not a superuser) try to
-//! hijack airlock's queries, spoof its ledger and bend gates, while airlock runs as a
-//! superuser. Each test proves what was planted never ran (a marker the attacker's
+//! hijack airlock's queries, spoof its ledger and bend gates, while airlock runs as
+//! the recommended deploy login (`airlock setup`: no superuser, may become the owner,
+//! owns the ledger); a superuser's login refuses to run the owner's SQL at all
+//! (tests/least_privilege.rs). Each test proves what was planted never ran (a marker the attacker's
 //! code would write stays empty, no role gained privileges), tiers ran at most once,
 //! and the operator got a clear refusal where one is due.
 
@@ -17,14 +19,31 @@ struct Hostile {
     evil: String,
     /// Owns the database; not a superuser.
     owner: String,
+    /// How airlock logs in: the deploy login `airlock setup` made.
+    conn: String,
     _serial: Serial,
 }
 
 impl Hostile {
+    /// airlock logs in as the deploy login `airlock setup` made.
     fn new(tag: &str) -> Hostile {
+        Hostile::make(tag, true)
+    }
+
+    /// airlock logs in as the superuser the tests run as (no deploy login, no ledger
+    /// yet): for bundles that declare `superuser = true`.
+    fn on_superuser_login(tag: &str) -> Hostile {
+        Hostile::make(tag, false)
+    }
+
+    fn make(tag: &str, deploy: bool) -> Hostile {
         let serial = cluster_serial();
         let db = TestDb::new(tag);
-        let (evil, owner) = (role_name("evil"), role_name("owner"));
+        let (evil, owner, deployer) = (
+            role_name("evil"),
+            role_name("owner"),
+            role_name("deployer"),
+        );
         admin()
             .batch_execute(&format!(
                 "CREATE ROLE {evil} LOGIN; CREATE ROLE {owner} LOGIN;
@@ -44,12 +63,19 @@ impl Hostile {
              CREATE TABLE public.marker(what text);
              GRANT INSERT, SELECT ON public.marker TO PUBLIC;"
         ));
+        let t = keyed_dir();
+        let conn = if deploy {
+            deploy_login(t.path(), &db, &deployer)
+        } else {
+            db.conn()
+        };
         Hostile {
-            t: keyed_dir(),
+            t,
             db,
-            _roles: DropRoles(vec![evil.clone(), owner.clone()]),
+            _roles: DropRoles(vec![evil.clone(), owner.clone(), deployer]),
             evil,
             owner,
+            conn,
             _serial: serial,
         }
     }
@@ -90,7 +116,7 @@ impl Hostile {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let conn = self.db.conn();
+        let conn = self.conn.clone();
         if args[0] != "status" && args[0] != "fingerprint" {
             return run_json(self.dir(), "rm.pub", &conn, args);
         }
@@ -207,8 +233,9 @@ fn a_planted_current_database_does_not_pass_the_name_guard() {
 fn a_precreated_airlock_schema_or_ledger_is_refused_and_nothing_runs() {
     let h = Hostile::new("squat");
     let b = h.bundle("b.tar.gz", GATE, TWO);
-    // The database owner (not a superuser) pre-creates airlock's ledger with a
-    // trigger that swallows every row.
+    // Before airlock setup made the ledger, the database owner (not a superuser)
+    // pre-created airlock's ledger with a trigger that swallows every row.
+    h.db.exec("DROP SCHEMA airlock CASCADE");
     h.db.exec_as(
         &h.owner,
         "CREATE SCHEMA airlock;
@@ -308,7 +335,7 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let j = json(&o);
     assert_eq!(j["chain"]["ok"], true);
     assert_eq!(j["remembered_head"]["state"], "lost");
-    let conn = h.db.conn();
+    let conn = h.conn.clone();
     let quiet_status = || {
         let o = airlock(h.dir(), &["-q", "status", "--verify-chain", "--db", &conn]);
         expect_code(&o, 5);
@@ -497,14 +524,11 @@ fn a_continuation_after_a_search_path_change_sees_no_false_drift() {
     ];
     let b = h.bundle("b.tar.gz", GATE, tiers);
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
-    // Run as the (non-superuser) database owner, the first tier left a view of the
-    // owner's: airlock, connected as a superuser, no longer runs bundle SQL here.
-    let o = h.run(&["apply", &b, "--param", "code=A1"]);
-    expect_code(&o, 5);
-    let e = json(&o)["error"].as_str().unwrap().to_string();
-    assert!(e.contains("view app.v") && e.contains(&h.owner), "{e}");
-    // The same release as a bundle that runs as the superuser: no false drift.
-    let h = Hostile::new("drift_su");
+    // On the deploy login, the continuation sees no false drift.
+    expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
+    // The same release as a bundle that runs as the superuser, on a superuser's
+    // login: no false drift either.
+    let h = Hostile::on_superuser_login("drift_su");
     h.db.exec("INSERT INTO fx.approvals VALUES (1)");
     let b = h.bundle_with("s.tar.gz", GATE, tiers, "superuser = true");
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
@@ -513,22 +537,38 @@ fn a_continuation_after_a_search_path_change_sees_no_false_drift() {
 
 #[test]
 fn session_replication_role_replica_as_a_database_default_is_neutralised() {
-    let h = Hostile::new("srr");
-    h.db.exec(&format!(
-        "CREATE TABLE fx.parent(id int PRIMARY KEY);
-         ALTER DATABASE \"{}\" SET session_replication_role = replica;",
-        h.db.name
-    ));
-    let tiers: &[(&str, &str, bool)] = &[(
-        "structure",
-        "CREATE TABLE app.t1(p int REFERENCES fx.parent(id)); INSERT INTO app.t1 VALUES (42);",
-        false,
-    )];
-    let b = h.bundle("b.tar.gz", GATE, tiers);
-    let o = h.run(&["apply", &b]);
-    expect_code(&o, 1);
-    assert!(json(&o)["error"].as_str().unwrap().contains("foreign key"));
-    assert_eq!(h.db.ledger_rows(), "none");
+    for superuser in [false, true] {
+        let h = if superuser {
+            Hostile::on_superuser_login("srr_su")
+        } else {
+            Hostile::new("srr")
+        };
+        h.db.exec(&format!(
+            "CREATE TABLE fx.parent(id int PRIMARY KEY);
+             ALTER DATABASE \"{}\" SET session_replication_role = replica;",
+            h.db.name
+        ));
+        let tiers: &[(&str, &str, bool)] = &[(
+            "structure",
+            "CREATE TABLE app.t1(p int REFERENCES fx.parent(id)); INSERT INTO app.t1 VALUES (42);",
+            false,
+        )];
+        let extra = if superuser { "superuser = true" } else { "" };
+        let b = h.bundle_with("b.tar.gz", GATE, tiers, extra);
+        let o = h.run(&["apply", &b]);
+        if superuser {
+            // A superuser's session puts it back: the foreign key holds.
+            expect_code(&o, 1);
+            assert!(json(&o)["error"].as_str().unwrap().contains("foreign key"));
+        } else {
+            // The deploy login cannot put it back: refused before anything runs.
+            expect_code(&o, 5);
+            assert_eq!(json(&o)["kind"], "session");
+        }
+        // No row (the deploy login's ledger, made by setup, stays empty).
+        let rows = h.db.ledger_rows();
+        assert!(rows == "none" || rows == "0", "{rows}");
+    }
 }
 
 #[test]
@@ -539,7 +579,7 @@ fn escape_sequences_from_the_database_reach_the_terminal_escaped() {
         "SELECT false AS ready, E'\\x1b[2J\\x1b[32mREADY' AS reason",
         TWO,
     );
-    let conn = h.db.conn();
+    let conn = h.conn.clone();
     let o = airlock(h.dir(), &["gate", &b, "--trust", "rm.pub", "--db", &conn]);
     expect_code(&o, 3);
     let out = stdout(&o);

@@ -3,7 +3,8 @@
 //! `ALTER DATABASE/ROLE … SET` default is overridden back to the server's own value
 //! for airlock's session and the bundle's SQL, so one signed tier stores the same
 //! values whatever the target database was set to. The attacker is the database's
-//! owner, who is not a superuser; airlock connects as a superuser.
+//! owner, who is not a superuser; airlock connects as the deploy login `airlock setup`
+//! made (no superuser, may become the owner).
 
 mod util;
 use util::*;
@@ -14,6 +15,9 @@ struct Owned {
     db: TestDb,
     _roles: DropRoles,
     owner: String,
+    /// The deploy login airlock connects as.
+    deployer: String,
+    conn: String,
 }
 
 impl Owned {
@@ -31,11 +35,16 @@ impl Owned {
         db.exec(&format!(
             "CREATE SCHEMA app AUTHORIZATION {owner}; CREATE TABLE public.approvals(id int);"
         ));
+        let t = keyed_dir();
+        let deployer = role_name("inh_deployer");
+        let conn = deploy_login(t.path(), &db, &deployer);
         Owned {
-            t: keyed_dir(),
+            t,
             db,
-            _roles: DropRoles(vec![owner.clone()]),
+            _roles: DropRoles(vec![owner.clone(), deployer.clone()]),
             owner,
+            deployer,
+            conn,
         }
     }
 
@@ -49,16 +58,8 @@ impl Owned {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        run_json(self.t.path(), "rm.pub", &self.db.conn(), args)
+        run_json(self.t.path(), "rm.pub", &self.conn, args)
     }
-}
-
-/// The role airlock connects as in these tests.
-fn deployer() -> String {
-    admin()
-        .query_one("SELECT current_user::text", &[])
-        .unwrap()
-        .get(0)
 }
 
 const OPEN: &str = "SELECT true AS ready, 'open' AS reason";
@@ -75,7 +76,7 @@ fn a_schema_named_after_the_deploying_role_does_not_shadow_public() {
     ));
     o.as_owner(&format!(
         "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".items(i int); GRANT USAGE ON SCHEMA \"{0}\" TO PUBLIC; GRANT INSERT, SELECT ON \"{0}\".items TO PUBLIC;",
-        deployer()
+        o.deployer
     ));
     let b = o.bundle(
         "b.tar.gz",
@@ -87,7 +88,7 @@ fn a_schema_named_after_the_deploying_role_does_not_shadow_public() {
     assert_eq!(
         o.db.scalar(&format!(
             "SELECT count(*)::text FROM \"{}\".items",
-            deployer()
+            o.deployer
         )),
         "0",
         "the tier's row went to the owner's shadow table"
@@ -152,11 +153,12 @@ fn stored_after(tag: &str, setting: &str, tier: &str) -> String {
         o.db.scalar(
             "SET ROLE NONE; SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'airlock.ledger'::regclass"
         ),
-        deployer()
+        o.deployer
     );
     // The tier ran as this database's owner, named differently in each test database.
     o.db.scalar("SET ROLE NONE; SELECT string_agg(v, ' | ' ORDER BY v) FROM app.stored")
         .replace(&o.owner, "OWNER")
+        .replace(&o.deployer, "DEPLOYER")
 }
 
 #[track_caller]

@@ -688,6 +688,18 @@ fn demo_runs_green_and_leaves_no_database_behind() {
             .to_string()
     };
     let db = d["database"].as_str().unwrap();
+    // The recommended setup: the database's owner is an application role, the steps
+    // run on the deploy login `airlock setup` made; both roles are gone afterwards.
+    assert!(command("one-time setup: the deploy login").starts_with("airlock setup "));
+    let tag = db.trim_start_matches("airlock_demo_");
+    for role in ["app", "deploy"] {
+        let name = format!("airlock_demo_{role}_{tag}");
+        let left: i64 = admin()
+            .query_one("SELECT count(*) FROM pg_roles WHERE rolname = $1", &[&name])
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "the demo left role {name} behind");
+    }
     assert!(command("verify against the trust store").starts_with("airlock verify "));
     for (step, sub) in [
         ("gate (before ratification)", "gate"),
@@ -697,7 +709,11 @@ fn demo_runs_green_and_leaves_no_database_behind() {
     ] {
         let c = command(step);
         assert!(c.starts_with(&format!("airlock {sub} ")), "{step}: {c}");
-        assert!(c.contains(&format!("--db {db}")), "{step}: {c}");
+        // On the deploy login the one-time setup made, as an operator would.
+        assert!(
+            c.contains(&format!("--db 'dbname={db} user=airlock_demo_deploy_")),
+            "{step}: {c}"
+        );
     }
     assert!(command("apply").contains("--param ratified_apr="));
     // Ratified by two throw-away approver keys: BLOCKED with one, READY with both.

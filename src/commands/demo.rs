@@ -1,11 +1,16 @@
 //! `airlock demo`: the main job end to end on a throw-away database it creates.
 //!
+//! It runs the way the operator's guide recommends: the database belongs to an
+//! application role, and every step after the one-time `airlock setup` runs on a
+//! deploy login that is no superuser ([`super::demo_roles`]).
+//!
 //! Invariant: the demo only ever changes a database it created itself
-//! (`airlock_demo_<pid>_<time>`), on the server the libpq environment points at, and
-//! drops it afterwards unless `--keep`. When no server answers there (and no `--db`
+//! (`airlock_demo_<pid>_<time>`) and the two roles it made for it, on the server the
+//! libpq environment points at, and drops them afterwards unless `--keep`. When no server answers there (and no `--db`
 //! was given) it runs on a private cluster of its own (`crate::cluster`), which it
 //! stops and removes afterwards, also on failure and Ctrl-C.
 
+use super::demo_roles::DemoRoles;
 use super::pack::pack_dir;
 use crate::cli::DemoArgs;
 use crate::cluster::{self, PrivateCluster};
@@ -333,7 +338,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
         admin = conn::resolve(Some(&cluster.conninfo("postgres")), "postgres")?;
         private = Some(Private { cluster, started });
     }
-    let db = create_demo_database(&admin)?;
+    let (db, roles) = create_demo_database(&admin)?;
     let target = admin.with_dbname(&db);
     let work = tempfile::Builder::new()
         .prefix("airlock-demo-")
@@ -346,13 +351,13 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     } else {
         target.shown.clone()
     };
-    let create = create_command(&db, &db_arg, &admin);
-    let mut report = run_steps(&target, &db, &db_arg, work.path(), create);
+    let create = create_command(&db, &db_arg, &admin, &roles);
+    let mut report = run_steps(&target, &roles, &db_arg, work.path(), create);
     if args.keep {
         report.kept = true;
         report.workdir = Some(work.keep());
     } else {
-        let cleaned = clean_up(&admin, &db);
+        let cleaned = clean_up(&admin, &db, &roles);
         report.ok &= cleaned.ok;
         report.steps.push(cleaned);
     }
@@ -374,41 +379,57 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     Ok(Box::new(report))
 }
 
-/// Creates the throw-away database (and the gate role when missing); returns its name.
-fn create_demo_database(admin: &ConnSpec) -> Result<String> {
+/// Creates the throw-away database, owned by an application role of its own (and the
+/// gate role when missing); returns its name and the demo's roles.
+fn create_demo_database(admin: &ConnSpec) -> Result<(String, DemoRoles)> {
     let mut admin_client = admin.connect().map_err(|e| server_unreachable(admin, e))?;
-    let db = format!(
-        "airlock_demo_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp()
-    );
-    admin_client
-        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&db)))
-        .map_err(|e| Error::Db(sql_err("creating the demo database", &e)))?;
+    let tag = format!("{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+    let db = format!("airlock_demo_{tag}");
+    let roles = DemoRoles::new(&tag).map_err(|e| Error::io("cannot read /dev/urandom", e))?;
+    for sql in [
+        roles.create_app_sql(),
+        format!(
+            "CREATE DATABASE {} OWNER {}",
+            quote_ident(&db),
+            quote_ident(&roles.app)
+        ),
+    ] {
+        admin_client
+            .batch_execute(&sql)
+            .map_err(|e| Error::Db(sql_err("creating the demo database and its owner", &e)))?;
+    }
     // The one-time setup the README asks of a superuser: a role without powers outside
     // the database for gates and probes. Created when missing (a cluster-wide role,
     // not a database: the demo still touches no database it did not create).
     admin_client
         .batch_execute(DEMO_GATE_ROLE)
         .map_err(|e| Error::Db(sql_err("creating the gate role airlock_gate", &e)))?;
-    Ok(db)
+    Ok((db, roles))
 }
 
-/// The "clean up" step: the demo database dropped (the work directory goes with its guard).
-fn clean_up(admin: &ConnSpec, db: &str) -> DemoStep {
+/// The "clean up" step: the demo database and the demo's roles dropped (the work
+/// directory goes with its guard).
+fn clean_up(admin: &ConnSpec, db: &str, roles: &DemoRoles) -> DemoStep {
     let dropped = admin.connect().and_then(|mut c| {
         c.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             quote_ident(db)
         ))
+        .and_then(|()| c.batch_execute(&roles.drop_sql()))
         .map_err(|e| sql_err("DROP DATABASE", &e))
     });
     DemoStep {
         step: "clean up".into(),
         ok: dropped.is_ok(),
         detail: match dropped {
-            Ok(()) => format!("dropped {db} and the temporary keys, approvals and bundle"),
-            Err(e) => format!("{e}; drop it by hand: DROP DATABASE {db}"),
+            Ok(()) => format!(
+                "dropped {db}, roles {} and {}, and the temporary keys, approvals and bundle",
+                roles.deploy, roles.app
+            ),
+            Err(e) => format!(
+                "{e}; drop them by hand: DROP DATABASE {db}; {}",
+                roles.drop_sql()
+            ),
         },
         duration_ms: 0,
         command: None,
@@ -513,35 +534,124 @@ impl DemoFiles {
     }
 }
 
-/// How an operator would create the demo database: `createdb NAME` on the server the
-/// environment points at, else SQL on the maintenance database `admin` names.
-fn create_command(db: &str, db_arg: &str, admin: &ConnSpec) -> String {
+/// How an operator would create the demo database, owned by its application role:
+/// `createdb -O APP NAME` on the server the environment points at, else SQL on the
+/// maintenance database `admin` names.
+fn create_command(db: &str, db_arg: &str, admin: &ConnSpec, roles: &DemoRoles) -> String {
+    let role = format!("psql -X -q -c {}", sh(&roles.create_app_sql()));
     if db_arg == db {
-        format!("createdb {}", sh(db))
+        format!("{role} && createdb -O {} {}", sh(&roles.app), sh(db))
     } else {
         format!(
-            "psql -X -v ON_ERROR_STOP=1 -d {} -c {}",
+            "psql -X -v ON_ERROR_STOP=1 -d {} -c {} -c {}",
             sh(&admin.shown),
-            sh(&format!("CREATE DATABASE {}", quote_ident(db)))
+            sh(&roles.create_app_sql()),
+            sh(&format!(
+                "CREATE DATABASE {} OWNER {}",
+                quote_ident(db),
+                quote_ident(&roles.app)
+            ))
         )
     }
 }
 
-fn run_steps(target: &ConnSpec, db: &str, db_arg: &str, work: &Path, create: String) -> DemoReport {
+fn run_steps(
+    admin_target: &ConnSpec,
+    roles: &DemoRoles,
+    db_arg: &str,
+    work: &Path,
+    create: String,
+) -> DemoReport {
     let mut steps = Steps {
         steps: vec![],
         failed: false,
         next_command: None,
     };
-    let demo = Demo { target, db };
-    let files = DemoFiles::new(work, db_arg, create);
+    let db = admin_target.dbname().to_string();
+    let mut files = DemoFiles::new(work, db_arg, create);
+    let admin = Demo {
+        target: admin_target,
+        db: &db,
+    };
+    let Some(deploy) = set_up(&mut steps, &admin, roles, &files) else {
+        return finish(steps, &db, None);
+    };
+    // Every step from here on runs on the deploy login, as an operator's would.
+    files.hand.db = sh(&if deploy.on_unix_socket() && db_arg == db {
+        format!("dbname={db} user={}", roles.deploy)
+    } else {
+        deploy.shown.clone()
+    });
+    let demo = Demo {
+        target: &deploy,
+        db: &db,
+    };
     let Some(ready) = prepare(&mut steps, &demo, &files) else {
-        return finish(steps, db, None);
+        return finish(steps, &db, None);
     };
     let rehearsal = deploy_and_roll_back(&mut steps, &demo, &files, &ready);
-    let mut report = finish(steps, db, None);
+    let mut report = finish(steps, &db, None);
     report.rehearsal = rehearsal;
     report
+}
+
+/// The superuser's part, once: the database (made before the steps, shown as the
+/// first), the fixture loaded as the application role that owns it, and the deploy
+/// login `airlock setup` makes. Returns how the later steps reach the database.
+fn set_up(
+    steps: &mut Steps,
+    admin: &Demo,
+    roles: &DemoRoles,
+    files: &DemoFiles,
+) -> Option<ConnSpec> {
+    let hand = &files.hand;
+    let work = &hand.work;
+    steps
+        .by_hand(hand.create.clone())
+        .run("create the throw-away database", || {
+            Ok(Done::said(format!(
+                "created {}, owned by {} (an application role, no superuser)",
+                admin.db, roles.app
+            )))
+        });
+    let fixture = files.work.join("fixture");
+    let loads: Vec<String> = fixture_files()
+        .iter()
+        .map(|(name, _)| match *name {
+            FIXTURE_AS_APP => format!(
+                "-c {} -f {work}/fixture/{name}",
+                sh(&format!("SET ROLE {}", quote_ident(&roles.app)))
+            ),
+            _ => format!("-f {work}/fixture/{name}"),
+        })
+        .collect();
+    steps
+        .by_hand(format!(
+            "psql -X -q -v ON_ERROR_STOP=1 -d {} {}",
+            hand.admin_db,
+            loads.join(" ")
+        ))
+        .run("load the greenfield fixture", || {
+            load_fixture(admin.target, &fixture, &roles.app)
+        });
+    steps
+        .by_hand(format!(
+            "airlock setup --db {} --login {}",
+            hand.admin_db, roles.deploy
+        ))
+        .run("one-time setup: the deploy login", || {
+            let report = roles.set_up(admin.target).map_err(|e| e.to_string())?;
+            let spec = roles
+                .deploy_login(admin.target)
+                .map_err(|e| format!("{e} (the server would not let the demo's deploy login in: let it in pg_hba.conf, or run airlock demo with no server, on a private cluster)"))?;
+            Ok(Done {
+                value: spec,
+                detail: format!(
+                    "{}: no superuser, no path to one; may become {} (bundle SQL) and {}; every step below runs as it",
+                    report.login, report.role, report.gate_role
+                ),
+            })
+        })
 }
 
 /// What the release manager's half leaves the operator's: the verified bundle, the
@@ -552,30 +662,11 @@ struct Prepared {
     approvals: Approvals,
 }
 
-/// The release manager's half: the fixture loaded, keys made (release, approvers),
-/// the bundle packed, signed and verified.
+/// The release manager's half: keys made (release, approvers), the bundle packed,
+/// signed and verified.
 fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Prepared> {
     let hand = &files.hand;
     let work = &hand.work;
-    steps
-        .by_hand(hand.create.clone())
-        .run("create the throw-away database", || {
-            Ok(Done::said(format!("created {}", demo.db)))
-        });
-    let fixture = files.work.join("fixture");
-    let loads: Vec<String> = fixture_files()
-        .iter()
-        .map(|(name, _)| format!("-f {work}/fixture/{name}"))
-        .collect();
-    steps
-        .by_hand(format!(
-            "psql -X -q -v ON_ERROR_STOP=1 -d {} {}",
-            hand.db,
-            loads.join(" ")
-        ))
-        .run("load the greenfield fixture", || {
-            load_fixture(demo.target, &fixture)
-        });
     let key = steps
         .by_hand(format!(
             "airlock keygen --out {0}/demo-release --unencrypted --force && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
@@ -810,7 +901,11 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
     files
 }
 
-fn load_fixture(target: &ConnSpec, dir: &Path) -> StepResult<()> {
+/// The first fixture file loaded as the application role (after the gate role, which
+/// only a superuser creates): what it and the rest create belong to that role.
+const FIXTURE_AS_APP: &str = "00_gate_reads.sql";
+
+fn load_fixture(target: &ConnSpec, dir: &Path, app: &str) -> StepResult<()> {
     write_tree(&FIXTURE, dir).map_err(|e| e.to_string())?;
     let files = fixture_files();
     for (name, sql) in &files {
@@ -821,6 +916,11 @@ fn load_fixture(target: &ConnSpec, dir: &Path) -> StepResult<()> {
     // pg_read_all_data): what `airlock plan` lists, granted ahead for the tables
     // the release creates too.
     for (name, sql) in &files {
+        if *name == FIXTURE_AS_APP {
+            client
+                .batch_execute(&format!("SET ROLE {}", quote_ident(app)))
+                .map_err(|e| crate::db::pg_message(&e))?;
+        }
         client
             .batch_execute(sql)
             .map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;
@@ -1176,6 +1276,8 @@ struct ByHand {
     after: String,
     /// How to create the demo database.
     create: String,
+    /// `--db` for the superuser's steps (the database as the operator names it).
+    admin_db: String,
 }
 
 impl ByHand {
@@ -1183,6 +1285,7 @@ impl ByHand {
         let word = |p: &Path| sh(&p.display().to_string());
         ByHand {
             db: sh(db),
+            admin_db: sh(db),
             work: word(work),
             bundle: word(bundle),
             trust: word(trust),

@@ -54,6 +54,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("Before ratification: past the BLOCKED gate, on the clone only (the default; --require-ready stops at it)", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),
             ("A live target: clone from a pg_dump snapshot, nobody disconnected", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --clone-strategy dump"),
         ],
+        "setup" => &[("Once, as a superuser: the deploy login every later command uses", "airlock setup --db \"dbname=app user=postgres\" --login deployer\nairlock apply B --trust trust/ --db \"dbname=app user=deployer\"")],
         "status" => &[("The ledger, with the hash chain checked", "airlock status --db dbname=app --verify-chain")],
         "fingerprint" => &[("Schema and data fingerprints, saved", "airlock --json fingerprint --db dbname=app --data > before.json")],
         "audit" => &[

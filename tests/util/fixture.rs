@@ -29,6 +29,17 @@ impl Drop for DropRoles {
     }
 }
 
+/// The recommended deploy login for `db`, made by `airlock setup` as the superuser the
+/// tests run as: `login` (created, no superuser, no path to one) may become the
+/// database's owner and the gate role, and owns airlock's ledger there. Returns the
+/// connection string that logs in as it. The caller drops the role (after the
+/// database: see [`DropRoles`]).
+pub fn deploy_login(dir: &Path, db: &TestDb, login: &str) -> String {
+    let out = airlock(dir, &["setup", "--db", &db.conn(), "--login", login]);
+    assert_eq!(code(&out), 0, "airlock setup: {}{}", stdout(&out), stderr(&out));
+    format!("dbname={} user={login}", db.name)
+}
+
 /// Whether `role` (which must exist) is a superuser now.
 pub fn is_superuser(role: &str) -> bool {
     admin()

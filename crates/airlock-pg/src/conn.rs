@@ -169,6 +169,47 @@ impl ConnSpec {
         c
     }
 
+    /// The same server and database, logged in as `user` with `password` (none kept in
+    /// what is shown); `tcp_localhost`: over TCP to 127.0.0.1 on the same port instead
+    /// of the address given (a Unix socket whose `peer` rule admits only the OS user).
+    pub fn with_login(
+        &self,
+        user: &str,
+        password: &str,
+        tcp_localhost: bool,
+    ) -> Result<ConnSpec, DbError> {
+        if tcp_localhost {
+            let port = self.config.get_ports().first().copied().unwrap_or(5432);
+            let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+            let conninfo = format!(
+                "host=127.0.0.1 port={port} dbname={} user={} password={}",
+                quote(self.dbname()),
+                quote(user),
+                quote(password)
+            );
+            let mut c = resolve(Some(&conninfo), self.dbname())?;
+            c.shown = format!("host=127.0.0.1 port={port} user={user} dbname={}", self.dbname());
+            c.dbname_from = self.dbname_from.clone();
+            return Ok(c);
+        }
+        let mut c = self.clone();
+        c.config.user(user);
+        c.config.password(password);
+        c.shown = c.shown.replace(
+            &format!("user={}", self.config.get_user().unwrap_or("")),
+            &format!("user={user}"),
+        );
+        Ok(c)
+    }
+
+    /// Whether the first address is a Unix socket.
+    pub fn on_unix_socket(&self) -> bool {
+        matches!(
+            self.config.get_hosts().first(),
+            Some(postgres::config::Host::Unix(_)) | None
+        )
+    }
+
     pub fn connect(&self) -> Result<Client, DbError> {
         let client = self.config.connect(NoTls).map_err(|e| DbError::Connect {
             target: self.shown.clone(),

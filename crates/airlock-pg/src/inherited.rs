@@ -51,7 +51,8 @@ pub const OVERRIDDEN_NAMES: &str = r#"coalesce((SELECT pg_catalog.string_agg(DIS
 pub const OVERRIDE: &str = r#"DO $airlock_inherited$
 DECLARE
     su boolean := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false);
-    files boolean := pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE');
+    files boolean := pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE')
+                     AND pg_catalog.has_table_privilege('pg_catalog.pg_file_settings', 'SELECT');
     n text;
     v text;
     s record;

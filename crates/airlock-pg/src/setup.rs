@@ -11,7 +11,9 @@
 //! 2. the role bundle SQL runs as (`--role`, default the database's owner, which must
 //!    be no superuser) granted to it, so that it may switch to that role;
 //! 3. the gate role (`airlock_gate`, created `NOLOGIN` when missing) granted to it;
-//!    `CREATEDB` unless told not to (`rehearse` clones the target);
+//!    `CREATEDB` unless told not to (`rehearse` clones the target); reading the
+//!    configuration file's settings (`pg_file_settings`), so that its sessions put
+//!    database and role defaults back to the server's own values;
 //! 4. airlock's ledger: the schema `airlock` created for the login, and the ledger
 //!    made in it as the login would on a first apply (so it needs no `CREATE` on the
 //!    database), then inspected as every deploy inspects it;
@@ -97,15 +99,28 @@ fn refuse(message: String, hint: &str) -> DbError {
     }
 }
 
-/// Set up `req.login` on the database `client` is connected to (see the module
-/// comment). The caller must be a superuser.
-pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, DbError> {
-    let mut tx = client
-        .transaction()
-        .map_err(|e| sql_err("BEGIN", &e))?;
-    let facts = tx
+/// Who is who, read before anything changes.
+struct Facts {
+    database: String,
+    caller_superuser: bool,
+    /// The role bundle SQL runs as (`--role`, else the database's owner).
+    role: String,
+    /// Whether that role is a superuser (`None`: there is no such role).
+    role_superuser: Option<bool>,
+    login_exists: bool,
+    gate_exists: bool,
+    schema_exists: bool,
+    /// [`super::owner_code::EVENT_TRIGGER_CODE`]'s answer.
+    event_code: Option<String>,
+}
+
+fn read_facts(
+    tx: &mut postgres::Transaction<'_>,
+    req: &SetupRequest<'_>,
+) -> Result<Facts, DbError> {
+    let row = tx
         .query_typed_one(
-            FACTS,
+            &format!("{FACTS}, {}", super::owner_code::EVENT_TRIGGER_CODE),
             &[
                 (&req.login, postgres::types::Type::TEXT),
                 (&req.role, postgres::types::Type::TEXT),
@@ -113,70 +128,100 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
             ],
         )
         .map_err(|e| sql_err("reading who is who", &e))?;
-    let database: String = facts.get(0);
-    let caller_super: bool = facts.get(1);
-    let owner: String = facts.get(2);
-    let role = req.role.map(str::to_string).unwrap_or(owner);
-    let role_super: Option<bool> = facts.get(6);
-    let (login_exists, gate_exists, schema_exists): (bool, bool, bool) =
-        (facts.get(3), facts.get(4), facts.get(5));
-    if !caller_super {
+    let owner: String = row.get(2);
+    Ok(Facts {
+        database: row.get(0),
+        caller_superuser: row.get(1),
+        role: req.role.map(str::to_string).unwrap_or(owner),
+        role_superuser: row.get(6),
+        login_exists: row.get(3),
+        gate_exists: row.get(4),
+        schema_exists: row.get(5),
+        event_code: row.get(7),
+    })
+}
+
+/// Refused unless a superuser runs it, the role exists and is none, and no event
+/// trigger would fire a non-superuser's code on setup's DDL.
+fn judge(facts: &Facts) -> Result<(), DbError> {
+    let role = &facts.role;
+    if !facts.caller_superuser {
         return Err(refuse(
             "airlock setup makes a deploy login and grants it roles: it must run as a superuser, and this connection is not one; nothing changed".to_string(),
             "run it once as a superuser: airlock setup --db \"dbname=… user=postgres\" --login deployer",
         ));
     }
-    match role_super {
-        None => {
-            return Err(refuse(
-                format!("role {role:?} ([target] role, --role) does not exist on this server; nothing changed"),
-                "create the application role that owns the schema first (CREATE ROLE app; ALTER DATABASE … OWNER TO app), or name it with --role",
-            ))
-        }
-        Some(true) => {
-            return Err(refuse(
-                format!("bundle SQL would run as {role:?}, a superuser (the database's owner, or --role): a deploy login that may become it is a superuser's session by another name; nothing changed"),
-                "give the database (and its schema) to an application role that is no superuser (CREATE ROLE app; ALTER DATABASE … OWNER TO app) and name it with --role, or keep deploying as a superuser with bundles that declare [target] superuser = true",
-            ))
-        }
-        Some(false) => {}
+    match facts.role_superuser {
+        None => Err(refuse(
+            format!("role {role:?} ([target] role, --role) does not exist on this server; nothing changed"),
+            "create the application role that owns the schema first (CREATE ROLE app; ALTER DATABASE … OWNER TO app), or name it with --role",
+        )),
+        Some(true) => Err(refuse(
+            format!("bundle SQL would run as {role:?}, a superuser (the database's owner, or --role): a deploy login that may become it is a superuser's session by another name; nothing changed"),
+            "give the database (and its schema) to an application role that is no superuser (CREATE ROLE app; ALTER DATABASE … OWNER TO app) and name it with --role, or keep deploying as a superuser with bundles that declare [target] superuser = true",
+        )),
+        Some(false) => match &facts.event_code {
+            Some(triggers) => Err(DbError::EventTriggers {
+                triggers: triggers.clone(),
+            }),
+            None => Ok(()),
+        },
     }
-    let event_code: Option<String> = tx
-        .query_one(&format!("SELECT {}", super::owner_code::EVENT_TRIGGER_CODE), &[])
-        .map_err(|e| sql_err("looking for event triggers", &e))?
-        .get(0);
-    if let Some(triggers) = event_code {
-        return Err(DbError::EventTriggers { triggers });
-    }
-    let mut statements = vec![];
+}
+
+/// Steps 1 to 3 and the ledger's schema, as statements (the login's own checks apart).
+fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
     let login = quote_ident(req.login);
-    if !login_exists {
-        statements.push(format!(
+    let mut out = vec![];
+    if !facts.login_exists {
+        out.push(format!(
             "CREATE ROLE {login} LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
         ));
-    } else {
-        check_powers(&mut tx, req.login, "already")?;
     }
-    statements.push(format!("GRANT {} TO {login}", quote_ident(&role)));
-    if !gate_exists {
-        statements.push(format!("CREATE ROLE {} NOLOGIN", quote_ident(req.gate_role)));
+    out.push(format!("GRANT {} TO {login}", quote_ident(&facts.role)));
+    if !facts.gate_exists {
+        out.push(format!("CREATE ROLE {} NOLOGIN", quote_ident(req.gate_role)));
     }
-    statements.push(format!("GRANT {} TO {login}", quote_ident(req.gate_role)));
-    statements.push(format!(
+    out.push(format!("GRANT {} TO {login}", quote_ident(req.gate_role)));
+    out.push(format!(
         "GRANT CONNECT ON DATABASE {} TO {login}",
-        quote_ident(&database)
+        quote_ident(&facts.database)
     ));
     if req.createdb {
-        statements.push(format!("ALTER ROLE {login} CREATEDB"));
+        out.push(format!("ALTER ROLE {login} CREATEDB"));
     }
-    if !schema_exists {
-        statements.push(format!("CREATE SCHEMA airlock AUTHORIZATION {login}"));
+    // What the configuration file says, so that the login's sessions put database and
+    // role defaults back to the server's own values as a superuser's do (crate
+    // `inherited`), not to the built-in ones.
+    out.push(format!(
+        "GRANT SELECT ON pg_catalog.pg_file_settings TO {login}"
+    ));
+    out.push(format!(
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() TO {login}"
+    ));
+    if !facts.schema_exists {
+        out.push(format!("CREATE SCHEMA airlock AUTHORIZATION {login}"));
     }
+    out
+}
+
+/// Set up `req.login` on the database `client` is connected to (see the module
+/// comment). The caller must be a superuser.
+pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, DbError> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| sql_err("BEGIN", &e))?;
+    let facts = read_facts(&mut tx, req)?;
+    judge(&facts)?;
+    if facts.login_exists {
+        check_powers(&mut tx, req.login, "already")?;
+    }
+    let statements = statements(req, &facts);
     for sql in &statements {
         tx.batch_execute(sql).map_err(|e| sql_err(sql, &e))?;
     }
     // The ledger, made and inspected as the login would on its first apply.
-    let as_login = format!("SET LOCAL SESSION AUTHORIZATION {login}");
+    let as_login = format!("SET LOCAL SESSION AUTHORIZATION {}", quote_ident(req.login));
     tx.batch_execute(&as_login)
         .map_err(|e| sql_err(&as_login, &e))?;
     let locked = ledger::lock_for_deploy(&mut tx, "30s", &mut |_| Ok(()), &mut None)?;
@@ -185,12 +230,12 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
     check_powers(&mut tx, req.login, "now")?;
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
     Ok(SetupReport {
-        database,
+        database: facts.database,
         login: req.login.to_string(),
-        login_created: !login_exists,
-        role,
+        login_created: !facts.login_exists,
+        role: facts.role,
         gate_role: req.gate_role.to_string(),
-        gate_role_created: !gate_exists,
+        gate_role_created: !facts.gate_exists,
         createdb: req.createdb,
         ledger: if locked.created_by.is_some() {
             "created"
