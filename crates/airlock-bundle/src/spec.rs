@@ -271,6 +271,9 @@ pub enum SpecError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// `bundle.toml` over its cap (`airlock_base::bounded::SPEC`).
+    #[error(transparent)]
+    TooLarge(airlock_base::bounded::ReadError),
     #[error("{} problem(s) in {}:\n  {}", problems.len(), source_dir.display(), problems.join("\n  "))]
     Invalid {
         source_dir: PathBuf,
@@ -781,9 +784,10 @@ fn enum_uses_across_files(
 /// Read and check a source directory (`airlock lint`; also the first step of `pack`).
 pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let spec_path = dir.join(SPEC_FILE);
-    let text = std::fs::read_to_string(&spec_path).map_err(|source| SpecError::Read {
-        path: spec_path.clone(),
-        source,
+    let text = airlock_base::bounded::read_capped_string(&spec_path, airlock_base::bounded::SPEC)
+        .map_err(|e| match e {
+        airlock_base::bounded::ReadError::Io { path, source } => SpecError::Read { path, source },
+        too_large => SpecError::TooLarge(too_large),
     })?;
     let spec = parse(&spec_path, &text)?;
     let mut problems = spec.structural_problems();
