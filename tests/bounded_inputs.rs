@@ -19,14 +19,14 @@ fn sparse(path: &Path, size: u64) -> PathBuf {
 
 /// The caps, as `airlock_base::bounded` sets them (docs/security.md, "Bounded inputs").
 const MIB: u64 = 1 << 20;
-const LEDGER_EXPORT: u64 = 32 * MIB;
-const RECEIPT: u64 = 4 * MIB;
-const TRUST_POLICY: u64 = MIB;
+const LEDGER_EXPORT: u64 = 16 * MIB;
+const RECEIPT: u64 = MIB;
+const TRUST_POLICY: u64 = 256 * 1024;
 const PUBLIC_KEY: u64 = 4096;
 const SECRET_KEY: u64 = 64 * 1024;
 const PASSPHRASE: u64 = 64 * 1024;
-const SPEC: u64 = MIB;
-const FINGERPRINT: u64 = 64 * MIB;
+const SPEC: u64 = 512 * 1024;
+const FINGERPRINT: u64 = 8 * MIB;
 
 /// The most memory a refusal may take: airlock's own footprint, far below the inputs.
 const PEAK_BOUND_KIB: i64 = 64 * 1024;

@@ -25,14 +25,15 @@ const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 
 /// `airlock status --json`, saved (`audit --ledger`): about 1 KiB a ledger row, so
-/// some 16,000 releases, each applied and rolled back.
+/// some 16,000 rows (years of releases). Parsed straight into rows: at the cap,
+/// ~60 MB peak for the worst rows measured.
 pub const LEDGER_EXPORT: Cap = Cap {
-    bytes: 32 * MIB,
+    bytes: 16 * MIB,
     what: "a ledger export",
 };
 /// A receipt (`apply --receipt`): a few KiB, one line per tier and check.
 pub const RECEIPT: Cap = Cap {
-    bytes: 4 * MIB,
+    bytes: MIB,
     what: "a receipt",
 };
 /// A minisign signature file (`.minisig`) beside a receipt, bundle or approval.
@@ -40,9 +41,9 @@ pub const SIGNATURE: Cap = Cap {
     bytes: 64 * KIB,
     what: "a signature file",
 };
-/// `trust.toml`: a few hundred bytes a key.
+/// `trust.toml`: a few hundred bytes a key, so some thousand keys.
 pub const TRUST_POLICY: Cap = Cap {
-    bytes: MIB,
+    bytes: 256 * KIB,
     what: "a trust store's trust.toml",
 };
 /// A public key file (`.pub`): two lines, under 200 bytes.
@@ -60,9 +61,10 @@ pub const PASSPHRASE: Cap = Cap {
     bytes: 64 * KIB,
     what: "a passphrase file",
 };
-/// `bundle.toml` of a source: some 100 bytes a tier, so tens of thousands of tiers.
+/// `bundle.toml` of a source: some 70 bytes a tier, so several thousand tiers (an
+/// imported history of 400 migrations is ~40 KiB).
 pub const SPEC: Cap = Cap {
-    bytes: MIB,
+    bytes: 512 * KIB,
     what: "bundle.toml",
 };
 /// An approval document (`airlock approve`): one bundle's facts.
@@ -70,10 +72,10 @@ pub const APPROVAL: Cap = Cap {
     bytes: 64 * KIB,
     what: "an approval",
 };
-/// A saved `airlock fingerprint --json` (`status --compare`): a few hundred bytes an
-/// object of the schema.
+/// A saved `airlock fingerprint --json` (`fingerprint --diff`): some 150 bytes an
+/// object of the schema, so about 50,000 objects.
 pub const FINGERPRINT: Cap = Cap {
-    bytes: 64 * MIB,
+    bytes: 8 * MIB,
     what: "a saved fingerprint",
 };
 /// What this host remembers of a ledger's head (the state directory).
@@ -83,7 +85,7 @@ pub const REMEMBERED_HEAD: Cap = Cap {
 };
 /// What this host keeps of a database's description (the state directory).
 pub const DESCRIBED: Cap = Cap {
-    bytes: 256 * MIB,
+    bytes: 64 * MIB,
     what: "this host's kept description of a database",
 };
 
