@@ -46,6 +46,8 @@ fn bundle(dir: &Path) {
 
 /// Run airlock in `dir` and return its output with its peak resident memory in KiB
 /// (`ru_maxrss` of that child alone, from `wait4`).
+// The child is reaped by `wait4` (which gives its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn measured(dir: &Path, args: &[&str]) -> (i32, String, String, i64) {
     let mut c = airlock_command(dir, args);
     let child = c

@@ -45,20 +45,21 @@ impl Report for ImportReport {
                 format!("rollback of {} file(s)", self.rollback.len())
             }
         );
-        // Names come from the folder: each is kept to its line (`one_line_name`).
+        // Names come from the folder (and a history table's name from the database):
+        // each entry is kept to its one line (`one_line_name`).
         for f in &self.files {
             s.push_str(&format!(
                 "\n  {} -> {} ({})",
                 one_line_name(&f.from),
                 f.to,
-                f.change
+                one_line_name(&f.change)
             ));
         }
         for l in &self.left_behind {
             s.push_str(&format!(
                 "\nnot brought over: {}: {}",
                 one_line_name(&l.file),
-                l.why
+                one_line_name(&l.why)
             ));
         }
         for n in &self.notes {

@@ -781,15 +781,19 @@ fn enum_uses_across_files(
     warnings
 }
 
+/// `bundle.toml`'s text, at most [`airlock_base::bounded::SPEC`] bytes of it.
+fn read_spec(path: &Path) -> Result<String, SpecError> {
+    use airlock_base::bounded::{read_capped_string, ReadError, SPEC};
+    read_capped_string(path, SPEC).map_err(|e| match e {
+        ReadError::Io { path, source } => SpecError::Read { path, source },
+        too_large => SpecError::TooLarge(too_large),
+    })
+}
+
 /// Read and check a source directory (`airlock lint`; also the first step of `pack`).
 pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let spec_path = dir.join(SPEC_FILE);
-    let text = airlock_base::bounded::read_capped_string(&spec_path, airlock_base::bounded::SPEC)
-        .map_err(|e| match e {
-        airlock_base::bounded::ReadError::Io { path, source } => SpecError::Read { path, source },
-        too_large => SpecError::TooLarge(too_large),
-    })?;
-    let spec = parse(&spec_path, &text)?;
+    let spec = parse(&spec_path, &read_spec(&spec_path)?)?;
     let mut problems = spec.structural_problems();
     let mut files = BTreeSet::new();
     files.insert(SPEC_FILE.to_string());
