@@ -18,15 +18,15 @@ fn sparse(path: &Path, size: u64) -> PathBuf {
 }
 
 /// The caps, as `airlock_base::bounded` sets them (docs/security.md, "Bounded inputs").
-const MIB: u64 = 1 << 20;
-const LEDGER_EXPORT: u64 = 16 * MIB;
-const RECEIPT: u64 = MIB;
-const TRUST_POLICY: u64 = 256 * 1024;
-const PUBLIC_KEY: u64 = 4096;
-const SECRET_KEY: u64 = 64 * 1024;
-const PASSPHRASE: u64 = 64 * 1024;
-const SPEC: u64 = 512 * 1024;
-const FINGERPRINT: u64 = 8 * MIB;
+use airlock_base::bounded;
+const LEDGER_EXPORT: u64 = bounded::LEDGER_EXPORT.bytes;
+const RECEIPT: u64 = bounded::RECEIPT.bytes;
+const TRUST_POLICY: u64 = bounded::TRUST_POLICY.bytes;
+const PUBLIC_KEY: u64 = bounded::PUBLIC_KEY.bytes;
+const SECRET_KEY: u64 = bounded::SECRET_KEY.bytes;
+const PASSPHRASE: u64 = bounded::PASSPHRASE.bytes;
+const SPEC: u64 = bounded::SPEC.bytes;
+const FINGERPRINT: u64 = bounded::FINGERPRINT.bytes;
 
 /// The most memory a refusal may take: airlock's own footprint, far below the inputs.
 const PEAK_BOUND_KIB: i64 = 64 * 1024;
@@ -254,4 +254,49 @@ fn a_fifo_is_cut_at_the_cap_not_read_to_its_end() {
     );
     writer.join().unwrap();
     assert!(!d.join("new.key").exists());
+}
+
+#[test]
+fn every_cap_is_in_the_security_docs_table() {
+    let docs = std::fs::read_to_string(repo().join("docs/security.md")).unwrap();
+    let section = docs
+        .split("**Bounded inputs**")
+        .nth(1)
+        .and_then(|s| s.split("**A hostile migrations folder**").next())
+        .expect("docs/security.md has its Bounded inputs section");
+    for cap in bounded::ALL {
+        let size = match cap.bytes {
+            b if b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+            b => format!("{} KiB", b >> 10),
+        };
+        let row = section
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .find(|l| l.split('|').nth(2).map(str::trim) == Some(size.as_str()));
+        assert!(row.is_some(), "{} ({size}) is not in the table", cap.what);
+    }
+}
+
+#[test]
+fn a_sql_file_named_in_several_roles_over_its_cap_is_a_lint_problem_and_nothing_is_packed() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    std::fs::create_dir_all(d.join("src/sql")).unwrap();
+    write(
+        &d.join("src/bundle.toml"),
+        "[bundle]\nname = \"m\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"x\"\n\n[[tier]]\nname = \"a\"\nfiles = [\"sql/a.sql\"]\n\n[[tier]]\nname = \"b\"\nfiles = [\"sql/a.sql\"]\nonline = true\n",
+    );
+    // A transactional and an online tier: the file is judged in two roles.
+    let cap = bounded::SQL_MANY_ROLES.bytes;
+    sparse(&d.join("src/sql/a.sql"), cap + 1);
+    let needle = format!("over {cap} bytes, the cap for a SQL file named in several roles");
+    refused(d, &["lint", "src"], 2, &needle);
+    refused(
+        d,
+        &["pack", "src", "--key", "rm.key", "--out", "m.tar.gz"],
+        2,
+        &needle,
+    );
+    assert!(!d.join("m.tar.gz").exists());
 }

@@ -321,6 +321,7 @@ fn read_and_check(
 ) -> Result<Checked, String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = crate::hashing::HashingReader::with_chunks(std::io::BufReader::with_capacity(
         256 * 1024,
         f,
@@ -344,8 +345,22 @@ fn read_and_check(
         }
         // The same file in several roles (rare): judged from memory by each.
         many => {
+            let cap = airlock_base::bounded::SQL_MANY_ROLES;
             let mut bytes = vec![];
-            r.read_to_end(&mut bytes).map_err(read_err)?;
+            if size <= cap.bytes {
+                (&mut r)
+                    .take(cap.bytes + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(read_err)?;
+            }
+            if size > cap.bytes || bytes.len() as u64 > cap.bytes {
+                return Err(format!(
+                    "{file} is named in {} SQL roles and is over {} bytes, the cap for {}: each role judges it from memory; give each role its own file",
+                    many.len(),
+                    cap.bytes,
+                    cap.what
+                ));
+            }
             for role in many {
                 let found =
                     airlock_sql::check_reader_for(file, &mut &bytes[..], *role, min_server_version)
