@@ -16,7 +16,9 @@
 //! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
 //! does before running the file; every such change is reported. What airlock would
 //! refuse stays in the file and `lint` names it; what airlock accepts as psql writes
-//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change. Nothing outside
+//! the folder is read, and no link is followed (`folder.rs`): what is refused for
+//! that is listed as not brought over, `refused`.
 
 mod adapt;
 mod flyway;
