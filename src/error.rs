@@ -54,6 +54,19 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A file read whole over its cap is a usage error (the input is wrong, DESIGN §6),
+/// with the cap's hint; one that cannot be read is an I/O error.
+impl From<airlock_base::bounded::ReadError> for Error {
+    fn from(e: airlock_base::bounded::ReadError) -> Error {
+        match e {
+            airlock_base::bounded::ReadError::Io { path, source } => {
+                Error::io(format!("cannot read {}", path.display()), source)
+            }
+            too_large => Error::usage(too_large.to_string(), too_large.hint()),
+        }
+    }
+}
+
 impl From<ExtractError> for Error {
     fn from(e: ExtractError) -> Error {
         match e {
@@ -104,6 +117,7 @@ impl Error {
         match self {
             Error::Usage { hint, .. } => hint.clone(),
             Error::AlreadySigned { .. } => Some(ALREADY_SIGNED_HINT.into()),
+            Error::Spec(SpecError::TooLarge(e)) => e.hint(),
             Error::Spec(_) => Some(
                 "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
             ),

@@ -1017,3 +1017,250 @@ fn files_of_other_dialects_are_left_behind_by_name_in_every_layout() {
         }
     }
 }
+
+/// What a file outside the imported folder holds: it must appear nowhere `import` writes.
+const OUTSIDE: &str = "SELECT 'OUTSIDE-SECRET-7f3a';\n";
+
+/// `dir/outside/secret.sql`, a file beside (not inside) the folders imported below.
+fn outside_file(dir: &Path) -> PathBuf {
+    layout(&dir.join("outside"), &[("secret.sql", OUTSIDE)]).join("secret.sql")
+}
+
+/// Import `migrations` (`--json`, then again for the human report) and prove the
+/// entry `file` was refused: listed under "not brought over" with a reason naming
+/// `why`, the run exits 2 (the source is incomplete, so lint's OK is not the word),
+/// and the outside file's text is in no file written. Returns the human report.
+#[track_caller]
+fn refused(migrations: &Path, file: &str, why: &str) -> String {
+    let parent = migrations.parent().unwrap();
+    let out = parent.join("src-json");
+    let o = airlock(
+        parent,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    let report = json(&o);
+    let left = report["left_behind"].as_array().unwrap();
+    assert!(
+        left.iter()
+            .any(|l| l["file"] == file && l["why"].as_str().unwrap().contains(why)),
+        "{file} is not listed as refused ({why}): {report}"
+    );
+    assert!(
+        !report["problems"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert_nothing_from_outside(&out);
+    let human_out = parent.join("src-human");
+    let o = airlock(
+        parent,
+        &[
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            human_out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    assert_nothing_from_outside(&human_out);
+    let human = stdout(&o);
+    assert!(!human.contains("lint: OK"), "{human}");
+    assert!(!human.contains("OUTSIDE-SECRET"), "{human}");
+    human
+}
+
+/// No file under `out` holds the outside file's text, and none is a link.
+#[track_caller]
+fn assert_nothing_from_outside(out: &Path) {
+    for entry in walkdir::WalkDir::new(out) {
+        let entry = entry.unwrap();
+        assert!(
+            !entry.path_is_symlink(),
+            "{} is a link",
+            entry.path().display()
+        );
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("OUTSIDE-SECRET"),
+                "{} holds the outside file's text",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+/// A Sqitch project (`proj/sqitch`) with one good change `ok` and the extra plan
+/// lines `extra`, plus `files`.
+fn sqitch_project(dir: &Path, extra: &str, files: &[(&str, &str)]) -> PathBuf {
+    let plan = format!(
+        "%syntax-version=1.0.0\n%project=p\n\nok 2024-01-01T00:00:00Z Ann <ann@example.com> # ok\n{extra}"
+    );
+    let mut all = vec![
+        ("sqitch.plan", plan.as_str()),
+        ("deploy/ok.sql", "CREATE TABLE ok (i int);\n"),
+        ("revert/ok.sql", "DROP TABLE ok;\n"),
+    ];
+    all.extend_from_slice(files);
+    layout(&dir.join("proj").join("sqitch"), &all)
+}
+
+#[test]
+fn a_sqitch_plan_naming_a_path_out_of_the_folder_is_not_brought_over() {
+    let t = tempdir();
+    // deploy/../../outside/secret.sql is proj/outside/secret.sql.
+    outside_file(&t.path().join("proj"));
+    let dir = sqitch_project(
+        t.path(),
+        "../../outside/secret 2024-01-02T00:00:00Z Ann <ann@example.com> # out\n",
+        &[],
+    );
+    refused(
+        &dir,
+        "deploy/../../outside/secret.sql",
+        "outside the folder",
+    );
+}
+
+#[test]
+fn a_sqitch_plan_naming_an_absolute_path_is_not_brought_over() {
+    let t = tempdir();
+    let secret = outside_file(t.path());
+    let stem = secret
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".sql")
+        .to_string();
+    let dir = sqitch_project(
+        t.path(),
+        &format!("{stem} 2024-01-02T00:00:00Z Ann <ann@example.com> # out\n"),
+        &[],
+    );
+    refused(&dir, &format!("deploy/{stem}.sql"), "outside the folder");
+}
+
+#[test]
+fn a_sqitch_deploy_or_revert_or_verify_script_that_links_out_of_the_folder_is_not_brought_over() {
+    for sub in ["deploy", "revert", "verify"] {
+        let t = tempdir();
+        let secret = outside_file(t.path());
+        let dir = sqitch_project(
+            t.path(),
+            "evil 2024-01-02T00:00:00Z Ann <ann@example.com> # evil\n",
+            &[
+                ("deploy/evil.sql", "CREATE TABLE evil (i int);\n"),
+                ("revert/evil.sql", "DROP TABLE evil;\n"),
+            ],
+        );
+        let link = dir.join(sub).join("evil.sql");
+        let _ = std::fs::remove_file(&link);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        refused(&dir, &format!("{sub}/evil.sql"), "symbolic link");
+    }
+}
+
+#[test]
+fn a_sqitch_deploy_subfolder_that_is_a_link_out_of_the_folder_is_not_followed() {
+    let t = tempdir();
+    let secret = outside_file(t.path());
+    let dir = sqitch_project(
+        t.path(),
+        "sub/secret 2024-01-02T00:00:00Z Ann <ann@example.com> # out\n",
+        &[],
+    );
+    // deploy/sub is a link to the outside folder: deploy/sub/secret.sql is outside.
+    std::os::unix::fs::symlink(secret.parent().unwrap(), dir.join("deploy/sub")).unwrap();
+    refused(&dir, "deploy/sub/secret.sql", "symbolic link");
+}
+
+#[test]
+fn a_script_that_is_a_link_is_listed_not_skipped_in_every_flat_layout() {
+    let plain = "CREATE TABLE a (i int);\n";
+    let dbmate = "-- migrate:up\nCREATE TABLE a (i int);\n";
+    for (first, text, evil, layout_name) in [
+        ("V1__a.sql", plain, "V2__evil.sql", "flyway"),
+        ("1_a.up.sql", plain, "2_evil.up.sql", "golang-migrate"),
+        ("20240101_a.sql", dbmate, "20240102_evil.sql", "dbmate"),
+        ("01_a.sql", plain, "02_evil.sql", "folder"),
+    ] {
+        let t = tempdir();
+        let secret = outside_file(t.path());
+        let dir = layout(&t.path().join("m"), &[(first, text)]);
+        std::os::unix::fs::symlink(&secret, dir.join(evil)).unwrap();
+        let human = refused(&dir, evil, "symbolic link");
+        assert!(
+            human.contains(&format!("from a {layout_name} layout")),
+            "{human}"
+        );
+    }
+}
+
+#[test]
+fn a_fifo_named_like_a_script_is_listed_and_never_opened() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[("1_a.up.sql", "CREATE TABLE a (i int);\n")],
+    );
+    let fifo = dir.join("2_b.up.sql");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    // A blocking open of the FIFO would hang the import: it ends, and says why.
+    outside_file(t.path());
+    refused(&dir, "2_b.up.sql", "not a regular file");
+}
+
+#[test]
+fn a_file_name_with_a_newline_or_an_escape_is_printed_escaped() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_a.up.sql", "CREATE TABLE a (i int);\n"),
+            (
+                "2_b\nnot brought over: x.up.sql",
+                "CREATE TABLE b (i int);\n",
+            ),
+            ("3_c\u{1b}[2J.up.sql", "CREATE TABLE c (i int);\n"),
+        ],
+    );
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            t.path().join("src").to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    // Lint refuses control characters in tier names (exit 2); the report still
+    // names every file, each on its own line.
+    expect_code(&o, 2);
+    let human = stdout(&o);
+    assert!(!human.contains("2_b\nnot brought over"), "{human}");
+    assert!(
+        human.contains("2_b\\nnot brought over: x.up.sql"),
+        "{human}"
+    );
+    assert!(!human.contains('\u{1b}'), "{human}");
+    assert!(human.contains("3_c\\x1b[2J.up.sql"), "{human}");
+    assert!(
+        !human
+            .lines()
+            .any(|l| l.starts_with("not brought over: x.up.sql")),
+        "{human}"
+    );
+}

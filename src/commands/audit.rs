@@ -345,7 +345,7 @@ impl ReadReceipt {
             sig: ReceiptSig::Missing,
             problems: vec![],
         };
-        let bytes = match std::fs::read(path) {
+        let bytes = match airlock_base::bounded::read_capped(path, airlock_base::bounded::RECEIPT) {
             Ok(bytes) => bytes,
             Err(e) => {
                 receipt.broken = Some(Broken {
@@ -398,9 +398,12 @@ impl ReadReceipt {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match std::fs::read_to_string(&self.sig_file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| SignatureBox::parse(&t).map_err(|e| e.to_string()))
+        match airlock_base::bounded::read_capped_string(
+            &self.sig_file,
+            airlock_base::bounded::SIGNATURE,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|t| SignatureBox::parse(&t).map_err(|e| e.to_string()))
         {
             Ok(sig) => ReceiptSig::Judged(Box::new(trust::judge_receipt_signature(
                 store, bytes, &name, &sig, &claim, now,

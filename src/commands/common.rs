@@ -3,6 +3,7 @@
 use crate::cli::PassphraseArgs;
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
+use airlock_base::bounded::{self, read_capped_string};
 use chrono::{DateTime, Utc};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -22,10 +23,7 @@ pub enum Purpose {
 /// Passphrase from --passphrase-file, AIRLOCK_PASSPHRASE, or a terminal prompt.
 pub fn passphrase(args: &PassphraseArgs, purpose: Purpose) -> Result<Zeroizing<String>> {
     let (pass, source) = if let Some(p) = &args.passphrase_file {
-        let text =
-            Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
-                Error::io(format!("cannot read passphrase file {}", p.display()), e)
-            })?);
+        let text = Zeroizing::new(read_capped_string(p, bounded::PASSPHRASE)?);
         let first = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
         (first, format!("the first line of {}", p.display()))
     } else if let Ok(p) = std::env::var("AIRLOCK_PASSPHRASE") {
@@ -89,10 +87,7 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
             ));
         }
     }
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?,
-    );
+    let text = Zeroizing::new(read_capped_string(path, bounded::SECRET_KEY)?);
     let key_err = |source| Error::Key {
         path: path.to_path_buf(),
         source,
@@ -109,10 +104,10 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
 /// A public key (`alice.pub`) where a secret key is expected is named as such, before
 /// its file mode is judged: it is readable by all on purpose.
 fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
-    if !meta.is_file() || meta.len() > 4096 {
+    if !meta.is_file() {
         return Ok(());
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = read_capped_string(path, bounded::PUBLIC_KEY) else {
         return Ok(());
     };
     let Ok(public) = crate::minisign::PublicKey::parse(&text) else {

@@ -5,6 +5,7 @@
 use crate::cli::{ImportArgs, ImportLayout};
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
+use airlock_base::text::one_line_name;
 use airlock_bundle::import::{self, Brought, ImportError, Imported, Layout, LeftBehind, Naming};
 use serde::Serialize;
 
@@ -44,11 +45,22 @@ impl Report for ImportReport {
                 format!("rollback of {} file(s)", self.rollback.len())
             }
         );
+        // Names come from the folder (and a history table's name from the database):
+        // each entry is kept to its one line (`one_line_name`).
         for f in &self.files {
-            s.push_str(&format!("\n  {} -> {} ({})", f.from, f.to, f.change));
+            s.push_str(&format!(
+                "\n  {} -> {} ({})",
+                one_line_name(&f.from),
+                f.to,
+                one_line_name(&f.change)
+            ));
         }
         for l in &self.left_behind {
-            s.push_str(&format!("\nnot brought over: {}: {}", l.file, l.why));
+            s.push_str(&format!(
+                "\nnot brought over: {}: {}",
+                one_line_name(&l.file),
+                one_line_name(&l.why)
+            ));
         }
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}"));
@@ -115,6 +127,14 @@ fn error(e: ImportError) -> Error {
                     .to_string(),
             ),
         ),
+        ImportError::Refused { .. } => Error::usage(
+            e.to_string(),
+            Some("make it a regular file inside the folder: import follows no link and reads nothing outside the folder".to_string()),
+        ),
+        ImportError::TooLarge { .. } => Error::usage(
+            e.to_string(),
+            Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),
+        ),
         other => Error::usage(
             other.to_string(),
             Some(
@@ -123,6 +143,22 @@ fn error(e: ImportError) -> Error {
             ),
         ),
     }
+}
+
+/// A migration file the folder names but import refused to read (a link, a path out
+/// of the folder): the source written lacks it, so the import is not OK, whatever lint
+/// says of the rest.
+fn refused(left: &[LeftBehind]) -> Option<String> {
+    let names: Vec<String> = left
+        .iter()
+        .filter(|l| l.refused)
+        .map(|l| one_line_name(&l.file).into_owned())
+        .collect();
+    (!names.is_empty()).then(|| format!(
+        "{} migration file(s) not read, so the source lacks them: {} (see \"not brought over\" for why); make each a regular file inside the folder, then import again",
+        names.len(),
+        names.join(", ")
+    ))
 }
 
 pub fn run(args: ImportArgs) -> Result<Outcome> {
@@ -154,11 +190,12 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         files,
         left_behind,
     } = import::import(&args.migrations, layout, &args.out, &naming).map_err(error)?;
-    let (problems, notes) = match crate::spec::lint(&args.out) {
+    let (mut problems, notes) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.notes.into_iter().chain(l.warnings).collect()),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![]),
         Err(e) => (vec![e.to_string()], vec![]),
     };
+    problems.splice(0..0, refused(&left_behind));
     Ok(Box::new(ImportReport {
         ok: problems.is_empty(),
         layout,

@@ -74,14 +74,6 @@ fn has_column(c: &mut postgres::Client, table: &str, column: &str) -> Result<boo
     Ok(row.get(0))
 }
 
-/// `%project=NAME` of a Sqitch plan.
-fn sqitch_project(migrations: &Path) -> Option<String> {
-    let plan = std::fs::read_to_string(migrations.join("sqitch.plan")).ok()?;
-    plan.lines()
-        .find_map(|l| l.trim().strip_prefix("%project="))
-        .map(|p| p.trim().to_string())
-}
-
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -122,7 +114,7 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
         }
         Layout::Sqitch => {
             let t = find_table(&mut c, "changes", Some("sqitch"))?;
-            let project = sqitch_project(migrations)
+            let project = airlock_bundle::import::sqitch_project(migrations)
                 .ok_or_else(|| Error::usage("sqitch.plan names no %project=", None))?;
             let probe = format!("SELECT 'peer_history'::text AS key, coalesce(string_agg(change, ',' ORDER BY committed_at), '') AS value FROM {t} WHERE project = {}", literal(&project));
             (t, probe, None, false)

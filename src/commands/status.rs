@@ -632,8 +632,7 @@ impl Report for FingerprintDiff {
 }
 
 fn read_fingerprint(p: &std::path::Path) -> Result<Fingerprint> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| crate::Error::io(format!("cannot read {}", p.display()), e))?;
+    let text = airlock_base::bounded::read_capped_string(p, airlock_base::bounded::FINGERPRINT)?;
     serde_json::from_str(&text).map_err(|e| {
         crate::Error::usage(
             format!(

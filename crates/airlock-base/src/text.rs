@@ -41,3 +41,37 @@ pub fn clip(text: &str, max: usize) -> String {
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(8)]
 }
+
+/// A name from outside airlock (a file name, a change name) on one line: every
+/// control character shown escaped (`\n`, `\r`, `\t`, `\x1b`…), so a name holding a
+/// newline cannot start a line of its own in a report (a forged "not brought over:"
+/// line) and an escape sequence cannot reach the terminal. Whole human output is made
+/// terminal-safe after this; this is what keeps a name to its one line.
+pub fn one_line_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_stays_on_its_line() {
+        assert_eq!(super::one_line_name("a.sql"), "a.sql");
+        assert_eq!(
+            super::one_line_name("a\nb\r\t\u{1b}[2J\u{85}"),
+            "a\\nb\\r\\t\\x1b[2J\\x85"
+        );
+    }
+}

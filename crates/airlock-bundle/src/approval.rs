@@ -27,8 +27,6 @@ pub const FORMAT: &str = "airlock-approval/1";
 pub const EXTENSION: &str = "approval";
 /// The tag in an approval signature's trusted comment.
 const TAG: &str = "airlock-approval";
-/// Largest approval document or signature file read.
-const MAX_FILE: u64 = 64 * 1024;
 /// Most approval files read from one directory.
 const MAX_FILES: usize = 1000;
 /// How far in the future an approval's claimed time may be (clock skew).
@@ -159,18 +157,19 @@ pub fn read_approvals(paths: &[PathBuf]) -> Result<Vec<SignedApproval>, Approval
 /// One approval's two files as text; what cannot be read becomes empty text, which the
 /// judgement refuses as malformed (naming the file).
 fn read_one(doc: &Path) -> SignedApproval {
-    let read = |p: &Path| -> String {
+    use airlock_base::bounded::{read_capped_string, Cap, APPROVAL, SIGNATURE};
+    // Only a regular file is opened (a FIFO would block the open); the read is capped
+    // whatever the file turns out to be.
+    let read = |p: &Path, cap: Cap| -> String {
         match std::fs::metadata(p) {
-            Ok(m) if m.is_file() && m.len() <= MAX_FILE => {
-                std::fs::read_to_string(p).unwrap_or_default()
-            }
+            Ok(m) if m.is_file() => read_capped_string(p, cap).unwrap_or_default(),
             _ => String::new(),
         }
     };
     SignedApproval {
         file: doc.display().to_string(),
-        document: read(doc),
-        signature: read(&signature_path(doc)),
+        document: read(doc, APPROVAL),
+        signature: read(&signature_path(doc), SIGNATURE),
     }
 }
 

@@ -16,11 +16,16 @@
 //! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
 //! does before running the file; every such change is reported. What airlock would
 //! refuse stays in the file and `lint` names it; what airlock accepts as psql writes
-//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change.
+//! it (`\set ON_ERROR_STOP`, `BEGIN;` … `COMMIT;`) needs no change. Nothing outside
+//! the folder is read, and no link is followed (`folder.rs`): what is refused for
+//! that is listed as not brought over, `refused`.
 
 mod adapt;
 mod flyway;
+mod folder;
 mod sqitch_verify;
+
+use folder::{Entry, Folder, NotRead, Refused};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,22 +53,47 @@ impl Layout {
     }
 }
 
-/// Where a script's bytes come from.
+/// Where a script's bytes come from: files named relative to the folder, `/`-separated.
 #[derive(Clone, Debug)]
 enum Script {
     /// A whole file.
-    File(PathBuf),
+    File(String),
     /// A dbmate section, already cut from its file.
-    Section { from: PathBuf, bytes: Vec<u8> },
+    Section { from: String, bytes: Vec<u8> },
 }
 
 impl Script {
-    fn bytes(&self) -> std::io::Result<Vec<u8>> {
+    fn bytes(&self, folder: &Folder) -> Result<Vec<u8>, ImportError> {
         match self {
-            Script::File(p) => std::fs::read(p),
+            Script::File(rel) => read(folder, rel),
             Script::Section { bytes, .. } => Ok(bytes.clone()),
         }
     }
+
+    fn from(&self) -> &str {
+        match self {
+            Script::File(rel) | Script::Section { from: rel, .. } => rel,
+        }
+    }
+}
+
+/// The bytes of `rel` in the folder (never outside it: `folder.rs`).
+fn read(folder: &Folder, rel: &str) -> Result<Vec<u8>, ImportError> {
+    folder.read(rel).map_err(|e| match e {
+        NotRead::Io(source) => ImportError::Read {
+            path: folder.join(rel),
+            source,
+        },
+        NotRead::Refused(why) => ImportError::Refused {
+            file: rel.into(),
+            why: why.why(),
+        },
+        NotRead::TooLarge { size } => ImportError::TooLarge {
+            path: folder.join(rel),
+            size,
+            cap: folder::MAX_SCRIPT,
+        },
+    })
 }
 
 /// One migration: its version (for order), a name, its up script and its down.
@@ -78,7 +108,7 @@ struct Migration {
     up_online: bool,
     down_online: bool,
     /// Sqitch's verify script, for the `[verify]` probe.
-    verify: Option<PathBuf>,
+    verify: Option<String>,
 }
 
 /// One file written into the source.
@@ -95,8 +125,26 @@ pub struct Brought {
 /// A file of the imported directory not brought over, and why.
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct LeftBehind {
+    /// The name as the folder (or `sqitch.plan`) has it; human output escapes it.
     pub file: String,
     pub why: String,
+    /// Refused for where it is (a link, a path out of the folder, not a regular file):
+    /// the source written lacks a migration file the folder names, so `import` does
+    /// not end OK (the reason says which; `why` carries it in JSON).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub refused: bool,
+}
+
+impl LeftBehind {
+    /// `file`, refused for `why`.
+    fn refused(file: impl Into<String>, why: Refused) -> LeftBehind {
+        LeftBehind {
+            refused: true,
+            file: file.into(),
+            why: why.why().into(),
+        }
+    }
 }
 
 /// What `import` did.
@@ -182,6 +230,12 @@ pub enum ImportError {
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    #[error("{file}: {why}")]
+    Refused { file: String, why: &'static str },
+    #[error(
+        "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
+    )]
+    TooLarge { path: PathBuf, size: u64, cap: u64 },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
     #[error("{file}: differs from the script Flyway applied ({table} records checksum {recorded}, the file's is {actual}): it was edited after it was applied")]
@@ -193,25 +247,39 @@ pub enum ImportError {
     },
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<String>, ImportError> {
-    let read = |source| ImportError::Read {
+fn open(dir: &Path) -> Result<Folder, ImportError> {
+    Folder::open(dir).map_err(|source| ImportError::Read {
         path: dir.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// The regular files of the folder, sorted; every other entry but a folder (a link, a
+/// FIFO, a name not UTF-8) goes to `left`, refused when it is named like a script.
+fn listing(folder: &Folder, left: &mut Vec<LeftBehind>) -> Result<Vec<String>, ImportError> {
+    let entries = folder.entries().map_err(|source| ImportError::Read {
+        path: folder.path().to_path_buf(),
+        source,
+    })?;
     let mut names = vec![];
-    for entry in std::fs::read_dir(dir).map_err(read)? {
-        let entry = entry.map_err(read)?;
-        if entry.file_type().map_err(read)?.is_file() {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+    for entry in entries {
+        match entry {
+            Entry::File(name) => names.push(name),
+            Entry::Dir(_) => {}
+            Entry::Refused(name, why) => {
+                let mut l = LeftBehind::refused(name, why);
+                l.refused = l.file.ends_with(".sql") || l.file == "sqitch.plan";
+                left.push(l);
+            }
         }
     }
-    names.sort();
     Ok(names)
 }
 
 /// The layout of `dir`, as its files tell.
 pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
-    let names = read_dir(dir)?;
+    let folder = open(dir)?;
+    let names = listing(&folder, &mut vec![])?;
     if names.iter().any(|n| n == "sqitch.plan") {
         return Ok(Layout::Sqitch);
     }
@@ -223,10 +291,7 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     }
     let sql: Vec<&String> = names.iter().filter(|n| n.ends_with(".sql")).collect();
     for n in &sql {
-        let text = std::fs::read(dir.join(n)).map_err(|source| ImportError::Read {
-            path: dir.join(n),
-            source,
-        })?;
+        let text = read(&folder, n)?;
         if dbmate_marker(&text, b"up").is_some() {
             return Ok(Layout::Dbmate);
         }
@@ -237,6 +302,15 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
         });
     }
     Ok(Layout::Folder)
+}
+
+/// `%project=NAME` of the Sqitch plan of `dir` (read as every file of it is: `folder.rs`).
+pub fn sqitch_project(dir: &Path) -> Option<String> {
+    let plan = read(&open(dir).ok()?, "sqitch.plan").ok()?;
+    String::from_utf8_lossy(&plan)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("%project="))
+        .map(|p| p.trim().to_string())
 }
 
 /// The numbers of a version (`20240101120000`, `1.2`, `2_1`), for order.
@@ -284,16 +358,17 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 fn migrations(
-    dir: &Path,
+    folder: &Folder,
     layout: Layout,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
-    let mut names = read_dir(dir)?;
+    let mut names = listing(folder, left)?;
     let mut used = BTreeSet::new();
     // Another database's file is never taken as PostgreSQL's, whatever the layout.
     names.retain(|n| match other_dialect(n) {
         Some(d) => {
             left.push(LeftBehind {
+                refused: false,
                 file: n.clone(),
                 why: format!("for {d}, not PostgreSQL"),
             });
@@ -302,10 +377,10 @@ fn migrations(
         None => true,
     });
     let mut out = match layout {
-        Layout::GolangMigrate => golang_migrate(dir, &names, &mut used)?,
-        Layout::Dbmate => dbmate(dir, &names, &mut used, left)?,
-        Layout::Flyway => flyway(dir, &names, &mut used, left)?,
-        Layout::Sqitch => sqitch(dir, &mut used)?,
+        Layout::GolangMigrate => golang_migrate(&names, &mut used)?,
+        Layout::Dbmate => dbmate(folder, &names, &mut used, left)?,
+        Layout::Flyway => flyway(&names, &mut used, left)?,
+        Layout::Sqitch => sqitch(folder, &mut used, left)?,
         Layout::Folder => names
             .iter()
             .filter(|n| n.ends_with(".sql"))
@@ -314,7 +389,7 @@ fn migrations(
                 Migration {
                     key: vec![],
                     label: n.trim_end_matches(".sql").into(),
-                    up: Some(Script::File(dir.join(n))),
+                    up: Some(Script::File(n.clone())),
                     down: None,
                     up_online: false,
                     down_online: false,
@@ -326,6 +401,7 @@ fn migrations(
     for n in &names {
         if !used.contains(n) && !left.iter().any(|l| &l.file == n) {
             left.push(LeftBehind {
+                refused: false,
                 file: n.clone(),
                 why: format!("not a {} migration file", layout.name()),
             });
@@ -374,7 +450,6 @@ fn other_dialect(file: &str) -> Option<&str> {
 }
 
 fn golang_migrate(
-    dir: &Path,
     names: &[String],
     used: &mut BTreeSet<String>,
 ) -> Result<Vec<Migration>, ImportError> {
@@ -419,7 +494,7 @@ fn golang_migrate(
         };
         // A PostgreSQL-specific file wins over a generic one.
         if slot.is_none() || dialect.is_some() {
-            *slot = Some(Script::File(dir.join(n)));
+            *slot = Some(Script::File(n.clone()));
             *online = autocommit;
         }
     }
@@ -427,18 +502,15 @@ fn golang_migrate(
 }
 
 fn dbmate(
-    dir: &Path,
+    folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
     let mut out = vec![];
     for n in names.iter().filter(|n| n.ends_with(".sql")) {
-        let path = dir.join(n);
-        let text = std::fs::read(&path).map_err(|source| ImportError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let path = n.clone();
+        let text = read(folder, n)?;
         let Some((up_line, up_start)) = dbmate_marker(&text, b"up") else {
             continue;
         };
@@ -450,6 +522,7 @@ fn dbmate(
         let options = String::from_utf8_lossy(&text[up_line..up_start]).into_owned();
         if options.contains("transaction:false") {
             left.push(LeftBehind {
+                refused: false,
                 file: n.clone(),
                 why: "`-- migrate:up transaction:false`: dbmate runs it outside a transaction, airlock runs every tier inside one; brought over, and lint says whether it can run there".into(),
             });
@@ -491,7 +564,6 @@ fn dbmate(
 }
 
 fn flyway(
-    dir: &Path,
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
@@ -511,14 +583,15 @@ fn flyway(
                 out.push(Migration {
                     key,
                     label: format!("V{version}__{name}"),
-                    up: Some(Script::File(dir.join(n))),
-                    down: undo.map(|u| Script::File(dir.join(u))),
+                    up: Some(Script::File(n.clone())),
+                    down: undo.map(|u| Script::File(u.clone())),
                     up_online: false,
                     down_online: false,
                     verify: None,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
+                refused: false,
                 file: n.clone(),
                 why: "a Flyway repeatable migration (re-run whenever it changes); airlock has none: bring its current text as a tier of the release that changes it".into(),
             }),
@@ -528,12 +601,13 @@ fn flyway(
     Ok(out)
 }
 
-fn sqitch(dir: &Path, used: &mut BTreeSet<String>) -> Result<Vec<Migration>, ImportError> {
-    let plan_path = dir.join("sqitch.plan");
-    let plan = std::fs::read_to_string(&plan_path).map_err(|source| ImportError::Read {
-        path: plan_path.clone(),
-        source,
-    })?;
+fn sqitch(
+    folder: &Folder,
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let plan = read(folder, "sqitch.plan")?;
+    let plan = String::from_utf8(plan).map_err(|_| layout_error("sqitch.plan", "not UTF-8"))?;
     used.insert("sqitch.plan".into());
     let mut out = vec![];
     let mut seen = BTreeSet::new();
@@ -543,38 +617,59 @@ fn sqitch(dir: &Path, used: &mut BTreeSet<String>) -> Result<Vec<Migration>, Imp
             continue;
         }
         let name = line.split_whitespace().next().unwrap_or_default();
+        let at = format!("sqitch.plan:{}", i + 1);
         if !seen.insert(name.to_string()) {
             return Err(layout_error(
-                &format!("sqitch.plan:{}", i + 1),
+                &at,
                 format!("`{name}` is reworked (planned twice); import reads plans without reworked changes"),
             ));
         }
-        let deploy = dir.join("deploy").join(format!("{name}.sql"));
-        if !deploy.is_file() {
-            return Err(layout_error(
-                &format!("sqitch.plan:{}", i + 1),
-                format!("deploy/{name}.sql does not exist"),
-            ));
+        // The change's scripts, each judged in the folder: a name reaching out of it
+        // or a link leaves the whole change out (refused), never read.
+        let deploy = format!("deploy/{name}.sql");
+        match folder.has_file(&deploy) {
+            Ok(true) => {}
+            Ok(false) => return Err(layout_error(&at, format!("{deploy} does not exist"))),
+            Err(why) => {
+                left.push(LeftBehind::refused(deploy, why));
+                continue;
+            }
         }
-        let revert = dir.join("revert").join(format!("{name}.sql"));
-        let verify = dir.join("verify").join(format!("{name}.sql"));
         out.push(Migration {
             key: vec![],
             label: name.into(),
             up: Some(Script::File(deploy)),
-            down: revert.is_file().then_some(Script::File(revert)),
+            down: sqitch_script(folder, "revert", name, left).map(Script::File),
             up_online: false,
             down_online: false,
-            verify: verify.is_file().then_some(verify),
+            verify: sqitch_script(folder, "verify", name, left),
         });
     }
     Ok(out)
+}
+
+/// `SUB/NAME.sql` when it is a regular file of the folder; refused (a link…) in `left`.
+fn sqitch_script(
+    folder: &Folder,
+    sub: &str,
+    name: &str,
+    left: &mut Vec<LeftBehind>,
+) -> Option<String> {
+    let rel = format!("{sub}/{name}.sql");
+    match folder.has_file(&rel) {
+        Ok(present) => present.then_some(rel),
+        Err(why) => {
+            left.push(LeftBehind::refused(rel, why));
+            None
+        }
+    }
 }
 
 /// The migrations `applied` does not record; those it does are named in `left`. A
 /// version or change the table records that the directory does not have is an error:
 /// the directory is behind the database.
 fn not_applied(
+    folder: &Folder,
     migrations: Vec<Migration>,
     applied: &Applied,
     left: &mut Vec<LeftBehind>,
@@ -620,21 +715,14 @@ fn not_applied(
         migrations.into_iter().partition(|m| done(m));
     for recorded in &applied.checksums {
         let k = key(&recorded.version)?;
-        let Some(Script::File(path)) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref())
+        let Some(Script::File(rel)) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref())
         else {
             continue;
         };
-        let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let actual = flyway::checksum(&bytes);
+        let actual = flyway::checksum(&read(folder, rel)?);
         if actual != recorded.checksum {
             return Err(ImportError::Edited {
-                file: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                file: rel.clone(),
                 table: applied.table.clone(),
                 recorded: recorded.checksum,
                 actual,
@@ -643,6 +731,7 @@ fn not_applied(
     }
     for m in old {
         left.push(LeftBehind {
+            refused: false,
             file: m.label,
             why: format!("applied on the target already ({} says so): not a tier; the bundle's preflight checks that the table still says exactly what import read", applied.table),
         });
@@ -662,13 +751,6 @@ fn slug(label: &str) -> String {
             }
         })
         .collect()
-}
-
-fn relative(dir: &Path, p: &Path) -> String {
-    p.strip_prefix(dir)
-        .unwrap_or(p)
-        .to_string_lossy()
-        .replace('\\', "/")
 }
 
 /// The tables the up scripts create (qualified as written), for the rollback probe.
@@ -718,8 +800,9 @@ pub fn import(
     {
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
+    let folder = open(dir)?;
     let mut left = vec![];
-    let mut migrations = migrations(dir, layout, &mut left)?;
+    let mut migrations = migrations(&folder, layout, &mut left)?;
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
@@ -727,7 +810,7 @@ pub fn import(
         });
     }
     if let Some(applied) = naming.applied {
-        migrations = not_applied(migrations, applied, &mut left)?;
+        migrations = not_applied(&folder, migrations, applied, &mut left)?;
         if migrations.is_empty() {
             return Err(ImportError::NothingNew {
                 dir: dir.to_path_buf(),
@@ -748,14 +831,14 @@ pub fn import(
         .tempdir_in(parent)
         .map_err(write_err)?;
     let mut written = write_scripts(
-        dir,
+        &folder,
         layout,
         &migrations,
         naming.options,
         staged.path(),
         &mut left,
     )?;
-    let verify = write_verify(dir, &migrations, staged.path(), &mut written, &mut left)?;
+    let verify = write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
     let rollback = write_spec(
         staged.path(),
         layout,
@@ -817,7 +900,7 @@ fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
 
 /// Each migration's up script as a tier file, its down script as a rollback file.
 fn write_scripts(
-    dir: &Path,
+    folder: &Folder,
     layout: Layout,
     migrations: &[Migration],
     options: &[(String, String)],
@@ -825,16 +908,7 @@ fn write_scripts(
     left: &mut Vec<LeftBehind>,
 ) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
-    let read = |s: &Script, up: bool| {
-        let path = match s {
-            Script::File(p) | Script::Section { from: p, .. } => p.clone(),
-        };
-        let bytes = s.bytes().map_err(|source| ImportError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        adapt::adapt(&relative(dir, &path), bytes, options, up)
-    };
+    let read = |s: &Script, up: bool| adapt::adapt(s.from(), s.bytes(folder)?, options, up);
     let mut w = Written {
         files: vec![],
         tiers: vec![],
@@ -860,7 +934,7 @@ fn write_scripts(
                     .into(),
                 );
             }
-            w.files.push(brought(dir, up, "up", &to, changes));
+            w.files.push(brought(up, "up", &to, changes));
             w.tiers.push((m.label.clone(), to, online));
         }
         match &m.down {
@@ -869,16 +943,18 @@ fn write_scripts(
                 let a = read(down, false)?;
                 if m.down_online && needs_online(&a.bytes) {
                     left.push(LeftBehind {
-                        file: brought(dir, down, "down", "", vec![]).from,
+                        refused: false,
+                        file: down.from().into(),
                         why: AUTOCOMMIT_DOWN.into(),
                     });
                     continue;
                 }
                 write_file(base, &to, &a.bytes)?;
-                w.files.push(brought(dir, down, "down", &to, a.changes));
+                w.files.push(brought(down, "down", &to, a.changes));
                 w.downs.push(to);
             }
             None if layout != Layout::Folder => left.push(LeftBehind {
+                refused: false,
                 file: m.label.clone(),
                 why: "no down script: the rollback undoes nothing of this migration (the rollback probe then tells whether that matters)".into(),
             }),
@@ -892,7 +968,7 @@ fn write_scripts(
 /// Sqitch's verify scripts of the migrations written as tiers, as the `[verify]` probe
 /// (`sqitch_verify.rs`): the changes it has a row for, or None when it has none.
 fn write_verify(
-    dir: &Path,
+    folder: &Folder,
     migrations: &[Migration],
     base: &Path,
     written: &mut Written,
@@ -900,19 +976,21 @@ fn write_verify(
 ) -> Result<Option<Vec<String>>, ImportError> {
     let mut rows = vec![];
     for m in migrations {
-        let Some(path) = &m.verify else { continue };
-        let file = relative(dir, path);
-        let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let Some(file) = m.verify.clone() else {
+            continue;
+        };
+        let bytes = read(folder, &file)?;
         let translated = match std::str::from_utf8(&bytes) {
             Ok(sql) => sqitch_verify::queries(&file, sql),
             Err(_) => Err("not UTF-8 (SQL files must be UTF-8)".to_string()),
         };
         match translated {
             Ok(queries) => rows.push((m.label.clone(), file, queries)),
-            Err(why) => left.push(LeftBehind { file, why }),
+            Err(why) => left.push(LeftBehind {
+                refused: false,
+                file,
+                why,
+            }),
         }
     }
     if rows.is_empty() {
@@ -927,6 +1005,7 @@ fn write_verify(
         // Each query passed alone; together they should too. If not, say so, whole.
         for (_, file, _) in rows {
             left.push(LeftBehind {
+                refused: false,
                 file,
                 why: format!("not brought over as part of the verify probe: the probe written from the verify scripts is refused ({p})"),
             });
@@ -1039,6 +1118,7 @@ fn write_spec(
     } else {
         if !written.downs.is_empty() {
             left.push(LeftBehind {
+                refused: false,
                 file: "(rollback)".into(),
                 why: "the migrations create no table a probe could check, so no [rollback] was written; the down scripts are in sql/rollback/: add a probe and [rollback]".into(),
             });
@@ -1053,13 +1133,13 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn brought(dir: &Path, script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
-    let (from, mut change) = match script {
-        Script::File(p) => (relative(dir, p), "as-is".to_string()),
-        Script::Section { from, .. } => (
-            relative(dir, from),
-            format!("the {which} section of a dbmate file, between its markers"),
-        ),
+fn brought(script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
+    let from = script.from().to_string();
+    let mut change = match script {
+        Script::File(_) => "as-is".to_string(),
+        Script::Section { .. } => {
+            format!("the {which} section of a dbmate file, between its markers")
+        }
     };
     if !changes.is_empty() {
         change = if change == "as-is" {

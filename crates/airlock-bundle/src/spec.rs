@@ -271,6 +271,9 @@ pub enum SpecError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// `bundle.toml` over its cap (`airlock_base::bounded::SPEC`).
+    #[error(transparent)]
+    TooLarge(airlock_base::bounded::ReadError),
     #[error("{} problem(s) in {}:\n  {}", problems.len(), source_dir.display(), problems.join("\n  "))]
     Invalid {
         source_dir: PathBuf,
@@ -318,6 +321,7 @@ fn read_and_check(
 ) -> Result<Checked, String> {
     use std::io::Read;
     let f = std::fs::File::open(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = crate::hashing::HashingReader::with_chunks(std::io::BufReader::with_capacity(
         256 * 1024,
         f,
@@ -341,8 +345,22 @@ fn read_and_check(
         }
         // The same file in several roles (rare): judged from memory by each.
         many => {
+            let cap = airlock_base::bounded::SQL_MANY_ROLES;
             let mut bytes = vec![];
-            r.read_to_end(&mut bytes).map_err(read_err)?;
+            if size <= cap.bytes {
+                (&mut r)
+                    .take(cap.bytes + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(read_err)?;
+            }
+            if size > cap.bytes || bytes.len() as u64 > cap.bytes {
+                return Err(format!(
+                    "{file} is named in {} SQL roles and is over {} bytes, the cap for {}: each role judges it from memory; give each role its own file",
+                    many.len(),
+                    cap.bytes,
+                    cap.what
+                ));
+            }
             for role in many {
                 let found =
                     airlock_sql::check_reader_for(file, &mut &bytes[..], *role, min_server_version)
@@ -778,14 +796,19 @@ fn enum_uses_across_files(
     warnings
 }
 
+/// `bundle.toml`'s text, at most [`airlock_base::bounded::SPEC`] bytes of it.
+fn read_spec(path: &Path) -> Result<String, SpecError> {
+    use airlock_base::bounded::{read_capped_string, ReadError, SPEC};
+    read_capped_string(path, SPEC).map_err(|e| match e {
+        ReadError::Io { path, source } => SpecError::Read { path, source },
+        too_large => SpecError::TooLarge(too_large),
+    })
+}
+
 /// Read and check a source directory (`airlock lint`; also the first step of `pack`).
 pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let spec_path = dir.join(SPEC_FILE);
-    let text = std::fs::read_to_string(&spec_path).map_err(|source| SpecError::Read {
-        path: spec_path.clone(),
-        source,
-    })?;
-    let spec = parse(&spec_path, &text)?;
+    let spec = parse(&spec_path, &read_spec(&spec_path)?)?;
     let mut problems = spec.structural_problems();
     let mut files = BTreeSet::new();
     files.insert(SPEC_FILE.to_string());

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 pub enum TrustError {
     #[error("trust store {path}: {message}")]
     Store { path: PathBuf, message: String },
+    /// A key or policy file over its cap, or unreadable (`airlock_base::bounded`).
+    #[error("trust store: {0}")]
+    Read(#[from] airlock_base::bounded::ReadError),
     /// A minisign secret key among the public ones.
     #[error("trust store {}: {} is a secret key; a trust store holds public keys (*.pub) and trust.toml only", store.display(), file.display())]
     SecretKey { store: PathBuf, file: PathBuf },
@@ -56,6 +59,9 @@ impl TrustError {
     pub fn hint(&self) -> String {
         match self {
             TrustError::Store { .. } => "fix the trust store (*.pub files and trust.toml)".into(),
+            TrustError::Read(e) => e
+                .hint()
+                .unwrap_or_else(|| "fix the trust store (*.pub files and trust.toml)".into()),
             TrustError::SecretKey { file, .. } => format!(
                 "move {} out of the trust store (secret keys stay with their owner, mode 0600); keep only its .pub there",
                 file.display()
@@ -258,7 +264,7 @@ fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {
     if !meta.is_file() || meta.len() > 64 * 1024 {
         return false;
     }
-    std::fs::read(path)
+    airlock_base::bounded::read_capped(path, airlock_base::bounded::SECRET_KEY)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .map(zeroize::Zeroizing::new)
@@ -318,7 +324,8 @@ impl StoreFiles {
 fn read_keys(pubs: Vec<PathBuf>) -> Result<Vec<TrustedKey>, TrustError> {
     let mut keys = vec![];
     for p in pubs {
-        let text = std::fs::read_to_string(&p).map_err(|e| store_err(&p, e.to_string()))?;
+        let text =
+            airlock_base::bounded::read_capped_string(&p, airlock_base::bounded::PUBLIC_KEY)?;
         let key = PublicKey::parse(&text).map_err(|e| store_err(&p, e.to_string()))?;
         keys.push(TrustedKey {
             key,
@@ -443,7 +450,10 @@ impl TrustStore {
         };
         let policy: TrustToml = match &files.policy_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| store_err(p, e.to_string()))?;
+                let text = airlock_base::bounded::read_capped_string(
+                    p,
+                    airlock_base::bounded::TRUST_POLICY,
+                )?;
                 toml::from_str(&text).map_err(|e| store_err(p, e.to_string()))?
             }
             None => TrustToml::default(),

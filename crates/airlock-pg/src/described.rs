@@ -1054,7 +1054,7 @@ impl Reader<'_> {
 }
 
 fn load(path: &std::path::Path) -> Option<Described> {
-    decode(&std::fs::read(path).ok()?)
+    decode(&airlock_base::bounded::read_capped(path, airlock_base::bounded::DESCRIBED).ok()?)
 }
 
 fn save(path: &std::path::Path, d: &Described) -> std::io::Result<()> {

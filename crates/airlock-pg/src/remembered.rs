@@ -59,9 +59,16 @@ pub fn file_for(system_identifier: &str, database: &str) -> PathBuf {
 /// host cannot tell what it saw, so it refuses rather than guess.
 pub fn load(system_identifier: &str, database: &str) -> Result<Option<Head>, DbError> {
     let path = file_for(system_identifier, database);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match airlock_base::bounded::read_capped_string(
+        &path,
+        airlock_base::bounded::REMEMBERED_HEAD,
+    ) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(airlock_base::bounded::ReadError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None)
+        }
         Err(e) => {
             return Err(DbError::LedgerRewound {
                 database: database.into(),

@@ -97,8 +97,7 @@ impl Ledger {
 
     /// `airlock status --json` of the database, saved: its `database` and `rows`.
     fn from_export(file: &Path) -> Result<Ledger> {
-        let bytes = std::fs::read(file)
-            .map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+        let bytes = airlock_base::bounded::read_capped(file, airlock_base::bounded::LEDGER_EXPORT)?;
         let (database, rows) = parse_export(&bytes).map_err(|why| {
             Error::usage(
                 format!("{} is not a ledger export: {why}", file.display()),
@@ -191,25 +190,17 @@ impl Ledger {
     }
 }
 
-/// The `database` and `rows` of a `status --json` document.
+/// The `database` and `rows` of a `status --json` document, read straight into rows:
+/// the other fields are skipped unbuilt, so memory follows the rows (a generic JSON
+/// tree of a file costs many times its size).
 fn parse_export(bytes: &[u8]) -> std::result::Result<(String, Vec<LedgerRow>), String> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let database = doc
-        .get("database")
-        .and_then(|d| d.as_str())
-        .ok_or("it has no \"database\" name")?
-        .to_string();
-    let rows = doc
-        .get("rows")
-        .and_then(|r| r.as_array())
-        .ok_or("it has no \"rows\" array")?;
-    let rows = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            serde_json::from_value::<LedgerRow>(r.clone())
-                .map_err(|e| format!("row {} of \"rows\": {e}", i + 1))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    #[derive(serde::Deserialize)]
+    struct Export {
+        database: Option<String>,
+        rows: Option<Vec<LedgerRow>>,
+    }
+    let doc: Export = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let database = doc.database.ok_or("it has no \"database\" name")?;
+    let rows = doc.rows.ok_or("it has no \"rows\" array")?;
     Ok((database, rows))
 }
