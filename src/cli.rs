@@ -650,13 +650,15 @@ pub struct StatusArgs {
 
 /// `airlock setup`: the deploy login, once per database.
 #[derive(Debug, Args)]
-#[command(after_help = "Run it once per database as a superuser, then deploy as the login:\n  \
+#[command(
+    after_help = "Run it once per database as a superuser, then deploy as the login:\n  \
     airlock setup --db \"dbname=app user=postgres\" --login deployer\n  \
     airlock apply BUNDLE --db \"dbname=app user=deployer\"\n\
 The login gets no password here; give it one (psql: \\password deployer) or map it in \
 pg_hba.conf as your site does. Bundle SQL that runs as a role that is no superuser is \
 refused on a superuser's login: code it fires (a trigger, a default, a domain, a \
-partition key) could switch back to the login and use it.")]
+partition key) could switch back to the login and use it."
+)]
 pub struct SetupArgs {
     #[command(flatten)]
     pub db: ServerDbArgs,

@@ -39,11 +39,8 @@ impl Hostile {
     fn make(tag: &str, deploy: bool) -> Hostile {
         let serial = cluster_serial();
         let db = TestDb::new(tag);
-        let (evil, owner, deployer) = (
-            role_name("evil"),
-            role_name("owner"),
-            role_name("deployer"),
-        );
+        let (evil, owner, deployer) =
+            (role_name("evil"), role_name("owner"), role_name("deployer"));
         admin()
             .batch_execute(&format!(
                 "CREATE ROLE {evil} LOGIN; CREATE ROLE {owner} LOGIN;

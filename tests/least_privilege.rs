@@ -187,9 +187,15 @@ fn a_superuser_login_refuses_to_run_sql_of_a_role_that_is_no_superuser() {
     let j = json(&out);
     assert_eq!(j["kind"], "bundle-role", "{j}");
     let e = j["error"].as_str().unwrap_or_default();
-    assert!(e.contains("is a superuser") && e.contains(&o.dbowner), "{e}");
     assert!(
-        j["hint"].as_str().unwrap_or_default().contains("airlock setup"),
+        e.contains("is a superuser") && e.contains(&o.dbowner),
+        "{e}"
+    );
+    assert!(
+        j["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("airlock setup"),
         "{j}"
     );
     o.assert_nothing_changed();
@@ -218,7 +224,10 @@ fn a_login_with_a_path_to_server_programs_or_createrole_is_refused() {
     let out = o.deploy(&["apply", &b]);
     expect_code(&out, 5);
     assert!(
-        json(&out)["error"].as_str().unwrap_or_default().contains("pg_execute_server_program"),
+        json(&out)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pg_execute_server_program"),
         "{}",
         stdout(&out)
     );
@@ -232,7 +241,10 @@ fn a_login_with_a_path_to_server_programs_or_createrole_is_refused() {
     let out = o.deploy(&["apply", &b]);
     expect_code(&out, 5);
     assert!(
-        json(&out)["error"].as_str().unwrap_or_default().contains("CREATEROLE"),
+        json(&out)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CREATEROLE"),
         "{}",
         stdout(&out)
     );
@@ -387,7 +399,10 @@ fn rehearse_refuses_while_the_owners_trigger_sits_there_and_leaves_no_clone() {
         .clone();
     assert_eq!(role_step["verdict"], "FAIL", "{j}");
     assert!(
-        role_step["detail"].as_str().unwrap().contains("is a superuser"),
+        role_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is a superuser"),
         "{j}"
     );
     o.assert_nothing_changed();
@@ -516,7 +531,6 @@ fn lint_refuses_a_role_and_superuser_together_and_reserved_names() {
     }
 }
 
-
 /// Code at every site kind a non-superuser can plant on PostgreSQL 15
 /// (`tests/data/every_site.sql`), owned by the database owner.
 const EVERY_SITE: &str = include_str!("data/every_site.sql");
@@ -578,7 +592,10 @@ fn on_the_deploy_login_code_at_every_site_fires_and_gains_nothing() {
     let out = o.deploy(&["apply", &b]);
     expect_code(&out, 0);
     assert!(!is_superuser(&o.dbowner), "the owner became superuser");
-    assert!(!is_superuser(&o.deployer), "the deploy login became superuser");
+    assert!(
+        !is_superuser(&o.deployer),
+        "the deploy login became superuser"
+    );
     expect_code(&o.deploy(&["rollback", &b]), 0);
     assert!(!is_superuser(&o.dbowner), "the owner became superuser");
 }
@@ -604,7 +621,10 @@ fn a_superuser_login_never_fires_the_owners_domain_default_or_partition_key() {
                 json(&out).to_string().contains("which is a superuser"),
                 "{cmd} {tier}"
             );
-            assert!(!is_superuser(&o.dbowner), "{cmd} {tier}: the owner became superuser");
+            assert!(
+                !is_superuser(&o.dbowner),
+                "{cmd} {tier}: the owner became superuser"
+            );
         }
         assert_eq!(o.db.ledger_rows(), "none");
         assert_eq!(
@@ -709,11 +729,13 @@ fn what_the_guard_names_and_what_it_leaves() {
             .collect::<Vec<_>>()
     };
     let found = show(airlock_pg::owner_code::find(&mut c).expect("the query"));
-    assert_eq!(found, vec![format!("view | view public.secret | {}", o.app)]);
+    assert_eq!(
+        found,
+        vec![format!("view | view public.secret | {}", o.app)]
+    );
     let mut cache = None;
     for _ in 0..2 {
-        let prepared =
-            airlock_pg::owner_code::find_prepared(&mut c, &mut cache).expect("prepared");
+        let prepared = airlock_pg::owner_code::find_prepared(&mut c, &mut cache).expect("prepared");
         assert_eq!(show(prepared), found);
     }
     // The owner itself asking (the login): its own objects are trusted, not the app's.
@@ -724,7 +746,10 @@ fn what_the_guard_names_and_what_it_leaves() {
     c.batch_execute("SET search_path TO pg_catalog, pg_temp")
         .unwrap();
     let found = show(airlock_pg::owner_code::find(&mut c).expect("the query"));
-    assert_eq!(found, vec![format!("view | view public.secret | {}", o.app)]);
+    assert_eq!(
+        found,
+        vec![format!("view | view public.secret | {}", o.app)]
+    );
 }
 
 /// setup runs DDL in a superuser's session: an event trigger running the owner's
@@ -735,11 +760,21 @@ fn setup_refuses_while_an_event_trigger_runs_a_non_superusers_function() {
     o.plant_every_site(true);
     let out = airlock(
         o.dir(),
-        &["--json", "setup", "--db", &o.db.conn(), "--login", &o.deployer],
+        &[
+            "--json",
+            "setup",
+            "--db",
+            &o.db.conn(),
+            "--login",
+            &o.deployer,
+        ],
     );
     expect_code(&out, 5);
     let e = json(&out)["error"].as_str().unwrap_or_default().to_string();
-    assert!(e.contains("et_climb") && e.contains("public.climb_evt()"), "{e}");
+    assert!(
+        e.contains("et_climb") && e.contains("public.climb_evt()"),
+        "{e}"
+    );
     assert!(!is_superuser(&o.dbowner), "the owner became superuser");
     assert_eq!(
         o.db.scalar("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'airlock'"),

@@ -36,7 +36,13 @@ impl Drop for DropRoles {
 /// database: see [`DropRoles`]).
 pub fn deploy_login(dir: &Path, db: &TestDb, login: &str) -> String {
     let out = airlock(dir, &["setup", "--db", &db.conn(), "--login", login]);
-    assert_eq!(code(&out), 0, "airlock setup: {}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        code(&out),
+        0,
+        "airlock setup: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     format!("dbname={} user={login}", db.name)
 }
 

@@ -188,7 +188,10 @@ impl ConnSpec {
                 quote(password)
             );
             let mut c = resolve(Some(&conninfo), self.dbname())?;
-            c.shown = format!("host=127.0.0.1 port={port} user={user} dbname={}", self.dbname());
+            c.shown = format!(
+                "host=127.0.0.1 port={port} user={user} dbname={}",
+                self.dbname()
+            );
             c.dbname_from = self.dbname_from.clone();
             return Ok(c);
         }

@@ -180,7 +180,10 @@ fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
     }
     out.push(format!("GRANT {} TO {login}", quote_ident(&facts.role)));
     if !facts.gate_exists {
-        out.push(format!("CREATE ROLE {} NOLOGIN", quote_ident(req.gate_role)));
+        out.push(format!(
+            "CREATE ROLE {} NOLOGIN",
+            quote_ident(req.gate_role)
+        ));
     }
     out.push(format!("GRANT {} TO {login}", quote_ident(req.gate_role)));
     out.push(format!(
@@ -208,9 +211,7 @@ fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
 /// Set up `req.login` on the database `client` is connected to (see the module
 /// comment). The caller must be a superuser.
 pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, DbError> {
-    let mut tx = client
-        .transaction()
-        .map_err(|e| sql_err("BEGIN", &e))?;
+    let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
     let facts = read_facts(&mut tx, req)?;
     judge(&facts)?;
     if facts.login_exists {
