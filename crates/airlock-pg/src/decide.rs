@@ -185,6 +185,7 @@ fn ledger_step(
     prechecked: bool,
     rec: &mut Recorder<'_>,
 ) -> Option<Vec<LedgerRow>> {
+    let mut squatted = false;
     let rows = if rec.pass.locks() {
         let mut inspect = tools.ledger.take();
         let locked = ledger::lock_for_deploy(
@@ -200,14 +201,21 @@ fn ledger_step(
             &mut inspect,
         );
         tools.ledger = inspect;
-        locked.map(|locked| {
+        let locked = locked.map(|locked| {
+            squatted = locked.online_squatted;
             // The ledger's creation has ended: the fingerprint before the tiers sees
             // all of it, and the one after does not take it for a change.
             if let Some(xid) = locked.created_by {
                 tools.tracker.finished(xid);
             }
             locked.rows
-        })
+        });
+        if let (true, Some(o)) = (squatted, cx.opts.observer) {
+            for who in super::sessions::online_squatters(tx) {
+                o.notice(&format!("ignored: {who}"));
+            }
+        }
+        locked
     } else {
         ledger::read_chained(tx)
     };
@@ -559,6 +567,14 @@ fn drift_step(
         let j = drift::judge(&fp, last, cx.opts.allow_drift, || {
             drift::DriftChanges::from(tracker.changes_since(&last.fingerprint_after))
         });
+        let finished = match &j.refusal {
+            Some(_) => finished_builds(tx, cx, d, tracker, last),
+            None => None,
+        };
+        if let Some(evidence) = finished {
+            rec.on_report(|r| r.drift = Some(evidence.clone()));
+            return Ok(evidence);
+        }
         rec.on_report(|r| {
             r.drift = Some(j.summary);
             r.drift_changes = j.changes.clone();
@@ -569,6 +585,39 @@ fn drift_step(
         }
     });
     rec.judge(CheckName::Drift, verdict)
+}
+
+/// Drift on a continuation of an online tier that is only the indexes its steps not
+/// yet recorded build, found finished (a run stopped while its `CREATE INDEX
+/// CONCURRENTLY` went on, and the server finished the build): the very indexes the
+/// next steps build, not drift. The evidence, when the schema without them is what
+/// `last` left; the steps record them as done when they come ([`super::online`]).
+fn finished_builds(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    d: &Decision,
+    tracker: &super::described::Tracker,
+    last: &LedgerRow,
+) -> Option<String> {
+    let m = cx.vb.manifest();
+    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
+    let built = super::invalid_index::finished_builds(
+        tx,
+        cx.vb,
+        &tier.files,
+        d.steps_done,
+        &cx.pins.search_path,
+    );
+    if built.is_empty() || tracker.fingerprint_without("index", &built)? != last.fingerprint_after {
+        return None;
+    }
+    Some(format!(
+        "no drift: the schema is what ledger seq {} left, apart from {} {}, which online tier {:?} builds in a step not yet recorded: the build of a run that stopped, finished by the server (the step is recorded as done, not built again)",
+        last.seq,
+        if built.len() == 1 { "the index" } else { "the indexes" },
+        built.join(", "),
+        tier.name
+    ))
 }
 
 /// Drift on a continuation of an online tier whose run stopped during an index
