@@ -244,6 +244,67 @@ fn another_roles_invalid_index_of_the_same_name_on_another_table_is_left_alone()
     assert_eq!(events(&db), "apply:[\"schema\"]");
 }
 
+#[test]
+fn another_sessions_build_in_progress_is_not_dropped_and_is_recorded_once_it_finished() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_other_build");
+    db.exec(
+        "CREATE FUNCTION public.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
+         $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN v; END $$;",
+    );
+    let build = "CREATE INDEX CONCURRENTLY t_c_idx ON public.t (public.held(c));\n";
+    source(
+        d,
+        &db.name,
+        "COMMENT ON TABLE app.t2 IS 'proof';\n",
+        build,
+        "DROP INDEX CONCURRENTLY IF EXISTS public.t_c_idx;\n",
+    );
+    // Another session builds the very same index, held half-way by lock 4242.
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4242)")
+        .unwrap();
+    let builder = {
+        let mut c = db.client();
+        std::thread::spawn(move || c.batch_execute(build).map_err(|e| e.to_string()))
+    };
+    let pid = loop {
+        if let Some(pid) = waiting(&db, "%CREATE INDEX CONCURRENTLY t_c_idx%") {
+            break pid;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(index_state(&db, "public", "t_c_idx"), "INVALID");
+    let o = apply_with(d, &db, &["--lock-timeout", "100ms", "--lock-retries", "0"]);
+    let out = stdout(&o) + &stderr(&o);
+    assert_eq!(code(&o), 6, "{out}");
+    assert!(
+        out.contains(&format!("pid {pid}")) && out.contains("building"),
+        "{out}"
+    );
+    // Not dropped, not counted: the other build goes on; nothing of the step recorded.
+    assert_eq!(index_state(&db, "public", "t_c_idx"), "INVALID");
+    assert_eq!(events(&db), "apply:[\"schema\"]");
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
+    builder.join().unwrap().expect("the other session's build");
+    assert_eq!(index_state(&db, "public", "t_c_idx"), "valid");
+    // Its result is the step's: done, with a note, not drift.
+    let o = apply_with(d, &db, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v = json(&o);
+    assert!(
+        v["online_steps"][0]["notes"]
+            .to_string()
+            .contains("already there"),
+        "{v:#}"
+    );
+    assert_eq!(events(&db), "apply:[\"schema\"] apply:[\"indexes\"]");
+}
+
 /// The session running the step's CREATE INDEX on app.t2 while it waits for lock 4242.
 fn waiting_build(db: &TestDb) -> Option<i32> {
     let mut c = db.client();
@@ -277,9 +338,13 @@ fn a_build_a_killed_run_left_is_waited_for_then_recorded_as_done_not_called_drif
         "DROP INDEX CONCURRENTLY IF EXISTS app.t2_b;\nDROP INDEX CONCURRENTLY IF EXISTS app.t2_a;\n",
     );
     let mut holder = db.client();
-    holder.batch_execute("SELECT pg_advisory_lock(4242)").unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4242)")
+        .unwrap();
     let mut child = airlock_command(d, &[])
-        .args(["--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db"])
+        .args([
+            "--json", "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db",
+        ])
         .arg(db.conn())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -302,7 +367,9 @@ fn a_build_a_killed_run_left_is_waited_for_then_recorded_as_done_not_called_drif
     assert_eq!(code(&o), 6, "{out}");
     assert!(out.contains(&format!("pid {pid}")), "{out}");
     // The build finishes; its session ends (its client is gone).
-    holder.batch_execute("SELECT pg_advisory_unlock(4242)").unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
     while db.scalar(&format!(
         "SELECT count(*)::text FROM pg_stat_activity WHERE pid = {pid}"
     )) != "0"
@@ -369,14 +436,28 @@ fn a_role_that_may_only_connect_cannot_stop_a_deploy_by_holding_the_online_key()
                 ),
             );
             write(&src.join("sql/probe.sql"), PROBE);
-            write(&src.join("sql/schema.sql"), "COMMENT ON TABLE public.t IS 'proof';\n");
-            write(&src.join("sql/more.sql"), "COMMENT ON TABLE app.t2 IS 'proof';\n");
+            write(
+                &src.join("sql/schema.sql"),
+                "COMMENT ON TABLE public.t IS 'proof';\n",
+            );
+            write(
+                &src.join("sql/more.sql"),
+                "COMMENT ON TABLE app.t2 IS 'proof';\n",
+            );
             pack(d, &src, "rm.key", "b.tar.gz");
         }
         // Human output: the ignored holder is named in a notice.
         let o = airlock(
             d,
-            &["apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db", &db.conn()],
+            &[
+                "apply",
+                "b.tar.gz",
+                "--yes",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &db.conn(),
+            ],
         );
         let out = stdout(&o) + &stderr(&o);
         assert_eq!(code(&o), 0, "online={online}: {out}");

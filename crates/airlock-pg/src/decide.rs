@@ -608,7 +608,24 @@ fn finished_builds(
         d.steps_done,
         &cx.pins.search_path,
     );
-    if built.is_empty() || tracker.fingerprint_without("index", &built)? != last.fingerprint_after {
+    if built.is_empty() {
+        return None;
+    }
+    // Added since (the schema without them is what `last` left), or, when this host
+    // kept the description `last` left, each change one of them (an INVALID build
+    // that was there at `last`, finished since).
+    let added = tracker.fingerprint_without("index", &built).as_deref()
+        == Some(last.fingerprint_after.as_str());
+    let only_them = || {
+        tracker
+            .changes_since(&last.fingerprint_after)
+            .is_ok_and(|changes| {
+                changes
+                    .iter()
+                    .all(|c| c.kind == "index" && built.contains(&c.name))
+            })
+    };
+    if !added && !only_them() {
         return None;
     }
     Some(format!(
