@@ -377,6 +377,14 @@ fn a_build_a_killed_run_left_is_waited_for_then_recorded_as_done_not_called_drif
         std::thread::yield_now();
     }
     assert_eq!(index_state(&db, "app", "t2_b"), "valid");
+    // plan judges it as apply does: the step's own index, not drift.
+    let o = run_json(d, "rm.pub", &db.conn(), &["plan", "b.tar.gz"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        json(&o).to_string().contains("finished by the server"),
+        "{}",
+        stdout(&o)
+    );
     // The next apply finds the very index its step builds: done, with a note.
     let o = apply_with(d, &db, &[]);
     let out = stdout(&o) + &stderr(&o);
