@@ -473,6 +473,7 @@ fn a_role_that_may_only_connect_cannot_stop_a_deploy_by_holding_the_online_key()
             stderr(&o).contains(&format!("pid {pid}")) && stderr(&o).contains("ignored"),
             "online={online}: {out}"
         );
+        assert_eq!(stderr(&o).matches("notice: ignored").count(), 1, "{out}");
         let want = if online {
             "apply:[\"schema\"] apply:[\"indexes\"]"
         } else {

@@ -66,6 +66,8 @@ pub(crate) struct Tools {
     pub owner_code: Option<postgres::Statement>,
     /// The ledger's inspection, prepared on this connection ([`ledger::lock_for_deploy`]).
     pub ledger: Option<postgres::Statement>,
+    /// Sessions squatting the online key were named in a notice this run.
+    pub squatters_named: bool,
 }
 
 impl Tools {
@@ -75,6 +77,7 @@ impl Tools {
             tracker: drift::tracker(facts, opts),
             owner_code: None,
             ledger: None,
+            squatters_named: false,
         }
     }
 }
@@ -210,7 +213,9 @@ fn ledger_step(
             }
             locked.rows
         });
-        if let (true, Some(o)) = (squatted, cx.opts.observer) {
+        // Named once a run (every deploy transaction of it sees them).
+        if let (true, false, Some(o)) = (squatted, tools.squatters_named, cx.opts.observer) {
+            tools.squatters_named = true;
             for who in super::sessions::online_squatters(tx) {
                 o.notice(&format!("ignored: {who}"));
             }

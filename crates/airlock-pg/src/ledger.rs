@@ -603,7 +603,7 @@ fn lock_for_deploy_with(
         Lock::OnlineRun => {
             return Err(DbError::LockBusy {
                 waited: "0s (online steps run between transactions)".to_string(),
-                holders: online_holders(tx, ONLINE_KEY)?,
+                holders: online_holders(tx)?,
             })
         }
         Lock::NoLedger => {
@@ -828,7 +828,7 @@ fn wait_for_lock(
         }),
         Lock::OnlineRun => Err(DbError::LockBusy {
             waited: "0s (online steps run between transactions)".to_string(),
-            holders: online_holders(tx, ONLINE_KEY)?,
+            holders: online_holders(tx)?,
         }),
         // Created (or found created) just now, and gone again: someone dropped it.
         Lock::NoLedger => Err(DbError::State(

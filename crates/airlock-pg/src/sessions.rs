@@ -9,12 +9,8 @@ use super::{ledger, sql_err, DbError};
 use postgres::GenericClient;
 
 /// The sessions running online steps: airlock runs holding the online key
-/// ([`ledger::ONLINE_HOLDS`], by a login that may write the ledger). `_key` is
-/// [`ledger::ONLINE_KEY`].
-pub(crate) fn online_holders(
-    client: &mut impl GenericClient,
-    _key: i64,
-) -> Result<Vec<String>, DbError> {
+/// ([`ledger::ONLINE_HOLDS`], by a login that may write the ledger).
+pub(crate) fn online_holders(client: &mut impl GenericClient) -> Result<Vec<String>, DbError> {
     online_sessions(client, true)
         .map(|rows| {
             session_lines(&rows, |r| {
