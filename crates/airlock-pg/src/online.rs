@@ -118,9 +118,7 @@ fn run_step(
         |c| c,
         |c| attempt(c, ss, step, text, at, &mut notes),
     )?;
-    client
-        .batch_execute(&repin(ss))
-        .map_err(|e| sql_err("restoring airlock's session settings", &e))?;
+    restore(client, ss)?;
     promised::prove(client, step, ss.search_path, at)?;
     Ok(notes)
 }
@@ -141,9 +139,8 @@ fn attempt(
         c.batch_execute(ss.prelude)
             .map_err(|e| sql_err("setting the bundle's session for an online step", &e))
     };
+    // (The session has airlock's settings here: a failed attempt restores them.)
     if let Some(b) = &step.builds {
-        c.batch_execute(&repin(ss))
-            .map_err(|e| sql_err("restoring airlock's session settings", &e))?;
         match held(c, b, ss.search_path)? {
             Held::Ours(o) if o.valid => {
                 notes.push(format!("the index {} was already there, VALID, with this step's definition (the build of an earlier run that stopped, finished by the server): not built again, recorded as done", o.name));
@@ -152,7 +149,9 @@ fn attempt(
             Held::Ours(o) if !o.builders.is_empty() => return Err(being_built(c, &o, at)),
             Held::Ours(o) => {
                 set_session(c)?;
-                notes.push(drop_invalid(c, &o, at)?);
+                let dropped = drop_invalid(c, &o, at);
+                restore(c, ss)?;
+                notes.push(dropped?);
             }
             Held::Other { what, owner } => return Err(name_held(at, &b.index, &what, &owner)),
             Held::Nothing | Held::NoTable => {}
@@ -163,10 +162,11 @@ fn attempt(
         Ok(_) => return Ok(()),
         Err(e) => e,
     };
+    restore(c, ss)?;
     // The step did not happen: a failed build's INVALID index goes first, when it is
     // the step's own and nobody builds it.
     let leftover = match &step.builds {
-        Some(b) => drop_failed_build(c, b, ss.search_path, at),
+        Some(b) => drop_failed_build(c, ss, b, at)?,
         None => String::new(),
     };
     let message = format!("{}{leftover}", pg_message(&e));
@@ -178,16 +178,32 @@ fn attempt(
 }
 
 /// After a failed build: the INVALID index PostgreSQL keeps, when it is the step's own
-/// and no other session builds it, dropped at once (in the bundle's session); what to
-/// tell.
-fn drop_failed_build(c: &mut Client, b: &IndexBuild, search_path: &[String], at: &str) -> String {
-    match held(c, b, search_path) {
-        Ok(Held::Ours(o)) if !o.valid && o.builders.is_empty() => match drop_invalid(c, &o, at) {
-            Ok(_) => format!("; the failed build left the INVALID index {}, which airlock dropped (DROP INDEX CONCURRENTLY): nothing of this step stays", o.name),
-            Err(e) => format!("; {}", error_message(e)),
-        },
-        _ => String::new(),
-    }
+/// and no other session builds it (asked as airlock), dropped at once (as the bundle
+/// role, its owner); what to tell. The session is left with airlock's settings.
+fn drop_failed_build(
+    c: &mut Client,
+    ss: &StepSession<'_>,
+    b: &IndexBuild,
+    at: &str,
+) -> Result<String, DbError> {
+    let o = match held(c, b, ss.search_path) {
+        Ok(Held::Ours(o)) if !o.valid && o.builders.is_empty() => o,
+        _ => return Ok(String::new()),
+    };
+    c.batch_execute(ss.prelude)
+        .map_err(|e| sql_err("setting the bundle's session for an online step", &e))?;
+    let dropped = drop_invalid(c, &o, at);
+    restore(c, ss)?;
+    Ok(match dropped {
+        Ok(_) => format!("; the failed build left the INVALID index {}, which airlock dropped (DROP INDEX CONCURRENTLY): nothing of this step stays", o.name),
+        Err(e) => format!("; {}", error_message(e)),
+    })
+}
+
+/// airlock's own settings back on the session (after bundle SQL ran on it).
+fn restore(c: &mut Client, ss: &StepSession<'_>) -> Result<(), DbError> {
+    c.batch_execute(&repin(ss))
+        .map_err(|e| sql_err("restoring airlock's session settings", &e))
 }
 
 /// The message of an error built by [`drop_invalid`].
