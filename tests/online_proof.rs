@@ -550,3 +550,31 @@ fn lint_refuses_what_is_not_safe_to_run_again_online_and_says_why() {
         assert!(stdout(&o).contains(why), "{sql}: {}", stdout(&o));
     }
 }
+
+#[test]
+fn validated_constraints_enum_values_and_expression_indexes_are_proven_and_recorded() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_promises");
+    source(
+        d,
+        &db.name,
+        "ALTER TABLE public.t ADD CONSTRAINT c_pos CHECK (c > 0) NOT VALID;\n\
+         CREATE TYPE public.mood AS ENUM ('ok');\n",
+        "ALTER TABLE public.t VALIDATE CONSTRAINT c_pos;\n\
+         ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh';\n\
+         CREATE UNIQUE INDEX CONCURRENTLY t_expr ON public.t USING btree (lower(d::text), c) INCLUDE (id) WHERE c > 0 AND d <> 3;\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS public.t_expr;\n",
+    );
+    let o = apply_with(d, &db, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+    assert_eq!(
+        db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'c_pos'"),
+        "true"
+    );
+    assert_eq!(index_state(&db, "public", "t_expr"), "valid");
+}
