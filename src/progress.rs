@@ -229,6 +229,20 @@ impl crate::db::apply::Observer for Deploy {
             None => eprintln!("{line}"),
         }
     }
+    fn notice(&self, line: &str) {
+        if !NOTICES.load(Ordering::Relaxed) {
+            return;
+        }
+        let line = format!(
+            "{} notice: {}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+            crate::report::terminal_safe(line)
+        );
+        match self.bar() {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 impl Drop for Deploy {

@@ -179,7 +179,7 @@ fn apply_tx(
         if !ledger::hold_online_lock(tx)? {
             return Err(DbError::LockBusy {
                 waited: "0s".into(),
-                holders: super::sessions::online_holders(tx, ledger::ONLINE_KEY)?,
+                holders: super::sessions::online_holders(tx)?,
             });
         }
         return Ok((None, Ran::Online(decision)));
@@ -395,7 +395,7 @@ fn rollback_decide(
         if !ledger::hold_online_lock(tx)? {
             return Err(DbError::LockBusy {
                 waited: "0s".into(),
-                holders: super::sessions::online_holders(tx, ledger::ONLINE_KEY)?,
+                holders: super::sessions::online_holders(tx)?,
             });
         }
         let decided = online::RollbackDecision {

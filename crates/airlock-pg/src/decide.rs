@@ -66,6 +66,8 @@ pub(crate) struct Tools {
     pub owner_code: Option<postgres::Statement>,
     /// The ledger's inspection, prepared on this connection ([`ledger::lock_for_deploy`]).
     pub ledger: Option<postgres::Statement>,
+    /// Sessions squatting the online key were named in a notice this run.
+    pub squatters_named: bool,
 }
 
 impl Tools {
@@ -75,6 +77,7 @@ impl Tools {
             tracker: drift::tracker(facts, opts),
             owner_code: None,
             ledger: None,
+            squatters_named: false,
         }
     }
 }
@@ -185,6 +188,7 @@ fn ledger_step(
     prechecked: bool,
     rec: &mut Recorder<'_>,
 ) -> Option<Vec<LedgerRow>> {
+    let mut squatted = false;
     let rows = if rec.pass.locks() {
         let mut inspect = tools.ledger.take();
         let locked = ledger::lock_for_deploy(
@@ -200,14 +204,23 @@ fn ledger_step(
             &mut inspect,
         );
         tools.ledger = inspect;
-        locked.map(|locked| {
+        let locked = locked.map(|locked| {
+            squatted = locked.online_squatted;
             // The ledger's creation has ended: the fingerprint before the tiers sees
             // all of it, and the one after does not take it for a change.
             if let Some(xid) = locked.created_by {
                 tools.tracker.finished(xid);
             }
             locked.rows
-        })
+        });
+        // Named once a run (every deploy transaction of it sees them).
+        if let (true, false, Some(o)) = (squatted, tools.squatters_named, cx.opts.observer) {
+            tools.squatters_named = true;
+            for who in super::sessions::online_squatters(tx) {
+                o.notice(&format!("ignored: {who}"));
+            }
+        }
+        locked
     } else {
         ledger::read_chained(tx)
     };
@@ -559,6 +572,14 @@ fn drift_step(
         let j = drift::judge(&fp, last, cx.opts.allow_drift, || {
             drift::DriftChanges::from(tracker.changes_since(&last.fingerprint_after))
         });
+        let finished = match &j.refusal {
+            Some(_) => finished_builds(tx, cx, d, tracker, last),
+            None => None,
+        };
+        if let Some(evidence) = finished {
+            rec.on_report(|r| r.drift = Some(evidence.clone()));
+            return Ok(evidence);
+        }
         rec.on_report(|r| {
             r.drift = Some(j.summary);
             r.drift_changes = j.changes.clone();
@@ -569,6 +590,56 @@ fn drift_step(
         }
     });
     rec.judge(CheckName::Drift, verdict)
+}
+
+/// Drift on a continuation of an online tier that is only the indexes its steps not
+/// yet recorded build, found finished (a run stopped while its `CREATE INDEX
+/// CONCURRENTLY` went on, and the server finished the build): the very indexes the
+/// next steps build, not drift. The evidence, when the schema without them is what
+/// `last` left; the steps record them as done when they come ([`super::online`]).
+fn finished_builds(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    d: &Decision,
+    tracker: &super::described::Tracker,
+    last: &LedgerRow,
+) -> Option<String> {
+    let m = cx.vb.manifest();
+    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
+    let built = super::invalid_index::finished_builds(
+        tx,
+        cx.vb,
+        &tier.files,
+        d.steps_done,
+        &cx.pins.search_path,
+    );
+    if built.is_empty() {
+        return None;
+    }
+    // Added since (the schema without them is what `last` left), or, when this host
+    // kept the description `last` left, each change one of them (an INVALID build
+    // that was there at `last`, finished since).
+    let added = tracker.fingerprint_without("index", &built).as_deref()
+        == Some(last.fingerprint_after.as_str());
+    let only_them = || {
+        tracker
+            .changes_since(&last.fingerprint_after)
+            .is_ok_and(|changes| {
+                changes
+                    .iter()
+                    .all(|c| c.kind == "index" && built.contains(&c.name))
+            })
+    };
+    if !added && !only_them() {
+        return None;
+    }
+    Some(format!(
+        "no drift: the schema is what ledger seq {} left, apart from {} {}, which online tier {:?} builds in a step not yet recorded: the build of a run that stopped, finished by the server (the step is recorded as done, not built again)",
+        last.seq,
+        if built.len() == 1 { "the index" } else { "the indexes" },
+        built.join(", "),
+        tier.name
+    ))
 }
 
 /// Drift on a continuation of an online tier whose run stopped during an index

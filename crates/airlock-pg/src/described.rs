@@ -832,6 +832,27 @@ impl Tracker {
         self.finished.push(xid);
     }
 
+    /// The fingerprint of the last description with the objects of `kind` named in
+    /// `names` left out: what the schema's fingerprint would be without them (drift
+    /// asks whether the indexes a stopped run's build finished are all that changed).
+    /// `None` before any description.
+    pub fn fingerprint_without(&self, kind: &str, names: &[String]) -> Option<String> {
+        let d = self.described.as_ref()?;
+        let left_out = |line: &str| {
+            let mut fields = line.splitn(3, '\0');
+            fields.next() == Some(kind)
+                && fields
+                    .next()
+                    .is_some_and(|name| names.iter().any(|n| n == name))
+        };
+        Some(fingerprint::digest_lines(
+            d.ordered
+                .iter()
+                .filter(|((line, _), _)| !left_out(line))
+                .flat_map(|((line, _), n)| std::iter::repeat_n(&**line, *n as usize)),
+        ))
+    }
+
     /// The transaction in which the last description was taken has committed, and
     /// wrote no catalog row after it: every transaction whose rows that description
     /// saw has now ended, so the next description (in this run or, kept, the next)

@@ -592,8 +592,8 @@ fn lock_for_deploy_with(
     // lock; then the inspection (prepared).
     let mut created_by = None;
     let nowait = format!("{lock_table} NOWAIT");
-    let inspected = match try_lock(tx, &set_timeout, &nowait, inspect)? {
-        Lock::Taken(inspected) => inspected,
+    let (inspected, squatted) = match try_lock(tx, &set_timeout, &nowait, inspect)? {
+        Lock::Taken(inspected, squatted) => (inspected, squatted),
         Lock::Busy => {
             // Someone holds it: the ledger's verdict first, so that a refusal is not
             // kept waiting behind another session's lock; then wait.
@@ -603,7 +603,7 @@ fn lock_for_deploy_with(
         Lock::OnlineRun => {
             return Err(DbError::LockBusy {
                 waited: "0s (online steps run between transactions)".to_string(),
-                holders: online_holders(tx, ONLINE_KEY)?,
+                holders: online_holders(tx)?,
             })
         }
         Lock::NoLedger => {
@@ -625,7 +625,11 @@ fn lock_for_deploy_with(
             return Err(DbError::LedgerBroken { seq, reason });
         }
     }
-    Ok(Locked { rows, created_by })
+    Ok(Locked {
+        rows,
+        created_by,
+        online_squatted: squatted,
+    })
 }
 
 /// [`lock_for_deploy`] for a record transaction of an online run, which verified the
@@ -652,8 +656,9 @@ const SEE_LEDGER: &str = "SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_cata
 
 /// What taking the deploy lock met.
 enum Lock {
-    /// Taken: what [`INSPECT`] said right after.
-    Taken(String),
+    /// Taken: what [`INSPECT`] said right after, and whether sessions that cannot
+    /// write the ledger hold the online key (ignored).
+    Taken(String, bool),
     /// Another session holds a conflicting lock (NOWAIT, or `lock_timeout` ran out).
     Busy,
     /// There is no `airlock.ledger` (or no schema `airlock`) to lock.
@@ -663,22 +668,55 @@ enum Lock {
 }
 
 /// The advisory lock a session holds while it runs online steps, between the
-/// transactions that record them: a deploy transaction takes it too (for its own
-/// length), so no other deploy runs while online steps do. Advisory locks are per
+/// transactions that record them: a deploy transaction looks for it (under the deploy
+/// lock), so no other deploy runs while online steps do. Advisory locks are per
 /// database.
+///
+/// Any role that may connect can take any advisory lock, so a hold counts only when
+/// it is an airlock run's ([`ONLINE_HOLDS`]): the session's login may write the
+/// ledger (INSERT on `airlock.ledger`), as every airlock run must. A run holds the
+/// key's high half with a random low half (`pg_advisory_lock(int4, int4)`), taken
+/// under the deploy lock, so that the key a run holds cannot be taken first; the
+/// whole 64-bit key, as airlock held it before, still counts. Other holders are
+/// ignored, and named in a notice ([`super::sessions::online_squatters`]).
 pub const ONLINE_KEY: i64 = 0x6169_726c_6f63_6b31;
 
-/// Whether no other session runs online steps (taken for this transaction; a session
-/// running them itself holds the key already, and may take it again).
+/// The `pg_locks` rows (`l`, joined to `pg_stat_activity a`) of another session's
+/// hold of the online key, whoever holds it: the whole key, or its high half with any
+/// low half.
+pub(crate) const ONLINE_HOLDS: &str = "l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+    AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+    AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+    AND l.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) 1634300524
+    AND ((l.objsubid OPERATOR(pg_catalog.=) 1 AND l.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) 1868786481)
+         OR l.objsubid OPERATOR(pg_catalog.=) 2)";
+
+/// The hold counts: its session's login may write the ledger.
+pub(crate) const BY_A_LEDGER_WRITER: &str =
+    "coalesce(pg_catalog.has_table_privilege(a.usesysid, c.oid, 'INSERT'), false)";
+
+/// Whether no airlock run holds the online key (`true`), or only sessions that
+/// cannot write the ledger do (`squatted`), or an airlock run does (`busy`). Sent
+/// under the deploy lock: a run takes its hold under it too.
 fn online_free() -> String {
-    format!("SELECT pg_catalog.pg_try_advisory_xact_lock({ONLINE_KEY})::pg_catalog.text;")
+    format!(
+        "SELECT CASE WHEN pg_catalog.bool_or({BY_A_LEDGER_WRITER}) THEN 'busy' WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN 'squatted' ELSE 'true' END
+           FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+           CROSS JOIN (SELECT 'airlock.ledger'::pg_catalog.regclass::pg_catalog.oid AS oid) c
+          WHERE {ONLINE_HOLDS};"
+    )
 }
 
-/// Hold [`ONLINE_KEY`] for this session (outside any transaction it outlives): true
-/// when taken, false when another session holds it.
+/// Hold the online key for this session (outside any transaction it outlives), under
+/// the deploy lock: true when taken (a random low half, [`ONLINE_KEY`]), false when
+/// that one is held already.
 pub fn hold_online_lock(client: &mut impl GenericClient) -> Result<bool, DbError> {
     let row = client
-        .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&ONLINE_KEY])
+        .query_one(
+            "SELECT pg_catalog.pg_try_advisory_lock(($1::pg_catalog.int8 >> 32)::pg_catalog.int4,
+                 pg_catalog.floor(pg_catalog.random() * 4294967295 - 2147483648)::pg_catalog.int4)",
+            &[&ONLINE_KEY],
+        )
         .map_err(|e| sql_err("taking the online-steps lock", &e))?;
     Ok(row.get(0))
 }
@@ -729,10 +767,12 @@ fn try_lock(
                 postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
                 _ => None,
             });
-            if free.as_deref() != Some("true") {
-                return Ok(Lock::OnlineRun);
-            }
-            inspected(tx, inspect).map(Lock::Taken)
+            let squatted = match free.as_deref() {
+                Some("true") => false,
+                Some("squatted") => true,
+                _ => return Ok(Lock::OnlineRun),
+            };
+            inspected(tx, inspect).map(|i| Lock::Taken(i, squatted))
         }
         Err(e) => {
             let code = super::sqlstate(&e).map(str::to_string);
@@ -771,23 +811,24 @@ fn inspected(
         })
 }
 
-/// Take the deploy lock, waiting up to `lock_timeout`; what [`INSPECT`] said after.
+/// Take the deploy lock, waiting up to `lock_timeout`; what [`INSPECT`] said after,
+/// and whether the online key is squatted ([`Lock::Taken`]).
 fn wait_for_lock(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
     lock_table: &str,
     lock_timeout: &str,
     inspect: &mut Option<postgres::Statement>,
-) -> Result<String, DbError> {
+) -> Result<(String, bool), DbError> {
     match try_lock(tx, set_timeout, lock_table, inspect)? {
-        Lock::Taken(inspected) => Ok(inspected),
+        Lock::Taken(inspected, squatted) => Ok((inspected, squatted)),
         Lock::Busy => Err(DbError::LockBusy {
             waited: lock_timeout.to_string(),
             holders: lock_holders(tx)?,
         }),
         Lock::OnlineRun => Err(DbError::LockBusy {
             waited: "0s (online steps run between transactions)".to_string(),
-            holders: online_holders(tx, ONLINE_KEY)?,
+            holders: online_holders(tx)?,
         }),
         // Created (or found created) just now, and gone again: someone dropped it.
         Lock::NoLedger => Err(DbError::State(
@@ -804,6 +845,10 @@ pub struct Locked {
     /// The (sub)transaction that created the ledger just now, ended (released):
     /// its catalog rows are all the creation wrote.
     pub created_by: Option<u32>,
+    /// Sessions that cannot write the ledger hold the online key: ignored (an airlock
+    /// run's hold is a ledger writer's), to be named in a notice
+    /// ([`super::sessions::online_squatters`]).
+    pub online_squatted: bool,
 }
 
 /// The subtransaction that created the ledger, as its table's catalog row says (all

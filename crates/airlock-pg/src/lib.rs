@@ -31,6 +31,7 @@ pub mod owner_code;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+mod promised;
 pub mod proof;
 pub mod ratify;
 pub mod receipt;

@@ -21,28 +21,32 @@
 //! refused (lock-busy, naming the session) until the run ends; a dead session's lock
 //! goes with it.
 //!
-//! Invariant: a statement is recorded only after it completed; a recorded statement
-//! never runs again for this bundle (until a rollback); the one that was running when a
-//! run stopped runs again, which lint made safe (`IF NOT EXISTS`/`IF EXISTS`, or
-//! idempotent by nature); an index build found INVALID (an interrupted or failed
-//! `CREATE INDEX CONCURRENTLY`) is dropped before it is built again, and never counted
-//! as done.
+//! Invariant: a statement is recorded only after it completed and the catalog holds
+//! what it promised (its index by that name, on that table, with that definition,
+//! VALID and READY; its constraint validated; its enum value present); a recorded
+//! statement never runs again for this bundle (until a rollback); the one that was
+//! running when a run stopped runs again, unless the catalog shows it done (its index
+//! built, by the server after the run stopped: recorded, with a note), which lint made
+//! safe otherwise (`IF EXISTS`, or idempotent by nature); an index build found INVALID
+//! is dropped before it is built again only when it is the step's own (its table, its
+//! definition) and no other session may be building it, and is never counted as done;
+//! a name held by anything else is refused, naming it and its owner.
 
 use super::bundle_role::BundleRole;
 use super::decide::{self, Ctx, Decision, Tools};
 use super::deploy::Deploy;
 use super::gate::ProbeReport;
-use super::invalid_index::{drop_failed_build, invalid_leftover, steps_of};
+use super::invalid_index::{drop_invalid, held, name_held, steps_of, Held, Ours};
 use super::ledger::{self, LedgerRow};
 use super::options::Options;
 use super::receipt::StepDone;
 use super::refusal::Mismatch;
 use super::session::Scope;
 use super::target::Session;
-use super::{files, pg_message, session, sql_err, DbError};
+use super::{files, pg_message, promised, session, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
-use airlock_sql::OnlineStep;
+use airlock_sql::{IndexBuild, OnlineStep};
 use postgres::{Client, Transaction};
 use std::time::Instant;
 
@@ -72,13 +76,10 @@ fn run_steps(
         let notes = match run_step(client, ss, step, text, &at) {
             Ok(notes) => notes,
             Err(e) => {
-                let _ = client.batch_execute(&session::repin_sql(&ss.opts.statement_timeout));
+                let _ = client.batch_execute(&repin(ss));
                 return Err(stopped_at(e, k));
             }
         };
-        client
-            .batch_execute(&session::repin_sql(&ss.opts.statement_timeout))
-            .map_err(|e| sql_err("restoring airlock's session settings", &e))?;
         let done = StepDone {
             tier: String::new(),
             step: k + 1,
@@ -93,9 +94,16 @@ fn run_steps(
     Ok(())
 }
 
-/// One step: the bundle prelude, an INVALID leftover of its index dropped, then the
-/// statement alone, run again on a lock timeout (`--lock-retries`). What airlock did
-/// before it, as notes.
+/// airlock's own session settings (role, search_path, pins), sent after each step
+/// and before each catalog check.
+fn repin(ss: &StepSession<'_>) -> String {
+    session::repin_sql(&ss.opts.statement_timeout)
+}
+
+/// One step: its statement (unless the catalog already holds what it builds), run
+/// again on a lock timeout (`--lock-retries`); then airlock's settings back, and the
+/// catalog read for what the statement promised ([`promised::prove`]): only then is
+/// the step done. What airlock did beside the statement, as notes.
 fn run_step(
     client: &mut Client,
     ss: &StepSession<'_>,
@@ -103,47 +111,121 @@ fn run_step(
     text: &str,
     at: &str,
 ) -> Result<Vec<String>, DbError> {
-    let set_session = |c: &mut Client| {
-        c.batch_execute(ss.prelude)
-            .map_err(|e| sql_err("setting the bundle's session for an online step", &e))
-    };
-    set_session(client)?;
     let mut notes = vec![];
-    if let Some(b) = &step.builds {
-        if let Some(name) = invalid_leftover(client, b, ss.search_path)? {
-            client
-                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-                .map_err(|e| DbError::Sql {
-                    context: at.to_string(),
-                    message: format!("an earlier build left the INVALID index {name}, and dropping it failed: {}; drop it by hand (DROP INDEX CONCURRENTLY {name};) and apply again", pg_message(&e)),
-                })?;
-            notes.push(format!("dropped the INVALID index {name} an earlier, interrupted build left; built it again"));
-        }
-    }
     super::retry::retrying(
         ss.opts,
         client,
         |c| c,
-        |c| {
-            let e = match c.simple_query(text) {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            // The step did not happen: a failed build's INVALID index goes first.
-            let leftover = match &step.builds {
-                Some(b) => drop_failed_build(c, b, ss.search_path),
-                None => String::new(),
-            };
-            let message = format!("{}{leftover}", pg_message(&e));
-            let context = at.to_string();
-            if super::sqlstate(&e) == Some("55P03") {
-                set_session(c)?;
-                return Err(DbError::LockTimeout { context, message });
-            }
-            Err(DbError::Sql { context, message })
-        },
+        |c| attempt(c, ss, step, text, at, &mut notes),
     )?;
+    restore(client, ss)?;
+    promised::prove(client, step, ss.search_path, at)?;
     Ok(notes)
+}
+
+/// One attempt of a step. An index build asks the catalog first: built already (a
+/// stopped run's build finished) → nothing to run; an INVALID leftover of it → dropped
+/// first; being built by another session → wait (a lock timeout, retried); the name
+/// someone else's → refused. Then the bundle prelude and the statement alone.
+fn attempt(
+    c: &mut Client,
+    ss: &StepSession<'_>,
+    step: &OnlineStep,
+    text: &str,
+    at: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), DbError> {
+    let set_session = |c: &mut Client| {
+        c.batch_execute(ss.prelude)
+            .map_err(|e| sql_err("setting the bundle's session for an online step", &e))
+    };
+    // (The session has airlock's settings here: a failed attempt restores them.)
+    if let Some(b) = &step.builds {
+        match held(c, b, ss.search_path)? {
+            Held::Ours(o) if o.valid => {
+                notes.push(format!("the index {} was already there, VALID, with this step's definition (the build of an earlier run that stopped, finished by the server): not built again, recorded as done", o.name));
+                return Ok(());
+            }
+            Held::Ours(o) if !o.builders.is_empty() => return Err(being_built(c, &o, at)),
+            Held::Ours(o) => {
+                set_session(c)?;
+                let dropped = drop_invalid(c, &o, at);
+                restore(c, ss)?;
+                notes.push(dropped?);
+            }
+            Held::Other { what, owner } => return Err(name_held(at, &b.index, &what, &owner)),
+            Held::Nothing | Held::NoTable => {}
+        }
+    }
+    set_session(c)?;
+    let e = match c.simple_query(text) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    restore(c, ss)?;
+    // The step did not happen: a failed build's INVALID index goes first, when it is
+    // the step's own and nobody builds it.
+    let leftover = match &step.builds {
+        Some(b) => drop_failed_build(c, ss, b, at)?,
+        None => String::new(),
+    };
+    let message = format!("{}{leftover}", pg_message(&e));
+    let context = at.to_string();
+    if super::sqlstate(&e) == Some("55P03") {
+        return Err(DbError::LockTimeout { context, message });
+    }
+    Err(DbError::Sql { context, message })
+}
+
+/// After a failed build: the INVALID index PostgreSQL keeps, when it is the step's own
+/// and no other session builds it (asked as airlock), dropped at once (as the bundle
+/// role, its owner); what to tell. The session is left with airlock's settings.
+fn drop_failed_build(
+    c: &mut Client,
+    ss: &StepSession<'_>,
+    b: &IndexBuild,
+    at: &str,
+) -> Result<String, DbError> {
+    let o = match held(c, b, ss.search_path) {
+        Ok(Held::Ours(o)) if !o.valid && o.builders.is_empty() => o,
+        _ => return Ok(String::new()),
+    };
+    c.batch_execute(ss.prelude)
+        .map_err(|e| sql_err("setting the bundle's session for an online step", &e))?;
+    let dropped = drop_invalid(c, &o, at);
+    restore(c, ss)?;
+    Ok(match dropped {
+        Ok(_) => format!("; the failed build left the INVALID index {}, which airlock dropped (DROP INDEX CONCURRENTLY): nothing of this step stays", o.name),
+        Err(e) => format!("; {}", error_message(e)),
+    })
+}
+
+/// airlock's own settings back on the session (after bundle SQL ran on it).
+fn restore(c: &mut Client, ss: &StepSession<'_>) -> Result<(), DbError> {
+    c.batch_execute(&repin(ss))
+        .map_err(|e| sql_err("restoring airlock's session settings", &e))
+}
+
+/// The message of an error built by [`drop_invalid`].
+fn error_message(e: DbError) -> String {
+    match e {
+        DbError::LockTimeout { message, .. } | DbError::Sql { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// The step's index is INVALID and another session may be building it now: not ours
+/// to drop; a lock timeout (retried with `--lock-retries`), naming the sessions.
+fn being_built(c: &mut Client, o: &Ours, at: &str) -> DbError {
+    let who = super::sessions::by_pid(c, &o.builders);
+    DbError::LockTimeout {
+        context: at.to_string(),
+        message: format!(
+            "the index {} this step builds is INVALID and another session may be building it now ({}); airlock neither drops nor builds it meanwhile: wait for that build to end (the next apply finds it built and records the step), or end it (SELECT pg_cancel_backend(pid)) and apply again",
+            o.name,
+            who.join("; ")
+        ),
+    }
 }
 
 /// The error of step `k` (0-based), saying what of the tier is done.
@@ -166,6 +248,10 @@ fn stopped_at(e: DbError, k: usize) -> DbError {
             context,
             message: message + &more,
         },
+        DbError::State(message) => DbError::State(match message.split_once("\nhint: ") {
+            Some((said, hint)) => format!("{said}{more}\nhint: {hint}"),
+            None => message + &more,
+        }),
         other => other,
     }
 }

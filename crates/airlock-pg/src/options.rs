@@ -62,6 +62,9 @@ pub trait Observer {
     /// A statement could not have its lock (`why`, naming who holds locks); the
     /// transaction (online: the step) runs again after `wait`.
     fn retry(&self, _attempt: u32, _of: u32, _wait: std::time::Duration, _why: &str) {}
+    /// Something the operator should know that does not stop the deploy (a session
+    /// squatting airlock's online-steps key, ignored).
+    fn notice(&self, _line: &str) {}
     /// The deploy transaction is about to COMMIT: bundle SQL is done, the ledger row
     /// appended. A last look inside the transaction (a rehearsal reads what it changed
     /// in the cluster's shared catalogs here); an error stops the COMMIT, and

@@ -5,30 +5,50 @@
 //! Invariant: read-only catalog queries about other sessions; never a lock, never a
 //! write, and never this session itself.
 
-use super::{sql_err, DbError};
+use super::{ledger, sql_err, DbError};
 use postgres::GenericClient;
 
-/// The sessions running online steps: holding the advisory lock `key`
-/// (`ledger::ONLINE_KEY`).
-pub(crate) fn online_holders(
+/// The sessions running online steps: airlock runs holding the online key
+/// ([`ledger::ONLINE_HOLDS`], by a login that may write the ledger).
+pub(crate) fn online_holders(client: &mut impl GenericClient) -> Result<Vec<String>, DbError> {
+    online_sessions(client, true)
+        .map(|rows| {
+            session_lines(&rows, |r| {
+                let query: String = r.get(3);
+                format!("running airlock's online steps; now: {query:?}")
+            })
+        })
+        .map_err(|e| sql_err("finding who runs online steps", &e))
+}
+
+/// The sessions holding the online key that are not airlock runs (their login may
+/// not write the ledger): ignored by every deploy, named in a notice.
+pub(crate) fn online_squatters(client: &mut impl GenericClient) -> Vec<String> {
+    match online_sessions(client, false) {
+        Ok(rows) => session_lines(&rows, |_| {
+            "holds airlock's online-steps key but may not write airlock.ledger, so it is no airlock run: ignored".into()
+        }),
+        Err(_) => vec![],
+    }
+}
+
+/// The sessions holding the online key whose login may (`writers`) or may not write
+/// the ledger: pid, role, application_name, query.
+fn online_sessions(
     client: &mut impl GenericClient,
-    key: i64,
-) -> Result<Vec<String>, DbError> {
-    let rows = client
-        .query(
-            "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), coalesce(pg_catalog.left(a.query, 80), '')
-               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-              WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND l.locktype = 'advisory'
-                AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                AND l.classid::pg_catalog.int8 = ($1::pg_catalog.int8 >> 32) AND l.objid::pg_catalog.int8 = ($1::pg_catalog.int8 & 4294967295) AND l.objsubid = 1
-              ORDER BY l.pid",
-            &[&key],
-        )
-        .map_err(|e| sql_err("finding who runs online steps", &e))?;
-    Ok(session_lines(&rows, |r| {
-        let query: String = r.get(3);
-        format!("running airlock's online steps; now: {query:?}")
-    }))
+    writers: bool,
+) -> Result<Vec<postgres::Row>, postgres::Error> {
+    let (holds, writer) = (ledger::ONLINE_HOLDS, ledger::BY_A_LEDGER_WRITER);
+    client.query(
+        &format!(
+            "SELECT DISTINCT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), coalesce(pg_catalog.left(a.query, 80), '')
+               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+              CROSS JOIN (SELECT pg_catalog.to_regclass('airlock.ledger')::pg_catalog.oid AS oid) c
+              WHERE {holds} AND {writer} OPERATOR(pg_catalog.=) $1
+              ORDER BY l.pid"
+        ),
+        &[&writers],
+    )
 }
 
 /// One line per session row whose first columns are pid, role and application_name:
@@ -113,5 +133,24 @@ pub(crate) fn open_transactions(client: &mut impl GenericClient) -> Vec<String> 
             format!("transaction open since {since}, {state}: {query:?}")
         }),
         Err(_) => vec![],
+    }
+}
+
+/// The sessions `pids` (those still there), each as [`session_lines`] gives it with
+/// what it runs now.
+pub(crate) fn by_pid(client: &mut impl GenericClient, pids: &[i32]) -> Vec<String> {
+    let rows = client.query(
+        "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
+                pg_catalog.left(coalesce(a.query, ''), 80)
+           FROM pg_catalog.pg_stat_activity a
+          WHERE a.pid OPERATOR(pg_catalog.=) ANY ($1) ORDER BY a.pid",
+        &[&pids],
+    );
+    match rows {
+        Ok(rows) if !rows.is_empty() => session_lines(&rows, |r| {
+            let query: String = r.get(3);
+            format!("now: {query:?}")
+        }),
+        _ => pids.iter().map(|p| format!("pid {p}")).collect(),
     }
 }

@@ -36,7 +36,9 @@ pub use classify::ScriptChecker;
 pub use enum_values::EnumValueAdded;
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
-pub use online::{online_steps, IndexBuild, OnlineStep};
+pub use online::{
+    online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
+};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
