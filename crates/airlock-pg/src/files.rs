@@ -161,6 +161,7 @@ fn run_file(
         cancelled: false,
         unverified: Some(Box::new(e)),
         ended: None,
+        lexing: None,
     };
     let message_bytes = vb.limits().message_bytes;
     let result = if vb.streamed_file().as_deref() == Some(file) {
@@ -200,6 +201,7 @@ fn run_file(
             what: super::pg_message(&error),
             unverified: None,
             ended: None,
+            lexing: None,
         },
         exec::FileError::Read(what) => FileFailure {
             line: None,
@@ -208,15 +210,18 @@ fn run_file(
             cancelled: false,
             unverified: None,
             ended: None,
+            lexing: None,
         },
         exec::FileError::Unverified(e) => unverified(e),
         exec::FileError::Ended { lines, fate } => FileFailure {
             line: Some(lines.0),
-            lock_timeout: false,
-            what: String::new(),
-            cancelled: false,
-            unverified: None,
             ended: Some((lines, fate)),
+            ..FileFailure::default()
+        },
+        exec::FileError::Lexing { lines, found } => FileFailure {
+            line: Some(lines.0),
+            lexing: Some((lines, found)),
+            ..FileFailure::default()
         },
     })
 }
@@ -246,6 +251,7 @@ pub(crate) fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
 }
 
 /// Why a bundle file failed, where.
+#[derive(Default)]
 struct FileFailure {
     line: Option<u64>,
     what: String,
@@ -258,6 +264,9 @@ struct FileFailure {
     unverified: Option<Box<VerifyError>>,
     /// Bundle SQL ended airlock's transaction in these lines (see [`exec::TxGuard`]).
     ended: Option<((u64, u64), exec::Fate)>,
+    /// A message of these lines reached the server with other settings deciding its
+    /// lexing than lint's, and nothing of it ran (see [`exec::FileError::Lexing`]).
+    lexing: Option<((u64, u64), String)>,
 }
 
 impl FileFailure {
@@ -266,6 +275,13 @@ impl FileFailure {
     fn special(&mut self, context: impl Fn() -> String) -> Option<DbError> {
         if let Some(v) = self.unverified.take() {
             return Some(DbError::Unverified(v));
+        }
+        if let Some((lines, found)) = self.lexing.take() {
+            return Some(DbError::LexingChanged {
+                context: context(),
+                lines,
+                found,
+            });
         }
         self.ended
             .take()

@@ -41,6 +41,75 @@ pub const AIRLOCK_PINS: [(&str, &str); 14] = [
     ("default_transaction_read_only", "off"),
 ];
 
+/// The settings that decide how the server decodes and lexes a message, with the
+/// values airlock's lint lexer assumes: `client_encoding` (how the bytes become text:
+/// in SJIS the byte after a lead byte, even `\\`, is part of a character),
+/// `standard_conforming_strings` (whether `\\` escapes in `'…'`) and `backslash_quote`
+/// (whether `\\'` in `E'…'` is refused). PostgreSQL's scanner (`scan.l`) reads no
+/// other setting but `escape_string_warning`, which only warns.
+pub const LEXING_PINS: [(&str, &str); 3] = [
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("backslash_quote", "safe_encoding"),
+];
+
+/// The text with which [`lexing_check`] fails when a setting of [`LEXING_PINS`] is not
+/// in force.
+pub const LEXING_MARK: &str = "airlock-lexing";
+
+/// Session-level `SET`s of [`LEXING_PINS`]. Session level, not `SET LOCAL`: a `SET
+/// LOCAL` ends with its transaction and gives way to the session's value, which bundle
+/// SQL may have changed (`set_config(…, false)` in a `DO` block or a trigger lint
+/// cannot read); inside a transaction that rolls back, the value goes back to the one
+/// before it, which airlock set.
+pub fn lexing_set() -> String {
+    LEXING_PINS
+        .iter()
+        .map(|(k, v)| format!("SET {k} TO {}; ", quote_literal(v)))
+        .collect()
+}
+
+/// A statement that fails (with [`LEXING_MARK`] and the values in force) unless every
+/// setting of [`LEXING_PINS`] holds airlock's value. First in a message, it proves the
+/// settings the server decoded and lexed that whole message with (the server reads a
+/// whole message before it runs any of it, and nothing runs between); its failure
+/// stops the message before anything of it runs. Plain ASCII without a backslash, so
+/// it reads the same under any client encoding and either string setting.
+pub fn lexing_check() -> String {
+    let held = LEXING_PINS
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "pg_catalog.current_setting('{k}') OPERATOR(pg_catalog.=) {}",
+                quote_literal(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let found = LEXING_PINS
+        .iter()
+        .map(|(k, _)| format!("' {k}=' OPERATOR(pg_catalog.||) pg_catalog.current_setting('{k}')"))
+        .collect::<Vec<_>>()
+        .join(" OPERATOR(pg_catalog.||) ");
+    format!(
+        "SELECT CASE WHEN {held} THEN 0 ELSE ('{LEXING_MARK}' OPERATOR(pg_catalog.||) {found})::pg_catalog.int4 END;
+"
+    )
+}
+
+/// The values [`lexing_check`] found, from the server's error, when it failed.
+pub fn lexing_refused(error: &postgres::Error) -> Option<String> {
+    let message = error.as_db_error()?.message();
+    let at = message.find(LEXING_MARK)? + LEXING_MARK.len();
+    Some(
+        message[at..]
+            .trim()
+            .trim_end_matches('"')
+            .trim()
+            .to_string(),
+    )
+}
+
 /// Set in the startup packet only: `role` (a database or role default `role = x`
 /// would run the whole session, airlock's own statements included, as `x`). Not in
 /// [`AIRLOCK_PINS`], which the prelude re-asserts for bundle SQL: bundle SQL may run
@@ -109,6 +178,9 @@ pub fn repin_sql(statement_timeout: &str) -> String {
         "SET statement_timeout TO {}; ",
         quote_literal(statement_timeout)
     ));
+    // Bundle SQL may have changed the encoding at session level: airlock's own
+    // statements (params, names) and results are UTF-8.
+    s.push_str(&lexing_set());
     s
 }
 
@@ -163,6 +235,12 @@ impl BundlePins {
         }
         set_in(scope, &mut s, "statement_timeout", &self.statement_timeout);
         set_in(scope, &mut s, "lock_timeout", &self.lock_timeout);
+        if scope == Scope::Session {
+            // An online step is a message of its own, right after this one: what
+            // lexes it is set here (and proven), at session level.
+            s.push_str(&lexing_set());
+            s.push_str(&lexing_check());
+        }
         s
     }
 }
