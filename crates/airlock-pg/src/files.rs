@@ -220,7 +220,7 @@ fn run_file(
         },
         exec::FileError::Lexing { lines, found } => FileFailure {
             line: Some(lines.0),
-            lexing: Some((lines, found)),
+            lexing: Some(Box::new((lines, found))),
             ..FileFailure::default()
         },
     })
@@ -266,7 +266,7 @@ struct FileFailure {
     ended: Option<((u64, u64), exec::Fate)>,
     /// A message of these lines reached the server with other settings deciding its
     /// lexing than lint's, and nothing of it ran (see [`exec::FileError::Lexing`]).
-    lexing: Option<((u64, u64), String)>,
+    lexing: Option<Box<((u64, u64), String)>>,
 }
 
 impl FileFailure {
@@ -276,7 +276,7 @@ impl FileFailure {
         if let Some(v) = self.unverified.take() {
             return Some(DbError::Unverified(v));
         }
-        if let Some((lines, found)) = self.lexing.take() {
+        if let Some((lines, found)) = self.lexing.take().map(|b| *b) {
             return Some(DbError::LexingChanged {
                 context: context(),
                 lines,
