@@ -184,10 +184,22 @@ pub fn repin_sql(statement_timeout: &str) -> String {
     s
 }
 
-/// Run [`repin_sql`] inside the caller's transaction.
+/// Run [`repin_sql`] inside the caller's transaction, after the constraint triggers
+/// bundle SQL deferred have run (`SET CONSTRAINTS ALL IMMEDIATE`, in the same message):
+/// left for COMMIT, they would run after it as airlock's own role, after the
+/// rehearsal's last look at the cluster, and free to change a setting that decides
+/// lexing with nothing after them to put it back.
 pub fn repin(tx: &mut postgres::Transaction<'_>, statement_timeout: &str) -> Result<(), DbError> {
-    tx.batch_execute(&repin_sql(statement_timeout))
-        .map_err(|e| super::sql_err("restoring airlock's session settings", &e))
+    tx.batch_execute(&format!(
+        "SET CONSTRAINTS ALL IMMEDIATE; {}",
+        repin_sql(statement_timeout)
+    ))
+    .map_err(|e| {
+        super::sql_err(
+            "the bundle's deferred constraints, then airlock's session settings",
+            &e,
+        )
+    })
 }
 
 /// Render a search_path list from bundle.toml: `$user` keeps its special meaning,
