@@ -27,6 +27,7 @@ pub mod lock_plan;
 pub mod notices;
 pub mod online;
 pub mod options;
+pub(crate) mod outside;
 pub mod owner_code;
 pub mod pipeline;
 pub mod plan;

@@ -28,7 +28,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::{self, Read};
 
-/// One statement that changes something outside its database.
+/// One statement that reaches outside its database (or, with no file, what the
+/// target's catalog holds that does).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Reach {
     /// The bundle path of the file.
@@ -40,6 +41,10 @@ pub struct Reach {
 
 impl std::fmt::Display for Reach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file.is_empty() {
+            // Not a statement of a file: what the target's catalog holds.
+            return write!(f, "{}", self.statement);
+        }
         write!(f, "{} at {}:{}", self.statement, self.file, self.line)
     }
 }
