@@ -268,36 +268,45 @@ fn call_reaches(name: &str) -> Option<&'static str> {
     })
 }
 
-/// Pieces of the names [`call_reaches`] knows (`replication_` is inside every
-/// replication slot and origin function's name): a DML statement that holds none of
-/// them, in any case, calls none of those functions and is not parsed. `pg_` alone
-/// would send every `pg_catalog.setval` of a dump to the parser.
-const NEEDLES: [&[u8]; 14] = [
-    b"dblink",
-    b"lo_",
-    b"replication_",
-    b"pg_read",
-    b"pg_ls_",
-    b"pg_stat_file",
-    b"pg_file_",
-    b"pg_logdir",
-    b"pg_terminate",
-    b"pg_cancel",
-    b"pg_reload",
-    b"pg_rotate",
-    b"pg_switch",
-    b"pg_promote",
-];
-
-/// Whether `text` may call a function [`call_reaches`] knows (cheap, one pass that
-/// looks further only at a `d`, `l`, `r` or `p`; the parser decides).
+/// Whether `text` may call a function [`call_reaches`] knows: one of its words (runs
+/// of letters, digits and `_`, in any case) begins like one of their names. Cheap,
+/// one pass; the parser decides. Every `pg_catalog.setval` of a dump passes here
+/// without being parsed (`pg_catalog` begins like none of them).
 fn may_call_outside(text: &[u8]) -> bool {
-    (0..text.len()).any(|i| {
-        matches!(text[i] | 0x20, b'd' | b'l' | b'r' | b'p')
-            && NEEDLES
-                .iter()
-                .any(|n| text.len() - i >= n.len() && text[i..i + n.len()].eq_ignore_ascii_case(n))
-    })
+    text.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .any(|word| word.len() >= 3 && word_may_reach(word))
+}
+
+/// A word that begins like a name [`call_reaches`] knows.
+fn word_may_reach(word: &[u8]) -> bool {
+    /// After `pg_`: the starts of the names of the server's files and of calls on
+    /// the server (replication slot and origin functions hold `replication_`).
+    const AFTER_PG: [&[u8]; 11] = [
+        b"read",
+        b"ls_",
+        b"stat_file",
+        b"file_",
+        b"logdir",
+        b"terminate",
+        b"cancel",
+        b"reload",
+        b"rotate",
+        b"switch",
+        b"promote",
+    ];
+    let starts = |w: &[u8], n: &[u8]| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n);
+    match word[0] | 0x20 {
+        b'd' => starts(word, b"dblink"),
+        b'l' => starts(word, b"lo_"),
+        b'p' if starts(word, b"pg_") => {
+            let rest = &word[3..];
+            AFTER_PG.iter().any(|n| starts(rest, n))
+                || rest
+                    .windows(12)
+                    .any(|w| w.eq_ignore_ascii_case(b"replication_"))
+        }
+        _ => false,
+    }
 }
 
 /// Names in `text` (a `DO` block's or a function's body) of functions that reach
