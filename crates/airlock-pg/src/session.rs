@@ -247,12 +247,12 @@ impl BundlePins {
         }
         set_in(scope, &mut s, "statement_timeout", &self.statement_timeout);
         set_in(scope, &mut s, "lock_timeout", &self.lock_timeout);
-        if scope == Scope::Session {
-            // An online step is a message of its own, right after this one: what
-            // lexes it is set here (and proven), at session level.
-            s.push_str(&lexing_set());
-            s.push_str(&lexing_check());
-        }
+        // With the pins above, every setting of [`LEXING_PINS`]. An online step is a
+        // message of its own, right after this one at session level: what lexes it is
+        // set here and proven. (A transactional file's message begins with the proof
+        // already; the same statements keep the two preludes one text.)
+        set_in(scope, &mut s, "client_encoding", "UTF8");
+        s.push_str(&lexing_check());
         s
     }
 }
