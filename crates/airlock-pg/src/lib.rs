@@ -252,7 +252,7 @@ pub enum DbError {
     /// `backslash_quote`) was not what lint lexed it with; airlock's check at the head
     /// of the message stopped it before anything of it ran, and the transaction was
     /// rolled back ([`exec::FileError::Lexing`]).
-    #[error("{context}, lines {}-{}: the server would have read these lines otherwise than lint did (settings in force:{found}; lint reads client_encoding=UTF8 standard_conforming_strings=on backslash_quote=safe_encoding); nothing of them ran, and the transaction was rolled back", lines.0, lines.1)]
+    #[error("{context}, lines {}-{}: the server would have read these lines otherwise than lint did (settings in force: {found}; lint reads client_encoding=UTF8 standard_conforming_strings=on backslash_quote=safe_encoding); nothing of them ran, and the transaction was rolled back", lines.0, lines.1)]
     LexingChanged {
         context: String,
         lines: (u64, u64),

@@ -405,6 +405,27 @@ mod tests {
     }
 
     #[test]
+    fn the_lexing_check_reads_the_same_under_any_encoding_and_string_setting() {
+        // Plain ASCII (every client encoding reads it alike), no backslash (either
+        // standard_conforming_strings reads its strings alike), first in a message.
+        let check = lexing_check();
+        assert!(check.is_ascii() && !check.contains('\\'), "{check}");
+        for (name, value) in LEXING_PINS {
+            assert!(
+                check.contains(&format!(
+                    "current_setting('{name}') OPERATOR(pg_catalog.=) '{value}'"
+                )),
+                "{check}"
+            );
+        }
+        assert!(lexing_set().contains("SET client_encoding TO 'UTF8'; "));
+        assert!(
+            !lexing_set().contains("LOCAL"),
+            "session level: a SET LOCAL gives way at COMMIT"
+        );
+    }
+
+    #[test]
     fn durations() {
         for ok in ["0", "30s", "5min", "1.5h", "500 ms", "10"] {
             check_duration("--x", ok).unwrap();
