@@ -174,3 +174,230 @@ fn bundle_sql_that_ends_the_transaction_is_caught_after_its_message_and_its_fate
     // And a clean file passes, its changes still in the (open) transaction.
     guarded_run(&db, "CREATE TABLE a6(i int);").expect("a clean file");
 }
+
+/// Tier 2 of the attack: lexed as lint lexes it (UTF-8), one string holding a
+/// `DROP TABLE`; lexed as SJIS (where `ā`'s second byte and the backslash make one
+/// character), the string ends early and the `DROP TABLE` runs. Then a row whose
+/// bytes SJIS would read otherwise.
+const SJIS_ATTACK: &str = "INSERT INTO public.t VALUES (2, E'\u{101}\\' ); DROP TABLE public.victim; --');\nINSERT INTO public.t VALUES (3, 'caf\u{e9}');\n";
+
+/// A function, planted by `owner` (lint never sees it), that switches the session's
+/// client encoding to SJIS (`set_config(…, false)`: the session's value, which
+/// outlives `SET LOCAL`).
+fn plant_flip(db: &TestDb, owner: &str) {
+    db.exec_as(
+        owner,
+        "CREATE TABLE public.victim(i int);
+         CREATE TABLE public.t(i int, s text);
+         CREATE FUNCTION public.flip() RETURNS void LANGUAGE plpgsql AS $f$
+         BEGIN PERFORM pg_catalog.set_config('client_' || 'encoding', 'SJIS', false); END $f$;
+         CREATE FUNCTION public.flip_row() RETURNS trigger LANGUAGE plpgsql AS $f$
+         BEGIN PERFORM public.flip(); RETURN NEW; END $f$;
+         CREATE TABLE public.stamped(i int);
+         CREATE TRIGGER stamp BEFORE INSERT ON public.stamped
+           FOR EACH ROW EXECUTE FUNCTION public.flip_row();
+         CREATE TABLE public.deferred(i int);
+         CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON public.deferred
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.flip_row();",
+    );
+}
+
+/// A [`MiniSource`] with `tiers` (name, sql, online) and `transaction` mode, packed.
+fn bundle_with(
+    t: &std::path::Path,
+    db: &str,
+    transaction: &str,
+    tiers: &[(&str, &str, bool)],
+) -> std::path::PathBuf {
+    let plain: Vec<(&str, &str, bool)> = tiers.iter().map(|(n, s, _)| (*n, *s, false)).collect();
+    let src = MiniSource::new(t, db, "SELECT true AS ready", &plain, "SELECT 1;").dir;
+    let toml_path = src.join("bundle.toml");
+    let mut toml = std::fs::read_to_string(&toml_path).unwrap().replacen(
+        "sequence = 1\n",
+        &format!("sequence = 1\ntransaction = \"{transaction}\"\n"),
+        1,
+    );
+    for (name, _, online) in tiers {
+        if *online {
+            let head = format!("[[tier]]\nname = \"{name}\"\n");
+            toml = toml.replacen(&head, &format!("{head}online = true\n"), 1);
+        }
+    }
+    write(&toml_path, &toml);
+    pack(t, &src, "rm.key", "b.tar.gz")
+}
+
+/// apply of `bundle` to `db` connected as `user` (None: the tests' superuser).
+fn apply_as(
+    t: &std::path::Path,
+    db: &TestDb,
+    user: Option<&str>,
+    bundle: &std::path::Path,
+) -> std::process::Output {
+    let conn = match user {
+        Some(u) => format!("dbname={} user={u}", db.name),
+        None => db.conn(),
+    };
+    airlock(
+        t,
+        &[
+            "apply",
+            bundle.to_str().unwrap(),
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--param",
+            "code=A1",
+        ],
+    )
+}
+
+/// Tier 2 ran as lint read it: the victim is there, the string holds the `DROP`, the
+/// accented row is stored as written.
+#[track_caller]
+fn assert_lexed_as_lint_read(db: &TestDb, what: &str) {
+    assert!(
+        exists(db, "public.victim"),
+        "{what}: the DROP TABLE lint saw inside a string ran"
+    );
+    assert_eq!(
+        db.scalar("SELECT s FROM public.t WHERE i = 2"),
+        "\u{101}' ); DROP TABLE public.victim; --",
+        "{what}"
+    );
+    assert_eq!(
+        db.scalar("SELECT s FROM public.t WHERE i = 3"),
+        "caf\u{e9}",
+        "{what}"
+    );
+}
+
+#[test]
+fn a_session_encoding_set_by_one_tier_never_lexes_the_next_in_any_transaction_mode() {
+    let owner = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+    // (transaction mode, what tier 1 does to change the session's client_encoding)
+    let cases = [
+        // Issue 46 finding 9: a DO block lint cannot read the name in.
+        (
+            "per-tier",
+            "DO $$ BEGIN PERFORM set_config('client_' || 'encoding', 'SJIS', false); END $$;\n",
+        ),
+        // A constraint trigger deferred to COMMIT: after the last message of the tier.
+        ("per-tier", "INSERT INTO public.deferred VALUES (1);\n"),
+        (
+            "single",
+            "DO $$ BEGIN PERFORM set_config('client_' || 'encoding', 'SJIS', false); END $$;\n",
+        ),
+        ("single", "INSERT INTO public.stamped VALUES (1);\n"),
+    ];
+    for (mode, tier1) in cases {
+        let db = TestDb::new("lexsess");
+        plant_flip(&db, &owner);
+        let t = keyed_dir();
+        let b = bundle_with(
+            t.path(),
+            &db.name,
+            mode,
+            &[("one", tier1, false), ("two", SJIS_ATTACK, false)],
+        );
+        let o = apply_as(t.path(), &db, None, &b);
+        let what = format!("{mode}: {tier1}");
+        expect_code(&o, 0);
+        assert_lexed_as_lint_read(&db, &what);
+    }
+}
+
+#[test]
+fn a_non_superuser_owners_trigger_cannot_change_how_the_next_tier_is_lexed() {
+    let _serial = cluster_serial();
+    let db = TestDb::new("lexowner");
+    let (owner, deployer) = (role_name("owner"), role_name("deployer"));
+    let _roles = DropRoles(vec![owner.clone(), deployer.clone()]);
+    admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {owner} LOGIN; CREATE ROLE {deployer} LOGIN;
+             ALTER DATABASE \"{db}\" OWNER TO {owner}; GRANT ALL ON SCHEMA public TO {owner};
+             GRANT {owner} TO {deployer}; GRANT airlock_gate TO {deployer};
+             GRANT CREATE ON DATABASE \"{db}\" TO {deployer};",
+            db = db.name
+        ))
+        .unwrap();
+    plant_flip(&db, &owner);
+    let t = keyed_dir();
+    let b = bundle_with(
+        t.path(),
+        &db.name,
+        "per-tier",
+        &[
+            ("one", "INSERT INTO public.stamped VALUES (1);\n", false),
+            ("two", SJIS_ATTACK, false),
+        ],
+    );
+    let o = apply_as(t.path(), &db, Some(&deployer), &b);
+    expect_code(&o, 0);
+    assert_lexed_as_lint_read(&db, "the owner's trigger");
+    assert_eq!(db.scalar("SELECT count(*)::text FROM public.stamped"), "1");
+}
+
+#[test]
+fn an_online_tier_after_a_tier_that_changed_the_session_encoding_is_lexed_as_lint_read_it() {
+    let db = TestDb::new("lexonline");
+    let owner = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+    plant_flip(&db, &owner);
+    let t = keyed_dir();
+    // Tier 1 commits SJIS as the session's encoding; each online step is a message of
+    // its own, outside any transaction; the second names an index lint read as
+    // `café_idx`.
+    let online = "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_i ON public.t (i);\n\
+                  CREATE INDEX CONCURRENTLY IF NOT EXISTS \"caf\u{e9}_idx\" ON public.t (s);\n";
+    let b = bundle_with(
+        t.path(),
+        &db.name,
+        "single",
+        &[
+            ("one", "INSERT INTO public.t VALUES (1, 'one');\nDO $$ BEGIN PERFORM set_config('client_' || 'encoding', 'SJIS', false); END $$;\n", false),
+            ("two", online, true),
+        ],
+    );
+    let o = apply_as(t.path(), &db, None, &b);
+    expect_code(&o, 0);
+    assert_eq!(
+        db.scalar("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 't'"),
+        "caf\u{e9}_idx,t_i"
+    );
+}
+
+#[test]
+fn a_message_that_reaches_the_server_under_other_lexing_settings_runs_nothing() {
+    let db = TestDb::new("lexhead");
+    db.exec("CREATE TABLE public.victim(i int); CREATE TABLE public.t(i int, s text);");
+    let mut client = db.client();
+    let mut tx = client.transaction().expect("BEGIN");
+    let guard = TxGuard::begin(&mut tx).expect("guard");
+    // Whatever changed it since the last message airlock sent (nothing airlock runs
+    // can, which is the point: the check does not rely on that).
+    tx.batch_execute("SET client_encoding TO 'SJIS'").unwrap();
+    let r = exec::run_file(
+        &mut tx,
+        &guard,
+        "",
+        "f.sql",
+        Payload::Memory(SJIS_ATTACK.as_bytes()),
+        1 << 20,
+        &mut |_, _| {},
+    );
+    let victim = tx
+        .simple_query("SELECT (pg_catalog.to_regclass('public.victim') IS NOT NULL)::text")
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+    assert_eq!(victim.as_deref(), Some("true"), "the DROP TABLE ran: {r:?}");
+    assert!(
+        matches!(&r, Err(FileError::Lexing { lines: (1, _), found }) if found.contains("client_encoding=SJIS")),
+        "{r:?}"
+    );
+}

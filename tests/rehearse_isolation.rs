@@ -328,10 +328,34 @@ fn a_subscription_on_the_clone_never_leaves_the_clone_behind() {
 fn a_replication_slot_made_by_a_tier_fails_the_rehearsal_with_its_undo() {
     let c = Case::new("iso_slot");
     let slot = format!("iso_slot_{}", c.role);
-    // A function call in DML: no statement names it, and a slot outlives a rollback.
+    let slots = || -> i64 {
+        admin()
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .expect("pg_replication_slots")
+            .get(0)
+    };
+    // The call written out: the parser names it, refused before anything is cloned.
+    let b = c.bundle(
+        "plain.tar.gz",
+        &format!("SELECT pg_create_physical_replication_slot('{slot}');"),
+    );
+    let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
+    expect_code(&o, 5);
+    let r = json(&o);
+    assert_eq!(
+        step(&r, "stays inside its database")["verdict"],
+        "FAIL",
+        "{r:#}"
+    );
+    assert_eq!(slots(), 0, "a refused rehearsal made the slot");
+    // Built at run time, where no parser sees it (and a slot outlives a rollback):
+    // the cluster's comparison catches it.
     let b = c.bundle(
         "b.tar.gz",
-        &format!("SELECT pg_create_physical_replication_slot('{slot}');"),
+        &format!("DO $$ BEGIN EXECUTE 'SELECT pg_create_physical_' || 'replication_slot(''{slot}'')'; END $$;"),
     );
     let o = c.run(&["--json", "rehearse", &b, "--param", "code=A1"]);
     let left: i64 = admin()
@@ -538,4 +562,99 @@ fn a_leaking_bundle_is_caught_while_another_session_changes_the_cluster() {
         "{r:#}"
     );
     assert!(c.role_exists(), "the bundle's role is named, not undone");
+}
+
+/// Issue 46 finding 10: a `superuser = true` bundle whose tier calls `dblink_exec` back
+/// into the live target. Rehearsed on a dump clone, every step passed ("target schema
+/// unchanged": the dump strategy compares the live target by its schema only) and
+/// the target's rows were changed. Now `lint` and `plan` name the call, and
+/// `rehearse` refuses before cloning anything; the rows stay.
+#[test]
+fn rehearse_refuses_a_bundle_that_reaches_another_database_and_the_live_rows_stay() {
+    let c = Case::new("iso_dblink");
+    c.db.exec(
+        "CREATE EXTENSION dblink;
+         DO $$ DECLARE f regprocedure; BEGIN
+           FOR f IN SELECT p.oid FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = 'public' AND p.proname LIKE 'dblink%' LOOP
+             EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+           END LOOP;
+         END $$;
+         CREATE TABLE public.accounts(id int, balance int);
+         INSERT INTO public.accounts VALUES (1, 100);",
+    );
+    let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let call = format!(
+        "SELECT dblink_exec('host={host} dbname={} user=postgres', 'UPDATE public.accounts SET balance = 0');",
+        c.db.name
+    );
+    let src = MiniSource::new(
+        &c.dir().join("src-dblink"),
+        &c.db.name,
+        GATE,
+        &[(
+            "structure",
+            &format!("CREATE SCHEMA app;\nCREATE TABLE app.t1(i int);\n{call}\n"),
+            false,
+        )],
+        ROLLBACK,
+    )
+    .dir;
+    let toml = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
+    write(
+        &src.join("bundle.toml"),
+        &toml.replacen("[target]\n", "[target]\nsuperuser = true\n", 1),
+    );
+    // lint names it, as reaching another database.
+    let o = airlock(c.dir(), &["--json", "lint", src.to_str().unwrap()]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    assert_eq!(
+        r["reaches_beyond"][0]["statement"], "dblink_exec(…) (another database)",
+        "{r:#}"
+    );
+    pack(c.dir(), &src, "rm.key", "b.tar.gz");
+    // plan names it too, and what the target's catalog holds that SQL built at run
+    // time could use unseen.
+    let o = c.run(&["--json", "plan", "b.tar.gz", "--param", "code=A1"]);
+    let r = json(&o);
+    let reaches: Vec<String> = r["reaches_beyond"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reaches_beyond in {r:#}"))
+        .iter()
+        .map(|x| x["statement"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        reaches.contains(&"dblink_exec(…) (another database)".to_string()),
+        "{reaches:?}"
+    );
+    assert!(
+        reaches.iter().any(|s| s.contains("extension dblink")),
+        "{reaches:?}"
+    );
+    // rehearse refuses, before cloning anything.
+    let o = c.run(&[
+        "--json",
+        "rehearse",
+        "b.tar.gz",
+        "--param",
+        "code=A1",
+        "--clone-strategy",
+        "dump",
+    ]);
+    let r = json(&o);
+    expect_code(&o, 5);
+    let s = step(&r, "stays inside its database");
+    assert_eq!(s["verdict"], "FAIL", "{r:#}");
+    assert!(
+        s["detail"].as_str().unwrap().contains("dblink_exec"),
+        "{r:#}"
+    );
+    assert!(r["clone_strategy"].is_null(), "{r:#}");
+    assert_eq!(
+        c.db.scalar("SELECT balance::text FROM public.accounts WHERE id = 1"),
+        "100",
+        "the live target's rows were changed"
+    );
+    c.assert_nothing_left();
 }

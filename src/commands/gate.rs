@@ -354,7 +354,7 @@ impl Report for PlanOutcome {
             for r in &p.reaches_beyond {
                 s.push_str(&format!("\nreaches beyond its database: {r}"));
             }
-            s.push_str("\n(changes the whole cluster, not just this database: rehearse refuses this bundle, a clone cannot isolate it)");
+            s.push_str("\n(reaches beyond this database, into the cluster, another database or the server: rehearse refuses this bundle, a clone cannot isolate it)");
         }
         if let Some(lp) = &p.locks {
             s.push_str(&super::plan_locks::human(lp));

@@ -19,6 +19,11 @@ pub struct LintReport {
     /// meta-commands airlock subsumes (`\\set ON_ERROR_STOP 1`…), `BEGIN;` … `COMMIT;`
     /// wrappers run inside airlock's own transaction, a UTF-8 byte-order mark.
     pub notes: Vec<String>,
+    /// Statements of the tier and rollback files that reach beyond the target
+    /// database (the cluster's shared catalogs, another database, the server's files
+    /// or the server itself), as PostgreSQL's parser reads them: `rehearse` refuses
+    /// such a bundle, a clone cannot isolate them.
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 impl Report for LintReport {
@@ -38,12 +43,49 @@ impl Report for LintReport {
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}"));
         }
+        for r in &self.reaches_beyond {
+            s.push_str(&format!("\nreaches beyond its database: {r}"));
+        }
+        if !self.reaches_beyond.is_empty() {
+            s.push_str(
+                "\n(rehearse refuses this bundle: a clone of one database cannot isolate these)",
+            );
+        }
         s
     }
 }
 
+/// What the source's tier and rollback files reach beyond the database, read again
+/// from the files lint just judged (information: a file that cannot be read now is
+/// named as such).
+fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (file, role, _) in l.spec.named_files() {
+        let script = matches!(
+            role,
+            Some(crate::sql_lint::SqlRole::Script | crate::sql_lint::SqlRole::Online)
+        );
+        if !script || !seen.insert(file.clone()) {
+            continue;
+        }
+        let read = std::fs::File::open(l.dir.join(&file))
+            .and_then(|mut f| crate::sql_lint::reaches_in(&file, &mut f));
+        match read {
+            Ok(found) => out.extend(found),
+            Err(e) => out.push(crate::sql_lint::Reach {
+                file,
+                line: 0,
+                statement: format!("unknown (the file could not be read again: {e})"),
+            }),
+        }
+    }
+    out
+}
+
 pub fn run(args: LintArgs) -> Result<Outcome> {
     let l = crate::spec::lint(&args.source)?;
+    let reaches_beyond = reaches_beyond(&l);
     Ok(Box::new(LintReport {
         ok: true,
         name: l.spec.bundle.name.clone(),
@@ -54,5 +96,6 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         gates: l.spec.gate.len(),
         warnings: l.warnings,
         notes: l.notes,
+        reaches_beyond,
     }))
 }

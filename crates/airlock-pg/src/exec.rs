@@ -9,13 +9,19 @@
 //! its data lines sent in chunks straight from the verified bytes; `\restrict` /
 //! `\unrestrict` lines (pg_dump's) are not sent (airlock runs no meta-commands).
 //!
-//! All-or-nothing holds per message ([`TxGuard`]): the server lexes a whole message
-//! before it runs any of it, so every message ends with a trailer that puts the
-//! settings the lint lexer assumed (`standard_conforming_strings = on`, UTF-8) back for
-//! the next one, whatever the message ran (a `DO` block, a trigger fired by COPY rows);
-//! after each COPY the trailer goes alone. The trailer also asks the server whether
-//! airlock's transaction is still the one running; if bundle SQL ever ended it, the
-//! run stops and says what that transaction's fate was, never "nothing was changed".
+//! All-or-nothing holds per message ([`TxGuard`]): the server decodes and lexes a whole
+//! message before it runs any of it, so every message ends with a trailer that puts the
+//! settings the lint lexer assumed ([`session::LEXING_PINS`]: UTF-8,
+//! `standard_conforming_strings = on`…) back for the next one, at session level (a
+//! `SET LOCAL` would give way at COMMIT to a session value bundle SQL set), whatever
+//! the message ran (a `DO` block, a trigger fired by COPY rows); after each COPY the
+//! trailer goes alone; [`TxGuard::begin`] sets them too, after whatever a COMMIT before
+//! it fired. And every message *begins* with [`session::lexing_check`], which proves
+//! them in force for that very message before anything of it runs: a message lexed
+//! otherwise runs nothing and the run stops ([`FileError::Lexing`]). The trailer also
+//! asks the server whether airlock's transaction is still the one running; if bundle
+//! SQL ever ended it, the run stops and says what that transaction's fate was, never
+//! "nothing was changed".
 //!
 //! A rehearsal asks for some statements to run alone, each in its own message, timed
 //! ([`Watcher::alone`]): the statements that lock an existing relation, so that the
@@ -29,6 +35,7 @@
 //!
 //! [`ExecLimits::message_bytes`]: airlock_bundle::verified::ExecLimits::message_bytes
 
+use super::session;
 use airlock_bundle::archive::VerifyError;
 use airlock_bundle::verified::Payload;
 use airlock_sql::{Piece, Splitter};
@@ -59,6 +66,10 @@ pub enum FileError {
     /// TRANSACTION lint did not see): `lines` are the file lines of the message in
     /// which it happened, `fate` what became of the transaction.
     Ended { lines: (u64, u64), fate: Fate },
+    /// A message reached the server while a setting that decides lexing was not what
+    /// lint lexed with (see [`session::lexing_check`]): nothing of it ran. `lines` are
+    /// its file lines, `found` the values in force.
+    Lexing { lines: (u64, u64), found: String },
 }
 
 /// What became of airlock's transaction once bundle SQL ended it, as the server's
@@ -97,10 +108,14 @@ pub struct TxGuard {
 impl TxGuard {
     /// Note the transaction's id and set a savepoint marking where bundle SQL begins
     /// (one round trip). After an error, rolling back to that savepoint succeeds only
-    /// in this very transaction block.
+    /// in this very transaction block. The settings that decide lexing are set first,
+    /// at session level (a COMMIT before, with `transaction = "per-tier"`, may have
+    /// fired code that changed them; set before the savepoint, a rollback to it keeps
+    /// them).
     pub fn begin(tx: &mut Transaction<'_>) -> Result<TxGuard, postgres::Error> {
         let messages = tx.simple_query(&format!(
-            "SAVEPOINT {GUARD_SAVEPOINT}; SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text"
+            "{}SAVEPOINT {GUARD_SAVEPOINT}; SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text",
+            session::lexing_set()
         ))?;
         let xid = messages
             .iter()
@@ -112,9 +127,9 @@ impl TxGuard {
         // Digits only: it goes into the trailer's text.
         let xid: String = xid.chars().filter(char::is_ascii_digit).collect();
         let trailer = format!(
-            "\n;SET LOCAL standard_conforming_strings TO on; SET LOCAL client_encoding TO 'UTF8'; \
-             SELECT CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() OPERATOR(pg_catalog.=) '{xid}'::pg_catalog.xid8 \
-             THEN 0 ELSE ('{GUARD_MARK} {xid} ' OPERATOR(pg_catalog.||) pg_catalog.pg_backend_pid()::pg_catalog.text)::pg_catalog.int4 END"
+            "\n;{}SELECT CASE WHEN pg_catalog.pg_current_xact_id_if_assigned() OPERATOR(pg_catalog.=) '{xid}'::pg_catalog.xid8 \
+             THEN 0 ELSE ('{GUARD_MARK} {xid} ' OPERATOR(pg_catalog.||) pg_catalog.pg_backend_pid()::pg_catalog.text)::pg_catalog.int4 END",
+            session::lexing_set()
         );
         Ok(TxGuard { xid, trailer })
     }
@@ -373,9 +388,12 @@ impl Input<'_> {
     }
 }
 
-/// One simple-query message being built: the prelude (until sent once), then slices
-/// of the file, remembered so that a server error position maps to a file line.
+/// One simple-query message being built: the lexing check first
+/// ([`session::lexing_check`]), the prelude (until sent once), then slices of the file,
+/// remembered so that a server error position maps to a file line.
 struct Message {
+    /// What every message begins with: the lexing check.
+    head: String,
     text: Vec<u8>,
     prelude_pending: bool,
     /// (offset in `text`, file line at that offset), one per slice of the file.
@@ -387,8 +405,12 @@ struct Message {
 
 impl Message {
     fn new(prelude: &str) -> Message {
+        let head = session::lexing_check();
+        let mut text = head.as_bytes().to_vec();
+        text.extend_from_slice(prelude.as_bytes());
         Message {
-            text: prelude.as_bytes().to_vec(),
+            head,
+            text,
             prelude_pending: true,
             slices: vec![],
             statements: 0,
@@ -398,6 +420,7 @@ impl Message {
 
     fn clear(&mut self) {
         self.text.clear();
+        self.text.extend_from_slice(self.head.as_bytes());
         self.slices.clear();
         self.statements = 0;
     }
@@ -601,6 +624,9 @@ impl Run<'_, '_, '_> {
             );
             if let Some(fate) = self.guard.after_error(self.tx, &error) {
                 return Err(FileError::Ended { lines, fate });
+            }
+            if let Some(found) = session::lexing_refused(&error) {
+                return Err(FileError::Lexing { lines, found });
             }
             let line = error
                 .as_db_error()

@@ -154,14 +154,7 @@ fn run_file(
         observer,
         file,
     };
-    let unverified = |e: VerifyError| FileFailure {
-        line: None,
-        lock_timeout: false,
-        what: e.to_string(),
-        cancelled: false,
-        unverified: Some(Box::new(e)),
-        ended: None,
-    };
+    let unverified = |e: VerifyError| FileFailure::of(exec::FileError::Unverified(e));
     let message_bytes = vb.limits().message_bytes;
     let result = if vb.streamed_file().as_deref() == Some(file) {
         // Executed as it streams from the archive: each chunk authenticated (and
@@ -192,33 +185,42 @@ fn run_file(
             &mut timing,
         )
     };
-    result.map_err(|e| match e {
-        exec::FileError::Sql { line, error } => FileFailure {
-            line,
-            lock_timeout: sqlstate(&error) == Some("55P03"),
-            cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
-            what: super::pg_message(&error),
-            unverified: None,
-            ended: None,
-        },
-        exec::FileError::Read(what) => FileFailure {
-            line: None,
-            lock_timeout: false,
-            what,
-            cancelled: false,
-            unverified: None,
-            ended: None,
-        },
-        exec::FileError::Unverified(e) => unverified(e),
-        exec::FileError::Ended { lines, fate } => FileFailure {
-            line: Some(lines.0),
-            lock_timeout: false,
-            what: String::new(),
-            cancelled: false,
-            unverified: None,
-            ended: Some((lines, fate)),
-        },
-    })
+    result.map_err(FileFailure::of)
+}
+
+impl FileFailure {
+    /// What [`exec`] said went wrong, for the caller's message (a file that failed
+    /// verification is told by the caller).
+    fn of(e: exec::FileError) -> FileFailure {
+        match e {
+            exec::FileError::Sql { line, error } => FileFailure {
+                line,
+                lock_timeout: sqlstate(&error) == Some("55P03"),
+                cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
+                what: super::pg_message(&error),
+                ..FileFailure::default()
+            },
+            exec::FileError::Read(what) => FileFailure {
+                what,
+                ..FileFailure::default()
+            },
+            exec::FileError::Unverified(e) => FileFailure {
+                what: e.to_string(),
+                unverified: Some(Box::new(e)),
+                ..FileFailure::default()
+            },
+            exec::FileError::Ended { lines, fate } => FileFailure {
+                line: Some(lines.0),
+                ended: Some((lines, fate)),
+                ..FileFailure::default()
+            },
+            exec::FileError::Lexing { lines, found } => FileFailure {
+                line: Some(lines.0),
+                lexing: Some(Box::new((lines, found))),
+                ..FileFailure::default()
+            },
+        }
+    }
 }
 
 /// The statements the observer asked to time (a rehearsal), run alone and timed.
@@ -246,6 +248,7 @@ pub(crate) fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
 }
 
 /// Why a bundle file failed, where.
+#[derive(Default)]
 struct FileFailure {
     line: Option<u64>,
     what: String,
@@ -258,6 +261,9 @@ struct FileFailure {
     unverified: Option<Box<VerifyError>>,
     /// Bundle SQL ended airlock's transaction in these lines (see [`exec::TxGuard`]).
     ended: Option<((u64, u64), exec::Fate)>,
+    /// A message of these lines reached the server with other settings deciding its
+    /// lexing than lint's, and nothing of it ran (see [`exec::FileError::Lexing`]).
+    lexing: Option<Box<((u64, u64), String)>>,
 }
 
 impl FileFailure {
@@ -266,6 +272,13 @@ impl FileFailure {
     fn special(&mut self, context: impl Fn() -> String) -> Option<DbError> {
         if let Some(v) = self.unverified.take() {
             return Some(DbError::Unverified(v));
+        }
+        if let Some((lines, found)) = self.lexing.take().map(|b| *b) {
+            return Some(DbError::LexingChanged {
+                context: context(),
+                lines,
+                found,
+            });
         }
         self.ended
             .take()

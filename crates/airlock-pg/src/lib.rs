@@ -27,6 +27,7 @@ pub mod lock_plan;
 pub mod notices;
 pub mod online;
 pub mod options;
+pub(crate) mod outside;
 pub mod owner_code;
 pub mod pipeline;
 pub mod plan;
@@ -257,6 +258,17 @@ pub enum DbError {
         lines: (u64, u64),
         fate: exec::Fate,
     },
+    /// A message of bundle SQL reached the server while a setting that decides how it
+    /// is decoded or lexed (`client_encoding`, `standard_conforming_strings`,
+    /// `backslash_quote`) was not what lint lexed it with; airlock's check at the head
+    /// of the message stopped it before anything of it ran, and the transaction was
+    /// rolled back ([`exec::FileError::Lexing`]).
+    #[error("{context}, lines {}-{}: the server would have read these lines otherwise than lint did (settings in force: {found}; lint reads client_encoding=UTF8 standard_conforming_strings=on backslash_quote=safe_encoding); nothing of them ran, and the transaction was rolled back", lines.0, lines.1)]
+    LexingChanged {
+        context: String,
+        lines: (u64, u64),
+        found: String,
+    },
     /// A bundle statement could not have its lock within `--lock-timeout` (another
     /// session holds a conflicting one): its transaction rolled back; apply retries
     /// it (`--lock-retries`), and, out of retries, refuses as [`DbError::LockBusy`].
@@ -310,7 +322,8 @@ impl DbError {
             | DbError::GateRole { .. }
             | DbError::BundleRole { .. }
             | DbError::Setup { .. }
-            | DbError::EventTriggers { .. } => Exit::State,
+            | DbError::EventTriggers { .. }
+            | DbError::LexingChanged { .. } => Exit::State,
             DbError::Unverified(e) => e.exit_code(),
             DbError::Partial { error, .. } => error.exit_code(),
         }
@@ -338,6 +351,7 @@ impl DbError {
             DbError::EventTriggers { .. } => "event-trigger",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
+            DbError::LexingChanged { .. } => "lexing-changed",
             DbError::Partial { error, .. } => error.kind(),
         }
     }
@@ -373,6 +387,9 @@ impl DbError {
             ),
             DbError::Unverified(e) => e.hint(),
             DbError::Partial { error, .. } => error.hint(),
+            DbError::LexingChanged { .. } => Some(
+                "code that ran before these lines (in the database, or fired by bundle SQL) changed a setting airlock puts back after every message; find it (SELECT the functions that call set_config) and remove it before deploying".into(),
+            ),
             DbError::TransactionEnded { .. } => Some(
                 "compare the target with what it was before this run (airlock fingerprint; the last receipt), undo by hand what stays, and keep this bundle from running again: lint should have refused what ended the transaction (report it)".into(),
             ),

@@ -29,6 +29,18 @@ fn reaches_beyond(vb: &VerifiedBundle) -> Vec<airlock_sql::Reach> {
     })
 }
 
+/// What the target's catalog holds that reaches beyond it (one query; information:
+/// a failure to read it is named in its place).
+fn catalog_reach(client: &mut postgres::Client) -> Vec<airlock_sql::Reach> {
+    super::outside::in_catalog(client).unwrap_or_else(|e| {
+        vec![airlock_sql::Reach {
+            file: String::new(),
+            line: 0,
+            statement: format!("unknown (the target's catalog could not be read: {e})"),
+        }]
+    })
+}
+
 /// The lock plan of the tiers this plan would run (all of them when it says NO-GO
 /// before knowing), with sizes read now. Information only: a failure to read it is
 /// said in its place, never a NO-GO.
@@ -69,6 +81,9 @@ pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> Plan
             let mut deploy = Deploy::on(session, vb, opts);
             let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
             report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report));
+            report
+                .reaches_beyond
+                .extend(catalog_reach(&mut deploy.session.client));
             report
         }
         Err(e) => {

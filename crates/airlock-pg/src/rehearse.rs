@@ -296,6 +296,13 @@ fn seen_fail(watch: &Watch, e: DbError) -> (Exit, String) {
 /// What `auto` needs to know of the target: its size, its relation files and the
 /// server version (no STRATEGY before PostgreSQL 15). The connection closes before
 /// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
+/// What the target's catalog holds that reaches beyond it ([`super::outside`]).
+fn target_reach(spec: &ConnSpec, expected: &str) -> Result<Vec<airlock_sql::Reach>, DbError> {
+    let mut c = spec.connect()?;
+    conn::name_guard(&mut c, expected)?;
+    super::outside::in_catalog(&mut c)
+}
+
 fn size_of(spec: &ConnSpec, expected: &str) -> Result<(i64, i64, i64), DbError> {
     let mut c = spec.connect()?;
     let info = conn::name_guard(&mut c, expected)?;
@@ -521,17 +528,20 @@ fn before_clone(
     Option<TargetFiles>,
 ) {
     let mut reaches_beyond = Vec::new();
-    run.step("stays inside its database", || match vb.reaches_beyond() {
-        Ok(r) if r.is_empty() => Ok((
-            (),
-            "no statement reaches beyond the database (the cluster is compared too)".into(),
-        )),
-        Ok(r) => {
-            let why = refusal(&r);
-            reaches_beyond = r;
-            Err((Exit::State, why))
+    run.step("stays inside its database", || {
+        let mut r = vb
+            .reaches_beyond()
+            .map_err(|e| (Exit::State, format!("could not read the bundle's SQL: {e}")))?;
+        r.extend(target_reach(o.conn, &places.expected_target).map_err(fail)?);
+        if r.is_empty() {
+            return Ok((
+                (),
+                "no statement reaches beyond the database, and the target's catalog holds no way out (dblink, foreign servers…); the cluster is compared too".into(),
+            ));
         }
-        Err(e) => Err((Exit::State, format!("could not read the bundle's SQL: {e}"))),
+        let why = refusal(&r);
+        reaches_beyond = r;
+        Err((Exit::State, why))
     });
     // Bundle SQL on the clone runs as it would on the target, under the same rule:
     // refused before anything is cloned.
@@ -1267,9 +1277,15 @@ fn cluster_unchanged(run: &mut Run, watch: Watch) -> (Vec<ClusterChange>, Vec<Cl
 /// Why a bundle that reaches beyond its database is not rehearsed.
 fn refusal(reaches: &[airlock_sql::Reach]) -> String {
     let shown: Vec<String> = reaches.iter().map(ToString::to_string).collect();
+    let catalog = reaches.iter().any(|r| r.file.is_empty());
     format!(
-        "reaches beyond its database: {}; a clone isolates one database, while these change the whole cluster (the real target included), so nothing was cloned or run. Review these statements by hand; rehearse the rest in a bundle without them",
-        shown.join("; ")
+        "reaches beyond its database: {}; a clone isolates one database, while these reach the whole cluster, another database (the real target included) or the server, and the rehearsal could not prove them unchanged, so nothing was cloned or run. Review these statements by hand; rehearse the rest in a bundle without them{}",
+        shown.join("; "),
+        if catalog {
+            "; for what the target's catalog holds, rehearse on a copy without it (restore a dump elsewhere, DROP EXTENSION … / DROP SERVER … CASCADE there)"
+        } else {
+            ""
+        }
     )
 }
 

@@ -41,6 +41,75 @@ pub const AIRLOCK_PINS: [(&str, &str); 14] = [
     ("default_transaction_read_only", "off"),
 ];
 
+/// The settings that decide how the server decodes and lexes a message, with the
+/// values airlock's lint lexer assumes: `client_encoding` (how the bytes become text:
+/// in SJIS the byte after a lead byte, even `\\`, is part of a character),
+/// `standard_conforming_strings` (whether `\\` escapes in `'…'`) and `backslash_quote`
+/// (whether `\\'` in `E'…'` is refused). PostgreSQL's scanner (`scan.l`) reads no
+/// other setting but `escape_string_warning`, which only warns.
+pub const LEXING_PINS: [(&str, &str); 3] = [
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("backslash_quote", "safe_encoding"),
+];
+
+/// The text with which [`lexing_check`] fails when a setting of [`LEXING_PINS`] is not
+/// in force.
+pub const LEXING_MARK: &str = "airlock-lexing";
+
+/// Session-level `SET`s of [`LEXING_PINS`]. Session level, not `SET LOCAL`: a `SET
+/// LOCAL` ends with its transaction and gives way to the session's value, which bundle
+/// SQL may have changed (`set_config(…, false)` in a `DO` block or a trigger lint
+/// cannot read); inside a transaction that rolls back, the value goes back to the one
+/// before it, which airlock set.
+pub fn lexing_set() -> String {
+    LEXING_PINS
+        .iter()
+        .map(|(k, v)| format!("SET {k} TO {}; ", quote_literal(v)))
+        .collect()
+}
+
+/// A statement that fails (with [`LEXING_MARK`] and the values in force) unless every
+/// setting of [`LEXING_PINS`] holds airlock's value. First in a message, it proves the
+/// settings the server decoded and lexed that whole message with (the server reads a
+/// whole message before it runs any of it, and nothing runs between); its failure
+/// stops the message before anything of it runs. Plain ASCII without a backslash, so
+/// it reads the same under any client encoding and either string setting.
+pub fn lexing_check() -> String {
+    let held = LEXING_PINS
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "pg_catalog.current_setting('{k}') OPERATOR(pg_catalog.=) {}",
+                quote_literal(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let found = LEXING_PINS
+        .iter()
+        .map(|(k, _)| format!("' {k}=' OPERATOR(pg_catalog.||) pg_catalog.current_setting('{k}')"))
+        .collect::<Vec<_>>()
+        .join(" OPERATOR(pg_catalog.||) ");
+    format!(
+        "SELECT CASE WHEN {held} THEN 0 ELSE ('{LEXING_MARK}' OPERATOR(pg_catalog.||) {found})::pg_catalog.int4 END;
+"
+    )
+}
+
+/// The values [`lexing_check`] found, from the server's error, when it failed.
+pub fn lexing_refused(error: &postgres::Error) -> Option<String> {
+    let message = error.as_db_error()?.message();
+    let at = message.find(LEXING_MARK)? + LEXING_MARK.len();
+    Some(
+        message[at..]
+            .trim()
+            .trim_end_matches('"')
+            .trim()
+            .to_string(),
+    )
+}
+
 /// Set in the startup packet only: `role` (a database or role default `role = x`
 /// would run the whole session, airlock's own statements included, as `x`). Not in
 /// [`AIRLOCK_PINS`], which the prelude re-asserts for bundle SQL: bundle SQL may run
@@ -109,13 +178,28 @@ pub fn repin_sql(statement_timeout: &str) -> String {
         "SET statement_timeout TO {}; ",
         quote_literal(statement_timeout)
     ));
+    // Bundle SQL may have changed the encoding at session level: airlock's own
+    // statements (params, names) and results are UTF-8.
+    s.push_str(&lexing_set());
     s
 }
 
-/// Run [`repin_sql`] inside the caller's transaction.
+/// Run [`repin_sql`] inside the caller's transaction, after the constraint triggers
+/// bundle SQL deferred have run (`SET CONSTRAINTS ALL IMMEDIATE`, in the same message):
+/// left for COMMIT, they would run after it as airlock's own role, after the
+/// rehearsal's last look at the cluster, and free to change a setting that decides
+/// lexing with nothing after them to put it back.
 pub fn repin(tx: &mut postgres::Transaction<'_>, statement_timeout: &str) -> Result<(), DbError> {
-    tx.batch_execute(&repin_sql(statement_timeout))
-        .map_err(|e| super::sql_err("restoring airlock's session settings", &e))
+    tx.batch_execute(&format!(
+        "SET CONSTRAINTS ALL IMMEDIATE; {}",
+        repin_sql(statement_timeout)
+    ))
+    .map_err(|e| {
+        super::sql_err(
+            "the bundle's deferred constraints, then airlock's session settings",
+            &e,
+        )
+    })
 }
 
 /// Render a search_path list from bundle.toml: `$user` keeps its special meaning,
@@ -163,6 +247,12 @@ impl BundlePins {
         }
         set_in(scope, &mut s, "statement_timeout", &self.statement_timeout);
         set_in(scope, &mut s, "lock_timeout", &self.lock_timeout);
+        // With the pins above, every setting of [`LEXING_PINS`]. An online step is a
+        // message of its own, right after this one at session level: what lexes it is
+        // set here and proven. (A transactional file's message begins with the proof
+        // already; the same statements keep the two preludes one text.)
+        set_in(scope, &mut s, "client_encoding", "UTF8");
+        s.push_str(&lexing_check());
         s
     }
 }
@@ -320,6 +410,27 @@ mod tests {
             ..p
         };
         assert!(!p.prelude().contains("session_replication_role"));
+    }
+
+    #[test]
+    fn the_lexing_check_reads_the_same_under_any_encoding_and_string_setting() {
+        // Plain ASCII (every client encoding reads it alike), no backslash (either
+        // standard_conforming_strings reads its strings alike), first in a message.
+        let check = lexing_check();
+        assert!(check.is_ascii() && !check.contains('\\'), "{check}");
+        for (name, value) in LEXING_PINS {
+            assert!(
+                check.contains(&format!(
+                    "current_setting('{name}') OPERATOR(pg_catalog.=) '{value}'"
+                )),
+                "{check}"
+            );
+        }
+        assert!(lexing_set().contains("SET client_encoding TO 'UTF8'; "));
+        assert!(
+            !lexing_set().contains("LOCAL"),
+            "session level: a SET LOCAL gives way at COMMIT"
+        );
     }
 
     #[test]

@@ -1,22 +1,35 @@
-//! Statements that reach beyond their database: what a tier or rollback file changes
-//! in the cluster's shared catalogs (roles and memberships, databases and their
-//! settings, role settings, tablespaces, subscriptions, grants on databases,
-//! tablespaces and parameters, comments and security labels on those) rather than in
-//! the database it runs in. A rehearsal on a clone cannot isolate them, so `plan`
-//! names them and `rehearse` refuses them up front.
+//! Statements that reach beyond their database. Two kinds:
+//! - what a tier or rollback file changes in the cluster's shared catalogs (roles and
+//!   memberships, databases and their settings, role settings, tablespaces,
+//!   subscriptions, grants on databases, tablespaces and parameters, comments and
+//!   security labels on those) rather than in the database it runs in;
+//! - what reaches another database or the server itself: `dblink*` calls, foreign
+//!   servers, tables and user mappings (`postgres_fdw`, `file_fdw`), `CREATE EXTENSION`
+//!   of `dblink`, `postgres_fdw`, `file_fdw` or `adminpack`, server-side large-object
+//!   files (`lo_import`, `lo_export`), the server's files (`pg_read_file` and its kin,
+//!   `pg_ls_dir`, `pg_stat_file`, adminpack's `pg_file_write`…), and calls that act on
+//!   the server (other sessions, its configuration, replication slots).
 //!
-//! Invariant: PostgreSQL's parser reads every statement; one it cannot read is said to
-//! reach beyond (fail-closed). Only what a file says is seen: SQL built at
-//! run time (`DO` blocks, `EXECUTE`, function bodies) and function calls in DML
-//! (`pg_create_logical_replication_slot`…) are the rehearsal's before/after
-//! comparison of the cluster to catch.
+//! A rehearsal on a clone cannot isolate either, so `lint` and `plan` name them and
+//! `rehearse` refuses them up front.
+//!
+//! Invariant: PostgreSQL's parser reads every statement that is not plain DML, and
+//! every DML statement that names one of the functions above; one it cannot read is
+//! said to reach beyond (fail-closed), and so is a DML statement too long to look
+//! into. Only what a file says is seen: SQL built at run time (`EXECUTE` of a string
+//! put together, a name built with `||`), procedures (`CALL`), triggers and the
+//! functions the database already holds are not; a `DO` block or function body is
+//! named when its text names such a function. The rehearsal's before/after
+//! comparison of the cluster, and the catalog's own answer (what the target has
+//! installed), are what catch the rest.
 
 use super::lexer::{Event, Keep, Lexer, Mode};
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::{self, Read};
 
-/// One statement that changes something outside its database.
+/// One statement that reaches outside its database (or, with no file, what the
+/// target's catalog holds that does).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Reach {
     /// The bundle path of the file.
@@ -28,6 +41,10 @@ pub struct Reach {
 
 impl std::fmt::Display for Reach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file.is_empty() {
+            // Not a statement of a file: what the target's catalog holds.
+            return write!(f, "{}", self.statement);
+        }
         write!(f, "{} at {}:{}", self.statement, self.file, self.line)
     }
 }
@@ -36,16 +53,40 @@ impl std::fmt::Display for Reach {
 /// beyond its database, as PostgreSQL's parser reads it.
 pub fn reaches_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Reach>> {
     let mut out = Vec::new();
-    each_held_statement(r, |sql, line| {
-        for (line, what) in by_parser(sql, line) {
-            out.push(Reach {
-                file: file.into(),
-                line,
-                statement: what.into(),
-            });
+    let mut push = |line, statement: String| {
+        out.push(Reach {
+            file: file.into(),
+            line,
+            statement,
+        })
+    };
+    each_statement(r, true, |held| match held {
+        Held::Text { sql, line, dml } => {
+            // DML is parsed only when it names a function of the list: a data file of
+            // a million INSERTs is not parsed a million times.
+            if !dml || may_call_outside(sql.as_bytes()) {
+                for (line, what) in by_parser(sql, line) {
+                    push(line, what);
+                }
+            }
         }
+        Held::TooLong { line } => push(
+            line,
+            "a DML statement over 8 MiB, too long to look for calls that reach beyond".into(),
+        ),
     })?;
     Ok(out)
+}
+
+/// A statement as [`each_statement`] hands it on.
+pub(super) enum Held<'a> {
+    Text {
+        sql: &'a str,
+        line: usize,
+        dml: bool,
+    },
+    /// DML too long to be held (only when DML is asked for).
+    TooLong { line: usize },
 }
 
 /// Streams a tier or rollback file through the lexer (bounded memory) and hands every
@@ -55,14 +96,41 @@ pub(super) fn each_held_statement(
     r: &mut dyn Read,
     mut f: impl FnMut(&str, usize),
 ) -> io::Result<()> {
+    each_statement(r, false, |held| {
+        if let Held::Text { sql, line, .. } = held {
+            f(sql, line)
+        }
+    })
+}
+
+/// [`each_held_statement`], DML included when `dml` (held up to the lexer's limit;
+/// longer DML is handed on as [`Held::TooLong`]).
+pub(super) fn each_statement(
+    r: &mut dyn Read,
+    dml: bool,
+    mut f: impl FnMut(Held<'_>),
+) -> io::Result<()> {
     let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
+    if dml {
+        lexer.keep_dml_text();
+    }
     let mut buf = vec![0u8; 256 * 1024];
     let mut drain = |lexer: &mut Lexer| {
         for event in lexer.events.drain(..) {
             let Event::Statement(s) = event else { continue };
-            let Some(text) = s.text else { continue };
+            let is_dml = s.kind == super::lexer::Kind::Dml;
+            let Some(text) = s.text else {
+                if dml && is_dml {
+                    f(Held::TooLong { line: s.line });
+                }
+                continue;
+            };
             if let Ok(sql) = std::str::from_utf8(&text) {
-                f(sql, s.line);
+                f(Held::Text {
+                    sql,
+                    line: s.line,
+                    dml: is_dml,
+                });
             }
         }
     };
@@ -141,14 +209,186 @@ fn ddl(verb: &str, object: &str) -> Option<&'static str> {
 
 /// PostgreSQL's parser's verdict on one captured statement (perhaps several, see
 /// `classify.rs`), starting on `line`. One it cannot read is named (fail-closed).
-fn by_parser(sql: &str, line: usize) -> Vec<(usize, &'static str)> {
+fn by_parser(sql: &str, line: usize) -> Vec<(usize, String)> {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
-        return vec![(line, "a statement lint cannot read")];
+        return vec![(line, "a statement lint cannot read".into())];
     };
-    super::parser::statements_by_line(&parsed, sql, line)
-        .into_iter()
-        .filter_map(|(at_line, node)| node_reach(node).map(|what| (at_line, what)))
-        .collect()
+    let mut out = Vec::new();
+    for (at_line, node) in super::parser::statements_by_line(&parsed, sql, line) {
+        if let Some(what) = node_reach(node) {
+            out.push((at_line, what.to_string()));
+        }
+        out.extend(outside(node).into_iter().map(|what| (at_line, what)));
+    }
+    out
+}
+
+/// What a function called `name` (the last part of its name) reaches outside the
+/// database, if anything.
+fn call_reaches(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("dblink") {
+        return Some("another database");
+    }
+    Some(match lower.as_str() {
+        "lo_import"
+        | "lo_export"
+        | "pg_read_file"
+        | "pg_read_binary_file"
+        | "pg_ls_dir"
+        | "pg_stat_file"
+        | "pg_ls_logdir"
+        | "pg_ls_waldir"
+        | "pg_ls_tmpdir"
+        | "pg_ls_archive_statusdir"
+        | "pg_ls_logicalsnapdir"
+        | "pg_ls_logicalmapdir"
+        | "pg_ls_replslotdir"
+        | "pg_file_write"
+        | "pg_file_rename"
+        | "pg_file_unlink"
+        | "pg_file_sync"
+        | "pg_logdir_ls" => "the server's files",
+        "pg_terminate_backend"
+        | "pg_cancel_backend"
+        | "pg_reload_conf"
+        | "pg_rotate_logfile"
+        | "pg_switch_wal"
+        | "pg_promote"
+        | "pg_create_physical_replication_slot"
+        | "pg_create_logical_replication_slot"
+        | "pg_drop_replication_slot"
+        | "pg_copy_physical_replication_slot"
+        | "pg_copy_logical_replication_slot"
+        | "pg_replication_origin_create"
+        | "pg_replication_origin_drop" => {
+            "the server (other sessions, its configuration, replication)"
+        }
+        _ => return None,
+    })
+}
+
+/// Whether `text` may call a function [`call_reaches`] knows: one of its words (runs
+/// of letters, digits and `_`, in any case) begins like one of their names. Cheap,
+/// one pass; the parser decides. Every `pg_catalog.setval` of a dump passes here
+/// without being parsed (`pg_catalog` begins like none of them).
+fn may_call_outside(text: &[u8]) -> bool {
+    text.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .any(|word| word.len() >= 3 && word_may_reach(word))
+}
+
+/// A word that begins like a name [`call_reaches`] knows.
+fn word_may_reach(word: &[u8]) -> bool {
+    /// After `pg_`: the starts of the names of the server's files and of calls on
+    /// the server (replication slot and origin functions hold `replication_`).
+    const AFTER_PG: [&[u8]; 11] = [
+        b"read",
+        b"ls_",
+        b"stat_file",
+        b"file_",
+        b"logdir",
+        b"terminate",
+        b"cancel",
+        b"reload",
+        b"rotate",
+        b"switch",
+        b"promote",
+    ];
+    let starts = |w: &[u8], n: &[u8]| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n);
+    match word[0] | 0x20 {
+        b'd' => starts(word, b"dblink"),
+        b'l' => starts(word, b"lo_"),
+        b'p' if starts(word, b"pg_") => {
+            let rest = &word[3..];
+            AFTER_PG.iter().any(|n| starts(rest, n))
+                || rest
+                    .windows(12)
+                    .any(|w| w.eq_ignore_ascii_case(b"replication_"))
+        }
+        _ => false,
+    }
+}
+
+/// Names in `text` (a `DO` block's or a function's body) of functions that reach
+/// outside the database, as words.
+fn named_in_body(text: &str) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if let Some(what) = call_reaches(word) {
+            let word = word.to_ascii_lowercase();
+            if !out.iter().any(|(w, _)| *w == word) {
+                out.push((word, what));
+            }
+        }
+    }
+    out
+}
+
+/// What a statement reaches outside its database through another database or the
+/// server: its statement kind, the functions it calls, the names a body holds.
+fn outside(node: &pg_query::NodeEnum) -> Vec<String> {
+    use pg_query::NodeEnum as N;
+    let another = "(another database)";
+    let mut out = Vec::new();
+    match node {
+        N::CreateForeignServerStmt(_) => out.push(format!("CREATE SERVER {another}")),
+        N::AlterForeignServerStmt(_) => out.push(format!("ALTER SERVER {another}")),
+        N::CreateForeignTableStmt(_) => out.push(format!("CREATE FOREIGN TABLE {another}")),
+        N::ImportForeignSchemaStmt(_) => out.push(format!("IMPORT FOREIGN SCHEMA {another}")),
+        N::CreateUserMappingStmt(_) => out.push(format!("CREATE USER MAPPING {another}")),
+        N::AlterUserMappingStmt(_) => out.push(format!("ALTER USER MAPPING {another}")),
+        N::CreateFdwStmt(_) | N::AlterFdwStmt(_) => {
+            out.push(format!("a FOREIGN DATA WRAPPER {another}"))
+        }
+        N::CreateExtensionStmt(e) => {
+            let reach = match e.extname.to_ascii_lowercase().as_str() {
+                "dblink" | "postgres_fdw" => Some(another),
+                "file_fdw" | "adminpack" => Some("(the server's files)"),
+                _ => None,
+            };
+            if let Some(r) = reach {
+                out.push(format!("CREATE EXTENSION {} {r}", e.extname));
+            }
+        }
+        N::CopyStmt(c) if c.is_program || !c.filename.is_empty() => {
+            out.push("COPY with a server file or program (the server's files)".into())
+        }
+        _ => {}
+    }
+    let tree = serde_json::to_value(node).unwrap_or(serde_json::Value::Null);
+    let body = matches!(node, N::DoStmt(_) | N::CreateFunctionStmt(_));
+    let what = if matches!(node, N::DoStmt(_)) {
+        "a DO block"
+    } else {
+        "a function body"
+    };
+    super::parser::walk(&tree, &mut |k, v| match k {
+        "FuncCall" => {
+            let last = v
+                .get("funcname")
+                .and_then(serde_json::Value::as_array)
+                .and_then(|a| a.last())
+                .and_then(|n| n.pointer("/node/String/sval"))
+                .and_then(serde_json::Value::as_str);
+            if let Some((name, reach)) = last.and_then(|n| Some((n, call_reaches(n)?))) {
+                let said = format!("{}(…) ({reach})", name.to_ascii_lowercase());
+                if !out.contains(&said) {
+                    out.push(said);
+                }
+            }
+        }
+        "sval" if body => {
+            for (name, reach) in v.as_str().map(named_in_body).unwrap_or_default() {
+                let said = format!("{what} naming {name} ({reach})");
+                let called = format!("{name}(");
+                if !out.contains(&said) && !out.iter().any(|o| o.starts_with(&called)) {
+                    out.push(said);
+                }
+            }
+        }
+        _ => {}
+    });
+    out
 }
 
 fn object_word(objtype: i32) -> Option<&'static str> {
@@ -271,8 +511,11 @@ mod tests {
         ("SECURITY LABEL ON TABLE t IS 'x'", None),
         ("REASSIGN OWNED BY a TO b", Some("REASSIGN OWNED")),
         ("DROP OWNED BY a", Some("DROP OWNED")),
-        ("CREATE USER MAPPING FOR u SERVER s", None),
-        ("ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password 'p')", None),
+        ("CREATE USER MAPPING FOR u SERVER s", Some("CREATE USER MAPPING (another database)")),
+        (
+            "ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password 'p')",
+            Some("ALTER USER MAPPING (another database)"),
+        ),
         ("DROP USER MAPPING FOR u SERVER s", None),
         ("CREATE TABLE role(i int)", None),
         ("CREATE SCHEMA s AUTHORIZATION u", None),
@@ -289,7 +532,70 @@ mod tests {
         ("ALTER DEFAULT PRIVILEGES FOR ROLE u GRANT SELECT ON TABLES TO v", None),
         ("SET ROLE u", None),
         ("DO $$ BEGIN EXECUTE 'CREATE ROLE x'; END $$", None),
-        ("SELECT pg_create_physical_replication_slot('s')", None),
+        (
+            "SELECT pg_create_physical_replication_slot('s')",
+            Some("pg_create_physical_replication_slot(…) (the server (other sessions, its configuration, replication))"),
+        ),
+        (
+            "SELECT dblink_exec('dbname=x', 'UPDATE accounts SET balance = 0')",
+            Some("dblink_exec(…) (another database)"),
+        ),
+        (
+            "INSERT INTO t SELECT * FROM public.DBLINK('c', 'select 1') AS r(i int)",
+            Some("dblink(…) (another database)"),
+        ),
+        (
+            "UPDATE t SET f = pg_catalog.pg_read_file('/etc/passwd') WHERE i = 1",
+            Some("pg_read_file(…) (the server's files)"),
+        ),
+        ("SELECT lo_export(1, '/tmp/x')", Some("lo_export(…) (the server's files)")),
+        ("SELECT lo_import('/tmp/x')", Some("lo_import(…) (the server's files)")),
+        ("SELECT pg_file_write('x', 'y', false)", Some("pg_file_write(…) (the server's files)")),
+        (
+            "WITH k AS (SELECT pg_terminate_backend(1)) SELECT 1",
+            Some("pg_terminate_backend(…) (the server (other sessions, its configuration, replication))"),
+        ),
+        ("INSERT INTO t VALUES ('dblink_exec(1)')", None),
+        ("SELECT pg_catalog.setval('s', 1)", None),
+        ("SELECT lower('lo_export')", None),
+        (
+            "CREATE EXTENSION IF NOT EXISTS dblink",
+            Some("CREATE EXTENSION dblink (another database)"),
+        ),
+        ("CREATE EXTENSION postgres_fdw", Some("CREATE EXTENSION postgres_fdw (another database)")),
+        ("CREATE EXTENSION file_fdw", Some("CREATE EXTENSION file_fdw (the server's files)")),
+        ("CREATE EXTENSION adminpack", Some("CREATE EXTENSION adminpack (the server's files)")),
+        ("CREATE EXTENSION pgcrypto", None),
+        (
+            "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'x')",
+            Some("CREATE SERVER (another database)"),
+        ),
+        ("ALTER SERVER s OPTIONS (SET host 'h')", Some("ALTER SERVER (another database)")),
+        ("CREATE FOREIGN TABLE f (i int) SERVER s", Some("CREATE FOREIGN TABLE (another database)")),
+        (
+            "IMPORT FOREIGN SCHEMA p FROM SERVER s INTO l",
+            Some("IMPORT FOREIGN SCHEMA (another database)"),
+        ),
+        (
+            "CREATE FOREIGN DATA WRAPPER w",
+            Some("a FOREIGN DATA WRAPPER (another database)"),
+        ),
+        ("DROP SERVER s CASCADE", None),
+        (
+            "DO $$ BEGIN PERFORM dblink_exec('x', 'y'); END $$",
+            Some("a DO block naming dblink_exec (another database)"),
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT pg_read_file('x') $$",
+            Some("a function body naming pg_read_file (the server's files)"),
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS oid LANGUAGE sql BEGIN ATOMIC SELECT lo_import('x'); END",
+            Some("lo_import(…) (the server's files)"),
+        ),
+        // Built at run time: not seen (the rehearsal's comparison and the catalog's
+        // answer are what is left).
+        ("DO $$ BEGIN EXECUTE 'SELECT dbl' || 'ink_exec(1)'; END $$", None),
         ("INSERT INTO t VALUES ('CREATE ROLE x')", None),
     ];
 
@@ -300,6 +606,17 @@ mod tests {
             let want: Vec<String> = want.iter().map(|w| format!("{w} at f.sql:2")).collect();
             assert_eq!(got, want, "{sql}");
         }
+    }
+
+    #[test]
+    fn dml_too_long_to_look_into_is_named() {
+        let mut sql = String::from("SELECT 1;\nINSERT INTO t VALUES ('");
+        sql.push_str(&"x".repeat(9 << 20));
+        sql.push_str("');\n");
+        assert_eq!(
+            reaches(&sql),
+            vec!["a DML statement over 8 MiB, too long to look for calls that reach beyond at f.sql:2".to_string()]
+        );
     }
 
     #[test]
