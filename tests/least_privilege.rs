@@ -696,7 +696,8 @@ fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
 
 /// The guard reads what PostgreSQL records, not a list: a view (the owner's) calling a
 /// built-in that is dangerous with a superuser's rights is named; constants, serials
-/// and `now()` defaults, keys and plain indexes are not code; and the prepared
+/// and `now()` defaults, keys, plain and expression indexes, default privileges and
+/// user mappings are not code; and the prepared
 /// statement a deploy keeps answers as the plain one does.
 #[test]
 fn what_the_guard_names_and_what_it_leaves() {
@@ -717,9 +718,16 @@ fn what_the_guard_names_and_what_it_leaves() {
              CREATE TABLE public.child(id int REFERENCES public.plain);
              CREATE INDEX ON public.plain (n);
              CREATE INDEX ON public.plain ((n + 1));
-             CREATE VIEW public.secret AS SELECT pg_catalog.pg_read_file('/etc/hostname') AS f;",
+             CREATE VIEW public.secret AS SELECT pg_catalog.pg_read_file('/etc/hostname') AS f;
+             ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC;",
         )
         .unwrap();
+    // A user mapping for the app role holds options, no code.
+    o.db.exec(&format!(
+        "CREATE FOREIGN DATA WRAPPER lp_w; CREATE SERVER lp_srv FOREIGN DATA WRAPPER lp_w;
+         CREATE USER MAPPING FOR {} SERVER lp_srv OPTIONS (user 'x');",
+        o.app
+    ));
     let mut c = o.db.client_as("postgres");
     c.batch_execute("SET search_path TO pg_catalog, pg_temp")
         .unwrap();

@@ -184,7 +184,8 @@ judged(kind, classid, objid, objsubid, owner, expr) AS (
         'pg_catalog.pg_extension'::pg_catalog.regclass, 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass,
         'pg_catalog.pg_foreign_server'::pg_catalog.regclass, 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass,
         'pg_catalog.pg_publication'::pg_catalog.regclass, 'pg_catalog.pg_subscription'::pg_catalog.regclass,
-        'pg_catalog.pg_event_trigger'::pg_catalog.regclass, 'pg_catalog.pg_language'::pg_catalog.regclass]::pg_catalog.oid[])
+        'pg_catalog.pg_event_trigger'::pg_catalog.regclass, 'pg_catalog.pg_language'::pg_catalog.regclass,
+        'pg_catalog.pg_user_mapping'::pg_catalog.regclass, 'pg_catalog.pg_default_acl'::pg_catalog.regclass]::pg_catalog.oid[])
 ),
 found(kind, object, owner) AS (
   SELECT j.kind,

@@ -76,24 +76,21 @@ pub fn lexing_set() -> String {
 /// stops the message before anything of it runs. Plain ASCII without a backslash, so
 /// it reads the same under any client encoding and either string setting.
 pub fn lexing_check() -> String {
-    let held = LEXING_PINS
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "pg_catalog.current_setting('{k}') OPERATOR(pg_catalog.=) {}",
-                quote_literal(v)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ");
+    // Short (every operator still schema-qualified): pg_stat_activity shows a message
+    // only up to track_activity_query_size (1 kB by default), and the bundle's SQL
+    // follows it.
     let found = LEXING_PINS
         .iter()
-        .map(|(k, _)| format!("' {k}=' OPERATOR(pg_catalog.||) pg_catalog.current_setting('{k}')"))
+        .map(|(k, _)| format!("'{k}='OPERATOR(pg_catalog.||)pg_catalog.current_setting('{k}')"))
         .collect::<Vec<_>>()
-        .join(" OPERATOR(pg_catalog.||) ");
+        .join(",");
+    let wanted = LEXING_PINS
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
-        "SELECT CASE WHEN {held} THEN 0 ELSE ('{LEXING_MARK}' OPERATOR(pg_catalog.||) {found})::pg_catalog.int4 END;
-"
+        "SELECT CASE WHEN s OPERATOR(pg_catalog.=) '{wanted}' THEN 0 ELSE ('{LEXING_MARK} 'OPERATOR(pg_catalog.||)s)::pg_catalog.int4 END FROM pg_catalog.concat_ws(' ',{found}) s;\n"
     )
 }
 
