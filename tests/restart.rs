@@ -41,7 +41,9 @@ fn restart_mid_apply(c: &Cluster, dir: &Path, mode: &str) -> Output {
     loop {
         let n = c.scalar(
             "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'airlock' AND query LIKE '%pg_sleep%' AND state = 'active'",
+            // Known by its wait event: airlock's prelude can fill pg_stat_activity's
+            // 1 kB of the message before the tier's text.
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'airlock' AND wait_event = 'PgSleep' AND state = 'active'",
         );
         if n != "0" {
             break;

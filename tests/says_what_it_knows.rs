@@ -477,7 +477,12 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
         .expect("database and files");
     let (db, work) = (db.to_string(), PathBuf::from(work));
     let commands = printed_commands(&text);
-    assert!(commands[0].starts_with("createdb "), "{commands:#?}");
+    // The database is created owned by the demo's application role, made first.
+    assert!(
+        commands[0].starts_with("psql ") && commands[0].contains(" && createdb -O "),
+        "{commands:#?}"
+    );
+    assert!(commands[2].starts_with("airlock setup "), "{commands:#?}");
     for shown in ["--through", "--wait", "fingerprint --diff", "> "] {
         assert!(
             commands.iter().any(|c| c.contains(shown)),
@@ -495,10 +500,21 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
     ] {
         assert!(work.join(file).exists(), "--keep left no {file}");
     }
-    // A fresh database of the same name, and a fresh host: replay every line.
-    admin()
-        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
-        .unwrap();
+    // A fresh database of the same name, its roles made anew, and a fresh host:
+    // replay every line.
+    let tag = db.trim_start_matches("airlock_demo_").to_string();
+    let drop_all = || {
+        let mut admin = admin();
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS airlock_demo_deploy_{tag}; DROP ROLE IF EXISTS airlock_demo_app_{tag};"
+            ))
+            .unwrap();
+    };
+    drop_all();
     let replay = tempdir();
     let state = tempdir();
     let path = format!(
@@ -536,9 +552,7 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
         .collect();
     assert_eq!(events, ["apply", "apply", "rollback"], "{said}");
     drop(client);
-    admin()
-        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
-        .unwrap();
+    drop_all();
     let _ = std::fs::remove_dir_all(&work);
 }
 

@@ -892,7 +892,7 @@ fn rehearse_drops_the_clone_after_sigint() {
     let mut seen = false;
     for _ in 0..600 {
         let rows = admin
-            .query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE $1 || '%' AND query LIKE '%pg_sleep%'", &[&clone_prefix])
+            .query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE $1 || '%' AND wait_event = 'PgSleep'", &[&clone_prefix])
             .unwrap();
         if !rows.is_empty() {
             seen = true;
