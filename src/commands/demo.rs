@@ -385,7 +385,8 @@ fn create_demo_database(admin: &ConnSpec) -> Result<(String, DemoRoles)> {
     let mut admin_client = admin.connect().map_err(|e| server_unreachable(admin, e))?;
     let tag = format!("{}_{}", std::process::id(), chrono::Utc::now().timestamp());
     let db = format!("airlock_demo_{tag}");
-    let roles = DemoRoles::new(&tag).map_err(|e| Error::io("cannot read /dev/urandom", e))?;
+    let roles = DemoRoles::new(&tag)
+        .map_err(|e| Error::io("cannot make a password for the demo's deploy login", e))?;
     for sql in [
         roles.create_app_sql(),
         format!(

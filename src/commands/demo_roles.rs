@@ -22,9 +22,14 @@ pub(crate) struct DemoRoles {
 impl DemoRoles {
     /// Names for this run (`tag`: the demo database's own suffix).
     pub fn new(tag: &str) -> std::io::Result<DemoRoles> {
+        // The kernel's generator, not /dev/urandom: the static binary runs the demo in
+        // an empty root too (no /dev).
         let mut bytes = [0u8; 16];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))?;
+        // SAFETY: getrandom(2) writes at most `bytes.len()` bytes into the buffer.
+        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        if n != bytes.len() as isize {
+            return Err(std::io::Error::last_os_error());
+        }
         Ok(DemoRoles {
             app: format!("airlock_demo_app_{tag}"),
             deploy: format!("airlock_demo_deploy_{tag}"),
