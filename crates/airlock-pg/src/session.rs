@@ -417,12 +417,14 @@ mod tests {
         assert!(check.is_ascii() && !check.contains('\\'), "{check}");
         for (name, value) in LEXING_PINS {
             assert!(
-                check.contains(&format!(
-                    "current_setting('{name}') OPERATOR(pg_catalog.=) '{value}'"
-                )),
+                check.contains(&format!("pg_catalog.current_setting('{name}')"))
+                    && check.contains(&format!("{name}={value}")),
                 "{check}"
             );
         }
+        // Every operator schema-qualified: a session search_path bundle SQL left cannot
+        // lend it another `=` or `||`.
+        assert!(!check.contains(" = ") && !check.contains(")||"), "{check}");
         assert!(lexing_set().contains("SET client_encoding TO 'UTF8'; "));
         assert!(
             !lexing_set().contains("LOCAL"),
