@@ -228,17 +228,8 @@ pub(crate) fn leftover_commands(
     from: usize,
     search_path: &[String],
 ) -> Vec<String> {
-    let Ok(steps) = steps_of(vb, files) else {
-        return vec![];
-    };
-    steps
-        .iter()
-        .skip(from)
-        .filter_map(|(_, s, _)| s.builds.as_ref())
-        .filter_map(|b| match held_in(tx, b, search_path) {
-            Ok(Held::Ours(o)) if !o.valid && o.builders.is_empty() => Some(o.name),
-            _ => None,
-        })
+    own_builds(tx, vb, files, from, search_path, false)
+        .into_iter()
         .map(|name| format!("DROP INDEX CONCURRENTLY {name};"))
         .collect()
 }
@@ -253,6 +244,19 @@ pub(crate) fn finished_builds(
     from: usize,
     search_path: &[String],
 ) -> Vec<String> {
+    own_builds(tx, vb, files, from, search_path, true)
+}
+
+/// The names of the indexes steps `from..` of `files` build that are there as the
+/// steps' own, built by nobody now, and VALID or not as `valid` asks.
+fn own_builds(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    files: &[String],
+    from: usize,
+    search_path: &[String],
+    valid: bool,
+) -> Vec<String> {
     let Ok(steps) = steps_of(vb, files) else {
         return vec![];
     };
@@ -261,7 +265,7 @@ pub(crate) fn finished_builds(
         .skip(from)
         .filter_map(|(_, s, _)| s.builds.as_ref())
         .filter_map(|b| match held_in(tx, b, search_path) {
-            Ok(Held::Ours(o)) if o.valid && o.builders.is_empty() => Some(o.name),
+            Ok(Held::Ours(o)) if o.valid == valid && o.builders.is_empty() => Some(o.name),
             _ => None,
         })
         .collect()
