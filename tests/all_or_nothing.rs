@@ -311,9 +311,10 @@ fn a_session_encoding_set_by_one_tier_never_lexes_the_next_in_any_transaction_mo
 #[test]
 fn a_non_superuser_owners_trigger_cannot_change_how_the_next_tier_is_lexed() {
     let _serial = cluster_serial();
-    let db = TestDb::new("lexowner");
+    // Declared before the database it owns: locals drop in reverse, the database first.
     let (owner, deployer) = (role_name("owner"), role_name("deployer"));
     let _roles = DropRoles(vec![owner.clone(), deployer.clone()]);
+    let db = TestDb::new("lexowner");
     admin()
         .batch_execute(&format!(
             "CREATE ROLE {owner} LOGIN; CREATE ROLE {deployer} LOGIN;

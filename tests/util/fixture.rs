@@ -23,6 +23,35 @@ impl Drop for DropRoles {
     fn drop(&mut self) {
         if let Ok(mut c) = std::panic::catch_unwind(admin) {
             for role in &self.0 {
+                if c.batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+                    .is_ok()
+                {
+                    continue;
+                }
+                // Declared after the database it has grants or objects in (so dropped
+                // first), or left by a failed test: those go first, in each database.
+                let dbs: Vec<String> = c
+                    .query(
+                        "SELECT DISTINCT d.datname::text FROM pg_shdepend s \
+                           JOIN pg_database d ON d.oid = s.dbid \
+                           JOIN pg_roles r ON r.oid = s.refobjid WHERE r.rolname = $1",
+                        &[role],
+                    )
+                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                    .unwrap_or_default();
+                for db in dbs {
+                    let host =
+                        std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+                    let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
+                    if let Ok(mut there) = postgres::Config::new()
+                        .host(&host)
+                        .user(&user)
+                        .dbname(&db)
+                        .connect(postgres::NoTls)
+                    {
+                        let _ = there.batch_execute(&format!("DROP OWNED BY {role}"));
+                    }
+                }
                 let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
             }
         }
