@@ -135,15 +135,7 @@ const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, fa
         coalesce(pg_catalog.pg_has_role(SESSION_USER, r.oid, 'MEMBER'), false), \
         s.rolsuper, \
         SESSION_USER::pg_catalog.text, \
-        CASE WHEN s.rolsuper THEN ARRAY['is a superuser'] ELSE pg_catalog.array_remove(ARRAY[ \
-          CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolsuper \
-                 AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')) THEN 'may become a superuser (a member of one)' END, \
-          CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolcreaterole \
-                 AND pg_catalog.pg_has_role(SESSION_USER, x.oid, 'MEMBER')) THEN 'has CREATEROLE, itself or through a role it belongs to (it could grant itself more)' END, \
-          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END, \
-          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END, \
-          CASE WHEN pg_catalog.pg_has_role(SESSION_USER, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END \
-        ], NULL) END \
+        {powers} \
    FROM pg_catalog.pg_database d \
    JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
    JOIN pg_catalog.pg_roles s ON s.rolname OPERATOR(pg_catalog.=) SESSION_USER \
@@ -151,6 +143,34 @@ const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, fa
                                   ELSE coalesce($1::pg_catalog.text, o.rolname::pg_catalog.text) END) w(name) \
    LEFT JOIN pg_catalog.pg_roles r ON r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) w.name \
   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
+
+/// What role `who` (a role name or oid expression; `is_super`: its `rolsuper`) could
+/// reach beyond its own rights, as a `text[]` expression (empty: nothing): a superuser,
+/// CREATEROLE, the server-program and server-file roles, itself or through a role it
+/// belongs to. The one list `airlock setup` proves a deploy login by, too.
+pub(crate) fn powers_sql(who: &str, is_super: &str) -> String {
+    let member = |role: &str| format!("pg_catalog.pg_has_role({who}, {role}, 'MEMBER')");
+    let via = |attr: &str| {
+        format!(
+            "EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.{attr} AND {})",
+            member("x.oid")
+        )
+    };
+    format!(
+        "CASE WHEN {is_super} THEN ARRAY['is a superuser'] ELSE pg_catalog.array_remove(ARRAY[ \
+           CASE WHEN {} THEN 'may become a superuser (a member of one)' END, \
+           CASE WHEN {} THEN 'has CREATEROLE, itself or through a role it belongs to (it could grant itself more)' END, \
+           CASE WHEN {} THEN 'may run server programs (pg_execute_server_program)' END, \
+           CASE WHEN {} THEN 'may write server files (pg_write_server_files)' END, \
+           CASE WHEN {} THEN 'may read server files (pg_read_server_files)' END \
+         ], NULL) END",
+        via("rolsuper"),
+        via("rolcreaterole"),
+        member("'pg_execute_server_program'"),
+        member("'pg_write_server_files'"),
+        member("'pg_read_server_files'"),
+    )
+}
 
 fn refuse(message: String, hint: String) -> DbError {
     DbError::BundleRole { message, hint }
@@ -169,7 +189,7 @@ pub fn check(client: &mut impl GenericClient, target: &Target) -> Result<BundleR
 pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<BundleRole, DbError> {
     let row = client
         .query_typed_one(
-            RESOLVE,
+            &RESOLVE.replace("{powers}", &powers_sql("SESSION_USER", "s.rolsuper")),
             &[
                 (&target.role, postgres::types::Type::TEXT),
                 (&target.superuser, postgres::types::Type::BOOL),

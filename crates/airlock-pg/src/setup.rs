@@ -80,18 +80,6 @@ const FACTS: &str = "SELECT pg_catalog.current_database()::pg_catalog.text, \
      (SELECT o.rolname FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba \
        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())))";
 
-/// What a role could reach beyond its own rights (empty: nothing), as
-/// [`super::bundle_role`] judges a login.
-const POWERS: &str = "SELECT pg_catalog.array_remove(ARRAY[ \
-    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolsuper AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER')) \
-         THEN 'is or may become a superuser' END, \
-    CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles x WHERE x.rolcreaterole AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER')) \
-         THEN 'has CREATEROLE, itself or through a role it belongs to' END, \
-    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') THEN 'may run server programs (pg_execute_server_program)' END, \
-    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') THEN 'may write server files (pg_write_server_files)' END, \
-    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') THEN 'may read server files (pg_read_server_files)' END \
-  ], NULL) FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
-
 fn refuse(message: String, hint: &str) -> DbError {
     DbError::Setup {
         message,
@@ -256,7 +244,13 @@ fn check_powers(
     when: &str,
 ) -> Result<(), DbError> {
     let powers: Vec<String> = tx
-        .query_typed_one(POWERS, &[(&login, postgres::types::Type::TEXT)])
+        .query_typed_one(
+            &format!(
+                "SELECT {} FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                super::bundle_role::powers_sql("r.oid", "r.rolsuper")
+            ),
+            &[(&login, postgres::types::Type::TEXT)],
+        )
         .map_err(|e| sql_err("reading the login's powers", &e))?
         .get(0);
     if powers.is_empty() {
