@@ -690,6 +690,10 @@ fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
     let p = o.run(&["plan", &b]);
     expect_code(&p, 5);
     assert!(json(&p).to_string().contains("public.climb_evt()"));
+    // fingerprint too (its description makes a temporary function).
+    let f = airlock(o.dir(), &["--json", "fingerprint", "--db", &o.db.conn()]);
+    expect_code(&f, 5);
+    assert_eq!(json(&f)["kind"], "event-trigger");
     assert!(!is_superuser(&o.dbowner), "the owner became superuser");
     assert_eq!(o.db.ledger_rows(), "none");
 }

@@ -661,10 +661,10 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     }
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;
     let mut c = spec.connect()?;
-    let database: String = c
-        .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
-        .map_err(|e| crate::db::sql_err("fingerprint", &e))?
-        .get(0);
+    // The session's facts as every command reads them: settings pinned, and refused on
+    // a superuser's login while an event trigger would fire a non-superuser's code on
+    // the temporary function the description makes.
+    let database = session::open_facts(&mut c, &args.db.statement_timeout)?.database;
     let level = if args.data_strict {
         Level::DataStrict
     } else if args.data {
