@@ -11,7 +11,8 @@ use std::path::PathBuf;
 ///
 /// Exit codes: 0 success / gate READY, 1 runtime error, 2 usage error, 3 gate BLOCKED,
 /// 4 bundle verification failed, 5 database state check failed, 6 refused by the
-/// ledger or deploy lock not acquired.
+/// ledger or deploy lock not acquired, 7 audit UNVERIFIED (nothing failed, but some
+/// evidence is missing).
 #[derive(Debug, Parser)]
 #[command(
     name = "airlock",
@@ -91,6 +92,9 @@ pub enum Command {
     Fingerprint(FingerprintArgs),
     /// Re-verify archived bundles, receipts and the ledger, years later: one verdict.
     Audit(AuditArgs),
+    /// A trust store by command: a key's id, the keys a store holds, add a key, revoke
+    /// one.
+    Trust(TrustArgsGroup),
     /// The whole story on a throw-away database: pack, verify, gate, rehearse, apply, rollback.
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -101,6 +105,124 @@ pub enum Command {
     /// (read, not verified: a name to complete, never trusted).
     #[command(name = "__tiers", hide = true)]
     Tiers(TiersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgsGroup {
+    #[command(subcommand)]
+    pub command: TrustCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Print the key id of each .pub file: what `[keys.ID]` in trust.toml names and
+    /// what `airlock inspect` and `minisign -V` show.
+    Id(TrustIdArgs),
+    /// The keys a trust store holds, each with its role, groups, window, revocation and
+    /// whether a signature made now counts; the threshold.
+    List(TrustListArgs),
+    /// Put a public key into a trust store (a directory, made when missing) with its
+    /// role and policy. The store is checked as every command reads it before anything
+    /// is written; trust.toml's comments and layout are kept.
+    Add(TrustAddArgs),
+    /// Revoke a key in a trust store: for good, or from a time (`--from`).
+    Revoke(TrustRevokeArgs),
+    /// Set a trust store's threshold (distinct release keys a bundle needs) or whether
+    /// receipts must be signed.
+    Set(TrustSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustSetArgs {
+    /// The trust store directory.
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// Distinct release keys of this store a bundle needs (1 or more).
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<u32>,
+    /// Whether apply and rollback need --sign-receipt with an operator key, and audit
+    /// fails an unsigned receipt.
+    #[arg(long, value_name = "BOOL")]
+    pub require_signed_receipts: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustIdArgs {
+    /// The minisign public key files (.pub).
+    #[arg(required = true, value_name = "FILE.pub")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustListArgs {
+    /// The trust store: a directory of *.pub files and trust.toml (or one .pub file).
+    #[arg(env = "AIRLOCK_TRUST", value_name = "STORE")]
+    pub store: PathBuf,
+}
+
+/// A key's role in `airlock trust add`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KeyRoleArg {
+    /// Signs bundles; counts toward the threshold.
+    Release,
+    /// Signs receipts only.
+    Operator,
+    /// Signs approvals (airlock approve) only.
+    Approver,
+}
+
+impl From<KeyRoleArg> for crate::trust::Role {
+    fn from(r: KeyRoleArg) -> Self {
+        match r {
+            KeyRoleArg::Release => crate::trust::Role::Release,
+            KeyRoleArg::Operator => crate::trust::Role::Operator,
+            KeyRoleArg::Approver => crate::trust::Role::Approver,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrustAddArgs {
+    /// The trust store directory (made when missing).
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// The public key to add (a .pub from `airlock keygen` or `minisign -G`); copied
+    /// into the store under its own file name.
+    #[arg(value_name = "FILE.pub")]
+    pub public_key: PathBuf,
+    /// What the key may sign.
+    #[arg(long, value_enum, default_value = "release")]
+    pub role: KeyRoleArg,
+    /// Approver keys: a group the key belongs to, for a bundle's [ratification]
+    /// required_groups (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Who holds the key (e.g. "Carol Jones, finance"), shown beside its key id.
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// The key counts only from this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub not_before: Option<String>,
+    /// The key is retired from this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub not_after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustRevokeArgs {
+    /// The trust store directory.
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// The key id to revoke (`airlock trust list STORE` shows them).
+    #[arg(value_name = "KEYID")]
+    pub key_id: String,
+    /// Revoked from this time only (RFC 3339 or a date): what it signed earlier still
+    /// counts with evidence (a ledger row or a signed receipt). Default: for good.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Why, for people (shown with the revocation).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ pub enum Error {
     Extract(ExtractError),
     #[error(transparent)]
     Trust(#[from] TrustError),
+    #[error(transparent)]
+    TrustEdit(#[from] crate::trust_edit::EditError),
     #[error("key {path}: {source}")]
     Key {
         path: PathBuf,
@@ -100,6 +102,8 @@ impl Error {
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => e.exit_code(),
             // Nothing was verified: the store is the thing to fix.
             Error::Trust(_) => Exit::Usage,
+            Error::TrustEdit(e) if e.is_usage() => Exit::Usage,
+            Error::TrustEdit(_) => Exit::Runtime,
             Error::Extract(ExtractError::DestinationExists(_)) => Exit::Usage,
             Error::Extract(ExtractError::Io(..)) => Exit::Runtime,
             Error::Key { source, .. } => match source {
@@ -123,6 +127,7 @@ impl Error {
             ),
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => e.hint(),
             Error::Trust(e) => Some(e.hint()),
+            Error::TrustEdit(e) => e.hint(),
             Error::Key {
                 source: MinisignError::WrongPassphrase,
                 ..
@@ -168,7 +173,7 @@ impl Error {
             Error::Verify(VerifyError::Open { .. }) => "io",
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",
             Error::Extract(_) => "extract",
-            Error::Trust(_) => "trust-store",
+            Error::Trust(_) | Error::TrustEdit(_) => "trust-store",
             Error::Key { .. } => "key",
             Error::Io { .. } => "io",
             Error::Db(e) => e.kind(),

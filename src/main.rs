@@ -21,6 +21,10 @@ fn main() -> ExitCode {
         style::no_color_env(),
     );
     style::set_width(style::detect_width());
+    // Free text is wrapped where a person reads it (a terminal); in a pipe each
+    // message stays one line for grep and logs. Tables fit the width either way.
+    let prose_out = std::io::stdout().is_terminal().then(style::width);
+    let prose_err = std::io::stderr().is_terminal().then(style::width);
     let result = airlock::run(cli);
     let notices = notices::take();
     let code = match result {
@@ -31,10 +35,10 @@ fn main() -> ExitCode {
                 attach(&mut doc, &notices);
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else if !quiet {
-                let mut text = human(|| outcome.human(), colour);
+                let mut text = human(|| outcome.human(), colour, prose_out);
                 if !notices.is_empty() {
                     text.push_str("\n\n");
-                    text.push_str(&human(|| notices.human(), false));
+                    text.push_str(&human(|| notices.human(), false, prose_out));
                 }
                 print_out(&text);
             } else if let Some(line) = outcome.quiet_line() {
@@ -61,13 +65,19 @@ fn main() -> ExitCode {
             // empty, so a script reads one document.
             if !json {
                 let mut e = std::io::stderr().lock();
-                let safe = |t: &str| terminal_safe(t).into_owned();
+                let safe = |t: &str| {
+                    let t = terminal_safe(t);
+                    match prose_err {
+                        Some(w) => airlock::report::wrap_prose(&t, w),
+                        None => t.into_owned(),
+                    }
+                };
                 if !quiet && !notices.is_empty() {
                     let _ = writeln!(e, "{}", safe(&notices.human()));
                 }
-                let _ = writeln!(e, "error: {}", safe(&err.to_string()));
+                let _ = writeln!(e, "{}", safe(&format!("error: {err}")));
                 if let Some(h) = err.hint() {
-                    let _ = writeln!(e, "hint: {}", safe(&h));
+                    let _ = writeln!(e, "{}", safe(&format!("hint: {h}")));
                 }
             }
             code
@@ -79,15 +89,20 @@ fn main() -> ExitCode {
 /// A report's human text, safe for a terminal, coloured when asked. It is rendered
 /// plain first: a style marker in that text came from outside (the database, a
 /// bundle), so that report is shown without colour and the marker escaped.
-fn human(render: impl Fn() -> String, colour: bool) -> String {
+/// Wrapped at `wrap` columns when given (free text on a terminal).
+fn human(render: impl Fn() -> String, colour: bool, wrap: Option<usize>) -> String {
+    let fit = |t: std::borrow::Cow<'_, str>| match wrap {
+        Some(w) => airlock::report::wrap_prose(&t, w),
+        None => t.into_owned(),
+    };
     let plain = render();
     if !colour || plain.chars().any(style::is_marker) {
-        return terminal_safe(&plain).into_owned();
+        return fit(terminal_safe(&plain));
     }
     style::set_markers(true);
     let marked = render();
     style::set_markers(false);
-    style::render(&airlock::report::terminal_safe_styled(&marked), true)
+    style::render(&fit(airlock::report::terminal_safe_styled(&marked)), true)
 }
 
 /// `ok` and `exit_code` in every JSON document, as error documents have them: `ok` is

@@ -176,8 +176,10 @@ pub fn table_in(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Str
         .join("\n")
 }
 
-/// Words longer than this may be split to fit a column.
-const WORD_CAP: usize = 20;
+/// Words (identifiers, paths, hashes) up to this many characters are never split: a
+/// column narrows no further than its longest, and a line holding one overflows rather
+/// than break it. Longer runs (data, not names) may be split.
+pub const NO_SPLIT: usize = 200;
 
 /// [`table`] as blocks: the header line, the rule, then one block per row (several
 /// lines when its cells wrap), for callers that add lines after each row. A table too
@@ -201,7 +203,7 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
             widths[i] = widths[i].max(visible_len(c));
         }
     }
-    // A column narrows no further than its longest word (up to WORD_CAP), so words
+    // A column narrows no further than its longest word (up to NO_SPLIT), so words
     // are not split; when the table cannot fit so, each row is stacked instead.
     let longest_word = |c: &str| c.split(' ').map(visible_len).max().unwrap_or(0);
     let floor: Vec<usize> = (0..n)
@@ -209,7 +211,7 @@ pub fn table_blocks(headers: &[&str], rows: &[Vec<String>], max_width: usize) ->
             let words = rows.iter().map(|r| longest_word(&r[i])).max().unwrap_or(0);
             visible_len(headers[i])
                 .clamp(3, 12)
-                .max(words.min(WORD_CAP))
+                .max(words.min(NO_SPLIT))
         })
         .collect();
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
@@ -303,8 +305,77 @@ fn stacked(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<Stri
     out
 }
 
-/// `text` in lines of at most `width` characters, broken at spaces where possible
-/// (a longer word is split); more than [`MAX_CELL_LINES`] lines are cut, the last
+/// Free text fitted to `width`: a line that fits is kept; a longer one is broken at
+/// spaces ([`wrap`] without its cut), its continuation lines indented under the
+/// line's text (its leading spaces, and a leading `label: ` such as `hint: `). A word
+/// is never split (see [`NO_SPLIT`]).
+pub fn wrap_prose(text: &str, width: usize) -> String {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        if crate::style::visible_len(line) <= width {
+            out.push(line.to_string());
+            continue;
+        }
+        let lead = line.len() - line.trim_start().len();
+        let body = &line[lead..];
+        let label = body
+            .find(": ")
+            .filter(|&i| i <= 12 && !body[..i].contains(' '))
+            .map_or(0, |i| i + 2);
+        let indent = " ".repeat(lead + label);
+        let room = width.saturating_sub(lead + label).max(20);
+        let mut rest = body;
+        let mut first = true;
+        while !rest.is_empty() {
+            let avail = if first {
+                width.saturating_sub(lead).max(20)
+            } else {
+                room
+            };
+            let (piece, next) = prose_piece(rest, avail);
+            out.push(format!(
+                "{}{piece}",
+                if first {
+                    &line[..lead]
+                } else {
+                    indent.as_str()
+                }
+            ));
+            rest = next;
+            first = false;
+        }
+    }
+    out.join("\n")
+}
+
+/// The first line of `text` at most `width` visible characters (a longer first word
+/// whole), and what follows it.
+fn prose_piece(text: &str, width: usize) -> (&str, &str) {
+    if crate::style::visible_len(text) <= width {
+        return (text, "");
+    }
+    let mut best = None;
+    let mut seen = 0;
+    for (i, c) in text.char_indices() {
+        if c == ' ' {
+            if seen > width {
+                break;
+            }
+            best = Some(i);
+        }
+        if !crate::style::is_marker(c) {
+            seen += 1;
+        }
+    }
+    let cut = best.filter(|&i| i > 0).or_else(|| text.find(' '));
+    match cut {
+        Some(i) => (&text[..i], text[i..].trim_start_matches(' ')),
+        None => (text, ""),
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a word longer than
+/// the line stays whole up to [`NO_SPLIT`] characters, beyond that it is split); more than [`MAX_CELL_LINES`] lines are cut, the last
 /// line then ending `… (N bytes more)`. Linear in the part shown: it stops at the
 /// line after the last one kept, however long `text` is.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -338,8 +409,15 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
                     break;
                 }
                 Some(_) if used > 0 => {}
+                Some(_) if rest.chars().count() <= NO_SPLIT => {
+                    // An identifier, path or hash longer than the line: whole, on a
+                    // line of its own that overflows.
+                    line.push_str(rest);
+                    line_end = rest_start + rest.len();
+                    rest = "";
+                }
                 Some((i, _)) => {
-                    // A word longer than the line: split it.
+                    // A run longer than any name: split it.
                     line.push_str(&rest[..i]);
                     line_end = rest_start + i;
                     rest = &rest[i..];
@@ -496,8 +574,14 @@ mod tests {
     }
 
     #[test]
-    fn wrapping_splits_overlong_words_and_cuts_very_long_cells() {
-        assert_eq!(super::wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+    fn wrapping_keeps_names_whole_splits_only_runs_longer_than_any_and_cuts_long_cells() {
+        let hash = "ab12".repeat(16);
+        assert_eq!(
+            super::wrap(&format!("sha256 {hash} ok"), 20),
+            vec!["sha256", hash.as_str(), "ok"]
+        );
+        let run = "y".repeat(super::NO_SPLIT + 1);
+        assert!(super::wrap(&run, 100).len() > 1);
         let many = super::wrap(&"word ".repeat(400), 10);
         assert_eq!(many.len(), super::MAX_CELL_LINES);
         assert!(many.last().unwrap().ends_with(" bytes more)"), "{many:?}");
@@ -517,5 +601,20 @@ mod tests {
             .unwrap();
         assert_eq!(shown + more, 1000, "{w:?}");
         assert_eq!(super::wrap("ab cd", 2), vec!["ab", "cd"]);
+    }
+
+    #[test]
+    fn prose_wraps_at_spaces_under_its_label_and_splits_no_word() {
+        let path = "/var/lib/airlock/bundles/one-roof-phase1-2026.06.03.airlock.tar.gz";
+        let text = format!("short line\nhint: run airlock verify {path} --trust keys/ and then look at the table it prints");
+        let w = super::wrap_prose(&text, 60);
+        let lines: Vec<&str> = w.lines().collect();
+        assert_eq!(lines[0], "short line");
+        assert!(lines[1].starts_with("hint: run airlock verify"), "{w}");
+        assert!(lines[2..].iter().all(|l| l.starts_with("      ")), "{w}");
+        assert!(w.contains(path), "the path was split:\n{w}");
+        for l in &lines {
+            assert!(l.chars().count() <= 60 || l.trim() == path, "{l}");
+        }
     }
 }

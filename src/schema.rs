@@ -66,6 +66,15 @@ fn files() -> Vec<(&'static str, RootSchema)> {
             schema_for!(crate::trust::TrustToml),
         ),
         ("keygen.schema.json", schema_for!(keygen::KeygenReport)),
+        ("trust-id.schema.json", schema_for!(trust::KeyIdReport)),
+        (
+            "trust-list.schema.json",
+            schema_for!(trust::TrustListReport),
+        ),
+        (
+            "trust-change.schema.json",
+            schema_for!(trust::TrustChangeReport),
+        ),
         ("lint.schema.json", schema_for!(lint::LintReport)),
         ("import.schema.json", schema_for!(import::ImportReport)),
         ("pack.schema.json", schema_for!(pack::PackReport)),

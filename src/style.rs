@@ -15,7 +15,7 @@ static ON: AtomicBool = AtomicBool::new(false);
 static WIDTH: AtomicUsize = AtomicUsize::new(DEFAULT_WIDTH);
 
 /// Table width when stdout is not a terminal (a pipe, a file) and COLUMNS is unset.
-pub const DEFAULT_WIDTH: usize = 80;
+pub const DEFAULT_WIDTH: usize = 120;
 /// Narrower than this, tables are laid out as if the terminal were this wide.
 pub const MIN_WIDTH: usize = 40;
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 22] = [
+const SUBCOMMANDS: [&str; 23] = [
     "keygen",
     "lint",
     "pack",
@@ -28,9 +28,19 @@ const SUBCOMMANDS: [&str; 22] = [
     "status",
     "fingerprint",
     "audit",
+    "trust",
     "demo",
     "completions",
     "man",
+];
+
+/// Subcommands of subcommands, pinned as `trust-add.txt` and so on.
+const NESTED: [&str; 5] = [
+    "trust id",
+    "trust list",
+    "trust add",
+    "trust revoke",
+    "trust set",
 ];
 
 /// `airlock ARGS` with nothing of this environment: a fixed width of 100 columns
@@ -110,8 +120,16 @@ fn every_help_equals_its_committed_copy() {
     if bless {
         std::fs::create_dir_all(&dir).expect("create tests/data/help");
     }
-    let pages = std::iter::once(("airlock", help(&["--help"])))
-        .chain(SUBCOMMANDS.iter().map(|s| (*s, help(&[s, "--help"]))));
+    let pages = std::iter::once(("airlock".to_string(), help(&["--help"])))
+        .chain(
+            SUBCOMMANDS
+                .iter()
+                .map(|s| (s.to_string(), help(&[s, "--help"]))),
+        )
+        .chain(NESTED.iter().map(|s| {
+            let args: Vec<&str> = s.split(' ').chain(["--help"]).collect();
+            (s.replace(' ', "-"), help(&args))
+        }));
     let mut drifted = Vec::new();
     for (name, text) in pages {
         let path = dir.join(format!("{name}.txt"));
@@ -140,8 +158,9 @@ fn no_subcommand_argument_or_flag_has_an_empty_help_line() {
         missing.is_empty(),
         "airlock --help: no help for {missing:?}"
     );
-    for sub in SUBCOMMANDS {
-        let text = help(&[sub, "--help"]);
+    for sub in SUBCOMMANDS.iter().chain(NESTED.iter()) {
+        let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
+        let text = help(&args);
         let about = text.lines().next().unwrap_or_default();
         assert!(
             !about.trim().is_empty() && !about.starts_with("Usage:"),

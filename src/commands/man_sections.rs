@@ -61,6 +61,11 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("Re-verify an archive against the ledger", "airlock audit archive/*.airlock.tar.gz --trust trust/ --receipt receipts/*.json --db dbname=app"),
             ("Against a ledger export when the database is gone", "airlock status --db app --json > app-ledger.json   # saved with the archive\nairlock audit archive/ --trust trust/ --receipt receipts/ --ledger app-ledger.json"),
         ],
+        "trust" => &[
+            ("The key id of a public key", "airlock trust id carol.pub"),
+            ("Add an approver key, then list the store", "airlock trust add trust/ carol.pub --role approver --name \"Carol Jones\"\nairlock trust list trust/"),
+            ("Revoke a key for good", "airlock trust revoke trust/ 9F00AA11BB22CC33 --reason \"laptop stolen\""),
+        ],
         "demo" => &[("The demo, keeping its database", "airlock demo --keep")],
         "completions" => &[("Bash completion", "airlock completions bash > /etc/bash_completion.d/airlock")],
         "man" => &[("Every page into a directory", "airlock man --out-dir /usr/local/share/man/man1")],

@@ -23,6 +23,7 @@ pub mod runbook;
 pub mod setup;
 pub mod sign;
 pub mod status;
+pub mod trust;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -70,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Completions(a) => completions::run(a),
         Command::Tiers(a) => completions::tiers(a),
         Command::Man(a) => man::run(a),
+        Command::Trust(c) => trust::run(c.command),
     }
 }
 

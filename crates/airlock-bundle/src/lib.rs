@@ -19,5 +19,6 @@ pub mod spec;
 pub mod sql_rules;
 pub mod strict_json;
 pub mod trust;
+pub mod trust_edit;
 pub mod verdicts;
 pub mod verified;

@@ -141,6 +141,10 @@ struct KeyPolicyToml {
     /// bundle's `[ratification] required_groups` can ask for.
     #[serde(default)]
     groups: Vec<String>,
+    /// Who holds the key, for people (e.g. "Carol Jones, finance"): shown beside the
+    /// key id wherever airlock names a signer or an approver. One line, at most 100
+    /// characters; it vouches for nothing (the key id and the signature do).
+    name: Option<String>,
 }
 
 /// A point in time: RFC 3339 text with a zone, or a TOML datetime.
@@ -189,6 +193,8 @@ pub struct KeyPolicy {
     pub role: Role,
     /// The approver groups the key belongs to (`groups` in trust.toml).
     pub groups: Vec<String>,
+    /// Who holds the key (`name` in trust.toml), for people.
+    pub name: Option<String>,
 }
 
 /// A release key with no window and no revocation (a `.pub` with no trust.toml entry).
@@ -201,6 +207,7 @@ impl Default for KeyPolicy {
             revoked_reason: None,
             role: Role::Release,
             groups: vec![],
+            name: None,
         }
     }
 }
@@ -362,6 +369,12 @@ fn refuse_duplicates(store: &Path, keys: &[TrustedKey]) -> Result<(), TrustError
     Ok(())
 }
 
+/// A key holder's name as trust.toml may give it: one line of at most 100 printable
+/// characters, not empty.
+pub fn is_key_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control)
+}
+
 /// What `entry`, `[keys.ID]` (`id`) of the policy file at `policy_path`, says, onto
 /// `policy`.
 fn apply_key_policy(
@@ -410,6 +423,15 @@ fn apply_key_policy(
         ));
     }
     policy.groups = entry.groups.clone();
+    if let Some(name) = &entry.name {
+        if !is_key_name(name) {
+            return Err(store_err(
+                policy_path,
+                format!("[keys.{id}] name {name:?} must be one line of at most 100 printable characters"),
+            ));
+        }
+    }
+    policy.name = entry.name.clone();
     Ok(())
 }
 

@@ -1,0 +1,289 @@
+//! `airlock trust`: a trust store by command: a `.pub`'s key id, the keys a store
+//! holds and what each may do, adding a key and revoking one (no heredoc into
+//! trust.toml).
+
+use crate::cli::{
+    TrustAddArgs, TrustCommand, TrustIdArgs, TrustListArgs, TrustRevokeArgs, TrustSetArgs,
+};
+use crate::error::{Error, Result};
+use crate::report::{Outcome, Report};
+use crate::trust::{Role, TrustStore, TrustedKey};
+use crate::trust_edit::{self, stamp, NewKey};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub fn run(cmd: TrustCommand) -> Result<Outcome> {
+    match cmd {
+        TrustCommand::Id(a) => id(a),
+        TrustCommand::List(a) => list(a),
+        TrustCommand::Add(a) => add(a),
+        TrustCommand::Revoke(a) => revoke(a),
+        TrustCommand::Set(a) => set(a),
+    }
+}
+
+/// One `.pub` file's key id.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct KeyIdRow {
+    pub file: PathBuf,
+    /// Minisign key id, uppercase hex: what `[keys.ID]` in trust.toml names.
+    pub key_id: String,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct KeyIdReport {
+    pub keys: Vec<KeyIdRow>,
+}
+
+impl Report for KeyIdReport {
+    fn human(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| format!("{}  {}", k.key_id, k.file.display()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn id(args: TrustIdArgs) -> Result<Outcome> {
+    let mut keys = vec![];
+    for file in args.files {
+        let key = trust_edit::read_public(&file)?;
+        keys.push(KeyIdRow {
+            file,
+            key_id: key.key_id.to_string(),
+        });
+    }
+    Ok(Box::new(KeyIdReport { keys }))
+}
+
+/// One key of a store and what it may do now.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct KeyRow {
+    pub key_id: String,
+    pub file: PathBuf,
+    /// Who holds it (`name` in trust.toml), when the store says.
+    pub name: Option<String>,
+    /// release, operator or approver.
+    pub role: Role,
+    pub groups: Vec<String>,
+    /// RFC 3339, UTC.
+    pub not_before: Option<String>,
+    /// RFC 3339, UTC.
+    pub not_after: Option<String>,
+    /// Revoked for good (`revoked = true`).
+    pub revoked: bool,
+    /// Revoked from this time (RFC 3339, UTC).
+    pub revoked_from: Option<String>,
+    pub revoked_reason: Option<String>,
+    /// Whether a signature made now would count: `counts`, `revoked`, `retired` or
+    /// `not-yet`.
+    pub state: &'static str,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TrustListReport {
+    pub store: PathBuf,
+    /// Distinct release keys a bundle needs.
+    pub threshold: u32,
+    pub require_signed_receipts: bool,
+    pub keys: Vec<KeyRow>,
+}
+
+fn state_now(k: &TrustedKey, now: DateTime<Utc>) -> &'static str {
+    let p = &k.policy;
+    match p.revoked {
+        Some(None) => return "revoked",
+        Some(Some(t)) if t <= now => return "revoked",
+        _ => {}
+    }
+    if p.not_after.is_some_and(|t| t <= now) {
+        "retired"
+    } else if p.not_before.is_some_and(|t| t > now) {
+        "not-yet"
+    } else {
+        "counts"
+    }
+}
+
+impl Report for TrustListReport {
+    fn human(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let mut what = k.role.as_str().to_string();
+                if !k.groups.is_empty() {
+                    what.push_str(&format!(" ({})", k.groups.join(", ")));
+                }
+                let mut window = vec![];
+                if let Some(t) = &k.not_before {
+                    window.push(format!("from {t}"));
+                }
+                if let Some(t) = &k.not_after {
+                    window.push(format!("until {t}"));
+                }
+                if k.revoked {
+                    window.push("revoked".into());
+                }
+                if let Some(t) = &k.revoked_from {
+                    window.push(format!("revoked from {t}"));
+                }
+                if let Some(r) = &k.revoked_reason {
+                    window.push(format!("({r})"));
+                }
+                vec![
+                    k.key_id.clone(),
+                    k.name.clone().unwrap_or_default(),
+                    what,
+                    k.state.to_string(),
+                    window.join(" "),
+                    k.file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        format!(
+            "trust store {}: threshold {}, {} key(s){}\n\n{}",
+            self.store.display(),
+            self.threshold,
+            self.keys.len(),
+            if self.require_signed_receipts {
+                ", receipts must be signed by an operator key"
+            } else {
+                ""
+            },
+            crate::report::table(&["key id", "name", "role", "now", "window", "file"], &rows)
+        )
+    }
+}
+
+fn list(args: TrustListArgs) -> Result<Outcome> {
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(listing(&store)))
+}
+
+fn listing(store: &TrustStore) -> TrustListReport {
+    let now = Utc::now();
+    let keys = store
+        .keys
+        .iter()
+        .map(|k| KeyRow {
+            key_id: k.key.key_id.to_string(),
+            file: k.file.clone(),
+            name: k.policy.name.clone(),
+            role: k.policy.role,
+            groups: k.policy.groups.clone(),
+            not_before: k.policy.not_before.map(stamp),
+            not_after: k.policy.not_after.map(stamp),
+            revoked: k.policy.revoked == Some(None),
+            revoked_from: k.policy.revoked.flatten().map(stamp),
+            revoked_reason: k.policy.revoked_reason.clone(),
+            state: state_now(k, now),
+        })
+        .collect();
+    TrustListReport {
+        store: store.path.clone(),
+        threshold: store.threshold,
+        require_signed_receipts: store.require_signed_receipts,
+        keys,
+    }
+}
+
+/// What `trust add` and `trust revoke` did, and the store after it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TrustChangeReport {
+    /// `added` or `revoked`.
+    pub change: &'static str,
+    pub key_id: String,
+    pub file: PathBuf,
+    pub store: TrustListReport,
+}
+
+impl Report for TrustChangeReport {
+    fn human(&self) -> String {
+        let row = self.store.keys.iter().find(|k| k.key_id == self.key_id);
+        let what = match self.change {
+            "added" => format!(
+                "key {} added to {} with role {} ({})",
+                self.key_id,
+                self.store.store.display(),
+                row.map(|r| r.role.as_str()).unwrap_or("release"),
+                self.file.display()
+            ),
+            _ => format!(
+                "key {} revoked in {}: {}",
+                self.key_id,
+                self.store.store.display(),
+                match row.and_then(|r| r.revoked_from.as_deref()) {
+                    Some(t) => format!(
+                        "signatures it makes from {t} on never count; older ones need evidence (see airlock audit)"
+                    ),
+                    None => "it never counts again, whenever it signed".into(),
+                }
+            ),
+        };
+        format!("{what}\n\n{}", self.store.human())
+    }
+}
+
+fn time_arg(flag: &str, text: &Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref()
+        .map(|t| {
+            crate::trust::parse_rfc3339(t).ok_or_else(|| {
+                Error::usage(
+                    format!("{flag} {t:?} is not a time"),
+                    Some(
+                        "give an RFC 3339 time (e.g. 2027-01-01T00:00:00Z) or a date (2027-01-01)"
+                            .into(),
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn add(args: TrustAddArgs) -> Result<Outcome> {
+    let new = NewKey {
+        role: args.role.into(),
+        groups: args.groups,
+        name: args.name,
+        not_before: time_arg("--not-before", &args.not_before)?,
+        not_after: time_arg("--not-after", &args.not_after)?,
+    };
+    let added = trust_edit::add(&args.store, &args.public_key, &new)?;
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(TrustChangeReport {
+        change: "added",
+        key_id: added.key_id,
+        file: added.file,
+        store: listing(&store),
+    }))
+}
+
+fn revoke(args: TrustRevokeArgs) -> Result<Outcome> {
+    let from = time_arg("--from", &args.from)?;
+    let revoked = trust_edit::revoke(&args.store, &args.key_id, from, args.reason.as_deref())?;
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(TrustChangeReport {
+        change: "revoked",
+        key_id: revoked.key_id,
+        file: revoked.file,
+        store: listing(&store),
+    }))
+}
+
+fn set(args: TrustSetArgs) -> Result<Outcome> {
+    if args.threshold.is_none() && args.require_signed_receipts.is_none() {
+        return Err(Error::usage(
+            "nothing to set",
+            Some("give --threshold N or --require-signed-receipts true|false".into()),
+        ));
+    }
+    trust_edit::set_policy(&args.store, args.threshold, args.require_signed_receipts)?;
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(listing(&store)))
+}
