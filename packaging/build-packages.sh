@@ -22,7 +22,7 @@
 #              *.minisig                          minisign signatures of all five
 #              release-throwaway.pub              only without --key
 # --offline  no network: crates come from a vendored copy (cargo vendor's [source]
-#            config; docs/offline-build.md), cargo runs with --offline.
+#            config; docs/packages.md, "Building from source with no network"), cargo runs with --offline.
 #
 # Needs (packaging/deps installs them): cargo with the x86_64-unknown-linux-musl
 # target, musl-gcc, dpkg-deb, rpmbuild, minisign, cargo-cyclonedx, file, readelf. No

@@ -255,3 +255,55 @@ fn with_no_server_binaries_either_one_line_says_what_to_install() {
     );
     s.assert_nothing_left("no server binaries");
 }
+
+/// On a server where `airlock_gate` did not exist, the demo creates it as an operator
+/// would and drops it with its own roles (issue 48, finding 10: it was left behind on a
+/// shared server); with `--keep --quiet` the one line printed says what was kept.
+#[test]
+fn the_demo_drops_the_gate_role_it_created_and_keep_quiet_says_what_it_kept() {
+    let c = util::cluster::Cluster::start();
+    let roles = |c: &util::cluster::Cluster| {
+        c.scalar(
+            "postgres",
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'airlock_gate' OR rolname LIKE 'airlock\\_demo\\_%'",
+        )
+    };
+    // The test cluster is made with the gate role; this server has none.
+    c.client("postgres")
+        .batch_execute("DROP ROLE IF EXISTS airlock_gate")
+        .unwrap();
+    assert_eq!(roles(&c), "0");
+    let t = tempdir();
+    let state = t.path().join("state");
+    let env = [("AIRLOCK_STATE_DIR", state.to_str().unwrap())];
+    let o = airlock_env(
+        t.path(),
+        &["--json", "demo", "--db", &c.conn("postgres")],
+        &env,
+    );
+    expect_code(&o, 0);
+    let clean = json(&o)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "clean up")
+        .map(|s| s["detail"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        clean.contains("the role airlock_gate it created"),
+        "{clean}"
+    );
+    assert_eq!(roles(&c), "0", "the demo left a role behind");
+
+    let o = airlock_env(
+        t.path(),
+        &["--quiet", "demo", "--keep", "--db", &c.conn("postgres")],
+        &env,
+    );
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.starts_with("kept: database airlock_demo_"), "{out}");
+    let dir = out.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(Path::new(&dir).join("trust").is_dir(), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

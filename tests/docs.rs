@@ -5,8 +5,9 @@
 //!   (so `export` and `cd` carry to the document's later blocks). A line ending in `\`
 //!   continues on the next; a here-document (`<<EOF`) runs to its terminator. A
 //!   command whose text holds `# exit N` must exit with N, every other with 0;
-//! - a ```sh block whose first line is a `# not run: REASON` comment is not run, and
-//!   the set of such blocks is [`NOT_RUN`], small and listed;
+//! - a ```sh block whose first line is a `# not run: REASON` comment (or a comment
+//!   holding `(tests/docs.rs skips this block: REASON)`) is not run, and the set of
+//!   such blocks is [`NOT_RUN`], small and listed;
 //! - every other fence names a language that is not a shell (`text`, `toml`, `sql`…),
 //!   and is never run: output, file contents. ```bash, ```console and the like are
 //!   refused, so a command cannot slip out of the test by its fence.
@@ -218,6 +219,13 @@ fn heredoc_tag(text: &str) -> Option<String> {
     (!tag.is_empty()).then_some(tag)
 }
 
+/// A first line that invites the reader to run the block yet tells this test to skip
+/// it: `# … (tests/docs.rs skips this block: REASON)`. (The README's quick start: its
+/// two commands are CI's own; `# not run:` read to a newcomer as "do not run these".)
+fn is_skip_note(line: &str) -> bool {
+    line.starts_with('#') && line.contains("(tests/docs.rs skips this block:")
+}
+
 /// The ```sh blocks of a document, run and not run.
 fn shell_blocks(doc: &Path) -> (Vec<Block>, Vec<Block>) {
     let name = rel(doc);
@@ -237,7 +245,7 @@ fn shell_blocks(doc: &Path) -> (Vec<Block>, Vec<Block>) {
             continue;
         }
         let first = b.body.first().map(|(_, l)| l.as_str()).unwrap_or("");
-        if first.starts_with("# not run:") {
+        if first.starts_with("# not run:") || is_skip_note(first) {
             skipped.push(b);
         } else {
             run.push(b);

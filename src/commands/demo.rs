@@ -81,6 +81,21 @@ pub struct DemoReport {
     rehearsal: Option<String>,
 }
 
+impl DemoReport {
+    fn kept_line(&self) -> Option<String> {
+        self.kept.then(|| {
+            format!(
+                "kept: database {}{}",
+                self.database,
+                self.workdir
+                    .as_ref()
+                    .map(|w| format!(" and files in {}", w.display()))
+                    .unwrap_or_default()
+            )
+        })
+    }
+}
+
 impl Report for DemoReport {
     fn human(&self) -> String {
         let rows: Vec<Vec<String>> = self
@@ -137,17 +152,16 @@ impl Report for DemoReport {
                 "DEMO FAILED: see the step marked FAILED above."
             }
         ));
-        if self.kept {
-            s.push_str(&format!(
-                "\nkept: database {}{}",
-                self.database,
-                self.workdir
-                    .as_ref()
-                    .map(|w| format!(" and files in {}", w.display()))
-                    .unwrap_or_default()
-            ));
+        if let Some(k) = self.kept_line() {
+            s.push('\n');
+            s.push_str(&k);
         }
         s
+    }
+    /// With `--keep`, where things were kept: `--quiet` still says it (they are left
+    /// for the user to remove).
+    fn quiet_line(&self) -> Option<String> {
+        self.kept_line()
     }
     fn exit_code(&self) -> crate::exit::Exit {
         if self.ok {
@@ -385,7 +399,7 @@ fn create_demo_database(admin: &ConnSpec) -> Result<(String, DemoRoles)> {
     let mut admin_client = admin.connect().map_err(|e| server_unreachable(admin, e))?;
     let tag = format!("{}_{}", std::process::id(), chrono::Utc::now().timestamp());
     let db = format!("airlock_demo_{tag}");
-    let roles = DemoRoles::new(&tag)
+    let mut roles = DemoRoles::new(&tag)
         .map_err(|e| Error::io("cannot make a password for the demo's deploy login", e))?;
     for sql in [
         roles.create_app_sql(),
@@ -402,9 +416,19 @@ fn create_demo_database(admin: &ConnSpec) -> Result<(String, DemoRoles)> {
     // The one-time setup the README asks of a superuser: a role without powers outside
     // the database for gates and probes. Created when missing (a cluster-wide role,
     // not a database: the demo still touches no database it did not create).
+    let gate_exists = |c: &mut postgres::Client| {
+        c.query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'airlock_gate')",
+            &[],
+        )
+        .map(|r| r.get::<_, bool>(0))
+        .map_err(|e| Error::Db(sql_err("looking for the gate role airlock_gate", &e)))
+    };
+    let existed = gate_exists(&mut admin_client)?;
     admin_client
         .batch_execute(DEMO_GATE_ROLE)
         .map_err(|e| Error::Db(sql_err("creating the gate role airlock_gate", &e)))?;
+    roles.created_gate = !existed && gate_exists(&mut admin_client)?;
     Ok((db, roles))
 }
 
@@ -417,14 +441,22 @@ fn clean_up(admin: &ConnSpec, db: &str, roles: &DemoRoles) -> DemoStep {
             quote_ident(db)
         ))
         .and_then(|()| c.batch_execute(&roles.drop_sql()))
-        .map_err(|e| sql_err("DROP DATABASE", &e))
+        .map_err(|e| sql_err("DROP DATABASE", &e))?;
+        roles.drop_gate(&mut c)
     });
+    let gate = match &dropped {
+        Ok(Some(true)) => ", the role airlock_gate it created",
+        Ok(Some(false)) => {
+            " (airlock_gate, which it created, is kept: another database uses it now)"
+        }
+        _ => "",
+    };
     DemoStep {
         step: "clean up".into(),
         ok: dropped.is_ok(),
         detail: match dropped {
-            Ok(()) => format!(
-                "dropped {db}, roles {} and {}, and the temporary keys, approvals and bundle",
+            Ok(_) => format!(
+                "dropped {db}, roles {} and {}{gate}, and the temporary keys, approvals and bundle",
                 roles.deploy, roles.app
             ),
             Err(e) => format!(

@@ -17,6 +17,9 @@ pub(crate) struct DemoRoles {
     pub deploy: String,
     /// The deploy login's password: random, for this run only, never shown.
     password: String,
+    /// Whether this run created the cluster-wide gate role `airlock_gate` (it was
+    /// missing): then it is dropped with the rest, when nothing else uses it.
+    pub created_gate: bool,
 }
 
 impl DemoRoles {
@@ -34,6 +37,7 @@ impl DemoRoles {
             app: format!("airlock_demo_app_{tag}"),
             deploy: format!("airlock_demo_deploy_{tag}"),
             password: hex::encode(bytes),
+            created_gate: false,
         })
     }
 
@@ -82,6 +86,29 @@ impl DemoRoles {
             }
         }
         Err(first)
+    }
+
+    /// The gate role dropped, when this run created it, as the superuser `client`:
+    /// `Ok(None)` when not ours, `Ok(Some(true))` dropped, `Ok(Some(false))` kept
+    /// because another database (another demo running now, an operator's grant)
+    /// depends on it.
+    pub fn drop_gate(&self, client: &mut postgres::Client) -> Result<Option<bool>, DbError> {
+        if !self.created_gate {
+            return Ok(None);
+        }
+        let sql = format!(
+            "DROP ROLE IF EXISTS {}",
+            quote_ident(crate::db::gate::DEFAULT_GATE_ROLE)
+        );
+        match client.batch_execute(&sql) {
+            Ok(()) => Ok(Some(true)),
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST) =>
+            {
+                Ok(Some(false))
+            }
+            Err(e) => Err(sql_err("dropping the gate role the demo created", &e)),
+        }
     }
 
     /// Both roles dropped (after the database), as the superuser `admin`.
