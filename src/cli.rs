@@ -241,9 +241,12 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write airlock.1 and airlock-SUBCOMMAND.1 for every subcommand into this existing
-    /// directory instead of printing airlock.1.
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
+    /// directory instead of printing airlock.1 (the same as --out DIR).
+    #[arg(value_name = "DIR", conflicts_with = "out")]
+    pub dir: Option<PathBuf>,
+    /// The directory to write the pages into (`--out-dir` is an older spelling).
+    #[arg(long = "out", alias = "out-dir", value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -660,9 +663,15 @@ pub struct DeployArgs {
     /// Write the receipt (JSON) to this new file instead of the receipts directory.
     #[arg(long, value_name = "FILE", conflicts_with = "receipt_dir")]
     pub receipt: Option<PathBuf>,
-    /// Receipts directory (created if missing): each receipt is a new file
+    /// Where receipts go, a directory (created if missing): each receipt is a new file
     /// NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, unique across targets.
-    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    /// `--receipt-dir` is an older spelling.
+    #[arg(
+        long = "out",
+        alias = "receipt-dir",
+        value_name = "DIR",
+        default_value = "receipts"
+    )]
     pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
@@ -755,11 +764,14 @@ pub struct StatusArgs {
     /// Check the ledger's hash chain and report the first broken row.
     #[arg(long)]
     pub verify_chain: bool,
-    /// A bundle whose progress to show: with it, a partial apply (`apply --through`) is
-    /// shown as k of n tiers with the tiers that remain (the ledger records the tiers
-    /// applied, not how many the bundle has). Repeatable; needs --trust.
-    #[arg(long = "bundle", value_name = "BUNDLE")]
+    /// Bundles whose progress to show: with them, a partial apply (`apply --through`)
+    /// is shown as k of n tiers with the tiers that remain (the ledger records the
+    /// tiers applied, not how many the bundle has). Needs --trust.
+    #[arg(value_name = "BUNDLE")]
     pub bundles: Vec<PathBuf>,
+    /// The older spelling of a BUNDLE argument (repeatable).
+    #[arg(long = "bundle", value_name = "BUNDLE", hide = true)]
+    pub bundle_flags: Vec<PathBuf>,
     /// Trust store to verify --bundle with (or AIRLOCK_TRUST).
     #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
     pub trust: Option<PathBuf>,

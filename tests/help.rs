@@ -190,7 +190,7 @@ fn the_empty_help_check_sees_a_bare_entry() {
 fn every_manual_page_has_exit_status_environment_and_examples() {
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(bin())
-        .args(["man", "--out-dir"])
+        .args(["man"])
         .arg(dir.path())
         .output()
         .unwrap();

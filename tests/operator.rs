@@ -779,8 +779,9 @@ fn rehearse_and_status_after_apply_through_axis_on_the_reference_release() {
     let dir = t.path();
     let conn = db.conn();
     let base = ["--trust", "rm.pub", "--db", conn.as_str()];
-    // status: 2 of 8 tiers, and which remain.
-    let mut a = vec!["--json", "status", "--bundle", "ref.tar.gz"];
+    // status: 2 of 8 tiers, and which remain (the bundle an argument, as everywhere;
+    // `--bundle`, its older spelling, below).
+    let mut a = vec!["--json", "status", "ref.tar.gz"];
     a.extend(base);
     let o = airlock(dir, &a);
     expect_code(&o, 0);
@@ -956,12 +957,14 @@ fn a_receipts_destination_that_fails_is_refused_before_and_falls_back_after_the_
     let b = c.bundle("b.tar.gz", 1, "");
     // Before: a receipts "directory" that is a file is refused, nothing changed.
     write(&c.dir().join("blocked-dir"), "not a directory");
+    // (`--out` names where receipts go, as every output path; `--receipt-dir`, its
+    // older spelling, below.)
     let o = c.run(&[
         "apply",
         &b,
         "--through",
         "structure",
-        "--receipt-dir",
+        "--out",
         "blocked-dir",
     ]);
     expect_code(&o, 1);

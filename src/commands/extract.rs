@@ -1,4 +1,4 @@
-//! `airlock extract`: verify fully into a temp dir beside --to, then rename.
+//! `airlock extract`: verify fully into a temp dir beside --out, then rename.
 
 use super::common::{bundle_progress, judge_time, load_trust};
 use crate::archive::{extract, Judge, Limits};
@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ExtractReport {
-    pub to: PathBuf,
+    /// The directory written (`--out`).
+    pub out: PathBuf,
     pub bundle_id: String,
     pub files: usize,
 }
@@ -20,9 +21,9 @@ impl Report for ExtractReport {
         format!(
             "verified and extracted {} files to {}\n  bundle id: {}\n  auditors: cd {} && sha256sum -c SHA256SUMS",
             self.files,
-            self.to.display(),
+            self.out.display(),
             self.bundle_id,
-            self.to.display()
+            self.out.display()
         )
     }
 }
@@ -38,7 +39,7 @@ pub fn run(args: ExtractArgs) -> Result<Outcome> {
         &bundle_progress(&args.bundle, "extracting"),
     )?;
     Ok(Box::new(ExtractReport {
-        to: args.out,
+        out: args.out,
         bundle_id: op.bundle_id,
         files: op.manifest.files.len(),
     }))

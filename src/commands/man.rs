@@ -12,7 +12,7 @@ use clap::CommandFactory;
 
 pub fn run(args: ManArgs) -> Result<Outcome> {
     let cmd = Cli::command();
-    let Some(dir) = args.out_dir else {
+    let Some(dir) = args.dir.or(args.out) else {
         return Ok(Box::new(GeneratedText {
             kind: "man".into(),
             name: "airlock.1".into(),
@@ -22,7 +22,7 @@ pub fn run(args: ManArgs) -> Result<Outcome> {
     };
     if !dir.is_dir() {
         return Err(Error::usage(
-            format!("--out-dir {}: not a directory", dir.display()),
+            format!("{}: not a directory", dir.display()),
             Some("create it first".to_string()),
         ));
     }

@@ -68,7 +68,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "demo" => &[("The demo, keeping its database", "airlock demo --keep")],
         "completions" => &[("Bash completion", "airlock completions bash > /etc/bash_completion.d/airlock")],
-        "man" => &[("Every page into a directory", "airlock man --out-dir /usr/local/share/man/man1")],
+        "man" => &[("Every page into a directory", "airlock man --out /usr/local/share/man/man1")],
         _ => &[],
     }
 }

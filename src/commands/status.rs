@@ -318,20 +318,22 @@ fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(String, bool)> 
     }
 }
 
-/// The tier lists of the bundles given with --bundle, verified, by bundle id.
+/// The tier lists of the bundles given (as arguments, or with the older --bundle),
+/// verified, by bundle id.
 fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
     let mut out = BTreeMap::new();
-    if args.bundles.is_empty() {
+    let given: Vec<&std::path::PathBuf> = args.bundles.iter().chain(&args.bundle_flags).collect();
+    if given.is_empty() {
         return Ok(out);
     }
     let Some(trust) = &args.trust else {
         return Err(crate::error::Error::usage(
-            "--bundle needs --trust (or AIRLOCK_TRUST) to verify the bundle",
-            Some("airlock status --bundle BUNDLE --trust PATH".into()),
+            "a BUNDLE needs --trust (or AIRLOCK_TRUST) to verify it",
+            Some("airlock status BUNDLE --trust PATH".into()),
         ));
     };
     let store = super::common::load_trust(trust)?;
-    for path in &args.bundles {
+    for path in given {
         let vb = crate::verified::VerifiedBundle::load(
             path,
             &store,
