@@ -51,6 +51,9 @@ pub enum Color {
 pub enum Command {
     /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub.
     Keygen(KeygenArgs),
+    /// Start a bundle source: bundle.toml and example SQL for a gate, probes, two tiers
+    /// and a rollback, and a runbook, each file commented. It lints as written.
+    New(NewArgs),
     /// Check a source directory: bundle.toml, every named file, every SQL statement.
     Lint(LintArgs),
     /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
@@ -273,6 +276,36 @@ pub struct KeygenArgs {
     pub force: bool,
     #[command(flatten)]
     pub pass: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The new source directory (must not exist, or be empty).
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "out",
+        conflicts_with = "out"
+    )]
+    pub dir_arg: Option<PathBuf>,
+    /// The same as DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The target database, written as [target] database (the name guard).
+    #[arg(long, value_name = "NAME")]
+    pub database: String,
+    /// [bundle] name (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl NewArgs {
+    /// The directory to write, however it was named.
+    pub fn dir(&self) -> PathBuf {
+        self.dir_arg
+            .clone()
+            .or_else(|| self.out.clone())
+            .expect("clap requires DIR or --out")
+    }
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,7 @@ fn files() -> Vec<(&'static str, RootSchema)> {
             "trust-change.schema.json",
             schema_for!(trust::TrustChangeReport),
         ),
+        ("new.schema.json", schema_for!(new::NewReport)),
         ("lint.schema.json", schema_for!(lint::LintReport)),
         ("import.schema.json", schema_for!(import::ImportReport)),
         ("pack.schema.json", schema_for!(pack::PackReport)),

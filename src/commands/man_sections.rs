@@ -26,6 +26,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("The GO/NO-GO, then the apply", "airlock plan B --trust trust/ --db dbname=app\nairlock apply B --trust trust/ --db dbname=app"),
         ],
         "keygen" => &[("A release key, encrypted", "airlock keygen --out ~/.airlock/release")],
+        "new" => &[("A bundle source to start from, then lint it", "airlock new release/ --database app\nairlock lint release/")],
         "lint" => &[("Check a source directory before packing", "airlock lint release/")],
         "import" => &[("A golang-migrate, dbmate, Flyway or Sqitch history as a new bundle source", "airlock import db/migrations --out release/ --database app")],
         "pack" => &[("Lint, hash, sign and pack", "airlock pack release/ --key ~/.airlock/release.key --out release.airlock.tar.gz")],

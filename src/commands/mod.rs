@@ -16,6 +16,7 @@ pub mod keygen;
 pub mod lint;
 pub mod man;
 mod man_sections;
+pub mod new;
 pub mod pack;
 pub mod plan_locks;
 pub mod rehearse;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
     );
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
+        Command::New(a) => new::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Pack(a) => pack::run(a),
         Command::Import(a) => import::run(a),

@@ -108,6 +108,11 @@ pub struct ParamSpec {
     pub pattern: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// The value a run has when `--param NAME=…` is not given (signed with the bundle;
+    /// it must match `pattern`). Approvals consent to it as to a given value. A param
+    /// with a default is never missing, so it cannot also be `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -554,9 +559,19 @@ impl Spec {
                 problems.push(format!("params.{name}: parameter names must match [a-z_][a-z0-9_]* (they become airlock.{name})"));
             }
             if let Some(pat) = &spec.pattern {
-                if let Err(e) = regex::Regex::new(pat) {
-                    problems.push(format!("params.{name}.pattern does not compile: {e}"));
+                match regex::Regex::new(pat) {
+                    Err(e) => problems.push(format!("params.{name}.pattern does not compile: {e}")),
+                    Ok(re) => {
+                        if let Some(d) = spec.default.as_deref().filter(|d| !re.is_match(d)) {
+                            problems.push(format!(
+                                "params.{name}.default {d:?} does not match its pattern {pat}"
+                            ));
+                        }
+                    }
                 }
+            }
+            if spec.required && spec.default.is_some() {
+                problems.push(format!("params.{name}: a param with a default is never missing; drop `required = true` or the default"));
             }
         }
     }

@@ -100,8 +100,9 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Parse `--param K=V` and check each against the manifest's declarations. Required
-/// params are checked by the caller (only runs that include gated tiers need them).
+/// Parse `--param K=V` and check each against the manifest's declarations, then add
+/// each declared default not given. Required params are checked by the caller (only
+/// runs that include gated tiers need them).
 pub fn parse_params(
     given: &[String],
     decl: &BTreeMap<String, airlock_bundle::spec::ParamSpec>,
@@ -134,6 +135,13 @@ pub fn parse_params(
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
             return Err(DbError::Usage(format!("--param {k} given twice")));
+        }
+    }
+    // A declared default is the value of a param not given (signed with the bundle:
+    // lint checked it against the pattern).
+    for (k, spec) in decl {
+        if let Some(d) = &spec.default {
+            out.entry(k.clone()).or_insert_with(|| d.clone());
         }
     }
     Ok(out)

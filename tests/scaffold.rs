@@ -1,0 +1,142 @@
+//! `airlock new` and param defaults (issue 48, finding 12): a new source lints as
+//! written and runs the whole cycle on an empty database; a param with a default may
+//! be left out at run time; a refused `new` writes nothing.
+
+mod util;
+use util::*;
+
+#[test]
+fn a_new_source_lints_packs_applies_with_its_param_default_and_rolls_back() {
+    let db = TestDb::new("scaffold");
+    let t = keyed_dir();
+    let dir = t.path();
+    let o = airlock(dir, &["new", "rel", "--database", &db.name]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("airlock pack rel --key"),
+        "{}",
+        stdout(&o)
+    );
+    for f in [
+        "bundle.toml",
+        "sql/gate/ready.sql",
+        "sql/rollback/01_undo.sql",
+        "runbooks/operator.md",
+    ] {
+        let text = std::fs::read_to_string(dir.join("rel").join(f)).unwrap();
+        assert!(
+            text.starts_with("#") || text.starts_with("--"),
+            "{f} is not commented"
+        );
+    }
+    expect_code(&airlock(dir, &["lint", "rel"]), 0);
+    let o = airlock(
+        dir,
+        &[
+            "pack",
+            "rel",
+            "--key",
+            "rm.key",
+            "--out",
+            "rel.airlock.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    let conn = db.conn();
+    let base = ["--trust", "rm.pub", "--db", conn.as_str()];
+    let run = |cmd: &str, extra: &[&str]| {
+        let mut a = vec![cmd, "rel.airlock.tar.gz"];
+        a.extend(extra);
+        a.extend(base);
+        airlock(dir, &a)
+    };
+    // No --param ticket: the bundle's default is the value the SQL reads.
+    let o = run("apply", &[]);
+    expect_code(&o, 0);
+    assert_eq!(
+        db.scalar("SELECT ticket FROM public.airlock_example"),
+        "CHG-0000"
+    );
+    let o = run("rollback", &[]);
+    expect_code(&o, 0);
+    assert_eq!(
+        db.scalar("SELECT to_regclass('public.airlock_example') IS NULL"),
+        "t"
+    );
+    // Given, the param wins over the default; the ledger records the value used.
+    let o = run("apply", &["--param", "ticket=CHG-42"]);
+    expect_code(&o, 0);
+    assert_eq!(
+        db.scalar("SELECT ticket FROM public.airlock_example"),
+        "CHG-42"
+    );
+}
+
+#[test]
+fn a_param_default_must_match_its_pattern_and_cannot_be_required() {
+    let t = keyed_dir();
+    let dir = t.path();
+    expect_code(&airlock(dir, &["new", "rel", "--database", "app"]), 0);
+    let toml = dir.join("rel/bundle.toml");
+    let good = std::fs::read_to_string(&toml).unwrap();
+    let bad = good.replace("default = \"CHG-0000\"", "default = \"none\"");
+    std::fs::write(&toml, &bad).unwrap();
+    let o = airlock(dir, &["lint", "rel"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("params.ticket.default \"none\" does not match"),
+        "{}",
+        stderr(&o)
+    );
+    let both = good.replace(
+        "default = \"CHG-0000\"",
+        "default = \"CHG-0000\"\nrequired = true",
+    );
+    std::fs::write(&toml, &both).unwrap();
+    let o = airlock(dir, &["lint", "rel"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("a param with a default is never missing"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn new_refuses_a_directory_that_holds_anything_and_writes_nothing() {
+    let t = tempdir();
+    let dir = t.path();
+    std::fs::create_dir(dir.join("mine")).unwrap();
+    write(&dir.join("mine/notes.txt"), "keep me");
+    let o = airlock(dir, &["new", "mine", "--database", "app"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not an empty directory"),
+        "{}",
+        stderr(&o)
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.join("mine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
+    let o = airlock(dir, &["new", "x", "--database", "a\"b"]);
+    expect_code(&o, 2);
+    assert!(!dir.join("x").exists());
+    assert!(
+        leftovers(dir).is_empty()
+            && !std::fs::read_dir(dir).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".airlock-new"))
+    );
+    // An empty directory is fine, as is --out.
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    expect_code(&airlock(dir, &["new", "empty", "--database", "app"]), 0);
+    expect_code(
+        &airlock(dir, &["new", "--out", "other", "--database", "app"]),
+        0,
+    );
+    assert!(dir.join("empty/bundle.toml").is_file() && dir.join("other/bundle.toml").is_file());
+}
