@@ -72,6 +72,10 @@ pub enum Command {
     Extract(ExtractArgs),
     /// List a verified bundle's runbooks, or print one.
     Runbook(RunbookArgs),
+    /// Print the SQL a run would send, from the verified bundle, without extracting:
+    /// each tier's files in order (or the rollback's), with the gates and probes on
+    /// request.
+    Sql(SqlArgs),
     /// Approve (ratify) a bundle as an approver: write a signed approval the operator
     /// passes to gate, plan, apply and rehearse with --approval.
     Approve(ApproveArgs),
@@ -448,6 +452,23 @@ pub struct ExtractArgs {
     /// spelling of the same flag.
     #[arg(long = "out", alias = "to", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Only the tiers up to and including this one (as `apply --through`).
+    #[arg(long, value_name = "TIER", conflicts_with = "rollback")]
+    pub through: Option<String>,
+    /// The rollback's files instead of the tiers.
+    #[arg(long)]
+    pub rollback: bool,
+    /// With the tiers: the gates and the preflight before them, the verify probe after.
+    #[arg(long, conflicts_with = "rollback")]
+    pub checks: bool,
 }
 
 #[derive(Debug, Args)]

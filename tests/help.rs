@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 24] = [
+const SUBCOMMANDS: [&str; 25] = [
     "keygen",
     "new",
     "lint",
@@ -19,6 +19,7 @@ const SUBCOMMANDS: [&str; 24] = [
     "inspect",
     "extract",
     "runbook",
+    "sql",
     "approve",
     "gate",
     "plan",

@@ -140,3 +140,95 @@ fn new_refuses_a_directory_that_holds_anything_and_writes_nothing() {
     );
     assert!(dir.join("empty/bundle.toml").is_file() && dir.join("other/bundle.toml").is_file());
 }
+
+/// `airlock sql`: the SQL a run would send, from the verified bundle, without
+/// extracting (issue 48, finding 12); a bundle that does not verify shows nothing.
+#[test]
+fn the_sql_a_run_sends_is_shown_from_the_verified_bundle() {
+    let t = keyed_dir();
+    let dir = t.path();
+    expect_code(&airlock(dir, &["new", "rel", "--database", "app"]), 0);
+    let o = airlock(
+        dir,
+        &[
+            "pack",
+            "rel",
+            "--key",
+            "rm.key",
+            "--out",
+            "rel.airlock.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    let o = airlock(dir, &["sql", "rel.airlock.tar.gz", "--trust", "rm.pub"]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    let schema = out
+        .find("-- tier 1 schema: sql/tiers/01_schema.sql")
+        .expect(&out);
+    let data = out
+        .find("-- tier 2 data: sql/tiers/02_data.sql")
+        .expect(&out);
+    assert!(schema < data, "{out}");
+    assert!(out.contains("CREATE TABLE public.airlock_example"), "{out}");
+    assert!(!out.contains("DROP TABLE"), "{out}");
+    let o = airlock(
+        dir,
+        &[
+            "sql",
+            "rel.airlock.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--through",
+            "schema",
+        ],
+    );
+    assert!(!stdout(&o).contains("tier 2"), "{}", stdout(&o));
+    let o = airlock(
+        dir,
+        &[
+            "sql",
+            "rel.airlock.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--rollback",
+        ],
+    );
+    assert!(
+        stdout(&o).contains("DROP TABLE IF EXISTS public.airlock_example"),
+        "{}",
+        stdout(&o)
+    );
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "sql",
+            "rel.airlock.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--checks",
+        ],
+    );
+    let parts: Vec<String> = json(&o)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["part"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "gate ready",
+            "preflight",
+            "tier 1 schema",
+            "tier 2 data",
+            "verify"
+        ]
+    );
+    // Another key's trust store: exit 4, no SQL.
+    keygen(dir, "other");
+    let o = airlock(dir, &["sql", "rel.airlock.tar.gz", "--trust", "other.pub"]);
+    expect_code(&o, 4);
+    assert!(!stdout(&o).contains("CREATE TABLE"), "{}", stdout(&o));
+}

@@ -37,6 +37,10 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "inspect" => &[("What a bundle holds, without a trust store", "airlock inspect B")],
         "extract" => &[("Verified files into a new directory", "airlock extract B --trust trust/ --to /tmp/release")],
+        "sql" => &[
+            ("The SQL apply would send, tier by tier, from the verified bundle", "airlock sql B --trust trust/"),
+            ("The rollback's SQL", "airlock sql B --trust trust/ --rollback"),
+        ],
         "runbook" => &[("Read the engineer's runbook", "airlock runbook B --trust trust/ engineer")],
         "approve" => &[("Approve a release with your approver key, consenting to its params", "airlock approve B --trust trust/ --key ~/.airlock/alice.key --param ratified_apr=APR-1 --out alice.approval")],
         "gate" => &[

@@ -22,6 +22,7 @@ pub mod plan_locks;
 pub mod rehearse;
 pub mod runbook;
 pub mod setup;
+pub mod show_sql;
 pub mod sign;
 pub mod status;
 pub mod trust;
@@ -59,6 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Inspect(a) => verify::inspect(a),
         Command::Extract(a) => extract::run(a),
         Command::Runbook(a) => runbook::run(a),
+        Command::Sql(a) => show_sql::run(a),
         Command::Approve(a) => approve::run(a),
         Command::Gate(a) => gate::gate(a),
         Command::Plan(a) => gate::plan(a),
