@@ -717,3 +717,87 @@ fn a_quorum_for_some_gates_leaves_the_other_gated_tiers_to_their_gates() {
         "{said}"
     );
 }
+
+/// What the approver reads before consenting says a param left out must stay out and
+/// names the group once; the gate names approvers as the trust store does (issue 48,
+/// finding 9).
+#[test]
+fn the_approver_reads_what_a_left_out_param_means_and_approvers_go_by_name() {
+    let r = Ratify::new("names");
+    let toml = r.dir().join("trust/trust.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let alice = format!("[keys.{}]\nrole = \"approver\"\n", r.ids["alice"]);
+    std::fs::write(
+        &toml,
+        text.replace(
+            &alice,
+            &format!("{alice}name = \"Alice Owner\"\ngroups = [\"finance\"]\n"),
+        ),
+    )
+    .unwrap();
+    let b = r.bundle_with(
+        "b.tar.gz",
+        1,
+        "threshold = 1\nrequired_groups = [\"finance\"]",
+        |t| {
+            t.replace(
+                "[[gate]]",
+                "[params.note]\ndescription = \"an optional note\"\n\n[[gate]]",
+            )
+        },
+    );
+    // On a terminal, `note` left out: the text says what leaving it out binds.
+    let o = airlock_tty(
+        r.dir(),
+        &[
+            "approve",
+            &b,
+            "--trust",
+            "trust",
+            "--key",
+            "alice.key",
+            "--param",
+            PARAM,
+            "--out",
+            "approvals/x.approval",
+        ],
+        "wrong-name\n",
+    );
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        shown.contains("note: not given, and a run must not give it either"),
+        "{shown}"
+    );
+    assert!(shown.contains("one from the group finance"), "{shown}");
+    assert!(!r.dir().join("approvals/x.approval").exists());
+    r.approve_ok(&b, "alice", "alice.approval");
+    let o = r.run("gate", &b, &["approvals/alice.approval"], &[]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("\"key_name\": \"Alice Owner\""),
+        "{}",
+        stdout(&o)
+    );
+    let conn = r.db.conn();
+    let o = airlock(
+        r.dir(),
+        &[
+            "gate",
+            &b,
+            "--param",
+            PARAM,
+            "--approval",
+            "approvals/alice.approval",
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("(by Alice Owner, key "),
+        "{}",
+        stdout(&o)
+    );
+}

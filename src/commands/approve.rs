@@ -64,11 +64,13 @@ fn describe(m: &Manifest, id: &str, params: &BTreeMap<String, String>) -> String
             if !r.required.is_empty() {
                 asks.push_str(&format!(", including key(s) {}", r.required.join(", ")));
             }
-            if !r.required_groups.is_empty() {
-                asks.push_str(&format!(
-                    ", one from each group {}",
-                    r.required_groups.join(", ")
-                ));
+            match r.required_groups.as_slice() {
+                [] => {}
+                [one] => asks.push_str(&format!(", one from the group {one}")),
+                many => asks.push_str(&format!(
+                    ", one from each of the groups {}",
+                    many.join(", ")
+                )),
             }
             asks
         }
@@ -88,6 +90,12 @@ fn describe(m: &Manifest, id: &str, params: &BTreeMap<String, String>) -> String
             };
             format!("    {} {}{gated}", i + 1, t.name)
         })
+        .collect();
+    let left_out: Vec<String> = m
+        .params
+        .keys()
+        .filter(|k| !params.contains_key(*k))
+        .map(|k| format!("    {k}: not given, and a run must not give it either (this approval counts only for a run with exactly the params above)"))
         .collect();
     let described: Vec<String> = params
         .iter()
@@ -113,10 +121,10 @@ fn describe(m: &Manifest, id: &str, params: &BTreeMap<String, String>) -> String
             format!("about:     {}", m.bundle.description)
         },
         tiers.join("\n"),
-        if described.is_empty() {
+        if described.is_empty() && left_out.is_empty() {
             "    (none)".to_string()
         } else {
-            described.join("\n")
+            described.into_iter().chain(left_out).collect::<Vec<_>>().join("\n")
         }
     )
 }
@@ -155,7 +163,7 @@ fn check_role(store: &TrustStore, key: &crate::minisign::PublicKey, path: &Path)
                 k.policy.role.as_str(),
                 store.path.display()
             ),
-            Some(format!("approve with your approver key, or give this key `[keys.{}] role = \"approver\"` in trust.toml", key.key_id)),
+            Some(format!("approve with your approver key; a key has one role (the store's keeper adds an approver key with `airlock trust add {} KEY.pub --role approver`)", store.path.display())),
         )),
         None => Err(Error::usage(
             format!(
@@ -164,7 +172,7 @@ fn check_role(store: &TrustStore, key: &crate::minisign::PublicKey, path: &Path)
                 path.display(),
                 store.path.display()
             ),
-            Some(format!("add its .pub to the trust store with `[keys.{}] role = \"approver\"` in trust.toml", key.key_id)),
+            Some(format!("the store's keeper adds it with `airlock trust add {} {} --role approver` (your .pub, key id {})", store.path.display(), path.with_extension("pub").display(), key.key_id)),
         )),
     }
 }

@@ -83,8 +83,12 @@ impl BundleReport {
         );
         for sig in &trust.signatures {
             out.push_str(&format!(
-                "\n    {} {}{}",
+                "\n    {}{} {}{}",
                 sig.key_id,
+                sig.key_name
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
                 if sig.counted {
                     "counted"
                 } else {
@@ -100,7 +104,67 @@ impl BundleReport {
     }
 }
 
-/// What `inspect` adds: description, params, tiers, files and runbooks.
+/// The gates, probes, ratification and rollback, one line each.
+fn checks_lines(m: &Manifest) -> String {
+    let expect = |e: &crate::spec::Expect| {
+        e.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::new();
+    for g in &m.gate {
+        out.push_str(&format!("\n  gate {}: {}", g.name, g.file));
+    }
+    if let Some(p) = &m.preflight {
+        out.push_str(&format!(
+            "\n  preflight: {} expects {}",
+            p.file,
+            expect(&p.expect)
+        ));
+    }
+    if let Some(p) = &m.verify {
+        out.push_str(&format!(
+            "\n  verify:    {} expects {}",
+            p.file,
+            expect(&p.expect)
+        ));
+    }
+    if let Some(r) = &m.ratification {
+        let mut what = format!("{} signed approval(s) from approver keys", r.threshold);
+        if !r.required_groups.is_empty() {
+            what.push_str(&format!(
+                ", one from each of the groups {}",
+                r.required_groups.join(", ")
+            ));
+        }
+        if !r.required.is_empty() {
+            what.push_str(&format!(", including keys {}", r.required.join(", ")));
+        }
+        out.push_str(&format!("\n  ratification: {what}"));
+    }
+    match &m.rollback {
+        Some(r) => {
+            let probe = r
+                .probe
+                .clone()
+                .or_else(|| m.preflight.as_ref().map(|p| p.file.clone()))
+                .unwrap_or_else(|| "none".into());
+            out.push_str(&format!(
+                "\n  rollback{}: {}; then probe {probe}",
+                if r.online { " (online)" } else { "" },
+                r.files.join(" ")
+            ));
+        }
+        None => out.push_str("\n  rollback: none (this bundle cannot be rolled back by airlock)"),
+    }
+    if !out.is_empty() {
+        out.insert(0, '\n');
+    }
+    out
+}
+
+/// What `inspect` adds: description, params, tiers, checks, files and runbooks.
 fn details(manifest: &Manifest) -> String {
     let mut out = String::new();
     if !manifest.bundle.description.is_empty() {
@@ -110,8 +174,13 @@ fn details(manifest: &Manifest) -> String {
         out.push_str("\n\nparams:");
         for (name, param) in &manifest.params {
             out.push_str(&format!(
-                "\n  {name}{}{} - {}",
+                "\n  {name}{}{}{} - {}",
                 if param.required { " (required)" } else { "" },
+                param
+                    .default
+                    .as_ref()
+                    .map(|d| format!(" default {d:?}"))
+                    .unwrap_or_default(),
                 param
                     .pattern
                     .as_ref()
@@ -129,13 +198,20 @@ fn details(manifest: &Manifest) -> String {
             vec![
                 (i + 1).to_string(),
                 tier.name.clone(),
+                if tier.online {
+                    "online"
+                } else {
+                    "in the transaction"
+                }
+                .to_string(),
                 tier.gates.join(","),
                 tier.files.join(" "),
             ]
         })
         .collect();
     out.push_str("\n\n");
-    out.push_str(&table(&["#", "tier", "gates", "files"], &rows));
+    out.push_str(&table(&["#", "tier", "runs", "gates", "files"], &rows));
+    out.push_str(&checks_lines(manifest));
     let rows: Vec<Vec<String>> = manifest
         .files
         .iter()

@@ -220,6 +220,9 @@ pub struct ApprovalCheck {
     pub file: String,
     /// The key id its signature names (empty when the signature is unreadable).
     pub key_id: String,
+    /// Who holds the key, as the trust store names it (`name` in trust.toml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,11 +301,14 @@ pub struct QuorumReport {
 impl QuorumReport {
     /// `2 of 2 approvals (…)`, or what is missing and what was refused.
     pub fn summary(&self) -> String {
-        let counted: Vec<&str> = self
+        let counted: Vec<String> = self
             .approvals
             .iter()
             .filter(|a| a.counted)
-            .map(|a| a.key_id.as_str())
+            .map(|a| match &a.key_name {
+                Some(n) => format!("{n}, key {}", a.key_id),
+                None => a.key_id.clone(),
+            })
             .collect();
         let mut s = format!(
             "ratification: {} of {} approval(s)",
@@ -423,6 +429,7 @@ fn judge_one(
     let mut check = ApprovalCheck {
         file: approval.file.clone(),
         key_id: String::new(),
+        key_name: None,
         approved_at: None,
         expires: None,
         comment: String::new(),
@@ -461,6 +468,7 @@ fn judge_refusal(
         Err(e) => return malformed(format!("signature: {e}")),
     };
     check.key_id = sig.key_id.to_string();
+    check.key_name = store.find(sig.key_id).and_then(|k| k.policy.name.clone());
     let Some(key) = store.find(sig.key_id) else {
         return Some((
             Refusal::UnknownKey,

@@ -666,6 +666,9 @@ pub struct SignatureCheck {
     /// The trust store file holding the key the signature was judged with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<String>,
+    /// Who holds the key, as the trust store names it (`name` in trust.toml).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
     pub trusted_comment: String,
     /// The signing time the signer claims (trusted comment): a claim, never evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -697,6 +700,7 @@ impl SignatureCheck {
             file,
             key_id: sig.key_id.to_string(),
             key_file: None,
+            key_name: None,
             trusted_comment: sig.trusted_comment.clone(),
             signed_at,
             role: None,
@@ -923,6 +927,7 @@ pub fn evaluate(
             continue;
         };
         check.key_file = Some(key.file.display().to_string());
+        check.key_name = key.policy.name.clone();
         let key_part = format!(
             "key {} ({}, role {})",
             sig.key_id,
@@ -1039,6 +1044,7 @@ pub fn judge_receipt_signature(
     };
     let policy = &key.policy;
     check.key_file = Some(key.file.display().to_string());
+    check.key_name = policy.name.clone();
     check.role = Some(policy.role);
     let key_part = format!(
         "key {} ({}, role {})",
