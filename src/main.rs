@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                 let doc = ErrorDoc {
                     ok: false,
                     exit_code: code,
+                    json_version: airlock::schema::JSON_VERSION,
                     kind: err.kind().into(),
                     error: err.to_string(),
                     hint: err.hint(),
@@ -112,6 +113,7 @@ fn envelope(doc: &mut serde_json::Value, code: Exit) {
     if let Some(obj) = doc.as_object_mut() {
         obj.entry("ok").or_insert(code.is_success().into());
         obj.entry("exit_code").or_insert(code.code().into());
+        obj.insert("json_version".into(), airlock::schema::JSON_VERSION.into());
     }
 }
 
@@ -171,6 +173,7 @@ fn argument_error(e: clap::Error) -> Exit {
         let doc = ErrorDoc {
             ok: false,
             exit_code: Exit::Usage,
+            json_version: airlock::schema::JSON_VERSION,
             kind: "usage".into(),
             error: message,
             hint: Some(hint.join("; ")),

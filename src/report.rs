@@ -109,6 +109,8 @@ fn escape(text: &str, keep_markers: bool) -> std::borrow::Cow<'_, str> {
 pub struct ErrorDoc {
     pub ok: bool,
     pub exit_code: crate::exit::Exit,
+    /// The version of the documents' field names (`crate::schema::JSON_VERSION`).
+    pub json_version: u32,
     pub kind: String,
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]

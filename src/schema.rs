@@ -5,13 +5,20 @@
 use schemars::schema::RootSchema;
 use schemars::schema_for;
 
-/// What `main` adds to every `--json` document: `ok` (the exit code is 0) and
-/// `exit_code`, as error documents have them.
+/// The version of the `--json` documents' field names, in every document
+/// (`json_version`): 2 names the bundle `bundle_name`/`bundle_version` in every
+/// command and every output path `out`; 1 (no field) was before.
+pub const JSON_VERSION: u32 = 2;
+
+/// What `main` adds to every `--json` document: `ok` (the exit code is 0),
+/// `exit_code`, as error documents have them, and `json_version`.
 #[derive(schemars::JsonSchema)]
 #[allow(dead_code)]
 struct Envelope {
     ok: bool,
     exit_code: crate::exit::Exit,
+    /// The version of the documents' field names ([`JSON_VERSION`]).
+    json_version: u32,
 }
 
 /// Every `--json` document also carries the envelope and the run's server notices

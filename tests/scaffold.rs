@@ -232,3 +232,63 @@ fn the_sql_a_run_sends_is_shown_from_the_verified_bundle() {
     expect_code(&o, 4);
     assert!(!stdout(&o).contains("CREATE TABLE"), "{}", stdout(&o));
 }
+
+/// A rehearsal of a bundle the target has applied in full refuses as apply would,
+/// before anything is cloned (issue 48, finding 9: it cloned, then failed at apply).
+#[test]
+fn rehearse_of_a_fully_applied_bundle_refuses_before_cloning() {
+    let db = TestDb::new("rehapplied");
+    let t = keyed_dir();
+    let dir = t.path();
+    expect_code(&airlock(dir, &["new", "rel", "--database", &db.name]), 0);
+    let o = airlock(
+        dir,
+        &[
+            "pack",
+            "rel",
+            "--key",
+            "rm.key",
+            "--out",
+            "rel.airlock.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    let conn = db.conn();
+    let base = [
+        "rel.airlock.tar.gz",
+        "--trust",
+        "rm.pub",
+        "--db",
+        conn.as_str(),
+    ];
+    let with = |cmd: &str| {
+        let mut a = vec!["--json", cmd];
+        a.extend(base);
+        airlock(dir, &a)
+    };
+    expect_code(&with("apply"), 0);
+    let o = with("rehearse");
+    expect_code(&o, 6);
+    let r = json(&o);
+    let ledger = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "ledger")
+        .expect("a ledger step")
+        .clone();
+    assert_eq!(ledger["verdict"], "FAIL", "{r:#}");
+    assert!(
+        ledger["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already applied"),
+        "{r:#}"
+    );
+    assert!(r["clone_strategy"].is_null(), "it cloned: {r:#}");
+    let clones = db.scalar(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE '{}%' AND datname <> '{}'",
+        db.name, db.name
+    ));
+    assert_eq!(clones, "0");
+}

@@ -280,3 +280,27 @@ fn a_pipe_gets_tables_120_wide_that_never_split_a_key_id_or_a_path() {
         }
     }
 }
+
+/// Every `--json` document, success or error, says which field names it uses
+/// (`json_version`), and lint names the bundle as every other command does (issue 48,
+/// finding 8).
+#[test]
+fn json_documents_carry_their_version_and_one_name_for_the_bundle() {
+    let d = keyed_dir();
+    let dir = d.path();
+    let o = airlock(dir, &["--json", "trust", "id", "rm.pub"]);
+    assert_eq!(json(&o)["json_version"], 2);
+    let o = airlock(dir, &["--json", "trust", "id", "missing.pub"]);
+    expect_code(&o, 2);
+    assert_eq!(json(&o)["json_version"], 2);
+    let o = airlock(dir, &["--json", "trust", "id"]);
+    expect_code(&o, 2);
+    assert_eq!(json(&o)["json_version"], 2);
+    expect_code(&airlock(dir, &["new", "rel", "--database", "app"]), 0);
+    let o = airlock(dir, &["--json", "lint", "rel"]);
+    let l = json(&o);
+    assert_eq!(
+        (l["bundle_name"].as_str(), l["bundle_version"].as_str()),
+        (Some("rel"), Some("0.1.0"))
+    );
+}

@@ -8,7 +8,13 @@ use serde::Serialize;
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct LintReport {
     pub ok: bool,
+    /// The bundle's name, as `plan`, `apply` and `sql` call it.
+    pub bundle_name: String,
+    /// The bundle's version, as `plan`, `apply` and `sql` call it.
+    pub bundle_version: String,
+    /// The older spelling of `bundle_name` (kept for one release).
     pub name: String,
+    /// The older spelling of `bundle_version` (kept for one release).
     pub version: String,
     pub sequence: u64,
     pub files: Vec<String>,
@@ -88,6 +94,8 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let reaches_beyond = reaches_beyond(&l);
     Ok(Box::new(LintReport {
         ok: true,
+        bundle_name: l.spec.bundle.name.clone(),
+        bundle_version: l.spec.bundle.version.clone(),
         name: l.spec.bundle.name.clone(),
         version: l.spec.bundle.version.clone(),
         sequence: l.spec.bundle.sequence,

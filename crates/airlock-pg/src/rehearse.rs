@@ -554,6 +554,9 @@ fn before_clone(
         .map_err(fail)?;
         Ok((owner, role.describe_guarded()))
     });
+    // What the target's ledger allows, as apply judges it: a bundle applied in full
+    // has nothing to rehearse, said before anything is cloned.
+    run.step("ledger", || ledger_allows(vb, o.conn));
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &places.expected_target).map_err(fail)?;
         let recorded = record_target(o.conn, &places.expected_target);
@@ -573,6 +576,46 @@ fn before_clone(
     });
     let (sized, target_files) = sized.unzip();
     (reaches_beyond, owner, sized, target_files)
+}
+
+/// The target ledger's verdict on this bundle, as `plan` and `apply` reach it: the
+/// tiers a rehearsal runs, or the refusal (every tier applied, a downgrade…). A ledger
+/// this login cannot read is left to the clone's apply to judge.
+fn ledger_allows(vb: &VerifiedBundle, conn: &ConnSpec) -> Result<((), String), (Exit, String)> {
+    let mut client = conn.connect().map_err(fail)?;
+    let rows = match super::ledger::inspect(&mut client).map_err(fail)? {
+        super::ledger::Presence::Present => match super::ledger::read_all(&mut client) {
+            Ok(rows) => rows,
+            Err(e) => {
+                return Ok((
+                    (),
+                    format!("not read here ({e}); the clone's apply judges it"),
+                ))
+            }
+        },
+        _ => vec![],
+    };
+    let (applied, next) =
+        super::policy::next_tiers(vb.manifest(), vb.id(), &rows, None).map_err(fail)?;
+    let names: Vec<&str> = next
+        .iter()
+        .map(|&i| vb.manifest().tier[i].name.as_str())
+        .collect();
+    Ok((
+        (),
+        if applied.is_empty() {
+            format!(
+                "nothing of this bundle applied yet: all {} tier(s) to rehearse",
+                names.len()
+            )
+        } else {
+            format!(
+                "{} tier(s) applied; rehearsing the rest: {}",
+                applied.len(),
+                names.join(", ")
+            )
+        },
+    ))
 }
 
 /// The target's storage ([`storage`]) after a checkpoint, and its database OID; why
