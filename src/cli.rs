@@ -134,9 +134,39 @@ pub enum TrustCommand {
     Add(TrustAddArgs),
     /// Revoke a key in a trust store: for good, or from a time (`--from`).
     Revoke(TrustRevokeArgs),
-    /// Set a trust store's threshold (distinct release keys a bundle needs) or whether
-    /// receipts must be signed.
+    /// Set a trust store's threshold (distinct release keys a bundle needs), whether
+    /// receipts must be signed, or its rotation: version, root_threshold, expiry.
     Set(TrustSetArgs),
+    /// Sign a versioned trust store as it is, with a root key (signatures/KEYID.minisig
+    /// in the store): what `trust update` and every command check.
+    Sign(TrustSignArgs),
+    /// Replace the trust store CURRENT with NEW, atomically, when NEW is a higher
+    /// version signed by root_threshold of CURRENT's root keys and of its own; CURRENT
+    /// is kept under history/. Anything else: exit 4, nothing replaced.
+    Update(TrustUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustSignArgs {
+    /// The trust store directory to sign (as it is now).
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// A root key's secret key (its .pub is a root key of the store, or of the store
+    /// it replaces).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustUpdateArgs {
+    /// The new version of the store (a directory: keys, trust.toml, signatures/).
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// The store this host uses now, to be replaced.
+    #[arg(long, env = "AIRLOCK_TRUST", value_name = "CURRENT")]
+    pub trust: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +181,16 @@ pub struct TrustSetArgs {
     /// fails an unsigned receipt.
     #[arg(long, value_name = "BOOL")]
     pub require_signed_receipts: Option<bool>,
+    /// The store's version (with --root-threshold and root keys: a store rotated by
+    /// signature).
+    #[arg(long, value_name = "N")]
+    pub store_version: Option<u64>,
+    /// How many root keys must sign the store and the one that replaces it.
+    #[arg(long, value_name = "K")]
+    pub root_threshold: Option<u32>,
+    /// After this time (RFC 3339 or a date) `trust update` no longer accepts the store.
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +216,8 @@ pub enum KeyRoleArg {
     Operator,
     /// Signs approvals (airlock approve) only.
     Approver,
+    /// Signs trust stores (airlock trust sign) only.
+    Root,
 }
 
 impl From<KeyRoleArg> for crate::trust::Role {
@@ -184,6 +226,7 @@ impl From<KeyRoleArg> for crate::trust::Role {
             KeyRoleArg::Release => crate::trust::Role::Release,
             KeyRoleArg::Operator => crate::trust::Role::Operator,
             KeyRoleArg::Approver => crate::trust::Role::Approver,
+            KeyRoleArg::Root => crate::trust::Role::Root,
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum Error {
     Trust(#[from] TrustError),
     #[error(transparent)]
     TrustEdit(#[from] crate::trust_edit::EditError),
+    #[error(transparent)]
+    Rotation(#[from] crate::trust_rotation::RotationError),
     #[error("key {path}: {source}")]
     Key {
         path: PathBuf,
@@ -104,6 +106,11 @@ impl Error {
             Error::Trust(_) => Exit::Usage,
             Error::TrustEdit(e) if e.is_usage() => Exit::Usage,
             Error::TrustEdit(_) => Exit::Runtime,
+            Error::Rotation(crate::trust_rotation::RotationError::Trust(_)) => Exit::Usage,
+            Error::Rotation(crate::trust_rotation::RotationError::Refused { .. }) => {
+                Exit::Verification
+            }
+            Error::Rotation(_) => Exit::Runtime,
             Error::Extract(ExtractError::DestinationExists(_)) => Exit::Usage,
             Error::Extract(ExtractError::Io(..)) => Exit::Runtime,
             Error::Key { source, .. } => match source {
@@ -128,6 +135,10 @@ impl Error {
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => e.hint(),
             Error::Trust(e) => Some(e.hint()),
             Error::TrustEdit(e) => e.hint(),
+            Error::Rotation(crate::trust_rotation::RotationError::Trust(e)) => Some(e.hint()),
+            Error::Rotation(crate::trust_rotation::RotationError::Refused { .. }) => Some(
+                "a versioned trust store changes only by `airlock trust update NEW --trust STORE` with a higher version its root keys signed (airlock trust sign); `airlock trust list STORE` shows its version and who signed it".into(),
+            ),
             Error::Key {
                 source: MinisignError::WrongPassphrase,
                 ..
@@ -173,7 +184,7 @@ impl Error {
             Error::Verify(VerifyError::Open { .. }) => "io",
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",
             Error::Extract(_) => "extract",
-            Error::Trust(_) | Error::TrustEdit(_) => "trust-store",
+            Error::Trust(_) | Error::TrustEdit(_) | Error::Rotation(_) => "trust-store",
             Error::Key { .. } => "key",
             Error::Io { .. } => "io",
             Error::Db(e) => e.kind(),

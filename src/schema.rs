@@ -82,6 +82,14 @@ fn files() -> Vec<(&'static str, RootSchema)> {
             "trust-change.schema.json",
             schema_for!(trust::TrustChangeReport),
         ),
+        (
+            "trust-sign.schema.json",
+            schema_for!(trust::TrustSignReport),
+        ),
+        (
+            "trust-update.schema.json",
+            schema_for!(trust::TrustUpdateReport),
+        ),
         ("new.schema.json", schema_for!(new::NewReport)),
         ("lint.schema.json", schema_for!(lint::LintReport)),
         ("import.schema.json", schema_for!(import::ImportReport)),

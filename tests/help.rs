@@ -37,12 +37,14 @@ const SUBCOMMANDS: [&str; 25] = [
 ];
 
 /// Subcommands of subcommands, pinned as `trust-add.txt` and so on.
-const NESTED: [&str; 5] = [
+const NESTED: [&str; 7] = [
     "trust id",
     "trust list",
     "trust add",
     "trust revoke",
     "trust set",
+    "trust sign",
+    "trust update",
 ];
 
 /// `airlock ARGS` with nothing of this environment: a fixed width of 100 columns

@@ -273,6 +273,20 @@ pub fn write_atomic(
     f.commit(overwrite)
 }
 
+/// A trust store as every command reads it: loaded, and, when it has a version,
+/// signed by its own roots and no older than what this host accepted
+/// (`trust_rotation::admit`).
 pub fn load_trust(path: &Path) -> Result<crate::trust::TrustStore> {
-    Ok(crate::trust::TrustStore::load(path)?)
+    Ok(load_trust_admitted(path)?.0)
+}
+
+/// [`load_trust`], with what the host's memory said of the store.
+pub fn load_trust_admitted(
+    path: &Path,
+) -> Result<(crate::trust::TrustStore, crate::trust_rotation::Accepted)> {
+    let store = crate::trust::TrustStore::load(path)?;
+    let state = crate::db::remembered::state_dir();
+    let state = (!state.is_relative()).then_some(state);
+    let accepted = crate::trust_rotation::admit(&store, state.as_deref(), chrono::Utc::now())?;
+    Ok((store, accepted))
 }

@@ -70,6 +70,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("The key id of a public key", "airlock trust id carol.pub"),
             ("Add an approver key, then list the store", "airlock trust add trust/ carol.pub --role approver --name \"Carol Jones\"\nairlock trust list trust/"),
             ("Revoke a key for good", "airlock trust revoke trust/ 9F00AA11BB22CC33 --reason \"laptop stolen\""),
+            ("Sign the next version with each root key, then install it on a host", "airlock trust sign next/ --key ~/.airlock/root1.key\nairlock trust update next/ --trust /etc/airlock/trust"),
         ],
         "demo" => &[("The demo, keeping its database", "airlock demo --keep")],
         "completions" => &[("Bash completion", "airlock completions bash > /etc/bash_completion.d/airlock")],

@@ -4,6 +4,7 @@
 
 use crate::cli::{
     TrustAddArgs, TrustCommand, TrustIdArgs, TrustListArgs, TrustRevokeArgs, TrustSetArgs,
+    TrustSignArgs, TrustUpdateArgs,
 };
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
@@ -20,6 +21,8 @@ pub fn run(cmd: TrustCommand) -> Result<Outcome> {
         TrustCommand::Add(a) => add(a),
         TrustCommand::Revoke(a) => revoke(a),
         TrustCommand::Set(a) => set(a),
+        TrustCommand::Sign(a) => sign(a),
+        TrustCommand::Update(a) => update(a),
     }
 }
 
@@ -88,6 +91,14 @@ pub struct TrustListReport {
     /// Distinct release keys a bundle needs.
     pub threshold: u32,
     pub require_signed_receipts: bool,
+    /// The store's version, when it is rotated by signature (absent: it cannot be).
+    pub version: Option<u64>,
+    /// Root keys that must sign it and the store that replaces it.
+    pub root_threshold: Option<u32>,
+    /// After this time `trust update` no longer accepts it (RFC 3339).
+    pub expires: Option<String>,
+    /// Its root keys that signed it as it is (key ids).
+    pub signed_by: Vec<String>,
     pub keys: Vec<KeyRow>,
 }
 
@@ -146,8 +157,24 @@ impl Report for TrustListReport {
                 ]
             })
             .collect();
+        let rotation = match (self.version, self.root_threshold) {
+            (Some(v), Some(k)) => format!(
+                "\nversion {v}{}: changes only by `airlock trust update`; signed by {} of the {k} root key(s) it needs{}",
+                self.expires
+                    .as_ref()
+                    .map(|t| format!(" (expires {t})"))
+                    .unwrap_or_default(),
+                self.signed_by.len(),
+                if self.signed_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", self.signed_by.join(", "))
+                }
+            ),
+            _ => "\nno version: this store cannot be rotated by signature (see `airlock trust add --role root`)".into(),
+        };
         format!(
-            "trust store {}: threshold {}, {} key(s){}\n\n{}",
+            "trust store {}: threshold {}, {} key(s){}{rotation}\n\n{}",
             self.store.display(),
             self.threshold,
             self.keys.len(),
@@ -185,10 +212,25 @@ fn listing(store: &TrustStore) -> TrustListReport {
             state: state_now(k, now),
         })
         .collect();
+    let rot = store.rotation.as_ref();
+    let signed_by = rot
+        .and_then(|r| {
+            let roots: Vec<&TrustedKey> = store
+                .keys
+                .iter()
+                .filter(|k| k.policy.role == Role::Root)
+                .collect();
+            crate::trust_rotation::signed_by(&store.path, r.version, &roots, now).ok()
+        })
+        .unwrap_or_default();
     TrustListReport {
         store: store.path.clone(),
         threshold: store.threshold,
         require_signed_receipts: store.require_signed_receipts,
+        version: rot.map(|r| r.version),
+        root_threshold: rot.map(|r| r.root_threshold),
+        expires: rot.and_then(|r| r.expires).map(stamp),
+        signed_by,
         keys,
     }
 }
@@ -277,13 +319,108 @@ fn revoke(args: TrustRevokeArgs) -> Result<Outcome> {
 }
 
 fn set(args: TrustSetArgs) -> Result<Outcome> {
-    if args.threshold.is_none() && args.require_signed_receipts.is_none() {
+    let set = trust_edit::StorePolicy {
+        threshold: args.threshold,
+        require_signed_receipts: args.require_signed_receipts,
+        version: args.store_version,
+        root_threshold: args.root_threshold,
+        expires: time_arg("--expires", &args.expires)?,
+    };
+    if set.threshold.is_none()
+        && set.require_signed_receipts.is_none()
+        && set.version.is_none()
+        && set.root_threshold.is_none()
+        && set.expires.is_none()
+    {
         return Err(Error::usage(
             "nothing to set",
-            Some("give --threshold N or --require-signed-receipts true|false".into()),
+            Some("give --threshold N, --require-signed-receipts BOOL, --store-version N, --root-threshold K or --expires TIME".into()),
         ));
     }
-    trust_edit::set_policy(&args.store, args.threshold, args.require_signed_receipts)?;
+    trust_edit::set_policy(&args.store, &set)?;
     let store = TrustStore::load(&args.store)?;
     Ok(Box::new(listing(&store)))
+}
+
+/// What `trust sign` wrote.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TrustSignReport {
+    pub key_id: String,
+    pub signature: PathBuf,
+    pub store: TrustListReport,
+}
+
+impl Report for TrustSignReport {
+    fn human(&self) -> String {
+        format!(
+            "signed {} (version {}) with key {}: {}\n\n{}",
+            self.store.store.display(),
+            self.store.version.unwrap_or_default(),
+            self.key_id,
+            self.signature.display(),
+            self.store.human()
+        )
+    }
+}
+
+fn sign(args: TrustSignArgs) -> Result<Outcome> {
+    let key = super::common::load_secret_key(&args.key, &args.pass)?;
+    let signature = crate::trust_rotation::sign(&args.store, &key)?;
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(TrustSignReport {
+        key_id: key.key_id.to_string(),
+        signature,
+        store: listing(&store),
+    }))
+}
+
+/// What `trust update` did.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TrustUpdateReport {
+    pub from_version: u64,
+    pub to_version: u64,
+    /// Root keys of the replaced version that signed the new one.
+    pub signed_by_current_roots: Vec<String>,
+    /// The new version's own root keys that signed it.
+    pub signed_by_new_roots: Vec<String>,
+    /// Where the replaced version is kept.
+    pub kept_as: PathBuf,
+    pub store: TrustListReport,
+}
+
+impl Report for TrustUpdateReport {
+    fn human(&self) -> String {
+        format!(
+            "trust store {} updated from version {} to {}: signed by the current roots {} and its own roots {}; version {} kept in {}\n\n{}",
+            self.store.store.display(),
+            self.from_version,
+            self.to_version,
+            self.signed_by_current_roots.join(", "),
+            self.signed_by_new_roots.join(", "),
+            self.from_version,
+            self.kept_as.display(),
+            self.store.human()
+        )
+    }
+}
+
+fn update(args: TrustUpdateArgs) -> Result<Outcome> {
+    let now = Utc::now();
+    let current = super::common::load_trust(&args.trust)?;
+    let new = TrustStore::load(&args.new)?;
+    let verdict = crate::trust_rotation::judge_update(&current, &new, now)?;
+    crate::trust_rotation::install(&args.trust, &args.new, verdict.from)?;
+    // The host moves forward with it: every command now reads the new version.
+    let installed = super::common::load_trust(&args.trust)?;
+    Ok(Box::new(TrustUpdateReport {
+        from_version: verdict.from,
+        to_version: verdict.to,
+        signed_by_current_roots: verdict.signed_by_current_roots,
+        signed_by_new_roots: verdict.signed_by_new_roots,
+        kept_as: args
+            .trust
+            .join(crate::trust_rotation::HISTORY_DIR)
+            .join(format!("v{}", verdict.from)),
+        store: listing(&installed),
+    }))
 }

@@ -26,8 +26,14 @@ pub struct BundleReport {
     /// build of airlock judged this very bundle on this host before, and it passed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql_rules: Option<Judgment>,
+    /// `verify`: the trust store's version (absent: it has none, and cannot be rotated
+    /// by signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_store_version: Option<u64>,
     #[serde(skip)]
     detailed: bool,
+    #[serde(skip)]
+    store_line: Option<String>,
 }
 
 impl Report for BundleReport {
@@ -57,6 +63,9 @@ impl Report for BundleReport {
             out.push_str(&format!("\n  expires:   {expires}"));
         }
         out.push_str(&self.signatures_lines());
+        if let Some(line) = &self.store_line {
+            out.push_str(&format!("\n  trust store: {line}"));
+        }
         if self.detailed {
             out.push_str(&details(manifest));
         }
@@ -232,7 +241,7 @@ fn details(manifest: &Manifest) -> String {
 }
 
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
-    let store = load_trust(&args.trust.trust)?;
+    let (store, accepted) = super::common::load_trust_admitted(&args.trust.trust)?;
     let judging = match &args.at {
         Some(_) => crate::trust::Judging::at(Some(judge_time(args.at.as_deref())?)),
         None => crate::trust::Judging::now(),
@@ -262,6 +271,24 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome> {
     }
     let mut report = report(args.bundle, op, "VERIFIED", false);
     report.sql_rules = Some(judgment);
+    report.trust_store_version = store.rotation.as_ref().map(|r| r.version);
+    report.store_line = Some(match accepted {
+        crate::trust_rotation::Accepted::Unversioned => {
+            "no version: it cannot be rotated by signature (airlock trust add --role root)".into()
+        }
+        crate::trust_rotation::Accepted::Same(v) => {
+            format!("version {v}, signed by its root keys; the version this host accepted")
+        }
+        crate::trust_rotation::Accepted::New { version, from: None } => format!(
+            "version {version}, signed by its root keys; first seen on this host, remembered"
+        ),
+        crate::trust_rotation::Accepted::New {
+            version,
+            from: Some(f),
+        } => format!(
+            "version {version}, signed by the roots of version {f} this host had accepted; remembered"
+        ),
+    });
     Ok(Box::new(report))
 }
 
@@ -311,6 +338,8 @@ fn report(
         manifest: op.manifest,
         trust: op.trust,
         sql_rules: None,
+        trust_store_version: None,
         detailed,
+        store_line: None,
     }
 }

@@ -20,5 +20,6 @@ pub mod sql_rules;
 pub mod strict_json;
 pub mod trust;
 pub mod trust_edit;
+pub mod trust_rotation;
 pub mod verdicts;
 pub mod verified;

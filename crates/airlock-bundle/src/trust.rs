@@ -105,6 +105,19 @@ pub struct TrustToml {
     /// receipt (otherwise it reports it as unverified).
     #[serde(default)]
     require_signed_receipts: bool,
+    /// The store's version: a store with one (and `root_threshold` and root keys)
+    /// changes only by `airlock trust update`, to a higher version signed by its root
+    /// keys; without one it cannot be rotated by signature.
+    #[serde(default)]
+    version: Option<u64>,
+    /// How many distinct root keys of this store must sign a store that replaces it,
+    /// and this store itself (`airlock trust sign`).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    root_threshold: Option<u32>,
+    /// After this time (RFC 3339) `airlock trust update` no longer accepts this store.
+    #[schemars(with = "Option<TimeSchema>")]
+    expires: Option<toml::Value>,
     /// Policy per key, under its minisign key id in uppercase hex (`[keys.62340C72430C8DD3]`,
     /// as `airlock inspect` and `minisign -V` show it). Each id must name a `*.pub` in
     /// the store; a key without an entry is a release key with no window.
@@ -171,6 +184,8 @@ pub enum Role {
     Operator,
     /// Approvers: sign approvals (ratification), never count for a bundle or a receipt.
     Approver,
+    /// Root keys: sign trust stores (`airlock trust sign`), and nothing else.
+    Root,
 }
 
 impl Role {
@@ -179,6 +194,7 @@ impl Role {
             Role::Release => "release",
             Role::Operator => "operator",
             Role::Approver => "approver",
+            Role::Root => "root",
         }
     }
 }
@@ -226,6 +242,17 @@ pub struct TrustStore {
     pub keys: Vec<TrustedKey>,
     /// `require_signed_receipts = true` in trust.toml.
     pub require_signed_receipts: bool,
+    /// The rotation policy, when the store has one (`version`, `root_threshold` and
+    /// root keys): see `trust_rotation`.
+    pub rotation: Option<Rotation>,
+}
+
+/// A store's version and what it takes to replace it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    pub version: u64,
+    pub root_threshold: u32,
+    pub expires: Option<DateTime<Utc>>,
 }
 
 fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
@@ -255,6 +282,44 @@ fn store_err(path: &Path, message: impl Into<String>) -> TrustError {
         path: path.to_path_buf(),
         message: message.into(),
     }
+}
+
+/// `version`, `root_threshold` and root keys: all or none, the threshold within the
+/// root keys there are.
+fn rotation_of(
+    policy: &TrustToml,
+    policy_path: &Path,
+    keys: &[TrustedKey],
+) -> Result<Option<Rotation>, TrustError> {
+    let roots = keys.iter().filter(|k| k.policy.role == Role::Root).count();
+    if policy.version.is_none()
+        && policy.root_threshold.is_none()
+        && roots == 0
+        && policy.expires.is_none()
+    {
+        return Ok(None);
+    }
+    let (Some(version), Some(root_threshold)) = (policy.version, policy.root_threshold) else {
+        return Err(store_err(
+            policy_path,
+            "a store rotated by signature needs all of `version`, `root_threshold` and keys with role \"root\" (or none of them)",
+        ));
+    };
+    if root_threshold == 0 || root_threshold as usize > roots {
+        return Err(store_err(
+            policy_path,
+            format!("root_threshold {root_threshold} needs between 1 and the {roots} root key(s) the store holds"),
+        ));
+    }
+    let expires = match &policy.expires {
+        Some(v) => Some(parse_time(policy_path, "expires", v)?),
+        None => None,
+    };
+    Ok(Some(Rotation {
+        version,
+        root_threshold,
+        expires,
+    }))
 }
 
 /// The one policy file a trust store may hold.
@@ -399,11 +464,12 @@ fn apply_key_policy(
         None | Some("release") => Role::Release,
         Some("operator") => Role::Operator,
         Some("approver") => Role::Approver,
+        Some("root") => Role::Root,
         Some(other) => {
             return Err(store_err(
                 policy_path,
                 format!(
-                    "[keys.{id}] role {other:?} must be \"release\", \"operator\" or \"approver\""
+                    "[keys.{id}] role {other:?} must be \"release\", \"operator\", \"approver\" or \"root\""
                 ),
             ))
         }
@@ -448,6 +514,7 @@ impl TrustStore {
                 policy: KeyPolicy::default(),
             }],
             require_signed_receipts: false,
+            rotation: None,
         }
     }
 
@@ -505,11 +572,13 @@ impl TrustStore {
                 "threshold 0 would trust anything; use 1 or more",
             ));
         }
+        let rotation = rotation_of(&policy, &policy_path, &keys)?;
         Ok(TrustStore {
             path: path.to_path_buf(),
             threshold,
             keys,
             require_signed_receipts: policy.require_signed_receipts,
+            rotation,
         })
     }
 
@@ -555,6 +624,8 @@ pub enum NotCounted {
     OperatorRole,
     /// The key has role `approver`, which never counts for bundles.
     ApproverRole,
+    /// The key has role `root`, which signs trust stores and nothing else.
+    RootRole,
     /// The key has role `release`, which never counts for receipts.
     ReleaseRole,
     /// Another signature by the same public key already counted.
@@ -884,6 +955,10 @@ fn judge_policy(key: &TrustedKey, judging: &Judging) -> PolicyJudgement {
             Role::Approver => Some((
                 NotCounted::ApproverRole,
                 format!("key {id} has role approver: it approves releases (airlock approve), it cannot sign them"),
+            )),
+            Role::Root => Some((
+                NotCounted::RootRole,
+                format!("key {id} has role root: it signs trust stores (airlock trust sign), never a release"),
             )),
             Role::Release => None,
         });

@@ -6,6 +6,10 @@
 //! directory), loaded there by the same [`TrustStore::load`] every command uses, and
 //! only then put in place: a new `.pub` first (never over an existing file), then
 //! `trust.toml` by one atomic rename. `trust.toml`'s comments and layout are kept.
+//!
+//! A versioned store (see `trust_rotation`) that was signed gets the next version with
+//! its first change, and its signatures are removed: it needs its root keys' signatures
+//! again (`airlock trust sign`) before any command uses it.
 
 use crate::minisign::{MinisignError, PublicKey};
 use crate::trust::{is_key_name, Role, TrustError, TrustStore, POLICY_FILE};
@@ -152,6 +156,12 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
         });
     }
     let mut doc = policy_document(store)?;
+    next_version(&mut doc, current.as_ref());
+    if new.role == Role::Root && doc.get("version").is_none() {
+        // The first root key makes the store one rotated by signature.
+        doc["version"] = toml_edit::value(1);
+        doc["root_threshold"] = toml_edit::value(1);
+    }
     let entry = key_entry(&mut doc, &key_id);
     if new.role != Role::Release {
         entry["role"] = toml_edit::value(new.role.as_str());
@@ -193,6 +203,7 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
         }
         return Err(e);
     }
+    drop_signatures(store)?;
     Ok(Added {
         key_id,
         file,
@@ -242,6 +253,7 @@ pub fn revoke(
         }
     }
     let mut doc = policy_document(store)?;
+    next_version(&mut doc, Some(&current));
     let entry = key_entry(&mut doc, &wanted);
     entry["revoked"] = match from {
         None => toml_edit::value(true),
@@ -253,6 +265,7 @@ pub fn revoke(
     let staged = Staged::of(store, None, &doc.to_string())?;
     staged.check()?;
     replace_policy(store, &doc.to_string())?;
+    drop_signatures(store)?;
     Ok(Revoked {
         key_id: wanted,
         file: key.file.clone(),
@@ -288,32 +301,77 @@ fn current_store(store: &Path) -> Result<Option<TrustStore>, EditError> {
 /// Set the store-wide policy: `threshold` (distinct release keys a bundle needs) and
 /// `require_signed_receipts`, written at the top of trust.toml (a line appended after a
 /// `[keys.ID]` table would belong to that key, and be refused).
-pub fn set_policy(
-    store: &Path,
-    threshold: Option<u32>,
-    require_signed_receipts: Option<bool>,
-) -> Result<(), EditError> {
-    if current_store(store)?.is_none() {
+pub fn set_policy(store: &Path, set: &StorePolicy) -> Result<(), EditError> {
+    let Some(current) = current_store(store)? else {
         return Err(EditError::Value(format!(
             "{} holds no key yet: add one first (airlock trust add)",
             store.display()
         )));
-    }
+    };
+    let (threshold, require_signed_receipts) = (set.threshold, set.require_signed_receipts);
     if threshold == Some(0) {
         return Err(EditError::Value(
             "--threshold 0 would trust anything; use 1 or more".into(),
         ));
     }
     let mut doc = policy_document(store)?;
+    if set.version.is_none() {
+        next_version(&mut doc, Some(&current));
+    }
     if let Some(n) = threshold {
         doc["threshold"] = toml_edit::value(i64::from(n));
     }
     if let Some(b) = require_signed_receipts {
         doc["require_signed_receipts"] = toml_edit::value(b);
     }
+    if let Some(v) = set.version {
+        let v = i64::try_from(v)
+            .map_err(|_| EditError::Value(format!("--store-version {v} is too large")))?;
+        doc["version"] = toml_edit::value(v);
+    }
+    if let Some(k) = set.root_threshold {
+        doc["root_threshold"] = toml_edit::value(i64::from(k));
+    }
+    if let Some(t) = set.expires {
+        doc["expires"] = toml_edit::value(stamp(t));
+    }
     let staged = Staged::of(store, None, &doc.to_string())?;
     staged.check()?;
-    replace_policy(store, &doc.to_string())
+    replace_policy(store, &doc.to_string())?;
+    drop_signatures(store)
+}
+
+/// The store-wide fields `airlock trust set` changes (None: unchanged).
+#[derive(Clone, Debug, Default)]
+pub struct StorePolicy {
+    pub threshold: Option<u32>,
+    pub require_signed_receipts: Option<bool>,
+    pub version: Option<u64>,
+    pub root_threshold: Option<u32>,
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// A versioned store whose root keys signed it as it is: its first change starts the
+/// next version (a store already changed since it was signed keeps its number).
+fn next_version(doc: &mut toml_edit::DocumentMut, current: Option<&TrustStore>) {
+    let Some(store) = current else { return };
+    let Some(rot) = &store.rotation else { return };
+    if crate::trust_rotation::check_self(store, Utc::now()).is_ok() {
+        doc["version"] = toml_edit::value(rot.version as i64 + 1);
+    }
+}
+
+/// The store's signatures, which no longer cover it after a change.
+fn drop_signatures(store: &Path) -> Result<(), EditError> {
+    let dir = store.join(crate::trust_rotation::SIGNATURES_DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EditError::Io {
+            context: format!("cannot remove {}", dir.display()),
+            source: e,
+        }),
+    }
 }
 
 fn check_new(new: &NewKey) -> Result<(), EditError> {

@@ -46,6 +46,7 @@ fn judge(
         threshold: 1,
         keys: vec![],
         require_signed_receipts: false,
+        rotation: None,
     };
     let store = opts.approvals.map_or(&no_store, |a| &a.store);
     // A path that vanished since the command started reads as no approval: the

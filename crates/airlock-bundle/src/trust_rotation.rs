@@ -1,0 +1,541 @@
+//! Trust that rotates: a trust store with a `version`, a `root_threshold` and root keys
+//! changes only to a higher version signed by a threshold of the root keys of the
+//! version a host accepted **and** of its own (as TUF's root metadata rotates), and a
+//! host refuses an older copy put back by hand.
+//!
+//! What is signed is the store's canonical form ([`canonical`]): a header line, then
+//! one line per file, `trust.toml` first and every `*.pub` in name order, each
+//! `NAME SIZE SHA256`. The signatures are minisign signatures over those bytes, one
+//! file per key under `signatures/KEYID.minisig`, with the trusted comment
+//! `airlock-trust-store version=N canonical=SHA256` (so a signature binds the version
+//! and the very bytes). Earlier versions a host replaced are kept under
+//! `history/vN/`. Neither directory is part of the canonical form.
+//!
+//! Invariant: a versioned store is used only when its own root keys signed it (a hand
+//! edit after signing is refused), and only at the version this host remembers or at
+//! a higher one the remembered roots signed; the memory (in the state directory)
+//! only moves forward. A store without a version works as before, and says it cannot
+//! be rotated by signature.
+
+use crate::minisign::{SecretKey, SignatureBox};
+use crate::trust::{Role, TrustStore, TrustedKey, POLICY_FILE};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Where a store's signatures live, inside it.
+pub const SIGNATURES_DIR: &str = "signatures";
+/// Where the versions a store replaced are kept, inside it.
+pub const HISTORY_DIR: &str = "history";
+/// The first line of the canonical form.
+const HEADER: &str = "airlock-trust-store-v1\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The store as given is refused by the reader.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+    #[error("trust store {}: {message}", store.display())]
+    Refused { store: PathBuf, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl RotationError {
+    fn refused(store: &Path, message: impl Into<String>) -> RotationError {
+        RotationError::Refused {
+            store: store.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RotationError {
+    let context = context.into();
+    move |source| RotationError::Io { context, source }
+}
+
+/// The bytes a store's signatures cover.
+pub fn canonical(store: &Path) -> Result<Vec<u8>, RotationError> {
+    let mut names: Vec<String> = std::fs::read_dir(store)
+        .map_err(io(format!("cannot read {}", store.display())))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pub"))
+        .collect();
+    names.sort();
+    let mut out = HEADER.as_bytes().to_vec();
+    for name in std::iter::once(POLICY_FILE.to_string()).chain(names) {
+        let path = store.join(&name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == POLICY_FILE => continue,
+            Err(e) => return Err(io(format!("cannot read {}", path.display()))(e)),
+        };
+        out.extend_from_slice(
+            format!(
+                "{name} {} {}\n",
+                bytes.len(),
+                hex::encode(Sha256::digest(&bytes))
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(out)
+}
+
+/// The SHA-256 of the canonical form, hex: how a signature names the bytes it covers.
+pub fn canonical_id(canonical: &[u8]) -> String {
+    hex::encode(Sha256::digest(canonical))
+}
+
+fn trusted_comment(version: u64, id: &str) -> String {
+    format!("airlock-trust-store version={version} canonical={id}")
+}
+
+fn rotation_of(store: &TrustStore) -> Result<&crate::trust::Rotation, RotationError> {
+    store.rotation.as_ref().ok_or_else(|| {
+        RotationError::refused(
+            &store.path,
+            "has no `version`, `root_threshold` and root keys: it cannot be rotated by signature",
+        )
+    })
+}
+
+/// Sign the store at `dir` (as it is now) with `key`: `signatures/KEYID.minisig`,
+/// replacing that key's earlier signature. Any key may sign; only root keys count.
+pub fn sign(dir: &Path, key: &SecretKey) -> Result<PathBuf, RotationError> {
+    let store = TrustStore::load(dir)?;
+    let rot = rotation_of(&store)?;
+    let bytes = canonical(dir)?;
+    let sig = key.sign(&bytes, &trusted_comment(rot.version, &canonical_id(&bytes)));
+    let sigs = dir.join(SIGNATURES_DIR);
+    std::fs::create_dir_all(&sigs).map_err(io(format!("cannot create {}", sigs.display())))?;
+    let path = sigs.join(format!("{}.minisig", key.key_id));
+    let tmp = sigs.join(format!(".{}.minisig.tmp", key.key_id));
+    std::fs::write(&tmp, sig.to_file_text())
+        .map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(io(format!("cannot write {}", path.display())))?;
+    Ok(path)
+}
+
+/// Which of `keys` (root keys, unrevoked and in their window at `now`) signed the
+/// store at `dir` as it is: distinct key ids, in order.
+pub fn signed_by(
+    dir: &Path,
+    version: u64,
+    keys: &[&TrustedKey],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, RotationError> {
+    let bytes = canonical(dir)?;
+    let comment = trusted_comment(version, &canonical_id(&bytes));
+    let mut out = vec![];
+    for k in keys {
+        if !usable(k, now) {
+            continue;
+        }
+        let path = dir
+            .join(SIGNATURES_DIR)
+            .join(format!("{}.minisig", k.key.key_id));
+        let Ok(text) =
+            airlock_base::bounded::read_capped_string(&path, airlock_base::bounded::SIGNATURE)
+        else {
+            continue;
+        };
+        let Ok(sig) = SignatureBox::parse(&text) else {
+            continue;
+        };
+        if sig.trusted_comment == comment && k.key.verify(&bytes, &sig).is_ok() {
+            let id = k.key.key_id.to_string();
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A root key counts now: not revoked, inside its window.
+fn usable(k: &TrustedKey, now: DateTime<Utc>) -> bool {
+    let p = &k.policy;
+    let revoked = match p.revoked {
+        Some(None) => true,
+        Some(Some(t)) => t <= now,
+        None => false,
+    };
+    !revoked && p.not_before.is_none_or(|t| t <= now) && p.not_after.is_none_or(|t| t > now)
+}
+
+fn roots(store: &TrustStore) -> Vec<&TrustedKey> {
+    store
+        .keys
+        .iter()
+        .filter(|k| k.policy.role == Role::Root)
+        .collect()
+}
+
+/// How a set of roots judged a store: who signed, how many were needed.
+fn judged(signers: &[String], need: u32, whose: &str, version: u64) -> Result<(), String> {
+    if signers.len() as u32 >= need {
+        return Ok(());
+    }
+    Err(format!(
+        "version {version} is signed by {} of the {need} root key(s) {whose} needs{}",
+        signers.len(),
+        if signers.is_empty() {
+            String::new()
+        } else {
+            format!(" (by {})", signers.join(", "))
+        }
+    ))
+}
+
+/// A versioned store's own roots signed it as it is (refused: a hand edit after
+/// signing, a store nobody signed).
+pub fn check_self(store: &TrustStore, now: DateTime<Utc>) -> Result<(), RotationError> {
+    let Some(rot) = &store.rotation else {
+        return Ok(());
+    };
+    let signers = signed_by(&store.path, rot.version, &roots(store), now)?;
+    judged(&signers, rot.root_threshold, "its own root_threshold", rot.version).map_err(|why| {
+        RotationError::refused(
+            &store.path,
+            format!("{why}: it was changed after it was signed, or never signed (airlock trust sign STORE --key ROOT.key, by each root key)"),
+        )
+    })
+}
+
+/// What a host remembers of a store it accepted: its version, the bytes it held, and
+/// the root keys and threshold that may sign the next version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    pub store: String,
+    pub version: u64,
+    pub canonical: String,
+    pub root_threshold: u32,
+    /// The root keys' public keys, base64 as in a `.pub`.
+    pub roots: Vec<String>,
+    pub accepted_at: String,
+}
+
+impl Memory {
+    fn of(store: &TrustStore, canonical_id: String) -> Option<Memory> {
+        let rot = store.rotation.as_ref()?;
+        Some(Memory {
+            store: store.path.display().to_string(),
+            version: rot.version,
+            canonical: canonical_id,
+            root_threshold: rot.root_threshold,
+            roots: roots(store).iter().map(|k| k.key.to_base64()).collect(),
+            accepted_at: crate::trust::rfc3339(Utc::now()),
+        })
+    }
+}
+
+/// The memory file of the store at `store` under the state directory `state`.
+pub fn memory_file(state: &Path, store: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
+    let key = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
+    state.join("trust").join(format!("{key}.json"))
+}
+
+fn load_memory(file: &Path, store: &Path) -> Result<Option<Memory>, RotationError> {
+    match airlock_base::bounded::read_capped_string(file, airlock_base::bounded::REMEMBERED_HEAD) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            RotationError::refused(
+                store,
+                format!(
+                    "what this host remembers of it ({}) is malformed: {e}",
+                    file.display()
+                ),
+            )
+        }),
+        Err(airlock_base::bounded::ReadError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(RotationError::refused(
+            store,
+            format!("cannot read what this host remembers of it ({e})"),
+        )),
+    }
+}
+
+fn save_memory(file: &Path, m: &Memory) -> Result<(), RotationError> {
+    let dir = file.parent().expect("a memory file has a directory");
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let tmp = file.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(m).expect("memory serializes");
+    std::fs::write(&tmp, text).map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, file).map_err(io(format!("cannot write {}", file.display())))
+}
+
+/// What the host's memory said of a store it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// No version: not rotated by signature.
+    Unversioned,
+    /// The version this host had accepted.
+    Same(u64),
+    /// First seen here (trusted on first use) or moved forward from `from`, signed
+    /// by the roots this host remembered.
+    New { version: u64, from: Option<u64> },
+}
+
+/// The check every command makes on a store before using it: a versioned store is
+/// signed by its own roots, and is the version this host accepted or a later one the
+/// remembered roots signed (then remembered); an older version, or the same version
+/// with other bytes, is refused. `state`: the state directory (None: no memory).
+pub fn admit(
+    store: &TrustStore,
+    state: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<Accepted, RotationError> {
+    let file = state.map(|s| memory_file(s, &store.path));
+    let memory = match &file {
+        Some(f) => load_memory(f, &store.path)?,
+        None => None,
+    };
+    let Some(rot) = &store.rotation else {
+        if let Some(m) = memory {
+            return Err(RotationError::refused(
+                &store.path,
+                format!("this host accepted version {} of this store on {}, and it now has no version: an older copy was put back, or it was replaced", m.version, m.accepted_at),
+            ));
+        }
+        return Ok(Accepted::Unversioned);
+    };
+    check_self(store, now)?;
+    let id = canonical_id(&canonical(&store.path)?);
+    let accepted = match &memory {
+        None => Accepted::New {
+            version: rot.version,
+            from: None,
+        },
+        Some(m) if rot.version < m.version => {
+            return Err(RotationError::refused(
+                &store.path,
+                format!("it is version {}, but this host accepted version {} on {}: an older copy was put back (rollback refused)", rot.version, m.version, m.accepted_at),
+            ))
+        }
+        Some(m) if rot.version == m.version && id != m.canonical => {
+            return Err(RotationError::refused(
+                &store.path,
+                format!("version {} now holds other bytes than the version {} this host accepted on {}: a store changes only with a higher version, signed", rot.version, m.version, m.accepted_at),
+            ))
+        }
+        Some(m) if rot.version == m.version => return Ok(Accepted::Same(m.version)),
+        Some(m) => {
+            let remembered = remembered_roots(m);
+            let refs: Vec<&TrustedKey> = remembered.iter().collect();
+            let signers = signed_by(&store.path, rot.version, &refs, now)?;
+            judged(&signers, m.root_threshold, &format!("version {} (the one this host accepted)", m.version), rot.version)
+                .map_err(|why| RotationError::refused(&store.path, why))?;
+            Accepted::New {
+                version: rot.version,
+                from: Some(m.version),
+            }
+        }
+    };
+    if let (Some(f), Some(m)) = (&file, Memory::of(store, id)) {
+        save_memory(f, &m)?;
+    }
+    Ok(accepted)
+}
+
+/// The remembered root keys, as keys of a store (root role, no window).
+fn remembered_roots(m: &Memory) -> Vec<TrustedKey> {
+    m.roots
+        .iter()
+        .filter_map(|b64| crate::minisign::PublicKey::from_base64(b64).ok())
+        .map(|key| TrustedKey {
+            key,
+            file: PathBuf::from("(remembered)"),
+            policy: crate::trust::KeyPolicy {
+                role: Role::Root,
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
+/// Why `new` may replace `current`: who signed it among each root set.
+#[derive(Clone, Debug)]
+pub struct UpdateVerdict {
+    pub from: u64,
+    pub to: u64,
+    pub signed_by_current_roots: Vec<String>,
+    pub signed_by_new_roots: Vec<String>,
+}
+
+/// `new` may replace `current`: a higher version, not expired, signed by at least
+/// `root_threshold` of `current`'s root keys and of its own.
+pub fn judge_update(
+    current: &TrustStore,
+    new: &TrustStore,
+    now: DateTime<Utc>,
+) -> Result<UpdateVerdict, RotationError> {
+    let cur = rotation_of(current)?;
+    let next = rotation_of(new)?;
+    if next.version <= cur.version {
+        return Err(RotationError::refused(
+            &new.path,
+            format!(
+                "is version {}, not higher than the current version {}: nothing replaced",
+                next.version, cur.version
+            ),
+        ));
+    }
+    if let Some(t) = next.expires.filter(|t| *t <= now) {
+        return Err(RotationError::refused(
+            &new.path,
+            format!(
+                "version {} expired at {}: nothing replaced",
+                next.version,
+                crate::trust::rfc3339(t)
+            ),
+        ));
+    }
+    let by_current = signed_by(&new.path, next.version, &roots(current), now)?;
+    let by_new = signed_by(&new.path, next.version, &roots(new), now)?;
+    let mut missing = vec![];
+    if let Err(why) = judged(
+        &by_current,
+        cur.root_threshold,
+        &format!("the current version {}", cur.version),
+        next.version,
+    ) {
+        missing.push(why);
+    }
+    if let Err(why) = judged(
+        &by_new,
+        next.root_threshold,
+        "its own root_threshold",
+        next.version,
+    ) {
+        missing.push(why);
+    }
+    if !missing.is_empty() {
+        return Err(RotationError::refused(
+            &new.path,
+            format!("{}: nothing replaced", missing.join("; ")),
+        ));
+    }
+    Ok(UpdateVerdict {
+        from: cur.version,
+        to: next.version,
+        signed_by_current_roots: by_current,
+        signed_by_new_roots: by_new,
+    })
+}
+
+/// Put the store at `new` in place of the one at `current`, in one atomic exchange:
+/// a staged copy of `new` (its keys, policy and signatures) holding `current`'s
+/// history plus `current` itself as `history/vN`, exchanged with `current` by
+/// `renameat2(RENAME_EXCHANGE)`, so the directory is the old store or the new one,
+/// never a mix; then the old one (now at the staging name) is removed.
+pub fn install(current: &Path, new: &Path, current_version: u64) -> Result<(), RotationError> {
+    let parent = current
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stage = tempfile::Builder::new()
+        .prefix(".airlock-trust-")
+        .tempdir_in(parent)
+        .map_err(io(format!("cannot stage in {}", parent.display())))?;
+    copy_store(new, stage.path(), true)?;
+    let history = stage.path().join(HISTORY_DIR);
+    copy_tree(&current.join(HISTORY_DIR), &history)?;
+    copy_store(current, &history.join(format!("v{current_version}")), true)?;
+    set_mode(stage.path(), 0o755)?;
+    exchange(stage.path(), current)?;
+    // `stage` now names the old store: dropping it removes it.
+    Ok(())
+}
+
+/// The files of a store (`*.pub`, trust.toml, and with `signatures` its
+/// signatures) into `to` (made).
+fn copy_store(from: &Path, to: &Path, signatures: bool) -> Result<(), RotationError> {
+    std::fs::create_dir_all(to).map_err(io(format!("cannot create {}", to.display())))?;
+    for e in std::fs::read_dir(from).map_err(io(format!("cannot read {}", from.display())))? {
+        let e = e.map_err(io(format!("cannot read {}", from.display())))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == POLICY_FILE || name.ends_with(".pub") {
+            std::fs::copy(e.path(), to.join(&name))
+                .map_err(io(format!("cannot copy {}", e.path().display())))?;
+        }
+    }
+    if signatures {
+        copy_tree(&from.join(SIGNATURES_DIR), &to.join(SIGNATURES_DIR))?;
+    }
+    Ok(())
+}
+
+/// A directory tree of plain files, when it exists.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), RotationError> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to).map_err(io(format!("cannot create {}", to.display())))?;
+    for e in std::fs::read_dir(from).map_err(io(format!("cannot read {}", from.display())))? {
+        let e = e.map_err(io(format!("cannot read {}", from.display())))?;
+        let kind = e
+            .file_type()
+            .map_err(io(format!("cannot read {}", e.path().display())))?;
+        let dest = to.join(e.file_name());
+        if kind.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else if kind.is_file() {
+            std::fs::copy(e.path(), &dest)
+                .map_err(io(format!("cannot copy {}", e.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<(), RotationError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .map_err(io(format!("cannot set the mode of {}", p.display())))
+}
+
+/// Exchange two directories atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> Result<(), RotationError> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).expect("no NUL in a path");
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).expect("no NUL in a path");
+    // SAFETY: two valid NUL-terminated paths relative to the current directory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r != 0 {
+        return Err(io(format!(
+            "cannot exchange {} with {}",
+            a.display(),
+            b.display()
+        ))(std::io::Error::last_os_error()));
+    }
+    if let Some(parent) = b.parent() {
+        if let Ok(d) = std::fs::File::open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        }) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Trust that rotates (issue 49): a versioned trust store changes only by
+//! `airlock trust update` to a higher version signed by a threshold of the current
+//! root keys and of its own; every command refuses an older copy put back, a store
+//! edited after it was signed, and root keys never sign releases. Each refusal
+//! replaces nothing.
+
+mod util;
+use std::path::Path;
+use util::*;
+
+/// Every file under `dir` (recursively) and its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            out.push((
+                e.path().strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+struct Keeper {
+    t: tempfile::TempDir,
+}
+
+impl Keeper {
+    /// Keys r1, r2, r3 (roots), rm and rm2 (release); `cur`: version 1 with roots r1
+    /// and r2 (root_threshold 2) and release key rm, signed by both roots; a bundle
+    /// `b.tar.gz` signed by rm.
+    fn new() -> Keeper {
+        let k = Keeper { t: keyed_dir() };
+        for name in ["r1", "r2", "r3", "rm2"] {
+            keygen(k.dir(), name);
+        }
+        k.ok(&["trust", "add", "cur", "rm.pub", "--name", "Rita"]);
+        k.ok(&["trust", "add", "cur", "r1.pub", "--role", "root"]);
+        k.ok(&["trust", "add", "cur", "r2.pub", "--role", "root"]);
+        k.ok(&["trust", "set", "cur", "--root-threshold", "2"]);
+        k.ok(&["trust", "sign", "cur", "--key", "r1.key"]);
+        k.ok(&["trust", "sign", "cur", "--key", "r2.key"]);
+        mini_bundle(
+            k.dir(),
+            "app",
+            "b.tar.gz",
+            "SELECT true AS ready",
+            &[("t", "CREATE TABLE app.a (i int);\n", false)],
+            "DROP TABLE app.a;\n",
+        );
+        k.ok(&["verify", "b.tar.gz", "--trust", "cur"]);
+        k
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let state = self.dir().join("state");
+        airlock_env(
+            self.dir(),
+            args,
+            &[("AIRLOCK_STATE_DIR", state.to_str().unwrap())],
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        expect_code(&o, 0);
+        stdout(&o)
+    }
+
+    /// `new`: a copy of `cur` (its signatures too) changed by `edit` commands.
+    fn next(&self, new: &str, edits: &[&[&str]]) {
+        let _ = std::fs::remove_dir_all(self.dir().join(new));
+        copy_dir(&self.dir().join("cur"), &self.dir().join(new));
+        for e in edits {
+            let mut a: Vec<&str> = e.to_vec();
+            a.insert(2, new);
+            self.ok(&a);
+        }
+    }
+
+    /// `trust update NEW --trust cur` is refused (exit 4) saying `says`, and `cur` is
+    /// byte for byte what it was.
+    fn refused(&self, new: &str, says: &str) {
+        let before = snapshot(&self.dir().join("cur"));
+        let o = self.run(&["trust", "update", new, "--trust", "cur"]);
+        expect_code(&o, 4);
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(stderr(&o).contains("nothing replaced"), "{}", stderr(&o));
+        assert_eq!(snapshot(&self.dir().join("cur")), before, "cur changed");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn id(dir: &Path, key: &str) -> String {
+    key_id_of(&dir.join(format!("{key}.pub")))
+}
+
+#[test]
+fn a_revocation_reaches_the_host_only_through_an_update_its_roots_signed() {
+    let k = Keeper::new();
+    let rm = id(k.dir(), "rm");
+    // The keeper's next version: rm revoked, rm2 added (the first change of a signed
+    // store starts version 2 and drops its signatures).
+    k.next(
+        "v2",
+        &[
+            &["trust", "add", "rm2.pub"],
+            &["trust", "revoke", &rm, "--reason", "laptop lost"],
+        ],
+    );
+    assert!(!k.dir().join("v2/signatures").exists());
+    let listed = k.ok(&["trust", "list", "v2"]);
+    assert!(
+        listed.contains("version 2") && listed.contains("signed by 0 of the 2"),
+        "{listed}"
+    );
+    // Unsigned, and signed by one root of two: refused, naming who signed.
+    k.refused(
+        "v2",
+        "signed by 0 of the 2 root key(s) the current version 1 needs",
+    );
+    k.ok(&["trust", "sign", "v2", "--key", "r1.key"]);
+    k.refused(
+        "v2",
+        &format!(
+            "signed by 1 of the 2 root key(s) the current version 1 needs (by {})",
+            id(k.dir(), "r1")
+        ),
+    );
+    k.ok(&["trust", "sign", "v2", "--key", "r2.key"]);
+    copy_dir(&k.dir().join("cur"), &k.dir().join("cur-v1"));
+    let o = k.run(&["--json", "trust", "update", "v2", "--trust", "cur"]);
+    expect_code(&o, 0);
+    let u = json(&o);
+    assert_eq!(
+        (u["from_version"].as_u64(), u["to_version"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(k.dir().join("cur/history/v1/trust.toml").is_file());
+    // The revocation holds on the host: rm's bundle no longer verifies.
+    let o = k.run(&["verify", "b.tar.gz", "--trust", "cur"]);
+    expect_code(&o, 4);
+    // The same version again, or an older one: refused, nothing replaced.
+    k.refused("v2", "not higher than the current version 2");
+    // An old copy put back by hand is refused by every command that reads the store.
+    std::fs::remove_dir_all(k.dir().join("cur")).unwrap();
+    copy_dir(&k.dir().join("cur-v1"), &k.dir().join("cur"));
+    for args in [
+        vec!["verify", "b.tar.gz", "--trust", "cur"],
+        vec!["inspect", "b.tar.gz", "--trust", "cur"],
+        vec!["sql", "b.tar.gz", "--trust", "cur"],
+    ] {
+        let o = k.run(&args);
+        expect_code(&o, 4);
+        assert!(
+            stderr(&o).contains("rollback refused"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn an_update_signed_by_the_wrong_keys_or_over_other_bytes_or_expired_replaces_nothing() {
+    let k = Keeper::new();
+    // Signed by keys that are no root of the current version (r3 made itself a root).
+    k.next(
+        "rogue",
+        &[
+            &["trust", "add", "r3.pub", "--role", "root"],
+            &["trust", "set", "--root-threshold", "1"],
+        ],
+    );
+    std::fs::remove_file(k.dir().join("rogue/r1.pub")).unwrap();
+    std::fs::remove_file(k.dir().join("rogue/r2.pub")).unwrap();
+    let text = std::fs::read_to_string(k.dir().join("rogue/trust.toml")).unwrap();
+    let kept: Vec<&str> = text
+        .split("\n\n")
+        .filter(|b| !b.contains(&id(k.dir(), "r1")) && !b.contains(&id(k.dir(), "r2")))
+        .collect();
+    std::fs::write(k.dir().join("rogue/trust.toml"), kept.join("\n\n")).unwrap();
+    k.ok(&["trust", "sign", "rogue", "--key", "r3.key"]);
+    k.refused(
+        "rogue",
+        "signed by 0 of the 2 root key(s) the current version 1 needs",
+    );
+    // Signed by the right keys, then edited: the signatures cover other bytes.
+    k.next("edited", &[&["trust", "add", "rm2.pub"]]);
+    k.ok(&["trust", "sign", "edited", "--key", "r1.key"]);
+    k.ok(&["trust", "sign", "edited", "--key", "r2.key"]);
+    let toml = k.dir().join("edited/trust.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n# edited after signing\n")).unwrap();
+    k.refused(
+        "edited",
+        "signed by 0 of the 2 root key(s) the current version 1 needs",
+    );
+    // Expired.
+    k.next(
+        "old",
+        &[&["trust", "set", "--expires", "2020-01-01T00:00:00Z"]],
+    );
+    k.ok(&["trust", "sign", "old", "--key", "r1.key"]);
+    k.ok(&["trust", "sign", "old", "--key", "r2.key"]);
+    k.refused("old", "expired at 2020-01-01T00:00:00Z");
+    // A store edited by hand after it was signed is refused by every command.
+    let cur = k.dir().join("cur/trust.toml");
+    let text = std::fs::read_to_string(&cur).unwrap();
+    std::fs::write(&cur, format!("{text}\n# a harmless-looking edit\n")).unwrap();
+    let o = k.run(&["verify", "b.tar.gz", "--trust", "cur"]);
+    expect_code(&o, 4);
+    assert!(
+        stderr(&o).contains("changed after it was signed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_new_root_set_takes_over_when_both_sets_signed_and_root_keys_never_sign_releases() {
+    let k = Keeper::new();
+    // Version 2 hands the store to r3 alone: the old roots and the new one sign it.
+    k.next(
+        "handover",
+        &[
+            &["trust", "add", "r3.pub", "--role", "root"],
+            &["trust", "set", "--root-threshold", "1"],
+        ],
+    );
+    let toml = k.dir().join("handover/trust.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let (r1, r2) = (id(k.dir(), "r1"), id(k.dir(), "r2"));
+    let kept: Vec<&str> = text
+        .split("\n\n")
+        .filter(|b| !b.contains(&r1) && !b.contains(&r2))
+        .collect();
+    std::fs::write(&toml, kept.join("\n\n")).unwrap();
+    std::fs::remove_file(k.dir().join("handover/r1.pub")).unwrap();
+    std::fs::remove_file(k.dir().join("handover/r2.pub")).unwrap();
+    k.ok(&["trust", "sign", "handover", "--key", "r1.key"]);
+    k.ok(&["trust", "sign", "handover", "--key", "r2.key"]);
+    k.refused(
+        "handover",
+        "signed by 0 of the 1 root key(s) its own root_threshold needs",
+    );
+    k.ok(&["trust", "sign", "handover", "--key", "r3.key"]);
+    k.ok(&["trust", "update", "handover", "--trust", "cur"]);
+    // From now on the old roots alone cannot move it.
+    k.next("v3", &[&["trust", "add", "rm2.pub"]]);
+    k.ok(&["trust", "sign", "v3", "--key", "r1.key"]);
+    k.ok(&["trust", "sign", "v3", "--key", "r2.key"]);
+    k.refused(
+        "v3",
+        "signed by 0 of the 1 root key(s) the current version 2 needs",
+    );
+    // A root key's signature on a bundle never counts.
+    expect_code(&k.run(&["sign", "b.tar.gz", "--key", "r3.key"]), 0);
+    let o = k.run(&["--json", "verify", "b.tar.gz", "--trust", "cur"]);
+    let sigs = json(&o)["trust"]["signatures"].clone();
+    let r3 = sigs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key_id"] == id(k.dir(), "r3").as_str())
+        .expect("r3's signature judged")
+        .clone();
+    assert_eq!(r3["counted"], false, "{sigs:#}");
+    assert_eq!(r3["not_counted"], "root-role", "{sigs:#}");
+}
