@@ -224,6 +224,12 @@ fn an_application_lock_makes_the_tier_wait_then_fail_by_lock_timeout() {
         "{}",
         stderr(&o)
     );
+    // And says what to do next (issue 48, finding 9: it named the holder only).
+    assert!(
+        stderr(&o).contains("hint: nothing was changed: run it again once that session"),
+        "{}",
+        stderr(&o)
+    );
     tx.rollback().unwrap();
     assert_eq!(db.dump(), before);
     // With the application gone, the same apply goes through.

@@ -292,3 +292,23 @@ fn rehearse_of_a_fully_applied_bundle_refuses_before_cloning() {
     ));
     assert_eq!(clones, "0");
 }
+
+/// `import`'s closing line gives a `pack` command that runs as printed, key included
+/// (issue 48, finding 9: `next: airlock pack gm-release` failed, --key required).
+#[test]
+fn imports_next_step_names_the_key_pack_needs() {
+    let t = keyed_dir();
+    let dir = t.path();
+    write(&dir.join("m/001_a.sql"), "CREATE TABLE a (i int);\n");
+    let o = airlock(dir, &["import", "m", "--out", "rel", "--database", "app"]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    let next = out
+        .lines()
+        .find(|l| l.contains("next:"))
+        .expect(&out)
+        .to_string();
+    assert!(next.contains("airlock pack rel --key YOUR.key"), "{next}");
+    let o = airlock(dir, &["pack", "rel", "--key", "rm.key"]);
+    expect_code(&o, 0);
+}

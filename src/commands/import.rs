@@ -67,7 +67,7 @@ impl Report for ImportReport {
         }
         if self.problems.is_empty() {
             s.push_str(&format!(
-                "\nlint: OK; next: review {}/bundle.toml, then `airlock pack {}`",
+                "\nlint: OK; next: review {}/bundle.toml, then `airlock pack {} --key YOUR.key` (a key from `airlock keygen`)",
                 self.out, self.out
             ));
         } else {

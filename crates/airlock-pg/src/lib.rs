@@ -383,6 +383,9 @@ impl DbError {
                 "find out who removed ledger rows (compare with receipts and backups). If the database was deliberately restored or rebuilt, make this host forget what it saw: airlock status --forget-head (memory file: {})",
                 memory.display()
             )),
+            DbError::LockTimeout { .. } => Some(
+                "nothing was changed: run it again once that session has finished (its pid is above; `airlock plan` shows which locks each statement takes), give it longer with --lock-timeout or more tries with --lock-retries, or end the session (SELECT pg_terminate_backend(PID)) if it should not hold the lock".into(),
+            ),
             DbError::LockBusy { .. } => Some(
                 "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
             ),
