@@ -1264,3 +1264,85 @@ fn a_file_name_with_a_newline_or_an_escape_is_printed_escaped() {
         "{human}"
     );
 }
+
+/// `airlock import DIR --out DIR/src --database x` (plus `extra`), human output.
+fn import_human(t: &Path, dir: &Path, extra: &[&str]) -> (std::process::Output, String) {
+    let out = t.join("src");
+    let mut args = vec![
+        "import",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        "x",
+    ];
+    args.extend_from_slice(extra);
+    let o = airlock(t, &args);
+    let human = stdout(&o);
+    (o, human)
+}
+
+#[test]
+fn golang_migrate_pairs_up_and_down_by_version_not_by_file_name() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_add_a.up.sql", "CREATE TABLE a (i int);\n"),
+            ("1_drop_a.down.sql", "DROP TABLE a;\n"),
+            ("2_add_b.up.sql", "CREATE TABLE b (i int);\n"),
+            ("2_add_b.down.sql", "DROP TABLE b;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "gmpair",
+        &dir,
+        &["1_add_a.up.sql", "2_add_b.up.sql"],
+        &["2_add_b.down.sql", "1_drop_a.down.sql"],
+    );
+    assert_eq!(report["tiers"], serde_json::json!(["1_add_a", "2_add_b"]));
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+    assert!(!report.to_string().contains("no down script"), "{report}");
+}
+
+#[test]
+fn a_second_file_for_one_version_and_direction_is_refused() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_add_a.up.sql", "CREATE TABLE a (i int);\n"),
+            ("1_add_b.up.sql", "CREATE TABLE b (i int);\n"),
+        ],
+    );
+    let (o, _) = import_human(t.path(), &dir, &[]);
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("1_add_a.up.sql") && err.contains("1_add_b.up.sql"), "{err}");
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn no_down_script_is_said_once_and_lint_warnings_are_warnings() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_a.up.sql", "CREATE TYPE mood AS ENUM ('ok');\nCREATE TABLE a (m mood);\n"),
+            ("2_b.up.sql", "ALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO a VALUES ('meh');\n"),
+            ("3_c.up.sql", "CREATE TABLE c (i int);\n"),
+        ],
+    );
+    let (_, human) = import_human(t.path(), &dir, &[]);
+    let lines: Vec<&str> = human.lines().filter(|l| l.contains("no down script")).collect();
+    assert_eq!(lines.len(), 1, "{human}");
+    assert!(lines[0].contains("3 migration(s)") && lines[0].contains("1_a, 2_b, 3_c"), "{human}");
+    // What lint prints as a warning, import prints as a warning, in the same words.
+    let lint = stdout(&airlock(t.path(), &["lint", t.path().join("src").to_str().unwrap()]));
+    let warnings: Vec<&str> = lint.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert!(!warnings.is_empty(), "{lint}");
+    for w in warnings {
+        assert!(human.lines().any(|l| l == w), "{w}\n---\n{human}");
+        assert!(!human.contains(&format!("note: {}", &w["warning: ".len()..])), "{human}");
+    }
+}

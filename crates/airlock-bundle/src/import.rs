@@ -449,12 +449,18 @@ fn other_dialect(file: &str) -> Option<&str> {
         .map(|_| word)
 }
 
+/// golang-migrate (and pop): `VERSION_NAME[.DIALECT][.autocommit].up.sql` and `.down.sql`,
+/// paired by VERSION as golang-migrate pairs them (`1_add_a.up.sql` with
+/// `1_drop_a.down.sql`); the tier is named after the up file. Two files for one version
+/// and direction are refused, as golang-migrate refuses them, except a PostgreSQL one
+/// beside a generic one (pop), which wins.
 fn golang_migrate(
     names: &[String],
     used: &mut BTreeSet<String>,
 ) -> Result<Vec<Migration>, ImportError> {
-    // (version, name) -> (up, down), PostgreSQL's own file first.
-    let mut found: std::collections::BTreeMap<(Vec<u128>, String), Migration> = Default::default();
+    // version -> the migration, and whether each slot holds a PostgreSQL-specific file.
+    let mut found: std::collections::BTreeMap<Vec<u128>, (Migration, [bool; 2])> =
+        Default::default();
     for n in names {
         let (stem, up) = match (n.strip_suffix(".up.sql"), n.strip_suffix(".down.sql")) {
             (Some(stem), _) => (stem, true),
@@ -469,16 +475,15 @@ fn golang_migrate(
         // Other dialects' files were left out already (`other_dialect`); a word that
         // is no dialect is part of the name, as golang-migrate reads it.
         let (base, dialect) = match stem.rsplit_once('.') {
-            Some((base, d)) if POSTGRES.contains(&d) => (base, Some(d)),
-            _ => (stem, None),
+            Some((base, d)) if POSTGRES.contains(&d) => (base, true),
+            _ => (stem, false),
         };
         let (version, _) = base.split_once('_').unwrap_or((base, ""));
         let key = version_key(version)
             .ok_or_else(|| layout_error(n, "the version before the first `_` is not a number"))?;
         used.insert(n.clone());
-        let m = found
-            .entry((key.clone(), base.to_string()))
-            .or_insert(Migration {
+        let (m, specific) = found.entry(key.clone()).or_insert((
+            Migration {
                 key,
                 label: base.into(),
                 up: None,
@@ -486,19 +491,38 @@ fn golang_migrate(
                 up_online: false,
                 down_online: false,
                 verify: None,
-            });
-        let (slot, online) = if up {
-            (&mut m.up, &mut m.up_online)
+            },
+            [false; 2],
+        ));
+        if up {
+            m.label = base.into();
+        }
+        let (slot, online, specific) = if up {
+            (&mut m.up, &mut m.up_online, &mut specific[0])
         } else {
-            (&mut m.down, &mut m.down_online)
+            (&mut m.down, &mut m.down_online, &mut specific[1])
         };
-        // A PostgreSQL-specific file wins over a generic one.
-        if slot.is_none() || dialect.is_some() {
-            *slot = Some(Script::File(n.clone()));
-            *online = autocommit;
+        match slot {
+            Some(other) if *specific == dialect => {
+                return Err(layout_error(
+                    n,
+                    format!(
+                        "a second {} file for version {version} (beside {}): golang-migrate refuses a duplicate migration; keep one",
+                        if up { "up" } else { "down" },
+                        other.from()
+                    ),
+                ))
+            }
+            // A PostgreSQL-specific file wins over a generic one.
+            Some(_) if *specific => {}
+            _ => {
+                *slot = Some(Script::File(n.clone()));
+                *online = autocommit;
+                *specific = dialect;
+            }
         }
     }
-    Ok(found.into_values().collect())
+    Ok(found.into_values().map(|(m, _)| m).collect())
 }
 
 fn dbmate(
