@@ -25,10 +25,37 @@ pub struct ImportReport {
     /// Every file of the migrations directory not brought over (or brought over with a
     /// caveat), and why.
     pub left_behind: Vec<LeftBehind>,
+    /// The migrations with no down script, in order: the rollback undoes nothing of
+    /// them (its probe then tells whether that matters).
+    pub no_down_script: Vec<String>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
-    /// `lint`'s notes and warnings on the source written.
+    /// `lint`'s warnings on the source written, as `lint` words them.
+    pub warnings: Vec<String>,
+    /// `lint`'s notes on the source written, as `lint` words them.
     pub notes: Vec<String>,
+    /// What `lint` says reaches beyond the target database (`rehearse` refuses it).
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
+}
+
+/// The most migration names the human line about missing down scripts lists.
+const NO_DOWN_LISTED: usize = 10;
+
+/// One line for every migration without a down script.
+fn no_down_line(names: &[String]) -> String {
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(NO_DOWN_LISTED)
+        .map(|n| one_line_name(n).into_owned())
+        .collect();
+    if names.len() > NO_DOWN_LISTED {
+        listed.push(format!("and {} more", names.len() - NO_DOWN_LISTED));
+    }
+    format!(
+        "no down script: {} migration(s) ({}): the rollback undoes nothing of them (the rollback probe then tells whether that matters)",
+        names.len(),
+        listed.join(", ")
+    )
 }
 
 impl Report for ImportReport {
@@ -62,8 +89,18 @@ impl Report for ImportReport {
                 one_line_name(&l.why)
             ));
         }
+        if !self.no_down_script.is_empty() {
+            s.push_str(&format!("\n{}", no_down_line(&self.no_down_script)));
+        }
+        // As `lint` prints them.
+        for w in &self.warnings {
+            s.push_str(&format!("\nwarning: {w}"));
+        }
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}"));
+        }
+        for r in &self.reaches_beyond {
+            s.push_str(&format!("\nreaches beyond its database: {r}"));
         }
         if self.problems.is_empty() {
             s.push_str(&format!(
@@ -189,11 +226,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
+        no_down_script,
     } = import::import(&args.migrations, layout, &args.out, &naming).map_err(error)?;
-    let (mut problems, notes) = match crate::spec::lint(&args.out) {
-        Ok(l) => (vec![], l.notes.into_iter().chain(l.warnings).collect()),
-        Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![]),
-        Err(e) => (vec![e.to_string()], vec![]),
+    let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
+        Ok(l) => {
+            let reaches = super::lint::reaches_beyond(&l);
+            (vec![], l.warnings, l.notes, reaches)
+        }
+        Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
+        Err(e) => (vec![e.to_string()], vec![], vec![], vec![]),
     };
     problems.splice(0..0, refused(&left_behind));
     Ok(Box::new(ImportReport {
@@ -204,7 +245,10 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
+        no_down_script,
         problems,
+        warnings,
         notes,
+        reaches_beyond,
     }))
 }

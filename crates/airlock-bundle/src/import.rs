@@ -157,6 +157,9 @@ pub struct Imported {
     pub rollback: Vec<String>,
     pub files: Vec<Brought>,
     pub left_behind: Vec<LeftBehind>,
+    /// The migrations with no down script (the rollback undoes nothing of them), in
+    /// order: said once, not once per migration.
+    pub no_down_script: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -881,6 +884,7 @@ pub fn import(
         rollback,
         files: written.files,
         left_behind: left,
+        no_down_script: written.no_down,
     })
 }
 
@@ -909,6 +913,8 @@ struct Written {
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
     downs: Vec<String>,
+    /// The migrations with no down script.
+    no_down: Vec<String>,
 }
 
 /// Write `base/rel` (and its directories).
@@ -938,6 +944,7 @@ fn write_scripts(
         tiers: vec![],
         ups: vec![],
         downs: vec![],
+        no_down: vec![],
     };
     for (i, m) in migrations.iter().enumerate() {
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
@@ -977,11 +984,7 @@ fn write_scripts(
                 w.files.push(brought(down, "down", &to, a.changes));
                 w.downs.push(to);
             }
-            None if layout != Layout::Folder => left.push(LeftBehind {
-                refused: false,
-                file: m.label.clone(),
-                why: "no down script: the rollback undoes nothing of this migration (the rollback probe then tells whether that matters)".into(),
-            }),
+            None if layout != Layout::Folder => w.no_down.push(m.label.clone()),
             None => {}
         }
     }
