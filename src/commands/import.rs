@@ -134,6 +134,10 @@ fn layout(l: ImportLayout) -> Layout {
         ImportLayout::Dbmate => Layout::Dbmate,
         ImportLayout::Flyway => Layout::Flyway,
         ImportLayout::Sqitch => Layout::Sqitch,
+        ImportLayout::Prisma => Layout::Prisma,
+        ImportLayout::Diesel => Layout::Diesel,
+        ImportLayout::Atlas => Layout::Atlas,
+        ImportLayout::Liquibase => Layout::Liquibase,
         ImportLayout::Folder => Layout::Folder,
     }
 }
@@ -175,7 +179,7 @@ fn error(e: ImportError) -> Error {
         other => Error::usage(
             other.to_string(),
             Some(
-                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, folder)"
+                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, folder)"
                     .to_string(),
             ),
         ),
@@ -199,18 +203,22 @@ fn refused(left: &[LeftBehind]) -> Option<String> {
 }
 
 pub fn run(args: ImportArgs) -> Result<Outcome> {
+    let (first, locations) = args
+        .migrations
+        .split_first()
+        .expect("clap requires one directory");
     let layout = match args.from {
         Some(l) => layout(l),
-        None => import::detect(&args.migrations).map_err(error)?,
+        None if locations.is_empty() => import::detect(first).map_err(error)?,
+        None => Layout::Flyway,
     };
-    let dir_name = args
-        .migrations
+    let dir_name = first
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "imported".into());
     let applied = match &args.history {
-        Some(conn) => Some(super::import_history::read(conn, layout, &args.migrations)?),
+        Some(conn) => Some(super::import_history::read(conn, layout, first)?),
         None => None,
     };
     let naming = Naming {
@@ -219,6 +227,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         database: &args.database,
         options: &args.options,
         applied: applied.as_ref(),
+        locations,
     };
     let Imported {
         layout,
@@ -227,7 +236,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         files,
         left_behind,
         no_down_script,
-    } = import::import(&args.migrations, layout, &args.out, &naming).map_err(error)?;
+    } = import::import(first, layout, &args.out, &naming).map_err(error)?;
     let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => {
             let reaches = super::lint::reaches_beyond(&l);

@@ -21,8 +21,13 @@
 //! that is listed as not brought over, `refused`.
 
 mod adapt;
+mod atlas;
+mod diesel;
 mod flyway;
+mod flyway_locations;
 mod folder;
+mod liquibase;
+mod prisma;
 mod sqitch_verify;
 
 use folder::{Entry, Folder, NotRead, Refused};
@@ -38,6 +43,10 @@ pub enum Layout {
     Dbmate,
     Flyway,
     Sqitch,
+    Prisma,
+    Diesel,
+    Atlas,
+    Liquibase,
     Folder,
 }
 
@@ -48,8 +57,21 @@ impl Layout {
             Layout::Dbmate => "dbmate",
             Layout::Flyway => "flyway",
             Layout::Sqitch => "sqitch",
+            Layout::Prisma => "prisma",
+            Layout::Diesel => "diesel",
+            Layout::Atlas => "atlas",
+            Layout::Liquibase => "liquibase",
             Layout::Folder => "folder",
         }
+    }
+
+    /// Whether the layout orders its migrations by version (else: by its own list,
+    /// or by name).
+    fn by_version(self) -> bool {
+        !matches!(
+            self,
+            Layout::Folder | Layout::Sqitch | Layout::Atlas | Layout::Liquibase
+        )
     }
 }
 
@@ -58,8 +80,13 @@ impl Layout {
 enum Script {
     /// A whole file.
     File(String),
-    /// A dbmate section, already cut from its file.
-    Section { from: String, bytes: Vec<u8> },
+    /// Bytes cut or read from a file already (a dbmate section, a Liquibase changeset,
+    /// a file of another Flyway location): `how` says what they are, for the report.
+    Section {
+        from: String,
+        bytes: Vec<u8>,
+        how: String,
+    },
 }
 
 impl Script {
@@ -109,6 +136,9 @@ struct Migration {
     down_online: bool,
     /// Sqitch's verify script, for the `[verify]` probe.
     verify: Option<String>,
+    /// No down script, and the history says none is needed (Liquibase's `--rollback
+    /// not required`): not counted among those without one.
+    no_down_said: bool,
 }
 
 /// One file written into the source.
@@ -174,6 +204,9 @@ pub struct Naming<'a> {
     /// migrations are not written as tiers, and a preflight probe checks that the
     /// table still says exactly that when the bundle is applied.
     pub applied: Option<&'a Applied>,
+    /// Further Flyway locations named after the first folder (`--from flyway DIR…`):
+    /// their migrations merged with the first's in version order.
+    pub locations: &'a [PathBuf],
 }
 
 /// The peer's history table on a target, as read by the caller (`--history`).
@@ -229,10 +262,12 @@ pub enum ImportError {
     OutExists(PathBuf),
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
-    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, a folder of .sql files)")]
+    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, a folder of .sql files)")]
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    #[error("{layout} reads one folder; several are read only as Flyway locations (`--from flyway DIR…`)")]
+    SeveralFolders { layout: &'static str },
     #[error("{file}: {why}")]
     Refused { file: String, why: &'static str },
     #[error(
@@ -279,12 +314,41 @@ fn listing(folder: &Folder, left: &mut Vec<LeftBehind>) -> Result<Vec<String>, I
     Ok(names)
 }
 
+/// The subfolders of the folder, sorted.
+fn subfolders(folder: &Folder) -> Result<Vec<String>, ImportError> {
+    let entries = folder.entries().map_err(|source| ImportError::Read {
+        path: folder.path().to_path_buf(),
+        source,
+    })?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Dir(d) => Some(d),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The layout of `dir`, as its files tell.
 pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     let folder = open(dir)?;
     let names = listing(&folder, &mut vec![])?;
-    if names.iter().any(|n| n == "sqitch.plan") {
+    let dirs = subfolders(&folder)?;
+    let has = |f: &str| names.iter().any(|n| n == f);
+    if has("sqitch.plan") {
         return Ok(Layout::Sqitch);
+    }
+    if has(atlas::SUM) {
+        return Ok(Layout::Atlas);
+    }
+    if prisma::detect(&folder, &dirs) {
+        return Ok(Layout::Prisma);
+    }
+    if diesel::detect(&folder, &dirs) {
+        return Ok(Layout::Diesel);
+    }
+    if flyway_locations::detect(&folder) {
+        return Ok(Layout::Flyway);
     }
     if names.iter().any(|n| n.ends_with(".up.sql")) {
         return Ok(Layout::GolangMigrate);
@@ -293,6 +357,11 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
         return Ok(Layout::Flyway);
     }
     let sql: Vec<&String> = names.iter().filter(|n| n.ends_with(".sql")).collect();
+    for n in &sql {
+        if liquibase::is_changelog(&read(&folder, n)?) {
+            return Ok(Layout::Liquibase);
+        }
+    }
     for n in &sql {
         let text = read(&folder, n)?;
         if dbmate_marker(&text, b"up").is_some() {
@@ -362,6 +431,7 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 fn migrations(
     folder: &Folder,
+    more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
@@ -382,8 +452,21 @@ fn migrations(
     let mut out = match layout {
         Layout::GolangMigrate => golang_migrate(&names, &mut used)?,
         Layout::Dbmate => dbmate(folder, &names, &mut used, left)?,
-        Layout::Flyway => flyway(&names, &mut used, left)?,
+        Layout::Flyway => {
+            let scripts = match flyway_locations::scripts(folder, more, &mut used, left)? {
+                Some(found) => found,
+                None => names
+                    .iter()
+                    .map(|n| (n.clone(), Script::File(n.clone())))
+                    .collect(),
+            };
+            flyway(scripts, &mut used, left)?
+        }
         Layout::Sqitch => sqitch(folder, &mut used, left)?,
+        Layout::Prisma => prisma::migrations(folder, &subfolders(folder)?, &mut used, left)?,
+        Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
+        Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
+        Layout::Liquibase => liquibase::migrations(folder, &names, &mut used, left)?,
         Layout::Folder => names
             .iter()
             .filter(|n| n.ends_with(".sql"))
@@ -397,6 +480,7 @@ fn migrations(
                     up_online: false,
                     down_online: false,
                     verify: None,
+                    no_down_said: false,
                 }
             })
             .collect(),
@@ -410,7 +494,7 @@ fn migrations(
             });
         }
     }
-    if layout != Layout::Folder && layout != Layout::Sqitch {
+    if layout.by_version() {
         out.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok(out)
@@ -494,6 +578,7 @@ fn golang_migrate(
                 up_online: false,
                 down_online: false,
                 verify: None,
+                no_down_said: false,
             },
             [false; 2],
         ));
@@ -561,6 +646,7 @@ fn dbmate(
                 Some(Script::Section {
                     from: path.clone(),
                     bytes: text[down_start..].to_vec(),
+                    how: "the down section of a dbmate file, between its markers".into(),
                 }),
             ),
             Some(_) => {
@@ -578,6 +664,7 @@ fn dbmate(
             up: Some(Script::Section {
                 from: path.clone(),
                 bytes: text[up_start..up_end].to_vec(),
+                how: "the up section of a dbmate file, between its markers".into(),
             }),
             down: down.filter(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
@@ -585,41 +672,65 @@ fn dbmate(
             up_online: false,
             down_online: false,
             verify: None,
+            no_down_said: false,
         });
     }
     Ok(out)
 }
 
+/// A Flyway version's numbers with trailing zeros dropped: Flyway reads `1`, `1.0` and
+/// `1.0.0` as one version.
+fn flyway_same(key: &[u128]) -> &[u128] {
+    let end = key.iter().rposition(|&n| n != 0).map_or(0, |i| i + 1);
+    &key[..end]
+}
+
+/// Flyway's versioned migrations among `scripts` (each with its file name), in version
+/// order, with their undo scripts; a version found twice (in one location or across
+/// several) is refused, as Flyway refuses it.
 fn flyway(
-    names: &[String],
+    scripts: Vec<(String, Script)>,
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
-    let mut out = vec![];
-    for n in names {
+    let mut out: Vec<Migration> = vec![];
+    for (n, script) in &scripts {
         match flyway_name(n) {
             Some(('V', version, name)) => {
                 let key = version_key(version).expect("checked by flyway_name");
-                let undo = names.iter().find(|u| {
-                    matches!(flyway_name(u), Some(('U', v, _)) if version_key(v).as_ref() == Some(&key))
+                if let Some(other) = out
+                    .iter()
+                    .find(|m| flyway_same(&m.key) == flyway_same(&key))
+                {
+                    return Err(layout_error(
+                        script.from(),
+                        format!(
+                            "found more than one migration with version {version} (also {}): Flyway refuses this; keep one",
+                            other.up.as_ref().map_or("", |s| s.from())
+                        ),
+                    ));
+                }
+                let undo = scripts.iter().find(|(u, _)| {
+                    matches!(flyway_name(u), Some(('U', v, _)) if version_key(v).is_some_and(|k| flyway_same(&k) == flyway_same(&key)))
                 });
-                used.insert(n.clone());
-                if let Some(u) = undo {
-                    used.insert(u.clone());
+                used.insert(script.from().into());
+                if let Some((_, u)) = undo {
+                    used.insert(u.from().into());
                 }
                 out.push(Migration {
                     key,
                     label: format!("V{version}__{name}"),
-                    up: Some(Script::File(n.clone())),
-                    down: undo.map(|u| Script::File(u.clone())),
+                    up: Some(script.clone()),
+                    down: undo.map(|(_, u)| u.clone()),
                     up_online: false,
                     down_online: false,
                     verify: None,
+                    no_down_said: false,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
                 refused: false,
-                file: n.clone(),
+                file: script.from().into(),
                 why: "a Flyway repeatable migration (re-run whenever it changes); airlock has none: bring its current text as a tier of the release that changes it".into(),
             }),
             _ => {}
@@ -670,6 +781,7 @@ fn sqitch(
             up_online: false,
             down_online: false,
             verify: sqitch_script(folder, "verify", name, left),
+            no_down_said: false,
         });
     }
     Ok(out)
@@ -742,14 +854,13 @@ fn not_applied(
         migrations.into_iter().partition(|m| done(m));
     for recorded in &applied.checksums {
         let k = key(&recorded.version)?;
-        let Some(Script::File(rel)) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref())
-        else {
+        let Some(script) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref()) else {
             continue;
         };
-        let actual = flyway::checksum(&read(folder, rel)?);
+        let actual = flyway::checksum(&script.bytes(folder)?);
         if actual != recorded.checksum {
             return Err(ImportError::Edited {
-                file: rel.clone(),
+                file: script.from().into(),
                 table: applied.table.clone(),
                 recorded: recorded.checksum,
                 actual,
@@ -820,6 +931,11 @@ pub fn import(
     out: &Path,
     naming: &Naming,
 ) -> Result<Imported, ImportError> {
+    if !naming.locations.is_empty() && layout != Layout::Flyway {
+        return Err(ImportError::SeveralFolders {
+            layout: layout.name(),
+        });
+    }
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -828,8 +944,13 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let folder = open(dir)?;
+    let more = naming
+        .locations
+        .iter()
+        .map(|d| open(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut left = vec![];
-    let mut migrations = migrations(&folder, layout, &mut left)?;
+    let mut migrations = migrations(&folder, &more, layout, &mut left)?;
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
@@ -965,7 +1086,7 @@ fn write_scripts(
                     .into(),
                 );
             }
-            w.files.push(brought(up, "up", &to, changes));
+            w.files.push(brought(up, &to, changes));
             w.tiers.push((m.label.clone(), to, online));
         }
         match &m.down {
@@ -981,10 +1102,10 @@ fn write_scripts(
                     continue;
                 }
                 write_file(base, &to, &a.bytes)?;
-                w.files.push(brought(down, "down", &to, a.changes));
+                w.files.push(brought(down, &to, a.changes));
                 w.downs.push(to);
             }
-            None if layout != Layout::Folder => w.no_down.push(m.label.clone()),
+            None if layout != Layout::Folder && !m.no_down_said => w.no_down.push(m.label.clone()),
             None => {}
         }
     }
@@ -1160,13 +1281,11 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn brought(script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
+fn brought(script: &Script, to: &str, changes: Vec<String>) -> Brought {
     let from = script.from().to_string();
     let mut change = match script {
         Script::File(_) => "as-is".to_string(),
-        Script::Section { .. } => {
-            format!("the {which} section of a dbmate file, between its markers")
-        }
+        Script::Section { how, .. } => how.clone(),
     };
     if !changes.is_empty() {
         change = if change == "as-is" {
