@@ -54,8 +54,9 @@ pub enum Command {
     Lint(LintArgs),
     /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
     Pack(PackArgs),
-    /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, a folder of
-    /// psql scripts) into a new bundle source, then lint it.
+    /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, Prisma, diesel,
+    /// Atlas, Liquibase formatted SQL, a folder of psql scripts) into a new bundle source,
+    /// then lint it.
     Import(ImportArgs),
     /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
     Sign(SignArgs),

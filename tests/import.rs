@@ -1514,3 +1514,118 @@ fn flyway_locations_merge_in_version_order_from_the_command_line_or_flyway_conf(
     );
     assert!(!out2.exists());
 }
+
+/// Atlas's `atlas.sum` for `files` (name, text), sorted by name: a running SHA-256 over
+/// each name then bytes, base64, and the total over the lines (checked by hand against
+/// a sum file `atlas migrate hash` wrote).
+fn atlas_sum(files: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut h = Sha256::new();
+    let mut lines = vec![];
+    for (n, text) in files {
+        h.update(n.as_bytes());
+        h.update(text.as_bytes());
+        lines.push((n.to_string(), b64(&h.clone().finalize())));
+    }
+    let mut total = Sha256::new();
+    for (n, hash) in &lines {
+        total.update(n.as_bytes());
+        total.update(hash.as_bytes());
+    }
+    let mut out = format!("h1:{}\n", b64(&total.finalize()));
+    for (n, hash) in lines {
+        out.push_str(&format!("{n} h1:{hash}\n"));
+    }
+    out
+}
+
+#[test]
+fn an_atlas_history_is_checked_against_atlas_sum_and_an_edited_file_is_refused() {
+    let t = tempdir();
+    let files: &[(&str, &str)] = &[
+        ("20240101000000_init.sql", "-- Create \"users\" table\nCREATE TABLE \"users\" (\"id\" bigserial NOT NULL, \"name\" text NOT NULL, PRIMARY KEY (\"id\"));\n"),
+        ("20240201000000_email.sql", "-- Modify \"users\" table\nALTER TABLE \"users\" ADD COLUMN \"email\" text NULL;\n"),
+    ];
+    let dir = layout(&t.path().join("migrations"), files);
+    std::fs::write(dir.join("atlas.sum"), atlas_sum(files)).unwrap();
+    let report = import_apply_rollback(
+        "atlas",
+        &dir,
+        &["20240101000000_init.sql", "20240201000000_email.sql"],
+        &[],
+    );
+    assert_eq!(report["layout"], "atlas");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["20240101000000_init", "20240201000000_email"])
+    );
+    // One byte changed after `atlas migrate hash`: refused, the file named, nothing written.
+    std::fs::write(
+        dir.join("20240201000000_email.sql"),
+        "-- Modify \"users\" table\nALTER TABLE \"users\" ADD COLUMN \"email\" text NOT NULL;\n",
+    )
+    .unwrap();
+    let (o, _) = import_human(t.path(), &dir, &[]);
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("20240201000000_email.sql: checksum mismatch"),
+        "{err}"
+    );
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn liquibase_formatted_sql_changesets_become_tiers_and_their_rollback_lines_the_rollback() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("changelog"),
+        &[
+            ("001-schema.sql", "--liquibase formatted sql\n\n--changeset ann:1\nCREATE TABLE person (id int PRIMARY KEY, name text NOT NULL);\n--rollback DROP TABLE person;\n\n--changeset ann:2\nALTER TABLE person ADD COLUMN address text;\n/* liquibase rollback\nALTER TABLE person\n  DROP COLUMN address;\n*/\n\n--changeset bob:3 dbms:oracle\nCREATE TABLE only_oracle (id NUMBER);\n"),
+            ("002-more.sql", "--liquibase formatted sql\n--changeset bob:4\nCREATE TABLE company (id int PRIMARY KEY);\n--rollback DROP TABLE company;\n--changeset bob:5\nCREATE INDEX person_name ON person (name);\n"),
+            // What psql runs for the peer: the rollbacks, newest first.
+            ("peer-down-4.txt", "DROP TABLE company;\n"),
+            ("peer-down-2.txt", "ALTER TABLE person\n  DROP COLUMN address;\n"),
+            ("peer-down-1.txt", "DROP TABLE person;\n"),
+            ("peer-up-1.txt", "CREATE TABLE person (id int PRIMARY KEY, name text NOT NULL);\nALTER TABLE person ADD COLUMN address text;\n"),
+        ],
+    );
+    let t2 = tempdir();
+    let out = t2.path().join("src");
+    let o = airlock(
+        t2.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["layout"], "liquibase");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["ann:1", "ann:2", "bob:4", "bob:5"])
+    );
+    assert_eq!(report["no_down_script"], serde_json::json!(["bob:5"]));
+    assert!(
+        report["left_behind"].to_string().contains("dbms:oracle"),
+        "{report}"
+    );
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 3, "{report}");
+    // The peer's order through psql: the changesets for PostgreSQL (Liquibase runs
+    // each as psql runs the file: its rollback lines are comments), then the rollbacks.
+    let report = import_apply_rollback(
+        "liquibase",
+        &dir,
+        &["peer-up-1.txt", "002-more.sql"],
+        &["peer-down-4.txt", "peer-down-2.txt", "peer-down-1.txt"],
+    );
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 4);
+}
