@@ -448,7 +448,11 @@ fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
     // A source airlock would refuse is written, and the report says what lint refuses.
     let bad = layout(
         &t.path().join("bad"),
-        &[("1_a.up.sql", "CREATE INDEX CONCURRENTLY i ON a (i);\n")],
+        // Inside its own BEGIN/COMMIT, as psql refuses it too: kept whole, not online.
+        &[(
+            "1_a.up.sql",
+            "BEGIN;\nCREATE INDEX CONCURRENTLY i ON a (i);\nCOMMIT;\n",
+        )],
     );
     let o = airlock(
         t.path(),
@@ -774,7 +778,7 @@ fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
     assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
     let left = report["left_behind"].to_string();
     assert!(left.contains(r#"{"file":"20240202000000000000_nid_idx.cockroach.autocommit.up.sql","why":"for cockroach, not PostgreSQL"}"#), "{left}");
-    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a pop autocommit down script that cannot run in a transaction"#), "{left}");
+    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online"#), "{left}");
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert_eq!(toml.matches("online = true").count(), 1, "{toml}");
     assert!(
@@ -1628,4 +1632,69 @@ fn liquibase_formatted_sql_changesets_become_tiers_and_their_rollback_lines_the_
         &["peer-down-4.txt", "peer-down-2.txt", "peer-down-1.txt"],
     );
     assert_eq!(report["tiers"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn concurrent_index_migrations_become_online_tiers_as_written_and_a_mixed_file_is_cut() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+            ("2_idx.up.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            ("2_idx.down.sql", "DROP INDEX CONCURRENTLY t_a;\n"),
+            ("3_mixed.up.sql", "ALTER TABLE t ADD COLUMN b int;\n-- the index, outside any transaction\nCREATE INDEX CONCURRENTLY t_b ON t (b);\nCOMMENT ON COLUMN t.b IS 'b';\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "online",
+        &dir,
+        &["1_t.up.sql", "2_idx.up.sql", "3_mixed.up.sql"],
+        &["1_t.down.sql"],
+    );
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["1_t", "2_idx", "3_mixed.1", "3_mixed.2", "3_mixed.3"])
+    );
+    let files = report["files"].to_string();
+    assert!(
+        files.contains("an `online = true` tier, as written"),
+        "{files}"
+    );
+    assert!(
+        files.contains("part 2 of 3") && files.contains("runs online"),
+        "{files}"
+    );
+    // The down script's DROP INDEX CONCURRENTLY cannot run in the rollback's
+    // transaction, and `DROP TABLE t` (no IF EXISTS) keeps the rollback from running
+    // online: left behind, saying which statement is in the way.
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("2_idx.down.sql") && left.contains("1_t.down.sql:1"),
+        "{left}"
+    );
+}
+
+#[test]
+fn a_rollback_of_concurrent_drops_runs_online() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("fw"),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);\n"),
+            ("U1__t.sql", "DROP TABLE IF EXISTS t;\n"),
+            ("V2__idx.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            ("U2__idx.sql", "DROP INDEX CONCURRENTLY IF EXISTS t_a;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "onlinerb",
+        &dir,
+        &["V1__t.sql", "V2__idx.sql"],
+        &["U2__idx.sql", "U1__t.sql"],
+    );
+    // Both down scripts are the rollback (DROP INDEX CONCURRENTLY runs only outside a
+    // transaction: the rollback above succeeded online).
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
 }

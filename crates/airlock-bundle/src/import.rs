@@ -27,6 +27,7 @@ mod flyway;
 mod flyway_locations;
 mod folder;
 mod liquibase;
+mod online_split;
 mod prisma;
 mod sqitch_verify;
 
@@ -1009,21 +1010,16 @@ pub fn import(
     })
 }
 
-const AUTOCOMMIT_ONLINE: &str = "a pop autocommit migration (run outside a transaction), which cannot run in one: an `online = true` tier, one statement at a time, each recorded as it completes";
-const AUTOCOMMIT_TX: &str = "a pop autocommit migration (pop runs it outside a transaction): nothing in it needs that, so it runs in the apply's transaction like the others";
+/// What a migration the peer runs outside a transaction (pop's `.autocommit`, diesel's
+/// `run_in_transaction = false`, Atlas's `txmode none`, Liquibase's
+/// `runInTransaction:false`) becomes, when nothing in it needs that.
+const OUTSIDE_TX: &str = "run outside a transaction by the peer tool: nothing in it needs that, so it runs in the apply's transaction like the others";
+const ONLINE: &str = "a statement of it cannot run inside a transaction (CONCURRENTLY, VACUUM): an `online = true` tier, as written, one statement at a time, each recorded as it completes";
 
-/// An autocommit script that a transaction refuses and an online tier accepts
-/// (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`): it becomes an online tier; any other
-/// stays transactional (and lint judges it there).
-fn needs_online(bytes: &[u8]) -> bool {
-    use airlock_sql::{check, SqlRole};
-    let Ok(sql) = std::str::from_utf8(bytes) else {
-        return false;
-    };
-    !check("up.sql", sql, SqlRole::Script).is_empty()
-        && check("up.sql", sql, SqlRole::Online).is_empty()
+/// Why a down script that cannot run in a transaction is not part of the rollback.
+fn down_not_online(blocker: &str) -> String {
+    format!("a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online (one statement at a time, outside a transaction: the rollback is online whole or not at all) because {blocker}; run it as an `online = true` tier of the release that needs it")
 }
-const AUTOCOMMIT_DOWN: &str = "a pop autocommit down script that cannot run in a transaction: the rollback runs in one, so it is not part of it; run it as an `online = true` tier of the release that needs it";
 
 /// The scripts written into a source.
 struct Written {
@@ -1034,6 +1030,8 @@ struct Written {
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
     downs: Vec<String>,
+    /// The rollback runs online (a down script needs it, and every one allows it).
+    rollback_online: bool,
     /// The migrations with no down script.
     no_down: Vec<String>,
 }
@@ -1049,7 +1047,17 @@ fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
     std::fs::write(&path, bytes).map_err(err)
 }
 
-/// Each migration's up script as a tier file, its down script as a rollback file.
+/// A down script read, before the rollback is decided: where it goes, what it came
+/// from, its bytes and changes, whether it needs to run outside a transaction.
+struct Down {
+    to: String,
+    brought: Brought,
+    bytes: Vec<u8>,
+    outside: bool,
+}
+
+/// Each migration's up script as a tier file (or, cut, as consecutive tiers), its down
+/// script as a rollback file.
 fn write_scripts(
     folder: &Folder,
     layout: Layout,
@@ -1065,52 +1073,126 @@ fn write_scripts(
         tiers: vec![],
         ups: vec![],
         downs: vec![],
+        rollback_online: false,
         no_down: vec![],
     };
+    let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
         if let Some(up) = &m.up {
-            let to = format!("sql/tiers/{stem}.sql");
             let a = read(up, true)?;
-            write_file(base, &to, &a.bytes)?;
-            w.ups.push(a.bytes);
-            let mut changes = a.changes;
-            let online = m.up_online && needs_online(&w.ups[w.ups.len() - 1]);
-            if m.up_online {
-                changes.push(
-                    if online {
-                        AUTOCOMMIT_ONLINE
-                    } else {
-                        AUTOCOMMIT_TX
-                    }
-                    .into(),
-                );
-            }
-            w.files.push(brought(up, &to, changes));
-            w.tiers.push((m.label.clone(), to, online));
+            write_up(base, &stem, m, up, a, &mut w)?;
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
                 let a = read(down, false)?;
-                if m.down_online && needs_online(&a.bytes) {
-                    left.push(LeftBehind {
-                        refused: false,
-                        file: down.from().into(),
-                        why: AUTOCOMMIT_DOWN.into(),
-                    });
-                    continue;
-                }
-                write_file(base, &to, &a.bytes)?;
-                w.files.push(brought(down, &to, a.changes));
-                w.downs.push(to);
+                let outside = !matches!(
+                    online_split::runs(&to, &a.bytes),
+                    online_split::Runs::Transactional
+                );
+                downs.push(Down {
+                    brought: brought(down, &to, a.changes),
+                    to,
+                    bytes: a.bytes,
+                    outside,
+                });
             }
             None if layout != Layout::Folder && !m.no_down_said => w.no_down.push(m.label.clone()),
             None => {}
         }
     }
-    w.downs.reverse();
+    write_downs(base, downs, &mut w, left)?;
     Ok(w)
+}
+
+/// The up script `a` of `m` as its tier, or its consecutive tiers when cut.
+fn write_up(
+    base: &Path,
+    stem: &str,
+    m: &Migration,
+    up: &Script,
+    a: adapt::Adapted,
+    w: &mut Written,
+) -> Result<(), ImportError> {
+    use online_split::Runs;
+    let to = format!("sql/tiers/{stem}.sql");
+    let mut changes = a.changes;
+    let online = match online_split::runs(&to, &a.bytes) {
+        Runs::Cut(parts) => {
+            let n = parts.len();
+            for (k, p) in parts.into_iter().enumerate() {
+                let to = format!("sql/tiers/{stem}.{}.sql", k + 1);
+                write_file(base, &to, &p.bytes)?;
+                let mut changes = changes.clone();
+                changes.push(format!(
+                    "lines {}-{}, part {} of {n}: the file mixes statements that cannot run inside a transaction (CONCURRENTLY) with others, so it is cut at statement boundaries into {n} consecutive tiers, each as written; this part {}",
+                    p.lines.0,
+                    p.lines.1,
+                    k + 1,
+                    if p.online { "runs online (`online = true`)" } else { "runs in the apply's transaction" }
+                ));
+                w.files.push(brought(up, &to, changes));
+                w.tiers
+                    .push((format!("{}.{}", m.label, k + 1), to, p.online));
+                w.ups.push(p.bytes);
+            }
+            return Ok(());
+        }
+        Runs::Online => {
+            changes.push(ONLINE.into());
+            true
+        }
+        Runs::Kept(why) => {
+            changes.push(format!("not made online: {why}"));
+            false
+        }
+        Runs::Transactional => {
+            if m.up_online {
+                changes.push(OUTSIDE_TX.into());
+            }
+            false
+        }
+    };
+    write_file(base, &to, &a.bytes)?;
+    w.files.push(brought(up, &to, changes));
+    w.tiers.push((m.label.clone(), to, online));
+    w.ups.push(a.bytes);
+    Ok(())
+}
+
+/// The down scripts as the rollback: online when one of them needs it and every one
+/// allows it; else those that need it are left behind, with the reason.
+fn write_downs(
+    base: &Path,
+    downs: Vec<Down>,
+    w: &mut Written,
+    left: &mut Vec<LeftBehind>,
+) -> Result<(), ImportError> {
+    let blocker = downs.iter().find_map(|d| {
+        let sql = String::from_utf8_lossy(&d.bytes);
+        airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Online)
+            .into_iter()
+            .next()
+            .map(|p| format!("{}:{} {}", d.brought.from, p.line, p.message))
+    });
+    let any_outside = downs.iter().any(|d| d.outside);
+    w.rollback_online = any_outside && blocker.is_none();
+    for d in downs {
+        if d.outside && !w.rollback_online {
+            left.push(LeftBehind {
+                refused: false,
+                file: d.brought.from.clone(),
+                why: down_not_online(blocker.as_deref().unwrap_or("")),
+            });
+            continue;
+        }
+        write_file(base, &d.to, &d.bytes)?;
+        w.files.push(d.brought);
+        w.downs.push(d.to);
+    }
+    w.downs.reverse();
+    Ok(())
 }
 
 /// Sqitch's verify scripts of the migrations written as tiers, as the `[verify]` probe
@@ -1259,8 +1341,9 @@ fn write_spec(
         )?;
         let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
-            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n",
-            list.join(", ")
+            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n{}",
+            list.join(", "),
+            if written.rollback_online { "online = true\n" } else { "" }
         ));
         written.downs.clone()
     } else {
