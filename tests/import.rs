@@ -258,14 +258,15 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
         &["revert/users.sql", "revert/appschema.sql"],
     );
     assert_eq!(report["layout"], "sqitch");
-    // The verify scripts are the verify probe, one row per change, run by the apply.
+    // Each verify script is the second file of its change's tier, run by the apply.
     let left = report["left_behind"].to_string();
     assert!(!left.contains("verify/"), "{left}");
     let files = report["files"].to_string();
-    for v in ["verify/appschema.sql", "verify/users.sql"] {
+    for v in ["001_appschema", "002_users"] {
+        let name = &v[4..];
         assert!(
             files.contains(&format!(
-                "\"from\":\"{v}\",\"to\":\"sql/probe/sqitch_verify.sql\""
+                "\"from\":\"verify/{name}.sql\",\"to\":\"sql/verify/{v}.sql\""
             )),
             "{v}: {files}"
         );
@@ -273,12 +274,12 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
 }
 
 /// Sqitch's verify scripts are read-only queries that fail (raise an error) when the
-/// change is missing: they become one `[verify]` probe whose row for a change says the
-/// change's queries ran to the end. A failing one fails the apply, as `sqitch deploy
-/// --verify` fails, and nothing stays; one that is not a read-only query (a DO block,
-/// a psql meta-command) is not brought over, with why.
+/// change is missing: each becomes the second file of its change's tier, run right
+/// after the change. A failing one fails the apply, as `sqitch deploy --verify` fails,
+/// and nothing stays; one that is not a read-only query (a DO block, a psql
+/// meta-command) is not brought over, with why.
 #[test]
-fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_apply() {
+fn sqitch_verify_scripts_run_after_their_change_and_a_failing_one_fails_the_apply() {
     let t = tempdir();
     let dir = t.path();
     let migrations = layout(
@@ -314,18 +315,16 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
     let report = json(&o);
     let left = report["left_behind"].to_string();
     assert!(
-        left.contains(r#"{"file":"verify/flips.sql","why":"not brought over as part of the verify probe: a probe is read-only queries, and this is not one (line 1: "#),
+        left.contains(r#"{"file":"verify/flips.sql","why":"not brought over: a verify script is brought over as read-only queries run after its change, and this is not one (line 1: "#),
         "{left}"
     );
     assert!(
-        left.contains(
-            r#"{"file":"verify/appschema.sql","why":"not brought over as part of the verify probe"#
-        ),
+        left.contains(r#"{"file":"verify/appschema.sql","why":"not brought over: a verify script"#),
         "{left}"
     );
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert!(
-        toml.contains("[verify]\nfile = \"sql/probe/sqitch_verify.sql\"\nexpect = { admin = \"verified\", users = \"verified\" }\n"),
+        toml.contains("name = \"admin\"\nfiles = [\"sql/tiers/003_admin.sql\", \"sql/verify/003_admin.sql\"]\n"),
         "{toml}"
     );
     // What sqitch would say: the admin verify script fails after the deploy scripts.
@@ -346,7 +345,7 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("division by zero"));
-    // airlock: the verify probe fails the apply, and nothing stays.
+    // airlock: the admin verify fails the apply, and nothing stays.
     keygen(dir, "rm");
     pack(dir, &out, "rm.key", "b.tar.gz");
     let before = target.dump_without_ledger();
@@ -364,7 +363,7 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     assert!(stderr(&o).contains("division by zero"), "{}", stderr(&o));
     assert_eq!(target.dump_without_ledger(), before);
-    // With the admin row deployed, the same verify probe passes.
+    // With the admin row deployed, the same verify passes.
     std::fs::write(
         migrations.join("deploy/admin.sql"),
         "BEGIN;\nINSERT INTO flipr.users VALUES ('admin');\nCOMMIT;\n",
@@ -1697,4 +1696,51 @@ fn a_rollback_of_concurrent_drops_runs_online() {
     // Both down scripts are the rollback (DROP INDEX CONCURRENTLY runs only outside a
     // transaction: the rollback above succeeded online).
     assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+}
+
+/// `sqitch deploy --verify` runs each change's verify script right after that change:
+/// a later change that renames what an earlier verify reads does not fail it.
+#[test]
+fn each_sqitch_verify_script_runs_after_its_own_change() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=shop\n\nitems 2024-01-01T00:00:00Z Ann <ann@example.com> # Items.\nrename [items] 2024-01-02T00:00:00Z Ann <ann@example.com> # Items are products.\nseed [rename] 2024-01-03T00:00:00Z Ann <ann@example.com> # One product.\n"),
+            ("deploy/items.sql", "BEGIN;\nCREATE TABLE items (id int PRIMARY KEY, label text);\nCOMMIT;\n"),
+            ("deploy/rename.sql", "BEGIN;\nALTER TABLE items RENAME TO products;\nALTER TABLE products RENAME COLUMN label TO name;\nCOMMIT;\n"),
+            ("deploy/seed.sql", "BEGIN;\nINSERT INTO products VALUES (1, 'one');\nCOMMIT;\n"),
+            ("revert/seed.sql", "DELETE FROM products;\n"),
+            ("revert/rename.sql", "ALTER TABLE products RENAME COLUMN name TO label;\nALTER TABLE products RENAME TO items;\n"),
+            ("revert/items.sql", "DROP TABLE items;\n"),
+            ("verify/items.sql", "BEGIN;\nSELECT id, label FROM items WHERE FALSE;\nROLLBACK;\n"),
+            // Passes only before the seed: it divides by the products there are not.
+            ("verify/rename.sql", "BEGIN;\nSELECT id, name FROM products WHERE FALSE;\nSELECT 1/(1 - count(*)) FROM products;\nROLLBACK;\n"),
+            ("verify/seed.sql", "BEGIN;\nSELECT 1/count(*) FROM products WHERE name = 'one';\nROLLBACK;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "sqeach",
+        &dir,
+        &[
+            "deploy/items.sql",
+            "verify/items.sql",
+            "deploy/rename.sql",
+            "verify/rename.sql",
+            "deploy/seed.sql",
+            "verify/seed.sql",
+        ],
+        &["revert/seed.sql", "revert/rename.sql", "revert/items.sql"],
+    );
+    let files = report["files"].to_string();
+    for v in ["items", "rename", "seed"] {
+        assert!(
+            files.contains(&format!("\"from\":\"verify/{v}.sql\"")),
+            "{files}"
+        );
+    }
+    assert!(
+        !report["left_behind"].to_string().contains("verify/"),
+        "{report}"
+    );
 }

@@ -987,15 +987,8 @@ pub fn import(
         staged.path(),
         &mut left,
     )?;
-    let verify = write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
-    let rollback = write_spec(
-        staged.path(),
-        layout,
-        naming,
-        &written,
-        verify.as_deref(),
-        &mut left,
-    )?;
+    write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
+    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
     }
@@ -1024,8 +1017,10 @@ fn down_not_online(blocker: &str) -> String {
 /// The scripts written into a source.
 struct Written {
     files: Vec<Brought>,
-    /// (tier name, file, online), in order.
-    tiers: Vec<(String, String, bool)>,
+    /// (tier name, files, online), in order.
+    tiers: Vec<(String, Vec<String>, bool)>,
+    /// Each migration's last tier (by label): where its Sqitch verify script goes.
+    tier_of: std::collections::BTreeMap<String, usize>,
     /// The up scripts' bytes (for the rollback probe).
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
@@ -1075,6 +1070,7 @@ fn write_scripts(
         downs: vec![],
         rollback_online: false,
         no_down: vec![],
+        tier_of: Default::default(),
     };
     let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
@@ -1133,8 +1129,9 @@ fn write_up(
                     if p.online { "runs online (`online = true`)" } else { "runs in the apply's transaction" }
                 ));
                 w.files.push(brought(up, &to, changes));
+                w.tier_of.insert(m.label.clone(), w.tiers.len());
                 w.tiers
-                    .push((format!("{}.{}", m.label, k + 1), to, p.online));
+                    .push((format!("{}.{}", m.label, k + 1), vec![to], p.online));
                 w.ups.push(p.bytes);
             }
             return Ok(());
@@ -1156,7 +1153,8 @@ fn write_up(
     };
     write_file(base, &to, &a.bytes)?;
     w.files.push(brought(up, &to, changes));
-    w.tiers.push((m.label.clone(), to, online));
+    w.tier_of.insert(m.label.clone(), w.tiers.len());
+    w.tiers.push((m.label.clone(), vec![to], online));
     w.ups.push(a.bytes);
     Ok(())
 }
@@ -1195,81 +1193,62 @@ fn write_downs(
     Ok(())
 }
 
-/// Sqitch's verify scripts of the migrations written as tiers, as the `[verify]` probe
-/// (`sqitch_verify.rs`): the changes it has a row for, or None when it has none.
+/// Sqitch's verify scripts of the migrations written as tiers (`sqitch_verify.rs`):
+/// each a second file of its change's tier, run right after the deploy script.
 fn write_verify(
     folder: &Folder,
     migrations: &[Migration],
     base: &Path,
     written: &mut Written,
     left: &mut Vec<LeftBehind>,
-) -> Result<Option<Vec<String>>, ImportError> {
-    let mut rows = vec![];
-    for m in migrations {
+) -> Result<(), ImportError> {
+    let width = migrations.len().to_string().len().max(3);
+    for (i, m) in migrations.iter().enumerate() {
         let Some(file) = m.verify.clone() else {
             continue;
         };
+        let Some(&tier) = written.tier_of.get(&m.label) else {
+            continue;
+        };
+        if written.tiers[tier].2 {
+            left.push(LeftBehind {
+                refused: false,
+                file,
+                why: "its change runs as an online tier (one statement at a time, outside a transaction), which holds no queries: run it by hand after the apply".into(),
+            });
+            continue;
+        }
         let bytes = read(folder, &file)?;
         let translated = match std::str::from_utf8(&bytes) {
             Ok(sql) => sqitch_verify::queries(&file, sql),
             Err(_) => Err("not UTF-8 (SQL files must be UTF-8)".to_string()),
         };
-        match translated {
-            Ok(queries) => rows.push((m.label.clone(), file, queries)),
-            Err(why) => left.push(LeftBehind {
-                refused: false,
-                file,
-                why,
-            }),
-        }
-    }
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let sql = sqitch_verify::probe(&rows);
-    if let Some(p) =
-        airlock_sql::check(sqitch_verify::PROBE_FILE, &sql, airlock_sql::SqlRole::Probe)
-            .into_iter()
-            .next()
-    {
-        // Each query passed alone; together they should too. If not, say so, whole.
-        for (_, file, _) in rows {
-            left.push(LeftBehind {
-                refused: false,
-                file,
-                why: format!("not brought over as part of the verify probe: the probe written from the verify scripts is refused ({p})"),
-            });
-        }
-        return Ok(None);
-    }
-    write_file(base, sqitch_verify::PROBE_FILE, sql.as_bytes())?;
-    let mut keys = vec![];
-    for (name, file, queries) in rows {
+        let queries = match translated {
+            Ok(q) => q,
+            Err(why) => {
+                left.push(LeftBehind {
+                    refused: false,
+                    file,
+                    why,
+                });
+                continue;
+            }
+        };
+        let to = format!("sql/verify/{:0width$}_{}.sql", i + 1, slug(&m.label));
+        write_file(base, &to, sqitch_verify::script(&file, &queries).as_bytes())?;
+        written.tiers[tier].1.push(to.clone());
         written.files.push(Brought {
             from: file,
-            to: sqitch_verify::PROBE_FILE.into(),
+            to,
             change: format!(
-                "its {} quer{} as the row `{name}` of the [verify] probe, expected `{}` (every query ran to the end, as `sqitch verify` passes when none raises an error); the probe runs after the last tier as the gate role, which must be able to read what the queries read (`airlock plan` names the grants)",
+                "its {} quer{}, as written, as the second file of the tier `{}`: run right after the change, in its transaction, as `sqitch deploy --verify` runs it; an error fails the apply",
                 queries.len(),
                 if queries.len() == 1 { "y" } else { "ies" },
-                sqitch_verify::VERIFIED
+                written.tiers[tier].0
             ),
         });
-        keys.push(name);
     }
-    Ok(Some(keys))
-}
-
-/// A TOML key: bare when it can be, else quoted.
-fn toml_key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_string()
-    } else {
-        toml_str(k)
-    }
+    Ok(())
 }
 
 /// `bundle.toml` (and the rollback probe): the rollback files written, if any.
@@ -1278,7 +1257,6 @@ fn write_spec(
     layout: Layout,
     naming: &Naming,
     written: &Written,
-    verify: Option<&[String]>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
@@ -1303,25 +1281,13 @@ fn write_spec(
             toml_str(&applied.value)
         ));
     }
-    for (label, file, online) in &written.tiers {
+    for (label, files, online) in &written.tiers {
+        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
         toml.push_str(&format!(
             "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
             toml_str(label),
-            toml_str(file),
+            files.join(", "),
             if *online { "online = true\n" } else { "" }
-        ));
-    }
-    if let Some(keys) = verify {
-        let mut keys: Vec<&String> = keys.iter().collect();
-        keys.sort();
-        let expect: Vec<String> = keys
-            .iter()
-            .map(|k| format!("{} = {}", toml_key(k), toml_str(sqitch_verify::VERIFIED)))
-            .collect();
-        toml.push_str(&format!(
-            "\n# Sqitch's verify scripts: one row per change, run after the last tier.\n[verify]\nfile = {}\nexpect = {{ {} }}\n",
-            toml_str(sqitch_verify::PROBE_FILE),
-            expect.join(", ")
         ));
     }
     let tables = created_tables(&written.ups);
