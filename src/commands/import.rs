@@ -172,6 +172,9 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("make it a regular file inside the folder: import follows no link and reads nothing outside the folder".to_string()),
         ),
+        ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
+            Error::usage(e.to_string(), None)
+        }
         ImportError::TooLarge { .. } => Error::usage(
             e.to_string(),
             Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),

@@ -1,18 +1,23 @@
 //! `airlock import`: an existing migration history as a bundle source. Reads one of the
-//! layouts teams arrive with — golang-migrate (`V_name.up.sql` / `.down.sql`), dbmate
-//! (`-- migrate:up` / `-- migrate:down` sections), Flyway (`V1__name.sql`, `U1__name.sql`
-//! undo), Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), or a plain folder
-//! of psql scripts in name order — and writes `bundle.toml` with one tier per migration
-//! in order, the down scripts in reverse as the rollback, Sqitch's verify scripts as the
-//! `[verify]` probe (`sqitch_verify.rs`), and a report of every file brought over (as it
-//! is, or cut from a dbmate file) and every one left behind (another database's file
-//! among them), with why. With the peer's history table (`Applied`), what it records is
-//! left out, and a Flyway script whose checksum (`flyway.rs`) differs from the recorded
-//! one is refused.
+//! layouts teams arrive with — golang-migrate (`V_name.up.sql` / `.down.sql`, paired by
+//! version), dbmate (`-- migrate:up` / `-- migrate:down` sections), Flyway
+//! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
+//! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
+//! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
+//! SQL (`liquibase.rs`), or a plain folder of psql scripts in name order — and writes
+//! `bundle.toml` with one tier per migration in order (a file of statements no
+//! transaction runs as an online tier, or cut into several: `online_split.rs`), the
+//! down scripts in reverse as the rollback, each Sqitch verify script as a second file
+//! of its change's tier (`sqitch_verify.rs`), and a report of every file brought over
+//! (as it is, or cut from a dbmate or Liquibase file) and every one left behind
+//! (another database's file among them), with why. With the peer's history table
+//! (`Applied`), what it records is left out, and a Flyway script whose checksum
+//! (`flyway.rs`) differs from the recorded one is refused.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
-//! bytes between its markers; a script that creates its database and connects to it
-//! is the bytes after its `\c` line), except pop's template actions
+//! bytes between its markers; a cut file's parts are its bytes in order; a Liquibase
+//! rollback is the text of its `--rollback` comments; a script that creates its
+//! database and connects to it is the bytes after its `\c` line), except pop's template actions
 //! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
 //! does before running the file; every such change is reported. What airlock would
 //! refuse stays in the file and `lint` names it; what airlock accepts as psql writes

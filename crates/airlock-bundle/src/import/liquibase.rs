@@ -167,7 +167,7 @@ pub(super) fn migrations(
             let down = (!c.rollback.is_empty()).then(|| Script::Section {
                 from: n.clone(),
                 bytes: format!("{}\n", c.rollback.join("\n")).into_bytes(),
-                how: format!("the rollback of changeset {} (after line {}), without its `--rollback` markers", c.id, c.line),
+                how: format!("the rollback of changeset {} (line {}): its `--rollback` text, without the markers", c.id, c.line),
             });
             if c.nothing_to_undo {
                 left.push(LeftBehind {
