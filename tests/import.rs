@@ -1744,3 +1744,79 @@ fn each_sqitch_verify_script_runs_after_its_own_change() {
         "{report}"
     );
 }
+
+#[test]
+fn new_layouts_read_nothing_outside_the_folder() {
+    let t = tempdir();
+    let outside = outside_file(t.path());
+    // A flyway.conf location out of the folder: refused, nothing written.
+    let fw = layout(
+        &t.path().join("fw"),
+        &[
+            ("V1__a.sql", "CREATE TABLE a (i int);\n"),
+            (
+                "flyway.conf",
+                "flyway.locations=filesystem:.,filesystem:../elsewhere\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(t.path().join("elsewhere")).unwrap();
+    let (o, _) = import_human(t.path(), &fw, &[]);
+    expect_code(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("outside the folder"),
+        "{o:?}"
+    );
+    assert!(!t.path().join("src").exists());
+    // A location that is a link: refused.
+    std::fs::write(fw.join("flyway.conf"), "flyway.locations=filesystem:db\n").unwrap();
+    std::os::unix::fs::symlink(t.path().join("elsewhere"), fw.join("db")).unwrap();
+    let (o, _) = import_human(t.path(), &fw, &[]);
+    expect_code(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
+        "{o:?}"
+    );
+    assert!(!t.path().join("src").exists());
+    // A Prisma migration folder that is a link, and a migration.sql that is one:
+    // named, not read, and the import not OK.
+    let pr = layout(
+        &t.path().join("prisma"),
+        &[
+            ("migration_lock.toml", "provider = \"postgresql\"\n"),
+            (
+                "20240101000000_a/migration.sql",
+                "CREATE TABLE a (i int);\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(pr.join("20240303000000_c")).unwrap();
+    std::os::unix::fs::symlink(&outside, pr.join("20240303000000_c/migration.sql")).unwrap();
+    std::os::unix::fs::symlink(outside.parent().unwrap(), pr.join("20240202000000_b")).unwrap();
+    let out = t.path().join("prisma-src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            pr.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    let report = json(&o);
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("20240202000000_b") && left.contains("20240303000000_c/migration.sql"),
+        "{left}"
+    );
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("2 migration file(s) not read") && problems.contains("20240202000000_b"),
+        "{problems}"
+    );
+    assert_nothing_from_outside(&out);
+}

@@ -441,7 +441,16 @@ fn migrations(
     layout: Layout,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
+    let before = left.len();
     let mut names = listing(folder, left)?;
+    if matches!(layout, Layout::Prisma | Layout::Diesel) {
+        // A link (or FIFO…) named like a migration folder is a migration not read.
+        for l in &mut left[before..] {
+            let (version, _) = l.file.split_once('_').unwrap_or((&l.file, ""));
+            l.refused |=
+                !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
+        }
+    }
     let mut used = BTreeSet::new();
     // Another database's file is never taken as PostgreSQL's, whatever the layout.
     names.retain(|n| match other_dialect(n) {
@@ -457,7 +466,7 @@ fn migrations(
     });
     let mut out = match layout {
         Layout::GolangMigrate => golang_migrate(&names, &mut used)?,
-        Layout::Dbmate => dbmate(folder, &names, &mut used, left)?,
+        Layout::Dbmate => dbmate(folder, &names, &mut used)?,
         Layout::Flyway => {
             let scripts = match flyway_locations::scripts(folder, more, &mut used, left)? {
                 Some(found) => found,
@@ -623,7 +632,6 @@ fn dbmate(
     folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
-    left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
     let mut out = vec![];
     for n in names.iter().filter(|n| n.ends_with(".sql")) {
@@ -637,14 +645,10 @@ fn dbmate(
         let Some(key) = version_key(version) else {
             continue;
         };
+        // `-- migrate:up transaction:false`: dbmate runs it outside a transaction (an
+        // online tier when a transaction would refuse it: `online_split.rs`).
         let options = String::from_utf8_lossy(&text[up_line..up_start]).into_owned();
-        if options.contains("transaction:false") {
-            left.push(LeftBehind {
-                refused: false,
-                file: n.clone(),
-                why: "`-- migrate:up transaction:false`: dbmate runs it outside a transaction, airlock runs every tier inside one; brought over, and lint says whether it can run there".into(),
-            });
-        }
+        let outside = options.contains("transaction:false");
         let down = dbmate_marker(&text, b"down");
         let (up_end, down) = match down {
             Some((down_line, down_start)) if down_line > up_line => (
@@ -675,8 +679,8 @@ fn dbmate(
             down: down.filter(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
-            up_online: false,
-            down_online: false,
+            up_online: outside,
+            down_online: outside,
             verify: None,
             no_down_said: false,
         });
