@@ -1820,3 +1820,71 @@ fn new_layouts_read_nothing_outside_the_folder() {
     );
     assert_nothing_from_outside(&out);
 }
+
+/// diesel orders by version as text with dashes dropped (crates.io mixes
+/// `20170318181441_x` and `2017-09-23-182408_y`), reads a `metadata.toml` without
+/// `run_in_transaction` as false, and a down script that does not parse is left out
+/// of the rollback, named.
+#[test]
+fn diesel_orders_by_version_without_dashes_and_leaves_out_a_down_that_does_not_parse() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("migrations"),
+        &[
+            (
+                "20170318181441_a/up.sql",
+                "CREATE TABLE a (id int PRIMARY KEY, v int);\n",
+            ),
+            (
+                "20170318181441_a/down.sql",
+                "DROP TABLE a\nDROP TABLE nothing;\n",
+            ),
+            (
+                "2017-09-23-182408_b/up.sql",
+                "ALTER TABLE a ADD COLUMN b int;\n",
+            ),
+            (
+                "2017-09-23-182408_b/down.sql",
+                "ALTER TABLE a DROP COLUMN b;\n",
+            ),
+            (
+                "2018-01-01-000000_idx/up.sql",
+                "CREATE INDEX CONCURRENTLY a_v ON a (v);\n",
+            ),
+            (
+                "2018-01-01-000000_idx/metadata.toml",
+                "# no key: diesel reads run_in_transaction = false\n",
+            ),
+            (".hidden/up.sql", "SELECT 1;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "dieselorder",
+        &dir,
+        &[
+            "20170318181441_a/up.sql",
+            "2017-09-23-182408_b/up.sql",
+            "2018-01-01-000000_idx/up.sql",
+        ],
+        &[],
+    );
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!([
+            "20170318181441_a",
+            "2017-09-23-182408_b",
+            "2018-01-01-000000_idx"
+        ])
+    );
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("20170318181441_a/down.sql") && left.contains("does not parse"),
+        "{left}"
+    );
+    assert!(
+        report["files"]
+            .to_string()
+            .contains("an `online = true` tier"),
+        "{report}"
+    );
+}
