@@ -24,10 +24,16 @@ pub(super) fn is_changelog(bytes: &[u8]) -> bool {
         .is_some_and(|r| r.trim_start().starts_with("liquibase formatted sql"))
 }
 
+/// `rest` after the word `word`, in any case (Liquibase reads `--changeSet` too).
+fn after_word<'a>(rest: &'a str, word: &str) -> Option<&'a str> {
+    let head = rest.get(..word.len())?;
+    head.eq_ignore_ascii_case(word).then(|| &rest[word.len()..])
+}
+
 /// `--changeset author:id attrs…` of a line: (author:id, attributes).
 fn changeset(line: &str) -> Option<(String, Vec<(String, String)>)> {
     let rest = line.trim().strip_prefix("--")?.trim_start();
-    let rest = rest.strip_prefix("changeset")?;
+    let rest = after_word(rest, "changeset")?;
     if !rest.starts_with(char::is_whitespace) {
         return None;
     }
@@ -43,7 +49,7 @@ fn changeset(line: &str) -> Option<(String, Vec<(String, String)>)> {
 /// The SQL of a `--rollback <sql>` line.
 fn rollback_line(line: &str) -> Option<&str> {
     let rest = line.trim_start().strip_prefix("--")?.trim_start();
-    let rest = rest.strip_prefix("rollback")?;
+    let rest = after_word(rest, "rollback")?;
     (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
 }
 
@@ -205,7 +211,7 @@ mod tests {
 
     #[test]
     fn changesets_and_their_rollbacks() {
-        let text = "--liquibase formatted sql\n\n--changeset ann:1\nCREATE TABLE a (i int);\n--rollback DROP TABLE a;\n\n--changeset bob:2 runInTransaction:false\nCREATE INDEX CONCURRENTLY a_i ON a (i);\n/* liquibase rollback\nDROP INDEX CONCURRENTLY a_i;\n*/\n--changeset bob:3\nSELECT 1;\n--rollback not required\n";
+        let text = "--liquibase formatted sql\n\n--changeSet ann:1\nCREATE TABLE a (i int);\n--rollback DROP TABLE a;\n\n--changeset bob:2 runInTransaction:false\nCREATE INDEX CONCURRENTLY a_i ON a (i);\n/* liquibase rollback\nDROP INDEX CONCURRENTLY a_i;\n*/\n--changeset bob:3\nSELECT 1;\n--rollback not required\n";
         let c = changesets("c.sql", text).unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c[0].id, "ann:1");
@@ -214,6 +220,7 @@ mod tests {
             b"CREATE TABLE a (i int);\n--rollback DROP TABLE a;\n\n"
         );
         assert_eq!(c[0].rollback, vec!["DROP TABLE a;"]);
+        assert!(changeset("-- changeset").is_none() && changeset("--changesets a:1").is_none());
         assert_eq!(
             c[1].attrs,
             vec![("runInTransaction".to_string(), "false".to_string())]
