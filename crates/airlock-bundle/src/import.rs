@@ -139,7 +139,6 @@ struct Migration {
     down: Option<Script>,
     /// pop's `.autocommit` files: run outside a transaction (an online tier here).
     up_online: bool,
-    down_online: bool,
     /// Sqitch's verify script, for the `[verify]` probe.
     verify: Option<String>,
     /// No down script, and the history says none is needed (Liquibase's `--rollback
@@ -493,7 +492,6 @@ fn migrations(
                     up: Some(Script::File(n.clone())),
                     down: None,
                     up_online: false,
-                    down_online: false,
                     verify: None,
                     no_down_said: false,
                 }
@@ -591,7 +589,6 @@ fn golang_migrate(
                 up: None,
                 down: None,
                 up_online: false,
-                down_online: false,
                 verify: None,
                 no_down_said: false,
             },
@@ -600,10 +597,10 @@ fn golang_migrate(
         if up {
             m.label = base.into();
         }
-        let (slot, online, specific) = if up {
-            (&mut m.up, &mut m.up_online, &mut specific[0])
+        let (slot, specific) = if up {
+            (&mut m.up, &mut specific[0])
         } else {
-            (&mut m.down, &mut m.down_online, &mut specific[1])
+            (&mut m.down, &mut specific[1])
         };
         match slot {
             Some(other) if *specific == dialect => {
@@ -620,8 +617,10 @@ fn golang_migrate(
             Some(_) if *specific => {}
             _ => {
                 *slot = Some(Script::File(n.clone()));
-                *online = autocommit;
                 *specific = dialect;
+                if up {
+                    m.up_online = autocommit;
+                }
             }
         }
     }
@@ -680,7 +679,6 @@ fn dbmate(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
             up_online: outside,
-            down_online: outside,
             verify: None,
             no_down_said: false,
         });
@@ -733,7 +731,6 @@ fn flyway(
                     up: Some(script.clone()),
                     down: undo.map(|(_, u)| u.clone()),
                     up_online: false,
-                    down_online: false,
                     verify: None,
                     no_down_said: false,
                 });
@@ -789,7 +786,6 @@ fn sqitch(
             up: Some(Script::File(deploy)),
             down: sqitch_script(folder, "revert", name, left).map(Script::File),
             up_online: false,
-            down_online: false,
             verify: sqitch_script(folder, "verify", name, left),
             no_down_said: false,
         });

@@ -174,7 +174,6 @@ pub(super) fn migrations(
             up: Some(Script::File(name)),
             down: None,
             up_online: online,
-            down_online: false,
             verify: None,
             no_down_said: false,
         });

@@ -101,7 +101,6 @@ pub(super) fn migrations(
             up: Some(Script::File(up)),
             down,
             up_online: outside,
-            down_online: outside,
             verify: None,
             no_down_said: false,
         });

@@ -194,7 +194,6 @@ pub(super) fn migrations(
                         c.line + 1
                     ),
                 }),
-                down_online: online,
                 down,
                 up_online: online,
                 verify: None,

@@ -80,7 +80,6 @@ pub(super) fn migrations(
             up: Some(Script::File(file)),
             down: None,
             up_online: false,
-            down_online: false,
             verify: None,
             no_down_said: false,
         });

@@ -9,7 +9,7 @@
 //! its change's tier, after the deploy script, in the same transaction; a query that
 //! raises an error fails the tier and with it the apply (all-or-nothing), as it fails
 //! `sqitch deploy --verify`. (The bundle format has no probe per tier: a probe runs
-//! after the last tier, or before the first; see the report of issue 47.)
+//! before the first tier or after the last.)
 //!
 //! Invariant: only scripts that are exactly read-only queries, as airlock's probe rules
 //! accept them, with at most the `BEGIN;` … `ROLLBACK;` pair around them, are brought
