@@ -58,8 +58,9 @@ pub enum Command {
     Lint(LintArgs),
     /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
     Pack(PackArgs),
-    /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, a folder of
-    /// psql scripts) into a new bundle source, then lint it.
+    /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, Prisma, diesel,
+    /// Atlas, Liquibase formatted SQL, a folder of psql scripts) into a new bundle source,
+    /// then lint it.
     Import(ImportArgs),
     /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
     Sign(SignArgs),
@@ -363,13 +364,17 @@ pub struct LintArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The directory holding the migrations (for Sqitch: the one holding sqitch.plan).
-    pub migrations: PathBuf,
+    /// The directory holding the migrations (for Sqitch: the one holding sqitch.plan);
+    /// for Flyway, several: its locations, merged in version order.
+    #[arg(required = true, num_args = 1..)]
+    pub migrations: Vec<PathBuf>,
     /// The new source directory to write (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The layout of the migrations; by default told from the files (sqitch.plan,
-    /// *.up.sql, V1__*.sql, `-- migrate:up`, else a folder of .sql files in name order).
+    /// atlas.sum, Prisma's migration_lock.toml or */migration.sql, diesel's */up.sql,
+    /// flyway.conf or flyway.toml, *.up.sql, V1__*.sql, `--liquibase formatted sql`,
+    /// `-- migrate:up`, else a folder of .sql files in name order).
     #[arg(long, value_enum)]
     pub from: Option<ImportLayout>,
     /// The target database, written as [target] database.
@@ -413,6 +418,14 @@ pub enum ImportLayout {
     Flyway,
     /// sqitch.plan with deploy/, revert/, and verify/ as the verify probe.
     Sqitch,
+    /// TIMESTAMP_NAME/migration.sql, with migration_lock.toml.
+    Prisma,
+    /// VERSION_NAME/up.sql and down.sql.
+    Diesel,
+    /// VERSION_NAME.sql, checked against atlas.sum.
+    Atlas,
+    /// `--liquibase formatted sql` changelogs: each changeset a tier.
+    Liquibase,
     /// Every .sql file, in name order.
     Folder,
 }

@@ -258,14 +258,15 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
         &["revert/users.sql", "revert/appschema.sql"],
     );
     assert_eq!(report["layout"], "sqitch");
-    // The verify scripts are the verify probe, one row per change, run by the apply.
+    // Each verify script is the second file of its change's tier, run by the apply.
     let left = report["left_behind"].to_string();
     assert!(!left.contains("verify/"), "{left}");
     let files = report["files"].to_string();
-    for v in ["verify/appschema.sql", "verify/users.sql"] {
+    for v in ["001_appschema", "002_users"] {
+        let name = &v[4..];
         assert!(
             files.contains(&format!(
-                "\"from\":\"{v}\",\"to\":\"sql/probe/sqitch_verify.sql\""
+                "\"from\":\"verify/{name}.sql\",\"to\":\"sql/verify/{v}.sql\""
             )),
             "{v}: {files}"
         );
@@ -273,12 +274,12 @@ fn a_sqitch_plan_runs_in_plan_order_and_reverts_in_reverse() {
 }
 
 /// Sqitch's verify scripts are read-only queries that fail (raise an error) when the
-/// change is missing: they become one `[verify]` probe whose row for a change says the
-/// change's queries ran to the end. A failing one fails the apply, as `sqitch deploy
-/// --verify` fails, and nothing stays; one that is not a read-only query (a DO block,
-/// a psql meta-command) is not brought over, with why.
+/// change is missing: each becomes the second file of its change's tier, run right
+/// after the change. A failing one fails the apply, as `sqitch deploy --verify` fails,
+/// and nothing stays; one that is not a read-only query (a DO block, a psql
+/// meta-command) is not brought over, with why.
 #[test]
-fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_apply() {
+fn sqitch_verify_scripts_run_after_their_change_and_a_failing_one_fails_the_apply() {
     let t = tempdir();
     let dir = t.path();
     let migrations = layout(
@@ -314,18 +315,16 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
     let report = json(&o);
     let left = report["left_behind"].to_string();
     assert!(
-        left.contains(r#"{"file":"verify/flips.sql","why":"not brought over as part of the verify probe: a probe is read-only queries, and this is not one (line 1: "#),
+        left.contains(r#"{"file":"verify/flips.sql","why":"not brought over: a verify script is brought over as read-only queries run after its change, and this is not one (line 1: "#),
         "{left}"
     );
     assert!(
-        left.contains(
-            r#"{"file":"verify/appschema.sql","why":"not brought over as part of the verify probe"#
-        ),
+        left.contains(r#"{"file":"verify/appschema.sql","why":"not brought over: a verify script"#),
         "{left}"
     );
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert!(
-        toml.contains("[verify]\nfile = \"sql/probe/sqitch_verify.sql\"\nexpect = { admin = \"verified\", users = \"verified\" }\n"),
+        toml.contains("name = \"admin\"\nfiles = [\"sql/tiers/003_admin.sql\", \"sql/verify/003_admin.sql\"]\n"),
         "{toml}"
     );
     // What sqitch would say: the admin verify script fails after the deploy scripts.
@@ -346,7 +345,7 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("division by zero"));
-    // airlock: the verify probe fails the apply, and nothing stays.
+    // airlock: the admin verify fails the apply, and nothing stays.
     keygen(dir, "rm");
     pack(dir, &out, "rm.key", "b.tar.gz");
     let before = target.dump_without_ledger();
@@ -364,7 +363,7 @@ fn sqitch_verify_scripts_become_the_verify_probe_and_a_failing_one_fails_the_app
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     assert!(stderr(&o).contains("division by zero"), "{}", stderr(&o));
     assert_eq!(target.dump_without_ledger(), before);
-    // With the admin row deployed, the same verify probe passes.
+    // With the admin row deployed, the same verify passes.
     std::fs::write(
         migrations.join("deploy/admin.sql"),
         "BEGIN;\nINSERT INTO flipr.users VALUES ('admin');\nCOMMIT;\n",
@@ -448,7 +447,11 @@ fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
     // A source airlock would refuse is written, and the report says what lint refuses.
     let bad = layout(
         &t.path().join("bad"),
-        &[("1_a.up.sql", "CREATE INDEX CONCURRENTLY i ON a (i);\n")],
+        // Inside its own BEGIN/COMMIT, as psql refuses it too: kept whole, not online.
+        &[(
+            "1_a.up.sql",
+            "BEGIN;\nCREATE INDEX CONCURRENTLY i ON a (i);\nCOMMIT;\n",
+        )],
     );
     let o = airlock(
         t.path(),
@@ -774,7 +777,7 @@ fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
     assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
     let left = report["left_behind"].to_string();
     assert!(left.contains(r#"{"file":"20240202000000000000_nid_idx.cockroach.autocommit.up.sql","why":"for cockroach, not PostgreSQL"}"#), "{left}");
-    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a pop autocommit down script that cannot run in a transaction"#), "{left}");
+    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online"#), "{left}");
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert_eq!(toml.matches("online = true").count(), 1, "{toml}");
     assert!(
@@ -1262,5 +1265,626 @@ fn a_file_name_with_a_newline_or_an_escape_is_printed_escaped() {
             .lines()
             .any(|l| l.starts_with("not brought over: x.up.sql")),
         "{human}"
+    );
+}
+
+/// `airlock import DIR --out DIR/src --database x` (plus `extra`), human output.
+fn import_human(t: &Path, dir: &Path, extra: &[&str]) -> (std::process::Output, String) {
+    let out = t.join("src");
+    let mut args = vec![
+        "import",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        "x",
+    ];
+    args.extend_from_slice(extra);
+    let o = airlock(t, &args);
+    let human = stdout(&o);
+    (o, human)
+}
+
+#[test]
+fn golang_migrate_pairs_up_and_down_by_version_not_by_file_name() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_add_a.up.sql", "CREATE TABLE a (i int);\n"),
+            ("1_drop_a.down.sql", "DROP TABLE a;\n"),
+            ("2_add_b.up.sql", "CREATE TABLE b (i int);\n"),
+            ("2_add_b.down.sql", "DROP TABLE b;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "gmpair",
+        &dir,
+        &["1_add_a.up.sql", "2_add_b.up.sql"],
+        &["2_add_b.down.sql", "1_drop_a.down.sql"],
+    );
+    assert_eq!(report["tiers"], serde_json::json!(["1_add_a", "2_add_b"]));
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+    assert!(!report.to_string().contains("no down script"), "{report}");
+}
+
+#[test]
+fn a_second_file_for_one_version_and_direction_is_refused() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_add_a.up.sql", "CREATE TABLE a (i int);\n"),
+            ("1_add_b.up.sql", "CREATE TABLE b (i int);\n"),
+        ],
+    );
+    let (o, _) = import_human(t.path(), &dir, &[]);
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("1_add_a.up.sql") && err.contains("1_add_b.up.sql"),
+        "{err}"
+    );
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn no_down_script_is_said_once_and_lint_warnings_are_warnings() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            (
+                "1_a.up.sql",
+                "CREATE TYPE mood AS ENUM ('ok');\nCREATE TABLE a (m mood);\n",
+            ),
+            (
+                "2_b.up.sql",
+                "ALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO a VALUES ('meh');\n",
+            ),
+            ("3_c.up.sql", "CREATE TABLE c (i int);\n"),
+        ],
+    );
+    let (_, human) = import_human(t.path(), &dir, &[]);
+    let lines: Vec<&str> = human
+        .lines()
+        .filter(|l| l.contains("no down script"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{human}");
+    assert!(
+        lines[0].contains("3 migration(s)") && lines[0].contains("1_a, 2_b, 3_c"),
+        "{human}"
+    );
+    // What lint prints as a warning, import prints as a warning, in the same words.
+    let lint = stdout(&airlock(
+        t.path(),
+        &["lint", t.path().join("src").to_str().unwrap()],
+    ));
+    let warnings: Vec<&str> = lint
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert!(!warnings.is_empty(), "{lint}");
+    for w in warnings {
+        assert!(human.lines().any(|l| l == w), "{w}\n---\n{human}");
+        assert!(
+            !human.contains(&format!("note: {}", &w["warning: ".len()..])),
+            "{human}"
+        );
+    }
+}
+
+#[test]
+fn a_prisma_history_imports_in_folder_order_and_says_once_it_has_no_down_scripts() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("prisma/migrations"),
+        &[
+            ("migration_lock.toml", "# Please do not edit this file manually\nprovider = \"postgresql\"\n"),
+            ("20240101120000_init/migration.sql", "-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- CreateIndex\nCREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n"),
+            ("20240202120000_posts/migration.sql", "-- CreateTable\nCREATE TABLE \"Post\" (\"id\" SERIAL NOT NULL, \"authorId\" INTEGER NOT NULL REFERENCES \"User\"(\"id\"), CONSTRAINT \"Post_pkey\" PRIMARY KEY (\"id\"));\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "prisma",
+        &dir,
+        &[
+            "20240101120000_init/migration.sql",
+            "20240202120000_posts/migration.sql",
+        ],
+        &[],
+    );
+    assert_eq!(report["layout"], "prisma");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["20240101120000_init", "20240202120000_posts"])
+    );
+    assert_eq!(
+        report["no_down_script"],
+        serde_json::json!(["20240101120000_init", "20240202120000_posts"])
+    );
+    // Another provider's history is refused whole, nothing written.
+    let my = layout(
+        &t.path().join("my"),
+        &[
+            ("migration_lock.toml", "provider = \"mysql\"\n"),
+            (
+                "20240101120000_init/migration.sql",
+                "CREATE TABLE `User` (`id` INTEGER);\n",
+            ),
+        ],
+    );
+    let (o, _) = import_human(t.path(), &my, &[]);
+    expect_code(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("provider = \"mysql\""),
+        "{o:?}"
+    );
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn a_diesel_history_imports_with_its_initial_setup_and_rolls_back() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("migrations"),
+        &[
+            ("00000000000000_diesel_initial_setup/up.sql", "CREATE OR REPLACE FUNCTION diesel_manage_updated_at(_tbl regclass) RETURNS VOID AS $$\nBEGIN\n    EXECUTE format('CREATE TRIGGER set_updated_at BEFORE UPDATE ON %s\n                    FOR EACH ROW EXECUTE PROCEDURE diesel_set_updated_at()', _tbl);\nEND;\n$$ LANGUAGE plpgsql;\n\nCREATE OR REPLACE FUNCTION diesel_set_updated_at() RETURNS trigger AS $$\nBEGIN\n    IF (\n        NEW IS DISTINCT FROM OLD AND\n        NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at\n    ) THEN\n        NEW.updated_at := current_timestamp;\n    END IF;\n    RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"),
+            ("00000000000000_diesel_initial_setup/down.sql", "DROP FUNCTION IF EXISTS diesel_manage_updated_at(_tbl regclass);\nDROP FUNCTION IF EXISTS diesel_set_updated_at();\n"),
+            ("2024-01-01-120000_create_posts/up.sql", "CREATE TABLE posts (\n  id SERIAL PRIMARY KEY,\n  title VARCHAR NOT NULL,\n  updated_at TIMESTAMP NOT NULL DEFAULT now()\n);\nSELECT diesel_manage_updated_at('posts');\n"),
+            ("2024-01-01-120000_create_posts/down.sql", "DROP TABLE posts;\n"),
+            ("2024-02-01-120000_posts_body/up.sql", "ALTER TABLE posts ADD COLUMN body TEXT;\n"),
+            ("2024-02-01-120000_posts_body/down.sql", "ALTER TABLE posts DROP COLUMN body;\n"),
+            (".keep", ""),
+        ],
+    );
+    let report = import_apply_rollback(
+        "diesel",
+        &dir,
+        &[
+            "00000000000000_diesel_initial_setup/up.sql",
+            "2024-01-01-120000_create_posts/up.sql",
+            "2024-02-01-120000_posts_body/up.sql",
+        ],
+        &[
+            "2024-02-01-120000_posts_body/down.sql",
+            "2024-01-01-120000_create_posts/down.sql",
+            "00000000000000_diesel_initial_setup/down.sql",
+        ],
+    );
+    assert_eq!(report["layout"], "diesel");
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["no_down_script"], serde_json::json!([]));
+}
+
+#[test]
+fn flyway_locations_merge_in_version_order_from_the_command_line_or_flyway_conf() {
+    let t = tempdir();
+    let files: &[(&str, &str)] = &[
+        ("db/migration_postgres/V1__orders.sql", "CREATE TABLE orders (id int PRIMARY KEY);\n"),
+        ("db/migration_postgres/V3__items.sql", "CREATE TABLE items (order_id int REFERENCES orders);\n"),
+        ("db/migration_data/V2__seed.sql", "INSERT INTO orders VALUES (1), (2);\n"),
+        ("db/migration_notify/sub/V4__notify.sql", "CREATE FUNCTION notify_orders() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_notify('orders', NEW.id::text); RETURN NEW; END$$;\n"),
+        ("flyway.conf", "flyway.url=jdbc:postgresql://localhost/app\nflyway.locations=filesystem:db/migration_postgres,filesystem:db/migration_data, filesystem:db/migration_notify\n"),
+    ];
+    let dir = layout(&t.path().join("project"), files);
+    let peer = [
+        "db/migration_postgres/V1__orders.sql",
+        "db/migration_data/V2__seed.sql",
+        "db/migration_postgres/V3__items.sql",
+        "db/migration_notify/sub/V4__notify.sql",
+    ];
+    let report = import_apply_rollback("flywayloc", &dir, &peer, &[]);
+    assert_eq!(report["layout"], "flyway");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["V1__orders", "V2__seed", "V3__items", "V4__notify"])
+    );
+    // The same locations named on the command line.
+    let t2 = tempdir();
+    let locs: Vec<PathBuf> = ["migration_postgres", "migration_data", "migration_notify"]
+        .iter()
+        .map(|l| dir.join("db").join(l))
+        .collect();
+    let out = t2.path().join("src");
+    let mut args = vec!["--json", "import", "--from", "flyway"];
+    let locs_s: Vec<String> = locs.iter().map(|l| l.display().to_string()).collect();
+    args.extend(locs_s.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap(), "--database", "x"]);
+    let o = airlock(t2.path(), &args);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], report["tiers"]);
+    // A version found in two locations is refused, as Flyway refuses it; nothing written.
+    std::fs::write(dir.join("db/migration_data/V1.0__again.sql"), "SELECT 1;\n").unwrap();
+    let out2 = t2.path().join("dup");
+    let o = airlock(
+        t2.path(),
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("more than one migration with version 1.0") && err.contains("V1__orders.sql"),
+        "{err}"
+    );
+    assert!(!out2.exists());
+}
+
+/// Atlas's `atlas.sum` for `files` (name, text), sorted by name: a running SHA-256 over
+/// each name then bytes, base64, and the total over the lines (checked by hand against
+/// a sum file `atlas migrate hash` wrote).
+fn atlas_sum(files: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut h = Sha256::new();
+    let mut lines = vec![];
+    for (n, text) in files {
+        h.update(n.as_bytes());
+        h.update(text.as_bytes());
+        lines.push((n.to_string(), b64(&h.clone().finalize())));
+    }
+    let mut total = Sha256::new();
+    for (n, hash) in &lines {
+        total.update(n.as_bytes());
+        total.update(hash.as_bytes());
+    }
+    let mut out = format!("h1:{}\n", b64(&total.finalize()));
+    for (n, hash) in lines {
+        out.push_str(&format!("{n} h1:{hash}\n"));
+    }
+    out
+}
+
+#[test]
+fn an_atlas_history_is_checked_against_atlas_sum_and_an_edited_file_is_refused() {
+    let t = tempdir();
+    let files: &[(&str, &str)] = &[
+        ("20240101000000_init.sql", "-- Create \"users\" table\nCREATE TABLE \"users\" (\"id\" bigserial NOT NULL, \"name\" text NOT NULL, PRIMARY KEY (\"id\"));\n"),
+        ("20240201000000_email.sql", "-- Modify \"users\" table\nALTER TABLE \"users\" ADD COLUMN \"email\" text NULL;\n"),
+    ];
+    let dir = layout(&t.path().join("migrations"), files);
+    std::fs::write(dir.join("atlas.sum"), atlas_sum(files)).unwrap();
+    let report = import_apply_rollback(
+        "atlas",
+        &dir,
+        &["20240101000000_init.sql", "20240201000000_email.sql"],
+        &[],
+    );
+    assert_eq!(report["layout"], "atlas");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["20240101000000_init", "20240201000000_email"])
+    );
+    // One byte changed after `atlas migrate hash`: refused, the file named, nothing written.
+    std::fs::write(
+        dir.join("20240201000000_email.sql"),
+        "-- Modify \"users\" table\nALTER TABLE \"users\" ADD COLUMN \"email\" text NOT NULL;\n",
+    )
+    .unwrap();
+    let (o, _) = import_human(t.path(), &dir, &[]);
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("20240201000000_email.sql: checksum mismatch"),
+        "{err}"
+    );
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn liquibase_formatted_sql_changesets_become_tiers_and_their_rollback_lines_the_rollback() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("changelog"),
+        &[
+            ("001-schema.sql", "--liquibase formatted sql\n\n--changeset ann:1\nCREATE TABLE person (id int PRIMARY KEY, name text NOT NULL);\n--rollback DROP TABLE person;\n\n--changeset ann:2\nALTER TABLE person ADD COLUMN address text;\n/* liquibase rollback\nALTER TABLE person\n  DROP COLUMN address;\n*/\n\n--changeset bob:3 dbms:oracle\nCREATE TABLE only_oracle (id NUMBER);\n"),
+            ("002-more.sql", "--liquibase formatted sql\n--changeset bob:4\nCREATE TABLE company (id int PRIMARY KEY);\n--rollback DROP TABLE company;\n--changeset bob:5\nCREATE INDEX person_name ON person (name);\n"),
+            // What psql runs for the peer: the rollbacks, newest first.
+            ("peer-down-4.txt", "DROP TABLE company;\n"),
+            ("peer-down-2.txt", "ALTER TABLE person\n  DROP COLUMN address;\n"),
+            ("peer-down-1.txt", "DROP TABLE person;\n"),
+            ("peer-up-1.txt", "CREATE TABLE person (id int PRIMARY KEY, name text NOT NULL);\nALTER TABLE person ADD COLUMN address text;\n"),
+        ],
+    );
+    let t2 = tempdir();
+    let out = t2.path().join("src");
+    let o = airlock(
+        t2.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["layout"], "liquibase");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["ann:1", "ann:2", "bob:4", "bob:5"])
+    );
+    assert_eq!(report["no_down_script"], serde_json::json!(["bob:5"]));
+    assert!(
+        report["left_behind"].to_string().contains("dbms:oracle"),
+        "{report}"
+    );
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 3, "{report}");
+    // The peer's order through psql: the changesets for PostgreSQL (Liquibase runs
+    // each as psql runs the file: its rollback lines are comments), then the rollbacks.
+    let report = import_apply_rollback(
+        "liquibase",
+        &dir,
+        &["peer-up-1.txt", "002-more.sql"],
+        &["peer-down-4.txt", "peer-down-2.txt", "peer-down-1.txt"],
+    );
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn concurrent_index_migrations_become_online_tiers_as_written_and_a_mixed_file_is_cut() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[
+            ("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);\n"),
+            ("1_t.down.sql", "DROP TABLE t;\n"),
+            ("2_idx.up.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            ("2_idx.down.sql", "DROP INDEX CONCURRENTLY t_a;\n"),
+            ("3_mixed.up.sql", "ALTER TABLE t ADD COLUMN b int;\n-- the index, outside any transaction\nCREATE INDEX CONCURRENTLY t_b ON t (b);\nCOMMENT ON COLUMN t.b IS 'b';\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "online",
+        &dir,
+        &["1_t.up.sql", "2_idx.up.sql", "3_mixed.up.sql"],
+        &["1_t.down.sql"],
+    );
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["1_t", "2_idx", "3_mixed.1", "3_mixed.2", "3_mixed.3"])
+    );
+    let files = report["files"].to_string();
+    assert!(
+        files.contains("an `online = true` tier, as written"),
+        "{files}"
+    );
+    assert!(
+        files.contains("part 2 of 3") && files.contains("runs online"),
+        "{files}"
+    );
+    // The down script's DROP INDEX CONCURRENTLY cannot run in the rollback's
+    // transaction, and `DROP TABLE t` (no IF EXISTS) keeps the rollback from running
+    // online: left behind, saying which statement is in the way.
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("2_idx.down.sql") && left.contains("1_t.down.sql:1"),
+        "{left}"
+    );
+}
+
+#[test]
+fn a_rollback_of_concurrent_drops_runs_online() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("fw"),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);\n"),
+            ("U1__t.sql", "DROP TABLE IF EXISTS t;\n"),
+            ("V2__idx.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            ("U2__idx.sql", "DROP INDEX CONCURRENTLY IF EXISTS t_a;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "onlinerb",
+        &dir,
+        &["V1__t.sql", "V2__idx.sql"],
+        &["U2__idx.sql", "U1__t.sql"],
+    );
+    // Both down scripts are the rollback (DROP INDEX CONCURRENTLY runs only outside a
+    // transaction: the rollback above succeeded online).
+    assert_eq!(report["rollback"].as_array().unwrap().len(), 2, "{report}");
+}
+
+/// `sqitch deploy --verify` runs each change's verify script right after that change:
+/// a later change that renames what an earlier verify reads does not fail it.
+#[test]
+fn each_sqitch_verify_script_runs_after_its_own_change() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("sqitch"),
+        &[
+            ("sqitch.plan", "%syntax-version=1.0.0\n%project=shop\n\nitems 2024-01-01T00:00:00Z Ann <ann@example.com> # Items.\nrename [items] 2024-01-02T00:00:00Z Ann <ann@example.com> # Items are products.\nseed [rename] 2024-01-03T00:00:00Z Ann <ann@example.com> # One product.\n"),
+            ("deploy/items.sql", "BEGIN;\nCREATE TABLE items (id int PRIMARY KEY, label text);\nCOMMIT;\n"),
+            ("deploy/rename.sql", "BEGIN;\nALTER TABLE items RENAME TO products;\nALTER TABLE products RENAME COLUMN label TO name;\nCOMMIT;\n"),
+            ("deploy/seed.sql", "BEGIN;\nINSERT INTO products VALUES (1, 'one');\nCOMMIT;\n"),
+            ("revert/seed.sql", "DELETE FROM products;\n"),
+            ("revert/rename.sql", "ALTER TABLE products RENAME COLUMN name TO label;\nALTER TABLE products RENAME TO items;\n"),
+            ("revert/items.sql", "DROP TABLE items;\n"),
+            ("verify/items.sql", "BEGIN;\nSELECT id, label FROM items WHERE FALSE;\nROLLBACK;\n"),
+            // Passes only before the seed: it divides by the products there are not.
+            ("verify/rename.sql", "BEGIN;\nSELECT id, name FROM products WHERE FALSE;\nSELECT 1/(1 - count(*)) FROM products;\nROLLBACK;\n"),
+            ("verify/seed.sql", "BEGIN;\nSELECT 1/count(*) FROM products WHERE name = 'one';\nROLLBACK;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "sqeach",
+        &dir,
+        &[
+            "deploy/items.sql",
+            "verify/items.sql",
+            "deploy/rename.sql",
+            "verify/rename.sql",
+            "deploy/seed.sql",
+            "verify/seed.sql",
+        ],
+        &["revert/seed.sql", "revert/rename.sql", "revert/items.sql"],
+    );
+    let files = report["files"].to_string();
+    for v in ["items", "rename", "seed"] {
+        assert!(
+            files.contains(&format!("\"from\":\"verify/{v}.sql\"")),
+            "{files}"
+        );
+    }
+    assert!(
+        !report["left_behind"].to_string().contains("verify/"),
+        "{report}"
+    );
+}
+
+#[test]
+fn new_layouts_read_nothing_outside_the_folder() {
+    let t = tempdir();
+    let outside = outside_file(t.path());
+    // A flyway.conf location out of the folder: refused, nothing written.
+    let fw = layout(
+        &t.path().join("fw"),
+        &[
+            ("V1__a.sql", "CREATE TABLE a (i int);\n"),
+            (
+                "flyway.conf",
+                "flyway.locations=filesystem:.,filesystem:../elsewhere\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(t.path().join("elsewhere")).unwrap();
+    let (o, _) = import_human(t.path(), &fw, &[]);
+    expect_code(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("outside the folder"),
+        "{o:?}"
+    );
+    assert!(!t.path().join("src").exists());
+    // A location that is a link: refused.
+    std::fs::write(fw.join("flyway.conf"), "flyway.locations=filesystem:db\n").unwrap();
+    std::os::unix::fs::symlink(t.path().join("elsewhere"), fw.join("db")).unwrap();
+    let (o, _) = import_human(t.path(), &fw, &[]);
+    expect_code(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
+        "{o:?}"
+    );
+    assert!(!t.path().join("src").exists());
+    // A Prisma migration folder that is a link, and a migration.sql that is one:
+    // named, not read, and the import not OK.
+    let pr = layout(
+        &t.path().join("prisma"),
+        &[
+            ("migration_lock.toml", "provider = \"postgresql\"\n"),
+            (
+                "20240101000000_a/migration.sql",
+                "CREATE TABLE a (i int);\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(pr.join("20240303000000_c")).unwrap();
+    std::os::unix::fs::symlink(&outside, pr.join("20240303000000_c/migration.sql")).unwrap();
+    std::os::unix::fs::symlink(outside.parent().unwrap(), pr.join("20240202000000_b")).unwrap();
+    let out = t.path().join("prisma-src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            pr.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 2);
+    let report = json(&o);
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("20240202000000_b") && left.contains("20240303000000_c/migration.sql"),
+        "{left}"
+    );
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("2 migration file(s) not read") && problems.contains("20240202000000_b"),
+        "{problems}"
+    );
+    assert_nothing_from_outside(&out);
+}
+
+/// diesel orders by version as text with dashes dropped (crates.io mixes
+/// `20170318181441_x` and `2017-09-23-182408_y`), reads a `metadata.toml` without
+/// `run_in_transaction` as false, and a down script that does not parse is left out
+/// of the rollback, named.
+#[test]
+fn diesel_orders_by_version_without_dashes_and_leaves_out_a_down_that_does_not_parse() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("migrations"),
+        &[
+            (
+                "20170318181441_a/up.sql",
+                "CREATE TABLE a (id int PRIMARY KEY, v int);\n",
+            ),
+            (
+                "20170318181441_a/down.sql",
+                "DROP TABLE a\nDROP TABLE nothing;\n",
+            ),
+            (
+                "2017-09-23-182408_b/up.sql",
+                "ALTER TABLE a ADD COLUMN b int;\n",
+            ),
+            (
+                "2017-09-23-182408_b/down.sql",
+                "ALTER TABLE a DROP COLUMN b;\n",
+            ),
+            (
+                "2018-01-01-000000_idx/up.sql",
+                "CREATE INDEX CONCURRENTLY a_v ON a (v);\n",
+            ),
+            (
+                "2018-01-01-000000_idx/metadata.toml",
+                "# no key: diesel reads run_in_transaction = false\n",
+            ),
+            (".hidden/up.sql", "SELECT 1;\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "dieselorder",
+        &dir,
+        &[
+            "20170318181441_a/up.sql",
+            "2017-09-23-182408_b/up.sql",
+            "2018-01-01-000000_idx/up.sql",
+        ],
+        &[],
+    );
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!([
+            "20170318181441_a",
+            "2017-09-23-182408_b",
+            "2018-01-01-000000_idx"
+        ])
+    );
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("20170318181441_a/down.sql") && left.contains("does not parse"),
+        "{left}"
+    );
+    assert!(
+        report["files"]
+            .to_string()
+            .contains("an `online = true` tier"),
+        "{report}"
     );
 }

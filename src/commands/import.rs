@@ -25,10 +25,37 @@ pub struct ImportReport {
     /// Every file of the migrations directory not brought over (or brought over with a
     /// caveat), and why.
     pub left_behind: Vec<LeftBehind>,
+    /// The migrations with no down script, in order: the rollback undoes nothing of
+    /// them (its probe then tells whether that matters).
+    pub no_down_script: Vec<String>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
-    /// `lint`'s notes and warnings on the source written.
+    /// `lint`'s warnings on the source written, as `lint` words them.
+    pub warnings: Vec<String>,
+    /// `lint`'s notes on the source written, as `lint` words them.
     pub notes: Vec<String>,
+    /// What `lint` says reaches beyond the target database (`rehearse` refuses it).
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
+}
+
+/// The most migration names the human line about missing down scripts lists.
+const NO_DOWN_LISTED: usize = 10;
+
+/// One line for every migration without a down script.
+fn no_down_line(names: &[String]) -> String {
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(NO_DOWN_LISTED)
+        .map(|n| one_line_name(n).into_owned())
+        .collect();
+    if names.len() > NO_DOWN_LISTED {
+        listed.push(format!("and {} more", names.len() - NO_DOWN_LISTED));
+    }
+    format!(
+        "no down script: {} migration(s) ({}): the rollback undoes nothing of them (the rollback probe then tells whether that matters)",
+        names.len(),
+        listed.join(", ")
+    )
 }
 
 impl Report for ImportReport {
@@ -62,8 +89,18 @@ impl Report for ImportReport {
                 one_line_name(&l.why)
             ));
         }
+        if !self.no_down_script.is_empty() {
+            s.push_str(&format!("\n{}", no_down_line(&self.no_down_script)));
+        }
+        // As `lint` prints them.
+        for w in &self.warnings {
+            s.push_str(&format!("\nwarning: {w}"));
+        }
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}"));
+        }
+        for r in &self.reaches_beyond {
+            s.push_str(&format!("\nreaches beyond its database: {r}"));
         }
         if self.problems.is_empty() {
             s.push_str(&format!(
@@ -97,6 +134,10 @@ fn layout(l: ImportLayout) -> Layout {
         ImportLayout::Dbmate => Layout::Dbmate,
         ImportLayout::Flyway => Layout::Flyway,
         ImportLayout::Sqitch => Layout::Sqitch,
+        ImportLayout::Prisma => Layout::Prisma,
+        ImportLayout::Diesel => Layout::Diesel,
+        ImportLayout::Atlas => Layout::Atlas,
+        ImportLayout::Liquibase => Layout::Liquibase,
         ImportLayout::Folder => Layout::Folder,
     }
 }
@@ -131,6 +172,9 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("make it a regular file inside the folder: import follows no link and reads nothing outside the folder".to_string()),
         ),
+        ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
+            Error::usage(e.to_string(), None)
+        }
         ImportError::TooLarge { .. } => Error::usage(
             e.to_string(),
             Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),
@@ -138,7 +182,7 @@ fn error(e: ImportError) -> Error {
         other => Error::usage(
             other.to_string(),
             Some(
-                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, folder)"
+                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, folder)"
                     .to_string(),
             ),
         ),
@@ -162,18 +206,22 @@ fn refused(left: &[LeftBehind]) -> Option<String> {
 }
 
 pub fn run(args: ImportArgs) -> Result<Outcome> {
+    let (first, locations) = args
+        .migrations
+        .split_first()
+        .expect("clap requires one directory");
     let layout = match args.from {
         Some(l) => layout(l),
-        None => import::detect(&args.migrations).map_err(error)?,
+        None if locations.is_empty() => import::detect(first).map_err(error)?,
+        None => Layout::Flyway,
     };
-    let dir_name = args
-        .migrations
+    let dir_name = first
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "imported".into());
     let applied = match &args.history {
-        Some(conn) => Some(super::import_history::read(conn, layout, &args.migrations)?),
+        Some(conn) => Some(super::import_history::read(conn, layout, first)?),
         None => None,
     };
     let naming = Naming {
@@ -182,6 +230,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         database: &args.database,
         options: &args.options,
         applied: applied.as_ref(),
+        locations,
     };
     let Imported {
         layout,
@@ -189,11 +238,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
-    } = import::import(&args.migrations, layout, &args.out, &naming).map_err(error)?;
-    let (mut problems, notes) = match crate::spec::lint(&args.out) {
-        Ok(l) => (vec![], l.notes.into_iter().chain(l.warnings).collect()),
-        Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![]),
-        Err(e) => (vec![e.to_string()], vec![]),
+        no_down_script,
+    } = import::import(first, layout, &args.out, &naming).map_err(error)?;
+    let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
+        Ok(l) => {
+            let reaches = super::lint::reaches_beyond(&l);
+            (vec![], l.warnings, l.notes, reaches)
+        }
+        Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
+        Err(e) => (vec![e.to_string()], vec![], vec![], vec![]),
     };
     problems.splice(0..0, refused(&left_behind));
     Ok(Box::new(ImportReport {
@@ -204,7 +257,10 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
+        no_down_script,
         problems,
+        warnings,
         notes,
+        reaches_beyond,
     }))
 }

@@ -64,7 +64,7 @@ impl Report for LintReport {
 /// What the source's tier and rollback files reach beyond the database, read again
 /// from the files lint just judged (information: a file that cannot be read now is
 /// named as such).
-fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
+pub(crate) fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (file, role, _) in l.spec.named_files() {

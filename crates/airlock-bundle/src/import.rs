@@ -1,18 +1,23 @@
 //! `airlock import`: an existing migration history as a bundle source. Reads one of the
-//! layouts teams arrive with — golang-migrate (`V_name.up.sql` / `.down.sql`), dbmate
-//! (`-- migrate:up` / `-- migrate:down` sections), Flyway (`V1__name.sql`, `U1__name.sql`
-//! undo), Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), or a plain folder
-//! of psql scripts in name order — and writes `bundle.toml` with one tier per migration
-//! in order, the down scripts in reverse as the rollback, Sqitch's verify scripts as the
-//! `[verify]` probe (`sqitch_verify.rs`), and a report of every file brought over (as it
-//! is, or cut from a dbmate file) and every one left behind (another database's file
-//! among them), with why. With the peer's history table (`Applied`), what it records is
-//! left out, and a Flyway script whose checksum (`flyway.rs`) differs from the recorded
-//! one is refused.
+//! layouts teams arrive with — golang-migrate (`V_name.up.sql` / `.down.sql`, paired by
+//! version), dbmate (`-- migrate:up` / `-- migrate:down` sections), Flyway
+//! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
+//! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
+//! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
+//! SQL (`liquibase.rs`), or a plain folder of psql scripts in name order — and writes
+//! `bundle.toml` with one tier per migration in order (a file of statements no
+//! transaction runs as an online tier, or cut into several: `online_split.rs`), the
+//! down scripts in reverse as the rollback, each Sqitch verify script as a second file
+//! of its change's tier (`sqitch_verify.rs`), and a report of every file brought over
+//! (as it is, or cut from a dbmate or Liquibase file) and every one left behind
+//! (another database's file among them), with why. With the peer's history table
+//! (`Applied`), what it records is left out, and a Flyway script whose checksum
+//! (`flyway.rs`) differs from the recorded one is refused.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
-//! bytes between its markers; a script that creates its database and connects to it
-//! is the bytes after its `\c` line), except pop's template actions
+//! bytes between its markers; a cut file's parts are its bytes in order; a Liquibase
+//! rollback is the text of its `--rollback` comments; a script that creates its
+//! database and connects to it is the bytes after its `\c` line), except pop's template actions
 //! `{{ index .Options "KEY" }}`, replaced by the value the user gives for KEY, as pop
 //! does before running the file; every such change is reported. What airlock would
 //! refuse stays in the file and `lint` names it; what airlock accepts as psql writes
@@ -21,8 +26,14 @@
 //! that is listed as not brought over, `refused`.
 
 mod adapt;
+mod atlas;
+mod diesel;
 mod flyway;
+mod flyway_locations;
 mod folder;
+mod liquibase;
+mod online_split;
+mod prisma;
 mod sqitch_verify;
 
 use folder::{Entry, Folder, NotRead, Refused};
@@ -38,6 +49,10 @@ pub enum Layout {
     Dbmate,
     Flyway,
     Sqitch,
+    Prisma,
+    Diesel,
+    Atlas,
+    Liquibase,
     Folder,
 }
 
@@ -48,8 +63,21 @@ impl Layout {
             Layout::Dbmate => "dbmate",
             Layout::Flyway => "flyway",
             Layout::Sqitch => "sqitch",
+            Layout::Prisma => "prisma",
+            Layout::Diesel => "diesel",
+            Layout::Atlas => "atlas",
+            Layout::Liquibase => "liquibase",
             Layout::Folder => "folder",
         }
+    }
+
+    /// Whether the layout orders its migrations by version (else: by its own list,
+    /// or by name).
+    fn by_version(self) -> bool {
+        !matches!(
+            self,
+            Layout::Folder | Layout::Sqitch | Layout::Atlas | Layout::Liquibase | Layout::Diesel
+        )
     }
 }
 
@@ -58,8 +86,13 @@ impl Layout {
 enum Script {
     /// A whole file.
     File(String),
-    /// A dbmate section, already cut from its file.
-    Section { from: String, bytes: Vec<u8> },
+    /// Bytes cut or read from a file already (a dbmate section, a Liquibase changeset,
+    /// a file of another Flyway location): `how` says what they are, for the report.
+    Section {
+        from: String,
+        bytes: Vec<u8>,
+        how: String,
+    },
 }
 
 impl Script {
@@ -106,9 +139,11 @@ struct Migration {
     down: Option<Script>,
     /// pop's `.autocommit` files: run outside a transaction (an online tier here).
     up_online: bool,
-    down_online: bool,
     /// Sqitch's verify script, for the `[verify]` probe.
     verify: Option<String>,
+    /// No down script, and the history says none is needed (Liquibase's `--rollback
+    /// not required`): not counted among those without one.
+    no_down_said: bool,
 }
 
 /// One file written into the source.
@@ -157,6 +192,9 @@ pub struct Imported {
     pub rollback: Vec<String>,
     pub files: Vec<Brought>,
     pub left_behind: Vec<LeftBehind>,
+    /// The migrations with no down script (the rollback undoes nothing of them), in
+    /// order: said once, not once per migration.
+    pub no_down_script: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -171,6 +209,9 @@ pub struct Naming<'a> {
     /// migrations are not written as tiers, and a preflight probe checks that the
     /// table still says exactly that when the bundle is applied.
     pub applied: Option<&'a Applied>,
+    /// Further Flyway locations named after the first folder (`--from flyway DIR…`):
+    /// their migrations merged with the first's in version order.
+    pub locations: &'a [PathBuf],
 }
 
 /// The peer's history table on a target, as read by the caller (`--history`).
@@ -226,10 +267,12 @@ pub enum ImportError {
     OutExists(PathBuf),
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
-    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, a folder of .sql files)")]
+    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, a folder of .sql files)")]
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    #[error("{layout} reads one folder; several are read only as Flyway locations (`--from flyway DIR…`)")]
+    SeveralFolders { layout: &'static str },
     #[error("{file}: {why}")]
     Refused { file: String, why: &'static str },
     #[error(
@@ -276,12 +319,41 @@ fn listing(folder: &Folder, left: &mut Vec<LeftBehind>) -> Result<Vec<String>, I
     Ok(names)
 }
 
+/// The subfolders of the folder, sorted.
+fn subfolders(folder: &Folder) -> Result<Vec<String>, ImportError> {
+    let entries = folder.entries().map_err(|source| ImportError::Read {
+        path: folder.path().to_path_buf(),
+        source,
+    })?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Dir(d) => Some(d),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The layout of `dir`, as its files tell.
 pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     let folder = open(dir)?;
     let names = listing(&folder, &mut vec![])?;
-    if names.iter().any(|n| n == "sqitch.plan") {
+    let dirs = subfolders(&folder)?;
+    let has = |f: &str| names.iter().any(|n| n == f);
+    if has("sqitch.plan") {
         return Ok(Layout::Sqitch);
+    }
+    if has(atlas::SUM) {
+        return Ok(Layout::Atlas);
+    }
+    if prisma::detect(&folder, &dirs) {
+        return Ok(Layout::Prisma);
+    }
+    if diesel::detect(&folder, &dirs) {
+        return Ok(Layout::Diesel);
+    }
+    if flyway_locations::detect(&folder) {
+        return Ok(Layout::Flyway);
     }
     if names.iter().any(|n| n.ends_with(".up.sql")) {
         return Ok(Layout::GolangMigrate);
@@ -290,6 +362,11 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
         return Ok(Layout::Flyway);
     }
     let sql: Vec<&String> = names.iter().filter(|n| n.ends_with(".sql")).collect();
+    for n in &sql {
+        if liquibase::is_changelog(&read(&folder, n)?) {
+            return Ok(Layout::Liquibase);
+        }
+    }
     for n in &sql {
         let text = read(&folder, n)?;
         if dbmate_marker(&text, b"up").is_some() {
@@ -359,10 +436,20 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 fn migrations(
     folder: &Folder,
+    more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
+    let before = left.len();
     let mut names = listing(folder, left)?;
+    if matches!(layout, Layout::Prisma | Layout::Diesel) {
+        // A link (or FIFO…) named like a migration folder is a migration not read.
+        for l in &mut left[before..] {
+            let (version, _) = l.file.split_once('_').unwrap_or((&l.file, ""));
+            l.refused |=
+                !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
+        }
+    }
     let mut used = BTreeSet::new();
     // Another database's file is never taken as PostgreSQL's, whatever the layout.
     names.retain(|n| match other_dialect(n) {
@@ -378,9 +465,22 @@ fn migrations(
     });
     let mut out = match layout {
         Layout::GolangMigrate => golang_migrate(&names, &mut used)?,
-        Layout::Dbmate => dbmate(folder, &names, &mut used, left)?,
-        Layout::Flyway => flyway(&names, &mut used, left)?,
+        Layout::Dbmate => dbmate(folder, &names, &mut used)?,
+        Layout::Flyway => {
+            let scripts = match flyway_locations::scripts(folder, more, &mut used, left)? {
+                Some(found) => found,
+                None => names
+                    .iter()
+                    .map(|n| (n.clone(), Script::File(n.clone())))
+                    .collect(),
+            };
+            flyway(scripts, &mut used, left)?
+        }
         Layout::Sqitch => sqitch(folder, &mut used, left)?,
+        Layout::Prisma => prisma::migrations(folder, &subfolders(folder)?, &mut used, left)?,
+        Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
+        Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
+        Layout::Liquibase => liquibase::migrations(folder, &names, &mut used, left)?,
         Layout::Folder => names
             .iter()
             .filter(|n| n.ends_with(".sql"))
@@ -392,8 +492,8 @@ fn migrations(
                     up: Some(Script::File(n.clone())),
                     down: None,
                     up_online: false,
-                    down_online: false,
                     verify: None,
+                    no_down_said: false,
                 }
             })
             .collect(),
@@ -407,7 +507,7 @@ fn migrations(
             });
         }
     }
-    if layout != Layout::Folder && layout != Layout::Sqitch {
+    if layout.by_version() {
         out.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok(out)
@@ -449,12 +549,18 @@ fn other_dialect(file: &str) -> Option<&str> {
         .map(|_| word)
 }
 
+/// golang-migrate (and pop): `VERSION_NAME[.DIALECT][.autocommit].up.sql` and `.down.sql`,
+/// paired by VERSION as golang-migrate pairs them (`1_add_a.up.sql` with
+/// `1_drop_a.down.sql`); the tier is named after the up file. Two files for one version
+/// and direction are refused, as golang-migrate refuses them, except a PostgreSQL one
+/// beside a generic one (pop), which wins.
 fn golang_migrate(
     names: &[String],
     used: &mut BTreeSet<String>,
 ) -> Result<Vec<Migration>, ImportError> {
-    // (version, name) -> (up, down), PostgreSQL's own file first.
-    let mut found: std::collections::BTreeMap<(Vec<u128>, String), Migration> = Default::default();
+    // version -> the migration, and whether each slot holds a PostgreSQL-specific file.
+    let mut found: std::collections::BTreeMap<Vec<u128>, (Migration, [bool; 2])> =
+        Default::default();
     for n in names {
         let (stem, up) = match (n.strip_suffix(".up.sql"), n.strip_suffix(".down.sql")) {
             (Some(stem), _) => (stem, true),
@@ -469,43 +575,62 @@ fn golang_migrate(
         // Other dialects' files were left out already (`other_dialect`); a word that
         // is no dialect is part of the name, as golang-migrate reads it.
         let (base, dialect) = match stem.rsplit_once('.') {
-            Some((base, d)) if POSTGRES.contains(&d) => (base, Some(d)),
-            _ => (stem, None),
+            Some((base, d)) if POSTGRES.contains(&d) => (base, true),
+            _ => (stem, false),
         };
         let (version, _) = base.split_once('_').unwrap_or((base, ""));
         let key = version_key(version)
             .ok_or_else(|| layout_error(n, "the version before the first `_` is not a number"))?;
         used.insert(n.clone());
-        let m = found
-            .entry((key.clone(), base.to_string()))
-            .or_insert(Migration {
+        let (m, specific) = found.entry(key.clone()).or_insert((
+            Migration {
                 key,
                 label: base.into(),
                 up: None,
                 down: None,
                 up_online: false,
-                down_online: false,
                 verify: None,
-            });
-        let (slot, online) = if up {
-            (&mut m.up, &mut m.up_online)
+                no_down_said: false,
+            },
+            [false; 2],
+        ));
+        if up {
+            m.label = base.into();
+        }
+        let (slot, specific) = if up {
+            (&mut m.up, &mut specific[0])
         } else {
-            (&mut m.down, &mut m.down_online)
+            (&mut m.down, &mut specific[1])
         };
-        // A PostgreSQL-specific file wins over a generic one.
-        if slot.is_none() || dialect.is_some() {
-            *slot = Some(Script::File(n.clone()));
-            *online = autocommit;
+        match slot {
+            Some(other) if *specific == dialect => {
+                return Err(layout_error(
+                    n,
+                    format!(
+                        "a second {} file for version {version} (beside {}): golang-migrate refuses a duplicate migration; keep one",
+                        if up { "up" } else { "down" },
+                        other.from()
+                    ),
+                ))
+            }
+            // A PostgreSQL-specific file wins over a generic one.
+            Some(_) if *specific => {}
+            _ => {
+                *slot = Some(Script::File(n.clone()));
+                *specific = dialect;
+                if up {
+                    m.up_online = autocommit;
+                }
+            }
         }
     }
-    Ok(found.into_values().collect())
+    Ok(found.into_values().map(|(m, _)| m).collect())
 }
 
 fn dbmate(
     folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
-    left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
     let mut out = vec![];
     for n in names.iter().filter(|n| n.ends_with(".sql")) {
@@ -519,14 +644,10 @@ fn dbmate(
         let Some(key) = version_key(version) else {
             continue;
         };
+        // `-- migrate:up transaction:false`: dbmate runs it outside a transaction (an
+        // online tier when a transaction would refuse it: `online_split.rs`).
         let options = String::from_utf8_lossy(&text[up_line..up_start]).into_owned();
-        if options.contains("transaction:false") {
-            left.push(LeftBehind {
-                refused: false,
-                file: n.clone(),
-                why: "`-- migrate:up transaction:false`: dbmate runs it outside a transaction, airlock runs every tier inside one; brought over, and lint says whether it can run there".into(),
-            });
-        }
+        let outside = options.contains("transaction:false");
         let down = dbmate_marker(&text, b"down");
         let (up_end, down) = match down {
             Some((down_line, down_start)) if down_line > up_line => (
@@ -534,6 +655,7 @@ fn dbmate(
                 Some(Script::Section {
                     from: path.clone(),
                     bytes: text[down_start..].to_vec(),
+                    how: "the down section of a dbmate file, between its markers".into(),
                 }),
             ),
             Some(_) => {
@@ -551,48 +673,71 @@ fn dbmate(
             up: Some(Script::Section {
                 from: path.clone(),
                 bytes: text[up_start..up_end].to_vec(),
+                how: "the up section of a dbmate file, between its markers".into(),
             }),
             down: down.filter(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
-            up_online: false,
-            down_online: false,
+            up_online: outside,
             verify: None,
+            no_down_said: false,
         });
     }
     Ok(out)
 }
 
+/// A Flyway version's numbers with trailing zeros dropped: Flyway reads `1`, `1.0` and
+/// `1.0.0` as one version.
+fn flyway_same(key: &[u128]) -> &[u128] {
+    let end = key.iter().rposition(|&n| n != 0).map_or(0, |i| i + 1);
+    &key[..end]
+}
+
+/// Flyway's versioned migrations among `scripts` (each with its file name), in version
+/// order, with their undo scripts; a version found twice (in one location or across
+/// several) is refused, as Flyway refuses it.
 fn flyway(
-    names: &[String],
+    scripts: Vec<(String, Script)>,
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
-    let mut out = vec![];
-    for n in names {
+    let mut out: Vec<Migration> = vec![];
+    for (n, script) in &scripts {
         match flyway_name(n) {
             Some(('V', version, name)) => {
                 let key = version_key(version).expect("checked by flyway_name");
-                let undo = names.iter().find(|u| {
-                    matches!(flyway_name(u), Some(('U', v, _)) if version_key(v).as_ref() == Some(&key))
+                if let Some(other) = out
+                    .iter()
+                    .find(|m| flyway_same(&m.key) == flyway_same(&key))
+                {
+                    return Err(layout_error(
+                        script.from(),
+                        format!(
+                            "found more than one migration with version {version} (also {}): Flyway refuses this; keep one",
+                            other.up.as_ref().map_or("", |s| s.from())
+                        ),
+                    ));
+                }
+                let undo = scripts.iter().find(|(u, _)| {
+                    matches!(flyway_name(u), Some(('U', v, _)) if version_key(v).is_some_and(|k| flyway_same(&k) == flyway_same(&key)))
                 });
-                used.insert(n.clone());
-                if let Some(u) = undo {
-                    used.insert(u.clone());
+                used.insert(script.from().into());
+                if let Some((_, u)) = undo {
+                    used.insert(u.from().into());
                 }
                 out.push(Migration {
                     key,
                     label: format!("V{version}__{name}"),
-                    up: Some(Script::File(n.clone())),
-                    down: undo.map(|u| Script::File(u.clone())),
+                    up: Some(script.clone()),
+                    down: undo.map(|(_, u)| u.clone()),
                     up_online: false,
-                    down_online: false,
                     verify: None,
+                    no_down_said: false,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
                 refused: false,
-                file: n.clone(),
+                file: script.from().into(),
                 why: "a Flyway repeatable migration (re-run whenever it changes); airlock has none: bring its current text as a tier of the release that changes it".into(),
             }),
             _ => {}
@@ -641,8 +786,8 @@ fn sqitch(
             up: Some(Script::File(deploy)),
             down: sqitch_script(folder, "revert", name, left).map(Script::File),
             up_online: false,
-            down_online: false,
             verify: sqitch_script(folder, "verify", name, left),
+            no_down_said: false,
         });
     }
     Ok(out)
@@ -715,14 +860,13 @@ fn not_applied(
         migrations.into_iter().partition(|m| done(m));
     for recorded in &applied.checksums {
         let k = key(&recorded.version)?;
-        let Some(Script::File(rel)) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref())
-        else {
+        let Some(script) = old.iter().find(|m| m.key == k).and_then(|m| m.up.as_ref()) else {
             continue;
         };
-        let actual = flyway::checksum(&read(folder, rel)?);
+        let actual = flyway::checksum(&script.bytes(folder)?);
         if actual != recorded.checksum {
             return Err(ImportError::Edited {
-                file: rel.clone(),
+                file: script.from().into(),
                 table: applied.table.clone(),
                 recorded: recorded.checksum,
                 actual,
@@ -793,6 +937,11 @@ pub fn import(
     out: &Path,
     naming: &Naming,
 ) -> Result<Imported, ImportError> {
+    if !naming.locations.is_empty() && layout != Layout::Flyway {
+        return Err(ImportError::SeveralFolders {
+            layout: layout.name(),
+        });
+    }
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -801,8 +950,13 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let folder = open(dir)?;
+    let more = naming
+        .locations
+        .iter()
+        .map(|d| open(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut left = vec![];
-    let mut migrations = migrations(&folder, layout, &mut left)?;
+    let mut migrations = migrations(&folder, &more, layout, &mut left)?;
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
@@ -838,15 +992,8 @@ pub fn import(
         staged.path(),
         &mut left,
     )?;
-    let verify = write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
-    let rollback = write_spec(
-        staged.path(),
-        layout,
-        naming,
-        &written,
-        verify.as_deref(),
-        &mut left,
-    )?;
+    write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
+    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
     }
@@ -857,34 +1004,36 @@ pub fn import(
         rollback,
         files: written.files,
         left_behind: left,
+        no_down_script: written.no_down,
     })
 }
 
-const AUTOCOMMIT_ONLINE: &str = "a pop autocommit migration (run outside a transaction), which cannot run in one: an `online = true` tier, one statement at a time, each recorded as it completes";
-const AUTOCOMMIT_TX: &str = "a pop autocommit migration (pop runs it outside a transaction): nothing in it needs that, so it runs in the apply's transaction like the others";
+/// What a migration the peer runs outside a transaction (pop's `.autocommit`, diesel's
+/// `run_in_transaction = false`, Atlas's `txmode none`, Liquibase's
+/// `runInTransaction:false`) becomes, when nothing in it needs that.
+const OUTSIDE_TX: &str = "run outside a transaction by the peer tool: nothing in it needs that, so it runs in the apply's transaction like the others";
+const ONLINE: &str = "a statement of it cannot run inside a transaction (CONCURRENTLY, VACUUM): an `online = true` tier, as written, one statement at a time, each recorded as it completes";
 
-/// An autocommit script that a transaction refuses and an online tier accepts
-/// (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`): it becomes an online tier; any other
-/// stays transactional (and lint judges it there).
-fn needs_online(bytes: &[u8]) -> bool {
-    use airlock_sql::{check, SqlRole};
-    let Ok(sql) = std::str::from_utf8(bytes) else {
-        return false;
-    };
-    !check("up.sql", sql, SqlRole::Script).is_empty()
-        && check("up.sql", sql, SqlRole::Online).is_empty()
+/// Why a down script that cannot run in a transaction is not part of the rollback.
+fn down_not_online(blocker: &str) -> String {
+    format!("a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online (one statement at a time, outside a transaction: the rollback is online whole or not at all) because {blocker}; run it as an `online = true` tier of the release that needs it")
 }
-const AUTOCOMMIT_DOWN: &str = "a pop autocommit down script that cannot run in a transaction: the rollback runs in one, so it is not part of it; run it as an `online = true` tier of the release that needs it";
 
 /// The scripts written into a source.
 struct Written {
     files: Vec<Brought>,
-    /// (tier name, file, online), in order.
-    tiers: Vec<(String, String, bool)>,
+    /// (tier name, files, online), in order.
+    tiers: Vec<(String, Vec<String>, bool)>,
+    /// Each migration's last tier (by label): where its Sqitch verify script goes.
+    tier_of: std::collections::BTreeMap<String, usize>,
     /// The up scripts' bytes (for the rollback probe).
     ups: Vec<Vec<u8>>,
     /// Rollback files, newest first.
     downs: Vec<String>,
+    /// The rollback runs online (a down script needs it, and every one allows it).
+    rollback_online: bool,
+    /// The migrations with no down script.
+    no_down: Vec<String>,
 }
 
 /// Write `base/rel` (and its directories).
@@ -898,7 +1047,17 @@ fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
     std::fs::write(&path, bytes).map_err(err)
 }
 
-/// Each migration's up script as a tier file, its down script as a rollback file.
+/// A down script read, before the rollback is decided: where it goes, what it came
+/// from, its bytes and changes, whether it needs to run outside a transaction.
+struct Down {
+    to: String,
+    brought: Brought,
+    bytes: Vec<u8>,
+    outside: bool,
+}
+
+/// Each migration's up script as a tier file (or, cut, as consecutive tiers), its down
+/// script as a rollback file.
 fn write_scripts(
     folder: &Folder,
     layout: Layout,
@@ -914,132 +1073,208 @@ fn write_scripts(
         tiers: vec![],
         ups: vec![],
         downs: vec![],
+        rollback_online: false,
+        no_down: vec![],
+        tier_of: Default::default(),
     };
+    let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
         let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
         if let Some(up) = &m.up {
-            let to = format!("sql/tiers/{stem}.sql");
             let a = read(up, true)?;
-            write_file(base, &to, &a.bytes)?;
-            w.ups.push(a.bytes);
-            let mut changes = a.changes;
-            let online = m.up_online && needs_online(&w.ups[w.ups.len() - 1]);
-            if m.up_online {
-                changes.push(
-                    if online {
-                        AUTOCOMMIT_ONLINE
-                    } else {
-                        AUTOCOMMIT_TX
-                    }
-                    .into(),
-                );
-            }
-            w.files.push(brought(up, "up", &to, changes));
-            w.tiers.push((m.label.clone(), to, online));
+            write_up(base, &stem, m, up, a, &mut w)?;
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
                 let a = read(down, false)?;
-                if m.down_online && needs_online(&a.bytes) {
+                if let Some(why) = unparsed(&to, &a.bytes) {
                     left.push(LeftBehind {
                         refused: false,
                         file: down.from().into(),
-                        why: AUTOCOMMIT_DOWN.into(),
+                        why: format!("{why}: it cannot run (the peer's own revert fails on it too), so it is left out of the rollback, which then does not undo this migration (the rollback probe tells whether that matters); fix it and import again"),
                     });
                     continue;
                 }
-                write_file(base, &to, &a.bytes)?;
-                w.files.push(brought(down, "down", &to, a.changes));
-                w.downs.push(to);
+                let outside = !matches!(
+                    online_split::runs(&to, &a.bytes),
+                    online_split::Runs::Transactional
+                );
+                downs.push(Down {
+                    brought: brought(down, &to, a.changes),
+                    to,
+                    bytes: a.bytes,
+                    outside,
+                });
             }
-            None if layout != Layout::Folder => left.push(LeftBehind {
-                refused: false,
-                file: m.label.clone(),
-                why: "no down script: the rollback undoes nothing of this migration (the rollback probe then tells whether that matters)".into(),
-            }),
+            None if layout != Layout::Folder && !m.no_down_said => w.no_down.push(m.label.clone()),
             None => {}
         }
     }
-    w.downs.reverse();
+    write_downs(base, downs, &mut w, left)?;
     Ok(w)
 }
 
-/// Sqitch's verify scripts of the migrations written as tiers, as the `[verify]` probe
-/// (`sqitch_verify.rs`): the changes it has a row for, or None when it has none.
+/// The up script `a` of `m` as its tier, or its consecutive tiers when cut.
+fn write_up(
+    base: &Path,
+    stem: &str,
+    m: &Migration,
+    up: &Script,
+    a: adapt::Adapted,
+    w: &mut Written,
+) -> Result<(), ImportError> {
+    use online_split::Runs;
+    let to = format!("sql/tiers/{stem}.sql");
+    let mut changes = a.changes;
+    let online = match online_split::runs(&to, &a.bytes) {
+        Runs::Cut(parts) => {
+            let n = parts.len();
+            for (k, p) in parts.into_iter().enumerate() {
+                let to = format!("sql/tiers/{stem}.{}.sql", k + 1);
+                write_file(base, &to, &p.bytes)?;
+                let mut changes = changes.clone();
+                changes.push(format!(
+                    "lines {}-{}, part {} of {n}: the file mixes statements that cannot run inside a transaction (CONCURRENTLY) with others, so it is cut at statement boundaries into {n} consecutive tiers, each as written; this part {}",
+                    p.lines.0,
+                    p.lines.1,
+                    k + 1,
+                    if p.online { "runs online (`online = true`)" } else { "runs in the apply's transaction" }
+                ));
+                w.files.push(brought(up, &to, changes));
+                w.tier_of.insert(m.label.clone(), w.tiers.len());
+                w.tiers
+                    .push((format!("{}.{}", m.label, k + 1), vec![to], p.online));
+                w.ups.push(p.bytes);
+            }
+            return Ok(());
+        }
+        Runs::Online => {
+            changes.push(ONLINE.into());
+            true
+        }
+        Runs::Kept(why) => {
+            changes.push(format!("not made online: {why}"));
+            false
+        }
+        Runs::Transactional => {
+            if m.up_online {
+                changes.push(OUTSIDE_TX.into());
+            }
+            false
+        }
+    };
+    write_file(base, &to, &a.bytes)?;
+    w.files.push(brought(up, &to, changes));
+    w.tier_of.insert(m.label.clone(), w.tiers.len());
+    w.tiers.push((m.label.clone(), vec![to], online));
+    w.ups.push(a.bytes);
+    Ok(())
+}
+
+/// Why a script does not parse as PostgreSQL (`line N: …`), if it does not.
+fn unparsed(file: &str, bytes: &[u8]) -> Option<String> {
+    let sql = std::str::from_utf8(bytes).ok()?;
+    airlock_sql::check(file, sql, airlock_sql::SqlRole::Script)
+        .into_iter()
+        .find(|p| p.message.starts_with("does not parse as PostgreSQL"))
+        .map(|p| format!("line {}: {}", p.line, p.message))
+}
+
+/// The down scripts as the rollback: online when one of them needs it and every one
+/// allows it; else those that need it are left behind, with the reason.
+fn write_downs(
+    base: &Path,
+    downs: Vec<Down>,
+    w: &mut Written,
+    left: &mut Vec<LeftBehind>,
+) -> Result<(), ImportError> {
+    let blocker = downs.iter().find_map(|d| {
+        let sql = String::from_utf8_lossy(&d.bytes);
+        airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Online)
+            .into_iter()
+            .next()
+            .map(|p| {
+                // The statement and why, without the allow-list lint appends.
+                let why = p.message.split(" (an online tier holds only").next();
+                format!("{}:{} {}", d.brought.from, p.line, why.unwrap_or_default())
+            })
+    });
+    let any_outside = downs.iter().any(|d| d.outside);
+    w.rollback_online = any_outside && blocker.is_none();
+    for d in downs {
+        if d.outside && !w.rollback_online {
+            left.push(LeftBehind {
+                refused: false,
+                file: d.brought.from.clone(),
+                why: down_not_online(blocker.as_deref().unwrap_or("")),
+            });
+            continue;
+        }
+        write_file(base, &d.to, &d.bytes)?;
+        w.files.push(d.brought);
+        w.downs.push(d.to);
+    }
+    w.downs.reverse();
+    Ok(())
+}
+
+/// Sqitch's verify scripts of the migrations written as tiers (`sqitch_verify.rs`):
+/// each a second file of its change's tier, run right after the deploy script.
 fn write_verify(
     folder: &Folder,
     migrations: &[Migration],
     base: &Path,
     written: &mut Written,
     left: &mut Vec<LeftBehind>,
-) -> Result<Option<Vec<String>>, ImportError> {
-    let mut rows = vec![];
-    for m in migrations {
+) -> Result<(), ImportError> {
+    let width = migrations.len().to_string().len().max(3);
+    for (i, m) in migrations.iter().enumerate() {
         let Some(file) = m.verify.clone() else {
             continue;
         };
+        let Some(&tier) = written.tier_of.get(&m.label) else {
+            continue;
+        };
+        if written.tiers[tier].2 {
+            left.push(LeftBehind {
+                refused: false,
+                file,
+                why: "its change runs as an online tier (one statement at a time, outside a transaction), which holds no queries: run it by hand after the apply".into(),
+            });
+            continue;
+        }
         let bytes = read(folder, &file)?;
         let translated = match std::str::from_utf8(&bytes) {
             Ok(sql) => sqitch_verify::queries(&file, sql),
             Err(_) => Err("not UTF-8 (SQL files must be UTF-8)".to_string()),
         };
-        match translated {
-            Ok(queries) => rows.push((m.label.clone(), file, queries)),
-            Err(why) => left.push(LeftBehind {
-                refused: false,
-                file,
-                why,
-            }),
-        }
-    }
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let sql = sqitch_verify::probe(&rows);
-    if let Some(p) =
-        airlock_sql::check(sqitch_verify::PROBE_FILE, &sql, airlock_sql::SqlRole::Probe)
-            .into_iter()
-            .next()
-    {
-        // Each query passed alone; together they should too. If not, say so, whole.
-        for (_, file, _) in rows {
-            left.push(LeftBehind {
-                refused: false,
-                file,
-                why: format!("not brought over as part of the verify probe: the probe written from the verify scripts is refused ({p})"),
-            });
-        }
-        return Ok(None);
-    }
-    write_file(base, sqitch_verify::PROBE_FILE, sql.as_bytes())?;
-    let mut keys = vec![];
-    for (name, file, queries) in rows {
+        let queries = match translated {
+            Ok(q) => q,
+            Err(why) => {
+                left.push(LeftBehind {
+                    refused: false,
+                    file,
+                    why,
+                });
+                continue;
+            }
+        };
+        let to = format!("sql/verify/{:0width$}_{}.sql", i + 1, slug(&m.label));
+        write_file(base, &to, sqitch_verify::script(&file, &queries).as_bytes())?;
+        written.tiers[tier].1.push(to.clone());
         written.files.push(Brought {
             from: file,
-            to: sqitch_verify::PROBE_FILE.into(),
+            to,
             change: format!(
-                "its {} quer{} as the row `{name}` of the [verify] probe, expected `{}` (every query ran to the end, as `sqitch verify` passes when none raises an error); the probe runs after the last tier as the gate role, which must be able to read what the queries read (`airlock plan` names the grants)",
+                "its {} quer{}, as written, as the second file of the tier `{}`: run right after the change, in its transaction, as `sqitch deploy --verify` runs it; an error fails the apply",
                 queries.len(),
                 if queries.len() == 1 { "y" } else { "ies" },
-                sqitch_verify::VERIFIED
+                written.tiers[tier].0
             ),
         });
-        keys.push(name);
     }
-    Ok(Some(keys))
-}
-
-/// A TOML key: bare when it can be, else quoted.
-fn toml_key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_string()
-    } else {
-        toml_str(k)
-    }
+    Ok(())
 }
 
 /// `bundle.toml` (and the rollback probe): the rollback files written, if any.
@@ -1048,7 +1283,6 @@ fn write_spec(
     layout: Layout,
     naming: &Naming,
     written: &Written,
-    verify: Option<&[String]>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
@@ -1073,25 +1307,13 @@ fn write_spec(
             toml_str(&applied.value)
         ));
     }
-    for (label, file, online) in &written.tiers {
+    for (label, files, online) in &written.tiers {
+        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
         toml.push_str(&format!(
             "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
             toml_str(label),
-            toml_str(file),
+            files.join(", "),
             if *online { "online = true\n" } else { "" }
-        ));
-    }
-    if let Some(keys) = verify {
-        let mut keys: Vec<&String> = keys.iter().collect();
-        keys.sort();
-        let expect: Vec<String> = keys
-            .iter()
-            .map(|k| format!("{} = {}", toml_key(k), toml_str(sqitch_verify::VERIFIED)))
-            .collect();
-        toml.push_str(&format!(
-            "\n# Sqitch's verify scripts: one row per change, run after the last tier.\n[verify]\nfile = {}\nexpect = {{ {} }}\n",
-            toml_str(sqitch_verify::PROBE_FILE),
-            expect.join(", ")
         ));
     }
     let tables = created_tables(&written.ups);
@@ -1111,8 +1333,9 @@ fn write_spec(
         )?;
         let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
-            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n",
-            list.join(", ")
+            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n{}",
+            list.join(", "),
+            if written.rollback_online { "online = true\n" } else { "" }
         ));
         written.downs.clone()
     } else {
@@ -1133,13 +1356,11 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn brought(script: &Script, which: &str, to: &str, changes: Vec<String>) -> Brought {
+fn brought(script: &Script, to: &str, changes: Vec<String>) -> Brought {
     let from = script.from().to_string();
     let mut change = match script {
         Script::File(_) => "as-is".to_string(),
-        Script::Section { .. } => {
-            format!("the {which} section of a dbmate file, between its markers")
-        }
+        Script::Section { how, .. } => how.clone(),
     };
     if !changes.is_empty() {
         change = if change == "as-is" {

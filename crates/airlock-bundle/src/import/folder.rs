@@ -142,6 +142,26 @@ impl Folder {
         Ok(bytes)
     }
 
+    /// The subfolder `rel` (`/`-separated plain names), reached as every file is: from
+    /// the folder's handle, step by step, no link followed. Its reads and listing start
+    /// from its own handle.
+    pub(crate) fn sub(&self, rel: &str) -> Result<Folder, NotRead> {
+        let steps = plain_steps(rel).ok_or(NotRead::Refused(Refused::Outside))?;
+        let mut at: Option<File> = None;
+        for dir in steps {
+            let parent = at.as_ref().unwrap_or(&self.root);
+            let opened = open_at(parent, dir, libc::O_NONBLOCK).map_err(refused_or_io)?;
+            if !opened.metadata().map_err(NotRead::Io)?.is_dir() {
+                return Err(NotRead::Refused(Refused::NotRegular));
+            }
+            at = Some(opened);
+        }
+        Ok(Folder {
+            path: self.path.join(rel),
+            root: at.expect("at least one step"),
+        })
+    }
+
     /// Whether `rel` is a regular file of the folder; `Err` when it is there but
     /// refused (a link, a FIFO, a name out of the folder), `Ok(false)` when absent.
     pub(crate) fn has_file(&self, rel: &str) -> Result<bool, Refused> {

@@ -1,14 +1,15 @@
-//! Sqitch's verify scripts as airlock's `[verify]` probe.
+//! Sqitch's verify scripts, each run right after its own change, as `sqitch deploy
+//! --verify` runs them.
 //!
 //! A Sqitch verify script is read-only queries that raise an error when its change is
 //! missing (`SELECT col FROM t WHERE FALSE`, `SELECT 1/count(*) FROM …`), usually
-//! between `BEGIN;` and `ROLLBACK;`; `sqitch verify` runs it with psql and the change
-//! passes when no error was raised. airlock's probes are one read-only query answering
-//! `(key, value)` rows compared with `expect`, and a probe that raises an error fails
-//! the apply (all-or-nothing). So each change becomes one row, key the change's name,
-//! whose value is `verified` once every query of its script has run to the end, each
-//! read whole (`count(v)` over the whole row: every row and every column is computed,
-//! so an error in any of them is raised); `expect` wants `verified` for each.
+//! between `BEGIN;` and `ROLLBACK;`; Sqitch runs it with psql after the change, and the
+//! change passes when no error was raised. A later change may rename what an earlier
+//! verify reads, so each runs where Sqitch runs it: its queries are a second file of
+//! its change's tier, after the deploy script, in the same transaction; a query that
+//! raises an error fails the tier and with it the apply (all-or-nothing), as it fails
+//! `sqitch deploy --verify`. (The bundle format has no probe per tier: a probe runs
+//! before the first tier or after the last.)
 //!
 //! Invariant: only scripts that are exactly read-only queries, as airlock's probe rules
 //! accept them, with at most the `BEGIN;` … `ROLLBACK;` pair around them, are brought
@@ -18,18 +19,12 @@
 use airlock_sql::pg_query::{self, protobuf::TransactionStmtKind, NodeEnum};
 use airlock_sql::SqlRole;
 
-/// The value a change's row has when its script ran to the end.
-pub(super) const VERIFIED: &str = "verified";
-
-/// Where the probe is written in the source.
-pub(super) const PROBE_FILE: &str = "sql/probe/sqitch_verify.sql";
-
 /// The queries of the verify script `file` (its text `sql`), each with its line, or why
 /// it cannot be part of a probe.
 pub(super) fn queries(file: &str, sql: &str) -> Result<Vec<(usize, String)>, String> {
     let line_at = |offset: usize| sql[..offset].matches('\n').count() + 1;
     let not_one = |line: usize, why: &str| {
-        format!("not brought over as part of the verify probe: a probe is read-only queries, and this is not one (line {line}: {why})")
+        format!("not brought over: a verify script is brought over as read-only queries run after its change, and this is not one (line {line}: {why})")
     };
     let parsed = match pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) {
         Ok(p) => p,
@@ -130,38 +125,24 @@ fn skip_blanks_and_comments(mut text: &str) -> &str {
     }
 }
 
-/// One change's row: its name, its verify file, its queries with their lines.
-pub(super) type Row = (String, String, Vec<(usize, String)>);
-
-/// The probe: one row per change.
-pub(super) fn probe(changes: &[Row]) -> String {
-    let mut sql = String::from(
-        "-- Sqitch's verify scripts, brought over by `airlock import`: one row per change, whose\n\
-         -- value is 'verified' once every query of the change's script has run to the end, each\n\
-         -- read whole (count(v) over the whole row computes every row and column). A query that\n\
-         -- raises an error fails this probe, and with it the apply, as it fails `sqitch verify`.\n",
+/// The file of the change's tier holding the verify script `file`'s `queries`, each
+/// as written, with its line.
+pub(super) fn script(file: &str, queries: &[(usize, String)]) -> String {
+    let mut sql = format!(
+        "-- Sqitch's verify script {file}, brought over by `airlock import`: its queries, run\n\
+         -- right after the change, in its tier's transaction, as `sqitch deploy --verify` runs\n\
+         -- them. A query that raises an error fails the tier, and with it the apply.\n"
     );
-    for (i, (name, file, queries)) in changes.iter().enumerate() {
-        if i > 0 {
-            sql.push_str("UNION ALL\n");
-        }
-        let ran: Vec<String> = queries
-            .iter()
-            .map(|(line, q)| {
-                format!("(SELECT count(v) FROM (\n-- {file}, line {line}\n{q}\n) AS v) >= 0")
-            })
-            .collect();
-        sql.push_str(&format!(
-            "SELECT {}::text AS key, CASE WHEN {}\n  THEN '{VERIFIED}' END::text AS value\n",
-            literal(name),
-            ran.join("\n  AND ")
-        ));
+    for (line, q) in queries {
+        // A `;` after a trailing `--` comment would be part of the comment.
+        let end = if q.lines().last().is_some_and(|l| l.contains("--")) {
+            "\n;"
+        } else {
+            ";"
+        };
+        sql.push_str(&format!("-- {file}, line {line}\n{q}{end}\n"));
     }
     sql
-}
-
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -204,23 +185,19 @@ mod tests {
     }
 
     #[test]
-    fn the_probe_is_one_read_only_query() {
-        let p = probe(&[
-            (
-                "users".into(),
-                "verify/users.sql".into(),
-                vec![(
-                    3,
-                    "SELECT nickname FROM flipr.users WHERE FALSE -- trailing".into(),
-                )],
+    fn the_tier_file_is_the_queries_as_written() {
+        let q = queries(
+            "verify/users.sql",
+            "BEGIN;\nSELECT nickname FROM flipr.users WHERE FALSE; -- trailing\nROLLBACK;\n",
+        )
+        .unwrap();
+        let sql = script("verify/users.sql", &q);
+        assert!(
+            sql.ends_with(
+                "-- verify/users.sql, line 2\nSELECT nickname FROM flipr.users WHERE FALSE;\n"
             ),
-            (
-                "o'neil".into(),
-                "verify/o.sql".into(),
-                vec![(1, "SELECT 1".into()), (2, "VALUES (2)".into())],
-            ),
-        ]);
-        assert_eq!(airlock_sql::check("p.sql", &p, SqlRole::Probe), vec![]);
-        assert!(p.contains("'o''neil'::text AS key"), "{p}");
+            "{sql}"
+        );
+        assert_eq!(airlock_sql::check("v.sql", &sql, SqlRole::Script), vec![]);
     }
 }
