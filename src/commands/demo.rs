@@ -702,7 +702,7 @@ fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Prepared
     let work = &hand.work;
     let key = steps
         .by_hand(format!(
-            "airlock keygen --out {0}/demo-release --unencrypted --force && mkdir -p {1} && cp {0}/demo-release.pub {1}/",
+            "airlock keygen --out {0}/demo-release --unencrypted --force && rm -rf {1} && airlock trust add {1} {0}/demo-release.pub --name 'demo release manager'",
             work, hand.trust
         ))
         .run("make a throw-away release key", || {
@@ -710,7 +710,7 @@ fn prepare(steps: &mut Steps, demo: &Demo, files: &DemoFiles) -> Option<Prepared
         });
     let approvers = steps
         .by_hand(format!(
-            ": > {1}/trust.toml && for a in {}; do airlock keygen --out {work}/$a --unencrypted --force && cp {work}/$a.pub {1}/ && printf '[keys.%s]\\nrole = \"approver\"\\n' \"$(sed -n 's/.* public key //p' {work}/$a.pub)\" >> {1}/trust.toml; done",
+            "for a in {}; do airlock keygen --out {work}/$a --unencrypted --force && airlock trust add {1} {work}/$a.pub --role approver --name $a; done",
             APPROVERS.join(" "),
             hand.trust
         ))
@@ -792,10 +792,7 @@ fn deploy_and_roll_back(
         .run("status (partially applied)", || ledger_status(demo.target));
     let rehearsal = after_ratification(steps, demo, files, ready, &params);
     steps
-        .by_hand(hand.bundle_cmd(
-            "rollback",
-            &format!("--yes --receipt-dir {}/receipts", hand.work),
-        ))
+        .by_hand(hand.bundle_cmd("rollback", &format!("--yes --out {}/receipts", hand.work)))
         .run("rollback", || roll_back(vb, &demo.options(BTreeMap::new())));
     steps
         .by_hand(format!(
@@ -1356,7 +1353,7 @@ impl ByHand {
 
     fn apply_flags(&self) -> String {
         format!(
-            "--param ratified_apr={DEMO_APR} --yes --receipt-dir {}/receipts",
+            "--param ratified_apr={DEMO_APR} --yes --out {}/receipts",
             self.work
         )
     }
