@@ -215,6 +215,14 @@ impl crate::db::apply::Observer for Deploy {
             b.inc(bytes);
         }
     }
+    fn step(&self, k: usize, of: usize, file: &str, line: usize) {
+        if let Some(b) = self.bar() {
+            let tier = self.tier.lock().map(|t| t.clone()).unwrap_or_default();
+            let sep = if tier.is_empty() { "" } else { ": " };
+            let line = format!("{tier}{sep}{file}:{line} (online step {k}/{of})");
+            b.set_message(crate::report::terminal_safe(&line).into_owned());
+        }
+    }
     fn retry(&self, attempt: u32, of: u32, wait: std::time::Duration, why: &str) {
         if !NOTICES.load(Ordering::Relaxed) {
             return;
@@ -250,5 +258,44 @@ impl Drop for Deploy {
         if let Some(b) = self.bar.get() {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Deploy;
+    use crate::db::apply::Observer;
+
+    /// A deploy line that is shown, drawn nowhere.
+    fn shown() -> Deploy {
+        let d = Deploy {
+            show: true,
+            bar: std::sync::OnceLock::new(),
+            tier: std::sync::Mutex::new(String::new()),
+            files: std::sync::Mutex::new((0, 0)),
+        };
+        d.bar
+            .set(indicatif::ProgressBar::hidden())
+            .expect("a fresh line");
+        d
+    }
+
+    /// An online tier after a transaction gets a line of its own (issue 48, finding 9:
+    /// it kept the transaction's bytes and total, and never named the online tier).
+    #[test]
+    fn an_online_tier_after_a_transaction_has_its_own_line() {
+        let d = shown();
+        d.start("apply", 1, 100);
+        d.tier(0, 2, "schema");
+        d.file("sql/a.sql", 100);
+        d.file_done("sql/a.sql", 100);
+        let b = d.bar.get().unwrap();
+        assert_eq!((b.position(), b.length()), (100, Some(100)));
+        d.start("apply (online)", 1, 40);
+        d.tier(1, 2, "index");
+        d.step(1, 2, "sql/b.sql", 3);
+        assert_eq!((b.position(), b.length()), (0, Some(40)));
+        assert_eq!(b.prefix(), "apply (online)");
+        assert_eq!(b.message(), "tier 2/2 index: sql/b.sql:3 (online step 1/2)");
     }
 }

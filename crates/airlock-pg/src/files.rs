@@ -22,6 +22,11 @@ fn tier_files<'m>(m: &'m Manifest, idx: &[usize]) -> Vec<(&'m str, u64)> {
         .collect()
 }
 
+/// The bytes of these files of the bundle, in all.
+pub(crate) fn bytes_of(m: &Manifest, files: &[String]) -> u64 {
+    files.iter().map(|f| file_size(m, f)).sum()
+}
+
 fn file_size(m: &Manifest, path: &str) -> u64 {
     m.files
         .binary_search_by(|f| f.path.as_str().cmp(path))

@@ -72,6 +72,9 @@ fn run_steps(
     for (k, (file, step, text)) in steps.iter().enumerate().skip(from) {
         files::interrupted_check()?;
         let started = Instant::now();
+        if let Some(o) = ss.opts.observer {
+            o.step(k + 1, n, file, step.line);
+        }
         let at = format!("{context}, step {}/{n}, {file}:{}", k + 1, step.line);
         let notes = match run_step(client, ss, step, text, &at) {
             Ok(notes) => notes,
@@ -283,6 +286,12 @@ pub(crate) fn apply_tier(
     let i = decision.idx[0];
     let tier = &m.tier[i];
     if let Some(o) = opts.observer {
+        // Its own line: the bytes and total of the transaction before it are done.
+        o.start(
+            "apply (online)",
+            tier.files.len(),
+            files::bytes_of(m, &tier.files),
+        );
         o.tier(i, m.tier.len(), &tier.name);
     }
     let verify = m
@@ -353,6 +362,13 @@ pub(crate) fn rollback(
         before: decided.before,
         run: TierRun::default(),
     };
+    if let Some(o) = opts.observer {
+        o.start(
+            "rollback (online)",
+            rb.files.len(),
+            files::bytes_of(vb.manifest(), &rb.files),
+        );
+    }
     run_online(
         deploy,
         &rb.files,

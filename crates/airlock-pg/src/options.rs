@@ -59,6 +59,9 @@ pub trait Observer {
     fn file(&self, _path: &str, _bytes: u64) {}
     /// That file ran.
     fn file_done(&self, _path: &str, _bytes: u64) {}
+    /// Online step `k` (1-based) of `of` begins: the statement at `file:line`, run
+    /// outside any transaction.
+    fn step(&self, _k: usize, _of: usize, _file: &str, _line: usize) {}
     /// A statement could not have its lock (`why`, naming who holds locks); the
     /// transaction (online: the step) runs again after `wait`.
     fn retry(&self, _attempt: u32, _of: u32, _wait: std::time::Duration, _why: &str) {}
