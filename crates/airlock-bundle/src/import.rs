@@ -1114,6 +1114,18 @@ fn write_spec(
             "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n",
             list.join(", ")
         ));
+        // Each down undoes its migration's tier (the same stem): rollback after a partial
+        // apply runs only those of the tiers that ran.
+        let undoes: Vec<String> = (written.downs.iter())
+            .filter_map(|d| {
+                let up = d.replacen("sql/rollback/", "sql/tiers/", 1);
+                let (label, ..) = written.tiers.iter().find(|(_, f, _)| *f == up)?;
+                Some(format!("{} = {}\n", toml_str(d), toml_str(label)))
+            })
+            .collect();
+        if !undoes.is_empty() {
+            toml.push_str(&format!("\n[rollback.undoes]\n{}", undoes.concat()));
+        }
         written.downs.clone()
     } else {
         if !written.downs.is_empty() {

@@ -340,6 +340,9 @@ pub(crate) fn rollback(
         }),
         _ => None,
     };
+    // After a partial apply, only the files of the tiers that ran (and those that undo
+    // the whole bundle).
+    let files = rb.files_for(&decided.undone);
     let rec = Recording {
         vb,
         opts,
@@ -353,14 +356,7 @@ pub(crate) fn rollback(
         before: decided.before,
         run: TierRun::default(),
     };
-    run_online(
-        deploy,
-        &rb.files,
-        &decided.role,
-        0,
-        "rollback (online)",
-        rec,
-    )
+    run_online(deploy, &files, &decided.role, 0, "rollback (online)", rec)
 }
 
 /// What rollback decided under the lock before its online statements.
