@@ -195,7 +195,7 @@ impl FileFailure {
         match e {
             exec::FileError::Sql { at, error } => FileFailure {
                 line: at.as_ref().map(|p| p.line),
-                place: at,
+                place: at.map(Box::new),
                 lock_timeout: sqlstate(&error) == Some("55P03"),
                 cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
                 what: super::pg_message(&error),
@@ -253,7 +253,7 @@ pub(crate) fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
 struct FileFailure {
     line: Option<u64>,
     /// Where the failing statement is, when the server refused one.
-    place: Option<exec::Place>,
+    place: Option<Box<exec::Place>>,
     what: String,
     /// The operator's Ctrl-C cancelled the statement.
     cancelled: bool,

@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod leftovers;
 pub mod lock_impact;
 pub mod lock_plan;
+mod named_reads;
 pub mod notices;
 pub mod online;
 pub mod options;

@@ -27,6 +27,7 @@ mod meta;
 mod online;
 mod parser;
 mod reach;
+mod reads;
 mod split;
 mod tokens;
 mod version;
@@ -43,6 +44,7 @@ pub use online::{
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
 pub use reach::{reaches_in, Reach};
+pub use reads::{reads_of, Reads};
 pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query;
