@@ -907,9 +907,21 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
+        // Rollback files have no tier to declare online.
+        let rollback_only = spec
+            .rollback
+            .as_ref()
+            .is_some_and(|r| r.files.contains(file))
+            && !spec.tier.iter().any(|t| t.files.contains(file));
         match result {
             Ok((found, noted, hash)) => {
-                problems.extend(found);
+                problems.extend(found.into_iter().map(|p| {
+                    if rollback_only {
+                        p.replace(airlock_sql::DECLARE_ONLINE, airlock_sql::ROLLBACK_ONLINE)
+                    } else {
+                        p
+                    }
+                }));
                 notes.extend(noted.notes);
                 sql_warnings.extend(noted.warnings);
                 if !noted.enum_values_added.is_empty() {

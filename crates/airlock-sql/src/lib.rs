@@ -40,6 +40,7 @@ pub use locks::{locks_in, Lock, LockMode, Work};
 pub use online::{
     online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
 };
+pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;

@@ -7,8 +7,7 @@
 //! (`to_regclass('app.t')`, `'app.t'::regclass`) needs only USAGE on its schema: it is
 //! listed apart, as the text it was given.
 
-use pg_query::NodeEnum;
-use pg_query::NodeRef;
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The relations a statement names.
@@ -27,66 +26,80 @@ pub struct Reads {
 pub fn reads_of(sql: &str) -> Result<Reads, String> {
     let parsed =
         pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
-    let mut ctes = BTreeSet::new();
-    let mut relations = BTreeSet::new();
-    let mut texts = BTreeSet::new();
-    let mut functions = BTreeSet::new();
-    for (node, ..) in parsed.protobuf.nodes() {
-        match node {
-            NodeRef::CommonTableExpr(c) => {
-                ctes.insert(c.ctename.clone());
-            }
-            NodeRef::RangeVar(v) => {
-                let schema = (!v.schemaname.is_empty()).then(|| v.schemaname.clone());
-                relations.insert((schema, v.relname.clone()));
-            }
-            NodeRef::FuncCall(c) => {
-                let name = last_name(&c.funcname);
-                if name == Some("to_regclass") {
-                    texts.extend(c.args.first().and_then(string_const));
-                }
-                functions.extend(name.map(str::to_string));
-            }
-            NodeRef::TypeCast(t) => {
-                let regclass = t
-                    .type_name
-                    .as_ref()
-                    .is_some_and(|n| last_name(&n.names) == Some("regclass"));
-                if regclass {
-                    texts.extend(t.arg.as_deref().and_then(string_const));
-                }
-            }
-            _ => {}
-        }
-    }
+    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
+    let mut found = Found::default();
+    walk(&tree, &mut found);
     Ok(Reads {
-        relations: relations
-            .into_iter()
-            .filter(|(s, r)| s.is_some() || !ctes.contains(r))
+        relations: (found.relations.into_iter())
+            .filter(|(s, r)| s.is_some() || !found.ctes.contains(r))
             .collect(),
-        regclass_texts: texts.into_iter().collect(),
-        functions: functions.into_iter().collect(),
+        regclass_texts: found.texts.into_iter().collect(),
+        functions: found.functions.into_iter().collect(),
     })
 }
 
-/// The last part of a qualified name (`pg_catalog.to_regclass` → `to_regclass`).
-fn last_name(names: &[pg_query::Node]) -> Option<&str> {
-    match names.last()?.node.as_ref()? {
-        NodeEnum::String(s) => Some(s.sval.as_str()),
-        _ => None,
+#[derive(Default)]
+struct Found {
+    ctes: BTreeSet<String>,
+    relations: BTreeSet<(Option<String>, String)>,
+    texts: BTreeSet<String>,
+    functions: BTreeSet<String>,
+}
+
+/// Every node of the parse tree (as JSON), whatever its depth.
+fn walk(v: &Value, found: &mut Found) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| walk(i, found)),
+        Value::Object(map) => {
+            if let Some(c) = map.get("CommonTableExpr") {
+                found.ctes.extend(c["ctename"].as_str().map(str::to_string));
+            }
+            if let Some(r) = map.get("RangeVar") {
+                let schema = r["schemaname"].as_str().filter(|s| !s.is_empty());
+                if let Some(rel) = r["relname"].as_str() {
+                    found
+                        .relations
+                        .insert((schema.map(str::to_string), rel.to_string()));
+                }
+            }
+            if let Some(f) = map.get("FuncCall") {
+                let name = last_name(&f["funcname"]);
+                if name.as_deref() == Some("to_regclass") {
+                    found.texts.extend(f["args"].get(0).and_then(string_const));
+                }
+                found.functions.extend(name);
+            }
+            if let Some(t) = map.get("TypeCast") {
+                if last_name(&t["type_name"]["names"]).as_deref() == Some("regclass") {
+                    found.texts.extend(string_const(&t["arg"]));
+                }
+            }
+            map.values().for_each(|x| walk(x, found));
+        }
+        _ => {}
     }
 }
 
+/// The last part of a qualified name (`pg_catalog.to_regclass` → `to_regclass`).
+fn last_name(names: &Value) -> Option<String> {
+    names
+        .as_array()?
+        .last()?
+        .pointer("/node/String/sval")?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// A string constant's text (`'app.t'`), through a cast to text if there is one.
-fn string_const(n: &pg_query::Node) -> Option<String> {
-    match n.node.as_ref()? {
-        NodeEnum::AConst(c) => match c.val.as_ref()? {
-            pg_query::protobuf::a_const::Val::Sval(s) => Some(s.sval.clone()),
-            _ => None,
-        },
-        NodeEnum::TypeCast(t) => string_const(t.arg.as_deref()?),
-        _ => None,
+fn string_const(n: &Value) -> Option<String> {
+    let node = &n["node"];
+    if let Some(s) = node
+        .pointer("/AConst/val/Sval/sval")
+        .and_then(Value::as_str)
+    {
+        return Some(s.to_string());
     }
+    string_const(&node.get("TypeCast")?["arg"])
 }
 
 #[cfg(test)]
