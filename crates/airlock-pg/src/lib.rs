@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cluster;
 pub mod cluster_state;
 pub mod conn;
+pub mod data_values;
 pub mod db_search_path;
 pub mod decide;
 pub mod deploy;
