@@ -266,6 +266,26 @@ fn a_failure_in_a_middle_rollback_file_names_it_and_changes_nothing() {
         stderr(&o)
     );
     assert_eq!(db.dump(), before, "the database changed");
+    let conn = db.conn();
+    let args = [
+        "--json",
+        "rollback",
+        b.to_str().unwrap(),
+        "--trust",
+        "rm.pub",
+        "--db",
+        &conn,
+    ];
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 1);
+    let at = &json(&o)["at"];
+    assert_eq!(at["file"], "sql/r2.sql", "{at}");
+    assert_eq!(
+        (at["line"].as_u64(), at["column"].as_u64()),
+        (Some(3), Some(1)),
+        "{at}"
+    );
+    assert_eq!(at["statement"], "SELECT 1/0;", "{at}");
 }
 
 /// The report's case: three statements, the third (on line 5, after a comment and a

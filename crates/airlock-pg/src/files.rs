@@ -294,9 +294,14 @@ impl FileFailure {
 }
 
 impl FileFailure {
-    /// " line N" when the line is known (no statement's place).
+    /// ":LINE:COLUMN" of the failing statement when it is known, else " line N" when
+    /// a line is.
     fn at(&self) -> String {
-        self.line.map(|l| format!(" line {l}")).unwrap_or_default()
+        match (&self.place, self.line) {
+            (Some(p), _) => format!(":{}:{}", p.line, p.column),
+            (None, Some(l)) => format!(" line {l}"),
+            (None, None) => String::new(),
+        }
     }
 
     /// The error of this failure in `file`, `context` naming the file (`… file F`):
@@ -304,7 +309,7 @@ impl FileFailure {
     fn error(&self, context: String, message: String, file: &str) -> DbError {
         match &self.place {
             Some(p) => DbError::Statement {
-                context: format!("{context}:{}:{}", p.line, p.column),
+                context: format!("{context}{}", self.at()),
                 message,
                 at: Box::new(StatementAt::new(file, p)),
             },
