@@ -267,23 +267,33 @@ impl Run {
 /// A syntax error on the target: lint parses with PostgreSQL 18's grammar (and names
 /// only a short list of newer syntax), while the target may be older. Say so.
 fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError {
+    let explained = |message: String| {
+        let admits = min_server_version
+            .map(|v| {
+                format!(
+                    " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                    v / 10000
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
+        )
+    };
     match e {
-        DbError::Sql { context, message } if message.contains("syntax error") => {
-            let admits = min_server_version
-                .map(|v| {
-                    format!(
-                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
-                        v / 10000
-                    )
-                })
-                .unwrap_or_default();
-            DbError::Sql {
-                context,
-                message: format!(
-                    "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
-                ),
-            }
-        }
+        DbError::Sql { context, message } if message.contains("syntax error") => DbError::Sql {
+            context,
+            message: explained(message),
+        },
+        DbError::Statement {
+            context,
+            message,
+            at,
+        } if message.contains("syntax error") => DbError::Statement {
+            context,
+            message: explained(message),
+            at,
+        },
         e => e,
     }
 }
