@@ -934,7 +934,8 @@ pub struct FingerprintArgs {
     pub rows: bool,
     /// Add per-table content hashes computed in the server (implies --rows): an
     /// order-free sum of 64-bit row hashes, exact against accidents (not against
-    /// someone who chooses rows to collide; see --data-strict).
+    /// someone who chooses rows to collide; see --data-strict); and the sequence values
+    /// (last_value, is_called) and the bytes of the large objects (SHA-256 each).
     #[arg(long)]
     pub data: bool,
     /// Like --data, but SHA-256 over each table's sorted per-row SHA-256s: collision-

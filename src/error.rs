@@ -166,6 +166,14 @@ impl Error {
         }
     }
 
+    /// Where in a bundle file the failing statement is, when a statement failed.
+    pub fn at(&self) -> Option<crate::db::files::StatementAt> {
+        match self {
+            Error::Db(e) => e.at().cloned(),
+            _ => None,
+        }
+    }
+
     /// The problems of a refused source, one by one (empty for other errors).
     pub fn problems(&self) -> Vec<crate::report::Problem> {
         match self {

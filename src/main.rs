@@ -58,6 +58,7 @@ fn main() -> ExitCode {
                     hint: err.hint(),
                     problems: err.problems(),
                     drift: err.drift(),
+                    at: err.at(),
                     notices: notices.clone(),
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -77,6 +78,9 @@ fn main() -> ExitCode {
                     let _ = writeln!(e, "{}", safe(&notices.human()));
                 }
                 let _ = writeln!(e, "{}", safe(&format!("error: {err}")));
+                if let Some(at) = err.at() {
+                    let _ = writeln!(e, "{}", safe(&format!("statement: {}", at.human())));
+                }
                 if let Some(h) = err.hint() {
                     let _ = writeln!(e, "{}", safe(&format!("hint: {h}")));
                 }
@@ -179,6 +183,7 @@ fn argument_error(e: clap::Error) -> Exit {
             hint: Some(hint.join("; ")),
             problems: vec![],
             drift: None,
+            at: None,
             notices: Notices::default(),
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());

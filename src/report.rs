@@ -123,6 +123,10 @@ pub struct ErrorDoc {
     /// (as `plan --json` gives them in `drift_changes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<crate::db::drift::DriftChanges>,
+    /// A statement of a bundle file failed: where (file, line and column of the error,
+    /// where the statement begins, and its first line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<crate::db::files::StatementAt>,
     /// Server notices raised before the error (see `notices` in the other documents).
     #[serde(flatten)]
     pub notices: crate::db::notices::Notices,

@@ -83,15 +83,15 @@ fn a_failure_in_the_first_file_names_it_and_its_line() {
         "attr_first",
         &[("all", five_with(1, "-- fails\n\nSELECT 1/0;\n"))],
         &format!(
-            "tier 1/1 \"all\", file sql/f1.sql line 3: division by zero (SQLSTATE 22012){NOTHING}"
+            "tier 1/1 \"all\", file sql/f1.sql:3:1: division by zero (SQLSTATE 22012){NOTHING}"
         ),
     );
 }
 
 #[test]
 fn a_failure_in_a_middle_file_of_several_statements_names_the_file() {
-    // A runtime error without a position, in a file of several statements: the file
-    // is named, no line (as when each file is its own message).
+    // A runtime error without a position, in a file of several statements: the
+    // statements the server completed before it tell which one failed.
     fails_naming(
         "attr_middle",
         &[(
@@ -101,7 +101,7 @@ fn a_failure_in_a_middle_file_of_several_statements_names_the_file() {
                 "CREATE TABLE public.m (i int);\nINSERT INTO public.m VALUES (1);\nSELECT 1/(i - 1) FROM public.m;\n",
             ),
         )],
-        &format!("tier 1/1 \"all\", file sql/f3.sql: division by zero (SQLSTATE 22012){NOTHING}"),
+        &format!("tier 1/1 \"all\", file sql/f3.sql:3:1: division by zero (SQLSTATE 22012){NOTHING}"),
     );
 }
 
@@ -117,7 +117,7 @@ fn a_failure_with_a_position_in_the_last_file_names_its_line() {
             ),
         )],
         &format!(
-            "tier 1/1 \"all\", file sql/f5.sql line 4: column \"nosuch\" does not exist (SQLSTATE 42703){NOTHING}"
+            "tier 1/1 \"all\", file sql/f5.sql:4:8: column \"nosuch\" does not exist (SQLSTATE 42703){NOTHING}"
         ),
     );
 }
@@ -133,7 +133,7 @@ fn a_failure_in_the_first_statement_of_a_file_of_several_names_its_line() {
                 "INSERT INTO public.nosuch VALUES (1);\nCREATE TABLE public.s (i int);\n",
             ),
         )],
-        &format!("tier 1/1 \"all\", file sql/f2.sql line 1: relation \"public.nosuch\" does not exist (SQLSTATE 42P01){NOTHING}"),
+        &format!("tier 1/1 \"all\", file sql/f2.sql:1:13: relation \"public.nosuch\" does not exist (SQLSTATE 42P01){NOTHING}"),
     );
 }
 
@@ -153,7 +153,7 @@ fn a_failure_in_a_later_tier_names_that_tier_and_file() {
         "attr_tier",
         &[("one", first), ("two", second)],
         &format!(
-            "tier 2/2 \"two\", file sql/f4.sql line 1: relation \"public.a9\" does not exist (SQLSTATE 42P01){NOTHING}"
+            "tier 2/2 \"two\", file sql/f4.sql:1:1: relation \"public.a9\" does not exist (SQLSTATE 42P01){NOTHING}"
         ),
     );
 }
@@ -166,7 +166,9 @@ fn a_failure_after_a_file_that_changed_a_setting_is_still_named() {
     fails_naming(
         "attr_setting",
         &[("all", files)],
-        &format!("tier 1/1 \"all\", file sql/f3.sql: division by zero (SQLSTATE 22012){NOTHING}"),
+        &format!(
+            "tier 1/1 \"all\", file sql/f3.sql:2:1: division by zero (SQLSTATE 22012){NOTHING}"
+        ),
     );
 }
 
@@ -257,11 +259,134 @@ fn a_failure_in_a_middle_rollback_file_names_it_and_changes_nothing() {
     let before = db.dump();
     let o = run("rollback");
     expect_code(&o, 1);
-    let want = "error: rollback file sql/r2.sql line 3: division by zero (SQLSTATE 22012); the rollback was rolled back, the database is as it was";
+    let want = "error: rollback file sql/r2.sql:3:1: division by zero (SQLSTATE 22012); the rollback was rolled back, the database is as it was";
     assert!(
         stderr(&o).lines().any(|l| l == want),
         "want `{want}`, got:\n{}",
         stderr(&o)
     );
     assert_eq!(db.dump(), before, "the database changed");
+    let conn = db.conn();
+    let args = [
+        "--json",
+        "rollback",
+        b.to_str().unwrap(),
+        "--trust",
+        "rm.pub",
+        "--db",
+        &conn,
+    ];
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 1);
+    let at = &json(&o)["at"];
+    assert_eq!(at["file"], "sql/r2.sql", "{at}");
+    assert_eq!(
+        (at["line"].as_u64(), at["column"].as_u64()),
+        (Some(3), Some(1)),
+        "{at}"
+    );
+    assert_eq!(at["statement"], "SELECT 1/0;", "{at}");
+}
+
+/// The report's case: three statements, the third (on line 5, after a comment and a
+/// blank line) fails with no server position. The error names `FILE:LINE:COLUMN` and
+/// the statement's first line, in human output and in `--json` (`at`), for apply,
+/// rehearse and rollback alike.
+#[test]
+fn the_third_statement_failing_without_a_position_is_named_with_its_line_and_column() {
+    let db = TestDb::new("attr_third");
+    let t = keyed_dir();
+    let sql = "CREATE TABLE public.t1 (i int);\nCREATE TABLE public.t2 (i int);\n-- the third\n\n  ALTER TABLE public.missing\n    ADD COLUMN j int;\n";
+    let src = source(
+        t.path(),
+        &db.name,
+        &[("t", vec![("t.sql".into(), sql.into())])],
+    );
+    let b = pack(t.path(), &src, "rm.key", "b.tar.gz");
+    let before = db.dump();
+    for cmd in ["apply", "rehearse"] {
+        let args = [
+            cmd,
+            b.to_str().unwrap(),
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+        ];
+        let o = airlock(t.path(), &args);
+        expect_code(&o, 1);
+        // apply's error is on stderr; rehearse's report (its FAIL step) on stdout.
+        let err = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            err.contains("file sql/t.sql:5:3: relation \"public.missing\" does not exist"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.lines()
+                .any(|l| l == "statement: sql/t.sql:5:3: ALTER TABLE public.missing"),
+            "{cmd}: {err}"
+        );
+        let o = airlock(t.path(), &[&["--json"], &args[..]].concat());
+        expect_code(&o, 1);
+        let j = json(&o);
+        let at = &j["at"];
+        assert_eq!(at["file"], "sql/t.sql", "{cmd}: {j}");
+        assert_eq!(
+            (at["line"].as_u64(), at["column"].as_u64()),
+            (Some(5), Some(3)),
+            "{j}"
+        );
+        assert_eq!(at["statement_line"].as_u64(), Some(5), "{j}");
+        assert_eq!(at["statement"], "ALTER TABLE public.missing", "{j}");
+        assert_eq!(db.dump(), before, "{cmd} changed the database");
+    }
+}
+
+/// With a server position, the error's place is the position, and the statement's
+/// own start comes with it.
+#[test]
+fn a_position_inside_a_later_statement_gives_both_places() {
+    let db = TestDb::new("attr_pos");
+    let t = keyed_dir();
+    let sql = "CREATE TABLE public.p (i int);\nSELECT i,\n       nosuch FROM public.p;\n";
+    let src = source(
+        t.path(),
+        &db.name,
+        &[("t", vec![("p.sql".into(), sql.into())])],
+    );
+    let b = pack(t.path(), &src, "rm.key", "b.tar.gz");
+    let args = [
+        "--json",
+        "apply",
+        b.to_str().unwrap(),
+        "--trust",
+        "rm.pub",
+        "--db",
+        &db.conn(),
+    ];
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 1);
+    let j = json(&o);
+    let at = &j["at"];
+    assert_eq!(
+        (at["line"].as_u64(), at["column"].as_u64()),
+        (Some(3), Some(8)),
+        "{j}"
+    );
+    assert_eq!(
+        (
+            at["statement_line"].as_u64(),
+            at["statement_column"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{j}"
+    );
+    assert_eq!(at["statement"], "SELECT i,", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("file sql/p.sql:3:8: column"),
+        "{j}"
+    );
 }

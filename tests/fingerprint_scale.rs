@@ -286,7 +286,7 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
         let o = airlock(dir.path(), &all);
         expect_code(&o, 0);
         let mut v = json(&o);
-        assert_eq!(v["format"], 2, "a new fingerprint says its format");
+        assert_eq!(v["format"], 3, "a new fingerprint says its format");
         if format_1 {
             // What airlock wrote before the format field existed.
             v.as_object_mut().unwrap().remove("format");
@@ -300,7 +300,7 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
     let o = airlock(dir.path(), &["fingerprint", "--diff", &old_data, &new_data]);
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("format-1 data fingerprint with a format-2 one"),
+        stderr(&o).contains("format-1 data fingerprint with a format-3 one"),
         "{}",
         stderr(&o)
     );
@@ -312,7 +312,7 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
         &["fingerprint", "--diff", &old_schema, &new_schema],
     );
     expect_code(&o, 0);
-    // And two format-2 data fingerprints compare.
+    // And two format-3 data fingerprints compare.
     let again = save(&["--data"], "again.json", false);
     expect_code(
         &airlock(dir.path(), &["fingerprint", "--diff", &new_data, &again]),

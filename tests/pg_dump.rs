@@ -199,7 +199,7 @@ fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
         "badcopy",
         dump,
         &[
-            "file sql/dump.sql line 4",
+            "file sql/dump.sql:4:1",
             "invalid input syntax for type integer",
         ],
     );
@@ -208,7 +208,7 @@ fn bad_copy_data_names_the_file_and_line_and_changes_nothing() {
 #[test]
 fn a_server_error_position_names_the_line_in_a_one_message_file() {
     let tier = "CREATE SCHEMA app;\nCREATE TABLE app.a (i int);\n\n-- the third statement names a column that does not exist\nINSERT INTO app.a\n  SELECT nosuch FROM app.a;\n";
-    refused_tier_changes_nothing("errline", tier, &["file sql/dump.sql line 6", "nosuch"]);
+    refused_tier_changes_nothing("errline", tier, &["file sql/dump.sql:6:10", "nosuch"]);
 }
 
 #[test]

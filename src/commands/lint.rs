@@ -49,22 +49,28 @@ impl Report for LintReport {
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}"));
         }
-        for r in &self.reaches_beyond {
-            s.push_str(&format!("\nreaches beyond its database: {r}"));
-        }
-        if !self.reaches_beyond.is_empty() {
-            s.push_str(
-                "\n(rehearse refuses this bundle: a clone of one database cannot isolate these)",
-            );
-        }
+        s.push_str(&reach_lines(&self.reaches_beyond));
         s
     }
+}
+
+/// The lines `plan` prints for statements that reach beyond the database (lint and
+/// pack say it with the same words, before anything runs).
+pub fn reach_lines(reaches: &[crate::sql_lint::Reach]) -> String {
+    let mut s = String::new();
+    for r in reaches {
+        s.push_str(&format!("\nreaches beyond its database: {r}"));
+    }
+    if !reaches.is_empty() {
+        s.push_str("\n(reaches beyond this database, into the cluster, another database or the server: rehearse refuses this bundle, a clone cannot isolate it)");
+    }
+    s
 }
 
 /// What the source's tier and rollback files reach beyond the database, read again
 /// from the files lint just judged (information: a file that cannot be read now is
 /// named as such).
-pub(crate) fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
+pub fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (file, role, _) in l.spec.named_files() {

@@ -25,6 +25,10 @@ pub struct PackReport {
     pub bundle_bytes: u64,
     pub signed_by: String,
     pub warnings: Vec<String>,
+    /// Statements of the tier and rollback files that reach beyond the target
+    /// database, as `lint` and `plan` name them: `rehearse` refuses such a bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reaches_beyond: Vec<crate::sql_lint::Reach>,
 }
 
 impl Report for PackReport {
@@ -44,6 +48,7 @@ impl Report for PackReport {
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
         }
+        s.push_str(&super::lint::reach_lines(&self.reaches_beyond));
         s
     }
 }
@@ -130,7 +135,9 @@ fn pack_linted(
     };
     write_bundle(&dest, force, &archive, &progress)?;
     let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    let reaches_beyond = super::lint::reaches_beyond(&linted);
     Ok(PackReport {
+        reaches_beyond,
         bundle: dest,
         bundle_id: id,
         name: manifest.bundle.name.clone(),

@@ -119,6 +119,9 @@ impl Report for RehearseOutcome {
                 s.push_str(&format!("\n\n{}: {}", failed.step, failed.detail));
             }
         }
+        if let Some(at) = &r.at {
+            s.push_str(&format!("\nstatement: {}", at.human()));
+        }
         if !r.cluster_changes.is_empty() {
             s.push_str("\n\nchanged outside the clone during the rehearsal (not undone: another session may have made them):");
             for c in &r.cluster_changes {

@@ -1337,6 +1337,23 @@ fn write_spec(
             list.join(", "),
             if written.rollback_online { "online = true\n" } else { "" }
         ));
+        // Each down undoes its migration's tier (the same stem): rollback after a partial
+        // apply runs only those of the tiers that ran.
+        let undoes: Vec<String> = (written.downs.iter())
+            .filter_map(|d| {
+                // The first tier of its migration: the whole file, or its first cut.
+                let up = d.replacen("sql/rollback/", "sql/tiers/", 1);
+                let first_cut = format!("{}.1.sql", up.trim_end_matches(".sql"));
+                let (label, ..) = written
+                    .tiers
+                    .iter()
+                    .find(|(_, f, _)| f.first().is_some_and(|f0| *f0 == up || *f0 == first_cut))?;
+                Some(format!("{} = {}\n", toml_str(d), toml_str(label)))
+            })
+            .collect();
+        if !undoes.is_empty() {
+            toml.push_str(&format!("\n[rollback.undoes]\n{}", undoes.concat()));
+        }
         written.downs.clone()
     } else {
         if !written.downs.is_empty() {

@@ -172,6 +172,41 @@ pub struct RollbackSpec {
     /// from its first statement.
     #[serde(default, skip_serializing_if = "is_false")]
     pub online: bool,
+    /// The tier each rollback file undoes (`[rollback.undoes]`, file = tier name). After
+    /// a partial apply (`apply --through`), `rollback` runs a file named here only when
+    /// the ledger says its tier ran; a file not named here undoes the whole bundle and
+    /// always runs (the meaning of every rollback file before this table existed).
+    /// The files run in the order of `files`.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict_json::strict_map"
+    )]
+    pub undoes: BTreeMap<String, String>,
+}
+
+impl RollbackSpec {
+    /// The rollback files to run when the tiers `applied` ran: those that undo one of
+    /// them, and those that undo the whole bundle, in the order of `files`.
+    pub fn files_for(&self, applied: &[String]) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|f| self.undoes.get(*f).is_none_or(|t| applied.contains(t)))
+            .cloned()
+            .collect()
+    }
+
+    /// The rollback files that do not run when the tiers `applied` ran (their tiers
+    /// did not), each with its tier.
+    pub fn files_skipped(&self, applied: &[String]) -> Vec<(String, String)> {
+        self.files
+            .iter()
+            .filter_map(|f| {
+                let tier = self.undoes.get(f)?;
+                (!applied.contains(tier)).then(|| (f.clone(), tier.clone()))
+            })
+            .collect()
+    }
 }
 
 /// `[ratification]`: the signed approvals a gated tier needs besides its gates
@@ -682,6 +717,18 @@ impl Spec {
             if rollback.files.is_empty() {
                 problems.push("rollback.files is empty".into());
             }
+            for (file, tier) in &rollback.undoes {
+                if !rollback.files.contains(file) {
+                    problems.push(format!(
+                        "rollback.undoes names {file:?}, which is not in rollback.files"
+                    ));
+                }
+                if !self.tier.iter().any(|t| &t.name == tier) {
+                    problems.push(format!(
+                        "rollback.undoes: {file:?} undoes tier {tier:?}, and the bundle has no such tier"
+                    ));
+                }
+            }
             if rollback.probe.is_none() && self.preflight.is_none() {
                 problems.push("rollback needs a probe: set rollback.probe or [preflight]".into());
             }
@@ -875,9 +922,21 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
+        // Rollback files have no tier to declare online.
+        let rollback_only = spec
+            .rollback
+            .as_ref()
+            .is_some_and(|r| r.files.contains(file))
+            && !spec.tier.iter().any(|t| t.files.contains(file));
         match result {
             Ok((found, noted, hash)) => {
-                problems.extend(found);
+                problems.extend(found.into_iter().map(|p| {
+                    if rollback_only {
+                        p.replace(airlock_sql::DECLARE_ONLINE, airlock_sql::ROLLBACK_ONLINE)
+                    } else {
+                        p
+                    }
+                }));
                 notes.extend(noted.notes);
                 sql_warnings.extend(noted.warnings);
                 if !noted.enum_values_added.is_empty() {

@@ -406,7 +406,10 @@ fn rollback_decide(
         };
         return Ok((None, Undo::Online(decided)));
     }
-    let (row, undone) = rollback_tx(tx, cx, tools, &rb.files, applied.clone())?;
+    // After a partial apply, only the files of the tiers that ran (and those that undo
+    // the whole bundle), in the order of `files`.
+    let files = rb.files_for(&applied);
+    let (row, undone) = rollback_tx(tx, cx, tools, &files, applied.clone())?;
     Ok((Some(row), Undo::Done(applied, undone)))
 }
 

@@ -315,6 +315,7 @@ pub(crate) fn grants_in(
         Err(e) => GateGrants {
             role,
             statements: vec![],
+            after_release: vec![],
             unresolved: vec![gate_grants::Unresolved {
                 file: "(all)".into(),
                 reason: e.to_string(),

@@ -417,6 +417,12 @@ fn gate_role_step(
         rec.ok(CheckName::GateRole, || {
             "not needed: no gate or probe runs for these tiers".into()
         });
+        // The rollback probe runs as the gate role too (at rollback): plan still
+        // derives what it needs.
+        if let Some(report) = rec.report.as_deref_mut().filter(|_| m.rollback.is_some()) {
+            let role = cx.opts.gate_role.as_deref();
+            grants_in(tx, cx.vb, role, cx.pins, None, report);
+        }
         return Some(());
     }
     let resolved = tools.harness.get(tx).map(|h| h.role.clone());

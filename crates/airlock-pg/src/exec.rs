@@ -50,10 +50,10 @@ const CHUNK: usize = 1 << 20;
 /// Why a file did not run, and where in it.
 #[derive(Debug)]
 pub enum FileError {
-    /// The server refused a statement; `line` is the file's line when it can be told
-    /// (the statement's, or the server's error position).
+    /// The server refused a statement; `at` is where, when it can be told (the
+    /// statement the server was running, and its error position if it gave one).
     Sql {
-        line: Option<u64>,
+        at: Option<Place>,
         error: postgres::Error,
     },
     /// Reading the verified bytes back, or bytes that are not UTF-8 text.
@@ -70,6 +70,104 @@ pub enum FileError {
     /// lint lexed with (see [`session::lexing_check`]): nothing of it ran. `lines` are
     /// its file lines, `found` the values in force.
     Lexing { lines: (u64, u64), found: String },
+}
+
+/// Where in its file a statement failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// 1-based line and column (in characters) of the error: the server's error
+    /// position when it gave one, else the statement's start.
+    pub line: u64,
+    pub column: u64,
+    /// Where the failing statement begins (its first token), 1-based.
+    pub statement_line: u64,
+    pub statement_column: u64,
+    /// The statement's first line, from its first token (bounded).
+    pub statement: String,
+}
+
+impl Place {
+    /// The place of the statement whose text (from `start`, comments and blanks before
+    /// its first token included) is `text`, the server's error place `error` if known.
+    fn of(start: Pos, text: &[u8], error: Option<Pos>) -> Place {
+        let skip = leading_blanks(text);
+        let mut first = start;
+        first.advance(&text[..skip]);
+        let rest = &text[skip..];
+        let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let statement = String::from_utf8_lossy(&rest[..line_end]);
+        let statement = airlock_base::text::bound(statement.trim_end(), 200).into_owned();
+        let at = error.unwrap_or(first);
+        Place {
+            line: at.line,
+            column: at.col + 1,
+            statement_line: first.line,
+            statement_column: first.col + 1,
+            statement,
+        }
+    }
+}
+
+/// Bytes of whitespace and comments (`--`, nested `/* */`) at the start of `text`.
+fn leading_blanks(text: &[u8]) -> usize {
+    let mut i = 0;
+    while i < text.len() {
+        match (text[i], text.get(i + 1)) {
+            (b' ' | b'\t' | b'\n' | b'\r' | b'\x0c', _) => i += 1,
+            (b'-', Some(b'-')) => {
+                i += text[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(text.len() - i);
+            }
+            (b'/', Some(b'*')) => {
+                let mut depth = 0usize;
+                while i < text.len() {
+                    if text[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if text[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    i.min(text.len())
+}
+
+/// A place in the file being run: 1-based line, and characters (0-based) since its
+/// line began.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pos {
+    line: u64,
+    col: u64,
+}
+
+impl Pos {
+    const START: Pos = Pos { line: 1, col: 0 };
+
+    /// Move past `bytes` (UTF-8 text; a continuation byte is no character).
+    fn advance(&mut self, bytes: &[u8]) {
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => {
+                self.line += bytecount(bytes);
+                self.col = chars(&bytes[nl + 1..]);
+            }
+            None => self.col += chars(bytes),
+        }
+    }
+}
+
+fn chars(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64
 }
 
 /// What became of airlock's transaction once bundle SQL ended it, as the server's
@@ -275,7 +373,7 @@ pub fn run_source(
         message: Message::new(prelude),
         message_bytes,
         cursor: 0,
-        cursor_line: 1,
+        pos: Pos::START,
     };
     loop {
         while let Some(piece) = run.input.queue.pop_front() {
@@ -396,11 +494,31 @@ struct Message {
     head: String,
     text: Vec<u8>,
     prelude_pending: bool,
-    /// (offset in `text`, file line at that offset), one per slice of the file.
-    slices: Vec<(usize, u64)>,
+    /// Statements the server runs before the file's text: of the lexing check, and of
+    /// the prelude (while it is pending).
+    head_statements: usize,
+    prelude_statements: usize,
+    /// (offset in `text`, file place at that offset), one per slice of the file.
+    slices: Vec<(usize, Pos)>,
+    /// (offset in `text`, file place there) where each statement of the file in the
+    /// message begins (the blanks and comments before its first token included).
+    starts: Vec<(usize, Pos)>,
     /// Statements in the message, and the line of the first one.
     statements: usize,
     first_line: u64,
+}
+
+/// Statements the server counts in `text` (airlock's own SQL: the lexing check, the
+/// prelude).
+fn statements_in(text: &str) -> usize {
+    airlock_sql::split_all("prelude", text.as_bytes())
+        .map(|pieces| {
+            pieces
+                .iter()
+                .filter(|p| matches!(p, Piece::Sql { .. }))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 impl Message {
@@ -409,10 +527,13 @@ impl Message {
         let mut text = head.as_bytes().to_vec();
         text.extend_from_slice(prelude.as_bytes());
         Message {
+            head_statements: statements_in(&head),
+            prelude_statements: statements_in(prelude),
             head,
             text,
             prelude_pending: true,
             slices: vec![],
+            starts: vec![],
             statements: 0,
             first_line: 0,
         }
@@ -422,6 +543,7 @@ impl Message {
         self.text.clear();
         self.text.extend_from_slice(self.head.as_bytes());
         self.slices.clear();
+        self.starts.clear();
         self.statements = 0;
     }
 
@@ -438,16 +560,57 @@ impl Message {
         self.slices.iter().any(|&(at, _)| at < self.text.len())
     }
 
-    /// The file line of the message's character `position` (1-based, as the server
-    /// counts in an error), if it falls in file text (which ends at byte `file_end`).
-    fn line_at(&self, position: usize, file_end: usize) -> Option<u64> {
+    /// The file place of the message's character `position` (1-based, as the server
+    /// counts in an error), if it falls in file text (which ends at byte `file_end`),
+    /// with its byte offset in the message.
+    fn place_at(&self, position: usize, file_end: usize) -> Option<(usize, Pos)> {
         let text = std::str::from_utf8(&self.text).ok()?;
         let byte = text.char_indices().nth(position.checked_sub(1)?)?.0;
         if byte >= file_end {
             return None;
         }
-        let &(at, line) = self.slices.iter().rev().find(|&&(at, _)| at <= byte)?;
-        Some(line + bytecount(&self.text[at..byte]))
+        let &(at, mut pos) = self.slices.iter().rev().find(|&&(at, _)| at <= byte)?;
+        pos.advance(&self.text[at..byte]);
+        Some((byte, pos))
+    }
+
+    /// The file line of the message's character `position` (see [`Message::place_at`]).
+    #[cfg(test)]
+    fn line_at(&self, position: usize, file_end: usize) -> Option<u64> {
+        self.place_at(position, file_end).map(|(_, p)| p.line)
+    }
+
+    /// Where the failing statement is, from the statements the server completed
+    /// (`done`, airlock's own before the file's counted) or else from the error
+    /// position; `None` when the error is in airlock's own SQL.
+    fn failed_at(&self, done: usize, error: &postgres::Error, file_end: usize) -> Option<Place> {
+        let position = error.as_db_error().and_then(|d| match d.position() {
+            Some(postgres::error::ErrorPosition::Original(p)) => {
+                self.place_at(*p as usize, file_end)
+            }
+            _ => None,
+        });
+        let lead = self.head_statements
+            + if self.prelude_pending {
+                self.prelude_statements
+            } else {
+                0
+            };
+        let index = match done.checked_sub(lead) {
+            Some(i) if i < self.starts.len() => i,
+            // The count says an error in the trailer or before the file: a position
+            // in the file still tells.
+            _ => {
+                let byte = position?.0;
+                self.starts.iter().rposition(|&(at, _)| at <= byte)?
+            }
+        };
+        let (at, start) = self.starts[index];
+        let end = self.starts.get(index + 1).map_or(file_end, |&(e, _)| e);
+        let error = position
+            .filter(|&(byte, _)| byte >= at && byte < end)
+            .map(|(_, p)| p);
+        Some(Place::of(start, &self.text[at..end], error))
     }
 }
 
@@ -464,7 +627,8 @@ struct Run<'t, 'c, 'p> {
     message_bytes: usize,
     /// Everything before this offset of the file is in a message or was handled.
     cursor: u64,
-    cursor_line: u64,
+    /// The file place at `cursor`.
+    pos: Pos,
 }
 
 impl Run<'_, '_, '_> {
@@ -474,6 +638,9 @@ impl Run<'_, '_, '_> {
                 // What comes before it goes first; then the statement alone, timed.
                 self.take_to(start)?;
                 self.flush()?;
+                self.message
+                    .starts
+                    .push((self.message.text.len(), self.pos));
                 self.take_to(end)?;
                 self.message.first_line = line as u64;
                 self.message.statements = 1;
@@ -481,7 +648,11 @@ impl Run<'_, '_, '_> {
                 self.flush()?;
                 self.watcher.timed(line as u64, started, started.elapsed());
             }
-            Piece::Sql { end, line, .. } => {
+            Piece::Sql { start, end, line } => {
+                self.take_to(start)?;
+                self.message
+                    .starts
+                    .push((self.message.text.len(), self.pos));
                 self.take_to(end)?;
                 if self.message.statements == 0 {
                     self.message.first_line = line as u64;
@@ -501,8 +672,9 @@ impl Run<'_, '_, '_> {
                 self.flush()?;
                 let query = String::from_utf8(self.input.range(stmt.start, stmt.end)?.to_vec())
                     .map_err(|_| FileError::Read(format!("line {line}: not UTF-8")))?;
+                let place = Place::of(self.pos, query.as_bytes(), None);
                 self.pass_over(stmt.end)?;
-                self.copy(&query, line as u64)?;
+                self.copy(&query, place)?;
             }
             Piece::Copy { .. } => {
                 return Err(FileError::Read(
@@ -516,16 +688,16 @@ impl Run<'_, '_, '_> {
     /// Run the COPY `query` (at file line `line`, the cursor just past it), sending its
     /// data as it arrives: what is certainly data is sent at once, the rest when more
     /// of the file is in, until its `\.` line.
-    fn copy(&mut self, query: &str, line: u64) -> Result<(), FileError> {
+    fn copy(&mut self, query: &str, place: Place) -> Result<(), FileError> {
         let sql = |error| FileError::Sql {
-            line: Some(line),
+            at: Some(place.clone()),
             error,
         };
         let Run {
             tx,
             input,
             cursor,
-            cursor_line,
+            pos,
             ..
         } = self;
         let mut writer = tx.copy_in(query).map_err(sql)?;
@@ -533,7 +705,7 @@ impl Run<'_, '_, '_> {
         let mut refused = false;
         let mut send = |input: &Input<'_>,
                         cursor: &mut u64,
-                        cursor_line: &mut u64,
+                        pos: &mut Pos,
                         from: u64,
                         to: u64|
          -> Result<(), FileError> {
@@ -542,13 +714,13 @@ impl Run<'_, '_, '_> {
             }
             // Bytes between the statement and the data (the rest of its line).
             if from > *cursor {
-                *cursor_line += bytecount(input.range(*cursor, from)?);
+                pos.advance(input.range(*cursor, from)?);
             }
             let bytes = input.range(from, to)?;
             if !refused && writer.write_all(bytes).is_err() {
                 refused = true;
             }
-            *cursor_line += bytecount(bytes);
+            pos.advance(bytes);
             *cursor = to;
             Ok(())
         };
@@ -556,16 +728,16 @@ impl Run<'_, '_, '_> {
             if let Some(Piece::Copy { data, end, .. }) = input.queue.front().cloned() {
                 input.queue.pop_front();
                 let from = (*cursor).max(data.start);
-                send(input, cursor, cursor_line, from, data.end)?;
+                send(input, cursor, pos, from, data.end)?;
                 // The `\.` line.
                 let tail = input.range((*cursor).max(data.end), end)?;
-                *cursor_line += bytecount(tail);
+                pos.advance(tail);
                 *cursor = end;
                 break;
             }
             if let Some((start, safe)) = input.splitter.as_ref().and_then(|s| s.copy_progress()) {
                 let from = (*cursor).max(start);
-                send(input, cursor, cursor_line, from, safe)?;
+                send(input, cursor, pos, from, safe)?;
             }
             if input.ended {
                 return Err(FileError::Read("COPY data without its `\\.` line".into()));
@@ -576,7 +748,7 @@ impl Run<'_, '_, '_> {
             input.trim(*cursor);
         }
         writer.finish().map_err(sql)?;
-        self.after_copy(line)
+        self.after_copy(place)
     }
 
     /// Append the file up to `to` to the message.
@@ -585,10 +757,10 @@ impl Run<'_, '_, '_> {
             return Ok(());
         }
         let at = self.message.text.len();
-        self.message.slices.push((at, self.cursor_line));
+        self.message.slices.push((at, self.pos));
         let bytes = self.input.range(self.cursor, to)?;
         self.message.text.extend_from_slice(bytes);
-        self.cursor_line += bytecount(&self.message.text[at..]);
+        self.pos.advance(&self.message.text[at..]);
         self.cursor = to;
         Ok(())
     }
@@ -598,7 +770,7 @@ impl Run<'_, '_, '_> {
         if to <= self.cursor {
             return Ok(());
         }
-        self.cursor_line += bytecount(self.input.range(self.cursor, to)?);
+        self.pos.advance(self.input.range(self.cursor, to)?);
         self.cursor = to;
         Ok(())
     }
@@ -617,10 +789,10 @@ impl Run<'_, '_, '_> {
             .extend_from_slice(self.guard.trailer().as_bytes());
         let text = std::str::from_utf8(&self.message.text)
             .map_err(|_| FileError::Read("not UTF-8".into()))?;
-        if let Err(error) = self.tx.batch_execute(text) {
+        if let Err((done, error)) = self.tx.batch_execute_counted(text) {
             let lines = (
                 self.message.first_line.max(1),
-                self.cursor_line.saturating_sub(1).max(1),
+                self.pos.line.saturating_sub(1).max(1),
             );
             if let Some(fate) = self.guard.after_error(self.tx, &error) {
                 return Err(FileError::Ended { lines, fate });
@@ -628,18 +800,8 @@ impl Run<'_, '_, '_> {
             if let Some(found) = session::lexing_refused(&error) {
                 return Err(FileError::Lexing { lines, found });
             }
-            let line = error
-                .as_db_error()
-                .and_then(|d| match d.position() {
-                    Some(postgres::error::ErrorPosition::Original(p)) => {
-                        self.message.line_at(*p as usize, file_end)
-                    }
-                    _ => None,
-                })
-                // No position (an error while running): the line is known when the
-                // message held one statement.
-                .or((self.message.statements == 1).then_some(self.message.first_line));
-            return Err(FileError::Sql { line, error });
+            let at = self.message.failed_at(done, &error, file_end);
+            return Err(FileError::Sql { at, error });
         }
         self.message.clear();
         self.message.prelude_pending = false;
@@ -648,16 +810,17 @@ impl Run<'_, '_, '_> {
 
     /// After a COPY: its rows may have fired code that changed how text is lexed, so
     /// the trailer goes alone before the next message is lexed.
-    fn after_copy(&mut self, line: u64) -> Result<(), FileError> {
+    fn after_copy(&mut self, place: Place) -> Result<(), FileError> {
         if let Err(error) = self.tx.batch_execute(self.guard.trailer()) {
             let fate = self.guard.after_error(self.tx, &error);
+            let line = place.statement_line;
             return Err(match fate {
                 Some(fate) => FileError::Ended {
-                    lines: (line, self.cursor_line.saturating_sub(1).max(line)),
+                    lines: (line, self.pos.line.saturating_sub(1).max(line)),
                     fate,
                 },
                 None => FileError::Sql {
-                    line: Some(line),
+                    at: Some(place),
                     error,
                 },
             });
@@ -675,7 +838,7 @@ mod tests {
         let mut m = Message::new("SET LOCAL x TO 'é'; ");
         // The file from its line 7: two statements, the second on line 9.
         let at = m.text.len();
-        m.slices.push((at, 7));
+        m.slices.push((at, Pos { line: 7, col: 0 }));
         m.text
             .extend_from_slice("SELECT 'ü';\n\nSELECT nosuch;\n".as_bytes());
         let chars_before = std::str::from_utf8(&m.text[..m.text.len() - "nosuch;\n".len()])

@@ -73,12 +73,11 @@ pub(crate) fn run_tiers(
                 } else {
                     e.what.clone()
                 };
-                DbError::Sql {
-                    context: format!("{}{}", context(), e.at()),
-                    message: format!(
-                        "{what}; the whole transaction was rolled back, nothing was changed"
-                    ),
-                }
+                e.error(
+                    format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name),
+                    format!("{what}; the whole transaction was rolled back, nothing was changed"),
+                    f,
+                )
             })?;
         }
     }
@@ -105,13 +104,14 @@ pub(crate) fn run_rollback_files(
             if let Some(special) = e.special(|| format!("rollback file {f}")) {
                 return special;
             }
-            DbError::Sql {
-                context: format!("rollback file {f}{}", e.at()),
-                message: format!(
+            e.error(
+                format!("rollback file {f}"),
+                format!(
                     "{}; the rollback was rolled back, the database is as it was",
                     e.what
                 ),
-            }
+                f,
+            )
         })?;
     }
     Ok(())
@@ -198,8 +198,9 @@ impl FileFailure {
     /// verification is told by the caller).
     fn of(e: exec::FileError) -> FileFailure {
         match e {
-            exec::FileError::Sql { line, error } => FileFailure {
-                line,
+            exec::FileError::Sql { at, error } => FileFailure {
+                line: at.as_ref().map(|p| p.line),
+                place: at.map(Box::new),
                 lock_timeout: sqlstate(&error) == Some("55P03"),
                 cancelled: sqlstate(&error) == Some("57014") && conn::interrupted(),
                 what: super::pg_message(&error),
@@ -256,6 +257,8 @@ pub(crate) fn all_verified(vb: &VerifiedBundle) -> Result<(), DbError> {
 #[derive(Default)]
 struct FileFailure {
     line: Option<u64>,
+    /// Where the failing statement is, when the server refused one.
+    place: Option<Box<exec::Place>>,
     what: String,
     /// The operator's Ctrl-C cancelled the statement.
     cancelled: bool,
@@ -296,9 +299,67 @@ impl FileFailure {
 }
 
 impl FileFailure {
-    /// ", line N" when the line is known.
+    /// ":LINE:COLUMN" of the failing statement when it is known, else " line N" when
+    /// a line is.
     fn at(&self) -> String {
-        self.line.map(|l| format!(" line {l}")).unwrap_or_default()
+        match (&self.place, self.line) {
+            (Some(p), _) => format!(":{}:{}", p.line, p.column),
+            (None, Some(l)) => format!(" line {l}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The error of this failure in `file`, `context` naming the file (`… file F`):
+    /// with the failing statement's `FILE:LINE:COLUMN` when it is known.
+    fn error(&self, context: String, message: String, file: &str) -> DbError {
+        match &self.place {
+            Some(p) => DbError::Statement {
+                context: format!("{context}{}", self.at()),
+                message,
+                at: Box::new(StatementAt::new(file, p)),
+            },
+            None => DbError::Sql {
+                context: format!("{context}{}", self.at()),
+                message,
+            },
+        }
+    }
+}
+
+/// Where a statement of a bundle file failed (the `at` of an error document).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct StatementAt {
+    /// The file, as the bundle names it.
+    pub file: String,
+    /// 1-based line and column (in characters) of the error: where the server placed
+    /// it when it did, else where the failing statement begins.
+    pub line: u64,
+    pub column: u64,
+    /// Where the failing statement begins (its first token).
+    pub statement_line: u64,
+    pub statement_column: u64,
+    /// The statement's first line, from its first token.
+    pub statement: String,
+}
+
+impl StatementAt {
+    fn new(file: &str, p: &exec::Place) -> StatementAt {
+        StatementAt {
+            file: file.into(),
+            line: p.line,
+            column: p.column,
+            statement_line: p.statement_line,
+            statement_column: p.statement_column,
+            statement: p.statement.clone(),
+        }
+    }
+
+    /// `FILE:LINE:COLUMN: first line of the statement` (where the statement begins).
+    pub fn human(&self) -> String {
+        format!(
+            "{}:{}:{}: {}",
+            self.file, self.statement_line, self.statement_column, self.statement
+        )
     }
 }
 

@@ -36,7 +36,8 @@
 //! snapshot the schema was described at, by several connections and at most
 //! [`CHUNK`] tables to a transaction ([`compute_consistent`]). `--data` is exact
 //! against accidents, `--data-strict` against chosen rows too (README, "Fingerprints
-//! and rehearsals of large databases").
+//! and rehearsals of large databases"); both add each sequence's value and each large
+//! object's bytes ([`super::data_values`], format 3).
 
 pub use super::schema_change::{changes, ChangeKind, SchemaChange};
 use super::{pg_message, DbError};
@@ -71,7 +72,9 @@ impl Level {
 /// and counted a parent's rows with its children's; format 2 reads every table once
 /// (`ONLY`), at one exported snapshot, with the per-table forms in [`DATA_SQL`],
 /// [`ROWS_SQL`] and [`STRICT_SQL`]. Schema-level parts are the same in both.
-pub const FORMAT: u32 = 2;
+/// Format 3 adds to `--data` and `--data-strict` each sequence's value and each large
+/// object's bytes ([`super::data_values`]).
+pub const FORMAT: u32 = 3;
 
 fn format_1() -> u32 {
     1
@@ -366,7 +369,7 @@ fn schema_sql_from(template: &str, server_version_num: u32, restricted: bool) ->
         .replace("@PG15_NULLS_DISTINCT_GROUP@", nulls_distinct_group)
 }
 
-fn line_hash(kind: &str, name: &str, def: &str) -> String {
+pub(crate) fn line_hash(kind: &str, name: &str, def: &str) -> String {
     let mut h = Sha256::new();
     h.update(kind.as_bytes());
     h.update([0]);
@@ -419,6 +422,26 @@ impl Part {
     }
 }
 
+/// The rows of `sql` (one statement), run in the fingerprint's savepoint with its
+/// pinned settings, rolled back after.
+pub(crate) fn batch_pinned(
+    tx: &mut impl postgres::GenericClient,
+    sql: &str,
+    what: &str,
+) -> Result<Rows, DbError> {
+    let mut results = batch(
+        tx,
+        &format!(
+            "SAVEPOINT airlock_fingerprint;\n{}\n{sql};\n{UNPIN}",
+            pin_settings!()
+        ),
+        what,
+    )?;
+    // ROLLBACK TO and RELEASE come after it.
+    let at = results.len().saturating_sub(3);
+    Ok(std::mem::take(&mut results[at]))
+}
+
 /// One statement's result rows, every value as text.
 pub(crate) type Rows = Vec<Vec<Option<String>>>;
 
@@ -464,7 +487,7 @@ pub(crate) fn pinned_rows(
     Ok(results.into_iter().rev().nth(2).unwrap_or_default())
 }
 
-fn text(row: &[Option<String>], i: usize) -> String {
+pub(crate) fn text(row: &[Option<String>], i: usize) -> String {
     row.get(i).cloned().flatten().unwrap_or_default()
 }
 
@@ -730,6 +753,9 @@ pub fn compute_consistent(
     }
     let opened = open(&mut tx)?;
     let mut parts = opened.schema.parts;
+    if level != Level::Rows {
+        parts.extend(super::data_values::parts(&mut tx)?);
+    }
     parts.extend(table_parts(
         spec,
         &opened.snapshot,

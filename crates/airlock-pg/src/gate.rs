@@ -210,11 +210,19 @@ const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_cat
 /// Why a gate or probe statement failed; a missing privilege says where the list of
 /// the gate role's grants is.
 fn query_error(e: &postgres::Error) -> String {
+    query_error_as(e, None)
+}
+
+/// [`query_error`], naming the gate role in the missing grant when it is known.
+fn query_error_as(e: &postgres::Error, role: Option<&str>) -> String {
     let mut m = format!("SQL error: {}", pg_message(e));
     if super::sqlstate(e) == Some("42501") {
-        m.push_str(
-            " (the gate role lacks a grant: `airlock plan BUNDLE` lists the ones this bundle's gates and probes need)",
-        );
+        let grant = super::gate_grants::missing_grant(role, e)
+            .map(|g| format!(": {g}"))
+            .unwrap_or_default();
+        m.push_str(&format!(
+            " (the gate role lacks a grant{grant}; `airlock plan BUNDLE` lists the ones this bundle's gates and probes need)"
+        ));
     }
     m
 }
@@ -430,6 +438,11 @@ fn read_probe(
         harness.role_sql()
     ))
     .map_err(|e| match (&harness.role, super::sqlstate(&e)) {
+        (Some(r), Some("42501")) if super::gate_grants::missing_grant(Some(r), &e).is_some() => format!(
+            "the gate role {r:?} lacks a grant ({}): {}; `airlock plan BUNDLE` lists every grant this bundle's gates and probes need",
+            pg_message(&e),
+            super::gate_grants::missing_grant(Some(r), &e).unwrap_or_default()
+        ),
         (Some(r), Some("42501")) => format!(
             "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
             pg_message(&e)
@@ -446,7 +459,7 @@ fn read_probe(
     })?;
     let rows = tx
         .query_typed(PROBE_CALL, &[])
-        .map_err(|e| query_error(&e))?;
+        .map_err(|e| query_error_as(&e, harness.role.as_deref()))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let k: Option<String> = r.get(0);

@@ -17,6 +17,7 @@
 //! more; `query_to_xml` and kin, which read a query given as text) are named, so the
 //! list never silently claims to be complete.
 
+use super::named_reads::{by_name, Needs};
 use super::session::BundlePins;
 use super::{pg_message, sql_err, DbError};
 use postgres::Transaction;
@@ -40,8 +41,14 @@ pub struct GateGrants {
     /// Run once by a superuser (or the objects' owner): USAGE on the schemas, then
     /// SELECT on the relations the gates and probes read.
     pub statements: Vec<String>,
-    /// Files whose reads could not be derived now; grant what they read by hand (or
-    /// from the tier that creates it).
+    /// What the release itself creates and the gates and probes read (the schemas
+    /// and relations do not exist yet): these grants can only run once it exists, so
+    /// give them in the tier that creates it (the verify probe runs inside the apply's
+    /// transaction, right after the tiers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_release: Vec<String>,
+    /// Files whose reads could not be derived, not even by name; grant what they read
+    /// by hand (or from the tier that creates it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<Unresolved>,
     /// Functions the gates and probes call whose reads are not derived (user
@@ -54,6 +61,12 @@ impl GateGrants {
     /// The statements and caveats as lines for a human.
     pub fn lines(&self) -> Vec<String> {
         let mut out = self.statements.clone();
+        if !self.after_release.is_empty() {
+            out.push(format!(
+                "-- for what the release creates (grant it in the tier that creates it; the verify probe runs in the apply's transaction): {}",
+                self.after_release.join(" ")
+            ));
+        }
         for u in &self.unresolved {
             out.push(format!(
                 "-- {}: not derived ({}); grant what it reads once it exists",
@@ -93,66 +106,24 @@ pub fn derive(
     role: &str,
     queries: &[BundleQuery],
 ) -> Result<GateGrants, DbError> {
-    let mut schemas = BTreeSet::new();
-    let mut relations = BTreeSet::new();
-    let mut not_derived = BTreeSet::new();
+    let mut needs = Needs::default();
     let mut unresolved = vec![];
     for BundleQuery { file, sql, .. } in queries {
-        let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
-        let body = sql.trim_end().trim_end_matches(';');
-        let made = sp.batch_execute(&format!(
-            "{}CREATE TEMPORARY VIEW {VIEW} AS {body}\n; SET LOCAL search_path = pg_catalog, pg_temp",
-            pins.prelude()
-        ));
-        match made {
-            Err(e) => unresolved.push(Unresolved {
+        let resolved = resolve(tx, pins, sql, &mut needs)?;
+        // What the server could not resolve (it reads what the release creates) is
+        // derived from the names it gives; names given as text always are.
+        if let Some(why) = by_name(tx, pins, (file, sql), resolved.is_err(), &mut needs)?.err() {
+            unresolved.push(Unresolved {
                 file: file.clone(),
-                reason: pg_message(&e),
-            }),
-            Ok(()) => {
-                for r in sp
-                    .query(&dependencies(), &[])
-                    .map_err(|e| sql_err("reading what a gate or probe reads", &e))?
-                {
-                    let kind: String = r.get(0);
-                    let schema: String = r.get(1);
-                    let name: String = r.get(2);
-                    match kind.as_str() {
-                        "relation" => {
-                            schemas.insert(schema);
-                            relations.insert(name);
-                        }
-                        "function" => {
-                            schemas.insert(schema);
-                            not_derived.insert(name);
-                        }
-                        _ => {
-                            not_derived.insert(name);
-                        }
-                    }
-                }
-            }
+                reason: resolved.err().unwrap_or(why),
+            });
         }
-        sp.rollback()
-            .map_err(|e| sql_err("rolling back the grants savepoint", &e))?;
     }
     let quoted: String = tx
         .query_one("SELECT pg_catalog.quote_ident($1)", &[&role])
         .map_err(|e| sql_err("quoting the gate role", &e))?
         .get(0);
-    let mut statements = vec![];
-    if !schemas.is_empty() {
-        statements.push(format!(
-            "GRANT USAGE ON SCHEMA {} TO {quoted};",
-            schemas.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !relations.is_empty() {
-        statements.push(format!(
-            "GRANT SELECT ON {} TO {quoted};",
-            relations.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
+    let mut statements = grants(&needs.schemas_now, &needs.relations_now, &quoted);
     let temp: bool = tx
         .query_one(TEMP_ALLOWED, &[&role])
         .map_err(|e| sql_err("checking TEMP on the database", &e))?
@@ -170,9 +141,72 @@ pub fn derive(
     Ok(GateGrants {
         role: role.into(),
         statements,
+        after_release: grants(&needs.schemas_after, &needs.relations_after, &quoted),
         unresolved,
-        not_derived: not_derived.into_iter().collect(),
+        not_derived: needs.not_derived.into_iter().collect(),
     })
+}
+
+/// `GRANT USAGE` on `schemas` and `GRANT SELECT` on `relations` to `quoted`.
+fn grants(schemas: &BTreeSet<String>, relations: &BTreeSet<String>, quoted: &str) -> Vec<String> {
+    let mut out = vec![];
+    if !schemas.is_empty() {
+        out.push(format!(
+            "GRANT USAGE ON SCHEMA {} TO {quoted};",
+            schemas.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !relations.is_empty() {
+        out.push(format!(
+            "GRANT SELECT ON {} TO {quoted};",
+            relations.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
+}
+
+/// What the server resolves `sql` to now, added to `needs`; `Err(reason)` when it
+/// cannot (a relation the release creates does not exist yet).
+fn resolve(
+    tx: &mut Transaction<'_>,
+    pins: &BundlePins,
+    sql: &str,
+    needs: &mut Needs,
+) -> Result<Result<(), String>, DbError> {
+    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
+    let body = sql.trim_end().trim_end_matches(';');
+    let made = sp.batch_execute(&format!(
+        "{}CREATE TEMPORARY VIEW {VIEW} AS {body}\n; SET LOCAL search_path = pg_catalog, pg_temp",
+        pins.prelude()
+    ));
+    let out = match made {
+        Err(e) => Err(pg_message(&e)),
+        Ok(()) => {
+            for r in sp
+                .query(&dependencies(), &[])
+                .map_err(|e| sql_err("reading what a gate or probe reads", &e))?
+            {
+                let (kind, schema, name): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+                match kind.as_str() {
+                    "relation" => {
+                        needs.schemas_now.insert(schema);
+                        needs.relations_now.insert(name);
+                    }
+                    "function" => {
+                        needs.schemas_now.insert(schema);
+                        needs.not_derived.insert(name);
+                    }
+                    _ => {
+                        needs.not_derived.insert(name);
+                    }
+                }
+            }
+            Ok(())
+        }
+    };
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the grants savepoint", &e))?;
+    Ok(out)
 }
 
 /// Whether the role (or, when it does not exist, PUBLIC) may create temporary objects
@@ -268,4 +302,58 @@ pub fn bundle_queries(
         });
     }
     Ok(out)
+}
+
+/// The exact grant the server's refusal `e` (SQLSTATE 42501) says `role` lacks, when it
+/// names one: USAGE on a schema, SELECT on a relation, EXECUTE on a function, TEMPORARY
+/// on the database (PostgreSQL names the object unqualified for relations). `role`:
+/// the gate role, when known.
+pub fn missing_grant(role: Option<&str>, e: &postgres::Error) -> Option<String> {
+    let d = e.as_db_error().filter(|d| d.code().code() == "42501")?;
+    let m = d.message();
+    let to = role.map_or_else(|| "<the gate role>".to_string(), ident);
+    if let Some(db) = m.strip_prefix("permission denied to create temporary tables in database ") {
+        return Some(format!(
+            "GRANT TEMPORARY ON DATABASE {} TO {to}",
+            ident(db.trim_matches('"'))
+        ));
+    }
+    if m.starts_with("permission denied to set role") {
+        return Some(format!(
+            "GRANT {to} TO the role airlock connects as (it must be allowed to SET ROLE to it)"
+        ));
+    }
+    let rest = m.strip_prefix("permission denied for ")?;
+    for (kind, grant) in [
+        ("schema ", "USAGE ON SCHEMA"),
+        ("table ", "SELECT ON"),
+        ("view ", "SELECT ON"),
+        ("materialized view ", "SELECT ON"),
+        ("foreign table ", "SELECT ON"),
+        ("sequence ", "SELECT ON SEQUENCE"),
+        ("function ", "EXECUTE ON FUNCTION"),
+    ] {
+        if let Some(name) = rest.strip_prefix(kind) {
+            let name = if grant.starts_with("EXECUTE") {
+                name.to_string()
+            } else {
+                ident(name)
+            };
+            return Some(format!("GRANT {grant} {name} TO {to}"));
+        }
+    }
+    None
+}
+
+/// An identifier as SQL needs it: quoted only where a bare one would fold or break.
+fn ident(s: &str) -> String {
+    let bare = !s.is_empty()
+        && s.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b == b'_' || (i > 0 && (b.is_ascii_digit() || b == b'$'))
+        });
+    if bare {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
 }

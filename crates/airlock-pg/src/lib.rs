@@ -8,6 +8,8 @@ pub mod checks;
 pub mod cluster;
 pub mod cluster_state;
 pub mod conn;
+pub mod data_values;
+pub mod db_search_path;
 pub mod decide;
 pub mod deploy;
 pub mod described;
@@ -24,6 +26,7 @@ pub mod ledger;
 pub mod leftovers;
 pub mod lock_impact;
 pub mod lock_plan;
+mod named_reads;
 pub mod notices;
 pub mod online;
 pub mod options;
@@ -188,6 +191,13 @@ pub enum DbError {
     Connect { target: String, message: String },
     #[error("{context}: {message}")]
     Sql { context: String, message: String },
+    /// A statement of a bundle file failed (its message says so); `at` is where.
+    #[error("{context}: {message}")]
+    Statement {
+        context: String,
+        message: String,
+        at: Box<files::StatementAt>,
+    },
     #[error("name guard: connected to database {actual:?}, but the bundle is for {expected:?}")]
     NameGuard { expected: String, actual: String },
     #[error("{0}")]
@@ -312,6 +322,7 @@ impl DbError {
         match self {
             DbError::Connect { .. }
             | DbError::Sql { .. }
+            | DbError::Statement { .. }
             | DbError::Interrupted
             | DbError::TransactionEnded { .. } => Exit::Runtime,
             DbError::NameGuard { .. } | DbError::State(_) | DbError::Mismatch(_) => Exit::State,
@@ -336,10 +347,19 @@ impl DbError {
             DbError::Partial { error, .. } => error.exit_code(),
         }
     }
+    /// Where in a bundle file the failing statement is, when a statement failed.
+    pub fn at(&self) -> Option<&files::StatementAt> {
+        match self {
+            DbError::Statement { at, .. } => Some(at),
+            DbError::Partial { error, .. } => error.at(),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             DbError::Connect { .. } => "connect",
-            DbError::Sql { .. } | DbError::Interrupted => "sql",
+            DbError::Sql { .. } | DbError::Statement { .. } | DbError::Interrupted => "sql",
             DbError::NameGuard { .. } => "name-guard",
             DbError::State(_) | DbError::Mismatch(_) => "state-check",
             DbError::Refused(_) => "refused",

@@ -349,6 +349,9 @@ pub(crate) fn rollback(
         }),
         _ => None,
     };
+    // After a partial apply, only the files of the tiers that ran (and those that undo
+    // the whole bundle).
+    let files = rb.files_for(&decided.undone);
     let rec = Recording {
         vb,
         opts,
@@ -365,18 +368,11 @@ pub(crate) fn rollback(
     if let Some(o) = opts.observer {
         o.start(
             "rollback (online)",
-            rb.files.len(),
-            files::bytes_of(vb.manifest(), &rb.files),
+            files.len(),
+            files::bytes_of(vb.manifest(), &files),
         );
     }
-    run_online(
-        deploy,
-        &rb.files,
-        &decided.role,
-        0,
-        "rollback (online)",
-        rec,
-    )
+    run_online(deploy, &files, &decided.role, 0, "rollback (online)", rec)
 }
 
 /// What rollback decided under the lock before its online statements.

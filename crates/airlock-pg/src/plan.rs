@@ -72,6 +72,23 @@ fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanRe
 /// `airlock plan`: `checks` holds what the command checked before the database
 /// (signatures, params); the rest is asked of the database in one transaction that is
 /// always rolled back.
+/// When the database's own search_path differs from the bundle's, the Database
+/// check says so (information: it decides nothing).
+fn search_path_note(client: &mut postgres::Client, vb: &VerifiedBundle, report: &mut PlanReport) {
+    let path = vb.manifest().target.search_path.clone();
+    let path = path.unwrap_or_else(super::session::default_search_path);
+    let role = report.bundle_role.as_ref().map(|r| r.role.clone());
+    if let Some(note) = super::db_search_path::differs(client, &path, role.as_deref()) {
+        if let Some(c) = report
+            .checks
+            .iter_mut()
+            .find(|c| c.check == CheckName::Database && c.passed())
+        {
+            c.evidence.push_str(&format!("; {note}"));
+        }
+    }
+}
+
 pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> PlanReport {
     let m = vb.manifest();
     let mut report = PlanReport::new(vb, &opts.expected_db, checks);
@@ -81,6 +98,7 @@ pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> Plan
             let mut deploy = Deploy::on(session, vb, opts);
             let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
             report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report));
+            search_path_note(&mut deploy.session.client, vb, &mut report);
             report
                 .reaches_beyond
                 .extend(catalog_reach(&mut deploy.session.client));

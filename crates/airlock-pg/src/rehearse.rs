@@ -91,6 +91,10 @@ pub struct RehearseReport {
     /// READY.
     pub gates_assumed: bool,
     pub steps: Vec<Step>,
+    /// Where the failing bundle statement is, when apply or rollback on the clone
+    /// failed on one (as in the error document of `apply`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<super::files::StatementAt>,
     /// The rehearsal's entry fingerprint: the clone's schema at entry and, per table,
     /// its rows at the clone (as read, or a stand-in where storage proved them
     /// unchanged). Equal to `exit_fingerprint` exactly when the clone's check held; not
@@ -176,6 +180,8 @@ pub struct RehearseOptions<'a> {
 struct Run {
     steps: Vec<Step>,
     exit: Exit,
+    /// Where the first failing bundle statement is (apply or rollback on the clone).
+    at: Option<super::files::StatementAt>,
 }
 
 impl Run {
@@ -261,23 +267,33 @@ impl Run {
 /// A syntax error on the target: lint parses with PostgreSQL 18's grammar (and names
 /// only a short list of newer syntax), while the target may be older. Say so.
 fn explain_syntax_error(e: DbError, min_server_version: Option<i64>) -> DbError {
+    let explained = |message: String| {
+        let admits = min_server_version
+            .map(|v| {
+                format!(
+                    " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
+                    v / 10000
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
+        )
+    };
     match e {
-        DbError::Sql { context, message } if message.contains("syntax error") => {
-            let admits = min_server_version
-                .map(|v| {
-                    format!(
-                        " (the bundle's [target] min_server_version = {v} admits PostgreSQL {})",
-                        v / 10000
-                    )
-                })
-                .unwrap_or_default();
-            DbError::Sql {
-                context,
-                message: format!(
-                    "{message}\nlint checks PostgreSQL 18's grammar; this server may be older than the syntax{admits}: rewrite the statement for the oldest target, or raise min_server_version"
-                ),
-            }
-        }
+        DbError::Sql { context, message } if message.contains("syntax error") => DbError::Sql {
+            context,
+            message: explained(message),
+        },
+        DbError::Statement {
+            context,
+            message,
+            at,
+        } if message.contains("syntax error") => DbError::Statement {
+            context,
+            message: explained(message),
+            at,
+        },
         e => e,
     }
 }
@@ -417,6 +433,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     let mut run = Run {
         steps: vec![],
         exit: Exit::Success,
+        at: None,
     };
     // 1. Before anything is cloned: the bundle stays inside its database, its SQL runs
     //    as it would on the target, and the target's size picks the strategy.
@@ -482,6 +499,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         gates_assumed: on_clone.gate == Some(GateSeen::Blocked) && o.assume_gates,
         gate: on_clone.gate,
         steps: run.steps,
+        at: run.at,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
         lock_impact: on_clone.lock_impact,
@@ -1066,9 +1084,13 @@ fn deploy_cycle(
             }
         })
     });
+    let at = std::cell::RefCell::new(None);
     run.step("rollback", || {
         watch.around(|| {
-            let r = apply::rollback(vb, &opts(skip)).map_err(|e| seen_fail(watch, e))?;
+            let r = apply::rollback(vb, &opts(skip)).map_err(|e| {
+                *at.borrow_mut() = e.at().cloned();
+                seen_fail(watch, e)
+            })?;
             Ok((
                 (),
                 format!(
@@ -1080,6 +1102,7 @@ fn deploy_cycle(
             ))
         })
     });
+    run.at = run.at.take().or(at.into_inner());
     (skip, gate_seen.into_inner(), lock_impact)
 }
 
@@ -1097,10 +1120,12 @@ fn apply_step(
     let m = vb.manifest();
     let n = m.tier.len();
     let timer = Timer::new(vb, planned, watched);
+    let at = std::cell::RefCell::new(None);
     let applied = run.step("apply", || {
         watch.around(|| {
             let r = apply::apply(vb, &clone_options(o, places, skip, &timer)).map_err(|e| {
                 watch.ended_unseen(&e);
+                *at.borrow_mut() = e.at().cloned();
                 fail(explain_syntax_error(e, m.target.min_server_version))
             })?;
             let d = format!(
@@ -1113,6 +1138,7 @@ fn apply_step(
             Ok((r, d))
         })
     });
+    run.at = run.at.take().or(at.into_inner());
     let online_steps = applied.as_ref().map_or(&[][..], |r| &r.online_steps[..]);
     let impact = timer.report(vb, online_steps);
     // A failed apply committed nothing timed; what it did commit (earlier per-tier

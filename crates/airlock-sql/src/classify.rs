@@ -152,6 +152,7 @@ impl<'f> ScriptChecker<'f> {
                 }
                 Event::Problem { line, message } => self.problem(line, message),
                 Event::Note { line, message } => self.note(line, message),
+                Event::Warning { line, message } => self.warn(line, message),
                 Event::CopyData { .. } | Event::Skip { .. } => {}
             }
         }

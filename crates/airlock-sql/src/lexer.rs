@@ -94,6 +94,11 @@ pub(super) enum Event {
         line: usize,
         message: String,
     },
+    /// Something accepted that may not do what its author meant (lint warns).
+    Warning {
+        line: usize,
+        message: String,
+    },
     Problem {
         line: usize,
         message: String,
@@ -1023,11 +1028,16 @@ impl Lexer {
                 self.events.push(Event::Skip {
                     end: statement.end + u64::from(semi),
                 });
-                if let Some(message) = note {
-                    self.events.push(Event::Note {
+                match note {
+                    Some(wrapper::Said::Note(message)) => self.events.push(Event::Note {
                         line: statement.line,
                         message,
-                    });
+                    }),
+                    Some(wrapper::Said::Warning(message)) => self.events.push(Event::Warning {
+                        line: statement.line,
+                        message,
+                    }),
+                    None => {}
                 }
                 true
             }

@@ -27,6 +27,7 @@ mod meta;
 mod online;
 mod parser;
 mod reach;
+mod reads;
 mod split;
 mod tokens;
 mod version;
@@ -39,10 +40,12 @@ pub use locks::{locks_in, Lock, LockMode, Work};
 pub use online::{
     online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
 };
+pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
 pub use reach::{reaches_in, Reach};
+pub use reads::{reads_of, Reads};
 pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query;

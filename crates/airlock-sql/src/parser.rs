@@ -26,8 +26,12 @@ pub(super) const DO_TRANSACTION: &str = "this DO block commits or rolls back: in
 pub(super) const CREATE_SUBSCRIPTION: &str = "CREATE SUBSCRIPTION that creates a replication slot cannot run inside a transaction block; add WITH (connect = false) (or create_slot = false) and create the slot separately";
 
 /// What a transactional tier's refusal of an online-only statement adds.
-const DECLARE_ONLINE: &str =
+pub const DECLARE_ONLINE: &str =
     "; declare its tier `online = true` in bundle.toml to run it as an online step (outside a transaction, recorded as it completes)";
+
+/// What replaces [`DECLARE_ONLINE`] for a rollback file (rollback files have no tier).
+pub const ROLLBACK_ONLINE: &str =
+    "; a rollback file has no tier: set `online = true` in [rollback] to run the rollback files one statement at a time outside a transaction (every rollback file then runs that way, each statement idempotent: `DROP INDEX CONCURRENTLY IF EXISTS`), or drop the CONCURRENTLY (it then runs inside the rollback's transaction, blocking reads and writes of the table while it runs)";
 
 pub(super) const ALTER_SUBSCRIPTION_REFRESH: &str = "ALTER SUBSCRIPTION … REFRESH PUBLICATION (and SET/ADD/DROP PUBLICATION, which refresh unless WITH (refresh = false)) cannot run inside a transaction block";
 

@@ -164,7 +164,7 @@ impl Splitter {
                     });
                     self.next = end;
                 }
-                Event::Note { .. } => {}
+                Event::Note { .. } | Event::Warning { .. } => {}
                 Event::Problem { line, message } => {
                     self.problem = Some(SqlProblem {
                         file: self.file.clone(),

@@ -570,6 +570,26 @@ fn a_new_enum_value_used_in_the_same_file_is_warned_about_whatever_the_chunking(
 }
 
 #[test]
+fn a_label_that_is_no_use_of_the_new_value_draws_no_warning() {
+    // Issue 47: another enum's definition, a comment, a setting, a cast to another
+    // type, a default of a column of another type are no use of e's new 'b'.
+    let quiet = "CREATE TYPE e AS ENUM ('a');\nALTER TYPE e ADD VALUE 'b';\nCREATE TYPE e2 AS ENUM ('a', 'b');\nCOMMENT ON TYPE e2 IS 'b';\nSET LOCAL application_name = 'b';\nSELECT 'b'::e2;\nCREATE TABLE t2 (x e2 DEFAULT 'b', y public.e2 DEFAULT 'b');\nALTER TYPE e ADD VALUE 'c' AFTER 'b';\n";
+    let c = check_noted("t.sql", quiet, SqlRole::Script);
+    assert_eq!(c.warnings, vec![], "{:?}", c.warnings);
+    // A use: a default of a column of the type, a cast to it, a plain constant.
+    for (used, line) in [
+        ("CREATE TABLE t (x e DEFAULT 'b');", 3),
+        ("SELECT 'b'::public.e;", 3),
+        ("INSERT INTO t VALUES ('b');", 3),
+    ] {
+        let sql = format!("CREATE TYPE e AS ENUM ('a');\nALTER TYPE e ADD VALUE 'b';\n{used}\n");
+        let c = check_noted("t.sql", &sql, SqlRole::Script);
+        assert_eq!(c.warnings.len(), 1, "{used}: {:?}", c.warnings);
+        assert_eq!(c.warnings[0].line, line, "{used}");
+    }
+}
+
+#[test]
 fn syntax_newer_than_the_oldest_target_is_reported() {
     let sql = "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);\nMERGE INTO t USING u ON true WHEN MATCHED THEN DELETE;\n";
     let check = |min| {

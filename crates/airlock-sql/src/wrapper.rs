@@ -38,13 +38,22 @@ pub(super) fn recognise(text: &[u8]) -> Option<Wrap> {
     }
 }
 
+/// What lint says of a pair that just closed.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Said {
+    /// The first pair of a file: what it means here.
+    Note(String),
+    /// A later pair: psql would have committed the ones before it.
+    Warning(String),
+}
+
 /// What the lexer does with a statement.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
     /// An ordinary statement (a `COMMIT` with no open wrapper is one: refused later).
     Statement,
-    /// Skipped, with a note when a pair just closed.
-    Skip(Option<String>),
+    /// Skipped, with what lint says when a pair just closed.
+    Skip(Option<Said>),
     /// Refused here, at this line.
     Problem(usize, String),
 }
@@ -54,6 +63,8 @@ pub(super) enum Verdict {
 pub(super) struct Wrappers {
     /// Line of the `BEGIN` whose `COMMIT` has not come yet.
     open: Option<usize>,
+    /// Lines of the first pair of the file, once closed.
+    first: Option<(usize, usize)>,
     /// The file is an online tier's (or online rollback's): it runs each statement
     /// outside any transaction, so a wrapper cannot mean what it asks and is refused
     /// (once, at its `COMMIT`, naming both lines) instead of skipped.
@@ -78,11 +89,19 @@ impl Wrappers {
                     "`BEGIN;` … `COMMIT;` (lines {first}–{line}) in an online tier: an online tier runs each statement on its own, outside any transaction, each recorded as it completes, so these statements cannot run as one transaction. Remove the two lines (the statements then run one by one), or move the statements to a tier without `online = true`, which runs them all-or-nothing"
                 ))
             }
-            (Some(Wrap::Commit), Some(first)) => {
+            (Some(Wrap::Commit), Some(begin)) => {
                 self.open = None;
-                Verdict::Skip(Some(format!(
-                    "lines {first}–{line}: `BEGIN;` … `COMMIT;` asks for one transaction, which airlock's apply already is; the two statements are skipped and what is between them runs all-or-nothing with the rest of the bundle"
-                )))
+                Verdict::Skip(Some(match self.first {
+                    None => {
+                        self.first = Some((begin, line));
+                        Said::Note(format!(
+                            "lines {begin}–{line}: `BEGIN;` … `COMMIT;` asks for one transaction, which airlock's apply already is; the two statements are skipped and what is between them runs all-or-nothing with the rest of the bundle"
+                        ))
+                    }
+                    Some((a, b)) => Said::Warning(format!(
+                        "lines {begin}–{line}: another `BEGIN;` … `COMMIT;` in this file (the first: lines {a}–{b}): psql commits each pair before the next runs, airlock skips the pairs and runs the whole file in its one transaction, so they no longer commit apart: all of it commits, or none. If a pair must commit before the next runs (a batch too large for one transaction, an enum value added for later use), give each its own file in its own tier with [bundle] transaction = \"per-tier\" (each tier then commits on its own)"
+                    )),
+                }))
             }
             (Some(Wrap::Commit), None) => Verdict::Statement,
         }

@@ -1,0 +1,195 @@
+//! `plan` derives every grant the gate role needs for the gates, the preflight, the
+//! verify probe and the rollback probe, schemas included, also for what the release
+//! itself creates (those can only be granted once it exists: plan says so and names
+//! them); and a probe refused for a missing grant names that grant at apply.
+
+mod util;
+use std::path::{Path, PathBuf};
+use util::*;
+
+struct Setup {
+    t: tempfile::TempDir,
+    db: TestDb,
+    _roles: DropRoles,
+    gate: String,
+}
+
+impl Setup {
+    /// A database with schema `ex` (tables `pre` and `back`, nothing granted), a gate
+    /// role with TEMP on it.
+    fn new(tag: &str) -> Setup {
+        let db = TestDb::new(tag);
+        let gate = role_name("gg_gate");
+        db.exec(&format!(
+            "CREATE ROLE {gate} NOLOGIN; GRANT TEMP ON DATABASE \"{}\" TO {gate};
+             CREATE SCHEMA ex; CREATE TABLE ex.pre (i int); CREATE TABLE ex.back (i int);",
+            db.name
+        ));
+        Setup {
+            t: keyed_dir(),
+            _roles: DropRoles(vec![gate.clone()]),
+            db,
+            gate,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// The tier creates schema `app` and `app.t`; the verify probe reads `app.t`, the
+    /// preflight `ex.pre`, the rollback probe `ex.back`.
+    fn bundle(&self) -> PathBuf {
+        let src = self.dir().join("src");
+        write(
+            &src.join("bundle.toml"),
+            &format!(
+                "[bundle]\nname = \"gg\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n\
+                 [preflight]\nfile = \"sql/pre.sql\"\nexpect = {{ n = \"0\" }}\n\n\
+                 [[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\n\n\
+                 [verify]\nfile = \"sql/verify.sql\"\nexpect = {{ n = \"0\" }}\n\n\
+                 [rollback]\nfiles = [\"sql/undo.sql\"]\nprobe = \"sql/back.sql\"\nexpect = {{ n = \"0\" }}\n",
+                self.db.name
+            ),
+        );
+        write(
+            &src.join("sql/tier.sql"),
+            "CREATE SCHEMA app;\nCREATE TABLE app.t (i int);\n",
+        );
+        write(&src.join("sql/undo.sql"), "DROP SCHEMA app CASCADE;\n");
+        write(
+            &src.join("sql/pre.sql"),
+            "SELECT 'n'::text AS key, count(*)::text AS value FROM ex.pre\n",
+        );
+        write(
+            &src.join("sql/verify.sql"),
+            "SELECT 'n'::text AS key, count(*)::text AS value FROM app.t\n",
+        );
+        write(
+            &src.join("sql/back.sql"),
+            "SELECT 'n'::text AS key, count(*)::text AS value FROM ex.back\n",
+        );
+        pack(self.dir(), &src, "rm.key", "b.tar.gz")
+    }
+
+    fn run(&self, b: &Path, args: &[&str]) -> std::process::Output {
+        let conn = self.db.conn();
+        let mut all = args.to_vec();
+        all.extend([
+            b.to_str().unwrap(),
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--gate-role",
+            &self.gate,
+        ]);
+        airlock(self.dir(), &all)
+    }
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn plan_derives_the_grants_of_every_probe_and_of_what_the_release_creates() {
+    let s = Setup::new("gg_plan");
+    let b = s.bundle();
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    let g = &j["gate_grants"];
+    assert_eq!(
+        strings(&g["statements"]),
+        vec![
+            format!("GRANT USAGE ON SCHEMA ex TO {};", s.gate),
+            format!("GRANT SELECT ON ex.back, ex.pre TO {};", s.gate),
+        ],
+        "{g}"
+    );
+    // What the release creates: named, with where the grant must be given.
+    assert_eq!(
+        strings(&g["after_release"]),
+        vec![
+            format!("GRANT USAGE ON SCHEMA app TO {};", s.gate),
+            format!("GRANT SELECT ON app.t TO {};", s.gate),
+        ],
+        "{g}"
+    );
+    assert_eq!(g["unresolved"], serde_json::json!(null), "{g}");
+    let human = stdout(&s.run(&b, &["plan"]));
+    assert!(
+        human.contains(&format!("GRANT USAGE ON SCHEMA app TO {};", s.gate)),
+        "{human}"
+    );
+}
+
+#[test]
+fn apply_names_the_missing_usage_on_the_schema_the_verify_probe_reads() {
+    let s = Setup::new("gg_apply");
+    let b = s.bundle();
+    // What plan says can be granted now, granted; the schema the release creates not.
+    s.db.exec(&format!(
+        "GRANT USAGE ON SCHEMA ex TO {0}; GRANT SELECT ON ex.pre, ex.back TO {0};",
+        s.gate
+    ));
+    let before = s.db.dump();
+    let o = s.run(&b, &["apply"]);
+    expect_code(&o, 5);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("GRANT USAGE ON SCHEMA app TO {}", s.gate)),
+        "{err}"
+    );
+    assert!(!err.contains("GRANT TEMP"), "{err}");
+    assert_eq!(s.db.dump(), before);
+}
+
+/// An imported bundle's rollback probe asks `to_regclass('schema.table') IS NULL`: the
+/// name is text, so the server records no dependency on it, yet the gate role needs
+/// USAGE on the schema (or the probe is refused). plan derives it; and a probe refused
+/// for it at rollback names it.
+#[test]
+fn a_rollback_probe_naming_a_relation_as_text_needs_usage_on_its_schema() {
+    let s = Setup::new("gg_regclass");
+    s.db.exec(&format!(
+        "CREATE SCHEMA keep; GRANT USAGE ON SCHEMA ex TO {0}; GRANT SELECT ON ex.pre, ex.back TO {0};",
+        s.gate
+    ));
+    let src = s.dir().join("src");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"gg\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n\
+             [[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\n\n\
+             [rollback]\nfiles = [\"sql/undo.sql\"]\nprobe = \"sql/gone.sql\"\nexpect = {{ gone = \"true\" }}\n",
+            s.db.name
+        ),
+    );
+    write(&src.join("sql/tier.sql"), "CREATE TABLE keep.n (i int);\n");
+    write(&src.join("sql/undo.sql"), "DROP TABLE keep.n;\n");
+    write(
+        &src.join("sql/gone.sql"),
+        "SELECT 'gone'::text AS key, (to_regclass('keep.n') IS NULL)::text AS value\n",
+    );
+    let b = pack(s.dir(), &src, "rm.key", "b.tar.gz");
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    assert_eq!(
+        strings(&j["gate_grants"]["statements"]),
+        vec![format!("GRANT USAGE ON SCHEMA keep TO {};", s.gate)],
+        "{j}"
+    );
+    expect_code(&s.run(&b, &["apply"]), 0);
+    let before = s.db.dump();
+    let o = s.run(&b, &["rollback"]);
+    expect_code(&o, 5);
+    assert!(
+        stderr(&o).contains(&format!("GRANT USAGE ON SCHEMA keep TO {}", s.gate)),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.db.dump(), before);
+}
