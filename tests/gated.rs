@@ -108,8 +108,8 @@ fn gate_ready_blocked_and_every_malformed_answer() {
         ("SELECT true AS go", 3, "no column named \"ready\""),
         ("SELECT 1 AS ready", 3, "not boolean"),
         ("SELECT (1 / 0) = 1 AS ready", 3, "division by zero"),
-        // parallel-restricted at the top: no proof of parallel mode, so not run
-        ("SELECT random() >= 0 AS ready", 3, "would not run this gate in parallel mode"),
+        // The shape is said where a gate is refused for it.
+        ("SELECT true", 3, "a boolean column `ready`"),
     ];
     for (i, (gate, want, reason)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("g{i}.tar.gz"), gate, TWO, RB);
@@ -184,14 +184,23 @@ fn sequences(c: &Case) -> String {
 #[test]
 fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
     let c = Case::new("writers");
-    let not_parallel = "would not run this gate in parallel mode";
+    // The gate role may use the sequences: the refusal is parallel mode's, not a grant's.
+    c.db.exec("GRANT USAGE ON ALL SEQUENCES IN SCHEMA fx TO airlock_gate");
+    // Each runs in parallel mode whatever its functions are declared as: PostgreSQL
+    // refuses what it does (the write, nextval(), the subtransaction, the RESET).
     let cases: &[(&str, &str)] = &[
-        // PARALLEL UNSAFE (the default for functions; nextval itself): never run.
-        ("SELECT fx.write_audit() AS ready", not_parallel),
-        ("SELECT fx.bump() AS ready", not_parallel),
-        ("SELECT fx.sneaky() AS ready", not_parallel),
-        // Declared PARALLEL SAFE, so they run in parallel mode, where PostgreSQL refuses
-        // the subtransaction, the RESET and nextval() on its own.
+        (
+            "SELECT fx.write_audit() AS ready",
+            "cannot execute INSERT in a read-only transaction",
+        ),
+        (
+            "SELECT fx.bump() AS ready",
+            "cannot execute nextval() in a read-only transaction",
+        ),
+        (
+            "SELECT fx.sneaky() AS ready",
+            "cannot start subtransactions during a parallel operation",
+        ),
         (
             "SELECT fx.sneaky_safe() AS ready",
             "cannot start subtransactions during a parallel operation",
@@ -207,6 +216,15 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         (
             "SELECT fx.reset_safe('fx.warm') AS ready",
             "cannot execute RESET during a parallel operation",
+        ),
+        // The same from inside a sublink (an InitPlan) and a CTE.
+        (
+            "SELECT EXISTS (SELECT 1 WHERE fx.bump()) AS ready",
+            "cannot execute nextval() in a read-only transaction",
+        ),
+        (
+            "WITH w AS (SELECT fx.write_audit() AS x) SELECT (SELECT x FROM w) AS ready",
+            "cannot execute INSERT in a read-only transaction",
         ),
     ];
     let seqs = sequences(&c);
@@ -825,4 +843,36 @@ fn plan_refuses_what_apply_would_refuse_and_names_what_can_run_while_blocked() {
     // The gate-free tier alone needs no param and no open gate.
     expect_code(&c.run(&["plan", &b, "--through", "structure"]), 0);
     expect_code(&c.run(&["apply", &b, "--through", "structure"]), 0);
+}
+
+/// Issue 48 finding 1: gates written the ordinary way (a sublink, an InitPlan) are
+/// judged by what they do, not by whether the planner parallelises them.
+#[test]
+fn ordinary_gates_with_sublinks_are_ready_when_true() {
+    let c = Case::new("sublinks");
+    c.db.exec(
+        "CREATE TABLE fx.release_flags(flag text); INSERT INTO fx.release_flags VALUES ('x');
+         INSERT INTO fx.approvals VALUES (1);",
+    );
+    let gates = [
+        "SELECT EXISTS (SELECT 1 FROM fx.release_flags WHERE flag='x') AS ready, 'x' AS reason;",
+        "SELECT (SELECT count(*) FROM fx.approvals) >= 1 AS ready",
+        "WITH f AS (SELECT flag FROM fx.release_flags) SELECT 'x' IN (SELECT flag FROM f) AS ready",
+        "SELECT random() >= 0 AS ready",
+    ];
+    let before = c.db.dump();
+    for (i, gate) in gates.iter().enumerate() {
+        let b = c.bundle(&format!("s{i}.tar.gz"), gate, TWO, RB);
+        let o = c.run(&["gate", &b]);
+        expect_code(&o, 0);
+        assert_eq!(json(&o)["verdict"], "READY", "{gate}: {}", stdout(&o));
+    }
+    // False is BLOCKED with the gate's own reason, not a refusal.
+    c.db.exec("DELETE FROM fx.release_flags");
+    let b = c.bundle("f.tar.gz", gates[0], TWO, RB);
+    let o = c.run(&["gate", &b]);
+    expect_code(&o, 3);
+    assert_eq!(json(&o)["gates"][0]["reason"], "x", "{}", stdout(&o));
+    c.db.exec("INSERT INTO fx.release_flags VALUES ('x')");
+    assert_eq!(c.db.dump(), before);
 }
