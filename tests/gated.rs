@@ -105,11 +105,12 @@ fn gate_ready_blocked_and_every_malformed_answer() {
         ("SELECT NULL::boolean AS ready", 3, "ready is NULL"),
         ("SELECT true AS ready FROM fx.approvals", 3, "no row"),
         ("SELECT true AS ready FROM generate_series(1, 2)", 3, "2 rows"),
-        ("SELECT true AS go", 3, "no column named \"ready\""),
+        // Columns lint cannot name (a `*`): the server's description decides.
+        ("SELECT * FROM (SELECT true AS go) s", 3, "no column named \"ready\""),
         ("SELECT 1 AS ready", 3, "not boolean"),
         ("SELECT (1 / 0) = 1 AS ready", 3, "division by zero"),
         // The shape is said where a gate is refused for it.
-        ("SELECT true", 3, "a boolean column `ready`"),
+        ("SELECT * FROM (VALUES (true)) v", 3, "a boolean column `ready`"),
     ];
     for (i, (gate, want, reason)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("g{i}.tar.gz"), gate, TWO, RB);
@@ -875,4 +876,136 @@ fn ordinary_gates_with_sublinks_are_ready_when_true() {
     assert_eq!(json(&o)["gates"][0]["reason"], "x", "{}", stdout(&o));
     c.db.exec("INSERT INTO fx.release_flags VALUES ('x')");
     assert_eq!(c.db.dump(), before);
+}
+
+/// Issue 48 finding 11: at COMMIT PostgreSQL lets a session's table locks go before its
+/// advisory locks, so an apply waiting for the deploy lock can take it while the
+/// session that held it still holds the online key. That holder is waited for (and
+/// then gone), never a refusal. The test session holds both, lets the table lock go
+/// first, and lets the key go only once the apply is seen looking at it again.
+#[test]
+fn a_deploy_lock_let_go_before_the_online_key_is_waited_for_not_refused() {
+    use airlock::db::ledger::ONLINE_KEY;
+    let c = Case::new("lockorder");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    // The ledger exists: tier 1 applied.
+    let o = c.run(&["apply", &b, "--param", "code=x", "--through", "structure"]);
+    expect_code(&o, 0);
+    let mut holder = c.db.client();
+    holder
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock({}, 7); BEGIN; LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE;",
+            ONLINE_KEY >> 32
+        ))
+        .unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let conn = c.db.conn();
+    let mut child = airlock_command(c.dir(), &[])
+        .args([
+            "--json",
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--lock-timeout",
+            "5min",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What the apply's session is at: waiting for the deploy lock ("relation"), or
+    // looking at the online key between statements ("online": its last query did).
+    let mut watcher = c.db.client();
+    let waiting_on = |w: &mut postgres::Client| -> Option<String> {
+        w.query_opt(
+            "SELECT CASE WHEN a.wait_event = 'relation' THEN 'relation'
+                         WHEN a.state = 'idle in transaction' AND a.query LIKE 'SELECT pg_catalog.pg_stat_clear_snapshot(); SELECT CASE%' THEN 'online' END
+               FROM pg_stat_activity a
+              WHERE a.datname = current_database() AND a.pid NOT IN ($1, pg_backend_pid())
+                AND a.backend_type = 'client backend'",
+            &[&holder_pid],
+        )
+        .unwrap()
+        .and_then(|r| r.get(0))
+    };
+    let mut wait_until = |what: &str, child: &mut std::process::Child| {
+        while waiting_on(&mut watcher).as_deref() != Some(what) {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        true
+    };
+    assert!(wait_until("relation", &mut child), "the apply did not wait");
+    // The table lock goes first, as at a COMMIT; the key is still held.
+    holder.batch_execute("COMMIT").unwrap();
+    if !wait_until("online", &mut child) {
+        let o = child.wait_with_output().unwrap();
+        panic!(
+            "the apply ended instead of waiting for the online key: exit {}\n{}",
+            code(&o),
+            stdout(&o)
+        );
+    }
+    holder
+        .query_one(
+            "SELECT pg_advisory_unlock($1, 7)",
+            &[&((ONLINE_KEY >> 32) as i32)],
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 0);
+    assert_eq!(
+        c.db.scalar("SELECT count(*) FROM airlock.ledger"),
+        "2",
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Issue 48 finding 2: a gate whose columns are certain and include no `ready` is
+/// refused by `lint` (and so by `pack`), with the shape in the message; so is a probe
+/// that does not return two columns. Nothing is packed.
+#[test]
+fn a_gate_without_ready_is_refused_at_lint_with_the_shape() {
+    let t = keyed_dir();
+    let d = t.path();
+    let s = MiniSource::new(&d.join("g"), "nowhere", "SELECT true;", TWO, RB);
+    let o = airlock(d, &["lint", &s.dir.to_string_lossy()]);
+    expect_code(&o, 2);
+    let out = stderr(&o);
+    assert!(out.contains("sql/gate.sql:1"), "{out}");
+    assert!(out.contains("no column named \"ready\""), "{out}");
+    assert!(
+        out.contains("a boolean column `ready` and, optionally, a column `reason`"),
+        "{out}"
+    );
+    let o = airlock(
+        d,
+        &[
+            "pack",
+            &s.dir.to_string_lossy(),
+            "--key",
+            "rm.key",
+            "--out",
+            "b.tar.gz",
+        ],
+    );
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    assert!(!d.join("b.tar.gz").exists());
+    // A probe of one column.
+    std::fs::write(s.dir.join("sql/gate.sql"), "SELECT true AS ready").unwrap();
+    std::fs::write(s.dir.join("sql/probe.sql"), "SELECT 't' AS key").unwrap();
+    let o = airlock(d, &["lint", &s.dir.to_string_lossy()]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("(key, value) rows"), "{}", stderr(&o));
 }

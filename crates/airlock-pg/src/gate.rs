@@ -36,7 +36,7 @@
 use super::session::BundlePins;
 use super::{leftovers, pg_message, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
-use airlock_sql::{self, SqlRole};
+use airlock_sql::{self, SqlRole, GATE_SHAPE, PROBE_SHAPE};
 use postgres::types::Type;
 use postgres::Transaction;
 use schemars::JsonSchema;
@@ -244,16 +244,13 @@ fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String
     Err("the plan of the call to its wrapper has no Gather".into())
 }
 
-/// The shape a gate must have, said wherever a gate is refused for its shape.
-pub const GATE_SHAPE: &str = "a gate is one query returning exactly one row with a boolean column `ready` and, optionally, a column `reason` (text), e.g. SELECT count(*) >= 1 AS ready, count(*) || ' approvals' AS reason FROM ops.approvals";
-
-/// The shape a probe must have.
-pub const PROBE_SHAPE: &str = "a probe is one query returning (key, value) rows, both text, one row per key, e.g. SELECT 'orders' AS key, count(*)::text AS value FROM app.orders";
-
 /// The text of the one statement in `sql`, without the `;` and comments after it.
 fn statement_text(sql: &str) -> &str {
     let parsed = airlock_sql::pg_query::parse(sql, airlock_sql::pg_query::ParserOptions::DEFAULT);
-    let Some(raw) = parsed.ok().and_then(|p| p.protobuf.stmts.into_iter().next()) else {
+    let Some(raw) = parsed
+        .ok()
+        .and_then(|p| p.protobuf.stmts.into_iter().next())
+    else {
         return sql;
     };
     let from = usize::try_from(raw.stmt_location).unwrap_or(0);

@@ -27,6 +27,7 @@ mod meta;
 mod online;
 mod parser;
 mod reach;
+mod shape;
 mod split;
 mod tokens;
 mod version;
@@ -43,6 +44,7 @@ pub use online::{
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
 pub use reach::{reaches_in, Reach};
+pub use shape::{GATE_SHAPE, PROBE_SHAPE};
 pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query;
