@@ -1009,3 +1009,41 @@ fn a_gate_without_ready_is_refused_at_lint_with_the_shape() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("(key, value) rows"), "{}", stderr(&o));
 }
+
+/// Issue 48 finding 5: `plan -q` names a failing check once ("drift: …", not
+/// "drift: drift: …"); the text report prints every failing row's hint, each named.
+#[test]
+fn plan_names_a_failing_check_once_and_prints_every_hint() {
+    let c = Case::new("planhints");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    let o = c.run(&["apply", &b, "--param", "code=x", "--through", "structure"]);
+    expect_code(&o, 0);
+    c.db.exec("CREATE TABLE app.surprise(i int)");
+    let conn = c.db.conn();
+    let q = airlock(
+        c.dir(),
+        &[
+            "-q", "plan", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=x",
+        ],
+    );
+    let out = stdout(&q);
+    assert!(out.contains(": drift: "), "{out}");
+    assert!(!out.contains("drift: drift:"), "{out}");
+    let o = airlock(
+        c.dir(),
+        &[
+            "plan", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=x",
+        ],
+    );
+    let out = stdout(&o);
+    let json_plan = json(&c.run(&["plan", &b, "--param", "code=x"]));
+    for check in json_plan["checks"].as_array().unwrap() {
+        if let Some(h) = check["hint"].as_str() {
+            let name = check["check"].as_str().unwrap();
+            assert!(
+                out.contains(&format!("hint ({name}): {h}")),
+                "the hint of {name} is not printed: {out}"
+            );
+        }
+    }
+}

@@ -337,13 +337,15 @@ impl Report for PlanOutcome {
             p.database,
             checks_table(&p.checks)
         );
-        if let Some(c) = p.first_failure() {
-            // The table cuts long evidence; the first failure's is printed whole.
+        // The table cuts long evidence: every failing row's is printed whole, with its
+        // hint (the way out of each, not only of the first).
+        for c in p.checks.iter().filter(|c| !c.passed()) {
+            let name = check_name(c);
             if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
-                s.push_str(&format!("\n{}", c.evidence));
+                s.push_str(&format!("\n{name}: {}", c.evidence));
             }
             if let Some(h) = &c.hint {
-                s.push_str(&format!("\nhint: {h}"));
+                s.push_str(&format!("\nhint ({name}): {h}"));
             }
         }
         if let Some(dc) = p.drift_changes.as_ref().filter(|d| !d.changes.is_empty()) {
@@ -445,12 +447,13 @@ impl Report for PlanOutcome {
             return None;
         }
         let c = p.first_failure()?;
-        let mut line = format!(
-            "{}: {}: {}",
-            plan_verdict(p),
-            check_name(c),
-            one_line(&c.evidence)
-        );
+        let name = check_name(c);
+        let evidence = one_line(&c.evidence);
+        // Evidence that names its check already ("drift: …") is not named twice.
+        let evidence = evidence
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or(&evidence);
+        let mut line = format!("{}: {name}: {evidence}", plan_verdict(p));
         if let Some(h) = &c.hint {
             line.push_str(&format!("\nhint: {}", one_line(h)));
         }
