@@ -549,13 +549,13 @@ fn params_check(
 /// before connecting (the same function judges both).
 fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
     let path = args.sign_receipt.as_deref();
-    let judged = super::apply::receipt_key(path, &args.pass).and_then(|key| {
-        let public = key.as_ref().map(crate::minisign::SecretKey::public);
+    let judged = receipt_public(path, &args.pass).and_then(|(public, from)| {
         super::apply::receipt_policy(
             store,
             public.as_ref(),
             path.unwrap_or(std::path::Path::new("")),
         )
+        .map(|evidence| format!("{evidence}{from}"))
     });
     match judged {
         Ok(evidence) => Check::ok(CheckName::ReceiptPolicy, evidence),
@@ -565,6 +565,44 @@ fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Ch
             e.to_string(),
             e.hint(),
         ),
+    }
+}
+
+/// The public half of a `--sign-receipt` key for plan's read-only judgement: an
+/// encrypted key is not opened (no passphrase, no key derivation) when the `.pub`
+/// beside it reads; `apply` opens the key itself and judges again. Also what it was
+/// read from, for the evidence.
+fn receipt_public(
+    path: Option<&std::path::Path>,
+    pass: &crate::cli::PassphraseArgs,
+) -> Result<(Option<crate::minisign::PublicKey>, String)> {
+    let Some(key) = path else {
+        return Ok((None, String::new()));
+    };
+    let encrypted = std::fs::read_to_string(key)
+        .ok()
+        .and_then(|t| crate::minisign::SecretKey::file_is_encrypted(&t).ok())
+        .unwrap_or(false);
+    let beside = key.with_extension("pub");
+    let public = encrypted
+        .then(|| std::fs::read_to_string(&beside).ok())
+        .flatten()
+        .and_then(|t| crate::minisign::PublicKey::parse(&t).ok());
+    match public {
+        Some(p) => Ok((
+            Some(p),
+            format!(
+                " (read from {}: plan does not open an encrypted key; apply does)",
+                beside.display()
+            ),
+        )),
+        None => {
+            let key = super::apply::receipt_key(path, pass)?;
+            Ok((
+                key.as_ref().map(crate::minisign::SecretKey::public),
+                String::new(),
+            ))
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! What a gate and a probe must return, judged from the parse tree where it can be:
-//! a gate's `ready` column, a probe's two columns (`key`, `value`).
+//! What a gate and a probe must return; a gate's `ready` column judged from the parse
+//! tree where it can be (a probe's shape is judged on the target).
 //!
 //! Invariant: only what the tree proves is refused. A column is named only when its
 //! name is certain without the catalogs (an explicit `AS`, a column reference, an
@@ -28,31 +28,12 @@ pub(crate) fn gate_problem(stmt: &SelectStmt) -> Option<String> {
     ))
 }
 
-/// Why a probe's query cannot have the probe's shape, when its tree proves it.
-pub(crate) fn probe_problem(stmt: &SelectStmt) -> Option<String> {
-    let count = column_count(stmt)?;
-    (count != 2).then(|| format!("returns {count} column(s), not two; {PROBE_SHAPE}"))
-}
-
 /// The query's output columns: the left-most arm of a set operation names them.
 fn output(stmt: &SelectStmt) -> Option<&SelectStmt> {
     if stmt.op() != SetOperation::SetopNone && stmt.op() != SetOperation::Undefined {
         return stmt.larg.as_deref().and_then(output);
     }
     (stmt.values_lists.is_empty()).then_some(stmt)
-}
-
-/// How many columns the query returns, when no `*` hides it.
-fn column_count(stmt: &SelectStmt) -> Option<usize> {
-    let s = output(stmt)?;
-    let star = s.target_list.iter().any(|t| match target_value(t) {
-        Some(NodeEnum::ColumnRef(c)) => c
-            .fields
-            .iter()
-            .any(|f| matches!(f.node, Some(NodeEnum::AStar(_)))),
-        _ => false,
-    });
-    (!star).then_some(s.target_list.len())
 }
 
 /// Every output column's name, when each is certain.
@@ -139,17 +120,5 @@ mod tests {
         ] {
             assert_eq!(refused(sql, SqlRole::Gate), None, "{sql}");
         }
-    }
-
-    #[test]
-    fn a_probe_of_other_than_two_columns_is_refused_with_the_shape() {
-        let m = refused("SELECT 'k' AS key", SqlRole::Probe).expect("refused");
-        assert!(m.contains("not two") && m.contains("(key, value)"), "{m}");
-        assert!(refused("SELECT 'k', 'v', 'w'", SqlRole::Probe).is_some());
-        assert_eq!(
-            refused("SELECT 'k' AS key, 'v' AS value", SqlRole::Probe),
-            None
-        );
-        assert_eq!(refused("SELECT * FROM kv", SqlRole::Probe), None);
     }
 }
