@@ -673,7 +673,7 @@ fn receipt_signatures_count_only_from_unrevoked_operator_keys() {
             .unwrap()
             .to_string();
         std::fs::copy(d.join(&r), d.join(out)).unwrap();
-        let o = std::process::Command::new("minisign")
+        let o = tool("minisign")
             .current_dir(d)
             .args(["-S", "-s", key, "-m", out, "-t", &tc])
             .args(["-x", &format!("{out}.minisig")])

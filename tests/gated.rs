@@ -105,11 +105,12 @@ fn gate_ready_blocked_and_every_malformed_answer() {
         ("SELECT NULL::boolean AS ready", 3, "ready is NULL"),
         ("SELECT true AS ready FROM fx.approvals", 3, "no row"),
         ("SELECT true AS ready FROM generate_series(1, 2)", 3, "2 rows"),
-        ("SELECT true AS go", 3, "no column named \"ready\""),
+        // Columns lint cannot name (a `*`): the server's description decides.
+        ("SELECT * FROM (SELECT true AS go) s", 3, "no column named \"ready\""),
         ("SELECT 1 AS ready", 3, "not boolean"),
         ("SELECT (1 / 0) = 1 AS ready", 3, "division by zero"),
-        // parallel-restricted at the top: no proof of parallel mode, so not run
-        ("SELECT random() >= 0 AS ready", 3, "would not run this gate in parallel mode"),
+        // The shape is said where a gate is refused for it.
+        ("SELECT * FROM (VALUES (true)) v", 3, "a boolean column `ready`"),
     ];
     for (i, (gate, want, reason)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("g{i}.tar.gz"), gate, TWO, RB);
@@ -184,14 +185,23 @@ fn sequences(c: &Case) -> String {
 #[test]
 fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
     let c = Case::new("writers");
-    let not_parallel = "would not run this gate in parallel mode";
+    // The gate role may use the sequences: the refusal is parallel mode's, not a grant's.
+    c.db.exec("GRANT USAGE ON ALL SEQUENCES IN SCHEMA fx TO airlock_gate");
+    // Each runs in parallel mode whatever its functions are declared as: PostgreSQL
+    // refuses what it does (the write, nextval(), the subtransaction, the RESET).
     let cases: &[(&str, &str)] = &[
-        // PARALLEL UNSAFE (the default for functions; nextval itself): never run.
-        ("SELECT fx.write_audit() AS ready", not_parallel),
-        ("SELECT fx.bump() AS ready", not_parallel),
-        ("SELECT fx.sneaky() AS ready", not_parallel),
-        // Declared PARALLEL SAFE, so they run in parallel mode, where PostgreSQL refuses
-        // the subtransaction, the RESET and nextval() on its own.
+        (
+            "SELECT fx.write_audit() AS ready",
+            "cannot execute INSERT in a read-only transaction",
+        ),
+        (
+            "SELECT fx.bump() AS ready",
+            "cannot execute nextval() in a read-only transaction",
+        ),
+        (
+            "SELECT fx.sneaky() AS ready",
+            "cannot start subtransactions during a parallel operation",
+        ),
         (
             "SELECT fx.sneaky_safe() AS ready",
             "cannot start subtransactions during a parallel operation",
@@ -207,6 +217,15 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         (
             "SELECT fx.reset_safe('fx.warm') AS ready",
             "cannot execute RESET during a parallel operation",
+        ),
+        // The same from inside a sublink (an InitPlan) and a CTE.
+        (
+            "SELECT EXISTS (SELECT 1 WHERE fx.bump()) AS ready",
+            "cannot execute nextval() in a read-only transaction",
+        ),
+        (
+            "WITH w AS (SELECT fx.write_audit() AS x) SELECT (SELECT x FROM w) AS ready",
+            "cannot execute INSERT in a read-only transaction",
         ),
     ];
     let seqs = sequences(&c);
@@ -825,4 +844,200 @@ fn plan_refuses_what_apply_would_refuse_and_names_what_can_run_while_blocked() {
     // The gate-free tier alone needs no param and no open gate.
     expect_code(&c.run(&["plan", &b, "--through", "structure"]), 0);
     expect_code(&c.run(&["apply", &b, "--through", "structure"]), 0);
+}
+
+/// Issue 48 finding 1: gates written the ordinary way (a sublink, an InitPlan) are
+/// judged by what they do, not by whether the planner parallelises them.
+#[test]
+fn ordinary_gates_with_sublinks_are_ready_when_true() {
+    let c = Case::new("sublinks");
+    c.db.exec(
+        "CREATE TABLE fx.release_flags(flag text); INSERT INTO fx.release_flags VALUES ('x');
+         INSERT INTO fx.approvals VALUES (1);",
+    );
+    let gates = [
+        "SELECT EXISTS (SELECT 1 FROM fx.release_flags WHERE flag='x') AS ready, 'x' AS reason;",
+        "SELECT (SELECT count(*) FROM fx.approvals) >= 1 AS ready",
+        "WITH f AS (SELECT flag FROM fx.release_flags) SELECT 'x' IN (SELECT flag FROM f) AS ready",
+        "SELECT random() >= 0 AS ready",
+    ];
+    let before = c.db.dump();
+    for (i, gate) in gates.iter().enumerate() {
+        let b = c.bundle(&format!("s{i}.tar.gz"), gate, TWO, RB);
+        let o = c.run(&["gate", &b]);
+        expect_code(&o, 0);
+        assert_eq!(json(&o)["verdict"], "READY", "{gate}: {}", stdout(&o));
+    }
+    // False is BLOCKED with the gate's own reason, not a refusal.
+    c.db.exec("DELETE FROM fx.release_flags");
+    let b = c.bundle("f.tar.gz", gates[0], TWO, RB);
+    let o = c.run(&["gate", &b]);
+    expect_code(&o, 3);
+    assert_eq!(json(&o)["gates"][0]["reason"], "x", "{}", stdout(&o));
+    c.db.exec("INSERT INTO fx.release_flags VALUES ('x')");
+    assert_eq!(c.db.dump(), before);
+}
+
+/// Issue 48 finding 11: at COMMIT PostgreSQL lets a session's table locks go before its
+/// advisory locks, so an apply waiting for the deploy lock can take it while the
+/// session that held it still holds the online key. That holder is waited for (and
+/// then gone), never a refusal. The test session holds both, lets the table lock go
+/// first, and lets the key go only once the apply is seen looking at it again.
+#[test]
+fn a_deploy_lock_let_go_before_the_online_key_is_waited_for_not_refused() {
+    use airlock::db::ledger::ONLINE_KEY;
+    let c = Case::new("lockorder");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    // The ledger exists: tier 1 applied.
+    let o = c.run(&["apply", &b, "--param", "code=x", "--through", "structure"]);
+    expect_code(&o, 0);
+    let mut holder = c.db.client();
+    holder
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock({}, 7); BEGIN; LOCK TABLE airlock.ledger IN SHARE ROW EXCLUSIVE MODE;",
+            ONLINE_KEY >> 32
+        ))
+        .unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let conn = c.db.conn();
+    let mut child = airlock_command(c.dir(), &[])
+        .args([
+            "--json",
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--lock-timeout",
+            "5min",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What the apply's session is at: waiting for the deploy lock ("relation"), or
+    // looking at the online key between statements ("online": its last query did).
+    let mut watcher = c.db.client();
+    let waiting_on = |w: &mut postgres::Client| -> Option<String> {
+        w.query_opt(
+            "SELECT CASE WHEN a.wait_event = 'relation' THEN 'relation'
+                         WHEN a.state = 'idle in transaction' AND a.query LIKE 'SELECT pg_catalog.pg_stat_clear_snapshot(); SELECT CASE%' THEN 'online' END
+               FROM pg_stat_activity a
+              WHERE a.datname = current_database() AND a.pid NOT IN ($1, pg_backend_pid())
+                AND a.backend_type = 'client backend'",
+            &[&holder_pid],
+        )
+        .unwrap()
+        .and_then(|r| r.get(0))
+    };
+    let mut wait_until = |what: &str, child: &mut std::process::Child| {
+        while waiting_on(&mut watcher).as_deref() != Some(what) {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        true
+    };
+    assert!(wait_until("relation", &mut child), "the apply did not wait");
+    // The table lock goes first, as at a COMMIT; the key is still held.
+    holder.batch_execute("COMMIT").unwrap();
+    if !wait_until("online", &mut child) {
+        let o = child.wait_with_output().unwrap();
+        panic!(
+            "the apply ended instead of waiting for the online key: exit {}\n{}",
+            code(&o),
+            stdout(&o)
+        );
+    }
+    holder
+        .query_one(
+            "SELECT pg_advisory_unlock($1, 7)",
+            &[&((ONLINE_KEY >> 32) as i32)],
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 0);
+    assert_eq!(
+        c.db.scalar("SELECT count(*) FROM airlock.ledger"),
+        "2",
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Issue 48 finding 2: a gate whose columns are certain and include no `ready` is
+/// refused by `lint` (and so by `pack`), with the shape in the message. Nothing is
+/// packed.
+#[test]
+fn a_gate_without_ready_is_refused_at_lint_with_the_shape() {
+    let t = keyed_dir();
+    let d = t.path();
+    let s = MiniSource::new(&d.join("g"), "nowhere", "SELECT true;", TWO, RB);
+    let o = airlock(d, &["lint", &s.dir.to_string_lossy()]);
+    expect_code(&o, 2);
+    let out = stderr(&o);
+    assert!(out.contains("sql/gate.sql:1"), "{out}");
+    assert!(out.contains("no column named \"ready\""), "{out}");
+    assert!(
+        out.contains("a boolean column `ready` and, optionally, a column `reason`"),
+        "{out}"
+    );
+    let o = airlock(
+        d,
+        &[
+            "pack",
+            &s.dir.to_string_lossy(),
+            "--key",
+            "rm.key",
+            "--out",
+            "b.tar.gz",
+        ],
+    );
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    assert!(!d.join("b.tar.gz").exists());
+}
+
+/// Issue 48 finding 5: `plan -q` names a failing check once ("drift: …", not
+/// "drift: drift: …"); the text report prints every failing row's hint, each named.
+#[test]
+fn plan_names_a_failing_check_once_and_prints_every_hint() {
+    let c = Case::new("planhints");
+    let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
+    let o = c.run(&["apply", &b, "--param", "code=x", "--through", "structure"]);
+    expect_code(&o, 0);
+    c.db.exec("CREATE TABLE app.surprise(i int)");
+    let conn = c.db.conn();
+    let q = airlock(
+        c.dir(),
+        &[
+            "-q", "plan", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=x",
+        ],
+    );
+    let out = stdout(&q);
+    assert!(out.contains(": drift: "), "{out}");
+    assert!(!out.contains("drift: drift:"), "{out}");
+    let o = airlock(
+        c.dir(),
+        &[
+            "plan", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=x",
+        ],
+    );
+    let out = stdout(&o);
+    let json_plan = json(&c.run(&["plan", &b, "--param", "code=x"]));
+    for check in json_plan["checks"].as_array().unwrap() {
+        if let Some(h) = check["hint"].as_str() {
+            let name = check["check"].as_str().unwrap();
+            assert!(
+                out.contains(&format!("hint ({name}): {h}")),
+                "the hint of {name} is not printed: {out}"
+            );
+        }
+    }
 }

@@ -31,7 +31,7 @@ fn minisign_uses_airlock_encrypted_keys_and_verifies_airlock_signatures() {
     );
     expect_code(&o, 0);
     std::fs::write(d.join("m"), "hello\n").unwrap();
-    let mut child = Command::new("minisign")
+    let mut child = tool("minisign")
         .current_dir(d)
         .args(["-S", "-s", "k.key", "-m", "m", "-t", "tc"])
         .stdin(Stdio::piped())

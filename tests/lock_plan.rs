@@ -192,3 +192,75 @@ ALTER TABLE shop.big ADD CONSTRAINT pos2 CHECK (id > 0) NOT VALID;\n";
         assert!(text.contains(&format!("tier1.sql:{line}")), "{text}");
     }
 }
+
+/// Issue 48 finding 5: an online tier ends the single transaction before it, so an
+/// ACCESS EXCLUSIVE lock of the tier before is let go when that tier commits, not
+/// "held until the release commits"; the table shows the whole-table work its JSON knows.
+#[test]
+fn an_online_tier_ends_what_a_lock_before_it_is_held_for() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_on");
+    let src = MiniSource::new(
+        &d.join("on"),
+        &db.name,
+        "SELECT true AS ready",
+        &[
+            (
+                "schema",
+                "ALTER TABLE shop.big ADD COLUMN note text;\nALTER TABLE shop.big ALTER COLUMN id TYPE bigint;\n",
+                false,
+            ),
+            (
+                "indexes",
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_id ON shop.big (id);\n",
+                false,
+            ),
+            ("later", "ALTER TABLE shop.big ADD COLUMN more text;\nCREATE TABLE shop.x (i int);\nCREATE INDEX x_i ON shop.x (i);\n", false),
+        ],
+        "DROP TABLE shop.x;\n",
+    );
+    let toml = src.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace(
+            "name = \"indexes\"\n",
+            "name = \"indexes\"\nonline = true\n",
+        ),
+    )
+    .unwrap();
+    pack(d, &src.dir, "rm.key", "on.tar.gz");
+    let v = plan_json(d, &db, "on.tar.gz");
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let at = |tier: &str, line: u64| {
+        locks
+            .iter()
+            .find(|l| l["tier"] == tier && l["line"] == line)
+            .unwrap_or_else(|| panic!("no lock at {tier}:{line}: {locks:#?}"))
+    };
+    // Line 1 is held until tier 1 commits (line 2 follows it there); line 2 is the
+    // last lock of that transaction; the online tier's lock is its own statement's.
+    assert_eq!(at("schema", 1)["held_to_commit"], true);
+    assert_eq!(at("schema", 2)["held_to_commit"], false);
+    assert_eq!(at("indexes", 1)["held_to_commit"], false);
+    assert_eq!(at("later", 1)["held_to_commit"], true);
+    let o = airlock(
+        d,
+        &["plan", "on.tar.gz", "--trust", "rm.pub", "--db", &db.conn()],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("is held until the transaction commits before online tier indexes"),
+        "{out}"
+    );
+    assert!(out.contains("is held until the release commits"), "{out}");
+    // The table's row for the type change names its rewrite.
+    assert!(
+        out.lines().any(|l| !l.starts_with('!')
+            && l.contains("sql/tier1.sql:2")
+            && l.split_whitespace().any(|w| w == "rewrite")),
+        "{out}"
+    );
+}

@@ -424,8 +424,15 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
         );
         std::thread::yield_now();
     };
-    // Another operator meanwhile: refused, naming the session that runs the steps.
-    let o = apply(d, &db, "b.tar.gz");
+    // Another operator meanwhile: refused once its --lock-timeout has passed (the key
+    // looked at between statements: the build is not kept waiting on it), naming the
+    // session that runs the steps.
+    let o = run_json(
+        d,
+        "rm.pub",
+        &db.conn(),
+        &["apply", "b.tar.gz", "--yes", "--lock-timeout", "1s"],
+    );
     assert_eq!(code(&o), 6, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("online steps"), "{}", stdout(&o));
     // The operator's airlock dies; its server session with it.

@@ -733,6 +733,96 @@ fn apply_wait_on_a_terminal_needs_yes() {
     );
 }
 
+/// Issue 48 finding 7: the cheap argument check comes before any passphrase prompt:
+/// `--wait` on a terminal without `--yes` is refused before the receipt key is opened.
+#[test]
+fn apply_wait_without_yes_is_refused_before_the_receipt_key_is_opened() {
+    let c = Case::new("waitkey");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let o = airlock_env(
+        c.dir(),
+        &["--json", "keygen", "--out", "op"],
+        &[("AIRLOCK_PASSPHRASE", "secret")],
+    );
+    expect_code(&o, 0);
+    let conn = c.db.conn();
+    let o = airlock_tty(
+        c.dir(),
+        &[
+            "apply",
+            &b,
+            "--param",
+            "code=x",
+            "--wait",
+            "--sign-receipt",
+            "op.key",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+        "",
+    );
+    expect_code(&o, 2);
+    let out = stdout(&o);
+    assert!(out.contains("--wait on a terminal needs --yes"), "{out}");
+    assert!(
+        !out.contains("Passphrase"),
+        "asked for the key first: {out}"
+    );
+    assert_eq!(
+        c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
+        "t"
+    );
+}
+
+/// Issue 48 finding 7: `plan --sign-receipt` is a read-only check: an encrypted key is
+/// not opened (no passphrase asked, no key derivation) when its `.pub` is beside it.
+#[test]
+fn plan_judges_the_receipt_key_without_opening_an_encrypted_one() {
+    let c = Case::new("planpub");
+    let b = c.bundle("b.tar.gz", 1, "");
+    let o = airlock_env(
+        c.dir(),
+        &["--json", "keygen", "--out", "op"],
+        &[("AIRLOCK_PASSPHRASE", "secret")],
+    );
+    expect_code(&o, 0);
+    // No passphrase anywhere: opening the key would fail.
+    let o = c.run(&["plan", &b, "--param", "code=x", "--sign-receipt", "op.key"]);
+    let j = json(&o);
+    let row = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "receipt-policy")
+        .unwrap_or_else(|| panic!("no receipt-policy row: {j:#}"))
+        .clone();
+    let evidence = row["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("op.pub: plan does not open an encrypted key"),
+        "{row:#}"
+    );
+    let conn = c.db.conn();
+    let o = airlock_tty(
+        c.dir(),
+        &[
+            "plan",
+            &b,
+            "--param",
+            "code=x",
+            "--sign-receipt",
+            "op.key",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+        "",
+    );
+    assert!(!stdout(&o).contains("Passphrase"), "{}", stdout(&o));
+}
+
 #[test]
 fn on_a_terminal_apply_asks_only_after_the_read_only_checks_passed() {
     let c = Case::new("promptorder");

@@ -628,7 +628,7 @@ fn a_signature_whose_trusted_comment_names_another_bundle_does_not_count() {
         ),
     ] {
         let sig = format!("{case}.minisig");
-        let o = std::process::Command::new("minisign")
+        let o = tool("minisign")
             .current_dir(d)
             .args(["-S", "-s", "rm.key", "-m", "manifest.json", "-t", &tc])
             .args(["-x", &sig])

@@ -487,6 +487,16 @@ fn apply_verified(
     conn: crate::db::conn::ConnSpec,
     params: std::collections::BTreeMap<String, String>,
 ) -> Result<Outcome> {
+    // The argument checks first: nothing below may be asked for (a passphrase) by a
+    // run these refuse.
+    if args.wait.wait && !args.deploy.yes && std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "--wait on a terminal needs --yes: the run goes on unattended when the gate opens, and must not stop at a question then; nothing was changed",
+            Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
+        ));
+    }
+    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
+    check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
     let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
@@ -496,14 +506,6 @@ fn apply_verified(
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
-    check_receipt_target(&dest, key.is_some())?;
-    if args.wait.wait && !args.deploy.yes && std::io::stdin().is_terminal() {
-        return Err(Error::usage(
-            "--wait on a terminal needs --yes: the run goes on unattended when the gate opens, and must not stop at a question then; nothing was changed",
-            Some("confirm in advance: airlock apply BUNDLE … --wait --yes (check first with airlock plan)".into()),
-        ));
-    }
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
@@ -599,6 +601,8 @@ fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>)
 
 pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
+    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
+    check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
     let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(
         &args.trust,
@@ -608,8 +612,6 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
-    check_receipt_target(&dest, key.is_some())?;
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
     let o = Options {

@@ -337,13 +337,15 @@ impl Report for PlanOutcome {
             p.database,
             checks_table(&p.checks)
         );
-        if let Some(c) = p.first_failure() {
-            // The table cuts long evidence; the first failure's is printed whole.
+        // The table cuts long evidence: every failing row's is printed whole, with its
+        // hint (the way out of each, not only of the first).
+        for c in p.checks.iter().filter(|c| !c.passed()) {
+            let name = check_name(c);
             if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
-                s.push_str(&format!("\n{}", c.evidence));
+                s.push_str(&format!("\n{name}: {}", c.evidence));
             }
             if let Some(h) = &c.hint {
-                s.push_str(&format!("\nhint: {h}"));
+                s.push_str(&format!("\nhint ({name}): {h}"));
             }
         }
         if let Some(dc) = p.drift_changes.as_ref().filter(|d| !d.changes.is_empty()) {
@@ -445,12 +447,13 @@ impl Report for PlanOutcome {
             return None;
         }
         let c = p.first_failure()?;
-        let mut line = format!(
-            "{}: {}: {}",
-            plan_verdict(p),
-            check_name(c),
-            one_line(&c.evidence)
-        );
+        let name = check_name(c);
+        let evidence = one_line(&c.evidence);
+        // Evidence that names its check already ("drift: …") is not named twice.
+        let evidence = evidence
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or(&evidence);
+        let mut line = format!("{}: {name}: {evidence}", plan_verdict(p));
         if let Some(h) = &c.hint {
             line.push_str(&format!("\nhint: {}", one_line(h)));
         }
@@ -546,13 +549,13 @@ fn params_check(
 /// before connecting (the same function judges both).
 fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
     let path = args.sign_receipt.as_deref();
-    let judged = super::apply::receipt_key(path, &args.pass).and_then(|key| {
-        let public = key.as_ref().map(crate::minisign::SecretKey::public);
+    let judged = receipt_public(path, &args.pass).and_then(|(public, from)| {
         super::apply::receipt_policy(
             store,
             public.as_ref(),
             path.unwrap_or(std::path::Path::new("")),
         )
+        .map(|evidence| format!("{evidence}{from}"))
     });
     match judged {
         Ok(evidence) => Check::ok(CheckName::ReceiptPolicy, evidence),
@@ -562,6 +565,44 @@ fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Ch
             e.to_string(),
             e.hint(),
         ),
+    }
+}
+
+/// The public half of a `--sign-receipt` key for plan's read-only judgement: an
+/// encrypted key is not opened (no passphrase, no key derivation) when the `.pub`
+/// beside it reads; `apply` opens the key itself and judges again. Also what it was
+/// read from, for the evidence.
+fn receipt_public(
+    path: Option<&std::path::Path>,
+    pass: &crate::cli::PassphraseArgs,
+) -> Result<(Option<crate::minisign::PublicKey>, String)> {
+    let Some(key) = path else {
+        return Ok((None, String::new()));
+    };
+    let encrypted = std::fs::read_to_string(key)
+        .ok()
+        .and_then(|t| crate::minisign::SecretKey::file_is_encrypted(&t).ok())
+        .unwrap_or(false);
+    let beside = key.with_extension("pub");
+    let public = encrypted
+        .then(|| std::fs::read_to_string(&beside).ok())
+        .flatten()
+        .and_then(|t| crate::minisign::PublicKey::parse(&t).ok());
+    match public {
+        Some(p) => Ok((
+            Some(p),
+            format!(
+                " (read from {}: plan does not open an encrypted key; apply does)",
+                beside.display()
+            ),
+        )),
+        None => {
+            let key = super::apply::receipt_key(path, pass)?;
+            Ok((
+                key.as_ref().map(crate::minisign::SecretKey::public),
+                String::new(),
+            ))
+        }
     }
 }
 

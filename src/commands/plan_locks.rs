@@ -22,6 +22,13 @@ pub fn human(lp: &LockPlan) -> String {
                 l.lock.statement.clone(),
                 l.lock.relation.clone(),
                 l.lock.mode.name().to_string(),
+                match l.lock.work {
+                    Some(airlock_sql::Work::Rewrite) => "rewrite",
+                    Some(airlock_sql::Work::Scan) => "scan",
+                    Some(airlock_sql::Work::IndexBuild) => "index build",
+                    None => "-",
+                }
+                .to_string(),
                 l.size
                     .as_ref()
                     .map(size_text)
@@ -31,7 +38,10 @@ pub fn human(lp: &LockPlan) -> String {
         .collect();
     let mut s = format!(
         "\n\nlocks (read from the tiers' SQL; sizes now; DML takes ROW EXCLUSIVE and is not listed):\n{}",
-        table(&["tier", "where", "statement", "relation", "mode", "size"], &rows)
+        table(
+            &["tier", "where", "statement", "relation", "mode", "work", "size"],
+            &rows
+        )
     );
     for l in attention(&lp.locks) {
         s.push_str(&format!("\n! {}", why(l)));
@@ -65,8 +75,17 @@ fn why(l: &PlannedLock) -> String {
         if !s.is_empty() {
             s.push_str("; ");
         }
+        let until = match &l.commits_before {
+            Some(online) => format!(
+                "is held until the transaction commits before online tier {online}, after the statements and tiers that follow it until then"
+            ),
+            None => {
+                "is held until the release commits, after the statements and tiers that follow"
+                    .to_string()
+            }
+        };
         s.push_str(&format!(
-            "{} on {} ({size}) taken at {}:{} is held until the release commits, after the statements and tiers that follow (transaction = \"single\"): its {blocked} wait that long; per-tier transactions release it at the tier's end",
+            "{} on {} ({size}) taken at {}:{} {until} (transaction = \"single\"): its {blocked} wait that long; per-tier transactions release it at the tier's end",
             l.lock.mode.name(),
             l.lock.relation,
             l.lock.file,

@@ -517,3 +517,23 @@ pub fn plain_apply_options<'a>(
         observer: None,
     }
 }
+
+/// An external tool a test runs (`minisign`…): a missing one is named, with what to
+/// do, instead of a bare `NotFound`.
+pub fn tool(name: &str) -> Command {
+    if which_tool(name).is_none() {
+        panic!(
+            "this test needs `{name}` on PATH and it is not there (it may have been removed since scripts/test checked for it): install {name} and run the test again"
+        );
+    }
+    Command::new(name)
+}
+
+/// Where `name` is on PATH, if anywhere.
+pub fn which_tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}

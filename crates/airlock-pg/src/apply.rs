@@ -486,7 +486,8 @@ fn rollback_tx(
     ))
 }
 
-/// `airlock gate`: one read-only transaction, always rolled back; the session closes.
+/// `airlock gate`: one transaction, always rolled back (the gates in it run read-only);
+/// the session closes.
 pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbError> {
     let m = vb.manifest();
     let mut session = open(opts.conn, &opts.expected_db, m, &opts.statement_timeout)?;
@@ -494,10 +495,12 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
     let harness = session.harness_if(!gates.is_empty(), m, opts)?;
     let mut tx = session
         .client
+        // Not READ ONLY: each gate creates its wrapper function in `pg_temp` (in a
+        // savepoint that is rolled back, as the whole transaction is); the gate itself
+        // runs read-only and in parallel mode (`gate::run_gates`).
         .build_transaction()
-        .read_only(true)
         .start()
-        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+        .map_err(|e| sql_err("BEGIN", &e))?;
     set_params(&mut tx, &opts.params)?;
     let report = super::ratify::gate_report(vb, opts, None, &mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;

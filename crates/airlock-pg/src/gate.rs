@@ -5,28 +5,24 @@
 //! `transaction_read_only = on` that is always rolled back, (4) under the bundle's
 //! pinned settings (`BundlePins::prelude`), and (5) as a role without powers outside
 //! the database ([`resolve_role`]: no superuser, no server programs or files, no
-//! dblink); any gate that got a transaction id assigned — i.e. wrote something — is
-//! BLOCKED.
+//! dblink).
 //!
-//! Gates also (6) run only when PostgreSQL itself will execute them in *parallel mode*.
-//! READ ONLY alone is not a boundary on PostgreSQL 15: a plpgsql function can
-//! `RESET transaction_read_only` inside an EXCEPTION block and then write. A sequence
-//! advance (`nextval`) survives any rollback, and on a sequence with cached values it
-//! assigns no transaction id, so (3) cannot catch it. In parallel mode the server
-//! refuses every SET/RESET (so also `RESET ROLE`), subtransaction, `nextval` and
-//! transaction id. With `force_parallel_mode` (PostgreSQL 16+: `debug_parallel_query`)
-//! on, the planner puts a Gather node in every plan that may run in parallel mode, and
-//! only in those; a gate whose plan has none (it calls a PARALLEL UNSAFE function, or
-//! something parallel-restricted at the top) is BLOCKED before it runs.
-//!
-//! Probes get (6) too, through a wrapper: they legitimately call parallel-unsafe
-//! functions such as `query_to_xml`, so their SQL becomes the body of a `PARALLEL SAFE
-//! SECURITY DEFINER` SQL function owned by the gate role, created in `pg_temp` within
-//! the savepoint, and airlock proves the call to it runs under a Gather. The body —
-//! its planning included — then runs in parallel mode: no SET/RESET (so no climbing
-//! back to airlock's role, no leaving read-only mode), no subtransaction, no
-//! `nextval`/`setval`, no transaction id. PostgreSQL also refuses `SET ROLE`,
-//! `RESET ROLE` and `SET SESSION AUTHORIZATION` inside a security definer function.
+//! Gates and probes also (6) run in *parallel mode*, judged by what they do, not by
+//! how they are written. READ ONLY alone is not a boundary on PostgreSQL 15: a plpgsql
+//! function can `RESET transaction_read_only` inside an EXCEPTION block and then write.
+//! A sequence advance (`nextval`) survives any rollback, and on a sequence with cached
+//! values it assigns no transaction id, so (3) cannot catch it. In parallel mode the
+//! server refuses every SET/RESET (so also `RESET ROLE`), subtransaction, `nextval` and
+//! transaction id (so every write and row lock). The query becomes the body of a
+//! `PARALLEL SAFE SECURITY DEFINER` SQL function owned by the gate role, created in
+//! `pg_temp` within the savepoint ([`run_wrapped`]); with `force_parallel_mode`
+//! (PostgreSQL 16+: `debug_parallel_query`) on, airlock proves the call to it runs under
+//! a Gather, so the body — its planning included — runs in parallel mode whatever it
+//! holds: sublinks and InitPlans (which keep the planner from parallelising a query
+//! itself), functions not declared PARALLEL SAFE, `query_to_xml`. A gate's shape
+//! (`ready` boolean, `reason`) is read from the server's description of it first,
+//! which runs nothing. PostgreSQL also refuses `SET ROLE`, `RESET ROLE` and
+//! `SET SESSION AUTHORIZATION` inside a security definer function.
 //!
 //! Both (7) run with `row_security = off`: a table whose policies would apply to the
 //! gate role is an error (BLOCKED, the probe fails), so no policy — owner code — is
@@ -40,7 +36,7 @@
 use super::session::BundlePins;
 use super::{leftovers, pg_message, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
-use airlock_sql::{self, SqlRole};
+use airlock_sql::{self, SqlRole, GATE_SHAPE, PROBE_SHAPE};
 use postgres::types::Type;
 use postgres::Transaction;
 use schemars::JsonSchema;
@@ -205,7 +201,11 @@ fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
 
 /// Settings that make the planner run every parallel-safe query in parallel mode; local
 /// to the (always rolled back) savepoint. The GUC was renamed in PostgreSQL 16.
-const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true)";
+/// `max_parallel_workers = 0`: the Gather launches no worker, so airlock's own backend
+/// runs the plan, in parallel mode all the same: whatever the query does (a session
+/// advisory lock taken by owner code, say) happens here, where it is seen, and the
+/// verdict does not depend on whether the server had a worker free.
+const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true), pg_catalog.set_config('max_parallel_workers', '0', true)";
 
 /// Why a gate or probe statement failed; a missing privilege says where the list of
 /// the gate role's grants is.
@@ -237,31 +237,121 @@ fn has_gather(node: &serde_json::Value) -> bool {
         .is_some_and(|plans| plans.iter().any(has_gather))
 }
 
-/// Prove, without running it, that PostgreSQL will execute this gate in parallel mode
-/// (see the module docs); otherwise the reason it is BLOCKED.
+/// Prove, without running it, that PostgreSQL will execute `sql` (the call to a
+/// wrapper) in parallel mode (see the module docs); otherwise why not.
 fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
     let row = tx
         .query_typed_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
         .map_err(|e| query_error(&e))?;
     let plan: serde_json::Value = row
         .try_get(0)
-        .map_err(|e| format!("could not read the gate's plan: {e}"))?;
+        .map_err(|e| format!("could not read the plan: {e}"))?;
     if has_gather(&plan[0]["Plan"]) {
         return Ok(());
     }
-    Err(
-        "refused before running: PostgreSQL would not run this gate in parallel mode, so \
-         airlock cannot prove it is read-only (it calls a PARALLEL UNSAFE function such as \
-         nextval() or a plpgsql function not declared PARALLEL SAFE, or a parallel-restricted \
-         one such as random() or pg_stat_activity at the top, or it locks rows). Declare the \
-         functions it reads through PARALLEL SAFE, or ask the question without them"
-            .into(),
-    )
+    Err("the plan of the call to its wrapper has no Gather".into())
 }
 
-/// Evaluate one gate's rows.
-fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), String> {
-    let rows = tx.query_typed(sql, &[]).map_err(|e| query_error(&e))?;
+/// The text of the one statement in `sql`, without the `;` and comments after it.
+fn statement_text(sql: &str) -> &str {
+    let parsed = airlock_sql::pg_query::parse(sql, airlock_sql::pg_query::ParserOptions::DEFAULT);
+    let Some(raw) = parsed
+        .ok()
+        .and_then(|p| p.protobuf.stmts.into_iter().next())
+    else {
+        return sql;
+    };
+    let from = usize::try_from(raw.stmt_location).unwrap_or(0);
+    let len = usize::try_from(raw.stmt_len).unwrap_or(0);
+    let to = if len == 0 { sql.len() } else { from + len };
+    sql.get(from..to).unwrap_or(sql)
+}
+
+/// Set the bundle's settings and the gate role in `tx` (a savepoint).
+fn enter_harness(tx: &mut Transaction<'_>, harness: &Harness) -> Result<(), DbError> {
+    tx.batch_execute(&format!("{}{}", harness.pins.prelude(), harness.role_sql()))
+        .map_err(|e| gate_setup_error(harness, &e))
+}
+
+/// How a gate or probe is read: through its wrapper (see [`run_wrapped`]).
+const WRAPPED_CALL: &str = "SELECT * FROM pg_temp.airlock_query()";
+
+/// Make `body` the body of a `PARALLEL SAFE SECURITY DEFINER` SQL function returning
+/// `returns`, owned by the gate role (the harness is entered), created in `pg_temp`
+/// inside the savepoint (and gone with it); then, read-only, without policies and in
+/// parallel mode, prove the call to it runs under a Gather and read its rows.
+///
+/// The body — its planning included — runs in parallel mode whatever it is written
+/// as (sublinks, InitPlans, CTEs, functions not declared PARALLEL SAFE): what the
+/// server refuses there is what it would *do* (SET/RESET, a subtransaction,
+/// `nextval`/`setval`, a transaction id, so any write or row lock). Inside a security
+/// definer function PostgreSQL also refuses `SET ROLE`, `RESET ROLE` and
+/// `SET SESSION AUTHORIZATION`, so nothing it calls can climb back to airlock's role.
+fn run_wrapped(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    what: &str,
+    returns: &str,
+    body: &str,
+) -> Result<Vec<postgres::Row>, String> {
+    let tag = dollar_tag(body);
+    tx.batch_execute(&format!(
+        "CREATE FUNCTION pg_temp.airlock_query() RETURNS TABLE ({returns}) \
+         LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
+         SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
+    ))
+    .map_err(|e| match (&harness.role, super::sqlstate(&e)) {
+        (Some(r), Some("42501")) if super::gate_grants::missing_grant(Some(r), &e).is_some() => format!(
+            "the gate role {r:?} lacks a grant ({}): {}; `airlock plan BUNDLE` lists every grant this bundle's gates and probes need",
+            pg_message(&e),
+            super::gate_grants::missing_grant(Some(r), &e).unwrap_or_default()
+        ),
+        (Some(r), Some("42501")) => format!(
+            "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
+            pg_message(&e)
+        ),
+        _ => query_error(&e),
+    })?;
+    prove_parallel_mode(tx, WRAPPED_CALL).map_err(|e| {
+        format!("refused before running: PostgreSQL would not run the {what} in parallel mode, so airlock cannot prove it is read-only: {e}")
+    })?;
+    tx.query_typed(WRAPPED_CALL, &[])
+        .map_err(|e| query_error_as(&e, harness.role.as_deref()))
+}
+
+/// Evaluate one gate (the harness is entered): its shape from the server's description
+/// of it (nothing runs), then its one row through the wrapper ([`run_wrapped`]).
+fn judge_gate(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    sql: &str,
+) -> Result<(bool, String), String> {
+    let text = statement_text(sql);
+    let described = tx.prepare(text).map_err(|e| query_error(&e))?;
+    let cols = described.columns();
+    let ready = cols
+        .iter()
+        .find(|c| c.name() == "ready")
+        .ok_or_else(|| format!("has no column named \"ready\" ({GATE_SHAPE})"))?;
+    if *ready.type_() != Type::BOOL {
+        return Err(format!(
+            "column \"ready\" is {}, not boolean ({GATE_SHAPE})",
+            ready.type_()
+        ));
+    }
+    let reason = if cols.iter().any(|c| c.name() == "reason") {
+        "g.reason::pg_catalog.text"
+    } else {
+        "NULL::pg_catalog.text"
+    };
+    let body = format!("SELECT g.ready, {reason} FROM (\n{text}\n) AS g");
+    let rows = run_wrapped(
+        tx,
+        harness,
+        "gate",
+        "ready pg_catalog.bool, reason pg_catalog.text",
+        &body,
+    )?;
     if rows.is_empty() {
         return Err("returned no row (a gate must return exactly one)".into());
     }
@@ -271,52 +361,36 @@ fn judge_gate(tx: &mut Transaction<'_>, sql: &str) -> Result<(bool, String), Str
             rows.len()
         ));
     }
-    let row = &rows[0];
-    let cols = row.columns();
-    let ready_idx = cols
-        .iter()
-        .position(|c| c.name() == "ready")
-        .ok_or("has no column named \"ready\"")?;
-    if *cols[ready_idx].type_() != Type::BOOL {
-        return Err(format!(
-            "column \"ready\" is {}, not boolean",
-            cols[ready_idx].type_()
-        ));
-    }
-    let reason = match cols.iter().position(|c| c.name() == "reason") {
-        Some(i) => row
-            .try_get::<_, Option<String>>(i)
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-        None => String::new(),
+    let reason: String = rows[0].get::<_, Option<String>>(1).unwrap_or_default();
+    let or = |default: &str| {
+        if reason.is_empty() {
+            default.to_string()
+        } else {
+            reason.clone()
+        }
     };
-    match row.get::<_, Option<bool>>(ready_idx) {
-        Some(true) => Ok((
-            true,
-            if reason.is_empty() {
-                "ready".into()
-            } else {
-                reason
-            },
-        )),
-        Some(false) => Ok((
-            false,
-            if reason.is_empty() {
-                "ready = false".into()
-            } else {
-                reason
-            },
-        )),
-        None => Err(format!(
-            "ready is NULL{}",
-            if reason.is_empty() {
-                String::new()
-            } else {
-                format!(" ({reason})")
-            }
-        )),
+    match rows[0].get::<_, Option<bool>>(0) {
+        Some(true) => Ok((true, or("ready"))),
+        Some(false) => Ok((false, or("ready = false"))),
+        None if reason.is_empty() => Err("ready is NULL".into()),
+        None => Err(format!("ready is NULL ({reason})")),
     }
+}
+
+/// Run `f` in a savepoint of `tx` that is always rolled back; what outlived it
+/// (session advisory locks, released since) comes back as [`Effects`]. A write is
+/// refused inside: the wrapper runs in parallel mode, where no transaction id is given.
+fn in_wrapper_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<T, DbError>,
+) -> Result<(T, Effects), DbError> {
+    let locks_before = leftovers::advisory_locks(tx)?;
+    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
+    let out = f(&mut sp)?;
+    sp.rollback()
+        .map_err(|e| sql_err("rolling back the read-only savepoint", &e))?;
+    let left = leftovers::release_new_advisory_locks(tx, &locks_before)?;
+    Ok((out, Effects { wrote: false, left }))
 }
 
 /// Run the named gates inside `tx` (which the caller always rolls back or which
@@ -340,9 +414,9 @@ pub fn run_gates(
             });
             continue;
         }
-        let (judged, effects) = in_gate_savepoint(tx, harness, |sp| {
-            prove_parallel_mode(sp, sql)?;
-            judge_gate(sp, sql)
+        let (judged, effects) = in_wrapper_savepoint(tx, |sp| {
+            enter_harness(sp, harness)?;
+            Ok(judge_gate(sp, harness, sql))
         })?;
         let (ready, reason) = match (judged, effects.refusal("gate")) {
             (_, Some(refused)) => (false, refused),
@@ -418,48 +492,20 @@ impl ProbeReport {
     }
 }
 
-/// Read a probe's rows through a `SECURITY DEFINER` wrapper owned by the gate role,
-/// created in `pg_temp` inside the savepoint (and gone with it). Inside a security
-/// definer function PostgreSQL refuses `SET ROLE`, `RESET ROLE` and
-/// `SET SESSION AUTHORIZATION`, so nothing the probe calls can climb back to
-/// airlock's own (superuser) role; plain `SET LOCAL ROLE` alone would not hold.
+/// Read a probe's rows through its wrapper ([`run_wrapped`]; the harness is entered).
 fn read_probe(
     tx: &mut Transaction<'_>,
     harness: &Harness,
     sql: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let tag = dollar_tag(sql);
-    let body = sql.trim_end().trim_end_matches(';');
-    tx.batch_execute(&format!(
-        "{}{}CREATE FUNCTION pg_temp.airlock_probe() RETURNS TABLE (key pg_catalog.text, value pg_catalog.text) \
-         LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path FROM CURRENT AS {tag}{body}\n{tag}; \
-         SET LOCAL transaction_read_only = on; {NO_POLICIES} {FORCE_PARALLEL_MODE}",
-        harness.pins.prelude(),
-        harness.role_sql()
-    ))
-    .map_err(|e| match (&harness.role, super::sqlstate(&e)) {
-        (Some(r), Some("42501")) if super::gate_grants::missing_grant(Some(r), &e).is_some() => format!(
-            "the gate role {r:?} lacks a grant ({}): {}; `airlock plan BUNDLE` lists every grant this bundle's gates and probes need",
-            pg_message(&e),
-            super::gate_grants::missing_grant(Some(r), &e).unwrap_or_default()
-        ),
-        (Some(r), Some("42501")) => format!(
-            "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
-            pg_message(&e)
-        ),
-        _ => format!(
-            "SQL error: {} (a probe must return (key text, value text) rows)",
-            pg_message(&e)
-        ),
-    })?;
-    // The body runs (and is planned) inside the function: prove the call to it runs in
-    // parallel mode, as a gate's plan must.
-    prove_parallel_mode(tx, PROBE_CALL).map_err(|_| {
-        "refused before running: PostgreSQL would not run the probe in parallel mode, so airlock cannot prove it is read-only".to_string()
-    })?;
-    let rows = tx
-        .query_typed(PROBE_CALL, &[])
-        .map_err(|e| query_error_as(&e, harness.role.as_deref()))?;
+    let rows = run_wrapped(
+        tx,
+        harness,
+        "probe",
+        "key pg_catalog.text, value pg_catalog.text",
+        statement_text(sql),
+    )
+    .map_err(|e| format!("{e} ({PROBE_SHAPE})"))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let k: Option<String> = r.get(0);
@@ -474,9 +520,6 @@ fn read_probe(
     }
     Ok(out)
 }
-
-/// How a probe is read: through its wrapper (see [`read_probe`]).
-const PROBE_CALL: &str = "SELECT key, value FROM pg_temp.airlock_probe()";
 
 /// A dollar-quote tag that does not occur in `sql`.
 fn dollar_tag(sql: &str) -> String {
@@ -500,17 +543,10 @@ pub fn run_probe(
     {
         return Err(DbError::State(format!("probe refused before running: {p}")));
     }
-    let locks_before = leftovers::advisory_locks(tx)?;
-    let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
-    let values = read_probe(&mut sp, harness, sql);
-    sp.rollback()
-        .map_err(|e| sql_err("rolling back the probe's savepoint", &e))?;
-    let effects = Effects {
-        // Creating the wrapper assigns a transaction id; parallel mode refuses one to
-        // the probe itself.
-        wrote: false,
-        left: leftovers::release_new_advisory_locks(tx, &locks_before)?,
-    };
+    let (values, effects) = in_wrapper_savepoint(tx, |sp| {
+        enter_harness(sp, harness)?;
+        Ok(read_probe(sp, harness, sql))
+    })?;
     if let Some(refused) = effects.refusal("probe") {
         return Err(DbError::State(format!("probe {file}: {refused}")));
     }

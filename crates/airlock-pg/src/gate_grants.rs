@@ -94,7 +94,8 @@ const VIEW: &str = "pg_temp.airlock_gate_grants";
 pub struct BundleQuery {
     pub file: String,
     pub sql: String,
-    /// Probes run through a function in `pg_temp` (TEMPORARY on the database).
+    /// A probe (gates and probes alike run through a function in `pg_temp`, which
+    /// needs TEMPORARY on the database).
     pub probe: bool,
 }
 
@@ -128,7 +129,7 @@ pub fn derive(
         .query_one(TEMP_ALLOWED, &[&role])
         .map_err(|e| sql_err("checking TEMP on the database", &e))?
         .get(0);
-    if !temp && queries.iter().any(|q| q.probe) {
+    if !temp && !queries.is_empty() {
         let db: String = tx
             .query_one(
                 "SELECT pg_catalog.quote_ident(pg_catalog.current_database()::pg_catalog.text)",
@@ -210,7 +211,7 @@ fn resolve(
 }
 
 /// Whether the role (or, when it does not exist, PUBLIC) may create temporary objects
-/// here: probes run through a function in `pg_temp` created as the gate role.
+/// here: gates and probes run through a function in `pg_temp` created as the gate role.
 const TEMP_ALLOWED: &str = "
 SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)
   THEN pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'TEMPORARY')

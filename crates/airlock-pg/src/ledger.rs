@@ -19,6 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -601,10 +602,8 @@ fn lock_for_deploy_with(
             wait_for_lock(tx, &set_timeout, lock_table, lock_timeout, inspect)?
         }
         Lock::OnlineRun => {
-            return Err(DbError::LockBusy {
-                waited: "0s (online steps run between transactions)".to_string(),
-                holders: online_holders(tx)?,
-            })
+            on_busy(tx)?;
+            wait_for_lock(tx, &set_timeout, lock_table, lock_timeout, inspect)?
         }
         Lock::NoLedger => {
             created_by = create(tx, &set_timeout, lock_timeout, inspect)?;
@@ -758,7 +757,7 @@ fn try_lock(
     inspect: &mut Option<postgres::Statement>,
 ) -> Result<Lock, DbError> {
     match tx.simple_query(&format!(
-        "SAVEPOINT airlock_lock; {set_timeout}{lock}; RELEASE SAVEPOINT airlock_lock; {}",
+        "SAVEPOINT airlock_lock; {set_timeout}{lock}; SELECT pg_catalog.pg_stat_clear_snapshot(); {}",
         online_free()
     )) {
         Ok(messages) => {
@@ -770,8 +769,18 @@ fn try_lock(
             let squatted = match free.as_deref() {
                 Some("true") => false,
                 Some("squatted") => true,
-                _ => return Ok(Lock::OnlineRun),
+                _ => {
+                    // An airlock run holds the online key: the deploy lock is let go
+                    // again (so that run can record its steps) before anyone waits.
+                    tx.batch_execute(
+                        "ROLLBACK TO SAVEPOINT airlock_lock; RELEASE SAVEPOINT airlock_lock",
+                    )
+                    .map_err(|e| sql_err("letting the deploy lock go", &e))?;
+                    return Ok(Lock::OnlineRun);
+                }
             };
+            tx.batch_execute("RELEASE SAVEPOINT airlock_lock")
+                .map_err(|e| sql_err("taking the deploy lock", &e))?;
             inspected(tx, inspect).map(|i| Lock::Taken(i, squatted))
         }
         Err(e) => {
@@ -813,6 +822,14 @@ fn inspected(
 
 /// Take the deploy lock, waiting up to `lock_timeout`; what [`INSPECT`] said after,
 /// and whether the online key is squatted ([`Lock::Taken`]).
+///
+/// Taken while an airlock run holds the online key (its online steps run between
+/// transactions), the deploy lock is let go, the key is looked at again until no run
+/// holds it (within `lock_timeout`), and the deploy lock is taken again. A holder that
+/// has gone meanwhile — PostgreSQL lets a committing session's table locks go before
+/// its advisory locks — means only: take it again. The key is looked at between
+/// statements, never waited for inside one: a statement waiting on the key would keep
+/// the run's `CREATE INDEX CONCURRENTLY` waiting for its snapshot (a deadlock).
 fn wait_for_lock(
     tx: &mut postgres::Transaction<'_>,
     set_timeout: &str,
@@ -820,14 +837,64 @@ fn wait_for_lock(
     lock_timeout: &str,
     inspect: &mut Option<postgres::Statement>,
 ) -> Result<(String, bool), DbError> {
-    match try_lock(tx, set_timeout, lock_table, inspect)? {
+    let deadline = super::session::duration_of(lock_timeout).map(|d| Instant::now() + d);
+    loop {
+        match try_lock(tx, set_timeout, lock_table, inspect)? {
+            Lock::OnlineRun => wait_for_online_run(tx, deadline, lock_timeout)?,
+            other => return locked_or_refused(tx, other, lock_timeout),
+        }
+    }
+}
+
+/// Look at the online key between statements, backing off, until no airlock run holds
+/// it; refused as [`DbError::LockBusy`] naming the run when `deadline` passes.
+fn wait_for_online_run(
+    tx: &mut postgres::Transaction<'_>,
+    deadline: Option<Instant>,
+    lock_timeout: &str,
+) -> Result<(), DbError> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let free = tx
+            .simple_query(&format!(
+                "SELECT pg_catalog.pg_stat_clear_snapshot(); {}",
+                online_free()
+            ))
+            .map_err(|e| sql_err("looking for online steps", &e))?
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            });
+        if free.as_deref() != Some("busy") {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() + pause > d) {
+            return Err(DbError::LockBusy {
+                waited: format!("{lock_timeout} (online steps run between transactions)"),
+                holders: online_holders(tx)?,
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// What a wait for the deploy lock ended in, other than an online run.
+fn locked_or_refused(
+    tx: &mut postgres::Transaction<'_>,
+    lock: Lock,
+    lock_timeout: &str,
+) -> Result<(String, bool), DbError> {
+    match lock {
         Lock::Taken(inspected, squatted) => Ok((inspected, squatted)),
         Lock::Busy => Err(DbError::LockBusy {
             waited: lock_timeout.to_string(),
             holders: lock_holders(tx)?,
         }),
         Lock::OnlineRun => Err(DbError::LockBusy {
-            waited: "0s (online steps run between transactions)".to_string(),
+            waited: format!("{lock_timeout} (online steps run between transactions)"),
             holders: online_holders(tx)?,
         }),
         // Created (or found created) just now, and gone again: someone dropped it.

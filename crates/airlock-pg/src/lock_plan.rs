@@ -35,9 +35,14 @@ pub struct PlannedLock {
     pub lock: Lock,
     /// Its size now; `None`: not there yet (the release creates it) or not a table.
     pub size: Option<RelSize>,
-    /// In a single-transaction release, held from this statement until the release
-    /// commits, after the tiers that follow.
+    /// In a single-transaction release, held from this statement until its transaction
+    /// commits, after the statements and tiers that follow in it (an online tier ends
+    /// the transaction before it).
     pub held_to_commit: bool,
+    /// The online tier whose start commits the transaction this lock is taken in
+    /// (`None`: the release's end does).
+    #[serde(skip)]
+    pub commits_before: Option<String>,
 }
 
 /// `plan`'s lock plan: the locks, or why they could not be read.
@@ -55,7 +60,18 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
     let spec = m.spec();
     let single = spec.bundle.transaction == TxMode::Single;
     let mut out: Vec<PlannedLock> = Vec::new();
+    // Which transaction each lock is taken in: an online tier ends the one before it
+    // and runs outside any.
+    let mut segments: Vec<Option<usize>> = Vec::new();
+    let mut segment = 0;
     for tier in spec.tier.iter().filter(|t| tiers.contains(&t.name)) {
+        if tier.online {
+            segment += 1;
+            for l in out.iter_mut().filter(|l| l.commits_before.is_none()) {
+                l.commits_before = Some(tier.name.clone());
+            }
+        }
+        let before = out.len();
         for file in &tier.files {
             let payload = vb
                 .payload(file)
@@ -67,15 +83,21 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
                 lock,
                 size: None,
                 held_to_commit: false,
+                commits_before: None,
             }));
+        }
+        let own = (!tier.online).then_some(segment);
+        segments.extend(std::iter::repeat_n(own, out.len() - before));
+        if tier.online {
+            segment += 1;
         }
     }
     // Held to COMMIT: a lock that blocks writes, in a single transaction, taken before
-    // the release's last statement that locks anything.
-    if single && out.len() > 1 {
-        let last = out.len() - 1;
-        for l in &mut out[..last] {
-            l.held_to_commit = l.lock.mode.blocks_writes();
+    // the last statement of that transaction that locks anything.
+    if single {
+        for i in 0..out.len() {
+            let later = segments[i].is_some() && segments[i + 1..].contains(&segments[i]);
+            out[i].held_to_commit = later && out[i].lock.mode.blocks_writes();
         }
     }
     Ok(out)

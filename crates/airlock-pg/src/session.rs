@@ -256,6 +256,24 @@ impl BundlePins {
 
 /// A PostgreSQL duration as `statement_timeout` takes it: a number with an optional
 /// unit. Checked here so a bad flag is a usage error before anything connects.
+/// A duration as PostgreSQL reads a timeout setting (no unit: milliseconds); `None`
+/// for 0 (no limit) or what does not parse ([`check_duration`] refuses that first).
+pub(crate) fn duration_of(value: &str) -> Option<std::time::Duration> {
+    let v = value.trim();
+    let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
+    let n: f64 = digits.parse().ok()?;
+    let ms = n * match v[digits.len()..].trim() {
+        "us" => 0.001,
+        "" | "ms" => 1.0,
+        "s" => 1e3,
+        "min" => 6e4,
+        "h" => 3.6e6,
+        "d" => 8.64e7,
+        _ => return None,
+    };
+    (ms > 0.0).then(|| std::time::Duration::from_secs_f64(ms / 1e3))
+}
+
 pub fn check_duration(flag: &str, value: &str) -> Result<(), DbError> {
     let v = value.trim();
     let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();

@@ -1,8 +1,8 @@
 //! `--wait`: poll the gate until READY, a timeout, or Ctrl-C.
 //!
 //! Invariant: waiting holds nothing. Each poll is a fresh connection with one
-//! `BEGIN READ ONLY` transaction that is rolled back and a session that is closed; no
-//! lock is held and nothing is written between polls. No daemon: the process that
+//! transaction that is rolled back (the gates in it run read-only) and a session that
+//! is closed; no lock is held and nothing is written between polls. No daemon: the process that
 //! waits is the operator's own command, and a READY only lets `apply` start its
 //! ordinary run, which checks everything again under the deploy lock.
 
@@ -194,10 +194,12 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
     let pins = session.pins(m, opts);
     let mut tx = session
         .client
+        // Not READ ONLY: each gate creates its wrapper function in `pg_temp` (in a
+        // savepoint that is rolled back, as the whole transaction is); the gate itself
+        // runs read-only and in parallel mode (`gate::run_gates`).
         .build_transaction()
-        .read_only(true)
         .start()
-        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+        .map_err(|e| sql_err("BEGIN", &e))?;
     let rows = apply::read_checked(&mut tx, &facts)?;
     let (_, idx) = next_tiers(m, vb.id(), &rows, opts.through.as_deref())?;
     check_required(vb, &idx, &opts.params)?;

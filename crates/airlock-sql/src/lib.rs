@@ -28,6 +28,7 @@ mod online;
 mod parser;
 mod reach;
 mod reads;
+mod shape;
 mod split;
 mod tokens;
 mod version;
@@ -46,6 +47,7 @@ pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 pub use pg_query;
 pub use reach::{reaches_in, Reach};
 pub use reads::{reads_of, Reads};
+pub use shape::{GATE_SHAPE, PROBE_SHAPE};
 pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query;

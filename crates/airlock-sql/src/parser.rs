@@ -310,6 +310,11 @@ pub(super) fn query_problems(sql: &str, role: SqlRole) -> Vec<(usize, String)> {
     for p in read_only_problems(&tree) {
         problems.push((line, format!("is not read-only: {p}")));
     }
+    // A gate's shape; a probe's is judged on the target (its queries are also checked
+    // one by one, as parts of a probe, by importers).
+    if let (SqlRole::Gate, Some(NodeEnum::SelectStmt(s))) = (role, &node.node) {
+        problems.extend(super::shape::gate_problem(s).map(|p| (line, p)));
+    }
     problems
 }
 

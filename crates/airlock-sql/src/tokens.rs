@@ -490,7 +490,7 @@ RESET check_function_bodies;
             "SELECT $$ ; INSERT $$ AS ready",
             "SELECT 1 AS ready FROM t FOR READ ONLY",
             "VALUES (true)",
-            "SELECT \"Update\" FROM t",
+            "SELECT \"Update\" AS ready FROM t",
         ] {
             assert!(query_ok(sql, SqlRole::Gate), "{sql} refused");
         }
