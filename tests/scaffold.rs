@@ -312,3 +312,52 @@ fn imports_next_step_names_the_key_pack_needs() {
     let o = airlock(dir, &["pack", "rel", "--key", "rm.key"]);
     expect_code(&o, 0);
 }
+
+/// Re-applying an applied bundle is refused before the receipt key is opened (issue
+/// 48, finding 7: it spent seconds on the key, or stopped at its passphrase, first).
+#[test]
+fn a_refused_reapply_never_opens_the_receipt_key() {
+    let db = TestDb::new("reapplykey");
+    let t = keyed_dir();
+    let dir = t.path();
+    let pass = [("AIRLOCK_PASSPHRASE", "op-secret")];
+    expect_code(&airlock_env(dir, &["keygen", "--out", "op"], &pass), 0);
+    expect_code(&airlock(dir, &["trust", "add", "store", "rm.pub"]), 0);
+    expect_code(
+        &airlock(
+            dir,
+            &["trust", "add", "store", "op.pub", "--role", "operator"],
+        ),
+        0,
+    );
+    expect_code(&airlock(dir, &["new", "rel", "--database", &db.name]), 0);
+    let o = airlock(
+        dir,
+        &[
+            "pack",
+            "rel",
+            "--key",
+            "rm.key",
+            "--out",
+            "rel.airlock.tar.gz",
+        ],
+    );
+    expect_code(&o, 0);
+    let conn = db.conn();
+    let args = [
+        "apply",
+        "rel.airlock.tar.gz",
+        "--trust",
+        "store",
+        "--db",
+        &conn,
+        "--sign-receipt",
+        "op.key",
+    ];
+    expect_code(&airlock_env(dir, &args, &pass), 0);
+    // No passphrase now: a run that opened the key would stop there (exit 2).
+    let o = airlock(dir, &args);
+    expect_code(&o, 6);
+    assert!(stderr(&o).contains("already applied"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("passphrase"), "{}", stderr(&o));
+}

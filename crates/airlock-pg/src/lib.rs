@@ -35,6 +35,7 @@ pub mod owner_code;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod precheck;
 mod promised;
 pub mod proof;
 pub mod ratify;

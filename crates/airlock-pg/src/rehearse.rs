@@ -600,40 +600,20 @@ fn before_clone(
 /// tiers a rehearsal runs, or the refusal (every tier applied, a downgrade…). A ledger
 /// this login cannot read is left to the clone's apply to judge.
 fn ledger_allows(vb: &VerifiedBundle, conn: &ConnSpec) -> Result<((), String), (Exit, String)> {
-    let mut client = conn.connect().map_err(fail)?;
-    let rows = match super::ledger::inspect(&mut client).map_err(fail)? {
-        super::ledger::Presence::Present => match super::ledger::read_all(&mut client) {
-            Ok(rows) => rows,
-            Err(e) => {
-                return Ok((
-                    (),
-                    format!("not read here ({e}); the clone's apply judges it"),
-                ))
-            }
-        },
-        _ => vec![],
+    use super::precheck::Allowed;
+    let detail = match super::precheck::ledger_allows(vb, conn, None).map_err(fail)? {
+        Allowed::Unread(e) => format!("not read here ({e}); the clone's apply judges it"),
+        Allowed::Next { applied, next } if applied.is_empty() => format!(
+            "nothing of this bundle applied yet: all {} tier(s) to rehearse",
+            next.len()
+        ),
+        Allowed::Next { applied, next } => format!(
+            "{} tier(s) applied; rehearsing the rest: {}",
+            applied.len(),
+            next.join(", ")
+        ),
     };
-    let (applied, next) =
-        super::policy::next_tiers(vb.manifest(), vb.id(), &rows, None).map_err(fail)?;
-    let names: Vec<&str> = next
-        .iter()
-        .map(|&i| vb.manifest().tier[i].name.as_str())
-        .collect();
-    Ok((
-        (),
-        if applied.is_empty() {
-            format!(
-                "nothing of this bundle applied yet: all {} tier(s) to rehearse",
-                names.len()
-            )
-        } else {
-            format!(
-                "{} tier(s) applied; rehearsing the rest: {}",
-                applied.len(),
-                names.join(", ")
-            )
-        },
-    ))
+    Ok(((), detail))
 }
 
 /// The target's storage ([`storage`]) after a checkpoint, and its database OID; why
