@@ -1228,7 +1228,7 @@ fn a_normal_history_under_default_settings_is_short_unverified_exit_7_and_says_w
     assert!(text.contains("AUDIT UNVERIFIED"), "{text}");
     let todo = text
         .lines()
-        .find(|l| l.contains("to make it VERIFIED"))
+        .find(|l| l.contains("to make it PASS"))
         .unwrap_or_else(|| panic!("no what-to-do line:\n{text}"));
     assert!(todo.contains("--sign-receipt"), "{todo}");
     // -q: one line, the verdict; the exit code tells the rest.

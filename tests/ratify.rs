@@ -296,6 +296,40 @@ fn a_quorum_of_approvals_opens_the_gate_and_the_receipt_carries_them_for_audit()
     assert_eq!(rat.verdict, "FAIL", "{}", rat.detail);
     assert!(rat.detail.contains("1 of 2"), "{}", rat.detail);
     assert_eq!(exit, 4);
+
+    // A receipt whose params were edited: the approvals consent to other params, and
+    // the verdict says so (issue 48, finding 9: it said a tier ran without its quorum).
+    let mut edited = receipt.clone();
+    edited["params"]["code"] = "APR-9".into();
+    std::fs::write(
+        r.dir().join("edited.json"),
+        serde_json::to_vec(&edited).unwrap(),
+    )
+    .unwrap();
+    let (_, rat) = audit("edited.json", false);
+    let o = airlock(
+        r.dir(),
+        &[
+            "--json",
+            "audit",
+            &b,
+            "--trust",
+            "trust",
+            "--receipt",
+            "edited.json",
+        ],
+    );
+    assert_eq!(
+        json(&o)["verdict"],
+        "FAIL",
+        "one verdict word, as gate and plan"
+    );
+    assert_eq!(rat.verdict, "FAIL", "{}", rat.detail);
+    assert!(
+        rat.detail.contains("were its params edited after the run?"),
+        "{}",
+        rat.detail
+    );
 }
 
 #[test]

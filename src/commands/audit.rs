@@ -146,8 +146,11 @@ pub struct LeftOut {
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
-    /// Every check passed (`result` is PASS).
+    /// Every check passed (`verdict` is PASS).
     pub ok: bool,
+    /// PASS, FAIL or UNVERIFIED: the one verdict word, as `gate` and `plan` call theirs.
+    pub verdict: AuditResult,
+    /// The older name of `verdict` (kept for one release).
     pub result: AuditResult,
     /// `--at`, when given; otherwise signatures are judged now.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1241,6 +1244,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     let result = AuditResult::of(&verdicts.0);
     Ok(Box::new(AuditReport {
         ok: result == AuditResult::Pass,
+        verdict: result,
         result,
         at: at.map(trust::rfc3339),
         bundles,

@@ -69,7 +69,7 @@ pub(super) fn render(r: &AuditReport) -> String {
     };
     lines.push(style::paint(paint, &verdict_line(r)));
     for step in &r.to_verify {
-        lines.push(format!("to make it VERIFIED: {step}"));
+        lines.push(format!("to make it PASS: {step}"));
     }
     if r.result != AuditResult::Pass {
         lines.push("(--json lists every check with its basis)".into());
@@ -215,7 +215,21 @@ fn receipt_summary(rc: &AuditedReceipt) -> String {
     let unvouched = if rc.unverified_fields.is_empty() {
         String::new()
     } else {
-        format!(", {} field(s) unvouched", rc.unverified_fields.len())
+        format!(
+            ", {} field(s) no signature or ledger vouches for ({})",
+            rc.unverified_fields.len(),
+            rc.unverified_fields
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if rc.unverified_fields.len() > 5 {
+                    ", …"
+                } else {
+                    ""
+                }
+        )
     };
     format!(
         "{event} {} {}, {signature}, {ledger}{unvouched}",

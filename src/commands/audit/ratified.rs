@@ -142,8 +142,14 @@ fn who(q: &QuorumReport) -> String {
             )
         })
         .collect();
+    let other_params = q
+        .approvals
+        .iter()
+        .any(|a| a.refused == Some(approval::Refusal::OtherParams));
     let head = if q.met {
         "ratified"
+    } else if other_params {
+        "NOT ratified (the approvals consent to other params than this receipt records: were its params edited after the run?)"
     } else {
         "NOT ratified (a ratified tier ran without its quorum)"
     };
