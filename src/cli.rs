@@ -127,11 +127,14 @@ pub enum TrustCommand {
     /// what `airlock inspect` and `minisign -V` show.
     Id(TrustIdArgs),
     /// The keys a trust store holds, each with its role, groups, window, revocation and
-    /// whether a signature made now counts; the threshold.
+    /// whether a signature made now counts; the threshold, the store's version and
+    /// which root keys signed it.
+    #[command(alias = "show")]
     List(TrustListArgs),
     /// Put a public key into a trust store (a directory, made when missing) with its
     /// role and policy. The store is checked as every command reads it before anything
     /// is written; trust.toml's comments and layout are kept.
+    #[command(alias = "add-key")]
     Add(TrustAddArgs),
     /// Revoke a key in a trust store: for good, or from a time (`--from`).
     Revoke(TrustRevokeArgs),
