@@ -309,6 +309,8 @@ fn imports_next_step_names_the_key_pack_needs() {
         .expect(&out)
         .to_string();
     assert!(next.contains("airlock pack rel --key YOUR.key"), "{next}");
+    // And suggests the target's own search_path (issue 47: it said nothing of it).
+    assert!(next.contains("[target] search_path"), "{next}");
     let o = airlock(dir, &["pack", "rel", "--key", "rm.key"]);
     expect_code(&o, 0);
 }

@@ -104,7 +104,7 @@ impl Report for ImportReport {
         }
         if self.problems.is_empty() {
             s.push_str(&format!(
-                "\nlint: OK; next: review {}/bundle.toml, then `airlock pack {} --key YOUR.key` (a key from `airlock keygen`)",
+                "\nlint: OK; next: review {}/bundle.toml (bundle SQL runs with search_path public: if the target database sets its own, name it in [target] search_path; `airlock plan` says when they differ), then `airlock pack {} --key YOUR.key` (a key from `airlock keygen`)",
                 self.out, self.out
             ));
         } else {
