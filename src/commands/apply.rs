@@ -497,11 +497,13 @@ fn apply_verified(
     }
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
-    if args.deploy.sign_receipt.is_some() {
-        // Opening the key may cost seconds (scrypt) and a passphrase: a run the ledger
-        // refuses (every tier already applied…) is refused before it, read-only; the
-        // run's own check under the lock is made all the same.
-        crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
+    if let Some(key) = args.deploy.sign_receipt.as_deref() {
+        // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
+        // ledger refuses (every tier already applied…) is refused before it, read-only;
+        // the run's own check under the lock is made all the same.
+        if super::common::secret_key_is_encrypted(key)? {
+            crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
+        }
     }
     let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
     check_receipt_policy(

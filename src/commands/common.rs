@@ -70,6 +70,32 @@ pub fn bundle_progress(path: &Path, what: &str) -> crate::progress::Progress {
 
 /// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
 pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
+    let text = secret_key_text(path)?;
+    let key_err = |source| Error::Key {
+        path: path.to_path_buf(),
+        source,
+    };
+    let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
+    let pw = if encrypted {
+        Some(passphrase(pass, Purpose::Unlock)?)
+    } else {
+        None
+    };
+    SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
+}
+
+/// Whether opening the secret key at `path` will cost a passphrase and scrypt (after
+/// the same file checks as [`load_secret_key`]): the cheap checks go first.
+pub fn secret_key_is_encrypted(path: &Path) -> Result<bool> {
+    let text = secret_key_text(path)?;
+    SecretKey::file_is_encrypted(&text).map_err(|source| Error::Key {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A secret key file's text, once it is known to be a secret key only its owner reads.
+fn secret_key_text(path: &Path) -> Result<Zeroizing<String>> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
     refuse_public_key(path, &meta)?;
@@ -87,18 +113,10 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
             ));
         }
     }
-    let text = Zeroizing::new(read_capped_string(path, bounded::SECRET_KEY)?);
-    let key_err = |source| Error::Key {
-        path: path.to_path_buf(),
-        source,
-    };
-    let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
-    let pw = if encrypted {
-        Some(passphrase(pass, Purpose::Unlock)?)
-    } else {
-        None
-    };
-    SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
+    Ok(Zeroizing::new(read_capped_string(
+        path,
+        bounded::SECRET_KEY,
+    )?))
 }
 
 /// A public key (`alice.pub`) where a secret key is expected is named as such, before
