@@ -407,9 +407,22 @@ impl Report for TrustUpdateReport {
 fn update(args: TrustUpdateArgs) -> Result<Outcome> {
     let now = Utc::now();
     let current = super::common::load_trust(&args.trust)?;
-    let new = TrustStore::load(&args.new)?;
-    let verdict = crate::trust_rotation::judge_update(&current, &new, now)?;
-    crate::trust_rotation::install(&args.trust, &args.new, verdict.from)?;
+    // NEW read where it is first (its errors name it), then the copy that will be
+    // installed is the one judged.
+    TrustStore::load(&args.new)?;
+    let staged = crate::trust_rotation::Staged::of(&args.trust, &args.new)?;
+    let new = TrustStore::load(staged.path())?;
+    let verdict =
+        crate::trust_rotation::judge_update(&current, &new, now).map_err(|e| match e {
+            crate::trust_rotation::RotationError::Refused { message, .. } => {
+                crate::trust_rotation::RotationError::Refused {
+                    store: args.new.clone(),
+                    message,
+                }
+            }
+            other => other,
+        })?;
+    staged.install(&args.trust, verdict.from)?;
     // The host moves forward with it: every command now reads the new version.
     let installed = super::common::load_trust(&args.trust)?;
     Ok(Box::new(TrustUpdateReport {

@@ -435,28 +435,46 @@ pub fn judge_update(
     })
 }
 
-/// Put the store at `new` in place of the one at `current`, in one atomic exchange:
-/// a staged copy of `new` (its keys, policy and signatures) holding `current`'s
-/// history plus `current` itself as `history/vN`, exchanged with `current` by
-/// `renameat2(RENAME_EXCHANGE)`, so the directory is the old store or the new one,
-/// never a mix; then the old one (now at the staging name) is removed.
-pub fn install(current: &Path, new: &Path, current_version: u64) -> Result<(), RotationError> {
-    let parent = current
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stage = tempfile::Builder::new()
-        .prefix(".airlock-trust-")
-        .tempdir_in(parent)
-        .map_err(io(format!("cannot stage in {}", parent.display())))?;
-    copy_store(new, stage.path(), true)?;
-    let history = stage.path().join(HISTORY_DIR);
-    copy_tree(&current.join(HISTORY_DIR), &history)?;
-    copy_store(current, &history.join(format!("v{current_version}")), true)?;
-    set_mode(stage.path(), 0o755)?;
-    exchange(stage.path(), current)?;
-    // `stage` now names the old store: dropping it removes it.
-    Ok(())
+/// A copy of a new store beside the one it is to replace: what is judged is this copy,
+/// so the bytes judged are the bytes installed (NEW may change after it was read).
+pub struct Staged {
+    dir: tempfile::TempDir,
+}
+
+impl Staged {
+    /// Copy the store at `new` (its keys, policy and signatures) beside `current`.
+    pub fn of(current: &Path, new: &Path) -> Result<Staged, RotationError> {
+        let parent = current
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = tempfile::Builder::new()
+            .prefix(".airlock-trust-")
+            .tempdir_in(parent)
+            .map_err(io(format!("cannot stage in {}", parent.display())))?;
+        copy_store(new, dir.path(), true)?;
+        Ok(Staged { dir })
+    }
+
+    /// The staged copy, to load and judge.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Put the staged store in place of `current`, in one atomic exchange: it gets
+    /// `current`'s history plus `current` itself as `history/vN`, then is exchanged
+    /// with `current` by `renameat2(RENAME_EXCHANGE)`, so the directory is the old
+    /// store or the new one, never a mix; the old one (now at the staging name) is
+    /// removed.
+    pub fn install(self, current: &Path, current_version: u64) -> Result<(), RotationError> {
+        let history = self.dir.path().join(HISTORY_DIR);
+        copy_tree(&current.join(HISTORY_DIR), &history)?;
+        copy_store(current, &history.join(format!("v{current_version}")), true)?;
+        set_mode(self.dir.path(), 0o755)?;
+        exchange(self.dir.path(), current)?;
+        // `self.dir` now names the old store: dropping it removes it.
+        Ok(())
+    }
 }
 
 /// The files of a store (`*.pub`, trust.toml, and with `signatures` its
