@@ -303,4 +303,19 @@ fn json_documents_carry_their_version_and_one_name_for_the_bundle() {
         (l["bundle_name"].as_str(), l["bundle_version"].as_str()),
         (Some("rel"), Some("0.1.0"))
     );
+    // verify, inspect and sign name it the same way.
+    expect_code(
+        &airlock(dir, &["pack", "rel", "--key", "rm.key", "--out", "r.tgz"]),
+        0,
+    );
+    keygen(dir, "co");
+    for args in [
+        vec!["--json", "verify", "r.tgz", "--trust", "rm.pub"],
+        vec!["--json", "inspect", "r.tgz"],
+        vec!["--json", "sign", "r.tgz", "--key", "co.key"],
+    ] {
+        let v = json(&airlock(dir, &args));
+        assert_eq!(v["bundle_name"], "rel", "{args:?}: {v:#}");
+        assert_eq!(v["bundle_version"], "0.1.0", "{args:?}");
+    }
 }

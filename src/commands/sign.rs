@@ -18,8 +18,11 @@ use std::path::PathBuf;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct SignReport {
+    /// The bundle file.
     pub bundle: PathBuf,
     pub bundle_id: String,
+    pub bundle_name: String,
+    pub bundle_version: String,
     pub added: String,
     pub signatures: Vec<String>,
 }
@@ -146,6 +149,8 @@ pub fn run(args: SignArgs) -> Result<Outcome> {
     tmp.commit(true)?;
     Ok(Box::new(SignReport {
         bundle: args.bundle,
+        bundle_name: opened.manifest.bundle.name.clone(),
+        bundle_version: opened.manifest.bundle.version.clone(),
         bundle_id: opened.bundle_id,
         added: key.key_id.to_string(),
         signatures: sink.signers,

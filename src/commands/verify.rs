@@ -15,8 +15,13 @@ use std::path::PathBuf;
 pub struct BundleReport {
     /// VERIFIED (trust store given and satisfied) or UNVERIFIED (structure only).
     pub status: String,
+    /// The bundle file.
     pub bundle: PathBuf,
     pub bundle_id: String,
+    /// `manifest.bundle.name`, as every command names it.
+    pub bundle_name: String,
+    /// `manifest.bundle.version`, as every command names it.
+    pub bundle_version: String,
     pub manifest: Manifest,
     pub signatures: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +340,8 @@ fn report(
             .map(|(_, s)| s.key_id.to_string())
             .collect(),
         bundle_id: op.bundle_id,
+        bundle_name: op.manifest.bundle.name.clone(),
+        bundle_version: op.manifest.bundle.version.clone(),
         manifest: op.manifest,
         trust: op.trust,
         sql_rules: None,
