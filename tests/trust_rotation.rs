@@ -157,6 +157,9 @@ fn a_revocation_reaches_the_host_only_through_an_update_its_roots_signed() {
     // The revocation holds on the host: rm's bundle no longer verifies.
     let o = k.run(&["verify", "b.tar.gz", "--trust", "cur"]);
     expect_code(&o, 4);
+    // audit says which version of the store it judged with.
+    let o = k.run(&["--json", "audit", "b.tar.gz", "--trust", "cur"]);
+    assert_eq!(json(&o)["trust_store_version"], 2, "{}", stdout(&o));
     // The same version again, or an older one: refused, nothing replaced.
     k.refused("v2", "not higher than the current version 2");
     // An old copy put back by hand is refused by every command that reads the store.

@@ -152,6 +152,10 @@ pub struct AuditReport {
     pub verdict: AuditResult,
     /// The older name of `verdict` (kept for one release).
     pub result: AuditResult,
+    /// The version of the trust store every signature was judged with (absent: the
+    /// store has none). Judging each against the version in force when it was made
+    /// (the store's history) is not done yet.
+    pub trust_store_version: Option<u64>,
     /// `--at`, when given; otherwise signatures are judged now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
@@ -1246,6 +1250,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         ok: result == AuditResult::Pass,
         verdict: result,
         result,
+        trust_store_version: store.rotation.as_ref().map(|r| r.version),
         at: at.map(trust::rfc3339),
         bundles,
         receipts: audited_receipts,

@@ -99,8 +99,12 @@ fn header(r: &AuditReport) -> String {
         format!("ledger of {}", names.join(", "))
     };
     format!(
-        "audit: {} bundle(s), {files} receipt file(s){left}, {ledgers}",
-        r.bundles.len()
+        "audit: {} bundle(s), {files} receipt file(s){left}, {ledgers}; trust store {}",
+        r.bundles.len(),
+        match r.trust_store_version {
+            Some(v) => format!("version {v}"),
+            None => "without a version".to_string(),
+        }
     )
 }
 
