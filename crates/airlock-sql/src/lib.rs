@@ -26,6 +26,7 @@ mod locks;
 mod meta;
 mod online;
 mod parser;
+mod predicts;
 mod reach;
 mod split;
 mod tokens;
@@ -42,6 +43,7 @@ pub use online::{
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
+pub use predicts::{data_steps_in, DataStep, Relation, Step};
 pub use reach::{reaches_in, Reach};
 pub use split::{split_all, Piece, Splitter};
 
