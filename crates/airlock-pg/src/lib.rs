@@ -32,6 +32,7 @@ pub mod owner_code;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod predict;
 mod promised;
 pub mod proof;
 pub mod ratify;

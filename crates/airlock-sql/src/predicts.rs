@@ -48,15 +48,26 @@ fn shown(s: &str) -> String {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// PRIMARY KEY, UNIQUE constraint or unique index over plain columns.
-    Unique { columns: Vec<String>, primary: bool },
+    Unique {
+        columns: Vec<String>,
+        primary: bool,
+    },
     /// A unique index or constraint whose keys the rows cannot be asked about simply.
-    UniqueOther { why: String },
-    SetNotNull { column: String },
+    UniqueOther {
+        why: String,
+    },
+    SetNotNull {
+        column: String,
+    },
     /// `ADD COLUMN … NOT NULL` with no default, identity or generation.
-    AddNotNullColumn { column: String },
+    AddNotNullColumn {
+        column: String,
+    },
     /// `ADD CONSTRAINT … CHECK` without NOT VALID: its expression as PostgreSQL
     /// prints it, or `None` when it is not a plain expression over the columns.
-    Check { expr: Option<String> },
+    Check {
+        expr: Option<String>,
+    },
     /// `ADD … FOREIGN KEY` without NOT VALID (`ref_columns` empty: the referenced
     /// table's primary key).
     ForeignKey {
@@ -65,7 +76,9 @@ pub enum Step {
         ref_columns: Vec<String>,
     },
     DropTable,
-    DropColumn { column: String },
+    DropColumn {
+        column: String,
+    },
     Truncate,
     DeleteAll,
     UpdateAll,
@@ -230,7 +243,9 @@ fn statement_steps(stmt: &N) -> Vec<One> {
                 })
                 .collect()
         }
-        N::IndexStmt(s) if s.unique => vec![("CREATE UNIQUE INDEX", rel(&s.relation), unique_index(s))],
+        N::IndexStmt(s) if s.unique => {
+            vec![("CREATE UNIQUE INDEX", rel(&s.relation), unique_index(s))]
+        }
         N::CreateStmt(s) => vec![("CREATE TABLE", rel(&s.relation), Step::Creates)],
         N::CreateTableAsStmt(s) => match s.into.as_ref() {
             Some(i) => vec![("CREATE TABLE AS", rel(&i.rel), Step::Creates)],
@@ -513,7 +528,9 @@ mod tests {
              INSERT INTO \"Q\"\"x\".b VALUES (1); insert   into c(x) values (2);",
         );
         let kinds: Vec<&Step> = s.iter().map(|d| &d.step).collect();
-        assert!(matches!(kinds[0], Step::Unique { columns, primary: true } if columns == &["x", "y"]));
+        assert!(
+            matches!(kinds[0], Step::Unique { columns, primary: true } if columns == &["x", "y"])
+        );
         assert_eq!(s[1].relation.to_string(), "s.\"B\"");
         assert_eq!(s[1].line, 2);
         assert!(matches!(kinds[2], Step::SetNotNull { column } if column == "c"));
@@ -521,7 +538,15 @@ mod tests {
         assert!(matches!(kinds[4], Step::Check { expr: Some(e) } if e.contains("length(c)")));
         assert!(matches!(kinds[5], Step::Check { expr: None }));
         assert!(matches!(kinds[6], Step::ForeignKey { ref_columns, .. } if ref_columns.is_empty()));
-        assert_eq!(kinds[7..11], [&Step::DropTable, &Step::DropTable, &Step::DeleteAll, &Step::Writes]);
+        assert_eq!(
+            kinds[7..11],
+            [
+                &Step::DropTable,
+                &Step::DropTable,
+                &Step::DeleteAll,
+                &Step::Writes
+            ]
+        );
         assert_eq!(s[11].relation.to_string(), "\"Q\"\"x\".b");
         assert_eq!(s[12].relation.to_string(), "c");
         assert_eq!(s.len(), 13);
