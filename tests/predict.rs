@@ -82,7 +82,7 @@ fn a_primary_key_or_unique_key_over_duplicates_is_no_go_and_clean_keys_are_go() 
     );
     let ev = row(&v)["evidence"].as_str().unwrap().to_string();
     assert!(
-        ev.contains("one/") && ev.contains(":1 ") && ev.contains("dups"),
+        ev.contains("sql/tier1.sql:1 ") && ev.contains("dups: 5 rows"),
         "{ev}"
     );
 

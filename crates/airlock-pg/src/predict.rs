@@ -489,7 +489,7 @@ fn unique(
     )?;
     let groups: i64 = got.first().map_or(0, |r| r.get(2));
     let dup_rows: i64 = got.first().map_or(0, |r| r.get(3));
-    let mut keys: Vec<String> = got
+    let keys: Vec<String> = got
         .iter()
         .map(|r| {
             format!(
@@ -500,7 +500,7 @@ fn unique(
         })
         .collect();
     let mut what = format!(
-        "{groups} duplicated key(s) over {dup_rows} rows of ({})",
+        "rows under {groups} duplicated key(s) of ({})",
         c.join(", ")
     );
     let mut count = dup_rows;
@@ -513,8 +513,7 @@ fn unique(
         )?;
         let nulls: i64 = n[0].get(0);
         if nulls > 0 {
-            what.push_str(&format!("; {nulls} rows with a NULL key column"));
-            keys.truncate(KEYS_SHOWN as usize);
+            what.push_str(&format!(", or with a NULL key column ({nulls})"));
         }
         count += nulls;
     }
