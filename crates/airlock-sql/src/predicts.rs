@@ -373,7 +373,7 @@ fn not_null_without_default(col: &pg_query::protobuf::ColumnDef) -> bool {
         })
     });
     let mut not_null = false;
-    let mut filled = serial || col.raw_default.is_some() || col.identity != "";
+    let mut filled = serial || col.raw_default.is_some() || !col.identity.is_empty();
     for k in col.constraints.iter().filter_map(node) {
         if let N::Constraint(k) = k {
             match ConstrType::try_from(k.contype) {
