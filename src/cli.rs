@@ -726,6 +726,11 @@ pub struct PlanArgs {
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
+    /// How long each read-only question about the data may take (duplicates under a
+    /// new unique key, NULLs under a new NOT NULL, rows a new CHECK or foreign key
+    /// rejects, rows a DROP/TRUNCATE takes); one cut short is a warning.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub predict_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

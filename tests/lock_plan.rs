@@ -141,7 +141,7 @@ fn plan_flags_every_whole_table_form_with_its_safer_form_and_not_the_deferred_on
     let d = t.path();
     let db = target("lockplan_forms");
     db.exec(
-        "ALTER TABLE shop.big ADD COLUMN c int, ADD COLUMN n int; \
+        "ALTER TABLE shop.big ADD COLUMN c int, ADD COLUMN n int DEFAULT 1; \
          CREATE INDEX big_n ON shop.big (n); ANALYZE shop.big;",
     );
     let forms = "ALTER TABLE shop.big ALTER COLUMN c TYPE bigint;\n\

@@ -168,7 +168,8 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
             "gate-role",
             "gates",
             "preflight",
-            "bundle-role"
+            "bundle-role",
+            "predicted-failures"
         ]
     );
     c.plan_then_apply(&[&b, "--param", "code=not!ok"], 2, Some("params"));

@@ -585,7 +585,7 @@ fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>)
         observer: None,
         ..o.clone()
     };
-    let plan = crate::db::plan::plan(vb, &quiet, vec![]);
+    let plan = crate::db::plan::plan(vb, &quiet, vec![], None);
     let hopeless = plan.checks.iter().find(|c| {
         c.verdict == crate::db::plan::CheckVerdict::Fail
             && !matches!(

@@ -361,6 +361,9 @@ impl Report for PlanOutcome {
         if let Some(lp) = &p.locks {
             s.push_str(&super::plan_locks::human(lp));
         }
+        if let Some(pp) = &p.predictions {
+            s.push_str(&super::plan_predict::human(pp));
+        }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
                 "\n\nalready applied: {}",
@@ -627,6 +630,7 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
         &vb,
         &o,
         vec![signatures_check(&vb), params_row, receipt_row],
+        Some(args.predict_timeout),
     );
     Ok(Box::new(PlanOutcome { plan }))
 }

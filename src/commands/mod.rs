@@ -19,6 +19,7 @@ mod man_sections;
 pub mod new;
 pub mod pack;
 pub mod plan_locks;
+pub mod plan_predict;
 pub mod rehearse;
 pub mod runbook;
 pub mod setup;

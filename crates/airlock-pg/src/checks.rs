@@ -53,6 +53,10 @@ pub enum CheckName {
     /// The role bundle SQL runs as: it exists, airlock's login role can become it,
     /// and no code owned by a non-superuser sits where a superuser's SQL would fire it.
     BundleRole,
+    /// `plan` only: the tier statements the data there now would make fail (a
+    /// duplicate under a new unique key, a NULL under a new NOT NULL, a row a new
+    /// CHECK or foreign key rejects), asked read-only within `--predict-timeout`.
+    PredictedFailures,
 }
 
 /// The checks a deploy makes against the database, in order.
@@ -76,6 +80,8 @@ pub enum CheckVerdict {
     Ok,
     Blocked,
     Fail,
+    /// Passed, with something the operator must read (a prediction cut short).
+    Warn,
     /// Not checked: an earlier row decided the outcome, or it does not apply.
     Skipped,
 }
@@ -143,7 +149,10 @@ impl Check {
     }
 
     pub fn passed(&self) -> bool {
-        matches!(self.verdict, CheckVerdict::Ok | CheckVerdict::Skipped)
+        matches!(
+            self.verdict,
+            CheckVerdict::Ok | CheckVerdict::Skipped | CheckVerdict::Warn
+        )
     }
 }
 
@@ -210,6 +219,10 @@ pub struct PlanReport {
     /// and the whole-table work done under a lock that blocks writes (`plan` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locks: Option<super::lock_plan::LockPlan>,
+    /// `plan` only: what the data there now says about the tier statements it decides,
+    /// and what the release destroys (rows and bytes), read before anything runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<super::predict::Predictions>,
 }
 
 impl PlanReport {
@@ -236,6 +249,7 @@ impl PlanReport {
             bundle_role: None,
             reaches_beyond: vec![],
             locks: None,
+            predictions: None,
         }
     }
 
@@ -271,7 +285,7 @@ impl PlanReport {
     }
 
     /// Verdict and exit code: the first check, in apply's order, that did not pass.
-    pub(crate) fn finish(mut self) -> PlanReport {
+    pub fn finish(mut self) -> PlanReport {
         match self.checks.iter().find(|c| !c.passed()) {
             None => {
                 self.verdict = PlanVerdict::Go;

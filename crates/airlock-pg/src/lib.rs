@@ -36,6 +36,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod policy;
 pub mod precheck;
+pub mod predict;
 mod promised;
 pub mod proof;
 pub mod ratify;

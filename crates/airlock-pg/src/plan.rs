@@ -69,9 +69,24 @@ fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanRe
     }
 }
 
-/// `airlock plan`: `checks` holds what the command checked before the database
-/// (signatures, params); the rest is asked of the database in one transaction that is
-/// always rolled back.
+/// The predictions for the tiers this plan would run, and their check row (the
+/// verdict is judged again with it, after every check apply makes).
+fn predictions(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    mut report: PlanReport,
+    timeout: std::time::Duration,
+) -> PlanReport {
+    if report.tiers.is_empty() {
+        return report;
+    }
+    let tiers: Vec<String> = report.tiers.iter().map(|t| t.name.clone()).collect();
+    let p = super::predict::predict(client, vb, &tiers, timeout);
+    report.push(super::predict::check(&p));
+    report.predictions = Some(p);
+    report.finish()
+}
+
 /// When the database's own search_path differs from the bundle's, the Database
 /// check says so (information: it decides nothing).
 fn search_path_note(client: &mut postgres::Client, vb: &VerifiedBundle, report: &mut PlanReport) {
@@ -89,7 +104,18 @@ fn search_path_note(client: &mut postgres::Client, vb: &VerifiedBundle, report: 
     }
 }
 
-pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> PlanReport {
+/// `airlock plan`: `checks` holds what the command checked before the database
+/// (signatures, params); the rest is asked of the database in one transaction that is
+/// always rolled back.
+///
+/// `predict`: ask the data about the statements it decides (each question bounded by
+/// this timeout; [`super::predict`]); `None` asks nothing.
+pub fn plan(
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    checks: Vec<Check>,
+    predict: Option<std::time::Duration>,
+) -> PlanReport {
     let m = vb.manifest();
     let mut report = PlanReport::new(vb, &opts.expected_db, checks);
     report.reaches_beyond = reaches_beyond(vb);
@@ -99,6 +125,9 @@ pub fn plan(vb: &VerifiedBundle, opts: &Options<'_>, checks: Vec<Check>) -> Plan
             let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
             report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report));
             search_path_note(&mut deploy.session.client, vb, &mut report);
+            if let Some(timeout) = predict {
+                report = predictions(&mut deploy.session.client, vb, report, timeout);
+            }
             report
                 .reaches_beyond
                 .extend(catalog_reach(&mut deploy.session.client));
