@@ -9,9 +9,22 @@
 //! not read them (a sequence advanced by apply stays advanced after its rollback:
 //! sequences are not transactional).
 
-use super::fingerprint::{batch_pinned, line_hash, quote_qualified, text, Part};
 use super::DbError;
-use postgres::Transaction;
+
+/// Rows of one query, every value as text.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// One value read: its part's name and the canonical line the fingerprint hashes
+/// (as a `data` part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub name: String,
+    pub line: String,
+}
+
+fn text(row: &[Option<String>], i: usize) -> String {
+    row.get(i).cloned().flatten().unwrap_or_default()
+}
 
 /// The sequences of the schemas the fingerprint describes.
 const SEQUENCES: &str = "SELECT n.nspname, c.relname
@@ -28,42 +41,38 @@ const LARGE_OBJECTS: &str = "SELECT m.oid::pg_catalog.text,
 FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.lo_get(m.oid) b
 ORDER BY m.oid";
 
-/// The `data` parts of the sequences' values and the large objects' bytes.
-pub fn parts(tx: &mut Transaction<'_>) -> Result<Vec<Part>, DbError> {
+/// The sequences' values and the large objects' bytes, each query run by `run` (the
+/// fingerprint's pinned savepoint: `run(sql, what)`).
+pub fn values(
+    run: &mut dyn FnMut(&str, &str) -> Result<Rows, DbError>,
+) -> Result<Vec<Value>, DbError> {
     let mut parts = vec![];
-    let listed = batch_pinned(tx, SEQUENCES, "sequences")?;
+    let listed = run(SEQUENCES, "sequences")?;
     let sequences: Vec<(String, String)> =
         listed.iter().map(|r| (text(r, 0), text(r, 1))).collect();
     if !sequences.is_empty() {
         let sql: Vec<String> = (sequences.iter().enumerate())
             .map(|(i, (s, q))| {
                 format!(
-                    "SELECT {i}, last_value::pg_catalog.text, is_called::pg_catalog.text FROM {}",
-                    quote_qualified(s, q)
+                    "SELECT {i}, last_value::pg_catalog.text, is_called::pg_catalog.text FROM {}.{}",
+                    super::quote_ident(s),
+                    super::quote_ident(q)
                 )
             })
             .collect();
-        let mut values = batch_pinned(tx, &sql.join(" UNION ALL "), "sequence values")?;
+        let mut values = run(&sql.join(" UNION ALL "), "sequence values")?;
         values.sort_by_key(|r| text(r, 0).parse::<usize>().unwrap_or(usize::MAX));
         for ((s, q), row) in sequences.iter().zip(values) {
             let row = &row[1..];
             let name = format!("{s}.{q}");
             let line = format!("v3 sequence {} {}", text(row, 0), text(row, 1));
-            parts.push(Part {
-                hash: line_hash("data", &name, &line),
-                kind: "data".into(),
-                name,
-            });
+            parts.push(Value { name, line });
         }
     }
-    for row in batch_pinned(tx, LARGE_OBJECTS, "large objects")? {
+    for row in run(LARGE_OBJECTS, "large objects")? {
         let name = format!("large object {}", text(&row, 0));
         let line = format!("v3 large object {} {}", text(&row, 2), text(&row, 1));
-        parts.push(Part {
-            hash: line_hash("data", &name, &line),
-            kind: "data".into(),
-            name,
-        });
+        parts.push(Value { name, line });
     }
     Ok(parts)
 }

@@ -754,7 +754,12 @@ pub fn compute_consistent(
     let opened = open(&mut tx)?;
     let mut parts = opened.schema.parts;
     if level != Level::Rows {
-        parts.extend(super::data_values::parts(&mut tx)?);
+        let values = super::data_values::values(&mut |sql, what| batch_pinned(&mut tx, sql, what))?;
+        parts.extend(values.into_iter().map(|v| Part {
+            hash: line_hash("data", &v.name, &v.line),
+            kind: "data".into(),
+            name: v.name,
+        }));
     }
     parts.extend(table_parts(
         spec,
