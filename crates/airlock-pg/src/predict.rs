@@ -175,6 +175,8 @@ struct Walk {
     created: BTreeMap<String, String>,
     written: BTreeMap<String, String>,
     opaque: Option<String>,
+    /// Whether each relation the questions name is there now, asked once for all.
+    present: BTreeMap<String, bool>,
 }
 
 fn at(s: &DataStep) -> String {
@@ -192,6 +194,7 @@ fn qualified(r: &Relation) -> String {
 impl Walk {
     fn run(mut self, tx: &mut Transaction<'_>, steps: Vec<(String, DataStep)>) -> Predictions {
         let mut out = Predictions::default();
+        self.present = present_all(tx, &steps);
         for (tier, s) in steps {
             let key = s.relation.name.clone();
             match &s.step {
@@ -257,7 +260,7 @@ impl Walk {
             p.reason = why;
             return p;
         }
-        match ask(tx, s) {
+        match ask(tx, s, &self.present) {
             Ok(Answer::Unasked(why)) => p.reason = why,
             Ok(Answer::Rows { count, keys, what }) => {
                 p.outcome = if count > 0 {
@@ -326,24 +329,68 @@ enum Answer {
     Unasked(String),
 }
 
-/// Run `sql` in a savepoint (a question cut short does not end the others).
+/// Run `sql` in a savepoint (a question cut short does not end the others). Its
+/// parameters are text; it is sent unprepared, with their types (one round trip, not
+/// a prepare and an execute).
 fn rows(
     tx: &mut Transaction<'_>,
     sql: &str,
-    params: &[&(dyn postgres::types::ToSql + Sync)],
+    params: &[&str],
 ) -> Result<Vec<postgres::Row>, postgres::Error> {
+    let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> = params
+        .iter()
+        .map(|p| {
+            (
+                p as &(dyn postgres::types::ToSql + Sync),
+                postgres::types::Type::TEXT,
+            )
+        })
+        .collect();
     let mut sp = tx.transaction()?;
-    let r = sp.query(sql, params);
+    let r = sp.query_typed(sql, &typed);
     sp.rollback()?;
     r
 }
 
-/// Whether the relation exists now (as the search_path finds it).
-fn exists(tx: &mut Transaction<'_>, r: &Relation) -> Result<bool, postgres::Error> {
+/// Whether each relation the steps name (and the tables their foreign keys reference)
+/// is there now, in one question; an unanswered one is asked again on its own.
+fn present_all(tx: &mut Transaction<'_>, steps: &[(String, DataStep)]) -> BTreeMap<String, bool> {
+    let mut names: Vec<String> = vec![];
+    for (_, s) in steps {
+        names.push(qualified(&s.relation));
+        if let Step::ForeignKey { references, .. } = &s.step {
+            names.push(qualified(references));
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut sp = match tx.transaction() {
+        Ok(sp) => sp,
+        Err(_) => return BTreeMap::new(),
+    };
+    let got = sp.query_typed(
+        "SELECT x, pg_catalog.to_regclass(x) IS NOT NULL FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x",
+        &[(&names, postgres::types::Type::TEXT_ARRAY)],
+    );
+    let _ = sp.rollback();
+    got.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        .unwrap_or_default()
+}
+
+/// Whether the relation exists now (as the search_path finds it): from `present`,
+/// else asked.
+fn exists(
+    tx: &mut Transaction<'_>,
+    present: &BTreeMap<String, bool>,
+    r: &Relation,
+) -> Result<bool, postgres::Error> {
+    if let Some(&known) = present.get(&qualified(r)) {
+        return Ok(known);
+    }
     let got = rows(
         tx,
         "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-        &[&qualified(r)],
+        &[qualified(r).as_str()],
     )?;
     Ok(got.first().is_some_and(|r| r.get::<_, bool>(0)))
 }
@@ -357,7 +404,7 @@ fn count_rows(
         tx,
         "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
          FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
-        &[&qualified(r)],
+        &[qualified(r).as_str()],
     )?;
     let Some(row) = got.first() else {
         return Ok(None);
@@ -407,8 +454,12 @@ fn key_expr(columns: &[String], alias: &str) -> String {
 }
 
 /// The question that decides the statement, asked.
-fn ask(tx: &mut Transaction<'_>, s: &DataStep) -> Result<Answer, postgres::Error> {
-    if !exists(tx, &s.relation)? {
+fn ask(
+    tx: &mut Transaction<'_>,
+    s: &DataStep,
+    present: &BTreeMap<String, bool>,
+) -> Result<Answer, postgres::Error> {
+    if !exists(tx, present, &s.relation)? {
         return Ok(Answer::Unasked(
             "not predictable here (the table is not there now)".into(),
         ));
@@ -442,7 +493,7 @@ fn ask(tx: &mut Transaction<'_>, s: &DataStep) -> Result<Answer, postgres::Error
             columns,
             references,
             ref_columns,
-        } => foreign_key(tx, &t, columns, references, ref_columns),
+        } => foreign_key(tx, &t, (columns, references, ref_columns), present),
         Step::UniqueOther { why } => Ok(Answer::Unasked(format!("not predictable here ({why})"))),
         _ => Ok(Answer::Unasked("not a data-dependent statement".into())),
     }
@@ -523,11 +574,10 @@ fn unique(
 fn foreign_key(
     tx: &mut Transaction<'_>,
     t: &str,
-    columns: &[String],
-    references: &Relation,
-    ref_columns: &[String],
+    (columns, references, ref_columns): (&[String], &Relation, &[String]),
+    present: &BTreeMap<String, bool>,
 ) -> Result<Answer, postgres::Error> {
-    if !exists(tx, references)? {
+    if !exists(tx, present, references)? {
         return Ok(Answer::Unasked(
             "not predictable here (the referenced table is not there now)".into(),
         ));
@@ -540,7 +590,7 @@ fn foreign_key(
              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
              WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.contype = 'p' \
              ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
-            &[&r],
+            &[r.as_str()],
         )?
         .iter()
         .map(|row| row.get(0))
