@@ -102,22 +102,6 @@ pub struct TrustListReport {
     pub keys: Vec<KeyRow>,
 }
 
-fn state_now(k: &TrustedKey, now: DateTime<Utc>) -> &'static str {
-    let p = &k.policy;
-    match p.revoked {
-        Some(None) => return "revoked",
-        Some(Some(t)) if t <= now => return "revoked",
-        _ => {}
-    }
-    if p.not_after.is_some_and(|t| t <= now) {
-        "retired"
-    } else if p.not_before.is_some_and(|t| t > now) {
-        "not-yet"
-    } else {
-        "counts"
-    }
-}
-
 impl Report for TrustListReport {
     fn human(&self) -> String {
         let rows: Vec<Vec<String>> = self
@@ -209,7 +193,7 @@ fn listing(store: &TrustStore) -> TrustListReport {
             revoked: k.policy.revoked == Some(None),
             revoked_from: k.policy.revoked.flatten().map(stamp),
             revoked_reason: k.policy.revoked_reason.clone(),
-            state: state_now(k, now),
+            state: k.policy.state_at(now),
         })
         .collect();
     let rot = store.rotation.as_ref();

@@ -213,6 +213,22 @@ pub struct KeyPolicy {
     pub name: Option<String>,
 }
 
+impl KeyPolicy {
+    /// What a signature this key made at `at` would be, by its policy alone (no
+    /// evidence weighed): `counts`, `revoked`, `retired` or `not-yet`.
+    pub fn state_at(&self, at: DateTime<Utc>) -> &'static str {
+        if matches!(self.revoked, Some(None)) || self.revoked.flatten().is_some_and(|t| t <= at) {
+            "revoked"
+        } else if self.not_after.is_some_and(|t| t <= at) {
+            "retired"
+        } else if self.not_before.is_some_and(|t| t > at) {
+            "not-yet"
+        } else {
+            "counts"
+        }
+    }
+}
+
 /// A release key with no window and no revocation (a `.pub` with no trust.toml entry).
 impl Default for KeyPolicy {
     fn default() -> Self {

@@ -94,15 +94,21 @@ pub fn stamp(t: DateTime<Utc>) -> String {
 
 /// The public key in a `.pub` file (its key id is what `[keys.ID]` names).
 pub fn read_public(path: &Path) -> Result<PublicKey, EditError> {
+    Ok(read_public_file(path)?.0)
+}
+
+/// The public key in a `.pub` file and the file's text (read once, capped).
+fn read_public_file(path: &Path) -> Result<(PublicKey, String), EditError> {
     let text = airlock_base::bounded::read_capped_string(path, airlock_base::bounded::PUBLIC_KEY)
         .map_err(|source| EditError::Read {
         path: path.into(),
         source,
     })?;
-    PublicKey::parse(&text).map_err(|source| EditError::Key {
+    let key = PublicKey::parse(&text).map_err(|source| EditError::Key {
         path: path.into(),
         source,
-    })
+    })?;
+    Ok((key, text))
 }
 
 /// What a new key's `[keys.ID]` entry says.
@@ -128,7 +134,7 @@ pub struct Added {
 /// missing) with the policy `new`. Refused, with nothing changed: a key already there
 /// (by bytes or id), a file name taken, a policy the reader would refuse.
 pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError> {
-    let key = read_public(public)?;
+    let (key, pub_text) = read_public_file(public)?;
     let key_id = key.key_id.to_string();
     check_new(new)?;
     let created_store = !store.exists();
@@ -182,11 +188,7 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
     if let Some(t) = new.not_after {
         entry["not_after"] = toml_edit::value(stamp(t));
     }
-    let pub_text = std::fs::read(public).map_err(|e| EditError::Io {
-        context: format!("cannot read {}", public.display()),
-        source: e,
-    })?;
-    let staged = Staged::of(store, Some((&name, &pub_text)), &doc.to_string())?;
+    let staged = Staged::of(store, Some((&name, pub_text.as_bytes())), &doc.to_string())?;
     staged.check()?;
     if created_store {
         std::fs::create_dir_all(store).map_err(|e| EditError::Io {
@@ -195,7 +197,7 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
         })?;
     }
     let file = store.join(&name);
-    write_new(&file, &pub_text)?;
+    write_new(&file, pub_text.as_bytes())?;
     if let Err(e) = replace_policy(store, &doc.to_string()) {
         let _ = std::fs::remove_file(&file);
         if created_store {
@@ -485,6 +487,17 @@ impl Staged {
 
 /// Write a new file (never over an existing one), mode 0644, synced.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), EditError> {
+    write_file(path, bytes, false)
+}
+
+/// Replace `store`/trust.toml with `text` by one atomic rename.
+fn replace_policy(store: &Path, text: &str) -> Result<(), EditError> {
+    write_file(&store.join(POLICY_FILE), text.as_bytes(), true)
+}
+
+/// `bytes` into `path` through a synced temporary file beside it, mode 0644, renamed
+/// in place (over an existing file only when `replace`); the directory synced after.
+fn write_file(path: &Path, bytes: &[u8], replace: bool) -> Result<(), EditError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |source| EditError::Io {
         context: format!("cannot write {}", path.display()),
@@ -497,26 +510,12 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), EditError> {
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     set_public_mode(tmp.path()).map_err(io)?;
-    tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
-    Ok(())
-}
-
-/// Replace `store`/trust.toml with `text` by one atomic rename.
-fn replace_policy(store: &Path, text: &str) -> Result<(), EditError> {
-    let path = store.join(POLICY_FILE);
-    let io = |source| EditError::Io {
-        context: format!("cannot write {}", path.display()),
-        source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-")
-        .tempfile_in(store)
-        .map_err(io)?;
-    tmp.write_all(text.as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    set_public_mode(tmp.path()).map_err(io)?;
-    tmp.persist(&path).map_err(|e| io(e.error))?;
-    if let Ok(d) = std::fs::File::open(store) {
+    if replace {
+        tmp.persist(path).map_err(|e| io(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())

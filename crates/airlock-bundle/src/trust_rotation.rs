@@ -71,10 +71,20 @@ pub fn canonical(store: &Path) -> Result<Vec<u8>, RotationError> {
     let mut out = HEADER.as_bytes().to_vec();
     for name in std::iter::once(POLICY_FILE.to_string()).chain(names) {
         let path = store.join(&name);
-        let bytes = match std::fs::read(&path) {
+        // Read under the same caps as the store's reader.
+        let cap = if name == POLICY_FILE {
+            airlock_base::bounded::TRUST_POLICY
+        } else {
+            airlock_base::bounded::PUBLIC_KEY
+        };
+        let bytes = match airlock_base::bounded::read_capped(&path, cap) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == POLICY_FILE => continue,
-            Err(e) => return Err(io(format!("cannot read {}", path.display()))(e)),
+            Err(airlock_base::bounded::ReadError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && name == POLICY_FILE =>
+            {
+                continue
+            }
+            Err(e) => return Err(crate::trust::TrustError::Read(e).into()),
         };
         out.extend_from_slice(
             format!(
@@ -131,8 +141,18 @@ pub fn signed_by(
     keys: &[&TrustedKey],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, RotationError> {
-    let bytes = canonical(dir)?;
-    let comment = trusted_comment(version, &canonical_id(&bytes));
+    Ok(signed_over(dir, &canonical(dir)?, version, keys, now))
+}
+
+/// [`signed_by`], given the store's canonical form read once by the caller.
+fn signed_over(
+    dir: &Path,
+    bytes: &[u8],
+    version: u64,
+    keys: &[&TrustedKey],
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let comment = trusted_comment(version, &canonical_id(bytes));
     let mut out = vec![];
     for k in keys {
         if !usable(k, now) {
@@ -149,25 +169,19 @@ pub fn signed_by(
         let Ok(sig) = SignatureBox::parse(&text) else {
             continue;
         };
-        if sig.trusted_comment == comment && k.key.verify(&bytes, &sig).is_ok() {
+        if sig.trusted_comment == comment && k.key.verify(bytes, &sig).is_ok() {
             let id = k.key.key_id.to_string();
             if !out.contains(&id) {
                 out.push(id);
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// A root key counts now: not revoked, inside its window.
 fn usable(k: &TrustedKey, now: DateTime<Utc>) -> bool {
-    let p = &k.policy;
-    let revoked = match p.revoked {
-        Some(None) => true,
-        Some(Some(t)) => t <= now,
-        None => false,
-    };
-    !revoked && p.not_before.is_none_or(|t| t <= now) && p.not_after.is_none_or(|t| t > now)
+    k.policy.state_at(now) == "counts"
 }
 
 fn roots(store: &TrustStore) -> Vec<&TrustedKey> {
@@ -197,10 +211,15 @@ fn judged(signers: &[String], need: u32, whose: &str, version: u64) -> Result<()
 /// A versioned store's own roots signed it as it is (refused: a hand edit after
 /// signing, a store nobody signed).
 pub fn check_self(store: &TrustStore, now: DateTime<Utc>) -> Result<(), RotationError> {
+    self_signed(store, &canonical(&store.path)?, now)
+}
+
+/// [`check_self`], given the store's canonical form.
+fn self_signed(store: &TrustStore, bytes: &[u8], now: DateTime<Utc>) -> Result<(), RotationError> {
     let Some(rot) = &store.rotation else {
         return Ok(());
     };
-    let signers = signed_by(&store.path, rot.version, &roots(store), now)?;
+    let signers = signed_over(&store.path, bytes, rot.version, &roots(store), now);
     judged(&signers, rot.root_threshold, "its own root_threshold", rot.version).map_err(|why| {
         RotationError::refused(
             &store.path,
@@ -311,8 +330,10 @@ pub fn admit(
         }
         return Ok(Accepted::Unversioned);
     };
-    check_self(store, now)?;
-    let id = canonical_id(&canonical(&store.path)?);
+    // The store's bytes, read once: what its own roots signed, what this host compares.
+    let bytes = canonical(&store.path)?;
+    self_signed(store, &bytes, now)?;
+    let id = canonical_id(&bytes);
     let accepted = match &memory {
         None => Accepted::New {
             version: rot.version,
@@ -334,7 +355,7 @@ pub fn admit(
         Some(m) => {
             let remembered = remembered_roots(m);
             let refs: Vec<&TrustedKey> = remembered.iter().collect();
-            let signers = signed_by(&store.path, rot.version, &refs, now)?;
+            let signers = signed_over(&store.path, &bytes, rot.version, &refs, now);
             judged(&signers, m.root_threshold, &format!("version {} (the one this host accepted)", m.version), rot.version)
                 .map_err(|why| RotationError::refused(&store.path, why))?;
             Accepted::New {
