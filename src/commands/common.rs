@@ -158,15 +158,20 @@ pub fn verdicts() -> crate::verdicts::Verdicts {
 
 /// `--at TIME` or now.
 pub fn judge_time(at: Option<&str>) -> Result<DateTime<Utc>> {
-    match at {
-        None => Ok(Utc::now()),
-        Some(t) => crate::trust::parse_rfc3339(t).ok_or_else(|| {
+    Ok(time_flag("--at", at)?.unwrap_or_else(Utc::now))
+}
+
+/// The time a flag gives (RFC 3339 or a date), or a usage error naming the flag.
+pub fn time_flag(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    text.map(|t| {
+        crate::trust::parse_rfc3339(t).ok_or_else(|| {
             Error::usage(
-                format!("--at {t:?} is not a time"),
-                Some("use RFC 3339, e.g. 2026-06-03T12:00:00Z".into()),
+                format!("{flag} {t:?} is not a time"),
+                Some("use RFC 3339 (e.g. 2026-06-03T12:00:00Z) or a date (2026-06-03)".into()),
             )
-        }),
-    }
+        })
+    })
+    .transpose()
 }
 
 /// SOURCE_DATE_EPOCH, if set (reproducible builds).

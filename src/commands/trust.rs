@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use crate::trust::{Role, TrustStore, TrustedKey};
 use crate::trust_edit::{self, stamp, NewKey};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -256,29 +256,13 @@ impl Report for TrustChangeReport {
     }
 }
 
-fn time_arg(flag: &str, text: &Option<String>) -> Result<Option<DateTime<Utc>>> {
-    text.as_deref()
-        .map(|t| {
-            crate::trust::parse_rfc3339(t).ok_or_else(|| {
-                Error::usage(
-                    format!("{flag} {t:?} is not a time"),
-                    Some(
-                        "give an RFC 3339 time (e.g. 2027-01-01T00:00:00Z) or a date (2027-01-01)"
-                            .into(),
-                    ),
-                )
-            })
-        })
-        .transpose()
-}
-
 fn add(args: TrustAddArgs) -> Result<Outcome> {
     let new = NewKey {
         role: args.role.into(),
         groups: args.groups,
         name: args.name,
-        not_before: time_arg("--not-before", &args.not_before)?,
-        not_after: time_arg("--not-after", &args.not_after)?,
+        not_before: super::common::time_flag("--not-before", args.not_before.as_deref())?,
+        not_after: super::common::time_flag("--not-after", args.not_after.as_deref())?,
     };
     let added = trust_edit::add(&args.store, &args.public_key, &new)?;
     let store = TrustStore::load(&args.store)?;
@@ -291,7 +275,7 @@ fn add(args: TrustAddArgs) -> Result<Outcome> {
 }
 
 fn revoke(args: TrustRevokeArgs) -> Result<Outcome> {
-    let from = time_arg("--from", &args.from)?;
+    let from = super::common::time_flag("--from", args.from.as_deref())?;
     let revoked = trust_edit::revoke(&args.store, &args.key_id, from, args.reason.as_deref())?;
     let store = TrustStore::load(&args.store)?;
     Ok(Box::new(TrustChangeReport {
@@ -308,7 +292,7 @@ fn set(args: TrustSetArgs) -> Result<Outcome> {
         require_signed_receipts: args.require_signed_receipts,
         version: args.store_version,
         root_threshold: args.root_threshold,
-        expires: time_arg("--expires", &args.expires)?,
+        expires: super::common::time_flag("--expires", args.expires.as_deref())?,
     };
     if set.threshold.is_none()
         && set.require_signed_receipts.is_none()
