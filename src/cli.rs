@@ -88,6 +88,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Undo an applied bundle with its rollback files (idempotent).
     Rollback(RollbackArgs),
+    /// Write the receipt of a run that was interrupted after it committed (killed,
+    /// power lost) from the ledger, marked as reissued, and record its delivery: what
+    /// `audit` needs to tell an interrupted run from a hidden receipt.
+    Reissue(ReissueArgs),
     /// Rehearse the whole cycle on a throw-away clone of the target.
     Rehearse(RehearseArgs),
     /// One-time, as a superuser: make the deploy login every later plan, apply,
@@ -450,6 +454,12 @@ pub struct PackArgs {
     /// Overwrite an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Carry this signed trust store (a directory with a version, signed by its root
+    /// keys: `airlock trust sign`) inside the bundle. Each host's verify, plan, apply
+    /// and rehearse install it before judging the bundle, when it is newer than theirs
+    /// and their roots approve it: how a revocation reaches hosts with no network.
+    #[arg(long, value_name = "DIR")]
+    pub trust_update: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
 }
@@ -773,6 +783,29 @@ pub struct RollbackArgs {
     pub deploy: DeployArgs,
     #[command(flatten)]
     pub gate: GateRoleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// The bundle file whose interrupted runs get their receipts, verified first.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Where the reissued receipts go, a directory (created if missing): each is a new
+    /// file NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, as apply writes them.
+    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    pub out: PathBuf,
+    /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it.
+    #[arg(long, value_name = "KEY")]
+    pub sign_receipt: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassphraseArgs,
+    /// How long the deploy lock may be waited for (held by an apply or rollback on this
+    /// database); then exit 6, nothing written.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub lock_timeout: String,
 }
 
 /// What apply and rollback share: one definition, so their flags cannot drift apart.

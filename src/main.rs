@@ -27,12 +27,23 @@ fn main() -> ExitCode {
     let prose_err = std::io::stderr().is_terminal().then(style::width);
     let result = airlock::run(cli);
     let notices = notices::take();
+    let carried = airlock::commands::carried::take();
+    // What the bundle's carried trust store did to this host's store: said first, on
+    // stderr (a diagnostic), whatever the run's outcome.
+    if let (false, false, Some(note)) = (json, quiet, &carried) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            terminal_safe(&format!("trust: {}", note.line))
+        );
+    }
     let code = match result {
         Ok(outcome) => {
             if json {
                 let mut doc = outcome.to_json();
                 envelope(&mut doc, outcome.exit_code());
                 attach(&mut doc, &notices);
+                attach_carried(&mut doc, carried.as_ref());
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else if !quiet {
                 let mut text = human(|| outcome.human(), colour, prose_out);
@@ -60,6 +71,7 @@ fn main() -> ExitCode {
                     drift: err.drift(),
                     at: err.at(),
                     notices: notices.clone(),
+                    trust_update: carried.clone(),
                 };
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
@@ -130,6 +142,18 @@ fn attach(doc: &mut serde_json::Value, notices: &Notices) {
     }
 }
 
+/// What the bundle's carried trust store did (`trust_update`), when it carried one.
+fn attach_carried(
+    doc: &mut serde_json::Value,
+    note: Option<&airlock::commands::carried::CarriedNote>,
+) {
+    if let (Some(obj), Some(note)) = (doc.as_object_mut(), note) {
+        if let Ok(v) = serde_json::to_value(note) {
+            obj.insert("trust_update".into(), v);
+        }
+    }
+}
+
 /// A command line clap refused (or `--help`/`--version`). With `--json` anywhere before
 /// `--`, the refusal is the usual error document on stdout (exit 2) as well.
 fn argument_error(e: clap::Error) -> Exit {
@@ -185,6 +209,7 @@ fn argument_error(e: clap::Error) -> Exit {
             drift: None,
             at: None,
             notices: Notices::default(),
+            trust_update: None,
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         let _ = e.print();

@@ -130,6 +130,10 @@ pub struct ErrorDoc {
     /// Server notices raised before the error (see `notices` in the other documents).
     #[serde(flatten)]
     pub notices: crate::db::notices::Notices,
+    /// What the signed trust store the bundle carries did to this host's store, when
+    /// it was applied before the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_update: Option<crate::commands::carried::CarriedNote>,
 }
 
 /// One problem of a source: where, when it is a place in a file, and what.

@@ -27,6 +27,7 @@ fn with_notices(mut root: RootSchema) -> RootSchema {
     for extra in [
         schema_for!(Envelope),
         schema_for!(crate::db::notices::Notices),
+        schema_for!(crate::commands::carried::CarriedField),
     ] {
         if let (Some(obj), Some(more)) = (root.schema.object.as_mut(), extra.schema.object) {
             obj.required.extend(more.required.iter().cloned());
@@ -105,6 +106,7 @@ fn files() -> Vec<(&'static str, RootSchema)> {
         ("plan.schema.json", schema_for!(gate::PlanOutcome)),
         ("apply.schema.json", schema_for!(apply::ReceiptOutcome)),
         ("rollback.schema.json", schema_for!(apply::ReceiptOutcome)),
+        ("reissue.schema.json", schema_for!(reissue::ReissueReport)),
         (
             "rehearse.schema.json",
             schema_for!(rehearse::RehearseOutcome),

@@ -1019,6 +1019,7 @@ fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
             fingerprint_after: schema.fingerprint.clone(),
             bundle_tiers: vec!["t".into()],
             approvals: vec![],
+            receipt: None,
         },
     )
     .expect("append a row");

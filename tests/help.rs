@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 25] = [
+const SUBCOMMANDS: [&str; 26] = [
     "keygen",
     "new",
     "lint",
@@ -25,6 +25,7 @@ const SUBCOMMANDS: [&str; 25] = [
     "plan",
     "apply",
     "rollback",
+    "reissue",
     "rehearse",
     "setup",
     "status",

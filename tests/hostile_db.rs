@@ -320,10 +320,11 @@ fn a_deleted_ledger_tail_is_refused_until_the_host_is_told_to_forget() {
     let b = h.bundle("b.tar.gz", GATE, TWO);
     expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
     expect_code(&h.run(&["rollback", &b]), 0);
-    // A superuser removes the newest row (the rollback) behind the trigger's back.
+    // A superuser removes the newest rows (the rollback and the row recording its
+    // receipt's delivery) behind the trigger's back.
     h.db.exec(
         "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only;
-         DELETE FROM airlock.ledger WHERE seq = 2;
+         DELETE FROM airlock.ledger WHERE seq >= 3;
          ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only;",
     );
     // The chain itself still verifies: only this host's memory can tell.
@@ -608,13 +609,13 @@ fn a_malformed_ledger_row_is_an_error_naming_it_not_a_panic() {
     let b = h.bundle("b.tar.gz", GATE, TWO);
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     h.db.exec(
-        "INSERT INTO airlock.ledger SELECT 2, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, 'x', row_hash, repeat('a', 64) FROM airlock.ledger WHERE seq = 1",
+        "INSERT INTO airlock.ledger SELECT 3, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, 'x', row_hash, repeat('a', 64) FROM airlock.ledger WHERE seq = 1",
     );
     let o = h.run(&["apply", &b, "--param", "code=A1"]);
     expect_code(&o, 5);
     let j = json(&o);
     assert_eq!(j["kind"], "ledger-broken");
-    assert!(j["error"].as_str().unwrap().contains("seq 2"));
+    assert!(j["error"].as_str().unwrap().contains("seq 3"));
     // plan says the same, as its ledger row, with apply's exit code.
     let o = h.run(&["plan", &b, "--param", "code=A1"]);
     expect_code(&o, 5);
@@ -626,7 +627,7 @@ fn a_malformed_ledger_row_is_an_error_naming_it_not_a_panic() {
         .find(|c| c["verdict"] == "FAIL")
         .unwrap();
     assert_eq!(failed["check"], "ledger");
-    assert!(failed["evidence"].as_str().unwrap().contains("seq 2"));
+    assert!(failed["evidence"].as_str().unwrap().contains("seq 3"));
 }
 
 #[test]

@@ -35,6 +35,11 @@ pub struct ReceiptOutcome {
     /// of the receipt file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schema_descriptions: Vec<crate::db::described::DescriptionStep>,
+    /// Whether the ledger records this receipt's delivery (a `receipt` row, written
+    /// after the receipt file): an audit tells a hidden receipt from an interrupted
+    /// run by it. Not part of the receipt file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::db::delivery::DeliveryRecord>,
 }
 
 impl Report for ReceiptOutcome {
@@ -251,7 +256,12 @@ fn free_name_in(dir: &std::path::Path, r: &Receipt, signing: bool) -> PathBuf {
 }
 
 /// Write the receipt atomically; with a key, also RECEIPT.minisig over its exact bytes.
-fn save_receipt(r: &Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> Result<PathBuf> {
+/// Where it went, and the SHA-256 of those bytes.
+fn save_receipt(
+    r: &Receipt,
+    dest: &ReceiptDest,
+    key: Option<&SecretKey>,
+) -> Result<(PathBuf, String)> {
     let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
     let path = match dest {
         ReceiptDest::File(p) => p.clone(),
@@ -279,13 +289,16 @@ fn save_receipt(r: &Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> Res
             false,
         )?;
     }
-    Ok(path)
+    Ok((
+        path,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text)),
+    ))
 }
 
 /// Before anything changes: an explicit receipt path (and its signature) must not
 /// exist; the directory it goes to must exist (a receipts directory is created) and
 /// take a new file. After the commit it is too late to find out.
-fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<()> {
+pub(super) fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<()> {
     let dir = match dest {
         ReceiptDest::File(p) => {
             let mut paths = vec![p.to_path_buf()];
@@ -344,41 +357,79 @@ fn fallback_dir() -> PathBuf {
     crate::db::remembered::state_dir().join("receipts")
 }
 
-/// Save the receipt after the commit. The change is committed whatever happens here,
+/// Saves a run's receipt after its commit ([`crate::db::delivery::Deliver`]), and
+/// keeps where it went for the outcome. The change is committed whatever happens here,
 /// so nothing here turns it into a failure: a receipt that cannot go where it should
 /// goes to the state directory, and the outcome says so (exit 0 either way).
-fn finish(receipt: Receipt, dest: &ReceiptDest, key: Option<&SecretKey>) -> ReceiptOutcome {
-    let mut out = ReceiptOutcome {
-        receipt_file: None,
-        receipt_warning: None,
-        receipt_error: None,
-        wait: None,
-        schema_descriptions: receipt.descriptions.clone(),
-        receipt,
-    };
-    if out.receipt.ledger.is_empty() {
-        return out;
-    }
-    match save_receipt(&out.receipt, dest, key) {
-        Ok(f) => out.receipt_file = Some(f),
-        Err(first) => {
-            let fallback = fallback_dir();
-            match save_receipt(&out.receipt, &ReceiptDest::Dir(fallback.clone()), key) {
-                Ok(f) => {
-                    out.receipt_warning = Some(format!(
-                        "the receipt could not be written where it should go ({first}); it was written to {} instead",
-                        f.display()
-                    ));
-                    out.receipt_file = Some(f);
-                }
-                Err(second) => {
-                    out.receipt_error =
-                        Some(format!("{first}; and in {}: {second}", fallback.display()))
-                }
-            }
+pub(super) struct Saver<'k> {
+    dest: ReceiptDest,
+    key: Option<&'k SecretKey>,
+    saved: std::cell::RefCell<Vec<Saved>>,
+}
+
+/// Where the last receipt went ([`ReceiptOutcome`]'s fields).
+#[derive(Default)]
+struct Saved {
+    file: Option<PathBuf>,
+    warning: Option<String>,
+    error: Option<String>,
+}
+
+impl<'k> Saver<'k> {
+    pub(super) fn new(dest: ReceiptDest, key: Option<&'k SecretKey>) -> Saver<'k> {
+        Saver {
+            dest,
+            key,
+            saved: Default::default(),
         }
     }
-    out
+
+    /// The outcome of `receipt`, the last this saver delivered (or of one it did not
+    /// deliver: its run committed nothing).
+    pub(super) fn outcome(&self, receipt: Receipt) -> ReceiptOutcome {
+        let saved = self.saved.borrow_mut().pop().unwrap_or_default();
+        ReceiptOutcome {
+            receipt_file: saved.file,
+            receipt_warning: saved.warning,
+            receipt_error: saved.error,
+            wait: None,
+            schema_descriptions: receipt.descriptions.clone(),
+            delivery: receipt.delivery.clone(),
+            receipt,
+        }
+    }
+}
+
+impl crate::db::delivery::Deliver for Saver<'_> {
+    fn deliver(&self, receipt: &Receipt) -> Option<String> {
+        let mut saved = Saved::default();
+        let sha = match save_receipt(receipt, &self.dest, self.key) {
+            Ok((f, sha)) => {
+                saved.file = Some(f);
+                Some(sha)
+            }
+            Err(first) => {
+                let fallback = fallback_dir();
+                match save_receipt(receipt, &ReceiptDest::Dir(fallback.clone()), self.key) {
+                    Ok((f, sha)) => {
+                        saved.warning = Some(format!(
+                            "the receipt could not be written where it should go ({first}); it was written to {} instead",
+                            f.display()
+                        ));
+                        saved.file = Some(f);
+                        Some(sha)
+                    }
+                    Err(second) => {
+                        saved.error =
+                            Some(format!("{first}; and in {}: {second}", fallback.display()));
+                        None
+                    }
+                }
+            }
+        };
+        self.saved.borrow_mut().push(saved);
+        sha
+    }
 }
 
 /// Before anything changes: a receipt the trust store would not count is refused.
@@ -450,7 +501,7 @@ pub(super) fn receipt_policy(
 }
 
 /// [`receipt_policy`] for a deploy: the trust store read from its path.
-fn check_receipt_policy(
+pub(super) fn check_receipt_policy(
     trust: &crate::cli::TrustArgs,
     key: Option<&SecretKey>,
     receipt_arg: &std::path::Path,
@@ -517,6 +568,7 @@ fn apply_verified(
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
+    let saver = Saver::new(dest, key.as_ref());
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
@@ -532,6 +584,7 @@ fn apply_verified(
         skip_gates: false,
         confirm: confirm.as_deref(),
         observer: Some(&progress),
+        deliver: Some(&saver),
     };
     let mut waited = None;
     if args.wait.wait {
@@ -555,7 +608,7 @@ fn apply_verified(
         // same (outcome `partial`), and the error says where.
         Err(crate::db::DbError::Partial { error, receipt, .. }) => {
             drop(progress);
-            let kept = finish(*receipt, &dest, key.as_ref());
+            let kept = saver.outcome(*receipt);
             let saved = kept.receipt_file.as_ref().map(|f| f.display().to_string());
             return Err(crate::db::DbError::Partial {
                 error,
@@ -567,7 +620,7 @@ fn apply_verified(
         Err(e) => return Err(e.into()),
     };
     drop(progress);
-    let mut outcome = finish(receipt, &dest, key.as_ref());
+    let mut outcome = saver.outcome(receipt);
     outcome.wait = waited;
     Ok(Box::new(outcome))
 }
@@ -583,6 +636,7 @@ fn refuse_a_hopeless_wait(vb: &crate::verified::VerifiedBundle, o: &Options<'_>)
         skip_gates: false,
         confirm: None,
         observer: None,
+        deliver: None,
         ..o.clone()
     };
     let plan = crate::db::plan::plan(vb, &quiet, vec![], None);
@@ -622,6 +676,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     )?;
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
+    let saver = Saver::new(dest, key.as_ref());
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
@@ -637,8 +692,9 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         skip_gates: false,
         confirm: confirm.as_deref(),
         observer: Some(&progress),
+        deliver: Some(&saver),
     };
     let receipt = apply::rollback(&vb, &o)?;
     drop(progress);
-    Ok(Box::new(finish(receipt, &dest, key.as_ref())))
+    Ok(Box::new(saver.outcome(receipt)))
 }

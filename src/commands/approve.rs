@@ -2,7 +2,7 @@
 //! params. Verifies the bundle, shows what is being approved, asks on a terminal,
 //! then writes `FILE` (the canonical approval document) and `FILE.minisig`.
 
-use super::common::{judge_time, load_secret_key, load_trust, verdicts, write_atomic, NewFileMode};
+use super::common::{judge_time, load_secret_key, verdicts, write_atomic, NewFileMode};
 use crate::approval::{self, ApprovalDoc};
 use crate::cli::ApproveArgs;
 use crate::error::{Error, Result};
@@ -260,7 +260,7 @@ impl Consent {
 }
 
 pub fn run(args: ApproveArgs) -> Result<Outcome> {
-    let store = load_trust(&args.trust.trust)?;
+    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?, &verdicts())?;
     let m = vb.manifest();
     if m.ratification.is_none() {

@@ -11,6 +11,7 @@
 //! Every file given is accounted for: audited, or left out with the reason. Exit 0
 //! only if every check passed, 4 when one failed, 7 when the audit is UNVERIFIED.
 
+mod deliveries;
 mod human;
 mod ledgers;
 mod ratified;
@@ -293,6 +294,9 @@ struct ReceiptDoc {
     /// The gates it ran, with the approvals that opened them.
     #[serde(default)]
     gates: Option<ratified::ReceiptGates>,
+    /// Written from the ledger after its run was interrupted (`airlock reissue`).
+    #[serde(default)]
+    reissued: Option<crate::db::receipt::Reissued>,
 }
 
 /// The receipt fields a ledger row records (and `database`, which `--db` names).
@@ -336,6 +340,8 @@ struct ReadReceipt {
     sig: ReceiptSig,
     /// Where the receipt contradicts itself.
     problems: Vec<String>,
+    /// SHA-256 of its bytes (what the ledger's receipt rows record).
+    sha256: String,
 }
 
 impl ReadReceipt {
@@ -351,6 +357,7 @@ impl ReadReceipt {
             sig_file: PathBuf::from(sig_file),
             sig: ReceiptSig::Missing,
             problems: vec![],
+            sha256: String::new(),
         };
         let bytes = match airlock_base::bounded::read_capped(path, airlock_base::bounded::RECEIPT) {
             Ok(bytes) => bytes,
@@ -362,6 +369,7 @@ impl ReadReceipt {
                 return receipt;
             }
         };
+        receipt.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let parsed = serde_json::from_slice::<serde_json::Value>(&bytes)
             .map_err(|e| e.to_string())
             .and_then(|value| {
@@ -859,6 +867,7 @@ fn audit_receipt(
     } else {
         ok &= not_checked(receipt, judge, verdicts);
     }
+    ok &= deliveries::receipt_delivery(receipt, own, verdicts);
     if ledger_vouches {
         audited.ledger_vouched = receipt
             .fields
@@ -1235,10 +1244,15 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         todo: Todo::default(),
     };
     let mut audited_receipts = vec![];
-    let mut receipted = BTreeSet::new();
+    // Each row hash a receipt holds: true while only reissued receipts hold it.
+    let mut receipted: BTreeMap<String, bool> = BTreeMap::new();
     for receipt in &receipts {
         audited_receipts.push(audit_receipt(receipt, &mut judge, &mut verdicts));
-        receipted.extend(receipt.doc.ledger.iter().map(|l| l.row_hash.clone()));
+        let reissued = receipt.doc.reissued.is_some();
+        for l in &receipt.doc.ledger {
+            let only_reissued = receipted.entry(l.row_hash.clone()).or_insert(true);
+            *only_reissued &= reissued;
+        }
     }
     let todo = judge.todo;
     for l in &ledgers {
@@ -1361,7 +1375,7 @@ fn ledger_chain(db: &Ledger, verdicts: &mut Verdicts) {
 fn ledger_rows(
     db: &Ledger,
     by_id: &BTreeMap<String, &Opened>,
-    receipted: Option<&BTreeSet<String>>,
+    receipted: Option<&BTreeMap<String, bool>>,
     verdicts: &mut Verdicts,
 ) {
     let names: BTreeSet<&str> = by_id
@@ -1390,19 +1404,9 @@ fn ledger_rows(
             },
             "the row's bundle_id against the audited bundles (rows of the audited bundles' names)",
         );
-        if let Some(receipted) = receipted {
-            let has = receipted.contains(&row.row_hash);
-            verdicts.check(
-                &subject,
-                &format!("ledger row {} receipt", row.seq),
-                has,
-                if has {
-                    "matched by a receipt".into()
-                } else {
-                    "no receipt given for this row".to_string()
-                },
-                "the row's row_hash against the ledger rows the receipts hold",
-            );
+        // A receipt row is itself the record of a receipt delivered.
+        if let (Some(receipted), true) = (receipted, row.ran()) {
+            deliveries::row_receipt(&subject, db, row, receipted, verdicts);
         }
     }
 }

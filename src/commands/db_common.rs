@@ -39,7 +39,7 @@ fn prepare_with(
     params: &ParamArgs,
     streaming: bool,
 ) -> Result<(VerifiedBundle, ConnSpec, BTreeMap<String, String>)> {
-    let store = load_trust(&trust.trust)?;
+    let store = super::carried::load_trust_for_bundle(&trust.trust, bundle)?;
     let at = judge_time(None)?;
     let vb = if streaming {
         VerifiedBundle::load_streaming(bundle, &store, at, Default::default(), &verdicts())?

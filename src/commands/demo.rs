@@ -535,6 +535,7 @@ impl<'a> Demo<'a> {
             skip_gates: false,
             confirm: None,
             observer: None,
+            deliver: None,
         }
     }
 }

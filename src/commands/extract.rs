@@ -1,6 +1,6 @@
 //! `airlock extract`: verify fully into a temp dir beside --out, then rename.
 
-use super::common::{bundle_progress, judge_time, load_trust};
+use super::common::{bundle_progress, judge_time};
 use crate::archive::{extract, Judge, Limits};
 use crate::cli::ExtractArgs;
 use crate::error::Result;
@@ -29,7 +29,7 @@ impl Report for ExtractReport {
 }
 
 pub fn run(args: ExtractArgs) -> Result<Outcome> {
-    let store = load_trust(&args.trust.trust)?;
+    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let at = judge_time(None)?;
     let op = extract(
         &args.bundle,

@@ -244,6 +244,7 @@ fn options<'a>(
         skip_gates: false,
         confirm: None,
         observer: None,
+        deliver: None,
     }
 }
 
@@ -610,7 +611,7 @@ fn receipt_public(
 }
 
 pub fn plan(args: PlanArgs) -> Result<Outcome> {
-    let store = super::common::load_trust(&args.trust.trust)?;
+    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = crate::verified::VerifiedBundle::load(
         &args.bundle,
         &store,

@@ -29,7 +29,10 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
         "new" => &[("A bundle source to start from, then lint it", "airlock new release/ --database app\nairlock lint release/")],
         "lint" => &[("Check a source directory before packing", "airlock lint release/")],
         "import" => &[("A golang-migrate, dbmate, Flyway or Sqitch history as a new bundle source", "airlock import db/migrations --out release/ --database app")],
-        "pack" => &[("Lint, hash, sign and pack", "airlock pack release/ --key ~/.airlock/release.key --out release.airlock.tar.gz")],
+        "pack" => &[
+            ("Lint, hash, sign and pack", "airlock pack release/ --key ~/.airlock/release.key --out release.airlock.tar.gz"),
+            ("Carry the trust store's signed next version to every host (a revocation, a new key)", "airlock pack release/ --key ~/.airlock/release.key --trust-update trust/"),
+        ],
         "sign" => &[("A second release manager co-signs", "airlock sign release.airlock.tar.gz --key ~/.airlock/second.key")],
         "verify" => &[
             ("Signatures, hashes and SQL rules", "airlock verify B --trust trust/"),
@@ -54,6 +57,7 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("With the approvals a bundle's [ratification] asks for", "airlock apply B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --approval approvals/"),
         ],
         "rollback" => &[("Undo an applied bundle", "airlock rollback B --trust trust/ --db dbname=app")],
+        "reissue" => &[("After a run was killed once it committed: its receipt, from the ledger", "airlock status --db dbname=app   # names the rows with no delivered receipt\nairlock reissue B --trust trust/ --db dbname=app --sign-receipt op.key")],
         "rehearse" => &[
             ("The whole cycle on a clone", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),
             ("Before ratification: past the BLOCKED gate, on the clone only (the default; --require-ready stops at it)", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),

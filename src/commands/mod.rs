@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod approve;
 pub mod audit;
+pub mod carried;
 pub mod common;
 pub mod completions;
 pub mod db_common;
@@ -21,6 +22,7 @@ pub mod pack;
 pub mod plan_locks;
 pub mod plan_predict;
 pub mod rehearse;
+pub mod reissue;
 pub mod runbook;
 pub mod setup;
 pub mod show_sql;
@@ -67,6 +69,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Plan(a) => gate::plan(a),
         Command::Apply(a) => apply::apply(a),
         Command::Rollback(a) => apply::rollback(a),
+        Command::Reissue(a) => reissue::run(a),
         Command::Rehearse(a) => rehearse::run(a),
         Command::Setup(a) => setup::run(a),
         Command::Status(a) => status::status(a),

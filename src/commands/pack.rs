@@ -4,10 +4,11 @@ use super::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode}
 use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
 use crate::error::{Error, Result};
-use crate::manifest::{self, FileEntry, Manifest};
+use crate::manifest::{self, FileEntry, Manifest, TrustUpdateRef};
 use crate::minisign::{SecretKey, SignatureBox};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
+use crate::trust_update::EmbeddedStore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::BufReader;
@@ -81,7 +82,28 @@ pub fn pack_dir(
     level: u32,
     force: bool,
 ) -> Result<PackReport> {
-    pack_linted(crate::spec::lint(source)?, key, out, level, force)
+    pack_linted(crate::spec::lint(source)?, key, out, level, force, None)
+}
+
+/// The trust store `--trust-update` names, as the bundle carries it, and its manifest
+/// listing.
+fn carried(dir: &Path) -> Result<(EmbeddedStore, TrustUpdateRef)> {
+    let store = EmbeddedStore::from_dir(dir, chrono::Utc::now())?;
+    let files = store
+        .files
+        .iter()
+        .map(|(rel, bytes)| FileEntry {
+            path: format!("{}{rel}", manifest::TRUST_UPDATE_DIR),
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            chunks: None,
+        })
+        .collect();
+    let listed = TrustUpdateRef {
+        version: store.version,
+        files,
+    };
+    Ok((store, listed))
 }
 
 /// Pack an already linted source.
@@ -91,6 +113,7 @@ fn pack_linted(
     out: Option<&Path>,
     level: u32,
     force: bool,
+    trust_update: Option<(EmbeddedStore, TrustUpdateRef)>,
 ) -> Result<PackReport> {
     // Lint read and hashed every file (the manifest, with the hashes, comes first in
     // the archive); this second pass compresses them and checks they did not change.
@@ -104,7 +127,12 @@ fn pack_linted(
         chunks: None,
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let manifest = Manifest::from_spec(linted.spec.clone(), files);
+    let mut manifest = Manifest::from_spec(linted.spec.clone(), files);
+    let (carried, listed) = match trust_update {
+        Some((store, listed)) => (Some(store), Some(listed)),
+        None => (None, None),
+    };
+    manifest.trust_update = listed;
     let manifest_bytes = manifest.to_canonical_bytes();
     // Round-trip through the strict parser: never ship what a verifier would refuse.
     Manifest::parse(&manifest_bytes)
@@ -132,6 +160,7 @@ fn pack_linted(
         signature,
         sums: &sums,
         level,
+        carried: carried.as_ref(),
     };
     write_bundle(&dest, force, &archive, &progress)?;
     let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
@@ -182,6 +211,8 @@ struct Archive<'a> {
     /// The rendered `SHA256SUMS`, which is not in the source.
     sums: &'a [u8],
     level: u32,
+    /// The trust store the bundle carries (`--trust-update`).
+    carried: Option<&'a EmbeddedStore>,
 }
 
 /// Writes `archive` to `dest` atomically, each source file hashed again as it is
@@ -205,6 +236,12 @@ fn write_bundle(
         std::slice::from_ref(&archive.signature),
     )
     .map_err(werr)?;
+    for (rel, bytes) in archive.carried.iter().flat_map(|c| c.files.iter()) {
+        let path = format!("{}{rel}", manifest::TRUST_UPDATE_DIR);
+        writer
+            .add(&path, bytes.len() as u64, &mut &bytes[..])
+            .map_err(werr)?;
+    }
     for entry in &archive.manifest.files {
         if entry.path == manifest::SUMS {
             writer
@@ -290,6 +327,8 @@ pub fn run(args: PackArgs) -> Result<Outcome> {
         &Manifest::from_spec(linted.spec.clone(), vec![]),
         signing_time()?,
     )?;
+    // The carried store is checked (signed by its own roots) before the passphrase.
+    let trust_update = args.trust_update.as_deref().map(carried).transpose()?;
     let key = load_secret_key(&args.key, &args.pass)?;
     Ok(Box::new(pack_linted(
         linted,
@@ -297,5 +336,6 @@ pub fn run(args: PackArgs) -> Result<Outcome> {
         args.out.as_deref(),
         args.level,
         args.force,
+        trust_update,
     )?))
 }

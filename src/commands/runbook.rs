@@ -1,6 +1,6 @@
 //! `airlock runbook`: list a verified bundle's runbooks, or print one.
 
-use super::common::{judge_time, load_trust, verdicts};
+use super::common::{judge_time, verdicts};
 use crate::cli::RunbookArgs;
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
@@ -35,7 +35,7 @@ impl Report for RunbookReport {
 }
 
 pub fn run(args: RunbookArgs) -> Result<Outcome> {
-    let store = load_trust(&args.trust.trust)?;
+    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?, &verdicts())?;
     let runbooks = vb.manifest().runbook.clone();
     let mut report = RunbookReport {

@@ -97,6 +97,13 @@ impl Sink for Rewrite<'_> {
             &sigs,
         )
         .map_err(|e| VerifyError::Write(e.to_string()))?;
+        let mut w = w;
+        // The trust store the bundle carries, as it was (after the signatures).
+        for (rel, bytes) in op.trust_update.iter().flat_map(|t| t.files.iter()) {
+            let path = format!("{}{rel}", manifest::TRUST_UPDATE_DIR);
+            w.add(&path, bytes.len() as u64, &mut &bytes[..])
+                .map_err(|e| VerifyError::Write(e.to_string()))?;
+        }
         self.writer = Some(w);
         Ok(())
     }

@@ -45,6 +45,11 @@ pub struct BundleStatus {
     /// continues with the next).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub online_steps: BTreeMap<String, usize>,
+    /// Ledger rows of this bundle whose receipt the ledger does not record as
+    /// delivered: a run interrupted after it committed (`airlock reissue` writes their
+    /// receipt). Rows written before the ledger recorded deliveries are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<i64>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -93,6 +98,10 @@ pub struct StatusReport {
     pub rows: Vec<RowView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainCheck>,
+    /// The first ledger row whose receipt's delivery the ledger records (rows before
+    /// were written when none was); absent: the ledger records no deliveries yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries_recorded_from: Option<i64>,
 }
 
 /// A ledger row as stored (its `tiers` and `params` are the JSON text the hash chain
@@ -238,6 +247,21 @@ impl BundleStatus {
                 )
             })
             .collect::<String>()
+            + &self.undelivered_line()
+    }
+
+    /// Rows whose receipt was never delivered, and the command that writes it.
+    fn undelivered_line(&self) -> String {
+        if self.undelivered.is_empty() {
+            return String::new();
+        }
+        let seqs: Vec<String> = self.undelivered.iter().map(|s| format!("#{s}")).collect();
+        format!(
+            "\n{} {}: no delivered receipt for ledger row(s) {} (a run interrupted after it committed): airlock reissue BUNDLE --trust STORE writes it",
+            self.bundle_name,
+            self.bundle_version,
+            seqs.join(", ")
+        )
     }
 }
 
@@ -361,6 +385,8 @@ struct LedgerRead {
     system_identifier: String,
     exists: bool,
     rows: Vec<LedgerRow>,
+    /// The first row whose receipt's delivery the ledger records.
+    era: Option<i64>,
 }
 
 impl LedgerRead {
@@ -374,6 +400,10 @@ impl LedgerRead {
             .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
         let exists = ledger::inspect(&mut tx)? == ledger::Presence::Present;
         let rows = ledger::read_all(&mut tx)?;
+        let era = match exists {
+            true => ledger::delivery_era(&rows, ledger::has_receipt_column(&mut tx)?),
+            false => None,
+        };
         tx.rollback()
             .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
         Ok(LedgerRead {
@@ -381,6 +411,7 @@ impl LedgerRead {
             system_identifier: facts.system_identifier.clone(),
             exists,
             rows,
+            era,
         })
     }
 
@@ -443,12 +474,12 @@ impl LedgerRead {
     /// ledger has no row for.
     fn bundles(&self, given: &BTreeMap<String, GivenBundle>) -> Vec<BundleStatus> {
         let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
-        for row in &self.rows {
+        for row in self.rows.iter().filter(|r| r.ran()) {
             latest.insert(row.bundle_name.clone(), row);
         }
         let mut bundles: Vec<BundleStatus> = latest
             .values()
-            .map(|row| BundleStatus::in_ledger(row, &self.rows, given.get(&row.bundle_id)))
+            .map(|row| BundleStatus::in_ledger(row, self, given.get(&row.bundle_id)))
             .collect();
         // A given bundle the ledger has never seen (or only another release of its name).
         for (id, bundle) in given {
@@ -462,7 +493,8 @@ impl LedgerRead {
 
 impl BundleStatus {
     /// A bundle by its latest ledger row (`row`), with its tiers when it was given.
-    fn in_ledger(row: &LedgerRow, rows: &[LedgerRow], given: Option<&GivenBundle>) -> Self {
+    fn in_ledger(row: &LedgerRow, read: &LedgerRead, given: Option<&GivenBundle>) -> Self {
+        let rows = &read.rows;
         let st = ledger::state_of(rows, &row.bundle_id);
         let applied = st.applied;
         let online_steps: BTreeMap<String, usize> = st
@@ -509,6 +541,10 @@ impl BundleStatus {
             params: row.params.clone(),
             ledger_seq: row.seq,
             online_steps,
+            undelivered: crate::db::delivery::undelivered(rows, read.era, Some(&row.bundle_id))
+                .iter()
+                .map(|r| r.seq)
+                .collect(),
         }
     }
 
@@ -528,6 +564,7 @@ impl BundleStatus {
             params: String::new(),
             ledger_seq: 0,
             online_steps: BTreeMap::new(),
+            undelivered: vec![],
         }
     }
 }
@@ -550,6 +587,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
         ledger_exists: read.exists,
         remembered_head,
         bundles,
+        deliveries_recorded_from: read.era,
         rows: read.rows.into_iter().map(RowView::from).collect(),
         chain,
     }))

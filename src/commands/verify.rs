@@ -67,6 +67,13 @@ impl Report for BundleReport {
         if let Some(expires) = &manifest.bundle.expires {
             out.push_str(&format!("\n  expires:   {expires}"));
         }
+        if let Some(t) = &manifest.trust_update {
+            out.push_str(&format!(
+                "\n  carries:   signed trust store version {} ({} file(s)), applied to a host's store before the bundle is judged",
+                t.version,
+                t.files.len()
+            ));
+        }
         out.push_str(&self.signatures_lines());
         if let Some(line) = &self.store_line {
             out.push_str(&format!("\n  trust store: {line}"));
@@ -246,7 +253,8 @@ fn details(manifest: &Manifest) -> String {
 }
 
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
-    let (store, accepted) = super::common::load_trust_admitted(&args.trust.trust)?;
+    let (store, accepted) =
+        super::carried::load_trust_for_bundle_admitted(&args.trust.trust, &args.bundle)?;
     let judging = match &args.at {
         Some(_) => crate::trust::Judging::at(Some(judge_time(args.at.as_deref())?)),
         None => crate::trust::Judging::now(),

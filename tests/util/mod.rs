@@ -515,6 +515,7 @@ pub fn plain_apply_options<'a>(
         remember: false,
         confirm: None,
         observer: None,
+        deliver: None,
     }
 }
 

@@ -11,10 +11,17 @@ use unicode_normalization::UnicodeNormalization;
 pub const MANIFEST: &str = "manifest.json";
 pub const SUMS: &str = "SHA256SUMS";
 pub const SIG_DIR: &str = "signatures/";
+/// Where a bundle carries a signed trust store (`pack --trust-update`).
+pub const TRUST_UPDATE_DIR: &str = "trust-update/";
 
 /// Names the bundle itself uses; payload files may not take them.
 pub fn is_reserved(path: &str) -> bool {
-    path == MANIFEST || path == SUMS || path.starts_with(SIG_DIR) || path == "signatures"
+    path == MANIFEST
+        || path == SUMS
+        || path.starts_with(SIG_DIR)
+        || path == "signatures"
+        || path.starts_with(TRUST_UPDATE_DIR)
+        || path == "trust-update"
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

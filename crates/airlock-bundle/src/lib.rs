@@ -21,5 +21,6 @@ pub mod strict_json;
 pub mod trust;
 pub mod trust_edit;
 pub mod trust_rotation;
+pub mod trust_update;
 pub mod verdicts;
 pub mod verified;

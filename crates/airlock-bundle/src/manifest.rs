@@ -19,7 +19,7 @@ pub const FORMAT: &str = "airlock-bundle/1";
 /// The format of a bundle whose manifest carries chunk hashes (some file is larger
 /// than [`CHUNK`]); a bundle without such a file stays [`FORMAT`], byte for byte.
 pub const FORMAT_CHUNKED: &str = "airlock-bundle/2";
-pub use crate::bundle_path::{is_reserved, MANIFEST, SIG_DIR, SUMS};
+pub use crate::bundle_path::{is_reserved, MANIFEST, SIG_DIR, SUMS, TRUST_UPDATE_DIR};
 pub use crate::hashing::{HashingReader, CHUNK};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -73,7 +73,24 @@ pub struct Manifest {
     /// are what they were before ratification existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratification: Option<Ratification>,
+    /// A signed trust store the bundle carries (`pack --trust-update`), applied to a
+    /// host's store before the bundle is judged (absent: none; then the manifest's
+    /// bytes are what they were before bundles could carry one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_update: Option<TrustUpdateRef>,
     /// Every payload file plus `SHA256SUMS`, sorted by path.
+    pub files: Vec<FileEntry>,
+}
+
+/// The trust store a bundle carries: its version and its files, which the archive
+/// holds under `trust-update/` right after the signatures (not payload: they are
+/// neither extracted nor in `SHA256SUMS`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustUpdateRef {
+    /// The carried store's `version`.
+    pub version: u64,
+    /// Every file of it, paths under `trust-update/`, sorted by path.
     pub files: Vec<FileEntry>,
 }
 
@@ -105,6 +122,7 @@ impl Manifest {
             rollback: s.rollback,
             runbook: s.runbook,
             ratification: s.ratification,
+            trust_update: None,
             files,
         }
     }
@@ -213,6 +231,9 @@ impl Manifest {
         if !self.files.iter().any(|f| f.path == SUMS) {
             return Err(ManifestError::Invalid("SHA256SUMS is not listed".into()));
         }
+        if let Some(t) = &self.trust_update {
+            t.check()?;
+        }
         if !self.files.iter().any(|f| f.path == crate::spec::SPEC_FILE) {
             return Err(ManifestError::Invalid("bundle.toml is not listed".into()));
         }
@@ -272,6 +293,58 @@ impl Manifest {
     /// Total bytes of the payload the manifest promises.
     pub fn payload_size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+impl TrustUpdateRef {
+    /// Paths under `trust-update/` a store holds (within its caps), sorted, each once,
+    /// hashes as `files` has them; within the carried store's bounds.
+    fn check(&self) -> Result<(), ManifestError> {
+        let bad = |why: String| ManifestError::Invalid(format!("trust_update: {why}"));
+        if self.files.len() > crate::trust_update::MAX_FILES {
+            return Err(bad(format!(
+                "more than {} files",
+                crate::trust_update::MAX_FILES
+            )));
+        }
+        let mut total = 0u64;
+        let mut prev: Option<&str> = None;
+        for f in &self.files {
+            let rel = f
+                .path
+                .strip_prefix(TRUST_UPDATE_DIR)
+                .ok_or_else(|| bad(format!("{:?} is not under {TRUST_UPDATE_DIR}", f.path)))?;
+            BundlePath::new(&f.path).map_err(|e| bad(format!("{:?}: {e}", f.path)))?;
+            let cap = crate::trust_update::cap_of(rel).map_err(bad)?;
+            if f.size > cap.bytes {
+                return Err(bad(format!("{:?} is over {} bytes", f.path, cap.bytes)));
+            }
+            if !is_sha256_hex(&f.sha256) || f.chunks.is_some() {
+                return Err(bad(format!(
+                    "{:?}: sha256 must be 64 lowercase hex digits, and no chunks",
+                    f.path
+                )));
+            }
+            if prev.is_some_and(|p| p >= f.path.as_str()) {
+                return Err(bad("files are not sorted by path, or a path repeats".into()));
+            }
+            prev = Some(&f.path);
+            total += f.size;
+        }
+        if total > crate::trust_update::MAX_BYTES {
+            return Err(bad(format!(
+                "over {} bytes",
+                crate::trust_update::MAX_BYTES
+            )));
+        }
+        if !self
+            .files
+            .iter()
+            .any(|f| f.path == format!("{TRUST_UPDATE_DIR}{}", crate::trust::POLICY_FILE))
+        {
+            return Err(bad("it has no trust.toml".into()));
+        }
+        Ok(())
     }
 }
 

@@ -228,6 +228,84 @@ fn self_signed(store: &TrustStore, bytes: &[u8], now: DateTime<Utc>) -> Result<(
     })
 }
 
+/// The root keys and threshold a version hands on to the next.
+#[derive(Clone)]
+struct Roots {
+    version: u64,
+    keys: Vec<TrustedKey>,
+    threshold: u32,
+}
+
+impl Roots {
+    fn of(store: &TrustStore) -> Option<Roots> {
+        let rot = store.rotation.as_ref()?;
+        Some(Roots {
+            version: rot.version,
+            keys: roots(store).into_iter().cloned().collect(),
+            threshold: rot.root_threshold,
+        })
+    }
+}
+
+/// `target` (canonical form `bytes`) is reached from `from`'s roots: signed by their
+/// threshold directly, or version by version through the copies of the versions in
+/// between that `target` keeps under `history/vN/`, each signed by the threshold of the
+/// one before it and of its own roots (TUF's root rotation: a host that missed
+/// versions walks them). The versions walked through, or why not.
+fn reached(
+    from: &Roots,
+    whose: &str,
+    target: &TrustStore,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(Vec<String>, Vec<u64>), String> {
+    let version = target.rotation.as_ref().map(|r| r.version).unwrap_or(0);
+    let refs: Vec<&TrustedKey> = from.keys.iter().collect();
+    let direct = signed_over(&target.path, bytes, version, &refs, now);
+    let direct_ok = judged(&direct, from.threshold, whose, version);
+    if direct_ok.is_ok() || version <= from.version + 1 {
+        return direct_ok.map(|()| (direct, vec![]));
+    }
+    let mut prev = from.clone();
+    let mut via = vec![];
+    for v in from.version + 1..version {
+        let dir = target.path.join(HISTORY_DIR).join(format!("v{v}"));
+        let step = TrustStore::load(&dir).map_err(|e| {
+            format!(
+                "{}; and version {v}, between them, is not in its history ({e})",
+                direct_ok.clone().unwrap_err()
+            )
+        })?;
+        if step.rotation.as_ref().map(|r| r.version) != Some(v) {
+            return Err(format!("its history/v{v} is not version {v}"));
+        }
+        let step_bytes = canonical(&dir).map_err(|e| e.to_string())?;
+        let refs: Vec<&TrustedKey> = prev.keys.iter().collect();
+        let by_prev = signed_over(&dir, &step_bytes, v, &refs, now);
+        judged(
+            &by_prev,
+            prev.threshold,
+            &format!("version {}", prev.version),
+            v,
+        )
+        .map_err(|why| format!("walking its history: {why}"))?;
+        self_signed(&step, &step_bytes, now)
+            .map_err(|e| format!("walking its history: version {v}: {e}"))?;
+        prev = Roots::of(&step).expect("a versioned store");
+        via.push(v);
+    }
+    let refs: Vec<&TrustedKey> = prev.keys.iter().collect();
+    let last = signed_over(&target.path, bytes, version, &refs, now);
+    judged(
+        &last,
+        prev.threshold,
+        &format!("version {}", prev.version),
+        version,
+    )
+    .map_err(|why| format!("walking its history: {why}"))?;
+    Ok((last, via))
+}
+
 /// What a host remembers of a store it accepted: its version, the bytes it held, and
 /// the root keys and threshold that may sign the next version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,10 +431,13 @@ pub fn admit(
         }
         Some(m) if rot.version == m.version => return Ok(Accepted::Same(m.version)),
         Some(m) => {
-            let remembered = remembered_roots(m);
-            let refs: Vec<&TrustedKey> = remembered.iter().collect();
-            let signers = signed_over(&store.path, &bytes, rot.version, &refs, now);
-            judged(&signers, m.root_threshold, &format!("version {} (the one this host accepted)", m.version), rot.version)
+            let from = Roots {
+                version: m.version,
+                keys: remembered_roots(m),
+                threshold: m.root_threshold,
+            };
+            let whose = format!("version {} (the one this host accepted)", m.version);
+            reached(&from, &whose, store, &bytes, now)
                 .map_err(|why| RotationError::refused(&store.path, why))?;
             Accepted::New {
                 version: rot.version,
@@ -391,6 +472,11 @@ fn remembered_roots(m: &Memory) -> Vec<TrustedKey> {
 pub struct UpdateVerdict {
     pub from: u64,
     pub to: u64,
+    /// The versions in between, walked through from `new`'s history (none: `new` is
+    /// signed by `current`'s roots directly).
+    pub via: Vec<u64>,
+    /// Who signed `new` among the roots of the version before it (`current`'s, or the
+    /// last one walked through).
     pub signed_by_current_roots: Vec<String>,
     pub signed_by_new_roots: Vec<String>,
 }
@@ -423,17 +509,23 @@ pub fn judge_update(
             ),
         ));
     }
-    let by_current = signed_by(&new.path, next.version, &roots(current), now)?;
-    let by_new = signed_by(&new.path, next.version, &roots(new), now)?;
+    let bytes = canonical(&new.path)?;
+    let from = Roots::of(current).expect("a versioned store");
+    let by_new = signed_over(&new.path, &bytes, next.version, &roots(new), now);
     let mut missing = vec![];
-    if let Err(why) = judged(
-        &by_current,
-        cur.root_threshold,
+    let (by_current, via) = match reached(
+        &from,
         &format!("the current version {}", cur.version),
-        next.version,
+        new,
+        &bytes,
+        now,
     ) {
-        missing.push(why);
-    }
+        Ok(found) => found,
+        Err(why) => {
+            missing.push(why);
+            (vec![], vec![])
+        }
+    };
     if let Err(why) = judged(
         &by_new,
         next.root_threshold,
@@ -451,6 +543,7 @@ pub fn judge_update(
     Ok(UpdateVerdict {
         from: cur.version,
         to: next.version,
+        via,
         signed_by_current_roots: by_current,
         signed_by_new_roots: by_new,
     })
@@ -463,7 +556,8 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Copy the store at `new` (its keys, policy and signatures) beside `current`.
+    /// Copy the store at `new` (its keys, policy, signatures and history) beside
+    /// `current`.
     pub fn of(current: &Path, new: &Path) -> Result<Staged, RotationError> {
         let parent = current
             .parent()
@@ -474,6 +568,21 @@ impl Staged {
             .tempdir_in(parent)
             .map_err(io(format!("cannot stage in {}", parent.display())))?;
         copy_store(new, dir.path(), true)?;
+        // The versions NEW keeps: what a host that missed some walks through.
+        copy_tree(&new.join(HISTORY_DIR), &dir.path().join(HISTORY_DIR))?;
+        Ok(Staged { dir })
+    }
+
+    /// An empty staging directory beside `current`, to fill (a carried store).
+    pub fn empty_beside(current: &Path) -> Result<Staged, RotationError> {
+        let parent = current
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = tempfile::Builder::new()
+            .prefix(".airlock-trust-")
+            .tempdir_in(parent)
+            .map_err(io(format!("cannot stage in {}", parent.display())))?;
         Ok(Staged { dir })
     }
 

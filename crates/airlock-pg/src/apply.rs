@@ -12,7 +12,7 @@ use super::deploy::{self, Deploy};
 use super::gate::{GateReport, ProbeReport};
 use super::ledger::{self, LedgerRow};
 use super::refusal::Mismatch;
-use super::{files, online, retry, session, sql_err, DbError};
+use super::{delivery, files, online, retry, session, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
@@ -40,17 +40,22 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     //    steps outside any, each recorded as it completes; one that follows a tier of
     //    this run is decided in the transaction that ran (or recorded) that tier,
     //    before its COMMIT (`online::decide_next`).
+    //    4. Deliver the receipt, and record its delivery in the ledger.
     let mut receipt = deploy.receipt("apply", "applied", vb, opts);
     match apply_all(&mut deploy, vb, opts, &mut receipt) {
-        Ok(()) => Ok(deploy.finish(receipt)),
+        Ok(()) => {
+            let receipt = deploy.finish(receipt);
+            Ok(delivery::deliver(&mut deploy, vb, opts, receipt))
+        }
         Err(e) if receipt.ledger.is_empty() => Err(e),
         // Part of the run committed (online steps, tiers of a per-tier apply): its
         // receipt says what.
         Err(e) => {
             receipt.outcome = "partial".into();
+            let receipt = deploy.finish(receipt);
             Err(DbError::Partial {
                 error: Box::new(e),
-                receipt: Box::new(deploy.finish(receipt)),
+                receipt: Box::new(delivery::deliver(&mut deploy, vb, opts, receipt)),
                 saved: None,
             })
         }
@@ -372,7 +377,9 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     receipt.fingerprint_after = undone.after;
     receipt.ledger.extend(row);
     receipt.remaining_tiers = m.tier.iter().map(|t| t.name.clone()).collect();
-    Ok(deploy.finish(receipt))
+    // 4. Deliver the receipt, and record its delivery in the ledger.
+    let receipt = deploy.finish(receipt);
+    Ok(delivery::deliver(&mut deploy, vb, opts, receipt))
 }
 
 /// Rollback's transaction: the ledger under the lock, then the rollback files (or, for

@@ -259,6 +259,7 @@ pub(crate) fn append_row(
             fingerprint_after: after.into(),
             bundle_tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
             approvals: counted_approvals(approvals),
+            receipt: None,
         },
     )
 }

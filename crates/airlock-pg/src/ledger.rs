@@ -28,7 +28,7 @@ CREATE SCHEMA IF NOT EXISTS airlock;
 CREATE TABLE airlock.ledger (
     seq                bigint PRIMARY KEY,
     at                 text   NOT NULL,
-    event              text   NOT NULL CHECK (event IN ('apply', 'rollback', 'step')),
+    event              text   NOT NULL CHECK (event IN ('apply', 'rollback', 'step', 'receipt')),
     bundle_name        text   NOT NULL,
     bundle_version     text   NOT NULL,
     sequence           bigint NOT NULL,
@@ -41,7 +41,8 @@ CREATE TABLE airlock.ledger (
     prev_hash          text   NOT NULL,
     row_hash           text   NOT NULL UNIQUE,
     bundle_tiers       text,
-    approvals          text
+    approvals          text,
+    receipt            text
 );
 COMMENT ON TABLE airlock.ledger IS 'airlock: append-only, hash-chained deploy ledger. Do not edit; airlock status --verify-chain detects edits.';
 CREATE OR REPLACE FUNCTION airlock.ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -82,6 +83,57 @@ pub struct LedgerRow {
     /// left out of the canonical row when absent, so those rows keep their hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<String>,
+    /// On a `receipt` row (a receipt was delivered): the JSON [`Delivery`] it records.
+    /// Absent from other rows and from ledgers made before deliveries were recorded
+    /// (no column): left out of the canonical row when absent, so those rows keep
+    /// their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
+/// What a `receipt` row records: a receipt left the run that wrote the rows it
+/// covers, as these exact bytes. Written after the receipt file was saved, so a row
+/// without one was never delivered (its run was interrupted), and a receipt that
+/// differs from these bytes is not the one delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// SHA-256 of the receipt file's exact bytes, lowercase hex.
+    pub sha256: String,
+    /// The `seq` of every ledger row the receipt holds.
+    pub covers: Vec<i64>,
+    /// Written after an interrupted run, from the ledger (`airlock reissue`).
+    pub reissued: bool,
+    /// On the first delivery a ledger made before deliveries were recorded holds: the
+    /// first row whose delivery it records (its rows before were written when none
+    /// was; see [`delivery_era`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+}
+
+/// The first ledger row whose receipt's delivery the ledger records (or would record,
+/// had it been delivered): the `since` of the delivery that began recording in a ledger
+/// made before, else 1 when the ledger records deliveries at all (a delivery row, or
+/// `has_column`: made with the column), else none.
+pub fn delivery_era(rows: &[LedgerRow], has_column: bool) -> Option<i64> {
+    let deliveries: Vec<Delivery> = rows.iter().filter_map(LedgerRow::delivery).collect();
+    if let Some(since) = deliveries.iter().filter_map(|d| d.since).min() {
+        return Some(since);
+    }
+    (has_column || !deliveries.is_empty()).then_some(1)
+}
+
+/// Whether the ledger has the `receipt` column (made with it, or widened).
+pub fn has_receipt_column(client: &mut impl GenericClient) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('airlock.ledger') \
+                AND a.attname OPERATOR(pg_catalog.=) 'receipt' AND NOT a.attisdropped)",
+            &[],
+        )
+        .map_err(|e| sql_err("reading the ledger's columns", &e))?;
+    Ok(row.get(0))
 }
 
 impl LedgerRow {
@@ -116,7 +168,23 @@ impl LedgerRow {
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
     }
+
+    /// The delivery a `receipt` row records.
+    pub fn delivery(&self) -> Option<Delivery> {
+        self.receipt
+            .as_deref()
+            .filter(|_| self.event == RECEIPT_EVENT)
+            .and_then(|t| serde_json::from_str(t).ok())
+    }
+
+    /// A row of what ran (`apply`, `rollback`, `step`), not of a receipt delivered.
+    pub fn ran(&self) -> bool {
+        self.event != RECEIPT_EVENT
+    }
 }
+
+/// The event of a row that records a receipt delivered ([`Delivery`]).
+pub const RECEIPT_EVENT: &str = "receipt";
 
 /// One signed approval as a ledger row records it: enough to verify it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -210,18 +278,22 @@ const COLUMNS: [&str; 14] = [
     "row_hash text not null",
 ];
 /// The columns added since ([`LedgerRow::bundle_tiers`], then
-/// [`LedgerRow::approvals`]): a ledger has none, the first, or both.
+/// [`LedgerRow::approvals`], then [`LedgerRow::receipt`]): a ledger has none, or the
+/// first one, two or three.
 const BUNDLE_TIERS: &str = "bundle_tiers text";
 const APPROVALS: &str = "approvals text";
+const RECEIPT: &str = "receipt text";
 const CONSTRAINTS: [&str; 3] = [
     EVENT_CHECK,
     "ledger_pkey PRIMARY KEY (seq)",
     "ledger_row_hash_key UNIQUE (row_hash)",
 ];
 /// The events a ledger records: `step` (an online statement completed) since online
-/// tiers came; a ledger made before them allows only [`OLD_EVENT_CHECK`]'s, and is
-/// widened ([`allow_steps`]) by the first online step it records.
-const EVENT_CHECK: &str =
+/// tiers came, `receipt` (a receipt delivered) since deliveries are recorded; a ledger
+/// made before them allows only [`STEP_EVENT_CHECK`]'s or [`OLD_EVENT_CHECK`]'s, and is
+/// widened ([`allow_steps`], [`allow_receipts`]) by the first such row it records.
+const EVENT_CHECK: &str = "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text, 'step'::text, 'receipt'::text]))";
+const STEP_EVENT_CHECK: &str =
     "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text, 'step'::text]))";
 const OLD_EVENT_CHECK: &str =
     "ledger_event_check CHECK (event = ANY (ARRAY['apply'::text, 'rollback'::text]))";
@@ -280,7 +352,11 @@ fn airlocks_columns(columns: &[String]) -> bool {
     match columns.split_at_checked(COLUMNS.len()) {
         Some((first, rest)) => {
             first == COLUMNS
-                && (rest.is_empty() || rest == [BUNDLE_TIERS] || rest == [BUNDLE_TIERS, APPROVALS])
+                && rest.len() <= 3
+                && rest
+                    .iter()
+                    .zip([BUNDLE_TIERS, APPROVALS, RECEIPT])
+                    .all(|(have, want)| have == want)
         }
         None => false,
     }
@@ -350,8 +426,10 @@ fn problems(i: &Inspected) -> Vec<String> {
             t.columns.join(", ")
         ));
     }
-    let older = t.constraints.first().map(String::as_str) == Some(OLD_EVENT_CHECK)
-        && t.constraints[1..] == CONSTRAINTS[1..];
+    let older = matches!(
+        t.constraints.first().map(String::as_str),
+        Some(OLD_EVENT_CHECK | STEP_EVENT_CHECK)
+    ) && t.constraints[1..] == CONSTRAINTS[1..];
     if t.constraints != CONSTRAINTS && !older {
         out.push(format!(
             "airlock.ledger's constraints are not airlock's (found: {})",
@@ -421,7 +499,7 @@ fn judge(text: &str) -> Result<Presence, DbError> {
 
 /// The rows, whichever layout the ledger has: `bundle_tiers` is read through the row's
 /// JSON, NULL where there is no such column.
-const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, pg_catalog.to_jsonb(l) ->> 'bundle_tiers', pg_catalog.to_jsonb(l) ->> 'approvals' FROM airlock.ledger l";
+const SELECT_ROWS: &str = "SELECT seq, at, event, bundle_name, bundle_version, sequence, bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, pg_catalog.to_jsonb(l) ->> 'bundle_tiers', pg_catalog.to_jsonb(l) ->> 'approvals', pg_catalog.to_jsonb(l) ->> 'receipt' FROM airlock.ledger l";
 
 fn row_of(r: &postgres::Row) -> LedgerRow {
     LedgerRow {
@@ -441,6 +519,7 @@ fn row_of(r: &postgres::Row) -> LedgerRow {
         row_hash: r.get(13),
         bundle_tiers: r.get(14),
         approvals: r.get(15),
+        receipt: r.get(16),
     }
 }
 
@@ -476,6 +555,19 @@ impl LedgerRow {
         }
         if self.approvals.is_some() && self.recorded_approvals().is_none() {
             return Some("approvals is not a JSON array of signed approvals".into());
+        }
+        match (self.event == RECEIPT_EVENT, &self.receipt) {
+            (true, _) => match self.delivery() {
+                Some(d) if is_hex64(&d.sha256) && !d.covers.is_empty() => {}
+                _ => {
+                    return Some(
+                        "a receipt row's receipt is not a delivery (sha256, covers, reissued)"
+                            .into(),
+                    )
+                }
+            },
+            (false, Some(_)) => return Some("only a receipt row records a receipt".into()),
+            (false, None) => {}
         }
         None
     }
@@ -748,6 +840,45 @@ pub fn allow_steps(client: &mut impl GenericClient) -> Result<(), DbError> {
         .map_err(|e| sql_err("letting the ledger record online steps (its owner or a superuser must run this apply once)", &e))
 }
 
+/// Widen a ledger made before deliveries were recorded to record `receipt` rows (the
+/// event, and the columns it lacks, in order), inside the caller's transaction (which
+/// holds the deploy lock). Once per ledger; a no-op after (one catalog read). True when
+/// it widened the ledger just now.
+pub fn allow_receipts(client: &mut impl GenericClient) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_get_constraintdef(k.oid, true), \
+                    ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a \
+                           WHERE a.attrelid OPERATOR(pg_catalog.=) k.conrelid AND a.attnum OPERATOR(pg_catalog.>) 0 \
+                             AND NOT a.attisdropped) \
+               FROM pg_catalog.pg_constraint k \
+              WHERE k.conrelid OPERATOR(pg_catalog.=) 'airlock.ledger'::pg_catalog.regclass \
+                AND k.conname OPERATOR(pg_catalog.=) 'ledger_event_check'",
+            &[],
+        )
+        .map_err(|e| sql_err("reading the ledger's events", &e))?;
+    let def: String = row.get(0);
+    let columns: Vec<String> = row.get(1);
+    let mut alter = vec![];
+    if !def.contains("'receipt'") {
+        alter.push(
+            "DROP CONSTRAINT ledger_event_check, ADD CONSTRAINT ledger_event_check CHECK (event IN ('apply', 'rollback', 'step', 'receipt'))".to_string(),
+        );
+    }
+    for column in ["bundle_tiers", "approvals", "receipt"] {
+        if !columns.iter().any(|c| c == column) {
+            alter.push(format!("ADD COLUMN {column} text"));
+        }
+    }
+    if alter.is_empty() {
+        return Ok(false);
+    }
+    client
+        .batch_execute(&format!("ALTER TABLE airlock.ledger {}", alter.join(", ")))
+        .map_err(|e| sql_err("letting the ledger record delivered receipts (its owner or a superuser must run an apply once)", &e))?;
+    Ok(true)
+}
+
 /// `lock` in a savepoint and whether the online lock is free, in one message; then
 /// [`INSPECT`] ([`inspected`]).
 fn try_lock(
@@ -983,6 +1114,8 @@ pub struct NewRow {
     /// The approvals that opened a ratified gate for this row's tiers (recorded when
     /// there are some and the ledger has the column).
     pub approvals: Vec<RecordedApproval>,
+    /// A `receipt` row's delivery (the ledger must have the column: [`allow_receipts`]).
+    pub receipt: Option<Delivery>,
 }
 
 /// Append one chained row inside the caller's transaction, which holds the deploy
@@ -997,7 +1130,9 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
                      AND a.attname = 'bundle_tiers' AND NOT a.attisdropped), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
-                     AND a.attname = 'approvals' AND NOT a.attisdropped) \
+                     AND a.attname = 'approvals' AND NOT a.attisdropped), \
+             EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
+                     AND a.attname = 'receipt' AND NOT a.attisdropped) \
              FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
             &[],
         )
@@ -1005,6 +1140,12 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     let at: String = last.get(2);
     let records_bundle_tiers: bool = last.get(3);
     let records_approvals: bool = last.get(4);
+    let records_receipts: bool = last.get(5);
+    if new.receipt.is_some() && !records_receipts {
+        return Err(DbError::State(
+            "airlock.ledger has no receipt column: it was not widened to record deliveries".into(),
+        ));
+    }
     let (seq, prev_hash) = match last.get::<_, Option<i64>>(0) {
         Some(seq) => (seq + 1, last.get::<_, String>(1)),
         None => (1, GENESIS.to_string()),
@@ -1028,6 +1169,10 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
             .then(|| serde_json::to_string(&new.bundle_tiers).expect("json")),
         approvals: (records_approvals && !new.approvals.is_empty())
             .then(|| serde_json::to_string(&new.approvals).expect("json")),
+        receipt: new
+            .receipt
+            .as_ref()
+            .map(|d| serde_json::to_string(d).expect("json")),
     };
     row.row_hash = row.compute_hash();
     let stored = insert(client, &row)?;
@@ -1076,6 +1221,7 @@ fn insert(client: &mut impl GenericClient, row: &LedgerRow) -> Result<Vec<postgr
     for (name, v) in [
         ("bundle_tiers", &row.bundle_tiers),
         ("approvals", &row.approvals),
+        ("receipt", &row.receipt),
     ] {
         if let Some(t) = v {
             params.push(text(t));
@@ -1166,12 +1312,14 @@ pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
                     st.first_apply = Some(r.clone());
                 }
             }
-            _ => {
+            "rollback" => {
                 st.applied.clear();
                 st.steps.clear();
                 st.last_apply = None;
                 st.first_apply = None;
             }
+            // A receipt delivered changes nothing in the database.
+            _ => {}
         }
     }
     st

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod data_values;
 pub mod db_search_path;
 pub mod decide;
+pub mod delivery;
 pub mod deploy;
 pub mod described;
 pub mod drift;

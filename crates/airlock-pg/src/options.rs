@@ -38,6 +38,10 @@ pub struct Options<'a> {
     pub confirm: Option<&'a dyn Fn(&PlanReport) -> bool>,
     /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
     pub observer: Option<&'a dyn Observer>,
+    /// Saves the receipt after the run committed, then its delivery is recorded in
+    /// the ledger ([`super::delivery`]); `None`: no receipt is saved (rehearsals,
+    /// `plan`).
+    pub deliver: Option<&'a dyn super::delivery::Deliver>,
 }
 
 /// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that

@@ -197,6 +197,7 @@ mod tests {
             row_hash: String::new(),
             bundle_tiers: None,
             approvals: None,
+            receipt: None,
         }
     }
 
@@ -239,6 +240,17 @@ mod tests {
         let mut rows = rows;
         rows.push(row(2, "rollback", 1, ID, &["a"]));
         assert_eq!(next_tiers(&m, ID, &rows, None).unwrap().1, vec![0]);
+    }
+
+    #[test]
+    fn a_receipt_delivered_changes_nothing_the_ledger_says_is_applied() {
+        let m = manifest(1, &["a", "b"]);
+        let rows = [
+            row(1, "apply", 1, ID, &["a"]),
+            row(2, "receipt", 1, ID, &["a"]),
+        ];
+        let (applied, idx) = next_tiers(&m, ID, &rows, None).unwrap();
+        assert_eq!((applied, idx), (vec!["a".to_string()], vec![1]));
     }
 
     #[test]

@@ -69,10 +69,30 @@ pub struct Receipt {
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
+    /// Set on a receipt written after its run was interrupted (`airlock reissue`),
+    /// from the ledger alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reissued: Option<Reissued>,
     /// How the run's schema fingerprints were taken (not part of the receipt file;
     /// `--json` shows them).
     #[serde(skip)]
     pub descriptions: Vec<DescriptionStep>,
+    /// Whether the ledger records this receipt's delivery (not part of the receipt
+    /// file, which is written before; `--json` shows it).
+    #[serde(skip)]
+    pub delivery: Option<super::delivery::DeliveryRecord>,
+}
+
+/// How a receipt came to be written after its run: reissued from the ledger.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reissued {
+    /// When it was written.
+    pub at: String,
+    /// Who wrote it (`user@host`); the run's own operator stays in `operator`.
+    pub by: String,
+    /// Why there was no receipt.
+    pub reason: String,
 }
 
 impl Receipt {
@@ -113,7 +133,9 @@ impl Receipt {
             started_at,
             finished_at: String::new(),
             duration_ms: 0,
+            reissued: None,
             descriptions: vec![],
+            delivery: None,
         }
     }
 

@@ -912,6 +912,7 @@ fn clone_options<'a>(
         remember: false,
         confirm: None,
         observer: Some(observer),
+        deliver: None,
     }
 }
 

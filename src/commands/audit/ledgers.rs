@@ -31,6 +31,9 @@ pub(super) struct Ledger {
     pub rows: Vec<LedgerRow>,
     /// Where the hash chain breaks, if it does.
     pub broken: Option<(i64, String)>,
+    /// The first row whose receipt's delivery the ledger records
+    /// ([`ledger::delivery_era`]); none: it records no deliveries.
+    pub era: Option<i64>,
 }
 
 /// A ledger as the JSON document reports it.
@@ -90,15 +93,16 @@ impl Ledger {
             .map_err(|e| crate::db::sql_err("audit", &e))?
             .get(0);
         let rows = ledger::read_all(&mut tx)?;
+        let era = ledger::delivery_era(&rows, ledger::has_receipt_column(&mut tx)?);
         tx.rollback()
             .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-        Ok(Ledger::new(database, Source::Database, rows))
+        Ok(Ledger::new(database, Source::Database, rows, era))
     }
 
     /// `airlock status --json` of the database, saved: its `database` and `rows`.
     fn from_export(file: &Path) -> Result<Ledger> {
         let bytes = airlock_base::bounded::read_capped(file, airlock_base::bounded::LEDGER_EXPORT)?;
-        let (database, rows) = parse_export(&bytes).map_err(|why| {
+        let (database, rows, era) = parse_export(&bytes).map_err(|why| {
             Error::usage(
                 format!("{} is not a ledger export: {why}", file.display()),
                 Some(
@@ -112,16 +116,17 @@ impl Ledger {
             file: file.to_path_buf(),
             sha256,
         };
-        Ok(Ledger::new(database, source, rows))
+        Ok(Ledger::new(database, source, rows, era))
     }
 
-    fn new(database: String, source: Source, rows: Vec<LedgerRow>) -> Ledger {
+    fn new(database: String, source: Source, rows: Vec<LedgerRow>, era: Option<i64>) -> Ledger {
         let broken = ledger::verify_chain(&rows);
         Ledger {
             database,
             source,
             rows,
             broken,
+            era,
         }
     }
 
@@ -193,14 +198,22 @@ impl Ledger {
 /// The `database` and `rows` of a `status --json` document, read straight into rows:
 /// the other fields are skipped unbuilt, so memory follows the rows (a generic JSON
 /// tree of a file costs many times its size).
-fn parse_export(bytes: &[u8]) -> std::result::Result<(String, Vec<LedgerRow>), String> {
+/// An export's database, rows, and the first row whose delivery its ledger records
+/// (`deliveries_recorded_from`; from the rows alone when the export predates it).
+type Export = (String, Vec<LedgerRow>, Option<i64>);
+
+fn parse_export(bytes: &[u8]) -> std::result::Result<Export, String> {
     #[derive(serde::Deserialize)]
-    struct Export {
+    struct Doc {
         database: Option<String>,
         rows: Option<Vec<LedgerRow>>,
+        deliveries_recorded_from: Option<i64>,
     }
-    let doc: Export = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let database = doc.database.ok_or("it has no \"database\" name")?;
     let rows = doc.rows.ok_or("it has no \"rows\" array")?;
-    Ok((database, rows))
+    let era = doc
+        .deliveries_recorded_from
+        .or_else(|| ledger::delivery_era(&rows, false));
+    Ok((database, rows, era))
 }

@@ -7,6 +7,7 @@
 mod advice;
 mod chunks;
 pub mod gz;
+pub mod head;
 pub mod inflate;
 pub mod reader;
 pub mod writer;

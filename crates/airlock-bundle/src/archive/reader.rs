@@ -10,9 +10,10 @@ use super::writer::END_OF_ARCHIVE;
 use super::VerifyError;
 use super::{Meter, NoMeter};
 use crate::bundle_path::{collision_key, BundlePath};
-use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR};
+use crate::manifest::{self, Manifest, MANIFEST, SIG_DIR, TRUST_UPDATE_DIR};
 use crate::minisign::SignatureBox;
 use crate::trust::{self, TrustStore, TrustVerdict};
+use crate::trust_update::EmbeddedStore;
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -94,6 +95,9 @@ pub struct Opened {
     /// (file name inside the bundle, signature)
     pub signatures: Vec<(String, SignatureBox)>,
     pub trust: Option<TrustVerdict>,
+    /// The signed trust store the bundle carries, its files as the manifest lists
+    /// them (`trust_update`), read before any payload.
+    pub trust_update: Option<EmbeddedStore>,
 }
 
 /// How the reader judges trust.
@@ -452,6 +456,9 @@ struct EntryWalk<'a> {
     /// Index in the manifest's files of the payload file that comes next.
     next_file: usize,
     signatures: Vec<(String, SignatureBox)>,
+    /// The carried trust store's files read so far (`trust-update/`, after the
+    /// signatures, before the payload).
+    carried: Vec<(String, Vec<u8>)>,
     /// What files with chunk hashes share.
     chunks: ChunkRoom,
 }
@@ -470,6 +477,7 @@ impl<'a> EntryWalk<'a> {
             opened: None,
             next_file: 0,
             signatures: vec![],
+            carried: vec![],
             chunks: ChunkRoom::default(),
         }
     }
@@ -482,6 +490,8 @@ impl<'a> EntryWalk<'a> {
             self.manifest(&mut entry, admitted)
         } else if admitted.path.starts_with(SIG_DIR) {
             self.signature(&mut entry, admitted)
+        } else if admitted.path.starts_with(TRUST_UPDATE_DIR) {
+            self.carried_file(&mut entry, admitted)
         } else {
             self.payload(&mut entry, admitted)
         }
@@ -578,6 +588,7 @@ impl<'a> EntryWalk<'a> {
             bundle_id,
             signatures: vec![],
             trust: None,
+            trust_update: None,
         });
         Ok(())
     }
@@ -585,10 +596,10 @@ impl<'a> EntryWalk<'a> {
     /// Step 2: signatures/<KEYID>.minisig, before any payload, sorted by name.
     fn signature(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
         let path = admitted.path;
-        if self.next_file > 0 {
+        if self.next_file > 0 || !self.carried.is_empty() {
             return Err(VerifyError::OutOfOrder {
                 path,
-                why: "signature after payload".into(),
+                why: "signature after payload or the carried trust store".into(),
             });
         }
         if self.signatures.len() >= self.limits.max_signatures {
@@ -628,9 +639,85 @@ impl<'a> EntryWalk<'a> {
         Ok(())
     }
 
-    /// Step 3, payload: exactly the manifest's files, in order. Trust is judged, and the
+    /// Step 3, the carried trust store (`trust-update/`): exactly the files the
+    /// manifest's `trust_update` lists, in order, each of its size and SHA-256, kept in
+    /// memory (bounded by the manifest's own caps on them).
+    fn carried_file(
+        &mut self,
+        entry: &mut dyn Read,
+        admitted: Admitted,
+    ) -> Result<(), VerifyError> {
+        let op = self.opened.as_ref().expect("manifest read first");
+        let path = admitted.path;
+        if self.next_file > 0 {
+            return Err(VerifyError::OutOfOrder {
+                path,
+                why: "the carried trust store comes before the payload".into(),
+            });
+        }
+        let Some(expected) = op
+            .manifest
+            .trust_update
+            .as_ref()
+            .and_then(|t| t.files.get(self.carried.len()))
+        else {
+            return Err(VerifyError::Unexpected { path });
+        };
+        if expected.path != path {
+            return Err(VerifyError::OutOfOrder {
+                path,
+                why: format!("expected {} next", expected.path),
+            });
+        }
+        if admitted.size != expected.size {
+            return Err(VerifyError::SizeMismatch {
+                path,
+                expected: expected.size,
+                actual: admitted.size,
+            });
+        }
+        let bytes = read_limited(entry, admitted.size, expected.size, &path)?;
+        let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if actual != expected.sha256 {
+            return Err(VerifyError::HashMismatch {
+                path,
+                expected: expected.sha256.clone(),
+                actual,
+            });
+        }
+        self.carried.push((path, bytes));
+        Ok(())
+    }
+
+    /// Before the payload (or the end): the carried trust store is whole, and goes to
+    /// [`Opened::trust_update`].
+    fn carried_whole(&mut self) -> Result<(), VerifyError> {
+        let op = self.opened.as_mut().expect("manifest read first");
+        let Some(listed) = &op.manifest.trust_update else {
+            return Ok(());
+        };
+        if let Some(missing) = listed.files.get(self.carried.len()) {
+            return Err(VerifyError::Missing {
+                path: missing.path.clone(),
+            });
+        }
+        let files = std::mem::take(&mut self.carried)
+            .into_iter()
+            .map(|(p, b)| (p[TRUST_UPDATE_DIR.len()..].to_string(), b))
+            .collect();
+        op.trust_update = Some(EmbeddedStore {
+            version: listed.version,
+            files,
+        });
+        Ok(())
+    }
+
+    /// Step 4, payload: exactly the manifest's files, in order. Trust is judged, and the
     /// sink told, before the first one.
     fn payload(&mut self, entry: &mut dyn Read, admitted: Admitted) -> Result<(), VerifyError> {
+        if self.next_file == 0 {
+            self.carried_whole()?;
+        }
         let op = self.opened.as_mut().expect("manifest read first");
         if self.next_file == 0 {
             op.signatures = std::mem::take(&mut self.signatures);
@@ -655,6 +742,9 @@ impl<'a> EntryWalk<'a> {
         };
         if self.next_file == 0 {
             // No payload at all: still judge trust so the message is the right one.
+            self.opened = Some(op);
+            self.carried_whole()?;
+            op = self.opened.take().expect("put back");
             op.signatures = std::mem::take(&mut self.signatures);
             judge_trust(&self.judge, &mut op)?;
         }
