@@ -17,7 +17,7 @@ pub mod style;
 pub use airlock_base::exit;
 pub use airlock_bundle::{
     approval, archive, bundle_path, fuzz_targets, manifest, minisign, spec, strict_json, trust,
-    trust_edit, trust_rotation, trust_update, verdicts, verified,
+    trust_edit, trust_history, trust_rotation, trust_update, verdicts, verified,
 };
 pub use airlock_pg as db;
 pub use airlock_pg::cluster;

@@ -287,3 +287,90 @@ fn a_new_root_set_takes_over_when_both_sets_signed_and_root_keys_never_sign_rele
     assert_eq!(r3["counted"], false, "{sigs:#}");
     assert_eq!(r3["not_counted"], "root-role", "{sigs:#}");
 }
+
+#[test]
+fn a_root_key_listed_as_a_release_key_too_or_a_store_too_large_is_refused_replacing_nothing() {
+    let k = Keeper::new();
+    // r1's public key a second time, as a release key: one key, two roles.
+    k.next("twice", &[&["trust", "add", "rm2.pub"]]);
+    std::fs::copy(
+        k.dir().join("r1.pub"),
+        k.dir().join("twice/r1-as-release.pub"),
+    )
+    .unwrap();
+    let before = snapshot(&k.dir().join("cur"));
+    let o = k.run(&["trust", "update", "twice", "--trust", "cur"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("r1-as-release.pub"), "{}", stderr(&o));
+    assert_eq!(snapshot(&k.dir().join("cur")), before);
+    // A trust.toml over its cap (256 KiB): refused before it is read whole.
+    k.next("huge", &[&["trust", "add", "rm2.pub"]]);
+    let toml = k.dir().join("huge/trust.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!("# {}\n", "x".repeat(300 << 10)));
+    std::fs::write(&toml, text).unwrap();
+    let o = k.run(&["trust", "update", "huge", "--trust", "cur"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("cap"), "{}", stderr(&o));
+    assert_eq!(snapshot(&k.dir().join("cur")), before);
+}
+
+/// `airlock ARGS` under strace, killed (SIGKILL) at the first entry into `syscall`:
+/// deterministic crash points inside one run.
+fn killed_at(k: &Keeper, syscall: &str, args: &[&str]) -> std::process::Output {
+    let state = k.dir().join("state");
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject={syscall}:signal=SIGKILL:when=1"))
+        .arg(bin())
+        .args(args)
+        .current_dir(k.dir())
+        .env("AIRLOCK_STATE_DIR", state);
+    c.output().expect("strace (scripts/test-deps installs it)")
+}
+
+#[test]
+fn an_update_killed_mid_way_leaves_the_old_store_or_the_new_never_a_mix() {
+    let k = Keeper::new();
+    k.next("v2", &[&["trust", "add", "rm2.pub"]]);
+    for r in ["r1", "r2"] {
+        k.ok(&["trust", "sign", "v2", "--key", &format!("{r}.key")]);
+    }
+    let old = snapshot(&k.dir().join("cur"));
+    // Killed as it exchanges the directories: the exchange never happened.
+    let o = killed_at(
+        &k,
+        "renameat2",
+        &["trust", "update", "v2", "--trust", "cur"],
+    );
+    assert_ne!(code(&o), 0, "the run was killed");
+    assert_eq!(snapshot(&k.dir().join("cur")), old, "not the old store");
+    k.ok(&["verify", "b.tar.gz", "--trust", "cur"]);
+    // Killed right after the exchange (syncing the directory that holds it): the new
+    // store whole, its history with the old one; every command takes it as version 2.
+    let o = killed_at(&k, "fsync", &["trust", "update", "v2", "--trust", "cur"]);
+    assert_ne!(code(&o), 0, "the run was killed");
+    let new = snapshot(&k.dir().join("cur"));
+    let top: Vec<&(String, Vec<u8>)> = new
+        .iter()
+        .filter(|(p, _)| !p.starts_with("history"))
+        .collect();
+    let v2: Vec<(String, Vec<u8>)> = snapshot(&k.dir().join("v2"));
+    assert_eq!(
+        top.iter()
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<Vec<_>>(),
+        v2,
+        "not the new store"
+    );
+    let kept: Vec<(String, Vec<u8>)> = new
+        .iter()
+        .filter_map(|(p, b)| {
+            p.strip_prefix("history/v1/")
+                .map(|p| (p.to_string(), b.clone()))
+        })
+        .collect();
+    assert_eq!(kept, old, "history/v1 is not the old store");
+    let listed = k.ok(&["trust", "list", "cur"]);
+    assert!(listed.contains("version 2"), "{listed}");
+}

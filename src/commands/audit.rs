@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::minisign::SignatureBox;
 use crate::report::{short, Outcome, Report};
 use crate::trust::{self, Existence, Judging, SignatureCheck, TrustStore, TrustVerdict};
+use crate::trust_history::History;
 use chrono::{DateTime, Utc};
 pub use ledgers::AuditedLedger;
 use ledgers::Ledger;
@@ -95,6 +96,11 @@ pub struct AuditedBundle {
     pub format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustVerdict>,
+    /// The trust store version its signatures were judged with: the one in force when
+    /// it was signed (the time its evidence shows, else the judging time), with the
+    /// revocations later versions made (absent: the store has no version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_store_version: Option<u64>,
     pub files: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
@@ -345,7 +351,7 @@ struct ReadReceipt {
 }
 
 impl ReadReceipt {
-    fn read(path: &Path, store: &TrustStore, now: DateTime<Utc>) -> ReadReceipt {
+    fn read(path: &Path, history: &History, now: DateTime<Utc>) -> ReadReceipt {
         let mut sig_file = path.as_os_str().to_owned();
         sig_file.push(".minisig");
         let mut receipt = ReadReceipt {
@@ -395,7 +401,15 @@ impl ReadReceipt {
         }
         receipt.problems = consistency(&receipt.doc);
         if receipt.sig_file.exists() {
-            receipt.sig = receipt.judge_signature(&bytes, store, now);
+            // With the store version in force when its last row was written.
+            let when = receipt
+                .doc
+                .ledger
+                .last()
+                .and_then(|r| trust::parse_rfc3339(&r.at))
+                .unwrap_or(now);
+            let in_force = history.in_force(when.min(now));
+            receipt.sig = receipt.judge_signature(&bytes, &in_force.store, now);
         }
         receipt
     }
@@ -597,6 +611,7 @@ impl AuditedBundle {
             sequence: None,
             format: None,
             trust: None,
+            trust_store_version: None,
             files: 0,
             expires: None,
             runbooks: vec![],
@@ -625,7 +640,7 @@ impl AuditedBundle {
 fn audit_bundle(
     path: &Path,
     read: std::result::Result<Opened, crate::archive::VerifyError>,
-    store: &TrustStore,
+    history: &History,
     at: Option<DateTime<Utc>>,
     evidence: &BTreeMap<String, Existence>,
     verdicts: &mut Verdicts,
@@ -666,6 +681,16 @@ fn audit_bundle(
     );
     let mut judging = Judging::at(at);
     judging.existed = evidence.get(&opened.bundle_id).cloned();
+    // The store version in force when it was signed: as far as evidence shows it,
+    // else at the judging time.
+    let when = judging
+        .existed
+        .as_ref()
+        .map(|e| e.time)
+        .unwrap_or(judging.at);
+    let in_force = history.in_force(when);
+    let store = &in_force.store;
+    audited.trust_store_version = in_force.version;
     let verdict = trust::evaluate(
         store,
         &opened.manifest_bytes,
@@ -683,7 +708,14 @@ fn audit_bundle(
             "{} distinct trusted key(s), {} required",
             verdict.distinct_keys, verdict.threshold,
         ),
-        threshold_basis(store, &verdict),
+        format!(
+            "{}{}",
+            threshold_basis(store, &verdict),
+            in_force
+                .version
+                .map(|v| format!("; trust store version {v}, {}", in_force.why))
+                .unwrap_or_default()
+        ),
     );
     ok &= expiry(&subject, manifest, at, verdicts);
     audited.trust = Some(verdict);
@@ -1221,14 +1253,15 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .map(|o| o.manifest.target.database.clone())
         .unwrap_or_else(|| "postgres".into());
     let ledgers = ledgers::read_all(&args, &default_db)?;
-    let (receipts, left_out) = read_receipts(&args, &store, now, &opened)?;
+    let history = History::load(&store);
+    let (receipts, left_out) = read_receipts(&args, &history, now, &opened)?;
     let evidence = earliest_evidence(&opened, &ledgers, &receipts);
 
     let mut verdicts = Verdicts(vec![]);
     let mut bundles = vec![];
     let mut audited = vec![];
     for (file, read) in files.iter().zip(opened) {
-        let (bundle, opened) = audit_bundle(file, read, &store, at, &evidence, &mut verdicts);
+        let (bundle, opened) = audit_bundle(file, read, &history, at, &evidence, &mut verdicts);
         bundles.push(bundle);
         audited.extend(opened);
     }
@@ -1280,7 +1313,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
 /// `--receipt` directory left out.
 fn read_receipts(
     args: &AuditArgs,
-    store: &TrustStore,
+    history: &History,
     now: DateTime<Utc>,
     opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
 ) -> Result<(Vec<ReadReceipt>, Vec<LeftOut>)> {
@@ -1292,7 +1325,7 @@ fn read_receipts(
     let mut keep = vec![];
     let mut left_out = vec![];
     for (path, from_dir) in receipt_files(&args.receipts)? {
-        let receipt = ReadReceipt::read(&path, store, now);
+        let receipt = ReadReceipt::read(&path, history, now);
         let doc = &receipt.doc;
         let ours = receipt.broken.is_some()
             || audited.iter().any(|o| {

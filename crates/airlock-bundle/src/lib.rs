@@ -20,6 +20,7 @@ pub mod sql_rules;
 pub mod strict_json;
 pub mod trust;
 pub mod trust_edit;
+pub mod trust_history;
 pub mod trust_rotation;
 pub mod trust_update;
 pub mod verdicts;

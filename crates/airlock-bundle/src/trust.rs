@@ -118,6 +118,11 @@ pub struct TrustToml {
     /// After this time (RFC 3339) `airlock trust update` no longer accepts this store.
     #[schemars(with = "Option<TimeSchema>")]
     expires: Option<toml::Value>,
+    /// When this version was begun (RFC 3339; `airlock trust add/revoke/set` write it
+    /// when they start a version): `audit` judges a signature with the version in
+    /// force when it was made, from this version's `issued` until the next one's.
+    #[schemars(with = "Option<TimeSchema>")]
+    issued: Option<toml::Value>,
     /// Policy per key, under its minisign key id in uppercase hex (`[keys.62340C72430C8DD3]`,
     /// as `airlock inspect` and `minisign -V` show it). Each id must name a `*.pub` in
     /// the store; a key without an entry is a release key with no window.
@@ -269,6 +274,8 @@ pub struct Rotation {
     pub version: u64,
     pub root_threshold: u32,
     pub expires: Option<DateTime<Utc>>,
+    /// When this version was begun (`issued`), when it says.
+    pub issued: Option<DateTime<Utc>>,
 }
 
 fn parse_time(path: &Path, field: &str, v: &toml::Value) -> Result<DateTime<Utc>, TrustError> {
@@ -312,6 +319,7 @@ fn rotation_of(
         && policy.root_threshold.is_none()
         && roots == 0
         && policy.expires.is_none()
+        && policy.issued.is_none()
     {
         return Ok(None);
     }
@@ -331,10 +339,15 @@ fn rotation_of(
         Some(v) => Some(parse_time(policy_path, "expires", v)?),
         None => None,
     };
+    let issued = match &policy.issued {
+        Some(v) => Some(parse_time(policy_path, "issued", v)?),
+        None => None,
+    };
     Ok(Some(Rotation {
         version,
         root_threshold,
         expires,
+        issued,
     }))
 }
 

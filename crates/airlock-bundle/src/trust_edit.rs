@@ -167,6 +167,7 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
         // The first root key makes the store one rotated by signature.
         doc["version"] = toml_edit::value(1);
         doc["root_threshold"] = toml_edit::value(1);
+        doc["issued"] = toml_edit::value(crate::trust::rfc3339(Utc::now()));
     }
     let entry = key_entry(&mut doc, &key_id);
     if new.role != Role::Release {
@@ -354,12 +355,14 @@ pub struct StorePolicy {
 }
 
 /// A versioned store whose root keys signed it as it is: its first change starts the
-/// next version (a store already changed since it was signed keeps its number).
+/// next version, issued now (a store already changed since it was signed keeps its
+/// number and time).
 fn next_version(doc: &mut toml_edit::DocumentMut, current: Option<&TrustStore>) {
     let Some(store) = current else { return };
     let Some(rot) = &store.rotation else { return };
     if crate::trust_rotation::check_self(store, Utc::now()).is_ok() {
         doc["version"] = toml_edit::value(rot.version as i64 + 1);
+        doc["issued"] = toml_edit::value(crate::trust::rfc3339(Utc::now()));
     }
 }
 

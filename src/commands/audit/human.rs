@@ -192,6 +192,10 @@ fn bundle_summary(b: &AuditedBundle) -> String {
         .as_ref()
         .map(|t| format!(", {} of {} trusted key(s)", t.distinct_keys, t.threshold))
         .unwrap_or_default();
+    let keys = match b.trust_store_version {
+        Some(v) => format!("{keys} (trust store version {v})"),
+        None => keys,
+    };
     format!(
         "{name} {version} seq {} (id {}){keys}",
         b.sequence.unwrap_or_default(),
