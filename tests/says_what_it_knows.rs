@@ -616,8 +616,21 @@ fn a_ledger_an_earlier_version_created_still_works_and_status_asks_for_the_bundl
         "--json", "status", "--bundle", &c.bundle, "--trust", &c.trust,
     ]);
     expect_code(&o, 0);
+    // The store that verified the bundle has no version: status says so.
+    assert_eq!(
+        json(&o)["trust_store"],
+        serde_json::json!({}),
+        "{}",
+        stdout(&o)
+    );
     let s: StatusDoc = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s.bundles[0].state, "partially-applied");
+    let o = c.run(&["status", "--bundle", &c.bundle, "--trust", &c.trust]);
+    assert!(
+        stdout(&o).contains("no version: it cannot be rotated by signature"),
+        "{}",
+        stdout(&o)
+    );
     expect_code(&c.deploy("apply", &[]), 0);
     expect_code(&c.deploy("rollback", &[]), 0);
     let o = c.run(&["--json", "status", "--verify-chain"]);

@@ -102,6 +102,9 @@ pub struct StatusReport {
     /// were written when none was); absent: the ledger records no deliveries yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliveries_recorded_from: Option<i64>,
+    /// The trust store that verified the bundles given (with BUNDLE and --trust).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_store: Option<StoreState>,
 }
 
 /// A ledger row as stored (its `tiers` and `params` are the JSON text the hash chain
@@ -167,6 +170,9 @@ impl Report for StatusReport {
             "\nremembered head: {}",
             memory_line(&self.remembered_head)
         ));
+        if let Some(store) = &self.trust_store {
+            out.push_str(&store.line());
+        }
         out
     }
     fn exit_code(&self) -> crate::exit::Exit {
@@ -343,12 +349,12 @@ fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(String, bool)> 
 }
 
 /// The tier lists of the bundles given (as arguments, or with the older --bundle),
-/// verified, by bundle id.
-fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
+/// verified, by bundle id; and the version of the trust store that verified them.
+fn given_bundles(args: &StatusArgs) -> Result<(BTreeMap<String, GivenBundle>, Option<StoreState>)> {
     let mut out = BTreeMap::new();
     let given: Vec<&std::path::PathBuf> = args.bundles.iter().chain(&args.bundle_flags).collect();
     if given.is_empty() {
-        return Ok(out);
+        return Ok((out, None));
     }
     let Some(trust) = &args.trust else {
         return Err(crate::error::Error::usage(
@@ -356,8 +362,13 @@ fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
             Some("airlock status BUNDLE --trust PATH".into()),
         ));
     };
-    let store = super::common::load_trust(trust)?;
+    let mut state = None;
     for path in given {
+        // A signed trust store a bundle carries is installed before it is judged.
+        let store = super::carried::load_trust_for_bundle(trust, path)?;
+        state = Some(StoreState {
+            version: store.rotation.as_ref().map(|r| r.version),
+        });
         let vb = crate::verified::VerifiedBundle::load(
             path,
             &store,
@@ -376,7 +387,24 @@ fn given_bundles(args: &StatusArgs) -> Result<BTreeMap<String, GivenBundle>> {
             },
         );
     }
-    Ok(out)
+    Ok((out, state))
+}
+
+/// The trust store `status` verified the bundles given with.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct StoreState {
+    /// Its version (absent: it has none, and cannot be rotated by signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+impl StoreState {
+    fn line(&self) -> String {
+        match self.version {
+            Some(v) => format!("\ntrust store: version {v}"),
+            None => "\ntrust store: no version: it cannot be rotated by signature (airlock trust add --role root)".into(),
+        }
+    }
 }
 
 /// The target's ledger as read in one read-only transaction.
@@ -570,7 +598,7 @@ impl BundleStatus {
 }
 
 pub fn status(args: StatusArgs) -> Result<Outcome> {
-    let given = given_bundles(&args)?;
+    let (given, trust_store) = given_bundles(&args)?;
     let (default, from_bundle) = default_for(&given)?;
     let spec = conn::resolve(args.db.db.as_deref(), &default)?;
     let database_from = match spec.dbname_from.as_str() {
@@ -588,6 +616,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
         remembered_head,
         bundles,
         deliveries_recorded_from: read.era,
+        trust_store,
         rows: read.rows.into_iter().map(RowView::from).collect(),
         chain,
     }))
