@@ -133,7 +133,7 @@ pub struct ErrorDoc {
     /// What the signed trust store the bundle carries did to this host's store, when
     /// it was applied before the error.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trust_update: Option<crate::commands::carried::CarriedNote>,
+    pub trust_update: Option<crate::trust_update::CarriedNote>,
 }
 
 /// One problem of a source: where, when it is a place in a file, and what.

@@ -14,21 +14,9 @@ use crate::error::Result;
 use crate::trust::TrustStore;
 use crate::trust_rotation::Accepted;
 use crate::trust_update::Applied;
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+pub use crate::trust_update::CarriedNote;
+use std::path::Path;
 use std::sync::Mutex;
-
-/// What the carried store did to the host's store (`trust_update` in every `--json`
-/// document of the run, a line on stderr otherwise).
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
-pub struct CarriedNote {
-    /// The host's trust store.
-    pub store: PathBuf,
-    #[serde(flatten)]
-    pub applied: Applied,
-    /// The same, in words.
-    pub line: String,
-}
 
 /// `trust_update` beside every document's other fields (the schema's view of it).
 #[derive(schemars::JsonSchema)]

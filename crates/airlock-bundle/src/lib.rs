@@ -10,6 +10,7 @@
 pub mod approval;
 pub mod archive;
 pub mod bundle_path;
+pub mod carried_files;
 pub mod fuzz_targets;
 pub mod hashing;
 pub mod import;

@@ -351,8 +351,7 @@ fn rotation_of(
     }))
 }
 
-/// The one policy file a trust store may hold.
-pub const POLICY_FILE: &str = "trust.toml";
+pub use crate::carried_files::POLICY_FILE;
 
 /// A secret key by its name (`*.key`, `*.sec`, any case) or its content.
 fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {

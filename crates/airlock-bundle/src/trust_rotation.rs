@@ -17,6 +17,7 @@
 //! only moves forward. A store without a version works as before, and says it cannot
 //! be rotated by signature.
 
+pub use crate::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::minisign::{SecretKey, SignatureBox};
 use crate::trust::{Role, TrustStore, TrustedKey, POLICY_FILE};
 use chrono::{DateTime, Utc};
@@ -24,10 +25,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Where a store's signatures live, inside it.
-pub const SIGNATURES_DIR: &str = "signatures";
-/// Where the versions a store replaced are kept, inside it.
-pub const HISTORY_DIR: &str = "history";
 /// The first line of the canonical form.
 const HEADER: &str = "airlock-trust-store-v1\n";
 

@@ -16,18 +16,14 @@
 //! the bundle. Its files are read under the caps of a store on disk, and only under
 //! the names a store holds.
 
-use crate::trust::{TrustStore, POLICY_FILE};
+pub use crate::carried_files::{cap_of, MAX_BYTES, MAX_FILES};
+use crate::trust::TrustStore;
 use crate::trust_rotation::{self, RotationError, UpdateVerdict, HISTORY_DIR, SIGNATURES_DIR};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
 /// Where a bundle holds a carried store (a reserved name: no payload file lives there).
 pub const DIR: &str = crate::bundle_path::TRUST_UPDATE_DIR;
-/// At most this many files in a carried store, history included.
-pub const MAX_FILES: usize = 4096;
-/// At most this many bytes in all.
-pub const MAX_BYTES: u64 = 16 << 20;
-
 /// A trust store as a bundle carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedStore {
@@ -35,51 +31,6 @@ pub struct EmbeddedStore {
     pub version: u64,
     /// (path under [`DIR`], bytes), sorted by path.
     pub files: Vec<(String, Vec<u8>)>,
-}
-
-/// The cap on one carried file, by its name; `Err` for a name a store does not hold:
-/// `trust.toml`, `NAME.pub`, `signatures/KEYID.minisig`, each also under
-/// `history/vN/`.
-pub fn cap_of(rel: &str) -> Result<airlock_base::bounded::Cap, String> {
-    let own = match rel
-        .strip_prefix(HISTORY_DIR)
-        .and_then(|r| r.strip_prefix("/v"))
-    {
-        Some(rest) => {
-            let (n, inner) = rest
-                .split_once('/')
-                .ok_or_else(|| format!("{rel}: a history entry is history/vN/FILE"))?;
-            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
-                return Err(format!(
-                    "{rel}: a history version is v followed by its number"
-                ));
-            }
-            inner
-        }
-        None => rel,
-    };
-    let plain = |s: &str| {
-        !s.is_empty()
-            && !s.starts_with('.')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    };
-    if own == POLICY_FILE {
-        Ok(airlock_base::bounded::TRUST_POLICY)
-    } else if own.strip_suffix(".pub").is_some_and(plain) {
-        Ok(airlock_base::bounded::PUBLIC_KEY)
-    } else if own
-        .strip_prefix(SIGNATURES_DIR)
-        .and_then(|s| s.strip_prefix('/'))
-        .and_then(|s| s.strip_suffix(".minisig"))
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
-    {
-        Ok(airlock_base::bounded::SIGNATURE)
-    } else {
-        Err(format!(
-            "{rel}: a carried trust store holds only trust.toml, *.pub, signatures/KEYID.minisig and history/vN/ copies of them"
-        ))
-    }
 }
 
 impl EmbeddedStore {
@@ -205,6 +156,18 @@ fn collect(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// What the carried store did to the host's store (`trust_update` in every `--json`
+/// document of the run, a line on stderr otherwise).
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct CarriedNote {
+    /// The host's trust store.
+    pub store: std::path::PathBuf,
+    #[serde(flatten)]
+    pub applied: Applied,
+    /// The same, in words.
+    pub line: String,
 }
 
 /// What a carried store did to a host's store.

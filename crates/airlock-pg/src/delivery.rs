@@ -19,31 +19,11 @@ use super::deploy::Deploy;
 use super::ledger::{self, Delivery, LedgerRow, NewRow, RECEIPT_EVENT};
 use super::options::Options;
 use super::receipt::{self, operator_name, Receipt, Reissued, StepDone};
+pub use super::receipt::{Deliver, DeliveryRecord};
 use super::{remembered, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
-use schemars::JsonSchema;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Saves a receipt where it goes, after its run committed.
-pub trait Deliver {
-    /// Write `receipt`; the SHA-256 (lowercase hex) of the exact bytes written, or
-    /// `None` when it could not be written anywhere (then no delivery is recorded, and
-    /// the rows can be reissued).
-    fn deliver(&self, receipt: &Receipt) -> Option<String>;
-}
-
-/// What became of recording a receipt's delivery in the ledger.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct DeliveryRecord {
-    /// The `receipt` row that records it, when it was recorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ledger_seq: Option<i64>,
-    /// Why it was not recorded (the change is committed all the same).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
 
 /// Deliver a finished run's receipt ([`Options::deliver`]) and record the delivery;
 /// the receipt, with what became of that ([`Receipt::delivery`]). Nothing here fails

@@ -39,9 +39,9 @@ pub struct Options<'a> {
     /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
     pub observer: Option<&'a dyn Observer>,
     /// Saves the receipt after the run committed, then its delivery is recorded in
-    /// the ledger ([`super::delivery`]); `None`: no receipt is saved (rehearsals,
+    /// the ledger (`super::delivery`); `None`: no receipt is saved (rehearsals,
     /// `plan`).
-    pub deliver: Option<&'a dyn super::delivery::Deliver>,
+    pub deliver: Option<&'a dyn super::receipt::Deliver>,
 }
 
 /// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that

@@ -80,7 +80,26 @@ pub struct Receipt {
     /// Whether the ledger records this receipt's delivery (not part of the receipt
     /// file, which is written before; `--json` shows it).
     #[serde(skip)]
-    pub delivery: Option<super::delivery::DeliveryRecord>,
+    pub delivery: Option<DeliveryRecord>,
+}
+
+/// Saves a receipt where it goes, after its run committed.
+pub trait Deliver {
+    /// Write `receipt`; the SHA-256 (lowercase hex) of the exact bytes written, or
+    /// `None` when it could not be written anywhere (then no delivery is recorded, and
+    /// the rows can be reissued).
+    fn deliver(&self, receipt: &Receipt) -> Option<String>;
+}
+
+/// What became of recording a receipt's delivery in the ledger.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DeliveryRecord {
+    /// The `receipt` row that records it, when it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_seq: Option<i64>,
+    /// Why it was not recorded (the change is committed all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// How a receipt came to be written after its run: reissued from the ledger.

@@ -90,9 +90,16 @@ pub(super) fn receipt_delivery(
             found.entry(d.row.seq).or_insert(d);
         }
     }
+    let (finding, detail) = judged(receipt, &found);
+    verdicts.push(subject, "delivery", finding, detail, BASIS)
+}
+
+/// What the deliveries `found` for a receipt's rows say of it.
+fn judged(receipt: &ReadReceipt, found: &BTreeMap<i64, Delivered<'_>>) -> (Finding, String) {
+    let reissued = receipt.doc.reissued.is_some();
     let mine = found.values().find(|d| d.delivery.sha256 == receipt.sha256);
     let delivered: Vec<&Delivered<'_>> = found.values().filter(|d| !d.delivery.reissued).collect();
-    let (finding, detail) = match (reissued, mine) {
+    match (reissued, mine) {
         (false, Some(d)) if !d.delivery.reissued => (
             Finding::Pass,
             format!("these exact bytes were delivered: {}", described(d)),
@@ -140,8 +147,7 @@ pub(super) fn receipt_delivery(
                 None => "a reissued receipt whose delivery the ledger does not record".to_string(),
             },
         ),
-    };
-    verdicts.push(subject, "delivery", finding, detail, BASIS)
+    }
 }
 
 /// The "ledger row N receipt" verdict of one row of what ran, when receipts were
