@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 25] = [
+const SUBCOMMANDS: [&str; 26] = [
     "keygen",
     "new",
     "lint",
@@ -20,6 +20,7 @@ const SUBCOMMANDS: [&str; 25] = [
     "extract",
     "runbook",
     "sql",
+    "dossier",
     "approve",
     "gate",
     "plan",

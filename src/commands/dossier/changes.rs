@@ -366,7 +366,14 @@ fn generic(value: &serde_json::Value, titles: &[(&str, &str)]) -> String {
         return String::new();
     };
     let mut s = String::new();
-    for (key, v) in obj {
+    // The fields the titles name first, in their order; then the others (new kinds).
+    let mut keys: Vec<&String> = titles
+        .iter()
+        .filter_map(|(k, _)| obj.get_key_value(*k).map(|(k, _)| k))
+        .collect();
+    keys.extend(obj.keys().filter(|k| !titles.iter().any(|(t, _)| t == k)));
+    for key in keys {
+        let v = &obj[key];
         let title = titles
             .iter()
             .find(|(k, _)| k == key)

@@ -15,6 +15,8 @@ use std::fmt::Write;
 const MAX_BARS: usize = 60;
 const WIDTH: u64 = 760;
 const LABEL: u64 = 300;
+/// Room right of the bars for the held time.
+const RIGHT: u64 = 130;
 const ROW: u64 = 22;
 const TOP: u64 = 28;
 
@@ -66,9 +68,9 @@ pub(crate) fn timeline(impact: &LockImpact) -> String {
         .max(1);
     let step = tick(max);
     let span = max.div_ceil(step).max(1).saturating_mul(step);
-    let area = WIDTH - LABEL - 20;
+    let area = WIDTH - LABEL - RIGHT;
     let x = |t: u64| LABEL + ((t as u128 * area as u128) / span as u128) as u64;
-    let height = TOP + ROW * locks.len() as u64 + 34;
+    let height = TOP + ROW * locks.len() as u64 + 48;
     let mut s = format!(
         "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"lock timeline\">"
     );
@@ -116,15 +118,16 @@ pub(crate) fn timeline(impact: &LockImpact) -> String {
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#333\">{} {until}</text>",
-            (x(held) + 4).min(WIDTH - 4),
+            x(held) + 4,
             y + 14,
             ms(l.held_ms)
         );
     }
     let _ = write!(
         s,
-        "<text x=\"{LABEL}\" y=\"{}\" font-size=\"11\" fill=\"#555\">dark: the statement ran · light: the lock stayed held after it · red blocks reads and writes, orange blocks writes</text></svg>",
-        height - 10
+        "<text x=\"10\" y=\"{}\" font-size=\"11\" fill=\"#555\">dark: the statement ran · light: the lock stayed held after it</text><text x=\"10\" y=\"{}\" font-size=\"11\" fill=\"#555\">red: blocks reads and writes · orange: blocks writes · green: blocks neither</text></svg>",
+        height - 22,
+        height - 8
     );
     s
 }

@@ -297,10 +297,7 @@ fn row_source(d: &Dossier, c: &Check) -> String {
         (CheckName::ReceiptPolicy, _) => "trust store".into(),
         (CheckName::Gates, MatrixFrom::Verification) => "approval files".into(),
         (_, MatrixFrom::Verification) => "—".into(),
-        (_, MatrixFrom::Database) => format!(
-            "database at {}",
-            esc(d.database_at.as_deref().unwrap_or("?"))
-        ),
+        (_, MatrixFrom::Database) => "database".into(),
     }
 }
 
