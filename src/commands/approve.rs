@@ -34,7 +34,7 @@ pub struct ApproveReport {
     pub tiers: Vec<String>,
     /// What the bundle asks for: `threshold` approvals, `required` keys among them.
     pub threshold: u32,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<String>,
     /// The dossier digest of what was approved (this bundle, these params, the names
     /// the trust store gives): the one `airlock dossier` shows on the page made for the

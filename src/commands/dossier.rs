@@ -129,7 +129,8 @@ fn read_rehearsal(path: &Path, vb: &VerifiedBundle) -> Result<RehearsalEvidence>
             ),
         )
     };
-    let bytes = airlock_base::bounded::read_capped(path, airlock_base::bounded::REHEARSAL)?;
+    let bytes = airlock_base::bounded::read_capped(path, airlock_base::bounded::REHEARSAL)
+        .map_err(|e| refuse(e.to_string()))?;
     let report: crate::db::rehearse::RehearseReport = serde_json::from_slice(&bytes)
         .map_err(|e| refuse(format!("not a rehearsal report ({e})")))?;
     if report.bundle_id != vb.id() {
@@ -162,7 +163,8 @@ fn read_receipt(
             ),
         )
     };
-    let bytes = airlock_base::bounded::read_capped(path, airlock_base::bounded::RECEIPT)?;
+    let bytes = airlock_base::bounded::read_capped(path, airlock_base::bounded::RECEIPT)
+        .map_err(|e| refuse(e.to_string()))?;
     let receipt: crate::db::apply::Receipt =
         serde_json::from_slice(&bytes).map_err(|e| refuse(format!("not a receipt ({e})")))?;
     if receipt.bundle_id != vb.id() {
@@ -178,7 +180,8 @@ fn read_receipt(
             let text = airlock_base::bounded::read_capped_string(
                 &sig_path,
                 airlock_base::bounded::SIGNATURE,
-            )?;
+            )
+            .map_err(|e| refuse(e.to_string()))?;
             let sig = crate::minisign::SignatureBox::parse(&text)
                 .map_err(|e| refuse(format!("its signature {}: {e}", sig_path.display())))?;
             let claim = crate::trust::ReceiptClaim {

@@ -239,6 +239,34 @@ fn decision(d: &Dossier) -> String {
     }
 }
 
+/// The params of the run, each with what the bundle says it is.
+fn params_table(d: &Dossier) -> String {
+    let m = &d.verification.manifest;
+    if m.params.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = m
+        .params
+        .iter()
+        .map(|(name, spec)| {
+            let value = match d.subject.params.get(name) {
+                Some(v) => code(v),
+                None if spec.required => "<strong>not given</strong> (required)".into(),
+                None => "not given".into(),
+            };
+            vec![code(name), value, esc_bounded(&spec.description, EVIDENCE)]
+        })
+        .collect();
+    format!(
+        "<p>It runs with these params (an approval consents to exactly these):</p>{}",
+        table(
+            &["param", "value", "what it is (the bundle says)"],
+            &rows,
+            ROWS
+        )
+    )
+}
+
 /// The status section.
 pub(super) fn status(d: &Dossier) -> String {
     let m = &d.verification.manifest;
@@ -254,6 +282,7 @@ pub(super) fn status(d: &Dossier) -> String {
     }
     s.push_str("</p>");
     s.push_str(&what_it_does(d));
+    s.push_str(&params_table(d));
     let waiting = waiting_for(d);
     if d.receipts.is_empty() {
         if waiting.is_empty() {
