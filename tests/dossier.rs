@@ -41,10 +41,43 @@ struct SourceJson {
 #[derive(Debug, Deserialize)]
 struct Facts {
     generated_at: String,
+    verification: VerificationJson,
     matrix: MatrixJson,
     approvals: Option<QuorumJson>,
     #[serde(default)]
     receipts: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerificationJson {
+    manifest: ManifestJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestJson {
+    files: Vec<FileJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileJson {
+    path: String,
+    size: u64,
+    sha256: String,
+}
+
+impl DossierJson {
+    /// A bundle file's size and SHA-256, as the facts give them.
+    fn facts_file(&self, path: &str) -> (u64, String) {
+        let f = self
+            .facts
+            .verification
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no {path} in the manifest"));
+        (f.size, f.sha256.clone())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -480,7 +513,7 @@ fn the_reference_dossier_with_every_option_renders_in_a_browser_and_loads_nothin
         "no matrix"
     );
     assert!(
-        dom.contains("<code>predicted-failures</code>"),
+        dom.contains("<code class=\"nb\">predicted-failures</code>"),
         "the matrix lacks plan's rows"
     );
     assert!(
@@ -1075,4 +1108,69 @@ fn an_existing_page_is_kept_without_force_and_replaced_with_it() {
     assert_eq!(d.sha256, sha256_hex(html.as_bytes()));
     assert_mode(&dir.join("page.html"), 0o666 & !umask());
     assert_eq!(leftovers(dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_huge_bundle_gets_a_bounded_page_with_long_sql_and_runbooks_folded_to_size_and_hash() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let src = dir.join("huge");
+    // One statement of ~100 KiB, as a data file holds them.
+    let insert = |n: usize| {
+        format!(
+            "INSERT INTO big VALUES ({n}, '{}');\n",
+            "x".repeat(100 << 10)
+        )
+    };
+    let mut toml = String::from("[bundle]\nname = \"huge\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"nowhere\"\n\n[preflight]\nfile = \"sql/probe.sql\"\nexpect = { n = \"0\" }\n\n");
+    // A 3 MiB file (over what the page shows of one file), then 12 files of ~100 KiB
+    // (each shown, until the page's SQL in all is spent).
+    write(
+        &src.join("sql/big.sql"),
+        &(0..30).map(insert).collect::<String>(),
+    );
+    toml.push_str("[[tier]]\nname = \"big\"\nfiles = [\"sql/big.sql\"]\n\n");
+    for i in 0..12 {
+        write(&src.join(format!("sql/t{i:02}.sql")), &insert(i));
+        toml.push_str(&format!(
+            "[[tier]]\nname = \"t{i:02}\"\nfiles = [\"sql/t{i:02}.sql\"]\n\n"
+        ));
+    }
+    toml.push_str("[rollback]\nfiles = [\"sql/r.sql\"]\n\n[[runbook]]\nfile = \"runbooks/long.md\"\ntitle = \"Long\"\n");
+    write(&src.join("bundle.toml"), &toml);
+    write(
+        &src.join("sql/probe.sql"),
+        "SELECT 'n'::text AS key, '0'::text AS value",
+    );
+    write(&src.join("sql/r.sql"), "DELETE FROM big;\n");
+    write(
+        &src.join("runbooks/long.md"),
+        &"A line of a very long runbook.\n".repeat(20_000),
+    );
+    pack(dir, &src, "rm.key", "huge.tar.gz");
+
+    let d = dossier(
+        dir,
+        &["huge.tar.gz", "--trust", "rm.pub", "--out", "huge.html"],
+    );
+    let html = std::fs::read_to_string(dir.join("huge.html")).unwrap();
+    assert!(d.bytes < 6 << 20, "a page of {} bytes", d.bytes);
+    let big = d.facts_file("sql/big.sql");
+    assert!(
+        html.contains(&format!("<code>sql/big.sql</code> ({} bytes, sha256 <code class=\"hash\">{}</code>): not shown, over the 128 KiB a file the page shows", big.0, big.1)),
+        "the big file is not folded to its size and hash"
+    );
+    assert!(
+        html.contains("not shown, the page shows at most 1 MiB of SQL in all"),
+        "no file was folded by the page's bound"
+    );
+    assert!(
+        html.contains("the page shows its first 262144 of 620000 bytes"),
+        "the runbook is not cut"
+    );
+    // What the page shows of the big file is its statement kinds, all of them.
+    assert!(
+        html.contains("<td>adds rows</td><td><code>INSERT</code></td><td>30</td>"),
+        "no summary of the big file"
+    );
 }

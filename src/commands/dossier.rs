@@ -206,12 +206,12 @@ fn read_receipt(
 
 /// `plan`'s arguments for the dossier's `--db`: every check `apply` makes, as `airlock
 /// plan BUNDLE --db CONN --param … --approval …` would make them.
-fn plan_args(args: &DossierArgs, db: &str) -> PlanArgs {
+pub(crate) fn plan_args(args: &DossierArgs) -> PlanArgs {
     PlanArgs {
         bundle: args.bundle.clone(),
         trust: args.trust.clone(),
         db: DbArgs {
-            db: Some(db.to_string()),
+            db: args.db.clone(),
             statement_timeout: "0".into(),
         },
         params: args.params.clone(),
@@ -296,12 +296,31 @@ fn offline_quorum(
     )))
 }
 
+/// What `plan` said of the database, and when it was asked (this host's clock).
+pub(crate) struct Asked {
+    pub report: crate::db::plan::PlanReport,
+    pub at: String,
+}
+
+/// Ask the database as `plan` does, now.
+pub(crate) fn ask(
+    args: &DossierArgs,
+    store: &TrustStore,
+    vb: &VerifiedBundle,
+    conn: &crate::db::conn::ConnSpec,
+) -> Result<Asked> {
+    let at = rfc3339(chrono::Utc::now());
+    let report = super::gate::plan_on(&plan_args(args), store, vb, conn)?;
+    Ok(Asked { report, at })
+}
+
 /// Every fact the page renders, from the inputs given.
 fn gather(
     args: &DossierArgs,
     store: &TrustStore,
     vb: &VerifiedBundle,
     at: chrono::DateTime<chrono::Utc>,
+    asked: Option<Asked>,
 ) -> Result<Dossier> {
     let rehearsal = args
         .rehearsal
@@ -316,12 +335,8 @@ fn gather(
     let (params_row, params) =
         super::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
-    let (plan, database_at) = match &args.db {
-        Some(db) => {
-            let asked = rfc3339(chrono::Utc::now());
-            let plan = super::gate::plan_verified(&plan_args(args, db), store, vb)?;
-            (Some(plan), Some(asked))
-        }
+    let (plan, database_at) = match asked {
+        Some(a) => (Some(a.report), Some(a.at)),
         None => (None, None),
     };
     let matrix = match &plan {
@@ -377,13 +392,32 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     let at = judge_time(args.at.as_deref())?;
     let store = load_trust(&args.trust.trust)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
-    let facts = gather(&args, &store, &vb, at)?;
-    let rendered = page::render(&facts, &vb);
+    let asked = match &args.db {
+        Some(db) => {
+            let conn = crate::db::conn::resolve(Some(db), &vb.manifest().target.database)?;
+            Some(ask(&args, &store, &vb, &conn)?)
+        }
+        None => None,
+    };
+    Ok(Box::new(write(&args, &store, &vb, at, asked)?))
+}
+
+/// Gather the facts, render the page and write it (`asked`: the database's answers,
+/// when `--db` was given).
+pub(crate) fn write(
+    args: &DossierArgs,
+    store: &TrustStore,
+    vb: &VerifiedBundle,
+    at: chrono::DateTime<chrono::Utc>,
+    asked: Option<Asked>,
+) -> Result<DossierReport> {
+    let facts = gather(args, store, vb, at, asked)?;
+    let rendered = page::render(&facts, vb);
     let bytes = rendered.html.into_bytes();
     write_page(&args.out, &bytes, args.force)?;
     let m = vb.manifest();
-    Ok(Box::new(DossierReport {
-        out: args.out,
+    Ok(DossierReport {
+        out: args.out.clone(),
         sha256: sha256_hex(&bytes),
         bytes: bytes.len() as u64,
         digest: facts.digest.clone(),
@@ -394,5 +428,5 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
         sections: rendered.sections,
         sources: rendered.sources,
         facts,
-    }))
+    })
 }

@@ -627,11 +627,21 @@ pub(crate) fn plan_verified(
     store: &crate::trust::TrustStore,
     vb: &crate::verified::VerifiedBundle,
 ) -> Result<PlanReport> {
-    let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
+    plan_on(args, store, vb, &conn)
+}
+
+/// [`plan_verified`] on a connection already resolved (the demo's deploy login).
+pub(crate) fn plan_on(
+    args: &PlanArgs,
+    store: &crate::trust::TrustStore,
+    vb: &crate::verified::VerifiedBundle,
+    conn: &crate::db::conn::ConnSpec,
+) -> Result<PlanReport> {
+    let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let receipt_row = receipt_policy_check(store, args);
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
-    let mut o = options(&conn, vb, params, &args.db.statement_timeout);
+    let mut o = options(conn, vb, params, &args.db.statement_timeout);
     o.approvals = Some(&approvals);
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();

@@ -7,6 +7,7 @@ pub mod common;
 pub mod completions;
 pub mod db_common;
 pub mod demo;
+mod demo_dossier;
 mod demo_roles;
 pub mod dossier;
 pub mod extract;

@@ -17,9 +17,9 @@ use std::fmt::Write;
 use std::io::Read;
 
 /// The most bytes of one SQL file shown on the page.
-pub(super) const SQL_PER_FILE: u64 = 256 << 10;
+pub(super) const SQL_PER_FILE: u64 = 128 << 10;
 /// The most bytes of SQL shown on the page in all.
-pub(super) const SQL_IN_ALL: u64 = 2 << 20;
+pub(super) const SQL_IN_ALL: u64 = 1 << 20;
 
 /// The SQL budget left for the page.
 pub(super) struct Budget(pub(super) u64);
@@ -38,7 +38,7 @@ fn sql_block(vb: &VerifiedBundle, f: &FileChanges, budget: &mut Budget) -> Strin
             if f.size > SQL_PER_FILE {
                 format!("over the {} KiB a file the page shows", SQL_PER_FILE >> 10)
             } else {
-                "the page shows at most 2 MiB of SQL in all".to_string()
+                format!("the page shows at most {} MiB of SQL in all", SQL_IN_ALL >> 20)
             }
         );
     }

@@ -42,7 +42,7 @@ pre code{background:none;padding:0}
 pre.cmd{background:#1d1d1f;color:#f5f5f0;border-color:#1d1d1f}
 table{border-collapse:collapse;width:100%;margin:8px 0 12px;font-size:13.5px;background:#fff}
 th,td{border:1px solid #d6d6cf;padding:4px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-.badge{white-space:nowrap}
+.badge,code.nb{white-space:nowrap}
 th{background:#ecece6}
 .meta,.src{color:#55554f;font-size:13px;margin:2px 0 8px}
 .src{border-left:3px solid #b9b9b0;padding-left:8px}

@@ -5,7 +5,7 @@
 //! Invariant: a person is named only as the trust store names their key (never as a
 //! file or a signature says); the recipe is the auditor's guide's, with this bundle's
 //! file and its signers' keys filled in; runbooks are rendered with no raw HTML
-//! ([`super::markdown`]) and at most [`RUNBOOK_SHOWN`] bytes each.
+//! ([`super::markdown`]), at most [`RUNBOOK_SHOWN`] bytes each, [`RUNBOOKS_IN_ALL`] in all.
 
 use super::facts::Dossier;
 use super::html::{code, esc, esc_bounded, table};
@@ -17,6 +17,8 @@ use std::io::Read;
 
 /// The most bytes of one runbook shown.
 pub(super) const RUNBOOK_SHOWN: u64 = 256 << 10;
+/// The most bytes of runbooks shown in all.
+pub(super) const RUNBOOKS_IN_ALL: u64 = 1 << 20;
 
 fn key_row<'a>(d: &'a Dossier, id: &str) -> Option<&'a KeyRow> {
     d.trust_store.keys.iter().find(|k| k.key_id == id)
@@ -274,13 +276,15 @@ fn from_audit_dir(p: &str) -> String {
     }
 }
 
-/// The bundle's runbooks, rendered.
+/// The bundle's runbooks, rendered: at most [`RUNBOOK_SHOWN`] bytes each and
+/// [`RUNBOOKS_IN_ALL`] in all, the rest said.
 pub(super) fn runbooks(d: &Dossier, vb: &VerifiedBundle) -> String {
     let m = &d.verification.manifest;
     if m.runbook.is_empty() {
         return "<p>This bundle carries no runbook.</p>".into();
     }
     let mut s = String::new();
+    let mut left = RUNBOOKS_IN_ALL;
     for (i, r) in m.runbook.iter().enumerate() {
         let size = m
             .files
@@ -292,31 +296,39 @@ pub(super) fn runbooks(d: &Dossier, vb: &VerifiedBundle) -> String {
             "<article class=\"runbook\" id=\"runbook-{}\"><h3>{}</h3><p class=\"meta\">{}{} ({} bytes)</p>",
             i + 1,
             esc(&r.title),
-            if r.audience.is_empty() { String::new() } else { format!("for: {}; ", esc(&r.audience)) },
+            if r.audience.is_empty() {
+                String::new()
+            } else {
+                format!("for: {}; ", esc(&r.audience))
+            },
             code(&r.file),
             size
         );
+        let shown = RUNBOOK_SHOWN.min(left);
         let mut bytes = vec![];
         let read = vb
             .payload(&r.file)
             .map_err(|e| e.to_string())
             .and_then(|p| {
                 crate::verified::reader_of(p)
-                    .take(RUNBOOK_SHOWN)
+                    .take(shown)
                     .read_to_end(&mut bytes)
                     .map_err(|e| e.to_string())
             });
         match read {
             Ok(_) => {
+                left -= bytes.len() as u64;
                 s.push_str(&super::markdown::render(
                     &String::from_utf8_lossy(&bytes),
                     3,
                 ));
-                if size > RUNBOOK_SHOWN {
+                if size > bytes.len() as u64 {
                     let _ = write!(
                         s,
-                        "<p class=\"folded\">… the page shows its first {} KiB of {size} bytes (<code>airlock runbook</code> prints it whole).</p>",
-                        RUNBOOK_SHOWN >> 10
+                        "<p class=\"folded\">… the page shows its first {} of {size} bytes (at most {} KiB a runbook, {} MiB in all; <code>airlock runbook</code> prints it whole).</p>",
+                        bytes.len(),
+                        RUNBOOK_SHOWN >> 10,
+                        RUNBOOKS_IN_ALL >> 20
                     );
                 }
             }

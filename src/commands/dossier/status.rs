@@ -350,7 +350,7 @@ pub(super) fn matrix(d: &Dossier) -> String {
                 );
             }
             vec![
-                code(&check_name(c)),
+                format!("<code class=\"nb\">{}</code>", esc(&check_name(c))),
                 verdict_cell(c.verdict),
                 evidence,
                 row_source(d, c),
