@@ -866,39 +866,7 @@ fn after_ratification(
         .run("gate (after ratification)", || {
             gate_ready(vb, &demo.ratified(params.clone(), approvals))
         });
-    let mut rehearsal = None;
-    let saved = files.work.join(super::demo_dossier::REHEARSAL);
-    steps
-        .by_hand(format!(
-            "{} --json > {}/{}",
-            hand.bundle_cmd("rehearse", &run_flags),
-            hand.work,
-            super::demo_dossier::REHEARSAL
-        ))
-        .run("rehearse on a clone", || {
-            rehearse_on_clone(vb, demo.target, params, approvals, &saved, &mut rehearsal)
-        });
-    steps
-        .by_hand(hand.bundle_cmd(
-            "dossier",
-            &format!(
-                "{run_flags} --rehearsal {0}/{1} --out {0}/{2} --force",
-                hand.work,
-                super::demo_dossier::REHEARSAL,
-                super::demo_dossier::PAGE
-            ),
-        ))
-        .run("write the release dossier", || {
-            super::demo_dossier::write(
-                demo.target,
-                vb,
-                approvals,
-                &files.work,
-                &files.bundle,
-                &files.keys,
-                DEMO_APR,
-            )
-        });
+    let rehearsal = rehearse_and_write_dossier(steps, demo, files, ready, params, &run_flags);
     steps
         .by_hand(hand.bundle_cmd(
             "apply",
@@ -925,6 +893,55 @@ fn after_ratification(
     rehearsal
 }
 
+/// The rehearsal (saved as `rehearse --json` prints it) and the release dossier made
+/// from it, the database and the approvals; the rehearsal's step table.
+fn rehearse_and_write_dossier(
+    steps: &mut Steps,
+    demo: &Demo,
+    files: &DemoFiles,
+    ready: &Prepared,
+    params: &BTreeMap<String, String>,
+    run_flags: &str,
+) -> Option<String> {
+    let (vb, approvals) = (&ready.vb, &ready.approvals);
+    let hand = &files.hand;
+    let mut rehearsal = None;
+    let saved = files.work.join(super::demo_dossier::REHEARSAL);
+    steps
+        .by_hand(format!(
+            "{} --json > {}/{}",
+            hand.bundle_cmd("rehearse", run_flags),
+            hand.work,
+            super::demo_dossier::REHEARSAL
+        ))
+        .run("rehearse on a clone", || {
+            rehearse_on_clone(vb, demo.target, params, approvals, &saved, &mut rehearsal)
+        });
+    steps
+        .by_hand(hand.bundle_cmd(
+            "dossier",
+            &format!(
+                "{run_flags} --rehearsal {0}/{1} --out {0}/{2} --force",
+                hand.work,
+                super::demo_dossier::REHEARSAL,
+                super::demo_dossier::PAGE
+            ),
+        ))
+        .run("write the release dossier", || {
+            let (value, detail) = super::demo_dossier::write(
+                demo.target,
+                vb,
+                approvals,
+                &files.work,
+                &files.bundle,
+                &files.keys,
+                DEMO_APR,
+            )?;
+            Ok(Done { value, detail })
+        });
+    rehearsal
+}
+
 /// Where the fingerprints before the first apply and after the rollback are saved
 /// (`fingerprint --json`), in the work directory.
 const BEFORE_JSON: &str = "before.json";
@@ -941,9 +958,9 @@ fn gate_free_prefix(vb: &VerifiedBundle) -> Option<String> {
 }
 
 /// A step that held: its value for the next steps, and the line the step table shows.
-pub(super) struct Done<T> {
-    pub(super) value: T,
-    pub(super) detail: String,
+struct Done<T> {
+    value: T,
+    detail: String,
 }
 
 impl Done<()> {

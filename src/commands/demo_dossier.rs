@@ -19,7 +19,7 @@ pub(crate) const PAGE: &str = "dossier.html";
 pub(crate) const REHEARSAL: &str = "rehearsal.json";
 
 /// Write the dossier of `vb` (the demo's bundle file `bundle`, trust store `trust`),
-/// asking the database at `target`; the step's line says what it wrote.
+/// asking the database at `target`: the page, and the step's line of what it wrote.
 pub(crate) fn write(
     target: &ConnSpec,
     vb: &VerifiedBundle,
@@ -28,7 +28,7 @@ pub(crate) fn write(
     bundle: &Path,
     trust: &Path,
     apr: &str,
-) -> std::result::Result<super::demo::Done<PathBuf>, String> {
+) -> std::result::Result<(PathBuf, String), String> {
     let args = DossierArgs {
         bundle: bundle.to_path_buf(),
         trust: TrustArgs {
@@ -53,14 +53,12 @@ pub(crate) fn write(
     let asked = dossier::ask(&args, store, vb, target).map_err(|e| e.to_string())?;
     let report = dossier::write(&args, store, vb, chrono::Utc::now(), Some(asked))
         .map_err(|e| e.to_string())?;
-    Ok(super::demo::Done {
-        detail: format!(
-            "{} ({} bytes, one self-contained page): {}, dossier digest {}",
-            report.out.display(),
-            report.bytes,
-            report.verdict,
-            &report.digest[..16]
-        ),
-        value: report.out,
-    })
+    let detail = format!(
+        "{} ({} bytes, one self-contained page): {}, dossier digest {}",
+        report.out.display(),
+        report.bytes,
+        report.verdict,
+        &report.digest[..16]
+    );
+    Ok((report.out, detail))
 }

@@ -208,6 +208,13 @@ pub(super) fn changes(d: &Dossier, vb: &VerifiedBundle, budget: &mut Budget) -> 
 
 /// What it locks: the rehearsal's measured holds (the timeline), then the lock plan.
 pub(super) fn locks(d: &Dossier) -> String {
+    let mut s = measured(d);
+    s.push_str(&lock_plan(d));
+    s
+}
+
+/// The rehearsal's measured holds: the timeline and its table.
+fn measured(d: &Dossier) -> String {
     let mut s = String::new();
     if let Some(r) = &d.rehearsal {
         match &r.report.lock_impact {
@@ -272,6 +279,12 @@ pub(super) fn locks(d: &Dossier) -> String {
     } else {
         s.push_str("<p>No rehearsal was given (<code>--rehearsal</code>): the holds below are the lock plan, not measured times.</p>");
     }
+    s
+}
+
+/// The lock plan: `plan`'s with sizes, or the one read from the SQL alone.
+fn lock_plan(d: &Dossier) -> String {
+    let mut s = String::new();
     let (plan, sized) = match (&d.plan, &d.static_locks) {
         (Some(p), _) => (p.locks.as_ref(), true),
         (None, l) => (l.as_ref(), false),

@@ -230,10 +230,25 @@ fn sources_section(d: &Dossier, all: &[SourceRow]) -> String {
     s
 }
 
-/// The whole page.
-pub(crate) fn render(d: &Dossier, vb: &VerifiedBundle) -> Page {
-    let all = sources(d);
-    let m = &d.verification.manifest;
+/// One section: its anchor, title, the sources of its facts, and its HTML.
+struct Part {
+    id: &'static str,
+    title: &'static str,
+    sources: Vec<String>,
+    html: String,
+}
+
+fn part(id: &'static str, title: &'static str, sources: Vec<String>, html: String) -> Part {
+    Part {
+        id,
+        title,
+        sources,
+        html,
+    }
+}
+
+/// The sections, in page order, each with the sources its facts come from.
+fn parts(d: &Dossier, vb: &VerifiedBundle, all: &[SourceRow]) -> Vec<Part> {
     let mut budget = Budget(changes::SQL_IN_ALL);
     let receipts: Vec<String> = (1..=d.receipts.len())
         .map(|i| format!("receipt-{i}"))
@@ -248,72 +263,79 @@ pub(crate) fn render(d: &Dossier, vb: &VerifiedBundle) -> Page {
             "approvals",
         ];
         w.extend_from_slice(extra);
-        present(&all, &w)
+        present(all, &w)
     };
-    let mut parts: Vec<(&str, &str, Vec<String>, String)> = vec![
-        ("status", "Status", live(&receipt_ids), status::status(d)),
-        ("matrix", "GO / NO-GO", live(&[]), status::matrix(d)),
+    let mut parts: Vec<Part> = vec![
+        part("status", "Status", live(&receipt_ids), status::status(d)),
+        part("matrix", "GO / NO-GO", live(&[]), status::matrix(d)),
     ];
     if !d.receipts.is_empty() {
-        parts.push((
+        parts.push(part(
             "ran",
             "What ran",
-            present(&all, &receipt_ids),
+            present(all, &receipt_ids),
             status::what_ran(d),
         ));
     }
-    parts.push((
+    parts.push(part(
         "changes",
         "What changes, tier by tier",
-        present(&all, &["bundle"]),
+        present(all, &["bundle"]),
         changes::changes(d, vb, &mut budget),
     ));
-    parts.push((
+    parts.push(part(
         "locks",
         "What it locks, and for how long",
-        present(&all, &["bundle", "database", "rehearsal"]),
+        present(all, &["bundle", "database", "rehearsal"]),
         changes::locks(d),
     ));
-    parts.push((
+    parts.push(part(
         "destroys",
         "What it destroys",
-        present(&all, &["bundle", "database"]),
+        present(all, &["bundle", "database"]),
         changes::destroys(d),
     ));
     let mut undo_src = vec!["bundle", "rehearsal"];
     undo_src.extend_from_slice(&receipt_ids);
-    parts.push((
+    parts.push(part(
         "undo",
         "How it is undone",
-        present(&all, &undo_src),
+        present(all, &undo_src),
         changes::undo(d, vb, &mut budget),
     ));
-    parts.push((
+    parts.push(part(
         "people",
         "Who signed and who approved",
-        present(&all, &["bundle", "trust-store", "approvals"]),
+        present(all, &["bundle", "trust-store", "approvals"]),
         people::people(d),
     ));
-    parts.push((
+    parts.push(part(
         "hashes",
         "Hashes, and how to check them without airlock",
-        present(&all, &["bundle", "trust-store"]),
+        present(all, &["bundle", "trust-store"]),
         people::hashes(d),
     ));
-    parts.push((
+    parts.push(part(
         "runbooks",
         "Runbooks",
-        present(&all, &["bundle"]),
+        present(all, &["bundle"]),
         people::runbooks(d, vb),
     ));
     let ids: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
-    parts.push((
+    parts.push(part(
         "sources",
         "Where each fact comes from",
         ids,
-        sources_section(d, &all),
+        sources_section(d, all),
     ));
+    parts
+}
 
+/// The whole page.
+pub(crate) fn render(d: &Dossier, vb: &VerifiedBundle) -> Page {
+    let all = sources(d);
+    let m = &d.verification.manifest;
+    let parts = parts(d, vb, &all);
     let title = format!("Release dossier: {} {}", m.bundle.name, m.bundle.version);
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style></head>\n<body><main>\n<header><h1>{}</h1><p class=\"meta\">bundle id <code class=\"hash\">{}</code> · dossier digest <code class=\"hash\">{}</code><br>made by airlock {} at {} ({}) · every fact says where it comes from</p>{}</header>\n",
@@ -327,30 +349,31 @@ pub(crate) fn render(d: &Dossier, vb: &VerifiedBundle) -> Page {
         status::banner(d)
     );
     html.push_str("<nav><ol>");
-    for (id, t, _, _) in &parts {
-        let _ = write!(html, "<li><a href=\"#{id}\">{}</a></li>", esc(t));
+    for p in &parts {
+        let _ = write!(html, "<li><a href=\"#{}\">{}</a></li>", p.id, esc(p.title));
     }
     html.push_str("</ol></nav>\n");
     let mut sections = vec![];
-    for (i, (id, t, srcs, body)) in parts.into_iter().enumerate() {
-        let _ = write!(
+    for (i, p) in parts.into_iter().enumerate() {
+        let _ = writeln!(
             html,
-            "<section id=\"{id}\"><h2>{}. {}</h2>{}{body}</section>\n",
+            "<section id=\"{}\"><h2>{}. {}</h2>{}{}</section>",
+            p.id,
             i + 1,
-            esc(t),
-            source_line(&srcs, &all)
+            esc(p.title),
+            source_line(&p.sources, &all),
+            p.html
         );
         sections.push(Section {
-            id: id.into(),
-            title: t.into(),
-            sources: srcs,
+            id: p.id.into(),
+            title: p.title.into(),
+            sources: p.sources,
         });
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<footer>Written by {} from the verified bundle; this page runs no script and loads nothing. The bundle's own text (SQL, names, runbooks) is shown escaped: invisible and direction-changing characters appear as {}.</footer>\n</main></body></html>\n",
+        "<footer>Written by {} from the verified bundle; this page runs no script and loads nothing. The bundle's own text (SQL, names, runbooks) is shown escaped: invisible and direction-changing characters appear as <span class=\"ctl\">\\u{{…}}</span>.</footer>\n</main></body></html>",
         code("airlock dossier"),
-        "<span class=\"ctl\">\\u{…}</span>"
     );
     Page {
         html,
