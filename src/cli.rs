@@ -629,8 +629,10 @@ pub struct DossierArgs {
     #[command(flatten)]
     pub approvals: ApprovalArgs,
     /// A receipt `apply` or `rollback` wrote for this bundle (its RECEIPT.minisig beside
-    /// it is judged as `audit` judges it): what ran. Repeatable.
-    #[arg(long = "receipt", value_name = "FILE")]
+    /// it is judged as `audit` judges it): what ran. A directory (e.g. the receipts
+    /// directory apply writes to) means every *.receipt.json of this bundle in it.
+    /// Repeatable.
+    #[arg(long = "receipt", value_name = "FILE|DIR")]
     pub receipts: Vec<PathBuf>,
     #[command(flatten)]
     pub params: ParamArgs,

@@ -637,6 +637,43 @@ fn after_the_apply(dir: &Path, db: &TestDb, r: &Reference) {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("a receipt of bundle"), "{}", stderr(&o));
     assert!(!dir.join("other.html").exists());
+    // A receipts directory: this bundle's receipts are read, another release's left out.
+    std::fs::create_dir_all(dir.join("receipts")).unwrap();
+    std::fs::copy(
+        dir.join("apply.json"),
+        dir.join("receipts/ref.apply-1.receipt.json"),
+    )
+    .unwrap();
+    let mine = dossier(
+        dir,
+        &[
+            &r.bundle,
+            "--trust",
+            &r.trust,
+            "--receipt",
+            "receipts",
+            "--param",
+            REFERENCE_APR,
+            "--out",
+            "dir.html",
+        ],
+    );
+    assert_eq!(mine.facts.receipts.len(), 1);
+    let theirs = dossier(
+        dir,
+        &[
+            &other,
+            "--trust",
+            &r.trust,
+            "--receipt",
+            "receipts",
+            "--param",
+            "code=x",
+            "--out",
+            "other.html",
+        ],
+    );
+    assert_eq!(theirs.facts.receipts.len(), 0);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -204,6 +204,61 @@ fn read_receipt(
     })
 }
 
+/// Most receipt files read from one `--receipt DIR`.
+const MAX_RECEIPTS: usize = 1000;
+
+/// The receipts `--receipt` names: a file (it must be this bundle's), or a directory
+/// whose `*.receipt.json` files of this bundle are read in name order (the others,
+/// receipts of other releases, are left out as `audit` leaves them out).
+fn receipts(
+    given: &[PathBuf],
+    vb: &VerifiedBundle,
+    store: &TrustStore,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<ReceiptEvidence>> {
+    let mut out = vec![];
+    for path in given {
+        if !path.is_dir() {
+            out.push(read_receipt(path, vb, store, at)?);
+            continue;
+        }
+        let listed = std::fs::read_dir(path)
+            .map_err(|e| Error::io(format!("cannot list {}", path.display()), e))?;
+        let mut files: Vec<PathBuf> = listed
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".receipt.json"))
+            .collect();
+        files.sort();
+        if files.len() > MAX_RECEIPTS {
+            return Err(Error::usage(
+                format!(
+                    "{} holds more than {MAX_RECEIPTS} receipts; nothing was written",
+                    path.display()
+                ),
+                Some("name the receipts of this release one by one with --receipt FILE".into()),
+            ));
+        }
+        for f in files {
+            match read_receipt(&f, vb, store, at) {
+                Ok(r) => out.push(r),
+                // Another release's receipt in the same directory is not this page's.
+                Err(_) if !names_this_bundle(&f, vb) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a receipt file names this bundle's id at all (a receipt of another release
+/// in a directory is left out; a damaged receipt of this one is refused).
+fn names_this_bundle(path: &Path, vb: &VerifiedBundle) -> bool {
+    airlock_base::bounded::read_capped(path, airlock_base::bounded::RECEIPT)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["bundle_id"].as_str() == Some(vb.id()))
+}
+
 /// `plan`'s arguments for the dossier's `--db`: every check `apply` makes, as `airlock
 /// plan BUNDLE --db CONN --param … --approval …` would make them.
 pub(crate) fn plan_args(args: &DossierArgs) -> PlanArgs {
@@ -327,11 +382,7 @@ fn gather(
         .as_deref()
         .map(|p| read_rehearsal(p, vb))
         .transpose()?;
-    let receipts = args
-        .receipts
-        .iter()
-        .map(|p| read_receipt(p, vb, store, at))
-        .collect::<Result<Vec<_>>>()?;
+    let receipts = receipts(&args.receipts, vb, store, at)?;
     let (params_row, params) =
         super::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
