@@ -546,6 +546,23 @@ fn the_reference_dossier_with_every_option_renders_in_a_browser_and_loads_nothin
         "no BLOCKED banner"
     );
 
+    // It prints: Letter pages (Chromium's default paper), the folded SQL unfolded.
+    let pdf = dir.join("dossier.pdf");
+    let mut c = chromium(dir, &dir.join("net-pdf.json"));
+    c.arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg("--no-pdf-header-footer")
+        .arg(format!("file://{}", page.display()));
+    run_browser(c, "print-to-pdf");
+    let printed = std::fs::read(&pdf).expect("chromium printed the page");
+    assert!(printed.starts_with(b"%PDF-"));
+    let text = String::from_utf8_lossy(&printed);
+    let pages = text.matches("/MediaBox [0 0 612 792]").count();
+    assert!(pages > 3, "{pages} Letter page(s)");
+    assert_eq!(
+        page_requests(&dir.join("net-pdf.json")),
+        Vec::<String>::new()
+    );
+
     after_the_apply(dir, &db, &r);
 }
 
