@@ -294,29 +294,29 @@ fn verification_matrix(
     use crate::db::plan::{Check, CheckName, CheckVerdict};
     use crate::exit::Exit;
     let mut checks = vec![super::gate::signatures_check(vb), params_row];
+    // Built from `Check::ok` and changed: the row is plan's own type, whatever fields
+    // it gains.
     if let Some(q) = quorum {
-        checks.push(Check {
-            check: CheckName::Gates,
-            verdict: if q.met {
-                CheckVerdict::Ok
-            } else {
-                CheckVerdict::Blocked
-            },
-            exit_code: if q.met { Exit::Success } else { Exit::Blocked },
-            evidence: format!(
+        let mut row = Check::ok(
+            CheckName::Gates,
+            format!(
                 "the signed approvals only (the database's own gates were not asked): {}",
                 q.summary()
             ),
-            hint: None,
-        });
+        );
+        if !q.met {
+            row.verdict = CheckVerdict::Blocked;
+            row.exit_code = Exit::Blocked;
+        }
+        checks.push(row);
     }
-    checks.push(Check {
-        check: CheckName::Database,
-        verdict: CheckVerdict::Skipped,
-        exit_code: Exit::Success,
-        evidence: "not asked: no --db. The database's checks (name guard, ledger, gates, preflight, locks and sizes, predictions) are not on this page".into(),
-        hint: Some("airlock dossier … --db CONN (or airlock plan) asks them, read-only".into()),
-    });
+    let mut database = Check::ok(
+        CheckName::Database,
+        "not asked: no --db. The database's checks (name guard, ledger, gates, preflight, locks and sizes, predictions) are not on this page",
+    );
+    database.verdict = CheckVerdict::Skipped;
+    database.hint = Some("airlock dossier … --db CONN (or airlock plan) asks them, read-only".into());
+    checks.push(database);
     Matrix {
         from: MatrixFrom::Verification,
         checks,
