@@ -315,7 +315,8 @@ fn verification_matrix(
         "not asked: no --db. The database's checks (name guard, ledger, gates, preflight, locks and sizes, predictions) are not on this page",
     );
     database.verdict = CheckVerdict::Skipped;
-    database.hint = Some("airlock dossier … --db CONN (or airlock plan) asks them, read-only".into());
+    database.hint =
+        Some("airlock dossier … --db CONN (or airlock plan) asks them, read-only".into());
     checks.push(database);
     Matrix {
         from: MatrixFrom::Verification,

@@ -7,7 +7,7 @@
 //! estimated or reordered in time. The labels are text from outside (relation names),
 //! escaped; numbers are the report's, whatever their size (the scale is the largest).
 
-use super::html::esc;
+use super::html::esc_svg;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
 use std::fmt::Write;
 
@@ -98,7 +98,7 @@ pub(crate) fn timeline(impact: &LockImpact) -> String {
             "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\" fill=\"#222\">{}</text>",
             LABEL - 8,
             y + 14,
-            esc(&airlock_base::text::clip(&label, 44))
+            esc_svg(&airlock_base::text::clip(&label, 44))
         );
         let held = l.held_ms.max(l.statement_ms);
         let _ = write!(
@@ -142,13 +142,46 @@ mod tests {
         assert_eq!(tick(9), 1);
         assert_eq!(tick(60), 20);
         assert_eq!(tick(1000), 200);
-        let huge = crate::db::lock_impact::LockImpact {
+        let none = crate::db::lock_impact::LockImpact {
             locks: vec![],
             omitted: 0,
             error: None,
         };
-        assert_eq!(timeline(&huge), "");
+        assert_eq!(timeline(&none), "");
         assert_eq!(ms(950), "950 ms");
         assert_eq!(ms(12_500), "12.5 s");
+    }
+
+    #[test]
+    fn a_hostile_relation_name_stays_text_inside_the_svg_and_huge_times_scale() {
+        use crate::db::lock_impact::{HeldLock, HeldUntil, LockImpact};
+        let lock = HeldLock {
+            tier: "t".into(),
+            file: "f.sql".into(),
+            line: 1,
+            statement: "ALTER TABLE".into(),
+            relation: "</svg><img src=x onerror=alert(1)>\u{202e}".into(),
+            mode: airlock_sql::LockMode::AccessExclusive,
+            size: crate::db::lock_plan::RelSize {
+                bytes: 0,
+                pages: 0,
+                rows: 0,
+            },
+            held_until: HeldUntil::Commit,
+            statement_ms: u64::MAX,
+            held_ms: u64::MAX,
+        };
+        let svg = timeline(&LockImpact {
+            locks: vec![lock],
+            omitted: 0,
+            error: None,
+        });
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        assert_eq!(svg.matches("</svg>").count(), 1, "{svg}");
+        assert!(!svg.contains("<img") && !svg.contains("<span"), "{svg}");
+        assert!(
+            svg.contains("&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;\\u{202e}"),
+            "{svg}"
+        );
     }
 }

@@ -27,8 +27,21 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
+/// [`esc`] with invisible characters as their bare escape, no element: for SVG text,
+/// where an HTML `<span>` would end the SVG.
+pub(crate) fn esc_svg(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    escape_into(&mut out, text, false);
+    out
+}
+
 /// [`esc`], appended to `out`.
 pub(crate) fn push_esc(out: &mut String, text: &str) {
+    escape_into(out, text, true);
+}
+
+/// The escaping itself; `marked`: invisible characters' escapes in a `ctl` span.
+fn escape_into(out: &mut String, text: &str, marked: bool) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -38,10 +51,15 @@ pub(crate) fn push_esc(out: &mut String, text: &str) {
             '\'' => out.push_str("&#39;"),
             c if invisible(c) => {
                 let n = c as u32;
-                if n <= 0xff {
-                    let _ = write!(out, "<span class=\"ctl\">\\x{n:02x}</span>");
+                let shown = if n <= 0xff {
+                    format!("\\x{n:02x}")
                 } else {
-                    let _ = write!(out, "<span class=\"ctl\">\\u{{{n:04x}}}</span>");
+                    format!("\\u{{{n:04x}}}")
+                };
+                if marked {
+                    let _ = write!(out, "<span class=\"ctl\">{shown}</span>");
+                } else {
+                    out.push_str(&shown);
                 }
             }
             c => out.push(c),
@@ -116,6 +134,7 @@ mod tests {
         assert!(e.contains("<span class=\"ctl\">\\x1b</span>[31m"), "{e}");
         assert!(!e.contains('\u{202e}') && !e.contains('\x1b'));
         assert_eq!(esc("a\n\tb"), "a\n\tb");
+        assert_eq!(esc_svg("<a>\u{202e}"), "&lt;a&gt;\\u{202e}");
     }
 
     #[test]
