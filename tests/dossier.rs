@@ -1228,3 +1228,50 @@ fn a_huge_bundle_gets_a_bounded_page_with_long_sql_and_runbooks_folded_to_size_a
         "no summary of the big file"
     );
 }
+
+#[test]
+fn a_no_go_release_gets_a_page_that_says_no_go_and_exit_0() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let b = ratified_mini(dir);
+    // The bundle's target database does not exist: apply would stop at the connection.
+    let d = dossier(
+        dir,
+        &[
+            &b,
+            "--trust",
+            "trust",
+            "--param",
+            "code=x",
+            "--db",
+            "dbname=nowhere",
+            "--out",
+            "nogo.html",
+        ],
+    );
+    assert_eq!(d.verdict, "NO-GO");
+    assert_eq!(d.facts.matrix.from, "database");
+    let database = d
+        .facts
+        .matrix
+        .checks
+        .iter()
+        .find(|c| c.check == "database")
+        .unwrap();
+    assert_eq!(database.verdict, "FAIL");
+    let html = std::fs::read_to_string(dir.join("nogo.html")).unwrap();
+    assert!(
+        html.contains("<div class=\"verdict v-nogo\"><strong>NO-GO: apply would refuse</strong>"),
+        "no NO-GO banner"
+    );
+    // The approval asked for is still the reader's decision; the page says it cannot
+    // make the release run yet.
+    assert!(
+        html.contains("No decision can make it run yet: apply would refuse"),
+        "no NO-GO decision line"
+    );
+    assert!(
+        html.contains("The decision asked of you: whether to approve this release"),
+        "no decision"
+    );
+}

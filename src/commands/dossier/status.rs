@@ -206,8 +206,12 @@ fn decision(d: &Dossier) -> String {
     }
     let ratification = d.verification.manifest.ratification.is_some();
     if ratification && d.approvals.as_ref().is_none_or(|q| !q.met) {
+        let refused = match &d.plan {
+            Some(p) if p.verdict == PlanVerdict::NoGo => "<p class=\"warnbox\">No decision can make it run yet: apply would refuse (the matrix's first failing row). Approving does not change that; the operator fixes it. You may still approve what this page shows.</p>",
+            _ => "",
+        };
         return format!(
-            "<p class=\"decision\">The decision asked of you: whether to approve this release, run with exactly {}. If you agree, run this one command with your approver key:</p><pre class=\"cmd\">airlock approve {} --trust {}{} --key YOUR-KEY.key</pre><p>It verifies the bundle again, shows what you approve and prints the dossier digest <code>{}</code>: the same digest means this page is about exactly what you sign (this bundle, these params, the names this trust store gives).</p>",
+            "{refused}<p class=\"decision\">The decision asked of you: whether to approve this release, run with exactly {}. If you agree, run this one command with your approver key:</p><pre class=\"cmd\">airlock approve {} --trust {}{} --key YOUR-KEY.key</pre><p>It verifies the bundle again, shows what you approve and prints the dossier digest <code>{}</code>: the same digest means this page is about exactly what you sign (this bundle, these params, the names this trust store gives).</p>",
             esc(&params_text(d)),
             esc(&bundle),
             esc(&trust),
