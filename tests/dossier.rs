@@ -497,7 +497,17 @@ fn the_reference_dossier_with_every_option_renders_in_a_browser_and_loads_nothin
     assert_eq!(d.out, "dossier.html");
     assert_self_contained(&html);
 
-    let seen = browse(&page, dir);
+    renders_in_a_browser(&page, dir);
+    prints(&page, dir);
+
+    after_the_apply(dir, &db, &r);
+}
+
+/// The reference page in Chromium: nothing asked of the network; title, matrix with
+/// plan's rows, quorum, lock timeline and round-trip proof in the rendered DOM, no
+/// script; a screenshot of many colours, ink on most rows and the BLOCKED banner.
+fn renders_in_a_browser(page: &Path, dir: &Path) {
+    let seen = browse(page, dir);
     assert_eq!(
         seen.page_requests,
         Vec::<String>::new(),
@@ -545,8 +555,10 @@ fn the_reference_dossier_with_every_option_renders_in_a_browser_and_loads_nothin
         seen.png.count_near([0xfd, 0xf1, 0xdc]) > 5_000,
         "no BLOCKED banner"
     );
+}
 
-    // It prints: Letter pages (Chromium's default paper), the folded SQL unfolded.
+/// The page prints: Letter pages (Chromium's default paper), nothing requested.
+fn prints(page: &Path, dir: &Path) {
     let pdf = dir.join("dossier.pdf");
     let mut c = chromium(dir, &dir.join("net-pdf.json"));
     c.arg(format!("--print-to-pdf={}", pdf.display()))
@@ -562,8 +574,6 @@ fn the_reference_dossier_with_every_option_renders_in_a_browser_and_loads_nothin
         page_requests(&dir.join("net-pdf.json")),
         Vec::<String>::new()
     );
-
-    after_the_apply(dir, &db, &r);
 }
 
 /// After ratification and the apply: a page with the receipt says what ran; a receipt
@@ -875,6 +885,55 @@ fn ratified_mini(dir: &Path) -> String {
     "mini.tar.gz".into()
 }
 
+/// `approve` prints (and its `--json` carries) the digest of what it signs.
+fn approve_prints_the_digest(dir: &Path, b: &str, digest: &str) {
+    // approve prints the digest of what it signs: the page's.
+    std::fs::create_dir_all(dir.join("approvals")).unwrap();
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "approve",
+            b,
+            "--trust",
+            "trust",
+            "--key",
+            "carol.key",
+            "--param",
+            "code=APR-1",
+            "--out",
+            "approvals/carol.approval",
+            "--yes",
+        ],
+    );
+    expect_code(&o, 0);
+    let approved = json(&o);
+    validate("approve.schema.json", &approved);
+    assert_eq!(approved["dossier_digest"].as_str(), Some(digest));
+    let o = airlock(
+        dir,
+        &[
+            "approve",
+            b,
+            "--trust",
+            "trust",
+            "--key",
+            "carol.key",
+            "--param",
+            "code=APR-1",
+            "--out",
+            "approvals/again.approval",
+            "--yes",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("dossier digest: {}", digest)),
+        "{}",
+        stdout(&o)
+    );
+}
+
 #[test]
 fn the_same_inputs_at_the_same_time_write_the_same_bytes_whose_digest_approve_prints() {
     let t = keyed_dir();
@@ -922,55 +981,7 @@ fn the_same_inputs_at_the_same_time_write_the_same_bytes_whose_digest_approve_pr
         "the page does not show its digest"
     );
 
-    // approve prints the digest of what it signs: the page's.
-    std::fs::create_dir_all(dir.join("approvals")).unwrap();
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "approve",
-            &b,
-            "--trust",
-            "trust",
-            "--key",
-            "carol.key",
-            "--param",
-            "code=APR-1",
-            "--out",
-            "approvals/carol.approval",
-            "--yes",
-        ],
-    );
-    expect_code(&o, 0);
-    let approved = json(&o);
-    validate("approve.schema.json", &approved);
-    assert_eq!(
-        approved["dossier_digest"].as_str(),
-        Some(one.digest.as_str())
-    );
-    let o = airlock(
-        dir,
-        &[
-            "approve",
-            &b,
-            "--trust",
-            "trust",
-            "--key",
-            "carol.key",
-            "--param",
-            "code=APR-1",
-            "--out",
-            "approvals/again.approval",
-            "--yes",
-        ],
-    );
-    expect_code(&o, 0);
-    assert!(
-        stdout(&o).contains(&format!("dossier digest: {}", one.digest)),
-        "{}",
-        stdout(&o)
-    );
-
+    approve_prints_the_digest(dir, &b, &one.digest);
     // Other params, or a store that names someone else: another digest.
     let other = dossier(
         dir,
