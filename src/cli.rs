@@ -77,6 +77,11 @@ pub enum Command {
     /// each tier's files in order (or the rollback's), with the gates and probes on
     /// request.
     Sql(SqlArgs),
+    /// Write the release dossier: one self-contained HTML page (no network, no script)
+    /// an approver reads before signing and an auditor files after: status, GO/NO-GO
+    /// matrix, what changes, locks, what it destroys, how it is undone, who signed and
+    /// approved, hashes and how to check them without airlock, runbooks.
+    Dossier(DossierArgs),
     /// Approve (ratify) a bundle as an approver: write a signed approval the operator
     /// passes to gate, plan, apply and rehearse with --approval.
     Approve(ApproveArgs),
@@ -593,6 +598,59 @@ pub struct ApprovalArgs {
     /// each for this bundle, its sequence and exactly the params given.
     #[arg(long = "approval", value_name = "FILE|DIR")]
     pub approvals: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 the page was written (whatever its verdict: a NO-GO or BLOCKED \
+release gets a page that says so); 2 usage (an existing --out without --force, a --rehearsal or \
+--receipt that is not of this bundle); 4 the bundle does not verify (no page is written about \
+a bundle that does not verify)."
+)]
+pub struct DossierArgs {
+    /// The bundle file (NAME-VERSION.airlock.tar.gz), verified before anything else: a
+    /// bundle that does not verify gets no page.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The page to write (e.g. dossier.html): a new file, written whole or not at all.
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    pub force: bool,
+    /// Ask this database what `airlock plan` asks, read-only (the gate now, the ledger,
+    /// drift, locks with sizes, predictions, what the release destroys), and put the
+    /// answers on the page as of the time asked. Only when given: AIRLOCK_DB is not read
+    /// (a page asks a database only when told to).
+    #[arg(long, value_name = "CONN")]
+    pub db: Option<String>,
+    /// With --db: run gates and probes as this role (as `plan --gate-role`).
+    #[arg(long, value_name = "ROLE", requires = "db")]
+    pub gate_role: Option<String>,
+    /// With --db: how long each read-only question about the data may take (as `plan
+    /// --predict-timeout`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub predict_timeout: std::time::Duration,
+    /// A saved `airlock rehearse BUNDLE … --json` of this bundle: its steps, the round
+    /// trip back to the entry fingerprint, and the locks it measured (the timeline).
+    #[arg(long, value_name = "FILE")]
+    pub rehearsal: Option<PathBuf>,
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
+    /// A receipt `apply` or `rollback` wrote for this bundle (its RECEIPT.minisig beside
+    /// it is judged as `audit` judges it): what ran. A directory (e.g. the receipts
+    /// directory apply writes to) means every *.receipt.json of this bundle in it.
+    /// Repeatable.
+    #[arg(long = "receipt", value_name = "FILE|DIR")]
+    pub receipts: Vec<PathBuf>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Judge signatures, expiry and approvals at this time (RFC 3339 or a date) and
+    /// state it as the page's time, instead of now: the same inputs and --at write the
+    /// same bytes.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]

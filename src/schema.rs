@@ -101,6 +101,7 @@ fn files() -> Vec<(&'static str, RootSchema)> {
         ("extract.schema.json", schema_for!(extract::ExtractReport)),
         ("runbook.schema.json", schema_for!(runbook::RunbookReport)),
         ("sql.schema.json", schema_for!(show_sql::SqlReport)),
+        ("dossier.schema.json", schema_for!(dossier::DossierReport)),
         ("approve.schema.json", schema_for!(approve::ApproveReport)),
         ("gate.schema.json", schema_for!(gate::GateOutcome)),
         ("plan.schema.json", schema_for!(gate::PlanOutcome)),

@@ -20,6 +20,7 @@ const SUBCOMMANDS: [&str; 26] = [
     "extract",
     "runbook",
     "sql",
+    "dossier",
     "approve",
     "gate",
     "plan",

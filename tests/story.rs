@@ -704,6 +704,7 @@ fn demo_runs_green_and_leaves_no_database_behind() {
     for (step, sub) in [
         ("gate (before ratification)", "gate"),
         ("rehearse on a clone", "rehearse"),
+        ("write the release dossier", "dossier"),
         ("apply", "apply"),
         ("rollback", "rollback"),
     ] {

@@ -34,19 +34,25 @@ pub struct ApproveReport {
     pub tiers: Vec<String>,
     /// What the bundle asks for: `threshold` approvals, `required` keys among them.
     pub threshold: u32,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<String>,
+    /// The dossier digest of what was approved (this bundle, these params, the names
+    /// the trust store gives): the one `airlock dossier` shows on the page made for the
+    /// same bundle, params and trust store.
+    pub dossier_digest: String,
 }
 
 impl Report for ApproveReport {
     fn human(&self) -> String {
         format!(
-            "approved {} {} (sequence {}, bundle {}) with key {}\n  params: {}\n  approval: {}\n  signature: {}\n  give both files to the operator: airlock apply … --approval {}",
+            "approved {} {} (sequence {}, bundle {}) with key {}\n  bundle id: {}\n  dossier digest: {} (the page `airlock dossier` makes for this bundle and these params shows the same)\n  params: {}\n  approval: {}\n  signature: {}\n  give both files to the operator: airlock apply … --approval {}",
             self.bundle_name,
             self.bundle_version,
             self.sequence,
             short(&self.bundle_id),
             self.key_id,
+            self.bundle_id,
+            self.dossier_digest,
             approval::show_params(&self.params),
             self.approval.display(),
             self.signature.display(),
@@ -277,7 +283,12 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
     crate::db::apply::check_required(&vb, &all, &params)?;
     let now = chrono::Utc::now();
     let expires = expiry(args.expires.as_deref(), now)?;
-    confirm(args.yes, &describe(m, vb.id(), &params), &m.bundle.name)?;
+    let dossier_digest = super::dossier::subject::digest(&vb, &store, &params);
+    let shown = format!(
+        "{}\n  dossier digest: {dossier_digest} (compare it with the page you read)",
+        describe(m, vb.id(), &params)
+    );
+    confirm(args.yes, &shown, &m.bundle.name)?;
     let key = load_secret_key(&args.key, &args.pass)?;
     check_role(&store, &key.public(), &args.key)?;
     let key_id = key.key_id.to_string();
@@ -309,5 +320,6 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
             .collect(),
         threshold: r.as_ref().map_or(0, |r| r.threshold),
         required: r.map(|r| r.required).unwrap_or_default(),
+        dossier_digest,
     }))
 }

@@ -76,6 +76,10 @@ pub struct DemoReport {
     pub kept: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workdir: Option<PathBuf>,
+    /// The release dossier of the reference release the demo wrote (`airlock
+    /// dossier` with the database, the rehearsal and both approvals), when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dossier: Option<PathBuf>,
     pub steps: Vec<DemoStep>,
     #[serde(skip)]
     rehearsal: Option<String>,
@@ -85,11 +89,18 @@ impl DemoReport {
     fn kept_line(&self) -> Option<String> {
         self.kept.then(|| {
             format!(
-                "kept: database {}{}",
+                "kept: database {}{}{}",
                 self.database,
                 self.workdir
                     .as_ref()
                     .map(|w| format!(" and files in {}", w.display()))
+                    .unwrap_or_default(),
+                self.dossier
+                    .as_ref()
+                    .map(|d| format!(
+                        "\nthe release dossier: {} (open it in a browser)",
+                        d.display()
+                    ))
                     .unwrap_or_default()
             )
         })
@@ -369,7 +380,9 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let mut report = run_steps(&target, &roles, &db_arg, work.path(), create);
     if args.keep {
         report.kept = true;
-        report.workdir = Some(work.keep());
+        let kept = work.keep();
+        report.dossier = Some(kept.join(super::demo_dossier::PAGE)).filter(|p| p.exists());
+        report.workdir = Some(kept);
     } else {
         let cleaned = clean_up(&admin, &db, &roles);
         report.ok &= cleaned.ok;
@@ -854,12 +867,7 @@ fn after_ratification(
         .run("gate (after ratification)", || {
             gate_ready(vb, &demo.ratified(params.clone(), approvals))
         });
-    let mut rehearsal = None;
-    steps
-        .by_hand(hand.bundle_cmd("rehearse", &run_flags))
-        .run("rehearse on a clone", || {
-            rehearse_on_clone(vb, demo.target, params, approvals, &mut rehearsal)
-        });
+    let rehearsal = rehearse_and_write_dossier(steps, demo, files, ready, params, &run_flags);
     steps
         .by_hand(hand.bundle_cmd(
             "apply",
@@ -882,6 +890,55 @@ fn after_ratification(
         ))
         .run("re-apply is refused", || {
             reapply_refused(vb, &demo.options(params.clone()))
+        });
+    rehearsal
+}
+
+/// The rehearsal (saved as `rehearse --json` prints it) and the release dossier made
+/// from it, the database and the approvals; the rehearsal's step table.
+fn rehearse_and_write_dossier(
+    steps: &mut Steps,
+    demo: &Demo,
+    files: &DemoFiles,
+    ready: &Prepared,
+    params: &BTreeMap<String, String>,
+    run_flags: &str,
+) -> Option<String> {
+    let (vb, approvals) = (&ready.vb, &ready.approvals);
+    let hand = &files.hand;
+    let mut rehearsal = None;
+    let saved = files.work.join(super::demo_dossier::REHEARSAL);
+    steps
+        .by_hand(format!(
+            "{} --json > {}/{}",
+            hand.bundle_cmd("rehearse", run_flags),
+            hand.work,
+            super::demo_dossier::REHEARSAL
+        ))
+        .run("rehearse on a clone", || {
+            rehearse_on_clone(vb, demo.target, params, approvals, &saved, &mut rehearsal)
+        });
+    steps
+        .by_hand(hand.bundle_cmd(
+            "dossier",
+            &format!(
+                "{run_flags} --rehearsal {0}/{1} --out {0}/{2} --force",
+                hand.work,
+                super::demo_dossier::REHEARSAL,
+                super::demo_dossier::PAGE
+            ),
+        ))
+        .run("write the release dossier", || {
+            let (value, detail) = super::demo_dossier::write(
+                demo.target,
+                vb,
+                approvals,
+                &files.work,
+                &files.bundle,
+                &files.keys,
+                DEMO_APR,
+            )?;
+            Ok(Done { value, detail })
         });
     rehearsal
 }
@@ -985,6 +1042,12 @@ fn throw_away_key(work: &Path, keys: &Path, name: &str) -> std::result::Result<S
 fn make_key(work: &Path, keys: &Path) -> StepResult<SecretKey> {
     let key = throw_away_key(work, keys, "demo-release")?;
     let id = key.key_id.to_string();
+    // Named as the step by hand names it (`trust add … --name`): the dossier shows it.
+    std::fs::write(
+        keys.join("trust.toml"),
+        format!("[keys.{id}]\nname = \"demo release manager\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Done {
         value: key,
         detail: format!("key {id}; its public key is the trust store's release key"),
@@ -995,13 +1058,17 @@ fn make_key(work: &Path, keys: &Path) -> StepResult<SecretKey> {
 /// trust.toml (an approver key never counts as a release signature).
 fn make_approvers(work: &Path, keys: &Path) -> StepResult<Vec<SecretKey>> {
     let mut made = vec![];
-    let mut toml = String::new();
+    let policy = keys.join("trust.toml");
+    let mut toml = std::fs::read_to_string(&policy).unwrap_or_default();
     for name in APPROVERS {
         let key = throw_away_key(work, keys, name)?;
-        toml.push_str(&format!("[keys.{}]\nrole = \"approver\"\n", key.key_id));
+        toml.push_str(&format!(
+            "[keys.{}]\nrole = \"approver\"\nname = \"{name}\"\n",
+            key.key_id
+        ));
         made.push(key);
     }
-    std::fs::write(keys.join("trust.toml"), toml).map_err(|e| e.to_string())?;
+    std::fs::write(policy, toml).map_err(|e| e.to_string())?;
     let ids: Vec<String> = made.iter().map(|k| k.key_id.to_string()).collect();
     Ok(Done {
         value: made,
@@ -1162,6 +1229,7 @@ fn rehearse_on_clone(
     target: &ConnSpec,
     params: &BTreeMap<String, String>,
     approvals: &Approvals,
+    save: &Path,
     table: &mut Option<String>,
 ) -> StepResult<()> {
     let rehearsal = rehearse::rehearse(
@@ -1178,6 +1246,12 @@ fn rehearse_on_clone(
         },
     );
     *table = Some(super::rehearse::steps_table(&rehearsal));
+    // As `rehearse --json` prints it, for the dossier step and an operator by hand.
+    let text = serde_json::to_string_pretty(&super::rehearse::RehearseOutcome {
+        report: rehearsal.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    std::fs::write(save, text).map_err(|e| e.to_string())?;
     if !rehearsal.ok {
         return Err(format!("rehearsal failed (exit {})", rehearsal.exit_code));
     }
@@ -1379,6 +1453,7 @@ fn finish(s: Steps, db: &str, workdir: Option<PathBuf>) -> DemoReport {
         private_cluster: None,
         kept: false,
         workdir,
+        dossier: None,
         steps: s.steps,
         rehearsal: None,
     }

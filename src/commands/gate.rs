@@ -486,7 +486,7 @@ fn drift_lines(dc: &crate::db::drift::DriftChanges) -> String {
 }
 
 /// The signatures row: what the verification that already passed rests on.
-fn signatures_check(vb: &crate::verified::VerifiedBundle) -> Check {
+pub(crate) fn signatures_check(vb: &crate::verified::VerifiedBundle) -> Check {
     let m = vb.manifest();
     let keys = vb
         .opened
@@ -519,7 +519,7 @@ fn signatures_check(vb: &crate::verified::VerifiedBundle) -> Check {
 
 /// The params row, and the params that parsed: a bad one is reported, the others
 /// still reach the gates (apply would stop at the first; plan shows everything).
-fn params_check(
+pub(crate) fn params_check(
     given: &[String],
     decl: &std::collections::BTreeMap<String, crate::spec::ParamSpec>,
 ) -> (Check, std::collections::BTreeMap<String, String>) {
@@ -618,20 +618,39 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
         super::common::judge_time(None)?,
         &super::common::verdicts(),
     )?;
-    let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
+    let plan = plan_verified(&args, &store, &vb)?;
+    Ok(Box::new(PlanOutcome { plan }))
+}
+
+/// `plan` of a bundle already verified with `store` (the dossier's `--db` asks this).
+pub(crate) fn plan_verified(
+    args: &PlanArgs,
+    store: &crate::trust::TrustStore,
+    vb: &crate::verified::VerifiedBundle,
+) -> Result<PlanReport> {
     let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
-    let receipt_row = receipt_policy_check(&store, &args);
+    plan_on(args, store, vb, &conn)
+}
+
+/// [`plan_verified`] on a connection already resolved (the demo's deploy login).
+pub(crate) fn plan_on(
+    args: &PlanArgs,
+    store: &crate::trust::TrustStore,
+    vb: &crate::verified::VerifiedBundle,
+    conn: &crate::db::conn::ConnSpec,
+) -> Result<PlanReport> {
+    let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
+    let receipt_row = receipt_policy_check(store, args);
     let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
-    let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
+    let mut o = options(conn, vb, params, &args.db.statement_timeout);
     o.approvals = Some(&approvals);
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
     o.allow_drift = args.allow_drift;
-    let plan = crate::db::plan::plan(
-        &vb,
+    Ok(crate::db::plan::plan(
+        vb,
         &o,
-        vec![signatures_check(&vb), params_row, receipt_row],
+        vec![signatures_check(vb), params_row, receipt_row],
         Some(args.predict_timeout),
-    );
-    Ok(Box::new(PlanOutcome { plan }))
+    ))
 }

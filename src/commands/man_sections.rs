@@ -45,6 +45,11 @@ fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("The rollback's SQL", "airlock sql B --trust trust/ --rollback"),
         ],
         "runbook" => &[("Read the engineer's runbook", "airlock runbook B --trust trust/ engineer")],
+        "dossier" => &[
+            ("The page an approver reads before signing (no database needed)", "airlock dossier B --trust trust/ --param ratified_apr=APR-1 --out dossier.html"),
+            ("Every fact: the database now, a saved rehearsal, the approvals so far", "airlock rehearse B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --json > rehearsal.json\nairlock dossier B --trust trust/ --db dbname=app --param ratified_apr=APR-1 --rehearsal rehearsal.json --approval approvals/ --out dossier.html"),
+            ("After the fact, for the archive", "airlock dossier B --trust trust/ --param ratified_apr=APR-1 --receipt receipts/apply.receipt.json --out dossier.html"),
+        ],
         "approve" => &[("Approve a release with your approver key, consenting to its params", "airlock approve B --trust trust/ --key ~/.airlock/alice.key --param ratified_apr=APR-1 --out alice.approval")],
         "gate" => &[
             ("Ask the gate once", "airlock gate B --trust trust/ --db dbname=app --param ratified_apr=APR-1"),

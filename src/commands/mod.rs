@@ -8,7 +8,9 @@ pub mod common;
 pub mod completions;
 pub mod db_common;
 pub mod demo;
+mod demo_dossier;
 mod demo_roles;
+pub mod dossier;
 pub mod extract;
 pub mod gate;
 pub mod import;
@@ -64,6 +66,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Extract(a) => extract::run(a),
         Command::Runbook(a) => runbook::run(a),
         Command::Sql(a) => show_sql::run(a),
+        Command::Dossier(a) => dossier::run(a),
         Command::Approve(a) => approve::run(a),
         Command::Gate(a) => gate::gate(a),
         Command::Plan(a) => gate::plan(a),

@@ -49,7 +49,7 @@ pub fn human(lp: &LockPlan) -> String {
     s
 }
 
-fn why(l: &PlannedLock) -> String {
+pub(crate) fn why(l: &PlannedLock) -> String {
     let size = l.size.as_ref().map(size_text).unwrap_or_default();
     let blocked = if l.lock.mode.blocks_reads() {
         "reads and writes"

@@ -178,7 +178,12 @@ fn list(args: TrustListArgs) -> Result<Outcome> {
 }
 
 fn listing(store: &TrustStore) -> TrustListReport {
-    let now = Utc::now();
+    listing_at(store, Utc::now())
+}
+
+/// The keys of `store` and what a signature made at `now` would be (the dossier states
+/// the time it judges at).
+pub(crate) fn listing_at(store: &TrustStore, now: chrono::DateTime<Utc>) -> TrustListReport {
     let keys = store
         .keys
         .iter()

@@ -332,6 +332,11 @@ pub fn inspect(args: InspectArgs) -> Result<Outcome> {
     Ok(Box::new(report(args.bundle, op, status, true)))
 }
 
+/// `inspect`'s report of a bundle already verified (the dossier renders it).
+pub(crate) fn of_verified(bundle: PathBuf, vb: &crate::verified::VerifiedBundle) -> BundleReport {
+    report(bundle, vb.opened.clone(), "VERIFIED", true)
+}
+
 fn report(
     bundle: PathBuf,
     op: crate::archive::Opened,

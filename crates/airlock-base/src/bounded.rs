@@ -78,6 +78,12 @@ pub const FINGERPRINT: Cap = Cap {
     bytes: 8 * MIB,
     what: "a saved fingerprint",
 };
+/// A saved `airlock rehearse --json` (`dossier --rehearsal`): a step table and at most
+/// 50 measured locks, some KiB; the cap leaves room for long details.
+pub const REHEARSAL: Cap = Cap {
+    bytes: 4 * MIB,
+    what: "a saved rehearsal report",
+};
 /// What this host remembers of a ledger's head (the state directory).
 pub const REMEMBERED_HEAD: Cap = Cap {
     bytes: 64 * KIB,
@@ -97,7 +103,7 @@ pub const SQL_MANY_ROLES: Cap = Cap {
 };
 
 /// Every cap (`tests/bounded_inputs.rs` checks each is in docs/security.md's table).
-pub const ALL: [Cap; 13] = [
+pub const ALL: [Cap; 14] = [
     LEDGER_EXPORT,
     RECEIPT,
     SIGNATURE,
@@ -108,6 +114,7 @@ pub const ALL: [Cap; 13] = [
     SPEC,
     APPROVAL,
     FINGERPRINT,
+    REHEARSAL,
     REMEMBERED_HEAD,
     DESCRIBED,
     SQL_MANY_ROLES,

@@ -7,7 +7,7 @@
 use schemars::gen::SchemaGenerator;
 use schemars::schema::Schema;
 use schemars::JsonSchema;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exit {
@@ -98,6 +98,16 @@ impl Serialize for Exit {
     }
 }
 
+/// A saved report's exit code read back (`dossier --rehearsal`): a number airlock exits
+/// with, nothing else.
+impl<'de> Deserialize<'de> for Exit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u8::deserialize(d)?;
+        Exit::from_code(n)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an exit code of airlock")))
+    }
+}
+
 impl JsonSchema for Exit {
     fn is_referenceable() -> bool {
         false
@@ -130,7 +140,9 @@ mod tests {
             assert_eq!(e.code(), n);
             assert_eq!(Exit::from_code(n), Some(e));
             assert_eq!(serde_json::to_string(&e).unwrap(), n.to_string());
+            assert_eq!(serde_json::from_str::<Exit>(&n.to_string()).unwrap(), e);
         }
         assert_eq!(Exit::from_code(8), None);
+        assert!(serde_json::from_str::<Exit>("8").is_err());
     }
 }

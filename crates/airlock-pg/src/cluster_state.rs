@@ -15,13 +15,13 @@
 use super::options::Observer;
 use super::{quote_ident, sql_err, DbError};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// One difference between the two snapshots, with the statement that undoes it when
 /// one statement can.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClusterChange {
     /// E.g. `role evil created`, `database app setting work_mem=7MB added`.
     pub what: String,

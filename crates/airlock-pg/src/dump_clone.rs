@@ -16,13 +16,13 @@ use super::conn::ConnSpec;
 use super::fingerprint::{self, Fingerprint};
 use super::{quote_ident, sql_err, DbError};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 /// What the dump clone cost, for the report.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DumpCost {
     /// `pg_dump` (in the exported snapshot), milliseconds.
     pub dump_ms: u64,

@@ -327,7 +327,9 @@ impl FileFailure {
 }
 
 /// Where a statement of a bundle file failed (the `at` of an error document).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct StatementAt {
     /// The file, as the bundle names it.
     pub file: String,

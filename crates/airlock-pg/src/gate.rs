@@ -40,10 +40,10 @@ use airlock_sql::{self, SqlRole, GATE_SHAPE, PROBE_SHAPE};
 use postgres::types::Type;
 use postgres::Transaction;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GateResult {
     pub name: String,
     pub file: String,
@@ -51,7 +51,7 @@ pub struct GateResult {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GateReport {
     /// READY only if every gate said `ready = true` and, when the bundle asks for
     /// ratification, its quorum of signed approvals is met.
@@ -433,7 +433,7 @@ pub fn run_gates(
     Ok(GateReport::from_results(results))
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeDiff {
     pub key: String,
     pub expected: String,
@@ -441,7 +441,7 @@ pub struct ProbeDiff {
     pub actual: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeReport {
     pub file: String,
     pub matches: bool,

@@ -23,7 +23,7 @@ use super::DbError;
 use airlock_bundle::verified::VerifiedBundle;
 use airlock_sql::LockMode;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub const MAX_REPORTED: usize = 50;
 
 /// Until when a lock was held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeldUntil {
     /// A transactional tier: until its transaction's COMMIT returned.
@@ -43,7 +43,7 @@ pub enum HeldUntil {
 
 /// One statement's heaviest lock on one relation that existed before the apply, as
 /// measured on the clone.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct HeldLock {
     pub tier: String,
     /// The bundle path of the file.
@@ -68,7 +68,7 @@ pub struct HeldLock {
 }
 
 /// The rehearsal's lock report.
-#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct LockImpact {
     /// In the order the apply ran them; at most [`MAX_REPORTED`], the ones held
     /// longest.

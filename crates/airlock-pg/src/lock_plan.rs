@@ -14,10 +14,10 @@ use airlock_bundle::spec::TxMode;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
 use airlock_sql::{Lock, LockMode};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A relation's size when `plan` ran.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RelSize {
     /// Heap, indexes and TOAST (`pg_total_relation_size`).
     pub bytes: i64,

@@ -10,7 +10,7 @@ use super::gate::{GateReport, ProbeReport};
 use super::ledger::LedgerRow;
 use airlock_bundle::verified::VerifiedBundle;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -29,7 +29,7 @@ pub struct PlannedTier {
 }
 
 /// The receipt: what happened, tied to the bundle id. Also the `--json` of apply/rollback.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Receipt {
     pub format: String,
     /// apply | rollback

@@ -44,11 +44,11 @@ use super::{quote_ident, sql_err, sqlstate, DbError};
 use airlock_base::exit::Exit;
 use airlock_bundle::verified::VerifiedBundle;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
     pub step: String,
     /// PASS, FAIL, ASSUMED (gate BLOCKED: the rehearsal went past it on the clone) or
@@ -59,7 +59,7 @@ pub struct Step {
 }
 
 /// The gate's verdict on the clone (the target's, as of the clone).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum GateSeen {
     Ready,
@@ -68,11 +68,17 @@ pub enum GateSeen {
     Blocked,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RehearseReport {
     pub bundle_id: String,
     pub target: String,
     pub clone: String,
+    /// When the rehearsal started and ended (RFC 3339, this host's clock): the time a
+    /// dossier names its evidence by. Absent in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
     /// The strategy `CREATE DATABASE` used (`wal_log`, `file_copy`), once cloned.
     pub clone_strategy: Option<String>,
     /// WAL the server wrote while cloning (`pg_current_wal_lsn` difference; other
@@ -421,6 +427,7 @@ struct OnClone {
 /// `airlock rehearse`: clone the target, run the deploy pipeline on the clone (apply,
 /// re-apply refused, rollback, rollback again), compare, drop the clone.
 pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport {
+    let started_at = super::receipt::now();
     let target = o.conn.dbname().to_string();
     let clone = clone_name(&target);
     let places = Places {
@@ -491,6 +498,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         bundle_id: vb.id().into(),
         target: places.target,
         clone: places.clone,
+        started_at: Some(started_at),
+        finished_at: Some(super::receipt::now()),
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
         clone_cost: dump_cost.into_inner(),

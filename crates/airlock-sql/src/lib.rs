@@ -20,6 +20,8 @@ mod classify;
 mod copy;
 mod dynamic;
 mod enum_values;
+mod highlight;
+mod kinds;
 mod lexer;
 mod lexing;
 mod locks;
@@ -37,6 +39,8 @@ mod wrapper;
 
 pub use classify::ScriptChecker;
 pub use enum_values::EnumValueAdded;
+pub use highlight::{highlight, Class as SqlClass, Span as SqlSpan};
+pub use kinds::{kinds_in, plain as plain_kind, StatementKind};
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
 pub use online::{

@@ -12,11 +12,13 @@ use super::reach::each_held_statement;
 use pg_query::protobuf::{AlterTableType as At, ConstrType, ReindexObjectType};
 use pg_query::{Node, NodeEnum as N};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
 
 /// PostgreSQL's table-level lock modes, weakest first (its LOCKMODE numbering).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LockMode {
     AccessShare,

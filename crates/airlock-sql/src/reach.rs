@@ -25,12 +25,12 @@
 
 use super::lexer::{Event, Keep, Lexer, Mode};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
 
 /// One statement that reaches outside its database (or, with no file, what the
 /// target's catalog holds that does).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Reach {
     /// The bundle path of the file.
     pub file: String,

@@ -1,0 +1,495 @@
+//! The top of the dossier: the status in plain words (what the release does, what it
+//! waits for, the one decision asked of the reader), the GO/NO-GO matrix, and, after
+//! the fact, what ran (receipts).
+//!
+//! Invariant: the verdict and every "waiting for" come from the matrix rows and the
+//! quorum as their commands judged them; the words around them are airlock's, the
+//! names and reasons in them are escaped.
+
+use super::facts::{Dossier, MatrixFrom};
+use super::html::{code, esc, esc_bounded, table};
+use crate::db::plan::{Check, CheckName, CheckVerdict, PlanVerdict};
+use std::fmt::Write;
+
+/// Bytes of one piece of evidence shown (the JSON has all of it).
+pub(super) const EVIDENCE: usize = 4000;
+/// Rows of a table shown.
+pub(super) const ROWS: usize = 500;
+
+/// The one verdict word: `plan`'s with a database, NOT-ASKED without.
+pub(crate) fn verdict_word(d: &Dossier) -> &'static str {
+    match d.plan.as_ref().map(|p| p.verdict) {
+        Some(PlanVerdict::Go) => "GO",
+        Some(PlanVerdict::Blocked) => "BLOCKED",
+        Some(PlanVerdict::NoGo) => "NO-GO",
+        None => "NOT-ASKED",
+    }
+}
+
+/// The banner under the title: the verdict and where it comes from.
+pub(super) fn banner(d: &Dossier) -> String {
+    let word = verdict_word(d);
+    let (class, said) = match word {
+        "GO" => ("go", "GO: every check apply makes passed".to_string()),
+        "BLOCKED" => ("blocked", "BLOCKED: a gate is closed".to_string()),
+        "NO-GO" => ("nogo", "NO-GO: apply would refuse".to_string()),
+        _ => (
+            "unknown",
+            "VERIFIED: the bundle's signatures and hashes hold; the database was not asked"
+                .to_string(),
+        ),
+    };
+    let when = match &d.database_at {
+        Some(t) => format!("database {} as read at {t}", esc(&d.matrix_database())),
+        None => format!("verification at {}", esc(&d.generated_at)),
+    };
+    format!(
+        "<div class=\"verdict v-{class}\"><strong>{}</strong> <span>({when})</span></div>",
+        esc(&said)
+    )
+}
+
+impl Dossier {
+    /// The database the plan asked.
+    fn matrix_database(&self) -> String {
+        self.plan
+            .as_ref()
+            .map(|p| p.database.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `name=value, …` of the run's params (`none` when there are none).
+fn params_text(d: &Dossier) -> String {
+    if d.subject.params.is_empty() {
+        return "no params".into();
+    }
+    d.subject
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--param k=v …` for a command line (shell-quoted where needed).
+pub(super) fn param_flags(d: &Dossier) -> String {
+    d.subject
+        .params
+        .iter()
+        .map(|(k, v)| format!(" --param {}", shell(&format!("{k}={v}"))))
+        .collect()
+}
+
+/// A word for a shell: as it is when safe, else single-quoted.
+pub(super) fn shell(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@+,".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// What the release does: its tiers, which run now and which wait.
+fn what_it_does(d: &Dossier) -> String {
+    let m = &d.verification.manifest;
+    let tx = match m.bundle.transaction {
+        crate::spec::TxMode::Single => "all in one transaction (all or nothing)",
+        _ => "each tier in its own transaction",
+    };
+    let free: Vec<&str> = d
+        .tiers
+        .iter()
+        .take_while(|t| t.gates.is_empty())
+        .map(|t| t.name.as_str())
+        .collect();
+    let gated: Vec<&str> = d
+        .tiers
+        .iter()
+        .filter(|t| !t.gates.is_empty())
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut s = format!(
+        "<p>It runs {} tier(s), {tx}{}.",
+        d.tiers.len(),
+        match d.tiers.iter().filter(|t| t.online).count() {
+            0 => String::new(),
+            n => format!("; {n} online tier(s) run one statement at a time outside it"),
+        }
+    );
+    if !free.is_empty() && !gated.is_empty() {
+        let _ = write!(
+            s,
+            " The first {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
+            free.len(),
+            esc(&free.join(", ")),
+            gated.len()
+        );
+        let mut gates: Vec<&str> = d
+            .tiers
+            .iter()
+            .flat_map(|t| t.gates.iter().map(String::as_str))
+            .collect();
+        gates.sort_unstable();
+        gates.dedup();
+        let _ = write!(s, " {}", esc(&gates.join(", ")));
+        if let Some(r) = &m.ratification {
+            let _ = write!(s, " and {} signed approval(s)", r.threshold);
+        }
+        s.push('.');
+    }
+    s.push_str("</p>");
+    s
+}
+
+/// What the release waits for, one item each.
+fn waiting_for(d: &Dossier) -> Vec<String> {
+    let mut out = vec![];
+    if let Some(p) = &d.plan {
+        match p.verdict {
+            PlanVerdict::Go => {}
+            PlanVerdict::Blocked => {
+                for g in p
+                    .gates
+                    .iter()
+                    .flat_map(|g| g.gates.iter())
+                    .filter(|g| !g.ready)
+                {
+                    out.push(format!(
+                        "the gate {}: {}",
+                        code(&g.name),
+                        esc_bounded(&g.reason, EVIDENCE)
+                    ));
+                }
+            }
+            PlanVerdict::NoGo => {
+                if let Some(c) = p.first_failure() {
+                    out.push(format!(
+                        "{} to pass: {}{}",
+                        code(&check_name(c)),
+                        esc_bounded(&c.evidence, EVIDENCE),
+                        c.hint
+                            .as_ref()
+                            .map(|h| format!(" <em>What to do:</em> {}", esc_bounded(h, EVIDENCE)))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(q) = d.approvals.as_ref().filter(|q| !q.met) {
+        out.push(esc(&q.summary()));
+    }
+    if d.plan.is_none() {
+        out.push(
+            "the database's own checks, which this page did not ask (no <code>--db</code>)".into(),
+        );
+    }
+    out
+}
+
+/// The decision asked of the reader, and the one command for it.
+fn decision(d: &Dossier) -> String {
+    let bundle = shell(&d.bundle_file);
+    let trust = shell(&d.trust_store.store.display().to_string());
+    let params = param_flags(d);
+    if let Some(r) = d.receipts.last() {
+        return format!(
+            "<p class=\"decision\">Nothing is asked before anything runs: this page records what ran (the {} receipt of {}). File it with the bundle and the receipt.</p>",
+            esc(&r.receipt.event),
+            esc(&r.receipt.finished_at)
+        );
+    }
+    let ratification = d.verification.manifest.ratification.is_some();
+    if ratification && d.approvals.as_ref().is_none_or(|q| !q.met) {
+        let refused = match &d.plan {
+            Some(p) if p.verdict == PlanVerdict::NoGo => "<p class=\"warnbox\">No decision can make it run yet: apply would refuse (the matrix's first failing row). Approving does not change that; the operator fixes it. You may still approve what this page shows.</p>",
+            _ => "",
+        };
+        return format!(
+            "{refused}<p class=\"decision\">The decision asked of you: whether to approve this release, run with exactly {}. If you agree, run this one command with your approver key:</p><pre class=\"cmd\">airlock approve {} --trust {}{} --key YOUR-KEY.key</pre><p>It verifies the bundle again, shows what you approve and prints the dossier digest <code>{}</code>: the same digest means this page is about exactly what you sign (this bundle, these params, the names this trust store gives).</p>",
+            esc(&params_text(d)),
+            esc(&bundle),
+            esc(&trust),
+            esc(&params),
+            esc(&d.digest)
+        );
+    }
+    let approvals: String = d
+        .approvals
+        .as_ref()
+        .map(|_| " --approval APPROVALS/".to_string())
+        .unwrap_or_default();
+    match d.plan.as_ref().map(|p| p.verdict) {
+        Some(PlanVerdict::Go) => format!(
+            "<p class=\"decision\">The decision asked of you (the operator): whether to apply it now.</p><pre class=\"cmd\">airlock apply {} --trust {} --db CONN{}{}</pre>",
+            esc(&bundle),
+            esc(&trust),
+            esc(&params),
+            esc(&approvals)
+        ),
+        Some(PlanVerdict::Blocked) => "<p class=\"decision\">No decision yet: it waits for the gates above. <code>airlock apply … --wait</code> goes on by itself when they open.</p>".into(),
+        Some(PlanVerdict::NoGo) => "<p class=\"decision\">No decision yet: apply would refuse. Fix what the matrix's first failing row names, then make this page again.</p>".into(),
+        None => format!(
+            "<p class=\"decision\">The decision asked of you: whether this release may go ahead. The database's GO/NO-GO is not on this page; the operator asks it read-only:</p><pre class=\"cmd\">airlock plan {} --trust {} --db CONN{}</pre>",
+            esc(&bundle),
+            esc(&trust),
+            esc(&params)
+        ),
+    }
+}
+
+/// The params of the run, each with what the bundle says it is.
+fn params_table(d: &Dossier) -> String {
+    let m = &d.verification.manifest;
+    if m.params.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = m
+        .params
+        .iter()
+        .map(|(name, spec)| {
+            let value = match d.subject.params.get(name) {
+                Some(v) => code(v),
+                None if spec.required => "<strong>not given</strong> (required)".into(),
+                None => "not given".into(),
+            };
+            vec![code(name), value, esc_bounded(&spec.description, EVIDENCE)]
+        })
+        .collect();
+    format!(
+        "<p>It runs with these params (an approval consents to exactly these):</p>{}",
+        table(
+            &["param", "value", "what it is (the bundle says)"],
+            &rows,
+            ROWS
+        )
+    )
+}
+
+/// The status section.
+pub(super) fn status(d: &Dossier) -> String {
+    let m = &d.verification.manifest;
+    let mut s = format!(
+        "<p class=\"lead\"><strong>{} {}</strong> (sequence {}) changes the database <strong>{}</strong>.",
+        esc(&m.bundle.name),
+        esc(&m.bundle.version),
+        m.bundle.sequence,
+        esc(&m.target.database)
+    );
+    if !m.bundle.description.is_empty() {
+        let _ = write!(s, " {}", esc_bounded(&m.bundle.description, EVIDENCE));
+    }
+    s.push_str("</p>");
+    s.push_str(&what_it_does(d));
+    s.push_str(&params_table(d));
+    let waiting = waiting_for(d);
+    if d.receipts.is_empty() {
+        if waiting.is_empty() {
+            s.push_str("<p>It waits for nothing: every check apply makes passed.</p>");
+        } else {
+            s.push_str("<p>It is waiting for:</p><ul>");
+            for w in waiting {
+                let _ = write!(s, "<li>{w}</li>");
+            }
+            s.push_str("</ul>");
+        }
+    }
+    s.push_str(&decision(d));
+    s
+}
+
+/// A check's name as `plan --json` spells it.
+pub(super) fn check_name(c: &Check) -> String {
+    serde_json::to_value(c.check)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn verdict_cell(v: CheckVerdict) -> String {
+    let (class, word) = match v {
+        CheckVerdict::Ok => ("ok", "OK"),
+        CheckVerdict::Blocked => ("blocked", "BLOCKED"),
+        CheckVerdict::Fail => ("fail", "FAIL"),
+        CheckVerdict::Warn => ("warn", "WARN"),
+        CheckVerdict::Skipped => ("skip", "SKIPPED"),
+    };
+    format!("<span class=\"badge b-{class}\">{word}</span>")
+}
+
+/// Where a matrix row's evidence comes from.
+fn row_source(d: &Dossier, c: &Check) -> String {
+    match (c.check, d.matrix.from) {
+        (CheckName::Signatures, _) => "bundle + trust store".into(),
+        (CheckName::Params, _) => "command line".into(),
+        (CheckName::ReceiptPolicy, _) => "trust store".into(),
+        (CheckName::Gates, MatrixFrom::Verification) => "approval files".into(),
+        (_, MatrixFrom::Verification) => "—".into(),
+        (_, MatrixFrom::Database) => "database".into(),
+    }
+}
+
+/// The GO/NO-GO matrix.
+pub(super) fn matrix(d: &Dossier) -> String {
+    let mut s = match d.matrix.from {
+        MatrixFrom::Database => "<p>Every check <code>apply</code> makes, in its order, as <code>airlock plan</code> judged them: the verdict is that of the first row that did not pass.</p>".to_string(),
+        MatrixFrom::Verification => "<p class=\"warnbox\"><strong>From verification alone.</strong> The database was not asked (no <code>--db</code>): these rows are what airlock checks before it connects. The database's rows (name guard, ledger, gates, preflight) are not on this page.</p>".to_string(),
+    };
+    let rows: Vec<Vec<String>> = d
+        .matrix
+        .checks
+        .iter()
+        .map(|c| {
+            let mut evidence = esc_bounded(&c.evidence, EVIDENCE);
+            if let Some(h) = &c.hint {
+                let _ = write!(
+                    evidence,
+                    "<br><em>What to do:</em> {}",
+                    esc_bounded(h, EVIDENCE)
+                );
+            }
+            vec![
+                format!("<code class=\"nb\">{}</code>", esc(&check_name(c))),
+                verdict_cell(c.verdict),
+                evidence,
+                row_source(d, c),
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &["check", "verdict", "evidence", "source"],
+        &rows,
+        ROWS,
+    ));
+    if let Some(g) = d.plan.as_ref().and_then(|p| p.gates.as_ref()) {
+        let rows: Vec<Vec<String>> = g
+            .gates
+            .iter()
+            .map(|x| {
+                vec![
+                    code(&x.name),
+                    verdict_cell(if x.ready {
+                        CheckVerdict::Ok
+                    } else {
+                        CheckVerdict::Blocked
+                    }),
+                    esc_bounded(&x.reason, EVIDENCE),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            s.push_str("<h3>The gates, now</h3>");
+            s.push_str(&table(
+                &["gate", "verdict", "reason (the database's answer)"],
+                &rows,
+                ROWS,
+            ));
+        }
+    }
+    if let Some(p) = d.plan.as_ref().and_then(|p| p.preflight.as_ref()) {
+        s.push_str(&probe_table("The preflight probe, now", p));
+    }
+    s
+}
+
+/// A probe's values beside what the bundle expects.
+pub(super) fn probe_table(title: &str, p: &crate::db::gate::ProbeReport) -> String {
+    let rows: Vec<Vec<String>> = p
+        .expected
+        .iter()
+        .map(|(k, v)| {
+            let actual = p
+                .values
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| "(no row)".into());
+            let ok = &actual == v;
+            vec![
+                code(k),
+                esc_bounded(v, EVIDENCE),
+                esc_bounded(&actual, EVIDENCE),
+                verdict_cell(if ok {
+                    CheckVerdict::Ok
+                } else {
+                    CheckVerdict::Fail
+                }),
+            ]
+        })
+        .collect();
+    format!(
+        "<h3>{} ({})</h3>{}",
+        esc(title),
+        code(&p.file),
+        table(&["key", "expected", "actual", ""], &rows, ROWS)
+    )
+}
+
+/// What ran, from each receipt.
+pub(super) fn what_ran(d: &Dossier) -> String {
+    let mut s = String::new();
+    for (i, r) in d.receipts.iter().enumerate() {
+        let rc = &r.receipt;
+        let signed = match &r.signature {
+            Some(sig) if sig.counted => format!(
+                "signed by operator key {}{}: its signature counts",
+                esc(&sig.key_id),
+                sig.key_name.as_ref().map(|n| format!(" ({})", esc(n))).unwrap_or_default()
+            ),
+            Some(sig) => format!(
+                "its signature by key {} does not count: {}",
+                esc(&sig.key_id),
+                esc(sig.note.as_deref().unwrap_or(""))
+            ),
+            None => "unsigned: what it says rests on the file alone (<code>airlock audit --db</code> checks it against the ledger)".into(),
+        };
+        let _ = write!(
+            s,
+            "<h3 id=\"receipt-{}\">{} {}: {}</h3><p>{} on database {} (server {}), by {} as {}, from {} to {} ({} ms); {signed}.</p>",
+            i + 1,
+            esc(&rc.event),
+            i + 1,
+            esc(&rc.outcome),
+            code(&r.file),
+            esc(&rc.database),
+            rc.server_version_num,
+            esc(&rc.operator),
+            esc(&rc.session_user),
+            esc(&rc.started_at),
+            esc(&rc.finished_at),
+            rc.duration_ms
+        );
+        let rows = vec![
+            vec!["tiers run".into(), esc(&rc.tiers.join(", "))],
+            vec!["tiers left".into(), esc(&rc.remaining_tiers.join(", "))],
+            vec!["fingerprint before".into(), code(&rc.fingerprint_before)],
+            vec!["fingerprint after".into(), code(&rc.fingerprint_after)],
+            vec![
+                "ledger rows".into(),
+                esc(&rc
+                    .ledger
+                    .iter()
+                    .map(|l| format!("seq {} at {} ({})", l.seq, l.at, short16(&l.row_hash)))
+                    .collect::<Vec<_>>()
+                    .join("; ")),
+            ],
+            vec!["file sha256".into(), code(&r.sha256)],
+        ];
+        s.push_str(&table(&["", ""], &rows, ROWS));
+        if let Some(v) = &rc.verify {
+            s.push_str(&probe_table("The verify probe, before COMMIT", v));
+        }
+        if let Some(v) = &rc.rollback_probe {
+            s.push_str(&probe_table("The rollback probe", v));
+        }
+    }
+    s
+}
+
+fn short16(h: &str) -> &str {
+    h.get(..16).unwrap_or(h)
+}
