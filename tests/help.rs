@@ -8,7 +8,7 @@ use std::process::Command;
 use util::*;
 
 /// The subcommands `airlock --help` lists (clap's own `help` aside), in its order.
-const SUBCOMMANDS: [&str; 26] = [
+const SUBCOMMANDS: [&str; 27] = [
     "keygen",
     "new",
     "lint",

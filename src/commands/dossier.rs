@@ -22,7 +22,7 @@ mod sql;
 mod status;
 pub(crate) mod subject;
 
-use super::common::{judge_time, load_trust, verdicts, AtomicFile, NewFileMode};
+use super::common::{judge_time, verdicts, AtomicFile, NewFileMode};
 use crate::cli::{DbArgs, DossierArgs, PassphraseArgs, PlanArgs};
 use crate::error::{Error, Result};
 use crate::report::{short, Outcome, Report};
@@ -442,7 +442,9 @@ fn write_page(out: &Path, bytes: &[u8], force: bool) -> Result<()> {
 pub fn run(args: DossierArgs) -> Result<Outcome> {
     check_out(&args)?;
     let at = judge_time(args.at.as_deref())?;
-    let store = load_trust(&args.trust.trust)?;
+    // Judged with the store `approve` judges with: the one this bundle's carried trust
+    // update (if any) brings the host to, so both name the same digest.
+    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
     let asked = match &args.db {
         Some(db) => {

@@ -73,6 +73,13 @@ pub(super) fn people(d: &Dossier) -> String {
             &rows,
             ROWS,
         ));
+        if let Some(t) = &d.verification.manifest.trust_update {
+            let _ = write!(
+                s,
+                "<p>The bundle carries version {} of the trust store, signed by its root keys: each host installs it before judging the bundle, when its own root keys approve it.</p>",
+                t.version
+            );
+        }
     }
     let Some(r) = &d.verification.manifest.ratification else {
         s.push_str("<h3>Who approved it</h3><p>This bundle asks for no signed approvals (no <code>[ratification]</code>).</p>");
