@@ -107,6 +107,21 @@ fn receipt_files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Wait (bounded) until no airlock session is left on the database.
+fn wait_for_no_airlock_sessions(db: &TestDb) {
+    for _ in 0..1000 {
+        let n = db.scalar(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'airlock'",
+            db.name
+        ));
+        if n == "0" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("airlock sessions did not go away");
+}
+
 /// The backend of the airlock run waiting for a lock in `db`, if one is waiting.
 fn waiting_for_lock(db: &TestDb) -> bool {
     db.scalar(&format!(
@@ -213,6 +228,43 @@ fn a_run_killed_after_a_commit_gets_its_receipt_reissued_and_audit_accepts_it_as
     );
     let o = airlock(d, &["status", "--db", &db.conn()]);
     assert!(stdout(&o).contains("airlock reissue"), "{}", stdout(&o));
+
+    // The killed run's server session ends once it sees its client gone.
+    wait_for_no_airlock_sessions(&db);
+    // While another airlock session is connected (a run between its transactions
+    // holds only its connection), reissue refuses and writes nothing.
+    let ledger_before =
+        db.scalar("SELECT string_agg(row_hash, ',' ORDER BY seq) FROM airlock.ledger");
+    let other = postgres::Config::new()
+        .host(&std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()))
+        .user(&std::env::var("PGUSER").unwrap_or_else(|_| "root".into()))
+        .dbname(&db.name)
+        .application_name("airlock")
+        .connect(postgres::NoTls)
+        .unwrap();
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "reissue",
+            "b.tar.gz",
+            "--trust",
+            &store,
+            "--db",
+            &db.conn(),
+            "--out",
+            "receipts",
+        ],
+    );
+    expect_code(&o, 6);
+    assert_eq!(json(&o)["kind"], "run-in-progress", "{}", stdout(&o));
+    assert_eq!(receipt_files(&d.join("receipts")).len(), 1);
+    assert_eq!(
+        db.scalar("SELECT string_agg(row_hash, ',' ORDER BY seq) FROM airlock.ledger"),
+        ledger_before
+    );
+    drop(other);
+    wait_for_no_airlock_sessions(&db);
 
     // The reissue: one receipt, marked, signed, its delivery recorded.
     let o = airlock(

@@ -267,6 +267,10 @@ fn reissue_tx(
     deliverer: &dyn Deliver,
 ) -> Result<(Option<LedgerRow>, Vec<Receipt>), DbError> {
     let rows = super::decide::ledger_under_lock(tx, cx, tools)?;
+    let others = super::sessions::airlock_sessions(tx)?;
+    if !others.is_empty() {
+        return Err(DbError::RunInProgress { sessions: others });
+    }
     let era = ledger::delivery_era(&rows, ledger::has_receipt_column(tx)?);
     let pending = undelivered(&rows, era, Some(cx.vb.id()));
     let mut receipts = vec![];

@@ -247,6 +247,10 @@ pub enum DbError {
         what: String,
         memory: std::path::PathBuf,
     },
+    /// `reissue` met another airlock session on the database: a run in progress
+    /// delivers its own receipt.
+    #[error("an airlock session is connected to this database, so a run may still be in progress and deliver its own receipt: {}", sessions.join("; "))]
+    RunInProgress { sessions: Vec<String> },
     /// The deploy lock is held by another session.
     #[error("the deploy lock on this database is held by another session (waited {waited}): {}", if holders.is_empty() { "the holder has gone since".to_string() } else { holders.join("; ") })]
     LockBusy {
@@ -329,9 +333,10 @@ impl DbError {
             | DbError::Interrupted
             | DbError::TransactionEnded { .. } => Exit::Runtime,
             DbError::NameGuard { .. } | DbError::State(_) | DbError::Mismatch(_) => Exit::State,
-            DbError::Refused(_) | DbError::LockBusy { .. } | DbError::LockTimeout { .. } => {
-                Exit::Refused
-            }
+            DbError::Refused(_)
+            | DbError::LockBusy { .. }
+            | DbError::LockTimeout { .. }
+            | DbError::RunInProgress { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
             DbError::Usage(_)
             | DbError::Cancelled
@@ -376,6 +381,7 @@ impl DbError {
             DbError::LedgerBroken { .. } => "ledger-broken",
             DbError::LedgerRewound { .. } => "ledger-rewound",
             DbError::LockBusy { .. } | DbError::LockTimeout { .. } => "lock-busy",
+            DbError::RunInProgress { .. } => "run-in-progress",
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Setup { .. } => "setup",
@@ -408,6 +414,9 @@ impl DbError {
             )),
             DbError::LockTimeout { .. } => Some(
                 "nothing was changed: run it again once that session has finished (its pid is above; `airlock plan` shows which locks each statement takes), give it longer with --lock-timeout or more tries with --lock-retries, or end the session (SELECT pg_terminate_backend(PID)) if it should not hold the lock".into(),
+            ),
+            DbError::RunInProgress { .. } => Some(
+                "nothing was written: reissue writes the receipt of a run that ended without one; run it again once that session has ended (or end it: SELECT pg_terminate_backend(PID), if it is a run that hangs)".into(),
             ),
             DbError::LockBusy { .. } => Some(
                 "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),

@@ -70,6 +70,26 @@ pub(crate) fn session_lines(
         .collect()
 }
 
+/// The other sessions of airlock (`application_name` airlock) on this database: a
+/// run between its transactions holds no lock, only its connection.
+pub(crate) fn airlock_sessions(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+    let rows = tx
+        .query(
+            "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
+                    pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+               FROM pg_catalog.pg_stat_activity a
+              WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                AND a.application_name OPERATOR(pg_catalog.=) 'airlock'
+              ORDER BY a.backend_start LIMIT 5",
+            &[],
+        )
+        .map_err(|e| sql_err("looking for other airlock sessions", &e))?;
+    Ok(session_lines(&rows, |r| {
+        format!("connected since {}", r.get::<_, String>(3))
+    }))
+}
+
 /// Who may be keeping the ledger's creation waiting: the sessions in this database
 /// with a write transaction open (the catalogs do not say which one created the
 /// uncommitted schema or table).
