@@ -6,6 +6,7 @@ use crate::db::ledger::{self, LedgerRow};
 use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
 use crate::report::{one_line, short, table, Outcome, Report};
+use crate::spec::TargetDatabase;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -45,6 +46,13 @@ pub struct BundleStatus {
     /// continues with the next).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub online_steps: BTreeMap<String, usize>,
+    /// A given bundle for a fleet: its `[target] database` (names and patterns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<TargetDatabase>,
+    /// A given bundle for a fleet: the name or pattern this database matches; absent
+    /// when it matches none (the name guard refuses the bundle here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_match: Option<String>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -225,7 +233,23 @@ impl BundleStatus {
             ),
             _ => String::new(),
         };
+        let target = match (&self.target_database, &self.target_match) {
+            (Some(t), Some(m)) => format!(
+                "\n{} {}: for {}; this database matches {m:?}",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            (Some(t), None) => format!(
+                "\n{} {}: for {}; this database matches none of them (the name guard refuses the bundle here)",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            _ => String::new(),
+        };
         tiers
+            + &target
             + &self
                 .online_steps
             .iter()
@@ -294,18 +318,24 @@ struct GivenBundle {
     sequence: i64,
     tiers: Vec<String>,
     /// `[target] database`.
-    target: String,
+    target: TargetDatabase,
 }
 
 /// The database to read when no name is given anywhere: the given bundles' target
-/// (one, or a usage error naming them), else libpq's default, the user name.
-fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(String, bool)> {
-    let targets: std::collections::BTreeSet<&str> =
-        given.values().map(|g| g.target.as_str()).collect();
+/// (one, or a usage error naming them), else libpq's default, the user name. A bundle
+/// for a fleet names no one database: the connection must.
+fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(TargetDatabase, bool)> {
+    if let Some(fleet) = given.values().find(|g| g.target.default_name().is_none()) {
+        return Ok((fleet.target.clone(), true));
+    }
+    let targets: std::collections::BTreeSet<&str> = given
+        .values()
+        .filter_map(|g| g.target.default_name())
+        .collect();
     match targets.len() {
-        0 => Ok((default_db(), false)),
+        0 => Ok((TargetDatabase::Name(default_db()), false)),
         1 => Ok((
-            targets.into_iter().next().unwrap_or_default().to_string(),
+            TargetDatabase::Name(targets.into_iter().next().unwrap_or_default().to_string()),
             true,
         )),
         _ => Err(crate::error::Error::usage(
@@ -456,6 +486,12 @@ impl LedgerRead {
                 bundles.push(BundleStatus::not_applied(id, bundle));
             }
         }
+        for b in &mut bundles {
+            if let Some(g) = given.get(&b.bundle_id).filter(|g| g.target.is_fleet()) {
+                b.target_match = g.target.matching(&self.database).map(str::to_string);
+                b.target_database = Some(g.target.clone());
+            }
+        }
         bundles
     }
 }
@@ -509,6 +545,8 @@ impl BundleStatus {
             params: row.params.clone(),
             ledger_seq: row.seq,
             online_steps,
+            target_database: None,
+            target_match: None,
         }
     }
 
@@ -528,6 +566,8 @@ impl BundleStatus {
             params: String::new(),
             ledger_seq: 0,
             online_steps: BTreeMap::new(),
+            target_database: None,
+            target_match: None,
         }
     }
 }
@@ -535,7 +575,7 @@ impl BundleStatus {
 pub fn status(args: StatusArgs) -> Result<Outcome> {
     let given = given_bundles(&args)?;
     let (default, from_bundle) = default_for(&given)?;
-    let spec = conn::resolve(args.db.db.as_deref(), &default)?;
+    let spec = conn::resolve_for(args.db.db.as_deref(), &default)?;
     let database_from = match spec.dbname_from.as_str() {
         "default" if from_bundle => "the bundle's [target] database".to_string(),
         other => other.to_string(),

@@ -192,8 +192,13 @@ fn bundle_summary(b: &AuditedBundle) -> String {
         .as_ref()
         .map(|t| format!(", {} of {} trusted key(s)", t.distinct_keys, t.threshold))
         .unwrap_or_default();
+    let fleet = b
+        .target_database
+        .as_ref()
+        .map(|t| format!(", for {}", t.describe()))
+        .unwrap_or_default();
     format!(
-        "{name} {version} seq {} (id {}){keys}",
+        "{name} {version} seq {} (id {}){keys}{fleet}",
         b.sequence.unwrap_or_default(),
         short(b.bundle_id.as_deref().unwrap_or(""))
     )
