@@ -129,9 +129,13 @@ impl Report for StatusReport {
     fn human(&self) -> String {
         if !self.ledger_exists {
             return format!(
-                "database {} ({}): no airlock ledger yet (nothing was ever applied with airlock)\nremembered head: {}",
+                "database {} ({}): no airlock ledger yet (nothing was ever applied with airlock){}\nremembered head: {}",
                 self.database,
                 chosen_by(&self.database_from),
+                self.bundles
+                    .iter()
+                    .map(BundleStatus::target_line)
+                    .collect::<String>(),
                 memory_line(&self.remembered_head)
             );
         }
@@ -212,6 +216,26 @@ impl BundleStatus {
         ]
     }
 
+    /// A given bundle for a fleet: its names and patterns, and whether this database
+    /// matches one (nothing for a bundle for one database).
+    fn target_line(&self) -> String {
+        match (&self.target_database, &self.target_match) {
+            (Some(t), Some(m)) => format!(
+                "\n{} {}: for {}; this database matches {m:?}",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            (Some(t), None) => format!(
+                "\n{} {}: for {}; this database matches none of them (the name guard refuses the bundle here)",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// The line under the table about the tiers still to apply, if there is one.
     fn remaining_line(&self) -> String {
         let tiers = match (&self.remaining_tiers, self.tiers_total) {
@@ -233,23 +257,8 @@ impl BundleStatus {
             ),
             _ => String::new(),
         };
-        let target = match (&self.target_database, &self.target_match) {
-            (Some(t), Some(m)) => format!(
-                "\n{} {}: for {}; this database matches {m:?}",
-                self.bundle_name,
-                self.bundle_version,
-                t.describe()
-            ),
-            (Some(t), None) => format!(
-                "\n{} {}: for {}; this database matches none of them (the name guard refuses the bundle here)",
-                self.bundle_name,
-                self.bundle_version,
-                t.describe()
-            ),
-            _ => String::new(),
-        };
         tiers
-            + &target
+            + &self.target_line()
             + &self
                 .online_steps
             .iter()
