@@ -46,6 +46,10 @@ pub struct BundleStatus {
     /// continues with the next).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub online_steps: BTreeMap<String, usize>,
+    /// This is a bundle given on the command line (`status BUNDLE`), as its ledger
+    /// rows show it (absent: a release the ledger holds that was not given).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub given: bool,
     /// A given bundle for a fleet: its `[target] database` (names and patterns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_database: Option<TargetDatabase>,
@@ -496,6 +500,7 @@ impl LedgerRead {
             }
         }
         for b in &mut bundles {
+            b.given = given.contains_key(&b.bundle_id);
             if let Some(g) = given.get(&b.bundle_id).filter(|g| g.target.is_fleet()) {
                 b.target_match = g.target.matching(&self.database).map(str::to_string);
                 b.target_database = Some(g.target.clone());
@@ -554,6 +559,7 @@ impl BundleStatus {
             params: row.params.clone(),
             ledger_seq: row.seq,
             online_steps,
+            given: false,
             target_database: None,
             target_match: None,
         }
@@ -575,6 +581,7 @@ impl BundleStatus {
             params: String::new(),
             ledger_seq: 0,
             online_steps: BTreeMap::new(),
+            given: false,
             target_database: None,
             target_match: None,
         }
