@@ -103,7 +103,7 @@ seealso:
   - module: airlock.postgresql.rollback
   - module: airlock.postgresql.status
 author:
-  - airlock maintainers
+  - airlock maintainers (@airlock)
 """
 
 EXAMPLES = r"""

@@ -67,7 +67,7 @@ seealso:
   - module: airlock.postgresql.apply
   - module: airlock.postgresql.status
 author:
-  - airlock maintainers
+  - airlock maintainers (@airlock)
 """
 
 EXAMPLES = r"""

@@ -51,7 +51,7 @@ seealso:
   - module: airlock.postgresql.apply
   - module: airlock.postgresql.rollback
 author:
-  - airlock maintainers
+  - airlock maintainers (@airlock)
 """
 
 EXAMPLES = r"""
