@@ -135,7 +135,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 rc:
-  description: airlock's exit code (0 applied; 6 with refusal_kind already-applied is ok).
+  description:
+    - airlock's exit code. 0 applied; 6 with RV(refusal_kind) C(already-applied) or
+      C(through-applied) is no failure (the result says C(failed=false)).
   returned: always
   type: int
   sample: 0
@@ -258,7 +260,8 @@ def check_mode(module):
         airlock.fail(module, rc, doc, database=doc.get("database"))
     if module._diff and "tiers" in doc:
         result["diff"] = diff_of(doc)
-    module.exit_json(**result)
+    # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
+    module.exit_json(failed=False, **result)
 
 
 def apply(module):
@@ -318,7 +321,8 @@ def apply(module):
         airlock.fail(module, rc, doc, database=doc.get("database"))
     if before is not None and "tiers" in before:
         result["diff"] = diff_of(before)
-    module.exit_json(**result)
+    # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
+    module.exit_json(failed=False, **result)
 
 
 def main():

@@ -136,6 +136,7 @@ def main():
         airlock.fail(module, rc, doc, database=doc.get("database"))
     module.exit_json(
         changed=False,
+        failed=False,
         rc=rc,
         document=doc,
         database=doc.get("database"),
