@@ -611,7 +611,7 @@ impl AuditedBundle {
         self.format = Some(manifest.format.clone());
         self.files = manifest.files.len();
         self.expires = manifest.bundle.expires.clone();
-        self.target_database = super::pack::fleet_of(&manifest.target.database);
+        self.target_database = manifest.target.database.fleet();
         self.runbooks = manifest
             .runbook
             .iter()

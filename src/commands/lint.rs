@@ -126,7 +126,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         files: l.files.iter().map(|f| f.to_string()).collect(),
         tiers: l.spec.tier.len(),
         gates: l.spec.gate.len(),
-        target_database: super::pack::fleet_of(&l.spec.target.database),
+        target_database: l.spec.target.database.fleet(),
         warnings: l.warnings,
         notes: l.notes,
         reaches_beyond,

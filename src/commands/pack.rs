@@ -58,12 +58,6 @@ impl Report for PackReport {
     }
 }
 
-/// The target of a bundle for a fleet (`None` for one database): what outputs name as
-/// `target_database`.
-pub fn fleet_of(target: &crate::spec::TargetDatabase) -> Option<crate::spec::TargetDatabase> {
-    target.is_fleet().then(|| target.clone())
-}
-
 /// A file name made only of safe characters.
 pub fn default_name(m: &Manifest) -> String {
     let clean = |s: &str| -> String {
@@ -158,7 +152,7 @@ fn pack_linted(
         payload_bytes: manifest.payload_size(),
         bundle_bytes,
         signed_by: key.key_id.to_string(),
-        target_database: fleet_of(&manifest.target.database),
+        target_database: manifest.target.database.fleet(),
         warnings: linted
             .warnings
             .into_iter()

@@ -110,6 +110,12 @@ impl TargetDatabase {
         matches!(self, TargetDatabase::Fleet(_))
     }
 
+    /// This target when it is a fleet (what outputs name as `target_database`), `None`
+    /// for one database (whose outputs stay what they were before fleets).
+    pub fn fleet(&self) -> Option<TargetDatabase> {
+        self.is_fleet().then(|| self.clone())
+    }
+
     /// The names and patterns, as written.
     pub fn entries(&self) -> Vec<&str> {
         match self {

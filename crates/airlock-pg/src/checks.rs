@@ -246,11 +246,7 @@ impl PlanReport {
             bundle_name: m.bundle.name.clone(),
             bundle_version: m.bundle.version.clone(),
             database: database.into(),
-            target_database: m
-                .target
-                .database
-                .is_fleet()
-                .then(|| m.target.database.clone()),
+            target_database: m.target.database.fleet(),
             target_match: None,
             verdict: PlanVerdict::Go,
             exit_code: Exit::Success,

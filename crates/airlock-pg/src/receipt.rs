@@ -99,11 +99,7 @@ impl Receipt {
             bundle_version: m.bundle.version.clone(),
             sequence: m.bundle.sequence,
             database: info.database.clone(),
-            target_database: m
-                .target
-                .database
-                .is_fleet()
-                .then(|| m.target.database.clone()),
+            target_database: m.target.database.fleet(),
             system_identifier: String::new(),
             server_version_num: info.server_version_num,
             session_user: info.session_user.clone(),
