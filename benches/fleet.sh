@@ -122,6 +122,10 @@ fresh c
 t0=$(now_ms)
 dbs c | xargs -P "$FORKS" -I{} "$A" --quiet apply fleet.airlock.tar.gz --trust k.pub --db "dbname={}" --yes --receipt-dir receipts-xargs
 xargs_ms=$(($(now_ms) - t0))
+# The connection alone: `airlock status` (connect, the session's facts, the ledger read),
+# 50 runs on one applied database.
+first=$(dbs c | head -n 1)
+status=$(for _ in $(seq 50); do s=$(now_ms); "$A" status --db "dbname=$first" >/dev/null; echo $(($(now_ms) - s)); done | median)
 dropset c
 
 # airlock's share: process start and verify (remembered verdict), 50 runs each.
@@ -141,4 +145,5 @@ airlock's own share of one database's apply (medians)
     process start (airlock --version)                 $start ms
     verify, remembered verdict (airlock verify)       $verify ms
     connect -> COMMIT (the receipt's duration_ms)     $deploy ms
+  airlock status on one database (process, connect, ledger read)  $status ms
 EOF
