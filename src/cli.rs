@@ -560,7 +560,8 @@ pub struct DbArgs {
     /// Connection: libpq key=value string, postgresql:// URL or a bare database name
     /// (as psql takes it). Otherwise AIRLOCK_DB, otherwise PGHOST/PGPORT/PGUSER/
     /// PGPASSWORD/PGDATABASE, Unix socket by default. Without a database name, the
-    /// bundle's target.database is used (the name guard refuses any other).
+    /// bundle's target.database is used (the name guard refuses any other); a bundle
+    /// for a fleet (a pattern or a list) needs the name given.
     #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
     pub db: Option<String>,
     /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).

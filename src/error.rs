@@ -166,6 +166,15 @@ impl Error {
         }
     }
 
+    /// Which ledger refusal this is, when it is one (`refusal_kind` of the error
+    /// document).
+    pub fn refusal_kind(&self) -> Option<crate::db::refusal::RefusalKind> {
+        match self {
+            Error::Db(e) => e.refusal_kind(),
+            _ => None,
+        }
+    }
+
     /// Where in a bundle file the failing statement is, when a statement failed.
     pub fn at(&self) -> Option<crate::db::files::StatementAt> {
         match self {

@@ -112,6 +112,11 @@ pub struct ErrorDoc {
     /// The version of the documents' field names (`crate::schema::JSON_VERSION`).
     pub json_version: u32,
     pub kind: String,
+    /// A ledger refusal (`kind` is `refused`): which one. `already-applied` and
+    /// `through-applied` mean nothing is left to do; scripts tell them by this field,
+    /// never by the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal_kind: Option<crate::db::refusal::RefusalKind>,
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,

@@ -24,7 +24,7 @@ use std::process::Command;
 /// The documents whose ```sh blocks run, in order: the release manager packs the
 /// bundle the approvers approve, the operator applies and the auditor audits; the references after them
 /// use what the guides made.
-const STORY: [&str; 10] = [
+const STORY: [&str; 11] = [
     "docs/release-manager.md",
     "docs/approver.md",
     "docs/operator.md",
@@ -34,11 +34,12 @@ const STORY: [&str; 10] = [
     "docs/bundle-format.md",
     "docs/sql.md",
     "docs/large-databases.md",
+    "docs/fleets.md",
     "README.md",
 ];
 
 /// The ```sh blocks that are shown but not run here: (document, first command).
-const NOT_RUN: [(&str, &str); 9] = [
+const NOT_RUN: [(&str, &str); 12] = [
     // CI's own two commands (.ci/run runs both verbatim): a release build and the
     // whole suite, this test included.
     (
@@ -79,6 +80,21 @@ const NOT_RUN: [(&str, &str); 9] = [
     (
         "docs/packages.md",
         "tar -xzf airlock-src.tar.gz && cd airlock",
+    ),
+    // A fleet on Ansible: ansible-core and many databases; tests/fleet.rs runs the
+    // same playbooks (and a vault) against local databases, tests/fleet_targets.rs the
+    // audit of two tenants' receipts.
+    (
+        "docs/fleets.md",
+        "ansible-playbook -i fleet.ini rollout.yml --check --diff    # the preview",
+    ),
+    (
+        "docs/fleets.md",
+        "ansible-vault encrypt_string --name vault_operator_passphrase   # paste the passphrase; the output goes in group_vars/all/vault.yml",
+    ),
+    (
+        "docs/fleets.md",
+        "airlock audit shop-2026.06.airlock.tar.gz --trust /etc/airlock/trust --receipt receipts/ --db \"dbname=tenant_001\" --db \"dbname=tenant_002\"",
     ),
     // Needs the package built above, and root to install it; .ci/run does it.
     (

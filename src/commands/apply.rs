@@ -72,6 +72,14 @@ impl Report for ReceiptOutcome {
                 r.tiers.join(", ")
             ),
         };
+        if let Some(t) = &r.target_database {
+            s.push_str(&format!(
+                "\nfleet: {}; {} matches {:?}",
+                t.describe(),
+                r.database,
+                t.matching(&r.database).unwrap_or_default()
+            ));
+        }
         if let Some(g) = &r.gates {
             if !g.gates.is_empty() {
                 s.push_str(&format!("\n\ngates:\n{}", super::gate::gate_table(g)));
@@ -594,7 +602,7 @@ fn apply_verified(
         if history.ended != crate::db::wait::WaitEnd::Ready {
             return Ok(Box::new(super::gate::GateOutcome {
                 bundle_id: vb.id().into(),
-                database: o.expected_db.clone(),
+                database: o.shown_db(),
                 report,
                 wait: Some(history),
             }));

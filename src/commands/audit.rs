@@ -105,6 +105,10 @@ pub struct AuditedBundle {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     pub runbooks: Vec<String>,
+    /// A bundle for a fleet: its `[target] database` (names and patterns), which each
+    /// of its receipts' database must match; absent for a bundle for one database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<crate::spec::TargetDatabase>,
     pub ok: bool,
 }
 
@@ -615,6 +619,7 @@ impl AuditedBundle {
             files: 0,
             expires: None,
             runbooks: vec![],
+            target_database: None,
             ok: false,
         }
     }
@@ -629,6 +634,7 @@ impl AuditedBundle {
         self.format = Some(manifest.format.clone());
         self.files = manifest.files.len();
         self.expires = manifest.bundle.expires.clone();
+        self.target_database = manifest.target.database.fleet();
         self.runbooks = manifest
             .runbook
             .iter()
@@ -878,7 +884,7 @@ fn audit_receipt(
         "names an audited bundle",
         named.is_ok(),
         named.unwrap_or_else(|e| e),
-        "the receipt's bundle_id, name, version and sequence against the audited bundles' manifests",
+        "the receipt's bundle_id, name, version, sequence and database against the audited bundles' manifests (their [target] database)",
     );
     ok &= integrity(receipt, verdicts);
     ok &= receipt_signature(receipt, judge, verdicts, &mut audited);
@@ -958,6 +964,8 @@ fn names_audited_bundle(
         });
     };
     let bundle = &opened.manifest.bundle;
+    let target = &opened.manifest.target.database;
+    let database = doc.database.as_deref().unwrap_or_default();
     if doc.bundle_name.as_deref() != Some(&bundle.name)
         || doc.bundle_version.as_deref() != Some(&bundle.version)
         || doc.sequence != Some(bundle.sequence)
@@ -968,6 +976,22 @@ fn names_audited_bundle(
             bundle.name,
             bundle.version,
             bundle.sequence
+        ))
+    } else if target.matching(database).is_none() {
+        // The name guard refuses any other database: a receipt for one was not made by
+        // a run of this bundle there.
+        Err(format!(
+            "names bundle {} and database {database:?}, which the bundle is not for (it is for {}): the name guard refuses that database",
+            short(&id),
+            target.describe()
+        ))
+    } else if target.is_fleet() {
+        Ok(format!(
+            "bundle {} {} {}, database {database} matching {:?} of its fleet",
+            short(&id),
+            bundle.name,
+            bundle.version,
+            target.matching(database).unwrap_or_default()
         ))
     } else {
         Ok(format!(
@@ -985,7 +1009,10 @@ fn same_release(doc: &ReceiptDoc, opened: &Opened) -> bool {
     let bundle = &opened.manifest.bundle;
     doc.bundle_name.as_deref() == Some(bundle.name.as_str())
         && doc.bundle_version.as_deref() == Some(bundle.version.as_str())
-        && doc.database.as_deref() == Some(opened.manifest.target.database.as_str())
+        && doc
+            .database
+            .as_deref()
+            .is_some_and(|d| opened.manifest.target.database.matching(d).is_some())
 }
 
 /// Its signature: the only thing that vouches for every field. True when the check

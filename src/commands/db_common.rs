@@ -47,7 +47,7 @@ fn prepare_with(
         VerifiedBundle::load(bundle, &store, at, &verdicts())?
     };
     let p = crate::db::parse_params(&params.params, &vb.manifest().params)?;
-    let spec = conn::resolve(db.db.as_deref(), &vb.manifest().target.database)?;
+    let spec = conn::resolve_for(db.db.as_deref(), &vb.manifest().target.database)?;
     Ok((vb, spec, p))
 }
 

@@ -534,7 +534,7 @@ impl<'a> Demo<'a> {
     fn options(&self, params: BTreeMap<String, String>) -> Options<'_> {
         Options {
             conn: self.target,
-            expected_db: self.db.to_string(),
+            expected_db: crate::spec::TargetDatabase::Name(self.db.to_string()),
             params,
             through: None,
             lock_timeout: "10s".into(),

@@ -448,7 +448,7 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
     let asked = match &args.db {
         Some(db) => {
-            let conn = crate::db::conn::resolve(Some(db), &vb.manifest().target.database)?;
+            let conn = crate::db::conn::resolve_for(Some(db), &vb.manifest().target.database)?;
             Some(ask(&args, &store, &vb, &conn)?)
         }
         None => None,

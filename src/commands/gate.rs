@@ -262,7 +262,7 @@ pub fn gate(args: GateArgs) -> Result<Outcome> {
     };
     Ok(Box::new(GateOutcome {
         bundle_id: vb.id().into(),
-        database: o.expected_db.clone(),
+        database: o.shown_db(),
         report,
         wait,
     }))
@@ -289,6 +289,30 @@ fn plan_verdict(p: &crate::db::plan::PlanReport) -> String {
             "{} (apply would exit {})",
             crate::style::verdict("NO-GO"),
             p.exit_code
+        ),
+    }
+}
+
+/// Under a plan's first line, for a bundle for a fleet: its names and patterns, and
+/// which one this database matched (or that none did).
+fn fleet_match_line(p: &crate::db::plan::PlanReport) -> String {
+    let Some(fleet) = &p.target_database else {
+        return String::new();
+    };
+    match p
+        .target_match
+        .as_deref()
+        .or_else(|| fleet.matching(&p.database))
+    {
+        Some(m) => format!(
+            "\nfleet: {}; {} matches {m:?}",
+            fleet.describe(),
+            p.database
+        ),
+        None => format!(
+            "\nfleet: {}; {} is not matched (the name guard refuses it)",
+            fleet.describe(),
+            p.database
         ),
     }
 }
@@ -331,11 +355,12 @@ impl Report for PlanOutcome {
         let p = &self.plan;
         let verdict = plan_verdict(p);
         let mut s = format!(
-            "plan for {} {} (bundle {}) on database {}: {verdict}\n\n{}",
+            "plan for {} {} (bundle {}) on database {}: {verdict}{}\n\n{}",
             p.bundle_name,
             p.bundle_version,
             short(&p.bundle_id),
             p.database,
+            fleet_match_line(p),
             checks_table(&p.checks)
         );
         // The table cuts long evidence: every failing row's is printed whole, with its
@@ -628,7 +653,7 @@ pub(crate) fn plan_verified(
     store: &crate::trust::TrustStore,
     vb: &crate::verified::VerifiedBundle,
 ) -> Result<PlanReport> {
-    let conn = crate::db::conn::resolve(args.db.db.as_deref(), &vb.manifest().target.database)?;
+    let conn = crate::db::conn::resolve_for(args.db.db.as_deref(), &vb.manifest().target.database)?;
     plan_on(args, store, vb, &conn)
 }
 

@@ -20,6 +20,11 @@ pub struct LintReport {
     pub files: Vec<String>,
     pub tiers: usize,
     pub gates: usize,
+    /// A bundle for a fleet: its `[target] database` (names and patterns; see
+    /// `fleet_line`); absent for a bundle for one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<crate::spec::TargetDatabase>,
+
     pub warnings: Vec<String>,
     /// What the SQL files hold that lint accepted and skipped, `FILE:LINE: …`: psql
     /// meta-commands airlock subsumes (`\\set ON_ERROR_STOP 1`…), `BEGIN;` … `COMMIT;`
@@ -43,6 +48,7 @@ impl Report for LintReport {
             self.tiers,
             self.gates
         );
+        s.push_str(&fleet_line(self.target_database.as_ref()));
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
         }
@@ -51,6 +57,18 @@ impl Report for LintReport {
         }
         s.push_str(&reach_lines(&self.reaches_beyond));
         s
+    }
+}
+
+/// The line lint and pack print for a bundle for a fleet: the names and patterns the
+/// name guard will accept (nothing for a bundle for one database).
+pub fn fleet_line(target: Option<&crate::spec::TargetDatabase>) -> String {
+    match target {
+        Some(t) => format!(
+            "\n  target: {} (a fleet: the name guard accepts any database matching one; the connection must name it)",
+            t.describe()
+        ),
+        None => String::new(),
     }
 }
 
@@ -108,6 +126,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         files: l.files.iter().map(|f| f.to_string()).collect(),
         tiers: l.spec.tier.len(),
         gates: l.spec.gate.len(),
+        target_database: l.spec.target.database.fleet(),
         warnings: l.warnings,
         notes: l.notes,
         reaches_beyond,

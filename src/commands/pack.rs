@@ -25,6 +25,10 @@ pub struct PackReport {
     pub payload_bytes: u64,
     pub bundle_bytes: u64,
     pub signed_by: String,
+    /// A bundle for a fleet: its `[target] database` (names and patterns; see
+    /// `fleet_line`); absent for a bundle for one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<crate::spec::TargetDatabase>,
     pub warnings: Vec<String>,
     /// Statements of the tier and rollback files that reach beyond the target
     /// database, as `lint` and `plan` name them: `rehearse` refuses such a bundle.
@@ -46,6 +50,7 @@ impl Report for PackReport {
             self.bundle_bytes,
             self.signed_by
         );
+        s.push_str(&super::lint::fleet_line(self.target_database.as_ref()));
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
         }
@@ -176,6 +181,7 @@ fn pack_linted(
         payload_bytes: manifest.payload_size(),
         bundle_bytes,
         signed_by: key.key_id.to_string(),
+        target_database: manifest.target.database.fleet(),
         warnings: linted
             .warnings
             .into_iter()

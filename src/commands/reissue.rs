@@ -105,7 +105,8 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
     let database = receipts
         .first()
         .map(|r| r.database.clone())
-        .unwrap_or_else(|| o.expected_db.clone());
+        .or_else(|| conn.config.get_dbname().map(str::to_string))
+        .unwrap_or_else(|| o.expected_db.describe());
     // The saver kept where each went, in order; its outcomes are taken from the last.
     let mut reissued: Vec<ReceiptOutcome> = receipts
         .into_iter()

@@ -6,6 +6,7 @@ use crate::db::ledger::{self, LedgerRow};
 use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
 use crate::report::{one_line, short, table, Outcome, Report};
+use crate::spec::TargetDatabase;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -50,6 +51,17 @@ pub struct BundleStatus {
     /// receipt). Rows written before the ledger recorded deliveries are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undelivered: Vec<i64>,
+    /// This is a bundle given on the command line (`status BUNDLE`), as its ledger
+    /// rows show it (absent: a release the ledger holds that was not given).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub given: bool,
+    /// A given bundle for a fleet: its `[target] database` (names and patterns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<TargetDatabase>,
+    /// A given bundle for a fleet: the name or pattern this database matches; absent
+    /// when it matches none (the name guard refuses the bundle here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_match: Option<String>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -133,9 +145,13 @@ impl Report for StatusReport {
     fn human(&self) -> String {
         if !self.ledger_exists {
             return format!(
-                "database {} ({}): no airlock ledger yet (nothing was ever applied with airlock)\nremembered head: {}",
+                "database {} ({}): no airlock ledger yet (nothing was ever applied with airlock){}\nremembered head: {}",
                 self.database,
                 chosen_by(&self.database_from),
+                self.bundles
+                    .iter()
+                    .map(BundleStatus::target_line)
+                    .collect::<String>(),
                 memory_line(&self.remembered_head)
             );
         }
@@ -219,6 +235,26 @@ impl BundleStatus {
         ]
     }
 
+    /// A given bundle for a fleet: its names and patterns, and whether this database
+    /// matches one (nothing for a bundle for one database).
+    fn target_line(&self) -> String {
+        match (&self.target_database, &self.target_match) {
+            (Some(t), Some(m)) => format!(
+                "\n{} {}: for {}; this database matches {m:?}",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            (Some(t), None) => format!(
+                "\n{} {}: for {}; this database matches none of them (the name guard refuses the bundle here)",
+                self.bundle_name,
+                self.bundle_version,
+                t.describe()
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// The line under the table about the tiers still to apply, if there is one.
     fn remaining_line(&self) -> String {
         let tiers = match (&self.remaining_tiers, self.tiers_total) {
@@ -241,6 +277,7 @@ impl BundleStatus {
             _ => String::new(),
         };
         tiers
+            + &self.target_line()
             + &self
                 .online_steps
             .iter()
@@ -324,18 +361,24 @@ struct GivenBundle {
     sequence: i64,
     tiers: Vec<String>,
     /// `[target] database`.
-    target: String,
+    target: TargetDatabase,
 }
 
 /// The database to read when no name is given anywhere: the given bundles' target
-/// (one, or a usage error naming them), else libpq's default, the user name.
-fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(String, bool)> {
-    let targets: std::collections::BTreeSet<&str> =
-        given.values().map(|g| g.target.as_str()).collect();
+/// (one, or a usage error naming them), else libpq's default, the user name. A bundle
+/// for a fleet names no one database: the connection must.
+fn default_for(given: &BTreeMap<String, GivenBundle>) -> Result<(TargetDatabase, bool)> {
+    if let Some(fleet) = given.values().find(|g| g.target.default_name().is_none()) {
+        return Ok((fleet.target.clone(), true));
+    }
+    let targets: std::collections::BTreeSet<&str> = given
+        .values()
+        .filter_map(|g| g.target.default_name())
+        .collect();
     match targets.len() {
-        0 => Ok((default_db(), false)),
+        0 => Ok((TargetDatabase::Name(default_db()), false)),
         1 => Ok((
-            targets.into_iter().next().unwrap_or_default().to_string(),
+            TargetDatabase::Name(targets.into_iter().next().unwrap_or_default().to_string()),
             true,
         )),
         _ => Err(crate::error::Error::usage(
@@ -515,6 +558,13 @@ impl LedgerRead {
                 bundles.push(BundleStatus::not_applied(id, bundle));
             }
         }
+        for b in &mut bundles {
+            b.given = given.contains_key(&b.bundle_id);
+            if let Some(g) = given.get(&b.bundle_id).filter(|g| g.target.is_fleet()) {
+                b.target_match = g.target.matching(&self.database).map(str::to_string);
+                b.target_database = Some(g.target.clone());
+            }
+        }
         bundles
     }
 }
@@ -573,6 +623,9 @@ impl BundleStatus {
                 .iter()
                 .map(|r| r.seq)
                 .collect(),
+            given: false,
+            target_database: None,
+            target_match: None,
         }
     }
 
@@ -593,6 +646,9 @@ impl BundleStatus {
             ledger_seq: 0,
             online_steps: BTreeMap::new(),
             undelivered: vec![],
+            given: false,
+            target_database: None,
+            target_match: None,
         }
     }
 }
@@ -600,7 +656,7 @@ impl BundleStatus {
 pub fn status(args: StatusArgs) -> Result<Outcome> {
     let (given, trust_store) = given_bundles(&args)?;
     let (default, from_bundle) = default_for(&given)?;
-    let spec = conn::resolve(args.db.db.as_deref(), &default)?;
+    let spec = conn::resolve_for(args.db.db.as_deref(), &default)?;
     let database_from = match spec.dbname_from.as_str() {
         "default" if from_bundle => "the bundle's [target] database".to_string(),
         other => other.to_string(),

@@ -45,13 +45,13 @@ impl Report for BundleReport {
     fn human(&self) -> String {
         let manifest = &self.manifest;
         let mut out = format!(
-            "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    database {:?}\n  files:     {} ({} bytes, every file's SHA-256 checked)",
+            "{}: {} {} (sequence {})\n  bundle id: {}\n  target:    {}\n  files:     {} ({} bytes, every file's SHA-256 checked)",
             crate::style::verdict(&self.status),
             manifest.bundle.name,
             manifest.bundle.version,
             manifest.bundle.sequence,
             self.bundle_id,
-            manifest.target.database,
+            target_line(&manifest.target.database),
             manifest.files.len(),
             self.payload_bytes
         );
@@ -186,6 +186,18 @@ fn checks_lines(m: &Manifest) -> String {
 }
 
 /// What `inspect` adds: description, params, tiers, checks, files and runbooks.
+/// The target as `verify` and `inspect` show it: `database "app"` (as always), or a
+/// fleet: `fleet: the databases matching "tenant_*" (any database matching one)`.
+pub fn target_line(target: &crate::spec::TargetDatabase) -> String {
+    match target {
+        crate::spec::TargetDatabase::Name(n) => format!("database {n:?}"),
+        fleet => format!(
+            "fleet: {} (the name guard accepts any database matching one, no other)",
+            fleet.describe()
+        ),
+    }
+}
+
 fn details(manifest: &Manifest) -> String {
     let mut out = String::new();
     if !manifest.bundle.description.is_empty() {

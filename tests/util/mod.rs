@@ -502,7 +502,7 @@ pub fn plain_apply_options<'a>(
 ) -> airlock::db::apply::Options<'a> {
     airlock::db::apply::Options {
         conn,
-        expected_db: db.name.clone(),
+        expected_db: airlock::spec::TargetDatabase::Name(db.name.clone()),
         params: Default::default(),
         through: None,
         lock_timeout: "10s".into(),

@@ -19,6 +19,7 @@ pub mod minisign;
 pub mod spec;
 pub mod sql_rules;
 pub mod strict_json;
+pub mod target_db;
 pub mod trust;
 pub mod trust_edit;
 pub mod trust_history;

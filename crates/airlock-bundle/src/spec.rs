@@ -6,6 +6,7 @@
 //! resolved, in `manifest.json`.
 
 use crate::bundle_path::BundlePath;
+pub use crate::target_db::TargetDatabase;
 use airlock_sql::{self, SqlRole};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,13 @@ pub struct BundleSection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    pub database: String,
+    /// The database the bundle is for (the name guard compares `current_database()`
+    /// with it), or a fleet: a list of exact names and glob patterns (`tenant_*`; `*`
+    /// any characters, `?` one, `[a-z]`/`[!a-z]` one of a set) any of which a database
+    /// may match. In bundle.toml a name holding `*`, `?` or `[` is a pattern (recorded in
+    /// the manifest as a one-entry list); a manifest's plain string is always an exact
+    /// name.
+    pub database: TargetDatabase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_server_version: Option<i64>,
     /// The search_path every bundle file (tier, rollback, gate, probe) runs under,
@@ -446,11 +453,15 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 
 pub const SPEC_FILE: &str = "bundle.toml";
 
+/// `bundle.toml`'s text as a spec: a `[target] database` string holding a glob
+/// character is a pattern there ([`TargetDatabase::from_source`]).
 pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
-    toml::from_str(text).map_err(|e| SpecError::Parse {
+    let mut spec: Spec = toml::from_str(text).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    })?;
+    spec.target.database = std::mem::take(&mut spec.target.database).from_source();
+    Ok(spec)
 }
 
 impl Spec {
@@ -581,9 +592,7 @@ impl Spec {
                 problems.push("target.role and target.superuser = true exclude each other: superuser runs bundle SQL as the role airlock connects as; leave one out".into());
             }
         }
-        if self.target.database.is_empty() {
-            problems.push("target.database must name the database the bundle is for".into());
-        }
+        problems.extend(self.target.database.problems());
     }
 
     /// Parameter names and their patterns.

@@ -311,7 +311,7 @@ fn guard_by(
 /// clone must belong to as well (the default role, and `public` in PostgreSQL 15+).
 pub fn check_target(
     spec: &super::conn::ConnSpec,
-    expected: &str,
+    expected: &airlock_bundle::target_db::TargetDatabase,
     target: &Target,
 ) -> Result<(BundleRole, String), DbError> {
     let mut c = spec.connect()?;

@@ -176,6 +176,14 @@ pub struct PlanReport {
     pub bundle_name: String,
     pub bundle_version: String,
     pub database: String,
+    /// A bundle for a fleet: its `[target] database` (names and patterns); absent for a
+    /// bundle for one database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<airlock_bundle::target_db::TargetDatabase>,
+    /// A bundle for a fleet: the name or pattern the connected database matched (the
+    /// name guard passed by it); absent before the guard passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_match: Option<String>,
     /// GO (exit 0), BLOCKED (exit 3) or NO-GO: the first check that did not pass.
     pub verdict: PlanVerdict,
     /// What `apply` would exit with for the same inputs.
@@ -187,6 +195,10 @@ pub struct PlanReport {
     /// Set when apply would refuse (exit 6), with the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// Which refusal, when apply would refuse at the ledger (`already-applied` and
+    /// `through-applied` mean nothing is left to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal_kind: Option<super::refusal::RefusalKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gates: Option<GateReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,12 +246,15 @@ impl PlanReport {
             bundle_name: m.bundle.name.clone(),
             bundle_version: m.bundle.version.clone(),
             database: database.into(),
+            target_database: m.target.database.fleet(),
+            target_match: None,
             verdict: PlanVerdict::Go,
             exit_code: Exit::Success,
             checks,
             already_applied: vec![],
             tiers: vec![],
             refusal: None,
+            refusal_kind: None,
             gates: None,
             preflight: None,
             drift: None,

@@ -5,6 +5,7 @@
 //! [`name_guard`] before it runs anything else.
 
 use super::DbError;
+use airlock_bundle::target_db::TargetDatabase;
 use postgres::{Client, Config, NoTls};
 use std::sync::Mutex;
 
@@ -47,9 +48,25 @@ pub fn os_user() -> String {
         })
 }
 
+/// [`resolve`] for a bundle: its one exact name is the default database; a bundle for
+/// a fleet has none, and the connection must name the database
+/// ([`DbError::NoDatabaseNamed`] otherwise).
+pub fn resolve_for(db: Option<&str>, target: &TargetDatabase) -> Result<ConnSpec, DbError> {
+    resolve_with(db, target.default_name()).map_err(|e| match e {
+        DbError::NoDatabaseNamed { .. } => DbError::NoDatabaseNamed {
+            target: target.clone(),
+        },
+        other => other,
+    })
+}
+
 /// Resolve `--db`/`AIRLOCK_DB` (already merged by clap), then the libpq environment.
 /// `default_db` is used when no database name was given anywhere.
 pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> {
+    resolve_with(db, Some(default_db))
+}
+
+fn resolve_with(db: Option<&str>, default_db: Option<&str>) -> Result<ConnSpec, DbError> {
     let mut config: Config = match db {
         Some(s) if is_bare_name(s) => {
             let mut c = Config::new();
@@ -106,7 +123,12 @@ pub fn resolve(db: Option<&str>, default_db: &str) -> Result<ConnSpec, DbError> 
         } else {
             "default"
         };
-        config.dbname(&name.unwrap_or_else(|| default_db.to_string()));
+        let name =
+            name.or_else(|| default_db.map(str::to_string))
+                .ok_or(DbError::NoDatabaseNamed {
+                    target: TargetDatabase::Fleet(vec![]),
+                })?;
+        config.dbname(&name);
     }
     if config.get_application_name().is_none() {
         config.application_name("airlock");
@@ -282,18 +304,18 @@ pub fn interrupted() -> bool {
 
 pub use super::session::ServerInfo;
 
-/// The name guard: `current_database()` must be the bundle's target (or, only during a
-/// rehearsal, the clone's name). Reads the session's facts and sets its
-/// `statement_timeout` in the same round trip.
+/// The name guard: `current_database()` must be the bundle's target, or match it when
+/// the bundle names a fleet (or, only during a rehearsal, be the clone's name). Reads
+/// the session's facts and sets its `statement_timeout` in the same round trip.
 pub fn name_guard_with(
     client: &mut Client,
-    expected: &str,
+    expected: &TargetDatabase,
     statement_timeout: &str,
 ) -> Result<super::session::SessionFacts, DbError> {
     let facts = super::session::open_facts(client, statement_timeout)?;
-    if facts.database != expected {
+    if expected.matching(&facts.database).is_none() {
         return Err(DbError::NameGuard {
-            expected: expected.into(),
+            expected: expected.clone(),
             actual: facts.database,
         });
     }
@@ -301,8 +323,14 @@ pub fn name_guard_with(
 }
 
 /// [`name_guard_with`] without a statement timeout.
-pub fn name_guard(client: &mut Client, expected: &str) -> Result<ServerInfo, DbError> {
+pub fn name_guard(client: &mut Client, expected: &TargetDatabase) -> Result<ServerInfo, DbError> {
     name_guard_with(client, expected, "0").map(|f| f.info())
+}
+
+/// The name guard for a database airlock named itself (a rehearsal's clone): exactly
+/// that name.
+pub fn name_guard_exact(client: &mut Client, name: &str) -> Result<ServerInfo, DbError> {
+    name_guard(client, &TargetDatabase::Name(name.into()))
 }
 
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {

@@ -297,6 +297,7 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
         r.already_applied = st.applied.clone();
         if let Err(DbError::Refused(refusal)) = &next {
             r.refusal = Some(refusal.to_string());
+            r.refusal_kind = Some(refusal.kind());
         }
     });
     let n = m.tier.len();

@@ -205,11 +205,21 @@ pub(crate) fn plan_deploy(
 ) -> (PlanReport, Option<DbError>) {
     let info = &deploy.session.info;
     report.database = info.database.clone();
+    let fleet = &opts.expected_db;
+    report.target_match = fleet
+        .is_fleet()
+        .then(|| fleet.matching(&info.database).map(str::to_string))
+        .flatten();
     report.push(Check::ok(
         CheckName::Database,
         format!(
-            "connected to {} (server_version_num {}) as {}{}",
+            "connected to {}{} (server_version_num {}) as {}{}",
             info.database,
+            match &report.target_match {
+                Some(m) if m != &info.database => format!(" (matches {m:?} of the bundle's fleet)"),
+                Some(_) => " (named in the bundle's fleet)".to_string(),
+                None => String::new(),
+            },
             info.server_version_num,
             info.session_user,
             match deploy.session.facts.overridden.as_str() {

@@ -201,8 +201,17 @@ pub enum DbError {
         message: String,
         at: Box<files::StatementAt>,
     },
-    #[error("name guard: connected to database {actual:?}, but the bundle is for {expected:?}")]
-    NameGuard { expected: String, actual: String },
+    #[error("name guard: connected to database {actual:?}, but the bundle is for {}", expected.describe())]
+    NameGuard {
+        expected: airlock_bundle::target_db::TargetDatabase,
+        actual: String,
+    },
+    /// A bundle for a fleet, and no database named anywhere (`--db`, `AIRLOCK_DB`,
+    /// `PGDATABASE`): airlock does not choose one of the fleet.
+    #[error("the bundle is for {}, and the connection names no database; airlock does not pick one of them, nothing was done", target.describe())]
+    NoDatabaseNamed {
+        target: airlock_bundle::target_db::TargetDatabase,
+    },
     #[error("{0}")]
     State(String),
     /// The ledger does not allow this deploy (already applied, downgrade,
@@ -339,6 +348,7 @@ impl DbError {
             | DbError::RunInProgress { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
             DbError::Usage(_)
+            | DbError::NoDatabaseNamed { .. }
             | DbError::Cancelled
             | DbError::NoSuchTier { .. }
             | DbError::NoRollback => Exit::Usage,
@@ -355,6 +365,15 @@ impl DbError {
             DbError::Partial { error, .. } => error.exit_code(),
         }
     }
+    /// Which ledger refusal this is, when it is one.
+    pub fn refusal_kind(&self) -> Option<refusal::RefusalKind> {
+        match self {
+            DbError::Refused(r) => Some(r.kind()),
+            DbError::Partial { error, .. } => error.refusal_kind(),
+            _ => None,
+        }
+    }
+
     /// Where in a bundle file the failing statement is, when a statement failed.
     pub fn at(&self) -> Option<&files::StatementAt> {
         match self {
@@ -373,6 +392,7 @@ impl DbError {
             DbError::Refused(_) => "refused",
             DbError::Blocked(_) => "blocked",
             DbError::Usage(_)
+            | DbError::NoDatabaseNamed { .. }
             | DbError::Cancelled
             | DbError::NoSuchTier { .. }
             | DbError::NoRollback => "usage",
@@ -395,8 +415,19 @@ impl DbError {
     pub fn hint(&self) -> Option<String> {
         match self {
             DbError::Connect { message, .. } => Some(connect_hint(message)),
-            DbError::NameGuard { expected, .. } => Some(format!(
+            DbError::NameGuard {
+                expected: airlock_bundle::target_db::TargetDatabase::Name(expected),
+                ..
+            } => Some(format!(
                 "connect to the database the bundle is for (--db \"dbname={expected}\"), or use the bundle made for this one"
+            )),
+            DbError::NameGuard { expected, .. } => Some(format!(
+                "connect to one of {} (--db \"dbname=NAME\"), or use the bundle made for this one",
+                expected.describe()
+            )),
+            DbError::NoDatabaseNamed { target } => Some(format!(
+                "name the database in the connection: --db \"dbname=NAME\" (or AIRLOCK_DB, PGDATABASE), NAME one of {}",
+                target.describe()
             )),
             DbError::Session(_) => Some(
                 "remove the setting (ALTER DATABASE … RESET session_replication_role / ALTER ROLE … RESET …), or connect as a superuser".into(),

@@ -98,7 +98,7 @@ pub(crate) fn planned(
         return Ok(locks);
     }
     let mut c = clone.connect()?;
-    conn::name_guard(&mut c, expected)?;
+    conn::name_guard_exact(&mut c, expected)?;
     let path = vb.manifest().spec().target.search_path();
     lock_plan::size(&mut c, &path, &mut locks)?;
     locks.retain(|l| l.size.is_some());

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Options<'a> {
     pub conn: &'a ConnSpec,
-    /// The database the name guard requires (the bundle's target, or a rehearsal clone).
-    pub expected_db: String,
+    /// The database the name guard requires: the bundle's target (one name, or a fleet
+    /// the database must match), or a rehearsal's clone by its name.
+    pub expected_db: airlock_bundle::target_db::TargetDatabase,
     pub params: BTreeMap<String, String>,
     pub through: Option<String>,
     pub lock_timeout: String,
@@ -42,6 +43,17 @@ pub struct Options<'a> {
     /// the ledger (`super::delivery`); `None`: no receipt is saved (rehearsals,
     /// `plan`).
     pub deliver: Option<&'a dyn super::receipt::Deliver>,
+}
+
+impl Options<'_> {
+    /// The database a report names before the guard has read it: the bundle's one
+    /// name (as always), or for a fleet the database the connection names.
+    pub fn shown_db(&self) -> String {
+        match self.expected_db.default_name() {
+            Some(name) if !self.expected_db.is_fleet() => name.to_string(),
+            _ => self.conn.dbname().to_string(),
+        }
+    }
 }
 
 /// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that

@@ -117,7 +117,7 @@ pub fn plan(
     predict: Option<std::time::Duration>,
 ) -> PlanReport {
     let m = vb.manifest();
-    let mut report = PlanReport::new(vb, &opts.expected_db, checks);
+    let mut report = PlanReport::new(vb, &opts.shown_db(), checks);
     report.reaches_beyond = reaches_beyond(vb);
     match target::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout) {
         Ok(session) => {

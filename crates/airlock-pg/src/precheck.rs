@@ -30,6 +30,8 @@ pub fn ledger_allows(
     through: Option<&str>,
 ) -> Result<Allowed, DbError> {
     let mut client = conn.connect()?;
+    // Every look at a database passes the name guard first.
+    super::conn::name_guard(&mut client, &vb.manifest().target.database)?;
     let rows = match ledger::inspect(&mut client)? {
         ledger::Presence::Present => match ledger::read_all(&mut client) {
             Ok(rows) => rows,

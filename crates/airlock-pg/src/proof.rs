@@ -23,6 +23,7 @@ use super::conn::{self, ConnSpec};
 use super::fingerprint::{self, Fingerprint, Level, Opened, Part, Table};
 use super::storage::Files;
 use super::DbError;
+use airlock_bundle::target_db::TargetDatabase;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What is known of one table at the end.
@@ -126,7 +127,7 @@ pub struct Entry {
 }
 
 /// A connection to `expected` (name-guarded).
-fn guarded(spec: &ConnSpec, expected: &str) -> Result<postgres::Client, DbError> {
+fn guarded(spec: &ConnSpec, expected: &TargetDatabase) -> Result<postgres::Client, DbError> {
     let mut c = spec.connect()?;
     conn::name_guard(&mut c, expected)?;
     Ok(c)
@@ -140,7 +141,7 @@ pub fn entry(
     recorded: Option<&Recorded>,
     jobs: usize,
 ) -> Result<Entry, DbError> {
-    let mut c = guarded(spec, expected)?;
+    let mut c = guarded(spec, &TargetDatabase::Name(expected.into()))?;
     let mut tx = fingerprint::begin_leader(&mut c)?;
     let Opened {
         snapshot,
@@ -189,7 +190,7 @@ fn side(client: &mut Result<postgres::Client, DbError>) -> Result<Side<'_>, DbEr
 /// `CHECKPOINT`).
 pub struct Where<'a> {
     pub clone: Option<(&'a ConnSpec, &'a str)>,
-    pub target: (&'a ConnSpec, &'a str),
+    pub target: (&'a ConnSpec, &'a TargetDatabase),
     pub admin: &'a ConnSpec,
 }
 
@@ -246,7 +247,9 @@ pub fn ends(
     check_clone: bool,
     jobs: usize,
 ) -> Ends {
-    let mut clone_client = at.clone.map(|(spec, name)| guarded(spec, name));
+    let mut clone_client = at
+        .clone
+        .map(|(spec, name)| guarded(spec, &TargetDatabase::Name(name.into())));
     let mut target_client = guarded(at.target.0, at.target.1);
     let (mut clone, mut target) = std::thread::scope(|s| {
         let t = s.spawn(|| side(&mut target_client));

@@ -41,6 +41,10 @@ pub struct Receipt {
     pub bundle_version: String,
     pub sequence: u64,
     pub database: String,
+    /// A bundle for a fleet: its `[target] database` (names and patterns), which
+    /// `database` matched; absent for a bundle for one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<airlock_bundle::target_db::TargetDatabase>,
     /// The server's system identifier (pg_control_system()): with `database`, which
     /// target this is, also when two clusters have a database of the same name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -134,6 +138,7 @@ impl Receipt {
             bundle_version: m.bundle.version.clone(),
             sequence: m.bundle.sequence,
             database: info.database.clone(),
+            target_database: m.target.database.fleet(),
             system_identifier: String::new(),
             server_version_num: info.server_version_num,
             session_user: info.session_user.clone(),

@@ -44,7 +44,33 @@ pub enum Refusal {
     ThroughApplied { through: String, next: String },
 }
 
+/// Which refusal it was, as `--json` names it (`refusal_kind` of an error document
+/// and of `plan`): scripts (the Ansible modules) tell "nothing left to do" from a
+/// refusal that needs a person by this, never by the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalKind {
+    /// Two different signed bundles claim the same name and sequence.
+    Equivocation,
+    /// A later sequence of the same bundle is applied.
+    Downgrade,
+    /// Every tier of this bundle is applied already: nothing to do.
+    AlreadyApplied,
+    /// `--through` names a tier that is applied already: nothing to do up to it.
+    ThroughApplied,
+}
+
 impl Refusal {
+    /// Which refusal this is.
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::Equivocation { .. } => RefusalKind::Equivocation,
+            Refusal::Downgrade { .. } => RefusalKind::Downgrade,
+            Refusal::AlreadyApplied { .. } => RefusalKind::AlreadyApplied,
+            Refusal::ThroughApplied { .. } => RefusalKind::ThroughApplied,
+        }
+    }
+
     /// What to do about it.
     pub fn hint(&self) -> Option<&'static str> {
         match self {

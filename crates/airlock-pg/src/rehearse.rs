@@ -42,6 +42,7 @@ use super::proof::{self, Ends, Entry, Recorded, Where};
 use super::storage::{self, Files};
 use super::{quote_ident, sql_err, sqlstate, DbError};
 use airlock_base::exit::Exit;
+use airlock_bundle::target_db::TargetDatabase;
 use airlock_bundle::verified::VerifiedBundle;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -319,13 +320,16 @@ fn seen_fail(watch: &Watch, e: DbError) -> (Exit, String) {
 /// server version (no STRATEGY before PostgreSQL 15). The connection closes before
 /// the clone (CREATE DATABASE waits up to 5 s for its backend to exit).
 /// What the target's catalog holds that reaches beyond it ([`super::outside`]).
-fn target_reach(spec: &ConnSpec, expected: &str) -> Result<Vec<airlock_sql::Reach>, DbError> {
+fn target_reach(
+    spec: &ConnSpec,
+    expected: &TargetDatabase,
+) -> Result<Vec<airlock_sql::Reach>, DbError> {
     let mut c = spec.connect()?;
     conn::name_guard(&mut c, expected)?;
     super::outside::in_catalog(&mut c)
 }
 
-fn size_of(spec: &ConnSpec, expected: &str) -> Result<(i64, i64, i64), DbError> {
+fn size_of(spec: &ConnSpec, expected: &TargetDatabase) -> Result<(i64, i64, i64), DbError> {
     let mut c = spec.connect()?;
     let info = conn::name_guard(&mut c, expected)?;
     let row = c
@@ -368,7 +372,7 @@ struct Partial {
 
 fn applied_on(spec: &ConnSpec, expected: &str, vb: &VerifiedBundle) -> Result<Partial, DbError> {
     let mut c = spec.connect()?;
-    conn::name_guard(&mut c, expected)?;
+    conn::name_guard_exact(&mut c, expected)?;
     let mut tx = c
         .build_transaction()
         .read_only(true)
@@ -400,9 +404,9 @@ pub fn clone_name(target: &str) -> String {
 /// The databases a rehearsal names.
 struct Places {
     /// The target as connected (`--db`), and the bundle's target.database (the name
-    /// guard's expectation there).
+    /// guard's expectation there: one name, or a fleet the target must match).
     target: String,
-    expected_target: String,
+    expected_target: TargetDatabase,
     clone: String,
     clone_spec: ConnSpec,
     /// The maintenance database, where the clone is made and dropped.
@@ -629,7 +633,7 @@ fn ledger_allows(vb: &VerifiedBundle, conn: &ConnSpec) -> Result<((), String), (
 /// not, when this login may not read file times or force a checkpoint. Read on a
 /// connection closed before the clone (`CREATE DATABASE` waits for the target's
 /// sessions to end).
-fn record_target(spec: &ConnSpec, expected: &str) -> TargetFiles {
+fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> TargetFiles {
     let read = || -> Result<Result<(Files, u32), String>, DbError> {
         let mut c = spec.connect()?;
         conn::name_guard(&mut c, expected)?;
@@ -908,7 +912,7 @@ fn clone_options<'a>(
 ) -> Options<'a> {
     Options {
         conn: &places.clone_spec,
-        expected_db: places.clone.clone(),
+        expected_db: TargetDatabase::Name(places.clone.clone()),
         params: o.params.clone(),
         through: None,
         lock_timeout: "10s".into(),
@@ -1395,7 +1399,7 @@ fn drop_clone(
         .get(0);
     if subs > 0 {
         let mut c = clone_spec.connect()?;
-        conn::name_guard(&mut c, clone)?;
+        conn::name_guard_exact(&mut c, clone)?;
         let names: Vec<String> = c
             .query(
                 "SELECT s.subname::pg_catalog.text FROM pg_catalog.pg_subscription s \

@@ -11,6 +11,7 @@ use super::options::Options;
 use super::session::{BundlePins, SessionFacts};
 use super::{remembered, sql_err, DbError};
 use airlock_bundle::manifest::Manifest;
+use airlock_bundle::target_db::TargetDatabase;
 use postgres::{Client, Transaction};
 use std::collections::BTreeMap;
 
@@ -25,7 +26,7 @@ pub struct Session {
 /// connection itself).
 pub fn open(
     opts_conn: &ConnSpec,
-    expected: &str,
+    expected: &TargetDatabase,
     m: &Manifest,
     statement_timeout: &str,
 ) -> Result<Session, DbError> {

@@ -196,8 +196,13 @@ fn bundle_summary(b: &AuditedBundle) -> String {
         Some(v) => format!("{keys} (trust store version {v})"),
         None => keys,
     };
+    let fleet = b
+        .target_database
+        .as_ref()
+        .map(|t| format!(", for {}", t.describe()))
+        .unwrap_or_default();
     format!(
-        "{name} {version} seq {} (id {}){keys}",
+        "{name} {version} seq {} (id {}){keys}{fleet}",
         b.sequence.unwrap_or_default(),
         short(b.bundle_id.as_deref().unwrap_or(""))
     )

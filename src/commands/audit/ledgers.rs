@@ -11,6 +11,7 @@ use crate::cli::AuditArgs;
 use crate::db::conn;
 use crate::db::ledger::{self, LedgerRow};
 use crate::error::{Error, Result};
+use crate::spec::TargetDatabase;
 use crate::trust::{self, Existence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,7 +56,7 @@ pub struct AuditedLedger {
 
 /// Every `--db` and `--ledger`, in that order; one database given twice is a usage
 /// error (which of the two would a receipt be checked against?).
-pub(super) fn read_all(args: &AuditArgs, default_db: &str) -> Result<Vec<Ledger>> {
+pub(super) fn read_all(args: &AuditArgs, default_db: &TargetDatabase) -> Result<Vec<Ledger>> {
     let mut out: Vec<Ledger> = vec![];
     for spec in &args.db {
         out.push(Ledger::from_db(spec, default_db)?);
@@ -80,8 +81,8 @@ pub(super) fn read_all(args: &AuditArgs, default_db: &str) -> Result<Vec<Ledger>
 }
 
 impl Ledger {
-    fn from_db(spec: &str, default_db: &str) -> Result<Ledger> {
-        let spec = conn::resolve(Some(spec), default_db)?;
+    fn from_db(spec: &str, default_db: &TargetDatabase) -> Result<Ledger> {
+        let spec = conn::resolve_for(Some(spec), default_db)?;
         let mut c = spec.connect()?;
         let mut tx = c
             .build_transaction()

@@ -279,7 +279,10 @@ pub(super) fn status(d: &Dossier) -> String {
         esc(&m.bundle.name),
         esc(&m.bundle.version),
         m.bundle.sequence,
-        esc(&m.target.database)
+        esc(&match &m.target.database {
+            airlock_bundle::target_db::TargetDatabase::Name(n) => n.clone(),
+            fleet => fleet.describe(),
+        })
     );
     if !m.bundle.description.is_empty() {
         let _ = write!(s, " {}", esc_bounded(&m.bundle.description, EVIDENCE));

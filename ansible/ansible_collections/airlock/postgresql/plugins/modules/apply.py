@@ -1,0 +1,341 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: airlock maintainers
+# MIT OR Apache-2.0 (see the airlock repository's LICENSE files)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: apply
+short_description: Apply a signed airlock release bundle to one PostgreSQL database
+version_added: "0.1.0"
+description:
+  - Runs C(airlock apply) on the host for the database O(db) names. The bundle is
+    verified against the trust store, the database must pass the bundle's name guard
+    (its name equals or matches the bundle's C([target] database), a name, a list or
+    a glob pattern such as C(tenant_*)), the gates must be READY, and the tiers not yet
+    applied run all-or-nothing, recorded in the database's ledger.
+  - Idempotent through the ledger. A bundle whose tiers are all applied (or applied
+    through O(through)) is reported C(ok), unchanged; airlock's typed refusal
+    (C(refusal_kind) C(already-applied) or C(through-applied)) decides, never its
+    message.
+  - In check mode it runs C(airlock plan), read-only, and reports C(changed) as the
+    apply would (GO with tiers to run). With C(--diff) it shows the tiers of the bundle
+    the ledger records as applied before and after.
+  - A BLOCKED gate, a NO-GO plan and every failure fail the task with airlock's exit
+    code, error and hint; airlock changed nothing on that database.
+  - Waves, canaries and stop-on-failure are Ansible's own (C(serial),
+    C(max_fail_percentage)); run one database per host of the inventory.
+options:
+  bundle:
+    description: The signed bundle file (C(NAME-VERSION.airlock.tar.gz)) on the host.
+    type: path
+    required: true
+  trust:
+    description:
+      - The trust store on the host (a directory of minisign C(*.pub) keys with
+        optional C(trust.toml), or one C(.pub) file).
+    type: path
+    required: true
+  db:
+    description:
+      - The database, as a libpq connection string (C(host=/var/run/postgresql
+        dbname=tenant_17)) or a C(postgresql://) URL. It must name the database when
+        the bundle is for a fleet.
+      - Keep passwords out of it (a C(.pgpass) file, or C(PGPASSWORD) in the task's
+        C(environment)), as the task's arguments are logged.
+    type: str
+    required: true
+  params:
+    description: The bundle's params, each given as C(--param NAME=VALUE).
+    type: dict
+    default: {}
+  approvals:
+    description:
+      - Signed approvals for a bundle with C([ratification]) (C(--approval)), a file
+        written by C(airlock approve), or a directory of them.
+    type: path
+  through:
+    description: Apply the tiers up to and including this one only (C(--through)).
+    type: str
+  wait:
+    description:
+      - Wait up to this many seconds for the gates to say READY (C(--wait
+        --wait-timeout)), polling read-only, then apply. Each database waits for its
+        own gates. Still BLOCKED at the end fails the task, nothing changed.
+      - Check mode does not wait; a BLOCKED gate fails it.
+    type: int
+  poll_interval:
+    description: Seconds between two polls of the gates while waiting (C(--poll-interval)).
+    type: int
+    default: 60
+  lock_timeout:
+    description:
+      - How long a statement waits for a lock, and apply for the deploy lock
+        (C(--lock-timeout), e.g. C(10s), C(2m)).
+    type: str
+  receipt_dir:
+    description:
+      - The directory the receipt is written to (C(--receipt-dir)); its name is unique
+        per database and server. Default airlock's, C(./receipts) of the module's
+        working directory.
+    type: path
+  sign_receipt:
+    description: Sign the receipt with this secret key (C(--sign-receipt)).
+    type: path
+  passphrase:
+    description:
+      - The passphrase of an encrypted O(sign_receipt) key (from a vault). It reaches
+        airlock in its environment (C(AIRLOCK_PASSPHRASE)), never on its command line.
+    type: str
+  executable:
+    description: The airlock binary, a path or a name on C(PATH).
+    type: str
+    default: airlock
+notes:
+  - Runs on the host that can reach the database (often the controller, with
+    C(ansible_connection=local), one inventory host per database).
+  - Supports check mode and diff mode.
+seealso:
+  - module: airlock.postgresql.rollback
+  - module: airlock.postgresql.status
+author:
+  - airlock maintainers (@airlock)
+"""
+
+EXAMPLES = r"""
+- name: Apply the release to each tenant, one at a time, stopping at the first failure
+  hosts: tenants
+  serial: 1
+  max_fail_percentage: 0
+  gather_facts: false
+  tasks:
+    - name: Apply
+      airlock.postgresql.apply:
+        bundle: /srv/releases/shop-2026.06.airlock.tar.gz
+        trust: /etc/airlock/trust
+        db: "host=/var/run/postgresql dbname={{ tenant_db }}"
+        params:
+          ticket: CHG-1234
+        receipt_dir: /var/lib/airlock/receipts
+        sign_receipt: /etc/airlock/operator.key
+        passphrase: "{{ vault_operator_passphrase }}"
+
+- name: Wait up to an hour per tenant for its gate, then apply
+  airlock.postgresql.apply:
+    bundle: /srv/releases/shop-2026.06.airlock.tar.gz
+    trust: /etc/airlock/trust
+    db: "dbname={{ tenant_db }}"
+    wait: 3600
+    poll_interval: 30
+"""
+
+RETURN = r"""
+rc:
+  description:
+    - airlock's exit code. 0 applied; 6 with RV(refusal_kind) C(already-applied) or
+      C(through-applied) is no failure (the result says C(failed=false)).
+  returned: always
+  type: int
+  sample: 0
+database:
+  description: The database airlock connected to.
+  returned: when airlock reached it
+  type: str
+  sample: tenant_17
+tiers:
+  description: The tiers applied now (in check mode, that the apply would run).
+  returned: success
+  type: list
+  elements: str
+  sample: [structure, data]
+receipt_file:
+  description: Where the receipt was written.
+  returned: when a change was applied
+  type: str
+  sample: /var/lib/airlock/receipts/shop-2026.06.tenant_17@7291.apply-3.receipt.json
+verdict:
+  description: C(APPLIED), C(ALREADY-APPLIED), or in check mode the plan's verdict (C(GO)...).
+  returned: success
+  type: str
+  sample: APPLIED
+refusal_kind:
+  description: airlock's refusal, when nothing was left to do (C(already-applied), C(through-applied)).
+  returned: when the ledger refused
+  type: str
+  sample: already-applied
+error:
+  description: airlock's error (or the first check that did not pass), when the task failed.
+  returned: failure
+  type: str
+hint:
+  description: What to do next, as airlock says it.
+  returned: failure, when airlock gives one
+  type: str
+kind:
+  description: airlock's kind of error (C(name-guard), C(state-check), C(blocked), C(usage)...).
+  returned: failure
+  type: str
+document:
+  description:
+    - The JSON document airlock printed (apply's receipt, or in check mode the plan, or
+      the error document), unchanged.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.postgresql.plugins.module_utils import airlock
+
+
+def argument_spec():
+    spec = dict(
+        bundle=dict(type="path", required=True),
+        trust=dict(type="path", required=True),
+        params=dict(type="dict", default={}),
+        approvals=dict(type="path"),
+        through=dict(type="str"),
+        wait=dict(type="int"),
+        poll_interval=dict(type="int", default=60),
+        lock_timeout=dict(type="str"),
+        receipt_dir=dict(type="path"),
+        sign_receipt=dict(type="path"),
+        passphrase=dict(type="str", no_log=True),
+    )
+    spec.update(airlock.COMMON_ARGS)
+    return spec
+
+
+def plan(module):
+    """`airlock plan`: read-only, what an apply would do now."""
+    p = module.params
+    args = airlock.bundle_args(module, "plan")
+    if p["approvals"]:
+        args += ["--approval", p["approvals"]]
+    if p["through"]:
+        args += ["--through", p["through"]]
+    return airlock.run(module, args)
+
+
+def diff_of(doc):
+    """The ledger's applied tiers of this bundle, before and after (from a plan)."""
+    before = list(doc.get("already_applied") or [])
+    after = before + [t.get("name") for t in doc.get("tiers") or []]
+    title = "%s %s on %s" % (
+        doc.get("bundle_name"),
+        doc.get("bundle_version"),
+        doc.get("database"),
+    )
+    return dict(
+        before_header="ledger of %s" % doc.get("database"),
+        after_header="ledger of %s" % doc.get("database"),
+        before=airlock.ledger_text(title, before),
+        after=airlock.ledger_text(title, after),
+    )
+
+
+def check_mode(module):
+    rc, doc = plan(module)
+    result = dict(rc=rc, document=doc, database=doc.get("database"))
+    if doc.get("refusal_kind") in airlock.NOTHING_TO_DO:
+        result.update(
+            changed=False,
+            verdict="ALREADY-APPLIED",
+            refusal_kind=doc.get("refusal_kind"),
+            tiers=[],
+            msg=doc.get("refusal"),
+        )
+    elif rc == 0 and doc.get("verdict") == "GO":
+        tiers = [t.get("name") for t in doc.get("tiers") or []]
+        result.update(
+            changed=bool(tiers),
+            verdict="GO",
+            tiers=tiers,
+            msg="GO: apply would run %s" % (", ".join(tiers) or "nothing"),
+        )
+    else:
+        airlock.fail(module, rc, doc, database=doc.get("database"))
+    if module._diff and "tiers" in doc:
+        result["diff"] = diff_of(doc)
+    # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
+    module.exit_json(failed=False, **result)
+
+
+def apply(module):
+    p = module.params
+    args = airlock.bundle_args(module, "apply")
+    if p["approvals"]:
+        args += ["--approval", p["approvals"]]
+    if p["through"]:
+        args += ["--through", p["through"]]
+    if p["lock_timeout"]:
+        args += ["--lock-timeout", p["lock_timeout"]]
+    if p["receipt_dir"]:
+        args += ["--receipt-dir", p["receipt_dir"]]
+    if p["sign_receipt"]:
+        args += ["--sign-receipt", p["sign_receipt"]]
+    if p["wait"] is not None:
+        args += [
+            "--wait",
+            "--wait-timeout",
+            "%ds" % max(p["wait"], 1),
+            "--poll-interval",
+            "%ds" % max(p["poll_interval"], 1),
+        ]
+    # Unattended: airlock never asks off a terminal, and --wait must not stop at a
+    # question when the gate opens.
+    args.append("--yes")
+    before = None
+    if module._diff:
+        rc, before = plan(module)
+    rc, doc = airlock.run(module, args, passphrase=p["passphrase"])
+    result = dict(rc=rc, document=doc, database=doc.get("database"))
+    if rc == 6 and doc.get("refusal_kind") in airlock.NOTHING_TO_DO:
+        result.update(
+            changed=False,
+            verdict="ALREADY-APPLIED",
+            refusal_kind=doc.get("refusal_kind"),
+            tiers=[],
+            msg=doc.get("error"),
+        )
+    elif rc == 0 and doc.get("outcome") == "applied":
+        result.update(
+            changed=True,
+            verdict="APPLIED",
+            tiers=doc.get("tiers") or [],
+            receipt_file=doc.get("receipt_file"),
+            msg="applied %s %s on %s: %s"
+            % (
+                doc.get("bundle_name"),
+                doc.get("bundle_version"),
+                doc.get("database"),
+                ", ".join(doc.get("tiers") or []),
+            ),
+        )
+        if doc.get("receipt_warning") or doc.get("receipt_error"):
+            module.warn(doc.get("receipt_warning") or doc.get("receipt_error"))
+    else:
+        airlock.fail(module, rc, doc, database=doc.get("database"))
+    if before is not None and "tiers" in before:
+        result["diff"] = diff_of(before)
+    # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
+    module.exit_json(failed=False, **result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if module.params["wait"] is not None and module.params["wait"] < 1:
+        module.fail_json(msg="wait must be at least 1 second (leave it out not to wait)")
+    if module.params["poll_interval"] < 1:
+        module.fail_json(msg="poll_interval must be at least 1 second")
+    if module.check_mode:
+        check_mode(module)
+    else:
+        apply(module)
+
+
+if __name__ == "__main__":
+    main()

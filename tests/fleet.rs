@@ -1,0 +1,748 @@
+//! One signed bundle rolled out over many databases by a real `ansible-playbook`,
+//! through the `airlock.postgresql` collection in `ansible/` (issue 52): each database
+//! a host of the inventory (`ansible_connection=local`, its `db` a libpq string for
+//! its own fresh database). Check mode changes nothing and says what would change;
+//! `serial: 1` with `max_fail_percentage: 0` stops at the first tenant that fails and
+//! leaves the later ones untouched; the rerun applies the rest, changed only where it
+//! ran; `wait` waits per tenant; bad input fails the task with airlock's message, never
+//! a traceback; the receipt key's passphrase never reaches airlock's command line; the
+//! modules' docs render and the collection passes `ansible-test sanity`.
+//!
+//! ansible-core comes from PyPI into a virtual environment made once by
+//! `scripts/ansible-venv` (also run by `scripts/test-deps`) and kept in the target
+//! directory. A missing python3 or PyPI fails these tests loudly.
+
+mod util;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use util::*;
+
+/// The virtual environment with ansible-core (made once per test process).
+fn venv() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target directory")
+            .join("ansible-venv");
+        let o = Command::new(repo().join("scripts/ansible-venv"))
+            .arg(&dir)
+            .output()
+            .expect("run scripts/ansible-venv");
+        assert!(
+            o.status.success(),
+            "scripts/ansible-venv could not make the Ansible virtual environment (it needs python3 with venv, and PyPI): {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        dir
+    })
+    .clone()
+}
+
+/// A command of the virtual environment (`ansible-playbook`, `ansible-doc`…) with the
+/// collection on its path, its state under `d`, airlock's state the tests' own.
+fn ansible(d: &Path, program: &str) -> Command {
+    let mut c = Command::new(venv().join("bin").join(program));
+    c.current_dir(d)
+        .env("ANSIBLE_COLLECTIONS_PATH", repo().join("ansible"))
+        .env("ANSIBLE_HOME", d.join(".ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", d.join(".ansible-tmp"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+        // Each host's last task result, as JSON, in d/tree/HOST.
+        .env("ANSIBLE_CALLBACKS_ENABLED", "ansible.builtin.tree")
+        .env("ANSIBLE_CALLBACK_TREE_DIR", d.join("tree"))
+        .env("AIRLOCK_STATE_DIR", state_dir());
+    for k in [
+        "AIRLOCK_DB",
+        "AIRLOCK_TRUST",
+        "AIRLOCK_PASSPHRASE",
+        "PGDATABASE",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// `ansible-playbook -i inventory.ini PLAY ARGS` in `d`, the tree of results emptied
+/// first.
+fn playbook(d: &Path, play: &str, args: &[&str]) -> Output {
+    let _ = std::fs::remove_dir_all(d.join("tree"));
+    let o = ansible(d, "ansible-playbook")
+        .args(["-i", "inventory.ini", play])
+        .args(args)
+        .output()
+        .expect("run ansible-playbook");
+    // Whatever happened, no module died in Python.
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !all.contains("Traceback") && !all.contains("MODULE FAILURE"),
+        "a module failed with a Python error:\n{all}"
+    );
+    o
+}
+
+/// The last task result of each host that ran (the tree callback's files).
+fn results(d: &Path) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir(d.join("tree")) {
+        for e in dir.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            out.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}")),
+            );
+        }
+    }
+    out
+}
+
+/// Counts of the PLAY RECAP line of each host: (ok, changed, failed).
+fn recap(o: &Output) -> BTreeMap<String, (u32, u32, u32)> {
+    let text = stdout(o);
+    let mut out = BTreeMap::new();
+    let Some((_, tail)) = text.split_once("PLAY RECAP") else {
+        return out;
+    };
+    for line in tail.lines().filter(|l| l.contains(" : ok=")) {
+        let (host, counts) = line.split_once(" : ").unwrap();
+        let count = |k: &str| -> u32 {
+            counts
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        out.insert(
+            host.trim().to_string(),
+            (count("ok"), count("changed"), count("failed")),
+        );
+    }
+    out
+}
+
+/// Assert the playbook's exit code, with both streams when it differs.
+#[track_caller]
+fn expect_play(o: &Output, want: i32) {
+    assert_eq!(
+        code(o),
+        want,
+        "ansible-playbook exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Tenants on the local server, a bundle for all of them (`[target] database` a glob
+/// pattern), and an inventory with one host per tenant.
+struct Fleet {
+    dir: tempfile::TempDir,
+    tenants: Vec<TestDb>,
+    pattern: String,
+}
+
+impl Fleet {
+    /// `n` tenants, each prepared by `setup` (index from 0) before the bundle is packed;
+    /// the bundle's one tier runs after `gate_sql` says ready.
+    fn new(n: usize, gate_sql: &str, setup: impl Fn(usize, &TestDb)) -> Fleet {
+        let dir = keyed_dir();
+        let d = dir.path();
+        // One tag for the whole fleet of this test: the pattern names it alone.
+        static FLEETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tag = format!(
+            "fl{}",
+            FLEETS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let tenants: Vec<TestDb> = (0..n).map(|_| TestDb::new(&tag)).collect();
+        for (i, t) in tenants.iter().enumerate() {
+            setup(i, t);
+        }
+        let pattern = format!("airlock_t_{tag}_{}_*", std::process::id());
+        let s = MiniSource::new(
+            d,
+            "PLACEHOLDER",
+            gate_sql,
+            &[(
+                "structure",
+                "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
+                true,
+            )],
+            "DROP SCHEMA IF EXISTS app CASCADE;",
+        );
+        let toml = s.dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        write(
+            &toml,
+            &text.replace("\"PLACEHOLDER\"", &format!("\"{pattern}\"")),
+        );
+        pack(d, &s.dir, "rm.key", "release.tar.gz");
+        let fleet = Fleet {
+            dir,
+            tenants,
+            pattern,
+        };
+        fleet.inventory(&[]);
+        fleet
+    }
+
+    fn d(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `inventory.ini`: host tN for the Nth tenant (from 1), then the extra hosts
+    /// (name, database) given, each with its `db`.
+    fn inventory(&self, extra: &[(&str, &str)]) {
+        let mut hosts: Vec<(String, String)> = self
+            .tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("t{}", i + 1), t.name.clone()))
+            .collect();
+        hosts.extend(extra.iter().map(|(h, db)| (h.to_string(), db.to_string())));
+        let mut ini = String::from("[tenants]\n");
+        for (host, db) in &hosts {
+            ini.push_str(&format!(
+                "{host} db=\"host=/var/run/postgresql dbname={db}\"\n"
+            ));
+        }
+        ini.push_str(&format!(
+            "\n[tenants:vars]\nansible_connection=local\nansible_python_interpreter={}\n",
+            venv().join("bin/python").display()
+        ));
+        write(&self.d().join("inventory.ini"), &ini);
+    }
+
+    /// A playbook over the tenants: `play` options (serial…), then one task of
+    /// `module` with the release's bundle, trust store, the host's db, the param the
+    /// bundle asks for, the receipts directory and airlock, plus `options`.
+    fn play(&self, name: &str, play: &str, module: &str, options: &str) -> String {
+        let d = self.d();
+        let text = format!(
+            "- hosts: tenants\n  gather_facts: false\n{play}  tasks:\n    - name: {module}\n      {module}:\n        bundle: {}\n        trust: {}\n        db: \"{{{{ db }}}}\"\n        executable: {}\n{options}",
+            d.join("release.tar.gz").display(),
+            d.join("rm.pub").display(),
+            bin().display(),
+        );
+        write(&d.join(name), &text);
+        name.to_string()
+    }
+
+    /// The rollout: one tenant at a time, stopping at the first failure.
+    fn rollout(&self, extra: &str) -> String {
+        let receipts = self.d().join("receipts");
+        self.play(
+            "rollout.yml",
+            "  serial: 1\n  max_fail_percentage: 0\n",
+            "airlock.postgresql.apply",
+            &format!(
+                "        params:\n          code: A1\n        receipt_dir: \"{}/{{{{ inventory_hostname }}}}\"\n{extra}",
+                receipts.display()
+            ),
+        )
+    }
+}
+
+/// Whether the tier ran on `db` (it makes schema `app` with table `t`).
+fn has_release(db: &TestDb) -> bool {
+    db.scalar("SELECT (to_regclass('app.t') IS NOT NULL)::text") == "true"
+}
+
+#[test]
+fn check_mode_changes_nothing_and_reports_changed_for_each_tenant() {
+    let fleet = Fleet::new(3, "SELECT true AS ready", |_, _| {});
+    let d = fleet.d();
+    // The first tenant has the release already.
+    let first = &fleet.tenants[0];
+    expect_code(
+        &run_json(
+            d,
+            "rm.pub",
+            &first.conn(),
+            &["apply", "release.tar.gz", "--param", "code=A1"],
+        ),
+        0,
+    );
+    let before: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    let play = fleet.rollout("");
+    let o = playbook(d, &play, &["--check", "--diff"]);
+    expect_play(&o, 0);
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 0, 0), "{}", stdout(&o));
+    assert_eq!(counts["t2"], (1, 1, 0), "{}", stdout(&o));
+    assert_eq!(counts["t3"], (1, 1, 0), "{}", stdout(&o));
+    let after: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    assert_eq!(before, after, "check mode changed a database");
+    assert_eq!(fleet.tenants[1].ledger_rows(), "none");
+    assert_eq!(fleet.tenants[2].ledger_rows(), "none");
+    let r = results(d);
+    assert_eq!(r["t1"]["verdict"], "ALREADY-APPLIED");
+    assert_eq!(r["t1"]["refusal_kind"], "already-applied");
+    for host in ["t2", "t3"] {
+        assert_eq!(r[host]["verdict"], "GO", "{}", r[host]);
+        assert_eq!(r[host]["tiers"], serde_json::json!(["structure"]));
+        assert_eq!(r[host]["document"]["target_match"], fleet.pattern.as_str());
+    }
+    // Diff mode shows each tenant's ledger before and after.
+    let text = stdout(&o);
+    assert!(
+        text.contains("-  nothing applied\n+  applied: structure"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("--- before: ledger of {}", fleet.tenants[1].name)),
+        "{text}"
+    );
+}
+
+#[test]
+fn serial_one_stops_at_the_first_failing_tenant_and_the_rerun_applies_the_rest() {
+    // The second tenant is not where the release expects it: its preflight (no table
+    // in schema app) fails.
+    let fleet = Fleet::new(4, "SELECT true AS ready", |i, db| {
+        if i == 1 {
+            db.exec("CREATE SCHEMA app; CREATE TABLE app.stray(i int);");
+        }
+    });
+    let d = fleet.d();
+    let untouched: Vec<String> = fleet.tenants[1..].iter().map(TestDb::dump).collect();
+    let play = fleet.rollout("");
+    let o = playbook(d, &play, &[]);
+    assert_ne!(code(&o), 0, "a failed tenant must fail the run");
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 1, 0), "{}", stdout(&o));
+    assert_eq!(counts["t2"].2, 1, "{}", stdout(&o));
+    assert!(
+        !counts.contains_key("t3") && !counts.contains_key("t4"),
+        "{counts:?}"
+    );
+    let r = results(d);
+    assert_eq!(
+        r.keys().collect::<Vec<_>>(),
+        ["t1", "t2"],
+        "the run went past the failing tenant"
+    );
+    // (The tree keeps a result without its `failed`: the recap above counts it.)
+    let failed = &r["t2"];
+    assert_eq!(failed["rc"], 5, "{failed}");
+    assert_eq!(failed["kind"], "state-check", "{failed}");
+    assert!(
+        failed["msg"].as_str().unwrap().contains("preflight"),
+        "{failed}"
+    );
+    // The first tenant has it; the failing one and every later one are as they were.
+    assert!(has_release(&fleet.tenants[0]));
+    assert_eq!(fleet.tenants[0].ledger_rows(), "1");
+    let now: Vec<String> = fleet.tenants[1..].iter().map(TestDb::dump).collect();
+    assert_eq!(untouched, now, "a tenant after the failure was touched");
+    for t in &fleet.tenants[1..] {
+        assert_eq!(t.ledger_rows(), "none", "{}", t.name);
+    }
+
+    // The fix, and the same run again: changed only where it ran.
+    fleet.tenants[1].exec("DROP TABLE app.stray; DROP SCHEMA app;");
+    let o = playbook(d, &play, &[]);
+    expect_play(&o, 0);
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 0, 0), "{}", stdout(&o));
+    for host in ["t2", "t3", "t4"] {
+        assert_eq!(counts[host], (1, 1, 0), "{host}: {}", stdout(&o));
+    }
+    for t in &fleet.tenants {
+        assert!(has_release(t), "{}", t.name);
+        assert_eq!(t.ledger_rows(), "1", "{}", t.name);
+    }
+    // Each tenant's receipt is where the play put it.
+    for host in ["t1", "t2", "t3", "t4"] {
+        let n = std::fs::read_dir(d.join("receipts").join(host))
+            .unwrap()
+            .count();
+        assert_eq!(n, 1, "{host}");
+    }
+}
+
+/// How many sequential scans `public.flag` of `db` has had: each gate poll reads it
+/// once (every poll is a new session, whose counts reach the statistics as it ends).
+fn flag_reads(db: &TestDb) -> i64 {
+    db.scalar("SELECT coalesce((SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'flag'), 0)::text")
+        .parse()
+        .unwrap()
+}
+
+/// Wait (bounded) until `cond` holds; a hang guard, not a timing assertion.
+#[track_caller]
+fn until(what: &str, child: &mut std::process::Child, mut cond: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("ansible-playbook ended ({status}) before {what}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "not seen in 5 minutes: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn wait_waits_for_each_tenants_own_gate() {
+    let fleet = Fleet::new(2, "SELECT ready FROM public.flag", |_, db| {
+        db.exec("CREATE TABLE public.flag(ready boolean NOT NULL); INSERT INTO public.flag VALUES (false);");
+    });
+    let d = fleet.d();
+    let (one, two) = (&fleet.tenants[0], &fleet.tenants[1]);
+    let play = fleet.rollout("        wait: 600\n        poll_interval: 1\n");
+    let _ = std::fs::remove_dir_all(d.join("tree"));
+    let mut child = ansible(d, "ansible-playbook")
+        .args(["-i", "inventory.ini", &play])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ansible-playbook");
+    // The first tenant's gate is read again and again (plan's look, then polls), and
+    // the second tenant's not at all: one tenant at a time, each waiting for its own.
+    until("the first tenant's gate polled twice", &mut child, || {
+        flag_reads(one) >= 3
+    });
+    assert_eq!(
+        flag_reads(two),
+        0,
+        "the second tenant was asked before the first was done"
+    );
+    assert_eq!(one.ledger_rows(), "none", "applied while BLOCKED");
+    one.exec("UPDATE public.flag SET ready = true");
+    until("the second tenant's gate polled twice", &mut child, || {
+        flag_reads(two) >= 3
+    });
+    assert!(
+        has_release(one),
+        "the first tenant was not applied when its gate opened"
+    );
+    assert_eq!(two.ledger_rows(), "none", "applied while BLOCKED");
+    two.exec("UPDATE public.flag SET ready = true");
+    let o = child.wait_with_output().expect("ansible-playbook");
+    expect_play(&o, 0);
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 1, 0));
+    assert_eq!(counts["t2"], (1, 1, 0));
+    let r = results(d);
+    for host in ["t1", "t2"] {
+        let wait = &r[host]["document"]["wait"];
+        assert_eq!(wait["ended"], "ready", "{host}: {wait}");
+        assert!(wait["polls"].as_u64().unwrap() >= 2, "{host}: {wait}");
+    }
+    assert!(has_release(two));
+}
+
+#[test]
+fn bad_input_fails_the_task_with_airlocks_message_never_a_traceback() {
+    let fleet = Fleet::new(1, "SELECT true AS ready", |_, _| {});
+    let d = fleet.d();
+    let outsider = TestDb::new("fleetout");
+    fleet.inventory(&[("outsider", &outsider.name)]);
+    let before = outsider.dump();
+    let task = |name: &str, extra: &str| {
+        format!(
+            "    - name: {name}\n      airlock.postgresql.apply:\n        bundle: {}\n        trust: {}\n        db: \"{{{{ db }}}}\"\n        params: {{code: A1}}\n{extra}      register: {name}\n      ignore_errors: true\n",
+            d.join("release.tar.gz").display(),
+            d.join("rm.pub").display(),
+        )
+    };
+    let airlock = format!("        executable: {}\n", bin().display());
+    let mut play = String::from("- hosts: tenants\n  gather_facts: false\n  tasks:\n");
+    play.push_str(&task(
+        "unknown_param",
+        &format!("{airlock}        no_such_option: 1\n"),
+    ));
+    play.push_str(&task(
+        "missing_binary",
+        "        executable: /nonexistent/airlock\n",
+    ));
+    play.push_str(&task(
+        "not_on_path",
+        "        executable: airlock-that-is-not-installed\n",
+    ));
+    play.push_str(&task(
+        "undeclared_param",
+        &format!("{airlock}        params: {{code: A1, nope: 1}}\n"),
+    ));
+    play.push_str(&task(
+        "tenant",
+        &format!(
+            "{airlock}        receipt_dir: {}\n",
+            d.join("receipts").display()
+        ),
+    ));
+    play.push_str(&format!(
+        "    - ansible.builtin.copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}.json\"\n        content: \"{{{{ {{'unknown_param': unknown_param, 'missing_binary': missing_binary, 'not_on_path': not_on_path, 'undeclared_param': undeclared_param, 'tenant': tenant}} | to_json }}}}\"\n",
+        d.display()
+    ));
+    write(&d.join("bad.yml"), &play);
+    let o = playbook(d, "bad.yml", &[]);
+    expect_play(&o, 0);
+    let read = |host: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(format!("{host}.json"))).unwrap())
+            .unwrap()
+    };
+    for host in ["t1", "outsider"] {
+        let r = read(host);
+        for (case, says) in [
+            ("unknown_param", "no_such_option"),
+            ("missing_binary", "/nonexistent/airlock"),
+            ("not_on_path", "airlock-that-is-not-installed"),
+            ("undeclared_param", "nope"),
+        ] {
+            let res = &r[case];
+            assert_eq!(res["failed"], true, "{host} {case}: {res}");
+            let msg = res["msg"].as_str().unwrap();
+            assert!(msg.contains(says), "{host} {case}: {res}");
+            // Ansible's own refusal of an unknown option carries an `exception` of
+            // "(traceback unavailable)"; no Python traceback, no module output.
+            let exception = res
+                .get("exception")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            assert!(
+                !exception.contains("Traceback") && res.get("module_stderr").is_none(),
+                "{host} {case}: {res}"
+            );
+        }
+        assert_eq!(r["undeclared_param"]["rc"], 2, "{}", r["undeclared_param"]);
+        assert_eq!(r["undeclared_param"]["kind"], "usage");
+    }
+    // The tenant the bundle is for: applied. The outsider: the name guard, airlock's
+    // words, and nothing written.
+    let r = read("t1");
+    assert_eq!(r["tenant"]["changed"], true, "{}", r["tenant"]);
+    let r = read("outsider");
+    let guard = &r["tenant"];
+    assert_eq!(guard["failed"], true);
+    assert_eq!(guard["rc"], 5, "{guard}");
+    assert_eq!(guard["kind"], "name-guard");
+    let msg = guard["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("name guard") && msg.contains(&format!("{:?}", fleet.pattern)),
+        "{guard}"
+    );
+    assert!(guard["hint"].as_str().unwrap().contains("--db"), "{guard}");
+    assert_eq!(outsider.ledger_rows(), "none");
+    assert_eq!(outsider.dump(), before);
+}
+
+#[test]
+fn the_passphrase_reaches_airlock_in_its_environment_never_on_its_command_line() {
+    let fleet = Fleet::new(1, "SELECT true AS ready", |_, _| {});
+    let d = fleet.d();
+    let secret = "correct-horse-battery-staple";
+    expect_code(
+        &airlock_env(
+            d,
+            &["keygen", "--out", "op"],
+            &[("AIRLOCK_PASSPHRASE", secret)],
+        ),
+        0,
+    );
+    // airlock behind a wrapper that writes down its arguments and whether the
+    // passphrase variable was set (never its value).
+    write(
+        &d.join("airlock-wrapper"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {log}\nif [ -n \"$AIRLOCK_PASSPHRASE\" ]; then echo 'AIRLOCK_PASSPHRASE set' >> {log}; fi\nexec {bin} \"$@\"\n",
+            log = d.join("argv.log").display(),
+            bin = bin().display()
+        ),
+    );
+    std::fs::set_permissions(
+        d.join("airlock-wrapper"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // The passphrase from a vault.
+    write(&d.join("vault.pw"), "vault-password\n");
+    let vaulted = ansible(d, "ansible-vault")
+        .args([
+            "encrypt_string",
+            "--vault-password-file",
+            "vault.pw",
+            secret,
+            "--name",
+            "operator_passphrase",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&vaulted, 0);
+    assert!(!stdout(&vaulted).contains(secret));
+    write(&d.join("secrets.yml"), &stdout(&vaulted));
+    let play = fleet.rollout(&format!(
+        "        executable: {}\n        sign_receipt: {}\n        passphrase: \"{{{{ operator_passphrase }}}}\"\n",
+        d.join("airlock-wrapper").display(),
+        d.join("op.key").display()
+    ));
+    // The wrapper replaces the executable the play names first.
+    let text = std::fs::read_to_string(d.join(&play)).unwrap();
+    let text = text.replacen(&format!("        executable: {}\n", bin().display()), "", 1);
+    let text = text.replace("  tasks:", "  vars_files:\n    - secrets.yml\n  tasks:");
+    write(&d.join(&play), &text);
+    let o = playbook(d, &play, &["--vault-password-file", "vault.pw", "-vvv"]);
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t1"], (1, 1, 0));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !all.contains(secret),
+        "the passphrase shows in ansible-playbook's output"
+    );
+    let argv = std::fs::read_to_string(d.join("argv.log")).unwrap();
+    assert!(
+        !argv.contains(secret),
+        "the passphrase was on airlock's command line: {argv}"
+    );
+    assert!(argv.contains("--sign-receipt"), "{argv}");
+    assert!(argv.contains("AIRLOCK_PASSPHRASE set"), "{argv}");
+    // The receipt is signed by the operator key: plain minisign says so.
+    let r = &results(d)["t1"];
+    let receipt = r["receipt_file"].as_str().unwrap();
+    let verified = tool("minisign")
+        .args(["-Vm", receipt, "-p"])
+        .arg(d.join("op.pub"))
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", stderr(&verified));
+}
+
+#[test]
+fn rollback_and_status_modules_read_and_undo_a_rollout() {
+    let fleet = Fleet::new(2, "SELECT true AS ready", |_, _| {});
+    let d = fleet.d();
+    let play = fleet.rollout("");
+    expect_play(&playbook(d, &play, &[]), 0);
+    let status = fleet.play(
+        "status.yml",
+        "",
+        "airlock.postgresql.status",
+        &format!(
+            "        bundles: [\"{}\"]\n        verify_chain: true\n",
+            d.join("release.tar.gz").display()
+        ),
+    );
+    let status = status.as_str();
+    // The status module's `trust` and `bundles` come from the play's shared options;
+    // it takes no `bundle` option, so that line goes.
+    let text = std::fs::read_to_string(d.join(status)).unwrap();
+    let text = text.replacen(
+        &format!("        bundle: {}\n", d.join("release.tar.gz").display()),
+        "",
+        1,
+    );
+    write(&d.join(status), &text);
+    let o = playbook(d, status, &["--check"]);
+    expect_play(&o, 0);
+    let r = results(d);
+    for host in ["t1", "t2"] {
+        assert_eq!(r[host]["changed"], false);
+        let facts = &r[host]["ansible_facts"]["airlock_status"];
+        assert_eq!(facts["chain"]["ok"], true, "{facts}");
+        let given = facts["bundles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["given"] == true)
+            .unwrap();
+        assert_eq!(given["state"], "applied", "{given}");
+        assert_eq!(given["target_match"], fleet.pattern.as_str());
+    }
+    let rollback = fleet.play(
+        "rollback.yml",
+        "  serial: 1\n  max_fail_percentage: 0\n",
+        "airlock.postgresql.rollback",
+        &format!(
+            "        params:\n          code: A1\n        receipt_dir: \"{}\"\n",
+            d.join("receipts").display()
+        ),
+    );
+    let before: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    let o = playbook(d, &rollback, &["--check", "--diff"]);
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t1"], (1, 1, 0));
+    assert_eq!(recap(&o)["t2"], (1, 1, 0));
+    let after: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    assert_eq!(before, after, "check mode rolled back");
+    let o = playbook(d, &rollback, &[]);
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t1"], (1, 1, 0));
+    assert_eq!(results(d)["t2"]["outcome"], "rolled-back");
+    for t in &fleet.tenants {
+        assert!(!has_release(t), "{}", t.name);
+    }
+    let o = playbook(d, &rollback, &[]);
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t1"], (1, 0, 0));
+    assert_eq!(results(d)["t1"]["outcome"], "nothing-to-roll-back");
+}
+
+#[test]
+fn the_module_docs_render_with_ansible_doc() {
+    let t = tempdir();
+    for module in ["apply", "rollback", "status"] {
+        let o = ansible(t.path(), "ansible-doc")
+            .arg(format!("airlock.postgresql.{module}"))
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+        let text = stdout(&o);
+        assert!(
+            text.contains(&format!("airlock.postgresql.{module}"))
+                && text.contains("OPTIONS")
+                && text.contains("EXAMPLES")
+                && text.contains("RETURN VALUES")
+                && text.contains("executable"),
+            "{text}"
+        );
+        assert!(!stderr(&o).contains("ERROR"), "{}", stderr(&o));
+    }
+    let o = ansible(t.path(), "ansible-doc")
+        .args(["-l", "airlock.postgresql"])
+        .output()
+        .unwrap();
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+}
+
+#[test]
+fn the_collection_passes_ansible_test_sanity() {
+    // ansible-test runs from the collection's own directory, with the HOME that holds
+    // its primed virtual environments (scripts/ansible-venv).
+    let collection = repo().join("ansible/ansible_collections/airlock/postgresql");
+    let venv = venv();
+    let o = Command::new(venv.join("bin/ansible-test"))
+        .args(["sanity", "--python", "3.11"])
+        .current_dir(&collection)
+        .env("HOME", venv.join("ansible-test-home"))
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("run ansible-test");
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "ansible-test sanity failed:\n{text}");
+    for test in [
+        "validate-modules",
+        "ansible-doc",
+        "compile",
+        "import",
+        "pep8",
+        "pylint",
+        "yamllint",
+        "runtime-metadata",
+        "shebang",
+        "no-smart-quotes",
+    ] {
+        assert!(
+            text.contains(&format!("Running sanity test \"{test}\"")),
+            "{test} did not run:\n{text}"
+        );
+    }
+    assert!(!text.contains("ERROR:"), "{text}");
+}
