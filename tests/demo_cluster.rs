@@ -303,7 +303,8 @@ fn the_demo_drops_the_gate_role_it_created_and_keep_quiet_says_what_it_kept() {
     expect_code(&o, 0);
     let out = stdout(&o);
     assert!(out.starts_with("kept: database airlock_demo_"), "{out}");
-    let dir = out.trim().rsplit(' ').next().unwrap().to_string();
+    let kept = out.lines().next().unwrap();
+    let dir = kept.trim().rsplit(' ').next().unwrap().to_string();
     assert!(Path::new(&dir).join("trust").is_dir(), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
