@@ -100,7 +100,7 @@ pub(crate) fn planned(
     let mut c = clone.connect()?;
     conn::name_guard(&mut c, expected)?;
     let path = vb.manifest().spec().target.search_path();
-    lock_plan::size(&mut c, &path, &mut locks)?;
+    lock_plan::size(&mut c, &path, &mut locks, None)?;
     locks.retain(|l| l.size.is_some());
     Ok(locks)
 }
