@@ -26,6 +26,7 @@ mod locks;
 mod meta;
 mod online;
 mod parser;
+mod names;
 mod predicts;
 mod reach;
 mod reads;
@@ -46,7 +47,8 @@ pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
-pub use predicts::{data_steps_in, DataStep, Relation, Step};
+pub use names::object_name;
+pub use predicts::{data_steps_in, shown, DataStep, Relation, Step, TypeRef, Using};
 pub use reach::{reaches_in, Reach};
 pub use reads::{reads_of, Reads};
 pub use shape::{GATE_SHAPE, PROBE_SHAPE};

@@ -1,24 +1,34 @@
 //! `plan`'s predictions: which tier statements the data now in the target will make
 //! fail (a duplicate under a new primary key or unique index, a NULL under a new NOT
-//! NULL, a row a new CHECK or foreign key rejects), and what the release destroys
-//! (rows of dropped, truncated or emptied tables), asked of the target before
-//! anything runs.
+//! NULL, a row a new or validated CHECK or foreign key rejects, a value a new column
+//! type cannot hold, an enum label a recreated type drops while rows hold it, a
+//! DROP that other objects depend on), and what the release destroys (rows of
+//! dropped, truncated or emptied tables and columns, what a CASCADE reaches, values a
+//! type change rounds away), asked of the target before anything runs; and whether
+//! the release declared what it destroys (`[[tier]] destroys`).
 //!
 //! Invariant: read only (one READ ONLY transaction, always rolled back), each question
 //! bounded by a statement_timeout, and only tables the release's statements name are
-//! asked about. A table the release creates, or whose rows it changes before the
+//! read (what a CASCADE reaches beyond them is sized from the catalog's statistics,
+//! never scanned). A table the release creates, or whose rows it changes before the
 //! statement, is named as not predictable here, never queried; a question cut short is
-//! a warning, never a silent GO.
+//! a warning, never a silent GO. No function the database defines is run: an
+//! expression is asked about only when every function and cast in it is built in.
+
+mod ask;
+mod cast;
+mod catalog;
+mod count;
+mod declared;
+mod reach;
+mod walk;
 
 use super::session::render_search_path;
-use super::{pg_message, quote_ident};
+use super::pg_message;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
-use airlock_sql::{DataStep, Relation, Step};
-use postgres::error::SqlState;
-use postgres::Transaction;
+use airlock_sql::DataStep;
 use schemars::JsonSchema;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Why the predictions could not be made at all.
@@ -61,14 +71,32 @@ pub struct Prediction {
     pub statement: String,
     pub relation: String,
     pub outcome: Outcome,
-    /// Offending rows (or duplicate rows), when asked.
+    /// Offending rows (or duplicate rows, or dependent objects of a DROP), when asked;
+    /// absent for a failure whose rows could not be counted in time (at least one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
-    /// Up to 5 offending keys (escaped, each at most 64 characters).
+    /// Up to 5 offending keys (the primary key's values when the table has one, else
+    /// the row's ctid; escaped, each at most 64 characters).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
     /// What was asked, or why nothing was.
     pub reason: String,
+}
+
+/// An object a DROP … CASCADE (or the TRUNCATE … CASCADE, DROP TYPE … CASCADE) takes
+/// with it, beyond the one it names.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Dependent {
+    /// As PostgreSQL describes it (`view public.v`, `column c of table t`,
+    /// `constraint f on table o`).
+    pub what: String,
+    /// The rows it holds (a table, materialized view, or the table of a dropped
+    /// column), from the catalog's statistics (`reltuples`): it is not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<i64>,
+    /// Its bytes from the catalog (pages as of the last VACUUM/ANALYZE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
 }
 
 /// What one statement destroys.
@@ -79,17 +107,48 @@ pub struct Destroyed {
     pub line: usize,
     pub statement: String,
     pub relation: String,
-    /// Rows it takes (a dropped column: the rows of its table); `None`: not there now.
+    /// The object destroyed, schema-qualified as `[[tier]] destroys` names it
+    /// (`public.doomed`, `public.gone.j` for a column, `app` for a schema).
+    pub object: String,
+    /// Rows it takes (a dropped column: the rows of its table; a DELETE or UPDATE: the
+    /// rows it matches); `None`: not there now, or not counted (`note` says why).
     pub rows: Option<i64>,
-    /// Counted exactly (below [`EXACT_BELOW`] estimated rows), or the planner's
-    /// estimate (`reltuples`).
+    /// Counted exactly (below [`EXACT_BELOW`] estimated rows, and every filtered
+    /// count), or the planner's estimate (`reltuples`).
     pub exact: bool,
-    /// The table's bytes with indexes and TOAST (DROP TABLE, TRUNCATE).
+    /// The table's bytes with indexes and TOAST (DROP TABLE, TRUNCATE, DROP SCHEMA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<i64>,
-    /// Why there is no count (the release creates the table, the count was cut short).
+    /// Why there is no count (the release creates the table, the count was cut short),
+    /// or what changes (a type change's rounded values).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What a CASCADE takes with it (at most [`DEPENDENTS_SHOWN`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<Dependent>,
+    /// How many dependent objects there are in all (more than listed when above
+    /// [`DEPENDENTS_SHOWN`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dependents_total: usize,
+    /// The release declares it (`[[tier]] destroys` of its tier names it or what
+    /// holds it). Destruction of something there now that is not declared is a
+    /// warning at `plan`.
+    pub declared: bool,
+    /// Whether the object is there now (a table the release creates and drops
+    /// destroys nothing of the target's).
+    #[serde(skip)]
+    pub(crate) existing: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A name `[[tier]] destroys` declares that no statement of its tier destroys.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct NotDestroyed {
+    pub tier: String,
+    pub name: String,
 }
 
 /// `plan`'s predictions, or why they could not be made.
@@ -97,17 +156,21 @@ pub struct Destroyed {
 pub struct Predictions {
     pub predictions: Vec<Prediction>,
     pub destroys: Vec<Destroyed>,
+    /// Declared in `[[tier]] destroys` and destroyed by no statement of that tier (a
+    /// note: the declaration is stale, or the statement is not one plan reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_not_destroyed: Vec<NotDestroyed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// Tables estimated below this many rows are counted exactly.
 pub const EXACT_BELOW: i64 = 100_000;
-const KEYS_SHOWN: i64 = 5;
-const KEY_CHARS: usize = 64;
+/// Dependent objects listed per DROP … CASCADE.
+pub const DEPENDENTS_SHOWN: usize = 50;
 
 /// The data steps of the tiers `tiers` names, in run order, each with its tier.
-fn steps_of(
+pub(crate) fn steps_of(
     vb: &VerifiedBundle,
     tiers: &[String],
 ) -> Result<Vec<(String, DataStep)>, PredictError> {
@@ -134,6 +197,7 @@ fn steps_of(
 }
 
 /// Ask the target about the data steps of `tiers`, each question bounded by `timeout`.
+/// A release with no such step costs nothing (no transaction is opened).
 pub fn predict(
     client: &mut postgres::Client,
     vb: &VerifiedBundle,
@@ -142,24 +206,27 @@ pub fn predict(
 ) -> Predictions {
     let mut run = || -> Result<Predictions, PredictError> {
         let steps = steps_of(vb, tiers)?;
-        if steps.is_empty() {
-            return Ok(Predictions::default());
-        }
-        let mut tx = client
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| sql_err("starting the predictions' read-only transaction", &e))?;
-        let path = vb.manifest().spec().target.search_path();
-        tx.batch_execute(&format!(
-            "SET LOCAL search_path TO {}; SET LOCAL statement_timeout = '{}ms'",
-            render_search_path(&path),
-            timeout.as_millis().max(1)
-        ))
-        .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
-        let out = Walk::default().run(&mut tx, steps);
-        tx.rollback()
-            .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
+        let mut out = if steps.is_empty() {
+            Predictions::default()
+        } else {
+            let mut tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .map_err(|e| sql_err("starting the predictions' read-only transaction", &e))?;
+            let path = vb.manifest().spec().target.search_path();
+            tx.batch_execute(&format!(
+                "SET LOCAL search_path TO {}; SET LOCAL statement_timeout = '{}ms'",
+                render_search_path(&path),
+                timeout.as_millis().max(1)
+            ))
+            .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
+            let out = walk::Walk::new(&mut tx, &steps).run(&mut tx, steps);
+            tx.rollback()
+                .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
+            out
+        };
+        declared::judge(vb, tiers, &mut out);
         Ok(out)
     };
     run().unwrap_or_else(|e| Predictions {
@@ -168,474 +235,31 @@ pub fn predict(
     })
 }
 
-/// What the release did before the statement at hand: the tables it created, the
-/// ones whose rows it changed, a DO block or CALL that may change anything.
-#[derive(Default)]
-struct Walk {
-    created: BTreeMap<String, String>,
-    written: BTreeMap<String, String>,
-    opaque: Option<String>,
-    /// Whether each relation the questions name is there now, asked once for all.
-    present: BTreeMap<String, bool>,
-}
-
-fn at(s: &DataStep) -> String {
-    format!("{} at {}:{}", s.statement, s.file, s.line)
-}
-
-/// The relation's name, every part quoted (a hostile name stays a name).
-fn qualified(r: &Relation) -> String {
-    match &r.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&r.name)),
-        None => quote_ident(&r.name),
-    }
-}
-
-impl Walk {
-    fn run(mut self, tx: &mut Transaction<'_>, steps: Vec<(String, DataStep)>) -> Predictions {
-        let mut out = Predictions::default();
-        self.present = present_all(tx, &steps);
-        for (tier, s) in steps {
-            let key = s.relation.name.clone();
-            match &s.step {
-                Step::Creates => {
-                    self.created.insert(key, at(&s));
-                }
-                Step::Writes => {
-                    self.written.insert(key, at(&s));
-                }
-                Step::Opaque => self.opaque = Some(at(&s)),
-                Step::DropTable
-                | Step::DropColumn { .. }
-                | Step::Truncate
-                | Step::DeleteAll
-                | Step::UpdateAll => {
-                    out.destroys.push(self.destroyed(tx, &tier, &s));
-                    if !matches!(s.step, Step::DropColumn { .. }) {
-                        self.written.insert(key, at(&s));
-                    }
-                }
-                _ => out.predictions.push(self.predicted(tx, &tier, &s)),
-            }
-        }
-        out
-    }
-
-    /// Why the rows there now do not decide this statement, if they do not.
-    fn unpredictable(&self, s: &DataStep) -> Option<String> {
-        let names = std::iter::once(&s.relation.name).chain(match &s.step {
-            Step::ForeignKey { references, .. } => Some(&references.name),
-            _ => None,
-        });
-        for n in names {
-            if let Some(c) = self.created.get(n) {
-                return Some(format!(
-                    "not predictable here (the release creates it: {c}; rehearse runs it)"
-                ));
-            }
-            if let Some(w) = self.written.get(n) {
-                return Some(format!(
-                    "not predictable here (the release changes its rows first: {w}; rehearse runs it)"
-                ));
-            }
-        }
-        self.opaque.as_ref().map(|o| {
-            format!("not predictable here (an earlier {o} may change any row; rehearse runs it)")
-        })
-    }
-
-    fn predicted(&self, tx: &mut Transaction<'_>, tier: &str, s: &DataStep) -> Prediction {
-        let mut p = Prediction {
-            tier: tier.into(),
-            file: s.file.clone(),
-            line: s.line,
-            statement: s.statement.clone(),
-            relation: s.relation.to_string(),
-            outcome: Outcome::NotPredictable,
-            count: None,
-            keys: vec![],
-            reason: String::new(),
-        };
-        if let Some(why) = self.unpredictable(s) {
-            p.reason = why;
-            return p;
-        }
-        match ask(tx, s, &self.present) {
-            Ok(Answer::Unasked(why)) => p.reason = why,
-            Ok(Answer::Rows { count, keys, what }) => {
-                p.outcome = if count > 0 {
-                    Outcome::Fails
-                } else {
-                    Outcome::Passes
-                };
-                p.count = Some(count);
-                p.keys = keys;
-                p.reason = what;
-            }
-            Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
-                p.outcome = Outcome::TimedOut;
-                p.reason =
-                    "cannot tell in time (the question was cut short by --predict-timeout)".into();
-            }
-            Err(e) => p.reason = format!("not predictable here ({})", pg_message(&e)),
-        }
-        p
-    }
-
-    fn destroyed(&self, tx: &mut Transaction<'_>, tier: &str, s: &DataStep) -> Destroyed {
-        let mut d = Destroyed {
-            tier: tier.into(),
-            file: s.file.clone(),
-            line: s.line,
-            statement: s.statement.clone(),
-            relation: match &s.step {
-                Step::DropColumn { column } => {
-                    format!("{} column {}", s.relation, quote_ident(column))
-                }
-                _ => s.relation.to_string(),
-            },
-            rows: None,
-            exact: false,
-            bytes: None,
-            note: None,
-        };
-        if let Some(why) = self.unpredictable(s) {
-            d.note = Some(why.replace("not predictable here", "not counted"));
-            return d;
-        }
-        match count_rows(tx, &s.relation) {
-            Ok(Some((rows, exact, bytes))) => {
-                d.rows = Some(rows);
-                d.exact = exact;
-                d.bytes = (!matches!(s.step, Step::DropColumn { .. })).then_some(bytes);
-            }
-            Ok(None) => d.note = Some("not there now".into()),
-            Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
-                d.note = Some("cannot count in time (--predict-timeout)".into())
-            }
-            Err(e) => d.note = Some(format!("not counted ({})", pg_message(&e))),
-        }
-        d
-    }
-}
-
-/// What one question found.
-enum Answer {
-    Rows {
-        count: i64,
-        keys: Vec<String>,
-        what: String,
-    },
-    Unasked(String),
-}
-
-/// Run `sql` in a savepoint (a question cut short does not end the others). Its
-/// parameters are text; it is sent unprepared, with their types (one round trip, not
-/// a prepare and an execute).
-fn rows(
-    tx: &mut Transaction<'_>,
-    sql: &str,
-    params: &[&str],
-) -> Result<Vec<postgres::Row>, postgres::Error> {
-    let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> = params
-        .iter()
-        .map(|p| {
-            (
-                p as &(dyn postgres::types::ToSql + Sync),
-                postgres::types::Type::TEXT,
-            )
-        })
-        .collect();
-    let mut sp = tx.transaction()?;
-    let r = sp.query_typed(sql, &typed);
-    sp.rollback()?;
-    r
-}
-
-/// Whether each relation the steps name (and the tables their foreign keys reference)
-/// is there now, in one question; an unanswered one is asked again on its own.
-fn present_all(tx: &mut Transaction<'_>, steps: &[(String, DataStep)]) -> BTreeMap<String, bool> {
-    let mut names: Vec<String> = vec![];
-    for (_, s) in steps {
-        names.push(qualified(&s.relation));
-        if let Step::ForeignKey { references, .. } = &s.step {
-            names.push(qualified(references));
-        }
-    }
-    names.sort();
-    names.dedup();
-    let mut sp = match tx.transaction() {
-        Ok(sp) => sp,
-        Err(_) => return BTreeMap::new(),
+/// A prediction's line in a check's evidence.
+fn line(x: &Prediction) -> String {
+    let mut s = match x.count.filter(|n| *n > 0) {
+        Some(n) => format!(
+            "{}:{} {} on {}: {n} {}",
+            x.file, x.line, x.statement, x.relation, x.reason
+        ),
+        None => format!(
+            "{}:{} {} on {}: {}",
+            x.file, x.line, x.statement, x.relation, x.reason
+        ),
     };
-    let got = sp.query_typed(
-        "SELECT x, pg_catalog.to_regclass(x) IS NOT NULL FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x",
-        &[(&names, postgres::types::Type::TEXT_ARRAY)],
-    );
-    let _ = sp.rollback();
-    got.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        .unwrap_or_default()
-}
-
-/// Whether the relation exists now (as the search_path finds it): from `present`,
-/// else asked.
-fn exists(
-    tx: &mut Transaction<'_>,
-    present: &BTreeMap<String, bool>,
-    r: &Relation,
-) -> Result<bool, postgres::Error> {
-    if let Some(&known) = present.get(&qualified(r)) {
-        return Ok(known);
-    }
-    let got = rows(
-        tx,
-        "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-        &[qualified(r).as_str()],
-    )?;
-    Ok(got.first().is_some_and(|r| r.get::<_, bool>(0)))
-}
-
-/// Rows (exact below [`EXACT_BELOW`] estimated, else the estimate) and bytes.
-fn count_rows(
-    tx: &mut Transaction<'_>,
-    r: &Relation,
-) -> Result<Option<(i64, bool, i64)>, postgres::Error> {
-    let got = rows(
-        tx,
-        "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
-         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
-        &[qualified(r).as_str()],
-    )?;
-    let Some(row) = got.first() else {
-        return Ok(None);
-    };
-    let (estimate, bytes): (i64, i64) = (row.get(0), row.get(1));
-    if (0..EXACT_BELOW).contains(&estimate) || estimate < 0 {
-        let n = rows(tx, &format!("SELECT count(*) FROM {}", qualified(r)), &[])?;
-        return Ok(Some((n[0].get(0), true, bytes)));
-    }
-    Ok(Some((estimate, false, bytes)))
-}
-
-/// A key as shown: control characters escaped, at most [`KEY_CHARS`] characters.
-fn shown_key(k: &str) -> String {
-    let mut s: String = k
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .take(KEY_CHARS + 1)
-        .collect();
-    if s.chars().count() > KEY_CHARS {
-        s = s.chars().take(KEY_CHARS).collect::<String>() + "…";
+    if !x.keys.is_empty() {
+        s.push_str(&format!(" (first: {})", x.keys.join(", ")));
     }
     s
 }
 
-fn cols(columns: &[String], alias: &str) -> Vec<String> {
-    columns
-        .iter()
-        .map(|c| format!("{alias}{}", quote_ident(c)))
-        .collect()
-}
-
-/// The key of a row as text: one column, or a ROW of several.
-fn key_expr(columns: &[String], alias: &str) -> String {
-    let c = cols(columns, alias);
-    if c.len() == 1 {
-        format!("({})::text", c[0])
-    } else {
-        format!("ROW({})::text", c.join(", "))
-    }
-}
-
-/// The question that decides the statement, asked.
-fn ask(
-    tx: &mut Transaction<'_>,
-    s: &DataStep,
-    present: &BTreeMap<String, bool>,
-) -> Result<Answer, postgres::Error> {
-    if !exists(tx, present, &s.relation)? {
-        return Ok(Answer::Unasked(
-            "not predictable here (the table is not there now)".into(),
-        ));
-    }
-    let t = qualified(&s.relation);
-    match &s.step {
-        Step::Unique { columns, primary } => unique(tx, &t, columns, *primary),
-        Step::SetNotNull { column } => {
-            let c = quote_ident(column);
-            keyed(
-                tx,
-                &format!("SELECT ctid::text FROM {t} WHERE {c} IS NULL"),
-                format!("rows whose {c} is NULL (keys: ctid)"),
-            )
-        }
-        Step::AddNotNullColumn { .. } => keyed(
-            tx,
-            &format!("SELECT ctid::text FROM {t}"),
-            "rows that would get NULL in a NOT NULL column without a default (keys: ctid)".into(),
-        ),
-        Step::Check { expr: Some(e) } => keyed(
-            tx,
-            &format!("SELECT ctid::text FROM {t} WHERE NOT ({e})"),
-            format!("rows that violate CHECK ({e}) (keys: ctid)"),
-        ),
-        Step::Check { expr: None } => Ok(Answer::Unasked(
-            "not predictable here (the CHECK is not a plain expression over the table's columns)"
-                .into(),
-        )),
-        Step::ForeignKey {
-            columns,
-            references,
-            ref_columns,
-        } => foreign_key(tx, &t, (columns, references, ref_columns), present),
-        Step::UniqueOther { why } => Ok(Answer::Unasked(format!("not predictable here ({why})"))),
-        _ => Ok(Answer::Unasked("not a data-dependent statement".into())),
-    }
-}
-
-/// Count the rows `select` returns (its one column: a key), and the first keys.
-fn keyed(tx: &mut Transaction<'_>, select: &str, what: String) -> Result<Answer, postgres::Error> {
-    let got = rows(
-        tx,
-        &format!(
-            "SELECT k, count(*) OVER ()::bigint FROM ({select}) AS airlock_q(k) LIMIT {KEYS_SHOWN}"
-        ),
-        &[],
-    )?;
-    Ok(Answer::Rows {
-        count: got.first().map_or(0, |r| r.get(1)),
-        keys: got
-            .iter()
-            .map(|r| shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")))
-            .collect(),
-        what,
-    })
-}
-
-fn unique(
-    tx: &mut Transaction<'_>,
-    t: &str,
-    columns: &[String],
-    primary: bool,
-) -> Result<Answer, postgres::Error> {
-    let c = cols(columns, "");
-    let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-    let got = rows(
-        tx,
-        &format!(
-            "SELECT k, n, count(*) OVER ()::bigint, (sum(n) OVER ())::bigint FROM \
-             (SELECT {} AS k, count(*) AS n FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d \
-             ORDER BY n DESC LIMIT {KEYS_SHOWN}",
-            key_expr(columns, ""),
-            not_null.join(" AND "),
-            c.join(", ")
-        ),
-        &[],
-    )?;
-    let groups: i64 = got.first().map_or(0, |r| r.get(2));
-    let dup_rows: i64 = got.first().map_or(0, |r| r.get(3));
-    let keys: Vec<String> = got
-        .iter()
-        .map(|r| {
-            format!(
-                "{} ×{}",
-                shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")),
-                r.get::<_, i64>(1)
-            )
-        })
-        .collect();
-    let mut what = format!(
-        "rows under {groups} duplicated key(s) of ({})",
-        c.join(", ")
-    );
-    let mut count = dup_rows;
-    if primary {
-        let null: Vec<String> = c.iter().map(|c| format!("{c} IS NULL")).collect();
-        let n = rows(
-            tx,
-            &format!("SELECT count(*) FROM {t} WHERE {}", null.join(" OR ")),
-            &[],
-        )?;
-        let nulls: i64 = n[0].get(0);
-        if nulls > 0 {
-            what.push_str(&format!(", or with a NULL key column ({nulls})"));
-        }
-        count += nulls;
-    }
-    Ok(Answer::Rows { count, keys, what })
-}
-
-fn foreign_key(
-    tx: &mut Transaction<'_>,
-    t: &str,
-    (columns, references, ref_columns): (&[String], &Relation, &[String]),
-    present: &BTreeMap<String, bool>,
-) -> Result<Answer, postgres::Error> {
-    if !exists(tx, present, references)? {
-        return Ok(Answer::Unasked(
-            "not predictable here (the referenced table is not there now)".into(),
-        ));
-    }
-    let r = qualified(references);
-    let ref_columns: Vec<String> = if ref_columns.is_empty() {
-        rows(
-            tx,
-            "SELECT a.attname::text FROM pg_catalog.pg_constraint k \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
-             WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.contype = 'p' \
-             ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
-            &[r.as_str()],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-    } else {
-        ref_columns.to_vec()
-    };
-    if ref_columns.len() != columns.len() || columns.is_empty() {
-        return Ok(Answer::Unasked(
-            "not predictable here (the referenced columns could not be matched)".into(),
-        ));
-    }
-    let here = cols(columns, "c.");
-    let there = cols(&ref_columns, "p.");
-    let not_null: Vec<String> = here.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-    let eq: Vec<String> = here
-        .iter()
-        .zip(&there)
-        .map(|(a, b)| format!("{b} = {a}"))
-        .collect();
-    keyed(
-        tx,
-        &format!(
-            "SELECT {} FROM {t} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {r} p WHERE {})",
-            key_expr(columns, "c."),
-            not_null.join(" AND "),
-            eq.join(" AND ")
-        ),
-        format!(
-            "rows whose ({}) has no match in {references}",
-            cols(columns, "").join(", ")
-        ),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keys_are_escaped_and_bounded() {
-        assert_eq!(super::shown_key("a\nb"), "a\\nb");
-        let long = "x".repeat(100);
-        assert_eq!(
-            super::shown_key(&long).chars().count(),
-            super::KEY_CHARS + 1
-        );
+fn warn(check: super::checks::CheckName, evidence: String) -> super::checks::Check {
+    super::checks::Check {
+        check,
+        verdict: super::checks::CheckVerdict::Warn,
+        exit_code: airlock_base::exit::Exit::Success,
+        evidence,
+        hint: None,
     }
 }
 
@@ -643,24 +267,8 @@ mod tests {
 /// (1) when the data makes one fail, WARN when a question was cut short or could not
 /// be asked at all, OK otherwise.
 pub fn check(p: &Predictions) -> super::checks::Check {
-    use super::checks::{Check, CheckName, CheckVerdict};
+    use super::checks::{Check, CheckName};
     use airlock_base::exit::Exit;
-    let line = |x: &Prediction| {
-        let mut s = format!(
-            "{}:{} {} on {}: {}",
-            x.file, x.line, x.statement, x.relation, x.reason
-        );
-        if let Some(n) = x.count.filter(|n| *n > 0) {
-            s = format!(
-                "{}:{} {} on {}: {n} {}",
-                x.file, x.line, x.statement, x.relation, x.reason
-            );
-        }
-        if !x.keys.is_empty() {
-            s.push_str(&format!(" (first: {})", x.keys.join(", ")));
-        }
-        s
-    };
     let of = |o: Outcome| p.predictions.iter().filter(move |x| x.outcome == o);
     let fails: Vec<String> = of(Outcome::Fails).map(line).collect();
     if !fails.is_empty() {
@@ -671,23 +279,19 @@ pub fn check(p: &Predictions) -> super::checks::Check {
             Some("fix the data first (or make the release do it before the statement), then plan again".into()),
         );
     }
-    let warn = |evidence: String| Check {
-        check: CheckName::PredictedFailures,
-        verdict: CheckVerdict::Warn,
-        exit_code: Exit::Success,
-        evidence,
-        hint: None,
-    };
     if let Some(e) = &p.error {
-        return warn(format!("cannot tell: {e}"));
+        return warn(CheckName::PredictedFailures, format!("cannot tell: {e}"));
     }
     let late: Vec<String> = of(Outcome::TimedOut).map(line).collect();
     if !late.is_empty() {
-        return warn(format!(
-            "cannot tell in time for {} statement(s): {} (raise --predict-timeout, or rehearse)",
-            late.len(),
-            late.join("; ")
-        ));
+        return warn(
+            CheckName::PredictedFailures,
+            format!(
+                "cannot tell in time for {} statement(s): {} (raise --predict-timeout, or rehearse)",
+                late.len(),
+                late.join("; ")
+            ),
+        );
     }
     let asked = of(Outcome::Passes).count();
     let unasked = of(Outcome::NotPredictable).count();
@@ -699,4 +303,58 @@ pub fn check(p: &Predictions) -> super::checks::Check {
             (a, u) => format!("{a} data-dependent statement(s) pass on the data there now; {u} not predictable here (listed below)"),
         },
     )
+}
+
+/// `plan`'s `destroys` row: WARN when the release destroys something there now that
+/// its tier does not declare (`[[tier]] destroys`), OK otherwise (information: what
+/// it destroys is listed either way).
+pub fn destroys_check(p: &Predictions) -> super::checks::Check {
+    use super::checks::{Check, CheckName};
+    let there: Vec<&Destroyed> = p.destroys.iter().filter(|d| d.existing).collect();
+    let undeclared: Vec<String> = there
+        .iter()
+        .filter(|d| !d.declared)
+        .map(|d| {
+            format!(
+                "{}:{} {} destroys {} (tier {:?})",
+                d.file, d.line, d.statement, d.object, d.tier
+            )
+        })
+        .collect();
+    if !undeclared.is_empty() {
+        return warn(
+            CheckName::Destroys,
+            format!(
+                "{} undeclared destruction(s): {}; declare each in its tier (destroys = [\"schema.table\"]) when it is meant",
+                undeclared.len(),
+                undeclared.join("; ")
+            ),
+        );
+    }
+    let stale = p.declared_not_destroyed.len();
+    let notes = if stale == 0 {
+        String::new()
+    } else {
+        format!("; note: {stale} declared name(s) destroyed by no statement (listed below)")
+    };
+    Check::ok(
+        CheckName::Destroys,
+        match there.len() {
+            0 => format!("nothing there now is destroyed{notes}"),
+            n => format!("{n} destruction(s), each declared{notes}"),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_escaped_and_bounded() {
+        assert_eq!(super::ask::shown_key("a\nb"), "a\\nb");
+        let long = "x".repeat(100);
+        assert_eq!(
+            super::ask::shown_key(&long).chars().count(),
+            super::ask::KEY_CHARS + 1
+        );
+    }
 }
