@@ -94,6 +94,7 @@ fn predictions(
     let tiers: Vec<String> = report.tiers.iter().map(|t| t.name.clone()).collect();
     let p = super::predict::predict(client, vb, &tiers, timeout);
     report.push(super::predict::check(&p));
+    report.push(super::predict::destroys_check(&p));
     report.predictions = Some(p);
     report.finish()
 }

@@ -32,7 +32,7 @@ pub(super) struct Catalog {
 }
 
 /// The name, every part quoted (a hostile name stays a name).
-pub(super) fn qualified(r: &Relation) -> String {
+pub(crate) fn qualified(r: &Relation) -> String {
     match &r.schema {
         Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&r.name)),
         None => quote_ident(&r.name),

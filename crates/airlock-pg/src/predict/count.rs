@@ -6,7 +6,7 @@ use super::ask::{self, Answer};
 use super::catalog::qualified;
 use super::walk::{self, Walk};
 use super::{reach, Destroyed, Predictions, EXACT_BELOW};
-use super::super::{pg_message, quote_ident};
+use super::super::pg_message;
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;
@@ -74,6 +74,8 @@ pub(super) fn destroyed(
     let mut keep = true;
     if let Some(why) = unpredictable {
         d.note = Some(why.replace("not predictable here", "not counted"));
+        // Its rows are not the target's by then, but the table is there now.
+        d.existing = w.exists(tx, &t).unwrap_or(false);
     } else if let Some((filter, pinned, functions)) = filtered {
         keep = count_filtered(w, tx, &t, (filter, pinned, functions), &mut d);
     } else {

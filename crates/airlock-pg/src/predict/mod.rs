@@ -23,6 +23,8 @@ mod declared;
 mod reach;
 mod walk;
 
+pub(crate) use catalog::qualified;
+
 use super::session::render_search_path;
 use super::pg_message;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
@@ -134,10 +136,9 @@ pub struct Destroyed {
     /// holds it). Destruction of something there now that is not declared is a
     /// warning at `plan`.
     pub declared: bool,
-    /// Whether the object is there now (a table the release creates and drops
-    /// destroys nothing of the target's).
-    #[serde(skip)]
-    pub(crate) existing: bool,
+    /// The object is there now (a table the release creates and then drops destroys
+    /// nothing of the target's: not a warning).
+    pub existing: bool,
 }
 
 fn is_zero(n: &usize) -> bool {

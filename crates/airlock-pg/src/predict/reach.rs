@@ -72,7 +72,8 @@ SELECT s.classid::pg_catalog.regclass::text, s.need, \
   COALESCE(c.reltuples, kc.reltuples)::bigint, \
   (c.relpages::bigint * pg_catalog.current_setting('block_size')::bigint), \
   (t.typrelid <> 0 OR t.typcategory = 'A'), \
-  COALESCE(k.conrelid, tg.tgrelid, ad.adrelid, 0)::bigint, s.objid::bigint, s.objsubid \
+  COALESCE(k.conrelid, tg.tgrelid, ad.adrelid, 0)::bigint, s.objid::bigint, s.objsubid, \
+  COALESCE(tg.tgisinternal, false) \
 FROM seen s \
 LEFT JOIN pg_catalog.pg_class c ON s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = s.objid \
 LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace \
@@ -139,6 +140,7 @@ fn reached(r: &postgres::Row, whole: &std::collections::BTreeSet<i64>) -> Option
         "pg_constraint" if whole.contains(&owner) => return None,
         "pg_constraint" => Kind::Constraint,
         "pg_type" if r.get::<_, Option<bool>>(9) == Some(true) => return None,
+        "pg_trigger" if r.get::<_, bool>(13) => return None,
         "pg_trigger" | "pg_attrdef" | "pg_policy" if whole.contains(&owner) => return None,
         "pg_rewrite" | "pg_attrdef" | "pg_index" | "pg_depend" => return None,
         _ => Kind::Object,
@@ -309,6 +311,12 @@ pub(super) fn truncate(
             bytes: r.get(3),
         })
         .filter(|x| !w.handled(x))
+        .filter(|x| {
+            !w.same_statement.contains(&Relation {
+                schema: Some(x.schema.clone()),
+                name: x.name.clone(),
+            })
+        })
         .collect();
     if left.is_empty() {
         return;

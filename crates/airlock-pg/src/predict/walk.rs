@@ -34,6 +34,8 @@ pub(super) struct Walk {
     pub(super) dropped: BTreeSet<Relation>,
     /// Constraints it dropped (table, name).
     pub(super) dropped_constraints: BTreeSet<(Relation, String)>,
+    /// The tables the statement at hand names besides its own (a TRUNCATE of several).
+    pub(super) same_statement: BTreeSet<Relation>,
 }
 
 pub(super) fn at(s: &DataStep) -> String {
@@ -168,10 +170,19 @@ impl Walk {
                     }
                     self.destroying(tx, tier, s, &mut out)
                 }
+                Step::Truncate { .. } => {
+                    self.same_statement = steps[i..]
+                        .iter()
+                        .chain(steps[..i].iter().rev())
+                        .filter(|(_, o)| same_statement(o, s))
+                        .map(|(_, o)| self.key(&o.relation))
+                        .collect();
+                    self.destroying(tx, tier, s, &mut out);
+                    self.same_statement.clear();
+                }
                 Step::DropColumn { .. }
                 | Step::DropSchema { .. }
                 | Step::DropType { .. }
-                | Step::Truncate { .. }
                 | Step::DeleteAll
                 | Step::UpdateAll
                 | Step::Filtered { .. } => self.destroying(tx, tier, s, &mut out),
