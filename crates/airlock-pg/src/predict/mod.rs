@@ -207,7 +207,7 @@ pub fn predict(
 ) -> Predictions {
     let mut run = || -> Result<Predictions, PredictError> {
         let steps = steps_of(vb, tiers)?;
-        let mut out = if steps.is_empty() {
+        let mut out = if !steps.iter().any(|(_, s)| asks(&s.step)) {
             Predictions::default()
         } else {
             let mut tx = client
@@ -234,6 +234,31 @@ pub fn predict(
         error: Some(e.to_string()),
         ..Predictions::default()
     })
+}
+
+/// Whether a step is a question for the target (a prediction or a destruction); a
+/// release of nothing else (CREATE, INSERT, …) opens no transaction for predictions.
+fn asks(step: &airlock_sql::Step) -> bool {
+    use airlock_sql::Step as S;
+    !matches!(
+        step,
+        S::Creates
+            | S::Writes
+            | S::Opaque
+            | S::Calls { .. }
+            | S::CreateEnum { .. }
+            | S::RenameType { .. }
+            | S::Touches
+            | S::DropConstraint { .. }
+            | S::Check {
+                not_valid: true,
+                ..
+            }
+            | S::ForeignKey {
+                not_valid: true,
+                ..
+            }
+    )
 }
 
 /// A prediction's line in a check's evidence.
