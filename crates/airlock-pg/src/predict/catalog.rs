@@ -22,6 +22,8 @@ pub(super) struct Catalog {
     pub current: String,
     /// Each relation name as written (qualified SQL) → its schema when it exists now.
     relations: BTreeMap<String, Option<String>>,
+    /// The relations found, by schema and name.
+    existing: std::collections::BTreeSet<Relation>,
     types: BTreeMap<String, Option<String>>,
     /// Schemas that exist now.
     schemas: BTreeMap<String, bool>,
@@ -116,21 +118,21 @@ impl Catalog {
         let fnames: Vec<String> = n.functions.iter().map(|f| f.name.clone()).collect();
         let got = rows_typed(
             tx,
-            "SELECT 'r', x, ns.nspname::text, NULL::bool FROM pg_catalog.unnest($1::text[]) AS x \
+            "SELECT 'r', x, ns.nspname::text, NULL::bool, c.relname::text FROM pg_catalog.unnest($1::text[]) AS x \
                LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x) \
                LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
-             UNION ALL SELECT 't', x, ns.nspname::text, NULL FROM pg_catalog.unnest($2::text[]) AS x \
+             UNION ALL SELECT 't', x, ns.nspname::text, NULL, NULL FROM pg_catalog.unnest($2::text[]) AS x \
                LEFT JOIN pg_catalog.pg_type t ON t.oid = pg_catalog.to_regtype(x) \
                LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = t.typnamespace \
-             UNION ALL SELECT 's', x, NULL, EXISTS (SELECT 1 FROM pg_catalog.pg_namespace ns WHERE ns.nspname = x) \
+             UNION ALL SELECT 's', x, NULL, EXISTS (SELECT 1 FROM pg_catalog.pg_namespace ns WHERE ns.nspname = x), NULL \
                FROM pg_catalog.unnest($3::text[]) AS x \
              UNION ALL SELECT 'f', f.i::text, NULL, \
                (SELECT pg_catalog.count(*) > 0 AND pg_catalog.bool_and(p.oid < 16384) \
                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace ns ON ns.oid = p.pronamespace \
                 WHERE p.proname = f.n AND CASE WHEN f.s = '' THEN ns.nspname = ANY (pg_catalog.current_schemas(true)) \
-                ELSE ns.nspname = f.s END) \
+                ELSE ns.nspname = f.s END), NULL \
                FROM ROWS FROM (pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[])) WITH ORDINALITY AS f(s, n, i) \
-             UNION ALL SELECT 'c', pg_catalog.current_schema()::text, NULL, NULL",
+             UNION ALL SELECT 'c', pg_catalog.current_schema()::text, NULL, NULL, NULL",
             &[&n.relations, &n.types, &n.schemas, &fschemas, &fnames],
         );
         let mut cat = Catalog::default();
@@ -139,7 +141,16 @@ impl Catalog {
             let (kind, name): (&str, Option<String>) = (r.get(0), r.get(1));
             let name = name.unwrap_or_default();
             match kind {
-                "r" => drop(cat.relations.insert(name, r.get(2))),
+                "r" => {
+                    let (schema, relname): (Option<String>, Option<String>) = (r.get(2), r.get(4));
+                    if let (Some(s), Some(n)) = (&schema, relname) {
+                        cat.existing.insert(Relation {
+                            schema: Some(s.clone()),
+                            name: n,
+                        });
+                    }
+                    cat.relations.insert(name, schema);
+                }
                 "t" => drop(cat.types.insert(name, r.get(2))),
                 "s" => drop(cat.schemas.insert(name, r.get::<_, Option<bool>>(3) == Some(true))),
                 "f" => {
@@ -158,6 +169,9 @@ impl Catalog {
     /// The schema of the relation as written, when it exists now (`None`: not there,
     /// or not asked).
     pub(super) fn relation_schema(&self, r: &Relation) -> Option<Option<&str>> {
+        if let Some(found) = self.existing.get(r) {
+            return Some(found.schema.as_deref());
+        }
         self.relations.get(&qualified(r)).map(|s| s.as_deref())
     }
 

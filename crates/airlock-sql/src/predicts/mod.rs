@@ -10,6 +10,7 @@
 //! the rows there now.
 
 mod alter;
+mod calls;
 mod drops;
 mod expr;
 
@@ -173,22 +174,24 @@ pub struct DataStep {
 /// Every data-dependent, destroying or row-writing statement of one tier file, in
 /// file order.
 pub fn data_steps_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<DataStep>> {
-    let mut out = Vec::new();
+    let mut out = Steps::default();
     each_statement(r, true, |held| {
         let Held::Text { sql, line, dml } = held else {
             return;
         };
+        let at = |statement: &str, relation, step| DataStep {
+            file: file.into(),
+            line,
+            statement: statement.into(),
+            relation,
+            step,
+        };
         // A data file of a million INSERTs is not parsed a million times: the table
-        // an INSERT writes is read off its first words.
+        // an INSERT writes, and what it calls, are read off its words.
         if dml {
-            if let Some(relation) = insert_target(sql) {
-                out.push(DataStep {
-                    file: file.into(),
-                    line,
-                    statement: "INSERT".into(),
-                    relation,
-                    step: Step::Writes,
-                });
+            if let Some((relation, functions)) = insert_target(sql) {
+                out.push(at("INSERT", relation, Step::Writes));
+                out.push(at("function call", nobody(), Step::Calls { functions }));
                 return;
             }
         }
@@ -208,13 +211,46 @@ pub fn data_steps_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<DataStep>> 
             }
         }
     })?;
-    Ok(out)
+    Ok(out.steps)
+}
+
+/// The steps of a file, without repeats that tell nothing new: a write of the table
+/// the step before wrote, a call of functions called before in the file.
+#[derive(Default)]
+struct Steps {
+    steps: Vec<DataStep>,
+    called: std::collections::BTreeSet<Relation>,
+}
+
+impl Steps {
+    fn push(&mut self, mut s: DataStep) {
+        match &mut s.step {
+            Step::Writes => {
+                if self
+                    .steps
+                    .last()
+                    .is_some_and(|l| l.step == Step::Writes && l.relation == s.relation)
+                {
+                    return;
+                }
+            }
+            Step::Calls { functions } => {
+                functions.retain(|f| !self.called.contains(f));
+                if functions.is_empty() {
+                    return;
+                }
+                self.called.extend(functions.iter().cloned());
+            }
+            _ => {}
+        }
+        self.steps.push(s);
+    }
 }
 
 /// The table of `INSERT INTO name` / `INSERT INTO schema.name`, read off its first
-/// words when nothing but a VALUES list or a column list follows it (plain or
-/// double-quoted identifiers; `None` for anything else, which is parsed).
-fn insert_target(sql: &str) -> Option<Relation> {
+/// words, and the functions the rest calls, read off its words
+/// ([`calls::calls_after`]); `None` for anything else, which is parsed.
+fn insert_target(sql: &str) -> Option<(Relation, Vec<Relation>)> {
     let mut rest = sql.trim_start();
     let word = |rest: &mut &str| -> Option<String> {
         *rest = rest.trim_start();
@@ -262,49 +298,7 @@ fn insert_target(sql: &str) -> Option<Relation> {
             name: first,
         }
     };
-    // Only a plain VALUES list of constants is taken without parsing: a function call
-    // in it (a parenthesis after a word) is parsed, so its functions are seen.
-    values_only(rest).then_some(relation)
-}
-
-/// Whether the rest of an INSERT (after its table) calls nothing: no word directly
-/// followed by `(` outside quotes, other than the column list and VALUES.
-fn values_only(rest: &str) -> bool {
-    if rest.contains('\\') {
-        return false;
-    }
-    let mut prev_word = String::new();
-    let mut in_quote = false;
-    let mut chars = rest.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_quote {
-            if c == '\'' {
-                if chars.peek() == Some(&'\'') {
-                    chars.next();
-                } else {
-                    in_quote = false;
-                }
-            }
-            continue;
-        }
-        match c {
-            '\'' => {
-                in_quote = true;
-                prev_word.clear();
-            }
-            '(' => {
-                let w = prev_word.to_ascii_lowercase();
-                if !(w.is_empty() || w == "values") {
-                    return false;
-                }
-                prev_word.clear();
-            }
-            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '"') => prev_word.push(c),
-            c if c.is_whitespace() => {}
-            _ => prev_word.clear(),
-        }
-    }
-    true
+    Some((relation, calls::calls_after(rest)?))
 }
 
 type One = (&'static str, Relation, Step);

@@ -106,19 +106,23 @@ fn type_changes_enum_recreation_and_drops_are_read_from_the_tree() {
 }
 
 #[test]
-fn calls_are_named_and_an_insert_calling_one_is_parsed() {
+fn calls_are_named_in_queries_and_in_inserts() {
     let s = steps(
         "SELECT public.backfill();\nINSERT INTO t VALUES (1, 'a(b');\nINSERT INTO t VALUES (f(1));\n\
-         SELECT set_config('search_path', '', false);\n",
+         SELECT set_config('search_path', '', false);\nINSERT INTO u VALUES (f(2));\n\
+         SELECT set_config('a.b', '', false), g();\n",
     );
     let names = |s: &Step| match s {
         Step::Calls { functions } => functions.iter().map(|f| f.to_string()).collect(),
         _ => vec![],
     };
     assert_eq!(names(&s[0].step), ["public.backfill"]);
+    // A second write of the table written just before tells nothing new: one step.
     assert_eq!(s[1].step, Step::Writes);
-    assert_eq!(s[2].step, Step::Writes);
-    assert_eq!(names(&s[3].step), ["f"]);
-    assert_eq!(names(&s[4].step), ["set_config"]);
-    assert_eq!(s.len(), 5);
+    assert_eq!(names(&s[2].step), ["f"]);
+    assert_eq!(names(&s[3].step), ["set_config"]);
+    assert_eq!(s[4].relation.name, "u");
+    // A function called before in the file is not named again.
+    assert_eq!(names(&s[5].step), ["g"]);
+    assert_eq!(s.len(), 6);
 }
