@@ -318,7 +318,10 @@ fn a_table_another_session_locks_is_a_warning_not_a_hang() {
     );
     // The locks are still listed, sized from the catalog.
     let locks = v["locks"]["locks"].as_array().expect("locks");
-    assert!(!locks.is_empty() && locks.iter().all(|l| !l["size"].is_null()), "{locks:#?}");
+    assert!(
+        !locks.is_empty() && locks.iter().all(|l| !l["size"].is_null()),
+        "{locks:#?}"
+    );
     let predicted = v["checks"]
         .as_array()
         .unwrap()
@@ -329,10 +332,21 @@ fn a_table_another_session_locks_is_a_warning_not_a_hang() {
     let human = stdout(&airlock(
         d,
         &[
-            "plan", &b, "--predict-timeout", "300ms", "--trust", "rm.pub", "--db", &db.conn(),
+            "plan",
+            &b,
+            "--predict-timeout",
+            "300ms",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
         ],
     ));
     assert!(human.contains("warning: locks:"), "{human}");
     drop(tx);
-    assert_eq!(db.dump_without_ledger(), before, "plan changed the database");
+    assert_eq!(
+        db.dump_without_ledger(),
+        before,
+        "plan changed the database"
+    );
 }

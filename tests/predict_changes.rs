@@ -41,23 +41,61 @@ fn a_column_type_the_values_do_not_fit_is_no_go_with_the_rows_and_clean_values_a
            (4, '99999999999', '2024-13-01', 'x', 'a\"bcde', -5, '7');",
     );
     // text -> integer: 'ten' and the one that overflows an integer.
-    let p = plan_sql(&db, "ALTER TABLE t ALTER COLUMN n TYPE integer USING n::integer;\n");
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE t ALTER COLUMN n TYPE integer USING n::integer;\n",
+    );
     let x = assert_fails(&p, 1, 2);
     assert_eq!(x["keys"], serde_json::json!(["2", "4"]), "{x:#}");
     assert!(x["reason"].as_str().unwrap().contains("keys: id)"), "{x:#}");
-    assert!(p.human.contains("FAILS") && p.human.contains("column"), "{}", p.human);
+    assert!(
+        p.human.contains("FAILS") && p.human.contains("column"),
+        "{}",
+        p.human
+    );
     // text -> date and text -> uuid.
-    assert_fails(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN d TYPE date USING d::date;\n"), 1, 3);
-    assert_fails(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN u TYPE uuid USING u::uuid;\n"), 1, 2);
+    assert_fails(
+        &plan_sql(
+            &db,
+            "ALTER TABLE t ALTER COLUMN d TYPE date USING d::date;\n",
+        ),
+        1,
+        3,
+    );
+    assert_fails(
+        &plan_sql(
+            &db,
+            "ALTER TABLE t ALTER COLUMN u TYPE uuid USING u::uuid;\n",
+        ),
+        1,
+        2,
+    );
     // A shorter varchar: what does not fit (trailing spaces are cut, not refused).
-    let x = assert_fails(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN v TYPE varchar(3);\n"), 1, 2);
+    let x = assert_fails(
+        &plan_sql(&db, "ALTER TABLE t ALTER COLUMN v TYPE varchar(3);\n"),
+        1,
+        2,
+    );
     assert_eq!(x["keys"], serde_json::json!(["2", "4"]), "{x:#}");
     // numeric precision: 12345678.91 does not fit numeric(5,2).
-    assert_fails(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN m TYPE numeric(5,2);\n"), 1, 1);
+    assert_fails(
+        &plan_sql(&db, "ALTER TABLE t ALTER COLUMN m TYPE numeric(5,2);\n"),
+        1,
+        1,
+    );
     // Clean controls: GO.
-    assert_go(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN ok TYPE integer USING ok::integer;\n"));
-    assert_go(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN v TYPE varchar(6);\n"));
-    assert_go(&plan_sql(&db, "ALTER TABLE t ALTER COLUMN m TYPE numeric(12,2);\n"));
+    assert_go(&plan_sql(
+        &db,
+        "ALTER TABLE t ALTER COLUMN ok TYPE integer USING ok::integer;\n",
+    ));
+    assert_go(&plan_sql(
+        &db,
+        "ALTER TABLE t ALTER COLUMN v TYPE varchar(6);\n",
+    ));
+    assert_go(&plan_sql(
+        &db,
+        "ALTER TABLE t ALTER COLUMN m TYPE numeric(12,2);\n",
+    ));
     // Without USING, text cannot become an integer whatever the rows: PostgreSQL
     // refuses it, and so does plan.
     let p = plan_sql(&db, "ALTER TABLE t ALTER COLUMN ok TYPE integer;\n");
@@ -73,16 +111,25 @@ fn a_type_change_that_rounds_values_is_counted_as_destruction() {
         "CREATE TABLE p (id int PRIMARY KEY, price numeric(10,4), at timestamptz);\n\
          INSERT INTO p VALUES (1, 1.2345, '2024-01-01 10:00+00'), (2, 2.5, '2024-01-02 00:00+00'), (3, 3.1000, NULL);",
     );
-    let p = plan_sql(&db, "ALTER TABLE p ALTER COLUMN price TYPE numeric(10,2);\n");
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE p ALTER COLUMN price TYPE numeric(10,2);\n",
+    );
     assert_go(&p);
     let d = p.destroys();
     assert_eq!(d.len(), 1, "{:#}", p.json);
     assert_eq!(d[0]["rows"], 1, "{:#}", d[0]);
     assert_eq!(d[0]["object"], "public.p.price");
-    assert!(d[0]["statement"].as_str().unwrap().contains("loses precision"));
+    assert!(d[0]["statement"]
+        .as_str()
+        .unwrap()
+        .contains("loses precision"));
     assert!(p.human.contains("loses precision"), "{}", p.human);
     // Widening loses nothing.
-    let p = plan_sql(&db, "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,4);\n");
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE p ALTER COLUMN price TYPE numeric(12,4);\n",
+    );
     assert!(p.destroys().is_empty(), "{:#}", p.json);
 }
 
@@ -114,14 +161,27 @@ fn an_enum_recreated_without_a_label_in_use_is_no_go_and_drop_type_in_use_too() 
     // DROP TYPE of a type a column uses fails whatever the rows; one nobody uses is GO.
     let p = plan_sql(&db, "DROP TYPE mood;\n");
     let x = assert_fails(&p, 1, 1);
-    assert!(x["keys"][0].as_str().unwrap().contains("column m of table people"), "{x:#}");
+    assert!(
+        x["keys"][0]
+            .as_str()
+            .unwrap()
+            .contains("column m of table people"),
+        "{x:#}"
+    );
     assert_go(&plan_sql(&db, "DROP TYPE unused;\n"));
     // With CASCADE it drops the column: counted as destruction.
     let p = plan_sql(&db, "DROP TYPE mood CASCADE;\n");
     assert_go(&p);
     let d = p.destroys();
     assert_eq!(d[0]["object"], "public.mood");
-    assert!(d[0]["dependents"][0]["what"].as_str().unwrap().contains("column m of table people"), "{:#}", d[0]);
+    assert!(
+        d[0]["dependents"][0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("column m of table people"),
+        "{:#}",
+        d[0]
+    );
 }
 
 #[test]
@@ -136,11 +196,22 @@ fn validate_constraint_of_a_not_valid_check_or_foreign_key_is_no_go_on_rows_that
          ALTER TABLE child ADD CONSTRAINT small CHECK (x < 100) NOT VALID;",
     );
     // The constraints in the catalog.
-    let x = assert_fails(&plan_sql(&db, "ALTER TABLE child VALIDATE CONSTRAINT pos;\n"), 1, 2);
+    let x = assert_fails(
+        &plan_sql(&db, "ALTER TABLE child VALIDATE CONSTRAINT pos;\n"),
+        1,
+        2,
+    );
     assert_eq!(x["keys"], serde_json::json!(["11", "12"]), "{x:#}");
-    let x = assert_fails(&plan_sql(&db, "ALTER TABLE child VALIDATE CONSTRAINT fk;\n"), 1, 1);
+    let x = assert_fails(
+        &plan_sql(&db, "ALTER TABLE child VALIDATE CONSTRAINT fk;\n"),
+        1,
+        1,
+    );
     assert_eq!(x["keys"], serde_json::json!(["9"]), "{x:#}");
-    assert_go(&plan_sql(&db, "ALTER TABLE child VALIDATE CONSTRAINT small;\n"));
+    assert_go(&plan_sql(
+        &db,
+        "ALTER TABLE child VALIDATE CONSTRAINT small;\n",
+    ));
     // Added NOT VALID by the release itself, then validated: asked as written.
     let p = plan_sql(
         &db,
@@ -166,10 +237,18 @@ fn a_function_the_database_defines_is_never_run_and_makes_what_follows_unpredict
     // A CHECK calling a function the database defines is not asked about.
     let p = plan_sql(&db, "ALTER TABLE t ADD CONSTRAINT k CHECK (noisy(x));\n");
     assert_eq!(p.code, 0, "{:#}", p.json);
-    assert_eq!(p.prediction(0)["outcome"], "not-predictable", "{:#}", p.json);
+    assert_eq!(
+        p.prediction(0)["outcome"],
+        "not-predictable",
+        "{:#}",
+        p.json
+    );
     // A SELECT of a function that may write: what follows is not judged on the rows
     // there now (the NULL would otherwise fail SET NOT NULL).
-    let p = plan_sql(&db, "SELECT fill();\nALTER TABLE t ALTER COLUMN x SET NOT NULL;\n");
+    let p = plan_sql(
+        &db,
+        "SELECT fill();\nALTER TABLE t ALTER COLUMN x SET NOT NULL;\n",
+    );
     assert_eq!(p.code, 0, "{:#}", p.json);
     let x = &p.at_line(2)[0];
     assert_eq!(x["outcome"], "not-predictable", "{x:#}");
@@ -180,8 +259,16 @@ fn a_function_the_database_defines_is_never_run_and_makes_what_follows_unpredict
         2,
         1,
     );
-    assert_eq!(x["keys"], serde_json::json!(["1"]), "the primary key's value, not a ctid: {x:#}");
-    assert_eq!(db.scalar("SELECT count(*)::text FROM trace"), "0", "noisy() ran");
+    assert_eq!(
+        x["keys"],
+        serde_json::json!(["1"]),
+        "the primary key's value, not a ctid: {x:#}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM trace"),
+        "0",
+        "noisy() ran"
+    );
 }
 
 #[test]
@@ -189,14 +276,86 @@ fn a_table_is_the_same_table_with_or_without_its_schema() {
     let db = TestDb::new("pred_schema");
     db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (NULL);");
     // The release backfills public.t, then sets NOT NULL on t: the same table.
-    let p = plan_sql(&db, "UPDATE public.t SET x = 0 WHERE x IS NULL;\nALTER TABLE t ALTER COLUMN x SET NOT NULL;\n");
+    let p = plan_sql(
+        &db,
+        "UPDATE public.t SET x = 0 WHERE x IS NULL;\nALTER TABLE t ALTER COLUMN x SET NOT NULL;\n",
+    );
     assert_eq!(p.code, 0, "{:#}", p.json);
-    assert_eq!(p.at_line(2)[0]["outcome"], "not-predictable", "{:#}", p.json);
+    assert_eq!(
+        p.at_line(2)[0]["outcome"],
+        "not-predictable",
+        "{:#}",
+        p.json
+    );
     // And a table the release creates in another schema is not this one.
     let x = assert_fails(
         &plan_sql(&db, "CREATE SCHEMA other; CREATE TABLE other.t (x int);\nALTER TABLE public.t ALTER COLUMN x SET NOT NULL;\n"),
         2,
         1,
     );
-    assert!(x["reason"].as_str().unwrap().contains("ctid"), "no primary key: ctids: {x:#}");
+    assert!(
+        x["reason"].as_str().unwrap().contains("ctid"),
+        "no primary key: ctids: {x:#}"
+    );
+}
+
+#[test]
+fn hostile_names_stay_names_and_airlocks_own_quoting_is_never_run() {
+    let db = TestDb::new("pred_cast_hostile");
+    db.exec(
+        "CREATE TABLE keep (i int);\n\
+         CREATE TABLE \"t\"\"; DROP TABLE keep; --\" (\"c'); DROP TABLE keep; --\" text, \"x$airlock_cast$\" text);\n\
+         INSERT INTO \"t\"\"; DROP TABLE keep; --\" VALUES ('1', '1'), ('no', 'no');",
+    );
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE \"t\"\"; DROP TABLE keep; --\" ALTER COLUMN \"c'); DROP TABLE keep; --\" TYPE int \
+         USING \"c'); DROP TABLE keep; --\"::int;\n",
+    );
+    assert_fails(&p, 1, 1);
+    // A name holding the DO block's own quote tag is not asked about at all.
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE \"t\"\"; DROP TABLE keep; --\" ALTER COLUMN \"x$airlock_cast$\" TYPE int USING \"x$airlock_cast$\"::int;\n",
+    );
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    assert_eq!(
+        p.prediction(0)["outcome"],
+        "not-predictable",
+        "{:#}",
+        p.json
+    );
+    assert_eq!(
+        db.scalar("SELECT (to_regclass('keep') IS NOT NULL)::text"),
+        "true"
+    );
+}
+
+#[test]
+fn counting_what_does_not_convert_on_a_big_table_is_bounded_by_the_timeout() {
+    let db = TestDb::new("pred_cast_big");
+    // The first row does not convert (the one scan stops there at once); counting the
+    // rest, a subtransaction a row, takes far longer than 300 ms.
+    db.exec(
+        "CREATE TABLE big (v text); INSERT INTO big VALUES ('bad');\n\
+         INSERT INTO big SELECT g::text FROM generate_series(1, 400000) g;",
+    );
+    let p = plan_tier(
+        &db,
+        "ALTER TABLE big ALTER COLUMN v TYPE int USING v::int;\n",
+        &|t| t,
+        &["--predict-timeout", "300ms"],
+    );
+    assert_eq!(p.code, 1, "a certain failure, even uncounted: {:#}", p.json);
+    let x = p.prediction(0);
+    assert_eq!(x["outcome"], "fails", "{x:#}");
+    assert!(x["count"].is_null(), "{x:#}");
+    assert!(
+        x["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at least one, not counted in time"),
+        "{x:#}"
+    );
+    assert!(p.human.contains("≥1"), "{}", p.human);
 }

@@ -11,7 +11,12 @@ mod util;
 use util::*;
 
 fn declaring(names: &'static str) -> impl Fn(String) -> String {
-    move |t: String| t.replace("gates = []\n", &format!("gates = []\ndestroys = [{names}]\n"))
+    move |t: String| {
+        t.replace(
+            "gates = []\n",
+            &format!("gates = []\ndestroys = [{names}]\n"),
+        )
+    }
 }
 
 fn fixture(tag: &str) -> TestDb {
@@ -35,22 +40,38 @@ fn a_drop_cascade_names_what_it_takes_and_without_cascade_it_is_no_go() {
     let p = plan_sql(&db, "DROP TABLE doomed CASCADE;\n");
     assert_eq!(p.code, 0, "{:#}", p.json);
     let d = &p.destroys()[0];
-    assert_eq!((d["rows"].as_i64(), d["exact"].as_bool()), (Some(300), Some(true)), "{d:#}");
+    assert_eq!(
+        (d["rows"].as_i64(), d["exact"].as_bool()),
+        (Some(300), Some(true)),
+        "{d:#}"
+    );
     let what: Vec<&str> = d["dependents"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x["what"].as_str().unwrap())
         .collect();
-    for want in ["view doomed_view", "constraint child_did_fkey on table child", "sequence doomed_id_seq"] {
+    for want in [
+        "view doomed_view",
+        "constraint child_did_fkey on table child",
+        "sequence doomed_id_seq",
+    ] {
         assert!(what.contains(&want), "{want} not in {what:?}");
     }
-    assert!(p.human.contains("takes 3 more object(s) with it") && p.human.contains("view doomed_view"), "{}", p.human);
+    assert!(
+        p.human.contains("takes 3 more object(s) with it") && p.human.contains("view doomed_view"),
+        "{}",
+        p.human
+    );
     // Without CASCADE the view and the foreign key make it fail: NO-GO.
     let p = plan_sql(&db, "DROP TABLE doomed;\n");
     assert_eq!(p.code, 1, "{:#}", p.json);
     let x = &p.at_line(1)[0];
-    assert_eq!((x["outcome"].as_str(), x["count"].as_i64()), (Some("fails"), Some(2)), "{x:#}");
+    assert_eq!(
+        (x["outcome"].as_str(), x["count"].as_i64()),
+        (Some("fails"), Some(2)),
+        "{x:#}"
+    );
     // Control: the release drops the view and the foreign key first: GO.
     let p = plan_sql(
         &db,
@@ -60,10 +81,21 @@ fn a_drop_cascade_names_what_it_takes_and_without_cascade_it_is_no_go() {
     // A schema: its tables counted from statistics; not empty without CASCADE: NO-GO.
     let p = plan_sql(&db, "DROP SCHEMA arch CASCADE;\n");
     let d = &p.destroys()[0];
-    assert_eq!((d["object"].as_str(), d["rows"].as_i64(), d["exact"].as_bool()), (Some("arch"), Some(42), Some(false)), "{d:#}");
+    assert_eq!(
+        (
+            d["object"].as_str(),
+            d["rows"].as_i64(),
+            d["exact"].as_bool()
+        ),
+        (Some("arch"), Some(42), Some(false)),
+        "{d:#}"
+    );
     assert_eq!(d["dependents_total"], 2);
     assert_eq!(plan_sql(&db, "DROP SCHEMA arch;\n").code, 1);
-    assert_eq!(plan_sql(&db, "CREATE SCHEMA empty;\nDROP SCHEMA empty;\n").code, 0);
+    assert_eq!(
+        plan_sql(&db, "CREATE SCHEMA empty;\nDROP SCHEMA empty;\n").code,
+        0
+    );
 }
 
 #[test]
@@ -71,10 +103,20 @@ fn truncate_of_a_referenced_table_fails_without_cascade_and_names_what_cascade_e
     let db = fixture("pred_truncate");
     let p = plan_sql(&db, "TRUNCATE doomed;\n");
     assert_eq!(p.code, 1, "{:#}", p.json);
-    assert!(p.at_line(1)[0]["keys"][0].as_str().unwrap().contains("child"), "{:#}", p.json);
+    assert!(
+        p.at_line(1)[0]["keys"][0]
+            .as_str()
+            .unwrap()
+            .contains("child"),
+        "{:#}",
+        p.json
+    );
     let p = plan_sql(&db, "TRUNCATE doomed CASCADE;\n");
     assert_eq!(p.code, 0, "{:#}", p.json);
-    assert!(p.destroys()[0]["dependents"][0]["what"].as_str().unwrap().contains("child"));
+    assert!(p.destroys()[0]["dependents"][0]["what"]
+        .as_str()
+        .unwrap()
+        .contains("child"));
     // Both named in one statement: nothing left referencing it.
     assert_eq!(plan_sql(&db, "TRUNCATE doomed, child;\n").code, 0);
 }
@@ -88,7 +130,12 @@ fn a_delete_or_update_that_pins_no_key_is_counted_and_one_by_key_is_not_listed()
     );
     let d = p.destroys();
     assert_eq!(d.len(), 2, "{:#}", p.json);
-    assert_eq!((d[0]["rows"].as_i64(), d[0]["exact"].as_bool()), (Some(200), Some(true)), "{:#}", d[0]);
+    assert_eq!(
+        (d[0]["rows"].as_i64(), d[0]["exact"].as_bool()),
+        (Some(200), Some(true)),
+        "{:#}",
+        d[0]
+    );
     assert_eq!(d[1]["object"], "arch.a");
     assert_eq!(d[1]["rows"], 10);
 }
@@ -99,47 +146,106 @@ fn undeclared_destruction_is_a_warning_declared_is_quiet_and_a_stale_declaration
     let sql = "DROP TABLE doomed CASCADE;\nALTER TABLE arch.a DROP COLUMN i;\n";
     // Nothing declared: the destroys row warns, naming each, GO stays GO.
     let p = plan_sql(&db, sql);
-    assert_eq!((p.code, p.json["verdict"].as_str()), (0, Some("GO")), "{:#}", p.json);
+    assert_eq!(
+        (p.code, p.json["verdict"].as_str()),
+        (0, Some("GO")),
+        "{:#}",
+        p.json
+    );
     let row = p.row("destroys");
     assert_eq!(row["verdict"], "WARN", "{row:#}");
     let ev = row["evidence"].as_str().unwrap();
-    assert!(ev.contains("public.doomed") && ev.contains("arch.a.i") && ev.contains("2 undeclared"), "{ev}");
-    assert!(p.human.contains("warning: sql/tier1.sql:1 DROP TABLE destroys public.doomed"), "{}", p.human);
+    assert!(
+        ev.contains("public.doomed") && ev.contains("arch.a.i") && ev.contains("2 undeclared"),
+        "{ev}"
+    );
+    assert!(
+        p.human
+            .contains("warning: sql/tier1.sql:1 DROP TABLE destroys public.doomed"),
+        "{}",
+        p.human
+    );
     // Declared (a table, and a table covering its column): quiet.
     let p = plan_tier(&db, sql, &declaring("\"public.doomed\", \"arch.a\""), &[]);
     assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
-    assert!(p.destroys().iter().all(|d| d["declared"] == true), "{:#}", p.json);
+    assert!(
+        p.destroys().iter().all(|d| d["declared"] == true),
+        "{:#}",
+        p.json
+    );
     // Declared and not destroyed: a note, still OK.
-    let p = plan_tier(&db, sql, &declaring("\"public.doomed\", \"arch\", \"public.kept\""), &[]);
+    let p = plan_tier(
+        &db,
+        sql,
+        &declaring("\"public.doomed\", \"arch\", \"public.kept\""),
+        &[],
+    );
     assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
-    assert_eq!(p.json["predictions"]["declared_not_destroyed"][0]["name"], "public.kept");
-    assert!(p.human.contains("note: tier \"one\" declares destroys \"public.kept\""), "{}", p.human);
+    assert_eq!(
+        p.json["predictions"]["declared_not_destroyed"][0]["name"],
+        "public.kept"
+    );
+    assert!(
+        p.human
+            .contains("note: tier \"one\" declares destroys \"public.kept\""),
+        "{}",
+        p.human
+    );
     // Nothing destroyed, nothing declared: OK.
-    assert_eq!(plan_sql(&db, "SELECT 1;\n").row("destroys")["verdict"], "OK");
+    assert_eq!(
+        plan_sql(&db, "SELECT 1;\n").row("destroys")["verdict"],
+        "OK"
+    );
 }
 
 #[test]
-fn a_destroys_name_that_does_not_parse_is_refused_at_lint_and_pack_and_old_manifests_keep_their_bytes() {
+fn a_destroys_name_that_does_not_parse_is_refused_at_lint_and_pack_and_old_manifests_keep_their_bytes(
+) {
     let t = keyed_dir();
     let d = t.path();
-    let src = MiniSource::new(&d.join("s"), "db", "SELECT true AS ready", &[("one", "SELECT 1;\n", false)], "SELECT 1;\n");
+    let src = MiniSource::new(
+        &d.join("s"),
+        "db",
+        "SELECT true AS ready",
+        &[("one", "SELECT 1;\n", false)],
+        "SELECT 1;\n",
+    );
     let toml = src.dir.join("bundle.toml");
     let plain = std::fs::read_to_string(&toml).unwrap();
     // Without destroys: the manifest has no such key (its bytes as before).
     pack(d, &src.dir, "rm.key", "plain.tar.gz");
-    let o = airlock(d, &["--json", "inspect", "plain.tar.gz", "--trust", "rm.pub"]);
+    let o = airlock(
+        d,
+        &["--json", "inspect", "plain.tar.gz", "--trust", "rm.pub"],
+    );
     assert!(!stdout(&o).contains("destroys"), "{}", stdout(&o));
     for bad in ["\"public..x\"", "\"a.b.c.d\"", "\"1x\""] {
         std::fs::write(&toml, declaring(bad)(plain.clone())).unwrap();
         let o = airlock(d, &["lint", src.dir.to_str().unwrap()]);
         assert_eq!(code(&o), 2, "{bad}: {}{}", stdout(&o), stderr(&o));
-        assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("destroys"), "{bad}");
-        let o = airlock(d, &["pack", src.dir.to_str().unwrap(), "--key", "rm.key", "--out", "bad.tar.gz"]);
+        assert!(
+            format!("{}{}", stdout(&o), stderr(&o)).contains("destroys"),
+            "{bad}"
+        );
+        let o = airlock(
+            d,
+            &[
+                "pack",
+                src.dir.to_str().unwrap(),
+                "--key",
+                "rm.key",
+                "--out",
+                "bad.tar.gz",
+            ],
+        );
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
         assert!(!d.join("bad.tar.gz").exists(), "pack wrote a bundle");
     }
     std::fs::write(&toml, declaring("\"public.\\\"Doomed\\\"\"")(plain)).unwrap();
     pack(d, &src.dir, "rm.key", "declared.tar.gz");
-    let o = airlock(d, &["--json", "inspect", "declared.tar.gz", "--trust", "rm.pub"]);
+    let o = airlock(
+        d,
+        &["--json", "inspect", "declared.tar.gz", "--trust", "rm.pub"],
+    );
     assert!(stdout(&o).contains("\"destroys\""), "{}", stdout(&o));
 }

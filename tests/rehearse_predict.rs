@@ -48,7 +48,10 @@ fn rehearse(d: &Path, db: &TestDb, b: &str) -> (i32, serde_json::Value, String) 
     let before = db.dump();
     let o = run_json(d, "rm.pub", &db.conn(), &["rehearse", b]);
     assert_eq!(db.dump(), before, "the target changed");
-    let human = stdout(&airlock(d, &["rehearse", b, "--trust", "rm.pub", "--db", &db.conn()]));
+    let human = stdout(&airlock(
+        d,
+        &["rehearse", b, "--trust", "rm.pub", "--db", &db.conn()],
+    ));
     assert_eq!(db.dump(), before, "the target changed");
     (code(&o), json(&o), human)
 }
@@ -75,19 +78,56 @@ fn rehearse_measures_what_each_tier_destroys_beside_the_prediction() {
     // Per tier, measured on the clone: 300 -> 100 rows in "trim", 100 -> gone in "drop".
     let m = p["measured"].as_array().expect("measured");
     let trim = &m.iter().find(|t| t["tier"] == "trim").expect("trim")["tables"][0];
-    assert_eq!((trim["table"].as_str(), trim["before"]["rows"].as_i64(), trim["after"]["rows"].as_i64()), (Some("public.doomed"), Some(300), Some(100)), "{m:#?}");
+    assert_eq!(
+        (
+            trim["table"].as_str(),
+            trim["before"]["rows"].as_i64(),
+            trim["after"]["rows"].as_i64()
+        ),
+        (Some("public.doomed"), Some(300), Some(100)),
+        "{m:#?}"
+    );
     let dropped = &m.iter().find(|t| t["tier"] == "drop").expect("drop")["tables"][0];
-    assert_eq!((dropped["before"]["rows"].as_i64(), dropped["after"]["bytes"].as_i64(), dropped["dropped"].as_bool()), (Some(100), Some(0), Some(true)), "{m:#?}");
+    assert_eq!(
+        (
+            dropped["before"]["rows"].as_i64(),
+            dropped["after"]["bytes"].as_i64(),
+            dropped["dropped"].as_bool()
+        ),
+        (Some(100), Some(0), Some(true)),
+        "{m:#?}"
+    );
     // Beside the prediction: the DELETE predicted 200 rows, exact.
     let compared = p["compared"].as_array().expect("compared");
-    let del = compared.iter().find(|x| x["tier"] == "trim").expect("the DELETE");
-    assert_eq!((del["predicted_rows"].as_i64(), del["predicted_exact"].as_bool()), (Some(200), Some(true)));
+    let del = compared
+        .iter()
+        .find(|x| x["tier"] == "trim")
+        .expect("the DELETE");
+    assert_eq!(
+        (
+            del["predicted_rows"].as_i64(),
+            del["predicted_exact"].as_bool()
+        ),
+        (Some(200), Some(true))
+    );
     assert_eq!(del["measured"]["after"]["rows"], 100);
     // The primary key on a table the release creates: plan could not tell; it passed.
     let judged = p["judged"].as_array().expect("judged");
-    assert!(judged.iter().any(|j| j["relation"] == "fresh" && j["on_clone"] == "passed"), "{judged:#?}");
-    assert!(human.contains("predicted on the target, measured on the clone") && human.contains("300 -> 100"), "{human}");
-    assert!(human.contains("plan could not tell; passed on the clone"), "{human}");
+    assert!(
+        judged
+            .iter()
+            .any(|j| j["relation"] == "fresh" && j["on_clone"] == "passed"),
+        "{judged:#?}"
+    );
+    assert!(
+        human.contains("predicted on the target, measured on the clone")
+            && human.contains("300 -> 100"),
+        "{human}"
+    );
+    assert!(
+        human.contains("plan could not tell; passed on the clone"),
+        "{human}"
+    );
 }
 
 #[test]
@@ -99,8 +139,19 @@ fn a_statement_plan_could_not_judge_that_fails_on_the_clone_is_named_with_its_li
     let (c, v, human) = rehearse(d, &db, &b);
     assert_eq!(c, 1, "{v:#}");
     let judged = v["predictions"]["judged"].as_array().expect("judged");
-    let j = judged.iter().find(|j| j["relation"] == "fresh").expect("the primary key");
-    assert_eq!((j["on_clone"].as_str(), j["file"].as_str(), j["line"].as_i64()), (Some("failed"), Some("sql/tier2.sql"), Some(4)), "{j:#}");
+    let j = judged
+        .iter()
+        .find(|j| j["relation"] == "fresh")
+        .expect("the primary key");
+    assert_eq!(
+        (
+            j["on_clone"].as_str(),
+            j["file"].as_str(),
+            j["line"].as_i64()
+        ),
+        (Some("failed"), Some("sql/tier2.sql"), Some(4)),
+        "{j:#}"
+    );
     assert!(human.contains("sql/tier2.sql:4 ALTER TABLE … ADD PRIMARY KEY on fresh: plan could not tell; FAILED on the clone"), "{human}");
 }
 
@@ -109,12 +160,23 @@ fn a_failure_the_data_there_now_makes_certain_stops_the_rehearsal_before_the_clo
     let t = keyed_dir();
     let d = t.path();
     let db = target("reh_stop");
-    let b = mini_bundle(d, &db.name, "b.tar.gz", "SELECT true AS ready", &[("one", "ALTER TABLE dups ADD PRIMARY KEY (x);\n", false)], "ALTER TABLE dups DROP CONSTRAINT dups_pkey;\n");
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("one", "ALTER TABLE dups ADD PRIMARY KEY (x);\n", false)],
+        "ALTER TABLE dups DROP CONSTRAINT dups_pkey;\n",
+    );
     let (c, v, human) = rehearse(d, &db, &b);
     assert_eq!(c, 1, "{v:#}");
     let s = step(&v, "predicted failures");
     assert_eq!(s["verdict"], "FAIL", "{s:#}");
-    assert!(s["detail"].as_str().unwrap().contains("dups: 2 rows") && s["detail"].as_str().unwrap().contains("nothing was cloned"), "{s:#}");
+    assert!(
+        s["detail"].as_str().unwrap().contains("dups: 2 rows")
+            && s["detail"].as_str().unwrap().contains("nothing was cloned"),
+        "{s:#}"
+    );
     assert_eq!(step(&v, "clone the target")["verdict"], "SKIPPED");
     assert!(v["clone_strategy"].is_null(), "{v:#}");
     assert!(!TestDb::exists(v["clone"].as_str().unwrap()));

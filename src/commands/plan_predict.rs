@@ -32,9 +32,13 @@ pub fn human(p: &Predictions) -> String {
                     Outcome::NotPredictable => "not predictable".into(),
                     Outcome::Passes => "passes".into(),
                 },
-                x.count
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| if x.outcome == Outcome::Fails { "≥1".into() } else { String::new() }),
+                x.count.map(|n| n.to_string()).unwrap_or_else(|| {
+                    if x.outcome == Outcome::Fails {
+                        "≥1".into()
+                    } else {
+                        String::new()
+                    }
+                }),
                 clip(&with_keys(&x.reason, &x.keys), REASON_CELL),
             ]
         })
@@ -58,7 +62,15 @@ fn destroys(p: &Predictions) -> String {
     let mut s = format!(
         "\n\nwhat the release destroys (information, not a refusal):\n{}",
         table(
-            &["tier", "where", "statement", "object", "rows", "bytes", "declared"],
+            &[
+                "tier",
+                "where",
+                "statement",
+                "object",
+                "rows",
+                "bytes",
+                "declared"
+            ],
             &rows
         )
     );
@@ -82,9 +94,14 @@ fn destroys(p: &Predictions) -> String {
             };
             s.push_str(&format!("\n  {}{size}", x.what));
         }
-        let more = d.dependents_total.saturating_sub(DEPENDENTS_SHOWN.min(d.dependents.len()));
+        let more = d
+            .dependents_total
+            .saturating_sub(DEPENDENTS_SHOWN.min(d.dependents.len()));
         if more > 0 {
-            s.push_str(&format!("\n  … and {more} more (--json lists the first {})", crate::db::predict::DEPENDENTS_SHOWN));
+            s.push_str(&format!(
+                "\n  … and {more} more (--json lists the first {})",
+                crate::db::predict::DEPENDENTS_SHOWN
+            ));
         }
     }
     for d in p.destroys.iter().filter(|d| !d.declared && d.existing) {

@@ -131,7 +131,12 @@ fn predicted_and_measured(p: &crate::db::rehearse_predict::Rehearsed) -> String 
         .iter()
         .flat_map(|t| {
             let err = t.error.as_ref().map(|e| {
-                vec![t.tier.clone(), "-".into(), clip(&format!("not measured: {e}"), DETAIL_CELL), String::new()]
+                vec![
+                    t.tier.clone(),
+                    "-".into(),
+                    clip(&format!("not measured: {e}"), DETAIL_CELL),
+                    String::new(),
+                ]
             });
             t.tables
                 .iter()
@@ -139,7 +144,8 @@ fn predicted_and_measured(p: &crate::db::rehearse_predict::Rehearsed) -> String 
                     vec![
                         t.tier.clone(),
                         x.table.clone(),
-                        through(x.before.rows, x.after.rows) + if x.dropped { " (dropped)" } else { "" },
+                        through(x.before.rows, x.after.rows)
+                            + if x.dropped { " (dropped)" } else { "" },
                         through(x.before.bytes, x.after.bytes),
                     ]
                 })

@@ -286,10 +286,21 @@ impl Planned {
 
 /// `plan --json` (and the human plan) of a one-tier bundle running `sql` on `db`,
 /// its bundle.toml edited by `edit` before packing; asserts plan changed nothing.
-pub fn plan_tier(db: &TestDb, sql: &str, edit: &dyn Fn(String) -> String, extra: &[&str]) -> Planned {
+pub fn plan_tier(
+    db: &TestDb,
+    sql: &str,
+    edit: &dyn Fn(String) -> String,
+    extra: &[&str],
+) -> Planned {
     let t = keyed_dir();
     let d = t.path();
-    let src = MiniSource::new(&d.join("s"), &db.name, "SELECT true AS ready", &[("one", sql, false)], "SELECT 1;\n");
+    let src = MiniSource::new(
+        &d.join("s"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("one", sql, false)],
+        "SELECT 1;\n",
+    );
     let toml = src.dir.join("bundle.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(&toml, edit(text)).unwrap();
@@ -298,8 +309,15 @@ pub fn plan_tier(db: &TestDb, sql: &str, edit: &dyn Fn(String) -> String, extra:
     args.extend(extra);
     let before = db.dump_without_ledger();
     let o = run_json(d, "rm.pub", &db.conn(), &args);
-    assert_eq!(db.dump_without_ledger(), before, "plan changed the database");
-    let human = airlock(d, &[&args[..], &["--trust", "rm.pub", "--db", &db.conn()]].concat());
+    assert_eq!(
+        db.dump_without_ledger(),
+        before,
+        "plan changed the database"
+    );
+    let human = airlock(
+        d,
+        &[&args[..], &["--trust", "rm.pub", "--db", &db.conn()]].concat(),
+    );
     Planned {
         code: code(&o),
         json: json(&o),

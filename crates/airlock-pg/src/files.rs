@@ -50,7 +50,7 @@ pub(crate) fn run_tiers(
         let files = tier_files(m, idx);
         o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
         if let Some(&first) = idx.first() {
-            o.measure(tx, super::measure::TierEdge::Before(first));
+            o.measure(tx, super::options::TierEdge::Before(first));
         }
     }
     for &i in idx {
@@ -84,7 +84,7 @@ pub(crate) fn run_tiers(
             })?;
         }
         if let Some(o) = observer {
-            o.measure(tx, super::measure::TierEdge::After(i));
+            o.measure(tx, super::options::TierEdge::After(i));
         }
     }
     interrupted_check()

@@ -281,7 +281,7 @@ impl Observer for Timer<'_> {
         }
         self.inner.statement_timed(path, line, started, took);
     }
-    fn measure(&self, tx: &mut postgres::Transaction<'_>, edge: super::measure::TierEdge) {
+    fn measure(&self, tx: &mut postgres::Transaction<'_>, edge: super::options::TierEdge) {
         self.inner.measure(tx, edge);
     }
 }

@@ -9,6 +9,7 @@
 //! as not measured; a transaction that did not commit leaves nothing measured.
 
 use super::options::Observer;
+pub use super::options::TierEdge;
 use super::DbError;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -50,15 +51,6 @@ pub struct TierMeasured {
 /// The tables to measure: (oid, schema-qualified name), looked up on the clone before
 /// the apply.
 pub(crate) type Tables = Vec<(u32, String)>;
-
-/// Where in the apply a measurement was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TierEdge {
-    /// Before tier `i` (0-based), the first of its transaction.
-    Before(usize),
-    /// After tier `i`.
-    After(usize),
-}
 
 type Measurement = (TierEdge, Result<BTreeMap<u32, Size>, String>);
 
@@ -141,7 +133,11 @@ impl<'a> Meter<'a> {
         out
     }
 
-    fn through(&self, before: &BTreeMap<u32, Size>, after: &BTreeMap<u32, Size>) -> Vec<TableThrough> {
+    fn through(
+        &self,
+        before: &BTreeMap<u32, Size>,
+        after: &BTreeMap<u32, Size>,
+    ) -> Vec<TableThrough> {
         let gone = Size { rows: 0, bytes: 0 };
         self.tables
             .iter()

@@ -636,35 +636,41 @@ fn before_clone(
     (reaches_beyond, owner, sized, target_files)
 }
 
+/// Tier names.
+type Tiers = Vec<String>;
+
 /// The target ledger's verdict on this bundle, as `plan` and `apply` reach it: the
-/// tiers a rehearsal runs, or the refusal (every tier applied, a downgrade…). A ledger
-/// this login cannot read is left to the clone's apply to judge.
+/// tiers a rehearsal runs (`None`: the ledger was not read here), or the refusal
+/// (every tier applied, a downgrade…). A ledger this login cannot read is left to the
+/// clone's apply to judge.
 fn ledger_allows(
     vb: &VerifiedBundle,
     conn: &ConnSpec,
-) -> Result<(Option<Vec<String>>, String), (Exit, String)> {
+) -> Result<(Option<Tiers>, String), (Exit, String)> {
     use super::precheck::Allowed;
-    Ok(match super::precheck::ledger_allows(vb, conn, None).map_err(fail)? {
-        Allowed::Unread(e) => (
-            None,
-            format!("not read here ({e}); the clone's apply judges it"),
-        ),
-        Allowed::Next { applied, next } if applied.is_empty() => {
-            let d = format!(
-                "nothing of this bundle applied yet: all {} tier(s) to rehearse",
-                next.len()
-            );
-            (Some(next), d)
-        }
-        Allowed::Next { applied, next } => {
-            let d = format!(
-                "{} tier(s) applied; rehearsing the rest: {}",
-                applied.len(),
-                next.join(", ")
-            );
-            (Some(next), d)
-        }
-    })
+    Ok(
+        match super::precheck::ledger_allows(vb, conn, None).map_err(fail)? {
+            Allowed::Unread(e) => (
+                None,
+                format!("not read here ({e}); the clone's apply judges it"),
+            ),
+            Allowed::Next { applied, next } if applied.is_empty() => {
+                let d = format!(
+                    "nothing of this bundle applied yet: all {} tier(s) to rehearse",
+                    next.len()
+                );
+                (Some(next), d)
+            }
+            Allowed::Next { applied, next } => {
+                let d = format!(
+                    "{} tier(s) applied; rehearsing the rest: {}",
+                    applied.len(),
+                    next.join(", ")
+                );
+                (Some(next), d)
+            }
+        },
+    )
 }
 
 /// The target's storage ([`storage`]) after a checkpoint, and its database OID; why
@@ -1165,8 +1171,9 @@ fn apply_step(
     let m = vb.manifest();
     let n = m.tier.len();
     let timer = Timer::new(vb, planned, watched);
-    let tables = super::rehearse_predict::tables_to_measure(vb, (&places.clone_spec, &places.clone))
-        .unwrap_or_default();
+    let tables =
+        super::rehearse_predict::tables_to_measure(vb, (&places.clone_spec, &places.clone))
+            .unwrap_or_default();
     let meter = super::measure::Meter::new(tables, &timer);
     let at = std::cell::RefCell::new(None);
     let applied = run.step("apply", || {
@@ -1186,7 +1193,10 @@ fn apply_step(
             Ok((r, d))
         })
     });
-    let passed = run.steps.last().is_some_and(|s| s.step == "apply" && s.verdict == "PASS");
+    let passed = run
+        .steps
+        .last()
+        .is_some_and(|s| s.step == "apply" && s.verdict == "PASS");
     let stopped = at
         .borrow()
         .as_ref()

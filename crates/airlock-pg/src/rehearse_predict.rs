@@ -96,7 +96,10 @@ pub(crate) fn on_target(
     if !row.passed() {
         return Err((
             row.exit_code,
-            format!("{}; nothing was cloned (the apply on the clone would stop at it too)", row.evidence),
+            format!(
+                "{}; nothing was cloned (the apply on the clone would stop at it too)",
+                row.evidence
+            ),
         ));
     }
     let destroys = p.destroys.iter().filter(|d| d.existing).count();
@@ -149,8 +152,11 @@ pub(crate) fn tables_to_measure(
         .read_only(true)
         .start()
         .map_err(|e| super::sql_err("BEGIN READ ONLY", &e))?;
-    tx.batch_execute(&format!("SET LOCAL search_path TO {}", render_search_path(&path)))
-        .map_err(|e| super::sql_err("setting the bundle's search_path", &e))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {}",
+        render_search_path(&path)
+    ))
+    .map_err(|e| super::sql_err("setting the bundle's search_path", &e))?;
     let rows = tx
         .query(
             "SELECT DISTINCT c.oid, n.nspname::text, c.relname::text \
@@ -168,7 +174,11 @@ pub(crate) fn tables_to_measure(
             let (schema, name): (String, String) = (r.get(1), r.get(2));
             (
                 r.get::<_, u32>(0),
-                format!("{}.{}", airlock_sql::shown(&schema), airlock_sql::shown(&name)),
+                format!(
+                    "{}.{}",
+                    airlock_sql::shown(&schema),
+                    airlock_sql::shown(&name)
+                ),
             )
         })
         .collect())
@@ -220,7 +230,10 @@ pub(crate) fn judge(
 ) -> Vec<Judged> {
     let m = vb.manifest();
     let order = |file: &str, line: usize| -> (usize, usize, usize) {
-        let tier = m.tier.iter().position(|t| t.files.iter().any(|f| f == file));
+        let tier = m
+            .tier
+            .iter()
+            .position(|t| t.files.iter().any(|f| f == file));
         let t = tier.unwrap_or(usize::MAX);
         let f = tier
             .and_then(|t| m.tier[t].files.iter().position(|f| f == file))

@@ -24,9 +24,9 @@ mod lexer;
 mod lexing;
 mod locks;
 mod meta;
+mod names;
 mod online;
 mod parser;
-mod names;
 mod predicts;
 mod reach;
 mod reads;
@@ -40,6 +40,7 @@ pub use classify::ScriptChecker;
 pub use enum_values::EnumValueAdded;
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
+pub use names::object_name;
 pub use online::{
     online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
 };
@@ -47,7 +48,6 @@ pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
-pub use names::object_name;
 pub use predicts::{data_steps_in, shown, DataStep, Relation, Step, TypeRef, Using};
 pub use reach::{reaches_in, Reach};
 pub use reads::{reads_of, Reads};

@@ -12,7 +12,9 @@ pub fn object_name(name: &str) -> Result<Vec<String>, String> {
     let mut rest = name;
     loop {
         let (part, after) = identifier(rest).ok_or_else(|| {
-            format!("{name:?} is not a dotted SQL name (schema, schema.table or schema.table.column)")
+            format!(
+                "{name:?} is not a dotted SQL name (schema, schema.table or schema.table.column)"
+            )
         })?;
         parts.push(part);
         match after.strip_prefix('.') {
@@ -55,9 +57,7 @@ fn identifier(s: &str) -> Option<(String, &str)> {
     }
     let end = s
         .char_indices()
-        .find(|(i, c)| {
-            !(c.is_alphanumeric() || *c == '_' || (*i > 0 && *c == '$'))
-        })
+        .find(|(i, c)| !(c.is_alphanumeric() || *c == '_' || (*i > 0 && *c == '$')))
         .map_or(s.len(), |(i, _)| i);
     let word = &s[..end];
     let first = word.chars().next()?;
@@ -77,7 +77,9 @@ mod tests {
         assert_eq!(object_name("\"A.b\".\"x\"\"y\"").unwrap(), ["A.b", "x\"y"]);
         assert_eq!(object_name("app").unwrap(), ["app"]);
         assert_eq!(object_name("s.t.c").unwrap(), ["s", "t", "c"]);
-        for bad in ["", "a.", ".a", "a..b", "a.b.c.d", "1abc", "a b", "\"\"", "a;drop"] {
+        for bad in [
+            "", "a.", ".a", "a..b", "a.b.c.d", "1abc", "a b", "\"\"", "a;drop",
+        ] {
             assert!(object_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -217,7 +217,9 @@ pub(super) fn foreign_key(
         fk.ref_columns.to_vec()
     };
     if ref_columns.len() != fk.columns.len() || fk.columns.is_empty() {
-        return Ok(Answer::unasked("the referenced columns could not be matched"));
+        return Ok(Answer::unasked(
+            "the referenced columns could not be matched",
+        ));
     }
     let here = cols(fk.columns, "c.");
     let there = cols(&ref_columns, "p.");

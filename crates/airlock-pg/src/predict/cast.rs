@@ -11,12 +11,12 @@
 //! rows is a DO block of airlock's own (each row's conversion in its own
 //! subtransaction), bounded by the same timeout, its count returned as an error.
 
+use super::super::session::quote_literal;
+use super::super::{quote_ident, sqlstate};
 use super::ask::{self, Answer, KEYS_SHOWN};
 use super::catalog::{qualified, type_name};
-use super::walk::{self, Walk};
+use super::state::{self, Walk};
 use super::{Destroyed, Predictions};
-use super::super::{quote_ident, sqlstate};
-use super::super::session::quote_literal;
 use airlock_sql::{DataStep, Relation, Step, TypeRef, Using};
 use postgres::Transaction;
 
@@ -47,7 +47,7 @@ pub(super) fn judge(
     };
     let t = w.key(&s.relation);
     let shown = format!("{} column {}", s.relation, airlock_sql::shown(column));
-    let p = walk::prediction(tier, s, shown.clone());
+    let p = state::prediction(tier, s, shown.clone());
     let judged = match w.unpredictable(std::slice::from_ref(&t)) {
         Some(why) => Ok(Judged {
             answer: Answer::Unasked(why),
@@ -59,10 +59,10 @@ pub(super) fn judge(
         Ok(j) => (Ok(j.answer), j.lost),
         Err(e) => (Err(e), None),
     };
-    out.predictions.push(walk::settle(p, answer));
+    out.predictions.push(state::settle(p, answer));
     if let Some((rows, keys)) = lost.filter(|(n, _)| *n > 0) {
         let schema = t.schema.clone().unwrap_or_default();
-        let mut d: Destroyed = walk::destroyed(tier, s, shown, &[&schema, &t.name, column]);
+        let mut d: Destroyed = state::destroyed(tier, s, shown, &[&schema, &t.name, column]);
         d.statement = format!("{} (loses precision)", s.statement);
         d.rows = Some(rows);
         d.exact = true;
@@ -118,7 +118,9 @@ fn ask_cast(
             ..
         } => (format!("({expr})"), casts.clone(), functions.clone()),
         Using::Other => {
-            return unasked("the USING expression is not a plain expression over the table's columns")
+            return unasked(
+                "the USING expression is not a plain expression over the table's columns",
+            )
         }
     };
     if !w.cat.all_builtin(&functions) {
@@ -156,7 +158,8 @@ fn ask_cast(
     let converted = convert(tx, &q, (&expr, &to.text, &narrow), (&key, &keyed_by))?;
     let lost = match (&converted, using) {
         (Answer::Rows { count: Some(0), .. }, Using::Absent)
-            if col.category == category_of(tx, &to.text)? && matches!(col.category.as_str(), "N" | "D") =>
+            if col.category == category_of(tx, &to.text)?
+                && matches!(col.category.as_str(), "N" | "D") =>
         {
             rounded(tx, &q, column, (&to.text, &col.sql_type), &key)?
         }
@@ -199,7 +202,10 @@ fn category_of(tx: &mut Transaction<'_>, t: &str) -> Result<String, postgres::Er
 
 /// Why a conversion to these types could run code the database defines (a type or
 /// cast it defines), or that one is not there now.
-fn unsafe_types(tx: &mut Transaction<'_>, types: &[String]) -> Result<Option<String>, postgres::Error> {
+fn unsafe_types(
+    tx: &mut Transaction<'_>,
+    types: &[String],
+) -> Result<Option<String>, postgres::Error> {
     let list: Vec<String> = types.iter().map(|t| quote_literal(t)).collect();
     let got = ask::rows(
         tx,
@@ -312,7 +318,11 @@ fn convert(
         keys,
         what: format!(
             "rows whose value does not convert to {to} ({message}) (keys: {keyed_by}){}",
-            if count.is_none() { "; at least one, not counted in time" } else { "" }
+            if count.is_none() {
+                "; at least one, not counted in time"
+            } else {
+                ""
+            }
         ),
     })
 }

@@ -152,7 +152,10 @@ impl Catalog {
                     cat.relations.insert(name, schema);
                 }
                 "t" => drop(cat.types.insert(name, r.get(2))),
-                "s" => drop(cat.schemas.insert(name, r.get::<_, Option<bool>>(3) == Some(true))),
+                "s" => drop(
+                    cat.schemas
+                        .insert(name, r.get::<_, Option<bool>>(3) == Some(true)),
+                ),
                 "f" => {
                     let i = name.parse::<usize>().unwrap_or(0);
                     if let Some(f) = i.checked_sub(1).and_then(|i| n.functions.get(i)) {

@@ -2,11 +2,11 @@
 //! [`EXACT_BELOW`], else the planner's estimate; bytes), and reading a constraint's
 //! definition from the catalog for `VALIDATE CONSTRAINT`.
 
+use super::super::pg_message;
 use super::ask::{self, Answer};
 use super::catalog::qualified;
-use super::walk::{self, Walk};
+use super::state::{self, Walk};
 use super::{reach, Destroyed, Predictions, EXACT_BELOW};
-use super::super::pg_message;
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;
@@ -53,13 +53,13 @@ pub(super) fn destroyed(
     let t = w.key(&s.relation);
     let (schema, name) = (t.schema.clone().unwrap_or_default(), t.name.clone());
     let mut d = match &s.step {
-        Step::DropColumn { column } => walk::destroyed(
+        Step::DropColumn { column } => state::destroyed(
             tier,
             s,
             format!("{} column {}", s.relation, airlock_sql::shown(column)),
             &[&schema, &name, column],
         ),
-        _ => walk::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
+        _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
     };
     let unpredictable = w.unpredictable(std::slice::from_ref(&t));
     let filtered = match &s.step {
@@ -92,7 +92,9 @@ pub(super) fn destroyed(
     }
     if d.existing {
         match &s.step {
-            Step::DropTable { cascade } => reach::drop_table(w, tx, (tier, s), *cascade, &mut d, out),
+            Step::DropTable { cascade } => {
+                reach::drop_table(w, tx, (tier, s), *cascade, &mut d, out)
+            }
             Step::Truncate { cascade } => reach::truncate(w, tx, (tier, s), *cascade, &mut d, out),
             _ => {}
         }
@@ -129,13 +131,19 @@ fn count_filtered(
         }
     }
     if let Ok(keys) = w.cat.keys(tx, t) {
-        if keys.unique.iter().any(|k| k.iter().all(|c| pinned.contains(c))) {
+        if keys
+            .unique
+            .iter()
+            .any(|k| k.iter().all(|c| pinned.contains(c)))
+        {
             return false;
         }
     }
     d.existing = true;
     let Some(f) = filter.as_ref().filter(|_| w.cat.all_builtin(functions)) else {
-        d.note = Some("not counted (its WHERE is not a plain expression over the table's columns)".into());
+        d.note = Some(
+            "not counted (its WHERE is not a plain expression over the table's columns)".into(),
+        );
         return true;
     };
     let got = ask::rows(
@@ -198,19 +206,17 @@ pub(super) fn constraint_in_catalog(
             functions: vec![],
             not_valid: false,
         }),
-        "f" => {
-            Ok(Step::ForeignKey {
-                name: Some(name.to_string()),
-                columns: r.get(5),
-                references: Relation {
-                    schema: r.get(3),
-                    name: r.get::<_, Option<String>>(8).unwrap_or_default(),
-                },
-                ref_columns: r.get(6),
-                match_full: r.get::<_, String>(4) == "f",
-                not_valid: false,
-            })
-        }
+        "f" => Ok(Step::ForeignKey {
+            name: Some(name.to_string()),
+            columns: r.get(5),
+            references: Relation {
+                schema: r.get(3),
+                name: r.get::<_, Option<String>>(8).unwrap_or_default(),
+            },
+            ref_columns: r.get(6),
+            match_full: r.get::<_, String>(4) == "f",
+            not_valid: false,
+        }),
         _ => Err(Answer::unasked("a constraint of a kind not asked about")),
     }))
 }

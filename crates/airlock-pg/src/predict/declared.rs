@@ -28,15 +28,16 @@ pub(super) fn judge(vb: &VerifiedBundle, tiers: &[String], out: &mut Predictions
                 }
             }
         }
-        out.declared_not_destroyed.extend(
-            declared
-                .iter()
-                .zip(used)
-                .filter(|(_, u)| !u)
-                .map(|((name, _), _)| NotDestroyed {
-                    tier: tier.name.clone(),
-                    name: name.clone(),
-                }),
-        );
+        out.declared_not_destroyed
+            .extend(
+                declared
+                    .iter()
+                    .zip(used)
+                    .filter(|(_, u)| !u)
+                    .map(|((name, _), _)| NotDestroyed {
+                        tier: tier.name.clone(),
+                        name: name.clone(),
+                    }),
+            );
     }
 }

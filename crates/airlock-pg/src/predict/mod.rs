@@ -21,12 +21,13 @@ mod catalog;
 mod count;
 mod declared;
 mod reach;
+mod state;
 mod walk;
 
 pub(crate) use catalog::qualified;
 
-use super::session::render_search_path;
 use super::pg_message;
+use super::session::render_search_path;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
 use airlock_sql::DataStep;
 use schemars::JsonSchema;
@@ -222,7 +223,7 @@ pub fn predict(
                 timeout.as_millis().max(1)
             ))
             .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
-            let out = walk::Walk::new(&mut tx, &steps).run(&mut tx, steps);
+            let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
             tx.rollback()
                 .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
             out

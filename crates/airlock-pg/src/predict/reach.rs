@@ -7,11 +7,11 @@
 //! from the catalog's statistics only (never read, never locked); what the release
 //! itself dropped, altered or replaced before the statement is not held against it.
 
+use super::super::pg_message;
 use super::ask;
 use super::catalog::qualified;
-use super::walk::{self, Walk};
+use super::state::{self, Walk};
 use super::{Dependent, Destroyed, Outcome, Predictions, DEPENDENTS_SHOWN};
-use super::super::pg_message;
 use airlock_sql::{DataStep, Relation};
 use postgres::error::SqlState;
 use postgres::Transaction;
@@ -114,7 +114,11 @@ pub(super) fn dependents(
         .iter()
         .filter(|r| r.get::<_, String>(0) == "pg_class" && r.get::<_, i32>(12) == 0)
         .map(|r| r.get::<_, i64>(11))
-        .chain(oid.parse::<i64>().ok().filter(|_| class == "pg_catalog.pg_class"))
+        .chain(
+            oid.parse::<i64>()
+                .ok()
+                .filter(|_| class == "pg_catalog.pg_class"),
+        )
         .collect();
     Ok(got.iter().filter_map(|r| reached(r, &whole)).collect())
 }
@@ -153,8 +157,12 @@ fn reached(r: &postgres::Row, whole: &std::collections::BTreeSet<i64>) -> Option
         schema: r.get::<_, Option<String>>(4).unwrap_or_default(),
         name: r.get::<_, Option<String>>(5).unwrap_or_default(),
         sub: r.get(6),
-        rows: matches!(kind, Kind::Data | Kind::Column).then_some(rows).flatten(),
-        bytes: (kind == Kind::Data).then(|| r.get::<_, Option<i64>>(8)).flatten(),
+        rows: matches!(kind, Kind::Data | Kind::Column)
+            .then_some(rows)
+            .flatten(),
+        bytes: (kind == Kind::Data)
+            .then(|| r.get::<_, Option<i64>>(8))
+            .flatten(),
     })
 }
 
@@ -187,8 +195,7 @@ impl Walk {
                 self.dropped.contains(&rel) || self.altered.contains(&(rel, c.clone()))
             }
             (Kind::Constraint, Some(c)) => {
-                self.dropped.contains(&rel)
-                    || self.dropped_constraints.contains(&(rel, c.clone()))
+                self.dropped.contains(&rel) || self.dropped_constraints.contains(&(rel, c.clone()))
             }
             _ => self.dropped.contains(&rel),
         }
@@ -215,14 +222,18 @@ fn judge(
                 pg_message(&e)
             };
             let note = format!("what it takes with it not read: {why}");
-            d.note = Some(d.note.take().map_or(note.clone(), |n| format!("{n}; {note}")));
+            d.note = Some(
+                d.note
+                    .take()
+                    .map_or(note.clone(), |n| format!("{n}; {note}")),
+            );
             return vec![];
         }
     };
     let left: Vec<Reached> = got.into_iter().filter(|x| !w.handled(x)).collect();
     let blocking: Vec<&Reached> = left.iter().filter(|x| x.needs_cascade).collect();
     if !cascade && !blocking.is_empty() {
-        let mut p = walk::prediction(tier, s, d.relation.clone());
+        let mut p = state::prediction(tier, s, d.relation.clone());
         p.outcome = Outcome::Fails;
         p.count = Some(blocking.len() as i64);
         p.keys = blocking
@@ -265,7 +276,14 @@ pub(super) fn drop_table(
     out: &mut Predictions,
 ) {
     let t = w.key(&at.1.relation);
-    for x in judge(w, tx, at, (Start::Relation(&qualified(&t)), cascade), d, out) {
+    for x in judge(
+        w,
+        tx,
+        at,
+        (Start::Relation(&qualified(&t)), cascade),
+        d,
+        out,
+    ) {
         w.taken(&x);
     }
 }
@@ -322,10 +340,14 @@ pub(super) fn truncate(
         return;
     }
     if !cascade {
-        let mut p = walk::prediction(tier, s, d.relation.clone());
+        let mut p = state::prediction(tier, s, d.relation.clone());
         p.outcome = Outcome::Fails;
         p.count = Some(left.len() as i64);
-        p.keys = left.iter().take(5).map(|x| ask::shown_key(&x.what)).collect();
+        p.keys = left
+            .iter()
+            .take(5)
+            .map(|x| ask::shown_key(&x.what))
+            .collect();
         p.reason = "table(s) reference it by foreign key and the statement has no CASCADE".into();
         out.predictions.push(p);
         return;
@@ -350,7 +372,7 @@ pub(super) fn drop_schema(
     out: &mut Predictions,
 ) -> Vec<Destroyed> {
     let name = s.relation.name.clone();
-    let mut d = walk::destroyed(tier, s, airlock_sql::shown(&name), &[&name]);
+    let mut d = state::destroyed(tier, s, airlock_sql::shown(&name), &[&name]);
     if let Some(why) = w.unpredictable(&[Relation {
         schema: None,
         name: name.clone(),
@@ -363,7 +385,14 @@ pub(super) fn drop_schema(
         return vec![d];
     }
     d.existing = true;
-    let left = judge(w, tx, (tier, s), (Start::Schema(&name), cascade), &mut d, out);
+    let left = judge(
+        w,
+        tx,
+        (tier, s),
+        (Start::Schema(&name), cascade),
+        &mut d,
+        out,
+    );
     let data = left.iter().filter(|x| x.kind == Kind::Data);
     d.rows = Some(data.clone().filter_map(|x| x.rows).sum());
     d.bytes = Some(data.filter_map(|x| x.bytes).sum());
@@ -387,12 +416,7 @@ pub(super) fn drop_type(
     let k = w.type_key(&s.relation);
     let original = w.original_type(&k);
     let schema = original.schema.clone().unwrap_or_default();
-    let mut d = walk::destroyed(
-        tier,
-        s,
-        s.relation.to_string(),
-        &[&schema, &original.name],
-    );
+    let mut d = state::destroyed(tier, s, s.relation.to_string(), &[&schema, &original.name]);
     if w.enums.contains_key(&original) {
         d.note = Some("not counted (the release creates it)".into());
         return vec![d];

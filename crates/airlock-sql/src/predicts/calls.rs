@@ -13,13 +13,70 @@ use super::Relation;
 /// Words followed by `(` that are SQL's syntax or built-in expressions, not calls of
 /// a function in `pg_proc` (lower case).
 const NOT_CALLS: &[&str] = &[
-    "values", "conflict", "in", "exists", "any", "all", "some", "row", "cast", "coalesce",
-    "nullif", "greatest", "least", "extract", "position", "substring", "overlay", "trim",
-    "over", "filter", "group", "using", "on", "and", "or", "not", "then", "else", "when",
-    "case", "as", "select", "from", "where", "returning", "set", "into", "lateral", "join",
-    "by", "with", "is", "like", "ilike", "similar", "between", "distinct", "array",
-    "default", "do", "update", "nothing", "constraint", "window", "partition", "order",
-    "limit", "offset", "union", "except", "intersect", "having", "except", "collate",
+    "values",
+    "conflict",
+    "in",
+    "exists",
+    "any",
+    "all",
+    "some",
+    "row",
+    "cast",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "extract",
+    "position",
+    "substring",
+    "overlay",
+    "trim",
+    "over",
+    "filter",
+    "group",
+    "using",
+    "on",
+    "and",
+    "or",
+    "not",
+    "then",
+    "else",
+    "when",
+    "case",
+    "as",
+    "select",
+    "from",
+    "where",
+    "returning",
+    "set",
+    "into",
+    "lateral",
+    "join",
+    "by",
+    "with",
+    "is",
+    "like",
+    "ilike",
+    "similar",
+    "between",
+    "distinct",
+    "array",
+    "default",
+    "do",
+    "update",
+    "nothing",
+    "constraint",
+    "window",
+    "partition",
+    "order",
+    "limit",
+    "offset",
+    "union",
+    "except",
+    "intersect",
+    "having",
+    "except",
+    "collate",
 ];
 
 /// The functions called after an INSERT's table, or `None` when the text holds what
@@ -36,7 +93,12 @@ pub(super) fn calls_after(rest: &str) -> Option<Vec<Relation>> {
         let c = b[i];
         match c {
             b'\'' => {
-                if i > 0 && matches!(b[i - 1], b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'u' | b'U' | b'&') {
+                if i > 0
+                    && matches!(
+                        b[i - 1],
+                        b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'u' | b'U' | b'&'
+                    )
+                {
                     return None;
                 }
                 i = skip_quoted(b, i, b'\'')?;
@@ -78,7 +140,8 @@ pub(super) fn calls_after(rest: &str) -> Option<Vec<Relation>> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
                     i += 1;
                 }
                 push_part(&mut name, &mut dotted, rest[start..i].to_ascii_lowercase());
@@ -135,10 +198,24 @@ mod tests {
     #[test]
     fn calls_are_read_off_the_words_and_syntax_is_not_a_call() {
         assert_eq!(names(" VALUES (1, 'a(b)', now())").unwrap(), ["now"]);
-        assert_eq!(names(" (a, b) VALUES (md5('x'), public.f(1)) ON CONFLICT (a) DO NOTHING").unwrap(), ["md5", "public.f"]);
-        assert_eq!(names(" VALUES ('x'::varchar(3), COALESCE(1, 2), \"My\".\"Fn\"(2))").unwrap(), ["\"My\".\"Fn\""]);
-        assert_eq!(names(" SELECT x FROM y WHERE z IN (1, 2)").unwrap(), Vec::<String>::new());
-        for unsure in [" VALUES (E'a\\'b')", " VALUES ($$x$$)", " VALUES (1) -- f(", " VALUES (1 /* f( */)"] {
+        assert_eq!(
+            names(" (a, b) VALUES (md5('x'), public.f(1)) ON CONFLICT (a) DO NOTHING").unwrap(),
+            ["md5", "public.f"]
+        );
+        assert_eq!(
+            names(" VALUES ('x'::varchar(3), COALESCE(1, 2), \"My\".\"Fn\"(2))").unwrap(),
+            ["\"My\".\"Fn\""]
+        );
+        assert_eq!(
+            names(" SELECT x FROM y WHERE z IN (1, 2)").unwrap(),
+            Vec::<String>::new()
+        );
+        for unsure in [
+            " VALUES (E'a\\'b')",
+            " VALUES ($$x$$)",
+            " VALUES (1) -- f(",
+            " VALUES (1 /* f( */)",
+        ] {
             assert_eq!(names(unsure), None, "{unsure}");
         }
     }
@@ -153,8 +230,15 @@ mod tests {
             "INSERT INTO t VALUES (CAST(k(1) AS int), (SELECT m()))",
         ] {
             let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).unwrap();
-            let node = parsed.protobuf.stmts[0].stmt.as_ref().unwrap().node.as_ref().unwrap();
-            let Some((_, _, crate::Step::Calls { functions })) = super::super::expr::calls_in(node) else {
+            let node = parsed.protobuf.stmts[0]
+                .stmt
+                .as_ref()
+                .unwrap()
+                .node
+                .as_ref()
+                .unwrap();
+            let Some((_, _, crate::Step::Calls { functions })) = super::super::expr::calls_in(node)
+            else {
                 panic!("no calls in {sql}")
             };
             let rest = sql.splitn(4, ' ').nth(3).unwrap();

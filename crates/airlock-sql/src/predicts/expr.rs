@@ -2,7 +2,7 @@
 //! PostgreSQL's own deparse of it), the functions a statement calls, the columns a
 //! WHERE pins, and a type as SQL.
 
-use super::{node, nobody, strings, One, Relation, Step, TypeRef};
+use super::{nobody, node, strings, One, Relation, Step, TypeRef};
 use pg_query::protobuf::{AExprKind, BoolExprType};
 use pg_query::{Node, NodeEnum as N};
 
@@ -138,7 +138,11 @@ fn collect_casts(expr: &Node, out: &mut Vec<String>) -> Option<()> {
             .collect();
         bad |= names.is_empty();
         let array = tn["array_bounds"].as_array().is_some_and(|a| !a.is_empty());
-        out.push(format!("{}{}", names.join("."), if array { "[]" } else { "" }));
+        out.push(format!(
+            "{}{}",
+            names.join("."),
+            if array { "[]" } else { "" }
+        ));
     });
     (!bad).then_some(())
 }

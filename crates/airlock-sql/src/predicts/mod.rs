@@ -89,12 +89,21 @@ pub enum Using {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// PRIMARY KEY, UNIQUE constraint or unique index over plain columns.
-    Unique { columns: Vec<String>, primary: bool },
+    Unique {
+        columns: Vec<String>,
+        primary: bool,
+    },
     /// A unique index or constraint whose keys the rows cannot be asked about simply.
-    UniqueOther { why: String },
-    SetNotNull { column: String },
+    UniqueOther {
+        why: String,
+    },
+    SetNotNull {
+        column: String,
+    },
     /// `ADD COLUMN … NOT NULL` with no default, identity or generation.
-    AddNotNullColumn { column: String },
+    AddNotNullColumn {
+        column: String,
+    },
     /// `ADD CONSTRAINT … CHECK`: its expression as PostgreSQL prints it, or `None`
     /// when it is not a plain expression over the columns; `not_valid`: added NOT
     /// VALID (no row checked now; a later VALIDATE CONSTRAINT checks them).
@@ -115,24 +124,40 @@ pub enum Step {
         not_valid: bool,
     },
     /// `ALTER TABLE … VALIDATE CONSTRAINT`: the rows the constraint has not checked.
-    Validate { constraint: String },
+    Validate {
+        constraint: String,
+    },
     /// `ALTER COLUMN … TYPE`.
     AlterType {
         column: String,
         to: TypeRef,
         using: Using,
     },
-    DropTable { cascade: bool },
-    DropColumn { column: String },
+    DropTable {
+        cascade: bool,
+    },
+    DropColumn {
+        column: String,
+    },
     /// `DROP SCHEMA` (the relation's `name` is the schema).
-    DropSchema { cascade: bool },
+    DropSchema {
+        cascade: bool,
+    },
     /// `DROP TYPE` or `DROP DOMAIN` (the relation is the type).
-    DropType { cascade: bool },
+    DropType {
+        cascade: bool,
+    },
     /// `CREATE TYPE … AS ENUM` (the relation is the type).
-    CreateEnum { labels: Vec<String> },
+    CreateEnum {
+        labels: Vec<String>,
+    },
     /// `ALTER TYPE … RENAME TO` (the relation is the type under its old name).
-    RenameType { to: String },
-    Truncate { cascade: bool },
+    RenameType {
+        to: String,
+    },
+    Truncate {
+        cascade: bool,
+    },
     DeleteAll,
     UpdateAll,
     /// DELETE or UPDATE with a WHERE: the WHERE when plain, and the columns it pins
@@ -147,7 +172,9 @@ pub enum Step {
     /// sequence, function…): what depends on it now may not by then.
     Touches,
     /// `ALTER TABLE … DROP CONSTRAINT`.
-    DropConstraint { constraint: String },
+    DropConstraint {
+        constraint: String,
+    },
     /// The release creates this table (CREATE TABLE, CREATE TABLE AS, SELECT INTO).
     Creates,
     /// The release writes rows of this table (INSERT, COPY, MERGE).
@@ -156,7 +183,9 @@ pub enum Step {
     Opaque,
     /// The statement calls these functions (as written, qualified or not); one that is
     /// not built in may change any row (relation empty).
-    Calls { functions: Vec<Relation> },
+    Calls {
+        functions: Vec<Relation>,
+    },
 }
 
 /// One statement of a tier file and what it does.
@@ -224,15 +253,12 @@ struct Steps {
 
 impl Steps {
     fn push(&mut self, mut s: DataStep) {
+        let last = self.steps.last();
         match &mut s.step {
-            Step::Writes => {
-                if self
-                    .steps
-                    .last()
-                    .is_some_and(|l| l.step == Step::Writes && l.relation == s.relation)
-                {
-                    return;
-                }
+            Step::Writes
+                if last.is_some_and(|l| l.step == Step::Writes && l.relation == s.relation) =>
+            {
+                return;
             }
             Step::Calls { functions } => {
                 functions.retain(|f| !self.called.contains(f));
@@ -358,7 +384,11 @@ fn statement_steps(stmt: &N) -> Vec<One> {
                 .collect()
         }
         N::IndexStmt(s) if s.unique => {
-            vec![("CREATE UNIQUE INDEX", rel(&s.relation), alter::unique_index(s))]
+            vec![(
+                "CREATE UNIQUE INDEX",
+                rel(&s.relation),
+                alter::unique_index(s),
+            )]
         }
         N::CreateStmt(s) => vec![("CREATE TABLE", rel(&s.relation), Step::Creates)],
         N::CreateTableAsStmt(s) => match s.into.as_ref() {
@@ -370,7 +400,9 @@ fn statement_steps(stmt: &N) -> Vec<One> {
             None => vec![],
         },
         N::DropStmt(s) => drops::drop_stmt(s),
-        N::ViewStmt(s) if s.replace => vec![("CREATE OR REPLACE VIEW", rel(&s.view), Step::Touches)],
+        N::ViewStmt(s) if s.replace => {
+            vec![("CREATE OR REPLACE VIEW", rel(&s.view), Step::Touches)]
+        }
         N::TruncateStmt(s) => drops::truncate(s),
         N::CreateEnumStmt(s) => drops::create_enum(s),
         N::RenameStmt(s) => drops::rename_type(s),

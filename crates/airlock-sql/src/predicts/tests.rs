@@ -34,9 +34,7 @@ fn finds_what_the_rows_decide() {
             if e.contains("length(c)") && functions == &["length"])
     );
     assert!(matches!(kinds[5], Step::Check { expr: None, .. }));
-    assert!(
-        matches!(kinds[6], Step::Check { name: Some(n), not_valid: true, .. } if n == "k3")
-    );
+    assert!(matches!(kinds[6], Step::Check { name: Some(n), not_valid: true, .. } if n == "k3"));
     assert!(matches!(kinds[7], Step::ForeignKey { ref_columns, .. } if ref_columns.is_empty()));
     assert_eq!(
         kinds[8..11],
@@ -77,7 +75,10 @@ fn type_changes_enum_recreation_and_drops_are_read_from_the_tree() {
     let Step::AlterType { to, .. } = kinds[1] else {
         panic!()
     };
-    assert_eq!((to.typmods.clone(), to.text.as_str()), (vec![3], "varchar(3)"));
+    assert_eq!(
+        (to.typmods.clone(), to.text.as_str()),
+        (vec![3], "varchar(3)")
+    );
     let Step::AlterType { to, using, .. } = kinds[2] else {
         panic!()
     };
@@ -95,9 +96,17 @@ fn type_changes_enum_recreation_and_drops_are_read_from_the_tree() {
     );
     assert!(matches!(kinds[6], Step::DropType { cascade: false }));
     assert_eq!(s[6].relation.name, "mood_old");
-    assert!(matches!(kinds[7], Step::AlterType { using: Using::Other, .. }));
+    assert!(matches!(
+        kinds[7],
+        Step::AlterType {
+            using: Using::Other,
+            ..
+        }
+    ));
     // my_parse is called: a function that may not be built in.
-    assert!(matches!(kinds[8], Step::Calls { functions } if functions[0].to_string() == "my_parse"));
+    assert!(
+        matches!(kinds[8], Step::Calls { functions } if functions[0].to_string() == "my_parse")
+    );
     assert_eq!(kinds[9], &Step::DropSchema { cascade: true });
     assert_eq!(s[9].relation.name, "s");
     assert_eq!(kinds[10], &Step::DropTable { cascade: true });
