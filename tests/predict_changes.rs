@@ -156,6 +156,37 @@ fn an_enum_recreated_without_a_label_in_use_is_no_go_and_drop_type_in_use_too() 
     assert_eq!(x["keys"], serde_json::json!(["sad ×2", "meh ×1"]), "{x:#}");
     // The old type is no longer used once the column is cast: its DROP is fine.
     assert!(p.at_line(4).is_empty(), "{:#}", p.json);
+    // What goes: the labels (the rows holding them: the prediction), then the old type.
+    let d = p.destroys();
+    assert!(
+        d[0]["statement"]
+            .as_str()
+            .unwrap()
+            .contains("enum labels removed"),
+        "{:#}",
+        d[0]
+    );
+    assert_eq!(
+        (d[0]["object"].as_str(), d[0]["rows"].as_i64()),
+        (Some("public.mood"), Some(3)),
+        "{:#}",
+        d[0]
+    );
+    assert!(
+        d[0]["note"].as_str().unwrap().contains("sad, meh"),
+        "{:#}",
+        d[0]
+    );
+    assert_eq!(
+        (
+            d[1]["statement"].as_str(),
+            d[1]["object"].as_str(),
+            d[1]["existing"].as_bool()
+        ),
+        (Some("DROP TYPE"), Some("public.mood"), Some(true)),
+        "{:#}",
+        d[1]
+    );
     // Clean control: every label in use kept.
     assert_go(&plan_sql(&db, &recreate("'happy', 'sad', 'meh'")));
     // DROP TYPE of a type a column uses fails whatever the rows; one nobody uses is GO.

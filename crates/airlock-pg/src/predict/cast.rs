@@ -33,6 +33,9 @@ struct Judged {
     answer: Answer,
     /// Rows whose value the conversion changes (numbers rounded, times truncated).
     lost: Option<(i64, Vec<String>)>,
+    /// An enum column recreated: its type now (schema, name) and the labels the new
+    /// type drops.
+    removed: Option<((String, String), Vec<String>)>,
 }
 
 pub(super) fn judge(
@@ -52,14 +55,31 @@ pub(super) fn judge(
         Some(why) => Ok(Judged {
             answer: Answer::Unasked(why),
             lost: None,
+            removed: None,
         }),
         None => ask_cast(w, tx, &t, (column, to, using)),
     };
-    let (answer, lost) = match judged {
-        Ok(j) => (Ok(j.answer), j.lost),
-        Err(e) => (Err(e), None),
+    let (answer, lost, removed) = match judged {
+        Ok(j) => (Ok(j.answer), j.lost, j.removed),
+        Err(e) => (Err(e), None, None),
     };
-    out.predictions.push(state::settle(p, answer));
+    let p = state::settle(p, answer);
+    if let Some(((schema, name), labels)) = removed.filter(|(_, l)| !l.is_empty()) {
+        let mut d: Destroyed = state::destroyed(tier, s, shown.clone(), &[&schema, &name]);
+        d.statement = format!("{} (enum labels removed)", s.statement);
+        d.rows = p
+            .count
+            .filter(|_| p.outcome != super::Outcome::NotPredictable);
+        d.exact = true;
+        d.existing = true;
+        d.note = Some(format!(
+            "labels {} of {} are gone after it (rows holding them: the prediction)",
+            labels.join(", "),
+            airlock_sql::shown(&name)
+        ));
+        out.destroys.push(d);
+    }
+    out.predictions.push(p);
     if let Some((rows, keys)) = lost.filter(|(n, _)| *n > 0) {
         let schema = t.schema.clone().unwrap_or_default();
         let mut d: Destroyed = state::destroyed(tier, s, shown, &[&schema, &t.name, column]);
@@ -82,6 +102,7 @@ fn unasked(why: &str) -> Result<Judged, postgres::Error> {
     Ok(Judged {
         answer: Answer::unasked(why),
         lost: None,
+        removed: None,
     })
 }
 
@@ -104,6 +125,7 @@ fn ask_cast(
         return Ok(Judged {
             answer: enum_labels(tx, &q, using, (&to.text, &labels))?,
             lost: None,
+            removed: removed_labels(tx, col.oid, &labels)?,
         });
     }
     if w.unpredictable(std::slice::from_ref(&target)).is_some() {
@@ -152,6 +174,7 @@ fn ask_cast(
                 what: why,
             },
             lost: None,
+            removed: None,
         });
     }
     let narrow = narrowing(&expr, to);
@@ -168,7 +191,30 @@ fn ask_cast(
     Ok(Judged {
         answer: converted,
         lost,
+        removed: None,
     })
+}
+
+/// The column's enum type now (schema, name) and the labels of it that `labels` (the
+/// new type's) lacks; `None` when the column is not of an enum type.
+fn removed_labels(
+    tx: &mut Transaction<'_>,
+    oid: u32,
+    labels: &[String],
+) -> Result<Option<((String, String), Vec<String>)>, postgres::Error> {
+    let got = ask::rows(
+        tx,
+        "SELECT n.nspname::text, t.typname::text, ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e \
+           WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) \
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+         WHERE t.oid = $1::text::pg_catalog.oid AND t.typtype = 'e'",
+        &[&oid.to_string()],
+    )?;
+    Ok(got.first().map(|r| {
+        let old: Vec<String> = r.get(2);
+        let gone = old.into_iter().filter(|l| !labels.contains(l)).collect();
+        ((r.get(0), r.get(1)), gone)
+    }))
 }
 
 fn column_now(

@@ -414,10 +414,13 @@ pub(super) fn drop_type(
     out: &mut Predictions,
 ) -> Vec<Destroyed> {
     let k = w.type_key(&s.relation);
+    // A type renamed by the release is the target's (under its old name), even when
+    // the release then creates one under that old name.
+    let renamed = w.renamed.contains_key(&k);
     let original = w.original_type(&k);
     let schema = original.schema.clone().unwrap_or_default();
     let mut d = state::destroyed(tier, s, s.relation.to_string(), &[&schema, &original.name]);
-    if w.enums.contains_key(&original) {
+    if !renamed && w.enums.contains_key(&k) {
         d.note = Some("not counted (the release creates it)".into());
         return vec![d];
     }
