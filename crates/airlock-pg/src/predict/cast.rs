@@ -33,10 +33,12 @@ struct Judged {
     answer: Answer,
     /// Rows whose value the conversion changes (numbers rounded, times truncated).
     lost: Option<(i64, Vec<String>)>,
-    /// An enum column recreated: its type now (schema, name) and the labels the new
-    /// type drops.
-    removed: Option<((String, String), Vec<String>)>,
+    /// An enum column recreated: its type now and the labels the new type drops.
+    removed: Option<Removed>,
 }
+
+/// An enum type now (schema, name), and the labels of it a recreated type lacks.
+type Removed = ((String, String), Vec<String>);
 
 pub(super) fn judge(
     w: &mut Walk,
@@ -201,7 +203,7 @@ fn removed_labels(
     tx: &mut Transaction<'_>,
     oid: u32,
     labels: &[String],
-) -> Result<Option<((String, String), Vec<String>)>, postgres::Error> {
+) -> Result<Option<Removed>, postgres::Error> {
     let got = ask::rows(
         tx,
         "SELECT n.nspname::text, t.typname::text, ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e \
