@@ -940,6 +940,12 @@ pub struct RehearseArgs {
     /// target is then compared by schema only (its rows are live).
     #[arg(long, value_enum, default_value_t = CloneStrategyArg::Auto)]
     pub clone_strategy: CloneStrategyArg,
+    /// How long each of plan's read-only questions about the data may take on the
+    /// target before the clone (a statement the data there now makes fail stops the
+    /// rehearsal before anything is cloned); one cut short is said, and the clone's
+    /// apply judges it.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub predict_timeout: std::time::Duration,
 }
 
 /// `--clone-strategy`: the command line's name for

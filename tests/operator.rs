@@ -169,7 +169,8 @@ fn plan_exits_as_apply_would_for_every_check_and_changes_nothing() {
             "gates",
             "preflight",
             "bundle-role",
-            "predicted-failures"
+            "predicted-failures",
+            "destroys"
         ]
     );
     c.plan_then_apply(&[&b, "--param", "code=not!ok"], 2, Some("params"));

@@ -1243,6 +1243,7 @@ fn rehearse_on_clone(
             gate_role: None,
             approvals: Some(approvals),
             observer: None,
+            predict_timeout: std::time::Duration::from_secs(5),
         },
     );
     *table = Some(super::rehearse::steps_table(&rehearsal));

@@ -9,8 +9,13 @@ pub fn human(lp: &LockPlan) -> String {
     if let Some(e) = &lp.error {
         return format!("\n\nlocks: not read ({e})");
     }
+    let warned = lp
+        .warning
+        .as_ref()
+        .map(|w| format!("\n\nwarning: locks: {w}"))
+        .unwrap_or_default();
     if lp.locks.is_empty() {
-        return String::new();
+        return warned;
     }
     let rows: Vec<Vec<String>> = lp
         .locks
@@ -46,6 +51,7 @@ pub fn human(lp: &LockPlan) -> String {
     for l in attention(&lp.locks) {
         s.push_str(&format!("\n! {}", why(l)));
     }
+    s.push_str(&warned);
     s
 }
 

@@ -1,12 +1,15 @@
 //! `plan`'s predictions, as text: the statements the data decides that do not simply
-//! pass, then what the release destroys (rendered from `db::predict::Predictions`, as
-//! `--json` is).
+//! pass, then what the release destroys (with what a CASCADE takes, and whether its
+//! tier declares it), then the declared names nothing destroys (rendered from
+//! `db::predict::Predictions`, as `--json` is).
 
 use crate::db::predict::{Destroyed, Outcome, Predictions};
 use crate::report::{clip, table};
 
 /// Characters of a reason shown in the table (`--json` has all of it).
 const REASON_CELL: usize = 100;
+/// Dependent objects named per destruction in the text (`--json` lists more).
+const DEPENDENTS_SHOWN: usize = 10;
 
 /// The predictions section of `plan`'s human output (empty when there is nothing to say).
 pub fn human(p: &Predictions) -> String {
@@ -29,7 +32,13 @@ pub fn human(p: &Predictions) -> String {
                     Outcome::NotPredictable => "not predictable".into(),
                     Outcome::Passes => "passes".into(),
                 },
-                x.count.map(|n| n.to_string()).unwrap_or_default(),
+                x.count.map(|n| n.to_string()).unwrap_or_else(|| {
+                    if x.outcome == Outcome::Fails {
+                        "≥1".into()
+                    } else {
+                        String::new()
+                    }
+                }),
                 clip(&with_keys(&x.reason, &x.keys), REASON_CELL),
             ]
         })
@@ -41,13 +50,70 @@ pub fn human(p: &Predictions) -> String {
         ));
     }
     if !p.destroys.is_empty() {
-        let rows: Vec<Vec<String>> = p.destroys.iter().map(destroyed_row).collect();
+        s.push_str(&destroys(p));
+    }
+    s
+}
+
+/// What the release destroys: the table, then each CASCADE's dependents, the
+/// undeclared ones as warnings and the declared names nothing destroys as notes.
+fn destroys(p: &Predictions) -> String {
+    let rows: Vec<Vec<String>> = p.destroys.iter().map(destroyed_row).collect();
+    let mut s = format!(
+        "\n\nwhat the release destroys (information, not a refusal):\n{}",
+        table(
+            &[
+                "tier",
+                "where",
+                "statement",
+                "object",
+                "rows",
+                "bytes",
+                "declared"
+            ],
+            &rows
+        )
+    );
+    for d in p.destroys.iter().filter(|d| d.dependents_total > 0) {
         s.push_str(&format!(
-            "\n\nwhat the release destroys (information, not a refusal):\n{}",
-            table(
-                &["tier", "where", "statement", "relation", "rows", "bytes"],
-                &rows
-            )
+            "\n{}:{} {} takes {} more object(s) with it:",
+            d.file, d.line, d.statement, d.dependents_total
+        ));
+        for x in d.dependents.iter().take(DEPENDENTS_SHOWN) {
+            let mut size = vec![];
+            if let Some(n) = x.rows {
+                size.push(format!("~{n} rows (estimate)"));
+            }
+            if let Some(b) = x.bytes {
+                size.push(format!("{b} bytes"));
+            }
+            let size = if size.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", size.join(", "))
+            };
+            s.push_str(&format!("\n  {}{size}", x.what));
+        }
+        let more = d
+            .dependents_total
+            .saturating_sub(DEPENDENTS_SHOWN.min(d.dependents.len()));
+        if more > 0 {
+            s.push_str(&format!(
+                "\n  … and {more} more (--json lists the first {})",
+                crate::db::predict::DEPENDENTS_SHOWN
+            ));
+        }
+    }
+    for d in p.destroys.iter().filter(|d| !d.declared && d.existing) {
+        s.push_str(&format!(
+            "\nwarning: {}:{} {} destroys {}, which tier {:?} does not declare (destroys = [\"{}\"])",
+            d.file, d.line, d.statement, d.object, d.tier, d.object
+        ));
+    }
+    for n in &p.declared_not_destroyed {
+        s.push_str(&format!(
+            "\nnote: tier {:?} declares destroys {:?}, and no statement of it destroys that",
+            n.tier, n.name
         ));
     }
     s
@@ -72,8 +138,9 @@ fn destroyed_row(d: &Destroyed) -> Vec<String> {
         d.tier.clone(),
         format!("{}:{}", d.file, d.line),
         d.statement.clone(),
-        d.relation.clone(),
+        d.object.clone(),
         rows,
         d.bytes.map(|b| b.to_string()).unwrap_or_default(),
+        if d.declared { "yes" } else { "no" }.into(),
     ]
 }

@@ -5,7 +5,7 @@ use crate::cli::RehearseArgs;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
 use crate::db::rehearse::{self, RehearseOptions, RehearseReport};
 use crate::error::Result;
-use crate::report::{one_line, short, table, Outcome, Report};
+use crate::report::{clip, one_line, short, table, Outcome, Report};
 use serde::Serialize;
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -79,6 +79,99 @@ fn lock_rows(l: &LockImpact) -> Vec<Vec<String>> {
     rows
 }
 
+/// `before -> after` of a measurement.
+fn through(before: i64, after: i64) -> String {
+    format!("{before} -> {after}")
+}
+
+/// What plan predicted on the target beside what the apply measured on the clone, the
+/// tables the release changes through each tier, and the statements plan could not
+/// judge as the clone did.
+fn predicted_and_measured(p: &crate::db::rehearse_predict::Rehearsed) -> String {
+    use crate::db::rehearse_predict::OnClone;
+    let mut s = String::new();
+    if !p.compared.is_empty() {
+        let rows: Vec<Vec<String>> = p
+            .compared
+            .iter()
+            .map(|c| {
+                let predicted = match (c.predicted_rows, c.predicted_exact) {
+                    (Some(n), true) => format!("{n} (exact)"),
+                    (Some(n), false) => format!("~{n} (estimate)"),
+                    (None, _) => "-".into(),
+                };
+                let (rows, bytes) = match &c.measured {
+                    Some(m) => (
+                        through(m.before.rows, m.after.rows),
+                        through(m.before.bytes, m.after.bytes),
+                    ),
+                    None => ("not measured".into(), String::new()),
+                };
+                vec![
+                    c.tier.clone(),
+                    format!("{}:{}", c.file, c.line),
+                    c.statement.clone(),
+                    c.object.clone(),
+                    predicted,
+                    rows,
+                    bytes,
+                ]
+            })
+            .collect();
+        s.push_str(&format!(
+            "\n\nwhat the release destroys: predicted on the target, measured on the clone (rows and bytes of its table before -> after its tier):\n{}",
+            table(
+                &["tier", "where", "statement", "object", "predicted rows", "rows", "bytes"],
+                &rows
+            )
+        ));
+    }
+    let rows: Vec<Vec<String>> = p
+        .measured
+        .iter()
+        .flat_map(|t| {
+            let err = t.error.as_ref().map(|e| {
+                vec![
+                    t.tier.clone(),
+                    "-".into(),
+                    clip(&format!("not measured: {e}"), DETAIL_CELL),
+                    String::new(),
+                ]
+            });
+            t.tables
+                .iter()
+                .map(move |x| {
+                    vec![
+                        t.tier.clone(),
+                        x.table.clone(),
+                        through(x.before.rows, x.after.rows)
+                            + if x.dropped { " (dropped)" } else { "" },
+                        through(x.before.bytes, x.after.bytes),
+                    ]
+                })
+                .chain(err)
+        })
+        .collect();
+    if !rows.is_empty() {
+        s.push_str(&format!(
+            "\n\ntables the release changes, measured on the clone (exact):\n{}",
+            table(&["tier", "table", "rows", "bytes"], &rows)
+        ));
+    }
+    for j in &p.judged {
+        let verdict = match j.on_clone {
+            OnClone::Passed => "passed on the clone",
+            OnClone::Failed => "FAILED on the clone",
+            OnClone::NotReached => "not reached on the clone",
+        };
+        s.push_str(&format!(
+            "\n{}:{} {} on {}: plan could not tell; {verdict}",
+            j.file, j.line, j.statement, j.relation
+        ));
+    }
+    s
+}
+
 impl Report for RehearseOutcome {
     fn human(&self) -> String {
         let r = &self.report;
@@ -121,6 +214,9 @@ impl Report for RehearseOutcome {
         }
         if let Some(at) = &r.at {
             s.push_str(&format!("\nstatement: {}", at.human()));
+        }
+        if let Some(p) = &r.predictions {
+            s.push_str(&predicted_and_measured(p));
         }
         if !r.cluster_changes.is_empty() {
             s.push_str("\n\nchanged outside the clone during the rehearsal (not undone: another session may have made them):");
@@ -166,6 +262,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
             gate_role: args.gate.gate_role.clone(),
             approvals: Some(&approvals),
             observer: Some(&progress),
+            predict_timeout: args.predict_timeout,
         },
     );
     drop(progress);

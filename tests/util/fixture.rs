@@ -241,3 +241,92 @@ pub fn reference_release(dir: &Path, database: &str) -> Reference {
         approvals: "approvals".into(),
     }
 }
+
+/// What `plan` said of a one-tier bundle (`--json` and the human text).
+pub struct Planned {
+    pub code: i32,
+    pub json: serde_json::Value,
+    pub human: String,
+}
+
+impl Planned {
+    /// A check row by name.
+    pub fn row(&self, check: &str) -> &serde_json::Value {
+        self.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} row: {:#}", self.json))
+    }
+
+    /// The `i`th prediction.
+    pub fn prediction(&self, i: usize) -> &serde_json::Value {
+        &self.json["predictions"]["predictions"][i]
+    }
+
+    /// The predictions about statements at line `line`.
+    pub fn at_line(&self, line: u64) -> Vec<&serde_json::Value> {
+        self.json["predictions"]["predictions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["line"] == line)
+            .collect()
+    }
+
+    /// What the release destroys.
+    pub fn destroys(&self) -> Vec<&serde_json::Value> {
+        self.json["predictions"]["destroys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// `plan --json` (and the human plan) of a one-tier bundle running `sql` on `db`,
+/// its bundle.toml edited by `edit` before packing; asserts plan changed nothing.
+pub fn plan_tier(
+    db: &TestDb,
+    sql: &str,
+    edit: &dyn Fn(String) -> String,
+    extra: &[&str],
+) -> Planned {
+    let t = keyed_dir();
+    let d = t.path();
+    let src = MiniSource::new(
+        &d.join("s"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("one", sql, false)],
+        "SELECT 1;\n",
+    );
+    let toml = src.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, edit(text)).unwrap();
+    pack(d, &src.dir, "rm.key", "b.tar.gz");
+    let mut args = vec!["plan", "b.tar.gz"];
+    args.extend(extra);
+    let before = db.dump_without_ledger();
+    let o = run_json(d, "rm.pub", &db.conn(), &args);
+    assert_eq!(
+        db.dump_without_ledger(),
+        before,
+        "plan changed the database"
+    );
+    let human = airlock(
+        d,
+        &[&args[..], &["--trust", "rm.pub", "--db", &db.conn()]].concat(),
+    );
+    Planned {
+        code: code(&o),
+        json: json(&o),
+        human: stdout(&human),
+    }
+}
+
+/// [`plan_tier`] with the bundle.toml as written.
+pub fn plan_sql(db: &TestDb, sql: &str) -> Planned {
+    plan_tier(db, sql, &|t| t, &[])
+}

@@ -153,6 +153,13 @@ pub struct TierSpec {
     /// tier ends the transaction of the tiers before it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub online: bool,
+    /// What this tier means to destroy: schema-qualified names (`public.doomed`, a
+    /// schema `app`, a column `public.t.note`), each covering what it holds. `plan`
+    /// counts what the tier's statements destroy and warns of destruction of anything
+    /// there now that no name here covers; a name nothing destroys is a note. Signed
+    /// with the manifest; absent, the manifest's bytes are what they were before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destroys: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -645,6 +652,11 @@ impl Spec {
             }
             if tier.files.is_empty() {
                 problems.push(format!("tier {:?} has no files", tier.name));
+            }
+            for name in &tier.destroys {
+                if let Err(e) = airlock_sql::object_name(name) {
+                    problems.push(format!("tier {:?} destroys: {e}", tier.name));
+                }
             }
             for required in &tier.gates {
                 if !gates.contains(required.as_str()) {

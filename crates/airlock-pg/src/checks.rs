@@ -55,8 +55,12 @@ pub enum CheckName {
     BundleRole,
     /// `plan` only: the tier statements the data there now would make fail (a
     /// duplicate under a new unique key, a NULL under a new NOT NULL, a row a new
-    /// CHECK or foreign key rejects), asked read-only within `--predict-timeout`.
+    /// CHECK or foreign key rejects, a value a new column type cannot hold, a DROP
+    /// others depend on), asked read-only within `--predict-timeout`.
     PredictedFailures,
+    /// `plan` only: what the release destroys of what is there now, held against what
+    /// its tiers declare (`[[tier]] destroys`): WARN for undeclared destruction.
+    Destroys,
 }
 
 /// The checks a deploy makes against the database, in order.

@@ -503,6 +503,11 @@ impl Observer for Watched<'_> {
             o.statement_timed(path, line, started, took);
         }
     }
+    fn measure(&self, tx: &mut postgres::Transaction<'_>, edge: super::options::TierEdge) {
+        if let Some(o) = self.inner {
+            o.measure(tx, edge);
+        }
+    }
 }
 
 fn literal(s: &str) -> String {

@@ -49,6 +49,9 @@ pub(crate) fn run_tiers(
     if let Some(o) = observer {
         let files = tier_files(m, idx);
         o.start("apply", files.len(), files.iter().map(|f| f.1).sum());
+        if let Some(&first) = idx.first() {
+            o.measure(tx, super::options::TierEdge::Before(first));
+        }
     }
     for &i in idx {
         let tier = &m.tier[i];
@@ -79,6 +82,9 @@ pub(crate) fn run_tiers(
                     f,
                 )
             })?;
+        }
+        if let Some(o) = observer {
+            o.measure(tx, super::options::TierEdge::After(i));
         }
     }
     interrupted_check()

@@ -100,7 +100,7 @@ pub(crate) fn planned(
     let mut c = clone.connect()?;
     conn::name_guard_exact(&mut c, expected)?;
     let path = vb.manifest().spec().target.search_path();
-    lock_plan::size(&mut c, &path, &mut locks)?;
+    lock_plan::size(&mut c, &path, &mut locks, None)?;
     locks.retain(|l| l.size.is_some());
     Ok(locks)
 }
@@ -280,5 +280,8 @@ impl Observer for Timer<'_> {
             });
         }
         self.inner.statement_timed(path, line, started, took);
+    }
+    fn measure(&self, tx: &mut postgres::Transaction<'_>, edge: super::options::TierEdge) {
+        self.inner.measure(tx, edge);
     }
 }

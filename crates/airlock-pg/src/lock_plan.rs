@@ -52,6 +52,10 @@ pub struct LockPlan {
     /// Why the lock plan could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the operator must read about the sizes: a relation another session locked
+    /// could not be sized within `--predict-timeout` (the sizes are then the catalog's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// The locks of the tiers `tiers` names (in order), statically.
@@ -104,32 +108,59 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
 }
 
 /// Fill in the sizes of the relations that exist now, looked up under the bundle's
-/// search_path (one round trip, read only, nothing kept).
+/// search_path (one round trip, read only, nothing kept). With `within`, a relation
+/// another session locks (`pg_total_relation_size` waits for ACCESS EXCLUSIVE to go)
+/// is waited for that long at most: then every size is the catalog's (pages as of the
+/// last VACUUM/ANALYZE, taking no lock), and the warning returned names the holders.
 pub fn size(
     client: &mut postgres::Client,
     search_path: &[String],
     locks: &mut [PlannedLock],
-) -> Result<(), DbError> {
+    within: Option<std::time::Duration>,
+) -> Result<Option<String>, DbError> {
     if locks.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut names: Vec<&str> = locks.iter().map(|l| l.lock.relation.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let list: Vec<String> = names.iter().map(|n| quote_literal(n)).collect();
-    let sql = format!(
-        "BEGIN READ ONLY; SET LOCAL search_path TO {}; \
-         SELECT n, c.relpages::bigint::text, pg_catalog.pg_total_relation_size(c.oid)::text, \
-         c.reltuples::bigint::text \
-         FROM pg_catalog.unnest(ARRAY[{}]::text[]) AS n \
+    let list = list.join(", ");
+    let path = render_search_path(search_path);
+    let bound = within
+        .map(|d| format!(" SET LOCAL lock_timeout = '{}ms';", d.as_millis().max(1)))
+        .unwrap_or_default();
+    let read = |client: &mut postgres::Client, select: &str| {
+        let got = client.simple_query(&format!(
+            "BEGIN READ ONLY; SET LOCAL search_path TO {path};{bound} {select}; ROLLBACK"
+        ));
+        if got.is_err() {
+            // The error left the transaction open (and aborted): end it.
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        got
+    };
+    let from = format!(
+        "FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n \
          JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n) \
-         WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I', 't'); ROLLBACK",
-        render_search_path(search_path),
-        list.join(", ")
+         WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I', 't')"
     );
-    let rows = client
-        .simple_query(&sql)
-        .map_err(|e| sql_err("reading the locked relations' sizes", &e))?;
+    let mut warning = None;
+    let rows = match read(
+        client,
+        &format!(
+            "SELECT n, c.relpages::bigint::text, pg_catalog.pg_total_relation_size(c.oid)::text, \
+             c.reltuples::bigint::text {from}"
+        ),
+    ) {
+        Ok(rows) => rows,
+        Err(e) if super::sqlstate(&e) == Some("55P03") => {
+            warning = Some(locked_by_others(client, &list, &path, within));
+            read(client, &format!("{CATALOG_SIZES} {from}"))
+                .map_err(|e| sql_err("reading the locked relations' sizes from the catalog", &e))?
+        }
+        Err(e) => return Err(sql_err("reading the locked relations' sizes", &e)),
+    };
     let mut sizes = std::collections::BTreeMap::new();
     for m in rows {
         if let postgres::SimpleQueryMessage::Row(r) = m {
@@ -147,7 +178,57 @@ pub fn size(
     for l in locks.iter_mut() {
         l.size = sizes.get(&l.lock.relation).cloned();
     }
-    Ok(())
+    Ok(warning)
+}
+
+/// Sizes from the catalog alone (no relation is opened, so no lock is waited for): the
+/// heap's, its indexes' and its TOAST table's pages as of the last VACUUM/ANALYZE.
+const CATALOG_SIZES: &str = "SELECT n, c.relpages::bigint::text, \
+     ((c.relpages::bigint \
+       + COALESCE((SELECT pg_catalog.sum(i.relpages) FROM pg_catalog.pg_index x \
+                   JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid), 0) \
+       + COALESCE((SELECT t.relpages FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid), 0)) \
+      * pg_catalog.current_setting('block_size')::bigint)::bigint::text, \
+     c.reltuples::bigint::text";
+
+/// Who holds ACCESS EXCLUSIVE on the relations named (`list`, quoted literals): the
+/// lock plan's warning when their sizes could not be read in time.
+fn locked_by_others(
+    client: &mut postgres::Client,
+    list: &str,
+    path: &str,
+    within: Option<std::time::Duration>,
+) -> String {
+    let holders = client
+        .simple_query(&format!(
+            "BEGIN READ ONLY; SET LOCAL search_path TO {path}; \
+             SELECT DISTINCT l.relation::pg_catalog.regclass::text, l.pid::text \
+             FROM pg_catalog.pg_locks l WHERE l.granted AND l.mode = 'AccessExclusiveLock' \
+             AND l.pid <> pg_catalog.pg_backend_pid() AND l.relation IN \
+             (SELECT pg_catalog.to_regclass(n) FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n) \
+             ORDER BY 1, 2; ROLLBACK"
+        ))
+        .unwrap_or_default();
+    let held: Vec<String> = holders
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(format!(
+                "{} (ACCESS EXCLUSIVE, held by backend {})",
+                r.get(0).unwrap_or_default(),
+                r.get(1).unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect();
+    let held = if held.is_empty() {
+        "a relation the tiers lock".to_string()
+    } else {
+        held.join(", ")
+    };
+    format!(
+        "sizes not read within {} ms: {held} is locked by another session; the sizes shown are the catalog's (pages as of the last VACUUM/ANALYZE), and apply would wait for that lock too",
+        within.map_or(0, |d| d.as_millis())
+    )
 }
 
 /// What the GO/NO-GO should look at twice: whole-table work under a lock that blocks

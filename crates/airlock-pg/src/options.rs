@@ -104,4 +104,17 @@ pub trait Observer {
     /// A statement run alone (see [`Observer::time_alone`]) at line `line` of `path`
     /// was sent at `started` and had completed `took` later.
     fn statement_timed(&self, _path: &str, _line: u64, _started: Instant, _took: Duration) {}
+    /// Inside a deploy transaction, before its first tier and after each tier: a
+    /// rehearsal measures the tables the release changes here (`measure`).
+    /// Nothing by default: an apply on a target never measures.
+    fn measure(&self, _tx: &mut postgres::Transaction<'_>, _edge: TierEdge) {}
+}
+
+/// Where in an apply's transaction [`Observer::measure`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierEdge {
+    /// Before tier `i` (0-based), the first of its transaction.
+    Before(usize),
+    /// After tier `i`.
+    After(usize),
 }

@@ -42,9 +42,15 @@ fn catalog_reach(client: &mut postgres::Client) -> Vec<airlock_sql::Reach> {
 }
 
 /// The lock plan of the tiers this plan would run (all of them when it says NO-GO
-/// before knowing), with sizes read now. Information only: a failure to read it is
-/// said in its place, never a NO-GO.
-fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanReport) -> LockPlan {
+/// before knowing), with sizes read now, a relation another session locks waited for
+/// `within` at most. Information only: a failure to read it is said in its place,
+/// never a NO-GO.
+fn lock_plan(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    report: &PlanReport,
+    within: std::time::Duration,
+) -> LockPlan {
     let tiers: Vec<String> = if report.tiers.is_empty() {
         vb.manifest()
             .spec()
@@ -57,14 +63,19 @@ fn lock_plan(client: &mut postgres::Client, vb: &VerifiedBundle, report: &PlanRe
     };
     let read = lock_plan::of_tiers(vb, &tiers).and_then(|mut locks| {
         let path = vb.manifest().spec().target.search_path();
-        lock_plan::size(client, &path, &mut locks)?;
-        Ok(locks)
+        let warning = lock_plan::size(client, &path, &mut locks, Some(within))?;
+        Ok((locks, warning))
     });
     match read {
-        Ok(locks) => LockPlan { locks, error: None },
+        Ok((locks, warning)) => LockPlan {
+            locks,
+            error: None,
+            warning,
+        },
         Err(e) => LockPlan {
             locks: vec![],
             error: Some(e.to_string()),
+            warning: None,
         },
     }
 }
@@ -83,6 +94,7 @@ fn predictions(
     let tiers: Vec<String> = report.tiers.iter().map(|t| t.name.clone()).collect();
     let p = super::predict::predict(client, vb, &tiers, timeout);
     report.push(super::predict::check(&p));
+    report.push(super::predict::destroys_check(&p));
     report.predictions = Some(p);
     report.finish()
 }
@@ -104,6 +116,10 @@ fn search_path_note(client: &mut postgres::Client, vb: &VerifiedBundle, report: 
     }
 }
 
+/// How long the lock plan waits for a relation another session locks when no
+/// `--predict-timeout` bounds it (plan before `apply --wait`).
+const LOCK_PLAN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `airlock plan`: `checks` holds what the command checked before the database
 /// (signatures, params); the rest is asked of the database in one transaction that is
 /// always rolled back.
@@ -123,7 +139,8 @@ pub fn plan(
         Ok(session) => {
             let mut deploy = Deploy::on(session, vb, opts);
             let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
-            report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report));
+            let within = predict.unwrap_or(LOCK_PLAN_WITHIN);
+            report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report, within));
             search_path_note(&mut deploy.session.client, vb, &mut report);
             if let Some(timeout) = predict {
                 report = predictions(&mut deploy.session.client, vb, report, timeout);

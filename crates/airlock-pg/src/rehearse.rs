@@ -129,6 +129,28 @@ pub struct RehearseReport {
     /// change the cluster beyond the target database, which a clone cannot isolate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reaches_beyond: Vec<airlock_sql::Reach>,
+    /// `plan`'s predictions asked of the target before the clone; what the apply on
+    /// the clone measured of the tables the release destroys or changes, beside what
+    /// was predicted; and the statements the target could not judge, as the clone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<super::rehearse_predict::Rehearsed>,
+}
+
+/// The predictions with what the apply on the clone measured and did.
+fn rehearsed(
+    vb: &VerifiedBundle,
+    p: super::predict::Predictions,
+    a: &mut Applied,
+) -> super::rehearse_predict::Rehearsed {
+    use super::rehearse_predict::{compare, judge, Rehearsed};
+    let measured = std::mem::take(&mut a.measured);
+    let stopped = a.stopped.as_ref().map(|(f, l)| (f.as_str(), *l));
+    Rehearsed {
+        compared: compare(&p, &measured),
+        judged: judge(vb, &p, a.ran, stopped),
+        predictions: p,
+        measured,
+    }
 }
 
 /// How `CREATE DATABASE` copies the target (PostgreSQL 15+; older servers copy files).
@@ -182,6 +204,9 @@ pub struct RehearseOptions<'a> {
     pub approvals: Option<&'a super::options::Approvals>,
     /// Shown the apply and rollback steps on the clone as they run.
     pub observer: Option<&'a dyn Observer>,
+    /// How long each of `plan`'s questions may take on the target before the clone
+    /// (`--predict-timeout`).
+    pub predict_timeout: std::time::Duration,
 }
 
 struct Run {
@@ -424,8 +449,8 @@ struct OnClone {
     ends: Option<Ends>,
     /// The entry fingerprint with a data part for every table (known at the end).
     entry_fingerprint: Option<Fingerprint>,
-    /// The locks the apply held, measured.
-    lock_impact: Option<LockImpact>,
+    /// What the apply held and changed, measured.
+    applied: Applied,
 }
 
 /// `airlock rehearse`: clone the target, run the deploy pipeline on the clone (apply,
@@ -448,7 +473,9 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     };
     // 1. Before anything is cloned: the bundle stays inside its database, its SQL runs
     //    as it would on the target, and the target's size picks the strategy.
-    let (reaches_beyond, owner, sized, target_files) = before_clone(&mut run, vb, o, &places);
+    let mut predicted = None;
+    let (reaches_beyond, owner, sized, target_files) =
+        before_clone(&mut run, vb, o, &places, &mut predicted);
     // 2. The clone, closed to connections until its files are read when the target's
     //    storage was recorded.
     let closed = matches!(target_files, Some(Ok(_)));
@@ -515,7 +542,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         at: run.at,
         entry_fingerprint: on_clone.entry_fingerprint.map(|f| f.fingerprint),
         exit_fingerprint: on_clone.exit.map(|f| f.fingerprint),
-        lock_impact: on_clone.lock_impact,
+        lock_impact: on_clone.applied.lock_impact.take(),
+        predictions: predicted.map(|p| rehearsed(vb, p, &mut on_clone.applied)),
         cluster_changes,
         other_sessions_changes,
         reaches_beyond,
@@ -552,6 +580,7 @@ fn before_clone(
     vb: &VerifiedBundle,
     o: &RehearseOptions<'_>,
     places: &Places,
+    predicted: &mut Option<super::predict::Predictions>,
 ) -> (
     Vec<airlock_sql::Reach>,
     Option<String>,
@@ -587,7 +616,18 @@ fn before_clone(
     });
     // What the target's ledger allows, as apply judges it: a bundle applied in full
     // has nothing to rehearse, said before anything is cloned.
-    run.step("ledger", || ledger_allows(vb, o.conn));
+    let next = run.step("ledger", || ledger_allows(vb, o.conn)).flatten();
+    // What the data there now says about the tiers it would run: a certain failure
+    // stops the rehearsal before anything is cloned.
+    let tiers = next.unwrap_or_else(|| vb.manifest().tier.iter().map(|t| t.name.clone()).collect());
+    *predicted = run.step("predicted failures", || {
+        super::rehearse_predict::on_target(
+            vb,
+            (o.conn, &places.expected_target),
+            &tiers,
+            o.predict_timeout,
+        )
+    });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &places.expected_target).map_err(fail)?;
         let recorded = record_target(o.conn, &places.expected_target);
@@ -609,24 +649,41 @@ fn before_clone(
     (reaches_beyond, owner, sized, target_files)
 }
 
+/// Tier names.
+type Tiers = Vec<String>;
+
 /// The target ledger's verdict on this bundle, as `plan` and `apply` reach it: the
-/// tiers a rehearsal runs, or the refusal (every tier applied, a downgrade…). A ledger
-/// this login cannot read is left to the clone's apply to judge.
-fn ledger_allows(vb: &VerifiedBundle, conn: &ConnSpec) -> Result<((), String), (Exit, String)> {
+/// tiers a rehearsal runs (`None`: the ledger was not read here), or the refusal
+/// (every tier applied, a downgrade…). A ledger this login cannot read is left to the
+/// clone's apply to judge.
+fn ledger_allows(
+    vb: &VerifiedBundle,
+    conn: &ConnSpec,
+) -> Result<(Option<Tiers>, String), (Exit, String)> {
     use super::precheck::Allowed;
-    let detail = match super::precheck::ledger_allows(vb, conn, None).map_err(fail)? {
-        Allowed::Unread(e) => format!("not read here ({e}); the clone's apply judges it"),
-        Allowed::Next { applied, next } if applied.is_empty() => format!(
-            "nothing of this bundle applied yet: all {} tier(s) to rehearse",
-            next.len()
-        ),
-        Allowed::Next { applied, next } => format!(
-            "{} tier(s) applied; rehearsing the rest: {}",
-            applied.len(),
-            next.join(", ")
-        ),
-    };
-    Ok(((), detail))
+    Ok(
+        match super::precheck::ledger_allows(vb, conn, None).map_err(fail)? {
+            Allowed::Unread(e) => (
+                None,
+                format!("not read here ({e}); the clone's apply judges it"),
+            ),
+            Allowed::Next { applied, next } if applied.is_empty() => {
+                let d = format!(
+                    "nothing of this bundle applied yet: all {} tier(s) to rehearse",
+                    next.len()
+                );
+                (Some(next), d)
+            }
+            Allowed::Next { applied, next } => {
+                let d = format!(
+                    "{} tier(s) applied; rehearsing the rest: {}",
+                    applied.len(),
+                    next.join(", ")
+                );
+                (Some(next), d)
+            }
+        },
+    )
 }
 
 /// The target's storage ([`storage`]) after a checkpoint, and its database OID; why
@@ -978,7 +1035,7 @@ fn cycle_on_clone(
     let partial = partial.filter(|p| !p.applied.is_empty());
     // Which statements lock a relation the clone has now: the apply times them.
     let planned = lock_impact::planned(vb, clone_spec, clone);
-    let (skip, gate, lock_impact) = deploy_cycle(run, vb, o, places, watch, planned);
+    let (skip, gate, applied) = deploy_cycle(run, vb, o, places, watch, planned);
     let (exit, ends) = exit_fingerprint(run, o, places, entry.as_ref(), partial.as_ref(), recorded);
     let watched = Watched {
         watch,
@@ -1004,7 +1061,7 @@ fn cycle_on_clone(
         ends,
         entry_fingerprint: None,
         gate,
-        lock_impact,
+        applied,
     }
 }
 
@@ -1019,7 +1076,7 @@ fn deploy_cycle(
     places: &Places,
     watch: &Watch,
     planned: Result<Vec<super::lock_plan::PlannedLock>, DbError>,
-) -> (bool, Option<GateSeen>, Option<LockImpact>) {
+) -> (bool, Option<GateSeen>, Applied) {
     let gate_seen = std::cell::RefCell::new(None);
     let m = vb.manifest();
     let watched = Watched {
@@ -1055,7 +1112,7 @@ fn deploy_cycle(
         })
     });
     let skip = gate_ok.unwrap_or(false);
-    let (receipt, lock_impact) = apply_step(run, vb, o, places, (watch, &watched), skip, planned);
+    let (receipt, applied) = apply_step(run, vb, o, places, (watch, &watched), skip, planned);
     run.step("verify probe", || {
         match receipt.as_ref().and_then(|r| r.verify.as_ref()) {
             Some(v) => Ok(((), format!("all {} expectations held", v.expected.len()))),
@@ -1097,11 +1154,25 @@ fn deploy_cycle(
         })
     });
     run.at = run.at.take().or(at.into_inner());
-    (skip, gate_seen.into_inner(), lock_impact)
+    (skip, gate_seen.into_inner(), applied)
 }
 
-/// The apply on the clone, its statements that lock what `planned` names timed: the
-/// receipt, and the locks it held.
+/// What the apply on the clone left for the report beyond its receipt.
+#[derive(Default)]
+struct Applied {
+    /// The locks it held.
+    lock_impact: Option<LockImpact>,
+    /// The tables the release changes, before and after each tier it committed.
+    measured: Vec<super::measure::TierMeasured>,
+    /// Whether the apply got to its tiers: it passed, or stopped at a statement.
+    ran: bool,
+    /// Where it stopped: the failing statement's file and first line.
+    stopped: Option<(String, usize)>,
+}
+
+/// The apply on the clone, its statements that lock what `planned` names timed and
+/// the tables the release changes measured around each tier: the receipt, and what
+/// it held and changed.
 fn apply_step(
     run: &mut Run,
     vb: &VerifiedBundle,
@@ -1110,14 +1181,18 @@ fn apply_step(
     (watch, watched): (&Watch, &Watched<'_>),
     skip: bool,
     planned: Result<Vec<super::lock_plan::PlannedLock>, DbError>,
-) -> (Option<apply::Receipt>, Option<LockImpact>) {
+) -> (Option<apply::Receipt>, Applied) {
     let m = vb.manifest();
     let n = m.tier.len();
     let timer = Timer::new(vb, planned, watched);
+    let tables =
+        super::rehearse_predict::tables_to_measure(vb, (&places.clone_spec, &places.clone))
+            .unwrap_or_default();
+    let meter = super::measure::Meter::new(tables, &timer);
     let at = std::cell::RefCell::new(None);
     let applied = run.step("apply", || {
         watch.around(|| {
-            let r = apply::apply(vb, &clone_options(o, places, skip, &timer)).map_err(|e| {
+            let r = apply::apply(vb, &clone_options(o, places, skip, &meter)).map_err(|e| {
                 watch.ended_unseen(&e);
                 *at.borrow_mut() = e.at().cloned();
                 fail(explain_syntax_error(e, m.target.min_server_version))
@@ -1132,13 +1207,29 @@ fn apply_step(
             Ok((r, d))
         })
     });
+    let passed = run
+        .steps
+        .last()
+        .is_some_and(|s| s.step == "apply" && s.verdict == "PASS");
+    let stopped = at
+        .borrow()
+        .as_ref()
+        .map(|a: &super::files::StatementAt| (a.file.clone(), a.statement_line as usize));
     run.at = run.at.take().or(at.into_inner());
+    let tiers: Vec<String> = m.tier.iter().map(|t| t.name.clone()).collect();
+    let measured = meter.report(&tiers);
     let online_steps = applied.as_ref().map_or(&[][..], |r| &r.online_steps[..]);
     let impact = timer.report(vb, online_steps);
     // A failed apply committed nothing timed; what it did commit (earlier per-tier
     // transactions, online steps) is still reported.
     let lock_impact = (applied.is_some() || !impact.locks.is_empty()).then_some(impact);
-    (applied, lock_impact)
+    let done = Applied {
+        lock_impact,
+        measured,
+        ran: passed || stopped.is_some(),
+        stopped: stopped.filter(|_| !passed),
+    };
+    (applied, done)
 }
 
 /// Connections each side reads its tables with.

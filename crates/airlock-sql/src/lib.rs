@@ -26,6 +26,7 @@ mod lexer;
 mod lexing;
 mod locks;
 mod meta;
+mod names;
 mod online;
 mod parser;
 mod predicts;
@@ -43,6 +44,7 @@ pub use highlight::{highlight, Class as SqlClass, Span as SqlSpan};
 pub use kinds::{kinds_in, plain as plain_kind, StatementKind};
 pub use lexer::MAX_STATEMENT;
 pub use locks::{locks_in, Lock, LockMode, Work};
+pub use names::object_name;
 pub use online::{
     online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
 };
@@ -50,7 +52,7 @@ pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests
 /// (the fingerprint queries): one crate depends on libpg_query.
 pub use pg_query;
-pub use predicts::{data_steps_in, DataStep, Relation, Step};
+pub use predicts::{data_steps_in, shown, DataStep, Relation, Step, TypeRef, Using};
 pub use reach::{reaches_in, Reach};
 pub use reads::{reads_of, Reads};
 pub use shape::{GATE_SHAPE, PROBE_SHAPE};

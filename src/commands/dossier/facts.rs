@@ -217,10 +217,15 @@ pub fn rollback_files(vb: &VerifiedBundle) -> Vec<FileChanges> {
 pub fn static_locks(vb: &VerifiedBundle) -> LockPlan {
     let tiers: Vec<String> = vb.manifest().tier.iter().map(|t| t.name.clone()).collect();
     match crate::db::lock_plan::of_tiers(vb, &tiers) {
-        Ok(locks) => LockPlan { locks, error: None },
+        Ok(locks) => LockPlan {
+            locks,
+            error: None,
+            warning: None,
+        },
         Err(e) => LockPlan {
             locks: vec![],
             error: Some(e.to_string()),
+            warning: None,
         },
     }
 }

@@ -1,0 +1,256 @@
+//! The questions that decide a statement, each one read-only query in a savepoint:
+//! duplicates under a new unique key, NULLs under a new NOT NULL, rows a CHECK or a
+//! foreign key rejects.
+
+use super::super::quote_ident;
+use postgres::Transaction;
+
+/// Keys shown per prediction.
+pub(super) const KEYS_SHOWN: i64 = 5;
+/// Characters of one key shown.
+pub(crate) const KEY_CHARS: usize = 64;
+
+/// What one question found.
+pub(super) enum Answer {
+    Rows {
+        /// `None`: it fails, and the rows could not be counted in time.
+        count: Option<i64>,
+        keys: Vec<String>,
+        what: String,
+    },
+    Unasked(String),
+}
+
+impl Answer {
+    pub(super) fn unasked(why: impl std::fmt::Display) -> Answer {
+        Answer::Unasked(format!("not predictable here ({why})"))
+    }
+}
+
+/// Run `sql` in a savepoint (a question cut short does not end the others). Its
+/// parameters are text; it is sent unprepared, with their types (one round trip, not
+/// a prepare and an execute).
+pub(super) fn rows(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[&str],
+) -> Result<Vec<postgres::Row>, postgres::Error> {
+    let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> = params
+        .iter()
+        .map(|p| {
+            (
+                p as &(dyn postgres::types::ToSql + Sync),
+                postgres::types::Type::TEXT,
+            )
+        })
+        .collect();
+    let mut sp = tx.transaction()?;
+    let r = sp.query_typed(sql, &typed);
+    sp.rollback()?;
+    r
+}
+
+/// A key as shown: control characters escaped, at most [`KEY_CHARS`] characters.
+pub(crate) fn shown_key(k: &str) -> String {
+    let mut s: String = k
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .take(KEY_CHARS + 1)
+        .collect();
+    if s.chars().count() > KEY_CHARS {
+        s = s.chars().take(KEY_CHARS).collect::<String>() + "…";
+    }
+    s
+}
+
+pub(super) fn cols(columns: &[String], alias: &str) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| format!("{alias}{}", quote_ident(c)))
+        .collect()
+}
+
+/// The key of a row as text: one column, or a ROW of several.
+pub(super) fn key_expr(columns: &[String], alias: &str) -> String {
+    let c = cols(columns, alias);
+    if c.len() == 1 {
+        format!("({})::text", c[0])
+    } else {
+        format!("ROW({})::text", c.join(", "))
+    }
+}
+
+/// How a table's rows are named in an answer: its primary key's values when it has
+/// one, else the row's ctid. (SQL expression, the name shown.)
+pub(super) fn row_key(primary: Option<&Vec<String>>) -> (String, String) {
+    match primary {
+        Some(pk) if !pk.is_empty() => (
+            key_expr(pk, ""),
+            pk.iter()
+                .map(|c| airlock_sql::shown(c))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => ("ctid::text".into(), "ctid".into()),
+    }
+}
+
+/// Count the rows `select` returns (its one column: a key), and the first keys.
+pub(super) fn keyed(
+    tx: &mut Transaction<'_>,
+    select: &str,
+    what: String,
+) -> Result<Answer, postgres::Error> {
+    let got = rows(
+        tx,
+        &format!(
+            "SELECT k, count(*) OVER ()::bigint FROM ({select}) AS airlock_q(k) LIMIT {KEYS_SHOWN}"
+        ),
+        &[],
+    )?;
+    Ok(Answer::Rows {
+        count: Some(got.first().map_or(0, |r| r.get(1))),
+        keys: got
+            .iter()
+            .map(|r| shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")))
+            .collect(),
+        what,
+    })
+}
+
+/// Rows under duplicated keys of `columns` (and, for a primary key, rows with a NULL
+/// in one of them).
+pub(super) fn unique(
+    tx: &mut Transaction<'_>,
+    t: &str,
+    columns: &[String],
+    primary: bool,
+) -> Result<Answer, postgres::Error> {
+    let c = cols(columns, "");
+    let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    let got = rows(
+        tx,
+        &format!(
+            "SELECT k, n, count(*) OVER ()::bigint, (sum(n) OVER ())::bigint FROM \
+             (SELECT {} AS k, count(*) AS n FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d \
+             ORDER BY n DESC LIMIT {KEYS_SHOWN}",
+            key_expr(columns, ""),
+            not_null.join(" AND "),
+            c.join(", ")
+        ),
+        &[],
+    )?;
+    let groups: i64 = got.first().map_or(0, |r| r.get(2));
+    let dup_rows: i64 = got.first().map_or(0, |r| r.get(3));
+    let keys: Vec<String> = got
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ×{}",
+                shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")),
+                r.get::<_, i64>(1)
+            )
+        })
+        .collect();
+    let mut what = format!(
+        "rows under {groups} duplicated key(s) of ({})",
+        c.join(", ")
+    );
+    let mut count = dup_rows;
+    if primary {
+        let null: Vec<String> = c.iter().map(|c| format!("{c} IS NULL")).collect();
+        let n = rows(
+            tx,
+            &format!("SELECT count(*) FROM {t} WHERE {}", null.join(" OR ")),
+            &[],
+        )?;
+        let nulls: i64 = n[0].get(0);
+        if nulls > 0 {
+            what.push_str(&format!(", or with a NULL key column ({nulls})"));
+        }
+        count += nulls;
+    }
+    Ok(Answer::Rows {
+        count: Some(count),
+        keys,
+        what,
+    })
+}
+
+/// A foreign key's columns here and there.
+pub(super) struct Fk<'a> {
+    pub columns: &'a [String],
+    /// The referenced table, qualified SQL, and as shown.
+    pub references: (&'a str, &'a str),
+    /// Empty: the referenced table's primary key.
+    pub ref_columns: &'a [String],
+    pub match_full: bool,
+}
+
+/// Rows whose key has no match in the referenced table (MATCH SIMPLE: a key with a
+/// NULL passes; MATCH FULL: only an all-NULL key does).
+pub(super) fn foreign_key(
+    tx: &mut Transaction<'_>,
+    t: &str,
+    fk: Fk<'_>,
+) -> Result<Answer, postgres::Error> {
+    let (r, shown) = fk.references;
+    let ref_columns: Vec<String> = if fk.ref_columns.is_empty() {
+        rows(
+            tx,
+            "SELECT a.attname::text FROM pg_catalog.pg_constraint k \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
+             WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.contype = 'p' \
+             ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
+            &[r],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+    } else {
+        fk.ref_columns.to_vec()
+    };
+    if ref_columns.len() != fk.columns.len() || fk.columns.is_empty() {
+        return Ok(Answer::unasked(
+            "the referenced columns could not be matched",
+        ));
+    }
+    let here = cols(fk.columns, "c.");
+    let there = cols(&ref_columns, "p.");
+    let not_null: Vec<String> = here.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    let eq: Vec<String> = here
+        .iter()
+        .zip(&there)
+        .map(|(a, b)| format!("{b} = {a}"))
+        .collect();
+    let mut missing = format!(
+        "({}) AND NOT EXISTS (SELECT 1 FROM {r} p WHERE {})",
+        not_null.join(" AND "),
+        eq.join(" AND ")
+    );
+    if fk.match_full && here.len() > 1 {
+        let some_null: Vec<String> = here.iter().map(|c| format!("{c} IS NULL")).collect();
+        missing = format!(
+            "({missing}) OR (({}) AND NOT ({}))",
+            some_null.join(" OR "),
+            some_null.join(" AND ")
+        );
+    }
+    keyed(
+        tx,
+        &format!(
+            "SELECT {} FROM {t} c WHERE {missing}",
+            key_expr(fk.columns, "c.")
+        ),
+        format!(
+            "rows whose ({}) has no match in {shown}",
+            cols(fk.columns, "").join(", ")
+        ),
+    )
+}

@@ -1,0 +1,252 @@
+//! What the predictions need to know of the target's catalog, asked once for all the
+//! release's statements: where each relation, type and schema they name is now (its
+//! schema, so an unqualified name and a qualified one are the same table), which
+//! functions they call are built in, and (per table, when asked) its keys.
+
+use super::super::quote_ident;
+use super::ask::rows;
+use airlock_sql::{DataStep, Relation, Step, Using};
+use postgres::Transaction;
+use std::collections::BTreeMap;
+
+/// A table's primary key and its unique keys over plain columns (none partial).
+#[derive(Clone, Default)]
+pub(super) struct Keys {
+    pub primary: Option<Vec<String>>,
+    pub unique: Vec<Vec<String>>,
+}
+
+#[derive(Default)]
+pub(super) struct Catalog {
+    /// `current_schema()`: where an unqualified CREATE puts its object.
+    pub current: String,
+    /// Each relation name as written (qualified SQL) → its schema when it exists now.
+    relations: BTreeMap<String, Option<String>>,
+    /// The relations found, by schema and name.
+    existing: std::collections::BTreeSet<Relation>,
+    types: BTreeMap<String, Option<String>>,
+    /// Schemas that exist now.
+    schemas: BTreeMap<String, bool>,
+    /// Each function name called → every function of that name the call could reach
+    /// is built in (and there is one).
+    functions: BTreeMap<Relation, bool>,
+    keys: BTreeMap<Relation, Keys>,
+}
+
+/// The name, every part quoted (a hostile name stays a name).
+pub(crate) fn qualified(r: &Relation) -> String {
+    match &r.schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&r.name)),
+        None => quote_ident(&r.name),
+    }
+}
+
+/// A type as the server can look it up (its name parts quoted; `[]` for arrays).
+pub(super) fn type_name(t: &airlock_sql::TypeRef) -> Relation {
+    let mut names = t.names.clone();
+    let name = names.pop().unwrap_or_default();
+    Relation {
+        schema: names.pop(),
+        name,
+    }
+}
+
+fn unqualified(name: &str) -> Relation {
+    Relation {
+        schema: None,
+        name: name.to_string(),
+    }
+}
+
+/// Every name the steps ask about, by kind.
+#[derive(Default)]
+struct Named {
+    relations: Vec<String>,
+    types: Vec<String>,
+    schemas: Vec<String>,
+    functions: Vec<Relation>,
+}
+
+fn named(steps: &[(String, DataStep)]) -> Named {
+    let mut n = Named::default();
+    for (_, s) in steps {
+        let r = &s.relation;
+        match &s.step {
+            Step::DropSchema { .. } => n.schemas.push(r.name.clone()),
+            Step::DropType { .. } | Step::CreateEnum { .. } | Step::RenameType { .. } => {
+                n.types.push(qualified(r))
+            }
+            Step::Opaque => {}
+            Step::Calls { functions } => n.functions.extend(functions.iter().cloned()),
+            Step::ForeignKey { references, .. } => {
+                n.relations.push(qualified(r));
+                n.relations.push(qualified(references));
+            }
+            Step::AlterType { to, using, .. } => {
+                n.relations.push(qualified(r));
+                n.types.push(qualified(&type_name(to)));
+                if let Using::Plain { functions, .. } = using {
+                    n.functions.extend(functions.iter().map(|f| unqualified(f)));
+                }
+            }
+            Step::Check { functions, .. } | Step::Filtered { functions, .. } => {
+                n.relations.push(qualified(r));
+                n.functions.extend(functions.iter().map(|f| unqualified(f)));
+            }
+            _ => n.relations.push(qualified(r)),
+        }
+    }
+    for v in [&mut n.relations, &mut n.types, &mut n.schemas] {
+        v.sort();
+        v.dedup();
+    }
+    n.functions.sort();
+    n.functions.dedup();
+    n
+}
+
+impl Catalog {
+    /// Ask once for every name the steps use (one round trip; a failure leaves the
+    /// catalog empty, and each question then asks for itself).
+    pub(super) fn load(tx: &mut Transaction<'_>, steps: &[(String, DataStep)]) -> Catalog {
+        let n = named(steps);
+        let fschemas: Vec<String> = n
+            .functions
+            .iter()
+            .map(|f| f.schema.clone().unwrap_or_default())
+            .collect();
+        let fnames: Vec<String> = n.functions.iter().map(|f| f.name.clone()).collect();
+        let got = rows_typed(
+            tx,
+            "SELECT 'r', x, ns.nspname::text, NULL::bool, c.relname::text FROM pg_catalog.unnest($1::text[]) AS x \
+               LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x) \
+               LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
+             UNION ALL SELECT 't', x, ns.nspname::text, NULL, NULL FROM pg_catalog.unnest($2::text[]) AS x \
+               LEFT JOIN pg_catalog.pg_type t ON t.oid = pg_catalog.to_regtype(x) \
+               LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = t.typnamespace \
+             UNION ALL SELECT 's', x, NULL, EXISTS (SELECT 1 FROM pg_catalog.pg_namespace ns WHERE ns.nspname = x), NULL \
+               FROM pg_catalog.unnest($3::text[]) AS x \
+             UNION ALL SELECT 'f', f.i::text, NULL, \
+               (SELECT pg_catalog.count(*) > 0 AND pg_catalog.bool_and(p.oid < 16384) \
+                FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace ns ON ns.oid = p.pronamespace \
+                WHERE p.proname = f.n AND CASE WHEN f.s = '' THEN ns.nspname = ANY (pg_catalog.current_schemas(true)) \
+                ELSE ns.nspname = f.s END), NULL \
+               FROM ROWS FROM (pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[])) WITH ORDINALITY AS f(s, n, i) \
+             UNION ALL SELECT 'c', pg_catalog.current_schema()::text, NULL, NULL, NULL",
+            &[&n.relations, &n.types, &n.schemas, &fschemas, &fnames],
+        );
+        let mut cat = Catalog::default();
+        let Ok(got) = got else { return cat };
+        for r in got {
+            let (kind, name): (&str, Option<String>) = (r.get(0), r.get(1));
+            let name = name.unwrap_or_default();
+            match kind {
+                "r" => {
+                    let (schema, relname): (Option<String>, Option<String>) = (r.get(2), r.get(4));
+                    if let (Some(s), Some(n)) = (&schema, relname) {
+                        cat.existing.insert(Relation {
+                            schema: Some(s.clone()),
+                            name: n,
+                        });
+                    }
+                    cat.relations.insert(name, schema);
+                }
+                "t" => drop(cat.types.insert(name, r.get(2))),
+                "s" => drop(
+                    cat.schemas
+                        .insert(name, r.get::<_, Option<bool>>(3) == Some(true)),
+                ),
+                "f" => {
+                    let i = name.parse::<usize>().unwrap_or(0);
+                    if let Some(f) = i.checked_sub(1).and_then(|i| n.functions.get(i)) {
+                        cat.functions
+                            .insert(f.clone(), r.get::<_, Option<bool>>(3) == Some(true));
+                    }
+                }
+                _ => cat.current = name,
+            }
+        }
+        cat
+    }
+
+    /// The schema of the relation as written, when it exists now (`None`: not there,
+    /// or not asked).
+    pub(super) fn relation_schema(&self, r: &Relation) -> Option<Option<&str>> {
+        if let Some(found) = self.existing.get(r) {
+            return Some(found.schema.as_deref());
+        }
+        self.relations.get(&qualified(r)).map(|s| s.as_deref())
+    }
+
+    pub(super) fn type_schema(&self, r: &Relation) -> Option<Option<&str>> {
+        self.types.get(&qualified(r)).map(|s| s.as_deref())
+    }
+
+    pub(super) fn schema_exists(&self, name: &str) -> bool {
+        self.schemas.get(name).copied().unwrap_or(false)
+    }
+
+    /// Whether every function a call of `f` could reach is built in (unknown: no).
+    pub(super) fn builtin(&self, f: &Relation) -> bool {
+        self.functions.get(f).copied().unwrap_or(false)
+    }
+
+    /// Whether none of these unqualified function names could reach a function the
+    /// database defines.
+    pub(super) fn all_builtin(&self, names: &[String]) -> bool {
+        names.iter().all(|n| self.builtin(&unqualified(n)))
+    }
+
+    /// The table's keys (asked once per table).
+    pub(super) fn keys(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        table: &Relation,
+    ) -> Result<Keys, postgres::Error> {
+        if let Some(k) = self.keys.get(table) {
+            return Ok(k.clone());
+        }
+        let got = rows(
+            tx,
+            "SELECT i.indisprimary, pg_catalog.array_agg(a.attname::text ORDER BY k.n) \
+             FROM pg_catalog.pg_index i \
+             CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+               AND i.indexprs IS NULL AND i.indimmediate \
+             GROUP BY i.indexrelid, i.indisprimary",
+            &[qualified(table).as_str()],
+        )?;
+        let mut keys = Keys::default();
+        for r in got {
+            let cols: Vec<String> = r.get(1);
+            if r.get::<_, bool>(0) {
+                keys.primary = Some(cols.clone());
+            }
+            keys.unique.push(cols);
+        }
+        self.keys.insert(table.clone(), keys.clone());
+        Ok(keys)
+    }
+}
+
+/// [`rows`] with text-array parameters.
+fn rows_typed(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[&Vec<String>],
+) -> Result<Vec<postgres::Row>, postgres::Error> {
+    let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> = params
+        .iter()
+        .map(|p| {
+            (
+                *p as &(dyn postgres::types::ToSql + Sync),
+                postgres::types::Type::TEXT_ARRAY,
+            )
+        })
+        .collect();
+    let mut sp = tx.transaction()?;
+    let r = sp.query_typed(sql, &typed);
+    sp.rollback()?;
+    r
+}

@@ -1,0 +1,222 @@
+//! Counting what a statement destroys in a table the release names (rows exact below
+//! [`EXACT_BELOW`], else the planner's estimate; bytes), and reading a constraint's
+//! definition from the catalog for `VALIDATE CONSTRAINT`.
+
+use super::super::pg_message;
+use super::ask::{self, Answer};
+use super::catalog::qualified;
+use super::state::{self, Walk};
+use super::{reach, Destroyed, Predictions, EXACT_BELOW};
+use airlock_sql::{DataStep, Relation, Step};
+use postgres::error::SqlState;
+use postgres::Transaction;
+
+/// Rows (exact below [`EXACT_BELOW`] estimated, else the estimate) and bytes.
+pub(super) fn count_rows(
+    tx: &mut Transaction<'_>,
+    r: &Relation,
+) -> Result<Option<(i64, bool, i64)>, postgres::Error> {
+    let got = ask::rows(
+        tx,
+        "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
+         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+        &[qualified(r).as_str()],
+    )?;
+    let Some(row) = got.first() else {
+        return Ok(None);
+    };
+    let (estimate, bytes): (i64, i64) = (row.get(0), row.get(1));
+    if (0..EXACT_BELOW).contains(&estimate) || estimate < 0 {
+        let n = ask::rows(tx, &format!("SELECT count(*) FROM {}", qualified(r)), &[])?;
+        return Ok(Some((n[0].get(0), true, bytes)));
+    }
+    Ok(Some((estimate, false, bytes)))
+}
+
+fn note_of(e: &postgres::Error, what: &str) -> String {
+    if e.code() == Some(&SqlState::QUERY_CANCELED) {
+        format!("cannot {what} in time (--predict-timeout)")
+    } else {
+        format!("not counted ({})", pg_message(e))
+    }
+}
+
+/// What a DROP TABLE, DROP COLUMN, TRUNCATE, DELETE or UPDATE takes, counted (and, for
+/// a DROP TABLE or TRUNCATE, what it takes with it, or the prediction that it fails).
+pub(super) fn destroyed(
+    w: &mut Walk,
+    tx: &mut Transaction<'_>,
+    tier: &str,
+    s: &DataStep,
+    out: &mut Predictions,
+) -> Vec<Destroyed> {
+    let t = w.key(&s.relation);
+    let (schema, name) = (t.schema.clone().unwrap_or_default(), t.name.clone());
+    let mut d = match &s.step {
+        Step::DropColumn { column } => state::destroyed(
+            tier,
+            s,
+            format!("{} column {}", s.relation, airlock_sql::shown(column)),
+            &[&schema, &name, column],
+        ),
+        _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
+    };
+    let unpredictable = w.unpredictable(std::slice::from_ref(&t));
+    let filtered = match &s.step {
+        Step::Filtered {
+            filter,
+            pinned,
+            functions,
+            ..
+        } => Some((filter, pinned, functions)),
+        _ => None,
+    };
+    let mut keep = true;
+    if let Some(why) = unpredictable {
+        d.note = Some(why.replace("not predictable here", "not counted"));
+        // Its rows are not the target's by then, but the table is there now.
+        d.existing = w.exists(tx, &t).unwrap_or(false);
+    } else if let Some((filter, pinned, functions)) = filtered {
+        keep = count_filtered(w, tx, &t, (filter, pinned, functions), &mut d);
+    } else {
+        match count_rows(tx, &t) {
+            Ok(Some((rows, exact, bytes))) => {
+                d.existing = true;
+                d.rows = Some(rows);
+                d.exact = exact;
+                d.bytes = (!matches!(s.step, Step::DropColumn { .. })).then_some(bytes);
+            }
+            Ok(None) => d.note = Some("not there now".into()),
+            Err(e) => d.note = Some(note_of(&e, "count")),
+        }
+    }
+    if d.existing {
+        match &s.step {
+            Step::DropTable { cascade } => {
+                reach::drop_table(w, tx, (tier, s), *cascade, &mut d, out)
+            }
+            Step::Truncate { cascade } => reach::truncate(w, tx, (tier, s), *cascade, &mut d, out),
+            _ => {}
+        }
+    }
+    if !matches!(s.step, Step::DropColumn { .. }) {
+        w.wrote(t, s);
+    }
+    if keep {
+        vec![d]
+    } else {
+        vec![]
+    }
+}
+
+/// A DELETE or UPDATE with a WHERE: one that pins a unique key of the table changes at
+/// most a row per key (not listed: false); else the rows its plain WHERE matches,
+/// counted exactly.
+fn count_filtered(
+    w: &mut Walk,
+    tx: &mut Transaction<'_>,
+    t: &Relation,
+    (filter, pinned, functions): (&Option<String>, &Vec<String>, &Vec<String>),
+    d: &mut Destroyed,
+) -> bool {
+    match w.exists(tx, t) {
+        Ok(true) => {}
+        Ok(false) => {
+            d.note = Some("not there now".into());
+            return true;
+        }
+        Err(e) => {
+            d.note = Some(note_of(&e, "count"));
+            return true;
+        }
+    }
+    if let Ok(keys) = w.cat.keys(tx, t) {
+        if keys
+            .unique
+            .iter()
+            .any(|k| k.iter().all(|c| pinned.contains(c)))
+        {
+            return false;
+        }
+    }
+    d.existing = true;
+    let Some(f) = filter.as_ref().filter(|_| w.cat.all_builtin(functions)) else {
+        d.note = Some(
+            "not counted (its WHERE is not a plain expression over the table's columns)".into(),
+        );
+        return true;
+    };
+    let got = ask::rows(
+        tx,
+        &format!("SELECT count(*) FROM {} WHERE {f}", qualified(t)),
+        &[],
+    );
+    match got {
+        Ok(r) => {
+            d.rows = Some(r[0].get(0));
+            d.exact = true;
+        }
+        Err(e) => d.note = Some(note_of(&e, "count")),
+    }
+    true
+}
+
+/// A constraint of table `t` as the catalog holds it, as the step that adds it valid
+/// (`Err`: an answer already — valid, or not a form asked about).
+pub(super) fn constraint_in_catalog(
+    tx: &mut Transaction<'_>,
+    t: &Relation,
+    name: &str,
+) -> Result<Option<Result<Step, Answer>>, postgres::Error> {
+    let got = ask::rows(
+        tx,
+        "SELECT k.contype::text, k.convalidated, pg_catalog.pg_get_expr(k.conbin, k.conrelid), \
+           (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+              ON n.oid = c.relnamespace WHERE c.oid = k.confrelid), k.confmatchtype::text, \
+           ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i), \
+           ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
+           EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+                   AND d.objid = k.oid AND d.refobjid >= 16384 \
+                   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass)), \
+           (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = k.confrelid) \
+         FROM pg_catalog.pg_constraint k WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.conname = $2",
+        &[qualified(t).as_str(), name],
+    )?;
+    let Some(r) = got.first() else {
+        return Ok(None);
+    };
+    let (kind, valid): (String, bool) = (r.get(0), r.get(1));
+    if valid {
+        return Ok(Some(Err(Answer::Rows {
+            count: Some(0),
+            keys: vec![],
+            what: "the constraint is valid already".into(),
+        })));
+    }
+    let user_code: bool = r.get(7);
+    Ok(Some(match kind.as_str() {
+        "c" if user_code => Err(Answer::unasked(
+            "the CHECK calls a function or operator the database defines",
+        )),
+        "c" => Ok(Step::Check {
+            name: Some(name.to_string()),
+            expr: r.get(2),
+            functions: vec![],
+            not_valid: false,
+        }),
+        "f" => Ok(Step::ForeignKey {
+            name: Some(name.to_string()),
+            columns: r.get(5),
+            references: Relation {
+                schema: r.get(3),
+                name: r.get::<_, Option<String>>(8).unwrap_or_default(),
+            },
+            ref_columns: r.get(6),
+            match_full: r.get::<_, String>(4) == "f",
+            not_valid: false,
+        }),
+        _ => Err(Answer::unasked("a constraint of a kind not asked about")),
+    }))
+}

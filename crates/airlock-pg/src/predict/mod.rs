@@ -1,0 +1,387 @@
+//! `plan`'s predictions: which tier statements the data now in the target will make
+//! fail (a duplicate under a new primary key or unique index, a NULL under a new NOT
+//! NULL, a row a new or validated CHECK or foreign key rejects, a value a new column
+//! type cannot hold, an enum label a recreated type drops while rows hold it, a
+//! DROP that other objects depend on), and what the release destroys (rows of
+//! dropped, truncated or emptied tables and columns, what a CASCADE reaches, values a
+//! type change rounds away), asked of the target before anything runs; and whether
+//! the release declared what it destroys (`[[tier]] destroys`).
+//!
+//! Invariant: read only (one READ ONLY transaction, always rolled back), each question
+//! bounded by a statement_timeout, and only tables the release's statements name are
+//! read (what a CASCADE reaches beyond them is sized from the catalog's statistics,
+//! never scanned). A table the release creates, or whose rows it changes before the
+//! statement, is named as not predictable here, never queried; a question cut short is
+//! a warning, never a silent GO. No function the database defines is run: an
+//! expression is asked about only when every function and cast in it is built in.
+
+mod ask;
+mod cast;
+mod catalog;
+mod count;
+mod declared;
+mod reach;
+mod state;
+mod walk;
+
+pub(crate) use catalog::qualified;
+
+use super::pg_message;
+use super::session::render_search_path;
+use airlock_bundle::verified::{reader_of, VerifiedBundle};
+use airlock_sql::DataStep;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why the predictions could not be made at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error("reading {file} back: {message}")]
+    Read { file: String, message: String },
+    #[error("{context}: {message}")]
+    Sql { context: String, message: String },
+}
+
+fn sql_err(context: &str, e: &postgres::Error) -> PredictError {
+    PredictError::Sql {
+        context: context.into(),
+        message: pg_message(e),
+    }
+}
+
+/// What the data says about one statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It would fail on the rows there now.
+    Fails,
+    /// The rows there now let it through.
+    Passes,
+    /// The question was cut short by `--predict-timeout`: cannot tell in time.
+    TimedOut,
+    /// Not asked: the release creates the table or changes its rows first, or the
+    /// statement's form cannot be asked about simply (`reason` says which).
+    NotPredictable,
+}
+
+/// One data-dependent statement and what the data says.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Prediction {
+    pub tier: String,
+    pub file: String,
+    pub line: usize,
+    pub statement: String,
+    pub relation: String,
+    pub outcome: Outcome,
+    /// Offending rows (or duplicate rows, or dependent objects of a DROP), when asked;
+    /// absent for a failure whose rows could not be counted in time (at least one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    /// Up to 5 offending keys (the primary key's values when the table has one, else
+    /// the row's ctid; escaped, each at most 64 characters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// What was asked, or why nothing was.
+    pub reason: String,
+}
+
+/// An object a DROP … CASCADE (or the TRUNCATE … CASCADE, DROP TYPE … CASCADE) takes
+/// with it, beyond the one it names.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Dependent {
+    /// As PostgreSQL describes it (`view public.v`, `column c of table t`,
+    /// `constraint f on table o`).
+    pub what: String,
+    /// The rows it holds (a table, materialized view, or the table of a dropped
+    /// column), from the catalog's statistics (`reltuples`): it is not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<i64>,
+    /// Its bytes from the catalog (pages as of the last VACUUM/ANALYZE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
+}
+
+/// What one statement destroys.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Destroyed {
+    pub tier: String,
+    pub file: String,
+    pub line: usize,
+    pub statement: String,
+    pub relation: String,
+    /// The object destroyed, schema-qualified as `[[tier]] destroys` names it
+    /// (`public.doomed`, `public.gone.j` for a column, `app` for a schema).
+    pub object: String,
+    /// Rows it takes (a dropped column: the rows of its table; a DELETE or UPDATE: the
+    /// rows it matches); `None`: not there now, or not counted (`note` says why).
+    pub rows: Option<i64>,
+    /// Counted exactly (below [`EXACT_BELOW`] estimated rows, and every filtered
+    /// count), or the planner's estimate (`reltuples`).
+    pub exact: bool,
+    /// The table's bytes with indexes and TOAST (DROP TABLE, TRUNCATE, DROP SCHEMA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
+    /// Why there is no count (the release creates the table, the count was cut short),
+    /// or what changes (a type change's rounded values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What a CASCADE takes with it (at most [`DEPENDENTS_SHOWN`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<Dependent>,
+    /// How many dependent objects there are in all (more than listed when above
+    /// [`DEPENDENTS_SHOWN`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dependents_total: usize,
+    /// The release declares it (`[[tier]] destroys` of its tier names it or what
+    /// holds it). Destruction of something there now that is not declared is a
+    /// warning at `plan`.
+    pub declared: bool,
+    /// The object is there now (a table the release creates and then drops destroys
+    /// nothing of the target's: not a warning).
+    pub existing: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A name `[[tier]] destroys` declares that no statement of its tier destroys.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+pub struct NotDestroyed {
+    pub tier: String,
+    pub name: String,
+}
+
+/// `plan`'s predictions, or why they could not be made.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, JsonSchema)]
+pub struct Predictions {
+    pub predictions: Vec<Prediction>,
+    pub destroys: Vec<Destroyed>,
+    /// Declared in `[[tier]] destroys` and destroyed by no statement of that tier (a
+    /// note: the declaration is stale, or the statement is not one plan reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_not_destroyed: Vec<NotDestroyed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Tables estimated below this many rows are counted exactly.
+pub const EXACT_BELOW: i64 = 100_000;
+/// Dependent objects listed per DROP … CASCADE.
+pub const DEPENDENTS_SHOWN: usize = 50;
+
+/// The data steps of the tiers `tiers` names, in run order, each with its tier.
+pub(crate) fn steps_of(
+    vb: &VerifiedBundle,
+    tiers: &[String],
+) -> Result<Vec<(String, DataStep)>, PredictError> {
+    let mut out = Vec::new();
+    for tier in vb
+        .manifest()
+        .spec()
+        .tier
+        .iter()
+        .filter(|t| tiers.contains(&t.name))
+    {
+        for file in &tier.files {
+            let read = |message: String| PredictError::Read {
+                file: file.clone(),
+                message,
+            };
+            let payload = vb.payload(file).map_err(|e| read(e.to_string()))?;
+            let steps = airlock_sql::data_steps_in(file, &mut reader_of(payload))
+                .map_err(|e| read(e.to_string()))?;
+            out.extend(steps.into_iter().map(|s| (tier.name.clone(), s)));
+        }
+    }
+    Ok(out)
+}
+
+/// Ask the target about the data steps of `tiers`, each question bounded by `timeout`.
+/// A release with no such step costs nothing (no transaction is opened).
+pub fn predict(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    tiers: &[String],
+    timeout: Duration,
+) -> Predictions {
+    let mut run = || -> Result<Predictions, PredictError> {
+        let steps = steps_of(vb, tiers)?;
+        let mut out = if !steps.iter().any(|(_, s)| asks(&s.step)) {
+            Predictions::default()
+        } else {
+            let mut tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .map_err(|e| sql_err("starting the predictions' read-only transaction", &e))?;
+            let path = vb.manifest().spec().target.search_path();
+            tx.batch_execute(&format!(
+                "SET LOCAL search_path TO {}; SET LOCAL statement_timeout = '{}ms'",
+                render_search_path(&path),
+                timeout.as_millis().max(1)
+            ))
+            .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
+            let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
+            tx.rollback()
+                .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
+            out
+        };
+        declared::judge(vb, tiers, &mut out);
+        Ok(out)
+    };
+    run().unwrap_or_else(|e| Predictions {
+        error: Some(e.to_string()),
+        ..Predictions::default()
+    })
+}
+
+/// Whether a step is a question for the target (a prediction or a destruction); a
+/// release of nothing else (CREATE, INSERT, …) opens no transaction for predictions.
+fn asks(step: &airlock_sql::Step) -> bool {
+    use airlock_sql::Step as S;
+    !matches!(
+        step,
+        S::Creates
+            | S::Writes
+            | S::Opaque
+            | S::Calls { .. }
+            | S::CreateEnum { .. }
+            | S::RenameType { .. }
+            | S::Touches
+            | S::DropConstraint { .. }
+            | S::Check {
+                not_valid: true,
+                ..
+            }
+            | S::ForeignKey {
+                not_valid: true,
+                ..
+            }
+    )
+}
+
+/// A prediction's line in a check's evidence.
+fn line(x: &Prediction) -> String {
+    let mut s = match x.count.filter(|n| *n > 0) {
+        Some(n) => format!(
+            "{}:{} {} on {}: {n} {}",
+            x.file, x.line, x.statement, x.relation, x.reason
+        ),
+        None => format!(
+            "{}:{} {} on {}: {}",
+            x.file, x.line, x.statement, x.relation, x.reason
+        ),
+    };
+    if !x.keys.is_empty() {
+        s.push_str(&format!(" (first: {})", x.keys.join(", ")));
+    }
+    s
+}
+
+fn warn(check: super::checks::CheckName, evidence: String) -> super::checks::Check {
+    super::checks::Check {
+        check,
+        verdict: super::checks::CheckVerdict::Warn,
+        exit_code: airlock_base::exit::Exit::Success,
+        evidence,
+        hint: None,
+    }
+}
+
+/// `plan`'s `predicted-failures` row: FAIL with apply's exit for a failing statement
+/// (1) when the data makes one fail, WARN when a question was cut short or could not
+/// be asked at all, OK otherwise.
+pub fn check(p: &Predictions) -> super::checks::Check {
+    use super::checks::{Check, CheckName};
+    use airlock_base::exit::Exit;
+    let of = |o: Outcome| p.predictions.iter().filter(move |x| x.outcome == o);
+    let fails: Vec<String> = of(Outcome::Fails).map(line).collect();
+    if !fails.is_empty() {
+        return Check::failed_with(
+            CheckName::PredictedFailures,
+            Exit::Runtime,
+            format!("{} statement(s) would fail on the data there now: {}", fails.len(), fails.join("; ")),
+            Some("fix the data first (or make the release do it before the statement), then plan again".into()),
+        );
+    }
+    if let Some(e) = &p.error {
+        return warn(CheckName::PredictedFailures, format!("cannot tell: {e}"));
+    }
+    let late: Vec<String> = of(Outcome::TimedOut).map(line).collect();
+    if !late.is_empty() {
+        return warn(
+            CheckName::PredictedFailures,
+            format!(
+                "cannot tell in time for {} statement(s): {} (raise --predict-timeout, or rehearse)",
+                late.len(),
+                late.join("; ")
+            ),
+        );
+    }
+    let asked = of(Outcome::Passes).count();
+    let unasked = of(Outcome::NotPredictable).count();
+    Check::ok(
+        CheckName::PredictedFailures,
+        match (asked, unasked) {
+            (0, 0) => "no tier statement depends on the data there now".to_string(),
+            (a, 0) => format!("{a} data-dependent statement(s) pass on the data there now"),
+            (a, u) => format!("{a} data-dependent statement(s) pass on the data there now; {u} not predictable here (listed below)"),
+        },
+    )
+}
+
+/// `plan`'s `destroys` row: WARN when the release destroys something there now that
+/// its tier does not declare (`[[tier]] destroys`), OK otherwise (information: what
+/// it destroys is listed either way).
+pub fn destroys_check(p: &Predictions) -> super::checks::Check {
+    use super::checks::{Check, CheckName};
+    let there: Vec<&Destroyed> = p.destroys.iter().filter(|d| d.existing).collect();
+    let undeclared: Vec<String> = there
+        .iter()
+        .filter(|d| !d.declared)
+        .map(|d| {
+            format!(
+                "{}:{} {} destroys {} (tier {:?})",
+                d.file, d.line, d.statement, d.object, d.tier
+            )
+        })
+        .collect();
+    if !undeclared.is_empty() {
+        return warn(
+            CheckName::Destroys,
+            format!(
+                "{} undeclared destruction(s): {}; declare each in its tier (destroys = [\"schema.table\"]) when it is meant",
+                undeclared.len(),
+                undeclared.join("; ")
+            ),
+        );
+    }
+    let stale = p.declared_not_destroyed.len();
+    let notes = if stale == 0 {
+        String::new()
+    } else {
+        format!("; note: {stale} declared name(s) destroyed by no statement (listed below)")
+    };
+    Check::ok(
+        CheckName::Destroys,
+        match there.len() {
+            0 => format!("nothing there now is destroyed{notes}"),
+            n => format!("{n} destruction(s), each declared{notes}"),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_escaped_and_bounded() {
+        assert_eq!(super::ask::shown_key("a\nb"), "a\\nb");
+        let long = "x".repeat(100);
+        assert_eq!(
+            super::ask::shown_key(&long).chars().count(),
+            super::ask::KEY_CHARS + 1
+        );
+    }
+}

@@ -1,0 +1,137 @@
+use super::*;
+
+fn steps(sql: &str) -> Vec<DataStep> {
+    data_steps_in("t.sql", &mut sql.as_bytes()).unwrap()
+}
+
+#[test]
+fn finds_what_the_rows_decide() {
+    let s = steps(
+        "ALTER TABLE a ADD PRIMARY KEY (x, y);\nCREATE UNIQUE INDEX i ON s.\"B\" (z);\n\
+         ALTER TABLE a ALTER COLUMN c SET NOT NULL, ADD COLUMN d int NOT NULL;\n\
+         ALTER TABLE a ADD COLUMN e int NOT NULL DEFAULT 0;\n\
+         ALTER TABLE a ADD CONSTRAINT k CHECK (x > 0 AND length(c) < 5);\n\
+         ALTER TABLE a ADD CONSTRAINT k2 CHECK (x > (SELECT 1));\n\
+         ALTER TABLE a ADD CONSTRAINT k3 CHECK (x > 0) NOT VALID;\n\
+         ALTER TABLE a ADD FOREIGN KEY (x) REFERENCES b;\n\
+         DROP TABLE a, s.b; DELETE FROM a; UPDATE a SET x = 1 WHERE y = 2;\n\
+         INSERT INTO \"Q\"\"x\".b VALUES (1); insert   into c(x) values (2);",
+    );
+    // length(c) is a call (of a built-in, the walk finds): one step of its own.
+    assert!(matches!(&s[5].step, Step::Calls { functions } if functions[0].name == "length"));
+    let s: Vec<DataStep> = s
+        .into_iter()
+        .filter(|d| !matches!(d.step, Step::Calls { .. }))
+        .collect();
+    let kinds: Vec<&Step> = s.iter().map(|d| &d.step).collect();
+    assert!(matches!(kinds[0], Step::Unique { columns, primary: true } if columns == &["x", "y"]));
+    assert_eq!(s[1].relation.to_string(), "s.\"B\"");
+    assert_eq!(s[1].line, 2);
+    assert!(matches!(kinds[2], Step::SetNotNull { column } if column == "c"));
+    assert!(matches!(kinds[3], Step::AddNotNullColumn { column } if column == "d"));
+    assert!(
+        matches!(kinds[4], Step::Check { expr: Some(e), not_valid: false, functions, .. }
+            if e.contains("length(c)") && functions == &["length"])
+    );
+    assert!(matches!(kinds[5], Step::Check { expr: None, .. }));
+    assert!(matches!(kinds[6], Step::Check { name: Some(n), not_valid: true, .. } if n == "k3"));
+    assert!(matches!(kinds[7], Step::ForeignKey { ref_columns, .. } if ref_columns.is_empty()));
+    assert_eq!(
+        kinds[8..11],
+        [
+            &Step::DropTable { cascade: false },
+            &Step::DropTable { cascade: false },
+            &Step::DeleteAll,
+        ]
+    );
+    assert!(
+        matches!(kinds[11], Step::Filtered { delete: false, pinned, filter: Some(f), .. }
+            if pinned == &["y"] && f == "y = 2")
+    );
+    assert_eq!(s[12].relation.to_string(), "\"Q\"\"x\".b");
+    assert_eq!(s[13].relation.to_string(), "c");
+    assert_eq!(s.len(), 14);
+}
+
+#[test]
+fn type_changes_enum_recreation_and_drops_are_read_from_the_tree() {
+    let s = steps(
+        "ALTER TABLE t ALTER COLUMN c TYPE integer;\n\
+         ALTER TABLE t ALTER COLUMN d TYPE varchar(3), ALTER COLUMN e TYPE numeric(5,2) USING (e * 2);\n\
+         ALTER TYPE mood RENAME TO mood_old;\n\
+         CREATE TYPE mood AS ENUM ('happy', 'ok');\n\
+         ALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\n\
+         DROP TYPE mood_old;\n\
+         ALTER TABLE t ALTER COLUMN f TYPE date USING my_parse(f);\n\
+         DROP SCHEMA s CASCADE; DROP TABLE x CASCADE; TRUNCATE y CASCADE;\n\
+         ALTER TABLE t VALIDATE CONSTRAINT k;\n",
+    );
+    let kinds: Vec<&Step> = s.iter().map(|d| &d.step).collect();
+    let Step::AlterType { column, to, using } = kinds[0] else {
+        panic!("{:?}", kinds[0])
+    };
+    assert_eq!((column.as_str(), using), ("c", &Using::Absent));
+    assert_eq!(to.names.last().unwrap(), "int4");
+    let Step::AlterType { to, .. } = kinds[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (to.typmods.clone(), to.text.as_str()),
+        (vec![3], "varchar(3)")
+    );
+    let Step::AlterType { to, using, .. } = kinds[2] else {
+        panic!()
+    };
+    assert_eq!(to.typmods, vec![5, 2]);
+    assert!(matches!(using, Using::Plain { expr, inner: None, .. } if expr == "e * 2"));
+    assert!(matches!(kinds[3], Step::RenameType { to } if to == "mood_old"));
+    assert_eq!(s[3].relation.name, "mood");
+    assert!(matches!(kinds[4], Step::CreateEnum { labels } if labels == &["happy", "ok"]));
+    let Step::AlterType { using, .. } = kinds[5] else {
+        panic!()
+    };
+    assert!(
+        matches!(using, Using::Plain { inner: Some(i), casts, .. } if i == "m::text" && casts.len() == 2),
+        "{using:?}"
+    );
+    assert!(matches!(kinds[6], Step::DropType { cascade: false }));
+    assert_eq!(s[6].relation.name, "mood_old");
+    assert!(matches!(
+        kinds[7],
+        Step::AlterType {
+            using: Using::Other,
+            ..
+        }
+    ));
+    // my_parse is called: a function that may not be built in.
+    assert!(
+        matches!(kinds[8], Step::Calls { functions } if functions[0].to_string() == "my_parse")
+    );
+    assert_eq!(kinds[9], &Step::DropSchema { cascade: true });
+    assert_eq!(s[9].relation.name, "s");
+    assert_eq!(kinds[10], &Step::DropTable { cascade: true });
+    assert_eq!(kinds[11], &Step::Truncate { cascade: true });
+    assert!(matches!(kinds[12], Step::Validate { constraint } if constraint == "k"));
+}
+
+#[test]
+fn calls_are_named_in_queries_and_in_inserts() {
+    let s = steps(
+        "SELECT public.backfill();\nINSERT INTO t VALUES (1, 'a(b');\nINSERT INTO t VALUES (f(1));\n\
+         SELECT set_config('search_path', '', false);\nINSERT INTO u VALUES (f(2));\n\
+         SELECT set_config('a.b', '', false), g();\n",
+    );
+    let names = |s: &Step| match s {
+        Step::Calls { functions } => functions.iter().map(|f| f.to_string()).collect(),
+        _ => vec![],
+    };
+    assert_eq!(names(&s[0].step), ["public.backfill"]);
+    // A second write of the table written just before tells nothing new: one step.
+    assert_eq!(s[1].step, Step::Writes);
+    assert_eq!(names(&s[2].step), ["f"]);
+    assert_eq!(names(&s[3].step), ["set_config"]);
+    assert_eq!(s[4].relation.name, "u");
+    // A function called before in the file is not named again.
+    assert_eq!(names(&s[5].step), ["g"]);
+    assert_eq!(s.len(), 6);
+}

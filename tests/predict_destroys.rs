@@ -1,0 +1,251 @@
+//! `plan` names what a release destroys (issue 50): what a DROP TABLE/SCHEMA/TYPE …
+//! CASCADE and a TRUNCATE … CASCADE take with them (views, other tables' foreign keys,
+//! owned sequences, the tables of a schema, each with rows and bytes where they hold
+//! data, from the catalog's statistics), the DROP or TRUNCATE that fails without
+//! CASCADE (NO-GO), a DELETE or UPDATE that pins no key (its rows counted); and holds
+//! it against what each tier declares (`[[tier]] destroys`): undeclared destruction is
+//! a warning, a declared name nothing destroys a note, a name that does not parse is
+//! refused at lint and pack. Plan writes nothing (every call checks the dump).
+
+mod util;
+use util::*;
+
+fn declaring(names: &'static str) -> impl Fn(String) -> String {
+    move |t: String| {
+        t.replace(
+            "gates = []\n",
+            &format!("gates = []\ndestroys = [{names}]\n"),
+        )
+    }
+}
+
+fn fixture(tag: &str) -> TestDb {
+    let db = TestDb::new(tag);
+    db.exec(
+        "CREATE TABLE doomed (id serial PRIMARY KEY, v text);\n\
+         INSERT INTO doomed (v) SELECT 'x' FROM generate_series(1, 300);\n\
+         CREATE VIEW doomed_view AS SELECT id FROM doomed;\n\
+         CREATE TABLE child (id int PRIMARY KEY, did int REFERENCES doomed);\n\
+         INSERT INTO child VALUES (1, 1), (2, 2);\n\
+         CREATE SCHEMA arch; CREATE TABLE arch.a (i int); CREATE TABLE arch.b (i int);\n\
+         INSERT INTO arch.a SELECT generate_series(1, 40); INSERT INTO arch.b SELECT generate_series(1, 2);\n\
+         ANALYZE;",
+    );
+    db
+}
+
+#[test]
+fn a_drop_cascade_names_what_it_takes_and_without_cascade_it_is_no_go() {
+    let db = fixture("pred_cascade");
+    let p = plan_sql(&db, "DROP TABLE doomed CASCADE;\n");
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    let d = &p.destroys()[0];
+    assert_eq!(
+        (d["rows"].as_i64(), d["exact"].as_bool()),
+        (Some(300), Some(true)),
+        "{d:#}"
+    );
+    let what: Vec<&str> = d["dependents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["what"].as_str().unwrap())
+        .collect();
+    for want in [
+        "view doomed_view",
+        "constraint child_did_fkey on table child",
+        "sequence doomed_id_seq",
+    ] {
+        assert!(what.contains(&want), "{want} not in {what:?}");
+    }
+    assert!(
+        p.human.contains("takes 3 more object(s) with it") && p.human.contains("view doomed_view"),
+        "{}",
+        p.human
+    );
+    // Without CASCADE the view and the foreign key make it fail: NO-GO.
+    let p = plan_sql(&db, "DROP TABLE doomed;\n");
+    assert_eq!(p.code, 1, "{:#}", p.json);
+    let x = &p.at_line(1)[0];
+    assert_eq!(
+        (x["outcome"].as_str(), x["count"].as_i64()),
+        (Some("fails"), Some(2)),
+        "{x:#}"
+    );
+    // Control: the release drops the view and the foreign key first: GO.
+    let p = plan_sql(
+        &db,
+        "DROP VIEW doomed_view;\nALTER TABLE child DROP CONSTRAINT child_did_fkey;\nDROP TABLE doomed;\n",
+    );
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    // A schema: its tables counted from statistics; not empty without CASCADE: NO-GO.
+    let p = plan_sql(&db, "DROP SCHEMA arch CASCADE;\n");
+    let d = &p.destroys()[0];
+    assert_eq!(
+        (
+            d["object"].as_str(),
+            d["rows"].as_i64(),
+            d["exact"].as_bool()
+        ),
+        (Some("arch"), Some(42), Some(false)),
+        "{d:#}"
+    );
+    assert_eq!(d["dependents_total"], 2);
+    assert_eq!(plan_sql(&db, "DROP SCHEMA arch;\n").code, 1);
+    assert_eq!(
+        plan_sql(&db, "CREATE SCHEMA empty;\nDROP SCHEMA empty;\n").code,
+        0
+    );
+}
+
+#[test]
+fn truncate_of_a_referenced_table_fails_without_cascade_and_names_what_cascade_empties() {
+    let db = fixture("pred_truncate");
+    let p = plan_sql(&db, "TRUNCATE doomed;\n");
+    assert_eq!(p.code, 1, "{:#}", p.json);
+    assert!(
+        p.at_line(1)[0]["keys"][0]
+            .as_str()
+            .unwrap()
+            .contains("child"),
+        "{:#}",
+        p.json
+    );
+    let p = plan_sql(&db, "TRUNCATE doomed CASCADE;\n");
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    assert!(p.destroys()[0]["dependents"][0]["what"]
+        .as_str()
+        .unwrap()
+        .contains("child"));
+    // Both named in one statement: nothing left referencing it.
+    assert_eq!(plan_sql(&db, "TRUNCATE doomed, child;\n").code, 0);
+}
+
+#[test]
+fn a_delete_or_update_that_pins_no_key_is_counted_and_one_by_key_is_not_listed() {
+    let db = fixture("pred_delete");
+    let p = plan_sql(
+        &db,
+        "DELETE FROM doomed WHERE id > 100;\nDELETE FROM child WHERE id = 2;\nUPDATE arch.a SET i = 0 WHERE i < 11;\n",
+    );
+    let d = p.destroys();
+    assert_eq!(d.len(), 2, "{:#}", p.json);
+    assert_eq!(
+        (d[0]["rows"].as_i64(), d[0]["exact"].as_bool()),
+        (Some(200), Some(true)),
+        "{:#}",
+        d[0]
+    );
+    assert_eq!(d[1]["object"], "arch.a");
+    assert_eq!(d[1]["rows"], 10);
+}
+
+#[test]
+fn undeclared_destruction_is_a_warning_declared_is_quiet_and_a_stale_declaration_a_note() {
+    let db = fixture("pred_declared");
+    let sql = "DROP TABLE doomed CASCADE;\nALTER TABLE arch.a DROP COLUMN i;\n";
+    // Nothing declared: the destroys row warns, naming each, GO stays GO.
+    let p = plan_sql(&db, sql);
+    assert_eq!(
+        (p.code, p.json["verdict"].as_str()),
+        (0, Some("GO")),
+        "{:#}",
+        p.json
+    );
+    let row = p.row("destroys");
+    assert_eq!(row["verdict"], "WARN", "{row:#}");
+    let ev = row["evidence"].as_str().unwrap();
+    assert!(
+        ev.contains("public.doomed") && ev.contains("arch.a.i") && ev.contains("2 undeclared"),
+        "{ev}"
+    );
+    assert!(
+        p.human
+            .contains("warning: sql/tier1.sql:1 DROP TABLE destroys public.doomed"),
+        "{}",
+        p.human
+    );
+    // Declared (a table, and a table covering its column): quiet.
+    let p = plan_tier(&db, sql, &declaring("\"public.doomed\", \"arch.a\""), &[]);
+    assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
+    assert!(
+        p.destroys().iter().all(|d| d["declared"] == true),
+        "{:#}",
+        p.json
+    );
+    // Declared and not destroyed: a note, still OK.
+    let p = plan_tier(
+        &db,
+        sql,
+        &declaring("\"public.doomed\", \"arch\", \"public.kept\""),
+        &[],
+    );
+    assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
+    assert_eq!(
+        p.json["predictions"]["declared_not_destroyed"][0]["name"],
+        "public.kept"
+    );
+    assert!(
+        p.human
+            .contains("note: tier \"one\" declares destroys \"public.kept\""),
+        "{}",
+        p.human
+    );
+    // Nothing destroyed, nothing declared: OK.
+    assert_eq!(
+        plan_sql(&db, "SELECT 1;\n").row("destroys")["verdict"],
+        "OK"
+    );
+}
+
+#[test]
+fn a_destroys_name_that_does_not_parse_is_refused_at_lint_and_pack_and_old_manifests_keep_their_bytes(
+) {
+    let t = keyed_dir();
+    let d = t.path();
+    let src = MiniSource::new(
+        &d.join("s"),
+        "db",
+        "SELECT true AS ready",
+        &[("one", "SELECT 1;\n", false)],
+        "SELECT 1;\n",
+    );
+    let toml = src.dir.join("bundle.toml");
+    let plain = std::fs::read_to_string(&toml).unwrap();
+    // Without destroys: the manifest has no such key (its bytes as before).
+    pack(d, &src.dir, "rm.key", "plain.tar.gz");
+    let o = airlock(
+        d,
+        &["--json", "inspect", "plain.tar.gz", "--trust", "rm.pub"],
+    );
+    assert!(!stdout(&o).contains("destroys"), "{}", stdout(&o));
+    for bad in ["\"public..x\"", "\"a.b.c.d\"", "\"1x\""] {
+        std::fs::write(&toml, declaring(bad)(plain.clone())).unwrap();
+        let o = airlock(d, &["lint", src.dir.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{bad}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            format!("{}{}", stdout(&o), stderr(&o)).contains("destroys"),
+            "{bad}"
+        );
+        let o = airlock(
+            d,
+            &[
+                "pack",
+                src.dir.to_str().unwrap(),
+                "--key",
+                "rm.key",
+                "--out",
+                "bad.tar.gz",
+            ],
+        );
+        assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
+        assert!(!d.join("bad.tar.gz").exists(), "pack wrote a bundle");
+    }
+    std::fs::write(&toml, declaring("\"public.\\\"Doomed\\\"\"")(plain)).unwrap();
+    pack(d, &src.dir, "rm.key", "declared.tar.gz");
+    let o = airlock(
+        d,
+        &["--json", "inspect", "declared.tar.gz", "--trust", "rm.pub"],
+    );
+    assert!(stdout(&o).contains("\"destroys\""), "{}", stdout(&o));
+}
