@@ -38,6 +38,17 @@ fn groups(d: &Dossier, id: &str) -> String {
         .unwrap_or_default())
 }
 
+/// What the bundle carries of the trust store, if anything.
+fn carried(d: &Dossier) -> String {
+    match &d.verification.manifest.trust_update {
+        Some(t) => format!(
+            "<p>The bundle carries version {} of the trust store, signed by its root keys: each host installs it before judging the bundle, when its own root keys approve it.</p>",
+            t.version
+        ),
+        None => String::new(),
+    }
+}
+
 /// Who signed the bundle, who approved it, and who is still missing.
 pub(super) fn people(d: &Dossier) -> String {
     let mut s = String::new();
@@ -73,13 +84,7 @@ pub(super) fn people(d: &Dossier) -> String {
             &rows,
             ROWS,
         ));
-        if let Some(t) = &d.verification.manifest.trust_update {
-            let _ = write!(
-                s,
-                "<p>The bundle carries version {} of the trust store, signed by its root keys: each host installs it before judging the bundle, when its own root keys approve it.</p>",
-                t.version
-            );
-        }
+        s.push_str(&carried(d));
     }
     let Some(r) = &d.verification.manifest.ratification else {
         s.push_str("<h3>Who approved it</h3><p>This bundle asks for no signed approvals (no <code>[ratification]</code>).</p>");
