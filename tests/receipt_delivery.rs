@@ -353,6 +353,11 @@ fn a_run_killed_after_a_commit_gets_its_receipt_reissued_and_audit_accepts_it_as
         ],
     );
     expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("receipt delivered: ledger row #6 records it"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(
         db.scalar("SELECT string_agg(event, ',' ORDER BY seq) FROM airlock.ledger"),
         "apply,receipt,apply,receipt,apply,receipt"

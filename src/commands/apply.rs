@@ -130,6 +130,18 @@ impl Report for ReceiptOutcome {
         if let Some(w) = &self.receipt_warning {
             s.push_str(&format!("\nWARNING: {w}"));
         }
+        match &self.delivery {
+            Some(crate::db::delivery::DeliveryRecord {
+                ledger_seq: Some(seq),
+                ..
+            }) => s.push_str(&format!(
+                "\nreceipt delivered: ledger row #{seq} records it"
+            )),
+            Some(crate::db::delivery::DeliveryRecord {
+                warning: Some(w), ..
+            }) => s.push_str(&format!("\nWARNING: {w}")),
+            _ => {}
+        }
         if let Some(e) = &self.receipt_error {
             s.push_str(&format!(
                 "\n\nWARNING: the change above IS committed (ledger seq {}), but its receipt could not be written: {e}\n  The ledger keeps the record (airlock status); run with --json to capture this receipt.",
