@@ -89,6 +89,16 @@ pub struct RehearseReport {
     /// the clone was made that way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_cost: Option<super::dump_clone::DumpCost>,
+    /// How long the `CHECKPOINT` before recording the target's storage took (ms): the
+    /// server writing out pages changed before the rehearsal (a bulk load, hint bits
+    /// set since its last checkpoint), the server's cost rather than the rehearsal's.
+    /// Absent when storage was not recorded (no `pg_checkpoint`, or a dump clone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_checkpoint_ms: Option<u64>,
+    /// How long the rehearsal waited for target files written in the last seconds to
+    /// settle (so they need not be read at entry and at the end), when it waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_settle_wait_ms: Option<u64>,
     pub ok: bool,
     pub exit_code: Exit,
     /// The gate's verdict on the clone (as the target's was at the clone), once asked.
@@ -474,8 +484,9 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     // 1. Before anything is cloned: the bundle stays inside its database, its SQL runs
     //    as it would on the target, and the target's size picks the strategy.
     let mut predicted = None;
+    let mut target_costs = TargetCosts::default();
     let (reaches_beyond, owner, sized, target_files) =
-        before_clone(&mut run, vb, o, &places, &mut predicted);
+        before_clone(&mut run, vb, o, &places, &mut predicted, &mut target_costs);
     // 2. The clone, closed to connections until its files are read when the target's
     //    storage was recorded.
     let closed = matches!(target_files, Some(Ok(_)));
@@ -534,6 +545,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
         clone_cost: dump_cost.into_inner(),
+        target_checkpoint_ms: target_costs.checkpoint_ms,
+        target_settle_wait_ms: target_costs.settle_wait_ms,
         ok: run.exit.is_success(),
         exit_code: run.exit,
         gates_assumed: on_clone.gate == Some(GateSeen::Blocked) && o.assume_gates,
@@ -581,6 +594,7 @@ fn before_clone(
     o: &RehearseOptions<'_>,
     places: &Places,
     predicted: &mut Option<super::predict::Predictions>,
+    target_costs: &mut TargetCosts,
 ) -> (
     Vec<airlock_sql::Reach>,
     Option<String>,
@@ -630,9 +644,10 @@ fn before_clone(
     });
     let sized = run.step("target", || {
         let (bytes, files, version) = size_of(o.conn, &places.expected_target).map_err(fail)?;
-        let recorded = record_target(o.conn, &places.expected_target);
+        let (recorded, costs) = record_target(o.conn, &places.expected_target);
+        *target_costs = costs;
         let d = format!(
-            "{} MB in {files} relations; {}",
+            "{} MB in {files} relations; {}{}",
             bytes >> 20,
             match &recorded {
                 Ok((f, _)) => format!(
@@ -641,7 +656,8 @@ fn before_clone(
                     f.segment_count()
                 ),
                 Err(why) => format!("storage not recorded ({why}): every table is read"),
-            }
+            },
+            costs.describe()
         );
         Ok((((bytes, files, version), recorded), d))
     });
@@ -690,8 +706,9 @@ fn ledger_allows(
 /// not, when this login may not read file times or force a checkpoint. Read on a
 /// connection closed before the clone (`CREATE DATABASE` waits for the target's
 /// sessions to end).
-fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> TargetFiles {
-    let read = || -> Result<Result<(Files, u32), String>, DbError> {
+fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> (TargetFiles, TargetCosts) {
+    let mut costs = TargetCosts::default();
+    let mut read = || -> Result<Result<(Files, u32), String>, DbError> {
         let mut c = spec.connect()?;
         conn::name_guard(&mut c, expected)?;
         if let Err(why) = storage::usable(&mut c) {
@@ -699,13 +716,60 @@ fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> TargetFiles {
         }
         // Pages changed before now reach the files first: a table written recently is
         // then read at entry, rather than seen to change when written out later.
+        let t = Instant::now();
         c.batch_execute("CHECKPOINT")
             .map_err(|e| sql_err("CHECKPOINT", &e))?;
+        costs.checkpoint_ms = Some(t.elapsed().as_millis() as u64);
         let oid = database_oid(&mut c, None)?;
-        Ok(Ok((Files::record(&mut c)?, oid)))
+        let mut files = Files::record(&mut c)?;
+        // Files written in the last seconds (a bulk load, or that CHECKPOINT writing
+        // it out) would be read whole at entry and at the end: when they hold enough
+        // to matter, wait until they are old enough and record again (a record taken
+        // later proves the same: nothing written between it and the end).
+        let t = Instant::now();
+        let (bytes, from) = files.unsettled(|_| true);
+        if bytes >= WAIT_FROM && wait_for_clock(&mut c, from)? {
+            files = Files::record(&mut c)?;
+            costs.settle_wait_ms = Some(t.elapsed().as_millis() as u64);
+        }
+        Ok(Ok((files, oid)))
     };
-    read().unwrap_or_else(|e| Err(e.to_string()))
+    let files = read().unwrap_or_else(|e| Err(e.to_string()));
+    (files, costs)
 }
+
+/// What recording the target's storage cost the server before the clone.
+#[derive(Clone, Copy, Debug, Default)]
+struct TargetCosts {
+    /// The `CHECKPOINT`'s time.
+    checkpoint_ms: Option<u64>,
+    /// Time waited for freshly written files to settle, when it waited.
+    settle_wait_ms: Option<u64>,
+}
+
+impl TargetCosts {
+    /// How the target step says them.
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(ms) = self.checkpoint_ms {
+            s.push_str(&format!("; CHECKPOINT {ms} ms"));
+            if ms >= CHECKPOINT_NOTED_MS {
+                s.push_str(
+                    " (the server writing out pages changed before the rehearsal, such as a bulk load or hint bits set since its last checkpoint: the server's cost, which a CHECKPOINT before rehearsing takes out of the rehearsal; the clone's own copy pays the rest of it)",
+                );
+            }
+        }
+        if let Some(ms) = self.settle_wait_ms {
+            s.push_str(&format!(
+                "; waited {ms} ms for files written in the last second to settle, rather than read them at entry and at the end"
+            ));
+        }
+        s
+    }
+}
+
+/// A target `CHECKPOINT` at least this long is explained in the output.
+const CHECKPOINT_NOTED_MS: u64 = 1000;
 
 /// The OID of database `name` (None: the connected one).
 fn database_oid(c: &mut postgres::Client, name: Option<&str>) -> Result<u32, DbError> {
@@ -718,11 +782,16 @@ fn database_oid(c: &mut postgres::Client, name: Option<&str>) -> Result<u32, DbE
     .map_err(|e| sql_err("database OID", &e))
 }
 
-/// Files written in the last [`storage::MARGIN`] seconds cannot be relied on; when the
-/// clone's hold at least this many bytes of tables the entry would otherwise not read,
-/// the rehearsal waits (at most a few seconds, the clone closed) until they are old
-/// enough, rather than read them three times.
+/// Files written in the second the clock is in cannot be relied on
+/// ([`storage::settled_from`]); when the clone's (or the target's) hold at least this
+/// many bytes of tables the entry would otherwise not read, the rehearsal waits (at
+/// most [`MAX_WAIT_S`], the clone closed) until they are old enough, rather than read
+/// them three times.
 const WAIT_FROM: i64 = 64 << 20;
+
+/// The longest wait for files to settle: file times further ahead of the server's
+/// clock are not waited for (their tables are read instead).
+const MAX_WAIT_S: f64 = 3.0;
 
 /// The clone's storage, read while nobody can connect to it (so it is the target's
 /// content at the clone, and no transaction that wrote it is still running), after a
@@ -758,11 +827,10 @@ fn clone_storage(
                 .filter(|t| target.settled(t) && clone.settled(t))
                 .count();
             let d = format!(
-                "{} table(s) in {} files on the target before the clone and on the clone before anyone could connect{}; {settled} settled on both (the rest are read at entry: unlogged, not heap, or written in the last {} s){}",
+                "{} table(s) in {} files on the target before the clone and on the clone before anyone could connect{}; {settled} settled on both (the rest are read at entry: unlogged, not heap, or written in the second it was recorded){}",
                 target.len(),
                 target.segment_count() + clone.segment_count(),
                 if strategy == "wal_log" { ", after a CHECKPOINT" } else { "" },
-                storage::MARGIN,
                 if waited { format!("; waited {} ms for fresh files to settle", started.elapsed().as_millis()) } else { String::new() }
             );
             Ok((Some(Recorded { target, clone }), d))
@@ -794,8 +862,8 @@ fn read_clone_files(
     Ok((clone, true))
 }
 
-/// Wait until the server's clock reaches `from` (seconds since the epoch); false when
-/// that is more than a few seconds away (file times ahead of the clock).
+/// Wait until the server's clock reaches `from` (milliseconds since the epoch); false
+/// when that is more than a few seconds away (file times ahead of the clock).
 fn wait_for_clock(admin: &mut postgres::Client, from: i64) -> Result<bool, DbError> {
     loop {
         let now: f64 = admin
@@ -805,11 +873,11 @@ fn wait_for_clock(admin: &mut postgres::Client, from: i64) -> Result<bool, DbErr
             )
             .map_err(|e| sql_err("the server's clock", &e))?
             .get(0);
-        let left = from as f64 - now;
+        let left = from as f64 / 1000.0 - now;
         if left <= 0.0 {
             return Ok(true);
         }
-        if left > 2.0 * storage::MARGIN as f64 + 1.0 {
+        if left > MAX_WAIT_S {
             return Ok(false);
         }
         if conn::interrupted() {

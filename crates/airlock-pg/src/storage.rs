@@ -13,9 +13,11 @@
 //!   a checkpoint) and other access methods are never [`Stored::tracked`].
 //! - a write, a truncation or an extension sets the file's modification and change
 //!   times to the kernel's clock (the change time cannot be set back from user space);
-//!   `pg_stat_file` shows them in whole seconds, so a file whose times are not at
-//!   least [`MARGIN`] seconds older than the server's clock when recorded is not
-//!   trusted: a later write in the same second would leave its times as they were.
+//!   `pg_stat_file` shows them in whole seconds, so a file is trusted only when the
+//!   server's clock, read to the millisecond when the times are recorded, is past the
+//!   end of the second its times show by at least [`SLACK_MS`] (the kernel stamps
+//!   files from a clock that may lag by a tick): any later write then falls in a later
+//!   second and shows in the times. A file written in the same second would not.
 //!   The server's clock must not step backwards during the rehearsal (checked where
 //!   it can be: the clock when compared is not earlier than when recorded).
 //! - a table rewritten (TRUNCATE, VACUUM FULL, CLUSTER, a rewriting ALTER TABLE,
@@ -38,9 +40,16 @@ use super::fingerprint::{self, fingerprint_err};
 use super::{sql_err, DbError};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Seconds a file's times must be older than the server's clock when recorded
-/// (`pg_stat_file` shows whole seconds; the kernel's file clock may lag a tick).
-pub const MARGIN: i64 = 2;
+/// Milliseconds the server's clock must be past the end of the second a file's times
+/// show before the file is trusted: the kernel stamps files from its coarse clock,
+/// which lags the one `clock_timestamp()` reads by up to a tick (10 ms at 100 Hz).
+pub const SLACK_MS: i64 = 50;
+
+/// The server clock (ms since the epoch) from which a file whose times show the
+/// second `shown` is settled.
+pub fn settled_from(shown: i64) -> i64 {
+    (shown.saturating_add(1)).saturating_mul(1000) + SLACK_MS
+}
 
 /// The tables `fingerprint --data` reads (kinds `r` and `m` outside `pg_*` and
 /// `information_schema`, the ledger left out), each with whether its files hold all of
@@ -107,7 +116,7 @@ FROM tabs t"#;
 const STAT_SQL: &str = "SELECT s.size, \
 pg_catalog.date_part('epoch', s.modification)::pg_catalog.int8, \
 pg_catalog.date_part('epoch', s.change)::pg_catalog.int8, \
-pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()))::pg_catalog.int8 \
+pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 \
 FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS p(path, i) \
 CROSS JOIN LATERAL pg_catalog.pg_stat_file(p.path, true) AS s ORDER BY p.i";
 
@@ -134,8 +143,8 @@ pub(crate) fn statements() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// One segment file's size, modification and change times, and the server's clock
-/// when they were read (not compared).
+/// One segment file's size, modification and change times (whole seconds), and the
+/// server's clock when they were read (milliseconds; not compared).
 #[derive(Clone, Copy, Debug)]
 struct Stat {
     size: i64,
@@ -152,7 +161,7 @@ impl Stat {
 
     /// Old enough that a later write would show in its times.
     fn settled(&self) -> bool {
-        self.modified.max(self.changed) <= self.seen - MARGIN
+        settled_from(self.modified.max(self.changed)) <= self.seen
     }
 }
 
@@ -441,7 +450,7 @@ impl Files {
     }
 
     /// The bytes of tracked tables among `wanted` not yet settled, and the server time
-    /// (whole seconds) from which all of their files would be.
+    /// (milliseconds since the epoch) from which all of their files would be.
     pub fn unsettled(&self, wanted: impl Fn(&str) -> bool) -> (i64, i64) {
         let mut bytes = 0;
         let mut from = 0;
@@ -451,7 +460,7 @@ impl Files {
             }
             for st in s.segments.iter().filter_map(|seg| seg.stat.as_ref()) {
                 bytes += st.size;
-                from = from.max(st.modified.max(st.changed) + MARGIN);
+                from = from.max(settled_from(st.modified.max(st.changed)));
             }
         }
         (bytes, from)
@@ -520,10 +529,13 @@ mod tests {
     }
 
     #[test]
-    fn a_file_written_within_the_margin_is_not_settled() {
-        assert!(seg("a", 1, 100, 102).stat.unwrap().settled());
-        assert!(!seg("a", 1, 101, 102).stat.unwrap().settled());
-        let mut s = seg("a", 1, 90, 102).stat.unwrap();
+    fn a_file_is_settled_only_once_the_clock_is_past_its_second_and_the_slack() {
+        assert!(seg("a", 1, 100, 101_050).stat.unwrap().settled());
+        assert!(!seg("a", 1, 100, 101_049).stat.unwrap().settled());
+        assert!(!seg("a", 1, 100, 100_999).stat.unwrap().settled());
+        let mut s = seg("a", 1, 90, 101_050).stat.unwrap();
+        s.changed = 100;
+        assert!(s.settled());
         s.changed = 101;
         assert!(!s.settled(), "the change time counts too");
     }
