@@ -18,8 +18,12 @@
 # Each run applies into a fresh empty database (created and dropped outside the
 # timing), so every airlock apply is a host's first on that database; the bundle was
 # verified once before the runs, as an operator verifies before applying, so its SQL
-# verdict is remembered (AIRLOCK_STATE_DIR/judged). Contenders run
-# in turn within a round (airlock, psql -1, sqlx-style), RUNS rounds; medians.
+# verdict is remembered (AIRLOCK_STATE_DIR/judged); NEW_TO_HOST=1 measures instead a
+# bundle this host never verified (no verify before, the state directory emptied
+# before every apply: each apply judges every file's SQL), as an operator who applies
+# without `verify` or `plan` first pays. Contenders run in turn within a round
+# (airlock, psql -1, sqlx-style; each round starts one further along, so none is
+# always first after the database is made), RUNS rounds; medians.
 # "sqlx-style" is benches/onemsg.py: each file one message in its own transaction with
 # a history row, as sqlx-cli's `migrate run` does, without a process of its own.
 # Ratios: each contender's median over `psql -1`'s (below 1: faster than psql);
@@ -66,7 +70,7 @@ PY
   "$A" pack "$1" --key k.key --out "$1.tar.gz" --quiet --force
   # The operator's verify before the apply: the host remembers that this build verified
   # the bundle whole (its SQL verdict), as it would after their verify or plan.
-  "$A" verify "$1.tar.gz" --trust k.pub --quiet
+  [ "${NEW_TO_HOST:-0}" = 1 ] || "$A" verify "$1.tar.gz" --trust k.pub --quiet
 }
 
 # A new database is a first apply: this host forgets what it saw of the old one (its
@@ -74,8 +78,10 @@ PY
 fresh_db() {
   drop_db "$DB"
   create_db "$DB"
+  local keep=judged
+  [ "${NEW_TO_HOST:-0}" != 1 ] || keep=
   [ ! -d "$AIRLOCK_STATE_DIR" ] ||
-    find "$AIRLOCK_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name judged -exec rm -rf {} +
+    find "$AIRLOCK_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name "${keep:-.}" -exec rm -rf {} +
 }
 
 # run_ms COMMAND...: the wall time of COMMAND in a fresh database, in ms.
@@ -101,11 +107,16 @@ printf '| corpus | contender | median (ms) | vs psql -1 | pairs | over psql (ms)
 for c in "${CORPORA[@]}"; do
   source_of "$c"
   ta=() tp=() ts=() tb=()
-  for _ in $(seq 1 "$RUNS"); do
-    ta+=("$(run_ms air "$c")")
-    [ -z "${BEFORE_BIN:-}" ] || tb+=("$(run_ms before "$c")")
-    if [ "$c" = small ]; then tp+=("$(run_ms psqlcat "$c")"); else tp+=("$(run_ms psql1 "$c")"); fi
-    ts+=("$(run_ms sqlx "$c")")
+  for r in $(seq 1 "$RUNS"); do
+    # The contenders in turn, starting one further along each round.
+    for k in $(seq 0 3); do
+      case $(( (r + k) % 4 )) in
+        0) ta+=("$(run_ms air "$c")") ;;
+        1) [ -z "${BEFORE_BIN:-}" ] || tb+=("$(run_ms before "$c")") ;;
+        2) if [ "$c" = small ]; then tp+=("$(run_ms psqlcat "$c")"); else tp+=("$(run_ms psql1 "$c")"); fi ;;
+        3) ts+=("$(run_ms sqlx "$c")") ;;
+      esac
+    done
   done
   ma=$(printf '%s\n' "${ta[@]}" | median)
   mp=$(printf '%s\n' "${tp[@]}" | median)
