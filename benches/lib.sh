@@ -45,9 +45,30 @@ drop_db() {
 DROP_DBS=()
 bench_workdir() {
   W=$(mktemp -d "${BENCH_DIR:-/tmp}/airlock-$1-XXXXXX")
-  trap 'drop_db "${DROP_DBS[@]}"; rm -rf "$W"' EXIT
+  trap 'drop_db "${DROP_DBS[@]}"; ${RAM_STOP:-true}; rm -rf "$W"' EXIT
   cd "$W"
   export AIRLOCK_STATE_DIR="$W/state"
+}
+
+# ram_cluster [PORT]: after bench_workdir, a private PostgreSQL cluster whose data
+# directory (WAL included) is in RAM (/dev/shm), started and made the libpq default
+# (PGHOST, PGPORT, PGUSER) for the rest of the script, stopped and removed at exit.
+# On a shared machine the disk's own stalls (creating relation files, the kernel's
+# writeback) move a run by more than a fixed cost of ~0.1 s; in RAM they do not.
+ram_cluster() {
+  need runuser
+  local bin port=${1:-5497}
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  RAM_DIR=$(mktemp -d /dev/shm/airlock-bench-XXXXXX)
+  chown postgres: "$RAM_DIR"
+  RAM_PG() { (cd / && runuser -u postgres -- "$bin/$1" "${@:2}"); }
+  RAM_STOP="ram_stop"
+  ram_stop() { RAM_PG pg_ctl -D "$RAM_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$RAM_DIR"; }
+  RAM_PG initdb -D "$RAM_DIR/data" -A trust -U postgres --no-sync -E UTF8 >/dev/null
+  RAM_PG pg_ctl -D "$RAM_DIR/data" -l "$RAM_DIR/log" -w \
+    -o "-k $RAM_DIR -p $port -c listen_addresses= -c max_wal_size=4GB" start >/dev/null
+  export PGHOST=$RAM_DIR PGPORT=$port PGUSER=postgres
+  "${PSQL[@]}" -d postgres -c "CREATE ROLE airlock_gate NOLOGIN"
 }
 
 # keygen: an unencrypted key pair k.key / k.pub in the current directory.
