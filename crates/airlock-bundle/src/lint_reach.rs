@@ -1,0 +1,129 @@
+//! What a source's tier and rollback files reach beyond the database, as [`crate::spec::lint`]
+//! lists it in [`crate::spec::Linted::reaches_beyond`] for `lint`, `pack` and `import`:
+//! taken from lint's one pass over each file (`airlock_sql::check_script_reaching`),
+//! and read again through `airlock_sql::reaches_in` only for a file that pass could not
+//! settle.
+//!
+//! Invariant: the list is what reading every tier and rollback file through
+//! `reaches_in` gives, in [`Spec::named_files`] order, each file once.
+
+use crate::spec::Spec;
+use airlock_sql::{Reach, Reaches, SqlRole};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Whether a file in `role` is one whose statements run (a tier or rollback file).
+pub(crate) fn is_script(role: SqlRole) -> bool {
+    matches!(role, SqlRole::Script | SqlRole::Online)
+}
+
+/// `found`, or, when the pass could not settle the file, what reading `file` (in
+/// `dir`) again through `reaches_in` gives. A file that cannot be read again is named
+/// as such (the list is information; lint has already judged the file).
+pub(crate) fn settle(dir: &Path, file: &str, found: Reaches) -> Vec<Reach> {
+    match found {
+        Reaches::Found(found) => found,
+        Reaches::ReadAgain => read_again(dir, file),
+    }
+}
+
+fn read_again(dir: &Path, file: &str) -> Vec<Reach> {
+    let read =
+        std::fs::File::open(dir.join(file)).and_then(|mut f| airlock_sql::reaches_in(file, &mut f));
+    read.unwrap_or_else(|e| {
+        vec![Reach {
+            file: file.into(),
+            line: 0,
+            statement: format!("unknown (the file could not be read again: {e})"),
+        }]
+    })
+}
+
+/// Each file's reaches (keyed by file), in the order the spec names its tier and
+/// rollback files, each file once.
+pub(crate) fn in_named_order(spec: &Spec, mut by_file: BTreeMap<String, Vec<Reach>>) -> Vec<Reach> {
+    let mut out = Vec::new();
+    for (file, role, _) in spec.named_files() {
+        if role.is_some_and(is_script) {
+            out.extend(by_file.remove(&file).unwrap_or_default());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn write(dir: &Path, file: &str, text: &str) {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    /// What the second read of every tier and rollback file gave before lint listed
+    /// them: each file through `reaches_in`, in the spec's order, each file once.
+    fn read_twice(dir: &Path, spec: &crate::spec::Spec) -> Vec<airlock_sql::Reach> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for (file, role, _) in spec.named_files() {
+            if role.is_some_and(super::is_script) && seen.insert(file.clone()) {
+                let mut f = std::fs::File::open(dir.join(&file)).expect("open");
+                out.extend(airlock_sql::reaches_in(&file, &mut f).expect("read"));
+            }
+        }
+        out
+    }
+
+    /// Files settled in one pass, files read again (a DML call, an over-long DML
+    /// statement), a file named by two tiers, and one that is a tier's and the
+    /// rollback's.
+    #[test]
+    fn lint_lists_what_reading_every_file_again_lists() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let dir = t.path();
+        write(
+            dir,
+            "sql/a.sql",
+            "CREATE ROLE a;\nINSERT INTO t VALUES (1);\n",
+        );
+        write(
+            dir,
+            "sql/b.sql",
+            "SELECT 1;\nSELECT dblink_exec('c', 'q');\nGRANT r TO u;\n",
+        );
+        let mut long = String::from("ALTER ROLE a SET work_mem = 1;\nINSERT INTO t VALUES ('");
+        long.push_str(&"x".repeat(9 << 20));
+        long.push_str("');\n");
+        write(dir, "sql/c.sql", &long);
+        write(dir, "sql/r.sql", "DROP ROLE a;\n");
+        write(
+            dir,
+            "sql/p.sql",
+            "SELECT 'k'::text AS key, 'v'::text AS value\n",
+        );
+        write(
+            dir,
+            "bundle.toml",
+            "[bundle]\nname = \"lr\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"d\"\n\n\
+             [[tier]]\nname = \"one\"\nfiles = [\"sql/c.sql\", \"sql/a.sql\"]\n\n\
+             [[tier]]\nname = \"two\"\nfiles = [\"sql/b.sql\", \"sql/r.sql\"]\n\n\
+             [rollback]\nfiles = [\"sql/r.sql\", \"sql/a.sql\"]\nprobe = \"sql/p.sql\"\nexpect = { k = \"v\" }\n",
+        );
+        let linted = crate::spec::lint(dir).expect("lint");
+        let want = read_twice(dir, &linted.spec);
+        assert_eq!(linted.reaches_beyond, want);
+        let said: Vec<String> = want.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "ALTER ROLE at sql/c.sql:1",
+                "a DML statement over 8 MiB, too long to look for calls that reach beyond at sql/c.sql:2",
+                "CREATE ROLE at sql/a.sql:1",
+                "dblink_exec(…) (another database) at sql/b.sql:2",
+                "GRANT role (membership) at sql/b.sql:3",
+                "DROP ROLE at sql/r.sql:1",
+            ]
+        );
+    }
+}
