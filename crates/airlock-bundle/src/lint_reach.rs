@@ -5,9 +5,9 @@
 //! settle.
 //!
 //! Invariant: the list is what reading every tier and rollback file through
-//! `reaches_in` gives, in [`Spec::named_files`] order, each file once.
+//! `reaches_in` gives, in `Spec::named_files` order, each file once
+//! (`tests/lint_reach.rs`).
 
-use crate::spec::Spec;
 use airlock_sql::{Reach, Reaches, SqlRole};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,90 +40,16 @@ fn read_again(dir: &Path, file: &str) -> Vec<Reach> {
 }
 
 /// Each file's reaches (keyed by file), in the order the spec names its tier and
-/// rollback files, each file once.
-pub(crate) fn in_named_order(spec: &Spec, mut by_file: BTreeMap<String, Vec<Reach>>) -> Vec<Reach> {
+/// rollback files (`named`: `Spec::named_files`), each file once.
+pub(crate) fn in_named_order(
+    named: &[(String, Option<SqlRole>, &'static str)],
+    mut by_file: BTreeMap<String, Vec<Reach>>,
+) -> Vec<Reach> {
     let mut out = Vec::new();
-    for (file, role, _) in spec.named_files() {
+    for (file, role, _) in named {
         if role.is_some_and(is_script) {
-            out.extend(by_file.remove(&file).unwrap_or_default());
+            out.extend(by_file.remove(file).unwrap_or_default());
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    fn write(dir: &Path, file: &str, text: &str) {
-        let path = dir.join(file);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
-
-    /// What the second read of every tier and rollback file gave before lint listed
-    /// them: each file through `reaches_in`, in the spec's order, each file once.
-    fn read_twice(dir: &Path, spec: &crate::spec::Spec) -> Vec<airlock_sql::Reach> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut out = Vec::new();
-        for (file, role, _) in spec.named_files() {
-            if role.is_some_and(super::is_script) && seen.insert(file.clone()) {
-                let mut f = std::fs::File::open(dir.join(&file)).expect("open");
-                out.extend(airlock_sql::reaches_in(&file, &mut f).expect("read"));
-            }
-        }
-        out
-    }
-
-    /// Files settled in one pass, files read again (a DML call, an over-long DML
-    /// statement), a file named by two tiers, and one that is a tier's and the
-    /// rollback's.
-    #[test]
-    fn lint_lists_what_reading_every_file_again_lists() {
-        let t = tempfile::tempdir().expect("tempdir");
-        let dir = t.path();
-        write(
-            dir,
-            "sql/a.sql",
-            "CREATE ROLE a;\nINSERT INTO t VALUES (1);\n",
-        );
-        write(
-            dir,
-            "sql/b.sql",
-            "SELECT 1;\nSELECT dblink_exec('c', 'q');\nGRANT r TO u;\n",
-        );
-        let mut long = String::from("ALTER ROLE a SET work_mem = 1;\nINSERT INTO t VALUES ('");
-        long.push_str(&"x".repeat(9 << 20));
-        long.push_str("');\n");
-        write(dir, "sql/c.sql", &long);
-        write(dir, "sql/r.sql", "DROP ROLE a;\n");
-        write(
-            dir,
-            "sql/p.sql",
-            "SELECT 'k'::text AS key, 'v'::text AS value\n",
-        );
-        write(
-            dir,
-            "bundle.toml",
-            "[bundle]\nname = \"lr\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"d\"\n\n\
-             [[tier]]\nname = \"one\"\nfiles = [\"sql/c.sql\", \"sql/a.sql\"]\n\n\
-             [[tier]]\nname = \"two\"\nfiles = [\"sql/b.sql\", \"sql/r.sql\"]\n\n\
-             [rollback]\nfiles = [\"sql/r.sql\", \"sql/a.sql\"]\nprobe = \"sql/p.sql\"\nexpect = { k = \"v\" }\n",
-        );
-        let linted = crate::spec::lint(dir).expect("lint");
-        let want = read_twice(dir, &linted.spec);
-        assert_eq!(linted.reaches_beyond, want);
-        let said: Vec<String> = want.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            said,
-            [
-                "ALTER ROLE at sql/c.sql:1",
-                "a DML statement over 8 MiB, too long to look for calls that reach beyond at sql/c.sql:2",
-                "CREATE ROLE at sql/a.sql:1",
-                "dblink_exec(…) (another database) at sql/b.sql:2",
-                "GRANT role (membership) at sql/b.sql:3",
-                "DROP ROLE at sql/r.sql:1",
-            ]
-        );
-    }
 }

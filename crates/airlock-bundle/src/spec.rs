@@ -939,18 +939,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         let full = dir.join(&file);
         match std::fs::symlink_metadata(&full) {
             Err(_) => {
-                let who = match spec.tier.iter().find(|t| t.files.contains(&file)) {
-                    Some(t) => format!("tier {:?} (tier.files)", t.name),
-                    None => field.to_string(),
-                };
-                let near = match near_name(dir, &file) {
-                    Some(n) => format!("; did you mean {n}?"),
-                    None => String::new(),
-                };
-                problems.push(format!(
-                    "{who} names {file}, which does not exist in {}{near}",
-                    dir.display()
-                ));
+                problems.push(missing_file(&spec, dir, &file, field));
                 continue;
             }
             Ok(m) if !m.file_type().is_file() => {
@@ -1021,7 +1010,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         .into_iter()
         .map(|f| BundlePath::new(&f).expect("validated above"))
         .collect();
-    let reaches_beyond = crate::lint_reach::in_named_order(&spec, reaches);
+    let reaches_beyond = crate::lint_reach::in_named_order(&spec.named_files(), reaches);
     Ok(Linted {
         spec,
         dir: dir.to_path_buf(),
@@ -1031,6 +1020,23 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         notes,
         reaches_beyond,
     })
+}
+
+/// The problem of a named `file` that is not in `dir`, naming who names it (the tier,
+/// else the spec's `field`) and a near name that is there.
+fn missing_file(spec: &Spec, dir: &Path, file: &str, field: &str) -> String {
+    let who = match spec.tier.iter().find(|t| t.files.iter().any(|f| f == file)) {
+        Some(t) => format!("tier {:?} (tier.files)", t.name),
+        None => field.to_string(),
+    };
+    let near = match near_name(dir, file) {
+        Some(n) => format!("; did you mean {n}?"),
+        None => String::new(),
+    };
+    format!(
+        "{who} names {file}, which does not exist in {}{near}",
+        dir.display()
+    )
 }
 
 /// Named files that are the same path after case/Unicode normalization (a/B.sql vs
