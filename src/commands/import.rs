@@ -241,10 +241,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         no_down_script,
     } = import::import(first, layout, &args.out, &naming).map_err(error)?;
     let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
-        Ok(l) => {
-            let reaches = super::lint::reaches_beyond(&l);
-            (vec![], l.warnings, l.notes, reaches)
-        }
+        Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
         Err(e) => (vec![e.to_string()], vec![], vec![], vec![]),
     };

@@ -85,37 +85,8 @@ pub fn reach_lines(reaches: &[crate::sql_lint::Reach]) -> String {
     s
 }
 
-/// What the source's tier and rollback files reach beyond the database, read again
-/// from the files lint just judged (information: a file that cannot be read now is
-/// named as such).
-pub fn reaches_beyond(l: &crate::spec::Linted) -> Vec<crate::sql_lint::Reach> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for (file, role, _) in l.spec.named_files() {
-        let script = matches!(
-            role,
-            Some(crate::sql_lint::SqlRole::Script | crate::sql_lint::SqlRole::Online)
-        );
-        if !script || !seen.insert(file.clone()) {
-            continue;
-        }
-        let read = std::fs::File::open(l.dir.join(&file))
-            .and_then(|mut f| crate::sql_lint::reaches_in(&file, &mut f));
-        match read {
-            Ok(found) => out.extend(found),
-            Err(e) => out.push(crate::sql_lint::Reach {
-                file,
-                line: 0,
-                statement: format!("unknown (the file could not be read again: {e})"),
-            }),
-        }
-    }
-    out
-}
-
 pub fn run(args: LintArgs) -> Result<Outcome> {
     let l = crate::spec::lint(&args.source)?;
-    let reaches_beyond = reaches_beyond(&l);
     Ok(Box::new(LintReport {
         ok: true,
         bundle_name: l.spec.bundle.name.clone(),
@@ -129,6 +100,6 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         target_database: l.spec.target.database.fleet(),
         warnings: l.warnings,
         notes: l.notes,
-        reaches_beyond,
+        reaches_beyond: l.reaches_beyond,
     }))
 }

@@ -169,9 +169,8 @@ fn pack_linted(
     };
     write_bundle(&dest, force, &archive, &progress)?;
     let bundle_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-    let reaches_beyond = super::lint::reaches_beyond(&linted);
     Ok(PackReport {
-        reaches_beyond,
+        reaches_beyond: linted.reaches_beyond,
         bundle: dest,
         bundle_id: id,
         name: manifest.bundle.name.clone(),

@@ -14,6 +14,7 @@ pub mod carried_files;
 pub mod fuzz_targets;
 pub mod hashing;
 pub mod import;
+mod lint_reach;
 pub mod manifest;
 pub mod minisign;
 pub mod spec;

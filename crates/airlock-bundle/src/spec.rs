@@ -348,6 +348,9 @@ pub struct Linted {
     /// What the SQL files hold that lint accepted and skipped (psql meta-commands
     /// airlock subsumes, transaction wrappers, a byte-order mark), `FILE:LINE: …`.
     pub notes: Vec<String>,
+    /// The statements of the tier and rollback files that reach beyond the database,
+    /// found in the same read (`lint_reach.rs`), in the order the spec names the files.
+    pub reaches_beyond: Vec<airlock_sql::Reach>,
 }
 
 /// One file read and checked: its problems, its notes and warnings, its hash.
@@ -360,6 +363,9 @@ struct Noted {
     warnings: Vec<String>,
     /// The enum values a script adds, for the later files of its transaction.
     enum_values_added: Vec<airlock_sql::EnumValueAdded>,
+    /// What a tier or rollback file reaches beyond the database (None: the file is
+    /// neither, or lint refuses it).
+    reaches: Option<Vec<airlock_sql::Reach>>,
 }
 
 /// A file's SHA-256, size and chunk hashes (files over [`crate::hashing::CHUNK`]).
@@ -386,8 +392,11 @@ fn read_and_check(
     match roles {
         [] => {}
         [role] => {
-            let found = airlock_sql::check_reader_noted(file, &mut r, *role, min_server_version)
-                .map_err(read_err)?;
+            let (found, reaches) =
+                check_one_role(&mut r, file, *role, min_server_version).map_err(read_err)?;
+            if found.problems.is_empty() {
+                noted.reaches = reaches.map(|found| crate::lint_reach::settle(dir, file, found));
+            }
             problems.extend(found.problems.iter().map(ToString::to_string));
             noted
                 .notes
@@ -421,11 +430,35 @@ fn read_and_check(
                         .map_err(read_err)?;
                 problems.extend(found.iter().map(ToString::to_string));
             }
+            if problems.is_empty() && many.iter().copied().any(crate::lint_reach::is_script) {
+                let found = airlock_sql::reaches_in(file, &mut &bytes[..]).map_err(read_err)?;
+                noted.reaches = Some(found);
+            }
         }
     }
     // A checker may stop early (too many problems); the hash still covers every byte.
     std::io::copy(&mut r, &mut std::io::sink()).map_err(read_err)?;
     Ok((problems, noted, r.finish_with_chunks()))
+}
+
+/// One file in one role: a tier or rollback file is also searched for what it reaches
+/// beyond the database, in the same pass.
+fn check_one_role(
+    r: &mut dyn std::io::Read,
+    file: &str,
+    role: SqlRole,
+    min_server_version: Option<i64>,
+) -> std::io::Result<(airlock_sql::Checked, Option<airlock_sql::Reaches>)> {
+    if crate::lint_reach::is_script(role) {
+        let online = role == SqlRole::Online;
+        let (found, reaches) =
+            airlock_sql::check_script_reaching(file, r, online, min_server_version)?;
+        return Ok((found, Some(reaches)));
+    }
+    Ok((
+        airlock_sql::check_reader_noted(file, r, role, min_server_version)?,
+        None,
+    ))
 }
 
 /// `f` over `items` on every core, results in order.
@@ -906,18 +939,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         let full = dir.join(&file);
         match std::fs::symlink_metadata(&full) {
             Err(_) => {
-                let who = match spec.tier.iter().find(|t| t.files.contains(&file)) {
-                    Some(t) => format!("tier {:?} (tier.files)", t.name),
-                    None => field.to_string(),
-                };
-                let near = match near_name(dir, &file) {
-                    Some(n) => format!("; did you mean {n}?"),
-                    None => String::new(),
-                };
-                problems.push(format!(
-                    "{who} names {file}, which does not exist in {}{near}",
-                    dir.display()
-                ));
+                problems.push(missing_file(&spec, dir, &file, field));
                 continue;
             }
             Ok(m) if !m.file_type().is_file() => {
@@ -940,6 +962,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
     let mut notes = vec![];
     let mut sql_warnings = vec![];
     let mut enum_values_added = BTreeMap::new();
+    let mut reaches = BTreeMap::new();
     for ((file, _), result) in jobs.iter().zip(parallel_map(&jobs, |(file, roles)| {
         read_and_check(dir, file, roles, spec.target.min_server_version)
     })) {
@@ -963,6 +986,9 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
                 if !noted.enum_values_added.is_empty() {
                     enum_values_added.insert(file.clone(), noted.enum_values_added);
                 }
+                if let Some(found) = noted.reaches {
+                    reaches.insert(file.clone(), found);
+                }
                 hashes.insert(file.clone(), hash);
             }
             Err(e) => problems.push(e),
@@ -984,6 +1010,7 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         .into_iter()
         .map(|f| BundlePath::new(&f).expect("validated above"))
         .collect();
+    let reaches_beyond = crate::lint_reach::in_named_order(&spec.named_files(), reaches);
     Ok(Linted {
         spec,
         dir: dir.to_path_buf(),
@@ -991,7 +1018,25 @@ pub fn lint(dir: &Path) -> Result<Linted, SpecError> {
         hashes,
         warnings,
         notes,
+        reaches_beyond,
     })
+}
+
+/// The problem of a named `file` that is not in `dir`, naming who names it (the tier,
+/// else the spec's `field`) and a near name that is there.
+fn missing_file(spec: &Spec, dir: &Path, file: &str, field: &str) -> String {
+    let who = match spec.tier.iter().find(|t| t.files.iter().any(|f| f == file)) {
+        Some(t) => format!("tier {:?} (tier.files)", t.name),
+        None => field.to_string(),
+    };
+    let near = match near_name(dir, file) {
+        Some(n) => format!("; did you mean {n}?"),
+        None => String::new(),
+    };
+    format!(
+        "{who} names {file}, which does not exist in {}{near}",
+        dir.display()
+    )
 }
 
 /// Named files that are the same path after case/Unicode normalization (a/B.sql vs

@@ -6,6 +6,7 @@
 
 use super::enum_values::{EnumValueAdded, NewEnumValues};
 use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
+use super::reach_pass::{ReachPass, Reaches};
 use super::{parser, version, Checked, SqlProblem, SqlRole};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
@@ -33,6 +34,9 @@ pub struct ScriptChecker<'f> {
     /// Only the uses of values earlier files added are warned about (the file was
     /// judged on its own already).
     earlier_only: bool,
+    /// What the file reaches beyond its database, looked for in the same pass when
+    /// asked ([`reaching`](Self::reaching)).
+    reach: Option<ReachPass>,
 }
 
 impl<'f> ScriptChecker<'f> {
@@ -48,7 +52,15 @@ impl<'f> ScriptChecker<'f> {
             legacy_stop: false,
             enum_values: NewEnumValues::default(),
             earlier_only: false,
+            reach: None,
         }
+    }
+
+    /// Also find what the file reaches beyond its database, in this same pass
+    /// (`reach_pass.rs`; [`finish_reaching`](Self::finish_reaching) answers).
+    pub fn reaching(mut self) -> Self {
+        self.reach = Some(ReachPass::new(self.file));
+        self
     }
 
     /// Also report syntax newer than `min` (the bundle's `[target]
@@ -111,6 +123,9 @@ impl<'f> ScriptChecker<'f> {
         if self.gave_up() {
             return;
         }
+        if let Some(reach) = &mut self.reach {
+            reach.feed(bytes);
+        }
         self.lexer.feed(bytes);
         self.drain();
     }
@@ -123,6 +138,9 @@ impl<'f> ScriptChecker<'f> {
             }
             match event {
                 Event::Statement(s) => {
+                    if let Some(reach) = &mut self.reach {
+                        reach.statement(&s);
+                    }
                     if let Some(min) = self.min_server_version {
                         if s.merge && min < version::MERGE {
                             self.problem(
@@ -225,7 +243,13 @@ impl<'f> ScriptChecker<'f> {
     }
 
     /// [`finish`](Self::finish), with the notes.
-    pub fn finish_noted(mut self) -> Checked {
+    pub fn finish_noted(self) -> Checked {
+        self.finish_reaching().0
+    }
+
+    /// [`finish_noted`](Self::finish_noted), and what the file reaches beyond its
+    /// database when [`reaching`](Self::reaching) asked for it.
+    pub fn finish_reaching(mut self) -> (Checked, Option<Reaches>) {
         self.lexer.finish();
         self.drain();
         // The first problem at or after a `\'` that a misread quote can cause says what
@@ -238,12 +262,18 @@ impl<'f> ScriptChecker<'f> {
         {
             p.message += &self.lexer.legacy_hint(p.line).expect("checked");
         }
-        Checked {
+        let had_problems = !self.problems.is_empty();
+        let reaches = self
+            .reach
+            .take()
+            .map(|reach| reach.finish(&self.lexer, had_problems));
+        let checked = Checked {
             problems: self.problems,
             notes: self.notes,
             warnings: self.warnings,
             enum_values_added: self.enum_values.added_here(),
-        }
+        };
+        (checked, reaches)
     }
 
     /// Where the lexer saw each statement end, reported or not (the differential test).

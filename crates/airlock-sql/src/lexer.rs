@@ -285,6 +285,12 @@ pub(super) struct Lexer {
     stmt: Stmt,
     kind: Kind,
     stmt_line: usize,
+    /// Offset of the current statement's first byte (its kept text starts there).
+    stmt_start: u64,
+    /// A DML statement spanned more than [`MAX_STATEMENT`] bytes: whether or not its
+    /// text was kept, one pass cannot say what calls it makes (`reach_pass.rs` reads
+    /// such a file again). Set for every mode; one comparison a statement.
+    pub(super) long_dml: bool,
     merge: bool,
     /// The current statement's text, while `capturing`.
     pub(super) capture: Vec<u8>,
@@ -368,6 +374,8 @@ impl Lexer {
             stmt: Stmt::Empty,
             kind: Kind::Other,
             stmt_line: 1,
+            stmt_start: 0,
+            long_dml: false,
             merge: false,
             capture: Vec::new(),
             capturing: false,
@@ -823,6 +831,7 @@ impl Lexer {
             self.stmt = Stmt::FirstWord;
             self.kind = Kind::Other;
             self.stmt_line = self.line;
+            self.stmt_start = self.offset - u64::from(prefix.is_some());
             self.merge = false;
             self.txn_word = false;
             self.capturing = true;
@@ -949,6 +958,9 @@ impl Lexer {
         #[cfg(test)]
         self.ends.push(self.offset as usize);
         let kind = self.kind;
+        if kind == Kind::Dml && self.offset - self.stmt_start > MAX_STATEMENT as u64 {
+            self.long_dml = true;
+        }
         if kind == Kind::Dml
             && !self.merge
             && self.keep == Keep::NonDml

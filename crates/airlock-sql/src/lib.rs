@@ -31,6 +31,7 @@ mod online;
 mod parser;
 mod predicts;
 mod reach;
+mod reach_pass;
 mod reads;
 mod shape;
 mod split;
@@ -54,6 +55,7 @@ pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 pub use pg_query;
 pub use predicts::{data_steps_in, shown, DataStep, Relation, Step, TypeRef, Using};
 pub use reach::{reaches_in, Reach};
+pub use reach_pass::Reaches;
 pub use reads::{reads_of, Reads};
 pub use shape::{GATE_SHAPE, PROBE_SHAPE};
 pub use split::{split_all, Piece, Splitter};
@@ -178,6 +180,23 @@ pub fn check_reader_noted(
             Ok(feed_all(c, r)?.finish_noted())
         }
     }
+}
+
+/// [`check_reader_noted`] for a tier or rollback file (`online`: an online tier's), and
+/// what it reaches beyond its database found in the same pass: [`Reaches::Found`] is
+/// what [`reaches_in`] would list; [`Reaches::ReadAgain`] asks for `reaches_in`.
+pub fn check_script_reaching(
+    file: &str,
+    r: &mut dyn Read,
+    online: bool,
+    min_server_version: Option<i64>,
+) -> io::Result<(Checked, Reaches)> {
+    let c = ScriptChecker::new(file)
+        .for_min_server_version(min_server_version)
+        .online(online)
+        .reaching();
+    let (checked, reaches) = feed_all(c, r)?.finish_reaching();
+    Ok((checked, reaches.unwrap_or(Reaches::ReadAgain)))
 }
 
 /// The uses, in the script `file` read from `r`, of enum values that earlier files of

@@ -209,7 +209,7 @@ fn ddl(verb: &str, object: &str) -> Option<&'static str> {
 
 /// PostgreSQL's parser's verdict on one captured statement (perhaps several, see
 /// `classify.rs`), starting on `line`. One it cannot read is named (fail-closed).
-fn by_parser(sql: &str, line: usize) -> Vec<(usize, String)> {
+pub(super) fn by_parser(sql: &str, line: usize) -> Vec<(usize, String)> {
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![(line, "a statement lint cannot read".into())];
     };
@@ -272,7 +272,7 @@ fn call_reaches(name: &str) -> Option<&'static str> {
 /// of letters, digits and `_`, in any case) begins like one of their names. Cheap,
 /// one pass; the parser decides. Every `pg_catalog.setval` of a dump passes here
 /// without being parsed (`pg_catalog` begins like none of them).
-fn may_call_outside(text: &[u8]) -> bool {
+pub(super) fn may_call_outside(text: &[u8]) -> bool {
     text.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
         .any(|word| word.len() >= 3 && word_may_reach(word))
 }
