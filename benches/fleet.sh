@@ -147,3 +147,11 @@ airlock's own share of one database's apply (medians)
     connect -> COMMIT (the receipt's duration_ms)     $deploy ms
   airlock status on one database (process, connect, ledger read)  $status ms
 EOF
+# Issue 53's row: airlock's own share of each database (process start, verify with
+# the remembered verdict, connect; the apply's own work on the database not counted),
+# at most 50 ms.
+# `verify` includes a process start, and so does `status`: counted once.
+share=$((verify + status - start))
+target "fleet: airlock's own share of each of $N databases (verify $verify ms with its process start, connect and ledger read $((status - start)) ms)" \
+  "$share ms (ansible -f $FORKS: $((ansible_ms / N)) ms a database; shell loop $((loop_ms / N)) ms)" "<= 50 ms" \
+  "$([ "$share" -le 50 ] && echo met || echo MISSED)"
