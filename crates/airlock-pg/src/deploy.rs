@@ -49,7 +49,7 @@ impl Deploy {
     pub(crate) fn on(session: Session, vb: &VerifiedBundle, opts: &Options<'_>) -> Deploy {
         let pins = session.pins(vb.manifest(), opts);
         Deploy {
-            prelude: pins.prelude(),
+            prelude: pins.file_prelude(),
             tools: Tools::new(&session.facts, &pins, opts),
             pins,
             session,

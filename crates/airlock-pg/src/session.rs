@@ -229,6 +229,25 @@ impl BundlePins {
 
     /// The prelude's statements, lasting for `scope`.
     pub fn prelude_in(&self, scope: Scope) -> String {
+        let mut s = self.settings_in(scope);
+        // With the pins above, every setting of [`LEXING_PINS`]. An online step is a
+        // message of its own, right after this one at session level, and a gate's
+        // query follows its prelude's message in the transaction: what lexes either is
+        // set here and proven.
+        s.push_str(&lexing_check());
+        s
+    }
+
+    /// [`Self::prelude`] for a bundle file's own message ([`super::exec`]): without
+    /// the closing check, which would prove only what lexes the transaction's next
+    /// message (already lexed, this message runs after its own opening check), and
+    /// every message of a file begins with that check.
+    pub fn file_prelude(&self) -> String {
+        self.settings_in(Scope::Transaction)
+    }
+
+    /// The prelude's `SET`s, lasting for `scope`.
+    fn settings_in(&self, scope: Scope) -> String {
         let mut s = String::with_capacity(512);
         s.push_str(scope.set());
         s.push_str("search_path TO ");
@@ -244,12 +263,7 @@ impl BundlePins {
         }
         set_in(scope, &mut s, "statement_timeout", &self.statement_timeout);
         set_in(scope, &mut s, "lock_timeout", &self.lock_timeout);
-        // With the pins above, every setting of [`LEXING_PINS`]. An online step is a
-        // message of its own, right after this one at session level: what lexes it is
-        // set here and proven. (A transactional file's message begins with the proof
-        // already; the same statements keep the two preludes one text.)
         set_in(scope, &mut s, "client_encoding", "UTF8");
-        s.push_str(&lexing_check());
         s
     }
 }
@@ -425,6 +439,9 @@ mod tests {
             ..p
         };
         assert!(!p.prelude().contains("session_replication_role"));
+        // A file's prelude is the same settings; its message opens with the check.
+        assert_eq!(p.prelude(), format!("{}{}", p.file_prelude(), lexing_check()));
+        assert!(!p.file_prelude().contains(LEXING_MARK));
     }
 
     #[test]
