@@ -11,6 +11,7 @@
 use super::deploy::{plan_deploy, Deploy};
 use super::lock_plan::{self, LockPlan};
 use super::options::Options;
+use super::predict::ReadAhead;
 use super::target;
 use airlock_bundle::verified::VerifiedBundle;
 
@@ -87,12 +88,13 @@ fn predictions(
     vb: &VerifiedBundle,
     mut report: PlanReport,
     timeout: std::time::Duration,
+    ahead: Option<ReadAhead>,
 ) -> PlanReport {
     if report.tiers.is_empty() {
         return report;
     }
     let tiers: Vec<String> = report.tiers.iter().map(|t| t.name.clone()).collect();
-    let p = super::predict::predict(client, vb, &tiers, timeout);
+    let p = super::predict::predict(client, vb, &tiers, timeout, ahead);
     report.push(super::predict::check(&p));
     report.push(super::predict::destroys_check(&p));
     report.predictions = Some(p);
@@ -132,25 +134,66 @@ pub fn plan(
     checks: Vec<Check>,
     predict: Option<std::time::Duration>,
 ) -> PlanReport {
-    let m = vb.manifest();
-    let mut report = PlanReport::new(vb, &opts.shown_db(), checks);
-    report.reaches_beyond = reaches_beyond(vb);
-    match target::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout) {
+    // The bundle's SQL read for what it reaches and for the predictions' steps on a
+    // thread of its own, while the connection and apply's checks wait on the server.
+    std::thread::scope(|scope| {
+        let ahead = scope.spawn(|| Ahead::read(vb, predict.is_some()));
+        let report = PlanReport::new(vb, &opts.shown_db(), checks);
+        let m = vb.manifest();
+        let opened = target::open(opts.conn, &opts.expected_db, m, &opts.statement_timeout);
+        let ahead = move || {
+            ahead
+                .join()
+                .unwrap_or_else(|_| Ahead::read(vb, predict.is_some()))
+        };
+        planned(vb, opts, report, opened, predict, ahead)
+    })
+}
+
+/// What [`plan`] reads of the bundle's SQL while it connects.
+struct Ahead {
+    reaches: Vec<airlock_sql::Reach>,
+    steps: Option<ReadAhead>,
+}
+
+impl Ahead {
+    fn read(vb: &VerifiedBundle, predict: bool) -> Ahead {
+        Ahead {
+            reaches: reaches_beyond(vb),
+            steps: predict.then(|| ReadAhead::of(vb)),
+        }
+    }
+}
+
+/// [`plan`] once the session is open (or could not be); `ahead` waits for what was
+/// read of the bundle meanwhile.
+fn planned(
+    vb: &VerifiedBundle,
+    opts: &Options<'_>,
+    mut report: PlanReport,
+    opened: Result<target::Session, super::DbError>,
+    predict: Option<std::time::Duration>,
+    ahead: impl FnOnce() -> Ahead,
+) -> PlanReport {
+    match opened {
         Ok(session) => {
             let mut deploy = Deploy::on(session, vb, opts);
             let (mut report, _) = plan_deploy(&mut deploy, vb, opts, report);
             let within = predict.unwrap_or(LOCK_PLAN_WITHIN);
             report.locks = Some(lock_plan(&mut deploy.session.client, vb, &report, within));
             search_path_note(&mut deploy.session.client, vb, &mut report);
+            let ahead = ahead();
             if let Some(timeout) = predict {
-                report = predictions(&mut deploy.session.client, vb, report, timeout);
+                report = predictions(&mut deploy.session.client, vb, report, timeout, ahead.steps);
             }
+            report.reaches_beyond = ahead.reaches;
             report
                 .reaches_beyond
                 .extend(catalog_reach(&mut deploy.session.client));
             report
         }
         Err(e) => {
+            report.reaches_beyond = ahead().reaches;
             report.push(Check::failed(CheckName::Database, &e));
             report.skip_rest("apply stops at the connection");
             report.finish()

@@ -91,7 +91,7 @@ pub(crate) fn on_target(
 ) -> Result<(Predictions, String), (Exit, String)> {
     let mut c = spec.connect().map_err(|e| (e.exit_code(), e.to_string()))?;
     conn::name_guard(&mut c, expected).map_err(|e| (e.exit_code(), e.to_string()))?;
-    let p = predict::predict(&mut c, vb, tiers, timeout);
+    let p = predict::predict(&mut c, vb, tiers, timeout, None);
     let row = predict::check(&p);
     if !row.passed() {
         return Err((

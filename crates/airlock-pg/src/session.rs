@@ -440,7 +440,10 @@ mod tests {
         };
         assert!(!p.prelude().contains("session_replication_role"));
         // A file's prelude is the same settings; its message opens with the check.
-        assert_eq!(p.prelude(), format!("{}{}", p.file_prelude(), lexing_check()));
+        assert_eq!(
+            p.prelude(),
+            format!("{}{}", p.file_prelude(), lexing_check())
+        );
         assert!(!p.file_prelude().contains(LEXING_MARK));
     }
 

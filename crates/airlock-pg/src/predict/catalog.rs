@@ -175,7 +175,25 @@ impl Catalog {
         if let Some(found) = self.existing.get(r) {
             return Some(found.schema.as_deref());
         }
-        self.relations.get(&qualified(r)).map(|s| s.as_deref())
+        if let Some(asked) = self.relations.get(&qualified(r)) {
+            return Some(asked.as_deref());
+        }
+        // A name the release creates is asked as written (unqualified) and then
+        // looked up in the current schema: nothing by that name on the search path
+        // (which holds the current schema) means nothing there either.
+        match r.schema.as_deref() {
+            Some(s) if !self.current.is_empty() && s == self.current => {
+                let bare = Relation {
+                    schema: None,
+                    name: r.name.clone(),
+                };
+                match self.relations.get(&qualified(&bare)) {
+                    Some(None) => Some(None),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     pub(super) fn type_schema(&self, r: &Relation) -> Option<Option<&str>> {
@@ -249,4 +267,36 @@ fn rows_typed(
     let r = sp.query_typed(sql, &typed);
     sp.rollback()?;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(schema: Option<&str>, name: &str) -> Relation {
+        Relation {
+            schema: schema.map(str::to_string),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_name_absent_from_the_search_path_is_absent_from_the_current_schema() {
+        let mut cat = Catalog {
+            current: "public".into(),
+            ..Catalog::default()
+        };
+        cat.relations.insert(qualified(&rel(None, "t")), None);
+        cat.relations
+            .insert(qualified(&rel(None, "u")), Some("other".into()));
+        // Not there as written, so not in the current schema either: no question.
+        assert_eq!(cat.relation_schema(&rel(Some("public"), "t")), Some(None));
+        // Found elsewhere on the path, or another schema, or never asked: unknown.
+        assert_eq!(cat.relation_schema(&rel(Some("public"), "u")), None);
+        assert_eq!(cat.relation_schema(&rel(Some("app"), "t")), None);
+        assert_eq!(cat.relation_schema(&rel(Some("public"), "v")), None);
+        // Without a current schema nothing is inferred.
+        cat.current.clear();
+        assert_eq!(cat.relation_schema(&rel(Some("public"), "t")), None);
+    }
 }

@@ -198,16 +198,52 @@ pub(crate) fn steps_of(
     Ok(out)
 }
 
+/// The data steps of every tier, read ahead (on a thread of their own while the
+/// connection is made): what [`predict`] would read for any subset of the tiers.
+pub struct ReadAhead(Result<Vec<(String, DataStep)>, PredictError>);
+
+impl ReadAhead {
+    /// Read every tier's data steps.
+    pub fn of(vb: &VerifiedBundle) -> ReadAhead {
+        let all: Vec<String> = vb
+            .manifest()
+            .spec()
+            .tier
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        ReadAhead(steps_of(vb, &all))
+    }
+
+    /// The steps of `tiers`, in the order [`steps_of`] gives them; read again when the
+    /// read ahead failed (a tier outside `tiers` may be what failed).
+    fn steps(
+        self,
+        vb: &VerifiedBundle,
+        tiers: &[String],
+    ) -> Result<Vec<(String, DataStep)>, PredictError> {
+        match self.0 {
+            Ok(all) => Ok(all.into_iter().filter(|(t, _)| tiers.contains(t)).collect()),
+            Err(_) => steps_of(vb, tiers),
+        }
+    }
+}
+
 /// Ask the target about the data steps of `tiers`, each question bounded by `timeout`.
-/// A release with no such step costs nothing (no transaction is opened).
+/// A release with no such step costs nothing (no transaction is opened). `ahead`: the
+/// steps read ahead ([`ReadAhead`]), else read here.
 pub fn predict(
     client: &mut postgres::Client,
     vb: &VerifiedBundle,
     tiers: &[String],
     timeout: Duration,
+    ahead: Option<ReadAhead>,
 ) -> Predictions {
-    let mut run = || -> Result<Predictions, PredictError> {
-        let steps = steps_of(vb, tiers)?;
+    let run = || -> Result<Predictions, PredictError> {
+        let steps = match ahead {
+            Some(a) => a.steps(vb, tiers)?,
+            None => steps_of(vb, tiers)?,
+        };
         let mut out = if !steps.iter().any(|(_, s)| asks(&s.step)) {
             Predictions::default()
         } else {
