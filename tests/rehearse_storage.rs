@@ -42,8 +42,10 @@ fn fixture(tag: &str) -> Fixture {
     db.exec("VACUUM ANALYZE");
     db.exec("CHECKPOINT");
     // The proof trusts a file only when the clock is past the second its times show
-    // (by 50 ms); wait that out (not a timing assertion).
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // (by 50 ms); wait that out, with room for what a loaded server writes of the
+    // fixture a moment after its checkpoint (autovacuum, the background writer: the
+    // small tables are not waited for, only read) (not a timing assertion).
+    std::thread::sleep(std::time::Duration::from_millis(3200));
     Fixture {
         t: keyed_dir(),
         db,
