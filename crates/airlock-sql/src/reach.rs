@@ -277,23 +277,26 @@ pub(super) fn may_call_outside(text: &[u8]) -> bool {
         .any(|word| word.len() >= 3 && word_may_reach(word))
 }
 
+/// After `pg_`: the starts of the names of the server's files and of calls on the
+/// server (replication slot and origin functions hold `replication_`). One list for
+/// [`word_may_reach`] and for lint's byte look ([`super::reach_pass`]), which must
+/// flag everything this does.
+pub(super) const AFTER_PG: [&[u8]; 11] = [
+    b"read",
+    b"ls_",
+    b"stat_file",
+    b"file_",
+    b"logdir",
+    b"terminate",
+    b"cancel",
+    b"reload",
+    b"rotate",
+    b"switch",
+    b"promote",
+];
+
 /// A word that begins like a name [`call_reaches`] knows.
 fn word_may_reach(word: &[u8]) -> bool {
-    /// After `pg_`: the starts of the names of the server's files and of calls on
-    /// the server (replication slot and origin functions hold `replication_`).
-    const AFTER_PG: [&[u8]; 11] = [
-        b"read",
-        b"ls_",
-        b"stat_file",
-        b"file_",
-        b"logdir",
-        b"terminate",
-        b"cancel",
-        b"reload",
-        b"rotate",
-        b"switch",
-        b"promote",
-    ];
     let starts = |w: &[u8], n: &[u8]| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n);
     match word[0] | 0x20 {
         b'd' => starts(word, b"dblink"),

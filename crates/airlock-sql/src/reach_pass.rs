@@ -19,7 +19,7 @@
 //! is one in the file.
 
 use super::lexer::{Kind, Lexer, Statement};
-use super::reach::{by_parser, Reach};
+use super::reach::{by_parser, Reach, AFTER_PG};
 
 /// What one pass found a script reaches beyond its database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,22 +126,6 @@ impl NameWatch {
         self.hit
     }
 }
-
-/// After `pg_`: the starts of the names of the server's files and of calls on the
-/// server, as in `reach.rs`'s `word_may_reach`.
-const AFTER_PG: [&[u8]; 11] = [
-    b"read",
-    b"ls_",
-    b"stat_file",
-    b"file_",
-    b"logdir",
-    b"terminate",
-    b"cancel",
-    b"reload",
-    b"rotate",
-    b"switch",
-    b"promote",
-];
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
