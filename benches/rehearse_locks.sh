@@ -31,25 +31,11 @@ while [ $# -gt 0 ]; do
 done
 need jq runuser
 airlock_bin
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-SHM=$(mktemp -d /dev/shm/airlock-locks-XXXXXX)
-chown postgres: "$SHM"
-W=$(mktemp -d "${BENCH_DIR:-/tmp}/airlock-locks-XXXXXX")
-pg() { (cd / && runuser -u postgres -- "$PGBIN/$1" "${@:2}"); }
-cleanup() {
-  pg pg_ctl -D "$SHM/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$SHM" "$W"
-}
-trap cleanup EXIT
-cd "$W"
-export AIRLOCK_STATE_DIR="$W/state"
-PORT=5499
-pg initdb -D "$SHM/data" -A trust -U postgres --no-sync -E UTF8 >/dev/null
-pg pg_ctl -D "$SHM/data" -l "$SHM/log" -w \
-  -o "-k $SHM -p $PORT -c listen_addresses= -c max_wal_size=4GB" start >/dev/null
-export PGHOST=$SHM PGPORT=$PORT PGUSER=postgres
+bench_workdir locks
+ram_cluster 5499
+SHM=$RAM_DIR PORT=5499
 CONN="host=$SHM port=$PORT user=postgres dbname=bench"
-"${PSQL[@]}" -d postgres -c "CREATE ROLE airlock_gate NOLOGIN" -c "CREATE DATABASE bench"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
 t0=$(now_ms)
 "${PSQL[@]}" -d bench -c "CREATE SCHEMA app; CREATE TABLE app.t (id int8, a int4); \
   INSERT INTO app.t SELECT g, ((g::int8 * 7919) % 1000003)::int4 FROM generate_series(1, $ROWS) g; \

@@ -144,7 +144,7 @@ pub fn plan(
         let ahead = move || {
             ahead
                 .join()
-                .unwrap_or_else(|_| Ahead::read(vb, predict.is_some()))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         };
         planned(vb, opts, report, opened, predict, ahead)
     })

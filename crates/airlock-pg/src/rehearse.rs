@@ -726,11 +726,16 @@ fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> (TargetFiles, Ta
         // it out) would be read whole at entry and at the end: when they hold enough
         // to matter, wait until they are old enough and record again (a record taken
         // later proves the same: nothing written between it and the end).
-        // Not while other sessions are connected: a template clone cannot start then
-        // (`auto` clones from a dump, whose files are its own).
+        // Not while other sessions are connected (as the clone step sees them): a
+        // template clone cannot start then (`auto` clones from a dump, whose files
+        // are its own).
         let t = Instant::now();
         let (bytes, from) = files.unsettled(|_| true);
-        if bytes >= WAIT_FROM && !others_connected(&mut c)? && wait_for_clock(&mut c, from)? {
+        let own = spec.config.get_application_name().unwrap_or("airlock");
+        if bytes >= WAIT_FROM
+            && dump_clone::others_settled(&mut c, spec.dbname(), own)?.is_empty()
+            && wait_for_clock(&mut c, from)?
+        {
             files = Files::record(&mut c)?;
             costs.settle_wait_ms = Some(t.elapsed().as_millis() as u64);
         }
@@ -738,19 +743,6 @@ fn record_target(spec: &ConnSpec, expected: &TargetDatabase) -> (TargetFiles, Ta
     };
     let files = read().unwrap_or_else(|e| Err(e.to_string()));
     (files, costs)
-}
-
-/// Whether any other client session is connected to the database `c` is on.
-fn others_connected(c: &mut postgres::Client) -> Result<bool, DbError> {
-    c.query_one(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a \
-         WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
-         AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
-         AND a.backend_type OPERATOR(pg_catalog.=) 'client backend')",
-        &[],
-    )
-    .map(|r| r.get(0))
-    .map_err(|e| sql_err("the target's other sessions", &e))
 }
 
 /// What recording the target's storage cost the server before the clone.
