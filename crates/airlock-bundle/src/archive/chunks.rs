@@ -3,27 +3,22 @@
 //!
 //! Invariant: no byte of a chunk reaches a reader before the chunk's SHA-256 matched
 //! the manifest; the file's SHA-256 covers every byte of every chunk read, in order.
-//! Both hashes of a chunk are made at once, the file's on the reading thread and the
-//! chunk's own on a [`ChunkHasher`] thread; the first chunk needs no second pass (its
-//! SHA-256 is the file's hash state after exactly its bytes, finalized).
+//! Both hashes of a chunk are made in one pass ([`twin_sha::update_both`]); the first
+//! chunk needs no second state (its SHA-256 is the file's hash state after exactly its
+//! bytes, finalized).
 
 use crate::manifest;
-use sha2::digest::Output;
-use sha2::{Digest, Sha256};
+use crate::twin_sha::{self, Sha256State};
 use std::io::{self, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
 
 /// Prefix of an I/O error that is a chunk hash mismatch (`path\tindex\texpected\tactual`).
 pub(super) const CHUNK_MISMATCH: &str = "CHUNK: ";
 
 /// What the chunks of a bundle share, file after file: the buffer a chunk is read
-/// into (allocated once) and the thread that hashes chunks (started at the first
-/// chunk that needs it, stopped when the bundle's reading ends).
+/// into (allocated once).
 #[derive(Default)]
 pub(super) struct ChunkRoom {
-    buf: Arc<Vec<u8>>,
-    hasher: Option<ChunkHasher>,
+    buf: Vec<u8>,
 }
 
 /// Hands a file on only in whole chunks of [`manifest::CHUNK`] bytes whose SHA-256
@@ -38,7 +33,7 @@ pub(super) struct ChunkVerifier<'a> {
     size: u64,
     chunks: &'a [String],
     /// The SHA-256 of every byte read so far.
-    whole: Sha256,
+    whole: Sha256State,
     /// How much of the buffer holds the current chunk, and how much of it was handed on.
     filled: usize,
     pos: usize,
@@ -60,7 +55,7 @@ impl<'a> ChunkVerifier<'a> {
             path: path.into(),
             size,
             chunks,
-            whole: Sha256::new(),
+            whole: Sha256State::new(),
             filled: 0,
             pos: 0,
             next: 0,
@@ -74,17 +69,13 @@ impl<'a> ChunkVerifier<'a> {
             return Ok(false);
         }
         let want = (self.size - start).min(manifest::CHUNK) as usize;
-        // The hasher let go of the buffer before it answered for the last chunk.
-        if Arc::get_mut(&mut self.room.buf).is_none() {
-            self.room.buf = Arc::default();
-        }
-        let buf = Arc::get_mut(&mut self.room.buf).expect("the buffer is not shared");
+        let buf = &mut self.room.buf;
         if buf.len() < want {
             buf.resize(want, 0);
         }
         read_whole(&mut *self.inner, &mut buf[..want], &self.path)?;
         self.filled = want;
-        let actual = hex::encode(self.hash_chunk()?);
+        let actual = hex::encode(self.hash_chunk());
         let expected = self.chunks.get(self.next).map(String::as_str).unwrap_or("");
         if actual != expected {
             return Err(io::Error::new(
@@ -101,16 +92,15 @@ impl<'a> ChunkVerifier<'a> {
     }
 
     /// Add the chunk in the buffer to the file's hash; its own SHA-256.
-    fn hash_chunk(&mut self) -> io::Result<Output<Sha256>> {
+    fn hash_chunk(&mut self) -> [u8; 32] {
         let chunk = &self.room.buf[..self.filled];
         if self.next == 0 {
             self.whole.update(chunk);
-            return Ok(self.whole.clone().finalize());
+            return self.whole.clone().finalize();
         }
-        let hasher = self.room.hasher.get_or_insert_with(ChunkHasher::start);
-        hasher.send(Arc::clone(&self.room.buf), self.filled)?;
-        self.whole.update(chunk);
-        hasher.digest()
+        let mut own = Sha256State::new();
+        twin_sha::update_both(&mut self.whole, &mut own, chunk);
+        own.finalize()
     }
 
     /// Read (and check) the chunks the sink left unread.
@@ -122,7 +112,7 @@ impl<'a> ChunkVerifier<'a> {
     /// Lowercase hex SHA-256 and length of everything read.
     pub(super) fn finish(self) -> (String, u64) {
         let len = (self.next as u64 * manifest::CHUNK).min(self.size);
-        (hex::encode(self.whole.finalize()), len)
+        (self.whole.hex(), len)
     }
 }
 
@@ -155,59 +145,4 @@ fn read_whole(r: &mut dyn Read, buf: &mut [u8], path: &str) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A thread that hashes one chunk at a time: the first `len` bytes of the buffer it
-/// is sent, which it lets go of before it answers.
-struct ChunkHasher {
-    jobs: Option<SyncSender<(Arc<Vec<u8>>, usize)>>,
-    digests: Receiver<Output<Sha256>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ChunkHasher {
-    fn start() -> ChunkHasher {
-        let (jobs, todo) = mpsc::sync_channel::<(Arc<Vec<u8>>, usize)>(1);
-        let (done, digests) = mpsc::sync_channel(1);
-        let thread = std::thread::spawn(move || {
-            while let Ok((buf, len)) = todo.recv() {
-                let digest = Sha256::digest(&buf[..len]);
-                drop(buf);
-                if done.send(digest).is_err() {
-                    break;
-                }
-            }
-        });
-        ChunkHasher {
-            jobs: Some(jobs),
-            digests,
-            thread: Some(thread),
-        }
-    }
-
-    fn send(&self, buf: Arc<Vec<u8>>, len: usize) -> io::Result<()> {
-        self.jobs
-            .as_ref()
-            .expect("running")
-            .send((buf, len))
-            .map_err(|_| gone())
-    }
-
-    fn digest(&self) -> io::Result<Output<Sha256>> {
-        self.digests.recv().map_err(|_| gone())
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::other("internal: the thread hashing chunks stopped")
-}
-
-/// The thread stops when its job queue closes, and never outlives the reading.
-impl Drop for ChunkHasher {
-    fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
