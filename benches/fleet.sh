@@ -124,7 +124,7 @@ dbs c | xargs -P "$FORKS" -I{} "$A" --quiet apply fleet.airlock.tar.gz --trust k
 xargs_ms=$(($(now_ms) - t0))
 # The connection alone: `airlock status` (connect, the session's facts, the ledger read),
 # 50 runs on one applied database.
-first=$(dbs c | head -n 1)
+first=$(dbs c | sed -n 1p)  # not head: with pipefail, its early exit can fail the pipe (SIGPIPE, 141)
 status=$(for _ in $(seq 50); do s=$(now_ms); "$A" status --db "dbname=$first" >/dev/null; echo $(($(now_ms) - s)); done | median)
 dropset c
 
