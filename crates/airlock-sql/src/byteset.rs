@@ -15,6 +15,61 @@ pub(super) struct ByteSet {
     high: [u8; 16],
 }
 
+/// What the last wide read of a text found: the bits of the 32-byte block at `start`
+/// (bit i for `start + i`) whose bytes [`ByteSet::find_or_start_kept`] stops at. Only
+/// for the one text it was read from, and only blocks after that text's first byte.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Kept {
+    start: usize,
+    bits: u32,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Kept {
+            start: usize::MAX,
+            bits: 0,
+        }
+    }
+}
+
+impl Kept {
+    /// From `j` on, within the kept block: the first stop (`Ok`), or where the block
+    /// ends when it has none left (`Err`); `None` when `j` is not in it.
+    #[inline]
+    fn after(&self, j: usize) -> Option<Result<usize, usize>> {
+        let k = j.checked_sub(self.start).filter(|k| *k < 32)?;
+        let left = self.bits >> k;
+        Some(if left != 0 {
+            Ok(j + left.trailing_zeros() as usize)
+        } else {
+            Err(self.start + 32)
+        })
+    }
+
+    /// The first byte of `bytes` (the text the block was read from) at or after `from`
+    /// that the block found and `want` takes, when there is one in the block; `None`
+    /// says nothing of the bytes after the block.
+    #[inline]
+    pub(super) fn first(
+        &self,
+        bytes: &[u8],
+        from: usize,
+        want: impl Fn(u8) -> bool,
+    ) -> Option<usize> {
+        let k = from.checked_sub(self.start).filter(|k| *k < 32)?;
+        let mut left = self.bits >> k;
+        while left != 0 {
+            let at = from + left.trailing_zeros() as usize;
+            if want(bytes[at]) {
+                return Some(at);
+            }
+            left &= left - 1;
+        }
+        None
+    }
+}
+
 impl ByteSet {
     /// The set of the bytes whose `class` is not 0. Fails to compile if the set's rows
     /// need more than 8 bits.
@@ -90,8 +145,9 @@ impl ByteSet {
 
     /// [`find`](Self::find) for the members of `self`, or of `starts` where the byte
     /// before is not one of `word` (at `from` itself the byte before does not count:
-    /// a byte of `starts` there is found).
-    #[inline]
+    /// a byte of `starts` there is found). The lexer keeps its blocks
+    /// ([`find_or_start_kept`](Self::find_or_start_kept)); the tests read afresh.
+    #[cfg(test)]
     pub(super) fn find_or_start(
         &self,
         starts: &ByteSet,
@@ -99,6 +155,25 @@ impl ByteSet {
         bytes: &[u8],
         from: usize,
     ) -> usize {
+        self.find_or_start_kept(starts, word, bytes, from, &mut Kept::default())
+    }
+
+    /// [`find_or_start`](Self::find_or_start), keeping in `kept` what the last wide
+    /// block read of `bytes` found: a run that stops at several bytes of one block
+    /// (a row's parentheses and quotes) reads the block once, not once a stop. The
+    /// same answer: the block's bits are [`find_or_start`]'s own test of each byte
+    /// after `from` (the byte at `from` is tested on its own, as there).
+    #[inline(always)]
+    pub(super) fn find_or_start_kept(
+        &self,
+        starts: &ByteSet,
+        word: &ByteSet,
+        bytes: &[u8],
+        from: usize,
+        kept: &mut Kept,
+    ) -> usize {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = kept;
         let hit = |j: usize| {
             let b = bytes[j] as usize;
             self.member[b]
@@ -111,10 +186,18 @@ impl ByteSet {
         j += 1;
         #[cfg(target_arch = "x86_64")]
         if bytes.len().saturating_sub(j) >= 32 && std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above); j >= 1.
-            match unsafe { self.find_or_start_avx2(starts, word, bytes, j) } {
-                Ok(found) => return found,
-                Err(end) => j = end,
+            if let Some(found) = kept.after(j) {
+                match found {
+                    Ok(found) => return found,
+                    Err(end) => j = end,
+                }
+            }
+            if bytes.len() - j >= 32 {
+                // SAFETY: the CPU has AVX2 (checked just above); j >= 1.
+                match unsafe { self.find_or_start_avx2(starts, word, bytes, j, kept) } {
+                    Ok(found) => return found,
+                    Err(end) => j = end,
+                }
             }
         }
         while j < bytes.len() && !hit(j) {
@@ -152,6 +235,7 @@ impl ByteSet {
         word: &ByteSet,
         bytes: &[u8],
         mut j: usize,
+        kept: &mut Kept,
     ) -> Result<usize, usize> {
         use std::arch::x86_64::*;
         let set = self.tables();
@@ -167,6 +251,10 @@ impl ByteSet {
             };
             let found = members(set, x) | (members(start, x) & !members(words, before));
             if found != 0 {
+                *kept = Kept {
+                    start: j,
+                    bits: found,
+                };
                 return Ok(j + found.trailing_zeros() as usize);
             }
             j += 32;
@@ -299,6 +387,43 @@ mod tests {
             40,
             "an s where it begins"
         );
+    }
+
+    /// A search that keeps its blocks answers as one that reads afresh, from every
+    /// place on, in the order a run of text goes (each search from past the last
+    /// stop, or from further on); a kept block's `first` finds what a byte loop finds
+    /// in it.
+    #[test]
+    fn kept_blocks_answer_as_fresh_reads() {
+        let set = ByteSet::new(&class_of(b"(;'\n"));
+        let starts = ByteSet::new(&class_of(b"sS"));
+        let word = ByteSet::new(&class_of(
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$",
+        ));
+        let pieces: [&[u8]; 8] = [b"ab", b" s", b"(", b"'x'", b"\n", b"ss ", b";", b"xyzS"];
+        for seed in 0..200u32 {
+            let mut text = Vec::new();
+            let mut r = seed.wrapping_mul(2_654_435_761);
+            while text.len() < 150 {
+                r = r.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                text.extend_from_slice(pieces[(r >> 16) as usize % pieces.len()]);
+            }
+            for step in [1usize, 2, 5] {
+                let mut kept = Kept::default();
+                let mut from = 0;
+                while from < text.len() {
+                    let fresh = set.find_or_start(&starts, &word, &text, from);
+                    let kept_answer =
+                        set.find_or_start_kept(&starts, &word, &text, from, &mut kept);
+                    assert_eq!(kept_answer, fresh, "seed {seed}, from {from}");
+                    if let Some(at) = kept.first(&text, from, |b| b == b'\'') {
+                        let loop_at = (from..).find(|&j| text[j] == b'\'').unwrap();
+                        assert_eq!(at, loop_at, "seed {seed}, from {from}");
+                    }
+                    from = (fresh + 1).max(from + step);
+                }
+            }
+        }
     }
 
     fn class_of(bytes: &[u8]) -> [u8; 256] {

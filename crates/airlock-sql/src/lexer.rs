@@ -10,7 +10,7 @@
 //! text of one statement that is not plain DML, and it stops growing at
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
-use super::byteset::ByteSet;
+use super::byteset::{ByteSet, Kept};
 use super::copy::{self, CopyVerdict, DataScan};
 use super::lexing::SetConfigWatch;
 use super::meta;
@@ -254,8 +254,15 @@ static WORD_BYTES: ByteSet = ByteSet::new(&{
 /// legacy `\'` is read byte by byte, to be named), and followed by a byte that ends
 /// it for certain (`,`, `)`, `;` or `:`, not a `'` of a doubled quote or a gap that may
 /// continue it).
-fn plain_constant_end(rest: &[u8], open: usize) -> Option<usize> {
-    let close = open + 1 + memchr::memchr2(b'\'', b'\n', &rest[open + 1..])?;
+/// `kept`: what the run's last wide read found, if it was of `rest` (its quotes and
+/// newlines are among the bytes it found, so the first of them after `open` in its
+/// block is the close, without a search of its own).
+fn plain_constant_end(rest: &[u8], open: usize, kept: &Kept) -> Option<usize> {
+    let quote_or_newline = |b: u8| b == b'\'' || b == b'\n';
+    let close = match kept.first(rest, open + 1, quote_or_newline) {
+        Some(close) => close,
+        None => open + 1 + memchr::memchr2(b'\'', b'\n', &rest[open + 1..])?,
+    };
     (rest[close] == b'\''
         && rest[close - 1] != b'\\'
         && matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':')))
@@ -573,12 +580,13 @@ impl Lexer {
     fn dml_normal(&mut self, rest: &[u8]) -> usize {
         let watch = self.watching();
         let mut j = 0;
+        let mut kept = Kept::default();
         if watch && !self.set_config.idle() {
             j = self.watch_busy(rest, 0);
         }
         loop {
             j = if watch {
-                DML_SET.find_or_start(&DML_STARTS, &WORD_BYTES, rest, j)
+                DML_SET.find_or_start_kept(&DML_STARTS, &WORD_BYTES, rest, j, &mut kept)
             } else {
                 DML_SET.find(rest, j)
             };
@@ -589,7 +597,7 @@ impl Lexer {
                     self.parenthesis(b);
                     j += 1;
                 }
-                DML_QUOTE => match self.run_string(rest, j, watch) {
+                DML_QUOTE => match self.run_string(rest, j, watch, &kept) {
                     Some(end) => j = end,
                     None => break,
                 },
@@ -645,7 +653,7 @@ impl Lexer {
     /// followed by a byte that surely ends it): where the run goes on (None: it stops
     /// at the quote). Inside a constant only its end matters; the run's end settles
     /// the word and the watch.
-    fn run_string(&mut self, rest: &[u8], j: usize, watch: bool) -> Option<usize> {
+    fn run_string(&mut self, rest: &[u8], j: usize, watch: bool, kept: &Kept) -> Option<usize> {
         if j == 0
             || is_word_byte(rest[j - 1])
             || self.capturing
@@ -653,7 +661,7 @@ impl Lexer {
         {
             return None;
         }
-        let close = plain_constant_end(rest, j)?;
+        let close = plain_constant_end(rest, j, kept)?;
         self.opened_at = self.line;
         self.e_string = false;
         Some(close + 1)
@@ -724,7 +732,7 @@ impl Lexer {
         {
             return 0;
         }
-        let Some(close) = plain_constant_end(rest, 0) else {
+        let Some(close) = plain_constant_end(rest, 0, &Kept::default()) else {
             return 0;
         };
         // As `normal` at the opening quote and the `Str` state up to the closing one.

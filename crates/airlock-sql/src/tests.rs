@@ -814,6 +814,52 @@ mod differential {
         }
     }
 
+    /// Multi-row INSERTs whose stops (parentheses, quotes, newlines, words that start
+    /// with `s`) crowd into one 32-byte block, as dumps write them: what the wide read
+    /// keeps of a block (`byteset::Kept`) is used for several stops and to find a
+    /// constant's close.
+    fn crowded_rows() -> BoxedStrategy<String> {
+        let cell = prop_oneof![
+            literal(),
+            Just("'a-1'".to_string()),
+            Just("'a''b'".to_string()),
+            Just("'x\\'".to_string()),
+            Just("'two\nlines'".to_string()),
+            Just("'(s);'".to_string()),
+            Just("s".to_string()),
+            Just("sum(s)".to_string()),
+            Just("set_config('a', 'b', false)".to_string()),
+            Just("(1)".to_string()),
+            Just("'x'::text".to_string()),
+            Just("'x' ".to_string()),
+            Just("\n".to_string()),
+            Just("42".to_string()),
+        ];
+        let row = proptest::collection::vec(cell, 1..6).prop_map(|c| format!("({})", c.join(", ")));
+        (proptest::collection::vec(row, 1..10), gap())
+            .prop_map(|(rows, g)| format!("INSERT INTO t (a, s) VALUES {}{g}", rows.join(",\n")))
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Stops read from a kept block end where reading byte by byte does.
+        #[test]
+        fn crowded_rows_read_as_byte_by_byte(
+            rows in proptest::collection::vec(crowded_rows(), 1..4),
+            chunk in prop_oneof![1usize..64, Just(1 << 20)],
+        ) {
+            let sql: String = rows.iter().map(|r| format!("{r};\n")).collect();
+            for (mode, keep) in [(Mode::Script, Keep::NonDml), (Mode::Query, Keep::Copy)] {
+                prop_assert_eq!(
+                    lexed(&sql, chunk, mode, keep, false),
+                    lexed(&sql, chunk, mode, keep, true),
+                    "{:?}", sql
+                );
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
