@@ -176,6 +176,11 @@ impl Default for Deploy {
 }
 
 impl crate::db::apply::Observer for Deploy {
+    /// Nothing is measured at a tier's edges here.
+    fn tiers_share_messages(&self) -> bool {
+        true
+    }
+
     fn start(&self, event: &str, files: usize, bytes: u64) {
         if let Ok(mut t) = self.tier.lock() {
             t.clear();

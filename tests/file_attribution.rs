@@ -172,6 +172,35 @@ fn a_failure_after_a_file_that_changed_a_setting_is_still_named() {
     );
 }
 
+/// Small files of a tier travel in one string, which the server lexes whole when it
+/// arrives: a file that turns `standard_conforming_strings` off where lint cannot see
+/// it changes nothing of how the next file was lexed (as lint read it), and each
+/// file's trailer puts the setting back before the next file's own check runs. Read
+/// with the setting off, file 2's string would hold a COMMIT; it does not, the last
+/// statement fails, and nothing stays.
+#[test]
+fn small_files_in_one_string_are_lexed_as_lint_read_them() {
+    let files = vec![
+        (
+            "a.sql".to_string(),
+            "CREATE TABLE public.t (x text);\n\
+             DO $$ BEGIN EXECUTE 'SET standard_' || 'conforming_strings = off'; END $$;\n"
+                .to_string(),
+        ),
+        (
+            "b.sql".to_string(),
+            "SELECT 'a\\', '; COMMIT; SELECT 1 --';\nSELECT 1/0;\n".to_string(),
+        ),
+    ];
+    fails_naming(
+        "attr_lexed",
+        &[("all", files)],
+        &format!(
+            "tier 1/1 \"all\", file sql/b.sql:2:1: division by zero (SQLSTATE 22012){NOTHING}"
+        ),
+    );
+}
+
 #[test]
 fn files_of_a_run_all_apply_with_their_notices_in_order() {
     let db = TestDb::new("attr_ok");

@@ -374,24 +374,45 @@ pub fn run_source(
         message_bytes,
         cursor: 0,
         pos: Pos::START,
+        collect: None,
+        not_one: false,
+        at_end: false,
     };
-    loop {
-        while let Some(piece) = run.input.queue.pop_front() {
-            run.piece(piece)?;
+    run.all(total)
+}
+
+impl Run<'_, '_, '_> {
+    /// Every piece of the file, then its last message.
+    fn all(&mut self, total: u64) -> Result<(), FileError> {
+        let run = self;
+        loop {
+            while let Some(piece) = run.input.queue.pop_front() {
+                run.piece(piece)?;
+            }
+            if run.input.ended {
+                break;
+            }
+            run.input.pull()?;
+            run.input.trim(run.cursor);
+            run.watcher.progress(run.cursor, total);
         }
-        if run.input.ended {
-            break;
-        }
-        run.input.pull()?;
-        run.input.trim(run.cursor);
-        run.watcher.progress(run.cursor, total);
+        // Whatever follows the last statement (comments, blank lines) rides along.
+        let end = run.input.base + run.input.window.len() as u64;
+        run.take_to(end)?;
+        run.at_end = true;
+        run.flush()?;
+        run.watcher.progress(total, total);
+        Ok(())
     }
-    // Whatever follows the last statement (comments, blank lines) rides along.
-    let end = run.input.base + run.input.window.len() as u64;
-    run.take_to(end)?;
-    run.flush()?;
-    run.watcher.progress(total, total);
-    Ok(())
+
+    /// In [`prepare`]: the file cannot be one message.
+    fn not_one(&mut self) -> Result<(), FileError> {
+        if self.collect.is_some() {
+            self.not_one = true;
+            return Err(FileError::Read("internal: not one message".into()));
+        }
+        Ok(())
+    }
 }
 
 fn read_err(e: io::Error) -> FileError {
@@ -583,13 +604,18 @@ impl Message {
     /// Where the failing statement is, from the statements the server completed
     /// (`done`, airlock's own before the file's counted) or else from the error
     /// position; `None` when the error is in airlock's own SQL.
-    fn failed_at(&self, done: usize, error: &postgres::Error, file_end: usize) -> Option<Place> {
-        let position = error.as_db_error().and_then(|d| match d.position() {
-            Some(postgres::error::ErrorPosition::Original(p)) => {
-                self.place_at(*p as usize, file_end)
-            }
-            _ => None,
-        });
+    /// `before`: the characters sent ahead of this message's text in the same string
+    /// (a [`Group`]'s earlier files), which the server's position counts.
+    fn failed_at(
+        &self,
+        done: usize,
+        error: &postgres::Error,
+        file_end: usize,
+        before: usize,
+    ) -> Option<Place> {
+        let position = error_position(error)
+            .and_then(|p| p.checked_sub(before))
+            .and_then(|p| self.place_at(p, file_end));
         let lead = self.head_statements
             + if self.prelude_pending {
                 self.prelude_statements
@@ -629,12 +655,20 @@ struct Run<'t, 'c, 'p> {
     cursor: u64,
     /// The file place at `cursor`.
     pos: Pos,
+    /// Made into one message and kept, not sent ([`prepare`]): `Some` once it is, and
+    /// `not_one` when the file needs more than one message (a COPY, a statement run
+    /// alone, more than [`GROUP_FILE_BYTES`]).
+    collect: Option<Option<Segment>>,
+    not_one: bool,
+    /// The file's last message is being made.
+    at_end: bool,
 }
 
 impl Run<'_, '_, '_> {
     fn piece(&mut self, piece: Piece) -> Result<(), FileError> {
         match piece {
             Piece::Sql { start, end, line } if self.watcher.alone(line as u64) => {
+                self.not_one()?;
                 // What comes before it goes first; then the statement alone, timed.
                 self.take_to(start)?;
                 self.flush()?;
@@ -659,6 +693,7 @@ impl Run<'_, '_, '_> {
                 }
                 self.message.statements += 1;
                 if self.message.file_bytes() >= self.message_bytes {
+                    self.not_one()?;
                     self.flush()?;
                 }
             }
@@ -667,6 +702,7 @@ impl Run<'_, '_, '_> {
                 self.pass_over(end)?;
             }
             Piece::CopyBegin { stmt, line } => {
+                self.not_one()?;
                 // The statements before the COPY (and the prelude) go first.
                 self.take_to(stmt.start)?;
                 self.flush()?;
@@ -787,20 +823,30 @@ impl Run<'_, '_, '_> {
         self.message
             .text
             .extend_from_slice(self.guard.trailer().as_bytes());
+        let lines = (
+            self.message.first_line.max(1),
+            self.pos.line.saturating_sub(1).max(1),
+        );
+        if let Some(kept) = &mut self.collect {
+            if !self.at_end || file_end > GROUP_FILE_BYTES {
+                self.not_one = true;
+                return Err(FileError::Read("internal: not one message".into()));
+            }
+            let message = std::mem::replace(&mut self.message, Message::new(""));
+            std::str::from_utf8(&message.text).map_err(|_| FileError::Read("not UTF-8".into()))?;
+            *kept = Some(Segment::of(message, file_end, lines, self.guard));
+            return Ok(());
+        }
         let text = std::str::from_utf8(&self.message.text)
             .map_err(|_| FileError::Read("not UTF-8".into()))?;
         if let Err((done, error)) = self.tx.batch_execute_counted(text) {
-            let lines = (
-                self.message.first_line.max(1),
-                self.pos.line.saturating_sub(1).max(1),
-            );
             if let Some(fate) = self.guard.after_error(self.tx, &error) {
                 return Err(FileError::Ended { lines, fate });
             }
             if let Some(found) = session::lexing_refused(&error) {
                 return Err(FileError::Lexing { lines, found });
             }
-            let at = self.message.failed_at(done, &error, file_end);
+            let at = self.message.failed_at(done, &error, file_end, 0);
             return Err(FileError::Sql { at, error });
         }
         self.message.clear();
@@ -827,6 +873,164 @@ impl Run<'_, '_, '_> {
         }
         Ok(())
     }
+}
+
+/// The server's position in the string it was sent (1-based, in characters), when the
+/// error gives one.
+fn error_position(error: &postgres::Error) -> Option<usize> {
+    error.as_db_error().and_then(|d| match d.position() {
+        Some(postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+        _ => None,
+    })
+}
+
+/// A file of at most this many bytes, made into one message with its prelude, may be
+/// sent in one string with the files beside it ([`run_group`]).
+pub const GROUP_FILE_BYTES: usize = 64 << 10;
+
+/// The files of one string at most, in bytes ([`run_group`]).
+pub const GROUP_BYTES: usize = 1 << 20;
+
+/// One file made into exactly the message [`run_file`] would send for it (the lexing
+/// check, the prelude, the file, the trailer), kept to be sent with others
+/// ([`run_group`]).
+pub struct Segment {
+    message: Message,
+    /// Where the file's text ends in the message (the trailer follows).
+    file_end: usize,
+    /// The file lines the message holds.
+    lines: (u64, u64),
+    /// Statements the server completes for the message, and its characters.
+    statements: usize,
+    chars: usize,
+}
+
+impl Segment {
+    fn of(mut message: Message, file_end: usize, lines: (u64, u64), guard: &TxGuard) -> Segment {
+        // The trailer ends in a statement without its `;`: the next file's message
+        // must not run on into it.
+        message.text.extend_from_slice(b";\n");
+        let trailer = guard.trailer();
+        // The trailer's `\n;` ends the file's last statement (counted with the file's)
+        // or is an empty statement, which the server does not count.
+        let trailer_statements = statements_in(trailer.trim_start_matches(['\n', ';']));
+        let statements = message.head_statements
+            + if message.prelude_pending {
+                message.prelude_statements
+            } else {
+                0
+            }
+            + message.starts.len()
+            + trailer_statements;
+        let chars = String::from_utf8_lossy(&message.text).chars().count();
+        Segment {
+            message,
+            file_end,
+            lines,
+            statements,
+            chars,
+        }
+    }
+
+    /// Bytes of the message.
+    pub fn len(&self) -> usize {
+        self.message.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.message.text.is_empty()
+    }
+}
+
+/// [`run_file`]'s message for `file`, made and kept, not sent: `None` when the file
+/// needs more than one message (a COPY, a statement run alone, more than
+/// [`GROUP_FILE_BYTES`]), to be run by [`run_file`] on its own.
+pub fn prepare(
+    tx: &mut Transaction<'_>,
+    guard: &TxGuard,
+    prelude: &str,
+    file: &str,
+    payload: Payload<'_>,
+    message_bytes: usize,
+) -> Result<Option<Segment>, FileError> {
+    let total = payload.len();
+    let mut quiet = |_: u64, _: u64| {};
+    let mut run = Run {
+        tx,
+        guard,
+        watcher: &mut quiet,
+        input: Input {
+            source: Source::Payload(payload),
+            pos: 0,
+            window: Vec::new(),
+            base: 0,
+            splitter: Some(Splitter::streaming(file)),
+            queue: VecDeque::new(),
+            ended: false,
+        },
+        message: Message::new(prelude),
+        message_bytes: message_bytes.min(GROUP_FILE_BYTES),
+        cursor: 0,
+        pos: Pos::START,
+        collect: Some(None),
+        not_one: false,
+        at_end: false,
+    };
+    match run.all(total) {
+        Ok(()) => Ok(run.collect.flatten()),
+        Err(_) if run.not_one => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Files made into their messages ([`prepare`]) sent as one string, one round trip
+/// for all: the server parses the string whole on arrival, with the settings the
+/// first file's lexing check proves to be lint's (the same for every file in it:
+/// nothing ran before that check), then runs each file's message in turn, its
+/// trailer included, so after every file airlock's transaction is proven open and the
+/// settings that decide lexing are put back, as when each is sent alone; the first
+/// error stops the rest. On an error: the index of the file it is in (by the server's
+/// position, else by the statements completed) and the error as [`run_file`] gives it
+/// for that file.
+pub fn run_group(
+    tx: &mut Transaction<'_>,
+    guard: &TxGuard,
+    files: &[Segment],
+) -> Result<(), (usize, FileError)> {
+    let mut text = String::with_capacity(files.iter().map(Segment::len).sum());
+    for f in files {
+        // UTF-8: checked when it was made.
+        text.push_str(&String::from_utf8_lossy(&f.message.text));
+    }
+    let Err((done, error)) = tx.batch_execute_counted(&text) else {
+        return Ok(());
+    };
+    let position = error_position(&error);
+    let (mut statements, mut chars, mut k) = (0, 0, 0);
+    while k + 1 < files.len() {
+        let f = &files[k];
+        let inside = match position {
+            Some(p) => p <= chars + f.chars,
+            None => done < statements + f.statements,
+        };
+        if inside {
+            break;
+        }
+        statements += f.statements;
+        chars += f.chars;
+        k += 1;
+    }
+    let f = &files[k];
+    if let Some(fate) = guard.after_error(tx, &error) {
+        let lines = f.lines;
+        return Err((k, FileError::Ended { lines, fate }));
+    }
+    if let Some(found) = session::lexing_refused(&error) {
+        let lines = f.lines;
+        return Err((k, FileError::Lexing { lines, found }));
+    }
+    let at = (f.message).failed_at(done.saturating_sub(statements), &error, f.file_end, chars);
+    Err((k, FileError::Sql { at, error }))
 }
 
 #[cfg(test)]

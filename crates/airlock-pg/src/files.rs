@@ -53,41 +53,163 @@ pub(crate) fn run_tiers(
             o.measure(tx, super::options::TierEdge::Before(first));
         }
     }
-    for &i in idx {
+    // Small files run a string of them at a time (exec::run_group): within a tier, or
+    // across tiers when nobody looks at a tier's edges (a rehearsal measures there).
+    let across = observer.is_none_or(|o| o.tiers_share_messages());
+    let mut told = Told {
+        idx,
+        next: 0,
+        observer,
+        m,
+    };
+    let mut group: Vec<Grouped<'_>> = Vec::new();
+    for (k, &i) in idx.iter().enumerate() {
         let tier = &m.tier[i];
-        if let Some(o) = observer {
-            o.tier(i, n, &tier.name);
-        }
+        let failed = |e: FileFailure, f: &str| tier_failure(e, i, n, &tier.name, f);
         for f in &tier.files {
             interrupted_check()?;
-            let context = || format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name);
-            run_observed(tx, &guard, prelude, vb, f, observer).map_err(|mut e| {
-                if let Some(special) = e.special(context) {
-                    return special;
+            if let Some(segment) = prepared(tx, &guard, prelude, vb, f, observer)
+                .map_err(|e| failed(FileFailure::of(e), f))?
+            {
+                let held: usize = group.iter().map(|g| g.segment.len()).sum();
+                if held + segment.len() > exec::GROUP_BYTES {
+                    run_group(tx, &guard, vb, &mut group, &mut told)?;
                 }
-                if e.lock_timeout {
-                    return DbError::LockTimeout {
-                        context: format!("{}{}", context(), e.at()),
-                        message: e.what.clone(),
-                    };
-                }
-                let what = if e.cancelled {
-                    "cancelled by the operator (Ctrl-C)".to_string()
-                } else {
-                    e.what.clone()
-                };
-                e.error(
-                    format!("tier {}/{n} {:?}, file {f}", i + 1, tier.name),
-                    format!("{what}; the whole transaction was rolled back, nothing was changed"),
-                    f,
-                )
-            })?;
+                group.push(Grouped {
+                    at: k,
+                    file: f,
+                    segment,
+                });
+                continue;
+            }
+            run_group(tx, &guard, vb, &mut group, &mut told)?;
+            told.upto(k);
+            run_observed(tx, &guard, prelude, vb, f, observer).map_err(|e| failed(e, f))?;
         }
-        if let Some(o) = observer {
-            o.measure(tx, super::options::TierEdge::After(i));
+        if !across {
+            run_group(tx, &guard, vb, &mut group, &mut told)?;
+            told.upto(k);
+            if let Some(o) = observer {
+                o.measure(tx, super::options::TierEdge::After(i));
+            }
         }
     }
+    run_group(tx, &guard, vb, &mut group, &mut told)?;
+    told.upto(idx.len().saturating_sub(1));
     interrupted_check()
+}
+
+/// A file made into its message, kept to go in one string with others: of the tier
+/// `idx[at]`.
+struct Grouped<'m> {
+    at: usize,
+    file: &'m str,
+    segment: exec::Segment,
+}
+
+/// Tells the observer each tier as its first file is sent (or, for a tier without
+/// files, as the files after it are), in order.
+struct Told<'a, 'o> {
+    idx: &'a [usize],
+    /// The position in `idx` of the next tier to tell.
+    next: usize,
+    observer: Option<&'o dyn Observer>,
+    m: &'a Manifest,
+}
+
+impl Told<'_, '_> {
+    /// Every tier up to `idx[k]` told.
+    fn upto(&mut self, k: usize) {
+        while self.next <= k && self.next < self.idx.len() {
+            let i = self.idx[self.next];
+            if let Some(o) = self.observer {
+                o.tier(i, self.m.tier.len(), &self.m.tier[i].name);
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// What a tier file's failure says: the tier, the file, the line, and that nothing
+/// was changed.
+fn tier_failure(mut e: FileFailure, i: usize, n: usize, tier: &str, f: &str) -> DbError {
+    let context = || format!("tier {}/{n} {tier:?}, file {f}", i + 1);
+    if let Some(special) = e.special(context) {
+        return special;
+    }
+    if e.lock_timeout {
+        return DbError::LockTimeout {
+            context: format!("{}{}", context(), e.at()),
+            message: e.what.clone(),
+        };
+    }
+    let what = if e.cancelled {
+        "cancelled by the operator (Ctrl-C)".to_string()
+    } else {
+        e.what.clone()
+    };
+    e.error(
+        context(),
+        format!("{what}; the whole transaction was rolled back, nothing was changed"),
+        f,
+    )
+}
+
+/// The one message `f` is sent as, made and kept to go with the files beside it
+/// ([`exec::run_group`]), when it is one: a file held whole and small, none of whose
+/// statements is timed alone; `None` for the others (run by [`run_observed`]).
+fn prepared(
+    tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
+    prelude: &str,
+    vb: &VerifiedBundle,
+    f: &str,
+    observer: Option<&dyn Observer>,
+) -> Result<Option<exec::Segment>, exec::FileError> {
+    let small = file_size(vb.manifest(), f) <= exec::GROUP_FILE_BYTES as u64;
+    let streamed = vb.streamed_file().as_deref() == Some(f);
+    let timed = observer.is_some_and(|o| !o.time_alone(f).is_empty());
+    if !small || streamed || timed {
+        return Ok(None);
+    }
+    let payload = vb.payload(f).map_err(exec::FileError::Unverified)?;
+    exec::prepare(tx, guard, prelude, f, payload, vb.limits().message_bytes)
+}
+
+/// The files of `group` in one string ([`exec::run_group`]), told to the observer
+/// before and after; the group is emptied. A failure names its tier and file.
+fn run_group(
+    tx: &mut Transaction<'_>,
+    guard: &exec::TxGuard,
+    vb: &VerifiedBundle,
+    group: &mut Vec<Grouped<'_>>,
+    told: &mut Told<'_, '_>,
+) -> Result<(), DbError> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let files = std::mem::take(group);
+    let m = vb.manifest();
+    let size = |f: &str| file_size(m, f);
+    for g in &files {
+        told.upto(g.at);
+        if let Some(o) = told.observer {
+            o.file(g.file, size(g.file));
+        }
+    }
+    let (places, segments): (Vec<(usize, &str)>, Vec<exec::Segment>) = files
+        .into_iter()
+        .map(|g| ((g.at, g.file), g.segment))
+        .unzip();
+    exec::run_group(tx, guard, &segments).map_err(|(k, e)| {
+        let (at, f) = places[k];
+        let i = told.idx[at];
+        tier_failure(FileFailure::of(e), i, m.tier.len(), &m.tier[i].name, f)
+    })?;
+    if let Some(o) = told.observer {
+        places.iter().for_each(|(_, f)| o.file_done(f, size(f)));
+    }
+    Ok(())
 }
 
 /// Step: the rollback files, in order, each behind `prelude`.

@@ -108,6 +108,12 @@ pub trait Observer {
     /// rehearsal measures the tables the release changes here (`measure`).
     /// Nothing by default: an apply on a target never measures.
     fn measure(&self, _tx: &mut postgres::Transaction<'_>, _edge: TierEdge) {}
+    /// Whether the small files of several tiers may go to the server in one string
+    /// (one round trip): only when nothing is done at a tier's edges between them
+    /// ([`Observer::measure`] is a no-op). No by default; `apply`'s progress says yes.
+    fn tiers_share_messages(&self) -> bool {
+        false
+    }
 }
 
 /// Where in an apply's transaction [`Observer::measure`] is called.
