@@ -175,6 +175,64 @@ fn bundle_sql_that_ends_the_transaction_is_caught_after_its_message_and_its_fate
     guarded_run(&db, "CREATE TABLE a6(i int);").expect("a clean file");
 }
 
+/// Files sent in one string (as `apply` sends small files) are each still followed by
+/// their trailer: a file that ends airlock's transaction is caught right after it and
+/// named (its index in the string), its fate told, and the files after it in the
+/// string do not run.
+#[test]
+fn a_file_that_ends_the_transaction_inside_a_string_of_files_is_caught_and_named() {
+    let db = TestDb::new("guard_group");
+    let files = [
+        "CREATE TABLE g1(i int);\n",
+        "CREATE TABLE g2(i int);\nCOMMIT;\nCREATE TABLE g2b(i int);\n",
+        "CREATE TABLE g3(i int);\n",
+    ];
+    let mut client = db.client();
+    let mut tx = client.transaction().expect("BEGIN");
+    let guard = TxGuard::begin(&mut tx).expect("guard");
+    let segments: Vec<exec::Segment> = files
+        .iter()
+        .enumerate()
+        .map(|(k, sql)| {
+            exec::prepare(
+                &mut tx,
+                &guard,
+                "",
+                &format!("f{k}.sql"),
+                Payload::Memory(sql.as_bytes()),
+                1 << 20,
+            )
+            .expect("prepared")
+            .expect("one message")
+        })
+        .collect();
+    let r = exec::run_group(&mut tx, &guard, &segments);
+    assert!(
+        matches!(
+            &r,
+            Err((
+                1,
+                FileError::Ended {
+                    fate: Fate::Committed,
+                    lines: (1, _)
+                }
+            ))
+        ),
+        "{r:?}"
+    );
+    drop(tx);
+    drop(client);
+    assert!(
+        exists(&db, "g1") && exists(&db, "g2"),
+        "committed by the COMMIT"
+    );
+    assert!(
+        !exists(&db, "g2b"),
+        "ran after the COMMIT on its own, then rolled back"
+    );
+    assert!(!exists(&db, "g3"), "the file after it in the string ran");
+}
+
 /// Tier 2 of the attack: lexed as lint lexes it (UTF-8), one string holding a
 /// `DROP TABLE`; lexed as SJIS (where `ā`'s second byte and the backslash make one
 /// character), the string ends early and the `DROP TABLE` runs. Then a row whose
