@@ -891,6 +891,12 @@ pub const GROUP_FILE_BYTES: usize = 64 << 10;
 /// The files of one string at most, in bytes ([`run_group`]).
 pub const GROUP_BYTES: usize = 1 << 20;
 
+/// Ahead of every file but the first in a string: a row larger than the server's send
+/// buffer (8 KiB), which makes it send every answer before it then, not when the
+/// string ends. Should the connection drop while a file runs (a server restart), the
+/// answers airlock has then name that file, not one before it.
+const FLUSH: &str = "SELECT pg_catalog.repeat(' ', 9000);\n";
+
 /// One file made into exactly the message [`run_file`] would send for it (the lexing
 /// check, the prelude, the file, the trailer), kept to be sent with others
 /// ([`run_group`]).
@@ -989,7 +995,8 @@ pub fn prepare(
 /// nothing ran before that check), then runs each file's message in turn, its
 /// trailer included, so after every file airlock's transaction is proven open and the
 /// settings that decide lexing are put back, as when each is sent alone; the first
-/// error stops the rest. On an error: the index of the file it is in (by the server's
+/// error stops the rest. Between two files, a [`FLUSH`] row makes the server send its
+/// answers so far. On an error: the index of the file it is in (by the server's
 /// position, else by the statements completed) and the error as [`run_file`] gives it
 /// for that file.
 pub fn run_group(
@@ -997,29 +1004,37 @@ pub fn run_group(
     guard: &TxGuard,
     files: &[Segment],
 ) -> Result<(), (usize, FileError)> {
-    let mut text = String::with_capacity(files.iter().map(Segment::len).sum());
-    for f in files {
+    let mut text = String::with_capacity(files.iter().map(|f| f.len() + FLUSH.len()).sum());
+    for (k, f) in files.iter().enumerate() {
+        if k > 0 {
+            text.push_str(FLUSH);
+        }
         // UTF-8: checked when it was made.
         text.push_str(&String::from_utf8_lossy(&f.message.text));
     }
     let Err((done, error)) = tx.batch_execute_counted(&text) else {
         return Ok(());
     };
+    // The file it is in: by the server's position when it gave one (a syntax error:
+    // nothing ran), else by the statements completed. A file's FLUSH counts as its
+    // own: with it not yet answered, the file before it had finished.
     let position = error_position(&error);
+    let flush_chars = FLUSH.chars().count();
     let (mut statements, mut chars, mut k) = (0, 0, 0);
-    while k + 1 < files.len() {
+    let (statements, chars) = loop {
         let f = &files[k];
+        let (pad, pad_chars) = if k > 0 { (1, flush_chars) } else { (0, 0) };
         let inside = match position {
-            Some(p) => p <= chars + f.chars,
-            None => done < statements + f.statements,
+            Some(p) => p <= chars + pad_chars + f.chars,
+            None => done < statements + pad + f.statements,
         };
-        if inside {
-            break;
+        if inside || k + 1 == files.len() {
+            break (statements + pad, chars + pad_chars);
         }
-        statements += f.statements;
-        chars += f.chars;
+        statements += pad + f.statements;
+        chars += pad_chars + f.chars;
         k += 1;
-    }
+    };
     let f = &files[k];
     if let Some(fate) = guard.after_error(tx, &error) {
         let lines = f.lines;
