@@ -357,31 +357,43 @@ pub fn run_source(
         Source::Payload(p) => p.len(),
         Source::Stream { total, .. } => *total,
     };
-    let mut run = Run {
-        tx,
-        guard,
-        watcher: observe,
-        input: Input {
-            source,
-            pos: 0,
-            window: Vec::new(),
-            base: 0,
-            splitter: Some(Splitter::streaming(file)),
-            queue: VecDeque::new(),
-            ended: false,
-        },
-        message: Message::new(prelude),
-        message_bytes,
-        cursor: 0,
-        pos: Pos::START,
-        collect: None,
-        not_one: false,
-        at_end: false,
-    };
-    run.all(total)
+    Run::start(tx, guard, observe, prelude, file, source, message_bytes).all(total)
 }
 
-impl Run<'_, '_, '_> {
+impl<'t, 'c, 'p> Run<'t, 'c, 'p> {
+    /// A run of `file` from `source`, nothing read yet.
+    fn start(
+        tx: &'t mut Transaction<'c>,
+        guard: &'t TxGuard,
+        watcher: &'t mut dyn Watcher,
+        prelude: &str,
+        file: &str,
+        source: Source<'p>,
+        message_bytes: usize,
+    ) -> Self {
+        Run {
+            tx,
+            guard,
+            watcher,
+            input: Input {
+                source,
+                pos: 0,
+                window: Vec::new(),
+                base: 0,
+                splitter: Some(Splitter::streaming(file)),
+                queue: VecDeque::new(),
+                ended: false,
+            },
+            message: Message::new(prelude),
+            message_bytes,
+            cursor: 0,
+            pos: Pos::START,
+            collect: None,
+            not_one: false,
+            at_end: false,
+        }
+    }
+
     /// Every piece of the file, then its last message.
     fn all(&mut self, total: u64) -> Result<(), FileError> {
         let run = self;
@@ -961,27 +973,10 @@ pub fn prepare(
 ) -> Result<Option<Segment>, FileError> {
     let total = payload.len();
     let mut quiet = |_: u64, _: u64| {};
-    let mut run = Run {
-        tx,
-        guard,
-        watcher: &mut quiet,
-        input: Input {
-            source: Source::Payload(payload),
-            pos: 0,
-            window: Vec::new(),
-            base: 0,
-            splitter: Some(Splitter::streaming(file)),
-            queue: VecDeque::new(),
-            ended: false,
-        },
-        message: Message::new(prelude),
-        message_bytes: message_bytes.min(GROUP_FILE_BYTES),
-        cursor: 0,
-        pos: Pos::START,
-        collect: Some(None),
-        not_one: false,
-        at_end: false,
-    };
+    let source = Source::Payload(payload);
+    let limit = message_bytes.min(GROUP_FILE_BYTES);
+    let mut run = Run::start(tx, guard, &mut quiet, prelude, file, source, limit);
+    run.collect = Some(None);
     match run.all(total) {
         Ok(()) => Ok(run.collect.flatten()),
         Err(_) if run.not_one => Ok(None),
