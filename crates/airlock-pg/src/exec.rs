@@ -201,6 +201,9 @@ pub struct TxGuard {
     /// The transaction's id (`pg_current_xact_id()`, never reused).
     xid: String,
     trailer: String,
+    /// Statements the server completes for the trailer (its leading `\n;` ends the
+    /// file's last statement, or is an empty one, which the server does not count).
+    trailer_statements: usize,
 }
 
 impl TxGuard {
@@ -229,7 +232,12 @@ impl TxGuard {
              THEN 0 ELSE ('{GUARD_MARK} {xid} ' OPERATOR(pg_catalog.||) pg_catalog.pg_backend_pid()::pg_catalog.text)::pg_catalog.int4 END",
             session::lexing_set()
         );
-        Ok(TxGuard { xid, trailer })
+        let trailer_statements = statements_in(trailer.trim_start_matches(['\n', ';']));
+        Ok(TxGuard {
+            xid,
+            trailer,
+            trailer_statements,
+        })
     }
 
     /// What every message of bundle SQL ends with (see the module's opening).
@@ -617,7 +625,7 @@ impl Message {
     /// (`done`, airlock's own before the file's counted) or else from the error
     /// position; `None` when the error is in airlock's own SQL.
     /// `before`: the characters sent ahead of this message's text in the same string
-    /// (a [`Group`]'s earlier files), which the server's position counts.
+    /// (the earlier files of a [`run_group`] string), which the server's position counts.
     fn failed_at(
         &self,
         done: usize,
@@ -839,14 +847,13 @@ impl Run<'_, '_, '_> {
             self.message.first_line.max(1),
             self.pos.line.saturating_sub(1).max(1),
         );
-        if let Some(kept) = &mut self.collect {
+        if self.collect.is_some() {
             if !self.at_end || file_end > GROUP_FILE_BYTES {
-                self.not_one = true;
-                return Err(FileError::Read("internal: not one message".into()));
+                return self.not_one();
             }
             let message = std::mem::replace(&mut self.message, Message::new(""));
             std::str::from_utf8(&message.text).map_err(|_| FileError::Read("not UTF-8".into()))?;
-            *kept = Some(Segment::of(message, file_end, lines, self.guard));
+            self.collect = Some(Some(Segment::of(message, file_end, lines, self.guard)));
             return Ok(());
         }
         let text = std::str::from_utf8(&self.message.text)
@@ -928,10 +935,6 @@ impl Segment {
         // The trailer ends in a statement without its `;`: the next file's message
         // must not run on into it.
         message.text.extend_from_slice(b";\n");
-        let trailer = guard.trailer();
-        // The trailer's `\n;` ends the file's last statement (counted with the file's)
-        // or is an empty statement, which the server does not count.
-        let trailer_statements = statements_in(trailer.trim_start_matches(['\n', ';']));
         let statements = message.head_statements
             + if message.prelude_pending {
                 message.prelude_statements
@@ -939,7 +942,7 @@ impl Segment {
                 0
             }
             + message.starts.len()
-            + trailer_statements;
+            + guard.trailer_statements;
         let chars = String::from_utf8_lossy(&message.text).chars().count();
         Segment {
             message,
