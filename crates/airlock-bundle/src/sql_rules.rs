@@ -355,15 +355,13 @@ impl JudgeThread {
             .map_err(|_| io::Error::other("internal: the thread judging SQL stopped"))
     }
 
-    /// An empty piece to fill.
+    /// A piece to fill from its start: its length is how much of it is initialized
+    /// (a spent piece comes back whole, so filling it again zeroes nothing).
     fn piece(&mut self) -> Vec<u8> {
-        let mut v = self
-            .spare
+        self.spare
             .take()
             .or_else(|| self.spent.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(PIECE));
-        v.clear();
-        v
+            .unwrap_or_else(|| Vec::with_capacity(PIECE))
     }
 
     /// The first problem of the files sent. A judging that panicked panics here, as
@@ -392,7 +390,10 @@ impl Drop for JudgeThread {
 struct Tee<'r, 'j> {
     data: &'r mut dyn Read,
     judge: &'j mut JudgeThread,
+    /// The piece being filled: its first `filled` bytes are the file's; its length is
+    /// what of it is initialized, never shortened while it is filled.
     piece: Vec<u8>,
+    filled: usize,
     /// Bytes of the file not yet read (its size says how many): a small file's last
     /// read needs no whole piece zeroed for it.
     left: u64,
@@ -403,57 +404,62 @@ impl Tee<'_, '_> {
         self.left = self.left.saturating_sub(bytes.len() as u64);
         let mut rest = bytes;
         while !rest.is_empty() {
-            let n = rest.len().min(PIECE - self.piece.len());
-            self.piece.extend_from_slice(&rest[..n]);
+            let n = rest.len().min(PIECE - self.filled);
+            self.room(n);
+            self.piece[self.filled..self.filled + n].copy_from_slice(&rest[..n]);
+            self.filled += n;
             rest = &rest[n..];
-            if self.piece.len() == PIECE {
+            if self.filled == PIECE {
                 self.flush()?;
             }
         }
         Ok(())
     }
 
+    /// Room for `n` more bytes after those filled (zeroed only where the piece never
+    /// held any).
+    fn room(&mut self, n: usize) {
+        if self.piece.len() < self.filled + n {
+            self.piece.resize(self.filled + n, 0);
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
-        if self.piece.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        let full = if self.piece.len() < SMALL {
+        let full = if self.filled < SMALL {
             // A file's short end (all of a small file): its bytes alone, the piece kept.
-            let bytes = self.piece.clone();
-            self.piece.clear();
-            bytes
+            self.piece[..self.filled].to_vec()
         } else {
-            std::mem::replace(&mut self.piece, self.judge.piece())
+            let mut full = std::mem::replace(&mut self.piece, self.judge.piece());
+            full.truncate(self.filled);
+            full
         };
+        self.filled = 0;
         self.judge.send(ToJudge::Bytes(full))
     }
 
     /// Read what the reader left unread straight into the pieces, then the end.
     fn finish(mut self) -> io::Result<()> {
         loop {
-            let at = self.piece.len();
+            let at = self.filled;
             // Room for what is left and one byte more (to see the end), at most a piece.
-            let room = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
-            self.piece.resize(at + room.min(PIECE - at), 0);
+            let left = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+            let want = left.min(PIECE - at);
+            self.room(want);
             let n = loop {
-                match self.data.read(&mut self.piece[at..]) {
+                match self.data.read(&mut self.piece[at..at + want]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     other => break other,
                 }
-            };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.piece.truncate(at);
-                    return Err(e);
-                }
-            };
-            self.piece.truncate(at + n);
+            }?;
+            self.filled += n;
             self.left = self.left.saturating_sub(n as u64);
             if n == 0 {
                 break;
             }
-            if self.piece.len() == PIECE {
+            if self.filled == PIECE {
                 self.flush()?;
             }
         }
@@ -507,6 +513,7 @@ impl Sink for Judged<'_> {
             data,
             judge,
             piece,
+            filled: 0,
             left: size,
         };
         self.inner.file(path, size, &mut tee)?;
@@ -637,6 +644,41 @@ mod tests {
             .to_string();
         assert!(want.contains("sql/2500.sql"), "{want}");
         assert_eq!(judged(&mut Discard, &files).unwrap_err().to_string(), want);
+    }
+
+    /// Pieces are filled again without being cleared: the judging thread gets exactly
+    /// each file's bytes, never what a piece held before. A file of long constants
+    /// fills many pieces (spent ones come back), then short and mid-sized files are
+    /// filled into them; a byte left over from the constants would open a string that
+    /// never closes (a problem), so the bundle passes only if none is judged.
+    #[test]
+    fn a_piece_filled_again_holds_only_its_files_bytes() {
+        let quoted = format!("SELECT '{}';\n", "x".repeat(4000));
+        let big = quoted.repeat(PIECE * 3 / quoted.len()).into_bytes();
+        let mid = "SELECT 1;\n".repeat(SMALL / 10 + 7).into_bytes();
+        let files = [
+            ("sql/a.sql", big.clone()),
+            ("sql/b.sql", b"SELECT 2;\n".to_vec()),
+            ("sql/c.sql", big.clone()),
+            ("sql/d.sql", mid.clone()),
+            ("sql/e.sql", big),
+            ("sql/f.sql", mid),
+            ("sql/g.sql", b"SELECT 3".to_vec()),
+        ];
+        for sink in [
+            &mut Discard as &mut dyn Sink,
+            &mut Nibbler {
+                fail_in: "",
+                fail_at: 0,
+            },
+        ] {
+            assert!(judged(sink, &files).is_ok());
+        }
+        // The same files with a constant left open: judged as the problem it is.
+        let mut open = files.clone();
+        open[6].1 = b"SELECT 'x".to_vec();
+        let err = judged(&mut Discard, &open).unwrap_err().to_string();
+        assert!(err.contains("sql/g.sql"), "{err}");
     }
 
     /// A sink failing in the middle of a file ends the reading; the judging thread
