@@ -779,7 +779,8 @@ mod differential {
             .boxed()
     }
 
-    /// What a lexer reported, and where it ended.
+    /// What a lexer reported, where it ended, and the first line that showed a legacy
+    /// `\'` (named in later problems).
     fn lexed(sql: &str, chunk: usize, mode: Mode, keep: Keep, byte_by_byte: bool) -> String {
         let mut l = Lexer::new(mode, keep);
         l.byte_by_byte = byte_by_byte;
@@ -787,7 +788,8 @@ mod differential {
             l.feed(piece);
         }
         l.finish();
-        format!("{:?} at {}", l.events, l.offset())
+        let legacy = (1..=sql.lines().count() + 1).find(|&n| l.legacy_hint(n).is_some());
+        format!("{:?} at {}, legacy quote {legacy:?}", l.events, l.offset())
     }
 
     proptest! {
@@ -834,6 +836,23 @@ mod differential {
             Just("'x' ".to_string()),
             Just("\n".to_string()),
             Just("42".to_string()),
+            // Constants that are not plain, or longer than a wide read; brackets,
+            // stops, word bytes before a quote, lexing settings set in a row.
+            Just("E'x\\'".to_string()),
+            Just("U&'d'".to_string()),
+            Just("b'1'".to_string()),
+            Just("''".to_string()),
+            Just(format!("'{}'", "w".repeat(70))),
+            Just("ARRAY[1]".to_string()),
+            Just("-1".to_string()),
+            Just("'é'".to_string()),
+            Just("x.s".to_string()),
+            Just("((1), (2))".to_string()),
+            Just("'a''".to_string()),
+            Just(")".to_string()),
+            Just("'(('".to_string()),
+            Just("set_config('standard_conforming_strings', 'off', false)".to_string()),
+            Just("x.SET_CONFIG('client_encoding', 'SJIS', true)".to_string()),
         ];
         let row = proptest::collection::vec(cell, 1..6).prop_map(|c| format!("({})", c.join(", ")));
         (proptest::collection::vec(row, 1..10), gap())
