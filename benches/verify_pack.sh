@@ -108,7 +108,7 @@ seconds() {
   local s e TIMEFORMAT='%3U %3S'
   sync
   s=$(date +%s%N)
-  { time "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; } 2>cpu.txt
+  { time "$@" >/dev/null 2>&1; } 2>cpu.txt || { echo "failed: $*" >&2; exit 1; }
   e=$(date +%s%N)
   echo "scale=3; ($e - $s) / 1000000000" | bc -l
 }
