@@ -396,9 +396,7 @@ impl<'t, 'c, 'p> Run<'t, 'c, 'p> {
             message_bytes,
             cursor: 0,
             pos: Pos::START,
-            collect: None,
-            not_one: false,
-            at_end: false,
+            collect: Collect::Off,
         }
     }
 
@@ -419,19 +417,18 @@ impl<'t, 'c, 'p> Run<'t, 'c, 'p> {
         // Whatever follows the last statement (comments, blank lines) rides along.
         let end = run.input.base + run.input.window.len() as u64;
         run.take_to(end)?;
-        run.at_end = true;
         run.flush()?;
         run.watcher.progress(total, total);
         Ok(())
     }
 
-    /// In [`prepare`]: the file cannot be one message.
+    /// In [`prepare`]: the file cannot be one message, and the run stops here.
     fn not_one(&mut self) -> Result<(), FileError> {
-        if self.collect.is_some() {
-            self.not_one = true;
-            return Err(FileError::Read("internal: not one message".into()));
+        if matches!(self.collect, Collect::Off) {
+            return Ok(());
         }
-        Ok(())
+        self.collect = Collect::NotOne;
+        Err(FileError::Read("internal: not one message".into()))
     }
 }
 
@@ -621,6 +618,17 @@ impl Message {
         self.place_at(position, file_end).map(|(_, p)| p.line)
     }
 
+    /// Statements the server completes for the message ahead of the file's: the lexing
+    /// check, and the prelude when it rides with this message.
+    fn lead_statements(&self) -> usize {
+        self.head_statements
+            + if self.prelude_pending {
+                self.prelude_statements
+            } else {
+                0
+            }
+    }
+
     /// Where the failing statement is, from the statements the server completed
     /// (`done`, airlock's own before the file's counted) or else from the error
     /// position; `None` when the error is in airlock's own SQL.
@@ -636,13 +644,7 @@ impl Message {
         let position = error_position(error)
             .and_then(|p| p.checked_sub(before))
             .and_then(|p| self.place_at(p, file_end));
-        let lead = self.head_statements
-            + if self.prelude_pending {
-                self.prelude_statements
-            } else {
-                0
-            };
-        let index = match done.checked_sub(lead) {
+        let index = match done.checked_sub(self.lead_statements()) {
             Some(i) if i < self.starts.len() => i,
             // The count says an error in the trailer or before the file: a position
             // in the file still tells.
@@ -675,13 +677,20 @@ struct Run<'t, 'c, 'p> {
     cursor: u64,
     /// The file place at `cursor`.
     pos: Pos,
-    /// Made into one message and kept, not sent ([`prepare`]): `Some` once it is, and
-    /// `not_one` when the file needs more than one message (a COPY, a statement run
-    /// alone, more than [`GROUP_FILE_BYTES`]).
-    collect: Option<Option<Segment>>,
-    not_one: bool,
-    /// The file's last message is being made.
-    at_end: bool,
+    /// Whether the file is made into one message and kept, not sent ([`prepare`]).
+    collect: Collect,
+}
+
+/// A [`Run`] that sends its messages, or one that keeps the file's one message.
+enum Collect {
+    /// Each message is sent as it is made.
+    Off,
+    /// No message made yet.
+    Collecting,
+    Made(Segment),
+    /// The file needs more than one message (a COPY, a statement run alone, more than
+    /// [`GROUP_FILE_BYTES`]).
+    NotOne,
 }
 
 impl Run<'_, '_, '_> {
@@ -847,14 +856,17 @@ impl Run<'_, '_, '_> {
             self.message.first_line.max(1),
             self.pos.line.saturating_sub(1).max(1),
         );
-        if self.collect.is_some() {
-            if !self.at_end || file_end > GROUP_FILE_BYTES {
-                return self.not_one();
+        match self.collect {
+            Collect::Off => {}
+            // A second message, or one too large to go with others.
+            Collect::Made(_) | Collect::NotOne => return self.not_one(),
+            Collect::Collecting if file_end > GROUP_FILE_BYTES => return self.not_one(),
+            Collect::Collecting => {
+                let message = std::mem::replace(&mut self.message, Message::new(""));
+                let segment = Segment::of(message, file_end, lines, self.guard)?;
+                self.collect = Collect::Made(segment);
+                return Ok(());
             }
-            let message = std::mem::replace(&mut self.message, Message::new(""));
-            std::str::from_utf8(&message.text).map_err(|_| FileError::Read("not UTF-8".into()))?;
-            self.collect = Some(Some(Segment::of(message, file_end, lines, self.guard)));
-            return Ok(());
         }
         let text = std::str::from_utf8(&self.message.text)
             .map_err(|_| FileError::Read("not UTF-8".into()))?;
@@ -931,26 +943,28 @@ pub struct Segment {
 }
 
 impl Segment {
-    fn of(mut message: Message, file_end: usize, lines: (u64, u64), guard: &TxGuard) -> Segment {
+    fn of(
+        mut message: Message,
+        file_end: usize,
+        lines: (u64, u64),
+        guard: &TxGuard,
+    ) -> Result<Segment, FileError> {
         // The trailer ends in a statement without its `;`: the next file's message
         // must not run on into it.
         message.text.extend_from_slice(b";\n");
-        let statements = message.head_statements
-            + if message.prelude_pending {
-                message.prelude_statements
-            } else {
-                0
-            }
-            + message.starts.len()
-            + guard.trailer_statements;
-        let chars = String::from_utf8_lossy(&message.text).chars().count();
-        Segment {
+        let statements =
+            message.lead_statements() + message.starts.len() + guard.trailer_statements;
+        let chars = std::str::from_utf8(&message.text)
+            .map_err(|_| FileError::Read("not UTF-8".into()))?
+            .chars()
+            .count();
+        Ok(Segment {
             message,
             file_end,
             lines,
             statements,
             chars,
-        }
+        })
     }
 
     /// Bytes of the message.
@@ -979,11 +993,14 @@ pub fn prepare(
     let source = Source::Payload(payload);
     let limit = message_bytes.min(GROUP_FILE_BYTES);
     let mut run = Run::start(tx, guard, &mut quiet, prelude, file, source, limit);
-    run.collect = Some(None);
-    match run.all(total) {
-        Ok(()) => Ok(run.collect.flatten()),
-        Err(_) if run.not_one => Ok(None),
-        Err(e) => Err(e),
+    run.collect = Collect::Collecting;
+    let ran = run.all(total);
+    match (run.collect, ran) {
+        (Collect::NotOne, _) => Ok(None),
+        (_, Err(e)) => Err(e),
+        (Collect::Made(segment), Ok(())) => Ok(Some(segment)),
+        // A file with nothing to send (no statement, no prelude): nothing to run.
+        (_, Ok(())) => Ok(None),
     }
 }
 
