@@ -494,7 +494,8 @@ impl Lexer {
             carried = v;
             &carried[..]
         };
-        let valid = match std::str::from_utf8(bytes) {
+        // std's errors, at SIMD speed (a piece often ends inside a character).
+        let valid = match simdutf8::compat::from_utf8(bytes) {
             Ok(_) => bytes.len(),
             Err(e) if e.error_len().is_none() => e.valid_up_to(),
             Err(e) => {

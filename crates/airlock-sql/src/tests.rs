@@ -170,6 +170,32 @@ fn invalid_utf8_is_refused_and_a_split_character_is_not() {
     assert!(p[0].message.contains("UTF-8"));
 }
 
+/// The UTF-8 check reads wide blocks: a bad byte deep in a long piece is still found on
+/// its line, and a character split between long pieces at any of its bytes still passes.
+#[test]
+fn utf8_is_checked_at_every_position_of_long_pieces() {
+    let row = "INSERT INTO t VALUES (1, 'caf\u{e9} \u{20ac} \u{1f600}');\n";
+    let text = row.repeat(40);
+    for cut in 1..text.len() {
+        let mut c = ScriptChecker::new("t.sql");
+        c.feed(&text.as_bytes()[..cut]);
+        c.feed(&text.as_bytes()[cut..]);
+        assert!(c.finish().is_empty(), "cut at {cut}");
+    }
+    for at in (0..text.len()).step_by(7) {
+        let mut bytes = text.clone().into_bytes();
+        bytes[at] = 0xff;
+        let line = 1 + text.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        let mut c = ScriptChecker::new("t.sql");
+        c.feed(&bytes);
+        let p = c.finish();
+        assert!(
+            p.len() == 1 && p[0].line == line && p[0].message.contains("UTF-8"),
+            "0xff at {at}: {p:?}"
+        );
+    }
+}
+
 #[test]
 fn a_large_data_file_is_checked_in_bounded_memory() {
     let mut c = ScriptChecker::new("big.sql");
