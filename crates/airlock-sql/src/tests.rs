@@ -185,7 +185,10 @@ fn utf8_is_checked_at_every_position_of_long_pieces() {
     for at in (0..text.len()).step_by(7) {
         let mut bytes = text.clone().into_bytes();
         bytes[at] = 0xff;
-        let line = 1 + text.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        let line = 1 + text.as_bytes()[..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         let mut c = ScriptChecker::new("t.sql");
         c.feed(&bytes);
         let p = c.finish();
