@@ -564,18 +564,40 @@ impl Lexer {
         match self.stmt {
             Stmt::Empty | Stmt::FirstWord => self.word_run(rest),
             Stmt::Known if self.kind == Kind::Dml && rest[0] == b'\'' => self.dml_string(rest),
-            Stmt::Known if self.kind == Kind::Dml && rest[0] == b';' => self.dml_boundary(rest),
             Stmt::Known if self.kind == Kind::Dml => self.dml_normal(rest),
             Stmt::Known => 0,
         }
     }
 
-    /// Normal text inside DML up to the next byte that may change the lexer's state:
-    /// only the parentheses, the current word and the
-    /// `set_config` watch see it. The watch is handed only the bytes from an `s`/`S`
-    /// on while a match is under way; between, a byte changes nothing of it but
-    /// whether the last byte was a word byte.
+    /// Normal text inside DML up to the next byte that may change the lexer's state,
+    /// and on through the `;` that ends the statement into the next one while that is
+    /// DML too (a data file's rows, one after the other).
     fn dml_normal(&mut self, rest: &[u8]) -> usize {
+        let mut at = 0;
+        loop {
+            at += self.dml_run(&rest[at..]);
+            if rest.get(at) != Some(&b';') {
+                return at;
+            }
+            let boundary = self.dml_boundary(&rest[at..]);
+            at += boundary;
+            // The next statement's text, when it is DML read as this one was.
+            if boundary == 0
+                || self.stmt != Stmt::Known
+                || self.kind != Kind::Dml
+                || self.lex != Lex::Normal
+                || self.stopped
+            {
+                return at;
+            }
+        }
+    }
+
+    /// One run of [`dml_normal`](Self::dml_normal), up to a stop (a `;` among them):
+    /// only the parentheses, the current word and the `set_config` watch see it. The
+    /// watch is handed only the bytes from an `s`/`S` on while a match is under way;
+    /// between, a byte changes nothing of it but whether the last byte was a word byte.
+    fn dml_run(&mut self, rest: &[u8]) -> usize {
         let watch = self.watching();
         let mut j = 0;
         let mut kept = Kept::default();
@@ -641,9 +663,6 @@ impl Lexer {
             self.word_byte(b);
         }
         self.word_len += tail.saturating_sub(WORD_BUF + 1);
-        if rest.get(j) == Some(&b';') {
-            return j + self.dml_boundary(&rest[j..]);
-        }
         j
     }
 
