@@ -730,6 +730,19 @@ mod differential {
             literal().prop_map(|l| format!(
                 "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES ({l}); INSERT INTO b VALUES (1))"
             )),
+            // The other first words of DML, as a statement after a DML statement's `;`
+            // meets them (lexer::dml_boundary), and words that only begin like them.
+            (literal(), gap()).prop_map(|(l, g)| format!("select{g}{l}")),
+            literal().prop_map(|l| format!("VALUES ({l})")),
+            literal().prop_map(|l| format!("WITH x AS (SELECT {l}) SELECT * FROM x")),
+            literal().prop_map(|l| format!(
+                "MERGE INTO t USING s ON true WHEN MATCHED THEN UPDATE SET a = {l}"
+            )),
+            literal().prop_map(|l| format!("UPDATE t SET a = {l}")),
+            Just("TABLE t".to_string()),
+            Just("DELETE FROM t".to_string()),
+            Just("BEGIN".to_string()),
+            Just("insert_x".to_string()),
         ]
     .boxed()
     }
