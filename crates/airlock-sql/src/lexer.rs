@@ -773,10 +773,14 @@ impl Lexer {
             return 0;
         }
         let run = &rest[..len];
-        for &b in &run[..len.min(WORD_BUF + 1)] {
-            self.word_byte(b);
+        // The first byte as `word_byte` reads it (it may start the word, and the
+        // statement); the rest only extend it.
+        self.word_byte(run[0]);
+        let from = self.word_len.min(WORD_BUF);
+        for (slot, &b) in self.word[from..].iter_mut().zip(&run[1..]) {
+            *slot = b.to_ascii_uppercase();
         }
-        self.word_len += len.saturating_sub(WORD_BUF + 1);
+        self.word_len += len - 1;
         if self.capturing {
             self.keep_bytes(run);
         }
