@@ -39,7 +39,15 @@ fn fixture(tag: &str) -> Fixture {
          CREATE TABLE keep AS SELECT g AS id FROM generate_series(1, 50) g;
          CREATE UNLOGGED TABLE scratch AS SELECT g AS id FROM generate_series(1, 50) g;",
     );
-    db.exec("VACUUM ANALYZE");
+    // Frozen, and left alone by autovacuum: a vacuum that a late statistics report
+    // triggers would write the small tables' pages again after the checkpoint below.
+    db.exec(
+        "ALTER TABLE big SET (autovacuum_enabled = false);
+         ALTER TABLE orders SET (autovacuum_enabled = false);
+         ALTER TABLE audit SET (autovacuum_enabled = false);
+         ALTER TABLE keep SET (autovacuum_enabled = false);",
+    );
+    db.exec("VACUUM (FREEZE, ANALYZE)");
     db.exec("CHECKPOINT");
     // The proof trusts a file only when the clock is past the second its times show
     // (by 50 ms); wait that out, with room for what a loaded server writes of the
@@ -198,21 +206,33 @@ fn rehearse_catches_data_a_rollback_leaves_behind_where_storage_proves_the_rest(
 #[test]
 fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
     let f = fixture("rehstore_pass");
-    // Nothing but a new table: every existing table proven by its storage alone.
-    let r = f.rehearse(
-        "p.tar.gz",
-        "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
-        "DROP SCHEMA IF EXISTS app CASCADE;",
-        0,
-    );
-    assert!(
-        r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["verdict"] == "PASS"),
-        "{r:#}"
-    );
+    // Nothing but a new table: every existing table proven by its storage alone. That
+    // needs all four tables settled when the rehearsal records them; a write to one
+    // from outside the test (the shared server under CI's load) rightly has it read at
+    // entry instead, so up to three tries, each said, for a record that shows the path
+    // under test.
+    let mut r = Value::Null;
+    for attempt in 1..=3 {
+        r = f.rehearse(
+            &format!("p{attempt}.tar.gz"),
+            "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
+            "DROP SCHEMA IF EXISTS app CASCADE;",
+            0,
+        );
+        assert!(
+            r["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["verdict"] == "PASS"),
+            "{r:#}"
+        );
+        let rec = detail(&r, "storage recorded");
+        if rec.contains("4 settled on both") {
+            break;
+        }
+        eprintln!("try {attempt}: not every table settled when recorded: {rec}");
+    }
     assert_storage_proof(&r);
     let exit = detail(&r, "exit fingerprint == entry");
     assert!(
