@@ -125,6 +125,11 @@ fn detail(r: &Value, name: &str) -> String {
     step(r, name)["detail"].as_str().unwrap().to_string()
 }
 
+fn assert_every_step_passed(r: &Value) {
+    let steps = r["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["verdict"] == "PASS"), "{r:#}");
+}
+
 /// The storage proof was the one used: every table but the unlogged one settled on
 /// both sides, and only the unlogged one read at entry.
 fn assert_storage_proof(r: &Value) {
@@ -219,14 +224,7 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
             "DROP SCHEMA IF EXISTS app CASCADE;",
             0,
         );
-        assert!(
-            r["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["verdict"] == "PASS"),
-            "{r:#}"
-        );
+        assert_every_step_passed(&r);
         let rec = detail(&r, "storage recorded");
         if rec.contains("4 settled on both") {
             break;
@@ -248,14 +246,7 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
          DELETE FROM public.orders WHERE id = 1000; DELETE FROM public.audit WHERE id = 1000;",
         0,
     );
-    assert!(
-        r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["verdict"] == "PASS"),
-        "{r:#}"
-    );
+    assert_every_step_passed(&r);
     assert_storage_proof(&r);
 }
 
