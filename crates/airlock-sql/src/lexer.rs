@@ -189,6 +189,12 @@ const DML: [&[u8]; 8] = [
     b"SELECT", b"INSERT", b"UPDATE", b"DELETE", b"MERGE", b"VALUES", b"TABLE", b"WITH",
 ];
 
+/// Whitespace outside quotes and comments: scan.l's `space`, `[ \t\n\r\f\v]` as PostgreSQL 17
+/// reads it (before 17 a vertical tab is no whitespace, and the server refuses it).
+const fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
 pub(super) const fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
@@ -687,7 +693,7 @@ impl Lexer {
         }
         // Blanks between statements (Normal's whitespace: nothing but lines).
         let mut i = 1;
-        while let Some(&b @ (b' ' | b'\t' | b'\n' | b'\r')) = rest.get(i) {
+        while let Some(&b) = rest.get(i).filter(|&&b| is_blank(b)) {
             if b == b'\n' {
                 self.line += 1;
             }
@@ -1326,7 +1332,7 @@ impl Lexer {
         let literal_prefix = matches!(prefix, Some(b'E' | b'B' | b'X' | b'N'));
         self.end_word(!literal_prefix);
         match b {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {}
+            b if is_blank(b) => {}
             b'-' => self.lex = Lex::Dash,
             b'/' => self.lex = Lex::Slash,
             b'\'' => {
