@@ -55,6 +55,25 @@ fn settings_that_decide_lexing_cannot_be_changed_by_a_tier_file() {
     expect_code(&airlock(t.path(), &["lint", src.to_str().unwrap()]), 0);
 }
 
+/// From PostgreSQL 17 a vertical tab is whitespace (scan.l's `non_newline_space`), and
+/// space before the newline that lets a constant continue: `E'a'`, a vertical tab, a
+/// newline, then `'\'X'` is one constant there, its `\'` an escaped quote, so the
+/// COMMIT after it is a statement the server runs. Lint read the constant as ended at
+/// the tab and the COMMIT as inside the next one, and passed the file.
+#[test]
+fn a_commit_behind_a_vertical_tab_and_a_continued_constant_is_refused() {
+    let t = tempdir();
+    let tier = "SELECT E'a'\u{b}\n'\\'X' ; COMMIT; --'\n;\n";
+    let src = source(t.path(), "x", tier);
+    let o = airlock(t.path(), &["lint", src.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("sql/tier1.sql:2") && err.contains("COMMIT"),
+        "lint names the COMMIT on line 2: {err}"
+    );
+}
+
 #[test]
 fn a_lexing_setting_changed_where_lint_cannot_see_is_put_back_before_the_next_message() {
     let db = TestDb::new("lexpin");

@@ -1280,9 +1280,11 @@ impl Lexer {
     }
 
     /// The gap after a string constant (scan.l: `quotecontinue`
-    /// = `{whitespace_with_newline}{quote}`).
+    /// = `{whitespace_with_newline}{quote}`). Before its newline, the whitespace that
+    /// is no newline: `[ \t\f\v]` since PostgreSQL 17 (`non_newline_space`); before,
+    /// a vertical tab was no whitespace at all, and the server refuses the text.
     fn gap(&mut self, b: u8) {
-        let horiz = matches!(b, b' ' | b'\t' | 0x0c);
+        let horiz = matches!(b, b' ' | b'\t' | 0x0b | 0x0c);
         let newline = b == b'\n' || b == b'\r';
         match self.lex {
             Lex::GapBefore if horiz => {}
@@ -1291,7 +1293,7 @@ impl Lexer {
             Lex::GapBeforeDash if b == b'-' => self.lex = Lex::GapBeforeComment,
             Lex::GapBeforeComment if newline => self.lex = Lex::GapAfter,
             Lex::GapBeforeComment => {}
-            Lex::GapAfter if horiz || newline || b == 0x0b => {}
+            Lex::GapAfter if horiz || newline => {}
             Lex::GapAfter if b == b'\'' => self.lex = Lex::Str, // same constant, same kind
             Lex::GapAfter if b == b'-' => self.lex = Lex::GapAfterDash,
             Lex::GapAfterDash if b == b'-' => self.lex = Lex::GapAfterComment,

@@ -104,6 +104,8 @@ fn what_postgres_would_run_is_seen() {
         // quotecontinue): the COMMIT is outside the constant.
         ("SELECT E'a'\n'\\'';\nCOMMIT;", 3),
         ("SELECT E'a' -- gap comment\n  '\\'';\nCOMMIT;", 3),
+        // A vertical tab before the newline is space of the gap (PostgreSQL 17).
+        ("SELECT E'a'\u{b}\n'\\'';\nCOMMIT;", 3),
         // No newline in the gap: two constants, the second a standard one.
         ("SELECT E'a' '\\';\nCOMMIT; --';", 2),
         ("VACUUM;", 1),
@@ -664,6 +666,8 @@ mod differential {
                 Just("é"),
                 Just("$$"),
                 Just("$q$"),
+                Just("\u{b}"),
+                Just("\u{c}"),
             ],
             0..8,
         )
@@ -680,6 +684,8 @@ mod differential {
             Just("\n-- c\n "),
             Just("/* c; ' */"),
             Just("\r\n"),
+            // Vertical tab and form feed: whitespace too (scan.l's `space`).
+            Just("\u{b}\u{c} \n"),
             Just(""),
         ]
         .prop_map(str::to_string)
@@ -779,6 +785,32 @@ mod differential {
             }
             prop_assert_eq!(c.finish(), whole);
         }
+    }
+
+    /// A vertical tab before the newline that lets a string constant continue: space
+    /// that is no newline since PostgreSQL 17 (scan.l's `non_newline_space`), so an
+    /// `E'…'` constant goes on in the next quote, where `\'` is an escaped quote. Read as
+    /// the constant's end, the `;` PostgreSQL reads outside it was inside a constant of
+    /// airlock's, and the statement after it, which the server runs, was never judged.
+    #[test]
+    fn a_vertical_tab_before_a_continuation_hides_no_statement() {
+        let sql = "SELECT E'a'\u{b}\n'\\'X' ; DROP TABLE x; --'\n;\n";
+        let theirs = super::super::parser::statement_ends(sql).expect("PostgreSQL parses it");
+        let mut c = ScriptChecker::new("p.sql");
+        c.feed(sql.as_bytes());
+        assert_eq!(c.finish_ends(), theirs, "{sql:?}");
+        let statements: Vec<&str> = split_all("p.sql", sql.as_bytes())
+            .expect("splits")
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::Sql { start, end, .. } => Some(sql[start as usize..end as usize].trim()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            statements.contains(&"DROP TABLE x;"),
+            "the statement the server runs is one of airlock's: {statements:?}"
+        );
     }
 
     /// DML where the `set_config` watch has work: calls, near misses, names cut by

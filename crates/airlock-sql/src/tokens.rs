@@ -95,14 +95,14 @@ fn string_end(b: &[u8], mut i: usize, escape: bool, line: &mut usize) -> Option<
 
 /// After a closing quote at `i - 1`: when whitespace with a newline (and `--`
 /// comments) leads to another quote, the index after that quote and the newlines
-/// crossed.
+/// crossed. A vertical tab is whitespace before the newline too (PostgreSQL 17's
+/// `non_newline_space`; before 17 it was no whitespace, and the server refuses it).
 fn continuation(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
     let mut newlines = 0;
     let mut seen_newline = false;
     loop {
         match *b.get(i)? {
-            b' ' | b'\t' | 0x0c => i += 1,
-            0x0b if seen_newline => i += 1,
+            b' ' | b'\t' | 0x0b | 0x0c => i += 1,
             b'\n' | b'\r' => {
                 newlines += usize::from(b[i] == b'\n');
                 seen_newline = true;
@@ -321,6 +321,27 @@ fn touching_u_amp(out: &[Token], i: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::SqlRole;
+    use super::Tok;
+
+    /// An `E'…'` constant goes on past a vertical tab and a newline (PostgreSQL 17), its
+    /// `\'` an escaped quote: one constant, and the `;` after it outside.
+    #[test]
+    fn a_constant_continues_past_a_vertical_tab_before_its_newline() {
+        let toks = super::tokenize("SELECT E'a'\u{b}\n'\\'X' ; DROP TABLE x;", 1).unwrap();
+        let word = |w: &str| Tok::Word(w.into());
+        assert_eq!(
+            toks.into_iter().map(|t| t.tok).collect::<Vec<_>>(),
+            [
+                word("SELECT"),
+                Tok::Str,
+                Tok::Punct(b';'),
+                word("DROP"),
+                word("TABLE"),
+                word("X"),
+                Tok::Punct(b';')
+            ]
+        );
+    }
 
     fn script_ok(sql: &str) -> bool {
         let mut c = super::super::ScriptChecker::new("t.sql");
