@@ -787,6 +787,66 @@ mod differential {
         }
     }
 
+    /// Text made of the bytes that open, close or escape something, in any order and
+    /// unescaped (`SELECT` and a raw run, statements apart by `;`): what PostgreSQL
+    /// parses must split where airlock's lexer splits. Most such texts do not parse
+    /// and are skipped; those that do are where a reader that reads one byte otherwise
+    /// would see another statement.
+    fn raw_script() -> BoxedStrategy<String> {
+        let atom = prop_oneof![
+            Just("'"),
+            Just("''"),
+            Just("E'"),
+            Just("e'"),
+            Just("U&'"),
+            Just("U&\""),
+            Just("B'"),
+            Just("X'"),
+            Just("N'"),
+            Just("\\"),
+            Just("\""),
+            Just("$$"),
+            Just("$q$"),
+            Just("$1"),
+            Just("$é$"),
+            Just("--"),
+            Just("/*"),
+            Just("*/"),
+            Just(";"),
+            Just(" "),
+            Just("\n"),
+            Just("\r"),
+            Just("\u{b}"),
+            Just("\u{c}"),
+            Just("\t"),
+            Just("a"),
+            Just("1"),
+            Just("-"),
+            Just("+"),
+            Just(","),
+            Just("("),
+            Just(")"),
+            Just("COMMIT"),
+        ];
+        proptest::collection::vec(atom, 0..14)
+            .prop_map(|v| format!("SELECT {};\nSELECT 2;", v.concat()))
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+        #[test]
+        fn statement_ends_match_postgres_on_raw_text(sql in raw_script(), chunk in 1usize..64) {
+            if let Some(theirs) = super::super::parser::statement_ends(&sql) {
+                let mut c = ScriptChecker::new("p.sql");
+                for piece in sql.as_bytes().chunks(chunk) {
+                    c.feed(piece);
+                }
+                prop_assert_eq!(c.finish_ends(), theirs, "{:?}", sql);
+            }
+        }
+    }
+
     /// A vertical tab before the newline that lets a string constant continue: space
     /// that is no newline since PostgreSQL 17 (scan.l's `non_newline_space`), so an
     /// `E'…'` constant goes on in the next quote, where `\'` is an escaped quote. Read as
