@@ -323,6 +323,105 @@ mod tests {
     use super::super::SqlRole;
     use super::Tok;
 
+    /// Where each string constant and quoted identifier ends, by this tokenizer and by
+    /// PostgreSQL's own scanner, on raw runs of the bytes that open, close or escape
+    /// something: the same, wherever the scanner reads the text at all.
+    mod differential {
+        use super::super::{tokenize, Tok};
+        use pg_query::protobuf::Token as T;
+        use proptest::prelude::*;
+
+        fn raw() -> BoxedStrategy<String> {
+            let atom = prop_oneof![
+                Just("'"),
+                Just("''"),
+                Just("E'"),
+                Just("e'"),
+                Just("U&'"),
+                Just("U&\""),
+                Just("B'"),
+                Just("X'"),
+                Just("N'"),
+                Just("\\"),
+                Just("\""),
+                Just("$$"),
+                Just("$q$"),
+                Just("$1"),
+                Just("$é$"),
+                Just("--"),
+                Just("/*"),
+                Just("*/"),
+                Just(";"),
+                Just(" "),
+                Just("\n"),
+                Just("\r"),
+                Just("\u{b}"),
+                Just("\u{c}"),
+                Just("a"),
+                Just("1"),
+                Just("-"),
+                Just("("),
+                Just("é"),
+            ];
+            proptest::collection::vec(atom, 0..14)
+                .prop_map(|v| format!("SELECT {}", v.concat()))
+                .boxed()
+        }
+
+        /// The ends of the scanner's constants and quoted identifiers, in text the
+        /// server parses. A bit or hex
+        /// string ends at its first `'` (`B'a''b'` is `B'a'` then `'b'`, which the
+        /// grammar refuses), where the tokenizer reads a doubled quote: the same text is
+        /// inside a constant either way, so constants that touch count as one.
+        fn theirs(sql: &str) -> Option<Vec<usize>> {
+            // Only text the server runs: a tokenizer may read what it refuses otherwise
+            // (`1$$` is a number and a dollar quote to it, one word here).
+            pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
+            let scan = pg_query::scan(sql).ok()?;
+            // (start, end, a bit or hex string)
+            let mut ends: Vec<(usize, usize, bool)> = vec![];
+            for t in &scan.tokens {
+                let (start, end) = (t.start as usize, t.end as usize);
+                let kind = T::try_from(t.token);
+                let quoted = match kind {
+                    Ok(T::Sconst | T::Usconst | T::Bconst | T::Xconst) => true,
+                    Ok(T::Ident | T::Uident) => sql[start..end].ends_with('"'),
+                    _ => false,
+                };
+                match ends.last_mut() {
+                    Some(last)
+                        if quoted
+                            && last.2
+                            && last.1 == start
+                            && sql[start..].starts_with('\'') =>
+                    {
+                        last.1 = end
+                    }
+                    _ if quoted => {
+                        ends.push((start, end, matches!(kind, Ok(T::Bconst | T::Xconst))))
+                    }
+                    _ => {}
+                }
+            }
+            Some(ends.into_iter().map(|(_, end, _)| end).collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5000))]
+            #[test]
+            fn constants_end_where_postgres_ends_them(sql in raw()) {
+                if let (Some(theirs), Ok(ours)) = (theirs(&sql), tokenize(&sql, 1)) {
+                    let ours: Vec<usize> = ours
+                        .iter()
+                        .filter(|t| matches!(t.tok, Tok::Str | Tok::Quoted(_) | Tok::UnicodeQuoted))
+                        .map(|t| t.end)
+                        .collect();
+                    prop_assert_eq!(ours, theirs, "{:?}", sql);
+                }
+            }
+        }
+    }
+
     /// An `E'…'` constant goes on past a vertical tab and a newline (PostgreSQL 17), its
     /// `\'` an escaped quote: one constant, and the `;` after it outside.
     #[test]
