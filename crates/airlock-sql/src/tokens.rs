@@ -325,7 +325,7 @@ mod tests {
 
     /// Where each string constant and quoted identifier ends, by this tokenizer and by
     /// PostgreSQL's own scanner, on raw runs of the bytes that open, close or escape
-    /// something: the same, wherever the scanner reads the text at all.
+    /// something: the same, wherever the server parses the text.
     mod differential {
         use super::super::{tokenize, Tok};
         use pg_query::protobuf::Token as T;
@@ -369,13 +369,12 @@ mod tests {
         }
 
         /// The ends of the scanner's constants and quoted identifiers, in text the
-        /// server parses. A bit or hex
-        /// string ends at its first `'` (`B'a''b'` is `B'a'` then `'b'`, which the
-        /// grammar refuses), where the tokenizer reads a doubled quote: the same text is
-        /// inside a constant either way, so constants that touch count as one.
+        /// server parses (what it refuses, it runs none of: `1$$…$$` is a number and a
+        /// dollar quote to the scanner, one word here, and no grammar takes them
+        /// side by side). A bit or hex string ends at its first `'` (`B'a''b'` is
+        /// `B'a'` then `'b'`), where the tokenizer reads a doubled quote: the same text
+        /// is inside a constant either way, so such constants that touch count as one.
         fn theirs(sql: &str) -> Option<Vec<usize>> {
-            // Only text the server runs: a tokenizer may read what it refuses otherwise
-            // (`1$$` is a number and a dollar quote to it, one word here).
             pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
             let scan = pg_query::scan(sql).ok()?;
             // (start, end, a bit or hex string)
