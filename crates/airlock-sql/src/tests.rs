@@ -639,7 +639,7 @@ fn syntax_newer_than_the_oldest_target_is_reported() {
     assert_eq!(check(None), vec![]);
 }
 
-mod differential {
+pub(crate) mod differential {
     //! The lexer must split exactly where PostgreSQL's parser splits, on any text
     //! the parser accepts; and must not depend on how the bytes are chunked.
     use super::super::lexer::{Keep, Lexer, Mode};
@@ -792,12 +792,10 @@ mod differential {
         }
     }
 
-    /// Text made of the bytes that open, close or escape something, in any order and
-    /// unescaped (`SELECT` and a raw run, statements apart by `;`): what PostgreSQL
-    /// parses must split where airlock's lexer splits. Most such texts do not parse
-    /// and are skipped; those that do are where a reader that reads one byte otherwise
-    /// would see another statement.
-    fn raw_script() -> BoxedStrategy<String> {
+    /// A raw run of the bytes that open, close or escape something (quotes and their
+    /// prefixes, dollar tags, comments, every whitespace byte, `;`), in any order and
+    /// unescaped; also what the tokenizer's differential test reads (`tokens.rs`).
+    pub(crate) fn raw_run() -> BoxedStrategy<String> {
         let atom = prop_oneof![
             Just("'"),
             Just("''"),
@@ -825,6 +823,7 @@ mod differential {
             Just("\u{c}"),
             Just("\t"),
             Just("a"),
+            Just("é"),
             Just("1"),
             Just("-"),
             Just("+"),
@@ -834,7 +833,17 @@ mod differential {
             Just("COMMIT"),
         ];
         proptest::collection::vec(atom, 0..14)
-            .prop_map(|v| format!("SELECT {};\nSELECT 2;", v.concat()))
+            .prop_map(|v| v.concat())
+            .boxed()
+    }
+
+    /// `SELECT` and a raw run, then another statement: what PostgreSQL parses must
+    /// split where airlock's lexer splits. Most such texts do not parse and are
+    /// skipped; those that do are where a reader that reads one byte otherwise would
+    /// see another statement.
+    fn raw_script() -> BoxedStrategy<String> {
+        raw_run()
+            .prop_map(|r| format!("SELECT {r};\nSELECT 2;"))
             .boxed()
     }
 

@@ -332,39 +332,8 @@ mod tests {
         use proptest::prelude::*;
 
         fn raw() -> BoxedStrategy<String> {
-            let atom = prop_oneof![
-                Just("'"),
-                Just("''"),
-                Just("E'"),
-                Just("e'"),
-                Just("U&'"),
-                Just("U&\""),
-                Just("B'"),
-                Just("X'"),
-                Just("N'"),
-                Just("\\"),
-                Just("\""),
-                Just("$$"),
-                Just("$q$"),
-                Just("$1"),
-                Just("$é$"),
-                Just("--"),
-                Just("/*"),
-                Just("*/"),
-                Just(";"),
-                Just(" "),
-                Just("\n"),
-                Just("\r"),
-                Just("\u{b}"),
-                Just("\u{c}"),
-                Just("a"),
-                Just("1"),
-                Just("-"),
-                Just("("),
-                Just("é"),
-            ];
-            proptest::collection::vec(atom, 0..14)
-                .prop_map(|v| format!("SELECT {}", v.concat()))
+            crate::tests::differential::raw_run()
+                .prop_map(|r| format!("SELECT {r}"))
                 .boxed()
         }
 
