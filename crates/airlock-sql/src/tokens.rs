@@ -340,38 +340,22 @@ mod tests {
         /// The ends of the scanner's constants and quoted identifiers, in text the
         /// server parses (what it refuses, it runs none of: `1$$…$$` is a number and a
         /// dollar quote to the scanner, one word here, and no grammar takes them
-        /// side by side). A bit or hex string ends at its first `'` (`B'a''b'` is
-        /// `B'a'` then `'b'`), where the tokenizer reads a doubled quote: the same text
-        /// is inside a constant either way, so such constants that touch count as one.
+        /// side by side).
         fn theirs(sql: &str) -> Option<Vec<usize>> {
             pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
             let scan = pg_query::scan(sql).ok()?;
-            // (start, end, a bit or hex string)
-            let mut ends: Vec<(usize, usize, bool)> = vec![];
-            for t in &scan.tokens {
-                let (start, end) = (t.start as usize, t.end as usize);
-                let kind = T::try_from(t.token);
-                let quoted = match kind {
-                    Ok(T::Sconst | T::Usconst | T::Bconst | T::Xconst) => true,
-                    Ok(T::Ident | T::Uident) => sql[start..end].ends_with('"'),
-                    _ => false,
-                };
-                match ends.last_mut() {
-                    Some(last)
-                        if quoted
-                            && last.2
-                            && last.1 == start
-                            && sql[start..].starts_with('\'') =>
-                    {
-                        last.1 = end
-                    }
-                    _ if quoted => {
-                        ends.push((start, end, matches!(kind, Ok(T::Bconst | T::Xconst))))
-                    }
-                    _ => {}
-                }
-            }
-            Some(ends.into_iter().map(|(_, end, _)| end).collect())
+            let quoted = |t: &&pg_query::protobuf::ScanToken| match T::try_from(t.token) {
+                Ok(T::Sconst | T::Usconst | T::Bconst | T::Xconst) => true,
+                Ok(T::Ident | T::Uident) => sql[t.start as usize..t.end as usize].ends_with('"'),
+                _ => false,
+            };
+            Some(
+                scan.tokens
+                    .iter()
+                    .filter(quoted)
+                    .map(|t| t.end as usize)
+                    .collect(),
+            )
         }
 
         proptest! {
