@@ -479,3 +479,47 @@ fn a_message_that_reaches_the_server_under_other_lexing_settings_runs_nothing() 
         "{r:?}"
     );
 }
+
+/// Small files travel several to a string, and only the first carries the lexing
+/// check (the server lexes the string whole on arrival): a string that arrives under
+/// other settings runs nothing, not even the later file whose text those settings
+/// would turn into a DROP.
+#[test]
+fn a_string_of_small_files_that_reaches_the_server_under_other_lexing_settings_runs_nothing() {
+    let db = TestDb::new("lexgroup");
+    db.exec("CREATE TABLE public.victim(i int); CREATE TABLE public.t(i int, s text);");
+    let mut client = db.client();
+    let mut tx = client.transaction().expect("BEGIN");
+    let guard = TxGuard::begin(&mut tx).expect("guard");
+    let segment = |tx: &mut postgres::Transaction<'_>, file: &str, sql: &'static str| {
+        exec::prepare(
+            tx,
+            &guard,
+            "",
+            file,
+            Payload::Memory(sql.as_bytes()),
+            1 << 20,
+        )
+        .expect("prepared")
+        .expect("a file that goes in a string")
+    };
+    let files = [
+        segment(&mut tx, "a.sql", "INSERT INTO public.t VALUES (1, 'a');\n"),
+        segment(&mut tx, "b.sql", SJIS_ATTACK),
+    ];
+    tx.batch_execute("SET client_encoding TO 'SJIS'").unwrap();
+    let r = exec::run_group(&mut tx, &guard, &files);
+    let victim = tx
+        .simple_query("SELECT (pg_catalog.to_regclass('public.victim') IS NOT NULL)::text")
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+    assert_eq!(victim.as_deref(), Some("true"), "the DROP TABLE ran: {r:?}");
+    assert!(
+        matches!(&r, Err((0, FileError::Lexing { found, .. })) if found.contains("client_encoding=SJIS")),
+        "{r:?}"
+    );
+}

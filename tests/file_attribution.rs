@@ -174,8 +174,9 @@ fn a_failure_after_a_file_that_changed_a_setting_is_still_named() {
 
 /// Small files of a tier travel in one string, which the server lexes whole when it
 /// arrives: a file that turns `standard_conforming_strings` off where lint cannot see
-/// it changes nothing of how the next file was lexed (as lint read it), and each
-/// file's trailer puts the setting back before the next file's own check runs. Read
+/// it changes nothing of how the next file was lexed (as lint read it: the whole
+/// string was lexed on arrival, under the settings its first file's check proves), and
+/// each file's trailer puts the setting back before the next file runs. Read
 /// with the setting off, file 2's string would hold a COMMIT; it does not, the last
 /// statement fails, and nothing stays.
 #[test]

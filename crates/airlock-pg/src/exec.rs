@@ -967,6 +967,12 @@ impl Segment {
         })
     }
 
+    /// The lexing check the message begins with: its bytes (ASCII, so its characters
+    /// too) and the statements the server completes for it.
+    fn head(&self) -> (usize, usize) {
+        (self.message.head.len(), self.message.head_statements)
+    }
+
     /// Bytes of the message.
     pub fn len(&self) -> usize {
         self.message.text.len()
@@ -1010,8 +1016,11 @@ pub fn prepare(
 /// nothing ran before that check), then runs each file's message in turn, its
 /// trailer included, so after every file airlock's transaction is proven open and the
 /// settings that decide lexing are put back, as when each is sent alone; the first
-/// error stops the rest. Between two files, a [`FLUSH`] row makes the server send its
-/// answers so far. On an error: the index of the file it is in (by the server's
+/// error stops the rest. Every file but the first is sent without its lexing check
+/// ([`Segment::head`]): the server lexed the whole string on arrival, under the
+/// settings the first check proves, so a later check would prove nothing (and cost a
+/// planned statement a file). Between two files, a [`FLUSH`] row makes the server send
+/// its answers so far. On an error: the index of the file it is in (by the server's
 /// position, else by the statements completed) and the error as [`run_file`] gives it
 /// for that file.
 pub fn run_group(
@@ -1021,33 +1030,42 @@ pub fn run_group(
 ) -> Result<(), (usize, FileError)> {
     let mut text = String::with_capacity(files.iter().map(|f| f.len() + FLUSH.len()).sum());
     for (k, f) in files.iter().enumerate() {
+        let mut sent = &f.message.text[..];
         if k > 0 {
             text.push_str(FLUSH);
+            sent = &sent[f.head().0..];
         }
-        // UTF-8: checked when it was made.
-        text.push_str(&String::from_utf8_lossy(&f.message.text));
+        // UTF-8: checked when it was made (and the check it may leave out is ASCII).
+        text.push_str(&String::from_utf8_lossy(sent));
     }
     let Err((done, error)) = tx.batch_execute_counted(&text) else {
         return Ok(());
     };
     // The file it is in: by the server's position when it gave one (a syntax error:
     // nothing ran), else by the statements completed. A file's FLUSH counts as its
-    // own: with it not yet answered, the file before it had finished.
+    // own: with it not yet answered, the file before it had finished. Counted as
+    // sent: a file after the first without its check.
     let position = error_position(&error);
     let flush_chars = FLUSH.chars().count();
     let (mut statements, mut chars, mut k) = (0, 0, 0);
     let (statements, chars) = loop {
         let f = &files[k];
         let (pad, pad_chars) = if k > 0 { (1, flush_chars) } else { (0, 0) };
+        let (head_chars, head_statements) = if k > 0 { f.head() } else { (0, 0) };
+        let (sent_chars, sent_statements) = (f.chars - head_chars, f.statements - head_statements);
         let inside = match position {
-            Some(p) => p <= chars + pad_chars + f.chars,
-            None => done < statements + pad + f.statements,
+            Some(p) => p <= chars + pad_chars + sent_chars,
+            None => done < statements + pad + sent_statements,
         };
         if inside || k + 1 == files.len() {
-            break (statements + pad, chars + pad_chars);
+            // Where the file's whole message would have begun, its check sent too.
+            break (
+                statements + pad - head_statements,
+                chars + pad_chars - head_chars,
+            );
         }
-        statements += pad + f.statements;
-        chars += pad_chars + f.chars;
+        statements += pad + sent_statements;
+        chars += pad_chars + sent_chars;
         k += 1;
     };
     let f = &files[k];
