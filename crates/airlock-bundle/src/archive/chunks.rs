@@ -3,9 +3,11 @@
 //!
 //! Invariant: no byte of a chunk reaches a reader before the chunk's SHA-256 matched
 //! the manifest; the file's SHA-256 covers every byte of every chunk read, in order.
-//! Both hashes of a chunk are made in one pass ([`twin_sha::update_both`]); the first
-//! chunk needs no second state (its SHA-256 is the file's hash state after exactly its
-//! bytes, finalized).
+//! Both hashes of a chunk are made in one pass ([`twin_sha::update_both`]), a piece at a
+//! time as the piece arrives (still in the cache, and the inflating thread drained
+//! evenly); the first chunk needs no second state (its SHA-256 is the file's hash state
+//! after exactly its bytes, finalized). A chunk's bytes are handed on only after the
+//! last piece is hashed and the chunk's hash matched.
 
 use crate::manifest;
 use crate::twin_sha::{self, Sha256State};
@@ -73,9 +75,22 @@ impl<'a> ChunkVerifier<'a> {
         if buf.len() < want {
             buf.resize(want, 0);
         }
-        read_whole(&mut *self.inner, &mut buf[..want], &self.path)?;
+        // Each piece is hashed as it arrives, while it is in the cache, and the
+        // inflating thread is drained evenly instead of a chunk at a time.
+        let mut own = (self.next > 0).then(Sha256State::new);
+        let whole = &mut self.whole;
+        read_whole(&mut *self.inner, &mut buf[..want], &self.path, |piece| {
+            match own.as_mut() {
+                Some(own) => twin_sha::update_both(whole, own, piece),
+                None => whole.update(piece),
+            }
+        })?;
         self.filled = want;
-        let actual = hex::encode(self.hash_chunk());
+        // The first chunk's SHA-256 is the file's state after exactly its bytes.
+        let actual = hex::encode(match own {
+            Some(own) => own.finalize(),
+            None => self.whole.clone().finalize(),
+        });
         let expected = self.chunks.get(self.next).map(String::as_str).unwrap_or("");
         if actual != expected {
             return Err(io::Error::new(
@@ -89,18 +104,6 @@ impl<'a> ChunkVerifier<'a> {
         self.next += 1;
         self.pos = 0;
         Ok(true)
-    }
-
-    /// Add the chunk in the buffer to the file's hash; its own SHA-256.
-    fn hash_chunk(&mut self) -> [u8; 32] {
-        let chunk = &self.room.buf[..self.filled];
-        if self.next == 0 {
-            self.whole.update(chunk);
-            return self.whole.clone().finalize();
-        }
-        let mut own = Sha256State::new();
-        twin_sha::update_both(&mut self.whole, &mut own, chunk);
-        own.finalize()
     }
 
     /// Read (and check) the chunks the sink left unread.
@@ -128,8 +131,14 @@ impl Read for ChunkVerifier<'_> {
     }
 }
 
-/// Fill `buf` from `r`, or say the entry was cut short.
-fn read_whole(r: &mut dyn Read, buf: &mut [u8], path: &str) -> io::Result<()> {
+/// Fill `buf` from `r`, handing each piece read to `seen`, or say the entry was cut
+/// short.
+fn read_whole(
+    r: &mut dyn Read,
+    buf: &mut [u8],
+    path: &str,
+    mut seen: impl FnMut(&[u8]),
+) -> io::Result<()> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
@@ -139,7 +148,10 @@ fn read_whole(r: &mut dyn Read, buf: &mut [u8], path: &str) -> io::Result<()> {
                     format!("{path}: truncated entry"),
                 ))
             }
-            Ok(n) => got += n,
+            Ok(n) => {
+                seen(&buf[got..got + n]);
+                got += n;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
