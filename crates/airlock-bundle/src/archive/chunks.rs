@@ -79,12 +79,15 @@ impl<'a> ChunkVerifier<'a> {
         // inflating thread is drained evenly instead of a chunk at a time.
         let mut own = (self.next > 0).then(Sha256State::new);
         let whole = &mut self.whole;
-        read_whole(&mut *self.inner, &mut buf[..want], &self.path, |piece| {
-            match own.as_mut() {
+        read_whole(
+            &mut *self.inner,
+            &mut buf[..want],
+            &self.path,
+            |piece| match own.as_mut() {
                 Some(own) => twin_sha::update_both(whole, own, piece),
                 None => whole.update(piece),
-            }
-        })?;
+            },
+        )?;
         self.filled = want;
         // The first chunk's SHA-256 is the file's state after exactly its bytes.
         let actual = hex::encode(match own {
@@ -157,4 +160,120 @@ fn read_whole(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    /// Hands its bytes on in pieces of the sizes given in turn, as a reader whose cuts
+    /// fall anywhere (mid-block for SHA-256) would.
+    struct Cut<'a> {
+        data: &'a [u8],
+        at: usize,
+        sizes: &'a [usize],
+        turn: usize,
+    }
+
+    impl Read for Cut<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(out.len()).min(self.data.len() - self.at);
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn file(len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9) >> 5) as u8)
+            .collect()
+    }
+
+    fn chunk_hashes(data: &[u8]) -> Vec<String> {
+        data.chunks(manifest::CHUNK as usize)
+            .map(|c| hex::encode(Sha256::digest(c)))
+            .collect()
+    }
+
+    /// Reads everything through the verifier, `take` bytes at a time: the bytes handed
+    /// on, and the error that stopped it.
+    fn read_all(v: &mut ChunkVerifier<'_>, take: usize) -> (Vec<u8>, Option<io::Error>) {
+        let mut got = Vec::new();
+        let mut buf = vec![0; take];
+        loop {
+            match v.read(&mut buf) {
+                Ok(0) => return (got, None),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+    }
+
+    /// Each piece is hashed as it arrives: wherever the reads are cut, the chunks'
+    /// hashes and the file's are those of the bytes.
+    #[test]
+    fn pieces_cut_anywhere_hash_as_the_whole_chunks_do() {
+        let chunk = manifest::CHUNK as usize;
+        let data = file(2 * chunk + 1000);
+        let chunks = chunk_hashes(&data);
+        for sizes in [&[1 << 20][..], &[1, 63, 65, 4097, 300_001][..]] {
+            let mut inner = Cut {
+                data: &data,
+                at: 0,
+                sizes,
+                turn: 0,
+            };
+            let mut room = ChunkRoom::default();
+            let mut v = ChunkVerifier::new(
+                &mut inner,
+                &mut room,
+                "sql/a.sql",
+                data.len() as u64,
+                &chunks,
+            );
+            let (got, err) = read_all(&mut v, 100_003);
+            assert!(err.is_none(), "{sizes:?}: {err:?}");
+            assert!(got == data, "{sizes:?}: the bytes handed on");
+            assert_eq!(
+                v.finish(),
+                (hex::encode(Sha256::digest(&data)), data.len() as u64)
+            );
+        }
+    }
+
+    /// A byte changed in the second chunk: the first chunk is handed on whole, then the
+    /// mismatch, and no byte of the second chunk.
+    #[test]
+    fn no_byte_of_an_altered_chunk_is_handed_on() {
+        let chunk = manifest::CHUNK as usize;
+        let signed = file(2 * chunk + 1000);
+        let chunks = chunk_hashes(&signed);
+        let mut altered = signed.clone();
+        altered[chunk + 4097] ^= 1;
+        let mut inner = Cut {
+            data: &altered,
+            at: 0,
+            sizes: &[1, 63, 65, 4097, 300_001],
+            turn: 0,
+        };
+        let mut room = ChunkRoom::default();
+        let mut v = ChunkVerifier::new(
+            &mut inner,
+            &mut room,
+            "sql/a.sql",
+            signed.len() as u64,
+            &chunks,
+        );
+        let (got, err) = read_all(&mut v, 100_003);
+        assert!(got == signed[..chunk], "exactly the first chunk");
+        let err = err.expect("the altered chunk is refused").to_string();
+        assert!(
+            err.starts_with(&format!("{CHUNK_MISMATCH}sql/a.sql\t1\t{}", chunks[1])),
+            "{err}"
+        );
+    }
 }
