@@ -199,18 +199,33 @@ mod tests {
             .collect()
     }
 
-    /// Reads everything through the verifier, `take` bytes at a time: the bytes handed
-    /// on, and the error that stopped it.
-    fn read_all(v: &mut ChunkVerifier<'_>, take: usize) -> (Vec<u8>, Option<io::Error>) {
+    /// Reads `data` through a verifier of `chunks`, cut in pieces of `sizes` and read
+    /// 100,003 bytes at a time: the bytes handed on, the error that stopped it, and the
+    /// file's hash and length.
+    fn read_cut(
+        data: &[u8],
+        sizes: &[usize],
+        chunks: &[String],
+    ) -> (Vec<u8>, Option<io::Error>, (String, u64)) {
+        let mut inner = Cut {
+            data,
+            at: 0,
+            sizes,
+            turn: 0,
+        };
+        let mut room = ChunkRoom::default();
+        let size = data.len() as u64;
+        let mut v = ChunkVerifier::new(&mut inner, &mut room, "sql/a.sql", size, chunks);
         let mut got = Vec::new();
-        let mut buf = vec![0; take];
-        loop {
+        let mut buf = vec![0; 100_003];
+        let err = loop {
             match v.read(&mut buf) {
-                Ok(0) => return (got, None),
+                Ok(0) => break None,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => return (got, Some(e)),
+                Err(e) => break Some(e),
             }
-        }
+        };
+        (got, err, v.finish())
     }
 
     /// Each piece is hashed as it arrives: wherever the reads are cut, the chunks'
@@ -221,25 +236,11 @@ mod tests {
         let data = file(2 * chunk + 1000);
         let chunks = chunk_hashes(&data);
         for sizes in [&[1 << 20][..], &[1, 63, 65, 4097, 300_001][..]] {
-            let mut inner = Cut {
-                data: &data,
-                at: 0,
-                sizes,
-                turn: 0,
-            };
-            let mut room = ChunkRoom::default();
-            let mut v = ChunkVerifier::new(
-                &mut inner,
-                &mut room,
-                "sql/a.sql",
-                data.len() as u64,
-                &chunks,
-            );
-            let (got, err) = read_all(&mut v, 100_003);
+            let (got, err, whole) = read_cut(&data, sizes, &chunks);
             assert!(err.is_none(), "{sizes:?}: {err:?}");
             assert!(got == data, "{sizes:?}: the bytes handed on");
             assert_eq!(
-                v.finish(),
+                whole,
                 (hex::encode(Sha256::digest(&data)), data.len() as u64)
             );
         }
@@ -254,21 +255,7 @@ mod tests {
         let chunks = chunk_hashes(&signed);
         let mut altered = signed.clone();
         altered[chunk + 4097] ^= 1;
-        let mut inner = Cut {
-            data: &altered,
-            at: 0,
-            sizes: &[1, 63, 65, 4097, 300_001],
-            turn: 0,
-        };
-        let mut room = ChunkRoom::default();
-        let mut v = ChunkVerifier::new(
-            &mut inner,
-            &mut room,
-            "sql/a.sql",
-            signed.len() as u64,
-            &chunks,
-        );
-        let (got, err) = read_all(&mut v, 100_003);
+        let (got, err, _) = read_cut(&altered, &[1, 63, 65, 4097, 300_001], &chunks);
         assert!(got == signed[..chunk], "exactly the first chunk");
         let err = err.expect("the altered chunk is refused").to_string();
         assert!(
