@@ -33,6 +33,12 @@
 # "pairs": the median of each round's ratio to psql's run in the same round.
 # AIRLOCK_BIN compares another build; BEFORE_BIN adds a build (say the previous
 # release, or main before a change) as a fourth contender in every round.
+# SERVER_TIME=1 (with RAM=1) also logs every statement's duration on the private
+# cluster and prints, per contender, the server's own time in the target database
+# (the sum of its statements' durations in each run), its median and its paired
+# difference from psql's: what an apply costs the server, without the process
+# starts, the client and the machine's noise (end-to-end runs here swing by more
+# than a per-file cost; the server's time resolves a few ms).
 # Targets (issue 28), judged on the medians and printed on airlock's row: many small
 # files and kratos's migrations at most 1.0x psql -1; INSERT-heavy files at most the
 # sqlx-style runner's time. "over psql" is the median of each round's difference from
@@ -47,6 +53,11 @@ CORPORA=("$@")
 airlock_bin
 bench_workdir apply
 [ "${RAM:-0}" != 1 ] || ram_cluster
+if [ "${SERVER_TIME:-0}" = 1 ]; then
+  [ "${RAM:-0}" = 1 ] || { echo "SERVER_TIME=1 needs RAM=1 (the private cluster's log)" >&2; exit 2; }
+  "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET log_min_duration_statement = 0" \
+    -c "ALTER SYSTEM SET log_line_prefix = '%d|'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 keygen
 DB=airlock_bench_apply_$$
 DROP_DBS=("$DB")
@@ -88,12 +99,19 @@ fresh_db() {
     find "$AIRLOCK_STATE_DIR" -mindepth 1 -maxdepth 1 ! -name "${keep:-.}" -exec rm -rf {} +
 }
 
-# run_ms COMMAND...: the wall time of COMMAND in a fresh database, in ms.
+# run_ms COMMAND...: the wall time of COMMAND in a fresh database, in ms. With
+# SERVER_TIME=1, the server's time of its statements in that database goes to
+# $W/server-COMMAND-CORPUS, a line a run.
 run_ms() {
   fresh_db
-  local s; s=$(now_ms)
+  local s from
+  [ "${SERVER_TIME:-0}" != 1 ] || from=$(stat -c %s "$RAM_DIR/log")
+  s=$(now_ms)
   "$@" >/dev/null 2>"$W/err" || { echo "failed: $*" >&2; cat "$W/err" >&2; exit 1; }
   echo $(( $(now_ms) - s ))
+  [ "${SERVER_TIME:-0}" != 1 ] || tail -c +"$((from + 1))" "$RAM_DIR/log" |
+    awk -v p="$DB|" 'index($0, p) == 1 && match($0, /duration: [0-9.]+ ms/) {
+        t += substr($0, RSTART + 10, RLENGTH - 13) } END { printf "%.1f\n", t }' >>"$W/server-$1-$2"
 }
 
 air() { "$A" apply "$1.tar.gz" --trust k.pub --db "dbname=$DB" --quiet --yes; }
@@ -160,5 +178,17 @@ for c in "${CORPORA[@]}"; do
   printf '| %s | psql -1 | %s | 1.00x | | | |\n' "$c" "$mp"
   printf '| %s | sqlx-style (onemsg.py) | %s | %s | %s | %s | |\n' "$c" "$ms" "$(ratio "$ms")" "$(pairs "${ts[@]}")" "$(over "${ts[@]}")"
   echo "  runs (ms): airlock ${ta[*]} / psql ${tp[*]} / sqlx-style ${ts[*]}" >&2
+  if [ "${SERVER_TIME:-0}" = 1 ]; then
+    base=psql1
+    [ "$c" != small ] || base=psqlcat
+    # server NAME: the median of a contender's server time, and of its difference
+    # from psql's in the same round.
+    server() {
+      paste "$W/server-$1-$c" "$W/server-$base-$c" |
+        awk '{ print $1 "\t" $1 - $2 }' >"$W/pairs"
+      printf '%s ms, %s ms over psql' "$(cut -f1 "$W/pairs" | median)" "$(cut -f2 "$W/pairs" | median)"
+    }
+    echo "  server time (median; paired over psql -1's $(median <"$W/server-$base-$c") ms): airlock $(server air)${BEFORE_BIN:+; before $(server before)}; sqlx-style $(server sqlx)"
+  fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
