@@ -188,7 +188,7 @@ for c in "${CORPORA[@]}"; do
         awk '{ print $1 "\t" $1 - $2 }' >"$W/pairs"
       printf '%s ms, %s ms over psql' "$(cut -f1 "$W/pairs" | median)" "$(cut -f2 "$W/pairs" | median)"
     }
-    echo "  server time (median; paired over psql -1's $(median <"$W/server-$base-$c") ms): airlock $(server air)${BEFORE_BIN:+; before $(server before)}; sqlx-style $(server sqlx)"
+    echo "  server time, medians (psql -1 $(median <"$W/server-$base-$c") ms; over psql: paired by round): airlock $(server air)${BEFORE_BIN:+; before $(server before)}; sqlx-style $(server sqlx)"
   fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
