@@ -16,6 +16,8 @@ use super::lexing::SetConfigWatch;
 use super::meta;
 use super::wrapper::{self, Wrappers};
 
+mod rows;
+
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
 pub const MAX_STATEMENT: usize = 8 << 20;
@@ -356,6 +358,9 @@ pub(super) struct Lexer {
     set_config: SetConfigWatch,
     /// Invalid UTF-8 seen: nothing after it can be judged.
     pub(super) stopped: bool,
+    /// Statements to read before the row lane (`rows.rs`) tries again, after it
+    /// stopped before one it could not vouch for.
+    lane_wait: u32,
     /// Tests turn the whole-token fast paths off to compare (`word_run`, `dml_string`).
     #[cfg(test)]
     pub(super) byte_by_byte: bool,
@@ -414,6 +419,7 @@ impl Lexer {
             utf8_carry: Vec::new(),
             set_config: SetConfigWatch::default(),
             stopped: false,
+            lane_wait: 0,
             #[cfg(test)]
             byte_by_byte: false,
             #[cfg(test)]
@@ -567,6 +573,18 @@ impl Lexer {
         if self.lex != Lex::Normal || self.meta.is_some() {
             return 0;
         }
+        if self.stmt == Stmt::Known && self.lane_wait == 0 && self.lane_ready() {
+            match self.dml_lane(rest) {
+                (0, rows::Stop::Blank) => self.lane_wait = rows::BACKOFF,
+                (0, rows::Stop::Done) => {}
+                (read, stop) => {
+                    if let rows::Stop::Blank = stop {
+                        self.lane_wait = rows::BACKOFF;
+                    }
+                    return read;
+                }
+            }
+        }
         match self.stmt {
             Stmt::Empty | Stmt::FirstWord => self.word_run(rest),
             Stmt::Known if self.kind == Kind::Dml && rest[0] == b'\'' => self.dml_string(rest),
@@ -587,13 +605,19 @@ impl Lexer {
             }
             let boundary = self.dml_boundary(&rest[at..]);
             at += boundary;
-            // The next statement's text, when it is DML read as this one was.
+            // The next statement's text, when it is DML read as this one was (or by
+            // the row lane, when it may try again).
             if boundary == 0
                 || self.stmt != Stmt::Known
                 || self.kind != Kind::Dml
                 || self.lex != Lex::Normal
                 || self.stopped
             {
+                return at;
+            }
+            if self.lane_wait > 0 {
+                self.lane_wait -= 1;
+            } else if self.lane_ready() {
                 return at;
             }
         }

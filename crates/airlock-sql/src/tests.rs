@@ -931,7 +931,13 @@ pub(crate) mod differential {
         }
         l.finish();
         let legacy = (1..=sql.lines().count() + 1).find(|&n| l.legacy_hint(n).is_some());
-        format!("{:?} at {}, legacy quote {legacy:?}", l.events, l.offset())
+        format!(
+            "{:?} at {}, legacy quote {legacy:?}, ends {:?}, long {}",
+            l.events,
+            l.offset(),
+            l.ends,
+            l.long_dml
+        )
     }
 
     proptest! {
@@ -1018,6 +1024,95 @@ pub(crate) mod differential {
                     "{:?}", sql
                 );
             }
+        }
+    }
+
+    /// A data file's rows as the row lane reads them (`lexer/rows.rs`): many to a
+    /// 64-byte block, or one across several, and among them, at any place in a block,
+    /// each thing that must stop the lane (comments, quoted identifiers, dollar quotes,
+    /// psql variables and meta-commands, `E'…'` constants, a backslash before a quote,
+    /// `set_config` calls, nested or stray parentheses, `;` inside them, MERGE and
+    /// statements that are not DML) and the near misses it may read past (`::` casts,
+    /// a lone `-` or `/`, `_c` in other words, an `e` that prefixes nothing).
+    fn rows_file() -> BoxedStrategy<String> {
+        let cell = prop_oneof![
+            8 => Just("1".to_string()),
+            8 => Just("'alpha-1'".to_string()),
+            4 => "[a-z ]{0,70}".prop_map(|w| format!("'{w}'")),
+            2 => Just("'it''s'".to_string()),
+            2 => Just("'two\nlines'".to_string()),
+            2 => Just("'a'\n'b'".to_string()),
+            2 => Just("-1".to_string()),
+            2 => Just("4/2".to_string()),
+            2 => Just("'x'::text".to_string()),
+            1 => Just("x:::y".to_string()),
+            1 => Just("a[1:2]".to_string()),
+            1 => Just(":v".to_string()),
+            1 => Just(":'v'".to_string()),
+            1 => Just("-- c\n1".to_string()),
+            1 => Just("/* c; ' */ 1".to_string()),
+            1 => Just("\"Id\"".to_string()),
+            1 => Just("$1".to_string()),
+            1 => Just("$$a;'$$".to_string()),
+            1 => Just("E'a\\'b'".to_string()),
+            1 => Just("e'x'".to_string()),
+            1 => Just("be'x'".to_string()),
+            1 => Just("'\\'".to_string()),
+            1 => Just("'a\\b'".to_string()),
+            1 => Just("now()".to_string()),
+            1 => Just("((1))".to_string()),
+            1 => Just("')'".to_string()),
+            1 => Just(")".to_string()),
+            1 => Just("(1; 2)".to_string()),
+            1 => Just("created_at".to_string()),
+            1 => Just("set_config('a', 'b', false)".to_string()),
+            1 => Just("set_config('standard_conforming_strings', 'off', false)".to_string()),
+            1 => Just("SET_CONFIG('client_encoding', 'SJIS', true)".to_string()),
+            1 => Just("x.set_config('client_encoding', 'SJIS', true)".to_string()),
+            1 => Just("xset_config('client_encoding', 'SJIS')".to_string()),
+            1 => Just("set_configs('client_encoding', 'SJIS')".to_string()),
+            1 => Just("'é'".to_string()),
+            1 => Just("\\echo x\n1".to_string()),
+            1 => Just("x\u{0}".to_string()),
+        ];
+        let row = proptest::collection::vec(cell, 1..5).prop_map(|c| format!("({})", c.join(", ")));
+        let statement = prop_oneof![
+            12 => (proptest::collection::vec(row, 1..3), "[a-z]{0,9}").prop_map(|(rows, pad)| {
+                format!("INSERT INTO t{pad} (a, b) VALUES {}", rows.join(", "))
+            }),
+            1 => Just("MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE".to_string()),
+            1 => Just("CREATE TABLE x (a int)".to_string()),
+            1 => Just("UPDATE t SET a = 'x;'".to_string()),
+            1 => Just("insert_x".to_string()),
+            1 => Just("SELECT\n1".to_string()),
+        ];
+        let gap = prop_oneof![
+            12 => Just("\n"),
+            2 => Just(""),
+            2 => Just(" \n  "),
+            1 => Just("\n-- c\n"),
+            1 => Just("\r\n"),
+            1 => Just("\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"),
+        ];
+        proptest::collection::vec((statement, gap), 1..60)
+            .prop_map(|v| v.into_iter().map(|(s, g)| format!("{s};{g}")).collect())
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+        /// The row lane reads a data file as the lexer reads it byte by byte: the same
+        /// statements, ends, lines and problems, whatever the pieces.
+        #[test]
+        fn rows_read_as_byte_by_byte(
+            sql in rows_file(),
+            chunk in prop_oneof![Just(1usize << 20), 1usize..17, 40usize..400],
+        ) {
+            prop_assert_eq!(
+                lexed(&sql, chunk, Mode::Script, Keep::NonDml, false),
+                lexed(&sql, chunk, Mode::Script, Keep::NonDml, true),
+                "{:?}", sql
+            );
         }
     }
 
