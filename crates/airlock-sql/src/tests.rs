@@ -1116,6 +1116,27 @@ pub(crate) mod differential {
         }
     }
 
+    /// A DML statement of exactly [`MAX_STATEMENT`] bytes before its `;` is not a long
+    /// one, one byte more is, whether the row lane (reading it after two short rows, in
+    /// one piece) or the byte-by-byte reading ends it.
+    #[test]
+    fn a_long_statement_is_long_by_the_byte() {
+        for (len, long) in [(MAX_STATEMENT, false), (MAX_STATEMENT + 1, true)] {
+            let head = "INSERT INTO t VALUES ('";
+            let fill = "x".repeat(len - head.len() - 2);
+            let sql = format!(
+                "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\n{head}{fill}');\nINSERT INTO t VALUES (3);\n"
+            );
+            let lane = lexed(&sql, sql.len(), Mode::Script, Keep::NonDml, false);
+            assert!(lane.ends_with(&format!("long {long}")), "{len}: {lane}");
+            assert_eq!(
+                lane,
+                lexed(&sql, sql.len(), Mode::Script, Keep::NonDml, true),
+                "{len}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]

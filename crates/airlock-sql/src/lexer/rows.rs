@@ -6,8 +6,9 @@
 //! once (AVX2 where the CPU has it): where its constants begin and end (the parity of
 //! its quotes), its parentheses and `;` outside them, its newlines, and the few bytes
 //! that could make a statement read otherwise (a comment, a quoted identifier, a dollar
-//! quote, a psql variable or meta-command, a NUL, an `E'…'` constant, a backslash before
-//! a quote, a `set_config` call). A DML statement with none of those is read whole:
+//! quote, a psql variable or meta-command, a NUL, a backslash before a quote, a
+//! `set_config` call). An `E'…'` constant reads otherwise than a plain one only where a
+//! backslash escapes a quote, which the backslash rule sees. A DML statement with none of those is read whole:
 //! it ends at its first `;` outside constants and parentheses, and all it changes is
 //! the line count. The bytes between its `;` and the next statement's first word, when
 //! they repeat what the lexer last read there, are read at once too.
@@ -31,8 +32,6 @@ struct Bits {
     backslash: u64,
     /// Bytes that may change how a statement reads ([`RARE`]).
     rare: u64,
-    /// `e` or `E` (before a quote, the prefix of an `E'…'` constant).
-    e: u64,
 }
 
 /// Outside a constant, the bytes that may begin something other than plain text: a
@@ -57,7 +56,6 @@ fn classify_bytes(block: &[u8; 64]) -> Bits {
             b'(' => b.open |= bit,
             b')' => b.close |= bit,
             b'\n' => b.newline |= bit,
-            b'e' | b'E' => b.e |= bit,
             _ => {}
         }
         if c == b'\\' {
@@ -167,9 +165,6 @@ fn classify_avx2(block: &[u8; 64]) -> Bits {
         b.close |= eq(b')');
         b.newline |= eq(b'\n');
         b.backslash |= eq(b'\\');
-        let folded = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-        let e = _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'e' as i8)));
-        b.e |= u64::from(e as u32) << shift;
         let nibble = _mm256_set1_epi8(0x0f);
         let lo = _mm256_and_si256(x, nibble);
         let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
@@ -221,8 +216,8 @@ fn statement_ends<W: Wide>(open: u64, close: u64, semi: u64, depth: u32) -> (u64
 /// Whether the rare byte at `rest[j]` (outside a constant, or a backslash inside one:
 /// `inside`) reads as plain text byte by byte: a `-` or `/` that opens no comment, a
 /// `::` cast, a `_` of no `set_config` word, a backslash inside a constant before
-/// anything but a quote (which would be the mark of a legacy file). What the bytes in
-/// view cannot tell is not plain.
+/// anything but a quote (before one, the mark of a legacy file, or the escape of one
+/// in an `E'…'` constant). What the bytes in view cannot tell is not plain.
 fn rare_reads_plain(rest: &[u8], j: usize, inside: bool) -> bool {
     let next = rest.get(j + 1).copied();
     match rest[j] {
@@ -354,8 +349,8 @@ impl Lexer {
         let mut from: usize = 0;
         // Newlines between `from` and the block being read.
         let mut newlines = 0;
-        // At the start of block k: inside a constant, the depth, an `e` before it.
-        let (mut inside, mut depth, mut e_before) = (false, self.paren_depth, false);
+        // At the start of block k: inside a constant, and the depth.
+        let (mut inside, mut depth) = (false, self.paren_depth);
         let mut k = 0;
         let mut padded = [b' '; 64];
         'blocks: while k * 64 < rest.len() {
@@ -373,8 +368,7 @@ impl Lexer {
             let b = W::classify(block);
             let within = W::prefix_xor(b.quote) ^ if inside { !0 } else { 0 };
             let outside = !within;
-            // An opening quote after an `e`: perhaps an `E'…'` constant.
-            let mut blank = b.quote & within & ((b.e << 1) | u64::from(e_before));
+            let mut blank = 0;
             let mut look = (b.rare & outside) | (b.backslash & within);
             while look != 0 {
                 let i = look.trailing_zeros() as usize;
@@ -420,14 +414,12 @@ impl Lexer {
                     k = from / 64;
                     inside = false;
                     depth = 0;
-                    e_before = matches!(rest[k * 64 - 1], b'e' | b'E');
                     continue 'blocks;
                 }
                 lo = from - base;
             }
             inside = within >> 63 == 1;
             depth = depth_after;
-            e_before = b.e >> 63 == 1;
             k += 1;
         }
         (from, Stop::Done)
