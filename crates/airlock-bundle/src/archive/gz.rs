@@ -10,6 +10,7 @@
 //! padding bit zero ([`super::inflate`]), nothing after it; decompression runs on its
 //! own thread so tar parsing and hashing overlap with it.
 
+use super::deflate::WINDOW;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
@@ -210,7 +211,8 @@ impl<W: Write> Drop for ParallelGzWriter<W> {
 /// Decompressed bytes arrive from a decoder thread in pieces of [`PIECE`] bytes; errors
 /// (bad gzip, trailing data, a second member) arrive in order, after the good bytes.
 /// Spent pieces go back to the decoder to be filled again, so the stream costs no
-/// allocation (nor zeroing) per piece.
+/// allocation (nor zeroing) per piece. A piece's bytes start after [`WINDOW`] bytes of
+/// room, where the decoder puts the bytes before them (a match reaches back that far).
 pub struct ThreadedGzReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     /// Spent pieces, back to the decoder.
@@ -268,11 +270,21 @@ fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Rec
             return;
         }
     };
-    loop {
+    let fresh = |recycled: &Receiver<Vec<u8>>| {
         let mut piece = recycled.try_recv().unwrap_or_default();
-        piece.resize(PIECE, 0);
-        let (filled, err) = fill(&mut dec, &mut piece);
-        piece.truncate(filled);
+        piece.resize(WINDOW + PIECE, 0);
+        piece
+    };
+    let mut piece = fresh(recycled);
+    // The stream's bytes before this piece's, at the end of its window room.
+    let mut history = 0;
+    loop {
+        let (filled, err) = fill(&mut dec, &mut piece[WINDOW - history..], history);
+        let end = WINDOW + filled;
+        let mut next = fresh(recycled);
+        history = (history + filled).min(WINDOW);
+        next[WINDOW - history..WINDOW].copy_from_slice(&piece[end - history..end]);
+        piece.truncate(end);
         if filled > 0 && tx.send(Ok(piece)).is_err() {
             return;
         }
@@ -284,14 +296,23 @@ fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Rec
             // StrictGzBody checked the trailer and that nothing follows it.
             return;
         }
+        piece = next;
     }
 }
 
-/// Fill `piece` from the decoder: how many bytes, and the error that stopped it early.
-fn fill(dec: &mut impl Read, piece: &mut [u8]) -> (usize, Option<io::Error>) {
+/// Fill `piece` after its `history` bytes from the decoder: how many bytes, and the
+/// error that stopped it early.
+fn fill<R: BufRead>(
+    dec: &mut super::inflate::StrictGzBody<R>,
+    piece: &mut [u8],
+    history: usize,
+) -> (usize, Option<io::Error>) {
     let mut filled = 0;
-    while filled < piece.len() {
-        match dec.read(&mut piece[filled..]) {
+    while history + filled < piece.len() {
+        // The bytes before the room left: the history, then what this piece holds.
+        let back = (history + filled).min(WINDOW);
+        let from = history + filled - back;
+        match dec.fill(&mut piece[from..], back) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) => {
@@ -336,7 +357,7 @@ impl Read for ThreadedGzReader {
                     let spent = std::mem::replace(&mut self.cur, piece);
                     // A full queue of spent pieces only means one more allocation.
                     let _ = self.spent.try_send(spent);
-                    self.pos = 0;
+                    self.pos = WINDOW;
                 }
                 Ok(Err(e)) => {
                     self.done = true;
