@@ -9,7 +9,8 @@
 //! given for bytes whose integrity was proven first (a tampered file is reported as
 //! tampered, whatever its SQL says).
 
-use crate::archive::{Opened, Sink, VerifyError, SQL_RULE};
+use crate::archive::piece::Piece;
+use crate::archive::{Opened, Pieces, Sink, VerifyError, SQL_RULE};
 use crate::bundle_path::BundlePath;
 use crate::manifest::Manifest;
 use crate::verdicts::Verdicts;
@@ -231,7 +232,7 @@ const SMALL: usize = PIECE / 4;
 
 enum ToJudge {
     File(String, SqlRole),
-    Bytes(Vec<u8>),
+    Bytes(Piece),
     End,
 }
 
@@ -292,12 +293,16 @@ impl JudgeThread {
                 let mut judge = FileJudge::new(&file, role);
                 loop {
                     match rx.recv() {
-                        Some(ToJudge::Bytes(bytes)) => {
+                        Some(ToJudge::Bytes(piece)) => {
                             if first.is_none() && judge.first_problem().is_none() {
-                                judge.feed(&bytes);
+                                judge.feed(piece.bytes());
                             }
-                            if bytes.capacity() >= PIECE {
-                                let _ = give_back.try_send(bytes);
+                            // A piece of the inflated stream goes back to be inflated
+                            // into again; one of this sink's own is kept here.
+                            if let Some(bytes) = piece.into_spare() {
+                                if bytes.capacity() >= PIECE {
+                                    let _ = give_back.try_send(bytes);
+                                }
                             }
                         }
                         // A file cut short (its reading failed, and so the bundle).
@@ -439,7 +444,7 @@ impl Tee<'_, '_> {
             full
         };
         self.filled = 0;
-        self.judge.send(ToJudge::Bytes(full))
+        self.judge.send(ToJudge::Bytes(Piece::owned(full)))
     }
 
     /// Read what the reader left unread straight into the pieces, then the end.
@@ -479,6 +484,29 @@ impl Read for Tee<'_, '_> {
     }
 }
 
+impl Judged<'_> {
+    /// The role `path` is judged in, unless a file before it had a problem (the
+    /// verdict is then known).
+    fn role(&self, path: &BundlePath) -> Option<SqlRole> {
+        let failed = |j: &JudgeThread| j.failed.load(Ordering::Relaxed);
+        self.roles
+            .get(path.as_str())
+            .filter(|_| !self.judge.as_ref().is_some_and(failed))
+    }
+}
+
+/// A file's pieces straight to the judging thread (filled by the reader, each of an
+/// authenticated chunk).
+struct JudgePieces<'j> {
+    judge: &'j mut JudgeThread,
+}
+
+impl Pieces for JudgePieces<'_> {
+    fn take(&mut self, piece: Piece) -> io::Result<()> {
+        self.judge.send(ToJudge::Bytes(piece))
+    }
+}
+
 impl Sink for Judged<'_> {
     fn begin(&mut self, opened: &Opened) -> Result<(), VerifyError> {
         self.remembered = self.verdicts.passed(&opened.bundle_id);
@@ -502,11 +530,37 @@ impl Sink for Judged<'_> {
         self.holds_until_verified()
     }
 
+    fn keeps_bytes(&self) -> bool {
+        self.inner.keeps_bytes()
+    }
+
+    fn pieces(
+        &mut self,
+        path: &BundlePath,
+        _size: u64,
+        fill: &mut dyn FnMut(&mut dyn Pieces) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        // The judging thread takes the pieces themselves when nothing else needs the
+        // bytes (verify's own reading).
+        if self.inner.keeps_bytes() {
+            return Ok(false);
+        }
+        let Some(role) = self.role(path) else {
+            return Ok(false);
+        };
+        let judge = self.judge.get_or_insert_with(JudgeThread::start);
+        judge.send(ToJudge::File(path.as_str().to_string(), role))?;
+        let mut taker = JudgePieces { judge };
+        let read = fill(&mut taker);
+        let ended = taker.judge.send(ToJudge::End);
+        read?;
+        ended?;
+        Ok(true)
+    }
+
     fn file(&mut self, path: &BundlePath, size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let failed = |j: &JudgeThread| j.failed.load(Ordering::Relaxed);
-        let role = match self.roles.get(path.as_str()) {
-            Some(role) if !self.judge.as_ref().is_some_and(failed) => role,
-            _ => return self.inner.file(path, size, data),
+        let Some(role) = self.role(path) else {
+            return self.inner.file(path, size, data);
         };
         let judge = self.judge.get_or_insert_with(JudgeThread::start);
         judge.send(ToJudge::File(path.as_str().to_string(), role))?;

@@ -9,6 +9,8 @@
 //! after exactly its bytes, finalized). A chunk's bytes are handed on only after the
 //! last piece is hashed and the chunk's hash matched.
 
+use super::piece::{Piece, Tap};
+use super::Pieces;
 use crate::manifest;
 use crate::twin_sha::{self, Sha256State};
 use std::io::{self, Read};
@@ -66,11 +68,9 @@ impl<'a> ChunkVerifier<'a> {
 
     /// Read and check the next chunk; false at the end of the file.
     fn fill(&mut self) -> io::Result<bool> {
-        let start = self.next as u64 * manifest::CHUNK;
-        if start >= self.size {
+        let Some(want) = self.next_len() else {
             return Ok(false);
-        }
-        let want = (self.size - start).min(manifest::CHUNK) as usize;
+        };
         let buf = &mut self.room.buf;
         if buf.len() < want {
             buf.resize(want, 0);
@@ -89,7 +89,20 @@ impl<'a> ChunkVerifier<'a> {
             },
         )?;
         self.filled = want;
-        // The first chunk's SHA-256 is the file's state after exactly its bytes.
+        self.pos = 0;
+        self.check(own)?;
+        Ok(true)
+    }
+
+    /// The length of the next chunk, if there is one.
+    fn next_len(&self) -> Option<usize> {
+        let start = self.next as u64 * manifest::CHUNK;
+        (start < self.size).then(|| (self.size - start).min(manifest::CHUNK) as usize)
+    }
+
+    /// The chunk just read matches the manifest (`own`: its own hash, but for the
+    /// first chunk, whose hash is the file's state after exactly its bytes).
+    fn check(&mut self, own: Option<Sha256State>) -> io::Result<()> {
         let actual = hex::encode(match own {
             Some(own) => own.finalize(),
             None => self.whole.clone().finalize(),
@@ -105,8 +118,38 @@ impl<'a> ChunkVerifier<'a> {
             ));
         }
         self.next += 1;
-        self.pos = 0;
-        Ok(true)
+        Ok(())
+    }
+
+    /// Hand the whole file on to `pieces`, a chunk at a time, without a copy: each
+    /// chunk is taken from the inflated stream as pieces of it (through `tap`), hashed
+    /// as they arrive, and handed over once the chunk's hash matched, as [`Read`]
+    /// hands a chunk on.
+    pub(super) fn hand_pieces(&mut self, pieces: &mut dyn Pieces, tap: &Tap) -> io::Result<()> {
+        let mut chunk: Vec<Piece> = Vec::new();
+        while let Some(want) = self.next_len() {
+            let mut own = (self.next > 0).then(Sha256State::new);
+            let mut got = 0;
+            while got < want {
+                let Some(piece) = tap.steal(&mut *self.inner, want - got)? else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: truncated entry", self.path),
+                    ));
+                };
+                match own.as_mut() {
+                    Some(own) => twin_sha::update_both(&mut self.whole, own, piece.bytes()),
+                    None => self.whole.update(piece.bytes()),
+                }
+                got += piece.len();
+                chunk.push(piece);
+            }
+            self.check(own)?;
+            for piece in chunk.drain(..) {
+                pieces.take(piece)?;
+            }
+        }
+        Ok(())
     }
 
     /// Read (and check) the chunks the sink left unread.

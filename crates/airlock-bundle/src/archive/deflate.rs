@@ -150,55 +150,60 @@ fn build(table: &mut [u32], lens: &[u8], bits: u32, kind: Kind) -> Result<(), &'
     for l in 1..=MAX_LEN {
         next[l + 1] = (next[l] + u32::from(count[l])) << 1;
     }
-    let mut codes = Vec::with_capacity(lens.len());
-    for (sym, &l) in lens.iter().enumerate() {
-        if l != 0 {
-            let l = l as usize;
-            let code = next[l];
-            next[l] += 1;
-            codes.push((sym, l as u32, reverse(code, l as u32)));
-        }
-    }
     let main = 1usize << bits;
     let mask = main as u32 - 1;
-    // The longest codeword under each main-table index that is a proper prefix.
-    let mut longest = vec![0u32; main];
-    for &(_, l, rev) in &codes {
-        if l > bits {
-            let p = (rev & mask) as usize;
-            longest[p] = longest[p].max(l);
+    // Codewords (reversed) by symbol; the longest codeword under each main-table
+    // index that is a proper prefix, and where its subtable starts.
+    let mut rev = [0u16; 288];
+    let mut longest = [0u8; 1 << LITLEN_BITS];
+    for (sym, &l) in lens.iter().enumerate() {
+        if l != 0 {
+            let code = next[l as usize];
+            next[l as usize] += 1;
+            let r = reverse(code, u32::from(l));
+            rev[sym] = r as u16;
+            if u32::from(l) > bits {
+                let p = (r & mask) as usize;
+                longest[p] = longest[p].max(l);
+            }
         }
     }
-    let mut start = vec![0usize; main];
+    let mut start = [0u16; 1 << LITLEN_BITS];
     let mut end = main;
-    for (p, &l) in longest.iter().enumerate() {
+    for p in 0..main {
+        let l = u32::from(longest[p]);
         if l != 0 {
             let sub = l - bits;
-            start[p] = end;
+            start[p] = end as u16;
             end += 1 << sub;
             if end > table.len() {
                 return Err(what_is_wrong(kind));
             }
-            table[start[p]..end].fill(invalid);
-            table[p] = (start[p] as u32) << 16 | EXCEPTIONAL | SUBTABLE | sub << 8 | bits;
+            table[start[p] as usize..end].fill(invalid);
+            table[p] = u32::from(start[p]) << 16 | EXCEPTIONAL | SUBTABLE | sub << 8 | bits;
         }
     }
-    for &(sym, l, rev) in &codes {
+    for (sym, &l) in lens.iter().enumerate() {
+        let (l, r) = (u32::from(l), u32::from(rev[sym]));
+        if l == 0 {
+            continue;
+        }
         if l <= bits {
             let entry = leaf(kind, sym, l);
-            let mut i = rev as usize;
+            let mut i = r as usize;
             while i < main {
                 table[i] = entry;
                 i += 1 << l;
             }
         } else {
-            let p = (rev & mask) as usize;
-            let sub = longest[p] - bits;
+            let p = (r & mask) as usize;
+            let sub = u32::from(longest[p]) - bits;
             let rest = l - bits;
             let entry = leaf(kind, sym, rest);
-            let mut i = (rev >> bits) as usize;
+            let first = start[p] as usize;
+            let mut i = (r >> bits) as usize;
             while i < 1 << sub {
-                table[start[p] + i] = entry;
+                table[first + i] = entry;
                 i += 1 << rest;
             }
         }
@@ -876,8 +881,12 @@ unsafe fn copy_match(dst: *mut u8, distance: usize, length: usize) {
                 i += 8;
             }
         } else {
-            for i in 0..length {
-                *dst.add(i) = *src.add(i);
+            // A word at a time, each `distance` on from the last (libdeflate's way):
+            // every word read holds only bytes written before it.
+            let mut i = 0;
+            while i < length {
+                word(i);
+                i += distance;
             }
         }
     }

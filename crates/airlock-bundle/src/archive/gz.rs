@@ -11,6 +11,7 @@
 //! own thread so tar parsing and hashing overlap with it.
 
 use super::deflate::WINDOW;
+use super::piece::{Home, Piece};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
@@ -218,7 +219,8 @@ pub struct ThreadedGzReader {
     /// Spent pieces, back to the decoder.
     spent: SyncSender<Vec<u8>>,
     decoder: Option<std::thread::JoinHandle<()>>,
-    cur: Vec<u8>,
+    /// The piece being read (shared with the [`Piece`]s taken of it).
+    cur: Arc<Vec<u8>>,
     pos: usize,
     done: bool,
 }
@@ -230,19 +232,65 @@ const PIECE: usize = 256 * 1024;
 /// inflating while the reader hashes a whole chunk.
 const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE;
 
+/// Spent pieces kept to be filled again: what the decoder is ahead by, a chunk the
+/// reader is hashing and the chunks queued for judging ([`Piece`]s taken of them come
+/// back when the judging is done), with room to spare.
+const SPENT: usize = 6 * AHEAD;
+
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
-        let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(AHEAD + 2);
+        let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(SPENT);
         let decoder = std::thread::spawn(move || decode(file, &tx, &recycled));
         ThreadedGzReader {
             rx,
             spent,
             decoder: Some(decoder),
-            cur: Vec::new(),
+            cur: Arc::new(Vec::new()),
             pos: 0,
             done: false,
         }
+    }
+
+    /// Make the current piece one with bytes left to read: false at the end.
+    fn next_piece(&mut self) -> io::Result<bool> {
+        while self.pos == self.cur.len() {
+            if self.done {
+                return Ok(false);
+            }
+            match self.rx.recv() {
+                Ok(Ok(piece)) => {
+                    let spent = std::mem::replace(&mut self.cur, Arc::new(piece));
+                    // A piece still shared goes back when its last taker drops it; a
+                    // full queue of spent pieces only means one more allocation.
+                    if let Some(spent) = Arc::into_inner(spent) {
+                        let _ = self.spent.try_send(spent);
+                    }
+                    self.pos = WINDOW;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next bytes of the stream, at most `max` of them, as a [`Piece`] of the
+    /// decoder's own buffer (no copy): `None` at the end.
+    pub fn take_piece(&mut self, max: usize) -> io::Result<Option<Piece>> {
+        if !self.next_piece()? {
+            return Ok(None);
+        }
+        let n = max.min(self.cur.len() - self.pos);
+        let piece = Piece::shared(&self.cur, self.pos..self.pos + n, Home(self.spent.clone()));
+        self.pos += n;
+        Ok(Some(piece))
     }
 }
 
@@ -348,26 +396,8 @@ impl Drop for ThreadedGzReader {
 
 impl Read for ThreadedGzReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Ok(piece)) => {
-                    let spent = std::mem::replace(&mut self.cur, piece);
-                    // A full queue of spent pieces only means one more allocation.
-                    let _ = self.spent.try_send(spent);
-                    self.pos = WINDOW;
-                }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.done = true;
-                    return Ok(0);
-                }
-            }
+        if !self.next_piece()? {
+            return Ok(0);
         }
         let n = buf.len().min(self.cur.len() - self.pos);
         buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);

@@ -36,7 +36,9 @@ const READ_AHEAD: usize = 128 * 1024;
 pub struct StrictGzBody<R: BufRead> {
     inner: R,
     dec: Decoder,
-    crc: flate2::Crc,
+    crc: crc32fast::Hasher,
+    /// Bytes decoded (the trailer's length is this modulo 2^32).
+    len: u64,
     /// The trailer and the end were checked.
     done: bool,
     /// For [`Read`]: the output decoded so far that was not read yet is
@@ -51,7 +53,8 @@ impl<R: BufRead> StrictGzBody<R> {
         Ok(StrictGzBody {
             inner,
             dec: Decoder::new(),
-            crc: flate2::Crc::new(),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
             done: false,
             buf: Vec::new(),
             at: 0,
@@ -69,6 +72,7 @@ impl<R: BufRead> StrictGzBody<R> {
         }
         let n = self.dec.decode(&mut self.inner, out, history)?;
         self.crc.update(&out[history..history + n]);
+        self.len += n as u64;
         if n == 0 && self.dec.done() {
             self.finish()?;
         }
@@ -83,16 +87,16 @@ impl<R: BufRead> StrictGzBody<R> {
         }
         let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
         let size = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-        if crc != self.crc.sum() {
+        let sum = self.crc.clone().finalize();
+        if crc != sum {
             return Err(corrupt(format!(
-                "CRC-32 mismatch (trailer {crc:08x}, data {:08x})",
-                self.crc.sum()
+                "CRC-32 mismatch (trailer {crc:08x}, data {sum:08x})"
             )));
         }
-        if size != self.crc.amount() {
+        if size != self.len as u32 {
             return Err(corrupt(format!(
                 "length mismatch (trailer {size}, data {})",
-                self.crc.amount()
+                self.len as u32
             )));
         }
         if !self.dec.source_spent(&mut self.inner)? {

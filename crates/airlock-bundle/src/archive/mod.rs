@@ -10,6 +10,7 @@ mod deflate;
 pub mod gz;
 pub mod head;
 pub mod inflate;
+pub mod piece;
 pub mod reader;
 pub mod writer;
 #[cfg(test)]
@@ -23,7 +24,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub use reader::{
-    read_bundle, read_bundle_from, read_bundle_observed, Discard, Judge, Limits, Opened, Sink,
+    read_bundle, read_bundle_from, read_bundle_observed, Discard, Judge, Limits, Opened, Pieces,
+    Sink,
 };
 
 /// Where the reader reports how many compressed bytes of the file it has consumed: a

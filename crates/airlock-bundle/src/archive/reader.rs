@@ -6,6 +6,8 @@
 //! caller after the whole bundle verified (hash, trailing data, trust).
 
 use super::chunks::{ChunkRoom, ChunkVerifier, CHUNK_MISMATCH};
+use super::gz::ThreadedGzReader;
+use super::piece::{Piece, Tap};
 use super::writer::END_OF_ARCHIVE;
 use super::VerifyError;
 use super::{Meter, NoMeter};
@@ -19,6 +21,7 @@ use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -72,6 +75,30 @@ pub trait Sink {
     fn chunks_proven(&self) -> bool {
         false
     }
+    /// Whether the bytes it reads go anywhere (kept, written, passed on): a sink that
+    /// only lets them be hashed says no.
+    fn keeps_bytes(&self) -> bool {
+        true
+    }
+    /// Take the file's bytes as pieces of the inflated stream, each of a chunk already
+    /// authenticated, when the sink only hands them on (to a thread judging them): the
+    /// reader takes them (`fill`, given what takes them on) with no copy at all. False:
+    /// the sink reads them through [`file`](Self::file) instead. Offered only for
+    /// files with chunk hashes.
+    fn pieces(
+        &mut self,
+        _path: &BundlePath,
+        _size: u64,
+        _fill: &mut dyn FnMut(&mut dyn Pieces) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Takes a file's bytes as pieces of the inflated stream ([`Sink::pieces`]).
+pub trait Pieces {
+    /// The file's next bytes, authenticated.
+    fn take(&mut self, piece: Piece) -> io::Result<()>;
 }
 
 /// A sink that only lets the bytes be hashed.
@@ -83,6 +110,10 @@ impl Sink for Discard {
 
     fn holds_until_verified(&self) -> bool {
         true
+    }
+
+    fn keeps_bytes(&self) -> bool {
+        false
     }
 }
 
@@ -122,17 +153,19 @@ pub enum Judge<'a> {
 /// data), with the entry they follow. Registered before the tar reader reaches them.
 type ZeroRanges = std::rc::Rc<RefCell<VecDeque<(u64, u64, String)>>>;
 
-struct Guarded<'p, R> {
-    inner: R,
+struct Guarded<'p> {
+    inner: ThreadedGzReader,
     compressed: Arc<AtomicU64>,
     out: u64,
     limits: Limits,
     /// Shows compressed bytes consumed out of the file's size.
     progress: &'p dyn Meter,
     zero: ZeroRanges,
+    /// How an entry's data is taken without a copy.
+    tap: Rc<Tap>,
 }
 
-impl<R> Guarded<'_, R> {
+impl Guarded<'_> {
     /// Refuse a non-zero byte inside a registered padding range of `buf`, which holds
     /// the stream's bytes from offset `start`.
     fn check_zero(&self, start: u64, buf: &[u8]) -> io::Result<()> {
@@ -167,10 +200,23 @@ impl<R> Guarded<'_, R> {
 /// Prefix of an I/O error that is really a non-canonical archive (`path\twhy` follows).
 const NONCANONICAL: &str = "NONCANONICAL: ";
 
-impl<R: Read> Read for Guarded<'_, R> {
+impl Read for Guarded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.check_zero(self.out, &buf[..n])?;
+        let n = if self.tap.stealing() {
+            // An entry's data, taken as a piece of the stream (`buf` is not filled:
+            // the tar reader only counts it).
+            let Some(piece) = self.inner.take_piece(buf.len())? else {
+                return Ok(0);
+            };
+            self.check_zero(self.out, piece.bytes())?;
+            let n = piece.len();
+            self.tap.taken(piece);
+            n
+        } else {
+            let n = self.inner.read(buf)?;
+            self.check_zero(self.out, &buf[..n])?;
+            n
+        };
         self.out += n as u64;
         self.progress
             .set_position(self.compressed.load(Ordering::Relaxed));
@@ -410,6 +456,7 @@ fn read_from<R: Read + Send + 'static>(
         count: Arc::clone(&compressed),
     });
     let zero: ZeroRanges = Default::default();
+    let tap: Rc<Tap> = Default::default();
     let guarded = Guarded {
         inner: gz,
         compressed,
@@ -417,9 +464,10 @@ fn read_from<R: Read + Send + 'static>(
         limits: limits.clone(),
         progress,
         zero: zero.clone(),
+        tap: Rc::clone(&tap),
     };
     let mut archive = tar::Archive::new(guarded);
-    let mut walk = EntryWalk::new(judge, limits, sink, zero);
+    let mut walk = EntryWalk::new(judge, limits, sink, zero, tap);
     for entry in archive.entries().map_err(io_to_verify)?.raw(true) {
         walk.entry(entry.map_err(io_to_verify)?)?;
     }
@@ -461,10 +509,18 @@ struct EntryWalk<'a> {
     carried: Vec<(String, Vec<u8>)>,
     /// What files with chunk hashes share.
     chunks: ChunkRoom,
+    /// How a file with chunk hashes is handed on without a copy.
+    tap: Rc<Tap>,
 }
 
 impl<'a> EntryWalk<'a> {
-    fn new(judge: Judge<'a>, limits: &'a Limits, sink: &'a mut dyn Sink, zero: ZeroRanges) -> Self {
+    fn new(
+        judge: Judge<'a>,
+        limits: &'a Limits,
+        sink: &'a mut dyn Sink,
+        zero: ZeroRanges,
+        tap: Rc<Tap>,
+    ) -> Self {
         EntryWalk {
             judge,
             limits,
@@ -479,6 +535,7 @@ impl<'a> EntryWalk<'a> {
             signatures: vec![],
             carried: vec![],
             chunks: ChunkRoom::default(),
+            tap,
         }
     }
 
@@ -727,7 +784,8 @@ impl<'a> EntryWalk<'a> {
         let manifest = &op.manifest;
         let expected = expected_file(manifest, self.next_file, &admitted)?;
         let room = (!self.sink.chunks_proven()).then_some(&mut self.chunks);
-        stream_file(&mut *self.sink, entry, manifest, expected, admitted, room)?;
+        let chunks = room.map(|room| (room, &*self.tap));
+        stream_file(&mut *self.sink, entry, manifest, expected, admitted, chunks)?;
         self.next_file += 1;
         Ok(())
     }
@@ -817,7 +875,7 @@ fn stream_file(
     manifest: &Manifest,
     expected: &manifest::FileEntry,
     admitted: Admitted,
-    chunks: Option<&mut ChunkRoom>,
+    chunks: Option<(&mut ChunkRoom, &Tap)>,
 ) -> Result<(), VerifyError> {
     let Admitted {
         path,
@@ -843,10 +901,16 @@ fn stream_file(
     // (unless its chunks were proven before: `chunks` is then None, see
     // `Sink::chunks_proven`).
     let (actual, len) = match (&expected.chunks, chunks) {
-        (Some(chunks), Some(room)) => {
+        (Some(chunks), Some((room, tap))) => {
             let mut chunked = ChunkVerifier::new(source, room, &path, size, chunks);
-            hand_on(sink, &bundle_path, size, &mut chunked)?;
-            chunked.drain().map_err(io_to_verify)?;
+            let mut fill = |pieces: &mut dyn Pieces| chunked.hand_pieces(pieces, tap);
+            if !sink
+                .pieces(&bundle_path, size, &mut fill)
+                .map_err(sink_error)?
+            {
+                hand_on(sink, &bundle_path, size, &mut chunked)?;
+                chunked.drain().map_err(io_to_verify)?;
+            }
             chunked.finish()
         }
         _ => {
@@ -877,10 +941,16 @@ fn hand_on(
     size: u64,
     data: &mut dyn Read,
 ) -> Result<(), VerifyError> {
-    sink.file(path, size, data).map_err(|e| match e.kind() {
+    sink.file(path, size, data).map_err(sink_error)
+}
+
+/// A failure while a sink read a file: the checks' own (invalid data) as they are, its
+/// own as a write failure.
+fn sink_error(e: io::Error) -> VerifyError {
+    match e.kind() {
         io::ErrorKind::InvalidData => io_to_verify(e),
         _ => VerifyError::Write(e.to_string()),
-    })
+    }
 }
 
 /// Read what the sink left unread (most sinks read it all). `io::copy` reads into a
@@ -891,10 +961,7 @@ fn drain(r: &mut dyn Read) -> io::Result<()> {
 
 /// After the last entry: exactly the end-of-archive marker pack writes (1024 zero
 /// bytes), then the gzip end.
-fn check_archive_end<R: Read>(
-    mut rest: Guarded<'_, R>,
-    stream_len: u64,
-) -> Result<(), VerifyError> {
+fn check_archive_end(mut rest: Guarded<'_>, stream_len: u64) -> Result<(), VerifyError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = rest.read(&mut buf).map_err(io_to_verify)?;
