@@ -988,3 +988,140 @@ fn check_archive_end(mut rest: Guarded<'_>, stream_len: u64) -> Result<(), Verif
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::writer::BundleWriter;
+    use crate::manifest::{FileEntry, CHUNK, SUMS};
+    use crate::spec::{Spec, SPEC_FILE};
+    use sha2::{Digest, Sha256};
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// A bundle (no signatures: judged for its structure) whose one tier file is
+    /// `data` with its chunk hashes, then changed by `alter`.
+    fn bundle(data: &[u8], alter: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let spec_text = "[bundle]\nname = \"p\"\nversion = \"1\"\nsequence = 1\n[target]\ndatabase = \"x\"\n[[tier]]\nname = \"t\"\nfiles = [\"sql/t.sql\"]\n";
+        let spec: Spec = toml::from_str(spec_text).unwrap();
+        let entry = |path: &str, bytes: &[u8]| FileEntry {
+            path: path.into(),
+            sha256: sha(bytes),
+            size: bytes.len() as u64,
+            chunks: (bytes.len() as u64 > CHUNK)
+                .then(|| bytes.chunks(CHUNK as usize).map(sha).collect()),
+        };
+        let mut files = vec![
+            entry(SPEC_FILE, spec_text.as_bytes()),
+            entry("sql/t.sql", data),
+        ];
+        let sums = manifest::render_sums(&files);
+        files.push(entry(SUMS, &sums));
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let manifest = Manifest::from_spec(spec, files);
+        let mut altered = data.to_vec();
+        alter(&mut altered);
+        let mut w = BundleWriter::new(Vec::new(), 1, &manifest.to_canonical_bytes(), &[]).unwrap();
+        for f in &manifest.files {
+            let bytes: &[u8] = match f.path.as_str() {
+                SUMS => &sums,
+                SPEC_FILE => spec_text.as_bytes(),
+                _ => &altered,
+            };
+            w.add(&f.path, bytes.len() as u64, &mut &bytes[..]).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    /// Takes the tier file's bytes as pieces, and keeps them.
+    #[derive(Default)]
+    struct Taker {
+        taken: Vec<u8>,
+        pieces: usize,
+    }
+
+    impl Pieces for Taker {
+        fn take(&mut self, piece: Piece) -> io::Result<()> {
+            self.taken.extend_from_slice(piece.bytes());
+            self.pieces += 1;
+            Ok(())
+        }
+    }
+
+    impl Sink for Taker {
+        fn file(&mut self, _: &BundlePath, _: u64, _: &mut dyn Read) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn keeps_bytes(&self) -> bool {
+            false
+        }
+
+        fn pieces(
+            &mut self,
+            _: &BundlePath,
+            _: u64,
+            fill: &mut dyn FnMut(&mut dyn Pieces) -> io::Result<()>,
+        ) -> io::Result<bool> {
+            fill(self).map(|()| true)
+        }
+    }
+
+    fn rows(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 100);
+        let mut i = 0u64;
+        while out.len() < len {
+            out.extend_from_slice(
+                format!("INSERT INTO t VALUES ({i}, 'x{}');\n", i * 7).as_bytes(),
+            );
+            i += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn read(bundle: Vec<u8>, sink: &mut Taker) -> Result<Opened, VerifyError> {
+        read_bundle_from(
+            io::Cursor::new(bundle),
+            Judge::StructureOnly,
+            &Limits::default(),
+            sink,
+        )
+    }
+
+    /// The pieces bring the file whole, as pieces of the inflated stream (none a copy
+    /// of the reader's: several to a chunk).
+    #[test]
+    fn pieces_bring_a_file_whole() {
+        let data = rows(2 * CHUNK as usize + 12_345);
+        let mut sink = Taker::default();
+        read(bundle(&data, |_| {}), &mut sink).unwrap();
+        assert!(sink.taken == data, "the bytes taken are the file's");
+        assert!(
+            sink.pieces > 3 * (CHUNK as usize >> 20),
+            "{} pieces",
+            sink.pieces
+        );
+    }
+
+    /// A chunk altered after it was hashed: the pieces of the chunks before it are
+    /// taken, and not one byte of it or after it.
+    #[test]
+    fn no_piece_of_an_altered_chunk_is_taken() {
+        let data = rows(3 * CHUNK as usize);
+        for (at, before) in [(0, 0), (CHUNK as usize + 7, 1), (3 * CHUNK as usize - 1, 2)] {
+            let mut sink = Taker::default();
+            let err = read(bundle(&data, |d| d[at] ^= 1), &mut sink).unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::ChunkMismatch { index, .. } if *index == before),
+                "{err}"
+            );
+            assert!(
+                sink.taken == data[..before * CHUNK as usize],
+                "altered at {at}"
+            );
+        }
+    }
+}
