@@ -788,8 +788,10 @@ impl Decoder {
             }
             let saved = bitbuf;
             take!(e);
+            // The extra bits, after the codeword's: the shift reads only bits 8-13 of
+            // the entry (the codeword's length, then two flags a length has clear).
             let length = (e >> 16) as usize
-                + ((saved & ((1u64 << (e & 0x1f)) - 1)) >> ((e >> 8) & 0xf)) as usize;
+                + (saved & ((1u64 << (e & 0x1f)) - 1)).wrapping_shr(e >> 8) as usize;
             let mut d = dist[(bitbuf & dist_mask) as usize];
             if d & EXCEPTIONAL != 0 {
                 if d & SUBTABLE != 0 {
@@ -807,7 +809,7 @@ impl Decoder {
             let saved = bitbuf;
             take!(d);
             let distance = (d >> 16) as usize
-                + ((saved & ((1u64 << (d & 0x1f)) - 1)) >> ((d >> 8) & 0xf)) as usize;
+                + (saved & ((1u64 << (d & 0x1f)) - 1)).wrapping_shr(d >> 8) as usize;
             refill!();
             e = litlen[(bitbuf & litlen_mask) as usize];
             // SAFETY: both within `out`.
