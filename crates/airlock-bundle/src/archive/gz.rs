@@ -299,18 +299,15 @@ impl ThreadedGzReader {
 fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Receiver<Vec<u8>>) {
     // The caller counts compressed bytes (ratio limit, progress) in `file`.
     let mut buffered = io::BufReader::with_capacity(PIECE, file);
-    let head_ok = match buffered.fill_buf() {
-        Ok(b) => b.len() >= GZIP_HEADER.len() && b[..GZIP_HEADER.len()] == GZIP_HEADER,
-        Err(_) => false,
-    };
-    if !head_ok {
+    // Read whole, however few bytes each read gives (a pipe's).
+    let mut head = [0u8; GZIP_HEADER.len()];
+    if buffered.read_exact(&mut head).is_err() || head != GZIP_HEADER {
         let _ = tx.send(Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "not an airlock bundle: the gzip header is not the exact one airlock writes (mtime 0, no flags, no name)",
         )));
         return;
     }
-    buffered.consume(GZIP_HEADER.len());
     let mut dec = match super::inflate::StrictGzBody::new(buffered) {
         Ok(d) => d,
         Err(e) => {
@@ -439,6 +436,27 @@ mod tests {
             .read_to_end(&mut back2)
             .unwrap();
         assert_eq!(back2, data);
+    }
+
+    /// A source a byte at a time (a pipe's way): the header is read whole all the same.
+    #[test]
+    fn a_bundle_read_a_byte_at_a_time_decodes() {
+        struct OneByte(std::io::Cursor<Vec<u8>>);
+        impl Read for OneByte {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let data = sample(BLOCK + 4321);
+        let mut w = ParallelGzWriter::new(Vec::new(), 6, 2);
+        w.write_all(&data).unwrap();
+        let file = w.finish().unwrap();
+        let mut back = vec![];
+        ThreadedGzReader::new(OneByte(std::io::Cursor::new(file)))
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == data);
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct StrictGzBody<R: BufRead> {
     len: u64,
     /// The trailer and the end were checked.
     done: bool,
+    /// The stream was found corrupt: every later call says so again (zlib's "bad
+    /// state"), never decodes on past the fault.
+    failed: bool,
     /// For [`Read`]: the output decoded so far that was not read yet is
     /// `buf[at..end]`, after the window of bytes before it.
     buf: Vec<u8>,
@@ -56,6 +59,7 @@ impl<R: BufRead> StrictGzBody<R> {
             crc: crc32fast::Hasher::new(),
             len: 0,
             done: false,
+            failed: false,
             buf: Vec::new(),
             at: 0,
             end: 0,
@@ -67,9 +71,18 @@ impl<R: BufRead> StrictGzBody<R> {
     /// bytes. 0 once the stream ended, after its trailer (CRC-32 and length) and the
     /// end of the input were checked.
     pub fn fill(&mut self, out: &mut [u8], history: usize) -> io::Result<usize> {
+        if self.failed {
+            return Err(corrupt("read again after the stream was found corrupt"));
+        }
         if self.done {
             return Ok(0);
         }
+        let filled = self.decode(out, history);
+        self.failed = filled.is_err();
+        filled
+    }
+
+    fn decode(&mut self, out: &mut [u8], history: usize) -> io::Result<usize> {
         let n = self.dec.decode(&mut self.inner, out, history)?;
         self.crc.update(&out[history..history + n]);
         self.len += n as u64;
@@ -189,6 +202,22 @@ mod tests {
             }
         }
         assert!(accepted.is_empty(), "flips accepted: {accepted:?}");
+    }
+
+    /// A fixed block with 'a', then a match 2 back (further than the output), then 'b',
+    /// and the trailer of "b": the first read fails, and so does every read after it
+    /// (zlib's "repeated call with bad state"), never the bytes after the bad one.
+    #[test]
+    fn after_an_error_every_read_fails() {
+        let file = hex::decode("1f8b08000000000000ff4b04c22400f9efbe7101000000").unwrap();
+        let mut d = StrictGzBody::new(io::BufReader::new(&file[10..])).unwrap();
+        let mut buf = [0u8; 64];
+        for read in 0..3 {
+            let err = d.read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "read {read}");
+        }
+        let mut out = vec![0u8; 100];
+        assert!(d.fill(&mut out, 0).is_err());
     }
 
     #[test]
