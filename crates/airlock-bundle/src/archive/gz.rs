@@ -11,7 +11,7 @@
 //! own thread so tar parsing and hashing overlap with it.
 
 use super::deflate::WINDOW;
-use super::piece::{Home, Piece};
+use super::piece::{Home, Piece, Pool};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
@@ -217,7 +217,7 @@ impl<W: Write> Drop for ParallelGzWriter<W> {
 pub struct ThreadedGzReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     /// Spent pieces, back to the decoder.
-    spent: SyncSender<Vec<u8>>,
+    spent: Pool,
     decoder: Option<std::thread::JoinHandle<()>>,
     /// The piece being read (shared with the [`Piece`]s taken of it).
     cur: Arc<Vec<u8>>,
@@ -240,7 +240,8 @@ const SPENT: usize = 6 * AHEAD;
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
-        let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(SPENT);
+        let spent = Pool::new(SPENT);
+        let recycled = spent.clone();
         let decoder = std::thread::spawn(move || decode(file, &tx, &recycled));
         ThreadedGzReader {
             rx,
@@ -261,10 +262,9 @@ impl ThreadedGzReader {
             match self.rx.recv() {
                 Ok(Ok(piece)) => {
                     let spent = std::mem::replace(&mut self.cur, Arc::new(piece));
-                    // A piece still shared goes back when its last taker drops it; a
-                    // full queue of spent pieces only means one more allocation.
+                    // A piece still shared goes back when its last taker drops it.
                     if let Some(spent) = Arc::into_inner(spent) {
-                        let _ = self.spent.try_send(spent);
+                        self.spent.give(spent);
                     }
                     self.pos = WINDOW;
                 }
@@ -296,7 +296,7 @@ impl ThreadedGzReader {
 
 /// The decoder thread: the exact header, then the strict body, piece by piece, into
 /// `tx`; stops at the first error (sent last) or when the reader is gone.
-fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Receiver<Vec<u8>>) {
+fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Pool) {
     // The caller counts compressed bytes (ratio limit, progress) in `file`.
     let mut buffered = io::BufReader::with_capacity(PIECE, file);
     // Read whole, however few bytes each read gives (a pipe's).
@@ -315,8 +315,8 @@ fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Rec
             return;
         }
     };
-    let fresh = |recycled: &Receiver<Vec<u8>>| {
-        let mut piece = recycled.try_recv().unwrap_or_default();
+    let fresh = |recycled: &Pool| {
+        let mut piece = recycled.take().unwrap_or_default();
         piece.resize(WINDOW + PIECE, 0);
         piece
     };

@@ -14,12 +14,43 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::ops::Range;
-use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Buffers to be filled again, the last one given back taken first: it is the one
+/// most likely still in the cache (a queue would hand out the coldest).
+#[derive(Clone)]
+pub struct Pool {
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Buffers kept at most; more are dropped (a buffer more in flight than that is
+    /// only one more allocation).
+    keep: usize,
+}
+
+impl Pool {
+    pub(super) fn new(keep: usize) -> Pool {
+        Pool {
+            spare: Arc::new(Mutex::new(Vec::with_capacity(keep))),
+            keep,
+        }
+    }
+
+    /// The buffer given back last, if any.
+    pub(super) fn take(&self) -> Option<Vec<u8>> {
+        self.spare.lock().ok()?.pop()
+    }
+
+    pub(super) fn give(&self, buf: Vec<u8>) {
+        if let Ok(mut spare) = self.spare.lock() {
+            if spare.len() < self.keep {
+                spare.push(buf);
+            }
+        }
+    }
+}
 
 /// Where a buffer goes once no piece holds it: back to the thread that fills them.
 #[derive(Clone)]
-pub struct Home(pub(super) SyncSender<Vec<u8>>);
+pub struct Home(pub(super) Pool);
 
 /// A range of a buffer, shared with the other pieces of it.
 pub struct Piece {
@@ -76,8 +107,7 @@ impl Drop for Piece {
     fn drop(&mut self) {
         if let (Some(buf), Some(Home(home))) = (self.buf.take(), &self.home) {
             if let Some(buf) = Arc::into_inner(buf) {
-                // A full queue of buffers to fill again only means one more allocation.
-                let _ = home.try_send(buf);
+                home.give(buf);
             }
         }
     }
@@ -136,25 +166,32 @@ impl Tap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
 
     #[test]
     fn a_buffer_goes_home_when_its_last_piece_is_dropped() {
-        let (tx, rx) = mpsc::sync_channel(4);
+        let pool = Pool::new(4);
         let buf = Arc::new(vec![1, 2, 3, 4, 5]);
-        let a = Piece::shared(&buf, 0..2, Home(tx.clone()));
-        let b = Piece::shared(&buf, 2..5, Home(tx));
+        let a = Piece::shared(&buf, 0..2, Home(pool.clone()));
+        let b = Piece::shared(&buf, 2..5, Home(pool.clone()));
         drop(buf);
         assert_eq!((a.bytes(), b.bytes()), (&[1, 2][..], &[3, 4, 5][..]));
         drop(a);
-        assert!(rx.try_recv().is_err(), "b still holds it");
-        assert_eq!(
-            b.into_spare(),
-            None,
-            "a shared piece goes home, not to its holder"
-        );
-        assert_eq!(rx.try_recv().unwrap(), vec![1, 2, 3, 4, 5]);
+        assert!(pool.take().is_none(), "b still holds it");
+        let spare = b.into_spare();
+        assert_eq!(spare, None, "a shared piece goes home, not to its holder");
+        assert_eq!(pool.take().unwrap(), vec![1, 2, 3, 4, 5]);
         let owned = Piece::owned(vec![9; 3]);
         assert_eq!(owned.into_spare(), Some(vec![9; 3]));
+    }
+
+    #[test]
+    fn the_buffer_given_back_last_is_taken_first_and_a_full_pool_keeps_no_more() {
+        let pool = Pool::new(2);
+        for i in 0..3 {
+            pool.give(vec![i]);
+        }
+        assert_eq!(pool.take(), Some(vec![1]));
+        assert_eq!(pool.take(), Some(vec![0]));
+        assert_eq!(pool.take(), None);
     }
 }
