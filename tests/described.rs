@@ -407,7 +407,7 @@ mod lookup3 {
 /// `prefix` padded with `pad` to a multiple of 12 bytes.
 fn padded(prefix: &str, pad: char) -> String {
     let mut p = prefix.to_string();
-    while p.len() % 12 != 0 {
+    while !p.len().is_multiple_of(12) {
         p.push(pad);
     }
     p

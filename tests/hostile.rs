@@ -379,7 +379,7 @@ fn every_tar_encoding_but_the_one_pack_writes_is_refused() {
             {
                 let mut t = tar(es);
                 let len = 512 + es[0].data.len();
-                assert!(len % 512 != 0, "the manifest leaves padding");
+                assert!(!len.is_multiple_of(512), "the manifest leaves padding");
                 t[len] = b'x';
                 t
             },

@@ -80,7 +80,7 @@ pub fn human_duration(d: std::time::Duration) -> String {
         ms if ms < 1000 => format!("{ms}ms"),
         ms if ms < 60_000 && ms % 1000 == 0 => format!("{s}s"),
         ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ if s < 3600 && s % 60 == 0 => format!("{}m", s / 60),
+        _ if s < 3600 && s.is_multiple_of(60) => format!("{}m", s / 60),
         _ if s < 3600 => format!("{}m {}s", s / 60, s % 60),
         _ if (s % 3600) / 60 == 0 => format!("{}h", s / 3600),
         _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),

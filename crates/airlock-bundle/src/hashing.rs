@@ -50,7 +50,7 @@ impl<R> HashingReader<R> {
     pub fn finish_with_chunks(self) -> (String, u64, Option<Vec<String>>) {
         let len = self.len;
         let chunks = self.chunk.and_then(|(h, mut done)| {
-            if len % CHUNK != 0 {
+            if !len.is_multiple_of(CHUNK) {
                 done.push(h.hex());
             }
             (len > CHUNK).then_some(done)
@@ -81,7 +81,7 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
             }
             self.len += part.len() as u64;
             rest = after;
-            if self.len % CHUNK == 0 {
+            if self.len.is_multiple_of(CHUNK) {
                 let own = if first {
                     self.hasher.clone().hex()
                 } else {

@@ -18,6 +18,16 @@ use super::wrapper::{self, Wrappers};
 
 mod rows;
 
+/// The row lane's readings of a block, for the tests to take each ([`rows`]).
+#[cfg(test)]
+pub(super) use rows::tests::{paths as lane_paths, Path as LanePath};
+
+/// Make the row lane take `path` on this thread (tests).
+#[cfg(test)]
+pub(super) fn lane_path(path: LanePath) {
+    rows::tests::PATH.with(|p| p.set(path));
+}
+
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
 pub const MAX_STATEMENT: usize = 8 << 20;

@@ -83,7 +83,7 @@ impl<R: BufRead> ZlibGzBody<R> {
     /// Bits `from` up to the next byte boundary must all be zero.
     fn zero_to_boundary(&self, chunk: &Window, from: u64) -> io::Result<()> {
         let mut i = from;
-        while i % 8 != 0 {
+        while !i.is_multiple_of(8) {
             if self.bit(chunk, i) != Some(0) {
                 return Err(corrupt(format!(
                     "padding bit {} of compressed byte {} is set (airlock writes zeros there)",

@@ -134,6 +134,55 @@ impl Wide for Avx2 {
     }
 }
 
+/// AVX-512 (BW): a block is one register, and a comparison gives its bits at once.
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Wide for Avx512 {
+    #[inline(always)]
+    fn classify(block: &[u8; 64]) -> Bits {
+        // SAFETY: only inlined into `dml_lane_avx512`, run where the CPU has AVX-512 BW.
+        unsafe { classify_avx512(block) }
+    }
+
+    #[inline(always)]
+    fn prefix_xor(x: u64) -> u64 {
+        // SAFETY: as above, where the CPU has PCLMULQDQ.
+        unsafe { clmul_prefix_xor(x) }
+    }
+}
+
+/// [`classify_bytes`] with AVX-512 (BW).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn classify_avx512(block: &[u8; 64]) -> Bits {
+    use std::arch::x86_64::*;
+    // SAFETY: a 64-byte unaligned load of the block; two 16-byte loads of the tables.
+    let (x, low, high) = unsafe {
+        (
+            _mm512_loadu_si512(block.as_ptr().cast()),
+            _mm512_broadcast_i32x4(_mm_loadu_si128(RARE_NIBBLES.0.as_ptr().cast())),
+            _mm512_broadcast_i32x4(_mm_loadu_si128(RARE_NIBBLES.1.as_ptr().cast())),
+        )
+    };
+    let eq = |c: u8| _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(c as i8));
+    let nibble = _mm512_set1_epi8(0x0f);
+    let lo = _mm512_and_si512(x, nibble);
+    let hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nibble);
+    let hit = _mm512_and_si512(_mm512_shuffle_epi8(low, lo), _mm512_shuffle_epi8(high, hi));
+    Bits {
+        quote: eq(b'\''),
+        semi: eq(b';'),
+        open: eq(b'('),
+        close: eq(b')'),
+        newline: eq(b'\n'),
+        backslash: eq(b'\\'),
+        rare: _mm512_test_epi8_mask(hit, hit),
+    }
+}
+
 /// [`classify_bytes`] with AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -323,6 +372,22 @@ impl Lexer {
     /// says is the text of one: how many bytes were read (each statement read is read
     /// to the end of its next one's first word), and why it stopped.
     pub(super) fn dml_lane(&mut self, rest: &[u8]) -> (usize, Stop) {
+        #[cfg(test)]
+        match tests::PATH.with(|p| p.get()) {
+            tests::Path::Narrow => return self.lane::<Narrow>(rest),
+            // SAFETY: the tests choose a path only where the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            tests::Path::Avx2 => return unsafe { self.dml_lane_avx2(rest) },
+            _ => {}
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            // SAFETY: the CPU has each feature (checked just above).
+            return unsafe { self.dml_lane_avx512(rest) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
@@ -340,6 +405,13 @@ impl Lexer {
     #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
     unsafe fn dml_lane_avx2(&mut self, rest: &[u8]) -> (usize, Stop) {
         self.lane::<Avx2>(rest)
+    }
+
+    /// [`dml_lane`](Self::dml_lane) with a block read by one 64-byte register.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,pclmulqdq,popcnt,bmi1")]
+    unsafe fn dml_lane_avx512(&mut self, rest: &[u8]) -> (usize, Stop) {
+        self.lane::<Avx512>(rest)
     }
 
     #[inline(always)]
@@ -467,8 +539,36 @@ impl Lexer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// Which of the lane's readings the tests take (`Best`: the one the CPU gives).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Path {
+        Best,
+        Avx2,
+        Narrow,
+    }
+
+    thread_local! {
+        pub(crate) static PATH: Cell<Path> = const { Cell::new(Path::Best) };
+    }
+
+    /// Every reading this CPU can take, the best first.
+    pub(crate) fn paths() -> Vec<Path> {
+        let mut paths = vec![Path::Best];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            paths.push(Path::Avx2);
+        }
+        paths.push(Path::Narrow);
+        paths
+    }
 
     /// The wide reading of a block says what the byte-by-byte one says, for every byte
     /// value at every place.
@@ -485,6 +585,14 @@ mod tests {
                         Avx2::classify(&block),
                         classify_bytes(&block),
                         "byte {c:#x} at {at}"
+                    );
+                }
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    assert_eq!(
+                        Avx512::classify(&block),
+                        classify_bytes(&block),
+                        "byte {c:#x} at {at}, AVX-512"
                     );
                 }
             }
