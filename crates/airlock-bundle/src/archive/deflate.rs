@@ -357,8 +357,7 @@ impl Input {
         let mut e = table[(self.bitbuf & ((1 << bits) - 1)) as usize];
         if e & SUBTABLE != 0 {
             self.taken(e & 0x1f)?;
-            let sub = (e >> 8) & 0xf;
-            e = table[(e >> 16) as usize + (self.bitbuf & ((1 << sub) - 1)) as usize];
+            e = subtable(table, e, self.bitbuf);
         }
         if e & INVALID != 0 {
             return Err(corrupt(if bits == DIST_BITS {
@@ -721,35 +720,34 @@ impl Decoder {
                 bitsleft = bitsleft.wrapping_sub($e);
             };
         }
+        refill!();
+        let mut e = litlen[(bitbuf & litlen_mask) as usize];
+        // A literal: its bits taken, the next entry looked up, the byte written.
         macro_rules! literal {
-            ($e:expr) => {
+            () => {
+                take!(e);
+                let lit = (e >> 16) as u8;
+                e = litlen[(bitbuf & litlen_mask) as usize];
                 // SAFETY: dst < dst_end, with room for three literals after it.
                 unsafe {
-                    *dst = ($e >> 16) as u8;
+                    *dst = lit;
                     dst = dst.add(1);
                 }
             };
         }
-        refill!();
-        let mut e = litlen[(bitbuf & litlen_mask) as usize];
         let result = loop {
-            if e & LITERAL != 0 {
-                // Up to three literals a refill (a main-table codeword has at most 11
-                // bits, and the next entry is looked up with 11 still held).
+            if e & SUBTABLE != 0 {
                 take!(e);
-                let lit = e;
-                e = litlen[(bitbuf & litlen_mask) as usize];
-                literal!(lit);
+                e = subtable(litlen, e, bitbuf);
+            }
+            if e & LITERAL != 0 {
+                // Up to three literals a refill (a codeword has at most 15 bits, and
+                // the next entry is looked up with 11 still held).
+                literal!();
                 if e & LITERAL != 0 {
-                    take!(e);
-                    let lit = e;
-                    e = litlen[(bitbuf & litlen_mask) as usize];
-                    literal!(lit);
+                    literal!();
                     if e & LITERAL != 0 {
-                        take!(e);
-                        let lit = e;
-                        e = litlen[(bitbuf & litlen_mask) as usize];
-                        literal!(lit);
+                        literal!();
                     }
                 }
                 if dst >= dst_end || src >= src_end {
@@ -758,59 +756,26 @@ impl Decoder {
                 refill!();
                 continue;
             }
-            if e & EXCEPTIONAL != 0 {
-                if e & SUBTABLE != 0 {
-                    take!(e);
-                    let sub = (e >> 8) & 0xf;
-                    e = entry(
-                        litlen,
-                        (e >> 16) as usize + (bitbuf & ((1 << sub) - 1)) as usize,
-                    );
-                    if e & LITERAL != 0 {
-                        take!(e);
-                        let lit = e;
-                        e = litlen[(bitbuf & litlen_mask) as usize];
-                        literal!(lit);
-                        if dst >= dst_end || src >= src_end {
-                            break Ok(());
-                        }
-                        refill!();
-                        continue;
-                    }
-                }
-                if e & INVALID != 0 {
-                    break Err(corrupt("invalid literal/length code"));
-                }
-                if e & END_OF_BLOCK != 0 {
-                    take!(e);
-                    ended = true;
-                    break Ok(());
-                }
+            if e & INVALID != 0 {
+                break Err(corrupt("invalid literal/length code"));
             }
-            let saved = bitbuf;
-            take!(e);
-            // The extra bits, after the codeword's: the shift reads only bits 8-13 of
-            // the entry (the codeword's length, then two flags a length has clear).
-            let length = (e >> 16) as usize
-                + (saved & ((1u64 << (e & 0x1f)) - 1)).wrapping_shr(e >> 8) as usize;
+            if e & END_OF_BLOCK != 0 {
+                take!(e);
+                ended = true;
+                break Ok(());
+            }
+            let length = value(&mut bitbuf, &mut bitsleft, e);
             let mut d = dist[(bitbuf & dist_mask) as usize];
             if d & EXCEPTIONAL != 0 {
                 if d & SUBTABLE != 0 {
                     take!(d);
-                    let sub = (d >> 8) & 0xf;
-                    d = entry(
-                        dist,
-                        (d >> 16) as usize + (bitbuf & ((1 << sub) - 1)) as usize,
-                    );
+                    d = subtable(dist, d, bitbuf);
                 }
                 if d & INVALID != 0 {
                     break Err(corrupt("invalid distance code"));
                 }
             }
-            let saved = bitbuf;
-            take!(d);
-            let distance = (d >> 16) as usize
-                + (saved & ((1u64 << (d & 0x1f)) - 1)).wrapping_shr(d >> 8) as usize;
+            let distance = value(&mut bitbuf, &mut bitsleft, d);
             refill!();
             e = litlen[(bitbuf & litlen_mask) as usize];
             // SAFETY: both within `out`.
@@ -838,10 +803,25 @@ impl Decoder {
     }
 }
 
-/// A subtable's entry: `build` put each subtable within its table, and the index is
-/// the subtable's start plus fewer bits than its size.
+/// The length or distance a leaf entry gives, its bits taken: its base, plus its extra
+/// bits, which come after the codeword's (the shift reads only bits 8-13 of the entry:
+/// the codeword's length, then two flags a length or distance has clear). Only the low
+/// byte of `bitsleft` counts (the fast loop's way).
 #[inline(always)]
-fn entry(table: &[u32], i: usize) -> u32 {
+fn value(bitbuf: &mut u64, bitsleft: &mut u32, e: u32) -> usize {
+    let saved = *bitbuf;
+    *bitbuf = bitbuf.wrapping_shr(e);
+    *bitsleft = bitsleft.wrapping_sub(e);
+    (e >> 16) as usize + (saved & ((1u64 << (e & 0x1f)) - 1)).wrapping_shr(e >> 8) as usize
+}
+
+/// The entry the subtable pointer `e` leads to for the next bits of `bitbuf` (the
+/// main table's already taken): `build` put each subtable within its table, and the
+/// index is the subtable's start plus fewer bits than its size.
+#[inline(always)]
+fn subtable(table: &[u32], e: u32, bitbuf: u64) -> u32 {
+    let sub = (e >> 8) & 0xf;
+    let i = (e >> 16) as usize + (bitbuf & ((1 << sub) - 1)) as usize;
     debug_assert!(i < table.len());
     // SAFETY: as above: `build` checks every subtable's end against the table's length.
     unsafe { *table.get_unchecked(i) }

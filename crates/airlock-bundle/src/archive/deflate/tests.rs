@@ -65,6 +65,34 @@ fn data(rng: &mut Rng, len: usize) -> Vec<u8> {
     out
 }
 
+/// Bits written first first, as deflate packs them into bytes.
+#[derive(Default)]
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, v: u32, len: u32) {
+        self.acc |= u64::from(v) << self.n;
+        self.n += len;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// The bytes, the last one padded with zeros.
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
 fn gzip_frame(body: &[u8], data: &[u8]) -> Vec<u8> {
     let mut crc = flate2::Crc::new();
     crc.update(data);
@@ -345,20 +373,11 @@ fn a_set_alignment_bit_of_a_stored_first_block_is_refused() {
 fn codes_without_meaning_are_refused() {
     // Bits, first first, packed into bytes.
     fn pack(bits: &[(u32, u32)]) -> Vec<u8> {
-        let (mut out, mut acc, mut n) = (vec![], 0u64, 0);
+        let mut w = BitWriter::default();
         for &(v, len) in bits {
-            acc |= u64::from(v) << n;
-            n += len;
-            while n >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                n -= 8;
-            }
+            w.put(v, len);
         }
-        if n > 0 {
-            out.push(acc as u8);
-        }
-        out
+        w.finish()
     }
     // Fixed codes are written most significant bit first.
     let fixed = |code: u32, len: u32| (reverse(code, len), len);
@@ -520,62 +539,57 @@ mod fuzz {
             }
         }
     }
+    /// Codeword lengths of a complete code (or one codeword) of `leaves` codewords up to
+    /// `max` bits over `n` symbols, `must` among them.
+    fn lengths(n: usize, leaves: usize, max: u8, must: &[usize], rng: &mut Rng) -> Vec<u8> {
+        let mut depth = vec![(leaves == 1) as u8];
+        while depth.len() < leaves {
+            // split a leaf, often the newest: long codewords
+            let k = if rng.below(2) == 0 {
+                depth.len() - 1
+            } else {
+                rng.below(depth.len())
+            };
+            if depth[k] < max {
+                depth[k] += 1;
+                depth.push(depth[k]);
+            }
+        }
+        let (mut syms, mut rest) = (
+            must.to_vec(),
+            (0..n).filter(|s| !must.contains(s)).collect::<Vec<_>>(),
+        );
+        while !rest.is_empty() {
+            syms.push(rest.swap_remove(rng.below(rest.len())));
+        }
+        let mut lens = vec![0u8; n];
+        for (i, &d) in depth.iter().enumerate() {
+            lens[syms[i]] = d;
+        }
+        lens
+    }
+    /// The canonical codewords of `lens`, reversed (as deflate writes them).
+    fn codes(lens: &[u8]) -> Vec<u32> {
+        let mut next = [0u32; 17];
+        for l in 1..16 {
+            next[l + 1] = (next[l] + lens.iter().filter(|&&x| x as usize == l).count() as u32) << 1;
+        }
+        lens.iter()
+            .map(|&l| {
+                if l == 0 {
+                    0
+                } else {
+                    next[l as usize] += 1;
+                    reverse(next[l as usize] - 1, l as u32)
+                }
+            })
+            .collect()
+    }
+
     /// A final dynamic block of random complete (or one-codeword) codes up to 15 bits, random symbols.
     fn random_dynamic(rng: &mut Rng) -> Vec<u8> {
-        fn lengths(n: usize, leaves: usize, max: u8, must: &[usize], rng: &mut Rng) -> Vec<u8> {
-            let mut depth = vec![(leaves == 1) as u8];
-            while depth.len() < leaves {
-                // split a leaf, often the newest: long codewords
-                let k = if rng.below(2) == 0 {
-                    depth.len() - 1
-                } else {
-                    rng.below(depth.len())
-                };
-                if depth[k] < max {
-                    depth[k] += 1;
-                    depth.push(depth[k]);
-                }
-            }
-            let (mut syms, mut rest) = (
-                must.to_vec(),
-                (0..n).filter(|s| !must.contains(s)).collect::<Vec<_>>(),
-            );
-            while !rest.is_empty() {
-                syms.push(rest.swap_remove(rng.below(rest.len())));
-            }
-            let mut lens = vec![0u8; n];
-            for (i, &d) in depth.iter().enumerate() {
-                lens[syms[i]] = d;
-            }
-            lens
-        }
-        fn codes(lens: &[u8]) -> Vec<u32> {
-            let mut next = [0u32; 17];
-            for l in 1..16 {
-                next[l + 1] =
-                    (next[l] + lens.iter().filter(|&&x| x as usize == l).count() as u32) << 1;
-            }
-            lens.iter()
-                .map(|&l| {
-                    if l == 0 {
-                        0
-                    } else {
-                        next[l as usize] += 1;
-                        reverse(next[l as usize] - 1, l as u32)
-                    }
-                })
-                .collect()
-        }
-        let (mut out, mut acc, mut n) = (Vec::new(), 0u64, 0u32);
-        let mut put = |v: u32, l: u32| {
-            acc |= u64::from(v) << n;
-            n += l;
-            while n >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                n -= 8;
-            }
-        };
+        let mut w = BitWriter::default();
+        let mut put = |v: u32, l: u32| w.put(v, l);
         let (nlen, ndist, max) = (
             257 + rng.below(30),
             1 + rng.below(30),
@@ -656,8 +670,7 @@ mod fuzz {
             produced += LENGTH_BASE[s - 257] as usize + x as usize;
         }
         put(lc[256], ll[256] as u32);
-        put(0, 7);
-        reframe(&gzip_frame(&out, b""))
+        reframe(&gzip_frame(&w.finish(), b""))
     }
     /// `data`'s kinds, and periods 1..16, skewed bytes (long codewords), repeats 32700..=32768 back.
     fn data2(rng: &mut Rng, len: usize) -> Vec<u8> {
