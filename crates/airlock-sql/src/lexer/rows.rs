@@ -114,6 +114,26 @@ impl Wide for Narrow {
     }
 }
 
+/// A lane compiled for `features` (`$lane`, unsafe: for a CPU that has them) and
+/// `$has`, whether this CPU has them: one list says both, so no lane runs on a CPU
+/// checked for fewer features than it is compiled with.
+macro_rules! wide_lane {
+    ($(#[$doc:meta])* $lane:ident, $has:ident, $wide:ty, [$($feature:tt),+]) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        $(#[target_feature(enable = $feature)])+
+        unsafe fn $lane(&mut self, rest: &[u8]) -> (usize, Stop) {
+            self.lane::<$wide>(rest)
+        }
+
+        /// Whether this CPU has every feature the lane above is compiled for.
+        #[cfg(target_arch = "x86_64")]
+        fn $has() -> bool {
+            true $(&& std::arch::is_x86_feature_detected!($feature))+
+        }
+    };
+}
+
 /// AVX2, with a carry-less multiply for the prefix XOR (only called from
 /// [`Lexer::dml_lane_avx2`], which the CPU is checked for).
 #[cfg(target_arch = "x86_64")]
@@ -381,38 +401,29 @@ impl Lexer {
             _ => {}
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-            && std::arch::is_x86_feature_detected!("popcnt")
-        {
-            // SAFETY: the CPU has each feature (checked just above).
+        if Self::has_avx512() {
+            // SAFETY: the CPU has every feature the lane is compiled for.
             return unsafe { self.dml_lane_avx512(rest) };
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-            && std::arch::is_x86_feature_detected!("popcnt")
-        {
-            // SAFETY: the CPU has each feature (checked just above).
+        if Self::has_avx2() {
+            // SAFETY: as above.
             return unsafe { self.dml_lane_avx2(rest) };
         }
         self.lane::<Narrow>(rest)
     }
 
-    /// [`dml_lane`](Self::dml_lane) with the lane compiled for AVX2 (and the popcount
-    /// and carry-less multiply the CPUs that have AVX2 have).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
-    unsafe fn dml_lane_avx2(&mut self, rest: &[u8]) -> (usize, Stop) {
-        self.lane::<Avx2>(rest)
-    }
+    wide_lane!(
+        /// [`dml_lane`](Self::dml_lane) with the lane compiled for AVX2 (and the popcount
+        /// and carry-less multiply the CPUs that have AVX2 have).
+        dml_lane_avx2, has_avx2, Avx2, ["avx2", "pclmulqdq", "popcnt", "bmi1"]
+    );
 
-    /// [`dml_lane`](Self::dml_lane) with a block read by one 64-byte register.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,pclmulqdq,popcnt,bmi1")]
-    unsafe fn dml_lane_avx512(&mut self, rest: &[u8]) -> (usize, Stop) {
-        self.lane::<Avx512>(rest)
-    }
+    wide_lane!(
+        /// [`dml_lane`](Self::dml_lane) with a block read by one 64-byte register.
+        dml_lane_avx512, has_avx512, Avx512,
+        ["avx512f", "avx512bw", "pclmulqdq", "popcnt", "bmi1"]
+    );
 
     #[inline(always)]
     fn lane<W: Wide>(&mut self, rest: &[u8]) -> (usize, Stop) {
@@ -559,11 +570,7 @@ pub(super) mod tests {
     pub(crate) fn paths() -> Vec<Path> {
         let mut paths = vec![Path::Best];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-            && std::arch::is_x86_feature_detected!("popcnt")
-        {
+        if Lexer::has_avx512() && Lexer::has_avx2() {
             paths.push(Path::Avx2);
         }
         paths.push(Path::Narrow);
@@ -580,7 +587,7 @@ pub(super) mod tests {
                 block[at] = c;
                 block[(at + 17) % 64] = b'\'';
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if Lexer::has_avx2() {
                     assert_eq!(
                         Avx2::classify(&block),
                         classify_bytes(&block),
@@ -588,7 +595,7 @@ pub(super) mod tests {
                     );
                 }
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512bw") {
+                if Lexer::has_avx512() {
                     assert_eq!(
                         Avx512::classify(&block),
                         classify_bytes(&block),
