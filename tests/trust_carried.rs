@@ -85,8 +85,17 @@ impl World {
         );
     }
 
+    /// `airlock ARGS` on the machine it belongs to: each host (`--trust host…`) and the
+    /// keeper's machine (everything else) remember stores in a state directory of its
+    /// own, as separate machines do (a host knows a store by its root keys, so one
+    /// memory for all would see the keeper's newer version as the hosts' future).
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let state = self.dir().join("state");
+        let machine = args
+            .windows(2)
+            .find(|w| w[0] == "--trust" && w[1].starts_with("host"))
+            .map(|w| w[1])
+            .unwrap_or("keeper");
+        let state = self.dir().join(format!("{machine}-state"));
         airlock_env(
             self.dir(),
             args,
@@ -210,7 +219,7 @@ fn a_carried_store_the_hosts_roots_did_not_sign_refuses_the_bundle_and_replaces_
         "rogue",
     ]);
     let before = snapshot(&d.join("host"));
-    let state_before = snapshot(&d.join("state"));
+    let state_before = snapshot(&d.join("host-state"));
     for args in [
         vec!["verify", "evil.tar.gz", "--trust", "host"],
         vec!["sql", "evil.tar.gz", "--trust", "host"],
@@ -235,7 +244,7 @@ fn a_carried_store_the_hosts_roots_did_not_sign_refuses_the_bundle_and_replaces_
             before,
             "{args:?} changed the store"
         );
-        assert_eq!(snapshot(&d.join("state")), state_before);
+        assert_eq!(snapshot(&d.join("host-state")), state_before);
         assert!(
             !std::fs::read_dir(d).unwrap().flatten().any(|e| e
                 .file_name()

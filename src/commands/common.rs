@@ -308,8 +308,20 @@ pub fn load_trust_admitted(
     path: &Path,
 ) -> Result<(crate::trust::TrustStore, crate::trust_rotation::Accepted)> {
     let store = crate::trust::TrustStore::load(path)?;
-    let state = crate::db::remembered::state_dir();
-    let state = (!state.is_relative()).then_some(state);
-    let accepted = crate::trust_rotation::admit(&store, state.as_deref(), chrono::Utc::now())?;
+    let accepted =
+        crate::trust_rotation::admit(&store, trust_state().as_deref(), chrono::Utc::now())?;
     Ok((store, accepted))
+}
+
+/// Where this host remembers trust stores (None: no state directory to remember in).
+fn trust_state() -> Option<PathBuf> {
+    let state = crate::db::remembered::state_dir();
+    (!state.is_relative()).then_some(state)
+}
+
+/// A store's history as this host can prove it: each earlier version proven forward
+/// from a version the host trusts (`trust_history`).
+pub fn trust_history(store: &crate::trust::TrustStore) -> crate::trust_history::History {
+    let known = crate::trust_rotation::known_versions(trust_state().as_deref(), store);
+    crate::trust_history::History::load(store, &known)
 }

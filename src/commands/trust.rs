@@ -395,7 +395,7 @@ fn update(args: TrustUpdateArgs) -> Result<Outcome> {
             }
             other => other,
         })?;
-    staged.install(&args.trust, verdict.from)?;
+    staged.install(&args.trust, verdict.from, &verdict.via)?;
     // The host moves forward with it: every command now reads the new version.
     let installed = super::common::load_trust(&args.trust)?;
     Ok(Box::new(TrustUpdateReport {

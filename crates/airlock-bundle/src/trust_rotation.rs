@@ -244,11 +244,14 @@ impl Roots {
     }
 }
 
-/// `target` (canonical form `bytes`) is reached from `from`'s roots: signed by their
-/// threshold directly, or version by version through the copies of the versions in
-/// between that `target` keeps under `history/vN/`, each signed by the threshold of the
-/// one before it and of its own roots (TUF's root rotation: a host that missed
-/// versions walks them). The versions walked through, or why not.
+/// `target` (canonical form `bytes`) is reached from `from`'s roots: version by
+/// version through the copies of the versions in between that `target` keeps under
+/// `history/vN/`, each signed by the threshold of the one before it and of its own
+/// roots (TUF's root rotation: a host that missed versions walks them), or, when it
+/// keeps none of them, signed by `from`'s threshold directly. A version in between
+/// that it keeps is always walked, and one that does not prove itself refuses the
+/// whole store (a history is never installed unproven). The versions walked through,
+/// or why not.
 fn reached(
     from: &Roots,
     whose: &str,
@@ -257,21 +260,19 @@ fn reached(
     now: DateTime<Utc>,
 ) -> Result<(Vec<String>, Vec<u64>), String> {
     let version = target.rotation.as_ref().map(|r| r.version).unwrap_or(0);
-    let refs: Vec<&TrustedKey> = from.keys.iter().collect();
-    let direct = signed_over(&target.path, bytes, version, &refs, now);
-    let direct_ok = judged(&direct, from.threshold, whose, version);
-    if direct_ok.is_ok() || version <= from.version + 1 {
-        return direct_ok.map(|()| (direct, vec![]));
+    let kept = |v: u64| target.path.join(HISTORY_DIR).join(format!("v{v}")).exists();
+    let between = from.version + 1..version;
+    if between.clone().all(|v| !kept(v)) {
+        let refs: Vec<&TrustedKey> = from.keys.iter().collect();
+        let direct = signed_over(&target.path, bytes, version, &refs, now);
+        return judged(&direct, from.threshold, whose, version).map(|()| (direct, vec![]));
     }
     let mut prev = from.clone();
     let mut via = vec![];
-    for v in from.version + 1..version {
+    for v in between {
         let dir = target.path.join(HISTORY_DIR).join(format!("v{v}"));
         let step = TrustStore::load(&dir).map_err(|e| {
-            format!(
-                "{}; and version {v}, between them, is not in its history ({e})",
-                direct_ok.clone().unwrap_err()
-            )
+            format!("walking its history: version {v}, between {} and {version}, is not in it whole ({e})", from.version)
         })?;
         if step.rotation.as_ref().map(|r| r.version) != Some(v) {
             return Err(format!("its history/v{v} is not version {v}"));
@@ -303,8 +304,9 @@ fn reached(
     Ok((last, via))
 }
 
-/// What a host remembers of a store it accepted: its version, the bytes it held, and
-/// the root keys and threshold that may sign the next version.
+/// What a host remembers of a store it accepted: its version, the bytes it held, the
+/// root keys and threshold that may sign the next version, and every version of its
+/// chain this host trusts (the anchors a history is proven forward from).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Memory {
@@ -315,11 +317,31 @@ pub struct Memory {
     /// The root keys' public keys, base64 as in a `.pub`.
     pub roots: Vec<String>,
     pub accepted_at: String,
+    /// Every version of the chain this host trusts, by its canonical form (older
+    /// memories have none: their history is proven forward from its first version).
+    #[serde(default)]
+    pub versions: Vec<KnownVersion>,
+}
+
+/// One version of a store's chain that this host trusts.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownVersion {
+    pub version: u64,
+    /// [`canonical_id`] of its canonical form.
+    pub canonical: String,
 }
 
 impl Memory {
-    fn of(store: &TrustStore, canonical_id: String) -> Option<Memory> {
+    fn of(store: &TrustStore, canonical_id: String, known: Vec<KnownVersion>) -> Option<Memory> {
         let rot = store.rotation.as_ref()?;
+        let mut versions = known;
+        versions.push(KnownVersion {
+            version: rot.version,
+            canonical: canonical_id.clone(),
+        });
+        versions.sort();
+        versions.dedup();
         Some(Memory {
             store: store.path.display().to_string(),
             version: rot.version,
@@ -327,15 +349,76 @@ impl Memory {
             root_threshold: rot.root_threshold,
             roots: roots(store).iter().map(|k| k.key.to_base64()).collect(),
             accepted_at: crate::trust::rfc3339(Utc::now()),
+            versions,
         })
     }
 }
 
-/// The memory file of the store at `store` under the state directory `state`.
+/// Where the host remembers the chain a root key belongs to, under the state
+/// directory `state`: a host knows a store by its root keys, not by its path, so an
+/// older version is refused wherever it is put back (a copy elsewhere, a link in the
+/// store's place). Stores that share a root key are one chain to the host.
+fn root_memory_file(state: &Path, root_b64: &str) -> PathBuf {
+    let key = hex::encode(Sha256::digest(root_b64.as_bytes()));
+    state
+        .join("trust")
+        .join("roots")
+        .join(format!("{key}.json"))
+}
+
+/// The memory file an earlier airlock kept of the store at `store` (by its path):
+/// still read, so what a host remembered survives the upgrade.
 pub fn memory_file(state: &Path, store: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
     let key = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
     state.join("trust").join(format!("{key}.json"))
+}
+
+/// What the host remembers of the chain `store` belongs to: the highest version any
+/// of its root keys (or, from an earlier airlock, its path) is remembered at, with
+/// every version any of them trusts.
+fn recall(state: &Path, store: &TrustStore) -> Result<Option<Memory>, RotationError> {
+    let mut files = vec![memory_file(state, &store.path)];
+    files.extend(
+        roots(store)
+            .iter()
+            .map(|k| root_memory_file(state, &k.key.to_base64())),
+    );
+    let mut found: Vec<Memory> = vec![];
+    for f in &files {
+        if let Some(m) = load_memory(f, &store.path)? {
+            found.push(m);
+        }
+    }
+    let known: Vec<KnownVersion> = found.iter().flat_map(|m| m.versions.clone()).collect();
+    let Some(mut best) = found.into_iter().max_by_key(|m| m.version) else {
+        return Ok(None);
+    };
+    best.versions.extend(known);
+    best.versions.sort();
+    best.versions.dedup();
+    Ok(Some(best))
+}
+
+/// Remember `m` under each of its root keys and each of `also` (the roots the host
+/// knew the chain by before: an older version listing only those is refused too).
+fn remember(state: &Path, m: &Memory, also: &[String]) -> Result<(), RotationError> {
+    let mut keys: Vec<&String> = m.roots.iter().chain(also).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        save_memory(&root_memory_file(state, k), m)?;
+    }
+    Ok(())
+}
+
+/// Every version of `store`'s chain this host trusts (empty: none remembered): the
+/// anchors [`crate::trust_history::History`] proves a history forward from.
+pub fn known_versions(state: Option<&Path>, store: &TrustStore) -> Vec<KnownVersion> {
+    state
+        .and_then(|s| recall(s, store).ok().flatten())
+        .map(|m| m.versions)
+        .unwrap_or_default()
 }
 
 fn load_memory(file: &Path, store: &Path) -> Result<Option<Memory>, RotationError> {
@@ -391,9 +474,8 @@ pub fn admit(
     state: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Accepted, RotationError> {
-    let file = state.map(|s| memory_file(s, &store.path));
-    let memory = match &file {
-        Some(f) => load_memory(f, &store.path)?,
+    let memory = match state {
+        Some(s) => recall(s, store)?,
         None => None,
     };
     let Some(rot) = &store.rotation else {
@@ -409,15 +491,31 @@ pub fn admit(
     let bytes = canonical(&store.path)?;
     self_signed(store, &bytes, now)?;
     let id = canonical_id(&bytes);
-    let accepted = match &memory {
-        None => Accepted::New {
-            version: rot.version,
-            from: None,
-        },
+    let (accepted, known, also) = match &memory {
+        // First seen: the store as it was handed to this host, and the versions of its
+        // history proven forward from its first one.
+        None => {
+            let history = history_versions(store);
+            let known = prove_forward(&history, &[])
+                .into_iter()
+                .zip(&history)
+                .filter_map(|(proof, v)| {
+                    Some(KnownVersion {
+                        version: v.rotation.as_ref()?.version,
+                        canonical: proof.ok()?,
+                    })
+                })
+                .collect();
+            let accepted = Accepted::New {
+                version: rot.version,
+                from: None,
+            };
+            (accepted, known, vec![])
+        }
         Some(m) if rot.version < m.version => {
             return Err(RotationError::refused(
                 &store.path,
-                format!("it is version {}, but this host accepted version {} on {}: an older copy was put back (rollback refused)", rot.version, m.version, m.accepted_at),
+                format!("it is version {}, but this host accepted version {} of this store (known by its root keys, wherever it is kept) on {}: an older copy was put back (rollback refused)", rot.version, m.version, m.accepted_at),
             ))
         }
         Some(m) if rot.version == m.version && id != m.canonical => {
@@ -426,7 +524,17 @@ pub fn admit(
                 format!("version {} now holds other bytes than the version {} this host accepted on {}: a store changes only with a higher version, signed", rot.version, m.version, m.accepted_at),
             ))
         }
-        Some(m) if rot.version == m.version => return Ok(Accepted::Same(m.version)),
+        Some(m) if rot.version == m.version => {
+            // Remembered under an earlier airlock's path only, or under other root
+            // keys: remembered under this store's root keys too, from now on.
+            if let Some(s) = state {
+                let have = |k: &TrustedKey| root_memory_file(s, &k.key.to_base64()).is_file();
+                if !roots(store).into_iter().all(have) {
+                    remember(s, m, &m.roots)?;
+                }
+            }
+            return Ok(Accepted::Same(m.version));
+        }
         Some(m) => {
             let from = Roots {
                 version: m.version,
@@ -434,18 +542,169 @@ pub fn admit(
                 threshold: m.root_threshold,
             };
             let whose = format!("version {} (the one this host accepted)", m.version);
-            reached(&from, &whose, store, &bytes, now)
+            let (_, via) = reached(&from, &whose, store, &bytes, now)
                 .map_err(|why| RotationError::refused(&store.path, why))?;
-            Accepted::New {
+            let mut known = m.versions.clone();
+            if known.is_empty() {
+                known.push(KnownVersion {
+                    version: m.version,
+                    canonical: m.canonical.clone(),
+                });
+            }
+            for v in via {
+                let dir = store.path.join(HISTORY_DIR).join(format!("v{v}"));
+                known.push(KnownVersion {
+                    version: v,
+                    canonical: canonical_id(&canonical(&dir)?),
+                });
+            }
+            let accepted = Accepted::New {
                 version: rot.version,
                 from: Some(m.version),
-            }
+            };
+            (accepted, known, m.roots.clone())
         }
     };
-    if let (Some(f), Some(m)) = (&file, Memory::of(store, id)) {
-        save_memory(f, &m)?;
+    if let (Some(s), Some(m)) = (state, Memory::of(store, id, known)) {
+        // Under the path too: an unversioned store put in its place is refused.
+        save_memory(&memory_file(s, &store.path), &m)?;
+        remember(s, &m, &also)?;
     }
     Ok(accepted)
+}
+
+/// The earlier versions `store` keeps under `history/vN/`, loaded, in version order:
+/// each one whose directory name and `version` agree and that is older than `store`.
+pub fn history_versions(store: &TrustStore) -> Vec<TrustStore> {
+    let current = store.rotation.as_ref().map(|r| r.version).unwrap_or(0);
+    let mut out: Vec<TrustStore> = vec![];
+    if let Ok(dir) = std::fs::read_dir(store.path.join(HISTORY_DIR)) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(n) = name.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let Ok(version) = TrustStore::load(&e.path()) else {
+                continue;
+            };
+            if n < current && version.rotation.as_ref().map(|r| r.version) == Some(n) {
+                out.push(version);
+            }
+        }
+    }
+    out.sort_by_key(|v| v.rotation.as_ref().map(|r| r.version));
+    out
+}
+
+/// Whether `keys`' threshold signed the store at `dir` (canonical form `bytes`,
+/// version `version`), whatever their windows say today: the signature over the very
+/// bytes is what proves a version was handed on.
+fn signed_whenever(
+    dir: &Path,
+    bytes: &[u8],
+    version: u64,
+    keys: &[&TrustedKey],
+    need: u32,
+) -> bool {
+    let comment = trusted_comment(version, &canonical_id(bytes));
+    let mut signers: Vec<String> = vec![];
+    for k in keys {
+        let path = dir
+            .join(SIGNATURES_DIR)
+            .join(format!("{}.minisig", k.key.key_id));
+        let Ok(text) =
+            airlock_base::bounded::read_capped_string(&path, airlock_base::bounded::SIGNATURE)
+        else {
+            continue;
+        };
+        let Ok(sig) = SignatureBox::parse(&text) else {
+            continue;
+        };
+        let id = k.key.key_id.to_string();
+        if sig.trusted_comment == comment
+            && k.key.verify(bytes, &sig).is_ok()
+            && !signers.contains(&id)
+        {
+            signers.push(id);
+        }
+    }
+    signers.len() as u32 >= need
+}
+
+/// Which versions of a history (`versions`, in version order) are proven forward:
+/// a version is proven when its own root threshold signed it and it is a version this
+/// host trusts (`known`), or it follows a proven version directly (its version plus
+/// one) and that version's root threshold signed it too (TUF's root chain). With
+/// nothing known, the first version is where the chain starts (the store as it was
+/// handed to this host). For each version: its canonical id, or why it is not proven.
+pub fn prove_forward(
+    versions: &[TrustStore],
+    known: &[KnownVersion],
+) -> Vec<Result<String, String>> {
+    let mut out: Vec<Result<String, String>> = vec![];
+    for (i, this) in versions.iter().enumerate() {
+        let verdict = (|| {
+            let rot = this.rotation.as_ref().ok_or("it has no version")?;
+            let bytes = canonical(&this.path).map_err(|e| e.to_string())?;
+            let id = canonical_id(&bytes);
+            if !signed_whenever(
+                &this.path,
+                &bytes,
+                rot.version,
+                &roots(this),
+                rot.root_threshold,
+            ) {
+                return Err(format!(
+                    "version {} is not signed by its own roots",
+                    rot.version
+                ));
+            }
+            let anchored = known
+                .iter()
+                .any(|k| k.version == rot.version && k.canonical == id)
+                || (known.is_empty() && i == 0);
+            if anchored {
+                return Ok(id);
+            }
+            let Some(prev) = i.checked_sub(1).map(|p| &versions[p]) else {
+                return Err(format!(
+                    "version {} is not one this host trusts, and no version before it proves it",
+                    rot.version
+                ));
+            };
+            let prev_rot = prev
+                .rotation
+                .as_ref()
+                .ok_or("the version before it has no version")?;
+            if let Err(why) = &out[i - 1] {
+                return Err(format!(
+                    "version {} before it is not proven ({why})",
+                    prev_rot.version
+                ));
+            }
+            if prev_rot.version + 1 != rot.version {
+                return Err(format!(
+                    "version {} is missing from the history",
+                    prev_rot.version + 1
+                ));
+            }
+            if !signed_whenever(
+                &this.path,
+                &bytes,
+                rot.version,
+                &roots(prev),
+                prev_rot.root_threshold,
+            ) {
+                return Err(format!(
+                    "version {} is not signed by version {}'s root threshold",
+                    rot.version, prev_rot.version
+                ));
+            }
+            Ok(id)
+        })();
+        out.push(verdict);
+    }
+    out
 }
 
 /// The remembered root keys, as keys of a store (root role, no window).
@@ -592,9 +851,31 @@ impl Staged {
     /// `current`'s history plus `current` itself as `history/vN`, then is exchanged
     /// with `current` by `renameat2(RENAME_EXCHANGE)`, so the directory is the old
     /// store or the new one, never a mix; the old one (now at the staging name) is
-    /// removed.
-    pub fn install(self, current: &Path, current_version: u64) -> Result<(), RotationError> {
+    /// removed. Of the history the new store brought, only `walked` (the versions
+    /// between, each proven on the way) is kept: every other version it claims is
+    /// left out, and the versions up to `current`'s are the host's own.
+    pub fn install(
+        self,
+        current: &Path,
+        current_version: u64,
+        walked: &[u64],
+    ) -> Result<(), RotationError> {
         let history = self.dir.path().join(HISTORY_DIR);
+        if let Ok(entries) = std::fs::read_dir(&history) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let walked_here = name
+                    .strip_prefix('v')
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| walked.contains(&n) && format!("v{n}") == name);
+                if !walked_here {
+                    let path = e.path();
+                    std::fs::remove_dir_all(&path)
+                        .or_else(|_| std::fs::remove_file(&path))
+                        .map_err(io(format!("cannot remove {}", path.display())))?;
+                }
+            }
+        }
         copy_tree(&current.join(HISTORY_DIR), &history)?;
         copy_store(current, &history.join(format!("v{current_version}")), true)?;
         set_mode(self.dir.path(), 0o755)?;

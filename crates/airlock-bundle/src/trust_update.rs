@@ -260,6 +260,6 @@ pub fn apply(
         });
     }
     let UpdateVerdict { from, to, via, .. } = trust_rotation::judge_update(current, &new, now)?;
-    staged.install(&current.path, host)?;
+    staged.install(&current.path, host, &via)?;
     Ok(Applied::Updated { from, to, via })
 }
