@@ -579,7 +579,7 @@ pub(crate) fn params_check(
 fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
     let path = args.sign_receipt.as_deref();
     let judged = receipt_public(path, &args.pass).and_then(|(public, from)| {
-        super::apply::receipt_policy(
+        super::receipt_policy::receipt_policy(
             store,
             public.as_ref(),
             path.unwrap_or(std::path::Path::new("")),
@@ -626,7 +626,7 @@ fn receipt_public(
             ),
         )),
         None => {
-            let key = super::apply::receipt_key(path, pass)?;
+            let key = super::receipt_policy::receipt_key(path, pass)?;
             Ok((
                 key.as_ref().map(crate::minisign::SecretKey::public),
                 String::new(),

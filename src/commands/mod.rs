@@ -23,6 +23,7 @@ pub mod new;
 pub mod pack;
 pub mod plan_locks;
 pub mod plan_predict;
+pub mod receipt_policy;
 pub mod rehearse;
 pub mod reissue;
 pub mod runbook;

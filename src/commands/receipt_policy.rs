@@ -1,0 +1,96 @@
+//! Whether the receipts a deploy will write would count: the trust store's receipt
+//! policy, judged the same way by `apply`, `rollback`, `reissue` and `plan`'s
+//! receipt-policy row (so all say the same, with the same exit code), and the
+//! `--sign-receipt` key read as they read it.
+
+use super::common::{load_secret_key, load_trust};
+use crate::error::{Error, Result};
+use crate::minisign::SecretKey;
+use crate::trust::Role;
+
+/// Before anything changes: a receipt the trust store would not count is refused.
+/// `require_signed_receipts` needs `--sign-receipt` with one of its operator keys; a
+/// key the store lists must be an operator key, unrevoked and valid now, whether or
+/// not signing is required (its signature would never count). `plan` judges with this
+/// same function (its receipt-policy row), so both say the same with the same exit
+/// code. Ok: what was checked, in one line.
+pub(crate) fn receipt_policy(
+    store: &crate::trust::TrustStore,
+    key: Option<&crate::minisign::PublicKey>,
+    receipt_arg: &std::path::Path,
+) -> Result<String> {
+    let store_name = store.path.display().to_string();
+    let Some(public) = key else {
+        if store.require_signed_receipts {
+            return Err(Error::usage(
+                format!("trust store {store_name} requires signed receipts (require_signed_receipts = true); nothing was changed"),
+                Some("pass --sign-receipt KEY with an operator key listed in the trust store".into()),
+            ));
+        }
+        return Ok(format!(
+            "receipts unsigned: trust store {store_name} does not require signed receipts"
+        ));
+    };
+    let id = &public.key_id;
+    let Some(entry) = store.find_key(public) else {
+        if store.require_signed_receipts {
+            return Err(Error::usage(
+                format!("receipt key {} ({id}) is not in trust store {store_name}, so its receipts would not count; nothing was changed", receipt_arg.display()),
+                Some(format!("add its .pub to the trust store with role = \"operator\" under [keys.{id}] in trust.toml, or sign with an operator key listed there")),
+            ));
+        }
+        return Ok(format!(
+            "receipts signed with {id}, a key trust store {store_name} does not list (its signature would not count there)"
+        ));
+    };
+    let now = chrono::Utc::now();
+    let p = &entry.policy;
+    let why = if p.role != Role::Operator {
+        Some(format!(
+            "has role {} in trust store {store_name}; receipts count only from operator keys",
+            p.role.as_str()
+        ))
+    } else if matches!(p.revoked, Some(None)) || matches!(p.revoked, Some(Some(t)) if t <= now) {
+        Some(format!("is revoked in trust store {store_name}"))
+    } else if p.not_before.is_some_and(|nb| now < nb) || p.not_after.is_some_and(|na| now > na) {
+        Some(format!(
+            "is outside its validity window in trust store {store_name}"
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(format!(
+            "receipts signed with operator key {id} of trust store {store_name}"
+        )),
+        Some(why) => Err(Error::usage(
+            format!(
+                "receipt key {} ({id}) {why}: its signature would not count; nothing was changed",
+                receipt_arg.display()
+            ),
+            Some(
+                "sign receipts with a current operator key (role = \"operator\" in trust.toml)"
+                    .into(),
+            ),
+        )),
+    }
+}
+
+/// [`receipt_policy`] for a deploy: the trust store read from its path.
+pub(crate) fn check_receipt_policy(
+    trust: &crate::cli::TrustArgs,
+    key: Option<&SecretKey>,
+    receipt_arg: &std::path::Path,
+) -> Result<()> {
+    let store = load_trust(&trust.trust)?;
+    let public = key.map(SecretKey::public);
+    receipt_policy(&store, public.as_ref(), receipt_arg).map(|_| ())
+}
+
+/// The key a `--sign-receipt` names, read as apply reads it.
+pub(crate) fn receipt_key(
+    path: Option<&std::path::Path>,
+    pass: &crate::cli::PassphraseArgs,
+) -> Result<Option<SecretKey>> {
+    path.map(|p| load_secret_key(p, pass)).transpose()
+}
