@@ -15,9 +15,13 @@ pub mod style;
 
 // The layers below, under the names the commands (and the tests) have always used.
 pub use airlock_base::exit;
+pub use airlock_bundle::trust::{
+    edit as trust_edit, history as trust_history, rotation as trust_rotation,
+    update as trust_update,
+};
 pub use airlock_bundle::{
     approval, archive, bundle_path, fuzz_targets, manifest, minisign, spec, strict_json, trust,
-    trust_edit, trust_history, trust_rotation, trust_update, verdicts, verified,
+    verdicts, verified,
 };
 pub use airlock_pg as db;
 pub use airlock_pg::cluster;

@@ -10,7 +10,6 @@
 pub mod approval;
 pub mod archive;
 pub mod bundle_path;
-pub mod carried_files;
 pub mod fuzz_targets;
 pub mod hashing;
 pub mod import;
@@ -22,10 +21,6 @@ pub mod sql_rules;
 pub mod strict_json;
 pub mod target_db;
 pub mod trust;
-pub mod trust_edit;
-pub mod trust_history;
-pub mod trust_rotation;
-pub mod trust_update;
 pub mod twin_sha;
 pub mod verdicts;
 pub mod verified;

@@ -9,7 +9,7 @@
 
 use super::{Limits, VerifyError};
 use crate::manifest::{Manifest, MANIFEST, SIG_DIR, TRUST_UPDATE_DIR};
-use crate::trust_update::EmbeddedStore;
+use crate::trust::update::EmbeddedStore;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;

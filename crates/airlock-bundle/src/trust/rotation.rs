@@ -17,8 +17,8 @@
 //! only moves forward. A store without a version works as before, and says it cannot
 //! be rotated by signature.
 
-pub use crate::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::minisign::{SecretKey, SignatureBox};
+pub use crate::trust::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::trust::{Role, TrustStore, TrustedKey, POLICY_FILE};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -413,7 +413,7 @@ fn remember(state: &Path, m: &Memory, also: &[String]) -> Result<(), RotationErr
 }
 
 /// Every version of `store`'s chain this host trusts (empty: none remembered): the
-/// anchors [`crate::trust_history::History`] proves a history forward from.
+/// anchors [`crate::trust::history::History`] proves a history forward from.
 pub fn known_versions(state: Option<&Path>, store: &TrustStore) -> Vec<KnownVersion> {
     state
         .and_then(|s| recall(s, store).ok().flatten())

@@ -360,7 +360,7 @@ pub struct StorePolicy {
 fn next_version(doc: &mut toml_edit::DocumentMut, current: Option<&TrustStore>) {
     let Some(store) = current else { return };
     let Some(rot) = &store.rotation else { return };
-    if crate::trust_rotation::check_self(store, Utc::now()).is_ok() {
+    if crate::trust::rotation::check_self(store, Utc::now()).is_ok() {
         doc["version"] = toml_edit::value(rot.version as i64 + 1);
         doc["issued"] = toml_edit::value(crate::trust::rfc3339(Utc::now()));
     }
@@ -368,7 +368,7 @@ fn next_version(doc: &mut toml_edit::DocumentMut, current: Option<&TrustStore>) 
 
 /// The store's signatures, which no longer cover it after a change.
 fn drop_signatures(store: &Path) -> Result<(), EditError> {
-    let dir = store.join(crate::trust_rotation::SIGNATURES_DIR);
+    let dir = store.join(crate::trust::rotation::SIGNATURES_DIR);
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

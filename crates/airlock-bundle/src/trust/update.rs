@@ -16,9 +16,9 @@
 //! the bundle. Its files are read under the caps of a store on disk, and only under
 //! the names a store holds.
 
-pub use crate::carried_files::{cap_of, MAX_BYTES, MAX_FILES};
+pub use crate::trust::carried_files::{cap_of, MAX_BYTES, MAX_FILES};
+use crate::trust::rotation::{self, RotationError, UpdateVerdict, HISTORY_DIR, SIGNATURES_DIR};
 use crate::trust::TrustStore;
-use crate::trust_rotation::{self, RotationError, UpdateVerdict, HISTORY_DIR, SIGNATURES_DIR};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
@@ -47,7 +47,7 @@ impl EmbeddedStore {
                 store: dir.into(),
                 message: "has no version: only a store that rotates by signature can travel in a bundle (airlock trust add --role root …, then airlock trust sign)".into(),
             })?;
-        trust_rotation::check_self(&store, now)?;
+        rotation::check_self(&store, now)?;
         let mut files = vec![];
         collect(dir, "", &mut files)?;
         files.sort();
@@ -223,7 +223,7 @@ pub fn apply(
     carried: &EmbeddedStore,
     now: DateTime<Utc>,
 ) -> Result<Applied, RotationError> {
-    let staged = trust_rotation::Staged::empty_beside(&current.path)?;
+    let staged = rotation::Staged::empty_beside(&current.path)?;
     carried.materialize(staged.path())?;
     let new = TrustStore::load(staged.path()).map_err(|e| RotationError::Refused {
         store: current.path.clone(),
@@ -242,7 +242,7 @@ pub fn apply(
             ),
         });
     }
-    trust_rotation::check_self(&new, now).map_err(|e| RotationError::Refused {
+    rotation::check_self(&new, now).map_err(|e| RotationError::Refused {
         store: current.path.clone(),
         message: format!(
             "the trust store this bundle carries is not signed as it is by its own roots: {e}"
@@ -259,7 +259,7 @@ pub fn apply(
             carried: carried.version,
         });
     }
-    let UpdateVerdict { from, to, via, .. } = trust_rotation::judge_update(current, &new, now)?;
+    let UpdateVerdict { from, to, via, .. } = rotation::judge_update(current, &new, now)?;
     staged.install(&current.path, host, &via)?;
     Ok(Applied::Updated { from, to, via })
 }

@@ -12,8 +12,8 @@
 //! revocation a later version made (a key revoked since stays revoked for the times
 //! the revocation covers): a later version can take trust away, never give it back.
 
+use crate::trust::rotation::{self, KnownVersion};
 use crate::trust::TrustStore;
-use crate::trust_rotation::{self, KnownVersion};
 use chrono::{DateTime, Utc};
 
 /// One version of a store, and whether the versions after it prove it.
@@ -46,8 +46,8 @@ impl History {
     /// version this host trusts (`known`, from its memory of the store; with none, the
     /// first version the store keeps: the store as it was handed over).
     pub fn load(current: &TrustStore, known: &[KnownVersion]) -> History {
-        let earlier = trust_rotation::history_versions(current);
-        let proofs = trust_rotation::prove_forward(&earlier, known);
+        let earlier = rotation::history_versions(current);
+        let proofs = rotation::prove_forward(&earlier, known);
         let mut versions: Vec<Version> = earlier
             .into_iter()
             .zip(proofs)
