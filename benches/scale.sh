@@ -197,7 +197,7 @@ want strict && measure "fingerprint --data-strict" "$A" --json fingerprint --dat
 want rows && measure "fingerprint --rows" "$A" --json fingerprint --rows --db "$CONN"
 if want apply; then
   # The first apply on a host describes the whole schema (nothing kept yet); later
-  # ones describe what changed since the description this host kept (crates/airlock-pg/src/described.rs).
+  # ones describe what changed since the description this host kept (crates/airlock-pg/src/catalog/described.rs).
   deploy() { # COMMAND: its time in ms, or nothing when it failed
     local s; s=$(now_ms)
     "$A" "$1" b.tar.gz --trust k.pub --db "$CONN" --quiet >/dev/null 2>err.txt || { cat err.txt >&2; return 1; }

@@ -949,7 +949,7 @@ pub struct RehearseArgs {
 }
 
 /// `--clone-strategy`: the command line's name for
-/// [`crate::db::rehearse::CloneStrategy`] (the database layer knows no clap).
+/// [`crate::db::rehearse::cycle::CloneStrategy`] (the database layer knows no clap).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum CloneStrategyArg {
@@ -962,7 +962,7 @@ pub enum CloneStrategyArg {
     Dump,
 }
 
-impl From<CloneStrategyArg> for crate::db::rehearse::CloneStrategy {
+impl From<CloneStrategyArg> for crate::db::rehearse::cycle::CloneStrategy {
     fn from(arg: CloneStrategyArg) -> Self {
         match arg {
             CloneStrategyArg::Auto => Self::Auto,

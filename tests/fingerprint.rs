@@ -993,7 +993,7 @@ fn objects_planted_in_public_cannot_hijack_the_fingerprint() {
 
 #[test]
 fn only_the_ledger_objects_are_left_out_of_schema_airlock() {
-    use airlock::db::ledger;
+    use airlock::db::ledger::chain as ledger;
     let db = TestDb::new("fp_airlock");
     db.exec("CREATE TABLE public.t (a integer); INSERT INTO public.t VALUES (1)");
     let conn = conn_as_postgres(&db, "");

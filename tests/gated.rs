@@ -895,7 +895,7 @@ fn ordinary_gates_with_sublinks_are_ready_when_true() {
 /// first, and lets the key go only once the apply is seen looking at it again.
 #[test]
 fn a_deploy_lock_let_go_before_the_online_key_is_waited_for_not_refused() {
-    use airlock::db::ledger::ONLINE_KEY;
+    use airlock::db::ledger::chain::ONLINE_KEY;
     let c = Case::new("lockorder");
     let b = c.bundle("b.tar.gz", "SELECT true AS ready", TWO, RB);
     // The ledger exists: tier 1 applied.

@@ -620,7 +620,7 @@ fn a_bundle_with_online_tiers_rehearses_apply_and_rollback_on_the_clone() {
 
 #[test]
 fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
-    use airlock::db::ledger;
+    use airlock::db::ledger::chain as ledger;
     let t = keyed_dir();
     let d = t.path();
     let (db, mut holder) = held_step_two(d, "online_moved");

@@ -406,7 +406,7 @@ fn a_build_a_killed_run_left_is_waited_for_then_recorded_as_done_not_called_drif
 
 #[test]
 fn a_role_that_may_only_connect_cannot_stop_a_deploy_by_holding_the_online_key() {
-    use airlock::db::ledger::ONLINE_KEY;
+    use airlock::db::ledger::chain::ONLINE_KEY;
     for online in [false, true] {
         let t = keyed_dir();
         let d = t.path();

@@ -19,7 +19,7 @@ mod ratified;
 use super::common::{judge_time, load_trust};
 use crate::archive::{read_bundle, Discard, Judge, Limits, Opened};
 use crate::cli::AuditArgs;
-use crate::db::ledger::LedgerRow;
+use crate::db::ledger::chain::LedgerRow;
 use crate::error::{Error, Result};
 use crate::minisign::SignatureBox;
 use crate::report::{short, Outcome, Report};

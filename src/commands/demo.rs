@@ -17,9 +17,9 @@ use crate::cluster::{self, PrivateCluster};
 use crate::db::apply::{self, Options};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::fingerprint::{self, Fingerprint, Level};
-use crate::db::ledger;
+use crate::db::ledger::chain as ledger;
 use crate::db::ratify::Approvals;
-use crate::db::rehearse::{self, RehearseOptions};
+use crate::db::rehearse::cycle::{self as rehearse, RehearseOptions};
 use crate::db::{quote_ident, sql_err, DbError};
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
@@ -1236,7 +1236,7 @@ fn rehearse_on_clone(
         vb,
         &RehearseOptions {
             conn: target,
-            clone_strategy: crate::db::rehearse::CloneStrategy::Auto,
+            clone_strategy: crate::db::rehearse::cycle::CloneStrategy::Auto,
             params: params.clone(),
             assume_gates: false,
             statement_timeout: "60s".into(),

@@ -131,7 +131,7 @@ fn read_rehearsal(path: &Path, vb: &VerifiedBundle) -> Result<RehearsalEvidence>
     };
     let bytes = airlock_base::bounded::read_capped(path, airlock_base::bounded::REHEARSAL)
         .map_err(|e| refuse(e.to_string()))?;
-    let report: crate::db::rehearse::RehearseReport = serde_json::from_slice(&bytes)
+    let report: crate::db::rehearse::cycle::RehearseReport = serde_json::from_slice(&bytes)
         .map_err(|e| refuse(format!("not a rehearsal report ({e})")))?;
     if report.bundle_id != vb.id() {
         return Err(refuse(format!(

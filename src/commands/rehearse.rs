@@ -3,7 +3,7 @@
 use super::db_common::prepare;
 use crate::cli::RehearseArgs;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
-use crate::db::rehearse::{self, RehearseOptions, RehearseReport};
+use crate::db::rehearse::cycle::{self as rehearse, RehearseOptions, RehearseReport};
 use crate::error::Result;
 use crate::report::{clip, one_line, short, table, Outcome, Report};
 use serde::Serialize;

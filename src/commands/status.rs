@@ -2,7 +2,7 @@
 
 use crate::cli::{FingerprintArgs, StatusArgs};
 use crate::db::fingerprint::{self, Fingerprint, Level};
-use crate::db::ledger::{self, LedgerRow};
+use crate::db::ledger::chain::{self as ledger, LedgerRow};
 use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
 use crate::report::{one_line, short, table, Outcome, Report};
@@ -463,7 +463,7 @@ struct LedgerRead {
 impl LedgerRead {
     fn read(spec: &conn::ConnSpec, statement_timeout: &str) -> Result<LedgerRead> {
         let mut client = spec.connect()?;
-        let facts = session::open_facts(&mut client, statement_timeout)?;
+        let facts = session::hermetic::open_facts(&mut client, statement_timeout)?;
         let mut tx = client
             .build_transaction()
             .read_only(true)
@@ -789,7 +789,7 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     // The session's facts as every command reads them: settings pinned, and refused on
     // a superuser's login while an event trigger would fire a non-superuser's code on
     // the temporary function the description makes.
-    let database = session::open_facts(&mut c, &args.db.statement_timeout)?.database;
+    let database = session::hermetic::open_facts(&mut c, &args.db.statement_timeout)?.database;
     let level = if args.data_strict {
         Level::DataStrict
     } else if args.data {

@@ -1,61 +1,37 @@
 //! Everything that talks to PostgreSQL: connect, guard, gate, probe, fingerprint,
 //! ledger, execute, rehearse, and the private throwaway cluster of `airlock demo`.
 //! Bundles reach this crate only as [`airlock_bundle::verified::VerifiedBundle`].
+//!
+//! Rooms, from the ground up: `session` (connecting and pinning), `catalog` (what the
+//! schema is), `ledger` (what was done, and the receipts), `gates` (the bundle's
+//! read-only questions), `predict` (what the data says a release will do), `deploy`
+//! (plan, apply, rollback), `rehearse` (the whole cycle on a clone). Each room's
+//! `mod.rs` says what it owns and its invariant.
 
-pub mod apply;
-pub mod bundle_role;
-pub mod checks;
-pub mod cluster;
-pub mod cluster_state;
-pub mod conn;
-pub mod data_values;
-pub mod db_search_path;
-pub mod decide;
-pub mod delivery;
+pub mod catalog;
 pub mod deploy;
-pub mod described;
-pub mod drift;
-pub mod dump_clone;
-pub mod exec;
-pub mod files;
-pub mod fingerprint;
-pub mod gate;
-pub mod gate_grants;
-pub mod inherited;
-pub mod invalid_index;
+pub mod gates;
 pub mod ledger;
-pub mod leftovers;
-pub mod lock_impact;
-pub mod lock_plan;
-pub mod measure;
-mod named_reads;
-pub mod notices;
-pub mod online;
-pub mod options;
-pub(crate) mod outside;
-pub mod owner_code;
-pub mod pipeline;
-pub mod plan;
-pub mod policy;
-pub mod precheck;
 pub mod predict;
-mod promised;
-pub mod proof;
-pub mod ratify;
-pub mod receipt;
-pub mod refusal;
 pub mod rehearse;
-pub mod rehearse_predict;
-pub mod remembered;
-pub mod retry;
-pub mod schema_change;
 pub mod session;
-pub mod sessions;
-pub mod setup;
-pub mod stamps;
-pub mod storage;
-pub mod target;
-pub mod wait;
+
+// The modules under the names the binary (and the tests) have always used: the
+// crate's public face. Inside the crate every path names its room.
+pub use catalog::{
+    data_values, described, drift, fingerprint, invalid_index, schema_change, stamps,
+};
+pub use deploy::{
+    apply, bundle_role, checks, decide, exec, files, lock_plan, online, options, pipeline, plan,
+    policy, refusal, setup,
+};
+pub use gates::{gate, gate_grants, leftovers, wait};
+pub use ledger::{delivery, precheck, ratify, receipt, remembered};
+pub use rehearse::{
+    cluster, cluster_state, dump_clone, lock_impact, measure, predictions as rehearse_predict,
+    proof, storage,
+};
+pub use session::{conn, db_search_path, inherited, notices, owner_code, retry, sessions, target};
 
 use airlock_base::exit::Exit;
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@
 
 use super::ledgers::Ledger;
 use super::{Finding, ReadReceipt, Verdicts};
-use crate::db::ledger::{Delivery, LedgerRow};
+use crate::db::ledger::chain::{Delivery, LedgerRow};
 use crate::report::short;
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@
 
 use crate::cli::AuditArgs;
 use crate::db::conn;
-use crate::db::ledger::{self, LedgerRow};
+use crate::db::ledger::chain::{self as ledger, LedgerRow};
 use crate::error::{Error, Result};
 use crate::spec::TargetDatabase;
 use crate::trust::{self, Existence};

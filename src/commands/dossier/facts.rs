@@ -16,7 +16,7 @@ use crate::commands::verify::BundleReport;
 use crate::db::apply::Receipt;
 use crate::db::lock_plan::LockPlan;
 use crate::db::plan::{Check, PlanReport};
-use crate::db::rehearse::RehearseReport;
+use crate::db::rehearse::cycle::RehearseReport;
 use crate::trust::SignatureCheck;
 use crate::verified::VerifiedBundle;
 use airlock_bundle::approval::QuorumReport;

@@ -2,7 +2,7 @@
 //! duplicates under a new unique key, NULLs under a new NOT NULL, rows a CHECK or a
 //! foreign key rejects.
 
-use super::super::quote_ident;
+use crate::quote_ident;
 use postgres::Transaction;
 
 /// Keys shown per prediction.

@@ -11,12 +11,12 @@
 //! rows is a DO block of airlock's own (each row's conversion in its own
 //! subtransaction), bounded by the same timeout, its count returned as an error.
 
-use super::super::session::quote_literal;
 use super::super::{quote_ident, sqlstate};
 use super::ask::{self, Answer, KEYS_SHOWN};
 use super::catalog::{qualified, type_name};
 use super::state::{self, Walk};
 use super::{Destroyed, Predictions};
+use crate::session::hermetic::quote_literal;
 use airlock_sql::{DataStep, Relation, Step, TypeRef, Using};
 use postgres::Transaction;
 
@@ -357,7 +357,7 @@ fn convert(
         format!("rows whose value does not fit {to} (keys: {keyed_by})"),
     );
     let message = match first {
-        Err(e) if sqlstate(&e).is_some_and(|c| c.starts_with("22")) => super::super::pg_message(&e),
+        Err(e) if sqlstate(&e).is_some_and(|c| c.starts_with("22")) => crate::pg_message(&e),
         other => return other,
     };
     let (count, keys) = count_failing(tx, q, &test, key)?;

@@ -3,8 +3,8 @@
 //! schema, so an unqualified name and a qualified one are the same table), which
 //! functions they call are built in, and (per table, when asked) its keys.
 
-use super::super::quote_ident;
 use super::ask::rows;
+use crate::quote_ident;
 use airlock_sql::{DataStep, Relation, Step, Using};
 use postgres::Transaction;
 use std::collections::BTreeMap;

@@ -2,11 +2,11 @@
 //! [`EXACT_BELOW`], else the planner's estimate; bytes), and reading a constraint's
 //! definition from the catalog for `VALIDATE CONSTRAINT`.
 
-use super::super::pg_message;
 use super::ask::{self, Answer};
 use super::catalog::qualified;
 use super::state::{self, Walk};
 use super::{reach, Destroyed, Predictions, EXACT_BELOW};
+use crate::pg_message;
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;

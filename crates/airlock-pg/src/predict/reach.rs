@@ -7,11 +7,11 @@
 //! from the catalog's statistics only (never read, never locked); what the release
 //! itself dropped, altered or replaced before the statement is not held against it.
 
-use super::super::pg_message;
 use super::ask;
 use super::catalog::qualified;
 use super::state::{self, Walk};
 use super::{Dependent, Destroyed, Outcome, Predictions, DEPENDENTS_SHOWN};
+use crate::pg_message;
 use airlock_sql::{DataStep, Relation};
 use postgres::error::SqlState;
 use postgres::Transaction;

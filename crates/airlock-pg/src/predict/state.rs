@@ -4,10 +4,10 @@
 //! resolves to a schema-qualified table, and the entries a statement's judgement
 //! makes.
 
-use super::super::pg_message;
 use super::ask::{self, Answer};
 use super::catalog::{qualified, Catalog};
 use super::{Destroyed, Outcome, Prediction};
+use crate::pg_message;
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;

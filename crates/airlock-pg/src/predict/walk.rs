@@ -89,7 +89,7 @@ impl Walk {
         match step {
             Step::Unique { columns, primary } => ask::unique(tx, &q, columns, *primary),
             Step::SetNotNull { column } => {
-                let c = super::super::quote_ident(column);
+                let c = crate::quote_ident(column);
                 ask::keyed(
                     tx,
                     &format!("SELECT {key} FROM {q} WHERE {c} IS NULL"),

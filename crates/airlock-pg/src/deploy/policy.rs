@@ -1,0 +1,295 @@
+//! Deploy policy that needs no database: which tiers run next given the ledger
+//! (refusing equivocation, downgrade, a bundle already applied, `--through` behind the
+//! applied tiers), which gates guard them, which params they need.
+//!
+//! Invariant: pure functions of the manifest, the bundle id and the ledger rows; `plan`,
+//! `apply`, `apply --wait` and `rehearse` all decide through them.
+
+use crate::deploy::refusal::Refusal;
+use crate::ledger::chain::{self as ledger, LedgerRow};
+use crate::DbError;
+use airlock_bundle::manifest::Manifest;
+use airlock_bundle::verified::VerifiedBundle;
+use std::collections::BTreeMap;
+
+/// The gates of these tiers, in the manifest's order: (name, file, SQL).
+pub(crate) fn gates_for(
+    vb: &VerifiedBundle,
+    tiers: &[usize],
+) -> Result<Vec<(String, String, String)>, DbError> {
+    let m = vb.manifest();
+    let names = gate_names(m, tiers);
+    let mut out = vec![];
+    for g in &m.gate {
+        if names.contains(&g.name.as_str()) {
+            let sql = vb.sql(&g.file).map_err(|e| DbError::State(e.to_string()))?;
+            out.push((g.name.clone(), g.file.clone(), sql.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// The names of the gates guarding these tiers, each once, first use first.
+fn gate_names<'m>(m: &'m Manifest, tiers: &[usize]) -> Vec<&'m str> {
+    let mut names: Vec<&str> = vec![];
+    for &i in tiers {
+        for g in &m.tier[i].gates {
+            if !names.contains(&g.as_str()) {
+                names.push(g);
+            }
+        }
+    }
+    names
+}
+
+pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, DbError> {
+    let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
+    let mut g = gates_for(vb, &all)?;
+    // Gates no tier uses are still asked by `airlock gate`.
+    for spec in &vb.manifest().gate {
+        if !g.iter().any(|(n, _, _)| *n == spec.name) {
+            let sql = vb
+                .sql(&spec.file)
+                .map_err(|e| DbError::State(e.to_string()))?;
+            g.push((spec.name.clone(), spec.file.clone(), sql.to_string()));
+        }
+    }
+    Ok(g)
+}
+
+/// The index of a run's last tier: `--through`'s (already checked to name a tier by
+/// [`next_tiers`]), else the bundle's last.
+pub(crate) fn last_of_run(m: &Manifest, through: Option<&str>) -> usize {
+    through
+        .and_then(|t| m.tier_index(t))
+        .unwrap_or(m.tier.len() - 1)
+}
+
+/// Ledger refusals and the next tiers to run: (the tiers applied so far, the indexes
+/// of the tiers to run now).
+pub(crate) fn next_tiers(
+    m: &Manifest,
+    id: &str,
+    rows: &[LedgerRow],
+    through: Option<&str>,
+) -> Result<(Vec<String>, Vec<usize>), DbError> {
+    refuse_other_releases(m, id, rows)?;
+    let st = ledger::state_of(rows, id);
+    let first = m
+        .tier
+        .iter()
+        .position(|t| !st.applied.contains(&t.name))
+        .unwrap_or(m.tier.len());
+    if first == m.tier.len() {
+        return Err(DbError::Refused(Refusal::AlreadyApplied {
+            bundle: m.bundle.name.clone(),
+            version: m.bundle.version.clone(),
+            id: id.into(),
+            last: st
+                .last_apply
+                .as_ref()
+                .map(|r| (r.seq, airlock_bundle::trust::shown(&r.at))),
+        }));
+    }
+    let last = match through {
+        None => m.tier.len() - 1,
+        Some(t) => {
+            let i = m.tier_index(t).ok_or_else(|| DbError::NoSuchTier {
+                through: t.into(),
+                tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+            })?;
+            if i < first {
+                return Err(DbError::Refused(Refusal::ThroughApplied {
+                    through: t.into(),
+                    next: m.tier[first].name.clone(),
+                }));
+            }
+            i
+        }
+    };
+    Ok((st.applied, (first..=last).collect()))
+}
+
+/// Another bundle of the same name in the ledger: the same sequence with another id
+/// (equivocation), or a later sequence still applied (downgrade).
+fn refuse_other_releases(m: &Manifest, id: &str, rows: &[LedgerRow]) -> Result<(), DbError> {
+    for r in rows.iter().filter(|r| r.bundle_name == m.bundle.name) {
+        if r.sequence == m.bundle.sequence as i64 && r.bundle_id != id {
+            return Err(DbError::Refused(Refusal::Equivocation {
+                bundle: m.bundle.name.clone(),
+                sequence: m.bundle.sequence,
+                ledger_seq: r.seq,
+                theirs: r.bundle_id.clone(),
+                ours: id.into(),
+            }));
+        }
+        if r.sequence > m.bundle.sequence as i64
+            && !ledger::state_of(rows, &r.bundle_id).applied.is_empty()
+        {
+            return Err(DbError::Refused(Refusal::Downgrade {
+                bundle: m.bundle.name.clone(),
+                applied_sequence: r.sequence,
+                applied_id: r.bundle_id.clone(),
+                ledger_seq: r.seq,
+                sequence: m.bundle.sequence,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Params a run needs: required ones, when any tier about to run is gated.
+pub fn check_required(
+    vb: &VerifiedBundle,
+    idx: &[usize],
+    params: &BTreeMap<String, String>,
+) -> Result<(), DbError> {
+    let m = vb.manifest();
+    if idx.iter().any(|&i| !m.tier[i].gates.is_empty()) {
+        crate::require_params(params, &m.params)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_bundle::manifest::FileEntry;
+    use airlock_bundle::spec::Spec;
+
+    fn manifest(sequence: u64, tiers: &[&str]) -> Manifest {
+        let mut toml = format!(
+            "[bundle]\nname = \"shop\"\nversion = \"{sequence}.0\"\nsequence = {sequence}\n[target]\ndatabase = \"x\"\n"
+        );
+        for t in tiers {
+            toml.push_str(&format!(
+                "[[tier]]\nname = \"{t}\"\nfiles = [\"sql/{t}.sql\"]\n"
+            ));
+        }
+        let spec: Spec = toml::from_str(&toml).unwrap();
+        let files = tiers
+            .iter()
+            .map(|t| FileEntry {
+                path: format!("sql/{t}.sql"),
+                sha256: "0".repeat(64),
+                size: 0,
+                chunks: None,
+            })
+            .collect();
+        Manifest::from_spec(spec, files)
+    }
+
+    fn row(seq: i64, event: &str, sequence: i64, id: &str, tiers: &[&str]) -> LedgerRow {
+        LedgerRow {
+            seq,
+            at: format!("t{seq}"),
+            event: event.into(),
+            bundle_name: "shop".into(),
+            bundle_version: format!("{sequence}.0"),
+            sequence,
+            bundle_id: id.into(),
+            tiers: serde_json::to_string(tiers).unwrap(),
+            params: "{}".into(),
+            operator: "op".into(),
+            fingerprint_before: String::new(),
+            fingerprint_after: String::new(),
+            prev_hash: String::new(),
+            row_hash: String::new(),
+            bundle_tiers: None,
+            approvals: None,
+            receipt: None,
+        }
+    }
+
+    const ID: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const OTHER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn an_empty_ledger_runs_every_tier_through_the_last_or_through() {
+        let m = manifest(1, &["a", "b", "c"]);
+        assert_eq!(
+            next_tiers(&m, ID, &[], None).unwrap(),
+            (vec![], vec![0, 1, 2])
+        );
+        assert_eq!(
+            next_tiers(&m, ID, &[], Some("b")).unwrap(),
+            (vec![], vec![0, 1])
+        );
+    }
+
+    #[test]
+    fn a_partly_applied_bundle_continues_after_its_applied_tiers() {
+        let m = manifest(1, &["a", "b", "c"]);
+        let rows = [row(1, "apply", 1, ID, &["a"])];
+        let (applied, idx) = next_tiers(&m, ID, &rows, None).unwrap();
+        assert_eq!((applied, idx), (vec!["a".to_string()], vec![1, 2]));
+    }
+
+    #[test]
+    fn a_fully_applied_bundle_is_refused_until_rolled_back() {
+        let m = manifest(1, &["a"]);
+        let rows = vec![row(1, "apply", 1, ID, &["a"])];
+        let e = next_tiers(&m, ID, &rows, None).unwrap_err();
+        assert!(matches!(
+            &e,
+            DbError::Refused(Refusal::AlreadyApplied {
+                last: Some((1, _)),
+                ..
+            })
+        ));
+        let mut rows = rows;
+        rows.push(row(2, "rollback", 1, ID, &["a"]));
+        assert_eq!(next_tiers(&m, ID, &rows, None).unwrap().1, vec![0]);
+    }
+
+    #[test]
+    fn a_receipt_delivered_changes_nothing_the_ledger_says_is_applied() {
+        let m = manifest(1, &["a", "b"]);
+        let rows = [
+            row(1, "apply", 1, ID, &["a"]),
+            row(2, "receipt", 1, ID, &["a"]),
+        ];
+        let (applied, idx) = next_tiers(&m, ID, &rows, None).unwrap();
+        assert_eq!((applied, idx), (vec!["a".to_string()], vec![1]));
+    }
+
+    #[test]
+    fn through_behind_the_applied_tiers_and_an_unknown_tier_are_refused() {
+        let m = manifest(1, &["a", "b"]);
+        let rows = [row(1, "apply", 1, ID, &["a"])];
+        let e = next_tiers(&m, ID, &rows, Some("a")).unwrap_err();
+        assert!(matches!(
+            e,
+            DbError::Refused(Refusal::ThroughApplied { .. })
+        ));
+        let e = next_tiers(&m, ID, &rows, Some("zzz")).unwrap_err();
+        assert!(matches!(e, DbError::NoSuchTier { .. }));
+        assert_eq!(e.kind(), "usage");
+    }
+
+    #[test]
+    fn equivocation_and_downgrade_are_refused_with_their_evidence() {
+        let m = manifest(2, &["a"]);
+        let rows = [row(4, "apply", 2, OTHER, &["a"])];
+        match next_tiers(&m, ID, &rows, None).unwrap_err() {
+            DbError::Refused(Refusal::Equivocation { ledger_seq, .. }) => assert_eq!(ledger_seq, 4),
+            e => panic!("{e}"),
+        }
+        let rows = [row(5, "apply", 3, OTHER, &["a"])];
+        let e = next_tiers(&m, ID, &rows, None).unwrap_err();
+        assert!(matches!(
+            e,
+            DbError::Refused(Refusal::Downgrade {
+                applied_sequence: 3,
+                ..
+            })
+        ));
+        assert_eq!(e.exit_code(), airlock_base::exit::Exit::Refused);
+        // A later sequence that was rolled back does not hold this one back.
+        let rows = [
+            row(5, "apply", 3, OTHER, &["a"]),
+            row(6, "rollback", 3, OTHER, &["a"]),
+        ];
+        assert!(next_tiers(&m, ID, &rows, None).is_ok());
+    }
+}
