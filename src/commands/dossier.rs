@@ -293,7 +293,10 @@ fn verification_matrix(
 ) -> Matrix {
     use crate::db::plan::{Check, CheckName, CheckVerdict};
     use crate::exit::Exit;
-    let mut checks = vec![super::gate::signatures_check(vb), params_row];
+    let mut checks = vec![
+        crate::commands::deploy::gate::signatures_check(vb),
+        params_row,
+    ];
     // Built from `Check::ok` and changed: the row is plan's own type, whatever fields
     // it gains.
     if let Some(q) = quorum {
@@ -366,7 +369,7 @@ pub(crate) fn ask(
     conn: &crate::db::conn::ConnSpec,
 ) -> Result<Asked> {
     let at = rfc3339(chrono::Utc::now());
-    let report = super::gate::plan_on(&plan_args(args), store, vb, conn)?;
+    let report = crate::commands::deploy::gate::plan_on(&plan_args(args), store, vb, conn)?;
     Ok(Asked { report, at })
 }
 
@@ -385,7 +388,7 @@ fn gather(
         .transpose()?;
     let receipts = receipts(&args.receipts, vb, store, at)?;
     let (params_row, params) =
-        super::gate::params_check(&args.params.params, &vb.manifest().params);
+        crate::commands::deploy::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
     let (plan, database_at) = match asked {
         Some(a) => (Some(a.report), Some(a.at)),
@@ -415,8 +418,8 @@ fn gather(
         digest: subject.digest(),
         subject,
         bundle_file: args.bundle.display().to_string(),
-        verification: super::verify::of_verified(args.bundle.clone(), vb),
-        trust_store: super::trust::listing_at(store, at),
+        verification: crate::commands::release::verify::of_verified(args.bundle.clone(), vb),
+        trust_store: crate::commands::release::trust::listing_at(store, at),
         static_locks: plan.is_none().then(|| facts::static_locks(vb)),
         matrix,
         plan,
@@ -444,7 +447,8 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     let at = judge_time(args.at.as_deref())?;
     // Judged with the store `approve` judges with: the one this bundle's carried trust
     // update (if any) brings the host to, so both name the same digest.
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
     let asked = match &args.db {
         Some(db) => {

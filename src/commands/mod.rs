@@ -1,38 +1,24 @@
 //! One file per subcommand: read args, call the domain modules, return a report.
 
-pub mod apply;
-pub mod approve;
+pub mod demo;
+pub mod deploy;
+pub mod release;
+
+// The commands under the names the binary has always used.
+pub use deploy::{
+    apply, db_common, gate, plan_locks, plan_predict, receipt_policy, rehearse, reissue, setup,
+    status,
+};
+pub use release::{
+    approve, carried, extract, import, import_history, keygen, lint, new, pack, runbook, show_sql,
+    sign, trust, verify,
+};
 pub mod audit;
-pub mod carried;
 pub mod common;
 pub mod completions;
-pub mod db_common;
-pub mod demo;
-mod demo_dossier;
-mod demo_roles;
 pub mod dossier;
-pub mod extract;
-pub mod gate;
-pub mod import;
-mod import_history;
-pub mod keygen;
-pub mod lint;
 pub mod man;
 mod man_sections;
-pub mod new;
-pub mod pack;
-pub mod plan_locks;
-pub mod plan_predict;
-pub mod receipt_policy;
-pub mod rehearse;
-pub mod reissue;
-pub mod runbook;
-pub mod setup;
-pub mod show_sql;
-pub mod sign;
-pub mod status;
-pub mod trust;
-pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;

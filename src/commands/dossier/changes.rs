@@ -235,7 +235,7 @@ fn measured(d: &Dossier) -> String {
                             ),
                             chart::ms(h.statement_ms),
                             chart::ms(h.held_ms),
-                            esc(&crate::commands::plan_locks::size_text(&h.size)),
+                            esc(&crate::commands::deploy::plan_locks::size_text(&h.size)),
                         ]
                     })
                     .collect();
@@ -322,7 +322,7 @@ fn lock_plan(d: &Dossier) -> String {
                 esc(l.lock.work.map(|w| w.describe()).unwrap_or("-")),
                 l.size
                     .as_ref()
-                    .map(|z| esc(&crate::commands::plan_locks::size_text(z)))
+                    .map(|z| esc(&crate::commands::deploy::plan_locks::size_text(z)))
                     .unwrap_or_else(|| if sized { "new".into() } else { "?".into() }),
             ]
         })
@@ -344,7 +344,7 @@ fn lock_plan(d: &Dossier) -> String {
         let _ = write!(
             s,
             "<p class=\"warnbox\">{}</p>",
-            esc_bounded(&crate::commands::plan_locks::why(l), EVIDENCE)
+            esc_bounded(&crate::commands::deploy::plan_locks::why(l), EVIDENCE)
         );
     }
     s

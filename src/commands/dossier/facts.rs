@@ -11,8 +11,8 @@
 //! only when it names this bundle's id.
 
 use super::subject::Subject;
-use crate::commands::trust::TrustListReport;
-use crate::commands::verify::BundleReport;
+use crate::commands::release::trust::TrustListReport;
+use crate::commands::release::verify::BundleReport;
 use crate::db::apply::Receipt;
 use crate::db::lock_plan::LockPlan;
 use crate::db::plan::{Check, PlanReport};

@@ -10,7 +10,7 @@
 use super::facts::Dossier;
 use super::html::{code, esc, esc_bounded, table};
 use super::status::{shell, EVIDENCE, ROWS};
-use crate::commands::trust::KeyRow;
+use crate::commands::release::trust::KeyRow;
 use crate::verified::VerifiedBundle;
 use std::fmt::Write;
 use std::io::Read;

@@ -1,9 +1,9 @@
 //! `airlock apply` and `airlock rollback`.
 
-use super::common::{write_atomic, NewFileMode};
-use super::db_common::{prepare, prepare_streaming};
-use super::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::cli::{ApplyArgs, RollbackArgs};
+use crate::commands::common::{write_atomic, NewFileMode};
+use crate::commands::deploy::db_common::{prepare, prepare_streaming};
+use crate::commands::deploy::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
@@ -82,28 +82,31 @@ impl Report for ReceiptOutcome {
         }
         if let Some(g) = &r.gates {
             if !g.gates.is_empty() {
-                s.push_str(&format!("\n\ngates:\n{}", super::gate::gate_table(g)));
+                s.push_str(&format!(
+                    "\n\ngates:\n{}",
+                    crate::commands::deploy::gate::gate_table(g)
+                ));
             }
         }
         if let Some(p) = &r.preflight {
             s.push_str(&format!(
                 "\n\npreflight {}:\n{}",
                 p.file,
-                super::gate::probe_table(p)
+                crate::commands::deploy::gate::probe_table(p)
             ));
         }
         if let Some(p) = &r.verify {
             s.push_str(&format!(
                 "\n\nverify {}:\n{}",
                 p.file,
-                super::gate::probe_table(p)
+                crate::commands::deploy::gate::probe_table(p)
             ));
         }
         if let Some(p) = &r.rollback_probe {
             s.push_str(&format!(
                 "\n\nrollback probe {}:\n{}",
                 p.file,
-                super::gate::probe_table(p)
+                crate::commands::deploy::gate::probe_table(p)
             ));
         }
         if !r.ledger.is_empty() {
@@ -485,7 +488,7 @@ fn apply_verified(
         // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
         // ledger refuses (every tier already applied…) is refused before it, read-only;
         // the run's own check under the lock is made all the same.
-        if super::common::secret_key_is_encrypted(key)? {
+        if crate::commands::common::secret_key_is_encrypted(key)? {
             crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
         }
     }
@@ -498,7 +501,7 @@ fn apply_verified(
             .as_deref()
             .unwrap_or(std::path::Path::new("")),
     )?;
-    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
+    let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
     let saver = Saver::new(dest, key.as_ref());
@@ -522,10 +525,11 @@ fn apply_verified(
     let mut waited = None;
     if args.wait.wait {
         refuse_a_hopeless_wait(vb, &o)?;
-        let (report, history) =
-            super::gate::wait_for_ready(&args.wait, || crate::db::wait::poll_apply_gates(vb, &o))?;
+        let (report, history) = crate::commands::deploy::gate::wait_for_ready(&args.wait, || {
+            crate::db::wait::poll_apply_gates(vb, &o)
+        })?;
         if history.ended != crate::db::wait::WaitEnd::Ready {
-            return Ok(Box::new(super::gate::GateOutcome {
+            return Ok(Box::new(crate::commands::deploy::gate::GateOutcome {
                 bundle_id: vb.id().into(),
                 database: o.shown_db(),
                 report,

@@ -1,7 +1,7 @@
 //! `airlock keygen`: a minisign-compatible key pair.
 
-use super::common::{passphrase, write_atomic, NewFileMode, Purpose};
 use crate::cli::KeygenArgs;
+use crate::commands::common::{passphrase, write_atomic, NewFileMode, Purpose};
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
 use crate::report::{Outcome, Report};

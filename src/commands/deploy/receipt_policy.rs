@@ -3,7 +3,7 @@
 //! receipt-policy row (so all say the same, with the same exit code), and the
 //! `--sign-receipt` key read as they read it.
 
-use super::common::{load_secret_key, load_trust};
+use crate::commands::common::{load_secret_key, load_trust};
 use crate::error::{Error, Result};
 use crate::minisign::SecretKey;
 use crate::trust::Role;

@@ -408,15 +408,15 @@ fn given_bundles(args: &StatusArgs) -> Result<(BTreeMap<String, GivenBundle>, Op
     let mut state = None;
     for path in given {
         // A signed trust store a bundle carries is installed before it is judged.
-        let store = super::carried::load_trust_for_bundle(trust, path)?;
+        let store = crate::commands::release::carried::load_trust_for_bundle(trust, path)?;
         state = Some(StoreState {
             version: store.rotation.as_ref().map(|r| r.version),
         });
         let vb = crate::verified::VerifiedBundle::load(
             path,
             &store,
-            super::common::judge_time(None)?,
-            &super::common::verdicts(),
+            crate::commands::common::judge_time(None)?,
+            &crate::commands::common::verdicts(),
         )?;
         let manifest = vb.manifest();
         out.insert(

@@ -1,7 +1,7 @@
 //! `airlock rehearse`: the full cycle on a throw-away clone.
 
-use super::db_common::prepare;
 use crate::cli::RehearseArgs;
+use crate::commands::deploy::db_common::prepare;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
 use crate::db::rehearse::cycle::{self as rehearse, RehearseOptions, RehearseReport};
 use crate::error::Result;
@@ -55,7 +55,7 @@ fn lock_rows(l: &LockImpact) -> Vec<Vec<String>> {
                     h.file,
                     h.line,
                     h.statement_ms,
-                    super::plan_locks::size_text(&h.size)
+                    crate::commands::deploy::plan_locks::size_text(&h.size)
                 ),
             ]
         })
@@ -249,7 +249,7 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
     crate::db::apply::check_required(&vb, &all, &params)?;
-    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
+    let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let progress = crate::progress::Deploy::new();
     let report = rehearse::rehearse(
         &vb,

@@ -1,7 +1,7 @@
 //! `airlock runbook`: list a verified bundle's runbooks, or print one.
 
-use super::common::{judge_time, verdicts};
 use crate::cli::RunbookArgs;
+use crate::commands::common::{judge_time, verdicts};
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use crate::spec::RunbookSpec;
@@ -35,7 +35,8 @@ impl Report for RunbookReport {
 }
 
 pub fn run(args: RunbookArgs) -> Result<Outcome> {
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?, &verdicts())?;
     let runbooks = vb.manifest().runbook.clone();
     let mut report = RunbookReport {

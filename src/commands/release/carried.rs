@@ -9,7 +9,7 @@
 //! store that is not signed by its own roots refuses the bundle (exit 4), and nothing
 //! of it is installed.
 
-use super::common::load_trust_admitted;
+use crate::commands::common::load_trust_admitted;
 use crate::error::Result;
 use crate::trust::TrustStore;
 use crate::trust_rotation::Accepted;

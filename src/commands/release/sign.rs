@@ -3,11 +3,11 @@
 //! the manifest bytes, hence the bundle id, do not change. A bundle this key already
 //! signed is left untouched.
 
-use super::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::archive::writer::BundleWriter;
 use crate::archive::{read_bundle, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
 use crate::cli::SignArgs;
+use crate::commands::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::minisign::SecretKey;

@@ -1,7 +1,7 @@
 //! `airlock gate` and `airlock plan`.
 
-use super::db_common::prepare;
 use crate::cli::{GateArgs, PlanArgs};
+use crate::commands::deploy::db_common::prepare;
 use crate::db::apply::{self, Options, PlanReport};
 use crate::db::gate::{GateReport, ProbeReport};
 use crate::db::plan::{Check, CheckName, PlanVerdict};
@@ -32,7 +32,7 @@ pub fn wait_for_ready(
         heartbeat: (!args.heartbeat.is_zero()).then_some(args.heartbeat),
     };
     let started = std::time::Instant::now();
-    super::note(&format!(
+    crate::commands::note(&format!(
         "waiting for the gate: a read-only poll every {}{}; Ctrl-C stops, nothing changed",
         human_duration(args.poll_interval),
         args.wait_timeout
@@ -50,9 +50,9 @@ pub fn wait_for_ready(
             c.verdict.clone()
         };
         if c.reason.is_empty() {
-            super::note(&format!("{} poll {}: {what}", c.at, c.poll));
+            crate::commands::note(&format!("{} poll {}: {what}", c.at, c.poll));
         } else {
-            super::note(&format!("{} poll {}: {what}: {}", c.at, c.poll, c.reason));
+            crate::commands::note(&format!("{} poll {}: {what}: {}", c.at, c.poll, c.reason));
         }
     };
     let (report, history) = crate::db::wait::wait(&spec, poll_once, &on_change)?;
@@ -60,11 +60,11 @@ pub fn wait_for_ready(
     let waited = human_duration(std::time::Duration::from_millis(history.waited_ms));
     match history.ended {
         WaitEnd::Ready => {}
-        WaitEnd::Timeout => super::note(&format!(
+        WaitEnd::Timeout => crate::commands::note(&format!(
             "{now} still BLOCKED after {waited} ({} poll(s)); nothing was changed",
             history.polls
         )),
-        WaitEnd::Interrupted => super::note(&format!(
+        WaitEnd::Interrupted => crate::commands::note(&format!(
             "{now} stopped waiting (Ctrl-C) after {waited} ({} poll(s)); nothing was changed",
             history.polls
         )),
@@ -250,7 +250,7 @@ fn options<'a>(
 
 pub fn gate(args: GateArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
-    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
+    let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(&conn, &vb, params, &args.db.statement_timeout);
     o.gate_role = args.gate.gate_role.clone();
     o.approvals = Some(&approvals);
@@ -385,10 +385,10 @@ impl Report for PlanOutcome {
             s.push_str("\n(reaches beyond this database, into the cluster, another database or the server: rehearse refuses this bundle, a clone cannot isolate it)");
         }
         if let Some(lp) = &p.locks {
-            s.push_str(&super::plan_locks::human(lp));
+            s.push_str(&crate::commands::deploy::plan_locks::human(lp));
         }
         if let Some(pp) = &p.predictions {
-            s.push_str(&super::plan_predict::human(pp));
+            s.push_str(&crate::commands::deploy::plan_predict::human(pp));
         }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
@@ -579,7 +579,7 @@ pub(crate) fn params_check(
 fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
     let path = args.sign_receipt.as_deref();
     let judged = receipt_public(path, &args.pass).and_then(|(public, from)| {
-        super::receipt_policy::receipt_policy(
+        crate::commands::deploy::receipt_policy::receipt_policy(
             store,
             public.as_ref(),
             path.unwrap_or(std::path::Path::new("")),
@@ -626,7 +626,7 @@ fn receipt_public(
             ),
         )),
         None => {
-            let key = super::receipt_policy::receipt_key(path, pass)?;
+            let key = crate::commands::deploy::receipt_policy::receipt_key(path, pass)?;
             Ok((
                 key.as_ref().map(crate::minisign::SecretKey::public),
                 String::new(),
@@ -636,12 +636,13 @@ fn receipt_public(
 }
 
 pub fn plan(args: PlanArgs) -> Result<Outcome> {
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = crate::verified::VerifiedBundle::load(
         &args.bundle,
         &store,
-        super::common::judge_time(None)?,
-        &super::common::verdicts(),
+        crate::commands::common::judge_time(None)?,
+        &crate::commands::common::verdicts(),
     )?;
     let plan = plan_verified(&args, &store, &vb)?;
     Ok(Box::new(PlanOutcome { plan }))
@@ -666,7 +667,7 @@ pub(crate) fn plan_on(
 ) -> Result<PlanReport> {
     let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let receipt_row = receipt_policy_check(store, args);
-    let approvals = super::db_common::approvals(&args.approvals, &args.trust)?;
+    let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let mut o = options(conn, vb, params, &args.db.statement_timeout);
     o.approvals = Some(&approvals);
     o.through = args.through.clone();

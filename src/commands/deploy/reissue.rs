@@ -2,10 +2,10 @@
 //! a power loss between a COMMIT and the receipt), written from the ledger and marked
 //! as reissued; each delivery recorded so an audit accepts them as what they are.
 
-use super::apply::{check_receipt_target, ReceiptDest, ReceiptOutcome, Saver};
-use super::db_common::prepare;
-use super::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::cli::{ParamArgs, ReissueArgs};
+use crate::commands::deploy::apply::{check_receipt_target, ReceiptDest, ReceiptOutcome, Saver};
+use crate::commands::deploy::db_common::prepare;
+use crate::commands::deploy::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::db::apply::Options;
 use crate::error::Result;
 use crate::report::{short, Outcome, Report};

@@ -6,8 +6,8 @@
 //! file is shown as the bundle holds it (terminal-safe escaping aside); a file larger
 //! than [`SHOWN_MAX`] is named with its size instead (`airlock extract` writes it).
 
-use super::common::{judge_time, verdicts};
 use crate::cli::SqlArgs;
+use crate::commands::common::{judge_time, verdicts};
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use crate::verified::VerifiedBundle;
@@ -61,7 +61,8 @@ impl Report for SqlReport {
 }
 
 pub fn run(args: SqlArgs) -> Result<Outcome> {
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?, &verdicts())?;
     let m = vb.manifest();
     let mut parts: Vec<(String, bool, String)> = vec![];

@@ -266,8 +266,8 @@ fn add(args: TrustAddArgs) -> Result<Outcome> {
         role: args.role.into(),
         groups: args.groups,
         name: args.name,
-        not_before: super::common::time_flag("--not-before", args.not_before.as_deref())?,
-        not_after: super::common::time_flag("--not-after", args.not_after.as_deref())?,
+        not_before: crate::commands::common::time_flag("--not-before", args.not_before.as_deref())?,
+        not_after: crate::commands::common::time_flag("--not-after", args.not_after.as_deref())?,
     };
     let added = trust_edit::add(&args.store, &args.public_key, &new)?;
     let store = TrustStore::load(&args.store)?;
@@ -280,7 +280,7 @@ fn add(args: TrustAddArgs) -> Result<Outcome> {
 }
 
 fn revoke(args: TrustRevokeArgs) -> Result<Outcome> {
-    let from = super::common::time_flag("--from", args.from.as_deref())?;
+    let from = crate::commands::common::time_flag("--from", args.from.as_deref())?;
     let revoked = trust_edit::revoke(&args.store, &args.key_id, from, args.reason.as_deref())?;
     let store = TrustStore::load(&args.store)?;
     Ok(Box::new(TrustChangeReport {
@@ -297,7 +297,7 @@ fn set(args: TrustSetArgs) -> Result<Outcome> {
         require_signed_receipts: args.require_signed_receipts,
         version: args.store_version,
         root_threshold: args.root_threshold,
-        expires: super::common::time_flag("--expires", args.expires.as_deref())?,
+        expires: crate::commands::common::time_flag("--expires", args.expires.as_deref())?,
     };
     if set.threshold.is_none()
         && set.require_signed_receipts.is_none()
@@ -337,7 +337,7 @@ impl Report for TrustSignReport {
 }
 
 fn sign(args: TrustSignArgs) -> Result<Outcome> {
-    let key = super::common::load_secret_key(&args.key, &args.pass)?;
+    let key = crate::commands::common::load_secret_key(&args.key, &args.pass)?;
     let signature = crate::trust_rotation::sign(&args.store, &key)?;
     let store = TrustStore::load(&args.store)?;
     Ok(Box::new(TrustSignReport {
@@ -379,7 +379,7 @@ impl Report for TrustUpdateReport {
 
 fn update(args: TrustUpdateArgs) -> Result<Outcome> {
     let now = Utc::now();
-    let current = super::common::load_trust(&args.trust)?;
+    let current = crate::commands::common::load_trust(&args.trust)?;
     // NEW read where it is first (its errors name it), then the copy that will be
     // installed is the one judged.
     TrustStore::load(&args.new)?;
@@ -397,7 +397,7 @@ fn update(args: TrustUpdateArgs) -> Result<Outcome> {
         })?;
     staged.install(&args.trust, verdict.from, &verdict.via)?;
     // The host moves forward with it: every command now reads the new version.
-    let installed = super::common::load_trust(&args.trust)?;
+    let installed = crate::commands::common::load_trust(&args.trust)?;
     Ok(Box::new(TrustUpdateReport {
         from_version: verdict.from,
         to_version: verdict.to,

@@ -41,7 +41,10 @@ impl Report for SetupOutcome {
 }
 
 pub fn run(args: SetupArgs) -> Result<Outcome> {
-    let spec = conn::resolve(args.db.db.as_deref(), &super::status::default_db())?;
+    let spec = conn::resolve(
+        args.db.db.as_deref(),
+        &crate::commands::deploy::status::default_db(),
+    )?;
     let mut client = spec.connect()?;
     let report = setup::run(
         &mut client,

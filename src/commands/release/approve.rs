@@ -2,9 +2,9 @@
 //! params. Verifies the bundle, shows what is being approved, asks on a terminal,
 //! then writes `FILE` (the canonical approval document) and `FILE.minisig`.
 
-use super::common::{judge_time, load_secret_key, verdicts, write_atomic, NewFileMode};
 use crate::approval::{self, ApprovalDoc};
 use crate::cli::ApproveArgs;
+use crate::commands::common::{judge_time, load_secret_key, verdicts, write_atomic, NewFileMode};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::report::{short, Outcome, Report};
@@ -266,7 +266,8 @@ impl Consent {
 }
 
 pub fn run(args: ApproveArgs) -> Result<Outcome> {
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = VerifiedBundle::load(&args.bundle, &store, judge_time(None)?, &verdicts())?;
     let m = vb.manifest();
     if m.ratification.is_none() {
@@ -283,7 +284,7 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
     crate::db::apply::check_required(&vb, &all, &params)?;
     let now = chrono::Utc::now();
     let expires = expiry(args.expires.as_deref(), now)?;
-    let dossier_digest = super::dossier::subject::digest(&vb, &store, &params);
+    let dossier_digest = crate::commands::dossier::subject::digest(&vb, &store, &params);
     let shown = format!(
         "{}\n  dossier digest: {dossier_digest} (compare it with the page you read)",
         describe(m, vb.id(), &params)

@@ -221,7 +221,9 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "imported".into());
     let applied = match &args.history {
-        Some(conn) => Some(super::import_history::read(conn, layout, first)?),
+        Some(conn) => Some(crate::commands::release::import_history::read(
+            conn, layout, first,
+        )?),
         None => None,
     };
     let naming = Naming {

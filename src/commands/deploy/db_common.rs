@@ -1,7 +1,7 @@
 //! Setup shared by the commands that touch a database.
 
-use super::common::{judge_time, load_trust, verdicts};
 use crate::cli::{ApprovalArgs, DbArgs, ParamArgs, TrustArgs};
+use crate::commands::common::{judge_time, load_trust, verdicts};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::ratify::Approvals;
 use crate::error::Result;
@@ -39,7 +39,7 @@ fn prepare_with(
     params: &ParamArgs,
     streaming: bool,
 ) -> Result<(VerifiedBundle, ConnSpec, BTreeMap<String, String>)> {
-    let store = super::carried::load_trust_for_bundle(&trust.trust, bundle)?;
+    let store = crate::commands::release::carried::load_trust_for_bundle(&trust.trust, bundle)?;
     let at = judge_time(None)?;
     let vb = if streaming {
         VerifiedBundle::load_streaming(bundle, &store, at, Default::default(), &verdicts())?

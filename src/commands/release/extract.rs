@@ -1,8 +1,8 @@
 //! `airlock extract`: verify fully into a temp dir beside --out, then rename.
 
-use super::common::{bundle_progress, judge_time};
 use crate::archive::{extract, Judge, Limits};
 use crate::cli::ExtractArgs;
+use crate::commands::common::{bundle_progress, judge_time};
 use crate::error::Result;
 use crate::report::{Outcome, Report};
 use serde::Serialize;
@@ -29,7 +29,8 @@ impl Report for ExtractReport {
 }
 
 pub fn run(args: ExtractArgs) -> Result<Outcome> {
-    let store = super::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
+    let store =
+        crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let at = judge_time(None)?;
     let op = extract(
         &args.bundle,

@@ -1,8 +1,8 @@
 //! `airlock pack`: lint, hash, sign, write the deterministic bundle atomically.
 
-use super::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
+use crate::commands::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileEntry, Manifest, TrustUpdateRef};
 use crate::minisign::{SecretKey, SignatureBox};
@@ -50,11 +50,15 @@ impl Report for PackReport {
             self.bundle_bytes,
             self.signed_by
         );
-        s.push_str(&super::lint::fleet_line(self.target_database.as_ref()));
+        s.push_str(&crate::commands::release::lint::fleet_line(
+            self.target_database.as_ref(),
+        ));
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
         }
-        s.push_str(&super::lint::reach_lines(&self.reaches_beyond));
+        s.push_str(&crate::commands::release::lint::reach_lines(
+            &self.reaches_beyond,
+        ));
         s
     }
 }

@@ -6,8 +6,8 @@
 //! an operator would give it (`airlock dossier … --rehearsal … --approval …`), never
 //! from the demo's memory: what the demo shows is what the command writes.
 
-use super::dossier;
 use crate::cli::{ApprovalArgs, DossierArgs, ParamArgs, TrustArgs};
+use crate::commands::dossier;
 use crate::db::conn::ConnSpec;
 use crate::db::ratify::Approvals;
 use crate::verified::VerifiedBundle;

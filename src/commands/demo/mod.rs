@@ -2,7 +2,7 @@
 //!
 //! It runs the way the operator's guide recommends: the database belongs to an
 //! application role, and every step after the one-time `airlock setup` runs on a
-//! deploy login that is no superuser ([`super::demo_roles`]).
+//! deploy login that is no superuser ([`crate::commands::demo::roles`]).
 //!
 //! Invariant: the demo only ever changes a database it created itself
 //! (`airlock_demo_<pid>_<time>`) and the two roles it made for it, on the server the
@@ -10,10 +10,13 @@
 //! was given) it runs on a private cluster of its own (`crate::cluster`), which it
 //! stops and removes afterwards, also on failure and Ctrl-C.
 
-use super::demo_roles::DemoRoles;
-use super::pack::pack_dir;
+mod dossier;
+mod roles;
+
 use crate::cli::DemoArgs;
 use crate::cluster::{self, PrivateCluster};
+use crate::commands::demo::roles::DemoRoles;
+use crate::commands::release::pack::pack_dir;
 use crate::db::apply::{self, Options};
 use crate::db::conn::{self, ConnSpec};
 use crate::db::fingerprint::{self, Fingerprint, Level};
@@ -381,7 +384,8 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     if args.keep {
         report.kept = true;
         let kept = work.keep();
-        report.dossier = Some(kept.join(super::demo_dossier::PAGE)).filter(|p| p.exists());
+        report.dossier =
+            Some(kept.join(crate::commands::demo::dossier::PAGE)).filter(|p| p.exists());
         report.workdir = Some(kept);
     } else {
         let cleaned = clean_up(&admin, &db, &roles);
@@ -907,13 +911,13 @@ fn rehearse_and_write_dossier(
     let (vb, approvals) = (&ready.vb, &ready.approvals);
     let hand = &files.hand;
     let mut rehearsal = None;
-    let saved = files.work.join(super::demo_dossier::REHEARSAL);
+    let saved = files.work.join(crate::commands::demo::dossier::REHEARSAL);
     steps
         .by_hand(format!(
             "{} --json > {}/{}",
             hand.bundle_cmd("rehearse", run_flags),
             hand.work,
-            super::demo_dossier::REHEARSAL
+            crate::commands::demo::dossier::REHEARSAL
         ))
         .run("rehearse on a clone", || {
             rehearse_on_clone(vb, demo.target, params, approvals, &saved, &mut rehearsal)
@@ -924,12 +928,12 @@ fn rehearse_and_write_dossier(
             &format!(
                 "{run_flags} --rehearsal {0}/{1} --out {0}/{2} --force",
                 hand.work,
-                super::demo_dossier::REHEARSAL,
-                super::demo_dossier::PAGE
+                crate::commands::demo::dossier::REHEARSAL,
+                crate::commands::demo::dossier::PAGE
             ),
         ))
         .run("write the release dossier", || {
-            let (value, detail) = super::demo_dossier::write(
+            let (value, detail) = crate::commands::demo::dossier::write(
                 demo.target,
                 vb,
                 approvals,
@@ -1096,7 +1100,7 @@ fn sign_approval(
     if let Some(dir) = doc.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    super::approve::Consent {
+    crate::commands::release::approve::Consent {
         params: params.clone(),
         expires: None,
         comment: "airlock demo: a throw-away approver key".into(),
@@ -1246,9 +1250,9 @@ fn rehearse_on_clone(
             predict_timeout: std::time::Duration::from_secs(5),
         },
     );
-    *table = Some(super::rehearse::steps_table(&rehearsal));
+    *table = Some(crate::commands::deploy::rehearse::steps_table(&rehearsal));
     // As `rehearse --json` prints it, for the dossier step and an operator by hand.
-    let text = serde_json::to_string_pretty(&super::rehearse::RehearseOutcome {
+    let text = serde_json::to_string_pretty(&crate::commands::deploy::rehearse::RehearseOutcome {
         report: rehearsal.clone(),
     })
     .map_err(|e| e.to_string())?;

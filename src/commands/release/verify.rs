@@ -1,8 +1,8 @@
 //! `airlock verify` and `airlock inspect`: one report type, two levels of detail.
 
-use super::common::{bundle_progress, judge_time, load_trust, verdicts};
 use crate::archive::{read_bundle, read_bundle_observed, Discard, Judge, Limits};
 use crate::cli::{InspectArgs, VerifyArgs};
+use crate::commands::common::{bundle_progress, judge_time, load_trust, verdicts};
 use crate::error::Result;
 use crate::manifest::Manifest;
 use crate::report::{table, Outcome, Report};
@@ -265,8 +265,10 @@ fn details(manifest: &Manifest) -> String {
 }
 
 pub fn verify(args: VerifyArgs) -> Result<Outcome> {
-    let (store, accepted) =
-        super::carried::load_trust_for_bundle_admitted(&args.trust.trust, &args.bundle)?;
+    let (store, accepted) = crate::commands::release::carried::load_trust_for_bundle_admitted(
+        &args.trust.trust,
+        &args.bundle,
+    )?;
     let judging = match &args.at {
         Some(_) => crate::trust::Judging::at(Some(judge_time(args.at.as_deref())?)),
         None => crate::trust::Judging::now(),

@@ -1,0 +1,21 @@
+//! The commands of a release that need no database: making one (`new`, `lint`,
+//! `import`, `pack`), signing and approving it (`keygen`, `sign`, `approve`), the trust
+//! store (`trust`), and reading one (`verify` and `inspect`, `extract`, `runbook`, `sql`),
+//! with a carried trust update's note (`carried`).
+//!
+//! Invariant: nothing here opens a database connection.
+
+pub mod approve;
+pub mod carried;
+pub mod extract;
+pub mod import;
+pub mod import_history;
+pub mod keygen;
+pub mod lint;
+pub mod new;
+pub mod pack;
+pub mod runbook;
+pub mod show_sql;
+pub mod sign;
+pub mod trust;
+pub mod verify;
