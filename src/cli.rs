@@ -626,7 +626,8 @@ pub struct DossierArgs {
     /// (a page asks a database only when told to).
     #[arg(long, value_name = "CONN")]
     pub db: Option<String>,
-    /// With --db: run gates and probes as this role (as `plan --gate-role`).
+    /// With --db: run gates and probes as this role (as `plan --gate-role`; with --db,
+    /// AIRLOCK_GATE_ROLE when not given).
     #[arg(long, value_name = "ROLE", requires = "db")]
     pub gate_role: Option<String>,
     /// With --db: how long each read-only question about the data may take (as `plan
@@ -762,8 +763,9 @@ pub struct GateRoleArgs {
     /// or use dblink; give it only the grants `airlock plan` derives from the bundle's
     /// gates and probes (never pg_read_all_data), and let the connecting role SET ROLE
     /// to it. On top of parser rules, READ ONLY, row_security off, parallel mode and a
-    /// savepoint that is always rolled back.
-    #[arg(long, value_name = "ROLE")]
+    /// savepoint that is always rolled back. Set it once for every command with
+    /// AIRLOCK_GATE_ROLE.
+    #[arg(long, value_name = "ROLE", env = "AIRLOCK_GATE_ROLE")]
     pub gate_role: Option<String>,
 }
 

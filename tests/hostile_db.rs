@@ -471,6 +471,36 @@ fn without_a_gate_role_a_superuser_airlock_refuses_to_run_gates() {
         .as_str()
         .unwrap()
         .contains("CREATE ROLE airlock_gate"));
+    // Set once in the environment, every command takes it (gate, plan, dossier --db).
+    for cmd in ["gate", "plan"] {
+        let o = airlock_env(
+            h.dir(),
+            &["--json", cmd, &b, "--trust", "rm.pub", "--db", &h.conn],
+            &[("AIRLOCK_GATE_ROLE", "no_such_role_here")],
+        );
+        expect_code(&o, 5);
+        assert!(
+            stdout(&o).contains("no_such_role_here"),
+            "{cmd}: {}",
+            stdout(&o)
+        );
+    }
+    let o = airlock_env(
+        h.dir(),
+        &[
+            "--json", "dossier", &b, "--trust", "rm.pub", "--db", &h.conn, "--out", "d.html",
+        ],
+        &[("AIRLOCK_GATE_ROLE", "no_such_role_here")],
+    );
+    assert!(
+        stdout(&o).contains("no_such_role_here")
+            || stderr(&o).contains("no_such_role_here")
+            || std::fs::read_to_string(h.dir().join("d.html"))
+                .unwrap_or_default()
+                .contains("no_such_role_here"),
+        "dossier --db did not take AIRLOCK_GATE_ROLE: {}",
+        stdout(&o)
+    );
     // A gate role with powers outside the database is refused by name.
     let o = h.run(&["gate", &b, "--gate-role", "postgres"]);
     expect_code(&o, 5);

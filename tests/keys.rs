@@ -358,3 +358,30 @@ fn a_trust_store_with_secret_keys_or_a_misnamed_policy_is_refused() {
         0,
     );
 }
+
+/// `airlock new` suggests `keygen --out ~/.airlock/release`: on a fresh account the
+/// folder does not exist yet, and keygen makes it, readable by its owner alone.
+#[test]
+fn keygen_makes_the_missing_key_folder_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempdir();
+    let d = t.path();
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "keygen",
+            "--out",
+            "home/.airlock/release",
+            "--unencrypted",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(d.join("home/.airlock/release.key").is_file());
+    assert!(d.join("home/.airlock/release.pub").is_file());
+    let mode = std::fs::metadata(d.join("home/.airlock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+}

@@ -274,7 +274,11 @@ pub(crate) fn plan_args(args: &DossierArgs) -> PlanArgs {
         through: None,
         allow_drift: false,
         gate: crate::cli::GateRoleArgs {
-            gate_role: args.gate_role.clone(),
+            gate_role: args.gate_role.clone().or_else(|| {
+                std::env::var("AIRLOCK_GATE_ROLE")
+                    .ok()
+                    .filter(|r| !r.is_empty())
+            }),
         },
         sign_receipt: None,
         pass: PassphraseArgs {

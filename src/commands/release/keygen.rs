@@ -67,6 +67,7 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
         }
         pub_text = format!("untrusted comment: {c}\n{}\n", pk.to_base64());
     }
+    make_key_dir(&key_path)?;
     write_atomic(&key_path, text.as_bytes(), NewFileMode::Private, args.force)?;
     write_atomic(
         &pub_path,
@@ -81,4 +82,21 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
         encrypted: pass.is_some(),
         public_key_base64: pk.to_base64(),
     }))
+}
+
+/// The folder a new key goes in (`~/.airlock/` on a fresh account), made when missing,
+/// readable by its owner alone (mode 0700), as ssh-keygen makes `~/.ssh`.
+fn make_key_dir(key_path: &std::path::Path) -> Result<()> {
+    let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
 }
