@@ -350,3 +350,69 @@ fn a_table_another_session_locks_is_a_warning_not_a_hang() {
         "plan changed the database"
     );
 }
+
+/// The release day (issue 68, finding 1): tier 1 adds a column (ACCESS EXCLUSIVE, no
+/// other locking statement after it), tier 2 backfills it with an UPDATE. In one
+/// transaction the ALTER's lock is held through the backfill: plan says so, though the
+/// UPDATE itself takes no lock the lock plan lists.
+#[test]
+fn a_lock_is_held_through_a_later_tiers_backfill() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_backfill");
+    let tiers = [
+        (
+            "schema",
+            "ALTER TABLE shop.big ADD COLUMN note text;\n",
+            false,
+        ),
+        (
+            "backfill",
+            "UPDATE shop.big SET note = 'n' || id WHERE note IS NULL;\n",
+            false,
+        ),
+    ];
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &tiers,
+        "SELECT 1;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let add = locks
+        .iter()
+        .find(|l| l["relation"] == "shop.big" && l["tier"] == "schema")
+        .unwrap_or_else(|| panic!("{locks:#?}"));
+    assert_eq!(add["mode"], "ACCESS_EXCLUSIVE");
+    assert_eq!(add["held_to_commit"], true, "{add:#}");
+    let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("is held until the release commits"),
+        "{}",
+        stdout(&o)
+    );
+    // The same ALTER alone, last in its transaction, is held by nothing after it.
+    let alone = [(
+        "schema",
+        "ALTER TABLE shop.big ADD COLUMN note text;\n",
+        false,
+    )];
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "a.tar.gz",
+        "SELECT true AS ready",
+        &alone,
+        "SELECT 1;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    assert!(
+        locks.iter().all(|l| l["held_to_commit"] == false),
+        "{locks:#?}"
+    );
+}

@@ -44,7 +44,7 @@ pub use enum_values::EnumValueAdded;
 pub use highlight::{highlight, Class as SqlClass, Span as SqlSpan};
 pub use kinds::{kinds_in, plain as plain_kind, StatementKind};
 pub use lexer::MAX_STATEMENT;
-pub use locks::{locks_in, Lock, LockMode, Work};
+pub use locks::{locks_in, locks_to_end, Lock, LockMode, Work};
 pub use names::object_name;
 pub use online::{
     online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,

@@ -121,8 +121,14 @@ impl Lock {
 /// Every relation each statement of one tier or rollback file locks (streamed,
 /// bounded memory), in file order.
 pub fn locks_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Lock>> {
+    Ok(locks_to_end(file, r)?.0)
+}
+
+/// [`locks_in`], and the first line of the file's last statement of any kind (DML
+/// included): a lock taken before it is still held while that statement works.
+pub fn locks_to_end(file: &str, r: &mut dyn Read) -> io::Result<(Vec<Lock>, Option<usize>)> {
     let mut out = Vec::new();
-    each_held_statement(r, |sql, line| {
+    let last = each_held_statement(r, |sql, line| {
         let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
             return;
         };
@@ -140,7 +146,7 @@ pub fn locks_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Lock>> {
             }
         }
     })?;
-    Ok(out)
+    Ok((out, last))
 }
 
 /// One lock of one statement, before it is placed in a file.

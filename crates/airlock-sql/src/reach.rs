@@ -91,11 +91,12 @@ pub(super) enum Held<'a> {
 
 /// Streams a tier or rollback file through the lexer (bounded memory) and hands every
 /// statement that is not plain DML to `f` with its first line. What is not UTF-8 is
-/// skipped: lint refuses it, and there is nothing to read in it.
+/// skipped: lint refuses it, and there is nothing to read in it. Returns the first line
+/// of the file's last statement of any kind (DML included), if it has one.
 pub(super) fn each_held_statement(
     r: &mut dyn Read,
     mut f: impl FnMut(&str, usize),
-) -> io::Result<()> {
+) -> io::Result<Option<usize>> {
     each_statement(r, false, |held| {
         if let Held::Text { sql, line, .. } = held {
             f(sql, line)
@@ -104,12 +105,14 @@ pub(super) fn each_held_statement(
 }
 
 /// [`each_held_statement`], DML included when `dml` (held up to the lexer's limit;
-/// longer DML is handed on as [`Held::TooLong`]).
+/// longer DML is handed on as [`Held::TooLong`]); returns the first line of the last
+/// statement, whatever it is.
 pub(super) fn each_statement(
     r: &mut dyn Read,
     dml: bool,
     mut f: impl FnMut(Held<'_>),
-) -> io::Result<()> {
+) -> io::Result<Option<usize>> {
+    let mut last = None;
     let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
     if dml {
         lexer.keep_dml_text();
@@ -118,6 +121,7 @@ pub(super) fn each_statement(
     let mut drain = |lexer: &mut Lexer| {
         for event in lexer.events.drain(..) {
             let Event::Statement(s) = event else { continue };
+            last = Some(s.line);
             let is_dml = s.kind == super::lexer::Kind::Dml;
             let Some(text) = s.text else {
                 if dml && is_dml {
@@ -147,7 +151,7 @@ pub(super) fn each_statement(
     }
     lexer.finish();
     drain(&mut lexer);
-    Ok(())
+    Ok(last)
 }
 
 fn comment_on(object: &str) -> &'static str {

@@ -64,43 +64,59 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
     let spec = m.spec();
     let single = spec.bundle.transaction == TxMode::Single;
     let mut out: Vec<PlannedLock> = Vec::new();
-    // Which transaction each lock is taken in: an online tier ends the one before it
-    // and runs outside any.
+    // Which transaction each lock is taken in (an online tier ends the one before it
+    // and runs outside any), and where in the release: (tier, file, line).
     let mut segments: Vec<Option<usize>> = Vec::new();
+    let mut at: Vec<(usize, usize, usize)> = Vec::new();
+    // The last statement of any kind (DML included) each transaction runs.
+    let mut ends: std::collections::BTreeMap<usize, (usize, usize, usize)> = Default::default();
     let mut segment = 0;
-    for tier in spec.tier.iter().filter(|t| tiers.contains(&t.name)) {
+    for (t, tier) in spec
+        .tier
+        .iter()
+        .filter(|t| tiers.contains(&t.name))
+        .enumerate()
+    {
         if tier.online {
             segment += 1;
             for l in out.iter_mut().filter(|l| l.commits_before.is_none()) {
                 l.commits_before = Some(tier.name.clone());
             }
         }
-        let before = out.len();
-        for file in &tier.files {
+        let own = (!tier.online).then_some(segment);
+        for (f, file) in tier.files.iter().enumerate() {
             let payload = vb
                 .payload(file)
                 .map_err(|e| DbError::Unverified(Box::new(e)))?;
-            let locks = airlock_sql::locks_in(file, &mut reader_of(payload))
+            let (locks, last) = airlock_sql::locks_to_end(file, &mut reader_of(payload))
                 .map_err(|e| DbError::State(format!("reading {file} back: {e}")))?;
-            out.extend(locks.into_iter().map(|lock| PlannedLock {
-                tier: tier.name.clone(),
-                lock,
-                size: None,
-                held_to_commit: false,
-                commits_before: None,
-            }));
+            if let (Some(seg), Some(line)) = (own, last) {
+                ends.insert(seg, (t, f, line));
+            }
+            for lock in locks {
+                segments.push(own);
+                at.push((t, f, lock.line));
+                out.push(PlannedLock {
+                    tier: tier.name.clone(),
+                    lock,
+                    size: None,
+                    held_to_commit: false,
+                    commits_before: None,
+                });
+            }
         }
-        let own = (!tier.online).then_some(segment);
-        segments.extend(std::iter::repeat_n(own, out.len() - before));
         if tier.online {
             segment += 1;
         }
     }
     // Held to COMMIT: a lock that blocks writes, in a single transaction, taken before
-    // the last statement of that transaction that locks anything.
+    // the last statement that transaction runs (of any kind: a backfill's UPDATE in a
+    // later tier works while the ALTER's lock is held).
     if single {
         for i in 0..out.len() {
-            let later = segments[i].is_some() && segments[i + 1..].contains(&segments[i]);
+            let later = segments[i]
+                .and_then(|seg| ends.get(&seg))
+                .is_some_and(|end| *end > at[i]);
             out[i].held_to_commit = later && out[i].lock.mode.blocks_writes();
         }
     }
