@@ -475,7 +475,9 @@ fn without_a_gate_role_a_superuser_airlock_refuses_to_run_gates() {
     for cmd in ["gate", "plan"] {
         let o = airlock_env(
             h.dir(),
-            &["--json", cmd, &b, "--trust", "rm.pub", "--db", &h.conn],
+            &[
+                "--json", cmd, &b, "--trust", "rm.pub", "--db", &h.conn, "--param", "code=A1",
+            ],
             &[("AIRLOCK_GATE_ROLE", "no_such_role_here")],
         );
         expect_code(&o, 5);
@@ -489,6 +491,7 @@ fn without_a_gate_role_a_superuser_airlock_refuses_to_run_gates() {
         h.dir(),
         &[
             "--json", "dossier", &b, "--trust", "rm.pub", "--db", &h.conn, "--out", "d.html",
+            "--param", "code=A1",
         ],
         &[("AIRLOCK_GATE_ROLE", "no_such_role_here")],
     );

@@ -309,6 +309,9 @@ pub(super) struct Lexer {
     stmt: Stmt,
     kind: Kind,
     stmt_line: usize,
+    /// The first line of the last statement ended, of any kind (DML too, though lint
+    /// reports none): what follows a statement in its file.
+    pub(super) last_line: Option<usize>,
     /// Offset of the current statement's first byte (its kept text starts there).
     stmt_start: u64,
     /// A DML statement spanned more than [`MAX_STATEMENT`] bytes: whether or not its
@@ -400,6 +403,7 @@ impl Lexer {
             stmt: Stmt::Empty,
             kind: Kind::Other,
             stmt_line: 1,
+            last_line: None,
             stmt_start: 0,
             long_dml: false,
             merge: false,
@@ -1072,6 +1076,7 @@ impl Lexer {
         self.judge_set_config();
         #[cfg(test)]
         self.ends.push(self.offset as usize);
+        self.last_line = Some(self.stmt_line);
         let kind = self.kind;
         if kind == Kind::Dml && self.offset - self.stmt_start > MAX_STATEMENT as u64 {
             self.long_dml = true;
