@@ -1049,3 +1049,106 @@ fn a_fleet_pattern_never_matches_a_database_the_login_owns() {
     ));
     expect_code(&o.deploy(&["plan", &b]), 0);
 }
+
+/// Issue 66, finding 3, in an online tier: `VALIDATE CONSTRAINT` runs outside the
+/// deploy transaction and evaluates the table's CHECK as the bundle's role, so the
+/// owner's function there resets to the login and sets its password. The step runs in
+/// a transaction of its own held to the same check: refused, rolled back, the
+/// password is what it was and the constraint is not validated.
+#[test]
+fn an_online_validate_cannot_keep_the_login_either() {
+    let o = Owned::new("lp_keep_online");
+    o.db.exec_as(
+        &o.dbowner,
+        &format!(
+            "CREATE TABLE public.approvals(id int, who text);
+             CREATE TABLE public.checked(i int); INSERT INTO public.checked VALUES (1);
+             CREATE FUNCTION public.ok(i int) RETURNS boolean LANGUAGE plpgsql AS $f$
+             BEGIN
+               BEGIN
+                 EXECUTE 'RESET SESSION AUTHORIZATION';
+                 EXECUTE 'RESET ROLE';
+                 EXECUTE 'ALTER ROLE \"{}\" PASSWORD ''owned-by-the-owner''';
+               EXCEPTION WHEN others THEN NULL;
+               END;
+               RETURN true;
+             END $f$;
+             ALTER TABLE public.checked ADD CONSTRAINT c CHECK (public.ok(i)) NOT VALID;",
+            o.deployer
+        ),
+    );
+    o.setup_deployer();
+    let src = o.dir().join("src-online");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\nonline = true\n",
+            o.db.name
+        ),
+    );
+    write(
+        &src.join("sql/one.sql"),
+        "ALTER TABLE public.checked VALIDATE CONSTRAINT c;\n",
+    );
+    pack(o.dir(), &src, "k.key", "online.tar.gz");
+    let out = o.deploy(&["apply", "online.tar.gz"]);
+    expect_code(&out, 5);
+    let e = json(&out)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("pg_authid"), "{e}");
+    assert_eq!(o.role_attr("rolpassword"), "NULL");
+    assert_eq!(
+        o.db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'c'"),
+        "false"
+    );
+    // Control: the same function without the ALTER ROLE validates.
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE OR REPLACE FUNCTION public.ok(i int) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    );
+    expect_code(&o.deploy(&["apply", "online.tar.gz"]), 0);
+    assert_eq!(
+        o.db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'c'"),
+        "true"
+    );
+}
+
+/// An online tier whose steps run outside any transaction (an index built
+/// concurrently) is refused on the deploy login while an event trigger runs a
+/// function a non-superuser owns: it would fire in the step as the bundle's role and
+/// could reset to the login with nothing airlock could check. Nothing of the tier ran.
+#[test]
+fn an_online_step_is_refused_while_an_event_trigger_runs_the_owners_code() {
+    let o = Owned::new("lp_keep_online_evt");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);
+         CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN NULL; END $f$;",
+    );
+    o.setup_deployer();
+    o.db.exec("CREATE EVENT TRIGGER et_keep ON ddl_command_end EXECUTE FUNCTION public.evt()");
+    let src = o.dir().join("src-online-evt");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\nonline = true\n",
+            o.db.name
+        ),
+    );
+    write(
+        &src.join("sql/one.sql"),
+        "CREATE INDEX CONCURRENTLY approvals_id ON public.approvals (id);\n",
+    );
+    pack(o.dir(), &src, "k.key", "online.tar.gz");
+    let out = o.deploy(&["apply", "online.tar.gz"]);
+    o.db.exec("DROP EVENT TRIGGER et_keep");
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "login-kept", "{j}");
+    assert!(
+        j["error"].as_str().unwrap_or_default().contains("et_keep"),
+        "{j}"
+    );
+    assert_eq!(o.owner_of("public.approvals_id"), "none");
+    expect_code(&o.deploy(&["apply", "online.tar.gz"]), 0);
+    assert_eq!(o.owner_of("public.approvals_id"), o.dbowner);
+}

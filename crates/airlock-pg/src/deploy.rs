@@ -159,7 +159,7 @@ impl Deploy {
             o.before_commit(&mut tx)?;
         }
         // Last: nothing that ran may leave the deploy login changed (`login_kept`).
-        super::login_kept::check(&mut tx, &kept, &row.row_hash)?;
+        super::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
         if let Some(o) = opts.observer {
             o.committed();

@@ -152,8 +152,13 @@ fn ledger_rows(tx: &mut Transaction<'_>) -> Result<(Vec<String>, i64), DbError> 
 /// The last look before COMMIT: refused when this transaction changed a role, a
 /// membership or the login's defaults, gave the login something to own or granted
 /// something of what it owns, or changed a row of the ledger it had (see the module
-/// comment). `appended`: the row hash of the ledger row airlock appended last.
-pub fn check(tx: &mut Transaction<'_>, before: &Before, appended: &str) -> Result<(), DbError> {
+/// comment). `appended`: the row hash of the ledger row airlock appended last (`None`:
+/// it appended none, the ledger must be as it was).
+pub fn check(
+    tx: &mut Transaction<'_>,
+    before: &Before,
+    appended: Option<&str>,
+) -> Result<(), DbError> {
     let Some(held) = &before.0 else {
         return Ok(());
     };
@@ -202,14 +207,21 @@ pub fn check(tx: &mut Transaction<'_>, before: &Before, appended: &str) -> Resul
         Ok(ledger::Presence::Present) => {
             let (rows, rewritten) = ledger_rows(tx)?;
             let kept = held.ledger.as_ref().is_none_or(|had| rows.starts_with(had));
-            if !kept || rewritten > 0 || rows.last().map(String::as_str) != Some(appended) {
+            let last_ours = match appended {
+                Some(hash) => rows.last().map(String::as_str) == Some(hash),
+                None => held
+                    .ledger
+                    .as_ref()
+                    .is_some_and(|had| had.len() == rows.len()),
+            };
+            if !kept || rewritten > 0 || !last_ours {
                 changed.push(format!(
-                    "airlock's ledger ({rewritten} row(s) updated or deleted; its earlier rows {}; its last row {})",
+                    "airlock's ledger ({rewritten} row(s) updated or deleted; its earlier rows {}; {})",
                     if kept { "kept" } else { "not kept" },
-                    if rows.last().map(String::as_str) == Some(appended) {
-                        "airlock's"
+                    if last_ours {
+                        "no row added but airlock's"
                     } else {
-                        "not the one airlock appended"
+                        "rows added that airlock did not append"
                     }
                 ));
             }
