@@ -1006,8 +1006,10 @@ pub struct StatusArgs {
     after_help = "Run it once per database as a superuser, then deploy as the login:\n  \
     airlock setup --db \"dbname=app user=postgres\" --login deployer\n  \
     airlock apply BUNDLE --db \"dbname=app user=deployer\"\n\
-The login gets no password here; give it one (psql: \\password deployer) or map it in \
-pg_hba.conf as your site does. Bundle SQL that runs as a role that is no superuser is \
+The login gets no password here (PASSWORD NULL): map it in pg_hba.conf (peer, cert) or \
+give it one (psql: \\password deployer); code that runs as it during an apply cannot \
+change it (the apply is refused, rolled back). Add --createdb where it must rehearse. \
+Bundle SQL that runs as a role that is no superuser is \
 refused on a superuser's login: code it fires (a trigger, a default, a domain, a \
 partition key) could switch back to the login and use it."
 )]
@@ -1027,9 +1029,13 @@ pub struct SetupArgs {
     /// grants, when missing; `airlock plan` lists the grants it needs).
     #[arg(long, value_name = "ROLE", default_value = "airlock_gate")]
     pub gate_role: String,
-    /// Do not give the login CREATEDB (then it cannot `rehearse`, which clones the
-    /// target; everything else works).
-    #[arg(long)]
+    /// Give the login CREATEDB, which `rehearse` needs to clone the target (off by
+    /// default: a login that may create databases keeps that power for whoever acts
+    /// as it; everything but `rehearse` works without).
+    #[arg(long, conflicts_with = "no_createdb")]
+    pub createdb: bool,
+    /// The default since issue 66 (no CREATEDB); kept so that older scripts run.
+    #[arg(long, hide = true)]
     pub no_createdb: bool,
 }
 

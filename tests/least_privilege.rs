@@ -94,12 +94,25 @@ impl Owned {
 
     /// A bundle with one tier (and a rollback), `target_extra` added to `[target]`.
     fn bundle(&self, out: &str, target_extra: &str, tier: &str, rollback: &str) -> String {
+        let database = format!("\"{}\"", self.db.name);
+        self.bundle_for(out, "lp", &database, target_extra, tier, rollback)
+    }
+
+    /// [`Self::bundle`] named `name`, for `database` (TOML: a name, or a fleet's list).
+    fn bundle_for(
+        &self,
+        out: &str,
+        name: &str,
+        database: &str,
+        target_extra: &str,
+        tier: &str,
+        rollback: &str,
+    ) -> String {
         let src = self.dir().join(format!("src-{out}"));
         write(
             &src.join("bundle.toml"),
             &format!(
-                "[bundle]\nname = \"lp\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n{target_extra}\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\n\n[rollback]\nfiles = [\"sql/rollback.sql\"]\nprobe = \"sql/probe.sql\"\nexpect = {{ x = \"1\" }}\n",
-                self.db.name
+                "[bundle]\nname = \"{name}\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = {database}\n{target_extra}\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\n\n[rollback]\nfiles = [\"sql/rollback.sql\"]\nprobe = \"sql/probe.sql\"\nexpect = {{ x = \"1\" }}\n",
             ),
         );
         write(&src.join("sql/tier.sql"), tier);
@@ -127,10 +140,15 @@ impl Owned {
 
     /// `airlock setup` as the superuser: `deployer` becomes the deploy login.
     fn setup_deployer(&self) {
-        let out = airlock(
-            self.dir(),
-            &["setup", "--db", &self.db.conn(), "--login", &self.deployer],
-        );
+        self.setup_deployer_with(&[]);
+    }
+
+    /// [`Self::setup_deployer`] with more of setup's flags (`--createdb`).
+    fn setup_deployer_with(&self, flags: &[&str]) {
+        let conn = self.db.conn();
+        let mut args = vec!["setup", "--db", &conn, "--login", &self.deployer];
+        args.extend_from_slice(flags);
+        let out = airlock(self.dir(), &args);
         expect_code(&out, 0);
     }
 
@@ -429,9 +447,17 @@ fn rehearse_runs_the_tiers_as_the_targets_owner() {
         o.dbowner
     );
     let b = o.bundle("b.tar.gz", "", &tier, "DROP TABLE public.made;");
+    // Without --createdb the login may not clone the target.
     o.setup_deployer();
+    assert_eq!(o.role_attr("rolcreatedb"), "false");
+    assert_ne!(code(&o.deploy(&["rehearse", &b])), 0);
+    o.setup_deployer_with(&["--createdb"]);
+    assert_eq!(o.role_attr("rolcreatedb"), "true");
     let out = o.deploy(&["rehearse", &b]);
     expect_code(&out, 0);
+    // setup again without it takes it back.
+    o.setup_deployer();
+    assert_eq!(o.role_attr("rolcreatedb"), "false");
 }
 
 /// (d) plan shows the role bundle SQL runs as, in JSON and for people.
@@ -582,7 +608,9 @@ impl Owned {
 /// Findings 1 and 2 of issue 46, and every other site: on the deploy login `airlock
 /// setup` made, a tier that fires the owner's code at every site kind runs (each site
 /// fired, or the tier fails), and the code's climb back to the login gains nothing:
-/// the owner is no superuser afterwards, and neither is anyone else.
+/// the owner is no superuser afterwards, and neither is anyone else. Since issue 66
+/// the apply is refused before COMMIT: the climb left the rest of the tier running as
+/// the login, whose `public.made` would have outlived the run (`login_kept`).
 #[test]
 fn on_the_deploy_login_code_at_every_site_fires_and_gains_nothing() {
     let o = Owned::new("lp_sites_deploy");
@@ -590,7 +618,17 @@ fn on_the_deploy_login_code_at_every_site_fires_and_gains_nothing() {
     o.plant_every_site(true);
     let b = o.bundle("b.tar.gz", "", FIRE_EVERY_SITE, "DROP TABLE public.made;");
     let out = o.deploy(&["apply", &b]);
-    expect_code(&out, 0);
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "login-kept", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owns table public.made"),
+        "{j}"
+    );
+    assert_eq!(o.owner_of("public.made"), "none");
     assert!(!is_superuser(&o.dbowner), "the owner became superuser");
     assert!(
         !is_superuser(&o.deployer),
@@ -792,4 +830,325 @@ fn setup_refuses_while_an_event_trigger_runs_a_non_superusers_function() {
         o.db.scalar("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'airlock'"),
         "0"
     );
+}
+
+impl Owned {
+    /// A column of `pg_authid` for the deploy login, as text (read as the superuser).
+    fn role_attr(&self, column: &str) -> String {
+        self.db.scalar(&format!(
+            "SELECT coalesce({column}::text, 'NULL') FROM pg_authid WHERE rolname = '{}'",
+            self.deployer
+        ))
+    }
+
+    /// The owner's trigger on `public.approvals`: back to the login (`RESET ROLE`),
+    /// then `payload` (SQL, `LOGIN` replaced by the login's quoted name) as it.
+    fn plant_as_login(&self, payload: &str) {
+        let body = payload.replace("LOGIN", &format!("\"{}\"", self.deployer));
+        self.db.exec_as(
+            &self.dbowner,
+            &format!(
+                "CREATE OR REPLACE FUNCTION public.keep() RETURNS trigger LANGUAGE plpgsql AS $f$
+                 BEGIN
+                   EXECUTE 'RESET SESSION AUTHORIZATION';
+                   EXECUTE 'RESET ROLE';
+                   EXECUTE {};
+                   RETURN NEW;
+                 END $f$;
+                 DROP TRIGGER IF EXISTS keep ON public.approvals;
+                 CREATE TRIGGER keep BEFORE INSERT ON public.approvals
+                   FOR EACH ROW EXECUTE FUNCTION public.keep();",
+                quote(&body)
+            ),
+        );
+    }
+
+    /// What the login owns, has granted or has set, and its password: read as the
+    /// superuser, to compare before and after.
+    fn login_state(&self) -> String {
+        self.db.scalar(&format!(
+            "SELECT concat_ws(' | ',
+               (SELECT coalesce(rolpassword, 'no password') || ' ' || rolcreatedb::text || ' ' || coalesce(rolvaliduntil::text, '-') FROM pg_authid WHERE rolname = '{0}'),
+               (SELECT string_agg(m.roleid::regrole::text || '>' || m.member::regrole::text, ',' ORDER BY 1) FROM pg_auth_members m
+                 WHERE m.member = '{0}'::regrole OR m.roleid = '{0}'::regrole),
+               (SELECT string_agg(array_to_string(setconfig, ','), ';') FROM pg_db_role_setting WHERE setrole = '{0}'::regrole),
+               (SELECT string_agg(pg_describe_object(classid, objid, objsubid), ',' ORDER BY 1) FROM pg_shdepend WHERE refobjid = '{0}'::regrole),
+               (SELECT string_agg(row_hash, ',' ORDER BY seq) FROM airlock.ledger WHERE event <> 'receipt'))",
+            self.deployer
+        ))
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Issue 66, finding 3: code the owner planted runs as the deploy login during an
+/// apply (its trigger resets the role) and tries to keep the login: its password, a
+/// default for it, a function that runs as it, a grant of what it owns, its ledger.
+/// Each apply is refused before COMMIT (exit 5, `login-kept`), rolled back: the
+/// login's password, defaults, memberships, objects and ledger are what they were,
+/// and the tier's table was not made.
+#[test]
+fn the_owners_code_running_as_the_deploy_login_keeps_nothing() {
+    let o = Owned::new("lp_keep");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    o.setup_deployer();
+    assert_eq!(
+        o.role_attr("rolpassword"),
+        "NULL",
+        "setup makes no password"
+    );
+    assert_eq!(
+        o.role_attr("rolcreatedb"),
+        "false",
+        "nor CREATEDB unless asked"
+    );
+    // One honest apply first, so the ledger has a row to rewrite.
+    let first = o.bundle_for(
+        "first.tar.gz",
+        "first",
+        &format!("\"{}\"", o.db.name),
+        "",
+        "SELECT 1;",
+        "SELECT 1;",
+    );
+    expect_code(&o.deploy(&["apply", &first]), 0);
+    let before = o.login_state();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    for (payload, names) in [
+        ("ALTER ROLE LOGIN PASSWORD 'owned-by-the-owner'", "pg_authid"),
+        ("ALTER ROLE LOGIN SET work_mem = '1MB'", "own defaults"),
+        (
+            "CREATE FUNCTION airlock.as_login() RETURNS void SECURITY DEFINER LANGUAGE sql AS 'SELECT 1'",
+            "owns",
+        ),
+        ("GRANT SELECT ON airlock.ledger TO PUBLIC", "owns or granted"),
+        (
+            "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only; DELETE FROM airlock.ledger; ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only",
+            "ledger",
+        ),
+        (
+            "ALTER TABLE airlock.ledger DISABLE TRIGGER ledger_append_only; UPDATE airlock.ledger SET operator = 'someone else'; ALTER TABLE airlock.ledger ENABLE TRIGGER ledger_append_only",
+            "ledger",
+        ),
+    ] {
+        o.plant_as_login(payload);
+        let out = o.deploy(&["apply", &b]);
+        expect_code(&out, 5);
+        let j = json(&out);
+        assert_eq!(j["kind"], "login-kept", "{payload}: {j}");
+        let e = j["error"].as_str().unwrap_or_default();
+        assert!(e.contains(names) && e.contains("rolled back"), "{payload}: {e}");
+        assert_eq!(o.login_state(), before, "{payload}: the login changed");
+        assert_eq!(o.owner_of("public.made"), "none", "{payload}");
+        assert_eq!(o.db.ledger_rows(), "1", "{payload}");
+    }
+    // Control: the same trigger doing nothing of the kind lets the apply through.
+    o.plant_as_login("SELECT 1");
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    assert_eq!(o.owner_of("public.made"), o.dbowner);
+    assert_eq!(o.role_attr("rolpassword"), "NULL");
+}
+
+/// Issue 66, finding 4: the deploy login cannot read the server's configuration
+/// files. setup grants nothing of them; a login an older setup gave `pg_file_settings`
+/// is refused before anything runs (it is a power a deploy login must not have), and
+/// setup run again takes the grant back.
+#[test]
+fn the_deploy_login_never_reads_the_configuration_files() {
+    let o = Owned::new("lp_conf");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    o.setup_deployer();
+    let may_read = || {
+        o.db.scalar(&format!(
+            "SELECT (has_table_privilege('{0}', 'pg_catalog.pg_file_settings', 'SELECT')
+                  OR has_function_privilege('{0}', 'pg_catalog.pg_show_all_file_settings()', 'EXECUTE'))::text",
+            o.deployer
+        ))
+    };
+    assert_eq!(may_read(), "false");
+    let err =
+        o.db.client_as(&o.deployer)
+            .simple_query("SELECT count(*) FROM pg_catalog.pg_file_settings")
+            .expect_err("the login read the configuration files");
+    let message = err.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("permission denied"),
+        "{err:?}"
+    );
+    // What it may ask instead: the file's value of a setting any session may change,
+    // and of nothing else.
+    let mut c = o.db.client_as(&o.deployer);
+    let ask = |c: &mut postgres::Client, name: &str| -> Option<String> {
+        c.query_one("SELECT airlock_conf.file_setting($1)", &[&name])
+            .expect("file_setting")
+            .get(0)
+    };
+    assert!(ask(&mut c, "default_text_search_config").is_some());
+    for secret in [
+        "primary_conninfo",
+        "archive_command",
+        "ssl_passphrase_command",
+        "data_directory",
+    ] {
+        assert_eq!(ask(&mut c, secret), None, "{secret}");
+    }
+    // What setup granted before issue 66.
+    o.db.exec(&format!(
+        "GRANT SELECT ON pg_catalog.pg_file_settings TO {0};
+         GRANT EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() TO {0};",
+        o.deployer
+    ));
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    let out = o.deploy(&["apply", &b]);
+    expect_code(&out, 5);
+    let e = json(&out)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("pg_file_settings"), "{e}");
+    assert_eq!(o.owner_of("public.made"), "none");
+    o.setup_deployer();
+    assert_eq!(may_read(), "false");
+    expect_code(&o.deploy(&["apply", &b]), 0);
+}
+
+/// Issue 66, finding 3 (the fleet): a fleet pattern never accepts a database the
+/// deploy login owns (one it created, or code acting as it created); the same
+/// database owned by its application role is accepted.
+#[test]
+fn a_fleet_pattern_never_matches_a_database_the_login_owns() {
+    let o = Owned::new("lp_fleet");
+    o.setup_deployer();
+    let pattern = format!("[\"{}*\"]", o.db.name.rsplit_once('_').unwrap().0);
+    let b = o.bundle_for("fleet.tar.gz", "lp", &pattern, "", "SELECT 1;", "SELECT 1;");
+    o.db.exec(&format!(
+        "ALTER DATABASE \"{}\" OWNER TO {}",
+        o.db.name, o.deployer
+    ));
+    for command in ["plan", "apply"] {
+        let out = o.deploy(&[command, &b]);
+        expect_code(&out, 5);
+        let j = json(&out).to_string();
+        assert!(
+            j.contains("is owned by the login airlock connects as"),
+            "{command}: {j}"
+        );
+    }
+    assert_eq!(o.db.ledger_rows(), "0");
+    o.db.exec(&format!(
+        "ALTER DATABASE \"{}\" OWNER TO {}",
+        o.db.name, o.dbowner
+    ));
+    expect_code(&o.deploy(&["plan", &b]), 0);
+}
+
+/// Issue 66, finding 3, in an online tier: `VALIDATE CONSTRAINT` runs outside the
+/// deploy transaction and evaluates the table's CHECK as the bundle's role, so the
+/// owner's function there resets to the login and sets its password. The step runs in
+/// a transaction of its own held to the same check: refused, rolled back, the
+/// password is what it was and the constraint is not validated.
+#[test]
+fn an_online_validate_cannot_keep_the_login_either() {
+    let o = Owned::new("lp_keep_online");
+    o.db.exec_as(
+        &o.dbowner,
+        &format!(
+            "CREATE TABLE public.approvals(id int, who text);
+             CREATE TABLE public.checked(i int); INSERT INTO public.checked VALUES (1);
+             CREATE FUNCTION public.ok(i int) RETURNS boolean LANGUAGE plpgsql AS $f$
+             BEGIN
+               BEGIN
+                 EXECUTE 'RESET SESSION AUTHORIZATION';
+                 EXECUTE 'RESET ROLE';
+                 EXECUTE 'ALTER ROLE \"{}\" PASSWORD ''owned-by-the-owner''';
+               EXCEPTION WHEN others THEN NULL;
+               END;
+               RETURN true;
+             END $f$;
+             ALTER TABLE public.checked ADD CONSTRAINT c CHECK (public.ok(i)) NOT VALID;",
+            o.deployer
+        ),
+    );
+    o.setup_deployer();
+    let src = o.dir().join("src-online");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\nonline = true\n",
+            o.db.name
+        ),
+    );
+    write(
+        &src.join("sql/one.sql"),
+        "ALTER TABLE public.checked VALIDATE CONSTRAINT c;\n",
+    );
+    pack(o.dir(), &src, "k.key", "online.tar.gz");
+    let out = o.deploy(&["apply", "online.tar.gz"]);
+    expect_code(&out, 5);
+    let e = json(&out)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("pg_authid"), "{e}");
+    assert_eq!(o.role_attr("rolpassword"), "NULL");
+    assert_eq!(
+        o.db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'c'"),
+        "false"
+    );
+    // Control: the same function without the ALTER ROLE validates.
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE OR REPLACE FUNCTION public.ok(i int) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    );
+    expect_code(&o.deploy(&["apply", "online.tar.gz"]), 0);
+    assert_eq!(
+        o.db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'c'"),
+        "true"
+    );
+}
+
+/// An online tier whose steps run outside any transaction (an index built
+/// concurrently) is refused on the deploy login while an event trigger runs a
+/// function a non-superuser owns: it would fire in the step as the bundle's role and
+/// could reset to the login with nothing airlock could check. Nothing of the tier ran.
+#[test]
+fn an_online_step_is_refused_while_an_event_trigger_runs_the_owners_code() {
+    let o = Owned::new("lp_keep_online_evt");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);
+         CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN NULL; END $f$;",
+    );
+    o.setup_deployer();
+    o.db.exec("CREATE EVENT TRIGGER et_keep ON ddl_command_end EXECUTE FUNCTION public.evt()");
+    let src = o.dir().join("src-online-evt");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"online\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/one.sql\"]\nonline = true\n",
+            o.db.name
+        ),
+    );
+    write(
+        &src.join("sql/one.sql"),
+        "CREATE INDEX CONCURRENTLY approvals_id ON public.approvals (id);\n",
+    );
+    pack(o.dir(), &src, "k.key", "online.tar.gz");
+    let out = o.deploy(&["apply", "online.tar.gz"]);
+    o.db.exec("DROP EVENT TRIGGER et_keep");
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "login-kept", "{j}");
+    assert!(
+        j["error"].as_str().unwrap_or_default().contains("et_keep"),
+        "{j}"
+    );
+    assert_eq!(o.owner_of("public.approvals_id"), "none");
+    expect_code(&o.deploy(&["apply", "online.tar.gz"]), 0);
+    assert_eq!(o.owner_of("public.approvals_id"), o.dbowner);
 }

@@ -249,3 +249,88 @@ fn a_destroys_name_that_does_not_parse_is_refused_at_lint_and_pack_and_old_manif
     );
     assert!(stdout(&o).contains("\"destroys\""), "{}", stdout(&o));
 }
+
+/// Issue 66, finding 7: a DELETE inside a data-modifying WITH (`WITH gone AS (DELETE
+/// FROM … RETURNING id) SELECT count(*) FROM gone`), and one nested deeper, is read
+/// like the plain DELETE: plan counts its rows, the `destroys` check warns of it
+/// undeclared and is quiet declared, and the dossier shows it to approvers as
+/// "deletes rows" on that table, with or without a database.
+#[test]
+fn a_delete_inside_a_with_clause_is_counted_declared_and_shown_like_the_plain_one() {
+    let db = fixture("pred_cte");
+    let sql = "WITH gone AS (DELETE FROM doomed WHERE id > 100 RETURNING id) SELECT count(*) FROM gone;\n\
+               WITH a AS (DELETE FROM arch.a RETURNING i), b AS (UPDATE arch.b SET i = 0 WHERE i < 2 RETURNING i) INSERT INTO child SELECT 10 + count(*), NULL FROM a;\n";
+    let p = plan_sql(&db, sql);
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    let d = p.destroys();
+    let got: Vec<(&str, i64)> = d
+        .iter()
+        .map(|d| (d["object"].as_str().unwrap(), d["rows"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("public.doomed", 200), ("arch.a", 40), ("arch.b", 1)],
+        "{:#}",
+        p.json
+    );
+    let row = p.row("destroys");
+    assert_eq!(row["verdict"], "WARN", "{row:#}");
+    assert!(
+        row["evidence"].as_str().unwrap().contains("public.doomed"),
+        "{row:#}"
+    );
+    assert!(
+        p.human.contains("WITH … DELETE") && p.human.contains("public.doomed"),
+        "{}",
+        p.human
+    );
+    let p = plan_tier(&db, sql, &declaring("\"public.doomed\", \"arch\""), &[]);
+    assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
+
+    // The dossier: without a database, the statements read from the SQL; with one,
+    // plan's count.
+    let t = keyed_dir();
+    let d = t.path();
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("one", sql, false)],
+        "INSERT INTO child VALUES (99, NULL);\n",
+    );
+    for with_db in [false, true] {
+        let mut args = vec![
+            "dossier",
+            b.as_str(),
+            "--trust",
+            "rm.pub",
+            "--out",
+            "page.html",
+            "--force",
+        ];
+        let conn = db.conn();
+        if with_db {
+            args.extend(["--db", conn.as_str()]);
+        }
+        expect_code(&airlock(d, &args), 0);
+        let html = std::fs::read_to_string(d.join("page.html")).unwrap();
+        let at = html.find("<section id=\"destroys\">").expect("the section");
+        let section = &html[at..];
+        let section = &section[..section.find("</section>").unwrap_or(section.len())];
+        if with_db {
+            assert!(
+                section.contains("doomed") && section.contains("200"),
+                "{section}"
+            );
+        } else {
+            assert!(
+                section.contains("deletes rows")
+                    && section.contains("doomed")
+                    && section.contains("arch.a"),
+                "{section}"
+            );
+        }
+        assert!(!html.contains("runs a query"), "a DELETE shown as a query");
+    }
+}

@@ -63,8 +63,12 @@ impl Drop for DropRoles {
 /// database's owner and the gate role, and owns airlock's ledger there. Returns the
 /// connection string that logs in as it. The caller drops the role (after the
 /// database: see [`DropRoles`]).
+/// With `--createdb`: the tests on it rehearse too.
 pub fn deploy_login(dir: &Path, db: &TestDb, login: &str) -> String {
-    let out = airlock(dir, &["setup", "--db", &db.conn(), "--login", login]);
+    let out = airlock(
+        dir,
+        &["setup", "--db", &db.conn(), "--login", login, "--createdb"],
+    );
     assert_eq!(
         code(&out),
         0,

@@ -261,6 +261,12 @@ pub enum DbError {
     /// as is missing or a superuser, or the login has powers a deploy login must not.
     #[error("{message}")]
     Setup { message: String, hint: String },
+    /// Something the deploy login would keep after the run ([`login_kept`]): a role
+    /// changed inside the deploy transaction (a password set, a membership granted, a
+    /// default for the login), or a fleet pattern matched a database the login owns.
+    /// Refused, rolled back.
+    #[error("{message}")]
+    LoginKept { message: String, hint: String },
     /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
     /// TRANSACTION lint did not see), caught by the guard after that message
     /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
@@ -337,6 +343,7 @@ impl DbError {
             | DbError::GateRole { .. }
             | DbError::BundleRole { .. }
             | DbError::Setup { .. }
+            | DbError::LoginKept { .. }
             | DbError::EventTriggers { .. }
             | DbError::LexingChanged { .. } => Exit::State,
             DbError::Unverified(e) => e.exit_code(),
@@ -383,6 +390,7 @@ impl DbError {
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Setup { .. } => "setup",
+            DbError::LoginKept { .. } => "login-kept",
             DbError::EventTriggers { .. } => "event-trigger",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
@@ -433,7 +441,9 @@ impl DbError {
             DbError::GateRole { setup: true, .. } => Some(
                 "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
             ),
-            DbError::BundleRole { hint, .. } | DbError::Setup { hint, .. } => Some(hint.clone()),
+            DbError::BundleRole { hint, .. }
+            | DbError::Setup { hint, .. }
+            | DbError::LoginKept { hint, .. } => Some(hint.clone()),
             DbError::EventTriggers { .. } => Some(
                 "log in as a deploy login that is no superuser (airlock setup, once, after a superuser reviewed these event triggers), or have a superuser drop them or take their functions over (ALTER FUNCTION … OWNER TO postgres)".into(),
             ),

@@ -38,7 +38,10 @@ pub struct StatementKind {
 pub fn kinds_in(r: &mut dyn Read) -> io::Result<Vec<StatementKind>> {
     let mut out = Vec::new();
     each_statement(r, true, |held| match held {
-        Held::Text { sql, line, dml } if dml && sql.len() >= PARSE_DML_BELOW => {
+        // A WITH is parsed whatever its size: what it deletes or updates is named.
+        Held::Text { sql, line, dml }
+            if dml && sql.len() >= PARSE_DML_BELOW && first_word(sql) != "WITH" =>
+        {
             out.push(StatementKind {
                 line,
                 kind: first_word(sql),
@@ -65,19 +68,36 @@ fn parsed(sql: &str, line: usize) -> Vec<StatementKind> {
         }];
     };
     let names = tree.statement_types();
-    super::parser::statements_by_line(&tree, sql, line)
+    let mut out = vec![];
+    for (i, (at, node)) in super::parser::statements_by_line(&tree, sql, line)
         .into_iter()
         .enumerate()
-        .map(|(i, (at, node))| {
-            let (kind, object) = kind_of(node)
-                .unwrap_or_else(|| (format!("other: {}", names.get(i).unwrap_or(&"?")), None));
-            StatementKind {
-                line: at,
-                kind,
-                object,
+    {
+        // What its WITH clauses change (`WITH gone AS (DELETE FROM t …) SELECT …`) is
+        // named as the same statement written alone (`DELETE`, on `t`); a SELECT that
+        // only carries them is not named besides.
+        let parts = super::predicts::modifying_parts(node);
+        for part in &parts {
+            if let Some((kind, object)) = kind_of(part) {
+                out.push(StatementKind {
+                    line: at,
+                    kind,
+                    object,
+                });
             }
-        })
-        .collect()
+        }
+        if !parts.is_empty() && matches!(node, N::SelectStmt(_)) {
+            continue;
+        }
+        let (kind, object) = kind_of(node)
+            .unwrap_or_else(|| (format!("other: {}", names.get(i).unwrap_or(&"?")), None));
+        out.push(StatementKind {
+            line: at,
+            kind,
+            object,
+        });
+    }
+    out
 }
 
 /// The first word of a statement, uppercased (what a reader calls it).
@@ -331,6 +351,27 @@ mod tests {
         );
         assert_eq!(plain("CREATE TABLE"), "creates a new table");
         assert!(plain("other: CreateCastStmt").contains("does not describe"));
+    }
+
+    /// Issue 66, finding 7: a DELETE or UPDATE inside a WITH is named as written alone.
+    #[test]
+    fn what_a_with_clause_changes_is_named_like_the_plain_statement() {
+        let got = kinds(
+            "WITH gone AS (DELETE FROM customers RETURNING id) SELECT count(*) FROM gone;\n\
+             WITH a AS (UPDATE s.t SET x = 1 RETURNING *) INSERT INTO arch SELECT * FROM a;\n\
+             EXPLAIN ANALYZE DELETE FROM logs;\nEXPLAIN DELETE FROM kept;\n",
+        );
+        assert_eq!(
+            got,
+            vec![
+                (1, "DELETE".into(), Some("customers".into())),
+                (2, "UPDATE".into(), Some("s.t".into())),
+                (2, "INSERT".into(), Some("arch".into())),
+                (3, "DELETE".into(), Some("logs".into())),
+                (3, "other: ExplainStmt".into(), None),
+                (4, "other: ExplainStmt".into(), None),
+            ]
+        );
     }
 
     #[test]

@@ -687,7 +687,7 @@ fn set_up(
         });
     steps
         .by_hand(format!(
-            "airlock setup --db {} --login {}",
+            "airlock setup --db {} --login {} --createdb",
             hand.admin_db, roles.deploy
         ))
         .run("one-time setup: the deploy login", || {

@@ -52,7 +52,7 @@ pub fn run(args: SetupArgs) -> Result<Outcome> {
             login: &args.login,
             role: args.role.as_deref(),
             gate_role: &args.gate_role,
-            createdb: !args.no_createdb,
+            createdb: args.createdb,
         },
     )?;
     Ok(Box::new(SetupOutcome { setup: report }))

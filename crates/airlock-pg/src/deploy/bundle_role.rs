@@ -146,8 +146,9 @@ const RESOLVE: &str = "SELECT w.name, r.oid IS NOT NULL, coalesce(r.rolsuper, fa
 
 /// What role `who` (a role name or oid expression; `is_super`: its `rolsuper`) could
 /// reach beyond its own rights, as a `text[]` expression (empty: nothing): a superuser,
-/// CREATEROLE, the server-program and server-file roles, itself or through a role it
-/// belongs to. The one list `airlock setup` proves a deploy login by, too.
+/// CREATEROLE, the server-program and server-file roles, reading the server's
+/// configuration (`pg_read_all_settings`, `pg_file_settings`), itself or through a
+/// role it belongs to. The one list `airlock setup` proves a deploy login by, too.
 pub(crate) fn powers_sql(who: &str, is_super: &str) -> String {
     let member = |role: &str| format!("pg_catalog.pg_has_role({who}, {role}, 'MEMBER')");
     let via = |attr: &str| {
@@ -162,13 +163,18 @@ pub(crate) fn powers_sql(who: &str, is_super: &str) -> String {
            CASE WHEN {} THEN 'has CREATEROLE, itself or through a role it belongs to (it could grant itself more)' END, \
            CASE WHEN {} THEN 'may run server programs (pg_execute_server_program)' END, \
            CASE WHEN {} THEN 'may write server files (pg_write_server_files)' END, \
-           CASE WHEN {} THEN 'may read server files (pg_read_server_files)' END \
+           CASE WHEN {} THEN 'may read server files (pg_read_server_files)' END, \
+           CASE WHEN {} THEN 'may read every setting, secrets included (pg_read_all_settings, which pg_monitor holds)' END, \
+           CASE WHEN pg_catalog.has_table_privilege({who}, 'pg_catalog.pg_file_settings', 'SELECT') \
+                  OR pg_catalog.has_function_privilege({who}, 'pg_catalog.pg_show_all_file_settings()', 'EXECUTE') \
+                THEN 'may read the configuration files (pg_file_settings; an older airlock setup granted it: run airlock setup again, which revokes it)' END \
          ], NULL) END",
         via("rolsuper"),
         via("rolcreaterole"),
         member("'pg_execute_server_program'"),
         member("'pg_write_server_files'"),
         member("'pg_read_server_files'"),
+        member("'pg_read_all_settings'"),
     )
 }
 

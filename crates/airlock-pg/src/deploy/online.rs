@@ -71,6 +71,7 @@ fn run_steps(
     record: &mut dyn FnMut(&mut Client, usize, StepDone) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let n = steps.len();
+    outside_code_refused(client, &steps[from.min(n)..])?;
     for (k, (file, step, text)) in steps.iter().enumerate().skip(from) {
         files::interrupted_check()?;
         let started = Instant::now();
@@ -163,9 +164,13 @@ fn attempt(
         }
     }
     set_session(c)?;
-    let e = match c.simple_query(text) {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
+    let e = match run_statement(c, ss, step, text) {
+        Ok(()) => return Ok(()),
+        Err(StepError::Sql(e)) => e,
+        Err(StepError::Kept(e)) => {
+            restore(c, ss)?;
+            return Err(e);
+        }
     };
     restore(c, ss)?;
     // The step did not happen: a failed build's INVALID index goes first, when it is
@@ -180,6 +185,71 @@ fn attempt(
         return Err(DbError::LockTimeout { context, message });
     }
     Err(DbError::Sql { context, message })
+}
+
+/// A step that runs outside any transaction airlock can check (an index built
+/// concurrently, `VACUUM`, `ALTER TYPE … ADD VALUE`) fires event triggers in the
+/// session as the bundle's role, not in a security-restricted operation: one that runs
+/// a function a non-superuser owns could reset to the login and change what outlives
+/// the run, committed with the statement. Refused before such steps run
+/// ([`crate::session::login_kept`]); `VALIDATE CONSTRAINT` runs in a checked transaction.
+fn outside_code_refused(
+    client: &mut Client,
+    steps: &[(String, OnlineStep, String)],
+) -> Result<(), DbError> {
+    let unchecked = steps
+        .iter()
+        .any(|(_, step, _)| !matches!(step.promise, Some(airlock_sql::Promise::Validated { .. })));
+    if !unchecked {
+        return Ok(());
+    }
+    let code: Option<String> = client
+        .query_one(
+            &format!("SELECT {}", crate::session::owner_code::EVENT_TRIGGER_CODE),
+            &[],
+        )
+        .map_err(|e| sql_err("looking for event triggers", &e))?
+        .get(0);
+    match code {
+        None => Ok(()),
+        Some(triggers) => Err(DbError::LoginKept {
+            message: format!("an online tier's steps run outside any transaction airlock can check, and event triggers would run code a non-superuser owns in them, as the bundle's role, free to reset to the deploy login and keep what it changes: {triggers}; nothing of this tier ran"),
+            hint: "have a superuser drop those event triggers or take their functions over (ALTER FUNCTION … OWNER TO postgres) after reviewing them, or make the tier transactional".into(),
+        }),
+    }
+}
+
+enum StepError {
+    Sql(postgres::Error),
+    Kept(DbError),
+}
+
+/// A step's statement. `VALIDATE CONSTRAINT` evaluates the table's CHECK expressions
+/// as the session's role, so the owner's function there may reset to the deploy login:
+/// it runs in a transaction block of its own held to [`crate::session::login_kept`] (refused
+/// before COMMIT when a role, the login's defaults, what it owns or the ledger
+/// changed). The other online statements cannot run in a transaction block, and the
+/// code they fire runs as the table's owner in a security-restricted operation, which
+/// may not change the role.
+/// airlock's own reads run under airlock's settings (role, `search_path`), the
+/// statement under the bundle's, all in that one transaction.
+fn run_statement(
+    c: &mut Client,
+    ss: &StepSession<'_>,
+    step: &OnlineStep,
+    text: &str,
+) -> Result<(), StepError> {
+    if !matches!(step.promise, Some(airlock_sql::Promise::Validated { .. })) {
+        return c.simple_query(text).map(|_| ()).map_err(StepError::Sql);
+    }
+    let mut tx = c.transaction().map_err(StepError::Sql)?;
+    tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
+    let before = crate::session::login_kept::before(&mut tx, false).map_err(StepError::Kept)?;
+    tx.batch_execute(ss.prelude).map_err(StepError::Sql)?;
+    tx.simple_query(text).map_err(StepError::Sql)?;
+    tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
+    crate::session::login_kept::check(&mut tx, &before, None).map_err(StepError::Kept)?;
+    tx.commit().map_err(StepError::Sql)
 }
 
 /// After a failed build: the INVALID index PostgreSQL keeps, when it is the step's own

@@ -11,9 +11,12 @@
 //! 2. the role bundle SQL runs as (`--role`, default the database's owner, which must
 //!    be no superuser) granted to it, so that it may switch to that role;
 //! 3. the gate role (`airlock_gate`, created `NOLOGIN` when missing) granted to it;
-//!    `CREATEDB` unless told not to (`rehearse` clones the target); reading the
-//!    configuration file's settings (`pg_file_settings`), so that its sessions put
-//!    database and role defaults back to the server's own values;
+//!    `CREATEDB` only when asked (`--createdb`: `rehearse` clones the target). Never
+//!    the configuration file (`pg_file_settings`: every line of `postgresql.conf`,
+//!    secrets included; what an older setup granted of it is revoked): only
+//!    `airlock_conf.file_setting(name)`, a superuser's function that answers the
+//!    file's value of a setting any session may change (context `user`), which its
+//!    sessions put database and role defaults back to ([`crate::session::inherited`]);
 //! 4. airlock's ledger: the schema `airlock` created for the login, and the ledger
 //!    made in it as the login would on a first apply (so it needs no `CREATE` on the
 //!    database), then inspected as every deploy inspects it;
@@ -100,6 +103,8 @@ struct Facts {
     schema_exists: bool,
     /// [`crate::session::owner_code::EVENT_TRIGGER_CODE`]'s answer.
     event_code: Option<String>,
+    /// The owner of a schema `airlock_conf` that is no superuser ([`crate::session::inherited`]).
+    conf_squatted: Option<String>,
 }
 
 fn read_facts(
@@ -109,8 +114,9 @@ fn read_facts(
     let row = tx
         .query_typed_one(
             &format!(
-                "{FACTS}, {}",
-                crate::session::owner_code::EVENT_TRIGGER_CODE
+                "{FACTS}, {}, {}",
+                crate::session::owner_code::EVENT_TRIGGER_CODE,
+                crate::session::inherited::CONF_SQUATTED
             ),
             &[
                 (&req.login, postgres::types::Type::TEXT),
@@ -129,6 +135,7 @@ fn read_facts(
         gate_exists: row.get(4),
         schema_exists: row.get(5),
         event_code: row.get(7),
+        conf_squatted: row.get(8),
     })
 }
 
@@ -151,11 +158,15 @@ fn judge(facts: &Facts) -> Result<(), DbError> {
             format!("bundle SQL would run as {role:?}, a superuser (the database's owner, or --role): a deploy login that may become it is a superuser's session by another name; nothing changed"),
             "give the database (and its schema) to an application role that is no superuser (CREATE ROLE app; ALTER DATABASE … OWNER TO app) and name it with --role, or keep deploying as a superuser with bundles that declare [target] superuser = true",
         )),
-        Some(false) => match &facts.event_code {
-            Some(triggers) => Err(DbError::EventTriggers {
+        Some(false) => match (&facts.event_code, &facts.conf_squatted) {
+            (Some(triggers), _) => Err(DbError::EventTriggers {
                 triggers: triggers.clone(),
             }),
-            None => Ok(()),
+            (None, Some(owner)) => Err(refuse(
+                format!("the schema airlock_conf, where setup keeps the function that tells the login the configuration file's value of a setting any session may change, is owned by {owner:?}, who is no superuser; nothing changed"),
+                "drop that schema, or have a superuser take it (ALTER SCHEMA airlock_conf OWNER TO postgres) after checking what is in it, and run setup again",
+            )),
+            (None, None) => Ok(()),
         },
     }
 }
@@ -166,7 +177,7 @@ fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
     let mut out = vec![];
     if !facts.login_exists {
         out.push(format!(
-            "CREATE ROLE {login} LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+            "CREATE ROLE {login} LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD NULL"
         ));
     }
     out.push(format!("GRANT {} TO {login}", quote_ident(&facts.role)));
@@ -181,22 +192,37 @@ fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
         "GRANT CONNECT ON DATABASE {} TO {login}",
         quote_ident(&facts.database)
     ));
+    // Said either way: a login an older setup gave CREATEDB loses it unless asked.
     if req.createdb {
         out.push(format!("ALTER ROLE {login} CREATEDB"));
+    } else if facts.login_exists {
+        out.push(format!("ALTER ROLE {login} NOCREATEDB"));
     }
-    // What the configuration file says, so that the login's sessions put database and
-    // role defaults back to the server's own values as a superuser's do (crate
-    // `inherited`), not to the built-in ones.
+    // The configuration file's values of the settings any session may change, and no
+    // other (`inherited`): what the login may ask instead of `pg_file_settings`.
+    out.extend(
+        crate::session::inherited::CONF_SETUP
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    out.push(format!("GRANT USAGE ON SCHEMA airlock_conf TO {login}"));
     out.push(format!(
-        "GRANT SELECT ON pg_catalog.pg_file_settings TO {login}"
-    ));
-    out.push(format!(
-        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() TO {login}"
+        "GRANT EXECUTE ON FUNCTION airlock_conf.file_setting(pg_catalog.text) TO {login}"
     ));
     if !facts.schema_exists {
         out.push(format!("CREATE SCHEMA airlock AUTHORIZATION {login}"));
     }
     out
+}
+
+/// Revoke what setups before issue 66 granted: `pg_file_settings` and the function
+/// behind it (harmless when not granted).
+fn revoke_file_settings(login: &str) -> Vec<String> {
+    let login = quote_ident(login);
+    vec![
+        format!("REVOKE SELECT ON pg_catalog.pg_file_settings FROM {login}"),
+        format!("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() FROM {login}"),
+    ]
 }
 
 /// Set up `req.login` on the database `client` is connected to (see the module
@@ -205,11 +231,20 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
     let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
     let facts = read_facts(&mut tx, req)?;
     judge(&facts)?;
+    let mut statements = vec![];
     if facts.login_exists {
+        // What an older setup granted: the configuration file's every line (which
+        // holds `primary_conninfo` passwords and `archive_command` secrets) is no
+        // deploy login's to read. Taken back before the login is judged.
+        for sql in revoke_file_settings(req.login) {
+            tx.batch_execute(&sql).map_err(|e| sql_err(&sql, &e))?;
+            statements.push(sql);
+        }
         check_powers(&mut tx, req.login, "already")?;
     }
-    let statements = statements(req, &facts);
-    for sql in &statements {
+    let granted = self::statements(req, &facts);
+    statements.extend(granted.iter().cloned());
+    for sql in &granted {
         tx.batch_execute(sql).map_err(|e| sql_err(sql, &e))?;
     }
     // The ledger, made and inspected as the login would on its first apply.

@@ -5,8 +5,9 @@
 //!
 //! Invariant: nothing commits outside `Deploy::in_deploy_tx`, and it commits only
 //! after its body appended a ledger row, the operator did not press Ctrl-C and the
-//! whole bundle verified; the observer's `before_commit` sees every transaction that
-//! commits bundle SQL (a rehearsal attributes cluster changes by it).
+//! whole bundle verified and nothing in it changed a role (`login_kept`: the login
+//! keeps nothing); the observer's `before_commit` sees every transaction that commits
+//! bundle SQL (a rehearsal attributes cluster changes by it).
 
 use crate::catalog::described::Tracker;
 use crate::deploy::checks::{Check, CheckName, PlanReport};
@@ -142,7 +143,9 @@ impl Deploy {
             &mut Tools,
         ) -> Result<(Option<LedgerRow>, T), DbError>,
     ) -> Result<(Option<LedgerRow>, T), DbError> {
+        let superuser = self.session.facts.superuser;
         let (mut tx, cx, tools) = self.begin(vb, opts)?;
+        let kept = crate::session::login_kept::before(&mut tx, superuser)?;
         let (row, value) = body(&mut tx, &cx, tools)?;
         let Some(row) = row else {
             tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
@@ -155,6 +158,8 @@ impl Deploy {
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
+        // Last: nothing that ran may leave the deploy login changed (`login_kept`).
+        crate::session::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
         tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
         if let Some(o) = opts.observer {
             o.committed();

@@ -315,11 +315,17 @@ pub fn name_guard_with(
     statement_timeout: &str,
 ) -> Result<crate::session::hermetic::SessionFacts, DbError> {
     let facts = crate::session::hermetic::open_facts(client, statement_timeout)?;
-    if expected.matching(&facts.database).is_none() {
-        return Err(DbError::NameGuard {
-            expected: expected.clone(),
-            actual: facts.database,
-        });
+    match expected.matching(&facts.database) {
+        None => {
+            return Err(DbError::NameGuard {
+                expected: expected.clone(),
+                actual: facts.database,
+            })
+        }
+        Some(entry) if airlock_bundle::target_db::is_pattern(entry) => {
+            crate::session::login_kept::fleet_database_not_the_logins(client, entry)?
+        }
+        Some(_) => {}
     }
     Ok(facts)
 }

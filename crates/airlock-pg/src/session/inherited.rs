@@ -8,7 +8,10 @@
 //!
 //! "The server's own value" is what a session would have with no database or role
 //! setting: the configuration file's value (`postgresql.conf`, `ALTER SYSTEM`) where
-//! airlock may read it (`pg_file_settings`: superusers), otherwise the compiled-in
+//! airlock may read it (`pg_file_settings`: superusers; a deploy login asks
+//! `airlock_conf.file_setting`, which `airlock setup` made, a superuser's function
+//! answering for settings of context `user` only, and is used only while it and its
+//! schema are a superuser's), otherwise the compiled-in
 //! `boot_val` (`timezone_abbreviations`, whose built-in value is set at startup, is
 //! `Default`). `RESET` is not enough: it returns to the session default, which
 //! includes the database's and role's settings. A custom setting (`app.tenant`) has
@@ -40,6 +43,31 @@ pub const OVERRIDDEN_NAMES: &str = r#"coalesce((SELECT pg_catalog.string_agg(DIS
      WHERE p.name IS NULL OR p.context OPERATOR(pg_catalog.=) 'user'
         OR (p.context OPERATOR(pg_catalog.=) 'superuser' AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false))), '')"#;
 
+/// What `airlock setup` (a superuser) runs so that a deploy login that may not read
+/// `pg_file_settings` (every line of the configuration files, secrets included) still
+/// gets the file's value of the settings [`OVERRIDE`] puts back: a `SECURITY DEFINER`
+/// function in a schema of the superuser's, answering for one setting of context
+/// `user` (which any session may change and shows anyway where no default overrides
+/// it), nothing else. Granted to the login by setup.
+pub const CONF_SETUP: [&str; 3] = [
+    "CREATE SCHEMA IF NOT EXISTS airlock_conf",
+    "CREATE OR REPLACE FUNCTION airlock_conf.file_setting(setting_name pg_catalog.text) RETURNS pg_catalog.text \
+     LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $airlock_conf$ \
+     SELECT f.setting FROM pg_catalog.pg_file_settings f \
+       JOIN pg_catalog.pg_settings s ON pg_catalog.lower(s.name) OPERATOR(pg_catalog.=) pg_catalog.lower(f.name) \
+      WHERE pg_catalog.lower(f.name) OPERATOR(pg_catalog.=) pg_catalog.lower(setting_name) \
+        AND s.context OPERATOR(pg_catalog.=) 'user' AND f.applied AND f.error IS NULL \
+      ORDER BY f.seqno DESC LIMIT 1 $airlock_conf$",
+    "REVOKE ALL ON FUNCTION airlock_conf.file_setting(pg_catalog.text) FROM PUBLIC",
+];
+
+/// A column for `airlock setup`'s facts: the owner of a schema `airlock_conf` that is
+/// no superuser's (someone else made it first), or NULL.
+pub const CONF_SQUATTED: &str =
+    "(SELECT o.rolname::pg_catalog.text FROM pg_catalog.pg_namespace n \
+    JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) n.nspowner \
+   WHERE n.nspname OPERATOR(pg_catalog.=) 'airlock_conf' AND NOT o.rolsuper)";
+
 /// A `DO` block (plpgsql, which the ledger's trigger needs anyway) sent in the same
 /// simple-protocol message as the session's facts. Everything is schema-qualified;
 /// it runs under airlock's pinned `search_path = pg_catalog, pg_temp`. The file
@@ -53,6 +81,14 @@ DECLARE
     su boolean := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false);
     files boolean := pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE')
                      AND pg_catalog.has_table_privilege('pg_catalog.pg_file_settings', 'SELECT');
+    conf boolean := coalesce((SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))
+                                FROM pg_catalog.pg_proc p
+                                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                                JOIN pg_catalog.pg_roles po ON po.oid OPERATOR(pg_catalog.=) p.proowner
+                                JOIN pg_catalog.pg_roles no ON no.oid OPERATOR(pg_catalog.=) n.nspowner
+                               WHERE n.nspname OPERATOR(pg_catalog.=) 'airlock_conf' AND p.proname OPERATOR(pg_catalog.=) 'file_setting'
+                                 AND p.proargtypes OPERATOR(pg_catalog.=) '25'::pg_catalog.oidvector
+                                 AND p.prosecdef AND po.rolsuper AND no.rolsuper), false);
     n text;
     v text;
     s record;
@@ -78,6 +114,8 @@ BEGIN
             IF files THEN
                 EXECUTE 'SELECT f.setting FROM pg_catalog.pg_file_settings f WHERE pg_catalog.lower(f.name) OPERATOR(pg_catalog.=) pg_catalog.lower($1) AND f.applied AND f.error IS NULL ORDER BY f.seqno DESC LIMIT 1'
                    INTO v USING s.name;
+            ELSIF conf AND s.context OPERATOR(pg_catalog.=) 'user' THEN
+                EXECUTE 'SELECT airlock_conf.file_setting($1::pg_catalog.text)' INTO v USING s.name;
             END IF;
             IF v IS NULL THEN
                 v := CASE WHEN s.name OPERATOR(pg_catalog.=) 'timezone_abbreviations' THEN 'Default' ELSE s.boot_val END;

@@ -14,6 +14,7 @@ pub mod conn;
 pub mod db_search_path;
 pub mod hermetic;
 pub mod inherited;
+pub mod login_kept;
 pub mod notices;
 pub(crate) mod outside;
 pub mod owner_code;

@@ -229,7 +229,27 @@ pub fn data_steps_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<DataStep>> 
         };
         for (at_line, node) in super::parser::statements_by_line(&parsed, sql, line) {
             let calls = expr::calls_in(node);
-            for (statement, relation, step) in statement_steps(node).into_iter().chain(calls) {
+            // What its WITH clauses (at any depth) change comes first: a DELETE there
+            // is the same DELETE as written alone.
+            // (The statement `EXPLAIN ANALYZE` runs is the first part, named as written.)
+            let explain = matches!(node, N::ExplainStmt(_));
+            let nested = modifying_parts(node)
+                .into_iter()
+                .enumerate()
+                .flat_map(|(i, n)| {
+                    statement_steps(n)
+                        .into_iter()
+                        .map(move |(statement, r, step)| {
+                            let named = if explain && i == 0 {
+                                statement
+                            } else {
+                                in_with(statement)
+                            };
+                            (named, r, step)
+                        })
+                });
+            let steps = nested.chain(statement_steps(node)).chain(calls);
+            for (statement, relation, step) in steps {
                 out.push(DataStep {
                     file: file.into(),
                     line: at_line,
@@ -367,6 +387,89 @@ fn nobody() -> Relation {
     Relation {
         schema: None,
         name: String::new(),
+    }
+}
+
+/// The data-modifying statements `stmt` runs besides itself, at any depth: those of
+/// its WITH clauses (and theirs), of an INSERT's query, of a set operation's arms, of
+/// the query an `EXPLAIN ANALYZE` or `CREATE TABLE AS` runs; each once, outermost
+/// first. PostgreSQL runs every one of them (`WITH gone AS (DELETE FROM t RETURNING
+/// id) SELECT count(*) FROM gone` deletes as `DELETE FROM t` does), so each is read
+/// as if written alone.
+pub(crate) fn modifying_parts(stmt: &N) -> Vec<&N> {
+    let mut out = vec![];
+    nested_in(stmt, &mut out);
+    out
+}
+
+fn nested_in<'a>(stmt: &'a N, out: &mut Vec<&'a N>) {
+    match stmt {
+        N::SelectStmt(s) => select_in(s, out),
+        N::InsertStmt(s) => {
+            ctes_in(s.with_clause.as_ref(), out);
+            if let Some(q) = s.select_stmt.as_deref().and_then(node) {
+                nested_in(q, out);
+            }
+        }
+        N::UpdateStmt(s) => ctes_in(s.with_clause.as_ref(), out),
+        N::DeleteStmt(s) => ctes_in(s.with_clause.as_ref(), out),
+        N::MergeStmt(s) => ctes_in(s.with_clause.as_ref(), out),
+        N::ExplainStmt(s) => {
+            let analyze =
+                s.options.iter().filter_map(node).any(
+                    |o| matches!(o, N::DefElem(d) if d.defname.eq_ignore_ascii_case("analyze")),
+                );
+            if let (true, Some(q)) = (analyze, s.query.as_deref().and_then(node)) {
+                part(q, out);
+            }
+        }
+        N::CreateTableAsStmt(s) => {
+            if let Some(q) = s.query.as_deref().and_then(node) {
+                nested_in(q, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A statement run as part of another: itself when it modifies data, then its parts.
+fn part<'a>(q: &'a N, out: &mut Vec<&'a N>) {
+    if matches!(
+        q,
+        N::DeleteStmt(_) | N::UpdateStmt(_) | N::InsertStmt(_) | N::MergeStmt(_)
+    ) {
+        out.push(q);
+    }
+    nested_in(q, out);
+}
+
+fn ctes_in<'a>(with: Option<&'a pg_query::protobuf::WithClause>, out: &mut Vec<&'a N>) {
+    for cte in with.iter().flat_map(|w| &w.ctes).filter_map(node) {
+        if let N::CommonTableExpr(c) = cte {
+            if let Some(q) = c.ctequery.as_deref().and_then(node) {
+                part(q, out);
+            }
+        }
+    }
+}
+
+fn select_in<'a>(s: &'a pg_query::protobuf::SelectStmt, out: &mut Vec<&'a N>) {
+    ctes_in(s.with_clause.as_ref(), out);
+    for arm in [&s.larg, &s.rarg].into_iter().flatten() {
+        select_in(arm, out);
+    }
+}
+
+/// A nested statement's name: `DELETE` read from a WITH clause is `WITH … DELETE`.
+fn in_with(statement: &'static str) -> &'static str {
+    match statement {
+        "DELETE without WHERE" => "WITH … DELETE without WHERE",
+        "UPDATE without WHERE" => "WITH … UPDATE without WHERE",
+        "DELETE" => "WITH … DELETE",
+        "UPDATE" => "WITH … UPDATE",
+        "INSERT" => "WITH … INSERT",
+        "MERGE" => "WITH … MERGE",
+        other => other,
     }
 }
 

@@ -135,3 +135,66 @@ fn calls_are_named_in_queries_and_in_inserts() {
     assert_eq!(names(&s[5].step), ["g"]);
     assert_eq!(s.len(), 6);
 }
+
+/// Issue 66, finding 7: a DELETE or UPDATE in a WITH clause, at any depth, gives the
+/// steps the statement written alone gives.
+#[test]
+fn what_a_with_clause_destroys_is_read_like_the_plain_statement() {
+    let s: Vec<DataStep> = steps(
+        "WITH gone AS (DELETE FROM customers RETURNING id) SELECT count(*) FROM gone;\n\
+         WITH a AS (WITH b AS (UPDATE s.t SET x = 1 WHERE y > 2 RETURNING *) SELECT * FROM b) SELECT 1;\n\
+         WITH c AS (DELETE FROM o WHERE id = 3 RETURNING *) INSERT INTO arch SELECT * FROM c;\n\
+         SELECT 1 UNION ALL (WITH d AS (DELETE FROM u RETURNING 1) SELECT * FROM d);\n\
+         EXPLAIN ANALYZE UPDATE v SET x = 0;\nEXPLAIN DELETE FROM kept;\n",
+    )
+    .into_iter()
+    .filter(|d| !matches!(d.step, Step::Calls { .. }))
+    .collect();
+    let got: Vec<(usize, &str, String, &Step)> = s
+        .iter()
+        .map(|d| {
+            (
+                d.line,
+                d.statement.as_str(),
+                d.relation.to_string(),
+                &d.step,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got[0],
+        (
+            1,
+            "WITH … DELETE without WHERE",
+            "customers".into(),
+            &Step::DeleteAll
+        )
+    );
+    assert!(
+        matches!(got[1], (2, "WITH … UPDATE", ref r, Step::Filtered { delete: false, filter: Some(f), .. })
+            if r == "s.t" && f == "y > 2"),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(got[2], (3, "WITH … DELETE", ref r, Step::Filtered { delete: true, pinned, .. })
+            if r == "o" && pinned == &["id"]),
+        "{:?}",
+        got[2]
+    );
+    assert_eq!(got[3], (3, "INSERT", "arch".into(), &Step::Writes));
+    assert_eq!(
+        got[4],
+        (
+            4,
+            "WITH … DELETE without WHERE",
+            "u".into(),
+            &Step::DeleteAll
+        )
+    );
+    assert_eq!(
+        got[5],
+        (5, "UPDATE without WHERE", "v".into(), &Step::UpdateAll)
+    );
+    assert_eq!(got.len(), 6, "{got:?}");
+}

@@ -1,0 +1,275 @@
+//! The deploy login keeps nothing for anyone else (DESIGN §5.1, docs/security.md "The
+//! login keeps nothing").
+//!
+//! Code the database's owner wrote (a trigger, a default, a rule) fires during an apply
+//! and may get back to the deploy login (`RESET ROLE`, `RESET SESSION AUTHORIZATION`):
+//! for as long as the transaction runs it has the login's rights (and the rest of the
+//! tier may run as the login). What it could try to keep from that:
+//!
+//! - the login itself: every role may set its own password (`ALTER ROLE deployer
+//!   PASSWORD '…'`), and a role default for it (`ALTER ROLE deployer SET …`); the
+//!   owner could then log in as the login at will;
+//! - a membership granted by the login;
+//! - an object the login owns (a `SECURITY DEFINER` function that runs as it later, a
+//!   table), or a right granted on one (the ledger, its schema), or default privileges;
+//! - airlock's ledger (owned by the login): rows updated, deleted, or replaced;
+//! - a database the login owns that a fleet pattern (`tenant_*`) would then accept.
+//!
+//! PostgreSQL does not let a non-superuser read `pg_authid` (the password), but it
+//! counts, per transaction, the rows every statement of it inserted, updated or
+//! deleted in each table, shared catalogs included (`pg_stat_get_xact_tuples_*`, read
+//! from the backend's own pending counts: nothing in the transaction can reset them,
+//! and a row changed in a savepoint rolled back still counts). Nothing in a deploy
+//! transaction of a login that is no superuser changes a role legitimately: the login
+//! and the roles it may become have no CREATEROLE (`bundle_role::powers_sql`), so a
+//! change of `pg_authid` or `pg_auth_members` there is a role changing its own
+//! password or the like. The rest is read from catalogs every role may read:
+//! `pg_db_role_setting`, `pg_shdepend` (what the login owns or holds rights on), the
+//! ACLs of what it owns, `pg_default_acl`, and the ledger's rows.
+//!
+//! [`before`] reads them when the deploy transaction begins; [`check`], the last
+//! statement before COMMIT (after the deferred constraint triggers ran), refuses the
+//! commit when any changed: the transaction is rolled back and everything is what it
+//! was. The only things a transaction may add are the ledger's objects on the apply
+//! that creates it, checked by [`ledger::inspect`], and the ledger rows appended after
+//! the ones it had, the last one airlock's. The fleet rule is checked by the name
+//! guard ([`fleet_database_not_the_logins`]).
+//!
+//! Invariant: no deploy transaction of a login that is no superuser commits a change
+//! to a role, a membership, a default of the login, what the login owns or granted,
+//! or the ledger's earlier rows.
+
+use crate::{ledger::chain as ledger, sql_err, DbError};
+use postgres::Transaction;
+
+/// The login's own role defaults (`ALTER ROLE login [IN DATABASE d] SET …`), one
+/// string per database (`0` for every database), sorted.
+const LOGIN_SETTINGS: &str = "SELECT coalesce(pg_catalog.array_agg(d.setdatabase::pg_catalog.text \
+       OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(d.setconfig, ',') \
+       ORDER BY d.setdatabase), ARRAY[]::pg_catalog.text[]) \
+     FROM pg_catalog.pg_db_role_setting d \
+    WHERE d.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER)";
+
+/// Rows of `pg_authid` (1260) and `pg_auth_members` (1261) this transaction inserted,
+/// updated or deleted so far.
+const ROLE_ROWS: &str = "SELECT \
+    pg_catalog.pg_stat_get_xact_tuples_inserted(1260::pg_catalog.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_updated(1260::pg_catalog.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_deleted(1260::pg_catalog.oid), \
+    pg_catalog.pg_stat_get_xact_tuples_inserted(1261::pg_catalog.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_updated(1261::pg_catalog.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_deleted(1261::pg_catalog.oid)";
+
+/// Everything the login owns or has granted in this database, one sorted line each:
+/// the objects `pg_shdepend` records it owns (or holds rights on), and the rights
+/// granted on the schemas, relations, functions and types it owns and by its default
+/// privileges. Described by PostgreSQL's own `pg_describe_object`; every value built
+/// in, every operator named.
+const LOGIN_HOLDS: &str = "WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), \
+  here AS (SELECT b.oid FROM pg_catalog.pg_database b WHERE b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+SELECT coalesce(pg_catalog.array_agg(k.x ORDER BY k.x), ARRAY[]::pg_catalog.text[]) FROM ( \
+  SELECT 'owns ' OPERATOR(pg_catalog.||) coalesce(pg_catalog.pg_describe_object(s.classid, s.objid, s.objsubid), s.classid::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) s.objid::pg_catalog.text) \
+         OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) s.deptype::pg_catalog.text OPERATOR(pg_catalog.||) ')' \
+    FROM pg_catalog.pg_shdepend s, me \
+   WHERE s.refclassid OPERATOR(pg_catalog.=) 1260::pg_catalog.oid AND s.refobjid OPERATOR(pg_catalog.=) me.oid \
+     AND (s.dbid OPERATOR(pg_catalog.=) 0::pg_catalog.oid OR s.dbid OPERATOR(pg_catalog.=) (SELECT here.oid FROM here)) \
+  UNION ALL SELECT 'grants on schema ' OPERATOR(pg_catalog.||) n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) n.nspacl::pg_catalog.text \
+    FROM pg_catalog.pg_namespace n, me WHERE n.nspowner OPERATOR(pg_catalog.=) me.oid AND n.nspacl IS NOT NULL \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1259::pg_catalog.oid, c.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) c.relacl::pg_catalog.text \
+    FROM pg_catalog.pg_class c, me WHERE c.relowner OPERATOR(pg_catalog.=) me.oid AND c.relacl IS NOT NULL \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1255::pg_catalog.oid, p.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) p.proacl::pg_catalog.text \
+    FROM pg_catalog.pg_proc p, me WHERE p.proowner OPERATOR(pg_catalog.=) me.oid AND p.proacl IS NOT NULL \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1247::pg_catalog.oid, t.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) t.typacl::pg_catalog.text \
+    FROM pg_catalog.pg_type t, me WHERE t.typowner OPERATOR(pg_catalog.=) me.oid AND t.typacl IS NOT NULL \
+  UNION ALL SELECT 'default privileges (' OPERATOR(pg_catalog.||) d.defaclobjtype::pg_catalog.text OPERATOR(pg_catalog.||) ', schema ' OPERATOR(pg_catalog.||) d.defaclnamespace::pg_catalog.text OPERATOR(pg_catalog.||) '): ' OPERATOR(pg_catalog.||) d.defaclacl::pg_catalog.text \
+    FROM pg_catalog.pg_default_acl d, me WHERE d.defaclrole OPERATOR(pg_catalog.=) me.oid \
+) k(x)";
+
+/// The ledger's rows by hash, in order, and the rows of it this transaction updated or
+/// deleted (`pg_stat_get_xact_tuples_*`); asked only of a ledger [`ledger::inspect`]
+/// found to be airlock's own.
+const LEDGER_ROWS: &str = "SELECT coalesce((SELECT pg_catalog.array_agg(l.row_hash ORDER BY l.seq) FROM airlock.ledger l), ARRAY[]::pg_catalog.text[]), \
+    pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) \
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+ WHERE n.nspname OPERATOR(pg_catalog.=) 'airlock' AND c.relname OPERATOR(pg_catalog.=) 'ledger'";
+
+/// What airlock's first apply makes the login own (the ledger, [`ledger`]'s CREATE):
+/// new in a transaction that found no ledger, and checked by [`ledger::inspect`].
+const LEDGER_OWNS: [&str; 3] = [
+    "owns schema airlock (o)",
+    "owns table airlock.ledger (o)",
+    "owns function airlock.ledger_append_only() (o)",
+];
+
+/// What [`check`] compares with, read when the transaction began (`None`: the login
+/// is a superuser, nothing to hold).
+pub struct Before(Option<Held>);
+
+struct Held {
+    settings: Vec<String>,
+    holds: Vec<String>,
+    /// The ledger's row hashes, when there was a ledger (airlock's own).
+    ledger: Option<Vec<String>>,
+}
+
+/// Read at the start of a deploy transaction, before any bundle SQL.
+pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before, DbError> {
+    if login_superuser {
+        return Ok(Before(None));
+    }
+    let settings = texts(
+        tx,
+        LOGIN_SETTINGS,
+        "reading the deploy login's role defaults",
+    )?;
+    let holds = texts(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    // A ledger that is not airlock's is refused by the deploy itself, later.
+    let ledger = match ledger::inspect(tx) {
+        Ok(ledger::Presence::Present) => Some(ledger_rows(tx)?.0),
+        _ => None,
+    };
+    Ok(Before(Some(Held {
+        settings,
+        holds,
+        ledger,
+    })))
+}
+
+fn texts(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Vec<String>, DbError> {
+    Ok(tx
+        .query_one(sql, &[])
+        .map_err(|e| sql_err(what, &e))?
+        .get(0))
+}
+
+fn ledger_rows(tx: &mut Transaction<'_>) -> Result<(Vec<String>, i64), DbError> {
+    let row = tx
+        .query_one(LEDGER_ROWS, &[])
+        .map_err(|e| sql_err("reading the ledger's rows", &e))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// The last look before COMMIT: refused when this transaction changed a role, a
+/// membership or the login's defaults, gave the login something to own or granted
+/// something of what it owns, or changed a row of the ledger it had (see the module
+/// comment). `appended`: the row hash of the ledger row airlock appended last (`None`:
+/// it appended none, the ledger must be as it was).
+pub fn check(
+    tx: &mut Transaction<'_>,
+    before: &Before,
+    appended: Option<&str>,
+) -> Result<(), DbError> {
+    let Some(held) = &before.0 else {
+        return Ok(());
+    };
+    let row = tx
+        .query_one(ROLE_ROWS, &[])
+        .map_err(|e| sql_err("counting the roles this transaction changed", &e))?;
+    let (roles, members): (i64, i64) = (row.get(0), row.get(1));
+    let settings = texts(
+        tx,
+        LOGIN_SETTINGS,
+        "reading the deploy login's role defaults",
+    )?;
+    let holds = texts(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    let mut changed = vec![];
+    if roles > 0 {
+        changed.push(format!(
+            "{roles} row(s) of pg_authid (a role's password, VALID UNTIL or attributes: ALTER ROLE … PASSWORD)"
+        ));
+    }
+    if members > 0 {
+        changed.push(format!(
+            "{members} row(s) of pg_auth_members (GRANT or REVOKE of a role)"
+        ));
+    }
+    if settings != held.settings {
+        changed.push(format!(
+            "the deploy login's own defaults (ALTER ROLE … SET), from {:?} to {settings:?}",
+            held.settings
+        ));
+    }
+    let new_ledger = held.ledger.is_none();
+    let gained: Vec<&String> = holds
+        .iter()
+        .filter(|h| !held.holds.contains(h))
+        .filter(|h| !(new_ledger && LEDGER_OWNS.contains(&h.as_str())))
+        .collect();
+    let lost: Vec<&String> = held.holds.iter().filter(|h| !holds.contains(h)).collect();
+    if !gained.is_empty() || !lost.is_empty() {
+        changed.push(format!(
+            "what the deploy login owns or granted (new: {gained:?}; gone: {lost:?})"
+        ));
+    }
+    // The ledger: airlock's own still (owner, trigger, function body), the rows it had
+    // unchanged and first, none updated or deleted, the last one airlock's.
+    match ledger::inspect(tx) {
+        Ok(ledger::Presence::Present) => {
+            let (rows, rewritten) = ledger_rows(tx)?;
+            let kept = held.ledger.as_ref().is_none_or(|had| rows.starts_with(had));
+            let last_ours = match appended {
+                Some(hash) => rows.last().map(String::as_str) == Some(hash),
+                None => held
+                    .ledger
+                    .as_ref()
+                    .is_some_and(|had| had.len() == rows.len()),
+            };
+            if !kept || rewritten > 0 || !last_ours {
+                changed.push(format!(
+                    "airlock's ledger ({rewritten} row(s) updated or deleted; its earlier rows {}; {})",
+                    if kept { "kept" } else { "not kept" },
+                    if last_ours {
+                        "no row added but airlock's"
+                    } else {
+                        "rows added that airlock did not append"
+                    }
+                ));
+            }
+        }
+        Ok(_) => changed.push("airlock's ledger (gone)".into()),
+        Err(e) => changed.push(format!("airlock's ledger ({e})")),
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(login_kept(format!(
+        "something that ran in this transaction changed what outlives it as the deploy login: {}. Code bundle SQL fires can act as the deploy login, and what it changes there would outlive the run (the owner could set the login's password and log in as it, keep a function that runs as it, rewrite the ledger); refused before COMMIT, rolled back, nothing changed",
+        changed.join("; ")
+    )))
+}
+
+fn login_kept(message: String) -> DbError {
+    DbError::LoginKept {
+        message,
+        hint: "find the code that changes roles (triggers, defaults and rules of the tables the tiers touch; `airlock plan` names the owner's code on them) and remove it; role changes are a superuser's to make, outside a release".into(),
+    }
+}
+
+/// A fleet pattern (`tenant_*`) never accepts a database the connecting login owns
+/// when that login is no superuser: the login (or whoever acted as it) made it, not
+/// the superuser who set the fleet up (`airlock setup` makes the login, never a
+/// database; a database's owner is the application role).
+pub fn fleet_database_not_the_logins(
+    client: &mut postgres::Client,
+    entry: &str,
+) -> Result<(), DbError> {
+    let owned: bool = client
+        .query_one(
+            "SELECT coalesce((SELECT d.datdba OPERATOR(pg_catalog.=) r.oid \
+               FROM pg_catalog.pg_database d, pg_catalog.pg_roles r \
+              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() \
+                AND r.rolname OPERATOR(pg_catalog.=) SESSION_USER AND NOT r.rolsuper), false)",
+            &[],
+        )
+        .map_err(|e| sql_err("reading who owns this database", &e))?
+        .get(0);
+    if !owned {
+        return Ok(());
+    }
+    Err(DbError::LoginKept {
+        message: format!(
+            "this database matches the fleet pattern {entry:?} but is owned by the login airlock connects as: a deploy login creates no databases of a fleet (one it made, or code acting as it made, is not one the fleet was set up on); refused, nothing was done"
+        ),
+        hint: "give the database to its application role and run airlock setup on it as a superuser (ALTER DATABASE … OWNER TO app), or name it in target.database explicitly".into(),
+    })
+}
