@@ -26,6 +26,5 @@ pub mod trust_edit;
 pub mod trust_history;
 pub mod trust_rotation;
 pub mod trust_update;
-pub mod twin_sha;
 pub mod verdicts;
 pub mod verified;
