@@ -97,8 +97,14 @@ impl<R: BufRead> StrictGzBody<R> {
             filled += made;
             match status {
                 Status::StreamEnd => self.ended = true,
-                _ if used == 0 && made == 0 && at_end => {
-                    return Err(corrupt("the deflate stream is truncated"))
+                // No progress: the input ended inside the stream, or (never seen) zlib
+                // took nothing with room on both sides; either way, refuse, never spin.
+                _ if used == 0 && made == 0 => {
+                    return Err(corrupt(if at_end {
+                        "the deflate stream is truncated"
+                    } else {
+                        "the inflater made no progress"
+                    }))
                 }
                 _ => {}
             }
