@@ -3,6 +3,7 @@
 # (issue 28's first two rows):
 #
 #   verify:  airlock verify     vs  minisign -V + tar xzf + sha256sum -c    target <= 0.13x
+#            (a bundle new to the host, --rejudge: <= 0.20x, issue 67)
 #   pack:    airlock pack       vs  sha256sum + tar czf (gzip -6)          target <= 0.20x
 #
 # `airlock verify` verifies a bundle whole once a build on a host (every SQL rule,
@@ -168,11 +169,12 @@ printf '| verify | minisign -V + tar xzf + sha256sum -c | %.3f | 1.000x | | |\n'
 judged verify 0.13 "minisign -V + tar xzf + sha256sum -c" \
   "its SQL judged before on this host; new to the host (--rejudge): $(printf '%.3f s = %.2fx' "$(med verify new)" "$(echo "$(med verify new) / $(med verify shell)" | bc -l)")"
 row verify new "airlock verify --rejudge (this build; SQL judged: a bundle new to the host)" ""
-# The first verify on a host (issue 53's row): judged against the same 0.13x.
+# The first verify on a host: 0.20x since issue 67 (the libraries' own speed: sha2,
+# zlib-rs, a lexer without intrinsics; issue 53's 0.13x was met with our own SIMD).
 nv=$(echo "$(med verify new) / $(med verify shell)" | bc -l)
 target "verify of a bundle new to the host (--rejudge), ${SIZE} MiB" \
-  "$(printf '%.3f s vs %.3f s = %.2fx' "$(med verify new)" "$(med verify shell)" "$nv")" "<= 0.13x" \
-  "$([ "$(echo "$nv <= 0.13" | bc -l)" = 1 ] && echo met || echo MISSED)"
+  "$(printf '%.3f s vs %.3f s = %.2fx' "$(med verify new)" "$(med verify shell)" "$nv")" "<= 0.20x" \
+  "$([ "$(echo "$nv <= 0.20" | bc -l)" = 1 ] && echo met || echo MISSED)"
 # What the first verify costs the machine: its CPU time over every core is the least
 # wall time it can take here, however well its threads overlap.
 cpu_new=$(awk -F'\t' '$1 == "verify" && $2 == "new" {print $5}' times.tsv | median)

@@ -5,6 +5,10 @@
 //! under all of them. Libraries never print and never exit; `main.rs` renders the
 //! returned report.
 
+// `unsafe` only for libc calls, each function allowed by name (style.rs
+// `terminal_columns`, commands/demo_roles.rs `DemoRoles::new`), each with a SAFETY note.
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod commands;
 pub mod error;

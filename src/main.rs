@@ -1,5 +1,7 @@
 //! The thin binary: parse, run, render, exit. Nothing else.
 
+#![forbid(unsafe_code)]
+
 use airlock::db::notices::{self, Notices};
 use airlock::exit::Exit;
 use airlock::report::{terminal_safe, ErrorDoc};

@@ -148,6 +148,7 @@ pub fn detect_width() -> usize {
     w.max(MIN_WIDTH)
 }
 
+#[allow(unsafe_code)] // ioctl(2), libc
 fn terminal_columns() -> Option<usize> {
     // SAFETY: TIOCGWINSZ fills a winsize on success; on failure nothing is read.
     unsafe {

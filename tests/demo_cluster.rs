@@ -141,6 +141,7 @@ fn demo_with_no_server_runs_on_a_private_cluster_and_removes_it() {
         .as_str()
         .unwrap()
         .starts_with("PostgreSQL "));
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         assert_ne!(cluster["user"], "root", "the cluster must not run as root");
     }

@@ -698,6 +698,7 @@ fn ctrl_c_while_waiting_exits_blocked_with_nothing_changed() {
         ],
     );
     let (err, _) = until_line(&mut child, "poll 1: BLOCKED");
+    // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let (code, out, rest) = finish(child, err);
     assert_eq!(code, 3, "{out}\n{rest}");

@@ -25,6 +25,8 @@ fn keygen_umask0(dir: &Path, args: &[&str]) {
         .args(["keygen"])
         .args(args)
         .env("AIRLOCK_PASSPHRASE", "pw");
+    // SAFETY: the closure only calls umask(2), which is async-signal-safe (it runs
+    // between fork and exec).
     unsafe {
         c.pre_exec(|| {
             libc::umask(0);

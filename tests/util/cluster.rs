@@ -38,15 +38,18 @@ pub fn pg_bin() -> PathBuf {
 
 /// initdb refuses to run as root: as root, the cluster belongs to `postgres`.
 pub fn cluster_owner() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
     let name = std::ffi::CString::new("postgres").unwrap();
+    // SAFETY: a NUL-terminated name; getpwnam returns null or static storage read at once.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
     assert!(
         !pw.is_null(),
         "running as root and there is no `postgres` user to own a throwaway cluster"
     );
+    // SAFETY: non-null (asserted above), just returned by getpwnam.
     Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
 }
 

@@ -6,6 +6,8 @@
 //! Invariant: this crate names no other airlock crate and does no I/O but
 //! [`bounded::read_capped`]; everything above may use it, so it stays small.
 
+#![forbid(unsafe_code)]
+
 pub mod bounded;
 pub mod exit;
 pub mod text;

@@ -5,7 +5,7 @@
 //! Invariant: the hashes cover exactly the bytes the caller read, in order, and
 //! nothing else.
 
-use crate::twin_sha::{self, Sha256State};
+use sha2::{Digest, Sha256};
 
 /// A payload file larger than this many bytes gets one SHA-256 per `CHUNK` bytes in
 /// its manifest entry (`chunks`), so a reader can authenticate it piece by piece.
@@ -15,17 +15,17 @@ pub const CHUNK: u64 = 8 << 20;
 /// made (lint), re-checked while packing, and checked while verifying.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256State,
+    hasher: Sha256,
     len: u64,
     /// The hash of the current [`CHUNK`] and those of the chunks done, when asked for.
-    chunk: Option<(Sha256State, Vec<String>)>,
+    chunk: Option<(Sha256, Vec<String>)>,
 }
 
 impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256State::new(),
+            hasher: Sha256::new(),
             len: 0,
             chunk: None,
         }
@@ -34,14 +34,14 @@ impl<R> HashingReader<R> {
     /// As [`new`](Self::new), also hashing each [`CHUNK`] bytes (`pack`).
     pub fn with_chunks(inner: R) -> Self {
         HashingReader {
-            chunk: Some((Sha256State::new(), vec![])),
+            chunk: Some((Sha256::new(), vec![])),
             ..Self::new(inner)
         }
     }
 
     /// Lowercase hex SHA-256 and length of everything read.
     pub fn finish(self) -> (String, u64) {
-        (self.hasher.hex(), self.len)
+        (hex::encode(self.hasher.finalize()), self.len)
     }
 
     /// [`finish`](Self::finish), plus the chunk hashes the manifest lists for a file of
@@ -51,11 +51,11 @@ impl<R> HashingReader<R> {
         let len = self.len;
         let chunks = self.chunk.and_then(|(h, mut done)| {
             if !len.is_multiple_of(CHUNK) {
-                done.push(h.hex());
+                done.push(hex::encode(h.finalize()));
             }
             (len > CHUNK).then_some(done)
         });
-        (self.hasher.hex(), len, chunks)
+        (hex::encode(self.hasher.finalize()), len, chunks)
     }
 }
 
@@ -72,20 +72,21 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
             let room = (CHUNK - self.len % CHUNK) as usize;
             let (part, after) = rest.split_at(room.min(rest.len()));
             // The first chunk's SHA-256 is the file's hash state after exactly its
-            // bytes: only the later chunks need a second state (fed in the same pass).
+            // bytes: only the later chunks need a second state (fed the same bytes).
             let first = self.len < CHUNK;
             if first {
                 self.hasher.update(part);
             } else {
-                twin_sha::update_both(&mut self.hasher, h, part);
+                self.hasher.update(part);
+                h.update(part);
             }
             self.len += part.len() as u64;
             rest = after;
             if self.len.is_multiple_of(CHUNK) {
                 let own = if first {
-                    self.hasher.clone().hex()
+                    hex::encode(self.hasher.clone().finalize())
                 } else {
-                    std::mem::take(h).hex()
+                    hex::encode(std::mem::take(h).finalize())
                 };
                 done.push(own);
             }

@@ -7,6 +7,10 @@
 //! Invariant: nothing here opens a database connection or draws on a terminal; the
 //! reader reports progress through [`archive::Meter`], which the caller implements.
 
+// `unsafe` only for libc calls, each function allowed by name (import/folder.rs
+// `open_at`, trust/rotation.rs `exchange`), each block with its SAFETY note.
+#![deny(unsafe_code)]
+
 pub mod approval;
 pub mod archive;
 pub mod bundle_path;
@@ -21,6 +25,5 @@ pub mod sql_rules;
 pub mod strict_json;
 pub mod target_db;
 pub mod trust;
-pub mod twin_sha;
 pub mod verdicts;
 pub mod verified;

@@ -10,23 +10,11 @@
 //! text of one statement that is not plain DML, and it stops growing at
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
-use super::byteset::{ByteSet, Kept};
+use super::byteset::ByteSet;
 use super::copy::{self, CopyVerdict, DataScan};
 use super::lexing::SetConfigWatch;
 use super::meta;
 use super::wrapper::{self, Wrappers};
-
-mod rows;
-
-/// The row lane's readings of a block, for the tests to take each ([`rows`]).
-#[cfg(test)]
-pub(super) use rows::tests::{paths as lane_paths, Path as LanePath};
-
-/// Make the row lane take `path` on this thread (tests).
-#[cfg(test)]
-pub(super) fn lane_path(path: LanePath) {
-    rows::tests::PATH.with(|p| p.set(path));
-}
 
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
@@ -272,15 +260,8 @@ static WORD_BYTES: ByteSet = ByteSet::new(&{
 /// legacy `\'` is read byte by byte, to be named), and followed by a byte that ends
 /// it for certain (`,`, `)`, `;` or `:`, not a `'` of a doubled quote or a gap that may
 /// continue it).
-/// `kept`: what the run's last wide read found, if it was of `rest` (its quotes and
-/// newlines are among the bytes it found, so the first of them after `open` in its
-/// block is the close, without a search of its own).
-fn plain_constant_end(rest: &[u8], open: usize, kept: &Kept) -> Option<usize> {
-    let quote_or_newline = |b: u8| b == b'\'' || b == b'\n';
-    let close = match kept.first(rest, open + 1, quote_or_newline) {
-        Some(close) => close,
-        None => open + 1 + memchr::memchr2(b'\'', b'\n', &rest[open + 1..])?,
-    };
+fn plain_constant_end(rest: &[u8], open: usize) -> Option<usize> {
+    let close = open + 1 + memchr::memchr2(b'\'', b'\n', &rest[open + 1..])?;
     (rest[close] == b'\''
         && rest[close - 1] != b'\\'
         && matches!(rest.get(close + 1), Some(b',' | b')' | b';' | b':')))
@@ -371,9 +352,6 @@ pub(super) struct Lexer {
     set_config: SetConfigWatch,
     /// Invalid UTF-8 seen: nothing after it can be judged.
     pub(super) stopped: bool,
-    /// Statements to read before the row lane (`rows.rs`) tries again, after it
-    /// stopped before one it could not vouch for.
-    lane_wait: u32,
     /// Tests turn the whole-token fast paths off to compare (`word_run`, `dml_string`).
     #[cfg(test)]
     pub(super) byte_by_byte: bool,
@@ -433,7 +411,6 @@ impl Lexer {
             utf8_carry: Vec::new(),
             set_config: SetConfigWatch::default(),
             stopped: false,
-            lane_wait: 0,
             #[cfg(test)]
             byte_by_byte: false,
             #[cfg(test)]
@@ -587,18 +564,6 @@ impl Lexer {
         if self.lex != Lex::Normal || self.meta.is_some() {
             return 0;
         }
-        if self.stmt == Stmt::Known && self.lane_wait == 0 && self.lane_ready() {
-            match self.dml_lane(rest) {
-                (0, rows::Stop::Blank) => self.lane_wait = rows::BACKOFF,
-                (0, rows::Stop::Done) => {}
-                (read, stop) => {
-                    if let rows::Stop::Blank = stop {
-                        self.lane_wait = rows::BACKOFF;
-                    }
-                    return read;
-                }
-            }
-        }
         match self.stmt {
             Stmt::Empty | Stmt::FirstWord => self.word_run(rest),
             Stmt::Known if self.kind == Kind::Dml && rest[0] == b'\'' => self.dml_string(rest),
@@ -619,19 +584,13 @@ impl Lexer {
             }
             let boundary = self.dml_boundary(&rest[at..]);
             at += boundary;
-            // The next statement's text, when it is DML read as this one was (or by
-            // the row lane, when it may try again).
+            // The next statement's text, when it is DML read as this one was.
             if boundary == 0
                 || self.stmt != Stmt::Known
                 || self.kind != Kind::Dml
                 || self.lex != Lex::Normal
                 || self.stopped
             {
-                return at;
-            }
-            if self.lane_wait > 0 {
-                self.lane_wait -= 1;
-            } else if self.lane_ready() {
                 return at;
             }
         }
@@ -644,13 +603,12 @@ impl Lexer {
     fn dml_run(&mut self, rest: &[u8]) -> usize {
         let watch = self.watching();
         let mut j = 0;
-        let mut kept = Kept::default();
         if watch && !self.set_config.idle() {
             j = self.watch_busy(rest, 0);
         }
         loop {
             j = if watch {
-                DML_SET.find_or_start_kept(&DML_STARTS, &WORD_BYTES, rest, j, &mut kept)
+                DML_SET.find_or_start(&DML_STARTS, &WORD_BYTES, rest, j)
             } else {
                 DML_SET.find(rest, j)
             };
@@ -661,7 +619,7 @@ impl Lexer {
                     self.parenthesis(b);
                     j += 1;
                 }
-                DML_QUOTE => match self.run_string(rest, j, watch, &kept) {
+                DML_QUOTE => match self.run_string(rest, j, watch) {
                     Some(end) => j = end,
                     None => break,
                 },
@@ -761,7 +719,7 @@ impl Lexer {
     /// followed by a byte that surely ends it): where the run goes on (None: it stops
     /// at the quote). Inside a constant only its end matters; the run's end settles
     /// the word and the watch.
-    fn run_string(&mut self, rest: &[u8], j: usize, watch: bool, kept: &Kept) -> Option<usize> {
+    fn run_string(&mut self, rest: &[u8], j: usize, watch: bool) -> Option<usize> {
         if j == 0
             || is_word_byte(rest[j - 1])
             || self.capturing
@@ -769,7 +727,7 @@ impl Lexer {
         {
             return None;
         }
-        let close = plain_constant_end(rest, j, kept)?;
+        let close = plain_constant_end(rest, j)?;
         self.opened_at = self.line;
         self.e_string = false;
         Some(close + 1)
@@ -844,7 +802,7 @@ impl Lexer {
         {
             return 0;
         }
-        let Some(close) = plain_constant_end(rest, 0, &Kept::default()) else {
+        let Some(close) = plain_constant_end(rest, 0) else {
             return 0;
         };
         // As `normal` at the opening quote and the `Str` state up to the closing one.

@@ -15,6 +15,9 @@
 //! before anything runs, and execution cuts files where lint did. There is one judge in
 //! every build: PostgreSQL's parser (libpg_query).
 
+// pg_query's API is safe: this crate needs no `unsafe` (issue 67).
+#![forbid(unsafe_code)]
+
 mod byteset;
 mod classify;
 mod copy;

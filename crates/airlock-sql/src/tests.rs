@@ -965,9 +965,8 @@ pub(crate) mod differential {
     }
 
     /// Multi-row INSERTs whose stops (parentheses, quotes, newlines, words that start
-    /// with `s`) crowd into one 32-byte block, as dumps write them: what the wide read
-    /// keeps of a block (`byteset::Kept`) is used for several stops and to find a
-    /// constant's close.
+    /// with `s`) crowd together, as dumps write them: a run stops at several of them
+    /// in a few bytes, and finds a constant's close (`memchr`).
     fn crowded_rows() -> BoxedStrategy<String> {
         let cell = prop_oneof![
             literal(),
@@ -1027,9 +1026,9 @@ pub(crate) mod differential {
         }
     }
 
-    /// A data file's rows as the row lane reads them (`lexer/rows.rs`): many to a
-    /// 64-byte block, or one across several, and among them, at any place in a block,
-    /// each thing that must stop the lane (comments, quoted identifiers, dollar quotes,
+    /// A data file's rows as the lexer's DML runs read them: many to a 64-byte
+    /// block, or one across several, and among them, at any place, each thing that
+    /// must stop a run (comments, quoted identifiers, dollar quotes,
     /// psql variables and meta-commands, `E'…'` constants, a backslash before a quote,
     /// `set_config` calls, nested or stray parentheses, `;` inside them, MERGE and
     /// statements that are not DML) and the near misses it may read past (`::` casts,
@@ -1101,7 +1100,7 @@ pub(crate) mod differential {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1500))]
-        /// The row lane reads a data file as the lexer reads it byte by byte: the same
+        /// The DML runs read a data file as the lexer reads it byte by byte: the same
         /// statements, ends, lines and problems, whatever the pieces.
         #[test]
         fn rows_read_as_byte_by_byte(
@@ -1109,18 +1108,13 @@ pub(crate) mod differential {
             chunk in prop_oneof![Just(1usize << 20), 1usize..17, 40usize..400],
         ) {
             let slow = lexed(&sql, chunk, Mode::Script, Keep::NonDml, true);
-            // Each reading of a block this CPU has (AVX-512, AVX2, a byte at a time).
-            for path in super::super::lexer::lane_paths() {
-                super::super::lexer::lane_path(path);
-                let fast = lexed(&sql, chunk, Mode::Script, Keep::NonDml, false);
-                super::super::lexer::lane_path(super::super::lexer::LanePath::Best);
-                prop_assert_eq!(&fast, &slow, "{:?} on {:?}", sql, path);
-            }
+            let fast = lexed(&sql, chunk, Mode::Script, Keep::NonDml, false);
+            prop_assert_eq!(&fast, &slow, "{:?}", sql);
         }
     }
 
     /// A DML statement of exactly [`MAX_STATEMENT`] bytes before its `;` is not a long
-    /// one, one byte more is, whether the row lane (reading it after two short rows, in
+    /// one, one byte more is, whether the DML runs (reading it after two short rows, in
     /// one piece) or the byte-by-byte reading ends it.
     #[test]
     fn a_long_statement_is_long_by_the_byte() {

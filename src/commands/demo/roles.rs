@@ -24,6 +24,7 @@ pub(crate) struct DemoRoles {
 
 impl DemoRoles {
     /// Names for this run (`tag`: the demo database's own suffix).
+    #[allow(unsafe_code)] // getrandom(2), libc
     pub fn new(tag: &str) -> std::io::Result<DemoRoles> {
         // The kernel's generator, not /dev/urandom: the static binary runs the demo in
         // an empty root too (no /dev).

@@ -3,7 +3,7 @@
 //!
 //! Invariant: no byte of a chunk reaches a reader before the chunk's SHA-256 matched
 //! the manifest; the file's SHA-256 covers every byte of every chunk read, in order.
-//! Both hashes of a chunk are made in one pass ([`twin_sha::update_both`]), a piece at a
+//! Both hashes of a chunk (two `sha2` states) are fed each piece in turn, a piece at a
 //! time as the piece arrives (still in the cache, and the inflating thread drained
 //! evenly); the first chunk needs no second state (its SHA-256 is the file's hash state
 //! after exactly its bytes, finalized). A chunk's bytes are handed on only after the
@@ -12,8 +12,14 @@
 use super::piece::{Piece, Tap};
 use super::Pieces;
 use crate::manifest;
-use crate::twin_sha::{self, Sha256State};
+use sha2::{Digest, Sha256};
 use std::io::{self, Read};
+
+/// The file's and the chunk's SHA-256 fed the same bytes, while they are in the cache.
+fn both(whole: &mut Sha256, own: &mut Sha256, bytes: &[u8]) {
+    whole.update(bytes);
+    own.update(bytes);
+}
 
 /// Prefix of an I/O error that is a chunk hash mismatch (`path\tindex\texpected\tactual`).
 pub(super) const CHUNK_MISMATCH: &str = "CHUNK: ";
@@ -37,7 +43,7 @@ pub(super) struct ChunkVerifier<'a> {
     size: u64,
     chunks: &'a [String],
     /// The SHA-256 of every byte read so far.
-    whole: Sha256State,
+    whole: Sha256,
     /// How much of the buffer holds the current chunk, and how much of it was handed on.
     filled: usize,
     pos: usize,
@@ -59,7 +65,7 @@ impl<'a> ChunkVerifier<'a> {
             path: path.into(),
             size,
             chunks,
-            whole: Sha256State::new(),
+            whole: Sha256::new(),
             filled: 0,
             pos: 0,
             next: 0,
@@ -77,14 +83,14 @@ impl<'a> ChunkVerifier<'a> {
         }
         // Each piece is hashed as it arrives, while it is in the cache, and the
         // inflating thread is drained evenly instead of a chunk at a time.
-        let mut own = (self.next > 0).then(Sha256State::new);
+        let mut own = (self.next > 0).then(Sha256::new);
         let whole = &mut self.whole;
         read_whole(
             &mut *self.inner,
             &mut buf[..want],
             &self.path,
             |piece| match own.as_mut() {
-                Some(own) => twin_sha::update_both(whole, own, piece),
+                Some(own) => both(whole, own, piece),
                 None => whole.update(piece),
             },
         )?;
@@ -102,7 +108,7 @@ impl<'a> ChunkVerifier<'a> {
 
     /// The chunk just read matches the manifest (`own`: its own hash, but for the
     /// first chunk, whose hash is the file's state after exactly its bytes).
-    fn check(&mut self, own: Option<Sha256State>) -> io::Result<()> {
+    fn check(&mut self, own: Option<Sha256>) -> io::Result<()> {
         let actual = hex::encode(match own {
             Some(own) => own.finalize(),
             None => self.whole.clone().finalize(),
@@ -128,7 +134,7 @@ impl<'a> ChunkVerifier<'a> {
     pub(super) fn hand_pieces(&mut self, pieces: &mut dyn Pieces, tap: &Tap) -> io::Result<()> {
         let mut chunk: Vec<Piece> = Vec::new();
         while let Some(want) = self.next_len() {
-            let mut own = (self.next > 0).then(Sha256State::new);
+            let mut own = (self.next > 0).then(Sha256::new);
             let mut got = 0;
             while got < want {
                 let Some(piece) = tap.steal(&mut *self.inner, want - got)? else {
@@ -138,7 +144,7 @@ impl<'a> ChunkVerifier<'a> {
                     ));
                 };
                 match own.as_mut() {
-                    Some(own) => twin_sha::update_both(&mut self.whole, own, piece.bytes()),
+                    Some(own) => both(&mut self.whole, own, piece.bytes()),
                     None => self.whole.update(piece.bytes()),
                 }
                 got += piece.len();
@@ -161,7 +167,7 @@ impl<'a> ChunkVerifier<'a> {
     /// Lowercase hex SHA-256 and length of everything read.
     pub(super) fn finish(self) -> (String, u64) {
         let len = (self.next as u64 * manifest::CHUNK).min(self.size);
-        (self.whole.hex(), len)
+        (hex::encode(self.whole.finalize()), len)
     }
 }
 

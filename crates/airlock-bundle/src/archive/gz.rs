@@ -6,11 +6,11 @@
 //! flush, so blocks concatenate into one valid deflate stream inside one gzip member
 //! (mtime 0, no name, OS "unknown").
 //!
-//! Reader invariant: exactly one gzip member with airlock's exact header, every
-//! padding bit zero ([`super::inflate`]), nothing after it; decompression runs on its
-//! own thread so tar parsing and hashing overlap with it.
+//! Reader invariant: exactly one gzip member with airlock's exact header, inflated by
+//! zlib-rs through `flate2` with its CRC-32 and length checked ([`super::inflate`]),
+//! nothing after it; decompression runs on its own thread so tar parsing and hashing
+//! overlap with it.
 
-use super::deflate::WINDOW;
 use super::piece::{Home, Piece, Pool};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use std::collections::BTreeMap;
@@ -212,8 +212,8 @@ impl<W: Write> Drop for ParallelGzWriter<W> {
 /// Decompressed bytes arrive from a decoder thread in pieces of [`PIECE`] bytes; errors
 /// (bad gzip, trailing data, a second member) arrive in order, after the good bytes.
 /// Spent pieces go back to the decoder to be filled again, so the stream costs no
-/// allocation (nor zeroing) per piece. A piece's bytes start after [`WINDOW`] bytes of
-/// room, where the decoder puts the bytes before them (a match reaches back that far).
+/// allocation (nor zeroing) per piece. zlib keeps its own window: a piece is only the
+/// bytes it holds.
 pub struct ThreadedGzReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     /// Spent pieces, back to the decoder.
@@ -266,7 +266,7 @@ impl ThreadedGzReader {
                     if let Some(spent) = Arc::into_inner(spent) {
                         self.spent.give(spent);
                     }
-                    self.pos = WINDOW;
+                    self.pos = 0;
                 }
                 Ok(Err(e)) => {
                     self.done = true;
@@ -317,19 +317,13 @@ fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Poo
     };
     let fresh = |recycled: &Pool| {
         let mut piece = recycled.take().unwrap_or_default();
-        piece.resize(WINDOW + PIECE, 0);
+        piece.resize(PIECE, 0);
         piece
     };
-    let mut piece = fresh(recycled);
-    // The stream's bytes before this piece's, at the end of its window room.
-    let mut history = 0;
     loop {
-        let (filled, err) = fill(&mut dec, &mut piece[WINDOW - history..], history);
-        let end = WINDOW + filled;
-        let mut next = fresh(recycled);
-        history = (history + filled).min(WINDOW);
-        next[WINDOW - history..WINDOW].copy_from_slice(&piece[end - history..end]);
-        piece.truncate(end);
+        let mut piece = fresh(recycled);
+        let (filled, err) = fill(&mut dec, &mut piece);
+        piece.truncate(filled);
         if filled > 0 && tx.send(Ok(piece)).is_err() {
             return;
         }
@@ -341,23 +335,17 @@ fn decode<R: Read>(file: R, tx: &SyncSender<io::Result<Vec<u8>>>, recycled: &Poo
             // StrictGzBody checked the trailer and that nothing follows it.
             return;
         }
-        piece = next;
     }
 }
 
-/// Fill `piece` after its `history` bytes from the decoder: how many bytes, and the
-/// error that stopped it early.
+/// Fill `piece` from the decoder: how many bytes, and the error that stopped it early.
 fn fill<R: BufRead>(
     dec: &mut super::inflate::StrictGzBody<R>,
     piece: &mut [u8],
-    history: usize,
 ) -> (usize, Option<io::Error>) {
     let mut filled = 0;
-    while history + filled < piece.len() {
-        // The bytes before the room left: the history, then what this piece holds.
-        let back = (history + filled).min(WINDOW);
-        let from = history + filled - back;
-        match dec.fill(&mut piece[from..], back) {
+    while filled < piece.len() {
+        match dec.fill(&mut piece[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) => {

@@ -6,15 +6,12 @@
 
 mod advice;
 mod chunks;
-mod deflate;
 pub mod gz;
 pub mod head;
 pub mod inflate;
 pub mod piece;
 pub mod reader;
 pub mod writer;
-#[cfg(test)]
-mod zlib_reference;
 
 use crate::bundle_path::BundlePath;
 use crate::manifest::ManifestError;

@@ -225,6 +225,7 @@ fn refused_or_io(e: std::io::Error) -> NotRead {
 }
 
 /// `openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags)`.
+#[allow(unsafe_code)] // openat(2), libc
 fn open_at(dir: &File, name: &str, flags: libc::c_int) -> std::io::Result<File> {
     let name = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     // SAFETY: `dir` is an open descriptor for the duration of the call and `name` a

@@ -932,6 +932,7 @@ fn set_mode(p: &Path, mode: u32) -> Result<(), RotationError> {
 }
 
 /// Exchange two directories atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[allow(unsafe_code)] // renameat2(2), libc
 fn exchange(a: &Path, b: &Path) -> Result<(), RotationError> {
     use std::os::unix::ffi::OsStrExt;
     let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).expect("no NUL in a path");
