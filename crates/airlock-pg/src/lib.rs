@@ -14,6 +14,7 @@ pub mod decide;
 pub mod delivery;
 pub mod deploy;
 pub mod described;
+pub(crate) mod door;
 pub mod drift;
 pub mod dump_clone;
 pub mod exec;

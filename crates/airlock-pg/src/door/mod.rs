@@ -1,0 +1,168 @@
+//! One door (DESIGN §5.1): every question airlock itself asks of the target's data
+//! goes through this module, and nothing a database role defines (a function, an
+//! operator, a cast, a type or domain it made, a policy, a view's query) runs while
+//! it is asked.
+//!
+//! Invariant: a question is sent only after a proof, made on the same session under
+//! the same search_path and before anything plans it, that it depends on nothing but
+//! built-in objects and plain tables. The proof is PostgreSQL's own parse analysis:
+//! in a savepoint that is always rolled back, `CREATE TEMP VIEW airlock_door_probe AS
+//! <the exact question>`, then the dependencies `pg_depend` recorded for the view's
+//! rewrite rule. Built-in (pinned) objects are never recorded there, so any recorded
+//! function, operator, cast, type (but an enum, whose I/O and operators are built in),
+//! collation or text-search object is code or behaviour a role chose: the answer is
+//! "cannot tell here (it calls X, which role R defines)", a warning, never a call.
+//! Sort and group operators are recorded too (checked with a default btree operator
+//! class of a user type), and so is every relation: each must be a plain or
+//! partitioned table whose every partition and inheritance child is one too (a view,
+//! a foreign table, a materialized view: cannot tell). The question itself then runs
+//! in a savepoint of its own with `transaction_read_only` and `row_security = off`
+//! (a policy makes it fail instead of running its code), and is rolled back.
+//! Values are made text by their type's output function, `pg_catalog.format('%s',
+//! v)` ([`text_of`]), never a cast a type's owner may have created; airlock's own
+//! operators and functions are named in `pg_catalog` explicitly. Planning can call
+//! immutable functions (constant folding): the proof comes first, so there are none
+//! to call. The probe's CREATE VIEW would fire event triggers (which only superusers
+//! make); when one is enabled for DDL, nothing is asked.
+
+use super::pg_message;
+use postgres::Transaction;
+
+/// The name of the probe view (temporary, rolled back with its savepoint).
+const PROBE: &str = "airlock_door_probe";
+
+/// What a question depends on that is not built in (a row per object: its
+/// description and owner), or the relation it reads that is not a plain table.
+const DEPENDENCIES: &str = "WITH RECURSIVE v AS ( \
+  SELECT c.oid FROM pg_catalog.pg_class c \
+  WHERE c.relname OPERATOR(pg_catalog.=) 'airlock_door_probe' \
+    AND c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() \
+), deps AS ( \
+  SELECT DISTINCT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d \
+  JOIN pg_catalog.pg_rewrite w ON w.oid OPERATOR(pg_catalog.=) d.objid \
+  JOIN v ON w.ev_class OPERATOR(pg_catalog.=) v.oid \
+  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+    AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+         AND d.refobjid OPERATOR(pg_catalog.=) v.oid) \
+), tree(oid) AS ( \
+  SELECT deps.refobjid FROM deps \
+  WHERE deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid \
+) \
+SELECT pg_catalog.pg_describe_object(deps.refclassid, deps.refobjid, 0), \
+  pg_catalog.pg_get_userbyid(COALESCE(p.proowner, o.oprowner, t.typowner, l.collowner, \
+    cp.proowner, ct.typowner, 0::pg_catalog.oid))::pg_catalog.text \
+FROM deps \
+LEFT JOIN pg_catalog.pg_proc p ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+  AND p.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_operator o ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass \
+  AND o.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_type t ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
+  AND t.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_collation l ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass \
+  AND l.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_cast k ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_cast'::pg_catalog.regclass \
+  AND k.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_proc cp ON cp.oid OPERATOR(pg_catalog.=) k.castfunc \
+LEFT JOIN pg_catalog.pg_type ct ON ct.oid OPERATOR(pg_catalog.=) k.castsource \
+WHERE deps.refclassid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  AND deps.refclassid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+  AND NOT COALESCE(t.typtype OPERATOR(pg_catalog.=) 'e', false) \
+UNION ALL \
+SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0) \
+  OPERATOR(pg_catalog.||) ' (not a plain table)', pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text \
+FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
+WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
+LIMIT 5";
+
+/// Event triggers that would fire on the probe's CREATE VIEW.
+const EVENT_TRIGGERS: &str = "SELECT e.evtname::pg_catalog.text, \
+  pg_catalog.pg_get_userbyid(e.evtowner)::pg_catalog.text FROM pg_catalog.pg_event_trigger e \
+WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
+  AND e.evtevent OPERATOR(pg_catalog.=) ANY ('{ddl_command_start,ddl_command_end}'::pg_catalog.text[]) LIMIT 1";
+
+/// A value as text, by its type's output function (`record_out` for a row,
+/// `enum_out` for an enum): the text an I/O cast gives, without the cast a type's
+/// owner may have created (`CREATE CAST (tier AS text)`).
+pub(crate) fn text_of(expr: &str) -> String {
+    format!("pg_catalog.format('%s', {expr})")
+}
+
+/// Why a question was not asked: a sentence for the operator, naming what it would
+/// have called and who defines it.
+pub(crate) type CannotTell = String;
+
+/// What the proof found: nothing (the question may be asked), or why not.
+pub(crate) fn proof(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    let mut sp = tx.transaction()?;
+    let found = (|| -> Result<Option<CannotTell>, postgres::Error> {
+        if let Some(r) = sp.query(EVENT_TRIGGERS, &[])?.first() {
+            return Ok(Some(format!(
+                "cannot tell here (event trigger {} of role {} would run on airlock's probe)",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1)
+            )));
+        }
+        let made = sp.batch_execute(&format!(
+            "CREATE TEMPORARY VIEW {PROBE} AS SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"
+        ));
+        if let Err(e) = made {
+            return Ok(Some(format!(
+                "cannot tell here (airlock's proof that the question calls nothing a role defines could not be made: {})",
+                pg_message(&e)
+            )));
+        }
+        let got = sp.query(DEPENDENCIES, &[])?;
+        if got.is_empty() {
+            return Ok(None);
+        }
+        let named: Vec<String> = got
+            .iter()
+            .map(|r| {
+                let owner: Option<String> = r.get(1);
+                format!(
+                    "{}, which role {} defines",
+                    r.get::<_, String>(0),
+                    owner.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        Ok(Some(format!(
+            "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
+            named.join("; ")
+        )))
+    })();
+    sp.rollback()?;
+    found
+}
+
+/// Ask `sql` (no parameters) of the target's data: after the [`proof`], in a
+/// read-only savepoint with `row_security` off, always rolled back. `Ok(Err(why))`:
+/// not asked, and why.
+pub(crate) fn ask(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+) -> Result<Result<Vec<postgres::Row>, CannotTell>, postgres::Error> {
+    if let Some(why) = proof(tx, sql)? {
+        return Ok(Err(why));
+    }
+    let mut sp = tx.transaction()?;
+    sp.batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")?;
+    let r = sp.query(sql, &[]);
+    sp.rollback()?;
+    r.map(Ok)
+}
+
+/// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on
+/// the same expressions), in a read-only savepoint with `row_security` off, rolled
+/// back: its error, if any.
+pub(crate) fn run_proven(tx: &mut Transaction<'_>, body: &str) -> Result<(), postgres::Error> {
+    let mut sp = tx.transaction()?;
+    sp.batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")?;
+    let r = sp.batch_execute(body);
+    sp.rollback()?;
+    r
+}
