@@ -33,11 +33,11 @@ struct Door {
 }
 
 /// A planted function's body: unless the database's owner runs it (bundle SQL as its
-/// declared role may), leave every trace and fail.
-fn body(owner: &str, traces: &Path, what: &str) -> String {
+/// declared role may) or its author, leave every trace and fail.
+fn body((owner, evil): (&str, &str), traces: &Path, what: &str) -> String {
     format!(
         "BEGIN \
-           IF current_user::text <> '{owner}' THEN \
+           IF current_user::text NOT IN ('{owner}', '{evil}') THEN \
              BEGIN EXECUTE pg_catalog.format('COPY (SELECT %L) TO %L', current_user::text, '{dir}/{what}'); \
              EXCEPTION WHEN others THEN NULL; END; \
              BEGIN INSERT INTO public.marker VALUES ('{what} as ' || current_user::text); \
@@ -104,7 +104,7 @@ impl Door {
     }
 
     fn planted(&self, what: &str) -> String {
-        body(&self.owner, self.traces.path(), what)
+        body((&self.owner, &self.evil), self.traces.path(), what)
     }
 
     /// The findings' plant: `tier` with its cast, `>(numeric, integer)`, and the
@@ -412,4 +412,125 @@ fn fingerprint_data_never_calls_a_row_types_cast_and_hashes_the_same_text() {
             }
         }
     }
+}
+
+/// Plant code behind every operator, cast and type the target's roles can create,
+/// and behind what reading a relation can run: operators on numeric, integer and text
+/// in public; casts from the attacker's enum, composite and table row types to text;
+/// a domain whose CHECK calls a planted function; a row security policy calling one;
+/// a view calling one.
+fn plant_everything(d: &Door) {
+    d.plant();
+    let p = |w: &str| d.planted(w);
+    d.db.exec_as(
+        &d.evil,
+        &format!(
+            "CREATE FUNCTION public.eq(integer, numeric) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE OPERATOR public.= (LEFTARG = integer, RIGHTARG = numeric, FUNCTION = public.eq);
+             CREATE FUNCTION public.cat(text, integer) RETURNS text LANGUAGE plpgsql AS $$ {} RETURN 'x'; END $$;
+             CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = public.cat);
+             CREATE FUNCTION public.lt(numeric, integer) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE OPERATOR public.< (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.lt);
+             CREATE TYPE public.pair AS (a integer, b text);
+             CREATE FUNCTION public.pair_text(public.pair) RETURNS text LANGUAGE plpgsql AS $$ {} RETURN 'x'; END $$;
+             CREATE CAST (public.pair AS text) WITH FUNCTION public.pair_text(public.pair);
+             CREATE FUNCTION public.dom_ok(integer) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE DOMAIN public.posint AS integer CHECK (public.dom_ok(VALUE));
+             CREATE TABLE public.things (id integer PRIMARY KEY, p public.pair, n public.posint, k public.tier);
+             INSERT INTO public.things VALUES (1, ROW(1, 'a'), 1, 'gold');
+             CREATE FUNCTION public.things_text(public.things) RETURNS text LANGUAGE plpgsql AS $$ {} RETURN 'x'; END $$;
+             CREATE CAST (public.things AS text) WITH FUNCTION public.things_text(public.things);
+             CREATE FUNCTION public.pol_ok(integer) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE TABLE public.guarded (id integer);
+             INSERT INTO public.guarded VALUES (1);
+             ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON public.guarded USING (public.pol_ok(id));
+             CREATE FUNCTION public.view_fn(integer) RETURNS integer LANGUAGE plpgsql AS $$ {} RETURN 1; END $$;
+             CREATE VIEW public.v AS SELECT public.view_fn(id) AS id FROM public.things;
+             GRANT SELECT ON public.things, public.guarded, public.v TO PUBLIC;",
+            p("eq"), p("cat"), p("lt"), p("pair_text"), p("dom_ok"), p("things_text"), p("pol_ok"), p("view_fn")
+        ),
+    );
+}
+
+/// Every command on one login: nothing planted runs (bundle SQL may run the planted
+/// `>` as the database's owner, its declared role). `applies`: whether the bundle
+/// role lets the release run on this login.
+fn every_command(d: &Door, conn: &str, applies: bool) {
+    let b = d.bundle(
+        "every.tar.gz",
+        "ALTER TABLE shop.acct ADD CONSTRAINT pos CHECK (amount > 0);\n\
+         ALTER TABLE shop.acct ADD CONSTRAINT small CHECK (amount < 1000);\n\
+         ALTER TABLE shop.acct ALTER COLUMN amount SET NOT NULL;\n\
+         DELETE FROM shop.acct WHERE amount > 100000;\n\
+         UPDATE shop.acct SET amount = amount WHERE k = 'gold' AND amount > 100000;\n",
+        "ALTER TABLE shop.acct DROP CONSTRAINT IF EXISTS pos, DROP CONSTRAINT IF EXISTS small, \
+         ALTER COLUMN amount DROP NOT NULL;\n",
+    );
+    let html = d.dir().join("every.html");
+    let html = html.to_str().unwrap();
+    let mut exits = vec![];
+    let with_bundle: &[&[&str]] = &[
+        &["plan", &b],
+        &["dossier", &b, "--out", html],
+        &["gate", &b],
+        &["rehearse", &b],
+        &["apply", &b],
+        &["audit", &b],
+        &["rollback", &b],
+    ];
+    // A table whose row security would apply to the login is refused, never read
+    // through its policy: what reads every table fails closed, saying so.
+    let closed = |c: i32, out: &str| {
+        assert!(c == 0 || out.contains("row-level security"), "{out}");
+    };
+    for args in with_bundle {
+        let (c, out) = d.run(conn, args);
+        d.assert_nothing_planted_ran(&out);
+        if args[0] == "rehearse" && applies {
+            closed(c, &out);
+        }
+        exits.push((args[0], c));
+    }
+    for args in [
+        &["status", "--verify-chain"][..],
+        &["fingerprint"],
+        &["fingerprint", "--rows"],
+        &["fingerprint", "--data"],
+        &["fingerprint", "--data-strict"],
+    ] {
+        let (c, out) = d.run_plain(conn, args);
+        d.assert_nothing_planted_ran(&out);
+        closed(c, &out);
+        exits.push((args[0], c));
+    }
+    let exit = |name: &str| exits.iter().find(|(n, _)| *n == name).unwrap().1;
+    if applies {
+        assert_eq!(exit("plan"), 0, "{exits:?}");
+        assert_eq!(exit("gate"), 0, "{exits:?}");
+        assert_eq!(exit("apply"), 0, "{exits:?}");
+        assert_eq!(exit("rollback"), 0, "{exits:?}");
+    } else {
+        assert_ne!(exit("plan"), 0, "{exits:?}");
+        assert_ne!(exit("apply"), 0, "{exits:?}");
+    }
+    assert_eq!(exit("status"), 0, "{exits:?}");
+    assert_eq!(exit("fingerprint"), 0, "{exits:?}");
+}
+
+/// Issue 66 "done when": every command, on the deploy login `airlock setup` makes and
+/// on the superuser login, with code planted behind everything the target's roles can
+/// create: nothing planted runs in airlock's sessions.
+#[test]
+fn no_command_runs_planted_code_on_the_deploy_login() {
+    let d = Door::new("door_every_deploy");
+    plant_everything(&d);
+    every_command(&d, &d.deploy_conn(), true);
+}
+
+#[test]
+fn no_command_runs_planted_code_on_the_superuser_login() {
+    let d = Door::make("door_every_super", false);
+    plant_everything(&d);
+    every_command(&d, &d.db.conn(), false);
 }
