@@ -416,7 +416,8 @@ fn fingerprint_data_never_calls_a_row_types_cast_and_hashes_the_same_text() {
 
 /// Plant code behind every operator, cast and type the target's roles can create,
 /// and behind what reading a relation can run: operators on numeric, integer and text
-/// in public; casts from the attacker's enum, composite and table row types to text;
+/// in public, and `=(oid, regclass)` and `=(oid, regtype)`, which beat `pg_catalog`'s
+/// `oid = oid` in a catalog question asked under the bundle's search_path; casts from the attacker's enum, composite and table row types to text;
 /// a domain whose CHECK calls a planted function; a row security policy calling one;
 /// a view calling one.
 fn plant_everything(d: &Door) {
@@ -427,6 +428,10 @@ fn plant_everything(d: &Door) {
         &format!(
             "CREATE FUNCTION public.eq(integer, numeric) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
              CREATE OPERATOR public.= (LEFTARG = integer, RIGHTARG = numeric, FUNCTION = public.eq);
+             CREATE FUNCTION public.oideq(oid, regclass) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN $1 OPERATOR(pg_catalog.=) $2::oid; END $$;
+             CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.oideq);
+             CREATE FUNCTION public.typeq(oid, regtype) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN $1 OPERATOR(pg_catalog.=) $2::oid; END $$;
+             CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regtype, FUNCTION = public.typeq);
              CREATE FUNCTION public.cat(text, integer) RETURNS text LANGUAGE plpgsql AS $$ {} RETURN 'x'; END $$;
              CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = public.cat);
              CREATE FUNCTION public.lt(numeric, integer) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
@@ -448,7 +453,7 @@ fn plant_everything(d: &Door) {
              CREATE FUNCTION public.view_fn(integer) RETURNS integer LANGUAGE plpgsql AS $$ {} RETURN 1; END $$;
              CREATE VIEW public.v AS SELECT public.view_fn(id) AS id FROM public.things;
              GRANT SELECT ON public.things, public.guarded, public.v TO PUBLIC;",
-            p("eq"), p("cat"), p("lt"), p("pair_text"), p("dom_ok"), p("things_text"), p("pol_ok"), p("view_fn")
+            p("eq"), p("oideq"), p("typeq"), p("cat"), p("lt"), p("pair_text"), p("dom_ok"), p("things_text"), p("pol_ok"), p("view_fn")
         ),
     );
 }

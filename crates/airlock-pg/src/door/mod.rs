@@ -26,6 +26,7 @@
 //! make); when one is enabled for DDL, nothing is asked.
 
 use super::pg_message;
+use postgres::error::SqlState;
 use postgres::Transaction;
 
 /// The name of the probe view (temporary, rolled back with its savepoint).
@@ -110,6 +111,14 @@ pub(crate) fn proof(
             "CREATE TEMPORARY VIEW {PROBE} AS SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"
         ));
         if let Err(e) = made {
+            // Cut short (a lock another session holds, the timeout): the question's
+            // own answer, "cannot tell in time".
+            if matches!(
+                e.code(),
+                Some(&SqlState::QUERY_CANCELED | &SqlState::LOCK_NOT_AVAILABLE)
+            ) {
+                return Err(e);
+            }
             return Ok(Some(format!(
                 "cannot tell here (airlock's proof that the question calls nothing a role defines could not be made: {})",
                 pg_message(&e)
@@ -154,6 +163,45 @@ pub(crate) fn ask(
     let r = sp.query(sql, &[]);
     sp.rollback()?;
     r.map(Ok)
+}
+
+/// [`proof`] of a question with parameters (`$1`…`$n`, each of the SQL type `ty`):
+/// each stands in as a typed NULL, so PostgreSQL resolves every name, function and
+/// operator exactly as it will for the question sent with its parameters' types.
+pub(crate) fn proof_with(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: usize,
+    ty: &str,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    let mut text = sql.to_string();
+    for i in (1..=params).rev() {
+        text = text.replace(&format!("${i}"), &format!("(NULL::{ty})"));
+    }
+    proof(tx, &text)
+}
+
+/// The error a question not asked fails with, carrying why (an error the server
+/// raised for airlock's own DO block, so callers see it as any failed question).
+pub(crate) fn refused(tx: &mut Transaction<'_>, why: &str) -> postgres::Error {
+    let raise = format!(
+        "DO $airlock_door$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = {}; END $airlock_door$",
+        super::session::quote_literal(why)
+    );
+    let attempt = (|| {
+        let mut sp = tx.transaction()?;
+        // A DO block that raises cannot succeed; were it to, a division by zero is
+        // the error.
+        let r = sp
+            .batch_execute(&raise)
+            .and_then(|()| sp.batch_execute("SELECT 1 OPERATOR(pg_catalog./) 0"));
+        sp.rollback()?;
+        r
+    })();
+    match attempt {
+        Err(e) => e,
+        Ok(()) => unreachable!("a division by zero succeeded"),
+    }
 }
 
 /// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on

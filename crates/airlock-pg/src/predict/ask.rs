@@ -37,7 +37,9 @@ pub(super) fn data(
 }
 
 /// Run `sql`, a question of the catalog, in a read-only savepoint (a question cut
-/// short does not end the others). Its parameters are text; it is sent unprepared,
+/// short does not end the others), once the door proved it calls nothing a role
+/// defines (it runs under the bundle's search_path, where a planted
+/// `public.=(oid, regclass)` would beat `pg_catalog`'s `oid = oid`). Its parameters are text; it is sent unprepared,
 /// with their types (one round trip, not a prepare and an execute).
 pub(super) fn rows(
     tx: &mut Transaction<'_>,
@@ -53,6 +55,9 @@ pub(super) fn rows(
             )
         })
         .collect();
+    if let Some(why) = crate::door::proof_with(tx, sql, params.len(), "pg_catalog.text")? {
+        return Err(crate::door::refused(tx, &why));
+    }
     let mut sp = tx.transaction()?;
     sp.batch_execute("SET LOCAL transaction_read_only = on")?;
     let r = sp.query_typed(sql, &typed);
@@ -227,7 +232,7 @@ pub(super) fn foreign_key(
             tx,
             "SELECT a.attname::text FROM pg_catalog.pg_constraint k \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
-             WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.contype = 'p' \
+             WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.contype = 'p' \
              ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
             &[r],
         )?

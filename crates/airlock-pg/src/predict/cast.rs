@@ -228,7 +228,7 @@ fn column_now(
         tx,
         "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, t.typcategory::text \
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-         WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 \
+         WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname = $2 \
            AND a.attnum > 0 AND NOT a.attisdropped",
         &[q, column],
     )?;
@@ -242,7 +242,7 @@ fn column_now(
 fn category_of(tx: &mut Transaction<'_>, t: &str) -> Result<String, postgres::Error> {
     let got = ask::rows(
         tx,
-        "SELECT t.typcategory::text FROM pg_catalog.pg_type t WHERE t.oid = pg_catalog.to_regtype($1)",
+        "SELECT t.typcategory::text FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)",
         &[t],
     )?;
     Ok(got.first().map(|r| r.get(0)).unwrap_or_default())
@@ -263,7 +263,7 @@ fn unsafe_types(
                  WHERE e.oid = t.typelem AND t.typelem <> 0 AND (e.oid < 16384 OR e.typtype = 'e')), false), \
                EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND c.casttarget = t.oid) \
              FROM pg_catalog.unnest(ARRAY[{}]::text[]) AS x \
-             LEFT JOIN pg_catalog.pg_type t ON t.oid = pg_catalog.to_regtype(x)",
+             LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(x)",
             list.join(", ")
         ),
         &[],

@@ -19,7 +19,7 @@ pub(super) fn count_rows(
     let got = ask::rows(
         tx,
         "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
-         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+         FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
         &[qualified(r).as_str()],
     )?;
     let Some(row) = got.first() else {
@@ -189,7 +189,7 @@ pub(super) fn constraint_in_catalog(
                    AND d.objid = k.oid AND d.refobjid >= 16384 \
                    AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass)), \
            (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = k.confrelid) \
-         FROM pg_catalog.pg_constraint k WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.conname = $2",
+         FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.conname = $2",
         &[qualified(t).as_str(), name],
     )?;
     let Some(r) = got.first() else {
