@@ -204,6 +204,16 @@ pub(crate) fn refused(tx: &mut Transaction<'_>, why: &str) -> postgres::Error {
     }
 }
 
+/// The reason a question was refused by [`refused`], if `e` is that refusal (the
+/// sentence alone, without the DO block's context).
+pub(crate) fn refusal(e: &postgres::Error) -> Option<String> {
+    e.as_db_error()
+        .filter(|d| d.code() == &SqlState::INSUFFICIENT_PRIVILEGE)
+        .map(|d| d.message())
+        .filter(|m| m.starts_with("cannot tell here ("))
+        .map(str::to_string)
+}
+
 /// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on
 /// the same expressions), in a read-only savepoint with `row_security` off, rolled
 /// back: its error, if any.

@@ -43,6 +43,8 @@ pub(super) fn count_rows(
 fn note_of(e: &postgres::Error, what: &str) -> String {
     if e.code() == Some(&SqlState::QUERY_CANCELED) {
         format!("cannot {what} in time (--predict-timeout)")
+    } else if let Some(why) = crate::door::refusal(e) {
+        format!("not counted: {why}")
     } else {
         format!("not counted ({})", pg_message(e))
     }
