@@ -76,12 +76,6 @@ FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
 WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
 LIMIT 5";
 
-/// Event triggers that would fire on the probe's CREATE VIEW.
-const EVENT_TRIGGERS: &str = "SELECT e.evtname::pg_catalog.text, \
-  pg_catalog.pg_get_userbyid(e.evtowner)::pg_catalog.text FROM pg_catalog.pg_event_trigger e \
-WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
-  AND e.evtevent OPERATOR(pg_catalog.=) ANY ('{ddl_command_start,ddl_command_end}'::pg_catalog.text[]) LIMIT 1";
-
 /// A value as text, by its type's output function (`record_out` for a row,
 /// `enum_out` for an enum): the text an I/O cast gives, without the cast a type's
 /// owner may have created (`CREATE CAST (tier AS text)`).
@@ -93,24 +87,62 @@ pub(crate) fn text_of(expr: &str) -> String {
 /// have called and who defines it.
 pub(crate) type CannotTell = String;
 
-/// What the proof found: nothing (the question may be asked), or why not.
+/// The savepoint the proof runs in (its own name: balanced within [`proof`]).
+const SAVEPOINT: &str = "airlock_door_proof";
+
+/// What an enabled DDL event trigger makes of the proof's batch: an error naming it,
+/// before the probe's CREATE VIEW could fire it (a text that is no integer).
+const EVENT_GUARD: &str = "SELECT ('airlock-door event trigger ' OPERATOR(pg_catalog.||) e.evtname::pg_catalog.text \
+  OPERATOR(pg_catalog.||) ' of role ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(e.evtowner)::pg_catalog.text)::pg_catalog.int4 \
+FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
+  AND e.evtevent OPERATOR(pg_catalog.=) ANY ('{ddl_command_start,ddl_command_end}'::pg_catalog.text[])";
+
+/// The session's prepared [`DEPENDENCIES`] (planning it costs 2.5-8 ms, more than the
+/// rest of a proof).
+const PREPARED: &str = "airlock_door_dependencies";
+
+/// Make the door ready on this session: [`DEPENDENCIES`] prepared once (a prepared
+/// statement is the session's, whatever becomes of the transaction). Called before the
+/// first [`proof`]; a proof without it fails closed ("cannot tell here").
+pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+    let there = tx.query_one(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements p \
+         WHERE p.name OPERATOR(pg_catalog.=) 'airlock_door_dependencies')",
+        &[],
+    )?;
+    if !there.get::<_, bool>(0) {
+        tx.batch_execute(&format!("PREPARE {PREPARED} AS {DEPENDENCIES}"))?;
+    }
+    Ok(())
+}
+
+/// What the proof found: nothing (the question may be asked), or why not. One round
+/// trip: the savepoint, the event-trigger guard, the probe view, its dependencies and
+/// the rollback go in one message; a failure rolls the savepoint back in a second.
 pub(crate) fn proof(
     tx: &mut Transaction<'_>,
     sql: &str,
 ) -> Result<Option<CannotTell>, postgres::Error> {
-    let mut sp = tx.transaction()?;
-    let found = (|| -> Result<Option<CannotTell>, postgres::Error> {
-        if let Some(r) = sp.query(EVENT_TRIGGERS, &[])?.first() {
-            return Ok(Some(format!(
-                "cannot tell here (event trigger {} of role {} would run on airlock's probe)",
-                r.get::<_, String>(0),
-                r.get::<_, String>(1)
-            )));
-        }
-        let made = sp.batch_execute(&format!(
-            "CREATE TEMPORARY VIEW {PROBE} AS SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"
-        ));
-        if let Err(e) = made {
+    let batch = format!(
+        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; \
+         CREATE TEMPORARY VIEW {PROBE} AS SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q; \
+         EXECUTE {PREPARED}; ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+    );
+    let got = match tx.simple_query(&batch) {
+        Ok(got) => got,
+        Err(e) => {
+            tx.batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+            ))?;
+            let message = e.as_db_error().map(|d| d.message().to_string());
+            if let Some(m) = message.as_deref() {
+                if let Some(i) = m.find("airlock-door event trigger ") {
+                    let what = m[i + "airlock-door ".len()..].trim_end_matches('"');
+                    return Ok(Some(format!(
+                        "cannot tell here ({what} would run on airlock's probe)"
+                    )));
+                }
+            }
             // Cut short (a lock another session holds, the timeout): the question's
             // own answer, "cannot tell in time".
             if matches!(
@@ -124,28 +156,25 @@ pub(crate) fn proof(
                 pg_message(&e)
             )));
         }
-        let got = sp.query(DEPENDENCIES, &[])?;
-        if got.is_empty() {
-            return Ok(None);
-        }
-        let named: Vec<String> = got
-            .iter()
-            .map(|r| {
-                let owner: Option<String> = r.get(1);
-                format!(
-                    "{}, which role {} defines",
-                    r.get::<_, String>(0),
-                    owner.as_deref().unwrap_or("?")
-                )
-            })
-            .collect();
-        Ok(Some(format!(
-            "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
-            named.join("; ")
-        )))
-    })();
-    sp.rollback()?;
-    found
+    };
+    let named: Vec<String> = got
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(format!(
+                "{}, which role {} defines",
+                r.get(0).unwrap_or("?"),
+                r.get(1).unwrap_or("?")
+            )),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
+        named.join("; ")
+    )))
 }
 
 /// Ask `sql` (no parameters) of the target's data: after the [`proof`], in a

@@ -36,8 +36,8 @@ pub(super) fn data(
     Ok(crate::door::ask(tx, sql)?.map_err(Answer::Unasked))
 }
 
-/// Run `sql`, a question of the catalog, in a read-only savepoint (a question cut
-/// short does not end the others), once the door proved it calls nothing a role
+/// Run `sql`, a question of the catalog, in a savepoint (a question cut short does
+/// not end the others), once the door proved it calls nothing a role
 /// defines (it runs under the bundle's search_path, where a planted
 /// `public.=(oid, regclass)` would beat `pg_catalog`'s `oid = oid`). Its parameters are text; it is sent unprepared,
 /// with their types (one round trip, not a prepare and an execute).
@@ -59,7 +59,6 @@ pub(super) fn rows(
         return Err(crate::door::refused(tx, &why));
     }
     let mut sp = tx.transaction()?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on")?;
     let r = sp.query_typed(sql, &typed);
     sp.rollback()?;
     r

@@ -267,7 +267,6 @@ fn rows_typed(
         return Err(crate::door::refused(tx, &why));
     }
     let mut sp = tx.transaction()?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on")?;
     let r = sp.query_typed(sql, &typed);
     sp.rollback()?;
     r

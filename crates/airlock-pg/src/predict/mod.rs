@@ -7,8 +7,9 @@
 //! type change rounds away), asked of the target before anything runs; and whether
 //! the release declared what it destroys (`[[tier]] destroys`).
 //!
-//! Invariant: read only (one transaction, always rolled back, each question in a
-//! savepoint of its own under `transaction_read_only`), each question bounded by a
+//! Invariant: read only (one transaction, always rolled back; each question of the
+//! data in a savepoint of its own under `transaction_read_only`, each question of the
+//! catalog proven by the door to call nothing a role defines), each question bounded by a
 //! statement_timeout, and only tables the release's statements name are read (what a
 //! CASCADE reaches beyond them is sized from the catalog's statistics, never
 //! scanned). A table the release creates, or whose rows it changes before the
@@ -262,6 +263,8 @@ pub fn predict(
                 timeout.as_millis().max(1)
             ))
             .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
+            crate::door::open(&mut tx)
+                .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
             let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
             tx.rollback()
                 .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
