@@ -539,3 +539,31 @@ fn no_command_runs_planted_code_on_the_superuser_login() {
     plant_everything(&d);
     every_command(&d, &d.db.conn(), false);
 }
+
+/// The proof's temporary view (and the derived grants' one) would fire an enabled DDL
+/// event trigger: then nothing is asked (the trigger is named), and the trigger never
+/// fires for them. (Only a superuser makes an event trigger; it is limited to CREATE
+/// VIEW here because the gate and probe harness makes temporary objects of other
+/// kinds, outside the door.)
+#[test]
+fn an_event_trigger_is_never_fired_by_the_proof() {
+    let d = Door::new("door_evt");
+    d.plant();
+    d.db.exec(&format!(
+        "CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ {} END $$;
+         CREATE EVENT TRIGGER airlock_door_evt ON ddl_command_start WHEN TAG IN ('CREATE VIEW') EXECUTE FUNCTION public.on_ddl();",
+        d.planted("on_ddl")
+    ));
+    let b = d.bundle(
+        "b.tar.gz",
+        "ALTER TABLE shop.acct ALTER COLUMN amount SET NOT NULL;\n",
+        "SELECT 1;\n",
+    );
+    let (_, out) = d.run(&d.deploy_conn(), &["plan", &b]);
+    d.assert_nothing_planted_ran(&out);
+    assert!(
+        out.contains("cannot tell here (event trigger airlock_door_evt"),
+        "{out}"
+    );
+    d.db.exec("DROP EVENT TRIGGER airlock_door_evt");
+}

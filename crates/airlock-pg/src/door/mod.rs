@@ -92,7 +92,7 @@ const SAVEPOINT: &str = "airlock_door_proof";
 
 /// What an enabled DDL event trigger makes of the proof's batch: an error naming it,
 /// before the probe's CREATE VIEW could fire it (a text that is no integer).
-const EVENT_GUARD: &str = "SELECT ('airlock-door event trigger ' OPERATOR(pg_catalog.||) e.evtname::pg_catalog.text \
+pub(crate) const EVENT_GUARD: &str = "SELECT ('airlock-door event trigger ' OPERATOR(pg_catalog.||) e.evtname::pg_catalog.text \
   OPERATOR(pg_catalog.||) ' of role ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(e.evtowner)::pg_catalog.text)::pg_catalog.int4 \
 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
   AND e.evtevent OPERATOR(pg_catalog.=) ANY ('{ddl_command_start,ddl_command_end}'::pg_catalog.text[])";
