@@ -15,9 +15,11 @@
 //! Sort and group operators are recorded too (checked with a default btree operator
 //! class of a user type), and so is every relation: each must be a plain or
 //! partitioned table whose every partition and inheritance child is one too (a view,
-//! a foreign table, a materialized view: cannot tell). The question itself then runs
-//! in a savepoint of its own with `transaction_read_only` and `row_security = off`
-//! (a policy makes it fail instead of running its code), and is rolled back.
+//! a foreign table, a materialized view: cannot tell). A question of the data is then
+//! read from the proven view itself (nothing is resolved again between the proof and
+//! the answer), with `transaction_read_only` and `row_security = off` (a policy makes
+//! it fail instead of running its code), and rolled back. A question of the catalog
+//! (parameters standing in as typed NULLs for the proof) is sent after its proof.
 //! Values are made text by their type's output function, `pg_catalog.format('%s',
 //! v)` ([`text_of`]), never a cast a type's owner may have created; airlock's own
 //! operators and functions are named in `pg_catalog` explicitly. Planning can call
@@ -123,10 +125,34 @@ pub(crate) fn proof(
     tx: &mut Transaction<'_>,
     sql: &str,
 ) -> Result<Option<CannotTell>, postgres::Error> {
+    probe(tx, sql, false)
+}
+
+const END: &str = "ROLLBACK TO SAVEPOINT airlock_door_proof; RELEASE SAVEPOINT airlock_door_proof";
+
+/// The proof of `sql`. `keep`: the probe view is the question itself (its columns
+/// named uniquely), left in its savepoint, read-only with `row_security` off, when the
+/// proof finds nothing: the caller reads it and ends the savepoint ([`END`]).
+/// Otherwise the savepoint is ended here.
+fn probe(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    keep: bool,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    let (body, tail) = if keep {
+        (
+            sql.to_string(),
+            "SET LOCAL transaction_read_only = on; SET LOCAL row_security = off".to_string(),
+        )
+    } else {
+        (
+            format!("SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"),
+            END.to_string(),
+        )
+    };
     let batch = format!(
-        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; \
-         CREATE TEMPORARY VIEW {PROBE} AS SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q; \
-         EXECUTE {PREPARED}; ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; CREATE TEMPORARY VIEW {PROBE} AS {body}; \
+         EXECUTE {PREPARED}; {tail}"
     );
     let got = match tx.simple_query(&batch) {
         Ok(got) => got,
@@ -171,26 +197,31 @@ pub(crate) fn proof(
     if named.is_empty() {
         return Ok(None);
     }
+    if keep {
+        tx.batch_execute(END)?;
+    }
     Ok(Some(format!(
         "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
         named.join("; ")
     )))
 }
 
-/// Ask `sql` (no parameters) of the target's data: after the [`proof`], in a
-/// read-only savepoint with `row_security` off, always rolled back. `Ok(Err(why))`:
-/// not asked, and why.
+/// Ask `sql` (no parameters; each column named uniquely) of the target's data: made
+/// the probe view, proven, then read from that view in the proof's savepoint,
+/// read-only with `row_security` off, and rolled back. `Ok(Err(why))`: not asked, and
+/// why.
 pub(crate) fn ask(
     tx: &mut Transaction<'_>,
     sql: &str,
 ) -> Result<Result<Vec<postgres::Row>, CannotTell>, postgres::Error> {
-    if let Some(why) = proof(tx, sql)? {
+    if let Some(why) = probe(tx, sql, true)? {
         return Ok(Err(why));
     }
-    let mut sp = tx.transaction()?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")?;
-    let r = sp.query(sql, &[]);
-    sp.rollback()?;
+    // The question is read from the proven view: its rewrite rule holds the objects
+    // the proof read, so nothing is resolved again (a role that plants an operator
+    // between the proof and the question changes nothing).
+    let r = tx.query("SELECT * FROM pg_temp.airlock_door_probe", &[]);
+    tx.batch_execute(END)?;
     r.map(Ok)
 }
 
