@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod deploy;
+pub(crate) mod door;
 pub mod gates;
 pub mod ledger;
 pub mod predict;

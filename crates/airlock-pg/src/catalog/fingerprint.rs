@@ -247,19 +247,22 @@ FROM ONLY @TABLE@ t";
 
 /// `--data` (format 2): the row count and the exact sum of a 64-bit hash
 /// (`hashtextextended`, seed 0) of each row's text (the record output pg_dump's text
-/// COPY also starts from), and [`SAME_STORAGE`]. No sort, no temporary files, no size
+/// COPY also starts from), and [`SAME_STORAGE`]. The row's text is its type's output
+/// function (`record_out`, through `pg_catalog.format`, [`crate::door::text_of`]),
+/// never `(t.*)::text`, which calls a `CREATE CAST (tbl AS text)` the table's owner
+/// may have made: the same text for every row, and nothing of the owner's runs. No sort, no temporary files, no size
 /// limit, parallel workers where the planner sees fit. Proves "same multiset of rows"
 /// against accidents, not against someone choosing rows (see DESIGN.md).
 const DATA_SQL: &str = "SELECT pg_catalog.count(*)::pg_catalog.text OPERATOR(pg_catalog.||) ' ' \
 OPERATOR(pg_catalog.||) COALESCE(pg_catalog.sum(pg_catalog.hashtextextended(\
-(t.*)::pg_catalog.text COLLATE pg_catalog.\"C\", 0))::pg_catalog.text, '0'), @SAME_STORAGE@ \
+pg_catalog.format('%s', t.*) COLLATE pg_catalog.\"C\", 0))::pg_catalog.text, '0'), @SAME_STORAGE@ \
 FROM ONLY @TABLE@ t";
 
 /// `--data-strict`: the SHA-256 of each row's text, sorted in the server and streamed
 /// to airlock, which counts them and folds them into one SHA-256 (no aggregate, so no
 /// size limit; the sort spills to temporary files on large tables).
 const STRICT_SQL: &str = "COPY (SELECT pg_catalog.sha256(pg_catalog.convert_to(\
-(t.*)::pg_catalog.text, pg_catalog.getdatabaseencoding())) FROM ONLY @TABLE@ t ORDER BY 1) \
+pg_catalog.format('%s', t.*), pg_catalog.getdatabaseencoding())) FROM ONLY @TABLE@ t ORDER BY 1) \
 TO STDOUT";
 
 /// [`SAME_STORAGE`] on its own, after a `--data-strict` COPY.
@@ -1028,6 +1031,16 @@ pub fn diff_changes(a: &Fingerprint, b: &Fingerprint) -> Vec<SchemaChange> {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// A row's text is made by the door's output-function form, never a cast.
+    #[test]
+    fn row_text_is_the_doors() {
+        let row = crate::door::text_of("t.*");
+        for sql in [DATA_SQL, STRICT_SQL] {
+            assert!(sql.contains(&row), "{sql}");
+            assert!(!sql.contains("(t.*)::"), "{sql}");
+        }
+    }
 
     /// Every statement `compute` sends, for each server-version variant.
     fn everything_sent() -> Vec<(String, String)> {

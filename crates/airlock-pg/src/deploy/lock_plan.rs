@@ -158,8 +158,8 @@ pub fn size(
     };
     let from = format!(
         "FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n \
-         JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n) \
-         WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I', 't')"
+         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(n)::pg_catalog.oid \
+         WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,m,i,I,t}}'::pg_catalog.\"char\"[])"
     );
     let mut warning = None;
     let rows = match read(
@@ -201,10 +201,12 @@ pub fn size(
 /// heap's, its indexes' and its TOAST table's pages as of the last VACUUM/ANALYZE.
 const CATALOG_SIZES: &str = "SELECT n, c.relpages::bigint::text, \
      ((c.relpages::bigint \
-       + COALESCE((SELECT pg_catalog.sum(i.relpages) FROM pg_catalog.pg_index x \
-                   JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid), 0) \
-       + COALESCE((SELECT t.relpages FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid), 0)) \
-      * pg_catalog.current_setting('block_size')::bigint)::bigint::text, \
+       OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(i.relpages) FROM pg_catalog.pg_index x \
+                   JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid \
+                   WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid), 0) \
+       OPERATOR(pg_catalog.+) COALESCE((SELECT t.relpages FROM pg_catalog.pg_class t \
+                   WHERE t.oid OPERATOR(pg_catalog.=) c.reltoastrelid), 0)) \
+      OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::bigint)::bigint::text, \
      c.reltuples::bigint::text";
 
 /// Who holds ACCESS EXCLUSIVE on the relations named (`list`, quoted literals): the
@@ -219,9 +221,9 @@ fn locked_by_others(
         .simple_query(&format!(
             "BEGIN READ ONLY; SET LOCAL search_path TO {path}; \
              SELECT DISTINCT l.relation::pg_catalog.regclass::text, l.pid::text \
-             FROM pg_catalog.pg_locks l WHERE l.granted AND l.mode = 'AccessExclusiveLock' \
-             AND l.pid <> pg_catalog.pg_backend_pid() AND l.relation IN \
-             (SELECT pg_catalog.to_regclass(n) FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n) \
+             FROM pg_catalog.pg_locks l WHERE l.granted AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' \
+             AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() AND l.relation OPERATOR(pg_catalog.=) ANY \
+             (SELECT pg_catalog.to_regclass(n)::pg_catalog.oid FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n) \
              ORDER BY 1, 2; ROLLBACK"
         ))
         .unwrap_or_default();

@@ -82,7 +82,8 @@ fn lock_plan(
 }
 
 /// The predictions for the tiers this plan would run, and their check row (the
-/// verdict is judged again with it, after every check apply makes).
+/// verdict is judged again with it, after every check apply makes); asked only when
+/// the bundle-role check passed.
 fn predictions(
     client: &mut postgres::Client,
     vb: &VerifiedBundle,
@@ -92,6 +93,18 @@ fn predictions(
 ) -> PlanReport {
     if report.tiers.is_empty() {
         return report;
+    }
+    // One door: nothing reads the target's data before the login and the role bundle
+    // SQL runs as have passed; a refusal (or a check not reached) asks nothing more.
+    let role_passed = report.checks.iter().any(|c| {
+        c.check == CheckName::BundleRole
+            && matches!(c.verdict, CheckVerdict::Ok | CheckVerdict::Warn)
+    });
+    if !role_passed {
+        let why = "not asked: the bundle-role check did not pass, and nothing reads the target's data before it does";
+        report.push(Check::skipped(CheckName::PredictedFailures, why));
+        report.push(Check::skipped(CheckName::Destroys, why));
+        return report.finish();
     }
     let tiers: Vec<String> = report.tiers.iter().map(|t| t.name.clone()).collect();
     let p = crate::predict::predict(client, vb, &tiers, timeout, ahead);

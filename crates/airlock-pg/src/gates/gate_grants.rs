@@ -176,9 +176,12 @@ fn resolve(
 ) -> Result<Result<(), String>, DbError> {
     let mut sp = tx.transaction().map_err(|e| sql_err("savepoint", &e))?;
     let body = sql.trim_end().trim_end_matches(';');
+    // One door: the temporary view would fire an enabled DDL event trigger; the
+    // guard refuses first, naming it.
     let made = sp.batch_execute(&format!(
-        "{}CREATE TEMPORARY VIEW {VIEW} AS {body}\n; SET LOCAL search_path = pg_catalog, pg_temp",
-        pins.prelude()
+        "{}{}; CREATE TEMPORARY VIEW {VIEW} AS {body}\n; SET LOCAL search_path = pg_catalog, pg_temp",
+        pins.prelude(),
+        crate::door::EVENT_GUARD
     ));
     let out = match made {
         Err(e) => Err(pg_message(&e)),

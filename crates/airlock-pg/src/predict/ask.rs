@@ -27,9 +27,20 @@ impl Answer {
     }
 }
 
-/// Run `sql` in a savepoint (a question cut short does not end the others). Its
-/// parameters are text; it is sent unprepared, with their types (one round trip, not
-/// a prepare and an execute).
+/// A question of the target's data, through the door ([`crate::door::ask`]): its rows,
+/// or (`Err`) the answer that it was not asked and why.
+pub(super) fn data(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+) -> Result<Result<Vec<postgres::Row>, Answer>, postgres::Error> {
+    Ok(crate::door::ask(tx, sql)?.map_err(Answer::Unasked))
+}
+
+/// Run `sql`, a question of the catalog, in a savepoint (a question cut short does
+/// not end the others), once the door proved it calls nothing a role
+/// defines (it runs under the bundle's search_path, where a planted
+/// `public.=(oid, regclass)` would beat `pg_catalog`'s `oid = oid`). Its parameters are text; it is sent unprepared,
+/// with their types (one round trip, not a prepare and an execute).
 pub(super) fn rows(
     tx: &mut Transaction<'_>,
     sql: &str,
@@ -44,6 +55,9 @@ pub(super) fn rows(
             )
         })
         .collect();
+    if let Some(why) = crate::door::proof_with(tx, sql, params.len(), "pg_catalog.text")? {
+        return Err(crate::door::refused(tx, &why));
+    }
     let mut sp = tx.transaction()?;
     let r = sp.query_typed(sql, &typed);
     sp.rollback()?;
@@ -76,13 +90,14 @@ pub(super) fn cols(columns: &[String], alias: &str) -> Vec<String> {
         .collect()
 }
 
-/// The key of a row as text: one column, or a ROW of several.
+/// The key of a row as text (by its type's output function, never a cast): one
+/// column, or a ROW of several.
 pub(super) fn key_expr(columns: &[String], alias: &str) -> String {
     let c = cols(columns, alias);
     if c.len() == 1 {
-        format!("({})::text", c[0])
+        crate::door::text_of(&c[0])
     } else {
-        format!("ROW({})::text", c.join(", "))
+        crate::door::text_of(&format!("ROW({})", c.join(", ")))
     }
 }
 
@@ -97,7 +112,7 @@ pub(super) fn row_key(primary: Option<&Vec<String>>) -> (String, String) {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        _ => ("ctid::text".into(), "ctid".into()),
+        _ => (crate::door::text_of("ctid"), "ctid".into()),
     }
 }
 
@@ -107,13 +122,15 @@ pub(super) fn keyed(
     select: &str,
     what: String,
 ) -> Result<Answer, postgres::Error> {
-    let got = rows(
+    let got = match data(
         tx,
         &format!(
-            "SELECT k, count(*) OVER ()::bigint FROM ({select}) AS airlock_q(k) LIMIT {KEYS_SHOWN}"
+            "SELECT k, pg_catalog.count(*) OVER ()::pg_catalog.int8 FROM ({select}) AS airlock_q(k) LIMIT {KEYS_SHOWN}"
         ),
-        &[],
-    )?;
+    )? {
+        Ok(got) => got,
+        Err(not) => return Ok(not),
+    };
     Ok(Answer::Rows {
         count: Some(got.first().map_or(0, |r| r.get(1))),
         keys: got
@@ -134,18 +151,21 @@ pub(super) fn unique(
 ) -> Result<Answer, postgres::Error> {
     let c = cols(columns, "");
     let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-    let got = rows(
+    let got = match data(
         tx,
         &format!(
-            "SELECT k, n, count(*) OVER ()::bigint, (sum(n) OVER ())::bigint FROM \
-             (SELECT {} AS k, count(*) AS n FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d \
+            "SELECT k, n, pg_catalog.count(*) OVER ()::pg_catalog.int8, (pg_catalog.sum(n) OVER ())::pg_catalog.int8 FROM \
+             (SELECT {} AS k, pg_catalog.count(*) AS n FROM {t} WHERE {} GROUP BY {} \
+              HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) d \
              ORDER BY n DESC LIMIT {KEYS_SHOWN}",
             key_expr(columns, ""),
             not_null.join(" AND "),
             c.join(", ")
         ),
-        &[],
-    )?;
+    )? {
+        Ok(got) => got,
+        Err(not) => return Ok(not),
+    };
     let groups: i64 = got.first().map_or(0, |r| r.get(2));
     let dup_rows: i64 = got.first().map_or(0, |r| r.get(3));
     let keys: Vec<String> = got
@@ -165,11 +185,16 @@ pub(super) fn unique(
     let mut count = dup_rows;
     if primary {
         let null: Vec<String> = c.iter().map(|c| format!("{c} IS NULL")).collect();
-        let n = rows(
+        let n = match data(
             tx,
-            &format!("SELECT count(*) FROM {t} WHERE {}", null.join(" OR ")),
-            &[],
-        )?;
+            &format!(
+                "SELECT pg_catalog.count(*) FROM {t} WHERE {}",
+                null.join(" OR ")
+            ),
+        )? {
+            Ok(n) => n,
+            Err(not) => return Ok(not),
+        };
         let nulls: i64 = n[0].get(0);
         if nulls > 0 {
             what.push_str(&format!(", or with a NULL key column ({nulls})"));
@@ -206,7 +231,7 @@ pub(super) fn foreign_key(
             tx,
             "SELECT a.attname::text FROM pg_catalog.pg_constraint k \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
-             WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.contype = 'p' \
+             WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.contype = 'p' \
              ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
             &[r],
         )?
@@ -227,7 +252,7 @@ pub(super) fn foreign_key(
     let eq: Vec<String> = here
         .iter()
         .zip(&there)
-        .map(|(a, b)| format!("{b} = {a}"))
+        .map(|(a, b)| format!("{b} OPERATOR(pg_catalog.=) {a}"))
         .collect();
     let mut missing = format!(
         "({}) AND NOT EXISTS (SELECT 1 FROM {r} p WHERE {})",

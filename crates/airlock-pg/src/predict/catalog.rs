@@ -119,10 +119,10 @@ impl Catalog {
         let got = rows_typed(
             tx,
             "SELECT 'r', x, ns.nspname::text, NULL::bool, c.relname::text FROM pg_catalog.unnest($1::text[]) AS x \
-               LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x) \
+               LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(x) \
                LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
              UNION ALL SELECT 't', x, ns.nspname::text, NULL, NULL FROM pg_catalog.unnest($2::text[]) AS x \
-               LEFT JOIN pg_catalog.pg_type t ON t.oid = pg_catalog.to_regtype(x) \
+               LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(x) \
                LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = t.typnamespace \
              UNION ALL SELECT 's', x, NULL, EXISTS (SELECT 1 FROM pg_catalog.pg_namespace ns WHERE ns.nspname = x), NULL \
                FROM pg_catalog.unnest($3::text[]) AS x \
@@ -230,7 +230,7 @@ impl Catalog {
              FROM pg_catalog.pg_index i \
              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-             WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+             WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
                AND i.indexprs IS NULL AND i.indimmediate \
              GROUP BY i.indexrelid, i.indisprimary",
             &[qualified(table).as_str()],
@@ -263,6 +263,9 @@ fn rows_typed(
             )
         })
         .collect();
+    if let Some(why) = crate::door::proof_with(tx, sql, params.len(), "pg_catalog.text[]")? {
+        return Err(crate::door::refused(tx, &why));
+    }
     let mut sp = tx.transaction()?;
     let r = sp.query_typed(sql, &typed);
     sp.rollback()?;

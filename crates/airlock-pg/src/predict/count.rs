@@ -19,7 +19,7 @@ pub(super) fn count_rows(
     let got = ask::rows(
         tx,
         "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
-         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+         FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
         &[qualified(r).as_str()],
     )?;
     let Some(row) = got.first() else {
@@ -27,8 +27,15 @@ pub(super) fn count_rows(
     };
     let (estimate, bytes): (i64, i64) = (row.get(0), row.get(1));
     if (0..EXACT_BELOW).contains(&estimate) || estimate < 0 {
-        let n = ask::rows(tx, &format!("SELECT count(*) FROM {}", qualified(r)), &[])?;
-        return Ok(Some((n[0].get(0), true, bytes)));
+        let n = ask::data(
+            tx,
+            &format!("SELECT pg_catalog.count(*) FROM {}", qualified(r)),
+        )?;
+        return Ok(match n {
+            Ok(n) => Some((n[0].get(0), true, bytes)),
+            // Not a plain table (a policy, a foreign partition…): the estimate.
+            Err(_) => Some((estimate.max(0), false, bytes)),
+        });
     }
     Ok(Some((estimate, false, bytes)))
 }
@@ -36,6 +43,8 @@ pub(super) fn count_rows(
 fn note_of(e: &postgres::Error, what: &str) -> String {
     if e.code() == Some(&SqlState::QUERY_CANCELED) {
         format!("cannot {what} in time (--predict-timeout)")
+    } else if let Some(why) = crate::door::refusal(e) {
+        format!("not counted: {why}")
     } else {
         format!("not counted ({})", pg_message(e))
     }
@@ -146,16 +155,17 @@ fn count_filtered(
         );
         return true;
     };
-    let got = ask::rows(
+    let got = ask::data(
         tx,
-        &format!("SELECT count(*) FROM {} WHERE {f}", qualified(t)),
-        &[],
+        &format!("SELECT pg_catalog.count(*) FROM {} WHERE {f}", qualified(t)),
     );
     match got {
-        Ok(r) => {
+        Ok(Ok(r)) => {
             d.rows = Some(r[0].get(0));
             d.exact = true;
         }
+        Ok(Err(Answer::Unasked(why))) => d.note = Some(format!("not counted: {why}")),
+        Ok(Err(_)) => d.note = Some("not counted".into()),
         Err(e) => d.note = Some(note_of(&e, "count")),
     }
     true
@@ -181,7 +191,7 @@ pub(super) fn constraint_in_catalog(
                    AND d.objid = k.oid AND d.refobjid >= 16384 \
                    AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass)), \
            (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = k.confrelid) \
-         FROM pg_catalog.pg_constraint k WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.conname = $2",
+         FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.conname = $2",
         &[qualified(t).as_str(), name],
     )?;
     let Some(r) = got.first() else {

@@ -7,13 +7,18 @@
 //! type change rounds away), asked of the target before anything runs; and whether
 //! the release declared what it destroys (`[[tier]] destroys`).
 //!
-//! Invariant: read only (one READ ONLY transaction, always rolled back), each question
-//! bounded by a statement_timeout, and only tables the release's statements name are
-//! read (what a CASCADE reaches beyond them is sized from the catalog's statistics,
-//! never scanned). A table the release creates, or whose rows it changes before the
+//! Invariant: read only (one transaction, always rolled back; each question of the
+//! data in a savepoint of its own under `transaction_read_only`, each question of the
+//! catalog proven by the door to call nothing a role defines), each question bounded by a
+//! statement_timeout, and only tables the release's statements name are read (what a
+//! CASCADE reaches beyond them is sized from the catalog's statistics, never
+//! scanned). A table the release creates, or whose rows it changes before the
 //! statement, is named as not predictable here, never queried; a question cut short is
-//! a warning, never a silent GO. No function the database defines is run: an
-//! expression is asked about only when every function and cast in it is built in.
+//! a warning, never a silent GO. Every question of the data goes through the one door
+//! ([`crate::door`]): nothing a database role defines runs (a CHECK, USING or WHERE
+//! that calls an operator, function or cast a role made is "cannot tell here",
+//! naming it). The transaction is not READ ONLY as a whole because the door's proof
+//! creates (and rolls back) a temporary view; each question is.
 
 mod ask;
 mod cast;
@@ -249,16 +254,17 @@ pub fn predict(
         } else {
             let mut tx = client
                 .build_transaction()
-                .read_only(true)
                 .start()
-                .map_err(|e| sql_err("starting the predictions' read-only transaction", &e))?;
+                .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
             let path = vb.manifest().spec().target.search_path();
             tx.batch_execute(&format!(
-                "SET LOCAL search_path TO {}; SET LOCAL statement_timeout = '{}ms'",
+                "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",
                 render_search_path(&path),
                 timeout.as_millis().max(1)
             ))
             .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
+            crate::door::open(&mut tx)
+                .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
             let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
             tx.rollback()
                 .map_err(|e| sql_err("ending the predictions' transaction", &e))?;

@@ -309,7 +309,7 @@ pub(super) fn truncate(
            pg_catalog.format('table %s', c.oid::pg_catalog.regclass) \
          FROM refs r JOIN pg_catalog.pg_class c ON c.oid = r.oid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE r.oid <> pg_catalog.to_regclass($1) ORDER BY 5 LIMIT 5000",
+         WHERE r.oid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass($1) ORDER BY 5 LIMIT 5000",
         &[qualified(&t).as_str()],
     );
     let Ok(got) = got else {

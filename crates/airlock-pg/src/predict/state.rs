@@ -78,7 +78,12 @@ pub(super) fn settle(mut p: Prediction, answer: Result<Answer, postgres::Error>)
             p.reason =
                 "cannot tell in time (the question was cut short by --predict-timeout)".into();
         }
-        Err(e) => p.reason = format!("not predictable here ({})", pg_message(&e)),
+        Err(e) => {
+            p.reason = match crate::door::refusal(&e) {
+                Some(why) => why,
+                None => format!("not predictable here ({})", pg_message(&e)),
+            }
+        }
     }
     p
 }

@@ -161,9 +161,9 @@ pub(crate) fn tables_to_measure(
         .query(
             "SELECT DISTINCT c.oid, n.nspname::text, c.relname::text \
              FROM pg_catalog.unnest($1::text[]) AS x \
-             JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x) \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'm') LIMIT 100",
+             JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(x)::pg_catalog.oid \
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+             WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::pg_catalog.\"char\"[]) LIMIT 100",
             &[&names],
         )
         .map_err(|e| crate::sql_err("looking up the tables to measure", &e))?;

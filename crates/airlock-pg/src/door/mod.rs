@@ -1,0 +1,286 @@
+//! One door (DESIGN §5.1): every question airlock itself asks of the target's data
+//! goes through this module, and nothing a database role defines (a function, an
+//! operator, a cast, a type or domain it made, a policy, a view's query) runs while
+//! it is asked.
+//!
+//! Invariant: a question is sent only after a proof, made on the same session under
+//! the same search_path and before anything plans it, that it depends on nothing but
+//! built-in objects and plain tables. The proof is PostgreSQL's own parse analysis:
+//! in a savepoint that is always rolled back, `CREATE TEMP VIEW airlock_door_probe AS
+//! <the exact question>`, then the dependencies `pg_depend` recorded for the view's
+//! rewrite rule. Built-in (pinned) objects are never recorded there, so any recorded
+//! function, operator, cast, type (but an enum, whose I/O and operators are built in),
+//! collation or text-search object is code or behaviour a role chose: the answer is
+//! "cannot tell here (it calls X, which role R defines)", a warning, never a call.
+//! Sort and group operators are recorded too (checked with a default btree operator
+//! class of a user type), and so is every relation: each must be a plain or
+//! partitioned table whose every partition and inheritance child is one too (a view,
+//! a foreign table, a materialized view: cannot tell). A question of the data is then
+//! read from the proven view itself (nothing is resolved again between the proof and
+//! the answer), with `transaction_read_only` and `row_security = off` (a policy makes
+//! it fail instead of running its code), and rolled back. A question of the catalog
+//! (parameters standing in as typed NULLs for the proof) is sent after its proof.
+//! Values are made text by their type's output function, `pg_catalog.format('%s',
+//! v)` ([`text_of`]), never a cast a type's owner may have created; airlock's own
+//! operators and functions are named in `pg_catalog` explicitly. Planning can call
+//! immutable functions (constant folding): the proof comes first, so there are none
+//! to call. The probe's CREATE VIEW would fire event triggers (which only superusers
+//! make); when one is enabled for DDL, nothing is asked.
+
+use crate::pg_message;
+use postgres::error::SqlState;
+use postgres::Transaction;
+
+/// The name of the probe view (temporary, rolled back with its savepoint).
+const PROBE: &str = "airlock_door_probe";
+
+/// What a question depends on that is not built in (a row per object: its
+/// description and owner), or the relation it reads that is not a plain table.
+const DEPENDENCIES: &str = "WITH RECURSIVE v AS ( \
+  SELECT c.oid FROM pg_catalog.pg_class c \
+  WHERE c.relname OPERATOR(pg_catalog.=) 'airlock_door_probe' \
+    AND c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() \
+), deps AS ( \
+  SELECT DISTINCT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d \
+  JOIN pg_catalog.pg_rewrite w ON w.oid OPERATOR(pg_catalog.=) d.objid \
+  JOIN v ON w.ev_class OPERATOR(pg_catalog.=) v.oid \
+  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+    AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+         AND d.refobjid OPERATOR(pg_catalog.=) v.oid) \
+), tree(oid) AS ( \
+  SELECT deps.refobjid FROM deps \
+  WHERE deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid \
+) \
+SELECT pg_catalog.pg_describe_object(deps.refclassid, deps.refobjid, 0), \
+  pg_catalog.pg_get_userbyid(COALESCE(p.proowner, o.oprowner, t.typowner, l.collowner, \
+    cp.proowner, ct.typowner, 0::pg_catalog.oid))::pg_catalog.text \
+FROM deps \
+LEFT JOIN pg_catalog.pg_proc p ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+  AND p.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_operator o ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass \
+  AND o.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_type t ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
+  AND t.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_collation l ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass \
+  AND l.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_cast k ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_cast'::pg_catalog.regclass \
+  AND k.oid OPERATOR(pg_catalog.=) deps.refobjid \
+LEFT JOIN pg_catalog.pg_proc cp ON cp.oid OPERATOR(pg_catalog.=) k.castfunc \
+LEFT JOIN pg_catalog.pg_type ct ON ct.oid OPERATOR(pg_catalog.=) k.castsource \
+WHERE deps.refclassid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  AND deps.refclassid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+  AND NOT COALESCE(t.typtype OPERATOR(pg_catalog.=) 'e', false) \
+UNION ALL \
+SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0) \
+  OPERATOR(pg_catalog.||) ' (not a plain table)', pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text \
+FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
+WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
+LIMIT 5";
+
+/// A value as text, by its type's output function (`record_out` for a row,
+/// `enum_out` for an enum): the text an I/O cast gives, without the cast a type's
+/// owner may have created (`CREATE CAST (tier AS text)`).
+pub(crate) fn text_of(expr: &str) -> String {
+    format!("pg_catalog.format('%s', {expr})")
+}
+
+/// Why a question was not asked: a sentence for the operator, naming what it would
+/// have called and who defines it.
+pub(crate) type CannotTell = String;
+
+/// The savepoint the proof runs in (its own name: balanced within [`proof`]).
+const SAVEPOINT: &str = "airlock_door_proof";
+
+/// What an enabled DDL event trigger makes of the proof's batch: an error naming it,
+/// before the probe's CREATE VIEW could fire it (a text that is no integer).
+pub(crate) const EVENT_GUARD: &str = "SELECT ('airlock-door event trigger ' OPERATOR(pg_catalog.||) e.evtname::pg_catalog.text \
+  OPERATOR(pg_catalog.||) ' of role ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(e.evtowner)::pg_catalog.text)::pg_catalog.int4 \
+FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
+  AND e.evtevent OPERATOR(pg_catalog.=) ANY ('{ddl_command_start,ddl_command_end}'::pg_catalog.text[])";
+
+/// The session's prepared [`DEPENDENCIES`] (planning it costs 2.5-8 ms, more than the
+/// rest of a proof).
+const PREPARED: &str = "airlock_door_dependencies";
+
+/// Make the door ready on this session: [`DEPENDENCIES`] prepared once (a prepared
+/// statement is the session's, whatever becomes of the transaction). Called before the
+/// first [`proof`]; a proof without it fails closed ("cannot tell here").
+pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+    let there = tx.query_one(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements p \
+         WHERE p.name OPERATOR(pg_catalog.=) 'airlock_door_dependencies')",
+        &[],
+    )?;
+    if !there.get::<_, bool>(0) {
+        tx.batch_execute(&format!("PREPARE {PREPARED} AS {DEPENDENCIES}"))?;
+    }
+    Ok(())
+}
+
+/// What the proof found: nothing (the question may be asked), or why not. One round
+/// trip: the savepoint, the event-trigger guard, the probe view, its dependencies and
+/// the rollback go in one message; a failure rolls the savepoint back in a second.
+pub(crate) fn proof(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    probe(tx, sql, false)
+}
+
+const END: &str = "ROLLBACK TO SAVEPOINT airlock_door_proof; RELEASE SAVEPOINT airlock_door_proof";
+
+/// The proof of `sql`. `keep`: the probe view is the question itself (its columns
+/// named uniquely), left in its savepoint, read-only with `row_security` off, when the
+/// proof finds nothing: the caller reads it and ends the savepoint ([`END`]).
+/// Otherwise the savepoint is ended here.
+fn probe(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    keep: bool,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    let (body, tail) = if keep {
+        (
+            sql.to_string(),
+            "SET LOCAL transaction_read_only = on; SET LOCAL row_security = off".to_string(),
+        )
+    } else {
+        (
+            format!("SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"),
+            END.to_string(),
+        )
+    };
+    let batch = format!(
+        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; CREATE TEMPORARY VIEW {PROBE} AS {body}; \
+         EXECUTE {PREPARED}; {tail}"
+    );
+    let got = match tx.simple_query(&batch) {
+        Ok(got) => got,
+        Err(e) => {
+            tx.batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+            ))?;
+            let message = e.as_db_error().map(|d| d.message().to_string());
+            if let Some(m) = message.as_deref() {
+                if let Some(i) = m.find("airlock-door event trigger ") {
+                    let what = m[i + "airlock-door ".len()..].trim_end_matches('"');
+                    return Ok(Some(format!(
+                        "cannot tell here ({what} would run on airlock's probe)"
+                    )));
+                }
+            }
+            // Cut short (a lock another session holds, the timeout): the question's
+            // own answer, "cannot tell in time".
+            if matches!(
+                e.code(),
+                Some(&SqlState::QUERY_CANCELED | &SqlState::LOCK_NOT_AVAILABLE)
+            ) {
+                return Err(e);
+            }
+            return Ok(Some(format!(
+                "cannot tell here (airlock's proof that the question calls nothing a role defines could not be made: {})",
+                pg_message(&e)
+            )));
+        }
+    };
+    let named: Vec<String> = got
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(format!(
+                "{}, which role {} defines",
+                r.get(0).unwrap_or("?"),
+                r.get(1).unwrap_or("?")
+            )),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    if keep {
+        tx.batch_execute(END)?;
+    }
+    Ok(Some(format!(
+        "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
+        named.join("; ")
+    )))
+}
+
+/// Ask `sql` (no parameters; each column named uniquely) of the target's data: made
+/// the probe view, proven, then read from that view in the proof's savepoint,
+/// read-only with `row_security` off, and rolled back. `Ok(Err(why))`: not asked, and
+/// why.
+pub(crate) fn ask(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+) -> Result<Result<Vec<postgres::Row>, CannotTell>, postgres::Error> {
+    if let Some(why) = probe(tx, sql, true)? {
+        return Ok(Err(why));
+    }
+    // The question is read from the proven view: its rewrite rule holds the objects
+    // the proof read, so nothing is resolved again (a role that plants an operator
+    // between the proof and the question changes nothing).
+    let r = tx.query("SELECT * FROM pg_temp.airlock_door_probe", &[]);
+    tx.batch_execute(END)?;
+    r.map(Ok)
+}
+
+/// [`proof`] of a question with parameters (`$1`…`$n`, each of the SQL type `ty`):
+/// each stands in as a typed NULL, so PostgreSQL resolves every name, function and
+/// operator exactly as it will for the question sent with its parameters' types.
+pub(crate) fn proof_with(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: usize,
+    ty: &str,
+) -> Result<Option<CannotTell>, postgres::Error> {
+    let mut text = sql.to_string();
+    for i in (1..=params).rev() {
+        text = text.replace(&format!("${i}"), &format!("(NULL::{ty})"));
+    }
+    proof(tx, &text)
+}
+
+/// The error a question not asked fails with, carrying why (an error the server
+/// raised for airlock's own DO block, so callers see it as any failed question).
+pub(crate) fn refused(tx: &mut Transaction<'_>, why: &str) -> postgres::Error {
+    let raise = format!(
+        "DO $airlock_door$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = {}; END $airlock_door$",
+        crate::session::hermetic::quote_literal(why)
+    );
+    let attempt = (|| {
+        let mut sp = tx.transaction()?;
+        // A DO block that raises cannot succeed; were it to, a division by zero is
+        // the error.
+        let r = sp
+            .batch_execute(&raise)
+            .and_then(|()| sp.batch_execute("SELECT 1 OPERATOR(pg_catalog./) 0"));
+        sp.rollback()?;
+        r
+    })();
+    match attempt {
+        Err(e) => e,
+        Ok(()) => unreachable!("a division by zero succeeded"),
+    }
+}
+
+/// The reason a question was refused by [`refused`], if `e` is that refusal (the
+/// sentence alone, without the DO block's context).
+pub(crate) fn refusal(e: &postgres::Error) -> Option<String> {
+    e.as_db_error()
+        .filter(|d| d.code() == &SqlState::INSUFFICIENT_PRIVILEGE)
+        .map(|d| d.message())
+        .filter(|m| m.starts_with("cannot tell here ("))
+        .map(str::to_string)
+}
+
+/// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on
+/// the same expressions), in a read-only savepoint with `row_security` off, rolled
+/// back: its error, if any.
+pub(crate) fn run_proven(tx: &mut Transaction<'_>, body: &str) -> Result<(), postgres::Error> {
+    let mut sp = tx.transaction()?;
+    sp.batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")?;
+    let r = sp.batch_execute(body);
+    sp.rollback()?;
+    r
+}
