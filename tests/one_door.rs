@@ -567,3 +567,97 @@ fn an_event_trigger_is_never_fired_by_the_proof() {
     );
     d.db.exec("DROP EVENT TRIGGER airlock_door_evt");
 }
+
+/// The predictions' questions of the catalog are fixed and name every function,
+/// operator and type in `pg_catalog`, so the door asks no proof of them: under a
+/// bundle search_path that puts `public` before `pg_catalog`, where an unqualified
+/// `oid = oid`, `oid < 16384`, `to_regclass(…)` or `format_type(…)` would be the
+/// planted ones, `plan` still answers every question (before: each catalog question
+/// was refused by its proof, "cannot tell here") and runs nothing planted.
+#[test]
+fn the_catalog_questions_reach_nothing_planted_under_a_path_that_puts_pg_catalog_last() {
+    let d = Door::new("door_fixed");
+    d.plant();
+    let p = |w: &str| d.planted(w);
+    d.db.exec_as(
+        &d.evil,
+        &format!(
+            "CREATE FUNCTION public.oideq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = public.oideq);
+             CREATE FUNCTION public.oidlt(oid, integer) RETURNS boolean LANGUAGE plpgsql AS $$ {} RETURN true; END $$;
+             CREATE OPERATOR public.< (LEFTARG = oid, RIGHTARG = integer, FUNCTION = public.oidlt);
+             CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS $$ {} RETURN NULL; END $$;
+             CREATE FUNCTION public.format_type(oid, integer) RETURNS text LANGUAGE plpgsql AS $$ {} RETURN 'x'; END $$;",
+            p("oideq"),
+            p("oidlt"),
+            p("to_regclass"),
+            p("format_type")
+        ),
+    );
+    d.db.exec_as(
+        &d.owner,
+        "CREATE TABLE shop.parent (id int PRIMARY KEY, v int);
+         CREATE TABLE shop.child (id int PRIMARY KEY, pid int, note text);
+         CREATE TABLE shop.gone (id int);
+         INSERT INTO shop.parent VALUES (1, NULL), (2, 2);
+         INSERT INTO shop.child VALUES (1, 1, 'a'), (2, 3, 'b'), (3, 3, 'b');
+         INSERT INTO shop.gone VALUES (1), (2);
+         ANALYZE shop.parent, shop.child, shop.gone;",
+    );
+    let s = MiniSource::new(
+        &d.dir().join("src-fixed"),
+        &d.db.name,
+        "SELECT true AS ready",
+        &[(
+            "one",
+            "ALTER TABLE shop.parent ALTER COLUMN v SET NOT NULL;\n\
+             ALTER TABLE shop.child ADD CONSTRAINT child_pid FOREIGN KEY (pid) REFERENCES shop.parent;\n\
+             ALTER TABLE shop.child ADD CONSTRAINT child_note UNIQUE (note);\n\
+             ALTER TABLE shop.child ALTER COLUMN note TYPE varchar(40);\n\
+             DROP TABLE shop.gone;\n",
+            false,
+        )],
+        "SELECT 1;\n",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replacen(
+        "\n\n[params.code]",
+        "\nsearch_path = [\"public\", \"pg_catalog\"]\n\n[params.code]",
+        1,
+    );
+    assert!(text.contains("search_path"));
+    std::fs::write(&toml, text).unwrap();
+    pack(d.dir(), &s.dir, "rm.key", "fixed.tar.gz");
+
+    let (c, out) = d.run(&d.deploy_conn(), &["plan", "fixed.tar.gz"]);
+    d.assert_nothing_planted_ran(&out);
+    assert_eq!(c, 1, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&out[..out.rfind('}').map_or(0, |i| i + 1)]).expect("plan --json");
+    assert!(!out.contains("cannot tell here"), "{out}");
+    let not_null = prediction(&v, 1);
+    assert_eq!(
+        (&not_null["outcome"], &not_null["count"]),
+        (&"fails".into(), &1.into()),
+        "{not_null:#}"
+    );
+    let fk = prediction(&v, 2);
+    assert_eq!(
+        (&fk["outcome"], &fk["count"]),
+        (&"fails".into(), &2.into()),
+        "the referenced table's primary key was read: {fk:#}"
+    );
+    let unique = prediction(&v, 3);
+    assert_eq!(
+        (&unique["outcome"], &unique["count"]),
+        (&"fails".into(), &2.into()),
+        "{unique:#}"
+    );
+    assert_eq!(prediction(&v, 4)["outcome"], "passes", "{v:#}");
+    let destroys = v["predictions"]["destroys"].as_array().expect("destroys");
+    let gone = destroys
+        .iter()
+        .find(|x| x["line"] == 5)
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(gone["rows"], 2, "{gone:#}");
+}

@@ -1028,7 +1028,7 @@ pub fn diff_changes(a: &Fingerprint, b: &Fingerprint) -> Vec<SchemaChange> {
 
 // These tests parse the statements with PostgreSQL's parser.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::Value;
 
@@ -1193,6 +1193,20 @@ mod tests {
             }
             _ => {}
         }
+    }
+
+    /// Every construct of `sql` that could resolve outside `pg_catalog` (a function,
+    /// operator, type or relation a role could plant under the search_path), as shown.
+    pub(crate) fn outside_pg_catalog(sql: &str) -> Vec<String> {
+        let parsed =
+            airlock_sql::pg_query::parse(sql, airlock_sql::pg_query::ParserOptions::DEFAULT)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let tree = serde_json::to_value(&parsed.protobuf).expect("parse tree as JSON");
+        let mut ctes = vec![];
+        cte_names(&tree, &mut ctes);
+        let mut bad = vec![];
+        walk(&tree, &ctes, &mut bad);
+        bad
     }
 
     #[test]

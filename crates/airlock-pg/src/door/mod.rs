@@ -19,7 +19,11 @@
 //! read from the proven view itself (nothing is resolved again between the proof and
 //! the answer), with `transaction_read_only` and `row_security = off` (a policy makes
 //! it fail instead of running its code), and rolled back. A question of the catalog
-//! (parameters standing in as typed NULLs for the proof) is sent after its proof.
+//! needs no proof: each is fixed in airlock's source (`predict::ask::Fixed`), and
+//! every function, operator, type and relation in it is named in `pg_catalog`, where
+//! a role can create nothing (a unit test parses each one), so nothing a role
+//! defines is reached from it under any search_path; the bundle supplies only its
+//! parameters.
 //! Values are made text by their type's output function, `pg_catalog.format('%s',
 //! v)` ([`text_of`]), never a cast a type's owner may have created; airlock's own
 //! operators and functions are named in `pg_catalog` explicitly. Planning can call
@@ -89,7 +93,7 @@ pub(crate) fn text_of(expr: &str) -> String {
 /// have called and who defines it.
 pub(crate) type CannotTell = String;
 
-/// The savepoint the proof runs in (its own name: balanced within [`proof`]).
+/// The savepoint the proof runs in (its own name: balanced within [`ask`]).
 const SAVEPOINT: &str = "airlock_door_proof";
 
 /// What an enabled DDL event trigger makes of the proof's batch: an error naming it,
@@ -105,7 +109,7 @@ const PREPARED: &str = "airlock_door_dependencies";
 
 /// Make the door ready on this session: [`DEPENDENCIES`] prepared once (a prepared
 /// statement is the session's, whatever becomes of the transaction). Called before the
-/// first [`proof`]; a proof without it fails closed ("cannot tell here").
+/// first [`ask`]; a proof without it fails closed ("cannot tell here").
 pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     let there = tx.query_one(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements p \
@@ -118,41 +122,18 @@ pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     Ok(())
 }
 
-/// What the proof found: nothing (the question may be asked), or why not. One round
-/// trip: the savepoint, the event-trigger guard, the probe view, its dependencies and
-/// the rollback go in one message; a failure rolls the savepoint back in a second.
-pub(crate) fn proof(
-    tx: &mut Transaction<'_>,
-    sql: &str,
-) -> Result<Option<CannotTell>, postgres::Error> {
-    probe(tx, sql, false)
-}
-
 const END: &str = "ROLLBACK TO SAVEPOINT airlock_door_proof; RELEASE SAVEPOINT airlock_door_proof";
 
-/// The proof of `sql`. `keep`: the probe view is the question itself (its columns
-/// named uniquely), left in its savepoint, read-only with `row_security` off, when the
-/// proof finds nothing: the caller reads it and ends the savepoint ([`END`]).
-/// Otherwise the savepoint is ended here.
-fn probe(
-    tx: &mut Transaction<'_>,
-    sql: &str,
-    keep: bool,
-) -> Result<Option<CannotTell>, postgres::Error> {
-    let (body, tail) = if keep {
-        (
-            sql.to_string(),
-            "SET LOCAL transaction_read_only = on; SET LOCAL row_security = off".to_string(),
-        )
-    } else {
-        (
-            format!("SELECT 1 AS airlock_door_one FROM ({sql}) AS airlock_door_q"),
-            END.to_string(),
-        )
-    };
+/// The proof of `sql`: the probe view is the question itself (its columns named
+/// uniquely), left in its savepoint, read-only with `row_security` off, when the proof
+/// finds nothing: the caller reads it and ends the savepoint ([`END`]). One round
+/// trip: the savepoint, the event-trigger guard, the probe view, its dependencies
+/// and the settings go in one message; a failure rolls the savepoint back in a
+/// second.
+fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, postgres::Error> {
     let batch = format!(
-        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; CREATE TEMPORARY VIEW {PROBE} AS {body}; \
-         EXECUTE {PREPARED}; {tail}"
+        "SAVEPOINT {SAVEPOINT}; {EVENT_GUARD}; CREATE TEMPORARY VIEW {PROBE} AS {sql}; \
+         EXECUTE {PREPARED}; SET LOCAL transaction_read_only = on; SET LOCAL row_security = off"
     );
     let got = match tx.simple_query(&batch) {
         Ok(got) => got,
@@ -197,9 +178,7 @@ fn probe(
     if named.is_empty() {
         return Ok(None);
     }
-    if keep {
-        tx.batch_execute(END)?;
-    }
+    tx.batch_execute(END)?;
     Ok(Some(format!(
         "cannot tell here (it calls {}; airlock runs nothing a database role defines)",
         named.join("; ")
@@ -214,7 +193,7 @@ pub(crate) fn ask(
     tx: &mut Transaction<'_>,
     sql: &str,
 ) -> Result<Result<Vec<postgres::Row>, CannotTell>, postgres::Error> {
-    if let Some(why) = probe(tx, sql, true)? {
+    if let Some(why) = probe(tx, sql)? {
         return Ok(Err(why));
     }
     // The question is read from the proven view: its rewrite rule holds the objects
@@ -223,55 +202,6 @@ pub(crate) fn ask(
     let r = tx.query("SELECT * FROM pg_temp.airlock_door_probe", &[]);
     tx.batch_execute(END)?;
     r.map(Ok)
-}
-
-/// [`proof`] of a question with parameters (`$1`…`$n`, each of the SQL type `ty`):
-/// each stands in as a typed NULL, so PostgreSQL resolves every name, function and
-/// operator exactly as it will for the question sent with its parameters' types.
-pub(crate) fn proof_with(
-    tx: &mut Transaction<'_>,
-    sql: &str,
-    params: usize,
-    ty: &str,
-) -> Result<Option<CannotTell>, postgres::Error> {
-    let mut text = sql.to_string();
-    for i in (1..=params).rev() {
-        text = text.replace(&format!("${i}"), &format!("(NULL::{ty})"));
-    }
-    proof(tx, &text)
-}
-
-/// The error a question not asked fails with, carrying why (an error the server
-/// raised for airlock's own DO block, so callers see it as any failed question).
-pub(crate) fn refused(tx: &mut Transaction<'_>, why: &str) -> postgres::Error {
-    let raise = format!(
-        "DO $airlock_door$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = {}; END $airlock_door$",
-        crate::session::hermetic::quote_literal(why)
-    );
-    let attempt = (|| {
-        let mut sp = tx.transaction()?;
-        // A DO block that raises cannot succeed; were it to, a division by zero is
-        // the error.
-        let r = sp
-            .batch_execute(&raise)
-            .and_then(|()| sp.batch_execute("SELECT 1 OPERATOR(pg_catalog./) 0"));
-        sp.rollback()?;
-        r
-    })();
-    match attempt {
-        Err(e) => e,
-        Ok(()) => unreachable!("a division by zero succeeded"),
-    }
-}
-
-/// The reason a question was refused by [`refused`], if `e` is that refusal (the
-/// sentence alone, without the DO block's context).
-pub(crate) fn refusal(e: &postgres::Error) -> Option<String> {
-    e.as_db_error()
-        .filter(|d| d.code() == &SqlState::INSUFFICIENT_PRIVILEGE)
-        .map(|d| d.message())
-        .filter(|m| m.starts_with("cannot tell here ("))
-        .map(str::to_string)
 }
 
 /// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on

@@ -36,14 +36,33 @@ pub(super) fn data(
     Ok(crate::door::ask(tx, sql)?.map_err(Answer::Unasked))
 }
 
-/// Run `sql`, a question of the catalog, in a savepoint (a question cut short does
-/// not end the others), once the door proved it calls nothing a role
-/// defines (it runs under the bundle's search_path, where a planted
-/// `public.=(oid, regclass)` would beat `pg_catalog`'s `oid = oid`). Its parameters are text; it is sent unprepared,
-/// with their types (one round trip, not a prepare and an execute).
+/// A question of the catalog written once in airlock's source, every function,
+/// operator, type and relation in it named in `pg_catalog` (a role cannot create
+/// objects there, nor a cast between types it does not own): nothing a role defines
+/// can be reached from it under any search_path, so the door needs no proof of it
+/// (`tests::every_catalog_question_names_only_pg_catalog` parses each one). Only a
+/// `&'static str` makes one: nothing the bundle or the catalog supplies is in it but
+/// as a parameter.
+#[derive(Clone, Copy)]
+pub(super) struct Fixed(&'static str);
+
+impl Fixed {
+    /// A fixed question; it must be listed in `tests::QUESTIONS`.
+    pub(super) const fn new(sql: &'static str) -> Fixed {
+        Fixed(sql)
+    }
+
+    pub(super) fn sql(self) -> &'static str {
+        self.0
+    }
+}
+
+/// Run `q`, a fixed question of the catalog, in a savepoint (a question cut short
+/// does not end the others). Its parameters are text; it is sent unprepared, with
+/// their types (one round trip, not a prepare and an execute).
 pub(super) fn rows(
     tx: &mut Transaction<'_>,
-    sql: &str,
+    q: Fixed,
     params: &[&str],
 ) -> Result<Vec<postgres::Row>, postgres::Error> {
     let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> = params
@@ -55,11 +74,8 @@ pub(super) fn rows(
             )
         })
         .collect();
-    if let Some(why) = crate::door::proof_with(tx, sql, params.len(), "pg_catalog.text")? {
-        return Err(crate::door::refused(tx, &why));
-    }
     let mut sp = tx.transaction()?;
-    let r = sp.query_typed(sql, &typed);
+    let r = sp.query_typed(q.sql(), &typed);
     sp.rollback()?;
     r
 }
@@ -208,6 +224,15 @@ pub(super) fn unique(
     })
 }
 
+/// The primary key's columns of table `$1`, in order.
+pub(super) const PRIMARY_KEY: Fixed = Fixed::new(
+    "SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_constraint k \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid \
+       AND a.attnum OPERATOR(pg_catalog.=) ANY (k.conkey) \
+     WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.contype OPERATOR(pg_catalog.=) 'p' \
+     ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
+);
+
 /// A foreign key's columns here and there.
 pub(super) struct Fk<'a> {
     pub columns: &'a [String],
@@ -227,17 +252,10 @@ pub(super) fn foreign_key(
 ) -> Result<Answer, postgres::Error> {
     let (r, shown) = fk.references;
     let ref_columns: Vec<String> = if fk.ref_columns.is_empty() {
-        rows(
-            tx,
-            "SELECT a.attname::text FROM pg_catalog.pg_constraint k \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) \
-             WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.contype = 'p' \
-             ORDER BY pg_catalog.array_position(k.conkey, a.attnum)",
-            &[r],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+        rows(tx, PRIMARY_KEY, &[r])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
     } else {
         fk.ref_columns.to_vec()
     };
@@ -278,4 +296,92 @@ pub(super) fn foreign_key(
             cols(fk.columns, "").join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{cast, catalog, count, reach, state};
+    use super::*;
+
+    /// Every fixed question of the catalog, by name.
+    const QUESTIONS: &[(&str, Fixed)] = &[
+        ("ask::PRIMARY_KEY", PRIMARY_KEY),
+        ("catalog::NAMES", catalog::NAMES),
+        ("catalog::KEYS", catalog::KEYS),
+        ("count::SIZE", count::SIZE),
+        ("count::CONSTRAINT", count::CONSTRAINT),
+        ("state::RELATION_EXISTS", state::RELATION_EXISTS),
+        ("reach::DEPENDENTS", reach::DEPENDENTS),
+        ("reach::RELATION_OID", reach::RELATION_OID),
+        ("reach::SCHEMA_OID", reach::SCHEMA_OID),
+        ("reach::TYPE_OID", reach::TYPE_OID),
+        ("reach::REFERENCING", reach::REFERENCING),
+        ("reach::TYPE_EXISTS", reach::TYPE_EXISTS),
+        ("cast::ENUM_LABELS", cast::ENUM_LABELS),
+        ("cast::COLUMN", cast::COLUMN),
+        ("cast::CATEGORY", cast::CATEGORY),
+        ("cast::TYPES_DEFINED", cast::TYPES_DEFINED),
+        ("cast::ASSIGNABLE", cast::ASSIGNABLE),
+    ];
+
+    /// The door asks no proof of these: each must name every function, operator,
+    /// type and relation in `pg_catalog` (the checker the schema fingerprint's SQL
+    /// passes), so a role's planted object is never reached under any search_path.
+    #[test]
+    fn every_catalog_question_names_only_pg_catalog() {
+        for (name, q) in QUESTIONS {
+            let bad = crate::catalog::fingerprint::tests::outside_pg_catalog(q.sql());
+            assert!(
+                bad.is_empty(),
+                "{name}: {} construct(s) could resolve outside pg_catalog:\n{}",
+                bad.len(),
+                bad.join("\n")
+            );
+        }
+    }
+
+    /// Every `Fixed::new` in predict/ is in [`QUESTIONS`] (so checked above).
+    #[test]
+    fn every_fixed_question_is_checked() {
+        let made: usize = [
+            include_str!("ask.rs"),
+            include_str!("catalog.rs"),
+            include_str!("count.rs"),
+            include_str!("state.rs"),
+            include_str!("reach.rs"),
+            include_str!("cast.rs"),
+            include_str!("mod.rs"),
+            include_str!("walk.rs"),
+            include_str!("declared.rs"),
+        ]
+        .iter()
+        .map(|src| {
+            src.matches(concat!("Fixed::", "new(\"")).count()
+                + src.matches(concat!("Fixed::", "new(\n")).count()
+        })
+        .sum();
+        assert_eq!(
+            made,
+            QUESTIONS.len(),
+            "a Fixed question is not in QUESTIONS"
+        );
+    }
+
+    /// A question of the catalog as it was before (an unqualified operator, type or
+    /// function) is caught.
+    #[test]
+    fn the_check_catches_an_unqualified_catalog_question() {
+        for sql in [
+            "SELECT a.attname::text FROM pg_catalog.pg_attribute a",
+            "SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+            "SELECT count(*) FROM pg_catalog.pg_class",
+            "SELECT 1 FROM pg_catalog.pg_depend d WHERE d.deptype IN ('n', 'a')",
+            "SELECT $1::int2[]",
+        ] {
+            assert!(
+                !crate::catalog::fingerprint::tests::outside_pg_catalog(sql).is_empty(),
+                "not caught: {sql}"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! subtransaction), bounded by the same timeout, its count returned as an error.
 
 use super::super::{quote_ident, sqlstate};
-use super::ask::{self, Answer, KEYS_SHOWN};
+use super::ask::{self, Answer, Fixed, KEYS_SHOWN};
 use super::catalog::{qualified, type_name};
 use super::state::{self, Walk};
 use super::{Destroyed, Predictions};
@@ -197,6 +197,63 @@ fn ask_cast(
     })
 }
 
+/// The schema and name of enum type `$1` (an oid as text) and its labels in order.
+pub(super) const ENUM_LABELS: Fixed = Fixed::new(
+    "SELECT n.nspname::pg_catalog.text, t.typname::pg_catalog.text, \
+       ARRAY(SELECT e.enumlabel::pg_catalog.text FROM pg_catalog.pg_enum e \
+         WHERE e.enumtypid OPERATOR(pg_catalog.=) t.oid ORDER BY e.enumsortorder) \
+     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace \
+     WHERE t.oid OPERATOR(pg_catalog.=) $1::pg_catalog.text::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.=) 'e'",
+);
+
+/// Column `$2` of table `$1`: its type as SQL, its type's oid and category.
+pub(super) const COLUMN: Fixed = Fixed::new(
+    "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, t.typcategory::pg_catalog.text \
+     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid \
+     WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname OPERATOR(pg_catalog.=) $2 \
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
+);
+
+/// The category of type `$1`.
+pub(super) const CATEGORY: Fixed = Fixed::new(
+    "SELECT t.typcategory::pg_catalog.text FROM pg_catalog.pg_type t \
+     WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)",
+);
+
+/// For each type named in `$1`: whether it is there, whether it is built in (or an
+/// enum, or an array of one of those), and whether a cast to it is defined by the
+/// database.
+pub(super) const TYPES_DEFINED: Fixed = Fixed::new(
+    "SELECT x, t.oid IS NOT NULL, \
+       COALESCE(t.oid OPERATOR(pg_catalog.<) 16384 OR t.typtype OPERATOR(pg_catalog.=) 'e' \
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_type e \
+           WHERE e.oid OPERATOR(pg_catalog.=) t.typelem AND t.typelem OPERATOR(pg_catalog.<>) 0 \
+             AND (e.oid OPERATOR(pg_catalog.<) 16384 OR e.typtype OPERATOR(pg_catalog.=) 'e')), false), \
+       EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.oid OPERATOR(pg_catalog.>=) 16384 \
+         AND c.casttarget OPERATOR(pg_catalog.=) t.oid) \
+     FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(x, i) \
+     LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(u.x) \
+     ORDER BY u.i",
+);
+
+/// Whether a value of type `$1` (an oid as text) converts to type `$2` by an
+/// implicit or assignment cast (or I/O to a string type, or element-wise for
+/// arrays), and the source type as SQL.
+pub(super) const ASSIGNABLE: Fixed = Fixed::new(
+    "WITH x AS (SELECT $1::pg_catalog.text::pg_catalog.oid AS s, pg_catalog.to_regtype($2)::pg_catalog.oid AS d), \
+     e AS (SELECT x.s, x.d, se.typelem AS se, de.typelem AS de FROM x \
+       JOIN pg_catalog.pg_type se ON se.oid OPERATOR(pg_catalog.=) x.s \
+       JOIN pg_catalog.pg_type de ON de.oid OPERATOR(pg_catalog.=) x.d) \
+     SELECT s OPERATOR(pg_catalog.=) d OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c \
+         WHERE c.castsource OPERATOR(pg_catalog.=) s AND c.casttarget OPERATOR(pg_catalog.=) d \
+         AND c.castcontext OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])) \
+       OR (SELECT t.typcategory OPERATOR(pg_catalog.=) 'S' FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) d) \
+       OR (se OPERATOR(pg_catalog.<>) 0 AND de OPERATOR(pg_catalog.<>) 0 AND (se OPERATOR(pg_catalog.=) de \
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castsource OPERATOR(pg_catalog.=) se \
+           AND c.casttarget OPERATOR(pg_catalog.=) de AND c.castcontext OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])))), \
+       pg_catalog.format_type(s, NULL) FROM e",
+);
+
 /// The column's enum type now (schema, name) and the labels of it that `labels` (the
 /// new type's) lacks; `None` when the column is not of an enum type.
 fn removed_labels(
@@ -204,14 +261,7 @@ fn removed_labels(
     oid: u32,
     labels: &[String],
 ) -> Result<Option<Removed>, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "SELECT n.nspname::text, t.typname::text, ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e \
-           WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) \
-         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-         WHERE t.oid = $1::text::pg_catalog.oid AND t.typtype = 'e'",
-        &[&oid.to_string()],
-    )?;
+    let got = ask::rows(tx, ENUM_LABELS, &[&oid.to_string()])?;
     Ok(got.first().map(|r| {
         let old: Vec<String> = r.get(2);
         let gone = old.into_iter().filter(|l| !labels.contains(l)).collect();
@@ -224,14 +274,7 @@ fn column_now(
     q: &str,
     column: &str,
 ) -> Result<Option<Column>, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, t.typcategory::text \
-         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-         WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname = $2 \
-           AND a.attnum > 0 AND NOT a.attisdropped",
-        &[q, column],
-    )?;
+    let got = ask::rows(tx, COLUMN, &[q, column])?;
     Ok(got.first().map(|r| Column {
         sql_type: r.get(0),
         oid: r.get(1),
@@ -240,11 +283,7 @@ fn column_now(
 }
 
 fn category_of(tx: &mut Transaction<'_>, t: &str) -> Result<String, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "SELECT t.typcategory::text FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)",
-        &[t],
-    )?;
+    let got = ask::rows(tx, CATEGORY, &[t])?;
     Ok(got.first().map(|r| r.get(0)).unwrap_or_default())
 }
 
@@ -254,20 +293,8 @@ fn unsafe_types(
     tx: &mut Transaction<'_>,
     types: &[String],
 ) -> Result<Option<String>, postgres::Error> {
-    let list: Vec<String> = types.iter().map(|t| quote_literal(t)).collect();
-    let got = ask::rows(
-        tx,
-        &format!(
-            "SELECT x, t.oid IS NOT NULL, \
-               COALESCE(t.oid < 16384 OR t.typtype = 'e' OR EXISTS (SELECT 1 FROM pg_catalog.pg_type e \
-                 WHERE e.oid = t.typelem AND t.typelem <> 0 AND (e.oid < 16384 OR e.typtype = 'e')), false), \
-               EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND c.casttarget = t.oid) \
-             FROM pg_catalog.unnest(ARRAY[{}]::text[]) AS x \
-             LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(x)",
-            list.join(", ")
-        ),
-        &[],
-    )?;
+    let list: Vec<String> = types.to_vec();
+    let got = super::catalog::rows_typed(tx, TYPES_DEFINED, &[&list])?;
     for r in got {
         let name: String = r.get(0);
         if !r.get::<_, bool>(1) {
@@ -306,19 +333,7 @@ fn not_assignable(
     source: u32,
     to: &str,
 ) -> Result<Option<String>, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "WITH x AS (SELECT $1::pg_catalog.oid AS s, pg_catalog.to_regtype($2)::pg_catalog.oid AS d), \
-         e AS (SELECT x.s, x.d, se.typelem AS se, de.typelem AS de FROM x \
-           JOIN pg_catalog.pg_type se ON se.oid = x.s JOIN pg_catalog.pg_type de ON de.oid = x.d) \
-         SELECT s = d OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castsource = s AND c.casttarget = d \
-             AND c.castcontext IN ('a', 'i')) \
-           OR (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = d) \
-           OR (se <> 0 AND de <> 0 AND (se = de OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c \
-             WHERE c.castsource = se AND c.casttarget = de AND c.castcontext IN ('a', 'i')))), \
-           pg_catalog.format_type(s, NULL) FROM e",
-        &[&source.to_string(), to],
-    )?;
+    let got = ask::rows(tx, ASSIGNABLE, &[&source.to_string(), to])?;
     Ok(match got.first() {
         Some(r) if !r.get::<_, bool>(0) => Some(format!(
             "PostgreSQL cannot convert {} to {to} automatically, whatever the rows (no implicit or assignment cast): the statement fails; give it a USING expression",

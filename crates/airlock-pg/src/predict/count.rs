@@ -2,7 +2,7 @@
 //! [`EXACT_BELOW`], else the planner's estimate; bytes), and reading a constraint's
 //! definition from the catalog for `VALIDATE CONSTRAINT`.
 
-use super::ask::{self, Answer};
+use super::ask::{self, Answer, Fixed};
 use super::catalog::qualified;
 use super::state::{self, Walk};
 use super::{reach, Destroyed, Predictions, EXACT_BELOW};
@@ -11,17 +11,42 @@ use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;
 
+/// The estimated rows and the bytes of table `$1`.
+pub(super) const SIZE: Fixed = Fixed::new(
+    "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
+     FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+);
+
+/// Constraint `$2` of table `$1`: its kind, validity, expression, referenced table
+/// (schema, name), match type, columns here and there, and whether it calls a
+/// function or operator the database defines.
+pub(super) const CONSTRAINT: Fixed = Fixed::new(
+    "SELECT k.contype::pg_catalog.text, k.convalidated, pg_catalog.pg_get_expr(k.conbin, k.conrelid), \
+       (SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+          ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) k.confrelid), \
+       k.confmatchtype::pg_catalog.text, \
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid \
+               AND a.attnum OPERATOR(pg_catalog.=) u.n ORDER BY u.i), \
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.confrelid \
+               AND a.attnum OPERATOR(pg_catalog.=) u.n ORDER BY u.i), \
+       EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+               WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+               AND d.objid OPERATOR(pg_catalog.=) k.oid AND d.refobjid OPERATOR(pg_catalog.>=) 16384 \
+               AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, \
+                 'pg_catalog.pg_operator'::pg_catalog.regclass]::pg_catalog.oid[])), \
+       (SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) k.confrelid) \
+     FROM pg_catalog.pg_constraint k \
+     WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.conname OPERATOR(pg_catalog.=) $2",
+);
+
 /// Rows (exact below [`EXACT_BELOW`] estimated, else the estimate) and bytes.
 pub(super) fn count_rows(
     tx: &mut Transaction<'_>,
     r: &Relation,
 ) -> Result<Option<(i64, bool, i64)>, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) \
-         FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
-        &[qualified(r).as_str()],
-    )?;
+    let got = ask::rows(tx, SIZE, &[qualified(r).as_str()])?;
     let Some(row) = got.first() else {
         return Ok(None);
     };
@@ -43,8 +68,6 @@ pub(super) fn count_rows(
 fn note_of(e: &postgres::Error, what: &str) -> String {
     if e.code() == Some(&SqlState::QUERY_CANCELED) {
         format!("cannot {what} in time (--predict-timeout)")
-    } else if let Some(why) = crate::door::refusal(e) {
-        format!("not counted: {why}")
     } else {
         format!("not counted ({})", pg_message(e))
     }
@@ -178,22 +201,7 @@ pub(super) fn constraint_in_catalog(
     t: &Relation,
     name: &str,
 ) -> Result<Option<Result<Step, Answer>>, postgres::Error> {
-    let got = ask::rows(
-        tx,
-        "SELECT k.contype::text, k.convalidated, pg_catalog.pg_get_expr(k.conbin, k.conrelid), \
-           (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
-              ON n.oid = c.relnamespace WHERE c.oid = k.confrelid), k.confmatchtype::text, \
-           ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
-                 JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i), \
-           ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
-                 JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
-           EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
-                   AND d.objid = k.oid AND d.refobjid >= 16384 \
-                   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass)), \
-           (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = k.confrelid) \
-         FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND k.conname = $2",
-        &[qualified(t).as_str(), name],
-    )?;
+    let got = ask::rows(tx, CONSTRAINT, &[qualified(t).as_str(), name])?;
     let Some(r) = got.first() else {
         return Ok(None);
     };

@@ -7,7 +7,7 @@
 //! from the catalog's statistics only (never read, never locked); what the release
 //! itself dropped, altered or replaced before the statement is not held against it.
 
-use super::ask;
+use super::ask::{self, Fixed};
 use super::catalog::qualified;
 use super::state::{self, Walk};
 use super::{Dependent, Destroyed, Outcome, Predictions, DEPENDENTS_SHOWN};
@@ -49,45 +49,88 @@ pub(super) enum Start<'a> {
     Type(&'a str),
 }
 
-const DEPENDENTS: &str = "WITH RECURSIVE reach(classid, objid, objsubid, need) AS ( \
-    SELECT d.classid, d.objid, d.objsubid, d.deptype = 'n' FROM pg_catalog.pg_depend d \
-    WHERE d.refclassid = $1::pg_catalog.regclass AND d.refobjid = $2::pg_catalog.oid AND d.deptype IN ('n', 'a', 'i') \
+/// What dropping object `$2` of catalog `$1` reaches, as PostgreSQL follows it.
+pub(super) const DEPENDENTS: Fixed = Fixed::new(
+    "WITH RECURSIVE reach(classid, objid, objsubid, need) AS ( \
+    SELECT d.classid, d.objid, d.objsubid, d.deptype OPERATOR(pg_catalog.=) 'n' FROM pg_catalog.pg_depend d \
+    WHERE d.refclassid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass \
+      AND d.refobjid OPERATOR(pg_catalog.=) $2::pg_catalog.oid \
+      AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a,i}'::pg_catalog.\"char\"[]) \
   UNION \
     SELECT x.classid, x.objid, x.objsubid, r.need OR x.n FROM reach r CROSS JOIN LATERAL ( \
-      SELECT d.classid, d.objid, d.objsubid, d.deptype = 'n' AS n FROM pg_catalog.pg_depend d \
-      WHERE d.refclassid = r.classid AND d.refobjid = r.objid \
-        AND (r.objsubid = 0 OR d.refobjsubid = r.objsubid) AND d.deptype IN ('n', 'a', 'i') \
+      SELECT d.classid, d.objid, d.objsubid, d.deptype OPERATOR(pg_catalog.=) 'n' AS n FROM pg_catalog.pg_depend d \
+      WHERE d.refclassid OPERATOR(pg_catalog.=) r.classid AND d.refobjid OPERATOR(pg_catalog.=) r.objid \
+        AND (r.objsubid OPERATOR(pg_catalog.=) 0 OR d.refobjsubid OPERATOR(pg_catalog.=) r.objsubid) \
+        AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a,i}'::pg_catalog.\"char\"[]) \
       UNION ALL \
       SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, w.ev_class, 0, false FROM pg_catalog.pg_rewrite w \
-      WHERE r.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND w.oid = r.objid) x \
+      WHERE r.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+        AND w.oid OPERATOR(pg_catalog.=) r.objid) x \
 ), seen AS ( \
   SELECT classid, objid, objsubid, pg_catalog.bool_and(need) AS need FROM reach \
-  WHERE NOT (classid = $1::pg_catalog.regclass AND objid = $2::pg_catalog.oid) GROUP BY 1, 2, 3 LIMIT 5000 \
+  WHERE NOT (classid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND objid OPERATOR(pg_catalog.=) $2::pg_catalog.oid) \
+  GROUP BY 1, 2, 3 LIMIT 5000 \
 ) \
-SELECT s.classid::pg_catalog.regclass::text, s.need, \
+SELECT s.classid::pg_catalog.regclass::pg_catalog.text, s.need, \
   pg_catalog.pg_describe_object(s.classid, s.objid, s.objsubid), \
-  c.relkind::text, COALESCE(cn.nspname, kn.nspname, pn.nspname, tn.nspname)::text, \
-  COALESCE(c.relname, kc.relname, p.proname, t.typname)::text, \
-  COALESCE(a.attname, k.conname)::text, \
+  c.relkind::pg_catalog.text, COALESCE(cn.nspname, kn.nspname, pn.nspname, tn.nspname)::pg_catalog.text, \
+  COALESCE(c.relname, kc.relname, p.proname, t.typname)::pg_catalog.text, \
+  COALESCE(a.attname, k.conname)::pg_catalog.text, \
   COALESCE(c.reltuples, kc.reltuples)::bigint, \
-  (c.relpages::bigint * pg_catalog.current_setting('block_size')::bigint), \
-  (t.typrelid <> 0 OR t.typcategory = 'A'), \
+  (c.relpages::bigint OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::bigint), \
+  (t.typrelid OPERATOR(pg_catalog.<>) 0 OR t.typcategory OPERATOR(pg_catalog.=) 'A'), \
   COALESCE(k.conrelid, tg.tgrelid, ad.adrelid, 0)::bigint, s.objid::bigint, s.objsubid, \
   COALESCE(tg.tgisinternal, false) \
 FROM seen s \
-LEFT JOIN pg_catalog.pg_class c ON s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = s.objid \
-LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace \
-LEFT JOIN pg_catalog.pg_attribute a ON s.objsubid > 0 AND a.attrelid = c.oid AND a.attnum = s.objsubid \
-LEFT JOIN pg_catalog.pg_constraint k ON s.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND k.oid = s.objid \
-LEFT JOIN pg_catalog.pg_class kc ON kc.oid = k.conrelid \
-LEFT JOIN pg_catalog.pg_namespace kn ON kn.oid = COALESCE(kc.relnamespace, k.connamespace) \
-LEFT JOIN pg_catalog.pg_proc p ON s.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = s.objid \
-LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace \
-LEFT JOIN pg_catalog.pg_type t ON s.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.oid = s.objid \
-LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
-LEFT JOIN pg_catalog.pg_trigger tg ON s.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND tg.oid = s.objid \
-LEFT JOIN pg_catalog.pg_attrdef ad ON s.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND ad.oid = s.objid \
-ORDER BY 3";
+LEFT JOIN pg_catalog.pg_class c ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  AND c.oid OPERATOR(pg_catalog.=) s.objid \
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) c.relnamespace \
+LEFT JOIN pg_catalog.pg_attribute a ON s.objsubid OPERATOR(pg_catalog.>) 0 AND a.attrelid OPERATOR(pg_catalog.=) c.oid \
+  AND a.attnum OPERATOR(pg_catalog.=) s.objsubid \
+LEFT JOIN pg_catalog.pg_constraint k ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+  AND k.oid OPERATOR(pg_catalog.=) s.objid \
+LEFT JOIN pg_catalog.pg_class kc ON kc.oid OPERATOR(pg_catalog.=) k.conrelid \
+LEFT JOIN pg_catalog.pg_namespace kn ON kn.oid OPERATOR(pg_catalog.=) COALESCE(kc.relnamespace, k.connamespace) \
+LEFT JOIN pg_catalog.pg_proc p ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+  AND p.oid OPERATOR(pg_catalog.=) s.objid \
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) p.pronamespace \
+LEFT JOIN pg_catalog.pg_type t ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
+  AND t.oid OPERATOR(pg_catalog.=) s.objid \
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace \
+LEFT JOIN pg_catalog.pg_trigger tg ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass \
+  AND tg.oid OPERATOR(pg_catalog.=) s.objid \
+LEFT JOIN pg_catalog.pg_attrdef ad ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
+  AND ad.oid OPERATOR(pg_catalog.=) s.objid \
+ORDER BY 3",
+);
+
+/// The oid (as text) of relation `$1`, of schema `$1`, of type `$1`.
+pub(super) const RELATION_OID: Fixed = Fixed::new(
+    "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid::pg_catalog.int8::pg_catalog.text",
+);
+pub(super) const SCHEMA_OID: Fixed = Fixed::new(
+    "SELECT (SELECT ns.oid FROM pg_catalog.pg_namespace ns WHERE ns.nspname OPERATOR(pg_catalog.=) $1)\
+     ::pg_catalog.oid::pg_catalog.int8::pg_catalog.text",
+);
+pub(super) const TYPE_OID: Fixed = Fixed::new(
+    "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid::pg_catalog.int8::pg_catalog.text",
+);
+
+/// The tables whose foreign keys reference table `$1`, at any depth.
+pub(super) const REFERENCING: Fixed = Fixed::new(
+    "WITH RECURSIVE refs(oid) AS (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid \
+       UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k JOIN refs r ON k.confrelid OPERATOR(pg_catalog.=) r.oid \
+       WHERE k.contype OPERATOR(pg_catalog.=) 'f') \
+     SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.reltuples::bigint, \
+       (c.relpages::bigint OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::bigint), \
+       pg_catalog.format('table %s', c.oid::pg_catalog.regclass) \
+     FROM refs r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     WHERE r.oid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass($1) ORDER BY 5 LIMIT 5000",
+);
+
+/// Whether type `$1` is there now.
+pub(super) const TYPE_EXISTS: Fixed = Fixed::new("SELECT pg_catalog.to_regtype($1) IS NOT NULL");
 
 /// The objects dropping `start` reaches (its own parts left out: indexes, TOAST, its
 /// row type, the columns, constraints, triggers and defaults of what goes whole).
@@ -96,15 +139,11 @@ pub(super) fn dependents(
     start: Start<'_>,
 ) -> Result<Vec<Reached>, postgres::Error> {
     let (class, oid_sql, name) = match start {
-        Start::Relation(n) => ("pg_catalog.pg_class", "pg_catalog.to_regclass($1)", n),
-        Start::Schema(n) => (
-            "pg_catalog.pg_namespace",
-            "(SELECT ns.oid FROM pg_catalog.pg_namespace ns WHERE ns.nspname = $1)",
-            n,
-        ),
-        Start::Type(n) => ("pg_catalog.pg_type", "pg_catalog.to_regtype($1)", n),
+        Start::Relation(n) => ("pg_catalog.pg_class", RELATION_OID, n),
+        Start::Schema(n) => ("pg_catalog.pg_namespace", SCHEMA_OID, n),
+        Start::Type(n) => ("pg_catalog.pg_type", TYPE_OID, n),
     };
-    let oid = ask::rows(tx, &format!("SELECT {oid_sql}::oid::bigint::text"), &[name])?;
+    let oid = ask::rows(tx, oid_sql, &[name])?;
     let Some(oid) = oid.first().and_then(|r| r.get::<_, Option<String>>(0)) else {
         return Ok(vec![]);
     };
@@ -299,19 +338,7 @@ pub(super) fn truncate(
     out: &mut Predictions,
 ) {
     let t = w.key(&s.relation);
-    let got = ask::rows(
-        tx,
-        "WITH RECURSIVE refs(oid) AS (SELECT pg_catalog.to_regclass($1)::oid \
-           UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k JOIN refs r ON k.confrelid = r.oid \
-           WHERE k.contype = 'f') \
-         SELECT n.nspname::text, c.relname::text, c.reltuples::bigint, \
-           (c.relpages::bigint * pg_catalog.current_setting('block_size')::bigint), \
-           pg_catalog.format('table %s', c.oid::pg_catalog.regclass) \
-         FROM refs r JOIN pg_catalog.pg_class c ON c.oid = r.oid \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE r.oid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass($1) ORDER BY 5 LIMIT 5000",
-        &[qualified(&t).as_str()],
-    );
+    let got = ask::rows(tx, REFERENCING, &[qualified(&t).as_str()]);
     let Ok(got) = got else {
         d.note = Some("the tables referencing it were not read".into());
         return;
@@ -428,11 +455,7 @@ pub(super) fn drop_type(
         d.note = Some(why.replace("not predictable here", "not counted"));
         return vec![d];
     }
-    let exists = ask::rows(
-        tx,
-        "SELECT pg_catalog.to_regtype($1) IS NOT NULL",
-        &[qualified(&original).as_str()],
-    );
+    let exists = ask::rows(tx, TYPE_EXISTS, &[qualified(&original).as_str()]);
     if !matches!(exists.as_deref(), Ok([r]) if r.get::<_, bool>(0)) {
         d.note = Some("not there now".into());
         return vec![d];

@@ -4,7 +4,7 @@
 //! resolves to a schema-qualified table, and the entries a statement's judgement
 //! makes.
 
-use super::ask::{self, Answer};
+use super::ask::{self, Answer, Fixed};
 use super::catalog::{qualified, Catalog};
 use super::{Destroyed, Outcome, Prediction};
 use crate::pg_message;
@@ -12,6 +12,10 @@ use airlock_sql::{DataStep, Relation, Step};
 use postgres::error::SqlState;
 use postgres::Transaction;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether relation `$1` is there now.
+pub(super) const RELATION_EXISTS: Fixed =
+    Fixed::new("SELECT pg_catalog.to_regclass($1) IS NOT NULL");
 
 /// What the release did before the statement at hand.
 #[derive(Default)]
@@ -78,12 +82,7 @@ pub(super) fn settle(mut p: Prediction, answer: Result<Answer, postgres::Error>)
             p.reason =
                 "cannot tell in time (the question was cut short by --predict-timeout)".into();
         }
-        Err(e) => {
-            p.reason = match crate::door::refusal(&e) {
-                Some(why) => why,
-                None => format!("not predictable here ({})", pg_message(&e)),
-            }
-        }
+        Err(e) => p.reason = format!("not predictable here ({})", pg_message(&e)),
     }
     p
 }
@@ -147,11 +146,7 @@ impl Walk {
         if let Some(s) = self.cat.relation_schema(r) {
             return Ok(s.is_some());
         }
-        let got = ask::rows(
-            tx,
-            "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-            &[qualified(r).as_str()],
-        )?;
+        let got = ask::rows(tx, RELATION_EXISTS, &[qualified(r).as_str()])?;
         Ok(got.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 
