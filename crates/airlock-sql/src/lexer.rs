@@ -227,21 +227,23 @@ static DML_CLASS: [u8; 256] = {
     t[b'S' as usize] = DML_S;
     t
 };
+/// The `s`/`S` that may start a `set_config`.
+const DML_S_BYTES: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b's' as usize] = DML_S;
+    t[b'S' as usize] = DML_S;
+    t
+};
 /// The bytes of [`DML_CLASS`] that are not nothing, but `s`/`S`, to find the next at
-/// once; an `s`/`S` matters only where a word starts ([`DML_STARTS`]), and only while
-/// the `set_config` watch looks.
+/// once; an `s`/`S` matters only where a word starts (its starts, in the same table),
+/// and only while the `set_config` watch looks.
 static DML_SET: ByteSet = ByteSet::new(&{
     let mut t = DML_CLASS;
     t[b's' as usize] = 0;
     t[b'S' as usize] = 0;
     t
-});
-static DML_STARTS: ByteSet = ByteSet::new(&{
-    let mut t = [0; 256];
-    t[b's' as usize] = DML_S;
-    t[b'S' as usize] = DML_S;
-    t
-});
+})
+.with_starts(&ByteSet::new(&DML_S_BYTES));
 /// The bytes [`is_word_byte`] says are.
 static WORD_BYTES: ByteSet = ByteSet::new(&{
     let mut t = [0; 256];
@@ -608,7 +610,7 @@ impl Lexer {
         }
         loop {
             j = if watch {
-                DML_SET.find_or_start(&DML_STARTS, &WORD_BYTES, rest, j)
+                DML_SET.find_or_start(&WORD_BYTES, rest, j)
             } else {
                 DML_SET.find(rest, j)
             };
@@ -1586,7 +1588,7 @@ mod byte_sets {
             assert_eq!(WORD_BYTES.contains(b), is_word_byte(b), "{b:#x}");
             let class = DML_CLASS[b as usize];
             assert_eq!(DML_SET.contains(b), class != 0 && class != DML_S, "{b:#x}");
-            assert_eq!(DML_STARTS.contains(b), class == DML_S, "{b:#x}");
+            assert_eq!(DML_SET.is_start(b), class == DML_S, "{b:#x}");
         }
     }
 }
