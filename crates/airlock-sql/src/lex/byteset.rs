@@ -11,13 +11,13 @@
 //! first byte that is a member (or a start after a non-word byte), nowhere else.
 
 /// A set of byte values.
-pub(super) struct ByteSet {
+pub(crate) struct ByteSet {
     member: [bool; 256],
 }
 
 impl ByteSet {
     /// The set of the bytes whose `class` is not 0.
-    pub(super) const fn new(class: &[u8; 256]) -> ByteSet {
+    pub(crate) const fn new(class: &[u8; 256]) -> ByteSet {
         let mut member = [false; 256];
         let mut b = 0;
         while b < 256 {
@@ -28,14 +28,14 @@ impl ByteSet {
     }
 
     #[cfg(test)]
-    pub(super) fn contains(&self, b: u8) -> bool {
+    pub(crate) fn contains(&self, b: u8) -> bool {
         self.member[b as usize]
     }
 
     /// The first index at or after `from` whose byte is in the set (`bytes.len()` if
     /// none).
     #[inline]
-    pub(super) fn find(&self, bytes: &[u8], from: usize) -> usize {
+    pub(crate) fn find(&self, bytes: &[u8], from: usize) -> usize {
         let at = bytes
             .get(from..)
             .and_then(|rest| rest.iter().position(|&b| self.member[b as usize]));
@@ -46,7 +46,7 @@ impl ByteSet {
     /// before is not one of `word` (at `from` itself the byte before does not count:
     /// a byte of `starts` there is found).
     #[inline]
-    pub(super) fn find_or_start(
+    pub(crate) fn find_or_start(
         &self,
         starts: &ByteSet,
         word: &ByteSet,
