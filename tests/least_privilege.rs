@@ -1055,8 +1055,8 @@ fn a_fleet_pattern_never_matches_a_database_the_login_owns() {
 /// databases `airlock setup` ran on: two tenants set up, plan and apply work on both;
 /// a tenant the application role creates afterwards (plain, and as a `TEMPLATE` copy
 /// of a set-up tenant, which carries `airlock_conf` and its record but not the
-/// database's oid) is refused by plan and apply, nothing written; once setup ran on
-/// it, accepted.
+/// database's oid, and with a record it forged in a schema of its own) is refused by
+/// plan and apply, nothing written; once setup ran on it, accepted.
 #[test]
 fn a_fleet_pattern_accepts_only_the_databases_setup_ran_on() {
     let o = Owned::new("lp_setup_fleet");
@@ -1105,6 +1105,24 @@ fn a_fleet_pattern_accepts_only_the_databases_setup_ran_on() {
             copy.name, o.db.name
         ),
     );
+    // And one where the application role forged the record: its own schema and table
+    // `airlock_conf.set_up`, naming this database's oid and the login's.
+    let forged = TestDb {
+        name: format!("{prefix}_forged"),
+    };
+    t2.exec_as(&o.dbowner, &format!("CREATE DATABASE \"{}\"", forged.name));
+    forged.exec_as(
+        &o.dbowner,
+        &format!(
+            "CREATE SCHEMA airlock_conf;
+             CREATE TABLE airlock_conf.set_up (datoid oid NOT NULL, login oid NOT NULL);
+             INSERT INTO airlock_conf.set_up SELECT d.oid, r.oid FROM pg_database d, pg_roles r
+              WHERE d.datname = current_database() AND r.rolname = '{0}';
+             GRANT USAGE ON SCHEMA airlock_conf TO {0};
+             GRANT SELECT ON airlock_conf.set_up TO {0};",
+            o.deployer
+        ),
+    );
     let made = |db: &TestDb| db.scalar("SELECT (to_regclass('public.made') IS NOT NULL)::text");
     for t in [&o.db, &t2] {
         for command in ["plan", "apply"] {
@@ -1120,6 +1138,11 @@ fn a_fleet_pattern_accepts_only_the_databases_setup_ran_on() {
             "none",
         ),
         (&copy, "names another database", "0"),
+        (
+            &forged,
+            "holds no record that airlock setup set it up",
+            "none",
+        ),
     ] {
         let before = db.dump();
         for command in ["plan", "apply"] {
