@@ -114,6 +114,24 @@ struct Held {
 }
 
 /// Read at the start of a deploy transaction, before any bundle SQL.
+/// Whether airlock's login is itself the role bundle SQL runs as (`[target] role`, by
+/// default the database's owner): then there is no one else the login could keep
+/// anything for, and what the tiers create is the login's own by design.
+pub fn login_is_bundle_role(
+    tx: &mut Transaction<'_>,
+    declared: Option<&str>,
+) -> Result<bool, DbError> {
+    let row = tx
+        .query_typed_one(
+            "SELECT SESSION_USER::pg_catalog.text OPERATOR(pg_catalog.=) COALESCE($1, \
+               (SELECT pg_catalog.pg_get_userbyid(d.datdba)::pg_catalog.text FROM pg_catalog.pg_database d \
+                 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))",
+            &[(&declared, postgres::types::Type::TEXT)],
+        )
+        .map_err(|e| sql_err("reading whether the login is the bundle's role", &e))?;
+    Ok(row.get::<_, Option<bool>>(0).unwrap_or(false))
+}
+
 pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before, DbError> {
     if login_superuser {
         return Ok(Before(None));
