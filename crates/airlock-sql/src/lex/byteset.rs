@@ -13,7 +13,7 @@
 /// A set of byte values, and optionally a second set of bytes that count only where
 /// a word starts ([`with_starts`](Self::with_starts)), in one table: a run is scanned
 /// with one look-up a byte.
-pub(super) struct ByteSet {
+pub(crate) struct ByteSet {
     /// [`MEMBER`] and [`START`] bits of each byte value.
     member: [u8; 256],
 }
@@ -25,7 +25,7 @@ const START: u8 = 2;
 
 impl ByteSet {
     /// The set of the bytes whose `class` is not 0.
-    pub(super) const fn new(class: &[u8; 256]) -> ByteSet {
+    pub(crate) const fn new(class: &[u8; 256]) -> ByteSet {
         let mut member = [0; 256];
         let mut b = 0;
         while b < 256 {
@@ -39,7 +39,7 @@ impl ByteSet {
 
     /// This set, with the members of `starts` found by
     /// [`find_or_start`](Self::find_or_start) where a word starts.
-    pub(super) const fn with_starts(self, starts: &ByteSet) -> ByteSet {
+    pub(crate) const fn with_starts(self, starts: &ByteSet) -> ByteSet {
         let mut member = self.member;
         let mut b = 0;
         while b < 256 {
@@ -52,19 +52,19 @@ impl ByteSet {
     }
 
     #[cfg(test)]
-    pub(super) fn contains(&self, b: u8) -> bool {
+    pub(crate) fn contains(&self, b: u8) -> bool {
         self.member[b as usize] & MEMBER != 0
     }
 
     #[cfg(test)]
-    pub(super) fn is_start(&self, b: u8) -> bool {
+    pub(crate) fn is_start(&self, b: u8) -> bool {
         self.member[b as usize] & START != 0
     }
 
     /// The first index at or after `from` whose byte is in the set (`bytes.len()` if
     /// none).
     #[inline]
-    pub(super) fn find(&self, bytes: &[u8], from: usize) -> usize {
+    pub(crate) fn find(&self, bytes: &[u8], from: usize) -> usize {
         let at = bytes.get(from..).and_then(|rest| {
             rest.iter()
                 .position(|&b| self.member[b as usize] & MEMBER != 0)
@@ -76,7 +76,7 @@ impl ByteSet {
     /// ([`with_starts`](Self::with_starts)) where the byte before is not one of `word`
     /// (at `from` itself the byte before does not count: a start there is found).
     #[inline]
-    pub(super) fn find_or_start(&self, word: &ByteSet, bytes: &[u8], from: usize) -> usize {
+    pub(crate) fn find_or_start(&self, word: &ByteSet, bytes: &[u8], from: usize) -> usize {
         let mut j = from;
         while j < bytes.len() {
             // One look-up a byte; the byte before is read only at a start.
