@@ -98,8 +98,15 @@ impl Owned {
     /// gate role: bundle SQL and probes then run, where a superuser login refuses to
     /// run bundle SQL while the owner's code sits in the database.
     fn log_in_as_owner(&mut self) {
+        // The gate role loses pg_read_all_data first: through it the login could read
+        // pg_file_settings (the server's configuration), and a deploy refuses such a
+        // login (issue 66, finding 4); the tests grant what the gate reads instead.
         admin()
-            .batch_execute(&format!("GRANT {} TO {}", self.gate, self.owner))
+            .batch_execute(&format!(
+                "REVOKE pg_read_all_data FROM {gate}; GRANT {gate} TO {owner}",
+                gate = self.gate,
+                owner = self.owner
+            ))
             .expect("gate role membership");
         self.conn = format!("dbname={} user={}", self.db.name, self.owner);
     }

@@ -1050,6 +1050,135 @@ fn a_fleet_pattern_never_matches_a_database_the_login_owns() {
     expect_code(&o.deploy(&["plan", &b]), 0);
 }
 
+/// Issue 66, finding 3's last bullet (DESIGN §5.1: the login cannot make databases a
+/// fleet pattern would match). On the deploy login a fleet pattern accepts only the
+/// databases `airlock setup` ran on: two tenants set up, plan and apply work on both;
+/// a tenant the application role creates afterwards (plain, and as a `TEMPLATE` copy
+/// of a set-up tenant, which carries `airlock_conf` and its record but not the
+/// database's oid, and with a record it forged in a schema of its own) is refused by
+/// plan and apply, nothing written; once setup ran on it, accepted.
+#[test]
+fn a_fleet_pattern_accepts_only_the_databases_setup_ran_on() {
+    let o = Owned::new("lp_setup_fleet");
+    let t2 = TestDb::new("lp_setup_fleet");
+    t2.exec(&format!(
+        "ALTER DATABASE \"{}\" OWNER TO {}",
+        t2.name, o.dbowner
+    ));
+    let prefix = o.db.name.rsplit_once('_').unwrap().0.to_string();
+    assert!(t2.name.starts_with(&format!("{prefix}_")), "{}", t2.name);
+    let setup = |db: &str| {
+        let conn = format!("dbname={db}");
+        let out = airlock(o.dir(), &["setup", "--db", &conn, "--login", &o.deployer]);
+        expect_code(&out, 0);
+    };
+    let on = |db: &str, args: &[&str]| {
+        let conn = format!("dbname={db} user={}", o.deployer);
+        run_json(o.dir(), "k.pub", &conn, args)
+    };
+    setup(&o.db.name);
+    setup(&t2.name);
+    let b = o.bundle_for(
+        "fleet.tar.gz",
+        "lpf",
+        &format!("[\"{prefix}_*\"]"),
+        "",
+        "CREATE TABLE public.made(i int);",
+        "DROP TABLE public.made;",
+    );
+    // Made afterwards by the application role (given CREATEDB, as the owner in the
+    // issue had the login's): dropped before the fixture's roles.
+    admin()
+        .batch_execute(&format!("ALTER ROLE {} CREATEDB", o.dbowner))
+        .expect("createdb");
+    let late = TestDb {
+        name: format!("{prefix}_late"),
+    };
+    let copy = TestDb {
+        name: format!("{prefix}_copy"),
+    };
+    t2.exec_as(&o.dbowner, &format!("CREATE DATABASE \"{}\"", late.name));
+    t2.exec_as(
+        &o.dbowner,
+        &format!(
+            "CREATE DATABASE \"{}\" TEMPLATE \"{}\"",
+            copy.name, o.db.name
+        ),
+    );
+    // And one where the application role forged the record: its own schema and table
+    // `airlock_conf.set_up`, naming this database's oid and the login's.
+    let forged = TestDb {
+        name: format!("{prefix}_forged"),
+    };
+    t2.exec_as(&o.dbowner, &format!("CREATE DATABASE \"{}\"", forged.name));
+    forged.exec_as(
+        &o.dbowner,
+        &format!(
+            "CREATE SCHEMA airlock_conf;
+             CREATE TABLE airlock_conf.set_up (datoid oid NOT NULL, login oid NOT NULL);
+             INSERT INTO airlock_conf.set_up SELECT d.oid, r.oid FROM pg_database d, pg_roles r
+              WHERE d.datname = current_database() AND r.rolname = '{0}';
+             GRANT USAGE ON SCHEMA airlock_conf TO {0};
+             GRANT SELECT ON airlock_conf.set_up TO {0};",
+            o.deployer
+        ),
+    );
+    let made = |db: &TestDb| db.scalar("SELECT (to_regclass('public.made') IS NOT NULL)::text");
+    for t in [&o.db, &t2] {
+        for command in ["plan", "apply"] {
+            expect_code(&on(&t.name, &[command, &b]), 0);
+        }
+        assert_eq!(t.ledger_rows(), "1", "{}", t.name);
+        assert_eq!(made(t), "true");
+    }
+    for (db, says, ledger) in [
+        (
+            &late,
+            "holds no record that airlock setup set it up",
+            "none",
+        ),
+        (&copy, "names another database", "0"),
+        (
+            &forged,
+            "holds no record that airlock setup set it up",
+            "none",
+        ),
+    ] {
+        let before = db.dump();
+        for command in ["plan", "apply"] {
+            let out = on(&db.name, &[command, &b]);
+            expect_code(&out, 5);
+            let j = json(&out);
+            if command == "apply" {
+                assert_eq!(j["kind"], "login-kept", "{command} on {}: {j}", db.name);
+            }
+            let j = j.to_string();
+            assert!(j.contains("was not set up for this login"), "{j}");
+            assert!(j.contains(says), "{command} on {}: {j}", db.name);
+            assert!(j.contains("run airlock setup on it"), "{j}");
+        }
+        assert_eq!(db.ledger_rows(), ledger, "{}", db.name);
+        assert_eq!(made(db), "false");
+        assert_eq!(db.dump(), before, "{} changed", db.name);
+    }
+    // Set up by a superuser, each is a tenant like the others.
+    for db in [&late, &copy] {
+        setup(&db.name);
+        for command in ["plan", "apply"] {
+            expect_code(&on(&db.name, &[command, &b]), 0);
+        }
+        assert_eq!(db.ledger_rows(), "1", "{}", db.name);
+        assert_eq!(made(db), "true");
+    }
+    // The copy's record names the copy now, and nothing else.
+    assert_eq!(
+        copy.scalar(
+            "SELECT (count(*) = 1 AND bool_and(datoid = (SELECT oid FROM pg_database WHERE datname = current_database())))::text FROM airlock_conf.set_up"
+        ),
+        "true"
+    );
+}
+
 /// Issue 66, finding 3, in an online tier: `VALIDATE CONSTRAINT` runs outside the
 /// deploy transaction and evaluates the table's CHECK as the bundle's role, so the
 /// owner's function there resets to the login and sets its password. The step runs in

@@ -264,7 +264,8 @@ pub enum DbError {
     Setup { message: String, hint: String },
     /// Something the deploy login would keep after the run ([`login_kept`]): a role
     /// changed inside the deploy transaction (a password set, a membership granted, a
-    /// default for the login), or a fleet pattern matched a database the login owns.
+    /// default for the login), or a fleet pattern matched a database the login owns or
+    /// one `airlock setup` did not set up for it.
     /// Refused, rolled back.
     #[error("{message}")]
     LoginKept { message: String, hint: String },

@@ -5,9 +5,9 @@
 //! forms, unterminated constructs, NUL, invalid UTF-8) is reported with its line.
 
 use super::enum_values::{EnumValueAdded, NewEnumValues};
-use super::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
 use super::reach_pass::{ReachPass, Reaches};
 use super::{parser, version, Checked, SqlProblem, SqlRole};
+use crate::lex::lexer::{Event, Keep, Kind, Lexer, Mode, MAX_STATEMENT};
 
 /// Enough problems to act on; a generated file with a systematic mistake stops here.
 const MAX_PROBLEMS: usize = 50;
@@ -208,8 +208,8 @@ impl<'f> ScriptChecker<'f> {
             self.problem(line, "contains a NUL byte".into());
             return;
         }
-        if let Some(message) = super::lexing::statement_problem(sql) {
-            let legacy = message.starts_with(super::lexing::LEGACY_OFF);
+        if let Some(message) = crate::lex::lexing::statement_problem(sql) {
+            let legacy = message.starts_with(crate::lex::lexing::LEGACY_OFF);
             self.problem(line, message);
             if legacy {
                 self.legacy_stop = true;

@@ -8,7 +8,7 @@
 //! each `EXECUTE` (the statement's start, or `format`'s pattern) is read.
 
 use super::parser;
-use super::tokens::{tokenize, Tok};
+use crate::lex::tokens::{tokenize, Tok};
 use pg_query::NodeEnum;
 
 /// Warnings for the `DO` statement `sql` starting at `line`: `(line, message)`.

@@ -1,12 +1,12 @@
 //! SQL cut into classed spans for display (the dossier's highlighted SQL), by the SQL
-//! room's own tokenizer ([`super::tokens`]): strings, quoted identifiers, comments and
+//! room's own tokenizer ([`crate::lex::tokens`]): strings, quoted identifiers, comments and
 //! dollar-quoted bodies are one span each, as PostgreSQL's scanner reads them.
 //!
 //! Invariant: the spans cover the text exactly, in order, with no gap and no overlap,
 //! so a renderer that escapes each span shows every byte; a text that does not
 //! tokenize (COPY data, a damaged file) is `None`, never a partial guess.
 
-use super::tokens::{tokenize, Tok};
+use crate::lex::tokens::{tokenize, Tok};
 
 /// What a span of SQL is, for its colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,17 +18,14 @@
 // pg_query's API is safe: this crate needs no `unsafe` (issue 67).
 #![forbid(unsafe_code)]
 
-mod byteset;
 mod classify;
 mod copy;
 mod dynamic;
 mod enum_values;
 mod highlight;
 mod kinds;
-mod lexer;
-mod lexing;
+mod lex;
 mod locks;
-mod meta;
 mod names;
 mod online;
 mod parser;
@@ -37,16 +34,14 @@ mod reach;
 mod reach_pass;
 mod reads;
 mod shape;
-mod split;
-mod tokens;
 mod version;
-mod wrapper;
 
 pub use classify::ScriptChecker;
 pub use enum_values::EnumValueAdded;
 pub use highlight::{highlight, Class as SqlClass, Span as SqlSpan};
 pub use kinds::{kinds_in, plain as plain_kind, StatementKind};
-pub use lexer::MAX_STATEMENT;
+pub use lex::lexer::MAX_STATEMENT;
+pub use lex::split::{split_all, Piece, Splitter};
 pub use locks::{locks_in, locks_to_end, Lock, LockMode, Work};
 pub use names::object_name;
 pub use online::{
@@ -61,7 +56,6 @@ pub use reach::{reaches_in, Reach};
 pub use reach_pass::Reaches;
 pub use reads::{reads_of, Reads};
 pub use shape::{GATE_SHAPE, PROBE_SHAPE};
-pub use split::{split_all, Piece, Splitter};
 
 use classify::check_query;
 

@@ -14,8 +14,8 @@
 //! (plain DML included, which the transactional rules never hold), and
 //! [`online_steps`] cuts a file exactly where lint judged it, one statement per step.
 
-use super::split::{split_all, Piece};
 use super::SqlProblem;
+use crate::lex::split::{split_all, Piece};
 use pg_query::protobuf::{AlterTableType, Node};
 use pg_query::NodeEnum;
 
@@ -306,7 +306,7 @@ pub fn online_steps(file: &str, bytes: &[u8]) -> Result<Vec<OnlineStep>, SqlProb
             .map_err(|_| problem(line, "is not UTF-8 (SQL files must be UTF-8)".into()))?;
         // The statement's own line (the piece begins with what precedes it): where
         // its first token starts.
-        let first = super::tokens::tokenize(text, 1)
+        let first = crate::lex::tokens::tokenize(text, 1)
             .ok()
             .and_then(|t| t.first().map(|t| t.start))
             .unwrap_or(0);

@@ -5,8 +5,8 @@
 //! passes only if the tree says it can run inside the apply transaction and does not end
 //! it. What does not parse is refused with the parser's own message.
 
-use super::tokens::tokenize;
 use super::SqlRole;
+use crate::lex::tokens::tokenize;
 use pg_query::NodeEnum;
 use serde_json::Value;
 

@@ -23,7 +23,7 @@
 //! comparison of the cluster, and the catalog's own answer (what the target has
 //! installed), are what catch the rest.
 
-use super::lexer::{Event, Keep, Lexer, Mode};
+use crate::lex::lexer::{Event, Keep, Lexer, Mode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
@@ -122,7 +122,7 @@ pub(super) fn each_statement(
         for event in lexer.events.drain(..) {
             let Event::Statement(s) = event else { continue };
             last = Some(s.line);
-            let is_dml = s.kind == super::lexer::Kind::Dml;
+            let is_dml = s.kind == crate::lex::lexer::Kind::Dml;
             let Some(text) = s.text else {
                 if dml && is_dml {
                     f(Held::TooLong { line: s.line });

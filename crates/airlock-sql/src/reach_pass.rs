@@ -18,8 +18,8 @@
 //! around a psql meta-command, which lint refuses), so a word that may reach in the text
 //! is one in the file.
 
-use super::lexer::{Kind, Lexer, Statement};
 use super::reach::{by_parser, Reach, AFTER_PG};
+use crate::lex::lexer::{Kind, Lexer, Statement};
 
 /// What one pass found a script reaches beyond its database.
 #[derive(Clone, Debug, PartialEq, Eq)]

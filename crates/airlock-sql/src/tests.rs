@@ -642,8 +642,8 @@ fn syntax_newer_than_the_oldest_target_is_reported() {
 pub(crate) mod differential {
     //! The lexer must split exactly where PostgreSQL's parser splits, on any text
     //! the parser accepts; and must not depend on how the bytes are chunked.
-    use super::super::lexer::{Keep, Lexer, Mode};
     use super::super::*;
+    use crate::lex::lexer::{Keep, Lexer, Mode};
     use proptest::prelude::*;
 
     fn content() -> BoxedStrategy<String> {

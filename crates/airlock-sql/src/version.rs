@@ -6,7 +6,7 @@
 //!
 //! Invariant: it only adds problems, in both builds alike (token patterns, no parser).
 
-use super::tokens::{tokenize, Tok, Token};
+use crate::lex::tokens::{tokenize, Tok, Token};
 
 /// One piece of syntax and the release that brought it.
 struct Since {

@@ -145,7 +145,14 @@ impl Deploy {
     ) -> Result<(Option<LedgerRow>, T), DbError> {
         let superuser = self.session.facts.superuser;
         let (mut tx, cx, tools) = self.begin(vb, opts)?;
-        let kept = crate::session::login_kept::before(&mut tx, superuser)?;
+        // A login that is the bundle's own role (the owner logging in) keeps nothing for
+        // anyone else: only a deploy login distinct from it is held to `login_kept`.
+        let own = !superuser
+            && crate::session::login_kept::login_is_bundle_role(
+                &mut tx,
+                vb.manifest().spec().target.role.as_deref(),
+            )?;
+        let kept = crate::session::login_kept::before(&mut tx, superuser || own)?;
         let (row, value) = body(&mut tx, &cx, tools)?;
         let Some(row) = row else {
             tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;

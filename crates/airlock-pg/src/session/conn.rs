@@ -323,7 +323,7 @@ pub fn name_guard_with(
             })
         }
         Some(entry) if airlock_bundle::target_db::is_pattern(entry) => {
-            crate::session::login_kept::fleet_database_not_the_logins(client, entry)?
+            crate::session::login_kept::fleet_database_set_up(client, entry)?
         }
         Some(_) => {}
     }

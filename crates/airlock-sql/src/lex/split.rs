@@ -4,8 +4,8 @@
 //! and every boundary is one lint saw (the same [`Lexer`]); memory stays bounded
 //! whatever the file's size (only a COPY statement's own text is held).
 
-use super::lexer::{Event, Keep, Lexer, Mode};
-use super::SqlProblem;
+use crate::lex::lexer::{Event, Keep, Lexer, Mode};
+use crate::SqlProblem;
 use std::ops::Range;
 
 /// One piece of a tier file, by byte offsets into the file.

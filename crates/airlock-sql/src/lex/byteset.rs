@@ -10,57 +10,82 @@
 //! Invariant: [`ByteSet::find`] and [`ByteSet::find_or_start`] stop at exactly the
 //! first byte that is a member (or a start after a non-word byte), nowhere else.
 
-/// A set of byte values.
-pub(super) struct ByteSet {
-    member: [bool; 256],
+/// A set of byte values, and optionally a second set of bytes that count only where
+/// a word starts ([`with_starts`](Self::with_starts)), in one table: a run is scanned
+/// with one look-up a byte.
+pub(crate) struct ByteSet {
+    /// [`MEMBER`] and [`START`] bits of each byte value.
+    member: [u8; 256],
 }
+
+/// A byte of the set itself.
+const MEMBER: u8 = 1;
+/// A byte of the starts set ([`ByteSet::find_or_start`]).
+const START: u8 = 2;
 
 impl ByteSet {
     /// The set of the bytes whose `class` is not 0.
-    pub(super) const fn new(class: &[u8; 256]) -> ByteSet {
-        let mut member = [false; 256];
+    pub(crate) const fn new(class: &[u8; 256]) -> ByteSet {
+        let mut member = [0; 256];
         let mut b = 0;
         while b < 256 {
-            member[b] = class[b] != 0;
+            if class[b] != 0 {
+                member[b] = MEMBER;
+            }
+            b += 1;
+        }
+        ByteSet { member }
+    }
+
+    /// This set, with the members of `starts` found by
+    /// [`find_or_start`](Self::find_or_start) where a word starts.
+    pub(crate) const fn with_starts(self, starts: &ByteSet) -> ByteSet {
+        let mut member = self.member;
+        let mut b = 0;
+        while b < 256 {
+            if starts.member[b] & MEMBER != 0 {
+                member[b] |= START;
+            }
             b += 1;
         }
         ByteSet { member }
     }
 
     #[cfg(test)]
-    pub(super) fn contains(&self, b: u8) -> bool {
-        self.member[b as usize]
+    pub(crate) fn contains(&self, b: u8) -> bool {
+        self.member[b as usize] & MEMBER != 0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_start(&self, b: u8) -> bool {
+        self.member[b as usize] & START != 0
     }
 
     /// The first index at or after `from` whose byte is in the set (`bytes.len()` if
     /// none).
     #[inline]
-    pub(super) fn find(&self, bytes: &[u8], from: usize) -> usize {
-        let at = bytes
-            .get(from..)
-            .and_then(|rest| rest.iter().position(|&b| self.member[b as usize]));
+    pub(crate) fn find(&self, bytes: &[u8], from: usize) -> usize {
+        let at = bytes.get(from..).and_then(|rest| {
+            rest.iter()
+                .position(|&b| self.member[b as usize] & MEMBER != 0)
+        });
         at.map_or(bytes.len().max(from), |at| from + at)
     }
 
-    /// [`find`](Self::find) for the members of `self`, or of `starts` where the byte
-    /// before is not one of `word` (at `from` itself the byte before does not count:
-    /// a byte of `starts` there is found).
+    /// [`find`](Self::find) for the members of `self`, or of its starts
+    /// ([`with_starts`](Self::with_starts)) where the byte before is not one of `word`
+    /// (at `from` itself the byte before does not count: a start there is found).
     #[inline]
-    pub(super) fn find_or_start(
-        &self,
-        starts: &ByteSet,
-        word: &ByteSet,
-        bytes: &[u8],
-        from: usize,
-    ) -> usize {
-        let hit = |j: usize| {
-            let b = bytes[j] as usize;
-            self.member[b]
-                || (starts.member[b] && (j == from || !word.member[bytes[j - 1] as usize]))
-        };
+    pub(crate) fn find_or_start(&self, word: &ByteSet, bytes: &[u8], from: usize) -> usize {
         let mut j = from;
-        while j < bytes.len() && !hit(j) {
-            j += 1;
+        while j < bytes.len() {
+            // One look-up a byte; the byte before is read only at a start.
+            match self.member[bytes[j] as usize] {
+                0 => j += 1,
+                m if m & MEMBER != 0 || j == from => return j,
+                _ if word.member[bytes[j - 1] as usize] & MEMBER == 0 => return j,
+                _ => j += 1,
+            }
         }
         j.min(bytes.len())
     }
@@ -105,8 +130,9 @@ mod tests {
     /// where the search begins), wherever it sits.
     #[test]
     fn finds_starts_only_after_a_non_word_byte() {
-        let set = ByteSet::new(&class_of(b"(;"));
+        let plain = ByteSet::new(&class_of(b"(;"));
         let starts = ByteSet::new(&class_of(b"sS"));
+        let set = ByteSet::new(&class_of(b"(;")).with_starts(&starts);
         let word = ByteSet::new(&class_of(
             b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$",
         ));
@@ -118,12 +144,12 @@ mod tests {
                     if at > 0 {
                         text[at - 1] = before;
                     }
-                    let found = set.find_or_start(&starts, &word, &text, from);
+                    let found = set.find_or_start(&word, &text, from);
                     let slow = (from..text.len())
                         .find(|&j| {
-                            set.member[text[j] as usize]
-                                || (starts.member[text[j] as usize]
-                                    && (j == from || !word.member[text[j - 1] as usize]))
+                            plain.contains(text[j])
+                                || (starts.contains(text[j])
+                                    && (j == from || !word.contains(text[j - 1])))
                         })
                         .unwrap_or(text.len());
                     assert_eq!(
@@ -137,19 +163,15 @@ mod tests {
         let mut text = vec![b'x'; 80];
         text[40] = b's';
         text[50] = b';';
-        assert_eq!(
-            set.find_or_start(&starts, &word, &text, 3),
-            50,
-            "an s inside a word"
-        );
+        assert_eq!(set.find_or_start(&word, &text, 3), 50, "an s inside a word");
         text[39] = b' ';
         assert_eq!(
-            set.find_or_start(&starts, &word, &text, 3),
+            set.find_or_start(&word, &text, 3),
             40,
             "an s starting a word"
         );
         assert_eq!(
-            set.find_or_start(&starts, &word, &text, 40),
+            set.find_or_start(&word, &text, 40),
             40,
             "an s where it begins"
         );

@@ -13,16 +13,16 @@
 
 /// One half of a wrapper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Wrap {
+pub(crate) enum Wrap {
     Begin,
     Commit,
 }
 
 /// A statement's text longer than this is no wrapper (kept only to recognise one).
-pub(super) const MAX_WRAPPER: usize = 64;
+pub(crate) const MAX_WRAPPER: usize = 64;
 
 /// The statement's text (up to its `;`), if it is exactly one half of a wrapper.
-pub(super) fn recognise(text: &[u8]) -> Option<Wrap> {
+pub(crate) fn recognise(text: &[u8]) -> Option<Wrap> {
     let text = std::str::from_utf8(text).ok()?;
     let words: Vec<String> = text
         .split_ascii_whitespace()
@@ -40,7 +40,7 @@ pub(super) fn recognise(text: &[u8]) -> Option<Wrap> {
 
 /// What lint says of a pair that just closed.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Said {
+pub(crate) enum Said {
     /// The first pair of a file: what it means here.
     Note(String),
     /// A later pair: psql would have committed the ones before it.
@@ -49,7 +49,7 @@ pub(super) enum Said {
 
 /// What the lexer does with a statement.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(crate) enum Verdict {
     /// An ordinary statement (a `COMMIT` with no open wrapper is one: refused later).
     Statement,
     /// Skipped, with what lint says when a pair just closed.
@@ -60,7 +60,7 @@ pub(super) enum Verdict {
 
 /// The open wrapper, if any.
 #[derive(Default)]
-pub(super) struct Wrappers {
+pub(crate) struct Wrappers {
     /// Line of the `BEGIN` whose `COMMIT` has not come yet.
     open: Option<usize>,
     /// Lines of the first pair of the file, once closed.
@@ -68,12 +68,12 @@ pub(super) struct Wrappers {
     /// The file is an online tier's (or online rollback's): it runs each statement
     /// outside any transaction, so a wrapper cannot mean what it asks and is refused
     /// (once, at its `COMMIT`, naming both lines) instead of skipped.
-    pub(super) online: bool,
+    pub(crate) online: bool,
 }
 
 impl Wrappers {
     /// The statement at `line` ended; `wrap`: what [`recognise`] made of it.
-    pub(super) fn statement(&mut self, wrap: Option<Wrap>, line: usize) -> Verdict {
+    pub(crate) fn statement(&mut self, wrap: Option<Wrap>, line: usize) -> Verdict {
         match (wrap, self.open) {
             (None, _) => Verdict::Statement,
             (Some(Wrap::Begin), None) => {
@@ -108,7 +108,7 @@ impl Wrappers {
     }
 
     /// The end of the file: a `BEGIN` still open is refused.
-    pub(super) fn finish(&mut self) -> Option<(usize, String)> {
+    pub(crate) fn finish(&mut self) -> Option<(usize, String)> {
         let online = self.online;
         self.open.take().map(|line| {
             (

@@ -10,11 +10,11 @@
 //! text of one statement that is not plain DML, and it stops growing at
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
-use super::byteset::ByteSet;
-use super::copy::{self, CopyVerdict, DataScan};
-use super::lexing::SetConfigWatch;
-use super::meta;
-use super::wrapper::{self, Wrappers};
+use crate::copy::{self, CopyVerdict, DataScan};
+use crate::lex::byteset::ByteSet;
+use crate::lex::lexing::SetConfigWatch;
+use crate::lex::meta;
+use crate::lex::wrapper::{self, Wrappers};
 
 /// The longest statement that is not plain DML lint will hold to classify (8 MiB).
 /// DML (INSERT, UPDATE, …) and COPY data are never held, whatever their size.
@@ -26,14 +26,14 @@ const MAX_TAG: usize = 1 << 16;
 /// What the file is: a script (tiers, rollbacks: COPY data and `\restrict` lines are
 /// understood) or one query (gates and probes: neither is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(crate) enum Mode {
     Script,
     Query,
 }
 
 /// Which statements' text the owner needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Keep {
+pub(crate) enum Keep {
     /// Every statement that is not plain DML (lint classifies them).
     NonDml,
     /// Only COPY statements (execution needs to know whether data follows).
@@ -42,7 +42,7 @@ pub(super) enum Keep {
 
 /// What a statement is, as far as its first word tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, TABLE, WITH: data manipulation
     /// whatever follows; never held.
     Dml,
@@ -52,7 +52,7 @@ pub(super) enum Kind {
 
 /// One statement the lexer found.
 #[derive(Debug)]
-pub(super) struct Statement {
+pub(crate) struct Statement {
     /// Offset of its `;`, or the end of the file when `semi` is false.
     pub end: u64,
     pub semi: bool,
@@ -74,7 +74,7 @@ pub(super) struct Statement {
 }
 
 #[derive(Debug)]
-pub(super) enum Event {
+pub(crate) enum Event {
     Statement(Statement),
     /// The data of the COPY statement just reported: `[data_start, data_end)` is sent as
     /// CopyData; the `\.` line ends at `end`.
@@ -195,7 +195,7 @@ const fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-pub(super) const fn is_word_byte(b: u8) -> bool {
+pub(crate) const fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
@@ -227,21 +227,23 @@ static DML_CLASS: [u8; 256] = {
     t[b'S' as usize] = DML_S;
     t
 };
+/// The `s`/`S` that may start a `set_config`.
+const DML_S_BYTES: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b's' as usize] = DML_S;
+    t[b'S' as usize] = DML_S;
+    t
+};
 /// The bytes of [`DML_CLASS`] that are not nothing, but `s`/`S`, to find the next at
-/// once; an `s`/`S` matters only where a word starts ([`DML_STARTS`]), and only while
-/// the `set_config` watch looks.
+/// once; an `s`/`S` matters only where a word starts (its starts, in the same table),
+/// and only while the `set_config` watch looks.
 static DML_SET: ByteSet = ByteSet::new(&{
     let mut t = DML_CLASS;
     t[b's' as usize] = 0;
     t[b'S' as usize] = 0;
     t
-});
-static DML_STARTS: ByteSet = ByteSet::new(&{
-    let mut t = [0; 256];
-    t[b's' as usize] = DML_S;
-    t[b'S' as usize] = DML_S;
-    t
-});
+})
+.with_starts(&ByteSet::new(&DML_S_BYTES));
 /// The bytes [`is_word_byte`] says are.
 static WORD_BYTES: ByteSet = ByteSet::new(&{
     let mut t = [0; 256];
@@ -269,12 +271,12 @@ fn plain_constant_end(rest: &[u8], open: usize) -> Option<usize> {
 }
 
 /// The lexer. Feed it bytes, then take `events`.
-pub(super) struct Lexer {
+pub(crate) struct Lexer {
     mode: Mode,
     keep: Keep,
     /// Report every DML statement too (an online tier refuses them); otherwise lint
     /// skips them unreported.
-    pub(super) dml_events: bool,
+    pub(crate) dml_events: bool,
     lex: Lex,
     e_string: bool,
     comment_depth: u32,
@@ -292,16 +294,16 @@ pub(super) struct Lexer {
     stmt_line: usize,
     /// The first line of the last statement ended, of any kind (DML too, though lint
     /// reports none): what follows a statement in its file.
-    pub(super) last_line: Option<usize>,
+    pub(crate) last_line: Option<usize>,
     /// Offset of the current statement's first byte (its kept text starts there).
     stmt_start: u64,
     /// A DML statement spanned more than [`MAX_STATEMENT`] bytes: whether or not its
     /// text was kept, one pass cannot say what calls it makes (`reach_pass.rs` reads
     /// such a file again). Set for every mode; one comparison a statement.
-    pub(super) long_dml: bool,
+    pub(crate) long_dml: bool,
     merge: bool,
     /// The current statement's text, while `capturing`.
-    pub(super) capture: Vec<u8>,
+    pub(crate) capture: Vec<u8>,
     capturing: bool,
     too_long: bool,
     /// The current word, uppercased (first [`WORD_BUF`] bytes), its length, whether
@@ -351,20 +353,20 @@ pub(super) struct Lexer {
     /// refused (`lexing.rs`; other statements are judged on their kept text).
     set_config: SetConfigWatch,
     /// Invalid UTF-8 seen: nothing after it can be judged.
-    pub(super) stopped: bool,
+    pub(crate) stopped: bool,
     /// Tests turn the whole-token fast paths off to compare (`word_run`, `dml_string`).
     #[cfg(test)]
-    pub(super) byte_by_byte: bool,
+    pub(crate) byte_by_byte: bool,
     /// Where each statement ended (its `;`, or the end of the file), whether or not it
     /// is reported: observed by the differential test against PostgreSQL's own
     /// splitter, never read by the lexer.
     #[cfg(test)]
-    pub(super) ends: Vec<usize>,
-    pub(super) events: Vec<Event>,
+    pub(crate) ends: Vec<usize>,
+    pub(crate) events: Vec<Event>,
 }
 
 impl Lexer {
-    pub(super) fn new(mode: Mode, keep: Keep) -> Self {
+    pub(crate) fn new(mode: Mode, keep: Keep) -> Self {
         Lexer {
             mode,
             keep,
@@ -425,13 +427,13 @@ impl Lexer {
 
     /// Keep DML text from the first statement on: earlier files of the transaction
     /// added enum values whose uses lint looks for (`enum_values.rs`).
-    pub(super) fn keep_dml_text(&mut self) {
+    pub(crate) fn keep_dml_text(&mut self) {
         self.keep_dml = true;
     }
 
     /// The file is an online tier's: a `BEGIN;` … `COMMIT;` wrapper is refused, not
     /// skipped (`wrapper.rs`).
-    pub(super) fn online_wrappers(&mut self, online: bool) {
+    pub(crate) fn online_wrappers(&mut self, online: bool) {
         self.wrappers.online = online;
     }
 
@@ -439,7 +441,7 @@ impl Lexer {
     /// `'…'` constant), a problem at or after that line says so (with that legacy
     /// setting the backslash escapes the quote, and everything after reads differently):
     /// what to add to the message of a problem at `line`.
-    pub(super) fn legacy_hint(&self, line: usize) -> Option<String> {
+    pub(crate) fn legacy_hint(&self, line: usize) -> Option<String> {
         match self.legacy_quote {
             Some(at) if at <= line => {
                 let line = at;
@@ -451,7 +453,7 @@ impl Lexer {
 
     /// Feed the next bytes of the file (any split, including inside a UTF-8 character).
     /// A UTF-8 byte-order mark at the very start is dropped, as psql drops it.
-    pub(super) fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         let Some(head) = &mut self.head else {
             return self.feed_text(bytes);
         };
@@ -608,7 +610,7 @@ impl Lexer {
         }
         loop {
             j = if watch {
-                DML_SET.find_or_start(&DML_STARTS, &WORD_BYTES, rest, j)
+                DML_SET.find_or_start(&WORD_BYTES, rest, j)
             } else {
                 DML_SET.find(rest, j)
             };
@@ -1058,7 +1060,7 @@ impl Lexer {
             // statement on whatever the chunking.
             self.keep_dml = text
                 .as_deref()
-                .is_some_and(super::enum_values::may_add_value);
+                .is_some_and(crate::enum_values::may_add_value);
         }
         self.capturing = false;
         let mut statement = Statement {
@@ -1223,56 +1225,63 @@ impl Lexer {
                     self.normal(b);
                 }
             }
-            Lex::DollarTag => {
-                let tag_byte = b.is_ascii_alphabetic()
-                    || b == b'_'
-                    || b >= 0x80
-                    || (b.is_ascii_digit() && !self.tag.is_empty());
-                if b == b'$' {
-                    self.lex = Lex::Dollar;
-                    self.dollar_matched = 0;
-                } else if tag_byte && self.tag.len() < MAX_TAG {
-                    self.tag.push(b);
-                } else if tag_byte {
-                    // Memory stays bounded: no real file has such a tag.
-                    let line = self.line;
-                    self.problem(
-                        line,
-                        format!("a dollar-quote tag longer than {MAX_TAG} bytes"),
-                    );
-                    self.stopped = true;
-                } else {
-                    // `$1` (a parameter) or a stray `$`: not a dollar quote, and no
-                    // keyword or identifier.
-                    self.lex = Lex::Normal;
-                    self.in_word = true;
-                    self.word_digit = true;
-                    self.word_len = WORD_BUF + 1;
-                    self.normal(b);
-                }
-            }
-            Lex::Dollar => {
-                // The closing delimiter is `$tag$`; the tag holds no `$`, so a mismatch
-                // restarts the match at 0, or at 1 when this byte is a `$`.
-                let want = if self.dollar_matched == 0 || self.dollar_matched == self.tag.len() + 1
-                {
-                    b'$'
-                } else {
-                    self.tag[self.dollar_matched - 1]
-                };
-                if b == want {
-                    self.dollar_matched += 1;
-                    if self.dollar_matched == self.tag.len() + 2 {
-                        self.lex = Lex::Normal;
-                    }
-                } else {
-                    self.dollar_matched = usize::from(b == b'$');
-                }
-            }
+            Lex::DollarTag => self.dollar_tag(b),
+            Lex::Dollar => self.dollar(b),
             Lex::MetaArgs => self.meta_arg(b),
             Lex::Colon => self.colon(b),
             Lex::CopyRest | Lex::CopyRestDash | Lex::CopyRestComment => self.copy_rest(b),
             Lex::CopyData => unreachable!("COPY data is scanned by lex_bytes"),
+        }
+    }
+
+    /// Inside `$tag` of a dollar quote's opening delimiter.
+    #[inline]
+    fn dollar_tag(&mut self, b: u8) {
+        let tag_byte = b.is_ascii_alphabetic()
+            || b == b'_'
+            || b >= 0x80
+            || (b.is_ascii_digit() && !self.tag.is_empty());
+        if b == b'$' {
+            self.lex = Lex::Dollar;
+            self.dollar_matched = 0;
+        } else if tag_byte && self.tag.len() < MAX_TAG {
+            self.tag.push(b);
+        } else if tag_byte {
+            // Memory stays bounded: no real file has such a tag.
+            let line = self.line;
+            self.problem(
+                line,
+                format!("a dollar-quote tag longer than {MAX_TAG} bytes"),
+            );
+            self.stopped = true;
+        } else {
+            // `$1` (a parameter) or a stray `$`: not a dollar quote, and no
+            // keyword or identifier.
+            self.lex = Lex::Normal;
+            self.in_word = true;
+            self.word_digit = true;
+            self.word_len = WORD_BUF + 1;
+            self.normal(b);
+        }
+    }
+
+    /// Inside a dollar-quoted string, looking for its closing `$tag$`.
+    #[inline]
+    fn dollar(&mut self, b: u8) {
+        // The closing delimiter is `$tag$`; the tag holds no `$`, so a mismatch
+        // restarts the match at 0, or at 1 when this byte is a `$`.
+        let want = if self.dollar_matched == 0 || self.dollar_matched == self.tag.len() + 1 {
+            b'$'
+        } else {
+            self.tag[self.dollar_matched - 1]
+        };
+        if b == want {
+            self.dollar_matched += 1;
+            if self.dollar_matched == self.tag.len() + 2 {
+                self.lex = Lex::Normal;
+            }
+        } else {
+            self.dollar_matched = usize::from(b == b'$');
         }
     }
 
@@ -1495,7 +1504,7 @@ impl Lexer {
     }
 
     /// End of the file: the last statement, and anything left open.
-    pub(super) fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(head) = self.head.take() {
             self.feed_text(&head);
         }
@@ -1570,7 +1579,7 @@ impl Lexer {
     }
 
     /// Offset of the end of what was fed.
-    pub(super) fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 }
@@ -1586,7 +1595,7 @@ mod byte_sets {
             assert_eq!(WORD_BYTES.contains(b), is_word_byte(b), "{b:#x}");
             let class = DML_CLASS[b as usize];
             assert_eq!(DML_SET.contains(b), class != 0 && class != DML_S, "{b:#x}");
-            assert_eq!(DML_STARTS.contains(b), class == DML_S, "{b:#x}");
+            assert_eq!(DML_SET.is_start(b), class == DML_S, "{b:#x}");
         }
     }
 }

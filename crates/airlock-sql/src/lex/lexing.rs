@@ -24,7 +24,7 @@ const LEXING: [(&str, &[&str]); 2] = [
 ];
 
 /// How the refusal of a legacy file's `SET standard_conforming_strings = off` begins.
-pub(super) const LEGACY_OFF: &str = "sets standard_conforming_strings off: a legacy file";
+pub(crate) const LEGACY_OFF: &str = "sets standard_conforming_strings off: a legacy file";
 
 fn refusal(setting: &str, what: &str) -> String {
     format!(
@@ -50,7 +50,7 @@ fn allowed(values: &[&str], value: &str) -> bool {
 
 /// A statement whose text lint keeps (not DML): a problem if it changes, or names, a
 /// setting that decides lexing, other than setting it to what lint assumed.
-pub(super) fn statement_problem(sql: &str) -> Option<String> {
+pub(crate) fn statement_problem(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| c.is_whitespace() || c == '=' || c == ';')
@@ -98,7 +98,7 @@ const TAIL: usize = 256;
 /// Finds `set_config` words in the Normal text of DML statements and keeps what
 /// follows each, to judge the call when the statement ends.
 #[derive(Default)]
-pub(super) struct SetConfigWatch {
+pub(crate) struct SetConfigWatch {
     /// Bytes of `SET_CONFIG` matched so far.
     matched: usize,
     /// The previous Normal byte was part of a word.
@@ -114,7 +114,7 @@ const NEEDLE: &[u8] = b"SET_CONFIG";
 impl SetConfigWatch {
     /// The next byte of a DML statement; `normal`: outside constants and comments;
     /// `word`: the byte can be part of an identifier (the lexer's rule).
-    pub(super) fn byte(&mut self, b: u8, normal: bool, word: bool, line: usize) {
+    pub(crate) fn byte(&mut self, b: u8, normal: bool, word: bool, line: usize) {
         if self.keeping {
             let tail = &mut self.calls.last_mut().expect("keeping a call").1;
             tail.push(b);
@@ -146,20 +146,20 @@ impl SetConfigWatch {
 
     /// No match nor kept call under way: a byte other than `s`/`S` changes nothing
     /// but `prev_word`.
-    pub(super) fn idle(&self) -> bool {
+    pub(crate) fn idle(&self) -> bool {
         self.matched == 0 && !self.keeping
     }
 
     /// The last byte fed was (`word`) or was not part of a word: all that a byte
     /// changes while the watch is [`idle`](Self::idle) and the byte is no `s`/`S`.
-    pub(super) fn after(&mut self, word: bool) {
+    pub(crate) fn after(&mut self, word: bool) {
         self.prev_word = word;
     }
 
     /// [`byte`](Self::byte) for each byte of `run`, none of them Normal text (inside
     /// a constant or comment); the same state after, faster: once the watch is idle,
     /// the rest of the run changes nothing but `prev_word`.
-    pub(super) fn quoted(&mut self, run: &[u8], line: usize) {
+    pub(crate) fn quoted(&mut self, run: &[u8], line: usize) {
         for &b in run {
             if self.idle() {
                 self.prev_word = false;
@@ -170,12 +170,12 @@ impl SetConfigWatch {
     }
 
     /// Whether the statement held a `set_config` call (most hold none: nothing to judge).
-    pub(super) fn saw_calls(&self) -> bool {
+    pub(crate) fn saw_calls(&self) -> bool {
         !self.calls.is_empty()
     }
 
     /// The statement ended: a problem for each call that changes a lexing setting.
-    pub(super) fn finish(&mut self) -> Vec<(usize, String)> {
+    pub(crate) fn finish(&mut self) -> Vec<(usize, String)> {
         let calls = std::mem::take(&mut self.calls);
         *self = SetConfigWatch::default();
         calls
@@ -274,7 +274,7 @@ mod tests {
             let (mut fast, mut slow) = (SetConfigWatch::default(), SetConfigWatch::default());
             for (line, (run, normal)) in runs.iter().enumerate() {
                 for &b in run {
-                    let word = super::super::lexer::is_word_byte(b);
+                    let word = crate::lex::lexer::is_word_byte(b);
                     slow.byte(b, *normal, word, line);
                     if *normal {
                         fast.byte(b, true, word, line);

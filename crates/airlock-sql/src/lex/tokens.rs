@@ -8,7 +8,7 @@
 //! as PostgreSQL's scanner reads it; what does not tokenize is reported with its line.
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Tok {
+pub(crate) enum Tok {
     /// An unquoted word: keyword, identifier or number, ASCII-uppercased.
     Word(String),
     /// A `"quoted identifier"`: its value.
@@ -24,31 +24,31 @@ pub(super) enum Tok {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct Token {
-    pub(super) tok: Tok,
+pub(crate) struct Token {
+    pub(crate) tok: Tok,
     line: usize,
     /// Byte offsets, to see what touches what (`E'`, `U&"`).
-    pub(super) start: usize,
-    pub(super) end: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 impl Token {
-    pub(super) fn word(&self) -> Option<&str> {
+    pub(crate) fn word(&self) -> Option<&str> {
         match &self.tok {
             Tok::Word(w) => Some(w),
             _ => None,
         }
     }
 
-    pub(super) fn is(&self, word: &str) -> bool {
+    pub(crate) fn is(&self, word: &str) -> bool {
         self.word() == Some(word)
     }
 
-    pub(super) fn line(&self) -> usize {
+    pub(crate) fn line(&self) -> usize {
         self.line
     }
 
-    pub(super) fn punct(&self, b: u8) -> bool {
+    pub(crate) fn punct(&self, b: u8) -> bool {
         self.tok == Tok::Punct(b)
     }
 }
@@ -121,7 +121,7 @@ fn continuation(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
 
 /// Tokens of `sql`, whose first byte is on `first_line`; an unterminated construct is
 /// `(line it opens on, message)`.
-pub(super) fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
+pub(crate) fn tokenize(sql: &str, first_line: usize) -> Result<Vec<Token>, (usize, String)> {
     let mut tokenizer = Tokenizer {
         bytes: sql.as_bytes(),
         pos: 0,
@@ -320,8 +320,8 @@ fn touching_u_amp(out: &[Token], i: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SqlRole;
     use super::Tok;
+    use crate::SqlRole;
 
     /// Where each string constant and quoted identifier ends, by this tokenizer and by
     /// PostgreSQL's own scanner, on raw runs of the bytes that open, close or escape
@@ -395,14 +395,14 @@ mod tests {
     }
 
     fn script_ok(sql: &str) -> bool {
-        let mut c = super::super::ScriptChecker::new("t.sql");
+        let mut c = crate::ScriptChecker::new("t.sql");
         c.feed(sql.as_bytes());
         let p = c.finish();
         p.is_empty()
     }
 
     fn query_ok(sql: &str, role: SqlRole) -> bool {
-        super::super::check_query("q.sql", sql, role).is_empty()
+        crate::check_query("q.sql", sql, role).is_empty()
     }
 
     #[test]
@@ -436,7 +436,7 @@ mod tests {
     }
 
     /// What a release typically holds, pg_dump's header included.
-    pub(super) const TYPICAL_TIER: &str = r#"
+    pub(crate) const TYPICAL_TIER: &str = r#"
 SET statement_timeout = 0;
 SET client_encoding = 'UTF8';
 SET standard_conforming_strings = on;
@@ -493,7 +493,7 @@ RESET check_function_bodies;
 
     #[test]
     fn typical_ddl_tiers_pass() {
-        let mut c = super::super::ScriptChecker::new("t.sql");
+        let mut c = crate::ScriptChecker::new("t.sql");
         c.feed(TYPICAL_TIER.as_bytes());
         assert_eq!(c.finish(), vec![]);
     }
@@ -513,7 +513,7 @@ RESET check_function_bodies;
         ] {
             assert!(script_ok(sql), "{sql} refused");
         }
-        let mut c = super::super::ScriptChecker::new("t.sql");
+        let mut c = crate::ScriptChecker::new("t.sql");
         c.feed(b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (1; END;");
         let p = c.finish();
         assert!(
@@ -528,7 +528,7 @@ RESET check_function_bodies;
         // The lexer keeps `;` inside CREATE … BEGIN (psql's heuristic); the classifier
         // splits again and finds the COMMIT.
         let sql = "CREATE TABLE t (begin int);\nCOMMIT;\n";
-        let mut c = super::super::ScriptChecker::new("t.sql");
+        let mut c = crate::ScriptChecker::new("t.sql");
         c.feed(sql.as_bytes());
         let p = c.finish();
         assert_eq!(p.len(), 1, "{p:?}");

@@ -11,7 +11,7 @@
 
 /// What to do with one meta-command line.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(crate) enum Verdict {
     /// Skipped; the note says what was skipped and why that is safe (none for
     /// pg_dump's `\restrict` lines, which every current dump has).
     Skip(Option<String>),
@@ -21,7 +21,7 @@ pub(super) enum Verdict {
 
 /// The longest argument text kept to judge a meta-command (the rest of the line is
 /// still skipped or refused with it).
-pub(super) const MAX_ARGS: usize = 4096;
+pub(crate) const MAX_ARGS: usize = 4096;
 
 /// psql's boolean spellings (`ParseVariableBool`: unique prefixes, `on`/`off`, 1/0);
 /// `None` for anything else. An empty value is psql's `on` (`\set ON_ERROR_STOP`).
@@ -104,7 +104,7 @@ fn words(args: &str) -> Result<Vec<String>, String> {
 
 /// A `:name` reference (psql replaces it with a variable's value before the server
 /// sees the text).
-pub(super) const INTERPOLATION: &str = "psql variable interpolation (`:name`, `:'name'`, `:\"name\"`) is not SQL: airlock sends the file as it is, with no psql variables. Write the value in the file, or declare it as a bundle parameter ([params.NAME], given with `--param NAME=VALUE`) and read it with current_setting('airlock.NAME')";
+pub(crate) const INTERPOLATION: &str = "psql variable interpolation (`:name`, `:'name'`, `:\"name\"`) is not SQL: airlock sends the file as it is, with no psql variables. Write the value in the file, or declare it as a bundle parameter ([params.NAME], given with `--param NAME=VALUE`) and read it with current_setting('airlock.NAME')";
 
 /// psql variables whose value changes what runs, and the value that keeps airlock's
 /// behaviour (one transaction, stop at the first error).
@@ -182,7 +182,7 @@ fn refused(name: &str) -> Option<&'static str> {
 }
 
 /// The verdict on meta-command `name` (with its backslash) and the rest of its line.
-pub(super) fn judge(name: &str, args: &str) -> Verdict {
+pub(crate) fn judge(name: &str, args: &str) -> Verdict {
     let name_only = name.trim_end_matches('+');
     let refuse = |why: &str| Verdict::Refuse(format!("psql meta-command `{name}` {why}"));
     if let Some(why) = refused(name_only) {
