@@ -1026,9 +1026,17 @@ pub fn diff_changes(a: &Fingerprint, b: &Fingerprint) -> Vec<SchemaChange> {
     )
 }
 
+/// Every construct of `sql` that could resolve outside `pg_catalog` (a function,
+/// operator, type or relation a role could plant under the search_path), as shown: the
+/// check the fixed SQL of the fingerprint and of the predictions' catalog questions pass.
+#[cfg(test)]
+pub(crate) fn outside_pg_catalog(sql: &str) -> Vec<String> {
+    tests::outside_pg_catalog(sql)
+}
+
 // These tests parse the statements with PostgreSQL's parser.
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use serde_json::Value;
 
@@ -1195,9 +1203,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// Every construct of `sql` that could resolve outside `pg_catalog` (a function,
-    /// operator, type or relation a role could plant under the search_path), as shown.
-    pub(crate) fn outside_pg_catalog(sql: &str) -> Vec<String> {
+    pub(super) fn outside_pg_catalog(sql: &str) -> Vec<String> {
         let parsed =
             airlock_sql::pg_query::parse(sql, airlock_sql::pg_query::ParserOptions::DEFAULT)
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn every_catalog_question_names_only_pg_catalog() {
         for (name, q) in QUESTIONS {
-            let bad = crate::catalog::fingerprint::tests::outside_pg_catalog(q.sql());
+            let bad = crate::catalog::fingerprint::outside_pg_catalog(q.sql());
             assert!(
                 bad.is_empty(),
                 "{name}: {} construct(s) could resolve outside pg_catalog:\n{}",
@@ -379,7 +379,7 @@ mod tests {
             "SELECT $1::int2[]",
         ] {
             assert!(
-                !crate::catalog::fingerprint::tests::outside_pg_catalog(sql).is_empty(),
+                !crate::catalog::fingerprint::outside_pg_catalog(sql).is_empty(),
                 "not caught: {sql}"
             );
         }
