@@ -234,6 +234,26 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Every file under `dir` (recursively, in name order) and its bytes: compared before
+/// and after a refusal to prove nothing there changed.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.expect("walk");
+        if e.file_type().is_file() {
+            out.push((
+                e.path()
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .display()
+                    .to_string(),
+                std::fs::read(e.path()).expect("read"),
+            ));
+        }
+    }
+    out
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -149,12 +149,16 @@ fn signed_over(
     keys: &[&TrustedKey],
     now: DateTime<Utc>,
 ) -> Vec<String> {
+    let counted: Vec<&TrustedKey> = keys.iter().copied().filter(|k| usable(k, now)).collect();
+    signers_over(dir, bytes, version, &counted)
+}
+
+/// Which of `keys` signed the store at `dir` (canonical form `bytes`, version
+/// `version`), whatever their windows: distinct key ids, in order.
+fn signers_over(dir: &Path, bytes: &[u8], version: u64, keys: &[&TrustedKey]) -> Vec<String> {
     let comment = trusted_comment(version, &canonical_id(bytes));
     let mut out = vec![];
     for k in keys {
-        if !usable(k, now) {
-            continue;
-        }
         let path = dir
             .join(SIGNATURES_DIR)
             .join(format!("{}.minisig", k.key.key_id));
@@ -606,29 +610,7 @@ fn signed_whenever(
     keys: &[&TrustedKey],
     need: u32,
 ) -> bool {
-    let comment = trusted_comment(version, &canonical_id(bytes));
-    let mut signers: Vec<String> = vec![];
-    for k in keys {
-        let path = dir
-            .join(SIGNATURES_DIR)
-            .join(format!("{}.minisig", k.key.key_id));
-        let Ok(text) =
-            airlock_base::bounded::read_capped_string(&path, airlock_base::bounded::SIGNATURE)
-        else {
-            continue;
-        };
-        let Ok(sig) = SignatureBox::parse(&text) else {
-            continue;
-        };
-        let id = k.key.key_id.to_string();
-        if sig.trusted_comment == comment
-            && k.key.verify(bytes, &sig).is_ok()
-            && !signers.contains(&id)
-        {
-            signers.push(id);
-        }
-    }
-    signers.len() as u32 >= need
+    signers_over(dir, bytes, version, keys).len() as u32 >= need
 }
 
 /// Which versions of a history (`versions`, in version order) are proven forward:
