@@ -157,7 +157,7 @@ pub fn size(
         got
     };
     let from = format!(
-        "FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n \
+        "FROM pg_catalog.unnest(ARRAY[{list}]::pg_catalog.text[]) AS n \
          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(n)::pg_catalog.oid \
          WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,m,i,I,t}}'::pg_catalog.\"char\"[])"
     );
@@ -165,8 +165,8 @@ pub fn size(
     let rows = match read(
         client,
         &format!(
-            "SELECT n, c.relpages::bigint::text, pg_catalog.pg_total_relation_size(c.oid)::text, \
-             c.reltuples::bigint::text {from}"
+            "SELECT n, c.relpages::pg_catalog.int8::pg_catalog.text, pg_catalog.pg_total_relation_size(c.oid)::pg_catalog.text, \
+             c.reltuples::pg_catalog.int8::pg_catalog.text {from}"
         ),
     ) {
         Ok(rows) => rows,
@@ -199,15 +199,15 @@ pub fn size(
 
 /// Sizes from the catalog alone (no relation is opened, so no lock is waited for): the
 /// heap's, its indexes' and its TOAST table's pages as of the last VACUUM/ANALYZE.
-const CATALOG_SIZES: &str = "SELECT n, c.relpages::bigint::text, \
-     ((c.relpages::bigint \
+const CATALOG_SIZES: &str = "SELECT n, c.relpages::pg_catalog.int8::pg_catalog.text, \
+     ((c.relpages::pg_catalog.int8 \
        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(i.relpages) FROM pg_catalog.pg_index x \
                    JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid \
                    WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid), 0) \
        OPERATOR(pg_catalog.+) COALESCE((SELECT t.relpages FROM pg_catalog.pg_class t \
                    WHERE t.oid OPERATOR(pg_catalog.=) c.reltoastrelid), 0)) \
-      OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::bigint)::bigint::text, \
-     c.reltuples::bigint::text";
+      OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::pg_catalog.int8)::pg_catalog.int8::pg_catalog.text, \
+     c.reltuples::pg_catalog.int8::pg_catalog.text";
 
 /// Who holds ACCESS EXCLUSIVE on the relations named (`list`, quoted literals): the
 /// lock plan's warning when their sizes could not be read in time.
@@ -220,10 +220,10 @@ fn locked_by_others(
     let holders = client
         .simple_query(&format!(
             "BEGIN READ ONLY; SET LOCAL search_path TO {path}; \
-             SELECT DISTINCT l.relation::pg_catalog.regclass::text, l.pid::text \
+             SELECT DISTINCT l.relation::pg_catalog.regclass::pg_catalog.text, l.pid::pg_catalog.text \
              FROM pg_catalog.pg_locks l WHERE l.granted AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' \
              AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() AND l.relation OPERATOR(pg_catalog.=) ANY \
-             (SELECT pg_catalog.to_regclass(n)::pg_catalog.oid FROM pg_catalog.unnest(ARRAY[{list}]::text[]) AS n) \
+             (SELECT pg_catalog.to_regclass(n)::pg_catalog.oid FROM pg_catalog.unnest(ARRAY[{list}]::pg_catalog.text[]) AS n) \
              ORDER BY 1, 2; ROLLBACK"
         ))
         .unwrap_or_default();
