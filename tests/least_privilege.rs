@@ -1281,3 +1281,43 @@ fn an_online_step_is_refused_while_an_event_trigger_runs_the_owners_code() {
     expect_code(&o.deploy(&["apply", "online.tar.gz"]), 0);
     assert_eq!(o.owner_of("public.approvals_id"), o.dbowner);
 }
+
+/// Issue 68, item 7: a login that may not SET ROLE to the default gate role is told
+/// both ways out: grant it, or name a gate role of its own with `--gate-role` (or
+/// `AIRLOCK_GATE_ROLE`); before, the hint named only `GRANT "airlock_gate"`, someone
+/// else's role.
+#[test]
+fn a_login_outside_the_default_gate_role_is_told_it_may_name_its_own() {
+    let o = Owned::new("lp_gate_hint");
+    o.db.client_as(&o.dbowner)
+        .batch_execute("CREATE TABLE public.approvals(id int, who text);")
+        .unwrap();
+    admin()
+        .batch_execute(&format!(
+            "GRANT {} TO {}; GRANT CREATE ON DATABASE \"{}\" TO {1};",
+            o.dbowner, o.deployer, o.db.name
+        ))
+        .unwrap();
+    let t = keyed_dir();
+    let d = t.path();
+    let b = mini_bundle(
+        d,
+        &o.db.name,
+        "g.tar.gz",
+        "SELECT true AS ready",
+        &[("one", TIER, true)],
+        ROLLBACK,
+    );
+    let conn = format!("dbname={} user={}", o.db.name, o.deployer);
+    for cmd in ["plan", "apply"] {
+        let out = run_json(d, "rm.pub", &conn, &[cmd, &b, "--param", "code=x"]);
+        assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            text.contains("airlock_gate\\\" TO the connecting role")
+                && text.contains("--gate-role ROLE (or AIRLOCK_GATE_ROLE)"),
+            "{cmd}: {text}"
+        );
+    }
+    o.assert_nothing_changed();
+}

@@ -334,3 +334,40 @@ fn a_delete_inside_a_with_clause_is_counted_declared_and_shown_like_the_plain_on
         assert!(!html.contains("runs a query"), "a DELETE shown as a query");
     }
 }
+
+/// Issue 68, finding 4: the most common data migration there is, a column added and
+/// then filled (`UPDATE … SET new = f(old) WHERE new IS NULL`), destroys nothing: every
+/// value it writes is one the release's own column holds, of rows the release keeps.
+/// An UPDATE that also writes a column the release did not add is still counted.
+#[test]
+fn a_backfill_of_a_column_the_release_adds_destroys_nothing() {
+    let db = TestDb::new("pred_backfill");
+    db.exec(
+        "CREATE SCHEMA shop; CREATE TABLE shop.customers (id serial PRIMARY KEY, email text);\n\
+         INSERT INTO shop.customers (email) SELECT 'U' || g || '@x' FROM generate_series(1, 120) g;\n\
+         ANALYZE;",
+    );
+    let backfill = "ALTER TABLE shop.customers ADD COLUMN email_normalized text;\n\
+                    UPDATE shop.customers SET email_normalized = lower(email) WHERE email_normalized IS NULL;\n\
+                    ALTER TABLE shop.customers ADD COLUMN tier int DEFAULT 0;\n\
+                    UPDATE shop.customers SET tier = 1;\n";
+    let p = plan_sql(&db, backfill);
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    assert!(p.destroys().is_empty(), "{:#}", p.json);
+    assert_eq!(p.row("destroys")["verdict"], "OK", "{:#}", p.json);
+    assert!(!p.human.contains("destroys shop.customers"), "{}", p.human);
+
+    // Writing a column that was there before the release overwrites its values.
+    let mixed = "ALTER TABLE shop.customers ADD COLUMN email_normalized text;\n\
+                 UPDATE shop.customers SET email_normalized = lower(email), email = lower(email);\n";
+    let p = plan_sql(&db, mixed);
+    let d = p.destroys();
+    assert_eq!(d.len(), 1, "{:#}", p.json);
+    assert_eq!(d[0]["object"], "shop.customers", "{:#}", p.json);
+    assert_eq!(d[0]["rows"], 120, "{:#}", p.json);
+    // A column of the same name the release did not add (another table's) does not count.
+    let other = "ALTER TABLE shop.other ADD COLUMN email text;\nUPDATE shop.customers SET email = lower(email);\n";
+    db.exec("CREATE TABLE shop.other (id int);");
+    let p = plan_sql(&db, other);
+    assert_eq!(p.destroys().len(), 1, "{:#}", p.json);
+}

@@ -642,7 +642,7 @@ pub fn resolve_role(
             if !member {
                 return Err(DbError::GateRole {
                     message: format!(
-                        "the role airlock connects as may not SET ROLE to gate role {name:?} (GRANT {} TO the connecting role)",
+                        "the role airlock connects as may not SET ROLE to gate role {name:?}: GRANT {} TO the connecting role, or name a gate role of your own with --gate-role ROLE (or AIRLOCK_GATE_ROLE)",
                         crate::quote_ident(&name)
                     ),
                     setup: false,

@@ -324,7 +324,7 @@ pub fn missing_grant(role: Option<&str>, e: &postgres::Error) -> Option<String> 
     }
     if m.starts_with("permission denied to set role") {
         return Some(format!(
-            "GRANT {to} TO the role airlock connects as (it must be allowed to SET ROLE to it)"
+            "GRANT {to} TO the role airlock connects as (it must be allowed to SET ROLE to it), or pass --gate-role ROLE (or set AIRLOCK_GATE_ROLE) naming a role it may set"
         ));
     }
     let rest = m.strip_prefix("permission denied for ")?;

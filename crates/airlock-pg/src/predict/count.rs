@@ -83,6 +83,11 @@ pub(super) fn destroyed(
     out: &mut Predictions,
 ) -> Vec<Destroyed> {
     let t = w.key(&s.relation);
+    if w.fills_only_added(&t, s) {
+        // A backfill of the release's own columns: no value it writes was there before.
+        w.wrote(t, s);
+        return vec![];
+    }
     let (schema, name) = (t.schema.clone().unwrap_or_default(), t.name.clone());
     let mut d = match &s.step {
         Step::DropColumn { column } => state::destroyed(

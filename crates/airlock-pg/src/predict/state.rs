@@ -42,6 +42,8 @@ pub(super) struct Walk {
     pub(super) dropped_constraints: BTreeSet<(Relation, String)>,
     /// The tables the statement at hand names besides its own (a TRUNCATE of several).
     pub(super) same_statement: BTreeSet<Relation>,
+    /// Columns it added (table, column): values no row held before the release.
+    pub(super) added: BTreeSet<(Relation, String)>,
 }
 
 pub(super) fn at(s: &DataStep) -> String {
@@ -192,6 +194,16 @@ impl Walk {
                 let k = self.key(&s.relation);
                 self.dropped_constraints.insert((k, constraint.clone()));
             }
+            Step::AddColumn { column } => {
+                let k = self.key(&s.relation);
+                self.added.insert((k, column.clone()));
+            }
+            Step::AddNotNullColumn { column } => {
+                // Remembered, and still asked (rows there now get NULL).
+                let k = self.key(&s.relation);
+                self.added.insert((k, column.clone()));
+                return false;
+            }
             Step::Check {
                 not_valid: true,
                 name,
@@ -234,6 +246,24 @@ impl Walk {
         self.opaque.as_ref().map(|o| {
             format!("not predictable here (an earlier {o} may change any row; rehearse runs it)")
         })
+    }
+
+    /// Whether `s` is an UPDATE that writes only columns the release added to `t`: it
+    /// overwrites no value a row held before the release (a backfill).
+    pub(super) fn fills_only_added(&self, t: &Relation, s: &DataStep) -> bool {
+        let sets = match &s.step {
+            Step::UpdateAll { sets } => sets,
+            Step::Filtered {
+                delete: false,
+                sets,
+                ..
+            } => sets,
+            _ => return false,
+        };
+        !sets.is_empty()
+            && sets
+                .iter()
+                .all(|c| self.added.contains(&(t.clone(), c.clone())))
     }
 
     /// Mark a table's rows as changed by `s` from here on.

@@ -46,7 +46,7 @@ impl Walk {
                 | Step::DropSchema { .. }
                 | Step::DropType { .. }
                 | Step::DeleteAll
-                | Step::UpdateAll
+                | Step::UpdateAll { .. }
                 | Step::Filtered { .. } => self.destroying(tx, tier, s, &mut out),
                 _ => {
                     let p = self.predicted(tx, tier, s);

@@ -131,7 +131,7 @@ pub(crate) fn tables_to_measure(
                     | Step::DropColumn { .. }
                     | Step::Truncate { .. }
                     | Step::DeleteAll
-                    | Step::UpdateAll
+                    | Step::UpdateAll { .. }
                     | Step::Filtered { .. }
                     | Step::Writes
                     | Step::AlterType { .. }

@@ -57,6 +57,12 @@ pub(super) fn alter_cmd(c: &pg_query::protobuf::AlterTableCmd, r: &Relation) -> 
                     column: col.colname.clone(),
                 },
             ),
+            Some(N::ColumnDef(col)) => one(
+                "ALTER TABLE … ADD COLUMN",
+                Step::AddColumn {
+                    column: col.colname.clone(),
+                },
+            ),
             _ => None,
         },
         At::AtAddConstraint => match c.def.as_deref().and_then(node) {

@@ -258,7 +258,44 @@ pub(super) fn filtered(delete: bool, filter: Option<&Node>) -> Step {
         functions: p.as_ref().map(|p| p.functions.clone()).unwrap_or_default(),
         filter: p.map(|p| p.text),
         pinned,
+        sets: vec![],
     }
+}
+
+/// An UPDATE with a WHERE: [`filtered`], with the columns it writes.
+pub(super) fn updated(filter: Option<&Node>, targets: &[Node]) -> Step {
+    match filtered(false, filter) {
+        Step::Filtered {
+            delete,
+            filter,
+            functions,
+            pinned,
+            ..
+        } => Step::Filtered {
+            delete,
+            filter,
+            functions,
+            pinned,
+            sets: sets(targets),
+        },
+        other => other,
+    }
+}
+
+/// The columns an UPDATE's SET writes (`SET (a, b) = …` names each; `SET a[1] = …`
+/// and `SET a.f = …` write column `a`).
+pub(super) fn sets(targets: &[Node]) -> Vec<String> {
+    let mut out: Vec<String> = targets
+        .iter()
+        .filter_map(node)
+        .filter_map(|t| match t {
+            N::ResTarget(r) => Some(r.name.clone()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Columns the top-level conjuncts of a WHERE pin: `col = constant`, `constant = col`,

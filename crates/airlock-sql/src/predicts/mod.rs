@@ -104,6 +104,11 @@ pub enum Step {
     AddNotNullColumn {
         column: String,
     },
+    /// Any other `ADD COLUMN`: a column the release adds, whose values (NULL or the
+    /// default) no row held before.
+    AddColumn {
+        column: String,
+    },
     /// `ADD CONSTRAINT … CHECK`: its expression as PostgreSQL prints it, or `None`
     /// when it is not a plain expression over the columns; `not_valid`: added NOT
     /// VALID (no row checked now; a later VALIDATE CONSTRAINT checks them).
@@ -159,14 +164,20 @@ pub enum Step {
         cascade: bool,
     },
     DeleteAll,
-    UpdateAll,
+    /// UPDATE without a WHERE; `sets`: the columns it writes.
+    UpdateAll {
+        sets: Vec<String>,
+    },
     /// DELETE or UPDATE with a WHERE: the WHERE when plain, and the columns it pins
-    /// by equality (`col = constant`, `col IN (…)`).
+    /// by equality (`col = constant`, `col IN (…)`); `sets`: the columns an UPDATE
+    /// writes (none for a DELETE).
     Filtered {
         delete: bool,
         filter: Option<String>,
         functions: Vec<String>,
         pinned: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sets: Vec<String>,
     },
     /// The release drops or replaces this object that holds no rows (a view, index,
     /// sequence, function…): what depends on it now may not by then.
@@ -513,7 +524,13 @@ fn statement_steps(stmt: &N) -> Vec<One> {
             vec![("DELETE without WHERE", rel(&s.relation), Step::DeleteAll)]
         }
         N::UpdateStmt(s) if s.where_clause.is_none() => {
-            vec![("UPDATE without WHERE", rel(&s.relation), Step::UpdateAll)]
+            vec![(
+                "UPDATE without WHERE",
+                rel(&s.relation),
+                Step::UpdateAll {
+                    sets: expr::sets(&s.target_list),
+                },
+            )]
         }
         N::DeleteStmt(s) => vec![(
             "DELETE",
@@ -523,7 +540,7 @@ fn statement_steps(stmt: &N) -> Vec<One> {
         N::UpdateStmt(s) => vec![(
             "UPDATE",
             rel(&s.relation),
-            expr::filtered(false, s.where_clause.as_deref()),
+            expr::updated(s.where_clause.as_deref(), &s.target_list),
         )],
         N::InsertStmt(s) => vec![("INSERT", rel(&s.relation), Step::Writes)],
         N::MergeStmt(s) => vec![("MERGE", rel(&s.relation), Step::Writes)],

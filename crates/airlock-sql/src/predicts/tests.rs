@@ -18,10 +18,13 @@ fn finds_what_the_rows_decide() {
          INSERT INTO \"Q\"\"x\".b VALUES (1); insert   into c(x) values (2);",
     );
     // length(c) is a call (of a built-in, the walk finds): one step of its own.
-    assert!(matches!(&s[5].step, Step::Calls { functions } if functions[0].name == "length"));
+    assert!(matches!(&s[6].step, Step::Calls { functions } if functions[0].name == "length"));
+    // A column added with a default: the release's own column (a backfill of it
+    // destroys nothing).
+    assert!(matches!(&s[4].step, Step::AddColumn { column } if column == "e"));
     let s: Vec<DataStep> = s
         .into_iter()
-        .filter(|d| !matches!(d.step, Step::Calls { .. }))
+        .filter(|d| !matches!(d.step, Step::Calls { .. } | Step::AddColumn { .. }))
         .collect();
     let kinds: Vec<&Step> = s.iter().map(|d| &d.step).collect();
     assert!(matches!(kinds[0], Step::Unique { columns, primary: true } if columns == &["x", "y"]));
@@ -194,7 +197,14 @@ fn what_a_with_clause_destroys_is_read_like_the_plain_statement() {
     );
     assert_eq!(
         got[5],
-        (5, "UPDATE without WHERE", "v".into(), &Step::UpdateAll)
+        (
+            5,
+            "UPDATE without WHERE",
+            "v".into(),
+            &Step::UpdateAll {
+                sets: vec!["x".into()]
+            }
+        )
     );
     assert_eq!(got.len(), 6, "{got:?}");
 }
