@@ -38,6 +38,13 @@ pub struct Global {
     /// Colour in human output.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// The project file (airlock.toml: db, trust, gate_role, receipts, lock_timeout),
+    /// or `none`. Otherwise AIRLOCK_CONFIG, otherwise the first airlock.toml in this
+    /// directory or one above it. Its settings count only where neither a flag nor
+    /// the AIRLOCK_* variable gives one; a file another user could have written is
+    /// refused.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -856,7 +863,12 @@ pub struct ReissueArgs {
     pub db: DbArgs,
     /// Where the reissued receipts go, a directory (created if missing): each is a new
     /// file NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, as apply writes them.
-    #[arg(long, value_name = "DIR", default_value = "receipts")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "AIRLOCK_RECEIPTS",
+        default_value = "receipts"
+    )]
     pub out: PathBuf,
     /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it.
     #[arg(long, value_name = "KEY")]
@@ -865,7 +877,12 @@ pub struct ReissueArgs {
     pub pass: PassphraseArgs,
     /// How long the deploy lock may be waited for (held by an apply or rollback on this
     /// database); then exit 6, nothing written.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "AIRLOCK_LOCK_TIMEOUT",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
     pub lock_timeout: String,
 }
 
@@ -882,6 +899,7 @@ pub struct DeployArgs {
         long = "out",
         alias = "receipt-dir",
         value_name = "DIR",
+        env = "AIRLOCK_RECEIPTS",
         default_value = "receipts"
     )]
     pub receipt_dir: PathBuf,
@@ -895,7 +913,12 @@ pub struct DeployArgs {
     /// statement waiting behind a long application query does not queue every later
     /// query on its table for long (e.g. 10s, 2min). Then the transaction rolls back
     /// (see --lock-retries); the deploy lock refuses with exit 6 at once.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "AIRLOCK_LOCK_TIMEOUT",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
     pub lock_timeout: String,
     /// How many times a transaction (an online step: its statement) whose statement
     /// could not have its lock within --lock-timeout runs again, after a backoff of

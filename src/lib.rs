@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod progress;
+pub mod project;
 pub mod report;
 pub mod schema;
 pub mod style;

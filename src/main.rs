@@ -11,7 +11,12 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match airlock::cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let project = match airlock::project::load(&args) {
+        Ok(p) => p,
+        Err(e) => return project_error(&args, &e).into(),
+    };
+    let cli = match airlock::cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return argument_error(e).into(),
     };
@@ -27,6 +32,11 @@ fn main() -> ExitCode {
     // message stays one line for grep and logs. Tables fit the width either way.
     let prose_out = std::io::stdout().is_terminal().then(style::width);
     let prose_err = std::io::stderr().is_terminal().then(style::width);
+    if let (false, false, Some(p)) = (json, quiet, &project) {
+        if !p.used.is_empty() {
+            let _ = writeln!(std::io::stderr(), "{}", terminal_safe(&p.line()));
+        }
+    }
     let result = airlock::run(cli);
     let notices = notices::take();
     let carried = airlock::commands::carried::take();
@@ -44,6 +54,7 @@ fn main() -> ExitCode {
             if json {
                 let mut doc = outcome.to_json();
                 envelope(&mut doc, outcome.exit_code());
+                attach_project(&mut doc, project.as_ref());
                 attach(&mut doc, &notices);
                 attach_carried(&mut doc, carried.as_ref());
                 print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -155,6 +166,54 @@ fn attach_carried(
             obj.insert("trust_update".into(), v);
         }
     }
+}
+
+/// Which project file's settings this run used (`project_config`), when one was read.
+fn attach_project(doc: &mut serde_json::Value, project: Option<&airlock::project::Project>) {
+    if let (Some(obj), Some(p)) = (doc.as_object_mut(), project) {
+        if let Ok(v) = serde_json::to_value(p) {
+            obj.insert("project_config".into(), v);
+        }
+    }
+}
+
+/// A project file that may not be used: nothing runs (exit 2), the reason on stderr,
+/// and as the error document under `--json`.
+fn project_error(args: &[std::ffi::OsString], e: &airlock::project::ProjectError) -> Exit {
+    let json = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let text = e.to_string();
+    let (error, hint) = match text.split_once("; hint: ") {
+        Some((m, h)) => (m.to_string(), Some(h.to_string())),
+        None => (text.clone(), None),
+    };
+    if json {
+        let doc = ErrorDoc {
+            ok: false,
+            exit_code: Exit::Usage,
+            json_version: airlock::schema::JSON_VERSION,
+            kind: "usage".into(),
+            refusal_kind: None,
+            error,
+            hint,
+            problems: vec![],
+            drift: None,
+            at: None,
+            notices: Notices::default(),
+            trust_update: None,
+        };
+        print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}", terminal_safe(&format!("error: {error}")));
+        if let Some(h) = hint {
+            let _ = writeln!(err, "{}", terminal_safe(&format!("hint: {h}")));
+        }
+    }
+    Exit::Usage
 }
 
 /// A command line clap refused (or `--help`/`--version`). With `--json` anywhere before

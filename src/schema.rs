@@ -28,6 +28,7 @@ fn with_notices(mut root: RootSchema) -> RootSchema {
         schema_for!(Envelope),
         schema_for!(crate::db::notices::Notices),
         schema_for!(crate::commands::carried::CarriedField),
+        schema_for!(crate::project::ProjectField),
     ] {
         if let (Some(obj), Some(more)) = (root.schema.object.as_mut(), extra.schema.object) {
             obj.required.extend(more.required.iter().cloned());

@@ -68,9 +68,13 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The knobs every test run starts without.
-const CLEARED_ENV: [&str; 5] = [
+const CLEARED_ENV: [&str; 9] = [
     "AIRLOCK_DB",
     "AIRLOCK_TRUST",
+    "AIRLOCK_GATE_ROLE",
+    "AIRLOCK_CONFIG",
+    "AIRLOCK_RECEIPTS",
+    "AIRLOCK_LOCK_TIMEOUT",
     "AIRLOCK_PASSPHRASE",
     "PGDATABASE",
     "SOURCE_DATE_EPOCH",

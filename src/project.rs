@@ -1,0 +1,226 @@
+//! The project configuration file, `airlock.toml`: the settings a team would otherwise
+//! repeat on every command line (the connection, the trust store, the gate role, the
+//! receipts folder, the lock timeout), as `flyway.conf` or `atlas.hcl` hold them.
+//!
+//! Found as `--config FILE`, else `AIRLOCK_CONFIG`, else the first `airlock.toml` in
+//! the working directory or a directory above it (`none` for either: no file). Each
+//! setting stands in for its environment variable (`AIRLOCK_DB`, `AIRLOCK_TRUST`,
+//! `AIRLOCK_GATE_ROLE`, `AIRLOCK_RECEIPTS`, `AIRLOCK_LOCK_TIMEOUT`) when that is not
+//! set, so the order is: the command line, then the environment, then the file.
+//!
+//! Invariant: a file someone else could have written is never read. The file and its
+//! directory must belong to the user running airlock (or root) and be writable by
+//! nobody else; otherwise airlock refuses to start (a planted `/tmp/airlock.toml`
+//! could otherwise point every command below it at another trust store). Unknown keys
+//! are refused, never skipped.
+
+use serde::Deserialize;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The file's name, looked for upward from the working directory.
+pub const FILE_NAME: &str = "airlock.toml";
+
+/// What `airlock.toml` may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// The connection (as `--db`).
+    db: Option<String>,
+    /// The trust store (as `--trust`), relative to the file's directory.
+    trust: Option<PathBuf>,
+    /// The role gates and probes run as (as `--gate-role`).
+    gate_role: Option<String>,
+    /// Where receipts go (as apply's and rollback's `--out`, reissue's `--out`),
+    /// relative to the file's directory.
+    receipts: Option<PathBuf>,
+    /// How long a lock may be waited for (as `--lock-timeout`).
+    lock_timeout: Option<String>,
+}
+
+/// `project_config` beside every document's other fields (the schema's view of it).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+pub struct ProjectField {
+    /// The project file this run read (`airlock.toml`) and the settings it supplied.
+    project_config: Option<Project>,
+}
+
+/// A project file read, and what it supplied.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Project {
+    /// The file, as found.
+    #[schemars(with = "String")]
+    pub path: PathBuf,
+    /// The settings it supplied (the others were given on the command line's side:
+    /// their environment variable was set).
+    pub used: Vec<&'static str>,
+}
+
+impl Project {
+    /// `airlock.toml (/srv/release/airlock.toml): db, gate_role`.
+    pub fn line(&self) -> String {
+        format!(
+            "settings from {} ({}): {} (a flag or AIRLOCK_* variable wins over each)",
+            FILE_NAME,
+            self.path.display(),
+            self.used.join(", ")
+        )
+    }
+}
+
+/// Why the project file was not used: airlock does not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProjectError(String);
+
+/// Find the project file for this command line and put its settings where the
+/// command-line parser reads them (environment variables not already set).
+pub fn load(args: &[OsString]) -> Result<Option<Project>, ProjectError> {
+    let Some(path) = locate(args)? else {
+        return Ok(None);
+    };
+    let text = read_owned(&path)?;
+    let s: Settings = toml::from_str(&text).map_err(|e| {
+        ProjectError(format!(
+            "{}: {}; hint: the keys are db, trust, gate_role, receipts and lock_timeout (docs/operator.md, \"A project file\"); or run with --config none",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let relative = |p: PathBuf| {
+        if p.is_absolute() {
+            p
+        } else {
+            dir.join(p)
+        }
+    };
+    let mut used = vec![];
+    let pairs: [(&'static str, &'static str, Option<OsString>); 5] = [
+        ("db", "AIRLOCK_DB", s.db.map(OsString::from)),
+        (
+            "trust",
+            "AIRLOCK_TRUST",
+            s.trust.map(|p| relative(p).into()),
+        ),
+        (
+            "gate_role",
+            "AIRLOCK_GATE_ROLE",
+            s.gate_role.map(OsString::from),
+        ),
+        (
+            "receipts",
+            "AIRLOCK_RECEIPTS",
+            s.receipts.map(|p| relative(p).into()),
+        ),
+        (
+            "lock_timeout",
+            "AIRLOCK_LOCK_TIMEOUT",
+            s.lock_timeout.map(OsString::from),
+        ),
+    ];
+    for (key, var, value) in pairs {
+        if let (Some(v), None) = (value, std::env::var_os(var)) {
+            // Edition 2021, one thread: nothing else reads the environment yet.
+            std::env::set_var(var, v);
+            used.push(key);
+        }
+    }
+    Ok(Some(Project { path, used }))
+}
+
+/// `--config FILE` (before `--`), else `AIRLOCK_CONFIG`, else `airlock.toml` upward.
+fn locate(args: &[OsString]) -> Result<Option<PathBuf>, ProjectError> {
+    let mut given = None;
+    let mut it = args.iter().skip(1).take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            given = it.next().cloned();
+        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            given = Some(v.into());
+        }
+    }
+    let given = given.or_else(|| std::env::var_os("AIRLOCK_CONFIG"));
+    if let Some(g) = given {
+        if g == "none" || g.is_empty() {
+            return Ok(None);
+        }
+        let p = PathBuf::from(g);
+        if !p.is_file() {
+            return Err(ProjectError(format!(
+                "--config {}: no such file (or AIRLOCK_CONFIG names it)",
+                p.display()
+            )));
+        }
+        return Ok(Some(p));
+    }
+    let Ok(mut dir) = std::env::current_dir() else {
+        return Ok(None);
+    };
+    loop {
+        let p = dir.join(FILE_NAME);
+        if p.is_file() {
+            return Ok(Some(p));
+        }
+        if !dir.pop() {
+            return Ok(None);
+        }
+    }
+}
+
+/// The file's text, when it and its directory are the user's (or root's) and nobody
+/// else may write them.
+fn read_owned(path: &Path) -> Result<String, ProjectError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = effective_uid();
+    let dir = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let meta =
+        |p: &Path| std::fs::metadata(p).map_err(|e| ProjectError(format!("{}: {e}", p.display())));
+    let (file, parent) = (meta(path)?, meta(&dir)?);
+    let theirs = |uid: u32| uid != me && uid != 0;
+    if theirs(file.uid()) {
+        return Err(refused(
+            path,
+            &format!("it belongs to user id {}", file.uid()),
+        ));
+    }
+    if file.mode() & 0o022 != 0 {
+        let mode = file.mode() & 0o7777;
+        return Err(refused(
+            path,
+            &format!("others may write it (mode {mode:o})"),
+        ));
+    }
+    // A sticky directory (/tmp) lets nobody replace another's file: the file's owner
+    // decides. Any other directory must be as much the user's as the file.
+    if parent.mode() & 0o1000 == 0 {
+        if theirs(parent.uid()) {
+            let why = format!("its directory belongs to user id {}", parent.uid());
+            return Err(refused(path, &why));
+        }
+        if parent.mode() & 0o022 != 0 {
+            let mode = parent.mode() & 0o7777;
+            let why = format!("others may write its directory (mode {mode:o})");
+            return Err(refused(path, &why));
+        }
+    }
+    std::fs::read_to_string(path).map_err(|e| ProjectError(format!("{}: {e}", path.display())))
+}
+
+fn refused(path: &Path, why: &str) -> ProjectError {
+    ProjectError(format!(
+        "{} is not used: {why}, so someone else could have written it; hint: make it yours and writable only by you (chmod go-w), or run with --config FILE or --config none",
+        path.display()
+    ))
+}
+
+#[allow(unsafe_code)] // geteuid(2), libc
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
