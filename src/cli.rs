@@ -795,6 +795,10 @@ pub struct PlanArgs {
     /// make the plan NO-GO.
     #[arg(long)]
     pub allow_drift: bool,
+    /// Judge a continuation as `apply --resume` would: the INVALID index an
+    /// interrupted online step left, proven its own, is not drift.
+    #[arg(long)]
+    pub resume: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
     /// The key `apply --sign-receipt` will sign the receipt with: judged as apply
@@ -831,6 +835,13 @@ pub struct ApplyArgs {
     /// Continue even if the schema changed since the previous partial apply.
     #[arg(long)]
     pub allow_drift: bool,
+    /// Finish an online step a run left interrupted (killed, its connection lost)
+    /// during `CREATE INDEX CONCURRENTLY`: when the only change since the previous
+    /// apply is the INVALID index that build left, proven the step's own (its name and
+    /// definition, INVALID, built by no session now), the step drops it and builds it
+    /// again. Anything else is still drift.
+    #[arg(long)]
+    pub resume: bool,
     #[command(flatten)]
     pub gate: GateRoleArgs,
     #[command(flatten)]

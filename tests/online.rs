@@ -450,18 +450,61 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
         std::thread::yield_now();
     }
     assert_eq!(index_state(&db, "t2_b"), "INVALID");
-    // The continuation sees the leftover as drift and names the exact command.
+    // plan (issue 68, item 8) names the leftover, the command that resumes the step and
+    // the one that removes it by hand; never "continue with --allow-drift", which would
+    // leave the INVALID index for good.
+    for json_out in [true, false] {
+        let mut args = vec!["plan", "b.tar.gz", "--trust", "rm.pub", "--db"];
+        let conn = db.conn();
+        args.push(&conn);
+        if json_out {
+            args.insert(0, "--json");
+        }
+        let p = airlock(d, &args);
+        let text = format!("{}{}", stdout(&p), stderr(&p));
+        assert_eq!(code(&p), 5, "{text}");
+        assert!(
+            text.contains("INVALID index")
+                && text.contains("apply again with --resume")
+                && text.contains("DROP INDEX CONCURRENTLY app.t2_b;"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("--allow-drift") && !text.contains("drift: drift"),
+            "{text}"
+        );
+    }
+    // The continuation without --resume sees the leftover as drift and names both ways.
     let o = apply(d, &db, "b.tar.gz");
     assert_eq!(code(&o), 5, "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("DROP INDEX CONCURRENTLY app.t2_b;"),
+        stdout(&o).contains("DROP INDEX CONCURRENTLY app.t2_b;") && stdout(&o).contains("--resume"),
         "{}",
         stdout(&o)
     );
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
-    db.exec("DROP INDEX CONCURRENTLY app.t2_b;");
-    // Then it goes on with step 2, never running step 1 again.
-    let o = apply(d, &db, "b.tar.gz");
+    // --resume accepts that leftover only: with any other change it is still drift.
+    db.exec("CREATE TABLE app.meanwhile (i int);");
+    let o = run_json(
+        d,
+        "rm.pub",
+        &db.conn(),
+        &["apply", "b.tar.gz", "--yes", "--resume"],
+    );
+    assert_eq!(code(&o), 5, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("app.meanwhile"), "{}", stdout(&o));
+    assert_eq!(index_state(&db, "t2_b"), "INVALID");
+    assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
+    db.exec("DROP TABLE app.meanwhile;");
+    // --resume: the leftover is proven the step's own (its name and definition, INVALID,
+    // built by nobody, and the schema otherwise what step 1 left), dropped, and the step
+    // goes on with step 2, never running step 1 again.
+    let o = run_json(
+        d,
+        "rm.pub",
+        &db.conn(),
+        &["apply", "b.tar.gz", "--yes", "--resume"],
+    );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let steps: Vec<i64> = json(&o)["online_steps"]
         .as_array()

@@ -273,6 +273,7 @@ pub(crate) fn plan_args(args: &DossierArgs) -> PlanArgs {
         approvals: args.approvals.clone(),
         through: None,
         allow_drift: false,
+        resume: false,
         gate: crate::cli::GateRoleArgs {
             gate_role: args.gate_role.clone().or_else(|| {
                 std::env::var("AIRLOCK_GATE_ROLE")

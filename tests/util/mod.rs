@@ -533,6 +533,7 @@ pub fn plain_apply_options<'a>(
         lock_retries: 3,
         statement_timeout: "5min".into(),
         allow_drift: false,
+        resume: false,
         gate_role: None,
         approvals: None,
         skip_gates: false,

@@ -545,6 +545,7 @@ impl<'a> Demo<'a> {
             lock_retries: 3,
             statement_timeout: "60s".into(),
             allow_drift: false,
+            resume: false,
             gate_role: None,
             // Its database is dropped at the end: nothing worth remembering.
             remember: false,

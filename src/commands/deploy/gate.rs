@@ -236,6 +236,7 @@ fn options<'a>(
         lock_retries: 3,
         statement_timeout: statement_timeout.into(),
         allow_drift: false,
+        resume: false,
         gate_role: None,
         // As apply: plan reads the schema description this host keeps, so that both
         // judge drift on the same description (nothing here writes it).
@@ -368,7 +369,14 @@ impl Report for PlanOutcome {
         for c in p.checks.iter().filter(|c| !c.passed()) {
             let name = check_name(c);
             if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
-                s.push_str(&format!("\n{name}: {}", c.evidence));
+                // Evidence that names its check already ("drift: …") is not named twice.
+                let named = c.evidence.starts_with(&format!("{name}: "));
+                let lead = if named {
+                    String::new()
+                } else {
+                    format!("{name}: ")
+                };
+                s.push_str(&format!("\n{lead}{}", c.evidence));
             }
             if let Some(h) = &c.hint {
                 s.push_str(&format!("\nhint ({name}): {h}"));
@@ -673,6 +681,7 @@ pub(crate) fn plan_on(
     o.through = args.through.clone();
     o.gate_role = args.gate.gate_role.clone();
     o.allow_drift = args.allow_drift;
+    o.resume = args.resume;
     Ok(crate::db::plan::plan(
         vb,
         &o,

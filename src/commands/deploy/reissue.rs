@@ -92,6 +92,7 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
         lock_retries: 0,
         statement_timeout: args.db.statement_timeout.clone(),
         allow_drift: false,
+        resume: false,
         gate_role: None,
         remember: true,
         approvals: None,

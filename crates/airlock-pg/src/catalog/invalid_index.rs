@@ -228,10 +228,23 @@ pub(crate) fn leftover_commands(
     from: usize,
     search_path: &[String],
 ) -> Vec<String> {
-    own_builds(tx, vb, files, from, search_path, false)
+    leftovers(tx, vb, files, from, search_path)
         .into_iter()
         .map(|name| format!("DROP INDEX CONCURRENTLY {name};"))
         .collect()
+}
+
+/// The INVALID indexes the steps of `tier` not yet done would build, left by a run
+/// that stopped during a build and built by nobody now (each the step's own: its
+/// name and definition).
+pub(crate) fn leftovers(
+    tx: &mut Transaction<'_>,
+    vb: &VerifiedBundle,
+    files: &[String],
+    from: usize,
+    search_path: &[String],
+) -> Vec<String> {
+    own_builds(tx, vb, files, from, search_path, false)
 }
 
 /// The indexes the steps of `tier` not yet done build that are there already,

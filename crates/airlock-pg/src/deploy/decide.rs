@@ -578,7 +578,8 @@ fn drift_step(
             drift::DriftChanges::from(tracker.changes_since(&last.fingerprint_after))
         });
         let finished = match &j.refusal {
-            Some(_) => finished_builds(tx, cx, d, tracker, last),
+            Some(_) => finished_builds(tx, cx, d, tracker, last)
+                .or_else(|| resumed_leftovers(tx, cx, d, tracker, last)),
             None => None,
         };
         if let Some(evidence) = finished {
@@ -618,24 +619,7 @@ fn finished_builds(
         d.steps_done,
         &cx.pins.search_path,
     );
-    if built.is_empty() {
-        return None;
-    }
-    // Added since (the schema without them is what `last` left), or, when this host
-    // kept the description `last` left, each change one of them (an INVALID build
-    // that was there at `last`, finished since).
-    let added = tracker.fingerprint_without("index", &built).as_deref()
-        == Some(last.fingerprint_after.as_str());
-    let only_them = || {
-        tracker
-            .changes_since(&last.fingerprint_after)
-            .is_ok_and(|changes| {
-                changes
-                    .iter()
-                    .all(|c| c.kind == "index" && built.contains(&c.name))
-            })
-    };
-    if !added && !only_them() {
+    if built.is_empty() || !only_these(tracker, last, &built) {
         return None;
     }
     Some(format!(
@@ -643,6 +627,62 @@ fn finished_builds(
         last.seq,
         if built.len() == 1 { "the index" } else { "the indexes" },
         built.join(", "),
+        tier.name
+    ))
+}
+
+/// Whether the schema's only change since `last` is the indexes `names`: added since
+/// (the schema without them is what `last` left), or, when this host kept the
+/// description `last` left, each change one of them (an INVALID build that was there
+/// at `last`, finished since).
+fn only_these(
+    tracker: &crate::catalog::described::Tracker,
+    last: &LedgerRow,
+    names: &[String],
+) -> bool {
+    let added = tracker.fingerprint_without("index", names).as_deref()
+        == Some(last.fingerprint_after.as_str());
+    added
+        || tracker
+            .changes_since(&last.fingerprint_after)
+            .is_ok_and(|changes| {
+                changes
+                    .iter()
+                    .all(|c| c.kind == "index" && names.contains(&c.name))
+            })
+}
+
+/// `--resume`: drift on a continuation of an online tier that is only the INVALID
+/// indexes interrupted builds of its steps not yet recorded left (each the step's own
+/// and built by nobody now). The evidence; the step drops each and builds it again
+/// ([`crate::deploy::online`]).
+fn resumed_leftovers(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'_>,
+    d: &Decision,
+    tracker: &crate::catalog::described::Tracker,
+    last: &LedgerRow,
+) -> Option<String> {
+    if !cx.opts.resume {
+        return None;
+    }
+    let m = cx.vb.manifest();
+    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
+    let left = crate::catalog::invalid_index::leftovers(
+        tx,
+        cx.vb,
+        &tier.files,
+        d.steps_done,
+        &cx.pins.search_path,
+    );
+    if left.is_empty() || !only_these(tracker, last, &left) {
+        return None;
+    }
+    Some(format!(
+        "no drift (--resume): the schema is what ledger seq {} left, apart from the INVALID {} {}, left by an interrupted build of online tier {:?}'s next step and built by no session now; the step drops it and builds it again",
+        last.seq,
+        if left.len() == 1 { "index" } else { "indexes" },
+        left.join(", "),
         tier.name
     ))
 }
@@ -665,8 +705,18 @@ fn explain_leftovers(tx: &mut Transaction<'_>, cx: &Ctx<'_>, d: &Decision, e: Db
     if cmds.is_empty() {
         return e;
     }
+    // The drift's own advice ("continue with --allow-drift") would keep the INVALID
+    // index for good: the advice here replaces it.
+    let said = e.to_string();
+    let advice = match &e {
+        DbError::Mismatch(m) => m.hint(),
+        _ => None,
+    };
+    let said = advice
+        .and_then(|a| said.strip_suffix(a))
+        .map_or(said.as_str(), str::trim_end);
     DbError::State(format!(
-        "{e}; an interrupted run of online tier {:?} left an INVALID index (a concurrent build that never finished), which is part of that change. If nothing else changed, remove it and apply again (the step builds it again): {}",
+        "{said} An interrupted run of online tier {:?} left an INVALID index (a concurrent build that never finished), which is part of that change. If nothing else changed, apply again with --resume (airlock proves the index the step's own, drops it and builds it again), or remove it yourself and apply again: {}",
         tier.name,
         cmds.join(" ")
     ))

@@ -25,6 +25,10 @@ pub struct Options<'a> {
     pub lock_retries: u32,
     pub statement_timeout: String,
     pub allow_drift: bool,
+    /// `--resume`: a continuation whose only change is the INVALID index an interrupted
+    /// build of its next online step left (proven the step's own) goes on: the step
+    /// drops that index and builds it again.
+    pub resume: bool,
     pub gate_role: Option<String>,
     /// The signed approvals `--approval` names, for a bundle with `[ratification]`
     /// (`None`: none given).

@@ -1051,6 +1051,7 @@ fn clone_options<'a>(
         lock_retries: 0,
         statement_timeout: o.statement_timeout.clone(),
         allow_drift: false,
+        resume: false,
         gate_role: o.gate_role.clone(),
         approvals: o.approvals,
         skip_gates,
