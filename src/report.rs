@@ -324,6 +324,18 @@ fn stacked(headers: &[&str], rows: &[Vec<String>], max_width: usize) -> Vec<Stri
 /// spaces ([`wrap`] without its cut), its continuation lines indented under the
 /// line's text (its leading spaces, and a leading `label: ` such as `hint: `). A word
 /// is never split (see [`NO_SPLIT`]).
+/// Text for stderr: safe for a terminal, and on one wrapped at spaces to its width (an
+/// identifier is never split mid-word by the terminal); in a pipe, one line each.
+pub fn for_stderr(text: &str) -> String {
+    use std::io::IsTerminal;
+    let safe = terminal_safe(text);
+    if std::io::stderr().is_terminal() {
+        wrap_prose(&safe, crate::style::width())
+    } else {
+        safe.into_owned()
+    }
+}
+
 pub fn wrap_prose(text: &str, width: usize) -> String {
     let mut out = Vec::new();
     for line in text.split('\n') {

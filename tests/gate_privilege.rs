@@ -361,3 +361,39 @@ fn plan_derives_the_gate_roles_grants_from_the_bundles_sql() {
         assert!(stdout(&human).contains(g.as_str()), "{}", stdout(&human));
     }
 }
+
+/// Issue 68, item 10: a gate the gate role may not read fails naming the table and the
+/// grant, and never airlock's own wrapper (`SQL function "airlock_query"`), which is no
+/// part of the bundle's SQL.
+#[test]
+fn a_gate_without_its_grant_names_the_table_not_airlocks_wrapper() {
+    let db = TestDb::new("gate_wrapper_ctx");
+    db.exec(
+        "CREATE SCHEMA fx; CREATE TABLE fx.secret(i int); REVOKE ALL ON fx.secret FROM airlock_gate;",
+    );
+    let t = keyed_dir();
+    let d = t.path();
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT count(*) >= 0 AS ready FROM fx.secret",
+        &[("one", "CREATE TABLE a1(i int);", true)],
+        "DROP TABLE a1;",
+    );
+    let conn = db.conn();
+    let o = airlock(
+        d,
+        &[
+            "apply", &b, "--param", "code=x", "--yes", "--trust", "rm.pub", "--db", &conn,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("permission denied for table secret") && err.contains("GRANT SELECT ON"),
+        "{err}"
+    );
+    assert!(!err.contains("airlock_query"), "{err}");
+    assert_eq!(db.scalar("SELECT to_regclass('a1') IS NULL"), "t");
+}

@@ -31,7 +31,7 @@ static NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 /// A running note on stderr, when the global flags allow it.
 pub fn note(text: &str) {
     if NOTES.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("{}", crate::report::terminal_safe(text));
+        eprintln!("{}", crate::report::for_stderr(text));
     }
 }
 

@@ -41,8 +41,17 @@ pub fn airlock_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
 /// `airlock ARGS` in `dir` with stdin, stdout and stderr on a pseudo-terminal
 /// (util-linux `script`), `input` typed on it. Returns what the terminal showed.
 pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
+    airlock_tty_sized(dir, args, input, None)
+}
+
+/// [`airlock_tty`] on a terminal `cols` columns wide (`stty cols`), when given.
+pub fn airlock_tty_sized(dir: &Path, args: &[&str], input: &str, cols: Option<u16>) -> Output {
     use std::io::Write;
-    let mut line = shell_quote(&bin().to_string_lossy());
+    let mut line = match cols {
+        Some(n) => format!("stty cols {n} rows 50; exec "),
+        None => String::new(),
+    };
+    line.push_str(&shell_quote(&bin().to_string_lossy()));
     for a in args {
         line.push(' ');
         line.push_str(&shell_quote(a));

@@ -52,8 +52,16 @@ pub fn pg_message(e: &postgres::Error) -> String {
             if let Some(hint) = d.hint() {
                 s.push_str(&format!("; hint: {}", b(hint)));
             }
-            if let Some(w) = d.where_() {
-                s.push_str(&format!("; where: {}", b(w).replace('\n', " / ")));
+            // The context, without airlock's own wrapper of a gate or probe (the
+            // function `pg_temp.airlock_query`, which is no part of the user's SQL).
+            let context: Vec<&str> = d
+                .where_()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.starts_with("SQL function \"airlock_query\""))
+                .collect();
+            if !context.is_empty() {
+                s.push_str(&format!("; where: {}", b(&context.join(" / "))));
             }
             s
         }

@@ -164,8 +164,7 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
     }
     Some(Box::new(move |p: &PlanReport| {
         let mut e = std::io::stderr();
-        let _ = writeln!(
-            e,
+        let mut text = format!(
             "About to {verb} {} {} (bundle {}) on database {}.",
             p.bundle_name,
             p.bundle_version,
@@ -173,12 +172,14 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
             p.database
         );
         if !p.already_applied.is_empty() {
-            let _ = writeln!(e, "  applied so far: {}", p.already_applied.join(", "));
+            text.push_str(&format!(
+                "\n  applied so far: {}",
+                p.already_applied.join(", ")
+            ));
         }
         for t in &p.tiers {
-            let _ = writeln!(
-                e,
-                "  tier {} {} ({} file(s){})",
+            text.push_str(&format!(
+                "\n  tier {} {} ({} file(s){})",
                 t.index,
                 t.name,
                 t.files.len(),
@@ -187,9 +188,12 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
                 } else {
                     format!(", gates {}", t.gates.join(","))
                 }
-            );
+            ));
         }
-        let _ = write!(e, "Type the database name ({}) to go on: ", p.database);
+        let _ = writeln!(e, "{}", crate::report::for_stderr(&text));
+        // Wrapped at spaces: the name to type is never split by the terminal.
+        let prompt = format!("Type the database name ({}) to go on: ", p.database);
+        let _ = write!(e, "{}", crate::report::for_stderr(&prompt));
         let _ = e.flush();
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);

@@ -141,8 +141,9 @@ fn confirm(yes: bool, text: &str, name: &str) -> Result<()> {
         return Ok(());
     }
     let mut e = std::io::stderr();
-    let _ = writeln!(e, "{}", crate::report::terminal_safe(text));
-    let _ = write!(e, "Type the release name ({name}) to sign your approval: ");
+    let _ = writeln!(e, "{}", crate::report::for_stderr(text));
+    let prompt = format!("Type the release name ({name}) to sign your approval: ");
+    let _ = write!(e, "{}", crate::report::for_stderr(&prompt));
     let _ = e.flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
