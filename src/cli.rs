@@ -154,6 +154,10 @@ pub enum TrustCommand {
     Add(TrustAddArgs),
     /// Revoke a key in a trust store: for good, or from a time (`--from`).
     Revoke(TrustRevokeArgs),
+    /// Take a key out of a trust store (its .pub file and its trust.toml entry): the
+    /// old root keys of a new root set, a key added by mistake. Nothing remembers it,
+    /// unlike a revocation. A signed store gets its next version, to be signed again.
+    Remove(TrustRemoveArgs),
     /// Set a trust store's threshold (distinct release keys a bundle needs), whether
     /// receipts must be signed, or its rotation: version, root_threshold, expiry.
     Set(TrustSetArgs),
@@ -293,6 +297,16 @@ pub struct TrustRevokeArgs {
     /// Why, for people (shown with the revocation).
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustRemoveArgs {
+    /// The trust store directory.
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// The key id to take out (`airlock trust list STORE` shows them).
+    #[arg(value_name = "KEYID")]
+    pub key_id: String,
 }
 
 #[derive(Debug, Args)]

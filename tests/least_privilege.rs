@@ -1321,3 +1321,35 @@ fn a_login_outside_the_default_gate_role_is_told_it_may_name_its_own() {
     }
     o.assert_nothing_changed();
 }
+
+/// Issue 68, item 9: setup says it created the ledger; the next plan must not say there
+/// is none ("no ledger yet" contradicted it): it says no apply is recorded yet.
+#[test]
+fn after_setup_plan_does_not_say_there_is_no_ledger() {
+    let o = Owned::new("lp_setup_ledger");
+    o.db.client_as(&o.dbowner)
+        .batch_execute("CREATE TABLE public.approvals(id int, who text);")
+        .unwrap();
+    o.setup_deployer();
+    assert_eq!(
+        o.db.scalar("SELECT to_regclass('airlock.ledger') IS NOT NULL"),
+        "t"
+    );
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    let out = o.deploy(&["plan", &b]);
+    expect_code(&out, 0);
+    let j = json(&out);
+    let ledger = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "ledger")
+        .unwrap()["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ledger.starts_with("no apply recorded yet") && !ledger.contains("no ledger"),
+        "{ledger}"
+    );
+}

@@ -363,3 +363,24 @@ fn a_refused_reapply_never_opens_the_receipt_key() {
     assert!(stderr(&o).contains("already applied"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("passphrase"), "{}", stderr(&o));
 }
+
+/// Issue 68, item 9: every doc a new source's files point at is there, and says what
+/// they say it does (`bundle.toml`'s fields: the release manager's "The source", not
+/// the archive format's page).
+#[test]
+fn the_docs_a_new_source_points_at_are_there() {
+    let t = tempdir();
+    let dir = t.path();
+    expect_code(&airlock(dir, &["new", "rel", "--database", "shop"]), 0);
+    let toml = std::fs::read_to_string(dir.join("rel/bundle.toml")).unwrap();
+    let first = toml.lines().take(2).collect::<Vec<_>>().join("\n");
+    assert!(
+        first.contains("docs/release-manager.md, \"The source\"")
+            && !first.contains("bundle-format.md"),
+        "{first}"
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/release-manager.md")).unwrap();
+    assert!(guide.contains("\n## The source\n"));
+    assert!(root.join("schemas/bundle.toml.schema.json").is_file());
+}

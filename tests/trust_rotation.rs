@@ -240,23 +240,21 @@ fn an_update_signed_by_the_wrong_keys_or_over_other_bytes_or_expired_replaces_no
 fn a_new_root_set_takes_over_when_both_sets_signed_and_root_keys_never_sign_releases() {
     let k = Keeper::new();
     // Version 2 hands the store to r3 alone: the old roots and the new one sign it.
+    // (Issue 68, item 9: by command, `trust remove`, not by editing trust.toml.)
+    let (r1, r2) = (id(k.dir(), "r1"), id(k.dir(), "r2"));
     k.next(
         "handover",
         &[
             &["trust", "add", "r3.pub", "--role", "root"],
             &["trust", "set", "--root-threshold", "1"],
+            &["trust", "remove", &r1],
+            &["trust", "remove", &r2],
         ],
     );
-    let toml = k.dir().join("handover/trust.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    let (r1, r2) = (id(k.dir(), "r1"), id(k.dir(), "r2"));
-    let kept: Vec<&str> = text
-        .split("\n\n")
-        .filter(|b| !b.contains(&r1) && !b.contains(&r2))
-        .collect();
-    std::fs::write(&toml, kept.join("\n\n")).unwrap();
-    std::fs::remove_file(k.dir().join("handover/r1.pub")).unwrap();
-    std::fs::remove_file(k.dir().join("handover/r2.pub")).unwrap();
+    let text = std::fs::read_to_string(k.dir().join("handover/trust.toml")).unwrap();
+    assert!(!text.contains(&r1) && !text.contains(&r2), "{text}");
+    assert!(!k.dir().join("handover/r1.pub").exists());
+    assert!(!k.dir().join("handover/r2.pub").exists());
     k.ok(&["trust", "sign", "handover", "--key", "r1.key"]);
     k.ok(&["trust", "sign", "handover", "--key", "r2.key"]);
     k.refused(
@@ -286,6 +284,46 @@ fn a_new_root_set_takes_over_when_both_sets_signed_and_root_keys_never_sign_rele
         .clone();
     assert_eq!(r3["counted"], false, "{sigs:#}");
     assert_eq!(r3["not_counted"], "root-role", "{sigs:#}");
+}
+
+/// `trust remove` refuses what would leave a store the reader refuses (its only root
+/// key, fewer root keys than root_threshold), and a key it does not hold, changing
+/// nothing; a removed release key no longer counts for a bundle it signed.
+#[test]
+fn trust_remove_refuses_what_would_break_the_store_and_a_removed_key_counts_for_nothing() {
+    let k = Keeper::new();
+    let (r1, r2, rm) = (id(k.dir(), "r1"), id(k.dir(), "r2"), id(k.dir(), "rm"));
+    k.next("w", &[]);
+    let before = snapshot(&k.dir().join("w"));
+    // root_threshold 2 of two roots: one cannot go.
+    let o = k.run(&["trust", "remove", "w", &r1]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("would be refused"), "{}", stderr(&o));
+    assert_eq!(snapshot(&k.dir().join("w")), before);
+    let o = k.run(&["trust", "remove", "w", "0123456789ABCDEF"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("has no key 0123456789ABCDEF"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&k.dir().join("w")), before);
+    // With threshold 1, r1 goes; the last root (r2) cannot.
+    k.ok(&["trust", "set", "w", "--root-threshold", "1"]);
+    k.ok(&["trust", "remove", "w", &r1]);
+    let mid = snapshot(&k.dir().join("w"));
+    let o = k.run(&["trust", "remove", "w", &r2]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("only root key"), "{}", stderr(&o));
+    assert_eq!(snapshot(&k.dir().join("w")), mid);
+    // The release key goes (rm2 added first, so the store keeps a release key): the
+    // bundle rm signed no longer verifies with the store once installed.
+    k.ok(&["trust", "add", "w", "rm2.pub"]);
+    k.ok(&["trust", "remove", "w", &rm]);
+    k.ok(&["trust", "sign", "w", "--key", "r1.key"]);
+    k.ok(&["trust", "sign", "w", "--key", "r2.key"]);
+    k.ok(&["trust", "update", "w", "--trust", "cur"]);
+    expect_code(&k.run(&["verify", "b.tar.gz", "--trust", "cur"]), 4);
 }
 
 #[test]

@@ -103,7 +103,8 @@ Who to call when the gate stays BLOCKED: replace this line.
 
 fn bundle_toml(name: &str, database: &str) -> String {
     format!(
-        r#"# A bundle source, made by `airlock new`. Every field is in docs/bundle-format.md.
+        r#"# A bundle source, made by `airlock new`. Every field: docs/release-manager.md, "The source",
+# and schemas/bundle.toml.schema.json.
 
 [bundle]
 name = "{name}"              # bundle names and versions are what the ledger records

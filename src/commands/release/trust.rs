@@ -3,8 +3,8 @@
 //! trust.toml).
 
 use crate::cli::{
-    TrustAddArgs, TrustCommand, TrustIdArgs, TrustListArgs, TrustRevokeArgs, TrustSetArgs,
-    TrustSignArgs, TrustUpdateArgs,
+    TrustAddArgs, TrustCommand, TrustIdArgs, TrustListArgs, TrustRemoveArgs, TrustRevokeArgs,
+    TrustSetArgs, TrustSignArgs, TrustUpdateArgs,
 };
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
@@ -20,6 +20,7 @@ pub fn run(cmd: TrustCommand) -> Result<Outcome> {
         TrustCommand::List(a) => list(a),
         TrustCommand::Add(a) => add(a),
         TrustCommand::Revoke(a) => revoke(a),
+        TrustCommand::Remove(a) => remove(a),
         TrustCommand::Set(a) => set(a),
         TrustCommand::Sign(a) => sign(a),
         TrustCommand::Update(a) => update(a),
@@ -227,7 +228,7 @@ pub(crate) fn listing_at(store: &TrustStore, now: chrono::DateTime<Utc>) -> Trus
 /// What `trust add` and `trust revoke` did, and the store after it.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct TrustChangeReport {
-    /// `added` or `revoked`.
+    /// `added`, `revoked` or `removed`.
     pub change: &'static str,
     pub key_id: String,
     pub file: PathBuf,
@@ -244,6 +245,17 @@ impl Report for TrustChangeReport {
                 self.store.store.display(),
                 row.map(|r| r.role.as_str()).unwrap_or("release"),
                 self.file.display()
+            ),
+            "removed" => format!(
+                "key {} removed from {} ({} deleted): it is no key of the store's next version{}",
+                self.key_id,
+                self.store.store.display(),
+                self.file.display(),
+                if self.store.version.is_some() {
+                    "; sign it with the root keys (airlock trust sign), then install it (airlock trust update)"
+                } else {
+                    ""
+                }
             ),
             _ => format!(
                 "key {} revoked in {}: {}",
@@ -287,6 +299,17 @@ fn revoke(args: TrustRevokeArgs) -> Result<Outcome> {
         change: "revoked",
         key_id: revoked.key_id,
         file: revoked.file,
+        store: listing(&store),
+    }))
+}
+
+fn remove(args: TrustRemoveArgs) -> Result<Outcome> {
+    let removed = trust_edit::remove(&args.store, &args.key_id)?;
+    let store = TrustStore::load(&args.store)?;
+    Ok(Box::new(TrustChangeReport {
+        change: "removed",
+        key_id: removed.key_id,
+        file: removed.file,
         store: listing(&store),
     }))
 }

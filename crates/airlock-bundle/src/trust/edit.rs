@@ -189,7 +189,12 @@ pub fn add(store: &Path, public: &Path, new: &NewKey) -> Result<Added, EditError
     if let Some(t) = new.not_after {
         entry["not_after"] = toml_edit::value(stamp(t));
     }
-    let staged = Staged::of(store, Some((&name, pub_text.as_bytes())), &doc.to_string())?;
+    let staged = Staged::of(
+        store,
+        Some((&name, pub_text.as_bytes())),
+        None,
+        &doc.to_string(),
+    )?;
     staged.check()?;
     if created_store {
         std::fs::create_dir_all(store).map_err(|e| EditError::Io {
@@ -265,7 +270,7 @@ pub fn revoke(
     if let Some(r) = reason {
         entry["revoked_reason"] = toml_edit::value(r);
     }
-    let staged = Staged::of(store, None, &doc.to_string())?;
+    let staged = Staged::of(store, None, None, &doc.to_string())?;
     staged.check()?;
     replace_policy(store, &doc.to_string())?;
     drop_signatures(store)?;
@@ -273,6 +278,65 @@ pub fn revoke(
         key_id: wanted,
         file: key.file.clone(),
         from,
+    })
+}
+
+/// A key taken out of a store.
+#[derive(Clone, Debug)]
+pub struct Removed {
+    pub key_id: String,
+    pub file: PathBuf,
+}
+
+/// Take the key with id `key_id` out of `store`: its `.pub` file and its `[keys.ID]`
+/// entry, so that from the store's next version on it is no key of the store at all
+/// (the old roots of a new root set; a key that was added by mistake). Unlike a
+/// revocation nothing remembers it: what it signed proves nothing with this store
+/// (keep `trust revoke --from` for a release key whose earlier bundles must go on
+/// verifying). Refused, nothing changed, when the store would be refused after it (its
+/// last root key, fewer root keys than `root_threshold`, fewer release keys than
+/// `threshold`).
+pub fn remove(store: &Path, key_id: &str) -> Result<Removed, EditError> {
+    let wanted = key_id.trim().to_ascii_uppercase();
+    let no_such = || EditError::NoSuchKey {
+        store: store.into(),
+        key_id: wanted.clone(),
+    };
+    let current = current_store(store)?.ok_or_else(no_such)?;
+    let key = current.find_id(&wanted).ok_or_else(no_such)?;
+    let file = key.file.clone();
+    let roots = current.keys.iter().filter(|k| k.policy.role == Role::Root);
+    if key.policy.role == Role::Root && roots.count() == 1 {
+        return Err(EditError::Value(format!(
+            "key {wanted} is the store's only root key: a versioned store needs one (add the new root keys first, then remove the old ones)"
+        )));
+    }
+    let mut doc = policy_document(store)?;
+    next_version(&mut doc, Some(&current));
+    if let Some(keys) = doc.get_mut("keys").and_then(|k| k.as_table_like_mut()) {
+        keys.remove(&wanted);
+    }
+    let staged = Staged::of(store, None, file.file_name(), &doc.to_string())?;
+    staged.check()?;
+    // The key's file goes first: until trust.toml follows, its `[keys.ID]` entry names
+    // a key that is not there, which the reader refuses (never a root key left behind
+    // as a release key).
+    let bytes = std::fs::read(&file).map_err(|source| EditError::Io {
+        context: format!("cannot read {}", file.display()),
+        source,
+    })?;
+    std::fs::remove_file(&file).map_err(|source| EditError::Io {
+        context: format!("cannot remove {}", file.display()),
+        source,
+    })?;
+    if let Err(e) = replace_policy(store, &doc.to_string()) {
+        let _ = write_new(&file, &bytes);
+        return Err(e);
+    }
+    drop_signatures(store)?;
+    Ok(Removed {
+        key_id: wanted,
+        file,
     })
 }
 
@@ -338,7 +402,7 @@ pub fn set_policy(store: &Path, set: &StorePolicy) -> Result<(), EditError> {
     if let Some(t) = set.expires {
         doc["expires"] = toml_edit::value(stamp(t));
     }
-    let staged = Staged::of(store, None, &doc.to_string())?;
+    let staged = Staged::of(store, None, None, &doc.to_string())?;
     staged.check()?;
     replace_policy(store, &doc.to_string())?;
     drop_signatures(store)
@@ -451,7 +515,12 @@ struct Staged {
 }
 
 impl Staged {
-    fn of(store: &Path, new_pub: Option<(&str, &[u8])>, policy: &str) -> Result<Staged, EditError> {
+    fn of(
+        store: &Path,
+        new_pub: Option<(&str, &[u8])>,
+        omit: Option<&std::ffi::OsStr>,
+        policy: &str,
+    ) -> Result<Staged, EditError> {
         let io = |context: String| move |source| EditError::Io { context, source };
         let dir = tempfile::tempdir().map_err(io("cannot make a staging directory".into()))?;
         if store.is_dir() {
@@ -460,7 +529,7 @@ impl Staged {
             {
                 let entry = entry.map_err(io(format!("cannot read {}", store.display())))?;
                 let name = entry.file_name();
-                if name.to_string_lossy().ends_with(".pub") {
+                if name.to_string_lossy().ends_with(".pub") && Some(name.as_os_str()) != omit {
                     std::fs::copy(entry.path(), dir.path().join(&name))
                         .map_err(io(format!("cannot copy {}", entry.path().display())))?;
                 }

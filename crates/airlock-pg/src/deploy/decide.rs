@@ -229,7 +229,7 @@ fn ledger_step(
         rows,
         "apply refuses an untrusted or damaged ledger",
         |rows| match rows.last() {
-            None => "no ledger yet: this would be the database's first apply".into(),
+            None => "no apply recorded yet (the ledger is empty or not made yet): this would be the database's first apply".into(),
             Some(last) => format!(
                 "{} row(s), airlock's own, hash chain intact; head seq {} ({})",
                 rows.len(),
