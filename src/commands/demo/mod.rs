@@ -1019,7 +1019,7 @@ fn load_fixture(target: &ConnSpec, dir: &Path, app: &str) -> StepResult<()> {
             .map_err(|e| format!("{name}: {}", crate::db::pg_message(&e)))?;
     }
     Ok(Done::said(format!(
-        "{} fixture file(s): 35 governed collections, 6 scopes, ownership gap 210, 0 approvals",
+        "{} fixture file(s): 35 governed collections, 6 scopes, an ownership gap of 210 (rows no accountable owner covers yet, which the release closes), 0 approvals (the gate waits for a human ratification)",
         files.len() - 2
     )))
 }

@@ -84,9 +84,23 @@ impl Notices {
             airlock_base::text::bound(t, airlock_base::text::MAX_LINE_BYTES)
                 .replace('\n', &format!("\n{by}"))
         };
+        // The same notice said again (a rehearsal's clone, then the real run) is shown
+        // once, with how often; the JSON document keeps each.
+        let mut seen: Vec<(&Notice, usize)> = vec![];
         for n in &self.notices {
+            match seen.iter_mut().find(|(m, _)| *m == n) {
+                Some((_, count)) => *count += 1,
+                None => seen.push((n, 1)),
+            }
+        }
+        for (n, count) in seen {
+            let times = if count > 1 {
+                format!(" ({count} times)")
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
-                "\n  {}: {}",
+                "\n  {}: {}{times}",
                 n.severity,
                 indented(&n.message, "    ")
             ));
@@ -104,5 +118,42 @@ impl Notices {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(message: &str) -> Notice {
+        Notice {
+            severity: "NOTICE".into(),
+            sqlstate: "00000".into(),
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    /// Issue 68, item 13: the demo's rehearsal and its real run say the same notices;
+    /// a person reads each once, with how often (the JSON keeps every one).
+    #[test]
+    fn the_same_notice_twice_is_shown_once_with_how_often() {
+        let n = Notices {
+            notices: vec![
+                notice("seed: 210 rows"),
+                notice("guard on"),
+                notice("seed: 210 rows"),
+            ],
+            notices_omitted: 0,
+        };
+        let shown = n.human();
+        assert_eq!(shown.matches("seed: 210 rows").count(), 1, "{shown}");
+        assert!(
+            shown.contains("NOTICE: seed: 210 rows (2 times)"),
+            "{shown}"
+        );
+        assert!(shown.starts_with("server notices (3):"), "{shown}");
+        assert_eq!(n.notices.len(), 3);
     }
 }
