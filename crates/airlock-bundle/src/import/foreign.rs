@@ -78,7 +78,7 @@ pub(super) fn in_script(
             tool,
             at: at(n),
             why: format!(
-                "`{}` is {tool}'s marker: read as {}, the file's up and down sections would run one after the other as one script (the change undone as soon as it is made); {}",
+                "`{}` is {tool}'s marker: read as a {} layout, the file's up and down sections would run one after the other as one script (the change undone as soon as it is made); {}",
                 String::from_utf8_lossy(line).trim(),
                 layout.name(),
                 next(tool, reads)

@@ -39,17 +39,20 @@ fn version(name: &str) -> Option<u64> {
     v.parse::<u64>().ok().filter(|&n| n > 0)
 }
 
+/// Where a section's bytes start and end in its file.
+type Span = (usize, usize);
+
 /// A goose file cut at its markers.
 struct Sections {
-    up: (usize, usize),
-    down: Option<(usize, usize)>,
+    up: Span,
+    down: Option<Span>,
     no_transaction: bool,
 }
 
 /// Where each section of `text` lies; what goose refuses, refused.
 fn sections(file: &str, text: &[u8]) -> Result<Sections, ImportError> {
     let at = |line: usize, why: &str| layout_error(&format!("{file}:{line}"), why);
-    let (mut up, mut down): (Option<(usize, usize)>, Option<(usize, usize)>) = (None, None);
+    let (mut up, mut down): (Option<Span>, Option<Span>) = (None, None);
     let mut no_transaction = false;
     let mut open_block: Option<usize> = None;
     let mut pos = 0;
@@ -166,7 +169,7 @@ pub(super) fn migrations(
         }
         let text = read(folder, n)?;
         let s = sections(n, &text)?;
-        let section = |(a, b): (usize, usize), which: &str| Script::Section {
+        let section = |(a, b): Span, which: &str| Script::Section {
             from: n.clone(),
             bytes: text[a..b].to_vec(),
             how: format!("the {which} section of a goose file, between its markers"),
