@@ -499,3 +499,66 @@ fn dbmate_transaction_false_commits_on_its_own_whatever_it_holds() {
         "1"
     );
 }
+
+/// goose's `NO TRANSACTION` on a migration no online tier can hold (a value added
+/// without `IF NOT EXISTS` is not safe to run again): it still commits on its own,
+/// the bundle committing each tier apart, and the report says why.
+#[test]
+fn goose_no_transaction_that_cannot_be_online_makes_each_tier_commit_on_its_own() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = files(
+        &dir.join("m"),
+        &[
+            ("00001_mood.sql", "-- +goose Up\nCREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE feelings (m mood NOT NULL);\n"),
+            ("00002_happy.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nALTER TYPE mood ADD VALUE 'happy';\nCREATE TABLE happy_days (d date);\n"),
+        ],
+    );
+    let target = TestDb::new("goosenotx");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let splits = report["splits"].to_string();
+    assert!(
+        splits.contains("`00002_happy` is run outside a transaction")
+            && splits.contains("cannot be an online tier"),
+        "{splits}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(
+        toml.contains("transaction = \"per-tier\"") && !toml.contains("online = true"),
+        "{toml}"
+    );
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    expect_code(
+        &airlock(
+            dir,
+            &[
+                "apply",
+                "b.tar.gz",
+                "--trust",
+                "rm.pub",
+                "--db",
+                &target.conn(),
+            ],
+        ),
+        0,
+    );
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM pg_enum WHERE enumlabel = 'happy'"),
+        "1"
+    );
+}
