@@ -103,6 +103,23 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
         )],
     );
     refused(&sqlmigrate, &[], "sql-migrate", "1_init.sql:1");
+    // tern's separator, and shmig's sections.
+    let tern = files(
+        &t.path().join("tern"),
+        &[(
+            "001_init.sql",
+            "CREATE TABLE w (id int);\n\n---- create above / drop below ----\n\nDROP TABLE w;\n",
+        )],
+    );
+    refused(&tern, &[], "tern", "001_init.sql:3");
+    let shmig = files(
+        &t.path().join("shmig"),
+        &[(
+            "1700000000-init.sql",
+            "-- ==== UP ====\nCREATE TABLE w (id int);\n-- ==== DOWN ====\nDROP TABLE w;\n",
+        )],
+    );
+    refused(&shmig, &[], "shmig", "1700000000-init.sql:1");
     // A Liquibase formatted SQL changelog read as plain scripts.
     let lb = files(
         &t.path().join("lbsql"),

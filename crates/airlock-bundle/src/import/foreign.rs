@@ -1,7 +1,8 @@
 //! What import cannot read as the layout it was asked for, recognised rather than
 //! imported wrong: another migration tool's markers in a script (goose's `-- +goose
-//! Up`, dbmate's `-- migrate:up`, sql-migrate's `-- +migrate Up`, micrate's, a
-//! Liquibase formatted SQL header), and a Liquibase XML/YAML/JSON changelog
+//! Up`, dbmate's `-- migrate:up`, sql-migrate's `-- +migrate Up`, micrate's, tern's
+//! `---- create above / drop below ----`, shmig's `-- ==== UP ====`, a Liquibase
+//! formatted SQL header), and a Liquibase XML/YAML/JSON changelog
 //! (`databaseChangeLog`) in the folder, whose changesets no layout reads yet. Read as
 //! plain psql scripts, such a file runs its undo right after its change, or runs an
 //! `sqlFile` fragment as if it were the whole history; so import refuses it, naming
@@ -39,6 +40,13 @@ fn marker(line: &[u8]) -> Option<(&'static str, Option<Layout>)> {
     }
     if lower.starts_with("+micrate up") || lower.starts_with("+micrate down") {
         return Some(("micrate", None));
+    }
+    // tern's one separator line between a file's up and down parts.
+    if lower.starts_with("-- create above / drop below") {
+        return Some(("tern", None));
+    }
+    if lower == "==== up ====" || lower == "==== down ====" {
+        return Some(("shmig", None));
     }
     None
 }
