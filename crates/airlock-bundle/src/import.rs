@@ -4,15 +4,19 @@
 //! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
 //! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
 //! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
-//! SQL (`liquibase.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name order — and writes
-//! `bundle.toml` with one tier per migration in order (a file of statements no
-//! transaction runs as an online tier, or cut into several: `online_split.rs`), the
-//! down scripts in reverse as the rollback, each Sqitch verify script as a second file
-//! of its change's tier (`sqitch_verify.rs`), and a report of every file brought over
-//! (as it is, or cut from a dbmate or Liquibase file) and every one left behind
-//! (another database's file among them), with why. With the peer's history table
-//! (`Applied`), what it records is left out, and a Flyway script whose checksum
-//! (`flyway.rs`) differs from the recorded one is refused.
+//! SQL (`liquibase.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name
+//! order — and writes `bundle.toml` with one tier per migration in order (a file of
+//! statements no transaction runs as an online tier, or cut into several:
+//! `online_split.rs`), the down scripts in reverse as the rollback, each Sqitch verify
+//! script as a second file of its change's tier (`sqitch_verify.rs`), and a report of
+//! every file brought over (as it is, or cut from a dbmate, goose or Liquibase file)
+//! and every one left behind (another database's file among them), with why. What
+//! import would read wrong (another tool's markers, a Liquibase XML/YAML/JSON
+//! changelog) is refused, naming the tool and the file (`foreign.rs`); where the peer
+//! commits between migrations and the bundle must too, each tier commits on its own
+//! (`commits.rs`). With the peer's history table (`Applied`), what it records is left
+//! out, and a Flyway script whose checksum (`flyway.rs`) differs from the recorded one
+//! is refused.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
 //! bytes between its markers; a cut file's parts are its bytes in order; a Liquibase
