@@ -406,8 +406,10 @@ pub struct ImportArgs {
     pub out: PathBuf,
     /// The layout of the migrations; by default told from the files (sqitch.plan,
     /// atlas.sum, Prisma's migration_lock.toml or */migration.sql, diesel's */up.sql,
-    /// flyway.conf or flyway.toml, *.up.sql, V1__*.sql, `--liquibase formatted sql`,
-    /// `-- migrate:up`, else a folder of .sql files in name order).
+    /// flyway.conf or flyway.toml, *.up.sql, V1__*.sql, `-- +goose Up`, `--liquibase
+    /// formatted sql`, `-- migrate:up`, else a folder of .sql files in name order).
+    /// Another tool's markers in a layout that does not read them, or a Liquibase
+    /// XML/YAML/JSON changelog, are refused (exit 2) and nothing is written.
     #[arg(long, value_enum)]
     pub from: Option<ImportLayout>,
     /// The target database, written as [target] database.
@@ -459,6 +461,8 @@ pub enum ImportLayout {
     Atlas,
     /// `--liquibase formatted sql` changelogs: each changeset a tier.
     Liquibase,
+    /// VERSION_NAME.sql with `-- +goose Up` and `-- +goose Down` sections.
+    Goose,
     /// Every .sql file, in name order.
     Folder,
 }

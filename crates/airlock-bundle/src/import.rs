@@ -4,15 +4,19 @@
 //! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
 //! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
 //! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
-//! SQL (`liquibase.rs`), or a plain folder of psql scripts in name order — and writes
-//! `bundle.toml` with one tier per migration in order (a file of statements no
-//! transaction runs as an online tier, or cut into several: `online_split.rs`), the
-//! down scripts in reverse as the rollback, each Sqitch verify script as a second file
-//! of its change's tier (`sqitch_verify.rs`), and a report of every file brought over
-//! (as it is, or cut from a dbmate or Liquibase file) and every one left behind
-//! (another database's file among them), with why. With the peer's history table
-//! (`Applied`), what it records is left out, and a Flyway script whose checksum
-//! (`flyway.rs`) differs from the recorded one is refused.
+//! SQL (`liquibase.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name
+//! order — and writes `bundle.toml` with one tier per migration in order (a file of
+//! statements no transaction runs as an online tier, or cut into several:
+//! `online_split.rs`), the down scripts in reverse as the rollback, each Sqitch verify
+//! script as a second file of its change's tier (`sqitch_verify.rs`), and a report of
+//! every file brought over (as it is, or cut from a dbmate, goose or Liquibase file)
+//! and every one left behind (another database's file among them), with why. What
+//! import would read wrong (another tool's markers, a Liquibase XML/YAML/JSON
+//! changelog) is refused, naming the tool and the file (`foreign.rs`); where the peer
+//! commits between migrations and the bundle must too, each tier commits on its own
+//! (`commits.rs`). With the peer's history table (`Applied`), what it records is left
+//! out, and a Flyway script whose checksum (`flyway.rs`) differs from the recorded one
+//! is refused.
 //!
 //! Invariant: a migration's SQL is brought over byte for byte (a dbmate section is the
 //! bytes between its markers; a cut file's parts are its bytes in order; a Liquibase
@@ -27,10 +31,13 @@
 
 mod adapt;
 mod atlas;
+mod commits;
 mod diesel;
 mod flyway;
 mod flyway_locations;
 mod folder;
+mod foreign;
+mod goose;
 mod liquibase;
 mod online_split;
 mod prisma;
@@ -53,6 +60,7 @@ pub enum Layout {
     Diesel,
     Atlas,
     Liquibase,
+    Goose,
     Folder,
 }
 
@@ -67,6 +75,7 @@ impl Layout {
             Layout::Diesel => "diesel",
             Layout::Atlas => "atlas",
             Layout::Liquibase => "liquibase",
+            Layout::Goose => "goose",
             Layout::Folder => "folder",
         }
     }
@@ -108,6 +117,15 @@ impl Script {
             Script::File(rel) | Script::Section { from: rel, .. } => rel,
         }
     }
+
+    /// Where line `n` of these bytes is, for a message: `file:n`, or the line of
+    /// what was cut from the file.
+    fn line(&self, n: usize) -> String {
+        match self {
+            Script::File(rel) => format!("{rel}:{n}"),
+            Script::Section { from, how, .. } => format!("{from} (line {n} of {how})"),
+        }
+    }
 }
 
 /// The bytes of `rel` in the folder (never outside it: `folder.rs`).
@@ -139,6 +157,10 @@ struct Migration {
     down: Option<Script>,
     /// pop's `.autocommit` files: run outside a transaction (an online tier here).
     up_online: bool,
+    /// The peer commits it apart from the migrations around it (goose's `NO
+    /// TRANSACTION`, dbmate's `transaction:false`), and the bundle must too: an
+    /// online tier, or a transaction of its own (`transaction = "per-tier"`).
+    commits_apart: bool,
     /// Sqitch's verify script, for the `[verify]` probe.
     verify: Option<String>,
     /// No down script, and the history says none is needed (Liquibase's `--rollback
@@ -195,6 +217,9 @@ pub struct Imported {
     /// The migrations with no down script (the rollback undoes nothing of them), in
     /// order: said once, not once per migration.
     pub no_down_script: Vec<String>,
+    /// Why the bundle commits each tier on its own (`transaction = "per-tier"`) where
+    /// the peer commits between migrations; empty: the apply is one transaction.
+    pub splits: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -267,7 +292,7 @@ pub enum ImportError {
     OutExists(PathBuf),
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
-    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, a folder of .sql files)")]
+    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, a folder of .sql files)")]
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
@@ -275,6 +300,13 @@ pub enum ImportError {
     SeveralFolders { layout: &'static str },
     #[error("{file}: {why}")]
     Refused { file: String, why: &'static str },
+    /// Another tool's file import cannot read as the layout asked for.
+    #[error("{at}: {why}")]
+    Foreign {
+        tool: &'static str,
+        at: String,
+        why: String,
+    },
     #[error(
         "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
     )]
@@ -288,6 +320,16 @@ pub enum ImportError {
         recorded: i32,
         actual: i32,
     },
+}
+
+impl From<foreign::Foreign> for ImportError {
+    fn from(f: foreign::Foreign) -> Self {
+        ImportError::Foreign {
+            tool: f.tool,
+            at: f.at,
+            why: f.why,
+        }
+    }
 }
 
 fn open(dir: &Path) -> Result<Folder, ImportError> {
@@ -340,6 +382,9 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     let names = listing(&folder, &mut vec![])?;
     let dirs = subfolders(&folder)?;
     let has = |f: &str| names.iter().any(|n| n == f);
+    if let Some(f) = foreign::changelog(&folder, &names) {
+        return Err(f.into());
+    }
     if has("sqitch.plan") {
         return Ok(Layout::Sqitch);
     }
@@ -362,6 +407,11 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
         return Ok(Layout::Flyway);
     }
     let sql: Vec<&String> = names.iter().filter(|n| n.ends_with(".sql")).collect();
+    for n in &sql {
+        if goose::has_up(&read(&folder, n)?) {
+            return Ok(Layout::Goose);
+        }
+    }
     for n in &sql {
         if liquibase::is_changelog(&read(&folder, n)?) {
             return Ok(Layout::Liquibase);
@@ -450,6 +500,9 @@ fn migrations(
                 !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
         }
     }
+    if let Some(f) = foreign::changelog(folder, &names) {
+        return Err(f.into());
+    }
     let mut used = BTreeSet::new();
     // Another database's file is never taken as PostgreSQL's, whatever the layout.
     names.retain(|n| match other_dialect(n) {
@@ -481,6 +534,7 @@ fn migrations(
         Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         Layout::Liquibase => liquibase::migrations(folder, &names, &mut used, left)?,
+        Layout::Goose => goose::migrations(folder, &names, &mut used, left)?,
         Layout::Folder => names
             .iter()
             .filter(|n| n.ends_with(".sql"))
@@ -492,6 +546,7 @@ fn migrations(
                     up: Some(Script::File(n.clone())),
                     down: None,
                     up_online: false,
+                    commits_apart: false,
                     verify: None,
                     no_down_said: false,
                 }
@@ -589,6 +644,7 @@ fn golang_migrate(
                 up: None,
                 down: None,
                 up_online: false,
+                commits_apart: false,
                 verify: None,
                 no_down_said: false,
             },
@@ -679,6 +735,7 @@ fn dbmate(
                 |d| matches!(d, Script::Section { bytes, .. } if !bytes.trim_ascii().is_empty()),
             ),
             up_online: outside,
+            commits_apart: outside,
             verify: None,
             no_down_said: false,
         });
@@ -731,6 +788,7 @@ fn flyway(
                     up: Some(script.clone()),
                     down: undo.map(|(_, u)| u.clone()),
                     up_online: false,
+                    commits_apart: false,
                     verify: None,
                     no_down_said: false,
                 });
@@ -786,6 +844,7 @@ fn sqitch(
             up: Some(Script::File(deploy)),
             down: sqitch_script(folder, "revert", name, left).map(Script::File),
             up_online: false,
+            commits_apart: false,
             verify: sqitch_script(folder, "verify", name, left),
             no_down_said: false,
         });
@@ -1005,6 +1064,7 @@ pub fn import(
         files: written.files,
         left_behind: left,
         no_down_script: written.no_down,
+        splits: written.splits,
     })
 }
 
@@ -1034,6 +1094,9 @@ struct Written {
     rollback_online: bool,
     /// The migrations with no down script.
     no_down: Vec<String>,
+    /// Why the bundle commits each tier on its own (`commits.rs`); empty: one
+    /// transaction.
+    splits: Vec<String>,
 }
 
 /// Write `base/rel` (and its directories).
@@ -1067,7 +1130,13 @@ fn write_scripts(
     left: &mut Vec<LeftBehind>,
 ) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
-    let read = |s: &Script, up: bool| adapt::adapt(s.from(), s.bytes(folder)?, options, up);
+    let read = |s: &Script, up: bool| {
+        let bytes = s.bytes(folder)?;
+        if let Some(f) = foreign::in_script(layout, &bytes, |n| s.line(n)) {
+            return Err(ImportError::from(f));
+        }
+        adapt::adapt(s.from(), bytes, options, up)
+    };
     let mut w = Written {
         files: vec![],
         tiers: vec![],
@@ -1076,6 +1145,7 @@ fn write_scripts(
         rollback_online: false,
         no_down: vec![],
         tier_of: Default::default(),
+        splits: vec![],
     };
     let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
@@ -1112,6 +1182,8 @@ fn write_scripts(
         }
     }
     write_downs(base, downs, &mut w, left)?;
+    let enum_splits = commits::enum_splits(&w.tiers, &w.ups);
+    w.splits.extend(enum_splits);
     Ok(w)
 }
 
@@ -1157,6 +1229,16 @@ fn write_up(
             changes.push(format!("not made online: {why}"));
             false
         }
+        Runs::Transactional if m.commits_apart => match commits::apart(&to, &a.bytes) {
+            commits::Apart::Online => {
+                changes.push(commits::ONLINE_APART.into());
+                true
+            }
+            commits::Apart::OwnTransaction(why) => {
+                w.splits.push(commits::own_transaction(&m.label, &why));
+                false
+            }
+        },
         Runs::Transactional => {
             if m.up_online {
                 changes.push(OUTSIDE_TX.into());
@@ -1286,10 +1368,15 @@ fn write_spec(
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
-        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = 1\n\n[target]\ndatabase = {}\n",
+        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = 1\n{}\n[target]\ndatabase = {}\n",
         layout.name(),
         toml_str(naming.name),
         toml_str(naming.version),
+        if written.splits.is_empty() {
+            ""
+        } else {
+            "# Each tier commits on its own, as the peer commits each migration: see the import report.\ntransaction = \"per-tier\"\n"
+        },
         toml_str(naming.database)
     );
     if let Some(applied) = naming.applied {

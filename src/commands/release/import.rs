@@ -28,6 +28,10 @@ pub struct ImportReport {
     /// The migrations with no down script, in order: the rollback undoes nothing of
     /// them (its probe then tells whether that matters).
     pub no_down_script: Vec<String>,
+    /// Why the bundle commits each tier on its own (`transaction = "per-tier"`) where
+    /// the peer commits between migrations (a migration it runs outside a transaction,
+    /// an enum value added and used by a later one); empty: one transaction.
+    pub splits: Vec<String>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
     /// `lint`'s warnings on the source written, as `lint` words them.
@@ -92,6 +96,9 @@ impl Report for ImportReport {
         if !self.no_down_script.is_empty() {
             s.push_str(&format!("\n{}", no_down_line(&self.no_down_script)));
         }
+        for why in &self.splits {
+            s.push_str(&format!("\ntransaction split: {}", one_line_name(why)));
+        }
         // As `lint` prints them.
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
@@ -138,6 +145,7 @@ fn layout(l: ImportLayout) -> Layout {
         ImportLayout::Diesel => Layout::Diesel,
         ImportLayout::Atlas => Layout::Atlas,
         ImportLayout::Liquibase => Layout::Liquibase,
+        ImportLayout::Goose => Layout::Goose,
         ImportLayout::Folder => Layout::Folder,
     }
 }
@@ -172,6 +180,10 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("make it a regular file inside the folder: import follows no link and reads nothing outside the folder".to_string()),
         ),
+        ImportError::Foreign { tool, .. } => Error::usage(
+            e.to_string(),
+            Some(format!("nothing was written: import refuses what it would read wrong ({tool}'s file)")),
+        ),
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }
@@ -182,7 +194,7 @@ fn error(e: ImportError) -> Error {
         other => Error::usage(
             other.to_string(),
             Some(
-                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, folder)"
+                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, folder)"
                     .to_string(),
             ),
         ),
@@ -241,6 +253,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         files,
         left_behind,
         no_down_script,
+        splits,
     } = import::import(first, layout, &args.out, &naming).map_err(error)?;
     let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
@@ -257,6 +270,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         files,
         left_behind,
         no_down_script,
+        splits,
         problems,
         warnings,
         notes,

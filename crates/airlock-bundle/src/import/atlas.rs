@@ -174,6 +174,7 @@ pub(super) fn migrations(
             up: Some(Script::File(name)),
             down: None,
             up_online: online,
+            commits_apart: false,
             verify: None,
             no_down_said: false,
         });

@@ -101,6 +101,7 @@ pub(super) fn migrations(
             up: Some(Script::File(up)),
             down,
             up_online: outside,
+            commits_apart: false,
             verify: None,
             no_down_said: false,
         });

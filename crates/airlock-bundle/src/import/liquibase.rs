@@ -196,6 +196,7 @@ pub(super) fn migrations(
                 }),
                 down,
                 up_online: online,
+                commits_apart: false,
                 verify: None,
                 no_down_said: c.nothing_to_undo,
             });

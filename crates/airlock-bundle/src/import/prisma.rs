@@ -80,6 +80,7 @@ pub(super) fn migrations(
             up: Some(Script::File(file)),
             down: None,
             up_online: false,
+            commits_apart: false,
             verify: None,
             no_down_said: false,
         });
