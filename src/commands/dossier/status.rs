@@ -452,11 +452,16 @@ pub(super) fn what_ran(d: &Dossier) -> String {
         };
         let _ = write!(
             s,
-            "<h3 id=\"receipt-{}\">{} {}: {}</h3><p>{} on database {} (server {}), by {} as {}, from {} to {} ({} ms); {signed}.</p>",
+            "<h3 id=\"receipt-{}\">{} {}: {}{}</h3><p>{} on database {} (server {}), by {} as {}, from {} to {} ({} ms); {signed}.</p>",
             i + 1,
             esc(&rc.event),
             i + 1,
             esc(&rc.outcome),
+            if rc.reissued.is_some() {
+                " (reissued from the ledger)"
+            } else {
+                ""
+            },
             code(&r.file),
             esc(&rc.database),
             rc.server_version_num,
@@ -466,9 +471,9 @@ pub(super) fn what_ran(d: &Dossier) -> String {
             esc(&rc.finished_at),
             rc.duration_ms
         );
-        let rows = vec![
+        let mut rows = vec![
             vec!["tiers run".into(), esc(&rc.tiers.join(", "))],
-            vec!["tiers left".into(), esc(&rc.remaining_tiers.join(", "))],
+            tiers_left(rc),
             vec!["fingerprint before".into(), code(&rc.fingerprint_before)],
             vec!["fingerprint after".into(), code(&rc.fingerprint_after)],
             vec![
@@ -482,6 +487,9 @@ pub(super) fn what_ran(d: &Dossier) -> String {
             ],
             vec!["file sha256".into(), code(&r.sha256)],
         ];
+        if let Some(re) = &rc.reissued {
+            rows.push(vec!["reissued".into(), reissued_text(re)]);
+        }
         s.push_str(&table(&["", ""], &rows, ROWS));
         if let Some(v) = &rc.verify {
             s.push_str(&probe_table("The verify probe, before COMMIT", v));
@@ -491,6 +499,49 @@ pub(super) fn what_ran(d: &Dossier) -> String {
         }
     }
     s
+}
+
+/// What is left after the receipt's run, worded for its event: an apply's tiers still
+/// to run, or the tiers a rollback left not applied (none of them is applied).
+fn tiers_left(rc: &crate::db::receipt::Receipt) -> Vec<String> {
+    let names = if rc.remaining_tiers.is_empty() {
+        "none".to_string()
+    } else {
+        rc.remaining_tiers.join(", ")
+    };
+    if rc.event == "rollback" {
+        vec![
+            "tiers not applied after it".into(),
+            esc(&format!(
+                "{names} (rolled back or never run: an apply runs them again)"
+            )),
+        ]
+    } else {
+        vec!["tiers still to run".into(), esc(&names)]
+    }
+}
+
+/// A reissued receipt's mark: when and by whom, why, and what it carries.
+fn reissued_text(re: &crate::db::receipt::Reissued) -> String {
+    let mut t = format!(
+        "written from the ledger at {} by {}: {}",
+        re.at, re.by, re.reason
+    );
+    if !re.from_ledger.is_empty() {
+        let _ = write!(
+            t,
+            "; carries from the ledger: {}",
+            re.from_ledger.join("; ")
+        );
+    }
+    if !re.not_recorded.is_empty() {
+        let _ = write!(
+            t,
+            "; not recorded anywhere, so absent: {}",
+            re.not_recorded.join("; ")
+        );
+    }
+    esc_bounded(&t, EVIDENCE)
 }
 
 fn short16(h: &str) -> &str {
