@@ -208,8 +208,10 @@ fn read_receipt(
 const MAX_RECEIPTS: usize = 1000;
 
 /// The receipts `--receipt` names: a file (it must be this bundle's), or a directory
-/// whose `*.receipt.json` files of this bundle are read in name order (the others,
-/// receipts of other releases, are left out as `audit` leaves them out).
+/// whose `*.receipt.json` files of this bundle are read (the others, receipts of other
+/// releases, are left out as `audit` leaves them out); all of them in the order they
+/// ran (finished, then ledger row), never their names' text order (apply-15 before
+/// apply-4).
 fn receipts(
     given: &[PathBuf],
     vb: &VerifiedBundle,
@@ -247,6 +249,12 @@ fn receipts(
             }
         }
     }
+    out.sort_by_cached_key(|r| {
+        (
+            r.receipt.finished_at.clone(),
+            r.receipt.ledger.last().map_or(0, |l| l.seq),
+        )
+    });
     Ok(out)
 }
 

@@ -101,16 +101,20 @@ fn what_it_does(d: &Dossier) -> String {
         crate::spec::TxMode::Single => "all in one transaction (all or nothing)",
         _ => "each tier in its own transaction",
     };
+    let applied = applied_tiers(d);
+    let to_run = |t: &&super::facts::TierChanges| !applied.iter().any(|a| *a == t.name);
     let free: Vec<&str> = d
         .tiers
         .iter()
         .take_while(|t| t.gates.is_empty())
+        .filter(to_run)
         .map(|t| t.name.as_str())
         .collect();
     let gated: Vec<&str> = d
         .tiers
         .iter()
         .filter(|t| !t.gates.is_empty())
+        .filter(to_run)
         .map(|t| t.name.as_str())
         .collect();
     let mut s = format!(
@@ -121,11 +125,22 @@ fn what_it_does(d: &Dossier) -> String {
             n => format!("; {n} online tier(s) run one statement at a time outside it"),
         }
     );
+    if let Some((from, names)) = applied_line(d, &applied) {
+        let _ = write!(
+            s,
+            " Applied already ({from}): {}; an apply runs only the tier(s) after them.",
+            esc(&names)
+        );
+    }
     if !free.is_empty() && !gated.is_empty() {
         let _ = write!(
             s,
-            " The first {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
-            free.len(),
+            " {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
+            if applied.is_empty() {
+                format!("The first {}", free.len())
+            } else {
+                format!("The next {}", free.len())
+            },
             esc(&free.join(", ")),
             gated.len()
         );
@@ -144,6 +159,39 @@ fn what_it_does(d: &Dossier) -> String {
     }
     s.push_str("</p>");
     s
+}
+
+/// The bundle's tiers applied on the database: as plan read its ledger (`--db`), else
+/// as the latest receipt left them (its tiers not remaining), else none known.
+fn applied_tiers(d: &Dossier) -> Vec<String> {
+    if let Some(p) = &d.plan {
+        return p.already_applied.clone();
+    }
+    match d.receipts.last() {
+        Some(r) => d
+            .tiers
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|t| !r.receipt.remaining_tiers.contains(t))
+            .collect(),
+        None => vec![],
+    }
+}
+
+/// Where the applied tiers are known from, and their names; `None` when none is.
+fn applied_line(d: &Dossier, applied: &[String]) -> Option<(String, String)> {
+    if applied.is_empty() {
+        return None;
+    }
+    let from = match (&d.plan, d.receipts.last()) {
+        (Some(_), _) => "the database's ledger, as plan read it".to_string(),
+        (None, Some(r)) => format!(
+            "as the latest receipt, of {}, left them",
+            r.receipt.finished_at
+        ),
+        (None, None) => return None,
+    };
+    Some((from, applied.join(", ")))
 }
 
 /// What the release waits for, one item each.
