@@ -25,13 +25,13 @@ description:
   - In check mode it runs C(airlock plan), read-only, and reports C(changed) as the
     apply would (GO with tiers to run). The statements plan cannot predict on the data
     there now (the release creates or changes their rows first) are listed in
-    RV(not_predictable), with a warning: only a rehearsal runs them
+    RV(not_predictable), with a warning; only a rehearsal runs them
     (M(airlock.postgresql.rehearse)). With C(--diff) it shows the tiers of the bundle
     the ledger records as applied before and after.
   - A BLOCKED gate, a NO-GO plan and every failure fail the task with airlock's exit
     code, error and hint. A failure before anything committed changed nothing on that
     database. But the tiers of one transaction commit before an online tier
-    (C(online = true)) runs, and each online step commits alone: when a later step
+    (C(online = true)) runs, and each online step commits alone; when a later step
     fails, the database is left partially applied. The failed result then says exactly
     what changed (RV(changed_tiers), RV(online_steps), RV(remaining_tiers), from the
     ledger through C(airlock status)), and C(changed) is true; run the task again once
@@ -235,7 +235,7 @@ state:
 not_predictable:
   description:
     - In check mode, each statement plan could not predict on the data there now
-      (C(file:line statement on relation: reason)); a rehearsal runs them.
+      (C(file:line statement on relation, then the reason)); a rehearsal runs them.
   returned: check mode, success
   type: list
   elements: str

@@ -18,7 +18,7 @@ description:
     back and checks the round trip, then drops the clone; the database itself is never
     changed (the task is never C(changed)).
   - It runs what C(airlock plan) cannot predict on the data there now (statements on
-    tables the release creates or fills first): the check mode of
+    tables the release creates or fills first); the check mode of
     M(airlock.postgresql.apply) lists those in its C(not_predictable) result.
   - A rehearsal that fails (a statement that fails on the clone, a probe that does not
     hold, a round trip that does not return) fails the task with airlock's exit code,

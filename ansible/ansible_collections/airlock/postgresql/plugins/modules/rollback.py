@@ -207,10 +207,10 @@ def rollback(module):
     p = module.params
     args = airlock.bundle_args(module, "rollback") + ["--yes"]
     args += airlock.run_flags(module) + airlock.deploy_flags(module)
-    had, _ = airlock.ledger_of(module)
+    had = airlock.ledger_of(module)[0]
     rc, doc = airlock.run(module, args, passphrase=p["passphrase"])
     if rc != 0:
-        now, _ = airlock.ledger_of(module)
+        now = airlock.ledger_of(module)[0]
         truth = {}
         if now is not None:
             truth = dict(state=now["state"], applied_tiers=now["applied_tiers"])
