@@ -207,7 +207,7 @@ changed_tiers:
   description:
     - On a failed apply, the tiers this run committed before the failure, from the
       ledger (C(airlock status)); empty when nothing changed. C(null) when the ledger
-      could not be read (RV(msg) says so).
+      could not be read (C(msg) says so).
   returned: failure
   type: list
   elements: str
