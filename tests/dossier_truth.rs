@@ -133,3 +133,110 @@ fn receipts_are_in_the_order_they_ran_and_the_page_names_the_latest_rollback() {
     assert!(page.contains("tiers not applied after it"));
     assert!(page.contains("tiers still to run"));
 }
+
+#[test]
+fn the_auditor_makes_the_page_again_after_a_routine_revocation_on_the_ledgers_evidence() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    keygen(d, "op");
+    let rm = key_id_of(&d.join("rm.pub"));
+    let op = key_id_of(&d.join("op.pub"));
+    trust_store(
+        d,
+        "trust",
+        &["rm", "op"],
+        &format!("[keys.{op}]\nrole = \"operator\"\n"),
+    );
+    let db = TestDb::new("dossier_revoked");
+    db.exec("CREATE SCHEMA app");
+    pack(d, &source(d, &db), "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let o = airlock(
+        d,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--db",
+            &conn,
+            "--param",
+            "code=A1",
+            "--sign-receipt",
+            "op.key",
+        ],
+    );
+    expect_code(&o, 0);
+    let applied_at = db.scalar("SELECT at FROM airlock.ledger WHERE seq = 1");
+    // The release key is revoked, routinely, from a second after the apply (once the
+    // clock has passed it: a revocation is in force from its time).
+    let from =
+        chrono::DateTime::parse_from_rfc3339(&applied_at).unwrap() + chrono::Duration::seconds(1);
+    while chrono::Utc::now() <= from {
+        std::thread::yield_now();
+    }
+    let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let o = airlock(
+        d,
+        &[
+            "trust",
+            "revoke",
+            "trust",
+            &rm,
+            "--from",
+            &from,
+            "--reason",
+            "routine rotation",
+        ],
+    );
+    expect_code(&o, 0);
+    // Today the bundle does not verify (its key is revoked): plain verify says so.
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "trust"]), 4);
+
+    // The auditor's page, at the time of the apply, with the ledger as evidence.
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "dossier",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--param",
+            "code=A1",
+            "--receipt",
+            "receipts",
+            "--db",
+            &conn,
+            "--at",
+            &applied_at,
+            "--out",
+            "a.html",
+        ],
+    );
+    expect_code(&o, 0);
+    let page = std::fs::read_to_string(d.join("a.html")).unwrap();
+    assert!(
+        page.contains("ledger row 1"),
+        "the page does not name its evidence"
+    );
+    // Without evidence (no --db, no signed receipt) it is refused, nothing written.
+    let o = airlock(
+        d,
+        &[
+            "dossier",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--param",
+            "code=A1",
+            "--at",
+            &applied_at,
+            "--out",
+            "none.html",
+        ],
+    );
+    expect_code(&o, 4);
+    assert!(!d.join("none.html").exists());
+}

@@ -461,7 +461,10 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     // update (if any) brings the host to, so both name the same digest.
     let store =
         crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
-    let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
+    let vb = match VerifiedBundle::load(&args.bundle, &store, at, &verdicts()) {
+        Ok(vb) => vb,
+        Err(e) => on_evidence(&args, &store, at)?.ok_or(e)?,
+    };
     let asked = match &args.db {
         Some(db) => {
             let conn = crate::db::conn::resolve_for(Some(db), &vb.manifest().target.database)?;
@@ -470,6 +473,33 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
         None => None,
     };
     Ok(Box::new(write(&args, &store, &vb, at, asked)?))
+}
+
+/// The bundle verified as `audit` verifies it, for the auditor: at `--at`, with the
+/// evidence the ledger of `--db` holds that it existed (so a signature by a key
+/// revoked or retired since counts when the ledger shows it came first). `None`
+/// without `--db` or evidence, or when it does not verify even so.
+fn on_evidence(
+    args: &DossierArgs,
+    store: &TrustStore,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<VerifiedBundle>> {
+    let Some(db) = &args.db else {
+        return Ok(None);
+    };
+    let opened = crate::archive::read_bundle(
+        &args.bundle,
+        crate::archive::Judge::StructureOnly,
+        &crate::archive::Limits::default(),
+        &mut crate::archive::Discard,
+    )?;
+    let target = &opened.manifest.target.database;
+    let Some(existed) = super::audit::ledger_evidence(db, target, &opened.bundle_id)? else {
+        return Ok(None);
+    };
+    let mut judging = crate::trust::Judging::at(args.at.is_some().then_some(at));
+    judging.existed = Some(existed);
+    Ok(VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok())
 }
 
 /// Gather the facts, render the page and write it (`asked`: the database's answers,
