@@ -102,7 +102,7 @@ fn what_it_does(d: &Dossier) -> String {
         _ => "each tier in its own transaction",
     };
     let applied = applied_tiers(d);
-    let to_run = |t: &&super::facts::TierChanges| !applied.iter().any(|a| *a == t.name);
+    let to_run = |t: &&super::facts::TierChanges| !applied.contains(&t.name);
     let free: Vec<&str> = d
         .tiers
         .iter()
