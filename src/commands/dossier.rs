@@ -463,7 +463,7 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
         crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
     let vb = match VerifiedBundle::load(&args.bundle, &store, at, &verdicts()) {
         Ok(vb) => vb,
-        Err(e) => on_evidence(&args, &store, at)?.ok_or(e)?,
+        Err(e) => on_evidence(&args, &store, at).ok_or(e)?,
     };
     let asked = match &args.db {
         Some(db) => {
@@ -483,23 +483,23 @@ fn on_evidence(
     args: &DossierArgs,
     store: &TrustStore,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<VerifiedBundle>> {
-    let Some(db) = &args.db else {
-        return Ok(None);
-    };
-    let opened = crate::archive::read_bundle(
+) -> Option<VerifiedBundle> {
+    let db = args.db.as_ref()?;
+    // Whatever keeps the evidence from being read (an unreadable archive, a database
+    // that cannot be reached), the bundle's own verification error is the one to see.
+    let Ok(opened) = crate::archive::read_bundle(
         &args.bundle,
         crate::archive::Judge::StructureOnly,
         &crate::archive::Limits::default(),
         &mut crate::archive::Discard,
-    )?;
-    let target = &opened.manifest.target.database;
-    let Some(existed) = super::audit::ledger_evidence(db, target, &opened.bundle_id)? else {
-        return Ok(None);
+    ) else {
+        return None;
     };
+    let target = &opened.manifest.target.database;
+    let existed = super::audit::ledger_evidence(db, target, &opened.bundle_id).ok()??;
     let mut judging = crate::trust::Judging::at(args.at.is_some().then_some(at));
     judging.existed = Some(existed);
-    Ok(VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok())
+    VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok()
 }
 
 /// Gather the facts, render the page and write it (`asked`: the database's answers,
