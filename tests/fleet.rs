@@ -348,6 +348,16 @@ fn serial_one_stops_at_the_first_failing_tenant_and_the_rerun_applies_the_rest()
         failed["msg"].as_str().unwrap().contains("preflight"),
         "{failed}"
     );
+    // A failure inside the transaction changed nothing there, and the result says so.
+    assert_eq!(failed["changed"], false, "{failed}");
+    assert_eq!(failed["changed_tiers"], serde_json::json!([]), "{failed}");
+    assert!(
+        failed["msg"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed on this database"),
+        "{failed}"
+    );
     // The first tenant has it; the failing one and every later one are as they were.
     assert!(has_release(&fleet.tenants[0]));
     assert_eq!(fleet.tenants[0].ledger_rows(), "1");
