@@ -837,6 +837,15 @@ fn a_failed_online_tier_reports_the_tenant_changed_and_how_to_go_on_or_back() {
         "{failed:#}"
     );
     assert_eq!(failed["state"], "partially-applied", "{failed:#}");
+    assert_eq!(failed["online_steps"], serde_json::json!({}), "{failed:#}");
+    // From airlock's own error document: what this run committed, and its receipt.
+    assert_eq!(
+        failed["document"]["committed"]["tiers"],
+        serde_json::json!(["schema"]),
+        "{failed:#}"
+    );
+    let receipt = failed["receipt_file"].as_str().unwrap();
+    assert!(std::path::Path::new(receipt).exists(), "{failed:#}");
     let msg = failed["msg"].as_str().unwrap();
     for needle in [
         "CHANGED",

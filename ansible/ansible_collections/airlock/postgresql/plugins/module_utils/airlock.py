@@ -159,45 +159,49 @@ def ledger_of(module):
     ), None
 
 
-def what_changed(before, after, reason):
-    """The truth about a database after a run that failed: which tiers this run
-    committed (the ledger's applied tiers now, less those before), which online steps
-    are done, what is left, and how to go on or back. `before`/`after` come from
-    ledger_of; `reason` says why the ledger could not be read."""
-    if after is None:
-        return dict(
-            changed_tiers=None,
-            left=None,
-            msg="what changed on this database is not known: its ledger could not be read"
-            " (%s); airlock.postgresql.status (or airlock status BUNDLE) says" % reason,
+def what_changed(doc, after, reason):
+    """The truth about a database after a run that failed, from airlock's error
+    document: `committed` (present when part of the run committed: its tiers, its
+    online steps, what is left, its receipt) or, absent, nothing of this run stayed.
+    `after` (from ledger_of, read after the failure; None with `reason`) adds the
+    ledger's state."""
+    committed = doc.get("committed")
+    out = dict(changed_tiers=[], online_steps={})
+    if after is not None:
+        out.update(state=after["state"], remaining_tiers=after["remaining_tiers"])
+    if committed is None:
+        out["msg"] = (
+            "nothing changed on this database: nothing of this run committed (airlock"
+            " rolled its transaction back)"
         )
-    had = set((before or {}).get("applied_tiers") or [])
-    committed = [t for t in after["applied_tiers"] if t not in had]
-    steps = after["online_steps"]
-    left = after["remaining_tiers"]
-    out = dict(
-        changed_tiers=committed,
-        applied_tiers=after["applied_tiers"],
-        remaining_tiers=left,
-        online_steps=steps,
-        state=after["state"],
-    )
-    if not committed and not steps:
-        out["msg"] = "nothing changed on this database: its ledger records no tier of this run"
         return out
+    steps = {}
+    for step in committed.get("online_steps") or []:
+        steps[step.get("tier")] = steps.get(step.get("tier"), 0) + 1
+    left = list(committed.get("remaining_tiers") or [])
+    out.update(
+        changed_tiers=list(committed.get("tiers") or []),
+        online_steps=steps,
+        remaining_tiers=left,
+        receipt_file=committed.get("receipt_file"),
+    )
     done = []
-    if committed:
-        done.append("committed tier(s) %s" % ", ".join(committed))
+    if out["changed_tiers"]:
+        done.append("committed tier(s) %s" % ", ".join(out["changed_tiers"]))
     for tier, k in sorted(steps.items()):
         done.append("online tier %s: %d step(s) done" % (tier, k))
+    state = out.get("state") or (
+        "partially-applied (the ledger could not be read after the failure: %s)" % reason
+    )
     out["msg"] = (
-        "this database CHANGED and is %s: %s; not applied: %s. To continue, fix the cause"
-        " and run the task again (apply goes on with %s); to undo, run"
-        " airlock.postgresql.rollback on this host"
+        "this database CHANGED and is %s: %s; not applied: %s; the receipt of what"
+        " committed: %s. To continue, fix the cause and run the task again (apply goes on"
+        " with %s); to undo, run airlock.postgresql.rollback on this host"
         % (
-            after["state"],
-            "; ".join(done),
+            state,
+            "; ".join(done) or "part of the run committed",
             ", ".join(left) or "nothing",
+            committed.get("receipt_file") or "not written",
             left[0] if left else "what is left",
         )
     )

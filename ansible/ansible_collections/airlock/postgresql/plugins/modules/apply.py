@@ -33,8 +33,9 @@ description:
     database. But the tiers of one transaction commit before an online tier
     (C(online = true)) runs, and each online step commits alone; when a later step
     fails, the database is left partially applied. The failed result then says exactly
-    what changed (RV(changed_tiers), RV(online_steps), RV(remaining_tiers), from the
-    ledger through C(airlock status)), and C(changed) is true; run the task again once
+    what changed (RV(changed_tiers), RV(online_steps), RV(remaining_tiers), from
+    airlock's error document, and RV(state), from the ledger through C(airlock
+    status)), and C(changed) is true; run the task again once
     the cause is fixed (apply continues with what is left), or roll back with
     M(airlock.postgresql.rollback).
   - Waves, canaries and stop-on-failure are Ansible's own (C(serial),
@@ -177,8 +178,10 @@ tiers:
   elements: str
   sample: [structure, data]
 receipt_file:
-  description: Where the receipt was written.
-  returned: when a change was applied
+  description:
+    - Where the receipt was written (on a failed apply, the receipt of what part of the
+      run committed).
+  returned: when a change was applied, or committed before a failure
   type: str
   sample: /var/lib/airlock/receipts/shop-2026.06.tenant_17@7291.apply-3.receipt.json
 verdict:
@@ -205,31 +208,31 @@ kind:
   type: str
 changed_tiers:
   description:
-    - On a failed apply, the tiers this run committed before the failure, from the
-      ledger (C(airlock status)); empty when nothing changed. C(null) when the ledger
-      could not be read (C(msg) says so).
+    - On a failed apply, the tiers this run committed before the failure (airlock's
+      error document, C(committed)); empty when nothing of the run committed.
   returned: failure
   type: list
   elements: str
   sample: [schema, backfill]
 online_steps:
   description:
-    - On a failed apply, each online tier part-way done and how many of its statements
-      completed (a rerun goes on with the next).
+    - On a failed apply, each online tier this run did steps of and how many of its
+      statements it completed (each committed on its own; a rerun goes on with the
+      next).
   returned: failure
   type: dict
-  sample: {index: 0}
+  sample: {index: 1}
 remaining_tiers:
   description: On a failed apply, the bundle's tiers not applied on this database.
-  returned: failure
+  returned: failure, when known
   type: list
   elements: str
   sample: [index]
 state:
   description:
-    - On a failed apply, the bundle's state in the ledger (C(partially-applied),
-      C(applied), C(not-applied)...).
-  returned: failure
+    - On a failed apply, the bundle's state in the ledger afterwards
+      (C(partially-applied), C(applied), C(not-applied)...), read with C(airlock status).
+  returned: failure, when the ledger could be read
   type: str
   sample: partially-applied
 not_predictable:
@@ -368,8 +371,6 @@ def apply(module):
     before = None
     if module._diff:
         rc, before = plan(module)
-    # What the ledger records before the run: a failure is then told against it.
-    had, unread = airlock.ledger_of(module)
     rc, doc = airlock.run(module, args, passphrase=p["passphrase"])
     result = dict(rc=rc, document=doc, database=doc.get("database"))
     if rc == 6 and doc.get("refusal_kind") in airlock.NOTHING_TO_DO:
@@ -397,18 +398,19 @@ def apply(module):
         if doc.get("receipt_warning") or doc.get("receipt_error"):
             module.warn(doc.get("receipt_warning") or doc.get("receipt_error"))
     else:
-        failed(module, rc, doc, had if unread is None else None)
+        failed(module, rc, doc)
     if before is not None and "tiers" in before:
         result["diff"] = diff_of(before)
     # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
     module.exit_json(failed=False, **result)
 
 
-def failed(module, rc, doc, had):
-    """Fail the task, saying exactly what the run changed on this database (from the
-    ledger after it, against `had`, the ledger before) and how to go on or back."""
+def failed(module, rc, doc):
+    """Fail the task, saying exactly what the run changed on this database (airlock's
+    error document's `committed`, and the ledger's state after it) and how to go on or
+    back."""
     now, reason = airlock.ledger_of(module)
-    truth = airlock.what_changed(had, now, reason)
+    truth = airlock.what_changed(doc, now, reason)
     error, hint, kind = airlock.failure(doc)
     changed = bool(truth.get("changed_tiers")) or bool(truth.get("online_steps"))
     module.fail_json(
