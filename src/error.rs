@@ -166,6 +166,21 @@ impl Error {
         }
     }
 
+    /// What a run that stopped part way committed (`committed` of the error document).
+    pub fn committed(&self) -> Option<crate::report::Committed> {
+        match self {
+            Error::Db(crate::db::DbError::Partial { receipt, saved, .. }) => {
+                Some(crate::report::Committed {
+                    tiers: receipt.tiers.clone(),
+                    online_steps: receipt.online_steps.clone(),
+                    remaining_tiers: receipt.remaining_tiers.clone(),
+                    receipt_file: saved.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Which ledger refusal this is, when it is one (`refusal_kind` of the error
     /// document).
     pub fn refusal_kind(&self) -> Option<crate::db::refusal::RefusalKind> {

@@ -84,6 +84,7 @@ fn main() -> ExitCode {
                     problems: err.problems(),
                     drift: err.drift(),
                     at: err.at(),
+                    committed: err.committed(),
                     notices: notices.clone(),
                     trust_update: carried.clone(),
                 };
@@ -271,6 +272,7 @@ fn argument_error(e: clap::Error) -> Exit {
             problems: vec![],
             drift: None,
             at: None,
+            committed: None,
             notices: Notices::default(),
             trust_update: None,
         };

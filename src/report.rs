@@ -132,6 +132,12 @@ pub struct ErrorDoc {
     /// where the statement begins, and its first line).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<crate::db::files::StatementAt>,
+    /// The run stopped after part of it committed (an online step failed after the
+    /// tiers before it committed, or a tier of a per-tier apply): what this run
+    /// changed, which stays, and where its receipt went. Absent: nothing of this run
+    /// committed (its transaction was rolled back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Committed>,
     /// Server notices raised before the error (see `notices` in the other documents).
     #[serde(flatten)]
     pub notices: crate::db::notices::Notices,
@@ -139,6 +145,20 @@ pub struct ErrorDoc {
     /// it was applied before the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_update: Option<crate::trust_update::CarriedNote>,
+}
+
+/// What a run that stopped part way committed, from its receipt (outcome `partial`).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Committed {
+    /// The tiers this run applied and committed, in order (they stay applied).
+    pub tiers: Vec<String>,
+    /// The online steps this run completed and recorded (each committed on its own).
+    pub online_steps: Vec<crate::db::receipt::StepDone>,
+    /// The bundle's tiers not applied on the database now: the next apply runs them.
+    pub remaining_tiers: Vec<String>,
+    /// Where the receipt of what committed was written, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_file: Option<String>,
 }
 
 /// One problem of a source: where, when it is a place in a file, and what.

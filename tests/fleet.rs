@@ -150,6 +150,30 @@ impl Fleet {
     /// `n` tenants, each prepared by `setup` (index from 0) before the bundle is packed;
     /// the bundle's one tier runs after `gate_sql` says ready.
     fn new(n: usize, gate_sql: &str, setup: impl Fn(usize, &TestDb)) -> Fleet {
+        Fleet::with_tiers(
+            n,
+            gate_sql,
+            setup,
+            &[(
+                "structure",
+                "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
+                true,
+            )],
+            "DROP SCHEMA IF EXISTS app CASCADE;",
+            |t| t,
+        )
+    }
+
+    /// [`Fleet::new`] with these tiers (name, sql, gated) and rollback, the
+    /// bundle.toml edited by `edit` before it is packed.
+    fn with_tiers(
+        n: usize,
+        gate_sql: &str,
+        setup: impl Fn(usize, &TestDb),
+        tiers: &[(&str, &str, bool)],
+        rollback: &str,
+        edit: impl Fn(String) -> String,
+    ) -> Fleet {
         let dir = keyed_dir();
         let d = dir.path();
         // One tag for the whole fleet of this test: the pattern names it alone.
@@ -163,22 +187,12 @@ impl Fleet {
             setup(i, t);
         }
         let pattern = format!("airlock_t_{tag}_{}_*", std::process::id());
-        let s = MiniSource::new(
-            d,
-            "PLACEHOLDER",
-            gate_sql,
-            &[(
-                "structure",
-                "CREATE SCHEMA app; CREATE TABLE app.t(i int);",
-                true,
-            )],
-            "DROP SCHEMA IF EXISTS app CASCADE;",
-        );
+        let s = MiniSource::new(d, "PLACEHOLDER", gate_sql, tiers, rollback);
         let toml = s.dir.join("bundle.toml");
         let text = std::fs::read_to_string(&toml).unwrap();
         write(
             &toml,
-            &text.replace("\"PLACEHOLDER\"", &format!("\"{pattern}\"")),
+            &edit(text.replace("\"PLACEHOLDER\"", &format!("\"{pattern}\""))),
         );
         pack(d, &s.dir, "rm.key", "release.tar.gz");
         let fleet = Fleet {
@@ -332,6 +346,16 @@ fn serial_one_stops_at_the_first_failing_tenant_and_the_rerun_applies_the_rest()
     assert_eq!(failed["kind"], "state-check", "{failed}");
     assert!(
         failed["msg"].as_str().unwrap().contains("preflight"),
+        "{failed}"
+    );
+    // A failure inside the transaction changed nothing there, and the result says so.
+    assert_eq!(failed["changed"], false, "{failed}");
+    assert_eq!(failed["changed_tiers"], serde_json::json!([]), "{failed}");
+    assert!(
+        failed["msg"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed on this database"),
         "{failed}"
     );
     // The first tenant has it; the failing one and every later one are as they were.
@@ -687,7 +711,7 @@ fn rollback_and_status_modules_read_and_undo_a_rollout() {
 #[test]
 fn the_module_docs_render_with_ansible_doc() {
     let t = tempdir();
-    for module in ["apply", "rollback", "status"] {
+    for module in ["apply", "rehearse", "rollback", "status"] {
         let o = ansible(t.path(), "ansible-doc")
             .arg(format!("airlock.postgresql.{module}"))
             .output()
@@ -709,7 +733,7 @@ fn the_module_docs_render_with_ansible_doc() {
         .output()
         .unwrap();
     expect_code(&o, 0);
-    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 4, "{}", stdout(&o));
 }
 
 #[test]
@@ -745,4 +769,185 @@ fn the_collection_passes_ansible_test_sanity() {
         );
     }
     assert!(!text.contains("ERROR:"), "{text}");
+}
+
+/// The release day's shape over a fleet (issue 68, finding 2): a column added and
+/// filled by a transactional tier, then an online unique index on it. Each tenant has
+/// `shop.customers`; tenant 2 (`dup`) has two e-mails that differ only by case, so its
+/// online step fails after the transactional tier committed.
+fn release_day_fleet(dup: usize) -> Fleet {
+    Fleet::with_tiers(
+        3,
+        "SELECT true AS ready",
+        |i, db| {
+            db.exec(
+                "CREATE SCHEMA shop; CREATE TABLE shop.customers (id int PRIMARY KEY, email text); \
+                 INSERT INTO shop.customers SELECT g, 'c' || g || '@x' FROM generate_series(1, 50) g;",
+            );
+            if i == dup {
+                db.exec("INSERT INTO shop.customers VALUES (51, 'Ann@x'), (52, 'ann@x');");
+            }
+        },
+        &[
+            (
+                "schema",
+                "ALTER TABLE shop.customers ADD COLUMN email_n text;\nUPDATE shop.customers SET email_n = lower(email) WHERE email_n IS NULL;\n",
+                false,
+            ),
+            (
+                "index",
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS customers_email_n ON shop.customers (email_n);\n",
+                false,
+            ),
+        ],
+        "DROP INDEX IF EXISTS shop.customers_email_n;\nALTER TABLE shop.customers DROP COLUMN IF EXISTS email_n;\n",
+        |t| t.replace("name = \"index\"\n", "name = \"index\"\nonline = true\n"),
+    )
+}
+
+fn has_column(db: &TestDb) -> bool {
+    db.scalar(
+        "SELECT count(*)::text FROM information_schema.columns \
+          WHERE table_schema = 'shop' AND table_name = 'customers' AND column_name = 'email_n'",
+    ) == "1"
+}
+
+#[test]
+fn a_failed_online_tier_reports_the_tenant_changed_and_how_to_go_on_or_back() {
+    let fleet = release_day_fleet(1);
+    let d = fleet.d();
+    let play = fleet.rollout("        lock_timeout: 5s\n        gate_role: airlock_gate\n");
+    let o = playbook(d, &play, &[]);
+    assert_ne!(code(&o), 0, "a failed tenant must fail the run");
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 1, 0), "{}", stdout(&o));
+    // The failed tenant is counted changed: it is.
+    assert_eq!(counts["t2"].2, 1, "{}", stdout(&o));
+    let r = results(d);
+    let failed = &r["t2"];
+    assert_eq!(failed["changed"], true, "{failed:#}");
+    assert_eq!(
+        failed["changed_tiers"],
+        serde_json::json!(["schema"]),
+        "{failed:#}"
+    );
+    assert_eq!(
+        failed["remaining_tiers"],
+        serde_json::json!(["index"]),
+        "{failed:#}"
+    );
+    assert_eq!(failed["state"], "partially-applied", "{failed:#}");
+    assert_eq!(failed["online_steps"], serde_json::json!({}), "{failed:#}");
+    // From airlock's own error document: what this run committed, and its receipt.
+    assert_eq!(
+        failed["document"]["committed"]["tiers"],
+        serde_json::json!(["schema"]),
+        "{failed:#}"
+    );
+    let receipt = failed["receipt_file"].as_str().unwrap();
+    assert!(std::path::Path::new(receipt).exists(), "{failed:#}");
+    let msg = failed["msg"].as_str().unwrap();
+    for needle in [
+        "CHANGED",
+        "committed tier(s) schema",
+        "not applied: index",
+        "run the task again",
+        "airlock.postgresql.rollback",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} not in {msg}");
+    }
+    assert!(!msg.contains("nothing changed"), "{msg}");
+    // As the database and its ledger say.
+    assert!(has_column(&fleet.tenants[1]));
+    let o = run_json(
+        d,
+        "rm.pub",
+        &fleet.tenants[1].conn(),
+        &["status", "release.tar.gz"],
+    );
+    let status = json(&o);
+    assert_eq!(
+        status["bundles"][0]["state"], "partially-applied",
+        "{status:#}"
+    );
+    // The untouched tenant after it is as it was.
+    assert!(!has_column(&fleet.tenants[2]));
+
+    // Roll the failed tenant back through the module: changed, the column gone.
+    let back = fleet.play(
+        "back.yml",
+        "",
+        "airlock.postgresql.rollback",
+        "        params:\n          code: A1\n        gate_role: airlock_gate\n        lock_timeout: 5s\n",
+    );
+    let o = playbook(d, &back, &["--limit", "t2"]);
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t2"], (1, 1, 0), "{}", stdout(&o));
+    assert!(!has_column(&fleet.tenants[1]));
+}
+
+#[test]
+fn check_mode_lists_what_plan_cannot_predict_and_the_rehearse_module_runs_it() {
+    let fleet = release_day_fleet(1);
+    let d = fleet.d();
+    let before: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    let play = fleet.rollout("");
+    let o = playbook(d, &play, &["--check"]);
+    expect_play(&o, 0);
+    let r = results(d);
+    for host in ["t1", "t2", "t3"] {
+        let h = &r[host];
+        assert_eq!(h["verdict"], "GO", "{h:#}");
+        let unknown = h["not_predictable"].as_array().unwrap();
+        assert_eq!(unknown.len(), 1, "{h:#}");
+        assert!(
+            unknown[0].as_str().unwrap().contains("customers_email_n")
+                || unknown[0].as_str().unwrap().contains("shop.customers"),
+            "{h:#}"
+        );
+        assert!(
+            h["msg"]
+                .as_str()
+                .unwrap()
+                .contains("1 statement(s) not predictable here"),
+            "{h:#}"
+        );
+    }
+    assert!(
+        stderr(&o).contains("not predictable here") || stdout(&o).contains("not predictable here"),
+        "no warning: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+
+    // The rehearse module runs it on each tenant's clone: tenant 2's duplicates fail
+    // there, the others pass; no database changed.
+    let rehearse = fleet.play(
+        "rehearse.yml",
+        "",
+        "airlock.postgresql.rehearse",
+        "        params:\n          code: A1\n        gate_role: airlock_gate\n",
+    );
+    let o = playbook(d, &rehearse, &[]);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 0, 0), "{}", stdout(&o));
+    assert_eq!(counts["t3"], (1, 0, 0), "{}", stdout(&o));
+    assert_eq!(counts["t2"].2, 1, "{}", stdout(&o));
+    let r = results(d);
+    assert_eq!(r["t1"]["verdict"], "PASS", "{:#}", r["t1"]);
+    assert_eq!(r["t2"]["verdict"], "FAIL", "{:#}", r["t2"]);
+    assert!(
+        r["t2"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("the database itself is unchanged"),
+        "{:#}",
+        r["t2"]
+    );
+    let after: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    assert_eq!(
+        before, after,
+        "check mode or a rehearsal changed a database"
+    );
 }

@@ -621,3 +621,235 @@ END $$;
         ],
     );
 }
+
+/// A ratified release killed while its online step waits (issue 68, finding 3): the
+/// transactional tiers committed with two approvals (recorded on their ledger row),
+/// the online step's build waits for advisory lock 4343, the operator's airlock is
+/// killed. The reissued receipt carries the approvals the ledger row records and says
+/// it is a reissue; the audit accepts it as ratified, the ledger vouching for it; the
+/// dossier and status say it was reissued.
+#[test]
+fn a_ratified_run_killed_in_its_online_step_is_reissued_with_its_approvals_and_audits() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    keygen(d, "op");
+    let trust = approver_trust(d, &["rm", "op"]);
+    let op = key_id_of(&d.join("op.pub"));
+    let toml = std::fs::read_to_string(d.join("trust/trust.toml")).unwrap();
+    std::fs::write(
+        d.join("trust/trust.toml"),
+        format!("{toml}[keys.{op}]\nrole = \"operator\"\n"),
+    )
+    .unwrap();
+    let db = TestDb::new("delivery_ratified_kill");
+    db.exec(
+        "CREATE SCHEMA shop; CREATE TABLE shop.t (a int); \
+         INSERT INTO shop.t SELECT g FROM generate_series(1, 100) g; \
+         CREATE FUNCTION shop.held(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS \
+         $$ BEGIN PERFORM pg_advisory_lock_shared(4343); PERFORM pg_advisory_unlock_shared(4343); RETURN v; END $$;",
+    );
+    let src = d.join("src");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"ratified\"\nversion = \"1\"\nsequence = 1\n\n\
+             [target]\ndatabase = \"{}\"\n\n\
+             [params.code]\nrequired = true\npattern = \"^[A-Z0-9-]+$\"\ndescription = \"a code\"\n\n\
+             [[gate]]\nname = \"g\"\nfile = \"sql/gate.sql\"\n\n\
+             [preflight]\nfile = \"sql/probe.sql\"\nexpect = {{ indexes = \"0\" }}\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n\n\
+             [[tier]]\nname = \"seed\"\nfiles = [\"sql/seed.sql\"]\ngates = [\"g\"]\n\n\
+             [[tier]]\nname = \"index\"\nfiles = [\"sql/index.sql\"]\nonline = true\n\n\
+             [rollback]\nfiles = [\"sql/rollback.sql\"]\nonline = true\n\n\
+             [ratification]\nthreshold = 2\n",
+            db.name
+        ),
+    );
+    write(&src.join("sql/gate.sql"), "SELECT true AS ready");
+    write(
+        &src.join("sql/probe.sql"),
+        "SELECT 'indexes' AS key, count(*)::text AS value FROM pg_indexes WHERE schemaname = 'shop' AND indexname = 't_held'",
+    );
+    write(
+        &src.join("sql/schema.sql"),
+        "ALTER TABLE shop.t ADD COLUMN note text;\n",
+    );
+    write(
+        &src.join("sql/seed.sql"),
+        "UPDATE shop.t SET note = 'x' WHERE note IS NULL;\n",
+    );
+    write(
+        &src.join("sql/index.sql"),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_held ON shop.t (shop.held(a));\n",
+    );
+    write(
+        &src.join("sql/rollback.sql"),
+        "DROP INDEX CONCURRENTLY IF EXISTS shop.t_held;\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    for who in APPROVERS {
+        approve_as(d, &trust, "b.tar.gz", who, &["code=APR-1"], "approvals");
+    }
+
+    // The build waits for the lock the test holds; then the run is killed.
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4343)")
+        .unwrap();
+    let mut child = airlock_spawn(
+        d,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            &trust,
+            "--db",
+            &db.conn(),
+            "--param",
+            "code=APR-1",
+            "--approval",
+            "approvals",
+            "--yes",
+            "--lock-timeout",
+            "10min",
+            "--out",
+            "receipts",
+            "--sign-receipt",
+            "op.key",
+        ],
+    );
+    let waiting = || {
+        db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+               AND query LIKE '%CREATE INDEX CONCURRENTLY IF NOT EXISTS t_held%' \
+               AND wait_event = 'advisory' AND pid <> pg_backend_pid()",
+        ) != "0"
+    };
+    let mut polls = 0;
+    while !waiting() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its online step waited"
+        );
+        polls += 1;
+        assert!(polls < 6000, "the run never reached its online step");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4343)")
+        .unwrap();
+    drop(holder);
+    wait_for_no_airlock_sessions(&db);
+    assert_eq!(
+        db.scalar("SELECT string_agg(event, ',' ORDER BY seq) FROM airlock.ledger"),
+        "apply"
+    );
+    assert_eq!(
+        db.scalar("SELECT (approvals IS NOT NULL)::text FROM airlock.ledger WHERE seq = 1"),
+        "true"
+    );
+
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "reissue",
+            "b.tar.gz",
+            "--trust",
+            &trust,
+            "--db",
+            &db.conn(),
+            "--out",
+            "receipts",
+            "--sign-receipt",
+            "op.key",
+        ],
+    );
+    expect_code(&o, 0);
+    let doc = json(&o);
+    let reissued = doc["reissued"].as_array().unwrap();
+    assert_eq!(reissued.len(), 1, "{doc:#}");
+    assert_eq!(reissued[0]["tiers"], serde_json::json!(["schema", "seed"]));
+    assert_eq!(reissued[0]["remaining_tiers"], serde_json::json!(["index"]));
+    let file = d.join(reissued[0]["receipt_file"].as_str().unwrap());
+    let receipt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // It carries the approvals the ledger row records, verified again, and says so.
+    let rat = &receipt["gates"]["ratification"];
+    assert_eq!(rat["met"], true, "{receipt:#}");
+    assert_eq!(rat["counted"], 2, "{receipt:#}");
+    assert!(receipt["reissued"]["from_ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("approvals")));
+    assert!(receipt["reissued"]["not_recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("probe")));
+
+    // The audit, the ledger vouching: ratified, delivered as a reissue; PASS.
+    let (c, doc) = audit(d, &trust, &db, "receipts");
+    assert_eq!(c, 0, "{:#?}", verdicts(&doc));
+    assert_verdict(&doc, &["ratification", "PASS", "ratified"]);
+    assert_verdict(
+        &doc,
+        &["delivery", "PASS", "reissued after an interrupted run"],
+    );
+    // A hand-made copy without the approvals still passes on what the ledger row
+    // records (a receipt reissued before they were carried), and says where they came
+    // from; never without the ledger.
+    let mut bare = receipt.clone();
+    bare.as_object_mut().unwrap().remove("gates");
+    std::fs::create_dir_all(d.join("bare")).unwrap();
+    std::fs::write(
+        d.join("bare/r.receipt.json"),
+        serde_json::to_string_pretty(&bare).unwrap(),
+    )
+    .unwrap();
+    let o = airlock(
+        d,
+        &[
+            "--json",
+            "audit",
+            "b.tar.gz",
+            "--trust",
+            &trust,
+            "--receipt",
+            "bare",
+            "--db",
+            &db.conn(),
+        ],
+    );
+    assert_verdict(
+        &json(&o),
+        &["ratification", "PASS", "the ledger row records"],
+    );
+
+    // status and the dossier say the receipt was reissued.
+    let o = airlock(d, &["status", "--db", &db.conn()]);
+    expect_code(&o, 0);
+    assert!(stdout(&o).contains("reissued"), "{}", stdout(&o));
+    let o = airlock(
+        d,
+        &[
+            "dossier",
+            "b.tar.gz",
+            "--trust",
+            &trust,
+            "--receipt",
+            "receipts",
+            "--db",
+            &db.conn(),
+            "--out",
+            "d.html",
+        ],
+    );
+    expect_code(&o, 0);
+    let page = std::fs::read_to_string(d.join("d.html")).unwrap();
+    assert!(page.contains("reissued"), "the dossier marks the reissue");
+}

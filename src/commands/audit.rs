@@ -1376,6 +1376,17 @@ fn read_receipts(
     Ok((keep, left_out))
 }
 
+/// Evidence from the ledger of the database `db` (as `audit --db` reads it) that
+/// the bundle `bundle_id` existed: its first row, when the hash chain holds. For the
+/// auditor's `dossier` of a bundle signed by a key revoked since.
+pub(crate) fn ledger_evidence(
+    db: &str,
+    target: &crate::spec::TargetDatabase,
+    bundle_id: &str,
+) -> Result<Option<Existence>> {
+    Ok(ledgers::Ledger::from_db(db, target)?.evidence(bundle_id))
+}
+
 /// The earliest evidence of each bundle id: the databases' ledger rows, then receipts
 /// whose operator signature counts.
 fn earliest_evidence(

@@ -208,8 +208,10 @@ fn read_receipt(
 const MAX_RECEIPTS: usize = 1000;
 
 /// The receipts `--receipt` names: a file (it must be this bundle's), or a directory
-/// whose `*.receipt.json` files of this bundle are read in name order (the others,
-/// receipts of other releases, are left out as `audit` leaves them out).
+/// whose `*.receipt.json` files of this bundle are read (the others, receipts of other
+/// releases, are left out as `audit` leaves them out); all of them in the order they
+/// ran (finished, then ledger row), never their names' text order (apply-15 before
+/// apply-4).
 fn receipts(
     given: &[PathBuf],
     vb: &VerifiedBundle,
@@ -247,6 +249,12 @@ fn receipts(
             }
         }
     }
+    out.sort_by_cached_key(|r| {
+        (
+            r.receipt.finished_at.clone(),
+            r.receipt.ledger.last().map_or(0, |l| l.seq),
+        )
+    });
     Ok(out)
 }
 
@@ -454,7 +462,10 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     // update (if any) brings the host to, so both name the same digest.
     let store =
         crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
-    let vb = VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?;
+    let vb = match VerifiedBundle::load(&args.bundle, &store, at, &verdicts()) {
+        Ok(vb) => vb,
+        Err(e) => on_evidence(&args, &store, at).ok_or(e)?,
+    };
     let asked = match &args.db {
         Some(db) => {
             let conn = crate::db::conn::resolve_for(Some(db), &vb.manifest().target.database)?;
@@ -463,6 +474,33 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
         None => None,
     };
     Ok(Box::new(write(&args, &store, &vb, at, asked)?))
+}
+
+/// The bundle verified as `audit` verifies it, for the auditor: at `--at`, with the
+/// evidence the ledger of `--db` holds that it existed (so a signature by a key
+/// revoked or retired since counts when the ledger shows it came first). `None`
+/// without `--db` or evidence, or when it does not verify even so.
+fn on_evidence(
+    args: &DossierArgs,
+    store: &TrustStore,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<VerifiedBundle> {
+    let db = args.db.as_ref()?;
+    // Whatever keeps the evidence from being read (an unreadable archive, a database
+    // that cannot be reached), the bundle's own verification error is the one to see.
+    let Ok(opened) = crate::archive::read_bundle(
+        &args.bundle,
+        crate::archive::Judge::StructureOnly,
+        &crate::archive::Limits::default(),
+        &mut crate::archive::Discard,
+    ) else {
+        return None;
+    };
+    let target = &opened.manifest.target.database;
+    let existed = super::audit::ledger_evidence(db, target, &opened.bundle_id).ok()??;
+    let mut judging = crate::trust::Judging::at(args.at.is_some().then_some(at));
+    judging.existed = Some(existed);
+    VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok()
 }
 
 /// Gather the facts, render the page and write it (`asked`: the database's answers,

@@ -407,16 +407,10 @@ impl Sink for StreamSink {
 /// (after integrity: a tampered file is reported as tampered, whatever its SQL says).
 fn read_judged(
     path: &Path,
-    store: &TrustStore,
-    at: DateTime<Utc>,
+    judge: Judge<'_>,
     mut judged: Judged<'_>,
 ) -> Result<(Opened, Judgment), VerifyError> {
-    let opened = archive::read_bundle(
-        path,
-        Judge::Trust { store, at },
-        &Limits::default(),
-        &mut judged,
-    )?;
+    let opened = archive::read_bundle(path, judge, &Limits::default(), &mut judged)?;
     Ok((opened, judged.verdict()?))
 }
 
@@ -443,7 +437,7 @@ fn read_streaming(
     let judged = Judged::new(&mut sink)
         .leaving_out(stream_candidate)
         .remembering(verdicts);
-    let (opened, judgment) = read_judged(path, store, at, judged)?;
+    let (opened, judgment) = read_judged(path, Judge::Trust { store, at }, judged)?;
     Ok(ReadOutcome {
         opened,
         files: sink.keep.files,
@@ -472,11 +466,38 @@ impl VerifiedBundle {
         limits: ExecLimits,
         verdicts: &Verdicts,
     ) -> Result<VerifiedBundle, VerifyError> {
+        Self::load_judge(path, Judge::Trust { store, at }, limits, verdicts)
+    }
+
+    /// [`load`](Self::load) judged as `judging` says: at its time, with the evidence it
+    /// holds that the bundle existed (a ledger row, a signed receipt), so a signature
+    /// by a key revoked or retired since counts as `audit` counts it. For the
+    /// auditor's commands only: the operator's commands judge now, with no evidence.
+    pub fn load_judging(
+        path: &Path,
+        store: &TrustStore,
+        judging: crate::trust::Judging,
+        verdicts: &Verdicts,
+    ) -> Result<VerifiedBundle, VerifyError> {
+        Self::load_judge(
+            path,
+            Judge::Judged { store, judging },
+            ExecLimits::default(),
+            verdicts,
+        )
+    }
+
+    fn load_judge(
+        path: &Path,
+        judge: Judge<'_>,
+        limits: ExecLimits,
+        verdicts: &Verdicts,
+    ) -> Result<VerifiedBundle, VerifyError> {
         let mut sink = KeepSink::new(limits.spill_above);
         // The SQL rules judged on their own thread while the reader inflates and
         // hashes what follows, as `verify` judges them.
         let judged = Judged::new(&mut sink).remembering(verdicts);
-        let (opened, judgment) = read_judged(path, store, at, judged)?;
+        let (opened, judgment) = read_judged(path, judge, judged)?;
         let vb = VerifiedBundle {
             opened,
             files: sink.files,

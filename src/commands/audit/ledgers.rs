@@ -81,7 +81,7 @@ pub(super) fn read_all(args: &AuditArgs, default_db: &TargetDatabase) -> Result<
 }
 
 impl Ledger {
-    fn from_db(spec: &str, default_db: &TargetDatabase) -> Result<Ledger> {
+    pub(super) fn from_db(spec: &str, default_db: &TargetDatabase) -> Result<Ledger> {
         let spec = conn::resolve_for(Some(spec), default_db)?;
         let mut c = spec.connect()?;
         let mut tx = c

@@ -49,6 +49,11 @@ pub(super) fn check(
         );
     }
     let carried = doc.gates.as_ref().and_then(|g| g.ratification.as_ref());
+    if let (None, Some(_), Some(signed)) = (carried, &doc.reissued, recorded_approvals(doc)) {
+        // A receipt reissued from the ledger before it carried the approvals: those
+        // its apply row records (the ledger vouches for the row) are the evidence.
+        return from_ledger_row(subject, doc, opened, store, &signed, verdicts);
+    }
     let Some(carried) = carried else {
         return verdicts.check(
             subject,
@@ -84,6 +89,41 @@ pub(super) fn check(
         _ => reported,
     };
     verdicts.check(subject, "ratification", judged.met, who(&judged), BASIS)
+}
+
+/// The ratification verdict of a reissued receipt that carries no gate report: the
+/// approvals its apply ledger row records, judged as of that row's time.
+fn from_ledger_row(
+    subject: &str,
+    doc: &ReceiptDoc,
+    opened: &Opened,
+    store: &TrustStore,
+    signed: &[approval::SignedApproval],
+    verdicts: &mut Verdicts,
+) -> bool {
+    let m = &opened.manifest;
+    let Some(ratification) = &m.ratification else {
+        return true;
+    };
+    let at = doc
+        .ledger
+        .iter()
+        .rev()
+        .find(|r| r.event == "apply")
+        .and_then(|r| parse_rfc3339(&r.at))
+        .unwrap_or_else(chrono::Utc::now);
+    let no_params = BTreeMap::new();
+    let claim = RunClaim {
+        bundle_id: &opened.bundle_id,
+        manifest: m,
+        params: doc.params.as_ref().unwrap_or(&no_params),
+    };
+    let judged = approval::judge_quorum(store, ratification, &claim, signed, at);
+    let detail = format!(
+        "{} (a reissued receipt: the approvals the ledger row records, which the ledger vouches for)",
+        who(&judged)
+    );
+    verdicts.check(subject, "ratification", judged.met, detail, BASIS)
 }
 
 /// The tiers the receipt ran that `[ratification]` guards.

@@ -83,6 +83,11 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
             .unwrap_or(std::path::Path::new("")),
     )?;
     let saver = Saver::new(dest, key.as_ref());
+    // The trust store judges again the approvals a ledger row records.
+    let approvals = crate::db::ratify::Approvals {
+        store: crate::commands::common::load_trust(&args.trust.trust)?,
+        paths: vec![],
+    };
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
@@ -95,7 +100,7 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
         resume: false,
         gate_role: None,
         remember: true,
-        approvals: None,
+        approvals: Some(&approvals),
         skip_gates: false,
         confirm: None,
         observer: None,

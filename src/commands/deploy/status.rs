@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::report::{one_line, short, table, Outcome, Report};
 use crate::spec::TargetDatabase;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// libpq's default database name is the user name.
 pub(crate) fn default_db() -> String {
@@ -51,6 +51,10 @@ pub struct BundleStatus {
     /// receipt). Rows written before the ledger recorded deliveries are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undelivered: Vec<i64>,
+    /// Ledger rows of this bundle whose only delivered receipt was reissued from the
+    /// ledger after its run was interrupted (`airlock reissue`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reissued: Vec<i64>,
     /// This is a bundle given on the command line (`status BUNDLE`), as its ledger
     /// rows show it (absent: a release the ledger holds that was not given).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -291,6 +295,22 @@ impl BundleStatus {
             })
             .collect::<String>()
             + &self.undelivered_line()
+            + &self.reissued_line()
+    }
+
+    /// Rows whose receipt was reissued from the ledger (no receipt of theirs was
+    /// delivered by their run).
+    fn reissued_line(&self) -> String {
+        if self.reissued.is_empty() {
+            return String::new();
+        }
+        let seqs: Vec<String> = self.reissued.iter().map(|s| format!("#{s}")).collect();
+        format!(
+            "\n{} {}: the receipt of ledger row(s) {} was reissued from the ledger (its run was interrupted after it committed)",
+            self.bundle_name,
+            self.bundle_version,
+            seqs.join(", ")
+        )
     }
 
     /// Rows whose receipt was never delivered, and the command that writes it.
@@ -623,6 +643,7 @@ impl BundleStatus {
                 .iter()
                 .map(|r| r.seq)
                 .collect(),
+            reissued: reissued_rows(rows, &row.bundle_id),
             given: false,
             target_database: None,
             target_match: None,
@@ -646,11 +667,31 @@ impl BundleStatus {
             ledger_seq: 0,
             online_steps: BTreeMap::new(),
             undelivered: vec![],
+            reissued: vec![],
             given: false,
             target_database: None,
             target_match: None,
         }
     }
+}
+
+/// The rows of bundle `id` that a reissued delivery covers and no delivery by their
+/// own run does, in ledger order.
+fn reissued_rows(rows: &[LedgerRow], id: &str) -> Vec<i64> {
+    let (mut reissued, mut delivered) = (BTreeSet::new(), BTreeSet::new());
+    for d in rows
+        .iter()
+        .filter(|r| r.bundle_id == id)
+        .filter_map(LedgerRow::delivery)
+    {
+        let set = if d.reissued {
+            &mut reissued
+        } else {
+            &mut delivered
+        };
+        set.extend(d.covers);
+    }
+    reissued.difference(&delivered).copied().collect()
 }
 
 pub fn status(args: StatusArgs) -> Result<Outcome> {

@@ -576,11 +576,29 @@ fn rehearsal(d: &Dossier) -> String {
             ""
         }
     );
-    match (&rep.entry_fingerprint, &rep.exit_fingerprint) {
-        (Some(a), Some(b)) if a == b => {
+    // After `apply --through` the clone began part-applied: its round trip is held to
+    // the schema before the first tier (the ledger's), not to the entry.
+    let partial = rep
+        .steps
+        .iter()
+        .find(|st| st.step == "exit schema == before the first tier");
+    let applied = rep
+        .steps
+        .iter()
+        .find(|st| st.step == "tiers already applied")
+        .map(|st| st.detail.as_str())
+        .unwrap_or("some");
+    match (&rep.entry_fingerprint, &rep.exit_fingerprint, partial) {
+        (_, _, Some(st)) if st.verdict == "PASS" => {
+            let _ = write!(s, "<p class=\"okbox\">The round trip held. The clone began part-applied (tiers already applied: {}), so the rollback, which undoes every tier, is held to the schema before the bundle's first tier as the ledger recorded it, not to the entry: {}.</p>", esc(applied), esc_bounded(&st.detail, EVIDENCE));
+        }
+        (_, _, Some(st)) => {
+            let _ = write!(s, "<p class=\"warnbox\">The round trip did not hold. The clone began part-applied (tiers already applied: {}); the rollback was to return the schema to where it was before the bundle's first tier: {}.</p>", esc(applied), esc_bounded(&st.detail, EVIDENCE));
+        }
+        (Some(a), Some(b), None) if a == b => {
             let _ = write!(s, "<p class=\"okbox\">The round trip returned the clone to its entry fingerprint: apply, then rollback, left <code class=\"hash\">{}</code> (schema and every table's rows) exactly as it was.</p>", esc(a));
         }
-        (Some(a), Some(b)) => {
+        (Some(a), Some(b), None) => {
             let _ = write!(s, "<p class=\"warnbox\">The round trip did not return to the entry fingerprint: entry <code class=\"hash\">{}</code>, exit <code class=\"hash\">{}</code>.</p>", esc(a), esc(b));
         }
         _ => s.push_str("<p class=\"warnbox\">The rehearsal did not reach both fingerprints: no round-trip proof.</p>"),

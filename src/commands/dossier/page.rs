@@ -164,13 +164,17 @@ fn sources(d: &Dossier) -> Vec<SourceRow> {
         out.push(SourceRow {
             id: format!("receipt-{}", i + 1),
             what: format!(
-                "the receipt {} (sha256 {}; {})",
+                "the receipt {} (sha256 {}; {}{})",
                 r.file,
                 r.sha256,
                 match &r.signature {
                     Some(s) if s.counted => format!("signed by operator key {}", s.key_id),
                     Some(_) => "its signature does not count: as the file says".into(),
                     None => "unsigned: as the file says".into(),
+                },
+                match &r.receipt.reissued {
+                    Some(re) => format!("; reissued from the ledger at {}", re.at),
+                    None => String::new(),
                 }
             ),
             at: Some(r.receipt.finished_at.clone()),

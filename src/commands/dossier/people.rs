@@ -60,6 +60,14 @@ pub(super) fn people(d: &Dossier) -> String {
             t.threshold,
             esc(&t.judged_at)
         );
+        if let Some(e) = &t.evidence {
+            let _ = write!(
+                s,
+                "<p>Evidence the signer could not make alone shows the bundle existed by {}: {}. A key revoked or retired after that still counts for it, as <code>airlock audit</code> counts it.</p>",
+                esc(&e.by),
+                esc(&e.source)
+            );
+        }
         let rows: Vec<Vec<String>> = t
             .signatures
             .iter()

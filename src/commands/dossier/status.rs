@@ -101,16 +101,20 @@ fn what_it_does(d: &Dossier) -> String {
         crate::spec::TxMode::Single => "all in one transaction (all or nothing)",
         _ => "each tier in its own transaction",
     };
+    let applied = applied_tiers(d);
+    let to_run = |t: &&super::facts::TierChanges| !applied.contains(&t.name);
     let free: Vec<&str> = d
         .tiers
         .iter()
         .take_while(|t| t.gates.is_empty())
+        .filter(to_run)
         .map(|t| t.name.as_str())
         .collect();
     let gated: Vec<&str> = d
         .tiers
         .iter()
         .filter(|t| !t.gates.is_empty())
+        .filter(to_run)
         .map(|t| t.name.as_str())
         .collect();
     let mut s = format!(
@@ -121,11 +125,22 @@ fn what_it_does(d: &Dossier) -> String {
             n => format!("; {n} online tier(s) run one statement at a time outside it"),
         }
     );
+    if let Some((from, names)) = applied_line(d, &applied) {
+        let _ = write!(
+            s,
+            " Applied already ({from}): {}; an apply runs only the tier(s) after them.",
+            esc(&names)
+        );
+    }
     if !free.is_empty() && !gated.is_empty() {
         let _ = write!(
             s,
-            " The first {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
-            free.len(),
+            " {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
+            if applied.is_empty() {
+                format!("The first {}", free.len())
+            } else {
+                format!("The next {}", free.len())
+            },
             esc(&free.join(", ")),
             gated.len()
         );
@@ -144,6 +159,39 @@ fn what_it_does(d: &Dossier) -> String {
     }
     s.push_str("</p>");
     s
+}
+
+/// The bundle's tiers applied on the database: as plan read its ledger (`--db`), else
+/// as the latest receipt left them (its tiers not remaining), else none known.
+fn applied_tiers(d: &Dossier) -> Vec<String> {
+    if let Some(p) = &d.plan {
+        return p.already_applied.clone();
+    }
+    match d.receipts.last() {
+        Some(r) => d
+            .tiers
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|t| !r.receipt.remaining_tiers.contains(t))
+            .collect(),
+        None => vec![],
+    }
+}
+
+/// Where the applied tiers are known from, and their names; `None` when none is.
+fn applied_line(d: &Dossier, applied: &[String]) -> Option<(String, String)> {
+    if applied.is_empty() {
+        return None;
+    }
+    let from = match (&d.plan, d.receipts.last()) {
+        (Some(_), _) => "the database's ledger, as plan read it".to_string(),
+        (None, Some(r)) => format!(
+            "as the latest receipt, of {}, left them",
+            r.receipt.finished_at
+        ),
+        (None, None) => return None,
+    };
+    Some((from, applied.join(", ")))
 }
 
 /// What the release waits for, one item each.
@@ -452,11 +500,16 @@ pub(super) fn what_ran(d: &Dossier) -> String {
         };
         let _ = write!(
             s,
-            "<h3 id=\"receipt-{}\">{} {}: {}</h3><p>{} on database {} (server {}), by {} as {}, from {} to {} ({} ms); {signed}.</p>",
+            "<h3 id=\"receipt-{}\">{} {}: {}{}</h3><p>{} on database {} (server {}), by {} as {}, from {} to {} ({} ms); {signed}.</p>",
             i + 1,
             esc(&rc.event),
             i + 1,
             esc(&rc.outcome),
+            if rc.reissued.is_some() {
+                " (reissued from the ledger)"
+            } else {
+                ""
+            },
             code(&r.file),
             esc(&rc.database),
             rc.server_version_num,
@@ -466,9 +519,9 @@ pub(super) fn what_ran(d: &Dossier) -> String {
             esc(&rc.finished_at),
             rc.duration_ms
         );
-        let rows = vec![
+        let mut rows = vec![
             vec!["tiers run".into(), esc(&rc.tiers.join(", "))],
-            vec!["tiers left".into(), esc(&rc.remaining_tiers.join(", "))],
+            tiers_left(rc),
             vec!["fingerprint before".into(), code(&rc.fingerprint_before)],
             vec!["fingerprint after".into(), code(&rc.fingerprint_after)],
             vec![
@@ -482,6 +535,9 @@ pub(super) fn what_ran(d: &Dossier) -> String {
             ],
             vec!["file sha256".into(), code(&r.sha256)],
         ];
+        if let Some(re) = &rc.reissued {
+            rows.push(vec!["reissued".into(), reissued_text(re)]);
+        }
         s.push_str(&table(&["", ""], &rows, ROWS));
         if let Some(v) = &rc.verify {
             s.push_str(&probe_table("The verify probe, before COMMIT", v));
@@ -491,6 +547,49 @@ pub(super) fn what_ran(d: &Dossier) -> String {
         }
     }
     s
+}
+
+/// What is left after the receipt's run, worded for its event: an apply's tiers still
+/// to run, or the tiers a rollback left not applied (none of them is applied).
+fn tiers_left(rc: &crate::db::receipt::Receipt) -> Vec<String> {
+    let names = if rc.remaining_tiers.is_empty() {
+        "none".to_string()
+    } else {
+        rc.remaining_tiers.join(", ")
+    };
+    if rc.event == "rollback" {
+        vec![
+            "tiers not applied after it".into(),
+            esc(&format!(
+                "{names} (rolled back or never run: an apply runs them again)"
+            )),
+        ]
+    } else {
+        vec!["tiers still to run".into(), esc(&names)]
+    }
+}
+
+/// A reissued receipt's mark: when and by whom, why, and what it carries.
+fn reissued_text(re: &crate::db::receipt::Reissued) -> String {
+    let mut t = format!(
+        "written from the ledger at {} by {}: {}",
+        re.at, re.by, re.reason
+    );
+    if !re.from_ledger.is_empty() {
+        let _ = write!(
+            t,
+            "; carries from the ledger: {}",
+            re.from_ledger.join("; ")
+        );
+    }
+    if !re.not_recorded.is_empty() {
+        let _ = write!(
+            t,
+            "; not recorded anywhere, so absent: {}",
+            re.not_recorded.join("; ")
+        );
+    }
+    esc_bounded(&t, EVIDENCE)
 }
 
 fn short16(h: &str) -> &str {

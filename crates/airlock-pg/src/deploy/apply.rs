@@ -65,6 +65,16 @@ pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError
     }
 }
 
+/// The bundle's tiers, in order, neither `applied` before this run nor `ran` by it.
+fn remaining(vb: &VerifiedBundle, applied: &[String], ran: &[String]) -> Vec<String> {
+    vb.manifest()
+        .tier
+        .iter()
+        .filter(|t| !applied.contains(&t.name) && !ran.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect()
+}
+
 /// Step 3 of [`apply`]: every transaction (and online tier) of the run, each joining
 /// `receipt` as it commits.
 fn apply_all(
@@ -99,6 +109,7 @@ fn apply_all(
                 let mut rows = run.rows;
                 if let Some(e) = run.failed {
                     // The steps it recorded stay; the tier is not done.
+                    receipt.remaining_tiers = remaining(vb, &decision.applied, &receipt.tiers);
                     if receipt.fingerprint_before.is_empty() && !rows.is_empty() {
                         receipt.fingerprint_before = decision.before.clone().unwrap_or_default();
                     }
@@ -302,15 +313,9 @@ fn add_to_receipt(
     receipt.ledger.extend(row);
     let through_idx = crate::deploy::policy::last_of_run(m, opts.through.as_deref());
     let done = d.idx.last().copied().unwrap_or(n - 1) >= through_idx;
-    if done {
-        let applied_now: Vec<&String> = d.applied.iter().chain(receipt.tiers.iter()).collect();
-        receipt.remaining_tiers = m
-            .tier
-            .iter()
-            .filter(|t| !applied_now.contains(&&t.name))
-            .map(|t| t.name.clone())
-            .collect();
-    }
+    // What is left once this transaction committed: a run that stops later (a failed
+    // online step) leaves exactly this, and its partial receipt says so.
+    receipt.remaining_tiers = remaining(vb, &d.applied, &receipt.tiers);
     done
 }
 

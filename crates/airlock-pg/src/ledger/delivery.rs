@@ -236,12 +236,66 @@ fn reissued_receipt(cx: &Ctx<'_>, rows: &[LedgerRow], run: &[&LedgerRow]) -> Rec
         .filter(|t| !applied.contains(t))
         .collect();
     r.finished_at = last.at.clone();
+    let mut from_ledger = vec![
+        "tiers, params, operator and schema fingerprints (each row)".to_string(),
+        "each online step completed (its row)".to_string(),
+    ];
+    r.gates = recorded_gates(cx, run, &params);
+    if let Some(q) = r.gates.as_ref().and_then(|g| g.ratification.as_ref()) {
+        from_ledger.push(format!(
+            "the signed approvals the apply row records, verified again as of that row's time ({})",
+            q.summary()
+        ));
+    }
     r.reissued = Some(Reissued {
         at: receipt::now(),
         by: operator_name(),
         reason: "the run that wrote these ledger rows stopped before its receipt was delivered: no receipt row of the ledger covers them".into(),
+        from_ledger,
+        not_recorded: vec![
+            "each gate's own answer (the run passed them: no tier runs otherwise)".into(),
+            "the preflight, verify and rollback probes' answers".into(),
+            "each online step's file, line and duration".into(),
+        ],
     });
     r
+}
+
+/// The gate report the ledger vouches for: the approvals the run's apply row records
+/// (a ratified tier ran on them), judged again with the trust store `reissue` was
+/// given, as of the row's time, for the row's params. `None` when no row records any
+/// or the bundle asks for no ratification.
+fn recorded_gates(
+    cx: &Ctx<'_>,
+    run: &[&LedgerRow],
+    params: &BTreeMap<String, String>,
+) -> Option<crate::gates::gate::GateReport> {
+    let m = cx.vb.manifest();
+    let ratification = m.ratification.as_ref()?;
+    let store = &cx.opts.approvals?.store;
+    let row = run
+        .iter()
+        .rev()
+        .find(|r| r.event == "apply" && r.approvals.is_some())?;
+    let signed: Vec<airlock_bundle::approval::SignedApproval> = row
+        .recorded_approvals()?
+        .into_iter()
+        .map(|a| airlock_bundle::approval::SignedApproval {
+            file: format!("ledger row {}'s approval by {}", row.seq, a.key_id),
+            document: a.document,
+            signature: a.signature,
+        })
+        .collect();
+    let claim = airlock_bundle::approval::RunClaim {
+        bundle_id: cx.vb.id(),
+        manifest: m,
+        params,
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(&row.at)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|_| chrono::Utc::now());
+    let quorum = airlock_bundle::approval::judge_quorum(store, ratification, &claim, &signed, at);
+    Some(crate::gates::gate::GateReport::from_results(vec![]).with_ratification(Some(quorum)))
 }
 
 /// `airlock reissue`: under the deploy lock, the receipt of every run of this bundle

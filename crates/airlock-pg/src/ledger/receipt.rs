@@ -116,6 +116,14 @@ pub struct Reissued {
     pub by: String,
     /// Why there was no receipt.
     pub reason: String,
+    /// What it carries from the ledger rows (which the database's hash chain vouches
+    /// for), beyond tiers, params and fingerprints: e.g. the approvals an apply row
+    /// records, verified again when it was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_ledger: Vec<String>,
+    /// What only the interrupted run knew and no ledger row records (absent here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_recorded: Vec<String>,
 }
 
 impl Receipt {

@@ -28,6 +28,22 @@ COMMON_ARGS = dict(
     executable=dict(type="str", default="airlock"),
 )
 
+# The options of the commands that run a bundle's gates and probes on the database
+# (plan, apply, rehearse, rollback), each one of airlock's own flags.
+RUN_ARGS = dict(
+    gate_role=dict(type="str"),
+    statement_timeout=dict(type="str"),
+)
+
+# The options of the commands that change the database (apply, rollback).
+DEPLOY_ARGS = dict(
+    lock_timeout=dict(type="str"),
+    lock_retries=dict(type="int"),
+    receipt_dir=dict(type="path"),
+    sign_receipt=dict(type="path"),
+    passphrase=dict(type="str", no_log=True),
+)
+
 
 def airlock_path(module):
     """The airlock binary: a path as given, or a name found on PATH. A missing one
@@ -86,6 +102,112 @@ def bundle_args(module, command):
     return args
 
 
+def run_flags(module):
+    """The flags of RUN_ARGS the task sets."""
+    p = module.params
+    args = []
+    if p.get("gate_role"):
+        args += ["--gate-role", p["gate_role"]]
+    if p.get("statement_timeout"):
+        args += ["--statement-timeout", p["statement_timeout"]]
+    return args
+
+
+def deploy_flags(module):
+    """The flags of DEPLOY_ARGS the task sets (the passphrase goes in the environment)."""
+    p = module.params
+    args = []
+    if p.get("lock_timeout"):
+        args += ["--lock-timeout", p["lock_timeout"]]
+    if p.get("lock_retries") is not None:
+        args += ["--lock-retries", str(p["lock_retries"])]
+    if p.get("receipt_dir"):
+        args += ["--out", p["receipt_dir"]]
+    if p.get("sign_receipt"):
+        args += ["--sign-receipt", p["sign_receipt"]]
+    return args
+
+
+def ledger_of(module):
+    """What the database's ledger records of the task's bundle (`airlock status
+    BUNDLE`): a dict with state, applied_tiers, remaining_tiers, online_steps,
+    undelivered, or None with the reason when it could not be read."""
+    p = module.params
+    argv = [airlock_path(module), "--json", "status", p["bundle"], "--trust", p["trust"],
+            "--db", p["db"]]
+    rc, out, err = module.run_command(argv, check_rc=False)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    if rc != 0 or not isinstance(doc, dict):
+        reason = doc.get("error") if isinstance(doc, dict) else (err or out).strip()[-500:]
+        return None, reason
+    given = [b for b in doc.get("bundles") or [] if b.get("given")]
+    if not given:
+        return None, "airlock status did not show the bundle"
+    b = given[0]
+    applied = b.get("applied_tiers") or []
+    if b.get("state") in ("not-applied", "rolled-back"):
+        applied = []
+    return dict(
+        state=b.get("state"),
+        applied_tiers=list(applied),
+        remaining_tiers=list(b.get("remaining_tiers") or []),
+        online_steps=dict(b.get("online_steps") or {}),
+        undelivered=list(b.get("undelivered") or []),
+    ), None
+
+
+def what_changed(doc, after, reason):
+    """The truth about a database after a run that failed, from airlock's error
+    document: `committed` (present when part of the run committed: its tiers, its
+    online steps, what is left, its receipt) or, absent, nothing of this run stayed.
+    `after` (from ledger_of, read after the failure; None with `reason`) adds the
+    ledger's state."""
+    committed = doc.get("committed")
+    out = dict(changed_tiers=[], online_steps={})
+    if after is not None:
+        out.update(state=after["state"], remaining_tiers=after["remaining_tiers"])
+    if committed is None:
+        out["msg"] = (
+            "nothing changed on this database: nothing of this run committed (airlock"
+            " rolled its transaction back)"
+        )
+        return out
+    steps = {}
+    for step in committed.get("online_steps") or []:
+        steps[step.get("tier")] = steps.get(step.get("tier"), 0) + 1
+    left = list(committed.get("remaining_tiers") or [])
+    out.update(
+        changed_tiers=list(committed.get("tiers") or []),
+        online_steps=steps,
+        remaining_tiers=left,
+        receipt_file=committed.get("receipt_file"),
+    )
+    done = []
+    if out["changed_tiers"]:
+        done.append("committed tier(s) %s" % ", ".join(out["changed_tiers"]))
+    for tier, k in sorted(steps.items()):
+        done.append("online tier %s: %d step(s) done" % (tier, k))
+    state = out.get("state") or (
+        "partially-applied (the ledger could not be read after the failure: %s)" % reason
+    )
+    out["msg"] = (
+        "this database CHANGED and is %s: %s; not applied: %s; the receipt of what"
+        " committed: %s. To continue, fix the cause and run the task again (apply goes on"
+        " with %s); to undo, run airlock.postgresql.rollback on this host"
+        % (
+            state,
+            "; ".join(done) or "part of the run committed",
+            ", ".join(left) or "nothing",
+            committed.get("receipt_file") or "not written",
+            left[0] if left else "what is left",
+        )
+    )
+    return out
+
+
 def stringify(value):
     """A param value as airlock takes it: text; booleans as true/false."""
     if isinstance(value, bool):
@@ -133,8 +255,10 @@ def failure(doc):
 
 
 def fail(module, rc, doc, **extra):
-    """Fail the task with airlock's exit code, error and hint; nothing changed."""
+    """Fail the task with airlock's exit code, error and hint; `changed` is False
+    unless `extra` says otherwise (what the caller read from the ledger)."""
     error, hint, kind = failure(doc)
+    extra.setdefault("changed", False)
     module.fail_json(
         msg=error,
         rc=rc,
@@ -143,7 +267,6 @@ def fail(module, rc, doc, **extra):
         kind=kind,
         refusal_kind=doc.get("refusal_kind"),
         document=doc,
-        changed=False,
         **extra
     )
 

@@ -23,10 +23,21 @@ description:
     (C(refusal_kind) C(already-applied) or C(through-applied)) decides, never its
     message.
   - In check mode it runs C(airlock plan), read-only, and reports C(changed) as the
-    apply would (GO with tiers to run). With C(--diff) it shows the tiers of the bundle
+    apply would (GO with tiers to run). The statements plan cannot predict on the data
+    there now (the release creates or changes their rows first) are listed in
+    RV(not_predictable), with a warning; only a rehearsal runs them
+    (M(airlock.postgresql.rehearse)). With C(--diff) it shows the tiers of the bundle
     the ledger records as applied before and after.
   - A BLOCKED gate, a NO-GO plan and every failure fail the task with airlock's exit
-    code, error and hint; airlock changed nothing on that database.
+    code, error and hint. A failure before anything committed changed nothing on that
+    database. But the tiers of one transaction commit before an online tier
+    (C(online = true)) runs, and each online step commits alone; when a later step
+    fails, the database is left partially applied. The failed result then says exactly
+    what changed (RV(changed_tiers), RV(online_steps), RV(remaining_tiers), from
+    airlock's error document, and RV(state), from the ledger through C(airlock
+    status)), and C(changed) is true; run the task again once
+    the cause is fixed (apply continues with what is left), or roll back with
+    M(airlock.postgresql.rollback).
   - Waves, canaries and stop-on-failure are Ansible's own (C(serial),
     C(max_fail_percentage)); run one database per host of the inventory.
 options:
@@ -77,11 +88,24 @@ options:
       - How long a statement waits for a lock, and apply for the deploy lock
         (C(--lock-timeout), e.g. C(10s), C(2m)).
     type: str
+  lock_retries:
+    description:
+      - How many times a transaction (an online step) that could not have its lock
+        within O(lock_timeout) runs again (C(--lock-retries)); airlock's default 3.
+    type: int
+  statement_timeout:
+    description: How long each statement may run (C(--statement-timeout), e.g. C(5min)); C(0) is none.
+    type: str
+  gate_role:
+    description:
+      - The role the gates and probes run as (C(--gate-role)); default airlock's
+        (C(airlock_gate) if it exists). C(airlock plan) lists the grants it needs.
+    type: str
   receipt_dir:
     description:
-      - The directory the receipt is written to (C(--receipt-dir)); its name is unique
-        per database and server. Default airlock's, C(./receipts) of the module's
-        working directory.
+      - The directory the receipt is written to (C(--out)); its name is unique per
+        database and server, so one directory can hold a whole fleet's receipts.
+        Default airlock's, C(./receipts) of the module's working directory.
     type: path
   sign_receipt:
     description: Sign the receipt with this secret key (C(--sign-receipt)).
@@ -101,6 +125,7 @@ notes:
   - Supports check mode and diff mode.
 seealso:
   - module: airlock.postgresql.rollback
+  - module: airlock.postgresql.rehearse
   - module: airlock.postgresql.status
 author:
   - airlock maintainers (@airlock)
@@ -153,8 +178,10 @@ tiers:
   elements: str
   sample: [structure, data]
 receipt_file:
-  description: Where the receipt was written.
-  returned: when a change was applied
+  description:
+    - Where the receipt was written (on a failed apply, the receipt of what part of the
+      run committed).
+  returned: when a change was applied, or committed before a failure
   type: str
   sample: /var/lib/airlock/receipts/shop-2026.06.tenant_17@7291.apply-3.receipt.json
 verdict:
@@ -179,6 +206,42 @@ kind:
   description: airlock's kind of error (C(name-guard), C(state-check), C(blocked), C(usage)...).
   returned: failure
   type: str
+changed_tiers:
+  description:
+    - On a failed apply, the tiers this run committed before the failure (airlock's
+      error document, C(committed)); empty when nothing of the run committed.
+  returned: failure
+  type: list
+  elements: str
+  sample: [schema, backfill]
+online_steps:
+  description:
+    - On a failed apply, each online tier this run did steps of and how many of its
+      statements it completed (each committed on its own; a rerun goes on with the
+      next).
+  returned: failure
+  type: dict
+  sample: {index: 1}
+remaining_tiers:
+  description: On a failed apply, the bundle's tiers not applied on this database.
+  returned: failure, when known
+  type: list
+  elements: str
+  sample: [index]
+state:
+  description:
+    - On a failed apply, the bundle's state in the ledger afterwards
+      (C(partially-applied), C(applied), C(not-applied)...), read with C(airlock status).
+  returned: failure, when the ledger could be read
+  type: str
+  sample: partially-applied
+not_predictable:
+  description:
+    - In check mode, each statement plan could not predict on the data there now
+      (C(file:line statement on relation, then the reason)); a rehearsal runs them.
+  returned: check mode, success
+  type: list
+  elements: str
 document:
   description:
     - The JSON document airlock printed (apply's receipt, or in check mode the plan, or
@@ -200,12 +263,10 @@ def argument_spec():
         through=dict(type="str"),
         wait=dict(type="int"),
         poll_interval=dict(type="int", default=60),
-        lock_timeout=dict(type="str"),
-        receipt_dir=dict(type="path"),
-        sign_receipt=dict(type="path"),
-        passphrase=dict(type="str", no_log=True),
     )
     spec.update(airlock.COMMON_ARGS)
+    spec.update(airlock.RUN_ARGS)
+    spec.update(airlock.DEPLOY_ARGS)
     return spec
 
 
@@ -217,7 +278,19 @@ def plan(module):
         args += ["--approval", p["approvals"]]
     if p["through"]:
         args += ["--through", p["through"]]
-    return airlock.run(module, args)
+    return airlock.run(module, args + airlock.run_flags(module))
+
+
+def not_predictable(doc):
+    """The statements plan did not predict on the data there now (not predictable
+    here, or not in time), each as `file:line statement on relation: reason`."""
+    found = (doc.get("predictions") or {}).get("predictions") or []
+    return [
+        "%s:%s %s on %s: %s"
+        % (x.get("file"), x.get("line"), x.get("statement"), x.get("relation"), x.get("reason"))
+        for x in found
+        if x.get("outcome") in ("not-predictable", "timed-out")
+    ]
 
 
 def diff_of(doc):
@@ -250,11 +323,23 @@ def check_mode(module):
         )
     elif rc == 0 and doc.get("verdict") == "GO":
         tiers = [t.get("name") for t in doc.get("tiers") or []]
+        unknown = not_predictable(doc)
+        msg = "GO: apply would run %s" % (", ".join(tiers) or "nothing")
+        if unknown:
+            msg += (
+                "; %d statement(s) not predictable here (rehearse runs them:"
+                " airlock.postgresql.rehearse)" % len(unknown)
+            )
+            module.warn(
+                "%s: %d statement(s) not predictable here, GO does not cover them: %s"
+                % (doc.get("database"), len(unknown), "; ".join(unknown))
+            )
         result.update(
             changed=bool(tiers),
             verdict="GO",
             tiers=tiers,
-            msg="GO: apply would run %s" % (", ".join(tiers) or "nothing"),
+            not_predictable=unknown,
+            msg=msg,
         )
     else:
         airlock.fail(module, rc, doc, database=doc.get("database"))
@@ -271,12 +356,7 @@ def apply(module):
         args += ["--approval", p["approvals"]]
     if p["through"]:
         args += ["--through", p["through"]]
-    if p["lock_timeout"]:
-        args += ["--lock-timeout", p["lock_timeout"]]
-    if p["receipt_dir"]:
-        args += ["--receipt-dir", p["receipt_dir"]]
-    if p["sign_receipt"]:
-        args += ["--sign-receipt", p["sign_receipt"]]
+    args += airlock.run_flags(module) + airlock.deploy_flags(module)
     if p["wait"] is not None:
         args += [
             "--wait",
@@ -318,11 +398,33 @@ def apply(module):
         if doc.get("receipt_warning") or doc.get("receipt_error"):
             module.warn(doc.get("receipt_warning") or doc.get("receipt_error"))
     else:
-        airlock.fail(module, rc, doc, database=doc.get("database"))
+        failed(module, rc, doc)
     if before is not None and "tiers" in before:
         result["diff"] = diff_of(before)
     # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
     module.exit_json(failed=False, **result)
+
+
+def failed(module, rc, doc):
+    """Fail the task, saying exactly what the run changed on this database (airlock's
+    error document's `committed`, and the ledger's state after it) and how to go on or
+    back."""
+    now, reason = airlock.ledger_of(module)
+    truth = airlock.what_changed(doc, now, reason)
+    error, hint, kind = airlock.failure(doc)
+    changed = bool(truth.get("changed_tiers")) or bool(truth.get("online_steps"))
+    module.fail_json(
+        msg="%s; %s" % (error, truth.pop("msg")),
+        rc=rc,
+        error=error,
+        hint=hint,
+        kind=kind,
+        refusal_kind=doc.get("refusal_kind"),
+        document=doc,
+        database=doc.get("database"),
+        changed=changed,
+        **truth
+    )
 
 
 def main():

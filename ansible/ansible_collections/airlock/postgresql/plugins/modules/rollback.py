@@ -22,8 +22,11 @@ description:
   - In check mode it reads the ledger (C(airlock status BUNDLE)) and reports
     C(changed) when tiers of the bundle are applied; with C(--diff) it shows them
     before and after.
-  - Every failure fails the task with airlock's exit code, error and hint; the
-    rollback's transaction was rolled back.
+  - Every failure fails the task with airlock's exit code, error and hint. A
+    transactional rollback that fails changed nothing; an online rollback
+    (C([rollback] online = true)) commits each step alone, so the failed result says
+    what the ledger records now (RV(state), RV(applied_tiers)), and C(changed) is true
+    when the run rolled tiers back before it failed.
 options:
   bundle:
     description: The signed bundle file on the host.
@@ -46,8 +49,17 @@ options:
   lock_timeout:
     description: How long to wait for locks (C(--lock-timeout), e.g. C(10s)).
     type: str
+  lock_retries:
+    description: How many times a transaction that could not have its lock runs again (C(--lock-retries)).
+    type: int
+  statement_timeout:
+    description: How long each statement may run (C(--statement-timeout), e.g. C(5min)).
+    type: str
+  gate_role:
+    description: The role the rollback probe runs as (C(--gate-role)).
+    type: str
   receipt_dir:
-    description: The directory the receipt is written to (C(--receipt-dir)).
+    description: The directory the receipt is written to (C(--out)).
     type: path
   sign_receipt:
     description: Sign the receipt with this secret key (C(--sign-receipt)).
@@ -123,6 +135,15 @@ kind:
   description: airlock's kind of error.
   returned: failure
   type: str
+state:
+  description: On a failure, the bundle's state in the ledger afterwards.
+  returned: failure, when the ledger could be read
+  type: str
+applied_tiers:
+  description: On a failure, the bundle's tiers the ledger records as applied afterwards.
+  returned: failure, when the ledger could be read
+  type: list
+  elements: str
 document:
   description: The JSON document airlock printed (the receipt, the status, or the error), unchanged.
   returned: always
@@ -138,12 +159,10 @@ def argument_spec():
         bundle=dict(type="path", required=True),
         trust=dict(type="path", required=True),
         params=dict(type="dict", default={}),
-        lock_timeout=dict(type="str"),
-        receipt_dir=dict(type="path"),
-        sign_receipt=dict(type="path"),
-        passphrase=dict(type="str", no_log=True),
     )
     spec.update(airlock.COMMON_ARGS)
+    spec.update(airlock.RUN_ARGS)
+    spec.update(airlock.DEPLOY_ARGS)
     return spec
 
 
@@ -187,15 +206,20 @@ def check_mode(module):
 def rollback(module):
     p = module.params
     args = airlock.bundle_args(module, "rollback") + ["--yes"]
-    if p["lock_timeout"]:
-        args += ["--lock-timeout", p["lock_timeout"]]
-    if p["receipt_dir"]:
-        args += ["--receipt-dir", p["receipt_dir"]]
-    if p["sign_receipt"]:
-        args += ["--sign-receipt", p["sign_receipt"]]
+    args += airlock.run_flags(module) + airlock.deploy_flags(module)
+    had = airlock.ledger_of(module)[0]
     rc, doc = airlock.run(module, args, passphrase=p["passphrase"])
     if rc != 0:
-        airlock.fail(module, rc, doc, database=doc.get("database"))
+        now = airlock.ledger_of(module)[0]
+        truth = {}
+        if now is not None:
+            truth = dict(state=now["state"], applied_tiers=now["applied_tiers"])
+        before = set((had or {}).get("applied_tiers") or [])
+        after = set(truth["applied_tiers"]) if "applied_tiers" in truth else before
+        undone = sorted(before - after)
+        airlock.fail(
+            module, rc, doc, database=doc.get("database"), changed=bool(undone), **truth
+        )
     outcome = doc.get("outcome")
     tiers = doc.get("tiers") or []
     result = dict(
