@@ -205,6 +205,7 @@ fn project_error(args: &[std::ffi::OsString], e: &airlock::project::ProjectError
             at: None,
             notices: Notices::default(),
             trust_update: None,
+            committed: None,
         };
         print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
