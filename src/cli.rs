@@ -322,12 +322,21 @@ pub struct PassphraseArgs {
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Write PREFIX.key and PREFIX.pub.
+    /// Write PREFIX.key and PREFIX.pub (with --from or --pkcs11: PREFIX.pub alone).
     #[arg(long, value_name = "PREFIX")]
     pub out: PathBuf,
     /// Untrusted comment for the key files (shown by minisign, not signed).
     #[arg(long)]
     pub comment: Option<String>,
+    /// Write no secret key: PREFIX.pub for a key that lives elsewhere, a `pkcs11:` URI
+    /// (a token's Ed25519 key) or `ssh-agent:SHA256:…` (an Ed25519 key the agent
+    /// holds). Its key id is the first 8 bytes of BLAKE2b-512 of the public key.
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["unencrypted", "pkcs11"])]
+    pub from: Option<PathBuf>,
+    /// Make the Ed25519 key pair on a PKCS#11 token (sensitive, never extractable)
+    /// under the URI's object=/id=, and write PREFIX.pub; then sign with --key URI.
+    #[arg(long, value_name = "URI", conflicts_with = "unencrypted")]
+    pub pkcs11: Option<String>,
     /// Do not encrypt the secret key (throw-away and test keys only).
     #[arg(long)]
     pub unencrypted: bool,

@@ -68,8 +68,17 @@ pub fn bundle_progress(path: &Path, what: &str) -> crate::progress::Progress {
     crate::progress::Progress::bytes(len, what)
 }
 
-/// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
-pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
+/// Open the key `--key` names: a key file, a `pkcs11:` URI or an `ssh-agent:`
+/// fingerprint ([`crate::commands::signing_key`]).
+pub fn load_secret_key(
+    path: &Path,
+    pass: &PassphraseArgs,
+) -> Result<crate::commands::signing_key::SigningKey> {
+    crate::commands::signing_key::open(path, pass)
+}
+
+/// Load a secret key file: refuse group/world-readable files, decrypt if encrypted.
+pub fn load_key_file(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
     let text = secret_key_text(path)?;
     let key_err = |source| Error::Key {
         path: path.to_path_buf(),
@@ -85,8 +94,15 @@ pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> 
 }
 
 /// Whether opening the secret key at `path` will cost a passphrase and scrypt (after
-/// the same file checks as [`load_secret_key`]): the cheap checks go first.
+/// the same file checks as [`load_secret_key`]): the cheap checks go first. A token's
+/// or agent's key is no file, and costs neither.
 pub fn secret_key_is_encrypted(path: &Path) -> Result<bool> {
+    if !matches!(
+        crate::commands::signing_key::key_ref(path)?,
+        airlock_keys::KeyRef::File(_)
+    ) {
+        return Ok(false);
+    }
     let text = secret_key_text(path)?;
     SecretKey::file_is_encrypted(&text).map_err(|source| Error::Key {
         path: path.to_path_buf(),

@@ -68,12 +68,16 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The knobs every test run starts without.
-const CLEARED_ENV: [&str; 5] = [
+const CLEARED_ENV: [&str; 8] = [
     "AIRLOCK_DB",
     "AIRLOCK_TRUST",
     "AIRLOCK_PASSPHRASE",
     "PGDATABASE",
     "SOURCE_DATE_EPOCH",
+    // Keys on hardware (tests/hardware_keys.rs): no token or agent of the user's.
+    "AIRLOCK_PKCS11_MODULE",
+    "SOFTHSM2_CONF",
+    "SSH_AUTH_SOCK",
 ];
 
 /// Where the binary keeps what it remembers of ledgers (per test process, never the

@@ -238,13 +238,13 @@ impl Consent {
     pub(crate) fn write(
         self,
         vb: &VerifiedBundle,
-        key: &crate::minisign::SecretKey,
+        key: &dyn crate::minisign::KeySigner,
         doc_path: &Path,
     ) -> Result<ApprovalDoc> {
         let m = vb.manifest();
         let doc = ApprovalDoc {
             format: approval::FORMAT.into(),
-            approver: key.key_id.to_string(),
+            approver: key.public().key_id.to_string(),
             bundle_id: vb.id().into(),
             bundle_name: m.bundle.name.clone(),
             bundle_version: m.bundle.version.clone(),
@@ -254,7 +254,7 @@ impl Consent {
             expires: self.expires,
             comment: self.comment,
         };
-        let (bytes, sig) = doc.sign(key, self.at.timestamp());
+        let (bytes, sig) = doc.sign(key, self.at.timestamp())?;
         let sig_path = approval::signature_path(doc_path);
         write_atomic(&sig_path, sig.as_bytes(), NewFileMode::Public, false)?;
         if let Err(e) = write_atomic(doc_path, &bytes, NewFileMode::Public, false) {
