@@ -49,7 +49,9 @@ pub enum Color {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub.
+    /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub;
+    /// or, with --from or --pkcs11, PREFIX.pub alone for a key on a token or in
+    /// ssh-agent.
     Keygen(KeygenArgs),
     /// Start a bundle source: bundle.toml and example SQL for a gate, probes, two tiers
     /// and a rollback, and a runbook, each file commented. It lints as written.
@@ -165,7 +167,7 @@ pub struct TrustSignArgs {
     #[arg(value_name = "STORE")]
     pub store: PathBuf,
     /// A root key's secret key (its .pub is a root key of the store, or of the store
-    /// it replaces).
+    /// it replaces): a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     #[command(flatten)]
@@ -455,7 +457,10 @@ pub enum ImportLayout {
 pub struct PackArgs {
     /// Source directory holding bundle.toml.
     pub source: PathBuf,
-    /// Secret key that signs the manifest.
+    /// Secret key that signs the manifest: a key file, a token's key as an RFC 7512
+    /// `pkcs11:` URI (PIN from pin-source=file:… or the terminal; module from
+    /// module-path= or AIRLOCK_PKCS11_MODULE), or `ssh-agent:SHA256:…` (an Ed25519 key
+    /// the agent holds, by the fingerprint `ssh-add -l` prints).
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     /// Output file (default: NAME-VERSION.airlock.tar.gz in the current directory).
@@ -482,7 +487,8 @@ pub struct PackArgs {
 pub struct SignArgs {
     /// The bundle to co-sign (rewritten in place, atomically).
     pub bundle: PathBuf,
-    /// Secret key of the co-signer.
+    /// Secret key of the co-signer: a key file, a `pkcs11:` URI or
+    /// `ssh-agent:SHA256:…`.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     #[command(flatten)]
@@ -671,8 +677,8 @@ pub struct ApproveArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// The approver's secret key (made with `airlock keygen`; its .pub is in the trust
-    /// store with role approver).
+    /// The approver's secret key (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`;
+    /// its .pub is in the trust store with role approver).
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     /// A param you consent to, NAME=VALUE (e.g. ratified_apr=APR-2026-017). The run
@@ -867,7 +873,8 @@ pub struct ReissueArgs {
     /// file NAME-VERSION.DATABASE@SYSTEMID.EVENT-SEQ.receipt.json, as apply writes them.
     #[arg(long, value_name = "DIR", default_value = "receipts")]
     pub out: PathBuf,
-    /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it.
+    /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it
+    /// (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
@@ -894,7 +901,8 @@ pub struct DeployArgs {
         default_value = "receipts"
     )]
     pub receipt_dir: PathBuf,
-    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
+    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it (a
+    /// key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]

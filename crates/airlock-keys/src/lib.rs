@@ -29,7 +29,7 @@ pub enum KeyRef {
     /// A minisign secret key file.
     File(PathBuf),
     /// A key on a PKCS#11 token.
-    Pkcs11(Pkcs11Uri),
+    Pkcs11(Box<Pkcs11Uri>),
     /// An Ed25519 key the running ssh-agent holds, by its SHA-256 fingerprint.
     Agent(String),
 }
@@ -43,7 +43,7 @@ impl KeyRef {
             return Ok(KeyRef::File(PathBuf::from(arg)));
         };
         if text.starts_with(uri::SCHEME) {
-            return Ok(KeyRef::Pkcs11(Pkcs11Uri::parse(text)?));
+            return Ok(KeyRef::Pkcs11(Box::new(Pkcs11Uri::parse(text)?)));
         }
         if let Some(fp) = text.strip_prefix(AGENT_PREFIX) {
             return Ok(KeyRef::Agent(agent::check_fingerprint(fp)?));

@@ -13,6 +13,9 @@ use cryptoki::types::AuthPin;
 use ed25519_dalek::VerifyingKey;
 use zeroize::Zeroizing;
 
+/// A static (musl) binary cannot `dlopen` a module: the message says so.
+const STATIC: bool = cfg!(all(target_env = "musl", target_feature = "crt-static"));
+
 /// The module the URI names, else `AIRLOCK_PKCS11_MODULE`.
 pub const MODULE_ENV: &str = "AIRLOCK_PKCS11_MODULE";
 
@@ -45,7 +48,11 @@ fn load_module(uri: &Pkcs11Uri) -> Result<Pkcs11, KeyError> {
     };
     let ctx = Pkcs11::new(&module).map_err(|e| KeyError::Module {
         module: module.clone(),
-        why: e.to_string(),
+        why: if STATIC {
+            format!("{e} (this airlock is one static binary, which cannot load a module: build it from source with `cargo build --release` to use a PKCS#11 token, or keep the key in ssh-agent)")
+        } else {
+            e.to_string()
+        },
     })?;
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .map_err(|e| KeyError::Module {
