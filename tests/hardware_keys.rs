@@ -176,6 +176,94 @@ impl Agent {
     }
 }
 
+/// The SSH wire format's `string`.
+fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+impl Agent {
+    /// A FIDO-backed `sk-ssh-ed25519@openssh.com` key `ssh-add`ed to the agent (adding
+    /// one needs no authenticator: the agent keeps its key handle, and would ask the
+    /// device only when signing). The key file is written by hand in OpenSSH's format
+    /// (PROTOCOL.key), around the public key of a plain Ed25519 key `ssh-keygen` made.
+    fn add_sk(&self, dir: &Path) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let plain = dir.join("plain");
+        let o = tool("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-keygen: {}", stderr(&o));
+        let text = std::fs::read_to_string(plain.with_extension("pub")).unwrap();
+        let blob = b64.decode(text.split_whitespace().nth(1).unwrap()).unwrap();
+        let pk = &blob[blob.len() - 32..];
+        let kind = b"sk-ssh-ed25519@openssh.com";
+        let mut public = vec![];
+        for part in [&kind[..], pk, b"ssh:"] {
+            ssh_string(&mut public, part);
+        }
+        let mut private = [7u32.to_be_bytes(), 7u32.to_be_bytes()].concat();
+        for part in [&kind[..], pk, b"ssh:"] {
+            ssh_string(&mut private, part);
+        }
+        private.push(1); // flags: user presence
+        ssh_string(&mut private, &[0x5a; 64]); // the key handle
+        ssh_string(&mut private, b""); // reserved
+        ssh_string(&mut private, b"fido");
+        let mut pad = 1u8;
+        while private.len() % 8 != 0 {
+            private.push(pad);
+            pad += 1;
+        }
+        let mut body = b"openssh-key-v1\0".to_vec();
+        for part in [&b"none"[..], b"none", b""] {
+            ssh_string(&mut body, part);
+        }
+        body.extend_from_slice(&1u32.to_be_bytes());
+        ssh_string(&mut body, &public);
+        ssh_string(&mut body, &private);
+        let encoded = b64.encode(&body);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(70)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let path = dir.join("fido");
+        std::fs::write(
+            &path,
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                lines.join("\n")
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let o = tool("ssh-add")
+            .arg(&path)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-add: {}", stderr(&o));
+        std::fs::remove_file(&path).unwrap();
+        // ssh-agent's own list names its fingerprint.
+        let o = tool("ssh-add")
+            .args(["-l", "-E", "sha256"])
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        let line = stdout(&o)
+            .lines()
+            .find(|l| l.contains("ED25519-SK"))
+            .expect("the agent lists the sk key")
+            .to_string();
+        format!("ssh-agent:{}", line.split_whitespace().nth(1).unwrap())
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -265,6 +353,16 @@ fn a_bundle_packed_on_a_token_verifies_with_airlock_and_plain_minisign() {
     assert!(o.status.success(), "minisign -V: {}", stderr(&o));
     assert!(stdout(&o).contains("Trusted comment:"), "{}", stdout(&o));
     std::fs::remove_dir_all(&x).unwrap();
+    // A second key on the token co-signs (`airlock sign`, the bundle rewritten).
+    tok.keypair("co", "02", "EC:edwards25519");
+    public_from(d, &tok.uri("co"), "co", &tok.env());
+    let o = run(
+        d,
+        &["sign", "b.tar.gz", "--key", &tok.uri("co")],
+        &tok.env(),
+    );
+    expect_code(&o, 0);
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "co.pub"]), 0);
     assert_no_secret_key(d);
 }
 
@@ -463,6 +561,7 @@ fn agent_keys_sign_and_every_agent_failure_writes_nothing() {
     let ed = agent.add(keys.path(), "ed", "ed25519");
     let rsa = agent.add(keys.path(), "rsa", "rsa");
     let ecdsa = agent.add(keys.path(), "ecdsa", "ecdsa");
+    let fido = agent.add_sk(keys.path());
     public_from(d, &ed, "ed", &agent.env());
     let src = mini(d);
     expect_code(
@@ -478,6 +577,14 @@ fn agent_keys_sign_and_every_agent_failure_writes_nothing() {
     // Keys of other types in the agent: refused by name.
     pack_refused(d, &rsa, &agent.env(), 4, "ssh-rsa");
     pack_refused(d, &ecdsa, &agent.env(), 4, "ecdsa-sha2-nistp256");
+    pack_refused(d, &fido, &agent.env(), 4, "sk-ssh-ed25519");
+    let o = run(
+        d,
+        &["keygen", "--from", &fido, "--out", "fido"],
+        &agent.env(),
+    );
+    expect_code(&o, 4);
+    assert!(!d.join("fido.pub").exists());
     // A key the agent does not hold: the message lists what it holds.
     let other = "ssh-agent:SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
     pack_refused(d, other, &agent.env(), 2, "does not hold the key");
@@ -529,6 +636,14 @@ fn the_whole_story_runs_on_a_token_and_an_agent() {
     ok(&["trust", "add", "trust", "op.pub", "--role", "operator"]);
     ok(&["trust", "add", "trust", "root.pub", "--role", "root"]);
     ok(&["trust", "set", "trust", "--root-threshold", "1"]);
+    // A wrong PIN signs nothing: the store is as it was.
+    let wrong = format!("pkcs11:token=hsm;object=root?module-path={MODULE}&pin-value=0000");
+    let before = files(&d.join("trust"));
+    expect_code(
+        &run(d, &["trust", "sign", "trust", "--key", &wrong], &env),
+        2,
+    );
+    assert_eq!(files(&d.join("trust")), before);
     ok(&["trust", "sign", "trust", "--key", &tok.uri("root")]);
     let listed = ok(&["trust", "list", "trust"]);
     assert!(listed.contains("signed by 1 of the 1"), "{listed}");
@@ -550,6 +665,31 @@ fn the_whole_story_runs_on_a_token_and_an_agent() {
     ok(&["pack", src, "--key", &tok.uri("rm"), "--out", "b.tar.gz"]);
     ok(&["verify", "b.tar.gz", "--trust", "trust"]);
     std::fs::create_dir(d.join("approvals")).unwrap();
+    // An approver whose key the agent does not hold writes no approval.
+    let o = run(
+        d,
+        &[
+            "approve",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--key",
+            "ssh-agent:SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "--param",
+            "code=APR-1",
+            "--out",
+            "approvals/x.approval",
+            "--yes",
+        ],
+        &env,
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("does not hold the key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(files(&d.join("approvals")).is_empty());
     for (who, key) in [("alice", &alice), ("bob", &bob)] {
         let out = format!("approvals/{who}.approval");
         ok(&[
