@@ -488,7 +488,7 @@ fn apply_verified(
         // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
         // ledger refuses (every tier already applied…) is refused before it, read-only;
         // the run's own check under the lock is made all the same.
-        if crate::commands::common::secret_key_is_encrypted(key)? {
+        if crate::commands::signing_key::secret_key_is_encrypted(key)? {
             crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
         }
     }

@@ -3,7 +3,8 @@
 //! receipt-policy row (so all say the same, with the same exit code), and the
 //! `--sign-receipt` key read as they read it.
 
-use crate::commands::common::{load_secret_key, load_trust};
+use crate::commands::common::load_trust;
+use crate::commands::signing_key::load_secret_key;
 use crate::commands::signing_key::SigningKey;
 use crate::error::{Error, Result};
 use crate::trust::Role;

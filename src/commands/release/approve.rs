@@ -4,7 +4,8 @@
 
 use crate::approval::{self, ApprovalDoc};
 use crate::cli::ApproveArgs;
-use crate::commands::common::{judge_time, load_secret_key, verdicts, write_atomic, NewFileMode};
+use crate::commands::common::{judge_time, verdicts, write_atomic, NewFileMode};
+use crate::commands::signing_key::load_secret_key;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::report::{short, Outcome, Report};

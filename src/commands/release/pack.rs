@@ -2,7 +2,8 @@
 
 use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
-use crate::commands::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::common::{source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::signing_key::load_secret_key;
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileEntry, Manifest, TrustUpdateRef};
 use crate::minisign::SignatureBox;
