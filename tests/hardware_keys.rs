@@ -390,6 +390,26 @@ fn token_failures_are_clear_and_write_nothing() {
     tok.keypair("rm", "01", "EC:edwards25519");
     tok.keypair("rsa", "02", "rsa:2048");
     tok.keypair("p256", "03", "EC:prime256v1");
+    tok.tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "release",
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:edwards25519",
+            "--label",
+            "always",
+            "--id",
+            "04",
+            "--always-auth",
+        ],
+    );
     let t = tempdir();
     let d = t.path();
     let env = tok.env();
@@ -449,6 +469,8 @@ fn token_failures_are_clear_and_write_nothing() {
     // Keys of other types are refused by name (exit 4: a key that cannot sign).
     pack_refused(d, &tok.uri("rsa"), &env, 4, "an RSA key");
     pack_refused(d, &tok.uri("p256"), &env, 4, "ECDSA");
+    // A key that wants the PIN again before each signature (a YubiKey's slot 9c).
+    pack_refused(d, &tok.uri("always"), &env, 2, "CKA_ALWAYS_AUTHENTICATE");
     // A malformed URI.
     pack_refused(d, "pkcs11:token=release", &env, 2, "names no key");
     // keygen --from with a wrong PIN writes no .pub.

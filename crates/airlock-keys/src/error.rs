@@ -26,6 +26,8 @@ pub enum KeyError {
     PinFile { path: String, why: String },
     #[error("{key}: no such key on the token ({why})")]
     NoKey { key: String, why: String },
+    #[error("{key} asks for the PIN before every signature (CKA_ALWAYS_AUTHENTICATE), which airlock cannot give it")]
+    AlwaysAuthenticate { key: String },
     #[error("{key} is {kind}, not an Ed25519 key: minisign signatures are Ed25519")]
     WrongType { key: String, kind: String },
     #[error("no ssh-agent to ask: {why}")]
@@ -63,6 +65,7 @@ impl KeyError {
             KeyError::PinNeeded { .. } => "add pin-source=file:PATH to the URI's query (a file holding the PIN, mode 0600), or run on a terminal to be asked".into(),
             KeyError::PinFile { .. } => "pin-source=file:PATH must name a readable file whose first line is the PIN".into(),
             KeyError::NoKey { .. } => "`pkcs11-tool --module MODULE --login -O` lists the token's objects; name the key with object=LABEL or id=%xx; `airlock keygen --pkcs11 URI` makes one".into(),
+            KeyError::AlwaysAuthenticate { .. } => "use a key whose PIN is asked once per session (a YubiKey: slot 9a, PIV Authentication, not 9c), or make one with `airlock keygen --pkcs11 URI`".into(),
             KeyError::WrongType { .. } => "use an Ed25519 key: `airlock keygen --pkcs11 URI` on a token, or `ssh-keygen -t ed25519` then `ssh-add` for the agent (not -t ed25519-sk)".into(),
             KeyError::AgentNotRunning { .. } => "start one (`eval $(ssh-agent)`) and `ssh-add` the key, or set SSH_AUTH_SOCK to the running agent's socket".into(),
             KeyError::AgentNoKey { .. } => "`ssh-add KEYFILE` adds it; `ssh-add -l` lists what the agent holds".into(),

@@ -197,23 +197,37 @@ fn find(
         .map_err(device("find the key"))
 }
 
-fn key_type(
-    session: &Session,
-    obj: ObjectHandle,
-) -> Result<(Option<KeyType>, Option<Vec<u8>>), KeyError> {
+/// What the token says of a private key: its type, its curve, and whether it asks
+/// for the PIN before every signature.
+struct KeyFacts {
+    key_type: Option<KeyType>,
+    params: Option<Vec<u8>>,
+    always_authenticate: bool,
+}
+
+fn key_facts(session: &Session, obj: ObjectHandle) -> Result<KeyFacts, KeyError> {
+    let wanted = [
+        AttributeType::KeyType,
+        AttributeType::EcParams,
+        AttributeType::AlwaysAuthenticate,
+    ];
     let attrs = session
-        .get_attributes(obj, &[AttributeType::KeyType, AttributeType::EcParams])
+        .get_attributes(obj, &wanted)
         .map_err(device("read the key"))?;
-    let mut kt = None;
-    let mut params = None;
+    let mut facts = KeyFacts {
+        key_type: None,
+        params: None,
+        always_authenticate: false,
+    };
     for a in attrs {
         match a {
-            Attribute::KeyType(k) => kt = Some(k),
-            Attribute::EcParams(p) => params = Some(p),
+            Attribute::KeyType(k) => facts.key_type = Some(k),
+            Attribute::EcParams(p) => facts.params = Some(p),
+            Attribute::AlwaysAuthenticate(b) => facts.always_authenticate = b,
             _ => {}
         }
     }
-    Ok((kt, params))
+    Ok(facts)
 }
 
 /// Refuse anything but an Ed25519 (CKK_EC_EDWARDS on edwards25519) key, by name.
@@ -296,8 +310,14 @@ impl TokenKey {
                 })
             }
         };
-        let (kt, params) = key_type(&session, key)?;
-        check_ed25519(&label, kt, params.as_deref())?;
+        let facts = key_facts(&session, key)?;
+        check_ed25519(&label, facts.key_type, facts.params.as_deref())?;
+        if facts.always_authenticate {
+            // minisign's signature is two Ed25519 signatures, and such a key wants the
+            // PIN again between C_SignInit and each C_Sign, which cryptoki's one-call
+            // sign cannot give it.
+            return Err(KeyError::AlwaysAuthenticate { key: label });
+        }
         let public = public_key(&session, uri, &label)?;
         Ok(TokenKey {
             session,

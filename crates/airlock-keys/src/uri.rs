@@ -46,6 +46,24 @@ impl std::fmt::Display for Pkcs11Uri {
     }
 }
 
+impl Pkcs11Uri {
+    /// The URI with no `pin-value=` at all: what can be shown as the `--key` to use
+    /// (the PIN then comes from `pin-source=` or the terminal).
+    pub fn without_pin(&self) -> String {
+        let Some((path, query)) = self.text.split_once('?') else {
+            return self.text.clone();
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|a| !a.starts_with("pin-value="))
+            .collect();
+        if kept.iter().all(|a| a.is_empty()) {
+            return path.to_string();
+        }
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
 fn bad(text: &str, why: impl Into<String>) -> KeyError {
     let shown = Pkcs11Uri {
         text: text.into(),
@@ -226,6 +244,10 @@ mod tests {
         assert_eq!(u.pin_value.as_deref(), Some("1234"));
         assert!(!u.to_string().contains("1234"), "{u}");
         assert!(!format!("{u:?}").contains("1234"));
+        assert_eq!(
+            u.without_pin(),
+            "pkcs11:token=Release%20HSM;object=rm;id=%01%02;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so"
+        );
     }
 
     #[test]

@@ -130,7 +130,11 @@ fn run_public_only(args: KeygenArgs) -> Result<Outcome> {
                 device => device,
             };
             let opened = DeviceKey::open(&key, &signing_key::pin_prompt)?;
-            (KeySigner::public(&opened), opened.label.clone())
+            let shown = match &key {
+                KeyRef::Pkcs11(uri) => uri.without_pin(),
+                _ => opened.label.clone(),
+            };
+            (KeySigner::public(&opened), shown)
         }
         (None, Some(uri)) => {
             let parsed = airlock_keys::Pkcs11Uri::parse(uri)?;
@@ -139,7 +143,7 @@ fn run_public_only(args: KeygenArgs) -> Result<Outcome> {
                 key_id: airlock_keys::key_id_of(&made.public),
                 key: made.public,
             };
-            (public, parsed.to_string())
+            (public, parsed.without_pin())
         }
         (None, None) => unreachable!("run_public_only is called with --from or --pkcs11"),
     };
