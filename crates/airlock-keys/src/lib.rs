@@ -5,6 +5,9 @@
 //! Invariant: a [`DeviceKey`] is opened (module loaded, PIN checked, key found and
 //! of type Ed25519) before any caller writes anything, and every signature it returns
 //! has been checked against its public key.
+//!
+//! No `unsafe` here: `cryptoki` holds the calls into the PKCS#11 module.
+#![forbid(unsafe_code)]
 
 mod agent;
 mod error;
