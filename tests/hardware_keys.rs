@@ -514,6 +514,38 @@ fn the_module_comes_from_airlock_pkcs11_module_and_the_pin_from_a_file() {
 }
 
 #[test]
+fn with_no_pin_in_the_uri_the_terminal_asks_for_it() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let key = format!("pkcs11:token=release;object=rm?module-path={MODULE}");
+    let conf = tok.conf();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let src = mini(d);
+    let args = [
+        "pack",
+        src.as_str(),
+        "--key",
+        key.as_str(),
+        "--out",
+        "b.tar.gz",
+    ];
+    // A wrong PIN typed: refused, nothing written.
+    let o = airlock_tty_env(d, &args, "9999\n", &env);
+    expect_code(&o, 2);
+    let shown = stdout(&o);
+    assert!(shown.contains("PIN for token \"release\""), "{shown}");
+    assert!(shown.contains("refused the PIN"), "{shown}");
+    assert!(!d.join("b.tar.gz").exists());
+    // The right one: packed.
+    let o = airlock_tty_env(d, &args, &format!("{PIN}\n"), &env);
+    expect_code(&o, 0);
+    public_from(d, &tok.uri("rm"), "rm", &tok.env());
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "rm.pub"]), 0);
+}
+
+#[test]
 fn keygen_pkcs11_makes_a_non_extractable_key_on_the_token_and_it_signs() {
     let tok = Token::new("release");
     let t = tempdir();
@@ -790,6 +822,23 @@ fn the_whole_story_runs_on_a_token_and_an_agent() {
         .output()
         .unwrap();
     assert!(o.status.success(), "minisign -V r.json: {}", stderr(&o));
+    // The rollback's receipt too.
+    let o = with_db(&[
+        "rollback",
+        "b.tar.gz",
+        "--sign-receipt",
+        &tok.uri("op"),
+        "--receipt",
+        "rb.json",
+        "--yes",
+    ]);
+    expect_code(&o, 0);
+    let o = tool("minisign")
+        .args(["-V", "-p", "op.pub", "-m", "rb.json"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "minisign -V rb.json: {}", stderr(&o));
     assert_no_secret_key(d);
 }
 

@@ -41,6 +41,11 @@ pub fn airlock_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
 /// `airlock ARGS` in `dir` with stdin, stdout and stderr on a pseudo-terminal
 /// (util-linux `script`), `input` typed on it. Returns what the terminal showed.
 pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
+    airlock_tty_env(dir, args, input, &[])
+}
+
+/// [`airlock_tty`] with these environment variables.
+pub fn airlock_tty_env(dir: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
     use std::io::Write;
     let mut line = shell_quote(&bin().to_string_lossy());
     for a in args {
@@ -53,6 +58,9 @@ pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     clean(&mut c, dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     let mut child = c.spawn().expect("run script(1) from util-linux");
     child
         .stdin

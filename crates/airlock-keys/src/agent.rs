@@ -217,6 +217,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_truncated_answer_reads_as_nothing_never_past_its_end() {
+        assert!(Wire(&[0, 0, 0, 9, 1, 2]).string().is_none());
+        assert!(Wire(&[0, 0]).u32().is_none());
+        let mut out = vec![];
+        put_string(&mut out, b"ab");
+        assert_eq!(Wire(&out).string(), Some(&b"ab"[..]));
+        assert_eq!(key_type(&[0, 0, 0, 40]), "an unreadable key");
+    }
+
+    #[test]
     fn fingerprints_are_checked_for_shape() {
         let fp = fingerprint(b"x");
         assert_eq!(check_fingerprint(&fp).unwrap(), fp);
