@@ -56,7 +56,9 @@ pub enum Color {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub.
+    /// Create a minisign-compatible key pair: PREFIX.key (secret, 0600) and PREFIX.pub;
+    /// or, with --from or --pkcs11, PREFIX.pub alone for a key on a token or in
+    /// ssh-agent.
     Keygen(KeygenArgs),
     /// Start a bundle source: bundle.toml and example SQL for a gate, probes, two tiers
     /// and a rollback, and a runbook, each file commented. It lints as written.
@@ -176,7 +178,7 @@ pub struct TrustSignArgs {
     #[arg(value_name = "STORE")]
     pub store: PathBuf,
     /// A root key's secret key (its .pub is a root key of the store, or of the store
-    /// it replaces).
+    /// it replaces): a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     #[command(flatten)]
@@ -343,12 +345,21 @@ pub struct PassphraseArgs {
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Write PREFIX.key and PREFIX.pub.
+    /// Write PREFIX.key and PREFIX.pub (with --from or --pkcs11: PREFIX.pub alone).
     #[arg(long, value_name = "PREFIX")]
     pub out: PathBuf,
     /// Untrusted comment for the key files (shown by minisign, not signed).
     #[arg(long)]
     pub comment: Option<String>,
+    /// Write no secret key: PREFIX.pub for a key that lives elsewhere, a `pkcs11:` URI
+    /// (a token's Ed25519 key) or `ssh-agent:SHA256:…` (an Ed25519 key the agent
+    /// holds). Its key id is the first 8 bytes of BLAKE2b-512 of the public key.
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["unencrypted", "pkcs11"])]
+    pub from: Option<PathBuf>,
+    /// Make the Ed25519 key pair on a PKCS#11 token (sensitive, never extractable)
+    /// under the URI's object=/id=, and write PREFIX.pub; then sign with --key URI.
+    #[arg(long, value_name = "URI", conflicts_with = "unencrypted")]
+    pub pkcs11: Option<String>,
     /// Do not encrypt the secret key (throw-away and test keys only).
     #[arg(long)]
     pub unencrypted: bool,
@@ -471,7 +482,10 @@ pub enum ImportLayout {
 pub struct PackArgs {
     /// Source directory holding bundle.toml.
     pub source: PathBuf,
-    /// Secret key that signs the manifest.
+    /// Secret key that signs the manifest: a key file, a token's key as an RFC 7512
+    /// `pkcs11:` URI (PIN from pin-source=file:… or the terminal; module from
+    /// module-path= or AIRLOCK_PKCS11_MODULE), or `ssh-agent:SHA256:…` (an Ed25519 key
+    /// the agent holds, by the fingerprint `ssh-add -l` prints).
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     /// Output file (default: NAME-VERSION.airlock.tar.gz in the current directory).
@@ -498,7 +512,8 @@ pub struct PackArgs {
 pub struct SignArgs {
     /// The bundle to co-sign (rewritten in place, atomically).
     pub bundle: PathBuf,
-    /// Secret key of the co-signer.
+    /// Secret key of the co-signer: a key file, a `pkcs11:` URI or
+    /// `ssh-agent:SHA256:…`.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     #[command(flatten)]
@@ -687,8 +702,8 @@ pub struct ApproveArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// The approver's secret key (made with `airlock keygen`; its .pub is in the trust
-    /// store with role approver).
+    /// The approver's secret key (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`;
+    /// its .pub is in the trust store with role approver).
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     /// A param you consent to, NAME=VALUE (e.g. ratified_apr=APR-2026-017). The run
@@ -899,7 +914,8 @@ pub struct ReissueArgs {
         default_value = "receipts"
     )]
     pub out: PathBuf,
-    /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it.
+    /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it
+    /// (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]
@@ -932,7 +948,8 @@ pub struct DeployArgs {
         default_value = "receipts"
     )]
     pub receipt_dir: PathBuf,
-    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it.
+    /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it (a
+    /// key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
     #[arg(long, value_name = "KEY")]
     pub sign_receipt: Option<PathBuf>,
     #[command(flatten)]

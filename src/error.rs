@@ -39,6 +39,13 @@ pub enum Error {
         path: PathBuf,
         source: MinisignError,
     },
+    /// A `--key` on a token or in an agent that cannot be used (opened before anything
+    /// is written).
+    #[error("{0}")]
+    DeviceKey(#[from] airlock_keys::KeyError),
+    /// An opened key that failed to sign (a token pulled, an agent gone).
+    #[error("cannot sign: {0}")]
+    Signer(#[from] crate::minisign::SignerError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -117,6 +124,12 @@ impl Error {
                 MinisignError::WrongPassphrase | MinisignError::PassphraseRequired => Exit::Usage,
                 _ => Exit::Runtime,
             },
+            // A key of another type is refused as a signature would be (4); a device
+            // that failed mid-way is a runtime error; the rest is the input to fix (2).
+            Error::DeviceKey(e) if e.is_refused_key() => Exit::Verification,
+            Error::DeviceKey(e) if e.is_runtime() => Exit::Runtime,
+            Error::DeviceKey(_) => Exit::Usage,
+            Error::Signer(_) => Exit::Runtime,
             Error::Io { .. } => Exit::Runtime,
             Error::Db(e) => e.exit_code(),
             Error::NotWaiting { exit, .. } => *exit,
@@ -147,6 +160,11 @@ impl Error {
                 source: MinisignError::PassphraseRequired,
                 ..
             } => Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
+            Error::DeviceKey(e) => Some(e.hint()),
+            Error::Signer(_) => Some(
+                "check the token is inserted or the agent still runs, and run the command again; nothing was written"
+                    .into(),
+            ),
             Error::Db(e) => e.hint(),
             Error::NotWaiting { hint, .. } => hint
                 .clone()
@@ -217,7 +235,7 @@ impl Error {
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",
             Error::Extract(_) => "extract",
             Error::Trust(_) | Error::TrustEdit(_) | Error::Rotation(_) => "trust-store",
-            Error::Key { .. } => "key",
+            Error::Key { .. } | Error::DeviceKey(_) | Error::Signer(_) => "key",
             Error::Io { .. } => "io",
             Error::Db(e) => e.kind(),
             Error::NotWaiting { .. } => "not-waiting",

@@ -24,13 +24,14 @@ use std::process::Command;
 /// The documents whose ```sh blocks run, in order: the release manager packs the
 /// bundle the approvers approve, the operator applies and the auditor audits; the references after them
 /// use what the guides made.
-const STORY: [&str; 11] = [
+const STORY: [&str; 12] = [
     "docs/release-manager.md",
     "docs/approver.md",
     "docs/operator.md",
     "docs/auditor.md",
     "docs/trust-store.md",
     "docs/rotating-keys.md",
+    "docs/keys-on-hardware.md",
     "docs/bundle-format.md",
     "docs/sql.md",
     "docs/large-databases.md",

@@ -180,7 +180,7 @@ impl Ratify {
         let mut doc = ApprovalDoc::parse(&base).unwrap();
         doc.approver = secret.key_id.to_string();
         edit(&mut doc);
-        let (bytes, sig) = doc.sign(&secret, chrono::Utc::now().timestamp());
+        let (bytes, sig) = doc.sign(&secret, chrono::Utc::now().timestamp()).unwrap();
         let path = self.dir().join("approvals").join(out);
         std::fs::write(&path, bytes).unwrap();
         std::fs::write(airlock::approval::signature_path(&path), sig).unwrap();

@@ -2,7 +2,6 @@
 
 use crate::cli::PassphraseArgs;
 use crate::error::{Error, Result};
-use crate::minisign::SecretKey;
 use airlock_base::bounded::{self, read_capped_string};
 use chrono::{DateTime, Utc};
 use std::io::{IsTerminal, Write};
@@ -66,83 +65,6 @@ pub fn passphrase(args: &PassphraseArgs, purpose: Purpose) -> Result<Zeroizing<S
 pub fn bundle_progress(path: &Path, what: &str) -> crate::progress::Progress {
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     crate::progress::Progress::bytes(len, what)
-}
-
-/// Load a secret key: refuse group/world-readable files, decrypt if encrypted.
-pub fn load_secret_key(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
-    let text = secret_key_text(path)?;
-    let key_err = |source| Error::Key {
-        path: path.to_path_buf(),
-        source,
-    };
-    let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
-    let pw = if encrypted {
-        Some(passphrase(pass, Purpose::Unlock)?)
-    } else {
-        None
-    };
-    SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
-}
-
-/// Whether opening the secret key at `path` will cost a passphrase and scrypt (after
-/// the same file checks as [`load_secret_key`]): the cheap checks go first.
-pub fn secret_key_is_encrypted(path: &Path) -> Result<bool> {
-    let text = secret_key_text(path)?;
-    SecretKey::file_is_encrypted(&text).map_err(|source| Error::Key {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// A secret key file's text, once it is known to be a secret key only its owner reads.
-fn secret_key_text(path: &Path) -> Result<Zeroizing<String>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
-    refuse_public_key(path, &meta)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(Error::usage(
-                format!(
-                    "secret key {} is readable by others (mode {:o})",
-                    path.display(),
-                    meta.permissions().mode() & 0o777
-                ),
-                Some(format!("chmod 600 {}", path.display())),
-            ));
-        }
-    }
-    Ok(Zeroizing::new(read_capped_string(
-        path,
-        bounded::SECRET_KEY,
-    )?))
-}
-
-/// A public key (`alice.pub`) where a secret key is expected is named as such, before
-/// its file mode is judged: it is readable by all on purpose.
-fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
-    if !meta.is_file() {
-        return Ok(());
-    }
-    let Ok(text) = read_capped_string(path, bounded::PUBLIC_KEY) else {
-        return Ok(());
-    };
-    let Ok(public) = crate::minisign::PublicKey::parse(&text) else {
-        return Ok(());
-    };
-    let secret = path.with_extension("key");
-    Err(Error::usage(
-        format!(
-            "{} is a public key (key id {}); signing needs the secret key",
-            path.display(),
-            public.key_id
-        ),
-        Some(format!(
-            "pass the secret key made with it by `airlock keygen` (e.g. {}); the .pub belongs in the trust store",
-            secret.display()
-        )),
-    ))
 }
 
 /// This host's memory of the bundles this build verified whole, in the state directory

@@ -19,6 +19,7 @@ pub mod completions;
 pub mod dossier;
 pub mod man;
 mod man_sections;
+pub mod signing_key;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;

@@ -41,11 +41,26 @@ pub fn airlock_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
 /// `airlock ARGS` in `dir` with stdin, stdout and stderr on a pseudo-terminal
 /// (util-linux `script`), `input` typed on it. Returns what the terminal showed.
 pub fn airlock_tty(dir: &Path, args: &[&str], input: &str) -> Output {
-    airlock_tty_sized(dir, args, input, None)
+    airlock_tty_with(dir, args, input, None, &[])
+}
+
+/// [`airlock_tty`] with these environment variables.
+pub fn airlock_tty_env(dir: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
+    airlock_tty_with(dir, args, input, None, env)
 }
 
 /// [`airlock_tty`] on a terminal `cols` columns wide (`stty cols`), when given.
 pub fn airlock_tty_sized(dir: &Path, args: &[&str], input: &str, cols: Option<u16>) -> Output {
+    airlock_tty_with(dir, args, input, cols, &[])
+}
+
+fn airlock_tty_with(
+    dir: &Path,
+    args: &[&str],
+    input: &str,
+    cols: Option<u16>,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write;
     let mut line = match cols {
         Some(n) => format!("stty cols {n} rows 50; exec "),
@@ -62,6 +77,9 @@ pub fn airlock_tty_sized(dir: &Path, args: &[&str], input: &str, cols: Option<u1
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     clean(&mut c, dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     let mut child = c.spawn().expect("run script(1) from util-linux");
     child
         .stdin
@@ -77,7 +95,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The knobs every test run starts without.
-const CLEARED_ENV: [&str; 9] = [
+const CLEARED_ENV: [&str; 12] = [
     "AIRLOCK_DB",
     "AIRLOCK_TRUST",
     "AIRLOCK_GATE_ROLE",
@@ -87,6 +105,10 @@ const CLEARED_ENV: [&str; 9] = [
     "AIRLOCK_PASSPHRASE",
     "PGDATABASE",
     "SOURCE_DATE_EPOCH",
+    // Keys on hardware (tests/hardware_keys.rs): no token or agent of the user's.
+    "AIRLOCK_PKCS11_MODULE",
+    "SOFTHSM2_CONF",
+    "SSH_AUTH_SOCK",
 ];
 
 /// Where the binary keeps what it remembers of ledgers (per test process, never the

@@ -12,7 +12,7 @@
 //! has not expired. The quorum counts distinct public keys, never files or key ids.
 
 use crate::manifest::Manifest;
-use crate::minisign::{SecretKey, SignatureBox};
+use crate::minisign::{sign_with, KeySigner, SignatureBox, SignerError};
 use crate::spec::Ratification;
 use crate::trust::{parse_rfc3339, rfc3339, Role, TrustStore};
 use chrono::{DateTime, Utc};
@@ -91,11 +91,15 @@ impl ApprovalDoc {
     }
 
     /// Sign the canonical bytes: the document and its `.minisig` text.
-    pub fn sign(&self, key: &SecretKey, timestamp: i64) -> (Vec<u8>, String) {
+    pub fn sign(
+        &self,
+        key: &dyn KeySigner,
+        timestamp: i64,
+    ) -> Result<(Vec<u8>, String), SignerError> {
         let bytes = self.to_canonical_bytes();
-        let mut sig = key.sign(&bytes, &self.trusted_comment(timestamp));
-        sig.untrusted_comment = format!("airlock approval by key {}", key.key_id);
-        (bytes, sig.to_file_text())
+        let mut sig = sign_with(key, &bytes, &self.trusted_comment(timestamp))?;
+        sig.untrusted_comment = format!("airlock approval by key {}", sig.key_id);
+        Ok((bytes, sig.to_file_text()))
     }
 }
 
@@ -637,6 +641,7 @@ fn time_refusal(doc: &ApprovalDoc, at: DateTime<Utc>) -> Option<(Refusal, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::minisign::SecretKey;
 
     fn doc() -> ApprovalDoc {
         ApprovalDoc {
@@ -662,7 +667,11 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.starts_with("{\"approved_at\":") && text.ends_with("}\n"));
         let key = SecretKey::generate().unwrap();
-        assert_eq!(d.sign(&key, 7), d.sign(&key, 7), "Ed25519 is deterministic");
+        assert_eq!(
+            d.sign(&key, 7).unwrap(),
+            d.sign(&key, 7).unwrap(),
+            "Ed25519 is deterministic"
+        );
     }
 
     #[test]

@@ -203,6 +203,62 @@ impl PublicKey {
     }
 }
 
+/// What makes the Ed25519 signatures of one minisign key: a key file's [`SecretKey`]
+/// here; a PKCS#11 token or an ssh-agent in `airlock-keys`. The signer signs bytes
+/// (pure Ed25519); [`sign_with`] makes them a minisign `ED` signature.
+pub trait KeySigner {
+    /// The key's public half and minisign key id.
+    fn public(&self) -> PublicKey;
+    /// Pure Ed25519 over `message`.
+    fn sign_ed25519(&self, message: &[u8]) -> std::result::Result<[u8; 64], SignerError>;
+}
+
+/// A signer that could not sign (a token removed, an agent gone away) after it was
+/// opened: nothing signed, nothing to write.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SignerError(pub String);
+
+/// minisign's prehashed `ED` signature of `message` with the trusted comment, made
+/// by any [`KeySigner`]: Ed25519 over BLAKE2b-512(message), then the global signature
+/// over signature || trusted comment.
+pub fn sign_with(
+    signer: &dyn KeySigner,
+    message: &[u8],
+    trusted_comment: &str,
+) -> std::result::Result<SignatureBox, SignerError> {
+    sign_prehashed_with(signer, &blake2b512(message), trusted_comment)
+}
+
+/// As [`sign_with`], given the BLAKE2b-512 of the message.
+pub fn sign_prehashed_with(
+    signer: &dyn KeySigner,
+    prehash: &[u8; 64],
+    trusted_comment: &str,
+) -> std::result::Result<SignatureBox, SignerError> {
+    let signature = signer.sign_ed25519(prehash)?;
+    let mut global = Vec::with_capacity(64 + trusted_comment.len());
+    global.extend_from_slice(&signature);
+    global.extend_from_slice(trusted_comment.as_bytes());
+    let global_signature = signer.sign_ed25519(&global)?;
+    Ok(SignatureBox {
+        untrusted_comment: DEFAULT_SIG_COMMENT.to_string(),
+        key_id: signer.public().key_id,
+        signature,
+        trusted_comment: trusted_comment.to_string(),
+        global_signature,
+    })
+}
+
+impl KeySigner for SecretKey {
+    fn public(&self) -> PublicKey {
+        SecretKey::public(self)
+    }
+    fn sign_ed25519(&self, message: &[u8]) -> std::result::Result<[u8; 64], SignerError> {
+        Ok(self.signing.sign(message).to_bytes())
+    }
+}
+
 pub fn blake2b512(message: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];
     out.copy_from_slice(&Blake2b512::digest(message));
@@ -471,18 +527,7 @@ impl SecretKey {
     }
 
     pub fn sign_prehashed(&self, prehash: &[u8; 64], trusted_comment: &str) -> SignatureBox {
-        let signature = self.signing.sign(prehash).to_bytes();
-        let mut global = Vec::with_capacity(64 + trusted_comment.len());
-        global.extend_from_slice(&signature);
-        global.extend_from_slice(trusted_comment.as_bytes());
-        let global_signature = self.signing.sign(&global).to_bytes();
-        SignatureBox {
-            untrusted_comment: DEFAULT_SIG_COMMENT.to_string(),
-            key_id: self.key_id,
-            signature,
-            trusted_comment: trusted_comment.to_string(),
-            global_signature,
-        }
+        sign_prehashed_with(self, prehash, trusted_comment).expect("a key file's key always signs")
     }
 }
 

@@ -4,9 +4,9 @@ use crate::cli::{ApplyArgs, RollbackArgs};
 use crate::commands::common::{write_atomic, NewFileMode};
 use crate::commands::deploy::db_common::{prepare, prepare_streaming};
 use crate::commands::deploy::receipt_policy::{check_receipt_policy, receipt_key};
+use crate::commands::signing_key::SigningKey;
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
-use crate::minisign::SecretKey;
 use crate::report::{short, Outcome, Report};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -287,7 +287,7 @@ fn free_name_in(dir: &std::path::Path, r: &Receipt, signing: bool) -> PathBuf {
 fn save_receipt(
     r: &Receipt,
     dest: &ReceiptDest,
-    key: Option<&SecretKey>,
+    key: Option<&SigningKey>,
 ) -> Result<(PathBuf, String)> {
     let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
     let path = match dest {
@@ -308,7 +308,7 @@ fn save_receipt(
             r.bundle_id,
             r.event
         );
-        let sig = k.sign(&text, &tc);
+        let sig = k.sign(&text, &tc)?;
         write_atomic(
             &sig_path_of(&path),
             sig.to_file_text().as_bytes(),
@@ -390,7 +390,7 @@ fn fallback_dir() -> PathBuf {
 /// goes to the state directory, and the outcome says so (exit 0 either way).
 pub(super) struct Saver<'k> {
     dest: ReceiptDest,
-    key: Option<&'k SecretKey>,
+    key: Option<&'k SigningKey>,
     saved: std::cell::RefCell<Vec<Saved>>,
 }
 
@@ -403,7 +403,7 @@ struct Saved {
 }
 
 impl<'k> Saver<'k> {
-    pub(super) fn new(dest: ReceiptDest, key: Option<&'k SecretKey>) -> Saver<'k> {
+    pub(super) fn new(dest: ReceiptDest, key: Option<&'k SigningKey>) -> Saver<'k> {
         Saver {
             dest,
             key,
@@ -492,7 +492,7 @@ fn apply_verified(
         // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
         // ledger refuses (every tier already applied…) is refused before it, read-only;
         // the run's own check under the lock is made all the same.
-        if crate::commands::common::secret_key_is_encrypted(key)? {
+        if crate::commands::signing_key::secret_key_is_encrypted(key)? {
             crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
         }
     }

@@ -636,7 +636,8 @@ fn receipt_public(
         None => {
             let key = crate::commands::deploy::receipt_policy::receipt_key(path, pass)?;
             Ok((
-                key.as_ref().map(crate::minisign::SecretKey::public),
+                key.as_ref()
+                    .map(crate::commands::signing_key::SigningKey::public),
                 String::new(),
             ))
         }

@@ -3,9 +3,10 @@
 //! receipt-policy row (so all say the same, with the same exit code), and the
 //! `--sign-receipt` key read as they read it.
 
-use crate::commands::common::{load_secret_key, load_trust};
+use crate::commands::common::load_trust;
+use crate::commands::signing_key::load_secret_key;
+use crate::commands::signing_key::SigningKey;
 use crate::error::{Error, Result};
-use crate::minisign::SecretKey;
 use crate::trust::Role;
 
 /// Before anything changes: a receipt the trust store would not count is refused.
@@ -79,11 +80,11 @@ pub(crate) fn receipt_policy(
 /// [`receipt_policy`] for a deploy: the trust store read from its path.
 pub(crate) fn check_receipt_policy(
     trust: &crate::cli::TrustArgs,
-    key: Option<&SecretKey>,
+    key: Option<&SigningKey>,
     receipt_arg: &std::path::Path,
 ) -> Result<()> {
     let store = load_trust(&trust.trust)?;
-    let public = key.map(SecretKey::public);
+    let public = key.map(SigningKey::public);
     receipt_policy(&store, public.as_ref(), receipt_arg).map(|_| ())
 }
 
@@ -91,6 +92,6 @@ pub(crate) fn check_receipt_policy(
 pub(crate) fn receipt_key(
     path: Option<&std::path::Path>,
     pass: &crate::cli::PassphraseArgs,
-) -> Result<Option<SecretKey>> {
+) -> Result<Option<SigningKey>> {
     path.map(|p| load_secret_key(p, pass)).transpose()
 }

@@ -4,7 +4,8 @@
 
 use crate::approval::{self, ApprovalDoc};
 use crate::cli::ApproveArgs;
-use crate::commands::common::{judge_time, load_secret_key, verdicts, write_atomic, NewFileMode};
+use crate::commands::common::{judge_time, verdicts, write_atomic, NewFileMode};
+use crate::commands::signing_key::load_secret_key;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::report::{short, Outcome, Report};
@@ -239,13 +240,13 @@ impl Consent {
     pub(crate) fn write(
         self,
         vb: &VerifiedBundle,
-        key: &crate::minisign::SecretKey,
+        key: &dyn crate::minisign::KeySigner,
         doc_path: &Path,
     ) -> Result<ApprovalDoc> {
         let m = vb.manifest();
         let doc = ApprovalDoc {
             format: approval::FORMAT.into(),
-            approver: key.key_id.to_string(),
+            approver: key.public().key_id.to_string(),
             bundle_id: vb.id().into(),
             bundle_name: m.bundle.name.clone(),
             bundle_version: m.bundle.version.clone(),
@@ -255,7 +256,7 @@ impl Consent {
             expires: self.expires,
             comment: self.comment,
         };
-        let (bytes, sig) = doc.sign(key, self.at.timestamp());
+        let (bytes, sig) = doc.sign(key, self.at.timestamp())?;
         let sig_path = approval::signature_path(doc_path);
         write_atomic(&sig_path, sig.as_bytes(), NewFileMode::Public, false)?;
         if let Err(e) = write_atomic(doc_path, &bytes, NewFileMode::Public, false) {

@@ -2,16 +2,22 @@
 
 use crate::cli::KeygenArgs;
 use crate::commands::common::{passphrase, write_atomic, NewFileMode, Purpose};
+use crate::commands::signing_key;
 use crate::error::{Error, Result};
-use crate::minisign::SecretKey;
+use crate::minisign::{KeySigner, PublicKey, SecretKey};
 use crate::report::{Outcome, Report};
+use airlock_keys::{DeviceKey, KeyRef};
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct KeygenReport {
     pub key_id: String,
-    pub secret_key: PathBuf,
+    /// The secret key file written; null when the key lives on a token or in an
+    /// agent (`--from`, `--pkcs11`), where no secret key file is written.
+    pub secret_key: Option<PathBuf>,
+    /// What `--key` takes to sign with a token's or agent's key; null for a key file.
+    pub signing_key: Option<String>,
     pub public_key: PathBuf,
     pub encrypted: bool,
     pub public_key_base64: String,
@@ -19,10 +25,19 @@ pub struct KeygenReport {
 
 impl Report for KeygenReport {
     fn human(&self) -> String {
+        let Some(secret_key) = &self.secret_key else {
+            return format!(
+                "key {}: public key written, no secret key file (the key stays where it is)\n  public key: {} - put it in the trust store\n  sign with: --key '{}'\n\nminisign users can verify with: minisign -Vm FILE -P {}",
+                self.key_id,
+                self.public_key.display(),
+                self.signing_key.as_deref().unwrap_or(""),
+                self.public_key_base64
+            );
+        };
         format!(
             "key {} created\n  secret key: {} (mode 0600{}) - keep it secret\n  public key: {} - put it in the trust store\n\nminisign users can verify with: minisign -Vm FILE -P {}",
             self.key_id,
-            self.secret_key.display(),
+            secret_key.display(),
             if self.encrypted { ", scrypt-encrypted" } else { ", UNENCRYPTED" },
             self.public_key.display(),
             self.public_key_base64
@@ -31,6 +46,9 @@ impl Report for KeygenReport {
 }
 
 pub fn run(args: KeygenArgs) -> Result<Outcome> {
+    if args.from.is_some() || args.pkcs11.is_some() {
+        return run_public_only(args);
+    }
     let mut key_path = args.out.clone().into_os_string();
     key_path.push(".key");
     let mut pub_path = args.out.clone().into_os_string();
@@ -60,13 +78,7 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
             source: e,
         })?;
     let pk = sk.public();
-    let mut pub_text = pk.to_file_text();
-    if let Some(c) = &args.comment {
-        if c.contains('\n') {
-            return Err(Error::usage("--comment must be one line", None));
-        }
-        pub_text = format!("untrusted comment: {c}\n{}\n", pk.to_base64());
-    }
+    let pub_text = public_text(&pk, args.comment.as_deref())?;
     make_key_dir(&key_path)?;
     write_atomic(&key_path, text.as_bytes(), NewFileMode::Private, args.force)?;
     write_atomic(
@@ -77,9 +89,78 @@ pub fn run(args: KeygenArgs) -> Result<Outcome> {
     )?;
     Ok(Box::new(KeygenReport {
         key_id: pk.key_id.to_string(),
-        secret_key: key_path,
+        secret_key: Some(key_path),
+        signing_key: None,
         public_key: pub_path,
         encrypted: pass.is_some(),
+        public_key_base64: pk.to_base64(),
+    }))
+}
+
+/// The `.pub` text, with the `--comment` as its untrusted comment when given.
+fn public_text(pk: &PublicKey, comment: Option<&str>) -> Result<String> {
+    match comment {
+        Some(c) if c.contains('\n') => Err(Error::usage("--comment must be one line", None)),
+        Some(c) => Ok(format!("untrusted comment: {c}\n{}\n", pk.to_base64())),
+        None => Ok(pk.to_file_text()),
+    }
+}
+
+/// `--from KEY` / `--pkcs11 URI`: PREFIX.pub for a key that stays on its token or in
+/// its agent; no secret key file is written.
+fn run_public_only(args: KeygenArgs) -> Result<Outcome> {
+    let mut pub_path = args.out.clone().into_os_string();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
+    if pub_path.exists() && !args.force {
+        return Err(Error::usage(
+            format!("{} already exists", pub_path.display()),
+            Some("choose another --out, or pass --force to overwrite".into()),
+        ));
+    }
+    let (pk, signing_key) = match (&args.from, &args.pkcs11) {
+        (Some(from), _) => {
+            let key = match signing_key::key_ref(from)? {
+                KeyRef::File(p) => {
+                    return Err(Error::usage(
+                        format!("--from {}: a key file already has its .pub", p.display()),
+                        Some("--from takes a pkcs11: URI or ssh-agent:SHA256:...; for a key file use the .pub made with it".into()),
+                    ))
+                }
+                device => device,
+            };
+            let opened = DeviceKey::open(&key, &signing_key::pin_prompt)?;
+            let shown = match &key {
+                KeyRef::Pkcs11(uri) => uri.without_pin(),
+                _ => opened.label.clone(),
+            };
+            (KeySigner::public(&opened), shown)
+        }
+        (None, Some(uri)) => {
+            let parsed = airlock_keys::Pkcs11Uri::parse(uri)?;
+            let made = airlock_keys::generate_on_token(&parsed, &signing_key::pin_prompt)?;
+            let public = PublicKey {
+                key_id: airlock_keys::key_id_of(&made.public),
+                key: made.public,
+            };
+            (public, parsed.without_pin())
+        }
+        (None, None) => unreachable!("run_public_only is called with --from or --pkcs11"),
+    };
+    let pub_text = public_text(&pk, args.comment.as_deref())?;
+    make_key_dir(&pub_path)?;
+    write_atomic(
+        &pub_path,
+        pub_text.as_bytes(),
+        NewFileMode::Public,
+        args.force,
+    )?;
+    Ok(Box::new(KeygenReport {
+        key_id: pk.key_id.to_string(),
+        secret_key: None,
+        signing_key: Some(signing_key),
+        public_key: pub_path,
+        encrypted: false,
         public_key_base64: pk.to_base64(),
     }))
 }

@@ -2,10 +2,12 @@
 
 use crate::archive::writer::BundleWriter;
 use crate::cli::PackArgs;
-use crate::commands::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::common::{source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::signing_key::load_secret_key;
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileEntry, Manifest, TrustUpdateRef};
-use crate::minisign::{SecretKey, SignatureBox};
+use crate::minisign::SignatureBox;
+use crate::minisign::{sign_with, KeySigner};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::trust_update::EmbeddedStore;
@@ -86,7 +88,7 @@ pub fn default_name(m: &Manifest) -> String {
 /// Pack `source` signed by `key` into `out` (or the default name in the cwd).
 pub fn pack_dir(
     source: &Path,
-    key: &SecretKey,
+    key: &dyn KeySigner,
     out: Option<&Path>,
     level: u32,
     force: bool,
@@ -118,7 +120,7 @@ fn carried(dir: &Path) -> Result<(EmbeddedStore, TrustUpdateRef)> {
 /// Pack an already linted source.
 fn pack_linted(
     linted: crate::spec::Linted,
-    key: &SecretKey,
+    key: &dyn KeySigner,
     out: Option<&Path>,
     level: u32,
     force: bool,
@@ -149,10 +151,11 @@ fn pack_linted(
     let id = manifest::bundle_id(&manifest_bytes);
     let timestamp = signing_time()?;
     refuse_expired(&manifest, timestamp)?;
-    let signature = key.sign(
+    let signature = sign_with(
+        key,
         &manifest_bytes,
         &manifest::trusted_comment(&manifest, &id, timestamp),
-    );
+    )?;
     let dest = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(default_name(&manifest)));
@@ -183,7 +186,7 @@ fn pack_linted(
         files: manifest.files.len(),
         payload_bytes: manifest.payload_size(),
         bundle_bytes,
-        signed_by: key.key_id.to_string(),
+        signed_by: key.public().key_id.to_string(),
         target_database: manifest.target.database.fleet(),
         warnings: linted
             .warnings

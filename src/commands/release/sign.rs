@@ -7,10 +7,12 @@ use crate::archive::writer::BundleWriter;
 use crate::archive::{read_bundle, Judge, Limits, Opened, Sink, VerifyError};
 use crate::bundle_path::BundlePath;
 use crate::cli::SignArgs;
-use crate::commands::common::{load_secret_key, source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::common::{source_date_epoch, AtomicFile, NewFileMode};
+use crate::commands::signing_key::load_secret_key;
+use crate::commands::signing_key::SigningKey;
 use crate::error::{Error, Result};
 use crate::manifest;
-use crate::minisign::SecretKey;
+use crate::minisign::sign_with;
 use crate::report::{Outcome, Report};
 use serde::Serialize;
 use std::io::{BufWriter, Read};
@@ -40,7 +42,7 @@ impl Report for SignReport {
 }
 
 struct Rewrite<'a> {
-    key: &'a SecretKey,
+    key: &'a SigningKey,
     file: Option<std::fs::File>,
     writer: Option<BundleWriter<BufWriter<std::fs::File>>>,
     timestamp: i64,
@@ -86,7 +88,10 @@ impl Sink for Rewrite<'_> {
         }
         let tc = manifest::trusted_comment(&op.manifest, &op.bundle_id, self.timestamp);
         let mut sigs: Vec<_> = op.signatures.iter().map(|(_, s)| s.clone()).collect();
-        sigs.push(self.key.sign(&op.manifest_bytes, &tc));
+        sigs.push(
+            sign_with(self.key, &op.manifest_bytes, &tc)
+                .map_err(|e| VerifyError::Write(format!("cannot sign: {e}")))?,
+        );
         self.signers = sigs.iter().map(|s| s.key_id.to_string()).collect();
         self.signers.sort();
         let f = self.file.take().expect("begin once");

@@ -360,7 +360,7 @@ impl Report for TrustSignReport {
 }
 
 fn sign(args: TrustSignArgs) -> Result<Outcome> {
-    let key = crate::commands::common::load_secret_key(&args.key, &args.pass)?;
+    let key = crate::commands::signing_key::load_secret_key(&args.key, &args.pass)?;
     let signature = crate::trust_rotation::sign(&args.store, &key)?;
     let store = TrustStore::load(&args.store)?;
     Ok(Box::new(TrustSignReport {

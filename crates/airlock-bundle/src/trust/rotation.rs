@@ -17,7 +17,7 @@
 //! only moves forward. A store without a version works as before, and says it cannot
 //! be rotated by signature.
 
-use crate::minisign::{SecretKey, SignatureBox};
+use crate::minisign::{sign_with, KeySigner, SignatureBox};
 pub use crate::trust::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::trust::{Role, TrustStore, TrustedKey, POLICY_FILE};
 use chrono::{DateTime, Utc};
@@ -40,6 +40,9 @@ pub enum RotationError {
         context: String,
         source: std::io::Error,
     },
+    /// The key (a token, an agent) could not sign; nothing was written.
+    #[error("cannot sign: {0}")]
+    Signer(#[from] crate::minisign::SignerError),
 }
 
 impl RotationError {
@@ -115,15 +118,19 @@ fn rotation_of(store: &TrustStore) -> Result<&crate::trust::Rotation, RotationEr
 
 /// Sign the store at `dir` (as it is now) with `key`: `signatures/KEYID.minisig`,
 /// replacing that key's earlier signature. Any key may sign; only root keys count.
-pub fn sign(dir: &Path, key: &SecretKey) -> Result<PathBuf, RotationError> {
+pub fn sign(dir: &Path, key: &dyn KeySigner) -> Result<PathBuf, RotationError> {
     let store = TrustStore::load(dir)?;
     let rot = rotation_of(&store)?;
     let bytes = canonical(dir)?;
-    let sig = key.sign(&bytes, &trusted_comment(rot.version, &canonical_id(&bytes)));
+    let sig = sign_with(
+        key,
+        &bytes,
+        &trusted_comment(rot.version, &canonical_id(&bytes)),
+    )?;
     let sigs = dir.join(SIGNATURES_DIR);
     std::fs::create_dir_all(&sigs).map_err(io(format!("cannot create {}", sigs.display())))?;
-    let path = sigs.join(format!("{}.minisig", key.key_id));
-    let tmp = sigs.join(format!(".{}.minisig.tmp", key.key_id));
+    let path = sigs.join(format!("{}.minisig", sig.key_id));
+    let tmp = sigs.join(format!(".{}.minisig.tmp", sig.key_id));
     std::fs::write(&tmp, sig.to_file_text())
         .map_err(io(format!("cannot write {}", tmp.display())))?;
     std::fs::rename(&tmp, &path).map_err(io(format!("cannot write {}", path.display())))?;

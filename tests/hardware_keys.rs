@@ -1,0 +1,887 @@
+//! Keys where people keep them (issue 70): every `--key` takes a key on a PKCS#11
+//! token (a throwaway SoftHSM2 token, made with OpenSC's pkcs11-tool or `airlock
+//! keygen --pkcs11`) or one a private ssh-agent holds; the signatures are minisign's
+//! (plain `minisign -V` checks them); no secret key file is written anywhere; and every
+//! failure (wrong PIN, missing module, an agent without the key, a key of another type)
+//! is a clear error with nothing written.
+
+mod util;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use util::*;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "1234";
+
+/// A SoftHSM2 token of its own (its config and store in a temp dir), labelled `label`.
+struct Token {
+    dir: tempfile::TempDir,
+    label: String,
+}
+
+impl Token {
+    fn new(label: &str) -> Token {
+        let dir = tempdir();
+        std::fs::create_dir_all(dir.path().join("store")).unwrap();
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("store").display()
+            ),
+        )
+        .unwrap();
+        let t = Token {
+            dir,
+            label: label.into(),
+        };
+        t.tool(
+            "softhsm2-util",
+            &[
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                PIN,
+                "--so-pin",
+                "5678",
+            ],
+        );
+        t
+    }
+
+    fn conf(&self) -> String {
+        self.dir.path().join("softhsm2.conf").display().to_string()
+    }
+
+    fn tool(&self, name: &str, args: &[&str]) -> String {
+        let o = tool(name)
+            .args(args)
+            .env("SOFTHSM2_CONF", self.conf())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name} {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// A key pair made by OpenSC's pkcs11-tool: `key_type` as it spells them
+    /// (EC:edwards25519, rsa:2048, EC:prime256v1).
+    fn keypair(&self, object: &str, id: &str, key_type: &str) {
+        self.tool(
+            "pkcs11-tool",
+            &[
+                "--module",
+                MODULE,
+                "--token-label",
+                &self.label,
+                "--login",
+                "--pin",
+                PIN,
+                "--keypairgen",
+                "--key-type",
+                key_type,
+                "--label",
+                object,
+                "--id",
+                id,
+            ],
+        );
+    }
+
+    /// The URI of `object` on this token, with the PIN in the URI.
+    fn uri(&self, object: &str) -> String {
+        format!(
+            "pkcs11:token={};object={object}?module-path={MODULE}&pin-value={PIN}",
+            self.label
+        )
+    }
+
+    fn env(&self) -> [(&'static str, String); 1] {
+        [("SOFTHSM2_CONF", self.conf())]
+    }
+}
+
+/// `airlock ARGS` in `dir` with these environment variables.
+fn run(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    airlock_env(dir, args, &env)
+}
+
+/// A private ssh-agent (`ssh-agent -D -a SOCK`, ended on drop) and its socket.
+struct Agent {
+    child: Child,
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start() -> Agent {
+        let dir = tempdir();
+        let sock = dir.path().join("agent.sock");
+        let mut child = tool("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&sock)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // It prints SSH_AUTH_SOCK=… once it listens.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("SSH_AUTH_SOCK"), "ssh-agent said {line:?}");
+        Agent {
+            child,
+            sock,
+            _dir: dir,
+        }
+    }
+
+    fn env(&self) -> [(&'static str, String); 1] {
+        [("SSH_AUTH_SOCK", self.sock.display().to_string())]
+    }
+
+    /// `ssh-keygen -t TYPE` into `dir/NAME` (test setup: the agent's own key file),
+    /// `ssh-add`ed; returns its `ssh-agent:SHA256:…` name.
+    fn add(&self, dir: &Path, name: &str, key_type: &str) -> String {
+        let path = dir.join(name);
+        let o = tool("ssh-keygen")
+            .args(["-q", "-t", key_type, "-N", "", "-C", name, "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-keygen: {}", stderr(&o));
+        let o = tool("ssh-add")
+            .arg(&path)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-add: {}", stderr(&o));
+        // The agent holds it now: the key file is not needed again.
+        std::fs::remove_file(&path).unwrap();
+        let o = tool("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(path.with_extension("pub"))
+            .output()
+            .unwrap();
+        let fp = stdout(&o)
+            .split_whitespace()
+            .nth(1)
+            .expect("fingerprint")
+            .to_string();
+        format!("ssh-agent:{fp}")
+    }
+}
+
+/// The SSH wire format's `string`.
+fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+impl Agent {
+    /// A FIDO-backed `sk-ssh-ed25519@openssh.com` key `ssh-add`ed to the agent (adding
+    /// one needs no authenticator: the agent keeps its key handle, and would ask the
+    /// device only when signing). The key file is written by hand in OpenSSH's format
+    /// (PROTOCOL.key), around the public key of a plain Ed25519 key `ssh-keygen` made.
+    fn add_sk(&self, dir: &Path) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let plain = dir.join("plain");
+        let o = tool("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-keygen: {}", stderr(&o));
+        let text = std::fs::read_to_string(plain.with_extension("pub")).unwrap();
+        let blob = b64.decode(text.split_whitespace().nth(1).unwrap()).unwrap();
+        let pk = &blob[blob.len() - 32..];
+        let kind = b"sk-ssh-ed25519@openssh.com";
+        let mut public = vec![];
+        for part in [&kind[..], pk, b"ssh:"] {
+            ssh_string(&mut public, part);
+        }
+        let mut private = [7u32.to_be_bytes(), 7u32.to_be_bytes()].concat();
+        for part in [&kind[..], pk, b"ssh:"] {
+            ssh_string(&mut private, part);
+        }
+        private.push(1); // flags: user presence
+        ssh_string(&mut private, &[0x5a; 64]); // the key handle
+        ssh_string(&mut private, b""); // reserved
+        ssh_string(&mut private, b"fido");
+        let mut pad = 1u8;
+        while private.len() % 8 != 0 {
+            private.push(pad);
+            pad += 1;
+        }
+        let mut body = b"openssh-key-v1\0".to_vec();
+        for part in [&b"none"[..], b"none", b""] {
+            ssh_string(&mut body, part);
+        }
+        body.extend_from_slice(&1u32.to_be_bytes());
+        ssh_string(&mut body, &public);
+        ssh_string(&mut body, &private);
+        let encoded = b64.encode(&body);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(70)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let path = dir.join("fido");
+        std::fs::write(
+            &path,
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                lines.join("\n")
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let o = tool("ssh-add")
+            .arg(&path)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-add: {}", stderr(&o));
+        std::fs::remove_file(&path).unwrap();
+        // ssh-agent's own list names its fingerprint.
+        let o = tool("ssh-add")
+            .args(["-l", "-E", "sha256"])
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        let line = stdout(&o)
+            .lines()
+            .find(|l| l.contains("ED25519-SK"))
+            .expect("the agent lists the sk key")
+            .to_string();
+        format!("ssh-agent:{}", line.split_whitespace().nth(1).unwrap())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `d`, relative, sorted.
+fn files(d: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(d)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(d).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// No minisign or OpenSSH secret key file anywhere under `d`.
+fn assert_no_secret_key(d: &Path) {
+    for f in files(d) {
+        let text = std::fs::read_to_string(d.join(&f)).unwrap_or_default();
+        assert!(
+            !airlock::minisign::SecretKey::is_secret_key_text(&text)
+                && !text.contains("PRIVATE KEY"),
+            "{f} holds a secret key"
+        );
+    }
+}
+
+fn mini(d: &Path) -> String {
+    let s = MiniSource::new(
+        &d.join("src"),
+        "x",
+        "SELECT true AS ready",
+        &[("t1", "SELECT 1;", false)],
+        "SELECT 1;",
+    );
+    s.dir.to_str().unwrap().to_string()
+}
+
+/// `airlock keygen --from KEY --out PREFIX`: the key id it prints.
+fn public_from(d: &Path, key: &str, out: &str, env: &[(&str, String)]) -> String {
+    let o = run(d, &["--json", "keygen", "--from", key, "--out", out], env);
+    expect_code(&o, 0);
+    let j = json(&o);
+    assert!(j["secret_key"].is_null(), "{j}");
+    j["key_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_bundle_packed_on_a_token_verifies_with_airlock_and_plain_minisign() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let key = tok.uri("rm");
+    let id = public_from(d, &key, "rm", &tok.env());
+    assert_eq!(key_id_of(&d.join("rm.pub")), id);
+    // The same key, asked again, gives the same key id.
+    assert_eq!(public_from(d, &key, "again", &tok.env()), id);
+    assert!(!d.join("rm.key").exists() && !d.join("again.key").exists());
+    let src = mini(d);
+    let o = run(
+        d,
+        &["pack", &src, "--key", &key, "--out", "b.tar.gz"],
+        &tok.env(),
+    );
+    expect_code(&o, 0);
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "rm.pub"]), 0);
+    // minisign itself checks the token's signature, trusted comment included.
+    let x = d.join("x");
+    std::fs::create_dir(&x).unwrap();
+    let o = Command::new("tar")
+        .args(["xzf", "../b.tar.gz"])
+        .current_dir(&x)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let sig = format!("signatures/{id}.minisig");
+    let o = tool("minisign")
+        .args(["-V", "-p", "../rm.pub", "-m", "manifest.json", "-x", &sig])
+        .current_dir(&x)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "minisign -V: {}", stderr(&o));
+    assert!(stdout(&o).contains("Trusted comment:"), "{}", stdout(&o));
+    std::fs::remove_dir_all(&x).unwrap();
+    // A second key on the token co-signs (`airlock sign`, the bundle rewritten).
+    tok.keypair("co", "02", "EC:edwards25519");
+    public_from(d, &tok.uri("co"), "co", &tok.env());
+    let o = run(
+        d,
+        &["sign", "b.tar.gz", "--key", &tok.uri("co")],
+        &tok.env(),
+    );
+    expect_code(&o, 0);
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "co.pub"]), 0);
+    assert_no_secret_key(d);
+}
+
+/// `pack --key KEY` is refused with `code`, saying `says`, and writes nothing: no
+/// bundle, no temp file.
+#[track_caller]
+fn pack_refused(d: &Path, key: &str, env: &[(&str, String)], code: i32, says: &str) {
+    let src = mini(d);
+    let before = files(d);
+    let o = run(d, &["pack", &src, "--key", key, "--out", "b.tar.gz"], env);
+    expect_code(&o, code);
+    assert!(stderr(&o).contains(says), "{key}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("hint") || stderr(&o).contains("next"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(d), before, "{key}: something was written");
+    assert!(leftovers(d).is_empty());
+}
+
+#[test]
+fn token_failures_are_clear_and_write_nothing() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    tok.keypair("rsa", "02", "rsa:2048");
+    tok.keypair("p256", "03", "EC:prime256v1");
+    tok.tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "release",
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:edwards25519",
+            "--label",
+            "always",
+            "--id",
+            "04",
+            "--always-auth",
+        ],
+    );
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    let uri = |rest: &str| format!("pkcs11:token=release;{rest}");
+    // A wrong PIN: a usage error naming the token.
+    pack_refused(
+        d,
+        &uri(&format!("object=rm?module-path={MODULE}&pin-value=9999")),
+        &env,
+        2,
+        "refused the PIN",
+    );
+    // The PIN from a file (pin-source), wrong too.
+    std::fs::write(d.join("pin"), "0000\n").unwrap();
+    let pin_file = d.join("pin").display().to_string();
+    pack_refused(
+        d,
+        &uri(&format!(
+            "object=rm?module-path={MODULE}&pin-source=file:{pin_file}"
+        )),
+        &env,
+        2,
+        "refused the PIN",
+    );
+    // No PIN in the URI, and stdin no terminal: nothing to ask.
+    pack_refused(
+        d,
+        &uri(&format!("object=rm?module-path={MODULE}")),
+        &env,
+        2,
+        "needs a PIN and stdin is not a terminal",
+    );
+    // A module that is not there; no module at all.
+    pack_refused(
+        d,
+        &uri("object=rm?module-path=/nonexistent/libnothing.so&pin-value=1234"),
+        &env,
+        2,
+        "cannot load the PKCS#11 module",
+    );
+    pack_refused(
+        d,
+        &uri("object=rm?pin-value=1234"),
+        &env,
+        2,
+        "AIRLOCK_PKCS11_MODULE",
+    );
+    // A key that is not on the token; a token that is not there.
+    pack_refused(d, &tok.uri("nosuch"), &env, 2, "no such key on the token");
+    pack_refused(
+        d,
+        &format!("pkcs11:token=other;object=rm?module-path={MODULE}&pin-value={PIN}"),
+        &env,
+        2,
+        "no such token",
+    );
+    // Keys of other types are refused by name (exit 4: a key that cannot sign).
+    pack_refused(d, &tok.uri("rsa"), &env, 4, "an RSA key");
+    pack_refused(d, &tok.uri("p256"), &env, 4, "ECDSA");
+    // A key that wants the PIN again before each signature (a YubiKey's slot 9c).
+    pack_refused(d, &tok.uri("always"), &env, 2, "CKA_ALWAYS_AUTHENTICATE");
+    // A malformed URI.
+    pack_refused(d, "pkcs11:token=release", &env, 2, "names no key");
+    // keygen --from with a wrong PIN writes no .pub.
+    let o = run(
+        d,
+        &[
+            "keygen",
+            "--from",
+            &uri(&format!("object=rm?module-path={MODULE}&pin-value=9999")),
+            "--out",
+            "k",
+        ],
+        &env,
+    );
+    expect_code(&o, 2);
+    assert!(!d.join("k.pub").exists());
+}
+
+#[test]
+fn the_module_comes_from_airlock_pkcs11_module_and_the_pin_from_a_file() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    std::fs::write(d.join("pin"), format!("{PIN}\n")).unwrap();
+    let key = format!(
+        "pkcs11:token=release;id=%01?pin-source=file:{}",
+        d.join("pin").display()
+    );
+    let env = [
+        ("SOFTHSM2_CONF", tok.conf()),
+        ("AIRLOCK_PKCS11_MODULE", MODULE.to_string()),
+    ];
+    public_from(d, &key, "rm", &env);
+    let src = mini(d);
+    expect_code(
+        &run(d, &["pack", &src, "--key", &key, "--out", "b.tar.gz"], &env),
+        0,
+    );
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "rm.pub"]), 0);
+}
+
+#[test]
+fn with_no_pin_in_the_uri_the_terminal_asks_for_it() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let key = format!("pkcs11:token=release;object=rm?module-path={MODULE}");
+    let conf = tok.conf();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let src = mini(d);
+    let args = [
+        "pack",
+        src.as_str(),
+        "--key",
+        key.as_str(),
+        "--out",
+        "b.tar.gz",
+    ];
+    // A wrong PIN typed: refused, nothing written.
+    let o = airlock_tty_env(d, &args, "9999\n", &env);
+    expect_code(&o, 2);
+    let shown = stdout(&o);
+    assert!(shown.contains("PIN for token \"release\""), "{shown}");
+    assert!(shown.contains("refused the PIN"), "{shown}");
+    assert!(!d.join("b.tar.gz").exists());
+    // The right one: packed.
+    let o = airlock_tty_env(d, &args, &format!("{PIN}\n"), &env);
+    expect_code(&o, 0);
+    public_from(d, &tok.uri("rm"), "rm", &tok.env());
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "rm.pub"]), 0);
+}
+
+#[test]
+fn keygen_pkcs11_makes_a_non_extractable_key_on_the_token_and_it_signs() {
+    let tok = Token::new("release");
+    let t = tempdir();
+    let d = t.path();
+    let key =
+        format!("pkcs11:token=release;object=made;id=%0a?module-path={MODULE}&pin-value={PIN}");
+    let o = run(
+        d,
+        &["--json", "keygen", "--pkcs11", &key, "--out", "made"],
+        &tok.env(),
+    );
+    expect_code(&o, 0);
+    let id = json(&o)["key_id"].as_str().unwrap().to_string();
+    assert_eq!(files(d), vec!["made.pub".to_string()]);
+    // The token says: sensitive, never extractable.
+    let listed = tok.tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "release",
+            "--login",
+            "--pin",
+            PIN,
+            "-O",
+        ],
+    );
+    assert!(listed.contains("made"), "{listed}");
+    let private = listed
+        .split("Private Key Object")
+        .nth(1)
+        .expect("a private key object");
+    assert!(private.contains("always sensitive"), "{listed}");
+    assert!(private.contains("never extractable"), "{listed}");
+    // A second keygen for the same label refuses and makes nothing.
+    let o = run(
+        d,
+        &["keygen", "--pkcs11", &key, "--out", "twice"],
+        &tok.env(),
+    );
+    expect_code(&o, 2);
+    assert!(!d.join("twice.pub").exists());
+    // It signs, and the .pub keygen --from writes for it is the same.
+    assert_eq!(public_from(d, &key, "from", &tok.env()), id);
+    let src = mini(d);
+    expect_code(
+        &run(
+            d,
+            &["pack", &src, "--key", &key, "--out", "b.tar.gz"],
+            &tok.env(),
+        ),
+        0,
+    );
+    expect_code(
+        &airlock(d, &["verify", "b.tar.gz", "--trust", "made.pub"]),
+        0,
+    );
+}
+
+#[test]
+fn agent_keys_sign_and_every_agent_failure_writes_nothing() {
+    let agent = Agent::start();
+    let t = tempdir();
+    let d = t.path();
+    let keys = tempdir();
+    let ed = agent.add(keys.path(), "ed", "ed25519");
+    let rsa = agent.add(keys.path(), "rsa", "rsa");
+    let ecdsa = agent.add(keys.path(), "ecdsa", "ecdsa");
+    let fido = agent.add_sk(keys.path());
+    public_from(d, &ed, "ed", &agent.env());
+    let src = mini(d);
+    expect_code(
+        &run(
+            d,
+            &["pack", &src, "--key", &ed, "--out", "b.tar.gz"],
+            &agent.env(),
+        ),
+        0,
+    );
+    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "ed.pub"]), 0);
+    std::fs::remove_file(d.join("b.tar.gz")).unwrap();
+    // Keys of other types in the agent: refused by name.
+    pack_refused(d, &rsa, &agent.env(), 4, "ssh-rsa");
+    pack_refused(d, &ecdsa, &agent.env(), 4, "ecdsa-sha2-nistp256");
+    pack_refused(d, &fido, &agent.env(), 4, "sk-ssh-ed25519");
+    let o = run(
+        d,
+        &["keygen", "--from", &fido, "--out", "fido"],
+        &agent.env(),
+    );
+    expect_code(&o, 4);
+    assert!(!d.join("fido.pub").exists());
+    // A key the agent does not hold: the message lists what it holds.
+    let other = "ssh-agent:SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+    pack_refused(d, other, &agent.env(), 2, "does not hold the key");
+    // No agent at all: SSH_AUTH_SOCK unset, or naming no socket.
+    pack_refused(d, &ed, &[], 2, "SSH_AUTH_SOCK is not set");
+    let gone = [("SSH_AUTH_SOCK", d.join("no.sock").display().to_string())];
+    pack_refused(d, &ed, &gone, 2, "cannot connect");
+    // Not a fingerprint.
+    pack_refused(d, "ssh-agent:MD5:aa:bb", &agent.env(), 2, "ssh-keygen -l");
+    assert_no_secret_key(d);
+}
+
+/// The demo's story with no secret key file anywhere: the release manager's key and
+/// the store's root on a token, two approvers' keys in ssh-agent, the operator's
+/// receipt signed through the token, against a real database.
+#[test]
+fn the_whole_story_runs_on_a_token_and_an_agent() {
+    let db = TestDb::new("hwkeys");
+    db.exec("CREATE SCHEMA app");
+    let tok = Token::new("hsm");
+    for (object, id) in [("rm", "01"), ("root", "02"), ("op", "03")] {
+        tok.keypair(object, id, "EC:edwards25519");
+    }
+    let agent = Agent::start();
+    let keys = tempdir();
+    let alice = agent.add(keys.path(), "alice", "ed25519");
+    let bob = agent.add(keys.path(), "bob", "ed25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = [
+        ("SOFTHSM2_CONF", tok.conf()),
+        ("SSH_AUTH_SOCK", agent.sock.display().to_string()),
+    ];
+    for object in ["rm", "root", "op"] {
+        public_from(d, &tok.uri(object), object, &env);
+    }
+    let a = public_from(d, &alice, "alice", &env);
+    let b = public_from(d, &bob, "bob", &env);
+    let ok = |args: &[&str]| {
+        let o = run(d, args, &env);
+        expect_code(&o, 0);
+        stdout(&o)
+    };
+    // The store: rm releases, alice and bob approve, op signs receipts, and the
+    // token's root signs the store itself.
+    ok(&["trust", "add", "trust", "rm.pub", "--name", "Rita"]);
+    ok(&["trust", "add", "trust", "alice.pub", "--role", "approver"]);
+    ok(&["trust", "add", "trust", "bob.pub", "--role", "approver"]);
+    ok(&["trust", "add", "trust", "op.pub", "--role", "operator"]);
+    ok(&["trust", "add", "trust", "root.pub", "--role", "root"]);
+    ok(&["trust", "set", "trust", "--root-threshold", "1"]);
+    // A wrong PIN signs nothing: the store is as it was.
+    let wrong = format!("pkcs11:token=hsm;object=root?module-path={MODULE}&pin-value=0000");
+    let before = files(&d.join("trust"));
+    expect_code(
+        &run(d, &["trust", "sign", "trust", "--key", &wrong], &env),
+        2,
+    );
+    assert_eq!(files(&d.join("trust")), before);
+    ok(&["trust", "sign", "trust", "--key", &tok.uri("root")]);
+    let listed = ok(&["trust", "list", "trust"]);
+    assert!(listed.contains("signed by 1 of the 1"), "{listed}");
+    // A bundle whose gated tier asks two approvals, packed on the token.
+    let s = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[
+            ("structure", "CREATE TABLE app.s(i int);", false),
+            ("seed", "CREATE TABLE app.seeded(i int);", true),
+        ],
+        "DROP TABLE IF EXISTS app.seeded; DROP TABLE IF EXISTS app.s;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n[ratification]\nthreshold = 2\n")).unwrap();
+    let src = s.dir.to_str().unwrap();
+    ok(&["pack", src, "--key", &tok.uri("rm"), "--out", "b.tar.gz"]);
+    ok(&["verify", "b.tar.gz", "--trust", "trust"]);
+    std::fs::create_dir(d.join("approvals")).unwrap();
+    // An approver whose key the agent does not hold writes no approval.
+    let o = run(
+        d,
+        &[
+            "approve",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--key",
+            "ssh-agent:SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "--param",
+            "code=APR-1",
+            "--out",
+            "approvals/x.approval",
+            "--yes",
+        ],
+        &env,
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("does not hold the key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(files(&d.join("approvals")).is_empty());
+    for (who, key) in [("alice", &alice), ("bob", &bob)] {
+        let out = format!("approvals/{who}.approval");
+        ok(&[
+            "approve",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--key",
+            key,
+            "--param",
+            "code=APR-1",
+            "--out",
+            &out,
+            "--yes",
+        ]);
+        // Plain minisign checks the agent's signature of the approval.
+        let o = tool("minisign")
+            .args(["-V", "-p", &format!("{who}.pub"), "-m", &out])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "minisign -V {out}: {}", stderr(&o));
+    }
+    // Both agent approvals count toward the quorum of 2.
+    let db_args = ["--trust", "trust", "--db", &db.conn()].map(String::from);
+    let with_db = |args: &[&str]| {
+        let mut a = vec!["--json"];
+        a.extend(args);
+        a.extend(db_args.iter().map(String::as_str));
+        run(d, &a, &env)
+    };
+    let o = with_db(&[
+        "gate",
+        "b.tar.gz",
+        "--param",
+        "code=APR-1",
+        "--approval",
+        "approvals",
+    ]);
+    expect_code(&o, 0);
+    let q = &json(&o)["ratification"];
+    assert_eq!(q["counted"], 2, "{q}");
+    assert_eq!(q["met"], true, "{q}");
+    let counted: Vec<&str> = q["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        counted.contains(&a.as_str()) && counted.contains(&b.as_str()),
+        "{q}"
+    );
+    // The operator applies; the receipt is signed through the token.
+    let o = with_db(&[
+        "apply",
+        "b.tar.gz",
+        "--param",
+        "code=APR-1",
+        "--approval",
+        "approvals",
+        "--sign-receipt",
+        &tok.uri("op"),
+        "--receipt",
+        "r.json",
+        "--yes",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "2"
+    );
+    let o = tool("minisign")
+        .args(["-V", "-p", "op.pub", "-m", "r.json"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "minisign -V r.json: {}", stderr(&o));
+    // The rollback's receipt too.
+    let o = with_db(&[
+        "rollback",
+        "b.tar.gz",
+        "--sign-receipt",
+        &tok.uri("op"),
+        "--receipt",
+        "rb.json",
+        "--yes",
+    ]);
+    expect_code(&o, 0);
+    let o = tool("minisign")
+        .args(["-V", "-p", "op.pub", "-m", "rb.json"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "minisign -V rb.json: {}", stderr(&o));
+    assert_no_secret_key(d);
+}
+
+#[test]
+fn a_receipt_key_that_cannot_open_stops_apply_before_it_changes_anything() {
+    let db = TestDb::new("hwkeys_receipt");
+    db.exec("CREATE SCHEMA app");
+    let tok = Token::new("hsm");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    public_from(d, &tok.uri("rm"), "rm", &env);
+    let s = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("structure", "CREATE TABLE app.s(i int);", false)],
+        "DROP TABLE IF EXISTS app.s;",
+    );
+    let src = s.dir.to_str().unwrap();
+    expect_code(
+        &run(
+            d,
+            &["pack", src, "--key", &tok.uri("rm"), "--out", "b.tar.gz"],
+            &env,
+        ),
+        0,
+    );
+    let wrong = format!("pkcs11:token=hsm;object=rm?module-path={MODULE}&pin-value=9999");
+    let before = files(d);
+    let mut args = vec!["--json", "apply", "b.tar.gz", "--param", "code=X"];
+    args.extend(["--sign-receipt", &wrong, "--receipt", "r.json", "--yes"]);
+    args.extend(["--trust", "rm.pub"]);
+    let conn = db.conn();
+    args.extend(["--db", &conn]);
+    let o = run(d, &args, &env);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("refused the PIN") || stdout(&o).contains("refused the PIN"));
+    assert_eq!(files(d), before, "something was written");
+    assert_eq!(db.ledger_rows(), "none");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "0"
+    );
+}
