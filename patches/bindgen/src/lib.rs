@@ -4,16 +4,21 @@
 //! parser builds with no libclang.
 //!
 //! Invariant: `generate` succeeds only when every header it read bindings for is
-//! byte-identical to the copy kept in `headers/`, and only for an x86_64 Linux target
-//! (the layouts the bindings assert); anything else is refused with what to do. The
-//! kept bindings are what `regen/` writes from `headers/` (scripts/check-bindings).
+//! byte-identical to the copy kept in `headers/`, and only for an x86_64 or aarch64
+//! Linux target (the layouts each kept file asserts: the system headers' sizes differ);
+//! anything else is refused with what to do. The kept bindings are what `regen/` writes
+//! from `headers/` for each target (scripts/check-bindings).
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The bindings the real bindgen 0.66.1 wrote for `headers/pg_query.h`.
+/// The bindings the real bindgen 0.66.1 wrote for `headers/pg_query.h`, x86_64 Linux.
 const BINDINGS: &str = include_str!("../pg_query_bindings.rs");
+
+/// The same for aarch64 Linux (`TARGET=aarch64-unknown-linux-gnu`, the Debian
+/// `libc6-dev-arm64-cross` headers).
+const BINDINGS_AARCH64: &str = include_str!("../pg_query_bindings_aarch64.rs");
 
 /// The headers those bindings were generated from: pg_query.h and what it includes
 /// from its own directory (system headers are the target's).
@@ -76,12 +81,16 @@ impl Builder {
             }
         }
         let target = std::env::var("TARGET").unwrap_or_default();
-        if !(target.starts_with("x86_64-") && target.contains("-linux-")) {
-            return Err(refuse(&format!(
-                "the kept bindings are for x86_64 Linux, not {target:?}"
-            )));
+        let linux = target.contains("-linux-");
+        if linux && target.starts_with("x86_64-") {
+            Ok(Bindings(BINDINGS))
+        } else if linux && target.starts_with("aarch64-") {
+            Ok(Bindings(BINDINGS_AARCH64))
+        } else {
+            Err(refuse(&format!(
+                "the kept bindings are for x86_64 and aarch64 Linux, not {target:?}"
+            )))
         }
-        Ok(Bindings)
     }
 }
 
@@ -93,20 +102,20 @@ fn refuse(why: &str) -> BindgenError {
     ))
 }
 
-/// Generated bindings.
+/// Generated bindings (the kept file of the target).
 #[derive(Debug)]
-pub struct Bindings;
+pub struct Bindings(&'static str);
 
 impl Bindings {
     /// Write the bindings to `path`.
     pub fn write_to_file<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
-        std::fs::write(path, BINDINGS)
+        std::fs::write(path, self.0)
     }
 }
 
 impl fmt::Display for Bindings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(BINDINGS)
+        f.write_str(self.0)
     }
 }
 
@@ -128,7 +137,7 @@ mod tests {
 
     // One test: it sets TARGET, which the others would race on.
     #[test]
-    fn only_the_kept_headers_on_x86_64_linux_get_the_kept_bindings() {
+    fn only_the_kept_headers_on_x86_64_or_aarch64_linux_get_the_kept_bindings() {
         let dir = std::env::temp_dir().join(format!("airlock-bindgen-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         kept_headers(&dir);
@@ -141,10 +150,17 @@ mod tests {
         std::env::set_var("TARGET", "x86_64-unknown-linux-musl");
         assert!(generate(&header).is_ok());
 
-        // Another target: refused, whatever the headers.
+        // aarch64 Linux: its own kept file.
         std::env::set_var("TARGET", "aarch64-unknown-linux-gnu");
-        let e = generate(&header).unwrap_err().to_string();
-        assert!(e.contains("x86_64 Linux"), "{e}");
+        generate(&header).unwrap().write_to_file(&out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), BINDINGS_AARCH64);
+        assert_ne!(BINDINGS, BINDINGS_AARCH64);
+        // Another target: refused, whatever the headers.
+        for other in ["aarch64-apple-darwin", "riscv64gc-unknown-linux-gnu"] {
+            std::env::set_var("TARGET", other);
+            let e = generate(&header).unwrap_err().to_string();
+            assert!(e.contains("x86_64 and aarch64 Linux"), "{e}");
+        }
         std::env::set_var("TARGET", "x86_64-unknown-linux-gnu");
 
         // An included header changed by one byte: refused, naming it.
