@@ -240,3 +240,61 @@ fn the_auditor_makes_the_page_again_after_a_routine_revocation_on_the_ledgers_ev
     expect_code(&o, 4);
     assert!(!d.join("none.html").exists());
 }
+
+/// Issue 68, item 11: the approvers' page says in plain words what could go wrong,
+/// from plan's predictions (the duplicate e-mails a new unique index meets, with their
+/// keys; what cannot be told here), and what a failed online step leaves.
+#[test]
+fn the_page_says_what_could_go_wrong_in_plain_words() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = TestDb::new("dossier_wrong");
+    db.exec(
+        "CREATE SCHEMA shop; CREATE TABLE shop.customers (id int PRIMARY KEY, email text);\n\
+         INSERT INTO shop.customers VALUES (1, 'a@x'), (2, 'a@x'), (3, 'b@x');",
+    );
+    let src = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "keys",
+            "CREATE UNIQUE INDEX customers_email ON shop.customers (email);\nCREATE TABLE shop.made (i int);\nALTER TABLE shop.made ADD CONSTRAINT made_pk PRIMARY KEY (i);\n",
+            false,
+        )],
+        "DROP INDEX shop.customers_email; DROP TABLE shop.made;",
+    )
+    .dir;
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let o = airlock(
+        d,
+        &[
+            "dossier",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--param",
+            "code=x",
+            "--out",
+            "page.html",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let html = std::fs::read_to_string(d.join("page.html")).unwrap();
+    let at = html
+        .find("<h3>What could go wrong</h3>")
+        .unwrap_or_else(|| panic!("{html}"));
+    let section = &html[at..at + html[at..].find("</ul>").unwrap()];
+    assert!(
+        section.contains("CREATE UNIQUE INDEX at sql/tier1.sql:1 (tier keys) would fail on the rows in shop.customers now (2 of them)")
+            && section.contains("for example"),
+        "{section}"
+    );
+    assert!(
+        section.contains("cannot be told here") && section.contains("rehearse runs it"),
+        "{section}"
+    );
+}

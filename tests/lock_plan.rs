@@ -395,6 +395,37 @@ fn a_lock_is_held_through_a_later_tiers_backfill() {
         "{}",
         stdout(&o)
     );
+    // The dossier says it in one plain sentence per lock, with and without a database.
+    for with_db in [false, true] {
+        let conn = db.conn();
+        let mut args = vec![
+            "dossier",
+            b.as_str(),
+            "--trust",
+            "rm.pub",
+            "--out",
+            "page.html",
+            "--force",
+        ];
+        if with_db {
+            args.extend(["--db", conn.as_str()]);
+        }
+        let o = airlock(d, &args);
+        assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+        let html = std::fs::read_to_string(d.join("page.html")).unwrap();
+        let plain = "Readers and writers of shop.big";
+        let at = html.find(plain).unwrap_or_else(|| panic!("{html}"));
+        let sentence = &html[at..at + html[at..].find("</li>").unwrap()];
+        assert!(
+            sentence.contains("wait from the ALTER TABLE")
+                && sentence.contains("(tier schema)")
+                && sentence.contains(
+                    "until the release commits, after every statement and tier that follows it"
+                ),
+            "{sentence}"
+        );
+        assert_eq!(sentence.contains(" rows"), with_db, "{sentence}");
+    }
     // The same ALTER alone, last in its transaction, is held by nothing after it.
     let alone = [(
         "schema",

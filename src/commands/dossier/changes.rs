@@ -340,6 +340,14 @@ fn lock_plan(d: &Dossier) -> String {
         &rows,
         ROWS,
     ));
+    let plain: Vec<String> = lp.locks.iter().filter_map(in_plain_words).collect();
+    if !plain.is_empty() {
+        s.push_str("<p>In plain words:</p><ul>");
+        for p in plain.iter().take(ROWS) {
+            let _ = write!(s, "<li>{}</li>", esc_bounded(p, EVIDENCE));
+        }
+        s.push_str("</ul>");
+    }
     for l in crate::db::lock_plan::attention(&lp.locks) {
         let _ = write!(
             s,
@@ -348,6 +356,47 @@ fn lock_plan(d: &Dossier) -> String {
         );
     }
     s
+}
+
+/// One lock as an approver reads it: who waits, from when, until when (`None`: a lock
+/// nobody's reads or writes wait for).
+fn in_plain_words(l: &crate::db::lock_plan::PlannedLock) -> Option<String> {
+    use crate::sql_lint::LockMode;
+    let who = if l.lock.mode.blocks_reads() {
+        "Readers and writers"
+    } else if l.lock.mode.blocks_writes() {
+        "Writers (readers go on)"
+    } else if l.lock.mode == LockMode::ShareUpdateExclusive {
+        return Some(format!(
+            "{} at {}:{}: readers and writers of {} go on; only other schema changes and VACUUM of it wait while it runs.",
+            l.lock.statement, l.lock.file, l.lock.line, l.lock.relation
+        ));
+    } else {
+        return None;
+    };
+    let size = l
+        .size
+        .as_ref()
+        .map(|z| format!(" ({})", crate::commands::deploy::plan_locks::size_text(z)))
+        .unwrap_or_default();
+    let work = l
+        .lock
+        .work
+        .map(|w| format!(" (it {})", w.describe().trim_start_matches("it ")))
+        .unwrap_or_default();
+    let until = match (l.held_to_commit, &l.commits_before) {
+        (true, Some(online)) => format!(
+            "until the transaction commits, after the statements and tiers that follow it, before online tier {online}"
+        ),
+        (true, None) => {
+            "until the release commits, after every statement and tier that follows it".into()
+        }
+        (false, _) => "while it runs".into(),
+    };
+    Some(format!(
+        "{who} of {}{size} wait from the {} at {}:{} (tier {}){work} {until}.",
+        l.lock.relation, l.lock.statement, l.lock.file, l.lock.line, l.tier
+    ))
 }
 
 /// `snake_case` as words.
@@ -456,7 +505,8 @@ pub(super) fn destroys(d: &Dossier) -> String {
     if let Some(p) = d.plan.as_ref().and_then(|p| p.predictions.as_ref()) {
         let value = serde_json::to_value(p).unwrap_or_default();
         return format!(
-            "<p>Asked of the data in the database now, read-only, each question bounded in time (<code>plan</code>'s predictions): a statement the data would make fail is NO-GO before anything runs; a question cut short is a warning, never a silent GO.</p>{}",
+            "{}<p>Asked of the data in the database now, read-only, each question bounded in time (<code>plan</code>'s predictions): a statement the data would make fail is NO-GO before anything runs; a question cut short is a warning, never a silent GO.</p>{}",
+            could_go_wrong(p),
             generic(
                 &value,
                 &[
@@ -498,6 +548,51 @@ pub(super) fn destroys(d: &Dossier) -> String {
             ROWS,
         ));
     }
+    s
+}
+
+/// "What could go wrong", in plain words, from plan's predictions: each statement the
+/// data there now would make fail, and each one nobody could ask about here.
+fn could_go_wrong(p: &crate::db::predict::Predictions) -> String {
+    use crate::db::predict::Outcome;
+    let mut items = vec![];
+    for x in &p.predictions {
+        let at = format!(
+            "The {} at {}:{} (tier {})",
+            x.statement, x.file, x.line, x.tier
+        );
+        let line = match x.outcome {
+            Outcome::Fails => format!(
+                "{at} would fail on the rows in {} now{}: {}{}. The release stops there and nothing of its transaction is kept.",
+                x.relation,
+                x.count.map(|n| format!(" ({n} of them)")).unwrap_or_default(),
+                x.reason,
+                if x.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!("; for example {}", x.keys.join(", "))
+                }
+            ),
+            Outcome::TimedOut => format!(
+                "{at}: whether the rows in {} let it through could not be asked in time; rehearse runs it on a copy.",
+                x.relation
+            ),
+            Outcome::NotPredictable => format!(
+                "{at}: whether it succeeds cannot be told here ({}); rehearse runs it on a copy.",
+                x.reason
+            ),
+            Outcome::Passes => continue,
+        };
+        items.push(line);
+    }
+    if items.is_empty() {
+        return "<h3>What could go wrong</h3><p>Nothing the data there now decides: every statement plan asked about passes on the rows in the database now.</p>".into();
+    }
+    let mut s = "<h3>What could go wrong</h3><ul>".to_string();
+    for i in items.iter().take(ROWS) {
+        let _ = write!(s, "<li>{}</li>", esc_bounded(i, EVIDENCE));
+    }
+    s.push_str("</ul>");
     s
 }
 

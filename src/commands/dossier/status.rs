@@ -122,7 +122,7 @@ fn what_it_does(d: &Dossier) -> String {
         d.tiers.len(),
         match d.tiers.iter().filter(|t| t.online).count() {
             0 => String::new(),
-            n => format!("; {n} online tier(s) run one statement at a time outside it"),
+            n => format!("; {n} online tier(s) run one statement at a time outside it (if an online step fails, what ran before it stays committed and the apply stops there: apply again to go on from that step, or roll back)"),
         }
     );
     if let Some((from, names)) = applied_line(d, &applied) {
