@@ -1319,6 +1319,20 @@ fn a_login_outside_the_default_gate_role_is_told_it_may_name_its_own() {
             "{cmd}: {text}"
         );
     }
+    // The dossier writes its NO-GO page, and says why where it was made.
+    let out = airlock(
+        d,
+        &[
+            "dossier", &b, "--trust", "rm.pub", "--db", &conn, "--param", "code=x", "--out",
+            "p.html",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("NO-GO because gate-role: ") && text.contains("--gate-role ROLE"),
+        "{text}"
+    );
     o.assert_nothing_changed();
 }
 

@@ -82,7 +82,26 @@ pub struct DossierReport {
 impl Report for DossierReport {
     fn human(&self) -> String {
         let titles: Vec<&str> = self.sections.iter().map(|s| s.title.as_str()).collect();
-        format!(
+        // A page that is not GO says why where it was made, not only on the page (a
+        // gate role left off is a NO-GO page otherwise written in silence).
+        let why = self
+            .facts
+            .plan
+            .as_ref()
+            .and_then(|p| p.first_failure())
+            .map(|c| {
+                let name = serde_json::to_value(c.check)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let mut line = format!("\n  {} because {name}: {}", self.verdict, c.evidence);
+                if let Some(h) = &c.hint {
+                    line.push_str(&format!("\n  hint: {h}"));
+                }
+                line
+            })
+            .unwrap_or_default();
+        let text = format!(
             "wrote {} ({} bytes, sha256 {}): {} {} (bundle {}): {}\n  dossier digest: {}\n  sections: {}\n  sources: {}",
             self.out.display(),
             self.bytes,
@@ -98,7 +117,8 @@ impl Report for DossierReport {
                 .map(|s| s.id.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        )
+        );
+        text + &why
     }
 }
 
