@@ -32,10 +32,8 @@ fn main() -> ExitCode {
     // message stays one line for grep and logs. Tables fit the width either way.
     let prose_out = std::io::stdout().is_terminal().then(style::width);
     let prose_err = std::io::stderr().is_terminal().then(style::width);
-    if let (false, false, Some(p)) = (json, quiet, &project) {
-        if !p.used.is_empty() {
-            let _ = writeln!(std::io::stderr(), "{}", terminal_safe(&p.line()));
-        }
+    if !json && !quiet {
+        say_project(project.as_ref());
     }
     let result = airlock::run(cli);
     let notices = notices::take();
@@ -166,6 +164,13 @@ fn attach_carried(
         if let Ok(v) = serde_json::to_value(note) {
             obj.insert("trust_update".into(), v);
         }
+    }
+}
+
+/// The project file's settings this run used, on stderr (a diagnostic).
+fn say_project(project: Option<&airlock::project::Project>) {
+    if let Some(p) = project.filter(|p| !p.used.is_empty()) {
+        let _ = writeln!(std::io::stderr(), "{}", terminal_safe(&p.line()));
     }
 }
 

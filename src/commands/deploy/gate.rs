@@ -351,6 +351,29 @@ pub fn checks_table(checks: &[Check]) -> String {
     table(&["check", "verdict", "exit", "evidence"], &rows)
 }
 
+/// The checks table cuts long evidence: every failing row's printed whole, with its
+/// hint (the way out of each, not only of the first).
+fn failures_whole(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks.iter().filter(|c| !c.passed()) {
+        let name = check_name(c);
+        if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
+            // Evidence that names its check already ("drift: …") is not named twice.
+            let named = c.evidence.starts_with(&format!("{name}: "));
+            let lead = if named {
+                String::new()
+            } else {
+                format!("{name}: ")
+            };
+            s.push_str(&format!("\n{lead}{}", c.evidence));
+        }
+        if let Some(h) = &c.hint {
+            s.push_str(&format!("\nhint ({name}): {h}"));
+        }
+    }
+    s
+}
+
 impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
@@ -364,24 +387,7 @@ impl Report for PlanOutcome {
             fleet_match_line(p),
             checks_table(&p.checks)
         );
-        // The table cuts long evidence: every failing row's is printed whole, with its
-        // hint (the way out of each, not only of the first).
-        for c in p.checks.iter().filter(|c| !c.passed()) {
-            let name = check_name(c);
-            if crate::report::clip(&c.evidence, EVIDENCE_CELL) != c.evidence {
-                // Evidence that names its check already ("drift: …") is not named twice.
-                let named = c.evidence.starts_with(&format!("{name}: "));
-                let lead = if named {
-                    String::new()
-                } else {
-                    format!("{name}: ")
-                };
-                s.push_str(&format!("\n{lead}{}", c.evidence));
-            }
-            if let Some(h) = &c.hint {
-                s.push_str(&format!("\nhint ({name}): {h}"));
-            }
-        }
+        s.push_str(&failures_whole(&p.checks));
         if let Some(dc) = p.drift_changes.as_ref().filter(|d| !d.changes.is_empty()) {
             s.push_str(&drift_lines(dc));
         }
