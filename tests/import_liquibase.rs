@@ -216,9 +216,8 @@ fn liquibase() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
 }
 
-/// `liquibase update` of the changelog in `dir` against `db`, then Liquibase's own
-/// tables dropped (they are its bookkeeping, not the schema).
-fn liquibase_update(dir: &Path, db: &TestDb) {
+/// `liquibase ARGS…` on the changelog in `dir` against `db`.
+fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
     let o = Command::new(liquibase())
         .current_dir(dir)
         .args([
@@ -226,16 +225,22 @@ fn liquibase_update(dir: &Path, db: &TestDb) {
             "--changelog-file=db.changelog-master.xml",
             &format!("--url=jdbc:postgresql://127.0.0.1:5432/{}", db.name),
             "--username=root",
-            "update",
         ])
+        .args(args)
         .output()
         .expect("liquibase");
     assert!(
         o.status.success(),
-        "liquibase update: {}{}",
+        "liquibase {args:?}: {}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// `liquibase update` of the changelog in `dir` against `db`, then Liquibase's own
+/// tables dropped (they are its bookkeeping, not the schema).
+fn liquibase_update(dir: &Path, db: &TestDb) {
+    run_liquibase(dir, db, &["update"]);
     db.exec("DROP TABLE databasechangelog, databasechangeloglock");
 }
 
@@ -315,6 +320,114 @@ fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_
         fingerprint(dir, &peer),
         "liquibase update"
     );
+}
+
+/// Every changeset of it can be rolled back: some by their `<rollback>` (XML, YAML
+/// text), the others by what Liquibase derives (each change undone, the last first).
+const REVERSIBLE: &str = r#"
+  <changeSet id="1" author="ann">
+    <createTable tableName="account">
+      <column name="id" type="bigint" autoIncrement="true"><constraints primaryKey="true"/></column>
+      <column name="login" type="varchar(64)"><constraints nullable="false"/></column>
+    </createTable>
+    <createSequence sequenceName="ticket_seq" startValue="100"/>
+  </changeSet>
+  <changeSet id="2" author="ann">
+    <addColumn tableName="account">
+      <column name="mail" type="varchar(255)"/>
+      <column name="level" type="int" defaultValueNumeric="1"/>
+    </addColumn>
+    <addUniqueConstraint tableName="account" columnNames="login" constraintName="account_login_uq"/>
+    <createIndex tableName="account" indexName="account_mail_idx"><column name="mail"/></createIndex>
+    <renameColumn tableName="account" oldColumnName="level" newColumnName="tier"/>
+  </changeSet>
+  <changeSet id="3" author="bob">
+    <createTable tableName="session">
+      <column name="id" type="uuid"><constraints primaryKey="true" primaryKeyName="session_pk"/></column>
+      <column name="account_id" type="bigint"/>
+    </createTable>
+    <addForeignKeyConstraint baseTableName="session" baseColumnNames="account_id" constraintName="fk_session_account"
+        referencedTableName="account" referencedColumnNames="id"/>
+    <addNotNullConstraint tableName="session" columnName="account_id"/>
+    <addDefaultValue tableName="account" columnName="mail" defaultValue="none"/>
+    <createView viewName="account_view">SELECT id, login FROM account</createView>
+  </changeSet>
+  <changeSet id="4" author="bob">
+    <insert tableName="account"><column name="login" value="root"/></insert>
+    <rollback>
+      <delete tableName="account"><where>login = 'root'</where></delete>
+    </rollback>
+  </changeSet>
+  <include file="more.yaml" relativeToChangelogFile="true"/>
+"#;
+
+const REVERSIBLE_YAML: &str = "databaseChangeLog:
+  - changeSet:
+      id: 5
+      author: cy
+      changes:
+        - renameTable:
+            oldTableName: session
+            newTableName: login_session
+        - sql:
+            sql: COMMENT ON TABLE login_session IS 'who is in'
+      rollback: COMMENT ON TABLE login_session IS NULL; ALTER TABLE login_session RENAME TO session
+";
+
+#[test]
+fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(REVERSIBLE));
+    write(&changelog.join("more.yaml"), REVERSIBLE_YAML);
+    let target = TestDb::new("lbrb");
+    let peer = TestDb::new("lbrbpeer");
+    let entry = fingerprint(dir, &target);
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["no_down_script"], serde_json::json!([]), "{report}");
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            dir,
+            &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        )
+    };
+    expect_code(&run("apply"), 0);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let without_bookkeeping = |db: &TestDb| {
+        let copy = TestDb::new("lbrbcopy");
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("pg_dump -d {} | psql -q -v ON_ERROR_STOP=1 -d {} >/dev/null && psql -q -d {} -c 'DROP TABLE databasechangelog, databasechangeloglock'", db.name, copy.name, copy.name))
+            .output()
+            .expect("pg_dump | psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fingerprint(dir, &copy)
+    };
+    let applied = without_bookkeeping(&peer);
+    assert_eq!(fingerprint(dir, &target), applied, "liquibase update");
+    assert_ne!(applied, entry);
+    expect_code(&run("rollback"), 0);
+    run_liquibase(&changelog, &peer, &["rollback-count", "--count=5"]);
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(fingerprint(dir, &peer), entry, "liquibase rollback-count");
+    assert_eq!(fingerprint(dir, &target), entry, "airlock rollback");
 }
 
 /// Import refuses `dir` (exit 2), naming each of `names`, and writes nothing.

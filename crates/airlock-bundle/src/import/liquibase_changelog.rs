@@ -15,7 +15,7 @@
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
 use super::folder::{Entry, Folder};
-use super::liquibase_changes::{change, sql_text};
+use super::liquibase_changes::{change, inverse, sql_text};
 use super::liquibase_tree::{parse, Node};
 use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
 use std::collections::BTreeSet;
@@ -340,6 +340,9 @@ impl<'a> Walk<'a> {
             return Ok(());
         }
         let (mut up, mut down, mut rollback_said) = (vec![], vec![], false);
+        // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
+        // last change first; none when one change has no inverse.
+        let mut derived: Option<Vec<Node>> = Some(vec![]);
         for c in &n.children {
             match c.name.as_str() {
                 "comment" | "validCheckSum" => {}
@@ -349,8 +352,27 @@ impl<'a> Walk<'a> {
                     rollback_said = true;
                     down.extend(self.rollback(file, &at, c)?);
                 }
-                "sqlFile" => up.extend(self.sql_file_change(file, &at, c)?),
-                _ => up.extend(change(c).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?),
+                "sqlFile" => {
+                    derived = None;
+                    up.extend(self.sql_file_change(file, &at, c)?)
+                }
+                _ => {
+                    up.extend(change(c).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
+                    derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
+                        these.extend(all.drain(..));
+                        these
+                    });
+                }
+            }
+        }
+        let mut how_down = "the rollback";
+        if !rollback_said {
+            for c in derived.unwrap_or_default() {
+                down.extend(
+                    change(&c)
+                        .map_err(|why| layout_error(&at, format!("its derived rollback: {why}")))?,
+                );
+                how_down = "the rollback Liquibase derives (each change undone, the last first)";
             }
         }
         let apart = n
@@ -365,7 +387,7 @@ impl<'a> Walk<'a> {
             key: vec![],
             label: label.clone(),
             no_down_said: rollback_said && down.is_empty(),
-            down: (!down.is_empty()).then(|| script(down, "the rollback")),
+            down: (!down.is_empty()).then(|| script(down, how_down)),
             up: Some(script(up, "the changes")),
             up_online: apart,
             commits_apart: apart,

@@ -688,3 +688,113 @@ pub(super) fn change(n: &Node) -> Sql {
         other => Err(format!("the change `{other}`, which import does not read")),
     }
 }
+
+/// The change that undoes `n`, as Liquibase's `rollback` derives it for a changeset
+/// without a `<rollback>` (None: Liquibase derives none, and refuses to roll it back).
+pub(super) fn inverse(n: &Node) -> Option<Vec<Node>> {
+    let attr = |k: &str| n.attr(k).map(str::to_string);
+    let node = |name: &str, attrs: Vec<(&str, Option<String>)>| {
+        let mut attrs_out = vec![];
+        for (k, v) in attrs {
+            attrs_out.push((k.to_string(), v?));
+        }
+        Some(Node {
+            name: name.into(),
+            attrs: attrs_out,
+            ..Node::default()
+        })
+    };
+    let schema = || attr("schemaName").map(|s| ("schemaName", Some(s)));
+    let with_schema = |mut v: Vec<(&'static str, Option<String>)>| {
+        v.extend(schema());
+        v
+    };
+    let one = |x: Option<Node>| x.map(|x| vec![x]);
+    match n.name.as_str() {
+        "createTable" => one(node(
+            "dropTable",
+            with_schema(vec![("tableName", attr("tableName"))]),
+        )),
+        "addColumn" => n
+            .children
+            .iter()
+            .rev()
+            .map(|c| {
+                node(
+                    "dropColumn",
+                    with_schema(vec![
+                        ("tableName", attr("tableName")),
+                        ("columnName", c.attr("name").map(str::to_string)),
+                    ]),
+                )
+            })
+            .collect(),
+        "renameColumn" => one(node(
+            "renameColumn",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("oldColumnName", attr("newColumnName")),
+                ("newColumnName", attr("oldColumnName")),
+            ]),
+        )),
+        "renameTable" => one(node(
+            "renameTable",
+            with_schema(vec![
+                ("oldTableName", attr("newTableName")),
+                ("newTableName", attr("oldTableName")),
+            ]),
+        )),
+        "createIndex" => one(node(
+            "dropIndex",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("indexName", attr("indexName")),
+            ]),
+        )),
+        "createView" => one(node(
+            "dropView",
+            with_schema(vec![("viewName", attr("viewName"))]),
+        )),
+        "createSequence" => one(node(
+            "dropSequence",
+            with_schema(vec![("sequenceName", attr("sequenceName"))]),
+        )),
+        "addForeignKeyConstraint" => one(node(
+            "dropForeignKeyConstraint",
+            vec![
+                ("baseTableName", attr("baseTableName")),
+                ("constraintName", attr("constraintName")),
+            ],
+        )),
+        "addPrimaryKey" => one(node(
+            "dropPrimaryKey",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("constraintName", attr("constraintName")),
+            ]),
+        )),
+        "addUniqueConstraint" => one(node(
+            "dropUniqueConstraint",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("constraintName", attr("constraintName")),
+            ]),
+        )),
+        "addNotNullConstraint" => one(node(
+            "dropNotNullConstraint",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("columnName", attr("columnName")),
+            ]),
+        )),
+        "addDefaultValue" => one(node(
+            "dropDefaultValue",
+            with_schema(vec![
+                ("tableName", attr("tableName")),
+                ("columnName", attr("columnName")),
+            ]),
+        )),
+        "tagDatabase" | "comment" | "empty" | "output" => Some(vec![]),
+        _ => None,
+    }
+}
