@@ -540,7 +540,13 @@ fn migrations(
         Layout::Prisma => prisma::migrations(folder, &subfolders(folder)?, &mut used, left)?,
         Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
-        Layout::Liquibase => liquibase::migrations(folder, &names, &mut used, left)?,
+        // An XML/YAML changelog, with what it includes; else formatted SQL.
+        Layout::Liquibase => {
+            match liquibase_changelog::migrations(folder, &names, &mut used, left)? {
+                Some(found) => found,
+                None => liquibase::migrations(folder, &names, &mut used, left)?,
+            }
+        }
         Layout::Goose => goose::migrations(folder, &names, &mut used, left)?,
         Layout::Folder => names
             .iter()

@@ -143,17 +143,13 @@ fn not_here(c: &Changeset) -> Option<String> {
 }
 
 /// The changesets of the changelogs among `names` (sorted), as migrations; those with
-/// no rollback and none said not required go to `no_rollback`. An XML/YAML changelog
-/// among them is read instead (`liquibase_changelog.rs`), with what it includes.
+/// no rollback and none said not required go to `no_rollback`.
 pub(super) fn migrations(
     folder: &Folder,
     names: &[String],
     used: &mut std::collections::BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<Migration>, ImportError> {
-    if let Some(found) = super::liquibase_changelog::migrations(folder, names, used, left)? {
-        return Ok(found);
-    }
     let mut out = vec![];
     for n in names.iter().filter(|n| n.ends_with(".sql")) {
         let bytes = read(folder, n)?;

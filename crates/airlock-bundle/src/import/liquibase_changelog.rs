@@ -359,7 +359,7 @@ impl<'a> Walk<'a> {
                 _ => {
                     up.extend(change(c).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
                     derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
-                        these.extend(all.drain(..));
+                        these.append(&mut all);
                         these
                     });
                 }

@@ -151,7 +151,7 @@ fn column_def(c: &Node) -> Result<(String, Option<&Node>), String> {
             def.push_str(" NOT NULL");
         }
     }
-    for other in c.children.iter().filter(|k| k.name != "constraints") {
+    if let Some(other) = c.children.iter().find(|k| k.name != "constraints") {
         return Err(format!(
             "a column holding `{}`, which import does not read",
             other.name
@@ -464,7 +464,6 @@ pub(super) fn sql_text(n: &Node, text: &str) -> Sql {
 /// The SQL of the change `n` (an element of a changeset or of its rollback).
 pub(super) fn change(n: &Node) -> Sql {
     let t = || table(n, "tableName");
-    let col = || need(n, "columnName").map(name);
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
         "createTable" => create_table(n),
@@ -477,6 +476,24 @@ pub(super) fn change(n: &Node) -> Sql {
                 .map(|c| format!("ALTER TABLE {t} DROP COLUMN {c};"))
                 .collect())
         }
+        "insert" => insert(n),
+        "update" => update(n),
+        "delete" => {
+            only(n, &["tableName", "schemaName", "where"])?;
+            s(format!("DELETE FROM {}{};", t()?, where_clause(n)?))
+        }
+        "sql" => sql_text(n, &n.get("sql").unwrap_or_else(|| n.text.clone())),
+        "tagDatabase" | "comment" | "empty" | "output" => Ok(vec![]),
+        _ => column_change(n),
+    }
+}
+
+/// A change of a column: its name, type, nullability or default.
+fn column_change(n: &Node) -> Sql {
+    let t = || table(n, "tableName");
+    let col = || need(n, "columnName").map(name);
+    let s = |v: String| Ok(vec![v]);
+    match n.name.as_str() {
         "renameColumn" => {
             only(
                 n,
@@ -572,6 +589,15 @@ pub(super) fn change(n: &Node) -> Sql {
                 col()?
             ))
         }
+        _ => object_change(n),
+    }
+}
+
+/// A change of a constraint, an index, a sequence or a view.
+fn object_change(n: &Node) -> Sql {
+    let t = || table(n, "tableName");
+    let s = |v: String| Ok(vec![v]);
+    match n.name.as_str() {
         "addPrimaryKey" => {
             only(
                 n,
@@ -677,14 +703,6 @@ pub(super) fn change(n: &Node) -> Sql {
             };
             s(format!("DROP TABLE {}{cascade};", t()?))
         }
-        "insert" => insert(n),
-        "update" => update(n),
-        "delete" => {
-            only(n, &["tableName", "schemaName", "where"])?;
-            s(format!("DELETE FROM {}{};", t()?, where_clause(n)?))
-        }
-        "sql" => sql_text(n, &n.get("sql").unwrap_or_else(|| n.text.clone())),
-        "tagDatabase" | "comment" | "empty" | "output" => Ok(vec![]),
         other => Err(format!("the change `{other}`, which import does not read")),
     }
 }
