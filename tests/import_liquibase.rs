@@ -480,6 +480,14 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             &["ann:a", "tablespace"][..],
         ),
         (r#"<property name="x" value="y"/>"#, &["c.xml:6", "property"][..]),
+        (
+            r#"<changeSet id="s" author="ann"><createTable tableName="t" schemaName="${schema}"><column name="a" type="int"/></createTable></changeSet>"#,
+            &["ann:s", "${schema}"][..],
+        ),
+        (
+            r#"<changeSet id="d" author="ann"><sql>SELECT 1</sql></changeSet><changeSet id="d" author="ann"><sql>SELECT 2</sql></changeSet>"#,
+            &["ann:d", "a second changeset"][..],
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -489,6 +497,17 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
         refused(&dir, &[], names);
         refused(&dir, &["--from", "liquibase"], names);
     }
+    // YAML: refused the same way, naming the changeset and the file.
+    let dir = t.path().join("yaml");
+    write(&dir.join("changelog.yaml"), "databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: ann\n      preConditions:\n        - onFail: MARK_RAN\n        - tableExists:\n            tableName: t\n      changes:\n        - dropTable:\n            tableName: t\n");
+    refused(&dir, &[], &["changelog.yaml", "ann:1", "preConditions"]);
+    // An include out of the folder is never followed.
+    let dir = t.path().join("outside");
+    write(
+        &dir.join("c.xml"),
+        &xml(r#"<include file="../../secret.xml" relativeToChangelogFile="true"/>"#),
+    );
+    refused(&dir, &[], &["c.xml", "leaves the imported folder"]);
     // A JSON changelog stays refused, named.
     let dir = t.path().join("json");
     write(

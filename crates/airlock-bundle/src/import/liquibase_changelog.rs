@@ -84,6 +84,8 @@ struct Walk<'a> {
     used: BTreeSet<String>,
     /// The changelogs being read, outermost first (an include cycle is refused).
     stack: Vec<String>,
+    /// The changesets read (`file::id::author`): Liquibase refuses one twice.
+    seen: BTreeSet<String>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -120,6 +122,7 @@ impl<'a> Walk<'a> {
             left: vec![],
             used: BTreeSet::new(),
             stack: vec![],
+            seen: BTreeSet::new(),
         }
     }
 
@@ -157,6 +160,16 @@ impl<'a> Walk<'a> {
         }
         let root = parse(file, &bytes)?;
         refuse_attrs(file, &root, &["logicalFilePath", "objectQuotingStrategy"])?;
+        if root
+            .attr("objectQuotingStrategy")
+            .is_some_and(|v| v != "LEGACY")
+        {
+            return Err(unread(
+                file,
+                &root,
+                "an `objectQuotingStrategy` other than LEGACY",
+            ));
+        }
         self.stack.push(file.to_string());
         for n in &root.children {
             match n.name.as_str() {
@@ -289,6 +302,15 @@ impl<'a> Walk<'a> {
         let author = n.attr("author").unwrap_or_default();
         let label = format!("{author}:{id}");
         let at = format!("{} (changeset {label})", n.at(file));
+        if !self.seen.insert(format!("{file}::{id}::{author}")) {
+            return Err(layout_error(
+                &at,
+                "a second changeset of this id and author in the file: Liquibase refuses it",
+            ));
+        }
+        if let Some(p) = placeholder(n) {
+            return Err(layout_error(&at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
+        }
         refuse_attrs(
             file,
             n,
@@ -434,6 +456,20 @@ impl<'a> Walk<'a> {
             .map_err(|_| layout_error(&target, "not UTF-8 (SQL files must be UTF-8)"))?;
         sql_text(c, &text).map_err(|why| layout_error(at, why))
     }
+}
+
+/// A `${…}` property reference anywhere in `n`, if any.
+fn placeholder(n: &Node) -> Option<String> {
+    let find = |s: &str| {
+        let i = s.find("${")?;
+        let end = s[i..].find('}').map(|e| i + e + 1).unwrap_or(s.len());
+        Some(s[i..end].to_string())
+    };
+    n.attrs
+        .iter()
+        .find_map(|(_, v)| find(v))
+        .or_else(|| find(&n.text))
+        .or_else(|| n.children.iter().find_map(placeholder))
 }
 
 /// A layout error naming `n` in `file`.
