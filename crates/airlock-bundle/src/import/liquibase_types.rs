@@ -187,12 +187,14 @@ pub(super) fn data_type(t: &str) -> (String, bool) {
         "smallserial" | "serial2" => return ("SMALLINT".into(), true),
         "varchar" | "varchar2" | "nvarchar" | "character varying" => with("VARCHAR"),
         "char" | "nchar" | "character" => with("CHAR"),
-        "boolean" | "bool" | "bit" => "BOOLEAN".into(),
+        "boolean" | "bool" => "BOOLEAN".into(),
+        "bit" => with("BIT"),
+        // The precision stays: `timestamp(3)` → TIMESTAMP(3) WITHOUT TIME ZONE.
         "datetime" | "timestamp" | "timestamp without time zone" => {
-            "TIMESTAMP WITHOUT TIME ZONE".into()
+            format!("{} WITHOUT TIME ZONE", with("TIMESTAMP"))
         }
-        "timestamptz" => "TIMESTAMP WITH TIME ZONE".into(),
-        "time" => "time WITHOUT TIME ZONE".into(),
+        "timestamptz" => format!("{} WITH TIME ZONE", with("TIMESTAMP")),
+        "time" => format!("{} WITHOUT TIME ZONE", with("time")),
         "clob" | "text" | "longtext" | "nclob" | "mediumtext" => "TEXT".into(),
         "blob" | "longblob" => "OID".into(),
         "uuid" | "uniqueidentifier" => "UUID".into(),
@@ -226,8 +228,13 @@ fn numeric(t: &str) -> bool {
 pub(super) fn value_for(t: Option<&str>, v: &str) -> String {
     match t {
         Some(t) if numeric(t) && v.trim().parse::<f64>().is_ok() => v.trim().to_string(),
-        Some("BOOLEAN") if matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "false") => {
-            v.trim().to_ascii_uppercase()
+        Some("BOOLEAN")
+            if matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "false" | "1" | "0"
+            ) =>
+        {
+            boolean(if v.trim() == "1" { "true" } else { v })
         }
         _ => literal(v),
     }
@@ -261,6 +268,18 @@ mod tests {
         assert_eq!(data_type("numeric(5,2)").0, "numeric(5, 2)");
         assert_eq!(data_type("datetime").0, "TIMESTAMP WITHOUT TIME ZONE");
         assert_eq!(data_type("blob").0, "OID");
+        // As Liquibase 4.28's update-sql writes them.
+        assert_eq!(
+            data_type("timestamp(3)").0,
+            "TIMESTAMP(3) WITHOUT TIME ZONE"
+        );
+        assert_eq!(data_type("datetime(6)").0, "TIMESTAMP(6) WITHOUT TIME ZONE");
+        assert_eq!(data_type("timestamptz(3)").0, "TIMESTAMP(3) WITH TIME ZONE");
+        assert_eq!(data_type("time(3)").0, "time(3) WITHOUT TIME ZONE");
+        assert_eq!(data_type("bit(8)").0, "BIT(8)");
+        assert_eq!(data_type("int(11)").0, "INTEGER");
+        assert_eq!(value_for(Some("BOOLEAN"), "0"), "FALSE");
+        assert_eq!(value_for(Some("BOOLEAN"), "1"), "TRUE");
         assert_eq!(data_type("serial"), ("INTEGER".into(), true));
         assert_eq!(data_type("java.sql.Types.VARCHAR(20)").0, "VARCHAR(20)");
         assert_eq!(value_for(Some("INTEGER"), "7"), "7");
