@@ -308,51 +308,8 @@ impl<'a> Walk<'a> {
                 "a second changeset of this id and author in the file: Liquibase refuses it",
             ));
         }
-        if let Some(p) = placeholder(n) {
-            return Err(layout_error(&at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
-        }
-        refuse_attrs(
-            file,
-            n,
-            &[
-                "id",
-                "author",
-                "runInTransaction",
-                "failOnError",
-                "dbms",
-                "runAlways",
-                "runOnChange",
-                "context",
-                "contextFilter",
-                "labels",
-                "logicalFilePath",
-                "created",
-                "ignore",
-                "objectQuotingStrategy",
-                "onValidationFail",
-            ],
-        )?;
+        check(file, &at, n)?;
         let refuse = |why: String| layout_error(&at, why);
-        for key in ["context", "contextFilter", "labels"] {
-            if let Some(v) = n.attr(key).filter(|v| !v.trim().is_empty()) {
-                return Err(refuse(format!("`{key}=\"{v}\"`: Liquibase runs this changeset only under the contexts/labels given to it at run time, which import cannot know; remove the attribute (or the changeset) as your deployment runs it, then import")));
-            }
-        }
-        if n.attr("failOnError")
-            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
-        {
-            return Err(refuse(
-                "`failOnError=\"false\"`: Liquibase goes on past its errors; a tier never does"
-                    .into(),
-            ));
-        }
-        if n.attr("objectQuotingStrategy")
-            .is_some_and(|v| v != "LEGACY")
-        {
-            return Err(refuse(
-                "an `objectQuotingStrategy` other than LEGACY, which import does not write".into(),
-            ));
-        }
         if let Some(why) = not_here(n) {
             self.left.push(LeftBehind {
                 refused: false,
@@ -456,6 +413,56 @@ impl<'a> Walk<'a> {
             .map_err(|_| layout_error(&target, "not UTF-8 (SQL files must be UTF-8)"))?;
         sql_text(c, &text).map_err(|why| layout_error(at, why))
     }
+}
+
+/// What of a changeset's attributes (and `${…}` in it) import cannot evaluate,
+/// refused naming it (`at`).
+fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
+    if let Some(p) = placeholder(n) {
+        return Err(layout_error(at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
+    }
+    refuse_attrs(
+        file,
+        n,
+        &[
+            "id",
+            "author",
+            "runInTransaction",
+            "failOnError",
+            "dbms",
+            "runAlways",
+            "runOnChange",
+            "context",
+            "contextFilter",
+            "labels",
+            "logicalFilePath",
+            "created",
+            "ignore",
+            "objectQuotingStrategy",
+            "onValidationFail",
+        ],
+    )?;
+    let refuse = |why: String| layout_error(at, why);
+    for key in ["context", "contextFilter", "labels"] {
+        if let Some(v) = n.attr(key).filter(|v| !v.trim().is_empty()) {
+            return Err(refuse(format!("`{key}=\"{v}\"`: Liquibase runs this changeset only under the contexts/labels given to it at run time, which import cannot know; remove the attribute (or the changeset) as your deployment runs it, then import")));
+        }
+    }
+    if n.attr("failOnError")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return Err(refuse(
+            "`failOnError=\"false\"`: Liquibase goes on past its errors; a tier never does".into(),
+        ));
+    }
+    if n.attr("objectQuotingStrategy")
+        .is_some_and(|v| v != "LEGACY")
+    {
+        return Err(refuse(
+            "an `objectQuotingStrategy` other than LEGACY, which import does not write".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A `${…}` property reference anywhere in `n`, if any.
