@@ -164,6 +164,11 @@ const LATER_1: &str = r#"
     <dropNotNullConstraint tableName="orders" columnName="status"/>
     <dropDefaultValue tableName="orders" columnName="status"/>
     <dropForeignKeyConstraint baseTableName="invoice" constraintName="fk_invoice_order"/>
+    <setColumnRemarks tableName="customer" columnName="email" remarks="the login"/>
+    <renameSequence oldSequenceName="invoice_seq" newSequenceName="invoice_no_seq"/>
+    <alterSequence sequenceName="invoice_no_seq" incrementBy="10"/>
+    <createTable tableName="tag"><column name="id" type="bigint"/><column name="label" type="text"/></createTable>
+    <addAutoIncrement tableName="tag" columnName="id" columnDataType="bigint"/>
   </changeSet>
 "#;
 

@@ -703,6 +703,87 @@ fn object_change(n: &Node) -> Sql {
             };
             s(format!("DROP TABLE {}{cascade};", t()?))
         }
+        _ => rename_or_remark(n),
+    }
+}
+
+/// A renamed view or sequence, an altered sequence, a comment, an identity added.
+fn rename_or_remark(n: &Node) -> Sql {
+    let s = |v: String| Ok(vec![v]);
+    match n.name.as_str() {
+        "renameView" => {
+            only(n, &["schemaName", "oldViewName", "newViewName"])?;
+            s(format!(
+                "ALTER TABLE {} RENAME TO {};",
+                table(n, "oldViewName")?,
+                name(need(n, "newViewName")?)
+            ))
+        }
+        "renameSequence" => {
+            only(n, &["schemaName", "oldSequenceName", "newSequenceName"])?;
+            s(format!(
+                "ALTER SEQUENCE {} RENAME TO {};",
+                table(n, "oldSequenceName")?,
+                name(need(n, "newSequenceName")?)
+            ))
+        }
+        "alterSequence" => {
+            only(
+                n,
+                &[
+                    "schemaName",
+                    "sequenceName",
+                    "incrementBy",
+                    "minValue",
+                    "maxValue",
+                ],
+            )?;
+            let mut out = format!("ALTER SEQUENCE {}", table(n, "sequenceName")?);
+            for (key, word) in [
+                ("incrementBy", "INCREMENT BY"),
+                ("minValue", "MINVALUE"),
+                ("maxValue", "MAXVALUE"),
+            ] {
+                if let Some(v) = n.attr(key) {
+                    out.push_str(&format!(" {word} {}", v.trim()));
+                }
+            }
+            s(format!("{out};"))
+        }
+        "setTableRemarks" => {
+            only(n, &["schemaName", "tableName", "remarks"])?;
+            let r = n.attr("remarks").unwrap_or_default();
+            s(format!(
+                "COMMENT ON TABLE {} IS {};",
+                table(n, "tableName")?,
+                literal(r)
+            ))
+        }
+        "setColumnRemarks" => {
+            only(n, &["schemaName", "tableName", "columnName", "remarks"])?;
+            let r = n.attr("remarks").unwrap_or_default();
+            s(format!(
+                "COMMENT ON COLUMN {}.{} IS {};",
+                table(n, "tableName")?,
+                name(need(n, "columnName")?),
+                literal(r)
+            ))
+        }
+        "addAutoIncrement" => {
+            only(n, &["schemaName", "tableName", "columnName"])?;
+            let (t, c) = (table(n, "tableName")?, name(need(n, "columnName")?));
+            let seq = name(&format!(
+                "{}_{}_seq",
+                need(n, "tableName")?,
+                need(n, "columnName")?
+            ));
+            Ok(vec![
+                format!("CREATE SEQUENCE  IF NOT EXISTS {seq};"),
+                format!("ALTER TABLE {t} ALTER COLUMN  {c} SET NOT NULL;"),
+                format!("ALTER TABLE {t} ALTER COLUMN  {c} SET DEFAULT nextval('{seq}');"),
+                format!("ALTER SEQUENCE {seq} OWNED BY {t}.{c};"),
+            ])
+        }
         other => Err(format!("the change `{other}`, which import does not read")),
     }
 }
@@ -810,6 +891,20 @@ pub(super) fn inverse(n: &Node) -> Option<Vec<Node>> {
             with_schema(vec![
                 ("tableName", attr("tableName")),
                 ("columnName", attr("columnName")),
+            ]),
+        )),
+        "renameView" => one(node(
+            "renameView",
+            with_schema(vec![
+                ("oldViewName", attr("newViewName")),
+                ("newViewName", attr("oldViewName")),
+            ]),
+        )),
+        "renameSequence" => one(node(
+            "renameSequence",
+            with_schema(vec![
+                ("oldSequenceName", attr("newSequenceName")),
+                ("newSequenceName", attr("oldSequenceName")),
             ]),
         )),
         "tagDatabase" | "comment" | "empty" | "output" => Some(vec![]),
