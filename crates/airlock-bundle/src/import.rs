@@ -41,6 +41,7 @@ mod goose;
 mod liquibase;
 mod liquibase_changelog;
 mod liquibase_changes;
+mod liquibase_inverse;
 mod liquibase_tree;
 mod liquibase_types;
 mod online_split;

@@ -15,7 +15,8 @@
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
 use super::folder::{Entry, Folder};
-use super::liquibase_changes::{change, inverse, sql_text};
+use super::liquibase_changes::{change, sql_text};
+use super::liquibase_inverse::inverse;
 use super::liquibase_tree::{parse, Node};
 use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
 use std::collections::BTreeSet;
