@@ -10,9 +10,12 @@
 
 use super::liquibase_tree::Node;
 
+/// `(attribute of the inverse, attribute of the change)` pairs.
+type Renames = &'static [(&'static str, &'static str)];
+
 /// Each change with an inverse of one change: the inverse's name and its attributes,
 /// each `(attribute of the inverse, attribute of the change)`.
-const SIMPLE: &[(&str, &str, &[(&str, &str)])] = &[
+const SIMPLE: &[(&str, &str, Renames)] = &[
     ("createTable", "dropTable", &[("tableName", "tableName")]),
     (
         "renameColumn",
