@@ -304,6 +304,13 @@ fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     // `runInTransaction="false"`: an online tier, as Liquibase commits it apart.
     assert!(toml.contains("online = true"), "{toml}");
+    // The sqlFile is named where its text went.
+    assert!(
+        report["files"]
+            .to_string()
+            .contains("with the text of sql/touch.sql"),
+        "{report}"
+    );
 
     keygen(dir, "rm");
     pack(dir, &out, "rm.key", "b.tar.gz");

@@ -87,6 +87,8 @@ struct Walk<'a> {
     stack: Vec<String>,
     /// The changesets read (`file::id::author`): Liquibase refuses one twice.
     seen: BTreeSet<String>,
+    /// The `sqlFile`s of the changeset being read, for the report.
+    sql_files: Vec<String>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -124,6 +126,7 @@ impl<'a> Walk<'a> {
             used: BTreeSet::new(),
             stack: vec![],
             seen: BTreeSet::new(),
+            sql_files: vec![],
         }
     }
 
@@ -358,10 +361,16 @@ impl<'a> Walk<'a> {
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let with: String = std::mem::take(&mut self.sql_files)
+            .iter()
+            .map(|f| format!(" (with the text of {f})"))
+            .collect();
         let script = |stmts: Vec<String>, what: &str| Script::Section {
             from: file.to_string(),
             bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
-            how: format!("{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL"),
+            how: format!(
+                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
+            ),
         };
         self.out.push(Migration {
             key: vec![],
@@ -410,6 +419,7 @@ impl<'a> Walk<'a> {
         let target = self.locate(file, c, path)?;
         let bytes = read(self.folder, &target)?;
         self.used.insert(target.clone());
+        self.sql_files.push(target.clone());
         let text = String::from_utf8(bytes)
             .map_err(|_| layout_error(&target, "not UTF-8 (SQL files must be UTF-8)"))?;
         sql_text(c, &text).map_err(|why| layout_error(at, why))
