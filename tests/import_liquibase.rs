@@ -442,6 +442,36 @@ fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
     assert_eq!(fingerprint(dir, &target), entry, "airlock rollback");
 }
 
+#[test]
+fn a_spring_boot_changelog_folder_resolves_its_search_path_includes() {
+    // Spring Boot keeps src/main/resources/db/changelog/db.changelog-master.yaml and
+    // names includes from the resources root; the folder imported is db/changelog.
+    let t = tempdir();
+    let dir = t.path().join("resources/db/changelog");
+    write(
+        &dir.join("db.changelog-master.yaml"),
+        "databaseChangeLog:\n  - include:\n      file: db/changelog/changes/001-person.yaml\n",
+    );
+    write(&dir.join("changes/001-person.yaml"), "databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: ann\n      changes:\n        - createTable:\n            tableName: person\n            columns:\n              - column:\n                  name: id\n                  type: int\n");
+    let out = t.path().join("src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["ann:1"]));
+    let tier = std::fs::read_to_string(out.join("sql/tiers/001_ann_1.sql")).unwrap();
+    assert_eq!(tier, "CREATE TABLE person (id INTEGER);\n");
+}
+
 /// Import refuses `dir` (exit 2), naming each of `names`, and writes nothing.
 #[track_caller]
 fn refused(dir: &Path, extra: &[&str], names: &[&str]) {
@@ -520,6 +550,13 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
         &xml(r#"<include file="../../secret.xml" relativeToChangelogFile="true"/>"#),
     );
     refused(&dir, &[], &["c.xml", "leaves the imported folder"]);
+    // An include of a file that is not there: named, as Liquibase fails on it.
+    let dir = t.path().join("missing");
+    write(
+        &dir.join("m.yaml"),
+        "databaseChangeLog:\n  - include:\n      file: nope/missing.yaml\n",
+    );
+    refused(&dir, &[], &["m.yaml", "nope/missing.yaml", "no such file"]);
     // A JSON changelog stays refused, named.
     let dir = t.path().join("json");
     write(

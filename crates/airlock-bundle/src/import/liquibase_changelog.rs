@@ -137,9 +137,31 @@ impl<'a> Walk<'a> {
         } else {
             ""
         };
-        resolve(base, path).ok_or_else(|| {
+        let rel = resolve(base, path).ok_or_else(|| {
             layout_error(&n.at(file), format!("`{path}` leaves the imported folder"))
-        })
+        })?;
+        if base.is_empty() {
+            return Ok(self.on_search_path(rel));
+        }
+        Ok(rel)
+    }
+
+    /// A path on Liquibase's search path (`db/changelog/changes/a.yaml`, as Spring
+    /// Boot writes it) as the folder's own: when the folder is that search path's
+    /// `db/changelog` (its path ends so) and the file is there, the rest of the path;
+    /// else the path as it is.
+    fn on_search_path(&self, rel: String) -> String {
+        if self.folder.has_file(&rel) != Ok(false) {
+            return rel;
+        }
+        let parts: Vec<&str> = rel.split('/').collect();
+        for k in 1..parts.len() {
+            let (head, rest) = (parts[..k].join("/"), parts[k..].join("/"));
+            if self.folder.path().ends_with(&head) && self.folder.has_file(&rest) == Ok(true) {
+                return rest;
+            }
+        }
+        rel
     }
 
     /// Read the changelog `file` (XML, YAML or SQL) and all it includes.
@@ -188,6 +210,14 @@ impl<'a> Walk<'a> {
                         .attr("file")
                         .ok_or_else(|| layout_error(&n.at(file), "`include` without `file`"))?;
                     let target = self.locate(file, n, path)?;
+                    if self.folder.has_file(&target) == Ok(false) {
+                        if n.attr("errorIfMissing")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+                        {
+                            continue;
+                        }
+                        return Err(layout_error(&n.at(file), format!("`include` of `{path}`: no such file in the imported folder (without `relativeToChangelogFile`, Liquibase looks on its search path: import the folder at its root)")));
+                    }
                     self.file(&target)?;
                 }
                 "includeAll" => self.include_all(file, n)?,
