@@ -68,7 +68,7 @@ pub enum Command {
     /// Lint, then write the signed, deterministic bundle NAME-VERSION.airlock.tar.gz.
     Pack(PackArgs),
     /// Turn a migration history (golang-migrate, dbmate, Flyway, Sqitch, Prisma, diesel,
-    /// Atlas, Liquibase formatted SQL, a folder of psql scripts) into a new bundle source,
+    /// Atlas, Liquibase, goose, a folder of psql scripts) into a new bundle source,
     /// then lint it.
     Import(ImportArgs),
     /// Add a co-signature to a bundle (atomic rewrite; the bundle id does not change).
@@ -417,10 +417,11 @@ pub struct ImportArgs {
     pub out: PathBuf,
     /// The layout of the migrations; by default told from the files (sqitch.plan,
     /// atlas.sum, Prisma's migration_lock.toml or */migration.sql, diesel's */up.sql,
-    /// flyway.conf or flyway.toml, *.up.sql, V1__*.sql, `-- +goose Up`, `--liquibase
-    /// formatted sql`, `-- migrate:up`, else a folder of .sql files in name order).
-    /// Another tool's markers in a layout that does not read them, or a Liquibase
-    /// XML/YAML/JSON changelog, are refused (exit 2) and nothing is written.
+    /// flyway.conf or flyway.toml, *.up.sql, V1__*.sql, `-- +goose Up`, a Liquibase
+    /// XML/YAML changelog or `--liquibase formatted sql`, `-- migrate:up`, else a folder
+    /// of .sql files in name order). Another tool's markers in a layout that does not
+    /// read them, or a Liquibase JSON changelog, are refused (exit 2) and nothing is
+    /// written.
     #[arg(long, value_enum)]
     pub from: Option<ImportLayout>,
     /// The target database, written as [target] database.
@@ -470,7 +471,8 @@ pub enum ImportLayout {
     Diesel,
     /// VERSION_NAME.sql, checked against atlas.sum.
     Atlas,
-    /// `--liquibase formatted sql` changelogs: each changeset a tier.
+    /// A Liquibase XML/YAML changelog (with its includes) or `--liquibase formatted
+    /// sql` changelogs: each changeset a tier.
     Liquibase,
     /// VERSION_NAME.sql with `-- +goose Up` and `-- +goose Down` sections.
     Goose,

@@ -4,7 +4,7 @@
 //! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
 //! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
 //! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
-//! SQL (`liquibase.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name
+//! SQL (`liquibase.rs`) and XML/YAML changelogs (`liquibase_changelog.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name
 //! order — and writes `bundle.toml` with one tier per migration in order (a file of
 //! statements no transaction runs as an online tier, or cut into several:
 //! `online_split.rs`), the down scripts in reverse as the rollback, each Sqitch verify
@@ -39,6 +39,11 @@ mod folder;
 mod foreign;
 mod goose;
 mod liquibase;
+mod liquibase_changelog;
+mod liquibase_changes;
+mod liquibase_inverse;
+mod liquibase_tree;
+mod liquibase_types;
 mod online_split;
 mod prisma;
 mod sqitch_verify;
@@ -382,8 +387,11 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     let names = listing(&folder, &mut vec![])?;
     let dirs = subfolders(&folder)?;
     let has = |f: &str| names.iter().any(|n| n == f);
-    if let Some(f) = foreign::changelog(&folder, &names) {
+    if let Some(f) = foreign::changelog(&folder, &names, Layout::Liquibase) {
         return Err(f.into());
+    }
+    if foreign::changelog(&folder, &names, Layout::Folder).is_some() {
+        return Ok(Layout::Liquibase);
     }
     if has("sqitch.plan") {
         return Ok(Layout::Sqitch);
@@ -500,7 +508,7 @@ fn migrations(
                 !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
         }
     }
-    if let Some(f) = foreign::changelog(folder, &names) {
+    if let Some(f) = foreign::changelog(folder, &names, layout) {
         return Err(f.into());
     }
     let mut used = BTreeSet::new();
@@ -533,7 +541,13 @@ fn migrations(
         Layout::Prisma => prisma::migrations(folder, &subfolders(folder)?, &mut used, left)?,
         Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
-        Layout::Liquibase => liquibase::migrations(folder, &names, &mut used, left)?,
+        // An XML/YAML changelog, with what it includes; else formatted SQL.
+        Layout::Liquibase => {
+            match liquibase_changelog::migrations(folder, &names, &mut used, left)? {
+                Some(found) => found,
+                None => liquibase::migrations(folder, &names, &mut used, left)?,
+            }
+        }
         Layout::Goose => goose::migrations(folder, &names, &mut used, left)?,
         Layout::Folder => names
             .iter()

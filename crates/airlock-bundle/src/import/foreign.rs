@@ -2,11 +2,11 @@
 //! imported wrong: another migration tool's markers in a script (goose's `-- +goose
 //! Up`, dbmate's `-- migrate:up`, sql-migrate's `-- +migrate Up`, micrate's, tern's
 //! `---- create above / drop below ----`, shmig's `-- ==== UP ====`, a Liquibase
-//! formatted SQL header), and a Liquibase XML/YAML/JSON changelog
-//! (`databaseChangeLog`) in the folder, whose changesets no layout reads yet. Read as
-//! plain psql scripts, such a file runs its undo right after its change, or runs an
-//! `sqlFile` fragment as if it were the whole history; so import refuses it, naming
-//! the tool, the file and the line, and writes nothing.
+//! formatted SQL header), a Liquibase XML/YAML changelog (`databaseChangeLog`) under
+//! another layout than Liquibase's, and a JSON one under any. Read as plain psql
+//! scripts, such a file runs its undo right after its change, or runs an `sqlFile`
+//! fragment as if it were the whole history; so import refuses it, naming the tool,
+//! the file and the line, and writes nothing.
 //!
 //! Invariant: only what a tool gives meaning to counts: a marker is a whole comment
 //! line (`--` at its start), and a changelog is a `.xml`/`.yaml`/`.yml`/`.json` file
@@ -96,14 +96,16 @@ pub(super) fn in_script(
     None
 }
 
-/// A Liquibase XML/YAML/JSON changelog among the folder's files `names`.
-pub(super) fn changelog(folder: &Folder, names: &[String]) -> Option<Foreign> {
+/// A Liquibase changelog among the folder's files `names` that `layout` does not
+/// read: a JSON one always, an XML/YAML one unless `layout` is Liquibase's.
+pub(super) fn changelog(folder: &Folder, names: &[String], layout: Layout) -> Option<Foreign> {
     for n in names {
         let lower = n.to_ascii_lowercase();
-        if ![".xml", ".yaml", ".yml", ".json"]
-            .iter()
-            .any(|e| lower.ends_with(e))
-        {
+        let json = lower.ends_with(".json");
+        if !json && ![".xml", ".yaml", ".yml"].iter().any(|e| lower.ends_with(e)) {
+            continue;
+        }
+        if !json && layout == Layout::Liquibase {
             continue;
         }
         let Ok(bytes) = folder.read(n) else {
@@ -113,10 +115,15 @@ pub(super) fn changelog(folder: &Folder, names: &[String]) -> Option<Foreign> {
             continue;
         };
         let line = bytes[..i].iter().filter(|&&b| b == b'\n').count() + 1;
+        let why = if json {
+            "a Liquibase JSON changelog (`databaseChangeLog`): import reads Liquibase's XML, YAML and formatted SQL changelogs, not JSON; have Liquibase write the SQL it runs (`liquibase update-sql` on an empty database), or convert the changelog to XML or YAML, then import".to_string()
+        } else {
+            format!("a Liquibase changelog (`databaseChangeLog`): read as a {} layout, the folder's .sql files would be taken for the whole history (an `sqlFile` fragment among them), out of the changelog's order; {}", layout.name(), next("Liquibase", Some(Layout::Liquibase)))
+        };
         return Some(Foreign {
             tool: "Liquibase",
             at: format!("{n}:{line}"),
-            why: "a Liquibase changelog (`databaseChangeLog`) in XML, YAML or JSON: import reads only Liquibase's formatted SQL, and reading the folder's .sql files without the changelog would take its `sqlFile` fragments for the whole history, out of the changelog's order; have Liquibase write the SQL it runs (`liquibase update-sql` on an empty database), or convert the changelog to formatted SQL, then import".into(),
+            why,
         });
     }
     None

@@ -156,51 +156,61 @@ pub(super) fn migrations(
         if !is_changelog(&bytes) {
             continue;
         }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| layout_error(n, "not UTF-8 (SQL files must be UTF-8)"))?;
         used.insert(n.clone());
-        for c in changesets(n, &text)? {
-            if let Some(why) = not_here(&c) {
-                left.push(LeftBehind {
-                    refused: false,
-                    file: format!("{n}:{} ({})", c.line, c.id),
-                    why,
-                });
-                continue;
-            }
-            let online =
-                attr(&c, "runInTransaction").is_some_and(|v| v.eq_ignore_ascii_case("false"));
-            let down = (!c.rollback.is_empty()).then(|| Script::Section {
-                from: n.clone(),
-                bytes: format!("{}\n", c.rollback.join("\n")).into_bytes(),
-                how: format!("the rollback of changeset {} (line {}): its `--rollback` text, without the markers", c.id, c.line),
+        out.extend(file_migrations(n, bytes, left)?);
+    }
+    Ok(out)
+}
+
+/// The changesets of the formatted SQL changelog `n` (its `bytes`), as migrations.
+pub(super) fn file_migrations(
+    n: &str,
+    bytes: Vec<u8>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let text = String::from_utf8(bytes)
+        .map_err(|_| layout_error(n, "not UTF-8 (SQL files must be UTF-8)"))?;
+    let mut out = vec![];
+    for c in changesets(n, &text)? {
+        if let Some(why) = not_here(&c) {
+            left.push(LeftBehind {
+                refused: false,
+                file: format!("{n}:{} ({})", c.line, c.id),
+                why,
             });
-            if c.nothing_to_undo {
-                left.push(LeftBehind {
-                    refused: false,
-                    file: format!("{n}:{} ({})", c.line, c.id),
-                    why: "`--rollback not required`: nothing of it is undone".into(),
-                });
-            }
-            out.push(Migration {
-                key: vec![],
-                label: c.id.clone(),
-                up: Some(Script::Section {
-                    from: n.clone(),
-                    bytes: c.bytes,
-                    how: format!(
-                        "changeset {} (from line {}), as written up to the next changeset",
-                        c.id,
-                        c.line + 1
-                    ),
-                }),
-                down,
-                up_online: online,
-                commits_apart: false,
-                verify: None,
-                no_down_said: c.nothing_to_undo,
+            continue;
+        }
+        let online = attr(&c, "runInTransaction").is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let down = (!c.rollback.is_empty()).then(|| Script::Section {
+            from: n.to_string(),
+            bytes: format!("{}\n", c.rollback.join("\n")).into_bytes(),
+            how: format!("the rollback of changeset {} (line {}): its `--rollback` text, without the markers", c.id, c.line),
+        });
+        if c.nothing_to_undo {
+            left.push(LeftBehind {
+                refused: false,
+                file: format!("{n}:{} ({})", c.line, c.id),
+                why: "`--rollback not required`: nothing of it is undone".into(),
             });
         }
+        out.push(Migration {
+            key: vec![],
+            label: c.id.clone(),
+            up: Some(Script::Section {
+                from: n.to_string(),
+                bytes: c.bytes,
+                how: format!(
+                    "changeset {} (from line {}), as written up to the next changeset",
+                    c.id,
+                    c.line + 1
+                ),
+            }),
+            down,
+            up_online: online,
+            commits_apart: false,
+            verify: None,
+            no_down_said: c.nothing_to_undo,
+        });
     }
     Ok(out)
 }

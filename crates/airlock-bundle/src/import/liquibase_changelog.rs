@@ -1,0 +1,575 @@
+//! Liquibase XML and YAML changelogs, read as Liquibase runs them: the root changelog
+//! (the one no other includes), its `include`s and `includeAll`s in order (an
+//! `includeAll` folder's files, subfolders too, in path order; a plain `.sql` file
+//! there is one changeset of its whole text, as Liquibase reads it, and a formatted
+//! SQL one its changesets), and each changeset a tier: its changes as the SQL
+//! Liquibase's PostgreSQL generator writes (`liquibase_changes.rs`), its `<rollback>`
+//! (SQL or changes) its part of the rollback. A changeset with
+//! `runInTransaction="false"` commits apart, as goose's `NO TRANSACTION` does
+//! (`commits.rs`).
+//!
+//! Invariant: never read wrong: what would change what Liquibase runs and import
+//! cannot evaluate (preconditions, contexts, labels, properties, `modifySql`, a
+//! change type or attribute not read) is refused naming the changeset, the file and
+//! the element, and nothing is written; what Liquibase would not run on PostgreSQL
+//! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
+
+use super::folder::{Entry, Folder};
+use super::liquibase_changes::{change, sql_text};
+use super::liquibase_inverse::inverse;
+use super::liquibase_tree::{parse, Node};
+use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
+use std::collections::BTreeSet;
+
+/// Whether `n` names an XML or YAML file.
+fn xml_or_yaml(n: &str) -> bool {
+    let l = n.to_ascii_lowercase();
+    [".xml", ".yaml", ".yml"].iter().any(|e| l.ends_with(e))
+}
+
+/// The changesets of the root XML/YAML changelog among `names`, as migrations; None
+/// when there is none (formatted SQL is read instead).
+pub(super) fn migrations(
+    folder: &Folder,
+    names: &[String],
+    used: &mut BTreeSet<String>,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Option<Vec<Migration>>, ImportError> {
+    let mut candidates = vec![];
+    for n in names.iter().filter(|n| xml_or_yaml(n)) {
+        if read(folder, n)?
+            .windows(17)
+            .any(|w| w == b"databaseChangeLog")
+        {
+            candidates.push(n.clone());
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let mut reached: Vec<BTreeSet<String>> = vec![];
+    for c in &candidates {
+        let mut w = Walk::new(folder);
+        w.file(c)?;
+        reached.push(w.used);
+    }
+    let roots: Vec<&String> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            !reached
+                .iter()
+                .enumerate()
+                .any(|(j, r)| j != *i && r.contains(*c))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    let [root] = roots.as_slice() else {
+        return Err(layout_error(
+            &candidates.join(", "),
+            format!("{} root changelogs (none includes the others): Liquibase runs the one its `--changelog-file` names; import a folder holding only that one (and what it includes)", roots.len()),
+        ));
+    };
+    let mut w = Walk::new(folder);
+    w.file(root)?;
+    used.extend(w.used);
+    left.extend(w.left);
+    Ok(Some(w.out))
+}
+
+/// A changelog being read: what it brought, what it left, which files it read.
+struct Walk<'a> {
+    folder: &'a Folder,
+    out: Vec<Migration>,
+    left: Vec<LeftBehind>,
+    used: BTreeSet<String>,
+    /// The changelogs being read, outermost first (an include cycle is refused).
+    stack: Vec<String>,
+    /// The changesets read (`file::id::author`): Liquibase refuses one twice.
+    seen: BTreeSet<String>,
+    /// The `sqlFile`s of the changeset being read, for the report.
+    sql_files: Vec<String>,
+}
+
+/// The folder part of `file` (`a/b.xml` → `a`).
+fn dir_of(file: &str) -> &str {
+    file.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// `path` as the folder's relative name: relative to `base` or to the folder, with
+/// `.` and `..` resolved; None when it leaves the folder.
+fn resolve(base: &str, path: &str) -> Option<String> {
+    let path = path.trim().trim_start_matches("classpath:");
+    let mut parts: Vec<&str> = if path.starts_with('/') {
+        vec![]
+    } else {
+        base.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+impl<'a> Walk<'a> {
+    fn new(folder: &'a Folder) -> Self {
+        Walk {
+            folder,
+            out: vec![],
+            left: vec![],
+            used: BTreeSet::new(),
+            stack: vec![],
+            seen: BTreeSet::new(),
+            sql_files: vec![],
+        }
+    }
+
+    /// Where `path` of an element of `file` is (`relativeToChangelogFile` said or not).
+    fn locate(&self, file: &str, n: &Node, path: &str) -> Result<String, ImportError> {
+        let base = if n.is("relativeToChangelogFile") {
+            dir_of(file)
+        } else {
+            ""
+        };
+        let rel = resolve(base, path).ok_or_else(|| {
+            layout_error(&n.at(file), format!("`{path}` leaves the imported folder"))
+        })?;
+        if base.is_empty() {
+            return Ok(self.on_search_path(rel));
+        }
+        Ok(rel)
+    }
+
+    /// A path on Liquibase's search path (`db/changelog/changes/a.yaml`, as Spring
+    /// Boot writes it) as the folder's own: when the folder is that search path's
+    /// `db/changelog` (its path ends so) and the file is there, the rest of the path;
+    /// else the path as it is.
+    fn on_search_path(&self, rel: String) -> String {
+        if self.folder.has_file(&rel) != Ok(false) {
+            return rel;
+        }
+        let parts: Vec<&str> = rel.split('/').collect();
+        for k in 1..parts.len() {
+            let (head, rest) = (parts[..k].join("/"), parts[k..].join("/"));
+            if self.folder.path().ends_with(&head) && self.folder.has_file(&rest) == Ok(true) {
+                return rest;
+            }
+        }
+        rel
+    }
+
+    /// Read the changelog `file` (XML, YAML or SQL) and all it includes.
+    fn file(&mut self, file: &str) -> Result<(), ImportError> {
+        if self.stack.iter().any(|f| f == file) {
+            return Err(layout_error(
+                file,
+                format!(
+                    "included again from within itself ({})",
+                    self.stack.join(" → ")
+                ),
+            ));
+        }
+        let bytes = read(self.folder, file)?;
+        self.used.insert(file.to_string());
+        let lower = file.to_ascii_lowercase();
+        if lower.ends_with(".sql") {
+            return self.sql_file(file, bytes);
+        }
+        if lower.ends_with(".json") {
+            return Err(layout_error(file, "a Liquibase JSON changelog: import reads XML, YAML and formatted SQL ones; have Liquibase write the SQL it runs (`liquibase update-sql`), or convert it, then import"));
+        }
+        let root = parse(file, &bytes)?;
+        refuse_attrs(file, &root, &["logicalFilePath", "objectQuotingStrategy"])?;
+        if root
+            .attr("objectQuotingStrategy")
+            .is_some_and(|v| v != "LEGACY")
+        {
+            return Err(unread(
+                file,
+                &root,
+                "an `objectQuotingStrategy` other than LEGACY",
+            ));
+        }
+        self.stack.push(file.to_string());
+        for n in &root.children {
+            match n.name.as_str() {
+                "changeSet" => self.changeset(file, n)?,
+                "include" => {
+                    refuse_attrs(
+                        file,
+                        n,
+                        &["file", "relativeToChangelogFile", "errorIfMissing"],
+                    )?;
+                    let path = n
+                        .attr("file")
+                        .ok_or_else(|| layout_error(&n.at(file), "`include` without `file`"))?;
+                    let target = self.locate(file, n, path)?;
+                    if self.folder.has_file(&target) == Ok(false) {
+                        if n.attr("errorIfMissing")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+                        {
+                            continue;
+                        }
+                        return Err(layout_error(&n.at(file), format!("`include` of `{path}`: no such file in the imported folder (without `relativeToChangelogFile`, Liquibase looks on its search path: import the folder at its root)")));
+                    }
+                    self.file(&target)?;
+                }
+                "includeAll" => self.include_all(file, n)?,
+                other => return Err(unread(file, n, &format!("the changelog holds `{other}`"))),
+            }
+        }
+        self.stack.pop();
+        Ok(())
+    }
+
+    /// A `.sql` file reached by an include: formatted SQL's changesets, or the whole
+    /// file as one changeset (Liquibase's `raw::includeAll`).
+    fn sql_file(&mut self, file: &str, bytes: Vec<u8>) -> Result<(), ImportError> {
+        if liquibase::is_changelog(&bytes) {
+            let found = liquibase::file_migrations(file, bytes, &mut self.left)?;
+            self.out.extend(found);
+            return Ok(());
+        }
+        self.out.push(Migration {
+            key: vec![],
+            label: file
+                .rsplit('/')
+                .next()
+                .unwrap_or(file)
+                .trim_end_matches(".sql")
+                .into(),
+            up: Some(Script::File(file.to_string())),
+            down: None,
+            up_online: false,
+            commits_apart: false,
+            verify: None,
+            no_down_said: false,
+        });
+        Ok(())
+    }
+
+    /// `includeAll path=…`: every changelog under the folder, in path order.
+    fn include_all(&mut self, file: &str, n: &Node) -> Result<(), ImportError> {
+        refuse_attrs(
+            file,
+            n,
+            &["path", "relativeToChangelogFile", "errorIfMissingOrEmpty"],
+        )?;
+        let path = n
+            .attr("path")
+            .ok_or_else(|| layout_error(&n.at(file), "`includeAll` without `path`"))?;
+        let dir = self.locate(file, n, path)?;
+        let mut found = vec![];
+        self.list(&dir, &mut found)?;
+        found.sort();
+        if found.is_empty()
+            && !n
+                .attr("errorIfMissingOrEmpty")
+                .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+        {
+            return Err(layout_error(
+                &n.at(file),
+                format!("`includeAll` of `{path}`: no changelog there (Liquibase fails on it)"),
+            ));
+        }
+        for f in found {
+            self.file(&f)?;
+        }
+        Ok(())
+    }
+
+    /// The changelog files under `dir`, subfolders too.
+    fn list(&self, dir: &str, found: &mut Vec<String>) -> Result<(), ImportError> {
+        let sub = if dir.is_empty() {
+            None
+        } else {
+            Some(self.folder.sub(dir).map_err(|_| {
+                layout_error(
+                    dir,
+                    "an `includeAll` folder import cannot open (missing, or a link)",
+                )
+            })?)
+        };
+        let entries = sub
+            .as_ref()
+            .unwrap_or(self.folder)
+            .entries()
+            .map_err(|source| ImportError::Read {
+                path: self.folder.join(dir),
+                source,
+            })?;
+        let join = |name: &str| {
+            if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
+        for e in entries {
+            match e {
+                Entry::File(name) => {
+                    let l = name.to_ascii_lowercase();
+                    if xml_or_yaml(&l) || l.ends_with(".sql") || l.ends_with(".json") {
+                        found.push(join(&name));
+                    }
+                }
+                Entry::Dir(name) => self.list(&join(&name), found)?,
+                Entry::Refused(name, why) => {
+                    return Err(layout_error(
+                        &join(&name),
+                        format!("in an `includeAll` folder: {}", why.why()),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn changeset(&mut self, file: &str, n: &Node) -> Result<(), ImportError> {
+        let id = n.attr("id").unwrap_or_default();
+        let author = n.attr("author").unwrap_or_default();
+        let label = format!("{author}:{id}");
+        let at = format!("{} (changeset {label})", n.at(file));
+        if !self.seen.insert(format!("{file}::{id}::{author}")) {
+            return Err(layout_error(
+                &at,
+                "a second changeset of this id and author in the file: Liquibase refuses it",
+            ));
+        }
+        check(file, &at, n)?;
+        let refuse = |why: String| layout_error(&at, why);
+        if let Some(why) = not_here(n) {
+            self.left.push(LeftBehind {
+                refused: false,
+                file: at,
+                why,
+            });
+            return Ok(());
+        }
+        let (mut up, mut down, mut rollback_said) = (vec![], vec![], false);
+        // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
+        // last change first; none when one change has no inverse.
+        let mut derived: Option<Vec<Node>> = Some(vec![]);
+        for c in &n.children {
+            match c.name.as_str() {
+                "comment" | "validCheckSum" => {}
+                "preConditions" | "precondition" => return Err(refuse("`preConditions`: Liquibase evaluates them against the live database (and may skip or mark the changeset ran), which import cannot; remove them as your deployment resolves them, then import".into())),
+                "modifySql" => return Err(refuse("`modifySql`, which import does not read".into())),
+                "rollback" => {
+                    rollback_said = true;
+                    down.extend(self.rollback(file, &at, c)?);
+                }
+                "sqlFile" => {
+                    derived = None;
+                    up.extend(self.sql_file_change(file, &at, c)?)
+                }
+                _ => {
+                    up.extend(change(c).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
+                    derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
+                        these.append(&mut all);
+                        these
+                    });
+                }
+            }
+        }
+        let mut how_down = "the rollback";
+        if !rollback_said {
+            for c in derived.unwrap_or_default() {
+                down.extend(
+                    change(&c)
+                        .map_err(|why| layout_error(&at, format!("its derived rollback: {why}")))?,
+                );
+                how_down = "the rollback Liquibase derives (each change undone, the last first)";
+            }
+        }
+        let apart = n
+            .attr("runInTransaction")
+            .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let with: String = std::mem::take(&mut self.sql_files)
+            .iter()
+            .map(|f| format!(" (with the text of {f})"))
+            .collect();
+        let script = |stmts: Vec<String>, what: &str| Script::Section {
+            from: file.to_string(),
+            bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
+            how: format!(
+                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
+            ),
+        };
+        self.out.push(Migration {
+            key: vec![],
+            label: label.clone(),
+            no_down_said: rollback_said && down.is_empty(),
+            down: (!down.is_empty()).then(|| script(down, how_down)),
+            up: Some(script(up, "the changes")),
+            up_online: apart,
+            commits_apart: apart,
+            verify: None,
+        });
+        Ok(())
+    }
+
+    /// The statements of a `<rollback>`: its SQL text, then its changes.
+    fn rollback(&mut self, file: &str, at: &str, r: &Node) -> Result<Vec<String>, ImportError> {
+        if let Some(k) = ["changeSetId", "changeSetAuthor", "changeSetPath"]
+            .iter()
+            .find(|k| r.attr(k).is_some())
+        {
+            return Err(layout_error(at, format!("a `<rollback {k}=…>` naming another changeset, which import does not read; write its SQL in the rollback, then import")));
+        }
+        let mut out = sql_text(r, &r.text).map_err(|why| layout_error(at, why))?;
+        for c in &r.children {
+            match c.name.as_str() {
+                "comment" => {}
+                "sqlFile" => out.extend(self.sql_file_change(file, at, c)?),
+                _ => out.extend(
+                    change(c).map_err(|why| layout_error(at, format!("in its rollback: {why}")))?,
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// An `sqlFile` change: the file's text, split as a `sql` change's.
+    fn sql_file_change(
+        &mut self,
+        file: &str,
+        at: &str,
+        c: &Node,
+    ) -> Result<Vec<String>, ImportError> {
+        let path = c
+            .attr("path")
+            .ok_or_else(|| layout_error(at, "`sqlFile` without `path`"))?;
+        let target = self.locate(file, c, path)?;
+        let bytes = read(self.folder, &target)?;
+        self.used.insert(target.clone());
+        self.sql_files.push(target.clone());
+        let text = String::from_utf8(bytes)
+            .map_err(|_| layout_error(&target, "not UTF-8 (SQL files must be UTF-8)"))?;
+        sql_text(c, &text).map_err(|why| layout_error(at, why))
+    }
+}
+
+/// What of a changeset's attributes (and `${…}` in it) import cannot evaluate,
+/// refused naming it (`at`).
+fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
+    if let Some(p) = placeholder(n) {
+        return Err(layout_error(at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
+    }
+    refuse_attrs(
+        file,
+        n,
+        &[
+            "id",
+            "author",
+            "runInTransaction",
+            "failOnError",
+            "dbms",
+            "runAlways",
+            "runOnChange",
+            "context",
+            "contextFilter",
+            "labels",
+            "logicalFilePath",
+            "created",
+            "ignore",
+            "objectQuotingStrategy",
+            "onValidationFail",
+        ],
+    )?;
+    let refuse = |why: String| layout_error(at, why);
+    for key in ["context", "contextFilter", "labels"] {
+        if let Some(v) = n.attr(key).filter(|v| !v.trim().is_empty()) {
+            return Err(refuse(format!("`{key}=\"{v}\"`: Liquibase runs this changeset only under the contexts/labels given to it at run time, which import cannot know; remove the attribute (or the changeset) as your deployment runs it, then import")));
+        }
+    }
+    if n.attr("failOnError")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return Err(refuse(
+            "`failOnError=\"false\"`: Liquibase goes on past its errors; a tier never does".into(),
+        ));
+    }
+    if n.attr("objectQuotingStrategy")
+        .is_some_and(|v| v != "LEGACY")
+    {
+        return Err(refuse(
+            "an `objectQuotingStrategy` other than LEGACY, which import does not write".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A `${…}` property reference anywhere in `n`, if any.
+fn placeholder(n: &Node) -> Option<String> {
+    let find = |s: &str| {
+        let i = s.find("${")?;
+        let end = s[i..].find('}').map(|e| i + e + 1).unwrap_or(s.len());
+        Some(s[i..end].to_string())
+    };
+    n.attrs
+        .iter()
+        .find_map(|(_, v)| find(v))
+        .or_else(|| find(&n.text))
+        .or_else(|| n.children.iter().find_map(placeholder))
+}
+
+/// A layout error naming `n` in `file`.
+fn unread(file: &str, n: &Node, why: &str) -> ImportError {
+    layout_error(&n.at(file), format!("{why}, which import does not read"))
+}
+
+/// Refuses an attribute of `n` outside `known`.
+fn refuse_attrs(file: &str, n: &Node, known: &[&str]) -> Result<(), ImportError> {
+    match n.attrs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, v)) => Err(unread(file, n, &format!("`{}` with `{k}=\"{v}\"`", n.name))),
+        None => Ok(()),
+    }
+}
+
+/// Why a changeset is not brought over, if it is not.
+fn not_here(n: &Node) -> Option<String> {
+    if n.is("ignore") {
+        return Some("`ignore=\"true\"`: Liquibase skips it".into());
+    }
+    if let Some(dbms) = n.attr("dbms") {
+        let list: Vec<String> = dbms
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect();
+        let ours = list.iter().any(|d| d == "postgresql" || d == "all");
+        let excluded = list.iter().any(|d| d == "!postgresql");
+        if excluded || (!ours && !list.iter().all(|d| d.starts_with('!'))) {
+            return Some(format!("a changeset for dbms=\"{dbms}\", not PostgreSQL"));
+        }
+    }
+    for key in ["runAlways", "runOnChange"] {
+        if n.is(key) {
+            return Some(format!("`{key}=\"true\"`: Liquibase re-runs it on later updates; airlock runs a tier once: bring its current text as a tier of the release that changes it"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_inside_the_folder_only() {
+        assert_eq!(resolve("db", "sub/a.xml").as_deref(), Some("db/sub/a.xml"));
+        assert_eq!(resolve("db", "../a.xml").as_deref(), Some("a.xml"));
+        assert_eq!(
+            resolve("", "classpath:/a/b.yaml").as_deref(),
+            Some("a/b.yaml")
+        );
+        assert_eq!(resolve("", "../x.xml"), None);
+        assert_eq!(dir_of("a/b/c.xml"), "a/b");
+    }
+}

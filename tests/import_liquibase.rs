@@ -1,0 +1,574 @@
+//! Liquibase XML and YAML changelogs as an import layout (issue 69): a changelog as a
+//! Java service keeps it (an XML master including a YAML changelog and a folder
+//! through `includeAll`, an `sqlFile`, a `<rollback>` block, a changeset run outside a
+//! transaction) imports with no edit, and the bundle applied gives the schema and
+//! data Liquibase itself gives (the real tool, from npm: `scripts/liquibase-npm`),
+//! compared by `airlock fingerprint --data`. What import cannot evaluate
+//! (preconditions, contexts, an unknown change) is refused naming the changeset and
+//! the file, with nothing written.
+
+mod util;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use util::*;
+
+const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<databaseChangeLog xmlns="http://www.liquibase.org/xml/ns/dbchangelog"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://www.liquibase.org/xml/ns/dbchangelog http://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-4.20.xsd">
+"#;
+
+/// An XML changelog of `body`.
+fn xml(body: &str) -> String {
+    format!("{HEAD}{body}</databaseChangeLog>\n")
+}
+
+const MASTER: &str = r#"
+  <changeSet id="1" author="ann">
+    <comment>customers</comment>
+    <createTable tableName="customer" remarks="who buys">
+      <column name="id" type="bigint" autoIncrement="true"><constraints primaryKey="true" nullable="false"/></column>
+      <column name="email" type="varchar(255)"><constraints nullable="false" unique="true"/></column>
+      <column name="name" type="varchar(100)"/>
+      <column name="active" type="boolean" defaultValueBoolean="true"/>
+      <column name="created_at" type="datetime" defaultValueComputed="now()"><constraints nullable="false"/></column>
+    </createTable>
+  </changeSet>
+  <changeSet id="2" author="ann">
+    <createTable tableName="product">
+      <column name="id" type="int" autoIncrement="true"><constraints primaryKey="true" primaryKeyName="product_pk"/></column>
+      <column name="sku" type="varchar(32)"><constraints unique="true" uniqueConstraintName="product_sku_uq"/></column>
+      <column name="price" type="currency"/>
+      <column name="description" type="clob"/>
+      <column name="code" type="uuid"/>
+      <column name="stock" type="int" defaultValueNumeric="0"/>
+    </createTable>
+  </changeSet>
+  <changeSet id="3" author="ann">
+    <createTable tableName="orders">
+      <column name="id" type="bigint" autoIncrement="true"><constraints primaryKey="true"/></column>
+      <column name="customer_id" type="bigint"><constraints nullable="false" foreignKeyName="fk_orders_customer" references="customer(id)"/></column>
+      <column name="status" type="varchar(20)" defaultValue="new"><constraints nullable="false"/></column>
+      <column name="total" type="decimal(10,2)" defaultValueNumeric="0"/>
+      <column name="placed_on" type="date"/>
+    </createTable>
+    <rollback>
+      <dropTable tableName="orders"/>
+    </rollback>
+  </changeSet>
+  <changeSet id="4" author="ann">
+    <addColumn tableName="customer">
+      <column name="phone" type="varchar(20)"/>
+      <column name="score" type="int" defaultValueNumeric="0"><constraints nullable="false"/></column>
+    </addColumn>
+    <renameColumn tableName="customer" oldColumnName="name" newColumnName="full_name"/>
+    <modifyDataType tableName="customer" columnName="full_name" newDataType="varchar(200)"/>
+  </changeSet>
+  <changeSet id="5" author="bob">
+    <createSequence sequenceName="invoice_seq" startValue="1000" incrementBy="1"/>
+    <createTable tableName="invoice">
+      <column name="id" type="bigint" defaultValueComputed="nextval('invoice_seq')"><constraints primaryKey="true"/></column>
+      <column name="order_id" type="bigint"/>
+      <column name="issued_at" type="timestamp"/>
+    </createTable>
+    <addForeignKeyConstraint baseTableName="invoice" baseColumnNames="order_id" constraintName="fk_invoice_order"
+        referencedTableName="orders" referencedColumnNames="id" onDelete="CASCADE"/>
+  </changeSet>
+  <changeSet id="6" author="bob">
+    <addNotNullConstraint tableName="product" columnName="price" defaultNullValue="0"/>
+    <addDefaultValue tableName="product" columnName="price" defaultValueNumeric="9.99"/>
+    <addDefaultValue tableName="orders" columnName="placed_on" defaultValueComputed="CURRENT_DATE"/>
+  </changeSet>
+  <changeSet id="7" author="bob">
+    <createTable tableName="order_item">
+      <column name="order_id" type="bigint"><constraints nullable="false"/></column>
+      <column name="product_id" type="int"><constraints nullable="false"/></column>
+      <column name="qty" type="int" defaultValueNumeric="1"/>
+    </createTable>
+    <addPrimaryKey tableName="order_item" columnNames="order_id, product_id" constraintName="pk_order_item"/>
+    <addForeignKeyConstraint baseTableName="order_item" baseColumnNames="order_id" constraintName="fk_item_order"
+        referencedTableName="orders" referencedColumnNames="id" onDelete="CASCADE"/>
+    <addForeignKeyConstraint baseTableName="order_item" baseColumnNames="product_id" constraintName="fk_item_product"
+        referencedTableName="product" referencedColumnNames="id"/>
+  </changeSet>
+  <changeSet id="8" author="bob">
+    <createIndex tableName="orders" indexName="idx_orders_status"><column name="status"/></createIndex>
+    <createIndex tableName="product" indexName="idx_product_sku_desc" unique="true"><column name="sku" descending="true"/></createIndex>
+  </changeSet>
+  <changeSet id="9" author="cy">
+    <insert tableName="customer"><column name="email" value="ann@example.com"/><column name="full_name" value="Ann O'Neil"/><column name="created_at" valueDate="2024-01-05T09:00:00"/></insert>
+    <insert tableName="customer"><column name="email" value="bob@example.com"/><column name="active" valueBoolean="false"/><column name="created_at" valueDate="2024-01-06T10:30:00"/></insert>
+    <insert tableName="product"><column name="sku" value="A-1"/><column name="price" valueNumeric="12.50"/><column name="code" value="6f1c1d6e-3f4a-4f1e-9a59-0c6f5b2d7e11"/></insert>
+  </changeSet>
+  <changeSet id="10" author="cy">
+    <update tableName="customer"><column name="score" valueNumeric="10"/><where>email = 'ann@example.com'</where></update>
+    <delete tableName="customer"><where>active = false</where></delete>
+  </changeSet>
+  <changeSet id="11" author="cy">
+    <createView viewName="active_customer">SELECT id, email, full_name FROM customer WHERE active</createView>
+  </changeSet>
+  <changeSet id="12" author="dee" runInTransaction="false">
+    <sql>CREATE INDEX CONCURRENTLY idx_orders_customer ON orders (customer_id)</sql>
+    <rollback>DROP INDEX CONCURRENTLY idx_orders_customer</rollback>
+  </changeSet>
+  <changeSet id="13" author="dee">
+    <sqlFile path="sql/touch.sql" relativeToChangelogFile="true" splitStatements="false"/>
+  </changeSet>
+  <include file="changes/audit.yaml" relativeToChangelogFile="true"/>
+  <includeAll path="changes/later/" relativeToChangelogFile="true"/>
+  <changeSet id="release-1" author="dee">
+    <tagDatabase tag="v1.0"/>
+  </changeSet>
+"#;
+
+const AUDIT_YAML: &str = "databaseChangeLog:
+  - changeSet:
+      id: audit-1
+      author: eve
+      changes:
+        - createTable:
+            tableName: audit_log
+            columns:
+              - column:
+                  name: id
+                  type: bigint
+                  autoIncrement: true
+                  constraints:
+                    primaryKey: true
+              - column:
+                  name: entity
+                  type: varchar(50)
+                  constraints:
+                    nullable: false
+              - column:
+                  name: at
+                  type: datetime
+                  defaultValueComputed: now()
+        - addUniqueConstraint:
+            tableName: audit_log
+            columnNames: entity, at
+            constraintName: audit_log_entity_at_uq
+      rollback: DROP TABLE audit_log;
+  - changeSet:
+      id: audit-2
+      author: eve
+      changes:
+        - sql:
+            sql: INSERT INTO audit_log (entity, at) VALUES ('customer', '2024-01-07 12:00:00')
+";
+
+const LATER_1: &str = r#"
+  <changeSet id="later-1" author="fay">
+    <createTable tableName="legacy_import"><column name="line" type="text"/></createTable>
+    <renameTable oldTableName="legacy_import" newTableName="import_line"/>
+    <dropNotNullConstraint tableName="orders" columnName="status"/>
+    <dropDefaultValue tableName="orders" columnName="status"/>
+    <dropForeignKeyConstraint baseTableName="invoice" constraintName="fk_invoice_order"/>
+    <setColumnRemarks tableName="customer" columnName="email" remarks="the login"/>
+    <renameSequence oldSequenceName="invoice_seq" newSequenceName="invoice_no_seq"/>
+    <alterSequence sequenceName="invoice_no_seq" incrementBy="10"/>
+    <createTable tableName="tag"><column name="id" type="bigint"/><column name="label" type="text"/></createTable>
+    <addAutoIncrement tableName="tag" columnName="id" columnDataType="bigint"/>
+  </changeSet>
+"#;
+
+const LATER_2: &str = r#"
+  <changeSet id="later-2" author="fay">
+    <dropIndex tableName="orders" indexName="idx_orders_status"/>
+    <dropColumn tableName="customer" columnName="phone"/>
+    <dropView viewName="active_customer"/>
+    <createView viewName="active_customer" replaceIfExists="true">SELECT id, email FROM customer WHERE active</createView>
+    <dropTable tableName="import_line"/>
+  </changeSet>
+"#;
+
+const TOUCH_SQL: &str = "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.issued_at := now();
+    RETURN NEW;
+END;
+$$;
+";
+
+const RAW_SQL: &str = "CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL);\n";
+
+/// The changelog folder, as the service keeps it.
+fn history(dir: &Path) -> PathBuf {
+    let root = dir.join("changelog");
+    for (name, text) in [
+        ("db.changelog-master.xml", xml(MASTER)),
+        ("changes/audit.yaml", AUDIT_YAML.to_string()),
+        ("changes/later/001-cleanup.xml", xml(LATER_1)),
+        ("changes/later/002-more.xml", xml(LATER_2)),
+        ("changes/later/003-notes.sql", RAW_SQL.to_string()),
+        ("sql/touch.sql", TOUCH_SQL.to_string()),
+    ] {
+        write(&root.join(name), &text);
+    }
+    root
+}
+
+/// The `liquibase` launcher (installed by `scripts/liquibase-npm` when missing).
+fn liquibase() -> PathBuf {
+    let o = Command::new(repo().join("scripts/liquibase-npm"))
+        .output()
+        .expect("scripts/liquibase-npm");
+    assert!(
+        o.status.success(),
+        "scripts/liquibase-npm: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+/// `liquibase ARGS…` on the changelog in `dir` against `db`.
+fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
+    let o = Command::new(liquibase())
+        .current_dir(dir)
+        .args([
+            "--show-banner=false",
+            "--changelog-file=db.changelog-master.xml",
+            &format!("--url=jdbc:postgresql://127.0.0.1:5432/{}", db.name),
+            "--username=root",
+        ])
+        .args(args)
+        .output()
+        .expect("liquibase");
+    assert!(
+        o.status.success(),
+        "liquibase {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `liquibase update` of the changelog in `dir` against `db`, then Liquibase's own
+/// tables dropped (they are its bookkeeping, not the schema).
+fn liquibase_update(dir: &Path, db: &TestDb) {
+    run_liquibase(dir, db, &["update"]);
+    db.exec("DROP TABLE databasechangelog, databasechangeloglock");
+}
+
+/// `airlock fingerprint --data` of `db`.
+fn fingerprint(dir: &Path, db: &TestDb) -> String {
+    let o = airlock(
+        dir,
+        &["--json", "fingerprint", "--data", "--db", &db.conn()],
+    );
+    expect_code(&o, 0);
+    json(&o)["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string()
+}
+
+#[test]
+fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = history(dir);
+    let target = TestDb::new("lbxml");
+    let peer = TestDb::new("lbxmlpeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["layout"], "liquibase");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let tiers: Vec<&str> = report["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    // 13 changesets of the master, 2 of the YAML, 2 XML and one raw SQL file of the
+    // includeAll folder (in file-name order), the tag last.
+    assert_eq!(tiers.len(), 19, "{tiers:?}");
+    assert!(
+        tiers[13].contains("audit-1")
+            && tiers[15].contains("later-1")
+            && tiers[17].contains("notes"),
+        "{tiers:?}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    // `runInTransaction="false"`: an online tier, as Liquibase commits it apart.
+    assert!(toml.contains("online = true"), "{toml}");
+    // The sqlFile is named where its text went.
+    assert!(
+        report["files"]
+            .to_string()
+            .contains("with the text of sql/touch.sql"),
+        "{report}"
+    );
+
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            dir,
+            &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        )
+    };
+    expect_code(&run("apply"), 0);
+    liquibase_update(&changelog, &peer);
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+    assert_eq!(
+        fingerprint(dir, &target),
+        fingerprint(dir, &peer),
+        "liquibase update"
+    );
+}
+
+/// Every changeset of it can be rolled back: some by their `<rollback>` (XML, YAML
+/// text), the others by what Liquibase derives (each change undone, the last first).
+const REVERSIBLE: &str = r#"
+  <changeSet id="1" author="ann">
+    <createTable tableName="account">
+      <column name="id" type="bigint" autoIncrement="true"><constraints primaryKey="true"/></column>
+      <column name="login" type="varchar(64)"><constraints nullable="false"/></column>
+    </createTable>
+    <createSequence sequenceName="ticket_seq" startValue="100"/>
+  </changeSet>
+  <changeSet id="2" author="ann">
+    <addColumn tableName="account">
+      <column name="mail" type="varchar(255)"/>
+      <column name="level" type="int" defaultValueNumeric="1"/>
+    </addColumn>
+    <addUniqueConstraint tableName="account" columnNames="login" constraintName="account_login_uq"/>
+    <createIndex tableName="account" indexName="account_mail_idx"><column name="mail"/></createIndex>
+    <renameColumn tableName="account" oldColumnName="level" newColumnName="tier"/>
+  </changeSet>
+  <changeSet id="3" author="bob">
+    <createTable tableName="session">
+      <column name="id" type="uuid"><constraints primaryKey="true" primaryKeyName="session_pk"/></column>
+      <column name="account_id" type="bigint"/>
+    </createTable>
+    <addForeignKeyConstraint baseTableName="session" baseColumnNames="account_id" constraintName="fk_session_account"
+        referencedTableName="account" referencedColumnNames="id"/>
+    <addNotNullConstraint tableName="session" columnName="account_id"/>
+    <addDefaultValue tableName="account" columnName="mail" defaultValue="none"/>
+    <createView viewName="account_view">SELECT id, login FROM account</createView>
+  </changeSet>
+  <changeSet id="4" author="bob">
+    <insert tableName="account"><column name="login" value="root"/></insert>
+    <rollback>
+      <delete tableName="account"><where>login = 'root'</where></delete>
+    </rollback>
+  </changeSet>
+  <include file="more.yaml" relativeToChangelogFile="true"/>
+"#;
+
+const REVERSIBLE_YAML: &str = "databaseChangeLog:
+  - changeSet:
+      id: 5
+      author: cy
+      changes:
+        - renameTable:
+            oldTableName: session
+            newTableName: login_session
+        - sql:
+            sql: COMMENT ON TABLE login_session IS 'who is in'
+      rollback: COMMENT ON TABLE login_session IS NULL; ALTER TABLE login_session RENAME TO session
+";
+
+#[test]
+fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(REVERSIBLE));
+    write(&changelog.join("more.yaml"), REVERSIBLE_YAML);
+    let target = TestDb::new("lbrb");
+    let peer = TestDb::new("lbrbpeer");
+    let entry = fingerprint(dir, &target);
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["no_down_script"], serde_json::json!([]), "{report}");
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            dir,
+            &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        )
+    };
+    expect_code(&run("apply"), 0);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let without_bookkeeping = |db: &TestDb| {
+        let copy = TestDb::new("lbrbcopy");
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("pg_dump -d {} | psql -q -v ON_ERROR_STOP=1 -d {} >/dev/null && psql -q -d {} -c 'DROP TABLE databasechangelog, databasechangeloglock'", db.name, copy.name, copy.name))
+            .output()
+            .expect("pg_dump | psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fingerprint(dir, &copy)
+    };
+    let applied = without_bookkeeping(&peer);
+    assert_eq!(fingerprint(dir, &target), applied, "liquibase update");
+    assert_ne!(applied, entry);
+    expect_code(&run("rollback"), 0);
+    run_liquibase(&changelog, &peer, &["rollback-count", "--count=5"]);
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(fingerprint(dir, &peer), entry, "liquibase rollback-count");
+    assert_eq!(fingerprint(dir, &target), entry, "airlock rollback");
+}
+
+#[test]
+fn a_spring_boot_changelog_folder_resolves_its_search_path_includes() {
+    // Spring Boot keeps src/main/resources/db/changelog/db.changelog-master.yaml and
+    // names includes from the resources root; the folder imported is db/changelog.
+    let t = tempdir();
+    let dir = t.path().join("resources/db/changelog");
+    write(
+        &dir.join("db.changelog-master.yaml"),
+        "databaseChangeLog:\n  - include:\n      file: db/changelog/changes/001-person.yaml\n",
+    );
+    write(&dir.join("changes/001-person.yaml"), "databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: ann\n      changes:\n        - createTable:\n            tableName: person\n            columns:\n              - column:\n                  name: id\n                  type: int\n");
+    let out = t.path().join("src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["ann:1"]));
+    let tier = std::fs::read_to_string(out.join("sql/tiers/001_ann_1.sql")).unwrap();
+    assert_eq!(tier, "CREATE TABLE person (id INTEGER);\n");
+}
+
+/// Import refuses `dir` (exit 2), naming each of `names`, and writes nothing.
+#[track_caller]
+fn refused(dir: &Path, extra: &[&str], names: &[&str]) {
+    let t = tempdir();
+    let before = snapshot(dir);
+    let out = t.path().join("src");
+    let mut args = vec![
+        "import",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        "x",
+    ];
+    args.extend_from_slice(extra);
+    let o = airlock(t.path(), &args);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    for n in names {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+    assert_eq!(snapshot(dir), before);
+}
+
+#[test]
+fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name() {
+    let t = tempdir();
+    for (i, (body, names)) in [
+        (
+            r#"<changeSet id="p" author="ann"><preConditions onFail="MARK_RAN"><tableExists tableName="t"/></preConditions><createTable tableName="t"><column name="a" type="int"/></createTable></changeSet>"#,
+            &["c.xml:6", "ann:p", "preConditions"][..],
+        ),
+        (
+            r#"<changeSet id="c" author="ann" context="test"><sql>SELECT 1</sql></changeSet>"#,
+            &["ann:c", "context=\"test\""][..],
+        ),
+        (
+            r#"<changeSet id="l" author="ann" labels="v2"><sql>SELECT 1</sql></changeSet>"#,
+            &["ann:l", "labels=\"v2\""][..],
+        ),
+        (
+            r#"<changeSet id="u" author="ann"><loadData tableName="t" file="x.csv"/></changeSet>"#,
+            &["c.xml:6", "ann:u", "loadData"][..],
+        ),
+        (
+            r#"<changeSet id="a" author="ann"><createIndex tableName="t" indexName="i" tablespace="fast"><column name="a"/></createIndex></changeSet>"#,
+            &["ann:a", "tablespace"][..],
+        ),
+        (r#"<property name="x" value="y"/>"#, &["c.xml:6", "property"][..]),
+        (
+            r#"<changeSet id="s" author="ann"><createTable tableName="t" schemaName="${schema}"><column name="a" type="int"/></createTable></changeSet>"#,
+            &["ann:s", "${schema}"][..],
+        ),
+        (
+            r#"<changeSet id="d" author="ann"><sql>SELECT 1</sql></changeSet><changeSet id="d" author="ann"><sql>SELECT 2</sql></changeSet>"#,
+            &["ann:d", "a second changeset"][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = t.path().join(format!("c{i}"));
+        write(&dir.join("c.xml"), &xml(&format!("\n{body}\n")));
+        refused(&dir, &[], names);
+        refused(&dir, &["--from", "liquibase"], names);
+    }
+    // YAML: refused the same way, naming the changeset and the file.
+    let dir = t.path().join("yaml");
+    write(&dir.join("changelog.yaml"), "databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: ann\n      preConditions:\n        - onFail: MARK_RAN\n        - tableExists:\n            tableName: t\n      changes:\n        - dropTable:\n            tableName: t\n");
+    refused(&dir, &[], &["changelog.yaml", "ann:1", "preConditions"]);
+    // An include out of the folder is never followed.
+    let dir = t.path().join("outside");
+    write(
+        &dir.join("c.xml"),
+        &xml(r#"<include file="../../secret.xml" relativeToChangelogFile="true"/>"#),
+    );
+    refused(&dir, &[], &["c.xml", "leaves the imported folder"]);
+    // An include of a file that is not there: named, as Liquibase fails on it.
+    let dir = t.path().join("missing");
+    write(
+        &dir.join("m.yaml"),
+        "databaseChangeLog:\n  - include:\n      file: nope/missing.yaml\n",
+    );
+    refused(&dir, &[], &["m.yaml", "nope/missing.yaml", "no such file"]);
+    // A JSON changelog stays refused, named.
+    let dir = t.path().join("json");
+    write(
+        &dir.join("changelog.json"),
+        "{ \"databaseChangeLog\": [] }\n",
+    );
+    refused(&dir, &[], &["changelog.json:1", "JSON"]);
+    // An XML changelog read as a folder of scripts would take its fragments for it.
+    let dir = history(&t.path().join("folder"));
+    refused(
+        &dir,
+        &["--from", "folder"],
+        &["db.changelog-master.xml", "Liquibase"],
+    );
+}
