@@ -968,15 +968,26 @@ fn created_tables(scripts: &[Vec<u8>]) -> Vec<String> {
             continue;
         };
         for raw in &parsed.protobuf.stmts {
-            if let Some(NodeEnum::CreateStmt(s)) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
-                if let Some(r) = &s.relation {
-                    if r.relpersistence != "t" {
-                        out.insert(if r.schemaname.is_empty() {
-                            r.relname.clone()
-                        } else {
-                            format!("{}.{}", r.schemaname, r.relname)
-                        });
-                    }
+            // `CREATE TABLE`, and `CREATE TABLE … AS` / `SELECT … INTO` (a table too).
+            let relation = match raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
+                Some(NodeEnum::CreateStmt(s)) => s.relation.as_ref(),
+                Some(NodeEnum::CreateTableAsStmt(s))
+                    if s.objtype() == pg_query::protobuf::ObjectType::ObjectTable =>
+                {
+                    s.into.as_ref().and_then(|i| i.rel.as_ref())
+                }
+                Some(NodeEnum::SelectStmt(s)) => {
+                    s.into_clause.as_ref().and_then(|i| i.rel.as_ref())
+                }
+                _ => None,
+            };
+            if let Some(r) = relation {
+                if r.relpersistence != "t" {
+                    out.insert(if r.schemaname.is_empty() {
+                        r.relname.clone()
+                    } else {
+                        format!("{}.{}", r.schemaname, r.relname)
+                    });
                 }
             }
         }
@@ -1405,22 +1416,19 @@ fn write_spec(
     }
     let tables = created_tables(&written.ups);
     let rollback = if !written.downs.is_empty() && !tables.is_empty() {
-        let absent: Vec<String> = tables
-            .iter()
-            .map(|t| format!("to_regclass({}) IS NULL", sql_literal(t)))
-            .collect();
+        let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
         write_file(
             base,
             "sql/probe/rolled_back.sql",
             format!(
-                "-- After the rollback, none of the tables the migrations create exists.\nSELECT 'created_tables_absent'::text AS key, ({})::text AS value\n",
-                absent.join("\n    AND ")
+                "-- After the rollback, none of the tables the migrations create exists: the\n-- value names those still there (\"none\" when the rollback undid them all).\nSELECT 'created_tables_left'::text AS key,\n    coalesce(string_agg(t, ', ' ORDER BY t), 'none') AS value\nFROM unnest(ARRAY[\n    {}\n]::text[]) AS t\nWHERE to_regclass(t) IS NOT NULL\n",
+                names.join(",\n    ")
             )
             .as_bytes(),
         )?;
         let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
-            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n{}",
+            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_left = \"none\" }}\n{}",
             list.join(", "),
             if written.rollback_online { "online = true\n" } else { "" }
         ));
