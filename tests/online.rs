@@ -868,3 +868,77 @@ fn a_trigger_added_to_the_ledger_behind_an_online_run_is_refused_at_the_next_rec
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
     assert_eq!(db.scalar("SELECT count(*)::text FROM public.fired"), "0");
 }
+
+/// Issue 69 item 8: `DROP INDEX CONCURRENTLY name` without `IF EXISTS` (as upstream
+/// SQL writes it) is an online step: the catalog decides on a run that goes on after
+/// a stopped one, and an index already gone is the step done.
+#[test]
+fn a_drop_index_concurrently_without_if_exists_resumes_after_an_interrupted_run() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_drop", 1000);
+    db.exec("CREATE INDEX t_old ON app.t (b)");
+    packed(
+        d,
+        &db,
+        "CREATE TABLE app.other (id int);\n",
+        "DROP INDEX CONCURRENTLY app.t_old;\nCREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    // A reader keeps app.t in use: the drop waits for it.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM app.t")
+        .unwrap();
+    let mut child = airlock_command(d, &[])
+        .args([
+            "--json",
+            "apply",
+            "b.tar.gz",
+            "--yes",
+            "--lock-timeout",
+            "5min",
+            "--trust",
+            "rm.pub",
+            "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::fs::File::create(d.join("child.out")).unwrap())
+        .stderr(std::fs::File::create(d.join("child.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let find = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                AND query LIKE 'DROP INDEX CONCURRENTLY app.t_old%' AND wait_event_type = 'Lock'";
+    let pid: i32 = loop {
+        if let Some(r) = db.client().query(find, &[]).unwrap().first() {
+            break r.get(0);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the drop waited: {}{}",
+            std::fs::read_to_string(d.join("child.out")).unwrap(),
+            std::fs::read_to_string(d.join("child.err")).unwrap()
+        );
+        std::thread::yield_now();
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    db.exec(&format!("SELECT pg_terminate_backend({pid})"));
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(events(&db), "apply:[\"schema\"]");
+    // The stopped run's drop, finished (here by hand): the index is gone.
+    db.exec("DROP INDEX IF EXISTS app.t_old");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("t_old"),
+        "the note names the index: {}",
+        stdout(&o)
+    );
+    assert_eq!(index_state(&db, "t_old"), "absent");
+    assert_eq!(index_state(&db, "t_a"), "valid");
+    assert_eq!(
+        events(&db),
+        "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
+    );
+}
