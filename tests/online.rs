@@ -942,3 +942,42 @@ fn a_drop_index_concurrently_without_if_exists_resumes_after_an_interrupted_run(
         "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
     );
 }
+
+/// Issue 69 item 12: a tier that fails after earlier tiers of the run committed does
+/// not say "nothing was changed": it says its own transaction was rolled back and
+/// names what committed before it.
+#[test]
+fn a_failure_after_committed_online_steps_says_what_committed() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_said", 100);
+    let src = source(
+        d,
+        &db.name,
+        "CREATE TABLE app.other (id int);\n",
+        "CREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "\n[rollback]",
+        "\n[[tier]]\nname = \"data\"\nfiles = [\"sql/data.sql\"]\n\n[rollback]",
+    );
+    write(&toml, &text);
+    write(
+        &src.join("sql/data.sql"),
+        "INSERT INTO app.t (id) VALUES (1);\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let j = json(&o);
+    let said = j["error"].as_str().unwrap();
+    assert!(!said.contains("nothing was changed"), "{said}");
+    assert!(
+        said.contains("\"schema\"") && said.contains("\"indexes\""),
+        "{said}"
+    );
+    assert!(said.contains("1 online step"), "{said}");
+    assert_eq!(index_state(&db, "t_a"), "valid");
+}
