@@ -415,7 +415,10 @@ pub struct ImportArgs {
     /// The target database, written as [target] database.
     #[arg(long, value_name = "NAME")]
     pub database: String,
-    /// [bundle] name (default: the migrations directory's name).
+    /// [bundle] name (default: the migrations directory's name, or, when that is only
+    /// `migrations`, `db`, `migrate`, `sql`… (`Migrations`, `db/migrate`), the first
+    /// directory's above it that says more; lower-cased, other characters than
+    /// `[a-z0-9._-]` made `-`).
     #[arg(long)]
     pub name: Option<String>,
     /// [bundle] version.

@@ -82,3 +82,50 @@ fn the_rollback_probe_covers_create_table_as_and_names_the_tables_left() {
         "t"
     );
 }
+
+/// Item 4: import writes no name its own lint refuses: a migration folder name past
+/// ustar's 100 bytes (Hasura's `<version>_<long description>/up.sql`) is shortened,
+/// each still unique, with the mapping in the report; a folder named `Migrations`
+/// gives the bundle its project's name.
+#[test]
+fn import_writes_only_names_lint_accepts() {
+    let t = tempdir();
+    let dir = t.path();
+    let long_a = format!("1600000000001_create_table_public_{}", "a".repeat(120));
+    let long_b = format!("1600000000002_create_table_public_{}", "a".repeat(120));
+    let migrations = layout(
+        &dir.join("Shop.Api/Migrations"),
+        &[
+            (&format!("{long_a}/up.sql"), "CREATE TABLE a (id int);\n"),
+            (&format!("{long_a}/down.sql"), "DROP TABLE a;\n"),
+            (&format!("{long_b}/up.sql"), "CREATE TABLE b (id int);\n"),
+            (&format!("{long_b}/down.sql"), "DROP TABLE b;\n"),
+        ],
+    );
+    let o = import(dir, &migrations, "shop", &["--from", "diesel"]);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    let toml = std::fs::read_to_string(dir.join("src/bundle.toml")).unwrap();
+    assert!(toml.contains("name = \"shop.api\""), "{toml}");
+    // Every file written fits, and the report maps each migration to it.
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4, "{report:#}");
+    let mut tos: Vec<&str> = files.iter().map(|f| f["to"].as_str().unwrap()).collect();
+    for to in &tos {
+        assert!(to.rsplit('/').next().unwrap().len() <= 100, "{to}");
+    }
+    tos.sort();
+    tos.dedup();
+    assert_eq!(tos.len(), 4, "{report:#}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f["from"].as_str().unwrap().contains(&long_b)),
+        "{report:#}"
+    );
+    expect_code(
+        &airlock(dir, &["lint", dir.join("src").to_str().unwrap()]),
+        0,
+    );
+}

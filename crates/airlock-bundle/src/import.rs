@@ -956,6 +956,28 @@ fn slug(label: &str) -> String {
         .collect()
 }
 
+/// The longest file stem import writes: `STEM.NNN.sql` (a cut part) stays within the
+/// 100 bytes a ustar header holds for a file's name.
+const MAX_STEM: usize = 90;
+
+/// The file stem of the `i`th migration (`NNN_label`, its label made a file name) and
+/// whether it was shortened to [`MAX_STEM`] bytes: the number in front keeps each
+/// unique, and the report maps each migration to its files.
+fn stem_of(i: usize, width: usize, label: &str) -> (String, bool) {
+    let mut stem = format!("{:0width$}_{}", i + 1, slug(label));
+    // `slug` leaves only ASCII: any byte is a character boundary.
+    let cut = stem.len() > MAX_STEM;
+    stem.truncate(MAX_STEM);
+    (stem, cut)
+}
+
+/// The note on a file whose name was shortened ([`stem_of`]).
+fn shortened(label: &str) -> String {
+    format!(
+        "named after migration {label:?}, shortened to {MAX_STEM} bytes (a bundle's file names fit a ustar header's 100)"
+    )
+}
+
 /// The tables the up scripts create (qualified as written), for the rollback probe.
 fn created_tables(scripts: &[Vec<u8>]) -> Vec<String> {
     use airlock_sql::pg_query::{self, NodeEnum};
@@ -1160,15 +1182,21 @@ fn write_scripts(
     };
     let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
-        let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
+        let (stem, cut) = stem_of(i, width, &m.label);
         if let Some(up) = &m.up {
-            let a = read(up, true)?;
+            let mut a = read(up, true)?;
+            if cut {
+                a.changes.push(shortened(&m.label));
+            }
             write_up(base, &stem, m, up, a, &mut w)?;
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
-                let a = read(down, false)?;
+                let mut a = read(down, false)?;
+                if cut {
+                    a.changes.push(shortened(&m.label));
+                }
                 if let Some(why) = unparsed(&to, &a.bytes) {
                     left.push(LeftBehind {
                         refused: false,
@@ -1353,7 +1381,7 @@ fn write_verify(
                 continue;
             }
         };
-        let to = format!("sql/verify/{:0width$}_{}.sql", i + 1, slug(&m.label));
+        let to = format!("sql/verify/{}.sql", stem_of(i, width, &m.label).0);
         write_file(base, &to, sqitch_verify::script(&file, &queries).as_bytes())?;
         written.tiers[tier].1.push(to.clone());
         written.files.push(Brought {

@@ -217,6 +217,57 @@ fn refused(left: &[LeftBehind]) -> Option<String> {
     ))
 }
 
+/// Folder names that say where migrations live, not whose they are: the bundle is
+/// named after the first folder above them that is none of these.
+const GENERIC_FOLDERS: &[&str] = &[
+    "migrations",
+    "migration",
+    "migrate",
+    "db",
+    "database",
+    "sql",
+    "schema",
+    "changelog",
+    "changelogs",
+    "resources",
+    "main",
+    "src",
+];
+
+/// The default `[bundle] name` of migrations in `dir`: its folder's name, or, when
+/// that only says "migrations" (`Migrations`, `db/migrate`, `src/main/resources/db/migration`),
+/// the first folder's above it that says more; made a name lint accepts (lower case,
+/// `[a-z0-9._-]`, at most 100 characters), `imported` when nothing is left.
+fn bundle_name_of(dir: &std::path::Path) -> String {
+    let folder = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().to_lowercase());
+    let chosen = dir
+        .ancestors()
+        .filter_map(folder)
+        .find(|n| !GENERIC_FOLDERS.contains(&n.as_str()))
+        .or_else(|| folder(dir))
+        .unwrap_or_default();
+    let name: String = chosen
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name: String = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(100)
+        .collect();
+    if name.is_empty() {
+        "imported".into()
+    } else {
+        name
+    }
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -230,7 +281,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
     let dir_name = first
         .canonicalize()
         .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map(|p| bundle_name_of(&p))
         .unwrap_or_else(|| "imported".into());
     let applied = match &args.history {
         Some(conn) => Some(crate::commands::release::import_history::read(
