@@ -129,3 +129,110 @@ fn import_writes_only_names_lint_accepts() {
         0,
     );
 }
+
+/// Item 9: Flyway with several locations (docs/sql.md's example, plus a Java and a
+/// Kotlin migration): every file is listed in exactly one place of the report, and the
+/// code migrations are named as not brought over, with what that means.
+#[test]
+fn a_flyway_multi_location_report_lists_every_file_once() {
+    let t = tempdir();
+    let dir = t.path();
+    let fw = layout(
+        &dir.join("fw-multi"),
+        &[
+            (
+                "db/migration/V1__orders.sql",
+                "CREATE TABLE orders (id int PRIMARY KEY);\n",
+            ),
+            ("db/data/V2__seed.sql", "INSERT INTO orders VALUES (1);\n"),
+            (
+                "db/migration/V3__note.sql",
+                "ALTER TABLE orders ADD COLUMN note text;\n",
+            ),
+            (
+                "db/migration/V4__backfill.java",
+                "public class V4__backfill {}\n",
+            ),
+            ("db/data/V5__more.kt", "class V5__more\n"),
+            (
+                "flyway.conf",
+                "flyway.locations=filesystem:db/migration,filesystem:db/data\n",
+            ),
+        ],
+    );
+    let every = [
+        "V1__orders.sql",
+        "V2__seed.sql",
+        "V3__note.sql",
+        "V4__backfill.java",
+        "V5__more.kt",
+    ];
+    let check = |report: &serde_json::Value| {
+        let mut places: Vec<String> = vec![];
+        for f in report["files"].as_array().unwrap() {
+            places.push(
+                f["from"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for l in report["left_behind"].as_array().unwrap() {
+            places.push(
+                l["file"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for f in every {
+            assert_eq!(
+                places.iter().filter(|p| *p == f).count(),
+                1,
+                "{f}: {report:#}"
+            );
+        }
+        let left = report["left_behind"].to_string();
+        assert!(
+            left.contains("Java") && left.contains("Kotlin"),
+            "{report:#}"
+        );
+    };
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            "fw-multi",
+            "--out",
+            "r1",
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    check(&json(&o));
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            "--from",
+            "flyway",
+            fw.join("db/migration").to_str().unwrap(),
+            fw.join("db/data").to_str().unwrap(),
+            "--out",
+            "r2",
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    check(&json(&o));
+}

@@ -801,7 +801,41 @@ fn flyway(
             _ => {}
         }
     }
+    // Every other file of the locations, in one place of the report: left behind.
+    for (n, script) in &scripts {
+        let from = script.from();
+        if used.contains(from) || left.iter().any(|l| l.file == from) {
+            continue;
+        }
+        left.push(LeftBehind {
+            refused: false,
+            file: from.into(),
+            why: flyway_other(n),
+        });
+    }
     Ok(out)
+}
+
+/// Why a file of a Flyway location is not brought over: a Java or Kotlin migration
+/// (source or compiled), an undo script without its migration, or not Flyway's.
+fn flyway_other(file: &str) -> String {
+    let code = [
+        (".java", "Java"),
+        (".kt", "Kotlin"),
+        (".class", "compiled Java/Kotlin"),
+    ]
+    .into_iter()
+    .find(|(ext, _)| file.ends_with(ext));
+    match code {
+        Some((ext, lang)) if file.starts_with(['V', 'R']) && file[1..].contains("__") => format!(
+            "a Flyway {lang} migration ({}): code Flyway runs, which airlock cannot bring over; the bundle lacks what it does, and the tiers after it may depend on it: write its change as SQL (a V…__….sql at its version) and import again, or apply up to it with Flyway first and import the rest (--history)",
+            file.trim_end_matches(ext)
+        ),
+        _ if flyway_name(file).is_some_and(|(k, ..)| k == 'U') => {
+            "a Flyway undo script whose version has no migration here".into()
+        }
+        _ => "not a flyway migration file".into(),
+    }
 }
 
 fn sqitch(
