@@ -236,3 +236,74 @@ fn a_flyway_multi_location_report_lists_every_file_once() {
     expect_code(&o, 0);
     check(&json(&o));
 }
+
+/// Item 10: a history that alters the peer tool's own table (golang-migrate's
+/// `schema_migrations`) fails on a fresh database, where airlock never makes that
+/// table: import warns, naming the table, the tool and the file.
+#[test]
+fn a_history_that_alters_the_peers_own_table_is_named() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("migrations"),
+        &[
+            ("1_init.up.sql", "CREATE TABLE t (id int);\n"),
+            ("1_init.down.sql", "DROP TABLE t;\n"),
+            ("2_mark.up.sql", "ALTER TABLE t ADD COLUMN n int;\nALTER TABLE public.schema_migrations ADD COLUMN note text;\n"),
+            ("2_mark.down.sql", "ALTER TABLE t DROP COLUMN n;\n"),
+        ],
+    );
+    let o = import(dir, &migrations, "x", &[]);
+    expect_code(&o, 0);
+    let report = json(&o);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("schema_migrations")
+            && warnings.contains("golang-migrate")
+            && warnings.contains("2_mark"),
+        "{report:#}"
+    );
+    let human = stdout(&airlock(
+        dir,
+        &[
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            "again",
+            "--database",
+            "x",
+        ],
+    ));
+    assert!(human.contains("schema_migrations"), "{human}");
+    // A history that makes such a table itself is not warned about.
+    let own = layout(
+        &dir.join("own"),
+        &[
+            ("1_init.up.sql", "CREATE TABLE schema_migrations (v int);\n"),
+            (
+                "2_more.up.sql",
+                "ALTER TABLE schema_migrations ADD COLUMN note text;\n",
+            ),
+        ],
+    );
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            own.to_str().unwrap(),
+            "--out",
+            "own-src",
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        !json(&o)["warnings"]
+            .to_string()
+            .contains("schema_migrations"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -40,6 +40,7 @@ mod foreign;
 mod goose;
 mod liquibase;
 mod online_split;
+mod peer_tables;
 mod prisma;
 mod sqitch_verify;
 
@@ -220,6 +221,9 @@ pub struct Imported {
     /// Why the bundle commits each tier on its own (`transaction = "per-tier"`) where
     /// the peer commits between migrations; empty: the apply is one transaction.
     pub splits: Vec<String>,
+    /// Statements that change a peer tool's own history table, which airlock never
+    /// makes: each a warning naming the file, the line and the table.
+    pub peer_tables: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -1124,6 +1128,10 @@ pub fn import(
         std::fs::remove_dir(out).map_err(write_err)?;
     }
     std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
+        .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
+        .collect();
+    let peer_tables = peer_tables::warnings(&tier_files);
     Ok(Imported {
         layout,
         tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
@@ -1132,6 +1140,7 @@ pub fn import(
         left_behind: left,
         no_down_script: written.no_down,
         splits: written.splits,
+        peer_tables,
     })
 }
 

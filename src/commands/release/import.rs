@@ -34,7 +34,9 @@ pub struct ImportReport {
     pub splits: Vec<String>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
-    /// `lint`'s warnings on the source written, as `lint` words them.
+    /// What may fail though lint passes: first each statement that changes a peer
+    /// tool's own history table (which airlock never makes), then `lint`'s warnings on
+    /// the source written, as `lint` words them.
     pub warnings: Vec<String>,
     /// `lint`'s notes on the source written, as `lint` words them.
     pub notes: Vec<String>,
@@ -305,13 +307,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         left_behind,
         no_down_script,
         splits,
+        peer_tables,
     } = import::import(first, layout, &args.out, &naming).map_err(error)?;
-    let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
+    let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
         Err(e) => (vec![e.to_string()], vec![], vec![], vec![]),
     };
     problems.splice(0..0, refused(&left_behind));
+    warnings.splice(0..0, peer_tables);
     Ok(Box::new(ImportReport {
         ok: problems.is_empty(),
         layout,
