@@ -307,3 +307,50 @@ fn a_history_that_alters_the_peers_own_table_is_named() {
         stdout(&o)
     );
 }
+
+/// Item 13: a project's template placeholders in `$%NAME%$` form (a chat server's
+/// `$%AUTO_INCREMENT_PRIMARY_KEY%$`) are rendered from `--option NAME=VALUE`, as pop's
+/// are; one with no value given is refused, named, and nothing is written.
+#[test]
+fn dollar_percent_placeholders_take_option_values_or_are_refused_by_name() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("schema"),
+        &[(
+            "01_users.sql",
+            "CREATE TABLE users (id $%AUTO_INCREMENT_PRIMARY_KEY%$, name text);\n",
+        )],
+    );
+    let o = import(dir, &migrations, "x", &[]);
+    expect_code(&o, 2);
+    assert!(
+        stdout(&o).contains("$%AUTO_INCREMENT_PRIMARY_KEY%$")
+            && stdout(&o).contains("01_users.sql"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!dir.join("src").exists());
+    let o = import(
+        dir,
+        &migrations,
+        "x",
+        &[
+            "--option",
+            "AUTO_INCREMENT_PRIMARY_KEY=bigserial PRIMARY KEY",
+        ],
+    );
+    expect_code(&o, 0);
+    let written = std::fs::read_to_string(dir.join("src/sql/tiers/001_01_users.sql")).unwrap();
+    assert_eq!(
+        written,
+        "CREATE TABLE users (id bigserial PRIMARY KEY, name text);\n"
+    );
+    assert!(
+        json(&o)["files"]
+            .to_string()
+            .contains("AUTO_INCREMENT_PRIMARY_KEY"),
+        "{}",
+        stdout(&o)
+    );
+}
