@@ -427,15 +427,20 @@ pub struct ImportArgs {
     /// The target database, written as [target] database.
     #[arg(long, value_name = "NAME")]
     pub database: String,
-    /// [bundle] name (default: the migrations directory's name).
+    /// [bundle] name (default: the migrations directory's name, or, when that is only
+    /// `migrations`, `db`, `migrate`, `sql`… (`Migrations`, `db/migrate`), the first
+    /// directory's above it that says more; lower-cased, other characters than
+    /// `[a-z0-9._-]` made `-`).
     #[arg(long)]
     pub name: Option<String>,
     /// [bundle] version.
     #[arg(long, default_value = "1", value_name = "VERSION")]
     pub bundle_version: String,
-    /// A pop template option: each `{{ index .Options "KEY" }}` in a migration becomes
-    /// VALUE, as pop renders it (e.g. supabase/auth's `--option Namespace=auth`).
-    /// Repeatable; the report names every file so changed.
+    /// A template value: each pop `{{ index .Options "KEY" }}` in a migration becomes
+    /// VALUE, as pop renders it (e.g. supabase/auth's `--option Namespace=auth`), and so
+    /// does each `$%KEY%$` placeholder (a project's own template, e.g.
+    /// `--option AUTO_INCREMENT_PRIMARY_KEY="bigserial PRIMARY KEY"`); one left without
+    /// a value is refused, named. Repeatable; the report names every file so changed.
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
     pub options: Vec<(String, String)>,
     /// Read the peer tool's history table on this database (flyway_schema_history,

@@ -1583,6 +1583,62 @@ fn an_atlas_history_is_checked_against_atlas_sum_and_an_edited_file_is_refused()
     assert!(!t.path().join("src").exists());
 }
 
+/// Issue 69 item 5: Atlas in golang-migrate format sums only the `.up.sql` files (its
+/// directory reads those as the migrations): such an `atlas.sum` is accepted, checked as
+/// Atlas checks it, and the downs become the rollback.
+#[test]
+fn an_atlas_history_in_golang_migrate_format_is_checked_over_its_up_files() {
+    let t = tempdir();
+    let ups: &[(&str, &str)] = &[
+        (
+            "20240101000000_init.up.sql",
+            "CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL);\n",
+        ),
+        (
+            "20240201000000_email.up.sql",
+            "ALTER TABLE users ADD COLUMN email text;\n",
+        ),
+    ];
+    let downs: &[(&str, &str)] = &[
+        ("20240101000000_init.down.sql", "DROP TABLE users;\n"),
+        (
+            "20240201000000_email.down.sql",
+            "ALTER TABLE users DROP COLUMN email;\n",
+        ),
+    ];
+    let dir = layout(&t.path().join("migrations"), ups);
+    layout(&dir, downs);
+    std::fs::write(dir.join("atlas.sum"), atlas_sum(ups)).unwrap();
+    let report = import_apply_rollback(
+        "atlasgm",
+        &dir,
+        &["20240101000000_init.up.sql", "20240201000000_email.up.sql"],
+        &[
+            "20240201000000_email.down.sql",
+            "20240101000000_init.down.sql",
+        ],
+    );
+    assert_eq!(report["layout"], "atlas");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["20240101000000_init", "20240201000000_email"])
+    );
+    // An up file edited after `atlas migrate hash`: refused, named.
+    std::fs::write(
+        dir.join("20240201000000_email.up.sql"),
+        "ALTER TABLE users ADD COLUMN email text NOT NULL;\n",
+    )
+    .unwrap();
+    let (o, _) = import_human(t.path(), &dir, &[]);
+    expect_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("20240201000000_email.up.sql: checksum mismatch"),
+        "{err}"
+    );
+    assert!(!t.path().join("src").exists());
+}
+
 #[test]
 fn liquibase_formatted_sql_changesets_become_tiers_and_their_rollback_lines_the_rollback() {
     let t = tempdir();

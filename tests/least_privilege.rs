@@ -1367,3 +1367,51 @@ fn after_setup_plan_does_not_say_there_is_no_ledger() {
         "{ledger}"
     );
 }
+
+/// Issue 69 item 11: what `airlock setup` makes (the schema airlock_conf, its function
+/// and table, their grants) is airlock's own, as the ledger is: `fingerprint --diff` of
+/// the database before and after setup says equal, naming those objects apart.
+#[test]
+fn fingerprint_diff_leaves_setups_own_objects_apart() {
+    let o = Owned::new("lp_fpdiff");
+    let conn = o.db.conn();
+    let save = |name: &str| {
+        let out = airlock(o.dir(), &["--json", "fingerprint", "--db", &conn]);
+        expect_code(&out, 0);
+        std::fs::write(o.dir().join(name), stdout(&out)).unwrap();
+    };
+    save("a.json");
+    o.setup_deployer();
+    save("b.json");
+    let out = airlock(
+        o.dir(),
+        &["--json", "fingerprint", "--diff", "a.json", "b.json"],
+    );
+    expect_code(&out, 0);
+    let j = json(&out);
+    assert_eq!(j["equal"], true, "{j:#}");
+    assert_eq!(j["changes"], serde_json::json!([]), "{j:#}");
+    let own = j["airlock_own"].to_string();
+    assert!(own.contains("airlock_conf"), "{j:#}");
+    let human = stdout(&airlock(
+        o.dir(),
+        &["fingerprint", "--diff", "a.json", "b.json"],
+    ));
+    assert!(
+        human.contains("equal") && human.contains("airlock_conf"),
+        "{human}"
+    );
+    // A change of the user's beside it still counts.
+    o.db.exec("CREATE TABLE public.mine (id int)");
+    save("c.json");
+    let out = airlock(
+        o.dir(),
+        &["--json", "fingerprint", "--diff", "a.json", "c.json"],
+    );
+    expect_code(&out, 5);
+    assert!(
+        json(&out)["differences"].to_string().contains("mine"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -93,7 +93,9 @@ fn lint_accepts_the_online_family_in_an_online_tier_only_and_says_why() {
         "x",
         "CREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
         "CREATE INDEX CONCURRENTLY t_b ON app.t (b);\nUPDATE app.t SET a = 1;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_u ON app.t (u);\n",
-        "DROP INDEX CONCURRENTLY app.t_u;\n",
+        // (`DROP INDEX CONCURRENTLY name` without IF EXISTS is accepted since issue 69:
+        // the catalog finds it gone on a rerun; a plain DROP TABLE is not.)
+        "DROP INDEX CONCURRENTLY app.t_u;\nDROP TABLE app.t2;\n",
     );
     let o = airlock(d, &["--json", "lint", src.to_str().unwrap()]);
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
@@ -112,8 +114,9 @@ fn lint_accepts_the_online_family_in_an_online_tier_only_and_says_why() {
         "{all}"
     );
     assert!(!all.contains("indexes.sql:3"), "{all}");
+    assert!(!all.contains("rollback.sql:1"), "{all}");
     assert!(
-        all.contains("rollback.sql:1") && all.contains("IF EXISTS"),
+        all.contains("rollback.sql:2") && all.contains("IF EXISTS"),
         "{all}"
     );
     // Nothing was written.
@@ -867,4 +870,130 @@ fn a_trigger_added_to_the_ledger_behind_an_online_run_is_refused_at_the_next_rec
     // Nothing more recorded, and the planted trigger never ran.
     assert_eq!(events(&db), "apply:[\"schema\"] step:[\"indexes\"]");
     assert_eq!(db.scalar("SELECT count(*)::text FROM public.fired"), "0");
+}
+
+/// Issue 69 item 8: `DROP INDEX CONCURRENTLY name` without `IF EXISTS` (as upstream
+/// SQL writes it) is an online step: the catalog decides on a run that goes on after
+/// a stopped one. The drop finished (the index gone): the step is done; the drop cut
+/// short (the index left INVALID): it runs again. Neither is drift.
+#[test]
+fn a_drop_index_concurrently_without_if_exists_resumes_after_an_interrupted_run() {
+    for finished in [true, false] {
+        let t = keyed_dir();
+        let d = t.path();
+        let db = target(&format!("online_drop{}", u8::from(finished)), 1000);
+        db.exec("CREATE INDEX t_old ON app.t (b)");
+        packed(
+            d,
+            &db,
+            "CREATE TABLE app.other (id int);\n",
+            "DROP INDEX CONCURRENTLY app.t_old;\nCREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
+            "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+        );
+        interrupted_drop(d, &db);
+        if finished {
+            // The stopped run's drop, finished (here by hand): the index is gone.
+            db.exec("DROP INDEX IF EXISTS app.t_old");
+        } else {
+            assert_eq!(index_state(&db, "t_old"), "INVALID");
+        }
+        let o = apply(d, &db, "b.tar.gz");
+        assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            stdout(&o).contains("index t_old was not there"),
+            finished,
+            "the note names the index gone: {}",
+            stdout(&o)
+        );
+        assert_eq!(index_state(&db, "t_old"), "absent");
+        assert_eq!(index_state(&db, "t_a"), "valid");
+        assert_eq!(
+            events(&db),
+            "apply:[\"schema\"] step:[\"indexes\"] apply:[\"indexes\"]"
+        );
+    }
+}
+
+/// An apply of [`packed`]'s release whose online step 1 (`DROP INDEX CONCURRENTLY
+/// app.t_old`) waits for a reader of app.t: killed there, its server session ended.
+fn interrupted_drop(d: &Path, db: &TestDb) {
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM app.t")
+        .unwrap();
+    let mut child = airlock_command(d, &[])
+        .args([
+            "--json",
+            "apply",
+            "b.tar.gz",
+            "--yes",
+            "--lock-timeout",
+            "5min",
+            "--trust",
+            "rm.pub",
+            "--db",
+        ])
+        .arg(db.conn())
+        .stdout(std::fs::File::create(d.join("child.out")).unwrap())
+        .stderr(std::fs::File::create(d.join("child.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let find = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                AND query LIKE 'DROP INDEX CONCURRENTLY app.t_old%' AND wait_event_type = 'Lock'";
+    let pid: i32 = loop {
+        if let Some(r) = db.client().query(find, &[]).unwrap().first() {
+            break r.get(0);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the drop waited: {}{}",
+            std::fs::read_to_string(d.join("child.out")).unwrap(),
+            std::fs::read_to_string(d.join("child.err")).unwrap()
+        );
+        std::thread::yield_now();
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    db.exec(&format!("SELECT pg_terminate_backend({pid})"));
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(events(db), "apply:[\"schema\"]");
+}
+
+/// Issue 69 item 12: a tier that fails after earlier tiers of the run committed does
+/// not say "nothing was changed": it says its own transaction was rolled back and
+/// names what committed before it.
+#[test]
+fn a_failure_after_committed_online_steps_says_what_committed() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("online_said", 100);
+    let src = source(
+        d,
+        &db.name,
+        "CREATE TABLE app.other (id int);\n",
+        "CREATE INDEX CONCURRENTLY t_a ON app.t (a);\n",
+        "DROP INDEX CONCURRENTLY IF EXISTS app.t_a;\n",
+    );
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "\n[rollback]",
+        "\n[[tier]]\nname = \"data\"\nfiles = [\"sql/data.sql\"]\n\n[rollback]",
+    );
+    write(&toml, &text);
+    write(
+        &src.join("sql/data.sql"),
+        "INSERT INTO app.t (id) VALUES (1);\n",
+    );
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = apply(d, &db, "b.tar.gz");
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let j = json(&o);
+    let said = j["error"].as_str().unwrap();
+    assert!(!said.contains("nothing was changed"), "{said}");
+    assert!(
+        said.contains("\"schema\"") && said.contains("\"indexes\""),
+        "{said}"
+    );
+    assert!(said.contains("1 online step"), "{said}");
+    assert_eq!(index_state(&db, "t_a"), "valid");
 }

@@ -267,3 +267,68 @@ fn a_hostile_identifier_stays_a_name() {
         "true"
     );
 }
+
+/// Issue 69 item 6: a widening that keeps every value's text (`varchar(50)` to
+/// `varchar(100)`, to `text`) leaves the rows deciding a later UNIQUE or NOT NULL, so
+/// plan does not say GO over the duplicates and NULLs apply then fails on.
+#[test]
+fn a_text_keeping_widening_earlier_leaves_a_later_unique_or_not_null_predicted() {
+    let db = TestDb::new("pred_widen");
+    db.exec(
+        "CREATE TABLE users (id int PRIMARY KEY, email varchar(50), nick varchar(20));\n\
+         INSERT INTO users VALUES (1,'a@x','n'),(2,'a@x',NULL),(3,'b@x','m');",
+    );
+    let (c, v, _) = plan(
+        &db,
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(100);\nCREATE UNIQUE INDEX users_email ON users (email);\n",
+        &[],
+    );
+    assert_eq!(c, 1, "{v:#}");
+    let p = &v["predictions"]["predictions"][1];
+    assert_eq!(p["outcome"], "fails", "{p:#}");
+    assert_eq!(p["count"], 2, "{p:#}");
+    let (c, v, _) = plan(
+        &db,
+        "ALTER TABLE users ALTER COLUMN nick TYPE text;\nALTER TABLE users ALTER COLUMN nick SET NOT NULL;\n",
+        &[],
+    );
+    assert_eq!(c, 1, "{v:#}");
+    assert_eq!(v["predictions"]["predictions"][1]["count"], 1, "{v:#}");
+    // A change that may alter the text (to char(60): padded) still leaves it to rehearse.
+    let (c, v, _) = plan(
+        &db,
+        "ALTER TABLE users ALTER COLUMN email TYPE char(60);\nCREATE UNIQUE INDEX users_email ON users (email);\n",
+        &[],
+    );
+    assert_eq!(c, 0, "{v:#}");
+    assert_eq!(
+        v["predictions"]["predictions"][1]["outcome"], "not-predictable",
+        "{v:#}"
+    );
+}
+
+/// Issue 69 item 6: a partial unique index (the soft-delete pattern) is predicted on
+/// the rows its WHERE keeps.
+#[test]
+fn a_partial_unique_index_is_predicted_on_the_rows_its_where_keeps() {
+    let db = TestDb::new("pred_partial");
+    db.exec(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text, deleted_at timestamptz);\n\
+         INSERT INTO accounts VALUES (1,'a',NULL),(2,'a',now()),(3,'b',NULL),(4,'b',NULL),(5,'b',now());",
+    );
+    let (c, v, _) = plan(
+        &db,
+        "CREATE UNIQUE INDEX accounts_live_email ON accounts (email) WHERE deleted_at IS NULL;\n",
+        &[],
+    );
+    assert_fails(c, &v, 2);
+    assert_eq!(prediction(&v, 0)["keys"][0], "b ×2", "{v:#}");
+    db.exec("UPDATE accounts SET deleted_at = now() WHERE id = 4");
+    let (c, v, _) = plan(
+        &db,
+        "CREATE UNIQUE INDEX accounts_live_email ON accounts (email) WHERE deleted_at IS NULL;\n",
+        &[],
+    );
+    assert_go(c, &v);
+    assert_eq!(prediction(&v, 0)["outcome"], "passes", "{v:#}");
+}

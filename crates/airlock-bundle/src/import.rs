@@ -45,6 +45,7 @@ mod liquibase_inverse;
 mod liquibase_tree;
 mod liquibase_types;
 mod online_split;
+mod peer_tables;
 mod prisma;
 mod sqitch_verify;
 
@@ -225,6 +226,9 @@ pub struct Imported {
     /// Why the bundle commits each tier on its own (`transaction = "per-tier"`) where
     /// the peer commits between migrations; empty: the apply is one transaction.
     pub splits: Vec<String>,
+    /// Statements that change a peer tool's own history table, which airlock never
+    /// makes: each a warning naming the file, the line and the table.
+    pub peer_tables: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -815,7 +819,41 @@ fn flyway(
             _ => {}
         }
     }
+    // Every other file of the locations, in one place of the report: left behind.
+    for (n, script) in &scripts {
+        let from = script.from();
+        if used.contains(from) || left.iter().any(|l| l.file == from) {
+            continue;
+        }
+        left.push(LeftBehind {
+            refused: false,
+            file: from.into(),
+            why: flyway_other(n),
+        });
+    }
     Ok(out)
+}
+
+/// Why a file of a Flyway location is not brought over: a Java or Kotlin migration
+/// (source or compiled), an undo script without its migration, or not Flyway's.
+fn flyway_other(file: &str) -> String {
+    let code = [
+        (".java", "Java"),
+        (".kt", "Kotlin"),
+        (".class", "compiled Java/Kotlin"),
+    ]
+    .into_iter()
+    .find(|(ext, _)| file.ends_with(ext));
+    match code {
+        Some((ext, lang)) if file.starts_with(['V', 'R']) && file[1..].contains("__") => format!(
+            "a Flyway {lang} migration ({}): code Flyway runs, which airlock cannot bring over; the bundle lacks what it does, and the tiers after it may depend on it: write its change as SQL (a V…__….sql at its version) and import again, or apply up to it with Flyway first and import the rest (--history)",
+            file.trim_end_matches(ext)
+        ),
+        _ if flyway_name(file).is_some_and(|(k, ..)| k == 'U') => {
+            "a Flyway undo script whose version has no migration here".into()
+        }
+        _ => "not a flyway migration file".into(),
+    }
 }
 
 fn sqitch(
@@ -970,6 +1008,28 @@ fn slug(label: &str) -> String {
         .collect()
 }
 
+/// The longest file stem import writes: `STEM.NNN.sql` (a cut part) stays within the
+/// 100 bytes a ustar header holds for a file's name.
+const MAX_STEM: usize = 90;
+
+/// The file stem of the `i`th migration (`NNN_label`, its label made a file name) and
+/// whether it was shortened to [`MAX_STEM`] bytes: the number in front keeps each
+/// unique, and the report maps each migration to its files.
+fn stem_of(i: usize, width: usize, label: &str) -> (String, bool) {
+    let mut stem = format!("{:0width$}_{}", i + 1, slug(label));
+    // `slug` leaves only ASCII: any byte is a character boundary.
+    let cut = stem.len() > MAX_STEM;
+    stem.truncate(MAX_STEM);
+    (stem, cut)
+}
+
+/// The note on a file whose name was shortened ([`stem_of`]).
+fn shortened(label: &str) -> String {
+    format!(
+        "named after migration {label:?}, shortened to {MAX_STEM} bytes (a bundle's file names fit a ustar header's 100)"
+    )
+}
+
 /// The tables the up scripts create (qualified as written), for the rollback probe.
 fn created_tables(scripts: &[Vec<u8>]) -> Vec<String> {
     use airlock_sql::pg_query::{self, NodeEnum};
@@ -982,15 +1042,26 @@ fn created_tables(scripts: &[Vec<u8>]) -> Vec<String> {
             continue;
         };
         for raw in &parsed.protobuf.stmts {
-            if let Some(NodeEnum::CreateStmt(s)) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
-                if let Some(r) = &s.relation {
-                    if r.relpersistence != "t" {
-                        out.insert(if r.schemaname.is_empty() {
-                            r.relname.clone()
-                        } else {
-                            format!("{}.{}", r.schemaname, r.relname)
-                        });
-                    }
+            // `CREATE TABLE`, and `CREATE TABLE … AS` / `SELECT … INTO` (a table too).
+            let relation = match raw.stmt.as_ref().and_then(|n| n.node.as_ref()) {
+                Some(NodeEnum::CreateStmt(s)) => s.relation.as_ref(),
+                Some(NodeEnum::CreateTableAsStmt(s))
+                    if s.objtype() == pg_query::protobuf::ObjectType::ObjectTable =>
+                {
+                    s.into.as_ref().and_then(|i| i.rel.as_ref())
+                }
+                Some(NodeEnum::SelectStmt(s)) => {
+                    s.into_clause.as_ref().and_then(|i| i.rel.as_ref())
+                }
+                _ => None,
+            };
+            if let Some(r) = relation {
+                if r.relpersistence != "t" {
+                    out.insert(if r.schemaname.is_empty() {
+                        r.relname.clone()
+                    } else {
+                        format!("{}.{}", r.schemaname, r.relname)
+                    });
                 }
             }
         }
@@ -1071,6 +1142,10 @@ pub fn import(
         std::fs::remove_dir(out).map_err(write_err)?;
     }
     std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
+        .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
+        .collect();
+    let peer_tables = peer_tables::warnings(&tier_files);
     Ok(Imported {
         layout,
         tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
@@ -1079,6 +1154,7 @@ pub fn import(
         left_behind: left,
         no_down_script: written.no_down,
         splits: written.splits,
+        peer_tables,
     })
 }
 
@@ -1163,15 +1239,21 @@ fn write_scripts(
     };
     let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
-        let stem = format!("{:0width$}_{}", i + 1, slug(&m.label));
+        let (stem, cut) = stem_of(i, width, &m.label);
         if let Some(up) = &m.up {
-            let a = read(up, true)?;
+            let mut a = read(up, true)?;
+            if cut {
+                a.changes.push(shortened(&m.label));
+            }
             write_up(base, &stem, m, up, a, &mut w)?;
         }
         match &m.down {
             Some(down) => {
                 let to = format!("sql/rollback/{stem}.sql");
-                let a = read(down, false)?;
+                let mut a = read(down, false)?;
+                if cut {
+                    a.changes.push(shortened(&m.label));
+                }
                 if let Some(why) = unparsed(&to, &a.bytes) {
                     left.push(LeftBehind {
                         refused: false,
@@ -1356,7 +1438,7 @@ fn write_verify(
                 continue;
             }
         };
-        let to = format!("sql/verify/{:0width$}_{}.sql", i + 1, slug(&m.label));
+        let to = format!("sql/verify/{}.sql", stem_of(i, width, &m.label).0);
         write_file(base, &to, sqitch_verify::script(&file, &queries).as_bytes())?;
         written.tiers[tier].1.push(to.clone());
         written.files.push(Brought {
@@ -1419,22 +1501,19 @@ fn write_spec(
     }
     let tables = created_tables(&written.ups);
     let rollback = if !written.downs.is_empty() && !tables.is_empty() {
-        let absent: Vec<String> = tables
-            .iter()
-            .map(|t| format!("to_regclass({}) IS NULL", sql_literal(t)))
-            .collect();
+        let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
         write_file(
             base,
             "sql/probe/rolled_back.sql",
             format!(
-                "-- After the rollback, none of the tables the migrations create exists.\nSELECT 'created_tables_absent'::text AS key, ({})::text AS value\n",
-                absent.join("\n    AND ")
+                "-- After the rollback, none of the tables the migrations create exists: the\n-- value names those still there (\"none\" when the rollback undid them all).\nSELECT 'created_tables_left'::text AS key,\n    coalesce(string_agg(t, ', ' ORDER BY t), 'none') AS value\nFROM unnest(ARRAY[\n    {}\n]::text[]) AS t\nWHERE to_regclass(t) IS NOT NULL\n",
+                names.join(",\n    ")
             )
             .as_bytes(),
         )?;
         let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
-            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_absent = \"true\" }}\n{}",
+            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_left = \"none\" }}\n{}",
             list.join(", "),
             if written.rollback_online { "online = true\n" } else { "" }
         ));

@@ -305,7 +305,7 @@ pub enum DbError {
     /// The run stopped after part of it committed (an online step, or a tier of a
     /// per-tier apply): `error` is why it stopped; `receipt` records what committed
     /// (outcome `partial`), and `saved` where the caller wrote it.
-    #[error("{error}{}", saved.as_ref().map(|f| format!("; what committed before it is recorded in the ledger and in receipt {f}")).unwrap_or_else(|| "; what committed before it is recorded in the ledger (airlock status)".into()))]
+    #[error("{}", partial_message(error, receipt, saved.as_deref()))]
     Partial {
         error: Box<DbError>,
         receipt: Box<receipt::Receipt>,
@@ -315,6 +315,33 @@ pub enum DbError {
     /// (DESIGN §6: the verification exit code); everything was rolled back.
     #[error("the bundle failed verification during the run, and nothing was committed (everything was rolled back): {0}")]
     Unverified(Box<airlock_bundle::archive::VerifyError>),
+}
+
+/// What [`DbError::Partial`] says: why the run stopped (its own transaction rolled
+/// back, not "nothing was changed": part of the run committed), then what committed
+/// before it and where that is recorded.
+fn partial_message(error: &DbError, receipt: &receipt::Receipt, saved: Option<&str>) -> String {
+    let why = error.to_string().replace(
+        "the whole transaction was rolled back, nothing was changed",
+        "its transaction was rolled back, nothing of it was changed",
+    );
+    let tiers: Vec<String> = receipt.tiers.iter().map(|t| format!("{t:?}")).collect();
+    let steps = match receipt.online_steps.len() {
+        0 => String::new(),
+        n => format!(" ({n} online step(s))"),
+    };
+    let what = match (tiers.is_empty(), steps.is_empty()) {
+        (true, true) => "what committed before it".to_string(),
+        (true, false) => format!("before it, this run committed{steps}, which stay applied"),
+        _ => format!(
+            "before it, this run committed tier(s) {}{steps}, which stay applied",
+            tiers.join(", ")
+        ),
+    };
+    match saved {
+        Some(f) => format!("{why}; {what}: recorded in the ledger and in receipt {f}"),
+        None => format!("{why}; {what}: recorded in the ledger (airlock status)"),
+    }
 }
 
 /// What [`DbError::TransactionEnded`] says of the transaction's fate.

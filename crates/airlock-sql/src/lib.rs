@@ -45,7 +45,8 @@ pub use lex::split::{split_all, Piece, Splitter};
 pub use locks::{locks_in, locks_to_end, Lock, LockMode, Work};
 pub use names::object_name;
 pub use online::{
-    online_steps, same_index_definition, IndexBuild, OnlineStep, Promise, SHAPE_INDEX, SHAPE_TABLE,
+    online_steps, same_index_definition, IndexBuild, IndexDrop, OnlineStep, Promise, SHAPE_INDEX,
+    SHAPE_TABLE,
 };
 pub use parser::{DECLARE_ONLINE, ROLLBACK_ONLINE};
 /// PostgreSQL's own parser, for the layers above that check their SQL with it in tests

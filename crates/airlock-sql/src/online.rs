@@ -6,7 +6,8 @@
 //! that was running when it stopped runs again. So a statement belongs in an online
 //! tier only when it must run outside a transaction (or gains by it) and is safe to
 //! run again after an interruption: `CREATE INDEX CONCURRENTLY` (airlock decides from
-//! the catalog whether to run it again), `DROP INDEX CONCURRENTLY IF EXISTS`,
+//! the catalog whether to run it again), `DROP INDEX CONCURRENTLY [IF EXISTS]` (without
+//! `IF EXISTS`, an index already gone when its step starts is the step done),
 //! `REINDEX … CONCURRENTLY`, `VALIDATE CONSTRAINT`, `VACUUM`/`ANALYZE`,
 //! `ALTER TYPE … ADD VALUE IF NOT EXISTS`, and idempotent cleanup (`DROP … IF EXISTS`).
 //!
@@ -19,7 +20,7 @@ use crate::lex::split::{split_all, Piece};
 use pg_query::protobuf::{AlterTableType, Node};
 use pg_query::NodeEnum;
 
-const ALLOWED: &str = "CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name, DROP INDEX CONCURRENTLY IF EXISTS, REINDEX … CONCURRENTLY, ALTER TABLE … VALIDATE CONSTRAINT, VACUUM, ANALYZE, ALTER TYPE … ADD VALUE IF NOT EXISTS, DROP … IF EXISTS (idempotent cleanup)";
+const ALLOWED: &str = "CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name, DROP INDEX CONCURRENTLY [IF EXISTS] name, REINDEX … CONCURRENTLY, ALTER TABLE … VALIDATE CONSTRAINT, VACUUM, ANALYZE, ALTER TYPE … ADD VALUE IF NOT EXISTS, DROP … IF EXISTS (idempotent cleanup)";
 
 /// A plain data statement (INSERT, UPDATE, …) in an online tier.
 pub(super) fn dml_refusal() -> String {
@@ -61,12 +62,12 @@ fn online_problem(node: &NodeEnum) -> Option<String> {
 }
 
 /// Why a `DROP` is not an online step, if it is not: it must be safe to run again
-/// (`IF EXISTS`), and an index is dropped `CONCURRENTLY`.
+/// (`IF EXISTS`, or an index dropped `CONCURRENTLY`, which the catalog finds gone:
+/// [`IndexDrop`]), and an index is dropped `CONCURRENTLY`.
 fn drop_problem(s: &pg_query::protobuf::DropStmt) -> Option<&'static str> {
     let index = s.remove_type == pg_query::protobuf::ObjectType::ObjectIndex as i32;
     match (s.concurrent, s.missing_ok) {
-        (true, true) => None,
-        (true, false) => Some("write DROP INDEX CONCURRENTLY IF EXISTS: a step interrupted after the drop runs again, and must not fail when the index is gone"),
+        (true, _) => None,
         (false, _) if index => Some("a plain DROP INDEX waits for, and blocks, every query of its table; in an online tier write DROP INDEX CONCURRENTLY IF EXISTS"),
         (false, true) => None,
         (false, false) => Some("write DROP … IF EXISTS: a step interrupted after the drop runs again, and must not fail when the object is gone"),
@@ -144,6 +145,16 @@ pub struct IndexBuild {
     /// on an empty copy of the table, it gives PostgreSQL's own text of the
     /// definition the step promises ([`same_index_definition`]).
     pub shape: String,
+}
+
+/// An index an online step drops (`DROP INDEX CONCURRENTLY name`, without `IF
+/// EXISTS`): when no relation of that name is there as the step starts (a stopped
+/// run's drop finished), the step is done, not run again to fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexDrop {
+    /// The index's schema as written (`None`: found through the search_path).
+    pub schema: Option<String>,
+    pub index: String,
 }
 
 /// The empty copy of a step's table its [`IndexBuild::shape`] is built on.
@@ -226,6 +237,37 @@ fn index_build(s: &pg_query::protobuf::IndexStmt) -> Option<IndexBuild> {
     })
 }
 
+/// The index a `DROP INDEX CONCURRENTLY name` without `IF EXISTS` drops (PostgreSQL
+/// drops one index at a time concurrently).
+fn index_drop(node: &NodeEnum) -> Option<IndexDrop> {
+    let NodeEnum::DropStmt(s) = node else {
+        return None;
+    };
+    if !s.concurrent || s.missing_ok || s.objects.len() != 1 {
+        return None;
+    }
+    let Some(NodeEnum::List(l)) = s.objects[0].node.as_ref() else {
+        return None;
+    };
+    let names: Vec<String> = (l.items.iter())
+        .filter_map(|n| match n.node.as_ref() {
+            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+            _ => None,
+        })
+        .collect();
+    match names.as_slice() {
+        [i] => Some(IndexDrop {
+            schema: None,
+            index: i.clone(),
+        }),
+        [s, i] => Some(IndexDrop {
+            schema: Some(s.clone()),
+            index: i.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// What a statement other than an index build promises ([`Promise`]).
 fn promise_of(node: &NodeEnum) -> Option<Promise> {
     match node {
@@ -281,6 +323,7 @@ pub struct OnlineStep {
     pub end: u64,
     pub line: usize,
     pub builds: Option<IndexBuild>,
+    pub drops: Option<IndexDrop>,
     pub promise: Option<Promise>,
 }
 
@@ -339,6 +382,7 @@ pub fn online_steps(file: &str, bytes: &[u8]) -> Result<Vec<OnlineStep>, SqlProb
             end,
             line,
             builds,
+            drops: index_drop(node),
             promise: promise_of(node),
         });
     }
@@ -372,6 +416,7 @@ mod tests {
             "VACUUM t;",
             "ANALYZE t;",
             "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh' AFTER 'ok';",
+            "DROP INDEX CONCURRENTLY s.i;",
         ] {
             assert_eq!(judge(sql), Vec::<String>::new(), "{sql}");
         }
@@ -382,7 +427,6 @@ mod tests {
         for (sql, why) in [
             ("CREATE INDEX CONCURRENTLY ON t (a);", "name the index"),
             ("CREATE INDEX i ON t (a);", "blocks every write"),
-            ("DROP INDEX CONCURRENTLY i;", "IF EXISTS"),
             (
                 "DROP INDEX IF EXISTS i;",
                 "DROP INDEX CONCURRENTLY IF EXISTS",

@@ -762,15 +762,43 @@ pub struct FingerprintDiff {
     /// The objects that differ, by kind and name: in B only (added), in A only
     /// (dropped), or described differently (changed).
     pub changes: Vec<fingerprint::SchemaChange>,
+    /// airlock's own objects that differ, left out of `changes` and `equal`: the
+    /// schema `airlock_conf` and what is in it, which `airlock setup` makes and grants
+    /// (as the ledger is airlock's, left out of the fingerprint itself).
+    pub airlock_own: Vec<fingerprint::SchemaChange>,
+}
+
+/// The schema `airlock setup` keeps its function and record in ([`FingerprintDiff::airlock_own`]).
+const SETUP_SCHEMA: &str = "airlock_conf";
+
+/// Whether a change is of airlock's own setup objects.
+fn airlock_own(c: &fingerprint::SchemaChange) -> bool {
+    c.name == SETUP_SCHEMA
+        || c.name
+            .strip_prefix(SETUP_SCHEMA)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 impl Report for FingerprintDiff {
     fn human(&self) -> String {
-        if self.equal {
-            format!("equal: {}", short(&self.a))
+        let own = if self.airlock_own.is_empty() {
+            String::new()
         } else {
             format!(
-                "DIFFERENT: {} vs {}\n  {}",
+                "\n  apart from airlock's own objects (what `airlock setup` makes), which do not count:\n    {}",
+                (self.airlock_own.iter())
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n    ")
+            )
+        };
+        if self.equal && self.a == self.b {
+            format!("equal: {}", short(&self.a))
+        } else if self.equal {
+            format!("equal: {} vs {}{own}", short(&self.a), short(&self.b))
+        } else {
+            format!(
+                "DIFFERENT: {} vs {}\n  {}{own}",
                 short(&self.a),
                 short(&self.b),
                 self.differences.join("\n  ")
@@ -816,13 +844,17 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
         if let Some(why) = a.incomparable(&b) {
             return Err(crate::Error::usage(why, None));
         }
-        let changes = fingerprint::diff_changes(&a, &b);
+        let (airlock_own, changes): (Vec<_>, Vec<_>) = fingerprint::diff_changes(&a, &b)
+            .into_iter()
+            .partition(airlock_own);
         return Ok(Box::new(FingerprintDiff {
-            equal: a.fingerprint == b.fingerprint,
+            equal: a.fingerprint == b.fingerprint
+                || (changes.is_empty() && !airlock_own.is_empty()),
             a: a.fingerprint,
             b: b.fingerprint,
             differences: changes.iter().map(ToString::to_string).collect(),
             changes,
+            airlock_own,
         }));
     }
     let spec = conn::resolve(args.db.db.as_deref(), &default_db())?;

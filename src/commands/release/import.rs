@@ -34,7 +34,9 @@ pub struct ImportReport {
     pub splits: Vec<String>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
-    /// `lint`'s warnings on the source written, as `lint` words them.
+    /// What may fail though lint passes: first each statement that changes a peer
+    /// tool's own history table (which airlock never makes), then `lint`'s warnings on
+    /// the source written, as `lint` words them.
     pub warnings: Vec<String>,
     /// `lint`'s notes on the source written, as `lint` words them.
     pub notes: Vec<String>,
@@ -217,6 +219,57 @@ fn refused(left: &[LeftBehind]) -> Option<String> {
     ))
 }
 
+/// Folder names that say where migrations live, not whose they are: the bundle is
+/// named after the first folder above them that is none of these.
+const GENERIC_FOLDERS: &[&str] = &[
+    "migrations",
+    "migration",
+    "migrate",
+    "db",
+    "database",
+    "sql",
+    "schema",
+    "changelog",
+    "changelogs",
+    "resources",
+    "main",
+    "src",
+];
+
+/// The default `[bundle] name` of migrations in `dir`: its folder's name, or, when
+/// that only says "migrations" (`Migrations`, `db/migrate`, `src/main/resources/db/migration`),
+/// the first folder's above it that says more; made a name lint accepts (lower case,
+/// `[a-z0-9._-]`, at most 100 characters), `imported` when nothing is left.
+fn bundle_name_of(dir: &std::path::Path) -> String {
+    let folder = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().to_lowercase());
+    let chosen = dir
+        .ancestors()
+        .filter_map(folder)
+        .find(|n| !GENERIC_FOLDERS.contains(&n.as_str()))
+        .or_else(|| folder(dir))
+        .unwrap_or_default();
+    let name: String = chosen
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name: String = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(100)
+        .collect();
+    if name.is_empty() {
+        "imported".into()
+    } else {
+        name
+    }
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -230,7 +283,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
     let dir_name = first
         .canonicalize()
         .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map(|p| bundle_name_of(&p))
         .unwrap_or_else(|| "imported".into());
     let applied = match &args.history {
         Some(conn) => Some(crate::commands::release::import_history::read(
@@ -254,13 +307,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         left_behind,
         no_down_script,
         splits,
+        peer_tables,
     } = import::import(first, layout, &args.out, &naming).map_err(error)?;
-    let (mut problems, warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
+    let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
         Err(e) => (vec![e.to_string()], vec![], vec![], vec![]),
     };
     problems.splice(0..0, refused(&left_behind));
+    warnings.splice(0..0, peer_tables);
     Ok(Box::new(ImportReport {
         ok: problems.is_empty(),
         layout,

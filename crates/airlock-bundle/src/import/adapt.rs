@@ -1,5 +1,6 @@
 //! The only changes `import` makes to a migration's bytes, each reported: pop's
-//! template options rendered as pop renders them, and the preamble of a psql script
+//! template options rendered as pop renders them (and a project's own `$%NAME%$`
+//! placeholders, from the same `--option NAME=VALUE`), and the preamble of a psql script
 //! that creates its database and connects to it (`DROP DATABASE IF EXISTS x; CREATE
 //! DATABASE x; \c x`), left out, since no transaction can run it.
 //!
@@ -24,7 +25,8 @@ pub(super) fn adapt(
     up: bool,
 ) -> Result<Adapted, ImportError> {
     let mut changes = vec![];
-    let mut bytes = render_options(file, bytes, options, &mut changes)?;
+    let bytes = render_options(file, bytes, options, &mut changes)?;
+    let mut bytes = render_placeholders(file, bytes, options, &mut changes)?;
     if up {
         if let Some((start, db, line)) = database_preamble(&bytes) {
             bytes.drain(..start);
@@ -76,6 +78,56 @@ fn render_options(
         let value = &options.iter().find(|(k, _)| *k == key).expect("found").1;
         changes.push(format!(
             "pop's `{{{{ index .Options \"{key}\" }}}}` rendered as `{value}` ({n} place(s))"
+        ));
+    }
+    Ok(out)
+}
+
+/// A project's own template placeholders, `$%NAME%$` (NAME a letter or `_`, then
+/// letters, digits and `_`; never a dollar quote, whose tag has no `%`): each NAME's
+/// value from `options`; one without a value is refused, named.
+fn render_placeholders(
+    file: &str,
+    bytes: Vec<u8>,
+    options: &[(String, String)],
+    changes: &mut Vec<String>,
+) -> Result<Vec<u8>, ImportError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rendered: Vec<(String, usize)> = vec![];
+    let mut at = 0;
+    while let Some(open) = find(&bytes[at..], b"$%").map(|i| at + i) {
+        let name_len = (bytes[open + 2..].iter())
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        let end = open + 2 + name_len;
+        let is_placeholder =
+            name_len > 0 && !bytes[open + 2].is_ascii_digit() && bytes[end..].starts_with(b"%$");
+        if !is_placeholder {
+            out.extend_from_slice(&bytes[at..open + 2]);
+            at = open + 2;
+            continue;
+        }
+        let name = String::from_utf8_lossy(&bytes[open + 2..end]).into_owned();
+        let Some((_, value)) = options.iter().find(|(k, _)| *k == name) else {
+            let line = 1 + bytes[..open].iter().filter(|&&b| b == b'\n').count();
+            return Err(layout_error(
+                file,
+                format!("line {line}: template placeholder `$%{name}%$`, which the project's tool fills in before running the file: give its value with --option {name}=VALUE"),
+            ));
+        };
+        out.extend_from_slice(&bytes[at..open]);
+        out.extend_from_slice(value.as_bytes());
+        match rendered.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, n)) => *n += 1,
+            None => rendered.push((name, 1)),
+        }
+        at = end + 2;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    for (name, n) in rendered {
+        let value = &options.iter().find(|(k, _)| *k == name).expect("found").1;
+        changes.push(format!(
+            "placeholder `$%{name}%$` rendered as `{value}` ({n} place(s))"
         ));
     }
     Ok(out)

@@ -11,6 +11,11 @@
 //! hash in turn, base64. A file with `-- atlas:txmode none` at its top runs outside a
 //! transaction (marked as such here). Atlas writes no down files.
 //!
+//! In golang-migrate format (`?format=golang-migrate`: `.up.sql` and `.down.sql`
+//! files), Atlas's directory reads the `.up.sql` files as its migrations, and
+//! `atlas.sum` sums those alone: it is checked over them, and the folder is then read
+//! as golang-migrate reads it (the downs as the rollback).
+//!
 //! Invariant: no migration of a folder whose `atlas.sum` disagrees with its files is
 //! brought over; the first file that differs is named.
 
@@ -120,7 +125,11 @@ fn verify(folder: &Folder, names: &[String]) -> Result<Vec<(String, Vec<u8>)>, I
         return Err(layout_error(SUM, "checksum mismatch: its first line is not the sum of its other lines, so atlas.sum itself was edited; run `atlas migrate hash` where the history is kept (after checking why), then import"));
     }
     let mut files = vec![];
-    for n in names.iter().filter(|n| n.ends_with(".sql")) {
+    let summed = |n: &&String| match golang_migrate_format(names) {
+        true => n.ends_with(".up.sql"),
+        false => n.ends_with(".sql"),
+    };
+    for n in names.iter().filter(summed) {
         files.push((n.clone(), read(folder, n)?));
     }
     let actual = hashes(&files);
@@ -154,6 +163,11 @@ fn verify(folder: &Folder, names: &[String]) -> Result<Vec<(String, Vec<u8>)>, I
     Ok(files)
 }
 
+/// Whether the folder is in Atlas's golang-migrate format: it has `.up.sql` files.
+fn golang_migrate_format(names: &[String]) -> bool {
+    names.iter().any(|n| n.ends_with(".up.sql"))
+}
+
 /// Atlas's migrations of `folder` (its files `names`, sorted), after `atlas.sum` agrees.
 pub(super) fn migrations(
     folder: &Folder,
@@ -162,6 +176,9 @@ pub(super) fn migrations(
 ) -> Result<Vec<Migration>, ImportError> {
     let files = verify(folder, names)?;
     used.insert(SUM.into());
+    if golang_migrate_format(names) {
+        return super::golang_migrate(names, used);
+    }
     let mut out = vec![];
     for (name, bytes) in files {
         let stem = name.trim_end_matches(".sql");

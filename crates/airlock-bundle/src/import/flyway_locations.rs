@@ -161,10 +161,14 @@ pub(super) fn scripts(
 ) -> Result<Option<Vec<(String, Script)>>, ImportError> {
     let mut out = vec![];
     if !more.is_empty() {
-        for f in std::iter::once(folder).chain(more) {
+        for (k, f) in std::iter::once(folder).chain(more).enumerate() {
             let mut files = vec![];
             scan(f, "", &mut files, left)?;
             for rel in files {
+                // The first folder's own names: reported by the path shown here.
+                if k == 0 {
+                    used.insert(rel.clone());
+                }
                 let bytes = read(f, &rel)?;
                 let shown = f.join(&rel).display().to_string();
                 out.push((

@@ -11,7 +11,7 @@
 
 use crate::catalog::invalid_index::{held, name_held, Held};
 use crate::{sql_err, DbError};
-use airlock_sql::{IndexBuild, OnlineStep, Promise};
+use airlock_sql::{IndexBuild, IndexDrop, OnlineStep, Promise};
 use postgres::Client;
 
 /// Whether the catalog holds what `step` promised, now that it completed; `at` names
@@ -67,6 +67,24 @@ fn prove_index(
     Err(DbError::State(format!(
         "{at}: the statement completed, but {missing}"
     )))
+}
+
+/// Whether no relation named as `d` names its index is there (in its schema, or
+/// along the bundle's search_path): a `DROP INDEX CONCURRENTLY` without `IF EXISTS`
+/// then has nothing left to do.
+pub(crate) fn index_gone(
+    client: &mut Client,
+    d: &IndexDrop,
+    search_path: &[String],
+) -> Result<bool, DbError> {
+    let there: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace               WHERE c.relname OPERATOR(pg_catalog.=) $1                 AND n.nspname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]))",
+            &[&d.index, &schemas(&d.schema, search_path)],
+        )
+        .map_err(|e| sql_err("looking for the index a step drops", &e))?
+        .get(0);
+    Ok(!there)
 }
 
 /// The schemas a name is looked for in: its own, or the bundle's search_path.

@@ -579,7 +579,8 @@ fn drift_step(
         });
         let finished = match &j.refusal {
             Some(_) => finished_builds(tx, cx, d, tracker, last)
-                .or_else(|| resumed_leftovers(tx, cx, d, tracker, last)),
+                .or_else(|| resumed_leftovers(tx, cx, d, tracker, last))
+                .or_else(|| stopped_drop(cx, d, tracker, last)),
             None => None,
         };
         if let Some(evidence) = finished {
@@ -628,6 +629,41 @@ fn finished_builds(
         if built.len() == 1 { "the index" } else { "the indexes" },
         built.join(", "),
         tier.name
+    ))
+}
+
+/// Drift on a continuation of an online tier that is only the index its next step
+/// (the one running when a run stopped) drops with `DROP INDEX CONCURRENTLY name`:
+/// that drop, finished or half done (INVALID), not drift. The evidence; the step finds
+/// the index gone (done) or drops it again ([`crate::deploy::online`]).
+fn stopped_drop(
+    cx: &Ctx<'_>,
+    d: &Decision,
+    tracker: &crate::catalog::described::Tracker,
+    last: &LedgerRow,
+) -> Option<String> {
+    let m = cx.vb.manifest();
+    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
+    let steps = crate::catalog::invalid_index::steps_of(cx.vb, &tier.files).ok()?;
+    let drop = steps.get(d.steps_done)?.1.drops.clone()?;
+    let schemas = match &drop.schema {
+        Some(s) => vec![s.clone()],
+        None => cx.pins.search_path.clone(),
+    };
+    let names: Vec<String> = (schemas.iter())
+        .map(|s| format!("{s}.{}", drop.index))
+        .collect();
+    let changes = tracker.changes_since(&last.fingerprint_after).ok()?;
+    if changes.is_empty()
+        || !changes
+            .iter()
+            .all(|c| c.kind == "index" && names.contains(&c.name))
+    {
+        return None;
+    }
+    Some(format!(
+        "no drift: the schema is what ledger seq {} left, apart from the index {}, which online tier {:?} drops in its next step (DROP INDEX CONCURRENTLY): the drop of a run that stopped",
+        last.seq, changes[0].name, tier.name
     ))
 }
 

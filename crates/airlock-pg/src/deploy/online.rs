@@ -163,6 +163,12 @@ fn attempt(
             Held::Nothing | Held::NoTable => {}
         }
     }
+    if let Some(d) = &step.drops {
+        if crate::catalog::promised::index_gone(c, d, ss.search_path)? {
+            notes.push(format!("the index {} was not there (the drop of an earlier run that stopped, finished): not dropped again, recorded as done", d.index));
+            return Ok(());
+        }
+    }
     set_session(c)?;
     let e = match run_statement(c, ss, step, text) {
         Ok(()) => return Ok(()),

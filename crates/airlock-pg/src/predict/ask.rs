@@ -158,15 +158,18 @@ pub(super) fn keyed(
 }
 
 /// Rows under duplicated keys of `columns` (and, for a primary key, rows with a NULL
-/// in one of them).
+/// in one of them); of a partial index, among the rows its `predicate` keeps.
 pub(super) fn unique(
     tx: &mut Transaction<'_>,
     t: &str,
     columns: &[String],
-    primary: bool,
+    (primary, predicate): (bool, Option<&str>),
 ) -> Result<Answer, postgres::Error> {
     let c = cols(columns, "");
-    let not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    let mut not_null: Vec<String> = c.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    if let Some(p) = predicate {
+        not_null.push(format!("({p})"));
+    }
     let got = match data(
         tx,
         &format!(
@@ -198,6 +201,9 @@ pub(super) fn unique(
         "rows under {groups} duplicated key(s) of ({})",
         c.join(", ")
     );
+    if let Some(p) = predicate {
+        what.push_str(&format!(" among the rows WHERE {p}"));
+    }
     let mut count = dup_rows;
     if primary {
         let null: Vec<String> = c.iter().map(|c| format!("{c} IS NULL")).collect();

@@ -35,6 +35,9 @@ struct Judged {
     lost: Option<(i64, Vec<String>)>,
     /// An enum column recreated: its type now and the labels the new type drops.
     removed: Option<Removed>,
+    /// The change keeps every value's text ([`super::widening`]): the rows still
+    /// decide what comes after it.
+    keeps_text: bool,
 }
 
 /// An enum type now (schema, name), and the labels of it a recreated type lacks.
@@ -58,12 +61,13 @@ pub(super) fn judge(
             answer: Answer::Unasked(why),
             lost: None,
             removed: None,
+            keeps_text: false,
         }),
-        None => ask_cast(w, tx, &t, (column, to, using)),
+        None => ask_cast(w, tx, &t, (column, to, using), &s.statement),
     };
-    let (answer, lost, removed) = match judged {
-        Ok(j) => (Ok(j.answer), j.lost, j.removed),
-        Err(e) => (Err(e), None, None),
+    let (answer, lost, removed, keeps_text) = match judged {
+        Ok(j) => (Ok(j.answer), j.lost, j.removed, j.keeps_text),
+        Err(e) => (Err(e), None, None, false),
     };
     let p = state::settle(p, answer);
     if let Some(((schema, name), labels)) = removed.filter(|(_, l)| !l.is_empty()) {
@@ -97,7 +101,9 @@ pub(super) fn judge(
         out.destroys.push(d);
     }
     w.altered.insert((t.clone(), column.clone()));
-    w.wrote(t, s);
+    if !keeps_text {
+        w.wrote(t, s);
+    }
 }
 
 fn unasked(why: &str) -> Result<Judged, postgres::Error> {
@@ -105,6 +111,7 @@ fn unasked(why: &str) -> Result<Judged, postgres::Error> {
         answer: Answer::unasked(why),
         lost: None,
         removed: None,
+        keeps_text: false,
     })
 }
 
@@ -113,6 +120,7 @@ fn ask_cast(
     tx: &mut Transaction<'_>,
     t: &Relation,
     (column, to, using): (&str, &TypeRef, &Using),
+    statement: &str,
 ) -> Result<Judged, postgres::Error> {
     if !w.exists(tx, t)? {
         return unasked("the table is not there now");
@@ -128,6 +136,7 @@ fn ask_cast(
             answer: enum_labels(tx, &q, using, (&to.text, &labels))?,
             lost: None,
             removed: removed_labels(tx, col.oid, &labels)?,
+            keeps_text: false,
         });
     }
     if w.unpredictable(std::slice::from_ref(&target)).is_some() {
@@ -177,6 +186,7 @@ fn ask_cast(
             },
             lost: None,
             removed: None,
+            keeps_text: false,
         });
     }
     let narrow = narrowing(&expr, to);
@@ -190,10 +200,13 @@ fn ask_cast(
         }
         _ => None,
     };
+    let keeps_text = super::widening::keeps_text(&col.sql_type, to, using, statement)
+        && matches!(converted, Answer::Rows { count: Some(0), .. });
     Ok(Judged {
         answer: converted,
         lost,
         removed: None,
+        keeps_text,
     })
 }
 

@@ -28,6 +28,7 @@ mod declared;
 mod reach;
 mod state;
 mod walk;
+mod widening;
 
 pub(crate) use catalog::qualified;
 

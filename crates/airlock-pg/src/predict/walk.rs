@@ -87,7 +87,17 @@ impl Walk {
         let q = qualified(t);
         let (key, keyed_by) = ask::row_key(self.cat.keys(tx, t)?.primary.as_ref());
         match step {
-            Step::Unique { columns, primary } => ask::unique(tx, &q, columns, *primary),
+            Step::Unique { columns, primary } => ask::unique(tx, &q, columns, (*primary, None)),
+            Step::PartialUnique {
+                columns,
+                predicate,
+                functions,
+            } if self.cat.all_builtin(functions) => {
+                ask::unique(tx, &q, columns, (false, Some(predicate)))
+            }
+            Step::PartialUnique { .. } => Ok(Answer::unasked(
+                "the partial index's WHERE calls a function that may not be built in",
+            )),
             Step::SetNotNull { column } => {
                 let c = crate::quote_ident(column);
                 ask::keyed(

@@ -6,11 +6,6 @@ use pg_query::protobuf::{AlterTableType as At, ConstrType};
 use pg_query::NodeEnum as N;
 
 pub(super) fn unique_index(s: &pg_query::protobuf::IndexStmt) -> Step {
-    if s.where_clause.is_some() {
-        return Step::UniqueOther {
-            why: "a partial unique index".into(),
-        };
-    }
     if s.nulls_not_distinct {
         return Step::UniqueOther {
             why: "NULLS NOT DISTINCT".into(),
@@ -29,9 +24,21 @@ pub(super) fn unique_index(s: &pg_query::protobuf::IndexStmt) -> Step {
             }
         }
     }
-    Step::Unique {
-        columns,
-        primary: false,
+    match s.where_clause.as_deref() {
+        None => Step::Unique {
+            columns,
+            primary: false,
+        },
+        Some(w) => match plain(w) {
+            Some(p) => Step::PartialUnique {
+                columns,
+                predicate: p.text,
+                functions: p.functions,
+            },
+            None => Step::UniqueOther {
+                why: "a partial unique index whose WHERE is not a plain expression over the table's columns".into(),
+            },
+        },
     }
 }
 

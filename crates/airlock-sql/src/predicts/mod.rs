@@ -93,6 +93,14 @@ pub enum Step {
         columns: Vec<String>,
         primary: bool,
     },
+    /// `CREATE UNIQUE INDEX … WHERE p` over plain columns, `p` a plain expression over
+    /// the table's columns as PostgreSQL prints it (the soft-delete pattern): only the
+    /// rows `p` keeps must be unique.
+    PartialUnique {
+        columns: Vec<String>,
+        predicate: String,
+        functions: Vec<String>,
+    },
     /// A unique index or constraint whose keys the rows cannot be asked about simply.
     UniqueOther {
         why: String,
