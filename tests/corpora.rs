@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use util::*;
 
-/// Write `files` (relative path, text) under `dir`.
-fn layout(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir.to_path_buf()
-}
-
 /// `psql -1 -f` each file (its own session, as a loader running one psql per file),
 /// with `PGOPTIONS` set to `options` when given.
 fn psql_each(db: &TestDb, files: &[PathBuf], options: Option<&str>) {

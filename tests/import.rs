@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use util::*;
 
-/// Write `files` (relative path, text) under `dir`.
-fn layout(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir.to_path_buf()
-}
-
 /// What the peer does: each file through `psql` in order, stopping at the first error.
 fn psql_files(db: &TestDb, dir: &Path, files: &[&str]) {
     for f in files {

@@ -2,18 +2,8 @@
 //! real histories, each reproduced as a small faithful layout written for these tests.
 
 mod util;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use util::*;
-
-/// Write `files` (relative path, text) under `dir`.
-fn layout(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir.to_path_buf()
-}
 
 /// `airlock --json import MIGRATIONS --out DIR/src --database DB EXTRA…`.
 fn import(dir: &Path, migrations: &Path, database: &str, extra: &[&str]) -> std::process::Output {

@@ -7,17 +7,9 @@
 //! transaction), the bundle commits there. The histories are written for these tests.
 
 mod util;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use util::*;
-
-/// Write `files` (relative path, text) under `dir`.
-fn files(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    for (name, text) in files {
-        write(&dir.join(name), text);
-    }
-    dir.to_path_buf()
-}
 
 /// `airlock import DIR --out OUT --database DB EXTRA…` (human output).
 fn import(t: &Path, dir: &Path, out: &Path, db: &str, extra: &[&str]) -> std::process::Output {
@@ -54,7 +46,7 @@ const GOOSE_ONE: &str = "-- +goose Up\nCREATE TABLE widgets (id int PRIMARY KEY)
 fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
     let t = tempdir();
     // goose read as a folder of psql scripts: the Down would run right after the Up.
-    let goose = files(&t.path().join("goose"), &[("00001_widgets.sql", GOOSE_ONE)]);
+    let goose = layout(&t.path().join("goose"), &[("00001_widgets.sql", GOOSE_ONE)]);
     refused(
         &goose,
         &["--from", "folder"],
@@ -68,7 +60,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
         "no migrations found",
     );
     // dbmate read as a folder, and goose markers inside a dbmate file.
-    let dbmate = files(
+    let dbmate = layout(
         &t.path().join("dbmate"),
         &[(
             "20240101000000_w.sql",
@@ -81,7 +73,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
         "dbmate",
         "20240101000000_w.sql:1",
     );
-    let mixed = files(
+    let mixed = layout(
         &t.path().join("mixed"),
         &[(
             "20240101000000_w.sql",
@@ -95,7 +87,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
         "20240101000000_w.sql (line 2 of the up section",
     );
     // sql-migrate: no layout reads it; told from the files, it is refused all the same.
-    let sqlmigrate = files(
+    let sqlmigrate = layout(
         &t.path().join("sqlm"),
         &[(
             "1_init.sql",
@@ -104,7 +96,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
     );
     refused(&sqlmigrate, &[], "sql-migrate", "1_init.sql:1");
     // tern's separator, and shmig's sections.
-    let tern = files(
+    let tern = layout(
         &t.path().join("tern"),
         &[(
             "001_init.sql",
@@ -112,7 +104,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
         )],
     );
     refused(&tern, &[], "tern", "001_init.sql:3");
-    let shmig = files(
+    let shmig = layout(
         &t.path().join("shmig"),
         &[(
             "1700000000-init.sql",
@@ -121,7 +113,7 @@ fn another_tools_markers_are_refused_naming_the_tool_and_nothing_is_written() {
     );
     refused(&shmig, &[], "shmig", "1700000000-init.sql:1");
     // A Liquibase formatted SQL changelog read as plain scripts.
-    let lb = files(
+    let lb = layout(
         &t.path().join("lbsql"),
         &[(
             "changelog.sql",
@@ -144,7 +136,7 @@ fn a_liquibase_changelog_is_never_read_as_its_sql_fragments() {
         ("db.changelog-master.yaml", "databaseChangeLog:\n  - changeSet:\n      id: 2\n      author: ann\n      changes:\n        - sqlFile:\n            path: 002-more.sql\n"),
         ("changelog.json", "{ \"databaseChangeLog\": [ { \"changeSet\": { \"id\": \"2\", \"author\": \"ann\" } } ] }\n"),
     ] {
-        let dir = files(&t.path().join(name.replace('.', "-")), &[(name, text), fragment, beside]);
+        let dir = layout(&t.path().join(name.replace('.', "-")), &[(name, text), fragment, beside]);
         let line = if name.ends_with(".xml") { 2 } else { 1 };
         let at = format!("{name}:{line}");
         // As a folder: refused every time. Told from the files or named as Liquibase:
@@ -225,27 +217,14 @@ fn goose_by_psql(db: &TestDb, dir: &Path, which: &str) {
     }
 }
 
-/// `airlock fingerprint --data` of `db`.
-fn fingerprint(dir: &Path, db: &TestDb) -> String {
-    let o = airlock(
-        dir,
-        &["--json", "fingerprint", "--data", "--db", &db.conn()],
-    );
-    expect_code(&o, 0);
-    json(&o)["fingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .to_string()
-}
-
 #[test]
 fn a_goose_history_imports_applies_as_goose_runs_it_and_rolls_back_with_its_downs() {
     let t = tempdir();
     let dir = t.path();
-    let migrations = files(&dir.join("migrations"), GOOSE_HISTORY);
+    let migrations = layout(&dir.join("migrations"), GOOSE_HISTORY);
     let target = TestDb::new("goose");
     let peer = TestDb::new("goosepeer");
-    let entry = fingerprint(dir, &target);
+    let entry = data_fingerprint(dir, &target);
     let out = dir.join("src");
     let o = import(dir, &migrations, &out, &target.name, &[]);
     let human = stdout(&o);
@@ -315,20 +294,20 @@ fn a_goose_history_imports_applies_as_goose_runs_it_and_rolls_back_with_its_down
     expect_code(&run("apply"), 0);
     goose_by_psql(&peer, dir, "Up");
     assert_eq!(target.dump_without_ledger(), peer.dump(), "goose up");
-    let applied = fingerprint(dir, &peer);
-    assert_eq!(fingerprint(dir, &target), applied, "goose up");
+    let applied = data_fingerprint(dir, &peer);
+    assert_eq!(data_fingerprint(dir, &target), applied, "goose up");
     assert_ne!(applied, entry);
     // The Downs, newest first, back to where it started.
     expect_code(&run("rollback"), 0);
     goose_by_psql(&peer, dir, "Down");
-    assert_eq!(fingerprint(dir, &peer), entry, "goose down");
-    assert_eq!(fingerprint(dir, &target), entry, "airlock rollback");
+    assert_eq!(data_fingerprint(dir, &peer), entry, "goose down");
+    assert_eq!(data_fingerprint(dir, &target), entry, "airlock rollback");
 }
 
 #[test]
 fn goose_versions_are_ordered_as_numbers_and_a_duplicate_is_refused() {
     let t = tempdir();
-    let dir = files(
+    let dir = layout(
         &t.path().join("m"),
         &[
             ("99_a.sql", "-- +goose Up\nCREATE TABLE a (id int);\n"),
@@ -363,7 +342,7 @@ fn goose_versions_are_ordered_as_numbers_and_a_duplicate_is_refused() {
 fn an_enum_value_added_then_used_by_a_later_migration_splits_the_transaction() {
     let t = tempdir();
     let dir = t.path();
-    let migrations = files(
+    let migrations = layout(
         &dir.join("m"),
         &[
             (
@@ -462,7 +441,7 @@ fn an_enum_value_added_then_used_by_a_later_migration_splits_the_transaction() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    assert_eq!(fingerprint(dir, &target), fingerprint(dir, &peer));
+    assert_eq!(data_fingerprint(dir, &target), data_fingerprint(dir, &peer));
 }
 
 /// dbmate's `transaction:false` is honoured even when nothing in the migration needs
@@ -471,7 +450,7 @@ fn an_enum_value_added_then_used_by_a_later_migration_splits_the_transaction() {
 fn dbmate_transaction_false_commits_on_its_own_whatever_it_holds() {
     let t = tempdir();
     let dir = t.path();
-    let migrations = files(
+    let migrations = layout(
         &dir.join("db"),
         &[
             ("20240101000000_mood.sql", "-- migrate:up\nCREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE feelings (m mood NOT NULL);\n-- migrate:down\nDROP TABLE feelings;\nDROP TYPE mood;\n"),
@@ -527,7 +506,7 @@ fn dbmate_transaction_false_commits_on_its_own_whatever_it_holds() {
 fn goose_no_transaction_that_cannot_be_online_makes_each_tier_commit_on_its_own() {
     let t = tempdir();
     let dir = t.path();
-    let migrations = files(
+    let migrations = layout(
         &dir.join("m"),
         &[
             ("00001_mood.sql", "-- +goose Up\nCREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE feelings (m mood NOT NULL);\n"),

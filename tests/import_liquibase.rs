@@ -249,19 +249,6 @@ fn liquibase_update(dir: &Path, db: &TestDb) {
     db.exec("DROP TABLE databasechangelog, databasechangeloglock");
 }
 
-/// `airlock fingerprint --data` of `db`.
-fn fingerprint(dir: &Path, db: &TestDb) -> String {
-    let o = airlock(
-        dir,
-        &["--json", "fingerprint", "--data", "--db", &db.conn()],
-    );
-    expect_code(&o, 0);
-    json(&o)["fingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .to_string()
-}
-
 #[test]
 fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_it() {
     let t = tempdir();
@@ -328,8 +315,8 @@ fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_
         "liquibase update"
     );
     assert_eq!(
-        fingerprint(dir, &target),
-        fingerprint(dir, &peer),
+        data_fingerprint(dir, &target),
+        data_fingerprint(dir, &peer),
         "liquibase update"
     );
 }
@@ -395,7 +382,7 @@ fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
     write(&changelog.join("more.yaml"), REVERSIBLE_YAML);
     let target = TestDb::new("lbrb");
     let peer = TestDb::new("lbrbpeer");
-    let entry = fingerprint(dir, &target);
+    let entry = data_fingerprint(dir, &target);
     let out = dir.join("src");
     let o = airlock(
         dir,
@@ -430,16 +417,20 @@ fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
             .output()
             .expect("pg_dump | psql");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        fingerprint(dir, &copy)
+        data_fingerprint(dir, &copy)
     };
     let applied = without_bookkeeping(&peer);
-    assert_eq!(fingerprint(dir, &target), applied, "liquibase update");
+    assert_eq!(data_fingerprint(dir, &target), applied, "liquibase update");
     assert_ne!(applied, entry);
     expect_code(&run("rollback"), 0);
     run_liquibase(&changelog, &peer, &["rollback-count", "--count=5"]);
     peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(fingerprint(dir, &peer), entry, "liquibase rollback-count");
-    assert_eq!(fingerprint(dir, &target), entry, "airlock rollback");
+    assert_eq!(
+        data_fingerprint(dir, &peer),
+        entry,
+        "liquibase rollback-count"
+    );
+    assert_eq!(data_fingerprint(dir, &target), entry, "airlock rollback");
 }
 
 #[test]

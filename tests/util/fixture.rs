@@ -334,3 +334,27 @@ pub fn plan_tier(
 pub fn plan_sql(db: &TestDb, sql: &str) -> Planned {
     plan_tier(db, sql, &|t| t, &[])
 }
+
+/// Each `(name, text)` written under `dir` (folders made as needed); returns `dir`: a
+/// migration history laid out as its tool lays it out.
+pub fn layout(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// `airlock fingerprint --data` of `db` (schema and rows), run in `dir`.
+pub fn data_fingerprint(dir: &Path, db: &TestDb) -> String {
+    let o = airlock(
+        dir,
+        &["--json", "fingerprint", "--data", "--db", &db.conn()],
+    );
+    expect_code(&o, 0);
+    json(&o)["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string()
+}
