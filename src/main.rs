@@ -191,11 +191,7 @@ fn project_error(args: &[std::ffi::OsString], e: &airlock::project::ProjectError
         .skip(1)
         .take_while(|a| *a != "--")
         .any(|a| a == "--json");
-    let text = e.to_string();
-    let (error, hint) = match text.split_once("; hint: ") {
-        Some((m, h)) => (m.to_string(), Some(h.to_string())),
-        None => (text.clone(), None),
-    };
+    let (error, hint) = (e.message.clone(), e.hint.clone());
     if json {
         let doc = ErrorDoc {
             ok: false,

@@ -71,8 +71,24 @@ impl Project {
 
 /// Why the project file was not used: airlock does not start.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProjectError(String);
+#[error("{message}")]
+pub struct ProjectError {
+    pub message: String,
+    /// What to do next.
+    pub hint: Option<String>,
+}
+
+impl ProjectError {
+    fn new(message: String, hint: &str) -> Self {
+        ProjectError {
+            message,
+            hint: Some(hint.to_string()),
+        }
+    }
+}
+
+/// The way around any project file.
+const NO_FILE: &str = "or run with --config FILE or --config none";
 
 /// Find the project file for this command line and put its settings where the
 /// command-line parser reads them (environment variables not already set).
@@ -82,11 +98,10 @@ pub fn load(args: &[OsString]) -> Result<Option<Project>, ProjectError> {
     };
     let text = read_owned(&path)?;
     let s: Settings = toml::from_str(&text).map_err(|e| {
-        ProjectError(format!(
-            "{}: {}; hint: the keys are db, trust, gate_role, receipts and lock_timeout (docs/operator.md, \"A project file\"); or run with --config none",
-            path.display(),
-            e.message()
-        ))
+        ProjectError::new(
+            format!("{}: {}", path.display(), e.message()),
+            "the keys are db, trust, gate_role, receipts and lock_timeout (docs/operator.md, \"A project file\"); or run with --config none",
+        )
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let relative = |p: PathBuf| {
@@ -148,10 +163,13 @@ fn locate(args: &[OsString]) -> Result<Option<PathBuf>, ProjectError> {
         }
         let p = PathBuf::from(g);
         if !p.is_file() {
-            return Err(ProjectError(format!(
-                "--config {}: no such file (or AIRLOCK_CONFIG names it)",
-                p.display()
-            )));
+            return Err(ProjectError::new(
+                format!(
+                    "--config {}: no such file (or AIRLOCK_CONFIG names it)",
+                    p.display()
+                ),
+                "name an existing airlock.toml, or run with --config none",
+            ));
         }
         return Ok(Some(p));
     }
@@ -179,8 +197,10 @@ fn read_owned(path: &Path) -> Result<String, ProjectError> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
-    let meta =
-        |p: &Path| std::fs::metadata(p).map_err(|e| ProjectError(format!("{}: {e}", p.display())));
+    let meta = |p: &Path| {
+        std::fs::metadata(p)
+            .map_err(|e| ProjectError::new(format!("{}: {e}", p.display()), NO_FILE))
+    };
     let (file, parent) = (meta(path)?, meta(&dir)?);
     let theirs = |uid: u32| uid != me && uid != 0;
     if theirs(file.uid()) {
@@ -209,14 +229,18 @@ fn read_owned(path: &Path) -> Result<String, ProjectError> {
             return Err(refused(path, &why));
         }
     }
-    std::fs::read_to_string(path).map_err(|e| ProjectError(format!("{}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| ProjectError::new(format!("{}: {e}", path.display()), NO_FILE))
 }
 
 fn refused(path: &Path, why: &str) -> ProjectError {
-    ProjectError(format!(
-        "{} is not used: {why}, so someone else could have written it; hint: make it yours and writable only by you (chmod go-w), or run with --config FILE or --config none",
-        path.display()
-    ))
+    ProjectError::new(
+        format!(
+            "{} is not used: {why}, so someone else could have written it",
+            path.display()
+        ),
+        "make it yours and writable only by you (chmod go-w), or run with --config FILE or --config none",
+    )
 }
 
 #[allow(unsafe_code)] // geteuid(2), libc
