@@ -98,6 +98,30 @@ impl Token {
         )
     }
 
+    /// Mark the user PIN locked in the token's store, as a token that counted too many
+    /// wrong PINs does. SoftHSM2 never locks a PIN itself (after any number of wrong
+    /// ones it only says "count low"), but it keeps the token's flags in its store
+    /// (`token.object`, attribute CKA_OS_TOKENFLAGS 0x8000534b: an 8-byte big-endian
+    /// type, 8-byte kind, 8-byte value) and reports them as C_GetTokenInfo's flags.
+    fn lock_user_pin(&self) {
+        const CKA_OS_TOKENFLAGS: [u8; 8] = [0, 0, 0, 0, 0x80, 0, 0x53, 0x4b];
+        const CKF_USER_PIN_LOCKED: u64 = 0x0004_0000;
+        let store = self.dir.path().join("store");
+        let token = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap();
+        let path = token.path().join("token.object");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(8)
+            .position(|w| w == CKA_OS_TOKENFLAGS)
+            .expect("the token's flags in its store")
+            + 16;
+        let flags = u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+        bytes[at..at + 8].copy_from_slice(&(flags | CKF_USER_PIN_LOCKED).to_be_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let o = self.tool("pkcs11-tool", &["--module", MODULE, "--list-token-slots"]);
+        assert!(o.contains("user PIN locked"), "{o}");
+    }
+
     fn env(&self) -> [(&'static str, String); 1] {
         [("SOFTHSM2_CONF", self.conf())]
     }
@@ -487,6 +511,41 @@ fn token_failures_are_clear_and_write_nothing() {
     );
     expect_code(&o, 2);
     assert!(!d.join("k.pub").exists());
+}
+
+/// A token whose user PIN is locked (too many wrong PINs) is refused before any PIN
+/// is tried, with how to unblock it; pack, approve and keygen --from write nothing.
+#[test]
+fn a_locked_token_is_refused_with_how_to_unblock_it() {
+    let tok = Token::new("locked");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    // Before: the key signs (so what follows is the lock, nothing else).
+    let pubkey = public_from(d, &tok.uri("rm"), "rm", &env);
+    assert!(!pubkey.is_empty());
+    std::fs::remove_file(d.join("rm.pub")).unwrap();
+    tok.lock_user_pin();
+    let src = mini(d);
+    let before = files(d);
+    let o = run(
+        d,
+        &["pack", &src, "--key", &tok.uri("rm"), "--out", "b.tar.gz"],
+        &env,
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is locked"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("security officer PIN"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(d), before, "pack wrote something");
+    let o = run(d, &["keygen", "--from", &tok.uri("rm"), "--out", "k"], &env);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("is locked"), "{}", stderr(&o));
+    assert_eq!(files(d), before, "keygen --from wrote something");
 }
 
 #[test]
