@@ -368,7 +368,10 @@ pub fn wrap_prose(text: &str, width: usize) -> String {
         let label = body
             .find(": ")
             .filter(|&i| i <= 12 && !body[..i].contains(' '))
-            .map_or(0, |i| i + 2);
+            // Aligned labels (`release:   x`): the continuation lines up with the value.
+            .map_or(0, |i| {
+                i + 1 + body[i + 1..].len() - body[i + 1..].trim_start().len()
+            });
         let indent = " ".repeat(lead + label);
         let room = width.saturating_sub(lead + label).max(20);
         let mut rest = body;
@@ -663,5 +666,14 @@ mod tests {
         for l in &lines {
             assert!(l.chars().count() <= 60 || l.trim() == path, "{l}");
         }
+    }
+
+    #[test]
+    fn an_aligned_label_keeps_its_column_on_the_next_line() {
+        let w = super::wrap_prose("  release:   a_long_release_name 1.0 (sequence 1)", 40);
+        assert_eq!(
+            w,
+            "  release:   a_long_release_name 1.0\n             (sequence 1)"
+        );
     }
 }

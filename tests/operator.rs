@@ -756,6 +756,67 @@ fn at_80_columns_the_confirmation_never_splits_the_name_to_type() {
     assert_eq!(c.db.scalar("SELECT to_regclass('app.t1') IS NULL"), "t");
 }
 
+/// Issue 68, item 10: `--wait`'s poll lines on an 80-column terminal are wrapped at
+/// spaces under their label: the gate's reason, long as it is, splits no word.
+#[test]
+fn at_80_columns_the_poll_lines_split_no_word() {
+    let c = Case::new("poll_lines_80_columns");
+    let table = "fx.approvals_from_the_change_advisory_board";
+    let gate = format!(
+        "SELECT false AS ready, 'waiting for {table} to hold the approval of the customer_email_normalization release' AS reason"
+    );
+    let s = MiniSource::new(&c.dir().join("src-long"), &c.db.name, &gate, TWO, RB);
+    pack(c.dir(), &s.dir, "rm.key", "long.tar.gz");
+    let before = c.db.dump();
+    let conn = c.db.conn();
+    let o = airlock_tty_sized(
+        c.dir(),
+        &[
+            "apply",
+            "long.tar.gz",
+            "--param",
+            "code=x",
+            "--wait",
+            "--yes",
+            "--poll-interval",
+            "100ms",
+            "--wait-timeout",
+            "300ms",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+        "",
+        Some(80),
+    );
+    let shown = stdout(&o).replace('\r', "");
+    expect_code(&o, 3);
+    assert!(shown.contains("poll 1: BLOCKED"), "{shown}");
+    assert!(shown.contains(table), "the table name was split:\n{shown}");
+    // What the terminal shows: colours (ESC [ … m) take no column.
+    let visible = |l: &str| {
+        let mut n = 0;
+        let mut in_escape = false;
+        for ch in l.chars() {
+            match (in_escape, ch) {
+                (false, '\u{1b}') => in_escape = true,
+                (true, 'm') => in_escape = false,
+                (true, _) => {}
+                (false, _) => n += 1,
+            }
+        }
+        n
+    };
+    for line in shown.lines() {
+        assert!(
+            visible(line) <= 80 || !line.trim().contains(' '),
+            "a line wider than the terminal:\n{line}\n\n{shown}"
+        );
+    }
+    assert_eq!(c.db.dump(), before);
+}
+
 #[test]
 fn apply_wait_on_a_terminal_needs_yes() {
     let c = Case::new("waittty");

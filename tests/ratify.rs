@@ -835,3 +835,49 @@ fn the_approver_reads_what_a_left_out_param_means_and_approvers_go_by_name() {
         stdout(&o)
     );
 }
+
+/// Issue 68, item 10: on an 80-column terminal the approver's screen is wrapped at
+/// spaces: no line is wider than the terminal unless it is one word that is (a key id
+/// or hash is never split), and the bundle's name and the param's value, long as they
+/// are, are shown whole; a wrong confirmation writes no approval.
+#[test]
+fn at_80_columns_the_approvers_screen_splits_no_word() {
+    let r = Ratify::new("approve_80_columns");
+    let long = "customer_email_normalization_and_unique_index_release";
+    let b = r.bundle_with("b.tar.gz", 1, "threshold = 1", |t| {
+        t.replace("name = \"mini\"", &format!("name = \"{long}\""))
+    });
+    let value = "APR-2026-11-27-customer-email-normalization-approved-by-the-change-board";
+    let o = airlock_tty_sized(
+        r.dir(),
+        &[
+            "approve",
+            &b,
+            "--trust",
+            "trust",
+            "--key",
+            "alice.key",
+            "--param",
+            &format!("code={value}"),
+            "--out",
+            "approvals/x.approval",
+        ],
+        "wrong-name\n",
+        Some(80),
+    );
+    let shown = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    for line in shown.lines() {
+        if line.chars().count() > 80 {
+            assert!(
+                // (The error follows the prompt on its line: the typed answer was
+                // echoed first.)
+                !line.trim().contains(' ') || line.contains("error: cancelled"),
+                "a line wider than the terminal, split by it mid-word:\n{line}\n\n{shown}"
+            );
+        }
+    }
+    assert!(shown.contains(long), "{shown}");
+    assert!(shown.contains(value), "{shown}");
+    assert_ne!(o.status.code(), Some(0), "{shown}");
+    assert!(!r.dir().join("approvals/x.approval").exists());
+}
