@@ -715,13 +715,13 @@ fn a_row_appended_behind_an_online_run_stops_it_at_the_next_record() {
 }
 
 /// A source with the transactional tier `schema` and two online tiers, `one` and `two`,
-/// each building an index on app.t; `gated` (`one` or `two`) is guarded by the gate
+/// each building an index on app.t; `gated` (`one`, `two` or `one,two`) is guarded by the gate
 /// `open`, READY while app.open holds a row.
 fn two_online(dir: &Path, db: &str, gated: &str) -> std::path::PathBuf {
     let src = dir.join("src2");
     let _ = std::fs::remove_dir_all(&src);
     let gate = |tier: &str| {
-        if tier == gated {
+        if gated.split(',').any(|g| g == tier) {
             "gates = [\"open\"]\n"
         } else {
             ""
@@ -799,6 +799,43 @@ fn each_online_tier_is_decided_in_the_transaction_before_it_without_describing_t
            JOIN airlock.ledger p ON p.seq = l.seq - 1 WHERE l.event <> 'receipt'",
     );
     assert_eq!(chained, "true");
+}
+
+/// Issue 68, item 10: a gate asked again before each online tier it guards is one row
+/// of apply's gate table (its latest answer), not one row per time it was asked.
+#[test]
+fn a_gate_asked_before_two_online_tiers_is_listed_once() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = gated_target("online_gate_once");
+    db.exec("INSERT INTO app.open VALUES (now())");
+    let src = two_online(d, &db.name, "one,two");
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let conn = db.conn();
+    let o = airlock(
+        d,
+        &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &conn],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(index_state(&db, "t_b"), "valid");
+    // The human table: one row for the gate.
+    let rows = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("open ") && l.contains("READY"))
+        .count();
+    assert_eq!(rows, 1, "{}", stdout(&o));
+    // The receipt (apply --json's document) says the same.
+    let receipt = receipts(d).pop().expect("a receipt");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(receipt).unwrap()).unwrap();
+    let names: Vec<&str> = r["gates"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["open"], "{r:#}");
+    assert_eq!(r["gates"]["gates"][0]["ready"], true, "{r:#}");
 }
 
 #[test]

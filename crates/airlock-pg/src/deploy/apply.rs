@@ -319,11 +319,18 @@ fn add_to_receipt(
     done
 }
 
+/// A gate asked again (before a later transaction of the same run: an online tier it
+/// guards) keeps its place and takes its latest answer: one row per gate.
 fn merge_gates(receipt: &mut Receipt, report: GateReport) {
     match &mut receipt.gates {
         None => receipt.gates = Some(report),
         Some(g) => {
-            g.gates.extend(report.gates);
+            for answer in report.gates {
+                match g.gates.iter_mut().find(|kept| kept.name == answer.name) {
+                    Some(kept) => *kept = answer,
+                    None => g.gates.push(answer),
+                }
+            }
             let quorum = report.ratification.or(g.ratification.take());
             *g = GateReport::from_results(std::mem::take(&mut g.gates)).with_ratification(quorum);
         }
