@@ -598,7 +598,7 @@ fn object_change(n: &Node) -> Sql {
     let t = || table(n, "tableName");
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
-        "addPrimaryKey" => {
+        kind @ ("addPrimaryKey" | "addUniqueConstraint") => {
             only(
                 n,
                 &["tableName", "schemaName", "columnNames", "constraintName"],
@@ -607,23 +607,13 @@ fn object_change(n: &Node) -> Sql {
                 .attr("constraintName")
                 .map(|c| format!("CONSTRAINT {} ", name(c)))
                 .unwrap_or_default();
+            let what = if kind == "addPrimaryKey" {
+                "PRIMARY KEY"
+            } else {
+                "UNIQUE"
+            };
             s(format!(
-                "ALTER TABLE {} ADD {named}PRIMARY KEY ({});",
-                t()?,
-                names(need(n, "columnNames")?)
-            ))
-        }
-        "addUniqueConstraint" => {
-            only(
-                n,
-                &["tableName", "schemaName", "columnNames", "constraintName"],
-            )?;
-            let named = n
-                .attr("constraintName")
-                .map(|c| format!("CONSTRAINT {} ", name(c)))
-                .unwrap_or_default();
-            s(format!(
-                "ALTER TABLE {} ADD {named}UNIQUE ({});",
+                "ALTER TABLE {} ADD {named}{what} ({});",
                 t()?,
                 names(need(n, "columnNames")?)
             ))
