@@ -38,6 +38,32 @@ pub(super) fn adapt(
     Ok(Adapted { bytes, changes })
 }
 
+/// How many places each option's value was put in, in the order first met.
+#[derive(Default)]
+struct Rendered(Vec<(String, usize)>);
+
+impl Rendered {
+    fn one(&mut self, key: &str) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((key.to_string(), 1)),
+        }
+    }
+
+    /// A line of `changes` for each option rendered: `line(key, value, places)`.
+    fn say(
+        self,
+        options: &[(String, String)],
+        changes: &mut Vec<String>,
+        line: impl Fn(&str, &str, usize) -> String,
+    ) {
+        for (key, n) in self.0 {
+            let value = &options.iter().find(|(k, _)| *k == key).expect("found").1;
+            changes.push(line(&key, value, n));
+        }
+    }
+}
+
 /// `{{ index .Options "KEY" }}` (pop's template for its connection options, e.g.
 /// supabase's `Namespace`): the KEY's value from `options`.
 fn render_options(
@@ -47,7 +73,7 @@ fn render_options(
     changes: &mut Vec<String>,
 ) -> Result<Vec<u8>, ImportError> {
     let mut out = Vec::with_capacity(bytes.len());
-    let mut rendered: Vec<(String, usize)> = vec![];
+    let mut rendered = Rendered::default();
     let mut at = 0;
     while let Some(open) = find(&bytes[at..], b"{{").map(|i| at + i) {
         let Some(close) = find(&bytes[open..], b"}}").map(|i| open + i) else {
@@ -67,19 +93,13 @@ fn render_options(
         };
         out.extend_from_slice(&bytes[at..open]);
         out.extend_from_slice(value.as_bytes());
-        match rendered.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => *n += 1,
-            None => rendered.push((key, 1)),
-        }
+        rendered.one(&key);
         at = close + 2;
     }
     out.extend_from_slice(&bytes[at..]);
-    for (key, n) in rendered {
-        let value = &options.iter().find(|(k, _)| *k == key).expect("found").1;
-        changes.push(format!(
-            "pop's `{{{{ index .Options \"{key}\" }}}}` rendered as `{value}` ({n} place(s))"
-        ));
-    }
+    rendered.say(options, changes, |key, value, n| {
+        format!("pop's `{{{{ index .Options \"{key}\" }}}}` rendered as `{value}` ({n} place(s))")
+    });
     Ok(out)
 }
 
@@ -93,7 +113,7 @@ fn render_placeholders(
     changes: &mut Vec<String>,
 ) -> Result<Vec<u8>, ImportError> {
     let mut out = Vec::with_capacity(bytes.len());
-    let mut rendered: Vec<(String, usize)> = vec![];
+    let mut rendered = Rendered::default();
     let mut at = 0;
     while let Some(open) = find(&bytes[at..], b"$%").map(|i| at + i) {
         let name_len = (bytes[open + 2..].iter())
@@ -117,19 +137,13 @@ fn render_placeholders(
         };
         out.extend_from_slice(&bytes[at..open]);
         out.extend_from_slice(value.as_bytes());
-        match rendered.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, n)) => *n += 1,
-            None => rendered.push((name, 1)),
-        }
+        rendered.one(&name);
         at = end + 2;
     }
     out.extend_from_slice(&bytes[at..]);
-    for (name, n) in rendered {
-        let value = &options.iter().find(|(k, _)| *k == name).expect("found").1;
-        changes.push(format!(
-            "placeholder `$%{name}%$` rendered as `{value}` ({n} place(s))"
-        ));
-    }
+    rendered.say(options, changes, |name, value, n| {
+        format!("placeholder `$%{name}%$` rendered as `{value}` ({n} place(s))")
+    });
     Ok(out)
 }
 

@@ -538,16 +538,8 @@ fn not_here(n: &Node) -> Option<String> {
     if n.is("ignore") {
         return Some("`ignore=\"true\"`: Liquibase skips it".into());
     }
-    if let Some(dbms) = n.attr("dbms") {
-        let list: Vec<String> = dbms
-            .split(',')
-            .map(|d| d.trim().to_ascii_lowercase())
-            .collect();
-        let ours = list.iter().any(|d| d == "postgresql" || d == "all");
-        let excluded = list.iter().any(|d| d == "!postgresql");
-        if excluded || (!ours && !list.iter().all(|d| d.starts_with('!'))) {
-            return Some(format!("a changeset for dbms=\"{dbms}\", not PostgreSQL"));
-        }
+    if let Some(dbms) = n.attr("dbms").filter(|d| liquibase::not_for_postgres(d)) {
+        return Some(format!("a changeset for dbms=\"{dbms}\", not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {
         if n.is(key) {
