@@ -599,6 +599,27 @@ fn drift_step(
     rec.judge(CheckName::Drift, verdict)
 }
 
+/// The next tier when it is online, and the indexes its steps not yet done build that
+/// are there already, each the step's own: `finished` (VALID, a build the server
+/// finished after its run stopped) or INVALID leftovers of an interrupted build. None
+/// when the next tier is not online or there are none.
+fn own_indexes<'c>(
+    tx: &mut Transaction<'_>,
+    cx: &Ctx<'c>,
+    d: &Decision,
+    finished: bool,
+) -> Option<(&'c airlock_bundle::spec::TierSpec, Vec<String>)> {
+    let m = cx.vb.manifest();
+    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
+    let (files, from, path) = (&tier.files, d.steps_done, &cx.pins.search_path);
+    let found = if finished {
+        crate::catalog::invalid_index::finished_builds(tx, cx.vb, files, from, path)
+    } else {
+        crate::catalog::invalid_index::leftovers(tx, cx.vb, files, from, path)
+    };
+    (!found.is_empty()).then_some((tier, found))
+}
+
 /// Drift on a continuation of an online tier that is only the indexes its steps not
 /// yet recorded build, found finished (a run stopped while its `CREATE INDEX
 /// CONCURRENTLY` went on, and the server finished the build): the very indexes the
@@ -611,16 +632,8 @@ fn finished_builds(
     tracker: &crate::catalog::described::Tracker,
     last: &LedgerRow,
 ) -> Option<String> {
-    let m = cx.vb.manifest();
-    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
-    let built = crate::catalog::invalid_index::finished_builds(
-        tx,
-        cx.vb,
-        &tier.files,
-        d.steps_done,
-        &cx.pins.search_path,
-    );
-    if built.is_empty() || !only_these(tracker, last, &built) {
+    let (tier, built) = own_indexes(tx, cx, d, true)?;
+    if !only_these(tracker, last, &built) {
         return None;
     }
     Some(format!(
@@ -702,16 +715,8 @@ fn resumed_leftovers(
     if !cx.opts.resume {
         return None;
     }
-    let m = cx.vb.manifest();
-    let tier = d.idx.first().map(|&i| &m.tier[i]).filter(|t| t.online)?;
-    let left = crate::catalog::invalid_index::leftovers(
-        tx,
-        cx.vb,
-        &tier.files,
-        d.steps_done,
-        &cx.pins.search_path,
-    );
-    if left.is_empty() || !only_these(tracker, last, &left) {
+    let (tier, left) = own_indexes(tx, cx, d, false)?;
+    if !only_these(tracker, last, &left) {
         return None;
     }
     Some(format!(
