@@ -326,6 +326,61 @@ fn a_deploy_login_made_by_setup_runs_the_tiers_as_the_database_owner() {
     o.setup_deployer();
 }
 
+/// A superuser who connects to a database whose ledger the deploy login owns (as
+/// `airlock setup` makes it) is told whose ledger it is and to connect as that login:
+/// the ledger's trigger would run in a superuser's session under another role's
+/// control, so it is still refused (exit 5), but never called damaged or something to
+/// restore from a backup; the ledger is left as it was.
+#[test]
+fn a_superuser_is_told_the_ledger_is_the_deploy_logins_and_to_connect_as_it() {
+    let o = Owned::new("lp_super_reads");
+    o.db.client_as(&o.dbowner)
+        .batch_execute("CREATE TABLE public.approvals(id int, who text);")
+        .unwrap();
+    o.setup_deployer();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    let rows = o.db.ledger_rows();
+    for args in [vec!["status"], vec!["plan", b.as_str()]] {
+        let out = o.run(&args);
+        expect_code(&out, 5);
+        let v = json(&out);
+        // status's error document; plan's check row.
+        let said = match v["checks"].as_array() {
+            None => {
+                assert_eq!(v["kind"], "ledger-untrusted", "{v:#}");
+                format!(
+                    "{} {}",
+                    v["error"].as_str().unwrap(),
+                    v["hint"].as_str().unwrap()
+                )
+            }
+            Some(checks) => {
+                let c = (checks.iter())
+                    .find(|c| c["check"] == "ledger")
+                    .expect("plan's ledger check");
+                assert_eq!(c["exit_code"], 5, "{c:#}");
+                format!(
+                    "{} {}",
+                    c["evidence"].as_str().unwrap(),
+                    c["hint"].as_str().unwrap()
+                )
+            }
+        };
+        assert!(
+            said.contains(&format!("the deploy login {:?}", o.deployer)),
+            "{args:?}: {said}"
+        );
+        assert!(
+            said.contains(&format!("user={}", o.deployer)),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("backup"), "{args:?}: {said}");
+    }
+    assert_eq!(o.db.ledger_rows(), rows);
+    assert_eq!(o.owner_of("airlock.ledger"), o.deployer);
+}
+
 /// setup refuses, changing nothing: a caller that is no superuser, a database owned by
 /// a superuser (its SQL would run as one), an existing login with a superuser's powers.
 #[test]

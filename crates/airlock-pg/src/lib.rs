@@ -230,8 +230,16 @@ pub enum DbError {
     Session(String),
     /// `airlock.ledger` (or its schema, trigger, function) is not exactly what airlock
     /// creates, so it cannot be trusted to record or refuse anything.
-    #[error("the airlock ledger in this database is not airlock's own, so it cannot be trusted: {}", problems.join("; "))]
-    LedgerUntrusted { problems: Vec<String> },
+    ///
+    /// `login`: the one non-superuser role that owns the ledger, its schema and
+    /// function, when that is all that is wrong (airlock setup made it so for its
+    /// deploy login): a session of another role must not use it (its trigger would run
+    /// in that session under the owner's control), but nothing was tampered with.
+    #[error("{}", ledger_untrusted(problems, login.as_deref()))]
+    LedgerUntrusted {
+        problems: Vec<String>,
+        login: Option<String>,
+    },
     /// The ledger's hash chain is broken or a row is malformed.
     #[error("the airlock ledger is damaged at seq {seq}: {reason}")]
     LedgerBroken { seq: i64, reason: String },
@@ -354,6 +362,19 @@ fn fate_text(fate: &exec::Fate) -> String {
     }
 }
 
+/// [`DbError::LedgerUntrusted`]'s message.
+fn ledger_untrusted(problems: &[String], login: Option<&str>) -> String {
+    match login {
+        Some(login) => format!(
+            "the airlock ledger in this database belongs to the deploy login {login:?} (it owns the ledger, its schema and its trigger function, as airlock setup makes them), and this connection is another role's: its trigger would run in this session under {login:?}'s control, so this session does not use it (nothing in it is wrong)"
+        ),
+        None => format!(
+            "the airlock ledger in this database is not airlock's own, so it cannot be trusted: {}",
+            problems.join("; ")
+        ),
+    }
+}
+
 impl DbError {
     pub fn exit_code(&self) -> Exit {
         match self {
@@ -455,6 +476,11 @@ impl DbError {
             DbError::Session(_) => Some(
                 "remove the setting (ALTER DATABASE … RESET session_replication_role / ALTER ROLE … RESET …), or connect as a superuser".into(),
             ),
+            DbError::LedgerUntrusted {
+                login: Some(login), ..
+            } => Some(format!(
+                "connect as {login:?} (--db \"… user={login}\", or AIRLOCK_DB / db in airlock.toml), as plan, apply and status do on a database airlock setup set up; a superuser's connection uses only a ledger a superuser owns"
+            )),
             DbError::LedgerUntrusted { .. } => Some(format!(
                 "inspect it as a superuser: psql -c '\\dn+ airlock' -c '\\d+ airlock.ledger' -c '\\df+ airlock.*'; the ledger, its schema, trigger and function must be owned by a superuser or by the role airlock connects as, with no other triggers, rules, policies, defaults, indexes or write grants. {}",
                 "Remove what does not belong (or restore the ledger from a backup) before deploying"

@@ -475,6 +475,17 @@ fn problems(i: &Inspected) -> Vec<String> {
     out
 }
 
+/// The one role that owns the schema, the ledger and its function, when the
+/// `problems` (`count` of them) are only that each is owned by it, not by a superuser
+/// or the connecting role: airlock's own ledger, another login's (a deploy login's,
+/// seen from a superuser's connection).
+fn only_owned_by_another(i: &Inspected, count: usize) -> Option<String> {
+    let (s, t, f) = (i.schema.as_ref()?, i.table.as_ref()?, i.function.as_ref()?);
+    let all_theirs =
+        !s.owner_ok && !t.owner_ok && !f.owner_ok && s.owner == t.owner && t.owner == f.owner;
+    (all_theirs && count == 3).then(|| s.owner.clone())
+}
+
 /// Check the ledger is airlock's own before any use; refuse (exit 5) otherwise.
 pub fn inspect(client: &mut impl GenericClient) -> Result<Presence, DbError> {
     let row = client
@@ -491,7 +502,8 @@ fn judge(text: &str) -> Result<Presence, DbError> {
     })?;
     let problems = problems(&facts);
     if !problems.is_empty() {
-        return Err(DbError::LedgerUntrusted { problems });
+        let login = only_owned_by_another(&facts, problems.len());
+        return Err(DbError::LedgerUntrusted { problems, login });
     }
     Ok(match (&facts.schema, &facts.table) {
         (None, _) => Presence::Absent,
@@ -1174,6 +1186,7 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
     {
         return Err(DbError::LedgerUntrusted {
+            login: None,
             problems: vec![format!(
                 "the ledger did not store the row airlock wrote (seq {}): something in the database intercepts writes to airlock.ledger; everything was rolled back",
                 row.seq
