@@ -191,7 +191,12 @@ pub struct TrustUpdateArgs {
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
     /// The store this host uses now, to be replaced.
-    #[arg(long, env = "AIRLOCK_TRUST", value_name = "CURRENT")]
+    #[arg(
+        long,
+        env = "AIRLOCK_TRUST",
+        hide_env_values = true,
+        value_name = "CURRENT"
+    )]
     pub trust: PathBuf,
 }
 
@@ -229,7 +234,7 @@ pub struct TrustIdArgs {
 #[derive(Debug, Args)]
 pub struct TrustListArgs {
     /// The trust store: a directory of *.pub files and trust.toml (or one .pub file).
-    #[arg(env = "AIRLOCK_TRUST", value_name = "STORE")]
+    #[arg(env = "AIRLOCK_TRUST", hide_env_values = true, value_name = "STORE")]
     pub store: PathBuf,
 }
 
@@ -531,7 +536,12 @@ pub struct SignArgs {
 pub struct TrustArgs {
     /// Trust store: a directory of minisign *.pub keys with optional trust.toml
     /// (threshold, key validity, revocation), or one .pub file.
-    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "AIRLOCK_TRUST",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub trust: PathBuf,
 }
 
@@ -559,7 +569,12 @@ pub struct InspectArgs {
     /// The bundle file (NAME-VERSION.airlock.tar.gz) to show.
     pub bundle: PathBuf,
     /// Trust store; without it the output is labelled UNVERIFIED.
-    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "AIRLOCK_TRUST",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub trust: Option<PathBuf>,
 }
 
@@ -609,7 +624,7 @@ pub struct DbArgs {
     /// PGPASSWORD/PGDATABASE, Unix socket by default. Without a database name, the
     /// bundle's target.database is used (the name guard refuses any other); a bundle
     /// for a fleet (a pattern or a list) needs the name given.
-    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    #[arg(long, env = "AIRLOCK_DB", hide_env_values = true, value_name = "CONN")]
     pub db: Option<String>,
     /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).
     #[arg(long, default_value = "0", value_name = "DURATION")]
@@ -623,7 +638,7 @@ pub struct ServerDbArgs {
     /// (as psql takes it). Otherwise AIRLOCK_DB, otherwise PGHOST/PGPORT/PGUSER/
     /// PGPASSWORD/PGDATABASE, Unix socket by default. Without a database name anywhere,
     /// libpq's default is used: the user name. The output names the database it read.
-    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    #[arg(long, env = "AIRLOCK_DB", hide_env_values = true, value_name = "CONN")]
     pub db: Option<String>,
     /// statement_timeout for every statement airlock runs (e.g. 30s, 5min, 0 = none).
     #[arg(long, default_value = "0", value_name = "DURATION")]
@@ -812,7 +827,12 @@ pub struct GateRoleArgs {
     /// to it. On top of parser rules, READ ONLY, row_security off, parallel mode and a
     /// savepoint that is always rolled back. Set it once for every command with
     /// AIRLOCK_GATE_ROLE.
-    #[arg(long, value_name = "ROLE", env = "AIRLOCK_GATE_ROLE")]
+    #[arg(
+        long,
+        value_name = "ROLE",
+        env = "AIRLOCK_GATE_ROLE",
+        hide_env_values = true
+    )]
     pub gate_role: Option<String>,
 }
 
@@ -918,6 +938,7 @@ pub struct ReissueArgs {
         long,
         value_name = "DIR",
         env = "AIRLOCK_RECEIPTS",
+        hide_env_values = true,
         default_value = "receipts"
     )]
     pub out: PathBuf,
@@ -932,6 +953,7 @@ pub struct ReissueArgs {
     #[arg(
         long,
         env = "AIRLOCK_LOCK_TIMEOUT",
+        hide_env_values = true,
         default_value = "10s",
         value_name = "DURATION"
     )]
@@ -952,6 +974,7 @@ pub struct DeployArgs {
         alias = "receipt-dir",
         value_name = "DIR",
         env = "AIRLOCK_RECEIPTS",
+        hide_env_values = true,
         default_value = "receipts"
     )]
     pub receipt_dir: PathBuf,
@@ -969,6 +992,7 @@ pub struct DeployArgs {
     #[arg(
         long,
         env = "AIRLOCK_LOCK_TIMEOUT",
+        hide_env_values = true,
         default_value = "10s",
         value_name = "DURATION"
     )]
@@ -1067,7 +1091,12 @@ pub struct StatusArgs {
     #[arg(long = "bundle", value_name = "BUNDLE", hide = true)]
     pub bundle_flags: Vec<PathBuf>,
     /// Trust store to verify --bundle with (or AIRLOCK_TRUST).
-    #[arg(long, env = "AIRLOCK_TRUST", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "AIRLOCK_TRUST",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub trust: Option<PathBuf>,
     /// Make this host forget the ledger head it remembers for this database (airlock
     /// refuses a ledger that lost a row this host saw). Only after a deliberate
@@ -1102,8 +1131,15 @@ pub struct SetupArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
     /// The role gates and probes run as, granted to the login (created NOLOGIN, with no
-    /// grants, when missing; `airlock plan` lists the grants it needs).
-    #[arg(long, value_name = "ROLE", default_value = "airlock_gate")]
+    /// grants, when missing; `airlock plan` lists the grants it needs). Default:
+    /// AIRLOCK_GATE_ROLE (or gate_role in airlock.toml), else airlock_gate.
+    #[arg(
+        long,
+        value_name = "ROLE",
+        env = "AIRLOCK_GATE_ROLE",
+        hide_env_values = true,
+        default_value = "airlock_gate"
+    )]
     pub gate_role: String,
     /// Give the login CREATEDB, which `rehearse` needs to clone the target (off by
     /// default: a login that may create databases keeps that power for whoever acts
@@ -1144,7 +1180,7 @@ pub struct FingerprintArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Server to create the throw-away demo database on (its dbname is ignored).
-    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    #[arg(long, env = "AIRLOCK_DB", hide_env_values = true, value_name = "CONN")]
     pub db: Option<String>,
     /// Keep the demo database, its two roles (owner, deploy login) and files afterwards.
     #[arg(long)]
@@ -1174,7 +1210,7 @@ pub struct AuditArgs {
     /// bundle matched by a receipt and a bundle, and each receipt naming this database
     /// against it. Repeatable: an archive spanning databases is audited in one run;
     /// receipts of a database not given are reported not checked against a ledger.
-    #[arg(long, env = "AIRLOCK_DB", value_name = "CONN")]
+    #[arg(long, env = "AIRLOCK_DB", hide_env_values = true, value_name = "CONN")]
     pub db: Vec<String>,
     /// A ledger export (`airlock status --db DB --json`, saved) standing in for a
     /// database that is gone: its hash chain is re-verified and receipts naming its

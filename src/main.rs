@@ -6,18 +6,28 @@ use airlock::db::notices::{self, Notices};
 use airlock::exit::Exit;
 use airlock::report::{terminal_safe, ErrorDoc};
 use airlock::style;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let project = match airlock::project::load(&args) {
+    let mut project = match airlock::project::load(&args) {
         Ok(p) => p,
         Err(e) => return project_error(&args, &e).into(),
     };
-    let cli = match airlock::cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
+    let command = airlock::cli::Cli::command();
+    let parsed = command
+        .clone()
+        .try_get_matches_from(&args)
+        .and_then(|m| airlock::cli::Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((cli, matches)) => {
+            if let Some(p) = project.as_mut() {
+                p.narrow(&command, &matches);
+            }
+            cli
+        }
         Err(e) => return argument_error(e).into(),
     };
     let json = cli.global.json;

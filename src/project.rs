@@ -52,12 +52,41 @@ pub struct Project {
     /// The file, as found.
     #[schemars(with = "String")]
     pub path: PathBuf,
-    /// The settings it supplied (the others were given on the command line's side:
-    /// their environment variable was set).
+    /// The settings this command took from it (not those it has no use for, nor those
+    /// a flag or an environment variable gave).
     pub used: Vec<&'static str>,
 }
 
+/// Each setting's environment variable.
+const VARS: [(&str, &str); 5] = [
+    ("db", "AIRLOCK_DB"),
+    ("trust", "AIRLOCK_TRUST"),
+    ("gate_role", "AIRLOCK_GATE_ROLE"),
+    ("receipts", "AIRLOCK_RECEIPTS"),
+    ("lock_timeout", "AIRLOCK_LOCK_TIMEOUT"),
+];
+
 impl Project {
+    /// Keep in `used` only the settings the command the user ran read from the file:
+    /// an argument of that (sub)command whose value came from the setting's variable.
+    pub fn narrow(&mut self, cmd: &clap::Command, matches: &clap::ArgMatches) {
+        let (mut cmd, mut m) = (cmd, matches);
+        while let Some((name, sub)) = m.subcommand() {
+            match cmd.find_subcommand(name) {
+                Some(c) => (cmd, m) = (c, sub),
+                None => break,
+            }
+        }
+        self.used.retain(|key| {
+            let var = VARS.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+            cmd.get_arguments().any(|a| {
+                a.get_env().and_then(|e| e.to_str()) == var
+                    && m.value_source(a.get_id().as_str())
+                        == Some(clap::parser::ValueSource::EnvVariable)
+            })
+        });
+    }
+
     /// `airlock.toml (/srv/release/airlock.toml): db, gate_role`.
     pub fn line(&self) -> String {
         format!(

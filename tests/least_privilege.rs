@@ -326,6 +326,41 @@ fn a_deploy_login_made_by_setup_runs_the_tiers_as_the_database_owner() {
     o.setup_deployer();
 }
 
+/// setup takes the gate role from airlock.toml's gate_role (as every other command
+/// does) and grants that one, not airlock_gate; the run says it used the file for it.
+#[test]
+fn setup_takes_the_gate_role_from_the_project_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let o = Owned::new("lp_setup_project");
+    let gate = role_name("gate");
+    let _gate = DropRoles(vec![gate.clone()]);
+    let file = o.dir().join("airlock.toml");
+    std::fs::write(&file, format!("gate_role = \"{gate}\"\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let conn = o.db.conn();
+    let out = airlock(
+        o.dir(),
+        &["--json", "setup", "--db", &conn, "--login", &o.deployer],
+    );
+    expect_code(&out, 0);
+    let j = json(&out);
+    assert_eq!(j["gate_role"], gate.as_str(), "{j:#}");
+    assert_eq!(
+        j["project_config"]["used"],
+        serde_json::json!(["gate_role"]),
+        "{j:#}"
+    );
+    let member = |role: &str| {
+        o.db.scalar(&format!(
+            "SELECT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+               JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = '{role}' AND u.rolname = '{}')",
+            o.deployer
+        ))
+    };
+    assert_eq!(member(&gate), "t");
+    assert_eq!(member("airlock_gate"), "f");
+}
+
 /// A superuser who connects to a database whose ledger the deploy login owns (as
 /// `airlock setup` makes it) is told whose ledger it is and to connect as that login:
 /// the ledger's trigger would run in a superuser's session under another role's

@@ -47,14 +47,21 @@ fn settings_come_from_the_project_file_found_upward_and_flags_win() {
     );
     let (_t, proj, b) = project(&db, &settings);
     let deep = proj.join("work/deep");
-    // plan with no --db, --trust or --gate-role: all from the file, and said so.
+    // plan with no --db, --trust or --gate-role: all from the file, and said so (only
+    // what plan reads: it has no receipts folder or lock timeout).
     let out = airlock(&deep, &["plan", &b, "--param", "code=x"]);
     expect_code(&out, 0);
     let err = stderr(&out);
     assert!(
-        err.contains("settings from airlock.toml (")
-            && err.contains("db, trust, gate_role, receipts, lock_timeout"),
+        err.contains("settings from airlock.toml (") && err.contains("): db, trust, gate_role ("),
         "{err}"
+    );
+    // verify reads only the trust store.
+    let out = airlock(&deep, &["--json", "verify", &b]);
+    expect_code(&out, 0);
+    assert_eq!(
+        json(&out)["project_config"]["used"],
+        serde_json::json!(["trust"])
     );
     let out = airlock(&deep, &["--json", "plan", &b, "--param", "code=x"]);
     expect_code(&out, 0);
@@ -92,7 +99,29 @@ fn settings_come_from_the_project_file_found_upward_and_flags_win() {
     );
     assert_eq!(
         json(&out)["project_config"]["used"],
-        serde_json::json!(["db", "trust", "receipts", "lock_timeout"])
+        serde_json::json!(["db", "trust"])
+    );
+    // The message names where the role came from, and the hint the role to create.
+    let out = airlock_env(
+        &deep,
+        &["--json", "gate", &b, "--param", "code=x"],
+        &[("AIRLOCK_GATE_ROLE", "no_such_role_either")],
+    );
+    let j = json(&out);
+    assert_eq!(j["kind"], "gate-role", "{j:#}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("AIRLOCK_GATE_ROLE or gate_role in airlock.toml"),
+        "{j:#}"
+    );
+    assert!(
+        j["hint"]
+            .as_str()
+            .unwrap()
+            .contains("CREATE ROLE \"no_such_role_either\" NOLOGIN"),
+        "{j:#}"
     );
 
     // apply: the receipt goes to the file's folder, relative to the file.

@@ -263,7 +263,13 @@ pub enum DbError {
     },
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
-    GateRole { message: String, setup: bool },
+    ///
+    /// `setup`: the gate role to create and grant (the named one, or airlock_gate),
+    /// when that is the way out.
+    GateRole {
+        message: String,
+        setup: Option<String>,
+    },
     /// Bundle SQL cannot run as the role it is to run as: the role is missing, airlock's
     /// login role cannot become it, or code owned by a non-superuser sits where a
     /// superuser's bundle SQL would fire it (DESIGN §5 "Who runs what").
@@ -501,9 +507,12 @@ impl DbError {
             DbError::LockBusy { .. } => Some(
                 "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
             ),
-            DbError::GateRole { setup: true, .. } => Some(
-                "create the gate role once, as a superuser: CREATE ROLE airlock_gate NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT airlock_gate TO the role airlock connects as if that is not a superuser. Or name another such role with --gate-role".into(),
-            ),
+            DbError::GateRole {
+                setup: Some(role), ..
+            } => Some(format!(
+                "create the gate role once, as a superuser: CREATE ROLE {r} NOLOGIN; then give it exactly the grants the bundle's gates and probes need, which `airlock plan BUNDLE` lists (USAGE on their schemas, SELECT on what they read; never pg_read_all_data, which includes every password hash), and GRANT {r} TO the role airlock connects as if that is not a superuser (airlock setup --gate-role {role} does both but the grants). Or name another such role with --gate-role ROLE (or AIRLOCK_GATE_ROLE, or gate_role in airlock.toml)",
+                r = quote_ident(role)
+            )),
             DbError::BundleRole { hint, .. }
             | DbError::Setup { hint, .. }
             | DbError::LoginKept { hint, .. } => Some(hint.clone()),

@@ -193,7 +193,7 @@ fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
                 "cannot run gates and probes as role {r:?}: {}",
                 pg_message(e)
             ),
-            setup: true,
+            setup: Some(r.clone()),
         },
         _ => sql_err("preparing the gate/probe session", e),
     }
@@ -636,7 +636,7 @@ pub fn resolve_role(
                         "gate role {name:?} {}: gates and probes must not be able to act outside the database",
                         powers.join(", ")
                     ),
-                    setup: false,
+                    setup: None,
                 });
             }
             if !member {
@@ -645,14 +645,16 @@ pub fn resolve_role(
                         "the role airlock connects as may not SET ROLE to gate role {name:?}: GRANT {} TO the connecting role, or name a gate role of your own with --gate-role ROLE (or AIRLOCK_GATE_ROLE)",
                         crate::quote_ident(&name)
                     ),
-                    setup: false,
+                    setup: None,
                 });
             }
             Ok(Some(name))
         }
         None if requested.is_some() => Err(DbError::GateRole {
-            message: format!("--gate-role {wanted:?}: no such role"),
-            setup: true,
+            message: format!(
+                "gate role {wanted:?} (from --gate-role, AIRLOCK_GATE_ROLE or gate_role in airlock.toml): no such role"
+            ),
+            setup: Some(wanted.to_string()),
         }),
         None => match find("self") {
             Some((_, powers, _)) if powers.is_empty() => Ok(None),
@@ -661,11 +663,11 @@ pub fn resolve_role(
                     "airlock connects as {me:?}, which {}; gates and probes must not run with powers outside the database, and there is no role {DEFAULT_GATE_ROLE:?} to run them as",
                     powers.join(", ")
                 ),
-                setup: true,
+                setup: Some(DEFAULT_GATE_ROLE.into()),
             }),
             None => Err(DbError::GateRole {
                 message: "cannot find the role airlock connects as in pg_roles".into(),
-                setup: false,
+                setup: None,
             }),
         },
     }
