@@ -294,10 +294,31 @@ fn another_sessions_build_in_progress_is_not_dropped_and_is_recorded_once_it_fin
         .unwrap();
     builder.join().unwrap().expect("the other session's build");
     assert_eq!(index_state(&db, "public", "t_c_idx"), "valid");
-    // Its result is the step's: done, with a note, not drift.
-    let o = apply_with(d, &db, &[]);
+    // Its result is the step's: done, with a note, not drift; the note is on the
+    // operator's screen, not only in the receipt.
+    let conn = db.conn();
+    let o = airlock(
+        d,
+        &[
+            "apply", "b.tar.gz", "--yes", "--trust", "rm.pub", "--db", &conn,
+        ],
+    );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    let v = json(&o);
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("note: tier \"indexes\" step 1/") && l.contains("already there")),
+        "{}",
+        stdout(&o)
+    );
+    let receipt = std::fs::read_dir(d.join("receipts"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".receipt.json"))
+        .max()
+        .expect("its receipt");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(receipt).unwrap()).unwrap();
     assert!(
         v["online_steps"][0]["notes"]
             .to_string()

@@ -121,6 +121,17 @@ impl Report for ReceiptOutcome {
                     .join(", ")
             ));
         }
+        // What airlock did about an earlier run's leftovers (a build the server
+        // finished, an INVALID index dropped): the receipt keeps it, the operator sees it.
+        for step in &r.online_steps {
+            for note in &step.notes {
+                s.push_str(&format!(
+                    "
+note: tier {:?} step {}/{} ({}:{}): {note}",
+                    step.tier, step.step, step.of, step.file, step.line
+                ));
+            }
+        }
         if r.event == "apply" && !r.remaining_tiers.is_empty() {
             s.push_str(&format!(
                 "\nnot yet applied: {} (run apply again to continue)",
