@@ -298,3 +298,53 @@ fn the_page_says_what_could_go_wrong_in_plain_words() {
         "{section}"
     );
 }
+
+/// What the rehearsal given with `--rehearsal` saw a statement do on its clone is on
+/// the page beside "cannot be told here": an approver is never told a risk is unknown
+/// when the attached rehearsal answered it (found by a new-user walk).
+#[test]
+fn what_plan_could_not_tell_says_what_the_rehearsal_saw() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = TestDb::new("dossier_judged");
+    db.exec("CREATE SCHEMA shop");
+    let src = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[(
+            "keys",
+            "CREATE TABLE shop.made (i int);\nINSERT INTO shop.made VALUES (1), (2);\nALTER TABLE shop.made ADD CONSTRAINT made_pk PRIMARY KEY (i);\n",
+            false,
+        )],
+        "DROP TABLE shop.made;",
+    )
+    .dir;
+    pack(d, &src, "rm.key", "b.tar.gz");
+    let o = run(d, &db, &["--json", "rehearse"]);
+    expect_code(&o, 0);
+    let r = json(&o);
+    assert_eq!(r["predictions"]["judged"][0]["on_clone"], "passed", "{r:#}");
+    std::fs::write(d.join("rehearsal.json"), &o.stdout).unwrap();
+    let conn = db.conn();
+    let section = |page: &str| {
+        let at = page
+            .find("<h3>What could go wrong</h3>")
+            .unwrap_or_else(|| panic!("{page}"));
+        page[at..at + page[at..].find("</ul>").unwrap()].to_string()
+    };
+    let (page, _) = dossier(
+        d,
+        "d.html",
+        &["--db", &conn, "--rehearsal", "rehearsal.json"],
+    );
+    let s = section(&page);
+    assert!(
+        s.contains("cannot be told here")
+            && s.contains("the rehearsal ran it on a copy, where it passed"),
+        "{s}"
+    );
+    // Without the rehearsal the page says where to find out.
+    let (page, _) = dossier(d, "e.html", &["--db", &conn]);
+    assert!(section(&page).contains("rehearse runs it on a copy"));
+}

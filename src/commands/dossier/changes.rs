@@ -506,7 +506,13 @@ pub(super) fn destroys(d: &Dossier) -> String {
         let value = serde_json::to_value(p).unwrap_or_default();
         return format!(
             "{}<p>Asked of the data in the database now, read-only, each question bounded in time (<code>plan</code>'s predictions): a statement the data would make fail is NO-GO before anything runs; a question cut short is a warning, never a silent GO.</p>{}",
-            could_go_wrong(p),
+            could_go_wrong(
+                p,
+                d.rehearsal
+                    .as_ref()
+                    .and_then(|r| r.report.predictions.as_ref())
+                    .map_or(&[][..], |r| &r.judged[..])
+            ),
             generic(
                 &value,
                 &[
@@ -552,11 +558,24 @@ pub(super) fn destroys(d: &Dossier) -> String {
 }
 
 /// "What could go wrong", in plain words, from plan's predictions: each statement the
-/// data there now would make fail, and each one nobody could ask about here.
-fn could_go_wrong(p: &crate::db::predict::Predictions) -> String {
+/// data there now would make fail, and each one nobody could ask about here, with what
+/// the rehearsal given (`judged`) saw it do on its clone.
+fn could_go_wrong(
+    p: &crate::db::predict::Predictions,
+    judged: &[airlock_pg::rehearse::predictions::Judged],
+) -> String {
     use crate::db::predict::Outcome;
+    use airlock_pg::rehearse::predictions::OnClone;
     let mut items = vec![];
     for x in &p.predictions {
+        let seen = judged
+            .iter()
+            .find(|j| j.file == x.file && j.line == x.line && j.relation == x.relation)
+            .map_or("rehearse runs it on a copy", |j| match j.on_clone {
+                OnClone::Passed => "the rehearsal ran it on a copy, where it passed",
+                OnClone::Failed => "the rehearsal ran it on a copy, where it FAILED",
+                OnClone::NotReached => "the rehearsal stopped before it",
+            });
         let at = format!(
             "The {} at {}:{} (tier {})",
             x.statement, x.file, x.line, x.tier
@@ -574,11 +593,11 @@ fn could_go_wrong(p: &crate::db::predict::Predictions) -> String {
                 }
             ),
             Outcome::TimedOut => format!(
-                "{at}: whether the rows in {} let it through could not be asked in time; rehearse runs it on a copy.",
+                "{at}: whether the rows in {} let it through could not be asked in time; {seen}.",
                 x.relation
             ),
             Outcome::NotPredictable => format!(
-                "{at}: whether it succeeds cannot be told here ({}); rehearse runs it on a copy.",
+                "{at}: whether it succeeds cannot be told here ({}); {seen}.",
                 x.reason
             ),
             Outcome::Passes => continue,
