@@ -312,10 +312,16 @@ pub enum DbError {
         found: String,
     },
     /// A bundle statement could not have its lock within `--lock-timeout` (another
-    /// session holds a conflicting one): its transaction rolled back; apply retries
-    /// it (`--lock-retries`), and, out of retries, refuses as [`DbError::LockBusy`].
+    /// session holds a conflicting one): its transaction rolled back; apply and
+    /// rollback run it again (`--lock-retries`, [`retry::retrying`]), and, out of
+    /// retries, refuse with this error (exit 6), `in_the_way` the sessions with a
+    /// transaction open as the login saw them then (its message names them).
     #[error("{context}: {message}; the transaction was rolled back, nothing of it was changed")]
-    LockTimeout { context: String, message: String },
+    LockTimeout {
+        context: String,
+        message: String,
+        in_the_way: Option<Box<sessions::OpenTransactions>>,
+    },
     /// The run stopped after part of it committed (an online step, or a tier of a
     /// per-tier apply): `error` is why it stopped; `receipt` records what committed
     /// (outcome `partial`), and `saved` where the caller wrote it.
@@ -382,6 +388,16 @@ fn ledger_untrusted(problems: &[String], login: Option<&str>) -> String {
 }
 
 impl DbError {
+    /// A statement's lock wait ran out (SQLSTATE 55P03), before anyone asked who was
+    /// in the way ([`retry::retrying`] does).
+    pub(crate) fn lock_timeout(context: String, message: String) -> DbError {
+        DbError::LockTimeout {
+            context,
+            message,
+            in_the_way: None,
+        }
+    }
+
     pub fn exit_code(&self) -> Exit {
         match self {
             DbError::Connect { .. }
@@ -498,9 +514,9 @@ impl DbError {
                 "find out who removed ledger rows (compare with receipts and backups). If the database was deliberately restored or rebuilt, make this host forget what it saw: airlock status --forget-head (memory file: {})",
                 memory.display()
             )),
-            DbError::LockTimeout { .. } => Some(
-                "nothing was changed: run it again once that session has finished (its pid is above; `airlock plan` shows which locks each statement takes), give it longer with --lock-timeout or more tries with --lock-retries, or end the session (SELECT pg_terminate_backend(PID)) if it should not hold the lock".into(),
-            ),
+            DbError::LockTimeout { in_the_way, .. } => {
+                Some(sessions::lock_timeout_hint(in_the_way.as_deref()))
+            }
             DbError::RunInProgress { .. } => Some(
                 "nothing was written: reissue writes the receipt of a run that ended without one; run it again once that session has ended (or end it: SELECT pg_terminate_backend(PID), if it is a run that hangs)".into(),
             ),

@@ -211,7 +211,7 @@ pub(crate) fn drop_invalid(client: &mut Client, ours: &Ours, at: &str) -> Result
             );
             let context = at.to_string();
             Err(match crate::sqlstate(&e) {
-                Some("55P03") => DbError::LockTimeout { context, message },
+                Some("55P03") => DbError::lock_timeout(context, message),
                 _ => DbError::Sql { context, message },
             })
         }

@@ -132,26 +132,11 @@ impl Told<'_, '_> {
 
 /// What a tier file's failure says: the tier, the file, the line, and that nothing
 /// was changed.
-fn tier_failure(mut e: FileFailure, i: usize, n: usize, tier: &str, f: &str) -> DbError {
-    let context = || format!("tier {}/{n} {tier:?}, file {f}", i + 1);
-    if let Some(special) = e.special(context) {
-        return special;
-    }
-    if e.lock_timeout {
-        return DbError::LockTimeout {
-            context: format!("{}{}", context(), e.at()),
-            message: e.what.clone(),
-        };
-    }
-    let what = if e.cancelled {
-        "cancelled by the operator (Ctrl-C)".to_string()
-    } else {
-        e.what.clone()
-    };
-    e.error(
-        context(),
-        format!("{what}; the whole transaction was rolled back, nothing was changed"),
+fn tier_failure(e: FileFailure, i: usize, n: usize, tier: &str, f: &str) -> DbError {
+    e.into_error(
+        || format!("tier {}/{n} {tier:?}, file {f}", i + 1),
         f,
+        "the whole transaction was rolled back, nothing was changed",
     )
 }
 
@@ -228,17 +213,11 @@ pub(crate) fn run_rollback_files(
     }
     for f in files {
         interrupted_check()?;
-        run_observed(tx, &guard, prelude, vb, f, observer).map_err(|mut e| {
-            if let Some(special) = e.special(|| format!("rollback file {f}")) {
-                return special;
-            }
-            e.error(
-                format!("rollback file {f}"),
-                format!(
-                    "{}; the rollback was rolled back, the database is as it was",
-                    e.what
-                ),
+        run_observed(tx, &guard, prelude, vb, f, observer).map_err(|e| {
+            e.into_error(
+                || format!("rollback file {f}"),
                 f,
+                "the rollback was rolled back, the database is as it was",
             )
         })?;
     }
@@ -427,6 +406,30 @@ impl FileFailure {
 }
 
 impl FileFailure {
+    /// The error of this failure of a tier or rollback `file` (`context` names it),
+    /// whichever file it is: a lock wait that ran out is a lock timeout (run again
+    /// with `--lock-retries`), the operator's Ctrl-C says so, any other SQL error
+    /// ends in `rolled_back` (what became of the transaction).
+    fn into_error(
+        mut self,
+        context: impl Fn() -> String,
+        file: &str,
+        rolled_back: &str,
+    ) -> DbError {
+        if let Some(special) = self.special(&context) {
+            return special;
+        }
+        if self.lock_timeout {
+            return DbError::lock_timeout(format!("{}{}", context(), self.at()), self.what);
+        }
+        let what = if self.cancelled {
+            "cancelled by the operator (Ctrl-C)"
+        } else {
+            &self.what
+        };
+        self.error(context(), format!("{what}; {rolled_back}"), file)
+    }
+
     /// ":LINE:COLUMN" of the failing statement when it is known, else " line N" when
     /// a line is.
     fn at(&self) -> String {

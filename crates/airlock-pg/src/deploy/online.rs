@@ -188,7 +188,7 @@ fn attempt(
     let message = format!("{}{leftover}", pg_message(&e));
     let context = at.to_string();
     if crate::sqlstate(&e) == Some("55P03") {
-        return Err(DbError::LockTimeout { context, message });
+        return Err(DbError::lock_timeout(context, message));
     }
     Err(DbError::Sql { context, message })
 }
@@ -299,14 +299,14 @@ fn error_message(e: DbError) -> String {
 /// to drop; a lock timeout (retried with `--lock-retries`), naming the sessions.
 fn being_built(c: &mut Client, o: &Ours, at: &str) -> DbError {
     let who = crate::session::sessions::by_pid(c, &o.builders);
-    DbError::LockTimeout {
-        context: at.to_string(),
-        message: format!(
+    DbError::lock_timeout(
+        at.to_string(),
+        format!(
             "the index {} this step builds is INVALID and another session may be building it now ({}); airlock neither drops nor builds it meanwhile: wait for that build to end (the next apply finds it built and records the step), or end it (SELECT pg_cancel_backend(pid)) and apply again",
             o.name,
             who.join("; ")
         ),
-    }
+    )
 }
 
 /// The error of step `k` (0-based), saying what of the tier is done.
@@ -325,9 +325,14 @@ fn stopped_at(e: DbError, k: usize) -> DbError {
             context,
             message: message + &more,
         },
-        DbError::LockTimeout { context, message } => DbError::LockTimeout {
+        DbError::LockTimeout {
+            context,
+            message,
+            in_the_way,
+        } => DbError::LockTimeout {
             context,
             message: message + &more,
+            in_the_way,
         },
         DbError::State(message) => DbError::State(match message.split_once("\nhint: ") {
             Some((said, hint)) => format!("{said}{more}\nhint: {hint}"),

@@ -28,13 +28,11 @@ pub(crate) fn retrying<S, T>(
     let mut tried = 0u32;
     loop {
         match attempt(on) {
-            Err(DbError::LockTimeout { context, message }) => {
-                let holders = crate::session::sessions::open_transactions(client(on));
-                let held = if holders.is_empty() {
-                    "no other session has a transaction open now".to_string()
-                } else {
-                    format!("sessions with a transaction open: {}", holders.join("; "))
-                };
+            Err(DbError::LockTimeout {
+                context, message, ..
+            }) => {
+                let in_the_way = crate::session::sessions::open_transactions(client(on));
+                let held = in_the_way.describe();
                 if tried >= opts.lock_retries {
                     return Err(DbError::LockTimeout {
                         context,
@@ -44,6 +42,7 @@ pub(crate) fn retrying<S, T>(
                             opts.lock_timeout,
                             opts.lock_retries
                         ),
+                        in_the_way: Some(Box::new(in_the_way)),
                     });
                 }
                 tried += 1;

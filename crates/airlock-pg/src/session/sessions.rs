@@ -99,8 +99,10 @@ pub(crate) fn airlock_sessions(tx: &mut postgres::Transaction<'_>) -> Result<Vec
             &[],
         )
         .map_err(|e| sql_err("looking for other airlock sessions", &e))?;
-    Ok(session_lines(&rows, |r| {
-        format!("connected since {}", r.get::<_, String>(3))
+    // Another role's session keeps its start from this login (NULL).
+    Ok(session_lines(&rows, |r| match r.get(3) {
+        Some::<String>(since) => format!("connected since {since}"),
+        None => "its state is hidden from this login".into(),
     }))
 }
 
@@ -145,45 +147,175 @@ pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<Str
     }))
 }
 
-/// The sessions of this database, other than airlock's, with a transaction open (one
-/// of them holds the lock the statement waited for), oldest first: at most five.
-pub(crate) fn open_transactions(client: &mut impl GenericClient) -> Vec<String> {
-    let rows = client.query(
-        "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
-                pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                coalesce(a.state, ''), pg_catalog.left(coalesce(a.query, ''), 80)
-           FROM pg_catalog.pg_stat_activity a
-          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-            AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
-            AND a.xact_start IS NOT NULL
-          ORDER BY a.xact_start LIMIT 5",
-        &[],
-    );
-    match rows {
-        Ok(rows) => session_lines(&rows, |r| {
-            let since: String = r.get(3);
-            let state: String = r.get(4);
-            let query: String = r.get(5);
-            format!("transaction open since {since}, {state}: {query:?}")
-        }),
-        Err(_) => vec![],
+/// The sessions of this database, other than this one, with a transaction open (one
+/// of them holds the lock a statement waited for), as this login sees them: at most
+/// five, oldest first. PostgreSQL hides another role's `state`, `xact_start`,
+/// `backend_start` and `query` from a login that is no member of it and lacks
+/// `pg_read_all_stats` (the deploy login `airlock setup` makes): such a session is
+/// still found, by the lock every open transaction holds on its own virtual
+/// transaction id (`pg_locks` shows every session's locks to every login), and named
+/// by what the login does see: pid, role, `application_name`, whether it holds a
+/// snapshot or has written, the tables it holds locks on.
+pub(crate) fn open_transactions(client: &mut impl GenericClient) -> OpenTransactions {
+    let rows = match client.query(OPEN_TRANSACTIONS, &[]) {
+        Ok(rows) => rows,
+        Err(e) => return OpenTransactions::unknown(&e),
+    };
+    let hidden: Vec<i32> = rows
+        .iter()
+        .filter(|r| r.get::<_, bool>(3))
+        .map(|r| r.get(0))
+        .collect();
+    let login = match hidden.is_empty() {
+        true => String::new(),
+        false => match client.query_one("SELECT SESSION_USER::pg_catalog.text", &[]) {
+            Ok(row) => row.get(0),
+            Err(e) => return OpenTransactions::unknown(&e),
+        },
+    };
+    OpenTransactions {
+        sessions: session_lines(&rows, open_transaction),
+        more: rows
+            .first()
+            .map_or(0, |r| r.get::<_, i64>(10) as usize)
+            .saturating_sub(rows.len()),
+        hidden,
+        login,
+        failed: None,
     }
 }
 
+/// Who [`open_transactions`] finds: pid, role, application_name, state hidden, since,
+/// state, query, has written, holds a snapshot, the tables it holds locks on, how many
+/// in all.
+const OPEN_TRANSACTIONS: &str = "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
+            a.state IS NULL,
+            coalesce(pg_catalog.to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),
+            coalesce(a.state, ''), pg_catalog.left(coalesce(a.query, ''), 80),
+            a.backend_xid IS NOT NULL, a.backend_xmin IS NOT NULL,
+            (SELECT pg_catalog.string_agg(h.lock, ', ' ORDER BY h.lock)
+               FROM (SELECT DISTINCT pg_catalog.format('%s on %I.%I', l.mode, n.nspname, c.relname) AS lock
+                       FROM pg_catalog.pg_locks l
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation
+                       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE l.pid OPERATOR(pg_catalog.=) a.pid AND l.granted
+                        AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+                        AND l.database OPERATOR(pg_catalog.=) a.datid
+                        AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'pg_toast'])
+                      LIMIT 4) h),
+            pg_catalog.count(*) OVER ()
+       FROM pg_catalog.pg_stat_activity a
+      WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+        AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+        AND (a.xact_start IS NOT NULL
+             OR EXISTS (SELECT FROM pg_catalog.pg_locks v
+                         WHERE v.pid OPERATOR(pg_catalog.=) a.pid AND v.granted
+                           AND v.locktype OPERATOR(pg_catalog.=) 'virtualxid'))
+      ORDER BY a.xact_start NULLS LAST, a.pid LIMIT 5";
+
+/// What one row of [`OPEN_TRANSACTIONS`] says of its session.
+fn open_transaction(r: &postgres::Row) -> String {
+    let holds: Option<String> = r.get(9);
+    let holds = holds.map(|h| format!("; holds {h}")).unwrap_or_default();
+    if r.get::<_, bool>(3) {
+        let (wrote, snapshot): (bool, bool) = (r.get(7), r.get(8));
+        let what = match (wrote, snapshot) {
+            (true, _) => ", which has written",
+            (false, true) => ", holding a snapshot",
+            (false, false) => "",
+        };
+        return format!("its state is hidden from this login; a transaction open{what}{holds}");
+    }
+    let since: String = r.get(4);
+    let state: String = r.get(5);
+    let query: String = r.get(6);
+    format!("transaction open since {since}, {state}: {query:?}{holds}")
+}
+
+/// The sessions with a transaction open when a statement's lock wait ran out, as the
+/// login saw them ([`open_transactions`]): what a lock-timeout error names, and what
+/// its hint says to do about the ones whose state the login cannot see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenTransactions {
+    /// One line per session ([`session_lines`]), at most five, oldest first.
+    pub sessions: Vec<String>,
+    /// Sessions beyond the five named.
+    pub more: usize,
+    /// The pids among them whose state is hidden from the login.
+    pub hidden: Vec<i32>,
+    /// The login (when some are hidden): who would need `pg_read_all_stats`.
+    pub login: String,
+    /// The question failed (why): nothing is claimed of who is there.
+    pub failed: Option<String>,
+}
+
+impl OpenTransactions {
+    fn unknown(e: &postgres::Error) -> OpenTransactions {
+        OpenTransactions {
+            failed: Some(crate::pg_message(e)),
+            ..OpenTransactions::default()
+        }
+    }
+
+    /// What the error and each retry line say of who was there.
+    pub fn describe(&self) -> String {
+        if let Some(why) = &self.failed {
+            return format!("which sessions have a transaction open could not be asked ({why})");
+        }
+        if self.sessions.is_empty() {
+            return "no other session has a transaction open now".into();
+        }
+        let more = match self.more {
+            0 => String::new(),
+            n => format!("; and {n} more"),
+        };
+        format!(
+            "sessions with a transaction open: {}{more}",
+            self.sessions.join("; ")
+        )
+    }
+}
+
+/// What to do about a statement's lock wait that ran out, by who was in the way
+/// (`None`: nobody was asked): wait for or end the sessions named, and, for those whose
+/// state the login cannot see, how to see what they run.
+pub fn lock_timeout_hint(in_the_way: Option<&OpenTransactions>) -> String {
+    let plan = "`airlock plan` shows which locks each statement takes";
+    let end = "give it longer with --lock-timeout or more tries with --lock-retries, or end the session (SELECT pg_terminate_backend(PID)) if it should not hold the lock";
+    let w = match in_the_way {
+        None => return format!("nothing was changed: run it again once the session holding the lock has finished ({plan}), {end}"),
+        Some(w) if w.failed.is_some() || w.sessions.is_empty() => {
+            return format!("nothing was changed: run it again (the session that held the lock may have finished since; {plan}), {end}")
+        }
+        Some(w) => w,
+    };
+    let mut hint = format!("nothing was changed: run it again once that session has finished (its pid is above; {plan}), {end}");
+    if !w.hidden.is_empty() {
+        let pids: Vec<String> = w.hidden.iter().map(|p| p.to_string()).collect();
+        hint.push_str(&format!(
+            ". PostgreSQL hides what pid {0} runs from the login {1:?} (another role's session): look as a role that may see it (a superuser in psql: SELECT pid, usename, state, xact_start, query FROM pg_stat_activity WHERE pid IN ({0})), or let the login see every session's state and query: GRANT pg_read_all_stats TO {2}",
+            pids.join(", "),
+            w.login,
+            crate::quote_ident(&w.login),
+        ));
+    }
+    hint
+}
+
 /// The sessions `pids` (those still there), each as [`session_lines`] gives it with
-/// what it runs now.
+/// what it runs now (or that the login may not see it: another role's session).
 pub(crate) fn by_pid(client: &mut impl GenericClient, pids: &[i32]) -> Vec<String> {
     let rows = client.query(
         "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
-                pg_catalog.left(coalesce(a.query, ''), 80)
+                CASE WHEN a.state IS NOT NULL THEN pg_catalog.left(coalesce(a.query, ''), 80) END
            FROM pg_catalog.pg_stat_activity a
           WHERE a.pid OPERATOR(pg_catalog.=) ANY ($1) ORDER BY a.pid",
         &[&pids],
     );
     match rows {
-        Ok(rows) if !rows.is_empty() => session_lines(&rows, |r| {
-            let query: String = r.get(3);
-            format!("now: {query:?}")
+        Ok(rows) if !rows.is_empty() => session_lines(&rows, |r| match r.get(3) {
+            Some::<String>(query) => format!("now: {query:?}"),
+            None => "its state is hidden from this login".into(),
         }),
         _ => pids.iter().map(|p| format!("pid {p}")).collect(),
     }
