@@ -359,6 +359,15 @@ fn setup_takes_the_gate_role_from_the_project_file() {
     };
     assert_eq!(member(&gate), "t");
     assert_eq!(member("airlock_gate"), "f");
+    // Every statement it ran is listed, the ledger it created as the login included.
+    assert!(
+        j["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("CREATE TABLE airlock.ledger")),
+        "{j:#}"
+    );
 }
 
 /// A superuser who connects to a database whose ledger the deploy login owns (as

@@ -485,7 +485,7 @@ impl DbError {
                 expected: airlock_bundle::target_db::TargetDatabase::Name(expected),
                 ..
             } => Some(format!(
-                "connect to the database the bundle is for (--db \"dbname={expected}\"), or use the bundle made for this one"
+                "connect to the database the bundle is for (--db \"dbname={expected} …\", keeping the connection's user= and host=; a name from AIRLOCK_DB, db in airlock.toml or PGDATABASE counts as given), or use the bundle made for this one"
             )),
             DbError::NameGuard { expected, .. } => Some(format!(
                 "connect to one of {} (--db \"dbname=NAME\"), or use the bundle made for this one",

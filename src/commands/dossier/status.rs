@@ -259,7 +259,7 @@ fn decision(d: &Dossier) -> String {
             _ => "",
         };
         return format!(
-            "{refused}<p class=\"decision\">The decision asked of you: whether to approve this release, run with exactly {}. If you agree, run this one command with your approver key:</p><pre class=\"cmd\">airlock approve {} --trust {}{} --key YOUR-KEY.key</pre><p>It verifies the bundle again, shows what you approve and prints the dossier digest <code>{}</code>: the same digest means this page is about exactly what you sign (this bundle, these params, the names this trust store gives).</p>",
+            "{refused}<p class=\"decision\">The decision asked of you: whether to approve this release, run with exactly {}. If you agree, run this one command with your approver key:</p><pre class=\"cmd\">airlock approve {} --trust {}{} --key YOUR-KEY.key</pre><p>A key on a token or in ssh-agent is named the same way: <code>--key 'pkcs11:token=…;object=…'</code> or <code>--key ssh-agent:SHA256:…</code> (docs/keys-on-hardware.md). It verifies the bundle again, shows what you approve and prints the dossier digest <code>{}</code>: the same digest means this page is about exactly what you sign (this bundle, these params, the names this trust store gives).</p>",
             esc(&params_text(d)),
             esc(&bundle),
             esc(&trust),

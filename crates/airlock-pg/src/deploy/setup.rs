@@ -261,6 +261,11 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
     let locked = ledger::lock_for_deploy(&mut tx, "30s", &mut |_| Ok(()), &mut None)?;
     tx.batch_execute("RESET SESSION AUTHORIZATION")
         .map_err(|e| sql_err("RESET SESSION AUTHORIZATION", &e))?;
+    if locked.created_by.is_some() {
+        statements.push(as_login);
+        statements.push(ledger::create_in_schema_sql());
+        statements.push("RESET SESSION AUTHORIZATION".into());
+    }
     check_powers(&mut tx, req.login, "now")?;
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
     Ok(SetupReport {

@@ -1055,6 +1055,15 @@ pub struct Locked {
 const CREATED_BY: &str = "SELECT c.xmin::pg_catalog.text FROM pg_catalog.pg_class c \
     WHERE c.oid OPERATOR(pg_catalog.=) 'airlock.ledger'::pg_catalog.regclass;";
 
+/// What creating the ledger runs in a schema `airlock` that exists (as `airlock
+/// setup` makes it): the table, its comment, its append-only function and trigger.
+pub(crate) fn create_in_schema_sql() -> String {
+    CREATE
+        .replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
+        .trim()
+        .to_string()
+}
+
 /// Create the ledger (see [`lock_for_deploy`]) unless a concurrent first apply created
 /// it first; the subtransaction that created it, when this one did.
 fn create(
@@ -1070,7 +1079,7 @@ fn create(
     let create = if presence == Presence::Absent {
         CREATE.to_string()
     } else {
-        CREATE.replacen("CREATE SCHEMA IF NOT EXISTS airlock;", "", 1)
+        create_in_schema_sql()
     };
     let e = match tx.simple_query(&format!(
         "SAVEPOINT airlock_create; {set_timeout}{create}{CREATED_BY} RELEASE SAVEPOINT airlock_create"
