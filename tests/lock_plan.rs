@@ -78,8 +78,13 @@ fn plan_names_each_lock_its_size_the_heavy_ones_and_what_is_held_to_commit() {
     // A relation the release creates has no size (it does not exist yet).
     let fresh = at(5, "shop.fresh");
     assert!(fresh["size"].is_null(), "{fresh:#}");
-    // DML is not listed.
-    assert!(locks.iter().all(|l| l["tier"] == "schema"), "{locks:#?}");
+    // DML is listed only when it writes every row (this UPDATE has no WHERE).
+    assert!(
+        locks
+            .iter()
+            .all(|l| l["tier"] == "schema" || l["work"] == "every-row"),
+        "{locks:#?}"
+    );
 
     let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
@@ -445,5 +450,76 @@ fn a_lock_is_held_through_a_later_tiers_backfill() {
     assert!(
         locks.iter().all(|l| l["held_to_commit"] == false),
         "{locks:#?}"
+    );
+}
+
+/// The pattern docs/live-databases.md names, "one UPDATE of every row", is flagged:
+/// a backfill of a column the release added (`WHERE col IS NULL`) and an UPDATE with
+/// no WHERE write every row, each locked until the transaction commits; plan lists
+/// them with the safer form, and the dossier says who waits in plain words. An UPDATE
+/// that picks its rows is not listed (found by a new-user walk).
+#[test]
+fn an_update_of_every_row_is_flagged_with_the_safer_form() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_every_row");
+    let tiers = [
+        (
+            "schema",
+            "ALTER TABLE shop.big ADD COLUMN note text;\n",
+            false,
+        ),
+        (
+            "backfill",
+            "UPDATE shop.big SET note = 'n' || id WHERE note IS NULL;\nUPDATE shop.big SET note = upper(note);\nUPDATE shop.big SET note = 'x' WHERE id = 1;\n",
+            false,
+        ),
+    ];
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &tiers,
+        "SELECT 1;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let every: Vec<_> = v["locks"]["locks"]
+        .as_array()
+        .expect("locks")
+        .iter()
+        .filter(|l| l["work"] == "every-row")
+        .collect();
+    let lines: Vec<_> = every.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 2], "{every:#?}");
+    assert!(every.iter().all(|l| l["mode"] == "ROW_EXCLUSIVE"
+        && l["relation"] == "shop.big"
+        && l["safer"].as_str().unwrap().contains("batches")));
+    let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let flagged = stdout(&o)
+        .lines()
+        .filter(|l| {
+            l.starts_with("! UPDATE (every row)") && l.contains("writes every row of shop.big")
+        })
+        .count();
+    assert_eq!(flagged, 2, "{}", stdout(&o));
+    let o = airlock(
+        d,
+        &[
+            "dossier",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--out",
+            "page.html",
+            "--force",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let html = std::fs::read_to_string(d.join("page.html")).unwrap();
+    assert!(
+        html.contains("writes every row of shop.big: sessions that update or delete its rows wait"),
+        "{html}"
     );
 }

@@ -8,7 +8,7 @@
 //! is not listed: it takes ROW EXCLUSIVE on the tables it writes (ACCESS SHARE on those
 //! it reads), which blocks no reader and no writer of other rows.
 
-use super::reach::each_held_statement;
+use super::reach::{each_statement_with, DmlText, Held};
 use pg_query::protobuf::{AlterTableType as At, ConstrType, ReindexObjectType};
 use pg_query::{Node, NodeEnum as N};
 use schemars::JsonSchema;
@@ -81,6 +81,11 @@ pub enum Work {
     Scan,
     /// Builds an index over every row.
     IndexBuild,
+    /// Writes every row (an `UPDATE` with no `WHERE`, or a backfill of a column the
+    /// release added): each row stays locked until the transaction commits, so other
+    /// sessions' updates and deletes of them wait that long, and the table grows by
+    /// its size until VACUUM.
+    EveryRow,
 }
 
 impl Work {
@@ -89,6 +94,9 @@ impl Work {
             Work::Rewrite => "rewrites the table",
             Work::Scan => "scans the whole table",
             Work::IndexBuild => "builds an index over the whole table",
+            Work::EveryRow => {
+                "writes every row (each locked until COMMIT: updates and deletes of them wait)"
+            }
         }
     }
 }
@@ -114,26 +122,44 @@ impl Lock {
     /// Holds a lock that blocks writes while it works through the whole table: the
     /// statements the GO/NO-GO should look at twice.
     pub fn flagged(&self) -> bool {
-        self.work.is_some() && self.mode.blocks_writes()
+        self.work.is_some() && (self.mode.blocks_writes() || self.work == Some(Work::EveryRow))
     }
 }
 
 /// Every relation each statement of one tier or rollback file locks (streamed,
 /// bounded memory), in file order.
 pub fn locks_in(file: &str, r: &mut dyn Read) -> io::Result<Vec<Lock>> {
-    Ok(locks_to_end(file, r)?.0)
+    Ok(locks_to_end(file, r, &mut Added::default())?.0)
 }
 
-/// [`locks_in`], and the first line of the file's last statement of any kind (DML
-/// included): a lock taken before it is still held while that statement works.
-pub fn locks_to_end(file: &str, r: &mut dyn Read) -> io::Result<(Vec<Lock>, Option<usize>)> {
+/// The columns the release's statements so far added (`ALTER TABLE … ADD COLUMN`), by
+/// relation as the statement names it: an `UPDATE … WHERE col IS NULL` of one of them
+/// writes every row (the column is NULL in all of them).
+#[derive(Default)]
+pub struct Added(std::collections::BTreeSet<(String, String)>);
+
+/// [`locks_in`] for one file of a release read in order (`added` carries what the
+/// files before it added), and the first line of the file's last statement of any kind
+/// (DML included): a lock taken before it is still held while that statement works.
+pub fn locks_to_end(
+    file: &str,
+    r: &mut dyn Read,
+    added: &mut Added,
+) -> io::Result<(Vec<Lock>, Option<usize>)> {
     let mut out = Vec::new();
-    let last = each_held_statement(r, |sql, line| {
+    // Of plain DML only an UPDATE can write every row: the lexer hands on no other
+    // (an INSERT-heavy file costs no copy and no parse).
+    let last = each_statement_with(r, DmlText::Updates, |held| {
+        let Held::Text { sql, line, .. } = held else {
+            return;
+        };
         let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
             return;
         };
         for (at_line, node) in super::parser::statements_by_line(&parsed, sql, line) {
-            for l in statement_locks(node) {
+            added.note(node);
+            let every_row = every_row_update(node, added);
+            for l in statement_locks(node).into_iter().chain(every_row) {
                 out.push(Lock {
                     file: file.into(),
                     line: at_line,
@@ -174,6 +200,51 @@ impl Taken {
         self.safer = safer;
         self
     }
+}
+
+impl Added {
+    /// Remember the columns `stmt` adds.
+    fn note(&mut self, stmt: &N) {
+        let N::AlterTableStmt(s) = stmt else { return };
+        let rel = name_of(&s.relation);
+        for c in s.cmds.iter().filter_map(node) {
+            if let N::AlterTableCmd(c) = c {
+                if At::try_from(c.subtype) == Ok(At::AtAddColumn) {
+                    if let Some(N::ColumnDef(col)) = c.def.as_deref().and_then(node) {
+                        self.0.insert((rel.clone(), col.colname.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+const EVERY_ROW_SAFER: &str =
+    "batches (UPDATE … WHERE id BETWEEN …), each its own release or tier of a per-tier bundle";
+
+/// An `UPDATE` that writes every row of its table: no `WHERE`, or only
+/// `WHERE col IS NULL` of a column the release added.
+fn every_row_update(stmt: &N, added: &Added) -> Option<Taken> {
+    let N::UpdateStmt(s) = stmt else { return None };
+    let rel = name_of(&s.relation);
+    let every = match s.where_clause.as_deref().and_then(node) {
+        None => true,
+        Some(N::NullTest(t)) => {
+            t.nulltesttype == pg_query::protobuf::NullTestType::IsNull as i32
+                && match t.arg.as_deref().and_then(node) {
+                    Some(N::ColumnRef(c)) => match c.fields.iter().filter_map(node).last() {
+                        Some(N::String(col)) => added.0.contains(&(rel.clone(), col.sval.clone())),
+                        _ => false,
+                    },
+                    _ => false,
+                }
+        }
+        Some(_) => false,
+    };
+    every.then(|| {
+        taken("UPDATE (every row)", rel, LockMode::RowExclusive)
+            .doing(Work::EveryRow, Some(EVERY_ROW_SAFER))
+    })
 }
 
 /// A relation's name as PostgreSQL reads it back (`to_regclass` finds it under the

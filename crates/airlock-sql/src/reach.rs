@@ -90,32 +90,40 @@ pub(super) enum Held<'a> {
 }
 
 /// Streams a tier or rollback file through the lexer (bounded memory) and hands every
-/// statement that is not plain DML to `f` with its first line. What is not UTF-8 is
-/// skipped: lint refuses it, and there is nothing to read in it. Returns the first line
-/// of the file's last statement of any kind (DML included), if it has one.
-pub(super) fn each_held_statement(
-    r: &mut dyn Read,
-    mut f: impl FnMut(&str, usize),
-) -> io::Result<Option<usize>> {
-    each_statement(r, false, |held| {
-        if let Held::Text { sql, line, .. } = held {
-            f(sql, line)
-        }
-    })
-}
-
-/// [`each_held_statement`], DML included when `dml` (held up to the lexer's limit;
-/// longer DML is handed on as [`Held::TooLong`]); returns the first line of the last
-/// statement, whatever it is.
+/// statement that is not plain DML to `f` with its first line, DML too when `dml` (held
+/// up to the lexer's limit; longer DML is handed on as [`Held::TooLong`]). What is not
+/// UTF-8 is skipped: lint refuses it, and there is nothing to read in it. Returns the
+/// first line of the file's last statement of any kind (DML included), if it has one.
 pub(super) fn each_statement(
     r: &mut dyn Read,
     dml: bool,
+    f: impl FnMut(Held<'_>),
+) -> io::Result<Option<usize>> {
+    each_statement_with(r, if dml { DmlText::All } else { DmlText::None }, f)
+}
+
+/// Which DML [`each_statement_with`] hands on with its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum DmlText {
+    None,
+    /// `UPDATE` statements only (no other DML is copied out of the lexer).
+    Updates,
+    All,
+}
+
+/// [`each_statement`], with the DML `keep` says.
+pub(super) fn each_statement_with(
+    r: &mut dyn Read,
+    keep: DmlText,
     mut f: impl FnMut(Held<'_>),
 ) -> io::Result<Option<usize>> {
+    let dml = keep == DmlText::All;
     let mut last = None;
     let mut lexer = Lexer::new(Mode::Script, Keep::NonDml);
-    if dml {
-        lexer.keep_dml_text();
+    match keep {
+        DmlText::All => lexer.keep_dml_text(),
+        DmlText::Updates => lexer.keep_update_text(),
+        DmlText::None => {}
     }
     let mut buf = vec![0u8; 256 * 1024];
     let mut drain = |lexer: &mut Lexer| {

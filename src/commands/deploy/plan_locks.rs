@@ -31,6 +31,7 @@ pub fn human(lp: &LockPlan) -> String {
                     Some(airlock_sql::Work::Rewrite) => "rewrite",
                     Some(airlock_sql::Work::Scan) => "scan",
                     Some(airlock_sql::Work::IndexBuild) => "index build",
+                    Some(airlock_sql::Work::EveryRow) => "every row",
                     None => "-",
                 }
                 .to_string(),
@@ -42,7 +43,7 @@ pub fn human(lp: &LockPlan) -> String {
         })
         .collect();
     let mut s = format!(
-        "\n\nlocks (read from the tiers' SQL; sizes now; DML takes ROW EXCLUSIVE and is not listed):\n{}",
+        "\n\nlocks (read from the tiers' SQL; sizes now; DML takes ROW EXCLUSIVE and is listed only when it writes every row):\n{}",
         table(
             &["tier", "where", "statement", "relation", "mode", "work", "size"],
             &rows
@@ -63,6 +64,10 @@ pub(crate) fn why(l: &PlannedLock) -> String {
         "writes"
     };
     let mut s = match l.lock.work {
+        Some(airlock_sql::Work::EveryRow) => format!(
+            "{} at {}:{} writes every row of {} ({size}): each row stays locked until the transaction commits (other sessions' updates and deletes of them wait; reads and inserts go on), and the table grows by about its size until VACUUM",
+            l.lock.statement, l.lock.file, l.lock.line, l.lock.relation
+        ),
         Some(w) if l.lock.flagged() => format!(
             "{} at {}:{} {} {} ({size}) under {}: its {blocked} wait until it finishes",
             l.lock.statement,

@@ -362,6 +362,16 @@ fn lock_plan(d: &Dossier) -> String {
 /// nobody's reads or writes wait for).
 fn in_plain_words(l: &crate::db::lock_plan::PlannedLock) -> Option<String> {
     use crate::sql_lint::LockMode;
+    if l.lock.work == Some(airlock_sql::Work::EveryRow) {
+        let until = match &l.commits_before {
+            Some(online) => format!("the transaction commits, before online tier {online}"),
+            None => "its transaction commits".into(),
+        };
+        return Some(format!(
+            "The UPDATE at {}:{} (tier {}) writes every row of {}: sessions that update or delete its rows wait from then until {until} (reads and inserts go on), and the table grows by about its size until VACUUM.",
+            l.lock.file, l.lock.line, l.tier, l.lock.relation
+        ));
+    }
     let who = if l.lock.mode.blocks_reads() {
         "Readers and writers"
     } else if l.lock.mode.blocks_writes() {

@@ -71,6 +71,7 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
     // The last statement of any kind (DML included) each transaction runs.
     let mut ends: std::collections::BTreeMap<usize, (usize, usize, usize)> = Default::default();
     let mut segment = 0;
+    let mut added = airlock_sql::Added::default();
     for (t, tier) in spec
         .tier
         .iter()
@@ -88,8 +89,9 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
             let payload = vb
                 .payload(file)
                 .map_err(|e| DbError::Unverified(Box::new(e)))?;
-            let (locks, last) = airlock_sql::locks_to_end(file, &mut reader_of(payload))
-                .map_err(|e| DbError::State(format!("reading {file} back: {e}")))?;
+            let (locks, last) =
+                airlock_sql::locks_to_end(file, &mut reader_of(payload), &mut added)
+                    .map_err(|e| DbError::State(format!("reading {file} back: {e}")))?;
             if let (Some(seg), Some(line)) = (own, last) {
                 ends.insert(seg, (t, f, line));
             }

@@ -342,6 +342,11 @@ pub(crate) struct Lexer {
     /// Lint saw `ALTER … ADD VALUE`: DML text is kept from then on (bounded as any
     /// statement's), to find a use of the new value (`enum_values.rs`).
     keep_dml: bool,
+    /// Hold the text of `UPDATE` statements (alone of DML): the lock plan's look for an
+    /// UPDATE of every row.
+    keep_update: bool,
+    /// The statement's first word is UPDATE.
+    update_word: bool,
     /// A psql construct airlock refuses (a variable, a meta-command) is inside the
     /// current statement: it is reported, and the statement is not judged further.
     stmt_psql: bool,
@@ -408,6 +413,8 @@ impl Lexer {
             legacy_quote: None,
             stmt_psql: false,
             keep_dml: false,
+            keep_update: false,
+            update_word: false,
             copy_data: DataScan::new(0),
             copy_line: 1,
             utf8_carry: Vec::new(),
@@ -429,6 +436,15 @@ impl Lexer {
     /// added enum values whose uses lint looks for (`enum_values.rs`).
     pub(crate) fn keep_dml_text(&mut self) {
         self.keep_dml = true;
+    }
+
+    /// Hold the text of `UPDATE` statements, no other DML's.
+    pub(crate) fn keep_update_text(&mut self) {
+        self.keep_update = true;
+    }
+
+    fn keeps_this_dml(&self) -> bool {
+        self.keep_dml || (self.keep_update && self.update_word)
     }
 
     /// The file is an online tier's: a `BEGIN;` … `COMMIT;` wrapper is refused, not
@@ -932,7 +948,7 @@ impl Lexer {
         self.stmt = Stmt::Known;
         self.kind = kind;
         let keep = match kind {
-            Kind::Dml => self.keep_dml,
+            Kind::Dml => self.keeps_this_dml(),
             Kind::Copy => true,
             Kind::Other => self.keep == Keep::NonDml || self.txn_word,
         };
@@ -955,6 +971,7 @@ impl Lexer {
         self.in_word = false;
         if self.stmt == Stmt::FirstWord {
             self.merge = self.is_word(b"MERGE");
+            self.update_word = self.is_word(b"UPDATE");
             self.txn_word = [&b"BEGIN"[..], b"START", b"COMMIT", b"END"]
                 .iter()
                 .any(|k| self.is_word(k));
@@ -1045,7 +1062,7 @@ impl Lexer {
             && !self.merge
             && self.keep == Keep::NonDml
             && !self.dml_events
-            && !self.keep_dml
+            && !self.keeps_this_dml()
         {
             // Lint judges no DML (but MERGE's version): nothing to report.
             self.stmt = Stmt::Empty;
