@@ -232,7 +232,7 @@ fn every_row_update(stmt: &N, added: &Added) -> Option<Taken> {
         Some(N::NullTest(t)) => {
             t.nulltesttype == pg_query::protobuf::NullTestType::IsNull as i32
                 && match t.arg.as_deref().and_then(node) {
-                    Some(N::ColumnRef(c)) => match c.fields.iter().filter_map(node).last() {
+                    Some(N::ColumnRef(c)) => match c.fields.iter().filter_map(node).next_back() {
                         Some(N::String(col)) => added.0.contains(&(rel.clone(), col.sval.clone())),
                         _ => false,
                     },
