@@ -34,8 +34,11 @@ pub enum CheckName {
     /// The ledger still holds the head this host remembers (anti-rollback).
     RememberedHead,
     /// Whether another session holds the deploy lock now (apply waits up to
-    /// `--lock-timeout` for it, then refuses with exit 6). Shown, never decisive: who
-    /// holds it by the time apply runs cannot be known in advance.
+    /// `--lock-timeout` for it, then refuses with exit 6). A deploy transaction's hold
+    /// is shown, never decisive: it ends with that transaction. An airlock run running
+    /// online steps (between its transactions, a killed apply's server session still
+    /// building included) fails it with exit 6, naming the session: apply would wait
+    /// for that run, and the schema it changes is judged once it has ended.
     DeployLock,
     /// What the ledger allows: the next tiers, or a refusal (already applied,
     /// downgrade, equivocation, `--through` behind the applied tiers).
