@@ -193,3 +193,77 @@ fn a_rollback_probe_naming_a_relation_as_text_needs_usage_on_its_schema() {
     );
     assert_eq!(s.db.dump(), before);
 }
+
+/// Release walk, finding 6: a release whose ungated tier `schema` comes before tier
+/// `backfill` behind gate `go`; the gate reads `ex.flags`, the preflight `ex.pre`, and
+/// the gate role has no grant yet, so both fail for the missing USAGE on schema `ex`.
+fn before_the_grants(tag: &str) -> (Setup, PathBuf) {
+    let s = Setup::new(tag);
+    s.db.exec("CREATE TABLE ex.flags (flag text); INSERT INTO ex.flags VALUES ('go');");
+    let src = s.dir().join("src");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"gg\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n\
+             [[gate]]\nname = \"go\"\nfile = \"sql/gate.sql\"\n\n\
+             [preflight]\nfile = \"sql/pre.sql\"\nexpect = {{ n = \"0\" }}\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n\n\
+             [[tier]]\nname = \"backfill\"\nfiles = [\"sql/backfill.sql\"]\ngates = [\"go\"]\n\n\
+             [rollback]\nfiles = [\"sql/undo.sql\"]\n",
+            s.db.name
+        ),
+    );
+    write(
+        &src.join("sql/gate.sql"),
+        "SELECT EXISTS (SELECT 1 FROM ex.flags WHERE flag = 'go') AS ready\n",
+    );
+    write(
+        &src.join("sql/pre.sql"),
+        "SELECT 'n'::text AS key, count(*)::text AS value FROM ex.pre\n",
+    );
+    write(
+        &src.join("sql/schema.sql"),
+        "CREATE TABLE ex.added (i int);\n",
+    );
+    write(
+        &src.join("sql/backfill.sql"),
+        "INSERT INTO ex.added VALUES (1);\n",
+    );
+    write(
+        &src.join("sql/undo.sql"),
+        "DROP TABLE IF EXISTS ex.added;\n",
+    );
+    let b = pack(s.dir(), &src, "rm.key", "b.tar.gz");
+    (s, b)
+}
+
+/// `plan --json`'s row for `name`.
+fn row(plan: &serde_json::Value, name: &str) -> serde_json::Value {
+    plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} row: {plan:#}"))
+        .clone()
+}
+
+/// The gate's missing grant names the gate role, as the preflight's does (the walk
+/// saw `GRANT USAGE ON SCHEMA shop TO <the gate role>` beside the role's name).
+#[test]
+fn the_gates_missing_grant_names_the_gate_role_as_the_preflights_does() {
+    let (s, b) = before_the_grants("gg_gate_named");
+    let grant = format!("GRANT USAGE ON SCHEMA ex TO {}", s.gate);
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    assert_eq!(row(&j, "gates")["verdict"], "BLOCKED", "{j:#}");
+    assert_eq!(row(&j, "preflight")["verdict"], "FAIL", "{j:#}");
+    for name in ["gates", "preflight"] {
+        let said = row(&j, name).to_string();
+        assert!(said.contains(&grant), "{name}: {said}");
+    }
+    assert!(!j.to_string().contains("<the gate role>"), "{j:#}");
+    let o = s.run(&b, &["--json", "gate"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stdout(&o).contains(&grant), "{}", stdout(&o));
+}
+
