@@ -267,3 +267,46 @@ fn the_gates_missing_grant_names_the_gate_role_as_the_preflights_does() {
     assert!(stdout(&o).contains(&grant), "{}", stdout(&o));
 }
 
+/// BLOCKED with the preflight failing too: no tier can run now, so plan names none
+/// for `--through` (nor `--wait`, which apply would refuse as hopeless); its exit code
+/// is the gates' (3), as apply's is, and apply `--through` the ungated tier is refused
+/// by the preflight (5) with nothing changed.
+#[test]
+fn a_failing_preflight_leaves_no_tier_to_run_now_through_the_gates() {
+    let (s, b) = before_the_grants("gg_through");
+    let o = s.run(&b, &["--json", "plan"]);
+    let j = json(&o);
+    assert_eq!(code(&o), 3, "{j:#}");
+    assert_eq!(row(&j, "preflight")["exit_code"], 5, "{j:#}");
+    assert_eq!(j["runnable_now"], serde_json::Value::Null, "{j:#}");
+    let human = stdout(&s.run(&b, &["plan"]));
+    assert!(!human.contains("can run now"), "{human}");
+    assert!(
+        !human.contains("--through") && !human.contains("--wait"),
+        "{human}"
+    );
+    assert!(human.contains("other checks above fail too"), "{human}");
+    // The dossier's page says the same of the ungated tier.
+    let o = s.run(&b, &["--json", "dossier", "--out", "page.html"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let page = std::fs::read_to_string(s.dir().join("page.html")).unwrap();
+    assert!(!page.contains("can run now"), "{page}");
+    assert!(
+        page.contains("(schema) need no gate, but cannot run before the failing checks pass"),
+        "{page}"
+    );
+    let before = s.db.dump();
+    let o = s.run(&b, &["--json", "apply", "--through", "schema", "--yes"]);
+    assert_eq!(code(&o), 5, "{}{}", stdout(&o), stderr(&o));
+    let o = s.run(&b, &["apply", "--yes"]);
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(s.db.dump(), before);
+    assert_eq!(s.db.ledger_rows(), "none");
+    // Once the grants are there, the gate opens: nothing else stops it.
+    s.db.exec(&format!(
+        "GRANT USAGE ON SCHEMA ex TO {0}; GRANT SELECT ON ex.pre, ex.flags TO {0};",
+        s.gate
+    ));
+    expect_code(&s.run(&b, &["--json", "plan"]), 0);
+}
+

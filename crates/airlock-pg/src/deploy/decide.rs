@@ -531,8 +531,12 @@ fn gates_step(
         let needs_quorum =
             |gates: &[String]| m.ratification.as_ref().is_some_and(|r| r.guards(gates));
         let open = |name: &String| report.gates.iter().any(|r| &r.name == name && r.ready);
+        // The leading tiers `apply --through` would run past the gates: open, with
+        // the params a gated one requires. (Whether the other checks let it run at
+        // all is judged once they are made: [`PlanReport::finish`].)
         let runnable: Vec<String> = idx
             .iter()
+            .take_while(|&&i| check_required(cx.vb, &[i], &cx.opts.params).is_ok())
             .map(|&i| &m.tier[i])
             .take_while(|t| {
                 t.gates.is_empty()
