@@ -310,3 +310,33 @@ fn a_failing_preflight_leaves_no_tier_to_run_now_through_the_gates() {
     expect_code(&s.run(&b, &["--json", "plan"]), 0);
 }
 
+/// Every path under `d` (directories included), in name order: an empty directory
+/// left behind shows here, where `snapshot` (files only) would miss it.
+fn paths(d: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(d)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect()
+}
+
+/// "The destination is checked before anything changes": checked, not created. An
+/// apply refused before its first write (by the preflight, or by the gates) leaves no
+/// receipts directory behind, the default one or one further down.
+#[test]
+fn an_apply_refused_before_anything_changes_leaves_no_receipts_folder() {
+    let (s, b) = before_the_grants("gg_no_folder");
+    let before = (s.db.dump(), paths(s.dir()));
+    for extra in [&[][..], &["--out", "deep/receipts"][..]] {
+        for (args, want) in [(&["--through", "schema"][..], 5), (&[][..], 3)] {
+            let mut all = vec!["apply", "--yes"];
+            all.extend(args);
+            all.extend(extra);
+            let o = s.run(&b, &all);
+            assert_eq!(code(&o), want, "{all:?}: {}{}", stdout(&o), stderr(&o));
+            assert_eq!((s.db.dump(), paths(s.dir())), before, "{all:?}");
+        }
+    }
+    assert!(!s.dir().join("receipts").exists());
+    assert_eq!(s.db.ledger_rows(), "none");
+}
