@@ -558,7 +558,10 @@ fn plan_while_a_killed_applys_build_goes_on_refuses_as_apply_does_naming_its_ses
             .find(|l| l.starts_with("deploy-lock"))
             .unwrap_or_else(|| panic!("no deploy-lock row: {text}"));
         assert!(row.contains("FAIL") && row.contains('6'), "{text}");
-        assert!(text.contains(&named) && text.contains("online steps"), "{text}");
+        assert!(
+            text.contains(&named) && text.contains("online steps"),
+            "{text}"
+        );
         assert!(!text.contains("--allow-drift"), "{text}");
         // --json: the same check, the same code, the same session.
         args.insert(0, "--json");
@@ -590,7 +593,14 @@ fn plan_while_a_killed_applys_build_goes_on_refuses_as_apply_does_naming_its_ses
         d,
         "rm.pub",
         &conn,
-        &["apply", "b.tar.gz", "--yes", "--resume", "--lock-timeout", "1s"],
+        &[
+            "apply",
+            "b.tar.gz",
+            "--yes",
+            "--resume",
+            "--lock-timeout",
+            "1s",
+        ],
     );
     assert_eq!(code(&o), 6, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains(&named), "{}", stdout(&o));
