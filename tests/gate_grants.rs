@@ -193,3 +193,150 @@ fn a_rollback_probe_naming_a_relation_as_text_needs_usage_on_its_schema() {
     );
     assert_eq!(s.db.dump(), before);
 }
+
+/// Release walk, finding 6: a release whose ungated tier `schema` comes before tier
+/// `backfill` behind gate `go`; the gate reads `ex.flags`, the preflight `ex.pre`, and
+/// the gate role has no grant yet, so both fail for the missing USAGE on schema `ex`.
+fn before_the_grants(tag: &str) -> (Setup, PathBuf) {
+    let s = Setup::new(tag);
+    s.db.exec("CREATE TABLE ex.flags (flag text); INSERT INTO ex.flags VALUES ('go');");
+    let src = s.dir().join("src");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"gg\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n\
+             [[gate]]\nname = \"go\"\nfile = \"sql/gate.sql\"\n\n\
+             [preflight]\nfile = \"sql/pre.sql\"\nexpect = {{ n = \"0\" }}\n\n\
+             [[tier]]\nname = \"schema\"\nfiles = [\"sql/schema.sql\"]\n\n\
+             [[tier]]\nname = \"backfill\"\nfiles = [\"sql/backfill.sql\"]\ngates = [\"go\"]\n\n\
+             [rollback]\nfiles = [\"sql/undo.sql\"]\n",
+            s.db.name
+        ),
+    );
+    write(
+        &src.join("sql/gate.sql"),
+        "SELECT EXISTS (SELECT 1 FROM ex.flags WHERE flag = 'go') AS ready\n",
+    );
+    write(
+        &src.join("sql/pre.sql"),
+        "SELECT 'n'::text AS key, count(*)::text AS value FROM ex.pre\n",
+    );
+    write(
+        &src.join("sql/schema.sql"),
+        "CREATE TABLE ex.added (i int);\n",
+    );
+    write(
+        &src.join("sql/backfill.sql"),
+        "INSERT INTO ex.added VALUES (1);\n",
+    );
+    write(
+        &src.join("sql/undo.sql"),
+        "DROP TABLE IF EXISTS ex.added;\n",
+    );
+    let b = pack(s.dir(), &src, "rm.key", "b.tar.gz");
+    (s, b)
+}
+
+/// `plan --json`'s row for `name`.
+fn row(plan: &serde_json::Value, name: &str) -> serde_json::Value {
+    plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} row: {plan:#}"))
+        .clone()
+}
+
+/// The gate's missing grant names the gate role, as the preflight's does (the walk
+/// saw `GRANT USAGE ON SCHEMA shop TO <the gate role>` beside the role's name).
+#[test]
+fn the_gates_missing_grant_names_the_gate_role_as_the_preflights_does() {
+    let (s, b) = before_the_grants("gg_gate_named");
+    let grant = format!("GRANT USAGE ON SCHEMA ex TO {}", s.gate);
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    assert_eq!(row(&j, "gates")["verdict"], "BLOCKED", "{j:#}");
+    assert_eq!(row(&j, "preflight")["verdict"], "FAIL", "{j:#}");
+    for name in ["gates", "preflight"] {
+        let said = row(&j, name).to_string();
+        assert!(said.contains(&grant), "{name}: {said}");
+    }
+    assert!(!j.to_string().contains("<the gate role>"), "{j:#}");
+    let o = s.run(&b, &["--json", "gate"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stdout(&o).contains(&grant), "{}", stdout(&o));
+}
+
+/// BLOCKED with the preflight failing too: no tier can run now, so plan names none
+/// for `--through` (nor `--wait`, which apply would refuse as hopeless); its exit code
+/// is the gates' (3), as apply's is, and apply `--through` the ungated tier is refused
+/// by the preflight (5) with nothing changed.
+#[test]
+fn a_failing_preflight_leaves_no_tier_to_run_now_through_the_gates() {
+    let (s, b) = before_the_grants("gg_through");
+    let o = s.run(&b, &["--json", "plan"]);
+    let j = json(&o);
+    assert_eq!(code(&o), 3, "{j:#}");
+    assert_eq!(row(&j, "preflight")["exit_code"], 5, "{j:#}");
+    assert_eq!(j["runnable_now"], serde_json::Value::Null, "{j:#}");
+    let human = stdout(&s.run(&b, &["plan"]));
+    assert!(!human.contains("can run now"), "{human}");
+    assert!(
+        !human.contains("--through") && !human.contains("--wait"),
+        "{human}"
+    );
+    assert!(human.contains("other checks above fail too"), "{human}");
+    // The dossier's page says the same of the ungated tier.
+    let o = s.run(&b, &["--json", "dossier", "--out", "page.html"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let page = std::fs::read_to_string(s.dir().join("page.html")).unwrap();
+    assert!(!page.contains("can run now"), "{page}");
+    assert!(
+        page.contains("(schema) need no gate, but cannot run before the failing checks pass"),
+        "{page}"
+    );
+    let before = s.db.dump();
+    let o = s.run(&b, &["--json", "apply", "--through", "schema", "--yes"]);
+    assert_eq!(code(&o), 5, "{}{}", stdout(&o), stderr(&o));
+    let o = s.run(&b, &["apply", "--yes"]);
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(s.db.dump(), before);
+    assert_eq!(s.db.ledger_rows(), "none");
+    // Once the grants are there, the gate opens: nothing else stops it.
+    s.db.exec(&format!(
+        "GRANT USAGE ON SCHEMA ex TO {0}; GRANT SELECT ON ex.pre, ex.flags TO {0};",
+        s.gate
+    ));
+    expect_code(&s.run(&b, &["--json", "plan"]), 0);
+}
+
+/// Every path under `d` (directories included), in name order: an empty directory
+/// left behind shows here, where `snapshot` (files only) would miss it.
+fn paths(d: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(d)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect()
+}
+
+/// "The destination is checked before anything changes": checked, not created. An
+/// apply refused before its first write (by the preflight, or by the gates) leaves no
+/// receipts directory behind, the default one or one further down.
+#[test]
+fn an_apply_refused_before_anything_changes_leaves_no_receipts_folder() {
+    let (s, b) = before_the_grants("gg_no_folder");
+    let before = (s.db.dump(), paths(s.dir()));
+    for extra in [&[][..], &["--out", "deep/receipts"][..]] {
+        for (args, want) in [(&["--through", "schema"][..], 5), (&[][..], 3)] {
+            let mut all = vec!["apply", "--yes"];
+            all.extend(args);
+            all.extend(extra);
+            let o = s.run(&b, &all);
+            assert_eq!(code(&o), want, "{all:?}: {}{}", stdout(&o), stderr(&o));
+            assert_eq!((s.db.dump(), paths(s.dir())), before, "{all:?}");
+        }
+    }
+    assert!(!s.dir().join("receipts").exists());
+    assert_eq!(s.db.ledger_rows(), "none");
+}

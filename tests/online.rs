@@ -523,6 +523,96 @@ fn an_apply_killed_during_an_online_step_goes_on_with_that_step_and_keeps_others
     );
 }
 
+/// Release walk, finding 2: an apply killed while its online step builds leaves that
+/// build going on in its server session (holding the online key). `plan` (and `plan
+/// --resume`) then judges as `apply` does: the deploy lock is held by that run (FAIL,
+/// exit 6, naming its session), in the human table and in `--json`; the index it is
+/// building is never taken for drift to continue past with `--allow-drift`. Nothing is
+/// written or changed by either.
+#[test]
+fn plan_while_a_killed_applys_build_goes_on_refuses_as_apply_does_naming_its_session() {
+    let t = keyed_dir();
+    let d = t.path();
+    let (db, mut holder) = held_step_two(d, "online_plan_orphan");
+    let mut child = apply_paused_at_step_two(d, &db);
+    let pid = waiting_build(&db).expect("step 2 is building");
+    // The operator's airlock dies; its server session goes on with step 2.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(waiting_build(&db), Some(pid), "the build went on");
+    let ledger = events(&db);
+    assert_eq!(ledger, "apply:[\"schema\"] step:[\"indexes\"]");
+    let named = format!("pid {pid}");
+    let conn = db.conn();
+    for resume in [false, true] {
+        let mut args = vec!["plan", "b.tar.gz", "--trust", "rm.pub", "--db", &conn];
+        if resume {
+            args.push("--resume");
+        }
+        // The human table: the deploy-lock row fails with exit 6 and names the session.
+        let p = airlock(d, &args);
+        let text = format!("{}{}", stdout(&p), stderr(&p));
+        assert_eq!(code(&p), 6, "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("deploy-lock"))
+            .unwrap_or_else(|| panic!("no deploy-lock row: {text}"));
+        assert!(row.contains("FAIL") && row.contains('6'), "{text}");
+        assert!(
+            text.contains(&named) && text.contains("online steps"),
+            "{text}"
+        );
+        assert!(!text.contains("--allow-drift"), "{text}");
+        // --json: the same check, the same code, the same session.
+        args.insert(0, "--json");
+        let p = airlock(d, &args);
+        assert_eq!(code(&p), 6, "{}{}", stdout(&p), stderr(&p));
+        let v = json(&p);
+        assert_eq!(v["exit_code"], 6, "{v:#}");
+        assert_eq!(v["verdict"], "NO-GO", "{v:#}");
+        let check = |name: &str| {
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["check"] == name)
+                .unwrap_or_else(|| panic!("no {name} row: {v:#}"))
+                .clone()
+        };
+        let lock = check("deploy-lock");
+        assert_eq!(lock["verdict"], "FAIL", "{v:#}");
+        assert_eq!(lock["exit_code"], 6, "{v:#}");
+        assert!(lock["evidence"].as_str().unwrap().contains(&named), "{v:#}");
+        // The schema the run is changing is not judged now (apply waits for the run).
+        assert_eq!(check("drift")["verdict"], "SKIPPED", "{v:#}");
+        assert!(!v.to_string().contains("--allow-drift"), "{v:#}");
+        assert!(v["runnable_now"].is_null(), "{v:#}");
+    }
+    // apply refuses with the same code, naming the same session.
+    let o = run_json(
+        d,
+        "rm.pub",
+        &conn,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--yes",
+            "--resume",
+            "--lock-timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code(&o), 6, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&named), "{}", stdout(&o));
+    // Nothing was written: the ledger, and the build still going on.
+    assert_eq!(events(&db), ledger);
+    assert_eq!(waiting_build(&db), Some(pid));
+    db.exec(&format!("SELECT pg_terminate_backend({pid})"));
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
+}
+
 /// A transactional one-tier source that adds a column to app.t.
 fn alter_source(d: &Path, db: &str) -> std::path::PathBuf {
     let src = d.join("alter");

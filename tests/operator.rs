@@ -1171,8 +1171,9 @@ fn a_receipts_destination_that_fails_is_refused_before_and_falls_back_after_the_
         c.db.scalar("SELECT to_regclass('airlock.ledger') IS NULL"),
         "t"
     );
-    // After: the directory goes away while apply waits for the gate; the change
-    // commits, the receipt goes to the state directory, and the exit code is 0.
+    // After: a file takes the directory's place while apply waits for the gate (the
+    // directory is checked, not made, before the commit); the change commits, the
+    // receipt goes to the state directory, and the exit code is 0.
     let conn = c.db.conn();
     let mut child = spawn(
         c.dir(),
@@ -1195,7 +1196,7 @@ fn a_receipts_destination_that_fails_is_refused_before_and_falls_back_after_the_
         ],
     );
     let (err, _) = until_line(&mut child, "poll 1: BLOCKED");
-    std::fs::remove_dir(c.dir().join("later")).unwrap();
+    assert!(!c.dir().join("later").exists(), "made before the commit");
     write(&c.dir().join("later"), "now a file");
     c.approve();
     let (code, out, rest) = finish(child, err);

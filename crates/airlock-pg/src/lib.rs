@@ -261,6 +261,12 @@ pub enum DbError {
         waited: String,
         holders: Vec<String>,
     },
+    /// `plan`: an airlock run is running online steps on this database now (it holds
+    /// the online key between its transactions), so an apply would wait for it up to
+    /// `--lock-timeout` and then refuse ([`DbError::LockBusy`]): nothing of the schema
+    /// it is changing can be judged before that run has ended.
+    #[error("the deploy lock on this database is held by an airlock run that is running online steps now: {}; apply waits up to --lock-timeout for that run to end, then refuses (exit 6)", holders.join("; "))]
+    OnlineRun { holders: Vec<String> },
     /// No role without outside powers to run gates and probes under.
     #[error("{message}")]
     ///
@@ -408,6 +414,7 @@ impl DbError {
             DbError::NameGuard { .. } | DbError::State(_) | DbError::Mismatch(_) => Exit::State,
             DbError::Refused(_)
             | DbError::LockBusy { .. }
+            | DbError::OnlineRun { .. }
             | DbError::LockTimeout { .. }
             | DbError::RunInProgress { .. } => Exit::Refused,
             DbError::Blocked(_) => Exit::Blocked,
@@ -465,7 +472,9 @@ impl DbError {
             DbError::LedgerUntrusted { .. } => "ledger-untrusted",
             DbError::LedgerBroken { .. } => "ledger-broken",
             DbError::LedgerRewound { .. } => "ledger-rewound",
-            DbError::LockBusy { .. } | DbError::LockTimeout { .. } => "lock-busy",
+            DbError::LockBusy { .. } | DbError::OnlineRun { .. } | DbError::LockTimeout { .. } => {
+                "lock-busy"
+            }
             DbError::RunInProgress { .. } => "run-in-progress",
             DbError::GateRole { .. } => "gate-role",
             DbError::BundleRole { .. } => "bundle-role",
@@ -522,6 +531,9 @@ impl DbError {
             ),
             DbError::LockBusy { .. } => Some(
                 "wait for that session to finish, or end it (SELECT pg_terminate_backend(PID)) if it should not hold the lock; --lock-timeout waits longer".into(),
+            ),
+            DbError::OnlineRun { .. } => Some(
+                "its step goes on in that server session even when its airlock was stopped (a killed apply's CREATE INDEX CONCURRENTLY too): wait for the session to end, then plan again, which judges what the run left (a build the server finished is recorded as done; an unfinished one is built again by apply --resume). End it (SELECT pg_terminate_backend(PID)) only if it should not run. What it builds is the release's own step, not drift".into(),
             ),
             DbError::GateRole {
                 setup: Some(role), ..

@@ -334,8 +334,10 @@ fn save_receipt(
 }
 
 /// Before anything changes: an explicit receipt path (and its signature) must not
-/// exist; the directory it goes to must exist (a receipts directory is created) and
-/// take a new file. After the commit it is too late to find out.
+/// exist; the directory it goes to must exist and take a new file, or, for a receipts
+/// directory not there yet, the nearest directory above it that is there must (it is
+/// created only when a receipt is written into it: a refused run leaves nothing
+/// behind). After the commit it is too late to find out.
 pub(super) fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<()> {
     let dir = match dest {
         ReceiptDest::File(p) => {
@@ -361,18 +363,7 @@ pub(super) fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<
                 _ => PathBuf::from("."),
             }
         }
-        ReceiptDest::Dir(d) => {
-            std::fs::create_dir_all(d).map_err(|e| {
-                Error::io(
-                    format!(
-                        "cannot create the receipts directory {}; nothing was changed",
-                        d.display()
-                    ),
-                    e,
-                )
-            })?;
-            d.clone()
-        }
+        ReceiptDest::Dir(d) => nearest_dir(d)?,
     };
     tempfile::Builder::new()
         .prefix(".airlock-tmp-")
@@ -387,6 +378,39 @@ pub(super) fn check_receipt_target(dest: &ReceiptDest, signing: bool) -> Result<
                 e,
             )
         })
+}
+
+/// The receipts directory `d` when it is there, else the nearest directory above it
+/// that is (where `d` would be created); refused when what is there is not a
+/// directory.
+fn nearest_dir(d: &std::path::Path) -> Result<PathBuf> {
+    let refused = |e: std::io::Error| {
+        Error::io(
+            format!(
+                "cannot create the receipts directory {}; nothing was changed",
+                d.display()
+            ),
+            e,
+        )
+    };
+    let mut at = d;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => return Ok(at.to_path_buf()),
+            Ok(_) => {
+                return Err(refused(std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", at.display()),
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(refused(e)),
+        }
+        at = match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => return Ok(PathBuf::from(".")),
+        };
+    }
 }
 
 /// Where a receipt goes when its destination failed after the commit: this host's

@@ -461,6 +461,11 @@ impl Report for PlanOutcome {
             })
             .collect();
         match p.verdict {
+            // A gate is shut and another check fails too: opening the gates is not
+            // enough, and waiting for them would be refused.
+            PlanVerdict::Blocked if !p.only_gates_stop() => s.push_str(
+                "\n\nBLOCKED, and other checks above fail too: no tier can run before they pass\n\nonce the checks above pass and the gates open, apply would run:\n",
+            ),
             PlanVerdict::Blocked => {
                 match p.runnable_now.last() {
                     Some(last) => s.push_str(&format!(

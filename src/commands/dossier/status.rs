@@ -132,10 +132,16 @@ fn what_it_does(d: &Dossier) -> String {
             esc(&names)
         );
     }
+    // Checked against the database: they run now only when nothing but the gates
+    // stops apply (the plan's `runnable_now`).
+    let now = match &d.plan {
+        Some(p) if !p.only_gates_stop() => ", but cannot run before the failing checks pass",
+        _ => " and can run now",
+    };
     if !free.is_empty() && !gated.is_empty() {
         let _ = write!(
             s,
-            " {} ({}) need no gate and can run now; the other {} wait for the gate(s)",
+            " {} ({}) need no gate{now}; the other {} wait for the gate(s)",
             if applied.is_empty() {
                 format!("The first {}", free.len())
             } else {

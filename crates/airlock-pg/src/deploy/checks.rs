@@ -34,8 +34,11 @@ pub enum CheckName {
     /// The ledger still holds the head this host remembers (anti-rollback).
     RememberedHead,
     /// Whether another session holds the deploy lock now (apply waits up to
-    /// `--lock-timeout` for it, then refuses with exit 6). Shown, never decisive: who
-    /// holds it by the time apply runs cannot be known in advance.
+    /// `--lock-timeout` for it, then refuses with exit 6). A deploy transaction's hold
+    /// is shown, never decisive: it ends with that transaction. An airlock run running
+    /// online steps (between its transactions, a killed apply's server session still
+    /// building included) fails it with exit 6, naming the session: apply would wait
+    /// for that run, and the schema it changes is judged once it has ended.
     DeployLock,
     /// What the ledger allows: the next tiers, or a refusal (already applied,
     /// downgrade, equivocation, `--through` behind the applied tiers).
@@ -219,8 +222,9 @@ pub struct PlanReport {
     /// the server from their SQL), instead of `pg_read_all_data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate_grants: Option<GateGrants>,
-    /// When the gates are BLOCKED: the leading tiers whose gates are open, which
-    /// `apply --through LAST` can run now.
+    /// When the gates are BLOCKED and nothing else stops apply: the leading tiers whose
+    /// gates are open, which `apply --through LAST` can run now. Empty when any check
+    /// other than the gates (and params only gated tiers need) does not pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runnable_now: Vec<String>,
     /// The role the tier and rollback files run as, once resolved.
@@ -303,8 +307,18 @@ impl PlanReport {
         }
     }
 
+    /// Whether the gates are all that stop `apply` now ([`only_gates_stop`]).
+    pub fn only_gates_stop(&self) -> bool {
+        only_gates_stop(&self.checks)
+    }
+
     /// Verdict and exit code: the first check, in apply's order, that did not pass.
+    /// `runnable_now` stands only when the gates are all that stop apply
+    /// ([`PlanReport::only_gates_stop`]).
     pub fn finish(mut self) -> PlanReport {
+        if !self.only_gates_stop() {
+            self.runnable_now.clear();
+        }
         match self.checks.iter().find(|c| !c.passed()) {
             None => {
                 self.verdict = PlanVerdict::Go;
@@ -325,6 +339,18 @@ impl PlanReport {
     pub fn first_failure(&self) -> Option<&Check> {
         self.checks.iter().find(|c| !c.passed())
     }
+}
+
+/// Whether the gates are all that stop `apply` among `checks`: every check that did not
+/// pass is Gates (BLOCKED) or RequiredParams (which the tiers in `runnable_now` do not
+/// need: a gated tier is named only with its params). Only then can `apply --through`
+/// run the tiers before the shut gates; any other failure (the ledger, the deploy
+/// lock, the preflight, drift, the bundle role, a predicted failure…) stops those
+/// tiers too.
+fn only_gates_stop(checks: &[Check]) -> bool {
+    checks
+        .iter()
+        .all(|c| c.passed() || matches!(c.check, CheckName::Gates | CheckName::RequiredParams))
 }
 
 /// The gate role's grants, derived from the bundle's gates and probes; when the role
@@ -370,4 +396,40 @@ pub(crate) fn grants_in(
         }
     }
     report.gate_grants = Some(grants);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(check: CheckName, e: DbError) -> Check {
+        Check::failed(check, &e)
+    }
+
+    #[test]
+    fn only_shut_gates_leave_tiers_to_run_through_them() {
+        let blocked = || failed(CheckName::Gates, DbError::Blocked("g: shut".into()));
+        let ok = |c| Check::ok(c, "");
+        // Shut gates alone, or with params only gated tiers need.
+        assert!(only_gates_stop(&[ok(CheckName::Ledger), blocked()]));
+        let params = failed(CheckName::RequiredParams, DbError::Usage("--param".into()));
+        assert!(only_gates_stop(&[params, blocked()]));
+        assert!(only_gates_stop(&[
+            blocked(),
+            Check::skipped(CheckName::Drift, "")
+        ]));
+        // Anything else that fails stops the tiers before the gates too.
+        for c in [
+            CheckName::DeployLock,
+            CheckName::Preflight,
+            CheckName::Drift,
+            CheckName::BundleRole,
+            CheckName::GateRole,
+            CheckName::PredictedFailures,
+            CheckName::ReceiptPolicy,
+        ] {
+            let other = failed(c, DbError::State("no".into()));
+            assert!(!only_gates_stop(&[blocked(), other]), "{c:?}");
+        }
+    }
 }

@@ -111,10 +111,9 @@ fn decide_steps(
     // 1. Ledger (under the deploy lock when the pass writes), 2. RememberedHead.
     let rows = ledger_step(tx, cx, tools, true, rec)?;
     remembered_step(cx, &rows, rec)?;
-    // 3. DeployLock: who holds it now (a pass that writes holds it since step 1).
-    if rec.pass.runs(CheckName::DeployLock) {
-        deploy_lock_step(tx, rec)?;
-    }
+    // 3. DeployLock: who holds it now (a pass that writes holds it since step 1), and
+    //    whether an airlock run's online steps keep it.
+    let online_run = rec.pass.runs(CheckName::DeployLock) && deploy_lock_step(tx, rec)?;
     // 4. LedgerState: the tiers to run, 5. RequiredParams.
     let mut d = ledger_state_step(cx, &rows, rec)?;
     required_params_step(cx, &d.idx, rec)?;
@@ -131,8 +130,10 @@ fn decide_steps(
         d.before = Some(fingerprint_before_step(tx, cx, tools, &d, rec)?);
     }
     // (A run is a continuation once anything of it is recorded: a tier, or an
-    //  online step.)
+    //  online step.) Not while a run's online steps change the schema: apply waits
+    //  for that run first.
     match d.last_apply.clone() {
+        _ if online_run => schema_unjudged_step(&d, rec),
         None => d.preflight = preflight_step(tx, cx, tools, rec)?,
         Some(last) => drift_step(tx, cx, tools, &d, &last, rec)?,
     }
@@ -272,8 +273,22 @@ fn remembered_step(
     )
 }
 
-/// DeployLock (plan): who holds it now; shown, never decisive.
-fn deploy_lock_step(tx: &mut Transaction<'_>, rec: &mut Recorder<'_>) -> Option<()> {
+/// DeployLock (plan): who holds it now. A deploy transaction's hold is shown, never
+/// decisive (it ends with that transaction); an airlock run running online steps
+/// ([`ledger::online_runs`], what apply waits for) fails the check as apply would
+/// (exit 6), naming its session. `Some(true)`: such a run holds it.
+fn deploy_lock_step(tx: &mut Transaction<'_>, rec: &mut Recorder<'_>) -> Option<bool> {
+    match ledger::online_runs(tx) {
+        Ok(holders) if holders.is_empty() => {}
+        Ok(holders) => {
+            rec.fail(CheckName::DeployLock, DbError::OnlineRun { holders });
+            return rec.go_on().map(|()| true);
+        }
+        Err(e) => {
+            rec.fail(CheckName::DeployLock, e);
+            return rec.go_on().map(|()| false);
+        }
+    }
     let holders = crate::session::sessions::lock_holders(tx).map(|holders| {
         if holders.is_empty() {
             "free: no other session holds it now".to_string()
@@ -284,7 +299,22 @@ fn deploy_lock_step(tx: &mut Transaction<'_>, rec: &mut Recorder<'_>) -> Option<
             )
         }
     });
-    rec.judge(CheckName::DeployLock, holders)
+    rec.judge(CheckName::DeployLock, holders).map(|()| false)
+}
+
+/// Preflight or Drift (plan), while an airlock run's online steps change the schema:
+/// not judged. What that run leaves is judged once it has ended, as apply judges it
+/// (apply waits for the run first); judged now, the index its step is building would
+/// look like drift.
+fn schema_unjudged_step(d: &Decision, rec: &mut Recorder<'_>) {
+    let name = match d.last_apply {
+        None => CheckName::Preflight,
+        Some(_) => CheckName::Drift,
+    };
+    rec.skip(
+        name,
+        "not judged now: an airlock run is running online steps on this database (deploy-lock above) and changes the schema until it ends; apply judges it once that run has ended: plan again then",
+    );
 }
 
 /// LedgerState: the tiers to run next, or the ledger's refusal. Under the lock, a
@@ -501,8 +531,12 @@ fn gates_step(
         let needs_quorum =
             |gates: &[String]| m.ratification.as_ref().is_some_and(|r| r.guards(gates));
         let open = |name: &String| report.gates.iter().any(|r| &r.name == name && r.ready);
+        // The leading tiers `apply --through` would run past the gates: open, with
+        // the params a gated one requires. (Whether the other checks let it run at
+        // all is judged once they are made: [`PlanReport::finish`].)
         let runnable: Vec<String> = idx
             .iter()
+            .take_while(|&&i| check_required(cx.vb, &[i], &cx.opts.params).is_ok())
             .map(|&i| &m.tier[i])
             .take_while(|t| {
                 t.gates.is_empty()

@@ -202,6 +202,12 @@ impl<'r> Recorder<'r> {
         self.on_report(|r| r.push(Check::ok(name, evidence())));
     }
 
+    /// A check this pass does not judge now, saying why (SKIPPED; passes).
+    pub(crate) fn skip(&mut self, name: CheckName, why: &str) {
+        self.trace.push(name);
+        self.on_report(|r| r.push(Check::skipped(name, why)));
+    }
+
     pub(crate) fn fail(&mut self, name: CheckName, e: DbError) {
         self.trace.push(name);
         self.on_report(|r| r.push(Check::failed(name, &e)));

@@ -207,13 +207,9 @@ fn gate_setup_error(harness: &Harness, e: &postgres::Error) -> DbError {
 /// verdict does not depend on whether the server had a worker free.
 const FORCE_PARALLEL_MODE: &str = "SELECT pg_catalog.set_config(CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true), pg_catalog.set_config('max_parallel_workers_per_gather', GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::pg_catalog.int4, 1)::pg_catalog.text, true), pg_catalog.set_config('max_parallel_workers', '0', true)";
 
-/// Why a gate or probe statement failed; a missing privilege says where the list of
-/// the gate role's grants is.
-fn query_error(e: &postgres::Error) -> String {
-    query_error_as(e, None)
-}
-
-/// [`query_error`], naming the gate role in the missing grant when it is known.
+/// Why a gate or probe statement failed, run as `role` (the gate role; `None`: airlock's
+/// own); a missing privilege names the grant, to that role, and where the list of the
+/// gate role's grants is.
 fn query_error_as(e: &postgres::Error, role: Option<&str>) -> String {
     let mut m = format!("SQL error: {}", pg_message(e));
     if crate::sqlstate(e) == Some("42501") {
@@ -239,10 +235,14 @@ fn has_gather(node: &serde_json::Value) -> bool {
 
 /// Prove, without running it, that PostgreSQL will execute `sql` (the call to a
 /// wrapper) in parallel mode (see the module docs); otherwise why not.
-fn prove_parallel_mode(tx: &mut Transaction<'_>, sql: &str) -> Result<(), String> {
+fn prove_parallel_mode(
+    tx: &mut Transaction<'_>,
+    harness: &Harness,
+    sql: &str,
+) -> Result<(), String> {
     let row = tx
         .query_typed_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
-        .map_err(|e| query_error(&e))?;
+        .map_err(|e| query_error_as(&e, harness.role.as_deref()))?;
     let plan: serde_json::Value = row
         .try_get(0)
         .map_err(|e| format!("could not read the plan: {e}"))?;
@@ -310,9 +310,9 @@ fn run_wrapped(
             "cannot run as gate role {r:?} ({}); it needs TEMP on this database (GRANT TEMP ON DATABASE … TO {r}) and the role airlock connects as must be allowed to SET ROLE to it",
             pg_message(&e)
         ),
-        _ => query_error(&e),
+        _ => query_error_as(&e, harness.role.as_deref()),
     })?;
-    prove_parallel_mode(tx, WRAPPED_CALL).map_err(|e| {
+    prove_parallel_mode(tx, harness, WRAPPED_CALL).map_err(|e| {
         format!("refused before running: PostgreSQL would not run the {what} in parallel mode, so airlock cannot prove it is read-only: {e}")
     })?;
     tx.query_typed(WRAPPED_CALL, &[])
@@ -327,7 +327,9 @@ fn judge_gate(
     sql: &str,
 ) -> Result<(bool, String), String> {
     let text = statement_text(sql);
-    let described = tx.prepare(text).map_err(|e| query_error(&e))?;
+    let described = tx
+        .prepare(text)
+        .map_err(|e| query_error_as(&e, harness.role.as_deref()))?;
     let cols = described.columns();
     let ready = cols
         .iter()

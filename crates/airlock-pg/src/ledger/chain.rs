@@ -789,14 +789,64 @@ pub const ONLINE_KEY: i64 = 0x6169_726c_6f63_6b31;
 
 /// Whether no airlock run holds the online key (`true`), or only sessions that
 /// cannot write the ledger do (`squatted`), or an airlock run does (`busy`). Sent
-/// under the deploy lock: a run takes its hold under it too.
+/// under the deploy lock: a run takes its hold under it too. ([`online_runs`] sends it
+/// without the lock, where there may be no ledger: then no holder can write it.)
 fn online_free() -> String {
     format!(
         "SELECT CASE WHEN pg_catalog.bool_or({BY_A_LEDGER_WRITER}) THEN 'busy' WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN 'squatted' ELSE 'true' END
            FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
-           CROSS JOIN (SELECT 'airlock.ledger'::pg_catalog.regclass::pg_catalog.oid AS oid) c
+           CROSS JOIN (SELECT pg_catalog.to_regclass('airlock.ledger')::pg_catalog.oid AS oid) c
           WHERE {ONLINE_HOLDS};"
     )
+}
+
+/// Who holds [`ONLINE_KEY`], as [`online_free`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnlineKey {
+    /// Nobody.
+    Free,
+    /// Only sessions that cannot write the ledger (ignored).
+    Squatted,
+    /// An airlock run: its online steps run now. Also any answer not understood.
+    Busy,
+}
+
+impl OnlineKey {
+    /// The last row's answer among `messages` (what comes before may answer too).
+    fn answered(messages: &[postgres::SimpleQueryMessage]) -> OnlineKey {
+        let answer = messages.iter().rev().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        match answer.as_deref() {
+            Some("true") => OnlineKey::Free,
+            Some("squatted") => OnlineKey::Squatted,
+            _ => OnlineKey::Busy,
+        }
+    }
+}
+
+/// Who holds [`ONLINE_KEY`] now (the activity statistics read afresh).
+fn online_key(client: &mut impl GenericClient) -> Result<OnlineKey, DbError> {
+    let messages = client
+        .simple_query(&format!(
+            "SELECT pg_catalog.pg_stat_clear_snapshot(); {}",
+            online_free()
+        ))
+        .map_err(|e| sql_err("looking for online steps", &e))?;
+    Ok(OnlineKey::answered(&messages))
+}
+
+/// The airlock runs running online steps on this database now, each named as a
+/// deploy's refusal names it ([`online_holders`]); empty when none. The question every
+/// deploy transaction asks under the deploy lock ([`try_lock`]) and waits on
+/// ([`wait_for_online_run`]), asked without the lock: `plan`'s deploy-lock check,
+/// so that plan sees what apply will wait for.
+pub fn online_runs(client: &mut impl GenericClient) -> Result<Vec<String>, DbError> {
+    match online_key(client)? {
+        OnlineKey::Busy => online_holders(client),
+        OnlineKey::Free | OnlineKey::Squatted => Ok(vec![]),
+    }
 }
 
 /// Hold the online key for this session (outside any transaction it outlives), under
@@ -893,15 +943,10 @@ fn try_lock(
         online_free()
     )) {
         Ok(messages) => {
-            // The last statement's row (what comes before may answer too).
-            let free = messages.iter().rev().find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            });
-            let squatted = match free.as_deref() {
-                Some("true") => false,
-                Some("squatted") => true,
-                _ => {
+            let squatted = match OnlineKey::answered(&messages) {
+                OnlineKey::Free => false,
+                OnlineKey::Squatted => true,
+                OnlineKey::Busy => {
                     // An airlock run holds the online key: the deploy lock is let go
                     // again (so that run can record its steps) before anyone waits.
                     tx.batch_execute(
@@ -987,19 +1032,7 @@ fn wait_for_online_run(
 ) -> Result<(), DbError> {
     let mut pause = Duration::from_millis(10);
     loop {
-        let free = tx
-            .simple_query(&format!(
-                "SELECT pg_catalog.pg_stat_clear_snapshot(); {}",
-                online_free()
-            ))
-            .map_err(|e| sql_err("looking for online steps", &e))?
-            .iter()
-            .rev()
-            .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            });
-        if free.as_deref() != Some("busy") {
+        if online_key(tx)? != OnlineKey::Busy {
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() + pause > d) {
