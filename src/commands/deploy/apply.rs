@@ -488,7 +488,7 @@ fn apply_verified(
     }
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
-    if let Some(key) = args.deploy.sign_receipt.as_deref() {
+    if let Some(key) = args.deploy.sign_receipt.as_ref() {
         // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
         // ledger refuses (every tier already applied…) is refused before it, read-only;
         // the run's own check under the lock is made all the same.
@@ -496,15 +496,8 @@ fn apply_verified(
             crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
         }
     }
-    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
-    check_receipt_policy(
-        &args.trust,
-        key.as_ref(),
-        args.deploy
-            .sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
+    let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
@@ -607,15 +600,8 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
-    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
-    check_receipt_policy(
-        &args.trust,
-        key.as_ref(),
-        args.deploy
-            .sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
+    let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
     let saver = Saver::new(dest, key.as_ref());

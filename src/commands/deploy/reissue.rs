@@ -74,14 +74,8 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
     )?;
     let dest = ReceiptDest::Dir(args.out.clone());
     check_receipt_target(&dest, args.sign_receipt.is_some())?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
-    check_receipt_policy(
-        &args.trust,
-        key.as_ref(),
-        args.sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
+    let key = receipt_key(args.sign_receipt.as_ref(), &args.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.sign_receipt.as_ref())?;
     let saver = Saver::new(dest, key.as_ref());
     // The trust store judges again the approvals a ledger row records.
     let approvals = crate::db::ratify::Approvals {
