@@ -982,6 +982,48 @@ fn send_agent_message(s: &mut impl std::io::Write, body: &[u8]) -> std::io::Resu
     s.write_all(body)
 }
 
+/// A device that fails while signing, as a token pulled out mid-run or a confirmation
+/// declined looks to airlock: a real Unix socket speaking the real ssh-agent protocol
+/// (draft-miller-ssh-agent), which forwards every request to a real `ssh-agent` and
+/// answers each SIGN_REQUEST (13) with SSH_AGENT_FAILURE (5) instead. It lists the real
+/// agent's keys, so airlock opens the key as usual; only the signature fails. A thread
+/// of the test serves it; it ends with the test process.
+struct FailingAgent {
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FailingAgent {
+    fn start(real: &Path) -> FailingAgent {
+        let dir = tempdir();
+        let sock = dir.path().join("failing.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let real = real.to_path_buf();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                while let Some(body) = agent_message(&mut client) {
+                    let answer = if body.first() == Some(&13) {
+                        vec![5]
+                    } else {
+                        let mut agent = std::os::unix::net::UnixStream::connect(&real).unwrap();
+                        send_agent_message(&mut agent, &body).unwrap();
+                        agent_message(&mut agent).unwrap_or_else(|| vec![5])
+                    };
+                    if send_agent_message(&mut client, &answer).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        FailingAgent { sock, _dir: dir }
+    }
+
+    fn env(&self) -> [(&'static str, String); 1] {
+        [("SSH_AUTH_SOCK", self.sock.display().to_string())]
+    }
+}
+
 impl Agent {
     /// Lock the agent with a password (SSH_AGENTC_LOCK, 22: what `ssh-add -x` sends):
     /// a locked agent lists no keys and signs nothing until `ssh-add -X`.
@@ -1155,6 +1197,161 @@ fn a_pin_in_the_uri_is_never_shown_in_any_message_hint_plan_row_or_json() {
         expect_code(&o, 0);
         never_shows_the_pin("keygen --from", &o);
     }
+}
+
+/// Every `*.receipt.json` and `*.minisig` under `dir` (none when it is missing).
+fn receipt_files_in(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return vec![];
+    }
+    files(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".receipt.json") || f.ends_with(".minisig"))
+        .collect()
+}
+
+/// The token or agent fails while signing a receipt, after COMMIT: the run is
+/// committed (exit 0), and no unsigned receipt is written anywhere (a signed one was
+/// asked for); the warning says what was and was not written and names `airlock
+/// reissue … --sign-receipt KEY`, which then writes the signed receipt, and the audit
+/// passes with no stray unsigned file.
+#[test]
+fn a_device_that_fails_signing_the_receipt_after_commit_leaves_no_unsigned_receipt() {
+    let db = TestDb::new("hwkeys_failsign");
+    db.exec("CREATE SCHEMA app");
+    let agent = Agent::start();
+    let keys = tempdir();
+    let rm = agent.add(keys.path(), "rm", "ed25519");
+    let op = agent.add(keys.path(), "op", "ed25519");
+    let failing = FailingAgent::start(&agent.sock);
+    let t = tempdir();
+    let d = t.path();
+    public_from(d, &rm, "rm", &agent.env());
+    public_from(d, &op, "op", &agent.env());
+    for (file, role) in [("rm.pub", "release"), ("op.pub", "operator")] {
+        expect_code(
+            &run(d, &["trust", "add", "trust", file, "--role", role], &[]),
+            0,
+        );
+    }
+    let s = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("structure", "CREATE TABLE app.s(i int);", false)],
+        "DROP TABLE IF EXISTS app.s;",
+    );
+    let src = s.dir.to_str().unwrap();
+    expect_code(
+        &run(
+            d,
+            &["pack", src, "--key", &rm, "--out", "b.tar.gz"],
+            &agent.env(),
+        ),
+        0,
+    );
+    let conn = db.conn();
+    let deploy = |verb: &str, json_flag: bool| {
+        let mut a = if json_flag { vec!["--json"] } else { vec![] };
+        a.extend([verb, "b.tar.gz", "--trust", "trust", "--db", &conn]);
+        a.extend(["--param", "code=X", "--sign-receipt", &op, "--yes"]);
+        run(d, &a, &failing.env())
+    };
+    let fallback = state_dir().join("receipts");
+    let ours = || -> Vec<String> {
+        receipt_files_in(&fallback)
+            .into_iter()
+            .filter(|f| f.contains(&db.name))
+            .collect()
+    };
+    // apply: committed, exit 0; the warning says what happened.
+    let o = deploy("apply", false);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("IS committed"), "{out}");
+    assert!(out.contains("not signed"), "{out}");
+    assert!(out.contains("No receipt file was written"), "{out}");
+    let reissue_cmd = format!("airlock reissue b.tar.gz --trust trust --sign-receipt {op}");
+    assert!(out.contains(&reissue_cmd), "{out}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "1"
+    );
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(
+        ours(),
+        Vec::<String>::new(),
+        "an unsigned receipt in the state dir"
+    );
+    // rollback, --json: the same, in the document.
+    let o = deploy("rollback", true);
+    expect_code(&o, 0);
+    let j = json(&o);
+    assert!(j["receipt_file"].is_null(), "{j}");
+    let e = j["receipt_error"].as_str().expect("receipt_error");
+    assert!(e.contains("not signed") && e.contains(&reissue_cmd), "{e}");
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(ours(), Vec::<String>::new());
+    // reissue while the device still fails: exit 1, said as a signing failure,
+    // nothing written or recorded.
+    let reissue = |env: &[(&str, String)]| {
+        run(
+            d,
+            &[
+                "--json",
+                "reissue",
+                "b.tar.gz",
+                "--trust",
+                "trust",
+                "--db",
+                &conn,
+                "--sign-receipt",
+                &op,
+            ],
+            env,
+        )
+    };
+    let o = reissue(&failing.env());
+    expect_code(&o, 1);
+    let e = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(e.starts_with("cannot sign:"), "{e}");
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(ours(), Vec::<String>::new());
+    // The token works again: reissue writes both signed receipts, and the audit
+    // passes (no stray unsigned receipt keeps it UNVERIFIED).
+    let o = reissue(&agent.env());
+    expect_code(&o, 0);
+    let written = receipt_files_in(&d.join("receipts"));
+    assert_eq!(written.len(), 4, "{written:?}");
+    for r in written.iter().filter(|f| f.ends_with(".json")) {
+        let o = tool("minisign")
+            .args(["-V", "-p", "op.pub", "-m", &format!("receipts/{r}")])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "minisign -V {r}: {}", stderr(&o));
+    }
+    let o = run(
+        d,
+        &[
+            "audit",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--receipt",
+            "receipts",
+            "--db",
+            &conn,
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&o).contains("AUDIT PASS"),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    expect_code(&o, 0);
 }
 
 /// `keygen --pkcs11` checks that PREFIX.pub can be written before it makes a key on
