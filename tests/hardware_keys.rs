@@ -1545,6 +1545,56 @@ fn an_empty_pin_or_ctrl_d_at_the_prompt_cancels_without_asking_the_token() {
     }
 }
 
+/// `airlock sign` with a device that fails while signing says "cannot sign", with a
+/// hint, as pack and approve do (not "bundle verification failed"), and leaves the
+/// bundle as it was; `trust sign` says it with a hint too.
+#[test]
+fn sign_and_trust_sign_report_a_device_that_fails_while_signing_with_a_hint() {
+    let agent = Agent::start();
+    let keys = tempdir();
+    let rm = agent.add(keys.path(), "rm", "ed25519");
+    let co = agent.add(keys.path(), "co", "ed25519");
+    let failing = FailingAgent::start(&agent.sock);
+    let t = tempdir();
+    let d = t.path();
+    let src = mini(d);
+    expect_code(
+        &run(
+            d,
+            &["pack", &src, "--key", &rm, "--out", "b.tar.gz"],
+            &agent.env(),
+        ),
+        0,
+    );
+    let bundle = std::fs::read(d.join("b.tar.gz")).unwrap();
+    let o = run(d, &["sign", "b.tar.gz", "--key", &co], &failing.env());
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: cannot sign:"), "{err}");
+    assert!(!err.contains("verification failed"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(d.join("b.tar.gz")).unwrap(), bundle);
+    assert!(leftovers(d).is_empty());
+    // trust sign: a versioned store with co as its root.
+    public_from(d, &co, "co", &agent.env());
+    let ok = |args: &[&str]| expect_code(&run(d, args, &[]), 0);
+    ok(&["trust", "add", "trust", "co.pub", "--role", "root"]);
+    ok(&["trust", "set", "trust", "--root-threshold", "1"]);
+    let before = files(&d.join("trust"));
+    let o = run(d, &["trust", "sign", "trust", "--key", &co], &failing.env());
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("cannot sign"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(files(&d.join("trust")), before);
+}
+
 /// A locked agent lists no keys: the hint says so (`ssh-add -X` unlocks it), not only
 /// to add the key file (which, in the docs' flow, was deleted).
 #[test]
