@@ -528,7 +528,7 @@ impl crate::db::delivery::Deliver for Saver<'_> {
                     }
                     Err(NotSaved::Unwritable(second)) => {
                         saved.error = Some(format!(
-                            "its receipt could not be written: {first}; and in {}: {second}. The ledger keeps the record (airlock status); run with --json to capture this receipt",
+                            "its receipt could not be written: {first}; and in {}: {second}. The ledger keeps the record (airlock status), and this output holds the receipt (--json gives it whole)",
                             fallback.display()
                         ));
                         None
