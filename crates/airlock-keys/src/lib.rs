@@ -18,7 +18,7 @@ mod uri;
 
 pub use error::KeyError;
 pub use key_id::key_id_of;
-pub use pkcs11::{generate_on_token, Generated, MODULE_ENV};
+pub use pkcs11::{generate_on_token, Generated};
 pub use spec::{shell_word, KeySpec};
 pub use uri::Pkcs11Uri;
 
