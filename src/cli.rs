@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive). Doc comments are the `--help` text.
 
+use airlock_keys::KeySpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -179,8 +180,8 @@ pub struct TrustSignArgs {
     pub store: PathBuf,
     /// A root key's secret key (its .pub is a root key of the store, or of the store
     /// it replaces): a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`.
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub key: KeySpec,
     #[command(flatten)]
     pub pass: PassphraseArgs,
 }
@@ -359,12 +360,12 @@ pub struct KeygenArgs {
     /// Write no secret key: PREFIX.pub for a key that lives elsewhere, a `pkcs11:` URI
     /// (a token's Ed25519 key) or `ssh-agent:SHA256:…` (an Ed25519 key the agent
     /// holds). Its key id is the first 8 bytes of BLAKE2b-512 of the public key.
-    #[arg(long, value_name = "KEY", conflicts_with_all = ["unencrypted", "pkcs11"])]
-    pub from: Option<PathBuf>,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath, conflicts_with_all = ["unencrypted", "pkcs11"])]
+    pub from: Option<KeySpec>,
     /// Make the Ed25519 key pair on a PKCS#11 token (sensitive, never extractable)
     /// under the URI's object=/id=, and write PREFIX.pub; then sign with --key URI.
     #[arg(long, value_name = "URI", conflicts_with = "unencrypted")]
-    pub pkcs11: Option<String>,
+    pub pkcs11: Option<KeySpec>,
     /// Do not encrypt the secret key (throw-away and test keys only).
     #[arg(long)]
     pub unencrypted: bool,
@@ -498,8 +499,8 @@ pub struct PackArgs {
     /// `pkcs11:` URI (PIN from pin-source=file:… or the terminal; module from
     /// module-path= or AIRLOCK_PKCS11_MODULE), or `ssh-agent:SHA256:…` (an Ed25519 key
     /// the agent holds, by the fingerprint `ssh-add -l` prints).
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub key: KeySpec,
     /// Output file (default: NAME-VERSION.airlock.tar.gz in the current directory).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -526,8 +527,8 @@ pub struct SignArgs {
     pub bundle: PathBuf,
     /// Secret key of the co-signer: a key file, a `pkcs11:` URI or
     /// `ssh-agent:SHA256:…`.
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub key: KeySpec,
     #[command(flatten)]
     pub pass: PassphraseArgs,
 }
@@ -726,8 +727,8 @@ pub struct ApproveArgs {
     pub trust: TrustArgs,
     /// The approver's secret key (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`;
     /// its .pub is in the trust store with role approver).
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub key: KeySpec,
     /// A param you consent to, NAME=VALUE (e.g. ratified_apr=APR-2026-017). The run
     /// must give exactly the params approved, or the approval does not count.
     #[command(flatten)]
@@ -864,8 +865,8 @@ pub struct PlanArgs {
     /// The key `apply --sign-receipt` will sign the receipt with: judged as apply
     /// judges it (a trust store with require_signed_receipts needs an operator key;
     /// without this flag plan says NO-GO, exit 2, as apply would).
-    #[arg(long, value_name = "KEY")]
-    pub sign_receipt: Option<PathBuf>,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub sign_receipt: Option<KeySpec>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
     /// How long each read-only question about the data may take (duplicates under a
@@ -944,8 +945,8 @@ pub struct ReissueArgs {
     pub out: PathBuf,
     /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it
     /// (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
-    #[arg(long, value_name = "KEY")]
-    pub sign_receipt: Option<PathBuf>,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub sign_receipt: Option<KeySpec>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
     /// How long the deploy lock may be waited for (held by an apply or rollback on this
@@ -980,8 +981,8 @@ pub struct DeployArgs {
     pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it (a
     /// key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
-    #[arg(long, value_name = "KEY")]
-    pub sign_receipt: Option<PathBuf>,
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
+    pub sign_receipt: Option<KeySpec>,
     #[command(flatten)]
     pub pass: PassphraseArgs,
     /// How long a lock may be waited for: the deploy lock (held by another apply or

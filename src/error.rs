@@ -161,7 +161,8 @@ impl Error {
                 ..
             } => Some("set AIRLOCK_PASSPHRASE or pass --passphrase-file FILE".into()),
             Error::DeviceKey(e) => Some(e.hint()),
-            Error::Signer(_) => Some(
+            Error::Signer(_)
+            | Error::Rotation(crate::trust_rotation::RotationError::Signer(_)) => Some(
                 "check the token is inserted or the agent still runs, and run the command again; nothing was written"
                     .into(),
             ),

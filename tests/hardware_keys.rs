@@ -18,10 +18,17 @@ const PIN: &str = "1234";
 struct Token {
     dir: tempfile::TempDir,
     label: String,
+    pin: String,
 }
 
 impl Token {
     fn new(label: &str) -> Token {
+        Token::with_pin(label, PIN)
+    }
+
+    /// A token whose user PIN is `pin` (one no other text of a run could contain, for
+    /// the tests that prove a PIN is never shown).
+    fn with_pin(label: &str, pin: &str) -> Token {
         let dir = tempdir();
         std::fs::create_dir_all(dir.path().join("store")).unwrap();
         std::fs::write(
@@ -35,8 +42,16 @@ impl Token {
         let t = Token {
             dir,
             label: label.into(),
+            pin: pin.into(),
         };
-        t.tool(
+        t.init_another(label);
+        t
+    }
+
+    /// Initialise one more token in this store (SoftHSM2's free slot), labelled `label`,
+    /// with this token's PIN.
+    fn init_another(&self, label: &str) {
+        self.tool(
             "softhsm2-util",
             &[
                 "--init-token",
@@ -44,12 +59,11 @@ impl Token {
                 "--label",
                 label,
                 "--pin",
-                PIN,
+                &self.pin,
                 "--so-pin",
                 "5678",
             ],
         );
-        t
     }
 
     fn conf(&self) -> String {
@@ -78,7 +92,7 @@ impl Token {
                 &self.label,
                 "--login",
                 "--pin",
-                PIN,
+                &self.pin,
                 "--keypairgen",
                 "--key-type",
                 key_type,
@@ -93,8 +107,8 @@ impl Token {
     /// The URI of `object` on this token, with the PIN in the URI.
     fn uri(&self, object: &str) -> String {
         format!(
-            "pkcs11:token={};object={object}?module-path={MODULE}&pin-value={PIN}",
-            self.label
+            "pkcs11:token={};object={object}?module-path={MODULE}&pin-value={}",
+            self.label, self.pin
         )
     }
 
@@ -125,6 +139,12 @@ impl Token {
     fn env(&self) -> [(&'static str, String); 1] {
         [("SOFTHSM2_CONF", self.conf())]
     }
+}
+
+/// A PIN file only its owner reads, as airlock asks of one.
+fn chmod_600(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// `airlock ARGS` in `dir` with these environment variables.
@@ -448,6 +468,7 @@ fn token_failures_are_clear_and_write_nothing() {
     );
     // The PIN from a file (pin-source), wrong too.
     std::fs::write(d.join("pin"), "0000\n").unwrap();
+    chmod_600(&d.join("pin"));
     let pin_file = d.join("pin").display().to_string();
     pack_refused(
         d,
@@ -555,6 +576,7 @@ fn the_module_comes_from_airlock_pkcs11_module_and_the_pin_from_a_file() {
     let t = tempdir();
     let d = t.path();
     std::fs::write(d.join("pin"), format!("{PIN}\n")).unwrap();
+    chmod_600(&d.join("pin"));
     let key = format!(
         "pkcs11:token=release;id=%01?pin-source=file:{}",
         d.join("pin").display()
@@ -943,4 +965,719 @@ fn a_receipt_key_that_cannot_open_stops_apply_before_it_changes_anything() {
         db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
         "0"
     );
+}
+
+/// One message of the agent protocol off `s`: its body (type byte first), or `None`
+/// when the peer hung up.
+fn agent_message(s: &mut impl std::io::Read) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+fn send_agent_message(s: &mut impl std::io::Write, body: &[u8]) -> std::io::Result<()> {
+    s.write_all(&(body.len() as u32).to_be_bytes())?;
+    s.write_all(body)
+}
+
+/// A device that fails while signing, as a token pulled out mid-run or a confirmation
+/// declined looks to airlock: a real Unix socket speaking the real ssh-agent protocol
+/// (draft-miller-ssh-agent), which forwards every request to a real `ssh-agent` and
+/// answers each SIGN_REQUEST (13) with SSH_AGENT_FAILURE (5) instead. It lists the real
+/// agent's keys, so airlock opens the key as usual; only the signature fails. A thread
+/// of the test serves it; it ends with the test process.
+struct FailingAgent {
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FailingAgent {
+    fn start(real: &Path) -> FailingAgent {
+        let dir = tempdir();
+        let sock = dir.path().join("failing.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let real = real.to_path_buf();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                while let Some(body) = agent_message(&mut client) {
+                    let answer = if body.first() == Some(&13) {
+                        vec![5]
+                    } else {
+                        let mut agent = std::os::unix::net::UnixStream::connect(&real).unwrap();
+                        send_agent_message(&mut agent, &body).unwrap();
+                        agent_message(&mut agent).unwrap_or_else(|| vec![5])
+                    };
+                    if send_agent_message(&mut client, &answer).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        FailingAgent { sock, _dir: dir }
+    }
+
+    fn env(&self) -> [(&'static str, String); 1] {
+        [("SSH_AUTH_SOCK", self.sock.display().to_string())]
+    }
+}
+
+impl Agent {
+    /// Lock the agent with a password (SSH_AGENTC_LOCK, 22: what `ssh-add -x` sends):
+    /// a locked agent lists no keys and signs nothing until `ssh-add -X`.
+    fn lock(&self) {
+        let mut s = std::os::unix::net::UnixStream::connect(&self.sock).unwrap();
+        let mut body = vec![22];
+        ssh_string(&mut body, b"lock-password");
+        send_agent_message(&mut s, &body).unwrap();
+        assert_eq!(agent_message(&mut s), Some(vec![6]), "the agent locked");
+        let o = tool("ssh-add")
+            .arg("-l")
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "a locked agent lists no key");
+    }
+}
+
+/// A bundle for `db` whose one tier asks one approval ([ratification]), packed with
+/// `key` into `d/b.tar.gz`.
+fn ratified_bundle(d: &Path, db: &str, key: &str, env: &[(&str, String)]) {
+    let s = MiniSource::new(
+        &d.join("src"),
+        db,
+        "SELECT true AS ready",
+        &[("structure", "CREATE TABLE app.s(i int);", true)],
+        "DROP TABLE IF EXISTS app.s;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n[ratification]\nthreshold = 1\n")).unwrap();
+    let src = s.dir.to_str().unwrap();
+    expect_code(
+        &run(d, &["pack", src, "--key", key, "--out", "b.tar.gz"], env),
+        0,
+    );
+}
+
+/// A PIN no other text of a run contains (no digest, id or time can).
+const SECRET_PIN: &str = "Zq-pin-8675309";
+
+/// Neither stream of `o` holds the PIN; returns both, for what else is asserted.
+#[track_caller]
+fn never_shows_the_pin(what: &str, o: &Output) -> String {
+    let both = format!("{}\n{}", stdout(o), stderr(o));
+    assert!(!both.contains(SECRET_PIN), "{what} shows the PIN:\n{both}");
+    both
+}
+
+/// Every message that quotes a `--key` with `pin-value=` in it (approve's role and
+/// trust-store errors and their hints, apply/rollback/reissue/plan --sign-receipt,
+/// plan's row and --json evidence, trust add and trust id, keygen, a malformed URI, a
+/// mistyped one, one read as a file) shows `pin-value=***`, never the PIN, on stdout,
+/// stderr and in --json; and each refusal writes nothing.
+#[test]
+fn a_pin_in_the_uri_is_never_shown_in_any_message_hint_plan_row_or_json() {
+    let db = TestDb::new("hwkeys_pin");
+    db.exec("CREATE SCHEMA app");
+    let tok = Token::with_pin("hsm", SECRET_PIN);
+    for (object, id) in [("rm", "01"), ("op", "03"), ("stray", "42")] {
+        tok.keypair(object, id, "EC:edwards25519");
+    }
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    for object in ["rm", "op"] {
+        public_from(d, &tok.uri(object), object, &env);
+    }
+    let ok = |args: &[&str]| expect_code(&run(d, args, &env), 0);
+    ok(&["trust", "add", "trust", "rm.pub"]);
+    ok(&["trust", "add", "trust", "op.pub", "--role", "operator"]);
+    ratified_bundle(d, &db.name, &tok.uri("rm"), &env);
+    let conn = db.conn();
+    let before = files(d);
+    // Each refused command, human and --json: exit 2, the PIN nowhere, the spec
+    // quoted masked where it is quoted, nothing written.
+    let refused = |what: &str, args: &[&str], shows_masked: bool| {
+        for json_flag in [false, true] {
+            let mut a: Vec<&str> = if json_flag { vec!["--json"] } else { vec![] };
+            a.extend(args);
+            let o = run(d, &a, &env);
+            let shown = never_shows_the_pin(what, &o);
+            assert!(code(&o) != 0, "{what}: {shown}");
+            if shows_masked {
+                assert!(shown.contains("pin-value=***"), "{what}: {shown}");
+            }
+            if json_flag {
+                let j = json(&o);
+                assert_eq!(j["ok"], false, "{what}: {j}");
+            }
+            assert_eq!(files(d), before, "{what} wrote something");
+        }
+    };
+    let approve = |key: &str| -> Vec<String> {
+        [
+            "approve",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--key",
+            key,
+            "--param",
+            "code=X",
+            "--out",
+            "a.approval",
+            "--yes",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let call = |what: &str, v: Vec<String>, masked: bool| {
+        let args: Vec<&str> = v.iter().map(String::as_str).collect();
+        refused(what, &args, masked);
+    };
+    // approve: a key with another role; a key the store does not list (and its hint).
+    call("approve (role)", approve(&tok.uri("rm")), true);
+    call(
+        "approve (not in the store)",
+        approve(&tok.uri("stray")),
+        false,
+    );
+    // A pin-value put in the URI's path by mistake: malformed, still masked.
+    let in_path = format!("pkcs11:token=hsm;object=rm;pin-value={SECRET_PIN}?module-path={MODULE}");
+    call("approve (pin in the path)", approve(&in_path), true);
+    // apply, rollback, reissue and plan with a receipt key of another role.
+    for verb in ["apply", "rollback", "reissue", "plan"] {
+        let mut v: Vec<String> = [verb, "b.tar.gz", "--trust", "trust", "--db", &conn]
+            .map(String::from)
+            .to_vec();
+        if verb != "reissue" {
+            v.extend(["--param".into(), "code=X".into()]);
+        }
+        if verb == "apply" || verb == "rollback" {
+            v.push("--yes".into());
+        }
+        v.extend(["--sign-receipt".into(), tok.uri("rm")]);
+        call(verb, v, true);
+    }
+    assert_eq!(db.ledger_rows(), "none");
+    // trust add and trust id with a token's key for a .pub.
+    for v in [
+        vec![
+            "trust",
+            "add",
+            "trust2",
+            &tok.uri("rm"),
+            "--role",
+            "approver",
+        ],
+        vec!["trust", "id", &tok.uri("rm")],
+    ] {
+        refused(&v[..2].join(" "), &v, false);
+    }
+    assert!(!d.join("trust2").exists());
+    // A mistyped scheme; a URI with a blank before it (read as a file path).
+    let typo = format!("pkcs11token=hsm?pin-value={SECRET_PIN}");
+    refused(
+        "keygen --from (typo)",
+        &["keygen", "--from", &typo, "--out", "k"],
+        true,
+    );
+    let blank = format!(" {}", tok.uri("rm"));
+    call("approve (a file path)", approve(&blank), true);
+    // What succeeds shows no PIN either: keygen's `sign with:`, pack, trust sign.
+    let op = tok.uri("op");
+    for json_flag in [false, true] {
+        let out = format!("k{json_flag}");
+        let mut a = if json_flag { vec!["--json"] } else { vec![] };
+        a.extend(["keygen", "--from", &op, "--out", &out]);
+        let o = run(d, &a, &env);
+        expect_code(&o, 0);
+        never_shows_the_pin("keygen --from", &o);
+    }
+}
+
+/// Every `*.receipt.json` and `*.minisig` under `dir` (none when it is missing).
+fn receipt_files_in(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return vec![];
+    }
+    files(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".receipt.json") || f.ends_with(".minisig"))
+        .collect()
+}
+
+/// The token or agent fails while signing a receipt, after COMMIT: the run is
+/// committed (exit 0), and no unsigned receipt is written anywhere (a signed one was
+/// asked for); the warning says what was and was not written and names `airlock
+/// reissue … --sign-receipt KEY`, which then writes the signed receipt, and the audit
+/// passes with no stray unsigned file.
+#[test]
+fn a_device_that_fails_signing_the_receipt_after_commit_leaves_no_unsigned_receipt() {
+    let db = TestDb::new("hwkeys_failsign");
+    db.exec("CREATE SCHEMA app");
+    let agent = Agent::start();
+    let keys = tempdir();
+    let rm = agent.add(keys.path(), "rm", "ed25519");
+    let op = agent.add(keys.path(), "op", "ed25519");
+    let failing = FailingAgent::start(&agent.sock);
+    let t = tempdir();
+    let d = t.path();
+    public_from(d, &rm, "rm", &agent.env());
+    public_from(d, &op, "op", &agent.env());
+    for (file, role) in [("rm.pub", "release"), ("op.pub", "operator")] {
+        expect_code(
+            &run(d, &["trust", "add", "trust", file, "--role", role], &[]),
+            0,
+        );
+    }
+    let s = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("structure", "CREATE TABLE app.s(i int);", false)],
+        "DROP TABLE IF EXISTS app.s;",
+    );
+    let src = s.dir.to_str().unwrap();
+    expect_code(
+        &run(
+            d,
+            &["pack", src, "--key", &rm, "--out", "b.tar.gz"],
+            &agent.env(),
+        ),
+        0,
+    );
+    let conn = db.conn();
+    let deploy = |verb: &str, json_flag: bool| {
+        let mut a = if json_flag { vec!["--json"] } else { vec![] };
+        a.extend([verb, "b.tar.gz", "--trust", "trust", "--db", &conn]);
+        a.extend(["--param", "code=X", "--sign-receipt", &op, "--yes"]);
+        run(d, &a, &failing.env())
+    };
+    let fallback = state_dir().join("receipts");
+    let ours = || -> Vec<String> {
+        receipt_files_in(&fallback)
+            .into_iter()
+            .filter(|f| f.contains(&db.name))
+            .collect()
+    };
+    // apply: committed, exit 0; the warning says what happened.
+    let o = deploy("apply", false);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("IS committed"), "{out}");
+    assert!(out.contains("not signed"), "{out}");
+    assert!(out.contains("No receipt file was written"), "{out}");
+    let reissue_cmd = format!("airlock reissue b.tar.gz --trust trust --sign-receipt {op}");
+    assert!(out.contains(&reissue_cmd), "{out}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"),
+        "1"
+    );
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(
+        ours(),
+        Vec::<String>::new(),
+        "an unsigned receipt in the state dir"
+    );
+    // rollback, --json: the same, in the document.
+    let o = deploy("rollback", true);
+    expect_code(&o, 0);
+    let j = json(&o);
+    assert!(j["receipt_file"].is_null(), "{j}");
+    let e = j["receipt_error"].as_str().expect("receipt_error");
+    assert!(e.contains("not signed") && e.contains(&reissue_cmd), "{e}");
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(ours(), Vec::<String>::new());
+    // reissue while the device still fails: exit 1, said as a signing failure,
+    // nothing written or recorded.
+    let reissue = |env: &[(&str, String)]| {
+        run(
+            d,
+            &[
+                "--json",
+                "reissue",
+                "b.tar.gz",
+                "--trust",
+                "trust",
+                "--db",
+                &conn,
+                "--sign-receipt",
+                &op,
+            ],
+            env,
+        )
+    };
+    let o = reissue(&failing.env());
+    expect_code(&o, 1);
+    let e = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(e.starts_with("cannot sign:"), "{e}");
+    assert_eq!(receipt_files_in(&d.join("receipts")), Vec::<String>::new());
+    assert_eq!(ours(), Vec::<String>::new());
+    // The token works again: reissue writes both signed receipts, and the audit
+    // passes (no stray unsigned receipt keeps it UNVERIFIED).
+    let o = reissue(&agent.env());
+    expect_code(&o, 0);
+    let written = receipt_files_in(&d.join("receipts"));
+    assert_eq!(written.len(), 4, "{written:?}");
+    for r in written.iter().filter(|f| f.ends_with(".json")) {
+        let o = tool("minisign")
+            .args(["-V", "-p", "op.pub", "-m", &format!("receipts/{r}")])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "minisign -V {r}: {}", stderr(&o));
+    }
+    let o = run(
+        d,
+        &[
+            "audit",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--receipt",
+            "receipts",
+            "--db",
+            &conn,
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&o).contains("AUDIT PASS"),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    expect_code(&o, 0);
+}
+
+/// `keygen --pkcs11` checks that PREFIX.pub can be written before it makes a key on
+/// the token: a bad --out directory makes nothing there. A key already on the token
+/// is refused with the way to its .pub (`airlock keygen --from URI --out PREFIX`).
+#[test]
+fn keygen_pkcs11_checks_where_the_pub_goes_before_it_makes_a_key_on_the_token() {
+    let tok = Token::new("release");
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    let key = format!("pkcs11:token=release;object=fresh?module-path={MODULE}&pin-value={PIN}");
+    let objects = || {
+        tok.tool(
+            "pkcs11-tool",
+            &[
+                "--module",
+                MODULE,
+                "--token-label",
+                "release",
+                "--login",
+                "--pin",
+                PIN,
+                "-O",
+            ],
+        )
+    };
+    std::fs::write(d.join("ptk.pub"), "not a directory\n").unwrap();
+    for out in ["/proc/nope/x", "ptk.pub/x"] {
+        let o = run(d, &["keygen", "--pkcs11", &key, "--out", out], &env);
+        assert!(code(&o) != 0, "{out}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains("no key was made"), "{out}: {err}");
+        assert!(err.contains("hint:"), "{out}: {err}");
+        assert!(
+            !objects().contains("fresh"),
+            "{out}: a key was made on the token"
+        );
+    }
+    // Made once; asked again, the hint names keygen --from (without the PIN).
+    let o = run(d, &["keygen", "--pkcs11", &key, "--out", "fresh"], &env);
+    expect_code(&o, 0);
+    let o = run(d, &["keygen", "--pkcs11", &key, "--out", "again"], &env);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    let from = format!("airlock keygen --from 'pkcs11:token=release;object=fresh?module-path={MODULE}' --out again");
+    assert!(err.contains(&from), "{err}");
+    assert!(!d.join("again.pub").exists());
+}
+
+/// An approver whose key is in an agent (or on a token) and not in the store is told
+/// to make the .pub with `keygen --from` and send that, never to `trust add` the key
+/// spec with `.pub` glued on; `trust add` given such a spec points to keygen --from
+/// and writes nothing.
+#[test]
+fn a_token_or_agent_key_not_in_the_store_is_told_to_make_its_pub_with_keygen_from() {
+    let agent = Agent::start();
+    let keys = tempdir();
+    let rm = agent.add(keys.path(), "rm", "ed25519");
+    let carol = agent.add(keys.path(), "carol", "ed25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = agent.env();
+    public_from(d, &rm, "rm", &env);
+    expect_code(&run(d, &["trust", "add", "trust", "rm.pub"], &[]), 0);
+    ratified_bundle(d, "hwkeys_nodb", &rm, &env);
+    let o = run(
+        d,
+        &[
+            "approve",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--key",
+            &carol,
+            "--param",
+            "code=X",
+            "--out",
+            "c.approval",
+            "--yes",
+        ],
+        &env,
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .expect("a hint");
+    assert!(
+        hint.contains(&format!("airlock keygen --from {carol} --out PREFIX")),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("airlock trust add trust PREFIX.pub --role approver"),
+        "{hint}"
+    );
+    assert!(!hint.contains(&format!("{carol}.pub")), "{hint}");
+    assert!(!d.join("c.approval").exists());
+    let before = files(d);
+    let o = run(
+        d,
+        &["trust", "add", "trust", &carol, "--role", "approver"],
+        &env,
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(!err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains(&format!("airlock keygen --from {carol} --out PREFIX")),
+        "{err}"
+    );
+    assert_eq!(files(d), before);
+}
+
+/// `text` holds `prefix` and then both tokens, "solo" and "second", in the module's
+/// slot order (which SoftHSM2 draws from the tokens' serials), and nothing else.
+fn lists_both(text: &str, prefix: &str) -> bool {
+    [r#""solo", "second")"#, r#""second", "solo")"#]
+        .iter()
+        .any(|both| text.contains(&format!("{prefix}{both}")))
+}
+
+/// A URI without token= on a module whose store also holds SoftHSM2's uninitialised
+/// free slot: only initialised tokens are candidates, so one token is the one; with
+/// two, the message lists both, with no blank name and plain words.
+#[test]
+fn a_uri_without_token_counts_only_initialised_tokens() {
+    let tok = Token::new("solo");
+    tok.keypair("k1", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    let key = format!("pkcs11:object=k1?module-path={MODULE}&pin-value={PIN}");
+    public_from(d, &key, "k1", &env);
+    tok.init_another("second");
+    let o = run(d, &["keygen", "--from", &key, "--out", "k2"], &env);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(lists_both(&err, "2 tokens match the URI ("), "{err}");
+    assert!(!err.contains("the token:"), "{err}");
+    let o = run(
+        d,
+        &[
+            "keygen",
+            "--from",
+            &format!("pkcs11:token=other;object=k1?module-path={MODULE}&pin-value={PIN}"),
+            "--out",
+            "k3",
+        ],
+        &env,
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(lists_both(&err, "(the module's tokens: "), "{err}");
+    assert!(!d.join("k2.pub").exists() && !d.join("k3.pub").exists());
+}
+
+/// At the PIN prompt, an empty answer or end of input (Ctrl-D) cancels: exit 2,
+/// nothing written, and the token is not asked (no wrong-PIN try used up).
+#[test]
+fn an_empty_pin_or_ctrl_d_at_the_prompt_cancels_without_asking_the_token() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let key = format!("pkcs11:token=release;object=rm?module-path={MODULE}");
+    let conf = tok.conf();
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    let src = mini(d);
+    let args = [
+        "pack",
+        src.as_str(),
+        "--key",
+        key.as_str(),
+        "--out",
+        "b.tar.gz",
+    ];
+    for typed in ["\n", "\u{4}"] {
+        let o = airlock_tty_env(d, &args, typed, &env);
+        let shown = stdout(&o);
+        expect_code(&o, 2);
+        assert!(
+            shown.contains("cancelled: no PIN given"),
+            "{typed:?}: {shown}"
+        );
+        assert!(shown.contains("nothing was written"), "{typed:?}: {shown}");
+        assert!(!shown.contains("refused the PIN"), "{typed:?}: {shown}");
+        assert!(!shown.contains("inserted"), "{typed:?}: {shown}");
+        assert!(!d.join("b.tar.gz").exists());
+    }
+}
+
+/// `airlock sign` with a device that fails while signing says "cannot sign", with a
+/// hint, as pack and approve do (not "bundle verification failed"), and leaves the
+/// bundle as it was; `trust sign` says it with a hint too.
+#[test]
+fn sign_and_trust_sign_report_a_device_that_fails_while_signing_with_a_hint() {
+    let agent = Agent::start();
+    let keys = tempdir();
+    let rm = agent.add(keys.path(), "rm", "ed25519");
+    let co = agent.add(keys.path(), "co", "ed25519");
+    let failing = FailingAgent::start(&agent.sock);
+    let t = tempdir();
+    let d = t.path();
+    let src = mini(d);
+    expect_code(
+        &run(
+            d,
+            &["pack", &src, "--key", &rm, "--out", "b.tar.gz"],
+            &agent.env(),
+        ),
+        0,
+    );
+    let bundle = std::fs::read(d.join("b.tar.gz")).unwrap();
+    let o = run(d, &["sign", "b.tar.gz", "--key", &co], &failing.env());
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: cannot sign:"), "{err}");
+    assert!(!err.contains("verification failed"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(d.join("b.tar.gz")).unwrap(), bundle);
+    assert!(leftovers(d).is_empty());
+    // trust sign: a versioned store with co as its root.
+    public_from(d, &co, "co", &agent.env());
+    let ok = |args: &[&str]| expect_code(&run(d, args, &[]), 0);
+    ok(&["trust", "add", "trust", "co.pub", "--role", "root"]);
+    ok(&["trust", "set", "trust", "--root-threshold", "1"]);
+    let before = files(&d.join("trust"));
+    let o = run(d, &["trust", "sign", "trust", "--key", &co], &failing.env());
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("cannot sign"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(files(&d.join("trust")), before);
+}
+
+/// A locked agent lists no keys: the hint says so (`ssh-add -X` unlocks it), not only
+/// to add the key file (which, in the docs' flow, was deleted).
+#[test]
+fn a_locked_agent_is_named_as_a_reason_it_lists_no_key() {
+    let agent = Agent::start();
+    let keys = tempdir();
+    let ed = agent.add(keys.path(), "ed", "ed25519");
+    agent.lock();
+    let t = tempdir();
+    let d = t.path();
+    pack_refused(d, &ed, &agent.env(), 2, "it lists no key");
+    let src = mini(d);
+    let o = run(
+        d,
+        &["pack", &src, "--key", &ed, "--out", "b.tar.gz"],
+        &agent.env(),
+    );
+    let err = stderr(&o);
+    assert!(err.contains("ssh-add -X"), "{err}");
+}
+
+/// The smaller messages: a wrong PIN in plain words; a module path from
+/// AIRLOCK_PKCS11_MODULE said to come from there; `--from` with neither a key file
+/// nor a device key; a PIN file others can read refused (chmod 600), as a secret
+/// key file with loose modes is.
+#[test]
+fn pin_and_module_messages_say_plainly_what_is_wrong() {
+    let tok = Token::new("release");
+    tok.keypair("rm", "01", "EC:edwards25519");
+    let t = tempdir();
+    let d = t.path();
+    let env = tok.env();
+    let wrong = format!("pkcs11:token=release;object=rm?module-path={MODULE}&pin-value=9999");
+    let o = run(d, &["keygen", "--from", &wrong, "--out", "k"], &env);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("wrong PIN"), "{err}");
+    assert!(!err.contains("PinIncorrect"), "{err}");
+    // The module named by the environment.
+    let from_env = [
+        ("SOFTHSM2_CONF", tok.conf()),
+        (
+            "AIRLOCK_PKCS11_MODULE",
+            "/nonexistent/libnothing.so".to_string(),
+        ),
+    ];
+    let no_module = format!("pkcs11:token=release;object=rm?pin-value={PIN}");
+    let o = run(
+        d,
+        &["keygen", "--from", &no_module, "--out", "k"],
+        &from_env,
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("AIRLOCK_PKCS11_MODULE"), "{err}");
+    // A mistyped scheme.
+    let o = run(
+        d,
+        &["keygen", "--from", "pkcs11token=release", "--out", "k"],
+        &env,
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(!err.contains("already has its .pub"), "{err}");
+    assert!(err.contains("neither a key file nor"), "{err}");
+    // A PIN file others can read.
+    let pin = d.join("pin");
+    std::fs::write(&pin, format!("{PIN}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = format!(
+        "pkcs11:token=release;object=rm?module-path={MODULE}&pin-source=file:{}",
+        pin.display()
+    );
+    let o = run(d, &["keygen", "--from", &key, "--out", "k"], &env);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("readable by others"), "{err}");
+    assert!(
+        err.contains(&format!("chmod 600 {}", pin.display())),
+        "{err}"
+    );
+    assert!(!d.join("k.pub").exists());
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+    public_from(d, &key, "k", &env);
 }

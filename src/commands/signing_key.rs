@@ -8,7 +8,7 @@ use crate::commands::common::{passphrase, Purpose};
 use crate::error::{Error, Result};
 use crate::minisign::{sign_with, KeyId, KeySigner, PublicKey, SecretKey, SignatureBox};
 use airlock_base::bounded::{self, read_capped_string};
-use airlock_keys::{DeviceKey, KeyError, KeyRef};
+use airlock_keys::{DeviceKey, KeyError, KeyRef, KeySpec};
 use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -61,16 +61,28 @@ impl KeySigner for SigningKey {
     }
 }
 
-/// What `--key` names, read: a token URI or agent fingerprint, else a file path.
-pub fn key_ref(arg: &Path) -> Result<KeyRef> {
-    Ok(KeyRef::parse(arg.as_os_str())?)
+/// The hint for a key a trust store does not list: how its `.pub` reaches the store
+/// with `role`. A key file's `.pub` is beside it; a token's or agent's is made with
+/// `keygen --from` first.
+pub fn how_to_add(spec: &KeySpec, store: &Path, role: &str, key_id: &KeyId) -> String {
+    let store = airlock_keys::shell_word(&store.display().to_string());
+    match spec.pub_beside() {
+        Some(public) => format!(
+            "the store's keeper adds it with `airlock trust add {store} {} --role {role}` (your .pub, key id {key_id})",
+            airlock_keys::shell_word(&public.to_string())
+        ),
+        None => format!(
+            "make its .pub with `airlock keygen --from {} --out PREFIX`; the store's keeper adds PREFIX.pub with `airlock trust add {store} PREFIX.pub --role {role}` (key id {key_id})",
+            spec.runnable()
+        ),
+    }
 }
 
 /// Open the key `--key` names (a file's passphrase from `pass`, a token's PIN from its
 /// URI or the terminal).
-pub fn load_secret_key(arg: &Path, pass: &PassphraseArgs) -> Result<SigningKey> {
-    match key_ref(arg)? {
-        KeyRef::File(path) => Ok(SigningKey::from_file_key(load_key_file(&path, pass)?)),
+pub fn load_secret_key(spec: &KeySpec, pass: &PassphraseArgs) -> Result<SigningKey> {
+    match spec.key_ref()? {
+        KeyRef::File(path) => Ok(SigningKey::from_file_key(load_key_file(spec, &path, pass)?)),
         device => Ok(SigningKey::from_device(DeviceKey::open(
             &device,
             &pin_prompt,
@@ -79,26 +91,38 @@ pub fn load_secret_key(arg: &Path, pass: &PassphraseArgs) -> Result<SigningKey> 
 }
 
 /// A token's PIN typed on the terminal; never read from a pipe (a PIN belongs in a
-/// `pin-source=` file then).
+/// `pin-source=` file then). An empty answer or end of input (Ctrl-D) cancels before
+/// the token is asked: a try a token counts is never spent on it.
 pub fn pin_prompt(token: &str) -> std::result::Result<Zeroizing<String>, KeyError> {
     if !std::io::stdin().is_terminal() {
         return Err(KeyError::PinNeeded {
             token: token.into(),
         });
     }
-    rpassword::prompt_password(format!("PIN for token {token:?}: "))
-        .map(Zeroizing::new)
-        .map_err(|e| KeyError::Device {
+    let cancelled = || KeyError::PinCancelled {
+        token: token.into(),
+    };
+    match rpassword::prompt_password(format!("PIN for token {token:?}: ")).map(Zeroizing::new) {
+        Ok(pin) if pin.is_empty() => Err(cancelled()),
+        Ok(pin) => Ok(pin),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // The cursor is still after the prompt: the message goes below it.
+            eprintln!();
+            Err(cancelled())
+        }
+        Err(e) => Err(KeyError::Device {
             what: format!("token {token:?}"),
             why: format!("cannot read the PIN: {e}"),
-        })
+        }),
+    }
 }
 
 /// Load a secret key file: refuse group/world-readable files, decrypt if encrypted.
-pub fn load_key_file(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
-    let text = secret_key_text(path)?;
+/// Messages name it by `spec` (how it was given), never by anything else.
+fn load_key_file(spec: &KeySpec, path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
+    let text = secret_key_text(spec, path)?;
     let key_err = |source| Error::Key {
-        path: path.to_path_buf(),
+        path: spec.to_string().into(),
         source,
     };
     let encrypted = SecretKey::file_is_encrypted(&text).map_err(key_err)?;
@@ -110,36 +134,49 @@ pub fn load_key_file(path: &Path, pass: &PassphraseArgs) -> Result<SecretKey> {
     SecretKey::parse(&text, pw.as_ref().map(|p| p.as_bytes())).map_err(key_err)
 }
 
-/// Whether opening the secret key at `path` will cost a passphrase and scrypt (after
-/// the same file checks as [`load_secret_key`]): the cheap checks go first. A token's
-/// or agent's key is no file, and costs neither.
-pub fn secret_key_is_encrypted(path: &Path) -> Result<bool> {
-    if !matches!(key_ref(path)?, airlock_keys::KeyRef::File(_)) {
+/// Whether opening the secret key `spec` names will cost a passphrase and scrypt
+/// (after the same file checks as [`load_secret_key`]): the cheap checks go first. A
+/// token's or agent's key is no file, and costs neither.
+pub fn secret_key_is_encrypted(spec: &KeySpec) -> Result<bool> {
+    let KeyRef::File(path) = spec.key_ref()? else {
         return Ok(false);
-    }
-    let text = secret_key_text(path)?;
+    };
+    let text = secret_key_text(spec, &path)?;
     SecretKey::file_is_encrypted(&text).map_err(|source| Error::Key {
-        path: path.to_path_buf(),
+        path: spec.to_string().into(),
         source,
     })
 }
 
+/// A `--key` (`flag`) that is no file and reads like a token's or agent's key typed
+/// wrong.
+pub fn neither(flag: &str, spec: &KeySpec) -> Error {
+    Error::usage(
+        format!("{flag} {spec} is neither a key file nor a token's or agent's key (pkcs11:… or ssh-agent:SHA256:…)"),
+        Some("a token's key is a URI that starts with pkcs11: (pkcs11:token=LABEL;object=KEYLABEL), an agent's is ssh-agent: and the fingerprint `ssh-add -l` prints; docs/keys-on-hardware.md".into()),
+    )
+}
+
 /// A secret key file's text, once it is known to be a secret key only its owner reads.
-fn secret_key_text(path: &Path) -> Result<Zeroizing<String>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read key {}", path.display()), e))?;
-    refuse_public_key(path, &meta)?;
+fn secret_key_text(spec: &KeySpec, path: &Path) -> Result<Zeroizing<String>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && spec.looks_like_a_device() => {
+            return Err(neither("key", spec))
+        }
+        Err(e) => return Err(Error::io(format!("cannot read key {spec}"), e)),
+    };
+    refuse_public_key(spec, path, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(Error::usage(
                 format!(
-                    "secret key {} is readable by others (mode {:o})",
-                    path.display(),
+                    "secret key {spec} is readable by others (mode {:o})",
                     meta.permissions().mode() & 0o777
                 ),
-                Some(format!("chmod 600 {}", path.display())),
+                Some(format!("chmod 600 {}", spec.runnable())),
             ));
         }
     }
@@ -151,7 +188,7 @@ fn secret_key_text(path: &Path) -> Result<Zeroizing<String>> {
 
 /// A public key (`alice.pub`) where a secret key is expected is named as such, before
 /// its file mode is judged: it is readable by all on purpose.
-fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+fn refuse_public_key(spec: &KeySpec, path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if !meta.is_file() {
         return Ok(());
     }
@@ -161,16 +198,14 @@ fn refuse_public_key(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     let Ok(public) = crate::minisign::PublicKey::parse(&text) else {
         return Ok(());
     };
-    let secret = path.with_extension("key");
+    let secret = KeySpec::from(path.with_extension("key").as_path());
     Err(Error::usage(
         format!(
-            "{} is a public key (key id {}); signing needs the secret key",
-            path.display(),
+            "{spec} is a public key (key id {}); signing needs the secret key",
             public.key_id
         ),
         Some(format!(
-            "pass the secret key made with it by `airlock keygen` (e.g. {}); the .pub belongs in the trust store",
-            secret.display()
+            "pass the secret key made with it by `airlock keygen` (e.g. {secret}); the .pub belongs in the trust store"
         )),
     ))
 }

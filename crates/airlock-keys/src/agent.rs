@@ -141,7 +141,7 @@ impl AgentKey {
         let blobs = identities(&socket)?;
         let Some(blob) = blobs.iter().find(|b| fingerprint(b) == fp) else {
             let held = if blobs.is_empty() {
-                "it holds no key".to_string()
+                "it lists no key".to_string()
             } else {
                 let list: Vec<String> = blobs
                     .iter()
@@ -152,6 +152,7 @@ impl AgentKey {
             return Err(KeyError::AgentNoKey {
                 fingerprint: fp.into(),
                 held,
+                lists_none: blobs.is_empty(),
             });
         };
         let label = format!("{}{fp}", crate::AGENT_PREFIX);

@@ -13,11 +13,13 @@ mod agent;
 mod error;
 mod key_id;
 mod pkcs11;
+mod spec;
 mod uri;
 
 pub use error::KeyError;
 pub use key_id::key_id_of;
 pub use pkcs11::{generate_on_token, Generated};
+pub use spec::{shell_word, KeySpec};
 pub use uri::Pkcs11Uri;
 
 use airlock_bundle::minisign::{KeySigner, PublicKey, SignerError};
@@ -45,7 +47,7 @@ impl KeyRef {
         let Some(text) = arg.to_str() else {
             return Ok(KeyRef::File(PathBuf::from(arg)));
         };
-        if text.starts_with(uri::SCHEME) {
+        if uri::has_scheme(text) {
             return Ok(KeyRef::Pkcs11(Box::new(Pkcs11Uri::parse(text)?)));
         }
         if let Some(fp) = text.strip_prefix(AGENT_PREFIX) {

@@ -42,36 +42,44 @@ fn device(what: &str) -> impl Fn(CkError) -> KeyError + '_ {
 }
 
 fn load_module(uri: &Pkcs11Uri) -> Result<Pkcs11, KeyError> {
-    let module = match &uri.module_path {
-        Some(m) => m.clone(),
-        None => std::env::var(MODULE_ENV).map_err(|_| KeyError::NoModule)?,
+    let (module, from_env) = match &uri.module_path {
+        Some(m) => (m.clone(), false),
+        None => (
+            std::env::var(MODULE_ENV).map_err(|_| KeyError::NoModule)?,
+            true,
+        ),
     };
-    let ctx = Pkcs11::new(&module).map_err(|e| KeyError::Module {
+    let failed = |why: String| KeyError::Module {
         module: module.clone(),
-        why: if STATIC {
+        why,
+        from_env,
+    };
+    let ctx = Pkcs11::new(&module).map_err(|e| {
+        failed(if STATIC {
             format!("{e} (this airlock is one static binary, which cannot load a module: build it from source with `cargo build --release` to use a PKCS#11 token, or keep the key in ssh-agent)")
         } else {
             e.to_string()
-        },
+        })
     })?;
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .map_err(|e| KeyError::Module {
-            module,
-            why: e.to_string(),
-        })?;
+        .map_err(|e| failed(e.to_string()))?;
     Ok(ctx)
 }
 
-/// The one token the URI's token attributes match.
+/// The one initialised token the URI's token attributes match. A slot whose token is
+/// not initialised (SoftHSM2's free slot, a blank card) holds no key and is no
+/// candidate.
 fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, String), KeyError> {
-    let what = uri.token.clone().unwrap_or_else(|| "the token".into());
     let slots = ctx.get_slots_with_token().map_err(device("list tokens"))?;
     let mut found = vec![];
     let mut seen = vec![];
     for slot in slots {
         let info = ctx.get_token_info(slot).map_err(device("read token"))?;
+        if !info.token_initialized() {
+            continue;
+        }
         let label = info.label().trim_end().to_string();
-        seen.push(label.clone());
+        seen.push(format!("{label:?}"));
         let wanted = |want: &Option<String>, have: &str| {
             want.as_ref()
                 .is_none_or(|w| w.trim_end() == have.trim_end())
@@ -87,26 +95,29 @@ fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, String), KeyError> 
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(KeyError::NoToken {
-            what,
-            why: if seen.is_empty() {
-                "the module sees no token at all".into()
-            } else {
-                format!("the module's tokens: {}", seen.join(", "))
-            },
-        }),
-        _ => Err(KeyError::TokenAmbiguous {
-            what,
-            why: format!(
-                "{} tokens match ({}); name one with token=",
-                found.len(),
-                found
-                    .iter()
-                    .map(|f| f.1.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
+        0 => Err(KeyError::NoToken(no_token(uri.token.as_deref(), &seen))),
+        n => Err(KeyError::TokenAmbiguous(format!(
+            "{n} tokens match the URI ({}); it must name one",
+            found
+                .iter()
+                .map(|f| format!("{:?}", f.1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Why no token matched: the one named, or the URI's other attributes; and which
+/// initialised tokens the module has.
+fn no_token(named: Option<&str>, seen: &[String]) -> String {
+    let which = match named {
+        Some(t) => format!("token {t:?}: no such token"),
+        None => "no such token: none matches the URI".to_string(),
+    };
+    if seen.is_empty() {
+        format!("{which} (the module sees no initialised token)")
+    } else {
+        format!("{which} (the module's tokens: {})", seen.join(", "))
     }
 }
 
@@ -119,18 +130,60 @@ fn pin_for(
         return Ok(Zeroizing::new(v.clone()));
     }
     if let Some(path) = uri.pin_file()? {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(&path).map_err(|e| KeyError::PinFile {
-                    path: path.display().to_string(),
-                    why: e.to_string(),
-                })?,
-            );
-        return Ok(Zeroizing::new(
-            text.lines().next().unwrap_or("").to_string(),
-        ));
+        return read_pin_file(&path);
     }
     prompt(token)
+}
+
+/// The first line of a PIN file only its owner can read: one that others can read
+/// is refused, as a secret key file is.
+fn read_pin_file(path: &std::path::Path) -> Result<Zeroizing<String>, KeyError> {
+    let failed = |e: std::io::Error| KeyError::PinFile {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    };
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(path).map_err(failed)?.permissions(),
+    );
+    if mode & 0o077 != 0 {
+        return Err(KeyError::PinFileLoose {
+            path: path.display().to_string(),
+            mode: mode & 0o777,
+        });
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(failed)?);
+    Ok(Zeroizing::new(
+        text.lines().next().unwrap_or("").to_string(),
+    ))
+}
+
+/// A PIN the token refused, in plain words, with what its flags say of the tries left.
+fn refused_pin(ctx: &Pkcs11, slot: Slot, token: &str, rv: RvError) -> KeyError {
+    let mut why = match rv {
+        RvError::PinIncorrect => "wrong PIN".to_string(),
+        RvError::PinInvalid => "the PIN has characters this token does not take".into(),
+        RvError::PinLenRange => "the PIN is too short or too long for this token".into(),
+        RvError::PinExpired => "the PIN has expired: set a new one with the token's tool".into(),
+        other => format!("{other}"),
+    };
+    match ctx.get_token_info(slot) {
+        Ok(info) if info.user_pin_locked() => {
+            return KeyError::PinLocked {
+                token: token.into(),
+            }
+        }
+        Ok(info) if info.user_pin_final_try() => {
+            why.push_str("; one more wrong PIN locks the token")
+        }
+        Ok(info) if info.user_pin_count_low() => {
+            why.push_str("; the token says few tries are left before it locks")
+        }
+        _ => {}
+    }
+    KeyError::Pin {
+        token: token.into(),
+        why,
+    }
 }
 
 /// Log in as the user, telling a wrong PIN and a locked token apart.
@@ -171,10 +224,7 @@ fn login(
             | RvError::PinLenRange
             | RvError::PinExpired),
             _,
-        )) => Err(KeyError::Pin {
-            token: token.into(),
-            why: format!("{rv:?}"),
-        }),
+        )) => Err(refused_pin(ctx, slot, token, rv)),
         Err(e) => Err(device("log in")(e)),
     }
 }
@@ -358,10 +408,7 @@ pub fn generate_on_token(uri: &Pkcs11Uri, prompt: PinPrompt<'_>) -> Result<Gener
     login(&ctx, &session, slot, &token, uri, prompt)?;
     let label = format!("token {token:?} key {}", uri.key_name());
     if !find(&session, uri, ObjectClass::PRIVATE_KEY)?.is_empty() {
-        return Err(KeyError::TokenAmbiguous {
-            what: label,
-            why: "a private key with that label/id is already there; nothing was made".into(),
-        });
+        return Err(KeyError::KeyExists { key: label });
     }
     let mut named = vec![];
     if let Some(o) = &uri.object {

@@ -32,18 +32,39 @@ impl std::fmt::Debug for Pkcs11Uri {
 /// Shown without the PIN: `pin-value=` becomes `pin-value=***`.
 impl std::fmt::Display for Pkcs11Uri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some((path, query)) = self.text.split_once('?') else {
-            return f.write_str(&self.text);
-        };
-        let shown: Vec<String> = query
-            .split('&')
-            .map(|a| match a.split_once('=') {
-                Some(("pin-value", _)) => "pin-value=***".to_string(),
-                _ => a.to_string(),
-            })
-            .collect();
-        write!(f, "{path}?{}", shown.join("&"))
+        f.write_str(&mask_pin(&self.text))
     }
+}
+
+/// `text` with the value of every `pin-value=` attribute (in the query, in the path
+/// by mistake, in any letter case) replaced by `***`: how any text that may hold a
+/// PIN is shown.
+pub(crate) fn mask_pin(text: &str) -> String {
+    const NAME: &str = "pin-value=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find_ignore_case(rest, NAME) {
+        let value_at = at + NAME.len();
+        out.push_str(&rest[..value_at]);
+        out.push_str("***");
+        let tail = &rest[value_at..];
+        let end = tail.find(['&', ';', '?', '#']).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where `needle` (ASCII) first occurs in `hay`, whatever the letter case.
+fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    (0..h.len().checked_sub(n.len())? + 1).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+/// Whether `text` is a `pkcs11:` URI by its scheme (RFC 3986: in any letter case).
+pub(crate) fn has_scheme(text: &str) -> bool {
+    text.get(..SCHEME.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME))
 }
 
 impl Pkcs11Uri {
@@ -103,9 +124,10 @@ fn pct_string(text: &str, value: &str) -> Result<String, KeyError> {
 
 impl Pkcs11Uri {
     pub fn parse(text: &str) -> Result<Pkcs11Uri, KeyError> {
-        let rest = text
-            .strip_prefix(SCHEME)
-            .ok_or_else(|| bad(text, "it must start with pkcs11:"))?;
+        if !has_scheme(text) {
+            return Err(bad(text, "it must start with pkcs11:"));
+        }
+        let rest = &text[SCHEME.len()..];
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut uri = Pkcs11Uri {
             text: text.into(),
@@ -248,6 +270,43 @@ mod tests {
             u.without_pin(),
             "pkcs11:token=Release%20HSM;object=rm;id=%01%02;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so"
         );
+    }
+
+    #[test]
+    fn every_pin_value_is_masked_wherever_it_stands() {
+        for (given, shown) in [
+            (
+                "pkcs11:object=a?pin-value=1234",
+                "pkcs11:object=a?pin-value=***",
+            ),
+            (
+                "pkcs11:object=a?pin-value=1234&module-path=/m.so",
+                "pkcs11:object=a?pin-value=***&module-path=/m.so",
+            ),
+            (
+                "pkcs11:object=a;pin-value=1234;id=%01",
+                "pkcs11:object=a;pin-value=***;id=%01",
+            ),
+            (
+                "PKCS11:object=a?PIN-VALUE=1234",
+                "PKCS11:object=a?PIN-VALUE=***",
+            ),
+            (
+                "pkcs11:object=a?pin-value=1&pin-value=2",
+                "pkcs11:object=a?pin-value=***&pin-value=***",
+            ),
+            (
+                "pkcs11:object=a?pin-value=",
+                "pkcs11:object=a?pin-value=***",
+            ),
+            ("keys/rm.key", "keys/rm.key"),
+            ("pin-valu", "pin-valu"),
+        ] {
+            assert_eq!(mask_pin(given), shown, "{given}");
+        }
+        let u = Pkcs11Uri::parse("PKCS11:object=a?pin-value=1234").unwrap();
+        assert_eq!(u.object.as_deref(), Some("a"));
+        assert!(!u.to_string().contains("1234"));
     }
 
     #[test]

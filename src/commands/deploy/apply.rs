@@ -8,6 +8,7 @@ use crate::commands::signing_key::SigningKey;
 use crate::db::apply::{self, Options, PlanReport, Receipt};
 use crate::error::{Error, Result};
 use crate::report::{short, Outcome, Report};
+use airlock_keys::KeySpec;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -22,9 +23,12 @@ pub struct ReceiptOutcome {
     /// the fallback (`receipt_file`, in airlock's state directory) instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_warning: Option<String>,
-    /// Set when the change was committed but no receipt file could be written at all:
-    /// this document is then the only copy of the receipt. The exit code stays 0:
-    /// the change is committed, and the ledger records it.
+    /// Set when the change was committed but no receipt file was written: none could
+    /// be written at all (this document is then the only copy of the receipt), or the
+    /// `--sign-receipt` key (a token, an agent) failed to sign it, and then none is
+    /// written, signed or unsigned (`airlock reissue … --sign-receipt KEY` writes it
+    /// later). The exit code stays 0: the change is committed, and the ledger records
+    /// it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_error: Option<String>,
     /// `apply --wait`: the poll history before the gate opened.
@@ -158,7 +162,7 @@ note: tier {:?} step {}/{} ({}:{}): {note}",
         }
         if let Some(e) = &self.receipt_error {
             s.push_str(&format!(
-                "\n\nWARNING: the change above IS committed (ledger seq {}), but its receipt could not be written: {e}\n  The ledger keeps the record (airlock status); run with --json to capture this receipt.",
+                "\n\nWARNING: the change above IS committed (ledger seq {}), but {e}.",
                 r.ledger.last().map(|l| l.seq).unwrap_or(0)
             ));
         }
@@ -293,39 +297,65 @@ fn free_name_in(dir: &std::path::Path, r: &Receipt, signing: bool) -> PathBuf {
     }
 }
 
-/// Write the receipt atomically; with a key, also RECEIPT.minisig over its exact bytes.
-/// Where it went, and the SHA-256 of those bytes.
+/// Why a receipt was not saved.
+enum NotSaved {
+    /// The key (a token, an agent) could not sign it: no file was written, for a
+    /// receipt a key was asked to sign is never written without its signature.
+    Unsigned(crate::minisign::SignerError),
+    /// It could not be written there (nothing of it is left there).
+    Unwritable(Box<Error>),
+}
+
+/// Sign the receipt first (with a key), then write it atomically and, with a key,
+/// RECEIPT.minisig over its exact bytes: a receipt a key was asked to sign is never
+/// left without its signature. Where it went, and the SHA-256 of those bytes.
 fn save_receipt(
     r: &Receipt,
     dest: &ReceiptDest,
     key: Option<&SigningKey>,
-) -> Result<(PathBuf, String)> {
+) -> std::result::Result<(PathBuf, String), NotSaved> {
     let seq = r.ledger.last().map(|l| l.seq).unwrap_or(0);
+    let mut text = serde_json::to_vec_pretty(r)
+        .map_err(|e| NotSaved::Unwritable(Box::new(Error::io("receipt", e.into()))))?;
+    text.push(b'\n');
+    let sig = match key {
+        Some(k) => {
+            let tc = format!(
+                "timestamp:{}\tairlock-receipt\tbundle_id:{}\tevent:{}\tledger_seq:{seq}",
+                chrono::Utc::now().timestamp(),
+                r.bundle_id,
+                r.event
+            );
+            Some(crate::minisign::sign_with(k, &text, &tc).map_err(NotSaved::Unsigned)?)
+        }
+        None => None,
+    };
     let path = match dest {
         ReceiptDest::File(p) => p.clone(),
         ReceiptDest::Dir(d) => {
-            std::fs::create_dir_all(d)
-                .map_err(|e| Error::io(format!("cannot create {}", d.display()), e))?;
+            std::fs::create_dir_all(d).map_err(|e| {
+                NotSaved::Unwritable(Box::new(Error::io(
+                    format!("cannot create {}", d.display()),
+                    e,
+                )))
+            })?;
             free_name_in(d, r, key.is_some())
         }
     };
-    let mut text = serde_json::to_vec_pretty(r).map_err(|e| Error::io("receipt", e.into()))?;
-    text.push(b'\n');
-    write_atomic(&path, &text, NewFileMode::Public, false)?;
-    if let Some(k) = key {
-        let tc = format!(
-            "timestamp:{}\tairlock-receipt\tbundle_id:{}\tevent:{}\tledger_seq:{seq}",
-            chrono::Utc::now().timestamp(),
-            r.bundle_id,
-            r.event
-        );
-        let sig = k.sign(&text, &tc)?;
-        write_atomic(
+    write_atomic(&path, &text, NewFileMode::Public, false)
+        .map_err(|e| NotSaved::Unwritable(Box::new(e)))?;
+    if let Some(sig) = sig {
+        let written = write_atomic(
             &sig_path_of(&path),
             sig.to_file_text().as_bytes(),
             NewFileMode::Public,
             false,
-        )?;
+        );
+        if let Err(e) = written {
+            // No receipt without the signature asked for.
+            let _ = std::fs::remove_file(&path);
+            return Err(NotSaved::Unwritable(Box::new(e)));
+        }
     }
     Ok((
         path,
@@ -426,7 +456,12 @@ fn fallback_dir() -> PathBuf {
 pub(super) struct Saver<'k> {
     dest: ReceiptDest,
     key: Option<&'k SigningKey>,
+    /// The command that writes a signed receipt later (`airlock reissue … --sign-receipt
+    /// KEY`), for a key that fails to sign after the commit.
+    reissue: String,
     saved: std::cell::RefCell<Vec<Saved>>,
+    /// Why the key last failed to sign a receipt, for a command that fails on it.
+    sign_failed: std::cell::RefCell<Option<crate::minisign::SignerError>>,
 }
 
 /// Where the last receipt went ([`ReceiptOutcome`]'s fields).
@@ -438,12 +473,48 @@ struct Saved {
 }
 
 impl<'k> Saver<'k> {
-    pub(super) fn new(dest: ReceiptDest, key: Option<&'k SigningKey>) -> Saver<'k> {
+    /// `bundle`, `trust` and `spec` as the run was given them: for the reissue
+    /// command a warning names.
+    pub(super) fn new(
+        dest: ReceiptDest,
+        key: Option<&'k SigningKey>,
+        bundle: &std::path::Path,
+        trust: &std::path::Path,
+        spec: Option<&KeySpec>,
+    ) -> Saver<'k> {
+        let word = |p: &std::path::Path| airlock_keys::shell_word(&p.display().to_string());
         Saver {
             dest,
             key,
+            reissue: format!(
+                "airlock reissue {} --trust {} --sign-receipt {}",
+                word(bundle),
+                word(trust),
+                spec.map_or("KEY".into(), KeySpec::runnable)
+            ),
             saved: Default::default(),
+            sign_failed: Default::default(),
         }
+    }
+
+    /// Why the key failed to sign the last receipt it was given, if it did.
+    pub(super) fn sign_failure(&self) -> Option<crate::minisign::SignerError> {
+        self.sign_failed.borrow_mut().take()
+    }
+
+    /// What a receipt whose key failed to sign leaves, in words.
+    fn unsigned(&self, why: crate::minisign::SignerError) -> String {
+        let there = match &self.dest {
+            ReceiptDest::File(f) => f.display().to_string(),
+            ReceiptDest::Dir(d) => format!("{}/", d.display()),
+        };
+        let text = format!(
+            "its receipt was not signed: cannot sign: {why}. No receipt file was written, signed or unsigned (a signed one was asked for): none in {there}, none in {}/. The ledger keeps the record (airlock status); once the key signs again, `{}` writes the signed receipt (with this run's database options)",
+            fallback_dir().display(),
+            self.reissue
+        );
+        *self.sign_failed.borrow_mut() = Some(why);
+        text
     }
 
     /// The outcome of `receipt`, the last this saver delivered (or of one it did not
@@ -470,7 +541,12 @@ impl crate::db::delivery::Deliver for Saver<'_> {
                 saved.file = Some(f);
                 Some(sha)
             }
-            Err(first) => {
+            // The key fails wherever the file would go: no fallback, no file.
+            Err(NotSaved::Unsigned(why)) => {
+                saved.error = Some(self.unsigned(why));
+                None
+            }
+            Err(NotSaved::Unwritable(first)) => {
                 let fallback = fallback_dir();
                 match save_receipt(receipt, &ReceiptDest::Dir(fallback.clone()), self.key) {
                     Ok((f, sha)) => {
@@ -481,9 +557,15 @@ impl crate::db::delivery::Deliver for Saver<'_> {
                         saved.file = Some(f);
                         Some(sha)
                     }
-                    Err(second) => {
-                        saved.error =
-                            Some(format!("{first}; and in {}: {second}", fallback.display()));
+                    Err(NotSaved::Unsigned(why)) => {
+                        saved.error = Some(self.unsigned(why));
+                        None
+                    }
+                    Err(NotSaved::Unwritable(second)) => {
+                        saved.error = Some(format!(
+                            "its receipt could not be written: {first}; and in {}: {second}. The ledger keeps the record (airlock status), and this output holds the receipt (--json gives it whole)",
+                            fallback.display()
+                        ));
                         None
                     }
                 }
@@ -523,7 +605,7 @@ fn apply_verified(
     }
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
-    if let Some(key) = args.deploy.sign_receipt.as_deref() {
+    if let Some(key) = args.deploy.sign_receipt.as_ref() {
         // Opening an encrypted key costs seconds (scrypt) and a passphrase: a run the
         // ledger refuses (every tier already applied…) is refused before it, read-only;
         // the run's own check under the lock is made all the same.
@@ -531,19 +613,18 @@ fn apply_verified(
             crate::db::precheck::ledger_allows(vb, &conn, args.through.as_deref())?;
         }
     }
-    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
-    check_receipt_policy(
-        &args.trust,
-        key.as_ref(),
-        args.deploy
-            .sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
+    let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
-    let saver = Saver::new(dest, key.as_ref());
+    let saver = Saver::new(
+        dest,
+        key.as_ref(),
+        &args.bundle,
+        &args.trust.trust,
+        args.deploy.sign_receipt.as_ref(),
+    );
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),
@@ -642,18 +723,17 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let (vb, conn, params) = prepare(&args.bundle, &args.trust, &args.db, &args.params)?;
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
-    let key = receipt_key(args.deploy.sign_receipt.as_deref(), &args.deploy.pass)?;
-    check_receipt_policy(
-        &args.trust,
-        key.as_ref(),
-        args.deploy
-            .sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
+    let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
-    let saver = Saver::new(dest, key.as_ref());
+    let saver = Saver::new(
+        dest,
+        key.as_ref(),
+        &args.bundle,
+        &args.trust.trust,
+        args.deploy.sign_receipt.as_ref(),
+    );
     let o = Options {
         conn: &conn,
         expected_db: vb.manifest().target.database.clone(),

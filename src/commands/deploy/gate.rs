@@ -596,14 +596,10 @@ pub(crate) fn params_check(
 /// The receipt-policy row: what `apply` with the same `--sign-receipt` would say
 /// before connecting (the same function judges both).
 fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Check {
-    let path = args.sign_receipt.as_deref();
-    let judged = receipt_public(path, &args.pass).and_then(|(public, from)| {
-        crate::commands::deploy::receipt_policy::receipt_policy(
-            store,
-            public.as_ref(),
-            path.unwrap_or(std::path::Path::new("")),
-        )
-        .map(|evidence| format!("{evidence}{from}"))
+    let spec = args.sign_receipt.as_ref();
+    let judged = receipt_public(spec, &args.pass).and_then(|(public, from)| {
+        crate::commands::deploy::receipt_policy::receipt_policy(store, public.as_ref().zip(spec))
+            .map(|evidence| format!("{evidence}{from}"))
     });
     match judged {
         Ok(evidence) => Check::ok(CheckName::ReceiptPolicy, evidence),
@@ -617,35 +613,33 @@ fn receipt_policy_check(store: &crate::trust::TrustStore, args: &PlanArgs) -> Ch
 }
 
 /// The public half of a `--sign-receipt` key for plan's read-only judgement: an
-/// encrypted key is not opened (no passphrase, no key derivation) when the `.pub`
+/// encrypted key file is not opened (no passphrase, no key derivation) when the `.pub`
 /// beside it reads; `apply` opens the key itself and judges again. Also what it was
 /// read from, for the evidence.
 fn receipt_public(
-    path: Option<&std::path::Path>,
+    spec: Option<&airlock_keys::KeySpec>,
     pass: &crate::cli::PassphraseArgs,
 ) -> Result<(Option<crate::minisign::PublicKey>, String)> {
-    let Some(key) = path else {
+    let Some(given) = spec else {
         return Ok((None, String::new()));
     };
-    let encrypted = std::fs::read_to_string(key)
-        .ok()
+    let encrypted = given
+        .file()
+        .and_then(|f| std::fs::read_to_string(f).ok())
         .and_then(|t| crate::minisign::SecretKey::file_is_encrypted(&t).ok())
         .unwrap_or(false);
-    let beside = key.with_extension("pub");
-    let public = encrypted
-        .then(|| std::fs::read_to_string(&beside).ok())
-        .flatten()
+    let beside = given.pub_beside().filter(|_| encrypted);
+    let public = beside
+        .as_ref()
+        .and_then(|b| b.file().and_then(|f| std::fs::read_to_string(f).ok()))
         .and_then(|t| crate::minisign::PublicKey::parse(&t).ok());
-    match public {
-        Some(p) => Ok((
+    match (public, beside) {
+        (Some(p), Some(beside)) => Ok((
             Some(p),
-            format!(
-                " (read from {}: plan does not open an encrypted key; apply does)",
-                beside.display()
-            ),
+            format!(" (read from {beside}: plan does not open an encrypted key; apply does)"),
         )),
-        None => {
-            let key = crate::commands::deploy::receipt_policy::receipt_key(path, pass)?;
+        _ => {
+            let key = crate::commands::deploy::receipt_policy::receipt_key(spec, pass)?;
             Ok((
                 key.as_ref()
                     .map(crate::commands::signing_key::SigningKey::public),

@@ -4,10 +4,10 @@
 //! `--sign-receipt` key read as they read it.
 
 use crate::commands::common::load_trust;
-use crate::commands::signing_key::load_secret_key;
-use crate::commands::signing_key::SigningKey;
+use crate::commands::signing_key::{how_to_add, load_secret_key, SigningKey};
 use crate::error::{Error, Result};
 use crate::trust::Role;
+use airlock_keys::KeySpec;
 
 /// Before anything changes: a receipt the trust store would not count is refused.
 /// `require_signed_receipts` needs `--sign-receipt` with one of its operator keys; a
@@ -17,11 +17,10 @@ use crate::trust::Role;
 /// code. Ok: what was checked, in one line.
 pub(crate) fn receipt_policy(
     store: &crate::trust::TrustStore,
-    key: Option<&crate::minisign::PublicKey>,
-    receipt_arg: &std::path::Path,
+    key: Option<(&crate::minisign::PublicKey, &KeySpec)>,
 ) -> Result<String> {
     let store_name = store.path.display().to_string();
-    let Some(public) = key else {
+    let Some((public, spec)) = key else {
         if store.require_signed_receipts {
             return Err(Error::usage(
                 format!("trust store {store_name} requires signed receipts (require_signed_receipts = true); nothing was changed"),
@@ -36,8 +35,8 @@ pub(crate) fn receipt_policy(
     let Some(entry) = store.find_key(public) else {
         if store.require_signed_receipts {
             return Err(Error::usage(
-                format!("receipt key {} ({id}) is not in trust store {store_name}, so its receipts would not count; nothing was changed", receipt_arg.display()),
-                Some(format!("add its .pub to the trust store with role = \"operator\" under [keys.{id}] in trust.toml, or sign with an operator key listed there")),
+                format!("receipt key {spec} ({id}) is not in trust store {store_name}, so its receipts would not count; nothing was changed"),
+                Some(format!("{}; or sign with an operator key listed there", how_to_add(spec, &store.path, "operator", id))),
             ));
         }
         return Ok(format!(
@@ -65,10 +64,7 @@ pub(crate) fn receipt_policy(
             "receipts signed with operator key {id} of trust store {store_name}"
         )),
         Some(why) => Err(Error::usage(
-            format!(
-                "receipt key {} ({id}) {why}: its signature would not count; nothing was changed",
-                receipt_arg.display()
-            ),
+            format!("receipt key {spec} ({id}) {why}: its signature would not count; nothing was changed"),
             Some(
                 "sign receipts with a current operator key (role = \"operator\" in trust.toml)"
                     .into(),
@@ -81,17 +77,17 @@ pub(crate) fn receipt_policy(
 pub(crate) fn check_receipt_policy(
     trust: &crate::cli::TrustArgs,
     key: Option<&SigningKey>,
-    receipt_arg: &std::path::Path,
+    spec: Option<&KeySpec>,
 ) -> Result<()> {
     let store = load_trust(&trust.trust)?;
     let public = key.map(SigningKey::public);
-    receipt_policy(&store, public.as_ref(), receipt_arg).map(|_| ())
+    receipt_policy(&store, public.as_ref().zip(spec)).map(|_| ())
 }
 
 /// The key a `--sign-receipt` names, read as apply reads it.
 pub(crate) fn receipt_key(
-    path: Option<&std::path::Path>,
+    spec: Option<&KeySpec>,
     pass: &crate::cli::PassphraseArgs,
 ) -> Result<Option<SigningKey>> {
-    path.map(|p| load_secret_key(p, pass)).transpose()
+    spec.map(|s| load_secret_key(s, pass)).transpose()
 }

@@ -74,15 +74,15 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
     )?;
     let dest = ReceiptDest::Dir(args.out.clone());
     check_receipt_target(&dest, args.sign_receipt.is_some())?;
-    let key = receipt_key(args.sign_receipt.as_deref(), &args.pass)?;
-    check_receipt_policy(
-        &args.trust,
+    let key = receipt_key(args.sign_receipt.as_ref(), &args.pass)?;
+    check_receipt_policy(&args.trust, key.as_ref(), args.sign_receipt.as_ref())?;
+    let saver = Saver::new(
+        dest,
         key.as_ref(),
-        args.sign_receipt
-            .as_deref()
-            .unwrap_or(std::path::Path::new("")),
-    )?;
-    let saver = Saver::new(dest, key.as_ref());
+        &args.bundle,
+        &args.trust.trust,
+        args.sign_receipt.as_ref(),
+    );
     // The trust store judges again the approvals a ledger row records.
     let approvals = crate::db::ratify::Approvals {
         store: crate::commands::common::load_trust(&args.trust.trust)?,
@@ -106,7 +106,12 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
         observer: None,
         deliver: Some(&saver),
     };
-    let receipts = crate::db::delivery::reissue(&vb, &o)?;
+    // A key that failed to sign is the error (nothing was recorded), not the ledger.
+    let receipts = crate::db::delivery::reissue(&vb, &o).map_err(|e| {
+        saver
+            .sign_failure()
+            .map_or_else(|| e.into(), crate::error::Error::Signer)
+    })?;
     let database = receipts
         .first()
         .map(|r| r.database.clone())

@@ -5,12 +5,13 @@
 use crate::approval::{self, ApprovalDoc};
 use crate::cli::ApproveArgs;
 use crate::commands::common::{judge_time, verdicts, write_atomic, NewFileMode};
-use crate::commands::signing_key::load_secret_key;
+use crate::commands::signing_key::{how_to_add, load_secret_key};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::report::{short, Outcome, Report};
 use crate::trust::{rfc3339, Role, TrustStore};
 use crate::verified::VerifiedBundle;
+use airlock_keys::KeySpec;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -160,14 +161,13 @@ fn confirm(yes: bool, text: &str, name: &str) -> Result<()> {
 
 /// The approver's key must be an approver key of the store, or the approval would
 /// never count.
-fn check_role(store: &TrustStore, key: &crate::minisign::PublicKey, path: &Path) -> Result<()> {
+fn check_role(store: &TrustStore, key: &crate::minisign::PublicKey, spec: &KeySpec) -> Result<()> {
     match store.find_key(key) {
         Some(k) if k.policy.role == Role::Approver => Ok(()),
         Some(k) => Err(Error::usage(
             format!(
-                "key {} ({}) has role {} in trust store {}: an approval counts only from a key with role approver",
+                "key {} ({spec}) has role {} in trust store {}: an approval counts only from a key with role approver",
                 key.key_id,
-                path.display(),
                 k.policy.role.as_str(),
                 store.path.display()
             ),
@@ -175,12 +175,11 @@ fn check_role(store: &TrustStore, key: &crate::minisign::PublicKey, path: &Path)
         )),
         None => Err(Error::usage(
             format!(
-                "key {} ({}) is not in trust store {}: its approval would not count",
+                "key {} ({spec}) is not in trust store {}: its approval would not count",
                 key.key_id,
-                path.display(),
                 store.path.display()
             ),
-            Some(format!("the store's keeper adds it with `airlock trust add {} {} --role approver` (your .pub, key id {})", store.path.display(), path.with_extension("pub").display(), key.key_id)),
+            Some(how_to_add(spec, &store.path, "approver", &key.key_id)),
         )),
     }
 }

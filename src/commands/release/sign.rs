@@ -50,6 +50,9 @@ struct Rewrite<'a> {
     /// This key's own signature is already in the bundle (and verifies): the rest of
     /// the bundle is still read and checked, but nothing is written.
     already_signed: bool,
+    /// The key (a token, an agent) failed to sign: the reader stops, and this, not
+    /// a verification failure, is the error (the bundle was fine).
+    sign_failed: Option<crate::minisign::SignerError>,
 }
 
 impl Sink for Rewrite<'_> {
@@ -88,10 +91,12 @@ impl Sink for Rewrite<'_> {
         }
         let tc = manifest::trusted_comment(&op.manifest, &op.bundle_id, self.timestamp);
         let mut sigs: Vec<_> = op.signatures.iter().map(|(_, s)| s.clone()).collect();
-        sigs.push(
-            sign_with(self.key, &op.manifest_bytes, &tc)
-                .map_err(|e| VerifyError::Write(format!("cannot sign: {e}")))?,
-        );
+        let ours = sign_with(self.key, &op.manifest_bytes, &tc).map_err(|e| {
+            let stop = VerifyError::Write(format!("cannot sign: {e}"));
+            self.sign_failed = Some(e);
+            stop
+        })?;
+        sigs.push(ours);
         self.signers = sigs.iter().map(|s| s.key_id.to_string()).collect();
         self.signers.sort();
         let f = self.file.take().expect("begin once");
@@ -135,13 +140,19 @@ pub fn run(args: SignArgs) -> Result<Outcome> {
         timestamp,
         signers: vec![],
         already_signed: false,
+        sign_failed: None,
     };
-    let opened = read_bundle(
+    let read = read_bundle(
         &args.bundle,
         Judge::StructureOnly,
         &Limits::default(),
         &mut sink,
-    )?;
+    );
+    if let Some(e) = sink.sign_failed.take() {
+        // `tmp` is dropped unused: the bundle is as it was.
+        return Err(Error::Signer(e));
+    }
+    let opened = read?;
     if sink.already_signed {
         // `tmp` is dropped unused: the bundle's bytes and mode are untouched.
         return Err(Error::AlreadySigned {

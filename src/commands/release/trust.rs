@@ -53,6 +53,7 @@ impl Report for KeyIdReport {
 fn id(args: TrustIdArgs) -> Result<Outcome> {
     let mut keys = vec![];
     for file in args.files {
+        not_a_device_key(&file, "airlock trust id PREFIX.pub".into())?;
         let key = trust_edit::read_public(&file)?;
         keys.push(KeyIdRow {
             file,
@@ -273,7 +274,32 @@ impl Report for TrustChangeReport {
     }
 }
 
+/// A `.pub` argument that is a token's or agent's key spec (`pkcs11:…`,
+/// `ssh-agent:…`): it has no file to read; `keygen --from` makes its `.pub`. Refused
+/// before the store is touched, the spec shown as every key spec is (no PIN).
+fn not_a_device_key(file: &std::path::Path, then: String) -> Result<()> {
+    let spec = airlock_keys::KeySpec::from(file);
+    if !spec.is_device() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!("{spec} is a key on a token or in an agent, not a .pub file"),
+        Some(format!(
+            "make its .pub with `airlock keygen --from {} --out PREFIX`, then `{then}`",
+            spec.runnable()
+        )),
+    ))
+}
+
 fn add(args: TrustAddArgs) -> Result<Outcome> {
+    not_a_device_key(
+        &args.public_key,
+        format!(
+            "airlock trust add {} PREFIX.pub --role {}",
+            airlock_keys::shell_word(&args.store.display().to_string()),
+            Role::from(args.role).as_str()
+        ),
+    )?;
     let new = NewKey {
         role: args.role.into(),
         groups: args.groups,
