@@ -237,6 +237,11 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
         exit.contains("data: 4 table(s) unchanged in storage since the clone, read at the end: 1 on the clone, 1 on the target"),
         "{exit}"
     );
+    // The two steps say which hash each shows: the entry's schema alone, the exit's
+    // schema and data (they differ, and were both called the entry fingerprint).
+    assert!(exit.starts_with("schema and data "), "{exit}");
+    let entry = detail(&r, "entry fingerprint (clone = target)");
+    assert!(entry.contains("(schema only;"), "{entry}");
     // A truncation restored (new files, same rows) and a trigger's log undone.
     let r = f.rehearse(
         "q.tar.gz",

@@ -1077,7 +1077,7 @@ fn cycle_on_clone(
     let entry = run.step("entry fingerprint (clone = target)", || {
         let e = proof::entry(clone_spec, clone, recorded, JOBS).map_err(fail)?;
         let d = format!(
-            "schema {}; data: {} of {} table(s) read now{}",
+            "schema {} (schema only; the exit step compares schema and data); data: {} of {} table(s) read now{}",
             e.schema.short(),
             e.read.len(),
             e.tables.len(),
@@ -1337,7 +1337,12 @@ fn exit_fingerprint(
             let verdict = match fp {
                 Err(e) => Err(fail(e)),
                 Ok(fp) if fp.fingerprint == ends.entry.fingerprint => {
-                    let d = format!("{} == {} ({how})", fp.short(), ends.entry.short());
+                    // Schema and data together: not the entry step's schema-only hash.
+                    let d = format!(
+                        "schema and data {} == {} ({how})",
+                        fp.short(),
+                        ends.entry.short()
+                    );
                     Ok((fp, d))
                 }
                 Ok(fp) => Err((
