@@ -242,6 +242,12 @@ fn rehearse_passes_a_restoring_rollback_and_reads_only_what_was_touched() {
     assert!(exit.starts_with("schema and data "), "{exit}");
     let entry = detail(&r, "entry fingerprint (clone = target)");
     assert!(entry.contains("(schema only;"), "{entry}");
+    // A step's detail is whole in --json (the table cuts what does not fit).
+    let again = detail(&r, "re-apply is refused");
+    assert!(
+        again.ends_with("roll it back first (airlock rollback)"),
+        "{again}"
+    );
     // A truncation restored (new files, same rows) and a trigger's log undone.
     let r = f.rehearse(
         "q.tar.gz",

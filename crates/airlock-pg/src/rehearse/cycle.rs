@@ -1201,7 +1201,8 @@ fn deploy_cycle(
             match apply::apply(vb, &opts(skip)).inspect_err(|e| watch.ended_unseen(e)) {
                 Err(DbError::Refused(r)) => Ok((
                     (),
-                    format!("refused: {}", airlock_base::text::clip(&r.to_string(), 80)),
+                    // Whole: the table cuts what does not fit, --json keeps it.
+                    format!("refused: {r}"),
                 )),
                 Err(e) => Err((
                     e.exit_code(),
