@@ -265,13 +265,13 @@ pub enum DbError {
     /// the online key between its transactions), so an apply would wait for it up to
     /// `--lock-timeout` and then refuse ([`DbError::LockBusy`]): nothing of the schema
     /// it is changing can be judged before that run has ended.
-    #[error("the deploy lock on this database is held by an airlock run that is running online steps now: {}; apply waits up to --lock-timeout for that run to end, then refuses (exit 6)", holders.join("; "))]
+    #[error("the deploy lock on this database is held by an airlock run that is running online steps now: {}; apply refuses (exit 6): off a terminal after waiting up to --lock-timeout for that run to end, on a terminal (where it shows this plan first) at once", holders.join("; "))]
     OnlineRun { holders: Vec<String> },
     /// No role without outside powers to run gates and probes under.
-    #[error("{message}")]
     ///
     /// `setup`: the gate role to create and grant (the named one, or airlock_gate),
     /// when that is the way out.
+    #[error("{message}")]
     GateRole {
         message: String,
         setup: Option<String>,
