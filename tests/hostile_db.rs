@@ -467,10 +467,11 @@ fn without_a_gate_role_a_superuser_airlock_refuses_to_run_gates() {
     expect_code(&o, 5);
     let j = json(&o);
     assert_eq!(j["kind"], "gate-role");
+    // The hint creates the role named, not the default one.
     assert!(j["hint"]
         .as_str()
         .unwrap()
-        .contains("CREATE ROLE airlock_gate"));
+        .contains("CREATE ROLE \"no_such_role_here\" NOLOGIN"));
     // Set once in the environment, every command takes it (gate, plan, dossier --db).
     for cmd in ["gate", "plan"] {
         let o = airlock_env(
