@@ -128,8 +128,9 @@ pub(crate) fn creation_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec
 
 /// Who holds a lock that keeps airlock from taking the deploy lock.
 pub(crate) fn lock_holders(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
+    // One round trip (no statement prepared first): plan asks it once.
     let rows = tx
-        .query(
+        .query_typed(
             "SELECT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), l.mode, l.locktype
                FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
               WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
