@@ -213,7 +213,8 @@ pub enum Presence {
 /// The ledger's structure as the catalogs describe it (one JSON document, one round
 /// trip). Read with a fresh snapshot, so an apply that waited on the deploy lock
 /// while another created the ledger sees it. It runs under airlock's pinned
-/// `search_path = pg_catalog, pg_temp`; its casts name `pg_catalog.text` all the same.
+/// `search_path = pg_catalog, pg_temp`, and casts nothing to text: names go to JSON and
+/// into text by their types' output functions (`format('%s', …)`, as `door::text_of`).
 const INSPECT: &str = r#"
 WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER),
      s AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE n.nspname = 'airlock'),
@@ -221,46 +222,46 @@ WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_US
      f AS (SELECT p.* FROM pg_catalog.pg_proc p JOIN s ON p.pronamespace = s.oid
             WHERE p.proname = 'ledger_append_only' AND p.pronargs = 0),
      trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.oid IN (SELECT oid FROM me))
-SELECT pg_catalog.json_build_object(
+SELECT pg_catalog.format('%s', pg_catalog.json_build_object(
   'schema', (SELECT pg_catalog.json_build_object(
-      'owner', pg_catalog.pg_get_userbyid(s.nspowner)::pg_catalog.text,
+      'owner', pg_catalog.pg_get_userbyid(s.nspowner),
       'owner_ok', s.nspowner IN (SELECT oid FROM trusted),
-      'foreign_create', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+      'foreign_create', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
                                 FROM pg_catalog.aclexplode(s.nspacl) a
                                WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted))) FROM s),
   'table', (SELECT pg_catalog.json_build_object(
-      'kind', t.relkind::pg_catalog.text, 'persistence', t.relpersistence::pg_catalog.text,
-      'owner', pg_catalog.pg_get_userbyid(t.relowner)::pg_catalog.text,
+      'kind', t.relkind, 'persistence', t.relpersistence,
+      'owner', pg_catalog.pg_get_userbyid(t.relowner),
       'owner_ok', t.relowner IN (SELECT oid FROM trusted),
       'rls', t.relrowsecurity OR t.relforcerowsecurity,
       'typed', t.reloftype <> 0,
       'partition', t.relispartition,
       'inherits', EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = t.oid OR i.inhparent = t.oid),
-      'rules', ARRAY(SELECT r.rulename::pg_catalog.text FROM pg_catalog.pg_rewrite r WHERE r.ev_class = t.oid ORDER BY 1),
-      'policies', ARRAY(SELECT p.polname::pg_catalog.text FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid ORDER BY 1),
-      'columns', ARRAY(SELECT a.attname::pg_catalog.text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+      'rules', ARRAY(SELECT r.rulename FROM pg_catalog.pg_rewrite r WHERE r.ev_class = t.oid ORDER BY 1),
+      'policies', ARRAY(SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid ORDER BY 1),
+      'columns', ARRAY(SELECT pg_catalog.format('%s %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
                               || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
                               || CASE WHEN a.atthasdef THEN ' default' ELSE '' END
                               || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END
                               || CASE WHEN a.attidentity <> '' THEN ' identity' ELSE '' END
                          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
-      'constraints', ARRAY(SELECT k.conname::pg_catalog.text || ' ' || pg_catalog.pg_get_constraintdef(k.oid, true)
+      'constraints', ARRAY(SELECT pg_catalog.format('%s %s', k.conname, pg_catalog.pg_get_constraintdef(k.oid, true))
                              FROM pg_catalog.pg_constraint k WHERE k.conrelid = t.oid ORDER BY 1),
       'indexes', ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid) FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid ORDER BY 1),
-      'triggers', ARRAY(SELECT pg_catalog.pg_get_triggerdef(g.oid, true) || ' [enabled=' || g.tgenabled::pg_catalog.text || ']'
+      'triggers', ARRAY(SELECT pg_catalog.format('%s [enabled=%s]', pg_catalog.pg_get_triggerdef(g.oid, true), g.tgenabled)
                           FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid ORDER BY 1),
-      'grants', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END || ' ' || a.privilege_type
+      'grants', ARRAY(SELECT pg_catalog.format('%s %s', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type)
                         FROM pg_catalog.aclexplode(t.relacl) a
                        WHERE a.privilege_type <> 'SELECT' AND a.grantee NOT IN (SELECT oid FROM trusted) ORDER BY 1),
-      'column_grants', ARRAY(SELECT c.attname::pg_catalog.text || ': ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END || ' ' || a.privilege_type
+      'column_grants', ARRAY(SELECT pg_catalog.format('%s: %s %s', c.attname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type)
                                FROM pg_catalog.pg_attribute c, pg_catalog.aclexplode(c.attacl) a
                               WHERE c.attrelid = t.oid AND a.privilege_type <> 'SELECT' ORDER BY 1)) FROM t),
   'function', (SELECT pg_catalog.json_build_object(
-      'owner', pg_catalog.pg_get_userbyid(f.proowner)::pg_catalog.text,
+      'owner', pg_catalog.pg_get_userbyid(f.proowner),
       'owner_ok', f.proowner IN (SELECT oid FROM trusted),
-      'language', (SELECT l.lanname::pg_catalog.text FROM pg_catalog.pg_language l WHERE l.oid = f.prolang),
-      'source', f.prosrc, 'security_definer', f.prosecdef, 'config', f.proconfig::pg_catalog.text) FROM f)
-)::pg_catalog.text"#;
+      'language', (SELECT l.lanname FROM pg_catalog.pg_language l WHERE l.oid = f.prolang),
+      'source', f.prosrc, 'security_definer', f.prosecdef, 'config', pg_catalog.array_to_string(f.proconfig, ',')) FROM f)
+))"#;
 
 /// The ledger exactly as [`CREATE`] makes it, as [`INSPECT`] renders it: these, then
 /// [`BUNDLE_TIERS`] (a ledger created before it was recorded lacks that one).

@@ -89,7 +89,7 @@ pub(crate) fn session_lines(
 pub(crate) fn airlock_sessions(tx: &mut postgres::Transaction<'_>) -> Result<Vec<String>, DbError> {
     let rows = tx
         .query(
-            "SELECT a.pid, coalesce(a.usename::pg_catalog.text, '?'), coalesce(a.application_name, ''),
+            "SELECT a.pid, coalesce(pg_catalog.format('%s', a.usename), '?'), coalesce(a.application_name, ''),
                     pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
                FROM pg_catalog.pg_stat_activity a
               WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
@@ -169,7 +169,7 @@ pub(crate) fn open_transactions(client: &mut impl GenericClient) -> OpenTransact
         .collect();
     let login = match hidden.is_empty() {
         true => String::new(),
-        false => match client.query_one("SELECT SESSION_USER::pg_catalog.text", &[]) {
+        false => match client.query_one("SELECT pg_catalog.format('%s', SESSION_USER)", &[]) {
             Ok(row) => row.get(0),
             Err(e) => return OpenTransactions::unknown(&e),
         },
@@ -202,7 +202,7 @@ const OPEN_TRANSACTIONS: &str = "SELECT a.pid, coalesce(a.usename::pg_catalog.te
                       WHERE l.pid OPERATOR(pg_catalog.=) a.pid AND l.granted
                         AND l.locktype OPERATOR(pg_catalog.=) 'relation'
                         AND l.database OPERATOR(pg_catalog.=) a.datid
-                        AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'pg_toast'])
+                        AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,pg_toast}'::pg_catalog.name[])
                       LIMIT 4) h),
             pg_catalog.count(*) OVER ()
        FROM pg_catalog.pg_stat_activity a
