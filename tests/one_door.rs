@@ -661,3 +661,201 @@ fn the_catalog_questions_reach_nothing_planted_under_a_path_that_puts_pg_catalog
         .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(gone["rows"], 2, "{gone:#}");
 }
+
+/// The functions [`plant_attached`] attaches, one per site.
+const ATTACHED: [&str; 7] = ["k_acct", "k_ix", "k_pi", "k_st", "k_pt", "k_ck", "k_pk"];
+
+/// Issue 74, findings 1 and 3: code a role attaches to a table runs when a read of it
+/// is merely *planned* (PostgreSQL const-folds it), though no question names it. The
+/// attacker's IMMUTABLE functions sit in every such site: an index expression on the
+/// table the release changes (`shop.acct`), an index expression, a partial index's
+/// predicate, a statistics expression, a partition's index expression, an inheritance
+/// child's CHECK and a partition key.
+fn plant_attached(d: &Door) {
+    d.plant();
+    let mut fns = String::new();
+    for f in ATTACHED {
+        fns.push_str(&format!(
+            "CREATE FUNCTION public.{f}() RETURNS integer LANGUAGE plpgsql IMMUTABLE AS $$ {} RETURN 0; END $$;\n",
+            d.planted(f)
+        ));
+    }
+    d.db.exec_as(&d.evil, &fns);
+    d.db.exec_as(
+        &d.owner,
+        "CREATE INDEX acct_k ON shop.acct ((amount + public.k_acct()));
+         CREATE TABLE shop.ix (id integer); INSERT INTO shop.ix VALUES (1);
+         CREATE INDEX ix_k ON shop.ix ((id + public.k_ix()));
+         CREATE TABLE shop.pi (id integer); INSERT INTO shop.pi VALUES (1);
+         CREATE INDEX pi_k ON shop.pi (id) WHERE id > public.k_pi();
+         CREATE TABLE shop.st (id integer); INSERT INTO shop.st VALUES (1);
+         CREATE STATISTICS shop.st_k ON (id + public.k_st()) FROM shop.st;
+         CREATE TABLE shop.pt (id integer) PARTITION BY RANGE (id);
+         CREATE TABLE shop.pt1 PARTITION OF shop.pt FOR VALUES FROM (0) TO (100);
+         CREATE INDEX pt1_k ON shop.pt1 ((id + public.k_pt()));
+         CREATE TABLE shop.par (id integer);
+         CREATE TABLE shop.kid (CHECK (id > public.k_ck())) INHERITS (shop.par);
+         CREATE TABLE shop.pk (id integer) PARTITION BY RANGE ((id + public.k_pk()));
+         CREATE TABLE shop.pk1 PARTITION OF shop.pk FOR VALUES FROM (0) TO (100);
+         INSERT INTO shop.pt VALUES (1); INSERT INTO shop.kid VALUES (5); INSERT INTO shop.pk VALUES (1);
+         GRANT USAGE ON SCHEMA shop TO PUBLIC;
+         GRANT SELECT ON ALL TABLES IN SCHEMA shop TO PUBLIC;",
+    );
+}
+
+/// Issue 74, findings 1 and 3, on both logins: `fingerprint` at every level, `plan`,
+/// `dossier --db`, `gate`, `rehearse`, `apply`, `audit`, `rollback` and `status`
+/// plan no table whose attached code a role defines. Before the fix, `fingerprint
+/// --rows` on the superuser login ran every planted function as the superuser (the
+/// trace files), and `plan` on the deploy login ran `k_acct` as the deploy login.
+#[test]
+fn no_command_plans_a_table_with_code_a_role_attached() {
+    for superuser in [true, false] {
+        let d = if superuser {
+            Door::make("door_att_super", false)
+        } else {
+            Door::new("door_att_deploy")
+        };
+        plant_attached(&d);
+        let conn = if superuser {
+            d.db.conn()
+        } else {
+            d.deploy_conn()
+        };
+        // The schema fingerprint reads catalogs only.
+        let (c, out) = d.run_plain(&conn, &["fingerprint"]);
+        d.assert_nothing_planted_ran(&out);
+        assert_eq!(c, 0, "{out}");
+        for level in ["--rows", "--data", "--data-strict"] {
+            let (c, out) = d.run_plain(&conn, &["fingerprint", level]);
+            d.assert_nothing_planted_ran(&out);
+            assert_eq!(c, 5, "superuser {superuser} {level}: {out}");
+            assert!(out.contains("attached-code"), "{out}");
+            for f in ATTACHED {
+                assert!(
+                    out.contains(&format!("function public.{f}()")) && out.contains(&d.evil),
+                    "superuser {superuser} {level} does not name {f}: {out}"
+                );
+            }
+            for site in [
+                "index shop.acct_k",
+                "index shop.pi_k",
+                "statistics object shop.st_k",
+                "index shop.pt1_k",
+                "on table shop.kid",
+                "table shop.pk",
+            ] {
+                assert!(out.contains(site), "{level} does not name {site}: {out}");
+            }
+        }
+        let b = d.bundle(
+            "att.tar.gz",
+            "ALTER TABLE shop.acct ADD CONSTRAINT small CHECK (amount < 1000);\n\
+             ALTER TABLE shop.acct ALTER COLUMN amount SET NOT NULL;\n",
+            "ALTER TABLE shop.acct DROP CONSTRAINT IF EXISTS small, ALTER COLUMN amount DROP NOT NULL;\n",
+        );
+        let html = d.dir().join("att.html");
+        let html = html.to_str().unwrap();
+        for args in [
+            &["plan", &b][..],
+            &["dossier", &b, "--out", html],
+            &["gate", &b],
+            &["rehearse", &b],
+            &["apply", &b],
+            &["audit", &b],
+            &["rollback", &b],
+        ] {
+            let (c, out) = d.run(&conn, args);
+            d.assert_nothing_planted_ran(&out);
+            if !superuser && args[0] == "plan" {
+                assert_eq!(c, 0, "{out}");
+                let v: serde_json::Value =
+                    serde_json::from_str(&out[..out.rfind('}').map_or(0, |i| i + 1)])
+                        .expect("plan --json");
+                let p = prediction(&v, 1);
+                assert_eq!(p["outcome"], "not-predictable", "{p:#}");
+                let why = p["reason"].as_str().unwrap();
+                assert!(
+                    why.contains("cannot tell here")
+                        && why.contains("k_acct(), in index shop.acct_k")
+                        && why.contains(&d.evil),
+                    "{why}"
+                );
+            }
+            if !superuser && args[0] == "rehearse" {
+                assert_eq!(c, 5, "{out}");
+                assert!(out.contains("function public.k_acct()"), "{out}");
+            }
+            if !superuser && ["apply", "rollback"].contains(&args[0]) {
+                assert_eq!(c, 0, "{} on the deploy login: {out}", args[0]);
+            }
+        }
+        let (c, out) = d.run_plain(&conn, &["status", "--verify-chain"]);
+        d.assert_nothing_planted_ran(&out);
+        assert_eq!(c, 0, "{out}");
+    }
+}
+
+/// Issue 74, finding 2: a plain trigger on the table the release writes queues a
+/// deferred constraint trigger on `q1`; fired by airlock's `SET CONSTRAINTS ALL
+/// IMMEDIATE`, it defers again and queues one on `q2`, which fires at COMMIT, after
+/// the login's last check, as the deploy login: `ALTER ROLE session_user PASSWORD`.
+/// Before the fix apply exited 0 and the owner had the login. Now the transaction is
+/// read-only before the last check: COMMIT fails, nothing is applied, the password
+/// is not set.
+#[test]
+fn a_trigger_at_commit_cannot_change_the_deploy_login() {
+    let d = Door::new("door_commit");
+    d.db.exec_as(
+        &d.owner,
+        "CREATE TABLE shop.orders (id integer);
+         CREATE TABLE shop.q1 (id integer);
+         CREATE TABLE shop.q2 (id integer);
+         GRANT USAGE ON SCHEMA shop TO PUBLIC;
+         GRANT INSERT ON shop.q1, shop.q2 TO PUBLIC;
+         CREATE FUNCTION shop.to_q1() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO shop.q1 VALUES (NEW.id); RETURN NEW; END $$;
+         CREATE TRIGGER orders_q1 AFTER INSERT ON shop.orders FOR EACH ROW EXECUTE FUNCTION shop.to_q1();
+         CREATE FUNCTION shop.q1_fires() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO shop.q2 VALUES (NEW.id); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER q1_later AFTER INSERT ON shop.q1 DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION shop.q1_fires();
+         CREATE FUNCTION shop.q2_fires() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF current_user::text <> (SELECT pg_catalog.pg_get_userbyid(d.datdba) FROM pg_catalog.pg_database d
+                                        WHERE d.datname = current_database())::text THEN
+               EXECUTE format('ALTER ROLE %I PASSWORD %L', session_user, 'owned-at-commit');
+             END IF;
+             RETURN NULL;
+           END $$;
+         CREATE CONSTRAINT TRIGGER q2_later AFTER INSERT ON shop.q2 DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION shop.q2_fires();",
+    );
+    let b = d.bundle(
+        "commit.tar.gz",
+        "INSERT INTO shop.orders VALUES (1);\n",
+        "DELETE FROM shop.orders;\n",
+    );
+    let password = || {
+        d.db.scalar(&format!(
+            "SELECT (rolpassword IS NOT NULL)::text FROM pg_authid WHERE rolname = '{}'",
+            d.deploy
+        ))
+    };
+    assert_eq!(password(), "false");
+    let (c, out) = d.run(&d.deploy_conn(), &["apply", &b]);
+    assert_eq!(c, 5, "{out}");
+    assert!(
+        out.contains("code ran after airlock's last statement"),
+        "{out}"
+    );
+    assert!(out.contains("read-only transaction"), "{out}");
+    assert_eq!(password(), "false", "the deploy login's password was set");
+    assert_eq!(d.db.scalar("SELECT count(*)::text FROM shop.orders"), "0");
+    assert_eq!(d.db.scalar("SELECT count(*)::text FROM shop.q2"), "0");
+    assert_eq!(
+        d.db.scalar("SELECT count(*)::text FROM airlock.ledger"),
+        "0",
+        "a ledger row was committed"
+    );
+}

@@ -297,6 +297,12 @@ pub enum DbError {
     /// Refused, rolled back.
     #[error("{message}")]
     LoginKept { message: String, hint: String },
+    /// A superuser session would plan a table whose attached code (an index
+    /// expression or predicate, a statistics expression, a partition key, a check) is
+    /// not built in: planning const-folds it, running a role's function as the
+    /// superuser ([`door::attached`]). Refused before anything of the table is planned.
+    #[error("{message}")]
+    AttachedCode { message: String, hint: String },
     /// Bundle SQL ended airlock's transaction (a COMMIT, ROLLBACK or PREPARE
     /// TRANSACTION lint did not see), caught by the guard after that message
     /// ([`exec::TxGuard`]): what became of the transaction, never "nothing changed".
@@ -431,6 +437,7 @@ impl DbError {
             | DbError::BundleRole { .. }
             | DbError::Setup { .. }
             | DbError::LoginKept { .. }
+            | DbError::AttachedCode { .. }
             | DbError::EventTriggers { .. }
             | DbError::LexingChanged { .. } => Exit::State,
             DbError::Unverified(e) => e.exit_code(),
@@ -480,6 +487,7 @@ impl DbError {
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Setup { .. } => "setup",
             DbError::LoginKept { .. } => "login-kept",
+            DbError::AttachedCode { .. } => "attached-code",
             DbError::EventTriggers { .. } => "event-trigger",
             DbError::Unverified(_) => "verification",
             DbError::TransactionEnded { .. } => "transaction-ended",
@@ -543,7 +551,8 @@ impl DbError {
             )),
             DbError::BundleRole { hint, .. }
             | DbError::Setup { hint, .. }
-            | DbError::LoginKept { hint, .. } => Some(hint.clone()),
+            | DbError::LoginKept { hint, .. }
+            | DbError::AttachedCode { hint, .. } => Some(hint.clone()),
             DbError::EventTriggers { .. } => Some(
                 "log in as a deploy login that is no superuser (airlock setup, once, after a superuser reviewed these event triggers), or have a superuser drop them or take their functions over (ALTER FUNCTION … OWNER TO postgres)".into(),
             ),

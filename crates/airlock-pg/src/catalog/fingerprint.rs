@@ -727,11 +727,46 @@ pub fn open(tx: &mut Transaction<'_>) -> Result<Opened, DbError> {
                 populated: text(r, 4) == "true",
             }
         })
-        .collect();
+        .collect::<Vec<Table>>();
+    planned_safely(tx, &tables)?;
     Ok(Opened {
         snapshot,
         schema,
         tables,
+    })
+}
+
+/// Reading a table's rows plans it, and planning const-folds its index expressions,
+/// statistics expressions and partition key: a role's function attached there would
+/// run in airlock's session, as this login (a superuser's rights, on a superuser
+/// login). So nothing is read while a table has attached code a role defines
+/// ([`crate::door::attached`], DESIGN §5.1): proven from the catalogs, before any
+/// table is read.
+fn planned_safely(tx: &mut Transaction<'_>, tables: &[Table]) -> Result<(), DbError> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let oids: Vec<u32> = tables.iter().filter_map(|t| t.oid.parse().ok()).collect();
+    let err = |e: postgres::Error| fingerprint_err("reading the code attached to the tables", &e);
+    tx.batch_execute(concat!("SAVEPOINT airlock_fingerprint;\n", pin_settings!()))
+        .map_err(err)?;
+    let found = crate::door::attached::find(tx, &oids);
+    tx.batch_execute(UNPIN).map_err(err)?;
+    let found = found.map_err(err)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::AttachedCode {
+        message: format!(
+            "cannot fingerprint rows or data here: reading a table plans it, and planning runs code a role \
+             attached to it: {}. airlock plans no table with code a database role defines (it would run in \
+             airlock's session, with this login's rights: a superuser's, on a superuser login); nothing was read",
+            crate::door::attached::describe(&found)
+        ),
+        hint: "the schema fingerprint (no --rows or --data) reads catalogs only and works here; to compare \
+               rows or data, connect as the role that owns that code (its own code is its own), or have it \
+               removed from the tables named"
+            .into(),
     })
 }
 

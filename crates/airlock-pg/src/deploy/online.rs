@@ -254,8 +254,9 @@ fn run_statement(
     tx.batch_execute(ss.prelude).map_err(StepError::Sql)?;
     tx.simple_query(text).map_err(StepError::Sql)?;
     tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
+    crate::session::login_kept::seal(&mut tx).map_err(StepError::Kept)?;
     crate::session::login_kept::check(&mut tx, &before, None).map_err(StepError::Kept)?;
-    tx.commit().map_err(StepError::Sql)
+    crate::session::login_kept::commit(tx).map_err(StepError::Kept)
 }
 
 /// After a failed build: the INVALID index PostgreSQL keeps, when it is the step's own
@@ -631,10 +632,11 @@ impl Recording<'_> {
             _ => None,
         };
         files::all_verified(vb)?;
+        crate::session::login_kept::seal(&mut tx)?;
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
-        tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        crate::session::login_kept::commit(tx)?;
         self.run.next = next.map(Box::new);
         tools.tracker.committed();
         crate::deploy::skeleton::remember(opts, cx.facts, &row, &tools.tracker);

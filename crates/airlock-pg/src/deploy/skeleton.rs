@@ -162,12 +162,16 @@ impl Deploy {
         // Nothing commits before the whole bundle verified (a streamed tier ran while
         // the rest of the archive was still being read).
         files::all_verified(vb)?;
+        // Nothing writes after this: whatever still runs (code that re-deferred a
+        // constraint trigger past the last `SET CONSTRAINTS ALL IMMEDIATE` fires at
+        // COMMIT, after the last check) finds the transaction read-only.
+        crate::session::login_kept::seal(&mut tx)?;
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
         // Last: nothing that ran may leave the deploy login changed (`login_kept`).
         crate::session::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
-        tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
+        crate::session::login_kept::commit(tx)?;
         if let Some(o) = opts.observer {
             o.committed();
         }

@@ -26,10 +26,16 @@
 //! parameters.
 //! Values are made text by their type's output function, `pg_catalog.format('%s',
 //! v)` ([`text_of`]), never a cast a type's owner may have created; airlock's own
-//! operators and functions are named in `pg_catalog` explicitly. Planning can call
-//! immutable functions (constant folding): the proof comes first, so there are none
-//! to call. The probe's CREATE VIEW would fire event triggers (which only superusers
-//! make); when one is enabled for DDL, nothing is asked.
+//! operators and functions are named in `pg_catalog` explicitly. Planning runs code
+//! the question never names: the tables' index expressions and predicates, statistics
+//! expressions, partition keys and children's constraints are const-folded when a read
+//! of them is planned. So the proof also covers the code attached to every relation
+//! the question reaches, its ancestors and descendants ([`attached`], catalogs only):
+//! anything attached that is not built in makes it "cannot tell here", and nothing of
+//! the table is planned. The probe's CREATE VIEW would fire event triggers (which only
+//! superusers make); when one is enabled for DDL, nothing is asked.
+
+pub(crate) mod attached;
 
 use crate::pg_message;
 use postgres::error::SqlState;
@@ -55,7 +61,7 @@ const DEPENDENCIES: &str = "WITH RECURSIVE v AS ( \
   SELECT deps.refobjid FROM deps \
   WHERE deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid \
-) \
+), @ATTACHED@ \
 SELECT pg_catalog.pg_describe_object(deps.refclassid, deps.refobjid, 0), \
   pg_catalog.pg_get_userbyid(COALESCE(p.proowner, o.oprowner, t.typowner, l.collowner, \
     cp.proowner, ct.typowner, 0::pg_catalog.oid))::pg_catalog.text \
@@ -80,6 +86,8 @@ SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass,
   OPERATOR(pg_catalog.||) ' (not a plain table)', pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text \
 FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
 WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
+UNION ALL \
+SELECT a.what, a.owner FROM attached_code a \
 LIMIT 5";
 
 /// Whether the question depends on anything [`DEPENDENCIES`] would name (a row if
@@ -102,7 +110,7 @@ const SUSPECT: &str = "WITH RECURSIVE v AS ( \
   SELECT deps.refobjid FROM deps \
   WHERE deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid \
-) \
+), @ATTACHED@ \
 SELECT 1 FROM deps \
 LEFT JOIN pg_catalog.pg_type t ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
   AND t.oid OPERATOR(pg_catalog.=) deps.refobjid \
@@ -112,6 +120,8 @@ WHERE deps.refclassid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_class'::pg_catalog.
 UNION ALL \
 SELECT 1 FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
 WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
+UNION ALL \
+SELECT 1 FROM attached_code \
 LIMIT 1";
 
 /// A value as text, by its type's output function (`record_out` for a row,
@@ -152,6 +162,7 @@ pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
             &[&name],
         )?;
         if !there.get::<_, bool>(0) {
+            let sql = sql.replace("@ATTACHED@", attached::CTE);
             tx.batch_execute(&format!("PREPARE {name} AS {sql}"))?;
         }
     }

@@ -168,6 +168,86 @@ fn ledger_rows(tx: &mut Transaction<'_>) -> Result<(Vec<String>, i64), DbError> 
     Ok((row.get(0), row.get(1)))
 }
 
+/// Rows this transaction wrote so far in tables that have triggers (the only tables
+/// where a row write can queue a trigger event), summed, as text.
+const TRIGGERED_WRITES: &str = "SELECT COALESCE(pg_catalog.sum( \
+    pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) OPERATOR(pg_catalog.+) \
+    pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0)::pg_catalog.text \
+  FROM pg_catalog.pg_class c WHERE c.relhastriggers";
+
+/// How many rounds of deferred triggers [`seal`] fires before it gives up.
+const SEAL_ROUNDS: usize = 8;
+
+/// Seal the transaction before its last check, so that the check is the last code
+/// that runs in it (DESIGN §5.1, "nothing runs after the last check"):
+/// 1. `transaction_read_only` on: whatever code still runs can write no table, role or
+///    ledger row (PostgreSQL refuses read-write again in this transaction);
+/// 2. the deferred trigger events still queued fire now (`SET CONSTRAINTS ALL
+///    IMMEDIATE`), before the check, and again while the firing wrote rows in tables
+///    with triggers (a trigger event is queued only by a row written in a table that
+///    has a trigger: code that re-deferred constraints and queued more, in a temporary
+///    table say, which a read-only transaction may still write): when a round wrote
+///    none, nothing is queued for COMMIT. Left for COMMIT, they would run after the
+///    check, as the deploy login, free to set its password.
+///
+/// A firing that tries to write is refused ([`refused_write`]); one that keeps queuing
+/// for [`SEAL_ROUNDS`] rounds is refused too. Either way the transaction is rolled back.
+pub fn seal(tx: &mut Transaction<'_>) -> Result<(), DbError> {
+    let round = |tx: &mut Transaction<'_>, sql: &str| -> Result<String, DbError> {
+        let got = tx.simple_query(sql).map_err(|e| {
+            refused_write(&e).unwrap_or_else(|| {
+                sql_err("firing the deferred triggers before the last check", &e)
+            })
+        })?;
+        Ok(got
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default())
+    };
+    let mut wrote = round(
+        tx,
+        &format!("SET LOCAL transaction_read_only = on; {TRIGGERED_WRITES}"),
+    )?;
+    for _ in 0..SEAL_ROUNDS {
+        let now = round(
+            tx,
+            &format!("SET CONSTRAINTS ALL IMMEDIATE; {TRIGGERED_WRITES}"),
+        )?;
+        if now == wrote {
+            return Ok(());
+        }
+        wrote = now;
+    }
+    Err(login_kept(format!(
+        "deferred constraint triggers kept queuing more after {SEAL_ROUNDS} rounds of firing them before airlock's last check; \
+         what they queue would run at COMMIT, after the check, as the deploy login: refused, rolled back, nothing changed"
+    )))
+}
+
+/// Code that ran after the transaction was sealed tried to write: said so.
+fn refused_write(e: &postgres::Error) -> Option<DbError> {
+    (e.code() == Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)).then(|| {
+        login_kept(format!(
+            "code ran after airlock's last statement and tried to change the database as the deploy login: {}. \
+             A deferred constraint trigger (queued again by code that ran earlier) fires after the work is done, \
+             where airlock would not see what it changes; airlock made the transaction read-only before firing \
+             it: refused, rolled back, nothing changed",
+            crate::pg_message(e)
+        ))
+    })
+}
+
+/// COMMIT a [`seal`]ed transaction (a write by code that still ran at COMMIT is
+/// refused as in [`seal`]).
+pub fn commit(tx: Transaction<'_>) -> Result<(), DbError> {
+    tx.commit()
+        .map_err(|e| refused_write(&e).unwrap_or_else(|| sql_err("COMMIT", &e)))
+}
+
 /// The last look before COMMIT: refused when this transaction changed a role, a
 /// membership or the login's defaults, gave the login something to own or granted
 /// something of what it owns, or changed a row of the ledger it had (see the module
