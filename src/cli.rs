@@ -456,6 +456,23 @@ pub struct ImportArgs {
     /// refused. airlock's ledger is not touched.
     #[arg(long, value_name = "CONN")]
     pub history: Option<String>,
+    /// The release this one follows on its train: a bundle an earlier `import` made
+    /// from this history (verified with --trust). Only the migrations it and the
+    /// releases before it did not carry become tiers; each it carried must be in the
+    /// folder as released (an edited one, or a new one sorting before the last
+    /// released, is refused by name); `[bundle] sequence` is its plus one, the name
+    /// its own unless --name says otherwise, and `[follows]` names it, so `plan` and
+    /// `apply` refuse a database where it is not applied.
+    #[arg(long, value_name = "BUNDLE")]
+    pub since: Option<PathBuf>,
+    /// Trust store the --since bundle is verified with (as `airlock verify --trust`).
+    #[arg(
+        long,
+        env = "AIRLOCK_TRUST",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub trust: Option<PathBuf>,
 }
 
 fn key_value(s: &str) -> std::result::Result<(String, String), String> {

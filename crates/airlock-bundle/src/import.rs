@@ -243,6 +243,10 @@ pub struct Naming<'a> {
     /// migrations are not written as tiers, and a preflight probe checks that the
     /// table still says exactly that when the bundle is applied.
     pub applied: Option<&'a Applied>,
+    /// The release this import follows (`--since`): the migrations it and the releases
+    /// before it carried are not written as tiers, and must be in the folder as they
+    /// were released.
+    pub since: Option<&'a Since>,
     /// Further Flyway locations named after the first folder (`--from flyway DIR…`):
     /// their migrations merged with the first's in version order.
     pub locations: &'a [PathBuf],
@@ -265,6 +269,20 @@ pub struct Applied {
     /// The checksums the table records for applied scripts (Flyway): each is compared
     /// with the script in the directory.
     pub checksums: Vec<AppliedChecksum>,
+}
+
+/// The release an import follows (`airlock import --since BUNDLE`), read from that
+/// bundle after it verified.
+#[derive(Clone, Debug)]
+pub struct Since {
+    pub name: String,
+    pub version: String,
+    pub sequence: u64,
+    pub bundle_id: String,
+    /// Its tiers.
+    pub tiers: Vec<String>,
+    /// What it and the releases before it carried, in order.
+    pub released: Vec<crate::spec::Released>,
 }
 
 /// A script's checksum as the peer's history table records it (Flyway's CRC-32).
@@ -320,6 +338,37 @@ pub enum ImportError {
         "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
     )]
     TooLarge { path: PathBuf, size: u64, cap: u64 },
+    #[error("{migration}: edited since release {release} carried it (SHA-256 {recorded} then, {actual} now); a released migration is never edited")]
+    EditedReleased {
+        migration: String,
+        release: String,
+        recorded: String,
+        actual: String,
+    },
+    #[error("{migration} is not in {dir}, though release {release} carried it: a released migration is never removed")]
+    ReleasedGone {
+        migration: String,
+        release: String,
+        dir: PathBuf,
+    },
+    #[error("{migration} is new, but sorts before {last}, which release {release} carried: a new migration goes after every released one")]
+    InsertedBefore {
+        migration: String,
+        last: String,
+        release: String,
+    },
+    #[error("{name} {version} carried none of the migrations in {dir}: it is the release of another history")]
+    OtherHistory {
+        name: String,
+        version: String,
+        dir: PathBuf,
+    },
+    #[error("{name} {version} (or a release before it) carried every migration in {dir}: nothing new to import")]
+    NothingNewSince {
+        name: String,
+        version: String,
+        dir: PathBuf,
+    },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
     #[error("{file}: differs from the script Flyway applied ({table} records checksum {recorded}, the file's is {actual}): it was edited after it was applied")]
@@ -1107,6 +1156,7 @@ pub fn import(
             layout: layout.name(),
         });
     }
+    let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
     if let Some(applied) = naming.applied {
         migrations = not_applied(&folder, migrations, applied, &mut left)?;
         if migrations.is_empty() {
@@ -1114,6 +1164,15 @@ pub fn import(
                 dir: dir.to_path_buf(),
                 table: applied.table.clone(),
             });
+        }
+        // What the peer applied before airlock is released history too: the next
+        // `import --since` finds it in place, not inserted.
+        let kept: std::collections::BTreeSet<&str> =
+            migrations.iter().map(|m| m.label.as_str()).collect();
+        for r in released.iter_mut() {
+            if r.release == naming.version && !kept.contains(r.migration.as_str()) {
+                r.release = format!("applied before airlock ({})", applied.table);
+            }
         }
     }
     let write_err = |source| ImportError::Write {
@@ -1137,7 +1196,14 @@ pub fn import(
         &mut left,
     )?;
     write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
-    let rollback = write_spec(staged.path(), layout, naming, &written, &mut left)?;
+    let rollback = write_spec(
+        staged.path(),
+        layout,
+        naming,
+        &written,
+        &released,
+        &mut left,
+    )?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(write_err)?;
     }
@@ -1461,13 +1527,15 @@ fn write_spec(
     layout: Layout,
     naming: &Naming,
     written: &Written,
+    released: &[crate::spec::Released],
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
-        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = 1\n{}\n[target]\ndatabase = {}\n",
+        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n",
         layout.name(),
         toml_str(naming.name),
         toml_str(naming.version),
+        naming.since.map_or(1, |s| s.sequence.saturating_add(1)),
         if written.splits.is_empty() {
             ""
         } else {
@@ -1545,8 +1613,145 @@ fn write_spec(
         }
         vec![]
     };
+    if let Some(since) = naming.since {
+        toml.push_str(&format!(
+            "\n# The release this one follows: plan and apply refuse a database where it is not applied.\n[follows]\nname = {}\nversion = {}\nsequence = {}\nbundle_id = {}\ntiers = [{}]\n",
+            toml_str(&since.name),
+            toml_str(&since.version),
+            since.sequence,
+            toml_str(&since.bundle_id),
+            since.tiers.iter().map(|t| toml_str(t)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !released.is_empty() {
+        toml.push_str("\n# Every migration this release and the releases before it carried, as imported:\n# `airlock import --since` this bundle refuses one edited or inserted before them.\n");
+    }
+    for r in released {
+        toml.push_str(&format!(
+            "[[released]]\nmigration = {}\nsha256 = {}\nrelease = {}\n",
+            toml_str(&r.migration),
+            toml_str(&r.sha256),
+            toml_str(&r.release)
+        ));
+    }
     write_file(base, "bundle.toml", toml.as_bytes())?;
     Ok(rollback)
+}
+
+/// SHA-256 (hex) of a migration as import reads it: its up script (and its down
+/// script, so an edited down script is an edit too).
+fn migration_sha256(folder: &Folder, m: &Migration) -> Result<String, ImportError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (tag, script) in [(b"up\0", &m.up), (b"dn\0", &m.down)] {
+        if let Some(script) = script {
+            h.update(tag);
+            h.update(script.bytes(folder)?);
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Every migration this release and the ones before it carried (`[[released]]`);
+/// with `--since`, the migrations the release followed carried are taken out of
+/// `migrations` (each named in `left`), after checking that each is in the folder as
+/// it was released and that no new one sorts before the last released.
+fn released(
+    folder: &Folder,
+    dir: &Path,
+    migrations: &mut Vec<Migration>,
+    naming: &Naming,
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<crate::spec::Released>, ImportError> {
+    let mut hashes = Vec::with_capacity(migrations.len());
+    for m in migrations.iter() {
+        hashes.push(migration_sha256(folder, m)?);
+    }
+    let mut out = vec![];
+    let mut first_new = 0;
+    if let Some(since) = naming.since {
+        let index: std::collections::BTreeMap<&str, usize> = migrations
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.label.as_str(), i))
+            .collect();
+        if !since
+            .released
+            .iter()
+            .any(|r| index.contains_key(r.migration.as_str()))
+        {
+            return Err(ImportError::OtherHistory {
+                name: since.name.clone(),
+                version: since.version.clone(),
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut last: Option<(usize, &crate::spec::Released)> = None;
+        for r in &since.released {
+            let Some(&i) = index.get(r.migration.as_str()) else {
+                return Err(ImportError::ReleasedGone {
+                    migration: r.migration.clone(),
+                    release: r.release.clone(),
+                    dir: dir.to_path_buf(),
+                });
+            };
+            if hashes[i] != r.sha256 {
+                return Err(ImportError::EditedReleased {
+                    migration: r.migration.clone(),
+                    release: r.release.clone(),
+                    recorded: r.sha256.clone(),
+                    actual: hashes[i].clone(),
+                });
+            }
+            if last.is_none_or(|(j, _)| i > j) {
+                last = Some((i, r));
+            }
+        }
+        let (last_i, last_r) = last.expect("one released migration is in the folder");
+        let carried: std::collections::BTreeSet<&str> = since
+            .released
+            .iter()
+            .map(|r| r.migration.as_str())
+            .collect();
+        if let Some(m) = migrations[..last_i]
+            .iter()
+            .find(|m| !carried.contains(m.label.as_str()))
+        {
+            return Err(ImportError::InsertedBefore {
+                migration: m.label.clone(),
+                last: last_r.migration.clone(),
+                release: last_r.release.clone(),
+            });
+        }
+        first_new = last_i + 1;
+        if first_new == migrations.len() {
+            return Err(ImportError::NothingNewSince {
+                name: since.name.clone(),
+                version: since.version.clone(),
+                dir: dir.to_path_buf(),
+            });
+        }
+        out.extend(since.released.iter().cloned());
+        for r in &since.released {
+            left.push(LeftBehind {
+                file: r.migration.clone(),
+                why: format!(
+                    "carried by release {} of {} already (unchanged, SHA-256 as released): not a tier of this one",
+                    r.release, since.name
+                ),
+                refused: false,
+            });
+        }
+    }
+    for (m, h) in migrations[first_new..].iter().zip(&hashes[first_new..]) {
+        out.push(crate::spec::Released {
+            migration: m.label.clone(),
+            sha256: h.clone(),
+            release: naming.version.to_string(),
+        });
+    }
+    migrations.drain(..first_new);
+    Ok(out)
 }
 
 fn sql_literal(s: &str) -> String {

@@ -78,6 +78,13 @@ pub struct Manifest {
     /// bytes are what they were before bundles could carry one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_update: Option<TrustUpdateRef>,
+    /// The release this one follows (absent: none; then the manifest's bytes are what
+    /// they were before release trains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<crate::spec::Follows>,
+    /// The migrations this release and those before it carried (empty: left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<crate::spec::Released>,
     /// Every payload file plus `SHA256SUMS`, sorted by path.
     pub files: Vec<FileEntry>,
 }
@@ -123,6 +130,8 @@ impl Manifest {
             runbook: s.runbook,
             ratification: s.ratification,
             trust_update: None,
+            follows: s.follows,
+            released: s.released,
             files,
         }
     }
@@ -140,6 +149,8 @@ impl Manifest {
             rollback: self.rollback.clone(),
             runbook: self.runbook.clone(),
             ratification: self.ratification.clone(),
+            follows: self.follows.clone(),
+            released: self.released.clone(),
         }
     }
 

@@ -314,6 +314,44 @@ pub struct Spec {
     /// Signed approvals the gated tiers need (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratification: Option<Ratification>,
+    /// The release this one follows on its train (`airlock import --since`): `plan` and
+    /// `apply` refuse a database where that release is not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<Follows>,
+    /// Every migration this release and the releases before it carried, in order, by
+    /// name and the SHA-256 of its script as imported (`airlock import` writes it):
+    /// the next `import --since` refuses a released migration edited since, or a new
+    /// one inserted before the last released.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<Released>,
+}
+
+/// The release a bundle follows (`[follows]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Follows {
+    /// Its `[bundle] name`.
+    pub name: String,
+    /// Its `[bundle] version`.
+    pub version: String,
+    /// Its `[bundle] sequence`.
+    pub sequence: u64,
+    /// Its bundle id (the SHA-256 of its manifest, as `airlock verify` prints it).
+    pub bundle_id: String,
+    /// Its tiers: every one must be applied on a database this release runs on.
+    pub tiers: Vec<String>,
+}
+
+/// A migration a release carried (`[[released]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Released {
+    /// The migration as its tool names it (`V3__orders`, Liquibase's `author:id:file`).
+    pub migration: String,
+    /// SHA-256 (hex) of its script as `airlock import` read it.
+    pub sha256: String,
+    /// The `[bundle] version` of the release that carried it.
+    pub release: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -571,6 +609,7 @@ impl Spec {
         self.target_problems(&mut problems);
         self.params_problems(&mut problems);
         self.gates_and_tiers_problems(&mut problems);
+        self.train_problems(&mut problems);
         self.ratification_problems(&mut problems);
         self.probes_and_rollback_problems(&mut problems);
         self.file_paths_problems(&mut problems);
@@ -662,6 +701,41 @@ impl Spec {
 
     /// Gates and tiers: each defined once, tiers named and with files, every gate a
     /// tier requires defined.
+    /// `[follows]` and `[[released]]`: hashes that are SHA-256 hex, each migration
+    /// once, a release followed with an earlier sequence.
+    fn train_problems(&self, problems: &mut Vec<String>) {
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(f) = &self.follows {
+            if !hex64(&f.bundle_id) {
+                problems.push(format!(
+                    "follows.bundle_id {:?} is not a bundle id (64 hex digits)",
+                    f.bundle_id
+                ));
+            }
+            if f.sequence >= self.bundle.sequence {
+                problems.push(format!(
+                    "follows.sequence {} is not before bundle.sequence {}: a release follows one with a lower sequence",
+                    f.sequence, self.bundle.sequence
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for r in &self.released {
+            if !hex64(&r.sha256) {
+                problems.push(format!(
+                    "released migration {:?}: sha256 {:?} is not 64 hex digits",
+                    r.migration, r.sha256
+                ));
+            }
+            if !seen.insert(r.migration.as_str()) {
+                problems.push(format!(
+                    "released migration {:?} is listed twice",
+                    r.migration
+                ));
+            }
+        }
+    }
+
     fn gates_and_tiers_problems(&self, problems: &mut Vec<String>) {
         let mut gates = BTreeSet::new();
         for gate in &self.gate {

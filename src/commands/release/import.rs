@@ -189,6 +189,22 @@ fn error(e: ImportError) -> Error {
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }
+        ImportError::EditedReleased { .. } | ImportError::ReleasedGone { .. } => Error::usage(
+            e.to_string(),
+            Some("put the migration back as it was released (git history has it) and write the change as a new migration; nothing was written".to_string()),
+        ),
+        ImportError::InsertedBefore { .. } => Error::usage(
+            e.to_string(),
+            Some("rename it to sort after the released migrations (a released database would never run it otherwise); nothing was written".to_string()),
+        ),
+        ImportError::OtherHistory { .. } => Error::usage(
+            e.to_string(),
+            Some("name the bundle of this history's previous release with --since; nothing was written".to_string()),
+        ),
+        ImportError::NothingNewSince { .. } => Error::usage(
+            e.to_string(),
+            Some("write the next migration first; nothing was written".to_string()),
+        ),
         ImportError::TooLarge { .. } => Error::usage(
             e.to_string(),
             Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),
@@ -270,6 +286,63 @@ fn bundle_name_of(dir: &std::path::Path) -> String {
     }
 }
 
+/// The release `--since` names: verified with the trust store, and holding the
+/// migrations it carried (`[[released]]`).
+fn since(
+    bundle: &std::path::Path,
+    trust: Option<&std::path::Path>,
+    args: &ImportArgs,
+) -> Result<import::Since> {
+    let Some(trust) = trust else {
+        return Err(Error::usage(
+            "--since needs --trust: the release it names is verified before import reads what it carried",
+            Some("add --trust KEYS (or set it in airlock.toml)".to_string()),
+        ));
+    };
+    if args.history.is_some() {
+        return Err(Error::usage(
+            "--since and --history exclude each other: a release that follows another starts where it ended, not where the peer's history table is",
+            Some("leave out --history".to_string()),
+        ));
+    }
+    let store = crate::commands::release::carried::load_trust_for_bundle(trust, bundle)?;
+    let vb = crate::verified::VerifiedBundle::load(
+        bundle,
+        &store,
+        crate::commands::common::judge_time(None)?,
+        &crate::commands::common::verdicts(),
+    )?;
+    let m = vb.manifest();
+    if m.released.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "{} ({} {}) records no released migrations: it was not made by `airlock import` of this airlock",
+                bundle.display(),
+                m.bundle.name,
+                m.bundle.version
+            ),
+            Some("import the first release of the train again with this airlock (without --since), then follow it".to_string()),
+        ));
+    }
+    if m.bundle.version == args.bundle_version {
+        return Err(Error::usage(
+            format!(
+                "this release's version {:?} is the version of the release it follows ({} {})",
+                args.bundle_version, m.bundle.name, m.bundle.version
+            ),
+            Some("name this release's version with --bundle-version".to_string()),
+        ));
+    }
+    Ok(import::Since {
+        name: m.bundle.name.clone(),
+        version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        bundle_id: vb.id().to_string(),
+        tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
+        released: m.released.clone(),
+    })
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -291,12 +364,20 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         )?),
         None => None,
     };
+    let since = match &args.since {
+        Some(bundle) => Some(since(bundle, args.trust.as_deref(), &args)?),
+        None => None,
+    };
+    let default_name = since
+        .as_ref()
+        .map_or(dir_name.as_str(), |s| s.name.as_str());
     let naming = Naming {
-        name: args.name.as_deref().unwrap_or(&dir_name),
+        name: args.name.as_deref().unwrap_or(default_name),
         version: &args.bundle_version,
         database: &args.database,
         options: &args.options,
         applied: applied.as_ref(),
+        since: since.as_ref(),
         locations,
     };
     let Imported {

@@ -348,8 +348,18 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
                 },
                 _ => String::new(),
             };
+            let follows = match (&m.follows, crate::deploy::policy::refuse_unfollowed(m, rows)) {
+                (Some(f), Ok(Some(row))) => format!(
+                    "follows {} {}, applied here at {} (ledger seq {}); ",
+                    f.name,
+                    f.version,
+                    airlock_bundle::trust::shown(&row.at),
+                    row.seq
+                ),
+                _ => String::new(),
+            };
             format!(
-                "{}; apply would run {} of {n} tier(s): {}{steps}",
+                "{follows}{}; apply would run {} of {n} tier(s): {}{steps}",
                 if applied.is_empty() {
                     format!("{} is not applied here", m.bundle.name)
                 } else {

@@ -74,6 +74,7 @@ pub(crate) fn next_tiers(
     through: Option<&str>,
 ) -> Result<(Vec<String>, Vec<usize>), DbError> {
     refuse_other_releases(m, id, rows)?;
+    refuse_unfollowed(m, rows)?;
     let st = ledger::state_of(rows, id);
     let first = m
         .tier
@@ -108,6 +109,39 @@ pub(crate) fn next_tiers(
         }
     };
     Ok((st.applied, (first..=last).collect()))
+}
+
+/// The release this one follows (`[follows]`, `airlock import --since`), whole: every
+/// tier of it applied here, since its last rollback. Returns its last apply row.
+pub(crate) fn refuse_unfollowed(
+    m: &Manifest,
+    rows: &[LedgerRow],
+) -> Result<Option<LedgerRow>, DbError> {
+    let Some(f) = &m.follows else {
+        return Ok(None);
+    };
+    let st = ledger::state_of(rows, &f.bundle_id);
+    let missing: Vec<String> = f
+        .tiers
+        .iter()
+        .filter(|t| !st.applied.contains(t))
+        .cloned()
+        .collect();
+    if st.applied.is_empty() || !missing.is_empty() {
+        return Err(DbError::Refused(Refusal::NotFollowed {
+            bundle: m.bundle.name.clone(),
+            version: m.bundle.version.clone(),
+            follows: f.name.clone(),
+            follows_version: f.version.clone(),
+            follows_id: f.bundle_id.clone(),
+            missing: if st.applied.is_empty() {
+                vec![]
+            } else {
+                missing
+            },
+        }));
+    }
+    Ok(st.last_apply)
 }
 
 /// Another bundle of the same name in the ledger: the same sequence with another id

@@ -42,6 +42,17 @@ pub enum Refusal {
     },
     /// `--through` names a tier that is already applied.
     ThroughApplied { through: String, next: String },
+    /// The release this one follows (`[follows]`) is not applied here, or not whole.
+    NotFollowed {
+        bundle: String,
+        version: String,
+        follows: String,
+        follows_version: String,
+        follows_id: String,
+        /// Its tiers not applied here (all of them when it never was, or was rolled
+        /// back).
+        missing: Vec<String>,
+    },
 }
 
 /// Which refusal it was, as `--json` names it (`refusal_kind` of an error document
@@ -58,6 +69,8 @@ pub enum RefusalKind {
     AlreadyApplied,
     /// `--through` names a tier that is applied already: nothing to do up to it.
     ThroughApplied,
+    /// The release this one follows is not applied here.
+    NotFollowed,
 }
 
 impl Refusal {
@@ -68,6 +81,7 @@ impl Refusal {
             Refusal::Downgrade { .. } => RefusalKind::Downgrade,
             Refusal::AlreadyApplied { .. } => RefusalKind::AlreadyApplied,
             Refusal::ThroughApplied { .. } => RefusalKind::ThroughApplied,
+            Refusal::NotFollowed { .. } => RefusalKind::NotFollowed,
         }
     }
 
@@ -82,6 +96,7 @@ impl Refusal {
                 Some("To run it again, roll it back first (airlock rollback)")
             }
             Refusal::ThroughApplied { .. } => None,
+            Refusal::NotFollowed { .. } => Some("Apply the release it follows here first (a release train runs in order), then this one; nothing was done"),
         }
     }
 
@@ -122,6 +137,22 @@ impl Refusal {
             ),
             Refusal::ThroughApplied { through, next } => format!(
                 "--through {through}: tier {through} is already applied; the next tier is {next}"
+            ),
+            Refusal::NotFollowed {
+                bundle,
+                version,
+                follows,
+                follows_version,
+                follows_id,
+                missing,
+            } => format!(
+                "{bundle} {version} follows {follows} {follows_version} (bundle {}), which is not applied here: {}",
+                short(follows_id),
+                if missing.is_empty() {
+                    "none of its tiers is".to_string()
+                } else {
+                    format!("tier(s) {} not applied", missing.join(", "))
+                }
             ),
         }
     }

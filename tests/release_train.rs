@@ -1,0 +1,313 @@
+//! The release train (issue 75, part 1): a team keeps writing migrations in its old
+//! layout and ships each release through airlock. `import --since PREVIOUS` carries
+//! only what no earlier release carried, refuses a released migration edited since (or
+//! a new one inserted before the released ones), and the bundle it writes follows the
+//! previous release: `plan` names it, and `plan`/`apply` refuse a database where it is
+//! not applied. Real server, real binary.
+
+mod util;
+use std::path::{Path, PathBuf};
+use util::*;
+
+/// A Flyway folder holding `files`.
+fn flyway(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+const V1: (&str, &str) = (
+    "V1__customer.sql",
+    "CREATE TABLE customer (id int PRIMARY KEY, name text NOT NULL);\n",
+);
+const V2: (&str, &str) = (
+    "V2__customer_email.sql",
+    "ALTER TABLE customer ADD COLUMN email text;\n",
+);
+const V3: (&str, &str) = (
+    "V3__orders.sql",
+    "CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customer (id));\n",
+);
+const V4: (&str, &str) = (
+    "V4__orders_idx.sql",
+    "CREATE INDEX orders_customer ON orders (customer_id);\n",
+);
+
+/// `airlock --json import DIR --out OUT --database DB --bundle-version V [EXTRA…]`.
+fn import(
+    dir: &Path,
+    migrations: &Path,
+    out: &str,
+    db: &str,
+    version: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut a = vec![
+        "--json",
+        "import",
+        migrations.to_str().unwrap(),
+        "--out",
+        out,
+        "--database",
+        db,
+        "--bundle-version",
+        version,
+    ];
+    a.extend(extra);
+    airlock(dir, &a)
+}
+
+/// The first release, imported (V1, V2), packed as `r1.tar.gz`.
+fn first_release(dir: &Path, migrations: &Path, db: &str) {
+    let o = import(dir, migrations, "src1", db, "1.0.0", &["--name", "shop"]);
+    expect_code(&o, 0);
+    let toml = std::fs::read_to_string(dir.join("src1/bundle.toml")).unwrap();
+    assert!(
+        toml.contains("[[released]]\nmigration = \"V1__customer\""),
+        "{toml}"
+    );
+    assert!(toml.contains("release = \"1.0.0\""), "{toml}");
+    pack(dir, &dir.join("src1"), "rm.key", "r1.tar.gz");
+}
+
+#[test]
+fn the_next_release_carries_only_the_new_migrations_and_follows_the_first() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("train");
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    first_release(dir, &m, &db.name);
+    // The team writes two more migrations; release 1.0.1 follows 1.0.0.
+    flyway(&m, &[V3, V4]);
+    let o = import(
+        dir,
+        &m,
+        "src2",
+        &db.name,
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["V3__orders", "V4__orders_idx"]),
+        "{report:#}"
+    );
+    let toml = std::fs::read_to_string(dir.join("src2/bundle.toml")).unwrap();
+    assert!(
+        toml.contains("name = \"shop\""),
+        "the name is the previous one's: {toml}"
+    );
+    assert!(toml.contains("sequence = 2"), "{toml}");
+    assert!(toml.contains("[follows]"), "{toml}");
+    for m in [
+        "V1__customer",
+        "V2__customer_email",
+        "V3__orders",
+        "V4__orders_idx",
+    ] {
+        assert!(
+            toml.contains(&format!("migration = \"{m}\"")),
+            "{m}: {toml}"
+        );
+    }
+    pack(dir, &dir.join("src2"), "rm.key", "r2.tar.gz");
+    let run = |cmd: &str, bundle: &str, extra: &[&str]| {
+        let mut a = vec![cmd, bundle, "--trust", "rm.pub", "--db", &db.name];
+        a.extend(extra);
+        let conn = db.conn();
+        a[5] = &conn;
+        airlock(dir, &a)
+    };
+
+    // 1.0.0 is not applied here: plan and apply of 1.0.1 refuse, naming it (exit 6),
+    // and nothing is written.
+    let before = db.dump();
+    for cmd in ["plan", "apply"] {
+        let o = run(cmd, "r2.tar.gz", &[]);
+        expect_code(&o, 6);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains("shop 1.0.1 follows shop 1.0.0")
+                && all.contains("which is not applied here"),
+            "{cmd}: {all}"
+        );
+    }
+    assert_eq!(db.dump(), before, "a refused apply changed the database");
+
+    // 1.0.0 applied only through its first tier: still refused, naming the tier missing.
+    expect_code(
+        &run("apply", "r1.tar.gz", &["--through", "V1__customer"]),
+        0,
+    );
+    let o = run("apply", "r2.tar.gz", &[]);
+    expect_code(&o, 6);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("tier(s) V2__customer_email not applied"),
+        "{all}"
+    );
+    expect_code(&run("apply", "r1.tar.gz", &[]), 0);
+
+    // plan names the release it follows and runs only the new ones.
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "plan",
+            "r2.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let v = json(&o);
+    let row = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "ledger-state")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    let evidence = row["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("follows shop 1.0.0, applied here at"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("apply would run 2 of 2 tier(s): V3__orders, V4__orders_idx"),
+        "{evidence}"
+    );
+    expect_code(&run("apply", "r2.tar.gz", &[]), 0);
+    assert_eq!(
+        db.scalar("SELECT (to_regclass('orders_customer') IS NOT NULL)::text"),
+        "true"
+    );
+}
+
+#[test]
+fn an_edited_or_inserted_migration_is_refused_by_name_and_nothing_is_written() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    first_release(dir, &m, "shop");
+    flyway(&m, &[V3]);
+
+    // An edited released migration.
+    std::fs::write(
+        m.join(V2.0),
+        "ALTER TABLE customer ADD COLUMN email varchar(200);\n",
+    )
+    .unwrap();
+    let o = import(
+        dir,
+        &m,
+        "src2",
+        "shop",
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 2);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("V2__customer_email: edited since release 1.0.0 carried it"),
+        "{all}"
+    );
+    assert!(
+        !dir.join("src2").exists(),
+        "an import refused wrote its source"
+    );
+    std::fs::write(m.join(V2.0), V2.1).unwrap();
+
+    // A new migration inserted before the last released one.
+    std::fs::write(m.join("V1_5__sneaky.sql"), "CREATE TABLE sneaky (i int);\n").unwrap();
+    let o = import(
+        dir,
+        &m,
+        "src2",
+        "shop",
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 2);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("V1_5__sneaky is new, but sorts before V2__customer_email"),
+        "{all}"
+    );
+    assert!(!dir.join("src2").exists());
+    std::fs::remove_file(m.join("V1_5__sneaky.sql")).unwrap();
+
+    // A --since bundle of another history.
+    let other = flyway(
+        &dir.join("billing"),
+        &[("V1__invoice.sql", "CREATE TABLE invoice (i int);\n")],
+    );
+    let o = import(
+        dir,
+        &other,
+        "src3",
+        "shop",
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 2);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("carried none of the migrations"), "{all}");
+    assert!(!dir.join("src3").exists());
+
+    // --since without the trust store to verify it with; and a tampered bundle.
+    let o = airlock(
+        dir,
+        &[
+            "import",
+            m.to_str().unwrap(),
+            "--out",
+            "src4",
+            "--database",
+            "shop",
+            "--bundle-version",
+            "1.0.1",
+            "--since",
+            "r1.tar.gz",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--since needs --trust"),
+        "{}",
+        stderr(&o)
+    );
+    let mut bytes = std::fs::read(dir.join("r1.tar.gz")).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(dir.join("bad.tar.gz"), bytes).unwrap();
+    let o = import(
+        dir,
+        &m,
+        "src4",
+        "shop",
+        "1.0.1",
+        &["--since", "bad.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 4);
+    assert!(!dir.join("src4").exists());
+
+    // Nothing new: every migration was carried.
+    std::fs::remove_file(m.join(V3.0)).unwrap();
+    let o = import(
+        dir,
+        &m,
+        "src5",
+        "shop",
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 2);
+    assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("nothing new to import"));
+    assert!(!dir.join("src5").exists());
+}
