@@ -53,6 +53,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A project file (`airlock.toml`) that may not be used: nothing ran.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
     /// `apply --wait` found, before waiting, a check that waiting cannot fix.
     #[error("not waiting for the gate: the {check} check fails, and waiting cannot fix it: {evidence}; nothing was changed")]
     NotWaiting {
@@ -108,6 +111,8 @@ impl Error {
     pub fn exit_code(&self) -> Exit {
         match self {
             Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Spec(_) => Exit::Usage,
+            // The file is the input to fix (or to do without: --config none).
+            Error::Project(_) => Exit::Usage,
             Error::Verify(e) | Error::Extract(ExtractError::Verify(e)) => e.exit_code(),
             // Nothing was verified: the store is the thing to fix.
             Error::Trust(_) => Exit::Usage,
@@ -141,6 +146,7 @@ impl Error {
         match self {
             Error::Usage { hint, .. } => hint.clone(),
             Error::AlreadySigned { .. } => Some(ALREADY_SIGNED_HINT.into()),
+            Error::Project(e) => e.hint(),
             Error::Spec(SpecError::TooLarge(e)) => e.hint(),
             Error::Spec(_) => Some(
                 "fix bundle.toml or the named files, then run `airlock lint SOURCE` again".into(),
@@ -230,7 +236,7 @@ impl Error {
 
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Usage { .. } | Error::AlreadySigned { .. } => "usage",
+            Error::Usage { .. } | Error::AlreadySigned { .. } | Error::Project(_) => "usage",
             Error::Spec(_) => "source",
             Error::Verify(VerifyError::Open { .. }) => "io",
             Error::Verify(_) | Error::Extract(ExtractError::Verify(_)) => "verification",

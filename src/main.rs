@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut project = match airlock::project::load(&args) {
         Ok(p) => p,
-        Err(e) => return project_error(&args, &e).into(),
+        Err(e) => return project_error(&args, e).into(),
     };
     let command = airlock::cli::Cli::command();
     let parsed = command
@@ -195,19 +195,20 @@ fn attach_project(doc: &mut serde_json::Value, project: Option<&airlock::project
 
 /// A project file that may not be used: nothing runs (exit 2), the reason on stderr,
 /// and as the error document under `--json`.
-fn project_error(args: &[std::ffi::OsString], e: &airlock::project::ProjectError) -> Exit {
+fn project_error(args: &[std::ffi::OsString], e: airlock::project::ProjectError) -> Exit {
     let json = args
         .iter()
         .skip(1)
         .take_while(|a| *a != "--")
         .any(|a| a == "--json");
-    let (error, hint) = (e.message.clone(), e.hint.clone());
+    let e = airlock::Error::from(e);
+    let (error, hint, exit) = (e.to_string(), e.hint(), e.exit_code());
     if json {
         let doc = ErrorDoc {
             ok: false,
-            exit_code: Exit::Usage,
+            exit_code: exit,
             json_version: airlock::schema::JSON_VERSION,
-            kind: "usage".into(),
+            kind: e.kind().into(),
             refusal_kind: None,
             error,
             hint,
@@ -226,7 +227,7 @@ fn project_error(args: &[std::ffi::OsString], e: &airlock::project::ProjectError
             let _ = writeln!(err, "{}", terminal_safe(&format!("hint: {h}")));
         }
     }
-    Exit::Usage
+    exit
 }
 
 /// A command line clap refused (or `--help`/`--version`). With `--json` anywhere before

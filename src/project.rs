@@ -8,11 +8,13 @@
 //! `AIRLOCK_GATE_ROLE`, `AIRLOCK_RECEIPTS`, `AIRLOCK_LOCK_TIMEOUT`) when that is not
 //! set, so the order is: the command line, then the environment, then the file.
 //!
-//! Invariant: a file someone else could have written is never read. The file and its
-//! directory must belong to the user running airlock (or root) and be writable by
-//! nobody else; otherwise airlock refuses to start (a planted `/tmp/airlock.toml`
-//! could otherwise point every command below it at another trust store). Unknown keys
-//! are refused, never skipped.
+//! Invariant: a file someone else could have written is never read. The file and the
+//! directory its name is in must belong to the user running airlock (or root) and be
+//! writable by nobody else, and the name must be the file itself, not a symbolic link;
+//! otherwise airlock refuses to start (a planted `/tmp/airlock.toml`, or a link swapped
+//! between a check and the read, could otherwise point every command below it at
+//! another trust store and database). The file is opened once and judged and read
+//! through that one descriptor. Unknown keys are refused, never skipped.
 
 use serde::Deserialize;
 use std::ffi::OsString;
@@ -98,20 +100,41 @@ impl Project {
     }
 }
 
-/// Why the project file was not used: airlock does not start.
+/// Why the project file was not used: airlock does not start (exit 2, `error.rs`).
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ProjectError {
-    pub message: String,
-    /// What to do next.
-    pub hint: Option<String>,
+pub enum ProjectError {
+    /// The name is a symbolic link: a link can point anywhere and be swapped between a
+    /// check and a read, so the file is read only as itself. Nothing was read from it.
+    #[error("{} is not used: it is a symbolic link{}, and a project file is read only as itself, never through a link", .path.display(), .target.as_ref().map(|t| format!(" (to {})", t.display())).unwrap_or_default())]
+    Symlink {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
+    /// Any other reason, with what to do next.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl ProjectError {
     fn new(message: String, hint: &str) -> Self {
-        ProjectError {
+        ProjectError::Refused {
             message,
             hint: Some(hint.to_string()),
+        }
+    }
+
+    /// What to do next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ProjectError::Symlink { path, .. } => Some(format!(
+                "put the file itself at {} (cp --remove-destination \"$(readlink -f {name})\" {name}), or run with --config none",
+                path.display(),
+                name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            )),
+            ProjectError::Refused { hint, .. } => hint.clone(),
         }
     }
 }
@@ -191,7 +214,7 @@ fn locate(args: &[OsString]) -> Result<Option<PathBuf>, ProjectError> {
             return Ok(None);
         }
         let p = PathBuf::from(g);
-        if !p.is_file() {
+        if !is_there(&p) {
             return Err(ProjectError::new(
                 format!(
                     "--config {}: no such file (or AIRLOCK_CONFIG names it)",
@@ -207,7 +230,7 @@ fn locate(args: &[OsString]) -> Result<Option<PathBuf>, ProjectError> {
     };
     loop {
         let p = dir.join(FILE_NAME);
-        if p.is_file() {
+        if is_there(&p) {
             return Ok(Some(p));
         }
         if !dir.pop() {
@@ -216,30 +239,56 @@ fn locate(args: &[OsString]) -> Result<Option<PathBuf>, ProjectError> {
     }
 }
 
-/// The file's text, when it and its directory are the user's (or root's) and nobody
-/// else may write them.
+/// Whether `p` names a file or a symbolic link (to anything, or nothing): what stops the
+/// search upward. A link is found here so that it is refused, not passed over for a
+/// file further up.
+fn is_there(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() || m.is_symlink())
+}
+
+/// The file's text, when it and the directory its name is in are the user's (or
+/// root's) and nobody else may write them. The file is opened once, never through a
+/// symbolic link (`O_NOFOLLOW`) nor waiting on a FIFO (`O_NONBLOCK`); its checks are of
+/// what was opened (`fstat`) and its text is read from that descriptor, so nothing can
+/// be swapped in between a check and the read.
 fn read_owned(path: &Path) -> Result<String, ProjectError> {
-    use std::os::unix::fs::MetadataExt;
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let me = effective_uid();
-    let dir = path
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
-    let meta = |p: &Path| {
-        std::fs::metadata(p)
-            .map_err(|e| ProjectError::new(format!("{}: {e}", p.display()), NO_FILE))
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ProjectError::Symlink {
+                path: path.to_path_buf(),
+                target: std::fs::read_link(path).ok(),
+            },
+            _ => ProjectError::new(format!("{}: {e}", path.display()), NO_FILE),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ProjectError::new(format!("{}: {e}", path.display()), NO_FILE))?;
+    if !meta.is_file() {
+        return Err(refused(path, "it is not a regular file"));
+    }
+    // The directory the name was found in, not that of any file a link would lead to:
+    // whoever may write it decides what the name holds.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    let (file, parent) = (meta(path)?, meta(&dir)?);
+    let parent = std::fs::metadata(dir)
+        .map_err(|e| ProjectError::new(format!("{}: {e}", dir.display()), NO_FILE))?;
     let theirs = |uid: u32| uid != me && uid != 0;
-    if theirs(file.uid()) {
+    if theirs(meta.uid()) {
         return Err(refused(
             path,
-            &format!("it belongs to user id {}", file.uid()),
+            &format!("it belongs to user id {}", meta.uid()),
         ));
     }
-    if file.mode() & 0o022 != 0 {
-        let mode = file.mode() & 0o7777;
+    if meta.mode() & 0o022 != 0 {
+        let mode = meta.mode() & 0o7777;
         return Err(refused(
             path,
             &format!("others may write it (mode {mode:o})"),
@@ -258,8 +307,10 @@ fn read_owned(path: &Path) -> Result<String, ProjectError> {
             return Err(refused(path, &why));
         }
     }
-    std::fs::read_to_string(path)
-        .map_err(|e| ProjectError::new(format!("{}: {e}", path.display()), NO_FILE))
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| ProjectError::new(format!("{}: {e}", path.display()), NO_FILE))?;
+    Ok(text)
 }
 
 fn refused(path: &Path, why: &str) -> ProjectError {

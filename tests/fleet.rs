@@ -951,3 +951,69 @@ fn check_mode_lists_what_plan_cannot_predict_and_the_rehearse_module_runs_it() {
         "check mode or a rehearsal changed a database"
     );
 }
+
+/// Issue 74, item 7: a receipt key on a token, named by a `pkcs11:` URI that holds the
+/// PIN (`pin-value=`), is a secret of the task: `sign_receipt` is no_log, so the PIN
+/// never shows in `-vvv` (the module's arguments, its invocation, its result), and the
+/// task warns that the PIN is on airlock's command line (pin-source=file: keeps it
+/// off). The receipt is still signed by the token's key.
+#[test]
+fn a_pin_in_the_sign_receipt_uri_never_shows_in_verbose_output() {
+    let fleet = Fleet::new(1, "SELECT true AS ready", |_, _| {});
+    let d = fleet.d();
+    // A SoftHSM2 token of its own, with a PIN no other text of the run could contain.
+    let pin = "73914682";
+    std::fs::create_dir_all(d.join("hsm/store")).unwrap();
+    let conf = d.join("hsm/softhsm2.conf");
+    write(
+        &conf,
+        &format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            d.join("hsm/store").display()
+        ),
+    );
+    let init = tool("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "ops", "--pin", pin])
+        .args(["--so-pin", "5678"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    let uri = format!(
+        "pkcs11:token=ops;object=receipts?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value={pin}"
+    );
+    let conf_s = conf.display().to_string();
+    expect_code(
+        &airlock_env(
+            d,
+            &["keygen", "--pkcs11", &uri, "--out", "op"],
+            &[("SOFTHSM2_CONF", &conf_s)],
+        ),
+        0,
+    );
+    let play = fleet.rollout(&format!("        sign_receipt: \"{uri}\"\n"));
+    let o = ansible(d, "ansible-playbook")
+        .args(["-i", "inventory.ini", &play, "-vvv"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    expect_play(&o, 0);
+    assert_eq!(recap(&o)["t1"], (1, 1, 0));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !all.contains(pin),
+        "the PIN shows in ansible-playbook -vvv:\n{all}"
+    );
+    assert!(all.contains("pin-source=file:"), "no warning:\n{all}");
+    // The tree callback's result holds no PIN either, and the receipt verifies with
+    // plain minisign against the token's public key.
+    let r = &results(d)["t1"];
+    assert!(!r.to_string().contains(pin), "{r}");
+    let receipt = r["receipt_file"].as_str().unwrap();
+    let verified = tool("minisign")
+        .args(["-Vm", receipt, "-p"])
+        .arg(d.join("op.pub"))
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", stderr(&verified));
+}

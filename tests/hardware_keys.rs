@@ -1681,3 +1681,94 @@ fn pin_and_module_messages_say_plainly_what_is_wrong() {
     std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
     public_from(d, &key, "k", &env);
 }
+
+/// An ssh-agent socket that takes every connection and never answers (a hung agent, or
+/// a socket someone else put at SSH_AUTH_SOCK): a thread of the test accepts and keeps
+/// each connection open, reading and writing nothing. It ends with the test process.
+struct SilentAgent {
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SilentAgent {
+    fn start() -> SilentAgent {
+        let dir = tempdir();
+        let sock = dir.path().join("silent.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                held.push(client);
+            }
+        });
+        SilentAgent { sock, _dir: dir }
+    }
+}
+
+/// `airlock ARGS` in `d` with `env`, which must end by itself: a run still going after
+/// two minutes is killed and fails the test (a guard against a hang, not a measure of
+/// the timeout).
+fn ends_by_itself(d: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut c = airlock_command(d, args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run airlock");
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > guard {
+            child.kill().unwrap();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "airlock {args:?} still waited for the agent after two minutes: {}",
+                stderr(&o)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 74, item 8: an agent that accepts and never answers stops `keygen --from` and
+/// `sign --key` with an error naming the socket once the agent timeout passes
+/// (AIRLOCK_AGENT_TIMEOUT, in seconds, shortened here), never a run that waits
+/// forever; nothing is written.
+#[test]
+fn an_agent_that_never_answers_is_given_up_on_naming_its_socket_and_nothing_is_written() {
+    let agent = SilentAgent::start();
+    let t = tempdir();
+    let d = t.path();
+    // A bundle to sign, packed with a key file.
+    let src = mini(d);
+    keygen(d, "rm");
+    pack(d, Path::new(&src), "rm.key", "b.tar.gz");
+    let bundle_before = std::fs::read(d.join("b.tar.gz")).unwrap();
+    let before = files(d);
+    let env = [
+        ("SSH_AUTH_SOCK", agent.sock.display().to_string()),
+        ("AIRLOCK_AGENT_TIMEOUT", "1".to_string()),
+    ];
+    let key = "ssh-agent:SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+    for args in [
+        &["keygen", "--from", key, "--out", "agent"][..],
+        &["sign", "b.tar.gz", "--key", key][..],
+    ] {
+        let o = ends_by_itself(d, args, &env);
+        expect_code(&o, 1);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&agent.sock.display().to_string()) && err.contains("did not answer"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("hint: "), "{args:?}: {err}");
+        assert!(err.contains("AIRLOCK_AGENT_TIMEOUT"), "{args:?}: {err}");
+        assert_eq!(files(d), before, "{args:?}: something was written");
+        assert_eq!(std::fs::read(d.join("b.tar.gz")).unwrap(), bundle_before);
+    }
+}

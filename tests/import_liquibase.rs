@@ -563,3 +563,43 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
         &["db.changelog-master.xml", "Liquibase"],
     );
 }
+
+/// Issue 74, item 5: a YAML changelog of under 512 bytes whose anchors and aliases expand
+/// into 9^9 nodes (billion laughs) is refused at its first alias, by name and line,
+/// before anything is expanded; nothing is written. Liquibase changelogs have no use
+/// for aliases.
+#[test]
+fn a_yaml_alias_bomb_is_refused_at_its_first_alias_and_nothing_is_written() {
+    let t = tempdir();
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let items = vec![format!("*{prev}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{items}]\n"));
+    }
+    bomb.push_str("databaseChangeLog: []\n");
+    assert!(bomb.len() < 512, "{bomb}");
+    let dir = t.path().join("bomb");
+    write(&dir.join("c.yaml"), &bomb);
+    refused(&dir, &[], &["c.yaml:2", "alias", "*a"]);
+    refused(&dir, &["--from", "liquibase"], &["c.yaml:2", "alias"]);
+}
+
+/// Issue 74, item 6: an XML changelog nested 20,000 elements deep (140 KB) is refused
+/// at the first element deeper than 256, by file and line, not read down to the
+/// bottom on the stack; nothing is written.
+#[test]
+fn an_xml_changelog_nested_deeper_than_256_elements_is_refused_by_file_and_line() {
+    let t = tempdir();
+    let dir = t.path().join("deep");
+    // The root is element 1 (HEAD's line 2); element 2 opens on line 5, element n on
+    // line n + 3: the 257th on line 260.
+    let body = format!("{}{}", "<a>\n".repeat(20_000), "</a>".repeat(20_000));
+    write(&dir.join("c.xml"), &xml(&body));
+    refused(&dir, &[], &["c.xml:260", "256"]);
+    refused(&dir, &["--from", "liquibase"], &["c.xml:260", "256"]);
+}

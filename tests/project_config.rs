@@ -215,3 +215,75 @@ fn a_project_file_someone_else_could_write_or_with_an_unknown_key_stops_airlock(
     let out = airlock(&deep, &["--config", "nope.toml", "plan", &b]);
     refused(&out, "nope.toml: no such file");
 }
+
+/// Issue 74, item 4: a project file reached through a symbolic link is refused before
+/// anything reads it, whoever owns the link's target. A link is what a user who can
+/// write a folder above the operator's plants (and swaps between a check and a read);
+/// airlock reads the file it opened once, without following a link.
+#[test]
+fn a_project_file_that_is_a_symbolic_link_is_refused_and_nothing_is_read_from_it() {
+    let db = TestDb::new("proj_cfg_link");
+    let (t, proj, b) = project(
+        &db,
+        &format!("db = \"{}\"\ntrust = \"rm.pub\"\n", db.conn()),
+    );
+    let deep = proj.join("work/deep");
+    let before = db.ledger_rows();
+    // The target passes every check the file itself would: the user's, mode 644, in a
+    // folder of the user's that nobody else may write.
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = elsewhere.join("real.toml");
+    std::fs::rename(proj.join("airlock.toml"), &target).unwrap();
+    std::os::unix::fs::symlink(&target, proj.join("airlock.toml")).unwrap();
+    let refused = |out: &std::process::Output| {
+        assert_eq!(out.status.code(), Some(2), "{}{}", stdout(out), stderr(out));
+        let err = stderr(out);
+        assert!(
+            err.contains(&proj.join("airlock.toml").display().to_string())
+                && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+        assert!(!err.contains("settings from"), "{err}");
+        assert!(!proj.join("receipts").exists() && !deep.join("receipts").exists());
+        assert_eq!(db.ledger_rows(), before);
+        assert_eq!(db.scalar("SELECT to_regclass('made_here') IS NULL"), "t");
+    };
+    // Found upward from the working directory.
+    refused(&airlock(
+        &deep,
+        &["apply", &b, "--param", "code=x", "--yes"],
+    ));
+    // Named by --config, or by AIRLOCK_CONFIG.
+    let link = proj.join("airlock.toml").display().to_string();
+    refused(&airlock(
+        &deep,
+        &["--config", &link, "apply", &b, "--param", "code=x", "--yes"],
+    ));
+    refused(&airlock_env(
+        &deep,
+        &["apply", &b, "--param", "code=x", "--yes"],
+        &[("AIRLOCK_CONFIG", &link)],
+    ));
+    // A link that leads nowhere is refused as well, not passed over for a file above.
+    std::fs::remove_file(&target).unwrap();
+    refused(&airlock(
+        &deep,
+        &["apply", &b, "--param", "code=x", "--yes"],
+    ));
+    // The file itself, in the link's place, is read again.
+    std::fs::remove_file(proj.join("airlock.toml")).unwrap();
+    write_config(
+        &proj,
+        &format!("db = \"{}\"\ntrust = \"rm.pub\"\n", db.conn()),
+    );
+    let out = airlock(&deep, &["plan", &b, "--param", "code=x"]);
+    expect_code(&out, 0);
+    assert!(
+        stderr(&out).contains("settings from airlock.toml ("),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -11,6 +11,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE", "libpq's environment, used when neither --db nor AIRLOCK_DB is given (the Unix socket by default); without a database name the bundle's target database is used"),
     ("AIRLOCK_PASSPHRASE", "the passphrase of an encrypted secret key (pack, sign, keygen, --sign-receipt) when --passphrase-file is not given; otherwise airlock asks on the terminal"),
     ("AIRLOCK_STATE_DIR", "where this host remembers each target's ledger head and schema description (default $XDG_STATE_HOME/airlock, else ~/.local/state/airlock)"),
+    ("AIRLOCK_AGENT_TIMEOUT", "how many seconds a request to ssh-agent (an ssh-agent: key) may wait to be taken, and then for its answer, before airlock stops naming the socket (default 30)"),
     ("SOURCE_DATE_EPOCH", "the time pack records in the manifest, for reproducible bundles"),
     ("TMPDIR", "where large bundle files are spilled while they are verified (apply, rehearse)"),
     ("COLUMNS", "the width of human output when stdout is not a terminal"),

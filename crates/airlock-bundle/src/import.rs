@@ -334,6 +334,13 @@ pub enum ImportError {
         at: String,
         why: String,
     },
+    /// A YAML changelog with an alias (`*name`), refused before it is loaded: aliases
+    /// to aliases of a few hundred bytes load as billions of nodes.
+    #[error("{at}: a YAML alias{}: import refuses aliases (a few can expand to billions of nodes; a Liquibase changelog has no use for them)", .name.as_ref().map(|n| format!(" (`*{n}`)")).unwrap_or_default())]
+    YamlAlias { at: String, name: Option<String> },
+    /// A changelog whose elements nest deeper than `max`, refused before it is walked.
+    #[error("{at}: elements nested more than {max} deep; a Liquibase changelog nests a few")]
+    TooDeep { at: String, max: usize },
     #[error(
         "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
     )]

@@ -21,6 +21,13 @@ const SIGN_REQUEST: u8 = 13;
 const SIGN_RESPONSE: u8 = 14;
 /// An answer longer than this is not an agent's (OpenSSH's own limit is 256 KiB).
 const MAX_MESSAGE: usize = 256 * 1024;
+/// How long the agent may take to take a request and to answer it, unless
+/// `AIRLOCK_AGENT_TIMEOUT` (seconds) says otherwise: a socket that accepts and never
+/// answers must not hold a signing command forever. Long enough for a confirmation
+/// asked on the agent's side (`ssh-add -c`).
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The variable that sets that time, in seconds.
+pub const TIMEOUT_VAR: &str = "AIRLOCK_AGENT_TIMEOUT";
 const ED25519: &str = "ssh-ed25519";
 const SK_ED25519: &str = "sk-ssh-ed25519@openssh.com";
 
@@ -77,24 +84,48 @@ fn agent_error(why: impl Into<String>) -> KeyError {
     }
 }
 
-/// One request, one answer, on a fresh connection.
+/// How long the agent may take: `AIRLOCK_AGENT_TIMEOUT` seconds (a whole number above
+/// zero), else [`DEFAULT_TIMEOUT`].
+fn timeout() -> Result<std::time::Duration, KeyError> {
+    match std::env::var(TIMEOUT_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TIMEOUT),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(std::time::Duration::from_secs(secs)),
+            _ => Err(KeyError::AgentTimeoutValue(v)),
+        },
+        Err(std::env::VarError::NotUnicode(v)) => Err(KeyError::AgentTimeoutValue(
+            v.to_string_lossy().into_owned(),
+        )),
+    }
+}
+
+/// One request, one answer, on a fresh connection, each way within the timeout.
 fn ask(socket: &PathBuf, body: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let limit = timeout()?;
     let mut s = UnixStream::connect(socket).map_err(|e| KeyError::AgentNotRunning {
         why: format!("cannot connect to SSH_AUTH_SOCK={}: {e}", socket.display()),
     })?;
+    s.set_read_timeout(Some(limit))
+        .and_then(|()| s.set_write_timeout(Some(limit)))
+        .map_err(|e| agent_error(e.to_string()))?;
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => KeyError::AgentTimeout {
+            socket: socket.display().to_string(),
+            secs: limit.as_secs(),
+        },
+        _ => agent_error(e.to_string()),
+    };
     let mut msg = (body.len() as u32).to_be_bytes().to_vec();
     msg.extend_from_slice(body);
-    s.write_all(&msg).map_err(|e| agent_error(e.to_string()))?;
+    s.write_all(&msg).map_err(failed)?;
     let mut len = [0u8; 4];
-    s.read_exact(&mut len)
-        .map_err(|e| agent_error(e.to_string()))?;
+    s.read_exact(&mut len).map_err(failed)?;
     let len = u32::from_be_bytes(len) as usize;
     if len == 0 || len > MAX_MESSAGE {
         return Err(agent_error(format!("an answer of {len} bytes")));
     }
     let mut answer = vec![0u8; len];
-    s.read_exact(&mut answer)
-        .map_err(|e| agent_error(e.to_string()))?;
+    s.read_exact(&mut answer).map_err(failed)?;
     Ok(answer)
 }
 

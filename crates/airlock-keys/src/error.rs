@@ -53,6 +53,12 @@ pub enum KeyError {
         /// It lists no key at all (empty, or locked with `ssh-add -x`).
         lists_none: bool,
     },
+    /// The agent's socket took the connection but did not take the request or answer
+    /// it in time (a hung agent, or something else listening there).
+    #[error("the ssh-agent at {socket} did not answer within {secs} s")]
+    AgentTimeout { socket: String, secs: u64 },
+    #[error("AIRLOCK_AGENT_TIMEOUT={0:?} is not a number of seconds above zero")]
+    AgentTimeoutValue(String),
     #[error("{what}: {why}")]
     Device { what: String, why: String },
     #[error("{0} is a key file, not a token or agent key")]
@@ -68,7 +74,10 @@ impl KeyError {
 
     /// A device that failed mid-way (I/O with the token or agent), not the input.
     pub fn is_runtime(&self) -> bool {
-        matches!(self, KeyError::Device { .. })
+        matches!(
+            self,
+            KeyError::Device { .. } | KeyError::AgentTimeout { .. }
+        )
     }
 
     /// What to do next.
@@ -93,6 +102,8 @@ impl KeyError {
             KeyError::AgentNotRunning { .. } => "start one (`eval $(ssh-agent)`) and `ssh-add` the key, or set SSH_AUTH_SOCK to the running agent's socket".into(),
             KeyError::AgentNoKey { lists_none: true, .. } => "a locked agent lists no key: `ssh-add -X` unlocks it; else `ssh-add KEYFILE` adds the key; `ssh-add -l` lists what the agent holds".into(),
             KeyError::AgentNoKey { .. } => "`ssh-add KEYFILE` adds it; `ssh-add -l` lists what the agent holds".into(),
+            KeyError::AgentTimeout { .. } => "check the agent answers (`ssh-add -l` with the same SSH_AUTH_SOCK) and that the socket is ssh-agent's; an agent that asks for a confirmation may need longer: AIRLOCK_AGENT_TIMEOUT=SECONDS (default 30)".into(),
+            KeyError::AgentTimeoutValue(_) => "set AIRLOCK_AGENT_TIMEOUT to a whole number of seconds (e.g. 60), or unset it for 30".into(),
             KeyError::Device { .. } => "check the token is inserted or the agent still runs, and try again".into(),
             KeyError::NotDevice(_) => "pass a pkcs11: URI or ssh-agent:SHA256:... fingerprint".into(),
         }

@@ -205,6 +205,14 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("write the next migration first; nothing was written".to_string()),
         ),
+        ImportError::YamlAlias { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: write the value out where the alias stands (each `*name` as the `&name` it repeats), then import".to_string()),
+        ),
+        ImportError::TooDeep { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: this is no changelog Liquibase writes; check the file is the one meant".to_string()),
+        ),
         ImportError::TooLarge { .. } => Error::usage(
             e.to_string(),
             Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),

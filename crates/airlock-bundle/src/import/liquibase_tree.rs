@@ -9,9 +9,17 @@
 //! Invariant: nothing is guessed: a file that does not parse, a YAML document that is
 //! not one map holding `databaseChangeLog`, or an XML root of another name is refused
 //! naming the file (and the line, where the parser says one). XML with a DTD is
-//! refused (roxmltree's default), so no entity is ever expanded.
+//! refused (roxmltree's default), so no entity is ever expanded; a YAML alias (`*a`)
+//! is refused before the document is loaded, so no anchor is ever copied (a few
+//! hundred bytes of aliases to aliases load as billions of nodes); and a changelog
+//! nested deeper than [`MAX_DEPTH`] elements is refused before it is walked, so no
+//! input decides how deep the stack goes. Liquibase changelogs use neither.
 
 use super::{layout_error, ImportError};
+
+/// How deep a changelog's elements may nest (the root is 1). Liquibase's own go about
+/// 6 deep (`databaseChangeLog`, `changeSet`, `createTable`, `column`, `constraints`).
+pub(super) const MAX_DEPTH: usize = 256;
 
 /// One element of a changelog.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -83,10 +91,20 @@ pub(super) fn parse(file: &str, bytes: &[u8]) -> Result<Node, ImportError> {
 fn xml(file: &str, text: &str) -> Result<Node, ImportError> {
     let doc = roxmltree::Document::parse(text)
         .map_err(|e| layout_error(file, format!("not well-formed XML: {e}")))?;
-    Ok(xml_node(&doc, doc.root_element()))
+    xml_node(file, &doc, doc.root_element(), 1)
 }
 
-fn xml_node(doc: &roxmltree::Document, n: roxmltree::Node) -> Node {
+/// The element `n`, `depth` deep; one deeper than [`MAX_DEPTH`] is refused by line.
+fn xml_node(
+    file: &str,
+    doc: &roxmltree::Document,
+    n: roxmltree::Node,
+    depth: usize,
+) -> Result<Node, ImportError> {
+    let line = doc.text_pos_at(n.range().start).row as usize;
+    if depth > MAX_DEPTH {
+        return Err(too_deep(format!("{file}:{line}")));
+    }
     let mut out = Node {
         name: n.tag_name().name().to_string(),
         attrs: n
@@ -94,21 +112,73 @@ fn xml_node(doc: &roxmltree::Document, n: roxmltree::Node) -> Node {
             .filter(|a| a.namespace().is_none())
             .map(|a| (a.name().to_string(), a.value().to_string()))
             .collect(),
-        line: doc.text_pos_at(n.range().start).row as usize,
+        line,
         ..Node::default()
     };
     for c in n.children() {
         if c.is_element() {
-            out.children.push(xml_node(doc, c));
+            out.children.push(xml_node(file, doc, c, depth + 1)?);
         } else if c.is_text() {
             out.text.push_str(c.text().unwrap_or_default());
         }
     }
-    out
+    Ok(out)
+}
+
+/// The refusal of an element deeper than [`MAX_DEPTH`], at `at`.
+fn too_deep(at: String) -> ImportError {
+    ImportError::TooDeep { at, max: MAX_DEPTH }
+}
+
+/// Refuse what the YAML loader would expand or recurse on, from the parser's events
+/// alone (nothing is built): an alias, and nesting deeper than [`MAX_DEPTH`].
+fn yaml_shape(file: &str, text: &str) -> Result<(), ImportError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser
+            .next_token()
+            .map_err(|e| layout_error(file, format!("not well-formed YAML: {e}")))?;
+        let at = || format!("{file}:{}", mark.line());
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::Alias(_) => {
+                let name = alias_name(text, mark.line(), mark.col());
+                return Err(ImportError::YamlAlias { at: at(), name });
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(too_deep(at()));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+/// The name of the alias at `line` (1-based) and `col` (0-based, as the YAML parser
+/// counts) of `text`, when it is there.
+fn alias_name(text: &str, line: usize, col: usize) -> Option<String> {
+    let rest: String = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .chars()
+        .skip(col)
+        .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+        .take(64)
+        .collect();
+    rest.strip_prefix('*')
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
 }
 
 fn yaml(file: &str, text: &str) -> Result<Node, ImportError> {
     use yaml_rust2::{Yaml, YamlLoader};
+    yaml_shape(file, text)?;
     let docs = YamlLoader::load_from_str(text)
         .map_err(|e| layout_error(file, format!("not well-formed YAML: {e}")))?;
     let [Yaml::Hash(map)] = docs.as_slice() else {
@@ -232,5 +302,49 @@ mod tests {
         .is_err());
         assert!(parse("c.yaml", b"other: 1\n").is_err());
         assert!(parse("c.xml", b"<other/>").is_err());
+    }
+
+    #[test]
+    fn aliases_and_nesting_past_the_bound_are_refused_by_line() {
+        let refused = |file: &str, text: &str, says: &str| {
+            let m = parse(file, text.as_bytes()).unwrap_err().to_string();
+            assert!(m.contains(says), "{m}");
+        };
+        refused(
+            "c.yaml",
+            "a: &x [1, 2]\nb: [*x, *x]\ndatabaseChangeLog: []\n",
+            "c.yaml:2: a YAML alias (`*x`)",
+        );
+        // Anchors alone copy nothing worth refusing.
+        assert!(parse("c.yaml", b"a: &x [1]\ndatabaseChangeLog: []\n").is_ok());
+        // The root map is 1 deep, the maps under `x` the rest: the 257th opens on line
+        // 257 + 1.
+        let yaml = |n: usize| {
+            let mut t = String::from("databaseChangeLog: []\nx:\n");
+            for i in 1..n {
+                t.push_str(&format!("{}k:\n", " ".repeat(i)));
+            }
+            t.push_str(&format!("{}k: 1\n", " ".repeat(n)));
+            t
+        };
+        assert!(parse("c.yaml", yaml(MAX_DEPTH - 1).as_bytes()).is_ok());
+        refused(
+            "c.yaml",
+            &yaml(MAX_DEPTH),
+            "c.yaml:258: elements nested more than 256 deep",
+        );
+        let xml = |n: usize| {
+            format!(
+                "<databaseChangeLog>\n{}{}</databaseChangeLog>",
+                "<a>".repeat(n),
+                "</a>".repeat(n)
+            )
+        };
+        assert!(parse("c.xml", xml(MAX_DEPTH - 1).as_bytes()).is_ok());
+        refused(
+            "c.xml",
+            &xml(MAX_DEPTH),
+            "c.xml:2: elements nested more than 256 deep",
+        );
     }
 }

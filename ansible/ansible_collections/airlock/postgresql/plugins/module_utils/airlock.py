@@ -40,7 +40,9 @@ DEPLOY_ARGS = dict(
     lock_timeout=dict(type="str"),
     lock_retries=dict(type="int"),
     receipt_dir=dict(type="path"),
-    sign_receipt=dict(type="path"),
+    # A key file's path, or a pkcs11: URI that may hold the token's PIN (pin-value=):
+    # a secret of the task, never shown (-vvv, the module's syslog line, its result).
+    sign_receipt=dict(type="path", no_log=True),
     passphrase=dict(type="str", no_log=True),
 )
 
@@ -124,6 +126,12 @@ def deploy_flags(module):
     if p.get("receipt_dir"):
         args += ["--out", p["receipt_dir"]]
     if p.get("sign_receipt"):
+        if "pin-value=" in p["sign_receipt"]:
+            module.warn(
+                "sign_receipt holds the token's PIN (pin-value=), which is on airlock's"
+                " command line while it runs (ps shows it to the host's users): give it"
+                " in a file only the user reads instead, pin-source=file:/path/to/pin"
+            )
         args += ["--sign-receipt", p["sign_receipt"]]
     return args
 

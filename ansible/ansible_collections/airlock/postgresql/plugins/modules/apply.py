@@ -108,7 +108,13 @@ options:
         Default airlock's, C(./receipts) of the module's working directory.
     type: path
   sign_receipt:
-    description: Sign the receipt with this secret key (C(--sign-receipt)).
+    description:
+      - Sign the receipt with this secret key (C(--sign-receipt)), a key file, a
+        C(pkcs11:) URI of a key on a token, or C(ssh-agent:SHA256:...).
+      - A token's PIN goes in a file only airlock's user reads, named in the URI by
+        C(pin-source=file:/path/to/pin); C(pin-value=) puts it on airlock's command
+        line (the task warns). The option is no_log either way, so the URI never
+        shows in the task's output or log.
     type: path
   passphrase:
     description:
@@ -148,6 +154,13 @@ EXAMPLES = r"""
         receipt_dir: /var/lib/airlock/receipts
         sign_receipt: /etc/airlock/operator.key
         passphrase: "{{ vault_operator_passphrase }}"
+
+- name: Sign each receipt with a key on a token, its PIN in a file (mode 0600)
+  airlock.postgresql.apply:
+    bundle: /srv/releases/shop-2026.06.airlock.tar.gz
+    trust: /etc/airlock/trust
+    db: "dbname={{ tenant_db }}"
+    sign_receipt: "pkcs11:token=ops;object=receipts?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/token.pin"
 
 - name: Wait up to an hour per tenant for its gate, then apply
   airlock.postgresql.apply:

@@ -62,7 +62,13 @@ options:
     description: The directory the receipt is written to (C(--out)).
     type: path
   sign_receipt:
-    description: Sign the receipt with this secret key (C(--sign-receipt)).
+    description:
+      - Sign the receipt with this secret key (C(--sign-receipt)), a key file, a
+        C(pkcs11:) URI of a key on a token, or C(ssh-agent:SHA256:...).
+      - A token's PIN goes in a file only airlock's user reads, named in the URI by
+        C(pin-source=file:/path/to/pin); C(pin-value=) puts it on airlock's command
+        line (the task warns). The option is no_log either way, so the URI never
+        shows in the task's output or log.
     type: path
   passphrase:
     description:
