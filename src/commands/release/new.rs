@@ -98,6 +98,10 @@ What this release does, for the person who runs it: replace this text.
    and writes a receipt.
 4. If it must be undone: `airlock rollback BUNDLE --trust trust/ --db CONN`.
 
+The next release of a history kept in another tool's layout: `airlock import DIR
+--since THIS_BUNDLE` (docs/release-train.md); it refuses a database where this one is
+not applied.
+
 Who to call when the gate stays BLOCKED: replace this line.
 ";
 
