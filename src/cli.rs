@@ -891,6 +891,14 @@ pub struct PlanArgs {
     /// rejects, rows a DROP/TRUNCATE takes); one cut short is a warning.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub predict_timeout: std::time::Duration,
+    /// Plan the rollback instead, on the data there now (read-only): the tiers the
+    /// ledger says it undoes, the rollback files that runs, what they destroy (tables
+    /// and columns dropped, rows deleted or truncated, rows an ON DELETE CASCADE
+    /// takes, counted) and which statements the data would make fail (rows other
+    /// tables still reference). NO-GO (exit 1) when one would fail; exit 6 when no
+    /// tier of the release is applied here.
+    #[arg(long, conflicts_with_all = ["through", "allow_drift", "resume"])]
+    pub rollback: bool,
 }
 
 #[derive(Debug, Args)]

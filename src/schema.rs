@@ -106,6 +106,10 @@ fn files() -> Vec<(&'static str, RootSchema)> {
         ("approve.schema.json", schema_for!(approve::ApproveReport)),
         ("gate.schema.json", schema_for!(gate::GateOutcome)),
         ("plan.schema.json", schema_for!(gate::PlanOutcome)),
+        (
+            "plan-rollback.schema.json",
+            schema_for!(gate::RollbackPlanOutcome),
+        ),
         ("apply.schema.json", schema_for!(apply::ReceiptOutcome)),
         ("rollback.schema.json", schema_for!(apply::ReceiptOutcome)),
         ("reissue.schema.json", schema_for!(reissue::ReissueReport)),

@@ -302,6 +302,7 @@ pub(crate) fn plan_args(args: &DossierArgs) -> PlanArgs {
         through: None,
         allow_drift: false,
         resume: false,
+        rollback: false,
         gate: crate::cli::GateRoleArgs {
             gate_role: args.gate_role.clone().or_else(|| {
                 std::env::var("AIRLOCK_GATE_ROLE")

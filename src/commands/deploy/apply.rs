@@ -205,6 +205,26 @@ fn confirm_on_tty(yes: bool, verb: &'static str) -> Option<Confirm> {
                 }
             ));
         }
+        if let Some(pr) = &p.predictions {
+            for d in &pr.destroys {
+                text.push_str(&format!(
+                    "\n  destroys {}{}",
+                    d.object,
+                    match d.rows {
+                        Some(n) =>
+                            format!(" ({n} row(s){})", if d.exact { "" } else { ", estimated" }),
+                        None => String::new(),
+                    }
+                ));
+            }
+            for f in pr
+                .predictions
+                .iter()
+                .filter(|x| x.outcome == crate::db::predict::Outcome::Fails)
+            {
+                text.push_str(&format!("\n  FAILS at {}:{}: {}", f.file, f.line, f.reason));
+            }
+        }
         let _ = writeln!(e, "{}", crate::report::for_stderr(&text));
         // Wrapped at spaces: the name to type is never split by the terminal.
         let prompt = format!("Type the database name ({}) to go on: ", p.database);

@@ -658,8 +658,82 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
         crate::commands::common::judge_time(None)?,
         &crate::commands::common::verdicts(),
     )?;
+    if args.rollback {
+        return rollback_plan(&args, &vb);
+    }
     let plan = plan_verified(&args, &store, &vb)?;
     Ok(Box::new(PlanOutcome { plan }))
+}
+
+/// `plan --rollback`: the rollback's own GO/NO-GO.
+fn rollback_plan(args: &PlanArgs, vb: &crate::verified::VerifiedBundle) -> Result<Outcome> {
+    let conn = crate::db::conn::resolve_for(args.db.db.as_deref(), &vb.manifest().target.database)?;
+    let (_, params) = params_check(&args.params.params, &vb.manifest().params);
+    let o = options(&conn, vb, params, &args.db.statement_timeout);
+    let plan = crate::db::deploy::rollback_plan::plan_rollback(vb, &o, args.predict_timeout)?;
+    Ok(Box::new(RollbackPlanOutcome { plan }))
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct RollbackPlanOutcome {
+    #[serde(flatten)]
+    pub plan: crate::db::deploy::rollback_plan::RollbackPlan,
+}
+
+impl Report for RollbackPlanOutcome {
+    fn human(&self) -> String {
+        let p = &self.plan;
+        let verdict = if p.fails() {
+            format!(
+                "{} (rollback would exit 1: a statement fails, and the whole rollback is rolled back)",
+                crate::style::verdict("NO-GO")
+            )
+        } else {
+            crate::style::verdict("GO")
+        };
+        let mut s = format!(
+            "rollback plan for {} {} (bundle {}) on database {}: {verdict}
+undoes tier(s): {}
+runs: {}",
+            one_line(&p.bundle),
+            one_line(&p.version),
+            airlock_base::text::short(&p.bundle_id),
+            one_line(&p.database),
+            p.undoes.join(", "),
+            p.files.join(", ")
+        );
+        // plan's renderer, in the rollback's words: a rollback declares nothing it
+        // destroys (`[[tier]] destroys` is the release's), so no warning says so.
+        let predicted = crate::commands::deploy::plan_predict::human(&p.predictions)
+            .replace("what the release destroys", "what the rollback destroys")
+            .lines()
+            .filter(|l| !(l.starts_with("warning: ") && l.contains("does not declare")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if predicted.trim().is_empty() {
+            s.push_str(
+                "
+it destroys nothing that holds rows, and the data makes no statement of it fail",
+            );
+        } else {
+            s.push_str(&format!(
+                "
+{predicted}"
+            ));
+        }
+        if p.fails() {
+            s.push_str("
+hint: the signed rollback cannot be edited: fix the data first (the rows named above), or ship a follow-up release whose rollback handles them");
+        }
+        s
+    }
+    fn exit_code(&self) -> crate::exit::Exit {
+        if self.plan.fails() {
+            crate::exit::Exit::Runtime
+        } else {
+            crate::exit::Exit::Success
+        }
+    }
 }
 
 /// `plan` of a bundle already verified with `store` (the dossier's `--db` asks this).

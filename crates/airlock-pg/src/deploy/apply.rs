@@ -347,7 +347,20 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     if let Some(confirm) = opts.confirm {
         let applied = ledger::state_of(&deploy.session.ledger()?, vb.id()).touched(m);
         if !applied.is_empty() {
-            let preview = PlanReport::preview(vb, &deploy.session.info.database, applied, vec![]);
+            let files = rb.files_for(&applied);
+            let mut preview =
+                PlanReport::preview(vb, &deploy.session.info.database, applied, vec![]);
+            // What it destroys and what the data would make fail (`plan --rollback`),
+            // read only once the bundle-role check passed.
+            let client = &mut deploy.session.client;
+            if crate::deploy::bundle_role::check(client, &m.spec().target).is_ok() {
+                preview.predictions = Some(crate::predict::predict_rollback(
+                    client,
+                    vb,
+                    &files,
+                    std::time::Duration::from_secs(5),
+                ));
+            }
             if !confirm(&preview) {
                 return Err(DbError::Cancelled);
             }
@@ -362,7 +375,8 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         &mut deploy,
         |d| &mut d.session.client,
         |d| d.in_deploy_tx(vb, opts, |tx, cx, tools| rollback_decide(tx, cx, tools, rb)),
-    )?;
+    )
+    .map_err(rollback_failed)?;
     let (row, applied, undone) = match undo {
         Undo::Nothing => {
             receipt.outcome = "nothing-to-roll-back".into();
@@ -395,6 +409,27 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     // 4. Deliver the receipt, and record its delivery in the ledger.
     let receipt = deploy.finish(receipt);
     Ok(delivery::deliver(&mut deploy, vb, opts, receipt))
+}
+
+/// A rollback statement that failed: what to do next, in its message (the rollback
+/// is one transaction: nothing of it committed).
+fn rollback_failed(e: DbError) -> DbError {
+    match e {
+        DbError::Statement {
+            context,
+            message,
+            at,
+        } => DbError::Statement {
+            context,
+            message: format!(
+                "{message}; the rollback stopped there and nothing of it committed (one transaction). \
+                 `airlock plan BUNDLE --rollback` names the rows that stop it; the signed rollback cannot be edited: \
+                 change the data it trips on, or ship a follow-up release whose rollback handles them"
+            ),
+            at,
+        },
+        other => other,
+    }
 }
 
 /// Rollback's transaction: the ledger under the lock, then the rollback files (or, for

@@ -2,8 +2,8 @@
 //! decide under the lock, run, ledger row, commit), the named checks (`checks`,
 //! `decide`, `pipeline`, `predicted`), deploy policy (`policy`, `refusal`), running
 //! bundle files (`files`, `exec`, `online`) as their declared role (`bundle_role`), the
-//! lock plan (`lock_plan`), the operator's options (`options`), and `setup` of a deploy
-//! login.
+//! lock plan (`lock_plan`), the operator's options (`options`), the rollback's own
+//! GO/NO-GO (`rollback_plan`), and `setup` of a deploy login.
 //!
 //! Invariant: nothing commits outside the skeleton's deploy transaction, and only
 //! after a ledger row was appended and the whole bundle verified; `plan` runs every
@@ -23,5 +23,6 @@ pub mod plan;
 pub mod policy;
 pub mod predicted;
 pub mod refusal;
+pub mod rollback_plan;
 pub mod setup;
 pub mod skeleton;

@@ -128,18 +128,20 @@ pub(crate) fn refuse_unfollowed(
         .cloned()
         .collect();
     if st.applied.is_empty() || !missing.is_empty() {
-        return Err(DbError::Refused(Refusal::NotFollowed {
-            bundle: m.bundle.name.clone(),
-            version: m.bundle.version.clone(),
-            follows: f.name.clone(),
-            follows_version: f.version.clone(),
-            follows_id: f.bundle_id.clone(),
-            missing: if st.applied.is_empty() {
-                vec![]
-            } else {
-                missing
+        return Err(DbError::Refused(Refusal::NotFollowed(Box::new(
+            crate::deploy::refusal::NotFollowed {
+                bundle: m.bundle.name.clone(),
+                version: m.bundle.version.clone(),
+                follows: f.name.clone(),
+                follows_version: f.version.clone(),
+                follows_id: f.bundle_id.clone(),
+                missing: if st.applied.is_empty() {
+                    vec![]
+                } else {
+                    missing
+                },
             },
-        }));
+        ))));
     }
     Ok(st.last_apply)
 }

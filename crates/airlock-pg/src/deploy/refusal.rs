@@ -42,17 +42,27 @@ pub enum Refusal {
     },
     /// `--through` names a tier that is already applied.
     ThroughApplied { through: String, next: String },
-    /// The release this one follows (`[follows]`) is not applied here, or not whole.
-    NotFollowed {
+    /// `plan --rollback` on a database where no tier of the release is applied.
+    NothingToRollBack {
         bundle: String,
         version: String,
-        follows: String,
-        follows_version: String,
-        follows_id: String,
-        /// Its tiers not applied here (all of them when it never was, or was rolled
-        /// back).
-        missing: Vec<String>,
+        database: String,
     },
+    /// The release this one follows (`[follows]`) is not applied here, or not whole.
+    NotFollowed(Box<NotFollowed>),
+}
+
+/// What [`Refusal::NotFollowed`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotFollowed {
+    pub bundle: String,
+    pub version: String,
+    pub follows: String,
+    pub follows_version: String,
+    pub follows_id: String,
+    /// Its tiers not applied here (empty: none of them is, it never was or was rolled
+    /// back).
+    pub missing: Vec<String>,
 }
 
 /// Which refusal it was, as `--json` names it (`refusal_kind` of an error document
@@ -71,6 +81,8 @@ pub enum RefusalKind {
     ThroughApplied,
     /// The release this one follows is not applied here.
     NotFollowed,
+    /// The release never reached this database: nothing to roll back.
+    NothingToRollBack,
 }
 
 impl Refusal {
@@ -81,7 +93,8 @@ impl Refusal {
             Refusal::Downgrade { .. } => RefusalKind::Downgrade,
             Refusal::AlreadyApplied { .. } => RefusalKind::AlreadyApplied,
             Refusal::ThroughApplied { .. } => RefusalKind::ThroughApplied,
-            Refusal::NotFollowed { .. } => RefusalKind::NotFollowed,
+            Refusal::NotFollowed(_) => RefusalKind::NotFollowed,
+            Refusal::NothingToRollBack { .. } => RefusalKind::NothingToRollBack,
         }
     }
 
@@ -96,7 +109,8 @@ impl Refusal {
                 Some("To run it again, roll it back first (airlock rollback)")
             }
             Refusal::ThroughApplied { .. } => None,
-            Refusal::NotFollowed { .. } => Some("Apply the release it follows here first (a release train runs in order), then this one; nothing was done"),
+            Refusal::NothingToRollBack { .. } => Some("Connect to a database the release was applied to (airlock status lists what the ledger holds)"),
+            Refusal::NotFollowed(_) => Some("Apply the release it follows here first (a release train runs in order), then this one; nothing was done"),
         }
     }
 
@@ -138,20 +152,24 @@ impl Refusal {
             Refusal::ThroughApplied { through, next } => format!(
                 "--through {through}: tier {through} is already applied; the next tier is {next}"
             ),
-            Refusal::NotFollowed {
+            Refusal::NothingToRollBack {
                 bundle,
                 version,
-                follows,
-                follows_version,
-                follows_id,
-                missing,
+                database,
             } => format!(
-                "{bundle} {version} follows {follows} {follows_version} (bundle {}), which is not applied here: {}",
-                short(follows_id),
-                if missing.is_empty() {
+                "no tier of {bundle} {version} is applied on {database} (the release never reached it, or was rolled back): there is nothing for its rollback to plan"
+            ),
+            Refusal::NotFollowed(n) => format!(
+                "{} {} follows {} {} (bundle {}), which is not applied here: {}",
+                n.bundle,
+                n.version,
+                n.follows,
+                n.follows_version,
+                short(&n.follows_id),
+                if n.missing.is_empty() {
                     "none of its tiers is".to_string()
                 } else {
-                    format!("tier(s) {} not applied", missing.join(", "))
+                    format!("tier(s) {} not applied", n.missing.join(", "))
                 }
             ),
         }

@@ -306,7 +306,7 @@ pub(super) fn foreign_key(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{cast, catalog, count, reach, state};
+    use super::super::{cast, catalog, count, reach, referenced, state};
     use super::*;
 
     /// Every fixed question of the catalog, by name.
@@ -323,6 +323,7 @@ mod tests {
         ("reach::TYPE_OID", reach::TYPE_OID),
         ("reach::REFERENCING", reach::REFERENCING),
         ("reach::TYPE_EXISTS", reach::TYPE_EXISTS),
+        ("referenced::FOREIGN_KEYS", referenced::FOREIGN_KEYS),
         ("cast::ENUM_LABELS", cast::ENUM_LABELS),
         ("cast::COLUMN", cast::COLUMN),
         ("cast::CATEGORY", cast::CATEGORY),
@@ -359,6 +360,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("walk.rs"),
             include_str!("declared.rs"),
+            include_str!("referenced.rs"),
         ]
         .iter()
         .map(|src| {

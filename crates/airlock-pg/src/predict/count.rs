@@ -99,6 +99,21 @@ pub(super) fn destroyed(
         _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
     };
     let unpredictable = w.unpredictable(std::slice::from_ref(&t));
+    // The rows other tables reference, for a DELETE judged on the rows there now.
+    let deletes = match &s.step {
+        Step::DeleteAll => Some(None),
+        Step::Filtered {
+            delete: true,
+            filter: Some(f),
+            functions,
+            ..
+        } if w.cat.all_builtin(functions) => Some(Some(f.clone())),
+        _ => None,
+    }
+    .filter(|_| unpredictable.is_none() && w.exists(tx, &t).unwrap_or(false));
+    if let Some(filter) = &deletes {
+        super::referenced::judge(w, tx, tier, s, &t, filter.as_deref(), out);
+    }
     let filtered = match &s.step {
         Step::Filtered {
             filter,

@@ -26,6 +26,7 @@ mod catalog;
 mod count;
 mod declared;
 mod reach;
+mod referenced;
 mod state;
 mod walk;
 mod widening;
@@ -204,6 +205,75 @@ pub(crate) fn steps_of(
     Ok(out)
 }
 
+/// The data steps of `files` (the rollback's), in order, each labelled `label`.
+pub(crate) fn steps_of_files(
+    vb: &VerifiedBundle,
+    files: &[String],
+    label: &str,
+) -> Result<Vec<(String, DataStep)>, PredictError> {
+    let mut out = Vec::new();
+    for file in files {
+        let read = |message: String| PredictError::Read {
+            file: file.clone(),
+            message,
+        };
+        let payload = vb.payload(file).map_err(|e| read(e.to_string()))?;
+        let steps = airlock_sql::data_steps_in(file, &mut reader_of(payload))
+            .map_err(|e| read(e.to_string()))?;
+        out.extend(steps.into_iter().map(|s| (label.to_string(), s)));
+    }
+    Ok(out)
+}
+
+/// Ask the target about the data steps of the rollback `files` (`airlock plan
+/// --rollback`): what they would make fail on the rows there now, and what they
+/// destroy. As [`predict`], through the door, each question bounded by `timeout`.
+pub fn predict_rollback(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    files: &[String],
+    timeout: Duration,
+) -> Predictions {
+    let mut run = || -> Result<Predictions, PredictError> {
+        let steps = steps_of_files(vb, files, "rollback")?;
+        walk_steps(client, vb, steps, timeout)
+    };
+    run().unwrap_or_else(|e| Predictions {
+        error: Some(e.to_string()),
+        ..Predictions::default()
+    })
+}
+
+/// The walk over `steps` in one transaction, rolled back (none opened when no step
+/// asks anything).
+fn walk_steps(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    steps: Vec<(String, DataStep)>,
+    timeout: Duration,
+) -> Result<Predictions, PredictError> {
+    if !steps.iter().any(|(_, s)| asks(&s.step)) {
+        return Ok(Predictions::default());
+    }
+    let mut tx = client
+        .build_transaction()
+        .start()
+        .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
+    let path = vb.manifest().spec().target.search_path();
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",
+        render_search_path(&path),
+        timeout.as_millis().max(1)
+    ))
+    .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
+    crate::door::open(&mut tx)
+        .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
+    let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
+    tx.rollback()
+        .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
+    Ok(out)
+}
+
 /// The data steps of every tier, read ahead (on a thread of their own while the
 /// connection is made): what [`predict`] would read for any subset of the tiers.
 pub struct ReadAhead(Result<Vec<(String, DataStep)>, PredictError>);
@@ -250,27 +320,7 @@ pub fn predict(
             Some(a) => a.steps(vb, tiers)?,
             None => steps_of(vb, tiers)?,
         };
-        let mut out = if !steps.iter().any(|(_, s)| asks(&s.step)) {
-            Predictions::default()
-        } else {
-            let mut tx = client
-                .build_transaction()
-                .start()
-                .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
-            let path = vb.manifest().spec().target.search_path();
-            tx.batch_execute(&format!(
-                "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",
-                render_search_path(&path),
-                timeout.as_millis().max(1)
-            ))
-            .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
-            crate::door::open(&mut tx)
-                .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
-            let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
-            tx.rollback()
-                .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
-            out
-        };
+        let mut out = walk_steps(client, vb, steps, timeout)?;
         declared::judge(vb, tiers, &mut out);
         Ok(out)
     };
