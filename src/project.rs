@@ -48,6 +48,21 @@ pub struct ProjectField {
     project_config: Option<Project>,
 }
 
+/// The project file this command's database came from (its `db` setting), once
+/// [`Project::narrow`] found the command took it.
+static DB_FROM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Where a connection's database name came from, for people: the project file when
+/// its `db` gave it, else `from` as the connection resolved it ("--db or AIRLOCK_DB"…).
+pub fn db_source(from: &str) -> String {
+    match DB_FROM.get() {
+        Some(path) if from == "--db or AIRLOCK_DB" => {
+            format!("db in {FILE_NAME} ({})", path.display())
+        }
+        _ => from.to_string(),
+    }
+}
+
 /// A project file read, and what it supplied.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Project {
@@ -87,6 +102,9 @@ impl Project {
                         == Some(clap::parser::ValueSource::EnvVariable)
             })
         });
+        if self.used.contains(&"db") {
+            let _ = DB_FROM.set(self.path.clone());
+        }
     }
 
     /// `airlock.toml (/srv/release/airlock.toml): db, gate_role`.

@@ -430,7 +430,8 @@ impl Report for PlanOutcome {
         if let Some(r) = &p.bundle_role {
             s.push_str(&format!("\n\n{}", r.describe()));
         }
-        if let Some(g) = &p.gate_grants {
+        // No header over nothing: a bundle whose gates read nothing that needs a grant.
+        if let Some(g) = p.gate_grants.as_ref().filter(|g| !g.lines().is_empty()) {
             s.push_str(&format!(
                 "\n\ngrants the gate role {} needs for this bundle (run once as a superuser; never pg_read_all_data):\n{}",
                 g.role,

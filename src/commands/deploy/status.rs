@@ -104,7 +104,8 @@ fn chosen_by(from: &str) -> String {
 pub struct StatusReport {
     /// The database read (`current_database()`).
     pub database: String,
-    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE", "the bundle's
+    /// Where its name came from: "--db or AIRLOCK_DB", "db in airlock.toml (PATH)",
+    /// "PGDATABASE", "the bundle's
     /// [target] database" (with --bundle) or "default" (no name given anywhere: libpq's
     /// default, the user name).
     pub database_from: String,
@@ -700,7 +701,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
     let spec = conn::resolve_for(args.db.db.as_deref(), &default)?;
     let database_from = match spec.dbname_from.as_str() {
         "default" if from_bundle => "the bundle's [target] database".to_string(),
-        other => other.to_string(),
+        other => crate::project::db_source(other),
     };
     let read = LedgerRead::read(&spec, &args.db.statement_timeout)?;
     let remembered_head = read.head_memory(args.forget_head)?;
@@ -723,7 +724,8 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
 pub struct FingerprintReport {
     /// The database fingerprinted (`current_database()`).
     pub database: String,
-    /// Where its name came from: "--db or AIRLOCK_DB", "PGDATABASE" or "default".
+    /// Where its name came from: "--db or AIRLOCK_DB", "db in airlock.toml (PATH)",
+    /// "PGDATABASE" or "default".
     pub database_from: String,
     #[serde(flatten)]
     pub fingerprint: Fingerprint,
@@ -878,7 +880,7 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<Outcome> {
     let fp = fingerprint::compute_consistent(&mut c, &readers, level, args.jobs.into())?;
     Ok(Box::new(FingerprintReport {
         database,
-        database_from: spec.dbname_from.clone(),
+        database_from: crate::project::db_source(&spec.dbname_from),
         fingerprint: fp,
     }))
 }
