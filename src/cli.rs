@@ -504,6 +504,8 @@ pub enum ImportLayout {
     Liquibase,
     /// VERSION_NAME.sql with `-- +goose Up` and `-- +goose Down` sections.
     Goose,
+    /// Temporal's vX.Y/manifest.json folders, each listing its files in order.
+    Temporal,
     /// Every .sql file, in name order.
     Folder,
 }

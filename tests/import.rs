@@ -1937,3 +1937,77 @@ fn diesel_orders_by_version_without_dashes_and_leaves_out_a_down_that_does_not_p
         "{report}"
     );
 }
+
+/// A Temporal-style versioned schema folder: `vX.Y/manifest.json` naming each
+/// version's files in the order they run.
+fn temporal_manifest(version: &str, files: &[&str]) -> String {
+    let files: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "{{\n  \"CurrVersion\": \"{version}\",\n  \"MinCompatibleVersion\": \"1.0\",\n  \"Description\": \"schema changes for {version}\",\n  \"SchemaUpdateCqlFiles\": [\n    {}\n  ]\n}}\n",
+        files.join(",\n    ")
+    )
+}
+
+#[test]
+fn a_temporal_versioned_schema_folder_imports_by_version_in_its_manifests_order() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("temporal/versioned"),
+        &[
+            ("v1.0/manifest.json", temporal_manifest("1.0", &["b_tables.sql", "a_index.sql"]).as_str()),
+            ("v1.0/b_tables.sql", "CREATE TABLE namespaces (id bytea PRIMARY KEY, name text NOT NULL);\n"),
+            ("v1.0/a_index.sql", "CREATE UNIQUE INDEX namespaces_name ON namespaces (name);\n"),
+            ("v1.10/manifest.json", temporal_manifest("1.10", &["later.sql"]).as_str()),
+            ("v1.10/later.sql", "ALTER TABLE namespaces ADD COLUMN notes text;\n"),
+            ("v1.2/manifest.json", temporal_manifest("1.2", &["queue.sql"]).as_str()),
+            ("v1.2/queue.sql", "CREATE TABLE queues (namespace_id bytea REFERENCES namespaces (id));\nALTER TABLE namespaces ADD COLUMN data bytea;\n"),
+            ("v1.2/notes.txt", "not a migration\n"),
+        ],
+    );
+    let report = import_apply_rollback(
+        "temporal",
+        &dir,
+        &[
+            "v1.0/b_tables.sql",
+            "v1.0/a_index.sql",
+            "v1.2/queue.sql",
+            "v1.10/later.sql",
+        ],
+        &[],
+    );
+    assert_eq!(report["layout"], "temporal");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["v1.0/b_tables", "v1.0/a_index", "v1.2/queue", "v1.10/later"])
+    );
+    // A file its manifest does not list is named as left behind.
+    assert!(
+        report["left_behind"].to_string().contains("v1.2/notes.txt"),
+        "{report}"
+    );
+    // A manifest naming a file that is not there: refused by name, nothing written.
+    let broken = layout(
+        &t.path().join("broken"),
+        &[(
+            "v1.0/manifest.json",
+            temporal_manifest("1.0", &["gone.sql"]).as_str(),
+        )],
+    );
+    let (o, _) = import_human(t.path(), &broken, &[]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("v1.0/gone.sql"), "{}", stderr(&o));
+    assert!(!t.path().join("src").exists());
+}
+
+#[test]
+fn no_migrations_under_a_named_layout_does_not_say_to_name_the_layout() {
+    let t = tempdir();
+    let dir = layout(&t.path().join("empty"), &[("README.md", "nothing here\n")]);
+    let (o, _) = import_human(t.path(), &dir, &["--from", "folder"]);
+    expect_code(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("no migrations found"), "{err}");
+    assert!(!err.contains("name the layout with --from"), "{err}");
+    assert!(err.contains("--from folder"), "{err}");
+    assert!(!t.path().join("src").exists());
+}

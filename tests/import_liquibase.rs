@@ -221,8 +221,8 @@ fn liquibase() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
 }
 
-/// `liquibase ARGS…` on the changelog in `dir` against `db`.
-fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
+/// `liquibase ARGS…` on the changelog in `dir` against `db`: what it printed.
+fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) -> String {
     let o = Command::new(liquibase())
         .current_dir(dir)
         .args([
@@ -240,6 +240,7 @@ fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// `liquibase update` of the changelog in `dir` against `db`, then Liquibase's own
@@ -602,4 +603,333 @@ fn an_xml_changelog_nested_deeper_than_256_elements_is_refused_by_file_and_line(
     write(&dir.join("c.xml"), &xml(&body));
     refused(&dir, &[], &["c.xml:260", "256"]);
     refused(&dir, &["--from", "liquibase"], &["c.xml:260", "256"]);
+}
+
+/// Every change type import writes, its names upper-case (`PERSON{S}`), mixed-case
+/// (`Email`) and reserved (`user`), its types ones Liquibase maps (`TINYBLOB(16)`,
+/// `BINARY(64)`, `TINYINT`…), for the changesets `q{S}-N` with the attribute `{Q}`.
+const EVERY_CHANGE: &str = r#"
+  <changeSet id="q{S}-1" author="ann"{Q}>
+    <createTable tableName="PERSON{S}" remarks="people">
+      <column name="ID" type="BIGINT" autoIncrement="true"><constraints primaryKey="true"/></column>
+      <column name="Email" type="VARCHAR(255)"><constraints nullable="false" unique="true" uniqueConstraintName="PERSON{S}_EMAIL_UQ"/></column>
+      <column name="user" type="varchar(20)" defaultValue="x" remarks="the login"/>
+      <column name="ACTIVE" type="BOOLEAN" defaultValueBoolean="true"/>
+      <column name="SCORE" type="TINYINT" defaultValueNumeric="0"/>
+      <column name="PHOTO" type="TINYBLOB(16)"/>
+      <column name="HASH" type="BINARY(64)"/>
+      <column name="SEEN" type="DATETIME"/>
+      <column name="BIO" type="LONGTEXT"/>
+      <column name="RATIO" type="DOUBLE"/>
+      <column name="KEY_ID" type="UUID"/>
+      <column name="NICK" type="NVARCHAR(40)"/>
+      <column name="PRICE" type="CURRENCY"/>
+    </createTable>
+    <createTable tableName="ADDRESS{S}">
+      <column name="ID" type="INT"><constraints primaryKey="true" primaryKeyName="ADDRESS{S}_PK"/></column>
+      <column name="PERSON_ID" type="BIGINT"><constraints foreignKeyName="ADDRESS{S}_PERSON_FK" referencedTableName="PERSON{S}" referencedColumnNames="ID"/></column>
+      <column name="Street" type="VARCHAR(100)"/>
+    </createTable>
+  </changeSet>
+  <changeSet id="q{S}-2" author="ann"{Q}>
+    <addColumn tableName="PERSON{S}">
+      <column name="PHONE" type="VARCHAR(20)"><constraints unique="true"/></column>
+    </addColumn>
+    <renameColumn tableName="ADDRESS{S}" oldColumnName="Street" newColumnName="STREET_NAME"/>
+    <modifyDataType tableName="ADDRESS{S}" columnName="STREET_NAME" newDataType="VARCHAR(200)"/>
+    <addNotNullConstraint tableName="ADDRESS{S}" columnName="STREET_NAME" defaultNullValue="unknown"/>
+    <dropNotNullConstraint tableName="ADDRESS{S}" columnName="STREET_NAME"/>
+    <addDefaultValue tableName="ADDRESS{S}" columnName="STREET_NAME" defaultValue="main"/>
+    <dropDefaultValue tableName="ADDRESS{S}" columnName="STREET_NAME"/>
+    <setTableRemarks tableName="ADDRESS{S}" remarks="where"/>
+    <setColumnRemarks tableName="ADDRESS{S}" columnName="STREET_NAME" remarks="the street"/>
+  </changeSet>
+  <changeSet id="q{S}-3" author="ann"{Q}>
+    <createTable tableName="TAG{S}"><column name="ID" type="BIGINT"/><column name="LABEL" type="TEXT"/><column name="PERSON_ID" type="BIGINT"/></createTable>
+    <addPrimaryKey tableName="TAG{S}" columnNames="ID" constraintName="TAG{S}_PK"/>
+    <addUniqueConstraint tableName="TAG{S}" columnNames="LABEL, PERSON_ID" constraintName="TAG{S}_LABEL_UQ"/>
+    <dropUniqueConstraint tableName="TAG{S}" constraintName="TAG{S}_LABEL_UQ"/>
+    <addForeignKeyConstraint baseTableName="TAG{S}" baseColumnNames="PERSON_ID" constraintName="TAG{S}_PERSON_FK" referencedTableName="PERSON{S}" referencedColumnNames="ID" onDelete="CASCADE"/>
+    <dropForeignKeyConstraint baseTableName="TAG{S}" constraintName="TAG{S}_PERSON_FK"/>
+    <createIndex tableName="TAG{S}" indexName="TAG{S}_LABEL_IDX" unique="true"><column name="LABEL" type="TEXT"/><column name="PERSON_ID" descending="true"/></createIndex>
+    <dropIndex tableName="TAG{S}" indexName="TAG{S}_LABEL_IDX"/>
+    <dropPrimaryKey tableName="TAG{S}" constraintName="TAG{S}_PK"/>
+    <addAutoIncrement tableName="TAG{S}" columnName="ID" columnDataType="BIGINT"/>
+  </changeSet>
+  <changeSet id="q{S}-4" author="ann"{Q}>
+    <createSequence sequenceName="TICKET{S}_SEQ" startValue="100" incrementBy="5"/>
+    <renameSequence oldSequenceName="TICKET{S}_SEQ" newSequenceName="TICKET{S}_NO_SEQ"/>
+    <alterSequence sequenceName="TICKET{S}_NO_SEQ" incrementBy="10"/>
+    <dropSequence sequenceName="TICKET{S}_NO_SEQ"/>
+    <createView viewName="ACTIVE{S}_PERSON">SELECT 1 AS one</createView>
+    <renameView oldViewName="ACTIVE{S}_PERSON" newViewName="ACTIVE{S}_PEOPLE"/>
+    <dropView viewName="ACTIVE{S}_PEOPLE"/>
+  </changeSet>
+  <changeSet id="q{S}-5" author="ann"{Q}>
+    <insert tableName="PERSON{S}"><column name="Email" value="ann@example.com"/><column name="SCORE" valueNumeric="3"/></insert>
+    <update tableName="PERSON{S}"><column name="SCORE" valueNumeric="4"/><where>1 = 1</where></update>
+    <delete tableName="PERSON{S}"><where>1 = 0</where></delete>
+    <dropColumn tableName="PERSON{S}" columnName="PHONE"/>
+    <renameTable oldTableName="ADDRESS{S}" newTableName="PLACE{S}"/>
+    <dropTable tableName="PLACE{S}"/>
+    <sql>CREATE TABLE sql_made_{S} (a int)</sql>
+  </changeSet>
+  <changeSet id="q{S}-6" author="ann"{Q}>
+    <tagDatabase tag="q{S}"/>
+  </changeSet>
+"#;
+
+fn every_change(s: &str, q: &str) -> String {
+    EVERY_CHANGE.replace("{S}", s).replace("{Q}", q)
+}
+
+/// The statements of each changeset (by id) in `liquibase update-sql`'s output,
+/// without its bookkeeping and with the `public.` it puts before every name.
+fn statements_by_changeset(update_sql: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut current = None;
+    for line in update_sql.lines() {
+        if let Some(c) = line.strip_prefix("-- Changeset ") {
+            current = c.split("::").nth(1).map(str::to_string);
+            out.entry(current.clone().unwrap()).or_default();
+            continue;
+        }
+        let Some(id) = &current else { continue };
+        if line.trim().is_empty()
+            || line.starts_with("--")
+            || line.starts_with("SET SEARCH_PATH")
+            || line.contains("databasechangelog")
+        {
+            continue;
+        }
+        let line = line.replace("\"public\".", "").replace("public.", "");
+        out.get_mut(id).unwrap().push(line);
+    }
+    out
+}
+
+#[test]
+fn names_and_types_are_written_as_liquibase_writes_them_under_each_quoting_strategy() {
+    // Upper-case names bare (Liquibase 4.x's LEGACY default: PostgreSQL folds them),
+    // every name quoted (QUOTE_ALL_OBJECTS), only reserved words quoted
+    // (QUOTE_ONLY_RESERVED_WORDS); set on a changeset, or on a changelog for its own
+    // changesets (an included changelog does not inherit it).
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let master = format!(
+        "{}{}{}  <include file=\"quoted.xml\" relativeToChangelogFile=\"true\"/>\n  <include file=\"plain.xml\" relativeToChangelogFile=\"true\"/>\n",
+        every_change("1", ""),
+        every_change("2", " objectQuotingStrategy=\"QUOTE_ALL_OBJECTS\""),
+        every_change("3", " objectQuotingStrategy=\"QUOTE_ONLY_RESERVED_WORDS\""),
+    );
+    write(&changelog.join("db.changelog-master.xml"), &xml(&master));
+    let quoted = xml(&every_change("4", "")).replacen(
+        ".xsd\">",
+        ".xsd\" objectQuotingStrategy=\"QUOTE_ALL_OBJECTS\">",
+        1,
+    );
+    assert!(quoted.contains("QUOTE_ALL_OBJECTS"));
+    write(&changelog.join("quoted.xml"), &quoted);
+    write(&changelog.join("plain.xml"), &xml(&every_change("5", "")));
+    let target = TestDb::new("lbquote");
+    let peer = TestDb::new("lbquotepeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let expected = statements_by_changeset(&run_liquibase(&changelog, &peer, &["update-sql"]));
+    let tiers = report["tiers"].as_array().unwrap();
+    assert_eq!(tiers.len(), 30, "{tiers:?}");
+    for (i, tier) in tiers.iter().enumerate() {
+        let label = tier.as_str().unwrap();
+        let id = label.split(':').nth(1).unwrap();
+        let file = out.join(format!(
+            "sql/tiers/{:03}_{}.sql",
+            i + 1,
+            label.replace(':', "_")
+        ));
+        let written = std::fs::read_to_string(&file).unwrap();
+        let written: Vec<&str> = written.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(written, expected[id], "changeset {id}");
+    }
+
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let apply = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&apply, 0);
+    liquibase_update(&changelog, &peer);
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+    // Upper-case names made lower-case ones, as Hibernate's unquoted names expect.
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM person1 WHERE score = 4"),
+        "1"
+    );
+    assert_eq!(target.scalar("SELECT count(*) FROM \"PERSON2\""), "1");
+}
+
+#[test]
+fn a_type_no_postgresql_has_is_refused_by_name_and_nothing_is_written() {
+    let t = tempdir();
+    for ty in [
+        "MEDIUMINT",
+        "YEAR",
+        "FLOAT(10,2)",
+        "varchar(10)[]",
+        "DATETIMEOFFSET",
+    ] {
+        let dir = t.path().join(format!("c{}", ty.len()));
+        write(
+            &dir.join("c.xml"),
+            &xml(&format!(
+                "<changeSet id=\"1\" author=\"ann\"><createTable tableName=\"t\"><column name=\"a\" type=\"{ty}\"/></createTable></changeSet>\n"
+            )),
+        );
+        refused(&dir, &[], &["c.xml", "ann:1", &format!("`{ty}`")]);
+    }
+}
+
+#[test]
+fn one_author_and_id_in_two_files_are_two_tiers_with_names_of_their_own() {
+    // Liquibase knows a changeset by author, id and file: Keycloak's
+    // `keycloak:map-remove-ri` is in two of its changelogs.
+    let t = tempdir();
+    let dir = t.path().join("changelog");
+    write(
+        &dir.join("master.xml"),
+        &xml(
+            r#"<include file="one.xml" relativeToChangelogFile="true"/><include file="sub/two.xml" relativeToChangelogFile="true"/>"#,
+        ),
+    );
+    for (f, table) in [("one.xml", "a"), ("sub/two.xml", "b")] {
+        write(
+            &dir.join(f),
+            &xml(&format!("<changeSet id=\"map-remove-ri\" author=\"kc\"><createTable tableName=\"{table}\"><column name=\"x\" type=\"int\"/></createTable></changeSet><changeSet id=\"{table}\" author=\"kc\"><sql>SELECT 1</sql></changeSet>\n")),
+        );
+    }
+    let out = t.path().join("src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!([
+            "kc:map-remove-ri (one.xml)",
+            "kc:a",
+            "kc:map-remove-ri (sub/two.xml)",
+            "kc:b"
+        ])
+    );
+    expect_code(&airlock(t.path(), &["lint", out.to_str().unwrap()]), 0);
+}
+
+#[test]
+fn an_attribute_liquibase_ignores_is_ignored_and_reported() {
+    // Liquibase reads a `createIndex` column's name, `descending` and `computed`;
+    // its `type` (Keycloak writes it on most of its indexes) changes nothing.
+    let t = tempdir();
+    let dir = t.path().join("changelog");
+    write(
+        &dir.join("c.xml"),
+        &xml(
+            r#"<changeSet id="1" author="ann"><createTable tableName="t"><column name="a" type="varchar(36)"/></createTable><createIndex tableName="t" indexName="t_a"><column name="a" type="VARCHAR(36)"/></createIndex></changeSet>
+"#,
+        ),
+    );
+    let out = t.path().join("src");
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let tier = std::fs::read_to_string(out.join("sql/tiers/001_ann_1.sql")).unwrap();
+    assert!(tier.contains("CREATE INDEX t_a ON t(a);"), "{tier}");
+    assert!(
+        report["files"]
+            .to_string()
+            .contains("ignored as Liquibase ignores it: `type` of a `createIndex` column"),
+        "{report}"
+    );
+}
+
+#[test]
+fn two_root_changelogs_are_refused_naming_the_roots_only() {
+    let t = tempdir();
+    let dir = t.path().join("changelog");
+    for root in ["a-master.xml", "b-master.xml"] {
+        write(
+            &dir.join(root),
+            &xml(&format!(
+                r#"<include file="{root}-part.xml" relativeToChangelogFile="true"/>"#
+            )),
+        );
+        write(
+            &dir.join(format!("{root}-part.xml")),
+            &xml(r#"<changeSet id="1" author="ann"><sql>SELECT 1</sql></changeSet>"#),
+        );
+    }
+    refused(
+        &dir,
+        &[],
+        &["a-master.xml, b-master.xml", "2 root changelogs"],
+    );
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            "src",
+            "--database",
+            "x",
+        ],
+    );
+    assert!(!stderr(&o).contains("part.xml"), "{}", stderr(&o));
 }

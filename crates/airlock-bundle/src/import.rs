@@ -4,7 +4,8 @@
 //! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
 //! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
 //! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
-//! SQL (`liquibase.rs`) and XML/YAML changelogs (`liquibase_changelog.rs`), goose (`goose.rs`), or a plain folder of psql scripts in name
+//! SQL (`liquibase.rs`) and XML/YAML changelogs (`liquibase_changelog.rs`), goose (`goose.rs`),
+//! Temporal's versioned schema folders (`temporal.rs`), or a plain folder of psql scripts in name
 //! order — and writes `bundle.toml` with one tier per migration in order (a file of
 //! statements no transaction runs as an online tier, or cut into several:
 //! `online_split.rs`), the down scripts in reverse as the rollback, each Sqitch verify
@@ -48,6 +49,7 @@ mod online_split;
 mod peer_tables;
 mod prisma;
 mod sqitch_verify;
+mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 
@@ -67,6 +69,7 @@ pub enum Layout {
     Atlas,
     Liquibase,
     Goose,
+    Temporal,
     Folder,
 }
 
@@ -82,6 +85,7 @@ impl Layout {
             Layout::Atlas => "atlas",
             Layout::Liquibase => "liquibase",
             Layout::Goose => "goose",
+            Layout::Temporal => "temporal",
             Layout::Folder => "folder",
         }
     }
@@ -319,7 +323,7 @@ pub enum ImportError {
     OutExists(PathBuf),
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
-    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, a folder of .sql files)")]
+    #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, temporal, a folder of .sql files)")]
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
@@ -465,6 +469,9 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
     if diesel::detect(&folder, &dirs) {
         return Ok(Layout::Diesel);
     }
+    if temporal::detect(&folder, &dirs) {
+        return Ok(Layout::Temporal);
+    }
     if flyway_locations::detect(&folder) {
         return Ok(Layout::Flyway);
     }
@@ -600,6 +607,7 @@ fn migrations(
         Layout::Sqitch => sqitch(folder, &mut used, left)?,
         Layout::Prisma => prisma::migrations(folder, &subfolders(folder)?, &mut used, left)?,
         Layout::Diesel => diesel::migrations(folder, &subfolders(folder)?, left)?,
+        Layout::Temporal => temporal::migrations(folder, &subfolders(folder)?, &mut used, left)?,
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {

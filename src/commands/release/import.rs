@@ -148,11 +148,14 @@ fn layout(l: ImportLayout) -> Layout {
         ImportLayout::Atlas => Layout::Atlas,
         ImportLayout::Liquibase => Layout::Liquibase,
         ImportLayout::Goose => Layout::Goose,
+        ImportLayout::Temporal => Layout::Temporal,
         ImportLayout::Folder => Layout::Folder,
     }
 }
 
-fn error(e: ImportError) -> Error {
+/// The error `e` as the command reports it; `named`: the layout `--from` named, if
+/// it named one (then the layout is not what to change).
+fn error(e: ImportError, named: Option<Layout>) -> Error {
     match e {
         ImportError::Read { path, source } => {
             Error::io(format!("reading {}", path.display()), source)
@@ -213,6 +216,13 @@ fn error(e: ImportError) -> Error {
             e.to_string(),
             Some("nothing was written: this is no changelog Liquibase writes; check the file is the one meant".to_string()),
         ),
+        ImportError::Empty { .. } if named.is_some() => {
+            let from = named.map(Layout::name).unwrap_or_default();
+            Error::usage(
+                e.to_string(),
+                Some(format!("`--from {from}` found none: name the folder that holds the migrations, or leave out `--from {from}` to let import tell the layout from the files")),
+            )
+        }
         ImportError::TooLarge { .. } => Error::usage(
             e.to_string(),
             Some("a script this large is data, not a migration import holds in memory: write the bundle's tier for it by hand (tiers are streamed, not held)".to_string()),
@@ -220,7 +230,7 @@ fn error(e: ImportError) -> Error {
         other => Error::usage(
             other.to_string(),
             Some(
-                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, folder)"
+                "name the layout with --from (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, temporal, folder)"
                     .to_string(),
             ),
         ),
@@ -358,7 +368,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         .expect("clap requires one directory");
     let layout = match args.from {
         Some(l) => layout(l),
-        None if locations.is_empty() => import::detect(first).map_err(error)?,
+        None if locations.is_empty() => import::detect(first).map_err(|e| error(e, None))?,
         None => Layout::Flyway,
     };
     let dir_name = first
@@ -397,7 +407,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         no_down_script,
         splits,
         peer_tables,
-    } = import::import(first, layout, &args.out, &naming).map_err(error)?;
+    } = import::import(first, layout, &args.out, &naming)
+        .map_err(|e| error(e, args.from.map(self::layout)))?;
     let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),

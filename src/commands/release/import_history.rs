@@ -125,7 +125,12 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
                 Some("leave out --history, or name the layout with --from".to_string()),
             ))
         }
-        Layout::Prisma | Layout::Diesel | Layout::Atlas | Layout::Liquibase | Layout::Goose => {
+        Layout::Prisma
+        | Layout::Diesel
+        | Layout::Atlas
+        | Layout::Liquibase
+        | Layout::Goose
+        | Layout::Temporal => {
             return Err(Error::usage(
                 format!("--history does not read {}'s history table yet", layout.name()),
                 Some("leave out --history and import from the first migration not applied (move the applied ones aside)".to_string()),

@@ -15,9 +15,10 @@
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
 use super::folder::{Entry, Folder};
-use super::liquibase_changes::{change, sql_text};
+use super::liquibase_changes::{change, ignored, sql_text};
 use super::liquibase_inverse::inverse;
 use super::liquibase_tree::{parse, Node};
+use super::liquibase_types::Quoting;
 use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
 use std::collections::BTreeSet;
 
@@ -65,8 +66,14 @@ pub(super) fn migrations(
         .map(|(_, c)| c)
         .collect();
     let [root] = roots.as_slice() else {
+        // Name the roots (the changelogs they include are no news); with none, every
+        // changelog is in a circle: name them all.
+        let named: Vec<&str> = match roots.is_empty() {
+            true => candidates.iter().map(String::as_str).collect(),
+            false => roots.iter().map(|r| r.as_str()).collect(),
+        };
         return Err(layout_error(
-            &candidates.join(", "),
+            &named.join(", "),
             format!("{} root changelogs (none includes the others): Liquibase runs the one its `--changelog-file` names; import a folder holding only that one (and what it includes)", roots.len()),
         ));
     };
@@ -74,7 +81,25 @@ pub(super) fn migrations(
     w.file(root)?;
     used.extend(w.used);
     left.extend(w.left);
-    Ok(Some(w.out))
+    Ok(Some(unique_labels(w.out)))
+}
+
+/// Liquibase knows a changeset by its author, id and file: one `author:id` in two
+/// files (Keycloak's `keycloak:map-remove-ri`) is two changesets. Each such label is
+/// told apart by its file (`author:id (file)`); the others stay as they are.
+fn unique_labels(mut found: Vec<Migration>) -> Vec<Migration> {
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for m in &found {
+        *count.entry(m.label.clone()).or_default() += 1;
+    }
+    for m in &mut found {
+        if count[&m.label] > 1 {
+            if let Some(up) = &m.up {
+                m.label = format!("{} ({})", m.label, up.from());
+            }
+        }
+    }
+    found
 }
 
 /// A changelog being read: what it brought, what it left, which files it read.
@@ -89,6 +114,11 @@ struct Walk<'a> {
     seen: BTreeSet<String>,
     /// The `sqlFile`s of the changeset being read, for the report.
     sql_files: Vec<String>,
+    /// What of the changeset being read Liquibase ignores, for the report.
+    ignored: Vec<String>,
+    /// The `objectQuotingStrategy` of the changelog being read (its changesets'
+    /// default; an included changelog does not inherit it).
+    quoting: Quoting,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -127,6 +157,8 @@ impl<'a> Walk<'a> {
             stack: vec![],
             seen: BTreeSet::new(),
             sql_files: vec![],
+            ignored: vec![],
+            quoting: Quoting::Legacy,
         }
     }
 
@@ -186,16 +218,8 @@ impl<'a> Walk<'a> {
         }
         let root = parse(file, &bytes)?;
         refuse_attrs(file, &root, &["logicalFilePath", "objectQuotingStrategy"])?;
-        if root
-            .attr("objectQuotingStrategy")
-            .is_some_and(|v| v != "LEGACY")
-        {
-            return Err(unread(
-                file,
-                &root,
-                "an `objectQuotingStrategy` other than LEGACY",
-            ));
-        }
+        let quoting = quoting(&root).map_err(|why| layout_error(&root.at(file), why))?;
+        let outer = std::mem::replace(&mut self.quoting, quoting.unwrap_or_default());
         self.stack.push(file.to_string());
         for n in &root.children {
             match n.name.as_str() {
@@ -225,6 +249,7 @@ impl<'a> Walk<'a> {
             }
         }
         self.stack.pop();
+        self.quoting = outer;
         Ok(())
     }
 
@@ -343,6 +368,9 @@ impl<'a> Walk<'a> {
             ));
         }
         check(file, &at, n)?;
+        let q = quoting(n)
+            .map_err(|why| layout_error(&at, why))?
+            .unwrap_or(self.quoting);
         let refuse = |why: String| layout_error(&at, why);
         if let Some(why) = not_here(n) {
             self.left.push(LeftBehind {
@@ -363,14 +391,15 @@ impl<'a> Walk<'a> {
                 "modifySql" => return Err(refuse("`modifySql`, which import does not read".into())),
                 "rollback" => {
                     rollback_said = true;
-                    down.extend(self.rollback(file, &at, c)?);
+                    down.extend(self.rollback(file, &at, c, q)?);
                 }
                 "sqlFile" => {
                     derived = None;
                     up.extend(self.sql_file_change(file, &at, c)?)
                 }
                 _ => {
-                    up.extend(change(c).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
+                    self.note_ignored(c);
+                    up.extend(change(c, q).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
                     derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
                         these.append(&mut all);
                         these
@@ -382,7 +411,7 @@ impl<'a> Walk<'a> {
         if !rollback_said {
             for c in derived.unwrap_or_default() {
                 down.extend(
-                    change(&c)
+                    change(&c, q)
                         .map_err(|why| layout_error(&at, format!("its derived rollback: {why}")))?,
                 );
                 how_down = "the rollback Liquibase derives (each change undone, the last first)";
@@ -391,10 +420,17 @@ impl<'a> Walk<'a> {
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
-        let with: String = std::mem::take(&mut self.sql_files)
+        let mut with: String = std::mem::take(&mut self.sql_files)
             .iter()
             .map(|f| format!(" (with the text of {f})"))
             .collect();
+        let ignored = std::mem::take(&mut self.ignored);
+        if !ignored.is_empty() {
+            with.push_str(&format!(
+                "; ignored as Liquibase ignores it: {}",
+                ignored.join(", ")
+            ));
+        }
         let script = |stmts: Vec<String>, what: &str| Script::Section {
             from: file.to_string(),
             bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
@@ -416,7 +452,13 @@ impl<'a> Walk<'a> {
     }
 
     /// The statements of a `<rollback>`: its SQL text, then its changes.
-    fn rollback(&mut self, file: &str, at: &str, r: &Node) -> Result<Vec<String>, ImportError> {
+    fn rollback(
+        &mut self,
+        file: &str,
+        at: &str,
+        r: &Node,
+        q: Quoting,
+    ) -> Result<Vec<String>, ImportError> {
         if let Some(k) = ["changeSetId", "changeSetAuthor", "changeSetPath"]
             .iter()
             .find(|k| r.attr(k).is_some())
@@ -428,12 +470,25 @@ impl<'a> Walk<'a> {
             match c.name.as_str() {
                 "comment" => {}
                 "sqlFile" => out.extend(self.sql_file_change(file, at, c)?),
-                _ => out.extend(
-                    change(c).map_err(|why| layout_error(at, format!("in its rollback: {why}")))?,
-                ),
+                _ => {
+                    self.note_ignored(c);
+                    out.extend(
+                        change(c, q)
+                            .map_err(|why| layout_error(at, format!("in its rollback: {why}")))?,
+                    )
+                }
             }
         }
         Ok(out)
+    }
+
+    /// What of the change `c` Liquibase ignores, once each, for the report.
+    fn note_ignored(&mut self, c: &Node) {
+        for said in ignored(c) {
+            if !self.ignored.contains(&said) {
+                self.ignored.push(said);
+            }
+        }
     }
 
     /// An `sqlFile` change: the file's text, split as a `sql` change's.
@@ -496,14 +551,15 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
             "`failOnError=\"false\"`: Liquibase goes on past its errors; a tier never does".into(),
         ));
     }
-    if n.attr("objectQuotingStrategy")
-        .is_some_and(|v| v != "LEGACY")
-    {
-        return Err(refuse(
-            "an `objectQuotingStrategy` other than LEGACY, which import does not write".into(),
-        ));
-    }
     Ok(())
+}
+
+/// The `objectQuotingStrategy` `n` (a changelog or a changeset) sets, if any.
+fn quoting(n: &Node) -> Result<Option<Quoting>, String> {
+    match n.attr("objectQuotingStrategy") {
+        None => Ok(None),
+        Some(v) => Quoting::parse(v).map(Some).ok_or_else(|| format!("`objectQuotingStrategy=\"{v}\"`: Liquibase knows LEGACY, QUOTE_ALL_OBJECTS and QUOTE_ONLY_RESERVED_WORDS")),
+    }
 }
 
 /// A `${…}` property reference anywhere in `n`, if any.

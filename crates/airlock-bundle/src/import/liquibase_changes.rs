@@ -8,7 +8,7 @@
 
 use super::liquibase_tree::Node;
 use super::liquibase_types::{
-    boolean, data_type, date, literal, name, names, qualified, value_for,
+    boolean, data_type, date, literal, name, names, qualified, value_for, Quoting,
 };
 
 /// The statements of one change, or why it is refused.
@@ -37,8 +37,8 @@ fn need<'a>(n: &'a Node, key: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("`{}` without `{key}`", n.name))
 }
 
-fn table(n: &Node, key: &str) -> Result<String, String> {
-    Ok(qualified(n.attr("schemaName"), need(n, key)?))
+fn table(n: &Node, key: &str, q: Quoting) -> Result<String, String> {
+    Ok(qualified(n.attr("schemaName"), need(n, key)?, q))
 }
 
 /// A column's default (`defaultValue*`), for a column of type `t`.
@@ -111,10 +111,10 @@ const CONSTRAINTS: &[&str] = &[
 
 /// One column's definition (`name TYPE [identity] [DEFAULT] [NOT NULL]`) and its
 /// constraints element, if any.
-fn column_def(c: &Node) -> Result<(String, Option<&Node>), String> {
+fn column_def(c: &Node, q: Quoting) -> Result<(String, Option<&Node>), String> {
     only(c, COLUMN)?;
-    let (t, serial) = data_type(need(c, "type")?);
-    let mut def = format!("{} {t}", name(need(c, "name")?));
+    let (t, serial) = data_type(need(c, "type")?)?;
+    let mut def = format!("{} {t}", name(need(c, "name")?, q));
     if serial || c.is("autoIncrement") {
         if c.attr("generationType")
             .is_some_and(|g| !g.eq_ignore_ascii_case("BY DEFAULT"))
@@ -161,21 +161,21 @@ fn column_def(c: &Node) -> Result<(String, Option<&Node>), String> {
 }
 
 /// `REFERENCES …` of a column's constraints.
-fn references(k: &Node) -> Option<String> {
+fn references(k: &Node, q: Quoting) -> Option<String> {
     if let Some(r) = k.attr("references") {
         return Some(r.trim().to_string());
     }
     let t = k.attr("referencedTableName")?;
     Some(format!(
         "{}({})",
-        name(t),
-        names(k.attr("referencedColumnNames").unwrap_or("id"))
+        name(t, q),
+        names(k.attr("referencedColumnNames").unwrap_or("id"), q)
     ))
 }
 
-fn create_table(n: &Node) -> Sql {
+fn create_table(n: &Node, q: Quoting) -> Sql {
     only(n, &["tableName", "schemaName"])?;
-    let t = table(n, "tableName")?;
+    let t = table(n, "tableName", q)?;
     let (mut cols, mut pk, mut fks, mut uqs, mut comments) =
         (vec![], vec![], vec![], vec![], vec![]);
     let mut pk_name = None;
@@ -186,21 +186,21 @@ fn create_table(n: &Node) -> Sql {
                 c.name
             ));
         }
-        let (def, cons) = column_def(c)?;
+        let (def, cons) = column_def(c, q)?;
         cols.push(def);
-        let col = name(need(c, "name")?);
+        let col = name(need(c, "name")?, q);
         if let Some(r) = c.attr("remarks") {
             comments.push(format!("COMMENT ON COLUMN {t}.{col} IS {};", literal(r)));
         }
         let Some(k) = cons else { continue };
         if k.is("primaryKey") {
             pk.push(col.clone());
-            pk_name = pk_name.or(k.attr("primaryKeyName").map(name));
+            pk_name = pk_name.or(k.attr("primaryKeyName").map(|x| name(x, q)));
         }
-        if let Some(r) = references(k) {
+        if let Some(r) = references(k, q) {
             let named = k
                 .attr("foreignKeyName")
-                .map(|f| format!("CONSTRAINT {} ", name(f)))
+                .map(|f| format!("CONSTRAINT {} ", name(f, q)))
                 .unwrap_or_default();
             let cascade = if k.is("deleteCascade") {
                 " ON DELETE CASCADE"
@@ -214,14 +214,14 @@ fn create_table(n: &Node) -> Sql {
         if k.is("unique") {
             let named = k
                 .attr("uniqueConstraintName")
-                .map(|u| format!("CONSTRAINT {} ", name(u)))
+                .map(|u| format!("CONSTRAINT {} ", name(u, q)))
                 .unwrap_or_default();
             uqs.push(format!("{named}UNIQUE ({col})"));
         }
     }
     if !pk.is_empty() {
         let bare = need(n, "tableName")?;
-        let pk_name = pk_name.unwrap_or_else(|| name(&format!("{bare}_pkey")));
+        let pk_name = pk_name.unwrap_or_else(|| name(&format!("{bare}_pkey"), q));
         cols.push(format!(
             "CONSTRAINT {pk_name} PRIMARY KEY ({})",
             pk.join(", ")
@@ -237,9 +237,9 @@ fn create_table(n: &Node) -> Sql {
     Ok(out)
 }
 
-fn add_column(n: &Node) -> Sql {
+fn add_column(n: &Node, q: Quoting) -> Sql {
     only(n, &["tableName", "schemaName"])?;
-    let t = table(n, "tableName")?;
+    let t = table(n, "tableName", q)?;
     let mut out = vec![];
     for c in &n.children {
         if c.name != "column" {
@@ -248,11 +248,11 @@ fn add_column(n: &Node) -> Sql {
         let mut c = c.clone();
         c.attrs
             .retain(|(k, _)| !matches!(k.as_str(), "afterColumn" | "beforeColumn" | "position"));
-        let (def, cons) = column_def(&c)?;
+        let (def, cons) = column_def(&c, q)?;
         out.push(format!("ALTER TABLE {t} ADD {def};"));
-        let col = name(need(&c, "name")?);
+        let col = name(need(&c, "name")?, q);
         if let Some(k) = cons {
-            if k.is("primaryKey") || references(k).is_some() {
+            if k.is("primaryKey") || references(k, q).is_some() {
                 return Err("`addColumn` with a primary or foreign key constraint, which import does not read".into());
             }
             if k.is("unique") {
@@ -264,26 +264,87 @@ fn add_column(n: &Node) -> Sql {
 }
 
 /// The columns named by `columnName`, or the `column` children.
-fn column_names(n: &Node) -> Result<Vec<String>, String> {
+fn column_names(n: &Node, q: Quoting) -> Result<Vec<String>, String> {
     if let Some(c) = n.attr("columnName") {
-        return Ok(vec![name(c)]);
+        return Ok(vec![name(c, q)]);
     }
     n.children
         .iter()
-        .map(|c| need(c, "name").map(name))
+        .map(|c| need(c, "name").map(|x| name(x, q)))
         .collect()
 }
 
-fn index(n: &Node) -> Sql {
+/// What Liquibase reads of a `createIndex` column.
+const INDEX_COLUMN_READ: &[&str] = &["name", "descending", "computed"];
+
+/// What else a column may say that Liquibase's `createIndex` does not read (its
+/// `ColumnConfig` attributes): ignored here too, and named in the report.
+const INDEX_COLUMN_IGNORED: &[&str] = &[
+    "type",
+    "value",
+    "valueNumeric",
+    "valueBoolean",
+    "valueDate",
+    "valueComputed",
+    "valueBlobFile",
+    "valueClobFile",
+    "encoding",
+    "autoIncrement",
+    "startWith",
+    "incrementBy",
+    "generationType",
+    "defaultOnNull",
+    "defaultValue",
+    "defaultValueNumeric",
+    "defaultValueBoolean",
+    "defaultValueDate",
+    "defaultValueComputed",
+    "defaultValueConstraintName",
+    "position",
+    "afterColumn",
+    "beforeColumn",
+];
+
+/// What of the change `n` Liquibase ignores (and so does import), for the report:
+/// `` `type` of a `createIndex` column ``.
+pub(super) fn ignored(n: &Node) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    if n.name == "createIndex" {
+        for c in &n.children {
+            let attrs = c.attrs.iter().map(|(k, _)| k.as_str());
+            let kids = c.children.iter().map(|k| k.name.as_str());
+            for k in attrs
+                .filter(|k| INDEX_COLUMN_IGNORED.contains(k))
+                .chain(kids)
+            {
+                let said = format!("`{k}` of a `createIndex` column");
+                if !out.contains(&said) {
+                    out.push(said);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn index(n: &Node, q: Quoting) -> Sql {
     only(n, &["tableName", "schemaName", "indexName", "unique"])?;
     let mut cols = vec![];
     for c in &n.children {
-        only(c, &["name", "descending", "computed"])?;
+        let mut read = INDEX_COLUMN_READ.to_vec();
+        read.extend_from_slice(INDEX_COLUMN_IGNORED);
+        only(c, &read)?;
+        if let Some(k) = c.children.iter().find(|k| k.name != "constraints") {
+            return Err(format!(
+                "a `createIndex` column holding `{}`, which import does not read",
+                k.name
+            ));
+        }
         let col = need(c, "name")?;
         let mut s = if c.is("computed") {
             col.to_string()
         } else {
-            name(col)
+            name(col, q)
         };
         if c.is("descending") {
             s.push_str(" DESC");
@@ -293,13 +354,13 @@ fn index(n: &Node) -> Sql {
     let unique = if n.is("unique") { "UNIQUE " } else { "" };
     Ok(vec![format!(
         "CREATE {unique}INDEX {} ON {}({});",
-        name(need(n, "indexName")?),
-        table(n, "tableName")?,
+        name(need(n, "indexName")?, q),
+        table(n, "tableName", q)?,
         cols.join(", ")
     )])
 }
 
-fn foreign_key(n: &Node) -> Sql {
+fn foreign_key(n: &Node, q: Quoting) -> Sql {
     only(
         n,
         &[
@@ -324,14 +385,15 @@ fn foreign_key(n: &Node) -> Sql {
     }
     let mut s = format!(
         "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
-        qualified(n.attr("baseTableSchemaName"), need(n, "baseTableName")?),
-        name(need(n, "constraintName")?),
-        names(need(n, "baseColumnNames")?),
+        qualified(n.attr("baseTableSchemaName"), need(n, "baseTableName")?, q),
+        name(need(n, "constraintName")?, q),
+        names(need(n, "baseColumnNames")?, q),
         qualified(
             n.attr("referencedTableSchemaName"),
-            need(n, "referencedTableName")?
+            need(n, "referencedTableName")?,
+            q
         ),
-        names(need(n, "referencedColumnNames")?)
+        names(need(n, "referencedColumnNames")?, q)
     );
     for (key, word) in [("onUpdate", "ON UPDATE"), ("onDelete", "ON DELETE")] {
         if let Some(v) = n.attr(key) {
@@ -348,7 +410,7 @@ fn foreign_key(n: &Node) -> Sql {
     Ok(vec![s])
 }
 
-fn create_sequence(n: &Node) -> Sql {
+fn create_sequence(n: &Node, q: Quoting) -> Sql {
     only(
         n,
         &[
@@ -365,10 +427,10 @@ fn create_sequence(n: &Node) -> Sql {
     )?;
     let mut s = format!(
         "CREATE SEQUENCE  IF NOT EXISTS {}",
-        table(n, "sequenceName")?
+        table(n, "sequenceName", q)?
     );
     if let Some(t) = n.attr("dataType") {
-        s.push_str(&format!(" AS {}", data_type(t).0));
+        s.push_str(&format!(" AS {}", data_type(t)?.0));
     }
     for (key, word) in [
         ("startValue", "START WITH"),
@@ -388,16 +450,16 @@ fn create_sequence(n: &Node) -> Sql {
     Ok(vec![s])
 }
 
-fn insert(n: &Node) -> Sql {
+fn insert(n: &Node, q: Quoting) -> Sql {
     only(n, &["tableName", "schemaName"])?;
     let (mut cols, mut vals) = (vec![], vec![]);
     for c in &n.children {
-        cols.push(name(need(c, "name")?));
+        cols.push(name(need(c, "name")?, q));
         vals.push(value(c));
     }
     Ok(vec![format!(
         "INSERT INTO {} ({}) VALUES ({});",
-        table(n, "tableName")?,
+        table(n, "tableName", q)?,
         cols.join(", "),
         vals.join(", ")
     )])
@@ -415,17 +477,17 @@ fn where_clause(n: &Node) -> Result<String, String> {
         .unwrap_or_default())
 }
 
-fn update(n: &Node) -> Sql {
+fn update(n: &Node, q: Quoting) -> Sql {
     only(n, &["tableName", "schemaName", "where"])?;
     let sets: Vec<String> = n
         .children
         .iter()
         .filter(|c| c.name == "column")
-        .map(|c| Ok(format!("{} = {}", name(need(c, "name")?), value(c))))
+        .map(|c| Ok(format!("{} = {}", name(need(c, "name")?, q), value(c))))
         .collect::<Result<_, String>>()?;
     Ok(vec![format!(
         "UPDATE {} SET {}{};",
-        table(n, "tableName")?,
+        table(n, "tableName", q)?,
         sets.join(", "),
         where_clause(n)?
     )])
@@ -462,36 +524,36 @@ pub(super) fn sql_text(n: &Node, text: &str) -> Sql {
 }
 
 /// The SQL of the change `n` (an element of a changeset or of its rollback).
-pub(super) fn change(n: &Node) -> Sql {
-    let t = || table(n, "tableName");
+pub(super) fn change(n: &Node, q: Quoting) -> Sql {
+    let t = || table(n, "tableName", q);
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
-        "createTable" => create_table(n),
-        "addColumn" => add_column(n),
+        "createTable" => create_table(n, q),
+        "addColumn" => add_column(n, q),
         "dropColumn" => {
             only(n, &["tableName", "schemaName", "columnName"])?;
             let t = t()?;
-            Ok(column_names(n)?
+            Ok(column_names(n, q)?
                 .into_iter()
                 .map(|c| format!("ALTER TABLE {t} DROP COLUMN {c};"))
                 .collect())
         }
-        "insert" => insert(n),
-        "update" => update(n),
+        "insert" => insert(n, q),
+        "update" => update(n, q),
         "delete" => {
             only(n, &["tableName", "schemaName", "where"])?;
             s(format!("DELETE FROM {}{};", t()?, where_clause(n)?))
         }
         "sql" => sql_text(n, &n.get("sql").unwrap_or_else(|| n.text.clone())),
         "tagDatabase" | "comment" | "empty" | "output" => Ok(vec![]),
-        _ => column_change(n),
+        _ => column_change(n, q),
     }
 }
 
 /// A change of a column: its name, type, nullability or default.
-fn column_change(n: &Node) -> Sql {
-    let t = || table(n, "tableName");
-    let col = || need(n, "columnName").map(name);
+fn column_change(n: &Node, q: Quoting) -> Sql {
+    let t = || table(n, "tableName", q);
+    let col = || need(n, "columnName").map(|x| name(x, q));
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
         "renameColumn" => {
@@ -502,21 +564,21 @@ fn column_change(n: &Node) -> Sql {
             s(format!(
                 "ALTER TABLE {} RENAME COLUMN {} TO {};",
                 t()?,
-                name(need(n, "oldColumnName")?),
-                name(need(n, "newColumnName")?)
+                name(need(n, "oldColumnName")?, q),
+                name(need(n, "newColumnName")?, q)
             ))
         }
         "renameTable" => {
             only(n, &["schemaName", "oldTableName", "newTableName"])?;
             s(format!(
                 "ALTER TABLE {} RENAME TO {};",
-                table(n, "oldTableName")?,
-                name(need(n, "newTableName")?)
+                table(n, "oldTableName", q)?,
+                name(need(n, "newTableName")?, q)
             ))
         }
         "modifyDataType" => {
             only(n, &["tableName", "schemaName", "columnName", "newDataType"])?;
-            let ty = data_type(need(n, "newDataType")?).0;
+            let ty = data_type(need(n, "newDataType")?)?.0;
             let c = col()?;
             s(format!(
                 "ALTER TABLE {} ALTER COLUMN {c} TYPE {ty} USING ({c}::{ty});",
@@ -589,13 +651,13 @@ fn column_change(n: &Node) -> Sql {
                 col()?
             ))
         }
-        _ => object_change(n),
+        _ => object_change(n, q),
     }
 }
 
 /// A change of a constraint, an index, a sequence or a view.
-fn object_change(n: &Node) -> Sql {
-    let t = || table(n, "tableName");
+fn object_change(n: &Node, q: Quoting) -> Sql {
+    let t = || table(n, "tableName", q);
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
         kind @ ("addPrimaryKey" | "addUniqueConstraint") => {
@@ -605,7 +667,7 @@ fn object_change(n: &Node) -> Sql {
             )?;
             let named = n
                 .attr("constraintName")
-                .map(|c| format!("CONSTRAINT {} ", name(c)))
+                .map(|c| format!("CONSTRAINT {} ", name(c, q)))
                 .unwrap_or_default();
             let what = if kind == "addPrimaryKey" {
                 "PRIMARY KEY"
@@ -615,10 +677,10 @@ fn object_change(n: &Node) -> Sql {
             s(format!(
                 "ALTER TABLE {} ADD {named}{what} ({});",
                 t()?,
-                names(need(n, "columnNames")?)
+                names(need(n, "columnNames")?, q)
             ))
         }
-        "addForeignKeyConstraint" => foreign_key(n),
+        "addForeignKeyConstraint" => foreign_key(n, q),
         "dropForeignKeyConstraint" => {
             only(
                 n,
@@ -626,8 +688,8 @@ fn object_change(n: &Node) -> Sql {
             )?;
             s(format!(
                 "ALTER TABLE {} DROP CONSTRAINT {};",
-                qualified(n.attr("baseTableSchemaName"), need(n, "baseTableName")?),
-                name(need(n, "constraintName")?)
+                qualified(n.attr("baseTableSchemaName"), need(n, "baseTableName")?, q),
+                name(need(n, "constraintName")?, q)
             ))
         }
         "dropPrimaryKey" | "dropUniqueConstraint" => {
@@ -635,23 +697,23 @@ fn object_change(n: &Node) -> Sql {
             s(format!(
                 "ALTER TABLE {} DROP CONSTRAINT {};",
                 t()?,
-                name(need(n, "constraintName")?)
+                name(need(n, "constraintName")?, q)
             ))
         }
-        "createIndex" => index(n),
+        "createIndex" => index(n, q),
         "dropIndex" => {
             only(n, &["tableName", "schemaName", "indexName"])?;
             s(format!(
                 "DROP INDEX {};",
-                qualified(n.attr("schemaName"), need(n, "indexName")?)
+                qualified(n.attr("schemaName"), need(n, "indexName")?, q)
             ))
         }
-        "createSequence" => create_sequence(n),
+        "createSequence" => create_sequence(n, q),
         "dropSequence" => {
             only(n, &["sequenceName", "schemaName"])?;
             s(format!(
                 "DROP SEQUENCE {} CASCADE;",
-                table(n, "sequenceName")?
+                table(n, "sequenceName", q)?
             ))
         }
         "createView" => {
@@ -668,7 +730,7 @@ fn object_change(n: &Node) -> Sql {
             if n.is("fullDefinition") {
                 return Err("`fullDefinition=\"true\"`, which import does not read".into());
             }
-            let q = n.get("selectQuery").unwrap_or_else(|| n.text.clone());
+            let query = n.get("selectQuery").unwrap_or_else(|| n.text.clone());
             let or = if n.is("replaceIfExists") {
                 "OR REPLACE "
             } else {
@@ -676,13 +738,13 @@ fn object_change(n: &Node) -> Sql {
             };
             s(format!(
                 "CREATE {or}VIEW {} AS {};",
-                table(n, "viewName")?,
-                q.trim().trim_end_matches(';')
+                table(n, "viewName", q)?,
+                query.trim().trim_end_matches(';')
             ))
         }
         "dropView" => {
             only(n, &["viewName", "schemaName"])?;
-            s(format!("DROP VIEW {};", table(n, "viewName")?))
+            s(format!("DROP VIEW {};", table(n, "viewName", q)?))
         }
         "dropTable" => {
             only(n, &["tableName", "schemaName", "cascadeConstraints"])?;
@@ -693,28 +755,28 @@ fn object_change(n: &Node) -> Sql {
             };
             s(format!("DROP TABLE {}{cascade};", t()?))
         }
-        _ => rename_or_remark(n),
+        _ => rename_or_remark(n, q),
     }
 }
 
 /// A renamed view or sequence, an altered sequence, a comment, an identity added.
-fn rename_or_remark(n: &Node) -> Sql {
+fn rename_or_remark(n: &Node, q: Quoting) -> Sql {
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {
         "renameView" => {
             only(n, &["schemaName", "oldViewName", "newViewName"])?;
             s(format!(
                 "ALTER TABLE {} RENAME TO {};",
-                table(n, "oldViewName")?,
-                name(need(n, "newViewName")?)
+                table(n, "oldViewName", q)?,
+                name(need(n, "newViewName")?, q)
             ))
         }
         "renameSequence" => {
             only(n, &["schemaName", "oldSequenceName", "newSequenceName"])?;
             s(format!(
                 "ALTER SEQUENCE {} RENAME TO {};",
-                table(n, "oldSequenceName")?,
-                name(need(n, "newSequenceName")?)
+                table(n, "oldSequenceName", q)?,
+                name(need(n, "newSequenceName")?, q)
             ))
         }
         "alterSequence" => {
@@ -728,7 +790,7 @@ fn rename_or_remark(n: &Node) -> Sql {
                     "maxValue",
                 ],
             )?;
-            let mut out = format!("ALTER SEQUENCE {}", table(n, "sequenceName")?);
+            let mut out = format!("ALTER SEQUENCE {}", table(n, "sequenceName", q)?);
             for (key, word) in [
                 ("incrementBy", "INCREMENT BY"),
                 ("minValue", "MINVALUE"),
@@ -745,7 +807,7 @@ fn rename_or_remark(n: &Node) -> Sql {
             let r = n.attr("remarks").unwrap_or_default();
             s(format!(
                 "COMMENT ON TABLE {} IS {};",
-                table(n, "tableName")?,
+                table(n, "tableName", q)?,
                 literal(r)
             ))
         }
@@ -754,19 +816,20 @@ fn rename_or_remark(n: &Node) -> Sql {
             let r = n.attr("remarks").unwrap_or_default();
             s(format!(
                 "COMMENT ON COLUMN {}.{} IS {};",
-                table(n, "tableName")?,
-                name(need(n, "columnName")?),
+                table(n, "tableName", q)?,
+                name(need(n, "columnName")?, q),
                 literal(r)
             ))
         }
         "addAutoIncrement" => {
             only(n, &["schemaName", "tableName", "columnName"])?;
-            let (t, c) = (table(n, "tableName")?, name(need(n, "columnName")?));
-            let seq = name(&format!(
-                "{}_{}_seq",
-                need(n, "tableName")?,
-                need(n, "columnName")?
-            ));
+            let (t, c) = (table(n, "tableName", q)?, name(need(n, "columnName")?, q));
+            // Liquibase names the sequence in lower case, unless it quotes every name.
+            let mut seq = format!("{}_{}_seq", need(n, "tableName")?, need(n, "columnName")?);
+            if q != Quoting::QuoteAll {
+                seq = seq.to_lowercase();
+            }
+            let seq = qualified(n.attr("schemaName"), &seq, q);
             Ok(vec![
                 format!("CREATE SEQUENCE  IF NOT EXISTS {seq};"),
                 format!("ALTER TABLE {t} ALTER COLUMN  {c} SET NOT NULL;"),
