@@ -138,7 +138,8 @@ fn the_rollback_plan_counts_what_it_destroys_and_names_the_rows_that_stop_it() {
     assert_eq!(code(&o), 1);
     let all = stdout(&o) + &stderr(&o);
     assert!(
-        all.contains("nothing of it committed") && all.contains("plan BUNDLE --rollback"),
+        all.contains("the rollback was rolled back, the database is as it was")
+            && all.contains("hint: `airlock plan BUNDLE --rollback` names the rows that stop it"),
         "{all}"
     );
     assert_eq!(db.scalar("SELECT count(*)::text FROM orders"), "1234");

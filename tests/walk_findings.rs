@@ -29,7 +29,11 @@ fn plan_prints_no_empty_gate_grants_header() {
 fn status_says_the_database_came_from_the_project_file() {
     let t = tempdir();
     let db = TestDb::new("dbfrom");
-    std::fs::write(t.path().join("airlock.toml"), format!("db = {:?}\n", db.conn())).unwrap();
+    std::fs::write(
+        t.path().join("airlock.toml"),
+        format!("db = {:?}\n", db.conn()),
+    )
+    .unwrap();
     let o = airlock(t.path(), &["--json", "status"]);
     expect_code(&o, 0);
     let v = json(&o);
@@ -37,7 +41,11 @@ fn status_says_the_database_came_from_the_project_file() {
     assert!(from.starts_with("db in airlock.toml ("), "{v:#}");
     let o = airlock(t.path(), &["status"]);
     expect_code(&o, 0);
-    assert!(stdout(&o).contains("from db in airlock.toml ("), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("from db in airlock.toml ("),
+        "{}",
+        stdout(&o)
+    );
     // A flag still wins, and says so.
     let o = airlock(t.path(), &["--json", "status", "--db", &db.conn()]);
     expect_code(&o, 0);

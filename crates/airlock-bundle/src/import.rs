@@ -1628,8 +1628,16 @@ fn write_spec(
         }
         vec![]
     };
-    if let Some(since) = naming.since {
-        toml.push_str(&format!(
+    toml.push_str(&train_toml(naming.since, released));
+    write_file(base, "bundle.toml", toml.as_bytes())?;
+    Ok(rollback)
+}
+
+/// `[follows]` (with `--since`) and `[[released]]`, as bundle.toml text.
+fn train_toml(since: Option<&Since>, released: &[crate::spec::Released]) -> String {
+    let mut out = String::new();
+    if let Some(since) = since {
+        out.push_str(&format!(
             "\n# The release this one follows: plan and apply refuse a database where it is not applied.\n[follows]\nname = {}\nversion = {}\nsequence = {}\nbundle_id = {}\ntiers = [{}]\n",
             toml_str(&since.name),
             toml_str(&since.version),
@@ -1639,18 +1647,17 @@ fn write_spec(
         ));
     }
     if !released.is_empty() {
-        toml.push_str("\n# Every migration this release and the releases before it carried, as imported:\n# `airlock import --since` this bundle refuses one edited or inserted before them.\n");
+        out.push_str("\n# Every migration this release and the releases before it carried, as imported:\n# `airlock import --since` this bundle refuses one edited or inserted before them.\n");
     }
     for r in released {
-        toml.push_str(&format!(
+        out.push_str(&format!(
             "[[released]]\nmigration = {}\nsha256 = {}\nrelease = {}\n",
             toml_str(&r.migration),
             toml_str(&r.sha256),
             toml_str(&r.release)
         ));
     }
-    write_file(base, "bundle.toml", toml.as_bytes())?;
-    Ok(rollback)
+    out
 }
 
 /// SHA-256 (hex) of a migration as import reads it: its up script (and its down
@@ -1685,67 +1692,7 @@ fn released(
     let mut out = vec![];
     let mut first_new = 0;
     if let Some(since) = naming.since {
-        let index: std::collections::BTreeMap<&str, usize> = migrations
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.label.as_str(), i))
-            .collect();
-        if !since
-            .released
-            .iter()
-            .any(|r| index.contains_key(r.migration.as_str()))
-        {
-            return Err(ImportError::OtherHistory {
-                name: since.name.clone(),
-                version: since.version.clone(),
-                dir: dir.to_path_buf(),
-            });
-        }
-        let mut last: Option<(usize, &crate::spec::Released)> = None;
-        for r in &since.released {
-            let Some(&i) = index.get(r.migration.as_str()) else {
-                return Err(ImportError::ReleasedGone {
-                    migration: r.migration.clone(),
-                    release: r.release.clone(),
-                    dir: dir.to_path_buf(),
-                });
-            };
-            if hashes[i] != r.sha256 {
-                return Err(ImportError::EditedReleased {
-                    migration: r.migration.clone(),
-                    release: r.release.clone(),
-                    recorded: r.sha256.clone(),
-                    actual: hashes[i].clone(),
-                });
-            }
-            if last.is_none_or(|(j, _)| i > j) {
-                last = Some((i, r));
-            }
-        }
-        let (last_i, last_r) = last.expect("one released migration is in the folder");
-        let carried: std::collections::BTreeSet<&str> = since
-            .released
-            .iter()
-            .map(|r| r.migration.as_str())
-            .collect();
-        if let Some(m) = migrations[..last_i]
-            .iter()
-            .find(|m| !carried.contains(m.label.as_str()))
-        {
-            return Err(ImportError::InsertedBefore {
-                migration: m.label.clone(),
-                last: last_r.migration.clone(),
-                release: last_r.release.clone(),
-            });
-        }
-        first_new = last_i + 1;
-        if first_new == migrations.len() {
-            return Err(ImportError::NothingNewSince {
-                name: since.name.clone(),
-                version: since.version.clone(),
-                dir: dir.to_path_buf(),
-            });
-        }
+        first_new = after_released(since, dir, migrations, &hashes)?;
         out.extend(since.released.iter().cloned());
         for r in &since.released {
             left.push(LeftBehind {
@@ -1767,6 +1714,78 @@ fn released(
     }
     migrations.drain(..first_new);
     Ok(out)
+}
+
+/// Where the new migrations start after the ones `since` and the releases before it
+/// carried: each of those must be in the folder as released (refused by name when
+/// edited or gone), and no new one may sort before the last of them.
+fn after_released(
+    since: &Since,
+    dir: &Path,
+    migrations: &[Migration],
+    hashes: &[String],
+) -> Result<usize, ImportError> {
+    let index: std::collections::BTreeMap<&str, usize> = migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.label.as_str(), i))
+        .collect();
+    if !since
+        .released
+        .iter()
+        .any(|r| index.contains_key(r.migration.as_str()))
+    {
+        return Err(ImportError::OtherHistory {
+            name: since.name.clone(),
+            version: since.version.clone(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut last: Option<(usize, &crate::spec::Released)> = None;
+    for r in &since.released {
+        let Some(&i) = index.get(r.migration.as_str()) else {
+            return Err(ImportError::ReleasedGone {
+                migration: r.migration.clone(),
+                release: r.release.clone(),
+                dir: dir.to_path_buf(),
+            });
+        };
+        if hashes[i] != r.sha256 {
+            return Err(ImportError::EditedReleased {
+                migration: r.migration.clone(),
+                release: r.release.clone(),
+                recorded: r.sha256.clone(),
+                actual: hashes[i].clone(),
+            });
+        }
+        if last.is_none_or(|(j, _)| i > j) {
+            last = Some((i, r));
+        }
+    }
+    let (last_i, last_r) = last.expect("one released migration is in the folder");
+    let carried: std::collections::BTreeSet<&str> = since
+        .released
+        .iter()
+        .map(|r| r.migration.as_str())
+        .collect();
+    if let Some(m) = migrations[..last_i]
+        .iter()
+        .find(|m| !carried.contains(m.label.as_str()))
+    {
+        return Err(ImportError::InsertedBefore {
+            migration: m.label.clone(),
+            last: last_r.migration.clone(),
+            release: last_r.release.clone(),
+        });
+    }
+    if last_i + 1 == migrations.len() {
+        return Err(ImportError::NothingNewSince {
+            name: since.name.clone(),
+            version: since.version.clone(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(last_i + 1)
 }
 
 fn sql_literal(s: &str) -> String {

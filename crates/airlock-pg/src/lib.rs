@@ -512,6 +512,10 @@ impl DbError {
                 "name the database in the connection: --db \"dbname=NAME\" (or AIRLOCK_DB, PGDATABASE), NAME one of {}",
                 target.describe()
             )),
+            // A rollback statement that failed: nothing of the rollback committed.
+            DbError::Statement { context, .. } if context.starts_with("rollback file") => Some(
+                "`airlock plan BUNDLE --rollback` names the rows that stop it; the signed rollback cannot be edited: change the data it trips on, or ship a follow-up release whose rollback handles them".into(),
+            ),
             DbError::Session(_) => Some(
                 "remove the setting (ALTER DATABASE … RESET session_replication_role / ALTER ROLE … RESET …), or connect as a superuser".into(),
             ),

@@ -375,8 +375,7 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
         &mut deploy,
         |d| &mut d.session.client,
         |d| d.in_deploy_tx(vb, opts, |tx, cx, tools| rollback_decide(tx, cx, tools, rb)),
-    )
-    .map_err(rollback_failed)?;
+    )?;
     let (row, applied, undone) = match undo {
         Undo::Nothing => {
             receipt.outcome = "nothing-to-roll-back".into();
@@ -409,27 +408,6 @@ pub fn rollback(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbEr
     // 4. Deliver the receipt, and record its delivery in the ledger.
     let receipt = deploy.finish(receipt);
     Ok(delivery::deliver(&mut deploy, vb, opts, receipt))
-}
-
-/// A rollback statement that failed: what to do next, in its message (the rollback
-/// is one transaction: nothing of it committed).
-fn rollback_failed(e: DbError) -> DbError {
-    match e {
-        DbError::Statement {
-            context,
-            message,
-            at,
-        } => DbError::Statement {
-            context,
-            message: format!(
-                "{message}; the rollback stopped there and nothing of it committed (one transaction). \
-                 `airlock plan BUNDLE --rollback` names the rows that stop it; the signed rollback cannot be edited: \
-                 change the data it trips on, or ship a follow-up release whose rollback handles them"
-            ),
-            at,
-        },
-        other => other,
-    }
 }
 
 /// Rollback's transaction: the ledger under the lock, then the rollback files (or, for

@@ -259,6 +259,10 @@ fn walk_steps(
         .build_transaction()
         .start()
         .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
+    // The door's own statements are prepared first: airlock's, not a question of the
+    // data, so --predict-timeout does not bound them.
+    crate::door::open(&mut tx)
+        .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
     let path = vb.manifest().spec().target.search_path();
     tx.batch_execute(&format!(
         "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",
@@ -266,8 +270,6 @@ fn walk_steps(
         timeout.as_millis().max(1)
     ))
     .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
-    crate::door::open(&mut tx)
-        .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
     let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
     tx.rollback()
         .map_err(|e| sql_err("ending the predictions' transaction", &e))?;

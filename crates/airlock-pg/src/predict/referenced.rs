@@ -107,33 +107,40 @@ pub(super) fn judge(
                 out.predictions.push(settle(p, answer));
             }
             // CASCADE: they go with it.
-            "c" => {
-                let mut d = destroyed(
-                    tier,
-                    s,
-                    child.to_string(),
-                    &[child.schema.as_deref().unwrap_or_default(), &child.name],
-                );
-                d.existing = true;
-                match ask::keyed(tx, &select, String::new()) {
-                    Ok(Answer::Rows { count, .. }) => {
-                        d.rows = count;
-                        d.exact = count.is_some();
-                        d.note = Some(format!(
-                            "rows referencing the deleted ones, through foreign key {} ON DELETE CASCADE",
-                            airlock_sql::shown(&name)
-                        ));
-                    }
-                    Ok(Answer::Unasked(why)) => {
-                        d.note = Some(why.replace("not predictable here", "not counted"))
-                    }
-                    Err(e) => d.note = Some(format!("not counted ({})", crate::pg_message(&e))),
-                }
-                if d.rows != Some(0) {
-                    out.destroys.push(d);
-                }
-            }
+            "c" => cascaded(tx, (tier, s), &child, &name, &select, out),
             _ => {}
         }
+    }
+}
+
+/// The rows an `ON DELETE CASCADE` takes with the DELETE `s`: a destruction of the
+/// referencing table, counted by `select` (one key a referencing row).
+fn cascaded(
+    tx: &mut Transaction<'_>,
+    (tier, s): (&str, &DataStep),
+    child: &Relation,
+    name: &str,
+    select: &str,
+    out: &mut Predictions,
+) {
+    let object = [child.schema.as_deref().unwrap_or_default(), &child.name];
+    let mut d = destroyed(tier, s, child.to_string(), &object);
+    d.existing = true;
+    match ask::keyed(tx, select, String::new()) {
+        Ok(Answer::Rows { count, .. }) => {
+            d.rows = count;
+            d.exact = count.is_some();
+            d.note = Some(format!(
+                "rows referencing the deleted ones, through foreign key {} ON DELETE CASCADE",
+                airlock_sql::shown(name)
+            ));
+        }
+        Ok(Answer::Unasked(why)) => {
+            d.note = Some(why.replace("not predictable here", "not counted"))
+        }
+        Err(e) => d.note = Some(format!("not counted ({})", crate::pg_message(&e))),
+    }
+    if d.rows != Some(0) {
+        out.destroys.push(d);
     }
 }
