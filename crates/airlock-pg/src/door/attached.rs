@@ -31,9 +31,10 @@
 //! whoever owns them (a superuser chose them).
 
 /// A CTE body fragment (to follow `WITH RECURSIVE …, ` and a CTE `tree(oid)` of the
-/// relations the read reaches) that defines `attached_code(what, owner)`: one row per
-/// object not built in that code attached to a relation of `tree`, its ancestors or
-/// descendants depends on, described as PostgreSQL describes it.
+/// relations the read reaches) that defines `attached_code(rel, what, owner)`: one row
+/// per object not built in that code attached to a relation of `tree`, its ancestors
+/// or descendants depends on, described as PostgreSQL describes it (`rel`: the
+/// relation it is attached to).
 pub(crate) const CTE: &str = "\
 up(oid) AS ( \
   SELECT tree.oid FROM tree \
@@ -65,8 +66,8 @@ up(oid) AS ( \
      WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN false \
      WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass THEN false \
      ELSE true END \
-), attached_ref(classid, objid, refclassid, refobjid) AS ( \
-  SELECT DISTINCT a.classid, a.objid, d.refclassid, d.refobjid FROM attached a JOIN pg_catalog.pg_depend d \
+), attached_ref(rel, classid, objid, refclassid, refobjid) AS ( \
+  SELECT DISTINCT a.rel, a.classid, a.objid, d.refclassid, d.refobjid FROM attached a JOIN pg_catalog.pg_depend d \
       ON d.classid OPERATOR(pg_catalog.=) a.classid AND d.objid OPERATOR(pg_catalog.=) a.objid \
    WHERE NOT (a.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
               AND a.objid OPERATOR(pg_catalog.=) a.rel AND d.objsubid OPERATOR(pg_catalog.<>) 0) \
@@ -76,8 +77,8 @@ up(oid) AS ( \
      AND NOT EXISTS (SELECT FROM pg_catalog.pg_type y \
        WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
          AND y.oid OPERATOR(pg_catalog.=) d.refobjid AND y.typtype OPERATOR(pg_catalog.=) ANY ('{e,c}'::pg_catalog.char[])) \
-), attached_owned(what, owner) AS ( \
-  SELECT pg_catalog.pg_describe_object(r.refclassid, r.refobjid, 0) OPERATOR(pg_catalog.||) ', in ' \
+), attached_owned(rel, what, owner) AS ( \
+  SELECT r.rel, pg_catalog.pg_describe_object(r.refclassid, r.refobjid, 0) OPERATOR(pg_catalog.||) ', in ' \
            OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(r.classid, r.objid, 0), \
          COALESCE(p.proowner, o.oprowner, y.typowner, oc.opcowner, of.opfowner, \
            tc.cfgowner, td.dictowner, cp.proowner, cy.typowner, \
@@ -103,11 +104,23 @@ up(oid) AS ( \
       AND k.oid OPERATOR(pg_catalog.=) r.refobjid \
     LEFT JOIN pg_catalog.pg_proc cp ON cp.oid OPERATOR(pg_catalog.=) k.castfunc \
     LEFT JOIN pg_catalog.pg_type cy ON cy.oid OPERATOR(pg_catalog.=) k.castsource \
-), attached_code(what, owner) AS ( \
-  SELECT a.what, COALESCE(pg_catalog.pg_get_userbyid(a.owner)::pg_catalog.text, 'unknown') FROM attached_owned a \
+), attached_code(rel, what, owner) AS ( \
+  SELECT a.rel, a.what, COALESCE(pg_catalog.pg_get_userbyid(a.owner)::pg_catalog.text, 'unknown') FROM attached_owned a \
    WHERE a.owner IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles w WHERE w.oid OPERATOR(pg_catalog.=) a.owner \
      AND (w.rolsuper OR w.rolname OPERATOR(pg_catalog.=) SESSION_USER)) \
 )";
+
+/// Every relation of the database whose own attached code (not its family's) a role
+/// defines, and the highest relation oid there now: what the door's quick test of a
+/// question compares the relations it reaches with (`TAINTED` and `SEEN` in
+/// [`super::open`]). Catalogs only.
+pub(crate) const TAINTED: &str = "WITH RECURSIVE tree(oid) AS ( \
+  SELECT c.oid FROM pg_catalog.pg_class c \
+  WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m,f}'::pg_catalog.char[]) \
+), @CTE@ \
+SELECT COALESCE(pg_catalog.array_agg(DISTINCT c.rel), '{}'::pg_catalog.oid[])::pg_catalog.text, \
+  (SELECT pg_catalog.max(k.oid) FROM pg_catalog.pg_class k)::pg_catalog.text \
+FROM attached_code c";
 
 /// The relations of `$1` (an `oid[]`) whose attached code is not built in, with what
 /// it is and whose: catalogs only, nothing of those relations planned.

@@ -110,7 +110,10 @@ const SUSPECT: &str = "WITH RECURSIVE v AS ( \
   SELECT deps.refobjid FROM deps \
   WHERE deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid \
-), @ATTACHED@ \
+), up(oid) AS ( \
+  SELECT tree.oid FROM tree \
+  UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.oid \
+) \
 SELECT 1 FROM deps \
 LEFT JOIN pg_catalog.pg_type t ON deps.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass \
   AND t.oid OPERATOR(pg_catalog.=) deps.refobjid \
@@ -121,7 +124,9 @@ UNION ALL \
 SELECT 1 FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \
 WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' AND c.relkind OPERATOR(pg_catalog.<>) 'p' \
 UNION ALL \
-SELECT 1 FROM attached_code \
+SELECT 1 FROM up \
+WHERE up.oid OPERATOR(pg_catalog.=) ANY (pg_catalog.current_setting('airlock.door_tainted')::pg_catalog.oid[]) \
+   OR up.oid OPERATOR(pg_catalog.>) pg_catalog.current_setting('airlock.door_seen')::pg_catalog.oid \
 LIMIT 1";
 
 /// A value as text, by its type's output function (`record_out` for a row,
@@ -166,6 +171,17 @@ pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
             tx.batch_execute(&format!("PREPARE {name} AS {sql}"))?;
         }
     }
+    // The relations whose own attached code a role defines, once a transaction (the
+    // door's quick test compares each question's relations, their ancestors and
+    // descendants with them; a relation made since, above the highest oid seen, is
+    // suspect too). Local to the transaction, as the door's questions are.
+    let row = tx.query_one(attached::TAINTED.replace("@CTE@", attached::CTE).as_str(), &[])?;
+    let (tainted, seen): (String, String) = (row.get(0), row.get(1));
+    tx.batch_execute(&format!(
+        "SET LOCAL airlock.door_tainted = {}; SET LOCAL airlock.door_seen = {}",
+        crate::session::hermetic::quote_literal(&tainted),
+        crate::session::hermetic::quote_literal(&seen)
+    ))?;
     Ok(())
 }
 
