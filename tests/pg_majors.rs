@@ -225,3 +225,66 @@ fn psql(m: &Major, db: &str, sql: &str) -> Output {
         .output()
         .expect("psql")
 }
+
+/// Roles and databases on a server, to prove a command wrote nothing there.
+fn cluster_objects(m: &Major) -> Vec<String> {
+    m.admin()
+        .query(
+            "SELECT 'role ' || rolname FROM pg_roles UNION ALL SELECT 'database ' || datname FROM pg_database ORDER BY 1",
+            &[],
+        )
+        .expect("roles and databases")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn postgresql_13_is_refused_at_connect_with_exit_5_having_written_nothing() {
+    let m = Major::of(13);
+    let db = m.database("refused");
+    let login = format!("airlock_m13_login_{}", std::process::id());
+    let dir = tempdir();
+    let before = cluster_objects(&m);
+    let as_root = format!("host={} port={} user=root", m.sock.display(), m.port);
+    for args in [
+        vec!["setup", "--db", &db.conn(), "--login", &login],
+        vec!["status", "--db", &db.conn()],
+        vec!["fingerprint", "--db", &db.conn()],
+        vec!["demo", "--db", &as_root],
+    ] {
+        let o = m.airlock(dir.path(), &args);
+        assert_eq!(
+            code(&o),
+            5,
+            "airlock {args:?} on PostgreSQL 13: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("PostgreSQL 13 is not supported (14 or newer)"),
+            "airlock {args:?} on PostgreSQL 13 does not say why: {}",
+            stderr(&o)
+        );
+        let json = m.airlock(dir.path(), &[&["--json"], &args[..]].concat());
+        assert_eq!(code(&json), 5);
+        let doc: serde_json::Value = serde_json::from_slice(&json.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} --json: {e}: {}", stdout(&json)));
+        assert_eq!(doc["kind"], "state-check", "{doc}");
+        assert_eq!(doc["exit_code"], 5, "{doc}");
+    }
+    assert_eq!(
+        cluster_objects(&m),
+        before,
+        "a refused command changed roles or databases"
+    );
+    let schemas: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'airlock'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(schemas, 0, "a refused command made schema airlock");
+}
