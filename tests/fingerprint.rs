@@ -44,6 +44,10 @@ fn fingerprint_with(db: &TestDb, level: &[&str], conn: &str, env: &[(&str, &str)
 /// The description query before it was made set-based, frozen (see its header).
 const REFERENCE: &str = include_str!("data/fingerprint_reference.sql");
 
+/// The description query of fingerprint format 3, frozen: what ledger rows written
+/// before format 4 recorded. The legacy form must describe every object as it did.
+const FORMAT3: &str = include_str!("data/fingerprint_format3.sql");
+
 /// The equivalence oracle: the description query describes every object of `db`
 /// exactly as the frozen reference does (same kind, name and definition text, so
 /// the same hash), read in one transaction as the superuser. `None` when they
@@ -51,9 +55,26 @@ const REFERENCE: &str = include_str!("data/fingerprint_reference.sql");
 fn differs_from_reference(db: &TestDb) -> Option<String> {
     let mut client = db.client_as("postgres");
     let mut tx = client.transaction().expect("BEGIN");
-    let now = fingerprint::describe(&mut tx, None).expect("the description query");
-    let reference = fingerprint::describe(&mut tx, Some(REFERENCE)).expect("the reference");
+    // Both forms: the normalised one (format 4 on), and the one older ledgers recorded.
+    let mut now = vec![];
+    let mut reference = vec![];
+    for form in [fingerprint::Form::Normalised, fingerprint::Form::Legacy] {
+        now.extend(fingerprint::describe(&mut tx, None, form).expect("the description query"));
+        reference
+            .extend(fingerprint::describe(&mut tx, Some(REFERENCE), form).expect("the reference"));
+    }
+    let legacy = fingerprint::describe(&mut tx, None, fingerprint::Form::Legacy)
+        .expect("the description query, legacy form");
+    let format3 =
+        fingerprint::describe(&mut tx, Some(FORMAT3), fingerprint::Form::Legacy).expect("format 3");
     tx.rollback().expect("ROLLBACK");
+    assert!(
+        legacy == format3,
+        "the legacy form does not describe the schema as format 3 did: {} rows against {}; first difference: {:?}",
+        legacy.len(),
+        format3.len(),
+        legacy.iter().zip(&format3).find(|(a, b)| a != b)
+    );
     if now == reference {
         return None;
     }
