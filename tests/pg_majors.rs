@@ -301,6 +301,7 @@ CREATE ROLE "@APP@_reader" NOLOGIN;
 CREATE SCHEMA shop;
 CREATE TYPE shop.mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN shop.posint AS integer CHECK (VALUE > 0);
+CREATE DOMAIN shop.code AS text NOT NULL;
 CREATE SEQUENCE shop.order_no START 1000;
 CREATE TABLE shop.customer (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

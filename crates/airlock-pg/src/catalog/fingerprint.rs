@@ -418,9 +418,9 @@ fn schema_sql_from(
         .replace("@PG15_NULLS_DISTINCT_GROUP@", nulls_distinct_group)
 }
 
-/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too: a validated,
-/// inheritable one says what the column's `attnotnull` says, so the normalised
-/// description leaves it out (its name with it, which pg_dump prints only when it is
+/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too (17 a
+/// domain's): a validated, inheritable one says what the column's `attnotnull` (the
+/// domain's `typnotnull`) says, so the normalised description leaves it out (its name with it, which pg_dump prints only when it is
 /// not the default one); a `NOT VALID` or `NO INHERIT` one, which only 18 has, stays.
 const NOT_NULL_FILTER: &str =
     "AND NOT (k.contype OPERATOR(pg_catalog.=) 'n' AND k.convalidated AND NOT k.connoinherit)";

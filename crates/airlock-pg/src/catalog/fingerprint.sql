@@ -226,6 +226,7 @@ obj AS (SELECT b.* FROM (
     FROM pg_catalog.pg_constraint k
     WHERE k.connamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
       AND k.conrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+      @NOT_NULL_FILTER@
 
     -- functions, procedures, aggregates; and changed privileges of pg_catalog's
     -- functions
