@@ -272,6 +272,20 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         .query_one("SELECT count(*) FROM fx.audit", &[])
         .unwrap()
         .get(0);
+    // PostgreSQL 16 and later refuse `RESET transaction_read_only` there ("cannot be
+    // reset"); the bypass is 14's and 15's, where the test is not moot.
+    let major: i64 = tx
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i32>(0)
+        .into();
+    if major >= 16 {
+        assert_eq!(n, 0, "PostgreSQL {major} let READ ONLY be bypassed");
+        return;
+    }
     assert_eq!(
         n, 1,
         "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot"
