@@ -274,7 +274,7 @@ fn a_table_truncated_after_the_snapshot_is_refused_not_read_as_empty() {
 }
 
 #[test]
-fn format_1_fingerprints_are_reported_as_older_not_compared() {
+fn older_format_fingerprints_are_reported_as_older_not_compared() {
     let db = TestDb::new("fp_format");
     db.exec("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1)");
     let dir = tempdir();
@@ -286,7 +286,7 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
         let o = airlock(dir.path(), &all);
         expect_code(&o, 0);
         let mut v = json(&o);
-        assert_eq!(v["format"], 3, "a new fingerprint says its format");
+        assert_eq!(v["format"], 4, "a new fingerprint says its format");
         if format_1 {
             // What airlock wrote before the format field existed.
             v.as_object_mut().unwrap().remove("format");
@@ -300,19 +300,25 @@ fn format_1_fingerprints_are_reported_as_older_not_compared() {
     let o = airlock(dir.path(), &["fingerprint", "--diff", &old_data, &new_data]);
     expect_code(&o, 2);
     assert!(
-        stderr(&o).contains("format-1 data fingerprint with a format-3 one"),
+        stderr(&o).contains("cannot compare a format-1 fingerprint with a format-4 one"),
         "{}",
         stderr(&o)
     );
-    // Schema-level fingerprints are the same in both formats: compared as ever.
+    // Schema-level fingerprints too: since format 4 the schema is described the same
+    // way on every PostgreSQL major, which formats 1 to 3 did not.
     let old_schema = save(&[], "old-schema.json", true);
     let new_schema = save(&[], "new-schema.json", false);
     let o = airlock(
         dir.path(),
         &["fingerprint", "--diff", &old_schema, &new_schema],
     );
-    expect_code(&o, 0);
-    // And two format-3 data fingerprints compare.
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("since format 4 the schema is described the same way"),
+        "{}",
+        stderr(&o)
+    );
+    // And two format-4 data fingerprints compare.
     let again = save(&["--data"], "again.json", false);
     expect_code(
         &airlock(dir.path(), &["fingerprint", "--diff", &new_data, &again]),

@@ -229,11 +229,24 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         ),
     ];
     let seqs = sequences(&c);
+    // From PostgreSQL 17 on, parallel mode allows a subtransaction (an EXCEPTION
+    // block) as long as it assigns no transaction id: there the functions that catch
+    // the refusal of their own write (or SET, or nextval) return true, so the gate is
+    // READY, having changed nothing.
+    let subtransactions_allowed =
+        c.db.scalar("SELECT current_setting('server_version_num')::int >= 170000") == "t";
     for (i, (gate, reason_want)) in cases.iter().enumerate() {
         let b = c.bundle(&format!("w{i}.tar.gz"), gate, TWO, RB);
         let before = c.db.dump();
         let o = c.run(&["gate", &b]);
-        expect_code(&o, 3);
+        if subtransactions_allowed && reason_want.contains("subtransactions") {
+            assert_eq!(code(&o), 0, "{gate}: {}", stdout(&o));
+            assert_eq!(c.db.dump(), before, "{gate}: gate changed the database");
+            assert_eq!(sequences(&c), seqs, "{gate}: gate advanced a sequence");
+            assert_eq!(c.db.scalar("SELECT count(*) FROM fx.audit"), "0");
+            continue;
+        }
+        assert_eq!(code(&o), 3, "{gate}: {}", stdout(&o));
         let reason = json(&o)["gates"][0]["reason"].as_str().unwrap().to_string();
         assert!(reason.contains(reason_want), "{gate}: {reason}");
         assert_eq!(c.db.dump(), before, "{gate}: gate changed the database");
@@ -259,6 +272,20 @@ fn gates_that_write_are_blocked_and_leave_nothing_in_gate_and_in_apply() {
         .query_one("SELECT count(*) FROM fx.audit", &[])
         .unwrap()
         .get(0);
+    // PostgreSQL 16 and later refuse `RESET transaction_read_only` there ("cannot be
+    // reset"); the bypass is 14's and 15's, where the test is not moot.
+    let major: i64 = tx
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i32>(0)
+        .into();
+    if major >= 16 {
+        assert_eq!(n, 0, "PostgreSQL {major} let READ ONLY be bypassed");
+        return;
+    }
     assert_eq!(
         n, 1,
         "PostgreSQL's READ ONLY was not bypassed here; the defence test is moot"

@@ -674,6 +674,7 @@ fn the_deploy_lock_cannot_be_squatted_and_a_wait_names_the_holder() {
     // cannot lock the ledger table.
     let mut evil = postgres::Config::new()
         .host(&host)
+        .port(pg_port())
         .user(&h.evil)
         .dbname(&h.db.name)
         .connect(postgres::NoTls)
@@ -693,6 +694,7 @@ fn the_deploy_lock_cannot_be_squatted_and_a_wait_names_the_holder() {
     expect_code(&h.run(&["rollback", &b]), 0);
     let mut holder = postgres::Config::new()
         .host(&host)
+        .port(pg_port())
         .user("postgres")
         .dbname(&h.db.name)
         .application_name("the_blocker")

@@ -803,7 +803,6 @@ fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
         "called by default value for column c of table public.t_default",
         "called by constraint t_check_check on table public.t_check",
         "called by table public.t_part",
-        "called by default value for column g of table public.t_generated",
         "called by index public.t_index_climb",
         "view public.v_climb",
         "rule r_climb on table public.t_rule",
@@ -815,6 +814,13 @@ fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
     ] {
         assert!(evidence.contains(site), "{site} not named: {evidence}");
     }
+    // A generated column's expression: PostgreSQL 15 on records that it calls the
+    // function, 14 that the column does.
+    assert!(
+        evidence.contains("called by default value for column g of table public.t_generated")
+            || evidence.contains("called by column g of table public.t_generated"),
+        "the generated column not named: {evidence}"
+    );
     assert!(evidence.contains(&o.dbowner), "{evidence}");
     // An event trigger running the owner's function would fire on airlock's own DDL:
     // a superuser's session refuses as it opens, for every command.

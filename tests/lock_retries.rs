@@ -323,6 +323,7 @@ fn reissue_names_an_airlock_session_of_another_role_whose_start_it_cannot_see() 
     // Another role's airlock (a DBA's `airlock status` as a superuser, say).
     let mut other = postgres::Config::new()
         .host(&std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()))
+        .port(pg_port())
         .user(&std::env::var("PGUSER").unwrap_or_else(|_| "root".into()))
         .dbname(&o.db.name)
         .application_name("airlock")

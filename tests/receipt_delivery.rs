@@ -237,6 +237,7 @@ fn a_run_killed_after_a_commit_gets_its_receipt_reissued_and_audit_accepts_it_as
         db.scalar("SELECT string_agg(row_hash, ',' ORDER BY seq) FROM airlock.ledger");
     let other = postgres::Config::new()
         .host(&std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()))
+        .port(pg_port())
         .user(&std::env::var("PGUSER").unwrap_or_else(|_| "root".into()))
         .dbname(&db.name)
         .application_name("airlock")

@@ -548,6 +548,7 @@ fn the_steps_demo_keep_prints_replay_as_printed_on_a_fresh_database() {
     // and the last line compared the saved fingerprints (equal, or it would fail).
     let mut client = postgres::Config::new()
         .host(&std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()))
+        .port(pg_port())
         .user(&std::env::var("PGUSER").unwrap_or_else(|_| "root".into()))
         .dbname(&db)
         .connect(postgres::NoTls)

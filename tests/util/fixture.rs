@@ -45,6 +45,7 @@ impl Drop for DropRoles {
                     let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
                     if let Ok(mut there) = postgres::Config::new()
                         .host(&host)
+                        .port(super::pg_port())
                         .user(&user)
                         .dbname(&db)
                         .connect(postgres::NoTls)

@@ -389,6 +389,7 @@ pub fn admin() -> postgres::Client {
     let user = std::env::var("PGUSER").unwrap_or_else(|_| "root".into());
     postgres::Config::new()
         .host(&host)
+        .port(pg_port())
         .user(&user)
         .dbname("postgres")
         .connect(postgres::NoTls)
@@ -458,6 +459,7 @@ impl TestDb {
         let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
         postgres::Config::new()
             .host(&host)
+            .port(pg_port())
             .user(user)
             .dbname(&self.name)
             .connect(postgres::NoTls)
@@ -593,4 +595,15 @@ pub fn which_tool(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
+}
+
+/// The port of the server the tests talk to: `$PGPORT`, else 5432 (the postgres
+/// crate reads no libpq environment of its own).
+pub fn pg_port() -> u16 {
+    match std::env::var("PGPORT") {
+        Ok(p) if !p.is_empty() => p
+            .parse()
+            .unwrap_or_else(|_| panic!("PGPORT={p:?} is not a port number")),
+        _ => 5432,
+    }
 }

@@ -508,6 +508,12 @@ impl DbError {
                 "connect to one of {} (--db \"dbname=NAME\"), or use the bundle made for this one",
                 expected.describe()
             )),
+            DbError::Mismatch(refusal::Mismatch::ServerUnsupported { version, .. }) => {
+                let (oldest, newest) = session::conn::SUPPORTED_MAJORS;
+                Some(format!(
+                    "the server runs PostgreSQL {version}; airlock supports PostgreSQL {oldest} to {newest}, each tested against its own server (docs/operator.md, \"Supported PostgreSQL majors\"): upgrade the server (pg_upgrade, or dump and restore) or use the airlock release that supports it. Nothing was read or written"
+                ))
+            }
             DbError::NoDatabaseNamed { target } => Some(format!(
                 "name the database in the connection: --db \"dbname=NAME\" (or AIRLOCK_DB, PGDATABASE), NAME one of {}",
                 target.describe()

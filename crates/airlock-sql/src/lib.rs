@@ -35,6 +35,7 @@ mod reach_pass;
 mod reads;
 mod shape;
 mod version;
+mod view_text;
 
 pub use classify::ScriptChecker;
 pub use enum_values::EnumValueAdded;
@@ -57,6 +58,7 @@ pub use reach::{reaches_in, Reach};
 pub use reach_pass::Reaches;
 pub use reads::{reads_of, Reads};
 pub use shape::{GATE_SHAPE, PROBE_SHAPE};
+pub use view_text::view_def_as_16;
 
 use classify::check_query;
 

@@ -277,6 +277,10 @@ impl Steps {
 }
 
 fn server_unreachable(admin: &ConnSpec, e: DbError) -> Error {
+    // A server that answered with a major airlock does not support is refused as such.
+    if let DbError::Mismatch(crate::db::refusal::Mismatch::ServerUnsupported { .. }) = e {
+        return Error::Db(e);
+    }
     Error::usage(
         format!("the demo needs a PostgreSQL server and none answered at {}: {e}", admin.shown),
         Some(

@@ -74,7 +74,27 @@ impl Level {
 /// [`ROWS_SQL`] and [`STRICT_SQL`]. Schema-level parts are the same in both.
 /// Format 3 adds to `--data` and `--data-strict` each sequence's value and each large
 /// object's bytes ([`crate::catalog::data_values`]).
-pub const FORMAT: u32 = 3;
+/// Format 4 describes the schema the same way on every PostgreSQL major airlock
+/// supports ([`Form::Normalised`]): privileges as what was granted or revoked against
+/// the defaults of their kind, with a grantee's every privilege written `ALL` (17
+/// added `MAINTAIN` to a table's), the public schema as initdb made it (14's and 15's
+/// differ), no statistics target for the default (-1 before 17, NULL since), and
+/// PostgreSQL 18's NOT NULL constraints left to the columns' NOT NULL they are. The
+/// formats before it describe the schema as [`Form::Legacy`] does, which a ledger row
+/// an older airlock wrote is checked against ([`compute_legacy`]).
+pub const FORMAT: u32 = 4;
+
+/// The first format whose schema description is [`Form::Normalised`].
+pub const NORMALISED_SINCE: u32 = 4;
+
+/// How the schema is described: the same way on every supported major (format 4 on),
+/// or as airlock described it before (formats 1 to 3, which differ from major to
+/// major), to recognise the fingerprints older ledger rows recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Normalised,
+    Legacy,
+}
 
 fn format_1() -> u32 {
     1
@@ -134,6 +154,14 @@ impl Fingerprint {
             return Some(format!(
                 "cannot compare a {} fingerprint with a {} one",
                 self.level, other.level
+            ));
+        }
+        if (self.format >= NORMALISED_SINCE) != (other.format >= NORMALISED_SINCE) {
+            return Some(format!(
+                "cannot compare a format-{} fingerprint with a format-{} one: since format \
+                 {NORMALISED_SINCE} the schema is described the same way on every PostgreSQL \
+                 major; take both with the same airlock version",
+                self.format, other.format
             ));
         }
         if self.level != "schema" && self.format != other.format {
@@ -295,7 +323,7 @@ pub(crate) fn with_ledger(sql: &str) -> String {
 /// gained row filters, column lists and schemas in PostgreSQL 15, subscriptions
 /// two-phase commit and disable-on-error, indexes NULLS NOT DISTINCT.
 pub(crate) fn schema_sql(server_version_num: u32) -> String {
-    schema_sql_from(SCHEMA_SQL, server_version_num, false)
+    schema_sql_from(SCHEMA_SQL, server_version_num, false, Form::Normalised)
 }
 
 /// The description of only some objects: those whose OIDs are in `$1` (an oid[]),
@@ -305,13 +333,18 @@ pub(crate) fn schema_sql(server_version_num: u32) -> String {
 /// ([`crate::catalog::described`]) takes the whole description again when one of those
 /// changes.
 pub(crate) fn restricted_sql(server_version_num: u32) -> String {
-    schema_sql_from(SCHEMA_SQL, server_version_num, true)
+    schema_sql_from(SCHEMA_SQL, server_version_num, true, Form::Normalised)
 }
 
 /// [`schema_sql`] of another description text with the same placeholders (the
 /// tests' frozen reference, `tests/data/fingerprint_reference.sql`), or
 /// [`restricted_sql`].
-fn schema_sql_from(template: &str, server_version_num: u32, restricted: bool) -> String {
+fn schema_sql_from(
+    template: &str,
+    server_version_num: u32,
+    restricted: bool,
+    form: Form,
+) -> String {
     let (attcompression, subscription14) = if server_version_num >= 140000 {
         ("a.attcompression", ", s.subbinary, s.substream")
     } else {
@@ -358,7 +391,20 @@ fn schema_sql_from(template: &str, server_version_num: u32, restricted: bool) ->
             "true".to_string(),
         )
     };
-    with_ledger(template)
+    // The public schema's owner as initdb makes it: the bootstrap superuser before 15,
+    // pg_database_owner since.
+    let initial_public_owner = if server_version_num >= 150000 {
+        "6171"
+    } else {
+        "10"
+    };
+    let not_null_filter = match form {
+        Form::Normalised => NOT_NULL_FILTER,
+        Form::Legacy => "",
+    };
+    expand_forms(&with_ledger(template), form)
+        .replace("@INITIAL_PUBLIC_OWNER@", initial_public_owner)
+        .replace("@NOT_NULL_FILTER@", not_null_filter)
         .replace("@ONLY@", &only_param)
         .replace("@ONLY_RELS@", &only_rels)
         .replace("@ONLY_CONSTRAINTS@", &only_constraints)
@@ -370,6 +416,112 @@ fn schema_sql_from(template: &str, server_version_num: u32, restricted: bool) ->
         .replace("@PG15_SUBSCRIPTION@", subscription15)
         .replace("@PG15_NULLS_DISTINCT@", nulls_distinct)
         .replace("@PG15_NULLS_DISTINCT_GROUP@", nulls_distinct_group)
+}
+
+/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too (17 a
+/// domain's): a validated, inheritable one says what the column's `attnotnull` (the
+/// domain's `typnotnull`) says, so the normalised description leaves it out (its name with it, which pg_dump prints only when it is
+/// not the default one); a `NOT VALID` or `NO INHERIT` one, which only 18 has, stays.
+const NOT_NULL_FILTER: &str =
+    "AND NOT (k.contype OPERATOR(pg_catalog.=) 'n' AND k.convalidated AND NOT k.connoinherit)";
+
+/// The placeholders of the description text whose meaning depends on the [`Form`]:
+/// `@NORM(normalised@|@legacy)@`, `@ACLDIFF(acl@|@default@|@kind)@` (normalised only)
+/// and `@STATTARGET(column)@`. Expanded innermost first.
+fn expand_forms(sql: &str, form: Form) -> String {
+    const NAMES: [&str; 3] = ["@NORM(", "@ACLDIFF(", "@STATTARGET("];
+    let mut sql = sql.to_string();
+    loop {
+        let Some((start, name)) = NAMES
+            .iter()
+            .filter_map(|n| sql.rfind(n).map(|at| (at, *n)))
+            .max_by_key(|(at, _)| *at)
+        else {
+            return sql;
+        };
+        let open = start + name.len();
+        let (args, end) = placeholder_args(&sql[open..])
+            .unwrap_or_else(|| panic!("fingerprint.sql: unclosed {name}…)@"));
+        let with = match (name, form) {
+            ("@NORM(", Form::Normalised) => args[0].to_string(),
+            ("@NORM(", Form::Legacy) => args[1].to_string(),
+            ("@ACLDIFF(", _) => acl_diff(args[0], args[1], args[2]),
+            ("@STATTARGET(", Form::Normalised) => format!(
+                "CASE WHEN {c} OPERATOR(pg_catalog.>=) 0 THEN {c} END",
+                c = args[0]
+            ),
+            _ => args[0].to_string(),
+        };
+        sql.replace_range(start..open + end, &with);
+    }
+}
+
+/// The arguments of a placeholder whose text (after its opening parenthesis) starts
+/// `text`, split at `@|@`, and where it ends (after its closing `)@`): the first `)`
+/// outside quotes that closes the opening one.
+fn placeholder_args(text: &str) -> Option<(Vec<&str>, usize)> {
+    let (mut depth, mut quoted, mut from) = (0usize, false, 0usize);
+    let mut args = vec![];
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted && depth > 0 => depth -= 1,
+            b')' if !quoted => {
+                if bytes.get(i + 1) != Some(&b'@') {
+                    return None;
+                }
+                args.push(&text[from..i]);
+                return Some((args, i + 2));
+            }
+            b'@' if !quoted && depth == 0 && text[i..].starts_with("@|@") => {
+                args.push(&text[from..i]);
+                from = i + 3;
+                i += 2;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What an ACL grants and revokes against `default` (both `aclitem[]` expressions), as
+/// a sorted `text[]` of `+grantor>grantee[*]:PRIVILEGES` and `-…` lines (NULL when
+/// nothing differs): a grantee's privileges from one grantor written `ALL` when they
+/// are every privilege `kind` (an `acldefault` kind) has on this major, as pg_dump
+/// writes them. So `GRANT ALL` reads the same before and after PostgreSQL 17 added
+/// `MAINTAIN`, and an owner's default privileges are not listed at all. An empty ACL
+/// (everything revoked) has no dimension, which `aclexplode` refuses: it explodes to
+/// nothing.
+fn acl_diff(acl: &str, default: &str, kind: &str) -> String {
+    let all = format!(
+        "ARRAY(SELECT f.privilege_type FROM pg_catalog.aclexplode(pg_catalog.acldefault({kind}, \
+         10::pg_catalog.oid)) f WHERE f.grantee OPERATOR(pg_catalog.=) 10::pg_catalog.oid)"
+    );
+    let grouped = |items: &str| {
+        format!(
+            "SELECT pg_catalog.format('%s>%s%s:%s', e.grantor::pg_catalog.regrole, \
+             e.grantee::pg_catalog.regrole, CASE WHEN e.is_grantable THEN '*' ELSE '' END, \
+             CASE WHEN pg_catalog.arraycontains(pg_catalog.array_agg(e.privilege_type), {all}) THEN 'ALL' \
+             ELSE pg_catalog.array_to_string(pg_catalog.array_agg(e.privilege_type \
+             ORDER BY e.privilege_type COLLATE pg_catalog.\"C\"), ',') END) AS line \
+             FROM pg_catalog.aclexplode(CASE WHEN pg_catalog.cardinality({items}) OPERATOR(pg_catalog.>) 0 \
+             THEN {items} END) e GROUP BY e.grantor, e.grantee, e.is_grantable"
+        )
+    };
+    let (have, default) = (
+        grouped(&format!("COALESCE({acl}, {default})")),
+        grouped(default),
+    );
+    format!(
+        "CASE WHEN {acl} IS NULL THEN NULL::pg_catalog.text[] ELSE \
+         (SELECT pg_catalog.array_agg(q.line ORDER BY q.line COLLATE pg_catalog.\"C\") FROM \
+         (SELECT '+' OPERATOR(pg_catalog.||) g.line AS line FROM ({have} EXCEPT {default}) g \
+         UNION ALL SELECT '-' OPERATOR(pg_catalog.||) g.line FROM ({default} EXCEPT {have}) g) q) END"
+    )
 }
 
 pub(crate) fn line_hash(kind: &str, name: &str, def: &str) -> String {
@@ -577,6 +729,44 @@ pub fn compute(tx: &mut Transaction<'_>) -> Result<Fingerprint, DbError> {
     ))
 }
 
+/// A view's or materialized view's definition `def` as PostgreSQL 16 and later print
+/// its query, on a server before 16, in the normalised form; `def` otherwise.
+fn as_16(version: u32, form: Form, kind: &str, def: String) -> String {
+    if form == Form::Normalised
+        && version < 160000
+        && (kind == "view" || kind == "materialized view")
+    {
+        crate::catalog::record_text::view_as_16(&def)
+    } else {
+        def
+    }
+}
+
+/// The schema fingerprint as airlock wrote it before format 4 ([`Form::Legacy`]): what a
+/// ledger row an older airlock wrote on this server recorded, when the schema did not
+/// change since. Only asked when the normalised one differs from a recorded one.
+pub fn compute_legacy(tx: &mut Transaction<'_>) -> Result<String, DbError> {
+    let version = pin(tx)?;
+    let sql = schema_sql_from(SCHEMA_SQL, version, false, Form::Legacy);
+    let rows = tx
+        .query(&sql, &[])
+        .map_err(|e| fingerprint_err("schema (before format 4)", &e));
+    unpin(tx)?;
+    let parts = rows?
+        .iter()
+        .map(|r| {
+            let field = |i: usize| r.get::<_, Option<String>>(i).unwrap_or_default();
+            let (kind, name, def) = (field(0), field(1), field(2));
+            Part {
+                hash: line_hash(&kind, &name, &def),
+                kind,
+                name,
+            }
+        })
+        .collect();
+    Ok(finish(parts, Level::Schema).fingerprint)
+}
+
 /// The description's parts, each with the key of the object it belongs to ([`crate::catalog::stamps::Key`]):
 /// of every object, or (`only`: OIDs) of the objects [`restricted_sql`] keeps. Inside
 /// the pinned savepoint ([`pin`]).
@@ -602,6 +792,7 @@ pub(crate) fn described_parts(
         .map(|r| {
             let field = |i: usize| r.get::<_, Option<String>>(i).unwrap_or_default();
             let (kind, name, def) = (field(0), field(1), field(2));
+            let def = as_16(version, Form::Normalised, &kind, def);
             let key: i64 = r.get(3);
             (
                 key as u64,
@@ -646,14 +837,22 @@ pub type Described = (Option<String>, Option<String>, Option<String>);
 pub fn describe(
     tx: &mut Transaction<'_>,
     template: Option<&str>,
+    form: Form,
 ) -> Result<Vec<Described>, DbError> {
     let version = pin(tx)?;
-    let sql = schema_sql_from(template.unwrap_or(SCHEMA_SQL), version, false);
+    let sql = schema_sql_from(template.unwrap_or(SCHEMA_SQL), version, false, form);
     let mut rows: Vec<Described> = tx
         .query(&sql, &[])
         .map_err(|e| fingerprint_err("schema", &e))?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| {
+            let (kind, name, def): Described = (r.get(0), r.get(1), r.get(2));
+            let def = match (&kind, def) {
+                (Some(k), Some(d)) => Some(as_16(version, form, k, d)),
+                (_, d) => d,
+            };
+            (kind, name, def)
+        })
         .collect();
     batch(tx, UNPIN, "releasing settings")?;
     rows.sort();

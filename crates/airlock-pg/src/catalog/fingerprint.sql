@@ -118,9 +118,14 @@ obj AS (SELECT b.* FROM (
     -- schemas
     SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass AS classid, n.oid AS objid,
         0 AS objsubid, NULL::pg_catalog.text AS kind,
-        ROW(pg_catalog.pg_get_userbyid(n.nspowner),
-            COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)))::pg_catalog.text AS def
+        ROW(@NORM(CASE WHEN n.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+                    AND n.nspowner OPERATOR(pg_catalog.=) @INITIAL_PUBLIC_OWNER@::pg_catalog.oid THEN 'initial'
+                ELSE pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text END@|@pg_catalog.pg_get_userbyid(n.nspowner))@,
+            @NORM(@ACLDIFF(n.nspacl@|@COALESCE(i.initprivs, pg_catalog.acldefault('n', n.nspowner))@|@'n')@@|@COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)))@)::pg_catalog.text AS def
     FROM pg_catalog.pg_namespace n
+    LEFT JOIN pg_catalog.pg_init_privs i ON i.objoid OPERATOR(pg_catalog.=) n.oid
+        AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND i.objsubid OPERATOR(pg_catalog.=) 0
     WHERE n.oid OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
       AND n.oid OPERATOR(pg_catalog.<>) (SELECT ctx.ledger_nsp FROM ctx)
 
@@ -187,7 +192,7 @@ obj AS (SELECT b.* FROM (
     -- changed privileges of pg_catalog's relations
     UNION ALL
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0, 'system acl',
-        c.relacl::pg_catalog.text
+        @NORM(@ACLDIFF(c.relacl@|@COALESCE(i.initprivs, pg_catalog.acldefault('r', c.relowner))@|@'r')@::pg_catalog.text@|@c.relacl::pg_catalog.text)@
     FROM pg_catalog.pg_class c
     LEFT JOIN pg_catalog.pg_init_privs i ON i.objoid OPERATOR(pg_catalog.=) c.oid
         AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -221,6 +226,7 @@ obj AS (SELECT b.* FROM (
     FROM pg_catalog.pg_constraint k
     WHERE k.connamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
       AND k.conrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+      @NOT_NULL_FILTER@
 
     -- functions, procedures, aggregates; and changed privileges of pg_catalog's
     -- functions
@@ -452,14 +458,15 @@ obj AS (SELECT b.* FROM (
     SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid, 0, NULL,
         ROW(pg_catalog.pg_get_userbyid(s.stxowner),
             pg_catalog.pg_get_statisticsobjdef(s.oid),
-            s.stxstattarget)::pg_catalog.text
+            @STATTARGET(s.stxstattarget)@)::pg_catalog.text
     FROM pg_catalog.pg_statistic_ext s
     WHERE s.stxnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
 
     -- default privileges (global, or in a schema pg_dump dumps)
     UNION ALL
     SELECT 'pg_catalog.pg_default_acl'::pg_catalog.regclass, d.oid, 0, NULL,
-        ROW(d.defaclacl)::pg_catalog.text
+        ROW(@NORM(@ACLDIFF(d.defaclacl@|@CASE WHEN d.defaclnamespace OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                THEN pg_catalog.acldefault((CASE WHEN d.defaclobjtype OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE d.defaclobjtype END)::pg_catalog."char", d.defaclrole) ELSE '{}'::pg_catalog.aclitem[] END@|@(CASE WHEN d.defaclobjtype OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE d.defaclobjtype END)::pg_catalog."char")@, d.defaclobjtype@|@d.defaclacl)@)::pg_catalog.text
     FROM pg_catalog.pg_default_acl d
     WHERE d.defaclnamespace OPERATOR(pg_catalog.=) 0::pg_catalog.oid
        OR d.defaclnamespace OPERATOR(pg_catalog.=) ANY ((SELECT ctx.nsps FROM ctx)::pg_catalog.oid[])
@@ -494,9 +501,9 @@ named AS (
             WHEN c.relkind OPERATOR(pg_catalog.=) 'f' THEN 'foreign table' END AS type,
         c.oid::pg_catalog.regclass::pg_catalog.text AS identity,
         ROW(c.relkind, c.relpersistence, pg_catalog.pg_get_userbyid(c.relowner),
-            COALESCE(c.relacl, pg_catalog.acldefault(
+            @NORM(@ACLDIFF(c.relacl@|@pg_catalog.acldefault((CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END)::pg_catalog."char", c.relowner)@|@(CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END)::pg_catalog."char")@@|@COALESCE(c.relacl, pg_catalog.acldefault(
                 (CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END)::pg_catalog."char",
-                c.relowner)),
+                c.relowner)))@,
             c.reloptions,
             -- the TOAST table's options
             tc.reloptions,
@@ -558,7 +565,7 @@ named AS (
             pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
             a.attidentity, a.attgenerated,
             a.attcollation::pg_catalog.regcollation,
-            a.attstorage, @PG14_ATTCOMPRESSION@, a.attstattarget,
+            a.attstorage, @PG14_ATTCOMPRESSION@, @STATTARGET(a.attstattarget)@,
             -- pg_attver= is this server build's own per-relation stamp, which
             -- pg_dump leaves out as well
             CASE WHEN a.attoptions IS NULL THEN '{}'::pg_catalog.text[]
@@ -605,6 +612,7 @@ named AS (
       AND k.conrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
       AND k.conrelid OPERATOR(pg_catalog.<>) (SELECT ctx.ledger_rel FROM ctx)
       @ONLY_CONSTRAINTS@
+      @NOT_NULL_FILTER@
     GROUP BY k.oid, k.conname, k.conrelid, k.contype, k.condeferrable, k.condeferred,
         k.convalidated, k.conislocal, k.coninhcount, x.indnatts
 
@@ -646,7 +654,7 @@ named AS (
             CASE WHEN i.reltablespace OPERATOR(pg_catalog.<>) 0::pg_catalog.oid THEN
                 (pg_catalog.pg_identify_object('pg_catalog.pg_tablespace'::pg_catalog.regclass, i.reltablespace, 0)).identity END,
             -- statistics targets of the index's columns
-            pg_catalog.array_agg(ia.attstattarget ORDER BY k.n),
+            pg_catalog.array_agg(@STATTARGET(ia.attstattarget)@ ORDER BY k.n),
             -- the partitioned index it is attached to
             (SELECT pg_catalog.array_agg(h.inhparent::pg_catalog.regclass ORDER BY h.inhseqno)
                 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) x.indexrelid))::pg_catalog.text

@@ -12,5 +12,6 @@ pub mod drift;
 pub mod fingerprint;
 pub mod invalid_index;
 pub(crate) mod promised;
+pub(crate) mod record_text;
 pub mod schema_change;
 pub mod stamps;

@@ -617,7 +617,7 @@ fn drift_step(
         None => tools.tracker.fingerprint(tx),
     };
     let tracker = &tools.tracker;
-    let verdict = now.and_then(|fp| {
+    let verdict = now.and_then(|fp| as_recorded(tx, fp, last)).and_then(|fp| {
         let j = drift::judge(&fp, last, cx.opts.allow_drift, || {
             drift::DriftChanges::from(tracker.changes_since(&last.fingerprint_after))
         });
@@ -641,6 +641,22 @@ fn drift_step(
         }
     });
     rec.judge(CheckName::Drift, verdict)
+}
+
+/// The fingerprint drift is judged on: `now`, or the one `last` recorded when an
+/// airlock before fingerprint format 4 wrote it ([`fingerprint::compute_legacy`]: the
+/// schema described as it described it, on the major that wrote it) and the schema
+/// has not changed since. Asked only when `now` differs from what `last` recorded.
+fn as_recorded(tx: &mut Transaction<'_>, now: String, last: &LedgerRow) -> Result<String, DbError> {
+    if now == last.fingerprint_after {
+        return Ok(now);
+    }
+    let legacy = crate::catalog::fingerprint::compute_legacy(tx)?;
+    Ok(if legacy == last.fingerprint_after {
+        legacy
+    } else {
+        now
+    })
 }
 
 /// The next tier when it is online, and the indexes its steps not yet done build that

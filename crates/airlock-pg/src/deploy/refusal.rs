@@ -190,6 +190,9 @@ impl fmt::Display for Refusal {
 pub enum Mismatch {
     /// The server is older than the bundle's `min_server_version`.
     ServerTooOld { have: i64, need: i64 },
+    /// The server's major is not one airlock supports
+    /// ([`crate::session::conn::SUPPORTED_MAJORS`]): refused at connect.
+    ServerUnsupported { major: i64, version: String },
     /// First apply: the preflight probe's values (described) are not its expectation.
     Preflight { described: String },
     /// Continuation: the schema is not what the previous apply left.
@@ -225,6 +228,17 @@ impl fmt::Display for Mismatch {
                 f,
                 "server_version_num is {have}, the bundle needs at least {need}"
             ),
+            Mismatch::ServerUnsupported { major, .. } => {
+                let (oldest, newest) = crate::session::conn::SUPPORTED_MAJORS;
+                if *major < oldest {
+                    write!(f, "PostgreSQL {major} is not supported ({oldest} or newer)")
+                } else {
+                    write!(
+                        f,
+                        "PostgreSQL {major} is not supported yet ({oldest} to {newest})"
+                    )
+                }
+            }
             Mismatch::Preflight { described } => write!(
                 f,
                 "preflight: the target is not where the bundle expects it ({described}); nothing was changed"

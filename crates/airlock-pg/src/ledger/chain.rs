@@ -215,6 +215,9 @@ pub enum Presence {
 /// while another created the ledger sees it. It runs under airlock's pinned
 /// `search_path = pg_catalog, pg_temp`, and casts nothing to text: names go to JSON and
 /// into text by their types' output functions (`format('%s', …)`, as `door::text_of`).
+/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too (`contype 'n'`):
+/// a validated, inheritable one says no more than `attnotnull` in `columns`, so it is
+/// left out; a `NOT VALID` or `NO INHERIT` one stays and makes the ledger not airlock's.
 const INSPECT: &str = r#"
 WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER),
      s AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE n.nspname = 'airlock'),
@@ -246,7 +249,8 @@ SELECT pg_catalog.format('%s', pg_catalog.json_build_object(
                               || CASE WHEN a.attidentity <> '' THEN ' identity' ELSE '' END
                          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
       'constraints', ARRAY(SELECT pg_catalog.format('%s %s', k.conname, pg_catalog.pg_get_constraintdef(k.oid, true))
-                             FROM pg_catalog.pg_constraint k WHERE k.conrelid = t.oid ORDER BY 1),
+                             FROM pg_catalog.pg_constraint k WHERE k.conrelid = t.oid
+                              AND NOT (k.contype = 'n' AND k.convalidated AND NOT k.connoinherit) ORDER BY 1),
       'indexes', ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid) FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid ORDER BY 1),
       'triggers', ARRAY(SELECT pg_catalog.format('%s [enabled=%s]', pg_catalog.pg_get_triggerdef(g.oid, true), g.tgenabled)
                           FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid ORDER BY 1),

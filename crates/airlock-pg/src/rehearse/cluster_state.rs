@@ -54,8 +54,14 @@ SELECT 'role', r.rolname::text, '', '', concat_ws(E'\x1f',
   'valid until=' || coalesce(r.rolvaliduntil::text, 'infinity'), 'password=' || {password})
 FROM {roles} r
 UNION ALL
-SELECT 'membership', g.rolname::text, m.rolname::text, '', concat_ws(E'\x1f',
-  'admin option=' || am.admin_option, 'grantor=' || coalesce(gr.rolname::text, am.grantor::text))
+-- keyed by grantor too: from PostgreSQL 16 on, one role may be granted to another by
+-- several grantors, each grant a row with options of its own
+SELECT 'membership', g.rolname::text, m.rolname::text, coalesce(gr.rolname::text, am.grantor::text), concat_ws(E'\x1f',
+  'admin option=' || am.admin_option,
+  -- PostgreSQL 16's INHERIT and SET options (absent before: concat_ws skips NULLs)
+  'inherit option=' || (pg_catalog.to_jsonb(am) ->> 'inherit_option'),
+  'set option=' || (pg_catalog.to_jsonb(am) ->> 'set_option'),
+  'grantor=' || coalesce(gr.rolname::text, am.grantor::text))
 FROM pg_catalog.pg_auth_members am
 JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
 JOIN pg_catalog.pg_roles m ON m.oid = am.member

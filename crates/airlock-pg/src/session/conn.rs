@@ -237,12 +237,15 @@ impl ConnSpec {
         )
     }
 
+    /// Connect, and refuse a server whose major airlock does not support
+    /// ([`SUPPORTED_MAJORS`]) before anything else is read or written.
     pub fn connect(&self) -> Result<Client, DbError> {
-        let client = self.config.connect(NoTls).map_err(|e| DbError::Connect {
+        let mut client = self.config.connect(NoTls).map_err(|e| DbError::Connect {
             target: self.shown.clone(),
             message: crate::pg_message(&e),
         })?;
         register_cancel(&client);
+        check_supported(&mut client)?;
         Ok(client)
     }
 }
@@ -339,6 +342,40 @@ pub fn name_guard(client: &mut Client, expected: &TargetDatabase) -> Result<Serv
 /// that name.
 pub fn name_guard_exact(client: &mut Client, name: &str) -> Result<ServerInfo, DbError> {
     name_guard(client, &TargetDatabase::Name(name.into()))
+}
+
+/// The PostgreSQL majors airlock supports, oldest and newest: each is tested against a
+/// server of its own (scripts/pg-majors, tests/pg_majors.rs, .ci/run), and airlock's
+/// catalog questions are written for exactly these.
+pub const SUPPORTED_MAJORS: (i64, i64) = (14, 18);
+
+/// Refuses (exit 5) a server outside [`SUPPORTED_MAJORS`]: the first question of every
+/// connection. `SHOW` resolves no names and runs nothing a role defines, and
+/// `server_version_num` is fixed when the server was built (no one can set it).
+fn check_supported(client: &mut Client) -> Result<(), DbError> {
+    let mut num = None;
+    let mut version = String::new();
+    for m in client
+        .simple_query("SHOW server_version_num; SHOW server_version")
+        .map_err(|e| crate::sql_err("reading the server's version", &e))?
+    {
+        if let postgres::SimpleQueryMessage::Row(r) = m {
+            let v = r.get(0).unwrap_or_default();
+            match num {
+                None => num = Some(v.parse::<i64>().unwrap_or(0)),
+                Some(_) => version = v.to_string(),
+            }
+        }
+    }
+    let major = num.unwrap_or(0) / 10000;
+    let (oldest, newest) = SUPPORTED_MAJORS;
+    if (oldest..=newest).contains(&major) {
+        Ok(())
+    } else {
+        Err(DbError::Mismatch(
+            crate::deploy::refusal::Mismatch::ServerUnsupported { major, version },
+        ))
+    }
 }
 
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
