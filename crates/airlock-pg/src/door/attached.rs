@@ -30,12 +30,10 @@
 //! Limit: an operator class a superuser made is trusted with the functions it names,
 //! whoever owns them (a superuser chose them).
 
-/// A CTE body fragment (to follow `WITH RECURSIVE …, ` and a CTE `tree(oid)` of the
-/// relations the read reaches) that defines `attached_code(rel, what, owner)`: one row
-/// per object not built in that code attached to a relation of `tree`, its ancestors
-/// or descendants depends on, described as PostgreSQL describes it (`rel`: the
-/// relation it is attached to).
-pub(crate) const CTE: &str = "\
+/// The relations `tree` reaches: itself, its ancestors and its descendants (`reach`).
+macro_rules! reach {
+    () => {
+        "\
 up(oid) AS ( \
   SELECT tree.oid FROM tree \
   UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.oid \
@@ -44,7 +42,15 @@ up(oid) AS ( \
   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.oid \
 ), reach(oid) AS ( \
   SELECT up.oid FROM up UNION SELECT down.oid FROM down \
-), attached(classid, objid, rel) AS ( \
+), "
+    };
+}
+
+/// What is attached to each relation of `reach`, and the code it names (`attached`,
+/// `attached_ref`, `attached_owned`, `attached_code`).
+macro_rules! attached {
+    () => {
+        "attached(classid, objid, rel) AS ( \
   SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, reach.oid, reach.oid FROM reach \
   UNION \
   SELECT d.classid, d.objid, reach.oid FROM reach JOIN pg_catalog.pg_depend d \
@@ -108,19 +114,30 @@ up(oid) AS ( \
   SELECT a.rel, a.what, COALESCE(pg_catalog.pg_get_userbyid(a.owner)::pg_catalog.text, 'unknown') FROM attached_owned a \
    WHERE a.owner IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles w WHERE w.oid OPERATOR(pg_catalog.=) a.owner \
      AND (w.rolsuper OR w.rolname OPERATOR(pg_catalog.=) SESSION_USER)) \
-)";
+)"
+    };
+}
+
+/// A CTE body fragment (to follow `WITH RECURSIVE …, ` and a CTE `tree(oid)` of the
+/// relations the read reaches) that defines `attached_code(rel, what, owner)`: one row
+/// per object not built in that code attached to a relation of `tree`, its ancestors
+/// or descendants depends on, described as PostgreSQL describes it (`rel`: the
+/// relation it is attached to).
+pub(crate) const CTE: &str = concat!(reach!(), attached!());
 
 /// Every relation of the database whose own attached code (not its family's) a role
 /// defines, and the highest relation oid there now: what the door's quick test of a
 /// question compares the relations it reaches with (`TAINTED` and `SEEN` in
 /// [`super::open`]). Catalogs only.
-pub(crate) const TAINTED: &str = "WITH RECURSIVE tree(oid) AS ( \
+pub(crate) const TAINTED: &str = concat!("WITH RECURSIVE reach(oid) AS ( \
   SELECT c.oid FROM pg_catalog.pg_class c \
   WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m,f}'::pg_catalog.char[]) \
-), @CTE@ \
+    AND c.relnamespace OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog'::pg_catalog.regnamespace, \
+      'information_schema'::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace]::pg_catalog.oid[]) \
+), ", attached!(), " \
 SELECT COALESCE(pg_catalog.array_agg(DISTINCT c.rel), '{}'::pg_catalog.oid[])::pg_catalog.text, \
   (SELECT pg_catalog.max(k.oid) FROM pg_catalog.pg_class k)::pg_catalog.text \
-FROM attached_code c";
+FROM attached_code c");
 
 /// The relations of `$1` (an `oid[]`) whose attached code is not built in, with what
 /// it is and whose: catalogs only, nothing of those relations planned.

@@ -175,7 +175,7 @@ pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     // door's quick test compares each question's relations, their ancestors and
     // descendants with them; a relation made since, above the highest oid seen, is
     // suspect too). Local to the transaction, as the door's questions are.
-    let row = tx.query_one(attached::TAINTED.replace("@CTE@", attached::CTE).as_str(), &[])?;
+    let row = tx.query_one(attached::TAINTED, &[])?;
     let (tainted, seen): (String, String) = (row.get(0), row.get(1));
     tx.batch_execute(&format!(
         "SET LOCAL airlock.door_tainted = {}; SET LOCAL airlock.door_seen = {}",

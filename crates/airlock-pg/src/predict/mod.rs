@@ -191,21 +191,13 @@ pub(crate) fn steps_of(
         .iter()
         .filter(|t| tiers.contains(&t.name))
     {
-        for file in &tier.files {
-            let read = |message: String| PredictError::Read {
-                file: file.clone(),
-                message,
-            };
-            let payload = vb.payload(file).map_err(|e| read(e.to_string()))?;
-            let steps = airlock_sql::data_steps_in(file, &mut reader_of(payload))
-                .map_err(|e| read(e.to_string()))?;
-            out.extend(steps.into_iter().map(|s| (tier.name.clone(), s)));
-        }
+        out.extend(steps_of_files(vb, &tier.files, &tier.name)?);
     }
     Ok(out)
 }
 
-/// The data steps of `files` (the rollback's), in order, each labelled `label`.
+/// The data steps of `files` (a tier's, or the rollback's), in order, each labelled
+/// `label`.
 pub(crate) fn steps_of_files(
     vb: &VerifiedBundle,
     files: &[String],
