@@ -844,13 +844,21 @@ fn a_trigger_at_commit_cannot_change_the_deploy_login() {
     };
     assert_eq!(password(), "false");
     let (c, out) = d.run(&d.deploy_conn(), &["apply", &b]);
+    assert_eq!(password(), "false", "the deploy login's password was set");
+    let version: i64 = d.db.scalar("SHOW server_version_num").parse().unwrap();
+    if version >= 180000 {
+        // PostgreSQL 18 runs an AFTER trigger as the role that queued its event: the
+        // chain's last trigger runs as the owner, who cannot change the login, so the
+        // release may apply; the login is kept either way.
+        assert!(c == 0 || c == 5, "{out}");
+        return;
+    }
     assert_eq!(c, 5, "{out}");
     assert!(
         out.contains("code ran after airlock's last statement"),
         "{out}"
     );
     assert!(out.contains("read-only transaction"), "{out}");
-    assert_eq!(password(), "false", "the deploy login's password was set");
     assert_eq!(d.db.scalar("SELECT count(*)::text FROM shop.orders"), "0");
     assert_eq!(d.db.scalar("SELECT count(*)::text FROM shop.q2"), "0");
     assert_eq!(

@@ -11,6 +11,11 @@
 use airlock_base::text::short;
 use std::fmt;
 
+/// The PostgreSQL majors airlock supports, oldest and newest: each is tested against a
+/// server of its own (scripts/pg-majors, tests/pg_majors.rs, .ci/run), and airlock's
+/// catalog questions are written for exactly these.
+pub const SUPPORTED_MAJORS: (i64, i64) = (14, 18);
+
 /// What the ledger does not allow (exit 6, kind `refused`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -191,7 +196,7 @@ pub enum Mismatch {
     /// The server is older than the bundle's `min_server_version`.
     ServerTooOld { have: i64, need: i64 },
     /// The server's major is not one airlock supports
-    /// ([`crate::session::conn::SUPPORTED_MAJORS`]): refused at connect.
+    /// ([`SUPPORTED_MAJORS`]): refused at connect.
     ServerUnsupported { major: i64, version: String },
     /// First apply: the preflight probe's values (described) are not its expectation.
     Preflight { described: String },
@@ -229,7 +234,7 @@ impl fmt::Display for Mismatch {
                 "server_version_num is {have}, the bundle needs at least {need}"
             ),
             Mismatch::ServerUnsupported { major, .. } => {
-                let (oldest, newest) = crate::session::conn::SUPPORTED_MAJORS;
+                let (oldest, newest) = SUPPORTED_MAJORS;
                 if *major < oldest {
                     write!(f, "PostgreSQL {major} is not supported ({oldest} or newer)")
                 } else {

@@ -344,10 +344,8 @@ pub fn name_guard_exact(client: &mut Client, name: &str) -> Result<ServerInfo, D
     name_guard(client, &TargetDatabase::Name(name.into()))
 }
 
-/// The PostgreSQL majors airlock supports, oldest and newest: each is tested against a
-/// server of its own (scripts/pg-majors, tests/pg_majors.rs, .ci/run), and airlock's
-/// catalog questions are written for exactly these.
-pub const SUPPORTED_MAJORS: (i64, i64) = (14, 18);
+/// The PostgreSQL majors airlock supports (kept beside the refusal that names them).
+pub use crate::deploy::refusal::SUPPORTED_MAJORS;
 
 /// Refuses (exit 5) a server outside [`SUPPORTED_MAJORS`]: the first question of every
 /// connection. `SHOW` resolves no names and runs nothing a role defines, and
