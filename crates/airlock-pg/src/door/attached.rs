@@ -111,7 +111,8 @@ macro_rules! attached {
     LEFT JOIN pg_catalog.pg_proc cp ON cp.oid OPERATOR(pg_catalog.=) k.castfunc \
     LEFT JOIN pg_catalog.pg_type cy ON cy.oid OPERATOR(pg_catalog.=) k.castsource \
 ), attached_code(rel, what, owner) AS ( \
-  SELECT a.rel, a.what, COALESCE(pg_catalog.pg_get_userbyid(a.owner)::pg_catalog.text, 'unknown') FROM attached_owned a \
+  SELECT a.rel, a.what, CASE WHEN a.owner IS NULL THEN 'unknown' \
+    ELSE pg_catalog.format('%s', pg_catalog.pg_get_userbyid(a.owner)) END FROM attached_owned a \
    WHERE a.owner IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles w WHERE w.oid OPERATOR(pg_catalog.=) a.owner \
      AND (w.rolsuper OR w.rolname OPERATOR(pg_catalog.=) SESSION_USER)) \
 )"
@@ -135,8 +136,8 @@ pub(crate) const TAINTED: &str = concat!("WITH RECURSIVE reach(oid) AS ( \
     AND c.relnamespace OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog'::pg_catalog.regnamespace, \
       'information_schema'::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace]::pg_catalog.oid[]) \
 ), ", attached!(), " \
-SELECT COALESCE(pg_catalog.array_agg(DISTINCT c.rel), '{}'::pg_catalog.oid[])::pg_catalog.text, \
-  (SELECT pg_catalog.max(k.oid) FROM pg_catalog.pg_class k)::pg_catalog.text \
+SELECT COALESCE(pg_catalog.array_agg(DISTINCT c.rel), '{}'::pg_catalog.oid[]), \
+  (SELECT pg_catalog.max(k.oid) FROM pg_catalog.pg_class k) \
 FROM attached_code c");
 
 /// The relations of `$1` (an `oid[]`) whose attached code is not built in, with what

@@ -176,11 +176,11 @@ pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     // descendants with them; a relation made since, above the highest oid seen, is
     // suspect too). Local to the transaction, as the door's questions are.
     let row = tx.query_one(attached::TAINTED, &[])?;
-    let (tainted, seen): (String, String) = (row.get(0), row.get(1));
+    let (tainted, seen): (Vec<u32>, u32) = (row.get(0), row.get(1));
+    let tainted: Vec<String> = tainted.iter().map(u32::to_string).collect();
     tx.batch_execute(&format!(
-        "SET LOCAL airlock.door_tainted = {}; SET LOCAL airlock.door_seen = {}",
-        crate::session::hermetic::quote_literal(&tainted),
-        crate::session::hermetic::quote_literal(&seen)
+        "SET LOCAL airlock.door_tainted = '{{{}}}'; SET LOCAL airlock.door_seen = '{seen}'",
+        tainted.join(",")
     ))?;
     Ok(())
 }

@@ -21,12 +21,11 @@ use postgres::Transaction;
 /// The foreign keys referencing table `$1`: the referencing table's schema and name,
 /// the constraint, its ON DELETE action, its columns and the referenced ones, in order.
 pub(super) const FOREIGN_KEYS: Fixed = Fixed::new(
-    "SELECT n.nspname::pg_catalog.text, r.relname::pg_catalog.text, k.conname::pg_catalog.text, \
-       k.confdeltype::pg_catalog.text, \
-       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(num, i) \
+    "SELECT n.nspname, r.relname, k.conname, k.confdeltype, \
+       ARRAY(SELECT a.attname FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(num, i) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid \
               AND a.attnum OPERATOR(pg_catalog.=) u.num ORDER BY u.i), \
-       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(num, i) \
+       ARRAY(SELECT a.attname FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(num, i) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.confrelid \
               AND a.attnum OPERATOR(pg_catalog.=) u.num ORDER BY u.i) \
      FROM pg_catalog.pg_constraint k \
@@ -60,7 +59,8 @@ pub(super) fn judge(
         if w.unpredictable(std::slice::from_ref(&child)).is_some() {
             continue;
         }
-        let (name, action): (String, String) = (fk.get(2), fk.get(3));
+        let (name, action): (String, i8) = (fk.get(2), fk.get(3));
+        let action = (action as u8 as char).to_string();
         let (columns, referenced): (Vec<String>, Vec<String>) = (fk.get(4), fk.get(5));
         let q = qualified(t);
         let cq = qualified(&child);

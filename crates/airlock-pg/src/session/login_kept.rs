@@ -169,11 +169,12 @@ fn ledger_rows(tx: &mut Transaction<'_>) -> Result<(Vec<String>, i64), DbError> 
 }
 
 /// Rows this transaction wrote so far in tables that have triggers (the only tables
-/// where a row write can queue a trigger event), summed, as text.
+/// where a row write can queue a trigger event), summed (read as the simple query's
+/// text: nothing is cast).
 const TRIGGERED_WRITES: &str = "SELECT COALESCE(pg_catalog.sum( \
     pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) OPERATOR(pg_catalog.+) \
     pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) OPERATOR(pg_catalog.+) \
-    pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0)::pg_catalog.text \
+    pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) \
   FROM pg_catalog.pg_class c WHERE c.relhastriggers";
 
 /// How many rounds of deferred triggers [`seal`] fires before it gives up.
