@@ -402,7 +402,10 @@ impl Report for PlanOutcome {
             s.push_str(&crate::commands::deploy::plan_locks::human(lp));
         }
         if let Some(pp) = &p.predictions {
-            s.push_str(&crate::commands::deploy::plan_predict::human(pp));
+            s.push_str(&crate::commands::deploy::plan_predict::human(
+                pp,
+                crate::commands::deploy::plan_predict::Whose::Release,
+            ));
         }
         if !p.already_applied.is_empty() {
             s.push_str(&format!(
@@ -703,14 +706,10 @@ runs: {}",
             p.undoes.join(", "),
             p.files.join(", ")
         );
-        // plan's renderer, in the rollback's words: a rollback declares nothing it
-        // destroys (`[[tier]] destroys` is the release's), so no warning says so.
-        let predicted = crate::commands::deploy::plan_predict::human(&p.predictions)
-            .replace("what the release destroys", "what the rollback destroys")
-            .lines()
-            .filter(|l| !(l.starts_with("warning: ") && l.contains("does not declare")))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let predicted = crate::commands::deploy::plan_predict::human(
+            &p.predictions,
+            crate::commands::deploy::plan_predict::Whose::Rollback,
+        );
         if predicted.trim().is_empty() {
             s.push_str(
                 "

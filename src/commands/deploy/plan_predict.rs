@@ -12,7 +12,15 @@ const REASON_CELL: usize = 100;
 const DEPENDENTS_SHOWN: usize = 10;
 
 /// The predictions section of `plan`'s human output (empty when there is nothing to say).
-pub fn human(p: &Predictions) -> String {
+/// Whose statements the predictions are of: a release's tiers (which declare what
+/// they destroy) or its rollback (which declares nothing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    Release,
+    Rollback,
+}
+
+pub fn human(p: &Predictions, whose: Whose) -> String {
     let mut s = String::new();
     if let Some(e) = &p.error {
         s.push_str(&format!("\n\npredictions: cannot tell ({e})"));
@@ -50,17 +58,22 @@ pub fn human(p: &Predictions) -> String {
         ));
     }
     if !p.destroys.is_empty() {
-        s.push_str(&destroys(p));
+        s.push_str(&destroys(p, whose));
     }
     s
 }
 
 /// What the release destroys: the table, then each CASCADE's dependents, the
 /// undeclared ones as warnings and the declared names nothing destroys as notes.
-fn destroys(p: &Predictions) -> String {
+fn destroys(p: &Predictions, whose: Whose) -> String {
     let rows: Vec<Vec<String>> = p.destroys.iter().map(destroyed_row).collect();
     let mut s = format!(
-        "\n\nwhat the release destroys (information, not a refusal):\n{}",
+        "\n\nwhat the {} destroys (information, not a refusal):\n{}",
+        if whose == Whose::Rollback {
+            "rollback"
+        } else {
+            "release"
+        },
         table(
             &[
                 "tier",
@@ -104,7 +117,12 @@ fn destroys(p: &Predictions) -> String {
             ));
         }
     }
-    for d in p.destroys.iter().filter(|d| !d.declared && d.existing) {
+    // A rollback declares nothing it destroys (`[[tier]] destroys` is the release's).
+    let undeclared = p
+        .destroys
+        .iter()
+        .filter(|d| whose == Whose::Release && !d.declared && d.existing);
+    for d in undeclared {
         s.push_str(&format!(
             "\nwarning: {}:{} {} destroys {}, which tier {:?} does not declare (destroys = [\"{}\"])",
             d.file, d.line, d.statement, d.object, d.tier, d.object
