@@ -520,3 +520,39 @@ fn a_string_of_small_files_that_reaches_the_server_under_other_lexing_settings_r
         "{r:?}"
     );
 }
+
+/// A per-tier apply that fails after many tiers committed names the last one that
+/// committed, with how many did (issue 76, item 12): the list of 143 long names was
+/// cut at the message's line bound before its end.
+#[test]
+fn a_per_tier_failure_after_many_tiers_names_the_last_one_that_committed() {
+    let db = TestDb::new("pertier_many");
+    let t = keyed_dir();
+    let names: Vec<String> = (1..=144)
+        .map(|i| format!("{i:06}_create_the_table_of_many_things"))
+        .collect();
+    let sql: Vec<String> = (1..=144)
+        .map(|i| match i {
+            144 => "SELECT 1/0;\n".to_string(),
+            _ => format!("CREATE TABLE public.t{i} (i int);\n"),
+        })
+        .collect();
+    let tiers: Vec<(&str, &str, bool)> = names
+        .iter()
+        .zip(&sql)
+        .map(|(n, s)| (n.as_str(), s.as_str(), false))
+        .collect();
+    let b = bundle_with(t.path(), &db.name, "per-tier", &tiers);
+    let o = apply_as(t.path(), &db, None, &b);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&names[0]) && err.contains(&names[142]) && err.contains("143 tiers"),
+        "the first and last committed tiers and their count: {err}"
+    );
+    // What it names is what committed.
+    assert_eq!(
+        db.scalar("SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't%'"),
+        "143"
+    );
+}

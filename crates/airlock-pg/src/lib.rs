@@ -357,7 +357,7 @@ fn partial_message(error: &DbError, receipt: &receipt::Receipt, saved: Option<&s
         "the whole transaction was rolled back, nothing was changed",
         "its transaction was rolled back, nothing of it was changed",
     );
-    let tiers: Vec<String> = receipt.tiers.iter().map(|t| format!("{t:?}")).collect();
+    let tiers = committed_tiers(&receipt.tiers);
     let steps = match receipt.online_steps.len() {
         0 => String::new(),
         n => format!(" ({n} online step(s))"),
@@ -365,14 +365,28 @@ fn partial_message(error: &DbError, receipt: &receipt::Receipt, saved: Option<&s
     let what = match (tiers.is_empty(), steps.is_empty()) {
         (true, true) => "what committed before it".to_string(),
         (true, false) => format!("before it, this run committed{steps}, which stay applied"),
-        _ => format!(
-            "before it, this run committed tier(s) {}{steps}, which stay applied",
-            tiers.join(", ")
-        ),
+        _ => format!("before it, this run committed tier(s) {tiers}{steps}, which stay applied"),
     };
     match saved {
         Some(f) => format!("{why}; {what}: recorded in the ledger and in receipt {f}"),
         None => format!("{why}; {what}: recorded in the ledger (airlock status)"),
+    }
+}
+
+/// The tiers a run committed, as a message names them: every one when there are a
+/// few, else the first and the last with how many (a list of hundreds would pass the
+/// line's bound and lose its end, the last tier committed, which matters most).
+fn committed_tiers(tiers: &[String]) -> String {
+    const NAMED: usize = 6;
+    match tiers {
+        [first, .., last] if tiers.len() > NAMED => {
+            format!("{first:?} … {last:?} ({} tiers)", tiers.len())
+        }
+        _ => tiers
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
