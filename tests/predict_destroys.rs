@@ -371,3 +371,47 @@ fn a_backfill_of_a_column_the_release_adds_destroys_nothing() {
     let p = plan_sql(&db, other);
     assert_eq!(p.destroys().len(), 1, "{:#}", p.json);
 }
+
+/// A DROP COLUMN is judged from the catalog at its point in the release, not from its
+/// text (issue 76, item 9): `DROP COLUMN IF EXISTS` of a column not there destroys
+/// nothing, nor does dropping a column the release added or already dropped; a plain
+/// DROP COLUMN of a column not there is "not there now" with no count; a column there
+/// now is counted with its table's rows.
+#[test]
+fn a_drop_column_is_judged_from_the_catalog_not_its_text() {
+    let db = fixture("pred_dropcol_absent");
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE doomed DROP COLUMN IF EXISTS parentid;\n\
+         ALTER TABLE doomed ADD COLUMN n int;\n\
+         ALTER TABLE doomed DROP COLUMN n;\n\
+         ALTER TABLE doomed DROP COLUMN v;\n\
+         ALTER TABLE doomed DROP COLUMN IF EXISTS v;\n",
+    );
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    let d = p.destroys();
+    let lines: Vec<u64> = d.iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![4], "{:#}", p.json);
+    assert_eq!(
+        (d[0]["rows"].as_i64(), d[0]["existing"].as_bool()),
+        (Some(300), Some(true)),
+        "{:#}",
+        p.json
+    );
+    assert!(!p.human.contains("parentid"), "{}", p.human);
+
+    // Without IF EXISTS a column not there is named, not counted and no warning.
+    let p = plan_sql(&db, "ALTER TABLE doomed DROP COLUMN parentid;\n");
+    let d = p.destroys();
+    assert_eq!(d.len(), 1, "{:#}", p.json);
+    assert_eq!(
+        (
+            d[0]["rows"].as_i64(),
+            d[0]["existing"].as_bool(),
+            d[0]["note"].as_str()
+        ),
+        (None, Some(false), Some("not there now")),
+        "{:#}",
+        p.json
+    );
+}

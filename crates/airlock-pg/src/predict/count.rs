@@ -90,7 +90,7 @@ pub(super) fn destroyed(
     }
     let (schema, name) = (t.schema.clone().unwrap_or_default(), t.name.clone());
     let mut d = match &s.step {
-        Step::DropColumn { column } => state::destroyed(
+        Step::DropColumn { column, .. } => state::destroyed(
             tier,
             s,
             format!("{} column {}", s.relation, airlock_sql::shown(column)),
@@ -99,6 +99,18 @@ pub(super) fn destroyed(
         _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
     };
     let unpredictable = w.unpredictable(std::slice::from_ref(&t));
+    if let (Step::DropColumn { column, if_exists }, None) = (&s.step, &unpredictable) {
+        match column_gone(w, tx, &t, column) {
+            Some(why) if *if_exists || why == ADDED => return vec![],
+            Some(why) => {
+                d.note = Some(why.into());
+                return vec![d];
+            }
+            None => {
+                w.dropped_columns.insert((t.clone(), column.clone()));
+            }
+        }
+    }
     // The rows other tables reference, for a DELETE judged on the rows there now.
     let deletes = match &s.step {
         Step::DeleteAll => Some(None),
@@ -158,6 +170,35 @@ pub(super) fn destroyed(
         vec![d]
     } else {
         vec![]
+    }
+}
+
+const ADDED: &str = "the release adds it: no value of it was there before";
+
+/// Why a DROP COLUMN of `column` of `t` destroys nothing of the target's, judged from
+/// the catalog at its point in the release: the release added the column, or dropped
+/// it already, or it is not there now. `None`: it is there, with the target's values.
+fn column_gone(
+    w: &Walk,
+    tx: &mut Transaction<'_>,
+    t: &Relation,
+    column: &str,
+) -> Option<&'static str> {
+    let key = (t.clone(), column.to_string());
+    if w.added.contains(&key) {
+        return Some(ADDED);
+    }
+    if w.dropped_columns.contains(&key) {
+        return Some("the release drops it earlier");
+    }
+    match w.exists(tx, t) {
+        Ok(true) => {}
+        Ok(false) => return Some("not there now"),
+        Err(_) => return None,
+    }
+    match ask::rows(tx, super::cast::COLUMN, &[&qualified(t), column]) {
+        Ok(rows) if rows.is_empty() => Some("not there now"),
+        _ => None,
     }
 }
 

@@ -44,6 +44,8 @@ pub(super) struct Walk {
     pub(super) same_statement: BTreeSet<Relation>,
     /// Columns it added (table, column): values no row held before the release.
     pub(super) added: BTreeSet<(Relation, String)>,
+    /// Columns it dropped (table, column): a later DROP of one destroys nothing.
+    pub(super) dropped_columns: BTreeSet<(Relation, String)>,
 }
 
 pub(super) fn at(s: &DataStep) -> String {

@@ -55,6 +55,7 @@ pub(super) fn alter_cmd(c: &pg_query::protobuf::AlterTableCmd, r: &Relation) -> 
             "ALTER TABLE … DROP COLUMN",
             Step::DropColumn {
                 column: c.name.clone(),
+                if_exists: c.missing_ok,
             },
         ),
         At::AtAddColumn => match c.def.as_deref().and_then(node) {
