@@ -344,3 +344,55 @@ fn reissue_names_an_airlock_session_of_another_role_whose_start_it_cannot_see() 
     );
     drop(other);
 }
+
+/// One deploy login on two databases (issue 76, item 11): another database the login
+/// may connect to is dropped while an apply here waits for its lock. The login's
+/// grant on that database goes with it, which no statement of this transaction can
+/// do (DROP DATABASE runs in no transaction): the apply goes through, not "exit 5,
+/// the bundle's code changed what the login holds".
+#[test]
+fn another_database_of_the_login_dropped_during_an_apply_is_not_blamed_on_the_bundle() {
+    let o = Target::new("lr_twodb");
+    let other = TestDb::new("lr_twodb_b");
+    admin()
+        .batch_execute(&format!(
+            "GRANT CONNECT ON DATABASE \"{}\" TO {}",
+            other.name, o.deployer
+        ))
+        .unwrap();
+    o.bundle(false);
+    let (mut holder, _) = blocker(&o.db, READ);
+    let mut args = o.args("apply", "0");
+    let at = args.iter().position(|a| a == "100ms").unwrap();
+    args[at] = "120s".into();
+    let mut child = child::spawn(
+        o.dir(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    // The apply's transaction began (and read what the login holds): its ALTER waits
+    // for the lock the holder has.
+    let mut watch = o.db.client();
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                  WHERE NOT l.granted AND l.relation = 'app.t'::regclass AND a.usename = $1",
+                &[&o.deployer],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    admin()
+        .batch_execute(&format!("DROP DATABASE \"{}\"", other.name))
+        .unwrap();
+    holder.batch_execute("ROLLBACK").unwrap();
+    let err = child.stderr.take().unwrap();
+    let (code, out, err) = child::finish(child, err);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(o.columns(), "1");
+    assert_eq!(o.events(), "apply");
+}

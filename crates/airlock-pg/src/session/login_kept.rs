@@ -44,10 +44,11 @@ use crate::{ledger::chain as ledger, sql_err, DbError};
 use postgres::Transaction;
 
 /// The login's own role defaults (`ALTER ROLE login [IN DATABASE d] SET …`), one
-/// string per database (`0` for every database), sorted.
+/// string per database (`0` for every database), sorted; and the database each is of.
 const LOGIN_SETTINGS: &str = "SELECT coalesce(pg_catalog.array_agg(d.setdatabase::pg_catalog.text \
        OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(d.setconfig, ',') \
-       ORDER BY d.setdatabase), ARRAY[]::pg_catalog.text[]) \
+       ORDER BY d.setdatabase), ARRAY[]::pg_catalog.text[]), \
+       coalesce(pg_catalog.array_agg(d.setdatabase ORDER BY d.setdatabase), ARRAY[]::pg_catalog.oid[]) \
      FROM pg_catalog.pg_db_role_setting d \
     WHERE d.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER)";
 
@@ -65,26 +66,33 @@ const ROLE_ROWS: &str = "SELECT \
 /// the objects `pg_shdepend` records it owns (or holds rights on), and the rights
 /// granted on the schemas, relations, functions and types it owns and by its default
 /// privileges. Described by PostgreSQL's own `pg_describe_object`; every value built
-/// in, every operator named.
+/// in, every operator named. Second, aligned: the database each line is about when it
+/// is another database (the login owns it or holds rights on it), else 0.
 const LOGIN_HOLDS: &str = "WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), \
   here AS (SELECT b.oid FROM pg_catalog.pg_database b WHERE b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
-SELECT coalesce(pg_catalog.array_agg(k.x ORDER BY k.x), ARRAY[]::pg_catalog.text[]) FROM ( \
+SELECT coalesce(pg_catalog.array_agg(k.x ORDER BY k.x), ARRAY[]::pg_catalog.text[]), \
+       coalesce(pg_catalog.array_agg(k.db ORDER BY k.x), ARRAY[]::pg_catalog.oid[]) FROM ( \
   SELECT 'owns ' OPERATOR(pg_catalog.||) coalesce(pg_catalog.pg_describe_object(s.classid, s.objid, s.objsubid), s.classid::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) s.objid::pg_catalog.text) \
-         OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) s.deptype::pg_catalog.text OPERATOR(pg_catalog.||) ')' \
+         OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) s.deptype::pg_catalog.text OPERATOR(pg_catalog.||) ')', \
+         CASE WHEN s.classid OPERATOR(pg_catalog.=) 1262::pg_catalog.oid THEN s.objid ELSE 0::pg_catalog.oid END \
     FROM pg_catalog.pg_shdepend s, me \
    WHERE s.refclassid OPERATOR(pg_catalog.=) 1260::pg_catalog.oid AND s.refobjid OPERATOR(pg_catalog.=) me.oid \
      AND (s.dbid OPERATOR(pg_catalog.=) 0::pg_catalog.oid OR s.dbid OPERATOR(pg_catalog.=) (SELECT here.oid FROM here)) \
-  UNION ALL SELECT 'grants on schema ' OPERATOR(pg_catalog.||) n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) n.nspacl::pg_catalog.text \
+  UNION ALL SELECT 'grants on schema ' OPERATOR(pg_catalog.||) n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) n.nspacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_namespace n, me WHERE n.nspowner OPERATOR(pg_catalog.=) me.oid AND n.nspacl IS NOT NULL \
-  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1259::pg_catalog.oid, c.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) c.relacl::pg_catalog.text \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1259::pg_catalog.oid, c.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) c.relacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_class c, me WHERE c.relowner OPERATOR(pg_catalog.=) me.oid AND c.relacl IS NOT NULL \
-  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1255::pg_catalog.oid, p.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) p.proacl::pg_catalog.text \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1255::pg_catalog.oid, p.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) p.proacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_proc p, me WHERE p.proowner OPERATOR(pg_catalog.=) me.oid AND p.proacl IS NOT NULL \
-  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1247::pg_catalog.oid, t.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) t.typacl::pg_catalog.text \
+  UNION ALL SELECT 'grants on ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(1247::pg_catalog.oid, t.oid, 0) OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) t.typacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_type t, me WHERE t.typowner OPERATOR(pg_catalog.=) me.oid AND t.typacl IS NOT NULL \
-  UNION ALL SELECT 'default privileges (' OPERATOR(pg_catalog.||) d.defaclobjtype::pg_catalog.text OPERATOR(pg_catalog.||) ', schema ' OPERATOR(pg_catalog.||) d.defaclnamespace::pg_catalog.text OPERATOR(pg_catalog.||) '): ' OPERATOR(pg_catalog.||) d.defaclacl::pg_catalog.text \
+  UNION ALL SELECT 'default privileges (' OPERATOR(pg_catalog.||) d.defaclobjtype::pg_catalog.text OPERATOR(pg_catalog.||) ', schema ' OPERATOR(pg_catalog.||) d.defaclnamespace::pg_catalog.text OPERATOR(pg_catalog.||) '): ' OPERATOR(pg_catalog.||) d.defaclacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_default_acl d, me WHERE d.defaclrole OPERATOR(pg_catalog.=) me.oid \
-) k(x)";
+) k(x, db)";
+
+/// The databases of the cluster: a line about one that went away, or came, while the
+/// transaction ran is not its doing (CREATE and DROP DATABASE run in no transaction).
+const DATABASES: &str = "SELECT coalesce(pg_catalog.array_agg(d.oid), ARRAY[]::pg_catalog.oid[]) FROM pg_catalog.pg_database d";
 
 /// The ledger's rows by hash, in order, and the rows of it this transaction updated or
 /// deleted (`pg_stat_get_xact_tuples_*`); asked only of a ledger [`ledger::inspect`]
@@ -107,8 +115,10 @@ const LEDGER_OWNS: [&str; 3] = [
 pub struct Before(Option<Held>);
 
 struct Held {
-    settings: Vec<String>,
-    holds: Vec<String>,
+    settings: Lines,
+    holds: Lines,
+    /// The cluster's databases then.
+    databases: Vec<u32>,
     /// The ledger's row hashes, when there was a ledger (airlock's own).
     ledger: Option<Vec<String>>,
 }
@@ -136,12 +146,13 @@ pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before,
     if login_superuser {
         return Ok(Before(None));
     }
-    let settings = texts(
+    let settings = lines(
         tx,
         LOGIN_SETTINGS,
         "reading the deploy login's role defaults",
     )?;
-    let holds = texts(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    let holds = lines(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    let databases = databases(tx)?;
     // A ledger that is not airlock's is refused by the deploy itself, later.
     let ledger = match ledger::inspect(tx) {
         Ok(ledger::Presence::Present) => Some(ledger_rows(tx)?.0),
@@ -150,14 +161,36 @@ pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before,
     Ok(Before(Some(Held {
         settings,
         holds,
+        databases,
         ledger,
     })))
 }
 
-fn texts(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Vec<String>, DbError> {
+/// Lines of what the login holds, each with the other database it is about (0: none).
+struct Lines(Vec<(String, u32)>);
+
+impl Lines {
+    /// The lines about this database and the cluster, and about other databases that
+    /// were there both when the transaction began (`then`) and now.
+    fn kept(&self, then: &[u32], now: &[u32]) -> Vec<&String> {
+        self.0
+            .iter()
+            .filter(|(_, db)| *db == 0 || (then.contains(db) && now.contains(db)))
+            .map(|(x, _)| x)
+            .collect()
+    }
+}
+
+fn lines(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Lines, DbError> {
+    let row = tx.query_one(sql, &[]).map_err(|e| sql_err(what, &e))?;
+    let (x, db): (Vec<String>, Vec<u32>) = (row.get(0), row.get(1));
+    Ok(Lines(x.into_iter().zip(db).collect()))
+}
+
+fn databases(tx: &mut Transaction<'_>) -> Result<Vec<u32>, DbError> {
     Ok(tx
-        .query_one(sql, &[])
-        .map_err(|e| sql_err(what, &e))?
+        .query_one(DATABASES, &[])
+        .map_err(|e| sql_err("reading the cluster's databases", &e))?
         .get(0))
 }
 
@@ -266,12 +299,16 @@ pub fn check(
         .query_one(ROLE_ROWS, &[])
         .map_err(|e| sql_err("counting the roles this transaction changed", &e))?;
     let (roles, members): (i64, i64) = (row.get(0), row.get(1));
-    let settings = texts(
+    let settings = lines(
         tx,
         LOGIN_SETTINGS,
         "reading the deploy login's role defaults",
     )?;
-    let holds = texts(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    let holds = lines(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
+    let now = databases(tx)?;
+    let then = &held.databases;
+    let (settings, had_settings) = (settings.kept(then, &now), held.settings.kept(then, &now));
+    let (holds, had) = (holds.kept(then, &now), held.holds.kept(then, &now));
     let mut changed = vec![];
     if roles > 0 {
         changed.push(format!(
@@ -283,19 +320,19 @@ pub fn check(
             "{members} row(s) of pg_auth_members (GRANT or REVOKE of a role)"
         ));
     }
-    if settings != held.settings {
+    if settings != had_settings {
         changed.push(format!(
-            "the deploy login's own defaults (ALTER ROLE … SET), from {:?} to {settings:?}",
-            held.settings
+            "the deploy login's own defaults (ALTER ROLE … SET), from {had_settings:?} to {settings:?}"
         ));
     }
     let new_ledger = held.ledger.is_none();
     let gained: Vec<&String> = holds
         .iter()
-        .filter(|h| !held.holds.contains(h))
+        .filter(|h| !had.contains(h))
         .filter(|h| !(new_ledger && LEDGER_OWNS.contains(&h.as_str())))
+        .copied()
         .collect();
-    let lost: Vec<&String> = held.holds.iter().filter(|h| !holds.contains(h)).collect();
+    let lost: Vec<&String> = had.iter().filter(|h| !holds.contains(h)).copied().collect();
     if !gained.is_empty() || !lost.is_empty() {
         changed.push(format!(
             "what the deploy login owns or granted (new: {gained:?}; gone: {lost:?})"
