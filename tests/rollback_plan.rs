@@ -107,6 +107,20 @@ fn the_rollback_plan_counts_what_it_destroys_and_names_the_rows_that_stop_it() {
             && !human.contains("does not declare"),
         "{human}"
     );
+    // The locks it takes, sized now: the DROP of orders holds ACCESS EXCLUSIVE on a
+    // table of 1,234 rows until the rollback commits.
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let drop = locks
+        .iter()
+        .find(|l| l["relation"] == "orders" && l["mode"] == "ACCESS_EXCLUSIVE")
+        .unwrap_or_else(|| panic!("the DROP's lock is not listed: {v:#}"));
+    assert_eq!(drop["file"], "sql/rollback.sql", "{drop:#}");
+    assert_eq!(drop["line"], 2, "{drop:#}");
+    assert!(drop["size"]["bytes"].as_i64().unwrap() > 0, "{drop:#}");
+    assert!(
+        human.contains("locks (read from the rollback's SQL") && human.contains("ACCESS EXCLUSIVE"),
+        "{human}"
+    );
     assert_eq!(db.dump(), before, "plan --rollback changed the database");
 
     // On a terminal the confirmation shows the same destruction and failure before the

@@ -2,6 +2,7 @@
 
 use crate::cli::{GateArgs, PlanArgs};
 use crate::commands::deploy::db_common::prepare;
+use crate::commands::deploy::plan_predict::Whose;
 use crate::db::apply::{self, Options, PlanReport};
 use crate::db::gate::{GateReport, ProbeReport};
 use crate::db::plan::{Check, CheckName, PlanVerdict};
@@ -399,12 +400,15 @@ impl Report for PlanOutcome {
             s.push_str("\n(reaches beyond this database, into the cluster, another database or the server: rehearse refuses this bundle, a clone cannot isolate it)");
         }
         if let Some(lp) = &p.locks {
-            s.push_str(&crate::commands::deploy::plan_locks::human(lp));
+            s.push_str(&crate::commands::deploy::plan_locks::human(
+                lp,
+                Whose::Release,
+            ));
         }
         if let Some(pp) = &p.predictions {
             s.push_str(&crate::commands::deploy::plan_predict::human(
                 pp,
-                crate::commands::deploy::plan_predict::Whose::Release,
+                Whose::Release,
             ));
         }
         if !p.already_applied.is_empty() {
@@ -706,10 +710,8 @@ runs: {}",
             p.undoes.join(", "),
             p.files.join(", ")
         );
-        let predicted = crate::commands::deploy::plan_predict::human(
-            &p.predictions,
-            crate::commands::deploy::plan_predict::Whose::Rollback,
-        );
+        let predicted =
+            crate::commands::deploy::plan_predict::human(&p.predictions, Whose::Rollback);
         if predicted.trim().is_empty() {
             s.push_str(
                 "
@@ -721,6 +723,10 @@ it destroys nothing that holds rows, and the data makes no statement of it fail"
 {predicted}"
             ));
         }
+        s.push_str(&crate::commands::deploy::plan_locks::human(
+            &p.locks,
+            Whose::Rollback,
+        ));
         if p.fails() {
             s.push_str("
 hint: the signed rollback cannot be edited: fix the data first (the rows named above), or ship a follow-up release whose rollback handles them");

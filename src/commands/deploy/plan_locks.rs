@@ -1,11 +1,13 @@
 //! `plan`'s lock plan, as text: every lock of the tiers about to run, then what the
 //! GO/NO-GO should look at twice (rendered from `db::lock_plan::LockPlan`, as `--json` is).
 
+use super::plan_predict::Whose;
 use crate::db::lock_plan::{attention, LockPlan, PlannedLock, RelSize};
 use crate::report::table;
 
-/// The lock plan section of `plan`'s human output (empty when no tier locks anything).
-pub fn human(lp: &LockPlan) -> String {
+/// The lock plan section of `plan`'s human output (empty when no tier locks anything),
+/// of the release's tiers or of its rollback.
+pub fn human(lp: &LockPlan, whose: Whose) -> String {
     if let Some(e) = &lp.error {
         return format!("\n\nlocks: not read ({e})");
     }
@@ -32,6 +34,7 @@ pub fn human(lp: &LockPlan) -> String {
                     Some(airlock_sql::Work::Scan) => "scan",
                     Some(airlock_sql::Work::IndexBuild) => "index build",
                     Some(airlock_sql::Work::EveryRow) => "every row",
+                    None if l.note.is_some() => "no rewrite",
                     None => "-",
                 }
                 .to_string(),
@@ -43,7 +46,11 @@ pub fn human(lp: &LockPlan) -> String {
         })
         .collect();
     let mut s = format!(
-        "\n\nlocks (read from the tiers' SQL; sizes now; DML takes ROW EXCLUSIVE and is listed only when it writes every row):\n{}",
+        "\n\nlocks (read from {} SQL; sizes now; DML takes ROW EXCLUSIVE and is listed only when it writes every row):\n{}",
+        match whose {
+            Whose::Release => "the tiers'",
+            Whose::Rollback => "the rollback's",
+        },
         table(
             &["tier", "where", "statement", "relation", "mode", "work", "size"],
             &rows

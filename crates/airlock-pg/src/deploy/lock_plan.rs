@@ -43,6 +43,10 @@ pub struct PlannedLock {
     /// (`None`: the release's end does).
     #[serde(skip)]
     pub commits_before: Option<String>,
+    /// What the catalog says of the work beyond the statement's text (a type change
+    /// PostgreSQL makes without a rewrite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `plan`'s lock plan: the locks, or why they could not be read.
@@ -104,6 +108,7 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
                     size: None,
                     held_to_commit: false,
                     commits_before: None,
+                    note: None,
                 });
             }
         }
@@ -123,6 +128,80 @@ pub fn of_tiers(vb: &VerifiedBundle, tiers: &[String]) -> Result<Vec<PlannedLock
         }
     }
     Ok(out)
+}
+
+/// The locks of the rollback files `files` (in order), statically, under the tier
+/// name `rollback`. A rollback is one transaction (unless it is online: each statement
+/// on its own), so a lock that blocks writes is held from its statement to COMMIT when
+/// a statement follows it.
+pub fn of_rollback(vb: &VerifiedBundle, files: &[String]) -> Result<Vec<PlannedLock>, DbError> {
+    let online = vb
+        .manifest()
+        .spec()
+        .rollback
+        .as_ref()
+        .is_some_and(|r| r.online);
+    let mut out: Vec<PlannedLock> = Vec::new();
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    let mut added = airlock_sql::Added::default();
+    let mut last = None;
+    for (f, file) in files.iter().enumerate() {
+        let payload = vb
+            .payload(file)
+            .map_err(|e| DbError::Unverified(Box::new(e)))?;
+        let (locks, end) = airlock_sql::locks_to_end(file, &mut reader_of(payload), &mut added)
+            .map_err(|e| DbError::State(format!("reading {file} back: {e}")))?;
+        if let Some(line) = end {
+            last = Some((f, line));
+        }
+        for lock in locks {
+            at.push((f, lock.line));
+            out.push(PlannedLock {
+                tier: "rollback".into(),
+                lock,
+                size: None,
+                held_to_commit: false,
+                commits_before: None,
+                note: None,
+            });
+        }
+    }
+    // Held to COMMIT: taken before the last statement the transaction runs.
+    if let (false, Some(end)) = (online, last) {
+        for (l, at) in out.iter_mut().zip(&at) {
+            l.held_to_commit = l.lock.mode.blocks_writes() && *at < end;
+        }
+    }
+    Ok(out)
+}
+
+/// The lock plan of `read` (the locks [`of_tiers`] or [`of_rollback`] found), with
+/// sizes read now, a relation another session locks waited for `within` at most.
+/// Information only: a failure to read it is said in its place, never a NO-GO.
+pub fn sized(
+    client: &mut postgres::Client,
+    vb: &VerifiedBundle,
+    read: Result<Vec<PlannedLock>, DbError>,
+    within: std::time::Duration,
+) -> LockPlan {
+    let read = read.and_then(|mut locks| {
+        let path = vb.manifest().spec().target.search_path();
+        let warning = size(client, &path, &mut locks, Some(within))?;
+        super::retype::judge(client, &path, &mut locks);
+        Ok((locks, warning))
+    });
+    match read {
+        Ok((locks, warning)) => LockPlan {
+            locks,
+            error: None,
+            warning,
+        },
+        Err(e) => LockPlan {
+            locks: vec![],
+            error: Some(e.to_string()),
+            warning: None,
+        },
+    }
 }
 
 /// Fill in the sizes of the relations that exist now, looked up under the bundle's

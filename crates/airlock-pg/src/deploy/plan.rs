@@ -62,23 +62,7 @@ fn lock_plan(
     } else {
         report.tiers.iter().map(|t| t.name.clone()).collect()
     };
-    let read = lock_plan::of_tiers(vb, &tiers).and_then(|mut locks| {
-        let path = vb.manifest().spec().target.search_path();
-        let warning = lock_plan::size(client, &path, &mut locks, Some(within))?;
-        Ok((locks, warning))
-    });
-    match read {
-        Ok((locks, warning)) => LockPlan {
-            locks,
-            error: None,
-            warning,
-        },
-        Err(e) => LockPlan {
-            locks: vec![],
-            error: Some(e.to_string()),
-            warning: None,
-        },
-    }
+    lock_plan::sized(client, vb, lock_plan::of_tiers(vb, &tiers), within)
 }
 
 /// The predictions for the tiers this plan would run, and their check row (the

@@ -8,6 +8,7 @@
 //! Invariant: nothing is written; the data is read only after the bundle-role check
 //! passed (as `plan`), each question in the door's rolled-back savepoint.
 
+use crate::deploy::lock_plan::{self, LockPlan};
 use crate::deploy::options::Options;
 use crate::deploy::skeleton::Deploy;
 use crate::ledger::chain as ledger;
@@ -30,6 +31,8 @@ pub struct RollbackPlan {
     pub files: Vec<String>,
     /// What they destroy, and what the data would make fail.
     pub predictions: Predictions,
+    /// The locks the rollback files take, with the sizes of their relations now.
+    pub locks: LockPlan,
     /// `GO`, or `NO-GO` when a statement is predicted to fail.
     pub verdict: String,
 }
@@ -69,6 +72,12 @@ pub fn plan_rollback(
     let files = rb.files_for(&undoes);
     let predictions =
         crate::predict::predict_rollback(&mut deploy.session.client, vb, &files, timeout);
+    let locks = lock_plan::sized(
+        &mut deploy.session.client,
+        vb,
+        lock_plan::of_rollback(vb, &files),
+        timeout,
+    );
     let mut plan = RollbackPlan {
         bundle: m.bundle.name.clone(),
         version: m.bundle.version.clone(),
@@ -77,6 +86,7 @@ pub fn plan_rollback(
         undoes,
         files,
         predictions,
+        locks,
         verdict: String::new(),
     };
     plan.verdict = if plan.fails() { "NO-GO" } else { "GO" }.into();
