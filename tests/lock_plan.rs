@@ -523,3 +523,70 @@ fn an_update_of_every_row_is_flagged_with_the_safer_form() {
         "{html}"
     );
 }
+
+/// A type change PostgreSQL makes without rewriting the table is not flagged as a
+/// rewrite (issue 76, item 10): `varchar(100)` to `varchar(255)` or to `text`, `text`
+/// to unbounded `varchar`, `numeric(10,2)` to `numeric(12,2)`, `timestamp(3)` to
+/// `timestamp(6)` keep every row as it is (binary-coercible, a length check that
+/// cannot fail); `varchar(255)` to `varchar(50)`, `int` to `bigint`, `numeric(10,2)`
+/// to `numeric(12,4)` and a change of a column the release retyped already still
+/// rewrite. Read from the catalog: a column of another type, or not there, is judged
+/// by what is there.
+#[test]
+fn a_type_change_postgresql_makes_without_a_rewrite_is_not_flagged() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = target("lockplan_retype");
+    db.exec(
+        "ALTER TABLE shop.big ADD COLUMN a varchar(100), ADD COLUMN b varchar(2000), \
+           ADD COLUMN c text, ADD COLUMN n numeric(10,2), ADD COLUMN s timestamp(3), \
+           ADD COLUMN e varchar(255), ADD COLUMN i int, ADD COLUMN m numeric(10,2), \
+           ADD COLUMN twice varchar(10); ANALYZE shop.big;",
+    );
+    let tier = "ALTER TABLE shop.big ALTER COLUMN a TYPE varchar(255);\n\
+ALTER TABLE shop.big ALTER COLUMN b TYPE text;\n\
+ALTER TABLE shop.big ALTER COLUMN c TYPE varchar;\n\
+ALTER TABLE shop.big ALTER COLUMN n TYPE numeric(12,2);\n\
+ALTER TABLE shop.big ALTER COLUMN s TYPE timestamp(6);\n\
+ALTER TABLE shop.big ALTER COLUMN e TYPE varchar(50);\n\
+ALTER TABLE shop.big ALTER COLUMN i TYPE bigint;\n\
+ALTER TABLE shop.big ALTER COLUMN m TYPE numeric(12,4);\n\
+ALTER TABLE shop.big ALTER COLUMN twice TYPE text USING twice || 'x';\n\
+ALTER TABLE shop.big ALTER COLUMN twice TYPE varchar(20);\n";
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("schema", tier, false)],
+        "SELECT 1;\n",
+    );
+    let v = plan_json(d, &db, &b);
+    let locks = v["locks"]["locks"].as_array().expect("locks");
+    let work = |line: u64| {
+        locks
+            .iter()
+            .find(|l| l["line"] == line)
+            .unwrap_or_else(|| panic!("no lock at line {line}: {locks:#?}"))["work"]
+            .clone()
+    };
+    for line in 1..=5 {
+        assert!(
+            work(line).is_null(),
+            "line {line} rewrites nothing: {locks:#?}"
+        );
+    }
+    for line in 6..=10 {
+        assert_eq!(work(line), "rewrite", "line {line}: {locks:#?}");
+    }
+    let o = airlock(d, &["plan", &b, "--trust", "rm.pub", "--db", &db.conn()]);
+    let text = stdout(&o);
+    for line in 1..=5 {
+        assert!(
+            !text.contains(&format!("at sql/tier1.sql:{line} rewrites")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("at sql/tier1.sql:6 rewrites"), "{text}");
+    assert!(text.contains("no rewrite"), "{text}");
+}

@@ -43,7 +43,7 @@ pub use highlight::{highlight, Class as SqlClass, Span as SqlSpan};
 pub use kinds::{kinds_in, plain as plain_kind, StatementKind};
 pub use lex::lexer::MAX_STATEMENT;
 pub use lex::split::{split_all, Piece, Splitter};
-pub use locks::{locks_in, locks_to_end, Added, Lock, LockMode, Work};
+pub use locks::{locks_in, locks_to_end, Added, Lock, LockMode, Retype, Work};
 pub use names::object_name;
 pub use online::{
     online_steps, same_index_definition, IndexBuild, IndexDrop, OnlineStep, Promise, SHAPE_INDEX,

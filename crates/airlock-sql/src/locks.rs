@@ -116,6 +116,18 @@ pub struct Lock {
     pub work: Option<Work>,
     /// The form that holds a lighter lock, when there is one.
     pub safer: Option<String>,
+    /// An `ALTER COLUMN … TYPE`: the column and its new type, for the server's catalog
+    /// to say whether the change rewrites the table.
+    #[serde(skip)]
+    pub retype: Option<Retype>,
+}
+
+/// The column an `ALTER COLUMN … TYPE` changes, and the type it names (`None` with a
+/// USING or a COLLATE: the table is rewritten whatever the types).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retype {
+    pub column: String,
+    pub to: Option<crate::TypeRef>,
 }
 
 impl Lock {
@@ -168,6 +180,7 @@ pub fn locks_to_end(
                     mode: l.mode,
                     work: l.work,
                     safer: l.safer.map(str::to_string),
+                    retype: l.retype,
                 });
             }
         }
@@ -182,6 +195,7 @@ struct Taken {
     mode: LockMode,
     work: Option<Work>,
     safer: Option<&'static str>,
+    retype: Option<Retype>,
 }
 
 fn taken(statement: &'static str, relation: String, mode: LockMode) -> Taken {
@@ -191,6 +205,7 @@ fn taken(statement: &'static str, relation: String, mode: LockMode) -> Taken {
         mode,
         work: None,
         safer: None,
+        retype: None,
     }
 }
 
@@ -437,6 +452,7 @@ fn drop_locks(s: &pg_query::protobuf::DropStmt) -> Vec<Taken> {
             mode,
             work: None,
             safer,
+            retype: None,
         })
         .collect()
 }
@@ -476,10 +492,14 @@ fn alter_table_cmd(c: &pg_query::protobuf::AlterTableCmd, rel: &str) -> Vec<Take
     };
     match sub {
         At::AtAddColumn => vec![add_column(c, rel)],
-        At::AtAlterColumnType => vec![t("ALTER TABLE … ALTER COLUMN … TYPE", AccessExclusive).doing(
-            Work::Rewrite,
-            Some("add a new column, backfill it in batches, then swap (unless the new type is binary-compatible, e.g. varchar(n) to text)"),
-        )],
+        At::AtAlterColumnType => {
+            let mut l = t("ALTER TABLE … ALTER COLUMN … TYPE", AccessExclusive).doing(
+                Work::Rewrite,
+                Some("add a new column, backfill it in batches, then swap (unless the new type is binary-compatible, e.g. varchar(n) to text)"),
+            );
+            l.retype = retype(c);
+            vec![l]
+        }
         At::AtSetNotNull => vec![t("ALTER TABLE … SET NOT NULL", AccessExclusive).doing(
             Work::Scan,
             Some("ADD CONSTRAINT … CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL (no scan with a valid check)"),
@@ -521,6 +541,22 @@ fn alter_table_cmd(c: &pg_query::protobuf::AlterTableCmd, rel: &str) -> Vec<Take
 
 fn detach_concurrently(def: &Node) -> bool {
     matches!(node(def), Some(N::PartitionCmd(p)) if p.concurrent)
+}
+
+/// The column and new type of an `ALTER COLUMN … TYPE`.
+fn retype(c: &pg_query::protobuf::AlterTableCmd) -> Option<Retype> {
+    let Some(N::ColumnDef(col)) = c.def.as_deref().and_then(node) else {
+        return None;
+    };
+    let plain = col.raw_default.is_none() && col.coll_clause.is_none();
+    Some(Retype {
+        column: c.name.clone(),
+        to: col
+            .type_name
+            .as_ref()
+            .and_then(crate::predicts::type_ref)
+            .filter(|_| plain),
+    })
 }
 
 /// `ADD COLUMN`: a rewrite when the new column's value must be computed row by row

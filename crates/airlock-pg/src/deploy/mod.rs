@@ -23,6 +23,7 @@ pub mod plan;
 pub mod policy;
 pub mod predicted;
 pub mod refusal;
+mod retype;
 pub mod rollback_plan;
 pub mod setup;
 pub mod skeleton;

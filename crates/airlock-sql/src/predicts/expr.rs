@@ -163,7 +163,7 @@ fn deparse_expr(expr: &Node) -> Option<String> {
 }
 
 /// A type name as the tree holds it, with its SQL spelling.
-pub(super) fn type_ref(tn: &pg_query::protobuf::TypeName) -> Option<TypeRef> {
+pub(crate) fn type_ref(tn: &pg_query::protobuf::TypeName) -> Option<TypeRef> {
     if tn.setof || tn.pct_type {
         return None;
     }

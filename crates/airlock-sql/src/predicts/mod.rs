@@ -13,6 +13,7 @@ mod alter;
 mod calls;
 mod drops;
 mod expr;
+pub(crate) use expr::type_ref;
 
 use super::reach::{each_statement, Held};
 use pg_query::protobuf::RangeVar;
@@ -151,6 +152,8 @@ pub enum Step {
     },
     DropColumn {
         column: String,
+        /// `DROP COLUMN IF EXISTS`: a column not there is no failure.
+        if_exists: bool,
     },
     /// `DROP SCHEMA` (the relation's `name` is the schema).
     DropSchema {
