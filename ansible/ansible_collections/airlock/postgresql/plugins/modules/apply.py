@@ -31,8 +31,8 @@ description:
     (M(airlock.postgresql.rehearse)). With C(--diff) it shows the tiers of the bundle
     the ledger records as applied before and after.
   - A BLOCKED gate, a NO-GO plan and every failure fail the task with airlock's exit
-    code, error and hint (the message ends with the hint, C(to do: ...), e.g. fix the
-    data first). A failure before anything committed changed nothing on that
+    code, error and hint; the message ends with the hint (what to do next, such as
+    fix the data first). A failure before anything committed changed nothing on that
     database. But the tiers of one transaction commit before an online tier
     (C(online = true)) runs, and each online step commits alone; when a later step
     fails, the database is left partially applied. The failed result then says exactly
