@@ -1238,8 +1238,18 @@ pub struct AuditArgs {
     /// bundle matched by a receipt and a bundle, and each receipt naming this database
     /// against it. Repeatable: an archive spanning databases is audited in one run;
     /// receipts of a database not given are reported not checked against a ledger.
+    /// With --receipt, a database given here that an audited bundle is for and that no
+    /// receipt of that bundle names fails the audit (a tenant the release missed).
     #[arg(long, env = "AIRLOCK_DB", hide_env_values = true, value_name = "CONN")]
     pub db: Vec<String>,
+    /// A fleet's databases, found on a server instead of one --db each: every
+    /// database on CONN's server that an audited bundle's `[target] database` names or
+    /// matches (`tenant_*`) is audited as with --db, and each one no receipt names
+    /// fails the audit (with --receipt; without, each one whose ledger has no row of
+    /// the bundle). CONN connects to any database there, only to list the others
+    /// (default `postgres`). Repeatable, one a server.
+    #[arg(long = "fleet", value_name = "CONN")]
+    pub fleet: Vec<String>,
     /// A ledger export (`airlock status --db DB --json`, saved) standing in for a
     /// database that is gone: its hash chain is re-verified and receipts naming its
     /// database are checked against it. Never evidence that a bundle existed before a

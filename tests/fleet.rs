@@ -554,6 +554,15 @@ fn bad_input_fails_the_task_with_airlocks_message_never_a_traceback() {
         "{guard}"
     );
     assert!(guard["hint"].as_str().unwrap().contains("--db"), "{guard}");
+    // The database it reached, though airlock's error document names none.
+    assert_eq!(guard["database"], outsider.name.as_str(), "{guard}");
+    // A task that reached no database has no `database`, never a null one.
+    let r = read("t1");
+    assert!(
+        r["missing_binary"].get("database").is_none(),
+        "{}",
+        r["missing_binary"]
+    );
     assert_eq!(outsider.ledger_rows(), "none");
     assert_eq!(outsider.dump(), before);
 }
@@ -838,6 +847,12 @@ fn a_failed_online_tier_reports_the_tenant_changed_and_how_to_go_on_or_back() {
     );
     assert_eq!(failed["state"], "partially-applied", "{failed:#}");
     assert_eq!(failed["online_steps"], serde_json::json!({}), "{failed:#}");
+    // Never null: the database this run changed.
+    assert_eq!(
+        failed["database"],
+        fleet.tenants[1].name.as_str(),
+        "{failed:#}"
+    );
     // From airlock's own error document: what this run committed, and its receipt.
     assert_eq!(
         failed["document"]["committed"]["tiers"],
@@ -1016,4 +1031,217 @@ fn a_pin_in_the_sign_receipt_uri_never_shows_in_verbose_output() {
         .output()
         .unwrap();
     assert!(verified.status.success(), "{}", stderr(&verified));
+}
+
+/// The rollout playbook of docs/fleets.md ("A canary first, then waves"), as written
+/// there, with this fleet's files for its paths: the bundle, a trust store in which
+/// the receipt key `op` is an operator key, the receipts directory, the param. The
+/// inventory puts the first tenant in `canary`, the others in `tenants`; airlock is
+/// found on PATH (the docs' task names no executable); the receipt key's passphrase
+/// is the docs' `vault_operator_passphrase`, given with `-e`. Returns the extra
+/// arguments every run of it takes.
+fn docs_rollout(fleet: &Fleet) -> Vec<String> {
+    let d = fleet.d();
+    let secret = "docs-passphrase";
+    let made = airlock_env(
+        d,
+        &["--json", "keygen", "--out", "op"],
+        &[("AIRLOCK_PASSPHRASE", secret)],
+    );
+    expect_code(&made, 0);
+    let op = json(&made)["key_id"].as_str().unwrap().to_string();
+    let trust = trust_store(
+        d,
+        "trust",
+        &["rm", "op"],
+        &format!("[keys.{op}]\nrole = \"operator\"\n"),
+    );
+    let docs = std::fs::read_to_string(repo().join("docs/fleets.md")).unwrap();
+    let start = "A canary first, then waves, stopping at the first failure:\n\n```yaml\n";
+    let yaml = docs.split_once(start).expect("the docs' rollout").1;
+    let yaml = yaml.split_once("```").unwrap().0;
+    let mut play = yaml.to_string();
+    for (from, to) in [
+        (
+            "/srv/releases/shop-2026.06.airlock.tar.gz".to_string(),
+            d.join("release.tar.gz").display().to_string(),
+        ),
+        ("/etc/airlock/trust".into(), trust.display().to_string()),
+        ("{ ticket: CHG-1234 }".into(), "{ code: A1 }".into()),
+        (
+            "/var/lib/airlock/receipts".into(),
+            d.join("receipts").display().to_string(),
+        ),
+        (
+            "/etc/airlock/operator.key".into(),
+            d.join("op.key").display().to_string(),
+        ),
+    ] {
+        assert!(play.contains(&from), "the docs' playbook has no {from}");
+        play = play.replace(&from, &to);
+    }
+    write(&d.join("docs-rollout.yml"), &play);
+    let mut ini = String::from("[canary]\n");
+    for (i, t) in fleet.tenants.iter().enumerate() {
+        if i == 1 {
+            ini.push_str("\n[tenants]\n");
+        }
+        ini.push_str(&format!(
+            "t{} db=\"host=/var/run/postgresql dbname={}\"\n",
+            i + 1,
+            t.name
+        ));
+    }
+    ini.push_str(&format!(
+        "\n[all:vars]\nansible_connection=local\nansible_python_interpreter={}\n",
+        venv().join("bin/python").display()
+    ));
+    write(&d.join("inventory.ini"), &ini);
+    vec!["-e".into(), format!("vault_operator_passphrase={secret}")]
+}
+
+/// `ansible-playbook` of the docs' rollout, airlock on PATH.
+fn docs_playbook(d: &Path, extra: &[String], args: &[&str]) -> Output {
+    let _ = std::fs::remove_dir_all(d.join("tree"));
+    let path = format!(
+        "{}:{}",
+        bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = ansible(d, "ansible-playbook")
+        .env("PATH", path)
+        .args(["-i", "inventory.ini", "docs-rollout.yml"])
+        .args(extra)
+        .args(args)
+        .output()
+        .expect("run ansible-playbook");
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !all.contains("Traceback") && !all.contains("MODULE FAILURE"),
+        "a module failed with a Python error:\n{all}"
+    );
+    o
+}
+
+/// Tenants with `shop.customers`; the tenants in `dup` (index from 0) hold two rows
+/// with the same e-mail.
+fn customers(dup: &'static [usize]) -> impl Fn(usize, &TestDb) {
+    move |i, db| {
+        db.exec(
+            "CREATE SCHEMA shop; CREATE TABLE shop.customers (id int PRIMARY KEY, email text); \
+             INSERT INTO shop.customers SELECT g, 'c' || g || '@x' FROM generate_series(1, 20) g;",
+        );
+        if dup.contains(&i) {
+            db.exec("INSERT INTO shop.customers VALUES (51, 'ann@x'), (52, 'ann@x');");
+        }
+    }
+}
+
+/// Issue 75, part 4: `--check` with the docs' playbook (`max_fail_percentage: 0`)
+/// previews every tenant past a predicted failure, even the canary's; the failure's
+/// message says what to do (fix the data first), the run fails; and plan judges the
+/// receipts the rollout signs (`sign_receipt`), never "receipts unsigned".
+#[test]
+fn the_docs_preview_covers_every_tenant_past_a_predicted_failure_and_says_what_to_do() {
+    let fleet = Fleet::with_tiers(
+        3,
+        "SELECT true AS ready",
+        customers(&[0]),
+        &[(
+            "unique",
+            "CREATE UNIQUE INDEX customers_email_u ON shop.customers (email);\n",
+            false,
+        )],
+        "DROP INDEX IF EXISTS shop.customers_email_u;\n",
+        |t| t,
+    );
+    let d = fleet.d();
+    let extra = docs_rollout(&fleet);
+    let before: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    let o = docs_playbook(d, &extra, &["--check", "--diff"]);
+    assert_ne!(code(&o), 0, "a NO-GO tenant must fail the preview");
+    let counts = recap(&o);
+    assert_eq!(counts["t1"].2, 1, "{}", stdout(&o));
+    for host in ["t2", "t3"] {
+        assert_eq!(counts.get(host), Some(&(1, 1, 0)), "{host}: {}", stdout(&o));
+    }
+    let r = results(d);
+    let failed = r["t1"]["msg"].as_str().unwrap();
+    assert!(
+        failed.contains("predicted-failures") && failed.contains("to do: fix the data first"),
+        "{failed}"
+    );
+    assert!(
+        stdout(&o).contains("to do: fix the data first"),
+        "{}",
+        stdout(&o)
+    );
+    for host in ["t2", "t3"] {
+        assert_eq!(r[host]["verdict"], "GO", "{:#}", r[host]);
+        let policy = r[host]["document"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "receipt-policy")
+            .unwrap_or_else(|| panic!("{:#}", r[host]))
+            .clone();
+        let evidence = policy["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains("receipts signed with operator key")
+                && !evidence.contains("unsigned"),
+            "{policy:#}"
+        );
+    }
+    let after: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    assert_eq!(before, after, "the preview changed a database");
+}
+
+/// Issue 75, part 4: a tenant on which two tiers committed before its online tier
+/// failed counts `changed` in the recap of the docs' playbook (and failed), the run
+/// stops there.
+#[test]
+fn a_tenant_changed_before_its_failure_counts_changed_in_the_docs_rollout_recap() {
+    let fleet = Fleet::with_tiers(
+        3,
+        "SELECT true AS ready",
+        customers(&[0]),
+        &[
+            (
+                "schema",
+                "ALTER TABLE shop.customers ADD COLUMN email_n text;\n",
+                false,
+            ),
+            (
+                "data",
+                "UPDATE shop.customers SET email_n = lower(email) WHERE email_n IS NULL;\n",
+                false,
+            ),
+            (
+                "index",
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS customers_email_n ON shop.customers (email_n);\n",
+                false,
+            ),
+        ],
+        "DROP INDEX IF EXISTS shop.customers_email_n;\nALTER TABLE shop.customers DROP COLUMN IF EXISTS email_n;\n",
+        |t| t.replace("name = \"index\"\n", "name = \"index\"\nonline = true\n"),
+    );
+    let d = fleet.d();
+    let extra = docs_rollout(&fleet);
+    let untouched: Vec<String> = fleet.tenants[1..].iter().map(TestDb::dump).collect();
+    let o = docs_playbook(d, &extra, &[]);
+    assert_ne!(code(&o), 0, "a failed tenant must fail the run");
+    let counts = recap(&o);
+    assert_eq!(counts["t1"], (1, 1, 1), "{}", stdout(&o));
+    assert!(!counts.contains_key("t2"), "{}", stdout(&o));
+    let msg = results(d)["t1"]["msg"].as_str().unwrap().to_string();
+    for needle in [
+        "CHANGED",
+        "committed tier(s) schema, data",
+        "not applied: index",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} not in {msg}");
+    }
+    assert!(has_column(&fleet.tenants[0]));
+    let now: Vec<String> = fleet.tenants[1..].iter().map(TestDb::dump).collect();
+    assert_eq!(untouched, now, "a tenant after the failure was touched");
 }

@@ -603,3 +603,158 @@ fn status_names_the_fleet_and_whether_this_database_matches() {
         stdout(&o)
     );
 }
+
+/// The "reached by the release" verdicts of an audit document, by database.
+fn reached(doc: &serde_json::Value) -> std::collections::BTreeMap<String, (String, String)> {
+    doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["check"] == "reached by the release")
+        .map(|v| {
+            (
+                v["subject"].as_str().unwrap().to_string(),
+                (
+                    v["verdict"].as_str().unwrap().to_string(),
+                    v["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Issue 75, part 4: a tenant of the fleet with no receipt fails the audit (it never
+/// passes for want of a receipt), and `--fleet CONN` finds the fleet's databases on
+/// the server by the bundle's own pattern instead of one `--db` each.
+#[test]
+fn audit_of_a_fleet_fails_a_tenant_the_release_missed_and_finds_the_tenants_by_pattern() {
+    let t = keyed_dir();
+    let d = t.path();
+    let tenants = [
+        TestDb::new("fleetm"),
+        TestDb::new("fleetm"),
+        TestDb::new("fleetm"),
+    ];
+    let pattern = format!("airlock_t_fleetm_{}_*", std::process::id());
+    let bundle = fleet_bundle(d, &format!("\"{pattern}\""), "glob.tar.gz");
+    for db in &tenants[..2] {
+        expect_code(&apply(d, &bundle, &db.conn()), 0);
+    }
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "audit",
+            &bundle,
+            "--trust",
+            "rm.pub",
+            "--receipt",
+            "receipts",
+        ];
+        args.extend_from_slice(extra);
+        airlock(d, &args)
+    };
+    let missed = format!("database {}", tenants[2].name);
+    // Each tenant given with --db: the third, which the release never reached, fails.
+    let dbs: Vec<String> = tenants.iter().map(TestDb::conn).collect();
+    let o = audit(&["--db", &dbs[0], "--db", &dbs[1], "--db", &dbs[2]]);
+    expect_code(&o, 4);
+    let doc = json(&o);
+    assert_eq!(doc["verdict"], "FAIL", "{doc:#}");
+    let found = reached(&doc);
+    assert_eq!(found.len(), 3, "{doc:#}");
+    assert_eq!(found[&missed].0, "FAIL", "{found:?}");
+    assert!(
+        found[&missed].1.contains("no receipt of it names it")
+            && found[&missed].1.contains("did not reach this database"),
+        "{found:?}"
+    );
+    for db in &tenants[..2] {
+        assert_eq!(found[&format!("database {}", db.name)].0, "PASS");
+    }
+    // The human report names the tenant and why.
+    let human = airlock(
+        d,
+        &[
+            "audit",
+            &bundle,
+            "--trust",
+            "rm.pub",
+            "--receipt",
+            "receipts",
+            "--db",
+            &dbs[0],
+            "--db",
+            &dbs[2],
+        ],
+    );
+    expect_code(&human, 4);
+    let text = stdout(&human);
+    assert!(
+        text.contains(&missed) && text.contains("did not reach this database"),
+        "{text}"
+    );
+
+    // The same fleet found on the server by the bundle's pattern: every tenant, once.
+    let server = "host=/var/run/postgresql dbname=postgres";
+    let o = audit(&["--fleet", server]);
+    expect_code(&o, 4);
+    let doc = json(&o);
+    let ledgers: std::collections::BTreeSet<&str> = doc["ledgers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["database"].as_str().unwrap())
+        .collect();
+    let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(doc["ledgers"].as_array().unwrap().len(), 3, "{doc:#}");
+    assert_eq!(ledgers, names.iter().copied().collect(), "{doc:#}");
+    assert_eq!(reached(&doc)[&missed].0, "FAIL", "{doc:#}");
+    // Without receipts, --fleet still sees the tenant whose ledger has no row of it.
+    let o = airlock(
+        d,
+        &[
+            "--json", "audit", &bundle, "--trust", "rm.pub", "--fleet", server,
+        ],
+    );
+    expect_code(&o, 4);
+    let found = reached(&json(&o));
+    assert_eq!(found[&missed].0, "FAIL", "{found:?}");
+    assert_eq!(found[&format!("database {}", names[0])].0, "PASS");
+
+    // Once the release reached it, no tenant fails.
+    expect_code(&apply(d, &bundle, &tenants[2].conn()), 0);
+    let o = audit(&["--fleet", server]);
+    let doc = json(&o);
+    assert_ne!(doc["verdict"], "FAIL", "{doc:#}");
+    assert!(reached(&doc).values().all(|(v, _)| v == "PASS"), "{doc:#}");
+
+    // Bad input: a fleet that is on no database of the server, a connection that is
+    // no connection, a tenant given twice. Each refused before any verdict (exit 2).
+    let elsewhere = fleet_bundle(
+        d,
+        &format!("\"airlock_t_nowhere_{}_*\"", std::process::id()),
+        "nowhere.tar.gz",
+    );
+    let o = airlock(
+        d,
+        &[
+            "--json", "audit", &elsewhere, "--trust", "rm.pub", "--fleet", server,
+        ],
+    );
+    expect_code(&o, 2);
+    let doc = json(&o);
+    assert!(
+        doc["error"].as_str().unwrap().contains("no database there"),
+        "{doc:#}"
+    );
+    assert!(doc.get("verdicts").is_none(), "{doc:#}");
+    let o = audit(&["--fleet", "host=/var/run/postgresql dbname='unclosed"]);
+    expect_code(&o, 2);
+    let o = audit(&["--fleet", server, "--db", &dbs[0]]);
+    expect_code(&o, 2);
+    assert!(
+        json(&o)["error"].as_str().unwrap().contains("given twice"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -11,6 +11,7 @@
 //! Every file given is accounted for: audited, or left out with the reason. Exit 0
 //! only if every check passed, 4 when one failed, 7 when the audit is UNVERIFIED.
 
+mod coverage;
 mod deliveries;
 mod human;
 mod ledgers;
@@ -1279,7 +1280,12 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .next()
         .map(|o| o.manifest.target.database.clone())
         .unwrap_or_else(|| "postgres".into());
-    let ledgers = ledgers::read_all(&args, &default_db)?;
+    let targets: Vec<_> = opened
+        .iter()
+        .flatten()
+        .map(|o| &o.manifest.target.database)
+        .collect();
+    let ledgers = ledgers::read_all(&args, &default_db, &targets)?;
     let history = super::common::trust_history(&store);
     let (receipts, left_out) = read_receipts(&args, &history, now, &opened)?;
     let evidence = earliest_evidence(&opened, &ledgers, &receipts);
@@ -1315,6 +1321,14 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         }
     }
     let todo = judge.todo;
+    let needs = if !args.receipts.is_empty() {
+        Some(coverage::Needs::Receipt)
+    } else {
+        (!args.fleet.is_empty()).then_some(coverage::Needs::LedgerRow)
+    };
+    if let Some(needs) = needs {
+        coverage::reached(needs, &by_id, &ledgers, &audited_receipts, &mut verdicts);
+    }
     for l in &ledgers {
         let receipted = (!args.receipts.is_empty()).then_some(&receipted);
         ledger_rows(l, &by_id, receipted, &mut verdicts);

@@ -54,12 +54,23 @@ pub struct AuditedLedger {
     pub chain_ok: bool,
 }
 
-/// Every `--db` and `--ledger`, in that order; one database given twice is a usage
-/// error (which of the two would a receipt be checked against?).
-pub(super) fn read_all(args: &AuditArgs, default_db: &TargetDatabase) -> Result<Vec<Ledger>> {
+/// Every `--db`, each database of every `--fleet` the audited bundles are for
+/// (`targets`), then every `--ledger`; one database given twice is a usage error
+/// (which of the two would a receipt be checked against?).
+pub(super) fn read_all(
+    args: &AuditArgs,
+    default_db: &TargetDatabase,
+    targets: &[&TargetDatabase],
+) -> Result<Vec<Ledger>> {
     let mut out: Vec<Ledger> = vec![];
     for spec in &args.db {
         out.push(Ledger::from_db(spec, default_db)?);
+    }
+    for server in &args.fleet {
+        let listed = conn::resolve(Some(server), "postgres")?;
+        for name in fleet_databases(&listed, targets)? {
+            out.push(Ledger::from_conn(&listed.with_dbname(&name))?);
+        }
     }
     for file in &args.ledgers {
         out.push(Ledger::from_export(file)?);
@@ -82,7 +93,10 @@ pub(super) fn read_all(args: &AuditArgs, default_db: &TargetDatabase) -> Result<
 
 impl Ledger {
     pub(super) fn from_db(spec: &str, default_db: &TargetDatabase) -> Result<Ledger> {
-        let spec = conn::resolve_for(Some(spec), default_db)?;
+        Ledger::from_conn(&conn::resolve_for(Some(spec), default_db)?)
+    }
+
+    fn from_conn(spec: &conn::ConnSpec) -> Result<Ledger> {
         let mut c = spec.connect()?;
         let mut tx = c
             .build_transaction()
@@ -194,6 +208,39 @@ impl Ledger {
         }
         None
     }
+}
+
+/// The databases on the server `listed` connects to that one of `targets` names or
+/// matches, by name. None is a usage error: the fleet is not on that server (or the
+/// login may not connect to its databases).
+fn fleet_databases(listed: &conn::ConnSpec, targets: &[&TargetDatabase]) -> Result<Vec<String>> {
+    let mut c = listed.connect()?;
+    let names: Vec<String> = c
+        .query(
+            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d \
+              WHERE d.datallowconn AND NOT d.datistemplate ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| crate::db::sql_err("list the server's databases", &e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let fleet: Vec<String> = names
+        .into_iter()
+        .filter(|name| targets.iter().any(|t| t.matching(name).is_some()))
+        .collect();
+    if fleet.is_empty() {
+        let wanted: Vec<String> = targets.iter().map(|t| t.describe()).collect();
+        return Err(Error::usage(
+            format!(
+                "--fleet {}: no database there that the audited bundles are for ({}); nothing was audited",
+                listed.shown,
+                if wanted.is_empty() { "no bundle could be read".to_string() } else { wanted.join(", ") }
+            ),
+            Some("give --fleet a connection to the server that holds the fleet's databases (any database of it), or each database with --db".to_string()),
+        ));
+    }
+    Ok(fleet)
 }
 
 /// The `database` and `rows` of a `status --json` document, read straight into rows:

@@ -125,15 +125,20 @@ def deploy_flags(module):
         args += ["--lock-retries", str(p["lock_retries"])]
     if p.get("receipt_dir"):
         args += ["--out", p["receipt_dir"]]
-    if p.get("sign_receipt"):
-        if "pin-value=" in p["sign_receipt"]:
-            module.warn(
-                "sign_receipt holds the token's PIN (pin-value=), which is on airlock's"
-                " command line while it runs (ps shows it to the host's users): give it"
-                " in a file only the user reads instead, pin-source=file:/path/to/pin"
-            )
-        args += ["--sign-receipt", p["sign_receipt"]]
-    return args
+    if p.get("sign_receipt") and "pin-value=" in p["sign_receipt"]:
+        module.warn(
+            "sign_receipt holds the token's PIN (pin-value=), which is on airlock's"
+            " command line while it runs (ps shows it to the host's users): give it"
+            " in a file only the user reads instead, pin-source=file:/path/to/pin"
+        )
+    return args + sign_flags(module)
+
+
+def sign_flags(module):
+    """`--sign-receipt KEY` when the task signs its receipts: apply signs with it, and
+    plan (check mode) judges the receipt policy with the same key, as apply would."""
+    key = module.params.get("sign_receipt")
+    return ["--sign-receipt", key] if key else []
 
 
 def ledger_of(module):
@@ -159,6 +164,7 @@ def ledger_of(module):
     if b.get("state") in ("not-applied", "rolled-back"):
         applied = []
     return dict(
+        database=doc.get("database"),
         state=b.get("state"),
         applied_tiers=list(applied),
         remaining_tiers=list(b.get("remaining_tiers") or []),
@@ -262,13 +268,33 @@ def failure(doc):
     return "airlock exited %s" % doc.get("exit_code"), None, None
 
 
+def database_of(module, doc):
+    """The database a failed run was about: airlock's document's, else the one
+    `airlock status` connects to with the task's db; None when neither reached it."""
+    if doc.get("database"):
+        return doc["database"]
+    now, dummy = ledger_of(module)
+    return (now or {}).get("database")
+
+
+def with_hint(error, hint):
+    """The task's message: airlock's error, then what to do next (its hint), so that
+    Ansible's human output says both, not only the result's `hint` field."""
+    if not hint:
+        return error
+    return "%s; to do: %s" % (error, hint)
+
+
 def fail(module, rc, doc, **extra):
-    """Fail the task with airlock's exit code, error and hint; `changed` is False
-    unless `extra` says otherwise (what the caller read from the ledger)."""
+    """Fail the task with airlock's exit code, error and hint (in `msg` too);
+    `changed` is False unless `extra` says otherwise (what the caller read from the
+    ledger); `database` is left out, never null, when no document names one."""
     error, hint, kind = failure(doc)
     extra.setdefault("changed", False)
+    if extra.get("database") is None:
+        extra.pop("database", None)
     module.fail_json(
-        msg=error,
+        msg=with_hint(error, hint),
         rc=rc,
         error=error,
         hint=hint,

@@ -23,13 +23,16 @@ description:
     (C(refusal_kind) C(already-applied) or C(through-applied)) decides, never its
     message.
   - In check mode it runs C(airlock plan), read-only, and reports C(changed) as the
-    apply would (GO with tiers to run). The statements plan cannot predict on the data
+    apply would (GO with tiers to run). Plan is given O(sign_receipt) (and
+    O(passphrase)) too, so its receipt policy is judged with the key the apply signs
+    with. The statements plan cannot predict on the data
     there now (the release creates or changes their rows first) are listed in
     RV(not_predictable), with a warning; only a rehearsal runs them
     (M(airlock.postgresql.rehearse)). With C(--diff) it shows the tiers of the bundle
     the ledger records as applied before and after.
   - A BLOCKED gate, a NO-GO plan and every failure fail the task with airlock's exit
-    code, error and hint. A failure before anything committed changed nothing on that
+    code, error and hint; the message ends with the hint (what to do next, such as
+    fix the data first). A failure before anything committed changed nothing on that
     database. But the tiers of one transaction commit before an online tier
     (C(online = true)) runs, and each online step commits alone; when a later step
     fails, the database is left partially applied. The failed result then says exactly
@@ -180,7 +183,10 @@ rc:
   type: int
   sample: 0
 database:
-  description: The database airlock connected to.
+  description:
+    - The database airlock connected to. On a failure whose error document names none,
+      the one C(airlock status) reaches with O(db); left out (never null) when airlock
+      reached none.
   returned: when airlock reached it
   type: str
   sample: tenant_17
@@ -291,7 +297,9 @@ def plan(module):
         args += ["--approval", p["approvals"]]
     if p["through"]:
         args += ["--through", p["through"]]
-    return airlock.run(module, args + airlock.run_flags(module))
+    # The receipt key too: plan judges the receipt policy with it, as apply would.
+    args += airlock.run_flags(module) + airlock.sign_flags(module)
+    return airlock.run(module, args, passphrase=p["passphrase"])
 
 
 def not_predictable(doc):
@@ -355,7 +363,7 @@ def check_mode(module):
             msg=msg,
         )
     else:
-        airlock.fail(module, rc, doc, database=doc.get("database"))
+        airlock.fail(module, rc, doc, database=airlock.database_of(module, doc))
     if module._diff and "tiers" in doc:
         result["diff"] = diff_of(doc)
     # rc may be airlock's 6 (a refusal that means nothing to do): say it is no failure.
@@ -426,15 +434,17 @@ def failed(module, rc, doc):
     truth = airlock.what_changed(doc, now, reason)
     error, hint, kind = airlock.failure(doc)
     changed = bool(truth.get("changed_tiers")) or bool(truth.get("online_steps"))
+    database = doc.get("database") or (now or {}).get("database")
+    if database is not None:
+        truth["database"] = database
     module.fail_json(
-        msg="%s; %s" % (error, truth.pop("msg")),
+        msg="%s; %s" % (airlock.with_hint(error, hint), truth.pop("msg")),
         rc=rc,
         error=error,
         hint=hint,
         kind=kind,
         refusal_kind=doc.get("refusal_kind"),
         document=doc,
-        database=doc.get("database"),
         changed=changed,
         **truth
     )

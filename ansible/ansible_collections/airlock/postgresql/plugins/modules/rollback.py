@@ -224,7 +224,12 @@ def rollback(module):
         after = set(truth["applied_tiers"]) if "applied_tiers" in truth else before
         undone = sorted(before - after)
         airlock.fail(
-            module, rc, doc, database=doc.get("database"), changed=bool(undone), **truth
+            module,
+            rc,
+            doc,
+            database=doc.get("database") or (now or {}).get("database"),
+            changed=bool(undone),
+            **truth
         )
     outcome = doc.get("outcome")
     tiers = doc.get("tiers") or []
