@@ -498,15 +498,15 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
 }
 
 /// The bundle verified as `audit` verifies it, for the auditor: at `--at`, with the
-/// evidence the ledger of `--db` holds that it existed (so a signature by a key
-/// revoked or retired since counts when the ledger shows it came first). `None`
-/// without `--db` or evidence, or when it does not verify even so.
+/// evidence `audit` accepts that it existed — the ledger of `--db`, or a `--receipt`
+/// signed by an operator key that counts — so a signature by a key revoked or retired
+/// since counts when that evidence shows it came first (the earliest evidence is
+/// used). `None` without evidence, or when it does not verify even so.
 fn on_evidence(
     args: &DossierArgs,
     store: &TrustStore,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Option<VerifiedBundle> {
-    let db = args.db.as_ref()?;
     // Whatever keeps the evidence from being read (an unreadable archive, a database
     // that cannot be reached), the bundle's own verification error is the one to see.
     let Ok(opened) = crate::archive::read_bundle(
@@ -518,7 +518,18 @@ fn on_evidence(
         return None;
     };
     let target = &opened.manifest.target.database;
-    let existed = super::audit::ledger_evidence(db, target, &opened.bundle_id).ok()??;
+    let from_ledger = args.db.as_ref().and_then(|db| {
+        super::audit::ledger_evidence(db, target, &opened.bundle_id)
+            .ok()
+            .flatten()
+    });
+    let from_receipts = super::audit::receipt_evidence(&args.receipts, store, &opened.bundle_id)
+        .ok()
+        .flatten();
+    let existed = [from_ledger, from_receipts]
+        .into_iter()
+        .flatten()
+        .min_by_key(|e| e.time)?;
     let mut judging = crate::trust::Judging::at(args.at.is_some().then_some(at));
     judging.existed = Some(existed);
     VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok()
