@@ -14,8 +14,10 @@
 mod changes;
 mod chart;
 pub(crate) mod facts;
+pub(crate) mod history;
 mod html;
 mod markdown;
+mod news;
 mod page;
 mod people;
 mod sql;
@@ -71,8 +73,14 @@ pub struct DossierReport {
     pub bundle_id: String,
     pub bundle_name: String,
     pub bundle_version: String,
-    /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), or NOT-ASKED (no database).
+    /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), NOT-ASKED (no database), or
+    /// APPLIED (with `--db`, the ledger shows every tier applied as of the page's
+    /// time: the page records what happened).
     pub verdict: String,
+    /// Every NO-GO fact the page holds, as its banner states them before any
+    /// instruction: apply would refuse, the rehearsal FAILED, statements the data
+    /// would make fail (the release's, the rollback's), what the release destroys.
+    pub no_go: Vec<String>,
     pub sections: Vec<Section>,
     pub sources: Vec<SourceRow>,
     /// Everything the page says, as the page renders it.
@@ -88,6 +96,7 @@ impl Report for DossierReport {
             .facts
             .plan
             .as_ref()
+            .filter(|_| self.verdict != "APPLIED")
             .and_then(|p| p.first_failure())
             .map(|c| {
                 let name = serde_json::to_value(c.check)
@@ -118,7 +127,12 @@ impl Report for DossierReport {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        text + &why
+        let news: String = self
+            .no_go
+            .iter()
+            .map(|n| format!("\n  read first: {}", crate::report::terminal_safe(n)))
+            .collect();
+        text + &why + &news
     }
 }
 
@@ -389,22 +403,39 @@ fn offline_quorum(
     )))
 }
 
-/// What `plan` said of the database, and when it was asked (this host's clock).
+/// What `plan` said of the database, and when it was asked (this host's clock);
+/// what `plan --rollback` predicts; and the release's history as of the page's time.
 pub(crate) struct Asked {
     pub report: crate::db::plan::PlanReport,
     pub at: String,
+    /// Absent when the ledger could not be read (the matrix says why: the database
+    /// row, the ledger row).
+    pub history: Option<history::History>,
+    pub rollback: facts::RollbackPrediction,
 }
 
-/// Ask the database as `plan` does, now.
+/// Ask the database as `plan` and `plan --rollback` do, now, and read the release's
+/// ledger rows as of `page_at`.
 pub(crate) fn ask(
     args: &DossierArgs,
     store: &TrustStore,
     vb: &VerifiedBundle,
     conn: &crate::db::conn::ConnSpec,
+    page_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Asked> {
     let at = rfc3339(chrono::Utc::now());
-    let report = crate::commands::deploy::gate::plan_on(&plan_args(args), store, vb, conn)?;
-    Ok(Asked { report, at })
+    let plan_args = plan_args(args);
+    let report = crate::commands::deploy::gate::plan_on(&plan_args, store, vb, conn)?;
+    let history = history::read(conn, vb.id(), page_at).ok();
+    let rollback = facts::RollbackPrediction::of(vb, || {
+        crate::commands::deploy::gate::rollback_plan_on(&plan_args, vb, conn)
+    });
+    Ok(Asked {
+        report,
+        at,
+        history,
+        rollback,
+    })
 }
 
 /// Every fact the page renders, from the inputs given.
@@ -424,9 +455,9 @@ fn gather(
     let (params_row, params) =
         crate::commands::deploy::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
-    let (plan, database_at) = match asked {
-        Some(a) => (Some(a.report), Some(a.at)),
-        None => (None, None),
+    let (plan, database_at, history, rollback_plan) = match asked {
+        Some(a) => (Some(a.report), Some(a.at), a.history, Some(a.rollback)),
+        None => (None, None, None, None),
     };
     let matrix = match &plan {
         Some(p) => Matrix {
@@ -461,6 +492,8 @@ fn gather(
         tiers: facts::tiers(vb),
         checks: facts::check_files(vb),
         rollback: facts::rollback_files(vb),
+        rollback_plan,
+        history,
         rehearsal,
         approvals,
         receipts,
@@ -490,7 +523,7 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     let asked = match &args.db {
         Some(db) => {
             let conn = crate::db::conn::resolve_for(Some(db), &vb.manifest().target.database)?;
-            Some(ask(&args, &store, &vb, &conn)?)
+            Some(ask(&args, &store, &vb, &conn, at)?)
         }
         None => None,
     };
@@ -558,6 +591,7 @@ pub(crate) fn write(
         bundle_name: m.bundle.name.clone(),
         bundle_version: m.bundle.version.clone(),
         verdict: status::verdict_word(&facts).into(),
+        no_go: news::News::of(&facts).all(),
         sections: rendered.sections,
         sources: rendered.sources,
         facts,
