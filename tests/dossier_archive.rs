@@ -143,6 +143,12 @@ fn the_auditor_remakes_the_page_offline_on_the_operator_signed_receipt_audit_acc
         page.contains(&format!("signed by operator key {op}")) && page.contains("receipts/"),
         "the page does not name the receipt as its evidence"
     );
+    // The receipt of the apply at that very time is what ran, not "later".
+    assert!(
+        page.contains("id=\"receipt-1\""),
+        "the receipt is not shown"
+    );
+    assert!(!page.contains("after this page's time"));
 
     // An edited receipt is no evidence: refused, exit 4, nothing written.
     let receipt = the_receipt(d);
@@ -407,6 +413,32 @@ fn a_page_remade_for_the_archive_says_what_happened_as_of_at() {
         "a later row is shown: {status}"
     );
     assert!(status.contains("later row(s) not shown"), "{status}");
+    // The receipts given are of the page's time too: the rollback's, written after
+    // it, is named as later, not shown as what ran.
+    let o = dossier(
+        d,
+        "rm.pub",
+        "r.html",
+        &["--db", &conn, "--at", &applied_at, "--receipt", "receipts"],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let events: Vec<&str> = report["facts"]["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["receipt"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["apply"], "a later receipt is shown as what ran");
+    assert_eq!(
+        report["facts"]["receipts_later"].as_array().unwrap().len(),
+        1
+    );
+    let page = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(
+        section(&page, "ran").contains("after this page's time"),
+        "the later receipt is not named"
+    );
     let o = dossier(d, "rm.pub", "c.html", &["--db", &conn]);
     expect_code(&o, 0);
     assert_ne!(json(&o)["verdict"], "APPLIED");

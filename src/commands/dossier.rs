@@ -451,7 +451,19 @@ fn gather(
         .as_deref()
         .map(|p| read_rehearsal(p, vb))
         .transpose()?;
-    let receipts = receipts(&args.receipts, vb, store, at)?;
+    // A receipt of a run committed after the page's time is named, never shown as what
+    // ran by then: judged by its last ledger row's time (the server's, at commit, as
+    // the history's rows), else by when it finished; an unreadable time is later.
+    let (receipts, later): (Vec<_>, Vec<_>) = receipts(&args.receipts, vb, store, at)?
+        .into_iter()
+        .partition(|r| {
+            let when = r
+                .receipt
+                .ledger
+                .last()
+                .map_or(&r.receipt.finished_at, |l| &l.at);
+            crate::trust::parse_rfc3339(when).is_some_and(|t| t <= at)
+        });
     let (params_row, params) =
         crate::commands::deploy::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
@@ -497,6 +509,7 @@ fn gather(
         rehearsal,
         approvals,
         receipts,
+        receipts_later: later.into_iter().map(|r| r.file).collect(),
     })
 }
 

@@ -192,6 +192,10 @@ pub struct Dossier {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<QuorumReport>,
     pub receipts: Vec<ReceiptEvidence>,
+    /// The receipts given of runs finished after the page's time (`--at`): named, not
+    /// shown as what ran by then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts_later: Vec<String>,
 }
 
 /// Whether the ledger (`--db`) shows every tier of the release applied as of the

@@ -275,7 +275,7 @@ fn parts(d: &Dossier, vb: &VerifiedBundle, all: &[SourceRow]) -> Vec<Part> {
         part("status", "Status", live(&receipt_ids), status::status(d)),
         part("matrix", "GO / NO-GO", live(&[]), status::matrix(d)),
     ];
-    if !d.receipts.is_empty() {
+    if !d.receipts.is_empty() || !d.receipts_later.is_empty() {
         parts.push(part(
             "ran",
             "What ran",

@@ -620,8 +620,23 @@ pub(super) fn probe_table(title: &str, p: &crate::db::gate::ProbeReport) -> Stri
     )
 }
 
-/// What ran, from each receipt.
+/// What ran, from each receipt; then the receipts of runs after the page's time.
 pub(super) fn what_ran(d: &Dossier) -> String {
+    let mut s = receipts_shown(d);
+    if !d.receipts_later.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=\"warnbox\">{} receipt(s) given are of runs finished after this page's time ({}), so not shown as what ran by then: {}.</p>",
+            d.receipts_later.len(),
+            esc(&d.generated_at),
+            esc_bounded(&d.receipts_later.join(", "), EVIDENCE)
+        );
+    }
+    s
+}
+
+/// Each receipt's run, as its file says.
+fn receipts_shown(d: &Dossier) -> String {
     let mut s = String::new();
     for (i, r) in d.receipts.iter().enumerate() {
         let rc = &r.receipt;
