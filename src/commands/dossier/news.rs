@@ -177,9 +177,12 @@ fn destruction(d: &Dossier) -> Vec<String> {
                 .filter(|st| destroys_data(&st.kind))
             {
                 lines.push(format!(
-                    "it runs {} on {} at {}:{} (tier {}; read from the SQL: --db counts the rows)",
+                    "it runs {}{} at {}:{} (tier {}; read from the SQL: --db counts the rows)",
                     st.kind,
-                    st.object.as_deref().unwrap_or("?"),
+                    st.object
+                        .as_deref()
+                        .map(|o| format!(" on {o}"))
+                        .unwrap_or_default(),
                     f.path,
                     st.line,
                     t.name
