@@ -620,13 +620,14 @@ fn after_the_apply(dir: &Path, db: &TestDb, r: &Reference) {
             "after.html",
         ],
     );
-    // Applied: apply would refuse now (every tier applied), and the page says what ran.
-    assert_eq!(d.verdict, "NO-GO");
+    // Applied: the page judges the past (issue 75), not a new apply today, and says
+    // what ran.
+    assert_eq!(d.verdict, "APPLIED");
     assert_eq!(d.facts.receipts.len(), 1);
     assert!(d.sections.iter().any(|s| s.id == "ran"));
     let html = std::fs::read_to_string(dir.join("after.html")).unwrap();
     assert!(
-        html.contains("this page records what ran"),
+        html.contains("this page records what happened"),
         "no after-the-fact status"
     );
     assert!(

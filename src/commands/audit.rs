@@ -1401,6 +1401,31 @@ pub(crate) fn ledger_evidence(
     Ok(ledgers::Ledger::from_db(db, target)?.evidence(bundle_id))
 }
 
+/// Evidence from the receipts `paths` names (files, or directories of
+/// `*.receipt.json`, read as `audit --receipt` reads them) that the bundle `bundle_id`
+/// existed: the earliest receipt of it whose operator signature counts with the store
+/// in force when it was written. For the auditor's offline `dossier` of a bundle
+/// signed by a key revoked since: the same evidence `audit` accepts.
+pub(crate) fn receipt_evidence(
+    paths: &[PathBuf],
+    store: &TrustStore,
+    bundle_id: &str,
+) -> Result<Option<Existence>> {
+    let history = super::common::trust_history(store);
+    let now = Utc::now();
+    let mut earliest: Option<Existence> = None;
+    for (path, _) in receipt_files(paths)? {
+        let receipt = ReadReceipt::read(&path, &history, now);
+        let Some((id, existed)) = receipt.evidence() else {
+            continue;
+        };
+        if id == bundle_id && earliest.as_ref().is_none_or(|e| existed.time < e.time) {
+            earliest = Some(existed);
+        }
+    }
+    Ok(earliest)
+}
+
 /// The earliest evidence of each bundle id: the databases' ledger rows, then receipts
 /// whose operator signature counts.
 fn earliest_evidence(

@@ -14,8 +14,10 @@
 mod changes;
 mod chart;
 pub(crate) mod facts;
+pub(crate) mod history;
 mod html;
 mod markdown;
+mod news;
 mod page;
 mod people;
 mod sql;
@@ -71,8 +73,14 @@ pub struct DossierReport {
     pub bundle_id: String,
     pub bundle_name: String,
     pub bundle_version: String,
-    /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), or NOT-ASKED (no database).
+    /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), NOT-ASKED (no database), or
+    /// APPLIED (with `--db`, the ledger shows every tier applied as of the page's
+    /// time: the page records what happened).
     pub verdict: String,
+    /// Every NO-GO fact the page holds, as its banner states them before any
+    /// instruction: apply would refuse, the rehearsal FAILED, statements the data
+    /// would make fail (the release's, the rollback's), what the release destroys.
+    pub no_go: Vec<String>,
     pub sections: Vec<Section>,
     pub sources: Vec<SourceRow>,
     /// Everything the page says, as the page renders it.
@@ -88,6 +96,7 @@ impl Report for DossierReport {
             .facts
             .plan
             .as_ref()
+            .filter(|_| self.verdict != "APPLIED")
             .and_then(|p| p.first_failure())
             .map(|c| {
                 let name = serde_json::to_value(c.check)
@@ -118,7 +127,12 @@ impl Report for DossierReport {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        text + &why
+        let news: String = self
+            .no_go
+            .iter()
+            .map(|n| format!("\n  read first: {}", crate::report::terminal_safe(n)))
+            .collect();
+        text + &why + &news
     }
 }
 
@@ -389,22 +403,39 @@ fn offline_quorum(
     )))
 }
 
-/// What `plan` said of the database, and when it was asked (this host's clock).
+/// What `plan` said of the database, and when it was asked (this host's clock);
+/// what `plan --rollback` predicts; and the release's history as of the page's time.
 pub(crate) struct Asked {
     pub report: crate::db::plan::PlanReport,
     pub at: String,
+    /// Absent when the ledger could not be read (the matrix says why: the database
+    /// row, the ledger row).
+    pub history: Option<history::History>,
+    pub rollback: facts::RollbackPrediction,
 }
 
-/// Ask the database as `plan` does, now.
+/// Ask the database as `plan` and `plan --rollback` do, now, and read the release's
+/// ledger rows as of `page_at`.
 pub(crate) fn ask(
     args: &DossierArgs,
     store: &TrustStore,
     vb: &VerifiedBundle,
     conn: &crate::db::conn::ConnSpec,
+    page_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Asked> {
     let at = rfc3339(chrono::Utc::now());
-    let report = crate::commands::deploy::gate::plan_on(&plan_args(args), store, vb, conn)?;
-    Ok(Asked { report, at })
+    let plan_args = plan_args(args);
+    let report = crate::commands::deploy::gate::plan_on(&plan_args, store, vb, conn)?;
+    let history = history::read(conn, vb.id(), page_at).ok();
+    let rollback = facts::RollbackPrediction::of(vb, || {
+        crate::commands::deploy::gate::rollback_plan_on(&plan_args, vb, conn)
+    });
+    Ok(Asked {
+        report,
+        at,
+        history,
+        rollback,
+    })
 }
 
 /// Every fact the page renders, from the inputs given.
@@ -420,13 +451,25 @@ fn gather(
         .as_deref()
         .map(|p| read_rehearsal(p, vb))
         .transpose()?;
-    let receipts = receipts(&args.receipts, vb, store, at)?;
+    // A receipt of a run committed after the page's time is named, never shown as what
+    // ran by then: judged by its last ledger row's time (the server's, at commit, as
+    // the history's rows), else by when it finished; an unreadable time is later.
+    let (receipts, later): (Vec<_>, Vec<_>) = receipts(&args.receipts, vb, store, at)?
+        .into_iter()
+        .partition(|r| {
+            let when = r
+                .receipt
+                .ledger
+                .last()
+                .map_or(&r.receipt.finished_at, |l| &l.at);
+            crate::trust::parse_rfc3339(when).is_some_and(|t| t <= at)
+        });
     let (params_row, params) =
         crate::commands::deploy::gate::params_check(&args.params.params, &vb.manifest().params);
     let offline = offline_quorum(vb, store, &params, &args.approvals.approvals, at)?;
-    let (plan, database_at) = match asked {
-        Some(a) => (Some(a.report), Some(a.at)),
-        None => (None, None),
+    let (plan, database_at, history, rollback_plan) = match asked {
+        Some(a) => (Some(a.report), Some(a.at), a.history, Some(a.rollback)),
+        None => (None, None, None, None),
     };
     let matrix = match &plan {
         Some(p) => Matrix {
@@ -461,9 +504,12 @@ fn gather(
         tiers: facts::tiers(vb),
         checks: facts::check_files(vb),
         rollback: facts::rollback_files(vb),
+        rollback_plan,
+        history,
         rehearsal,
         approvals,
         receipts,
+        receipts_later: later.into_iter().map(|r| r.file).collect(),
     })
 }
 
@@ -490,7 +536,7 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     let asked = match &args.db {
         Some(db) => {
             let conn = crate::db::conn::resolve_for(Some(db), &vb.manifest().target.database)?;
-            Some(ask(&args, &store, &vb, &conn)?)
+            Some(ask(&args, &store, &vb, &conn, at)?)
         }
         None => None,
     };
@@ -498,15 +544,15 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
 }
 
 /// The bundle verified as `audit` verifies it, for the auditor: at `--at`, with the
-/// evidence the ledger of `--db` holds that it existed (so a signature by a key
-/// revoked or retired since counts when the ledger shows it came first). `None`
-/// without `--db` or evidence, or when it does not verify even so.
+/// evidence `audit` accepts that it existed — the ledger of `--db`, or a `--receipt`
+/// signed by an operator key that counts — so a signature by a key revoked or retired
+/// since counts when that evidence shows it came first (the earliest evidence is
+/// used). `None` without evidence, or when it does not verify even so.
 fn on_evidence(
     args: &DossierArgs,
     store: &TrustStore,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Option<VerifiedBundle> {
-    let db = args.db.as_ref()?;
     // Whatever keeps the evidence from being read (an unreadable archive, a database
     // that cannot be reached), the bundle's own verification error is the one to see.
     let Ok(opened) = crate::archive::read_bundle(
@@ -518,7 +564,18 @@ fn on_evidence(
         return None;
     };
     let target = &opened.manifest.target.database;
-    let existed = super::audit::ledger_evidence(db, target, &opened.bundle_id).ok()??;
+    let from_ledger = args.db.as_ref().and_then(|db| {
+        super::audit::ledger_evidence(db, target, &opened.bundle_id)
+            .ok()
+            .flatten()
+    });
+    let from_receipts = super::audit::receipt_evidence(&args.receipts, store, &opened.bundle_id)
+        .ok()
+        .flatten();
+    let existed = [from_ledger, from_receipts]
+        .into_iter()
+        .flatten()
+        .min_by_key(|e| e.time)?;
     let mut judging = crate::trust::Judging::at(args.at.is_some().then_some(at));
     judging.existed = Some(existed);
     VerifiedBundle::load_judging(&args.bundle, store, judging, &verdicts()).ok()
@@ -547,6 +604,7 @@ pub(crate) fn write(
         bundle_name: m.bundle.name.clone(),
         bundle_version: m.bundle.version.clone(),
         verdict: status::verdict_word(&facts).into(),
+        no_go: news::News::of(&facts).all(),
         sections: rendered.sections,
         sources: rendered.sources,
         facts,

@@ -12,6 +12,7 @@ pub(super) fn render(r: &AuditReport) -> String {
     for b in &r.bundles {
         let subject = b.file.display().to_string();
         item(&mut lines, r, &subject, &subject, &bundle_summary(b));
+        lines.extend(evidence_lines(b));
     }
     // Receipts of one directory under its name, each by its file name.
     let mut dir: Option<&std::path::Path> = None;
@@ -158,7 +159,11 @@ fn item(lines: &mut Vec<String>, r: &AuditReport, subject: &str, shown: &str, su
     for v in mine {
         match v.verdict {
             Finding::Fail => {
-                lines.push(format!("    {}: {}", v.check, terminal_safe(&v.detail)));
+                lines.push(format!(
+                    "    FAIL because {}: {}",
+                    v.check,
+                    terminal_safe(&v.detail)
+                ));
                 lines.push(format!("      basis: {}", terminal_safe(&v.basis)));
             }
             // "Not checked against a ledger" is on the line already.
@@ -172,6 +177,34 @@ fn item(lines: &mut Vec<String>, r: &AuditReport, subject: &str, shown: &str, su
             _ => {}
         }
     }
+}
+
+/// Why each signature by a key revoked or retired since counts: the evidence, from
+/// before the end of its trust, that the bundle existed (its judgement's basis).
+fn evidence_lines(b: &AuditedBundle) -> Vec<String> {
+    let Some(trust) = &b.trust else {
+        return vec![];
+    };
+    trust
+        .signatures
+        .iter()
+        .filter(|sig| sig.counted)
+        .filter_map(|sig| {
+            let e = sig.evidence.as_ref()?;
+            let end = if sig.basis.contains("is revoked since") {
+                "the revocation"
+            } else {
+                "the end of its key's trust (not_after)"
+            };
+            Some(format!(
+                "    signature {} by key {} counts: evidence from before {end}: {} shows the bundle existed by {}",
+                terminal_safe(&sig.file),
+                sig.key_id,
+                terminal_safe(&e.source),
+                e.by
+            ))
+        })
+        .collect()
 }
 
 /// A verdict word padded to one width, then painted.

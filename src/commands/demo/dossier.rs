@@ -50,9 +50,9 @@ pub(crate) fn write(
         at: None,
     };
     let store = &approvals.store;
-    let asked = dossier::ask(&args, store, vb, target).map_err(|e| e.to_string())?;
-    let report = dossier::write(&args, store, vb, chrono::Utc::now(), Some(asked))
-        .map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now();
+    let asked = dossier::ask(&args, store, vb, target, now).map_err(|e| e.to_string())?;
+    let report = dossier::write(&args, store, vb, now, Some(asked)).map_err(|e| e.to_string())?;
     let detail = format!(
         "{} ({} bytes, one self-contained page): {}, dossier digest {}",
         report.out.display(),

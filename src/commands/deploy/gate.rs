@@ -676,10 +676,24 @@ pub fn plan(args: PlanArgs) -> Result<Outcome> {
 /// `plan --rollback`: the rollback's own GO/NO-GO.
 fn rollback_plan(args: &PlanArgs, vb: &crate::verified::VerifiedBundle) -> Result<Outcome> {
     let conn = crate::db::conn::resolve_for(args.db.db.as_deref(), &vb.manifest().target.database)?;
-    let (_, params) = params_check(&args.params.params, &vb.manifest().params);
-    let o = options(&conn, vb, params, &args.db.statement_timeout);
-    let plan = crate::db::deploy::rollback_plan::plan_rollback(vb, &o, args.predict_timeout)?;
+    let plan = rollback_plan_on(args, vb, &conn)?;
     Ok(Box::new(RollbackPlanOutcome { plan }))
+}
+
+/// `plan --rollback`'s result on a connection already resolved (the dossier's `--db`
+/// renders it in "How it is undone").
+pub(crate) fn rollback_plan_on(
+    args: &PlanArgs,
+    vb: &crate::verified::VerifiedBundle,
+    conn: &crate::db::conn::ConnSpec,
+) -> Result<crate::db::deploy::rollback_plan::RollbackPlan> {
+    let (_, params) = params_check(&args.params.params, &vb.manifest().params);
+    let o = options(conn, vb, params, &args.db.statement_timeout);
+    Ok(crate::db::deploy::rollback_plan::plan_rollback(
+        vb,
+        &o,
+        args.predict_timeout,
+    )?)
 }
 
 #[derive(serde::Serialize, schemars::JsonSchema)]

@@ -9,7 +9,7 @@
 //! column), so a new kind of prediction shows without a change here.
 
 use super::chart;
-use super::facts::{Dossier, FileChanges, TierChanges};
+use super::facts::{destroys_data, Dossier, FileChanges, TierChanges};
 use super::html::{code, esc, esc_bounded, table};
 use super::status::{probe_table, EVIDENCE, ROWS};
 use crate::verified::VerifiedBundle;
@@ -500,15 +500,6 @@ fn generic(value: &serde_json::Value, titles: &[(&str, &str)]) -> String {
     s
 }
 
-/// The kinds of statement that take data away.
-fn destroys_data(kind: &str) -> bool {
-    kind.starts_with("DROP ")
-        || matches!(
-            kind,
-            "TRUNCATE" | "DELETE" | "ALTER TABLE … DROP COLUMN" | "ALTER TABLE … ALTER COLUMN TYPE"
-        )
-}
-
 /// What it destroys and which statements the data would make fail: `plan`'s
 /// predictions with a database, the destructive statements read from the SQL without.
 pub(super) fn destroys(d: &Dossier) -> String {
@@ -521,7 +512,8 @@ pub(super) fn destroys(d: &Dossier) -> String {
                 d.rehearsal
                     .as_ref()
                     .and_then(|r| r.report.predictions.as_ref())
-                    .map_or(&[][..], |r| &r.judged[..])
+                    .map_or(&[][..], |r| &r.judged[..]),
+                "release"
             ),
             generic(
                 &value,
@@ -573,6 +565,7 @@ pub(super) fn destroys(d: &Dossier) -> String {
 fn could_go_wrong(
     p: &crate::db::predict::Predictions,
     judged: &[airlock_pg::rehearse::predictions::Judged],
+    whose: &str,
 ) -> String {
     use crate::db::predict::Outcome;
     use airlock_pg::rehearse::predictions::OnClone;
@@ -592,7 +585,7 @@ fn could_go_wrong(
         );
         let line = match x.outcome {
             Outcome::Fails => format!(
-                "{at} would fail on the rows in {} now{}: {}{}. The release stops there and nothing of its transaction is kept.",
+                "{at} would fail on the rows in {} now{}: {}{}. The {whose} stops there and nothing of its transaction is kept.",
                 x.relation,
                 x.count.map(|n| format!(" ({n} of them)")).unwrap_or_default(),
                 x.reason,
@@ -614,10 +607,15 @@ fn could_go_wrong(
         };
         items.push(line);
     }
+    let title = if whose == "release" {
+        "What could go wrong".to_string()
+    } else {
+        format!("What could go wrong in the {whose}")
+    };
     if items.is_empty() {
-        return "<h3>What could go wrong</h3><p>Nothing the data there now decides: every statement plan asked about passes on the rows in the database now.</p>".into();
+        return format!("<h3>{title}</h3><p>Nothing the data there now decides: every statement plan asked about passes on the rows in the database now.</p>");
     }
-    let mut s = "<h3>What could go wrong</h3><ul>".to_string();
+    let mut s = format!("<h3>{title}</h3><ul>");
     for i in items.iter().take(ROWS) {
         let _ = write!(s, "<li>{}</li>", esc_bounded(i, EVIDENCE));
     }
@@ -659,6 +657,7 @@ pub(super) fn undo(d: &Dossier, vb: &VerifiedBundle, budget: &mut Budget) -> Str
             "<p class=\"warnbox\">This bundle has no rollback: airlock cannot undo it.</p>",
         ),
     }
+    s.push_str(&rollback_predicted(d));
     s.push_str(&rehearsal(d));
     for r in &d.receipts {
         if let Some(p) = &r.receipt.rollback_probe {
@@ -668,6 +667,76 @@ pub(super) fn undo(d: &Dossier, vb: &VerifiedBundle, budget: &mut Budget) -> Str
             ));
         }
     }
+    s
+}
+
+/// What `plan --rollback` predicts on the database now (`--db`): what the rollback
+/// would destroy, counted, and which of its statements the data would make fail.
+fn rollback_predicted(d: &Dossier) -> String {
+    if d.verification.manifest.rollback.is_none() {
+        return String::new();
+    }
+    let title = "<h3>What the rollback would do to the data now</h3>";
+    let Some(r) = &d.rollback_plan else {
+        return format!("{title}<p>Not asked (no <code>--db</code>): <code>airlock plan BUNDLE --rollback --db CONN</code> predicts, read-only, what the rollback destroys and which of its statements the data would make fail.</p>");
+    };
+    let Some(p) = &r.plan else {
+        return format!(
+            "{title}<p>Not predicted: {}</p>",
+            esc_bounded(r.not_asked.as_deref().unwrap_or(""), EVIDENCE)
+        );
+    };
+    let mut s = format!(
+        "<h3>What the rollback would do to the data now: {}</h3><p>As <code>airlock plan BUNDLE --rollback</code> predicts on the database {}, read-only, each question bounded in time: it undoes the tier(s) {} by running {}.</p>",
+        esc(&p.verdict),
+        esc(&p.database),
+        esc(&p.undoes.join(", ")),
+        esc(&p.files.join(", "))
+    );
+    if let Some(e) = &p.predictions.error {
+        let _ = write!(
+            s,
+            "<p class=\"warnbox\">Predictions: cannot tell ({}).</p>",
+            esc_bounded(e, EVIDENCE)
+        );
+    }
+    s.push_str(&could_go_wrong(&p.predictions, &[], "rollback"));
+    s.push_str("<h3>What the rollback destroys (rows and bytes, counted now)</h3>");
+    if p.predictions.destroys.is_empty() {
+        s.push_str("<p>Nothing that holds rows.</p>");
+        return s;
+    }
+    let rows: Vec<Vec<String>> = p
+        .predictions
+        .destroys
+        .iter()
+        .map(|x| {
+            vec![
+                code(&format!("{}:{}", x.file, x.line)),
+                esc(&x.statement),
+                esc(&x.object),
+                esc(&super::news::rows_taken(x)),
+                x.bytes.map(|b| b.to_string()).unwrap_or_default(),
+                if x.dependents_total > 0 {
+                    format!("{} more object(s)", x.dependents_total)
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &[
+            "where",
+            "statement",
+            "object",
+            "rows",
+            "bytes",
+            "takes with it",
+        ],
+        &rows,
+        ROWS,
+    ));
     s
 }
 

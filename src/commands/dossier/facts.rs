@@ -14,6 +14,7 @@ use super::subject::Subject;
 use crate::commands::release::trust::TrustListReport;
 use crate::commands::release::verify::BundleReport;
 use crate::db::apply::Receipt;
+use crate::db::deploy::rollback_plan::RollbackPlan;
 use crate::db::lock_plan::LockPlan;
 use crate::db::plan::{Check, PlanReport};
 use crate::db::rehearse::cycle::RehearseReport;
@@ -99,6 +100,47 @@ pub struct ReceiptEvidence {
     pub receipt: Receipt,
 }
 
+/// What `plan --rollback` predicts on the database (`--db`): its own result, or why
+/// it has none (nothing of the release is applied there, no rollback, an error).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RollbackPrediction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RollbackPlan>,
+    /// Why there is no plan: `plan --rollback`'s own refusal or error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_asked: Option<String>,
+}
+
+impl RollbackPrediction {
+    /// `plan --rollback` of a bundle with a rollback (`ask` asks it), or why not.
+    pub fn of(
+        vb: &VerifiedBundle,
+        ask: impl FnOnce() -> crate::error::Result<RollbackPlan>,
+    ) -> RollbackPrediction {
+        if vb.manifest().rollback.is_none() {
+            return RollbackPrediction {
+                plan: None,
+                not_asked: Some("the bundle has no rollback".into()),
+            };
+        }
+        match ask() {
+            Ok(plan) => RollbackPrediction {
+                plan: Some(plan),
+                not_asked: None,
+            },
+            Err(e) => RollbackPrediction {
+                plan: None,
+                not_asked: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// A statement of the rollback the data would make fail.
+    pub fn fails(&self) -> bool {
+        self.plan.as_ref().is_some_and(RollbackPlan::fails)
+    }
+}
+
 /// Everything the page says.
 #[derive(Serialize, JsonSchema)]
 pub struct Dossier {
@@ -131,6 +173,14 @@ pub struct Dossier {
     /// The gate and probe files.
     pub checks: Vec<FileChanges>,
     pub rollback: Vec<FileChanges>,
+    /// With `--db`: what `airlock plan BUNDLE --rollback` predicts now (what the
+    /// rollback destroys, which of its statements the data would make fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_plan: Option<RollbackPrediction>,
+    /// With `--db`: the release's ledger rows as of the page's time (applies,
+    /// rollbacks, by whom, when).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<super::history::History>,
     /// Without `--db`: the locks read from the tiers' SQL (no sizes: those are the
     /// database's); with it, `plan.locks` has them with sizes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,6 +192,34 @@ pub struct Dossier {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<QuorumReport>,
     pub receipts: Vec<ReceiptEvidence>,
+    /// The receipts given of runs finished after the page's time (`--at`): named, not
+    /// shown as what ran by then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts_later: Vec<String>,
+}
+
+/// Whether the ledger (`--db`) shows every tier of the release applied as of the
+/// page's time: the page then records what happened, not a new apply's verdict.
+pub(crate) fn archived(d: &Dossier) -> bool {
+    let tiers: Vec<String> = d.tiers.iter().map(|t| t.name.clone()).collect();
+    d.history.as_ref().is_some_and(|h| h.fully_applied(&tiers))
+}
+
+/// A check's name as `plan --json` spells it.
+pub(crate) fn check_name(c: &Check) -> String {
+    serde_json::to_value(c.check)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The kinds of statement that take data away.
+pub(crate) fn destroys_data(kind: &str) -> bool {
+    kind.starts_with("DROP ")
+        || matches!(
+            kind,
+            "TRUNCATE" | "DELETE" | "ALTER TABLE … DROP COLUMN" | "ALTER TABLE … ALTER COLUMN TYPE"
+        )
 }
 
 /// A file of the bundle and its statements, read from the verified bytes.

@@ -53,6 +53,8 @@ th{background:#ecece6}
 .v-blocked{background:#fdf1dc;border-color:#b86e00;color:#5a3500}
 .v-nogo{background:#fbe4e2;border-color:#b3261e;color:#5d130f}
 .v-unknown{background:#e8eef8;border-color:#3a5a8c;color:#1b2f4f}
+.v-done{background:#eef1f4;border-color:#4a5560;color:#1d242b}
+.verdict ul.news{font-size:14.5px;margin:6px 0 0;padding-left:22px}
 .decision{font-weight:600}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:700;font-size:12px}
 .b-ok{background:#cfe9d5;color:#17421f}.b-blocked{background:#f6d7a7;color:#5a3500}
@@ -273,7 +275,7 @@ fn parts(d: &Dossier, vb: &VerifiedBundle, all: &[SourceRow]) -> Vec<Part> {
         part("status", "Status", live(&receipt_ids), status::status(d)),
         part("matrix", "GO / NO-GO", live(&[]), status::matrix(d)),
     ];
-    if !d.receipts.is_empty() {
+    if !d.receipts.is_empty() || !d.receipts_later.is_empty() {
         parts.push(part(
             "ran",
             "What ran",
@@ -299,7 +301,7 @@ fn parts(d: &Dossier, vb: &VerifiedBundle, all: &[SourceRow]) -> Vec<Part> {
         present(all, &["bundle", "database"]),
         changes::destroys(d),
     ));
-    let mut undo_src = vec!["bundle", "rehearsal"];
+    let mut undo_src = vec!["bundle", "database", "rehearsal"];
     undo_src.extend_from_slice(&receipt_ids);
     parts.push(part(
         "undo",

@@ -6,8 +6,9 @@
 //! quorum as their commands judged them; the words around them are airlock's, the
 //! names and reasons in them are escaped.
 
-use super::facts::{Dossier, MatrixFrom};
+use super::facts::{archived, check_name, Dossier, MatrixFrom};
 use super::html::{code, esc, esc_bounded, table};
+use super::news::News;
 use crate::db::plan::{Check, CheckName, CheckVerdict, PlanVerdict};
 use std::fmt::Write;
 
@@ -16,8 +17,13 @@ pub(super) const EVIDENCE: usize = 4000;
 /// Rows of a table shown.
 pub(super) const ROWS: usize = 500;
 
-/// The one verdict word: `plan`'s with a database, NOT-ASKED without.
+/// The one verdict word: APPLIED when the database's ledger shows every tier applied
+/// as of the page's time (a page for the archive judges the past), else `plan`'s with
+/// a database, NOT-ASKED without.
 pub(crate) fn verdict_word(d: &Dossier) -> &'static str {
+    if archived(d) {
+        return "APPLIED";
+    }
     match d.plan.as_ref().map(|p| p.verdict) {
         Some(PlanVerdict::Go) => "GO",
         Some(PlanVerdict::Blocked) => "BLOCKED",
@@ -26,12 +32,71 @@ pub(crate) fn verdict_word(d: &Dossier) -> &'static str {
     }
 }
 
-/// The banner under the title: the verdict and where it comes from.
+/// `APPLIED at T by OP (ledger row N of database D)`, from the last apply row.
+fn applied_said(d: &Dossier) -> String {
+    let Some(h) = &d.history else {
+        return "APPLIED".into();
+    };
+    match h.last_apply() {
+        Some(r) => format!(
+            "APPLIED at {} by {} (ledger row {} of database {}): this page records what happened, as of {}",
+            r.at, r.operator, r.seq, h.database, h.as_of
+        ),
+        None => format!("APPLIED, as of {}", h.as_of),
+    }
+}
+
+/// BLOCKED, saying what closes it: the gates that are not open, or, when every gate
+/// is open, the signed approvals still missing.
+fn blocked_said(d: &Dossier) -> String {
+    let Some(g) = d.plan.as_ref().and_then(|p| p.gates.as_ref()) else {
+        return "BLOCKED: a gate is closed".into();
+    };
+    let closed: Vec<&str> = g
+        .gates
+        .iter()
+        .filter(|x| !x.ready)
+        .map(|x| x.name.as_str())
+        .collect();
+    let quorum = g.ratification.as_ref().filter(|q| !q.met);
+    match (closed.is_empty(), quorum) {
+        (true, Some(q)) => format!(
+            "BLOCKED: every gate is open; it waits for the signed approvals ({})",
+            q.summary()
+        ),
+        (false, Some(q)) => format!(
+            "BLOCKED: the gate(s) {} are closed, and it waits for the signed approvals ({})",
+            closed.join(", "),
+            q.summary()
+        ),
+        (false, None) => format!("BLOCKED: the gate(s) {} are closed", closed.join(", ")),
+        (true, None) => "BLOCKED: a gate is closed".into(),
+    }
+}
+
+/// The worst news as an HTML list (empty when there is none).
+fn news_list(news: &News) -> String {
+    let lines = news.all();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut s = "<ul class=\"news\">".to_string();
+    for l in &lines {
+        let _ = write!(s, "<li><strong>{}</strong></li>", esc_bounded(l, EVIDENCE));
+    }
+    s.push_str("</ul>");
+    s
+}
+
+/// The banner under the title: the verdict and where it comes from, then every NO-GO
+/// fact the page holds (red when one stops the release or its undoing).
 pub(super) fn banner(d: &Dossier) -> String {
     let word = verdict_word(d);
+    let news = News::of(d);
     let (class, said) = match word {
+        "APPLIED" => ("done", applied_said(d)),
         "GO" => ("go", "GO: every check apply makes passed".to_string()),
-        "BLOCKED" => ("blocked", "BLOCKED: a gate is closed".to_string()),
+        "BLOCKED" => ("blocked", blocked_said(d)),
         "NO-GO" => ("nogo", "NO-GO: apply would refuse".to_string()),
         _ => (
             "unknown",
@@ -39,14 +104,63 @@ pub(super) fn banner(d: &Dossier) -> String {
                 .to_string(),
         ),
     };
+    let class = if news.stops.is_empty() { class } else { "nogo" };
     let when = match &d.database_at {
         Some(t) => format!("database {} as read at {t}", esc(&d.matrix_database())),
         None => format!("verification at {}", esc(&d.generated_at)),
     };
     format!(
-        "<div class=\"verdict v-{class}\"><strong>{}</strong> <span>({when})</span></div>",
-        esc(&said)
+        "<div class=\"verdict v-{class}\"><strong>{}</strong> <span>({when})</span>{}</div>",
+        esc(&said),
+        news_list(&news)
     )
+}
+
+/// The release's ledger rows as of the page's time, one line each (empty without
+/// `--db` or rows).
+fn what_happened(d: &Dossier) -> String {
+    let Some(h) = d.history.as_ref().filter(|h| !h.rows.is_empty()) else {
+        return String::new();
+    };
+    let mut s =
+        format!(
+        "<p>What happened to it on the database {}, as its ledger records it as of {}{}:</p><ul>",
+        esc(&h.database),
+        esc(&h.as_of),
+        if h.later > 0 {
+            format!(" ({} later row(s) not shown: they are after this page's time)", h.later)
+        } else {
+            String::new()
+        }
+    );
+    for r in h.rows.iter().take(ROWS) {
+        let tiers = if r.tiers.is_empty() {
+            "no tier".to_string()
+        } else {
+            r.tiers.join(", ")
+        };
+        let what = match r.event.as_str() {
+            "receipt" => format!("receipt delivered for the run of {tiers}"),
+            event => format!("{event} of {tiers}"),
+        };
+        let _ = write!(
+            s,
+            "<li>{} at {} by {} (ledger row {})</li>",
+            esc(&what),
+            esc(&r.at),
+            esc(&r.operator),
+            r.seq
+        );
+    }
+    s.push_str("</ul>");
+    if let Some(b) = &h.chain_broken {
+        let _ = write!(
+            s,
+            "<p class=\"warnbox\">The ledger's hash chain breaks at row {}: these rows are as the database says, nothing vouches for them.</p>",
+            esc(b)
+        );
+    }
+    s
 }
 
 impl Dossier {
@@ -262,6 +376,7 @@ fn decision(d: &Dossier) -> String {
     if ratification && d.approvals.as_ref().is_none_or(|q| !q.met) {
         let refused = match &d.plan {
             Some(p) if p.verdict == PlanVerdict::NoGo => "<p class=\"warnbox\">No decision can make it run yet: apply would refuse (the matrix's first failing row). Approving does not change that; the operator fixes it. You may still approve what this page shows.</p>",
+            _ if !News::of(d).stops.is_empty() => "<p class=\"warnbox\">Read what stops it (at the top of this page) before you decide: approving does not change any of it.</p>",
             _ => "",
         };
         return format!(
@@ -278,9 +393,14 @@ fn decision(d: &Dossier) -> String {
         .as_ref()
         .map(|_| " --approval APPROVALS/".to_string())
         .unwrap_or_default();
+    let warn = if News::of(d).stops.is_empty() {
+        ""
+    } else {
+        "<p class=\"warnbox\">Read what stops it (at the top of this page) before you decide.</p>"
+    };
     match d.plan.as_ref().map(|p| p.verdict) {
         Some(PlanVerdict::Go) => format!(
-            "<p class=\"decision\">The decision asked of you (the operator): whether to apply it now.</p><pre class=\"cmd\">airlock apply {} --trust {} --db CONN{}{}</pre>",
+            "{warn}<p class=\"decision\">The decision asked of you (the operator): whether to apply it now.</p><pre class=\"cmd\">airlock apply {} --trust {} --db CONN{}{}</pre>",
             esc(&bundle),
             esc(&trust),
             esc(&params),
@@ -289,7 +409,7 @@ fn decision(d: &Dossier) -> String {
         Some(PlanVerdict::Blocked) => "<p class=\"decision\">No decision yet: it waits for the gates above. <code>airlock apply … --wait</code> goes on by itself when they open.</p>".into(),
         Some(PlanVerdict::NoGo) => "<p class=\"decision\">No decision yet: apply would refuse. Fix what the matrix's first failing row names, then make this page again.</p>".into(),
         None => format!(
-            "<p class=\"decision\">The decision asked of you: whether this release may go ahead. The database's GO/NO-GO is not on this page; the operator asks it read-only:</p><pre class=\"cmd\">airlock plan {} --trust {} --db CONN{}</pre>",
+            "{warn}<p class=\"decision\">The decision asked of you: whether this release may go ahead. The database's GO/NO-GO is not on this page; the operator asks it read-only:</p><pre class=\"cmd\">airlock plan {} --trust {} --db CONN{}</pre>",
             esc(&bundle),
             esc(&trust),
             esc(&params)
@@ -342,6 +462,23 @@ pub(super) fn status(d: &Dossier) -> String {
         let _ = write!(s, " {}", esc_bounded(&m.bundle.description, EVIDENCE));
     }
     s.push_str("</p>");
+    let news = News::of(d);
+    if !news.all().is_empty() {
+        let _ = write!(
+            s,
+            "<div class=\"warnbox\"><p><strong>Read this first</strong> (each is shown in full below):</p>{}</div>",
+            news_list(&news)
+        );
+    }
+    s.push_str(&what_happened(d));
+    if archived(d) {
+        let _ = write!(
+            s,
+            "<p class=\"decision\">Nothing is asked: the release was applied ({}). This page records what happened; the GO/NO-GO section shows what <code>plan</code> says of a new apply today, for information only.</p>",
+            esc(&applied_said(d))
+        );
+        return s;
+    }
     s.push_str(&what_it_does(d));
     s.push_str(&params_table(d));
     let waiting = waiting_for(d);
@@ -358,14 +495,6 @@ pub(super) fn status(d: &Dossier) -> String {
     }
     s.push_str(&decision(d));
     s
-}
-
-/// A check's name as `plan --json` spells it.
-pub(super) fn check_name(c: &Check) -> String {
-    serde_json::to_value(c.check)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn verdict_cell(v: CheckVerdict) -> String {
@@ -393,7 +522,12 @@ fn row_source(d: &Dossier, c: &Check) -> String {
 
 /// The GO/NO-GO matrix.
 pub(super) fn matrix(d: &Dossier) -> String {
-    let mut s = match d.matrix.from {
+    let mut s = if archived(d) {
+        "<p class=\"okbox\">The release was applied (see Status): these rows are what <code>plan</code> says of a new apply today, for information. They are not this page's verdict.</p>".to_string()
+    } else {
+        String::new()
+    };
+    s += &match d.matrix.from {
         MatrixFrom::Database => "<p>Every check <code>apply</code> makes, in its order, as <code>airlock plan</code> judged them: the verdict is that of the first row that did not pass.</p>".to_string(),
         MatrixFrom::Verification => "<p class=\"warnbox\"><strong>From verification alone.</strong> The database was not asked (no <code>--db</code>): these rows are what airlock checks before it connects. The database's rows (name guard, ledger, gates, preflight) are not on this page.</p>".to_string(),
     };
@@ -486,8 +620,23 @@ pub(super) fn probe_table(title: &str, p: &crate::db::gate::ProbeReport) -> Stri
     )
 }
 
-/// What ran, from each receipt.
+/// What ran, from each receipt; then the receipts of runs after the page's time.
 pub(super) fn what_ran(d: &Dossier) -> String {
+    let mut s = receipts_shown(d);
+    if !d.receipts_later.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=\"warnbox\">{} receipt(s) given are of runs finished after this page's time ({}), so not shown as what ran by then: {}.</p>",
+            d.receipts_later.len(),
+            esc(&d.generated_at),
+            esc_bounded(&d.receipts_later.join(", "), EVIDENCE)
+        );
+    }
+    s
+}
+
+/// Each receipt's run, as its file says.
+fn receipts_shown(d: &Dossier) -> String {
     let mut s = String::new();
     for (i, r) in d.receipts.iter().enumerate() {
         let rc = &r.receipt;
