@@ -51,3 +51,59 @@ fn status_says_the_database_came_from_the_project_file() {
     expect_code(&o, 0);
     assert_eq!(json(&o)["database_from"], "--db or AIRLOCK_DB");
 }
+
+/// `rehearse` on a login `airlock setup` made without `--createdb` failed on
+/// PostgreSQL's "permission denied to create database", and `--json` carried neither
+/// the error nor what to do: both say `airlock setup --createdb` now.
+#[test]
+fn rehearse_without_createdb_says_airlock_setup_createdb_in_text_and_json() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("nocreatedb");
+    let login = role_name("nocdb");
+    let owner = role_name("nocdb_owner");
+    let _roles = DropRoles(vec![login.clone(), owner.clone()]);
+    admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {owner} LOGIN; ALTER DATABASE \"{}\" OWNER TO {owner};",
+            db.name
+        ))
+        .unwrap();
+    let o = airlock(dir, &["setup", "--db", &db.conn(), "--login", &login]);
+    expect_code(&o, 0);
+    let conn = format!("dbname={} user={login}", db.name);
+    let b = mini_bundle(
+        dir,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("one", "CREATE TABLE t (i int);\n", false)],
+        "DROP TABLE IF EXISTS t;\n",
+    );
+    let args = [
+        "rehearse", &b, "--param", "code=x", "--trust", "rm.pub", "--db", &conn,
+    ];
+    let o = airlock(dir, &args);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert_ne!(code(&o), 0, "{said}");
+    assert!(said.contains("CREATEDB"), "{said}");
+    assert!(
+        said.contains(&format!("airlock setup --db")) && said.contains("--createdb"),
+        "{said}"
+    );
+    let mut with_json = vec!["--json"];
+    with_json.extend(args);
+    let o = airlock(dir, &with_json);
+    assert_ne!(code(&o), 0);
+    let v = json(&o);
+    let text = v.to_string();
+    assert!(text.contains("CREATEDB"), "{v:#}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("CREATEDB")),
+        "{v:#}"
+    );
+    assert!(
+        v["hint"].as_str().is_some_and(|h| h.contains("--createdb")),
+        "{v:#}"
+    );
+}

@@ -12,6 +12,19 @@ use serde::Serialize;
 pub struct RehearseOutcome {
     #[serde(flatten)]
     pub report: RehearseReport,
+    /// The first step that failed and why (`STEP: DETAIL`), as an error document
+    /// says it; absent when the rehearsal passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RehearseOutcome {
+    pub fn new(report: RehearseReport) -> Self {
+        let error = (report.steps.iter())
+            .find(|s| s.verdict == "FAIL")
+            .map(|f| format!("{}: {}", f.step, f.detail));
+        RehearseOutcome { report, error }
+    }
 }
 
 /// Characters of a step's detail shown in the table (the whole of it is in `--json`).
@@ -215,6 +228,9 @@ impl Report for RehearseOutcome {
         if let Some(at) = &r.at {
             s.push_str(&format!("\nstatement: {}", at.human()));
         }
+        if let Some(h) = &r.hint {
+            s.push_str(&format!("\nhint: {h}"));
+        }
         if let Some(p) = &r.predictions {
             s.push_str(&predicted_and_measured(p));
         }
@@ -266,5 +282,5 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
         },
     );
     drop(progress);
-    Ok(Box::new(RehearseOutcome { report }))
+    Ok(Box::new(RehearseOutcome::new(report)))
 }
