@@ -107,3 +107,74 @@ fn rehearse_without_createdb_says_airlock_setup_createdb_in_text_and_json() {
         "{v:#}"
     );
 }
+
+/// rehearse's "tables the release changes" listed a table under every tier, changed
+/// or not, and each lock line said "rows not yet counted": a table is listed under
+/// the tiers that changed it (one that none changed, once), the missing count said
+/// once.
+#[test]
+fn rehearse_lists_a_table_under_the_tiers_that_change_it_and_says_rows_not_counted_once() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("measuredonce");
+    db.exec(
+        "CREATE TABLE public.t (i int); INSERT INTO public.t VALUES (1), (2); \
+         CREATE TABLE public.w (i int)",
+    );
+    let b = mini_bundle(
+        dir,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[
+            ("one", "INSERT INTO public.t VALUES (3);\n", false),
+            (
+                "two",
+                "UPDATE public.w SET i = i WHERE false;\nALTER TABLE public.w ADD COLUMN j int;\n",
+                false,
+            ),
+            ("three", "DELETE FROM public.t WHERE i = 1;\n", false),
+            (
+                "four",
+                "UPDATE public.w SET i = 1 WHERE false;\nALTER TABLE public.t ADD COLUMN k int;\n",
+                false,
+            ),
+        ],
+        "ALTER TABLE public.t DROP COLUMN IF EXISTS k;\nALTER TABLE public.w DROP COLUMN IF EXISTS j;\n",
+    );
+    let o = airlock(
+        dir,
+        &[
+            "rehearse",
+            &b,
+            "--param",
+            "code=x",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &db.conn(),
+        ],
+    );
+    let out = stdout(&o);
+    let measured = out
+        .split("tables the release changes")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no measured tables:\n{out}{}", stderr(&o)));
+    let measured = measured.split("\n\n").next().unwrap();
+    let t_lines = measured.lines().filter(|l| l.contains("public.t ")).count();
+    assert_eq!(
+        t_lines, 2,
+        "public.t under tiers one and three only:\n{measured}"
+    );
+    let w_lines: Vec<&str> = measured
+        .lines()
+        .filter(|l| l.contains("public.w"))
+        .collect();
+    assert_eq!(w_lines.len(), 1, "public.w once:\n{measured}");
+    assert!(w_lines[0].contains("unchanged"), "{measured}");
+    assert_eq!(
+        out.matches("rows not yet counted").count(),
+        1,
+        "said once:\n{out}"
+    );
+}
