@@ -178,3 +178,55 @@ fn rehearse_lists_a_table_under_the_tiers_that_change_it_and_says_rows_not_count
         "said once:\n{out}"
     );
 }
+
+/// `status` at 80 columns joined the applied tiers with bare commas: one word the
+/// terminal split mid-name and that overflowed the line; they wrap at spaces now.
+#[test]
+fn status_at_80_columns_wraps_the_tiers_at_spaces() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("status80");
+    let names: Vec<(String, String)> = (1..=6)
+        .map(|i| {
+            (
+                format!("customer_email_normalization_step_{i}"),
+                format!("CREATE TABLE t{i} (i int);\n"),
+            )
+        })
+        .collect();
+    let tiers: Vec<(&str, &str, bool)> = names
+        .iter()
+        .map(|(n, sql)| (n.as_str(), sql.as_str(), false))
+        .collect();
+    let b = mini_bundle(
+        dir,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &tiers,
+        "SELECT 1;\n",
+    );
+    let conn = db.conn();
+    let o = airlock(
+        dir,
+        &[
+            "apply", &b, "--param", "code=x", "--yes", "--trust", "rm.pub", "--db", &conn,
+        ],
+    );
+    expect_code(&o, 0);
+    let o = airlock_tty_sized(
+        dir,
+        &["status", "--db", &conn, "--color", "never"],
+        "",
+        Some(80),
+    );
+    let shown = stdout(&o).replace('\r', "");
+    expect_code(&o, 0);
+    assert!(
+        shown.lines().all(|l| l.chars().count() <= 80),
+        "a line wider than 80:\n{shown}"
+    );
+    for (name, _) in &names {
+        assert!(shown.contains(name.as_str()), "{name} split:\n{shown}");
+    }
+}
