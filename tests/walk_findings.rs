@@ -230,3 +230,27 @@ fn status_at_80_columns_wraps_the_tiers_at_spaces() {
         assert!(shown.contains(name.as_str()), "{name} split:\n{shown}");
     }
 }
+
+/// The "settings from airlock.toml" line on stderr was one long line on an 80-column
+/// terminal, split by the terminal wherever it reached the edge; it wraps at spaces.
+#[test]
+fn the_project_file_line_wraps_at_spaces_on_a_terminal() {
+    let t = tempdir();
+    let deep = t.path().join("release_project");
+    std::fs::create_dir_all(&deep).unwrap();
+    let db = TestDb::new("projline");
+    std::fs::write(deep.join("airlock.toml"), format!("db = {:?}\n", db.conn())).unwrap();
+    let o = airlock_tty_sized(&deep, &["status", "--color", "never"], "", Some(80));
+    let shown = stdout(&o).replace('\r', "");
+    expect_code(&o, 0);
+    let first = shown.lines().next().unwrap_or_default();
+    assert!(first.starts_with("settings from airlock.toml"), "{shown}");
+    assert!(
+        shown.lines().all(|l| l.chars().count() <= 80),
+        "a line wider than 80:\n{shown}"
+    );
+    assert!(
+        shown.contains("db (a flag"),
+        "the wrapped line keeps its words:\n{shown}"
+    );
+}
