@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return project_error(&args, e).into(),
     };
-    let command = airlock::cli::Cli::command();
+    let command = airlock::project::supplied_not_required(airlock::cli::Cli::command());
     let parsed = command
         .clone()
         .try_get_matches_from(&args)

@@ -254,3 +254,33 @@ fn the_project_file_line_wraps_at_spaces_on_a_terminal() {
         "the wrapped line keeps its words:\n{shown}"
     );
 }
+
+/// Usage showed `--trust <PATH>` as required where airlock.toml supplies it.
+#[test]
+fn usage_shows_trust_as_optional_when_airlock_toml_supplies_it() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let usage = |args: &[&str]| {
+        let o = airlock(dir, args);
+        expect_code(&o, 0);
+        let help = stdout(&o);
+        let line = help
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap_or_default();
+        line.to_string()
+    };
+    for cmd in ["verify", "plan", "rehearse"] {
+        let before = usage(&[cmd, "--help"]);
+        assert!(before.contains(" --trust <PATH> "), "{before}");
+    }
+    std::fs::write(dir.join("airlock.toml"), "trust = \"rm.pub\"\n").unwrap();
+    for cmd in ["verify", "plan", "rehearse"] {
+        let after = usage(&[cmd, "--help"]);
+        assert!(!after.contains("--trust"), "{after}");
+        assert!(after.contains("[OPTIONS] <BUNDLE>"), "{after}");
+    }
+    // And it is still read from there.
+    let o = airlock(dir, &["verify", "nothing.tar.gz"]);
+    assert!(!stderr(&o).contains("required"), "{}", stderr(&o));
+}
