@@ -284,3 +284,73 @@ fn usage_shows_trust_as_optional_when_airlock_toml_supplies_it() {
     let o = airlock(dir, &["verify", "nothing.tar.gz"]);
     assert!(!stderr(&o).contains("required"), "{}", stderr(&o));
 }
+
+/// A Liquibase import was named after its folder (`liquibase`) and versioned `1`, and
+/// the changeset holding only `tagDatabase` became an empty tier approvers read: the
+/// name comes from the project above `liquibase/`, the version from the last tag (a
+/// flag still wins), and the tag-only changeset is no tier, said in the report.
+#[test]
+fn a_liquibase_import_is_named_by_its_project_versioned_by_its_tag_and_writes_no_empty_tier() {
+    let t = tempdir();
+    let changelog = t.path().join("shop").join("liquibase");
+    std::fs::create_dir_all(&changelog).unwrap();
+    std::fs::write(
+        changelog.join("db.changelog-master.xml"),
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<databaseChangeLog xmlns="http://www.liquibase.org/xml/ns/dbchangelog">
+  <changeSet id="1" author="ann">
+    <createTable tableName="customer"><column name="id" type="bigint"/></createTable>
+  </changeSet>
+  <changeSet id="release-1" author="ann">
+    <tagDatabase tag="v1.0"/>
+  </changeSet>
+</databaseChangeLog>
+"#,
+    )
+    .unwrap();
+    let src = changelog.display().to_string();
+    let o = airlock(
+        t.path(),
+        &[
+            "--json",
+            "import",
+            &src,
+            "--out",
+            "out",
+            "--database",
+            "shop",
+        ],
+    );
+    expect_code(&o, 0);
+    let v = json(&o);
+    assert_eq!(v["tiers"].as_array().unwrap().len(), 1, "{v:#}");
+    let left = v["left_behind"].to_string();
+    assert!(
+        left.contains("release-1") && left.contains("tagDatabase"),
+        "{v:#}"
+    );
+    let toml = std::fs::read_to_string(t.path().join("out/bundle.toml")).unwrap();
+    assert!(toml.contains("name = \"shop\""), "{toml}");
+    assert!(toml.contains("version = \"v1.0\""), "{toml}");
+    // The human report says it too.
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            &src,
+            "--out",
+            "out2",
+            "--database",
+            "shop",
+            "--name",
+            "orders",
+            "--bundle-version",
+            "2.0.0",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(stdout(&o).contains("not brought over"), "{}", stdout(&o));
+    let toml = std::fs::read_to_string(t.path().join("out2/bundle.toml")).unwrap();
+    assert!(toml.contains("name = \"orders\""), "{toml}");
+    assert!(toml.contains("version = \"2.0.0\""), "{toml}");
+}
