@@ -88,7 +88,7 @@ fn rehearse_without_createdb_says_airlock_setup_createdb_in_text_and_json() {
     assert_ne!(code(&o), 0, "{said}");
     assert!(said.contains("CREATEDB"), "{said}");
     assert!(
-        said.contains(&format!("airlock setup --db")) && said.contains("--createdb"),
+        said.contains("airlock setup --db") && said.contains("--createdb"),
         "{said}"
     );
     let mut with_json = vec!["--json"];
