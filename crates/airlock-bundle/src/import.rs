@@ -1172,9 +1172,8 @@ pub fn import(
     let (mut left, mut tags) = (vec![], vec![]);
     let mut migrations = migrations(&folder, &more, layout, &mut left, &mut tags)?;
     // No --bundle-version: a Liquibase changelog's last tag names the release.
-    let version = (naming.version.map(str::to_string))
-        .or_else(|| tags.pop())
-        .unwrap_or_else(|| DEFAULT_VERSION.to_string());
+    let version = naming.version.map(str::to_string).or_else(|| tags.pop());
+    let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());
     let naming = &Naming {
         version: Some(&version),
         ..*naming
@@ -1187,22 +1186,15 @@ pub fn import(
     }
     let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
     if let Some(applied) = naming.applied {
-        migrations = not_applied(&folder, migrations, applied, &mut left)?;
-        if migrations.is_empty() {
-            return Err(ImportError::NothingNew {
-                dir: dir.to_path_buf(),
-                table: applied.table.clone(),
-            });
-        }
-        // What the peer applied before airlock is released history too: the next
-        // `import --since` finds it in place, not inserted.
-        let kept: std::collections::BTreeSet<&str> =
-            migrations.iter().map(|m| m.label.as_str()).collect();
-        for r in released.iter_mut() {
-            if r.release == version && !kept.contains(r.migration.as_str()) {
-                r.release = format!("applied before airlock ({})", applied.table);
-            }
-        }
+        let version = naming.version.unwrap_or(DEFAULT_VERSION);
+        migrations = without_applied(
+            &folder,
+            dir,
+            migrations,
+            (applied, version),
+            &mut released,
+            &mut left,
+        )?;
     }
     let write_err = |source| ImportError::Write {
         path: out.to_path_buf(),
@@ -1251,6 +1243,34 @@ pub fn import(
         splits: written.splits,
         peer_tables,
     })
+}
+
+/// `migrations` without those the peer's history table says are applied; those are
+/// marked in `released` as applied before airlock (released history too: the next
+/// `import --since` finds them in place, not inserted).
+fn without_applied(
+    folder: &Folder,
+    dir: &Path,
+    migrations: Vec<Migration>,
+    (applied, version): (&Applied, &str),
+    released: &mut [crate::spec::Released],
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let migrations = not_applied(folder, migrations, applied, left)?;
+    if migrations.is_empty() {
+        return Err(ImportError::NothingNew {
+            dir: dir.to_path_buf(),
+            table: applied.table.clone(),
+        });
+    }
+    let kept: std::collections::BTreeSet<&str> =
+        migrations.iter().map(|m| m.label.as_str()).collect();
+    for r in released.iter_mut() {
+        if r.release == version && !kept.contains(r.migration.as_str()) {
+            r.release = format!("applied before airlock ({})", applied.table);
+        }
+    }
+    Ok(migrations)
 }
 
 /// What a migration the peer runs outside a transaction (pop's `.autocommit`, diesel's
