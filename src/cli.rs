@@ -439,9 +439,10 @@ pub struct ImportArgs {
     /// `[a-z0-9._-]` made `-`).
     #[arg(long)]
     pub name: Option<String>,
-    /// [bundle] version.
-    #[arg(long, default_value = "1", value_name = "VERSION")]
-    pub bundle_version: String,
+    /// [bundle] version (default: a Liquibase changelog's last `tagDatabase` tag,
+    /// else 1).
+    #[arg(long, value_name = "VERSION")]
+    pub bundle_version: Option<String>,
     /// A template value: each pop `{{ index .Options "KEY" }}` in a migration becomes
     /// VALUE, as pop renders it (e.g. supabase/auth's `--option Namespace=auth`), and so
     /// does each `$%KEY%$` placeholder (a project's own template, e.g.

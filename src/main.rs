@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return project_error(&args, e).into(),
     };
-    let command = airlock::cli::Cli::command();
+    let command = airlock::project::supplied_not_required(airlock::cli::Cli::command());
     let parsed = command
         .clone()
         .try_get_matches_from(&args)
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let prose_out = std::io::stdout().is_terminal().then(style::width);
     let prose_err = std::io::stderr().is_terminal().then(style::width);
     if !json && !quiet {
-        say_project(project.as_ref());
+        say_project(project.as_ref(), prose_err);
     }
     let result = airlock::run(cli);
     let notices = notices::take();
@@ -177,10 +177,17 @@ fn attach_carried(
     }
 }
 
-/// The project file's settings this run used, on stderr (a diagnostic).
-fn say_project(project: Option<&airlock::project::Project>) {
+/// The project file's settings this run used, on stderr (a diagnostic), wrapped at
+/// spaces to `wrap` columns on a terminal as every other message there is.
+fn say_project(project: Option<&airlock::project::Project>, wrap: Option<usize>) {
     if let Some(p) = project.filter(|p| !p.used.is_empty()) {
-        let _ = writeln!(std::io::stderr(), "{}", terminal_safe(&p.line()));
+        let said = p.line();
+        let line = terminal_safe(&said);
+        let line = match wrap {
+            Some(w) => airlock::report::wrap_prose(&line, w),
+            None => line.into_owned(),
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
     }
 }
 

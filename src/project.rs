@@ -118,6 +118,25 @@ impl Project {
     }
 }
 
+/// `cmd` with every argument whose environment variable is set (by the environment,
+/// or by `airlock.toml` through [`load`]) no longer required: the usage line of
+/// `--help` and of an argument error then shows it as the option it is here
+/// (`[OPTIONS]`), not `--trust <PATH>` as if it still had to be typed.
+pub fn supplied_not_required(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let set = a
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| !v.is_empty());
+        if set {
+            a.required(false)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(supplied_not_required)
+}
+
 /// Why the project file was not used: airlock does not start (exit 2, `error.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {

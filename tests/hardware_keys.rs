@@ -1772,3 +1772,29 @@ fn an_agent_that_never_answers_is_given_up_on_naming_its_socket_and_nothing_is_w
         assert_eq!(std::fs::read(d.join("b.tar.gz")).unwrap(), bundle_before);
     }
 }
+
+/// `keygen --from` closed with a `minisign -Vm FILE -P …` line, which tells an
+/// approver (whose token or agent key signs approvals) nothing: it says the next step
+/// for the key in either role, the trust store's `trust add` (issue 75, part 5).
+#[test]
+fn keygen_from_says_the_next_step_for_a_release_or_an_approver_key() {
+    let agent = Agent::start();
+    let t = tempdir();
+    let d = t.path();
+    let keys = tempdir();
+    let ed = agent.add(keys.path(), "ed", "ed25519");
+    let o = run(
+        d,
+        &["keygen", "--from", &ed, "--out", "carol"],
+        &agent.env(),
+    );
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains("minisign -Vm"), "{out}");
+    assert!(
+        out.contains("airlock trust add STORE carol.pub --role approver"),
+        "{out}"
+    );
+    assert!(out.contains("airlock trust add STORE carol.pub\n"), "{out}");
+    assert!(out.contains(&key_id_of(&d.join("carol.pub"))), "{out}");
+}

@@ -238,7 +238,9 @@ pub struct Imported {
 /// What the source is called and where it applies.
 pub struct Naming<'a> {
     pub name: &'a str,
-    pub version: &'a str,
+    /// `[bundle] version`; None: a Liquibase changelog's last `tagDatabase` tag, else
+    /// [`DEFAULT_VERSION`].
+    pub version: Option<&'a str>,
     pub database: &'a str,
     /// pop's template options (`--option KEY=VALUE`): each `{{ index .Options "KEY" }}`
     /// of a migration becomes VALUE, as pop renders it before running the file.
@@ -255,6 +257,9 @@ pub struct Naming<'a> {
     /// their migrations merged with the first's in version order.
     pub locations: &'a [PathBuf],
 }
+
+/// The version of a release nothing names.
+pub const DEFAULT_VERSION: &str = "1";
 
 /// The peer's history table on a target, as read by the caller (`--history`).
 ///
@@ -564,6 +569,7 @@ fn migrations(
     more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
+    tags: &mut Vec<String>,
 ) -> Result<Vec<Migration>, ImportError> {
     let before = left.len();
     let mut names = listing(folder, left)?;
@@ -611,7 +617,7 @@ fn migrations(
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
-            match liquibase_changelog::migrations(folder, &names, &mut used, left)? {
+            match liquibase_changelog::migrations(folder, &names, &mut used, left, tags)? {
                 Some(found) => found,
                 None => liquibase::migrations(folder, &names, &mut used, left)?,
             }
@@ -1163,8 +1169,15 @@ pub fn import(
         .iter()
         .map(|d| open(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut left = vec![];
-    let mut migrations = migrations(&folder, &more, layout, &mut left)?;
+    let (mut left, mut tags) = (vec![], vec![]);
+    let mut migrations = migrations(&folder, &more, layout, &mut left, &mut tags)?;
+    // No --bundle-version: a Liquibase changelog's last tag names the release.
+    let version = naming.version.map(str::to_string).or_else(|| tags.pop());
+    let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());
+    let naming = &Naming {
+        version: Some(&version),
+        ..*naming
+    };
     if migrations.is_empty() {
         return Err(ImportError::Empty {
             dir: dir.to_path_buf(),
@@ -1173,22 +1186,15 @@ pub fn import(
     }
     let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
     if let Some(applied) = naming.applied {
-        migrations = not_applied(&folder, migrations, applied, &mut left)?;
-        if migrations.is_empty() {
-            return Err(ImportError::NothingNew {
-                dir: dir.to_path_buf(),
-                table: applied.table.clone(),
-            });
-        }
-        // What the peer applied before airlock is released history too: the next
-        // `import --since` finds it in place, not inserted.
-        let kept: std::collections::BTreeSet<&str> =
-            migrations.iter().map(|m| m.label.as_str()).collect();
-        for r in released.iter_mut() {
-            if r.release == naming.version && !kept.contains(r.migration.as_str()) {
-                r.release = format!("applied before airlock ({})", applied.table);
-            }
-        }
+        let version = naming.version.unwrap_or(DEFAULT_VERSION);
+        migrations = without_applied(
+            &folder,
+            dir,
+            migrations,
+            (applied, version),
+            &mut released,
+            &mut left,
+        )?;
     }
     let write_err = |source| ImportError::Write {
         path: out.to_path_buf(),
@@ -1237,6 +1243,34 @@ pub fn import(
         splits: written.splits,
         peer_tables,
     })
+}
+
+/// `migrations` without those the peer's history table says are applied; those are
+/// marked in `released` as applied before airlock (released history too: the next
+/// `import --since` finds them in place, not inserted).
+fn without_applied(
+    folder: &Folder,
+    dir: &Path,
+    migrations: Vec<Migration>,
+    (applied, version): (&Applied, &str),
+    released: &mut [crate::spec::Released],
+    left: &mut Vec<LeftBehind>,
+) -> Result<Vec<Migration>, ImportError> {
+    let migrations = not_applied(folder, migrations, applied, left)?;
+    if migrations.is_empty() {
+        return Err(ImportError::NothingNew {
+            dir: dir.to_path_buf(),
+            table: applied.table.clone(),
+        });
+    }
+    let kept: std::collections::BTreeSet<&str> =
+        migrations.iter().map(|m| m.label.as_str()).collect();
+    for r in released.iter_mut() {
+        if r.release == version && !kept.contains(r.migration.as_str()) {
+            r.release = format!("applied before airlock ({})", applied.table);
+        }
+    }
+    Ok(migrations)
 }
 
 /// What a migration the peer runs outside a transaction (pop's `.autocommit`, diesel's
@@ -1549,7 +1583,7 @@ fn write_spec(
         "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n",
         layout.name(),
         toml_str(naming.name),
-        toml_str(naming.version),
+        toml_str(naming.version.unwrap_or(DEFAULT_VERSION)),
         naming.since.map_or(1, |s| s.sequence.saturating_add(1)),
         if written.splits.is_empty() {
             ""
@@ -1709,7 +1743,7 @@ fn released(
         out.push(crate::spec::Released {
             migration: m.label.clone(),
             sha256: h.clone(),
-            release: naming.version.to_string(),
+            release: naming.version.unwrap_or(DEFAULT_VERSION).to_string(),
         });
     }
     migrations.drain(..first_new);

@@ -107,16 +107,7 @@ impl KeySpec {
     }
 }
 
-/// `text` as one word of a shell command: as it is when the shell reads it so, else in
-/// single quotes.
-pub fn shell_word(text: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:+=@%,~".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
+pub use airlock_base::text::shell_word;
 
 #[cfg(test)]
 mod tests {

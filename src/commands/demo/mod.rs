@@ -1257,9 +1257,9 @@ fn rehearse_on_clone(
     );
     *table = Some(crate::commands::deploy::rehearse::steps_table(&rehearsal));
     // As `rehearse --json` prints it, for the dossier step and an operator by hand.
-    let text = serde_json::to_string_pretty(&crate::commands::deploy::rehearse::RehearseOutcome {
-        report: rehearsal.clone(),
-    })
+    let text = serde_json::to_string_pretty(
+        &crate::commands::deploy::rehearse::RehearseOutcome::new(rehearsal.clone()),
+    )
     .map_err(|e| e.to_string())?;
     std::fs::write(save, text).map_err(|e| e.to_string())?;
     if !rehearsal.ok {

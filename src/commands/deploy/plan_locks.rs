@@ -124,7 +124,8 @@ pub fn size_text(s: &RelSize) -> String {
     format!("{}, {rows}", bytes(s.bytes))
 }
 
-fn bytes(b: i64) -> String {
+/// `8 kB`, `1.2 GB`.
+pub(crate) fn bytes(b: i64) -> String {
     let b = b.max(0) as f64;
     match b {
         b if b >= 1e9 => format!("{:.1} GB", b / 1e9),

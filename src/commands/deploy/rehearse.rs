@@ -2,6 +2,7 @@
 
 use crate::cli::RehearseArgs;
 use crate::commands::deploy::db_common::prepare;
+use crate::commands::deploy::plan_locks;
 use crate::db::lock_impact::{HeldUntil, LockImpact};
 use crate::db::rehearse::cycle::{self as rehearse, RehearseOptions, RehearseReport};
 use crate::error::Result;
@@ -12,6 +13,19 @@ use serde::Serialize;
 pub struct RehearseOutcome {
     #[serde(flatten)]
     pub report: RehearseReport,
+    /// The first step that failed and why (`STEP: DETAIL`), as an error document
+    /// says it; absent when the rehearsal passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RehearseOutcome {
+    pub fn new(report: RehearseReport) -> Self {
+        let error = (report.steps.iter())
+            .find(|s| s.verdict == "FAIL")
+            .map(|f| format!("{}: {}", f.step, f.detail));
+        RehearseOutcome { report, error }
+    }
 }
 
 /// Characters of a step's detail shown in the table (the whole of it is in `--json`).
@@ -55,11 +69,24 @@ fn lock_rows(l: &LockImpact) -> Vec<Vec<String>> {
                     h.file,
                     h.line,
                     h.statement_ms,
-                    crate::commands::deploy::plan_locks::size_text(&h.size)
+                    // Said once below the locks when the server has no estimate.
+                    match h.size.rows {
+                        rows if rows < 0 => plan_locks::bytes(h.size.bytes),
+                        _ => plan_locks::size_text(&h.size),
+                    }
                 ),
             ]
         })
         .collect();
+    let uncounted = l.locks.iter().filter(|h| h.size.rows < 0).count();
+    if uncounted > 0 {
+        rows.push(vec![
+            "  locks".into(),
+            String::new(),
+            String::new(),
+            format!("rows not yet counted on {uncounted} of the tables above: PostgreSQL estimates them after a VACUUM or ANALYZE"),
+        ]);
+    }
     if l.omitted > 0 {
         rows.push(vec![
             "  locks".into(),
@@ -82,6 +109,52 @@ fn lock_rows(l: &LockImpact) -> Vec<Vec<String>> {
 /// `before -> after` of a measurement.
 fn through(before: i64, after: i64) -> String {
     format!("{before} -> {after}")
+}
+
+/// The rows of "tables the release changes": under each tier the tables it changed
+/// (rows or bytes) or dropped, and once, after them, each table no tier changed (the
+/// JSON keeps every table through every tier).
+fn measured_rows(measured: &[crate::db::rehearse::measure::TierMeasured]) -> Vec<Vec<String>> {
+    let changed = |x: &crate::db::rehearse::measure::TableThrough| x.dropped || x.before != x.after;
+    let mut rows: Vec<Vec<String>> = vec![];
+    for t in measured {
+        for x in t.tables.iter().filter(|x| changed(x)) {
+            rows.push(vec![
+                t.tier.clone(),
+                x.table.clone(),
+                through(x.before.rows, x.after.rows) + if x.dropped { " (dropped)" } else { "" },
+                through(x.before.bytes, x.after.bytes),
+            ]);
+        }
+        if let Some(e) = &t.error {
+            rows.push(vec![
+                t.tier.clone(),
+                "-".into(),
+                clip(&format!("not measured: {e}"), DETAIL_CELL),
+                String::new(),
+            ]);
+        }
+    }
+    // A table measured in some tier and changed in none: one row, its size as it was.
+    let mut unchanged: Vec<&crate::db::rehearse::measure::TableThrough> = vec![];
+    for x in measured.iter().flat_map(|t| &t.tables) {
+        let ever_changed = measured
+            .iter()
+            .flat_map(|t| &t.tables)
+            .any(|y| y.table == x.table && changed(y));
+        if !ever_changed && !unchanged.iter().any(|u| u.table == x.table) {
+            unchanged.push(x);
+        }
+    }
+    for x in unchanged {
+        rows.push(vec![
+            "no tier".into(),
+            x.table.clone(),
+            format!("{} (unchanged)", x.before.rows),
+            format!("{} (unchanged)", x.before.bytes),
+        ]);
+    }
+    rows
 }
 
 /// What plan predicted on the target beside what the apply measured on the clone, the
@@ -126,32 +199,7 @@ fn predicted_and_measured(p: &crate::db::rehearse_predict::Rehearsed) -> String 
             )
         ));
     }
-    let rows: Vec<Vec<String>> = p
-        .measured
-        .iter()
-        .flat_map(|t| {
-            let err = t.error.as_ref().map(|e| {
-                vec![
-                    t.tier.clone(),
-                    "-".into(),
-                    clip(&format!("not measured: {e}"), DETAIL_CELL),
-                    String::new(),
-                ]
-            });
-            t.tables
-                .iter()
-                .map(move |x| {
-                    vec![
-                        t.tier.clone(),
-                        x.table.clone(),
-                        through(x.before.rows, x.after.rows)
-                            + if x.dropped { " (dropped)" } else { "" },
-                        through(x.before.bytes, x.after.bytes),
-                    ]
-                })
-                .chain(err)
-        })
-        .collect();
+    let rows = measured_rows(&p.measured);
     if !rows.is_empty() {
         s.push_str(&format!(
             "\n\ntables the release changes, measured on the clone (exact):\n{}",
@@ -215,6 +263,9 @@ impl Report for RehearseOutcome {
         if let Some(at) = &r.at {
             s.push_str(&format!("\nstatement: {}", at.human()));
         }
+        if let Some(h) = &r.hint {
+            s.push_str(&format!("\nhint: {h}"));
+        }
         if let Some(p) = &r.predictions {
             s.push_str(&predicted_and_measured(p));
         }
@@ -266,5 +317,5 @@ pub fn run(args: RehearseArgs) -> Result<Outcome> {
         },
     );
     drop(progress);
-    Ok(Box::new(RehearseOutcome { report }))
+    Ok(Box::new(RehearseOutcome::new(report)))
 }

@@ -219,6 +219,21 @@ impl Report for StatusReport {
     }
 }
 
+/// A row's params (compact JSON) with a space after each comma between values, so a
+/// narrow terminal wraps between params, never inside a name; other text as it is.
+fn spaced_params(params: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(params) {
+        Ok(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(_) => params.to_string(),
+    }
+}
+
 impl BundleStatus {
     /// Its row of the status table.
     fn row(&self) -> Vec<String> {
@@ -233,10 +248,11 @@ impl BundleStatus {
                 }
                 _ => self.state.clone(),
             },
-            self.applied_tiers.join(","),
+            // At spaces, so a narrow terminal wraps between tier names, never in one.
+            self.applied_tiers.join(", "),
             crate::trust::shown(&self.at),
             self.operator.clone(),
-            self.params.clone(),
+            spaced_params(&self.params),
         ]
     }
 

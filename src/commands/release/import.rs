@@ -268,6 +268,8 @@ const GENERIC_FOLDERS: &[&str] = &[
     "resources",
     "main",
     "src",
+    // Where a tool keeps them: `db/liquibase/changelog.xml` is no project's name.
+    "liquibase",
 ];
 
 /// The default `[bundle] name` of migrations in `dir`: its folder's name, or, when
@@ -342,11 +344,18 @@ fn since(
             Some("import the first release of the train again with this airlock (without --since), then follow it".to_string()),
         ));
     }
-    if m.bundle.version == args.bundle_version {
+    // Without --bundle-version a Liquibase changelog's last tag names the release
+    // (import judges it); otherwise it is the default.
+    let version = match (&args.bundle_version, args.from) {
+        (Some(v), _) => Some(v.as_str()),
+        (None, Some(ImportLayout::Liquibase)) => None,
+        (None, _) => Some(import::DEFAULT_VERSION),
+    };
+    if version == Some(m.bundle.version.as_str()) {
         return Err(Error::usage(
             format!(
                 "this release's version {:?} is the version of the release it follows ({} {})",
-                args.bundle_version, m.bundle.name, m.bundle.version
+                m.bundle.version, m.bundle.name, m.bundle.version
             ),
             Some("name this release's version with --bundle-version".to_string()),
         ));
@@ -391,7 +400,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         .map_or(dir_name.as_str(), |s| s.name.as_str());
     let naming = Naming {
         name: args.name.as_deref().unwrap_or(default_name),
-        version: &args.bundle_version,
+        version: args.bundle_version.as_deref(),
         database: &args.database,
         options: &args.options,
         applied: applied.as_ref(),

@@ -26,12 +26,16 @@ pub struct KeygenReport {
 impl Report for KeygenReport {
     fn human(&self) -> String {
         let Some(secret_key) = &self.secret_key else {
+            // A token's or agent's key is as often an approver's as a release
+            // manager's: the next step is the trust store's, in the role it has there.
+            let public = self.public_key.display().to_string();
+            let public = airlock_keys::shell_word(&public);
             return format!(
-                "key {}: public key written, no secret key file (the key stays where it is)\n  public key: {} - put it in the trust store\n  sign with: --key '{}'\n\nminisign users can verify with: minisign -Vm FILE -P {}",
+                "key {}: public key written, no secret key file (the key stays where it is)\n  public key: {} - put it in the trust store\n  sign with: --key '{}'\n\nnext: whoever keeps the trust store compares its key id {} with the one you give them, then adds it in its role:\n  a release key (signs bundles): airlock trust add STORE {public}\n  an approver's key (signs approvals): airlock trust add STORE {public} --role approver --name \"WHO\"\n  (--role operator: receipts; --role root: trust stores)",
                 self.key_id,
                 self.public_key.display(),
                 self.signing_key.as_deref().unwrap_or(""),
-                self.public_key_base64
+                self.key_id,
             );
         };
         format!(

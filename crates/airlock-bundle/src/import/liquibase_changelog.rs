@@ -30,11 +30,14 @@ fn xml_or_yaml(n: &str) -> bool {
 
 /// The changesets of the root XML/YAML changelog among `names`, as migrations; None
 /// when there is none (formatted SQL is read instead).
+/// `tags`: the `tagDatabase` tags of the changesets read, in order (the last names
+/// the release, when no `--bundle-version` does).
 pub(super) fn migrations(
     folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
+    tags: &mut Vec<String>,
 ) -> Result<Option<Vec<Migration>>, ImportError> {
     let mut candidates = vec![];
     for n in names.iter().filter(|n| xml_or_yaml(n)) {
@@ -81,6 +84,7 @@ pub(super) fn migrations(
     w.file(root)?;
     used.extend(w.used);
     left.extend(w.left);
+    tags.extend(w.tags);
     Ok(Some(unique_labels(w.out)))
 }
 
@@ -119,6 +123,8 @@ struct Walk<'a> {
     /// The `objectQuotingStrategy` of the changelog being read (its changesets'
     /// default; an included changelog does not inherit it).
     quoting: Quoting,
+    /// The `tagDatabase` tags read, in order.
+    tags: Vec<String>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -159,6 +165,7 @@ impl<'a> Walk<'a> {
             sql_files: vec![],
             ignored: vec![],
             quoting: Quoting::Legacy,
+            tags: vec![],
         }
     }
 
@@ -417,6 +424,9 @@ impl<'a> Walk<'a> {
                 how_down = "the rollback Liquibase derives (each change undone, the last first)";
             }
         }
+        if self.runs_nothing(n, &at, &up, &down) {
+            return Ok(());
+        }
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
@@ -449,6 +459,33 @@ impl<'a> Walk<'a> {
             verify: None,
         });
         Ok(())
+    }
+
+    /// Whether the changeset `n` (at `at`) runs no statement and undoes none: then no
+    /// tier is written for it (approvers would read an empty one), and the report says
+    /// why. Its `tagDatabase` tags are kept either way: the last names the release.
+    fn runs_nothing(&mut self, n: &Node, at: &str, up: &[String], down: &[String]) -> bool {
+        let tags: Vec<String> = (n.children.iter())
+            .filter(|c| c.name == "tagDatabase")
+            .filter_map(|c| c.attr("tag").map(str::to_string))
+            .collect();
+        self.tags.extend(tags.iter().cloned());
+        if !up.is_empty() || !down.is_empty() {
+            return false;
+        }
+        let why = match tags.as_slice() {
+            [] => "runs no statement (only comments, `empty` or `output`): no tier written".to_string(),
+            tags => format!(
+                "only tags the database ({}): airlock's ledger records each release by its bundle, so no tier is written; the last tag is the bundle's version unless --bundle-version names one",
+                tags.iter().map(|t| format!("`tagDatabase tag={t:?}`")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        self.left.push(LeftBehind {
+            refused: false,
+            file: at.to_string(),
+            why,
+        });
+        true
     }
 
     /// The statements of a `<rollback>`: its SQL text, then its changes.

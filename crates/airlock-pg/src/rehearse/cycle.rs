@@ -144,6 +144,18 @@ pub struct RehearseReport {
     /// was predicted; and the statements the target could not judge, as the clone did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predictions: Option<crate::rehearse::predictions::Rehearsed>,
+    /// What to do next, when the rehearsal failed for a reason the operator can fix
+    /// before running it again (a login that may not create the clone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// What the clone step learnt besides its verdict: a dump clone's cost, and what to
+/// do next when it could not clone.
+#[derive(Default)]
+struct CloneNotes {
+    cost: std::cell::RefCell<Option<DumpCost>>,
+    hint: std::cell::RefCell<Option<String>>,
 }
 
 /// The predictions with what the apply on the clone measured and did.
@@ -490,7 +502,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
     // 2. The clone, closed to connections until its files are read when the target's
     //    storage was recorded.
     let closed = matches!(target_files, Some(Ok(_)));
-    let dump_cost = std::cell::RefCell::new(None);
+    let notes = CloneNotes::default();
     let cloned = run.step("clone the target", || {
         clone_target(
             o,
@@ -498,7 +510,7 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
             sized.unwrap_or_default(),
             owner.as_deref(),
             closed,
-            &dump_cost,
+            &notes,
         )
     });
     let dumped = matches!(cloned, Some(("dump", _)));
@@ -544,7 +556,8 @@ pub fn rehearse(vb: &VerifiedBundle, o: &RehearseOptions<'_>) -> RehearseReport 
         finished_at: Some(crate::ledger::receipt::now()),
         clone_strategy: cloned.map(|(s, _)| s.to_string()),
         clone_wal_bytes: cloned.and_then(|(_, w)| w),
-        clone_cost: dump_cost.into_inner(),
+        clone_cost: notes.cost.take(),
+        hint: notes.hint.take(),
         target_checkpoint_ms: target_costs.checkpoint_ms,
         target_settle_wait_ms: target_costs.settle_wait_ms,
         ok: run.exit.is_success(),
@@ -903,11 +916,13 @@ fn clone_target(
     (bytes, files, version): (i64, i64, i64),
     owner: Option<&str>,
     closed: bool,
-    dump_cost: &std::cell::RefCell<Option<DumpCost>>,
+    notes: &CloneNotes,
 ) -> Result<((&'static str, Option<u64>), String), (Exit, String)> {
+    let dump_cost = &notes.cost;
     let (clone, target) = (&places.clone, &places.target);
     let strategy = o.clone_strategy.pick(bytes, files);
     let mut c = places.admin.connect().map_err(fail)?;
+    may_create_databases(&mut c, target, notes)?;
     // A live target (other sessions): `auto` clones from a dump, which needs nobody
     // to leave.
     let others = match o.clone_strategy {
@@ -971,6 +986,37 @@ fn clone_target(
         }
         Err(e) => Err((Exit::Runtime, sql_err("CREATE DATABASE", &e).to_string())),
     }
+}
+
+/// Whether the login may create the clone (CREATEDB, or a superuser; the attribute is
+/// never inherited): asked before any strategy tries, so the refusal names the fix
+/// (`airlock setup --createdb`, which leaves it off by default) rather than
+/// PostgreSQL's "permission denied to create database".
+fn may_create_databases(
+    c: &mut postgres::Client,
+    target: &str,
+    notes: &CloneNotes,
+) -> Result<(), (Exit, String)> {
+    let row = c
+        .query_one(
+            "SELECT r.rolcreatedb OR r.rolsuper, r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r \
+             WHERE r.rolname OPERATOR(pg_catalog.=) current_user",
+            &[],
+        )
+        .map_err(|e| (Exit::Runtime, sql_err("the login's CREATEDB", &e).to_string()))?;
+    let (may, login): (bool, String) = (row.get(0), row.get(1));
+    if may {
+        return Ok(());
+    }
+    *notes.hint.borrow_mut() = Some(format!(
+        "give it CREATEDB as a superuser: airlock setup --db {} --login {} --createdb (or rehearse as a login that may create databases)",
+        airlock_base::text::shell_word(&format!("dbname={target}")),
+        airlock_base::text::shell_word(&login)
+    ));
+    Err((
+        Exit::Runtime,
+        format!("the login {login} may not create databases (it has no CREATEDB), and rehearse clones {target} into a new database; nothing was cloned"),
+    ))
 }
 
 /// The server's WAL position, as text.
