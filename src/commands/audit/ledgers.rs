@@ -97,21 +97,13 @@ impl Ledger {
     }
 
     fn from_conn(spec: &conn::ConnSpec) -> Result<Ledger> {
-        let mut c = spec.connect()?;
-        let mut tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-        let database: String = tx
-            .query_one("SELECT pg_catalog.current_database()::text", &[])
-            .map_err(|e| crate::db::sql_err("audit", &e))?
-            .get(0);
-        let rows = ledger::read_all(&mut tx)?;
-        let era = ledger::delivery_era(&rows, ledger::has_receipt_column(&mut tx)?);
-        tx.rollback()
-            .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-        Ok(Ledger::new(database, Source::Database, rows, era))
+        let back = ledger::read_back(&mut spec.connect()?)?;
+        Ok(Ledger::new(
+            back.database,
+            Source::Database,
+            back.rows,
+            back.era,
+        ))
     }
 
     /// `airlock status --json` of the database, saved: its `database` and `rows`.

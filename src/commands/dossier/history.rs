@@ -64,20 +64,8 @@ pub(crate) fn read(
     bundle_id: &str,
     at: DateTime<Utc>,
 ) -> Result<History> {
-    let mut client = conn.connect()?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx
-        .query_one("SELECT pg_catalog.current_database()::text", &[])
-        .map_err(|e| crate::db::sql_err("dossier history", &e))?
-        .get(0);
-    let rows = ledger::read_all(&mut tx)?;
-    tx.rollback()
-        .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
-    Ok(of_rows(database, &rows, bundle_id, at))
+    let back = ledger::read_back(&mut conn.connect()?)?;
+    Ok(of_rows(back.database, &back.rows, bundle_id, at))
 }
 
 /// [`read`]'s history from rows already read.

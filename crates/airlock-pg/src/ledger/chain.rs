@@ -593,6 +593,37 @@ impl LedgerRow {
     }
 }
 
+/// What one read-only transaction reads of a database's ledger, for readers that
+/// judge the past (`audit`, the dossier's history): the database's name, every row
+/// ([`read_all`]), and the delivery era ([`delivery_era`]).
+pub struct ReadBack {
+    pub database: String,
+    pub rows: Vec<LedgerRow>,
+    pub era: Option<i64>,
+}
+
+/// [`ReadBack`] of the database `client` is connected to, in a read-only transaction
+/// rolled back.
+pub fn read_back(client: &mut postgres::Client) -> Result<ReadBack, DbError> {
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
+    let database: String = tx
+        .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
+        .map_err(|e| sql_err("reading the database's name", &e))?
+        .get(0);
+    let rows = read_all(&mut tx)?;
+    let era = delivery_era(&rows, has_receipt_column(&mut tx)?);
+    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
+    Ok(ReadBack {
+        database,
+        rows,
+        era,
+    })
+}
+
 /// Every row in order, after checking the ledger is airlock's own; empty when there
 /// is no ledger yet (never creates it). A malformed row is an error naming it.
 pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
