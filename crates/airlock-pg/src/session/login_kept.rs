@@ -67,11 +67,14 @@ const ROLE_ROWS: &str = "SELECT \
 /// granted on the schemas, relations, functions and types it owns and by its default
 /// privileges. Described by PostgreSQL's own `pg_describe_object`; every value built
 /// in, every operator named. Second, aligned: the database each line is about when it
-/// is another database (the login owns it or holds rights on it), else 0.
+/// is another database (the login owns it or holds rights on it), else 0. Third, the
+/// cluster's databases: a line about one that went away, or came, while the
+/// transaction ran is not its doing (CREATE and DROP DATABASE run in no transaction).
 const LOGIN_HOLDS: &str = "WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), \
   here AS (SELECT b.oid FROM pg_catalog.pg_database b WHERE b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
 SELECT coalesce(pg_catalog.array_agg(k.x ORDER BY k.x), ARRAY[]::pg_catalog.text[]), \
-       coalesce(pg_catalog.array_agg(k.db ORDER BY k.x), ARRAY[]::pg_catalog.oid[]) FROM ( \
+       coalesce(pg_catalog.array_agg(k.db ORDER BY k.x), ARRAY[]::pg_catalog.oid[]), \
+       (SELECT coalesce(pg_catalog.array_agg(b.oid), ARRAY[]::pg_catalog.oid[]) FROM pg_catalog.pg_database b) FROM ( \
   SELECT 'owns ' OPERATOR(pg_catalog.||) coalesce(pg_catalog.pg_describe_object(s.classid, s.objid, s.objsubid), s.classid::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) s.objid::pg_catalog.text) \
          OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) s.deptype::pg_catalog.text OPERATOR(pg_catalog.||) ')', \
          CASE WHEN s.classid OPERATOR(pg_catalog.=) 1262::pg_catalog.oid THEN s.objid ELSE 0::pg_catalog.oid END \
@@ -89,10 +92,6 @@ SELECT coalesce(pg_catalog.array_agg(k.x ORDER BY k.x), ARRAY[]::pg_catalog.text
   UNION ALL SELECT 'default privileges (' OPERATOR(pg_catalog.||) d.defaclobjtype::pg_catalog.text OPERATOR(pg_catalog.||) ', schema ' OPERATOR(pg_catalog.||) d.defaclnamespace::pg_catalog.text OPERATOR(pg_catalog.||) '): ' OPERATOR(pg_catalog.||) d.defaclacl::pg_catalog.text, 0::pg_catalog.oid \
     FROM pg_catalog.pg_default_acl d, me WHERE d.defaclrole OPERATOR(pg_catalog.=) me.oid \
 ) k(x, db)";
-
-/// The databases of the cluster: a line about one that went away, or came, while the
-/// transaction ran is not its doing (CREATE and DROP DATABASE run in no transaction).
-const DATABASES: &str = "SELECT coalesce(pg_catalog.array_agg(d.oid), ARRAY[]::pg_catalog.oid[]) FROM pg_catalog.pg_database d";
 
 /// The ledger's rows by hash, in order, and the rows of it this transaction updated or
 /// deleted (`pg_stat_get_xact_tuples_*`); asked only of a ledger [`ledger::inspect`]
@@ -151,8 +150,7 @@ pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before,
         LOGIN_SETTINGS,
         "reading the deploy login's role defaults",
     )?;
-    let holds = lines(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
-    let databases = databases(tx)?;
+    let (holds, databases) = holds(tx)?;
     // A ledger that is not airlock's is refused by the deploy itself, later.
     let ledger = match ledger::inspect(tx) {
         Ok(ledger::Presence::Present) => Some(ledger_rows(tx)?.0),
@@ -181,17 +179,22 @@ impl Lines {
     }
 }
 
-fn lines(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Lines, DbError> {
-    let row = tx.query_one(sql, &[]).map_err(|e| sql_err(what, &e))?;
+fn lines_of(row: &postgres::Row) -> Lines {
     let (x, db): (Vec<String>, Vec<u32>) = (row.get(0), row.get(1));
-    Ok(Lines(x.into_iter().zip(db).collect()))
+    Lines(x.into_iter().zip(db).collect())
 }
 
-fn databases(tx: &mut Transaction<'_>) -> Result<Vec<u32>, DbError> {
-    Ok(tx
-        .query_one(DATABASES, &[])
-        .map_err(|e| sql_err("reading the cluster's databases", &e))?
-        .get(0))
+fn lines(tx: &mut Transaction<'_>, sql: &str, what: &str) -> Result<Lines, DbError> {
+    let row = tx.query_one(sql, &[]).map_err(|e| sql_err(what, &e))?;
+    Ok(lines_of(&row))
+}
+
+/// What the login holds ([`LOGIN_HOLDS`]), and the cluster's databases, in one read.
+fn holds(tx: &mut Transaction<'_>) -> Result<(Lines, Vec<u32>), DbError> {
+    let row = tx
+        .query_one(LOGIN_HOLDS, &[])
+        .map_err(|e| sql_err("reading what the deploy login owns", &e))?;
+    Ok((lines_of(&row), row.get(2)))
 }
 
 fn ledger_rows(tx: &mut Transaction<'_>) -> Result<(Vec<String>, i64), DbError> {
@@ -304,8 +307,7 @@ pub fn check(
         LOGIN_SETTINGS,
         "reading the deploy login's role defaults",
     )?;
-    let holds = lines(tx, LOGIN_HOLDS, "reading what the deploy login owns")?;
-    let now = databases(tx)?;
+    let (holds, now) = holds(tx)?;
     let then = &held.databases;
     let (settings, had_settings) = (settings.kept(then, &now), held.settings.kept(then, &now));
     let (holds, had) = (holds.kept(then, &now), held.holds.kept(then, &now));
