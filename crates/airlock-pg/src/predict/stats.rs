@@ -65,7 +65,7 @@ impl Column {
         let age = match self.changed.filter(|n| *n > 0) {
             Some(n) => {
                 format!(
-                    "; pg_stats is older than the data: {n} row(s) changed since the last ANALYZE"
+                    "; pg_stats may be older than the data: {n} row(s) changed since the table's last ANALYZE (pg_stat_user_tables)"
                 )
             }
             None => String::new(),
