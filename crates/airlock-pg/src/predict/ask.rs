@@ -306,7 +306,7 @@ pub(super) fn foreign_key(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{cast, catalog, count, reach, referenced, state};
+    use super::super::{cast, catalog, count, reach, referenced, state, stats};
     use super::*;
 
     /// Every fixed question of the catalog, by name.
@@ -329,6 +329,8 @@ mod tests {
         ("cast::CATEGORY", cast::CATEGORY),
         ("cast::TYPES_DEFINED", cast::TYPES_DEFINED),
         ("cast::ASSIGNABLE", cast::ASSIGNABLE),
+        ("stats::STATS", stats::STATS),
+        ("stats::COMMON", stats::COMMON),
     ];
 
     /// The door asks no proof of these: each must name every function, operator,
@@ -361,6 +363,7 @@ mod tests {
             include_str!("walk.rs"),
             include_str!("declared.rs"),
             include_str!("referenced.rs"),
+            include_str!("stats.rs"),
         ]
         .iter()
         .map(|src| {

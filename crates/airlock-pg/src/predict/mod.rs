@@ -28,6 +28,7 @@ mod declared;
 mod reach;
 mod referenced;
 mod state;
+mod stats;
 mod walk;
 mod widening;
 

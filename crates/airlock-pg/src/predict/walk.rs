@@ -5,7 +5,7 @@
 use super::ask::{self, Answer, Fk};
 use super::catalog::qualified;
 use super::state::{prediction, settle, Walk};
-use super::{count, reach, Prediction, Predictions};
+use super::{count, reach, stats, Prediction, Predictions};
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::Transaction;
 
@@ -87,7 +87,14 @@ impl Walk {
         let q = qualified(t);
         let (key, keyed_by) = ask::row_key(self.cat.keys(tx, t)?.primary.as_ref());
         match step {
-            Step::Unique { columns, primary } => ask::unique(tx, &q, columns, (*primary, None)),
+            Step::Unique { columns, primary } => {
+                if let [column] = &columns[..] {
+                    if let Some(found) = stats::unique(tx, &q, column, *primary)? {
+                        return Ok(found);
+                    }
+                }
+                ask::unique(tx, &q, columns, (*primary, None))
+            }
             Step::PartialUnique {
                 columns,
                 predicate,
@@ -99,6 +106,9 @@ impl Walk {
                 "the partial index's WHERE calls a function that may not be built in",
             )),
             Step::SetNotNull { column } => {
+                if let Some(found) = stats::null(tx, &q, column, (&key, &keyed_by))? {
+                    return Ok(found);
+                }
                 let c = crate::quote_ident(column);
                 ask::keyed(
                     tx,

@@ -1,0 +1,245 @@
+//! A certain NO-GO in seconds on a big table (issue 77): the catalog's statistics
+//! (`pg_stats`, as of the last ANALYZE) name the keys a new one-column unique key or
+//! NOT NULL is likely to meet twice or as NULL, and a few rows of each, read through
+//! the door, confirm them. On a table the catalog estimates at [`EXACT_BELOW`] rows
+//! or more, a duplicate key repeated among pg_stats' most common values is found by
+//! reading two of its rows, where the full question groups every row.
+//!
+//! Invariant: statistics never decide a statement by themselves. Only rows read
+//! through the door make a NO-GO (and then the rows are not all counted: the count is
+//! left out, the reason says so); when nothing is confirmed, the full question is
+//! asked as on a small table, and only its answer can say a statement passes. Values
+//! come out of `pg_stats` as text only for a column of a built-in type (an array's
+//! text runs its element type's output function, which for a type a role made is
+//! the role's code).
+
+use super::ask::{self, Answer, Fixed};
+use super::EXACT_BELOW;
+use crate::quote_ident;
+use postgres::Transaction;
+
+/// Most common values confirmed, at most (the most frequent first).
+const CANDIDATES: usize = 3;
+
+/// Table `$1`'s estimated rows, column `$2`'s NULL fraction in `pg_stats` (absent:
+/// never analyzed, or not readable by this role), and the rows changed since the last
+/// ANALYZE. Nothing of the column's values.
+pub(super) const STATS: Fixed = Fixed::new(
+    "SELECT c.reltuples::pg_catalog.float8, s.null_frac::pg_catalog.float8, \
+       u.n_mod_since_analyze::pg_catalog.int8 \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     LEFT JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname \
+       AND s.tablename OPERATOR(pg_catalog.=) c.relname AND s.attname OPERATOR(pg_catalog.=) $2 \
+       AND NOT s.inherited \
+     LEFT JOIN pg_catalog.pg_stat_user_tables u ON u.relid OPERATOR(pg_catalog.=) c.oid \
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+);
+
+/// Column `$2` of table `$1`: its most common values as text and their frequencies.
+/// Asked only when the column's type is built in ([`super::cast::COLUMN`] first).
+pub(super) const COMMON: Fixed = Fixed::new(
+    "SELECT s.most_common_vals::pg_catalog.text::pg_catalog.text[], \
+       s.most_common_freqs::pg_catalog.float8[] \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname \
+       AND s.tablename OPERATOR(pg_catalog.=) c.relname AND s.attname OPERATOR(pg_catalog.=) $2 \
+       AND NOT s.inherited \
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
+       AND s.most_common_vals IS NOT NULL",
+);
+
+/// What the catalog says of one column of a big table (`None` from [`of`]: a small
+/// table, or not there).
+struct Column {
+    rows: f64,
+    null_frac: Option<f64>,
+    changed: Option<i64>,
+}
+
+impl Column {
+    /// How a NO-GO was found, for the reason: by the statistics (and how old they
+    /// are), confirmed by `read`, the rows not all counted.
+    fn confirmed(&self, read: &str) -> String {
+        let age = match self.changed.filter(|n| *n > 0) {
+            Some(n) => {
+                format!(
+                    "; pg_stats may be older than the data: {n} row(s) changed since the table's last ANALYZE (pg_stat_user_tables)"
+                )
+            }
+            None => String::new(),
+        };
+        format!(
+            "named by the statistics (pg_stats) and confirmed by reading {read}; \
+             the table's ~{:.0} rows were not all counted{age}",
+            self.rows
+        )
+    }
+}
+
+/// The statistics of `column` of table `q` (qualified SQL), when the catalog estimates
+/// the table at [`EXACT_BELOW`] rows or more. A catalog question that fails says
+/// nothing: the full question is asked.
+fn of(tx: &mut Transaction<'_>, q: &str, column: &str) -> Option<Column> {
+    let got = ask::rows(tx, STATS, &[q, column]).ok()?;
+    let r = got.first()?;
+    let rows: f64 = r.get(0);
+    (rows >= EXACT_BELOW as f64).then(|| Column {
+        rows,
+        null_frac: r.get(1),
+        changed: r.get(2),
+    })
+}
+
+/// A text literal that reads the same whatever `standard_conforming_strings` is.
+fn literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A duplicate under a new unique key of one column (for a primary key, or a NULL in
+/// it), found by the statistics and confirmed by its rows. `Ok(None)`: nothing
+/// confirmed (ask the full question). A confirmation cut short before any is
+/// confirmed is the answer (`Err`): the full question reads more.
+pub(super) fn unique(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    column: &str,
+    primary: bool,
+) -> Result<Option<Answer>, postgres::Error> {
+    let Some(col) = of(tx, q, column) else {
+        return Ok(None);
+    };
+    let c = quote_ident(column);
+    let mut keys = Vec::new();
+    for candidate in candidates(tx, q, column, &col) {
+        match twice(tx, q, &c, &candidate) {
+            Ok(Some(true)) => keys.push(format!("{} ×2+", ask::shown_key(&candidate))),
+            Ok(Some(false)) => {}
+            // The door would not read it: the full question says why.
+            Ok(None) => return Ok(None),
+            Err(_) if !keys.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if !keys.is_empty() {
+        return Ok(Some(Answer::Rows {
+            count: None,
+            what: format!(
+                "rows (at least 2) under {} duplicated key(s) of ({c}): {}",
+                keys.len(),
+                col.confirmed("their rows")
+            ),
+            keys,
+        }));
+    }
+    if primary && col.null_frac.is_some_and(|f| f > 0.0) && has_null(tx, q, &c)? {
+        return Ok(Some(Answer::Rows {
+            count: None,
+            keys: vec![],
+            what: format!(
+                "rows (at least 1) with a NULL key column ({c}): {}",
+                col.confirmed("a row")
+            ),
+        }));
+    }
+    Ok(None)
+}
+
+/// Whether two rows of `q` hold `candidate` (as text) in `c`, read through the door
+/// (two rows at most: a common value stops the scan early). `None`: not asked.
+fn twice(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    c: &str,
+    candidate: &str,
+) -> Result<Option<bool>, postgres::Error> {
+    let sql = format!(
+        "SELECT pg_catalog.count(*)::pg_catalog.int8 AS airlock_n FROM \
+         (SELECT 1 FROM {q} WHERE {} OPERATOR(pg_catalog.=) {}::pg_catalog.text LIMIT 2) AS airlock_q(o)",
+        crate::door::text_of(c),
+        literal(candidate)
+    );
+    Ok(ask::data(tx, &sql)?
+        .ok()
+        .map(|got| got.first().map_or(0, |r| r.get::<_, i64>(0)) >= 2))
+}
+
+/// The most common values of `column` whose estimated rows (frequency × the table's
+/// rows) are 2 or more, most frequent first, at most [`CANDIDATES`]: none when its type
+/// is not built in (or an array: its values' text is not one element's), or when a
+/// catalog question fails.
+fn candidates(tx: &mut Transaction<'_>, q: &str, column: &str, col: &Column) -> Vec<String> {
+    let built_in = ask::rows(tx, super::cast::COLUMN, &[q, column])
+        .ok()
+        .and_then(|got| {
+            got.first()
+                .map(|r| (r.get::<_, u32>(1), r.get::<_, String>(2)))
+        })
+        .is_some_and(|(oid, category)| oid < 16384 && category != "A");
+    if !built_in {
+        return vec![];
+    }
+    let Some(got) = ask::rows(tx, COMMON, &[q, column]).ok() else {
+        return vec![];
+    };
+    let Some(r) = got.first() else {
+        return vec![];
+    };
+    let (Ok(values), Ok(freqs)) = (
+        r.try_get::<_, Vec<Option<String>>>(0),
+        r.try_get::<_, Vec<f64>>(1),
+    ) else {
+        return vec![];
+    };
+    let mut common: Vec<(String, f64)> = values
+        .into_iter()
+        .zip(freqs)
+        .filter_map(|(v, f)| v.map(|v| (v, f)))
+        .filter(|(_, f)| f * col.rows >= 2.0)
+        .collect();
+    common.sort_by(|a, b| b.1.total_cmp(&a.1));
+    common
+        .into_iter()
+        .take(CANDIDATES)
+        .map(|(v, _)| v)
+        .collect()
+}
+
+/// Whether a row of `q` has `c` NULL, read through the door (one row at most).
+fn has_null(tx: &mut Transaction<'_>, q: &str, c: &str) -> Result<bool, postgres::Error> {
+    let sql = format!("SELECT 1 AS airlock_one FROM {q} WHERE {c} IS NULL LIMIT 1");
+    Ok(ask::data(tx, &sql)?.is_ok_and(|got| !got.is_empty()))
+}
+
+/// A NULL under a new NOT NULL on a big table, when pg_stats says the column holds
+/// some: the first such row, by `key` (its SQL, and what it is shown as). `Ok(None)`:
+/// none confirmed (ask the full question).
+pub(super) fn null(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    column: &str,
+    (key, keyed_by): (&str, &str),
+) -> Result<Option<Answer>, postgres::Error> {
+    let Some(col) = of(tx, q, column).filter(|c| c.null_frac.is_some_and(|f| f > 0.0)) else {
+        return Ok(None);
+    };
+    let c = quote_ident(column);
+    let sql = format!("SELECT {key} AS airlock_k FROM {q} WHERE {c} IS NULL LIMIT 1");
+    let Ok(got) = ask::data(tx, &sql)? else {
+        return Ok(None);
+    };
+    let Some(r) = got.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Answer::Rows {
+        count: None,
+        keys: vec![ask::shown_key(
+            r.get::<_, Option<&str>>(0).unwrap_or("NULL"),
+        )],
+        what: format!(
+            "rows (at least 1) whose {c} is NULL (keys: {keyed_by}): {}",
+            col.confirmed("a row")
+        ),
+    }))
+}
