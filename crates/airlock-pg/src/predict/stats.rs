@@ -36,10 +36,11 @@ pub(super) const STATS: Fixed = Fixed::new(
      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
 );
 
-/// Column `$2` of table `$1`: its most common values as text and their frequencies.
+/// Column `$2` of table `$1`: its most common values as text (by the element type's
+/// output function, `format`, never a cast) and their frequencies.
 /// Asked only when the column's type is built in ([`super::cast::COLUMN`] first).
 pub(super) const COMMON: Fixed = Fixed::new(
-    "SELECT s.most_common_vals::pg_catalog.text::pg_catalog.text[], \
+    "SELECT pg_catalog.format('%s', s.most_common_vals)::pg_catalog.text[], \
        s.most_common_freqs::pg_catalog.float8[] \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
