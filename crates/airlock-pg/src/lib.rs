@@ -2,11 +2,16 @@
 //! ledger, execute, rehearse, and the private throwaway cluster of `airlock demo`.
 //! Bundles reach this crate only as [`airlock_bundle::verified::VerifiedBundle`].
 //!
-//! Rooms, from the ground up: `session` (connecting and pinning), `catalog` (what the
-//! schema is), `ledger` (what was done, and the receipts), `gates` (the bundle's
-//! read-only questions), `predict` (what the data says a release will do), `deploy`
-//! (plan, apply, rollback), `rehearse` (the whole cycle on a clone). Each room's
-//! `mod.rs` says what it owns and its invariant.
+//! Rooms, from the ground up (a room imports only the rooms before it; the line below
+//! is what `scripts/check-layers` enforces): `schema_change` and `refusal` (what a
+//! refusal says, drift's object list among it), `session` (connecting and pinning),
+//! `door` (the one way a question reaches the data), `catalog` (what the schema is),
+//! `gates` (the bundle's read-only questions), `ledger` (what was done, the receipts,
+//! and which tiers run next), `predict` (what the data says a release will do),
+//! `deploy` (plan, apply, rollback), `rehearse` (the whole cycle on a clone). Each
+//! room's `mod.rs` says what it owns and its invariant.
+//!
+//! Room order, lowest first: `schema_change` < `refusal` < `session` < `door` < `catalog` < `gates` < `ledger` < `predict` < `deploy` < `rehearse`.
 
 pub mod catalog;
 pub mod deploy;
@@ -14,25 +19,25 @@ pub(crate) mod door;
 pub mod gates;
 pub mod ledger;
 pub mod predict;
+pub mod refusal;
 pub mod rehearse;
+pub mod schema_change;
 pub mod session;
 
 // The modules under the names the binary (and the tests) have always used: the
 // crate's public face. Inside the crate every path names its room.
-pub use catalog::{
-    data_values, described, drift, fingerprint, invalid_index, schema_change, stamps,
-};
+pub use catalog::{data_values, described, fingerprint, invalid_index, stamps};
 pub use deploy::{
-    apply, bundle_role, checks, decide, exec, files, lock_plan, online, options, pipeline, plan,
-    policy, refusal, setup,
+    apply, bundle_role, checks, decide, delivery, exec, files, lock_plan, online, options,
+    pipeline, plan, retry, setup, target, wait,
 };
-pub use gates::{gate, gate_grants, leftovers, wait};
-pub use ledger::{delivery, precheck, ratify, receipt, remembered};
+pub use gates::{gate, gate_grants, leftovers};
+pub use ledger::{drift, policy, precheck, ratify, receipt, remembered};
 pub use rehearse::{
     cluster, cluster_state, dump_clone, lock_impact, measure, predictions as rehearse_predict,
     proof, storage,
 };
-pub use session::{conn, db_search_path, inherited, notices, owner_code, retry, sessions, target};
+pub use session::{conn, db_search_path, inherited, notices, owner_code, sessions};
 
 use airlock_base::exit::Exit;
 use std::collections::BTreeMap;

@@ -937,7 +937,7 @@ pub fn cache_file(system_identifier: &str, database: &str) -> PathBuf {
     } else {
         system_identifier
     };
-    crate::ledger::remembered::state_dir()
+    airlock_base::host::state_dir()
         .join("descriptions")
         .join(sys)
         .join(format!("{}.bin", hex::encode(database.as_bytes())))

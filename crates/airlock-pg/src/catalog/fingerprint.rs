@@ -39,7 +39,7 @@
 //! and rehearsals of large databases"); both add each sequence's value and each large
 //! object's bytes ([`crate::catalog::data_values`], format 3).
 
-pub use crate::catalog::schema_change::{changes, ChangeKind, SchemaChange};
+pub use crate::schema_change::{changes, ChangeKind, SchemaChange};
 use crate::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
 use schemars::JsonSchema;

@@ -8,12 +8,12 @@
 //! `set_config('airlock.NAME', value, true)`.
 
 use crate::deploy::decide::{self, Ctx, Decision, Tools};
-use crate::deploy::refusal::Mismatch;
+use crate::refusal::Mismatch;
 use crate::deploy::skeleton::{self as deploy, Deploy};
 use crate::gates::gate::{GateReport, ProbeReport};
 use crate::ledger::chain::{self as ledger, LedgerRow};
 use crate::{
-    deploy::files, deploy::online, ledger::delivery, session::hermetic as session, session::retry,
+    deploy::delivery, deploy::files, deploy::online, deploy::retry, session::hermetic as session,
     sql_err, DbError,
 };
 use airlock_bundle::approval::QuorumReport;
@@ -23,11 +23,13 @@ use postgres::Transaction;
 // The names callers and tests use (`db::apply::Options`…), wherever they now live.
 pub use crate::deploy::checks::PlanReport;
 pub use crate::deploy::options::{Observer, Options};
-pub use crate::deploy::policy::{all_gates, check_required};
-pub(crate) use crate::deploy::policy::{gates_for, next_tiers};
+pub use crate::gates::listed::all_gates;
+pub use crate::ledger::policy::check_required;
+pub(crate) use crate::gates::listed::gates_for;
+pub(crate) use crate::ledger::policy::next_tiers;
 pub use crate::ledger::receipt::{operator_name, PlannedFile, PlannedTier, Receipt};
-pub use crate::session::target::{open, Session};
-pub(crate) use crate::session::target::{read_checked, set_params};
+pub use crate::deploy::target::{open, Session};
+pub(crate) use crate::deploy::target::{read_checked, set_params};
 
 /// `airlock apply`.
 pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
@@ -311,7 +313,7 @@ fn add_to_receipt(
         .extend(d.idx.iter().map(|&i| m.tier[i].name.clone()));
     receipt.fingerprint_after = after;
     receipt.ledger.extend(row);
-    let through_idx = crate::deploy::policy::last_of_run(m, opts.through.as_deref());
+    let through_idx = crate::ledger::policy::last_of_run(m, opts.through.as_deref());
     let done = d.idx.last().copied().unwrap_or(n - 1) >= through_idx;
     // What is left once this transaction committed: a run that stops later (a failed
     // online step) leaves exactly this, and its partial receipt says so.
@@ -424,7 +426,7 @@ fn rollback_decide(
         return Ok((None, Undo::Nothing));
     }
     if rb.online {
-        crate::session::target::set_params(tx, &opts.params)?;
+        crate::deploy::target::set_params(tx, &opts.params)?;
         let before = tools.tracker.fingerprint(tx)?;
         let role = decide::bundle_role_under_lock(tx, cx, tools)?;
         if !ledger::hold_online_lock(tx)? {
@@ -488,7 +490,7 @@ fn rollback_tx(
 ) -> Result<(LedgerRow, RolledBack), DbError> {
     let (vb, opts, m) = (cx.vb, cx.opts, cx.vb.manifest());
     // 1. Params, the fingerprint before, who the files run as.
-    crate::session::target::set_params(tx, &opts.params)?;
+    crate::deploy::target::set_params(tx, &opts.params)?;
     let before = tools.tracker.fingerprint(tx)?;
     let role = decide::bundle_role_under_lock(tx, cx, tools)?;
     // 2. The rollback files.
@@ -537,7 +539,7 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
         .start()
         .map_err(|e| sql_err("BEGIN", &e))?;
     set_params(&mut tx, &opts.params)?;
-    let report = crate::ledger::ratify::gate_report(vb, opts, None, &mut tx, &gates, &harness)?;
+    let report = crate::ledger::ratify::gate_report(vb, &opts.claim(), None, &mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
     Ok(report)

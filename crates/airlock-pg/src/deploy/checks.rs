@@ -205,7 +205,7 @@ pub struct PlanReport {
     /// Which refusal, when apply would refuse at the ledger (`already-applied` and
     /// `through-applied` mean nothing is left to do).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal_kind: Option<crate::deploy::refusal::RefusalKind>,
+    pub refusal_kind: Option<crate::refusal::RefusalKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gates: Option<GateReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,7 +217,7 @@ pub struct PlanReport {
     /// (kind, name, added/dropped/changed; the first 50 and how many in all), or why
     /// this host cannot name them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift_changes: Option<crate::catalog::schema_change::DriftChanges>,
+    pub drift_changes: Option<crate::schema_change::DriftChanges>,
     /// The grants the gate role needs for this bundle's gates and probes (derived by
     /// the server from their SQL), instead of `pg_read_all_data`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,14 +11,15 @@ use crate::deploy::bundle_role::{self, BundleRole};
 use crate::deploy::checks::{grants_in, CheckName};
 use crate::deploy::options::Options;
 use crate::deploy::pipeline::{rollback_steps, Pass, Recorder};
-use crate::deploy::policy::{check_required, gates_for, next_tiers};
-use crate::deploy::refusal::Mismatch;
+use crate::gates::listed::gates_for;
+use crate::ledger::policy::{check_required, next_tiers};
+use crate::refusal::Mismatch;
 use crate::gates::gate::{self, GateReport, ProbeReport};
 use crate::ledger::chain::{self as ledger, LedgerRow};
 use crate::ledger::receipt::planned;
 use crate::session::hermetic::{BundlePins, SessionFacts};
-use crate::session::target::{set_params, LazyHarness};
-use crate::{catalog::drift, ledger::remembered, DbError};
+use crate::deploy::target::{set_params, LazyHarness};
+use crate::{ledger::drift, ledger::remembered, DbError};
 use airlock_bundle::spec::TxMode;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
@@ -74,7 +75,7 @@ impl Tools {
     pub(crate) fn new(facts: &SessionFacts, pins: &BundlePins, opts: &Options<'_>) -> Tools {
         Tools {
             harness: LazyHarness::new(pins.clone(), opts.gate_role.clone()),
-            tracker: drift::tracker(facts, opts),
+            tracker: drift::tracker(facts, opts.remember),
             owner_code: None,
             ledger: None,
             squatters_named: false,
@@ -348,7 +349,7 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
                 },
                 _ => String::new(),
             };
-            let follows = match (&m.follows, crate::deploy::policy::refuse_unfollowed(m, rows)) {
+            let follows = match (&m.follows, crate::ledger::policy::refuse_unfollowed(m, rows)) {
                 (Some(f), Ok(Some(row))) => format!(
                     "follows {} {}, applied here at {} (ledger seq {}); ",
                     f.name,
@@ -518,7 +519,7 @@ fn gates_step(
     // READY needs the database's gates and, when the bundle asks for it, the quorum
     // of signed approvals (judged by the one function `gate` uses too).
     let run = tools.harness.get(tx).cloned().and_then(|h| {
-        crate::ledger::ratify::gate_report(cx.vb, cx.opts, Some(idx), tx, &gates, &h)
+        crate::ledger::ratify::gate_report(cx.vb, &cx.opts.claim(), Some(idx), tx, &gates, &h)
     });
     let report = match run {
         Ok(report) => report,

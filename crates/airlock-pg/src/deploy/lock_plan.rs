@@ -12,7 +12,8 @@ use crate::session::hermetic::{quote_literal, render_search_path};
 use crate::{sql_err, DbError};
 use airlock_bundle::spec::TxMode;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
-use airlock_sql::{Lock, LockMode};
+use super::retype;
+use airlock_sql::{Lock, LockMode, Work};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +176,47 @@ pub fn of_rollback(vb: &VerifiedBundle, files: &[String]) -> Result<Vec<PlannedL
     Ok(out)
 }
 
+/// Take the rewrite back from every `ALTER COLUMN … TYPE` in `locks` (in release
+/// order) that PostgreSQL makes without one (`retype`), saying so in its note. A
+/// column retyped before in the release is not the catalog's type by then: only each
+/// column's first change of an existing table is asked.
+fn no_rewrite(client: &mut postgres::Client, path: &[String], locks: &mut [PlannedLock]) {
+    let mut seen = std::collections::BTreeSet::new();
+    let asked: Vec<usize> = (0..locks.len())
+        .filter(|&i| {
+            let l = &locks[i];
+            let Some(r) = &l.lock.retype else {
+                return false;
+            };
+            let first = seen.insert((l.lock.relation.clone(), r.column.clone()));
+            first && r.to.is_some() && l.size.is_some() && l.lock.work == Some(Work::Rewrite)
+        })
+        .collect();
+    let notes = {
+        let questions: Vec<retype::Asked<'_>> = asked
+            .iter()
+            .filter_map(|&i| {
+                let l = &locks[i];
+                let r = l.lock.retype.as_ref()?;
+                Some(retype::Asked {
+                    relation: &l.lock.relation,
+                    column: &r.column,
+                    to: r.to.as_ref()?,
+                })
+            })
+            .collect();
+        retype::no_rewrite(client, path, &questions)
+    };
+    for (&i, note) in asked.iter().zip(notes) {
+        if let Some(note) = note {
+            let l = &mut locks[i];
+            l.lock.work = None;
+            l.lock.safer = None;
+            l.note = Some(note);
+        }
+    }
+}
+
 /// The lock plan of `read` (the locks [`of_tiers`] or [`of_rollback`] found), with
 /// sizes read now, a relation another session locks waited for `within` at most.
 /// Information only: a failure to read it is said in its place, never a NO-GO.
@@ -187,7 +229,7 @@ pub fn sized(
     let read = read.and_then(|mut locks| {
         let path = vb.manifest().spec().target.search_path();
         let warning = size(client, &path, &mut locks, Some(within))?;
-        super::retype::judge(client, &path, &mut locks);
+        no_rewrite(client, &path, &mut locks);
         Ok((locks, warning))
     });
     match read {

@@ -1,8 +1,10 @@
 //! The deploy room: `plan`, `apply` and `rollback` as one skeleton (`skeleton`: begin,
 //! decide under the lock, run, ledger row, commit), the named checks (`checks`,
-//! `decide`, `pipeline`, `predicted`), deploy policy (`policy`, `refusal`), running
-//! bundle files (`files`, `exec`, `online`) as their declared role (`bundle_role`), the
-//! lock plan (`lock_plan`), the operator's options (`options`), the rollback's own
+//! `decide`, `pipeline`, `predicted`), the name-guarded, version-checked session on a
+//! bundle's target (`target`), running bundle files (`files`, `exec`, `online`) as
+//! their declared role (`bundle_role`), lock waits (`retry`), the lock plan
+//! (`lock_plan`, `retype`), the operator's options (`options`), `--wait`'s polling
+//! (`wait`), a receipt's delivery after the commit (`delivery`), the rollback's own
 //! GO/NO-GO (`rollback_plan`), and `setup` of a deploy login.
 //!
 //! Invariant: nothing commits outside the skeleton's deploy transaction, and only
@@ -13,6 +15,7 @@ pub mod apply;
 pub mod bundle_role;
 pub mod checks;
 pub mod decide;
+pub mod delivery;
 pub mod exec;
 pub mod files;
 pub mod lock_plan;
@@ -20,10 +23,11 @@ pub mod online;
 pub mod options;
 pub mod pipeline;
 pub mod plan;
-pub mod policy;
 pub mod predicted;
-pub mod refusal;
+pub mod retry;
 mod retype;
 pub mod rollback_plan;
 pub mod setup;
 pub mod skeleton;
+pub mod target;
+pub mod wait;

@@ -36,13 +36,13 @@ use crate::catalog::invalid_index::{drop_invalid, held, name_held, steps_of, Hel
 use crate::deploy::bundle_role::BundleRole;
 use crate::deploy::decide::{self, Ctx, Decision, Tools};
 use crate::deploy::options::Options;
-use crate::deploy::refusal::Mismatch;
+use crate::refusal::Mismatch;
 use crate::deploy::skeleton::Deploy;
 use crate::gates::gate::ProbeReport;
 use crate::ledger::chain::{self as ledger, LedgerRow};
 use crate::ledger::receipt::StepDone;
 use crate::session::hermetic::Scope;
-use crate::session::target::Session;
+use crate::deploy::target::Session;
 use crate::{
     catalog::promised, deploy::files, pg_message, session::hermetic as session, sql_err, DbError,
 };
@@ -118,7 +118,7 @@ fn run_step(
     at: &str,
 ) -> Result<Vec<String>, DbError> {
     let mut notes = vec![];
-    crate::session::retry::retrying(
+    crate::deploy::retry::retrying(
         ss.opts,
         client,
         |c| c,
@@ -198,7 +198,7 @@ fn attempt(
 /// session as the bundle's role, not in a security-restricted operation: one that runs
 /// a function a non-superuser owns could reset to the login and change what outlives
 /// the run, committed with the statement. Refused before such steps run
-/// ([`crate::session::login_kept`]); `VALIDATE CONSTRAINT` runs in a checked transaction.
+/// ([`crate::ledger::login_kept`]); `VALIDATE CONSTRAINT` runs in a checked transaction.
 fn outside_code_refused(
     client: &mut Client,
     steps: &[(String, OnlineStep, String)],
@@ -232,7 +232,7 @@ enum StepError {
 
 /// A step's statement. `VALIDATE CONSTRAINT` evaluates the table's CHECK expressions
 /// as the session's role, so the owner's function there may reset to the deploy login:
-/// it runs in a transaction block of its own held to [`crate::session::login_kept`] (refused
+/// it runs in a transaction block of its own held to [`crate::ledger::login_kept`] (refused
 /// before COMMIT when a role, the login's defaults, what it owns or the ledger
 /// changed). The other online statements cannot run in a transaction block, and the
 /// code they fire runs as the table's owner in a security-restricted operation, which
@@ -250,13 +250,13 @@ fn run_statement(
     }
     let mut tx = c.transaction().map_err(StepError::Sql)?;
     tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
-    let before = crate::session::login_kept::before(&mut tx, false).map_err(StepError::Kept)?;
+    let before = crate::ledger::login_kept::before(&mut tx, false).map_err(StepError::Kept)?;
     tx.batch_execute(ss.prelude).map_err(StepError::Sql)?;
     tx.simple_query(text).map_err(StepError::Sql)?;
     tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
-    crate::session::login_kept::seal(&mut tx).map_err(StepError::Kept)?;
-    crate::session::login_kept::check(&mut tx, &before, None).map_err(StepError::Kept)?;
-    crate::session::login_kept::commit(tx).map_err(StepError::Kept)
+    crate::ledger::login_kept::seal(&mut tx).map_err(StepError::Kept)?;
+    crate::ledger::login_kept::check(&mut tx, &before, None).map_err(StepError::Kept)?;
+    crate::ledger::login_kept::commit(tx).map_err(StepError::Kept)
 }
 
 /// After a failed build: the INVALID index PostgreSQL keeps, when it is the step's own
@@ -611,7 +611,7 @@ impl Recording<'_> {
         if !last {
             ledger::allow_steps(&mut tx)?;
         }
-        crate::session::target::set_params(&mut tx, &opts.params)?;
+        crate::deploy::target::set_params(&mut tx, &opts.params)?;
         if let (true, Some(p)) = (last, &self.last_probe) {
             let report = decide::expect_probe(&mut tx, vb, tools, &p.file, &p.expect, p.mismatch)?;
             self.run.probe = Some(report);
@@ -632,11 +632,11 @@ impl Recording<'_> {
             _ => None,
         };
         files::all_verified(vb)?;
-        crate::session::login_kept::seal(&mut tx)?;
+        crate::ledger::login_kept::seal(&mut tx)?;
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
-        crate::session::login_kept::commit(tx)?;
+        crate::ledger::login_kept::commit(tx)?;
         self.run.next = next.map(Box::new);
         tools.tracker.committed();
         crate::deploy::skeleton::remember(opts, cx.facts, &row, &tools.tracker);
@@ -670,7 +670,7 @@ pub(crate) fn decide_next(
 ) -> Result<Option<Decision>, DbError> {
     let m = cx.vb.manifest();
     let next = ran + 1;
-    let last = crate::deploy::policy::last_of_run(m, cx.opts.through.as_deref());
+    let last = crate::ledger::policy::last_of_run(m, cx.opts.through.as_deref());
     let tier = match m.tier.get(next) {
         Some(t) if t.online && next <= last => t,
         _ => return Ok(None),

@@ -44,12 +44,20 @@ pub struct Options<'a> {
     /// Told which tier and file run (a terminal's progress line); `None` tells nobody.
     pub observer: Option<&'a dyn Observer>,
     /// Saves the receipt after the run committed, then its delivery is recorded in
-    /// the ledger (`crate::ledger::delivery`); `None`: no receipt is saved (rehearsals,
+    /// the ledger (`crate::deploy::delivery`); `None`: no receipt is saved (rehearsals,
     /// `plan`).
     pub deliver: Option<&'a dyn crate::ledger::receipt::Deliver>,
 }
 
 impl Options<'_> {
+    /// What this run claims when its approvals are judged (`ledger::ratify`).
+    pub fn claim(&self) -> crate::ledger::ratify::Claim<'_> {
+        crate::ledger::ratify::Claim {
+            params: &self.params,
+            approvals: self.approvals,
+        }
+    }
+
     /// The database a report names before the guard has read it: the bundle's one
     /// name (as always), or for a fleet the database the connection names.
     pub fn shown_db(&self) -> String {
@@ -60,12 +68,7 @@ impl Options<'_> {
     }
 }
 
-/// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that
-/// judges them (`crate::ledger::ratify`).
-pub struct Approvals {
-    pub store: airlock_bundle::trust::TrustStore,
-    pub paths: Vec<std::path::PathBuf>,
-}
+pub use crate::ledger::ratify::Approvals;
 
 /// Watches a deploy as it runs, between the messages airlock sends (never inside the
 /// server's work). Every method has a do-nothing default.

@@ -12,7 +12,7 @@ use crate::deploy::lock_plan::{self, LockPlan};
 use crate::deploy::options::Options;
 use crate::deploy::skeleton::{plan_deploy, Deploy};
 use crate::predict::ReadAhead;
-use crate::session::target;
+use crate::deploy::target;
 use airlock_bundle::verified::VerifiedBundle;
 
 pub use crate::deploy::checks::{Check, CheckName, CheckVerdict, PlanReport, PlanVerdict};

@@ -13,10 +13,8 @@
 //! Invariant: reads the catalog only, in a read-only transaction rolled back; it only
 //! ever takes a rewrite back (with the reason), never adds one.
 
-use crate::deploy::lock_plan::PlannedLock;
 use crate::session::hermetic::{quote_literal, render_search_path};
-use airlock_sql::{TypeRef, Work};
-use std::collections::BTreeSet;
+use airlock_sql::TypeRef;
 
 const VARCHAR: u32 = 1043;
 const VARBIT: u32 = 1562;
@@ -38,41 +36,37 @@ struct Now {
     binary: bool,
 }
 
-/// Take the rewrite back from every `ALTER COLUMN … TYPE` in `locks` (in release
-/// order) that PostgreSQL makes without one. A failure to read leaves them as they are.
-pub(crate) fn judge(
+/// One `ALTER COLUMN … TYPE` asked about: the table, the column, the new type as
+/// written.
+pub(crate) struct Asked<'a> {
+    pub relation: &'a str,
+    pub column: &'a str,
+    pub to: &'a TypeRef,
+}
+
+/// For each type change asked (in release order, each column's first only), why
+/// PostgreSQL makes it without a rewrite (`Some`), or `None`: a rewrite, or not known.
+/// A failure to read answers `None` for all.
+pub(crate) fn no_rewrite(
     client: &mut postgres::Client,
     search_path: &[String],
-    locks: &mut [PlannedLock],
-) {
-    let mut seen = BTreeSet::new();
-    let asked: Vec<usize> = (0..locks.len())
-        .filter(|&i| {
-            let l = &locks[i];
-            let Some(r) = &l.lock.retype else {
-                return false;
-            };
-            // A column retyped before in the release is not the catalog's type by then.
-            let first = seen.insert((l.lock.relation.clone(), r.column.clone()));
-            first && r.to.is_some() && l.size.is_some() && l.lock.work == Some(Work::Rewrite)
-        })
-        .collect();
+    asked: &[Asked<'_>],
+) -> Vec<Option<String>> {
+    let mut out = vec![None; asked.len()];
     if asked.is_empty() {
-        return;
+        return out;
     }
-    let list = |f: &dyn Fn(&PlannedLock) -> String| {
+    let list = |f: &dyn Fn(&Asked<'_>) -> String| {
         asked
             .iter()
-            .map(|&i| quote_literal(&f(&locks[i])))
+            .map(|a| quote_literal(&f(a)))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let retype = |l: &PlannedLock| l.lock.retype.clone().expect("asked");
-    let to = |l: &PlannedLock| retype(l).to.expect("asked");
     let (rels, cols, types) = (
-        list(&|l| l.lock.relation.clone()),
-        list(&|l| retype(l).column),
-        list(&|l| to(l).text),
+        list(&|a| a.relation.to_string()),
+        list(&|a| a.column.to_string()),
+        list(&|a| a.to.text.clone()),
     );
     let sql = format!(
         "BEGIN READ ONLY; SET LOCAL search_path TO {}; \
@@ -90,7 +84,7 @@ pub(crate) fn judge(
     );
     let Ok(rows) = client.simple_query(&sql) else {
         let _ = client.batch_execute("ROLLBACK");
-        return;
+        return out;
     };
     for m in rows {
         let postgres::SimpleQueryMessage::Row(r) = m else {
@@ -110,20 +104,17 @@ pub(crate) fn judge(
             new_kind: r.get(5).unwrap_or_default().to_string(),
             binary: r.get(6) == Some("t"),
         };
-        let Some(&i) = usize::try_from(at - 1).ok().and_then(|k| asked.get(k)) else {
+        let Some(i) = usize::try_from(at - 1).ok().filter(|&k| k < asked.len()) else {
             continue;
         };
-        let l = &mut locks[i];
-        let to = to(l);
-        if keeps_rows(&now, &to) {
-            l.lock.work = None;
-            l.lock.safer = None;
-            l.note = Some(format!(
+        if keeps_rows(&now, asked[i].to) {
+            out[i] = Some(format!(
                 "no rewrite: {} to {} keeps every row as it is (binary-coercible, as PostgreSQL judges it)",
-                now.old_text, to.text
+                now.old_text, asked[i].to.text
             ));
         }
     }
+    out
 }
 
 /// PostgreSQL's rule: the conversion is binary-coercible and the new type's length

@@ -60,7 +60,7 @@ pub fn plan_rollback(
     let undoes = ledger::state_of(&deploy.session.ledger()?, vb.id()).touched(m);
     if undoes.is_empty() {
         return Err(DbError::Refused(
-            crate::deploy::refusal::Refusal::NothingToRollBack {
+            crate::refusal::Refusal::NothingToRollBack {
                 bundle: m.bundle.name.clone(),
                 version: m.bundle.version.clone(),
                 database: deploy.session.info.database.clone(),

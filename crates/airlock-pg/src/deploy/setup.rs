@@ -20,7 +20,7 @@
 //!    And the record that this database was set up for this login
 //!    (`airlock_conf.set_up`, a superuser's table naming the database's oid and the
 //!    login's): a fleet pattern accepts only such a database on a login that is no
-//!    superuser ([`crate::session::login_kept::fleet_database_set_up`]);
+//!    superuser ([`crate::ledger::login_kept::fleet_database_set_up`]);
 //! 4. airlock's ledger: the schema `airlock` created for the login, and the ledger
 //!    made in it as the login would on a first apply (so it needs no `CREATE` on the
 //!    database), then inspected as every deploy inspects it;
@@ -215,7 +215,7 @@ fn statements(req: &SetupRequest<'_>, facts: &Facts) -> Vec<String> {
     ));
     // This database is one the fleet was set up on, for this login: its own oid (a
     // copy made with `CREATE DATABASE … TEMPLATE` carries the row, not the oid).
-    out.extend(crate::session::login_kept::set_up_statements(req.login));
+    out.extend(crate::ledger::login_kept::set_up_statements(req.login));
     if !facts.schema_exists {
         out.push(format!("CREATE SCHEMA airlock AUTHORIZATION {login}"));
     }

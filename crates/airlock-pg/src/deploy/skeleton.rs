@@ -17,7 +17,7 @@ use crate::deploy::pipeline::{Pass, Recorder};
 use crate::ledger::chain::{self as ledger, LedgerRow, NewRow};
 use crate::ledger::receipt::{self, operator_name, Receipt};
 use crate::session::hermetic::{BundlePins, SessionFacts};
-use crate::session::target::{self, Session};
+use crate::deploy::target::{self, Session};
 use crate::{deploy::files, ledger::remembered, sql_err, DbError};
 use airlock_bundle::approval::QuorumReport;
 use airlock_bundle::verified::VerifiedBundle;
@@ -148,11 +148,11 @@ impl Deploy {
         // A login that is the bundle's own role (the owner logging in) keeps nothing for
         // anyone else: only a deploy login distinct from it is held to `login_kept`.
         let own = !superuser
-            && crate::session::login_kept::login_is_bundle_role(
+            && crate::ledger::login_kept::login_is_bundle_role(
                 &mut tx,
                 vb.manifest().spec().target.role.as_deref(),
             )?;
-        let kept = crate::session::login_kept::before(&mut tx, superuser || own)?;
+        let kept = crate::ledger::login_kept::before(&mut tx, superuser || own)?;
         let (row, value) = body(&mut tx, &cx, tools)?;
         let Some(row) = row else {
             tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
@@ -165,13 +165,13 @@ impl Deploy {
         // Nothing writes after this: whatever still runs (code that re-deferred a
         // constraint trigger past the last `SET CONSTRAINTS ALL IMMEDIATE` fires at
         // COMMIT, after the last check) finds the transaction read-only.
-        crate::session::login_kept::seal(&mut tx)?;
+        crate::ledger::login_kept::seal(&mut tx)?;
         if let Some(o) = opts.observer {
             o.before_commit(&mut tx)?;
         }
         // Last: nothing that ran may leave the deploy login changed (`login_kept`).
-        crate::session::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
-        crate::session::login_kept::commit(tx)?;
+        crate::ledger::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
+        crate::ledger::login_kept::commit(tx)?;
         if let Some(o) = opts.observer {
             o.committed();
         }

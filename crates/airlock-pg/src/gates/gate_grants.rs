@@ -266,7 +266,7 @@ pub fn bundle_queries(
 ) -> Result<Vec<BundleQuery>, DbError> {
     let m = vb.manifest();
     let mut out: Vec<BundleQuery> = vec![];
-    for (_, file, sql) in crate::deploy::policy::all_gates(vb)? {
+    for (_, file, sql) in crate::gates::listed::all_gates(vb)? {
         out.push(BundleQuery {
             file,
             sql,

@@ -398,6 +398,30 @@ fn problems(i: &Inspected) -> Vec<String> {
         }
         return out;
     };
+    table_problems(t, owner_rule, &mut out);
+    match &i.function {
+        None => out.push("function airlock.ledger_append_only() is missing".into()),
+        Some(f) => {
+            if !f.owner_ok {
+                out.push(format!(
+                    "function airlock.ledger_append_only() is owned by {:?} ({owner_rule})",
+                    f.owner
+                ));
+            }
+            if f.language.as_deref() != Some("plpgsql")
+                || f.source != FUNCTION_BODY
+                || f.security_definer
+                || f.config.is_some()
+            {
+                out.push("function airlock.ledger_append_only() is not airlock's (its body, language or settings were changed)".into());
+            }
+        }
+    }
+    out
+}
+
+/// What makes the ledger table itself not airlock's own.
+fn table_problems(t: &TableFacts, owner_rule: &str, out: &mut Vec<String>) {
     if !t.owner_ok {
         out.push(format!(
             "table airlock.ledger is owned by {:?} ({owner_rule})",
@@ -424,10 +448,10 @@ fn problems(i: &Inspected) -> Vec<String> {
             out.push(format!("airlock.ledger has {what}: {}", v.join(", ")));
         }
     };
-    list("rules", &t.rules, &mut out);
-    list("policies", &t.policies, &mut out);
-    list("write grants to other roles", &t.grants, &mut out);
-    list("column grants", &t.column_grants, &mut out);
+    list("rules", &t.rules, out);
+    list("policies", &t.policies, out);
+    list("write grants to other roles", &t.grants, out);
+    list("column grants", &t.column_grants, out);
     if !airlocks_columns(&t.columns) {
         out.push(format!(
             "airlock.ledger's columns are not airlock's (found: {})",
@@ -459,25 +483,6 @@ fn problems(i: &Inspected) -> Vec<String> {
             if t.triggers.is_empty() { "none".to_string() } else { t.triggers.join("; ") }
         ));
     }
-    match &i.function {
-        None => out.push("function airlock.ledger_append_only() is missing".into()),
-        Some(f) => {
-            if !f.owner_ok {
-                out.push(format!(
-                    "function airlock.ledger_append_only() is owned by {:?} ({owner_rule})",
-                    f.owner
-                ));
-            }
-            if f.language.as_deref() != Some("plpgsql")
-                || f.source != FUNCTION_BODY
-                || f.security_definer
-                || f.config.is_some()
-            {
-                out.push("function airlock.ledger_append_only() is not airlock's (its body, language or settings were changed)".into());
-            }
-        }
-    }
-    out
 }
 
 /// The one role that owns the schema, the ledger and its function, when the

@@ -1,15 +1,19 @@
 //! The ledger room: `airlock.ledger` itself (`chain`: an append-only, hash-chained
-//! record of applies and rollbacks), the receipts it vouches for (`receipt`,
-//! `delivery`), approvals that open ratified tiers (`ratify`), what this host remembers
-//! of each target's ledger (`remembered`), and a read-only look before anything costly
-//! (`precheck`).
+//! record of applies and rollbacks), the receipts it vouches for (`receipt`),
+//! approvals that open ratified tiers (`ratify`), which tiers run next given the
+//! ledger (`policy`), whether the schema is as the last apply left it (`drift`),
+//! that a deploy login leaves itself and the ledger unchanged (`login_kept`), what
+//! this host remembers of each target's ledger (`remembered`), and a read-only look
+//! before anything costly (`precheck`).
 //!
 //! Invariant: the ledger's schema, table and trigger are checked before every use; a
 //! row that was not stored as computed is an error; a ledger that lost the head this
 //! host remembers is refused.
 
 pub mod chain;
-pub mod delivery;
+pub mod drift;
+pub mod login_kept;
+pub mod policy;
 pub mod precheck;
 pub mod ratify;
 pub mod receipt;

@@ -7,7 +7,7 @@
 //! ledger this login cannot read is left to that check (`Unread`).
 
 use crate::session::conn::ConnSpec;
-use crate::{deploy::policy, ledger::chain as ledger, DbError};
+use crate::{ledger::chain as ledger, ledger::policy, DbError};
 use airlock_bundle::verified::VerifiedBundle;
 
 /// What the ledger allows a run of this bundle now.

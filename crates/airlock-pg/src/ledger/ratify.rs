@@ -9,8 +9,6 @@
 //! read-only savepoint that is rolled back, and counts only by its signature: being
 //! in the table proves nothing.
 
-pub use crate::deploy::options::Approvals;
-use crate::deploy::options::Options;
 use crate::gates::gate::{self, GateReport, Harness};
 use crate::{pg_message, quote_ident, DbError};
 use airlock_bundle::approval::{self, QuorumReport, RunClaim, SignedApproval};
@@ -18,7 +16,22 @@ use airlock_bundle::spec::Ratification;
 use airlock_bundle::trust::TrustStore;
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The approvals an operator brings (`--approval FILE|DIR`) and the trust store that
+/// judges them.
+pub struct Approvals {
+    pub store: airlock_bundle::trust::TrustStore,
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+/// What a run claims, as its approvals are judged: the run's params (an approval
+/// names them) and the approvals the operator named (`None`: none).
+pub struct Claim<'a> {
+    pub params: &'a BTreeMap<String, String>,
+    pub approvals: Option<&'a Approvals>,
+}
 
 /// Most rows read from the approvals table (more is refused, not truncated).
 const MAX_ROWS: usize = 1000;
@@ -28,7 +41,7 @@ const MAX_ROWS: usize = 1000;
 /// the bundle asks for no ratification.
 fn judge(
     vb: &VerifiedBundle,
-    opts: &Options<'_>,
+    opts: &Claim<'_>,
     tx: &mut Transaction<'_>,
     harness: &Harness,
 ) -> Result<Option<QuorumReport>, DbError> {
@@ -39,7 +52,7 @@ fn judge(
     let claim = RunClaim {
         bundle_id: vb.id(),
         manifest: m,
-        params: &opts.params,
+        params: opts.params,
     };
     let no_store = TrustStore {
         path: PathBuf::new(),
@@ -82,7 +95,7 @@ fn needed(vb: &VerifiedBundle, idx: &[usize]) -> bool {
 /// asks). READY needs both; `gate`, `plan`, `apply` and `--wait`'s polls all call this.
 pub fn gate_report(
     vb: &VerifiedBundle,
-    opts: &Options<'_>,
+    opts: &Claim<'_>,
     idx: Option<&[usize]>,
     tx: &mut Transaction<'_>,
     gates: &[(String, String, String)],

@@ -28,19 +28,7 @@ pub struct Head {
 }
 
 /// The state directory (not created until something is remembered).
-pub fn state_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(d) = env("AIRLOCK_STATE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = env("XDG_STATE_HOME") {
-        return PathBuf::from(d).join("airlock");
-    }
-    match env("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/state/airlock"),
-        None => PathBuf::from(".airlock-state"),
-    }
-}
+pub use airlock_base::host::state_dir;
 
 /// One target's memory file.
 pub fn file_for(system_identifier: &str, database: &str) -> PathBuf {

@@ -326,7 +326,7 @@ pub fn name_guard_with(
             })
         }
         Some(entry) if airlock_bundle::target_db::is_pattern(entry) => {
-            crate::session::login_kept::fleet_database_set_up(client, entry)?
+            crate::session::fleet_member::fleet_database_set_up(client, entry)?
         }
         Some(_) => {}
     }
@@ -345,7 +345,7 @@ pub fn name_guard_exact(client: &mut Client, name: &str) -> Result<ServerInfo, D
 }
 
 /// The PostgreSQL majors airlock supports (kept beside the refusal that names them).
-pub use crate::deploy::refusal::SUPPORTED_MAJORS;
+pub use crate::refusal::SUPPORTED_MAJORS;
 
 /// Refuses (exit 5) a server outside [`SUPPORTED_MAJORS`]: the first question of every
 /// connection. `SHOW` resolves no names and runs nothing a role defines, and
@@ -371,7 +371,7 @@ fn check_supported(client: &mut Client) -> Result<(), DbError> {
         Ok(())
     } else {
         Err(DbError::Mismatch(
-            crate::deploy::refusal::Mismatch::ServerUnsupported { major, version },
+            crate::refusal::Mismatch::ServerUnsupported { major, version },
         ))
     }
 }
@@ -379,7 +379,7 @@ fn check_supported(client: &mut Client) -> Result<(), DbError> {
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
     match min {
         Some(need) if info.server_version_num < need => Err(DbError::Mismatch(
-            crate::deploy::refusal::Mismatch::ServerTooOld {
+            crate::refusal::Mismatch::ServerTooOld {
                 have: info.server_version_num,
                 need,
             },

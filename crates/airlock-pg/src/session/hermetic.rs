@@ -238,7 +238,7 @@ impl BundlePins {
         s
     }
 
-    /// [`Self::prelude`] for a bundle file's own message ([`crate::deploy::exec`]): without
+    /// [`Self::prelude`] for a bundle file's own message (deploy's `exec`): without
     /// the closing check, which would prove only what lexes the transaction's next
     /// message (already lexed, this message runs after its own opening check), and
     /// every message of a file begins with that check.

@@ -2,8 +2,7 @@
 //! (`hermetic`), settings the database or a role sets (`inherited`,
 //! `db_search_path`), who else is in the database (`sessions`), what could fire in a
 //! superuser's session (`owner_code`), what reaches beyond the database (`outside`),
-//! server notices (`notices`), lock waits (`retry`), and the name-guarded,
-//! version-checked session on a bundle's target (`target`).
+//! server notices (`notices`), and the fleet guard at connect (`fleet_member`).
 //!
 //! Invariant: no session of airlock's runs anything before it is pinned
 //! (`search_path = pg_catalog, pg_temp`, the settings that change meaning), and a
@@ -12,12 +11,10 @@
 
 pub mod conn;
 pub mod db_search_path;
+pub mod fleet_member;
 pub mod hermetic;
 pub mod inherited;
-pub mod login_kept;
 pub mod notices;
 pub(crate) mod outside;
 pub mod owner_code;
-pub mod retry;
 pub mod sessions;
-pub mod target;

@@ -207,7 +207,7 @@ pub enum Mismatch {
         now: String,
         then: String,
         /// What changed, object by object (or why that is not known here).
-        changes: Box<crate::catalog::schema_change::DriftChanges>,
+        changes: Box<crate::schema_change::DriftChanges>,
     },
     /// The verify probe after the last tier failed (everything rolled back).
     Verify { described: String },
@@ -312,7 +312,7 @@ mod tests {
             tiers: vec!["a".into(), "b".into()],
             now: "1".repeat(64),
             then: "2".repeat(64),
-            changes: Box::new(crate::catalog::schema_change::DriftChanges::from(Err(
+            changes: Box::new(crate::schema_change::DriftChanges::from(Err(
                 "no description".into(),
             ))),
         };

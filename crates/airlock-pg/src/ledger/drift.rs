@@ -7,9 +7,8 @@
 //! decide with [`judge`], and nothing else decides drift.
 
 use crate::catalog::described::Tracker;
-pub use crate::catalog::schema_change::{DriftChanges, MAX_LISTED};
-use crate::deploy::options::Options;
-use crate::deploy::refusal::Mismatch;
+pub use crate::schema_change::{DriftChanges, MAX_LISTED};
+use crate::refusal::Mismatch;
 use crate::ledger::chain::LedgerRow;
 use crate::session::hermetic::SessionFacts;
 use crate::DbError;
@@ -19,8 +18,8 @@ use airlock_base::text::short;
 /// keeps for the target when the run remembers (every `plan`, `apply` and `rollback`
 /// of the command line; not a rehearsal's clone), and only a committed deploy writes
 /// it.
-pub fn tracker(facts: &SessionFacts, opts: &Options<'_>) -> Tracker {
-    Tracker::new(&facts.system_identifier, &facts.database, opts.remember)
+pub fn tracker(facts: &SessionFacts, remember: bool) -> Tracker {
+    Tracker::new(&facts.system_identifier, &facts.database, remember)
 }
 
 /// What [`judge`] decided.

@@ -122,7 +122,7 @@ pub struct DriftChanges {
 }
 
 impl DriftChanges {
-    /// From what [`crate::catalog::described::Tracker::changes_since`] found.
+    /// From what the catalog's `Tracker::changes_since` found.
     pub fn from(found: Result<Vec<SchemaChange>, String>) -> DriftChanges {
         match found {
             Ok(mut changes) => {

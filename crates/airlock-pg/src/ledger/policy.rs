@@ -5,57 +5,12 @@
 //! Invariant: pure functions of the manifest, the bundle id and the ledger rows; `plan`,
 //! `apply`, `apply --wait` and `rehearse` all decide through them.
 
-use crate::deploy::refusal::Refusal;
+use crate::refusal::Refusal;
 use crate::ledger::chain::{self as ledger, LedgerRow};
 use crate::DbError;
 use airlock_bundle::manifest::Manifest;
 use airlock_bundle::verified::VerifiedBundle;
 use std::collections::BTreeMap;
-
-/// The gates of these tiers, in the manifest's order: (name, file, SQL).
-pub(crate) fn gates_for(
-    vb: &VerifiedBundle,
-    tiers: &[usize],
-) -> Result<Vec<(String, String, String)>, DbError> {
-    let m = vb.manifest();
-    let names = gate_names(m, tiers);
-    let mut out = vec![];
-    for g in &m.gate {
-        if names.contains(&g.name.as_str()) {
-            let sql = vb.sql(&g.file).map_err(|e| DbError::State(e.to_string()))?;
-            out.push((g.name.clone(), g.file.clone(), sql.to_string()));
-        }
-    }
-    Ok(out)
-}
-
-/// The names of the gates guarding these tiers, each once, first use first.
-fn gate_names<'m>(m: &'m Manifest, tiers: &[usize]) -> Vec<&'m str> {
-    let mut names: Vec<&str> = vec![];
-    for &i in tiers {
-        for g in &m.tier[i].gates {
-            if !names.contains(&g.as_str()) {
-                names.push(g);
-            }
-        }
-    }
-    names
-}
-
-pub fn all_gates(vb: &VerifiedBundle) -> Result<Vec<(String, String, String)>, DbError> {
-    let all: Vec<usize> = (0..vb.manifest().tier.len()).collect();
-    let mut g = gates_for(vb, &all)?;
-    // Gates no tier uses are still asked by `airlock gate`.
-    for spec in &vb.manifest().gate {
-        if !g.iter().any(|(n, _, _)| *n == spec.name) {
-            let sql = vb
-                .sql(&spec.file)
-                .map_err(|e| DbError::State(e.to_string()))?;
-            g.push((spec.name.clone(), spec.file.clone(), sql.to_string()));
-        }
-    }
-    Ok(g)
-}
 
 /// The index of a run's last tier: `--through`'s (already checked to name a tier by
 /// [`next_tiers`]), else the bundle's last.
@@ -129,7 +84,7 @@ pub(crate) fn refuse_unfollowed(
         .collect();
     if st.applied.is_empty() || !missing.is_empty() {
         return Err(DbError::Refused(Refusal::NotFollowed(Box::new(
-            crate::deploy::refusal::NotFollowed {
+            crate::refusal::NotFollowed {
                 bundle: m.bundle.name.clone(),
                 version: m.bundle.version.clone(),
                 follows: f.name.clone(),
