@@ -13,7 +13,8 @@ of the folder is named in the order; a room that is not, or a name that is no ro
 fails. An import is any path through PREFIX (`crate::b::x`, `crate::{b::x, c}`), through
 a name the folder's lib.rs/mod.rs re-exports from a room (`pub use b::x;` makes
 `crate::x` an import of `b`), or through `super::` climbing out of the room. Code after
-a file's first `#[cfg(test)]` is not looked at (tests may reach anywhere). Exits 1 and
+a file's first `#[cfg(test)]`, and files named tests.rs, are not looked at (tests may
+reach anywhere). Exits 1 and
 names file, line and both rooms for each import that goes up or sideways.
 """
 import os
@@ -24,15 +25,16 @@ ORDER = re.compile(r"^//! Room order, lowest first: (.*)$", re.M)
 
 
 def rooms_of(src):
+    """Room name -> its paths: `x.rs` and the folder `x/` are one room."""
     rooms = {}
     for name in sorted(os.listdir(src)):
         p = os.path.join(src, name)
         if name in ("lib.rs", "main.rs", "mod.rs"):
             continue
         if os.path.isdir(p):
-            rooms[name] = p
+            rooms.setdefault(name, []).append(p)
         elif name.endswith(".rs"):
-            rooms[name[:-3]] = p
+            rooms.setdefault(name[:-3], []).append(p)
     return rooms
 
 
@@ -148,11 +150,15 @@ def check(src, prefix):
             print(f"check-rooms: {head}: room `{r}` of {src} is not in the order")
             bad = 1
     alias = aliases(head, rooms)
-    for r, p in rooms.items():
-        files = [p] if os.path.isfile(p) else [
-            os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if f.endswith(".rs")
-        ]
-        for f in sorted(files):
+    for r, paths in rooms.items():
+        files = []
+        for p in paths:
+            files += [(p, p)] if os.path.isfile(p) else [
+                (p, os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs if f.endswith(".rs")
+            ]
+        for p, f in sorted(files):
+            if os.path.basename(f) == "tests.rs":
+                continue  # a `#[cfg(test)] mod tests;` file: tests may reach anywhere
             text = code(f)
             for off, name in targets(text, prefix, None, depth(p, f)):
                 t = name if name in rooms else alias.get(name)

@@ -48,12 +48,7 @@ pub struct Global {
     pub config: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
-}
+pub use crate::style::Color;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -4,6 +4,14 @@
 //! `cli → commands → airlock-pg → airlock-bundle → airlock-sql`, with `airlock-base`
 //! under all of them. Libraries never print and never exit; `main.rs` renders the
 //! returned report.
+//!
+//! Inside this crate rooms import only the rooms before them (`scripts/check-layers`
+//! enforces the line below; `commands/mod.rs` orders the commands' rooms the same
+//! way): how text looks and what the project file says, the report shapes every
+//! command returns, the errors and progress that use them, the argument parser, the
+//! commands, and the JSON schema written from all of them.
+//!
+//! Room order, lowest first: `style`, `project` < `report` < `error`, `progress` < `cli` < `commands` < `schema`.
 
 // `unsafe` only for libc calls, each function allowed by name (style.rs
 // `terminal_columns`, commands/demo_roles.rs `DemoRoles::new`), each with a SAFETY note.

@@ -109,7 +109,7 @@ fn escape(text: &str, keep_markers: bool) -> std::borrow::Cow<'_, str> {
 pub struct ErrorDoc {
     pub ok: bool,
     pub exit_code: crate::exit::Exit,
-    /// The version of the documents' field names (`crate::schema::JSON_VERSION`).
+    /// The version of the documents' field names (`schema`'s `JSON_VERSION`).
     pub json_version: u32,
     pub kind: String,
     /// A ledger refusal (`kind` is `refused`): which one. `already-applied` and

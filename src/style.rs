@@ -55,14 +55,22 @@ impl Paint {
     }
 }
 
+/// `--color`'s choices.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
 /// Whether `--color` (with `NO_COLOR` and stdout being a terminal) asks for colour:
 /// `always` and `never` are obeyed; `auto` colours only a terminal, and not when
 /// `NO_COLOR` is set to anything non-empty (<https://no-color.org>).
-pub fn wanted(choice: crate::cli::Color, stdout_is_terminal: bool, no_color: bool) -> bool {
+pub fn wanted(choice: Color, stdout_is_terminal: bool, no_color: bool) -> bool {
     match choice {
-        crate::cli::Color::Always => true,
-        crate::cli::Color::Never => false,
-        crate::cli::Color::Auto => stdout_is_terminal && !no_color,
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stdout_is_terminal && !no_color,
     }
 }
 
@@ -173,7 +181,7 @@ pub fn width() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Color;
+    use Color;
 
     #[test]
     fn auto_colours_only_a_terminal_without_no_color() {

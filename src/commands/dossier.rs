@@ -22,7 +22,7 @@ mod page;
 mod people;
 mod sql;
 mod status;
-pub(crate) mod subject;
+use super::release::subject;
 
 use super::common::{judge_time, verdicts, AtomicFile, NewFileMode};
 use crate::cli::{DbArgs, DossierArgs, PassphraseArgs, PlanArgs};

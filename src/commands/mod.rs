@@ -1,4 +1,11 @@
 //! One file per subcommand: read args, call the domain modules, return a report.
+//!
+//! The commands' rooms import only the rooms before them (`scripts/check-layers`
+//! enforces the line below): what every command shares (`common`, `signing_key`),
+//! then the release manager's commands, the operator's, the dossier that shows both,
+//! and the commands that read all of them.
+//!
+//! Room order, lowest first: `common` < `signing_key`, `man_sections`, `completions` < `release` < `deploy` < `audit` < `dossier`, `man` < `demo`.
 
 pub mod demo;
 pub mod deploy;

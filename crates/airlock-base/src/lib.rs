@@ -5,6 +5,8 @@
 //!
 //! Invariant: this crate names no other airlock crate and does no I/O but
 //! [`bounded::read_capped`]; everything above may use it, so it stays small.
+//!
+//! Room order, lowest first: `text`, `exit`, `host` < `bounded`.
 
 #![forbid(unsafe_code)]
 

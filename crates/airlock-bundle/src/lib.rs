@@ -6,6 +6,13 @@
 //!
 //! Invariant: nothing here opens a database connection or draws on a terminal; the
 //! reader reports progress through [`archive::Meter`], which the caller implements.
+//!
+//! Rooms import only the rooms before them (`scripts/check-layers` enforces the line
+//! below): plain formats and bounds first, then the spec a source is linted by, the
+//! manifest it becomes, the trust that signs it, the archive that carries it, and last
+//! the verified bundle everything above the crate receives.
+//!
+//! Room order, lowest first: `strict_json`, `hashing`, `bundle_path`, `target_db`, `minisign`, `carried_files` < `lint_reach` < `spec` < `manifest` < `trust` < `approval`, `archive` < `verdicts` < `sql_rules` < `verified` < `import`, `fuzz_targets`.
 
 // `unsafe` only for libc calls, each function allowed by name (import/folder.rs
 // `open_at`, trust/rotation.rs `exchange`), each block with its SAFETY note.
@@ -14,6 +21,7 @@
 pub mod approval;
 pub mod archive;
 pub mod bundle_path;
+pub mod carried_files;
 pub mod fuzz_targets;
 pub mod hashing;
 pub mod import;

@@ -1,5 +1,5 @@
-//! What a source's tier and rollback files reach beyond the database, as [`crate::spec::lint`]
-//! lists it in [`crate::spec::Linted::reaches_beyond`] for `lint`, `pack` and `import`:
+//! What a source's tier and rollback files reach beyond the database, as `spec`'s
+//! `lint` lists it in `Linted::reaches_beyond` for `lint`, `pack` and `import`:
 //! taken from lint's one pass over each file (`airlock_sql::check_script_reaching`),
 //! and read again through `airlock_sql::reaches_in` only for a file that pass could not
 //! settle.

@@ -312,10 +312,10 @@ impl TrustUpdateRef {
     /// hashes as `files` has them; within the carried store's bounds.
     fn check(&self) -> Result<(), ManifestError> {
         let bad = |why: String| ManifestError::Invalid(format!("trust_update: {why}"));
-        if self.files.len() > crate::trust::carried_files::MAX_FILES {
+        if self.files.len() > crate::carried_files::MAX_FILES {
             return Err(bad(format!(
                 "more than {} files",
-                crate::trust::carried_files::MAX_FILES
+                crate::carried_files::MAX_FILES
             )));
         }
         let mut total = 0u64;
@@ -326,7 +326,7 @@ impl TrustUpdateRef {
                 .strip_prefix(TRUST_UPDATE_DIR)
                 .ok_or_else(|| bad(format!("{:?} is not under {TRUST_UPDATE_DIR}", f.path)))?;
             BundlePath::new(&f.path).map_err(|e| bad(format!("{:?}: {e}", f.path)))?;
-            let cap = crate::trust::carried_files::cap_of(rel).map_err(bad)?;
+            let cap = crate::carried_files::cap_of(rel).map_err(bad)?;
             if f.size > cap.bytes {
                 return Err(bad(format!("{:?} is over {} bytes", f.path, cap.bytes)));
             }
@@ -342,10 +342,10 @@ impl TrustUpdateRef {
             prev = Some(&f.path);
             total += f.size;
         }
-        if total > crate::trust::carried_files::MAX_BYTES {
+        if total > crate::carried_files::MAX_BYTES {
             return Err(bad(format!(
                 "over {} bytes",
-                crate::trust::carried_files::MAX_BYTES
+                crate::carried_files::MAX_BYTES
             )));
         }
         if !self

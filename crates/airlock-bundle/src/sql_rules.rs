@@ -1,6 +1,6 @@
 //! The SQL rules a bundle's files must pass before anything acts on them, judged once
 //! and the same way by `verify` and by every command that loads a bundle to run it
-//! (`gate`, `plan`, `apply`, `rehearse`, `rollback`, through [`crate::verified`]): each
+//! (`gate`, `plan`, `apply`, `rehearse`, `rollback`, through `verified`): each
 //! file the spec names with a role (gates, probes, tier and rollback files), through
 //! `airlock_sql`, which is also what `lint` and `pack` run on a source directory.
 //!

@@ -1,5 +1,5 @@
 //! This host's memory of the bundles this build of airlock verified whole, every SQL
-//! rule ([`crate::sql_rules`]) and every chunk hash included, so that `verify`, `plan`,
+//! rule (`sql_rules`) and every chunk hash included, so that `verify`, `plan`,
 //! `rehearse` and `apply` of one release pay for them once, not once each.
 //!
 //! Both depend on nothing but the bundle's bytes and this build: the bundle id is the

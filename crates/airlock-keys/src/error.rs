@@ -91,7 +91,7 @@ impl KeyError {
             KeyError::NoToken(_) | KeyError::TokenAmbiguous(_) => "`pkcs11-tool --module MODULE -L` lists the tokens and their labels; name one with token=".into(),
             KeyError::Pin { .. } => "check the PIN (pin-source=file:PATH or pin-value= in the URI, or type it on a terminal); tokens lock after a few wrong PINs".into(),
             KeyError::PinCancelled { .. } => "type the token's PIN at the prompt (an empty answer or Ctrl-D cancels), or give it in a file: pin-source=file:PATH in the URI (mode 0600)".into(),
-            KeyError::PinFileLoose { path, .. } => format!("chmod 600 {}", crate::spec::shell_word(path)),
+            KeyError::PinFileLoose { path, .. } => format!("chmod 600 {}", airlock_base::text::shell_word(path)),
             KeyError::KeyExists { .. } => "its .pub comes from `airlock keygen --from URI --out PREFIX`; to make another key, give another object= (or id=)".into(),
             KeyError::PinLocked { .. } => "unlock the token with its security officer PIN or PUK (e.g. `pkcs11-tool --init-pin --login --login-type so`, `ykman piv access unblock-pin`)".into(),
             KeyError::PinNeeded { .. } => "add pin-source=file:PATH to the URI's query (a file holding the PIN, mode 0600), or run on a terminal to be asked".into(),

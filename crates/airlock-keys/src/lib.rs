@@ -7,6 +7,8 @@
 //! has been checked against its public key.
 //!
 //! No `unsafe` here: `cryptoki` holds the calls into the PKCS#11 module.
+//!
+//! Room order, lowest first: `error` < `uri`, `key_id` < `spec` < `agent`, `pkcs11`.
 #![forbid(unsafe_code)]
 
 mod agent;

@@ -14,12 +14,17 @@
 //! never sent: lint and execution skip the same bytes). Both are checked at pack time and again
 //! before anything runs, and execution cuts files where lint did. There is one judge in
 //! every build: PostgreSQL's parser (libpg_query).
+//!
+//! Rooms import only the rooms before them (`scripts/check-layers` enforces the line
+//! below): what a name, a kind or a shape is first, then the lexer, then everything
+//! that reads its tokens or PostgreSQL's tree, the predictions, and the lock plan.
+//!
+//! Room order, lowest first: `names`, `shape`, `reads`, `view_text`, `lex` < `parser`, `version`, `highlight` < `dynamic`, `enum_values`, `online`, `reach` < `reach_pass`, `predicts` < `classify`, `locks`, `kinds` < `tests`.
 
 // pg_query's API is safe: this crate needs no `unsafe` (issue 67).
 #![forbid(unsafe_code)]
 
 mod classify;
-mod copy;
 mod dynamic;
 mod enum_values;
 mod highlight;

@@ -292,7 +292,7 @@ pub(super) fn may_call_outside(text: &[u8]) -> bool {
 
 /// After `pg_`: the starts of the names of the server's files and of calls on the
 /// server (replication slot and origin functions hold `replication_`). One list for
-/// [`word_may_reach`] and for lint's byte look ([`super::reach_pass`]), which must
+/// [`word_may_reach`] and for lint's byte look (`reach_pass`), which must
 /// flag everything this does.
 pub(super) const AFTER_PG: [&[u8]; 11] = [
     b"read",

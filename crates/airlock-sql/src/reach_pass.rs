@@ -1,5 +1,5 @@
 //! What a tier or rollback file reaches beyond its database, found in lint's one pass
-//! over it ([`super::ScriptChecker::reaching`]) rather than in a second read through
+//! over it (lint's `ScriptChecker::reaching`) rather than in a second read through
 //! [`reaches_in`](super::reaches_in).
 //!
 //! Lint's lexer holds the text of every statement that is not plain DML, and PostgreSQL's
@@ -33,7 +33,7 @@ pub enum Reaches {
     ReadAgain,
 }
 
-/// The reach half of a [`super::ScriptChecker`] that was asked for it.
+/// The reach half of lint's `ScriptChecker`, when it was asked for it.
 pub(super) struct ReachPass {
     file: String,
     found: Vec<Reach>,

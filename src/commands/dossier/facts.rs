@@ -10,7 +10,7 @@
 //! judges files, with every database row named as not asked. A saved report is used
 //! only when it names this bundle's id.
 
-use super::subject::Subject;
+use crate::commands::release::subject::Subject;
 use crate::commands::release::trust::TrustListReport;
 use crate::commands::release::verify::BundleReport;
 use crate::db::apply::Receipt;

@@ -285,7 +285,7 @@ pub fn run(args: ApproveArgs) -> Result<Outcome> {
     crate::db::apply::check_required(&vb, &all, &params)?;
     let now = chrono::Utc::now();
     let expires = expiry(args.expires.as_deref(), now)?;
-    let dossier_digest = crate::commands::dossier::subject::digest(&vb, &store, &params);
+    let dossier_digest = crate::commands::release::subject::digest(&vb, &store, &params);
     let shown = format!(
         "{}\n  dossier digest: {dossier_digest} (compare it with the page you read)",
         describe(m, vb.id(), &params)

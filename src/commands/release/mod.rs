@@ -17,5 +17,6 @@ pub mod pack;
 pub mod runbook;
 pub mod show_sql;
 pub mod sign;
+pub mod subject;
 pub mod trust;
 pub mod verify;

@@ -69,7 +69,7 @@ pub trait Sink {
         false
     }
     /// Asked after [`begin`](Self::begin): whether this bundle's chunk hashes were
-    /// proven for its bytes before ([`crate::verdicts`]) and nothing acts on a byte
+    /// proven for its bytes before (the crate's `verdicts`) and nothing acts on a byte
     /// before the file's hash is checked. Then the file's SHA-256, checked as ever,
     /// proves the same bytes and so their chunks: the reader hashes each file once.
     fn chunks_proven(&self) -> bool {

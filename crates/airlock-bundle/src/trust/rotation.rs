@@ -17,8 +17,8 @@
 //! only moves forward. A store without a version works as before, and says it cannot
 //! be rotated by signature.
 
+pub use crate::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::minisign::{sign_with, KeySigner, SignatureBox};
-pub use crate::trust::carried_files::{HISTORY_DIR, SIGNATURES_DIR};
 use crate::trust::{Role, TrustStore, TrustedKey, POLICY_FILE};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

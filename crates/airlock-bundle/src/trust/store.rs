@@ -351,7 +351,7 @@ fn rotation_of(
     }))
 }
 
-pub use crate::trust::carried_files::POLICY_FILE;
+pub use crate::carried_files::POLICY_FILE;
 
 /// A secret key by its name (`*.key`, `*.sec`, any case) or its content.
 fn is_secret_key_file(path: &Path, lower_name: &str) -> bool {

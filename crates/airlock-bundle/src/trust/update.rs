@@ -16,7 +16,7 @@
 //! the bundle. Its files are read under the caps of a store on disk, and only under
 //! the names a store holds.
 
-pub use crate::trust::carried_files::{cap_of, MAX_BYTES, MAX_FILES};
+pub use crate::carried_files::{cap_of, MAX_BYTES, MAX_FILES};
 use crate::trust::rotation::{self, RotationError, UpdateVerdict, HISTORY_DIR, SIGNATURES_DIR};
 use crate::trust::TrustStore;
 use chrono::{DateTime, Utc};

@@ -8,10 +8,10 @@
 //! `set_config('airlock.NAME', value, true)`.
 
 use crate::deploy::decide::{self, Ctx, Decision, Tools};
-use crate::refusal::Mismatch;
 use crate::deploy::skeleton::{self as deploy, Deploy};
 use crate::gates::gate::{GateReport, ProbeReport};
 use crate::ledger::chain::{self as ledger, LedgerRow};
+use crate::refusal::Mismatch;
 use crate::{
     deploy::delivery, deploy::files, deploy::online, deploy::retry, session::hermetic as session,
     sql_err, DbError,
@@ -23,13 +23,13 @@ use postgres::Transaction;
 // The names callers and tests use (`db::apply::Options`…), wherever they now live.
 pub use crate::deploy::checks::PlanReport;
 pub use crate::deploy::options::{Observer, Options};
-pub use crate::gates::listed::all_gates;
-pub use crate::ledger::policy::check_required;
-pub(crate) use crate::gates::listed::gates_for;
-pub(crate) use crate::ledger::policy::next_tiers;
-pub use crate::ledger::receipt::{operator_name, PlannedFile, PlannedTier, Receipt};
 pub use crate::deploy::target::{open, Session};
 pub(crate) use crate::deploy::target::{read_checked, set_params};
+pub use crate::gates::listed::all_gates;
+pub(crate) use crate::gates::listed::gates_for;
+pub use crate::ledger::policy::check_required;
+pub(crate) use crate::ledger::policy::next_tiers;
+pub use crate::ledger::receipt::{operator_name, PlannedFile, PlannedTier, Receipt};
 
 /// `airlock apply`.
 pub fn apply(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<Receipt, DbError> {
@@ -539,7 +539,8 @@ pub fn gate(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateReport, DbErr
         .start()
         .map_err(|e| sql_err("BEGIN", &e))?;
     set_params(&mut tx, &opts.params)?;
-    let report = crate::ledger::ratify::gate_report(vb, &opts.claim(), None, &mut tx, &gates, &harness)?;
+    let report =
+        crate::ledger::ratify::gate_report(vb, &opts.claim(), None, &mut tx, &gates, &harness)?;
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);
     Ok(report)

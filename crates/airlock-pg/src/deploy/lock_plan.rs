@@ -8,11 +8,11 @@
 //! Invariant: reads only; a relation the release creates itself has no size (it does
 //! not exist yet), and a lock on it blocks nobody.
 
+use super::retype;
 use crate::session::hermetic::{quote_literal, render_search_path};
 use crate::{sql_err, DbError};
 use airlock_bundle::spec::TxMode;
 use airlock_bundle::verified::{reader_of, VerifiedBundle};
-use super::retype;
 use airlock_sql::{Lock, LockMode, Work};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -36,13 +36,13 @@ use crate::catalog::invalid_index::{drop_invalid, held, name_held, steps_of, Hel
 use crate::deploy::bundle_role::BundleRole;
 use crate::deploy::decide::{self, Ctx, Decision, Tools};
 use crate::deploy::options::Options;
-use crate::refusal::Mismatch;
 use crate::deploy::skeleton::Deploy;
+use crate::deploy::target::Session;
 use crate::gates::gate::ProbeReport;
 use crate::ledger::chain::{self as ledger, LedgerRow};
 use crate::ledger::receipt::StepDone;
+use crate::refusal::Mismatch;
 use crate::session::hermetic::Scope;
-use crate::deploy::target::Session;
 use crate::{
     catalog::promised, deploy::files, pg_message, session::hermetic as session, sql_err, DbError,
 };

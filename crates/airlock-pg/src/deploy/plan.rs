@@ -11,8 +11,8 @@
 use crate::deploy::lock_plan::{self, LockPlan};
 use crate::deploy::options::Options;
 use crate::deploy::skeleton::{plan_deploy, Deploy};
-use crate::predict::ReadAhead;
 use crate::deploy::target;
+use crate::predict::ReadAhead;
 use airlock_bundle::verified::VerifiedBundle;
 
 pub use crate::deploy::checks::{Check, CheckName, CheckVerdict, PlanReport, PlanVerdict};

@@ -213,7 +213,14 @@ pub fn poll_apply_gates(vb: &VerifiedBundle, opts: &Options<'_>) -> Result<GateR
         // needs both (an approval dropped into an `--approval` directory or inserted
         // into the approvals table counts at the next poll).
         let harness = gate::Harness { pins, role };
-        crate::ledger::ratify::gate_report(vb, &opts.claim(), Some(&idx), &mut tx, &gates, &harness)?
+        crate::ledger::ratify::gate_report(
+            vb,
+            &opts.claim(),
+            Some(&idx),
+            &mut tx,
+            &gates,
+            &harness,
+        )?
     };
     tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
     drop(session);

@@ -7,9 +7,9 @@
 //! decide with [`judge`], and nothing else decides drift.
 
 use crate::catalog::described::Tracker;
-pub use crate::schema_change::{DriftChanges, MAX_LISTED};
-use crate::refusal::Mismatch;
 use crate::ledger::chain::LedgerRow;
+use crate::refusal::Mismatch;
+pub use crate::schema_change::{DriftChanges, MAX_LISTED};
 use crate::session::hermetic::SessionFacts;
 use crate::DbError;
 use airlock_base::text::short;

@@ -412,4 +412,3 @@ pub fn set_up_statements(login: &str) -> Vec<String> {
         format!("GRANT SELECT ON TABLE airlock_conf.set_up TO {ident}"),
     ]
 }
-

@@ -5,8 +5,8 @@
 //! Invariant: pure functions of the manifest, the bundle id and the ledger rows; `plan`,
 //! `apply`, `apply --wait` and `rehearse` all decide through them.
 
-use crate::refusal::Refusal;
 use crate::ledger::chain::{self as ledger, LedgerRow};
+use crate::refusal::Refusal;
 use crate::DbError;
 use airlock_bundle::manifest::Manifest;
 use airlock_bundle::verified::VerifiedBundle;

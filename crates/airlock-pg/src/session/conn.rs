@@ -378,12 +378,12 @@ fn check_supported(client: &mut Client) -> Result<(), DbError> {
 
 pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), DbError> {
     match min {
-        Some(need) if info.server_version_num < need => Err(DbError::Mismatch(
-            crate::refusal::Mismatch::ServerTooOld {
+        Some(need) if info.server_version_num < need => {
+            Err(DbError::Mismatch(crate::refusal::Mismatch::ServerTooOld {
                 have: info.server_version_num,
                 need,
-            },
-        )),
+            }))
+        }
         _ => Ok(()),
     }
 }

@@ -10,7 +10,7 @@
 //! text of one statement that is not plain DML, and it stops growing at
 //! [`MAX_STATEMENT`] (the statement is then reported as too long, never half-judged).
 
-use crate::copy::{self, CopyVerdict, DataScan};
+use super::copy::{self, CopyVerdict, DataScan};
 use crate::lex::byteset::ByteSet;
 use crate::lex::lexing::SetConfigWatch;
 use crate::lex::meta;

@@ -8,6 +8,7 @@
 //! the lexing settings in force; lint, execution and the dossier cut a file alike.
 
 pub(crate) mod byteset;
+pub(crate) mod copy;
 pub(crate) mod lexer;
 pub(crate) mod lexing;
 pub(crate) mod meta;

@@ -12,7 +12,7 @@
 //! format are refused: a release's data travels inside the signed bundle, and nothing
 //! is read out.
 
-use crate::lex::tokens::{tokenize, Tok};
+use super::tokens::{tokenize, Tok};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum CopyVerdict {
