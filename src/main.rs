@@ -78,52 +78,63 @@ fn main() -> ExitCode {
             }
             outcome.exit_code()
         }
-        Err(err) => {
-            let code = err.exit_code();
-            if json {
-                let doc = ErrorDoc {
-                    ok: false,
-                    exit_code: code,
-                    json_version: airlock::schema::JSON_VERSION,
-                    kind: err.kind().into(),
-                    refusal_kind: err.refusal_kind(),
-                    error: err.to_string(),
-                    hint: err.hint(),
-                    problems: err.problems(),
-                    drift: err.drift(),
-                    at: err.at(),
-                    committed: err.committed(),
-                    notices: notices.clone(),
-                    trust_update: carried.clone(),
-                };
-                print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
-            }
-            // Under --json the error document on stdout says it all; stderr stays
-            // empty, so a script reads one document.
-            if !json {
-                let mut e = std::io::stderr().lock();
-                let safe = |t: &str| {
-                    let t = terminal_safe(t);
-                    match prose_err {
-                        Some(w) => airlock::report::wrap_prose(&t, w),
-                        None => t.into_owned(),
-                    }
-                };
-                if !quiet && !notices.is_empty() {
-                    let _ = writeln!(e, "{}", safe(&notices.human()));
-                }
-                let _ = writeln!(e, "{}", safe(&format!("error: {err}")));
-                if let Some(at) = err.at() {
-                    let _ = writeln!(e, "{}", safe(&format!("statement: {}", at.human())));
-                }
-                if let Some(h) = err.hint() {
-                    let _ = writeln!(e, "{}", safe(&format!("hint: {h}")));
-                }
-            }
-            code
-        }
+        Err(err) => show_error(&err, json, quiet, prose_err, &notices, carried.as_ref()),
     };
     code.into()
+}
+
+/// An error as the run ends: under `--json` one error document on stdout (stderr
+/// stays empty), else the notices, the error, the statement and the hint on stderr.
+fn show_error(
+    err: &airlock::Error,
+    json: bool,
+    quiet: bool,
+    prose_err: Option<usize>,
+    notices: &Notices,
+    carried: Option<&airlock::commands::carried::CarriedNote>,
+) -> Exit {
+    let code = err.exit_code();
+    if json {
+        let doc = ErrorDoc {
+            ok: false,
+            exit_code: code,
+            json_version: airlock::schema::JSON_VERSION,
+            kind: err.kind().into(),
+            refusal_kind: err.refusal_kind(),
+            error: err.to_string(),
+            hint: err.hint(),
+            problems: err.problems(),
+            drift: err.drift(),
+            at: err.at(),
+            committed: err.committed(),
+            notices: notices.clone(),
+            trust_update: carried.cloned(),
+        };
+        print_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    // Under --json the error document on stdout says it all; stderr stays
+    // empty, so a script reads one document.
+    if !json {
+        let mut e = std::io::stderr().lock();
+        let safe = |t: &str| {
+            let t = terminal_safe(t);
+            match prose_err {
+                Some(w) => airlock::report::wrap_prose(&t, w),
+                None => t.into_owned(),
+            }
+        };
+        if !quiet && !notices.is_empty() {
+            let _ = writeln!(e, "{}", safe(&notices.human()));
+        }
+        let _ = writeln!(e, "{}", safe(&format!("error: {err}")));
+        if let Some(at) = err.at() {
+            let _ = writeln!(e, "{}", safe(&format!("statement: {}", at.human())));
+        }
+        if let Some(h) = err.hint() {
+            let _ = writeln!(e, "{}", safe(&format!("hint: {h}")));
+        }
+    }
+    code
 }
 
 /// A report's human text, safe for a terminal, coloured when asked. It is rendered

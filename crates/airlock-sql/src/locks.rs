@@ -323,38 +323,8 @@ fn statement_locks(stmt: &N) -> Vec<Taken> {
         N::IndexStmt(s) => vec![taken("CREATE INDEX", name_of(&s.relation), Share)
             .doing(Work::IndexBuild, Some(CREATE_INDEX_SAFER))],
         N::DropStmt(s) => drop_locks(s),
-        N::TruncateStmt(s) => s
-            .relations
-            .iter()
-            .filter_map(node)
-            .filter_map(|r| match r {
-                N::RangeVar(rv) => Some(taken(
-                    "TRUNCATE",
-                    name_of(&Some(rv.clone())),
-                    AccessExclusive,
-                )),
-                _ => None,
-            })
-            .collect(),
-        N::VacuumStmt(s) => {
-            let full = s.is_vacuumcmd && has_option(&s.options, "full");
-            s.rels
-                .iter()
-                .filter_map(node)
-                .filter_map(|r| match r {
-                    N::VacuumRelation(v) => Some(name_of(&v.relation)),
-                    _ => None,
-                })
-                .map(|rel| match (s.is_vacuumcmd, full) {
-                    (true, true) => taken("VACUUM FULL", rel, AccessExclusive).doing(
-                        Work::Rewrite,
-                        Some("plain VACUUM (SHARE UPDATE EXCLUSIVE), or pg_repack outside the release"),
-                    ),
-                    (true, false) => taken("VACUUM", rel, ShareUpdateExclusive),
-                    (false, _) => taken("ANALYZE", rel, ShareUpdateExclusive),
-                })
-                .collect()
-        }
+        N::TruncateStmt(s) => each_relation(&s.relations, "TRUNCATE", AccessExclusive),
+        N::VacuumStmt(s) => vacuum_locks(s),
         N::ClusterStmt(s) if s.relation.is_some() => vec![taken(
             "CLUSTER",
             name_of(&s.relation),
@@ -362,19 +332,7 @@ fn statement_locks(stmt: &N) -> Vec<Taken> {
         )
         .doing(Work::Rewrite, Some("leave the table's order to a maintenance window"))],
         N::ReindexStmt(s) => reindex_locks(s),
-        N::LockStmt(s) => s
-            .relations
-            .iter()
-            .filter_map(node)
-            .filter_map(|r| match r {
-                N::RangeVar(rv) => Some(taken(
-                    "LOCK TABLE",
-                    name_of(&Some(rv.clone())),
-                    LockMode::from_lockmode(s.mode),
-                )),
-                _ => None,
-            })
-            .collect(),
+        N::LockStmt(s) => each_relation(&s.relations, "LOCK TABLE", LockMode::from_lockmode(s.mode)),
         N::CreateTrigStmt(s) => vec![taken(
             "CREATE TRIGGER",
             name_of(&s.relation),
@@ -410,6 +368,44 @@ fn statement_locks(stmt: &N) -> Vec<Taken> {
         }
         _ => Vec::new(),
     }
+}
+
+/// `verb` takes `mode` on each table a statement lists (`TRUNCATE a, b`, `LOCK a, b`).
+fn each_relation(
+    relations: &[pg_query::protobuf::Node],
+    verb: &'static str,
+    mode: LockMode,
+) -> Vec<Taken> {
+    relations
+        .iter()
+        .filter_map(node)
+        .filter_map(|r| match r {
+            N::RangeVar(rv) => Some(taken(verb, name_of(&Some(rv.clone())), mode)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `VACUUM [FULL]` and `ANALYZE` of each table they name.
+fn vacuum_locks(s: &pg_query::protobuf::VacuumStmt) -> Vec<Taken> {
+    use LockMode::*;
+    let full = s.is_vacuumcmd && has_option(&s.options, "full");
+    s.rels
+        .iter()
+        .filter_map(node)
+        .filter_map(|r| match r {
+            N::VacuumRelation(v) => Some(name_of(&v.relation)),
+            _ => None,
+        })
+        .map(|rel| match (s.is_vacuumcmd, full) {
+            (true, true) => taken("VACUUM FULL", rel, AccessExclusive).doing(
+                Work::Rewrite,
+                Some("plain VACUUM (SHARE UPDATE EXCLUSIVE), or pg_repack outside the release"),
+            ),
+            (true, false) => taken("VACUUM", rel, ShareUpdateExclusive),
+            (false, _) => taken("ANALYZE", rel, ShareUpdateExclusive),
+        })
+        .collect()
 }
 
 fn drop_locks(s: &pg_query::protobuf::DropStmt) -> Vec<Taken> {

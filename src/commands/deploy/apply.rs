@@ -49,70 +49,8 @@ pub struct ReceiptOutcome {
 impl Report for ReceiptOutcome {
     fn human(&self) -> String {
         let r = &self.receipt;
-        let mut s = match r.outcome.as_str() {
-            "nothing-to-roll-back" => format!(
-                "nothing to roll back: {} {} (bundle {}) is not applied on {}",
-                r.bundle_name,
-                r.bundle_version,
-                short(&r.bundle_id),
-                r.database
-            ),
-            "rolled-back" => format!(
-                "{} {} {} (bundle {}) on {}: tiers {}",
-                crate::style::verdict("ROLLED BACK"),
-                r.bundle_name,
-                r.bundle_version,
-                short(&r.bundle_id),
-                r.database,
-                r.tiers.join(", ")
-            ),
-            _ => format!(
-                "{} {} {} (bundle {}) on {}: tiers {}",
-                crate::style::verdict("APPLIED"),
-                r.bundle_name,
-                r.bundle_version,
-                short(&r.bundle_id),
-                r.database,
-                r.tiers.join(", ")
-            ),
-        };
-        if let Some(t) = &r.target_database {
-            s.push_str(&format!(
-                "\nfleet: {}; {} matches {:?}",
-                t.describe(),
-                r.database,
-                t.matching(&r.database).unwrap_or_default()
-            ));
-        }
-        if let Some(g) = &r.gates {
-            if !g.gates.is_empty() {
-                s.push_str(&format!(
-                    "\n\ngates:\n{}",
-                    crate::commands::deploy::gate::gate_table(g)
-                ));
-            }
-        }
-        if let Some(p) = &r.preflight {
-            s.push_str(&format!(
-                "\n\npreflight {}:\n{}",
-                p.file,
-                crate::commands::deploy::gate::probe_table(p)
-            ));
-        }
-        if let Some(p) = &r.verify {
-            s.push_str(&format!(
-                "\n\nverify {}:\n{}",
-                p.file,
-                crate::commands::deploy::gate::probe_table(p)
-            ));
-        }
-        if let Some(p) = &r.rollback_probe {
-            s.push_str(&format!(
-                "\n\nrollback probe {}:\n{}",
-                p.file,
-                crate::commands::deploy::gate::probe_table(p)
-            ));
-        }
+        let mut s = headline(r);
+        checks_shown(r, &mut s);
         if !r.ledger.is_empty() {
             s.push_str(&format!(
                 "\n\nschema fingerprint {} -> {}; ledger row(s) {}",
@@ -142,6 +80,15 @@ note: tier {:?} step {}/{} ({}:{}): {note}",
                 r.remaining_tiers.join(", ")
             ));
         }
+        self.receipt_lines(&mut s);
+        s
+    }
+}
+
+impl ReceiptOutcome {
+    /// Where the receipt went, and what its delivery or saving said.
+    fn receipt_lines(&self, s: &mut String) {
+        let r = &self.receipt;
         if let Some(f) = &self.receipt_file {
             s.push_str(&format!("\nreceipt: {}", f.display()));
         }
@@ -166,7 +113,80 @@ note: tier {:?} step {}/{} ({}:{}): {note}",
                 r.ledger.last().map(|l| l.seq).unwrap_or(0)
             ));
         }
-        s
+    }
+}
+
+/// The first line (what happened, to which bundle, on which database) and, for a
+/// fleet, which pattern the database matched.
+fn headline(r: &Receipt) -> String {
+    let mut s = match r.outcome.as_str() {
+        "nothing-to-roll-back" => format!(
+            "nothing to roll back: {} {} (bundle {}) is not applied on {}",
+            r.bundle_name,
+            r.bundle_version,
+            short(&r.bundle_id),
+            r.database
+        ),
+        "rolled-back" => format!(
+            "{} {} {} (bundle {}) on {}: tiers {}",
+            crate::style::verdict("ROLLED BACK"),
+            r.bundle_name,
+            r.bundle_version,
+            short(&r.bundle_id),
+            r.database,
+            r.tiers.join(", ")
+        ),
+        _ => format!(
+            "{} {} {} (bundle {}) on {}: tiers {}",
+            crate::style::verdict("APPLIED"),
+            r.bundle_name,
+            r.bundle_version,
+            short(&r.bundle_id),
+            r.database,
+            r.tiers.join(", ")
+        ),
+    };
+    if let Some(t) = &r.target_database {
+        s.push_str(&format!(
+            "\nfleet: {}; {} matches {:?}",
+            t.describe(),
+            r.database,
+            t.matching(&r.database).unwrap_or_default()
+        ));
+    }
+    s
+}
+
+/// The gates' and probes' tables the run asked.
+fn checks_shown(r: &Receipt, s: &mut String) {
+    if let Some(g) = &r.gates {
+        if !g.gates.is_empty() {
+            s.push_str(&format!(
+                "\n\ngates:\n{}",
+                crate::commands::deploy::gate::gate_table(g)
+            ));
+        }
+    }
+    if let Some(p) = &r.preflight {
+        s.push_str(&format!(
+            "\n\npreflight {}:\n{}",
+            p.file,
+            crate::commands::deploy::gate::probe_table(p)
+        ));
+    }
+    if let Some(p) = &r.verify {
+        s.push_str(&format!(
+            "\n\nverify {}:\n{}",
+            p.file,
+            crate::commands::deploy::gate::probe_table(p)
+        ));
+    }
+    if let Some(p) = &r.rollback_probe {
+        s.push_str(&format!(
+            "\n\nrollback probe {}:\n{}",
+            p.file,
+            crate::commands::deploy::gate::probe_table(p)
+        ));
     }
 }
 

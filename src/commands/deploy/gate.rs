@@ -375,6 +375,95 @@ fn failures_whole(checks: &[Check]) -> String {
     s
 }
 
+/// The gates' verdict and table, the preflight probe, the bundle's role and the grants
+/// the gate role needs, as `plan` shows them.
+fn gates_shown(p: &PlanReport, s: &mut String) {
+    if let Some(g) = &p.gates {
+        if !g.gates.is_empty() {
+            s.push_str(&format!(
+                "\n\ngates: {}\n{}",
+                crate::style::verdict(&g.verdict),
+                gate_table(g)
+            ));
+        }
+    }
+    if let Some(pf) = &p.preflight {
+        s.push_str(&format!(
+            "\n\npreflight {}: {}\n{}",
+            pf.file,
+            if pf.matches { "matches" } else { "MISMATCH" },
+            probe_table(pf)
+        ));
+    }
+    if let Some(r) = &p.bundle_role {
+        s.push_str(&format!("\n\n{}", r.describe()));
+    }
+    // No header over nothing: a bundle whose gates read nothing that needs a grant.
+    if let Some(g) = p.gate_grants.as_ref().filter(|g| !g.lines().is_empty()) {
+        s.push_str(&format!(
+                "\n\ngrants the gate role {} needs for this bundle (run once as a superuser; never pg_read_all_data):\n{}",
+                g.role,
+                g.lines()
+                    .iter()
+                    .map(|l| format!("  {}", crate::report::clip(l, 4000)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+    }
+}
+
+/// What apply would run, tier by tier and file by file, under the line that says
+/// when (now, once the gates open, once the checks pass); nothing without tiers.
+fn tiers_shown(p: &PlanReport) -> String {
+    if p.tiers.is_empty() {
+        return String::new();
+    }
+    let mut s = String::new();
+    let rows: Vec<Vec<String>> = p
+        .tiers
+        .iter()
+        .flat_map(|t| {
+            t.files.iter().map(move |f| {
+                vec![
+                    t.index.to_string(),
+                    t.name.clone(),
+                    t.gates.join(","),
+                    f.path.clone(),
+                    f.size.to_string(),
+                    f.sha256[..16].to_string(),
+                ]
+            })
+        })
+        .collect();
+    match p.verdict {
+            // A gate is shut and another check fails too: opening the gates is not
+            // enough, and waiting for them would be refused.
+            PlanVerdict::Blocked if !p.only_gates_stop() => s.push_str(
+                "\n\nBLOCKED, and other checks above fail too: no tier can run before they pass\n\nonce the checks above pass and the gates open, apply would run:\n",
+            ),
+            PlanVerdict::Blocked => {
+                match p.runnable_now.last() {
+                    Some(last) => s.push_str(&format!(
+                        "\n\nBLOCKED, but these tiers can run now: airlock apply … --through {last} ({})",
+                        p.runnable_now.join(", ")
+                    )),
+                    None => s.push_str("\n\nBLOCKED: no tier can run until the gates open"),
+                }
+                s.push_str(
+                    "\nor start now and go on when the gates open: airlock apply … --wait --yes",
+                );
+                s.push_str("\n\nonce the gates open, apply would run:\n");
+            }
+            PlanVerdict::Go => s.push_str("\n\napply would run:\n"),
+            PlanVerdict::NoGo => s.push_str("\n\nonce the checks above pass, apply would run:\n"),
+        }
+    s.push_str(&table(
+        &["#", "tier", "gates", "file", "bytes", "sha256"],
+        &rows,
+    ));
+    s
+}
+
 impl Report for PlanOutcome {
     fn human(&self) -> String {
         let p = &self.plan;
@@ -417,83 +506,8 @@ impl Report for PlanOutcome {
                 p.already_applied.join(", ")
             ));
         }
-        if let Some(g) = &p.gates {
-            if !g.gates.is_empty() {
-                s.push_str(&format!(
-                    "\n\ngates: {}\n{}",
-                    crate::style::verdict(&g.verdict),
-                    gate_table(g)
-                ));
-            }
-        }
-        if let Some(pf) = &p.preflight {
-            s.push_str(&format!(
-                "\n\npreflight {}: {}\n{}",
-                pf.file,
-                if pf.matches { "matches" } else { "MISMATCH" },
-                probe_table(pf)
-            ));
-        }
-        if let Some(r) = &p.bundle_role {
-            s.push_str(&format!("\n\n{}", r.describe()));
-        }
-        // No header over nothing: a bundle whose gates read nothing that needs a grant.
-        if let Some(g) = p.gate_grants.as_ref().filter(|g| !g.lines().is_empty()) {
-            s.push_str(&format!(
-                "\n\ngrants the gate role {} needs for this bundle (run once as a superuser; never pg_read_all_data):\n{}",
-                g.role,
-                g.lines()
-                    .iter()
-                    .map(|l| format!("  {}", crate::report::clip(l, 4000)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ));
-        }
-        if p.tiers.is_empty() {
-            return s;
-        }
-        let rows: Vec<Vec<String>> = p
-            .tiers
-            .iter()
-            .flat_map(|t| {
-                t.files.iter().map(move |f| {
-                    vec![
-                        t.index.to_string(),
-                        t.name.clone(),
-                        t.gates.join(","),
-                        f.path.clone(),
-                        f.size.to_string(),
-                        f.sha256[..16].to_string(),
-                    ]
-                })
-            })
-            .collect();
-        match p.verdict {
-            // A gate is shut and another check fails too: opening the gates is not
-            // enough, and waiting for them would be refused.
-            PlanVerdict::Blocked if !p.only_gates_stop() => s.push_str(
-                "\n\nBLOCKED, and other checks above fail too: no tier can run before they pass\n\nonce the checks above pass and the gates open, apply would run:\n",
-            ),
-            PlanVerdict::Blocked => {
-                match p.runnable_now.last() {
-                    Some(last) => s.push_str(&format!(
-                        "\n\nBLOCKED, but these tiers can run now: airlock apply … --through {last} ({})",
-                        p.runnable_now.join(", ")
-                    )),
-                    None => s.push_str("\n\nBLOCKED: no tier can run until the gates open"),
-                }
-                s.push_str(
-                    "\nor start now and go on when the gates open: airlock apply … --wait --yes",
-                );
-                s.push_str("\n\nonce the gates open, apply would run:\n");
-            }
-            PlanVerdict::Go => s.push_str("\n\napply would run:\n"),
-            PlanVerdict::NoGo => s.push_str("\n\nonce the checks above pass, apply would run:\n"),
-        }
-        s.push_str(&table(
-            &["#", "tier", "gates", "file", "bytes", "sha256"],
-            &rows,
-        ));
+        gates_shown(p, &mut s);
+        s.push_str(&tiers_shown(p));
         s
     }
     /// Under `--quiet`, a plan that is not GO still names the check that stops it.

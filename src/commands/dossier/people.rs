@@ -50,8 +50,9 @@ fn carried(d: &Dossier) -> String {
 }
 
 /// Who signed the bundle, who approved it, and who is still missing.
-pub(super) fn people(d: &Dossier) -> String {
-    let mut s = String::new();
+/// Who signed the bundle: the trust store's judgment, each signature, and what a
+/// carried trust store changed.
+fn signers(d: &Dossier, s: &mut String) {
     if let Some(t) = &d.verification.trust {
         let _ = write!(
             s,
@@ -94,6 +95,11 @@ pub(super) fn people(d: &Dossier) -> String {
         ));
         s.push_str(&carried(d));
     }
+}
+
+pub(super) fn people(d: &Dossier) -> String {
+    let mut s = String::new();
+    signers(d, &mut s);
     let Some(r) = &d.verification.manifest.ratification else {
         s.push_str("<h3>Who approved it</h3><p>This bundle asks for no signed approvals (no <code>[ratification]</code>).</p>");
         return s;

@@ -506,17 +506,7 @@ pub fn admit(
         // First seen: the store as it was handed to this host, and the versions of its
         // history proven forward from its first one.
         None => {
-            let history = history_versions(store);
-            let known = prove_forward(&history, &[])
-                .into_iter()
-                .zip(&history)
-                .filter_map(|(proof, v)| {
-                    Some(KnownVersion {
-                        version: v.rotation.as_ref()?.version,
-                        canonical: proof.ok()?,
-                    })
-                })
-                .collect();
+            let known = first_seen(store);
             let accepted = Accepted::New {
                 version: rot.version,
                 from: None,
@@ -582,6 +572,22 @@ pub fn admit(
         remember(s, &m, &also)?;
     }
     Ok(accepted)
+}
+
+/// A store first seen on this host: the versions of its history proven forward from
+/// its first one.
+fn first_seen(store: &TrustStore) -> Vec<KnownVersion> {
+    let history = history_versions(store);
+    prove_forward(&history, &[])
+        .into_iter()
+        .zip(&history)
+        .filter_map(|(proof, v)| {
+            Some(KnownVersion {
+                version: v.rotation.as_ref()?.version,
+                canonical: proof.ok()?,
+            })
+        })
+        .collect()
 }
 
 /// The earlier versions `store` keeps under `history/vN/`, loaded, in version order:
