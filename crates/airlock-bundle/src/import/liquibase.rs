@@ -89,6 +89,13 @@ fn changesets(file: &str, text: &str) -> Result<Vec<Changeset>, ImportError> {
         let Some(c) = out.last_mut() else {
             continue;
         };
+        let word = line.trim_start().strip_prefix("--").map(str::trim_start);
+        if word.is_some_and(|w| w.to_ascii_lowercase().starts_with("precondition")) {
+            return Err(layout_error(
+                &format!("{file}:{} (changeset {})", i + 1, c.id),
+                "formatted SQL preconditions (`--preconditions`, `--precondition-…`), which import does not read: write the changeset in an XML or YAML changelog (import decides those), then import",
+            ));
+        }
         c.bytes.extend_from_slice(line.as_bytes());
         let trimmed = line.trim();
         if in_block {
@@ -197,8 +204,19 @@ pub(super) fn file_migrations(
                 why: "`--rollback not required`: nothing of it is undone".into(),
             });
         }
+        let (author, id) = c.id.split_once(':').unwrap_or(("", &c.id));
+        let lb = super::liquibase_preconditions::ChangeSetId {
+            id: id.into(),
+            author: author.into(),
+            file: n.into(),
+            at: format!("{n}:{}", c.line),
+            pre: None,
+            changelog_pre: None,
+            ran_before: false,
+        };
         out.push(Migration {
             key: vec![],
+            lb: Some(Box::new(lb)),
             label: c.id.clone(),
             up: Some(Script::Section {
                 from: n.to_string(),
