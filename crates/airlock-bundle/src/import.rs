@@ -237,8 +237,6 @@ pub struct Imported {
     /// Statements that change a peer tool's own history table, which airlock never
     /// makes: each a warning naming the file, the line and the table.
     pub peer_tables: Vec<String>,
-    /// Where Liquibase's preconditions were decided (None: none needed a database).
-    pub decided_on: Option<String>,
     /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
     /// what import decided, and why.
     pub preconditions: Vec<Decided>,
@@ -601,7 +599,7 @@ fn migrations(
     more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
-    (tags, quiet): (&mut Vec<String>, &mut Vec<(String, String, String)>),
+    (tags, quiet): (&mut Vec<String>, &mut Vec<liquibase_preconditions::Ident>),
 ) -> Result<Vec<Migration>, ImportError> {
     let before = left.len();
     let mut names = listing(folder, left)?;
@@ -1206,13 +1204,9 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let folder = open(dir)?;
-    let more = naming
-        .locations
-        .iter()
-        .map(|d| open(d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
-    let mut migrations = migrations(&folder, &more, layout, &mut left, (&mut tags, &mut quiet))?;
+    let migrations = migrations(&folder, &more, layout, &mut left, (&mut tags, &mut quiet))?;
     // No --bundle-version: a Liquibase changelog's last tag names the release.
     let version = naming.version.map(str::to_string).or_else(|| tags.pop());
     let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());
@@ -1226,20 +1220,7 @@ pub fn import(
             layout: layout.name(),
         });
     }
-    let mut decided = vec![];
-    if layout == Layout::Liquibase {
-        let history = match naming.applied.map(|a| &a.set) {
-            Some(AppliedSet::ChangeSets(rows)) => Some(rows.as_slice()),
-            _ => None,
-        };
-        migrations = liquibase_preconditions::decide(
-            &folder,
-            migrations,
-            (history, &quiet),
-            naming.preconditions,
-            &mut decided,
-        )?;
-    }
+    let (mut migrations, decided) = decide(&folder, migrations, layout, naming, &quiet)?;
     let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
     if let Some(applied) = naming.applied {
         let version = naming.version.unwrap_or(DEFAULT_VERSION);
@@ -1298,9 +1279,36 @@ pub fn import(
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
-        decided_on: naming.preconditions.map(|t| t.describe()),
         preconditions: decided,
     })
+}
+
+/// The Liquibase changesets of `migrations` that run on the target, their
+/// preconditions decided (`liquibase_preconditions.rs`), those DATABASECHANGELOG
+/// (`--history`) records marked; `quiet`: the changesets that write no tier.
+fn decide(
+    folder: &Folder,
+    migrations: Vec<Migration>,
+    layout: Layout,
+    naming: &Naming,
+    quiet: &[liquibase_preconditions::Ident],
+) -> Result<(Vec<Migration>, Vec<Decided>), ImportError> {
+    let mut decided = vec![];
+    if layout != Layout::Liquibase {
+        return Ok((migrations, decided));
+    }
+    let history = match naming.applied.map(|a| &a.set) {
+        Some(AppliedSet::ChangeSets(rows)) => Some(rows.as_slice()),
+        _ => None,
+    };
+    let kept = liquibase_preconditions::decide(
+        folder,
+        migrations,
+        (history, quiet),
+        naming.preconditions,
+        &mut decided,
+    )?;
+    Ok((kept, decided))
 }
 
 /// `migrations` without those the peer's history table says are applied; those are

@@ -455,10 +455,10 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         no_down_script,
         splits,
         peer_tables,
-        decided_on,
         preconditions,
     } = import::import(first, layout, &args.out, &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
+    let decided_on = fresh.as_ref().map(|f| f.describe());
     drop(fresh);
     let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),

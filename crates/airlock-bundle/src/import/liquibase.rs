@@ -128,21 +128,11 @@ fn attr<'a>(c: &'a Changeset, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Whether a changeset's `dbms` list (`postgresql,h2`, `!oracle`, `all`) leaves
-/// PostgreSQL out, as Liquibase reads it.
-pub(super) fn not_for_postgres(dbms: &str) -> bool {
-    let list: Vec<String> = dbms
-        .split(',')
-        .map(|d| d.trim().to_ascii_lowercase())
-        .collect();
-    let ours = list.iter().any(|d| d == "postgresql" || d == "all");
-    let excluded = list.iter().any(|d| d == "!postgresql");
-    excluded || (!ours && !list.iter().all(|d| d.starts_with('!')))
-}
-
 /// Why a changeset is not brought over, if it is not.
 fn not_here(c: &Changeset) -> Option<String> {
-    if let Some(dbms) = attr(c, "dbms").filter(|d| not_for_postgres(d)) {
+    if let Some(dbms) =
+        attr(c, "dbms").filter(|d| super::liquibase_preconditions::not_for_postgres(d))
+    {
         return Some(format!("a changeset for dbms:{dbms}, not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {

@@ -39,7 +39,7 @@ pub(super) fn migrations(
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
-    (tags, quiet): (&mut Vec<String>, &mut Vec<(String, String, String)>),
+    (tags, quiet): (&mut Vec<String>, &mut Vec<preconditions::Ident>),
 ) -> Result<Option<Vec<Migration>>, ImportError> {
     let mut candidates = vec![];
     for n in names.iter().filter(|n| xml_or_yaml(n)) {
@@ -131,7 +131,7 @@ struct Walk<'a> {
     /// The root changelog's own `preConditions`, until its first changeset carries it.
     changelog_pre: Option<preconditions::Preconds>,
     /// Changesets Liquibase runs (and records) that write no tier: (id, author, file).
-    quiet: Vec<(String, String, String)>,
+    quiet: Vec<preconditions::Ident>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -418,9 +418,7 @@ impl<'a> Walk<'a> {
         for c in &n.children {
             match c.name.as_str() {
                 "comment" | "validCheckSum" => {}
-                "preConditions" => {
-                    pre = Some(preconditions::read(file, c).map_err(&refuse)?);
-                }
+                "preConditions" => pre = Some(preconditions::read(file, c).map_err(&refuse)?),
                 "modifySql" => {
                     return Err(refuse("`modifySql`, which import does not read".into()))
                 }
@@ -461,6 +459,32 @@ impl<'a> Walk<'a> {
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let with = self.with_text();
+        let script = |stmts: Vec<String>, what: &str| Script::Section {
+            from: file.to_string(),
+            bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
+            how: format!(
+                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
+            ),
+        };
+        let lb = Some(self.ident(file, n, pre));
+        self.out.push(Migration {
+            key: vec![],
+            label: label.clone(),
+            lb,
+            no_down_said: rollback_said && down.is_empty(),
+            down: (!down.is_empty()).then(|| script(down, how_down)),
+            up: Some(script(up, "the changes")),
+            up_online: apart,
+            commits_apart: apart,
+            verify: None,
+        });
+        Ok(())
+    }
+
+    /// What the report adds to the changeset read: the `sqlFile`s whose text it holds,
+    /// and what of it Liquibase ignores.
+    fn with_text(&mut self) -> String {
         let mut with: String = std::mem::take(&mut self.sql_files)
             .iter()
             .map(|f| format!(" (with the text of {f})"))
@@ -472,34 +496,26 @@ impl<'a> Walk<'a> {
                 ignored.join(", ")
             ));
         }
-        let script = |stmts: Vec<String>, what: &str| Script::Section {
-            from: file.to_string(),
-            bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
-            how: format!(
-                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
-            ),
-        };
-        let lb = ChangeSetId {
-            id: id.into(),
-            author: author.into(),
+        with
+    }
+
+    /// What Liquibase knows the changeset `n` of `file` by, with its preconditions
+    /// (`pre`) and, for the root changelog's first, the changelog's own.
+    fn ident(
+        &mut self,
+        file: &str,
+        n: &Node,
+        pre: Option<preconditions::Preconds>,
+    ) -> Box<ChangeSetId> {
+        Box::new(ChangeSetId {
+            id: n.attr("id").unwrap_or_default().into(),
+            author: n.attr("author").unwrap_or_default().into(),
             file: file.into(),
             at: n.at(file),
             pre,
             changelog_pre: self.changelog_pre.take(),
             ran_before: false,
-        };
-        self.out.push(Migration {
-            key: vec![],
-            label: label.clone(),
-            lb: Some(Box::new(lb)),
-            no_down_said: rollback_said && down.is_empty(),
-            down: (!down.is_empty()).then(|| script(down, how_down)),
-            up: Some(script(up, "the changes")),
-            up_online: apart,
-            commits_apart: apart,
-            verify: None,
-        });
-        Ok(())
+        })
     }
 
     /// Whether the changeset `n` (at `at`) runs no statement and undoes none: then no
@@ -672,7 +688,10 @@ fn not_here(n: &Node) -> Option<String> {
     if n.is("ignore") {
         return Some("`ignore=\"true\"`: Liquibase skips it".into());
     }
-    if let Some(dbms) = n.attr("dbms").filter(|d| liquibase::not_for_postgres(d)) {
+    if let Some(dbms) = n
+        .attr("dbms")
+        .filter(|d| preconditions::not_for_postgres(d))
+    {
         return Some(format!("a changeset for dbms=\"{dbms}\", not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {

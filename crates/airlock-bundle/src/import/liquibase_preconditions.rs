@@ -13,6 +13,9 @@
 use super::liquibase_tree::Node;
 use super::{ImportError, Migration, Script};
 
+/// A changeset as Liquibase knows it: (id, author, changelog file).
+pub(super) type Ident = (String, String, String);
+
 /// What Liquibase does when a precondition fails (`onFail`) or cannot be checked
 /// (`onError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -311,9 +314,6 @@ fn cond(file: &str, n: &Node) -> Result<Cond, String> {
             .map(str::to_string)
             .ok_or_else(|| format!("`{}` without `{k}` ({})", n.name, n.at(file)))
     };
-    let schema = n.attr("schemaName").map_or("public".into(), catalog_name);
-    let name = |k: &str| need(k).map(|v| catalog_name(&v));
-    let opt = |k: &str| n.attr(k).map(catalog_name);
     let nested =
         || -> Result<Vec<Cond>, String> { n.children.iter().map(|c| cond(file, c)).collect() };
     Ok(match n.name.as_str() {
@@ -326,15 +326,30 @@ fn cond(file: &str, n: &Node) -> Result<Cond, String> {
             author: need("author")?,
             file: need("changeLogFile")?,
         },
-        "tableExists" => Cond::Db(Check::TableExists {
+        _ => Cond::Db(db_check(file, n)?),
+    })
+}
+
+/// A condition the database answers (`n` is one of those [`known_attrs`] names).
+fn db_check(file: &str, n: &Node) -> Result<Check, String> {
+    let need = |k: &str| {
+        n.attr(k)
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{}` without `{k}` ({})", n.name, n.at(file)))
+    };
+    let schema = n.attr("schemaName").map_or("public".into(), catalog_name);
+    let name = |k: &str| need(k).map(|v| catalog_name(&v));
+    let opt = |k: &str| n.attr(k).map(catalog_name);
+    Ok(match n.name.as_str() {
+        "tableExists" => Check::TableExists {
             schema,
             table: name("tableName")?,
-        }),
-        "columnExists" => Cond::Db(Check::ColumnExists {
+        },
+        "columnExists" => Check::ColumnExists {
             schema,
             table: name("tableName")?,
             column: name("columnName")?,
-        }),
+        },
         "indexExists" => {
             let (index, table) = (opt("indexName"), opt("tableName"));
             if index.is_none() && table.is_none() {
@@ -349,18 +364,18 @@ fn cond(file: &str, n: &Node) -> Result<Cond, String> {
                     .collect::<Vec<_>>()
                     .join(",")
             });
-            Cond::Db(Check::IndexExists {
+            Check::IndexExists {
                 schema,
                 table,
                 index,
                 columns,
-            })
+            }
         }
-        "foreignKeyConstraintExists" => Cond::Db(Check::ForeignKeyExists {
+        "foreignKeyConstraintExists" => Check::ForeignKeyExists {
             schema,
             table: opt("foreignKeyTableName"),
             name: name("foreignKeyName")?,
-        }),
+        },
         "primaryKeyExists" => {
             let (table, pk) = (opt("tableName"), opt("primaryKeyName"));
             if table.is_none() && pk.is_none() {
@@ -369,41 +384,53 @@ fn cond(file: &str, n: &Node) -> Result<Cond, String> {
                     n.at(file)
                 ));
             }
-            Cond::Db(Check::PrimaryKeyExists {
+            Check::PrimaryKeyExists {
                 schema,
                 table,
                 name: pk,
-            })
+            }
         }
-        "sequenceExists" => Cond::Db(Check::SequenceExists {
+        "sequenceExists" => Check::SequenceExists {
             schema,
             name: name("sequenceName")?,
-        }),
-        "viewExists" => Cond::Db(Check::ViewExists {
+        },
+        "viewExists" => Check::ViewExists {
             schema,
             name: name("viewName")?,
-        }),
+        },
         "sqlCheck" => {
             let sql = n.get("sql").unwrap_or_else(|| n.text.clone());
             let sql = sql.trim().trim_end_matches(';').trim().to_string();
             if sql.is_empty() {
                 return Err(format!("`sqlCheck` without SQL ({})", n.at(file)));
             }
-            Cond::Db(Check::SqlCheck {
+            Check::SqlCheck {
                 expected: need("expectedResult")?,
                 sql,
-            })
+            }
         }
-        "runningAs" => Cond::Db(Check::RunningAs {
+        "runningAs" => Check::RunningAs {
             user: need("username")?,
-        }),
+        },
         _ => unreachable!("known_attrs names every condition"),
     })
 }
 
+/// Whether a changeset's `dbms` list (`postgresql,h2`, `!oracle`, `all`) leaves
+/// PostgreSQL out, as Liquibase reads it.
+pub(super) fn not_for_postgres(dbms: &str) -> bool {
+    let list: Vec<String> = dbms
+        .split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let ours = list.iter().any(|d| d == "postgresql" || d == "all");
+    let excluded = list.iter().any(|d| d == "!postgresql");
+    excluded || (!ours && !list.iter().all(|d| d.starts_with('!')))
+}
+
 /// Whether a `dbms type` list names PostgreSQL, as Liquibase reads it.
 fn dbms_holds(list: &str) -> bool {
-    !super::liquibase::not_for_postgres(list)
+    !not_for_postgres(list)
 }
 
 /// What answers the conditions that need a database, and runs the changesets that
@@ -603,7 +630,7 @@ fn judge(
 pub(super) fn decide(
     folder: &super::folder::Folder,
     migrations: Vec<Migration>,
-    (history, quiet): (Option<&[RanChangeSet]>, &[(String, String, String)]),
+    (history, quiet): (Option<&[RanChangeSet]>, &[Ident]),
     db: Option<&dyn PreconditionTarget>,
     decided: &mut Vec<Decided>,
 ) -> Result<Vec<Migration>, ImportError> {
@@ -612,7 +639,7 @@ pub(super) fn decide(
     }
     // (id, author, file) of each changeset Liquibase records as run so far (those
     // that write no tier counted as run: Liquibase runs them, with no precondition).
-    let mut ran: Vec<(String, String, String)> = (history.unwrap_or_default().iter())
+    let mut ran: Vec<Ident> = (history.unwrap_or_default().iter())
         .map(|r| (r.id.clone(), r.author.clone(), r.filename.clone()))
         .chain(quiet.iter().cloned())
         .collect();
@@ -674,7 +701,7 @@ pub(super) fn decide(
 /// when it has none; else (outcome, why, whether it runs).
 fn judge_all(
     c: &ChangeSetId,
-    ran: &[(String, String, String)],
+    ran: &[Ident],
     db: Option<&dyn PreconditionTarget>,
     history: bool,
 ) -> Result<Option<(&'static str, String, bool)>, ImportError> {
@@ -754,7 +781,7 @@ fn replay(
 /// changelog is behind the database (or is another's).
 fn unknown_rows(
     migrations: &[Migration],
-    quiet: &[(String, String, String)],
+    quiet: &[Ident],
     rows: &[RanChangeSet],
 ) -> Result<(), ImportError> {
     for r in rows {
