@@ -425,6 +425,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         )?),
         None => None,
     };
+    if args.fresh_on.is_some() && layout != Layout::Liquibase {
+        return Err(Error::usage(
+            format!(
+                "--fresh-on decides Liquibase preconditions; a {} layout has none",
+                layout.name()
+            ),
+            Some("leave out --fresh-on".to_string()),
+        ));
+    }
     let fresh = match &args.fresh_on {
         Some(conn) => Some(crate::commands::release::import_fresh::Fresh::create(conn)?),
         None => None,
