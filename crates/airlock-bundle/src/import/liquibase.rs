@@ -250,6 +250,10 @@ mod tests {
         assert_eq!(c[1].rollback, vec!["DROP INDEX CONCURRENTLY a_i;"]);
         assert!(c[2].nothing_to_undo && c[2].rollback.is_empty());
         assert!(is_changelog(b"-- liquibase formatted sql\n"));
+        // Preconditions are comments to PostgreSQL, never to Liquibase: refused by line.
+        let pre = "--liquibase formatted sql\n--changeset a:1\n--preconditions onFail:MARK_RAN\n--precondition-sql-check expectedResult:0 SELECT count(*) FROM t\nCREATE TABLE t ();\n";
+        let e = changesets("c.sql", pre).err().unwrap().to_string();
+        assert!(e.contains("c.sql:3 (changeset a:1)"), "{e}");
         assert!(!is_changelog(b"CREATE TABLE t ();\n"));
     }
 }
