@@ -114,6 +114,41 @@ fn part(k: usize, file: &str) -> String {
     s
 }
 
+/// The YAML part: one changeset marked ran (its table is there), one run (its
+/// `sqlCheck` holds).
+const YAML_PART: &str = "databaseChangeLog:
+  - changeSet:
+      id: y-1
+      author: kc
+      preConditions:
+        - onFail: MARK_RAN
+        - not:
+            - tableExists:
+                tableName: P1_REALM
+      changes:
+        - createTable:
+            tableName: P1_REALM
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+  - changeSet:
+      id: y-2
+      author: kc
+      preConditions:
+        - onFail: MARK_RAN
+        - sqlCheck:
+            expectedResult: 1
+            sql: SELECT count(*) FROM P1_REALM
+      changes:
+        - createTable:
+            tableName: Y_TABLE
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+";
+
 /// A changelog of `parts` included files (about 40 changesets each) in `dir`.
 fn history(dir: &Path, parts: usize) -> PathBuf {
     let root = dir.join("changelog");
@@ -127,6 +162,9 @@ fn history(dir: &Path, parts: usize) -> PathBuf {
         )
         .unwrap();
     }
+    // A YAML changelog too, its preconditions written Liquibase's YAML way.
+    write(&root.join("changes/yaml.yaml"), YAML_PART);
+    master.push_str("  <include file=\"changes/yaml.yaml\" relativeToChangelogFile=\"true\"/>\n");
     write(&root.join("master.xml"), &xml(&master));
     root
 }
@@ -235,8 +273,9 @@ fn a_keycloak_sized_changelog_with_preconditions_imports_for_a_fresh_database_as
     // Per part: 3 tables × (create, 2 columns, index, seed) and 2 FKs, `note`,
     // `postgres-only`, `after-realm` run; each guard's second copy, `oracle-only` and
     // `never` are marked ran.
-    assert_eq!(count("run"), 8 * (3 * 5 + 2 + 3), "{report}");
-    assert_eq!(count("mark-ran"), 8 * (3 * 5 + 2 + 3), "{report}");
+    // And the YAML part's two: one run, one marked ran.
+    assert_eq!(count("run"), 8 * (3 * 5 + 2 + 3) + 1, "{report}");
+    assert_eq!(count("mark-ran"), 8 * (3 * 5 + 2 + 3) + 1, "{report}");
     assert_eq!((count("skipped"), count("run-warned")), (8, 8), "{report}");
     assert!(
         report["decided_on"]
