@@ -399,6 +399,14 @@ fn a_precondition_that_halts_or_cannot_be_decided_or_is_unknown_is_refused_and_n
         &[],
         &["ann:n", "tableExists public.t", "--fresh-on", "--history"],
     );
+    // Who applies the bundle is not known at import.
+    refused(
+        &format!(
+            r#"<changeSet id="r" author="ann"><preConditions><runningAs username="kc"/></preConditions>{table}</changeSet>"#
+        ),
+        &["--fresh-on", &fresh],
+        &["ann:r", "runningAs", "login"],
+    );
     // A condition import does not read.
     refused(
         &format!(

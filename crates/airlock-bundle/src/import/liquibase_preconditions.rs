@@ -506,6 +506,15 @@ impl Eval<'_> {
     }
 }
 
+/// The user of a `runningAs` in `c`, if any.
+fn running_as(c: &Cond) -> Option<&str> {
+    match c {
+        Cond::All(cs) | Cond::Any(cs) | Cond::None(cs) => cs.iter().find_map(running_as),
+        Cond::Db(Check::RunningAs { user }) => Some(user),
+        _ => None,
+    }
+}
+
 /// The conditions of `c` that need a database, for a refusal.
 fn db_checks(c: &Cond, out: &mut Vec<String>) {
     match c {
@@ -580,6 +589,9 @@ fn judge(
     db: Option<&dyn PreconditionTarget>,
     history: bool,
 ) -> Result<Outcome, ImportError> {
+    if let Some(user) = running_as(&p.cond) {
+        return Err(refusal(c, &p.at, format!("`runningAs username=\"{user}\"`: it depends on the login that will apply the bundle, which import cannot know; remove it (airlock's deploy login is chosen at apply), then import"), false));
+    }
     let mut e = Eval {
         ran,
         db,
