@@ -115,7 +115,7 @@ fn part(k: usize, file: &str) -> String {
 }
 
 /// The YAML part: one changeset marked ran (its table is there), one run (its
-/// `sqlCheck` holds).
+/// `sqlCheck` holds), one marked ran by `onError` (its `sqlCheck`'s SQL fails).
 const YAML_PART: &str = "databaseChangeLog:
   - changeSet:
       id: y-1
@@ -143,6 +143,21 @@ const YAML_PART: &str = "databaseChangeLog:
       changes:
         - createTable:
             tableName: Y_TABLE
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+  - changeSet:
+      id: y-3
+      author: kc
+      preConditions:
+        - onError: MARK_RAN
+        - sqlCheck:
+            expectedResult: 0
+            sql: SELECT count(*) FROM NO_SUCH_TABLE
+      changes:
+        - createTable:
+            tableName: Y_ERRORED
             columns:
               - column:
                   name: ID
@@ -273,9 +288,9 @@ fn a_keycloak_sized_changelog_with_preconditions_imports_for_a_fresh_database_as
     // Per part: 3 tables × (create, 2 columns, index, seed) and 2 FKs, `note`,
     // `postgres-only`, `after-realm` run; each guard's second copy, `oracle-only` and
     // `never` are marked ran.
-    // And the YAML part's two: one run, one marked ran.
+    // And the YAML part's three: one run, two marked ran.
     assert_eq!(count("run"), 8 * (3 * 5 + 2 + 3) + 1, "{report}");
-    assert_eq!(count("mark-ran"), 8 * (3 * 5 + 2 + 3) + 1, "{report}");
+    assert_eq!(count("mark-ran"), 8 * (3 * 5 + 2 + 3) + 2, "{report}");
     assert_eq!((count("skipped"), count("run-warned")), (8, 8), "{report}");
     assert!(
         report["decided_on"]

@@ -53,7 +53,7 @@ mod sqitch_verify;
 mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
-pub use liquibase_preconditions::{Check, Decided, PreconditionTarget, RanChangeSet};
+pub use liquibase_preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@
 
 use crate::db::conn::{self, ConnSpec};
 use crate::error::{Error, Result};
-use airlock_bundle::import::{Check, PreconditionTarget};
+use airlock_bundle::import::{Check, CheckError, PreconditionTarget};
 use std::cell::RefCell;
 
 /// A throwaway database and a session on it.
@@ -60,12 +60,10 @@ impl Fresh {
         &self,
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> std::result::Result<bool, String> {
+    ) -> std::result::Result<bool, CheckError> {
         let mut c = self.client.borrow_mut();
-        let c = c.as_mut().ok_or("no session")?;
-        let row = c
-            .query_one(sql, params)
-            .map_err(|e| crate::db::pg_message(&e))?;
+        let c = c.as_mut().ok_or(CheckError::Stop("no session".into()))?;
+        let row = c.query_one(sql, params).map_err(check_error)?;
         Ok(row.get(0))
     }
 }
@@ -97,6 +95,24 @@ impl Drop for Fresh {
                 self.name
             ));
         }
+    }
+}
+
+/// Ctrl-C cancels the statement running; this ends the import at the next one (the
+/// guard then drops the throwaway database).
+fn stop_if_interrupted() -> std::result::Result<(), CheckError> {
+    match conn::interrupted() {
+        true => Err(CheckError::Stop("interrupted (Ctrl-C)".into())),
+        false => Ok(()),
+    }
+}
+
+/// An error of the server (the SQL failed: onError decides), or of the session (the
+/// import stops).
+fn check_error(e: postgres::Error) -> CheckError {
+    match e.as_db_error() {
+        Some(_) if !conn::interrupted() => CheckError::Error(crate::db::pg_message(&e)),
+        _ => CheckError::Stop(crate::db::pg_message(&e)),
     }
 }
 
@@ -143,6 +159,9 @@ impl PreconditionTarget for Fresh {
     }
 
     fn run(&self, _label: &str, sql: &[u8], online: bool) -> std::result::Result<(), String> {
+        if conn::interrupted() {
+            return Err("interrupted (Ctrl-C)".into());
+        }
         let text = std::str::from_utf8(sql).map_err(|_| "not UTF-8".to_string())?;
         let mut c = self.client.borrow_mut();
         let c = c.as_mut().ok_or("no session")?;
@@ -161,11 +180,12 @@ impl PreconditionTarget for Fresh {
         Ok(())
     }
 
-    fn holds(&self, check: &Check) -> std::result::Result<bool, String> {
+    fn holds(&self, check: &Check) -> std::result::Result<bool, CheckError> {
+        stop_if_interrupted()?;
         if let Check::SqlCheck { expected, sql } = check {
             let mut c = self.client.borrow_mut();
-            let c = c.as_mut().ok_or("no session")?;
-            let rows = c.simple_query(sql).map_err(|e| crate::db::pg_message(&e))?;
+            let c = c.as_mut().ok_or(CheckError::Stop("no session".into()))?;
+            let rows = c.simple_query(sql).map_err(check_error)?;
             let values: Vec<Option<String>> = rows
                 .iter()
                 .filter_map(|m| match m {
@@ -177,7 +197,10 @@ impl PreconditionTarget for Fresh {
                 [Some(v)] => Ok(v == expected),
                 // Liquibase: no row (or NULL) fails the precondition.
                 [None] | [] => Ok(false),
-                more => Err(format!("{} rows returned, not one", more.len())),
+                more => Err(CheckError::Error(format!(
+                    "{} rows returned, not one",
+                    more.len()
+                ))),
             };
         }
         let (sql, params) = catalog_query(check);

@@ -443,7 +443,17 @@ pub trait PreconditionTarget {
     fn run(&self, label: &str, sql: &[u8], online: bool) -> Result<(), String>;
     /// Whether `check` holds there now; Err: it could not be checked (Liquibase's
     /// `onError`).
-    fn holds(&self, check: &Check) -> Result<bool, String>;
+    fn holds(&self, check: &Check) -> Result<bool, CheckError>;
+}
+
+/// Why a check has no answer.
+#[derive(Debug)]
+pub enum CheckError {
+    /// The database answered with an error (a `sqlCheck`'s SQL failed): Liquibase's
+    /// `onError` decides.
+    Error(String),
+    /// The session is gone, or the operator interrupted: the import stops.
+    Stop(String),
 }
 
 /// A condition's value: decided, or not without a database.
@@ -458,7 +468,7 @@ struct Eval<'a> {
 }
 
 impl Eval<'_> {
-    fn eval(&mut self, c: &Cond) -> Result<Tri, String> {
+    fn eval(&mut self, c: &Cond) -> Result<Tri, CheckError> {
         match c {
             Cond::All(cs) => {
                 let mut out = Some(true);
@@ -497,7 +507,10 @@ impl Eval<'_> {
             Cond::Db(check) => match self.db {
                 None => Ok(None),
                 Some(db) => {
-                    let v = db.holds(check).map_err(|e| format!("{check}: {e}"))?;
+                    let v = db.holds(check).map_err(|e| match e {
+                        CheckError::Error(e) => CheckError::Error(format!("{check}: {e}")),
+                        CheckError::Stop(e) => CheckError::Stop(format!("{check}: {e}")),
+                    })?;
                     self.said.push(format!("{check}: {v}"));
                     Ok(Some(v))
                 }
@@ -602,7 +615,14 @@ fn judge(
     let (value, policy, what) = match value {
         Ok(Some(true)) => return Ok(Outcome::Run(said(&e))),
         Ok(Some(false)) => (false, p.on_fail, "failed"),
-        Err(why) => {
+        Err(CheckError::Stop(why)) => {
+            return Err(ImportError::PreconditionTarget {
+                changeset: format!("{}:{}", c.author, c.id),
+                at: p.at.clone(),
+                why,
+            })
+        }
+        Err(CheckError::Error(why)) => {
             e.said.push(format!("error: {why}"));
             (false, p.on_error, "could not be checked")
         }
