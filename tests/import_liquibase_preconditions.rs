@@ -438,10 +438,9 @@ fn a_static_precondition_needs_no_database() {
     let changelog = t.path().join("changelog");
     write(
         &changelog.join("master.xml"),
-        &xml(
-            r#"<changeSet id="1" author="ann"><preConditions onFail="MARK_RAN"><dbms type="oracle"/></preConditions><createTable tableName="o"><column name="a" type="int"/></createTable></changeSet>
-<changeSet id="2" author="ann"><preConditions><dbms type="postgresql, h2"/></preConditions><createTable tableName="p"><column name="a" type="int"/></createTable></changeSet>"#,
-        ),
+        &xml(r#"<preConditions><dbms type="postgresql"/></preConditions>
+<changeSet id="1" author="ann"><preConditions onFail="MARK_RAN"><dbms type="oracle"/></preConditions><createTable tableName="o"><column name="a" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann"><preConditions><dbms type="postgresql, h2"/></preConditions><createTable tableName="p"><column name="a" type="int"/></createTable></changeSet>"#),
     );
     let out = t.path().join("src");
     let o = import(t.path(), &changelog, &out, "x", &[]);
@@ -451,5 +450,27 @@ fn a_static_precondition_needs_no_database() {
     assert_eq!(
         report["preconditions"][0]["outcome"], "mark-ran",
         "{report}"
+    );
+    // The root changelog's own preConditions are decided before its first changeset.
+    let why = report["preconditions"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("the changelog's preConditions passed (dbms postgresql: true)"),
+        "{why}"
+    );
+    // An included changelog's own are refused by name.
+    write(
+        &changelog.join("more.xml"),
+        &xml(r#"<preConditions><dbms type="postgresql"/></preConditions>"#),
+    );
+    write(
+        &changelog.join("master.xml"),
+        &xml(r#"<include file="more.xml" relativeToChangelogFile="true"/>"#),
+    );
+    let o = import(t.path(), &changelog, &t.path().join("src2"), "x", &[]);
+    expect_code(&o, 2);
+    let said = stdout(&o) + &stderr(&o);
+    assert!(
+        said.contains("more.xml:5") && said.contains("preConditions"),
+        "{said}"
     );
 }

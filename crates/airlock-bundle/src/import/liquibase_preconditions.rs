@@ -676,17 +676,25 @@ pub(super) fn decide(
         .chain(quiet.iter().cloned())
         .collect();
     let mut out = vec![];
+    // The root changelog's preConditions, when its first changeset is applied already:
+    // Liquibase checks them on the database as it is, which is the state before the
+    // first changeset not applied.
+    let mut pending = None;
     for mut m in migrations {
-        let Some(c) = m.lb.as_deref().cloned() else {
+        let Some(mut c) = m.lb.as_deref().cloned() else {
             out.push(m);
             continue;
         };
+        if c.changelog_pre.is_none() {
+            c.changelog_pre = pending.take();
+        }
         let label = format!("{}:{}", c.author, c.id);
         let row = history.and_then(|rows| {
             rows.iter()
                 .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.file))
         });
         if let Some(r) = row {
+            pending = c.changelog_pre.take();
             let executed = r.exectype.eq_ignore_ascii_case("EXECUTED");
             decided.push(Decided {
                 changeset: label,
