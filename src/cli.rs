@@ -446,12 +446,24 @@ pub struct ImportArgs {
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
     pub options: Vec<(String, String)>,
     /// Read the peer tool's history table on this database (flyway_schema_history,
-    /// schema_migrations, sqitch.changes): the migrations it records as applied are
+    /// schema_migrations, sqitch.changes, Liquibase's databasechangelog, whose
+    /// EXECUTED and MARK_RAN rows count as applied; a row naming a changeset the
+    /// changelog lacks is refused): the migrations it records as applied are
     /// not written as tiers, and the bundle's preflight checks the table still says
     /// exactly that; a Flyway script whose checksum differs from the one recorded is
     /// refused. airlock's ledger is not touched.
     #[arg(long, value_name = "CONN")]
     pub history: Option<String>,
+    /// Decide Liquibase `preConditions` for a fresh database: import makes a
+    /// throwaway database on the server CONN names (the role must be allowed to
+    /// create databases), runs the changesets there in order, and asks each
+    /// precondition of it just before its changeset (onFail MARK_RAN and CONTINUE
+    /// leave the changeset out, HALT refuses the import); the database is dropped
+    /// whatever happens. With --history, the changesets DATABASECHANGELOG records as
+    /// executed are replayed there first. The report and bundle.toml say what was
+    /// decided and why; the bundle's preflight checks the target is fresh.
+    #[arg(long, value_name = "CONN")]
+    pub fresh_on: Option<String>,
     /// The release this one follows on its train: a bundle an earlier `import` made
     /// from this history (verified with --trust). Only the migrations it and the
     /// releases before it did not carry become tiers; each it carried must be in the

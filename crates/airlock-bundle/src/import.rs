@@ -43,6 +43,7 @@ mod liquibase;
 mod liquibase_changelog;
 mod liquibase_changes;
 mod liquibase_inverse;
+mod liquibase_preconditions;
 mod liquibase_tree;
 mod liquibase_types;
 mod online_split;
@@ -52,6 +53,7 @@ mod sqitch_verify;
 mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
+pub use liquibase_preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -176,6 +178,8 @@ struct Migration {
     /// No down script, and the history says none is needed (Liquibase's `--rollback
     /// not required`): not counted among those without one.
     no_down_said: bool,
+    /// A Liquibase changeset: what Liquibase knows it by, and its preconditions.
+    lb: Option<Box<liquibase_preconditions::ChangeSetId>>,
 }
 
 /// One file written into the source.
@@ -233,6 +237,9 @@ pub struct Imported {
     /// Statements that change a peer tool's own history table, which airlock never
     /// makes: each a warning naming the file, the line and the table.
     pub peer_tables: Vec<String>,
+    /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
+    /// what import decided, and why.
+    pub preconditions: Vec<Decided>,
 }
 
 /// What the source is called and where it applies.
@@ -256,6 +263,9 @@ pub struct Naming<'a> {
     /// Further Flyway locations named after the first folder (`--from flyway DIR…`):
     /// their migrations merged with the first's in version order.
     pub locations: &'a [PathBuf],
+    /// Where Liquibase preconditions that depend on the database are decided (a
+    /// throwaway database, `--fresh-on`); None: only those the text decides.
+    pub preconditions: Option<&'a dyn PreconditionTarget>,
 }
 
 /// The version of a release nothing names.
@@ -310,6 +320,8 @@ pub enum AppliedSet {
     UpTo(String),
     /// These changes, by name (Sqitch).
     Names(Vec<String>),
+    /// These changesets (Liquibase's DATABASECHANGELOG, EXECUTED and MARK_RAN rows).
+    ChangeSets(Vec<RanChangeSet>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +399,24 @@ pub enum ImportError {
     },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
+    /// A Liquibase precondition import cannot decide (`undecided`: no database to ask),
+    /// or one that fails with HALT.
+    #[error("{at} (changeset {changeset}): {why}")]
+    Precondition {
+        at: String,
+        changeset: String,
+        why: String,
+        undecided: bool,
+    },
+    /// A changeset's SQL failed where the preconditions are decided.
+    #[error(
+        "changeset {changeset} ({at}) failed on the database preconditions are decided on: {why}"
+    )]
+    PreconditionTarget {
+        changeset: String,
+        at: String,
+        why: String,
+    },
     #[error("{file}: differs from the script Flyway applied ({table} records checksum {recorded}, the file's is {actual}): it was edited after it was applied")]
     Edited {
         file: String,
@@ -569,7 +599,7 @@ fn migrations(
     more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
-    tags: &mut Vec<String>,
+    (tags, quiet): (&mut Vec<String>, &mut Vec<liquibase_preconditions::Ident>),
 ) -> Result<Vec<Migration>, ImportError> {
     let before = left.len();
     let mut names = listing(folder, left)?;
@@ -617,7 +647,7 @@ fn migrations(
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
-            match liquibase_changelog::migrations(folder, &names, &mut used, left, tags)? {
+            match liquibase_changelog::migrations(folder, &names, &mut used, left, (tags, quiet))? {
                 Some(found) => found,
                 None => liquibase::migrations(folder, &names, &mut used, left)?,
             }
@@ -637,6 +667,7 @@ fn migrations(
                     commits_apart: false,
                     verify: None,
                     no_down_said: false,
+                    lb: None,
                 }
             })
             .collect(),
@@ -735,6 +766,7 @@ fn golang_migrate(
                 commits_apart: false,
                 verify: None,
                 no_down_said: false,
+                lb: None,
             },
             [false; 2],
         ));
@@ -826,6 +858,7 @@ fn dbmate(
             commits_apart: outside,
             verify: None,
             no_down_said: false,
+            lb: None,
         });
     }
     Ok(out)
@@ -879,6 +912,7 @@ fn flyway(
                     commits_apart: false,
                     verify: None,
                     no_down_said: false,
+                    lb: None,
                 });
             }
             Some(('R', ..)) => left.push(LeftBehind {
@@ -969,6 +1003,7 @@ fn sqitch(
             commits_apart: false,
             verify: sqitch_script(folder, "verify", name, left),
             no_down_said: false,
+            lb: None,
         });
     }
     Ok(out)
@@ -1035,6 +1070,11 @@ fn not_applied(
                 return Err(layout_error(&applied.table, format!("records change `{n}`, which sqitch.plan does not have: it is behind the database")));
             }
             Box::new(move |m: &Migration| names.contains(&m.label))
+        }
+        // Matched to the changesets (and unknown rows refused) by the preconditions'
+        // decision, which marks them.
+        AppliedSet::ChangeSets(_) => {
+            Box::new(|m: &Migration| m.lb.as_ref().is_some_and(|c| c.ran_before))
         }
     };
     let (old, new): (Vec<Migration>, Vec<Migration>) =
@@ -1164,13 +1204,9 @@ pub fn import(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let folder = open(dir)?;
-    let more = naming
-        .locations
-        .iter()
-        .map(|d| open(d))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (mut left, mut tags) = (vec![], vec![]);
-    let mut migrations = migrations(&folder, &more, layout, &mut left, &mut tags)?;
+    let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
+    let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
+    let migrations = migrations(&folder, &more, layout, &mut left, (&mut tags, &mut quiet))?;
     // No --bundle-version: a Liquibase changelog's last tag names the release.
     let version = naming.version.map(str::to_string).or_else(|| tags.pop());
     let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());
@@ -1184,6 +1220,7 @@ pub fn import(
             layout: layout.name(),
         });
     }
+    let (mut migrations, decided) = decide(&folder, migrations, layout, naming, &quiet)?;
     let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
     if let Some(applied) = naming.applied {
         let version = naming.version.unwrap_or(DEFAULT_VERSION);
@@ -1222,7 +1259,7 @@ pub fn import(
         layout,
         naming,
         &written,
-        &released,
+        (&released, &decided),
         &mut left,
     )?;
     if out.exists() {
@@ -1242,7 +1279,36 @@ pub fn import(
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
+        preconditions: decided,
     })
+}
+
+/// The Liquibase changesets of `migrations` that run on the target, their
+/// preconditions decided (`liquibase_preconditions.rs`), those DATABASECHANGELOG
+/// (`--history`) records marked; `quiet`: the changesets that write no tier.
+fn decide(
+    folder: &Folder,
+    migrations: Vec<Migration>,
+    layout: Layout,
+    naming: &Naming,
+    quiet: &[liquibase_preconditions::Ident],
+) -> Result<(Vec<Migration>, Vec<Decided>), ImportError> {
+    let mut decided = vec![];
+    if layout != Layout::Liquibase {
+        return Ok((migrations, decided));
+    }
+    let history = match naming.applied.map(|a| &a.set) {
+        Some(AppliedSet::ChangeSets(rows)) => Some(rows.as_slice()),
+        _ => None,
+    };
+    let kept = liquibase_preconditions::decide(
+        folder,
+        migrations,
+        (history, quiet),
+        naming.preconditions,
+        &mut decided,
+    )?;
+    Ok((kept, decided))
 }
 
 /// `migrations` without those the peer's history table says are applied; those are
@@ -1576,7 +1642,7 @@ fn write_spec(
     layout: Layout,
     naming: &Naming,
     written: &Written,
-    released: &[crate::spec::Released],
+    (released, decided): (&[crate::spec::Released], &[Decided]),
     left: &mut Vec<LeftBehind>,
 ) -> Result<Vec<String>, ImportError> {
     let mut toml = format!(
@@ -1607,6 +1673,11 @@ fn write_spec(
             toml_str(&applied.value)
         ));
     }
+    toml.push_str(&liquibase_preconditions::spec_text(
+        base,
+        decided,
+        naming.preconditions.is_some() && naming.applied.is_none(),
+    )?);
     for (label, files, online) in &written.tiers {
         let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
         toml.push_str(&format!(

@@ -6,7 +6,9 @@ use crate::cli::{ImportArgs, ImportLayout};
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use airlock_base::text::one_line_name;
-use airlock_bundle::import::{self, Brought, ImportError, Imported, Layout, LeftBehind, Naming};
+use airlock_bundle::import::{
+    self, Brought, Decided, ImportError, Imported, Layout, LeftBehind, Naming, PreconditionTarget,
+};
 use serde::Serialize;
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -32,6 +34,13 @@ pub struct ImportReport {
     /// the peer commits between migrations (a migration it runs outside a transaction,
     /// an enum value added and used by a later one); empty: one transaction.
     pub splits: Vec<String>,
+    /// Where Liquibase's preconditions were decided (`--fresh-on`); null: none
+    /// needed a database.
+    pub decided_on: Option<String>,
+    /// Each Liquibase changeset with preconditions, or recorded by the target's
+    /// DATABASECHANGELOG (`--history`): what import decided and why (bundle.toml
+    /// says the same in comments).
+    pub preconditions: Vec<Decided>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
     /// What may fail though lint passes: first each statement that changes a peer
@@ -93,6 +102,18 @@ impl Report for ImportReport {
                 "\nnot brought over: {}: {}",
                 one_line_name(&l.file),
                 one_line_name(&l.why)
+            ));
+        }
+        if let Some(on) = &self.decided_on {
+            s.push_str(&format!("\npreconditions decided on {}", one_line_name(on)));
+        }
+        for d in &self.preconditions {
+            s.push_str(&format!(
+                "\nprecondition: {} ({}): {}: {}",
+                one_line_name(&d.changeset),
+                one_line_name(&d.at),
+                d.outcome,
+                one_line_name(&d.why)
             ));
         }
         if !self.no_down_script.is_empty() {
@@ -189,6 +210,19 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             e.to_string(),
             Some(format!("nothing was written: import refuses what it would read wrong ({tool}'s file)")),
         ),
+        ImportError::Precondition { undecided: true, .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: decide it for the database the bundle is for: --fresh-on CONN for a new database (import makes and drops a throwaway database there and runs the changesets in order), or --history CONN for a database Liquibase manages (its DATABASECHANGELOG)".to_string()),
+        ),
+        ImportError::Precondition { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: Liquibase would stop its update here too; fix the changelog or the precondition, then import".to_string()),
+        ),
+        // A runtime error (exit 1): the changeset's SQL failed there; nothing written.
+        ImportError::PreconditionTarget { .. } => Error::Db(crate::db::DbError::Sql {
+            context: "deciding Liquibase preconditions (nothing was written)".into(),
+            message: e.to_string(),
+        }),
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }
@@ -391,6 +425,19 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         )?),
         None => None,
     };
+    if args.fresh_on.is_some() && layout != Layout::Liquibase {
+        return Err(Error::usage(
+            format!(
+                "--fresh-on decides Liquibase preconditions; a {} layout has none",
+                layout.name()
+            ),
+            Some("leave out --fresh-on".to_string()),
+        ));
+    }
+    let fresh = match &args.fresh_on {
+        Some(conn) => Some(crate::commands::release::import_fresh::Fresh::create(conn)?),
+        None => None,
+    };
     let since = match &args.since {
         Some(bundle) => Some(since(bundle, args.trust.as_deref(), &args)?),
         None => None,
@@ -406,6 +453,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         applied: applied.as_ref(),
         since: since.as_ref(),
         locations,
+        preconditions: fresh.as_ref().map(|f| f as &dyn PreconditionTarget),
     };
     let Imported {
         layout,
@@ -416,8 +464,11 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         no_down_script,
         splits,
         peer_tables,
+        preconditions,
     } = import::import(first, layout, &args.out, &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
+    let decided_on = fresh.as_ref().map(|f| f.describe());
+    drop(fresh);
     let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),
@@ -435,6 +486,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         left_behind,
         no_down_script,
         splits,
+        decided_on,
+        preconditions,
         problems,
         warnings,
         notes,

@@ -10,7 +10,7 @@
 use crate::db::conn;
 use crate::db::DbError;
 use crate::error::{Error, Result};
-use airlock_bundle::import::{Applied, AppliedChecksum, AppliedSet, Layout};
+use airlock_bundle::import::{Applied, AppliedChecksum, AppliedSet, Layout, RanChangeSet};
 use std::path::Path;
 
 fn sql_error(context: &str, e: &postgres::Error) -> Error {
@@ -125,10 +125,10 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
                 Some("leave out --history, or name the layout with --from".to_string()),
             ))
         }
+        Layout::Liquibase => return liquibase(&mut c),
         Layout::Prisma
         | Layout::Diesel
         | Layout::Atlas
-        | Layout::Liquibase
         | Layout::Goose
         | Layout::Temporal => {
             return Err(Error::usage(
@@ -193,4 +193,39 @@ fn flyway_checksums(c: &mut postgres::Client, table: &str) -> Result<Vec<Applied
             checksum: r.get(1),
         })
         .collect())
+}
+
+/// Liquibase's DATABASECHANGELOG: its EXECUTED and MARK_RAN rows are the changesets
+/// applied (import matches them to the changelog's by id, author and file, and
+/// refuses a row naming none); the probe is their list, in the order they ran.
+fn liquibase(c: &mut postgres::Client) -> Result<Applied> {
+    let t = find_table(c, "databasechangelog", None)?;
+    let applied = "exectype IN ('EXECUTED', 'MARK_RAN')";
+    let rows = c
+        .query(
+            format!("SELECT id::text, author::text, filename::text, exectype::text FROM {t} WHERE {applied} ORDER BY orderexecuted, dateexecuted").as_str(),
+            &[],
+        )
+        .map_err(|e| sql_error("reading databasechangelog", &e))?;
+    let ran: Vec<RanChangeSet> = rows
+        .iter()
+        .map(|r| RanChangeSet {
+            id: r.get(0),
+            author: r.get(1),
+            filename: r.get(2),
+            exectype: r.get(3),
+        })
+        .collect();
+    let probe = format!("SELECT 'peer_history'::text AS key, coalesce(string_agg(author || ':' || id || ' (' || filename || ') ' || exectype, ', ' ORDER BY orderexecuted, dateexecuted), '') AS value FROM {t} WHERE {applied}");
+    let value: String = c
+        .query_one(probe.as_str(), &[])
+        .map_err(|e| sql_error("reading databasechangelog", &e))?
+        .get(1);
+    Ok(Applied {
+        table: t,
+        set: AppliedSet::ChangeSets(ran),
+        probe,
+        value,
+        checksums: vec![],
+    })
 }

@@ -3,12 +3,15 @@
 //! store (`trust`), and reading one (`verify` and `inspect`, `extract`, `runbook`, `sql`),
 //! with a carried trust update's note (`carried`).
 //!
-//! Invariant: nothing here opens a database connection.
+//! Invariant: nothing here opens a database connection, but `import` when told to:
+//! `--history` reads a peer's history table, `--fresh-on` makes (and drops) a
+//! throwaway database to decide Liquibase preconditions on.
 
 pub mod approve;
 pub mod carried;
 pub mod extract;
 pub mod import;
+pub mod import_fresh;
 pub mod import_history;
 pub mod keygen;
 pub mod lint;

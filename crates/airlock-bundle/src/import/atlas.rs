@@ -194,6 +194,7 @@ pub(super) fn migrations(
             commits_apart: false,
             verify: None,
             no_down_said: false,
+            lb: None,
         });
     }
     Ok(out)

@@ -186,6 +186,7 @@ pub(super) fn migrations(
             commits_apart: s.no_transaction,
             verify: None,
             no_down_said: false,
+            lb: None,
         });
     }
     Ok(out)

@@ -89,6 +89,13 @@ fn changesets(file: &str, text: &str) -> Result<Vec<Changeset>, ImportError> {
         let Some(c) = out.last_mut() else {
             continue;
         };
+        let word = line.trim_start().strip_prefix("--").map(str::trim_start);
+        if word.is_some_and(|w| w.to_ascii_lowercase().starts_with("precondition")) {
+            return Err(layout_error(
+                &format!("{file}:{} (changeset {})", i + 1, c.id),
+                "formatted SQL preconditions (`--preconditions`, `--precondition-…`), which import does not read: write the changeset in an XML or YAML changelog (import decides those), then import",
+            ));
+        }
         c.bytes.extend_from_slice(line.as_bytes());
         let trimmed = line.trim();
         if in_block {
@@ -121,21 +128,11 @@ fn attr<'a>(c: &'a Changeset, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Whether a changeset's `dbms` list (`postgresql,h2`, `!oracle`, `all`) leaves
-/// PostgreSQL out, as Liquibase reads it.
-pub(super) fn not_for_postgres(dbms: &str) -> bool {
-    let list: Vec<String> = dbms
-        .split(',')
-        .map(|d| d.trim().to_ascii_lowercase())
-        .collect();
-    let ours = list.iter().any(|d| d == "postgresql" || d == "all");
-    let excluded = list.iter().any(|d| d == "!postgresql");
-    excluded || (!ours && !list.iter().all(|d| d.starts_with('!')))
-}
-
 /// Why a changeset is not brought over, if it is not.
 fn not_here(c: &Changeset) -> Option<String> {
-    if let Some(dbms) = attr(c, "dbms").filter(|d| not_for_postgres(d)) {
+    if let Some(dbms) =
+        attr(c, "dbms").filter(|d| super::liquibase_preconditions::not_for_postgres(d))
+    {
         return Some(format!("a changeset for dbms:{dbms}, not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {
@@ -197,8 +194,19 @@ pub(super) fn file_migrations(
                 why: "`--rollback not required`: nothing of it is undone".into(),
             });
         }
+        let (author, id) = c.id.split_once(':').unwrap_or(("", &c.id));
+        let lb = super::liquibase_preconditions::ChangeSetId {
+            id: id.into(),
+            author: author.into(),
+            file: n.into(),
+            at: format!("{n}:{}", c.line),
+            pre: None,
+            changelog_pre: None,
+            ran_before: false,
+        };
         out.push(Migration {
             key: vec![],
+            lb: Some(Box::new(lb)),
             label: c.id.clone(),
             up: Some(Script::Section {
                 from: n.to_string(),
@@ -242,6 +250,10 @@ mod tests {
         assert_eq!(c[1].rollback, vec!["DROP INDEX CONCURRENTLY a_i;"]);
         assert!(c[2].nothing_to_undo && c[2].rollback.is_empty());
         assert!(is_changelog(b"-- liquibase formatted sql\n"));
+        // Preconditions are comments to PostgreSQL, never to Liquibase: refused by line.
+        let pre = "--liquibase formatted sql\n--changeset a:1\n--preconditions onFail:MARK_RAN\n--precondition-sql-check expectedResult:0 SELECT count(*) FROM t\nCREATE TABLE t ();\n";
+        let e = changesets("c.sql", pre).err().unwrap().to_string();
+        assert!(e.contains("c.sql:3 (changeset a:1)"), "{e}");
         assert!(!is_changelog(b"CREATE TABLE t ();\n"));
     }
 }

@@ -17,6 +17,7 @@
 use super::folder::{Entry, Folder};
 use super::liquibase_changes::{change, ignored, sql_text};
 use super::liquibase_inverse::inverse;
+use super::liquibase_preconditions::{self as preconditions, ChangeSetId};
 use super::liquibase_tree::{parse, Node};
 use super::liquibase_types::Quoting;
 use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
@@ -31,13 +32,14 @@ fn xml_or_yaml(n: &str) -> bool {
 /// The changesets of the root XML/YAML changelog among `names`, as migrations; None
 /// when there is none (formatted SQL is read instead).
 /// `tags`: the `tagDatabase` tags of the changesets read, in order (the last names
-/// the release, when no `--bundle-version` does).
+/// the release, when no `--bundle-version` does); `quiet`: the changesets Liquibase
+/// runs that write no tier (id, author, file).
 pub(super) fn migrations(
     folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
-    tags: &mut Vec<String>,
+    (tags, quiet): (&mut Vec<String>, &mut Vec<preconditions::Ident>),
 ) -> Result<Option<Vec<Migration>>, ImportError> {
     let mut candidates = vec![];
     for n in names.iter().filter(|n| xml_or_yaml(n)) {
@@ -85,6 +87,7 @@ pub(super) fn migrations(
     used.extend(w.used);
     left.extend(w.left);
     tags.extend(w.tags);
+    quiet.extend(w.quiet);
     Ok(Some(unique_labels(w.out)))
 }
 
@@ -125,6 +128,10 @@ struct Walk<'a> {
     quoting: Quoting,
     /// The `tagDatabase` tags read, in order.
     tags: Vec<String>,
+    /// The root changelog's own `preConditions`, until its first changeset carries it.
+    changelog_pre: Option<preconditions::Preconds>,
+    /// Changesets Liquibase runs (and records) that write no tier: (id, author, file).
+    quiet: Vec<preconditions::Ident>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -166,6 +173,8 @@ impl<'a> Walk<'a> {
             ignored: vec![],
             quoting: Quoting::Legacy,
             tags: vec![],
+            changelog_pre: None,
+            quiet: vec![],
         }
     }
 
@@ -252,6 +261,11 @@ impl<'a> Walk<'a> {
                     self.file(&target)?;
                 }
                 "includeAll" => self.include_all(file, n)?,
+                "preConditions" if self.stack.len() == 1 => {
+                    let p = preconditions::read(file, n).map_err(|why| layout_error(&n.at(file), why))?;
+                    self.changelog_pre = Some(p);
+                }
+                "preConditions" => return Err(unread(file, n, "an included changelog's own `preConditions` (import decides the root changelog's)")),
                 other => return Err(unread(file, n, &format!("the changelog holds `{other}`"))),
             }
         }
@@ -282,6 +296,16 @@ impl<'a> Walk<'a> {
             commits_apart: false,
             verify: None,
             no_down_said: false,
+            // As Liquibase records a plain SQL file of an `includeAll`.
+            lb: Some(Box::new(ChangeSetId {
+                id: "raw".into(),
+                author: "includeAll".into(),
+                file: file.into(),
+                at: file.into(),
+                pre: None,
+                changelog_pre: None,
+                ran_before: false,
+            })),
         });
         Ok(())
     }
@@ -387,15 +411,17 @@ impl<'a> Walk<'a> {
             });
             return Ok(());
         }
-        let (mut up, mut down, mut rollback_said) = (vec![], vec![], false);
+        let (mut up, mut down, mut rollback_said, mut pre) = (vec![], vec![], false, None);
         // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
         // last change first; none when one change has no inverse.
         let mut derived: Option<Vec<Node>> = Some(vec![]);
         for c in &n.children {
             match c.name.as_str() {
                 "comment" | "validCheckSum" => {}
-                "preConditions" | "precondition" => return Err(refuse("`preConditions`: Liquibase evaluates them against the live database (and may skip or mark the changeset ran), which import cannot; remove them as your deployment resolves them, then import".into())),
-                "modifySql" => return Err(refuse("`modifySql`, which import does not read".into())),
+                "preConditions" => pre = Some(preconditions::read(file, c).map_err(&refuse)?),
+                "modifySql" => {
+                    return Err(refuse("`modifySql`, which import does not read".into()))
+                }
                 "rollback" => {
                     rollback_said = true;
                     down.extend(self.rollback(file, &at, c, q)?);
@@ -406,7 +432,9 @@ impl<'a> Walk<'a> {
                 }
                 _ => {
                     self.note_ignored(c);
-                    up.extend(change(c, q).map_err(|why| layout_error(&format!("{} (changeset {label})", c.at(file)), why))?);
+                    up.extend(change(c, q).map_err(|why| {
+                        layout_error(&format!("{} (changeset {label})", c.at(file)), why)
+                    })?);
                     derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
                         these.append(&mut all);
                         these
@@ -425,11 +453,38 @@ impl<'a> Walk<'a> {
             }
         }
         if self.runs_nothing(n, &at, &up, &down) {
+            self.quiet.push((id.into(), author.into(), file.into()));
             return Ok(());
         }
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let with = self.with_text();
+        let script = |stmts: Vec<String>, what: &str| Script::Section {
+            from: file.to_string(),
+            bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
+            how: format!(
+                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
+            ),
+        };
+        let lb = Some(self.ident(file, n, pre));
+        self.out.push(Migration {
+            key: vec![],
+            label: label.clone(),
+            lb,
+            no_down_said: rollback_said && down.is_empty(),
+            down: (!down.is_empty()).then(|| script(down, how_down)),
+            up: Some(script(up, "the changes")),
+            up_online: apart,
+            commits_apart: apart,
+            verify: None,
+        });
+        Ok(())
+    }
+
+    /// What the report adds to the changeset read: the `sqlFile`s whose text it holds,
+    /// and what of it Liquibase ignores.
+    fn with_text(&mut self) -> String {
         let mut with: String = std::mem::take(&mut self.sql_files)
             .iter()
             .map(|f| format!(" (with the text of {f})"))
@@ -441,24 +496,26 @@ impl<'a> Walk<'a> {
                 ignored.join(", ")
             ));
         }
-        let script = |stmts: Vec<String>, what: &str| Script::Section {
-            from: file.to_string(),
-            bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
-            how: format!(
-                "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
-            ),
-        };
-        self.out.push(Migration {
-            key: vec![],
-            label: label.clone(),
-            no_down_said: rollback_said && down.is_empty(),
-            down: (!down.is_empty()).then(|| script(down, how_down)),
-            up: Some(script(up, "the changes")),
-            up_online: apart,
-            commits_apart: apart,
-            verify: None,
-        });
-        Ok(())
+        with
+    }
+
+    /// What Liquibase knows the changeset `n` of `file` by, with its preconditions
+    /// (`pre`) and, for the root changelog's first, the changelog's own.
+    fn ident(
+        &mut self,
+        file: &str,
+        n: &Node,
+        pre: Option<preconditions::Preconds>,
+    ) -> Box<ChangeSetId> {
+        Box::new(ChangeSetId {
+            id: n.attr("id").unwrap_or_default().into(),
+            author: n.attr("author").unwrap_or_default().into(),
+            file: file.into(),
+            at: n.at(file),
+            pre,
+            changelog_pre: self.changelog_pre.take(),
+            ran_before: false,
+        })
     }
 
     /// Whether the changeset `n` (at `at`) runs no statement and undoes none: then no
@@ -631,7 +688,10 @@ fn not_here(n: &Node) -> Option<String> {
     if n.is("ignore") {
         return Some("`ignore=\"true\"`: Liquibase skips it".into());
     }
-    if let Some(dbms) = n.attr("dbms").filter(|d| liquibase::not_for_postgres(d)) {
+    if let Some(dbms) = n
+        .attr("dbms")
+        .filter(|d| preconditions::not_for_postgres(d))
+    {
         return Some(format!("a changeset for dbms=\"{dbms}\", not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {

@@ -83,6 +83,7 @@ pub(super) fn migrations(
             commits_apart: false,
             verify: None,
             no_down_said: false,
+            lb: None,
         });
     }
     Ok(out)

@@ -111,6 +111,7 @@ pub(super) fn migrations(
                 commits_apart: false,
                 verify: None,
                 no_down_said: false,
+                lb: None,
             });
         }
         unlisted(folder, dir, used, left)?;

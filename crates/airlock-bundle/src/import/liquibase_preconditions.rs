@@ -1,0 +1,948 @@
+//! Liquibase `preConditions`, read and decided for the target the bundle is made for.
+//! Read: `onFail`/`onError` (HALT, CONTINUE, MARK_RAN, WARN), `and`/`or`/`not`, and the
+//! conditions Keycloak-style changelogs use (`dbms`, `tableExists`, `columnExists`,
+//! `indexExists`, `foreignKeyConstraintExists`, `primaryKeyExists`, `sequenceExists`,
+//! `viewExists`, `sqlCheck`, `changeSetExecuted`, `runningAs`). Decided, changeset by
+//! changeset in order: `dbms` from the text alone; `changeSetExecuted` from what this
+//! import decided before it (and the target's DATABASECHANGELOG); the rest on a
+//! [`PreconditionTarget`] (a throwaway database where the changesets run in order).
+//!
+//! Invariant: never guessed: a condition import cannot decide, or one it does not
+//! read, is refused by name (changeset, file:line, condition), and nothing is written.
+
+use super::liquibase_tree::Node;
+use super::{ImportError, Migration, Script};
+
+/// A changeset as Liquibase knows it: (id, author, changelog file).
+pub(super) type Ident = (String, String, String);
+
+/// What Liquibase does when a precondition fails (`onFail`) or cannot be checked
+/// (`onError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OnFail {
+    Halt,
+    Continue,
+    MarkRan,
+    Warn,
+}
+
+impl OnFail {
+    fn parse(v: &str) -> Option<OnFail> {
+        match v.trim().to_ascii_uppercase().as_str() {
+            "HALT" => Some(OnFail::Halt),
+            "CONTINUE" => Some(OnFail::Continue),
+            "MARK_RAN" => Some(OnFail::MarkRan),
+            "WARN" => Some(OnFail::Warn),
+            _ => None,
+        }
+    }
+}
+
+/// A condition that needs the database to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    TableExists {
+        schema: String,
+        table: String,
+    },
+    ColumnExists {
+        schema: String,
+        table: String,
+        column: String,
+    },
+    /// By name, or by table (and columns, comma-separated in order).
+    IndexExists {
+        schema: String,
+        table: Option<String>,
+        index: Option<String>,
+        columns: Option<String>,
+    },
+    ForeignKeyExists {
+        schema: String,
+        table: Option<String>,
+        name: String,
+    },
+    PrimaryKeyExists {
+        schema: String,
+        table: Option<String>,
+        name: Option<String>,
+    },
+    SequenceExists {
+        schema: String,
+        name: String,
+    },
+    ViewExists {
+        schema: String,
+        name: String,
+    },
+    /// The single value `sql` answers, as text, equals `expected`.
+    SqlCheck {
+        expected: String,
+        sql: String,
+    },
+    RunningAs {
+        user: String,
+    },
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "*".into());
+        match self {
+            Check::TableExists { schema, table } => write!(f, "tableExists {schema}.{table}"),
+            Check::ColumnExists {
+                schema,
+                table,
+                column,
+            } => write!(f, "columnExists {schema}.{table}.{column}"),
+            Check::IndexExists {
+                schema,
+                table,
+                index,
+                columns,
+            } => write!(
+                f,
+                "indexExists {} on {schema}.{}{}",
+                opt(index),
+                opt(table),
+                columns
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            Check::ForeignKeyExists {
+                schema,
+                table,
+                name,
+            } => {
+                write!(
+                    f,
+                    "foreignKeyConstraintExists {name} on {schema}.{}",
+                    opt(table)
+                )
+            }
+            Check::PrimaryKeyExists {
+                schema,
+                table,
+                name,
+            } => {
+                write!(
+                    f,
+                    "primaryKeyExists {} on {schema}.{}",
+                    opt(name),
+                    opt(table)
+                )
+            }
+            Check::SequenceExists { schema, name } => write!(f, "sequenceExists {schema}.{name}"),
+            Check::ViewExists { schema, name } => write!(f, "viewExists {schema}.{name}"),
+            Check::SqlCheck { expected, sql } => {
+                write!(
+                    f,
+                    "sqlCheck `{}` = {expected:?}",
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            }
+            Check::RunningAs { user } => write!(f, "runningAs {user}"),
+        }
+    }
+}
+
+/// A precondition tree.
+#[derive(Clone, Debug)]
+pub(super) enum Cond {
+    /// `and` (and the `preConditions` element itself): all hold.
+    All(Vec<Cond>),
+    /// `or`: one holds.
+    Any(Vec<Cond>),
+    /// `not`: none holds (Liquibase fails `not` when any nested one passes).
+    None(Vec<Cond>),
+    /// `dbms type="postgresql,h2"`: decided from the text.
+    Dbms(String),
+    /// `changeSetExecuted`: decided from what ran before.
+    Executed {
+        id: String,
+        author: String,
+        file: String,
+    },
+    Db(Check),
+}
+
+/// A `preConditions` element, read.
+#[derive(Clone, Debug)]
+pub(super) struct Preconds {
+    pub on_fail: OnFail,
+    pub on_error: OnFail,
+    pub cond: Cond,
+    /// `file:line` of the element.
+    pub at: String,
+}
+
+/// What Liquibase knows a changeset by, and its preconditions.
+#[derive(Clone, Debug)]
+pub(super) struct ChangeSetId {
+    pub id: String,
+    pub author: String,
+    /// The changelog, as the folder names it.
+    pub file: String,
+    /// `file:line` of the changeset.
+    pub at: String,
+    pub pre: Option<Preconds>,
+    /// The root changelog's own `preConditions`, carried by its first changeset:
+    /// decided before it, on the state before any changeset runs.
+    pub changelog_pre: Option<Preconds>,
+    /// The target's DATABASECHANGELOG records it (EXECUTED, or MARK_RAN when
+    /// `marked`): set by [`decide`].
+    pub ran_before: bool,
+}
+
+/// The attributes each condition may carry (Liquibase reads these; import too).
+fn known_attrs(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "dbms" => &["type"],
+        "tableExists" => &["tableName", "schemaName", "catalogName"],
+        "columnExists" => &["tableName", "columnName", "schemaName", "catalogName"],
+        "indexExists" => &[
+            "indexName",
+            "tableName",
+            "columnNames",
+            "schemaName",
+            "catalogName",
+        ],
+        "foreignKeyConstraintExists" => &[
+            "foreignKeyName",
+            "foreignKeyTableName",
+            "schemaName",
+            "catalogName",
+        ],
+        "primaryKeyExists" => &["primaryKeyName", "tableName", "schemaName", "catalogName"],
+        "sequenceExists" => &["sequenceName", "schemaName", "catalogName"],
+        "viewExists" => &["viewName", "schemaName", "catalogName"],
+        "sqlCheck" => &["expectedResult", "sql"],
+        "changeSetExecuted" => &["id", "author", "changeLogFile"],
+        "runningAs" => &["username"],
+        "and" | "or" | "not" => &[],
+        _ => return None,
+    })
+}
+
+/// The `preConditions` attributes (XML attributes; YAML list items).
+const PRE_ATTRS: [&str; 6] = [
+    "onFail",
+    "onError",
+    "onFailMessage",
+    "onErrorMessage",
+    "onSqlOutput",
+    "onUpdateSql",
+];
+
+/// A name as PostgreSQL's catalog holds it when Liquibase (LEGACY quoting) writes it:
+/// one case folded to lower case, a mixed-case name as written.
+fn catalog_name(n: &str) -> String {
+    let upper = n.chars().any(|c| c.is_ascii_uppercase());
+    let lower = n.chars().any(|c| c.is_ascii_lowercase());
+    if upper && lower {
+        n.to_string()
+    } else {
+        n.to_ascii_lowercase()
+    }
+}
+
+/// Read the `preConditions` element `n` of `file`.
+pub(super) fn read(file: &str, n: &Node) -> Result<Preconds, String> {
+    let at = n.at(file);
+    let attr = |k: &str| {
+        n.attr(k).map(str::to_string).or_else(|| {
+            (n.children.iter())
+                .find(|c| c.name == k)
+                .map(|c| c.text.trim().to_string())
+        })
+    };
+    if let Some((k, _)) = n
+        .attrs
+        .iter()
+        .find(|(k, _)| !PRE_ATTRS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "`preConditions` with `{k}`, which import does not read"
+        ));
+    }
+    let on = |k: &str| -> Result<OnFail, String> {
+        match attr(k) {
+            None => Ok(OnFail::Halt),
+            Some(v) => OnFail::parse(&v).ok_or_else(|| {
+                format!("`{k}=\"{v}\"`: Liquibase knows HALT, CONTINUE, MARK_RAN and WARN")
+            }),
+        }
+    };
+    let (on_fail, on_error) = (on("onFail")?, on("onError")?);
+    let kids: Vec<&Node> = (n.children.iter())
+        .filter(|c| !PRE_ATTRS.contains(&c.name.as_str()))
+        .collect();
+    let mut all = vec![];
+    for c in kids {
+        all.push(cond(file, c)?);
+    }
+    Ok(Preconds {
+        on_fail,
+        on_error,
+        cond: Cond::All(all),
+        at,
+    })
+}
+
+/// One condition (and what it nests).
+fn cond(file: &str, n: &Node) -> Result<Cond, String> {
+    let Some(known) = known_attrs(&n.name) else {
+        return Err(format!(
+            "the precondition `{}` ({}), which import does not read",
+            n.name,
+            n.at(file)
+        ));
+    };
+    if let Some((k, _)) = n.attrs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(format!(
+            "`{}` with `{k}` ({}), which import does not read",
+            n.name,
+            n.at(file)
+        ));
+    }
+    if let Some(c) = n.attr("catalogName") {
+        return Err(format!("`{}` with `catalogName=\"{c}\"` ({}): a PostgreSQL database has one catalog; remove it", n.name, n.at(file)));
+    }
+    let need = |k: &str| {
+        n.attr(k)
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{}` without `{k}` ({})", n.name, n.at(file)))
+    };
+    let nested =
+        || -> Result<Vec<Cond>, String> { n.children.iter().map(|c| cond(file, c)).collect() };
+    Ok(match n.name.as_str() {
+        "and" => Cond::All(nested()?),
+        "or" => Cond::Any(nested()?),
+        "not" => Cond::None(nested()?),
+        "dbms" => Cond::Dbms(need("type")?),
+        "changeSetExecuted" => Cond::Executed {
+            id: need("id")?,
+            author: need("author")?,
+            file: need("changeLogFile")?,
+        },
+        _ => Cond::Db(db_check(file, n)?),
+    })
+}
+
+/// A condition the database answers (`n` is one of those [`known_attrs`] names).
+fn db_check(file: &str, n: &Node) -> Result<Check, String> {
+    let need = |k: &str| {
+        n.attr(k)
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{}` without `{k}` ({})", n.name, n.at(file)))
+    };
+    let schema = n.attr("schemaName").map_or("public".into(), catalog_name);
+    let name = |k: &str| need(k).map(|v| catalog_name(&v));
+    let opt = |k: &str| n.attr(k).map(catalog_name);
+    Ok(match n.name.as_str() {
+        "tableExists" => Check::TableExists {
+            schema,
+            table: name("tableName")?,
+        },
+        "columnExists" => Check::ColumnExists {
+            schema,
+            table: name("tableName")?,
+            column: name("columnName")?,
+        },
+        "indexExists" => {
+            let (index, table) = (opt("indexName"), opt("tableName"));
+            if index.is_none() && table.is_none() {
+                return Err(format!(
+                    "`indexExists` without `indexName` or `tableName` ({})",
+                    n.at(file)
+                ));
+            }
+            let columns = n.attr("columnNames").map(|c| {
+                c.split(',')
+                    .map(|p| catalog_name(p.trim()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            Check::IndexExists {
+                schema,
+                table,
+                index,
+                columns,
+            }
+        }
+        "foreignKeyConstraintExists" => Check::ForeignKeyExists {
+            schema,
+            table: opt("foreignKeyTableName"),
+            name: name("foreignKeyName")?,
+        },
+        "primaryKeyExists" => {
+            let (table, pk) = (opt("tableName"), opt("primaryKeyName"));
+            if table.is_none() && pk.is_none() {
+                return Err(format!(
+                    "`primaryKeyExists` without `tableName` or `primaryKeyName` ({})",
+                    n.at(file)
+                ));
+            }
+            Check::PrimaryKeyExists {
+                schema,
+                table,
+                name: pk,
+            }
+        }
+        "sequenceExists" => Check::SequenceExists {
+            schema,
+            name: name("sequenceName")?,
+        },
+        "viewExists" => Check::ViewExists {
+            schema,
+            name: name("viewName")?,
+        },
+        "sqlCheck" => {
+            let sql = n.get("sql").unwrap_or_else(|| n.text.clone());
+            let sql = sql.trim().trim_end_matches(';').trim().to_string();
+            if sql.is_empty() {
+                return Err(format!("`sqlCheck` without SQL ({})", n.at(file)));
+            }
+            Check::SqlCheck {
+                expected: need("expectedResult")?,
+                sql,
+            }
+        }
+        "runningAs" => Check::RunningAs {
+            user: need("username")?,
+        },
+        _ => unreachable!("known_attrs names every condition"),
+    })
+}
+
+/// Whether a changeset's `dbms` list (`postgresql,h2`, `!oracle`, `all`) leaves
+/// PostgreSQL out, as Liquibase reads it.
+pub(super) fn not_for_postgres(dbms: &str) -> bool {
+    let list: Vec<String> = dbms
+        .split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let ours = list.iter().any(|d| d == "postgresql" || d == "all");
+    let excluded = list.iter().any(|d| d == "!postgresql");
+    excluded || (!ours && !list.iter().all(|d| d.starts_with('!')))
+}
+
+/// Whether a `dbms type` list names PostgreSQL, as Liquibase reads it.
+fn dbms_holds(list: &str) -> bool {
+    !not_for_postgres(list)
+}
+
+/// What answers the conditions that need a database, and runs the changesets that
+/// build its state: the target the bundle is made for (a throwaway database airlock
+/// made, at import).
+pub trait PreconditionTarget {
+    /// Said in the report: where the preconditions were decided.
+    fn describe(&self) -> String;
+    /// Run a changeset's SQL there, in order, as its tier would run.
+    fn run(&self, label: &str, sql: &[u8], online: bool) -> Result<(), String>;
+    /// Whether `check` holds there now; Err: it could not be checked (Liquibase's
+    /// `onError`).
+    fn holds(&self, check: &Check) -> Result<bool, CheckError>;
+}
+
+/// Why a check has no answer.
+#[derive(Debug)]
+pub enum CheckError {
+    /// The database answered with an error (a `sqlCheck`'s SQL failed): Liquibase's
+    /// `onError` decides.
+    Error(String),
+    /// The session is gone, or the operator interrupted: the import stops.
+    Stop(String),
+}
+
+/// A condition's value: decided, or not without a database.
+type Tri = Option<bool>;
+
+/// The evaluation of a precondition tree: `ran` answers changeSetExecuted, `db` the
+/// rest (None: no database to ask). `said` collects each leaf's answer, for the report.
+struct Eval<'a> {
+    ran: &'a dyn Fn(&str, &str, &str) -> bool,
+    db: Option<&'a dyn PreconditionTarget>,
+    said: Vec<String>,
+}
+
+impl Eval<'_> {
+    fn eval(&mut self, c: &Cond) -> Result<Tri, CheckError> {
+        match c {
+            Cond::All(cs) => {
+                let mut out = Some(true);
+                for c in cs {
+                    match self.eval(c)? {
+                        Some(false) => return Ok(Some(false)),
+                        None => out = None,
+                        Some(true) => {}
+                    }
+                }
+                Ok(out)
+            }
+            Cond::Any(cs) => {
+                let mut out = Some(false);
+                for c in cs {
+                    match self.eval(c)? {
+                        Some(true) => return Ok(Some(true)),
+                        None => out = None,
+                        Some(false) => {}
+                    }
+                }
+                Ok(out)
+            }
+            Cond::None(cs) => Ok(self.eval(&Cond::Any(cs.clone()))?.map(|b| !b)),
+            Cond::Dbms(list) => {
+                let v = dbms_holds(list);
+                self.said.push(format!("dbms {list}: {v}"));
+                Ok(Some(v))
+            }
+            Cond::Executed { id, author, file } => {
+                let v = (self.ran)(id, author, file);
+                self.said
+                    .push(format!("changeSetExecuted {author}:{id} ({file}): {v}"));
+                Ok(Some(v))
+            }
+            Cond::Db(check) => match self.db {
+                None => Ok(None),
+                Some(db) => {
+                    let v = db.holds(check).map_err(|e| match e {
+                        CheckError::Error(e) => CheckError::Error(format!("{check}: {e}")),
+                        CheckError::Stop(e) => CheckError::Stop(format!("{check}: {e}")),
+                    })?;
+                    self.said.push(format!("{check}: {v}"));
+                    Ok(Some(v))
+                }
+            },
+        }
+    }
+}
+
+/// The user of a `runningAs` in `c`, if any.
+fn running_as(c: &Cond) -> Option<&str> {
+    match c {
+        Cond::All(cs) | Cond::Any(cs) | Cond::None(cs) => cs.iter().find_map(running_as),
+        Cond::Db(Check::RunningAs { user }) => Some(user),
+        _ => None,
+    }
+}
+
+/// The conditions of `c` that need a database, for a refusal.
+fn db_checks(c: &Cond, out: &mut Vec<String>) {
+    match c {
+        Cond::All(cs) | Cond::Any(cs) | Cond::None(cs) => cs.iter().for_each(|c| db_checks(c, out)),
+        Cond::Db(check) => out.push(check.to_string()),
+        Cond::Dbms(_) | Cond::Executed { .. } => {}
+    }
+}
+
+/// A changeset as Liquibase's DATABASECHANGELOG records it.
+#[derive(Clone, Debug)]
+pub struct RanChangeSet {
+    pub id: String,
+    pub author: String,
+    pub filename: String,
+    /// EXECUTED or MARK_RAN (other rows are not read as applied).
+    pub exectype: String,
+}
+
+/// What import decided of a changeset with preconditions (or one the target's
+/// DATABASECHANGELOG records), and why.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Decided {
+    /// `author:id`.
+    pub changeset: String,
+    /// `file:line` of the changeset.
+    pub at: String,
+    /// `run`, `skipped` (onFail CONTINUE), `mark-ran` (onFail MARK_RAN: Liquibase
+    /// records it as run without running it), `run-warned` (onFail WARN), `applied`
+    /// (DATABASECHANGELOG records it executed), `marked-ran` (it records it MARK_RAN).
+    pub outcome: String,
+    /// Each condition's answer, or the history row.
+    pub why: String,
+}
+
+/// Whether a changelog path as Liquibase records or names it (`classpath:a/b.xml`,
+/// `/abs/…/a/b.xml`) is the folder's `file`.
+fn same_file(recorded: &str, file: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("classpath:")
+            .trim_start_matches('/')
+            .to_string()
+    };
+    let (a, b) = (norm(recorded), norm(file));
+    a == b || a.ends_with(&format!("/{b}")) || b.ends_with(&format!("/{a}"))
+}
+
+/// A precondition refusal at the changeset `c`.
+fn refusal(c: &ChangeSetId, pre_at: &str, why: String, undecided: bool) -> ImportError {
+    ImportError::Precondition {
+        at: format!("{} (preConditions at {pre_at})", c.at),
+        changeset: format!("{}:{}", c.author, c.id),
+        why,
+        undecided,
+    }
+}
+
+/// The outcome of one `preConditions` on the changeset `c`.
+enum Outcome {
+    Run(String),
+    Skip(String),
+    MarkRan(String),
+    Warn(String),
+}
+
+/// Decide `p` for `c`: static where it can be, else on `db`.
+fn judge(
+    c: &ChangeSetId,
+    p: &Preconds,
+    ran: &dyn Fn(&str, &str, &str) -> bool,
+    db: Option<&dyn PreconditionTarget>,
+    history: bool,
+) -> Result<Outcome, ImportError> {
+    if let Some(user) = running_as(&p.cond) {
+        return Err(refusal(c, &p.at, format!("`runningAs username=\"{user}\"`: it depends on the login that will apply the bundle, which import cannot know; remove it (airlock's deploy login is chosen at apply), then import"), false));
+    }
+    let mut e = Eval {
+        ran,
+        db,
+        said: vec![],
+    };
+    let value = e.eval(&p.cond);
+    let said = |e: &Eval| e.said.join("; ");
+    let (value, policy, what) = match value {
+        Ok(Some(true)) => return Ok(Outcome::Run(said(&e))),
+        Ok(Some(false)) => (false, p.on_fail, "failed"),
+        Err(CheckError::Stop(why)) => {
+            return Err(ImportError::PreconditionTarget {
+                changeset: format!("{}:{}", c.author, c.id),
+                at: p.at.clone(),
+                why,
+            })
+        }
+        Err(CheckError::Error(why)) => {
+            e.said.push(format!("error: {why}"));
+            (false, p.on_error, "could not be checked")
+        }
+        Ok(None) => {
+            let mut checks = vec![];
+            db_checks(&p.cond, &mut checks);
+            let route = if history {
+                "the target's DATABASECHANGELOG does not decide it; add --fresh-on CONN so import replays the applied changesets on a throwaway database and decides it there"
+            } else {
+                "it depends on the database the bundle is for"
+            };
+            return Err(refusal(
+                c,
+                &p.at,
+                format!("`preConditions` ({}): {route}", checks.join(", ")),
+                true,
+            ));
+        }
+    };
+    let _ = value;
+    let text = format!("{what} ({})", said(&e));
+    Ok(match policy {
+        OnFail::Halt => {
+            return Err(refusal(c, &p.at, format!("`preConditions` {text}, and its onFail/onError is HALT: Liquibase stops the update here"), false))
+        }
+        OnFail::Continue => Outcome::Skip(text),
+        OnFail::MarkRan => Outcome::MarkRan(text),
+        OnFail::Warn => Outcome::Warn(text),
+    })
+}
+
+/// The changesets of `migrations` Liquibase would run on the target, in order: each
+/// one's preconditions decided (statically, else on `db`, which runs the changesets
+/// it keeps); those the target's DATABASECHANGELOG (`history`) records are kept with
+/// `ran_before` set (the caller leaves them out as applied). `decided` says what was
+/// decided and why.
+pub(super) fn decide(
+    folder: &super::folder::Folder,
+    migrations: Vec<Migration>,
+    (history, quiet): (Option<&[RanChangeSet]>, &[Ident]),
+    db: Option<&dyn PreconditionTarget>,
+    decided: &mut Vec<Decided>,
+) -> Result<Vec<Migration>, ImportError> {
+    if let Some(rows) = history {
+        unknown_rows(&migrations, quiet, rows)?;
+    }
+    // (id, author, file) of each changeset Liquibase records as run so far (those
+    // that write no tier counted as run: Liquibase runs them, with no precondition).
+    let mut ran: Vec<Ident> = (history.unwrap_or_default().iter())
+        .map(|r| (r.id.clone(), r.author.clone(), r.filename.clone()))
+        .chain(quiet.iter().cloned())
+        .collect();
+    let mut out = vec![];
+    // The root changelog's preConditions, when its first changeset is applied already:
+    // Liquibase checks them on the database as it is, which is the state before the
+    // first changeset not applied.
+    let mut pending = None;
+    for mut m in migrations {
+        let Some(mut c) = m.lb.as_deref().cloned() else {
+            out.push(m);
+            continue;
+        };
+        if c.changelog_pre.is_none() {
+            c.changelog_pre = pending.take();
+        }
+        let label = format!("{}:{}", c.author, c.id);
+        let row = history.and_then(|rows| {
+            rows.iter()
+                .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.file))
+        });
+        if let Some(r) = row {
+            pending = c.changelog_pre.take();
+            let executed = r.exectype.eq_ignore_ascii_case("EXECUTED");
+            decided.push(Decided {
+                changeset: label,
+                at: c.at.clone(),
+                outcome: if executed { "applied" } else { "marked-ran" }.into(),
+                why: format!(
+                    "DATABASECHANGELOG records it {} ({})",
+                    r.exectype, r.filename
+                ),
+            });
+            if executed {
+                replay(folder, db, &m)?;
+            }
+            if let Some(lb) = m.lb.as_deref_mut() {
+                lb.ran_before = true;
+            }
+            out.push(m);
+            continue;
+        }
+        let Some((name, why, keep)) = judge_all(&c, &ran, db, history.is_some())? else {
+            ran.push((c.id.clone(), c.author.clone(), c.file.clone()));
+            replay(folder, db, &m)?;
+            out.push(m);
+            continue;
+        };
+        decided.push(Decided {
+            changeset: label,
+            at: c.at.clone(),
+            outcome: name.into(),
+            why,
+        });
+        if name != "skipped" {
+            ran.push((c.id.clone(), c.author.clone(), c.file.clone()));
+        }
+        if keep {
+            replay(folder, db, &m)?;
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The changeset `c`'s preconditions (its changelog's, then its own) decided: None
+/// when it has none; else (outcome, why, whether it runs).
+fn judge_all(
+    c: &ChangeSetId,
+    ran: &[Ident],
+    db: Option<&dyn PreconditionTarget>,
+    history: bool,
+) -> Result<Option<(&'static str, String, bool)>, ImportError> {
+    if c.pre.is_none() && c.changelog_pre.is_none() {
+        return Ok(None);
+    }
+    let is_ran = |id: &str, author: &str, file: &str| {
+        ran.iter()
+            .any(|(i, a, f)| i == id && a == author && same_file(f, file))
+    };
+    let mut said = vec![];
+    let mut warned = false;
+    if let Some(p) = &c.changelog_pre {
+        match judge(c, p, &is_ran, db, history)? {
+            Outcome::Run(w) => said.push(format!("the changelog's preConditions passed ({w})")),
+            Outcome::Warn(w) => {
+                warned = true;
+                said.push(format!("the changelog's preConditions {w} (onFail WARN)"))
+            }
+            Outcome::Skip(_) | Outcome::MarkRan(_) => return Err(refusal(c, &p.at, "the changelog's own `preConditions` failed with onFail/onError CONTINUE or MARK_RAN, which import does not decide; make them HALT or WARN, or remove them".into(), false)),
+        }
+    }
+    let Some(p) = &c.pre else {
+        let name = if warned { "run-warned" } else { "run" };
+        return Ok(Some((name, said.join("; "), true)));
+    };
+    Ok(Some(match judge(c, p, &is_ran, db, history)? {
+        Outcome::Run(w) => {
+            said.push(format!("passed ({w})"));
+            (
+                if warned { "run-warned" } else { "run" },
+                said.join("; "),
+                true,
+            )
+        }
+        Outcome::Warn(w) => {
+            said.push(format!("{w}: onFail WARN runs it"));
+            ("run-warned", said.join("; "), true)
+        }
+        Outcome::Skip(w) => {
+            said.push(format!(
+                "{w}: onFail CONTINUE skips it (Liquibase tries it again on the next update)"
+            ));
+            ("skipped", said.join("; "), false)
+        }
+        Outcome::MarkRan(w) => {
+            said.push(format!(
+                "{w}: onFail MARK_RAN records it as run without running it"
+            ));
+            ("mark-ran", said.join("; "), false)
+        }
+    }))
+}
+
+/// Run `m` on `db` (if any), so later preconditions see what it built.
+fn replay(
+    folder: &super::folder::Folder,
+    db: Option<&dyn PreconditionTarget>,
+    m: &Migration,
+) -> Result<(), ImportError> {
+    let (Some(db), Some(up)) = (db, &m.up) else {
+        return Ok(());
+    };
+    let bytes = up.bytes(folder)?;
+    db.run(&m.label, &bytes, m.up_online || m.commits_apart)
+        .map_err(|why| ImportError::PreconditionTarget {
+            changeset: m.label.clone(),
+            at: match up {
+                Script::File(f) => f.clone(),
+                Script::Section { from, .. } => from.clone(),
+            },
+            why,
+        })
+}
+
+/// A DATABASECHANGELOG row naming no changeset of the changelog is refused: the
+/// changelog is behind the database (or is another's).
+fn unknown_rows(
+    migrations: &[Migration],
+    quiet: &[Ident],
+    rows: &[RanChangeSet],
+) -> Result<(), ImportError> {
+    for r in rows {
+        let found = (migrations.iter().filter_map(|m| m.lb.as_deref()))
+            .map(|c| (&c.id, &c.author, &c.file))
+            .chain(quiet.iter().map(|(i, a, f)| (i, a, f)))
+            .any(|(id, author, file)| {
+                *id == r.id && *author == r.author && same_file(&r.filename, file)
+            });
+        if !found {
+            return Err(ImportError::Layout {
+                file: "public.databasechangelog".into(),
+                why: format!("records changeset {}:{} of {} ({}), which the changelog does not have: it is behind the database, or another changelog's", r.author, r.id, r.filename, r.exectype),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What `decided` adds to bundle.toml: each decision as a comment, and, when they
+/// were decided on a fresh database (`fresh`), a `[preflight]` probe that the target
+/// is one (its `public` schema holds no relation: the state the decisions assumed).
+pub(super) fn spec_text(
+    base: &std::path::Path,
+    decided: &[Decided],
+    fresh: bool,
+) -> Result<String, ImportError> {
+    if decided.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = String::from(
+        "\n# Liquibase preconditions and history, as `airlock import` decided them:\n",
+    );
+    for d in decided {
+        let line = format!("{} ({}): {}: {}", d.changeset, d.at, d.outcome, d.why);
+        out.push_str(&format!("#   {}\n", line.replace(['\n', '\r'], " ")));
+    }
+    if fresh {
+        super::write_file(base, "sql/probe/fresh_target.sql", FRESH_PROBE.as_bytes())?;
+        out.push_str("\n# The preconditions were decided for a fresh database: the target must be one.\n[preflight]\nfile = \"sql/probe/fresh_target.sql\"\nexpect = { public_relations = \"0\" }\n");
+    }
+    Ok(out)
+}
+
+/// The preflight of a bundle whose preconditions were decided on a fresh database.
+const FRESH_PROBE: &str = "-- The Liquibase preconditions of these tiers were decided by `airlock import` on a\n-- fresh database: the target must be one too (nothing in its public schema).\nSELECT 'public_relations'::text AS key, count(*)::text AS value\nFROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\nWHERE n.nspname = 'public'\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::liquibase_tree::parse;
+
+    fn pre(x: &str) -> Result<Preconds, String> {
+        let root = parse(
+            "c.xml",
+            format!("<databaseChangeLog><changeSet id=\"1\" author=\"a\">{x}</changeSet></databaseChangeLog>").as_bytes(),
+        )
+        .unwrap();
+        read("c.xml", &root.children[0].children[0])
+    }
+
+    fn static_value(p: &Preconds) -> Tri {
+        let ran = |_: &str, _: &str, _: &str| false;
+        let mut e = Eval {
+            ran: &ran,
+            db: None,
+            said: vec![],
+        };
+        e.eval(&p.cond).unwrap()
+    }
+
+    #[test]
+    fn dbms_is_decided_from_the_text_and_the_rest_needs_a_database() {
+        let p =
+            pre(r#"<preConditions onFail="MARK_RAN"><dbms type="postgresql"/></preConditions>"#)
+                .unwrap();
+        assert_eq!(p.on_fail, OnFail::MarkRan);
+        assert_eq!(p.on_error, OnFail::Halt);
+        assert_eq!(static_value(&p), Some(true));
+        let p = pre(r#"<preConditions><dbms type="oracle, mysql"/></preConditions>"#).unwrap();
+        assert_eq!(static_value(&p), Some(false));
+        let p = pre(r#"<preConditions><or><dbms type="oracle"/><not><tableExists tableName="T"/></not></or></preConditions>"#).unwrap();
+        assert_eq!(static_value(&p), None);
+        let p = pre(r#"<preConditions><or><dbms type="postgresql"/><tableExists tableName="T"/></or></preConditions>"#).unwrap();
+        assert_eq!(static_value(&p), Some(true));
+        let p = pre(r#"<preConditions><not><dbms type="postgresql"/><tableExists tableName="T"/></not></preConditions>"#).unwrap();
+        assert_eq!(static_value(&p), Some(false));
+    }
+
+    #[test]
+    fn names_fold_as_liquibase_writes_them_and_unknown_conditions_are_refused() {
+        let p = pre(r#"<preConditions><columnExists tableName="USER_ENTITY" columnName="Mixed" schemaName="KC"/></preConditions>"#).unwrap();
+        let Cond::All(cs) = &p.cond else { panic!() };
+        let Cond::Db(c) = &cs[0] else { panic!() };
+        assert_eq!(c.to_string(), "columnExists kc.user_entity.Mixed");
+        let e = pre(r#"<preConditions><customPrecondition className="x.Y"/></preConditions>"#)
+            .unwrap_err();
+        assert!(e.contains("`customPrecondition` (c.xml:1)"), "{e}");
+        let e = pre(r#"<preConditions onFail="SKIP"><dbms type="postgresql"/></preConditions>"#)
+            .unwrap_err();
+        assert!(e.contains("onFail=\"SKIP\""), "{e}");
+        assert!(same_file("classpath:/META-INF/a.xml", "META-INF/a.xml"));
+        assert!(!same_file("META-INF/b.xml", "META-INF/a.xml"));
+    }
+
+    #[test]
+    fn yaml_preconditions_read_as_xml_ones() {
+        let root = parse("c.yaml", b"databaseChangeLog:\n  - changeSet:\n      id: 1\n      author: a\n      preConditions:\n        - onFail: CONTINUE\n        - not:\n            - sqlCheck:\n                expectedResult: 0\n                sql: SELECT count(*) FROM t\n").unwrap();
+        let p = read("c.yaml", &root.children[0].children[0]).unwrap();
+        assert_eq!(p.on_fail, OnFail::Continue);
+        let Cond::All(cs) = &p.cond else { panic!() };
+        let Cond::None(inner) = &cs[0] else {
+            panic!("{cs:?}")
+        };
+        let Cond::Db(c) = &inner[0] else { panic!() };
+        assert_eq!(
+            c,
+            &Check::SqlCheck {
+                expected: "0".into(),
+                sql: "SELECT count(*) FROM t".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! Liquibase `preConditions` decided by `airlock import` for the target the bundle is
+//! made for (issue 76, item 6): a Keycloak-sized changelog written here (hundreds of
+//! changesets across included files, guarded by `onFail="MARK_RAN"` preconditions of
+//! every kind Keycloak uses) imports with no edit on a fresh target (`--fresh-on`),
+//! and on a database Liquibase migrated halfway (`--history`), and the bundle applied
+//! gives the pg_dump of the real `liquibase update` (from npm). What cannot be
+//! decided, or fails with HALT, is refused by name with nothing written.
+
+mod util;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use util::*;
+
+const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<databaseChangeLog xmlns="http://www.liquibase.org/xml/ns/dbchangelog"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://www.liquibase.org/xml/ns/dbchangelog http://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-4.20.xsd">
+"#;
+
+fn xml(body: &str) -> String {
+    format!("{HEAD}{body}</databaseChangeLog>\n")
+}
+
+/// One included changelog of the generated history: part `k`, at `file`, about 36
+/// changesets: tables created and created again under `not tableExists` (the second
+/// marked ran), columns, indexes and foreign keys added under the matching `not …Exists`
+/// guard, rows inserted under a `sqlCheck`, `and`/`or`/`not` with `dbms`, and
+/// `changeSetExecuted` of a changeset that ran and of one that did not.
+fn part(k: usize, file: &str) -> String {
+    let mut s = String::new();
+    let t = |x: &str| format!("P{k}_{x}");
+    let cs = |s: &mut String, id: &str, pre: &str, body: &str| {
+        let pre = if pre.is_empty() {
+            String::new()
+        } else {
+            format!("\n    <preConditions onFail=\"MARK_RAN\">{pre}</preConditions>")
+        };
+        write!(
+            s,
+            "  <changeSet id=\"{k}-{id}\" author=\"kc\">{pre}\n    {body}\n  </changeSet>\n"
+        )
+        .unwrap();
+    };
+    for x in ["REALM", "CLIENT", "ROLE"] {
+        let table = t(x);
+        let create = format!("<createTable tableName=\"{table}\"><column name=\"ID\" type=\"VARCHAR(36)\"><constraints primaryKey=\"true\" primaryKeyName=\"PK_{table}\" nullable=\"false\"/></column><column name=\"NAME\" type=\"VARCHAR(255)\"/><column name=\"REALM_ID\" type=\"VARCHAR(36)\"/></createTable>");
+        let absent = format!("<not><tableExists tableName=\"{table}\"/></not>");
+        cs(&mut s, &format!("{x}-create"), &absent, &create);
+        // The same guard again: the table is there now, Liquibase marks it ran.
+        cs(&mut s, &format!("{x}-create-again"), &absent, &create);
+        for col in ["ENABLED", "CREATED"] {
+            let add = format!("<addColumn tableName=\"{table}\"><column name=\"{col}\" type=\"BOOLEAN\" defaultValueBoolean=\"false\"/></addColumn>");
+            let pre =
+                format!("<not><columnExists tableName=\"{table}\" columnName=\"{col}\"/></not>");
+            cs(&mut s, &format!("{x}-{col}"), &pre, &add);
+            cs(&mut s, &format!("{x}-{col}-again"), &pre, &add);
+        }
+        let idx = format!("IDX_{table}_NAME");
+        let create_idx = format!("<createIndex tableName=\"{table}\" indexName=\"{idx}\"><column name=\"NAME\"/></createIndex>");
+        let pre = format!("<not><indexExists tableName=\"{table}\" indexName=\"{idx}\"/></not>");
+        cs(&mut s, &format!("{x}-idx"), &pre, &create_idx);
+        cs(&mut s, &format!("{x}-idx-again"), &pre, &create_idx);
+        let rows = format!("<insert tableName=\"{table}\"><column name=\"ID\" value=\"{k}-{x}\"/><column name=\"NAME\" value=\"{x} {k}\"/></insert>");
+        let empty =
+            format!("<sqlCheck expectedResult=\"0\">SELECT count(*) FROM {table}</sqlCheck>");
+        cs(&mut s, &format!("{x}-seed"), &empty, &rows);
+        cs(&mut s, &format!("{x}-seed-again"), &empty, &rows);
+    }
+    for x in ["CLIENT", "ROLE"] {
+        let fk = format!("FK_{}_REALM", t(x));
+        let add = format!("<addForeignKeyConstraint baseTableName=\"{}\" baseColumnNames=\"REALM_ID\" constraintName=\"{fk}\" referencedTableName=\"{}\" referencedColumnNames=\"ID\"/>", t(x), t("REALM"));
+        let pre = format!("<not><foreignKeyConstraintExists foreignKeyName=\"{fk}\"/></not>");
+        cs(&mut s, &format!("{x}-fk"), &pre, &add);
+        cs(&mut s, &format!("{x}-fk-again"), &pre, &add);
+    }
+    // Logic and dbms: for PostgreSQL, or where the column is not yet there.
+    let col = format!(
+        "<addColumn tableName=\"{}\"><column name=\"NOTE\" type=\"TEXT\"/></addColumn>",
+        t("REALM")
+    );
+    let pre = format!("<or><dbms type=\"oracle,mssql\"/><and><tableExists tableName=\"{}\"/><not><columnExists tableName=\"{}\" columnName=\"NOTE\"/></not></and></or>", t("REALM"), t("REALM"));
+    cs(&mut s, "note", &pre, &col);
+    cs(&mut s, "note-again", &pre, &col);
+    cs(
+        &mut s,
+        "oracle-only",
+        "<dbms type=\"oracle\"/>",
+        &format!("<dropTable tableName=\"{}\"/>", t("ROLE")),
+    );
+    cs(
+        &mut s,
+        "postgres-only",
+        "<dbms type=\"postgresql\"/>",
+        &format!(
+            "<createTable tableName=\"{}\"><column name=\"ID\" type=\"INT\"/></createTable>",
+            t("PG")
+        ),
+    );
+    // onFail CONTINUE skips it; WARN runs it anyway.
+    for (id, on) in [("continue", "CONTINUE"), ("warn", "WARN")] {
+        write!(s, "  <changeSet id=\"{k}-{id}\" author=\"kc\">\n    <preConditions onFail=\"{on}\"><tableExists tableName=\"NO_SUCH\"/></preConditions>\n    <createTable tableName=\"{}\"><column name=\"ID\" type=\"INT\"/></createTable>\n  </changeSet>\n", t(&id.to_ascii_uppercase())).unwrap();
+    }
+    // changeSetExecuted: of a changeset that ran, and of one that was marked ran.
+    cs(&mut s, "after-realm", &format!("<changeSetExecuted id=\"{k}-REALM-create\" author=\"kc\" changeLogFile=\"{file}\"/>"),
+        &format!("<createIndex tableName=\"{}\" indexName=\"IDX_{}_RID\"><column name=\"REALM_ID\"/></createIndex>", t("CLIENT"), t("CLIENT")));
+    cs(
+        &mut s,
+        "never",
+        &format!("<changeSetExecuted id=\"{k}-no-such\" author=\"kc\" changeLogFile=\"{file}\"/>"),
+        &format!("<dropTable tableName=\"{}\"/>", t("CLIENT")),
+    );
+    cs(&mut s, "plain", "", &format!("<addColumn tableName=\"{}\"><column name=\"DESCRIPTION\" type=\"VARCHAR(255)\"/></addColumn>", t("ROLE")));
+    s
+}
+
+/// The YAML part: one changeset marked ran (its table is there), one run (its
+/// `sqlCheck` holds), one marked ran by `onError` (its `sqlCheck`'s SQL fails).
+const YAML_PART: &str = "databaseChangeLog:
+  - changeSet:
+      id: y-1
+      author: kc
+      preConditions:
+        - onFail: MARK_RAN
+        - not:
+            - tableExists:
+                tableName: P1_REALM
+      changes:
+        - createTable:
+            tableName: P1_REALM
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+  - changeSet:
+      id: y-2
+      author: kc
+      preConditions:
+        - onFail: MARK_RAN
+        - sqlCheck:
+            expectedResult: 1
+            sql: SELECT count(*) FROM P1_REALM
+      changes:
+        - createTable:
+            tableName: Y_TABLE
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+  - changeSet:
+      id: y-3
+      author: kc
+      preConditions:
+        - onError: MARK_RAN
+        - sqlCheck:
+            expectedResult: 0
+            sql: SELECT count(*) FROM NO_SUCH_TABLE
+      changes:
+        - createTable:
+            tableName: Y_ERRORED
+            columns:
+              - column:
+                  name: ID
+                  type: INT
+";
+
+/// A changelog of `parts` included files (about 40 changesets each) in `dir`.
+fn history(dir: &Path, parts: usize) -> PathBuf {
+    let root = dir.join("changelog");
+    let mut master = String::new();
+    for k in 1..=parts {
+        let file = format!("changes/part-{k:02}.xml");
+        write(&root.join(&file), &xml(&part(k, &file)));
+        writeln!(
+            master,
+            "  <include file=\"{file}\" relativeToChangelogFile=\"true\"/>"
+        )
+        .unwrap();
+    }
+    // A YAML changelog too, its preconditions written Liquibase's YAML way.
+    write(&root.join("changes/yaml.yaml"), YAML_PART);
+    master.push_str("  <include file=\"changes/yaml.yaml\" relativeToChangelogFile=\"true\"/>\n");
+    write(&root.join("master.xml"), &xml(&master));
+    root
+}
+
+fn liquibase() -> PathBuf {
+    let o = Command::new(repo().join("scripts/liquibase-npm"))
+        .output()
+        .expect("scripts/liquibase-npm");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
+    let o = Command::new(liquibase())
+        .current_dir(dir)
+        .args([
+            "--show-banner=false",
+            "--changelog-file=master.xml",
+            &format!("--url=jdbc:postgresql://127.0.0.1:5432/{}", db.name),
+            "--username=root",
+        ])
+        .args(args)
+        .output()
+        .expect("liquibase");
+    assert!(
+        o.status.success(),
+        "liquibase {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Where `--fresh-on` makes its throwaway database: the test server.
+fn server() -> String {
+    let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+    format!("host={host} port={} user=root dbname=postgres", pg_port())
+}
+
+fn import(
+    dir: &Path,
+    changelog: &Path,
+    out: &Path,
+    db: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "--json",
+        "import",
+        changelog.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        db,
+    ];
+    args.extend_from_slice(extra);
+    let child = airlock_spawn(dir, &args);
+    let pid = child.id();
+    let o = child.wait_with_output().expect("airlock import");
+    // Whatever happened, the throwaway database it made (named after its pid) is gone.
+    assert_eq!(throwaways(pid), 0, "the throwaway database is dropped");
+    o
+}
+
+fn apply(dir: &Path, out: &Path, db: &TestDb) {
+    keygen(dir, "rm");
+    pack(dir, out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &["apply", "b.tar.gz", "--trust", "rm.pub", "--db", &db.conn()],
+    );
+    expect_code(&o, 0);
+}
+
+/// The throwaway databases the import of process `pid` left.
+fn throwaways(pid: u32) -> i64 {
+    let rows = admin()
+        .query(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
+            &[&format!("airlock_import_{pid}_%")],
+        )
+        .unwrap();
+    rows[0].get(0)
+}
+
+#[test]
+fn a_keycloak_sized_changelog_with_preconditions_imports_for_a_fresh_database_as_liquibase_runs_it()
+{
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = history(dir, 8);
+    let target = TestDb::new("lbpre");
+    let peer = TestDb::new("lbprepeer");
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--fresh-on", &server()],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let decided = report["preconditions"].as_array().unwrap();
+    let count = |what: &str| decided.iter().filter(|d| d["outcome"] == what).count();
+    // Per part: 3 tables × (create, 2 columns, index, seed) and 2 FKs, `note`,
+    // `postgres-only`, `after-realm` run; each guard's second copy, `oracle-only` and
+    // `never` are marked ran.
+    // And the YAML part's three: one run, two marked ran.
+    assert_eq!(count("run"), 8 * (3 * 5 + 2 + 3) + 1, "{report}");
+    assert_eq!(count("mark-ran"), 8 * (3 * 5 + 2 + 3) + 2, "{report}");
+    assert_eq!((count("skipped"), count("run-warned")), (8, 8), "{report}");
+    assert!(
+        report["decided_on"]
+            .as_str()
+            .unwrap()
+            .contains("fresh database"),
+        "{report}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(
+        toml.contains("kc:1-REALM-create-again") && toml.contains("mark-ran"),
+        "{toml}"
+    );
+    assert!(toml.contains("public_relations"), "{toml}");
+    apply(dir, &out, &target);
+    run_liquibase(&changelog, &peer, &["update"]);
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}
+
+#[test]
+fn on_a_database_liquibase_migrated_halfway_only_the_changesets_it_lacks_are_imported() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = history(dir, 3);
+    let target = TestDb::new("lbhalf");
+    let peer = TestDb::new("lbhalfpeer");
+    run_liquibase(&changelog, &target, &["update-count", "--count=50"]);
+    let rows: usize = target
+        .scalar("SELECT count(*) FROM databasechangelog")
+        .parse()
+        .unwrap();
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--history", &target.conn(), "--fresh-on", &server()],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let decided = report["preconditions"].as_array().unwrap();
+    let before = decided
+        .iter()
+        .filter(|d| d["outcome"] == "applied" || d["outcome"] == "marked-ran")
+        .count();
+    // update-count 50 counts the changeset CONTINUE skipped, which has no row.
+    assert!((45..=50).contains(&rows), "{rows}");
+    assert_eq!(before, rows, "{report}");
+    let tiers = report["tiers"].as_array().unwrap();
+    assert!(
+        !tiers
+            .iter()
+            .any(|t| t.as_str().unwrap().contains("kc:1-REALM-create")),
+        "{tiers:?}"
+    );
+    assert!(
+        tiers
+            .iter()
+            .any(|t| t.as_str().unwrap().contains("kc:3-plain")),
+        "{tiers:?}"
+    );
+    apply(dir, &out, &target);
+    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    run_liquibase(&changelog, &peer, &["update"]);
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}
+
+/// Import of `body` (one changeset) is refused with `code`, naming each of `names`,
+/// and writes nothing.
+#[track_caller]
+fn refused(body: &str, extra: &[&str], names: &[&str]) {
+    let t = tempdir();
+    let changelog = t.path().join("changelog");
+    write(&changelog.join("master.xml"), &xml(body));
+    let before = snapshot(&changelog);
+    let out = t.path().join("src");
+    let o = import(t.path(), &changelog, &out, "x", extra);
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in names {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+    assert_eq!(snapshot(&changelog), before);
+}
+
+#[test]
+fn a_precondition_that_halts_or_cannot_be_decided_or_is_unknown_is_refused_and_nothing_is_written()
+{
+    let fresh = server();
+    let table = r#"<createTable tableName="t"><column name="a" type="int"/></createTable>"#;
+    // HALT (the default) on a fresh database where the table is not there.
+    refused(
+        &format!(
+            r#"<changeSet id="h" author="ann"><preConditions><tableExists tableName="missing"/></preConditions>{table}</changeSet>"#
+        ),
+        &["--fresh-on", &fresh],
+        &[
+            "master.xml:5",
+            "ann:h",
+            "tableExists public.missing: false",
+            "HALT",
+        ],
+    );
+    // No database to ask: refused naming the flags that give one.
+    refused(
+        &format!(
+            r#"<changeSet id="n" author="ann"><preConditions onFail="MARK_RAN"><not><tableExists tableName="t"/></not></preConditions>{table}</changeSet>"#
+        ),
+        &[],
+        &["ann:n", "tableExists public.t", "--fresh-on", "--history"],
+    );
+    // Who applies the bundle is not known at import.
+    refused(
+        &format!(
+            r#"<changeSet id="r" author="ann"><preConditions><runningAs username="kc"/></preConditions>{table}</changeSet>"#
+        ),
+        &["--fresh-on", &fresh],
+        &["ann:r", "runningAs", "login"],
+    );
+    // A condition import does not read.
+    refused(
+        &format!(
+            r#"<changeSet id="u" author="ann"><preConditions><customPrecondition className="x.Y"/></preConditions>{table}</changeSet>"#
+        ),
+        &["--fresh-on", &fresh],
+        &["ann:u", "customPrecondition"],
+    );
+}
+
+#[test]
+fn a_static_precondition_needs_no_database() {
+    let t = tempdir();
+    let changelog = t.path().join("changelog");
+    write(
+        &changelog.join("master.xml"),
+        &xml(r#"<preConditions><dbms type="postgresql"/></preConditions>
+<changeSet id="1" author="ann"><preConditions onFail="MARK_RAN"><dbms type="oracle"/></preConditions><createTable tableName="o"><column name="a" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann"><preConditions><dbms type="postgresql, h2"/></preConditions><createTable tableName="p"><column name="a" type="int"/></createTable></changeSet>"#),
+    );
+    let out = t.path().join("src");
+    let o = import(t.path(), &changelog, &out, "x", &[]);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"], serde_json::json!(["ann:2"]), "{report}");
+    assert_eq!(
+        report["preconditions"][0]["outcome"], "mark-ran",
+        "{report}"
+    );
+    // The root changelog's own preConditions are decided before its first changeset.
+    let why = report["preconditions"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("the changelog's preConditions passed (dbms postgresql: true)"),
+        "{why}"
+    );
+    // An included changelog's own are refused by name.
+    write(
+        &changelog.join("more.xml"),
+        &xml(r#"<preConditions><dbms type="postgresql"/></preConditions>"#),
+    );
+    write(
+        &changelog.join("master.xml"),
+        &xml(r#"<include file="more.xml" relativeToChangelogFile="true"/>"#),
+    );
+    let o = import(t.path(), &changelog, &t.path().join("src2"), "x", &[]);
+    expect_code(&o, 2);
+    let said = stdout(&o) + &stderr(&o);
+    assert!(
+        said.contains("more.xml:5") && said.contains("preConditions"),
+        "{said}"
+    );
+}
