@@ -4,7 +4,7 @@
 //! (`V1__name.sql`, `U1__name.sql` undo; several locations: `flyway_locations.rs`),
 //! Sqitch (`sqitch.plan` with `deploy/`, `revert/`, `verify/`), Prisma (`prisma.rs`),
 //! diesel (`diesel.rs`), Atlas (`atlas.rs`, `atlas.sum` checked), Liquibase formatted
-//! SQL (`liquibase.rs`) and XML/YAML changelogs (`liquibase_changelog.rs`), goose (`goose.rs`),
+//! SQL and XML/YAML changelogs (`liquibase/`), goose (`goose.rs`),
 //! Temporal's versioned schema folders (`temporal.rs`), or a plain folder of psql scripts in name
 //! order — and writes `bundle.toml` with one tier per migration in order (a file of
 //! statements no transaction runs as an online tier, or cut into several:
@@ -40,12 +40,6 @@ mod folder;
 mod foreign;
 mod goose;
 mod liquibase;
-mod liquibase_changelog;
-mod liquibase_changes;
-mod liquibase_inverse;
-mod liquibase_preconditions;
-mod liquibase_tree;
-mod liquibase_types;
 mod online_split;
 mod peer_tables;
 mod prisma;
@@ -53,7 +47,7 @@ mod sqitch_verify;
 mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
-pub use liquibase_preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
+pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -179,7 +173,7 @@ struct Migration {
     /// not required`): not counted among those without one.
     no_down_said: bool,
     /// A Liquibase changeset: what Liquibase knows it by, and its preconditions.
-    lb: Option<Box<liquibase_preconditions::ChangeSetId>>,
+    lb: Option<Box<liquibase::preconditions::ChangeSetId>>,
 }
 
 /// One file written into the source.
@@ -523,7 +517,7 @@ pub fn detect(dir: &Path) -> Result<Layout, ImportError> {
         }
     }
     for n in &sql {
-        if liquibase::is_changelog(&read(&folder, n)?) {
+        if liquibase::sql::is_changelog(&read(&folder, n)?) {
             return Ok(Layout::Liquibase);
         }
     }
@@ -599,7 +593,7 @@ fn migrations(
     more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
-    (tags, quiet): (&mut Vec<String>, &mut Vec<liquibase_preconditions::Ident>),
+    (tags, quiet): (&mut Vec<String>, &mut Vec<liquibase::preconditions::Ident>),
 ) -> Result<Vec<Migration>, ImportError> {
     let before = left.len();
     let mut names = listing(folder, left)?;
@@ -647,9 +641,9 @@ fn migrations(
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
-            match liquibase_changelog::migrations(folder, &names, &mut used, left, (tags, quiet))? {
+            match liquibase::changelog::migrations(folder, &names, &mut used, left, (tags, quiet))? {
                 Some(found) => found,
-                None => liquibase::migrations(folder, &names, &mut used, left)?,
+                None => liquibase::sql::migrations(folder, &names, &mut used, left)?,
             }
         }
         Layout::Goose => goose::migrations(folder, &names, &mut used, left)?,
@@ -1284,14 +1278,14 @@ pub fn import(
 }
 
 /// The Liquibase changesets of `migrations` that run on the target, their
-/// preconditions decided (`liquibase_preconditions.rs`), those DATABASECHANGELOG
+/// preconditions decided (`liquibase/preconditions.rs`), those DATABASECHANGELOG
 /// (`--history`) records marked; `quiet`: the changesets that write no tier.
 fn decide(
     folder: &Folder,
     migrations: Vec<Migration>,
     layout: Layout,
     naming: &Naming,
-    quiet: &[liquibase_preconditions::Ident],
+    quiet: &[liquibase::preconditions::Ident],
 ) -> Result<(Vec<Migration>, Vec<Decided>), ImportError> {
     let mut decided = vec![];
     if layout != Layout::Liquibase {
@@ -1301,7 +1295,7 @@ fn decide(
         Some(AppliedSet::ChangeSets(rows)) => Some(rows.as_slice()),
         _ => None,
     };
-    let kept = liquibase_preconditions::decide(
+    let kept = liquibase::preconditions::decide(
         folder,
         migrations,
         (history, quiet),
@@ -1673,7 +1667,7 @@ fn write_spec(
             toml_str(&applied.value)
         ));
     }
-    toml.push_str(&liquibase_preconditions::spec_text(
+    toml.push_str(&liquibase::preconditions::spec_text(
         base,
         decided,
         naming.preconditions.is_some() && naming.applied.is_none(),

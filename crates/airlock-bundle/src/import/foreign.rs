@@ -66,7 +66,7 @@ pub(super) fn in_script(
     bytes: &[u8],
     at: impl Fn(usize) -> String,
 ) -> Option<Foreign> {
-    if layout != Layout::Liquibase && liquibase::is_changelog(bytes) {
+    if layout != Layout::Liquibase && liquibase::sql::is_changelog(bytes) {
         return Some(Foreign {
             tool: "Liquibase",
             at: at(1),

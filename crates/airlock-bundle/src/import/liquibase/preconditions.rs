@@ -10,16 +10,16 @@
 //! Invariant: never guessed: a condition import cannot decide, or one it does not
 //! read, is refused by name (changeset, file:line, condition), and nothing is written.
 
-use super::liquibase_tree::Node;
-use super::{ImportError, Migration, Script};
+use super::tree::Node;
+use crate::import::{ImportError, Migration, Script};
 
 /// A changeset as Liquibase knows it: (id, author, changelog file).
-pub(super) type Ident = (String, String, String);
+pub(in crate::import) type Ident = (String, String, String);
 
 /// What Liquibase does when a precondition fails (`onFail`) or cannot be checked
 /// (`onError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum OnFail {
+pub(in crate::import) enum OnFail {
     Halt,
     Continue,
     MarkRan,
@@ -149,7 +149,7 @@ impl std::fmt::Display for Check {
 
 /// A precondition tree.
 #[derive(Clone, Debug)]
-pub(super) enum Cond {
+pub(in crate::import) enum Cond {
     /// `and` (and the `preConditions` element itself): all hold.
     All(Vec<Cond>),
     /// `or`: one holds.
@@ -169,7 +169,7 @@ pub(super) enum Cond {
 
 /// A `preConditions` element, read.
 #[derive(Clone, Debug)]
-pub(super) struct Preconds {
+pub(in crate::import) struct Preconds {
     pub on_fail: OnFail,
     pub on_error: OnFail,
     pub cond: Cond,
@@ -179,7 +179,7 @@ pub(super) struct Preconds {
 
 /// What Liquibase knows a changeset by, and its preconditions.
 #[derive(Clone, Debug)]
-pub(super) struct ChangeSetId {
+pub(in crate::import) struct ChangeSetId {
     pub id: String,
     pub author: String,
     /// The changelog, as the folder names it.
@@ -248,7 +248,7 @@ fn catalog_name(n: &str) -> String {
 }
 
 /// Read the `preConditions` element `n` of `file`.
-pub(super) fn read(file: &str, n: &Node) -> Result<Preconds, String> {
+pub(in crate::import) fn read(file: &str, n: &Node) -> Result<Preconds, String> {
     let at = n.at(file);
     let attr = |k: &str| {
         n.attr(k).map(str::to_string).or_else(|| {
@@ -418,7 +418,7 @@ fn db_check(file: &str, n: &Node) -> Result<Check, String> {
 
 /// Whether a changeset's `dbms` list (`postgresql,h2`, `!oracle`, `all`) leaves
 /// PostgreSQL out, as Liquibase reads it.
-pub(super) fn not_for_postgres(dbms: &str) -> bool {
+pub(in crate::import) fn not_for_postgres(dbms: &str) -> bool {
     let list: Vec<String> = dbms
         .split(',')
         .map(|d| d.trim().to_ascii_lowercase())
@@ -659,8 +659,8 @@ fn judge(
 /// it keeps); those the target's DATABASECHANGELOG (`history`) records are kept with
 /// `ran_before` set (the caller leaves them out as applied). `decided` says what was
 /// decided and why.
-pub(super) fn decide(
-    folder: &super::folder::Folder,
+pub(in crate::import) fn decide(
+    folder: &crate::import::folder::Folder,
     migrations: Vec<Migration>,
     (history, quiet): (Option<&[RanChangeSet]>, &[Ident]),
     db: Option<&dyn PreconditionTarget>,
@@ -798,7 +798,7 @@ fn judge_all(
 
 /// Run `m` on `db` (if any), so later preconditions see what it built.
 fn replay(
-    folder: &super::folder::Folder,
+    folder: &crate::import::folder::Folder,
     db: Option<&dyn PreconditionTarget>,
     m: &Migration,
 ) -> Result<(), ImportError> {
@@ -844,7 +844,7 @@ fn unknown_rows(
 /// What `decided` adds to bundle.toml: each decision as a comment, and, when they
 /// were decided on a fresh database (`fresh`), a `[preflight]` probe that the target
 /// is one (its `public` schema holds no relation: the state the decisions assumed).
-pub(super) fn spec_text(
+pub(in crate::import) fn spec_text(
     base: &std::path::Path,
     decided: &[Decided],
     fresh: bool,
@@ -860,7 +860,7 @@ pub(super) fn spec_text(
         out.push_str(&format!("#   {}\n", line.replace(['\n', '\r'], " ")));
     }
     if fresh {
-        super::write_file(base, "sql/probe/fresh_target.sql", FRESH_PROBE.as_bytes())?;
+        crate::import::write_file(base, "sql/probe/fresh_target.sql", FRESH_PROBE.as_bytes())?;
         out.push_str("\n# The preconditions were decided for a fresh database: the target must be one.\n[preflight]\nfile = \"sql/probe/fresh_target.sql\"\nexpect = { public_relations = \"0\" }\n");
     }
     Ok(out)
@@ -872,7 +872,7 @@ const FRESH_PROBE: &str = "-- The Liquibase preconditions of these tiers were de
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::liquibase_tree::parse;
+    use crate::import::liquibase::tree::parse;
 
     fn pre(x: &str) -> Result<Preconds, String> {
         let root = parse(

@@ -15,15 +15,15 @@
 //! nested deeper than [`MAX_DEPTH`] elements is refused before it is walked, so no
 //! input decides how deep the stack goes. Liquibase changelogs use neither.
 
-use super::{layout_error, ImportError};
+use crate::import::{layout_error, ImportError};
 
 /// How deep a changelog's elements may nest (the root is 1). Liquibase's own go about
 /// 6 deep (`databaseChangeLog`, `changeSet`, `createTable`, `column`, `constraints`).
-pub(super) const MAX_DEPTH: usize = 256;
+pub(in crate::import) const MAX_DEPTH: usize = 256;
 
 /// One element of a changelog.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct Node {
+pub(in crate::import) struct Node {
     pub name: String,
     pub attrs: Vec<(String, String)>,
     pub children: Vec<Node>,
@@ -67,7 +67,7 @@ impl Node {
 }
 
 /// The root `databaseChangeLog` element of the changelog `file` (its `bytes`).
-pub(super) fn parse(file: &str, bytes: &[u8]) -> Result<Node, ImportError> {
+pub(in crate::import) fn parse(file: &str, bytes: &[u8]) -> Result<Node, ImportError> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| layout_error(file, "a changelog must be UTF-8"))?;
     let lower = file.to_ascii_lowercase();

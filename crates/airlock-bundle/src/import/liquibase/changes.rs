@@ -6,13 +6,13 @@
 //! dropped: a dropped `tablespace`, `where` or `startWith` would make a different
 //! schema), and a change type it does not know is refused naming it.
 
-use super::liquibase_tree::Node;
-use super::liquibase_types::{
+use super::tree::Node;
+use super::types::{
     boolean, data_type, date, literal, name, names, qualified, value_for, Quoting,
 };
 
 /// The statements of one change, or why it is refused.
-pub(super) type Sql = Result<Vec<String>, String>;
+pub(in crate::import) type Sql = Result<Vec<String>, String>;
 
 /// Attributes every change may carry that change nothing here.
 const HARMLESS: &[&str] = &["catalogName", "remarks", "columnDataType"];
@@ -307,7 +307,7 @@ const INDEX_COLUMN_IGNORED: &[&str] = &[
 
 /// What of the change `n` Liquibase ignores (and so does import), for the report:
 /// `` `type` of a `createIndex` column ``.
-pub(super) fn ignored(n: &Node) -> Vec<String> {
+pub(in crate::import) fn ignored(n: &Node) -> Vec<String> {
     let mut out: Vec<String> = vec![];
     if n.name == "createIndex" {
         for c in &n.children {
@@ -494,7 +494,7 @@ fn update(n: &Node, q: Quoting) -> Sql {
 }
 
 /// The statements of a `sql` change's text, split at `;` as Liquibase does.
-pub(super) fn sql_text(n: &Node, text: &str) -> Sql {
+pub(in crate::import) fn sql_text(n: &Node, text: &str) -> Sql {
     only(
         n,
         &[
@@ -524,7 +524,7 @@ pub(super) fn sql_text(n: &Node, text: &str) -> Sql {
 }
 
 /// The SQL of the change `n` (an element of a changeset or of its rollback).
-pub(super) fn change(n: &Node, q: Quoting) -> Sql {
+pub(in crate::import) fn change(n: &Node, q: Quoting) -> Sql {
     let t = || table(n, "tableName", q);
     let s = |v: String| Ok(vec![v]);
     match n.name.as_str() {

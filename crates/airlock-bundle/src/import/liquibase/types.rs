@@ -18,7 +18,7 @@
 /// Liquibase's objectQuotingStrategy: set on a changelog (for its own changesets) or a
 /// changeset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) enum Quoting {
+pub(in crate::import) enum Quoting {
     #[default]
     Legacy,
     QuoteAll,
@@ -27,7 +27,7 @@ pub(super) enum Quoting {
 
 impl Quoting {
     /// The attribute's value, as Liquibase spells it.
-    pub(super) fn parse(v: &str) -> Option<Quoting> {
+    pub(in crate::import) fn parse(v: &str) -> Option<Quoting> {
         match v.trim() {
             "LEGACY" => Some(Quoting::Legacy),
             "QUOTE_ALL_OBJECTS" => Some(Quoting::QuoteAll),
@@ -149,7 +149,7 @@ fn quote(n: &str) -> String {
 }
 
 /// A name as Liquibase writes it under `q`.
-pub(super) fn name(n: &str, q: Quoting) -> String {
+pub(in crate::import) fn name(n: &str, q: Quoting) -> String {
     let n = n.trim();
     let lower = n.to_ascii_lowercase();
     // Liquibase's `mustQuoteObjectName`: a character a bare name cannot hold (Java's
@@ -174,7 +174,7 @@ pub(super) fn name(n: &str, q: Quoting) -> String {
 }
 
 /// `schema.name` (or `name`), each part as Liquibase writes it.
-pub(super) fn qualified(schema: Option<&str>, n: &str, q: Quoting) -> String {
+pub(in crate::import) fn qualified(schema: Option<&str>, n: &str, q: Quoting) -> String {
     match schema {
         Some(s) => format!("{}.{}", name(s, q), name(n, q)),
         None => name(n, q),
@@ -182,7 +182,7 @@ pub(super) fn qualified(schema: Option<&str>, n: &str, q: Quoting) -> String {
 }
 
 /// A comma-separated list of names (`a, b`), each written as Liquibase does.
-pub(super) fn names(list: &str, q: Quoting) -> String {
+pub(in crate::import) fn names(list: &str, q: Quoting) -> String {
     list.split(',')
         .map(|n| name(n, q))
         .collect::<Vec<_>>()
@@ -190,7 +190,7 @@ pub(super) fn names(list: &str, q: Quoting) -> String {
 }
 
 /// A string literal.
-pub(super) fn literal(s: &str) -> String {
+pub(in crate::import) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -242,7 +242,7 @@ fn no_such_type(t: &str) -> String {
 /// A Liquibase type as PostgreSQL's (as Liquibase 4.28's `update-sql` writes it for
 /// PostgreSQL, type class by type class), and whether it is an identity of itself
 /// (`serial`); a type PostgreSQL does not have is refused, named.
-pub(super) fn data_type(t: &str) -> Result<(String, bool), String> {
+pub(in crate::import) fn data_type(t: &str) -> Result<(String, bool), String> {
     let written = t.trim();
     let t = written.strip_prefix("java.sql.Types.").unwrap_or(written);
     let (base, p) = match t.find('(') {
@@ -335,7 +335,7 @@ fn numeric(t: &str) -> bool {
 
 /// A `defaultValue`/`value` for a column of type `t` (None: unknown): a number bare
 /// for a number type, TRUE/FALSE for a boolean, else a string literal.
-pub(super) fn value_for(t: Option<&str>, v: &str) -> String {
+pub(in crate::import) fn value_for(t: Option<&str>, v: &str) -> String {
     match t {
         Some(t) if numeric(t) && v.trim().parse::<f64>().is_ok() => v.trim().to_string(),
         Some("BOOLEAN")
@@ -351,12 +351,12 @@ pub(super) fn value_for(t: Option<&str>, v: &str) -> String {
 }
 
 /// A date value (`2020-01-02T03:04:05` → `'2020-01-02 03:04:05'`).
-pub(super) fn date(v: &str) -> String {
+pub(in crate::import) fn date(v: &str) -> String {
     literal(&v.replacen('T', " ", 1))
 }
 
 /// A boolean value.
-pub(super) fn boolean(v: &str) -> String {
+pub(in crate::import) fn boolean(v: &str) -> String {
     if v.trim().eq_ignore_ascii_case("true") {
         "TRUE".into()
     } else {

@@ -8,7 +8,7 @@
 //! would need what the database holds (an unnamed primary key or unique constraint)
 //! is not derived.
 
-use super::liquibase_tree::Node;
+use super::tree::Node;
 
 /// `(attribute of the inverse, attribute of the change)` pairs.
 type Renames = &'static [(&'static str, &'static str)];
@@ -116,7 +116,7 @@ fn element(name: &str, from: &Node, attrs: &[(&str, Option<&str>)]) -> Option<No
 }
 
 /// The changes that undo `n`, in the order they run (None: Liquibase derives none).
-pub(super) fn inverse(n: &Node) -> Option<Vec<Node>> {
+pub(in crate::import) fn inverse(n: &Node) -> Option<Vec<Node>> {
     match n.name.as_str() {
         "addColumn" => n
             .children

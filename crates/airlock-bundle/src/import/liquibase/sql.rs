@@ -11,11 +11,11 @@
 //! changeset for another database (`dbms:`), one re-run on every update
 //! (`runAlways:true`, `runOnChange:true`).
 
-use super::folder::Folder;
-use super::{layout_error, read, ImportError, LeftBehind, Migration, Script};
+use crate::import::folder::Folder;
+use crate::import::{layout_error, read, ImportError, LeftBehind, Migration, Script};
 
 /// Whether `bytes` is a Liquibase formatted SQL changelog (its first line says so).
-pub(super) fn is_changelog(bytes: &[u8]) -> bool {
+pub(in crate::import) fn is_changelog(bytes: &[u8]) -> bool {
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let first = String::from_utf8_lossy(first).to_ascii_lowercase();
     first
@@ -131,7 +131,7 @@ fn attr<'a>(c: &'a Changeset, key: &str) -> Option<&'a str> {
 /// Why a changeset is not brought over, if it is not.
 fn not_here(c: &Changeset) -> Option<String> {
     if let Some(dbms) =
-        attr(c, "dbms").filter(|d| super::liquibase_preconditions::not_for_postgres(d))
+        attr(c, "dbms").filter(|d| super::preconditions::not_for_postgres(d))
     {
         return Some(format!("a changeset for dbms:{dbms}, not PostgreSQL"));
     }
@@ -145,7 +145,7 @@ fn not_here(c: &Changeset) -> Option<String> {
 
 /// The changesets of the changelogs among `names` (sorted), as migrations; those with
 /// no rollback and none said not required go to `no_rollback`.
-pub(super) fn migrations(
+pub(in crate::import) fn migrations(
     folder: &Folder,
     names: &[String],
     used: &mut std::collections::BTreeSet<String>,
@@ -164,7 +164,7 @@ pub(super) fn migrations(
 }
 
 /// The changesets of the formatted SQL changelog `n` (its `bytes`), as migrations.
-pub(super) fn file_migrations(
+pub(in crate::import) fn file_migrations(
     n: &str,
     bytes: Vec<u8>,
     left: &mut Vec<LeftBehind>,
@@ -195,7 +195,7 @@ pub(super) fn file_migrations(
             });
         }
         let (author, id) = c.id.split_once(':').unwrap_or(("", &c.id));
-        let lb = super::liquibase_preconditions::ChangeSetId {
+        let lb = super::preconditions::ChangeSetId {
             id: id.into(),
             author: author.into(),
             file: n.into(),

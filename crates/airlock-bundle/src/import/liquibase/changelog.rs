@@ -14,13 +14,14 @@
 //! the element, and nothing is written; what Liquibase would not run on PostgreSQL
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
-use super::folder::{Entry, Folder};
-use super::liquibase_changes::{change, ignored, sql_text};
-use super::liquibase_inverse::inverse;
-use super::liquibase_preconditions::{self as preconditions, ChangeSetId};
-use super::liquibase_tree::{parse, Node};
-use super::liquibase_types::Quoting;
-use super::{layout_error, liquibase, read, ImportError, LeftBehind, Migration, Script};
+use crate::import::folder::{Entry, Folder};
+use super::changes::{change, ignored, sql_text};
+use super::inverse::inverse;
+use super::preconditions::{self as preconditions, ChangeSetId};
+use super::tree::{parse, Node};
+use super::types::Quoting;
+use super::sql as liquibase;
+use crate::import::{layout_error, read, ImportError, LeftBehind, Migration, Script};
 use std::collections::BTreeSet;
 
 /// Whether `n` names an XML or YAML file.
@@ -34,7 +35,7 @@ fn xml_or_yaml(n: &str) -> bool {
 /// `tags`: the `tagDatabase` tags of the changesets read, in order (the last names
 /// the release, when no `--bundle-version` does); `quiet`: the changesets Liquibase
 /// runs that write no tier (id, author, file).
-pub(super) fn migrations(
+pub(in crate::import) fn migrations(
     folder: &Folder,
     names: &[String],
     used: &mut BTreeSet<String>,
