@@ -57,6 +57,18 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
             table(&["where", "statement", "relation", "outcome", "rows", "why"], &rows)
         ));
     }
+    for (x, f) in p
+        .predictions
+        .iter()
+        .filter_map(|x| x.full_question.as_ref().map(|f| (x, f)))
+    {
+        s.push_str(&format!(
+            "\nnote: {}:{} {} on {}: cannot tell in time; the full question over ~{} rows would take about {:.1} s \
+             (~{} rows/s, measured on a sample of the table): --predict-timeout {} would do",
+            x.file, x.line, x.statement, x.relation, super::plan_locks::thousands(f.rows), f.estimated_seconds, super::plan_locks::thousands(f.rows_per_second as i64),
+            f.suggested_predict_timeout
+        ));
+    }
     if !p.destroys.is_empty() {
         s.push_str(&destroys(p, whose));
     }
