@@ -62,13 +62,16 @@ fn prediction(v: &serde_json::Value) -> &serde_json::Value {
 }
 
 /// A table of 5,000,000 rows, made by one INSERT … SELECT, autovacuum off (its
-/// statistics are the test's): `id`, and `col` as `value(g)` makes it (SQL over `g`).
+/// statistics are the test's): `id`, `col` as `value` makes it (SQL over `g`), and
+/// `holes`, NULL in every 5,000th row (its statistics off: pg_stats counts no NULL).
 fn five_million(tag: &str, value: &str) -> TestDb {
     let db = TestDb::new(tag);
     let started = Instant::now();
     db.exec(&format!(
-        "CREATE TABLE big (id int, col text) WITH (autovacuum_enabled = false);\n\
-         INSERT INTO big SELECT g, {value} FROM generate_series(1, 5000000) g;"
+        "CREATE TABLE big (id int, col text, holes int) WITH (autovacuum_enabled = false);\n\
+         ALTER TABLE big ALTER COLUMN holes SET STATISTICS 0;\n\
+         INSERT INTO big SELECT g, {value}, CASE WHEN g % 5000 <> 2500 THEN g END \
+           FROM generate_series(1, 5000000) g;"
     ));
     eprintln!("5,000,000 rows made in {:?}", started.elapsed());
     db
@@ -114,6 +117,23 @@ fn a_repeated_key_the_statistics_miss_is_a_no_go_found_in_a_sample() {
     let (c, v) = plan(&db, "ALTER TABLE big ADD PRIMARY KEY (col);\n", &[]);
     assert_eq!(c, 1, "{v:#}");
     assert_eq!(prediction(&v)["keys"][0], "spread-key ×2+", "{v:#}");
+
+    // NULLs pg_stats does not count (no statistics of the column): found in the
+    // sample too, named by the row's ctid (no primary key).
+    let (c, v) = plan(
+        &db,
+        "ALTER TABLE big ALTER COLUMN holes SET NOT NULL;\n",
+        &[],
+    );
+    assert_eq!(c, 1, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["outcome"], "fails", "{p:#}");
+    assert!(p["keys"][0].as_str().unwrap().starts_with('('), "{p:#}");
+    let reason = p["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("NULL") && reason.contains("sample") && reason.contains("counted none"),
+        "{p:#}"
+    );
 }
 
 #[test]
