@@ -176,6 +176,39 @@ fn a_hidden_pair_cut_short_says_how_long_the_full_question_takes_and_which_timeo
         "{text}"
     );
 
+    // On a terminal, the full question is shown while it runs.
+    let t = keyed_dir();
+    let d = t.path();
+    let b = mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("one", sql, false)],
+        "SELECT 1;\n",
+    );
+    let conn = db.conn();
+    let o = airlock_tty(
+        d,
+        &[
+            "plan",
+            &b,
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--predict-timeout",
+            "2s",
+        ],
+        "",
+    );
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("asking \"public\".\"big\": duplicates of (\"col\") over ~")
+            && shown.contains("at most 2 s (--predict-timeout)"),
+        "{shown}"
+    );
+
     // And that timeout answers: the pair, counted.
     let (c, v) = plan(&db, sql, &["--predict-timeout", &suggested]);
     assert_eq!(c, 1, "{v:#}");

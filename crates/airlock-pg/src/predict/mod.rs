@@ -195,6 +195,34 @@ pub struct Predictions {
     pub error: Option<String>,
 }
 
+/// A long question about to be asked: the full question on a big table.
+pub struct Asking<'a> {
+    /// The table and what is asked of it.
+    pub what: &'a str,
+    /// Its estimated time, when a sample of the table measured a rate.
+    pub estimate: Option<Duration>,
+    /// `--predict-timeout`: it is cut short then.
+    pub timeout: Duration,
+}
+
+/// Told when a long question starts (`Some`) and when it ends (`None`).
+pub type Watcher = Box<dyn Fn(Option<&Asking<'_>>) + Send + Sync>;
+
+static WATCHER: std::sync::OnceLock<Watcher> = std::sync::OnceLock::new();
+
+/// Be told of every long question of this process (`plan` shows it on a terminal);
+/// the first watcher set stays.
+pub fn watch(w: Watcher) {
+    let _ = WATCHER.set(w);
+}
+
+/// Tell the watcher, if any.
+fn watching(a: Option<&Asking<'_>>) {
+    if let Some(w) = WATCHER.get() {
+        w(a)
+    }
+}
+
 /// Tables estimated below this many rows are counted exactly.
 pub const EXACT_BELOW: i64 = 100_000;
 /// Dependent objects listed per DROP … CASCADE.

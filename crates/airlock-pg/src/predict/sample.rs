@@ -115,7 +115,10 @@ pub(super) fn unique(
     if let Some(found) = sampled.found {
         return Ok(found);
     }
-    let answer = ask::unique(tx, q, columns, (primary, predicate));
+    let what = format!("duplicates of ({})", ask::cols(columns, "").join(", "));
+    let answer = watched(tx, (q, &what, &col), sampled.rate, timeout, |tx| {
+        ask::unique(tx, q, columns, (primary, predicate))
+    });
     full(answer, q, &col, sampled.rate, timeout)
 }
 
@@ -247,8 +250,34 @@ pub(super) fn null(
         }
         rate = Some(r);
     }
-    let answer = question(tx);
+    let answer = watched(
+        tx,
+        (q, &format!("NULLs in {c}"), &col),
+        rate,
+        timeout,
+        question,
+    );
     full(answer, q, &col, rate, timeout)
+}
+
+/// `ask`, the full question on big table `q` (what it asks), its watcher told while it
+/// runs ([`super::watch`]) with its estimate.
+fn watched(
+    tx: &mut Transaction<'_>,
+    (q, what, col): (&str, &str, &Column),
+    rate: Option<f64>,
+    timeout: Duration,
+    ask: impl FnOnce(&mut Transaction<'_>) -> Result<Answer, postgres::Error>,
+) -> Result<Answer, postgres::Error> {
+    let what = format!("{q}: {what} over ~{:.0} rows", col.rows);
+    super::watching(Some(&super::Asking {
+        what: &what,
+        estimate: rate.map(|r| Duration::from_secs_f64(col.rows / r * GROUPING_COST)),
+        timeout,
+    }));
+    let answer = ask(tx);
+    super::watching(None);
+    answer
 }
 
 /// The full question's answer on a big table: with the statistics' age when they are
