@@ -118,6 +118,32 @@ fn a_repeated_key_the_statistics_miss_is_a_no_go_found_in_a_sample() {
     assert_eq!(c, 1, "{v:#}");
     assert_eq!(prediction(&v)["keys"][0], "spread-key ×2+", "{v:#}");
 
+    // A partial unique index over it: its rows, in the sample.
+    let (c, v) = plan(
+        &db,
+        "CREATE UNIQUE INDEX big_col_p ON big (col) WHERE id > 0;\n",
+        &[],
+    );
+    assert_eq!(c, 1, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["keys"][0], "spread-key ×2+", "{p:#}");
+    let reason = p["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("among the rows WHERE") && reason.contains("sample"),
+        "{p:#}"
+    );
+    // A primary key over a column with NULLs pg_stats does not count (its statistics
+    // off), every value otherwise distinct: a NULL in the sample.
+    let (c, v) = plan(&db, "ALTER TABLE big ADD PRIMARY KEY (holes);\n", &[]);
+    assert_eq!(c, 1, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["keys"][0], "NULL", "{p:#}");
+    let reason = p["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("rows (at least 1) with a NULL key column") && reason.contains("sample"),
+        "{p:#}"
+    );
+
     // NULLs pg_stats does not count (no statistics of the column): found in the
     // sample too, named by the row's ctid (no primary key).
     let (c, v) = plan(

@@ -176,15 +176,25 @@ fn unique_in_sample(
             ),
         })
         .collect();
+    // A duplicated key is shown `k ×2+`, a NULL as `NULL`.
+    let dups = keys.iter().filter(|k| *k != "NULL").count();
+    let mut what = vec![];
+    if dups > 0 {
+        what.push(format!(
+            "rows (at least 2) under {dups} duplicated key(s) of ({}){}",
+            c.join(", "),
+            predicate.map_or(String::new(), |p| format!(" among the rows WHERE {p}"))
+        ));
+    }
+    if dups < keys.len() {
+        what.push(format!(
+            "rows (at least 1) with a NULL key column ({})",
+            c.join(", ")
+        ));
+    }
     let found = (!keys.is_empty()).then(|| Answer::Rows {
         count: None,
-        what: format!(
-            "rows (at least 2, or a NULL) under {} duplicated key(s) of ({}){}: {}",
-            keys.len(),
-            c.join(", "),
-            predicate.map_or(String::new(), |p| format!(" among the rows WHERE {p}")),
-            in_sample(q, col, rows)
-        ),
+        what: format!("{}: {}", what.join(", and "), in_sample(q, col, rows)),
         keys,
     });
     Ok(Sampled {
