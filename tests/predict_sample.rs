@@ -113,6 +113,12 @@ fn a_repeated_key_the_statistics_miss_is_a_no_go_found_in_a_sample() {
         reason.contains("sample") && reason.contains("not all counted"),
         "{p:#}"
     );
+    // The person reads the key, however long the reason.
+    let (c, text) = plan_text(&db, "CREATE UNIQUE INDEX big_col ON big (col);\n", &[]);
+    assert_eq!(c, 1, "{text}");
+    // (The table wraps its cells at spaces.)
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("; first: spread-key ×2+"), "{text}");
     // A primary key over it too.
     let (c, v) = plan(&db, "ALTER TABLE big ADD PRIMARY KEY (col);\n", &[]);
     assert_eq!(c, 1, "{v:#}");

@@ -47,7 +47,7 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
                         String::new()
                     }
                 }),
-                clip(&with_keys(&x.reason, &x.keys), REASON_CELL),
+                with_keys(&x.reason, &x.keys),
             ]
         })
         .collect();
@@ -149,12 +149,15 @@ fn destroys(p: &Predictions, whose: Whose) -> String {
     s
 }
 
+/// The why cell: the reason, clipped so that the first keys (themselves clipped to
+/// half the cell) always show.
 fn with_keys(reason: &str, keys: &[String]) -> String {
     if keys.is_empty() {
-        reason.to_string()
-    } else {
-        format!("{reason}; first: {}", keys.join(", "))
+        return clip(reason, REASON_CELL);
     }
+    let keys = clip(&keys.join(", "), REASON_CELL / 2);
+    let room = REASON_CELL.saturating_sub(keys.chars().count() + "; first: ".len());
+    format!("{}; first: {keys}", clip(reason, room.max(40)))
 }
 
 fn destroyed_row(d: &Destroyed) -> Vec<String> {

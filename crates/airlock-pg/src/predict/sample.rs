@@ -353,10 +353,12 @@ fn rounded_up(seconds: f64) -> String {
     }
 }
 
-/// A duration as a person reads it (`2s`, `1.5s`, `3m 20s`).
+/// A duration as a person reads it (`250ms`, `2s`, `1.5s`, `3m 20s`).
 fn shown(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s < 60.0 {
+    if s < 1.0 {
+        format!("{}ms", d.as_millis())
+    } else if s < 60.0 {
         let t = format!("{:.1}", s);
         format!("{}s", t.trim_end_matches(".0"))
     } else {
@@ -392,6 +394,7 @@ mod tests {
         assert_eq!(budget(Duration::from_secs(5)), Duration::from_millis(2500));
         assert_eq!(budget(Duration::from_secs(600)), Duration::from_secs(5));
         assert_eq!(shown(Duration::from_secs(2)), "2s");
+        assert_eq!(shown(Duration::from_millis(250)), "250ms");
         assert_eq!(shown(Duration::from_millis(15_600)), "15.6s");
         assert_eq!(shown(Duration::from_secs(200)), "3m 20s");
     }
