@@ -62,7 +62,7 @@ plan_ms() {
   local s rc=0 b=$1; shift; s=$(now_ms)
   "$A" --json plan "$b.tar.gz" --trust k.pub --db "dbname=$DB" "$@" > out.json 2> err.txt || rc=$?
   local e; e=$(now_ms)
-  local o; o=$(python3 -c 'import json; p = json.load(open("out.json"))["predictions"]["predictions"][0]; print(p["outcome"] + (" " + p["full_question"]["suggested_predict_timeout"] if p.get("full_question") else ""))' 2>/dev/null || echo '?')
+  local o; o=$(python3 -c 'import json; p = json.load(open("out.json"))["predictions"]["predictions"][0]; f = p.get("full_question"); print(p["outcome"] + (" est=%ss,suggest=%s" % (f["estimated_seconds"], f["suggested_predict_timeout"]) if f else ""))' 2>/dev/null || echo '?')
   echo "$(( e - s )) exit=$rc ${o// /_}"
 }
 raw_ms() { # COLUMN: the grouped question's time in psql (\timing)
