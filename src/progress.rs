@@ -23,6 +23,44 @@ pub fn allow(json: bool, quiet: bool) {
         !json && !quiet && std::io::stderr().is_terminal(),
         Ordering::Relaxed,
     );
+    if ALLOWED.load(Ordering::Relaxed) {
+        watch_questions();
+    }
+}
+
+/// `plan`'s long questions (the full question on a big table) on the terminal: a
+/// spinner naming the table and what is asked, the time so far, the estimate and the
+/// timeout; cleared when the question ends.
+fn watch_questions() {
+    let shown: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+    crate::db::predict::watch(Box::new(move |asking| {
+        let Ok(mut shown) = shown.lock() else {
+            return;
+        };
+        if let Some(old) = shown.take() {
+            old.finish_and_clear();
+        }
+        let Some(a) = asking else {
+            return;
+        };
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .expect("valid template"),
+        );
+        let about = a
+            .estimate
+            .map(|e| format!(", about {:.0} s", e.as_secs_f64().ceil()))
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "asking {}{about}, at most {} s (--predict-timeout)",
+            a.what,
+            a.timeout.as_secs_f64()
+        ));
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        *shown = Some(bar);
+    }));
 }
 
 /// A byte counter that may be shown as a bar on stderr. Not `Clone`: it is lent by

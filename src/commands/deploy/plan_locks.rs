@@ -135,7 +135,7 @@ pub(crate) fn bytes(b: i64) -> String {
     }
 }
 
-fn thousands(n: i64) -> String {
+pub(super) fn thousands(n: i64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

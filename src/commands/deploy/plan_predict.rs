@@ -47,7 +47,7 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
                         String::new()
                     }
                 }),
-                clip(&with_keys(&x.reason, &x.keys), REASON_CELL),
+                with_keys(&x.reason, &x.keys),
             ]
         })
         .collect();
@@ -55,6 +55,18 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
         s.push_str(&format!(
             "\n\npredicted on the data there now (read-only, each question within --predict-timeout):\n{}",
             table(&["where", "statement", "relation", "outcome", "rows", "why"], &rows)
+        ));
+    }
+    for (x, f) in p
+        .predictions
+        .iter()
+        .filter_map(|x| x.full_question.as_ref().map(|f| (x, f)))
+    {
+        s.push_str(&format!(
+            "\nnote: {}:{} {} on {}: cannot tell in time; the full question over ~{} rows would take about {:.1} s \
+             (~{} rows/s, measured on a sample of the table): --predict-timeout {} would do",
+            x.file, x.line, x.statement, x.relation, super::plan_locks::thousands(f.rows), f.estimated_seconds, super::plan_locks::thousands(f.rows_per_second as i64),
+            f.suggested_predict_timeout
         ));
     }
     if !p.destroys.is_empty() {
@@ -137,12 +149,15 @@ fn destroys(p: &Predictions, whose: Whose) -> String {
     s
 }
 
+/// The why cell: the reason, clipped so that the first keys (themselves clipped to
+/// half the cell) always show.
 fn with_keys(reason: &str, keys: &[String]) -> String {
     if keys.is_empty() {
-        reason.to_string()
-    } else {
-        format!("{reason}; first: {}", keys.join(", "))
+        return clip(reason, REASON_CELL);
     }
+    let keys = clip(&keys.join(", "), REASON_CELL / 2);
+    let room = REASON_CELL.saturating_sub(keys.chars().count() + "; first: ".len());
+    format!("{}; first: {keys}", clip(reason, room.max(40)))
 }
 
 fn destroyed_row(d: &Destroyed) -> Vec<String> {

@@ -18,6 +18,11 @@ pub(super) enum Answer {
         keys: Vec<String>,
         what: String,
     },
+    /// Cut short by `--predict-timeout`: why, and how long the full question would take.
+    Cut {
+        why: String,
+        full: Option<super::FullQuestion>,
+    },
     Unasked(String),
 }
 

@@ -27,6 +27,7 @@ mod count;
 mod declared;
 mod reach;
 mod referenced;
+mod sample;
 mod state;
 mod stats;
 mod walk;
@@ -92,6 +93,26 @@ pub struct Prediction {
     pub keys: Vec<String>,
     /// What was asked, or why nothing was.
     pub reason: String,
+    /// The full question cut short on a big table: how long it would take and the
+    /// `--predict-timeout` that would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_question: Option<FullQuestion>,
+}
+
+/// How long a full question cut short by `--predict-timeout` would take: the table's
+/// estimated rows at the rate a sample of it was read through the door.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
+pub struct FullQuestion {
+    /// The table's estimated rows (`pg_class.reltuples`, as of its last ANALYZE or VACUUM).
+    pub rows: i64,
+    /// Rows a second the sample was read and grouped at.
+    pub rows_per_second: f64,
+    /// The full question's estimated time in seconds (the sample's rate, slowed by the
+    /// cost of grouping every row; at least the timeout it was cut short by).
+    pub estimated_seconds: f64,
+    /// A `--predict-timeout` that would let it finish (twice the estimate, rounded up),
+    /// as the option takes it (`35s`, `3m`, `2h`).
+    pub suggested_predict_timeout: String,
 }
 
 /// An object a DROP … CASCADE (or the TRUNCATE … CASCADE, DROP TYPE … CASCADE) takes
@@ -172,6 +193,34 @@ pub struct Predictions {
     pub declared_not_destroyed: Vec<NotDestroyed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A long question about to be asked: the full question on a big table.
+pub struct Asking<'a> {
+    /// The table and what is asked of it.
+    pub what: &'a str,
+    /// Its estimated time, when a sample of the table measured a rate.
+    pub estimate: Option<Duration>,
+    /// `--predict-timeout`: it is cut short then.
+    pub timeout: Duration,
+}
+
+/// Told when a long question starts (`Some`) and when it ends (`None`).
+pub type Watcher = Box<dyn Fn(Option<&Asking<'_>>) + Send + Sync>;
+
+static WATCHER: std::sync::OnceLock<Watcher> = std::sync::OnceLock::new();
+
+/// Be told of every long question of this process (`plan` shows it on a terminal);
+/// the first watcher set stays.
+pub fn watch(w: Watcher) {
+    let _ = WATCHER.set(w);
+}
+
+/// Tell the watcher, if any.
+fn watching(a: Option<&Asking<'_>>) {
+    if let Some(w) = WATCHER.get() {
+        w(a)
+    }
 }
 
 /// Tables estimated below this many rows are counted exactly.
@@ -263,7 +312,9 @@ fn walk_steps(
         timeout.as_millis().max(1)
     ))
     .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
-    let out = state::Walk::new(&mut tx, &steps).run(&mut tx, steps);
+    let mut walk = state::Walk::new(&mut tx, &steps);
+    walk.timeout = timeout;
+    let out = walk.run(&mut tx, steps);
     tx.rollback()
         .map_err(|e| sql_err("ending the predictions' transaction", &e))?;
     Ok(out)

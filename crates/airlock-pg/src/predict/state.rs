@@ -46,6 +46,8 @@ pub(super) struct Walk {
     pub(super) added: BTreeSet<(Relation, String)>,
     /// Columns it dropped (table, column): a later DROP of one destroys nothing.
     pub(super) dropped_columns: BTreeSet<(Relation, String)>,
+    /// `--predict-timeout`: each question's bound (a sample's is shorter).
+    pub(super) timeout: std::time::Duration,
 }
 
 pub(super) fn at(s: &DataStep) -> String {
@@ -64,6 +66,7 @@ pub(super) fn prediction(tier: &str, s: &DataStep, relation: String) -> Predicti
         count: None,
         keys: vec![],
         reason: String::new(),
+        full_question: None,
     }
 }
 
@@ -71,6 +74,11 @@ pub(super) fn prediction(tier: &str, s: &DataStep, relation: String) -> Predicti
 pub(super) fn settle(mut p: Prediction, answer: Result<Answer, postgres::Error>) -> Prediction {
     match answer {
         Ok(Answer::Unasked(why)) => p.reason = why,
+        Ok(Answer::Cut { why, full }) => {
+            p.outcome = Outcome::TimedOut;
+            p.reason = why;
+            p.full_question = full;
+        }
         Ok(Answer::Rows { count, keys, what }) => {
             p.outcome = if count != Some(0) {
                 Outcome::Fails

@@ -7,8 +7,10 @@
 //!
 //! Invariant: statistics never decide a statement by themselves. Only rows read
 //! through the door make a NO-GO (and then the rows are not all counted: the count is
-//! left out, the reason says so); when nothing is confirmed, the full question is
-//! asked as on a small table, and only its answer can say a statement passes. Values
+//! left out, the reason says so); when nothing is confirmed, a sample of the table and
+//! then the full question are asked ([`super::sample`]), and only the full question's
+//! answer can say a statement passes. Statistics older than the data
+//! ([`STALE_ABOVE`]) are said in the reason, and decide nothing either. Values
 //! come out of `pg_stats` as text only for a column of a built-in type (an array's
 //! text runs its element type's output function, which for a type a role made is
 //! the role's code).
@@ -51,30 +53,44 @@ pub(super) const COMMON: Fixed = Fixed::new(
        AND s.most_common_vals IS NOT NULL",
 );
 
+/// Rows changed since the last ANALYZE (`n_mod_since_analyze`) above this fraction of
+/// the table's estimated rows make its statistics older than the data, and the
+/// reasons say so: autovacuum's own default (`autovacuum_analyze_scale_factor` 0.1),
+/// past which it would have analyzed the table again.
+pub(super) const STALE_ABOVE: f64 = 0.1;
+
 /// What the catalog says of one column of a big table (`None` from [`of`]: a small
 /// table, or not there).
-struct Column {
-    rows: f64,
+pub(super) struct Column {
+    /// The table's estimated rows (`reltuples`).
+    pub(super) rows: f64,
     null_frac: Option<f64>,
     changed: Option<i64>,
 }
 
 impl Column {
+    /// The statistics are older than the data ([`STALE_ABOVE`]): a clause to end a
+    /// reason with (empty when they are not). They decide nothing by themselves.
+    pub(super) fn stale(&self, q: &str) -> String {
+        match self.changed.filter(|n| *n as f64 > STALE_ABOVE * self.rows) {
+            Some(n) => format!(
+                "; the statistics are from before {n} changed rows (since the table's last ANALYZE, \
+                 pg_stat_user_tables: more than {:.0}% of its ~{:.0}): ANALYZE {q} refreshes them",
+                STALE_ABOVE * 100.0,
+                self.rows
+            ),
+            None => String::new(),
+        }
+    }
+
     /// How a NO-GO was found, for the reason: by the statistics (and how old they
     /// are), confirmed by `read`, the rows not all counted.
-    fn confirmed(&self, read: &str) -> String {
-        let age = match self.changed.filter(|n| *n > 0) {
-            Some(n) => {
-                format!(
-                    "; pg_stats may be older than the data: {n} row(s) changed since the table's last ANALYZE (pg_stat_user_tables)"
-                )
-            }
-            None => String::new(),
-        };
+    fn confirmed(&self, q: &str, read: &str) -> String {
         format!(
             "named by the statistics (pg_stats) and confirmed by reading {read}; \
-             the table's ~{:.0} rows were not all counted{age}",
-            self.rows
+             the table's ~{:.0} rows were not all counted{}",
+            self.rows,
+            self.stale(q)
         )
     }
 }
@@ -82,7 +98,7 @@ impl Column {
 /// The statistics of `column` of table `q` (qualified SQL), when the catalog estimates
 /// the table at [`EXACT_BELOW`] rows or more. A catalog question that fails says
 /// nothing: the full question is asked.
-fn of(tx: &mut Transaction<'_>, q: &str, column: &str) -> Option<Column> {
+pub(super) fn of(tx: &mut Transaction<'_>, q: &str, column: &str) -> Option<Column> {
     let got = ask::rows(tx, STATS, &[q, column]).ok()?;
     let r = got.first()?;
     let rows: f64 = r.get(0);
@@ -106,14 +122,11 @@ pub(super) fn unique(
     tx: &mut Transaction<'_>,
     q: &str,
     column: &str,
-    primary: bool,
+    (primary, col): (bool, &Column),
 ) -> Result<Option<Answer>, postgres::Error> {
-    let Some(col) = of(tx, q, column) else {
-        return Ok(None);
-    };
     let c = quote_ident(column);
     let mut keys = Vec::new();
-    for candidate in candidates(tx, q, column, &col) {
+    for candidate in candidates(tx, q, column, col) {
         match twice(tx, q, &c, &candidate) {
             Ok(Some(true)) => keys.push(format!("{} ×2+", ask::shown_key(&candidate))),
             Ok(Some(false)) => {}
@@ -129,7 +142,7 @@ pub(super) fn unique(
             what: format!(
                 "rows (at least 2) under {} duplicated key(s) of ({c}): {}",
                 keys.len(),
-                col.confirmed("their rows")
+                col.confirmed(q, "their rows")
             ),
             keys,
         }));
@@ -140,7 +153,7 @@ pub(super) fn unique(
             keys: vec![],
             what: format!(
                 "rows (at least 1) with a NULL key column ({c}): {}",
-                col.confirmed("a row")
+                col.confirmed(q, "a row")
             ),
         }));
     }
@@ -221,10 +234,11 @@ pub(super) fn null(
     q: &str,
     column: &str,
     (key, keyed_by): (&str, &str),
+    col: &Column,
 ) -> Result<Option<Answer>, postgres::Error> {
-    let Some(col) = of(tx, q, column).filter(|c| c.null_frac.is_some_and(|f| f > 0.0)) else {
+    if !col.null_frac.is_some_and(|f| f > 0.0) {
         return Ok(None);
-    };
+    }
     let c = quote_ident(column);
     let sql = format!("SELECT {key} AS airlock_k FROM {q} WHERE {c} IS NULL LIMIT 1");
     let Ok(got) = ask::data(tx, &sql)? else {
@@ -240,7 +254,7 @@ pub(super) fn null(
         )],
         what: format!(
             "rows (at least 1) whose {c} is NULL (keys: {keyed_by}): {}",
-            col.confirmed("a row")
+            col.confirmed(q, "a row")
         ),
     }))
 }

@@ -5,7 +5,7 @@
 use super::ask::{self, Answer, Fk};
 use super::catalog::qualified;
 use super::state::{prediction, settle, Walk};
-use super::{count, reach, stats, Prediction, Predictions};
+use super::{count, reach, sample, Prediction, Predictions};
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::Transaction;
 
@@ -88,33 +88,20 @@ impl Walk {
         let (key, keyed_by) = ask::row_key(self.cat.keys(tx, t)?.primary.as_ref());
         match step {
             Step::Unique { columns, primary } => {
-                if let [column] = &columns[..] {
-                    if let Some(found) = stats::unique(tx, &q, column, *primary)? {
-                        return Ok(found);
-                    }
-                }
-                ask::unique(tx, &q, columns, (*primary, None))
+                sample::unique(tx, &q, columns, (*primary, None), self.timeout)
             }
             Step::PartialUnique {
                 columns,
                 predicate,
                 functions,
             } if self.cat.all_builtin(functions) => {
-                ask::unique(tx, &q, columns, (false, Some(predicate)))
+                sample::unique(tx, &q, columns, (false, Some(predicate)), self.timeout)
             }
             Step::PartialUnique { .. } => Ok(Answer::unasked(
                 "the partial index's WHERE calls a function that may not be built in",
             )),
             Step::SetNotNull { column } => {
-                if let Some(found) = stats::null(tx, &q, column, (&key, &keyed_by))? {
-                    return Ok(found);
-                }
-                let c = crate::quote_ident(column);
-                ask::keyed(
-                    tx,
-                    &format!("SELECT {key} FROM {q} WHERE {c} IS NULL"),
-                    format!("rows whose {c} is NULL (keys: {keyed_by})"),
-                )
+                sample::null(tx, &q, column, (&key, &keyed_by), self.timeout)
             }
             Step::AddNotNullColumn { .. } => ask::keyed(
                 tx,
