@@ -641,7 +641,8 @@ fn migrations(
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
-            match liquibase::changelog::migrations(folder, &names, &mut used, left, (tags, quiet))? {
+            match liquibase::changelog::migrations(folder, &names, &mut used, left, (tags, quiet))?
+            {
                 Some(found) => found,
                 None => liquibase::sql::migrations(folder, &names, &mut used, left)?,
             }

@@ -14,13 +14,13 @@
 //! the element, and nothing is written; what Liquibase would not run on PostgreSQL
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
-use crate::import::folder::{Entry, Folder};
 use super::changes::{change, ignored, sql_text};
 use super::inverse::inverse;
 use super::preconditions::{self as preconditions, ChangeSetId};
+use super::sql as liquibase;
 use super::tree::{parse, Node};
 use super::types::Quoting;
-use super::sql as liquibase;
+use crate::import::folder::{Entry, Folder};
 use crate::import::{layout_error, read, ImportError, LeftBehind, Migration, Script};
 use std::collections::BTreeSet;
 

@@ -7,9 +7,7 @@
 //! schema), and a change type it does not know is refused naming it.
 
 use super::tree::Node;
-use super::types::{
-    boolean, data_type, date, literal, name, names, qualified, value_for, Quoting,
-};
+use super::types::{boolean, data_type, date, literal, name, names, qualified, value_for, Quoting};
 
 /// The statements of one change, or why it is refused.
 pub(in crate::import) type Sql = Result<Vec<String>, String>;
@@ -585,34 +583,7 @@ fn column_change(n: &Node, q: Quoting) -> Sql {
                 t()?
             ))
         }
-        "addNotNullConstraint" => {
-            only(
-                n,
-                &[
-                    "tableName",
-                    "schemaName",
-                    "columnName",
-                    "defaultNullValue",
-                    "constraintName",
-                    "validate",
-                ],
-            )?;
-            if n.attr("validate")
-                .is_some_and(|v| v.eq_ignore_ascii_case("false"))
-            {
-                return Err("`validate=\"false\"`, which import does not read".into());
-            }
-            let (t, c) = (t()?, col()?);
-            let mut out = vec![];
-            if let Some(v) = n.attr("defaultNullValue") {
-                out.push(format!(
-                    "UPDATE {t} SET {c} = {} WHERE {c} IS NULL;",
-                    literal(v)
-                ));
-            }
-            out.push(format!("ALTER TABLE {t} ALTER COLUMN  {c} SET NOT NULL;"));
-            Ok(out)
-        }
+        "addNotNullConstraint" => add_not_null(n, q),
         "dropNotNullConstraint" => {
             only(n, &["tableName", "schemaName", "columnName"])?;
             s(format!(
@@ -653,6 +624,38 @@ fn column_change(n: &Node, q: Quoting) -> Sql {
         }
         _ => object_change(n, q),
     }
+}
+
+/// `addNotNullConstraint`: NULLs set to `defaultNullValue` first, when given.
+fn add_not_null(n: &Node, q: Quoting) -> Sql {
+    let t = || table(n, "tableName", q);
+    let col = || need(n, "columnName").map(|x| name(x, q));
+    only(
+        n,
+        &[
+            "tableName",
+            "schemaName",
+            "columnName",
+            "defaultNullValue",
+            "constraintName",
+            "validate",
+        ],
+    )?;
+    if n.attr("validate")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return Err("`validate=\"false\"`, which import does not read".into());
+    }
+    let (t, c) = (t()?, col()?);
+    let mut out = vec![];
+    if let Some(v) = n.attr("defaultNullValue") {
+        out.push(format!(
+            "UPDATE {t} SET {c} = {} WHERE {c} IS NULL;",
+            literal(v)
+        ));
+    }
+    out.push(format!("ALTER TABLE {t} ALTER COLUMN  {c} SET NOT NULL;"));
+    Ok(out)
 }
 
 /// A change of a constraint, an index, a sequence or a view.
@@ -716,32 +719,7 @@ fn object_change(n: &Node, q: Quoting) -> Sql {
                 table(n, "sequenceName", q)?
             ))
         }
-        "createView" => {
-            only(
-                n,
-                &[
-                    "viewName",
-                    "schemaName",
-                    "replaceIfExists",
-                    "selectQuery",
-                    "fullDefinition",
-                ],
-            )?;
-            if n.is("fullDefinition") {
-                return Err("`fullDefinition=\"true\"`, which import does not read".into());
-            }
-            let query = n.get("selectQuery").unwrap_or_else(|| n.text.clone());
-            let or = if n.is("replaceIfExists") {
-                "OR REPLACE "
-            } else {
-                ""
-            };
-            s(format!(
-                "CREATE {or}VIEW {} AS {};",
-                table(n, "viewName", q)?,
-                query.trim().trim_end_matches(';')
-            ))
-        }
+        "createView" => create_view(n, q),
         "dropView" => {
             only(n, &["viewName", "schemaName"])?;
             s(format!("DROP VIEW {};", table(n, "viewName", q)?))
@@ -757,6 +735,35 @@ fn object_change(n: &Node, q: Quoting) -> Sql {
         }
         _ => rename_or_remark(n, q),
     }
+}
+
+/// `createView` (`replaceIfExists`: `OR REPLACE`).
+fn create_view(n: &Node, q: Quoting) -> Sql {
+    let s = |v: String| Ok(vec![v]);
+    only(
+        n,
+        &[
+            "viewName",
+            "schemaName",
+            "replaceIfExists",
+            "selectQuery",
+            "fullDefinition",
+        ],
+    )?;
+    if n.is("fullDefinition") {
+        return Err("`fullDefinition=\"true\"`, which import does not read".into());
+    }
+    let query = n.get("selectQuery").unwrap_or_else(|| n.text.clone());
+    let or = if n.is("replaceIfExists") {
+        "OR REPLACE "
+    } else {
+        ""
+    };
+    s(format!(
+        "CREATE {or}VIEW {} AS {};",
+        table(n, "viewName", q)?,
+        query.trim().trim_end_matches(';')
+    ))
 }
 
 /// A renamed view or sequence, an altered sequence, a comment, an identity added.

@@ -130,9 +130,7 @@ fn attr<'a>(c: &'a Changeset, key: &str) -> Option<&'a str> {
 
 /// Why a changeset is not brought over, if it is not.
 fn not_here(c: &Changeset) -> Option<String> {
-    if let Some(dbms) =
-        attr(c, "dbms").filter(|d| super::preconditions::not_for_postgres(d))
-    {
+    if let Some(dbms) = attr(c, "dbms").filter(|d| super::preconditions::not_for_postgres(d)) {
         return Some(format!("a changeset for dbms:{dbms}, not PostgreSQL"));
     }
     for key in ["runAlways", "runOnChange"] {
