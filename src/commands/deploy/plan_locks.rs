@@ -3,7 +3,7 @@
 
 use super::plan_predict::Whose;
 use crate::db::lock_plan::{attention, LockPlan, PlannedLock, RelSize};
-use crate::report::table;
+use crate::report::{table, thousands};
 
 /// The lock plan section of `plan`'s human output (empty when no tier locks anything),
 /// of the release's tiers or of its rollback.
@@ -133,18 +133,6 @@ pub(crate) fn bytes(b: i64) -> String {
         b if b >= 1e3 => format!("{:.0} kB", b / 1e3),
         b => format!("{b} B"),
     }
-}
-
-pub(super) fn thousands(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
         s.push_str(&format!(
             "\nnote: {}:{} {} on {}: cannot tell in time; the full question over ~{} rows would take about {:.1} s \
              (~{} rows/s, measured on a sample of the table): --predict-timeout {} would do",
-            x.file, x.line, x.statement, x.relation, super::plan_locks::thousands(f.rows), f.estimated_seconds, super::plan_locks::thousands(f.rows_per_second as i64),
+            x.file, x.line, x.statement, x.relation, crate::report::thousands(f.rows), f.estimated_seconds, crate::report::thousands(f.rows_per_second as i64),
             f.suggested_predict_timeout
         ));
     }
