@@ -208,39 +208,9 @@ fn history(dir: &Path) -> PathBuf {
     root
 }
 
-/// The `liquibase` launcher (installed by `scripts/liquibase-npm` when missing).
-fn liquibase() -> PathBuf {
-    let o = Command::new(repo().join("scripts/liquibase-npm"))
-        .output()
-        .expect("scripts/liquibase-npm");
-    assert!(
-        o.status.success(),
-        "scripts/liquibase-npm: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-}
-
-/// `liquibase ARGS…` on the changelog in `dir` against `db`: what it printed.
+/// `liquibase ARGS…` on this test's changelog in `dir` against `db`: what it printed.
 fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) -> String {
-    let o = Command::new(liquibase())
-        .current_dir(dir)
-        .args([
-            "--show-banner=false",
-            "--changelog-file=db.changelog-master.xml",
-            &format!("--url=jdbc:postgresql://127.0.0.1:5432/{}", db.name),
-            "--username=root",
-        ])
-        .args(args)
-        .output()
-        .expect("liquibase");
-    assert!(
-        o.status.success(),
-        "liquibase {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    util::liquibase::run_liquibase(dir, "db.changelog-master.xml", db, args)
 }
 
 /// `liquibase update` of the changelog in `dir` against `db`, then Liquibase's own

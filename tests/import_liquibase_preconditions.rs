@@ -9,7 +9,6 @@
 mod util;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use util::*;
 
 const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -184,32 +183,9 @@ fn history(dir: &Path, parts: usize) -> PathBuf {
     root
 }
 
-fn liquibase() -> PathBuf {
-    let o = Command::new(repo().join("scripts/liquibase-npm"))
-        .output()
-        .expect("scripts/liquibase-npm");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-}
-
-fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) {
-    let o = Command::new(liquibase())
-        .current_dir(dir)
-        .args([
-            "--show-banner=false",
-            "--changelog-file=master.xml",
-            &format!("--url=jdbc:postgresql://127.0.0.1:5432/{}", db.name),
-            "--username=root",
-        ])
-        .args(args)
-        .output()
-        .expect("liquibase");
-    assert!(
-        o.status.success(),
-        "liquibase {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+/// `liquibase ARGS…` on this test's changelog in `dir` against `db`: what it printed.
+fn run_liquibase(dir: &Path, db: &TestDb, args: &[&str]) -> String {
+    util::liquibase::run_liquibase(dir, "master.xml", db, args)
 }
 
 /// Where `--fresh-on` makes its throwaway database: the test server.

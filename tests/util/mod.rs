@@ -6,6 +6,7 @@ pub mod child;
 pub mod cluster;
 pub mod craft;
 mod fixture;
+pub mod liquibase;
 #[allow(unused_imports)]
 pub use fixture::*;
 
