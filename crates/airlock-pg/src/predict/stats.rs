@@ -38,12 +38,12 @@ pub(super) const STATS: Fixed = Fixed::new(
      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
 );
 
-/// Column `$2` of table `$1`: its most common values as text (by the element type's
-/// output function, `format`, never a cast) and their frequencies.
+/// Column `$2` of table `$1`: its most common values as one array's text (by the
+/// element type's output function, `format`, as `door::text_of` writes it; never a
+/// cast, not even to `text[]`: [`elements`] reads it) and their frequencies.
 /// Asked only when the column's type is built in ([`super::cast::COLUMN`] first).
 pub(super) const COMMON: Fixed = Fixed::new(
-    "SELECT pg_catalog.format('%s', s.most_common_vals)::pg_catalog.text[], \
-       s.most_common_freqs::pg_catalog.float8[] \
+    "SELECT pg_catalog.format('%s', s.most_common_vals), s.most_common_freqs \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
      JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname \
@@ -200,16 +200,16 @@ fn candidates(tx: &mut Transaction<'_>, q: &str, column: &str, col: &Column) -> 
     let Some(r) = got.first() else {
         return vec![];
     };
-    let (Ok(values), Ok(freqs)) = (
-        r.try_get::<_, Vec<Option<String>>>(0),
-        r.try_get::<_, Vec<f64>>(1),
+    let (Some(values), Ok(freqs)) = (
+        r.try_get::<_, String>(0).ok().as_deref().and_then(elements),
+        r.try_get::<_, Vec<f32>>(1),
     ) else {
         return vec![];
     };
     let mut common: Vec<(String, f64)> = values
         .into_iter()
         .zip(freqs)
-        .filter_map(|(v, f)| v.map(|v| (v, f)))
+        .filter_map(|(v, f)| v.map(|v| (v, f64::from(f))))
         .filter(|(_, f)| f * col.rows >= 2.0)
         .collect();
     common.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -257,4 +257,74 @@ pub(super) fn null(
             col.confirmed(q, "a row")
         ),
     }))
+}
+
+/// The elements of a one-dimensional array's text as PostgreSQL's `array_out` writes it
+/// (`{a,"b c",NULL}`: an element is quoted when it must be, with `\\` escapes; an
+/// unquoted `NULL` is NULL). `None` for anything else: then no value is a candidate.
+fn elements(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = vec![];
+    if inner.is_empty() {
+        return Some(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        let value = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut v = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => v.push(chars.next()?),
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            Some(v)
+        } else {
+            let mut v = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if matches!(c, '"' | '{' | '}' | '\\') {
+                    return None;
+                }
+                v.push(c);
+                chars.next();
+            }
+            (v != "NULL").then_some(v)
+        };
+        out.push(value);
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arrays_text_is_read_as_array_out_writes_it() {
+        assert_eq!(
+            elements(r#"{a,"b c",NULL,"NULL","x\"y","back\\slash",""}"#),
+            Some(vec![
+                Some("a".into()),
+                Some("b c".into()),
+                None,
+                Some("NULL".into()),
+                Some("x\"y".into()),
+                Some("back\\slash".into()),
+                Some(String::new()),
+            ])
+        );
+        assert_eq!(elements("{}"), Some(vec![]));
+        assert_eq!(elements("{{1,2},{3,4}}"), None);
+        assert_eq!(elements("[0:1]={a,b}"), None);
+        assert_eq!(elements(r#"{"open}"#), None);
+    }
 }

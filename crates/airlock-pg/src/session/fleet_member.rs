@@ -9,7 +9,7 @@ use crate::{sql_err, DbError};
 /// superuser owns (else NULL), whether the login may read it, this database's and the
 /// login's oids. Reads catalogs only.
 const FLEET_FACTS: &str = "SELECT r.rolsuper, d.datdba OPERATOR(pg_catalog.=) r.oid, \
-       r.rolname::pg_catalog.text, \
+       pg_catalog.format('%s', r.rolname), \
        (SELECT c.oid FROM pg_catalog.pg_class c \
           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
           JOIN pg_catalog.pg_roles so ON so.oid OPERATOR(pg_catalog.=) n.nspowner \
