@@ -167,26 +167,19 @@ fn checks_shown(r: &Receipt, s: &mut String) {
             ));
         }
     }
-    if let Some(p) = &r.preflight {
-        s.push_str(&format!(
-            "\n\npreflight {}:\n{}",
-            p.file,
-            crate::commands::deploy::gate::probe_table(p)
-        ));
-    }
-    if let Some(p) = &r.verify {
-        s.push_str(&format!(
-            "\n\nverify {}:\n{}",
-            p.file,
-            crate::commands::deploy::gate::probe_table(p)
-        ));
-    }
-    if let Some(p) = &r.rollback_probe {
-        s.push_str(&format!(
-            "\n\nrollback probe {}:\n{}",
-            p.file,
-            crate::commands::deploy::gate::probe_table(p)
-        ));
+    let probes = [
+        ("preflight", &r.preflight),
+        ("verify", &r.verify),
+        ("rollback probe", &r.rollback_probe),
+    ];
+    for (what, p) in probes {
+        if let Some(p) = p {
+            s.push_str(&format!(
+                "\n\n{what} {}:\n{}",
+                p.file,
+                crate::commands::deploy::gate::probe_table(p)
+            ));
+        }
     }
 }
 
