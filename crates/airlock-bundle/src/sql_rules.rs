@@ -213,15 +213,14 @@ impl<'a> Judged<'a> {
 /// Bytes handed to the judging thread at a time.
 const PIECE: usize = 256 << 10;
 
-/// Batches on their way to the judging thread: room for two manifest chunks (8 MiB,
-/// 32 pieces, each) and more. The reader hands a chunk it authenticated on at once and
-/// goes on to hash the next while this one is judged (with 8 batches it waited for the
-/// judging, and the judging for its hashing); with room for one chunk only, it still
-/// waited whenever the judging was behind by a few pieces (a first verify of 256 MiB:
-/// 0.286 s against 0.278 s with two, 25 runs each). Bounded memory: each batch under
-/// two pieces of bytes and [`BATCH`] messages, so at most 36 MiB, about 18 MiB as
-/// pieces come, and as many pieces kept to be filled again.
-const QUEUED: usize = 72;
+/// Batches on their way to the judging thread: 24, about 6 MiB of a big file's pieces
+/// (a batch of a big file is one piece; of small files, under two pieces of bytes, so
+/// at most 12 MiB). The reader hands a chunk it authenticated on and goes on to hash
+/// the next while the judging catches up; a deeper queue only holds memory when the
+/// judging is the slower side. Room for two chunks (72) peaked a first verify of
+/// 256 MiB at 44 MiB; 24 with the decoder half a chunk ahead, at 28.5 MiB in the same
+/// time (docs/performance.md, "Memory on the trust path"). At 16 the runs were slower.
+const QUEUED: usize = 24;
 
 /// Messages in a batch at most (a bundle of many empty files sends names only).
 const BATCH: usize = 1024;

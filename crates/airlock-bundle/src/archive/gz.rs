@@ -228,14 +228,17 @@ pub struct ThreadedGzReader {
 /// Bytes the decoder hands over at a time.
 const PIECE: usize = 256 * 1024;
 
-/// Pieces the decoder may be ahead by: one manifest chunk (8 MiB), so it keeps
-/// inflating while the reader hashes a whole chunk.
-const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE;
+/// Pieces the decoder may be ahead by: half a manifest chunk (4 MiB), enough to keep it
+/// inflating while the reader hashes; a deeper queue only holds memory. With
+/// a whole chunk (8 MiB) ahead a first verify of 256 MiB peaked at 44 MiB, with half
+/// of one (and [`crate::sql_rules`]' queue at 6 MiB) at 28.5 MiB, its time the same
+/// (paired, 21 runs each, 0.93x; docs/performance.md, "Memory on the trust path").
+const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE / 2;
 
 /// Spent pieces kept to be filled again: what the decoder is ahead by, a chunk the
-/// reader is hashing and the chunks queued for judging ([`Piece`]s taken of them come
+/// reader is hashing and the batches queued for judging ([`Piece`]s taken of them come
 /// back when the judging is done), with room to spare.
-const SPENT: usize = 6 * AHEAD;
+const SPENT: usize = 12 * AHEAD;
 
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
