@@ -400,18 +400,100 @@ fn a_drop_column_is_judged_from_the_catalog_not_its_text() {
     );
     assert!(!p.human.contains("parentid"), "{}", p.human);
 
-    // Without IF EXISTS a column not there is named, not counted and no warning.
+    // Without IF EXISTS a column not there fails the statement (PostgreSQL: "column
+    // … does not exist"): a NO-GO naming it, and nothing listed as destroyed.
     let p = plan_sql(&db, "ALTER TABLE doomed DROP COLUMN parentid;\n");
-    let d = p.destroys();
-    assert_eq!(d.len(), 1, "{:#}", p.json);
+    assert_missing(
+        &p,
+        1,
+        "public.doomed.parentid",
+        "the column is not there now",
+    );
+    // Nor when the release dropped it already.
+    let p = plan_sql(
+        &db,
+        "ALTER TABLE doomed DROP COLUMN v;\nALTER TABLE doomed DROP COLUMN v;\n",
+    );
+    assert_missing(
+        &p,
+        2,
+        "public.doomed.v",
+        "the release drops the column earlier",
+    );
+    assert_eq!(p.destroys().len(), 1, "{:#}", p.json);
+    assert_eq!(p.destroys()[0]["line"], 1, "{:#}", p.json);
+}
+
+/// `p` is a NO-GO (exit 1) for exactly one statement, the DROP at `line`, whose object
+/// (`object`) is missing for `why`; it lists nothing about that line as destroyed.
+fn assert_missing(p: &Planned, line: u64, object: &str, why: &str) {
+    assert_eq!(p.code, 1, "{:#}", p.json);
     assert_eq!(
-        (
-            d[0]["rows"].as_i64(),
-            d[0]["existing"].as_bool(),
-            d[0]["note"].as_str()
-        ),
-        (None, Some(false), Some("not there now")),
+        p.row("predicted-failures")["verdict"],
+        "FAIL",
         "{:#}",
         p.json
     );
+    let fails: Vec<&serde_json::Value> = p.json["predictions"]["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["outcome"] == "fails")
+        .collect();
+    assert_eq!(fails.len(), 1, "{:#}", p.json);
+    assert_eq!(fails[0]["line"], line, "{:#}", p.json);
+    assert_eq!(fails[0]["keys"][0], object, "{:#}", p.json);
+    let reason = fails[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(why) && reason.contains("the DROP fails"),
+        "{reason}"
+    );
+    assert!(
+        p.destroys().iter().all(|d| d["line"] != line),
+        "{:#}",
+        p.json
+    );
+}
+
+/// A DROP TABLE without IF EXISTS of a table that is not there fails (PostgreSQL:
+/// "table … does not exist"): plan says NO-GO before apply finds it, naming the table.
+/// With IF EXISTS, or when the release creates the table first, or when an earlier
+/// statement may bring it in under that name (a rename, SET SCHEMA, an extension), it
+/// is no failure. Plan writes nothing (the dump is unchanged).
+#[test]
+fn a_drop_table_of_a_table_not_there_is_a_no_go_naming_it() {
+    let db = fixture("pred_droptable_absent");
+    let before = db.dump();
+    let p = plan_sql(&db, "DROP TABLE doomed_view_old;\n");
+    assert_missing(
+        &p,
+        1,
+        "public.doomed_view_old",
+        "the table is not there now",
+    );
+    assert!(
+        p.human.contains("FAILS") && p.human.contains("doomed_view_old"),
+        "{}",
+        p.human
+    );
+    // Two tables in one DROP, one of them there: the missing one is named.
+    let p = plan_sql(&db, "DROP TABLE arch.b, arch.gone;\n");
+    assert_missing(&p, 1, "arch.gone", "the table is not there now");
+    assert_eq!(db.dump(), before, "plan wrote nothing");
+
+    for fine in [
+        "DROP TABLE IF EXISTS doomed_view_old;\n",
+        "CREATE TABLE scratch (i int);\nDROP TABLE scratch;\n",
+        "ALTER TABLE arch.a RENAME TO a_old;\nDROP TABLE arch.a_old;\n",
+        "ALTER TABLE arch.a SET SCHEMA public;\nDROP TABLE public.a;\n",
+    ] {
+        let p = plan_sql(&db, fine);
+        assert_eq!(p.code, 0, "{fine}: {:#}", p.json);
+        assert_ne!(
+            p.row("predicted-failures")["verdict"],
+            "FAIL",
+            "{fine}: {:#}",
+            p.json
+        );
+    }
 }

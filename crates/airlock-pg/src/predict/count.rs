@@ -99,10 +99,32 @@ pub(super) fn destroyed(
         _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
     };
     let unpredictable = w.unpredictable(std::slice::from_ref(&t));
+    if let (
+        Step::DropTable {
+            if_exists: false, ..
+        },
+        None,
+    ) = (&s.step, &unpredictable)
+    {
+        if let Ok(false) = w.exists(tx, &t) {
+            if let Some(p) = w.missing(tier, s, d.object.clone(), "the table is not there now") {
+                out.predictions.push(p);
+                return vec![];
+            }
+        }
+    }
     if let (Step::DropColumn { column, if_exists }, None) = (&s.step, &unpredictable) {
         match column_gone(w, tx, &t, column) {
             Some(why) if *if_exists || why == ADDED => return vec![],
             Some(why) => {
+                let what = match why {
+                    "not there now" => "the column is not there now",
+                    _ => "the release drops the column earlier",
+                };
+                if let Some(p) = w.missing(tier, s, d.object.clone(), what) {
+                    out.predictions.push(p);
+                    return vec![];
+                }
                 d.note = Some(why.into());
                 return vec![d];
             }
@@ -156,7 +178,7 @@ pub(super) fn destroyed(
     }
     if d.existing {
         match &s.step {
-            Step::DropTable { cascade } => {
+            Step::DropTable { cascade, .. } => {
                 reach::drop_table(w, tx, (tier, s), *cascade, &mut d, out)
             }
             Step::Truncate { cascade } => reach::truncate(w, tx, (tier, s), *cascade, &mut d, out),

@@ -83,7 +83,8 @@ pub struct Prediction {
     pub statement: String,
     pub relation: String,
     pub outcome: Outcome,
-    /// Offending rows (or duplicate rows, or dependent objects of a DROP), when asked;
+    /// Offending rows (or duplicate rows, or dependent objects of a DROP, or the one
+    /// object a DROP finds missing), when asked;
     /// absent for a failure whose rows could not be counted in time (at least one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
@@ -385,6 +386,7 @@ fn asks(step: &airlock_sql::Step) -> bool {
         S::Creates
             | S::Writes
             | S::Opaque
+            | S::MayCreate
             | S::Calls { .. }
             | S::CreateEnum { .. }
             | S::RenameType { .. }

@@ -28,6 +28,9 @@ pub(super) struct Walk {
     /// A DO block, CALL, EXECUTE or call of a function the database defines: it may
     /// change any row.
     pub(super) opaque: Option<String>,
+    /// A rename, `SET SCHEMA`, extension… (a statement that may bring a relation or
+    /// column in under a name): a DROP of one not there now may find it by then.
+    pub(super) may_create: Option<String>,
     /// Enum types it created, with their labels.
     pub(super) enums: BTreeMap<Relation, Vec<String>>,
     /// Types it renamed: the name now → the name in the target.
@@ -174,6 +177,7 @@ impl Walk {
                 self.written.insert(k, at(s));
             }
             Step::Opaque => self.opaque = Some(at(s)),
+            Step::MayCreate => self.may_create = Some(at(s)),
             Step::Calls { functions } => {
                 if let Some(f) = functions.iter().find(|f| !self.cat.builtin(f)) {
                     self.opaque = Some(format!(
@@ -274,6 +278,27 @@ impl Walk {
             && sets
                 .iter()
                 .all(|c| self.added.contains(&(t.clone(), c.clone())))
+    }
+
+    /// A DROP (no IF EXISTS) of `object`, which is not there now nor made by anything
+    /// earlier in the release: it fails, with `why`. `None` when an earlier statement
+    /// may have brought it in under that name (its DROP is then not judged here).
+    pub(super) fn missing(
+        &self,
+        tier: &str,
+        s: &DataStep,
+        object: String,
+        why: &str,
+    ) -> Option<Prediction> {
+        if self.may_create.is_some() {
+            return None;
+        }
+        let mut p = prediction(tier, s, s.relation.to_string());
+        p.outcome = Outcome::Fails;
+        p.count = Some(1);
+        p.keys = vec![object];
+        p.reason = format!("{why}, and nothing earlier in the release makes it: the DROP fails (IF EXISTS, if that is meant)");
+        Some(p)
     }
 
     /// Mark a table's rows as changed by `s` from here on.

@@ -5,7 +5,7 @@
 use super::ask::{self, Answer, Fk};
 use super::catalog::qualified;
 use super::state::{prediction, settle, Walk};
-use super::{count, reach, sample, Prediction, Predictions};
+use super::{count, reach, sample, Destroyed, Outcome, Prediction, Predictions};
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::Transaction;
 
@@ -54,6 +54,19 @@ impl Walk {
                 }
             }
         }
+        // A statement that fails destroys nothing (a DROP of two tables, one missing).
+        let failing: Vec<&Prediction> = out
+            .predictions
+            .iter()
+            .filter(|p| p.outcome == Outcome::Fails)
+            .collect();
+        let fails = |d: &Destroyed| {
+            failing
+                .iter()
+                .any(|p| (&p.file, p.line, &p.statement) == (&d.file, d.line, &d.statement))
+        };
+        let kept = out.destroys.iter().filter(|d| !fails(d)).cloned().collect();
+        out.destroys = kept;
         out
     }
 

@@ -18,9 +18,14 @@ pub(super) fn drop_stmt(s: &pg_query::protobuf::DropStmt) -> Vec<One> {
         .iter()
         .filter_map(node)
         .filter_map(|o| match (kind, o) {
-            (Some(ObjectType::ObjectTable), N::List(l)) => {
-                Some(("DROP TABLE", named(&l.items)?, Step::DropTable { cascade }))
-            }
+            (Some(ObjectType::ObjectTable), N::List(l)) => Some((
+                "DROP TABLE",
+                named(&l.items)?,
+                Step::DropTable {
+                    cascade,
+                    if_exists: s.missing_ok,
+                },
+            )),
             (Some(ObjectType::ObjectSchema), N::String(name)) => Some((
                 "DROP SCHEMA",
                 Relation {

@@ -149,6 +149,8 @@ pub enum Step {
     },
     DropTable {
         cascade: bool,
+        /// `DROP TABLE IF EXISTS`: a table not there is no failure.
+        if_exists: bool,
     },
     DropColumn {
         column: String,
@@ -203,6 +205,11 @@ pub enum Step {
     Writes,
     /// A DO block, CALL or EXECUTE: it may change any row (relation empty).
     Opaque,
+    /// A statement that may bring a relation or column under a name without creating
+    /// it as such (a rename, `SET SCHEMA`, `CREATE EXTENSION`, `IMPORT FOREIGN SCHEMA`,
+    /// `CREATE FOREIGN TABLE`, `CREATE SCHEMA … CREATE TABLE`): a later DROP of an
+    /// object not there now may then find it (relation empty).
+    MayCreate,
     /// The statement calls these functions (as written, qualified or not); one that is
     /// not built in may change any row (relation empty).
     Calls {
@@ -530,7 +537,23 @@ fn statement_steps(stmt: &N) -> Vec<One> {
         }
         N::TruncateStmt(s) => drops::truncate(s),
         N::CreateEnumStmt(s) => drops::create_enum(s),
-        N::RenameStmt(s) => drops::rename_type(s),
+        N::RenameStmt(s) => match drops::rename_type(s) {
+            renamed if renamed.is_empty() => vec![("RENAME", nobody(), Step::MayCreate)],
+            renamed => renamed,
+        },
+        N::AlterObjectSchemaStmt(_) => vec![("SET SCHEMA", nobody(), Step::MayCreate)],
+        N::CreateForeignTableStmt(_) => {
+            vec![("CREATE FOREIGN TABLE", nobody(), Step::MayCreate)]
+        }
+        N::CreateExtensionStmt(_) | N::AlterExtensionStmt(_) | N::AlterExtensionContentsStmt(_) => {
+            vec![("EXTENSION", nobody(), Step::MayCreate)]
+        }
+        N::ImportForeignSchemaStmt(_) => {
+            vec![("IMPORT FOREIGN SCHEMA", nobody(), Step::MayCreate)]
+        }
+        N::CreateSchemaStmt(s) if !s.schema_elts.is_empty() => {
+            vec![("CREATE SCHEMA … CREATE", nobody(), Step::MayCreate)]
+        }
         N::DeleteStmt(s) if s.where_clause.is_none() => {
             vec![("DELETE without WHERE", rel(&s.relation), Step::DeleteAll)]
         }

@@ -42,8 +42,14 @@ fn finds_what_the_rows_decide() {
     assert_eq!(
         kinds[8..11],
         [
-            &Step::DropTable { cascade: false },
-            &Step::DropTable { cascade: false },
+            &Step::DropTable {
+                cascade: false,
+                if_exists: false
+            },
+            &Step::DropTable {
+                cascade: false,
+                if_exists: false
+            },
             &Step::DeleteAll,
         ]
     );
@@ -112,7 +118,13 @@ fn type_changes_enum_recreation_and_drops_are_read_from_the_tree() {
     );
     assert_eq!(kinds[9], &Step::DropSchema { cascade: true });
     assert_eq!(s[9].relation.name, "s");
-    assert_eq!(kinds[10], &Step::DropTable { cascade: true });
+    assert_eq!(
+        kinds[10],
+        &Step::DropTable {
+            cascade: true,
+            if_exists: false
+        }
+    );
     assert_eq!(kinds[11], &Step::Truncate { cascade: true });
     assert!(matches!(kinds[12], Step::Validate { constraint } if constraint == "k"));
 }
@@ -207,4 +219,39 @@ fn what_a_with_clause_destroys_is_read_like_the_plain_statement() {
         )
     );
     assert_eq!(got.len(), 6, "{got:?}");
+}
+
+#[test]
+fn drops_know_if_exists_and_what_may_bring_a_name_in() {
+    let s = steps(
+        "DROP TABLE IF EXISTS a, b; DROP TABLE c;\n\
+         ALTER TABLE d RENAME TO e; ALTER TABLE f RENAME COLUMN g TO h;\n\
+         ALTER TABLE i SET SCHEMA j; CREATE EXTENSION k; ALTER EXTENSION k UPDATE;\n\
+         IMPORT FOREIGN SCHEMA l FROM SERVER m INTO n;\n\
+         CREATE FOREIGN TABLE o (x int) SERVER m;\n\
+         CREATE SCHEMA p CREATE TABLE q (x int); CREATE SCHEMA r;\n\
+         ALTER TYPE mood RENAME TO mood_old;",
+    );
+    let kinds: Vec<&Step> = s.iter().map(|d| &d.step).collect();
+    let drop = |if_exists| Step::DropTable {
+        cascade: false,
+        if_exists,
+    };
+    assert_eq!(kinds[..3], [&drop(true), &drop(true), &drop(false)]);
+    let statements: Vec<&str> = s[3..].iter().map(|d| d.statement.as_str()).collect();
+    assert_eq!(
+        statements,
+        [
+            "RENAME",
+            "RENAME",
+            "SET SCHEMA",
+            "EXTENSION",
+            "EXTENSION",
+            "IMPORT FOREIGN SCHEMA",
+            "CREATE FOREIGN TABLE",
+            "CREATE SCHEMA … CREATE",
+            "ALTER TYPE … RENAME TO",
+        ]
+    );
+    assert!(kinds[3..11].iter().all(|k| **k == Step::MayCreate));
 }
