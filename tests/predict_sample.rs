@@ -13,22 +13,10 @@ use util::*;
 /// `plan` of a one-tier bundle running `sql` on `db`, with `extra` arguments: its
 /// exit, its report (`--json`) and how long it took.
 fn plan(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-    let t = keyed_dir();
-    let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
-    let mut args = vec!["plan", b.as_str()];
-    args.extend(extra);
     let started = Instant::now();
-    let o = run_json(d, "rm.pub", &db.conn(), &args);
+    let got = plan_one(db, sql, extra);
     eprintln!("plan {extra:?} of {sql:?}: {:?}", started.elapsed());
-    (code(&o), json(&o))
+    got
 }
 
 /// `plan` in text, for what a person reads.
