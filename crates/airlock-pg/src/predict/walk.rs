@@ -129,10 +129,13 @@ impl Walk {
                 sample::rejected(tx, &q, (&test, (&key, &keyed_by)), self.timeout, full)
             }
             Step::Check { expr: Some(_), .. } => Ok(Answer::unasked(
-                "the CHECK calls a function that may not be built in",
+                "the CHECK calls a function that may not be built in, which airlock does not run, \
+                 not even over pg_stats' values: rehearse runs it",
             )),
             Step::Check { expr: None, .. } => Ok(Answer::unasked(
-                "the CHECK is not a plain expression over the table's columns",
+                "the CHECK is not a plain expression over the table's columns (a function outside \
+                 the built-in ones airlock evaluates, which it does not run, not even over pg_stats' \
+                 values): rehearse runs it",
             )),
             Step::ForeignKey {
                 columns,
