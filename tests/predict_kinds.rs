@@ -39,6 +39,31 @@ fn named_by_statistics(db: &TestDb, sql: &str, value: &str) {
     );
 }
 
+/// `sql`, which no row breaks, under `--predict-timeout 100ms`: cut short with the
+/// full question's estimate and the `--predict-timeout` that would do (or, on a fast
+/// enough server, passes, counted).
+fn estimated_or_passes(db: &TestDb, sql: &str) {
+    let (c, v) = plan(db, sql, &["--predict-timeout", "100ms"]);
+    assert_eq!(c, 0, "{sql}: {v:#}");
+    let p = prediction(&v);
+    match p["outcome"].as_str() {
+        Some("timed-out") => {
+            let suggested = p["full_question"]["suggested_predict_timeout"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an estimate: {p:#}"));
+            assert!(
+                p["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("--predict-timeout {suggested} would do")),
+                "{p:#}"
+            );
+        }
+        Some("passes") => assert_eq!(p["count"], 0, "{p:#}"),
+        _ => panic!("{sql}: passes or cannot tell in time: {p:#}"),
+    }
+}
+
 /// `parent` holds ids 1..1,000; `big` 5,000,000 rows, every 5,000th of them (1,000)
 /// holding a value out of line: `wide` 100000 (else below 30,000), `ref` 9999 (no
 /// parent; else 1..1,000), `t` a text of 18 characters (else `short`); `id` no NULL.
@@ -100,21 +125,10 @@ fn on_five_million_rows_a_check_a_foreign_key_and_a_narrowing_are_a_certain_no_g
     }
 
     // The same CHECK cut short: its estimate and the timeout that would do (or passes).
-    let (c, v) = plan(
+    estimated_or_passes(
         &db,
         "ALTER TABLE big ADD CONSTRAINT big_pos CHECK (wide >= 0);\n",
-        &["--predict-timeout", "100ms"],
     );
-    assert_eq!(c, 0, "{v:#}");
-    let p = prediction(&v);
-    match p["outcome"].as_str() {
-        Some("timed-out") => assert!(
-            p["full_question"]["suggested_predict_timeout"].is_string(),
-            "{p:#}"
-        ),
-        Some("passes") => assert_eq!(p["count"], 0, "{p:#}"),
-        _ => panic!("a clean CHECK is passes or cannot tell in time: {p:#}"),
-    }
 
     // A CHECK calling a function a role defines is not evaluated, over the statistics'
     // values or the rows: not predictable here, rehearse it.
@@ -136,29 +150,7 @@ fn on_five_million_rows_a_check_a_foreign_key_and_a_narrowing_are_a_certain_no_g
 
     // SET NOT NULL on a column with no NULL, cut short: the full question's estimate
     // and the timeout that would do (or, on a fast enough server, passes).
-    let (c, v) = plan(
-        &db,
-        "ALTER TABLE big ALTER COLUMN id SET NOT NULL;\n",
-        &["--predict-timeout", "100ms"],
-    );
-    assert_eq!(c, 0, "{v:#}");
-    let p = prediction(&v);
-    match p["outcome"].as_str() {
-        Some("timed-out") => {
-            let suggested = p["full_question"]["suggested_predict_timeout"]
-                .as_str()
-                .unwrap_or_else(|| panic!("an estimate: {p:#}"));
-            assert!(
-                p["reason"]
-                    .as_str()
-                    .unwrap()
-                    .contains(&format!("--predict-timeout {suggested} would do")),
-                "{p:#}"
-            );
-        }
-        Some("passes") => assert_eq!(p["count"], 0, "{p:#}"),
-        _ => panic!("no NULL: passes or cannot tell in time: {p:#}"),
-    }
+    estimated_or_passes(&db, "ALTER TABLE big ALTER COLUMN id SET NOT NULL;\n");
 
     // A table never ANALYZEd (pg_stats empty, reltuples -1): the missing statistics
     // are said, and the repeated text is found in a sample of it.

@@ -23,14 +23,7 @@ fn plan(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, serde_json::Value) {
 fn plan_text(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, String) {
     let t = keyed_dir();
     let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
+    let b = one_tier_bundle(d, db, sql);
     let conn = db.conn();
     let mut args = vec![
         "plan",
@@ -199,14 +192,7 @@ fn a_hidden_pair_cut_short_says_how_long_the_full_question_takes_and_which_timeo
     // On a terminal, the full question is shown while it runs.
     let t = keyed_dir();
     let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
+    let b = one_tier_bundle(d, &db, sql);
     let conn = db.conn();
     let o = airlock_tty(
         d,
