@@ -10,6 +10,14 @@
 #            default --predict-timeout (5s), with the estimate; then with a timeout
 #            long enough, answered (NO-GO)
 #   clean    no duplicate: cut short at 5s; then answered (passes)
+#   check, fk, smallint, varchar
+#            a new CHECK (wide < 50000), FOREIGN KEY (ref) to a 1,000-row parent, type
+#            change of `wide` to smallint, of `t` to varchar(10): every 5,000th row
+#            breaks each (100000, 9999, an 18-character text), pg_stats (SET STATISTICS
+#            1000) naming the value: a certain NO-GO from the statistics
+#   check-clean, fk-clean   the same kinds no row breaks: the full question answers
+#
+# KINDS=new runs only the last six cases (and their raw questions).
 #
 #   benches/plan_scale.sh [ROWS] [RUNS]     (defaults 5000000 and 3; AIRLOCK_BIN=PATH)
 #
@@ -31,9 +39,12 @@ DB=airlock_bench_plan_scale_$$
 DROP_DBS+=("$DB")
 create_db "$DB"
 s=$(now_ms)
-"${PSQL[@]}" -d "$DB" -c "CREATE TABLE big (id int, k text, pair text, clean text) WITH (autovacuum_enabled = false)"
+"${PSQL[@]}" -d "$DB" -c "CREATE TABLE parent (id int PRIMARY KEY)" -c "INSERT INTO parent SELECT generate_series(1, 1000)"
+"${PSQL[@]}" -d "$DB" -c "CREATE TABLE big (id int, k text, pair text, clean text, wide int, ref int, t text) WITH (autovacuum_enabled = false)"
 "${PSQL[@]}" -d "$DB" -c "INSERT INTO big SELECT g, CASE WHEN g % 5000 = 0 THEN 'spread-key' ELSE 'k' || g END, \
-  CASE WHEN g = $ROWS THEN 'p1' ELSE 'p' || g END, 'c' || g FROM generate_series(1, $ROWS) g"
+  CASE WHEN g = $ROWS THEN 'p1' ELSE 'p' || g END, 'c' || g, CASE WHEN g % 5000 = 0 THEN 100000 ELSE g % 30000 END, \
+  CASE WHEN g % 5000 = 0 THEN 9999 ELSE g % 1000 + 1 END, CASE WHEN g % 5000 = 0 THEN 'a-much-longer-text' ELSE 'short' END \
+  FROM generate_series(1, $ROWS) g"
 echo "$ROWS rows made in $(( $(now_ms) - s )) ms ($(q "SELECT pg_size_pretty(pg_table_size('big'))" "$DB"))"
 listed() { q "SELECT coalesce('spread-key' = ANY (most_common_vals::text::text[]), false) FROM pg_stats WHERE tablename = 'big' AND attname = 'k' UNION ALL SELECT false LIMIT 1" "$DB"; }
 tries=0
@@ -56,6 +67,12 @@ bundle_on() { # NAME SQL
 bundle_on k "CREATE UNIQUE INDEX big_k ON big (k);"
 bundle_on pair "CREATE UNIQUE INDEX big_pair ON big (pair);"
 bundle_on clean "CREATE UNIQUE INDEX big_clean ON big (clean);"
+bundle_on check "ALTER TABLE big ADD CONSTRAINT big_wide CHECK (wide < 50000);"
+bundle_on fk "ALTER TABLE big ADD CONSTRAINT big_ref FOREIGN KEY (ref) REFERENCES parent (id);"
+bundle_on smallint "ALTER TABLE big ALTER COLUMN wide TYPE smallint;"
+bundle_on varchar "ALTER TABLE big ALTER COLUMN t TYPE varchar(10);"
+bundle_on check-clean "ALTER TABLE big ADD CONSTRAINT big_pos CHECK (wide >= 0);"
+bundle_on fk-clean "ALTER TABLE big ADD CONSTRAINT big_ref FOREIGN KEY (ref) REFERENCES parent (id);"
 
 # plan_ms BUNDLE [ARGS…]: its time in ms, its exit and outcome (out.json: the plan)
 plan_ms() {
@@ -66,9 +83,16 @@ plan_ms() {
   echo "$(( e - s )) exit=$rc ${o// /_}"
 }
 raw_ms() { # COLUMN: the grouped question's time in psql (\timing)
-  psql -X -At -d "$DB" -c '\timing on' -c "SELECT k, n FROM (SELECT pg_catalog.format('%s', $1) AS k, count(*) AS n FROM big WHERE $1 IS NOT NULL GROUP BY $1 HAVING count(*) > 1) d ORDER BY n DESC LIMIT 5" \
-    | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+  timed "SELECT k, n FROM (SELECT pg_catalog.format('%s', $1) AS k, count(*) AS n FROM big WHERE $1 IS NOT NULL GROUP BY $1 HAVING count(*) > 1) d ORDER BY n DESC LIMIT 5"
 }
+timed() { # SQL: its time in psql (\timing), in ms
+  psql -X -At -d "$DB" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+# The full questions of the new kinds as plan asks them (the rows, counted).
+keyed_raw() { timed "SELECT k, count(*) OVER () FROM (SELECT pg_catalog.format('%s', ctid) FROM big c WHERE $1) q(k) LIMIT 5"; }
+declare -A RAWQ=([check]="NOT (wide < 50000)" [check-clean]="NOT (wide >= 0)" [smallint]="wide < -32768 OR wide > 32767" \
+  [varchar]="char_length(t) > 10" [fk]="ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM parent p WHERE p.id = c.ref)")
+RAWQ[fk-clean]=${RAWQ[fk]}
 
 declare -A T
 run_cases() { # CASE…, each "label bundle [args…]"
@@ -80,6 +104,26 @@ run_cases() { # CASE…, each "label bundle [args…]"
     done
   done
 }
+declare -A R
+if [ "${KINDS:-all}" = new ]; then
+  "${PSQL[@]}" -d "$DB" -c "UPDATE big SET ref = 1 WHERE ref = 9999" -c "ALTER TABLE big ALTER COLUMN wide SET STATISTICS 1000" \
+    -c "ALTER TABLE big ALTER COLUMN t SET STATISTICS 1000" -c "ALTER TABLE big ALTER COLUMN ref SET STATISTICS 1000" -c "VACUUM ANALYZE big" >/dev/null
+  # fk-clean first (no 9999 left), then 9999 back for fk.
+  run_cases "fk-clean fk-clean" "check-clean check-clean"
+  for _ in $(seq 1 "$RUNS"); do R[fk-clean]+="$(keyed_raw "${RAWQ[fk-clean]}") "; R[check-clean]+="$(keyed_raw "${RAWQ[check-clean]}") "; done
+  "${PSQL[@]}" -d "$DB" -c "UPDATE big SET ref = 9999 WHERE id % 5000 = 0" -c "VACUUM ANALYZE big" >/dev/null
+  run_cases "check check" "fk fk" "smallint smallint" "varchar varchar"
+  for c in check fk smallint varchar; do
+    for _ in $(seq 1 "$RUNS"); do R[$c]+="$(keyed_raw "${RAWQ[$c]}") "; done
+  done
+  echo "| case | plan (ms, median of $RUNS) | runs (ms:exit:outcome) | raw question (ms, median) |"
+  echo "|---|---|---|---|"
+  for c in check fk smallint varchar check-clean fk-clean; do
+    printf '| %s | %s | %s | %s |\n' "$c" "$(printf '%s\n' ${T[$c]} | cut -d: -f1 | median)" "${T[$c]% }" "$(printf '%s\n' ${R[$c]} | median)"
+  done
+  echo "(PostgreSQL $(server_version), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $ROWS rows, $A)"
+  exit 0
+fi
 CASES=("sample k" "pair pair" "clean clean")
 [ "$LONG" = none ] || CASES+=("pair-long pair --predict-timeout $LONG" "clean-long clean --predict-timeout $LONG")
 run_cases "${CASES[@]}"

@@ -11,14 +11,7 @@ use util::*;
 fn plan(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let t = keyed_dir();
     let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
+    let b = one_tier_bundle(d, db, sql);
     let mut args = vec!["plan", b.as_str()];
     args.extend(extra);
     let before = db.dump_without_ledger();

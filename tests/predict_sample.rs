@@ -13,36 +13,17 @@ use util::*;
 /// `plan` of a one-tier bundle running `sql` on `db`, with `extra` arguments: its
 /// exit, its report (`--json`) and how long it took.
 fn plan(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-    let t = keyed_dir();
-    let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
-    let mut args = vec!["plan", b.as_str()];
-    args.extend(extra);
     let started = Instant::now();
-    let o = run_json(d, "rm.pub", &db.conn(), &args);
+    let got = plan_one(db, sql, extra);
     eprintln!("plan {extra:?} of {sql:?}: {:?}", started.elapsed());
-    (code(&o), json(&o))
+    got
 }
 
 /// `plan` in text, for what a person reads.
 fn plan_text(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, String) {
     let t = keyed_dir();
     let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
+    let b = one_tier_bundle(d, db, sql);
     let conn = db.conn();
     let mut args = vec![
         "plan",
@@ -211,14 +192,7 @@ fn a_hidden_pair_cut_short_says_how_long_the_full_question_takes_and_which_timeo
     // On a terminal, the full question is shown while it runs.
     let t = keyed_dir();
     let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
+    let b = one_tier_bundle(d, &db, sql);
     let conn = db.conn();
     let o = airlock_tty(
         d,

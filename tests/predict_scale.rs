@@ -8,21 +8,9 @@
 mod util;
 use util::*;
 
-/// `plan --json` of a one-tier bundle running `sql` on `db`: its exit and report (no
-/// dump before and after, as tests/predict.rs makes: 5,000,000 rows).
+/// `plan --json` of a one-tier bundle running `sql` on `db`: its exit and report.
 fn plan(db: &TestDb, sql: &str) -> (i32, serde_json::Value) {
-    let t = keyed_dir();
-    let d = t.path();
-    let b = mini_bundle(
-        d,
-        &db.name,
-        "b.tar.gz",
-        "SELECT true AS ready",
-        &[("one", sql, false)],
-        "SELECT 1;\n",
-    );
-    let o = run_json(d, "rm.pub", &db.conn(), &["plan", b.as_str()]);
-    (code(&o), json(&o))
+    plan_one(db, sql, &[])
 }
 
 fn prediction(v: &serde_json::Value) -> &serde_json::Value {

@@ -133,6 +133,32 @@ pub fn mini_bundle(
     out.to_string()
 }
 
+/// A one-tier bundle running `sql` on `db` (a gate that is always ready), packed into
+/// `d/b.tar.gz` with `d/rm.key`; returns its name.
+pub fn one_tier_bundle(d: &Path, db: &TestDb, sql: &str) -> String {
+    mini_bundle(
+        d,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[("one", sql, false)],
+        "SELECT 1;\n",
+    )
+}
+
+/// `airlock --json plan` of a one-tier bundle running `sql` on `db`, with `extra`
+/// arguments (no dump before and after, as tests/predict.rs makes: for big tables):
+/// its exit and report.
+pub fn plan_one(db: &TestDb, sql: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let t = keyed_dir();
+    let d = t.path();
+    let b = one_tier_bundle(d, db, sql);
+    let mut args = vec!["plan", b.as_str()];
+    args.extend(extra);
+    let o = run_json(d, "rm.pub", &db.conn(), &args);
+    (code(&o), json(&o))
+}
+
 /// `airlock --json ARGS --trust TRUST --db CONN` in `dir`.
 pub fn run_json(dir: &Path, trust: &str, conn: &str, args: &[&str]) -> Output {
     let mut a: Vec<&str> = vec!["--json"];

@@ -104,6 +104,13 @@ pub(crate) fn shown_key(k: &str) -> String {
     s
 }
 
+/// The keys in the first column of `rows` as shown ([`shown_key`]; NULL as `NULL`).
+pub(super) fn shown_keys(rows: &[postgres::Row]) -> Vec<String> {
+    rows.iter()
+        .map(|r| shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")))
+        .collect()
+}
+
 pub(super) fn cols(columns: &[String], alias: &str) -> Vec<String> {
     columns
         .iter()
@@ -154,10 +161,7 @@ pub(super) fn keyed(
     };
     Ok(Answer::Rows {
         count: Some(got.first().map_or(0, |r| r.get(1))),
-        keys: got
-            .iter()
-            .map(|r| shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")))
-            .collect(),
+        keys: shown_keys(&got),
         what,
     })
 }
@@ -245,6 +249,7 @@ pub(super) const PRIMARY_KEY: Fixed = Fixed::new(
 );
 
 /// A foreign key's columns here and there.
+#[derive(Clone, Copy)]
 pub(super) struct Fk<'a> {
     pub columns: &'a [String],
     /// The referenced table, qualified SQL, and as shown.
@@ -261,7 +266,40 @@ pub(super) fn foreign_key(
     t: &str,
     fk: Fk<'_>,
 ) -> Result<Answer, postgres::Error> {
-    let (r, shown) = fk.references;
+    let missing = match condition(tx, &fk, "c.")? {
+        Ok(missing) => missing,
+        Err(not) => return Ok(not),
+    };
+    keyed(
+        tx,
+        &format!(
+            "SELECT {} FROM {t} c WHERE {missing}",
+            key_expr(fk.columns, "c.")
+        ),
+        format!(
+            "rows whose ({}) has no match in {}",
+            cols(fk.columns, "").join(", "),
+            fk.references.1
+        ),
+    )
+}
+
+/// The test of a row (the table aliased `airlock_t`) whose key has no match in the
+/// referenced table, as [`foreign_key`] asks it; `None` when it is not asked.
+pub(super) fn missing(
+    tx: &mut Transaction<'_>,
+    fk: &Fk<'_>,
+) -> Result<Option<String>, postgres::Error> {
+    Ok(condition(tx, fk, "airlock_t.")?.ok())
+}
+
+/// [`foreign_key`]'s condition over the referencing table aliased `alias` (with its dot).
+fn condition(
+    tx: &mut Transaction<'_>,
+    fk: &Fk<'_>,
+    alias: &str,
+) -> Result<Result<String, Answer>, postgres::Error> {
+    let r = fk.references.0;
     let ref_columns: Vec<String> = if fk.ref_columns.is_empty() {
         rows(tx, PRIMARY_KEY, &[r])?
             .iter()
@@ -271,11 +309,11 @@ pub(super) fn foreign_key(
         fk.ref_columns.to_vec()
     };
     if ref_columns.len() != fk.columns.len() || fk.columns.is_empty() {
-        return Ok(Answer::unasked(
+        return Ok(Err(Answer::unasked(
             "the referenced columns could not be matched",
-        ));
+        )));
     }
-    let here = cols(fk.columns, "c.");
+    let here = cols(fk.columns, alias);
     let there = cols(&ref_columns, "p.");
     let not_null: Vec<String> = here.iter().map(|c| format!("{c} IS NOT NULL")).collect();
     let eq: Vec<String> = here
@@ -296,17 +334,7 @@ pub(super) fn foreign_key(
             some_null.join(" AND ")
         );
     }
-    keyed(
-        tx,
-        &format!(
-            "SELECT {} FROM {t} c WHERE {missing}",
-            key_expr(fk.columns, "c.")
-        ),
-        format!(
-            "rows whose ({}) has no match in {shown}",
-            cols(fk.columns, "").join(", ")
-        ),
-    )
+    Ok(Ok(missing))
 }
 
 #[cfg(test)]
@@ -330,12 +358,13 @@ mod tests {
         ("reach::TYPE_EXISTS", reach::TYPE_EXISTS),
         ("referenced::FOREIGN_KEYS", referenced::FOREIGN_KEYS),
         ("cast::ENUM_LABELS", cast::ENUM_LABELS),
-        ("cast::COLUMN", cast::COLUMN),
+        ("catalog::COLUMN", catalog::COLUMN),
         ("cast::CATEGORY", cast::CATEGORY),
         ("cast::TYPES_DEFINED", cast::TYPES_DEFINED),
         ("cast::ASSIGNABLE", cast::ASSIGNABLE),
         ("stats::STATS", stats::STATS),
         ("stats::COMMON", stats::COMMON),
+        ("stats::SEEN", stats::SEEN),
     ];
 
     /// The door asks no proof of these: each must name every function, operator,

@@ -189,8 +189,13 @@ fn ask_cast(
             keeps_text: false,
         });
     }
-    let narrow = narrowing(&expr, to);
-    let converted = convert(tx, &q, (&expr, &to.text, &narrow), (&key, &keyed_by))?;
+    let converted = converted(
+        w,
+        tx,
+        (&q, column, &col),
+        (&expr, to, using),
+        (&key, &keyed_by),
+    )?;
     let lost = match (&converted, using) {
         (Answer::Rows { count: Some(0), .. }, Using::Absent)
             if col.category == category_of(tx, &to.text)?
@@ -217,14 +222,6 @@ pub(super) const ENUM_LABELS: Fixed = Fixed::new(
          WHERE e.enumtypid OPERATOR(pg_catalog.=) t.oid ORDER BY e.enumsortorder) \
      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace \
      WHERE t.oid OPERATOR(pg_catalog.=) $1::pg_catalog.text::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.=) 'e'",
-);
-
-/// Column `$2` of table `$1`: its type as SQL, its type's oid and category.
-pub(super) const COLUMN: Fixed = Fixed::new(
-    "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, t.typcategory::pg_catalog.text \
-     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid \
-     WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname OPERATOR(pg_catalog.=) $2 \
-       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
 );
 
 /// The category of type `$1`.
@@ -287,7 +284,7 @@ fn column_now(
     q: &str,
     column: &str,
 ) -> Result<Option<Column>, postgres::Error> {
-    let got = ask::rows(tx, COLUMN, &[q, column])?;
+    let got = ask::rows(tx, super::catalog::COLUMN, &[q, column])?;
     Ok(got.first().map(|r| Column {
         sql_type: r.get(0),
         oid: r.get(1),
@@ -368,6 +365,52 @@ fn narrowing(expr: &str, to: &TypeRef) -> String {
         ),
         _ => "false".into(),
     }
+}
+
+/// Whether every value of `column` (of table `q`, as `col` is now) converts to `to` by
+/// `expr`: a value out of range that the statistics name, confirmed ([`out_of_range`],
+/// [`super::sample::rejected`]); else the full question ([`convert`]).
+fn converted(
+    w: &Walk,
+    tx: &mut Transaction<'_>,
+    (q, column, col): (&str, &str, &Column),
+    (expr, to, using): (&str, &TypeRef, &Using),
+    key: (&str, &str),
+) -> Result<Answer, postgres::Error> {
+    let narrow = narrowing(expr, to);
+    let full = |tx: &mut Transaction<'_>| convert(tx, q, (expr, &to.text, &narrow), key);
+    match (using, out_of_range(col, column, to)) {
+        (Using::Absent, Some(test)) => {
+            let t = super::stats::Test {
+                column: Some(column),
+                test,
+                what: format!("rows whose value does not fit {}", to.text),
+            };
+            super::sample::rejected(tx, q, (&t, key), w.timeout, full)
+        }
+        _ => full(tx),
+    }
+}
+
+/// A test of a row (the table aliased `airlock_t`) whose `column` the change to `to`
+/// cannot hold, raising no error: a number outside a narrower integer's range, a text
+/// longer than a new varchar(n) or char(n). `None`: no such test (the full question
+/// decides alone).
+fn out_of_range(col: &Column, column: &str, to: &TypeRef) -> Option<String> {
+    let c = format!("airlock_t.{}", quote_ident(column));
+    let range = match to.names.last().map(String::as_str) {
+        _ if to.array || col.category != "N" => None,
+        Some("int2") => Some((i64::from(i16::MIN), i64::from(i16::MAX))),
+        Some("int4") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+        _ => None,
+    };
+    if let Some((low, high)) = range {
+        return Some(format!(
+            "{c} OPERATOR(pg_catalog.<) {low} OR {c} OPERATOR(pg_catalog.>) {high}"
+        ));
+    }
+    let narrow = narrowing(&c, to);
+    (col.category == "S" && narrow != "false").then_some(narrow)
 }
 
 /// Whether every value converts: one scan (the first value that does not raises the

@@ -218,7 +218,7 @@ fn column_gone(
         Ok(false) => return Some("not there now"),
         Err(_) => return None,
     }
-    match ask::rows(tx, super::cast::COLUMN, &[&qualified(t), column]) {
+    match ask::rows(tx, super::catalog::COLUMN, &[&qualified(t), column]) {
         Ok(rows) if rows.is_empty() => Some("not there now"),
         _ => None,
     }

@@ -1,4 +1,5 @@
-//! A big table's unique key or NOT NULL (issue 77): the statistics first
+//! A big table's unique key, NOT NULL, CHECK, foreign key or narrowing type change
+//! (issue 77; [`rows`]: any statement that rejects the rows a test is true of): the statistics first
 //! ([`super::stats`]), then a sample of the table read through the door, then the full
 //! question; and when the full question is cut short by `--predict-timeout`, how long it
 //! would take and the timeout that would do.
@@ -224,22 +225,50 @@ pub(super) fn null(
     timeout: Duration,
 ) -> Result<Answer, postgres::Error> {
     let c = crate::quote_ident(column);
-    let question = |tx: &mut Transaction<'_>| {
-        ask::keyed(
-            tx,
-            &format!("SELECT {key} FROM {q} WHERE {c} IS NULL"),
-            format!("rows whose {c} is NULL (keys: {keyed_by})"),
-        )
+    let test = stats::Test {
+        column: Some(column),
+        test: format!("airlock_t.{c} IS NULL"),
+        what: format!("rows whose {c} is NULL"),
     };
-    let Some(col) = stats::of(tx, q, column) else {
+    rows(
+        tx,
+        q,
+        (&test, (key, keyed_by)),
+        timeout,
+        |tx, col| stats::null(tx, q, column, (key, keyed_by), col),
+        |tx| {
+            ask::keyed(
+                tx,
+                &format!("SELECT {key} FROM {q} WHERE {c} IS NULL"),
+                format!("rows whose {c} is NULL (keys: {keyed_by})"),
+            )
+        },
+    )
+}
+
+/// A statement that rejects the rows `t` tests true (a new NOT NULL, CHECK, foreign key,
+/// a narrowing type change) on table `q`: a big table's statistics (`first`: the NULLs
+/// pg_stats counts; else [`stats::rejected`]), then a sample of it, then `question`,
+/// the full question, its estimate said when it is cut short; a small table's full
+/// question only. `key`: how rows are named (its SQL, and what it is shown as).
+pub(super) fn rows(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    (t, (key, keyed_by)): (&stats::Test<'_>, (&str, &str)),
+    timeout: Duration,
+    first: impl FnOnce(&mut Transaction<'_>, &Column) -> Result<Option<Answer>, postgres::Error>,
+    question: impl FnOnce(&mut Transaction<'_>) -> Result<Answer, postgres::Error>,
+) -> Result<Answer, postgres::Error> {
+    let Some(col) = t.column.and_then(|c| stats::of(tx, q, c)) else {
         return question(tx);
     };
-    if let Some(found) = stats::null(tx, q, column, (key, keyed_by), &col)? {
+    if let Some(found) = first(tx, &col)? {
         return Ok(found);
     }
     let (sample, rows) = clause(col.rows);
     let sql = format!(
-        "SELECT {key} AS airlock_k FROM {q} {sample} WHERE {c} IS NULL LIMIT {}",
+        "SELECT {key} AS airlock_k FROM {q} AS airlock_t {sample} WHERE ({}) LIMIT {}",
+        t.test,
         ask::KEYS_SHOWN
     );
     let mut rate = None;
@@ -247,12 +276,10 @@ pub(super) fn null(
         if !got.is_empty() {
             return Ok(Answer::Rows {
                 count: None,
-                keys: got
-                    .iter()
-                    .map(|r| ask::shown_key(r.get::<_, Option<&str>>(0).unwrap_or("NULL")))
-                    .collect(),
+                keys: ask::shown_keys(&got),
                 what: format!(
-                    "rows (at least 1) whose {c} is NULL (keys: {keyed_by}): {}",
+                    "{} (at least 1; keys: {keyed_by}): {}",
+                    t.what,
                     in_sample(q, &col, rows)
                         .replace("pg_stats named none", "pg_stats counted none")
                 ),
@@ -260,14 +287,27 @@ pub(super) fn null(
         }
         rate = Some(r);
     }
-    let answer = watched(
-        tx,
-        (q, &format!("NULLs in {c}"), &col),
-        rate,
-        timeout,
-        question,
-    );
+    let answer = watched(tx, (q, &t.what, &col), rate, timeout, question);
     full(answer, q, &col, rate, timeout)
+}
+
+/// A statement that rejects the rows `t` tests true, named by the statistics first
+/// ([`stats::rejected`]); as [`rows`].
+pub(super) fn rejected(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    (t, key): (&stats::Test<'_>, (&str, &str)),
+    timeout: Duration,
+    question: impl FnOnce(&mut Transaction<'_>) -> Result<Answer, postgres::Error>,
+) -> Result<Answer, postgres::Error> {
+    rows(
+        tx,
+        q,
+        (t, key),
+        timeout,
+        |tx, col| stats::rejected(tx, q, t, key, col),
+        question,
+    )
 }
 
 /// `ask`, the full question on big table `q` (what it asks), its watcher told while it

@@ -3,7 +3,13 @@
 //! NOT NULL is likely to meet twice or as NULL, and a few rows of each, read through
 //! the door, confirm them. On a table the catalog estimates at [`EXACT_BELOW`] rows
 //! or more, a duplicate key repeated among pg_stats' most common values is found by
-//! reading two of its rows, where the full question groups every row.
+//! reading two of its rows, where the full question groups every row. For a new
+//! CHECK, foreign key or narrowing type change ([`rejected`]), the values pg_stats saw
+//! (most common values, histogram bounds: the lowest and highest bound the column)
+//! are tried against the statement's own test as values alone, through the door (so a
+//! CHECK calling anything a role defines is not evaluated), and the rows holding the
+//! rejected ones are read. A table never analyzed has no statistics: that is said,
+//! never taken for "no candidates", and the table is sampled ([`super::sample`]).
 //!
 //! Invariant: statistics never decide a statement by themselves. Only rows read
 //! through the door make a NO-GO (and then the rows are not all counted: the count is
@@ -23,12 +29,14 @@ use postgres::Transaction;
 /// Most common values confirmed, at most (the most frequent first).
 const CANDIDATES: usize = 3;
 
-/// Table `$1`'s estimated rows, column `$2`'s NULL fraction in `pg_stats` (absent:
+/// Table `$1`'s estimated rows (-1: never analyzed nor vacuumed), its pages now, column `$2`'s NULL fraction in `pg_stats` (absent:
 /// never analyzed, or not readable by this role), and the rows changed since the last
 /// ANALYZE. Nothing of the column's values.
 pub(super) const STATS: Fixed = Fixed::new(
     "SELECT c.reltuples::pg_catalog.float8, s.null_frac::pg_catalog.float8, \
-       u.n_mod_since_analyze::pg_catalog.int8 \
+       u.n_mod_since_analyze::pg_catalog.int8, \
+       (pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) \
+         pg_catalog.current_setting('block_size')::pg_catalog.int8)::pg_catalog.float8 \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
      LEFT JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname \
@@ -41,7 +49,7 @@ pub(super) const STATS: Fixed = Fixed::new(
 /// Column `$2` of table `$1`: its most common values as one array's text (by the
 /// element type's output function, `format`, as `door::text_of` writes it; never a
 /// cast, not even to `text[]`: [`elements`] reads it) and their frequencies.
-/// Asked only when the column's type is built in ([`super::cast::COLUMN`] first).
+/// Asked only when the column's type is built in ([`super::catalog::COLUMN`] first).
 pub(super) const COMMON: Fixed = Fixed::new(
     "SELECT pg_catalog.format('%s', s.most_common_vals), s.most_common_freqs \
      FROM pg_catalog.pg_class c \
@@ -52,6 +60,27 @@ pub(super) const COMMON: Fixed = Fixed::new(
      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
        AND s.most_common_vals IS NOT NULL",
 );
+
+/// Column `$2` of table `$1`: the values pg_stats saw, as two arrays' text (as
+/// [`COMMON`] reads them): its most common values and its histogram's bounds (the
+/// lowest and highest of them bound the rest of the column). Asked only when the
+/// column's type is built in.
+pub(super) const SEEN: Fixed = Fixed::new(
+    "SELECT pg_catalog.format('%s', s.most_common_vals), pg_catalog.format('%s', s.histogram_bounds) \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname \
+       AND s.tablename OPERATOR(pg_catalog.=) c.relname AND s.attname OPERATOR(pg_catalog.=) $2 \
+       AND NOT s.inherited \
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+);
+
+/// Values pg_stats saw that are tried against a statement's test, at most.
+const SEEN_MAX: usize = 4_000;
+
+/// A table never analyzed of at least this many pages (8 MB at the default block
+/// size) is sampled to estimate its rows.
+const UNANALYZED_PAGES: f64 = 1_000.0;
 
 /// Rows changed since the last ANALYZE (`n_mod_since_analyze`) above this fraction of
 /// the table's estimated rows make its statistics older than the data, and the
@@ -66,12 +95,21 @@ pub(super) struct Column {
     pub(super) rows: f64,
     null_frac: Option<f64>,
     changed: Option<i64>,
+    /// Never analyzed (`reltuples` -1, pg_stats empty): `rows` counted in a sample.
+    unanalyzed: bool,
 }
 
 impl Column {
     /// The statistics are older than the data ([`STALE_ABOVE`]): a clause to end a
     /// reason with (empty when they are not). They decide nothing by themselves.
     pub(super) fn stale(&self, q: &str) -> String {
+        if self.unanalyzed {
+            return format!(
+                "; the table has no statistics (never analyzed: reltuples -1, pg_stats empty; \
+                 ~{:.0} rows estimated from a sample of its pages): ANALYZE {q} makes them",
+                self.rows
+            );
+        }
         match self.changed.filter(|n| *n as f64 > STALE_ABOVE * self.rows) {
             Some(n) => format!(
                 "; the statistics are from before {n} changed rows (since the table's last ANALYZE, \
@@ -101,12 +139,36 @@ impl Column {
 pub(super) fn of(tx: &mut Transaction<'_>, q: &str, column: &str) -> Option<Column> {
     let got = ask::rows(tx, STATS, &[q, column]).ok()?;
     let r = got.first()?;
-    let rows: f64 = r.get(0);
+    let (mut rows, pages): (f64, f64) = (r.get(0), r.get(3));
+    // No statistics is not "no candidates": the rows are counted in a sample of the
+    // table's pages, and the full question is asked as on any big table.
+    let unanalyzed = rows < 0.0;
+    if unanalyzed {
+        rows = if pages >= UNANALYZED_PAGES {
+            sampled_rows(tx, q, pages)?
+        } else {
+            0.0
+        };
+    }
     (rows >= EXACT_BELOW as f64).then(|| Column {
         rows,
         null_frac: r.get(1),
         changed: r.get(2),
+        unanalyzed,
     })
+}
+
+/// The rows of a table never analyzed, of `pages` pages: counted in a sample of about
+/// 1% of them (at least 100), through the door. `None`: not asked.
+fn sampled_rows(tx: &mut Transaction<'_>, q: &str, pages: f64) -> Option<f64> {
+    let percent = (100.0 / pages * 100.0).clamp(1.0, 100.0);
+    let sql = format!(
+        "SELECT pg_catalog.count(*)::pg_catalog.int8 AS airlock_n FROM {q} \
+         TABLESAMPLE SYSTEM ({percent:.4}) REPEATABLE (77)"
+    );
+    let got = ask::data(tx, &sql).ok()?.ok()?;
+    let n: i64 = got.first()?.get(0);
+    Some(n as f64 * 100.0 / percent)
 }
 
 /// A text literal that reads the same whatever `standard_conforming_strings` is.
@@ -184,14 +246,7 @@ fn twice(
 /// is not built in (or an array: its values' text is not one element's), or when a
 /// catalog question fails.
 fn candidates(tx: &mut Transaction<'_>, q: &str, column: &str, col: &Column) -> Vec<String> {
-    let built_in = ask::rows(tx, super::cast::COLUMN, &[q, column])
-        .ok()
-        .and_then(|got| {
-            got.first()
-                .map(|r| (r.get::<_, u32>(1), r.get::<_, String>(2)))
-        })
-        .is_some_and(|(oid, category)| oid < 16384 && category != "A");
-    if !built_in {
+    if built_in(tx, q, column).is_none() {
         return vec![];
     }
     let Some(got) = ask::rows(tx, COMMON, &[q, column]).ok() else {
@@ -218,6 +273,158 @@ fn candidates(tx: &mut Transaction<'_>, q: &str, column: &str, col: &Column) -> 
         .take(CANDIDATES)
         .map(|(v, _)| v)
         .collect()
+}
+
+/// The type of `column` of `q` as SQL (`format_type`), when it is built in and not an
+/// array (its values' text in pg_stats is then one element's); `None` otherwise, or
+/// when the catalog question fails.
+fn built_in(tx: &mut Transaction<'_>, q: &str, column: &str) -> Option<String> {
+    let got = ask::rows(tx, super::catalog::COLUMN, &[q, column]).ok()?;
+    let r = got.first()?;
+    let (sql_type, oid, category): (String, u32, String) = (r.get(0), r.get(1), r.get(2));
+    (oid < 16384 && category != "A").then_some(sql_type)
+}
+
+/// A statement's test of one row, for [`rejected`] and the sample: `test` is true of a
+/// row the statement rejects, written over the table aliased `airlock_t` (a lone
+/// column of it may be named bare), and raises no error on any value.
+pub(super) struct Test<'a> {
+    /// The column whose statistics name candidates (`None`: none are looked for).
+    pub(super) column: Option<&'a str>,
+    pub(super) test: String,
+    /// The rows it rejects, for the reason (`rows that violate CHECK (…)`).
+    pub(super) what: String,
+}
+
+/// Rows a statement rejects, named by the statistics: the values pg_stats saw of the
+/// test's column ([`SEEN`]: most common values, histogram bounds) that the test
+/// rejects, tried as values alone (no row of the table read), and then the rows that
+/// hold them, read through the door. `Ok(None)`: none confirmed (sample, then ask the
+/// full question); a confirmation cut short confirms nothing.
+pub(super) fn rejected(
+    tx: &mut Transaction<'_>,
+    q: &str,
+    t: &Test<'_>,
+    (key, keyed_by): (&str, &str),
+    col: &Column,
+) -> Result<Option<Answer>, postgres::Error> {
+    let Some(column) = t.column else {
+        return Ok(None);
+    };
+    let Some(sql_type) = built_in(tx, q, column) else {
+        return Ok(None);
+    };
+    let seen = seen(tx, q, column);
+    if seen.is_empty() {
+        return Ok(None);
+    }
+    let c = quote_ident(column);
+    let typed: Vec<String> = seen
+        .iter()
+        .map(|v| format!("CAST({} AS {sql_type})", literal(v)))
+        .collect();
+    let values = format!("ARRAY[{}]", typed.join(", "));
+    let tried = format!(
+        "SELECT {} AS airlock_v FROM pg_catalog.unnest({values}) AS airlock_t({c}) WHERE ({}) LIMIT {}",
+        crate::door::text_of(&format!("airlock_t.{c}")),
+        t.test,
+        ask::KEYS_SHOWN
+    );
+    let Ok(Ok(got)) = ask::data(tx, &tried) else {
+        return Ok(None);
+    };
+    let named: Vec<String> = got.iter().map(|r| r.get(0)).collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let typed: Vec<String> = named
+        .iter()
+        .map(|v| format!("CAST({} AS {sql_type})", literal(v)))
+        .collect();
+    let read = format!(
+        "SELECT {key} AS airlock_k, {} AS airlock_v FROM {q} AS airlock_t \
+         WHERE airlock_t.{c} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]) AND ({}) LIMIT {}",
+        crate::door::text_of(&format!("airlock_t.{c}")),
+        typed.join(", "),
+        t.test,
+        ask::KEYS_SHOWN
+    );
+    let Ok(Ok(got)) = ask::data(tx, &read) else {
+        return Ok(None);
+    };
+    if got.is_empty() {
+        return Ok(None);
+    }
+    let mut values: Vec<String> = got.iter().map(|r| ask::shown_key(r.get(1))).collect();
+    values.dedup();
+    Ok(Some(Answer::Rows {
+        count: None,
+        keys: ask::shown_keys(&got),
+        what: format!(
+            "{} (at least 1; keys: {keyed_by}), holding {}: {}",
+            t.what,
+            values.join(", "),
+            col.confirmed(q, "their rows")
+        ),
+    }))
+}
+
+/// The one column of table `q` an expression (a CHECK's) names, when it names one: its
+/// words that are a column of `q` (by the catalog). A guess that only picks whose
+/// statistics to read: the rows read through the door decide.
+pub(super) fn lone_column(tx: &mut Transaction<'_>, q: &str, expr: &str) -> Option<String> {
+    let mut found: Vec<String> = vec![];
+    let mut word = String::new();
+    let mut quoted = false;
+    for ch in expr.chars().chain(std::iter::once(' ')) {
+        match ch {
+            '"' if quoted => quoted = false,
+            '"' => quoted = true,
+            c if quoted => word.push(c),
+            c if c.is_alphanumeric() || c == '_' => word.push(c.to_ascii_lowercase()),
+            _ => {
+                let w = std::mem::take(&mut word);
+                let column = !w.is_empty() && !w.starts_with(|c: char| c.is_ascii_digit());
+                if column
+                    && !found.contains(&w)
+                    && ask::rows(tx, super::catalog::COLUMN, &[q, &w]).is_ok_and(|r| !r.is_empty())
+                {
+                    found.push(w);
+                }
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The values pg_stats saw of `column` (most common values, then histogram bounds),
+/// at most [`SEEN_MAX`], without NULLs and repeats.
+fn seen(tx: &mut Transaction<'_>, q: &str, column: &str) -> Vec<String> {
+    let Some(got) = ask::rows(tx, SEEN, &[q, column]).ok() else {
+        return vec![];
+    };
+    let Some(r) = got.first() else {
+        return vec![];
+    };
+    let mut out: Vec<String> = vec![];
+    for i in 0..2 {
+        let text: Option<String> = r.try_get(i).ok().flatten();
+        for v in text
+            .as_deref()
+            .and_then(elements)
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+        {
+            if !out.contains(&v) && out.len() < SEEN_MAX {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a row of `q` has `c` NULL, read through the door (one row at most).

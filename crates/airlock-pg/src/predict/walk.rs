@@ -5,7 +5,7 @@
 use super::ask::{self, Answer, Fk};
 use super::catalog::qualified;
 use super::state::{prediction, settle, Walk};
-use super::{count, reach, sample, Destroyed, Outcome, Prediction, Predictions};
+use super::{count, reach, sample, stats, Destroyed, Outcome, Prediction, Predictions};
 use airlock_sql::{DataStep, Relation, Step};
 use postgres::Transaction;
 
@@ -125,16 +125,30 @@ impl Walk {
                 expr: Some(e),
                 functions,
                 ..
-            } if self.cat.all_builtin(functions) => ask::keyed(
-                tx,
-                &format!("SELECT {key} FROM {q} WHERE NOT ({e})"),
-                format!("rows that violate CHECK ({e}) (keys: {keyed_by})"),
-            ),
+            } if self.cat.all_builtin(functions) => {
+                let column = stats::lone_column(tx, &q, e);
+                let test = stats::Test {
+                    column: column.as_deref(),
+                    test: format!("NOT ({e})"),
+                    what: format!("rows that violate CHECK ({e})"),
+                };
+                let full = |tx: &mut Transaction<'_>| {
+                    ask::keyed(
+                        tx,
+                        &format!("SELECT {key} FROM {q} WHERE NOT ({e})"),
+                        format!("rows that violate CHECK ({e}) (keys: {keyed_by})"),
+                    )
+                };
+                sample::rejected(tx, &q, (&test, (&key, &keyed_by)), self.timeout, full)
+            }
             Step::Check { expr: Some(_), .. } => Ok(Answer::unasked(
-                "the CHECK calls a function that may not be built in",
+                "the CHECK calls a function that may not be built in, which airlock does not run, \
+                 not even over pg_stats' values: rehearse runs it",
             )),
             Step::Check { expr: None, .. } => Ok(Answer::unasked(
-                "the CHECK is not a plain expression over the table's columns",
+                "the CHECK is not a plain expression over the table's columns (a function outside \
+                 the built-in ones airlock evaluates, which it does not run, not even over pg_stats' \
+                 values): rehearse runs it",
             )),
             Step::ForeignKey {
                 columns,
@@ -153,7 +167,19 @@ impl Walk {
                     ref_columns,
                     match_full: *match_full,
                 };
-                ask::foreign_key(tx, &q, fk)
+                let Some(test) = ask::missing(tx, &fk)? else {
+                    return ask::foreign_key(tx, &q, fk);
+                };
+                let t = stats::Test {
+                    column: (columns.len() == 1).then(|| columns[0].as_str()),
+                    test,
+                    what: format!(
+                        "rows whose ({}) has no match in {references}",
+                        ask::cols(columns, "").join(", ")
+                    ),
+                };
+                let full = |tx: &mut Transaction<'_>| ask::foreign_key(tx, &q, fk);
+                sample::rejected(tx, &q, (&t, (&key, &keyed_by)), self.timeout, full)
             }
             Step::UniqueOther { why } => Ok(Answer::unasked(why)),
             _ => Ok(Answer::Unasked("not a data-dependent statement".into())),
