@@ -231,7 +231,7 @@ const PIECE: usize = 256 * 1024;
 /// Pieces the decoder may be ahead by: half a manifest chunk (4 MiB), enough to keep it
 /// inflating while the reader hashes; a deeper queue only holds memory. With
 /// a whole chunk (8 MiB) ahead a first verify of 256 MiB peaked at 44 MiB, with half
-/// of one (and [`crate::sql_rules`]' queue at 6 MiB) at 28.5 MiB, its time the same
+/// of one (and the SQL judge's queue at 6 MiB) at 28.5 MiB, its time the same
 /// (paired, 21 runs each, 0.93x; docs/performance.md, "Memory on the trust path").
 const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE / 2;
 

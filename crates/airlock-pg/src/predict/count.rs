@@ -99,38 +99,9 @@ pub(super) fn destroyed(
         _ => state::destroyed(tier, s, s.relation.to_string(), &[&schema, &name]),
     };
     let unpredictable = w.unpredictable(std::slice::from_ref(&t));
-    if let (
-        Step::DropTable {
-            if_exists: false, ..
-        },
-        None,
-    ) = (&s.step, &unpredictable)
-    {
-        if let Ok(false) = w.exists(tx, &t) {
-            if let Some(p) = w.missing(tier, s, d.object.clone(), "the table is not there now") {
-                out.predictions.push(p);
-                return vec![];
-            }
-        }
-    }
-    if let (Step::DropColumn { column, if_exists }, None) = (&s.step, &unpredictable) {
-        match column_gone(w, tx, &t, column) {
-            Some(why) if *if_exists || why == ADDED => return vec![],
-            Some(why) => {
-                let what = match why {
-                    "not there now" => "the column is not there now",
-                    _ => "the release drops the column earlier",
-                };
-                if let Some(p) = w.missing(tier, s, d.object.clone(), what) {
-                    out.predictions.push(p);
-                    return vec![];
-                }
-                d.note = Some(why.into());
-                return vec![d];
-            }
-            None => {
-                w.dropped_columns.insert((t.clone(), column.clone()));
-            }
+    if unpredictable.is_none() {
+        if let Some(gone) = missing(w, tx, (tier, s), &t, d.clone(), out) {
+            return gone;
         }
     }
     // The rows other tables reference, for a DELETE judged on the rows there now.
@@ -192,6 +163,52 @@ pub(super) fn destroyed(
         vec![d]
     } else {
         vec![]
+    }
+}
+
+/// A DROP TABLE or DROP COLUMN of what is not there at its point in the release (the
+/// rows there now decide it): `Some` with what it destroys (nothing, or `d` noted),
+/// having pushed the prediction that it fails when nothing earlier makes it.
+fn missing(
+    w: &mut Walk,
+    tx: &mut Transaction<'_>,
+    (tier, s): (&str, &DataStep),
+    t: &Relation,
+    mut d: Destroyed,
+    out: &mut Predictions,
+) -> Option<Vec<Destroyed>> {
+    match &s.step {
+        Step::DropTable {
+            if_exists: false, ..
+        } if matches!(w.exists(tx, t), Ok(false)) => {
+            let p = w.missing(tier, s, d.object.clone(), "the table is not there now")?;
+            out.predictions.push(p);
+            Some(vec![])
+        }
+        Step::DropColumn { column, if_exists } => match column_gone(w, tx, t, column) {
+            Some(why) if *if_exists || why == ADDED => Some(vec![]),
+            Some(why) => {
+                let what = match why {
+                    "not there now" => "the column is not there now",
+                    _ => "the release drops the column earlier",
+                };
+                match w.missing(tier, s, d.object.clone(), what) {
+                    Some(p) => {
+                        out.predictions.push(p);
+                        Some(vec![])
+                    }
+                    None => {
+                        d.note = Some(why.into());
+                        Some(vec![d])
+                    }
+                }
+            }
+            None => {
+                w.dropped_columns.insert((t.clone(), column.clone()));
+                None
+            }
+        },
+        _ => None,
     }
 }
 
