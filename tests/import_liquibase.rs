@@ -910,3 +910,107 @@ fn two_root_changelogs_are_refused_naming_the_roots_only() {
     );
     assert!(!stderr(&o).contains("part.xml"), "{}", stderr(&o));
 }
+
+/// The changelog of `history`, its master including every change type import writes
+/// too (`EVERY_CHANGE`, as `changes/every.xml`).
+fn history_of_every_change(dir: &Path) -> PathBuf {
+    let root = history(dir);
+    write(
+        &root.join("changes/every.xml"),
+        &xml(&every_change("_E", "")),
+    );
+    let master = MASTER.replace(
+        "  <include file=\"changes/audit.yaml\"",
+        "  <include file=\"changes/every.xml\" relativeToChangelogFile=\"true\"/>\n  <include file=\"changes/audit.yaml\"",
+    );
+    write(&root.join("db.changelog-master.xml"), &xml(&master));
+    root
+}
+
+/// `airlock --json import CHANGELOG --out OUT --history DB` in `dir`.
+fn import_on_history(dir: &Path, changelog: &Path, db: &TestDb) -> std::process::Output {
+    let out = dir.join("src");
+    let _ = std::fs::remove_dir_all(&out);
+    airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &db.name,
+            "--history",
+            &db.conn(),
+        ],
+    )
+}
+
+#[test]
+fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = history_of_every_change(dir);
+    let db = TestDb::new("lbsum");
+    run_liquibase(&changelog, &db, &["update"]);
+    // One changeset more than Liquibase ran: every recorded row (each change type
+    // import writes, the YAML ones, the sqlFile and the raw SQL file) must check.
+    let later = changelog.join("changes/later/004-after.xml");
+    write(&later, &xml("  <changeSet id=\"after-1\" author=\"gil\">\n    <createTable tableName=\"after_liquibase\"><column name=\"id\" type=\"int\"/></createTable>\n  </changeSet>\n"));
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 1, "{report}");
+
+    // A row whose MD5SUM Liquibase cleared (NULL) is taken, as Liquibase takes it.
+    db.exec("UPDATE databasechangelog SET md5sum = NULL WHERE id = '1'");
+    expect_code(&import_on_history(dir, &changelog, &db), 0);
+
+    // An older version's checksum cannot be checked: refused, naming it.
+    db.exec(
+        "UPDATE databasechangelog SET md5sum = '8:0123456789abcdef0123456789abcdef' WHERE id = '2'",
+    );
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("db.changelog-master.xml:")
+            && err.contains("ann:2")
+            && err.contains("8:0123456789abcdef0123456789abcdef")
+            && err.contains("older"),
+        "{err}"
+    );
+    db.exec("UPDATE databasechangelog SET md5sum = NULL WHERE id = '2'");
+
+    // One changeset edited after Liquibase ran it: refused with both checksums, and
+    // nothing written.
+    let every = changelog.join("changes/every.xml");
+    let text = std::fs::read_to_string(&every).unwrap();
+    write(
+        &every,
+        &text.replace("startValue=\"100\"", "startValue=\"200\""),
+    );
+    let recorded = db.scalar("SELECT md5sum FROM databasechangelog WHERE id = 'q_E-4'");
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("changes/every.xml:")
+            && err.contains("ann:q_E-4")
+            && err.contains(&recorded)
+            && err.contains("edited since Liquibase ran it"),
+        "{err}"
+    );
+    assert!(!dir.join("src").exists(), "nothing is written");
+    // Unless the changeset lists the recorded checksum as valid, as Liquibase allows.
+    let text = std::fs::read_to_string(&every).unwrap();
+    let valid = format!(
+        "<changeSet id=\"q_E-4\" author=\"ann\">\n    <validCheckSum>{recorded}</validCheckSum>"
+    );
+    write(
+        &every,
+        &text.replace("<changeSet id=\"q_E-4\" author=\"ann\">", &valid),
+    );
+    expect_code(&import_on_history(dir, &changelog, &db), 0);
+}

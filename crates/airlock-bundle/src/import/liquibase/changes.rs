@@ -277,7 +277,7 @@ const INDEX_COLUMN_READ: &[&str] = &["name", "descending", "computed"];
 
 /// What else a column may say that Liquibase's `createIndex` does not read (its
 /// `ColumnConfig` attributes): ignored here too, and named in the report.
-const INDEX_COLUMN_IGNORED: &[&str] = &[
+pub(in crate::import) const INDEX_COLUMN_IGNORED: &[&str] = &[
     "type",
     "value",
     "valueNumeric",
