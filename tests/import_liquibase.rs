@@ -485,6 +485,11 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             r#"<changeSet id="u" author="ann"><loadData tableName="t" file="x.csv"/></changeSet>"#,
             &["c.xml:6", "ann:u", "loadData"][..],
         ),
+        // A Java class (Keycloak's migrations have a few): named, with its class.
+        (
+            r#"<changeSet id="j" author="ann"><customChange class="org.example.MoveThings"/></changeSet>"#,
+            &["c.xml:6", "ann:j", "customChange", "org.example.MoveThings", "Java"][..],
+        ),
         (
             r#"<changeSet id="a" author="ann"><createIndex tableName="t" indexName="i" tablespace="fast"><column name="a"/></createIndex></changeSet>"#,
             &["ann:a", "tablespace"][..],

@@ -844,6 +844,10 @@ fn rename_or_remark(n: &Node, q: Quoting) -> Sql {
                 format!("ALTER SEQUENCE {seq} OWNED BY {t}.{c};"),
             ])
         }
+        "customChange" => Err(format!(
+            "`customChange class=\"{}\"`: a Java class Liquibase runs, which airlock cannot run; write what it does as SQL (a `sql` change) or leave the changeset out as your deployment allows, then import",
+            n.attr("class").unwrap_or_default()
+        )),
         other => Err(format!("the change `{other}`, which import does not read")),
     }
 }
