@@ -21,7 +21,8 @@ fn sql_error(context: &str, e: &postgres::Error) -> Error {
 }
 
 /// The one table named `name` (in `schema`, when given) outside the system schemas,
-/// schema-qualified and quoted.
+/// schema-qualified and quoted. (`$2::text` names the parameter's type: no value is
+/// converted, no function runs.)
 fn find_table(c: &mut postgres::Client, name: &str, schema: Option<&str>) -> Result<String> {
     find_table_opt(c, name, schema)?.ok_or_else(|| {
         Error::usage(
