@@ -1019,3 +1019,30 @@ fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
     );
     expect_code(&import_on_history(dir, &changelog, &db), 0);
 }
+
+#[test]
+fn a_formatted_sql_changeset_whose_md5sum_import_cannot_compute_is_refused_by_name() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("changelog.sql"), "--liquibase formatted sql\n\n--changeset ann:1\nCREATE TABLE a (id int);\n\n--changeset ann:2\nCREATE TABLE b (id int);\n");
+    let db = TestDb::new("lbfmtsum");
+    // DATABASECHANGELOG as Liquibase makes it, recording the first changeset.
+    db.exec("CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL, dateexecuted timestamp NOT NULL, orderexecuted int NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35)); INSERT INTO databasechangelog VALUES ('1', 'ann', 'changelog.sql', now(), 1, 'EXECUTED', '9:0123456789abcdef0123456789abcdef'); CREATE TABLE a (id int)");
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("changelog.sql:")
+            && err.contains("ann:1")
+            && err.contains("formatted SQL")
+            && err.contains("9:0123456789abcdef0123456789abcdef"),
+        "{err}"
+    );
+    assert!(!dir.join("src").exists(), "nothing is written");
+    // With the MD5SUM cleared, Liquibase takes the row, and so does import.
+    db.exec("UPDATE databasechangelog SET md5sum = NULL");
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"].as_array().unwrap().len(), 1);
+}
