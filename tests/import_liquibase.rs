@@ -952,6 +952,19 @@ fn import_on_history(dir: &Path, changelog: &Path, db: &TestDb) -> std::process:
     )
 }
 
+/// Import on `db`'s history is refused (exit 2), its error naming each of `names`,
+/// and nothing is written.
+#[track_caller]
+fn refused_on_history(dir: &Path, changelog: &Path, db: &TestDb, names: &[&str]) {
+    let o = import_on_history(dir, changelog, db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    for n in names {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!dir.join("src").exists(), "nothing is written");
+}
+
 #[test]
 fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
     let t = tempdir();
@@ -976,15 +989,16 @@ fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
     db.exec(
         "UPDATE databasechangelog SET md5sum = '8:0123456789abcdef0123456789abcdef' WHERE id = '2'",
     );
-    let o = import_on_history(dir, &changelog, &db);
-    expect_code(&o, 2);
-    let err = json(&o)["error"].as_str().unwrap().to_string();
-    assert!(
-        err.contains("db.changelog-master.xml:")
-            && err.contains("ann:2")
-            && err.contains("8:0123456789abcdef0123456789abcdef")
-            && err.contains("older"),
-        "{err}"
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "db.changelog-master.xml:",
+            "ann:2",
+            "8:0123456789abcdef0123456789abcdef",
+            "older",
+        ],
     );
     db.exec("UPDATE databasechangelog SET md5sum = NULL WHERE id = '2'");
 
@@ -997,17 +1011,17 @@ fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
         &text.replace("startValue=\"100\"", "startValue=\"200\""),
     );
     let recorded = db.scalar("SELECT md5sum FROM databasechangelog WHERE id = 'q_E-4'");
-    let o = import_on_history(dir, &changelog, &db);
-    expect_code(&o, 2);
-    let err = json(&o)["error"].as_str().unwrap().to_string();
-    assert!(
-        err.contains("changes/every.xml:")
-            && err.contains("ann:q_E-4")
-            && err.contains(&recorded)
-            && err.contains("edited since Liquibase ran it"),
-        "{err}"
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "changes/every.xml:",
+            "ann:q_E-4",
+            &recorded,
+            "edited since Liquibase ran it",
+        ],
     );
-    assert!(!dir.join("src").exists(), "nothing is written");
     // Unless the changeset lists the recorded checksum as valid, as Liquibase allows.
     let text = std::fs::read_to_string(&every).unwrap();
     let valid = format!(
@@ -1029,17 +1043,17 @@ fn a_formatted_sql_changeset_whose_md5sum_import_cannot_compute_is_refused_by_na
     let db = TestDb::new("lbfmtsum");
     // DATABASECHANGELOG as Liquibase makes it, recording the first changeset.
     db.exec("CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL, dateexecuted timestamp NOT NULL, orderexecuted int NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35)); INSERT INTO databasechangelog VALUES ('1', 'ann', 'changelog.sql', now(), 1, 'EXECUTED', '9:0123456789abcdef0123456789abcdef'); CREATE TABLE a (id int)");
-    let o = import_on_history(dir, &changelog, &db);
-    expect_code(&o, 2);
-    let err = json(&o)["error"].as_str().unwrap().to_string();
-    assert!(
-        err.contains("changelog.sql:")
-            && err.contains("ann:1")
-            && err.contains("formatted SQL")
-            && err.contains("9:0123456789abcdef0123456789abcdef"),
-        "{err}"
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "changelog.sql:",
+            "ann:1",
+            "formatted SQL",
+            "9:0123456789abcdef0123456789abcdef",
+        ],
     );
-    assert!(!dir.join("src").exists(), "nothing is written");
     // With the MD5SUM cleared, Liquibase takes the row, and so does import.
     db.exec("UPDATE databasechangelog SET md5sum = NULL");
     let o = import_on_history(dir, &changelog, &db);
