@@ -485,6 +485,11 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             r#"<changeSet id="u" author="ann"><loadData tableName="t" file="x.csv"/></changeSet>"#,
             &["c.xml:6", "ann:u", "loadData"][..],
         ),
+        // A Java class (Keycloak's migrations have a few): named, with its class.
+        (
+            r#"<changeSet id="j" author="ann"><customChange class="org.example.MoveThings"/></changeSet>"#,
+            &["c.xml:6", "ann:j", "customChange", "org.example.MoveThings", "Java"][..],
+        ),
         (
             r#"<changeSet id="a" author="ann"><createIndex tableName="t" indexName="i" tablespace="fast"><column name="a"/></createIndex></changeSet>"#,
             &["ann:a", "tablespace"][..],
@@ -909,4 +914,149 @@ fn two_root_changelogs_are_refused_naming_the_roots_only() {
         ],
     );
     assert!(!stderr(&o).contains("part.xml"), "{}", stderr(&o));
+}
+
+/// The changelog of `history`, its master including every change type import writes
+/// too (`EVERY_CHANGE`, as `changes/every.xml`).
+fn history_of_every_change(dir: &Path) -> PathBuf {
+    let root = history(dir);
+    write(
+        &root.join("changes/every.xml"),
+        &xml(&every_change("_E", "")),
+    );
+    let master = MASTER.replace(
+        "  <include file=\"changes/audit.yaml\"",
+        "  <include file=\"changes/every.xml\" relativeToChangelogFile=\"true\"/>\n  <include file=\"changes/audit.yaml\"",
+    );
+    write(&root.join("db.changelog-master.xml"), &xml(&master));
+    root
+}
+
+/// `airlock --json import CHANGELOG --out OUT --history DB` in `dir`.
+fn import_on_history(dir: &Path, changelog: &Path, db: &TestDb) -> std::process::Output {
+    let out = dir.join("src");
+    let _ = std::fs::remove_dir_all(&out);
+    airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &db.name,
+            "--history",
+            &db.conn(),
+        ],
+    )
+}
+
+/// Import on `db`'s history is refused (exit 2), its error naming each of `names`,
+/// and nothing is written.
+#[track_caller]
+fn refused_on_history(dir: &Path, changelog: &Path, db: &TestDb, names: &[&str]) {
+    let o = import_on_history(dir, changelog, db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    for n in names {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!dir.join("src").exists(), "nothing is written");
+}
+
+#[test]
+fn each_md5sum_liquibase_records_is_checked_as_liquibase_computes_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = history_of_every_change(dir);
+    let db = TestDb::new("lbsum");
+    run_liquibase(&changelog, &db, &["update"]);
+    // One changeset more than Liquibase ran: every recorded row (each change type
+    // import writes, the YAML ones, the sqlFile and the raw SQL file) must check.
+    let later = changelog.join("changes/later/004-after.xml");
+    write(&later, &xml("  <changeSet id=\"after-1\" author=\"gil\">\n    <createTable tableName=\"after_liquibase\"><column name=\"id\" type=\"int\"/></createTable>\n  </changeSet>\n"));
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 1, "{report}");
+
+    // A row whose MD5SUM Liquibase cleared (NULL) is taken, as Liquibase takes it.
+    db.exec("UPDATE databasechangelog SET md5sum = NULL WHERE id = '1'");
+    expect_code(&import_on_history(dir, &changelog, &db), 0);
+
+    // An older version's checksum cannot be checked: refused, naming it.
+    db.exec(
+        "UPDATE databasechangelog SET md5sum = '8:0123456789abcdef0123456789abcdef' WHERE id = '2'",
+    );
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "db.changelog-master.xml:",
+            "ann:2",
+            "8:0123456789abcdef0123456789abcdef",
+            "older",
+        ],
+    );
+    db.exec("UPDATE databasechangelog SET md5sum = NULL WHERE id = '2'");
+
+    // One changeset edited after Liquibase ran it: refused with both checksums, and
+    // nothing written.
+    let every = changelog.join("changes/every.xml");
+    let text = std::fs::read_to_string(&every).unwrap();
+    write(
+        &every,
+        &text.replace("startValue=\"100\"", "startValue=\"200\""),
+    );
+    let recorded = db.scalar("SELECT md5sum FROM databasechangelog WHERE id = 'q_E-4'");
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "changes/every.xml:",
+            "ann:q_E-4",
+            &recorded,
+            "edited since Liquibase ran it",
+        ],
+    );
+    // Unless the changeset lists the recorded checksum as valid, as Liquibase allows.
+    let text = std::fs::read_to_string(&every).unwrap();
+    let valid = format!(
+        "<changeSet id=\"q_E-4\" author=\"ann\">\n    <validCheckSum>{recorded}</validCheckSum>"
+    );
+    write(
+        &every,
+        &text.replace("<changeSet id=\"q_E-4\" author=\"ann\">", &valid),
+    );
+    expect_code(&import_on_history(dir, &changelog, &db), 0);
+}
+
+#[test]
+fn a_formatted_sql_changeset_whose_md5sum_import_cannot_compute_is_refused_by_name() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("changelog.sql"), "--liquibase formatted sql\n\n--changeset ann:1\nCREATE TABLE a (id int);\n\n--changeset ann:2\nCREATE TABLE b (id int);\n");
+    let db = TestDb::new("lbfmtsum");
+    // DATABASECHANGELOG as Liquibase makes it, recording the first changeset.
+    db.exec("CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL, dateexecuted timestamp NOT NULL, orderexecuted int NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35)); INSERT INTO databasechangelog VALUES ('1', 'ann', 'changelog.sql', now(), 1, 'EXECUTED', '9:0123456789abcdef0123456789abcdef'); CREATE TABLE a (id int)");
+    refused_on_history(
+        dir,
+        &changelog,
+        &db,
+        &[
+            "changelog.sql:",
+            "ann:1",
+            "formatted SQL",
+            "9:0123456789abcdef0123456789abcdef",
+        ],
+    );
+    // With the MD5SUM cleared, Liquibase takes the row, and so does import.
+    db.exec("UPDATE databasechangelog SET md5sum = NULL");
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"].as_array().unwrap().len(), 1);
 }

@@ -411,6 +411,24 @@ pub enum ImportError {
         at: String,
         why: String,
     },
+    /// A DATABASECHANGELOG row whose MD5SUM is not the changeset's checksum as
+    /// Liquibase computes it: the changeset was edited after Liquibase ran it.
+    #[error("{at} (changeset {changeset}): edited since Liquibase ran it: DATABASECHANGELOG records MD5SUM {recorded}, the changelog's is {computed}")]
+    ChecksumMismatch {
+        at: String,
+        changeset: String,
+        recorded: String,
+        computed: String,
+    },
+    /// A DATABASECHANGELOG row whose MD5SUM import cannot check (an older version's,
+    /// or a change whose checksum it does not compute): refused, not taken unchecked.
+    #[error("{at} (changeset {changeset}): DATABASECHANGELOG records MD5SUM {recorded}, which import cannot check: {why}")]
+    ChecksumUnknown {
+        at: String,
+        changeset: String,
+        recorded: String,
+        why: String,
+    },
     #[error("{file}: differs from the script Flyway applied ({table} records checksum {recorded}, the file's is {actual}): it was edited after it was applied")]
     Edited {
         file: String,
@@ -593,7 +611,10 @@ fn migrations(
     more: &[Folder],
     layout: Layout,
     left: &mut Vec<LeftBehind>,
-    (tags, quiet): (&mut Vec<String>, &mut Vec<liquibase::preconditions::Ident>),
+    (tags, quiet): (
+        &mut Vec<String>,
+        &mut Vec<liquibase::preconditions::ChangeSetId>,
+    ),
 ) -> Result<Vec<Migration>, ImportError> {
     let before = left.len();
     let mut names = listing(folder, left)?;
@@ -1286,7 +1307,7 @@ fn decide(
     migrations: Vec<Migration>,
     layout: Layout,
     naming: &Naming,
-    quiet: &[liquibase::preconditions::Ident],
+    quiet: &[liquibase::preconditions::ChangeSetId],
 ) -> Result<(Vec<Migration>, Vec<Decided>), ImportError> {
     let mut decided = vec![];
     if layout != Layout::Liquibase {

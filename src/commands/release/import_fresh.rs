@@ -116,7 +116,10 @@ fn check_error(e: postgres::Error) -> CheckError {
     }
 }
 
-/// The catalog query answering `check` (one boolean), and its parameters.
+/// The catalog query answering `check` (one boolean), and its parameters. Each
+/// `$n::text` only names a parameter's type (the server cannot infer it in `$n IS
+/// NULL`): text to text converts nothing and runs no function; `indkey::int2[]` is a
+/// built-in binary-coercible cast of catalog data. No user value is cast.
 fn catalog_query(check: &Check) -> (&'static str, Vec<Option<String>>) {
     let s = |v: &str| Some(v.to_string());
     match check {

@@ -21,7 +21,8 @@ fn sql_error(context: &str, e: &postgres::Error) -> Error {
 }
 
 /// The one table named `name` (in `schema`, when given) outside the system schemas,
-/// schema-qualified and quoted.
+/// schema-qualified and quoted. (`$2::text` names the parameter's type: no value is
+/// converted, no function runs.)
 fn find_table(c: &mut postgres::Client, name: &str, schema: Option<&str>) -> Result<String> {
     find_table_opt(c, name, schema)?.ok_or_else(|| {
         Error::usage(
@@ -196,14 +197,16 @@ fn flyway_checksums(c: &mut postgres::Client, table: &str) -> Result<Vec<Applied
 }
 
 /// Liquibase's DATABASECHANGELOG: its EXECUTED and MARK_RAN rows are the changesets
-/// applied (import matches them to the changelog's by id, author and file, and
-/// refuses a row naming none); the probe is their list, in the order they ran.
+/// applied (import matches them to the changelog's by id, author and file, refuses a
+/// row naming none, and checks each MD5SUM as Liquibase does); the probe is their
+/// list, in the order they ran.
 fn liquibase(c: &mut postgres::Client) -> Result<Applied> {
     let t = find_table(c, "databasechangelog", None)?;
     let applied = "exectype IN ('EXECUTED', 'MARK_RAN')";
     let rows = c
         .query(
-            format!("SELECT id::text, author::text, filename::text, exectype::text FROM {t} WHERE {applied} ORDER BY orderexecuted, dateexecuted").as_str(),
+            // As text by format(), not a cast (a cast can run a user's function: DESIGN 5.1).
+            format!("SELECT format('%s', id), format('%s', author), format('%s', filename), format('%s', exectype), CASE WHEN md5sum IS NOT NULL THEN format('%s', md5sum) END FROM {t} WHERE {applied} ORDER BY orderexecuted, dateexecuted").as_str(),
             &[],
         )
         .map_err(|e| sql_error("reading databasechangelog", &e))?;
@@ -214,6 +217,7 @@ fn liquibase(c: &mut postgres::Client) -> Result<Applied> {
             author: r.get(1),
             filename: r.get(2),
             exectype: r.get(3),
+            md5sum: r.get(4),
         })
         .collect();
     let probe = format!("SELECT 'peer_history'::text AS key, coalesce(string_agg(author || ':' || id || ' (' || filename || ') ' || exectype, ', ' ORDER BY orderexecuted, dateexecuted), '') AS value FROM {t} WHERE {applied}");

@@ -15,6 +15,7 @@
 //! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
 
 use super::changes::{change, ignored, sql_text};
+use super::checksum;
 use super::inverse::inverse;
 use super::preconditions::{self as preconditions, ChangeSetId};
 use super::sql as liquibase;
@@ -40,7 +41,7 @@ pub(in crate::import) fn migrations(
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
-    (tags, quiet): (&mut Vec<String>, &mut Vec<preconditions::Ident>),
+    (tags, quiet): (&mut Vec<String>, &mut Vec<ChangeSetId>),
 ) -> Result<Option<Vec<Migration>>, ImportError> {
     let mut candidates = vec![];
     for n in names.iter().filter(|n| xml_or_yaml(n)) {
@@ -131,8 +132,8 @@ struct Walk<'a> {
     tags: Vec<String>,
     /// The root changelog's own `preConditions`, until its first changeset carries it.
     changelog_pre: Option<preconditions::Preconds>,
-    /// Changesets Liquibase runs (and records) that write no tier: (id, author, file).
-    quiet: Vec<preconditions::Ident>,
+    /// Changesets Liquibase runs (and records) that write no tier.
+    quiet: Vec<ChangeSetId>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -283,6 +284,7 @@ impl<'a> Walk<'a> {
             self.out.extend(found);
             return Ok(());
         }
+        let bytes_sum = bytes;
         self.out.push(Migration {
             key: vec![],
             label: file
@@ -306,6 +308,11 @@ impl<'a> Walk<'a> {
                 pre: None,
                 changelog_pre: None,
                 ran_before: false,
+                // Liquibase's: one `sql` change of the file's whole text.
+                sum: String::from_utf8(bytes_sum)
+                    .map(|t| checksum::of_changeset(vec![Ok(checksum::of_sql(&t))]))
+                    .unwrap_or_else(|_| Err("its file is not UTF-8".into())),
+                valid: vec![],
             })),
         });
         Ok(())
@@ -454,7 +461,8 @@ impl<'a> Walk<'a> {
             }
         }
         if self.runs_nothing(n, &at, &up, &down) {
-            self.quiet.push((id.into(), author.into(), file.into()));
+            let ident = self.base_ident(file, n);
+            self.quiet.push(ident);
             return Ok(());
         }
         let apart = n
@@ -509,14 +517,55 @@ impl<'a> Walk<'a> {
         pre: Option<preconditions::Preconds>,
     ) -> Box<ChangeSetId> {
         Box::new(ChangeSetId {
+            pre,
+            changelog_pre: self.changelog_pre.take(),
+            ..self.base_ident(file, n)
+        })
+    }
+
+    /// What Liquibase knows the changeset `n` of `file` by, with its checksum and the
+    /// `validCheckSum`s it lists; no preconditions.
+    fn base_ident(&self, file: &str, n: &Node) -> ChangeSetId {
+        let valid = (n.children.iter())
+            .filter(|c| c.name == "validCheckSum")
+            .map(|c| c.text.trim().to_string())
+            .chain(n.attr("validCheckSum").map(|v| v.trim().to_string()))
+            .collect();
+        ChangeSetId {
             id: n.attr("id").unwrap_or_default().into(),
             author: n.attr("author").unwrap_or_default().into(),
             file: file.into(),
             at: n.at(file),
-            pre,
-            changelog_pre: self.changelog_pre.take(),
+            pre: None,
+            changelog_pre: None,
             ran_before: false,
-        })
+            sum: self.sum(file, n),
+            valid,
+        }
+    }
+
+    /// The changeset `n`'s checksum as Liquibase computes it (`checksum.rs`): its
+    /// changes' in order, a `sql`/`sqlFile` for another dbms left out.
+    fn sum(&self, file: &str, n: &Node) -> checksum::Sum {
+        let mut changes = vec![];
+        for c in &n.children {
+            let other_dbms = matches!(c.name.as_str(), "sql" | "sqlFile")
+                && c.attr("dbms").is_some_and(preconditions::not_for_postgres);
+            match c.name.as_str() {
+                "comment" | "validCheckSum" | "preConditions" | "rollback" | "modifySql" => {}
+                _ if other_dbms => {}
+                "sqlFile" => {
+                    let path = c.attr("path").unwrap_or_default();
+                    let text = (self.locate(file, c, path).ok())
+                        .and_then(|t| read(self.folder, &t).ok())
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .ok_or_else(|| format!("its `sqlFile` `{path}`, not read"))?;
+                    changes.push(Ok(checksum::of_sql(&text)));
+                }
+                _ => changes.push(checksum::of_change(c)),
+            }
+        }
+        checksum::of_changeset(changes)
     }
 
     /// Whether the changeset `n` (at `at`) runs no statement and undoes none: then no

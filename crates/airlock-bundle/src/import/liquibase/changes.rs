@@ -277,7 +277,7 @@ const INDEX_COLUMN_READ: &[&str] = &["name", "descending", "computed"];
 
 /// What else a column may say that Liquibase's `createIndex` does not read (its
 /// `ColumnConfig` attributes): ignored here too, and named in the report.
-const INDEX_COLUMN_IGNORED: &[&str] = &[
+pub(in crate::import) const INDEX_COLUMN_IGNORED: &[&str] = &[
     "type",
     "value",
     "valueNumeric",
@@ -844,6 +844,10 @@ fn rename_or_remark(n: &Node, q: Quoting) -> Sql {
                 format!("ALTER SEQUENCE {seq} OWNED BY {t}.{c};"),
             ])
         }
+        "customChange" => Err(format!(
+            "`customChange class=\"{}\"`: a Java class Liquibase runs, which airlock cannot run; write what it does as SQL (a `sql` change) or leave the changeset out as your deployment allows, then import",
+            n.attr("class").unwrap_or_default()
+        )),
         other => Err(format!("the change `{other}`, which import does not read")),
     }
 }

@@ -1,11 +1,12 @@
 //! Liquibase, read as Liquibase reads it: formatted SQL (`sql`) and XML/YAML
 //! changelogs (`changelog`: the file read as a tree, `tree`; each change written as
 //! Liquibase's PostgreSQL generator writes it, `changes`, with its types, `types`, and
-//! its automatic rollback, `inverse`), and preconditions decided for the target the
+//! its automatic rollback, `inverse`; its checksum as Liquibase computes it, `checksum`), and preconditions decided for the target the
 //! bundle is made for (`preconditions`).
 
 pub(in crate::import) mod changelog;
 mod changes;
+mod checksum;
 mod inverse;
 pub(in crate::import) mod preconditions;
 pub(in crate::import) mod sql;

@@ -193,6 +193,10 @@ pub(in crate::import) struct ChangeSetId {
     /// The target's DATABASECHANGELOG records it (EXECUTED, or MARK_RAN when
     /// `marked`): set by [`decide`].
     pub ran_before: bool,
+    /// Its checksum as Liquibase computes it (`checksum.rs`), or why import cannot.
+    pub sum: super::checksum::Sum,
+    /// The checksums its `validCheckSum`s accept besides its own (`ANY`: all).
+    pub valid: Vec<String>,
 }
 
 /// The attributes each condition may carry (Liquibase reads these; import too).
@@ -545,6 +549,8 @@ pub struct RanChangeSet {
     pub filename: String,
     /// EXECUTED or MARK_RAN (other rows are not read as applied).
     pub exectype: String,
+    /// Its MD5SUM (`9:…` as Liquibase 4.24 and later write it; NULL once cleared).
+    pub md5sum: Option<String>,
 }
 
 /// What import decided of a changeset with preconditions (or one the target's
@@ -662,18 +668,22 @@ fn judge(
 pub(in crate::import) fn decide(
     folder: &crate::import::folder::Folder,
     migrations: Vec<Migration>,
-    (history, quiet): (Option<&[RanChangeSet]>, &[Ident]),
+    (history, quiet): (Option<&[RanChangeSet]>, &[ChangeSetId]),
     db: Option<&dyn PreconditionTarget>,
     decided: &mut Vec<Decided>,
 ) -> Result<Vec<Migration>, ImportError> {
     if let Some(rows) = history {
-        unknown_rows(&migrations, quiet, rows)?;
+        check_rows(&migrations, quiet, rows)?;
     }
     // (id, author, file) of each changeset Liquibase records as run so far (those
     // that write no tier counted as run: Liquibase runs them, with no precondition).
     let mut ran: Vec<Ident> = (history.unwrap_or_default().iter())
         .map(|r| (r.id.clone(), r.author.clone(), r.filename.clone()))
-        .chain(quiet.iter().cloned())
+        .chain(
+            quiet
+                .iter()
+                .map(|c| (c.id.clone(), c.author.clone(), c.file.clone())),
+        )
         .collect();
     let mut out = vec![];
     // The root changelog's preConditions, when its first changeset is applied already:
@@ -818,25 +828,62 @@ fn replay(
 }
 
 /// A DATABASECHANGELOG row naming no changeset of the changelog is refused: the
-/// changelog is behind the database (or is another's).
-fn unknown_rows(
+/// changelog is behind the database (or is another's); so is one whose MD5SUM is not
+/// the changeset's checksum ([`check_sum`]).
+fn check_rows(
     migrations: &[Migration],
-    quiet: &[Ident],
+    quiet: &[ChangeSetId],
     rows: &[RanChangeSet],
 ) -> Result<(), ImportError> {
     for r in rows {
         let found = (migrations.iter().filter_map(|m| m.lb.as_deref()))
-            .map(|c| (&c.id, &c.author, &c.file))
-            .chain(quiet.iter().map(|(i, a, f)| (i, a, f)))
-            .any(|(id, author, file)| {
-                *id == r.id && *author == r.author && same_file(&r.filename, file)
-            });
-        if !found {
+            .chain(quiet.iter())
+            .find(|c| c.id == r.id && c.author == r.author && same_file(&r.filename, &c.file));
+        let Some(c) = found else {
             return Err(ImportError::Layout {
                 file: "public.databasechangelog".into(),
                 why: format!("records changeset {}:{} of {} ({}), which the changelog does not have: it is behind the database, or another changelog's", r.author, r.id, r.filename, r.exectype),
             });
-        }
+        };
+        check_sum(c, r)?;
+    }
+    Ok(())
+}
+
+/// The row `r`'s MD5SUM against the changeset `c`, as Liquibase validates it: a NULL
+/// (cleared by `clear-checksums`) is accepted (Liquibase records the changelog's
+/// current checksum then); one its `validCheckSum`s list (or `ANY`) is accepted; a
+/// `9:` must equal the checksum import computes. An older version's (`1:`–`8:`)
+/// Liquibase checks with that version's algorithm before it rewrites it, which import
+/// does not have: refused, as is a changeset whose checksum import cannot compute.
+fn check_sum(c: &ChangeSetId, r: &RanChangeSet) -> Result<(), ImportError> {
+    let Some(stored) = r.md5sum.as_deref().map(str::trim) else {
+        return Ok(());
+    };
+    if (c.valid.iter()).any(|v| v.eq_ignore_ascii_case("ANY") || v == stored) {
+        return Ok(());
+    }
+    let unknown = |why: String| ImportError::ChecksumUnknown {
+        at: c.at.clone(),
+        changeset: format!("{}:{}", c.author, c.id),
+        recorded: stored.to_string(),
+        why,
+    };
+    let computed = c.sum.clone().map_err(|why| {
+        unknown(format!(
+            "import cannot compute Liquibase's checksum of it ({why})"
+        ))
+    })?;
+    if !stored.starts_with("9:") {
+        return Err(unknown("a checksum of an older Liquibase version, which import cannot recompute (Liquibase 4.24 and later check it with that version's algorithm, then record a `9:` one)".into()));
+    }
+    if stored != computed {
+        return Err(ImportError::ChecksumMismatch {
+            at: c.at.clone(),
+            changeset: format!("{}:{}", c.author, c.id),
+            recorded: stored.to_string(),
+            computed,
+        });
     }
     Ok(())
 }

@@ -201,6 +201,8 @@ pub(in crate::import) fn file_migrations(
             pre: None,
             changelog_pre: None,
             ran_before: false,
+            sum: Err("a formatted SQL changeset, whose checksum import does not compute as Liquibase does".into()),
+            valid: vec![],
         };
         out.push(Migration {
             key: vec![],
