@@ -213,14 +213,17 @@ impl<'a> Judged<'a> {
 /// Bytes handed to the judging thread at a time.
 const PIECE: usize = 256 << 10;
 
-/// Batches on their way to the judging thread: 24, about 6 MiB of a big file's pieces
-/// (a batch of a big file is one piece; of small files, under two pieces of bytes, so
-/// at most 12 MiB). The reader hands a chunk it authenticated on and goes on to hash
-/// the next while the judging catches up; a deeper queue only holds memory when the
-/// judging is the slower side. Room for two chunks (72) peaked a first verify of
-/// 256 MiB at 44 MiB; 24 with the decoder half a chunk ahead, at 28.5 MiB in the same
-/// time (docs/performance.md, "Memory on the trust path"). At 16 the runs were slower.
-const QUEUED: usize = 24;
+/// Batches on their way to the judging thread: 48, about 12 MiB of a big file's pieces
+/// (a batch of a big file is one piece; of small files, under two pieces of bytes).
+/// The reader hands a chunk it authenticated on and goes on to hash the next while the
+/// judging catches up. On two cores the three threads (inflate, hash, judge) share the
+/// cores, and the queue absorbs the scheduler's turns: the shallower it is, the more
+/// often a core waits, and the deeper, the more memory a first verify holds. Measured
+/// on 256 MiB (docs/performance.md, "Memory on the trust path"), quiet, paired against
+/// 72 batches with a whole chunk inflated ahead (peak 38–40 MiB): 48 with a quarter
+/// of a chunk ahead peaked at 27.7 MiB (max 30.4) at 1.05x the time; 24 with half a
+/// chunk ahead at 26.6 MiB, 1.11x.
+const QUEUED: usize = 48;
 
 /// Messages in a batch at most (a bundle of many empty files sends names only).
 const BATCH: usize = 1024;

@@ -228,17 +228,16 @@ pub struct ThreadedGzReader {
 /// Bytes the decoder hands over at a time.
 const PIECE: usize = 256 * 1024;
 
-/// Pieces the decoder may be ahead by: half a manifest chunk (4 MiB), enough to keep it
-/// inflating while the reader hashes; a deeper queue only holds memory. With
-/// a whole chunk (8 MiB) ahead a first verify of 256 MiB peaked at 44 MiB, with half
-/// of one (and the SQL judge's queue at 6 MiB) at 28.5 MiB, its time the same
-/// (paired, 21 runs each, 0.93x; docs/performance.md, "Memory on the trust path").
-const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE / 2;
+/// Pieces the decoder may be ahead by: a quarter of a manifest chunk (2 MiB), enough
+/// to keep it inflating while the reader hashes; more holds memory for little time
+/// (quiet, paired, with the SQL judge's queue at 48 batches: 4 MiB ahead peaked at
+/// 30.5–32.6 MiB, 2 MiB at 27.7; docs/performance.md, "Memory on the trust path").
+const AHEAD: usize = (crate::hashing::CHUNK as usize) / PIECE / 4;
 
 /// Spent pieces kept to be filled again: what the decoder is ahead by, a chunk the
 /// reader is hashing and the batches queued for judging ([`Piece`]s taken of them come
 /// back when the judging is done), with room to spare.
-const SPENT: usize = 12 * AHEAD;
+const SPENT: usize = 24 * AHEAD;
 
 impl ThreadedGzReader {
     pub fn new<R: Read + Send + 'static>(file: R) -> ThreadedGzReader {
