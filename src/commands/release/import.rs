@@ -174,6 +174,12 @@ fn layout(l: ImportLayout) -> Layout {
     }
 }
 
+/// The hint for a changeset edited since Liquibase ran it (its MD5SUM differs).
+const EDITED: &str = "nothing was written: put the changeset back as Liquibase ran it (a changeset applied is never edited: write the change as a new one), or, if the edit is deliberate, list the recorded checksum in a <validCheckSum> of the changeset; then import";
+
+/// The hint for a recorded checksum import cannot compare.
+const UNSUMMED: &str = "nothing was written: an old checksum is rewritten as `9:` by `liquibase update` with Liquibase 4.24 or later (it checks it first); a change import cannot checksum can be listed in a <validCheckSum> of the changeset once you have checked it; then import";
+
 /// The error `e` as the command reports it; `named`: the layout `--from` named, if
 /// it named one (then the layout is not what to change).
 fn error(e: ImportError, named: Option<Layout>) -> Error {
@@ -195,14 +201,8 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
                     .to_string(),
             ),
         ),
-        ImportError::ChecksumMismatch { .. } => Error::usage(
-            e.to_string(),
-            Some("nothing was written: put the changeset back as Liquibase ran it (a changeset applied is never edited: write the change as a new one), or, if the edit is deliberate, list the recorded checksum in a <validCheckSum> of the changeset; then import".to_string()),
-        ),
-        ImportError::ChecksumUnknown { .. } => Error::usage(
-            e.to_string(),
-            Some("nothing was written: an old checksum is rewritten as `9:` by `liquibase update` with Liquibase 4.24 or later (it checks it first); a change import cannot checksum can be listed in a <validCheckSum> of the changeset once you have checked it; then import".to_string()),
-        ),
+        ImportError::ChecksumMismatch { .. } => Error::usage(e.to_string(), Some(EDITED.into())),
+        ImportError::ChecksumUnknown { .. } => Error::usage(e.to_string(), Some(UNSUMMED.into())),
         ImportError::NothingNew { .. } => Error::usage(
             e.to_string(),
             Some(
