@@ -226,7 +226,7 @@ pub(super) const ENUM_LABELS: Fixed = Fixed::new(
 
 /// The category of type `$1`.
 pub(super) const CATEGORY: Fixed = Fixed::new(
-    "SELECT t.typcategory::pg_catalog.text FROM pg_catalog.pg_type t \
+    "SELECT pg_catalog.format('%s', t.typcategory) FROM pg_catalog.pg_type t \
      WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)",
 );
 

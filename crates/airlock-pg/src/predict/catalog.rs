@@ -283,7 +283,7 @@ pub(super) fn rows_typed(
 
 /// Column `$2` of table `$1`: its type as SQL, its type's oid and category.
 pub(super) const COLUMN: Fixed = Fixed::new(
-    "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, t.typcategory::pg_catalog.text \
+    "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid, pg_catalog.format('%s', t.typcategory) \
      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid \
      WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname OPERATOR(pg_catalog.=) $2 \
        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
