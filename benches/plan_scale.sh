@@ -16,8 +16,12 @@
 #            breaks each (100000, 9999, an 18-character text), pg_stats (SET STATISTICS
 #            1000) naming the value: a certain NO-GO from the statistics
 #   check-clean, fk-clean   the same kinds no row breaks: the full question answers
+#   check-lone, fk-lone, smallint-lone
+#            a single row (the last) breaking a CHECK, a foreign key, a type change, on
+#            columns of their own (lone, lref) that pg_stats cannot name: answered by
+#            the full question, or cut short saying how long it would take
 #
-# KINDS=new runs only the last six cases (and their raw questions).
+# KINDS=new runs only the last nine cases (and their raw questions).
 #
 #   benches/plan_scale.sh [ROWS] [RUNS]     (defaults 5000000 and 3; AIRLOCK_BIN=PATH)
 #
@@ -40,11 +44,18 @@ DROP_DBS+=("$DB")
 create_db "$DB"
 s=$(now_ms)
 "${PSQL[@]}" -d "$DB" -c "CREATE TABLE parent (id int PRIMARY KEY)" -c "INSERT INTO parent SELECT generate_series(1, 1000)"
-"${PSQL[@]}" -d "$DB" -c "CREATE TABLE big (id int, k text, pair text, clean text, wide int, ref int, t text) WITH (autovacuum_enabled = false)"
+# KINDS=new: two more columns, each with a single row (the last) that breaks a CHECK, a
+# foreign key and a type change, which the statistics cannot name.
+LONE_COLS="" LONE_VALS=""
+if [ "${KINDS:-all}" = new ]; then
+  LONE_COLS=", lone int, lref int"
+  LONE_VALS=", CASE WHEN g = $ROWS THEN 100000 ELSE g % 30000 END, CASE WHEN g = $ROWS THEN 9999 ELSE g % 1000 + 1 END"
+fi
+"${PSQL[@]}" -d "$DB" -c "CREATE TABLE big (id int, k text, pair text, clean text, wide int, ref int, t text$LONE_COLS) WITH (autovacuum_enabled = false)"
 "${PSQL[@]}" -d "$DB" -c "INSERT INTO big SELECT g, CASE WHEN g % 5000 = 0 THEN 'spread-key' ELSE 'k' || g END, \
   CASE WHEN g = $ROWS THEN 'p1' ELSE 'p' || g END, 'c' || g, CASE WHEN g % 5000 = 0 THEN 100000 ELSE g % 30000 END, \
   CASE WHEN g % 5000 = 0 THEN 9999 ELSE g % 1000 + 1 END, CASE WHEN g % 5000 = 0 THEN 'a-much-longer-text' ELSE 'short' END \
-  FROM generate_series(1, $ROWS) g"
+  $LONE_VALS FROM generate_series(1, $ROWS) g"
 echo "$ROWS rows made in $(( $(now_ms) - s )) ms ($(q "SELECT pg_size_pretty(pg_table_size('big'))" "$DB"))"
 listed() { q "SELECT coalesce('spread-key' = ANY (most_common_vals::text::text[]), false) FROM pg_stats WHERE tablename = 'big' AND attname = 'k' UNION ALL SELECT false LIMIT 1" "$DB"; }
 tries=0
@@ -73,6 +84,9 @@ bundle_on smallint "ALTER TABLE big ALTER COLUMN wide TYPE smallint;"
 bundle_on varchar "ALTER TABLE big ALTER COLUMN t TYPE varchar(10);"
 bundle_on check-clean "ALTER TABLE big ADD CONSTRAINT big_pos CHECK (wide >= 0);"
 bundle_on fk-clean "ALTER TABLE big ADD CONSTRAINT big_ref FOREIGN KEY (ref) REFERENCES parent (id);"
+bundle_on check-lone "ALTER TABLE big ADD CONSTRAINT big_lone CHECK (lone < 50000);"
+bundle_on fk-lone "ALTER TABLE big ADD CONSTRAINT big_lref FOREIGN KEY (lref) REFERENCES parent (id);"
+bundle_on smallint-lone "ALTER TABLE big ALTER COLUMN lone TYPE smallint;"
 
 # plan_ms BUNDLE [ARGS…]: its time in ms, its exit and outcome (out.json: the plan)
 plan_ms() {
@@ -93,6 +107,8 @@ keyed_raw() { timed "SELECT k, count(*) OVER () FROM (SELECT pg_catalog.format('
 declare -A RAWQ=([check]="NOT (wide < 50000)" [check-clean]="NOT (wide >= 0)" [smallint]="wide < -32768 OR wide > 32767" \
   [varchar]="char_length(t) > 10" [fk]="ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM parent p WHERE p.id = c.ref)")
 RAWQ[fk-clean]=${RAWQ[fk]}
+RAWQ[check-lone]="NOT (lone < 50000)" RAWQ[smallint-lone]="lone < -32768 OR lone > 32767"
+RAWQ[fk-lone]="lref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM parent p WHERE p.id = c.lref)"
 
 declare -A T
 run_cases() { # CASE…, each "label bundle [args…]"
@@ -112,13 +128,14 @@ if [ "${KINDS:-all}" = new ]; then
   run_cases "fk-clean fk-clean" "check-clean check-clean"
   for _ in $(seq 1 "$RUNS"); do R[fk-clean]+="$(keyed_raw "${RAWQ[fk-clean]}") "; R[check-clean]+="$(keyed_raw "${RAWQ[check-clean]}") "; done
   "${PSQL[@]}" -d "$DB" -c "UPDATE big SET ref = 9999 WHERE id % 5000 = 0" -c "VACUUM ANALYZE big" >/dev/null
-  run_cases "check check" "fk fk" "smallint smallint" "varchar varchar"
-  for c in check fk smallint varchar; do
+  run_cases "check check" "fk fk" "smallint smallint" "varchar varchar" "check-lone check-lone" "fk-lone fk-lone" \
+    "smallint-lone smallint-lone"
+  for c in check fk smallint varchar check-lone fk-lone smallint-lone; do
     for _ in $(seq 1 "$RUNS"); do R[$c]+="$(keyed_raw "${RAWQ[$c]}") "; done
   done
   echo "| case | plan (ms, median of $RUNS) | runs (ms:exit:outcome) | raw question (ms, median) |"
   echo "|---|---|---|---|"
-  for c in check fk smallint varchar check-clean fk-clean; do
+  for c in check fk smallint varchar check-lone fk-lone smallint-lone check-clean fk-clean; do
     printf '| %s | %s | %s | %s |\n' "$c" "$(printf '%s\n' ${T[$c]} | cut -d: -f1 | median)" "${T[$c]% }" "$(printf '%s\n' ${R[$c]} | median)"
   done
   echo "(PostgreSQL $(server_version), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $ROWS rows, $A)"

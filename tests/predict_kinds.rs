@@ -66,16 +66,20 @@ fn estimated_or_passes(db: &TestDb, sql: &str) {
 
 /// `parent` holds ids 1..1,000; `big` 5,000,000 rows, every 5,000th of them (1,000)
 /// holding a value out of line: `wide` 100000 (else below 30,000), `ref` 9999 (no
-/// parent; else 1..1,000), `t` a text of 18 characters (else `short`); `id` no NULL.
+/// parent; else 1..1,000), `t` a text of 18 characters (else `short`); `id` no NULL;
+/// `lone` 100000 in the last row only (else below 30,000), a column without
+/// statistics (`SET STATISTICS 0`).
 fn big_table() -> TestDb {
     let db = TestDb::new("pred_kinds");
     db.exec(
         "CREATE TABLE parent (id int PRIMARY KEY);\n\
          INSERT INTO parent SELECT generate_series(1, 1000);\n\
-         CREATE TABLE big (id int, wide int, ref int, t text) WITH (autovacuum_enabled = false);\n\
+         CREATE TABLE big (id int, wide int, ref int, t text, lone int) WITH (autovacuum_enabled = false);\n\
+         ALTER TABLE big ALTER COLUMN lone SET STATISTICS 0;\n\
          INSERT INTO big SELECT g, CASE WHEN g % 5000 = 0 THEN 100000 ELSE g % 30000 END, \
            CASE WHEN g % 5000 = 0 THEN 9999 ELSE g % 1000 + 1 END, \
-           CASE WHEN g % 5000 = 0 THEN 'a-much-longer-text' ELSE 'short' END \
+           CASE WHEN g % 5000 = 0 THEN 'a-much-longer-text' ELSE 'short' END, \
+           CASE WHEN g = 5000000 THEN 100000 ELSE g % 30000 END \
            FROM generate_series(1, 5000000) g;",
     );
     db.exec("ANALYZE big");
@@ -106,6 +110,19 @@ fn on_five_million_rows_a_check_a_foreign_key_and_a_narrowing_are_a_certain_no_g
         "ALTER TABLE big ALTER COLUMN t TYPE varchar(10);\n",
         "a-much-longer-text",
     );
+
+    // A single row out of range, which no statistics name: the full question finds and
+    // counts it (the range test, one scan; not each row's conversion tried).
+    let (c, v) = plan(
+        &db,
+        "ALTER TABLE big ALTER COLUMN lone TYPE smallint;\n",
+        &[],
+    );
+    assert_eq!(c, 1, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["outcome"], "fails", "{p:#}");
+    assert_eq!(p["count"], 1, "{p:#}");
+    assert_eq!(p["keys"].as_array().unwrap().len(), 1, "{p:#}");
 
     // A CHECK every row meets: passes only when the full question finished.
     let (c, v) = plan(
@@ -168,4 +185,30 @@ fn on_five_million_rows_a_check_a_foreign_key_and_a_narrowing_are_a_certain_no_g
         reason.contains("never analyzed") && reason.contains("sample"),
         "{p:#}"
     );
+}
+
+/// A numeric that rounds into the narrower integer converts (32767.4 to smallint is
+/// 32767): the statistics naming it must not make a NO-GO; 32767.5 rounds out of range
+/// and does.
+#[test]
+fn a_numeric_that_rounds_into_range_is_no_no_go_on_a_big_table() {
+    let db = TestDb::new("pred_round");
+    db.exec(
+        "CREATE TABLE dec (id int, n numeric) WITH (autovacuum_enabled = false);\n\
+         INSERT INTO dec SELECT g, CASE WHEN g % 10 = 0 THEN 32767.4 ELSE g % 1000 END \
+           FROM generate_series(1, 200000) g;\n\
+         ANALYZE dec;",
+    );
+    let (c, v) = plan(&db, "ALTER TABLE dec ALTER COLUMN n TYPE smallint;\n", &[]);
+    assert_eq!(c, 0, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["outcome"], "passes", "{p:#}");
+    assert_eq!(p["count"], 0, "{p:#}");
+
+    db.exec("UPDATE dec SET n = 32767.5 WHERE id = 10; ANALYZE dec;");
+    let (c, v) = plan(&db, "ALTER TABLE dec ALTER COLUMN n TYPE smallint;\n", &[]);
+    assert_eq!(c, 1, "{v:#}");
+    let p = prediction(&v);
+    assert_eq!(p["outcome"], "fails", "{p:#}");
+    assert_eq!(p["count"], 1, "{p:#}");
 }

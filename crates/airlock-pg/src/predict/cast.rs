@@ -368,38 +368,49 @@ fn narrowing(expr: &str, to: &TypeRef) -> String {
 }
 
 /// Whether every value of `column` (of table `q`, as `col` is now) converts to `to` by
-/// `expr`: a value out of range that the statistics name, confirmed ([`out_of_range`],
-/// [`super::sample::rejected`]); else the full question ([`convert`]).
+/// `expr`: a value out of range that the statistics name, confirmed, else the rows
+/// the same test finds, counted in one scan ([`out_of_range`],
+/// [`super::sample::rejected`]); without such a test, the full question ([`convert`]).
 fn converted(
     w: &Walk,
     tx: &mut Transaction<'_>,
     (q, column, col): (&str, &str, &Column),
     (expr, to, using): (&str, &TypeRef, &Using),
-    key: (&str, &str),
+    (key, keyed_by): (&str, &str),
 ) -> Result<Answer, postgres::Error> {
     let narrow = narrowing(expr, to);
-    let full = |tx: &mut Transaction<'_>| convert(tx, q, (expr, &to.text, &narrow), key);
     match (using, out_of_range(col, column, to)) {
         (Using::Absent, Some(test)) => {
+            let what = format!("rows whose value does not fit {}", to.text);
+            // The test fails exactly the rows whose conversion fails: counting them
+            // is one scan, where trying each row's conversion is a subtransaction a row.
+            let counted = format!("{what} (keys: {keyed_by})");
+            let select = format!("SELECT {key} FROM {q} AS airlock_t WHERE {test}");
             let t = super::stats::Test {
                 column: Some(column),
                 test,
-                what: format!("rows whose value does not fit {}", to.text),
+                what,
             };
-            super::sample::rejected(tx, q, (&t, key), w.timeout, full)
+            super::sample::rejected(tx, q, (&t, (key, keyed_by)), w.timeout, |tx| {
+                ask::keyed(tx, &select, counted)
+            })
         }
-        _ => full(tx),
+        _ => convert(tx, q, (expr, &to.text, &narrow), (key, keyed_by)),
     }
 }
 
+/// The integer types, as `format_type` names them.
+const INTEGERS: [&str; 3] = ["smallint", "integer", "bigint"];
+
 /// A test of a row (the table aliased `airlock_t`) whose `column` the change to `to`
-/// cannot hold, raising no error: a number outside a narrower integer's range, a text
-/// longer than a new varchar(n) or char(n). `None`: no such test (the full question
-/// decides alone).
+/// cannot hold, raising no error, true of exactly the rows whose conversion fails: an
+/// integer outside a narrower integer's range (not a numeric or a float: 32767.4
+/// rounds into smallint), a text longer than a new varchar(n) or char(n) by more than
+/// spaces. `None`: no such test (the full question decides alone).
 fn out_of_range(col: &Column, column: &str, to: &TypeRef) -> Option<String> {
     let c = format!("airlock_t.{}", quote_ident(column));
     let range = match to.names.last().map(String::as_str) {
-        _ if to.array || col.category != "N" => None,
+        _ if to.array || !INTEGERS.contains(&col.sql_type.as_str()) => None,
         Some("int2") => Some((i64::from(i16::MIN), i64::from(i16::MAX))),
         Some("int4") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
         _ => None,
