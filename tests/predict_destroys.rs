@@ -497,3 +497,46 @@ fn a_drop_table_of_a_table_not_there_is_a_no_go_naming_it() {
         );
     }
 }
+
+/// A DROP TABLE of a view, an index or a sequence fails, with IF EXISTS or without
+/// (PostgreSQL: "… is not a table"): plan says NO-GO naming it and what it is, and
+/// lists none of its rows as destroyed. A table the release makes under that name
+/// first is dropped as a table. Plan writes nothing (the dump is unchanged).
+#[test]
+fn a_drop_table_of_a_view_an_index_or_a_sequence_is_a_no_go_naming_what_it_is() {
+    let db = fixture("pred_droptable_kind");
+    let before = db.dump();
+    for (sql, object, what) in [
+        ("DROP TABLE doomed_view;\n", "public.doomed_view", "a view"),
+        (
+            "DROP TABLE IF EXISTS doomed_view;\n",
+            "public.doomed_view",
+            "a view",
+        ),
+        (
+            "DROP TABLE doomed_pkey;\n",
+            "public.doomed_pkey",
+            "an index",
+        ),
+        (
+            "DROP TABLE doomed_id_seq;\n",
+            "public.doomed_id_seq",
+            "a sequence",
+        ),
+    ] {
+        let p = plan_sql(&db, sql);
+        assert_missing(&p, 1, object, &format!("{object} is {what}, not a table"));
+    }
+    assert_eq!(db.dump(), before, "plan wrote nothing");
+
+    let fine =
+        "DROP VIEW doomed_view;\nCREATE TABLE doomed_view (i int);\nDROP TABLE doomed_view;\n";
+    let p = plan_sql(&db, fine);
+    assert_eq!(p.code, 0, "{:#}", p.json);
+    assert_ne!(
+        p.row("predicted-failures")["verdict"],
+        "FAIL",
+        "{:#}",
+        p.json
+    );
+}

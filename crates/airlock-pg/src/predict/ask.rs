@@ -350,6 +350,7 @@ mod tests {
         ("count::SIZE", count::SIZE),
         ("count::CONSTRAINT", count::CONSTRAINT),
         ("state::RELATION_EXISTS", state::RELATION_EXISTS),
+        ("state::RELATION_KIND", state::RELATION_KIND),
         ("reach::DEPENDENTS", reach::DEPENDENTS),
         ("reach::RELATION_OID", reach::RELATION_OID),
         ("reach::SCHEMA_OID", reach::SCHEMA_OID),

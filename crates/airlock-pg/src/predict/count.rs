@@ -178,10 +178,21 @@ fn missing(
     out: &mut Predictions,
 ) -> Option<Vec<Destroyed>> {
     match &s.step {
-        Step::DropTable {
-            if_exists: false, ..
-        } if matches!(w.exists(tx, t), Ok(false)) => {
-            let p = w.missing(tier, s, d.object.clone(), "the table is not there now")?;
+        Step::DropTable { if_exists, .. } => {
+            let p = match w.exists(tx, t) {
+                Ok(false) if !if_exists => {
+                    w.missing(tier, s, d.object.clone(), "the table is not there now")?
+                }
+                Ok(true) => {
+                    let (what, drop) = not_a_table(tx, t)?;
+                    let why = format!(
+                        "{} is {what}, not a table: the DROP fails ({drop} drops it)",
+                        d.object
+                    );
+                    w.fails(tier, s, d.object.clone(), why)?
+                }
+                _ => return None,
+            };
             out.predictions.push(p);
             Some(vec![])
         }
@@ -208,6 +219,22 @@ fn missing(
                 None
             }
         },
+        _ => None,
+    }
+}
+
+/// What relation `t`, there now, is when it is not a table (DROP TABLE fails on it,
+/// IF EXISTS or not), and the DROP that drops it. `None`: a table, or not asked.
+fn not_a_table(tx: &mut Transaction<'_>, t: &Relation) -> Option<(&'static str, &'static str)> {
+    let rows = ask::rows(tx, state::RELATION_KIND, &[&qualified(t)]).ok()?;
+    let kind: String = rows.first()?.get(0);
+    match kind.as_str() {
+        "v" => Some(("a view", "DROP VIEW")),
+        "m" => Some(("a materialized view", "DROP MATERIALIZED VIEW")),
+        "i" | "I" => Some(("an index", "DROP INDEX")),
+        "S" => Some(("a sequence", "DROP SEQUENCE")),
+        "f" => Some(("a foreign table", "DROP FOREIGN TABLE")),
+        "c" => Some(("a composite type", "DROP TYPE")),
         _ => None,
     }
 }

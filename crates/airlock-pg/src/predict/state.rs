@@ -17,6 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) const RELATION_EXISTS: Fixed =
     Fixed::new("SELECT pg_catalog.to_regclass($1) IS NOT NULL");
 
+/// What relation `$1` is (`pg_class.relkind`), when it is there.
+pub(super) const RELATION_KIND: Fixed = Fixed::new(
+    "SELECT pg_catalog.format('%s', c.relkind) FROM pg_catalog.pg_class c \
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+);
+
 /// What the release did before the statement at hand.
 #[derive(Default)]
 pub(super) struct Walk {
@@ -290,6 +296,23 @@ impl Walk {
         object: String,
         why: &str,
     ) -> Option<Prediction> {
+        self.fails(
+            tier,
+            s,
+            object,
+            format!("{why}, and nothing earlier in the release makes it: the DROP fails (IF EXISTS, if that is meant)"),
+        )
+    }
+
+    /// A DROP that fails on `object` as it is now, for `reason`: the prediction, unless
+    /// an earlier statement may have brought another object in under its name.
+    pub(super) fn fails(
+        &self,
+        tier: &str,
+        s: &DataStep,
+        object: String,
+        reason: String,
+    ) -> Option<Prediction> {
         if self.may_create.is_some() {
             return None;
         }
@@ -297,7 +320,7 @@ impl Walk {
         p.outcome = Outcome::Fails;
         p.count = Some(1);
         p.keys = vec![object];
-        p.reason = format!("{why}, and nothing earlier in the release makes it: the DROP fails (IF EXISTS, if that is meant)");
+        p.reason = reason;
         Some(p)
     }
 
