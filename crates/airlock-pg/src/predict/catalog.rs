@@ -22,8 +22,8 @@ pub(super) struct Catalog {
     pub current: String,
     /// Each relation name as written (qualified SQL) → its schema when it exists now.
     relations: BTreeMap<String, Option<String>>,
-    /// The relations found, by schema and name.
-    existing: std::collections::BTreeSet<Relation>,
+    /// The relations found, by schema and name → what each is (`pg_class.relkind`).
+    existing: BTreeMap<Relation, String>,
     types: BTreeMap<String, Option<String>>,
     /// Schemas that exist now.
     schemas: BTreeMap<String, bool>,
@@ -105,28 +105,30 @@ fn named(steps: &[(String, DataStep)]) -> Named {
     n
 }
 
-/// Where each name is now: relations (`$1`), types (`$2`), schemas (`$3`), whether
-/// functions (schemas `$4`, names `$5`) are all built in, and the current schema.
+/// Where each name is now: relations (`$1`, and what each is), types (`$2`), schemas
+/// (`$3`), whether functions (schemas `$4`, names `$5`) are all built in, and the
+/// current schema.
 pub(super) const NAMES: Fixed = Fixed::new(
-    "SELECT 'r', x, ns.nspname::pg_catalog.text, NULL::pg_catalog.bool, c.relname::pg_catalog.text \
+    "SELECT 'r', x, ns.nspname::pg_catalog.text, NULL::pg_catalog.bool, c.relname::pg_catalog.text, \
+       pg_catalog.format('%s', c.relkind) \
        FROM pg_catalog.unnest($1::pg_catalog.text[]) AS x \
        LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(x) \
        LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace \
-     UNION ALL SELECT 't', x, ns.nspname::pg_catalog.text, NULL, NULL FROM pg_catalog.unnest($2::pg_catalog.text[]) AS x \
+     UNION ALL SELECT 't', x, ns.nspname::pg_catalog.text, NULL, NULL, NULL FROM pg_catalog.unnest($2::pg_catalog.text[]) AS x \
        LEFT JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(x) \
        LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace \
      UNION ALL SELECT 's', x, NULL, EXISTS (SELECT 1 FROM pg_catalog.pg_namespace ns \
-         WHERE ns.nspname OPERATOR(pg_catalog.=) x), NULL \
+         WHERE ns.nspname OPERATOR(pg_catalog.=) x), NULL, NULL \
        FROM pg_catalog.unnest($3::pg_catalog.text[]) AS x \
      UNION ALL SELECT 'f', f.i::pg_catalog.text, NULL, \
        (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AND pg_catalog.bool_and(p.oid OPERATOR(pg_catalog.<) 16384) \
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) p.pronamespace \
         WHERE p.proname OPERATOR(pg_catalog.=) f.n AND CASE WHEN f.s OPERATOR(pg_catalog.=) '' \
           THEN ns.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true)) \
-          ELSE ns.nspname OPERATOR(pg_catalog.=) f.s END), NULL \
+          ELSE ns.nspname OPERATOR(pg_catalog.=) f.s END), NULL, NULL \
        FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), pg_catalog.unnest($5::pg_catalog.text[])) \
          WITH ORDINALITY AS f(s, n, i) \
-     UNION ALL SELECT 'c', pg_catalog.current_schema()::pg_catalog.text, NULL, NULL, NULL",
+     UNION ALL SELECT 'c', pg_catalog.current_schema()::pg_catalog.text, NULL, NULL, NULL, NULL",
 );
 
 /// The primary and unique keys of table `$1` over plain columns (none partial).
@@ -166,10 +168,12 @@ impl Catalog {
                 "r" => {
                     let (schema, relname): (Option<String>, Option<String>) = (r.get(2), r.get(4));
                     if let (Some(s), Some(n)) = (&schema, relname) {
-                        cat.existing.insert(Relation {
+                        let relation = Relation {
                             schema: Some(s.clone()),
                             name: n,
-                        });
+                        };
+                        cat.existing
+                            .insert(relation, r.get::<_, Option<String>>(5).unwrap_or_default());
                     }
                     cat.relations.insert(name, schema);
                 }
@@ -194,7 +198,7 @@ impl Catalog {
     /// The schema of the relation as written, when it exists now (`None`: not there,
     /// or not asked).
     pub(super) fn relation_schema(&self, r: &Relation) -> Option<Option<&str>> {
-        if let Some(found) = self.existing.get(r) {
+        if let Some((found, _)) = self.existing.get_key_value(r) {
             return Some(found.schema.as_deref());
         }
         if let Some(asked) = self.relations.get(&qualified(r)) {
@@ -216,6 +220,17 @@ impl Catalog {
             }
             _ => None,
         }
+    }
+
+    /// What the relation as written is now (`pg_class.relkind`), when the catalog was
+    /// asked about it and it is there (`None`: not there, or not asked).
+    pub(super) fn relation_kind(&self, r: &Relation) -> Option<&str> {
+        let schema = self.relation_schema(r)??;
+        let found = Relation {
+            schema: Some(schema.to_string()),
+            name: r.name.clone(),
+        };
+        self.existing.get(&found).map(String::as_str)
     }
 
     pub(super) fn type_schema(&self, r: &Relation) -> Option<Option<&str>> {

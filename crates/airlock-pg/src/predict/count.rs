@@ -184,7 +184,7 @@ fn missing(
                     w.missing(tier, s, d.object.clone(), "the table is not there now")?
                 }
                 Ok(true) => {
-                    let (what, drop) = not_a_table(tx, t)?;
+                    let (what, drop) = not_a_table(w, tx, t)?;
                     let why = format!(
                         "{} is {what}, not a table: the DROP fails ({drop} drops it)",
                         d.object
@@ -224,10 +224,20 @@ fn missing(
 }
 
 /// What relation `t`, there now, is when it is not a table (DROP TABLE fails on it,
-/// IF EXISTS or not), and the DROP that drops it. `None`: a table, or not asked.
-fn not_a_table(tx: &mut Transaction<'_>, t: &Relation) -> Option<(&'static str, &'static str)> {
-    let rows = ask::rows(tx, state::RELATION_KIND, &[&qualified(t)]).ok()?;
-    let kind: String = rows.first()?.get(0);
+/// IF EXISTS or not), and the DROP that drops it: from the catalog read once for the
+/// release, else asked. `None`: a table, or not asked.
+fn not_a_table(
+    w: &Walk,
+    tx: &mut Transaction<'_>,
+    t: &Relation,
+) -> Option<(&'static str, &'static str)> {
+    let kind = match w.cat.relation_kind(t) {
+        Some(k) => k.to_string(),
+        None => {
+            let rows = ask::rows(tx, state::RELATION_KIND, &[&qualified(t)]).ok()?;
+            rows.first()?.get(0)
+        }
+    };
     match kind.as_str() {
         "v" => Some(("a view", "DROP VIEW")),
         "m" => Some(("a materialized view", "DROP MATERIALIZED VIEW")),
