@@ -1520,3 +1520,110 @@ fn fingerprint_diff_leaves_setups_own_objects_apart() {
         stdout(&out)
     );
 }
+
+impl Owned {
+    /// The owner's trigger on `public.approvals`: back to the login (`RESET ROLE`),
+    /// then an `apply` row for `bundle_id` inserted into the ledger, chained onto its
+    /// head exactly as airlock chains (`row_hash = sha256(prev_hash || canonical row)`,
+    /// the canonical row serde's sorted-key JSON), its `at` copied from the head.
+    fn plant_forger(&self, bundle_id: &str, deferred: bool) {
+        let forge = format!(
+            "DECLARE h record; c text; n bigint;
+             BEGIN
+               EXECUTE 'RESET SESSION AUTHORIZATION';
+               EXECUTE 'RESET ROLE';
+               SELECT l.seq, l.row_hash, l.at, l.fingerprint_after AS fp INTO h FROM airlock.ledger l ORDER BY l.seq DESC LIMIT 1;
+               n := h.seq + 1;
+               c := '{{\"at\":' || to_json(h.at)::text
+                 || ',\"bundle_id\":' || to_json('{bundle_id}'::text)::text
+                 || ',\"bundle_name\":\"stolen\",\"bundle_tiers\":' || to_json('[\"one\"]'::text)::text
+                 || ',\"bundle_version\":\"2\",\"event\":\"apply\",\"fingerprint_after\":' || to_json(h.fp)::text
+                 || ',\"fingerprint_before\":' || to_json(h.fp)::text
+                 || ',\"operator\":\"ops\",\"params\":\"{{}}\",\"prev_hash\":' || to_json(h.row_hash)::text
+                 || ',\"seq\":' || n::text || ',\"sequence\":2,\"tiers\":' || to_json('[\"one\"]'::text)::text || '}}';
+               INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, bundle_id,
+                   tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, row_hash, bundle_tiers)
+                 VALUES (n, h.at, 'apply', 'stolen', '2', 2, '{bundle_id}', '[\"one\"]', '{{}}', 'ops', h.fp, h.fp,
+                   h.row_hash, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(h.row_hash || c, 'UTF8')), 'hex'),
+                   '[\"one\"]');
+               RETURN NEW;
+             END"
+        );
+        self.db.exec_as(
+            &self.dbowner,
+            &format!(
+                "CREATE OR REPLACE FUNCTION public.forge() RETURNS trigger LANGUAGE plpgsql AS {};
+                 DROP TRIGGER IF EXISTS forge ON public.approvals;
+                 {};",
+                quote(&forge),
+                if deferred {
+                    "CREATE CONSTRAINT TRIGGER forge AFTER INSERT ON public.approvals
+                       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.forge()"
+                } else {
+                    "CREATE TRIGGER forge BEFORE INSERT ON public.approvals
+                       FOR EACH ROW EXECUTE FUNCTION public.forge()"
+                }
+            ),
+        );
+    }
+}
+
+/// Issue 86, findings 4 and 5: the owner's trigger fires during a routine apply, gets
+/// back to the deploy login (which owns the ledger) and inserts a correctly chained
+/// `apply` row naming release 2, so that airlock chains its own row after it: release
+/// 2 would then read as applied (`already-applied`) and its REVOKE never run. The
+/// ledger takes exactly one row per airlock transaction: refused before COMMIT (exit 5,
+/// `ledger-forged`), rolled back, the ledger as it was. With the trigger gone, both
+/// releases run.
+#[test]
+fn a_ledger_row_that_code_fired_by_the_tier_forges_is_refused_before_commit() {
+    let o = Owned::new("lp_forge");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    o.setup_deployer();
+    let db = format!("\"{}\"", o.db.name);
+    let first = o.bundle_for("first.tar.gz", "first", &db, "", "SELECT 1;", "SELECT 1;");
+    expect_code(&o.deploy(&["apply", &first]), 0);
+    let release2 = o.bundle_for(
+        "r2.tar.gz",
+        "security",
+        &db,
+        "",
+        "CREATE TABLE public.revoked(i int);",
+        "DROP TABLE public.revoked;",
+    );
+    let id = json(&airlock(
+        o.dir(),
+        &["--json", "verify", &release2, "--trust", "k.pub"],
+    ))["bundle_id"]
+        .as_str()
+        .expect("bundle id")
+        .to_string();
+    let before = o.login_state();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    // At once (before airlock's row), and deferred to the end of the transaction.
+    for deferred in [false, true] {
+        o.plant_forger(&id, deferred);
+        let out = o.deploy(&["apply", &b]);
+        expect_code(&out, 5);
+        let j = json(&out);
+        assert_eq!(j["kind"], "ledger-forged", "deferred {deferred}: {j}");
+        let e = j["error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains("1 row(s) were inserted into airlock.ledger in this transaction, 0 of them airlock's")
+                && e.contains("rolled back"),
+            "deferred {deferred}: {e}"
+        );
+        assert_eq!(o.login_state(), before, "the ledger or the login changed");
+        assert_eq!(o.db.ledger_rows(), "1");
+        assert_eq!(o.owner_of("public.made"), "none");
+    }
+    // Without the trigger, release 1 then release 2 run: nothing says 2 was applied.
+    o.db.exec_as(&o.dbowner, "DROP TRIGGER forge ON public.approvals");
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    expect_code(&o.deploy(&["apply", &release2]), 0);
+    assert_eq!(o.owner_of("public.revoked"), o.dbowner);
+    assert_eq!(o.db.ledger_rows(), "3");
+}

@@ -302,6 +302,11 @@ pub enum DbError {
     /// Refused, rolled back.
     #[error("{message}")]
     LoginKept { message: String, hint: String },
+    /// A row was written to `airlock.ledger` inside an airlock transaction that
+    /// airlock did not append (code bundle SQL fired, back at the deploy login, forging
+    /// a chained row): refused before COMMIT, rolled back ([`ledger::chain::ours_only`]).
+    #[error("{message}")]
+    LedgerForged { message: String },
     /// A superuser session would plan a table whose attached code (an index
     /// expression or predicate, a statistics expression, a partition key, a check) is
     /// not built in: planning const-folds it, running a role's function as the
@@ -456,6 +461,7 @@ impl DbError {
             | DbError::BundleRole { .. }
             | DbError::Setup { .. }
             | DbError::LoginKept { .. }
+            | DbError::LedgerForged { .. }
             | DbError::AttachedCode { .. }
             | DbError::EventTriggers { .. }
             | DbError::LexingChanged { .. } => Exit::State,
@@ -506,6 +512,7 @@ impl DbError {
             DbError::BundleRole { .. } => "bundle-role",
             DbError::Setup { .. } => "setup",
             DbError::LoginKept { .. } => "login-kept",
+            DbError::LedgerForged { .. } => "ledger-forged",
             DbError::AttachedCode { .. } => "attached-code",
             DbError::EventTriggers { .. } => "event-trigger",
             DbError::Unverified(_) => "verification",
@@ -582,6 +589,9 @@ impl DbError {
             | DbError::Setup { hint, .. }
             | DbError::LoginKept { hint, .. }
             | DbError::AttachedCode { hint, .. } => Some(hint.clone()),
+            DbError::LedgerForged { .. } => Some(
+                "find the code that fires in the tables the tiers touch (triggers, defaults, rules: `airlock plan` names the owner's code on them) and remove it; only airlock writes airlock.ledger, one row per transaction".into(),
+            ),
             DbError::EventTriggers { .. } => Some(
                 "log in as a deploy login that is no superuser (airlock setup, once, after a superuser reviewed these event triggers), or have a superuser drop them or take their functions over (ALTER FUNCTION … OWNER TO postgres)".into(),
             ),

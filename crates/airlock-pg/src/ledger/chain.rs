@@ -1210,14 +1210,15 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     // an empty ledger).
     let last = client
         .query_typed_one(
-            "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+            &format!("SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
                      AND a.attname = 'bundle_tiers' AND NOT a.attisdropped), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
                      AND a.attname = 'approvals' AND NOT a.attisdropped), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
-                     AND a.attname = 'receipt' AND NOT a.attisdropped) \
-             FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
+                     AND a.attname = 'receipt' AND NOT a.attisdropped), \
+             {INSERTED} \
+             FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true"),
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
@@ -1225,6 +1226,7 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     let records_bundle_tiers: bool = last.get(3);
     let records_approvals: bool = last.get(4);
     let records_receipts: bool = last.get(5);
+    forged_check(last.get(6), 0)?;
     if new.receipt.is_some() && !records_receipts {
         return Err(DbError::State(
             "airlock.ledger has no receipt column: it was not widened to record deliveries".into(),
@@ -1260,12 +1262,19 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     };
     row.row_hash = row.compute_hash();
     let stored = insert(client, &row)?;
+    // The row read back, and the rows this transaction inserted: airlock's alone.
     let back = client
         .query_typed(
-            &format!("{SELECT_ROWS} WHERE l.seq = $1"),
+            &format!(
+                "{}, {INSERTED} FROM airlock.ledger l WHERE l.seq = $1",
+                &SELECT_ROWS[..SELECT_ROWS.find(" FROM").expect("FROM")]
+            ),
             &[(&row.seq, Type::INT8)],
         )
         .map_err(|e| sql_err("reading back the ledger row", &e))?;
+    if let Some(b) = back.first() {
+        forged_check(b.get(SELECT_COLUMNS), 1)?;
+    }
     if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
     {
         return Err(DbError::LedgerUntrusted {
@@ -1277,6 +1286,42 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
         });
     }
     Ok(row)
+}
+
+/// The rows of `airlock.ledger` this transaction inserted so far (0 when there is no
+/// ledger), subtransactions rolled back included: PostgreSQL's count of the backend's
+/// own pending writes (`pg_stat_get_xact_tuples_inserted`), which nothing that runs in
+/// the transaction can reset.
+const INSERTED: &str = "coalesce(pg_catalog.pg_stat_get_xact_tuples_inserted(\
+    pg_catalog.to_regclass('airlock.ledger')::pg_catalog.oid), 0)";
+
+/// How many columns [`SELECT_ROWS`] reads (what follows them is the caller's).
+const SELECT_COLUMNS: usize = 17;
+
+/// Refused unless this transaction inserted exactly `ours` rows into the ledger so far
+/// (`inserted`, [`INSERTED`]): the ledger takes exactly one row per airlock
+/// transaction, appended by airlock. A row that code fired by bundle SQL inserted (back
+/// at the deploy login, `RESET ROLE`, chained onto the head so that it reads as
+/// airlock's) would otherwise be chained under airlock's own and count as evidence.
+fn forged_check(inserted: i64, ours: i64) -> Result<(), DbError> {
+    if inserted == ours {
+        return Ok(());
+    }
+    Err(DbError::LedgerForged {
+        message: format!(
+            "{} row(s) were inserted into airlock.ledger in this transaction, {ours} of them airlock's: something that ran in it (code that bundle SQL fired, acting as the deploy login) wrote a ledger row airlock did not append; refused before COMMIT, rolled back, nothing changed",
+            inserted
+        ),
+    })
+}
+
+/// [`forged_check`] of the caller's transaction now: the last look before COMMIT, after
+/// airlock appended `ours` rows (0 or 1).
+pub fn ours_only(client: &mut impl GenericClient, ours: i64) -> Result<(), DbError> {
+    let row = client
+        .query_typed_one(&format!("SELECT {INSERTED}"), &[])
+        .map_err(|e| sql_err("counting the ledger rows this transaction wrote", &e))?;
+    forged_check(row.get(0), ours)
 }
 
 /// INSERT `row` (with `bundle_tiers` and `approvals` when the row has them, that is

@@ -285,7 +285,9 @@ pub fn commit(tx: Transaction<'_>) -> Result<(), DbError> {
         .map_err(|e| refused_write(&e).unwrap_or_else(|| sql_err("COMMIT", &e)))
 }
 
-/// The last look before COMMIT: refused when this transaction changed a role, a
+/// The last look before COMMIT: refused when a ledger row was inserted that airlock
+/// did not append ([`ledger::ours_only`], whatever the login); and, for a deploy login,
+/// when this transaction changed a role, a
 /// membership or the login's defaults, gave the login something to own or granted
 /// something of what it owns, or changed a row of the ledger it had (see the module
 /// comment). `appended`: the row hash of the ledger row airlock appended last (`None`:
@@ -295,6 +297,8 @@ pub fn check(
     before: &Before,
     appended: Option<&str>,
 ) -> Result<(), DbError> {
+    // Whatever the login: the ledger took airlock's row and no other.
+    ledger::ours_only(tx, i64::from(appended.is_some()))?;
     let Some(held) = &before.0 else {
         return Ok(());
     };
