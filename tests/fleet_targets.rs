@@ -758,3 +758,104 @@ fn audit_of_a_fleet_fails_a_tenant_the_release_missed_and_finds_the_tenants_by_p
         stdout(&o)
     );
 }
+
+/// Puts a database back to an ordinary one (connections allowed, no template) when
+/// the test ends, however it ends, so that it can be dropped.
+struct Ordinary(String);
+
+impl Drop for Ordinary {
+    fn drop(&mut self) {
+        let _ = admin().batch_execute(&format!(
+            "ALTER DATABASE \"{0}\" IS_TEMPLATE false; ALTER DATABASE \"{0}\" ALLOW_CONNECTIONS true",
+            self.0
+        ));
+    }
+}
+
+/// The "audited as a fleet member" verdicts of an audit document, by database.
+fn unaudited(doc: &serde_json::Value) -> std::collections::BTreeMap<String, (String, String)> {
+    doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["check"] == "audited as a fleet member")
+        .map(|v| {
+            (
+                v["subject"].as_str().unwrap().to_string(),
+                (
+                    v["verdict"].as_str().unwrap().to_string(),
+                    v["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Issue 86, finding 6: a tenant the release missed hides from `audit --fleet` when
+/// its owner marks it a template (`IS_TEMPLATE true`) or has it refuse connections
+/// for the audit's duration; it keeps serving. A fleet never loses a member silently:
+/// it is listed, FAIL "it matches the fleet, and was not audited", with why; the
+/// audit fails.
+#[test]
+fn audit_of_a_fleet_fails_a_tenant_hidden_as_a_template_or_closed_to_connections() {
+    let t = keyed_dir();
+    let d = t.path();
+    let tenants = [TestDb::new("fleeth"), TestDb::new("fleeth")];
+    let pattern = format!("airlock_t_fleeth_{}_*", std::process::id());
+    let bundle = fleet_bundle(d, &format!("\"{pattern}\""), "glob.tar.gz");
+    expect_code(&apply(d, &bundle, &tenants[0].conn()), 0);
+    let hidden = &tenants[1].name;
+    let _ordinary = Ordinary(hidden.clone());
+    let server = "host=/var/run/postgresql dbname=postgres";
+    for (alter, why) in [
+        ("IS_TEMPLATE true", "it is marked a template"),
+        ("IS_TEMPLATE false", ""),
+        ("ALLOW_CONNECTIONS false", "it refuses connections"),
+    ] {
+        admin()
+            .batch_execute(&format!("ALTER DATABASE \"{hidden}\" {alter}"))
+            .expect("alter");
+        let o = airlock(
+            d,
+            &[
+                "--json", "audit", &bundle, "--trust", "rm.pub", "--fleet", server,
+            ],
+        );
+        expect_code(&o, 4);
+        let doc = json(&o);
+        assert_eq!(doc["verdict"], "FAIL", "{alter}: {doc:#}");
+        let subject = format!("database {hidden}");
+        if why.is_empty() {
+            // Ordinary again: read, and failed for the release it missed.
+            assert_eq!(reached(&doc)[&subject].0, "FAIL", "{doc:#}");
+            assert!(unaudited(&doc).is_empty(), "{doc:#}");
+            continue;
+        }
+        let found = unaudited(&doc);
+        assert_eq!(found.len(), 1, "{alter}: {doc:#}");
+        let (verdict, detail) = &found[&subject];
+        assert_eq!(verdict, "FAIL", "{alter}");
+        assert!(
+            detail.contains("it matches the fleet, and was not audited") && detail.contains(why),
+            "{alter}: {detail}"
+        );
+        // The tenant that was read still passes.
+        assert_eq!(
+            reached(&doc)[&format!("database {}", tenants[0].name)].0,
+            "PASS",
+            "{doc:#}"
+        );
+    }
+    // The human report names it too.
+    let o = airlock(
+        d,
+        &["audit", &bundle, "--trust", "rm.pub", "--fleet", server],
+    );
+    expect_code(&o, 4);
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("database {hidden}: no ledger read"))
+            && text.contains("was not audited: it refuses connections"),
+        "{text}"
+    );
+}

@@ -60,6 +60,9 @@ impl Finding {
     }
 }
 
+/// The check a database of a `--fleet` fails when the audit could not read it.
+const UNAUDITED: &str = "audited as a fleet member";
+
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// The bundle file, receipt file or database the check is about.
@@ -1285,7 +1288,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         .flatten()
         .map(|o| &o.manifest.target.database)
         .collect();
-    let ledgers = ledgers::read_all(&args, &default_db, &targets)?;
+    let (ledgers, unaudited) = ledgers::read_all(&args, &default_db, &targets)?;
     let history = super::common::trust_history(&store);
     let (receipts, left_out) = read_receipts(&args, &history, now, &opened)?;
     let evidence = earliest_evidence(&opened, &ledgers, &receipts);
@@ -1328,6 +1331,15 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     };
     if let Some(needs) = needs {
         coverage::reached(needs, &by_id, &ledgers, &audited_receipts, &mut verdicts);
+    }
+    for u in &unaudited {
+        verdicts.check(
+            &format!("database {}", u.database),
+            UNAUDITED,
+            false,
+            format!("it matches the fleet, and was not audited: {}", u.why),
+            "every database of --fleet whose name an audited bundle's [target] database names or matches, templates and those refusing connections included",
+        );
     }
     for l in &ledgers {
         let receipted = (!args.receipts.is_empty()).then_some(&receipted);

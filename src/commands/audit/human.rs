@@ -54,6 +54,10 @@ pub(super) fn render(r: &AuditReport) -> String {
             &format!("{} row(s), {chain}", l.rows),
         );
     }
+    // A database of a --fleet the audit could not read: named, failed.
+    for v in r.verdicts.iter().filter(|v| v.check == super::UNAUDITED) {
+        item(&mut lines, r, &v.subject, &v.subject, "no ledger read");
+    }
     for left in &r.left_out {
         lines.push(format!(
             "{}  {}: {}",

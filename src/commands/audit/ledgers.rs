@@ -54,22 +54,40 @@ pub struct AuditedLedger {
     pub chain_ok: bool,
 }
 
+/// A database of a `--fleet` whose name the audited bundles name or match, that the
+/// audit could not read: a template, or one that refuses connections. Its owner can
+/// make it so (`ALTER DATABASE … IS_TEMPLATE true`, `ALLOW_CONNECTIONS false`) and it
+/// keeps serving its tenant: it fails the audit, named, never drops out of it.
+pub(super) struct Unaudited {
+    pub database: String,
+    /// Why it was not read.
+    pub why: String,
+}
+
 /// Every `--db`, each database of every `--fleet` the audited bundles are for
 /// (`targets`), then every `--ledger`; one database given twice is a usage error
-/// (which of the two would a receipt be checked against?).
+/// (which of the two would a receipt be checked against?). Second: the fleet's
+/// databases that could not be read ([`Unaudited`]).
 pub(super) fn read_all(
     args: &AuditArgs,
     default_db: &TargetDatabase,
     targets: &[&TargetDatabase],
-) -> Result<Vec<Ledger>> {
+) -> Result<(Vec<Ledger>, Vec<Unaudited>)> {
     let mut out: Vec<Ledger> = vec![];
+    let mut unaudited = vec![];
     for spec in &args.db {
         out.push(Ledger::from_db(spec, default_db)?);
     }
     for server in &args.fleet {
         let listed = conn::resolve(Some(server), "postgres")?;
-        for name in fleet_databases(&listed, targets)? {
-            out.push(Ledger::from_conn(&listed.with_dbname(&name))?);
+        for member in fleet_databases(&listed, targets)? {
+            match member.why_not {
+                None => out.push(Ledger::from_conn(&listed.with_dbname(&member.name))?),
+                Some(why) => unaudited.push(Unaudited {
+                    database: member.name,
+                    why,
+                }),
+            }
         }
     }
     for file in &args.ledgers {
@@ -88,7 +106,7 @@ pub(super) fn read_all(
             ));
         }
     }
-    Ok(out)
+    Ok((out, unaudited))
 }
 
 impl Ledger {
@@ -202,24 +220,44 @@ impl Ledger {
     }
 }
 
+/// A database of the fleet on its server.
+struct Member {
+    name: String,
+    /// Why it cannot be audited (a template, or it refuses connections); none: it can.
+    why_not: Option<String>,
+}
+
+/// Why a database with these flags cannot be audited, if it cannot.
+fn why_not(is_template: bool, allows_connections: bool) -> Option<String> {
+    let mut why = vec![];
+    if is_template {
+        why.push("it is marked a template (pg_database.datistemplate; ALTER DATABASE … IS_TEMPLATE false undoes it)");
+    }
+    if !allows_connections {
+        why.push("it refuses connections (pg_database.datallowconn is false; ALTER DATABASE … ALLOW_CONNECTIONS true undoes it)");
+    }
+    (!why.is_empty()).then(|| why.join(", and "))
+}
+
 /// The databases on the server `listed` connects to that one of `targets` names or
-/// matches, by name. None is a usage error: the fleet is not on that server (or the
-/// login may not connect to its databases).
-fn fleet_databases(listed: &conn::ConnSpec, targets: &[&TargetDatabase]) -> Result<Vec<String>> {
+/// matches, by name, templates and those that refuse connections included (they
+/// cannot be audited: [`Unaudited`]). None is a usage error: the fleet is not on that
+/// server (or the login may not connect to its databases).
+fn fleet_databases(listed: &conn::ConnSpec, targets: &[&TargetDatabase]) -> Result<Vec<Member>> {
     let mut c = listed.connect()?;
-    let names: Vec<String> = c
+    let fleet: Vec<Member> = c
         .query(
-            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d \
-              WHERE d.datallowconn AND NOT d.datistemplate ORDER BY 1",
+            "SELECT d.datname::pg_catalog.text, d.datistemplate, d.datallowconn \
+               FROM pg_catalog.pg_database d ORDER BY 1",
             &[],
         )
         .map_err(|e| crate::db::sql_err("list the server's databases", &e))?
         .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let fleet: Vec<String> = names
-        .into_iter()
-        .filter(|name| targets.iter().any(|t| t.matching(name).is_some()))
+        .map(|row| Member {
+            name: row.get(0),
+            why_not: why_not(row.get(1), row.get(2)),
+        })
+        .filter(|m| targets.iter().any(|t| t.matching(&m.name).is_some()))
         .collect();
     if fleet.is_empty() {
         let wanted: Vec<String> = targets.iter().map(|t| t.describe()).collect();
