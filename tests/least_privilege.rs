@@ -1612,7 +1612,7 @@ fn a_ledger_row_that_code_fired_by_the_tier_forges_is_refused_before_commit() {
         assert_eq!(j["kind"], "ledger-forged", "deferred {deferred}: {j}");
         let e = j["error"].as_str().unwrap_or_default();
         assert!(
-            e.contains("1 row(s) were inserted into airlock.ledger in this transaction, 0 of them airlock's")
+            e.contains("2 row(s) were inserted into airlock.ledger in this transaction, 1 of them airlock's")
                 && e.contains("rolled back"),
             "deferred {deferred}: {e}"
         );
@@ -1626,4 +1626,87 @@ fn a_ledger_row_that_code_fired_by_the_tier_forges_is_refused_before_commit() {
     expect_code(&o.deploy(&["apply", &release2]), 0);
     assert_eq!(o.owner_of("public.revoked"), o.dbowner);
     assert_eq!(o.db.ledger_rows(), "3");
+}
+
+/// Issue 86, finding 3: on a superuser's session in a database owned by `postgres`,
+/// where the application role owns a schema and its table, the owner locks its table
+/// and waits until airlock's session waits for it (`pg_locks`, not a sleep), then
+/// attaches a `BEFORE UPDATE` trigger that makes it a superuser and commits. The guard
+/// once judged "nothing a non-superuser owns could fire" before the tier's UPDATE
+/// waited for its lock, and the trigger ran as the superuser. Now the table is held
+/// still (`SHARE UPDATE EXCLUSIVE`) before the guard asks, so the guard sees the
+/// trigger: refused (exit 5), nothing ran, nobody promoted.
+#[test]
+fn a_trigger_attached_while_a_superusers_tier_waits_for_its_lock_never_fires() {
+    let o = Owned::new("lp_race");
+    admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO postgres",
+            o.db.name
+        ))
+        .unwrap();
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    o.db.exec_as(
+        &o.app,
+        &format!(
+            "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES (1);
+             {}",
+            PWN.replace("public.pwn", "app.pwn")
+        ),
+    );
+    let b = o.bundle(
+        "race.tar.gz",
+        "",
+        "UPDATE app.t SET i = i + 1;",
+        "UPDATE app.t SET i = i - 1;",
+    );
+    // The owner holds its table, so that airlock's session has to wait for it.
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let conn = o.db.conn();
+    let mut child = airlock_command(
+        o.dir(),
+        &["--json", "apply", &b, "--trust", "k.pub", "--db", &conn],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("run airlock");
+    let mut watch = o.db.client();
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                  WHERE NOT l.granted AND l.relation = 'app.t'::regclass AND a.application_name LIKE 'airlock%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("airlock ended ({status}) before it waited for app.t");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // airlock waits for app.t: the owner attaches its trigger and lets go.
+    tx.batch_execute(&format!(
+        "CREATE TRIGGER stamp BEFORE UPDATE ON app.t FOR EACH ROW EXECUTE FUNCTION app.pwn('{}')",
+        o.app
+    ))
+    .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(!is_superuser(&o.app), "the trigger ran as the superuser");
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "bundle-role", "{j}");
+    let e = j["error"].as_str().unwrap_or_default();
+    assert!(e.contains("trigger stamp on table app.t"), "{e}");
+    assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "1");
+    assert_eq!(o.db.ledger_rows(), "none");
 }

@@ -1210,15 +1210,14 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     // an empty ledger).
     let last = client
         .query_typed_one(
-            &format!("SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+            "SELECT l.seq, l.row_hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
                      AND a.attname = 'bundle_tiers' AND NOT a.attisdropped), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
                      AND a.attname = 'approvals' AND NOT a.attisdropped), \
              EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'airlock.ledger'::pg_catalog.regclass \
-                     AND a.attname = 'receipt' AND NOT a.attisdropped), \
-             {INSERTED} \
-             FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true"),
+                     AND a.attname = 'receipt' AND NOT a.attisdropped) \
+             FROM (SELECT 1) o LEFT JOIN (SELECT seq, row_hash FROM airlock.ledger ORDER BY seq DESC LIMIT 1) l ON true",
             &[],
         )
         .map_err(|e| sql_err("reading the ledger", &e))?;
@@ -1226,7 +1225,6 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     let records_bundle_tiers: bool = last.get(3);
     let records_approvals: bool = last.get(4);
     let records_receipts: bool = last.get(5);
-    forged_check(last.get(6), 0)?;
     if new.receipt.is_some() && !records_receipts {
         return Err(DbError::State(
             "airlock.ledger has no receipt column: it was not widened to record deliveries".into(),
@@ -1262,19 +1260,12 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     };
     row.row_hash = row.compute_hash();
     let stored = insert(client, &row)?;
-    // The row read back, and the rows this transaction inserted: airlock's alone.
     let back = client
         .query_typed(
-            &format!(
-                "{}, {INSERTED} FROM airlock.ledger l WHERE l.seq = $1",
-                &SELECT_ROWS[..SELECT_ROWS.find(" FROM").expect("FROM")]
-            ),
+            &format!("{SELECT_ROWS} WHERE l.seq = $1"),
             &[(&row.seq, Type::INT8)],
         )
         .map_err(|e| sql_err("reading back the ledger row", &e))?;
-    if let Some(b) = back.first() {
-        forged_check(b.get(SELECT_COLUMNS), 1)?;
-    }
     if stored.len() != 1 || row_of(&stored[0]) != row || back.len() != 1 || row_of(&back[0]) != row
     {
         return Err(DbError::LedgerUntrusted {
@@ -1288,40 +1279,39 @@ pub fn append(client: &mut impl GenericClient, new: NewRow) -> Result<LedgerRow,
     Ok(row)
 }
 
-/// The rows of `airlock.ledger` this transaction inserted so far (0 when there is no
-/// ledger), subtransactions rolled back included: PostgreSQL's count of the backend's
-/// own pending writes (`pg_stat_get_xact_tuples_inserted`), which nothing that runs in
-/// the transaction can reset.
-const INSERTED: &str = "coalesce(pg_catalog.pg_stat_get_xact_tuples_inserted(\
+/// The rows of `airlock.ledger` this backend inserted and has not yet reported to the
+/// statistics (0 when there is no ledger): PostgreSQL's count of its own pending writes
+/// (`pg_stat_get_xact_tuples_inserted`), subtransactions rolled back included, which
+/// nothing that runs in a transaction can reset. It is reported (and starts again from
+/// 0) only between transactions, and not at every one: what a transaction inserted is
+/// the count at its end less the count at its start.
+const INSERTED: &str = "SELECT coalesce(pg_catalog.pg_stat_get_xact_tuples_inserted(\
     pg_catalog.to_regclass('airlock.ledger')::pg_catalog.oid), 0)";
 
-/// How many columns [`SELECT_ROWS`] reads (what follows them is the caller's).
-const SELECT_COLUMNS: usize = 17;
+/// [`INSERTED`] now: read when an airlock transaction begins, before any bundle SQL.
+pub fn inserted(client: &mut impl GenericClient) -> Result<i64, DbError> {
+    Ok(client
+        .query_typed_one(INSERTED, &[])
+        .map_err(|e| sql_err("counting the ledger rows this session wrote", &e))?
+        .get(0))
+}
 
-/// Refused unless this transaction inserted exactly `ours` rows into the ledger so far
-/// (`inserted`, [`INSERTED`]): the ledger takes exactly one row per airlock
-/// transaction, appended by airlock. A row that code fired by bundle SQL inserted (back
-/// at the deploy login, `RESET ROLE`, chained onto the head so that it reads as
-/// airlock's) would otherwise be chained under airlock's own and count as evidence.
-fn forged_check(inserted: i64, ours: i64) -> Result<(), DbError> {
+/// The last look before COMMIT: refused unless this transaction inserted exactly
+/// `ours` rows into the ledger (0 or 1; `since`: [`inserted`] when it began). The
+/// ledger takes exactly one row per airlock transaction, appended by airlock. A row
+/// that code fired by bundle SQL inserted (back at the deploy login, `RESET ROLE`,
+/// chained onto the head so that it reads as airlock's) would otherwise be chained
+/// under airlock's own and count as evidence.
+pub fn ours_only(client: &mut impl GenericClient, since: i64, ours: i64) -> Result<(), DbError> {
+    let inserted = inserted(client)? - since;
     if inserted == ours {
         return Ok(());
     }
     Err(DbError::LedgerForged {
         message: format!(
-            "{} row(s) were inserted into airlock.ledger in this transaction, {ours} of them airlock's: something that ran in it (code that bundle SQL fired, acting as the deploy login) wrote a ledger row airlock did not append; refused before COMMIT, rolled back, nothing changed",
-            inserted
+            "{inserted} row(s) were inserted into airlock.ledger in this transaction, {ours} of them airlock's: something that ran in it (code that bundle SQL fired, acting as the deploy login) wrote a ledger row airlock did not append; refused before COMMIT, rolled back, nothing changed"
         ),
     })
-}
-
-/// [`forged_check`] of the caller's transaction now: the last look before COMMIT, after
-/// airlock appended `ours` rows (0 or 1).
-pub fn ours_only(client: &mut impl GenericClient, ours: i64) -> Result<(), DbError> {
-    let row = client
-        .query_typed_one(&format!("SELECT {INSERTED}"), &[])
-        .map_err(|e| sql_err("counting the ledger rows this transaction wrote", &e))?;
-    forged_check(row.get(0), ours)
 }
 
 /// INSERT `row` (with `bundle_tiers` and `approvals` when the row has them, that is

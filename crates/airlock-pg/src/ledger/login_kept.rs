@@ -109,9 +109,15 @@ const LEDGER_OWNS: [&str; 3] = [
     "owns function airlock.ledger_append_only() (o)",
 ];
 
-/// What [`check`] compares with, read when the transaction began (`None`: the login
-/// is a superuser, nothing to hold).
-pub struct Before(Option<Held>);
+/// What [`check`] compares with, read when the transaction began.
+pub struct Before {
+    /// What the deploy login held (`None`: the login is a superuser, or the bundle's
+    /// own role: nothing to hold).
+    held: Option<Held>,
+    /// The ledger rows this backend had inserted and not yet reported to the
+    /// statistics ([`ledger::inserted`]): the count [`check`] starts from.
+    ledger_inserted: i64,
+}
 
 struct Held {
     settings: Lines,
@@ -142,8 +148,12 @@ pub fn login_is_bundle_role(
 }
 
 pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before, DbError> {
+    let ledger_inserted = ledger::inserted(tx)?;
     if login_superuser {
-        return Ok(Before(None));
+        return Ok(Before {
+            held: None,
+            ledger_inserted,
+        });
     }
     let settings = lines(
         tx,
@@ -156,12 +166,15 @@ pub fn before(tx: &mut Transaction<'_>, login_superuser: bool) -> Result<Before,
         Ok(ledger::Presence::Present) => Some(ledger_rows(tx)?.0),
         _ => None,
     };
-    Ok(Before(Some(Held {
-        settings,
-        holds,
-        databases,
-        ledger,
-    })))
+    Ok(Before {
+        held: Some(Held {
+            settings,
+            holds,
+            databases,
+            ledger,
+        }),
+        ledger_inserted,
+    })
 }
 
 /// Lines of what the login holds, each with the other database it is about (0: none).
@@ -298,8 +311,8 @@ pub fn check(
     appended: Option<&str>,
 ) -> Result<(), DbError> {
     // Whatever the login: the ledger took airlock's row and no other.
-    ledger::ours_only(tx, i64::from(appended.is_some()))?;
-    let Some(held) = &before.0 else {
+    ledger::ours_only(tx, before.ledger_inserted, i64::from(appended.is_some()))?;
+    let Some(held) = &before.held else {
         return Ok(());
     };
     let row = tx
