@@ -287,11 +287,19 @@ pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), D
 
 /// [`guard`] by the statement prepared once on this connection (`cache`: see
 /// [`owner_code::find_prepared`]); [`guard`] asks once, in one round trip, unprepared.
+///
+/// `hold`: the `lock_timeout` of a pass that goes on to run the bundle's SQL in this
+/// transaction; then a superuser's answer is made to hold until the end of it
+/// ([`owner_code::hold_still`], before the question).
 pub fn guard_prepared(
     client: &mut impl GenericClient,
     role: &BundleRole,
     cache: &mut Option<postgres::Statement>,
+    hold: Option<&str>,
 ) -> Result<(), DbError> {
+    if let (true, Some(lock_timeout)) = (role.superuser, hold) {
+        owner_code::hold_still(client, lock_timeout)?;
+    }
     guard_by(role, || owner_code::find_prepared(client, cache))
 }
 

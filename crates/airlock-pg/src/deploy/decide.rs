@@ -838,7 +838,9 @@ fn bundle_role_step(
             return None;
         }
     };
-    let guarded = bundle_role::guard_prepared(tx, &role, &mut tools.owner_code)
+    // A pass that runs the tiers holds the answer until they ran.
+    let hold = rec.pass.locks().then_some(cx.opts.lock_timeout.as_str());
+    let guarded = bundle_role::guard_prepared(tx, &role, &mut tools.owner_code, hold)
         .map(|()| role.describe_guarded());
     rec.on_report(|r| r.bundle_role = Some(role.clone()));
     let passed = guarded.is_ok();

@@ -220,6 +220,118 @@ pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.f
    JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner \
   WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' AND NOT r.rolsuper)";
 
+/// The relations a role other than a superuser or airlock's own login role could
+/// attach code to while a superuser's statement waits for its lock: the ones it owns,
+/// the ones in a schema it owns (it may drop them and make its own in their place),
+/// and the ones it (or PUBLIC) may put a trigger on (`pg_database_owner`, which owns
+/// `public` since PostgreSQL 15, is the database's owner). Temporary tables of other sessions
+/// are left out: no statement of airlock's session can reach them. Each named as the
+/// server quotes it, and whether `LOCK TABLE` can take it (a table, partitioned table
+/// or view) or not (a materialized view, a foreign table).
+const MOVABLE: &str = r#"
+WITH owner_trusted AS MATERIALIZED (
+  SELECT r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER AS yes
+    FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+),
+trusted AS MATERIALIZED (
+  SELECT COALESCE(pg_catalog.array_agg(r.oid), '{}'::pg_catalog.oid[]) AS oids FROM pg_catalog.pg_roles r
+  WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
+     OR (r.rolname OPERATOR(pg_catalog.=) 'pg_database_owner' AND (SELECT o.yes FROM owner_trusted o))
+)
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
+       c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v']::pg_catalog."char"[])
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace, trusted t
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f']::pg_catalog."char"[])
+   AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND (c.relowner OPERATOR(pg_catalog.<>) ALL (t.oids)
+        OR n.nspowner OPERATOR(pg_catalog.<>) ALL (t.oids)
+        OR EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) a
+                    WHERE a.privilege_type OPERATOR(pg_catalog.=) 'TRIGGER'
+                      AND a.grantee OPERATOR(pg_catalog.<>) ALL (t.oids)))
+ ORDER BY c.oid
+"#;
+
+/// The most relations [`hold_still`] locks: each lock takes a slot of the server's
+/// shared lock table (`max_locks_per_transaction` × connections, 6,400 by default).
+pub const HOLD_MAX: usize = 1000;
+
+/// Make [`find`]'s answer hold until the end of the caller's transaction: before it is
+/// asked, lock every relation a non-superuser could attach code to ([`MOVABLE`]) in
+/// `SHARE UPDATE EXCLUSIVE` mode, which conflicts with `CREATE TRIGGER`, `CREATE
+/// INDEX`, `CREATE STATISTICS`, `CREATE RULE`, `CREATE POLICY`, `ALTER TABLE` and `DROP`
+/// and not with reads and row writes; waiting at most `lock_timeout`. Listed again
+/// after each round of locks until no new one appears (a relation made meanwhile). A
+/// proof made before, or on another connection, says nothing about the statement that
+/// waits for its lock while the owner attaches a trigger and commits (issue 86).
+///
+/// Refused (a [`DbError::BundleRole`]) when such a relation cannot be locked (a
+/// materialized view or foreign table of theirs) or there are more than [`HOLD_MAX`]:
+/// the bundle's SQL is then to run as a role that is no superuser.
+pub fn hold_still(client: &mut impl GenericClient, lock_timeout: &str) -> Result<usize, DbError> {
+    crate::session::hermetic::check_duration("--lock-timeout", lock_timeout)?;
+    let mut held: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let rows = client
+            .query(MOVABLE, &[])
+            .map_err(|e| sql_err("listing the relations a non-superuser could change", &e))?;
+        let unlockable: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.get::<_, bool>(1))
+            .map(|r| r.get(0))
+            .collect();
+        if !unlockable.is_empty() || rows.len() > HOLD_MAX {
+            return Err(cannot_hold(rows.len(), &unlockable));
+        }
+        let new: Vec<String> = rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .filter(|n| !held.contains(n))
+            .collect();
+        if new.is_empty() {
+            return Ok(held.len());
+        }
+        client
+            .batch_execute(&format!(
+                "SET LOCAL lock_timeout TO {}; LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
+                crate::session::hermetic::quote_literal(lock_timeout),
+                new.join(", ")
+            ))
+            .map_err(|e| match crate::sqlstate(&e) {
+                Some("55P03") => DbError::lock_timeout(
+                    "holding still the relations a non-superuser could change (SHARE UPDATE EXCLUSIVE), before bundle SQL runs as a superuser".into(),
+                    e.to_string(),
+                ),
+                _ => sql_err("holding still the relations a non-superuser could change", &e),
+            })?;
+        held.extend(new);
+    }
+    Err(DbError::BundleRole {
+        message: "bundle SQL would run as a superuser, and relations a non-superuser could change kept appearing while airlock locked them; nothing ran".into(),
+        hint: HOLD_HINT.into(),
+    })
+}
+
+const HOLD_HINT: &str = "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer): code a role attaches then runs with no more than that role's rights";
+
+fn cannot_hold(count: usize, unlockable: &[String]) -> DbError {
+    let why = if unlockable.is_empty() {
+        format!("{count} relations a non-superuser could attach code to (more than the {HOLD_MAX} airlock locks)")
+    } else {
+        format!(
+            "relations a non-superuser could attach code to that LOCK TABLE cannot hold still (materialized views, foreign tables): {}",
+            unlockable.join(", ")
+        )
+    };
+    DbError::BundleRole {
+        message: format!(
+            "bundle SQL would run as a superuser, and airlock cannot hold still what could fire in that session until it runs: {why}; nothing ran"
+        ),
+        hint: HOLD_HINT.into(),
+    }
+}
+
 /// Everything a role other than a superuser or airlock's own login role owns that
 /// could fire in a superuser's session (see the module comment).
 pub fn find(client: &mut impl GenericClient) -> Result<Vec<OwnerCode>, DbError> {
