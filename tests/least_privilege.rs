@@ -1710,3 +1710,92 @@ fn a_trigger_attached_while_a_superusers_tier_waits_for_its_lock_never_fires() {
     assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "1");
     assert_eq!(o.db.ledger_rows(), "none");
 }
+
+impl Owned {
+    /// Spawn `airlock --json ARGS --db <superuser>` and wait until its
+    /// session waits for a lock on `rel` (`pg_locks`, polled: never a sleep that
+    /// decides anything).
+    fn spawn_until_waiting(&self, args: &[&str], rel: &str) -> std::process::Child {
+        let conn = self.db.conn();
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        all.extend(["--db", &conn]);
+        let mut child = airlock_command(self.dir(), &all)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run airlock");
+        let mut watch = self.db.client();
+        loop {
+            let waiting: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                      WHERE NOT l.granted AND l.relation = $1::text::regclass AND a.application_name LIKE 'airlock%'",
+                    &[&rel],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                return child;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("airlock ended ({status}) before it waited for {rel}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Issue 86, finding 1: `fingerprint --rows` on a superuser's login proved once, on
+/// the leader, that no table has code a role attached, and its readers planned the
+/// tables later on other connections, with the catalogs as they were then. The owner
+/// holds its table until airlock waits for it, then adds an index whose expression
+/// calls its function (`COPY … TO PROGRAM` when run as a superuser) and commits. Now
+/// the table is held still before the proof and the snapshot: the proof sees the
+/// index and refuses (exit 5, `attached-code`); the program never ran.
+#[test]
+fn an_index_attached_while_a_superusers_fingerprint_waits_never_runs_its_code() {
+    let o = Owned::new("lp_fprace");
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    let marker = std::env::temp_dir().join(format!("airlock-fprace-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    o.db.exec_as(
+        &o.app,
+        &format!(
+            "CREATE TABLE app.t(i int); INSERT INTO app.t SELECT generate_series(1, 100);
+             CREATE FUNCTION app.g() RETURNS int LANGUAGE plpgsql AS $f$
+             BEGIN
+               IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
+               END IF;
+               RETURN 1;
+             END $f$;
+             CREATE FUNCTION app.f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN RETURN app.g(); END $f$;",
+            marker.display()
+        ),
+    );
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let child = o.spawn_until_waiting(&["fingerprint", "--rows"], "app.t");
+    tx.batch_execute("CREATE INDEX t_planted ON app.t ((app.f() + i))")
+        .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        !marker.exists(),
+        "the index expression ran as the superuser"
+    );
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "attached-code", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("t_planted"),
+        "{j}"
+    );
+}

@@ -40,6 +40,7 @@
 //! object's bytes ([`crate::catalog::data_values`], format 3).
 
 pub use crate::schema_change::{changes, ChangeKind, SchemaChange};
+use crate::session::owner_code;
 use crate::{pg_message, DbError};
 use postgres::{SimpleQueryMessage, Transaction};
 use schemars::JsonSchema;
@@ -982,12 +983,20 @@ pub fn compute_consistent(
     level: Level,
     jobs: usize,
 ) -> Result<Fingerprint, DbError> {
-    let mut tx = begin_leader(leader)?;
     if level == Level::Schema {
+        let mut tx = begin_leader(leader)?;
         let fp = compute(&mut tx)?;
         tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
         return Ok(fp);
     }
+    let mut rounds = 1;
+    let mut tx = loop {
+        match begin_holding(leader)? {
+            Some(tx) => break tx,
+            None if rounds < owner_code::HOLD_ROUNDS => rounds += 1,
+            None => return Err(owner_code::kept_appearing(owner_code::Holder::Reader)),
+        }
+    };
     let opened = open(&mut tx)?;
     let mut parts = opened.schema.parts;
     if level != Level::Rows {
@@ -1008,6 +1017,53 @@ pub fn compute_consistent(
     )?);
     tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
     Ok(finish(parts, level))
+}
+
+/// How long a superuser's `--rows`/`--data` waits to hold its tables still (apply's
+/// `--lock-timeout` default).
+const HOLD_TIMEOUT: &str = "10s";
+
+/// [`begin_leader`] for reading rows. Planning a read const-folds what is attached to
+/// the table (an index or statistics expression, a partition key): the proof that
+/// nothing of a role's is there ([`planned_safely`]) must hold until the readers, on
+/// other connections, have planned. On a superuser's login, every relation a
+/// non-superuser could attach code to is locked `SHARE UPDATE EXCLUSIVE` first
+/// ([`owner_code::lock_still`]; readers' `ACCESS SHARE` does not conflict), then the
+/// transaction is made read-only and takes its snapshot, so that the snapshot's
+/// catalogs, which the proof reads, are what every reader plans with until the end.
+/// A relation made between the listing and the snapshot is not held: none then, and
+/// the caller begins again ([`owner_code::HOLD_ROUNDS`] times). A login that is no
+/// superuser needs no hold: code a role attached runs with no more than its rights.
+fn begin_holding(leader: &mut postgres::Client) -> Result<Option<Transaction<'_>>, DbError> {
+    use crate::session::owner_code::Holder;
+    let superuser: bool = leader
+        .query_one(
+            "SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER",
+            &[],
+        )
+        .map_err(|e| fingerprint_err("reading whether this login is a superuser", &e))?
+        .get(0);
+    if !superuser {
+        return begin_leader(leader).map(Some);
+    }
+    let names = owner_code::movable(leader, Holder::Reader)?;
+    let mut tx = leader
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .map_err(|e| fingerprint_err("BEGIN", &e))?;
+    owner_code::lock_still(&mut tx, &names, HOLD_TIMEOUT)?;
+    tx.batch_execute("SET TRANSACTION READ ONLY")
+        .map_err(|e| fingerprint_err("SET TRANSACTION READ ONLY", &e))?;
+    // The snapshot's own list: nothing made before it may be left unheld.
+    if owner_code::movable(&mut tx, Holder::Reader)?
+        .iter()
+        .all(|n| names.contains(n))
+    {
+        return Ok(Some(tx));
+    }
+    tx.rollback().map_err(|e| fingerprint_err("ROLLBACK", &e))?;
+    Ok(None)
 }
 
 /// The read-only REPEATABLE READ transaction a consistent fingerprint is read in.

@@ -225,7 +225,10 @@ pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.f
 /// the ones in a schema it owns (it may drop them and make its own in their place),
 /// and the ones it (or PUBLIC) may put a trigger on (`pg_database_owner`, which owns
 /// `public` since PostgreSQL 15, is the database's owner). Temporary tables of other sessions
-/// are left out: no statement of airlock's session can reach them. Each named as the
+/// are left out: no statement of airlock's session can reach them. So are their own
+/// views: `LOCK` on a view locks what it reads with the view's owner's rights (a view
+/// over `pg_class` would make every lock fail), and [`find`] lists each such view as
+/// code anyway (a read of table rows plans no view). Each named as the
 /// server quotes it, and whether `LOCK TABLE` can take it (a table, partitioned table
 /// or view) or not (a materialized view, a foreign table).
 const MOVABLE: &str = r#"
@@ -245,6 +248,7 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace, trusted t
  WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f']::pg_catalog."char"[])
    AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND NOT (c.relkind OPERATOR(pg_catalog.=) 'v' AND c.relowner OPERATOR(pg_catalog.<>) ALL (t.oids))
    AND (c.relowner OPERATOR(pg_catalog.<>) ALL (t.oids)
         OR n.nspowner OPERATOR(pg_catalog.<>) ALL (t.oids)
         OR EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) a
@@ -257,79 +261,134 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
 /// shared lock table (`max_locks_per_transaction` × connections, 6,400 by default).
 pub const HOLD_MAX: usize = 1000;
 
-/// Make [`find`]'s answer hold until the end of the caller's transaction: before it is
-/// asked, lock every relation a non-superuser could attach code to ([`MOVABLE`]) in
-/// `SHARE UPDATE EXCLUSIVE` mode, which conflicts with `CREATE TRIGGER`, `CREATE
-/// INDEX`, `CREATE STATISTICS`, `CREATE RULE`, `CREATE POLICY`, `ALTER TABLE` and `DROP`
-/// and not with reads and row writes; waiting at most `lock_timeout`. Listed again
-/// after each round of locks until no new one appears (a relation made meanwhile). A
-/// proof made before, or on another connection, says nothing about the statement that
-/// waits for its lock while the owner attaches a trigger and commits (issue 86).
-///
-/// Refused (a [`DbError::BundleRole`]) when such a relation cannot be locked (a
-/// materialized view or foreign table of theirs) or there are more than [`HOLD_MAX`]:
-/// the bundle's SQL is then to run as a role that is no superuser.
-pub fn hold_still(client: &mut impl GenericClient, lock_timeout: &str) -> Result<usize, DbError> {
-    crate::session::hermetic::check_duration("--lock-timeout", lock_timeout)?;
-    let mut held: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    for _ in 0..3 {
-        let rows = client
-            .query(MOVABLE, &[])
-            .map_err(|e| sql_err("listing the relations a non-superuser could change", &e))?;
-        let unlockable: Vec<String> = rows
-            .iter()
-            .filter(|r| !r.get::<_, bool>(1))
-            .map(|r| r.get(0))
-            .collect();
-        if !unlockable.is_empty() || rows.len() > HOLD_MAX {
-            return Err(cannot_hold(rows.len(), &unlockable));
-        }
-        let new: Vec<String> = rows
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .filter(|n| !held.contains(n))
-            .collect();
-        if new.is_empty() {
-            return Ok(held.len());
-        }
-        client
-            .batch_execute(&format!(
-                "SET LOCAL lock_timeout TO {}; LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
-                crate::session::hermetic::quote_literal(lock_timeout),
-                new.join(", ")
-            ))
-            .map_err(|e| match crate::sqlstate(&e) {
-                Some("55P03") => DbError::lock_timeout(
-                    "holding still the relations a non-superuser could change (SHARE UPDATE EXCLUSIVE), before bundle SQL runs as a superuser".into(),
-                    e.to_string(),
-                ),
-                _ => sql_err("holding still the relations a non-superuser could change", &e),
-            })?;
-        held.extend(new);
-    }
-    Err(DbError::BundleRole {
-        message: "bundle SQL would run as a superuser, and relations a non-superuser could change kept appearing while airlock locked them; nothing ran".into(),
-        hint: HOLD_HINT.into(),
-    })
+/// Who wants relations held still, for what its refusal says.
+#[derive(Clone, Copy)]
+pub enum Holder {
+    /// Bundle SQL about to run as a superuser (apply, rollback).
+    BundleSql,
+    /// A superuser's login about to read tables' rows (`fingerprint --rows/--data`).
+    Reader,
 }
 
-const HOLD_HINT: &str = "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer): code a role attaches then runs with no more than that role's rights";
+impl Holder {
+    fn what(self) -> &'static str {
+        match self {
+            Holder::BundleSql => "bundle SQL would run as a superuser",
+            Holder::Reader => "this superuser's login would read the tables' rows",
+        }
+    }
 
-fn cannot_hold(count: usize, unlockable: &[String]) -> DbError {
+    fn hint(self) -> &'static str {
+        match self {
+            Holder::BundleSql => "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer): code a role attaches then runs with no more than that role's rights",
+            Holder::Reader => "read the rows as a login that is no superuser (the tables' owner, or a login that may read them): code a role attaches then runs with no more than that login's rights; the schema fingerprint (no --rows or --data) reads catalogs only",
+        }
+    }
+}
+
+/// The relations a non-superuser could attach code to now ([`MOVABLE`]), each as the
+/// server quotes it; refused (a [`DbError::BundleRole`] for `holder`) when one of them
+/// cannot be locked (a materialized view or foreign table of theirs) or there are more
+/// than [`HOLD_MAX`].
+pub fn movable(client: &mut impl GenericClient, holder: Holder) -> Result<Vec<String>, DbError> {
+    let rows = client
+        .query(MOVABLE, &[])
+        .map_err(|e| sql_err("listing the relations a non-superuser could change", &e))?;
+    let unlockable: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, bool>(1))
+        .map(|r| r.get(0))
+        .collect();
+    if unlockable.is_empty() && rows.len() <= HOLD_MAX {
+        return Ok(rows.iter().map(|r| r.get(0)).collect());
+    }
     let why = if unlockable.is_empty() {
-        format!("{count} relations a non-superuser could attach code to (more than the {HOLD_MAX} airlock locks)")
+        format!("{} relations a non-superuser could attach code to (more than the {HOLD_MAX} airlock locks)", rows.len())
     } else {
         format!(
             "relations a non-superuser could attach code to that LOCK TABLE cannot hold still (materialized views, foreign tables): {}",
             unlockable.join(", ")
         )
     };
+    Err(DbError::BundleRole {
+        message: format!(
+            "{}, and airlock cannot hold still what could run in that session until it is done: {why}; nothing ran",
+            holder.what()
+        ),
+        hint: holder.hint().into(),
+    })
+}
+
+/// Lock `names` ([`movable`]'s) in `SHARE UPDATE EXCLUSIVE` mode until the end of the
+/// caller's transaction, waiting at most `lock_timeout`: it conflicts with `CREATE
+/// TRIGGER`, `CREATE INDEX`, `CREATE STATISTICS`, `CREATE RULE`, `CREATE POLICY`,
+/// `ALTER TABLE` and `DROP`, and not with reads and row writes. Takes no snapshot
+/// (`LOCK` does not), so a REPEATABLE READ transaction's snapshot taken after it sees
+/// the catalogs as they stay.
+pub fn lock_still(
+    client: &mut impl GenericClient,
+    names: &[String],
+    lock_timeout: &str,
+) -> Result<(), DbError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    crate::session::hermetic::check_duration("--lock-timeout", lock_timeout)?;
+    client
+        .batch_execute(&format!(
+            "SET LOCAL lock_timeout TO {}; LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
+            crate::session::hermetic::quote_literal(lock_timeout),
+            names.join(", ")
+        ))
+        .map_err(|e| match crate::sqlstate(&e) {
+            Some("55P03") => DbError::lock_timeout(
+                "holding still the relations a non-superuser could change (SHARE UPDATE EXCLUSIVE)"
+                    .into(),
+                e.to_string(),
+            ),
+            _ => sql_err(
+                "holding still the relations a non-superuser could change",
+                &e,
+            ),
+        })
+}
+
+/// How many times the relations are listed and locked before airlock gives up on a
+/// list that keeps growing.
+pub const HOLD_ROUNDS: usize = 3;
+
+/// The refusal when [`movable`]'s list kept growing for [`HOLD_ROUNDS`] rounds.
+pub fn kept_appearing(holder: Holder) -> DbError {
     DbError::BundleRole {
         message: format!(
-            "bundle SQL would run as a superuser, and airlock cannot hold still what could fire in that session until it runs: {why}; nothing ran"
+            "{}, and relations a non-superuser could change kept appearing while airlock locked them; nothing ran",
+            holder.what()
         ),
-        hint: HOLD_HINT.into(),
+        hint: holder.hint().into(),
     }
+}
+
+/// Make [`find`]'s answer hold until the end of the caller's transaction (READ
+/// COMMITTED: each statement sees the catalogs as they are): before it is asked, lock
+/// every relation a non-superuser could attach code to ([`movable`], [`lock_still`]),
+/// listed again after each round of locks until no new one appears (one made
+/// meanwhile). A proof made before, or on another connection, says nothing about the
+/// statement that waits for its lock while the owner attaches a trigger and commits
+/// (issue 86). The relations held.
+pub fn hold_still(client: &mut impl GenericClient, lock_timeout: &str) -> Result<usize, DbError> {
+    let mut held: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for _ in 0..HOLD_ROUNDS {
+        let new: Vec<String> = movable(client, Holder::BundleSql)?
+            .into_iter()
+            .filter(|n| !held.contains(n))
+            .collect();
+        if new.is_empty() {
+            return Ok(held.len());
+        }
+        lock_still(client, &new, lock_timeout)?;
+        held.extend(new);
+    }
+    Err(kept_appearing(Holder::BundleSql))
 }
 
 /// Everything a role other than a superuser or airlock's own login role owns that
