@@ -1716,6 +1716,12 @@ impl Owned {
     /// session waits for a lock on `rel` (`pg_locks`, polled: never a sleep that
     /// decides anything).
     fn spawn_until_waiting(&self, args: &[&str], rel: &str) -> std::process::Child {
+        self.spawn_until_waiting_in(args, rel, "")
+    }
+
+    /// [`Self::spawn_until_waiting`] in a statement whose text matches the regular
+    /// expression `query`.
+    fn spawn_until_waiting_in(&self, args: &[&str], rel: &str, query: &str) -> std::process::Child {
         let conn = self.db.conn();
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -1731,8 +1737,9 @@ impl Owned {
             let waiting: i64 = watch
                 .query_one(
                     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                      WHERE NOT l.granted AND l.relation = $1::text::regclass AND a.application_name LIKE 'airlock%'",
-                    &[&rel],
+                      WHERE NOT l.granted AND l.relation = $1::text::regclass AND a.application_name LIKE 'airlock%' \
+                        AND a.query ~ $2",
+                    &[&rel, &query],
                 )
                 .unwrap()
                 .get(0);
@@ -1798,4 +1805,71 @@ fn an_index_attached_while_a_superusers_fingerprint_waits_never_runs_its_code() 
             .contains("t_planted"),
         "{j}"
     );
+}
+
+/// Issue 86, finding 2: `plan` on a superuser's login. The door compared each
+/// question's tables with the tainted list it made when it opened: the owner, holding
+/// its table until airlock waits for it, adds an index whose expression calls its
+/// function (`COPY … TO PROGRAM` as a superuser) to that old table and commits, and
+/// the question planned it. Now the door holds still, before it makes that list, every
+/// relation a non-superuser could attach code to: the index is seen, the question is
+/// "cannot tell here" naming it, and nothing of the owner's ran.
+#[test]
+fn an_index_attached_while_a_superusers_plan_waits_never_runs_its_code() {
+    let o = Owned::new("lp_planrace");
+    admin()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO postgres",
+            o.db.name
+        ))
+        .unwrap();
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    let marker = std::env::temp_dir().join(format!("airlock-planrace-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    o.db.exec_as(
+        &o.app,
+        &format!(
+            "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES (1), (NULL);
+             CREATE FUNCTION app.g() RETURNS int LANGUAGE plpgsql AS $f$
+             BEGIN
+               IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
+               END IF;
+               RETURN 1;
+             END $f$;
+             CREATE FUNCTION app.f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN RETURN app.g(); END $f$;",
+            marker.display()
+        ),
+    );
+    let b = o.bundle(
+        "nn.tar.gz",
+        "",
+        "ALTER TABLE app.t ALTER COLUMN i SET NOT NULL;",
+        "ALTER TABLE app.t ALTER COLUMN i DROP NOT NULL;",
+    );
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    // Held through plan's lock sizes (they give up after --predict-timeout), until the
+    // door's question or its hold waits for the table.
+    let child = o.spawn_until_waiting_in(
+        &["plan", &b, "--trust", "k.pub", "--predict-timeout", "3s"],
+        "app.t",
+        "airlock_door_probe|LOCK TABLE .* IN SHARE UPDATE EXCLUSIVE MODE",
+    );
+    tx.batch_execute("CREATE INDEX t_planted ON app.t ((app.f() + i))")
+        .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        !marker.exists(),
+        "the index expression ran as the superuser"
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("cannot tell here") && text.contains("t_planted"),
+        "{text}"
+    );
+    assert_eq!(o.db.ledger_rows(), "none");
 }

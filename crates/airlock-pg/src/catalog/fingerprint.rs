@@ -1036,14 +1036,7 @@ const HOLD_TIMEOUT: &str = "10s";
 /// superuser needs no hold: code a role attached runs with no more than its rights.
 fn begin_holding(leader: &mut postgres::Client) -> Result<Option<Transaction<'_>>, DbError> {
     use crate::session::owner_code::Holder;
-    let superuser: bool = leader
-        .query_one(
-            "SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER",
-            &[],
-        )
-        .map_err(|e| fingerprint_err("reading whether this login is a superuser", &e))?
-        .get(0);
-    if !superuser {
+    if !owner_code::login_is_superuser(leader)? {
         return begin_leader(leader).map(Some);
     }
     let names = owner_code::movable(leader, Holder::Reader)?;

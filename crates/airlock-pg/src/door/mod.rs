@@ -159,7 +159,28 @@ const PREPARED_SUSPECT: &str = "airlock_door_suspect";
 /// Make the door ready on this session: [`DEPENDENCIES`] prepared once (a prepared
 /// statement is the session's, whatever becomes of the transaction). Called before the
 /// first [`ask`]; a proof without it fails closed ("cannot tell here").
-pub(crate) fn open(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+///
+/// The quick test compares each question's relations with the ones found tainted
+/// here, once a transaction: an index or statistics object a role adds to an older
+/// table afterwards (while a question waits for its lock) would change neither. So on
+/// a superuser's login (where that code would run as the superuser) first every
+/// relation a non-superuser could attach code to is held still until the transaction
+/// ends ([`owner_code::lock_still`], `SHARE UPDATE EXCLUSIVE`, within
+/// `lock_timeout`; reads and row writes go on); a relation made since is above the
+/// highest oid seen, suspect anyway. When they cannot be held (one `LOCK` cannot take,
+/// too many, the wait ran out) the door does not open: nothing is asked.
+///
+/// [`owner_code::lock_still`]: crate::session::owner_code::lock_still
+pub(crate) fn open(tx: &mut Transaction<'_>, lock_timeout: &str) -> Result<(), crate::DbError> {
+    use crate::session::owner_code::{self, Holder};
+    if owner_code::login_is_superuser(tx)? {
+        let names = owner_code::movable(tx, Holder::Door)?;
+        owner_code::lock_still(tx, &names, lock_timeout)?;
+    }
+    open_prepared(tx).map_err(|e| crate::sql_err("making the door ready", &e))
+}
+
+fn open_prepared(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     for (name, sql) in [(PREPARED, DEPENDENCIES), (PREPARED_SUSPECT, SUSPECT)] {
         let there = tx.query_one(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements p \

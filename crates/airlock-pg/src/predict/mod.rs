@@ -304,8 +304,12 @@ fn walk_steps(
         .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
     // The door's own statements are prepared first: airlock's, not a question of the
     // data, so --predict-timeout does not bound them.
-    crate::door::open(&mut tx)
-        .map_err(|e| sql_err("making the door ready for the predictions", &e))?;
+    crate::door::open(&mut tx, &format!("{}ms", timeout.as_millis().max(1))).map_err(|e| {
+        PredictError::Sql {
+            context: "making the door ready for the predictions".into(),
+            message: e.to_string(),
+        }
+    })?;
     let path = vb.manifest().spec().target.search_path();
     tx.batch_execute(&format!(
         "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",

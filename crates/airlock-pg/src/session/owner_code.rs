@@ -268,6 +268,8 @@ pub enum Holder {
     BundleSql,
     /// A superuser's login about to read tables' rows (`fingerprint --rows/--data`).
     Reader,
+    /// airlock's questions of the data (`plan`'s predictions, through the door).
+    Door,
 }
 
 impl Holder {
@@ -275,6 +277,7 @@ impl Holder {
         match self {
             Holder::BundleSql => "bundle SQL would run as a superuser",
             Holder::Reader => "this superuser's login would read the tables' rows",
+            Holder::Door => "airlock's questions of the data would plan the tables they read",
         }
     }
 
@@ -282,8 +285,22 @@ impl Holder {
         match self {
             Holder::BundleSql => "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer): code a role attaches then runs with no more than that role's rights",
             Holder::Reader => "read the rows as a login that is no superuser (the tables' owner, or a login that may read them): code a role attaches then runs with no more than that login's rights; the schema fingerprint (no --rows or --data) reads catalogs only",
+            Holder::Door => "rehearse the bundle (airlock rehearse) to learn what the data makes fail",
         }
     }
+}
+
+/// Whether airlock's login is a superuser: only a superuser's session needs what could
+/// fire in it held still (a login that is none runs a role's code with no more than
+/// its own rights, and may not lock others' tables in the mode that holds them).
+pub fn login_is_superuser(client: &mut impl GenericClient) -> Result<bool, DbError> {
+    Ok(client
+        .query_one(
+            "SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER",
+            &[],
+        )
+        .map_err(|e| sql_err("reading whether airlock's login is a superuser", &e))?
+        .get(0))
 }
 
 /// The relations a non-superuser could attach code to now ([`MOVABLE`]), each as the
