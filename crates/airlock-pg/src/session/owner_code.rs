@@ -225,7 +225,9 @@ pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.f
 /// the ones in a schema it owns (it may drop them and make its own in their place),
 /// and the ones it (or PUBLIC) may put a trigger on (`pg_database_owner`, which owns
 /// `public` since PostgreSQL 15, is the database's owner). Temporary tables of other sessions
-/// are left out: no statement of airlock's session can reach them. So are their own
+/// are left out: no statement of airlock's session can reach them; so are the system
+/// catalogs and TOAST tables (no trigger, index or rule goes there without
+/// `allow_system_table_mods`, a superuser's setting). So are their own
 /// views: `LOCK` on a view locks what it reads with the view's owner's rights (a view
 /// over `pg_class` would make every lock fail), and [`find`] lists each such view as
 /// code anyway (a read of table rows plans no view). Each named as the
@@ -248,6 +250,8 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace, trusted t
  WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f']::pg_catalog."char"[])
    AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND c.relnamespace OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog'::pg_catalog.regnamespace,
+         'pg_toast'::pg_catalog.regnamespace]::pg_catalog.oid[])
    AND NOT (c.relkind OPERATOR(pg_catalog.=) 'v' AND c.relowner OPERATOR(pg_catalog.<>) ALL (t.oids))
    AND (c.relowner OPERATOR(pg_catalog.<>) ALL (t.oids)
         OR n.nspowner OPERATOR(pg_catalog.<>) ALL (t.oids)
