@@ -606,11 +606,19 @@ fn status_names_the_fleet_and_whether_this_database_matches() {
 
 /// The "reached by the release" verdicts of an audit document, by database.
 fn reached(doc: &serde_json::Value) -> std::collections::BTreeMap<String, (String, String)> {
+    verdicts_of(doc, "reached by the release")
+}
+
+/// The verdicts of an audit document's `check`, by subject: (verdict, detail).
+fn verdicts_of(
+    doc: &serde_json::Value,
+    check: &str,
+) -> std::collections::BTreeMap<String, (String, String)> {
     doc["verdicts"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|v| v["check"] == "reached by the release")
+        .filter(|v| v["check"] == check)
         .map(|v| {
             (
                 v["subject"].as_str().unwrap().to_string(),
@@ -774,21 +782,7 @@ impl Drop for Ordinary {
 
 /// The "audited as a fleet member" verdicts of an audit document, by database.
 fn unaudited(doc: &serde_json::Value) -> std::collections::BTreeMap<String, (String, String)> {
-    doc["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["check"] == "audited as a fleet member")
-        .map(|v| {
-            (
-                v["subject"].as_str().unwrap().to_string(),
-                (
-                    v["verdict"].as_str().unwrap().to_string(),
-                    v["detail"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect()
+    verdicts_of(doc, "audited as a fleet member")
 }
 
 /// Issue 86, finding 6: a tenant the release missed hides from `audit --fleet` when

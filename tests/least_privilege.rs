@@ -1764,24 +1764,7 @@ impl Owned {
 #[test]
 fn an_index_attached_while_a_superusers_fingerprint_waits_never_runs_its_code() {
     let o = Owned::new("lp_fprace");
-    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
-    let marker = std::env::temp_dir().join(format!("airlock-fprace-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
-    o.db.exec_as(
-        &o.app,
-        &format!(
-            "CREATE TABLE app.t(i int); INSERT INTO app.t SELECT generate_series(1, 100);
-             CREATE FUNCTION app.g() RETURNS int LANGUAGE plpgsql AS $f$
-             BEGIN
-               IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
-               END IF;
-               RETURN 1;
-             END $f$;
-             CREATE FUNCTION app.f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN RETURN app.g(); END $f$;",
-            marker.display()
-        ),
-    );
+    let marker = o.app_with_a_folded_program("fprace", "(1), (2), (3)");
     let mut owner = o.db.client_as(&o.app);
     let mut tx = owner.transaction().unwrap();
     tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
@@ -1817,30 +1800,7 @@ fn an_index_attached_while_a_superusers_fingerprint_waits_never_runs_its_code() 
 #[test]
 fn an_index_attached_while_a_superusers_plan_waits_never_runs_its_code() {
     let o = Owned::new("lp_planrace");
-    admin()
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO postgres",
-            o.db.name
-        ))
-        .unwrap();
-    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
-    let marker = std::env::temp_dir().join(format!("airlock-planrace-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
-    o.db.exec_as(
-        &o.app,
-        &format!(
-            "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES (1), (NULL);
-             CREATE FUNCTION app.g() RETURNS int LANGUAGE plpgsql AS $f$
-             BEGIN
-               IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
-               END IF;
-               RETURN 1;
-             END $f$;
-             CREATE FUNCTION app.f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN RETURN app.g(); END $f$;",
-            marker.display()
-        ),
-    );
+    let marker = o.app_with_a_folded_program("planrace", "(1), (NULL)");
     let b = o.bundle(
         "nn.tar.gz",
         "",
@@ -1872,4 +1832,40 @@ fn an_index_attached_while_a_superusers_plan_waits_never_runs_its_code() {
         "{text}"
     );
     assert_eq!(o.db.ledger_rows(), "none");
+}
+
+impl Owned {
+    /// The database handed to `postgres` (bundle SQL then runs as a superuser), and
+    /// `app`'s schema `app` with its table `app.t` (`rows`: an INSERT's VALUES) and a
+    /// function `app.f()` an index may call: IMMUTABLE, so planning a read const-folds
+    /// it, and it runs a program (`touch` of the returned path) when the user it runs
+    /// as is a superuser.
+    fn app_with_a_folded_program(&self, tag: &str, rows: &str) -> std::path::PathBuf {
+        admin()
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" OWNER TO postgres",
+                self.db.name
+            ))
+            .unwrap();
+        self.db
+            .exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", self.app));
+        let marker = std::env::temp_dir().join(format!("airlock-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        self.db.exec_as(
+            &self.app,
+            &format!(
+                "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES {rows};
+                 CREATE FUNCTION app.g() RETURNS int LANGUAGE plpgsql AS $f$
+                 BEGIN
+                   IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+                     EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
+                   END IF;
+                   RETURN 1;
+                 END $f$;
+                 CREATE FUNCTION app.f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $f$ BEGIN RETURN app.g(); END $f$;",
+                marker.display()
+            ),
+        );
+        marker
+    }
 }
