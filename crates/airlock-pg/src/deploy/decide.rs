@@ -69,6 +69,10 @@ pub(crate) struct Tools {
     pub ledger: Option<postgres::Statement>,
     /// Sessions squatting the online key were named in a notice this run.
     pub squatters_named: bool,
+    /// Ledger rows the body of the deploy transaction running now appended, when it
+    /// appends more than one (`reissue`'s deliveries): what the last look before
+    /// COMMIT holds the ledger to ([`crate::ledger::chain::ours_only`]).
+    pub appended_rows: i64,
 }
 
 impl Tools {
@@ -79,6 +83,7 @@ impl Tools {
             owner_code: None,
             ledger: None,
             squatters_named: false,
+            appended_rows: 0,
         }
     }
 }

@@ -344,6 +344,7 @@ fn reissue_tx(
         });
         last_row = Some(row);
         receipts.push(receipt);
+        tools.appended_rows += 1;
     }
     Ok((last_row, receipts))
 }

@@ -255,7 +255,7 @@ fn run_statement(
     tx.simple_query(text).map_err(StepError::Sql)?;
     tx.batch_execute(&repin(ss)).map_err(StepError::Sql)?;
     crate::ledger::login_kept::seal(&mut tx).map_err(StepError::Kept)?;
-    crate::ledger::login_kept::check(&mut tx, &before, None).map_err(StepError::Kept)?;
+    crate::ledger::login_kept::check(&mut tx, &before, None, 0).map_err(StepError::Kept)?;
     crate::ledger::login_kept::commit(tx).map_err(StepError::Kept)
 }
 

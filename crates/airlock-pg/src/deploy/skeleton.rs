@@ -153,6 +153,7 @@ impl Deploy {
                 vb.manifest().spec().target.role.as_deref(),
             )?;
         let kept = crate::ledger::login_kept::before(&mut tx, superuser || own)?;
+        tools.appended_rows = 0;
         let (row, value) = body(&mut tx, &cx, tools)?;
         let Some(row) = row else {
             tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
@@ -170,7 +171,8 @@ impl Deploy {
             o.before_commit(&mut tx)?;
         }
         // Last: nothing that ran may leave the deploy login changed (`login_kept`).
-        crate::ledger::login_kept::check(&mut tx, &kept, Some(&row.row_hash))?;
+        let ours = tools.appended_rows.max(1);
+        crate::ledger::login_kept::check(&mut tx, &kept, Some(&row.row_hash), ours)?;
         crate::ledger::login_kept::commit(tx)?;
         if let Some(o) = opts.observer {
             o.committed();

@@ -1297,8 +1297,9 @@ pub fn inserted(client: &mut impl GenericClient) -> Result<i64, DbError> {
 }
 
 /// The last look before COMMIT: refused unless this transaction inserted exactly
-/// `ours` rows into the ledger (0 or 1; `since`: [`inserted`] when it began). The
-/// ledger takes exactly one row per airlock transaction, appended by airlock. A row
+/// `ours` rows into the ledger (the ones airlock appended: one for a run, one per
+/// receipt `reissue` delivers, none for an online step's own transaction; `since`:
+/// [`inserted`] when it began). The ledger takes only airlock's rows. A row
 /// that code fired by bundle SQL inserted (back at the deploy login, `RESET ROLE`,
 /// chained onto the head so that it reads as airlock's) would otherwise be chained
 /// under airlock's own and count as evidence.

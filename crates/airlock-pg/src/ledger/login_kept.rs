@@ -304,14 +304,16 @@ pub fn commit(tx: Transaction<'_>) -> Result<(), DbError> {
 /// membership or the login's defaults, gave the login something to own or granted
 /// something of what it owns, or changed a row of the ledger it had (see the module
 /// comment). `appended`: the row hash of the ledger row airlock appended last (`None`:
-/// it appended none, the ledger must be as it was).
+/// it appended none, the ledger must be as it was); `ours`: how many rows airlock
+/// appended in all (1 for a run; one per receipt `reissue` delivers).
 pub fn check(
     tx: &mut Transaction<'_>,
     before: &Before,
     appended: Option<&str>,
+    ours: i64,
 ) -> Result<(), DbError> {
-    // Whatever the login: the ledger took airlock's row and no other.
-    ledger::ours_only(tx, before.ledger_inserted, i64::from(appended.is_some()))?;
+    // Whatever the login: the ledger took airlock's rows and no other.
+    ledger::ours_only(tx, before.ledger_inserted, ours)?;
     let Some(held) = &before.held else {
         return Ok(());
     };
