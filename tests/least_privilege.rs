@@ -446,12 +446,7 @@ fn setup_refuses_what_would_not_be_a_deploy_login_and_changes_nothing() {
     let out = setup(&o.db.conn(), &o.app);
     expect_code(&out, 5);
     assert!(json(&out)["error"].as_str().unwrap().contains("CREATEROLE"));
-    admin()
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO postgres",
-            o.db.name
-        ))
-        .unwrap();
+    o.to_postgres();
     let out = setup(&o.db.conn(), &o.deployer);
     expect_code(&out, 5);
     assert!(json(&out)["error"].as_str().unwrap().contains("superuser"));
@@ -589,12 +584,7 @@ fn plan_shows_the_role_bundle_sql_runs_as() {
 #[test]
 fn a_postgres_owned_database_with_app_owned_tables_is_refused_listing_the_app_trigger() {
     let o = Owned::new("lp_pg");
-    admin()
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO postgres",
-            o.db.name
-        ))
-        .unwrap();
+    o.to_postgres();
     o.db.exec(&format!("GRANT CREATE ON SCHEMA public TO {}", o.app));
     o.plant(&o.app);
     let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
@@ -849,12 +839,7 @@ fn a_superusers_bundle_sql_is_refused_naming_code_at_every_site() {
 #[test]
 fn what_the_guard_names_and_what_it_leaves() {
     let o = Owned::new("lp_kinds");
-    admin()
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO postgres",
-            o.db.name
-        ))
-        .unwrap();
+    o.to_postgres();
     o.db.exec(&format!(
         "GRANT CREATE ON SCHEMA public TO {}, {}",
         o.app, o.dbowner
@@ -1639,12 +1624,7 @@ fn a_ledger_row_that_code_fired_by_the_tier_forges_is_refused_before_commit() {
 #[test]
 fn a_trigger_attached_while_a_superusers_tier_waits_for_its_lock_never_fires() {
     let o = Owned::new("lp_race");
-    admin()
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" OWNER TO postgres",
-            o.db.name
-        ))
-        .unwrap();
+    o.to_postgres();
     o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
     o.db.exec_as(
         &o.app,
@@ -1665,34 +1645,7 @@ fn a_trigger_attached_while_a_superusers_tier_waits_for_its_lock_never_fires() {
     let mut tx = owner.transaction().unwrap();
     tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
         .unwrap();
-    let conn = o.db.conn();
-    let mut child = airlock_command(
-        o.dir(),
-        &["--json", "apply", &b, "--trust", "k.pub", "--db", &conn],
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("run airlock");
-    let mut watch = o.db.client();
-    loop {
-        let waiting: i64 = watch
-            .query_one(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                  WHERE NOT l.granted AND l.relation = 'app.t'::regclass AND a.application_name LIKE 'airlock%'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            break;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("airlock ended ({status}) before it waited for app.t");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = o.spawn_until_waiting(&["apply", &b, "--trust", "k.pub"], "app.t");
     // airlock waits for app.t: the owner attaches its trigger and lets go.
     tx.batch_execute(&format!(
         "CREATE TRIGGER stamp BEFORE UPDATE ON app.t FOR EACH ROW EXECUTE FUNCTION app.pwn('{}')",
@@ -1841,12 +1794,7 @@ impl Owned {
     /// it, and it runs a program (`touch` of the returned path) when the user it runs
     /// as is a superuser.
     fn app_with_a_folded_program(&self, tag: &str, rows: &str) -> std::path::PathBuf {
-        admin()
-            .batch_execute(&format!(
-                "ALTER DATABASE \"{}\" OWNER TO postgres",
-                self.db.name
-            ))
-            .unwrap();
+        self.to_postgres();
         self.db
             .exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", self.app));
         let marker = std::env::temp_dir().join(format!("airlock-{tag}-{}", std::process::id()));
@@ -1867,5 +1815,17 @@ impl Owned {
             ),
         );
         marker
+    }
+}
+
+impl Owned {
+    /// Hand the database to `postgres`: bundle SQL then runs as a superuser.
+    fn to_postgres(&self) {
+        admin()
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" OWNER TO postgres",
+                self.db.name
+            ))
+            .unwrap();
     }
 }
