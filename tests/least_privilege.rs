@@ -1829,3 +1829,54 @@ impl Owned {
             .unwrap();
     }
 }
+
+/// Issue 86, finding 3, for `rollback`: the same race on the rollback's UPDATE, after
+/// an honest apply. Its guard runs in the same step as apply's and holds the table
+/// still before it asks: refused (exit 5), the rollback did not run, nobody promoted.
+#[test]
+fn a_trigger_attached_while_a_superusers_rollback_waits_for_its_lock_never_fires() {
+    let o = Owned::new("lp_rbrace");
+    o.to_postgres();
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    o.db.exec_as(
+        &o.app,
+        &format!(
+            "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES (1);
+             {}",
+            PWN.replace("public.pwn", "app.pwn")
+        ),
+    );
+    let b = o.bundle(
+        "rbrace.tar.gz",
+        "",
+        "UPDATE app.t SET i = i + 1;",
+        "UPDATE app.t SET i = i - 1;",
+    );
+    expect_code(&o.run(&["apply", &b]), 0);
+    assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "2");
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let child = o.spawn_until_waiting(&["rollback", &b, "--trust", "k.pub"], "app.t");
+    tx.batch_execute(&format!(
+        "CREATE TRIGGER stamp BEFORE UPDATE ON app.t FOR EACH ROW EXECUTE FUNCTION app.pwn('{}')",
+        o.app
+    ))
+    .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(!is_superuser(&o.app), "the trigger ran as the superuser");
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "bundle-role", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("trigger stamp on table app.t"),
+        "{j}"
+    );
+    assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "2");
+    assert_eq!(o.db.ledger_rows(), "1");
+}
