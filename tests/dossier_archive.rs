@@ -34,14 +34,25 @@ fn section<'a>(page: &'a str, id: &str) -> &'a str {
 /// A release signed by `rm`, applied with a receipt signed by operator `op`, then the
 /// release key revoked from a second after the apply. Returns the apply's ledger time.
 fn applied_then_revoked(d: &Path, db: &TestDb) -> String {
+    applied_then_revoked_with(d, db, &[])
+}
+
+/// [`applied_then_revoked`], the bundle co-signed by the release keys `cosigners` too
+/// (in the trust store, never revoked).
+fn applied_then_revoked_with(d: &Path, db: &TestDb, cosigners: &[&str]) -> String {
     keygen(d, "rm");
     keygen(d, "op");
+    for k in cosigners {
+        keygen(d, k);
+    }
     let rm = key_id_of(&d.join("rm.pub"));
     let op = key_id_of(&d.join("op.pub"));
+    let mut keys = vec!["rm", "op"];
+    keys.extend_from_slice(cosigners);
     trust_store(
         d,
         "trust",
-        &["rm", "op"],
+        &keys,
         &format!("[keys.{op}]\nrole = \"operator\"\n"),
     );
     let src = MiniSource::new(
@@ -53,6 +64,10 @@ fn applied_then_revoked(d: &Path, db: &TestDb) -> String {
     )
     .dir;
     pack(d, &src, "rm.key", "b.tar.gz");
+    for k in cosigners {
+        let key = format!("{k}.key");
+        expect_code(&airlock(d, &["sign", "b.tar.gz", "--key", &key]), 0);
+    }
     let conn = db.conn();
     let o = airlock(
         d,
@@ -91,7 +106,11 @@ fn applied_then_revoked(d: &Path, db: &TestDb) -> String {
         ],
     );
     expect_code(&o, 0);
-    expect_code(&airlock(d, &["verify", "b.tar.gz", "--trust", "trust"]), 4);
+    let still = if cosigners.is_empty() { 4 } else { 0 };
+    expect_code(
+        &airlock(d, &["verify", "b.tar.gz", "--trust", "trust"]),
+        still,
+    );
     applied_at
 }
 
@@ -510,4 +529,53 @@ fn how_it_is_undone_shows_what_the_rollback_destroys_and_what_the_data_makes_fai
     assert!(undo.contains("would fail"), "{undo}");
     // And the first screen says the rollback would fail.
     assert!(first_screen(&page).contains("rollback would fail"));
+}
+
+/// Issue 88, finding 3: a bundle signed by a key revoked since and co-signed by one
+/// that was not, so the threshold holds without evidence. `audit` counts the revoked
+/// key's signature on the operator-signed receipt ("evidence from before"); the page
+/// looked for evidence only when the threshold needed it, and said the same signature
+/// did "not count … nothing the signer could not make alone". One judgment: the page
+/// counts it on the same receipt, as audit does.
+#[test]
+fn the_page_and_audit_judge_a_revoked_keys_signature_alike_when_another_key_suffices() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("dossier_revoked_cosigned");
+    db.exec("CREATE SCHEMA app");
+    let applied_at = applied_then_revoked_with(d, &db, &["rm2"]);
+    let rm = key_id_of(&d.join("rm.pub"));
+    let o = airlock(
+        d,
+        &[
+            "audit",
+            "b.tar.gz",
+            "--trust",
+            "trust",
+            "--receipt",
+            "receipts",
+        ],
+    );
+    expect_code(&o, 0);
+    let said = stdout(&o);
+    assert!(
+        said.contains(&format!("by key {rm} counts: evidence from before")),
+        "{said}"
+    );
+    let o = dossier(
+        d,
+        "trust",
+        "a.html",
+        &["--receipt", "receipts", "--at", &applied_at],
+    );
+    expect_code(&o, 0);
+    let page = std::fs::read_to_string(d.join("a.html")).unwrap();
+    assert!(
+        !page.contains("nothing the signer could not make alone"),
+        "the page does not count the revoked key's signature that audit counts"
+    );
+    assert!(
+        page.contains("Evidence the signer could not make alone shows the bundle existed by"),
+        "the page does not name the evidence audit counts"
+    );
 }

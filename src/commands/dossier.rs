@@ -529,9 +529,11 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
     // update (if any) brings the host to, so both name the same digest.
     let store =
         crate::commands::release::carried::load_trust_for_bundle(&args.trust.trust, &args.bundle)?;
-    let vb = match VerifiedBundle::load(&args.bundle, &store, at, &verdicts()) {
-        Ok(vb) => vb,
-        Err(e) => on_evidence(&args, &store, at).ok_or(e)?,
+    // Judged as `audit` judges it: on the evidence given, whether or not the threshold
+    // needs it (a key revoked since counts on it here too); without any, as it is.
+    let vb = match on_evidence(&args, &store, at) {
+        Some(vb) => vb,
+        None => VerifiedBundle::load(&args.bundle, &store, at, &verdicts())?,
     };
     let asked = match &args.db {
         Some(db) => {
@@ -547,7 +549,9 @@ pub fn run(args: DossierArgs) -> Result<Outcome> {
 /// evidence `audit` accepts that it existed — the ledger of `--db`, or a `--receipt`
 /// signed by an operator key that counts — so a signature by a key revoked or retired
 /// since counts when that evidence shows it came first (the earliest evidence is
-/// used). `None` without evidence, or when it does not verify even so.
+/// used). Asked first, whatever the threshold needs, so that the page and `audit`
+/// judge every signature alike (issue 88). `None` without evidence, or when it does
+/// not verify even so.
 fn on_evidence(
     args: &DossierArgs,
     store: &TrustStore,
