@@ -124,10 +124,7 @@ pub fn startup_options() -> String {
         .join(" ")
 }
 
-/// Quote an SQL string literal ('it''s').
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use crate::quote_literal;
 
 /// How long a bundle prelude's settings last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -345,7 +345,8 @@ pub fn movable(client: &mut impl GenericClient, holder: Holder) -> Result<Vec<St
 /// TRIGGER`, `CREATE INDEX`, `CREATE STATISTICS`, `CREATE RULE`, `CREATE POLICY`,
 /// `ALTER TABLE` and `DROP`, and not with reads and row writes. Takes no snapshot
 /// (`LOCK` does not), so a REPEATABLE READ transaction's snapshot taken after it sees
-/// the catalogs as they stay.
+/// the catalogs as they stay. `lock_timeout` is a duration its caller checked
+/// (`--lock-timeout`, `--predict-timeout`, or airlock's own).
 pub fn lock_still(
     client: &mut impl GenericClient,
     names: &[String],
@@ -354,11 +355,10 @@ pub fn lock_still(
     if names.is_empty() {
         return Ok(());
     }
-    crate::session::hermetic::check_duration("--lock-timeout", lock_timeout)?;
     client
         .batch_execute(&format!(
             "SET LOCAL lock_timeout TO {}; LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
-            crate::session::hermetic::quote_literal(lock_timeout),
+            crate::quote_literal(lock_timeout),
             names.join(", ")
         ))
         .map_err(|e| match crate::sqlstate(&e) {
