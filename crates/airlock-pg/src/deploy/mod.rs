@@ -3,7 +3,7 @@
 //! `decide`, `pipeline`, `predicted`), the name-guarded, version-checked session on a
 //! bundle's target (`target`), running bundle files (`files`, `exec`, `online`) as
 //! their declared role (`bundle_role`), lock waits (`retry`), the lock plan
-//! (`lock_plan`, `retype`), the operator's options (`options`), `--wait`'s polling
+//! (`lock_plan`, with `retype` inside it), the operator's options (`options`), `--wait`'s polling
 //! (`wait`), a receipt's delivery after the commit (`delivery`), the rollback's own
 //! GO/NO-GO (`rollback_plan`), and `setup` of a deploy login.
 //!
@@ -25,7 +25,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod predicted;
 pub mod retry;
-mod retype;
 pub mod rollback_plan;
 pub mod setup;
 pub mod skeleton;

@@ -8,7 +8,8 @@
 //! Invariant: reads only; a relation the release creates itself has no size (it does
 //! not exist yet), and a lock on it blocks nobody.
 
-use super::retype;
+mod retype;
+
 use crate::session::hermetic::{quote_literal, render_search_path};
 use crate::{sql_err, DbError};
 use airlock_bundle::spec::TxMode;
