@@ -1185,6 +1185,12 @@ pub struct SetupArgs {
     /// The default since issue 66 (no CREATEDB); kept so that older scripts run.
     #[arg(long, hide = true)]
     pub no_createdb: bool,
+    /// Also make (or check) an auditor's login: it may read airlock's ledger here
+    /// (audit, status, dossier --db) and nothing more. Created LOGIN NOINHERIT with no
+    /// password (set one, or use your pg_hba rule); an existing one must have no power
+    /// beyond its own rights and not be able to act as the deploy login or --role.
+    #[arg(long, value_name = "NAME")]
+    pub auditor: Option<String>,
 }
 
 #[derive(Debug, Args)]

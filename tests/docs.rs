@@ -40,7 +40,7 @@ const STORY: [&str; 12] = [
 ];
 
 /// The ```sh blocks that are shown but not run here: (document, first command).
-const NOT_RUN: [(&str, &str); 16] = [
+const NOT_RUN: [(&str, &str); 17] = [
     // The release train on a history of the reader's own: tests/release_train.rs runs
     // the same story.
     (
@@ -50,6 +50,12 @@ const NOT_RUN: [(&str, &str); 16] = [
     (
         "docs/release-train.md",
         "airlock import db/migrations --since shop-1.0.0.tar.gz --trust keys/ \\",
+    ),
+    // An auditor's login beside a deploy login: the docs' database has no deploy login
+    // (tests/least_privilege.rs makes both and audits as the auditor).
+    (
+        "docs/auditor.md",
+        "airlock setup --db \"dbname=app user=postgres\" --login deployer --auditor auditor",
     ),
     // Two servers of different majors (tests/pg_majors.rs moves a database from 16 to 18).
     (

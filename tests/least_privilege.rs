@@ -1880,3 +1880,184 @@ fn a_trigger_attached_while_a_superusers_rollback_waits_for_its_lock_never_fires
     assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "2");
     assert_eq!(o.db.ledger_rows(), "1");
 }
+
+impl Owned {
+    /// A login that may only read the ledger, made by hand as an auditor's DBA would:
+    /// CONNECT, USAGE on schema airlock, SELECT on airlock.ledger (nothing else).
+    fn hand_made_auditor(&self) -> String {
+        let auditor = role_name("auditor");
+        admin()
+            .batch_execute(&format!(
+                "CREATE ROLE {auditor} LOGIN; GRANT CONNECT ON DATABASE \"{}\" TO {auditor};",
+                self.db.name
+            ))
+            .expect("auditor");
+        self.db.exec_as(
+            "postgres",
+            &format!(
+                "GRANT USAGE ON SCHEMA airlock TO {auditor}; GRANT SELECT ON airlock.ledger TO {auditor};"
+            ),
+        );
+        auditor
+    }
+
+    /// `audit`, `status` and `dossier --db` on `login`: each exit code, and what each
+    /// said (error and hint, or the document).
+    fn read_as(&self, login: Option<&str>, b: &str) -> Vec<(i32, String)> {
+        let page = self.dir().join("page.html");
+        let page = page.to_str().unwrap();
+        [
+            vec!["audit", b],
+            vec!["status"],
+            vec!["status", b],
+            vec!["dossier", b, "--out", page, "--force"],
+        ]
+        .iter()
+        .map(|args| {
+            let out = self.run_as(login, args);
+            (
+                code(&out),
+                format!("{args:?}: {}{}", stdout(&out), stderr(&out)),
+            )
+        })
+        .collect()
+    }
+}
+
+/// Issue 88, finding 2: an auditor's login that can only read the ledger (CONNECT,
+/// USAGE on schema airlock, SELECT on airlock.ledger) audits, reads status and makes
+/// the dossier of the database `airlock setup` set up, where the deploy login owns the
+/// ledger: reading needs no ownership (the hash chain, this host's memory of the head
+/// and signed receipts are what the reading rests on). It changes nothing. A
+/// superuser's session is told which logins read it.
+#[test]
+fn an_auditors_read_only_login_audits_and_reads_the_deploy_logins_ledger() {
+    let o = Owned::new("lp_auditor");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    o.setup_deployer();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    let auditor = o.hand_made_auditor();
+    let mut roles = DropRoles(vec![]);
+    roles.0.push(auditor.clone());
+    let before = o.login_state();
+    for (code, said) in o.read_as(Some(&auditor), &b) {
+        assert_eq!(code, 0, "{said}");
+        assert!(!said.contains("cannot be trusted"), "{said}");
+    }
+    assert_eq!(o.login_state(), before, "reading changed the ledger");
+    // The audit names who keeps the ledger it read.
+    let conn = format!("dbname={} user={auditor}", o.db.name);
+    let out = airlock(o.dir(), &["audit", &b, "--trust", "k.pub", "--db", &conn]);
+    let kept = format!("kept by {:?}", o.deployer);
+    assert!(stdout(&out).contains(&kept), "{}", stdout(&out));
+    // A superuser's session reads no ledger a non-superuser owns: told which logins do.
+    // (The dossier is made, exit 0: its page says so where the database's answers go.)
+    for (code, said) in o.read_as(None, &b) {
+        assert_eq!(
+            code,
+            if said.starts_with("[\"dossier\"") {
+                0
+            } else {
+                5
+            },
+            "{said}"
+        );
+        assert!(said.contains("--auditor"), "{said}");
+        assert!(said.contains(&o.deployer), "{said}");
+    }
+    assert_eq!(o.login_state(), before);
+}
+
+/// `airlock setup --auditor NAME` makes the auditor's login beside the deploy login: it
+/// audits and reads status, and can write nothing (not the ledger, not as the deploy
+/// login). An existing role that could act as the deploy login, or has a superuser's
+/// powers, is refused as an auditor's login, and nothing changes.
+#[test]
+fn setup_makes_an_auditors_login_that_reads_and_cannot_write() {
+    let o = Owned::new("lp_setup_auditor");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    let auditor = role_name("auditor");
+    let _auditor_role = DropRoles(vec![auditor.clone()]);
+    let conn = o.db.conn();
+    let setup = |who: &str| {
+        airlock(
+            o.dir(),
+            &[
+                "--json",
+                "setup",
+                "--db",
+                &conn,
+                "--login",
+                &o.deployer,
+                "--auditor",
+                who,
+            ],
+        )
+    };
+    // Refused: one that may act as the deploy login; one with CREATEROLE. Nothing made.
+    admin()
+        .batch_execute(&format!(
+            "ALTER ROLE {} CREATEROLE; CREATE ROLE {auditor} LOGIN; GRANT {} TO {auditor};",
+            o.app, o.deployer
+        ))
+        .unwrap();
+    for (who, says) in [
+        (auditor.as_str(), "may act as the deploy login"),
+        (o.app.as_str(), "CREATEROLE"),
+    ] {
+        let out = setup(who);
+        expect_code(&out, 5);
+        let e = json(&out)["error"].as_str().unwrap().to_string();
+        assert!(e.contains(says) && e.contains("nothing changed"), "{e}");
+        assert_eq!(
+            o.db.scalar("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'airlock'"),
+            "0"
+        );
+    }
+    admin()
+        .batch_execute(&format!("REVOKE {} FROM {auditor}", o.deployer))
+        .unwrap();
+    let out = setup(&auditor);
+    expect_code(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["auditor"]["login"], auditor.as_str(), "{report:#}");
+    assert_eq!(report["auditor"]["created"], false, "{report:#}");
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    let before = o.login_state();
+    for (code, said) in o.read_as(Some(&auditor), &b) {
+        assert_eq!(code, 0, "{said}");
+    }
+    // It writes nothing: not through airlock, not by hand.
+    let db = format!("\"{}\"", o.db.name);
+    let next = o.bundle_for(
+        "next.tar.gz",
+        "next",
+        &db,
+        "",
+        "CREATE TABLE public.next(i int);",
+        "DROP TABLE public.next;",
+    );
+    let out = o.run_as(Some(&auditor), &["apply", &next]);
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    assert_eq!(o.owner_of("public.next"), "none");
+    let forged = o.db.client_as(&auditor).batch_execute(
+        "INSERT INTO airlock.ledger SELECT * FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
+    );
+    assert!(forged.is_err(), "the auditor's login wrote the ledger");
+    assert_eq!(
+        o.db.scalar(&format!(
+            "SELECT pg_has_role('{auditor}', '{}', 'USAGE')::text",
+            o.deployer
+        )),
+        "false"
+    );
+    assert_eq!(o.login_state(), before, "reading changed the ledger");
+}

@@ -1102,7 +1102,9 @@ fn against_ledger(receipt: &ReadReceipt, db: &Ledger, verdicts: &mut Verdicts) -
         let found = db.rows.iter().find(|x| x.row_hash == row.row_hash);
         let same = found == Some(row);
         let (ledger, its) = match db.source {
-            ledgers::Source::Database => ("the database ledger".to_string(), "the database's"),
+            ledgers::Source::Database { .. } => {
+                ("the database ledger".to_string(), "the database's")
+            }
             ledgers::Source::Export { .. } => (format!("the {}", db.label()), "the export's"),
         };
         held &= verdicts.check(

@@ -419,7 +419,7 @@ fn fate_text(fate: &exec::Fate) -> String {
 fn ledger_untrusted(problems: &[String], login: Option<&str>) -> String {
     match login {
         Some(login) => format!(
-            "the airlock ledger in this database belongs to the deploy login {login:?} (it owns the ledger, its schema and its trigger function, as airlock setup makes them), and this connection is another role's: its trigger would run in this session under {login:?}'s control, so this session does not use it (nothing in it is wrong)"
+            "the airlock ledger in this database belongs to the deploy login {login:?} (it owns the ledger, its schema and its trigger function, as airlock setup makes them), and this connection is another role's: only {login:?} writes it, and a superuser's session uses no ledger another role keeps (code {login:?} attached to it would run as the superuser); nothing in it is wrong"
         ),
         None => format!(
             "the airlock ledger in this database is not airlock's own, so it cannot be trusted: {}",
@@ -559,7 +559,7 @@ impl DbError {
             DbError::LedgerUntrusted {
                 login: Some(login), ..
             } => Some(format!(
-                "connect as {login:?} (--db \"… user={login}\", or AIRLOCK_DB / db in airlock.toml), as plan, apply and status do on a database airlock setup set up; a superuser's connection uses only a ledger a superuser owns"
+                "connect as {login:?} (--db \"… user={login}\", or AIRLOCK_DB / db in airlock.toml), as plan, apply and status do on a database airlock setup set up; to read it (audit, status, dossier --db), connect as {login:?} or as a login that may only read it (airlock setup --login {login} --auditor NAME makes one). A superuser's connection uses only a ledger a superuser owns"
             )),
             DbError::LedgerUntrusted { .. } => Some(format!(
                 "inspect it as a superuser: psql -c '\\dn+ airlock' -c '\\d+ airlock.ledger' -c '\\df+ airlock.*'; the ledger, its schema, trigger and function must be owned by a superuser or by the role airlock connects as, with no other triggers, rules, policies, defaults, indexes or write grants. {}",

@@ -41,11 +41,14 @@ pub(super) fn render(r: &AuditReport) -> String {
             Some(f) => format!("ledger export {} (database {})", f.display(), l.database),
             None => format!("database {}", l.database),
         };
-        let chain = if l.chain_ok {
+        let mut chain = if l.chain_ok {
             "hash chain intact".to_string()
         } else {
             "hash chain broken".to_string()
         };
+        if let Some(keeper) = &l.kept_by {
+            chain.push_str(&format!(", kept by {keeper:?}"));
+        }
         item(
             &mut lines,
             r,

@@ -20,8 +20,14 @@ use std::path::{Path, PathBuf};
 
 /// Where a ledger's rows came from.
 pub(super) enum Source {
-    Database,
-    Export { file: PathBuf, sha256: String },
+    /// Read from the database, whose ledger this role owns (`keeper`).
+    Database {
+        keeper: Option<String>,
+    },
+    Export {
+        file: PathBuf,
+        sha256: String,
+    },
 }
 
 /// One ledger as read.
@@ -52,6 +58,10 @@ pub struct AuditedLedger {
     pub rows: usize,
     /// The hash chain holds.
     pub chain_ok: bool,
+    /// The role that owns the database's ledger (`--db`): the deploy login `airlock
+    /// setup` made, as a login that only reads the ledger sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_by: Option<String>,
 }
 
 /// A database of a `--fleet` whose name the audited bundles name or match, that the
@@ -115,10 +125,12 @@ impl Ledger {
     }
 
     fn from_conn(spec: &conn::ConnSpec) -> Result<Ledger> {
-        let back = ledger::read_back(&mut spec.connect()?)?;
+        let back = crate::db::ledger::reader::read_back(&mut spec.connect()?)?;
         Ok(Ledger::new(
             back.database,
-            Source::Database,
+            Source::Database {
+                keeper: back.keeper,
+            },
             back.rows,
             back.era,
         ))
@@ -158,7 +170,7 @@ impl Ledger {
     /// How verdicts and lines name it: `database D` or `ledger export F (database D)`.
     pub fn label(&self) -> String {
         match &self.source {
-            Source::Database => format!("database {}", self.database),
+            Source::Database { .. } => format!("database {}", self.database),
             Source::Export { file, .. } => format!(
                 "ledger export {} (database {})",
                 file.display(),
@@ -170,7 +182,7 @@ impl Ledger {
     /// Where its rows were read, for a basis.
     pub fn read_how(&self) -> String {
         match &self.source {
-            Source::Database => format!(
+            Source::Database { .. } => format!(
                 "database {}, read in one read-only transaction",
                 self.database
             ),
@@ -183,9 +195,11 @@ impl Ledger {
     }
 
     pub fn report(&self) -> AuditedLedger {
-        let (source, file, sha256) = match &self.source {
-            Source::Database => ("database", None, None),
-            Source::Export { file, sha256 } => ("export", Some(file.clone()), Some(sha256.clone())),
+        let (source, file, sha256, kept_by) = match &self.source {
+            Source::Database { keeper } => ("database", None, None, keeper.clone()),
+            Source::Export { file, sha256 } => {
+                ("export", Some(file.clone()), Some(sha256.clone()), None)
+            }
         };
         AuditedLedger {
             source: source.into(),
@@ -194,6 +208,7 @@ impl Ledger {
             sha256,
             rows: self.rows.len(),
             chain_ok: self.broken.is_none(),
+            kept_by,
         }
     }
 
@@ -202,7 +217,7 @@ impl Ledger {
     /// later cannot be earlier than the rows it follows). None when the chain breaks,
     /// and always for an export (anyone can write one, times included).
     pub fn evidence(&self, bundle_id: &str) -> Option<Existence> {
-        if self.broken.is_some() || !matches!(self.source, Source::Database) {
+        if self.broken.is_some() || !matches!(self.source, Source::Database { .. }) {
             return None;
         }
         let mut latest: Option<DateTime<Utc>> = None;

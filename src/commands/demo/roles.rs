@@ -58,6 +58,7 @@ impl DemoRoles {
                 role: None,
                 gate_role: crate::db::gate::DEFAULT_GATE_ROLE,
                 createdb: true,
+                auditor: None,
             },
         )?;
         // A password, so that the login also gets in where the server asks for one.

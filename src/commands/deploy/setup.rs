@@ -36,6 +36,15 @@ impl Report for SetupOutcome {
             "  it is no superuser and has no path to one. Deploy as it from now on: --db \"dbname={} user={}\"",
             s.database, s.login
         ));
+        if let Some(a) = &s.auditor {
+            out.push_str(&format!(
+                "\nauditor login {} ({}): may read airlock's ledger, nothing more. Audit as it: airlock audit … --db \"dbname={} user={}\"",
+                a.login,
+                made(a.created),
+                s.database,
+                a.login
+            ));
+        }
         out
     }
 }
@@ -53,6 +62,7 @@ pub fn run(args: SetupArgs) -> Result<Outcome> {
             role: args.role.as_deref(),
             gate_role: &args.gate_role,
             createdb: args.createdb,
+            auditor: args.auditor.as_deref(),
         },
     )?;
     Ok(Box::new(SetupOutcome { setup: report }))

@@ -506,12 +506,12 @@ impl LedgerRead {
             .read_only(true)
             .start()
             .map_err(|e| crate::db::sql_err("BEGIN READ ONLY", &e))?;
-        let exists = ledger::inspect(&mut tx)? == ledger::Presence::Present;
-        let rows = ledger::read_all(&mut tx)?;
-        let era = match exists {
-            true => ledger::delivery_era(&rows, ledger::has_receipt_column(&mut tx)?),
-            false => None,
-        };
+        let read = crate::db::ledger::reader::read_in(&mut tx)?;
+        let (exists, rows, era) = (
+            read.presence == ledger::Presence::Present,
+            read.rows,
+            read.era,
+        );
         tx.rollback()
             .map_err(|e| crate::db::sql_err("ROLLBACK", &e))?;
         Ok(LedgerRead {

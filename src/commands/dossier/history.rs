@@ -64,7 +64,7 @@ pub(crate) fn read(
     bundle_id: &str,
     at: DateTime<Utc>,
 ) -> Result<History> {
-    let back = ledger::read_back(&mut conn.connect()?)?;
+    let back = crate::db::ledger::reader::read_back(&mut conn.connect()?)?;
     Ok(of_rows(back.database, &back.rows, bundle_id, at))
 }
 

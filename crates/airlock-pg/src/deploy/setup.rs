@@ -24,7 +24,8 @@
 //! 4. airlock's ledger: the schema `airlock` created for the login, and the ledger
 //!    made in it as the login would on a first apply (so it needs no `CREATE` on the
 //!    database), then inspected as every deploy inspects it;
-//! 5. proved: the login's powers read back, none.
+//! 5. with `--auditor`: a login that may only read the ledger ([`crate::ledger::auditor`]);
+//! 6. proved: the login's powers (and the auditor's) read back, none.
 //!
 //! The session is a superuser's, and the DDL of steps 3 and 4 fires event triggers: so
 //! setup refuses, before anything, while an enabled event trigger runs a function a
@@ -35,7 +36,7 @@
 //! Invariant: everything happens in one transaction, which commits only after step 5
 //! held; a refusal changes nothing.
 
-use crate::{ledger::chain as ledger, quote_ident, sql_err, DbError};
+use crate::{ledger::auditor, ledger::chain as ledger, quote_ident, sql_err, DbError};
 use postgres::Client;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -50,6 +51,9 @@ pub struct SetupRequest<'a> {
     pub gate_role: &'a str,
     /// Give the login CREATEDB (`rehearse` clones the target).
     pub createdb: bool,
+    /// Also make (or check) this login a reader of the ledger, nothing more
+    /// ([`crate::ledger::auditor`]).
+    pub auditor: Option<&'a str>,
 }
 
 /// What `airlock setup` did, step by step.
@@ -71,6 +75,9 @@ pub struct SetupReport {
     pub createdb: bool,
     /// What was found of airlock's ledger: created | present.
     pub ledger: String,
+    /// The auditor's login (`--auditor`): may read the ledger, nothing more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auditor: Option<crate::ledger::auditor::AuditorReport>,
     /// The statements run, in order (for the operator's records).
     pub statements: Vec<String>,
 }
@@ -238,6 +245,18 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
     let mut tx = client.transaction().map_err(|e| sql_err("BEGIN", &e))?;
     let facts = read_facts(&mut tx, req)?;
     judge(&facts)?;
+    let powers = crate::deploy::bundle_role::powers_sql("r.oid", "r.rolsuper");
+    let auditor = match req.auditor {
+        Some(a) => {
+            let who = auditor::Who {
+                auditor: a,
+                login: req.login,
+                role: &facts.role,
+            };
+            Some((who, auditor::check(&mut tx, who, &powers)?))
+        }
+        None => None,
+    };
     let mut statements = vec![];
     if facts.login_exists {
         // What an older setup granted: the configuration file's every line (which
@@ -266,7 +285,19 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
         statements.push(ledger::create_in_schema_sql());
         statements.push("RESET SESSION AUTHORIZATION".into());
     }
+    if let Some((who, create)) = auditor {
+        for sql in auditor::statements(who.auditor, &facts.database, create) {
+            tx.batch_execute(&sql).map_err(|e| sql_err(&sql, &e))?;
+            statements.push(sql);
+        }
+        // Proved as the deploy login is: nothing beyond its own rights, now.
+        auditor::check(&mut tx, who, &powers)?;
+    }
     check_powers(&mut tx, req.login, "now")?;
+    let report_auditor = auditor.map(|(who, create)| auditor::AuditorReport {
+        login: who.auditor.to_string(),
+        created: create,
+    });
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
     Ok(SetupReport {
         database: facts.database,
@@ -282,6 +313,7 @@ pub fn run(client: &mut Client, req: &SetupRequest<'_>) -> Result<SetupReport, D
             "present"
         }
         .to_string(),
+        auditor: report_auditor,
         statements,
     })
 }

@@ -210,16 +210,10 @@ pub enum Presence {
     Present,
 }
 
-/// The ledger's structure as the catalogs describe it (one JSON document, one round
-/// trip). Read with a fresh snapshot, so an apply that waited on the deploy lock
-/// while another created the ledger sees it. It runs under airlock's pinned
-/// `search_path = pg_catalog, pg_temp`, and casts nothing to text: names go to JSON and
-/// into text by their types' output functions (`format('%s', …)`, as `door::text_of`).
-/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too (`contype 'n'`):
-/// a validated, inheritable one says no more than `attnotnull` in `columns`, so it is
-/// left out; a `NOT VALID` or `NO INHERIT` one stays and makes the ledger not airlock's.
-const INSPECT: &str = r#"
-WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER),
+/// [`INSPECT`]'s text, the roles it trusts (`me`: besides superusers) given.
+macro_rules! inspect_sql {
+    ($me:literal) => {
+        concat!("\nWITH me AS (", $me, "),", r#"
      s AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE n.nspname = 'airlock'),
      t AS (SELECT c.* FROM pg_catalog.pg_class c JOIN s ON c.relnamespace = s.oid WHERE c.relname = 'ledger'),
      f AS (SELECT p.* FROM pg_catalog.pg_proc p JOIN s ON p.pronamespace = s.oid
@@ -231,7 +225,7 @@ SELECT pg_catalog.format('%s', pg_catalog.json_build_object(
       'owner_ok', s.nspowner IN (SELECT oid FROM trusted),
       'foreign_create', ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
                                 FROM pg_catalog.aclexplode(s.nspacl) a
-                               WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted))) FROM s),
+                               WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.nspowner AND a.grantee NOT IN (SELECT oid FROM trusted))) FROM s),
   'table', (SELECT pg_catalog.json_build_object(
       'kind', t.relkind, 'persistence', t.relpersistence,
       'owner', pg_catalog.pg_get_userbyid(t.relowner),
@@ -256,7 +250,7 @@ SELECT pg_catalog.format('%s', pg_catalog.json_build_object(
                           FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid ORDER BY 1),
       'grants', ARRAY(SELECT pg_catalog.format('%s %s', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type)
                         FROM pg_catalog.aclexplode(t.relacl) a
-                       WHERE a.privilege_type <> 'SELECT' AND a.grantee NOT IN (SELECT oid FROM trusted) ORDER BY 1),
+                       WHERE a.privilege_type <> 'SELECT' AND a.grantee <> t.relowner AND a.grantee NOT IN (SELECT oid FROM trusted) ORDER BY 1),
       'column_grants', ARRAY(SELECT pg_catalog.format('%s: %s %s', c.attname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type)
                                FROM pg_catalog.pg_attribute c, pg_catalog.aclexplode(c.attacl) a
                               WHERE c.attrelid = t.oid AND a.privilege_type <> 'SELECT' ORDER BY 1)) FROM t),
@@ -265,7 +259,30 @@ SELECT pg_catalog.format('%s', pg_catalog.json_build_object(
       'owner_ok', f.proowner IN (SELECT oid FROM trusted),
       'language', (SELECT l.lanname FROM pg_catalog.pg_language l WHERE l.oid = f.prolang),
       'source', f.prosrc, 'security_definer', f.prosecdef, 'config', pg_catalog.array_to_string(f.proconfig, ',')) FROM f)
-))"#;
+))"#)
+    };
+}
+
+/// The ledger's structure as the catalogs describe it (one JSON document, one round
+/// trip). Read with a fresh snapshot, so an apply that waited on the deploy lock
+/// while another created the ledger sees it. It runs under airlock's pinned
+/// `search_path = pg_catalog, pg_temp`, and casts nothing to text: names go to JSON and
+/// into text by their types' output functions (`format('%s', …)`, as `door::text_of`).
+/// PostgreSQL 18 records each column's NOT NULL in `pg_constraint` too (`contype 'n'`):
+/// a validated, inheritable one says no more than `attnotnull` in `columns`, so it is
+/// left out; a `NOT VALID` or `NO INHERIT` one stays and makes the ledger not airlock's.
+const INSPECT: &str =
+    inspect_sql!("SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER");
+
+/// [`INSPECT`] for a session that only reads the ledger ([`super::reader`]): one that
+/// is no superuser trusts, besides itself and superusers, the role that owns the
+/// schema `airlock` (the deploy login `airlock setup` made keeps the ledger; a reader
+/// may read a ledger it does not own). Everything else is judged as for a writer.
+pub(super) const INSPECT_TO_READ: &str = inspect_sql!(
+    "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER \
+     UNION ALL SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'airlock' \
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = SESSION_USER)"
+);
 
 /// The ledger exactly as [`CREATE`] makes it, as [`INSPECT`] renders it: these, then
 /// [`BUNDLE_TIERS`] (a ledger created before it was recorded lacks that one).
@@ -498,14 +515,24 @@ fn only_owned_by_another(i: &Inspected, count: usize) -> Option<String> {
 
 /// Check the ledger is airlock's own before any use; refuse (exit 5) otherwise.
 pub fn inspect(client: &mut impl GenericClient) -> Result<Presence, DbError> {
-    let row = client
-        .query_typed_one(INSPECT, &[])
-        .map_err(|e| sql_err("inspecting the ledger", &e))?;
-    judge(&row.get::<_, String>(0))
+    inspect_with(client, INSPECT).map(|(presence, _)| presence)
 }
 
-/// What [`INSPECT`] answered (`text`), judged.
-fn judge(text: &str) -> Result<Presence, DbError> {
+/// What `sql` ([`INSPECT`] or [`INSPECT_TO_READ`]) answers, judged: the ledger's
+/// presence and the role that owns its table (none without one).
+pub(super) fn inspect_with(
+    client: &mut impl GenericClient,
+    sql: &str,
+) -> Result<(Presence, Option<String>), DbError> {
+    let row = client
+        .query_typed_one(sql, &[])
+        .map_err(|e| sql_err("inspecting the ledger", &e))?;
+    let text = row.get::<_, String>(0);
+    judge(&text)
+}
+
+/// What [`INSPECT`] answered (`text`), judged: the presence, and the table's owner.
+fn judge(text: &str) -> Result<(Presence, Option<String>), DbError> {
     let facts: Inspected = serde_json::from_str(text).map_err(|e| DbError::Sql {
         context: "inspecting the ledger".into(),
         message: format!("unexpected catalog answer: {e}"),
@@ -515,11 +542,12 @@ fn judge(text: &str) -> Result<Presence, DbError> {
         let login = only_owned_by_another(&facts, problems.len());
         return Err(DbError::LedgerUntrusted { problems, login });
     }
-    Ok(match (&facts.schema, &facts.table) {
+    let presence = match (&facts.schema, &facts.table) {
         (None, _) => Presence::Absent,
         (Some(_), None) => Presence::SchemaOnly,
         (Some(_), Some(_)) => Presence::Present,
-    })
+    };
+    Ok((presence, facts.table.map(|t| t.owner)))
 }
 
 /// The rows, whichever layout the ledger has: `bundle_tiers` is read through the row's
@@ -598,37 +626,6 @@ impl LedgerRow {
     }
 }
 
-/// What one read-only transaction reads of a database's ledger, for readers that
-/// judge the past (`audit`, the dossier's history): the database's name, every row
-/// ([`read_all`]), and the delivery era ([`delivery_era`]).
-pub struct ReadBack {
-    pub database: String,
-    pub rows: Vec<LedgerRow>,
-    pub era: Option<i64>,
-}
-
-/// [`ReadBack`] of the database `client` is connected to, in a read-only transaction
-/// rolled back.
-pub fn read_back(client: &mut postgres::Client) -> Result<ReadBack, DbError> {
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
-    let database: String = tx
-        .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
-        .map_err(|e| sql_err("reading the database's name", &e))?
-        .get(0);
-    let rows = read_all(&mut tx)?;
-    let era = delivery_era(&rows, has_receipt_column(&mut tx)?);
-    tx.rollback().map_err(|e| sql_err("ROLLBACK", &e))?;
-    Ok(ReadBack {
-        database,
-        rows,
-        era,
-    })
-}
-
 /// Every row in order, after checking the ledger is airlock's own; empty when there
 /// is no ledger yet (never creates it). A malformed row is an error naming it.
 pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
@@ -640,7 +637,7 @@ pub fn read_all(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbErr
 
 /// Every row in order, of a ledger [`inspect`] found airlock's own; a malformed row is
 /// an error naming it.
-fn rows_of_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
+pub(super) fn rows_of_checked(client: &mut impl GenericClient) -> Result<Vec<LedgerRow>, DbError> {
     let rows = client
         .query_typed(&format!("{SELECT_ROWS} ORDER BY l.seq"), &[])
         .map_err(|e| sql_err("reading the ledger", &e))?;
@@ -762,7 +759,7 @@ fn lock_for_deploy_with(
             wait_for_lock(tx, &set_timeout, &lock, lock_timeout, inspect)?
         }
     };
-    let rows = match judge(&inspected)? {
+    let rows = match judge(&inspected)?.0 {
         Presence::Present if read == Rows::Head => head_checked(tx)?,
         Presence::Present => rows_of_checked(tx)?,
         _ => vec![],
@@ -1008,6 +1005,12 @@ fn try_lock(
             match code.as_deref() {
                 Some("55P03") => Ok(Lock::Busy),
                 Some("42P01") | Some("3F000") => Ok(Lock::NoLedger),
+                // A login that may not lock it (one that only reads it): the ledger
+                // says whose it is, and that is the refusal.
+                Some("42501") => {
+                    judge(&inspected(tx, inspect)?)?;
+                    Err(sql_err("taking the deploy lock", &e))
+                }
                 _ => Err(sql_err("taking the deploy lock", &e)),
             }
         }
@@ -1146,7 +1149,7 @@ fn create(
     lock_timeout: &str,
     inspect: &mut Option<postgres::Statement>,
 ) -> Result<Option<u32>, DbError> {
-    let presence = judge(&inspected(tx, inspect)?)?;
+    let presence = judge(&inspected(tx, inspect)?)?.0;
     if presence == Presence::Present {
         return Ok(None);
     }
