@@ -3,8 +3,9 @@
 //! approvals that open ratified tiers (`ratify`), which tiers run next given the
 //! ledger (`policy`), whether the schema is as the last apply left it (`drift`),
 //! that a deploy login leaves itself and the ledger unchanged (`login_kept`), what
-//! this host remembers of each target's ledger (`remembered`), and a read-only look
-//! before anything costly (`precheck`).
+//! this host remembers of each target's ledger (`remembered`), a read-only look
+//! before anything costly (`precheck`), and where each release train stands
+//! (`train`).
 //!
 //! Invariant: the ledger's schema, table and trigger are checked before every use; a
 //! row that was not stored as computed is an error; a ledger that lost the head this
@@ -18,3 +19,4 @@ pub mod precheck;
 pub mod ratify;
 pub mod receipt;
 pub mod remembered;
+pub mod train;
