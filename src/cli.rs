@@ -108,7 +108,7 @@ pub enum Command {
     /// rollback and rehearse runs on (no superuser, no path to one), and airlock's
     /// ledger for it.
     Setup(SetupArgs),
-    /// What the ledger says, per bundle name.
+    /// What the ledger says: each release, and where each release train stands.
     Status(StatusArgs),
     /// SHA-256 fingerprint of the target's user schemas (and rows/data).
     Fingerprint(FingerprintArgs),
@@ -1120,7 +1120,8 @@ pub struct StatusArgs {
     pub verify_chain: bool,
     /// Bundles whose progress to show: with them, a partial apply (`apply --through`)
     /// is shown as k of n tiers with the tiers that remain (the ledger records the
-    /// tiers applied, not how many the bundle has). Needs --trust.
+    /// tiers applied, not how many the bundle has), each judged against its release
+    /// train as `apply` would judge it. Needs --trust.
     #[arg(value_name = "BUNDLE")]
     pub bundles: Vec<PathBuf>,
     /// The older spelling of a BUNDLE argument (repeatable).

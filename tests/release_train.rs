@@ -311,3 +311,215 @@ fn an_edited_or_inserted_migration_is_refused_by_name_and_nothing_is_written() {
     assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("nothing new to import"));
     assert!(!dir.join("src5").exists());
 }
+
+/// `airlock --json status BUNDLES… --trust rm.pub --db CONN` (no `--json` when `human`).
+fn status(dir: &Path, db: &TestDb, bundles: &[&str], human: bool) -> std::process::Output {
+    let conn = db.conn();
+    let mut a = vec!["--json", "status"];
+    if human {
+        a.remove(0);
+    }
+    a.extend(bundles);
+    if !bundles.is_empty() {
+        a.extend(["--trust", "rm.pub"]);
+    }
+    a.extend(["--db", &conn]);
+    airlock(dir, &a)
+}
+
+/// The given bundle of `version` in a status document.
+fn given<'a>(doc: &'a serde_json::Value, name: &str, version: &str) -> &'a serde_json::Value {
+    doc["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bundle_name"] == name && b["bundle_version"] == version && b["given"] == true)
+        .unwrap_or_else(|| panic!("{name} {version} not given: {doc:#}"))
+}
+
+/// The train of `name` in a status document.
+fn train<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["trains"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no trains: {doc:#}"))
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no train {name}: {doc:#}"))
+}
+
+#[test]
+fn status_shows_where_a_train_of_three_releases_stands_and_never_asks_to_apply_an_earlier_one() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("train_status");
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    first_release(dir, &m, &db.name);
+    flyway(&m, &[V3]);
+    let since = |prev: &'static str| ["--since", prev, "--trust", "rm.pub"];
+    expect_code(
+        &import(dir, &m, "src2", &db.name, "1.1.0", &since("r1.tar.gz")),
+        0,
+    );
+    pack(dir, &dir.join("src2"), "rm.key", "r2.tar.gz");
+    // 1.2.0 creates a table, so import writes its rollback (the undo script, and a
+    // probe that the table is gone).
+    flyway(
+        &m,
+        &[
+            (
+                "V4__shipment.sql",
+                "CREATE TABLE shipment (id int PRIMARY KEY);\n",
+            ),
+            ("U4__shipment.sql", "DROP TABLE shipment;\n"),
+        ],
+    );
+    expect_code(
+        &import(dir, &m, "src3", &db.name, "1.2.0", &since("r2.tar.gz")),
+        0,
+    );
+    pack(dir, &dir.join("src3"), "rm.key", "r3.tar.gz");
+    let conn = db.conn();
+    let deploy =
+        |cmd: &str, bundle: &str| airlock(dir, &[cmd, bundle, "--trust", "rm.pub", "--db", &conn]);
+    for r in ["r1.tar.gz", "r2.tar.gz", "r3.tar.gz"] {
+        expect_code(&deploy("apply", r), 0);
+    }
+    let all = ["r1.tar.gz", "r2.tar.gz", "r3.tar.gz"];
+
+    // All three applied: each given release is applied, the two before the top one
+    // superseded by it; the train stands at 1.2.0; nothing says to apply anything.
+    let o = status(dir, &db, &all, false);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    for (version, place) in [
+        ("1.0.0", "superseded"),
+        ("1.1.0", "superseded"),
+        ("1.2.0", "current"),
+    ] {
+        let b = given(&doc, "shop", version);
+        assert_eq!(b["state"], "applied", "{version}: {doc:#}");
+        assert_eq!(b["train"], place, "{version}: {doc:#}");
+        assert_eq!(
+            b["remaining_tiers"],
+            serde_json::json!([]),
+            "{version}: {doc:#}"
+        );
+        assert!(b.get("apply_refusal").is_none(), "{version}: {doc:#}");
+    }
+    let shop = train(&doc, "shop");
+    assert_eq!(shop["stands_at"]["version"], "1.2.0", "{doc:#}");
+    assert_eq!(shop["releases"].as_array().unwrap().len(), 3, "{doc:#}");
+    let o = status(dir, &db, &all, true);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(!text.contains("not-applied"), "{text}");
+    assert!(!text.contains("airlock apply continues"), "{text}");
+    assert!(
+        text.contains("shop stands at 1.2.0 (sequence 3); before it: 1.0.0, 1.1.0"),
+        "{text}"
+    );
+
+    // 1.2.0 rolled back: plain status (no bundles) shows each release, and says the
+    // database stands at 1.1.0 with 1.2.0 rolled back on top.
+    expect_code(&deploy("rollback", "r3.tar.gz"), 0);
+    let o = status(dir, &db, &[], false);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    let states: Vec<(String, String, String)> = doc["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+            (s("bundle_version"), s("state"), s("train"))
+        })
+        .collect();
+    let want = |v: &str, s: &str, p: &str| (v.to_string(), s.to_string(), p.to_string());
+    assert_eq!(
+        states,
+        [
+            want("1.0.0", "applied", "superseded"),
+            want("1.1.0", "applied", "current"),
+            want("1.2.0", "rolled-back", "rolled-back"),
+        ],
+        "{doc:#}"
+    );
+    let shop = train(&doc, "shop");
+    assert_eq!(shop["stands_at"]["version"], "1.1.0", "{doc:#}");
+    assert_eq!(shop["stands_at"]["sequence"], 2, "{doc:#}");
+    let o = status(dir, &db, &[], true);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "shop stands at 1.1.0 (sequence 2); before it: 1.0.0; rolled back on top: 1.2.0"
+        ),
+        "{text}"
+    );
+
+    // Odd inputs. A bundle of another train (billing), never applied here; and 1.3.0,
+    // which follows the rolled-back 1.2.0: neither is in the ledger. billing is judged
+    // on its own train (apply would run it); 1.3.0 against shop's: apply would refuse
+    // it, and status says why rather than "apply continues with".
+    let b = flyway(
+        &dir.join("billing"),
+        &[("V1__invoice.sql", "CREATE TABLE invoice (i int);\n")],
+    );
+    let o = import(dir, &b, "srcb", &db.name, "1.0.0", &["--name", "billing"]);
+    expect_code(&o, 0);
+    pack(dir, &dir.join("srcb"), "rm.key", "b1.tar.gz");
+    flyway(
+        &m,
+        &[(
+            "V5__orders_note.sql",
+            "ALTER TABLE orders ADD COLUMN note text;\n",
+        )],
+    );
+    expect_code(
+        &import(dir, &m, "src4", &db.name, "1.3.0", &since("r3.tar.gz")),
+        0,
+    );
+    pack(dir, &dir.join("src4"), "rm.key", "r4.tar.gz");
+    let odd = ["r1.tar.gz", "r3.tar.gz", "r4.tar.gz", "b1.tar.gz"];
+    let o = status(dir, &db, &odd, false);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    assert_eq!(
+        given(&doc, "shop", "1.0.0")["train"],
+        "superseded",
+        "{doc:#}"
+    );
+    assert_eq!(
+        given(&doc, "shop", "1.2.0")["state"],
+        "rolled-back",
+        "{doc:#}"
+    );
+    let next = given(&doc, "shop", "1.3.0");
+    assert_eq!(next["state"], "not-applied", "{doc:#}");
+    assert_eq!(next["apply_refusal"]["kind"], "not-followed", "{doc:#}");
+    let billing = given(&doc, "billing", "1.0.0");
+    assert_eq!(billing["state"], "not-applied", "{doc:#}");
+    assert!(billing.get("apply_refusal").is_none(), "{doc:#}");
+    assert_eq!(
+        train(&doc, "shop")["stands_at"]["version"],
+        "1.1.0",
+        "{doc:#}"
+    );
+    assert!(train(&doc, "billing").get("stands_at").is_none(), "{doc:#}");
+    let o = status(dir, &db, &odd, true);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("shop 1.3.0: apply would refuse it: shop 1.3.0 follows shop 1.2.0"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("shop 1.3.0: 0 of 1 tier(s) applied"),
+        "told to apply a release that would be refused: {text}"
+    );
+    assert!(
+        text.contains("billing 1.0.0: 0 of 1 tier(s) applied; remaining: V1__invoice (airlock apply continues with V1__invoice)"),
+        "{text}"
+    );
+    assert!(text.contains("billing: nothing applied here"), "{text}");
+}

@@ -119,7 +119,8 @@ impl Refusal {
         }
     }
 
-    fn evidence(&self) -> String {
+    /// What happened, without the advice ([`Refusal::hint`]).
+    pub fn evidence(&self) -> String {
         match self {
             Refusal::Equivocation {
                 bundle,

@@ -1,7 +1,8 @@
 //! The commands that act on a database: `gate` and `plan` (`gate`, with the lock plan
 //! and predictions in `plan_locks`, `plan_predict`), `apply` and `rollback` (`apply`,
 //! with the receipt policy in `receipt_policy`), `reissue`, `rehearse`, `setup`,
-//! `status` and `fingerprint` (`status`), and what they share (`db_common`: the bundle
+//! `status` and `fingerprint` (`status`, with where each release train stands in
+//! `status_train`), and what they share (`db_common`: the bundle
 //! verified, the connection resolved).
 //!
 //! Invariant: each renders the result structs of `airlock-pg`; none computes a fact
@@ -17,3 +18,4 @@ pub mod rehearse;
 pub mod reissue;
 pub mod setup;
 pub mod status;
+pub mod status_train;

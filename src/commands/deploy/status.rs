@@ -1,8 +1,11 @@
-//! `airlock status` and `airlock fingerprint`: read-only views of the target.
+//! `airlock status` and `airlock fingerprint`: read-only views of the target. `status`
+//! shows every release the ledger holds, each on its train (`status_train`).
 
+use super::status_train::{self, ApplyRefusal};
 use crate::cli::{FingerprintArgs, StatusArgs};
 use crate::db::fingerprint::{self, Fingerprint, Level};
 use crate::db::ledger::chain::{self as ledger, LedgerRow};
+use crate::db::ledger::train::{self, Place, Train};
 use crate::db::{conn, remembered, session, DbError};
 use crate::error::Result;
 use crate::report::{one_line, short, table, Outcome, Report};
@@ -66,6 +69,16 @@ pub struct BundleStatus {
     /// when it matches none (the name guard refuses the bundle here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_match: Option<String>,
+    /// Its place on its train (the releases of its name; see `trains`): `current`,
+    /// the release the database stands at; `superseded` by a later one in force;
+    /// `rolled-back`. Absent: the ledger holds no row of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<Place>,
+    /// A given bundle with tiers not applied that `apply` would refuse here (a later
+    /// release of its train is in force, the one it follows is not…), as `apply`
+    /// decides it. Absent: `apply` would run its remaining tiers, or none remains.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_refusal: Option<ApplyRefusal>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -111,7 +124,12 @@ pub struct StatusReport {
     pub database_from: String,
     pub ledger_exists: bool,
     pub remembered_head: HeadMemory,
+    /// Every release the ledger holds (by its latest row), by name and sequence; then
+    /// each bundle given that the ledger has no row of.
     pub bundles: Vec<BundleStatus>,
+    /// Where each train stands: the trains the ledger holds, and those of the bundles
+    /// given, by name.
+    pub trains: Vec<Train>,
     pub rows: Vec<RowView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainCheck>,
@@ -181,6 +199,9 @@ impl Report for StatusReport {
                 &rows
             )
         );
+        for train in &self.trains {
+            out.push_str(&status_train::stands_line(train));
+        }
         for bundle in &self.bundles {
             out.push_str(&bundle.remaining_line());
         }
@@ -276,9 +297,36 @@ impl BundleStatus {
         }
     }
 
-    /// The line under the table about the tiers still to apply, if there is one.
+    /// The lines under the table about this bundle, if there are any.
     fn remaining_line(&self) -> String {
-        let tiers = match (&self.remaining_tiers, self.tiers_total) {
+        self.tiers_line()
+            + &self.target_line()
+            + &self
+                .online_steps
+            .iter()
+            .map(|(tier, k)| {
+                format!(
+                    "\n{} {}: online tier {tier:?}: {k} step(s) done and recorded; airlock apply continues with step {}",
+                    self.bundle_name,
+                    self.bundle_version,
+                    k + 1
+                )
+            })
+            .collect::<String>()
+            + &self.undelivered_line()
+            + &self.reissued_line()
+    }
+
+    /// The line about the tiers still to apply: where `apply` continues, or why it
+    /// would refuse; nothing for a release a later one of its train builds on.
+    fn tiers_line(&self) -> String {
+        if let Some(refusal) = &self.apply_refusal {
+            return status_train::refusal_line(&self.bundle_name, &self.bundle_version, refusal);
+        }
+        if self.train == Some(Place::Superseded) {
+            return String::new();
+        }
+        match (&self.remaining_tiers, self.tiers_total) {
             (Some(rest), Some(total)) if !rest.is_empty() && self.state != "rolled-back" => {
                 format!(
                     "\n{} {}: {} of {total} tier(s) applied; remaining: {} (airlock apply continues with {})",
@@ -296,23 +344,7 @@ impl BundleStatus {
                 self.applied_tiers.len()
             ),
             _ => String::new(),
-        };
-        tiers
-            + &self.target_line()
-            + &self
-                .online_steps
-            .iter()
-            .map(|(tier, k)| {
-                format!(
-                    "\n{} {}: online tier {tier:?}: {k} step(s) done and recorded; airlock apply continues with step {}",
-                    self.bundle_name,
-                    self.bundle_version,
-                    k + 1
-                )
-            })
-            .collect::<String>()
-            + &self.undelivered_line()
-            + &self.reissued_line()
+        }
     }
 
     /// Rows whose receipt was reissued from the ledger (no receipt of theirs was
@@ -399,6 +431,8 @@ struct GivenBundle {
     tiers: Vec<String>,
     /// `[target] database`.
     target: TargetDatabase,
+    /// Its manifest, to judge it by `apply`'s policy.
+    manifest: crate::manifest::Manifest,
 }
 
 /// The database to read when no name is given anywhere: the given bundles' target
@@ -464,6 +498,7 @@ fn given_bundles(args: &StatusArgs) -> Result<(BTreeMap<String, GivenBundle>, Op
                 sequence: manifest.bundle.sequence as i64,
                 tiers: manifest.tier.iter().map(|t| t.name.clone()).collect(),
                 target: manifest.target.database.clone(),
+                manifest: manifest.clone(),
             },
         );
     }
@@ -578,26 +613,40 @@ impl LedgerRead {
         }
     }
 
-    /// Each bundle name's latest release in the ledger, then each given bundle the
-    /// ledger has no row for.
-    fn bundles(&self, given: &BTreeMap<String, GivenBundle>) -> Vec<BundleStatus> {
-        let mut latest: BTreeMap<String, &LedgerRow> = BTreeMap::new();
+    /// Every release of each train in the ledger, by its latest row, then each given
+    /// bundle the ledger has no row of; a given one judged against its train.
+    fn bundles(
+        &self,
+        given: &BTreeMap<String, GivenBundle>,
+        trains: &[Train],
+    ) -> Vec<BundleStatus> {
+        let mut latest: BTreeMap<&str, &LedgerRow> = BTreeMap::new();
         for row in self.rows.iter().filter(|r| r.ran()) {
-            latest.insert(row.bundle_name.clone(), row);
+            latest.insert(row.bundle_id.as_str(), row);
         }
-        let mut bundles: Vec<BundleStatus> = latest
-            .values()
-            .map(|row| BundleStatus::in_ledger(row, self, given.get(&row.bundle_id)))
+        let mut bundles: Vec<BundleStatus> = (trains.iter().flat_map(|t| &t.releases))
+            .filter_map(|release| {
+                let row = latest.get(release.bundle_id.as_str())?;
+                let mut b = BundleStatus::in_ledger(row, self, given.get(&row.bundle_id));
+                b.train = Some(release.place);
+                Some(b)
+            })
             .collect();
-        // A given bundle the ledger has never seen (or only another release of its name).
+        // A given bundle the ledger has never seen (or only other releases of its name).
         for (id, bundle) in given {
             if !bundles.iter().any(|b| &b.bundle_id == id) {
                 bundles.push(BundleStatus::not_applied(id, bundle));
             }
         }
         for b in &mut bundles {
-            b.given = given.contains_key(&b.bundle_id);
-            if let Some(g) = given.get(&b.bundle_id).filter(|g| g.target.is_fleet()) {
+            let Some(g) = given.get(&b.bundle_id) else {
+                continue;
+            };
+            b.given = true;
+            let remaining = b.remaining_tiers.as_deref().unwrap_or_default();
+            b.apply_refusal =
+                status_train::apply_refusal(&g.manifest, &b.bundle_id, &self.rows, remaining);
+            if g.target.is_fleet() {
                 b.target_match = g.target.matching(&self.database).map(str::to_string);
                 b.target_database = Some(g.target.clone());
             }
@@ -664,6 +713,8 @@ impl BundleStatus {
             given: false,
             target_database: None,
             target_match: None,
+            train: None,
+            apply_refusal: None,
         }
     }
 
@@ -688,6 +739,8 @@ impl BundleStatus {
             given: false,
             target_database: None,
             target_match: None,
+            train: None,
+            apply_refusal: None,
         }
     }
 }
@@ -721,7 +774,11 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
     };
     let read = LedgerRead::read(&spec, &args.db.statement_timeout)?;
     let remembered_head = read.head_memory(args.forget_head)?;
-    let bundles = read.bundles(&given);
+    let trains = status_train::with_given(
+        train::trains(&read.rows),
+        given.values().map(|g| g.name.as_str()),
+    );
+    let bundles = read.bundles(&given, &trains);
     let chain = args.verify_chain.then(|| ChainCheck::of(&read.rows));
     Ok(Box::new(StatusReport {
         database: read.database,
@@ -729,6 +786,7 @@ pub fn status(args: StatusArgs) -> Result<Outcome> {
         ledger_exists: read.exists,
         remembered_head,
         bundles,
+        trains,
         deliveries_recorded_from: read.era,
         trust_store,
         rows: read.rows.into_iter().map(RowView::from).collect(),

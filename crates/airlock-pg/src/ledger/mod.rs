@@ -4,8 +4,9 @@
 //! ledger (`policy`), whether the schema is as the last apply left it (`drift`),
 //! that a deploy login leaves itself and the ledger unchanged (`login_kept`), what
 //! this host remembers of each target's ledger (`remembered`), a read-only look
-//! before anything costly (`precheck`), and reading it to judge the past, on a login
-//! that may only read it (`reader`) and the auditor's login that does (`auditor`).
+//! before anything costly (`precheck`), where each release train stands (`train`),
+//! and reading it to judge the past, on a login that may only read it (`reader`) and
+//! the auditor's login that does (`auditor`).
 //!
 //! Invariant: the ledger's schema, table and trigger are checked before every use; a
 //! row that was not stored as computed is an error; a ledger that lost the head this
@@ -21,3 +22,4 @@ pub mod ratify;
 pub mod reader;
 pub mod receipt;
 pub mod remembered;
+pub mod train;

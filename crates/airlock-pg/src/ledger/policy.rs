@@ -66,6 +66,16 @@ pub(crate) fn next_tiers(
     Ok((st.applied, (first..=last).collect()))
 }
 
+/// The refusal `apply` would give this bundle on these rows (absent: it would run its
+/// next tiers), decided by [`next_tiers`] as `plan` and `apply` decide: `status`
+/// judges a bundle given against its train by it.
+pub fn apply_refusal(m: &Manifest, id: &str, rows: &[LedgerRow]) -> Option<Refusal> {
+    match next_tiers(m, id, rows, None) {
+        Err(DbError::Refused(refusal)) => Some(refusal),
+        _ => None,
+    }
+}
+
 /// The release this one follows (`[follows]`, `airlock import --since`), whole: every
 /// tier of it applied here, since its last rollback. Returns its last apply row.
 pub(crate) fn refuse_unfollowed(

@@ -15,8 +15,9 @@ version_added: "0.1.0"
 description:
   - Runs C(airlock status) on the host for the database O(db) names and returns the
     ledger's state as facts (C(airlock_status)), each release the ledger holds, its
-    state (applied, partially applied, rolled back) and applied tiers, the ledger
-    rows, and whether this host's remembered ledger head still holds.
+    state (applied, partially applied, rolled back) and applied tiers, where each
+    release train stands (C(trains)), the ledger rows, and whether this host's
+    remembered ledger head still holds.
   - With O(bundles), each bundle is verified and shown too (C(not-applied) when the
     ledger has no row of it), with its remaining tiers; a bundle for a fleet says
     whether this database matches it.
@@ -84,7 +85,7 @@ ledger_exists:
   returned: success
   type: bool
 bundles:
-  description: Each release the ledger holds (its latest row) and each bundle given, with state and applied tiers.
+  description: Each release the ledger holds (by its latest row; every release of a train, each with its C(train) place) and each bundle given, with state and applied tiers.
   returned: success
   type: list
   elements: dict
