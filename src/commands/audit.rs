@@ -1330,7 +1330,8 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         (!args.fleet.is_empty()).then_some(coverage::Needs::LedgerRow)
     };
     if let Some(needs) = needs {
-        coverage::reached(needs, &by_id, &ledgers, &audited_receipts, &mut verdicts);
+        let verified = coverage::verified(&by_id, &bundles);
+        coverage::reached(needs, &verified, &ledgers, &audited_receipts, &mut verdicts);
     }
     for u in &unaudited {
         verdicts.check(
