@@ -41,6 +41,7 @@ mod foreign;
 mod goose;
 mod liquibase;
 mod online_split;
+mod out_dir;
 mod peer_tables;
 mod prisma;
 mod sqitch_verify;
@@ -48,6 +49,7 @@ mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
+pub use out_dir::{check as check_out, Existing};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -332,6 +334,8 @@ pub enum ImportError {
     },
     #[error("{0} exists and is not empty; import writes a new source directory")]
     OutExists(PathBuf),
+    #[error("--force does not replace {out}: {why}")]
+    NotReplaceable { out: PathBuf, why: String },
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
     #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, temporal, a folder of .sql files)")]
@@ -1199,12 +1203,13 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.into()).to_string()
 }
 
-/// Import `dir` (as `layout`) into the new source directory `out`, written whole or
-/// not at all (staged beside it, then renamed into place).
+/// Import `dir` (as `layout`) into the new source directory `out` (or, as `existing`
+/// allows, in place of the source there), written whole or not at all
+/// ([`out_dir`]: staged beside it, then renamed into place).
 pub fn import(
     dir: &Path,
     layout: Layout,
-    out: &Path,
+    (out, existing): (&Path, Existing),
     naming: &Naming,
 ) -> Result<Imported, ImportError> {
     if !naming.locations.is_empty() && layout != Layout::Flyway {
@@ -1212,13 +1217,9 @@ pub fn import(
             layout: layout.name(),
         });
     }
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(ImportError::OutExists(out.to_path_buf()));
-    }
+    let mut folders = vec![dir];
+    folders.extend(naming.locations.iter().map(PathBuf::as_path));
+    out_dir::check(out, existing, &folders)?;
     let folder = open(dir)?;
     let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
@@ -1249,18 +1250,7 @@ pub fn import(
             &mut left,
         )?;
     }
-    let write_err = |source| ImportError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let staged = tempfile::Builder::new()
-        .prefix(".airlock-import-")
-        .tempdir_in(parent)
-        .map_err(write_err)?;
+    let staged = out_dir::stage(out)?;
     let mut written = write_scripts(
         &folder,
         layout,
@@ -1278,10 +1268,7 @@ pub fn import(
         (&released, &decided),
         &mut left,
     )?;
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(write_err)?;
-    }
-    std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    out_dir::put_in_place(staged, out, existing)?;
     let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
         .collect();

@@ -192,7 +192,11 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
         }
         ImportError::OutExists(_) => Error::usage(
             e.to_string(),
-            Some("name a new directory with --out".to_string()),
+            Some("nothing was written: name a new directory with --out, or pass --force to replace the source there (replaced whole, once the new one is)".to_string()),
+        ),
+        ImportError::NotReplaceable { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: name a new directory with --out".to_string()),
         ),
         ImportError::Edited { .. } => Error::usage(
             e.to_string(),
@@ -412,6 +416,19 @@ fn since(
     })
 }
 
+/// What `--out` may hold (`--force`), checked before any work (a throwaway database,
+/// a history read); import checks again before it writes.
+fn existing_out(args: &ImportArgs) -> Result<import::Existing> {
+    let existing = if args.force {
+        import::Existing::Replace
+    } else {
+        import::Existing::Refuse
+    };
+    let folders: Vec<&std::path::Path> = args.migrations.iter().map(|p| p.as_path()).collect();
+    import::check_out(&args.out, existing, &folders).map_err(|e| error(e, None))?;
+    Ok(existing)
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -422,6 +439,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         None if locations.is_empty() => import::detect(first).map_err(|e| error(e, None))?,
         None => Layout::Flyway,
     };
+    let existing = existing_out(&args)?;
     let dir_name = first
         .canonicalize()
         .ok()
@@ -473,7 +491,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         splits,
         peer_tables,
         preconditions,
-    } = import::import(first, layout, &args.out, &naming)
+    } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
     let decided_on = fresh.as_ref().map(|f| f.describe());
     drop(fresh);
