@@ -189,6 +189,15 @@ pub struct Brought {
     pub change: String,
 }
 
+/// A migration an earlier release of the train carried (`--since`), unchanged: not a
+/// tier of this one.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AlreadyReleased {
+    pub migration: String,
+    /// The release (version) that carried it.
+    pub release: String,
+}
+
 /// A file of the imported directory not brought over, and why.
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct LeftBehind {
@@ -224,6 +233,9 @@ pub struct Imported {
     pub rollback: Vec<String>,
     pub files: Vec<Brought>,
     pub left_behind: Vec<LeftBehind>,
+    /// With `--since`: the migrations earlier releases carried (said once, not once
+    /// per migration).
+    pub already_released: Vec<AlreadyReleased>,
     /// The migrations with no down script (the rollback undoes nothing of them), in
     /// order: said once, not once per migration.
     pub no_down_script: Vec<String>,
@@ -1238,7 +1250,7 @@ pub fn import(
         });
     }
     let (mut migrations, decided) = decide(&folder, migrations, layout, naming, &quiet)?;
-    let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
+    let (mut released, already_released) = released(&folder, dir, &mut migrations, naming)?;
     if let Some(applied) = naming.applied {
         let version = naming.version.unwrap_or(DEFAULT_VERSION);
         migrations = without_applied(
@@ -1279,6 +1291,7 @@ pub fn import(
         rollback,
         files: written.files,
         left_behind: left,
+        already_released,
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
@@ -1784,34 +1797,29 @@ fn migration_sha256(folder: &Folder, m: &Migration) -> Result<String, ImportErro
 
 /// Every migration this release and the ones before it carried (`[[released]]`);
 /// with `--since`, the migrations the release followed carried are taken out of
-/// `migrations` (each named in `left`), after checking that each is in the folder as
-/// it was released and that no new one sorts before the last released.
+/// `migrations` (second: each, with the release that carried it), after checking that
+/// each is in the folder as it was released and that no new one sorts before the last
+/// released.
 fn released(
     folder: &Folder,
     dir: &Path,
     migrations: &mut Vec<Migration>,
     naming: &Naming,
-    left: &mut Vec<LeftBehind>,
-) -> Result<Vec<crate::spec::Released>, ImportError> {
+) -> Result<(Vec<crate::spec::Released>, Vec<AlreadyReleased>), ImportError> {
     let mut hashes = Vec::with_capacity(migrations.len());
     for m in migrations.iter() {
         hashes.push(migration_sha256(folder, m)?);
     }
     let mut out = vec![];
+    let mut already = vec![];
     let mut first_new = 0;
     if let Some(since) = naming.since {
         first_new = after_released(since, dir, migrations, &hashes)?;
         out.extend(since.released.iter().cloned());
-        for r in &since.released {
-            left.push(LeftBehind {
-                file: r.migration.clone(),
-                why: format!(
-                    "carried by release {} of {} already (unchanged, SHA-256 as released): not a tier of this one",
-                    r.release, since.name
-                ),
-                refused: false,
-            });
-        }
+        already.extend(since.released.iter().map(|r| AlreadyReleased {
+            migration: r.migration.clone(),
+            release: r.release.clone(),
+        }));
     }
     for (m, h) in migrations[first_new..].iter().zip(&hashes[first_new..]) {
         out.push(crate::spec::Released {
@@ -1821,7 +1829,7 @@ fn released(
         });
     }
     migrations.drain(..first_new);
-    Ok(out)
+    Ok((out, already))
 }
 
 /// Where the new migrations start after the ones `since` and the releases before it
