@@ -413,7 +413,8 @@ pub struct ImportArgs {
     /// for Flyway, several: its locations, merged in version order.
     #[arg(required = true, num_args = 1..)]
     pub migrations: Vec<PathBuf>,
-    /// The new source directory to write (must not exist, or be empty).
+    /// The new source directory to write (must not exist, or be empty; with --force, a
+    /// source directory there is replaced).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The layout of the migrations; by default told from the files (sqitch.plan,
@@ -481,6 +482,13 @@ pub struct ImportArgs {
         value_name = "PATH"
     )]
     pub trust: Option<PathBuf>,
+    /// Replace the bundle source directory at --out (one holding bundle.toml, e.g. an
+    /// earlier import's): the new source is written beside it and exchanged with it in
+    /// one rename once whole, then the old one is removed; an import that fails leaves
+    /// it as it was. A file, a link, a directory without bundle.toml, or one holding
+    /// the migrations is never replaced (exit 2).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn key_value(s: &str) -> std::result::Result<(String, String), String> {

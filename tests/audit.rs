@@ -1286,3 +1286,120 @@ fn a_receipt_named_twice_as_a_file_and_in_its_directory_is_audited_once() {
     let audited = doc["receipts"].as_array().unwrap();
     assert_eq!(audited.len(), 1, "{audited:#?}");
 }
+
+/// Issue 88, finding 5: the audit says what ran, on one line per receipt and per
+/// database: the tiers run of how many, when and by whom. A database where 1 of 3
+/// tiers ran no longer reads like a complete one, and `--json` carries the same facts
+/// (`ran`) the lines are drawn from.
+#[test]
+fn audit_says_what_ran_per_receipt_and_database() {
+    let t = tempdir();
+    let d = t.path();
+    keygen(d, "rm");
+    keygen(d, "op");
+    let db = TestDb::new("auditran");
+    let s = MiniSource::new(
+        &d.join("src-ran"),
+        &db.name,
+        "SELECT true AS ready",
+        &[
+            ("first", "CREATE TABLE public.ta(i int);", false),
+            ("second", "CREATE TABLE public.tb(i int);", false),
+            ("third", "CREATE TABLE public.tc(i int);", false),
+        ],
+        "DROP TABLE IF EXISTS public.ta, public.tb, public.tc;",
+    );
+    pack_at(d, &s.dir, "rm.key", "ran.tar.gz", T2025);
+    let conn = db.conn();
+    let apply = |extra: &[&str]| {
+        let mut a = vec![
+            "apply",
+            "ran.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+            "--receipt-dir",
+            "receipts",
+            "--sign-receipt",
+            "op.key",
+        ];
+        a.extend_from_slice(extra);
+        expect_code(&airlock(d, &a), 0);
+    };
+    apply(&["--through", "first"]);
+    let operator = db.scalar("SELECT operator FROM airlock.ledger WHERE event = 'apply'");
+    let store = audit_store(d, "");
+    let args = [
+        "ran.tar.gz",
+        "--trust",
+        &store,
+        "--receipt",
+        "receipts",
+        "--db",
+        &conn,
+    ];
+    let human = |want: &str| {
+        let mut a = vec!["audit"];
+        a.extend_from_slice(&args);
+        let o = airlock(d, &a);
+        expect_code(&o, 0);
+        let text = stdout(&o);
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("database {}:", db.name)))
+            .unwrap_or_else(|| panic!("no database line: {text}"))
+            .to_string();
+        assert!(
+            line.contains(want) && line.contains(&operator),
+            "{want}: {text}"
+        );
+        text
+    };
+    // One tier of three: the database line and the receipt's say so.
+    let (code, doc) = audit(d, &args);
+    assert_eq!(code, 0, "{:#?}", fails(&doc));
+    let ran = &doc["ledgers"][0]["ran"][0];
+    assert_eq!(ran["tiers"], serde_json::json!(["first"]), "{doc:#}");
+    assert_eq!(ran["of"], 3, "{doc:#}");
+    assert_eq!(ran["by"], operator.as_str(), "{doc:#}");
+    assert!(
+        ran["at"].as_str().is_some_and(|at| !at.is_empty()),
+        "{ran:#}"
+    );
+    let receipt = &doc["receipts"][0]["ran"];
+    assert_eq!(receipt["tiers"], serde_json::json!(["first"]), "{doc:#}");
+    assert_eq!(receipt["of"], 3, "{doc:#}");
+    assert_eq!(receipt["by"], operator.as_str(), "{doc:#}");
+    let text = human("1 of 3 tier(s) applied");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(".receipt.json") && l.contains("1 of 3 tier(s)")),
+        "{text}"
+    );
+    // The rest: the database is whole, and the second receipt ran the other two.
+    apply(&[]);
+    let (code, doc) = audit(d, &args);
+    assert_eq!(code, 0, "{:#?}", fails(&doc));
+    let ran = &doc["ledgers"][0]["ran"][0];
+    assert_eq!(
+        ran["tiers"],
+        serde_json::json!(["first", "second", "third"]),
+        "{doc:#}"
+    );
+    let mut receipts: Vec<serde_json::Value> = doc["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ran"]["tiers"].clone())
+        .collect();
+    receipts.sort_by_key(|t| t.as_array().unwrap().len());
+    assert_eq!(
+        receipts,
+        [
+            serde_json::json!(["first"]),
+            serde_json::json!(["second", "third"])
+        ]
+    );
+    human("3 of 3 tier(s) applied");
+}

@@ -853,3 +853,108 @@ fn audit_of_a_fleet_fails_a_tenant_hidden_as_a_template_or_closed_to_connections
         "{text}"
     );
 }
+
+/// The verdicts of an audit document about `subject`: (check, verdict, detail).
+fn verdicts_about(doc: &serde_json::Value, subject: &str) -> Vec<(String, String, String)> {
+    doc["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["subject"] == subject)
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("check"), s("verdict"), s("detail"))
+        })
+        .collect()
+}
+
+/// Issue 88, finding 7: a forged bundle of the release (signed by a key the trust
+/// store does not hold) audited with the real one over a `--fleet` fails the audit as
+/// a bundle, and only as a bundle: its reach is not a database's failure, so no
+/// healthy tenant is charged "the release did not reach this database" for it, with
+/// receipts or without.
+#[test]
+fn audit_of_a_fleet_charges_a_forged_bundle_to_the_bundle_not_to_each_tenant() {
+    let t = keyed_dir();
+    let d = t.path();
+    keygen(d, "forger");
+    let tenants = [TestDb::new("fleetf"), TestDb::new("fleetf")];
+    let pattern = format!("\"airlock_t_fleetf_{}_*\"", std::process::id());
+    let bundle = fleet_bundle(d, &pattern, "real.tar.gz");
+    for db in &tenants {
+        expect_code(&apply(d, &bundle, &db.conn()), 0);
+    }
+    // The forgery: the same release's next version, for the same fleet, signed by a
+    // key nobody trusts.
+    let s = MiniSource::new(
+        &d.join("src-forged"),
+        "PLACEHOLDER",
+        "SELECT true AS ready",
+        &[("structure", "DROP SCHEMA app CASCADE;", false)],
+        "SELECT 1;",
+    );
+    retarget(&s.dir, &pattern);
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    write(
+        &toml,
+        &text
+            .replace("version = \"1.0\"", "version = \"1.2.1\"")
+            .replace("sequence = 1", "sequence = 2"),
+    );
+    pack(d, &s.dir, "forger.key", "forged.tar.gz");
+    let server = "host=/var/run/postgresql dbname=postgres";
+    for receipts in [true, false] {
+        let mut args = vec![
+            "--json",
+            "audit",
+            &bundle,
+            "forged.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--fleet",
+            server,
+        ];
+        if receipts {
+            args.extend(["--receipt", "receipts"]);
+        }
+        let o = airlock(d, &args);
+        expect_code(&o, 4);
+        let doc = json(&o);
+        assert_eq!(doc["verdict"], "FAIL", "{doc:#}");
+        // The forged bundle fails, as a bundle.
+        let forged = verdicts_about(&doc, "forged.tar.gz");
+        assert!(
+            forged
+                .iter()
+                .any(|(check, v, _)| check == "threshold" && v == "FAIL"),
+            "receipts {receipts}: {forged:?}"
+        );
+        // Each tenant passes everything, and is judged reached by the real release only.
+        for db in &tenants {
+            let about = verdicts_about(&doc, &format!("database {}", db.name));
+            assert!(
+                about.iter().all(|(_, v, _)| v == "PASS"),
+                "receipts {receipts}: {about:#?}"
+            );
+            let reached: Vec<_> = about
+                .iter()
+                .filter(|(check, _, _)| check == "reached by the release")
+                .collect();
+            assert_eq!(reached.len(), 1, "receipts {receipts}: {about:#?}");
+            assert!(!reached[0].2.contains("1.2.1"), "{reached:?}");
+        }
+        // Nothing else failed: the forged bundle is the audit's one failure.
+        let failed: Vec<_> = doc["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["verdict"] == "FAIL")
+            .map(|v| v["subject"].as_str().unwrap())
+            .collect();
+        assert!(
+            failed.iter().all(|s| *s == "forged.tar.gz"),
+            "receipts {receipts}: {failed:?}"
+        );
+    }
+}

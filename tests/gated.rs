@@ -1078,3 +1078,52 @@ fn plan_names_a_failing_check_once_and_prints_every_hint() {
         }
     }
 }
+
+/// Issue 88, finding 13: with sequences 1, 2 and 3 of a release applied on top of each
+/// other, going back to 1 (or 2) is refused as a downgrade that names the one on top,
+/// sequence 3, the one to roll back first; nothing is changed.
+#[test]
+fn a_downgrade_names_the_release_on_top() {
+    let c = Case::new("downgrade_top");
+    let stacked = |seq: u32| {
+        let out = format!("s{seq}.tar.gz");
+        let table = format!("CREATE TABLE public.s{seq}(i int);");
+        let s = MiniSource::new(
+            &c.dir().join(format!("src-{out}")),
+            &c.db.name,
+            "SELECT true AS ready",
+            &[("structure", &table, false)],
+            &format!("DROP TABLE IF EXISTS public.s{seq};"),
+        );
+        let toml = s.dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("version = \"1.0\"", &format!("version = \"{seq}.0\""))
+            .replace("sequence = 1", &format!("sequence = {seq}"));
+        std::fs::write(&toml, text).unwrap();
+        pack(c.dir(), &s.dir, "rm.key", &out);
+        out
+    };
+    let bundles: Vec<String> = (1..=3).map(stacked).collect();
+    for b in &bundles {
+        expect_code(&c.run(&["apply", b]), 0);
+    }
+    let before = c.db.dump();
+    for b in &bundles[..2] {
+        for command in ["apply", "plan"] {
+            let o = c.run(&[command, b]);
+            expect_code(&o, 6);
+            let said = format!("{}{}", stdout(&o), stderr(&o));
+            assert!(
+                said.contains("downgrade: mini sequence 3 ")
+                    && !said.contains("sequence 2 (bundle"),
+                "{command} {b}: {said}"
+            );
+        }
+    }
+    assert_eq!(
+        c.db.dump(),
+        before,
+        "a refused downgrade changed the database"
+    );
+}

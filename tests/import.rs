@@ -2011,3 +2011,113 @@ fn no_migrations_under_a_named_layout_does_not_say_to_name_the_layout() {
     assert!(err.contains("--from folder"), "{err}");
     assert!(!t.path().join("src").exists());
 }
+
+/// `airlock import MIGRATIONS --out OUT --database app EXTRA…` in `t`.
+fn import_into(t: &Path, migrations: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--json",
+        "import",
+        migrations.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        "app",
+    ];
+    args.extend_from_slice(extra);
+    airlock(t, &args)
+}
+
+/// Issue 88, finding 9: importing again into an existing `--out` is a usage refusal
+/// (exit 2) that names `--force`; with `--force` the new source replaces the old one
+/// whole (built beside it, then exchanged in one rename), and an import that fails,
+/// or a `--force` aimed at what is no source import wrote (a file, a link, a
+/// directory without bundle.toml, the folder holding the migrations), changes nothing
+/// and leaves nothing behind.
+#[test]
+fn import_replaces_an_existing_out_only_with_force_and_whole() {
+    let t = tempdir();
+    let root = t.path();
+    let gm = layout(
+        &root.join("gm"),
+        &[
+            ("1_users.up.sql", "CREATE TABLE users (id int);\n"),
+            ("1_users.down.sql", "DROP TABLE users;\n"),
+        ],
+    );
+    let out = root.join("release");
+    expect_code(&import_into(root, &gm, &out, &[]), 0);
+    let first = snapshot(&out);
+    // Again, without --force: refused as usage, naming the way to replace it.
+    write(
+        &gm.join("2_name.up.sql"),
+        "ALTER TABLE users ADD COLUMN name text;\n",
+    );
+    let o = import_into(root, &gm, &out, &[]);
+    expect_code(&o, 2);
+    let doc = json(&o);
+    assert_eq!(doc["kind"], "usage", "{doc:#}");
+    assert!(doc["hint"].as_str().unwrap().contains("--force"), "{doc:#}");
+    assert_eq!(snapshot(&out), first);
+    // With --force: the new source, whole, in its place.
+    let o = import_into(root, &gm, &out, &["--force"]);
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["tiers"].as_array().unwrap().len(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    assert!(std::fs::read_to_string(out.join("bundle.toml"))
+        .unwrap()
+        .contains("2_name"));
+    assert!(leftovers(root).is_empty(), "{:?}", leftovers(root));
+    let second = snapshot(&out);
+    // An import that fails with --force (sql-migrate's marker, which no layout
+    // reads, is refused) keeps the old source as it was.
+    write(&gm.join("3_bad.up.sql"), "-- +migrate Up\nSELECT 1;\n");
+    let o = import_into(root, &gm, &out, &["--force"]);
+    expect_code(&o, 2);
+    assert_eq!(snapshot(&out), second);
+    assert!(leftovers(root).is_empty(), "{:?}", leftovers(root));
+    std::fs::remove_file(gm.join("3_bad.up.sql")).unwrap();
+    // --force never replaces what import did not write.
+    let mine = layout(&root.join("mine"), &[("notes.txt", "mine\n")]);
+    let file = root.join("a-file");
+    write(&file, "mine\n");
+    let link = root.join("link");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let holder = root.join("holder");
+    copy_dir(&out, &holder);
+    copy_dir(&gm, &holder.join("migrations"));
+    for (target, says) in [
+        (&mine, "bundle.toml"),
+        (&file, "not a directory"),
+        (&link, "link"),
+        (&holder, "migrations"),
+    ] {
+        let migrations = if target == &holder {
+            holder.join("migrations")
+        } else {
+            gm.clone()
+        };
+        let before = snapshot(target);
+        let o = import_into(root, &migrations, target, &["--force"]);
+        expect_code(&o, 2);
+        let doc = json(&o);
+        assert!(
+            doc["error"].as_str().unwrap().contains(says),
+            "{}: {doc:#}",
+            target.display()
+        );
+        assert_eq!(snapshot(target), before, "{}", target.display());
+        assert!(leftovers(root).is_empty(), "{:?}", leftovers(root));
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine\n");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // The help teaches it.
+    let help = stdout(&airlock(root, &["import", "--help"]));
+    assert!(help.contains("--force"), "{help}");
+}

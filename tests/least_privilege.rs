@@ -2061,3 +2061,51 @@ fn setup_makes_an_auditors_login_that_reads_and_cannot_write() {
     );
     assert_eq!(o.login_state(), before, "reading changed the ledger");
 }
+
+/// Issue 88, finding 12: `setup`'s closing advice keeps the host and port it was given,
+/// so the line works where the libpq environment points elsewhere; `--json` carries
+/// the same string (`deploy_db`), and no password.
+#[test]
+fn setup_advice_keeps_the_server_it_was_given() {
+    let o = Owned::new("lp_advice");
+    let socket = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let given = format!(
+        "host={socket} port={} dbname={} password=unused",
+        pg_port(),
+        o.db.name
+    );
+    let out = airlock(o.dir(), &["setup", "--db", &given, "--login", &o.deployer]);
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    let advice = text
+        .split("Deploy as it from now on: --db \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no advice: {text}"))
+        .to_string();
+    assert_eq!(
+        advice,
+        format!(
+            "host={socket} port={} dbname={} user={}",
+            pg_port(),
+            o.db.name,
+            o.deployer
+        ),
+        "{text}"
+    );
+    // The advice as typed connects as the login, whatever the environment says.
+    let elsewhere = [
+        ("PGHOST", "/nonexistent"),
+        ("PGPORT", "1"),
+        ("PGUSER", "nobody"),
+    ];
+    let status = airlock_env(o.dir(), &["--json", "status", "--db", &advice], &elsewhere);
+    expect_code(&status, 0);
+    // --json says the same.
+    let out = airlock(
+        o.dir(),
+        &["--json", "setup", "--db", &given, "--login", &o.deployer],
+    );
+    expect_code(&out, 0);
+    assert_eq!(json(&out)["deploy_db"], advice.as_str());
+}

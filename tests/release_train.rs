@@ -523,3 +523,70 @@ fn status_shows_where_a_train_of_three_releases_stands_and_never_asks_to_apply_a
     );
     assert!(text.contains("billing: nothing applied here"), "{text}");
 }
+
+/// Issue 88, finding 10: `import --since` sums up the migrations earlier releases
+/// carried in one line, instead of one "not brought over" line each that buries what
+/// is really left behind; `--json` lists them apart (`already_released`), each with
+/// the release that carried it, and `left_behind` keeps only the rest.
+#[test]
+fn the_next_release_sums_up_what_earlier_releases_carried_in_one_line() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("train_sum");
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    first_release(dir, &m, &db.name);
+    flyway(&m, &[V3, ("R__view.sql", "CREATE VIEW v AS SELECT 1;\n")]);
+    let since = ["--since", "r1.tar.gz", "--trust", "rm.pub"];
+    let mut args = vec![
+        "import",
+        m.to_str().unwrap(),
+        "--out",
+        "src2",
+        "--database",
+        &db.name,
+        "--bundle-version",
+        "1.0.1",
+    ];
+    args.extend(since);
+    let o = airlock(dir, &args);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    let released: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("V1__customer") || l.contains("V2__customer_email"))
+        .collect();
+    assert!(released.is_empty(), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("already released: 2 migration(s)") && l.contains("1.0.0")),
+        "{text}"
+    );
+    // What is really left behind still has its line.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("not brought over: R__view.sql")),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir.join("src2")).unwrap();
+    let o = import(dir, &m, "src2", &db.name, "1.0.1", &since);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(
+        report["already_released"],
+        serde_json::json!([
+            {"migration": "V1__customer", "release": "1.0.0"},
+            {"migration": "V2__customer_email", "release": "1.0.0"}
+        ]),
+        "{report:#}"
+    );
+    let left: Vec<&str> = report["left_behind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["R__view.sql"], "{report:#}");
+}

@@ -172,3 +172,44 @@ fn the_rollback_plan_counts_what_it_destroys_and_names_the_rows_that_stop_it() {
         "{v:#}"
     );
 }
+
+/// Issue 88, finding 14: `plan --rollback`'s lock notes speak of the rollback, not of
+/// "the release commits", tiers or per-tier transactions (a rollback has none).
+#[test]
+fn the_rollback_plan_speaks_of_the_rollback_in_its_lock_notes() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let db = TestDb::new("rblocks");
+    let b = mini_bundle(
+        dir,
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready",
+        &[(
+            "seed",
+            "CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);\n\
+             INSERT INTO plans SELECT g, 'p' FROM generate_series(1, 500) g;\n",
+            false,
+        )],
+        "ALTER TABLE plans ADD COLUMN retired boolean;\nDROP TABLE IF EXISTS plans;\n",
+    );
+    expect_code(
+        &airlock(dir, &["apply", &b, "--trust", "rm.pub", "--db", &db.conn()]),
+        0,
+    );
+    db.exec("ANALYZE plans");
+    let (_, _, human) = plan_rollback(dir, &b, &db);
+    let notes: Vec<&str> = human.lines().filter(|l| l.starts_with("! ")).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|l| l.contains("on plans") && l.contains("held until the rollback commits")),
+        "{human}"
+    );
+    for l in &notes {
+        assert!(
+            !l.contains("release") && !l.contains("tier"),
+            "a rollback's lock note: {l}\n{human}"
+        );
+    }
+}

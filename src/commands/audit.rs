@@ -15,6 +15,7 @@ mod coverage;
 mod deliveries;
 mod human;
 mod ledgers;
+mod ran;
 mod ratified;
 
 use super::common::{judge_time, load_trust};
@@ -29,6 +30,7 @@ use crate::trust_history::History;
 use chrono::{DateTime, Utc};
 pub use ledgers::AuditedLedger;
 use ledgers::Ledger;
+pub use ran::Ran;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -144,6 +146,10 @@ pub struct AuditedReceipt {
     pub ledger_vouched: Vec<String>,
     /// Fields nothing vouches for (no signature that counts, not in the ledger).
     pub unverified_fields: Vec<String>,
+    /// What the receipt says ran: tiers of how many, when, by whom (absent when it
+    /// could not be read or names no bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran: Option<Ran>,
     /// No check about this receipt failed.
     pub ok: bool,
 }
@@ -869,6 +875,7 @@ fn audit_receipt(
         signature: None,
         ledger_vouched: vec![],
         unverified_fields: vec![],
+        ran: None,
         ok: false,
     };
     if let Some(Broken { check, why }) = &receipt.broken {
@@ -881,6 +888,7 @@ fn audit_receipt(
         );
         return audited;
     }
+    audited.ran = ran::of_receipt(doc, judge.bundles);
     let mut ok = true;
     let named = names_audited_bundle(doc, judge.bundles);
     ok &= verdicts.check(
@@ -1331,8 +1339,9 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     } else {
         (!args.fleet.is_empty()).then_some(coverage::Needs::LedgerRow)
     };
+    let verified = coverage::verified(&by_id, &bundles);
     if let Some(needs) = needs {
-        coverage::reached(needs, &by_id, &ledgers, &audited_receipts, &mut verdicts);
+        coverage::reached(needs, &verified, &ledgers, &audited_receipts, &mut verdicts);
     }
     for u in &unaudited {
         verdicts.check(
@@ -1358,7 +1367,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         receipts: audited_receipts,
         left_out,
         database: ledgers.first().map(|d| d.database.clone()),
-        ledgers: ledgers.iter().map(Ledger::report).collect(),
+        ledgers: ledgers.iter().map(|l| l.report(&verified)).collect(),
         to_verify: todo.lines(result),
         verdicts: verdicts.0,
     }))

@@ -41,6 +41,7 @@ mod foreign;
 mod goose;
 mod liquibase;
 mod online_split;
+mod out_dir;
 mod peer_tables;
 mod prisma;
 mod sqitch_verify;
@@ -48,6 +49,7 @@ mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
+pub use out_dir::{check as check_out, Existing};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -187,6 +189,15 @@ pub struct Brought {
     pub change: String,
 }
 
+/// A migration an earlier release of the train carried (`--since`), unchanged: not a
+/// tier of this one.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AlreadyReleased {
+    pub migration: String,
+    /// The release (version) that carried it.
+    pub release: String,
+}
+
 /// A file of the imported directory not brought over, and why.
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct LeftBehind {
@@ -222,6 +233,9 @@ pub struct Imported {
     pub rollback: Vec<String>,
     pub files: Vec<Brought>,
     pub left_behind: Vec<LeftBehind>,
+    /// With `--since`: the migrations earlier releases carried (said once, not once
+    /// per migration).
+    pub already_released: Vec<AlreadyReleased>,
     /// The migrations with no down script (the rollback undoes nothing of them), in
     /// order: said once, not once per migration.
     pub no_down_script: Vec<String>,
@@ -332,6 +346,8 @@ pub enum ImportError {
     },
     #[error("{0} exists and is not empty; import writes a new source directory")]
     OutExists(PathBuf),
+    #[error("--force does not replace {out}: {why}")]
+    NotReplaceable { out: PathBuf, why: String },
     #[error("no migrations found in {dir} as {layout}")]
     Empty { dir: PathBuf, layout: &'static str },
     #[error("{dir} holds no layout import knows (golang-migrate, dbmate, flyway, sqitch, prisma, diesel, atlas, liquibase, goose, temporal, a folder of .sql files)")]
@@ -1199,12 +1215,13 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.into()).to_string()
 }
 
-/// Import `dir` (as `layout`) into the new source directory `out`, written whole or
-/// not at all (staged beside it, then renamed into place).
+/// Import `dir` (as `layout`) into the new source directory `out` (or, as `existing`
+/// allows, in place of the source there), written whole or not at all
+/// ([`out_dir`]: staged beside it, then renamed into place).
 pub fn import(
     dir: &Path,
     layout: Layout,
-    out: &Path,
+    (out, existing): (&Path, Existing),
     naming: &Naming,
 ) -> Result<Imported, ImportError> {
     if !naming.locations.is_empty() && layout != Layout::Flyway {
@@ -1212,13 +1229,9 @@ pub fn import(
             layout: layout.name(),
         });
     }
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(ImportError::OutExists(out.to_path_buf()));
-    }
+    let mut folders = vec![dir];
+    folders.extend(naming.locations.iter().map(PathBuf::as_path));
+    out_dir::check(out, existing, &folders)?;
     let folder = open(dir)?;
     let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
@@ -1237,7 +1250,7 @@ pub fn import(
         });
     }
     let (mut migrations, decided) = decide(&folder, migrations, layout, naming, &quiet)?;
-    let mut released = released(&folder, dir, &mut migrations, naming, &mut left)?;
+    let (mut released, already_released) = released(&folder, dir, &mut migrations, naming)?;
     if let Some(applied) = naming.applied {
         let version = naming.version.unwrap_or(DEFAULT_VERSION);
         migrations = without_applied(
@@ -1249,18 +1262,7 @@ pub fn import(
             &mut left,
         )?;
     }
-    let write_err = |source| ImportError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let staged = tempfile::Builder::new()
-        .prefix(".airlock-import-")
-        .tempdir_in(parent)
-        .map_err(write_err)?;
+    let staged = out_dir::stage(out)?;
     let mut written = write_scripts(
         &folder,
         layout,
@@ -1278,10 +1280,7 @@ pub fn import(
         (&released, &decided),
         &mut left,
     )?;
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(write_err)?;
-    }
-    std::fs::rename(staged.keep(), out).map_err(write_err)?;
+    out_dir::put_in_place(staged, out, existing)?;
     let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
         .collect();
@@ -1292,6 +1291,7 @@ pub fn import(
         rollback,
         files: written.files,
         left_behind: left,
+        already_released,
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
@@ -1797,34 +1797,29 @@ fn migration_sha256(folder: &Folder, m: &Migration) -> Result<String, ImportErro
 
 /// Every migration this release and the ones before it carried (`[[released]]`);
 /// with `--since`, the migrations the release followed carried are taken out of
-/// `migrations` (each named in `left`), after checking that each is in the folder as
-/// it was released and that no new one sorts before the last released.
+/// `migrations` (second: each, with the release that carried it), after checking that
+/// each is in the folder as it was released and that no new one sorts before the last
+/// released.
 fn released(
     folder: &Folder,
     dir: &Path,
     migrations: &mut Vec<Migration>,
     naming: &Naming,
-    left: &mut Vec<LeftBehind>,
-) -> Result<Vec<crate::spec::Released>, ImportError> {
+) -> Result<(Vec<crate::spec::Released>, Vec<AlreadyReleased>), ImportError> {
     let mut hashes = Vec::with_capacity(migrations.len());
     for m in migrations.iter() {
         hashes.push(migration_sha256(folder, m)?);
     }
     let mut out = vec![];
+    let mut already = vec![];
     let mut first_new = 0;
     if let Some(since) = naming.since {
         first_new = after_released(since, dir, migrations, &hashes)?;
         out.extend(since.released.iter().cloned());
-        for r in &since.released {
-            left.push(LeftBehind {
-                file: r.migration.clone(),
-                why: format!(
-                    "carried by release {} of {} already (unchanged, SHA-256 as released): not a tier of this one",
-                    r.release, since.name
-                ),
-                refused: false,
-            });
-        }
+        already.extend(since.released.iter().map(|r| AlreadyReleased {
+            migration: r.migration.clone(),
+            release: r.release.clone(),
+        }));
     }
     for (m, h) in migrations[first_new..].iter().zip(&hashes[first_new..]) {
         out.push(crate::spec::Released {
@@ -1834,7 +1829,7 @@ fn released(
         });
     }
     migrations.drain(..first_new);
-    Ok(out)
+    Ok((out, already))
 }
 
 /// Where the new migrations start after the ones `since` and the releases before it

@@ -12,16 +12,17 @@
 //! manifest it becomes, the trust that signs it, the archive that carries it, and last
 //! the verified bundle everything above the crate receives.
 //!
-//! Room order, lowest first: `strict_json`, `hashing`, `bundle_path`, `target_db`, `minisign`, `carried_files` < `lint_reach` < `spec` < `manifest` < `trust` < `approval`, `archive` < `verdicts` < `sql_rules` < `verified` < `import`, `fuzz_targets`.
+//! Room order, lowest first: `strict_json`, `hashing`, `exchange`, `bundle_path`, `target_db`, `minisign`, `carried_files` < `lint_reach` < `spec` < `manifest` < `trust` < `approval`, `archive` < `verdicts` < `sql_rules` < `verified` < `import`, `fuzz_targets`.
 
 // `unsafe` only for libc calls, each function allowed by name (import/folder.rs
-// `open_at`, trust/rotation.rs `exchange`), each block with its SAFETY note.
+// `open_at`, exchange.rs `exchange`), each block with its SAFETY note.
 #![deny(unsafe_code)]
 
 pub mod approval;
 pub mod archive;
 pub mod bundle_path;
 pub mod carried_files;
+mod exchange;
 pub mod fuzz_targets;
 pub mod hashing;
 pub mod import;

@@ -3,11 +3,15 @@
 //! bundle is for needs a receipt of that bundle naming it, when receipts were given;
 //! without receipts, a row of that bundle in its ledger (`--fleet` only).
 //!
+//! Only a bundle that passed its own checks (structure, signatures, expiry) is a
+//! release whose reach is judged: a forged or broken bundle fails the audit as a
+//! bundle, and is never charged to each database it names.
+//!
 //! Invariant: a database the bundle is for is never silently left out of the
 //! verdict; a tenant the release missed (no receipt, no row) fails the audit.
 
 use super::ledgers::Ledger;
-use super::{AuditedReceipt, Verdicts};
+use super::{AuditedBundle, AuditedReceipt, Verdicts};
 use crate::archive::Opened;
 use crate::report::short;
 use std::collections::BTreeMap;
@@ -21,7 +25,24 @@ pub(super) enum Needs {
     LedgerRow,
 }
 
-/// One "reached" verdict per (audited bundle, database given that it is for).
+/// The audited bundles that passed their own checks: the releases whose reach is
+/// judged (a bundle that failed verification is no release a database missed).
+pub(super) fn verified<'a>(
+    by_id: &BTreeMap<String, &'a Opened>,
+    bundles: &[AuditedBundle],
+) -> BTreeMap<String, &'a Opened> {
+    by_id
+        .iter()
+        .filter(|(id, _)| {
+            bundles
+                .iter()
+                .any(|b| b.ok && b.bundle_id.as_deref() == Some(id.as_str()))
+        })
+        .map(|(id, opened)| (id.clone(), *opened))
+        .collect()
+}
+
+/// One "reached" verdict per (verified bundle, database given that it is for).
 pub(super) fn reached(
     needs: Needs,
     bundles: &BTreeMap<String, &Opened>,

@@ -1,6 +1,7 @@
-//! The audit for people: one line per bundle, receipt, ledger and file left out, the
-//! checks that failed (with their basis) and notes under their line, the verdict, and
-//! what would make it VERIFIED. `--json` keeps every check with its basis.
+//! The audit for people: one line per bundle, receipt (with what it says ran), ledger
+//! (with what ran of each release it is for) and file left out, the checks that
+//! failed (with their basis) and notes under their line, the verdict, and what would
+//! make it VERIFIED. `--json` keeps every check with its basis.
 
 use super::{AuditReport, AuditResult, AuditedBundle, AuditedReceipt, Finding, Verdict};
 use crate::report::{short, terminal_safe};
@@ -49,12 +50,17 @@ pub(super) fn render(r: &AuditReport) -> String {
         if let Some(keeper) = &l.kept_by {
             chain.push_str(&format!(", kept by {keeper:?}"));
         }
+        let ran: String = l
+            .ran
+            .iter()
+            .map(|x| format!("; {}", x.ledger_line()))
+            .collect();
         item(
             &mut lines,
             r,
             &subject,
             &subject,
-            &format!("{} row(s), {chain}", l.rows),
+            &format!("{} row(s), {chain}{ran}", l.rows),
         );
     }
     // A database of a --fleet the audit could not read: named, failed.
@@ -284,8 +290,13 @@ fn receipt_summary(rc: &AuditedReceipt) -> String {
                 }
         )
     };
+    let ran = rc
+        .ran
+        .as_ref()
+        .map(|x| format!("; {}", x.receipt_line()))
+        .unwrap_or_default();
     format!(
-        "{event} {} {}, {signature}, {ledger}{unvouched}",
+        "{event} {} {}, {signature}, {ledger}{unvouched}{ran}",
         rc.bundle_name.as_deref().unwrap_or("(no name)"),
         rc.bundle_version.as_deref().unwrap_or("(no version)"),
     )

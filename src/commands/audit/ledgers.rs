@@ -7,6 +7,7 @@
 //! write, hash chain included: it vouches for receipts only as far as its custody
 //! goes, and never revives a revoked or retired key.
 
+use crate::archive::Opened;
 use crate::cli::AuditArgs;
 use crate::db::conn;
 use crate::db::ledger::chain::{self as ledger, LedgerRow};
@@ -16,6 +17,7 @@ use crate::trust::{self, Existence};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where a ledger's rows came from.
@@ -62,6 +64,9 @@ pub struct AuditedLedger {
     /// setup` made, as a login that only reads the ledger sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_by: Option<String>,
+    /// For each verified audited release this database is for: the tiers its ledger
+    /// records applied, of how many, and its last run, when and by whom.
+    pub ran: Vec<super::Ran>,
 }
 
 /// A database of a `--fleet` whose name the audited bundles name or match, that the
@@ -194,7 +199,9 @@ impl Ledger {
         }
     }
 
-    pub fn report(&self) -> AuditedLedger {
+    /// As the JSON document reports it, with what ran of each of `releases` (the
+    /// verified audited bundles, by id) that is for its database.
+    pub fn report(&self, releases: &BTreeMap<String, &Opened>) -> AuditedLedger {
         let (source, file, sha256, kept_by) = match &self.source {
             Source::Database { keeper } => ("database", None, None, keeper.clone()),
             Source::Export { file, sha256 } => {
@@ -209,6 +216,7 @@ impl Ledger {
             rows: self.rows.len(),
             chain_ok: self.broken.is_none(),
             kept_by,
+            ran: super::ran::of_ledger(&self.database, &self.rows, releases),
         }
     }
 

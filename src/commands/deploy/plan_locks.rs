@@ -57,13 +57,15 @@ pub fn human(lp: &LockPlan, whose: Whose) -> String {
         )
     );
     for l in attention(&lp.locks) {
-        s.push_str(&format!("\n! {}", why(l)));
+        s.push_str(&format!("\n! {}", why(l, whose)));
     }
     s.push_str(&warned);
     s
 }
 
-pub(crate) fn why(l: &PlannedLock) -> String {
+/// Why a lock needs a second look, in the words of `whose` statements: a release's
+/// tiers (held to its commit unless per-tier) or its rollback (one transaction).
+pub(crate) fn why(l: &PlannedLock, whose: Whose) -> String {
     let size = l.size.as_ref().map(size_text).unwrap_or_default();
     let blocked = if l.lock.mode.blocks_reads() {
         "reads and writes"
@@ -93,24 +95,33 @@ pub(crate) fn why(l: &PlannedLock) -> String {
         if !s.is_empty() {
             s.push_str("; ");
         }
-        let until = match &l.commits_before {
-            Some(online) => format!(
-                "is held until the transaction commits before online tier {online}, after the statements and tiers that follow it until then"
-            ),
-            None => {
-                "is held until the release commits, after the statements and tiers that follow"
-                    .to_string()
-            }
-        };
         s.push_str(&format!(
-            "{} on {} ({size}) taken at {}:{} {until} (transaction = \"single\"): its {blocked} wait that long; per-tier transactions release it at the tier's end",
+            "{} on {} ({size}) taken at {}:{} {}",
             l.lock.mode.name(),
             l.lock.relation,
             l.lock.file,
-            l.lock.line
+            l.lock.line,
+            held_until(l, whose, blocked)
         ));
     }
     s
+}
+
+/// How long a lock held to COMMIT is held, and what waits.
+fn held_until(l: &PlannedLock, whose: Whose, blocked: &str) -> String {
+    let until = match (&l.commits_before, whose) {
+        (_, Whose::Rollback) => {
+            return format!("is held until the rollback commits, after the statements that follow it: its {blocked} wait that long");
+        }
+        (Some(online), Whose::Release) => format!(
+            "is held until the transaction commits before online tier {online}, after the statements and tiers that follow it until then"
+        ),
+        (None, Whose::Release) => {
+            "is held until the release commits, after the statements and tiers that follow"
+                .to_string()
+        }
+    };
+    format!("{until} (transaction = \"single\"): its {blocked} wait that long; per-tier transactions release it at the tier's end")
 }
 
 /// `1.2 GB, ~10,000,000 rows`.

@@ -11,6 +11,19 @@ use serde::Serialize;
 pub struct SetupOutcome {
     #[serde(flatten)]
     pub setup: setup::SetupReport,
+    /// How to connect as the deploy login from now on (`--db`): the server (hosts and
+    /// ports) and database setup was given, as the login; no password.
+    pub deploy_db: String,
+}
+
+/// `s` as one shell word: in double quotes when nothing in it is special there, else
+/// in single quotes.
+fn shell_word(s: &str) -> String {
+    if s.chars().any(|c| matches!(c, '"' | '$' | '`' | '\\' | '!')) {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    } else {
+        format!("\"{s}\"")
+    }
 }
 
 impl Report for SetupOutcome {
@@ -33,8 +46,8 @@ impl Report for SetupOutcome {
             out.push_str(&format!("    {st};\n"));
         }
         out.push_str(&format!(
-            "  it is no superuser and has no path to one. Deploy as it from now on: --db \"dbname={} user={}\"",
-            s.database, s.login
+            "  it is no superuser and has no path to one. Deploy as it from now on: --db {}",
+            shell_word(&self.deploy_db)
         ));
         if let Some(a) = &s.auditor {
             out.push_str(&format!(
@@ -65,5 +78,9 @@ pub fn run(args: SetupArgs) -> Result<Outcome> {
             auditor: args.auditor.as_deref(),
         },
     )?;
-    Ok(Box::new(SetupOutcome { setup: report }))
+    let deploy_db = spec.conninfo_as(&report.login);
+    Ok(Box::new(SetupOutcome {
+        setup: report,
+        deploy_db,
+    }))
 }

@@ -352,7 +352,13 @@ fn lock_plan(d: &Dossier) -> String {
         let _ = write!(
             s,
             "<p class=\"warnbox\">{}</p>",
-            esc_bounded(&crate::commands::deploy::plan_locks::why(l), EVIDENCE)
+            esc_bounded(
+                &crate::commands::deploy::plan_locks::why(
+                    l,
+                    crate::commands::deploy::plan_predict::Whose::Release
+                ),
+                EVIDENCE
+            )
         );
     }
     s

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use airlock_base::text::one_line_name;
 use airlock_bundle::import::{
-    self, Brought, Decided, ImportError, Imported, Layout, LeftBehind, Naming, PreconditionTarget,
+    self, AlreadyReleased, Brought, Decided, ImportError, Imported, Layout, LeftBehind, Naming,
+    PreconditionTarget,
 };
 use serde::Serialize;
 
@@ -25,8 +26,11 @@ pub struct ImportReport {
     /// Every file written from a migration file, and how.
     pub files: Vec<Brought>,
     /// Every file of the migrations directory not brought over (or brought over with a
-    /// caveat), and why.
+    /// caveat), and why; but those of `already_released`.
     pub left_behind: Vec<LeftBehind>,
+    /// With `--since`: the migrations earlier releases of the train carried, unchanged
+    /// (not tiers of this one), each with the release that carried it.
+    pub already_released: Vec<AlreadyReleased>,
     /// The migrations with no down script, in order: the rollback undoes nothing of
     /// them (its probe then tells whether that matters).
     pub no_down_script: Vec<String>,
@@ -51,6 +55,25 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     /// What `lint` says reaches beyond the target database (`rehearse` refuses it).
     pub reaches_beyond: Vec<crate::sql_lint::Reach>,
+}
+
+/// One line for the migrations earlier releases carried: how many, by which releases.
+fn released_line(released: &[AlreadyReleased]) -> String {
+    let mut releases: Vec<&str> = vec![];
+    for r in released {
+        if !releases.contains(&r.release.as_str()) {
+            releases.push(&r.release);
+        }
+    }
+    let releases: Vec<String> = releases
+        .iter()
+        .map(|r| one_line_name(r).into_owned())
+        .collect();
+    format!(
+        "already released: {} migration(s) carried by release(s) {} of this train, each unchanged (SHA-256 as released): not tiers of this one (--json lists them)",
+        released.len(),
+        releases.join(", ")
+    )
 }
 
 /// The most migration names the human line about missing down scripts lists.
@@ -96,6 +119,9 @@ impl Report for ImportReport {
                 f.to,
                 one_line_name(&f.change)
             ));
+        }
+        if !self.already_released.is_empty() {
+            s.push_str(&format!("\n{}", released_line(&self.already_released)));
         }
         for l in &self.left_behind {
             s.push_str(&format!(
@@ -192,7 +218,11 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
         }
         ImportError::OutExists(_) => Error::usage(
             e.to_string(),
-            Some("name a new directory with --out".to_string()),
+            Some("nothing was written: name a new directory with --out, or pass --force to replace the source there (replaced whole, once the new one is)".to_string()),
+        ),
+        ImportError::NotReplaceable { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: name a new directory with --out".to_string()),
         ),
         ImportError::Edited { .. } => Error::usage(
             e.to_string(),
@@ -412,6 +442,19 @@ fn since(
     })
 }
 
+/// What `--out` may hold (`--force`), checked before any work (a throwaway database,
+/// a history read); import checks again before it writes.
+fn existing_out(args: &ImportArgs) -> Result<import::Existing> {
+    let existing = if args.force {
+        import::Existing::Replace
+    } else {
+        import::Existing::Refuse
+    };
+    let folders: Vec<&std::path::Path> = args.migrations.iter().map(|p| p.as_path()).collect();
+    import::check_out(&args.out, existing, &folders).map_err(|e| error(e, None))?;
+    Ok(existing)
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -422,6 +465,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         None if locations.is_empty() => import::detect(first).map_err(|e| error(e, None))?,
         None => Layout::Flyway,
     };
+    let existing = existing_out(&args)?;
     let dir_name = first
         .canonicalize()
         .ok()
@@ -469,11 +513,12 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
+        already_released,
         no_down_script,
         splits,
         peer_tables,
         preconditions,
-    } = import::import(first, layout, &args.out, &naming)
+    } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
     let decided_on = fresh.as_ref().map(|f| f.describe());
     drop(fresh);
@@ -492,6 +537,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback,
         files,
         left_behind,
+        already_released,
         no_down_script,
         splits,
         decided_on,

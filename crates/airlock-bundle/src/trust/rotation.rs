@@ -926,38 +926,11 @@ fn set_mode(p: &Path, mode: u32) -> Result<(), RotationError> {
         .map_err(io(format!("cannot set the mode of {}", p.display())))
 }
 
-/// Exchange two directories atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
-#[allow(unsafe_code)] // renameat2(2), libc
+/// Exchange two directories atomically ([`crate::exchange`]).
 fn exchange(a: &Path, b: &Path) -> Result<(), RotationError> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).expect("no NUL in a path");
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).expect("no NUL in a path");
-    // SAFETY: two valid NUL-terminated paths relative to the current directory.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r != 0 {
-        return Err(io(format!(
-            "cannot exchange {} with {}",
-            a.display(),
-            b.display()
-        ))(std::io::Error::last_os_error()));
-    }
-    if let Some(parent) = b.parent() {
-        if let Ok(d) = std::fs::File::open(if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        }) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    crate::exchange::exchange(a, b).map_err(io(format!(
+        "cannot exchange {} with {}",
+        a.display(),
+        b.display()
+    )))
 }

@@ -112,31 +112,37 @@ pub(crate) fn refuse_unfollowed(
 }
 
 /// Another bundle of the same name in the ledger: the same sequence with another id
-/// (equivocation), or a later sequence still applied (downgrade).
+/// (equivocation), or a later sequence still applied (downgrade). A downgrade names
+/// the release on top (the highest sequence applied, at its last apply row): the one
+/// to roll back first.
 fn refuse_other_releases(m: &Manifest, id: &str, rows: &[LedgerRow]) -> Result<(), DbError> {
-    for r in rows.iter().filter(|r| r.bundle_name == m.bundle.name) {
-        if r.sequence == m.bundle.sequence as i64 && r.bundle_id != id {
-            return Err(DbError::Refused(Refusal::Equivocation {
-                bundle: m.bundle.name.clone(),
-                sequence: m.bundle.sequence,
-                ledger_seq: r.seq,
-                theirs: r.bundle_id.clone(),
-                ours: id.into(),
-            }));
-        }
-        if r.sequence > m.bundle.sequence as i64
-            && !ledger::state_of(rows, &r.bundle_id).applied.is_empty()
-        {
-            return Err(DbError::Refused(Refusal::Downgrade {
-                bundle: m.bundle.name.clone(),
-                applied_sequence: r.sequence,
-                applied_id: r.bundle_id.clone(),
-                ledger_seq: r.seq,
-                sequence: m.bundle.sequence,
-            }));
-        }
+    let ours = m.bundle.sequence as i64;
+    let same_name = || rows.iter().filter(|r| r.bundle_name == m.bundle.name);
+    if let Some(r) = same_name().find(|r| r.sequence == ours && r.bundle_id != id) {
+        return Err(DbError::Refused(Refusal::Equivocation {
+            bundle: m.bundle.name.clone(),
+            sequence: m.bundle.sequence,
+            ledger_seq: r.seq,
+            theirs: r.bundle_id.clone(),
+            ours: id.into(),
+        }));
     }
-    Ok(())
+    let top = same_name()
+        .filter(|r| r.sequence > ours)
+        .map(|r| ledger::state_of(rows, &r.bundle_id))
+        .filter(|st| !st.applied.is_empty())
+        .filter_map(|st| st.last_apply)
+        .max_by_key(|last| (last.sequence, last.seq));
+    match top {
+        Some(last) => Err(DbError::Refused(Refusal::Downgrade {
+            bundle: m.bundle.name.clone(),
+            applied_sequence: last.sequence,
+            applied_id: last.bundle_id,
+            ledger_seq: last.seq,
+            sequence: m.bundle.sequence,
+        })),
+        None => Ok(()),
+    }
 }
 
 /// Params a run needs: required ones, when any tier about to run is gated.
@@ -286,6 +292,20 @@ mod tests {
             })
         ));
         assert_eq!(e.exit_code(), airlock_base::exit::Exit::Refused);
+        // With sequences 2 and 3 applied on top of it, the one on top is named.
+        let m1 = manifest(1, &["a"]);
+        let rows = [
+            row(5, "apply", 2, OTHER, &["a"]),
+            row(6, "apply", 3, "id-three", &["a"]),
+        ];
+        match next_tiers(&m1, ID, &rows, None).unwrap_err() {
+            DbError::Refused(Refusal::Downgrade {
+                applied_sequence,
+                ledger_seq,
+                ..
+            }) => assert_eq!((applied_sequence, ledger_seq), (3, 6)),
+            e => panic!("{e}"),
+        }
         // A later sequence that was rolled back does not hold this one back.
         let rows = [
             row(5, "apply", 3, OTHER, &["a"]),

@@ -165,6 +165,19 @@ fn resolve_with(db: Option<&str>, default_db: Option<&str>) -> Result<ConnSpec, 
     })
 }
 
+/// A value as a libpq `key=value` string holds it: bare when it is a plain word,
+/// else in single quotes with `\` and `'` escaped.
+fn conninfo_value(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != '\'' && c != '\\');
+    if plain {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
 /// A bare database name, as psql takes it (`--db mydb`): no `=` (a key=value string)
 /// and no URL scheme. Such a word is never a valid connection string, so reading it
 /// as a name takes nothing away.
@@ -227,6 +240,32 @@ impl ConnSpec {
             &format!("user={user}"),
         );
         Ok(c)
+    }
+
+    /// A libpq connection string to the same server (every host and port, as
+    /// resolved) and database, as `user`: what a person types to connect there as that
+    /// login. No password, and nothing else of this one's.
+    pub fn conninfo_as(&self, user: &str) -> String {
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(s) => s.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        let ports: Vec<String> = match self.config.get_ports() {
+            [] => vec!["5432".into()],
+            ports => ports.iter().map(u16::to_string).collect(),
+        };
+        format!(
+            "host={} port={} dbname={} user={}",
+            conninfo_value(&hosts.join(",")),
+            ports.join(","),
+            conninfo_value(self.dbname()),
+            conninfo_value(user)
+        )
     }
 
     /// Whether the first address is a Unix socket.
@@ -385,5 +424,39 @@ pub fn check_server_version(info: &ServerInfo, min: Option<i64>) -> Result<(), D
             }))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conninfo_as_keeps_the_server_and_quotes_what_needs_it() {
+        let spec = resolve(
+            Some("host=db.example port=6543 dbname=shop user=admin password=secret"),
+            "x",
+        )
+        .unwrap();
+        let advice = spec.conninfo_as("deployer");
+        assert_eq!(
+            advice,
+            "host=db.example port=6543 dbname=shop user=deployer"
+        );
+        let spec = resolve(
+            Some("host=/run/pg port=5433 dbname='my shop' user=admin"),
+            "x",
+        )
+        .unwrap();
+        let advice = spec.conninfo_as("o'brien\\x");
+        assert_eq!(
+            advice,
+            "host=/run/pg port=5433 dbname='my shop' user='o\\'brien\\\\x'"
+        );
+        // What it says is what it connects to.
+        let back: Config = advice.parse().unwrap();
+        assert_eq!(back.get_dbname(), Some("my shop"));
+        assert_eq!(back.get_user(), Some("o'brien\\x"));
+        assert!(back.get_password().is_none());
     }
 }
