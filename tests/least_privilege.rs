@@ -2109,3 +2109,44 @@ fn setup_advice_keeps_the_server_it_was_given() {
     expect_code(&out, 0);
     assert_eq!(json(&out)["deploy_db"], advice.as_str());
 }
+
+/// Issue 86: the hold that makes a superuser's proof last until the act waits for each
+/// relation a non-superuser could attach code to within `--lock-timeout`, and no
+/// longer: while the owner keeps its table locked the whole time, the apply is refused
+/// once its tries ran out (exit 6, `lock-busy`), naming the session in the way and what
+/// it holds, and nothing ran: no ledger, the row as it was.
+#[test]
+fn a_superusers_hold_that_cannot_be_taken_in_time_is_refused_and_changes_nothing() {
+    let o = Owned::new("lp_hold_timeout");
+    o.to_postgres();
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    o.db.exec_as(
+        &o.app,
+        "CREATE TABLE app.t(i int); INSERT INTO app.t VALUES (1);",
+    );
+    let b = o.bundle(
+        "hold.tar.gz",
+        "",
+        "UPDATE app.t SET i = i + 1;",
+        "UPDATE app.t SET i = i - 1;",
+    );
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let out = o.run(&["apply", &b, "--lock-timeout", "200ms"]);
+    tx.rollback().unwrap();
+    expect_code(&out, 6);
+    let j = json(&out);
+    assert_eq!(j["kind"], "lock-busy", "{j}");
+    let e = j["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("holding still the relations a non-superuser could change")
+            && e.contains("canceling statement due to lock timeout")
+            && e.contains("holds AccessExclusiveLock on app.t")
+            && e.contains(&o.app),
+        "{e}"
+    );
+    assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "1");
+    assert_eq!(o.db.ledger_rows(), "none");
+}

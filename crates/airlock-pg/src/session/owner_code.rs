@@ -365,7 +365,7 @@ pub fn lock_still(
             Some("55P03") => DbError::lock_timeout(
                 "holding still the relations a non-superuser could change (SHARE UPDATE EXCLUSIVE)"
                     .into(),
-                e.to_string(),
+                crate::pg_message(&e),
             ),
             _ => sql_err(
                 "holding still the relations a non-superuser could change",
