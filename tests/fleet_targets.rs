@@ -958,3 +958,96 @@ fn audit_of_a_fleet_charges_a_forged_bundle_to_the_bundle_not_to_each_tenant() {
         );
     }
 }
+
+/// Issue 88, finding 2, for a fleet: every tenant set up with a deploy login and an
+/// auditor's login (`airlock setup --auditor`), the release applied on two of three by
+/// the deploy login. `audit --fleet` on the auditor's login, which may only read each
+/// ledger, finds every tenant, reads each ledger the deploy login keeps (named), and
+/// fails the one the release missed; once it is reached, the audit passes. Reading
+/// changed no ledger.
+#[test]
+fn an_auditors_login_audits_a_fleet_set_up_for_it() {
+    let t = keyed_dir();
+    let d = t.path();
+    let (owner, deployer, auditor) = (
+        role_name("fleetowner"),
+        role_name("fleetdeployer"),
+        role_name("fleetauditor"),
+    );
+    admin()
+        .batch_execute(&format!("CREATE ROLE {owner} NOLOGIN"))
+        .unwrap();
+    let tenants = [
+        TestDb::new("fleetaud"),
+        TestDb::new("fleetaud"),
+        TestDb::new("fleetaud"),
+    ];
+    let _roles = DropRoles(vec![auditor.clone(), deployer.clone(), owner.clone()]);
+    for db in &tenants {
+        db.exec(&format!("ALTER DATABASE \"{}\" OWNER TO {owner}", db.name));
+        let out = airlock(
+            d,
+            &[
+                "setup",
+                "--db",
+                &db.conn(),
+                "--login",
+                &deployer,
+                "--auditor",
+                &auditor,
+            ],
+        );
+        expect_code(&out, 0);
+    }
+    let pattern = format!("airlock_t_fleetaud_{}_*", std::process::id());
+    let bundle = fleet_bundle(d, &format!("\"{pattern}\""), "glob.tar.gz");
+    let as_deployer = |db: &TestDb| format!("dbname={} user={deployer}", db.name);
+    for db in &tenants[..2] {
+        expect_code(&apply(d, &bundle, &as_deployer(db)), 0);
+    }
+    let before: Vec<String> = tenants.iter().map(TestDb::ledger_rows).collect();
+    let server = format!("host=/var/run/postgresql dbname=postgres user={auditor}");
+    let audit = || {
+        airlock(
+            d,
+            &[
+                "--json",
+                "audit",
+                &bundle,
+                "--trust",
+                "rm.pub",
+                "--receipt",
+                "receipts",
+                "--fleet",
+                &server,
+            ],
+        )
+    };
+    let o = audit();
+    expect_code(&o, 4);
+    let doc = json(&o);
+    let ledgers = doc["ledgers"].as_array().unwrap();
+    assert_eq!(ledgers.len(), 3, "{doc:#}");
+    assert!(
+        ledgers.iter().all(|l| l["kept_by"] == deployer.as_str()),
+        "{doc:#}"
+    );
+    let found = reached(&doc);
+    let missed = format!("database {}", tenants[2].name);
+    assert_eq!(found[&missed].0, "FAIL", "{found:?}");
+    for db in &tenants[..2] {
+        assert_eq!(
+            found[&format!("database {}", db.name)].0,
+            "PASS",
+            "{found:?}"
+        );
+    }
+    // Once reached, nothing fails (UNVERIFIED, exit 7: the receipts are unsigned).
+    expect_code(&apply(d, &bundle, &as_deployer(&tenants[2])), 0);
+    let o = audit();
+    expect_code(&o, 7);
+    let doc = json(&o);
+    assert!(reached(&doc).values().all(|(v, _)| v == "PASS"), "{doc:#}");
+    let after: Vec<String> = tenants[..2].iter().map(TestDb::ledger_rows).collect();
+    assert_eq!(after, before[..2], "reading changed a ledger");
+}
