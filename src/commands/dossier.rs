@@ -14,6 +14,7 @@
 mod changes;
 mod chart;
 pub(crate) mod facts;
+mod happened;
 pub(crate) mod history;
 mod html;
 mod markdown;
@@ -75,7 +76,8 @@ pub struct DossierReport {
     pub bundle_version: String,
     /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), NOT-ASKED (no database), or
     /// APPLIED (with `--db`, the ledger shows every tier applied as of the page's
-    /// time: the page records what happened).
+    /// time: the page records what happened); with `--receipt`, what the receipts
+    /// record: APPLIED, PARTIAL, ROLLED-BACK or NOT-APPLIED.
     pub verdict: String,
     /// Every NO-GO fact the page holds, as its banner states them before any
     /// instruction: apply would refuse, the rehearsal FAILED, statements the data
@@ -96,7 +98,7 @@ impl Report for DossierReport {
             .facts
             .plan
             .as_ref()
-            .filter(|_| self.verdict != "APPLIED")
+            .filter(|_| matches!(self.verdict.as_str(), "GO" | "BLOCKED" | "NO-GO"))
             .and_then(|p| p.first_failure())
             .map(|c| {
                 let name = serde_json::to_value(c.check)
