@@ -621,3 +621,43 @@ fn a_page_for_the_archive_leads_with_what_the_receipts_say_happened() {
     assert!(!top.contains("apply would refuse"), "{top}");
     assert!(!top.contains("whether this release may go ahead"), "{top}");
 }
+
+#[test]
+fn the_dossier_digest_says_it_covers_the_release_and_not_the_page() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = TestDb::new("dossier_digest_covers");
+    half_applied(d, &db);
+    // Two pages of the same release, params and trust store that differ (one shows
+    // the receipt): the same dossier digest, different bytes.
+    let plain = json(&dossier(d, "rm.pub", "plain.html", &[]));
+    let with = json(&dossier(
+        d,
+        "rm.pub",
+        "with.html",
+        &["--receipt", "receipts"],
+    ));
+    assert_ne!(plain["sha256"], with["sha256"]);
+    assert_eq!(plain["digest"], with["digest"]);
+    // So each page says exactly what its digest covers, beside it.
+    for f in ["plain.html", "with.html"] {
+        let page = std::fs::read_to_string(d.join(f)).unwrap();
+        let top = first_screen(&page);
+        assert!(
+            top.contains("dossier digest (of the bundle, its params and the trust store's keys, as <code>airlock approve</code> prints it; not of this page's bytes)"),
+            "{top}"
+        );
+    }
+    let o = airlock(
+        d,
+        &[
+            "dossier", "b.tar.gz", "--trust", "rm.pub", "--param", "code=A1", "--out", "h.html",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("not of this page's bytes"),
+        "{}",
+        stdout(&o)
+    );
+}

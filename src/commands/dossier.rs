@@ -113,7 +113,7 @@ impl Report for DossierReport {
             })
             .unwrap_or_default();
         let text = format!(
-            "wrote {} ({} bytes, sha256 {}): {} {} (bundle {}): {}\n  dossier digest: {}\n  sections: {}\n  sources: {}",
+            "wrote {} ({} bytes, sha256 {}): {} {} (bundle {}): {}\n  dossier digest: {} (of the bundle, its params and the trust store's keys, as airlock approve prints it; not of this page's bytes: their sha256 is above)\n  sections: {}\n  sources: {}",
             self.out.display(),
             self.bytes,
             self.sha256,
