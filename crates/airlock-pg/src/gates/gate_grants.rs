@@ -171,14 +171,26 @@ pub fn derive(
     })
 }
 
-/// Whether the role holds USAGE on a schema, SELECT on a relation (its own grant, a
-/// role's it is a member of, or PUBLIC's), for a role that exists.
+/// Whether the role holds USAGE on a schema, SELECT on a relation, by the object's own
+/// privileges: granted to it, to a role it is a member of, or to PUBLIC (an owner's
+/// implicit ones included). Never through `pg_read_all_data` or superuser, which no
+/// object's privileges name: the list is what replaces them.
 const HELD: &str = "
 SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1::pg_catalog.name)
   THEN false
   WHEN $3::pg_catalog.bool
-  THEN pg_catalog.has_schema_privilege($1::pg_catalog.name, $2::pg_catalog.text::pg_catalog.regnamespace::pg_catalog.oid, 'USAGE')
-  ELSE pg_catalog.has_table_privilege($1::pg_catalog.name, $2::pg_catalog.text, 'SELECT') END";
+  THEN EXISTS (SELECT FROM pg_catalog.pg_namespace n,
+                      pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+                WHERE n.oid OPERATOR(pg_catalog.=) $2::pg_catalog.text::pg_catalog.regnamespace::pg_catalog.oid
+                  AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE'
+                  AND (a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                       OR pg_catalog.pg_has_role($1::pg_catalog.name, a.grantee, 'USAGE')))
+  ELSE EXISTS (SELECT FROM pg_catalog.pg_class c,
+                      pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END::pg_catalog.\"char\", c.relowner))) a
+                WHERE c.oid OPERATOR(pg_catalog.=) $2::pg_catalog.text::pg_catalog.regclass::pg_catalog.oid
+                  AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
+                  AND (a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                       OR pg_catalog.pg_has_role($1::pg_catalog.name, a.grantee, 'USAGE'))) END";
 
 /// The schemas and relations of `needs` (now) the role holds already.
 fn held_now(
