@@ -579,3 +579,85 @@ fn the_page_and_audit_judge_a_revoked_keys_signature_alike_when_another_key_suff
         "the page does not name the evidence audit counts"
     );
 }
+
+/// A release of two tiers, its first applied (`--through t1`): the receipt the apply
+/// wrote is in `d/receipts`.
+fn half_applied(d: &Path, db: &TestDb) {
+    db.exec("CREATE SCHEMA app");
+    let src = MiniSource::new(
+        &d.join("src"),
+        &db.name,
+        "SELECT true AS ready",
+        &[
+            ("t1", "CREATE TABLE app.t1(i int);", false),
+            ("t2", "CREATE TABLE app.t2(i int);", false),
+        ],
+        "DROP TABLE IF EXISTS app.t2; DROP TABLE IF EXISTS app.t1;",
+    )
+    .dir;
+    pack(d, &src, "rm.key", "b.tar.gz");
+    apply(d, db, &["--through", "t1"]);
+}
+
+#[test]
+fn a_page_for_the_archive_leads_with_what_the_receipts_say_happened() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = TestDb::new("dossier_archive_partial");
+    half_applied(d, &db);
+    // The auditor's page: the archive's bundle and receipts, no database.
+    let o = dossier(d, "rm.pub", "a.html", &["--receipt", "receipts"]);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["verdict"], "PARTIAL", "{}", stdout(&o));
+    let page = std::fs::read_to_string(d.join("a.html")).unwrap();
+    let top = first_screen(&page);
+    let lead = &top[top.find("class=\"verdict").expect("a banner")..];
+    assert!(
+        lead.contains("PARTIALLY APPLIED: 1 of 2 tier(s) (t1)"),
+        "{lead}"
+    );
+    assert!(!top.contains("NO-GO"), "{top}");
+    assert!(!top.contains("apply would refuse"), "{top}");
+    assert!(!top.contains("whether this release may go ahead"), "{top}");
+}
+
+#[test]
+fn the_dossier_digest_says_it_covers_the_release_and_not_the_page() {
+    let t = keyed_dir();
+    let d = t.path();
+    let db = TestDb::new("dossier_digest_covers");
+    half_applied(d, &db);
+    // Two pages of the same release, params and trust store that differ (one shows
+    // the receipt): the same dossier digest, different bytes.
+    let plain = json(&dossier(d, "rm.pub", "plain.html", &[]));
+    let with = json(&dossier(
+        d,
+        "rm.pub",
+        "with.html",
+        &["--receipt", "receipts"],
+    ));
+    assert_ne!(plain["sha256"], with["sha256"]);
+    assert_eq!(plain["digest"], with["digest"]);
+    // So each page says exactly what its digest covers, beside it.
+    for f in ["plain.html", "with.html"] {
+        let page = std::fs::read_to_string(d.join(f)).unwrap();
+        let top = first_screen(&page);
+        assert!(
+            top.contains("dossier digest (of the bundle, its params and the trust store's keys, as <code>airlock approve</code> prints it; not of this page's bytes)"),
+            "{top}"
+        );
+    }
+    let o = airlock(
+        d,
+        &[
+            "dossier", "b.tar.gz", "--trust", "rm.pub", "--param", "code=A1", "--out", "h.html",
+        ],
+    );
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("not of this page's bytes"),
+        "{}",
+        stdout(&o)
+    );
+}

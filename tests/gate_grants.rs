@@ -340,3 +340,37 @@ fn an_apply_refused_before_anything_changes_leaves_no_receipts_folder() {
     assert!(!s.dir().join("receipts").exists());
     assert_eq!(s.db.ledger_rows(), "none");
 }
+
+#[test]
+fn plan_says_the_gate_roles_grants_are_in_place_once_given() {
+    let s = Setup::new("gg_in_place");
+    let b = s.bundle();
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    let given = strings(&j["gate_grants"]["statements"]);
+    assert!(!given.is_empty(), "{j}");
+    for g in &given {
+        s.db.exec(g);
+    }
+    // Given: nothing left to run now, and plan says they are in place.
+    let j = json(&s.run(&b, &["--json", "plan"]));
+    let g = &j["gate_grants"];
+    assert_eq!(strings(&g["statements"]), Vec::<String>::new(), "{g}");
+    assert_eq!(strings(&g["in_place"]), given, "{g}");
+    let human = stdout(&s.run(&b, &["plan"]));
+    assert!(
+        human.contains(&format!(
+            "the gate role {} already holds the grants this bundle's gates and probes read now (in place):",
+            s.gate
+        )),
+        "{human}"
+    );
+    assert!(
+        !human.contains(&format!("GRANT SELECT ON ex.back, ex.pre TO {};", s.gate)),
+        "a grant in place is printed as one to run: {human}"
+    );
+    // What the release creates is still to be granted, and said.
+    assert!(
+        human.contains(&format!("GRANT SELECT ON app.t TO {};", s.gate)),
+        "{human}"
+    );
+}

@@ -578,6 +578,37 @@ fn a_database_moved_from_16_to_18_by_dump_and_restore_is_no_drift() {
         ),
     );
     assert_eq!(rest["fingerprint_before"].as_str(), Some(recorded.as_str()));
+    // 5. The auditor, with the receipts of both servers: no failure for the move, and
+    //    a note that the database moved (issue 88, finding 15), in --json and in words.
+    let audit = |json_out: bool| {
+        let mut a = vec!["audit", &bundle, "--trust", &trust, "--receipt", "receipts"];
+        if json_out {
+            a.insert(0, "--json");
+        }
+        airlock(dir.path(), &a)
+    };
+    let report = json(&audit(true));
+    assert_ne!(report["verdict"], "FAIL", "{report:#}");
+    let moved_notes: Vec<&serde_json::Value> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["check"] == "server moved")
+        .collect();
+    assert_eq!(moved_notes.len(), 1, "{:#}", report["verdicts"]);
+    let note = moved_notes[0];
+    assert_eq!(note["verdict"], "NOTE", "{note}");
+    assert_eq!(note["subject"], format!("database {}", db.name), "{note}");
+    let detail = note["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("moved to another server (system identifier"),
+        "{detail}"
+    );
+    let words = stdout(&audit(false));
+    assert!(
+        words.contains("moved to another server (system identifier"),
+        "{words}"
+    );
     drop(moved);
     let _ = new.admin().batch_execute(&format!(
         "DROP ROLE IF EXISTS \"{login}\"; DROP ROLE IF EXISTS \"{}\"",

@@ -15,6 +15,7 @@ mod coverage;
 mod deliveries;
 mod human;
 mod ledgers;
+mod moved;
 mod ran;
 mod ratified;
 
@@ -302,6 +303,8 @@ struct ReceiptDoc {
     bundle_version: Option<String>,
     sequence: Option<u64>,
     database: Option<String>,
+    /// The server the run was on (`pg_control_system()`).
+    system_identifier: Option<String>,
     operator: Option<String>,
     tiers: Option<Vec<String>>,
     params: Option<BTreeMap<String, String>>,
@@ -1333,12 +1336,9 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
             *only_reissued &= reissued;
         }
     }
+    moved::note(&receipts, &mut verdicts);
     let todo = judge.todo;
-    let needs = if !args.receipts.is_empty() {
-        Some(coverage::Needs::Receipt)
-    } else {
-        (!args.fleet.is_empty()).then_some(coverage::Needs::LedgerRow)
-    };
+    let needs = needs(&args);
     let verified = coverage::verified(&by_id, &bundles);
     if let Some(needs) = needs {
         coverage::reached(needs, &verified, &ledgers, &audited_receipts, &mut verdicts);
@@ -1371,6 +1371,16 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         to_verify: todo.lines(result),
         verdicts: verdicts.0,
     }))
+}
+
+/// What each verified release must have reached: a receipt with `--receipt`, else a
+/// ledger row with `--fleet`.
+fn needs(args: &AuditArgs) -> Option<coverage::Needs> {
+    if !args.receipts.is_empty() {
+        Some(coverage::Needs::Receipt)
+    } else {
+        (!args.fleet.is_empty()).then_some(coverage::Needs::LedgerRow)
+    }
 }
 
 /// The receipts to audit, each read and its signature judged, and those of a

@@ -14,6 +14,7 @@
 mod changes;
 mod chart;
 pub(crate) mod facts;
+mod happened;
 pub(crate) mod history;
 mod html;
 mod markdown;
@@ -75,7 +76,8 @@ pub struct DossierReport {
     pub bundle_version: String,
     /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), NOT-ASKED (no database), or
     /// APPLIED (with `--db`, the ledger shows every tier applied as of the page's
-    /// time: the page records what happened).
+    /// time: the page records what happened); with `--receipt`, what the receipts
+    /// record: APPLIED, PARTIAL, ROLLED-BACK or NOT-APPLIED.
     pub verdict: String,
     /// Every NO-GO fact the page holds, as its banner states them before any
     /// instruction: apply would refuse, the rehearsal FAILED, statements the data
@@ -96,7 +98,7 @@ impl Report for DossierReport {
             .facts
             .plan
             .as_ref()
-            .filter(|_| self.verdict != "APPLIED")
+            .filter(|_| matches!(self.verdict.as_str(), "GO" | "BLOCKED" | "NO-GO"))
             .and_then(|p| p.first_failure())
             .map(|c| {
                 let name = serde_json::to_value(c.check)
@@ -111,7 +113,7 @@ impl Report for DossierReport {
             })
             .unwrap_or_default();
         let text = format!(
-            "wrote {} ({} bytes, sha256 {}): {} {} (bundle {}): {}\n  dossier digest: {}\n  sections: {}\n  sources: {}",
+            "wrote {} ({} bytes, sha256 {}): {} {} (bundle {}): {}\n  dossier digest: {} (of the bundle, its params and the trust store's keys, as airlock approve prints it; not of this page's bytes: their sha256 is above)\n  sections: {}\n  sources: {}",
             self.out.display(),
             self.bytes,
             self.sha256,

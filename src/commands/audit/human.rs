@@ -63,6 +63,21 @@ pub(super) fn render(r: &AuditReport) -> String {
             &format!("{} row(s), {chain}{ran}", l.rows),
         );
     }
+    // A database whose receipts name another server, when no ledger line carries it.
+    for v in r.verdicts.iter().filter(|v| v.check == super::moved::CHECK) {
+        if !r
+            .ledgers
+            .iter()
+            .any(|l| l.file.is_none() && v.subject == format!("database {}", l.database))
+        {
+            lines.push(format!(
+                "{}  {}: {}",
+                pad("NOTE", None),
+                terminal_safe(&v.subject),
+                terminal_safe(&v.detail)
+            ));
+        }
+    }
     // A database of a --fleet the audit could not read: named, failed.
     for v in r.verdicts.iter().filter(|v| v.check == super::UNAUDITED) {
         item(&mut lines, r, &v.subject, &v.subject, "no ledger read");

@@ -398,6 +398,13 @@ fn gates_shown(p: &PlanReport, s: &mut String) {
     if let Some(r) = &p.bundle_role {
         s.push_str(&format!("\n\n{}", r.describe()));
     }
+    if let Some(g) = p.gate_grants.as_ref().filter(|g| !g.in_place.is_empty()) {
+        s.push_str(&format!(
+            "\n\nthe gate role {} already holds the grants this bundle's gates and probes read now (in place): {}",
+            g.role,
+            crate::report::clip(&g.held(), 4000)
+        ));
+    }
     // No header over nothing: a bundle whose gates read nothing that needs a grant.
     if let Some(g) = p.gate_grants.as_ref().filter(|g| !g.lines().is_empty()) {
         s.push_str(&format!(

@@ -43,11 +43,13 @@ impl News {
     }
 }
 
-/// `plan`'s first failing check, when apply would refuse (an applied release's page
-/// judges the past: a new apply's refusal is not its news).
+/// `plan`'s first failing check, when apply would refuse (an applied release's page,
+/// or one made for the archive on its receipts, judges the past: a new apply's refusal
+/// is not its news).
 fn refused(d: &Dossier) -> Option<String> {
     let p = d.plan.as_ref().filter(|p| p.verdict == PlanVerdict::NoGo)?;
-    if archived(d) {
+    // A page for the archive (receipts given) leads with what happened, too.
+    if archived(d) || super::happened::of_receipts(d).is_some() {
         return None;
     }
     let c = p.first_failure()?;

@@ -344,7 +344,7 @@ pub(crate) fn render(d: &Dossier, vb: &VerifiedBundle) -> Page {
     let parts = parts(d, vb, &all);
     let title = format!("Release dossier: {} {}", m.bundle.name, m.bundle.version);
     let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style></head>\n<body><main>\n<header><h1>{}</h1><p class=\"meta\">bundle id <code class=\"hash\">{}</code> · dossier digest <code class=\"hash\">{}</code><br>made by airlock {} at {} ({}) · every fact says where it comes from</p>{}</header>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style></head>\n<body><main>\n<header><h1>{}</h1><p class=\"meta\">bundle id <code class=\"hash\">{}</code> · dossier digest (of the bundle, its params and the trust store's keys, as <code>airlock approve</code> prints it; not of this page's bytes) <code class=\"hash\">{}</code><br>made by airlock {} at {} ({}) · every fact says where it comes from</p>{}</header>\n",
         esc(&title),
         esc(&title),
         esc(&d.verification.bundle_id),

@@ -7,6 +7,7 @@
 //! names and reasons in them are escaped.
 
 use super::facts::{archived, check_name, Dossier, MatrixFrom};
+use super::happened::of_receipts;
 use super::html::{code, esc, esc_bounded, table};
 use super::news::News;
 use crate::db::plan::{Check, CheckName, CheckVerdict, PlanVerdict};
@@ -18,11 +19,15 @@ pub(super) const EVIDENCE: usize = 4000;
 pub(super) const ROWS: usize = 500;
 
 /// The one verdict word: APPLIED when the database's ledger shows every tier applied
-/// as of the page's time (a page for the archive judges the past), else `plan`'s with
-/// a database, NOT-ASKED without.
+/// as of the page's time (a page for the archive judges the past), else what the
+/// receipts given record (APPLIED, PARTIAL, ROLLED-BACK, NOT-APPLIED), else `plan`'s
+/// with a database, NOT-ASKED without.
 pub(crate) fn verdict_word(d: &Dossier) -> &'static str {
     if archived(d) {
         return "APPLIED";
+    }
+    if let Some(h) = of_receipts(d) {
+        return h.word;
     }
     match d.plan.as_ref().map(|p| p.verdict) {
         Some(PlanVerdict::Go) => "GO",
@@ -93,11 +98,14 @@ fn news_list(news: &News) -> String {
 pub(super) fn banner(d: &Dossier) -> String {
     let word = verdict_word(d);
     let news = News::of(d);
-    let (class, said) = match word {
-        "APPLIED" => ("done", applied_said(d)),
-        "GO" => ("go", "GO: every check apply makes passed".to_string()),
-        "BLOCKED" => ("blocked", blocked_said(d)),
-        "NO-GO" => ("nogo", "NO-GO: apply would refuse".to_string()),
+    let happened = of_receipts(d).filter(|_| !archived(d));
+    let (class, said) = match (word, happened) {
+        (_, Some(h)) if h.word == "APPLIED" => ("done", h.said),
+        (_, Some(h)) => ("blocked", h.said),
+        ("APPLIED", None) => ("done", applied_said(d)),
+        ("GO", None) => ("go", "GO: every check apply makes passed".to_string()),
+        ("BLOCKED", None) => ("blocked", blocked_said(d)),
+        ("NO-GO", None) => ("nogo", "NO-GO: apply would refuse".to_string()),
         _ => (
             "unknown",
             "VERIFIED: the bundle's signatures and hashes hold; the database was not asked"

@@ -374,6 +374,7 @@ pub(crate) fn grants_in(
         Err(e) => GateGrants {
             role,
             statements: vec![],
+            in_place: vec![],
             after_release: vec![],
             unresolved: vec![gate_grants::Unresolved {
                 file: "(all)".into(),

@@ -39,8 +39,12 @@ pub struct GateGrants {
     /// The role the grants are for.
     pub role: String,
     /// Run once by a superuser (or the objects' owner): USAGE on the schemas, then
-    /// SELECT on the relations the gates and probes read.
+    /// SELECT on the relations the gates and probes read, that the role lacks now.
     pub statements: Vec<String>,
+    /// The grants of the same kind the role holds already (given earlier, through a
+    /// role it is a member of, or PUBLIC): in place, nothing to run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_place: Vec<String>,
     /// What the release itself creates and the gates and probes read (the schemas
     /// and relations do not exist yet): these grants can only run once it exists, so
     /// give them in the tier that creates it (the verify probe runs inside the apply's
@@ -80,6 +84,20 @@ impl GateGrants {
             ));
         }
         out
+    }
+
+    /// The grants in place, as privileges (`USAGE ON SCHEMA ex; SELECT ON ex.t`):
+    /// said, not printed as statements to run.
+    pub fn held(&self) -> String {
+        let suffix = format!(" TO {};", ident(&self.role));
+        self.in_place
+            .iter()
+            .map(|g| {
+                let g = g.strip_prefix("GRANT ").unwrap_or(g);
+                g.strip_suffix(suffix.as_str()).unwrap_or(g).to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -124,7 +142,11 @@ pub fn derive(
         .query_one("SELECT pg_catalog.quote_ident($1)", &[&role])
         .map_err(|e| sql_err("quoting the gate role", &e))?
         .get(0);
-    let mut statements = grants(&needs.schemas_now, &needs.relations_now, &quoted);
+    let held = held_now(tx, role, &needs)?;
+    let (schemas_held, schemas_missing) = split(&needs.schemas_now, &held);
+    let (relations_held, relations_missing) = split(&needs.relations_now, &held);
+    let mut statements = grants(&schemas_missing, &relations_missing, &quoted);
+    let in_place = grants(&schemas_held, &relations_held, &quoted);
     let temp: bool = tx
         .query_one(TEMP_ALLOWED, &[&role])
         .map_err(|e| sql_err("checking TEMP on the database", &e))?
@@ -142,10 +164,64 @@ pub fn derive(
     Ok(GateGrants {
         role: role.into(),
         statements,
+        in_place,
         after_release: grants(&needs.schemas_after, &needs.relations_after, &quoted),
         unresolved,
         not_derived: needs.not_derived.into_iter().collect(),
     })
+}
+
+/// Whether the role holds USAGE on a schema, SELECT on a relation, by the object's own
+/// privileges: granted to it, to a role it is a member of, or to PUBLIC (an owner's
+/// implicit ones included). Never through `pg_read_all_data` or superuser, which no
+/// object's privileges name: the list is what replaces them.
+const HELD: &str = "
+SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1::pg_catalog.name)
+  THEN false
+  WHEN $3::pg_catalog.bool
+  THEN EXISTS (SELECT FROM pg_catalog.pg_namespace n,
+                      pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+                WHERE n.oid OPERATOR(pg_catalog.=) $2::pg_catalog.text::pg_catalog.regnamespace::pg_catalog.oid
+                  AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE'
+                  AND (a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                       OR pg_catalog.pg_has_role($1::pg_catalog.name, a.grantee, 'USAGE')))
+  ELSE EXISTS (SELECT FROM pg_catalog.pg_class c,
+                      pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END::pg_catalog.\"char\", c.relowner))) a
+                WHERE c.oid OPERATOR(pg_catalog.=) $2::pg_catalog.text::pg_catalog.regclass::pg_catalog.oid
+                  AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
+                  AND (a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                       OR pg_catalog.pg_has_role($1::pg_catalog.name, a.grantee, 'USAGE'))) END";
+
+/// The schemas and relations of `needs` (now) the role holds already.
+fn held_now(
+    tx: &mut Transaction<'_>,
+    role: &str,
+    needs: &Needs,
+) -> Result<BTreeSet<String>, DbError> {
+    let mut held = BTreeSet::new();
+    let asked = needs
+        .schemas_now
+        .iter()
+        .map(|s| (s, true))
+        .chain(needs.relations_now.iter().map(|r| (r, false)));
+    for (name, schema) in asked {
+        let has: bool = tx
+            .query_one(HELD, &[&role, name, &schema])
+            .map_err(|e| sql_err("reading the gate role's grants", &e))?
+            .get(0);
+        if has {
+            held.insert(name.clone());
+        }
+    }
+    Ok(held)
+}
+
+/// `names` split into those in `held` and the others.
+fn split(
+    names: &BTreeSet<String>,
+    held: &BTreeSet<String>,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    names.iter().cloned().partition(|n| held.contains(n))
 }
 
 /// `GRANT USAGE` on `schemas` and `GRANT SELECT` on `relations` to `quoted`.
