@@ -126,6 +126,14 @@ impl Script {
         }
     }
 
+    /// What it is, for a message: the file, or what was cut from it.
+    fn name(&self) -> String {
+        match self {
+            Script::File(rel) => rel.clone(),
+            Script::Section { from, how, .. } => format!("{from} ({how})"),
+        }
+    }
+
     /// Where line `n` of these bytes is, for a message: `file:n`, or the line of
     /// what was cut from the file.
     fn line(&self, n: usize) -> String {
@@ -245,6 +253,10 @@ pub struct Imported {
     /// Statements that change a peer tool's own history table, which airlock never
     /// makes: each a warning naming the file, the line and the table.
     pub peer_tables: Vec<String>,
+    /// The down scripts the rollback written leaves out (each in `left_behind`, with
+    /// why and what to do): a rollback then leaves their changes behind. Empty when no
+    /// rollback was written.
+    pub rollback_left_out: Vec<String>,
     /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
     /// what import decided, and why.
     pub preconditions: Vec<Decided>,
@@ -1285,6 +1297,11 @@ pub fn import(
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
         .collect();
     let peer_tables = peer_tables::warnings(&tier_files);
+    let rollback_left_out = if rollback.is_empty() {
+        vec![]
+    } else {
+        written.left_out
+    };
     Ok(Imported {
         layout,
         tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
@@ -1295,6 +1312,7 @@ pub fn import(
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
+        rollback_left_out,
         preconditions: decided,
     })
 }
@@ -1361,9 +1379,12 @@ fn without_applied(
 const OUTSIDE_TX: &str = "run outside a transaction by the peer tool: nothing in it needs that, so it runs in the apply's transaction like the others";
 const ONLINE: &str = "a statement of it cannot run inside a transaction (CONCURRENTLY, VACUUM): an `online = true` tier, as written, one statement at a time, each recorded as it completes";
 
-/// Why a down script that cannot run in a transaction is not part of the rollback.
-fn down_not_online(blocker: &str) -> String {
-    format!("a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online (one statement at a time, outside a transaction: the rollback is online whole or not at all) because {blocker}; run it as an `online = true` tier of the release that needs it")
+/// Why a down script that cannot run in a transaction is not part of the rollback, and
+/// the one thing to do: `own`, its statement that cannot (`file:line: what`); `blocker`,
+/// the statement (`file:line`) of the down scripts that keeps the rollback from running
+/// online.
+fn down_not_online(own: &str, blocker: &str) -> String {
+    format!("{own}, and the rollback runs in one: it runs outside a transaction only whole (online), which {blocker} does not allow (a statement not safe to run outside a transaction and again). So the rollback leaves this change in place: run it by hand, right before `airlock rollback` of this release")
 }
 
 /// The scripts written into a source.
@@ -1381,6 +1402,9 @@ struct Written {
     rollback_online: bool,
     /// The migrations with no down script.
     no_down: Vec<String>,
+    /// The down scripts the rollback leaves out (as the folder names them): what they
+    /// undo stays after a rollback.
+    left_out: Vec<String>,
     /// Why the bundle commits each tier on its own (`commits.rs`); empty: one
     /// transaction.
     splits: Vec<String>,
@@ -1401,6 +1425,8 @@ fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
 /// from, its bytes and changes, whether it needs to run outside a transaction.
 struct Down {
     to: String,
+    /// Where its bytes come from, to name a line of it.
+    at: Script,
     brought: Brought,
     bytes: Vec<u8>,
     outside: bool,
@@ -1431,6 +1457,7 @@ fn write_scripts(
         downs: vec![],
         rollback_online: false,
         no_down: vec![],
+        left_out: vec![],
         tier_of: Default::default(),
         splits: vec![],
     };
@@ -1457,6 +1484,7 @@ fn write_scripts(
                         file: down.from().into(),
                         why: format!("{why}: it cannot run (the peer's own revert fails on it too), so it is left out of the rollback, which then does not undo this migration (the rollback probe tells whether that matters); fix it and import again"),
                     });
+                    w.left_out.push(down.name());
                     continue;
                 }
                 let outside = !matches!(
@@ -1464,6 +1492,7 @@ fn write_scripts(
                     online_split::Runs::Transactional
                 );
                 downs.push(Down {
+                    at: down.clone(),
                     brought: brought(down, &to, a.changes),
                     to,
                     bytes: a.bytes,
@@ -1564,16 +1593,14 @@ fn write_downs(
     w: &mut Written,
     left: &mut Vec<LeftBehind>,
 ) -> Result<(), ImportError> {
+    // Where it is only (lint's reason carries advice for an online tier, which is not
+    // what the reader of this report is to do).
     let blocker = downs.iter().find_map(|d| {
         let sql = String::from_utf8_lossy(&d.bytes);
         airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Online)
             .into_iter()
             .next()
-            .map(|p| {
-                // The statement and why, without the allow-list lint appends.
-                let why = p.message.split(" (an online tier holds only").next();
-                format!("{}:{} {}", d.brought.from, p.line, why.unwrap_or_default())
-            })
+            .map(|p| d.at.line(p.line))
     });
     let any_outside = downs.iter().any(|d| d.outside);
     w.rollback_online = any_outside && blocker.is_none();
@@ -1582,8 +1609,12 @@ fn write_downs(
             left.push(LeftBehind {
                 refused: false,
                 file: d.brought.from.clone(),
-                why: down_not_online(blocker.as_deref().unwrap_or("")),
+                why: down_not_online(
+                    &in_transaction_refusal(&d),
+                    blocker.as_deref().unwrap_or(""),
+                ),
             });
+            w.left_out.push(d.at.name());
             continue;
         }
         write_file(base, &d.to, &d.bytes)?;
@@ -1592,6 +1623,25 @@ fn write_downs(
     }
     w.downs.reverse();
     Ok(())
+}
+
+/// The statement of down script `d` that cannot run in a transaction, as
+/// `file:line: what` (lint's words, up to its advice).
+fn in_transaction_refusal(d: &Down) -> String {
+    let sql = String::from_utf8_lossy(&d.bytes);
+    let problem = airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Script)
+        .into_iter()
+        .find(|p| p.message.contains("inside a transaction"));
+    match problem {
+        Some(p) => {
+            let what = p.message.split(';').next().unwrap_or_default();
+            format!("{}: {what}", d.at.line(p.line))
+        }
+        None => format!(
+            "{}: a statement of it cannot run inside a transaction (CONCURRENTLY)",
+            d.at.name()
+        ),
+    }
 }
 
 /// Sqitch's verify scripts of the migrations written as tiers (`sqitch_verify.rs`):
