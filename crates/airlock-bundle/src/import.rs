@@ -43,6 +43,7 @@ mod liquibase;
 mod online_split;
 mod out_dir;
 mod peer_tables;
+mod policy;
 mod prisma;
 mod sqitch_verify;
 mod temporal;
@@ -50,6 +51,7 @@ mod temporal;
 use folder::{Entry, Folder, NotRead, Refused};
 pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 pub use out_dir::{check as check_out, Existing};
+pub use policy::{Carried, Policy, TargetPolicy};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -257,6 +259,8 @@ pub struct Imported {
     /// why and what to do): a rollback then leaves their changes behind. Empty when no
     /// rollback was written.
     pub rollback_left_out: Vec<String>,
+    /// With `--since`: the policy carried from the release followed (`policy.rs`).
+    pub carried: Vec<Carried>,
     /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
     /// what import decided, and why.
     pub preconditions: Vec<Decided>,
@@ -322,6 +326,9 @@ pub struct Since {
     pub tiers: Vec<String>,
     /// What it and the releases before it carried, in order.
     pub released: Vec<crate::spec::Released>,
+    /// Its policy (params, gates, ratification, target role, probes…), carried into
+    /// the release that follows it (`policy.rs`).
+    pub policy: Policy,
 }
 
 /// A script's checksum as the peer's history table records it (Flyway's CRC-32).
@@ -419,6 +426,8 @@ pub enum ImportError {
         version: String,
         dir: PathBuf,
     },
+    #[error("{file}, a gate or probe query of the release this one follows, has the path of a file import writes: its policy cannot be carried")]
+    PolicyClash { file: String },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
     /// A Liquibase precondition import cannot decide (`undecided`: no database to ask),
@@ -1284,7 +1293,7 @@ pub fn import(
         &mut left,
     )?;
     write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
-    let rollback = write_spec(
+    let (rollback, carried) = write_spec(
         staged.path(),
         layout,
         naming,
@@ -1313,6 +1322,7 @@ pub fn import(
         splits: written.splits,
         peer_tables,
         rollback_left_out,
+        carried,
         preconditions: decided,
     })
 }
@@ -1710,9 +1720,10 @@ fn write_spec(
     written: &Written,
     (released, decided): (&[crate::spec::Released], &[Decided]),
     left: &mut Vec<LeftBehind>,
-) -> Result<Vec<String>, ImportError> {
+) -> Result<(Vec<String>, Vec<Carried>), ImportError> {
+    let policy = naming.since.map(|s| &s.policy);
     let mut toml = format!(
-        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n",
+        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n{}",
         layout.name(),
         toml_str(naming.name),
         toml_str(naming.version.unwrap_or(DEFAULT_VERSION)),
@@ -1722,7 +1733,8 @@ fn write_spec(
         } else {
             "# Each tier commits on its own, as the peer commits each migration: see the import report.\ntransaction = \"per-tier\"\n"
         },
-        toml_str(naming.database)
+        toml_str(naming.database),
+        policy.map(Policy::target_toml).unwrap_or_default()
     );
     if let Some(applied) = naming.applied {
         write_file(
@@ -1744,15 +1756,12 @@ fn write_spec(
         decided,
         naming.preconditions.is_some() && naming.applied.is_none(),
     )?);
-    for (label, files, online) in &written.tiers {
-        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
-        toml.push_str(&format!(
-            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
-            toml_str(label),
-            files.join(", "),
-            if *online { "online = true\n" } else { "" }
-        ));
-    }
+    let carried = match policy {
+        Some(policy) => carry_policy(base, policy, &mut toml)?,
+        None => vec![],
+    };
+    let gates = policy.map(Policy::new_tier_gates).unwrap_or_default();
+    toml.push_str(&tiers_toml(&written.tiers, &gates));
     let tables = created_tables(&written.ups);
     let rollback = if !written.downs.is_empty() && !tables.is_empty() {
         let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
@@ -1801,7 +1810,57 @@ fn write_spec(
     };
     toml.push_str(&train_toml(naming.since, released));
     write_file(base, "bundle.toml", toml.as_bytes())?;
-    Ok(rollback)
+    Ok((rollback, carried))
+}
+
+/// The policy of the release followed into the source: its gate and probe files
+/// written (refused where import writes a file of that path), its sections appended
+/// to `toml` (its preflight only when import writes none); what was carried.
+fn carry_policy(
+    base: &Path,
+    policy: &Policy,
+    toml: &mut String,
+) -> Result<Vec<Carried>, ImportError> {
+    let preflight = !toml.contains("\n[preflight]");
+    for file in policy.files_named(preflight) {
+        if base.join(&file).exists() || Policy::written_by_import(&file) {
+            return Err(ImportError::PolicyClash { file });
+        }
+        let bytes = policy
+            .files
+            .get(&file)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        write_file(base, &file, bytes)?;
+    }
+    let sections = policy.sections_toml(preflight);
+    if !sections.is_empty() {
+        toml.push_str("\n# Carried from the release this one follows (its policy): review it.\n");
+        toml.push_str(&sections);
+    }
+    Ok(policy.carried(preflight))
+}
+
+/// `[[tier]]` of each tier written, each naming `gates` (carried: `policy.rs`).
+fn tiers_toml(tiers: &[(String, Vec<String>, bool)], gates: &[String]) -> String {
+    let gates = if gates.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = gates.iter().map(|g| toml_str(g)).collect();
+        format!("gates = [{}]\n", names.join(", "))
+    };
+    let mut out = String::new();
+    for (label, files, online) in tiers {
+        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
+        out.push_str(&format!(
+            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}{}",
+            toml_str(label),
+            files.join(", "),
+            gates,
+            if *online { "online = true\n" } else { "" }
+        ));
+    }
+    out
 }
 
 /// `[follows]` (with `--since`) and `[[released]]`, as bundle.toml text.

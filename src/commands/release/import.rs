@@ -49,6 +49,10 @@ pub struct ImportReport {
     /// why and what to do): a rollback leaves their changes behind, so the import is
     /// not OK (exit 2) though lint passes.
     pub rollback_left_out: Vec<String>,
+    /// With `--since`: the policy carried from the release followed (its params,
+    /// gates, ratification, target role, probes; the gates its tiers named), each
+    /// where it is in `bundle.toml`.
+    pub carried: Vec<import::Carried>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
     /// What may fail though lint passes: first each statement that changes a peer
@@ -141,6 +145,13 @@ impl Report for ImportReport {
         if !self.already_released.is_empty() {
             s.push_str(&format!("\n{}", released_line(&self.already_released)));
         }
+        for c in &self.carried {
+            s.push_str(&format!(
+                "\ncarried from the release followed: {}: {}",
+                c.what,
+                one_line_name(&c.detail)
+            ));
+        }
         for l in &self.left_behind {
             s.push_str(&format!(
                 "\nnot brought over: {}: {}",
@@ -223,6 +234,9 @@ fn layout(l: ImportLayout) -> Layout {
 /// The hint for a changeset edited since Liquibase ran it (its MD5SUM differs).
 const EDITED: &str = "nothing was written: put the changeset back as Liquibase ran it (a changeset applied is never edited: write the change as a new one), or, if the edit is deliberate, list the recorded checksum in a <validCheckSum> of the changeset; then import";
 
+/// The hint for a gate or probe query of the release followed at a path import writes.
+const CLASH: &str = "nothing was written: that query sits where import writes its own files (sql/tiers/, sql/rollback/, sql/verify/, import's own probes); keep gate and probe queries elsewhere (sql/gate/, sql/probe/) in the release followed, then import";
+
 /// The hint for a `--since` with no new migration.
 const NEXT: &str = "write the next migration first; nothing was written";
 
@@ -299,6 +313,7 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             e.to_string(),
             Some("name the bundle of this history's previous release with --since; nothing was written".to_string()),
         ),
+        ImportError::PolicyClash { .. } => Error::usage(e.to_string(), Some(CLASH.into())),
         ImportError::NothingNewSince { .. } => Error::usage(e.to_string(), Some(NEXT.into())),
         ImportError::YamlAlias { .. } => Error::usage(
             e.to_string(),
@@ -459,6 +474,7 @@ fn since(
         bundle_id: vb.id().to_string(),
         tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
         released: m.released.clone(),
+        policy: crate::commands::release::import_policy::of(&vb, bundle)?,
     })
 }
 
@@ -538,6 +554,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         splits,
         peer_tables,
         rollback_left_out,
+        carried,
         preconditions,
     } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
@@ -564,6 +581,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         decided_on,
         preconditions,
         rollback_left_out,
+        carried,
         problems,
         warnings,
         notes,
