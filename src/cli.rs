@@ -471,7 +471,9 @@ pub struct ImportArgs {
     /// folder as released (an edited one, or a new one sorting before the last
     /// released, is refused by name); `[bundle] sequence` is its plus one, the name
     /// its own unless --name says otherwise, and `[follows]` names it, so `plan` and
-    /// `apply` refuse a database where it is not applied.
+    /// `apply` refuse a database where it is not applied. Its policy is carried: params,
+    /// gates (every new tier names those its tiers named), ratification, the target's
+    /// role and search_path, the team's preflight and verify probes; never tier SQL.
     #[arg(long, value_name = "BUNDLE")]
     pub since: Option<PathBuf>,
     /// Trust store the --since bundle is verified with (as `airlock verify --trust`).

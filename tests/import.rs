@@ -53,8 +53,11 @@ fn import_apply_rollback(
             "2024.1",
         ],
     );
-    expect_code(&o, 0);
     let report = json(&o);
+    // A rollback that leaves a down script out is not OK (exit 2, each named in
+    // `rollback_left_out`); the callers check which.
+    let left_out = report["rollback_left_out"].as_array().unwrap();
+    expect_code(&o, if left_out.is_empty() { 0 } else { 2 });
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     expect_code(&airlock(dir, &["lint", out.to_str().unwrap()]), 0);
     keygen(dir, "rm");
@@ -764,13 +767,18 @@ fn pop_autocommit_migrations_become_online_tiers_only_when_they_must() {
             &target.name,
         ],
     );
-    expect_code(&o, 0);
+    // The rollback leaves the status index's down script out: not OK (exit 2).
+    expect_code(&o, 2);
     let report = json(&o);
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["rollback_left_out"],
+        serde_json::json!(["20240303000000000000_status_idx.postgres.autocommit.down.sql"])
+    );
     assert_eq!(report["tiers"].as_array().unwrap().len(), 3, "{report}");
     let left = report["left_behind"].to_string();
     assert!(left.contains(r#"{"file":"20240202000000000000_nid_idx.cockroach.autocommit.up.sql","why":"for cockroach, not PostgreSQL"}"#), "{left}");
-    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online"#), "{left}");
+    assert!(left.contains(r#"{"file":"20240303000000000000_status_idx.postgres.autocommit.down.sql","why":"20240303000000000000_status_idx.postgres.autocommit.down.sql:1: DROP INDEX CONCURRENTLY cannot run inside a transaction block, and the rollback runs in one"#), "{left}");
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert_eq!(toml.matches("online = true").count(), 1, "{toml}");
     assert!(
@@ -1722,6 +1730,10 @@ fn concurrent_index_migrations_become_online_tiers_as_written_and_a_mixed_file_i
         left.contains("2_idx.down.sql") && left.contains("1_t.down.sql:1"),
         "{left}"
     );
+    assert_eq!(
+        report["rollback_left_out"],
+        serde_json::json!(["2_idx.down.sql"])
+    );
 }
 
 #[test]
@@ -1931,6 +1943,12 @@ fn diesel_orders_by_version_without_dashes_and_leaves_out_a_down_that_does_not_p
         "{left}"
     );
     assert!(
+        report["rollback_left_out"]
+            .to_string()
+            .contains("20170318181441_a/down.sql"),
+        "{report}"
+    );
+    assert!(
         report["files"]
             .to_string()
             .contains("an `online = true` tier"),
@@ -2120,4 +2138,80 @@ fn import_replaces_an_existing_out_only_with_force_and_whole() {
     // The help teaches it.
     let help = stdout(&airlock(root, &["import", "--help"]));
     assert!(help.contains("--force"), "{help}");
+}
+
+/// Issue 88, finding 8: a down script left out of the rollback (its `DROP INDEX
+/// CONCURRENTLY` cannot run in the rollback's transaction, and another down script keeps
+/// the rollback from running online) is named by its own file and line, with one thing
+/// to do; and import's verdict is not `lint: OK` (exit 2, `ok` false), since the
+/// rollback it wrote leaves that index behind.
+#[test]
+fn a_concurrent_drop_left_out_of_the_rollback_is_named_by_its_own_file_and_import_is_not_ok() {
+    let t = tempdir();
+    let dir = t.path();
+    let migrations = layout(
+        &dir.join("m"),
+        &[
+            (
+                "1_t.up.sql",
+                "CREATE TABLE t (id int PRIMARY KEY, a int);\n",
+            ),
+            ("1_t.down.sql", "DROP TABLE IF EXISTS t;\n"),
+            ("2_b.up.sql", "ALTER TABLE t ADD COLUMN b int;\n"),
+            ("2_b.down.sql", "ALTER TABLE t DROP COLUMN b;\n"),
+            ("3_idx.up.sql", "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"),
+            (
+                "3_idx.down.sql",
+                "-- the index\nDROP INDEX CONCURRENTLY t_a;\n",
+            ),
+        ],
+    );
+    let import = |out: &str, json: bool| {
+        let mut args = vec![];
+        if json {
+            args.push("--json");
+        }
+        args.extend([
+            "import",
+            migrations.to_str().unwrap(),
+            "--out",
+            out,
+            "--database",
+            "app",
+        ]);
+        airlock(dir, &args)
+    };
+    let o = import("human", false);
+    expect_code(&o, 2);
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("not brought over: 3_idx.down.sql"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // Its own file and line is the reason; the other file only says why the rollback
+    // is not online; one instruction, not lint's advice for an online tier.
+    assert!(
+        line.contains("3_idx.down.sql:2") && line.contains("DROP INDEX CONCURRENTLY"),
+        "{line}"
+    );
+    assert!(line.contains("2_b.down.sql:1"), "{line}");
+    assert!(!line.contains("transactional tier"), "{line}");
+    assert!(!line.contains("online = true"), "{line}");
+    assert_eq!(line.matches("run it by hand").count(), 1, "{line}");
+    assert!(!text.contains("lint: OK"), "{text}");
+    let verdict = text.lines().last().unwrap();
+    assert!(
+        verdict.contains("the rollback leaves out 1 down script(s): 3_idx.down.sql"),
+        "{verdict}"
+    );
+    let o = import("json", true);
+    expect_code(&o, 2);
+    let report = json(&o);
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["rollback_left_out"],
+        serde_json::json!(["3_idx.down.sql"]),
+        "{report}"
+    );
 }

@@ -240,10 +240,14 @@ fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_
             &target.name,
         ],
     );
-    expect_code(&o, 0);
+    // Changeset dee:12's `DROP INDEX CONCURRENTLY` rollback cannot run in the
+    // rollback's transaction: left out, named, and the import is not OK (exit 2).
+    expect_code(&o, 2);
     let report = json(&o);
     assert_eq!(report["layout"], "liquibase");
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let left_out = report["rollback_left_out"].to_string();
+    assert!(left_out.contains("dee:12"), "{left_out}");
     let tiers: Vec<&str> = report["tiers"]
         .as_array()
         .unwrap()

@@ -590,3 +590,145 @@ fn the_next_release_sums_up_what_earlier_releases_carried_in_one_line() {
         .collect();
     assert_eq!(left, ["R__view.sql"], "{report:#}");
 }
+
+/// Issue 88, finding 4: the policy the team added to 1.0.0's `bundle.toml` — a
+/// required `ticket` param, a gate named by one of its tiers, a verify probe, the
+/// target's role and search_path — is carried into 1.0.1 by `import --since`, from the
+/// signed bundle: written into the new bundle.toml (each new tier names the gate),
+/// reported (human and --json), and enforced by `plan` and `apply` on a real server.
+/// Tier and rollback SQL is never carried.
+#[test]
+fn the_next_release_carries_the_policy_of_the_release_it_follows() {
+    let t = keyed_dir();
+    let dir = t.path();
+    // The roles go after the database (locals drop in reverse order).
+    let (app, login) = (role_name("trainapp"), role_name("traindeploy"));
+    let _roles = DropRoles(vec![login.clone(), app.clone()]);
+    let db = TestDb::new("trainpolicy");
+    // The application's role owns the database; the deploy login may become it.
+    db.exec(&format!(
+        "CREATE ROLE {app}; ALTER DATABASE \"{}\" OWNER TO {app}; GRANT CREATE, USAGE ON SCHEMA public TO {app}",
+        db.name
+    ));
+    let conn = deploy_login(dir, &db, &login);
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    let o = import(dir, &m, "src1", &db.name, "1.0.0", &["--name", "shop"]);
+    expect_code(&o, 0);
+    // The team's policy, written once, for 1.0.0.
+    let toml_path = dir.join("src1/bundle.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let toml = toml
+        .replacen(
+            &format!("database = \"{}\"\n", db.name),
+            &format!(
+                "database = \"{}\"\nrole = \"{app}\"\nsearch_path = [\"public\"]\n",
+                db.name
+            ),
+            1,
+        )
+        .replacen(
+            "name = \"V2__customer_email\"\n",
+            "name = \"V2__customer_email\"\ngates = [\"window\"]\n",
+            1,
+        );
+    let policy = "\n[params.ticket]\nrequired = true\npattern = \"^CHG-[0-9]+$\"\ndescription = \"the change ticket\"\n\n[[gate]]\nname = \"window\"\nfile = \"sql/gate/window.sql\"\n\n[verify]\nfile = \"sql/probe/customers.sql\"\nexpect = { customer_table = \"present\" }\n";
+    std::fs::write(&toml_path, format!("{toml}{policy}")).unwrap();
+    let gate_sql = "SELECT true AS ready, 'the change window is open' AS reason\n";
+    let probe_sql = "SELECT 'customer_table'::text AS key, CASE WHEN to_regclass('public.customer') IS NULL THEN 'absent' ELSE 'present' END AS value\n";
+    for sub in ["gate", "probe"] {
+        std::fs::create_dir_all(dir.join("src1/sql").join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("src1/sql/gate/window.sql"), gate_sql).unwrap();
+    std::fs::write(dir.join("src1/sql/probe/customers.sql"), probe_sql).unwrap();
+    pack(dir, &dir.join("src1"), "rm.key", "r1.tar.gz");
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--trust", "rm.pub", "--db", &conn]);
+        airlock(dir, &a)
+    };
+    expect_code(&run(&["apply", "r1.tar.gz", "--param", "ticket=CHG-1"]), 0);
+
+    // 1.0.1: nothing of the policy is written again.
+    flyway(&m, &[V3, V4]);
+    let since = ["--since", "r1.tar.gz", "--trust", "rm.pub"];
+    let o = import(dir, &m, "src2", &db.name, "1.0.1", &since);
+    expect_code(&o, 0);
+    let report = json(&o);
+    let carried: Vec<String> = report["carried"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|c| c["what"].as_str().unwrap().to_string())
+        .collect();
+    for what in [
+        "params.ticket",
+        "gate.window",
+        "target.role",
+        "target.search_path",
+        "verify",
+        "tier.gates",
+    ] {
+        assert!(carried.iter().any(|c| c == what), "{what}: {report:#}");
+    }
+    let toml = std::fs::read_to_string(dir.join("src2/bundle.toml")).unwrap();
+    assert!(toml.contains(&format!("role = \"{app}\"")), "{toml}");
+    assert!(toml.contains("[params.ticket]"), "{toml}");
+    assert!(toml.contains("pattern = \"^CHG-[0-9]+$\""), "{toml}");
+    // Both new tiers name the gate (1.0.0's tiers named it: the strictest carries).
+    assert_eq!(toml.matches("gates = [\"window\"]").count(), 2, "{toml}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src2/sql/gate/window.sql")).unwrap(),
+        gate_sql
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src2/sql/probe/customers.sql")).unwrap(),
+        probe_sql
+    );
+    // Policy only: no tier of 1.0.0 came along.
+    assert!(!dir.join("src2/sql/tiers/001_V1__customer.sql").exists());
+    assert!(!toml.contains("name = \"V1__customer\""), "{toml}");
+    // The human report says what was carried.
+    std::fs::remove_dir_all(dir.join("src2")).unwrap();
+    let mut human = vec![
+        "import",
+        m.to_str().unwrap(),
+        "--out",
+        "src2",
+        "--database",
+        &db.name,
+        "--bundle-version",
+        "1.0.1",
+    ];
+    human.extend(since);
+    let o = airlock(dir, &human);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("carried from the release followed: params.ticket: required"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "carried from the release followed: gate.window: its query sql/gate/window.sql"
+        ),
+        "{text}"
+    );
+    pack(dir, &dir.join("src2"), "rm.key", "r2.tar.gz");
+
+    // Enforced: without the ticket, plan and apply refuse (usage, exit 2); with it,
+    // the gate is asked and apply runs as the carried role.
+    for cmd in ["plan", "apply"] {
+        let o = run(&[cmd, "r2.tar.gz"]);
+        expect_code(&o, 2);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(all.contains("ticket"), "{cmd}: {all}");
+    }
+    let o = run(&["--json", "gate", "r2.tar.gz", "--param", "ticket=CHG-2"]);
+    expect_code(&o, 0);
+    assert!(stdout(&o).contains("window"), "{}", stdout(&o));
+    expect_code(&run(&["apply", "r2.tar.gz", "--param", "ticket=CHG-2"]), 0);
+    assert_eq!(
+        db.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"),
+        app
+    );
+}

@@ -43,6 +43,7 @@ mod liquibase;
 mod online_split;
 mod out_dir;
 mod peer_tables;
+mod policy;
 mod prisma;
 mod sqitch_verify;
 mod temporal;
@@ -50,6 +51,7 @@ mod temporal;
 use folder::{Entry, Folder, NotRead, Refused};
 pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 pub use out_dir::{check as check_out, Existing};
+pub use policy::{Carried, Policy, TargetPolicy};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -123,6 +125,14 @@ impl Script {
     fn from(&self) -> &str {
         match self {
             Script::File(rel) | Script::Section { from: rel, .. } => rel,
+        }
+    }
+
+    /// What it is, for a message: the file, or what was cut from it.
+    fn name(&self) -> String {
+        match self {
+            Script::File(rel) => rel.clone(),
+            Script::Section { from, how, .. } => format!("{from} ({how})"),
         }
     }
 
@@ -245,6 +255,12 @@ pub struct Imported {
     /// Statements that change a peer tool's own history table, which airlock never
     /// makes: each a warning naming the file, the line and the table.
     pub peer_tables: Vec<String>,
+    /// The down scripts the rollback written leaves out (each in `left_behind`, with
+    /// why and what to do): a rollback then leaves their changes behind. Empty when no
+    /// rollback was written.
+    pub rollback_left_out: Vec<String>,
+    /// With `--since`: the policy carried from the release followed (`policy.rs`).
+    pub carried: Vec<Carried>,
     /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
     /// what import decided, and why.
     pub preconditions: Vec<Decided>,
@@ -310,6 +326,9 @@ pub struct Since {
     pub tiers: Vec<String>,
     /// What it and the releases before it carried, in order.
     pub released: Vec<crate::spec::Released>,
+    /// Its policy (params, gates, ratification, target role, probes…), carried into
+    /// the release that follows it (`policy.rs`).
+    pub policy: Policy,
 }
 
 /// A script's checksum as the peer's history table records it (Flyway's CRC-32).
@@ -407,6 +426,8 @@ pub enum ImportError {
         version: String,
         dir: PathBuf,
     },
+    #[error("{file}, a gate or probe query of the release this one follows, has the path of a file import writes: its policy cannot be carried")]
+    PolicyClash { file: String },
     #[error("{table} on the target records every migration of {dir} as applied: nothing is left to import")]
     NothingNew { dir: PathBuf, table: String },
     /// A Liquibase precondition import cannot decide (`undecided`: no database to ask),
@@ -1272,7 +1293,7 @@ pub fn import(
         &mut left,
     )?;
     write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
-    let rollback = write_spec(
+    let (rollback, carried) = write_spec(
         staged.path(),
         layout,
         naming,
@@ -1285,6 +1306,11 @@ pub fn import(
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
         .collect();
     let peer_tables = peer_tables::warnings(&tier_files);
+    let rollback_left_out = if rollback.is_empty() {
+        vec![]
+    } else {
+        written.left_out
+    };
     Ok(Imported {
         layout,
         tiers: written.tiers.into_iter().map(|(label, ..)| label).collect(),
@@ -1295,6 +1321,8 @@ pub fn import(
         no_down_script: written.no_down,
         splits: written.splits,
         peer_tables,
+        rollback_left_out,
+        carried,
         preconditions: decided,
     })
 }
@@ -1361,9 +1389,12 @@ fn without_applied(
 const OUTSIDE_TX: &str = "run outside a transaction by the peer tool: nothing in it needs that, so it runs in the apply's transaction like the others";
 const ONLINE: &str = "a statement of it cannot run inside a transaction (CONCURRENTLY, VACUUM): an `online = true` tier, as written, one statement at a time, each recorded as it completes";
 
-/// Why a down script that cannot run in a transaction is not part of the rollback.
-fn down_not_online(blocker: &str) -> String {
-    format!("a statement of it cannot run inside a transaction (CONCURRENTLY), and the rollback cannot run online (one statement at a time, outside a transaction: the rollback is online whole or not at all) because {blocker}; run it as an `online = true` tier of the release that needs it")
+/// Why a down script that cannot run in a transaction is not part of the rollback, and
+/// the one thing to do: `own`, its statement that cannot (`file:line: what`); `blocker`,
+/// the statement (`file:line`) of the down scripts that keeps the rollback from running
+/// online.
+fn down_not_online(own: &str, blocker: &str) -> String {
+    format!("{own}, and the rollback runs in one: it runs outside a transaction only whole (online), which {blocker} does not allow (a statement not safe to run outside a transaction and again). So the rollback leaves this change in place: run it by hand, right before `airlock rollback` of this release")
 }
 
 /// The scripts written into a source.
@@ -1381,6 +1412,9 @@ struct Written {
     rollback_online: bool,
     /// The migrations with no down script.
     no_down: Vec<String>,
+    /// The down scripts the rollback leaves out (as the folder names them): what they
+    /// undo stays after a rollback.
+    left_out: Vec<String>,
     /// Why the bundle commits each tier on its own (`commits.rs`); empty: one
     /// transaction.
     splits: Vec<String>,
@@ -1401,6 +1435,8 @@ fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
 /// from, its bytes and changes, whether it needs to run outside a transaction.
 struct Down {
     to: String,
+    /// Where its bytes come from, to name a line of it.
+    at: Script,
     brought: Brought,
     bytes: Vec<u8>,
     outside: bool,
@@ -1431,6 +1467,7 @@ fn write_scripts(
         downs: vec![],
         rollback_online: false,
         no_down: vec![],
+        left_out: vec![],
         tier_of: Default::default(),
         splits: vec![],
     };
@@ -1457,6 +1494,7 @@ fn write_scripts(
                         file: down.from().into(),
                         why: format!("{why}: it cannot run (the peer's own revert fails on it too), so it is left out of the rollback, which then does not undo this migration (the rollback probe tells whether that matters); fix it and import again"),
                     });
+                    w.left_out.push(down.name());
                     continue;
                 }
                 let outside = !matches!(
@@ -1464,6 +1502,7 @@ fn write_scripts(
                     online_split::Runs::Transactional
                 );
                 downs.push(Down {
+                    at: down.clone(),
                     brought: brought(down, &to, a.changes),
                     to,
                     bytes: a.bytes,
@@ -1564,16 +1603,14 @@ fn write_downs(
     w: &mut Written,
     left: &mut Vec<LeftBehind>,
 ) -> Result<(), ImportError> {
+    // Where it is only (lint's reason carries advice for an online tier, which is not
+    // what the reader of this report is to do).
     let blocker = downs.iter().find_map(|d| {
         let sql = String::from_utf8_lossy(&d.bytes);
         airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Online)
             .into_iter()
             .next()
-            .map(|p| {
-                // The statement and why, without the allow-list lint appends.
-                let why = p.message.split(" (an online tier holds only").next();
-                format!("{}:{} {}", d.brought.from, p.line, why.unwrap_or_default())
-            })
+            .map(|p| d.at.line(p.line))
     });
     let any_outside = downs.iter().any(|d| d.outside);
     w.rollback_online = any_outside && blocker.is_none();
@@ -1582,8 +1619,12 @@ fn write_downs(
             left.push(LeftBehind {
                 refused: false,
                 file: d.brought.from.clone(),
-                why: down_not_online(blocker.as_deref().unwrap_or("")),
+                why: down_not_online(
+                    &in_transaction_refusal(&d),
+                    blocker.as_deref().unwrap_or(""),
+                ),
             });
+            w.left_out.push(d.at.name());
             continue;
         }
         write_file(base, &d.to, &d.bytes)?;
@@ -1592,6 +1633,25 @@ fn write_downs(
     }
     w.downs.reverse();
     Ok(())
+}
+
+/// The statement of down script `d` that cannot run in a transaction, as
+/// `file:line: what` (lint's words, up to its advice).
+fn in_transaction_refusal(d: &Down) -> String {
+    let sql = String::from_utf8_lossy(&d.bytes);
+    let problem = airlock_sql::check(&d.brought.from, &sql, airlock_sql::SqlRole::Script)
+        .into_iter()
+        .find(|p| p.message.contains("inside a transaction"));
+    match problem {
+        Some(p) => {
+            let what = p.message.split(';').next().unwrap_or_default();
+            format!("{}: {what}", d.at.line(p.line))
+        }
+        None => format!(
+            "{}: a statement of it cannot run inside a transaction (CONCURRENTLY)",
+            d.at.name()
+        ),
+    }
 }
 
 /// Sqitch's verify scripts of the migrations written as tiers (`sqitch_verify.rs`):
@@ -1660,9 +1720,10 @@ fn write_spec(
     written: &Written,
     (released, decided): (&[crate::spec::Released], &[Decided]),
     left: &mut Vec<LeftBehind>,
-) -> Result<Vec<String>, ImportError> {
+) -> Result<(Vec<String>, Vec<Carried>), ImportError> {
+    let policy = naming.since.map(|s| &s.policy);
     let mut toml = format!(
-        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n",
+        "# Imported by `airlock import` from a {} layout: one tier per migration, in order.\n\n[bundle]\nname = {}\nversion = {}\nsequence = {}\n{}\n[target]\ndatabase = {}\n{}",
         layout.name(),
         toml_str(naming.name),
         toml_str(naming.version.unwrap_or(DEFAULT_VERSION)),
@@ -1672,7 +1733,8 @@ fn write_spec(
         } else {
             "# Each tier commits on its own, as the peer commits each migration: see the import report.\ntransaction = \"per-tier\"\n"
         },
-        toml_str(naming.database)
+        toml_str(naming.database),
+        policy.map(Policy::target_toml).unwrap_or_default()
     );
     if let Some(applied) = naming.applied {
         write_file(
@@ -1694,15 +1756,12 @@ fn write_spec(
         decided,
         naming.preconditions.is_some() && naming.applied.is_none(),
     )?);
-    for (label, files, online) in &written.tiers {
-        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
-        toml.push_str(&format!(
-            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}",
-            toml_str(label),
-            files.join(", "),
-            if *online { "online = true\n" } else { "" }
-        ));
-    }
+    let carried = match policy {
+        Some(policy) => carry_policy(base, policy, &mut toml)?,
+        None => vec![],
+    };
+    let gates = policy.map(Policy::new_tier_gates).unwrap_or_default();
+    toml.push_str(&tiers_toml(&written.tiers, &gates));
     let tables = created_tables(&written.ups);
     let rollback = if !written.downs.is_empty() && !tables.is_empty() {
         let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
@@ -1751,7 +1810,57 @@ fn write_spec(
     };
     toml.push_str(&train_toml(naming.since, released));
     write_file(base, "bundle.toml", toml.as_bytes())?;
-    Ok(rollback)
+    Ok((rollback, carried))
+}
+
+/// The policy of the release followed into the source: its gate and probe files
+/// written (refused where import writes a file of that path), its sections appended
+/// to `toml` (its preflight only when import writes none); what was carried.
+fn carry_policy(
+    base: &Path,
+    policy: &Policy,
+    toml: &mut String,
+) -> Result<Vec<Carried>, ImportError> {
+    let preflight = !toml.contains("\n[preflight]");
+    for file in policy.files_named(preflight) {
+        if base.join(&file).exists() || Policy::written_by_import(&file) {
+            return Err(ImportError::PolicyClash { file });
+        }
+        let bytes = policy
+            .files
+            .get(&file)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        write_file(base, &file, bytes)?;
+    }
+    let sections = policy.sections_toml(preflight);
+    if !sections.is_empty() {
+        toml.push_str("\n# Carried from the release this one follows (its policy): review it.\n");
+        toml.push_str(&sections);
+    }
+    Ok(policy.carried(preflight))
+}
+
+/// `[[tier]]` of each tier written, each naming `gates` (carried: `policy.rs`).
+fn tiers_toml(tiers: &[(String, Vec<String>, bool)], gates: &[String]) -> String {
+    let gates = if gates.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = gates.iter().map(|g| toml_str(g)).collect();
+        format!("gates = [{}]\n", names.join(", "))
+    };
+    let mut out = String::new();
+    for (label, files, online) in tiers {
+        let files: Vec<String> = files.iter().map(|f| toml_str(f)).collect();
+        out.push_str(&format!(
+            "\n[[tier]]\nname = {}\nfiles = [{}]\n{}{}",
+            toml_str(label),
+            files.join(", "),
+            gates,
+            if *online { "online = true\n" } else { "" }
+        ));
+    }
+    out
 }
 
 /// `[follows]` (with `--since`) and `[[released]]`, as bundle.toml text.

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
-    /// The source written lints clean.
+    /// The source written lints clean, and its rollback leaves out no down script.
     pub ok: bool,
     pub layout: Layout,
     /// The source directory written.
@@ -45,6 +45,14 @@ pub struct ImportReport {
     /// DATABASECHANGELOG (`--history`): what import decided and why (bundle.toml
     /// says the same in comments).
     pub preconditions: Vec<Decided>,
+    /// The down scripts the rollback written leaves out (each in `left_behind`, with
+    /// why and what to do): a rollback leaves their changes behind, so the import is
+    /// not OK (exit 2) though lint passes.
+    pub rollback_left_out: Vec<String>,
+    /// With `--since`: the policy carried from the release followed (its params,
+    /// gates, ratification, target role, probes; the gates its tiers named), each
+    /// where it is in `bundle.toml`.
+    pub carried: Vec<import::Carried>,
     /// `lint` on the source written: its problems (what to fix before `pack`).
     pub problems: Vec<String>,
     /// What may fail though lint passes: first each statement that changes a peer
@@ -96,6 +104,20 @@ fn no_down_line(names: &[String]) -> String {
     )
 }
 
+/// The verdict when lint passes but the rollback leaves down scripts out: not OK, and
+/// what that means for `pack`.
+fn left_out_line(files: &[String]) -> String {
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| one_line_name(f).into_owned())
+        .collect();
+    format!(
+        "lint passes, but the rollback leaves out {} down script(s): {} (see \"not brought over\" for what to do): a rollback of this release leaves their changes behind; `airlock pack` packs the source as it is",
+        files.len(),
+        names.join(", ")
+    )
+}
+
 impl Report for ImportReport {
     fn human(&self) -> String {
         let mut s = format!(
@@ -122,6 +144,13 @@ impl Report for ImportReport {
         }
         if !self.already_released.is_empty() {
             s.push_str(&format!("\n{}", released_line(&self.already_released)));
+        }
+        for c in &self.carried {
+            s.push_str(&format!(
+                "\ncarried from the release followed: {}: {}",
+                c.what,
+                one_line_name(&c.detail)
+            ));
         }
         for l in &self.left_behind {
             s.push_str(&format!(
@@ -158,7 +187,9 @@ impl Report for ImportReport {
         for r in &self.reaches_beyond {
             s.push_str(&format!("\nreaches beyond its database: {r}"));
         }
-        if self.problems.is_empty() {
+        if self.problems.is_empty() && !self.rollback_left_out.is_empty() {
+            s.push_str(&format!("\n{}", left_out_line(&self.rollback_left_out)));
+        } else if self.problems.is_empty() {
             s.push_str(&format!(
                 "\nlint: OK; next: review {}/bundle.toml (bundle SQL runs with search_path public: if the target database sets its own, name it in [target] search_path; `airlock plan` says when they differ), then `airlock pack {} --key YOUR.key` (a key from `airlock keygen`)",
                 self.out, self.out
@@ -202,6 +233,12 @@ fn layout(l: ImportLayout) -> Layout {
 
 /// The hint for a changeset edited since Liquibase ran it (its MD5SUM differs).
 const EDITED: &str = "nothing was written: put the changeset back as Liquibase ran it (a changeset applied is never edited: write the change as a new one), or, if the edit is deliberate, list the recorded checksum in a <validCheckSum> of the changeset; then import";
+
+/// The hint for a gate or probe query of the release followed at a path import writes.
+const CLASH: &str = "nothing was written: that query sits where import writes its own files (sql/tiers/, sql/rollback/, sql/verify/, import's own probes); keep gate and probe queries elsewhere (sql/gate/, sql/probe/) in the release followed, then import";
+
+/// The hint for a `--since` with no new migration.
+const NEXT: &str = "write the next migration first; nothing was written";
 
 /// The hint for a recorded checksum import cannot compare.
 const UNSUMMED: &str = "nothing was written: an old checksum is rewritten as `9:` by `liquibase update` with Liquibase 4.24 or later (it checks it first); a change import cannot checksum can be listed in a <validCheckSum> of the changeset once you have checked it; then import";
@@ -276,10 +313,8 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             e.to_string(),
             Some("name the bundle of this history's previous release with --since; nothing was written".to_string()),
         ),
-        ImportError::NothingNewSince { .. } => Error::usage(
-            e.to_string(),
-            Some("write the next migration first; nothing was written".to_string()),
-        ),
+        ImportError::PolicyClash { .. } => Error::usage(e.to_string(), Some(CLASH.into())),
+        ImportError::NothingNewSince { .. } => Error::usage(e.to_string(), Some(NEXT.into())),
         ImportError::YamlAlias { .. } => Error::usage(
             e.to_string(),
             Some("nothing was written: write the value out where the alias stands (each `*name` as the `&name` it repeats), then import".to_string()),
@@ -439,6 +474,7 @@ fn since(
         bundle_id: vb.id().to_string(),
         tiers: m.tier.iter().map(|t| t.name.clone()).collect(),
         released: m.released.clone(),
+        policy: crate::commands::release::import_policy::of(&vb, bundle)?,
     })
 }
 
@@ -517,6 +553,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         no_down_script,
         splits,
         peer_tables,
+        rollback_left_out,
+        carried,
         preconditions,
     } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
@@ -530,7 +568,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
     problems.splice(0..0, refused(&left_behind));
     warnings.splice(0..0, peer_tables);
     Ok(Box::new(ImportReport {
-        ok: problems.is_empty(),
+        ok: problems.is_empty() && rollback_left_out.is_empty(),
         layout,
         out: args.out.display().to_string(),
         tiers,
@@ -542,6 +580,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         splits,
         decided_on,
         preconditions,
+        rollback_left_out,
+        carried,
         problems,
         warnings,
         notes,

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod import;
 pub mod import_fresh;
 pub mod import_history;
+pub mod import_policy;
 pub mod keygen;
 pub mod lint;
 pub mod new;
