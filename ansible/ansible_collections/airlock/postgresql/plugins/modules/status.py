@@ -85,7 +85,9 @@ ledger_exists:
   returned: success
   type: bool
 bundles:
-  description: Each release the ledger holds (by its latest row; every release of a train, each with its C(train) place) and each bundle given, with state and applied tiers.
+  description:
+    - Each release the ledger holds, by its latest row (every release of a train, each with its C(train) place).
+    - Each bundle given, with its state and applied tiers.
   returned: success
   type: list
   elements: dict
