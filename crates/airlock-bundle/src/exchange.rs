@@ -7,25 +7,9 @@
 use std::path::Path;
 
 /// Exchange `a` and `b` atomically, then sync the directory holding `b` (best effort).
-#[allow(unsafe_code)] // renameat2(2), libc
 pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).expect("no NUL in a path");
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).expect("no NUL in a path");
-    // SAFETY: two valid NUL-terminated paths relative to the current directory.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?;
     let parent = b
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -15,7 +15,7 @@
 //! Room order, lowest first: `strict_json`, `hashing`, `exchange`, `bundle_path`, `target_db`, `minisign`, `carried_files` < `lint_reach` < `spec` < `manifest` < `trust` < `approval`, `archive` < `verdicts` < `sql_rules` < `verified` < `import`, `fuzz_targets`.
 
 // `unsafe` only for libc calls, each function allowed by name (import/folder.rs
-// `open_at`, exchange.rs `exchange`), each block with its SAFETY note.
+// `open_at`), each block with its SAFETY note; the directory exchange is rustix's.
 #![deny(unsafe_code)]
 
 pub mod approval;
