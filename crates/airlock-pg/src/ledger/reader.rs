@@ -70,7 +70,8 @@ pub fn read_back(client: &mut postgres::Client) -> Result<ReadBack, DbError> {
         .start()
         .map_err(|e| sql_err("BEGIN READ ONLY", &e))?;
     let database: String = tx
-        .query_one("SELECT pg_catalog.current_database()::pg_catalog.text", &[])
+        // `name`, read as a String by its own type (no cast a role could have made).
+        .query_one("SELECT pg_catalog.current_database()", &[])
         .map_err(|e| sql_err("reading the database's name", &e))?
         .get(0);
     let read = read_in(&mut tx)?;
