@@ -1448,3 +1448,34 @@ pub fn state_of(rows: &[LedgerRow], bundle_id: &str) -> BundleState {
     }
     st
 }
+
+/// A ledger row for unit tests of what reads rows (`policy`, `train`): the fields
+/// they judge given, the rest empty.
+#[cfg(test)]
+pub(crate) fn test_row(
+    seq: i64,
+    event: &str,
+    (name, version, sequence): (&str, String, i64),
+    id: &str,
+    tiers: &[&str],
+) -> LedgerRow {
+    LedgerRow {
+        seq,
+        at: format!("t{seq}"),
+        event: event.into(),
+        bundle_name: name.into(),
+        bundle_version: version,
+        sequence,
+        bundle_id: id.into(),
+        tiers: serde_json::to_string(tiers).unwrap(),
+        params: "{}".into(),
+        operator: "op".into(),
+        fingerprint_before: String::new(),
+        fingerprint_after: String::new(),
+        prev_hash: String::new(),
+        row_hash: String::new(),
+        bundle_tiers: None,
+        approvals: None,
+        receipt: None,
+    }
+}

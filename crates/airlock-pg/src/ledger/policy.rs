@@ -187,25 +187,8 @@ mod tests {
     }
 
     fn row(seq: i64, event: &str, sequence: i64, id: &str, tiers: &[&str]) -> LedgerRow {
-        LedgerRow {
-            seq,
-            at: format!("t{seq}"),
-            event: event.into(),
-            bundle_name: "shop".into(),
-            bundle_version: format!("{sequence}.0"),
-            sequence,
-            bundle_id: id.into(),
-            tiers: serde_json::to_string(tiers).unwrap(),
-            params: "{}".into(),
-            operator: "op".into(),
-            fingerprint_before: String::new(),
-            fingerprint_after: String::new(),
-            prev_hash: String::new(),
-            row_hash: String::new(),
-            bundle_tiers: None,
-            approvals: None,
-            receipt: None,
-        }
+        let release = ("shop", format!("{sequence}.0"), sequence);
+        crate::ledger::chain::test_row(seq, event, release, id, tiers)
     }
 
     const ID: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

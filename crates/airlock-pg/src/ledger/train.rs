@@ -128,25 +128,8 @@ mod tests {
     use super::*;
 
     fn row(seq: i64, event: &str, name: &str, sequence: i64, tiers: &[&str]) -> LedgerRow {
-        LedgerRow {
-            seq,
-            at: format!("t{seq}"),
-            event: event.into(),
-            bundle_name: name.into(),
-            bundle_version: format!("1.{}.0", sequence - 1),
-            sequence,
-            bundle_id: format!("{name}{sequence}"),
-            tiers: serde_json::to_string(tiers).unwrap(),
-            params: "{}".into(),
-            operator: "op".into(),
-            fingerprint_before: String::new(),
-            fingerprint_after: String::new(),
-            prev_hash: String::new(),
-            row_hash: String::new(),
-            bundle_tiers: None,
-            approvals: None,
-            receipt: None,
-        }
+        let release = (name, format!("1.{}.0", sequence - 1), sequence);
+        crate::ledger::chain::test_row(seq, event, release, &format!("{name}{sequence}"), tiers)
     }
 
     fn places(t: &Train) -> Vec<(&str, Place)> {
