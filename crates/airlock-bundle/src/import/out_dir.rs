@@ -41,15 +41,8 @@ pub fn check(out: &Path, existing: Existing, migrations: &[&Path]) -> Result<(),
             why,
         })
     };
-    if meta.file_type().is_symlink() {
-        return refuse("it is a symbolic link (--force replaces a source directory, never what a link points to)".into());
-    }
-    if !meta.is_dir() {
-        return refuse("it is not a directory".into());
-    }
-    let holds_spec = std::fs::symlink_metadata(out.join("bundle.toml")).is_ok_and(|m| m.is_file());
-    if !holds_spec {
-        return refuse("it holds no bundle.toml: --force replaces only a bundle source directory, never another directory".into());
+    if let Some(why) = not_a_source(out) {
+        return refuse(why.into());
     }
     let real = canonical(out)?;
     for m in migrations {
@@ -64,6 +57,22 @@ pub fn check(out: &Path, existing: Existing, migrations: &[&Path]) -> Result<(),
         return refuse("it is the current directory, or holds it".into());
     }
     Ok(())
+}
+
+/// Why `out` (which exists) is not a source directory `--force` may replace: a link,
+/// not a directory, or one without a bundle.toml file.
+fn not_a_source(out: &Path) -> Option<&'static str> {
+    let meta = std::fs::symlink_metadata(out).ok()?;
+    if meta.file_type().is_symlink() {
+        return Some("it is a symbolic link (--force replaces a source directory, never what a link points to)");
+    }
+    if !meta.is_dir() {
+        return Some("it is not a directory");
+    }
+    let holds_spec = std::fs::symlink_metadata(out.join("bundle.toml")).is_ok_and(|m| m.is_file());
+    (!holds_spec).then_some(
+        "it holds no bundle.toml: --force replaces only a bundle source directory, never another directory",
+    )
 }
 
 fn canonical(p: &Path) -> Result<PathBuf, ImportError> {
@@ -107,6 +116,13 @@ pub fn put_in_place(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     if occupied {
+        // Judged again at the act: what is there now is what is exchanged and removed.
+        if let Some(why) = not_a_source(out) {
+            return Err(ImportError::NotReplaceable {
+                out: out.to_path_buf(),
+                why: format!("{why} (it changed while the import ran)"),
+            });
+        }
         crate::exchange::exchange(staged.path(), out).map_err(write_err)?;
         // The staged path now holds the old source: dropping it removes it.
         return Ok(());
