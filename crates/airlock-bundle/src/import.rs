@@ -1420,6 +1420,16 @@ struct Written {
     splits: Vec<String>,
 }
 
+/// The probes `import` writes itself (never the team's policy: `import --since`
+/// carries none of them, [`policy`]): the rollback's, the peer history's, and a fresh
+/// target's (Liquibase preconditions decided on an empty database).
+pub(crate) const ROLLED_BACK_PROBE: &str = "sql/probe/rolled_back.sql";
+pub(crate) const PEER_HISTORY_PROBE: &str = "sql/probe/peer_history.sql";
+pub(crate) const FRESH_TARGET_PROBE: &str = "sql/probe/fresh_target.sql";
+/// Every probe [`write_spec`]'s import writes itself.
+pub(crate) const IMPORT_PROBES: [&str; 3] =
+    [ROLLED_BACK_PROBE, PEER_HISTORY_PROBE, FRESH_TARGET_PROBE];
+
 /// Write `base/rel` (and its directories).
 fn write_file(base: &Path, rel: &str, bytes: &[u8]) -> Result<(), ImportError> {
     let path = base.join(rel);
@@ -1739,7 +1749,7 @@ fn write_spec(
     if let Some(applied) = naming.applied {
         write_file(
             base,
-            "sql/probe/peer_history.sql",
+            PEER_HISTORY_PROBE,
             format!(
                 "-- What {} said when `airlock import` read it: the migrations applied before this bundle.\n{}\n",
                 applied.table, applied.probe
@@ -1747,7 +1757,7 @@ fn write_spec(
             .as_bytes(),
         )?;
         toml.push_str(&format!(
-            "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"sql/probe/peer_history.sql\"\nexpect = {{ peer_history = {} }}\n",
+            "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"{PEER_HISTORY_PROBE}\"\nexpect = {{ peer_history = {} }}\n",
             toml_str(&applied.value)
         ));
     }
@@ -1767,7 +1777,7 @@ fn write_spec(
         let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
         write_file(
             base,
-            "sql/probe/rolled_back.sql",
+            ROLLED_BACK_PROBE,
             format!(
                 "-- After the rollback, none of the tables the migrations create exists: the\n-- value names those still there (\"none\" when the rollback undid them all).\nSELECT 'created_tables_left'::text AS key,\n    coalesce(string_agg(t, ', ' ORDER BY t), 'none') AS value\nFROM unnest(ARRAY[\n    {}\n]::text[]) AS t\nWHERE to_regclass(t) IS NOT NULL\n",
                 names.join(",\n    ")
@@ -1776,7 +1786,7 @@ fn write_spec(
         )?;
         let list: Vec<String> = written.downs.iter().map(|d| toml_str(d)).collect();
         toml.push_str(&format!(
-            "\n[rollback]\nfiles = [{}]\nprobe = \"sql/probe/rolled_back.sql\"\nexpect = {{ created_tables_left = \"none\" }}\n{}",
+            "\n[rollback]\nfiles = [{}]\nprobe = \"{ROLLED_BACK_PROBE}\"\nexpect = {{ created_tables_left = \"none\" }}\n{}",
             list.join(", "),
             if written.rollback_online { "online = true\n" } else { "" }
         ));

@@ -15,15 +15,9 @@
 //! judges as such); a tier's or the rollback's SQL is never carried, nor a probe
 //! `import` wrote itself (the rollback's, the peer history's, a fresh target's).
 
+use super::IMPORT_PROBES;
 use crate::spec::{GateSpec, ParamSpec, ProbeSpec, Ratification};
 use std::collections::BTreeMap;
-
-/// Probe files `import` writes itself: not the team's policy, never carried.
-const IMPORT_PROBES: [&str; 3] = [
-    "sql/probe/rolled_back.sql",
-    "sql/probe/peer_history.sql",
-    "sql/probe/fresh_target.sql",
-];
 
 /// `[target]`'s policy keys (not `database`, which `--database` names).
 #[derive(Clone, Debug, Default, serde::Serialize)]

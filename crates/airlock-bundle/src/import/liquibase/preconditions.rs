@@ -907,8 +907,12 @@ pub(in crate::import) fn spec_text(
         out.push_str(&format!("#   {}\n", line.replace(['\n', '\r'], " ")));
     }
     if fresh {
-        crate::import::write_file(base, "sql/probe/fresh_target.sql", FRESH_PROBE.as_bytes())?;
-        out.push_str("\n# The preconditions were decided for a fresh database: the target must be one.\n[preflight]\nfile = \"sql/probe/fresh_target.sql\"\nexpect = { public_relations = \"0\" }\n");
+        crate::import::write_file(
+            base,
+            crate::import::FRESH_TARGET_PROBE,
+            FRESH_PROBE.as_bytes(),
+        )?;
+        out.push_str(&format!("\n# The preconditions were decided for a fresh database: the target must be one.\n[preflight]\nfile = \"{}\"\nexpect = {{ public_relations = \"0\" }}\n", crate::import::FRESH_TARGET_PROBE));
     }
     Ok(out)
 }
