@@ -908,7 +908,9 @@ pub struct PlanArgs {
     pub pass: PassphraseArgs,
     /// How long each read-only question about the data may take (duplicates under a
     /// new unique key, NULLs under a new NOT NULL, rows a new CHECK or foreign key
-    /// rejects, rows a DROP/TRUNCATE takes); one cut short is a warning.
+    /// rejects, rows a DROP/TRUNCATE takes); one cut short is a warning. One that code
+    /// a database role attached stops (airlock runs none) makes the plan CANNOT TELL,
+    /// exit 8: rehearse the bundle, or have the role remove that code.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub predict_timeout: std::time::Duration,
     /// Plan the rollback instead, on the data there now (read-only): the tiers the

@@ -100,7 +100,9 @@ pub fn verdict_paint(word: &str) -> Option<Paint> {
         }
         "BLOCKED" | "NO-GO" | "FAIL" | "FAILED" | "MISMATCH" | "BROKEN" | "LOST" | "REFUSED"
         | "lost" => Some(Paint::Bad),
-        "UNVERIFIED" | "WARN" | "SKIPPED" | "partially-applied" => Some(Paint::Warn),
+        "UNVERIFIED" | "WARN" | "SKIPPED" | "CANNOT TELL" | "partially-applied" => {
+            Some(Paint::Warn)
+        }
         _ => None,
     }
 }

@@ -217,7 +217,9 @@ fn plan_dossier_and_rehearse_never_call_a_planted_cast_or_operator() {
             serde_json::from_str(&out[..out.rfind('}').map_or(0, |i| i + 1)]).expect("plan --json")
         });
     let hostile = prediction(&v, 1);
-    assert_eq!(hostile["outcome"], "not-predictable", "{hostile:#}");
+    // Code a role defines stops the question: cannot tell (issue 86), not "not
+    // predictable" (the honest CHECK's failure makes the plan NO-GO all the same).
+    assert_eq!(hostile["outcome"], "cannot-tell", "{hostile:#}");
     let why = hostile["reason"].as_str().unwrap();
     assert!(
         why.contains("cannot tell here")
@@ -279,10 +281,16 @@ fn plan_dossier_and_rehearse_never_call_a_planted_cast_or_operator() {
         "ALTER TABLE shop.acct ADD CONSTRAINT pos CHECK (amount > 0);\n",
         "ALTER TABLE shop.acct DROP CONSTRAINT IF EXISTS pos;\n",
     );
+    // Plan cannot tell (exit 8, never GO); the rehearsal is what settles it: it goes
+    // on to the clone, which runs the statement.
+    let (c, out) = d.run(&conn, &["plan", &b2]);
+    d.assert_nothing_planted_ran(&out);
+    assert_eq!(c, 8, "{out}");
     let (c, out) = d.run(&conn, &["rehearse", &b2]);
     d.assert_nothing_planted_ran(&out);
     assert_eq!(c, 0, "{out}");
     assert!(out.contains("cannot tell here"), "{out}");
+    assert!(out.contains("the clone below runs it"), "{out}");
 }
 
 /// Finding 1, superuser login: the bundle-role check refuses (the owner's SQL may not
@@ -511,7 +519,9 @@ fn every_command(d: &Door, conn: &str, applies: bool) {
     }
     let exit = |name: &str| exits.iter().find(|(n, _)| *n == name).unwrap().1;
     if applies {
-        assert_eq!(exit("plan"), 0, "{exits:?}");
+        // The planted `>` stops the CHECK's question: plan cannot tell (exit 8, issue
+        // 86), never GO; apply, which predicts nothing, runs.
+        assert_eq!(exit("plan"), 8, "{exits:?}");
         assert_eq!(exit("gate"), 0, "{exits:?}");
         assert_eq!(exit("apply"), 0, "{exits:?}");
         assert_eq!(exit("rollback"), 0, "{exits:?}");
@@ -768,12 +778,30 @@ fn no_command_plans_a_table_with_code_a_role_attached() {
             let (c, out) = d.run(&conn, args);
             d.assert_nothing_planted_ran(&out);
             if !superuser && args[0] == "plan" {
-                assert_eq!(c, 0, "{out}");
+                // Issue 86, finding 2: code a role attached stops the prediction, so
+                // plan cannot tell: its own verdict and exit code, never GO.
+                assert_eq!(c, 8, "{out}");
                 let v: serde_json::Value =
                     serde_json::from_str(&out[..out.rfind('}').map_or(0, |i| i + 1)])
                         .expect("plan --json");
+                assert_eq!(v["verdict"], "CANNOT-TELL", "{v:#}");
+                let row = v["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["check"] == "predicted-failures")
+                    .unwrap_or_else(|| panic!("{v:#}"));
+                assert_eq!(
+                    (&row["verdict"], &row["exit_code"]),
+                    (&"CANNOT-TELL".into(), &8.into()),
+                    "{row:#}"
+                );
+                assert!(
+                    row["hint"].as_str().unwrap().contains("airlock rehearse"),
+                    "{row:#}"
+                );
                 let p = prediction(&v, 1);
-                assert_eq!(p["outcome"], "not-predictable", "{p:#}");
+                assert_eq!(p["outcome"], "cannot-tell", "{p:#}");
                 let why = p["reason"].as_str().unwrap();
                 assert!(
                     why.contains("cannot tell here")
@@ -782,6 +810,16 @@ fn no_command_plans_a_table_with_code_a_role_attached() {
                     "{why}"
                 );
             }
+            if !superuser && args[0] == "dossier" {
+                // The page's first screen says it too, and what to do.
+                let page = std::fs::read_to_string(html).expect("the page");
+                assert!(
+                    page.contains("CANNOT TELL: code a database role attached"),
+                    "{out}"
+                );
+                assert!(page.contains("airlock rehearse"), "{out}");
+                assert!(out.contains("\"verdict\": \"CANNOT-TELL\""), "{out}");
+            }
             if !superuser && args[0] == "rehearse" {
                 assert_eq!(c, 5, "{out}");
                 assert!(out.contains("function public.k_acct()"), "{out}");
@@ -789,6 +827,17 @@ fn no_command_plans_a_table_with_code_a_role_attached() {
             if !superuser && ["apply", "rollback"].contains(&args[0]) {
                 assert_eq!(c, 0, "{} on the deploy login: {out}", args[0]);
             }
+        }
+        if !superuser {
+            let o = airlock(d.dir(), &["plan", &b, "--trust", "rm.pub", "--db", &conn]);
+            let (c, out) = (code(&o), format!("{}{}", stdout(&o), stderr(&o)));
+            d.assert_nothing_planted_ran(&out);
+            assert_eq!(c, 8, "{out}");
+            assert!(out.contains("CANNOT TELL (exit 8)"), "{out}");
+            assert!(
+                out.contains("code a database role attached kept airlock from predicting"),
+                "{out}"
+            );
         }
         let (c, out) = d.run_plain(&conn, &["status", "--verify-chain"]);
         d.assert_nothing_planted_ran(&out);

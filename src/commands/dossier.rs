@@ -74,7 +74,7 @@ pub struct DossierReport {
     pub bundle_id: String,
     pub bundle_name: String,
     pub bundle_version: String,
-    /// GO, BLOCKED or NO-GO (`plan`'s, with `--db`), NOT-ASKED (no database), or
+    /// GO, BLOCKED, NO-GO or CANNOT-TELL (`plan`'s, with `--db`), NOT-ASKED (no database), or
     /// APPLIED (with `--db`, the ledger shows every tier applied as of the page's
     /// time: the page records what happened); with `--receipt`, what the receipts
     /// record: APPLIED, PARTIAL, ROLLED-BACK or NOT-APPLIED.
@@ -98,7 +98,12 @@ impl Report for DossierReport {
             .facts
             .plan
             .as_ref()
-            .filter(|_| matches!(self.verdict.as_str(), "GO" | "BLOCKED" | "NO-GO"))
+            .filter(|_| {
+                matches!(
+                    self.verdict.as_str(),
+                    "GO" | "BLOCKED" | "NO-GO" | "CANNOT-TELL"
+                )
+            })
             .and_then(|p| p.first_failure())
             .map(|c| {
                 let name = serde_json::to_value(c.check)

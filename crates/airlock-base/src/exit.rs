@@ -1,5 +1,5 @@
-//! The exit codes of every command (DESIGN.md §6, plus 7 for an UNVERIFIED audit, which
-//! §6 does not have): part of the interface, so they are named once here and every error, report and JSON document uses these names.
+//! The exit codes of every command (DESIGN.md §6, plus 7 for an UNVERIFIED audit and 8
+//! for a plan that CANNOT TELL, which §6 does not have): part of the interface, so they are named once here and every error, report and JSON document uses these names.
 //!
 //! Invariant: a number leaves airlock only through [`Exit::code`]; in JSON an `Exit`
 //! is that number, so the committed schemas say `exit_code` is an integer.
@@ -27,6 +27,9 @@ pub enum Exit {
     Refused,
     /// An audit found nothing that failed, but something it cannot vouch for.
     Unverified,
+    /// A plan CANNOT TELL: code a database role attached stops airlock from predicting
+    /// a statement (rehearse it, or remove the code).
+    CannotTell,
 }
 
 impl Exit {
@@ -40,6 +43,7 @@ impl Exit {
             Exit::State => 5,
             Exit::Refused => 6,
             Exit::Unverified => 7,
+            Exit::CannotTell => 8,
         }
     }
 
@@ -48,7 +52,7 @@ impl Exit {
     }
 
     /// Every exit, in code order.
-    pub const ALL: [Exit; 8] = [
+    pub const ALL: [Exit; 9] = [
         Exit::Success,
         Exit::Runtime,
         Exit::Usage,
@@ -57,6 +61,7 @@ impl Exit {
         Exit::State,
         Exit::Refused,
         Exit::Unverified,
+        Exit::CannotTell,
     ];
 
     /// The exit for a code read back from a report (`None` for a number no airlock
@@ -76,6 +81,7 @@ impl Exit {
             Exit::State => "a database state check failed: name guard, preflight, drift, verify probe, ledger (rolled back)",
             Exit::Refused => "refused by the ledger (already applied, downgrade, equivocation), or a lock could not be had: the deploy lock, online steps running, or a bundle statement's lock after --lock-retries",
             Exit::Unverified => "audit UNVERIFIED: nothing failed, but something rests on nothing an auditor can rely on (its last lines say what would make it VERIFIED)",
+            Exit::CannotTell => "a plan CANNOT TELL: code a database role attached (an index expression, a function a CHECK calls…) stops airlock from predicting a statement; rehearse the bundle, or remove the code, and plan again",
         }
     }
 }

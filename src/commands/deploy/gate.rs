@@ -282,7 +282,7 @@ pub struct PlanOutcome {
 const EVIDENCE_CELL: usize = 110;
 
 /// A plan's verdict as its report and its `--quiet` line say it: `GO`, `BLOCKED (exit
-/// 3)`, `NO-GO (apply would exit N)`.
+/// 3)`, `NO-GO (apply would exit N)`, `CANNOT TELL (exit 8)`.
 fn plan_verdict(p: &crate::db::plan::PlanReport) -> String {
     match p.verdict {
         PlanVerdict::Go => crate::style::verdict("GO"),
@@ -292,6 +292,7 @@ fn plan_verdict(p: &crate::db::plan::PlanReport) -> String {
             crate::style::verdict("NO-GO"),
             p.exit_code
         ),
+        PlanVerdict::CannotTell => format!("{} (exit 8)", crate::style::verdict("CANNOT TELL")),
     }
 }
 
@@ -463,6 +464,9 @@ fn tiers_shown(p: &PlanReport) -> String {
             }
             PlanVerdict::Go => s.push_str("\n\napply would run:\n"),
             PlanVerdict::NoGo => s.push_str("\n\nonce the checks above pass, apply would run:\n"),
+            PlanVerdict::CannotTell => s.push_str(
+                "\n\nCANNOT TELL: nothing stops apply, but code a database role attached kept airlock from predicting a statement (listed below); rehearse it (airlock rehearse) or have the role remove that code, then plan again\n\napply would run:\n",
+            ),
         }
     s.push_str(&table(
         &["#", "tier", "gates", "file", "bytes", "sha256"],
@@ -731,6 +735,11 @@ impl Report for RollbackPlanOutcome {
                 "{} (rollback would exit 1: a statement fails, and the whole rollback is rolled back)",
                 crate::style::verdict("NO-GO")
             )
+        } else if p.cannot_tell() {
+            format!(
+                "{} (exit 8: code a database role attached kept a statement from being predicted; rehearse it, or have the role remove that code)",
+                crate::style::verdict("CANNOT TELL")
+            )
         } else {
             crate::style::verdict("GO")
         };
@@ -771,6 +780,8 @@ hint: the signed rollback cannot be edited: fix the data first (the rows named a
     fn exit_code(&self) -> crate::exit::Exit {
         if self.plan.fails() {
             crate::exit::Exit::Runtime
+        } else if self.plan.cannot_tell() {
+            crate::exit::Exit::CannotTell
         } else {
             crate::exit::Exit::Success
         }

@@ -38,6 +38,7 @@ pub fn human(p: &Predictions, whose: Whose) -> String {
                     Outcome::Fails => "FAILS".into(),
                     Outcome::TimedOut => "cannot tell in time".into(),
                     Outcome::NotPredictable => "not predictable".into(),
+                    Outcome::CannotTell => "CANNOT TELL".into(),
                     Outcome::Passes => "passes".into(),
                 },
                 x.count.map(|n| n.to_string()).unwrap_or_else(|| {

@@ -609,6 +609,10 @@ fn could_go_wrong(
                 "{at}: whether it succeeds cannot be told here ({}); {seen}.",
                 x.reason
             ),
+            Outcome::CannotTell => format!(
+                "{at}: whether it succeeds cannot be told, because of code a database role attached ({}); airlock runs none of it. Rehearse it, or have the role remove that code; {seen}.",
+                x.reason
+            ),
             Outcome::Passes => continue,
         };
         items.push(line);

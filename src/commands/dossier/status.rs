@@ -33,6 +33,7 @@ pub(crate) fn verdict_word(d: &Dossier) -> &'static str {
         Some(PlanVerdict::Go) => "GO",
         Some(PlanVerdict::Blocked) => "BLOCKED",
         Some(PlanVerdict::NoGo) => "NO-GO",
+        Some(PlanVerdict::CannotTell) => "CANNOT-TELL",
         None => "NOT-ASKED",
     }
 }
@@ -106,6 +107,10 @@ pub(super) fn banner(d: &Dossier) -> String {
         ("GO", None) => ("go", "GO: every check apply makes passed".to_string()),
         ("BLOCKED", None) => ("blocked", blocked_said(d)),
         ("NO-GO", None) => ("nogo", "NO-GO: apply would refuse".to_string()),
+        ("CANNOT-TELL", None) => (
+            "blocked",
+            "CANNOT TELL: code a database role attached kept airlock from predicting a statement; rehearse it, or have the role remove that code".to_string(),
+        ),
         _ => (
             "unknown",
             "VERIFIED: the bundle's signatures and hashes hold; the database was not asked"
@@ -342,7 +347,7 @@ fn waiting_for(d: &Dossier) -> Vec<String> {
                     ));
                 }
             }
-            PlanVerdict::NoGo => {
+            PlanVerdict::NoGo | PlanVerdict::CannotTell => {
                 if let Some(c) = p.first_failure() {
                     out.push(format!(
                         "{} to pass: {}{}",
@@ -416,6 +421,12 @@ fn decision(d: &Dossier) -> String {
         ),
         Some(PlanVerdict::Blocked) => "<p class=\"decision\">No decision yet: it waits for the gates above. <code>airlock apply … --wait</code> goes on by itself when they open.</p>".into(),
         Some(PlanVerdict::NoGo) => "<p class=\"decision\">No decision yet: apply would refuse. Fix what the matrix's first failing row names, then make this page again.</p>".into(),
+        Some(PlanVerdict::CannotTell) => format!(
+            "<p class=\"decision\">No decision yet: airlock cannot tell whether the release succeeds on the data there now (the matrix's first row that did not pass says which statement, and whose code). Rehearse it on a clone, then make this page again with the rehearsal (<code>--rehearsal rehearsal.json</code>):</p><pre class=\"cmd\">airlock rehearse {} --trust {} --db CONN{} --json &gt; rehearsal.json</pre>",
+            esc(&bundle),
+            esc(&trust),
+            esc(&params)
+        ),
         None => format!(
             "{warn}<p class=\"decision\">The decision asked of you: whether this release may go ahead. The database's GO/NO-GO is not on this page; the operator asks it read-only:</p><pre class=\"cmd\">airlock plan {} --trust {} --db CONN{}</pre>",
             esc(&bundle),
@@ -512,6 +523,7 @@ fn verdict_cell(v: CheckVerdict) -> String {
         CheckVerdict::Fail => ("fail", "FAIL"),
         CheckVerdict::Warn => ("warn", "WARN"),
         CheckVerdict::Skipped => ("skip", "SKIPPED"),
+        CheckVerdict::CannotTell => ("warn", "CANNOT TELL"),
     };
     format!("<span class=\"badge b-{class}\">{word}</span>")
 }

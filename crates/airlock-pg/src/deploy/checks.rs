@@ -91,6 +91,10 @@ pub enum CheckVerdict {
     Warn,
     /// Not checked: an earlier row decided the outcome, or it does not apply.
     Skipped,
+    /// Could not be decided because of code a database role attached (exit 8): not a
+    /// pass; a rehearsal, or the code removed, decides it.
+    #[serde(rename = "CANNOT-TELL")]
+    CannotTell,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -175,6 +179,11 @@ pub enum PlanVerdict {
     /// `apply` would refuse or fail before changing anything (exit 1, 2, 4, 5 or 6).
     #[serde(rename = "NO-GO")]
     NoGo,
+    /// Nothing stops apply, but code a database role attached stops airlock from
+    /// predicting a statement (exit 8): `airlock rehearse` runs it on a clone, or the
+    /// code is removed. Never GO.
+    #[serde(rename = "CANNOT-TELL")]
+    CannotTell,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -326,10 +335,10 @@ impl PlanReport {
             }
             Some(c) => {
                 self.exit_code = c.exit_code;
-                self.verdict = if c.verdict == CheckVerdict::Blocked {
-                    PlanVerdict::Blocked
-                } else {
-                    PlanVerdict::NoGo
+                self.verdict = match c.verdict {
+                    CheckVerdict::Blocked => PlanVerdict::Blocked,
+                    CheckVerdict::CannotTell => PlanVerdict::CannotTell,
+                    _ => PlanVerdict::NoGo,
                 };
             }
         }

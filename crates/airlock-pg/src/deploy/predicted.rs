@@ -2,8 +2,9 @@
 //! said, as a check with its verdict and exit code. The predictions themselves
 //! (`crate::predict`) know nothing of checks; this is where the two meet.
 //!
-//! Invariant: a question cut short or not asked is a WARN, never a silent OK; a
-//! statement the data makes fail is a FAIL with apply's exit for a failing statement.
+//! Invariant: a question cut short or not asked is a WARN, never a silent OK; one that
+//! code a database role attached stops is CANNOT-TELL (exit 8), never GO; a statement
+//! the data makes fail is a FAIL with apply's exit for a failing statement.
 
 use crate::deploy::checks::{Check, CheckName, CheckVerdict};
 use crate::predict::{Destroyed, Outcome, Prediction, Predictions};
@@ -50,6 +51,20 @@ pub fn check(p: &Predictions) -> Check {
             format!("{} statement(s) would fail on the data there now: {}", fails.len(), fails.join("; ")),
             Some("fix the data first (or make the release do it before the statement), then plan again".into()),
         );
+    }
+    let barred: Vec<String> = of(Outcome::CannotTell).map(line).collect();
+    if !barred.is_empty() {
+        return Check {
+            check: CheckName::PredictedFailures,
+            verdict: CheckVerdict::CannotTell,
+            exit_code: Exit::CannotTell,
+            evidence: format!(
+                "cannot tell for {} statement(s): code a database role attached stops airlock from asking (it runs none of it): {}",
+                barred.len(),
+                barred.join("; ")
+            ),
+            hint: Some("run the release on a clone first (airlock rehearse), or have the role remove that code, then plan again".into()),
+        };
     }
     if let Some(e) = &p.error {
         return warn(CheckName::PredictedFailures, format!("cannot tell: {e}"));

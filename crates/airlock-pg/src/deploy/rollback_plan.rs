@@ -33,7 +33,8 @@ pub struct RollbackPlan {
     pub predictions: Predictions,
     /// The locks the rollback files take, with the sizes of their relations now.
     pub locks: LockPlan,
-    /// `GO`, or `NO-GO` when a statement is predicted to fail.
+    /// `GO`, `NO-GO` when a statement is predicted to fail, or `CANNOT-TELL` when code
+    /// a database role attached kept one from being predicted.
     pub verdict: String,
 }
 
@@ -45,6 +46,17 @@ impl RollbackPlan {
             .predictions
             .iter()
             .any(|p| p.outcome == Outcome::Fails)
+    }
+
+    /// Whether code a database role attached kept a statement from being predicted
+    /// (and none is predicted to fail): CANNOT-TELL, exit 8, never GO.
+    pub fn cannot_tell(&self) -> bool {
+        !self.fails()
+            && self
+                .predictions
+                .predictions
+                .iter()
+                .any(|p| p.outcome == Outcome::CannotTell)
     }
 }
 
@@ -89,6 +101,13 @@ pub fn plan_rollback(
         locks,
         verdict: String::new(),
     };
-    plan.verdict = if plan.fails() { "NO-GO" } else { "GO" }.into();
+    plan.verdict = if plan.fails() {
+        "NO-GO"
+    } else if plan.cannot_tell() {
+        "CANNOT-TELL"
+    } else {
+        "GO"
+    }
+    .into();
     Ok(plan)
 }

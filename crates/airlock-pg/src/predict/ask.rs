@@ -24,6 +24,9 @@ pub(super) enum Answer {
         full: Option<super::FullQuestion>,
     },
     Unasked(String),
+    /// Not asked because of code a database role defines that the question would
+    /// reach (the door's refusal, or a CHECK that calls such code): cannot tell.
+    Barred(String),
 }
 
 impl Answer {
@@ -33,12 +36,13 @@ impl Answer {
 }
 
 /// A question of the target's data, through the door ([`crate::door::ask`]): its rows,
-/// or (`Err`) the answer that it was not asked and why.
+/// or (`Err`) the answer that it was not asked and why ([`Answer::Barred`]: the door
+/// refuses only for code a role defines, or a proof it could not make).
 pub(super) fn data(
     tx: &mut Transaction<'_>,
     sql: &str,
 ) -> Result<Result<Vec<postgres::Row>, Answer>, postgres::Error> {
-    Ok(crate::door::ask(tx, sql)?.map_err(Answer::Unasked))
+    Ok(crate::door::ask(tx, sql)?.map_err(Answer::Barred))
 }
 
 /// A question of the catalog written once in airlock's source, every function,

@@ -324,7 +324,9 @@ fn count_filtered(
             d.rows = Some(r[0].get(0));
             d.exact = true;
         }
-        Ok(Err(Answer::Unasked(why))) => d.note = Some(format!("not counted: {why}")),
+        Ok(Err(Answer::Unasked(why) | Answer::Barred(why))) => {
+            d.note = Some(format!("not counted: {why}"))
+        }
         Ok(Err(_)) => d.note = Some("not counted".into()),
         Err(e) => d.note = Some(note_of(&e, "count")),
     }
@@ -352,8 +354,8 @@ pub(super) fn constraint_in_catalog(
     }
     let user_code: bool = r.get(7);
     Ok(Some(match kind.as_str() {
-        "c" if user_code => Err(Answer::unasked(
-            "the CHECK calls a function or operator the database defines",
+        "c" if user_code => Err(Answer::Barred(
+            "cannot tell here (the CHECK calls a function or operator the database defines; airlock runs nothing a database role defines)".into(),
         )),
         "c" => Ok(Step::Check {
             name: Some(name.to_string()),

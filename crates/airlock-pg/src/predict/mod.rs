@@ -72,6 +72,10 @@ pub enum Outcome {
     /// Not asked: the release creates the table or changes its rows first, or the
     /// statement's form cannot be asked about simply (`reason` says which).
     NotPredictable,
+    /// Not asked because of code a database role attached to what the question reads
+    /// (a function, an operator, an index expression…: `reason` names it and its
+    /// owner): airlock runs none of it, so it cannot tell. Never GO (issue 86).
+    CannotTell,
 }
 
 /// One data-dependent statement and what the data says.

@@ -135,7 +135,7 @@ fn cascaded(
                 airlock_sql::shown(name)
             ));
         }
-        Ok(Answer::Unasked(why) | Answer::Cut { why, .. }) => {
+        Ok(Answer::Unasked(why) | Answer::Barred(why) | Answer::Cut { why, .. }) => {
             d.note = Some(why.replace("not predictable here", "not counted"))
         }
         Err(e) => d.note = Some(format!("not counted ({})", crate::pg_message(&e))),

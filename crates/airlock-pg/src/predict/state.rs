@@ -83,6 +83,10 @@ pub(super) fn prediction(tier: &str, s: &DataStep, relation: String) -> Predicti
 pub(super) fn settle(mut p: Prediction, answer: Result<Answer, postgres::Error>) -> Prediction {
     match answer {
         Ok(Answer::Unasked(why)) => p.reason = why,
+        Ok(Answer::Barred(why)) => {
+            p.outcome = Outcome::CannotTell;
+            p.reason = why;
+        }
         Ok(Answer::Cut { why, full }) => {
             p.outcome = Outcome::TimedOut;
             p.reason = why;

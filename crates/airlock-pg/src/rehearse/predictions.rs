@@ -93,7 +93,10 @@ pub(crate) fn on_target(
     conn::name_guard(&mut c, expected).map_err(|e| (e.exit_code(), e.to_string()))?;
     let p = predict::predict(&mut c, vb, tiers, timeout, None);
     let row = crate::deploy::predicted::check(&p);
-    if !row.passed() {
+    // What plan cannot tell for code a role attached is what a rehearsal settles: it
+    // goes on to the clone (and says what the statement did there).
+    let cannot_tell = row.verdict == crate::deploy::checks::CheckVerdict::CannotTell;
+    if !row.passed() && !cannot_tell {
         return Err((
             row.exit_code,
             format!(
@@ -104,8 +107,13 @@ pub(crate) fn on_target(
     }
     let destroys = p.destroys.iter().filter(|d| d.existing).count();
     let detail = format!(
-        "{}{}",
+        "{}{}{}",
         row.evidence,
+        if cannot_tell {
+            "; the clone below runs it"
+        } else {
+            ""
+        },
         match destroys {
             0 => String::new(),
             n => format!("; {n} destruction(s) predicted, measured on the clone below"),
@@ -243,7 +251,12 @@ pub(crate) fn judge(
     let stop = stopped.map(|(f, l)| order(f, l));
     p.predictions
         .iter()
-        .filter(|x| matches!(x.outcome, Outcome::NotPredictable | Outcome::TimedOut))
+        .filter(|x| {
+            matches!(
+                x.outcome,
+                Outcome::NotPredictable | Outcome::TimedOut | Outcome::CannotTell
+            )
+        })
         .map(|x| {
             let at = order(&x.file, x.line);
             let on_clone = match stop {

@@ -235,11 +235,14 @@ def failure(doc):
     if "error" in doc:
         return doc.get("error"), doc.get("hint"), doc.get("kind")
     for check in doc.get("checks") or []:
-        if check.get("verdict") in ("FAIL", "BLOCKED"):
+        verdict = check.get("verdict")
+        if verdict in ("FAIL", "BLOCKED", "CANNOT-TELL"):
+            kind = {"BLOCKED": "blocked", "CANNOT-TELL": "cannot-tell"}.get(verdict)
             return (
-                "%s: %s" % (check.get("check"), check.get("evidence")),
+                "%s%s: %s"
+                % ("CANNOT TELL: " if verdict == "CANNOT-TELL" else "", check.get("check"), check.get("evidence")),
                 check.get("hint"),
-                "blocked" if check.get("verdict") == "BLOCKED" else check.get("check"),
+                kind or check.get("check"),
             )
     # A gate document (apply --wait that ran out of time): its gates, flattened in.
     gates = doc.get("gates")

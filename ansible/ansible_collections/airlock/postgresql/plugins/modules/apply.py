@@ -222,7 +222,7 @@ hint:
   returned: failure, when airlock gives one
   type: str
 kind:
-  description: airlock's kind of error (C(name-guard), C(state-check), C(blocked), C(usage)...).
+  description: airlock's kind of error (C(name-guard), C(state-check), C(blocked), C(cannot-tell), C(usage)...).
   returned: failure
   type: str
 changed_tiers:
