@@ -60,7 +60,7 @@ const NOT_RUN: [(&str, &str); 17] = [
     // Two servers of different majors (tests/pg_majors.rs moves a database from 16 to 18).
     (
         "docs/operator.md",
-        "pg_dumpall --roles-only -d \"host=old user=postgres\" | psql -d \"host=new user=postgres\"",
+        "pg_dumpall --roles-only -d \"host=old user=postgres\" | psql -d \"host=new dbname=postgres user=postgres\"",
     ),
     // A new root set: it would move the walk-through's store on past the versions the
     // later sections name (tests/trust_rotation.rs runs these commands).
