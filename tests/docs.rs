@@ -40,9 +40,9 @@ const STORY: [&str; 12] = [
 ];
 
 /// The ```sh blocks that are shown but not run here: (document, first command).
-const NOT_RUN: [(&str, &str); 17] = [
+const NOT_RUN: [(&str, &str); 19] = [
     // The release train on a history of the reader's own: tests/release_train.rs runs
-    // the same story.
+    // the same story; its year on two servers (16, then 18), tests/pg_majors.rs.
     (
         "docs/release-train.md",
         "airlock import db/migrations --out rel-1.0.0 --database shop --name shop --bundle-version 1.0.0",
@@ -50,6 +50,14 @@ const NOT_RUN: [(&str, &str); 17] = [
     (
         "docs/release-train.md",
         "airlock import db/migrations --since shop-1.0.0.tar.gz --trust keys/ \\",
+    ),
+    (
+        "docs/release-train.md",
+        "airlock import db/migrations --from golang-migrate --out rel-1.0.0 --database shop --name shop --bundle-version 1.0.0",
+    ),
+    (
+        "docs/release-train.md",
+        "airlock status --verify-chain --db \"host=new dbname=shop user=deployer\"   # hash chain: OK (4 rows); shop stands at 1.1.0",
     ),
     // An auditor's login beside a deploy login: the docs' database has no deploy login
     // (tests/least_privilege.rs makes both and audits as the auditor).
@@ -60,7 +68,7 @@ const NOT_RUN: [(&str, &str); 17] = [
     // Two servers of different majors (tests/pg_majors.rs moves a database from 16 to 18).
     (
         "docs/operator.md",
-        "pg_dumpall --roles-only -d \"host=old user=postgres\" | psql -d \"host=new user=postgres\"",
+        "pg_dumpall --roles-only -d \"host=old user=postgres\" | psql -d \"host=new dbname=postgres user=postgres\"",
     ),
     // A new root set: it would move the walk-through's store on past the versions the
     // later sections name (tests/trust_rotation.rs runs these commands).

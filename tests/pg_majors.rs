@@ -2,8 +2,11 @@
 //! `scripts/pg-majors start` runs (13 to 18, each on port 543NN and its own socket
 //! directory under `$AIRLOCK_PG_RUN`, default /var/tmp/airlock-pg). On each supported
 //! major (14 to 18) the demo's whole story passes; 13 is refused at connect (exit 5)
-//! having written nothing; one schema has one fingerprint whatever the major; and a
-//! database moved from 16 to 18 by dump and restore is no drift.
+//! having written nothing; one schema has one fingerprint whatever the major; a
+//! database moved from 16 to 18 by dump and restore is no drift; and a year of a
+//! release train (docs/release-train.md): three releases of a golang-migrate history,
+//! the server upgraded from 16 to 18 by docs/operator.md's recipe between the second
+//! and the third, the third rolled back after the application wrote rows.
 //!
 //! Fails loudly when a major's server is not running: these tests never skip.
 
@@ -429,8 +432,14 @@ fn gate_role_on(m: &Major) {
         .expect("the gate role");
 }
 
+/// Moving a database to 18 makes roles there (the story's `pg_dumpall --roles-only`
+/// copies every role of 16): the tests that move one take turns, so one never drops
+/// a role the other is about to make.
+static MOVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_database_moved_from_16_to_18_by_dump_and_restore_is_no_drift() {
+    let _moving = MOVING.lock().unwrap_or_else(|e| e.into_inner());
     let (old, new) = (Major::of(16), Major::of(18));
     gate_role_on(&old);
     gate_role_on(&new);
@@ -618,4 +627,803 @@ fn a_database_moved_from_16_to_18_by_dump_and_restore_is_no_drift() {
     let _ = old
         .admin()
         .batch_execute(&format!("DROP ROLE IF EXISTS \"{login}\""));
+}
+
+/// golang-migrate's layout in `dir`: `VERSION_NAME.up.sql` and its `.down.sql`.
+fn golang_migrate(dir: &std::path::Path, migrations: &[(&str, &str, &str)]) {
+    for (name, up, down) in migrations {
+        write(&dir.join(format!("{name}.up.sql")), up);
+        write(&dir.join(format!("{name}.down.sql")), down);
+    }
+}
+
+/// The roles on `m`'s server now.
+fn roles_on(m: &Major) -> std::collections::BTreeSet<String> {
+    m.admin()
+        .query("SELECT rolname::text FROM pg_roles", &[])
+        .expect("pg_roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Roles a test made on a server, dropped when it ends. Declare it before the
+/// databases those roles own or are granted in: locals drop in reverse order.
+struct RolesOn<'a> {
+    on: &'a Major,
+    roles: Vec<String>,
+}
+
+impl Drop for RolesOn<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.on.config("postgres").connect(postgres::NoTls) {
+            for role in &self.roles {
+                let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\""));
+            }
+        }
+    }
+}
+
+/// PostgreSQL 18's client tool `name` (from `client`) with `args`, which must succeed.
+#[track_caller]
+fn client_tool(client: &std::path::Path, name: &str, args: &[&str]) {
+    let o = Command::new(client.join(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        o.status.success(),
+        "{name} {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// The check named `check` of a plan document.
+fn check<'a>(plan: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
+    plan["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {plan:#}"))
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} check: {plan:#}"))
+}
+
+const CUSTOMER: (&str, &str, &str) = (
+    "20240101000000_customer",
+    "CREATE TABLE customer (id bigint PRIMARY KEY, name text NOT NULL);\n",
+    "DROP TABLE customer;\n",
+);
+const CUSTOMER_EMAIL: (&str, &str, &str) = (
+    "20240202000000_customer_email",
+    "ALTER TABLE customer ADD COLUMN email text;\n",
+    "ALTER TABLE customer DROP COLUMN email;\n",
+);
+const ORDERS: (&str, &str, &str) = (
+    "20240301000000_orders",
+    "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customer (id));\n",
+    "DROP TABLE orders;\n",
+);
+const SHIPMENT: (&str, &str, &str) = (
+    "20240401000000_shipment",
+    "CREATE TABLE shipment (id bigint PRIMARY KEY, order_id bigint NOT NULL REFERENCES orders (id), shipped_at timestamptz NOT NULL DEFAULT now());\n",
+    "DROP TABLE shipment;\n",
+);
+const ORDERS_NOTE: (&str, &str, &str) = (
+    "20240402000000_orders_note",
+    "ALTER TABLE orders ADD COLUMN note text;\n",
+    "ALTER TABLE orders DROP COLUMN note;\n",
+);
+
+/// The story docs/release-train.md tells ("A year of the train"), lived as a
+/// golang-migrate team lives it, through the binary and the client tools only: 1.0.0
+/// imported with the team's policy added (a gate, a required `ticket`), applied on
+/// PostgreSQL 16; 1.1.0 imported `--since` it (the policy carried) and applied on 16;
+/// the server upgraded to 18 by docs/operator.md's recipe as written (the same
+/// fingerprint on both, 1.2.0's plan GO); 1.2.0 applied on 18, the application writes
+/// rows, `plan --rollback` counts what the rollback destroys and 1.2.0 is rolled back;
+/// `status` says the train stands at 1.1.0 and never asks to apply 1.0.0 or 1.1.0
+/// again; `audit` of the three bundles with `--db` passes and says what ran, in the
+/// train's order.
+#[test]
+fn a_year_of_the_train_three_releases_a_server_upgrade_from_16_to_18_and_a_rollback() {
+    let _moving = MOVING.lock().unwrap_or_else(|e| e.into_inner());
+    let (old, new) = (Major::of(16), Major::of(18));
+    gate_role_on(&old);
+    gate_role_on(&new);
+    let mut made_on_16 = RolesOn {
+        on: &old,
+        roles: vec![],
+    };
+    let mut made_on_18 = RolesOn {
+        on: &new,
+        roles: vec![],
+    };
+    let db = old.database("train");
+    let login = format!("{}_deploy", db.name);
+    made_on_16.roles.push(login.clone());
+    let t = tempdir();
+    let dir = t.path();
+    let run = |args: &[&str]| airlock(dir, args);
+    let deploy_on = |m: &Major| format!("{} user={login}", m.conn(&db.name));
+    let (deploy_16, deploy_18) = (deploy_on(&old), deploy_on(&new));
+
+    // The team's keys: a release key, an operator key that signs receipts.
+    keygen(dir, "release");
+    keygen(dir, "ops");
+    expect_code(
+        &run(&[
+            "trust",
+            "add",
+            "keys/",
+            "release.pub",
+            "--name",
+            "the release manager",
+        ]),
+        0,
+    );
+    expect_code(
+        &run(&[
+            "trust",
+            "add",
+            "keys/",
+            "ops.pub",
+            "--role",
+            "operator",
+            "--name",
+            "the operators",
+        ]),
+        0,
+    );
+    // One-time setup on 16: the deploy login.
+    let o = run(&["setup", "--db", &old.conn(&db.name), "--login", &login]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).contains("Deploy as it from now on"),
+        "{}",
+        stdout(&o)
+    );
+
+    // 1.0.0: two migrations, imported, the team's policy added, packed, applied on 16.
+    let migrations = dir.join("migrations");
+    golang_migrate(&migrations, &[CUSTOMER, CUSTOMER_EMAIL]);
+    let o = run(&[
+        "import",
+        "migrations",
+        "--from",
+        "golang-migrate",
+        "--out",
+        "rel-1.0.0",
+        "--database",
+        &db.name,
+        "--name",
+        "shop",
+        "--bundle-version",
+        "1.0.0",
+    ]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("imported 2 migration(s) from a golang-migrate layout into rel-1.0.0: 2 tier(s), rollback of 2 file(s)")
+            && text.contains("lint: OK"),
+        "{text}"
+    );
+    let toml_path = dir.join("rel-1.0.0/bundle.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let second = "files = [\"sql/tiers/002_20240202000000_customer_email.sql\"]\n";
+    assert!(toml.contains(second), "{toml}");
+    let policy = "\n[params.ticket]\nrequired = true\npattern = \"^CHG-[0-9]+$\"\ndescription = \"the change ticket\"\n\n[[gate]]\nname = \"window\"\nfile = \"sql/gate/window.sql\"\n";
+    std::fs::write(
+        &toml_path,
+        toml.replacen(second, &format!("{second}gates = [\"window\"]\n"), 1) + policy,
+    )
+    .unwrap();
+    write(
+        &dir.join("rel-1.0.0/sql/gate/window.sql"),
+        "SELECT true AS ready, 'the change window is open' AS reason\n",
+    );
+    pack(
+        dir,
+        &dir.join("rel-1.0.0"),
+        "release.key",
+        "shop-1.0.0.tar.gz",
+    );
+    let o = run(&[
+        "plan",
+        "shop-1.0.0.tar.gz",
+        "--trust",
+        "keys/",
+        "--db",
+        &deploy_16,
+        "--param",
+        "ticket=CHG-100",
+    ]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("plan for shop 1.0.0 (bundle ")
+            && text.contains(&format!("on database {}: GO", db.name))
+            && text.contains("window  READY"),
+        "{text}"
+    );
+    let o = run(&[
+        "apply",
+        "shop-1.0.0.tar.gz",
+        "--trust",
+        "keys/",
+        "--db",
+        &deploy_16,
+        "--param",
+        "ticket=CHG-100",
+        "--sign-receipt",
+        "ops.key",
+    ]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("APPLIED shop 1.0.0 (bundle ")
+            && text.contains(&format!(
+                ") on {}: tiers {}, {}",
+                db.name, CUSTOMER.0, CUSTOMER_EMAIL.0
+            )),
+        "{text}"
+    );
+
+    // 1.1.0: one new migration, imported --since 1.0.0 (the policy carried), on 16.
+    golang_migrate(&migrations, &[ORDERS]);
+    let since = |prev: &'static str| ["--since", prev, "--trust", "keys/"];
+    let mut args = vec![
+        "import",
+        "migrations",
+        "--from",
+        "golang-migrate",
+        "--out",
+        "rel-1.1.0",
+        "--database",
+        &db.name,
+        "--bundle-version",
+        "1.1.0",
+    ];
+    args.extend(since("shop-1.0.0.tar.gz"));
+    let o = run(&args);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    for line in [
+        "imported 1 migration(s) from a golang-migrate layout into rel-1.1.0: 1 tier(s), rollback of 1 file(s)",
+        "already released: 2 migration(s) carried by release(s) 1.0.0 of this train",
+        "carried from the release followed: params.ticket: required",
+        "carried from the release followed: gate.window: its query sql/gate/window.sql",
+        "carried from the release followed: tier.gates: every new tier names window",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(!text.contains("not brought over"), "{text}");
+    pack(
+        dir,
+        &dir.join("rel-1.1.0"),
+        "release.key",
+        "shop-1.1.0.tar.gz",
+    );
+    let o = run(&[
+        "--json",
+        "apply",
+        "shop-1.1.0.tar.gz",
+        "--trust",
+        "keys/",
+        "--db",
+        &deploy_16,
+        "--param",
+        "ticket=CHG-110",
+        "--sign-receipt",
+        "ops.key",
+    ]);
+    expect_code(&o, 0);
+    let applied = json(&o);
+    assert_eq!(applied["bundle_version"], "1.1.0", "{applied:#}");
+    assert_eq!(
+        applied["tiers"].as_array().map(Vec::len),
+        Some(1),
+        "{applied:#}"
+    );
+    let recorded = applied["fingerprint_after"]
+        .as_str()
+        .expect("fingerprint_after")
+        .to_string();
+
+    // 1.2.0 is written and packed before the upgrade: a table and a column.
+    golang_migrate(&migrations, &[SHIPMENT, ORDERS_NOTE]);
+    let mut args = vec![
+        "--json",
+        "import",
+        "migrations",
+        "--from",
+        "golang-migrate",
+        "--out",
+        "rel-1.2.0",
+        "--database",
+        &db.name,
+        "--bundle-version",
+        "1.2.0",
+    ];
+    args.extend(since("shop-1.1.0.tar.gz"));
+    let o = run(&args);
+    expect_code(&o, 0);
+    let imported = json(&o);
+    assert_eq!(
+        imported["tiers"],
+        serde_json::json!([SHIPMENT.0, ORDERS_NOTE.0]),
+        "{imported:#}"
+    );
+    assert_eq!(
+        imported["already_released"].as_array().map(Vec::len),
+        Some(3),
+        "{imported:#}"
+    );
+    let carried: Vec<&str> = imported["carried"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{imported:#}"))
+        .iter()
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    for what in ["params.ticket", "gate.window", "tier.gates"] {
+        assert!(carried.contains(&what), "{what}: {imported:#}");
+    }
+    pack(
+        dir,
+        &dir.join("rel-1.2.0"),
+        "release.key",
+        "shop-1.2.0.tar.gz",
+    );
+
+    // The server upgrade, 16 to 18, by docs/operator.md's recipe as written: the roles,
+    // the database of the same name and owner, the new major's pg_dump and pg_restore,
+    // setup again; the chain intact, the same fingerprint, 1.2.0's plan GO.
+    let on_old = fingerprint_on(&old, &deploy_16);
+    assert_eq!(on_old.fingerprint, recorded, "16 before the move");
+    let client = client_bin();
+    let (roles_16, roles_18) = (roles_on(&old), roles_on(&new));
+    let (old_host, new_host) = (
+        format!("host={} port={}", old.sock.display(), old.port),
+        format!("host={} port={}", new.sock.display(), new.port),
+    );
+    let roles = Command::new("bash")
+        .arg("-c")
+        .arg(r#"set -o pipefail; "$0/pg_dumpall" --roles-only -d "$1" | "$0/psql" -d "$2""#)
+        .arg(&client)
+        .arg(format!("{old_host} user=root"))
+        .arg(format!("{new_host} dbname=postgres user=root"))
+        .output()
+        .expect("pg_dumpall | psql");
+    // Every role 16 had (before or after the dump: the other tests on 16 come and go)
+    // and 18 had not is now 18's too: dropped when the story ends.
+    let mut roles_16 = roles_16;
+    roles_16.extend(roles_on(&old));
+    made_on_18.roles = roles_16.difference(&roles_18).cloned().collect();
+    assert!(
+        roles.status.success(),
+        "pg_dumpall --roles-only | psql: {}{}",
+        stdout(&roles),
+        stderr(&roles)
+    );
+    assert!(
+        made_on_18.roles.contains(&login) && made_on_18.roles.contains(&db.name),
+        "the deploy login and the owner were not copied: {:?}",
+        made_on_18.roles
+    );
+    let moved = MajorDb {
+        on: &new,
+        name: db.name.clone(),
+    };
+    client_tool(
+        &client,
+        "createdb",
+        &[
+            "-h",
+            new.sock.to_str().unwrap(),
+            "-p",
+            &new.port.to_string(),
+            "-U",
+            "root",
+            "-O",
+            &db.name,
+            &db.name,
+        ],
+    );
+    let dump = dir.join("app.dump").to_string_lossy().into_owned();
+    client_tool(
+        &client,
+        "pg_dump",
+        &["-Fc", "-d", &old.conn(&db.name), "-f", &dump],
+    );
+    client_tool(
+        &client,
+        "pg_restore",
+        &["--exit-on-error", "-d", &new.conn(&db.name), &dump],
+    );
+    expect_code(
+        &run(&["setup", "--db", &new.conn(&db.name), "--login", &login]),
+        0,
+    );
+    let o = run(&["status", "--verify-chain", "--db", &deploy_18]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("hash chain: OK (4 rows)")
+            && text.contains("shop stands at 1.1.0 (sequence 2); before it: 1.0.0"),
+        "{text}"
+    );
+    let on_new = fingerprint_on(&new, &deploy_18);
+    assert_eq!(
+        on_new.fingerprint, on_old.fingerprint,
+        "the schema restored on 18 does not fingerprint as on 16"
+    );
+    // The policy carried through two imports holds on 18: no ticket, no plan.
+    let plan = |json_out: bool, extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "shop-1.2.0.tar.gz",
+            "--trust",
+            "keys/",
+            "--db",
+            &deploy_18,
+        ];
+        if json_out {
+            a.insert(0, "--json");
+        }
+        a.extend(extra);
+        run(&a)
+    };
+    let o = plan(false, &[]);
+    expect_code(&o, 2);
+    assert!(
+        format!("{}{}", stdout(&o), stderr(&o)).contains("ticket"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let ticket = ["--param", "ticket=CHG-120"];
+    let o = plan(true, &ticket);
+    expect_code(&o, 0);
+    let planned = json(&o);
+    assert_eq!(planned["verdict"], "GO", "{planned:#}");
+    let evidence = |c: &str| check(&planned, c)["evidence"].as_str().unwrap().to_string();
+    assert!(
+        evidence("database").contains("(server_version_num 18"),
+        "{planned:#}"
+    );
+    // It names the release applied here, and calls the one not applied by its version:
+    // "shop is not applied here" would read as if the train were not.
+    let state = evidence("ledger-state");
+    assert!(
+        state.contains("follows shop 1.1.0, applied here at")
+            && state.contains("shop 1.2.0 is not applied here")
+            && state.ends_with(&format!(
+                "apply would run 2 of 2 tier(s): {}, {}",
+                SHIPMENT.0, ORDERS_NOTE.0
+            ))
+            && !state.contains("shop is not applied here"),
+        "{state}"
+    );
+    let o = plan(false, &ticket);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains(": GO") && text.contains("follows shop 1.1.0, applied here at"),
+        "{text}"
+    );
+
+    // 1.2.0 on 18, from where 16 left off (no --allow-drift).
+    let o = run(&[
+        "--json",
+        "apply",
+        "shop-1.2.0.tar.gz",
+        "--trust",
+        "keys/",
+        "--db",
+        &deploy_18,
+        "--param",
+        "ticket=CHG-120",
+        "--sign-receipt",
+        "ops.key",
+    ]);
+    expect_code(&o, 0);
+    let applied = json(&o);
+    assert_eq!(
+        applied["fingerprint_before"].as_str(),
+        Some(recorded.as_str()),
+        "{applied:#}"
+    );
+    assert_eq!(
+        applied["tiers"].as_array().map(Vec::len),
+        Some(2),
+        "{applied:#}"
+    );
+
+    // The application writes rows: 40 customers, 120 orders (30 with a note, the
+    // column 1.2.0 added), 75 shipments (the table 1.2.0 made).
+    moved.exec(&format!(
+        "SET ROLE \"{0}\";
+         INSERT INTO customer (id, name, email) SELECT g, 'c' || g, 'c' || g || '@example.com' FROM generate_series(1, 40) g;
+         INSERT INTO orders (id, customer_id, note) SELECT g, 1 + g % 40, CASE WHEN g % 4 = 0 THEN 'gift' END FROM generate_series(1, 120) g;
+         INSERT INTO shipment (id, order_id) SELECT g, g FROM generate_series(1, 75) g;",
+        db.name
+    ));
+
+    // What the rollback destroys, counted before anyone types the database's name:
+    // the table's 75 rows, and the column dropped from orders' 120 rows (docs/operator.md:
+    // a DROP COLUMN counts the table's rows).
+    let rollback_plan = |json_out: bool| {
+        let mut a = vec![
+            "plan",
+            "shop-1.2.0.tar.gz",
+            "--rollback",
+            "--trust",
+            "keys/",
+            "--db",
+            &deploy_18,
+        ];
+        if json_out {
+            a.insert(0, "--json");
+        }
+        run(&a)
+    };
+    let o = rollback_plan(true);
+    expect_code(&o, 0);
+    let rb = json(&o);
+    assert_eq!(rb["verdict"], "GO", "{rb:#}");
+    assert_eq!(
+        rb["undoes"],
+        serde_json::json!([SHIPMENT.0, ORDERS_NOTE.0]),
+        "{rb:#}"
+    );
+    let destroys: Vec<(String, i64)> = rb["predictions"]["destroys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{rb:#}"))
+        .iter()
+        .map(|d| {
+            (
+                d["object"].as_str().unwrap().to_string(),
+                d["rows"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        destroys,
+        [
+            ("public.orders.note".to_string(), 120),
+            ("public.shipment".to_string(), 75)
+        ],
+        "{rb:#}"
+    );
+    let o = rollback_plan(false);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("rollback plan for shop 1.2.0")
+            && text.contains(": GO")
+            && text.contains("what the rollback destroys")
+            && text.contains("75 (exact)"),
+        "{text}"
+    );
+    let o = run(&[
+        "rollback",
+        "shop-1.2.0.tar.gz",
+        "--trust",
+        "keys/",
+        "--db",
+        &deploy_18,
+        "--sign-receipt",
+        "ops.key",
+    ]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("ROLLED BACK shop 1.2.0 (bundle ")
+            && text.contains(&format!(
+                ") on {}: tiers {}, {}",
+                db.name, SHIPMENT.0, ORDERS_NOTE.0
+            ))
+            && text.contains("created_tables_left  none      none    ok"),
+        "{text}"
+    );
+    let rows = |sql: &str| -> String {
+        moved
+            .client()
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    };
+    assert_eq!(rows("SELECT count(*)::text FROM orders"), "120");
+    assert_eq!(rows("SELECT count(*)::text FROM customer"), "40");
+    assert_eq!(
+        rows("SELECT coalesce(to_regclass('shipment')::text, 'gone')"),
+        "gone"
+    );
+    assert_eq!(
+        rows("SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'"),
+        "0"
+    );
+    assert_eq!(fingerprint_on(&new, &deploy_18).fingerprint, recorded);
+
+    // status with the three bundles: the train stands at 1.1.0, 1.0.0 superseded,
+    // 1.2.0 rolled back on top; nothing says to apply 1.0.0 or 1.1.0 again.
+    let all = [
+        "shop-1.0.0.tar.gz",
+        "shop-1.1.0.tar.gz",
+        "shop-1.2.0.tar.gz",
+    ];
+    let status = |json_out: bool| {
+        let mut a = vec!["status"];
+        if json_out {
+            a.insert(0, "--json");
+        }
+        a.extend(all);
+        a.extend(["--trust", "keys/", "--db", &deploy_18]);
+        run(&a)
+    };
+    let o = status(false);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "shop stands at 1.1.0 (sequence 2); before it: 1.0.0; rolled back on top: 1.2.0"
+        ),
+        "{text}"
+    );
+    for never in [
+        "not-applied",
+        "airlock apply continues",
+        "apply would refuse",
+    ] {
+        assert!(!text.contains(never), "{never}: {text}");
+    }
+    let o = status(true);
+    expect_code(&o, 0);
+    let doc = json(&o);
+    let given: Vec<(String, String, String)> = doc["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["given"] == true)
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+            (s("bundle_version"), s("state"), s("train"))
+        })
+        .collect();
+    let want = |v: &str, s: &str, p: &str| (v.to_string(), s.to_string(), p.to_string());
+    assert_eq!(
+        given,
+        [
+            want("1.0.0", "applied", "superseded"),
+            want("1.1.0", "applied", "current"),
+            want("1.2.0", "rolled-back", "rolled-back"),
+        ],
+        "{doc:#}"
+    );
+    for b in doc["bundles"].as_array().unwrap() {
+        if b["state"] == "applied" {
+            assert_eq!(b["remaining_tiers"], serde_json::json!([]), "{b:#}");
+        }
+        assert!(b.get("apply_refusal").is_none(), "{b:#}");
+    }
+    let trains = doc["trains"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(trains.len(), 1, "{doc:#}");
+    let shop = &trains[0];
+    assert_eq!(shop["name"], "shop", "{doc:#}");
+    assert_eq!(shop["stands_at"]["version"], "1.1.0", "{doc:#}");
+    assert_eq!(shop["stands_at"]["sequence"], 2, "{doc:#}");
+    let places: Vec<(&str, &str)> = shop["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["version"].as_str().unwrap(), r["place"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("1.0.0", "superseded"),
+            ("1.1.0", "current"),
+            ("1.2.0", "rolled-back")
+        ],
+        "{doc:#}"
+    );
+
+    // audit of the three bundles, the four receipts of both servers and the ledger on
+    // 18: PASS, what ran of each release in the train's order, and the move noted.
+    let audit = |json_out: bool| {
+        let mut a = vec!["audit"];
+        if json_out {
+            a.insert(0, "--json");
+        }
+        a.extend(all);
+        a.extend([
+            "--trust",
+            "keys/",
+            "--receipt",
+            "receipts/",
+            "--db",
+            &deploy_18,
+        ]);
+        run(&a)
+    };
+    let o = audit(false);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    assert!(text.contains("AUDIT PASS: every check held"), "{text}");
+    for receipt in [
+        "apply shop 1.0.0, signed by",
+        "apply shop 1.1.0, signed by",
+        "apply shop 1.2.0, signed by",
+        "rollback shop 1.2.0, signed by",
+    ] {
+        assert!(text.contains(receipt), "{receipt}: {text}");
+    }
+    assert!(
+        text.contains("ran 2 of 2 tier(s) at") && text.contains("rolled back 2 of 2 tier(s) at"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| {
+            l.contains(&format!(
+                "database {}: 8 row(s), hash chain intact",
+                db.name
+            ))
+        })
+        .unwrap_or_else(|| panic!("no line for the database: {text}"));
+    let at = |what: &str| line.find(what).unwrap_or_else(|| panic!("{what}: {line}"));
+    let (first, second, third) = (
+        at("shop 1.0.0: 2 of 2 tier(s) applied, last apply at"),
+        at("shop 1.1.0: 1 of 1 tier(s) applied, last apply at"),
+        at("shop 1.2.0: 0 of 2 tier(s) applied, last rollback at"),
+    );
+    assert!(
+        first < second && second < third,
+        "the releases in the train's order: {line}"
+    );
+    assert!(
+        text.contains("the database moved to another server (system identifier changed 1 time(s))"),
+        "{text}"
+    );
+    let o = audit(true);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let receipts = report["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 4, "{report:#}");
+    assert!(receipts.iter().all(|r| r["ok"] == true), "{report:#}");
+    let ran: Vec<(&str, &str, usize, u64)> = report["ledgers"][0]["ran"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|r| {
+            (
+                r["release"].as_str().unwrap(),
+                r["event"].as_str().unwrap(),
+                r["tiers"].as_array().unwrap().len(),
+                r["of"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            ("shop 1.0.0", "apply", 2, 2),
+            ("shop 1.1.0", "apply", 1, 1),
+            ("shop 1.2.0", "rollback", 0, 2)
+        ],
+        "{report:#}"
+    );
+    assert!(
+        report["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["check"] == "server moved" && v["verdict"] == "NOTE"),
+        "{report:#}"
+    );
+    drop(moved);
+    drop(db);
 }

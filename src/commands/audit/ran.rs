@@ -58,15 +58,22 @@ pub(super) fn of_receipt(doc: &ReceiptDoc, bundles: &BTreeMap<String, &Opened>) 
     })
 }
 
-/// For each of `releases` that is for `database`: what its ledger `rows` record.
+/// For each of `releases` that is for `database`: what its ledger `rows` record, in
+/// the order the releases follow each other (by name, then sequence), not by bundle id:
+/// a train of three reads 1.0, 1.1, 1.2.
 pub(super) fn of_ledger(
     database: &str,
     rows: &[LedgerRow],
     releases: &BTreeMap<String, &Opened>,
 ) -> Vec<Ran> {
-    releases
+    let mut ordered: Vec<(&String, &&Opened)> = releases
         .iter()
         .filter(|(_, o)| o.manifest.target.database.matching(database).is_some())
+        .collect();
+    let place = |o: &Opened| (o.manifest.bundle.name.clone(), o.manifest.bundle.sequence);
+    ordered.sort_by_key(|(_, o)| place(o));
+    ordered
+        .into_iter()
         .map(|(id, o)| {
             let m = &o.manifest;
             let applied = ledger::state_of(rows, id).applied;

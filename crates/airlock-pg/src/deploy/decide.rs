@@ -366,8 +366,10 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
             };
             format!(
                 "{follows}{}; apply would run {} of {n} tier(s): {}{steps}",
+                // The release, by version: its train may well be applied here (the
+                // release it follows, named just before).
                 if applied.is_empty() {
-                    format!("{} is not applied here", m.bundle.name)
+                    format!("{} {} is not applied here", m.bundle.name, m.bundle.version)
                 } else {
                     format!(
                         "applied so far: {} ({} of {n})",
