@@ -64,9 +64,14 @@ pub(super) fn of_ledger(
     rows: &[LedgerRow],
     releases: &BTreeMap<String, &Opened>,
 ) -> Vec<Ran> {
-    releases
+    // In the train's order (name, then sequence), never the bundle ids' text order.
+    let mut for_it: Vec<(&String, &&Opened)> = releases
         .iter()
         .filter(|(_, o)| o.manifest.target.database.matching(database).is_some())
+        .collect();
+    for_it.sort_by_key(|(id, o)| (&o.manifest.bundle.name, o.manifest.bundle.sequence, *id));
+    for_it
+        .into_iter()
         .map(|(id, o)| {
             let m = &o.manifest;
             let applied = ledger::state_of(rows, id).applied;
