@@ -19,8 +19,11 @@ const HALF: usize = 5;
 /// the revocation (SOURCE_DATE_EPOCH sets the trusted comment's timestamp).
 const BACKDATED: &str = "1735689600";
 
-/// The releases of "shop": (version, sequence, tiers as (name, sql)).
-const RELEASES: [(&str, u32, &[(&str, &str)]); 3] = [
+/// A release's tiers: (name, sql).
+type Tiers = &'static [(&'static str, &'static str)];
+
+/// The releases of "shop": (version, sequence, tiers).
+const RELEASES: [(&str, u32, Tiers); 3] = [
     (
         "1.0.0",
         1,
