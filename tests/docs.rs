@@ -40,7 +40,7 @@ const STORY: [&str; 12] = [
 ];
 
 /// The ```sh blocks that are shown but not run here: (document, first command).
-const NOT_RUN: [(&str, &str); 19] = [
+const NOT_RUN: [(&str, &str); 20] = [
     // The release train on a history of the reader's own: tests/release_train.rs runs
     // the same story; its year on two servers (16, then 18), tests/pg_majors.rs.
     (
@@ -64,6 +64,12 @@ const NOT_RUN: [(&str, &str); 19] = [
     (
         "docs/auditor.md",
         "airlock setup --db \"dbname=app user=postgres\" --login deployer --auditor auditor",
+    ),
+    // The auditor's story: six tenants with a deploy login, a stolen key
+    // (tests/auditor_story.rs lives it through the binary).
+    (
+        "docs/auditor.md",
+        "airlock setup --db \"dbname=tenant_001 user=postgres\" --login deployer --auditor auditor   # once per tenant, by their DBA",
     ),
     // Two servers of different majors (tests/pg_majors.rs moves a database from 16 to 18).
     (

@@ -66,13 +66,13 @@ pub(super) fn of_ledger(
     rows: &[LedgerRow],
     releases: &BTreeMap<String, &Opened>,
 ) -> Vec<Ran> {
-    let mut ordered: Vec<(&String, &&Opened)> = releases
+    // In the train's order (name, then sequence), never the bundle ids' text order.
+    let mut for_it: Vec<(&String, &&Opened)> = releases
         .iter()
         .filter(|(_, o)| o.manifest.target.database.matching(database).is_some())
         .collect();
-    let place = |o: &Opened| (o.manifest.bundle.name.clone(), o.manifest.bundle.sequence);
-    ordered.sort_by_key(|(_, o)| place(o));
-    ordered
+    for_it.sort_by_key(|(id, o)| (&o.manifest.bundle.name, o.manifest.bundle.sequence, *id));
+    for_it
         .into_iter()
         .map(|(id, o)| {
             let m = &o.manifest;

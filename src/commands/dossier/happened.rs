@@ -4,10 +4,11 @@
 //! shows every tier applied, says it first ([`super::facts::archived`]).
 //!
 //! Invariant: judged from the receipts the page shows (those of its time), in the
-//! order of their ledger rows; the release's own tiers (its manifest) are counted,
-//! nothing is asked of a database.
+//! order of their ledger rows, each database's receipts apart (a fleet's receipts are
+//! one history per tenant, never one history); the release's own tiers (its manifest)
+//! are counted, nothing is asked of a database.
 
-use super::facts::Dossier;
+use super::facts::{Dossier, ReceiptEvidence};
 
 /// What the receipts record, in one word and one line.
 pub(crate) struct Happened {
@@ -17,12 +18,74 @@ pub(crate) struct Happened {
     pub said: String,
 }
 
-/// What the receipts given record, when the page shows any.
+/// What the receipts given record, when the page shows any. Receipts of several
+/// databases (a fleet's) are judged per database: the page is APPLIED only when every
+/// database they name is, and says which database stands otherwise.
 pub(crate) fn of_receipts(d: &Dossier) -> Option<Happened> {
-    let last = d.receipts.last()?;
+    let mut databases: Vec<&str> = vec![];
+    for r in &d.receipts {
+        if !databases.contains(&r.receipt.database.as_str()) {
+            databases.push(&r.receipt.database);
+        }
+    }
+    if databases.len() <= 1 {
+        return of_one(d, &d.receipts.iter().collect::<Vec<_>>());
+    }
+    let each: Vec<(&str, Happened)> = databases
+        .iter()
+        .filter_map(|db| {
+            let its: Vec<&ReceiptEvidence> = d
+                .receipts
+                .iter()
+                .filter(|r| r.receipt.database == *db)
+                .collect();
+            of_one(d, &its).map(|h| (*db, h))
+        })
+        .collect();
+    let n = each.len();
+    let first = each.first()?.1.word;
+    if each.iter().all(|(_, h)| h.word == first) {
+        let (_, last) = each.last()?;
+        return Some(Happened {
+            word: first,
+            said: format!(
+                "{} (the same on each of the {n} database(s) the receipts name: {})",
+                last.said,
+                databases.join(", ")
+            ),
+        });
+    }
+    let whole: Vec<&str> = each
+        .iter()
+        .filter(|(_, h)| h.word == "APPLIED")
+        .map(|(db, _)| *db)
+        .collect();
+    let mut parts = vec![];
+    if !whole.is_empty() {
+        parts.push(format!(
+            "every tier ran on {} ({})",
+            whole.len(),
+            whole.join(", ")
+        ));
+    }
+    for (db, h) in each.iter().filter(|(_, h)| h.word != "APPLIED") {
+        parts.push(format!("on {db}, {}", h.said));
+    }
+    Some(Happened {
+        word: "PARTIAL",
+        said: format!(
+            "PARTIALLY APPLIED over the {n} database(s) the receipts name: {}",
+            parts.join("; ")
+        ),
+    })
+}
+
+/// What one database's receipts record.
+fn of_one(d: &Dossier, receipts: &[&ReceiptEvidence]) -> Option<Happened> {
+    let last = receipts.last()?;
     let mut applied: Vec<&str> = vec![];
     let mut rolled_back = false;
-    for r in &d.receipts {
+    for r in receipts {
         let tiers = r.receipt.tiers.iter().map(String::as_str);
         if r.receipt.event == "rollback" {
             let undone: Vec<&str> = tiers.collect();
