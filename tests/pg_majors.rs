@@ -1280,16 +1280,7 @@ fn a_year_of_the_train_three_releases_a_server_upgrade_from_16_to_18_and_a_rollb
     let o = status(true);
     expect_code(&o, 0);
     let doc = json(&o);
-    let given: Vec<(String, String, String)> = doc["bundles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["given"] == true)
-        .map(|b| {
-            let s = |k: &str| b[k].as_str().unwrap_or_default().to_string();
-            (s("bundle_version"), s("state"), s("train"))
-        })
-        .collect();
+    let given = train_places(&doc, true);
     let want = |v: &str, s: &str, p: &str| (v.to_string(), s.to_string(), p.to_string());
     assert_eq!(
         given,

@@ -425,15 +425,7 @@ fn status_shows_where_a_train_of_three_releases_stands_and_never_asks_to_apply_a
     let o = status(dir, &db, &[], false);
     expect_code(&o, 0);
     let doc = json(&o);
-    let states: Vec<(String, String, String)> = doc["bundles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let s = |k: &str| b[k].as_str().unwrap_or_default().to_string();
-            (s("bundle_version"), s("state"), s("train"))
-        })
-        .collect();
+    let states = train_places(&doc, false);
     let want = |v: &str, s: &str, p: &str| (v.to_string(), s.to_string(), p.to_string());
     assert_eq!(
         states,

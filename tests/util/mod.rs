@@ -224,6 +224,21 @@ pub fn json(o: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", stdout(o), stderr(o)))
 }
 
+/// The bundles of a `status --json` document `doc` (only those given on its command
+/// line when `given_only`): (version, state, place in its train), in its order.
+pub fn train_places(doc: &serde_json::Value, given_only: bool) -> Vec<(String, String, String)> {
+    doc["bundles"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no bundles: {doc:#}"))
+        .iter()
+        .filter(|b| !given_only || b["given"] == true)
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+            (s("bundle_version"), s("state"), s("train"))
+        })
+        .collect()
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("airlock-test-")
