@@ -967,6 +967,60 @@ fn check_mode_lists_what_plan_cannot_predict_and_the_rehearse_module_runs_it() {
     );
 }
 
+/// Issue 86, finding 2: in check mode, a tenant where code the database defines stops
+/// plan's question (an operator `>(numeric, integer)` in `public` that the tier's CHECK
+/// would call) fails its task CANNOT TELL (`kind: cannot-tell`, rc 8, what to do),
+/// never GO; the tenant beside it is GO; nothing changes.
+#[test]
+fn check_mode_fails_a_tenant_plan_cannot_tell_about_never_go() {
+    let fleet = Fleet::with_tiers(
+        2,
+        "SELECT true AS ready",
+        |i, db| {
+            db.exec(
+                "CREATE SCHEMA shop; CREATE TABLE shop.customers (id int PRIMARY KEY, amount numeric); \
+                 INSERT INTO shop.customers SELECT g, g FROM generate_series(1, 5) g;",
+            );
+            if i == 1 {
+                db.exec(
+                    "CREATE FUNCTION public.gt(numeric, integer) RETURNS boolean LANGUAGE sql IMMUTABLE \
+                       AS 'SELECT $1 OPERATOR(pg_catalog.>) $2::numeric'; \
+                     CREATE OPERATOR public.> (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.gt);",
+                );
+            }
+        },
+        &[(
+            "schema",
+            "ALTER TABLE shop.customers ADD CONSTRAINT pos CHECK (amount > 0);\n",
+            false,
+        )],
+        "ALTER TABLE shop.customers DROP CONSTRAINT IF EXISTS pos;\n",
+        |t| t,
+    );
+    let d = fleet.d();
+    let before: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    let o = playbook(d, &fleet.rollout(""), &["--check"]);
+    expect_play(&o, 2);
+    assert_eq!(recap(&o)["t2"].2, 1, "{}", stdout(&o));
+    let r = results(d);
+    assert_eq!(r["t1"]["verdict"], "GO", "{:#}", r["t1"]);
+    let t2 = &r["t2"];
+    assert_eq!(
+        (&t2["rc"], &t2["kind"]),
+        (&8.into(), &"cannot-tell".into()),
+        "{t2:#}"
+    );
+    let msg = t2["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("CANNOT TELL: predicted-failures: ")
+            && msg.contains("operator >(numeric,integer)")
+            && msg.contains("airlock rehearse"),
+        "{t2:#}"
+    );
+    let after: Vec<String> = fleet.tenants.iter().map(TestDb::dump).collect();
+    assert_eq!(before, after, "check mode changed a database");
+}
+
 /// Issue 74, item 7: a receipt key on a token, named by a `pkcs11:` URI that holds the
 /// PIN (`pin-value=`), is a secret of the task: `sign_receipt` is no_log, so the PIN
 /// never shows in `-vvv` (the module's arguments, its invocation, its result), and the
