@@ -465,6 +465,14 @@ pub struct ImportArgs {
     /// decided and why; the bundle's preflight checks the target is fresh.
     #[arg(long, value_name = "CONN")]
     pub fresh_on: Option<String>,
+    /// Do not keep Liquibase's own history in step. By default, a Liquibase
+    /// changelog's tiers also write the DATABASECHANGELOG rows Liquibase writes for
+    /// the changesets they run (in the tier's transaction; the first tier creates the
+    /// table when no --history read one), and the rollback removes them, so
+    /// `liquibase status` sees the release as applied and `liquibase update` runs
+    /// nothing. With this flag the bundle leaves DATABASECHANGELOG alone.
+    #[arg(long)]
+    pub no_peer_history: bool,
     /// The release this one follows on its train: a bundle an earlier `import` made
     /// from this history (verified with --trust). Only the migrations it and the
     /// releases before it did not carry become tiers; each it carried must be in the

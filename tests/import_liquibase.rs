@@ -290,6 +290,8 @@ fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_
     };
     expect_code(&run("apply"), 0);
     liquibase_update(&changelog, &peer);
+    // Liquibase's history airlock kept in step is bookkeeping too.
+    target.exec("DROP TABLE databasechangelog");
     assert_eq!(
         target.dump_without_ledger(),
         peer.dump(),
@@ -394,14 +396,14 @@ fn a_liquibase_changelog_rolls_back_as_liquibase_rolls_it_back() {
         let copy = TestDb::new("lbrbcopy");
         let o = Command::new("sh")
             .arg("-c")
-            .arg(format!("pg_dump -d {} | psql -q -v ON_ERROR_STOP=1 -d {} >/dev/null && psql -q -d {} -c 'DROP TABLE databasechangelog, databasechangeloglock'", db.name, copy.name, copy.name))
+            .arg(format!("pg_dump -d {} | psql -q -v ON_ERROR_STOP=1 -d {} >/dev/null && psql -q -d {} -c 'DROP TABLE IF EXISTS databasechangelog, databasechangeloglock'", db.name, copy.name, copy.name))
             .output()
             .expect("pg_dump | psql");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         data_fingerprint(dir, &copy)
     };
     let applied = without_bookkeeping(&peer);
-    assert_eq!(data_fingerprint(dir, &target), applied, "liquibase update");
+    assert_eq!(without_bookkeeping(&target), applied, "liquibase update");
     assert_ne!(applied, entry);
     expect_code(&run("rollback"), 0);
     run_liquibase(&changelog, &peer, &["rollback-count", "--count=5"]);
@@ -767,6 +769,8 @@ fn names_and_types_are_written_as_liquibase_writes_them_under_each_quoting_strat
     );
     expect_code(&apply, 0);
     liquibase_update(&changelog, &peer);
+    // Liquibase's history airlock kept in step is bookkeeping too.
+    target.exec("DROP TABLE databasechangelog");
     assert_eq!(
         target.dump_without_ledger(),
         peer.dump(),
@@ -1063,4 +1067,148 @@ fn a_formatted_sql_changeset_whose_md5sum_import_cannot_compute_is_refused_by_na
     let o = import_on_history(dir, &changelog, &db);
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"].as_array().unwrap().len(), 1);
+}
+
+/// A changelog as a Liquibase shop keeps it: a changeset with a comment, one a
+/// precondition marks ran (onFail MARK_RAN, decided from the text: not PostgreSQL),
+/// one that only tags the database, and an included YAML changelog.
+const IN_STEP: &str = r#"
+  <changeSet id="1" author="ann">
+    <comment>customers</comment>
+    <createTable tableName="customer">
+      <column name="id" type="bigint"><constraints primaryKey="true"/></column>
+      <column name="name" type="varchar(80)"/>
+    </createTable>
+  </changeSet>
+  <changeSet id="2" author="ann">
+    <preConditions onFail="MARK_RAN"><dbms type="oracle"/></preConditions>
+    <createTable tableName="oracle_only"><column name="id" type="int"/></createTable>
+  </changeSet>
+  <changeSet id="3" author="bob">
+    <addColumn tableName="customer"><column name="email" type="varchar(255)"/></addColumn>
+  </changeSet>
+  <changeSet id="4" author="bob">
+    <tagDatabase tag="v1.0"/>
+  </changeSet>
+  <include file="more.yaml" relativeToChangelogFile="true"/>
+"#;
+
+const IN_STEP_YAML: &str = "databaseChangeLog:
+  - changeSet:
+      id: 5
+      author: cy
+      changes:
+        - createIndex:
+            tableName: customer
+            indexName: customer_email_idx
+            columns:
+              - column:
+                  name: email
+";
+
+/// The rows of DATABASECHANGELOG on `db`, in order: `author:id exectype md5sum`.
+fn changelog_rows(db: &TestDb) -> String {
+    db.scalar("SELECT coalesce(string_agg(author || ':' || id || ' ' || filename || ' ' || exectype || ' ' || coalesce(md5sum, '-') || ' ' || coalesce(tag, '-'), E'\\n' ORDER BY orderexecuted), '') FROM databasechangelog")
+}
+
+#[test]
+fn after_airlock_applies_liquibase_status_says_up_to_date_and_update_runs_nothing() {
+    // Issue 89, item 13: the tiers write the DATABASECHANGELOG rows Liquibase writes,
+    // in their transaction; the rollback removes them.
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(IN_STEP));
+    write(&changelog.join("more.yaml"), IN_STEP_YAML);
+    let target = TestDb::new("lbstep");
+    let peer = TestDb::new("lbsteppeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let peer_history = &report["peer_history"];
+    assert_eq!(peer_history["table"], "databasechangelog", "{report}");
+    assert_eq!(peer_history["executed"], 4, "{report}");
+    assert_eq!(peer_history["mark_ran"], 1, "{report}");
+    assert_eq!(peer_history["creates_table"], true, "{report}");
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let run = |cmd: &str| {
+        airlock(
+            dir,
+            &[cmd, "b.tar.gz", "--trust", "rm.pub", "--db", &target.conn()],
+        )
+    };
+    expect_code(&run("apply"), 0);
+
+    // The real Liquibase on the database airlock applied: nothing pending.
+    let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    let ours = changelog_rows(&target);
+    run_liquibase(&changelog, &target, &["update"]);
+    assert_eq!(
+        changelog_rows(&target),
+        ours,
+        "liquibase update ran something"
+    );
+    // The rows are those Liquibase itself writes (but their time and deployment).
+    run_liquibase(&changelog, &peer, &["update"]);
+    assert_eq!(ours, changelog_rows(&peer));
+    let columns = |db: &TestDb| {
+        db.scalar("SELECT string_agg(column_name || ' ' || data_type || ' ' || coalesce(character_maximum_length::text, '') || ' ' || is_nullable, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'databasechangelog'")
+    };
+    assert_eq!(columns(&target), columns(&peer));
+    let deployments = target.scalar("SELECT count(DISTINCT deployment_id) FROM databasechangelog");
+    assert_eq!(deployments, "1");
+
+    // The rollback removes them: Liquibase finds every changeset pending again, and
+    // its own update then runs them all.
+    expect_code(&run("rollback"), 0);
+    let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(
+        status.contains("5 changesets have not been applied"),
+        "{status}"
+    );
+    run_liquibase(&changelog, &target, &["update"]);
+    assert_eq!(changelog_rows(&target), ours);
+}
+
+#[test]
+fn no_peer_history_leaves_databasechangelog_alone() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(IN_STEP));
+    write(&changelog.join("more.yaml"), IN_STEP_YAML);
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "shop",
+            "--no-peer-history",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["peer_history"], serde_json::Value::Null, "{report}");
+    assert!(!out.join("sql/liquibase").exists());
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(!toml.contains("liquibase_history"), "{toml}");
 }

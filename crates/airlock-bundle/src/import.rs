@@ -264,6 +264,29 @@ pub struct Imported {
     /// Each Liquibase changeset with preconditions (or recorded in DATABASECHANGELOG):
     /// what import decided, and why.
     pub preconditions: Vec<Decided>,
+    /// The peer tool's history kept in step: what the tiers write in its table (a
+    /// Liquibase changelog's DATABASECHANGELOG rows), or None (another layout, or
+    /// `--no-peer-history`).
+    pub peer_history: Option<PeerHistory>,
+}
+
+/// The rows the tiers write in the peer tool's history table, so the peer sees the
+/// release as applied; the rollback removes them.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct PeerHistory {
+    /// The table (`databasechangelog`, or as `--history` found it).
+    pub table: String,
+    /// The rows written, one per changeset Liquibase records (`EXECUTED` ones).
+    pub executed: usize,
+    /// Those of changesets a precondition marks ran (`MARK_RAN`).
+    pub mark_ran: usize,
+    /// The changesets whose MD5SUM is written NULL (import does not compute their
+    /// checksum as Liquibase does): Liquibase writes its own on its next update.
+    pub no_md5sum: Vec<String>,
+    /// The first tier creates the table (Liquibase's way), and the rollback drops it.
+    pub creates_table: bool,
+    /// The files written (one per tier that records rows; the rollback's).
+    pub files: Vec<String>,
 }
 
 /// What the source is called and where it applies.
@@ -290,6 +313,10 @@ pub struct Naming<'a> {
     /// Where Liquibase preconditions that depend on the database are decided (a
     /// throwaway database, `--fresh-on`); None: only those the text decides.
     pub preconditions: Option<&'a dyn PreconditionTarget>,
+    /// A Liquibase changelog: each tier also writes the DATABASECHANGELOG rows
+    /// Liquibase writes for its changesets, and the rollback removes them
+    /// (`liquibase/history.rs`), so Liquibase sees the release as applied.
+    pub peer_history: bool,
 }
 
 /// The version of a release nothing names.
@@ -1283,16 +1310,23 @@ pub fn import(
             &mut left,
         )?;
     }
+    let peer = (layout == Layout::Liquibase && naming.peer_history).then(|| PeerTable::of(naming));
     let staged = out_dir::stage(out)?;
     let mut written = write_scripts(
         &folder,
         layout,
         &migrations,
         naming.options,
-        staged.path(),
+        (staged.path(), peer.as_ref()),
         &mut left,
     )?;
     write_verify(&folder, &migrations, staged.path(), &mut written, &mut left)?;
+    let peer_history = match &peer {
+        Some(peer) if !written.peer_rows.is_empty() => {
+            Some(peer_rollback(staged.path(), peer, &mut written)?)
+        }
+        _ => None,
+    };
     let (rollback, carried) = write_spec(
         staged.path(),
         layout,
@@ -1301,6 +1335,13 @@ pub fn import(
         (&released, &decided),
         &mut left,
     )?;
+    // The rollback's file is the rollback's only when a rollback was written.
+    let peer_history = peer_history.map(|mut p| {
+        if rollback.is_empty() {
+            p.files.retain(|f| !f.starts_with("sql/rollback/"));
+        }
+        p
+    });
     out_dir::put_in_place(staged, out, existing)?;
     let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
@@ -1324,6 +1365,171 @@ pub fn import(
         rollback_left_out,
         carried,
         preconditions: decided,
+        peer_history,
+    })
+}
+
+/// Where the tiers write Liquibase's history, and what it holds already.
+struct PeerTable {
+    table: String,
+    /// The table is made by the first tier (no `--history` read one).
+    create: bool,
+    /// (id, author, file) of each changeset it records (`--history`).
+    recorded: Vec<(String, String, String)>,
+}
+
+impl PeerTable {
+    fn of(naming: &Naming) -> PeerTable {
+        match naming.applied {
+            Some(a) => PeerTable {
+                table: a.table.clone(),
+                create: false,
+                recorded: match &a.set {
+                    AppliedSet::ChangeSets(rows) => (rows.iter())
+                        .map(|r| (r.id.clone(), r.author.clone(), r.filename.clone()))
+                        .collect(),
+                    _ => vec![],
+                },
+            },
+            None => PeerTable {
+                table: "databasechangelog".into(),
+                create: true,
+                recorded: vec![],
+            },
+        }
+    }
+}
+
+/// The DATABASECHANGELOG rows of the changesets `m` carries (its own, and those
+/// recorded with it that are no tier), written as a file of its last tier.
+fn record_peer_rows(
+    base: &Path,
+    stem: &str,
+    m: &Migration,
+    peer: &PeerTable,
+    w: &mut Written,
+) -> Result<(), ImportError> {
+    use liquibase::history::Row;
+    let Some(lb) = m.lb.as_deref() else {
+        return Ok(());
+    };
+    let row = |c: &liquibase::preconditions::ChangeSetId, exectype: &'static str| Row {
+        id: c.id.clone(),
+        author: c.author.clone(),
+        filename: c.file.clone(),
+        exectype,
+        md5sum: c.sum.clone().ok(),
+        description: c.row.description.clone(),
+        comments: c.row.comments.clone(),
+        tag: c.row.tag.clone(),
+    };
+    let before = lb.with.iter().filter(|r| !r.after);
+    let after = lb.with.iter().filter(|r| r.after);
+    let rows: Vec<Row> = (before.map(|r| row(&r.cs, r.exectype)))
+        .chain([row(lb, "EXECUTED")])
+        .chain(after.map(|r| row(&r.cs, r.exectype)))
+        .filter(|r| {
+            !(peer.recorded.iter()).any(|(i, a, f)| {
+                *i == r.id && *a == r.author && liquibase::preconditions::same_file(f, &r.filename)
+            })
+        })
+        .collect();
+    // An online tier runs nothing but what is safe to run again (docs/sql.md): its
+    // rows go with the next tier that is transactional.
+    w.peer_pending.extend(rows);
+    match w.tiers.last() {
+        Some((.., false)) => {
+            let rows = std::mem::take(&mut w.peer_pending);
+            let to = format!("sql/liquibase/{stem}.sql");
+            let how = format!(
+                "the DATABASECHANGELOG row(s) Liquibase writes for changeset {}:{}",
+                lb.author, lb.id
+            );
+            peer_file(base, (&to, &lb.file, how), peer, rows, w)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `rows` written as `to` (from the changelog `from`; `how`, what they are), a file
+/// of the last tier that is transactional.
+fn peer_file(
+    base: &Path,
+    (to, from, how): (&str, &str, String),
+    peer: &PeerTable,
+    rows: Vec<liquibase::history::Row>,
+    w: &mut Written,
+) -> Result<(), ImportError> {
+    let Some((_, files, _)) = w.tiers.iter_mut().rev().find(|(.., online)| !online) else {
+        return Ok(());
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let create = peer.create && w.peer_rows.is_empty();
+    write_file(
+        base,
+        to,
+        liquibase::history::record(&peer.table, &rows, create).as_bytes(),
+    )?;
+    files.push(to.to_string());
+    w.files.push(Brought {
+        from: from.to_string(),
+        to: to.to_string(),
+        change: format!(
+            "{how}{}, written by the tier (in its transaction){}",
+            if rows.len() > 1 {
+                format!(" ({} rows)", rows.len())
+            } else {
+                String::new()
+            },
+            if create {
+                "; it creates the table first, as Liquibase does"
+            } else {
+                ""
+            }
+        ),
+    });
+    w.peer_rows.extend(rows);
+    Ok(())
+}
+
+/// The rollback's file that removes the rows the tiers write (first of the
+/// rollback's files: it undoes every tier), and the report of the whole.
+fn peer_rollback(
+    base: &Path,
+    peer: &PeerTable,
+    w: &mut Written,
+) -> Result<PeerHistory, ImportError> {
+    let rows = &w.peer_rows;
+    let to = "sql/rollback/000_liquibase_history.sql".to_string();
+    let mut files: Vec<String> = (w.tiers.iter())
+        .flat_map(|(_, f, _)| {
+            f.iter()
+                .filter(|f| f.starts_with("sql/liquibase/"))
+                .cloned()
+        })
+        .collect();
+    // An online rollback runs nothing but what is safe to run again: no DELETE.
+    if !w.downs.is_empty() && !w.rollback_online {
+        write_file(
+            base,
+            &to,
+            liquibase::history::remove(&peer.table, rows, peer.create).as_bytes(),
+        )?;
+        w.downs.insert(0, to.clone());
+        files.push(to);
+    }
+    Ok(PeerHistory {
+        table: peer.table.clone(),
+        executed: rows.iter().filter(|r| r.exectype == "EXECUTED").count(),
+        mark_ran: rows.iter().filter(|r| r.exectype == "MARK_RAN").count(),
+        no_md5sum: (rows.iter())
+            .filter(|r| r.md5sum.is_none())
+            .map(|r| format!("{}:{}", r.author, r.id))
+            .collect(),
+        creates_table: peer.create,
+        files,
     })
 }
 
@@ -1418,6 +1624,10 @@ struct Written {
     /// Why the bundle commits each tier on its own (`commits.rs`); empty: one
     /// transaction.
     splits: Vec<String>,
+    /// The DATABASECHANGELOG rows the tiers write (`liquibase/history.rs`), in order.
+    peer_rows: Vec<liquibase::history::Row>,
+    /// Rows of online tiers, for the next transactional tier to write.
+    peer_pending: Vec<liquibase::history::Row>,
 }
 
 /// The probes `import` writes itself (never the team's policy: `import --since`
@@ -1459,7 +1669,7 @@ fn write_scripts(
     layout: Layout,
     migrations: &[Migration],
     options: &[(String, String)],
-    base: &Path,
+    (base, peer): (&Path, Option<&PeerTable>),
     left: &mut Vec<LeftBehind>,
 ) -> Result<Written, ImportError> {
     let width = migrations.len().to_string().len().max(3);
@@ -1480,6 +1690,8 @@ fn write_scripts(
         left_out: vec![],
         tier_of: Default::default(),
         splits: vec![],
+        peer_rows: vec![],
+        peer_pending: vec![],
     };
     let mut downs = vec![];
     for (i, m) in migrations.iter().enumerate() {
@@ -1490,6 +1702,9 @@ fn write_scripts(
                 a.changes.push(shortened(&m.label));
             }
             write_up(base, &stem, m, up, a, &mut w)?;
+            if let Some(peer) = peer {
+                record_peer_rows(base, &stem, m, peer, &mut w)?;
+            }
         }
         match &m.down {
             Some(down) => {
@@ -1522,6 +1737,18 @@ fn write_scripts(
             None if layout != Layout::Folder && !m.no_down_said => w.no_down.push(m.label.clone()),
             None => {}
         }
+    }
+    if let Some(peer) = peer {
+        // Online tiers at the end: their rows with the last transactional tier.
+        let rows = std::mem::take(&mut w.peer_pending);
+        let how = "the DATABASECHANGELOG rows Liquibase writes for the changesets of the online tiers after it".to_string();
+        peer_file(
+            base,
+            ("sql/liquibase/after_online.sql", "(changelog)", how),
+            peer,
+            rows,
+            &mut w,
+        )?;
     }
     write_downs(base, downs, &mut w, left)?;
     let enum_splits = commits::enum_splits(&w.tiers, &w.ups);
@@ -1794,6 +2021,12 @@ fn write_spec(
         // apply runs only those of the tiers that ran.
         let undoes: Vec<String> = (written.downs.iter())
             .filter_map(|d| {
+                // Liquibase's history put back: it undoes the first tier (which made
+                // the table, or wrote the first rows).
+                if d.starts_with("sql/rollback/000_liquibase_history") {
+                    let (label, ..) = written.tiers.first()?;
+                    return Some(format!("{} = {}\n", toml_str(d), toml_str(label)));
+                }
                 // The first tier of its migration: the whole file, or its first cut.
                 let up = d.replacen("sql/rollback/", "sql/tiers/", 1);
                 let first_cut = format!("{}.1.sql", up.trim_end_matches(".sql"));

@@ -45,6 +45,10 @@ pub struct ImportReport {
     /// DATABASECHANGELOG (`--history`): what import decided and why (bundle.toml
     /// says the same in comments).
     pub preconditions: Vec<Decided>,
+    /// A Liquibase changelog: the DATABASECHANGELOG rows the tiers write (and the
+    /// rollback removes), so Liquibase sees the release as applied; null with
+    /// `--no-peer-history`, or for another layout.
+    pub peer_history: Option<import::PeerHistory>,
     /// The down scripts the rollback written leaves out (each in `left_behind`, with
     /// why and what to do): a rollback leaves their changes behind, so the import is
     /// not OK (exit 2) though lint passes.
@@ -63,6 +67,35 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     /// What `lint` says reaches beyond the target database (`rehearse` refuses it).
     pub reaches_beyond: Vec<crate::sql_lint::Reach>,
+}
+
+/// One line for Liquibase's history kept in step.
+fn peer_history_line(p: &import::PeerHistory) -> String {
+    let mut s = format!(
+        "Liquibase kept in step: the tiers write {} DATABASECHANGELOG row(s) in {} ({} EXECUTED, {} MARK_RAN){}, so `liquibase status` sees the release applied; {}",
+        p.executed + p.mark_ran,
+        one_line_name(&p.table),
+        p.executed,
+        p.mark_ran,
+        if p.creates_table { ", the first creating the table as Liquibase does" } else { "" },
+        if p.files.iter().any(|f| f.starts_with("sql/rollback/")) {
+            "the rollback removes them"
+        } else {
+            "no rollback was written to remove them"
+        }
+    );
+    if !p.no_md5sum.is_empty() {
+        s.push_str(&format!(
+            "; MD5SUM left NULL (Liquibase writes its own on its next update) for {}",
+            p.no_md5sum
+                .iter()
+                .map(|c| one_line_name(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s.push_str(" (--no-peer-history: none)");
+    s
 }
 
 /// One line for the migrations earlier releases carried: how many, by which releases.
@@ -170,6 +203,9 @@ impl Report for ImportReport {
                 d.outcome,
                 one_line_name(&d.why)
             ));
+        }
+        if let Some(p) = &self.peer_history {
+            s.push_str(&format!("\n{}", peer_history_line(p)));
         }
         if !self.no_down_script.is_empty() {
             s.push_str(&format!("\n{}", no_down_line(&self.no_down_script)));
@@ -542,6 +578,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         since: since.as_ref(),
         locations,
         preconditions: fresh.as_ref().map(|f| f as &dyn PreconditionTarget),
+        peer_history: !args.no_peer_history,
     };
     let Imported {
         layout,
@@ -556,6 +593,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         rollback_left_out,
         carried,
         preconditions,
+        peer_history,
     } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
     let decided_on = fresh.as_ref().map(|f| f.describe());
@@ -580,6 +618,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         splits,
         decided_on,
         preconditions,
+        peer_history,
         rollback_left_out,
         carried,
         problems,

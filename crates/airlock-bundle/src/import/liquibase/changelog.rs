@@ -17,7 +17,7 @@
 use super::changes::{change, ignored, sql_text};
 use super::checksum;
 use super::inverse::inverse;
-use super::preconditions::{self as preconditions, ChangeSetId};
+use super::preconditions::{self as preconditions, ChangeSetId, Recorded, RowText};
 use super::sql as liquibase;
 use super::tree::{parse, Node};
 use super::types::Quoting;
@@ -86,6 +86,12 @@ pub(in crate::import) fn migrations(
     };
     let mut w = Walk::new(folder);
     w.file(root)?;
+    // The changesets after the last tier that Liquibase records: with the last.
+    let rest = std::mem::take(&mut w.pending);
+    if let Some(lb) = w.out.last_mut().and_then(|m| m.lb.as_deref_mut()) {
+        lb.with
+            .extend(rest.into_iter().map(|r| Recorded { after: true, ..r }));
+    }
     used.extend(w.used);
     left.extend(w.left);
     tags.extend(w.tags);
@@ -134,6 +140,8 @@ struct Walk<'a> {
     changelog_pre: Option<preconditions::Preconds>,
     /// Changesets Liquibase runs (and records) that write no tier.
     quiet: Vec<ChangeSetId>,
+    /// Those of them not yet carried by a changeset that is a tier (`with`).
+    pending: Vec<Recorded>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -162,6 +170,38 @@ fn resolve(base: &str, path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// What Liquibase writes of the changeset `n` in its DATABASECHANGELOG row besides
+/// its identity: its changes' names (DESCRIPTION), its `<comment>` and the tag of its
+/// `tagDatabase`.
+fn row_text(n: &Node) -> RowText {
+    let changes: Vec<&str> = (n.children.iter())
+        .map(|c| c.name.as_str())
+        .filter(|c| {
+            ![
+                "comment",
+                "validCheckSum",
+                "preConditions",
+                "rollback",
+                "modifySql",
+            ]
+            .contains(c)
+        })
+        .collect();
+    RowText {
+        description: if changes.is_empty() {
+            "empty".into()
+        } else {
+            changes.join("; ")
+        },
+        comments: (n.children.iter())
+            .find(|c| c.name == "comment")
+            .map(|c| c.text.trim().to_string()),
+        tag: (n.children.iter())
+            .filter(|c| c.name == "tagDatabase")
+            .find_map(|c| c.attr("tag").map(str::to_string)),
+    }
+}
+
 impl<'a> Walk<'a> {
     fn new(folder: &'a Folder) -> Self {
         Walk {
@@ -177,6 +217,17 @@ impl<'a> Walk<'a> {
             tags: vec![],
             changelog_pre: None,
             quiet: vec![],
+            pending: vec![],
+        }
+    }
+
+    /// The changesets read since `from` in `out`: the first carries those recorded
+    /// before it that are no tier.
+    fn carry_pending(&mut self, from: usize) {
+        if let Some(lb) = self.out.get_mut(from).and_then(|m| m.lb.as_deref_mut()) {
+            let mut with = std::mem::take(&mut self.pending);
+            with.append(&mut lb.with);
+            lb.with = with;
         }
     }
 
@@ -281,7 +332,9 @@ impl<'a> Walk<'a> {
     fn sql_file(&mut self, file: &str, bytes: Vec<u8>) -> Result<(), ImportError> {
         if liquibase::is_changelog(&bytes) {
             let found = liquibase::file_migrations(file, bytes, &mut self.left)?;
+            let from = self.out.len();
             self.out.extend(found);
+            self.carry_pending(from);
             return Ok(());
         }
         let bytes_sum = bytes;
@@ -313,8 +366,14 @@ impl<'a> Walk<'a> {
                     .map(|t| checksum::of_changeset(vec![Ok(checksum::of_sql(&t))]))
                     .unwrap_or_else(|_| Err("its file is not UTF-8".into())),
                 valid: vec![],
+                row: RowText {
+                    description: "sql".into(),
+                    ..RowText::default()
+                },
+                with: vec![],
             })),
         });
+        self.carry_pending(self.out.len() - 1);
         Ok(())
     }
 
@@ -462,6 +521,11 @@ impl<'a> Walk<'a> {
         }
         if self.runs_nothing(n, &at, &up, &down) {
             let ident = self.base_ident(file, n);
+            self.pending.push(Recorded {
+                cs: ident.clone(),
+                exectype: "EXECUTED",
+                after: false,
+            });
             self.quiet.push(ident);
             return Ok(());
         }
@@ -488,6 +552,7 @@ impl<'a> Walk<'a> {
             commits_apart: apart,
             verify: None,
         });
+        self.carry_pending(self.out.len() - 1);
         Ok(())
     }
 
@@ -541,6 +606,8 @@ impl<'a> Walk<'a> {
             ran_before: false,
             sum: self.sum(file, n),
             valid,
+            row: row_text(n),
+            with: vec![],
         }
     }
 

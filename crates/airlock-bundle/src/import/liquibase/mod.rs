@@ -7,6 +7,7 @@
 pub(in crate::import) mod changelog;
 mod changes;
 mod checksum;
+pub(in crate::import) mod history;
 mod inverse;
 pub(in crate::import) mod preconditions;
 pub(in crate::import) mod sql;

@@ -197,6 +197,33 @@ pub(in crate::import) struct ChangeSetId {
     pub sum: super::checksum::Sum,
     /// The checksums its `validCheckSum`s accept besides its own (`ANY`: all).
     pub valid: Vec<String>,
+    /// What its DATABASECHANGELOG row says besides its identity (`history.rs`).
+    pub row: RowText,
+    /// The changesets Liquibase records with it that are no tier (MARK_RAN by a
+    /// precondition, or running no statement), in order: before it, or (the last
+    /// changesets of the changelog) after it.
+    pub with: Vec<Recorded>,
+}
+
+/// A DATABASECHANGELOG row's text besides the changeset's identity.
+#[derive(Clone, Debug, Default)]
+pub(in crate::import) struct RowText {
+    /// Its changes' names, `; ` between.
+    pub description: String,
+    /// Its `<comment>`.
+    pub comments: Option<String>,
+    /// The tag of its `tagDatabase`.
+    pub tag: Option<String>,
+}
+
+/// A changeset Liquibase records that is no tier.
+#[derive(Clone, Debug)]
+pub(in crate::import) struct Recorded {
+    pub cs: ChangeSetId,
+    /// `EXECUTED` or `MARK_RAN`.
+    pub exectype: &'static str,
+    /// Recorded after the changeset that carries it (else before).
+    pub after: bool,
 }
 
 /// The attributes each condition may carry (Liquibase reads these; import too).
@@ -571,7 +598,7 @@ pub struct Decided {
 
 /// Whether a changelog path as Liquibase records or names it (`classpath:a/b.xml`,
 /// `/abs/…/a/b.xml`) is the folder's `file`.
-fn same_file(recorded: &str, file: &str) -> bool {
+pub(in crate::import) fn same_file(recorded: &str, file: &str) -> bool {
     let norm = |s: &str| {
         s.trim()
             .trim_start_matches("classpath:")
@@ -690,6 +717,8 @@ pub(in crate::import) fn decide(
     // Liquibase checks them on the database as it is, which is the state before the
     // first changeset not applied.
     let mut pending = None;
+    // Changesets Liquibase records that are no tier, until the next that is one.
+    let mut marked: Vec<Recorded> = vec![];
     for mut m in migrations {
         let Some(mut c) = m.lb.as_deref().cloned() else {
             out.push(m);
@@ -727,6 +756,7 @@ pub(in crate::import) fn decide(
         let Some((name, why, keep)) = judge_all(&c, &ran, db, history.is_some())? else {
             ran.push((c.id.clone(), c.author.clone(), c.file.clone()));
             replay(folder, db, &m)?;
+            carry(&mut m, &mut marked);
             out.push(m);
             continue;
         };
@@ -741,10 +771,38 @@ pub(in crate::import) fn decide(
         }
         if keep {
             replay(folder, db, &m)?;
+            carry(&mut m, &mut marked);
             out.push(m);
+        } else {
+            // No tier: what Liquibase records with it goes with the next that is one.
+            let own = std::mem::take(&mut c.with);
+            let (before, after): (Vec<_>, Vec<_>) = own.into_iter().partition(|r| !r.after);
+            marked.extend(before);
+            if name == "mark-ran" {
+                marked.push(Recorded {
+                    cs: c,
+                    exectype: "MARK_RAN",
+                    after: false,
+                });
+            }
+            marked.extend(after);
         }
     }
+    // The changesets after the last tier that Liquibase records: with the last.
+    if let Some(lb) = out.last_mut().and_then(|m| m.lb.as_deref_mut()) {
+        lb.with
+            .extend(marked.into_iter().map(|r| Recorded { after: true, ..r }));
+    }
     Ok(out)
+}
+
+/// The changesets recorded before `m` that are no tier (`marked`) go with it.
+fn carry(m: &mut Migration, marked: &mut Vec<Recorded>) {
+    if let Some(lb) = m.lb.as_deref_mut() {
+        let mut with = std::mem::take(marked);
+        with.append(&mut lb.with);
+        lb.with = with;
+    }
 }
 
 /// The changeset `c`'s preconditions (its changelog's, then its own) decided: None

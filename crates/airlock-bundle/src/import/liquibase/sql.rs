@@ -203,6 +203,11 @@ pub(in crate::import) fn file_migrations(
             ran_before: false,
             sum: Err("a formatted SQL changeset, whose checksum import does not compute as Liquibase does".into()),
             valid: vec![],
+            row: super::preconditions::RowText {
+                description: "sql".into(),
+                ..Default::default()
+            },
+            with: vec![],
         };
         out.push(Migration {
             key: vec![],
