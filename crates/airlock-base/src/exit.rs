@@ -131,7 +131,7 @@ mod tests {
     use super::Exit;
 
     #[test]
-    fn codes_are_design_section_6() {
+    fn codes_are_design_section_6_with_7_and_8() {
         let all = [
             (Exit::Success, 0),
             (Exit::Runtime, 1),
@@ -141,6 +141,7 @@ mod tests {
             (Exit::State, 5),
             (Exit::Refused, 6),
             (Exit::Unverified, 7),
+            (Exit::CannotTell, 8),
         ];
         for (e, n) in all {
             assert_eq!(e.code(), n);
@@ -148,7 +149,7 @@ mod tests {
             assert_eq!(serde_json::to_string(&e).unwrap(), n.to_string());
             assert_eq!(serde_json::from_str::<Exit>(&n.to_string()).unwrap(), e);
         }
-        assert_eq!(Exit::from_code(8), None);
-        assert!(serde_json::from_str::<Exit>("8").is_err());
+        assert_eq!(Exit::from_code(9), None);
+        assert!(serde_json::from_str::<Exit>("9").is_err());
     }
 }
