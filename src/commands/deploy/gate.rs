@@ -778,13 +778,7 @@ hint: the signed rollback cannot be edited: fix the data first (the rows named a
         s
     }
     fn exit_code(&self) -> crate::exit::Exit {
-        if self.plan.fails() {
-            crate::exit::Exit::Runtime
-        } else if self.plan.cannot_tell() {
-            crate::exit::Exit::CannotTell
-        } else {
-            crate::exit::Exit::Success
-        }
+        self.plan.judged().1
     }
 }
 

@@ -14,6 +14,7 @@ use crate::deploy::skeleton::Deploy;
 use crate::ledger::chain as ledger;
 use crate::predict::{Outcome, Predictions};
 use crate::DbError;
+use airlock_base::exit::Exit;
 use airlock_bundle::verified::VerifiedBundle;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -58,6 +59,18 @@ impl RollbackPlan {
                 .iter()
                 .any(|p| p.outcome == Outcome::CannotTell)
     }
+
+    /// The verdict and what `rollback --plan` exits with, judged once: NO-GO (1) when
+    /// a statement is predicted to fail, CANNOT-TELL (8), else GO (0).
+    pub fn judged(&self) -> (&'static str, Exit) {
+        if self.fails() {
+            ("NO-GO", Exit::Runtime)
+        } else if self.cannot_tell() {
+            ("CANNOT-TELL", Exit::CannotTell)
+        } else {
+            ("GO", Exit::Success)
+        }
+    }
 }
 
 /// The rollback plan of `vb` on the database `opts` names.
@@ -101,13 +114,6 @@ pub fn plan_rollback(
         locks,
         verdict: String::new(),
     };
-    plan.verdict = if plan.fails() {
-        "NO-GO"
-    } else if plan.cannot_tell() {
-        "CANNOT-TELL"
-    } else {
-        "GO"
-    }
-    .into();
+    plan.verdict = plan.judged().0.into();
     Ok(plan)
 }

@@ -73,9 +73,7 @@ pub(super) fn judge(
     if let Some(((schema, name), labels)) = removed.filter(|(_, l)| !l.is_empty()) {
         let mut d: Destroyed = state::destroyed(tier, s, shown.clone(), &[&schema, &name]);
         d.statement = format!("{} (enum labels removed)", s.statement);
-        d.rows = p.count.filter(|_| {
-            p.outcome != super::Outcome::NotPredictable && p.outcome != super::Outcome::CannotTell
-        });
+        d.rows = p.count.filter(|_| p.outcome.answered());
         d.exact = true;
         d.existing = true;
         d.note = Some(format!(

@@ -78,6 +78,14 @@ pub enum Outcome {
     CannotTell,
 }
 
+impl Outcome {
+    /// Whether the data answered (it fails or passes): the others were not asked, or
+    /// not to the end, and carry no count.
+    pub fn answered(self) -> bool {
+        matches!(self, Outcome::Fails | Outcome::Passes)
+    }
+}
+
 /// One data-dependent statement and what the data says.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
 pub struct Prediction {

@@ -9,7 +9,7 @@
 //! measurement is the clone's ([`crate::rehearse::measure`]); a statement is said to have passed
 //! or failed on the clone only when the apply there got past it or stopped at it.
 
-use crate::predict::{self, Outcome, Predictions};
+use crate::predict::{self, Predictions};
 use crate::rehearse::measure::{TableThrough, Tables, TierMeasured};
 use crate::session::conn::{self, ConnSpec};
 use crate::session::hermetic::render_search_path;
@@ -251,12 +251,7 @@ pub(crate) fn judge(
     let stop = stopped.map(|(f, l)| order(f, l));
     p.predictions
         .iter()
-        .filter(|x| {
-            matches!(
-                x.outcome,
-                Outcome::NotPredictable | Outcome::TimedOut | Outcome::CannotTell
-            )
-        })
+        .filter(|x| !x.outcome.answered())
         .map(|x| {
             let at = order(&x.file, x.line);
             let on_clone = match stop {
