@@ -1335,13 +1335,6 @@ pub fn import(
         (&released, &decided),
         &mut left,
     )?;
-    // The rollback's file is the rollback's only when a rollback was written.
-    let peer_history = peer_history.map(|mut p| {
-        if rollback.is_empty() {
-            p.files.retain(|f| !f.starts_with("sql/rollback/"));
-        }
-        p
-    });
     out_dir::put_in_place(staged, out, existing)?;
     let tier_files: Vec<(&str, &[u8])> = (written.tiers.iter().zip(&written.ups))
         .filter_map(|((_, files, _), bytes)| Some((files.first()?.as_str(), bytes.as_slice())))
@@ -1440,7 +1433,7 @@ fn record_peer_rows(
     match w.tiers.last() {
         Some((.., false)) => {
             let rows = std::mem::take(&mut w.peer_pending);
-            let to = format!("sql/liquibase/{stem}.sql");
+            let to = format!("{PEER_TIER_DIR}{stem}.sql");
             let how = format!(
                 "the DATABASECHANGELOG row(s) Liquibase writes for changeset {}:{}",
                 lb.author, lb.id
@@ -1502,23 +1495,19 @@ fn peer_rollback(
     w: &mut Written,
 ) -> Result<PeerHistory, ImportError> {
     let rows = &w.peer_rows;
-    let to = "sql/rollback/000_liquibase_history.sql".to_string();
     let mut files: Vec<String> = (w.tiers.iter())
-        .flat_map(|(_, f, _)| {
-            f.iter()
-                .filter(|f| f.starts_with("sql/liquibase/"))
-                .cloned()
-        })
+        .flat_map(|(_, f, _)| f.iter().filter(|f| f.starts_with(PEER_TIER_DIR)).cloned())
         .collect();
-    // An online rollback runs nothing but what is safe to run again: no DELETE.
-    if !w.downs.is_empty() && !w.rollback_online {
+    // Only into a rollback that is written; an online rollback runs nothing but what
+    // is safe to run again: no DELETE.
+    if rollback_written(w) && !w.rollback_online {
         write_file(
             base,
-            &to,
+            PEER_ROLLBACK,
             liquibase::history::remove(&peer.table, rows, peer.create).as_bytes(),
         )?;
-        w.downs.insert(0, to.clone());
-        files.push(to);
+        w.downs.insert(0, PEER_ROLLBACK.to_string());
+        files.push(PEER_ROLLBACK.to_string());
     }
     Ok(PeerHistory {
         table: peer.table.clone(),
@@ -1612,6 +1601,9 @@ struct Written {
     tier_of: std::collections::BTreeMap<String, usize>,
     /// The up scripts' bytes (for the rollback probe).
     ups: Vec<Vec<u8>>,
+    /// The tables the up scripts create ([`created_tables`], parsed once when every
+    /// tier is written): what the rollback's probe checks.
+    created: Vec<String>,
     /// Rollback files, newest first.
     downs: Vec<String>,
     /// The rollback runs online (a down script needs it, and every one allows it).
@@ -1636,6 +1628,18 @@ struct Written {
 pub(crate) const ROLLED_BACK_PROBE: &str = "sql/probe/rolled_back.sql";
 pub(crate) const PEER_HISTORY_PROBE: &str = "sql/probe/peer_history.sql";
 pub(crate) const FRESH_TARGET_PROBE: &str = "sql/probe/fresh_target.sql";
+/// Where the tiers' files of Liquibase's history go (`liquibase/history.rs`).
+const PEER_TIER_DIR: &str = "sql/liquibase/";
+/// The rollback's file that removes the rows the tiers write in Liquibase's history:
+/// the first of the rollback's files.
+pub const PEER_ROLLBACK: &str = "sql/rollback/000_liquibase_history.sql";
+
+/// Whether [`write_spec`] writes a `[rollback]`: there are down scripts, and a table
+/// the migrations create for its probe to check.
+fn rollback_written(w: &Written) -> bool {
+    !w.downs.is_empty() && !w.created.is_empty()
+}
+
 /// Every probe [`write_spec`]'s import writes itself.
 pub(crate) const IMPORT_PROBES: [&str; 3] =
     [ROLLED_BACK_PROBE, PEER_HISTORY_PROBE, FRESH_TARGET_PROBE];
@@ -1684,6 +1688,7 @@ fn write_scripts(
         files: vec![],
         tiers: vec![],
         ups: vec![],
+        created: vec![],
         downs: vec![],
         rollback_online: false,
         no_down: vec![],
@@ -1744,7 +1749,11 @@ fn write_scripts(
         let how = "the DATABASECHANGELOG rows Liquibase writes for the changesets of the online tiers after it".to_string();
         peer_file(
             base,
-            ("sql/liquibase/after_online.sql", "(changelog)", how),
+            (
+                &format!("{PEER_TIER_DIR}after_online.sql"),
+                "(changelog)",
+                how,
+            ),
             peer,
             rows,
             &mut w,
@@ -1753,6 +1762,7 @@ fn write_scripts(
     write_downs(base, downs, &mut w, left)?;
     let enum_splits = commits::enum_splits(&w.tiers, &w.ups);
     w.splits.extend(enum_splits);
+    w.created = created_tables(&w.ups);
     Ok(w)
 }
 
@@ -1999,8 +2009,8 @@ fn write_spec(
     };
     let gates = policy.map(Policy::new_tier_gates).unwrap_or_default();
     toml.push_str(&tiers_toml(&written.tiers, &gates));
-    let tables = created_tables(&written.ups);
-    let rollback = if !written.downs.is_empty() && !tables.is_empty() {
+    let tables = &written.created;
+    let rollback = if rollback_written(written) {
         let names: Vec<String> = tables.iter().map(|t| sql_literal(t)).collect();
         write_file(
             base,
@@ -2023,7 +2033,7 @@ fn write_spec(
             .filter_map(|d| {
                 // Liquibase's history put back: it undoes the first tier (which made
                 // the table, or wrote the first rows).
-                if d.starts_with("sql/rollback/000_liquibase_history") {
+                if d == PEER_ROLLBACK {
                     let (label, ..) = written.tiers.first()?;
                     return Some(format!("{} = {}\n", toml_str(d), toml_str(label)));
                 }

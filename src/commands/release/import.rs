@@ -78,7 +78,7 @@ fn peer_history_line(p: &import::PeerHistory) -> String {
         p.executed,
         p.mark_ran,
         if p.creates_table { ", the first creating the table as Liquibase does" } else { "" },
-        if p.files.iter().any(|f| f.starts_with("sql/rollback/")) {
+        if p.files.iter().any(|f| f == import::PEER_ROLLBACK) {
             "the rollback removes them"
         } else {
             "no rollback was written to remove them"
