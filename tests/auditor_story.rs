@@ -483,21 +483,29 @@ fn the_auditors_story_over_six_tenants_with_a_read_only_login() {
     // ---- The archive page of 1.2.0 for the half-applied tenant, as of the rollout's
     // end: made offline from its receipt, on the same evidence audit counts. ----
     let at = last_apply.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let o = airlock(
-        d,
-        &[
-            "--json",
-            "dossier",
-            "archive/shop-1.2.0.airlock.tar.gz",
-            "--trust",
-            "trust",
-            "--receipt",
-            &half_receipt_file,
-            "--at",
-            &at,
-            "--out",
-            "page.html",
-        ],
+    // `dossier --json BUNDLE --receipt R --at (the rollout's end) --out OUT`, offline.
+    let archive_page = |bundle: &str, receipt: &str, out: &str| {
+        airlock(
+            d,
+            &[
+                "--json",
+                "dossier",
+                bundle,
+                "--trust",
+                "trust",
+                "--receipt",
+                receipt,
+                "--at",
+                &at,
+                "--out",
+                out,
+            ],
+        )
+    };
+    let o = archive_page(
+        "archive/shop-1.2.0.airlock.tar.gz",
+        &half_receipt_file,
+        "page.html",
     );
     expect_code(&o, 0);
     assert_eq!(json(&o)["verdict"], "PARTIAL", "{}", stdout(&o));
@@ -515,40 +523,19 @@ fn the_auditors_story_over_six_tenants_with_a_read_only_login() {
         "the page does not count alice's signature on the evidence audit counts"
     );
     // The forged bundle has no page: no evidence, as audit found (exit 4, nothing written).
-    let o = airlock(
-        d,
-        &[
-            "dossier",
-            "archive/shop-1.2.1.airlock.tar.gz",
-            "--trust",
-            "trust",
-            "--receipt",
-            "receipts",
-            "--at",
-            &at,
-            "--out",
-            "forged.html",
-        ],
+    let o = archive_page(
+        "archive/shop-1.2.1.airlock.tar.gz",
+        "receipts",
+        "forged.html",
     );
     expect_code(&o, 4);
     assert!(!d.join("forged.html").exists());
 
     // The page over the whole fleet's receipts of 1.2.0.
-    let o = airlock(
-        d,
-        &[
-            "--json",
-            "dossier",
-            "archive/shop-1.2.0.airlock.tar.gz",
-            "--trust",
-            "trust",
-            "--receipt",
-            "receipts",
-            "--at",
-            &at,
-            "--out",
-            "fleet.html",
-        ],
+    let o = archive_page(
+        "archive/shop-1.2.0.airlock.tar.gz",
+        "receipts",
+        "fleet.html",
     );
     expect_code(&o, 0);
     // Six tenants' receipts are six histories: the page is not APPLIED while one
