@@ -422,7 +422,12 @@ impl Watch {
             });
         }
         let (first, last) = (st.first.as_ref()?, st.last.as_ref()?);
-        for c in first.changes_in(last, |kind| NOT_TRANSACTIONAL.contains(&kind)) {
+        // The server ties no slot to the transaction that made it: one another
+        // session made while the rehearsal ran counts too (fail closed), and says so.
+        for mut c in first.changes_in(last, |kind| NOT_TRANSACTIONAL.contains(&kind)) {
+            c.what.push_str(
+                " while the rehearsal ran (the server ties no slot to a transaction: if another session made it, rehearse again)",
+            );
             st.changes.push(c);
         }
         Some(Seen {
