@@ -509,6 +509,11 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             r#"<changeSet id="d" author="ann"><sql>SELECT 1</sql></changeSet><changeSet id="d" author="ann"><sql>SELECT 2</sql></changeSet>"#,
             &["ann:d", "a second changeset"][..],
         ),
+        // An empty logicalFilePath names no path Liquibase could record.
+        (
+            r#"<changeSet id="e" author="ann" logicalFilePath=" "><sql>SELECT 1</sql></changeSet>"#,
+            &["ann:e", "`logicalFilePath` is empty"][..],
+        ),
     ]
     .into_iter()
     .enumerate()
