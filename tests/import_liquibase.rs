@@ -1549,3 +1549,48 @@ fn yaml_and_formatted_sql_logical_file_paths_are_recorded_as_liquibase_records_t
     let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
     assert!(status.contains("is up to date"), "{status}");
 }
+
+#[test]
+fn a_changelog_folder_below_its_search_path_writes_the_paths_liquibase_records() {
+    // Keycloak's META-INF imported as it is vendored: its includes (`META-INF/…`) name
+    // the files on Liquibase's search path, whose `META-INF` the folder is. Liquibase
+    // records those paths (and the root's, run as `META-INF/jpa-changelog-master.xml`),
+    // so the rows the tiers write must too.
+    let t = tempdir();
+    let dir = t.path();
+    let resources = keycloak_shaped(dir);
+    let target = TestDb::new("lbsearchpath");
+    let peer = TestDb::new("lbsearchpathpeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            resources.join("META-INF").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let status = run_kc_liquibase(&resources, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    run_kc_liquibase(&resources, &peer, &["update"]);
+    assert_eq!(changelog_rows(&target), changelog_rows(&peer));
+}

@@ -74,6 +74,7 @@ pub(in crate::import) fn migrations(
             });
         }
     }
+    w.under_head();
     // The changesets after the last tier that Liquibase records: with the last.
     let rest = std::mem::take(&mut w.pending);
     if let Some(lb) = w.out.last_mut().and_then(|m| m.lb.as_deref_mut()) {
@@ -169,6 +170,10 @@ struct Walk<'a> {
     used: BTreeSet<String>,
     /// The changelogs being read, outermost first (an include cycle is refused).
     stack: Vec<String>,
+    /// The folder's own path on Liquibase's search path (`META-INF`), once an include
+    /// named a file of it so (`META-INF/a.xml`, [`Walk::on_search_path`]): Liquibase
+    /// records each file under it, and so do the rows import writes.
+    head: std::cell::OnceCell<String>,
     /// The changesets read (`file::id::author`): Liquibase refuses one twice.
     seen: BTreeSet<String>,
     /// The `sqlFile`s of the changeset being read, for the report.
@@ -263,11 +268,33 @@ impl<'a> Walk<'a> {
             ignored: vec![],
             quoting: Quoting::Legacy,
             logical: None,
+            head: std::cell::OnceCell::new(),
             tags: vec![],
             changelog_pre: None,
             quiet: vec![],
             pending: vec![],
         }
+    }
+
+    /// Each changeset's path, when it is its file's (no `logicalFilePath`), as
+    /// Liquibase records it: under the folder's path on its search path, when an
+    /// include showed one (`META-INF/…`). The root changelog's changesets too: a folder
+    /// below its search path is run with the root named so.
+    fn under_head(&mut self) {
+        let Some(head) = self.head.get().cloned() else {
+            return;
+        };
+        let fix = |c: &mut ChangeSetId| {
+            if c.path == c.file {
+                c.path = format!("{head}/{}", c.file);
+            }
+        };
+        for lb in self.out.iter_mut().filter_map(|m| m.lb.as_deref_mut()) {
+            fix(lb);
+            lb.with.iter_mut().for_each(|r| fix(&mut r.cs));
+        }
+        self.pending.iter_mut().for_each(|r| fix(&mut r.cs));
+        self.quiet.iter_mut().for_each(fix);
     }
 
     /// The changesets read since `from` in `out`: the first carries those recorded
@@ -308,6 +335,7 @@ impl<'a> Walk<'a> {
         for k in 1..parts.len() {
             let (head, rest) = (parts[..k].join("/"), parts[k..].join("/"));
             if self.folder.path().ends_with(&head) && self.folder.has_file(&rest) == Ok(true) {
+                let _ = self.head.set(head);
                 return rest;
             }
         }

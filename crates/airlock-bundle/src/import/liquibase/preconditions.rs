@@ -911,7 +911,7 @@ fn check_rows(
             // The same id and author under another path: say which path Liquibase
             // knows it by, since that is what the row must name.
             let why = match all().find(|c| c.id == r.id && c.author == r.author) {
-                Some(c) if c.path != c.file => format!("{head}; the changelog has {}:{} in {}, which Liquibase records as `{}` (its logicalFilePath), and Liquibase knows a changeset by its id, author and that path: this row is another changelog's, or was written under the file's own name; make the row's FILENAME `{}` if it is this changeset", c.author, c.id, c.file, c.path, c.path),
+                Some(c) if c.path != c.file => format!("{head}; the changelog has {}:{} in {}, which Liquibase records as `{}` (a changeset's logicalFilePath where one is set, else its file's path on Liquibase's search path), and Liquibase knows a changeset by its id, author and that path: this row is another changelog's, or was written under the file's own name; make the row's FILENAME `{}` if it is this changeset", c.author, c.id, c.file, c.path, c.path),
                 Some(c) => format!("{head}; the changelog has {}:{} in {}, and Liquibase knows a changeset by its id, author and path: this row is another changelog's, or the changelog was run under another path (Liquibase records the path its `--changelog-file` and includes name; a `logicalFilePath` on the changelog or changeset sets it)", c.author, c.id, c.file),
                 None => format!("{head}, which the changelog does not have: it is behind the database, or another changelog's"),
             };
