@@ -1,5 +1,5 @@
 //! Liquibase XML and YAML changelogs, read as Liquibase runs them: the root changelog
-//! (the one no other includes), its `include`s and `includeAll`s in order (an
+//! (the one `--changelog` names, else the one no other includes), its `include`s and `includeAll`s in order (an
 //! `includeAll` folder's files, subfolders too, in path order; a plain `.sql` file
 //! there is one changeset of its whole text, as Liquibase reads it, and a formatted
 //! SQL one its changesets), and each changeset a tier: its changes as the SQL
@@ -7,6 +7,9 @@
 //! (SQL or changes) its part of the rollback. A changeset with
 //! `runInTransaction="false"` commits apart, as goose's `NO TRANSACTION` does
 //! (`commits.rs`).
+//! Each changeset is known, as Liquibase knows it, by id, author and path: its
+//! `logicalFilePath`, else its changelog's, else its file's path on Liquibase's search
+//! path (`ChangeSetId::path`); the file it is read from names its tier.
 //!
 //! Invariant: never read wrong: what would change what Liquibase runs and import
 //! cannot evaluate (preconditions, contexts, labels, properties, `modifySql`, a
