@@ -465,6 +465,14 @@ pub struct ImportArgs {
     /// decided and why; the bundle's preflight checks the target is fresh.
     #[arg(long, value_name = "CONN")]
     pub fresh_on: Option<String>,
+    /// The root Liquibase changelog, by its path in the migrations directory (as
+    /// Liquibase's `--changelog-file` names it on its search path): import reads it
+    /// and what it includes, and leaves every other changelog of the folder (named in
+    /// the report); it implies `--from liquibase`. By default, the one changelog no
+    /// other includes at the folder's top; two such are refused (exit 2) and nothing
+    /// is written.
+    #[arg(long, value_name = "FILE")]
+    pub changelog: Option<String>,
     /// Do not keep Liquibase's own history in step. By default, a Liquibase
     /// changelog's tiers also write the DATABASECHANGELOG rows Liquibase writes for
     /// the changesets they run (in the tier's transaction; the first tier creates the

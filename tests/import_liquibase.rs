@@ -509,6 +509,11 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             r#"<changeSet id="d" author="ann"><sql>SELECT 1</sql></changeSet><changeSet id="d" author="ann"><sql>SELECT 2</sql></changeSet>"#,
             &["ann:d", "a second changeset"][..],
         ),
+        // An empty logicalFilePath names no path Liquibase could record.
+        (
+            r#"<changeSet id="e" author="ann" logicalFilePath=" "><sql>SELECT 1</sql></changeSet>"#,
+            &["ann:e", "`logicalFilePath` is empty"][..],
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -1211,4 +1216,381 @@ fn no_peer_history_leaves_databasechangelog_alone() {
     assert!(!out.join("sql/liquibase").exists());
     let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
     assert!(!toml.contains("liquibase_history"), "{toml}");
+}
+
+/// A Keycloak-shaped changelog (issue 89, item 5): a master in `META-INF` including
+/// each release's changelog; one of them a `*-db2.xml` whose `databaseChangeLog`
+/// sets `logicalFilePath` (Liquibase records its changesets under that name, not the
+/// file's), one changeset that sets its own, and a `changeSetExecuted` precondition
+/// naming a changeset by the logical path.
+const KC_MASTER: &str = r#"
+  <include file="META-INF/jpa-changelog-1.0.0.Final.xml"/>
+  <include file="META-INF/jpa-changelog-1.1.0.Final-db2.xml"/>
+  <include file="META-INF/jpa-changelog-1.2.0.Final.xml"/>
+"#;
+
+const KC_1_0: &str = r#"
+  <changeSet id="1.0.0.Final-1" author="keycloak">
+    <createTable tableName="realm">
+      <column name="id" type="varchar(36)"><constraints primaryKey="true" nullable="false"/></column>
+      <column name="name" type="varchar(255)"/>
+    </createTable>
+  </changeSet>
+"#;
+
+const KC_1_1_DB2: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<databaseChangeLog xmlns="http://www.liquibase.org/xml/ns/dbchangelog"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://www.liquibase.org/xml/ns/dbchangelog http://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-4.20.xsd"
+    logicalFilePath="META-INF/db2-jpa-changelog-1.1.0.Final.xml">
+  <changeSet id="1.1.0.Final-a" author="keycloak">
+    <createTable tableName="client">
+      <column name="id" type="varchar(36)"><constraints primaryKey="true" nullable="false"/></column>
+      <column name="realm_id" type="varchar(36)"/>
+    </createTable>
+  </changeSet>
+  <changeSet id="1.1.0.Final-b" author="keycloak">
+    <addColumn tableName="client"><column name="secret" type="varchar(255)"/></addColumn>
+  </changeSet>
+</databaseChangeLog>
+"#;
+
+const KC_1_2: &str = r#"
+  <changeSet id="1.2.0.Final-a" author="keycloak" logicalFilePath="META-INF/jpa-changelog-1.2.0.CR1.xml">
+    <createTable tableName="user_entity">
+      <column name="id" type="varchar(36)"><constraints primaryKey="true" nullable="false"/></column>
+    </createTable>
+  </changeSet>
+  <changeSet id="1.2.0.Final-b" author="keycloak">
+    <preConditions onFail="MARK_RAN">
+      <changeSetExecuted id="1.1.0.Final-b" author="keycloak" changeLogFile="META-INF/db2-jpa-changelog-1.1.0.Final.xml"/>
+    </preConditions>
+    <createTable tableName="client_secret_history">
+      <column name="client_id" type="varchar(36)"/>
+    </createTable>
+  </changeSet>
+"#;
+
+/// The Keycloak-shaped changelog folder: the folder holding `META-INF`.
+fn keycloak_shaped(dir: &Path) -> PathBuf {
+    let root = dir.join("resources");
+    for (name, text) in [
+        ("META-INF/jpa-changelog-master.xml", xml(KC_MASTER)),
+        ("META-INF/jpa-changelog-1.0.0.Final.xml", xml(KC_1_0)),
+        (
+            "META-INF/jpa-changelog-1.1.0.Final-db2.xml",
+            KC_1_1_DB2.to_string(),
+        ),
+        ("META-INF/jpa-changelog-1.2.0.Final.xml", xml(KC_1_2)),
+    ] {
+        write(&root.join(name), &text);
+    }
+    root
+}
+
+/// `liquibase ARGS…` on the Keycloak-shaped changelog in `dir` against `db`.
+fn run_kc_liquibase(dir: &Path, db: &TestDb, args: &[&str]) -> String {
+    util::liquibase::run_liquibase(dir, "META-INF/jpa-changelog-master.xml", db, args)
+}
+
+/// `airlock --json import RESOURCES --changelog META-INF/jpa-changelog-master.xml
+/// --history DB` in `dir`: the folder as Liquibase's search path, the root named as
+/// its `--changelog-file` names it.
+fn kc_import_on_history(dir: &Path, changelog: &Path, db: &TestDb) -> std::process::Output {
+    let out = dir.join("src");
+    let _ = std::fs::remove_dir_all(&out);
+    airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--changelog",
+            "META-INF/jpa-changelog-master.xml",
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &db.name,
+            "--history",
+            &db.conn(),
+        ],
+    )
+}
+
+#[test]
+fn logical_file_paths_are_the_changesets_identity_as_liquibase_records_them() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = keycloak_shaped(dir);
+    let target = TestDb::new("lblogical");
+    let peer = TestDb::new("lblogicalpeer");
+    // Liquibase ran the first two changesets: the second it records under the db2
+    // changelog's logicalFilePath.
+    run_kc_liquibase(&changelog, &target, &["update-count", "--count=2"]);
+    assert_eq!(
+        target.scalar("SELECT filename FROM databasechangelog WHERE id = '1.1.0.Final-a'"),
+        "META-INF/db2-jpa-changelog-1.1.0.Final.xml"
+    );
+    let o = kc_import_on_history(dir, &changelog, &target);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!([
+            "keycloak:1.1.0.Final-b",
+            "keycloak:1.2.0.Final-a",
+            "keycloak:1.2.0.Final-b"
+        ]),
+        "{report}"
+    );
+    // changeSetExecuted names 1.1.0.Final-b by its logical path: it runs.
+    let decided = report["preconditions"].to_string();
+    assert!(decided.contains("\"run\""), "{decided}");
+
+    keygen(dir, "rm");
+    pack(dir, &dir.join("src"), "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    // The real Liquibase finds nothing pending, and its own rows (FILENAME the logical
+    // paths) are those airlock wrote.
+    let status = run_kc_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    run_kc_liquibase(&changelog, &peer, &["update"]);
+    assert_eq!(changelog_rows(&target), changelog_rows(&peer));
+    assert!(
+        changelog_rows(&target)
+            .contains("keycloak:1.2.0.Final-a META-INF/jpa-changelog-1.2.0.CR1.xml EXECUTED"),
+        "{}",
+        changelog_rows(&target)
+    );
+}
+
+#[test]
+fn a_row_under_the_files_own_path_where_liquibase_uses_the_logical_one_is_refused_saying_so() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = keycloak_shaped(dir);
+    let db = TestDb::new("lblogicalbad");
+    run_kc_liquibase(&changelog, &db, &["update-count", "--count=2"]);
+    // A row as a tool that ignored logicalFilePath would write it.
+    db.exec("UPDATE databasechangelog SET filename = 'META-INF/jpa-changelog-1.1.0.Final-db2.xml' WHERE id = '1.1.0.Final-a'");
+    let before = db.scalar("SELECT count(*) FROM databasechangelog");
+    let o = kc_import_on_history(dir, &changelog, &db);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    for n in [
+        "keycloak:1.1.0.Final-a",
+        "META-INF/jpa-changelog-1.1.0.Final-db2.xml",
+        "logicalFilePath",
+        "FILENAME `META-INF/db2-jpa-changelog-1.1.0.Final.xml`",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!dir.join("src").exists(), "nothing is written");
+    assert_eq!(db.scalar("SELECT count(*) FROM databasechangelog"), before);
+}
+
+#[test]
+fn an_orphan_changelog_beside_the_root_is_left_when_changelog_names_the_root() {
+    // Issue 89, item 4: a folder holding a changelog no other includes besides the
+    // root; Liquibase runs the one its `--changelog-file` names, and so does import.
+    let t = tempdir();
+    let dir = t.path();
+    // The META-INF folder itself: its includes (`META-INF/…`) resolve on Liquibase's
+    // search path, whose `META-INF` the folder is.
+    let changelog = keycloak_shaped(dir).join("META-INF");
+    write(
+        &changelog.join("jpa-changelog-old.xml"),
+        &xml(r#"<changeSet id="old-1" author="keycloak"><sql>SELECT 1</sql></changeSet>"#),
+    );
+    // Without it: two roots, and the error says how to name one.
+    refused(
+        &changelog,
+        &[],
+        &[
+            "2 root changelogs",
+            "`--changelog jpa-changelog-master.xml` or `--changelog jpa-changelog-old.xml`",
+        ],
+    );
+    // A name that is no file of the folder, or leaves it: refused, nothing written.
+    refused(
+        &changelog,
+        &["--changelog", "nope.xml"],
+        &["nope.xml", "--changelog"],
+    );
+    refused(
+        &changelog,
+        &["--changelog", "../outside.xml"],
+        &["../outside.xml", "--changelog"],
+    );
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "keycloak",
+            "--changelog",
+            "jpa-changelog-master.xml",
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"].as_array().unwrap().len(), 5, "{report}");
+    let left = report["left_behind"].to_string();
+    assert!(left.contains("jpa-changelog-old.xml"), "{left}");
+    assert!(left.contains("--changelog"), "{left}");
+    // Only a Liquibase layout has a root changelog to name.
+    let o = airlock(
+        dir,
+        &[
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            "other",
+            "--database",
+            "x",
+            "--from",
+            "folder",
+            "--changelog",
+            "jpa-changelog-master.xml",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--changelog"), "{}", stderr(&o));
+    assert!(!dir.join("other").exists());
+}
+
+#[test]
+fn yaml_and_formatted_sql_logical_file_paths_are_recorded_as_liquibase_records_them() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(
+        &changelog.join("db.changelog-master.xml"),
+        &xml(r#"
+  <include file="y.yaml" relativeToChangelogFile="true"/>
+  <include file="f.sql" relativeToChangelogFile="true"/>
+  <include file="g.sql" relativeToChangelogFile="true"/>
+"#),
+    );
+    write(
+        &changelog.join("y.yaml"),
+        "databaseChangeLog:\n  - logicalFilePath: legacy/y-old.yaml\n  - changeSet:\n      id: 1\n      author: ann\n      changes:\n        - createTable:\n            tableName: y\n            columns:\n              - column:\n                  name: id\n                  type: int\n  - changeSet:\n      id: 2\n      author: ann\n      logicalFilePath: legacy/y-own.yaml\n      changes:\n        - createTable:\n            tableName: y2\n            columns:\n              - column:\n                  name: id\n                  type: int\n",
+    );
+    write(
+        &changelog.join("f.sql"),
+        "--liquibase formatted sql\n\n--changeset bob:1 logicalFilePath:legacy/f-own.sql\nCREATE TABLE f (id int);\n--rollback DROP TABLE f;\n",
+    );
+    write(
+        &changelog.join("g.sql"),
+        "--liquibase formatted sql logicalFilePath:legacy/g-old.sql\n\n--changeset bob:1\nCREATE TABLE g (id int);\n--rollback DROP TABLE g;\n",
+    );
+    let target = TestDb::new("lblogicalyaml");
+    let peer = TestDb::new("lblogicalyamlpeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let rows = changelog_rows(&peer);
+    assert!(rows.contains("ann:1 legacy/y-old.yaml"), "{rows}");
+    assert!(rows.contains("ann:2 legacy/y-own.yaml"), "{rows}");
+    assert!(rows.contains("bob:1 legacy/f-own.sql"), "{rows}");
+    assert!(rows.contains("bob:1 legacy/g-old.sql"), "{rows}");
+    // Everything but the MD5SUM of the formatted SQL changeset (import computes none:
+    // Liquibase writes its own on its next update).
+    let strip = |s: String| {
+        s.replace(' ', "|")
+            .split('\n')
+            .map(|l| l.split('|').take(3).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(changelog_rows(&target)), strip(rows));
+    let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+}
+
+#[test]
+fn a_changelog_folder_below_its_search_path_writes_the_paths_liquibase_records() {
+    // Keycloak's META-INF imported as it is vendored: its includes (`META-INF/…`) name
+    // the files on Liquibase's search path, whose `META-INF` the folder is. Liquibase
+    // records those paths (and the root's, run as `META-INF/jpa-changelog-master.xml`),
+    // so the rows the tiers write must too.
+    let t = tempdir();
+    let dir = t.path();
+    let resources = keycloak_shaped(dir);
+    let target = TestDb::new("lbsearchpath");
+    let peer = TestDb::new("lbsearchpathpeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            resources.join("META-INF").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let status = run_kc_liquibase(&resources, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    run_kc_liquibase(&resources, &peer, &["update"]);
+    assert_eq!(changelog_rows(&target), changelog_rows(&peer));
 }

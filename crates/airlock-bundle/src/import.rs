@@ -313,6 +313,9 @@ pub struct Naming<'a> {
     /// Where Liquibase preconditions that depend on the database are decided (a
     /// throwaway database, `--fresh-on`); None: only those the text decides.
     pub preconditions: Option<&'a dyn PreconditionTarget>,
+    /// The root Liquibase changelog (`--changelog`, as Liquibase's `--changelog-file`):
+    /// its path in the folder; None: the one changelog no other includes.
+    pub changelog: Option<&'a str>,
     /// A Liquibase changelog: each tier also writes the DATABASECHANGELOG rows
     /// Liquibase writes for its changesets, and the rollback removes them
     /// (`liquibase/history.rs`), so Liquibase sees the release as applied.
@@ -400,6 +403,9 @@ pub enum ImportError {
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    /// Liquibase changelogs none of which includes the others, and no `--changelog`.
+    #[error("{}: {} root changelogs (none includes the others): Liquibase runs the one its `--changelog-file` names", roots.join(", "), roots.len())]
+    SeveralRoots { roots: Vec<String> },
     #[error("{layout} reads one folder; several are read only as Flyway locations (`--from flyway DIR…`)")]
     SeveralFolders { layout: &'static str },
     #[error("{file}: {why}")]
@@ -670,9 +676,9 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 }
 
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
+/// `root`: the root Liquibase changelog `--changelog` names, if any.
 fn migrations(
-    folder: &Folder,
-    more: &[Folder],
+    (folder, more, root): (&Folder, &[Folder], Option<&str>),
     layout: Layout,
     left: &mut Vec<LeftBehind>,
     (tags, quiet): (
@@ -726,8 +732,13 @@ fn migrations(
         Layout::Atlas => atlas::migrations(folder, &names, &mut used)?,
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
-            match liquibase::changelog::migrations(folder, &names, &mut used, left, (tags, quiet))?
-            {
+            match liquibase::changelog::migrations(
+                (folder, root),
+                &names,
+                &mut used,
+                left,
+                (tags, quiet),
+            )? {
                 Some(found) => found,
                 None => liquibase::sql::migrations(folder, &names, &mut used, left)?,
             }
@@ -1283,7 +1294,12 @@ pub fn import(
     let folder = open(dir)?;
     let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
-    let migrations = migrations(&folder, &more, layout, &mut left, (&mut tags, &mut quiet))?;
+    let migrations = migrations(
+        (&folder, &more, naming.changelog),
+        layout,
+        &mut left,
+        (&mut tags, &mut quiet),
+    )?;
     // No --bundle-version: a Liquibase changelog's last tag names the release.
     let version = naming.version.map(str::to_string).or_else(|| tags.pop());
     let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());
@@ -1406,10 +1422,12 @@ fn record_peer_rows(
     let Some(lb) = m.lb.as_deref() else {
         return Ok(());
     };
+    // FILENAME is the path Liquibase knows the changeset by (its `logicalFilePath`
+    // where one is set), not the file it was read from: the report's `from` below.
     let row = |c: &liquibase::preconditions::ChangeSetId, exectype: &'static str| Row {
         id: c.id.clone(),
         author: c.author.clone(),
-        filename: c.file.clone(),
+        filename: c.path.clone(),
         exectype,
         md5sum: c.sum.clone().ok(),
         description: c.row.description.clone(),

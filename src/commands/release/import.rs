@@ -334,6 +334,13 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             context: "deciding Liquibase preconditions (nothing was written)".into(),
             message: e.to_string(),
         }),
+        ImportError::SeveralRoots { ref roots } => {
+            let named: Vec<String> = roots.iter().map(|r| format!("`--changelog {r}`")).collect();
+            Error::usage(
+                e.to_string(),
+                Some(format!("nothing was written: name the root changelog, as Liquibase's `--changelog-file` does: {}", named.join(" or "))),
+            )
+        }
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }
@@ -534,6 +541,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         .expect("clap requires one directory");
     let layout = match args.from {
         Some(l) => layout(l),
+        // A root changelog named: a Liquibase changelog, wherever in the folder it is.
+        None if args.changelog.is_some() => Layout::Liquibase,
         None if locations.is_empty() => import::detect(first).map_err(|e| error(e, None))?,
         None => Layout::Flyway,
     };
@@ -558,6 +567,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
             Some("leave out --fresh-on".to_string()),
         ));
     }
+    if args.changelog.is_some() && layout != Layout::Liquibase {
+        return Err(Error::usage(
+            format!(
+                "--changelog names the root of a Liquibase changelog; a {} layout has none",
+                layout.name()
+            ),
+            Some("leave out --changelog".to_string()),
+        ));
+    }
     let fresh = match &args.fresh_on {
         Some(conn) => Some(crate::commands::release::import_fresh::Fresh::create(conn)?),
         None => None,
@@ -579,6 +597,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         locations,
         preconditions: fresh.as_ref().map(|f| f as &dyn PreconditionTarget),
         peer_history: !args.no_peer_history,
+        changelog: args.changelog.as_deref(),
     };
     let Imported {
         layout,

@@ -1,5 +1,5 @@
 //! Liquibase XML and YAML changelogs, read as Liquibase runs them: the root changelog
-//! (the one no other includes), its `include`s and `includeAll`s in order (an
+//! (the one `--changelog` names, else the one no other includes), its `include`s and `includeAll`s in order (an
 //! `includeAll` folder's files, subfolders too, in path order; a plain `.sql` file
 //! there is one changeset of its whole text, as Liquibase reads it, and a formatted
 //! SQL one its changesets), and each changeset a tier: its changes as the SQL
@@ -7,6 +7,9 @@
 //! (SQL or changes) its part of the rollback. A changeset with
 //! `runInTransaction="false"` commits apart, as goose's `NO TRANSACTION` does
 //! (`commits.rs`).
+//! Each changeset is known, as Liquibase knows it, by id, author and path: its
+//! `logicalFilePath`, else its changelog's, else its file's path on Liquibase's search
+//! path (`ChangeSetId::path`); the file it is read from names its tier.
 //!
 //! Invariant: never read wrong: what would change what Liquibase runs and import
 //! cannot evaluate (preconditions, contexts, labels, properties, `modifySql`, a
@@ -31,13 +34,14 @@ fn xml_or_yaml(n: &str) -> bool {
     [".xml", ".yaml", ".yml"].iter().any(|e| l.ends_with(e))
 }
 
-/// The changesets of the root XML/YAML changelog among `names`, as migrations; None
-/// when there is none (formatted SQL is read instead).
+/// The changesets of the root XML/YAML changelog among `names` (or of `named`, the
+/// one `--changelog` names), as migrations; None when there is none (formatted SQL is
+/// read instead).
 /// `tags`: the `tagDatabase` tags of the changesets read, in order (the last names
 /// the release, when no `--bundle-version` does); `quiet`: the changesets Liquibase
 /// runs that write no tier (id, author, file).
 pub(in crate::import) fn migrations(
-    folder: &Folder,
+    (folder, named): (&Folder, Option<&str>),
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
@@ -52,11 +56,66 @@ pub(in crate::import) fn migrations(
             candidates.push(n.clone());
         }
     }
-    if candidates.is_empty() {
-        return Ok(None);
+    let root = match named {
+        Some(named) => Some(named_root(folder, named)?),
+        None if candidates.is_empty() => return Ok(None),
+        None => None,
+    };
+    let root = match root {
+        Some(root) => root,
+        None => only_root(folder, &candidates)?,
+    };
+    let mut w = Walk::new(folder);
+    w.file(&root)?;
+    if named.is_some() {
+        // The folder's other changelogs: Liquibase does not run them either.
+        for c in candidates.iter().filter(|c| !w.used.contains(*c)) {
+            w.left.push(LeftBehind {
+                refused: false,
+                file: c.clone(),
+                why: format!("a changelog `--changelog {root}` neither is nor includes: Liquibase does not run it"),
+            });
+        }
     }
+    w.under_head();
+    // The changesets after the last tier that Liquibase records: with the last.
+    let rest = std::mem::take(&mut w.pending);
+    if let Some(lb) = w.out.last_mut().and_then(|m| m.lb.as_deref_mut()) {
+        lb.with
+            .extend(rest.into_iter().map(|r| Recorded { after: true, ..r }));
+    }
+    used.extend(w.used);
+    left.extend(w.left);
+    tags.extend(w.tags);
+    quiet.extend(w.quiet);
+    Ok(Some(unique_labels(w.out)))
+}
+
+/// The root changelog `--changelog` names (`named`, a path in the folder, as
+/// Liquibase's `--changelog-file` on its search path), as the folder names it.
+fn named_root(folder: &Folder, named: &str) -> Result<String, ImportError> {
+    let refuse = |why: &str| layout_error(named, format!("`--changelog {named}`: {why}"));
+    let rel = resolve("", named).ok_or_else(|| {
+        refuse(
+            "it leaves the imported folder; name the root changelog by its path inside the folder",
+        )
+    })?;
+    let lower = rel.to_ascii_lowercase();
+    if !(xml_or_yaml(&lower) || lower.ends_with(".sql")) {
+        return Err(refuse(
+            "a root changelog is an XML, YAML or formatted SQL file",
+        ));
+    }
+    match folder.has_file(&rel) {
+        Ok(true) => Ok(rel),
+        _ => Err(refuse("no such file in the imported folder; name the root changelog by its path inside the folder (as Liquibase's `--changelog-file` names it on its search path)")),
+    }
+}
+
+/// The one changelog among `candidates` none of the others includes.
+fn only_root(folder: &Folder, candidates: &[String]) -> Result<String, ImportError> {
     let mut reached: Vec<BTreeSet<String>> = vec![];
-    for c in &candidates {
+    for c in candidates {
         let mut w = Walk::new(folder);
         w.file(c)?;
         reached.push(w.used);
@@ -79,29 +138,18 @@ pub(in crate::import) fn migrations(
             true => candidates.iter().map(String::as_str).collect(),
             false => roots.iter().map(|r| r.as_str()).collect(),
         };
-        return Err(layout_error(
-            &named.join(", "),
-            format!("{} root changelogs (none includes the others): Liquibase runs the one its `--changelog-file` names; import a folder holding only that one (and what it includes)", roots.len()),
-        ));
+        return Err(ImportError::SeveralRoots {
+            roots: named.into_iter().map(str::to_string).collect(),
+        });
     };
-    let mut w = Walk::new(folder);
-    w.file(root)?;
-    // The changesets after the last tier that Liquibase records: with the last.
-    let rest = std::mem::take(&mut w.pending);
-    if let Some(lb) = w.out.last_mut().and_then(|m| m.lb.as_deref_mut()) {
-        lb.with
-            .extend(rest.into_iter().map(|r| Recorded { after: true, ..r }));
-    }
-    used.extend(w.used);
-    left.extend(w.left);
-    tags.extend(w.tags);
-    quiet.extend(w.quiet);
-    Ok(Some(unique_labels(w.out)))
+    Ok(root.to_string())
 }
 
 /// Liquibase knows a changeset by its author, id and file: one `author:id` in two
 /// files (Keycloak's `keycloak:map-remove-ri`) is two changesets. Each such label is
-/// told apart by its file (`author:id (file)`); the others stay as they are.
+/// told apart by its file (`author:id (file)`); the others stay as they are. A tier's
+/// name keeps the file it is read from, never its `logicalFilePath` (which is what
+/// DATABASECHANGELOG and the changeset's identity use): it says where to look.
 fn unique_labels(mut found: Vec<Migration>) -> Vec<Migration> {
     let mut count = std::collections::BTreeMap::<String, usize>::new();
     for m in &found {
@@ -125,6 +173,10 @@ struct Walk<'a> {
     used: BTreeSet<String>,
     /// The changelogs being read, outermost first (an include cycle is refused).
     stack: Vec<String>,
+    /// The folder's own path on Liquibase's search path (`META-INF`), once an include
+    /// named a file of it so (`META-INF/a.xml`, [`Walk::on_search_path`]): Liquibase
+    /// records each file under it, and so do the rows import writes.
+    head: std::cell::OnceCell<String>,
     /// The changesets read (`file::id::author`): Liquibase refuses one twice.
     seen: BTreeSet<String>,
     /// The `sqlFile`s of the changeset being read, for the report.
@@ -134,6 +186,10 @@ struct Walk<'a> {
     /// The `objectQuotingStrategy` of the changelog being read (its changesets'
     /// default; an included changelog does not inherit it).
     quoting: Quoting,
+    /// The `logicalFilePath` of the changelog being read, if it sets one (its
+    /// changesets' path as Liquibase records them; an included changelog does not
+    /// inherit it).
+    logical: Option<String>,
     /// The `tagDatabase` tags read, in order.
     tags: Vec<String>,
     /// The root changelog's own `preConditions`, until its first changeset carries it.
@@ -214,11 +270,34 @@ impl<'a> Walk<'a> {
             sql_files: vec![],
             ignored: vec![],
             quoting: Quoting::Legacy,
+            logical: None,
+            head: std::cell::OnceCell::new(),
             tags: vec![],
             changelog_pre: None,
             quiet: vec![],
             pending: vec![],
         }
+    }
+
+    /// Each changeset's path, when it is its file's (no `logicalFilePath`), as
+    /// Liquibase records it: under the folder's path on its search path, when an
+    /// include showed one (`META-INF/…`). The root changelog's changesets too: a folder
+    /// below its search path is run with the root named so.
+    fn under_head(&mut self) {
+        let Some(head) = self.head.get().cloned() else {
+            return;
+        };
+        let fix = |c: &mut ChangeSetId| {
+            if c.path == c.file {
+                c.path = format!("{head}/{}", c.file);
+            }
+        };
+        for lb in self.out.iter_mut().filter_map(|m| m.lb.as_deref_mut()) {
+            fix(lb);
+            lb.with.iter_mut().for_each(|r| fix(&mut r.cs));
+        }
+        self.pending.iter_mut().for_each(|r| fix(&mut r.cs));
+        self.quiet.iter_mut().for_each(fix);
     }
 
     /// The changesets read since `from` in `out`: the first carries those recorded
@@ -259,6 +338,7 @@ impl<'a> Walk<'a> {
         for k in 1..parts.len() {
             let (head, rest) = (parts[..k].join("/"), parts[k..].join("/"));
             if self.folder.path().ends_with(&head) && self.folder.has_file(&rest) == Ok(true) {
+                let _ = self.head.set(head);
                 return rest;
             }
         }
@@ -289,6 +369,8 @@ impl<'a> Walk<'a> {
         refuse_attrs(file, &root, &["logicalFilePath", "objectQuotingStrategy"])?;
         let quoting = quoting(&root).map_err(|why| layout_error(&root.at(file), why))?;
         let outer = std::mem::replace(&mut self.quoting, quoting.unwrap_or_default());
+        let logical = logical_path(&root).map_err(|why| layout_error(&root.at(file), why))?;
+        let outer_logical = std::mem::replace(&mut self.logical, logical);
         self.stack.push(file.to_string());
         for n in &root.children {
             match n.name.as_str() {
@@ -314,6 +396,8 @@ impl<'a> Walk<'a> {
                     self.file(&target)?;
                 }
                 "includeAll" => self.include_all(file, n)?,
+                // YAML's `- logicalFilePath: …` (read by `logical_path`).
+                "logicalFilePath" if n.children.is_empty() && n.attrs.is_empty() => {}
                 "preConditions" if self.stack.len() == 1 => {
                     let p = preconditions::read(file, n).map_err(|why| layout_error(&n.at(file), why))?;
                     self.changelog_pre = Some(p);
@@ -324,6 +408,7 @@ impl<'a> Walk<'a> {
         }
         self.stack.pop();
         self.quoting = outer;
+        self.logical = outer_logical;
         Ok(())
     }
 
@@ -357,6 +442,8 @@ impl<'a> Walk<'a> {
                 id: "raw".into(),
                 author: "includeAll".into(),
                 file: file.into(),
+                // A plain SQL file sets no logicalFilePath.
+                path: file.into(),
                 at: file.into(),
                 pre: None,
                 changelog_pre: None,
@@ -600,6 +687,7 @@ impl<'a> Walk<'a> {
             id: n.attr("id").unwrap_or_default().into(),
             author: n.attr("author").unwrap_or_default().into(),
             file: file.into(),
+            path: self.path_of(file, n),
             at: n.at(file),
             pre: None,
             changelog_pre: None,
@@ -609,6 +697,17 @@ impl<'a> Walk<'a> {
             row: row_text(n),
             with: vec![],
         }
+    }
+
+    /// The path Liquibase records the changeset `n` of `file` under (its FILENAME, a
+    /// third of its identity): its own `logicalFilePath`, else its changelog's, else
+    /// the file's path as the folder names it (import reads the folder as Liquibase's
+    /// search path). Tier names and messages keep `file`, the file it is read from.
+    fn path_of(&self, file: &str, n: &Node) -> String {
+        n.attr("logicalFilePath")
+            .map(|p| p.trim().to_string())
+            .or_else(|| self.logical.clone())
+            .unwrap_or_else(|| file.to_string())
     }
 
     /// The changeset `n`'s checksum as Liquibase computes it (`checksum.rs`): its
@@ -750,6 +849,11 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
         ],
     )?;
     let refuse = |why: String| layout_error(at, why);
+    if n.attr("logicalFilePath")
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(refuse("`logicalFilePath` is empty: name the path Liquibase records the changeset under, or remove it".into()));
+    }
     for key in ["context", "contextFilter", "labels"] {
         if let Some(v) = n.attr(key).filter(|v| !v.trim().is_empty()) {
             return Err(refuse(format!("`{key}=\"{v}\"`: Liquibase runs this changeset only under the contexts/labels given to it at run time, which import cannot know; remove the attribute (or the changeset) as your deployment runs it, then import")));
@@ -763,6 +867,21 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
         ));
     }
     Ok(())
+}
+
+/// The `logicalFilePath` the changelog `root` sets, if any (an XML attribute; in
+/// YAML, a `- logicalFilePath: …` item of `databaseChangeLog`, read as a child).
+fn logical_path(root: &Node) -> Result<Option<String>, String> {
+    let said = (root.attr("logicalFilePath").map(str::to_string)).or_else(|| {
+        (root.children.iter())
+            .find(|c| c.name == "logicalFilePath")
+            .map(|c| c.text.clone())
+    });
+    match said.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err("`logicalFilePath` is empty: name the path Liquibase records its changesets under, or remove it".into()),
+        Some(p) => Ok(Some(p.to_string())),
+    }
 }
 
 /// The `objectQuotingStrategy` `n` (a changelog or a changeset) sets, if any.

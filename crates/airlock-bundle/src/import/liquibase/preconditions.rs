@@ -182,8 +182,14 @@ pub(in crate::import) struct Preconds {
 pub(in crate::import) struct ChangeSetId {
     pub id: String,
     pub author: String,
-    /// The changelog, as the folder names it.
+    /// The changelog, as the folder names it: where it is read from (messages, tier
+    /// names, the report).
     pub file: String,
+    /// Its file as Liquibase knows it: the FILENAME of its DATABASECHANGELOG row, and
+    /// a third of its identity (id, author, path): the changeset's `logicalFilePath`,
+    /// else its changelog's, else `file`. Row matching (`--history`),
+    /// `changeSetExecuted` and the rows import writes use this, never `file`.
+    pub path: String,
     /// `file:line` of the changeset.
     pub at: String,
     pub pre: Option<Preconds>,
@@ -709,7 +715,7 @@ pub(in crate::import) fn decide(
         .chain(
             quiet
                 .iter()
-                .map(|c| (c.id.clone(), c.author.clone(), c.file.clone())),
+                .map(|c| (c.id.clone(), c.author.clone(), c.path.clone())),
         )
         .collect();
     let mut out = vec![];
@@ -730,7 +736,7 @@ pub(in crate::import) fn decide(
         let label = format!("{}:{}", c.author, c.id);
         let row = history.and_then(|rows| {
             rows.iter()
-                .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.file))
+                .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.path))
         });
         if let Some(r) = row {
             pending = c.changelog_pre.take();
@@ -754,7 +760,7 @@ pub(in crate::import) fn decide(
             continue;
         }
         let Some((name, why, keep)) = judge_all(&c, &ran, db, history.is_some())? else {
-            ran.push((c.id.clone(), c.author.clone(), c.file.clone()));
+            ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
             replay(folder, db, &m)?;
             carry(&mut m, &mut marked);
             out.push(m);
@@ -767,7 +773,7 @@ pub(in crate::import) fn decide(
             why,
         });
         if name != "skipped" {
-            ran.push((c.id.clone(), c.author.clone(), c.file.clone()));
+            ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
         }
         if keep {
             replay(folder, db, &m)?;
@@ -893,14 +899,25 @@ fn check_rows(
     quiet: &[ChangeSetId],
     rows: &[RanChangeSet],
 ) -> Result<(), ImportError> {
+    let all = || (migrations.iter().filter_map(|m| m.lb.as_deref())).chain(quiet.iter());
     for r in rows {
-        let found = (migrations.iter().filter_map(|m| m.lb.as_deref()))
-            .chain(quiet.iter())
-            .find(|c| c.id == r.id && c.author == r.author && same_file(&r.filename, &c.file));
+        let found =
+            all().find(|c| c.id == r.id && c.author == r.author && same_file(&r.filename, &c.path));
         let Some(c) = found else {
+            let head = format!(
+                "records changeset {}:{} of {} ({})",
+                r.author, r.id, r.filename, r.exectype
+            );
+            // The same id and author under another path: say which path Liquibase
+            // knows it by, since that is what the row must name.
+            let why = match all().find(|c| c.id == r.id && c.author == r.author) {
+                Some(c) if c.path != c.file => format!("{head}; the changelog has {}:{} in {}, which Liquibase records as `{}` (a changeset's logicalFilePath where one is set, else its file's path on Liquibase's search path), and Liquibase knows a changeset by its id, author and that path: this row is another changelog's, or was written under the file's own name; make the row's FILENAME `{}` if it is this changeset", c.author, c.id, c.file, c.path, c.path),
+                Some(c) => format!("{head}; the changelog has {}:{} in {}, and Liquibase knows a changeset by its id, author and path: this row is another changelog's, or the changelog was run under another path (Liquibase records the path its `--changelog-file` and includes name; a `logicalFilePath` on the changelog or changeset sets it)", c.author, c.id, c.file),
+                None => format!("{head}, which the changelog does not have: it is behind the database, or another changelog's"),
+            };
             return Err(ImportError::Layout {
                 file: "public.databasechangelog".into(),
-                why: format!("records changeset {}:{} of {} ({}), which the changelog does not have: it is behind the database, or another changelog's", r.author, r.id, r.filename, r.exectype),
+                why,
             });
         };
         check_sum(c, r)?;

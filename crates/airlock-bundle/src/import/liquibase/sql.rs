@@ -24,6 +24,18 @@ pub(in crate::import) fn is_changelog(bytes: &[u8]) -> bool {
         .is_some_and(|r| r.trim_start().starts_with("liquibase formatted sql"))
 }
 
+/// The `logicalFilePath:` of the first line (`--liquibase formatted sql
+/// logicalFilePath:a/b.sql`), if it says one.
+fn header_logical_path(text: &str) -> Option<String> {
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .split_whitespace()
+        .filter_map(|w| w.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("logicalFilePath"))
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// `rest` after the word `word`, in any case (Liquibase reads `--changeSet` too).
 fn after_word<'a>(rest: &'a str, word: &str) -> Option<&'a str> {
     let head = rest.get(..word.len())?;
@@ -170,6 +182,7 @@ pub(in crate::import) fn file_migrations(
     let text = String::from_utf8(bytes)
         .map_err(|_| layout_error(n, "not UTF-8 (SQL files must be UTF-8)"))?;
     let mut out = vec![];
+    let logical = header_logical_path(&text);
     for c in changesets(n, &text)? {
         if let Some(why) = not_here(&c) {
             left.push(LeftBehind {
@@ -197,6 +210,12 @@ pub(in crate::import) fn file_migrations(
             id: id.into(),
             author: author.into(),
             file: n.into(),
+            // As Liquibase records it: the changeset's `logicalFilePath:`, else the
+            // file's (its first line), else the file's own path.
+            path: attr(&c, "logicalFilePath")
+                .map(str::to_string)
+                .or_else(|| logical.clone())
+                .unwrap_or_else(|| n.to_string()),
             at: format!("{n}:{}", c.line),
             pre: None,
             changelog_pre: None,
