@@ -473,6 +473,14 @@ pub struct ImportArgs {
     /// is written.
     #[arg(long, value_name = "FILE")]
     pub changelog: Option<String>,
+    /// The order of a plain folder of SQL files (no peer tool's layout): `text`, the
+    /// names byte by byte, or `version`, each run of digits compared as a number
+    /// (`7.1_to_7.2.sql` before `7.10_patch.sql`). By default the names' order, when
+    /// both agree; a folder they disagree on is refused (exit 2, naming the first two
+    /// files they put the other way round) and nothing is written, since which order
+    /// its scripts were applied in is written nowhere.
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub order: Option<FolderOrderArg>,
     /// Do not keep Liquibase's own history in step. By default, a Liquibase
     /// changelog's tiers also write the DATABASECHANGELOG rows Liquibase writes for
     /// the changesets they run (in the tier's transaction; the first tier creates the
@@ -514,6 +522,15 @@ fn key_value(s: &str) -> std::result::Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() && !v.contains("{{") => Ok((k.into(), v.into())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),
     }
+}
+
+/// How `import --order` sorts a plain folder's files.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FolderOrderArg {
+    /// The names byte by byte (`7.10_patch.sql` before `7.1_to_7.2.sql`).
+    Text,
+    /// Runs of digits compared as numbers (`7.1_to_7.2.sql` before `7.10_patch.sql`).
+    Version,
 }
 
 /// The layouts `import` reads.

@@ -414,6 +414,116 @@ fn a_folder_of_psql_scripts_becomes_tiers_in_name_order() {
     assert_eq!(report["rollback"], serde_json::json!([]));
 }
 
+/// Camunda's upgrade scripts: `7.10_patch` sorts before `7.1_to_7.2` as text and
+/// after it as versions, and only the version order applies (the patch sets a
+/// default on the column 7.1_to_7.2 adds).
+const UPGRADES: &[(&str, &str)] = &[
+    ("7.0_base.sql", "CREATE TABLE act (id int PRIMARY KEY);\n"),
+    ("7.1_to_7.2.sql", "ALTER TABLE act ADD COLUMN rev int;\n"),
+    (
+        "7.10_patch.sql",
+        "ALTER TABLE act ALTER COLUMN rev SET DEFAULT 1;\n",
+    ),
+];
+
+#[test]
+fn a_folder_whose_names_sort_otherwise_as_versions_is_refused_until_order_says_which() {
+    let t = tempdir();
+    let dir = layout(&t.path().join("upgrades"), UPGRADES);
+    let out = t.path().join("src");
+    let target = TestDb::new("folder_order");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ];
+        args.extend_from_slice(extra);
+        airlock(t.path(), &args)
+    };
+    // No --order: refused by name, with both ways out, and nothing written.
+    let o = import(&[]);
+    expect_code(&o, 2);
+    let refusal = json(&o);
+    let (error, hint) = (refusal["error"].to_string(), refusal["hint"].to_string());
+    assert!(
+        error.contains("7.10_patch.sql sorts before 7.1_to_7.2.sql as text, after it as a version")
+            && hint.contains("--order version")
+            && hint.contains("--order text"),
+        "{refusal}"
+    );
+    assert!(!out.exists(), "a refused import wrote {}", out.display());
+    // --order text: the names' order, as asked.
+    let o = import(&["--order", "text"]);
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["tiers"],
+        serde_json::json!(["7.0_base", "7.10_patch", "7.1_to_7.2"])
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+    // --order version: the order the upgrades were written for, which applies.
+    let o = import(&["--order", "version"]);
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["tiers"],
+        serde_json::json!(["7.0_base", "7.1_to_7.2", "7.10_patch"])
+    );
+    keygen(t.path(), "rm");
+    pack(t.path(), &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        t.path(),
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    assert_eq!(
+        target.scalar("SELECT column_default FROM information_schema.columns WHERE table_name = 'act' AND column_name = 'rev'"),
+        "1"
+    );
+}
+
+#[test]
+fn order_is_refused_for_a_layout_with_an_order_of_its_own() {
+    let t = tempdir();
+    let dir = layout(
+        &t.path().join("m"),
+        &[("1_a.up.sql", "CREATE TABLE a (i int);\n")],
+    );
+    let out = t.path().join("src");
+    let o = airlock(
+        t.path(),
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            "x",
+            "--order",
+            "version",
+        ],
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "--order sorts a plain folder of SQL files; a golang-migrate layout has its own order"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "a refused import wrote {}", out.display());
+}
+
 #[test]
 fn import_refuses_a_non_empty_out_and_names_what_it_cannot_read() {
     let t = tempdir();

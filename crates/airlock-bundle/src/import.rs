@@ -37,6 +37,7 @@ mod diesel;
 mod flyway;
 mod flyway_locations;
 mod folder;
+mod folder_order;
 mod foreign;
 mod goose;
 mod liquibase;
@@ -49,6 +50,7 @@ mod sqitch_verify;
 mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
+pub use folder_order::FolderOrder;
 pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
 pub use out_dir::{check as check_out, Existing};
 pub use policy::{Carried, Policy, TargetPolicy};
@@ -316,6 +318,9 @@ pub struct Naming<'a> {
     /// The root Liquibase changelog (`--changelog`, as Liquibase's `--changelog-file`):
     /// its path in the folder; None: the one changelog no other includes.
     pub changelog: Option<&'a str>,
+    /// A plain folder's order (`--order`); None: the files' names as text, when the
+    /// version order agrees (`folder_order.rs`).
+    pub order: Option<FolderOrder>,
     /// A Liquibase changelog: each tier also writes the DATABASECHANGELOG rows
     /// Liquibase writes for its changesets, and the rollback removes them
     /// (`liquibase/history.rs`), so Liquibase sees the release as applied.
@@ -403,6 +408,14 @@ pub enum ImportError {
     Unknown { dir: PathBuf },
     #[error("{file}: {why}")]
     Layout { file: String, why: String },
+    /// A plain folder whose files sort one way as text and another as versions, and
+    /// no `--order`.
+    #[error("{dir}: {first} sorts before {second} as text, after it as a version: which order its scripts were applied in is not written anywhere")]
+    OrderUnclear {
+        dir: PathBuf,
+        first: String,
+        second: String,
+    },
     /// Liquibase changelogs none of which includes the others, and no `--changelog`.
     #[error("{}: {} root changelogs (none includes the others): Liquibase runs the one its `--changelog-file` names", roots.join(", "), roots.len())]
     SeveralRoots { roots: Vec<String> },
@@ -776,6 +789,58 @@ fn migrations(
         out.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok(out)
+}
+
+/// The folders import reads (`dir`, and Flyway's further locations), opened once
+/// `out` is judged against them.
+fn open_folders(
+    dir: &Path,
+    layout: Layout,
+    (out, existing): (&Path, Existing),
+    naming: &Naming,
+) -> Result<(Folder, Vec<Folder>), ImportError> {
+    if !naming.locations.is_empty() && layout != Layout::Flyway {
+        return Err(ImportError::SeveralFolders {
+            layout: layout.name(),
+        });
+    }
+    let mut folders = vec![dir];
+    folders.extend(naming.locations.iter().map(PathBuf::as_path));
+    out_dir::check(out, existing, &folders)?;
+    let folder = open(dir)?;
+    let more = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
+    Ok((folder, more))
+}
+
+/// A plain folder's scripts (read in text order) in the order `--order` names; with
+/// none, refused when the version order disagrees (`folder_order.rs`).
+fn in_folder_order(
+    dir: &Path,
+    migrations: &mut [Migration],
+    order: Option<FolderOrder>,
+) -> Result<(), ImportError> {
+    let file = |m: &Migration| match &m.up {
+        Some(Script::File(f)) => f.clone(),
+        _ => m.label.clone(),
+    };
+    match order {
+        Some(FolderOrder::Text) => {}
+        Some(FolderOrder::Version) => {
+            migrations.sort_by(|a, b| folder_order::by_version(&file(a), &file(b)));
+        }
+        None => {
+            let names: Vec<String> = migrations.iter().map(file).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Some((first, second)) = folder_order::disagreement(&names) {
+                return Err(ImportError::OrderUnclear {
+                    dir: dir.to_path_buf(),
+                    first,
+                    second,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Dialects other than PostgreSQL's in migration file names (pop/kratos's
@@ -1283,23 +1348,17 @@ pub fn import(
     (out, existing): (&Path, Existing),
     naming: &Naming,
 ) -> Result<Imported, ImportError> {
-    if !naming.locations.is_empty() && layout != Layout::Flyway {
-        return Err(ImportError::SeveralFolders {
-            layout: layout.name(),
-        });
-    }
-    let mut folders = vec![dir];
-    folders.extend(naming.locations.iter().map(PathBuf::as_path));
-    out_dir::check(out, existing, &folders)?;
-    let folder = open(dir)?;
-    let more: Vec<Folder> = (naming.locations.iter().map(|d| open(d))).collect::<Result<_, _>>()?;
+    let (folder, more) = open_folders(dir, layout, (out, existing), naming)?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
-    let migrations = migrations(
+    let mut migrations = migrations(
         (&folder, &more, naming.changelog),
         layout,
         &mut left,
         (&mut tags, &mut quiet),
     )?;
+    if layout == Layout::Folder {
+        in_folder_order(dir, &mut migrations, naming.order)?;
+    }
     // No --bundle-version: a Liquibase changelog's last tag names the release.
     let version = naming.version.map(str::to_string).or_else(|| tags.pop());
     let version = version.unwrap_or_else(|| DEFAULT_VERSION.to_string());

@@ -2,13 +2,13 @@
 //! import`), then `lint` on what was written, so the report says at once what is left
 //! to fix.
 
-use crate::cli::{ImportArgs, ImportLayout};
+use crate::cli::{FolderOrderArg, ImportArgs, ImportLayout};
 use crate::error::{Error, Result};
 use crate::report::{Outcome, Report};
 use airlock_base::text::one_line_name;
 use airlock_bundle::import::{
-    self, AlreadyReleased, Brought, Decided, ImportError, Imported, Layout, LeftBehind, Naming,
-    PreconditionTarget,
+    self, AlreadyReleased, Brought, Decided, FolderOrder, ImportError, Imported, Layout,
+    LeftBehind, Naming, PreconditionTarget,
 };
 use serde::Serialize;
 
@@ -334,6 +334,10 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             context: "deciding Liquibase preconditions (nothing was written)".into(),
             message: e.to_string(),
         }),
+        ImportError::OrderUnclear { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: say which order the scripts were applied in: --order version (runs of digits as numbers) or --order text (the names byte by byte); or rename the files so that both orders agree (7.01, 7.10)".to_string()),
+        ),
         ImportError::SeveralRoots { ref roots } => {
             let named: Vec<String> = roots.iter().map(|r| format!("`--changelog {r}`")).collect();
             Error::usage(
@@ -567,6 +571,15 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
             Some("leave out --fresh-on".to_string()),
         ));
     }
+    if args.order.is_some() && layout != Layout::Folder {
+        return Err(Error::usage(
+            format!(
+                "--order sorts a plain folder of SQL files; a {} layout has its own order",
+                layout.name()
+            ),
+            Some("leave out --order".to_string()),
+        ));
+    }
     if args.changelog.is_some() && layout != Layout::Liquibase {
         return Err(Error::usage(
             format!(
@@ -598,6 +611,10 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         preconditions: fresh.as_ref().map(|f| f as &dyn PreconditionTarget),
         peer_history: !args.no_peer_history,
         changelog: args.changelog.as_deref(),
+        order: args.order.map(|o| match o {
+            FolderOrderArg::Text => FolderOrder::Text,
+            FolderOrderArg::Version => FolderOrder::Version,
+        }),
     };
     let Imported {
         layout,
