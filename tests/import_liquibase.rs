@@ -1594,3 +1594,120 @@ fn a_changelog_folder_below_its_search_path_writes_the_paths_liquibase_records()
     run_kc_liquibase(&resources, &peer, &["update"]);
     assert_eq!(changelog_rows(&target), changelog_rows(&peer));
 }
+
+/// `modifySql` as Keycloak writes it: for PostgreSQL (a type replaced, a storage
+/// parameter appended, a pattern with a group), and for other databases (ignored on
+/// PostgreSQL, as Liquibase ignores it).
+const MODIFY_SQL: &str = r#"
+  <changeSet id="1" author="kc">
+    <createTable tableName="person">
+      <column name="id" type="int"><constraints primaryKey="true" nullable="false"/></column>
+      <column name="name" type="varchar(255)"/>
+    </createTable>
+    <modifySql dbms="postgresql">
+      <replace replace="VARCHAR(255)" with="TEXT"/>
+      <append value=" WITH (fillfactor = 70)"/>
+    </modifySql>
+    <modifySql dbms="mssql,oracle">
+      <append value=" ON [PRIMARY]"/>
+    </modifySql>
+  </changeSet>
+  <changeSet id="2" author="kc">
+    <addColumn tableName="person"><column name="code" type="varchar(36)"/></addColumn>
+    <modifySql>
+      <regExpReplace replace="VARCHAR\((\d+)\)" with="CHAR($1)"/>
+    </modifySql>
+  </changeSet>
+"#;
+
+#[test]
+fn modify_sql_for_postgresql_edits_the_sql_as_liquibase_does_and_another_dbms_is_ignored() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(MODIFY_SQL));
+    let target = TestDb::new("lbmodify");
+    let peer = TestDb::new("lbmodifypeer");
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let files = report["files"].to_string();
+    assert!(
+        files.contains("edited by its `modifySql` as Liquibase edits it on PostgreSQL: replace \\\"VARCHAR(255)\\\" with \\\"TEXT\\\"")
+            && files.contains("ignored as Liquibase ignores it: `modifySql dbms=mssql,oracle`"),
+        "{report}"
+    );
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    // The real Liquibase finds it applied (the rows' MD5SUMs are its own) …
+    let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    // … and its own update on a fresh database makes the same schema.
+    run_liquibase(&changelog, &peer, &["update"]);
+    for db in [&target, &peer] {
+        db.exec("DROP TABLE databasechangelog");
+    }
+    peer.exec("DROP TABLE databasechangeloglock");
+    target.exec("DROP TABLE IF EXISTS databasechangeloglock");
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+    assert_eq!(
+        target.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'person'::regclass AND attname = 'code'"),
+        "character(36)"
+    );
+    assert_eq!(
+        target.scalar(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'person'"
+        ),
+        "fillfactor=70"
+    );
+}
+
+#[test]
+fn a_modify_sql_import_cannot_apply_exactly_is_refused_by_name_and_nothing_is_written() {
+    let t = tempdir();
+    for (i, (body, names)) in [
+        (
+            r#"<changeSet id="m" author="kc"><createTable tableName="t"><column name="a" type="int"/></createTable><modifySql context="prod"><append value=" x"/></modifySql></changeSet>"#,
+            &["kc:m", "modifySql context="][..],
+        ),
+        (
+            r#"<changeSet id="n" author="kc"><createTable tableName="t"><column name="a" type="int"/></createTable><modifySql><replace replace="NOT THERE" with="x"/></modifySql></changeSet>"#,
+            &["kc:n", "replace \"NOT THERE\" with \"x\" matches nothing"][..],
+        ),
+        (
+            r#"<changeSet id="s" author="kc"><sql>SELECT 1; SELECT 2;</sql><modifySql><append value=" LIMIT 1"/></modifySql></changeSet>"#,
+            &["kc:s", "append \" LIMIT 1\" on a `sql` or `sqlFile` change"][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = t.path().join(format!("m{i}"));
+        write(&dir.join("c.xml"), &xml(body));
+        refused(&dir, &[], names);
+    }
+}

@@ -11,15 +11,20 @@
 //! `logicalFilePath`, else its changelog's, else its file's path on Liquibase's search
 //! path (`ChangeSetId::path`); the file it is read from names its tier.
 //!
+//! A changeset's `modifySql` edits its SQL as Liquibase does on PostgreSQL
+//! (`modify_sql.rs`).
+//!
 //! Invariant: never read wrong: what would change what Liquibase runs and import
-//! cannot evaluate (preconditions, contexts, labels, properties, `modifySql`, a
-//! change type or attribute not read) is refused naming the changeset, the file and
-//! the element, and nothing is written; what Liquibase would not run on PostgreSQL
-//! (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is left behind with why.
+//! cannot evaluate (preconditions, contexts, labels, properties, a `modifySql` it
+//! cannot apply exactly, a change type or attribute not read) is refused naming the
+//! changeset, the file and the element, and nothing is written; what Liquibase would
+//! not run on PostgreSQL (`dbms`, `ignore`) or re-runs (`runAlways`, `runOnChange`) is
+//! left behind with why.
 
 use super::changes::{change, ignored, sql_text};
 use super::checksum;
 use super::inverse::inverse;
+use super::modify_sql::{ModifySql, Of};
 use super::preconditions::{self as preconditions, ChangeSetId, Recorded, RowText};
 use super::sql as liquibase;
 use super::tree::{parse, Node};
@@ -450,7 +455,7 @@ impl<'a> Walk<'a> {
                 ran_before: false,
                 // Liquibase's: one `sql` change of the file's whole text.
                 sum: String::from_utf8(bytes_sum)
-                    .map(|t| checksum::of_changeset(vec![Ok(checksum::of_sql(&t))]))
+                    .map(|t| checksum::of_changeset(vec![Ok(checksum::of_sql(&t))], vec![]))
                     .unwrap_or_else(|_| Err("its file is not UTF-8".into())),
                 valid: vec![],
                 row: RowText {
@@ -565,7 +570,8 @@ impl<'a> Walk<'a> {
             });
             return Ok(());
         }
-        let (mut up, mut down, mut rollback_said, mut pre) = (vec![], vec![], false, None);
+        let modify = ModifySql::read(n, &mut self.ignored).map_err(&refuse)?;
+        let (mut parts, mut down, mut rollback_said, mut pre) = (vec![], vec![], false, None);
         // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
         // last change first; none when one change has no inverse.
         let mut derived: Option<Vec<Node>> = Some(vec![]);
@@ -573,22 +579,29 @@ impl<'a> Walk<'a> {
             match c.name.as_str() {
                 "comment" | "validCheckSum" => {}
                 "preConditions" => pre = Some(preconditions::read(file, c).map_err(&refuse)?),
-                "modifySql" => {
-                    return Err(refuse("`modifySql`, which import does not read".into()))
-                }
+                "modifySql" => {}
                 "rollback" => {
                     rollback_said = true;
-                    down.extend(self.rollback(file, &at, c, q)?);
+                    let sql = self.rollback(file, &at, c, q)?;
+                    down.extend(modify.rollback(sql, Of::Text).map_err(&refuse)?);
                 }
                 "sqlFile" => {
                     derived = None;
-                    up.extend(self.sql_file_change(file, &at, c)?)
+                    parts.push((self.sql_file_change(file, &at, c)?, Of::Text));
                 }
                 _ => {
                     self.note_ignored(c);
-                    up.extend(change(c, q).map_err(|why| {
+                    let sql = change(c, q).map_err(|why| {
                         layout_error(&format!("{} (changeset {label})", c.at(file)), why)
-                    })?);
+                    })?;
+                    parts.push((
+                        sql,
+                        if c.name == "sql" {
+                            Of::Text
+                        } else {
+                            Of::Change
+                        },
+                    ));
                     derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
                         these.append(&mut all);
                         these
@@ -596,15 +609,11 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        let up = modify.changes(parts).map_err(&refuse)?;
         let mut how_down = "the rollback";
-        if !rollback_said {
-            for c in derived.unwrap_or_default() {
-                down.extend(
-                    change(&c, q)
-                        .map_err(|why| layout_error(&at, format!("its derived rollback: {why}")))?,
-                );
-                how_down = "the rollback Liquibase derives (each change undone, the last first)";
-            }
+        if let Some(d) = derived.filter(|d| !rollback_said && !d.is_empty()) {
+            down = derived_down(&at, d, q, &modify)?;
+            how_down = "the rollback Liquibase derives (each change undone, the last first)";
         }
         if self.runs_nothing(n, &at, &up, &down) {
             let ident = self.base_ident(file, n);
@@ -619,7 +628,7 @@ impl<'a> Walk<'a> {
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
-        let with = self.with_text();
+        let with = self.with_text(&modify.said);
         let script = |stmts: Vec<String>, what: &str| Script::Section {
             from: file.to_string(),
             bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
@@ -644,8 +653,8 @@ impl<'a> Walk<'a> {
     }
 
     /// What the report adds to the changeset read: the `sqlFile`s whose text it holds,
-    /// and what of it Liquibase ignores.
-    fn with_text(&mut self) -> String {
+    /// what of it Liquibase ignores, and the `modifySql` edits made (`edits`).
+    fn with_text(&mut self, edits: &[String]) -> String {
         let mut with: String = std::mem::take(&mut self.sql_files)
             .iter()
             .map(|f| format!(" (with the text of {f})"))
@@ -655,6 +664,12 @@ impl<'a> Walk<'a> {
             with.push_str(&format!(
                 "; ignored as Liquibase ignores it: {}",
                 ignored.join(", ")
+            ));
+        }
+        if !edits.is_empty() {
+            with.push_str(&format!(
+                "; edited by its `modifySql` as Liquibase edits it on PostgreSQL: {}",
+                edits.join(", ")
             ));
         }
         with
@@ -731,7 +746,12 @@ impl<'a> Walk<'a> {
                 _ => changes.push(checksum::of_change(c)),
             }
         }
-        checksum::of_changeset(changes)
+        let visitors = (n.children.iter())
+            .filter(|m| m.name == "modifySql")
+            .filter(|m| !m.attr("dbms").is_some_and(preconditions::not_for_postgres))
+            .flat_map(|m| m.children.iter().map(move |e| checksum::of_visitor(m, e)))
+            .collect();
+        checksum::of_changeset(changes, visitors)
     }
 
     /// Whether the changeset `n` (at `at`) runs no statement and undoes none: then no
@@ -823,6 +843,27 @@ impl<'a> Walk<'a> {
 
 /// What of a changeset's attributes (and `${…}` in it) import cannot evaluate,
 /// refused naming it (`at`).
+/// The rollback Liquibase derives for a changeset at `at` (`derived`: its changes'
+/// inverses, the last change's first), as its `modifySql` for the rollback leaves it.
+fn derived_down(
+    at: &str,
+    derived: Vec<Node>,
+    q: Quoting,
+    modify: &ModifySql,
+) -> Result<Vec<String>, ImportError> {
+    let mut down = vec![];
+    for c in derived {
+        let sql = change(&c, q)
+            .map_err(|why| layout_error(at, format!("its derived rollback: {why}")))?;
+        down.extend(
+            modify
+                .rollback(sql, Of::Change)
+                .map_err(|why| layout_error(at, why))?,
+        );
+    }
+    Ok(down)
+}
+
 fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
     if let Some(p) = placeholder(n) {
         return Err(layout_error(at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));

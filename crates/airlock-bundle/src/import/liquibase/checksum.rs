@@ -6,7 +6,8 @@
 //! `AbstractChange.generateCheckSum` with `StringChangeLogSerializer`,
 //! `AbstractSQLChange.generateCheckSum`): a changeset's is the MD5 of each of its
 //! changes' checksums followed by `:` (a `sql` or `sqlFile` change for another dbms
-//! left out); a `sql`/`sqlFile` change's is the MD5 of its SQL with every space, tab,
+//! left out), then each of its `modifySql` edits' followed by `;` (`of_visitor`);
+//! a `sql`/`sqlFile` change's is the MD5 of its SQL with every space, tab,
 //! CR and LF removed; any other change's is the MD5 of its serialization: its name,
 //! then `[`, its fields one a line (`name="value"`, sorted, indented by four spaces a
 //! level; a column list as `columns=[…]`, a column's `constraints` as a nested `[…]`
@@ -97,14 +98,49 @@ pub(in crate::import) fn of_sql(sql: &str) -> String {
 }
 
 /// A changeset's checksum from its changes' (a `sql`/`sqlFile` for another dbms left
-/// out by the caller, as Liquibase leaves it out).
-pub(in crate::import) fn of_changeset(changes: Vec<Sum>) -> Sum {
+/// out by the caller, as Liquibase leaves it out), then its `modifySql` edits'
+/// (`visitors`: those for PostgreSQL or every dbms; `liquibase update` on PostgreSQL
+/// leaves the others out, as `calculate-checksum` with no database does not), each
+/// followed by `;`.
+pub(in crate::import) fn of_changeset(changes: Vec<Sum>, visitors: Vec<Sum>) -> Sum {
     let mut text = String::new();
     for c in changes {
         text.push_str(&c?);
         text.push(':');
     }
+    for v in visitors {
+        text.push_str(&v?);
+        text.push(';');
+    }
     Ok(of_text(&text))
+}
+
+/// The checksum of the edit `e` of the `modifySql` `m` (`AbstractSqlVisitor`): its
+/// name and its fields serialized as a change's are, `applyToRollback` among them;
+/// from checksum version 9 on, not its dbms, context or labels.
+pub(in crate::import) fn of_visitor(m: &Node, e: &Node) -> Sum {
+    let fields: &[&str] = match e.name.as_str() {
+        "replace" | "regExpReplace" => &["replace", "with"],
+        "append" | "prepend" => &["value"],
+        other => {
+            return Err(format!(
+                "a `modifySql` `{other}`, whose checksum import does not compute"
+            ))
+        }
+    };
+    let to_rollback = m.is("applyToRollback");
+    let mut attrs = vec![("applyToRollback".to_string(), to_rollback.to_string())];
+    for f in fields {
+        if let Some(v) = e.get(f) {
+            attrs.push((f.to_string(), v));
+        }
+    }
+    let fields = Node {
+        name: e.name.clone(),
+        attrs,
+        ..Node::default()
+    };
+    Ok(of_text(&format!("{}:{}", e.name, object(&fields, 1)?)))
 }
 
 /// The checksum of the change `n` (an `sqlFile`'s is its file's: [`of_sql`]).
@@ -232,7 +268,7 @@ mod tests {
         let sql = of_sql("CREATE INDEX CONCURRENTLY idx_orders_customer ON orders (customer_id)");
         assert_eq!(sql, "9:f3f9ba3900cac07a02b3b6af64e1d4bd");
         assert_eq!(
-            of_changeset(vec![Ok(sql)]).unwrap(),
+            of_changeset(vec![Ok(sql)], vec![]).unwrap(),
             "9:7d856a5f87f49eb49c4ef6141d4b7804"
         );
         let tag = Node {

@@ -9,6 +9,7 @@ mod changes;
 mod checksum;
 pub(in crate::import) mod history;
 mod inverse;
+mod modify_sql;
 pub(in crate::import) mod preconditions;
 pub(in crate::import) mod sql;
 mod tree;
