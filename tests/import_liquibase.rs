@@ -220,6 +220,44 @@ fn liquibase_update(dir: &Path, db: &TestDb) {
     db.exec("DROP TABLE databasechangelog, databasechangeloglock");
 }
 
+/// The bundle source `src` packed with a new key and applied to `target` (exit 0).
+fn pack_and_apply(dir: &Path, src: &Path, target: &TestDb) {
+    keygen(dir, "rm");
+    pack(dir, src, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+}
+
+/// `airlock import` of the changelog folder `changelog` into `dir/src` for `target`
+/// (exit 0), then [`pack_and_apply`].
+fn import_and_apply(dir: &Path, changelog: &Path, target: &TestDb) {
+    let out = dir.join("src");
+    let o = airlock(
+        dir,
+        &[
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ],
+    );
+    expect_code(&o, 0);
+    pack_and_apply(dir, &out, target);
+}
+
 #[test]
 fn a_liquibase_xml_changelog_imports_with_no_edit_and_applies_as_liquibase_runs_it() {
     let t = tempdir();
@@ -759,20 +797,7 @@ fn names_and_types_are_written_as_liquibase_writes_them_under_each_quoting_strat
         assert_eq!(written, expected[id], "changeset {id}");
     }
 
-    keygen(dir, "rm");
-    pack(dir, &out, "rm.key", "b.tar.gz");
-    let apply = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&apply, 0);
+    pack_and_apply(dir, &out, &target);
     liquibase_update(&changelog, &peer);
     // Liquibase's history airlock kept in step is bookkeeping too.
     target.exec("DROP TABLE databasechangelog");
@@ -1347,20 +1372,7 @@ fn logical_file_paths_are_the_changesets_identity_as_liquibase_records_them() {
     let decided = report["preconditions"].to_string();
     assert!(decided.contains("\"run\""), "{decided}");
 
-    keygen(dir, "rm");
-    pack(dir, &dir.join("src"), "rm.key", "b.tar.gz");
-    let o = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&o, 0);
+    pack_and_apply(dir, &dir.join("src"), &target);
     // The real Liquibase finds nothing pending, and its own rows (FILENAME the logical
     // paths) are those airlock wrote.
     let status = run_kc_liquibase(&changelog, &target, &["status", "--verbose"]);
@@ -1502,34 +1514,7 @@ fn yaml_and_formatted_sql_logical_file_paths_are_recorded_as_liquibase_records_t
     );
     let target = TestDb::new("lblogicalyaml");
     let peer = TestDb::new("lblogicalyamlpeer");
-    let out = dir.join("src");
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "import",
-            changelog.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--database",
-            &target.name,
-        ],
-    );
-    expect_code(&o, 0);
-    keygen(dir, "rm");
-    pack(dir, &out, "rm.key", "b.tar.gz");
-    let o = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&o, 0);
+    import_and_apply(dir, &changelog, &target);
     run_liquibase(&changelog, &peer, &["update"]);
     let rows = changelog_rows(&peer);
     assert!(rows.contains("ann:1 legacy/y-old.yaml"), "{rows}");
@@ -1561,34 +1546,7 @@ fn a_changelog_folder_below_its_search_path_writes_the_paths_liquibase_records()
     let resources = keycloak_shaped(dir);
     let target = TestDb::new("lbsearchpath");
     let peer = TestDb::new("lbsearchpathpeer");
-    let out = dir.join("src");
-    let o = airlock(
-        dir,
-        &[
-            "--json",
-            "import",
-            resources.join("META-INF").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--database",
-            &target.name,
-        ],
-    );
-    expect_code(&o, 0);
-    keygen(dir, "rm");
-    pack(dir, &out, "rm.key", "b.tar.gz");
-    let o = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&o, 0);
+    import_and_apply(dir, &resources.join("META-INF"), &target);
     let status = run_kc_liquibase(&resources, &target, &["status", "--verbose"]);
     assert!(status.contains("is up to date"), "{status}");
     run_kc_liquibase(&resources, &peer, &["update"]);
@@ -1649,20 +1607,7 @@ fn modify_sql_for_postgresql_edits_the_sql_as_liquibase_does_and_another_dbms_is
             && files.contains("ignored as Liquibase ignores it: `modifySql dbms=mssql,oracle`"),
         "{report}"
     );
-    keygen(dir, "rm");
-    pack(dir, &out, "rm.key", "b.tar.gz");
-    let o = airlock(
-        dir,
-        &[
-            "apply",
-            "b.tar.gz",
-            "--trust",
-            "rm.pub",
-            "--db",
-            &target.conn(),
-        ],
-    );
-    expect_code(&o, 0);
+    pack_and_apply(dir, &out, &target);
     // The real Liquibase finds it applied (the rows' MD5SUMs are its own) …
     let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
     assert!(status.contains("is up to date"), "{status}");
