@@ -279,6 +279,39 @@ const NEXT: &str = "write the next migration first; nothing was written";
 /// The hint for a recorded checksum import cannot compare.
 const UNSUMMED: &str = "nothing was written: an old checksum is rewritten as `9:` by `liquibase update` with Liquibase 4.24 or later (it checks it first); a change import cannot checksum can be listed in a <validCheckSum> of the changeset once you have checked it; then import";
 
+/// The refusals of what import cannot choose for the user (which changesets a
+/// precondition leaves, which changelog is the root, which order a folder runs in),
+/// as the command reports them.
+fn which_to_run(e: ImportError) -> Error {
+    match e {
+        ImportError::Precondition { undecided: true, .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: decide it for the database the bundle is for: --fresh-on CONN for a new database (import makes and drops a throwaway database there and runs the changesets in order), or --history CONN for a database Liquibase manages (its DATABASECHANGELOG)".to_string()),
+        ),
+        ImportError::Precondition { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: Liquibase would stop its update here too; fix the changelog or the precondition, then import".to_string()),
+        ),
+        // A runtime error (exit 1): the changeset's SQL failed there; nothing written.
+        ImportError::PreconditionTarget { .. } => Error::Db(crate::db::DbError::Sql {
+            context: "deciding Liquibase preconditions (nothing was written)".into(),
+            message: e.to_string(),
+        }),
+        ImportError::OrderUnclear { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: say which order the scripts were applied in: --order version (runs of digits as numbers) or --order text (the names byte by byte); or rename the files so that both orders agree (7.01, 7.10)".to_string()),
+        ),
+        ImportError::SeveralRoots { ref roots } => {
+            let named: Vec<String> = roots.iter().map(|r| format!("`--changelog {r}`")).collect();
+            Error::usage(
+                e.to_string(),
+                Some(format!("nothing was written: name the root changelog, as Liquibase's `--changelog-file` does: {}", named.join(" or "))),
+            )
+        }
+        other => error(other, None),
+    }
+}
+
 /// The error `e` as the command reports it; `named`: the layout `--from` named, if
 /// it named one (then the layout is not what to change).
 fn error(e: ImportError, named: Option<Layout>) -> Error {
@@ -321,30 +354,10 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             e.to_string(),
             Some(format!("nothing was written: import refuses what it would read wrong ({tool}'s file)")),
         ),
-        ImportError::Precondition { undecided: true, .. } => Error::usage(
-            e.to_string(),
-            Some("nothing was written: decide it for the database the bundle is for: --fresh-on CONN for a new database (import makes and drops a throwaway database there and runs the changesets in order), or --history CONN for a database Liquibase manages (its DATABASECHANGELOG)".to_string()),
-        ),
-        ImportError::Precondition { .. } => Error::usage(
-            e.to_string(),
-            Some("nothing was written: Liquibase would stop its update here too; fix the changelog or the precondition, then import".to_string()),
-        ),
-        // A runtime error (exit 1): the changeset's SQL failed there; nothing written.
-        ImportError::PreconditionTarget { .. } => Error::Db(crate::db::DbError::Sql {
-            context: "deciding Liquibase preconditions (nothing was written)".into(),
-            message: e.to_string(),
-        }),
-        ImportError::OrderUnclear { .. } => Error::usage(
-            e.to_string(),
-            Some("nothing was written: say which order the scripts were applied in: --order version (runs of digits as numbers) or --order text (the names byte by byte); or rename the files so that both orders agree (7.01, 7.10)".to_string()),
-        ),
-        ImportError::SeveralRoots { ref roots } => {
-            let named: Vec<String> = roots.iter().map(|r| format!("`--changelog {r}`")).collect();
-            Error::usage(
-                e.to_string(),
-                Some(format!("nothing was written: name the root changelog, as Liquibase's `--changelog-file` does: {}", named.join(" or "))),
-            )
-        }
+        ImportError::Precondition { .. }
+        | ImportError::PreconditionTarget { .. }
+        | ImportError::OrderUnclear { .. }
+        | ImportError::SeveralRoots { .. } => which_to_run(e),
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }
@@ -538,6 +551,40 @@ fn existing_out(args: &ImportArgs) -> Result<import::Existing> {
     Ok(existing)
 }
 
+/// Refused before anything is read: a flag for a layout other than `layout`.
+fn flags_fit(layout: Layout, args: &ImportArgs) -> Result<()> {
+    let misfit = [
+        (
+            args.fresh_on.is_some(),
+            Layout::Liquibase,
+            "--fresh-on",
+            "decides Liquibase preconditions; a {} layout has none",
+        ),
+        (
+            args.order.is_some(),
+            Layout::Folder,
+            "--order",
+            "sorts a plain folder of SQL files; a {} layout has its own order",
+        ),
+        (
+            args.changelog.is_some(),
+            Layout::Liquibase,
+            "--changelog",
+            "names the root of a Liquibase changelog; a {} layout has none",
+        ),
+    ];
+    match misfit
+        .iter()
+        .find(|(given, fits, ..)| *given && layout != *fits)
+    {
+        Some((_, _, flag, what)) => Err(Error::usage(
+            format!("{flag} {}", what.replace("{}", layout.name())),
+            Some(format!("leave out {flag}")),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -550,6 +597,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         None if locations.is_empty() => import::detect(first).map_err(|e| error(e, None))?,
         None => Layout::Flyway,
     };
+    flags_fit(layout, &args)?;
     let existing = existing_out(&args)?;
     let dir_name = first
         .canonicalize()
@@ -562,33 +610,6 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         )?),
         None => None,
     };
-    if args.fresh_on.is_some() && layout != Layout::Liquibase {
-        return Err(Error::usage(
-            format!(
-                "--fresh-on decides Liquibase preconditions; a {} layout has none",
-                layout.name()
-            ),
-            Some("leave out --fresh-on".to_string()),
-        ));
-    }
-    if args.order.is_some() && layout != Layout::Folder {
-        return Err(Error::usage(
-            format!(
-                "--order sorts a plain folder of SQL files; a {} layout has its own order",
-                layout.name()
-            ),
-            Some("leave out --order".to_string()),
-        ));
-    }
-    if args.changelog.is_some() && layout != Layout::Liquibase {
-        return Err(Error::usage(
-            format!(
-                "--changelog names the root of a Liquibase changelog; a {} layout has none",
-                layout.name()
-            ),
-            Some("leave out --changelog".to_string()),
-        ));
-    }
     let fresh = match &args.fresh_on {
         Some(conn) => Some(crate::commands::release::import_fresh::Fresh::create(conn)?),
         None => None,

@@ -577,9 +577,8 @@ impl<'a> Walk<'a> {
         let mut derived: Option<Vec<Node>> = Some(vec![]);
         for c in &n.children {
             match c.name.as_str() {
-                "comment" | "validCheckSum" => {}
+                "comment" | "validCheckSum" | "modifySql" => {}
                 "preConditions" => pre = Some(preconditions::read(file, c).map_err(&refuse)?),
-                "modifySql" => {}
                 "rollback" => {
                     rollback_said = true;
                     let sql = self.rollback(file, &at, c, q)?;
@@ -594,14 +593,12 @@ impl<'a> Walk<'a> {
                     let sql = change(c, q).map_err(|why| {
                         layout_error(&format!("{} (changeset {label})", c.at(file)), why)
                     })?;
-                    parts.push((
-                        sql,
-                        if c.name == "sql" {
-                            Of::Text
-                        } else {
-                            Of::Change
-                        },
-                    ));
+                    let of = if c.name == "sql" {
+                        Of::Text
+                    } else {
+                        Of::Change
+                    };
+                    parts.push((sql, of));
                     derived = derived.zip(inverse(c)).map(|(mut all, mut these)| {
                         these.append(&mut all);
                         these
@@ -616,13 +613,7 @@ impl<'a> Walk<'a> {
             how_down = "the rollback Liquibase derives (each change undone, the last first)";
         }
         if self.runs_nothing(n, &at, &up, &down) {
-            let ident = self.base_ident(file, n);
-            self.pending.push(Recorded {
-                cs: ident.clone(),
-                exectype: "EXECUTED",
-                after: false,
-            });
-            self.quiet.push(ident);
+            self.record_quiet(file, n);
             return Ok(());
         }
         let apart = n
@@ -650,6 +641,18 @@ impl<'a> Walk<'a> {
         });
         self.carry_pending(self.out.len() - 1);
         Ok(())
+    }
+
+    /// The changeset `n` of `file`, which runs nothing: Liquibase records it as
+    /// executed, with the tier that follows it.
+    fn record_quiet(&mut self, file: &str, n: &Node) {
+        let ident = self.base_ident(file, n);
+        self.pending.push(Recorded {
+            cs: ident.clone(),
+            exectype: "EXECUTED",
+            after: false,
+        });
+        self.quiet.push(ident);
     }
 
     /// What the report adds to the changeset read: the `sqlFile`s whose text it holds,
