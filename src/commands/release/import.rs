@@ -281,9 +281,9 @@ const UNSUMMED: &str = "nothing was written: an old checksum is rewritten as `9:
 
 /// The refusals of what import cannot choose for the user (which changesets a
 /// precondition leaves, which changelog is the root, which order a folder runs in),
-/// as the command reports them.
-fn which_to_run(e: ImportError) -> Error {
-    match e {
+/// as the command reports them; any other error back as it came.
+fn which_to_run(e: ImportError) -> std::result::Result<Error, ImportError> {
+    Ok(match e {
         ImportError::Precondition { undecided: true, .. } => Error::usage(
             e.to_string(),
             Some("nothing was written: decide it for the database the bundle is for: --fresh-on CONN for a new database (import makes and drops a throwaway database there and runs the changesets in order), or --history CONN for a database Liquibase manages (its DATABASECHANGELOG)".to_string()),
@@ -308,13 +308,17 @@ fn which_to_run(e: ImportError) -> Error {
                 Some(format!("nothing was written: name the root changelog, as Liquibase's `--changelog-file` does: {}", named.join(" or "))),
             )
         }
-        other => error(other, None),
-    }
+        other => return Err(other),
+    })
 }
 
 /// The error `e` as the command reports it; `named`: the layout `--from` named, if
 /// it named one (then the layout is not what to change).
 fn error(e: ImportError, named: Option<Layout>) -> Error {
+    let e = match which_to_run(e) {
+        Ok(refused) => return refused,
+        Err(e) => e,
+    };
     match e {
         ImportError::Read { path, source } => {
             Error::io(format!("reading {}", path.display()), source)
@@ -354,10 +358,6 @@ fn error(e: ImportError, named: Option<Layout>) -> Error {
             e.to_string(),
             Some(format!("nothing was written: import refuses what it would read wrong ({tool}'s file)")),
         ),
-        ImportError::Precondition { .. }
-        | ImportError::PreconditionTarget { .. }
-        | ImportError::OrderUnclear { .. }
-        | ImportError::SeveralRoots { .. } => which_to_run(e),
         ImportError::Layout { .. } | ImportError::SeveralFolders { .. } => {
             Error::usage(e.to_string(), None)
         }

@@ -619,7 +619,7 @@ impl<'a> Walk<'a> {
         let apart = n
             .attr("runInTransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
-        let with = self.with_text(&modify.said);
+        let with = self.with_text(&modify.said());
         let script = |stmts: Vec<String>, what: &str| Script::Section {
             from: file.to_string(),
             bytes: format!("{}\n", stmts.join("\n")).into_bytes(),
@@ -844,8 +844,6 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// What of a changeset's attributes (and `${…}` in it) import cannot evaluate,
-/// refused naming it (`at`).
 /// The rollback Liquibase derives for a changeset at `at` (`derived`: its changes'
 /// inverses, the last change's first), as its `modifySql` for the rollback leaves it.
 fn derived_down(
@@ -867,6 +865,8 @@ fn derived_down(
     Ok(down)
 }
 
+/// What of a changeset's attributes (and `${…}` in it) import cannot evaluate,
+/// refused naming it (`at`).
 fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
     if let Some(p) = placeholder(n) {
         return Err(layout_error(at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
@@ -893,11 +893,7 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
         ],
     )?;
     let refuse = |why: String| layout_error(at, why);
-    if n.attr("logicalFilePath")
-        .is_some_and(|p| p.trim().is_empty())
-    {
-        return Err(refuse("`logicalFilePath` is empty: name the path Liquibase records the changeset under, or remove it".into()));
-    }
+    logical_path(n).map_err(&refuse)?;
     for key in ["context", "contextFilter", "labels"] {
         if let Some(v) = n.attr(key).filter(|v| !v.trim().is_empty()) {
             return Err(refuse(format!("`{key}=\"{v}\"`: Liquibase runs this changeset only under the contexts/labels given to it at run time, which import cannot know; remove the attribute (or the changeset) as your deployment runs it, then import")));
@@ -913,17 +909,17 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// The `logicalFilePath` the changelog `root` sets, if any (an XML attribute; in
-/// YAML, a `- logicalFilePath: …` item of `databaseChangeLog`, read as a child).
-fn logical_path(root: &Node) -> Result<Option<String>, String> {
-    let said = (root.attr("logicalFilePath").map(str::to_string)).or_else(|| {
-        (root.children.iter())
+/// The `logicalFilePath` a changelog or a changeset `n` sets, if any (an XML
+/// attribute; in a YAML changelog, a `- logicalFilePath: …` item, read as a child).
+fn logical_path(n: &Node) -> Result<Option<String>, String> {
+    let said = (n.attr("logicalFilePath").map(str::to_string)).or_else(|| {
+        (n.children.iter())
             .find(|c| c.name == "logicalFilePath")
             .map(|c| c.text.clone())
     });
     match said.as_deref().map(str::trim) {
         None => Ok(None),
-        Some("") => Err("`logicalFilePath` is empty: name the path Liquibase records its changesets under, or remove it".into()),
+        Some("") => Err("`logicalFilePath` is empty: name the path Liquibase records the changesets under, or remove it".into()),
         Some(p) => Ok(Some(p.to_string())),
     }
 }

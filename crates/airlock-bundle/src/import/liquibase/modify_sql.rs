@@ -29,9 +29,8 @@ enum Edit {
 /// The `modifySql`s of a changeset that apply on PostgreSQL, in order.
 #[derive(Debug, Default)]
 pub(in crate::import) struct ModifySql {
+    /// Each edit, and whether it edits the rollback too (`applyToRollback`).
     edits: Vec<(Edit, bool)>,
-    /// What the report says of them (`replace "a" with "b"`…).
-    pub said: Vec<String>,
 }
 
 /// Which statements are edited.
@@ -75,15 +74,20 @@ impl ModifySql {
                 .attr("applyToRollback")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
             for e in &m.children {
-                let (edit, said) = read_edit(e)?;
-                out.said.push(match to_rollback {
-                    true => format!("{said} (and in the rollback)"),
-                    false => said,
-                });
-                out.edits.push((edit, to_rollback));
+                out.edits.push((read_edit(e)?, to_rollback));
             }
         }
         Ok(out)
+    }
+
+    /// What the report says of the edits (`replace "a" with "b"`…).
+    pub(in crate::import) fn said(&self) -> Vec<String> {
+        (self.edits.iter())
+            .map(|(e, to_rollback)| match to_rollback {
+                true => format!("{} (and in the rollback)", describe(e)),
+                false => describe(e),
+            })
+            .collect()
     }
 
     /// The changeset's changes' statements (`parts`: each change's, each ending in
@@ -182,13 +186,17 @@ fn describe(e: &Edit) -> String {
     }
 }
 
-/// One edit element of a `modifySql`, and how the report says it.
-fn read_edit(e: &Node) -> Result<(Edit, String), String> {
+/// One edit element of a `modifySql`.
+fn read_edit(e: &Node) -> Result<Edit, String> {
     let need = |k: &str| {
-        e.get(k)
-            .ok_or_else(|| format!("`modifySql` `{}` without `{k}`", e.name))
+        e.get(k).ok_or_else(|| {
+            format!(
+                "`modifySql` `{}` without `{k}`: give its `{k}`, then import",
+                e.name
+            )
+        })
     };
-    let edit = match e.name.as_str() {
+    Ok(match e.name.as_str() {
         "replace" => Edit::Replace(need("replace")?, need("with")?),
         "regExpReplace" => {
             let pattern = need("replace")?;
@@ -199,12 +207,10 @@ fn read_edit(e: &Node) -> Result<(Edit, String), String> {
         "prepend" => Edit::Prepend(need("value")?),
         other => {
             return Err(format!(
-                "`modifySql` holding `{other}`, which import does not read"
+                "`modifySql` holding `{other}`, which import does not read: write the SQL as it runs, then import"
             ))
         }
-    };
-    let said = describe(&edit);
-    Ok((edit, said))
+    })
 }
 
 /// A Java `replaceAll` replacement in `regex`'s terms: `$1` is `${1}` (Java reads the
