@@ -1418,3 +1418,92 @@ fn a_year_of_the_train_three_releases_a_server_upgrade_from_16_to_18_and_a_rollb
     drop(moved);
     drop(db);
 }
+
+/// A rehearsal that must clone from a dump (`--clone-strategy dump`, or a target with
+/// other sessions) on PostgreSQL 14 with only 18's client tools: 18's `pg_restore`
+/// sets `transaction_timeout`, which 14 rejects. Refused by name before the clone is
+/// made, saying which tools to install; nothing is left behind.
+#[test]
+fn a_pg_restore_too_new_for_the_server_is_refused_before_anything_is_cloned() {
+    let m = Major::of(14);
+    let db = m.database("restore_too_new");
+    // Owned by the login, so the bundle's SQL runs as the login (one superuser).
+    m.admin()
+        .batch_execute(&format!("ALTER DATABASE \"{}\" OWNER TO root", db.name))
+        .expect("owner");
+    db.exec("CREATE TABLE public.orders(id int PRIMARY KEY); INSERT INTO public.orders VALUES (1)");
+    let t = keyed_dir();
+    let b = mini_bundle(
+        t.path(),
+        &db.name,
+        "b.tar.gz",
+        "SELECT true AS ready, 'open' AS reason",
+        &[("structure", "CREATE TABLE public.t1(i int);\n", false)],
+        "DROP TABLE IF EXISTS public.t1;",
+    );
+    let databases = |m: &Major| -> Vec<String> {
+        m.admin()
+            .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+            .expect("pg_database")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let before = databases(&m);
+    let client = client_bin();
+    let port = m.port.to_string();
+    let conn = db.conn();
+    let o = airlock_env(
+        t.path(),
+        &[
+            "--json",
+            "rehearse",
+            &b,
+            "--clone-strategy",
+            "dump",
+            "--param",
+            "code=A1",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &conn,
+        ],
+        &[
+            ("PGHOST", m.sock.to_str().unwrap()),
+            ("PGPORT", &port),
+            ("PGUSER", "root"),
+            ("AIRLOCK_PG_BIN", client.to_str().unwrap()),
+        ],
+    );
+    expect_code(&o, 1);
+    let r = json(&o);
+    let step = r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"] == "clone the target")
+        .unwrap_or_else(|| panic!("no clone step in {r:#}"));
+    let d = step["detail"].as_str().unwrap();
+    assert_eq!(step["verdict"], "FAIL", "{r:#}");
+    assert!(
+        d.contains("is PostgreSQL 18's, which cannot restore into PostgreSQL 14")
+            && d.contains("nothing was cloned")
+            && d.contains("postgresql-client-14")
+            && d.contains("AIRLOCK_PG_BIN"),
+        "{d}"
+    );
+    assert_eq!(databases(&m), before, "a database was made or dropped");
+    let rows: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM public.orders", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    assert!(
+        db.client()
+            .query_opt("SELECT 1 FROM pg_class WHERE relname = 't1'", &[])
+            .unwrap()
+            .is_none(),
+        "the release ran on the target"
+    );
+}

@@ -483,19 +483,51 @@ impl TestDb {
     }
 
     pub fn exec(&self, sql: &str) {
-        self.client()
-            .batch_execute(sql)
+        let mut c = self.client();
+        c.batch_execute(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.close(c);
     }
 
     pub fn scalar(&self, sql: &str) -> String {
-        let rows = self.client().simple_query(sql).expect("query");
+        let mut c = self.client();
+        let rows = c.simple_query(sql).expect("query");
+        self.close(c);
         for m in rows {
             if let postgres::SimpleQueryMessage::Row(r) = m {
                 return r.get(0).unwrap_or("NULL").to_string();
             }
         }
         panic!("no row from {sql}")
+    }
+
+    /// Close `c` and wait until the server's backend for it has gone: a backend exits
+    /// after its client has, and a rehearse started at once would see it as another
+    /// session on the target (and clone from a dump instead of a template).
+    fn close(&self, mut c: postgres::Client) {
+        let pid: i32 = c
+            .query_one("SELECT pg_backend_pid()", &[])
+            .expect("pg_backend_pid")
+            .get(0);
+        drop(c);
+        let mut a = admin();
+        for _ in 0..1000 {
+            let left: i64 = a
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                    &[&pid],
+                )
+                .expect("pg_stat_activity")
+                .get(0);
+            if left == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!(
+            "the backend {pid} of a closed connection to {} has not exited in 10 s",
+            self.name
+        );
     }
 
     /// `--db` value for the binary.

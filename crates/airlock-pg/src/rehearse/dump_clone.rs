@@ -92,6 +92,41 @@ fn tool(name: &str, server_version: i64) -> PathBuf {
     }
 }
 
+/// Refuse, before anything is made, a `pg_restore` that cannot restore into a server
+/// of `server_version`: from 17 on it sets `transaction_timeout` in every session it
+/// opens, and a server older than 17 rejects it (`--exit-on-error` then stops the
+/// restore). A `pg_restore` whose version cannot be read is left to the run itself.
+fn restore_fits(server_version: i64) -> Result<(), DbError> {
+    let restore = tool("pg_restore", server_version);
+    let Ok(out) = Command::new(&restore).arg("--version").output() else {
+        return Ok(());
+    };
+    let Some(major) = tool_major(&String::from_utf8_lossy(&out.stdout)) else {
+        return Ok(());
+    };
+    let server = server_version / 10000;
+    if major < 17 || server >= 17 {
+        return Ok(());
+    }
+    Err(DbError::State(format!(
+        "{} is PostgreSQL {major}'s, which cannot restore into PostgreSQL {server} (it sets transaction_timeout, which 17 added); nothing was cloned. Install PostgreSQL {server}'s client tools (Debian: postgresql-client-{server}), or set AIRLOCK_PG_BIN to a directory with pg_dump and pg_restore of PostgreSQL {server} to 16, or rehearse with a template clone (--clone-strategy wal_log or file_copy) when nobody else is connected",
+        restore.display()
+    )))
+}
+
+/// The major version in a client tool's `--version` line (`pg_restore (PostgreSQL)
+/// 18.6`, `pg_restore (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)`, `… 18beta1`).
+fn tool_major(line: &str) -> Option<i64> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "(PostgreSQL)")?;
+    let digits: String = words
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// libpq's environment for `spec` (host, port, user, password), the database given
 /// apart.
 fn libpq_env(spec: &ConnSpec) -> Vec<(&'static str, String)> {
@@ -254,6 +289,7 @@ fn dump_and_restore(
     owner: Option<&str>,
     server_version: i64,
 ) -> Result<(DumpCost, Fingerprint), DbError> {
+    restore_fits(server_version)?;
     empty_clone(admin, (target, clone), owner)?;
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -313,4 +349,20 @@ fn dump_and_restore(
         },
         at_snapshot,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_major;
+
+    #[test]
+    fn a_tool_major_is_read_from_its_version_line() {
+        assert_eq!(tool_major("pg_restore (PostgreSQL) 18.6\n"), Some(18));
+        assert_eq!(
+            tool_major("pg_restore (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(tool_major("pg_restore (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(tool_major("pg_restore 9.6"), None);
+    }
 }

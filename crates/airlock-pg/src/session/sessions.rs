@@ -53,6 +53,8 @@ fn online_sessions(
     writers: bool,
 ) -> Result<Vec<postgres::Row>, postgres::Error> {
     let (holds, writer) = (ONLINE_HOLDS, BY_A_LEDGER_WRITER);
+    // pg_stat_activity is read once per transaction unless cleared: as it is now.
+    client.batch_execute("SELECT pg_catalog.pg_stat_clear_snapshot()")?;
     client.query(
         &format!(
             "SELECT DISTINCT l.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), coalesce(pg_catalog.left(a.query, 80), '')
