@@ -452,7 +452,10 @@ pub struct ImportArgs {
     /// changelog lacks is refused): the migrations it records as applied are
     /// not written as tiers, and the bundle's preflight checks the table still says
     /// exactly that; a Flyway script whose checksum differs from the one recorded is
-    /// refused. airlock's ledger is not touched.
+    /// refused. Liquibase preconditions of the changesets it lacks are decided on
+    /// that database, read-only (a sqlCheck through the door); one about what an
+    /// earlier changeset of the import writes needs --fresh-on (docs/sql.md).
+    /// airlock's ledger is not touched.
     #[arg(long, value_name = "CONN")]
     pub history: Option<String>,
     /// Decide Liquibase `preConditions` for a fresh database: import makes a
@@ -460,9 +463,10 @@ pub struct ImportArgs {
     /// create databases), runs the changesets there in order, and asks each
     /// precondition of it just before its changeset (onFail MARK_RAN and CONTINUE
     /// leave the changeset out, HALT refuses the import); the database is dropped
-    /// whatever happens. With --history, the changesets DATABASECHANGELOG records as
-    /// executed are replayed there first. The report and bundle.toml say what was
-    /// decided and why; the bundle's preflight checks the target is fresh.
+    /// whatever happens. The report and bundle.toml say what was decided and why;
+    /// the bundle's preflight checks the target is fresh. With --history, the target
+    /// decides instead, and the changesets DATABASECHANGELOG records as executed are
+    /// replayed here first for what the target cannot answer yet.
     #[arg(long, value_name = "CONN")]
     pub fresh_on: Option<String>,
     /// The root Liquibase changelog, by its path in the migrations directory (as

@@ -465,3 +465,286 @@ fn a_static_precondition_needs_no_database() {
         "{said}"
     );
 }
+
+/// The items changelog of issue 89, item 9: a table and its rows (1), a check
+/// constraint guarded by a `sqlCheck` about the rows with `onFail="MARK_RAN"` (2), and
+/// a plain table (3).
+fn items_changelog(dir: &Path) -> PathBuf {
+    let changelog = dir.join("changelog");
+    write(
+        &changelog.join("master.xml"),
+        &xml(
+            r#"<changeSet id="1" author="ann"><createTable tableName="item"><column name="id" type="int"/><column name="weight_grams" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann"><preConditions onFail="MARK_RAN"><sqlCheck expectedResult="0">SELECT count(*) FROM item WHERE weight_grams &lt; 0</sqlCheck></preConditions><sql>ALTER TABLE item ADD CONSTRAINT weight_positive CHECK (weight_grams &gt;= 0)</sql></changeSet>
+<changeSet id="3" author="ann"><createTable tableName="shelf"><column name="id" type="int"/></createTable></changeSet>
+"#,
+        ),
+    );
+    changelog
+}
+
+/// Issue 89, item 9: a precondition about the data, on a database Liquibase migrated
+/// halfway and the application filled, is decided on that database (read-only), as
+/// the real Liquibase decides it there, not on an empty replay: the changeset whose
+/// `sqlCheck` finds a negative weight is marked ran, not made a tier that fails.
+#[test]
+fn a_precondition_about_the_data_is_decided_on_the_target_not_on_an_empty_replay() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = items_changelog(dir);
+    let target = TestDb::new("lbdata");
+    let peer = TestDb::new("lbdatapeer");
+    for db in [&target, &peer] {
+        run_liquibase(&changelog, db, &["update-count", "--count=1"]);
+        db.exec("INSERT INTO item VALUES (1, 250), (2, -5)");
+    }
+    let before = target.dump();
+    let out = dir.join("src");
+    // --fresh-on too: the replay is there, and still not what decides a sqlCheck.
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--history", &target.conn(), "--fresh-on", &server()],
+    );
+    expect_code(&o, 0);
+    assert_eq!(target.dump(), before, "import changed the target");
+    let report = json(&o);
+    let outcome = |id: &str| {
+        report["preconditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["changeset"] == format!("ann:{id}"))
+            .map(|d| d["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(outcome("2").as_deref(), Some("mark-ran"), "{report}");
+    assert_eq!(report["tiers"], serde_json::json!(["ann:3"]), "{report}");
+    assert!(
+        report["decided_on"]
+            .as_str()
+            .unwrap()
+            .contains("the target"),
+        "{report}"
+    );
+    apply(dir, &out, &target);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let status = |db: &TestDb| {
+        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
+    };
+    assert_eq!(status(&target), status(&peer));
+    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}
+
+/// A precondition about what a changeset earlier in the same import writes cannot be
+/// answered by the target before that changeset has run: refused by name (exit 2),
+/// nothing written, the target unchanged.
+#[test]
+fn a_precondition_about_rows_an_earlier_changeset_of_the_import_writes_is_refused() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = items_changelog(dir);
+    let target = TestDb::new("lbsoon");
+    // Liquibase ran nothing yet here but its own tables: changeset 1 creates `item`,
+    // which changeset 2's sqlCheck reads.
+    run_liquibase(&changelog, &target, &["update-count", "--count=0"]);
+    let before = target.dump();
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--history", &target.conn()],
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in [
+        "ann:2",
+        "sqlCheck",
+        "ann:1, earlier in this import",
+        "import again with --history",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+    assert_eq!(target.dump(), before, "import changed the target");
+}
+
+/// A `sqlCheck` that calls a function a role of the target defines is not asked
+/// (nothing a role defines runs while import decides): refused by name, nothing run
+/// or written.
+#[test]
+fn a_sql_check_that_calls_a_roles_function_is_not_asked_on_the_target() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(
+        &changelog.join("master.xml"),
+        &xml(
+            r#"<changeSet id="1" author="ann"><createTable tableName="item"><column name="id" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann"><preConditions onFail="MARK_RAN"><sqlCheck expectedResult="0">SELECT public.planted()</sqlCheck></preConditions><createTable tableName="shelf"><column name="id" type="int"/></createTable></changeSet>
+"#,
+        ),
+    );
+    let target = TestDb::new("lbplant");
+    run_liquibase(&changelog, &target, &["update-count", "--count=1"]);
+    target.exec(
+        "CREATE TABLE public.planted_ran(at timestamptz);
+         CREATE FUNCTION public.planted() RETURNS int LANGUAGE sql AS
+           'INSERT INTO public.planted_ran VALUES (now()) RETURNING 0';",
+    );
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--history", &target.conn()],
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in ["ann:2", "the target was not asked", "planted"] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+    assert_eq!(
+        target.scalar("SELECT count(*)::text FROM public.planted_ran"),
+        "0"
+    );
+}
+
+/// A seed and a guarded repeat (Keycloak's shape): changeset 3's `sqlCheck` counts the
+/// rows changeset 2, in the same import, inserts.
+fn seeded_changelog(dir: &Path) -> PathBuf {
+    let changelog = dir.join("changelog");
+    let seed = r#"<insert tableName="item"><column name="id" value="1"/></insert>"#;
+    let empty = r#"<preConditions onFail="MARK_RAN"><sqlCheck expectedResult="0">SELECT count(*) FROM item</sqlCheck></preConditions>"#;
+    write(
+        &changelog.join("master.xml"),
+        &xml(&format!(
+            r#"<changeSet id="1" author="ann"><createTable tableName="item"><column name="id" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann">{seed}</changeSet>
+<changeSet id="3" author="ann">{empty}{seed}</changeSet>
+<changeSet id="4" author="ann"><createTable tableName="shelf"><column name="id" type="int"/></createTable></changeSet>
+"#
+        )),
+    );
+    changelog
+}
+
+/// Issue 89, item 9: a `sqlCheck` about rows a changeset earlier in the same import
+/// writes is decided on the replay only when the table holds only this import's rows
+/// (empty on the target and on the replay before the import), and the bundle's
+/// preflight holds the target to that at apply: a row the application adds in between
+/// stops the apply (exit 5, nothing changed). A table with rows on the target at
+/// import is refused by name, nothing written.
+#[test]
+fn a_precondition_about_rows_the_import_writes_is_decided_on_the_replay_only_while_they_are_its_own(
+) {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = seeded_changelog(dir);
+    let target = TestDb::new("lbown");
+    let peer = TestDb::new("lbownpeer");
+    for db in [&target, &peer] {
+        run_liquibase(&changelog, db, &["update-count", "--count=1"]);
+    }
+    let out = dir.join("src");
+    let history = ["--history", &target.conn(), "--fresh-on", &server()];
+    let o = import(dir, &changelog, &out, &target.name, &history);
+    expect_code(&o, 0);
+    let report = json(&o);
+    let outcome = |id: &str| {
+        report["preconditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["changeset"] == format!("ann:{id}"))
+            .map(|d| d["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(outcome("3").as_deref(), Some("mark-ran"), "{report}");
+    assert_eq!(
+        report["tiers"],
+        serde_json::json!(["ann:2", "ann:4"]),
+        "{report}"
+    );
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(
+        toml.contains("rows_in_tables_assumed_empty = \"0\""),
+        "{toml}"
+    );
+    // The application adds a row before the apply: the decision no longer holds.
+    target.exec("INSERT INTO item VALUES (7)");
+    let before = target.dump();
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 5);
+    assert!(
+        (stderr(&o) + &stdout(&o)).contains("rows_in_tables_assumed_empty"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        target.dump(),
+        before,
+        "the refused apply changed the target"
+    );
+    // At import, such a row is refused by name.
+    let out2 = dir.join("src2");
+    let o = import(dir, &changelog, &out2, &target.name, &history);
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in [
+        "ann:3",
+        "public.item holds rows on the target",
+        "import again with --history",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out2.exists(), "{} was written", out2.display());
+    // Gone again: the bundle applies, and Liquibase agrees with its own update.
+    target.exec("DELETE FROM item");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let status = |db: &TestDb| {
+        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
+    };
+    assert_eq!(status(&target), status(&peer));
+    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}

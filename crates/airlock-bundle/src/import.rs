@@ -485,6 +485,14 @@ pub enum ImportError {
         why: String,
         undecided: bool,
     },
+    /// A Liquibase precondition the target cannot answer yet: it reads what a
+    /// changeset earlier in this import writes or names (`--history`).
+    #[error("{at} (changeset {changeset}): {why}")]
+    PreconditionTooSoon {
+        at: String,
+        changeset: String,
+        why: String,
+    },
     /// A changeset's SQL failed where the preconditions are decided.
     #[error(
         "changeset {changeset} ({at}) failed on the database preconditions are decided on: {why}"
@@ -2036,6 +2044,40 @@ fn write_verify(
     Ok(())
 }
 
+/// The preflight of a bundle that follows the peer tool's history: its table must
+/// still say what import read, and the tables a Liquibase precondition's decision
+/// assumed empty (`empty`) must still hold no row.
+fn peer_history_preflight(
+    base: &Path,
+    applied: &Applied,
+    empty: &[String],
+) -> Result<String, ImportError> {
+    let mut probe = applied.probe.clone();
+    let mut expect = format!("peer_history = {}", toml_str(&applied.value));
+    if !empty.is_empty() {
+        let rows: Vec<String> = (empty.iter())
+            .map(|t| format!("(SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1) AS airlock_one)"))
+            .collect();
+        probe.push_str(&format!(
+            "\n-- Tables whose rows a Liquibase precondition's decision assumed are only this bundle's: none yet.\nUNION ALL SELECT 'rows_in_tables_assumed_empty'::text, ({})::text",
+            rows.join(" + ")
+        ));
+        expect.push_str(", rows_in_tables_assumed_empty = \"0\"");
+    }
+    write_file(
+        base,
+        PEER_HISTORY_PROBE,
+        format!(
+            "-- What {} said when `airlock import` read it: the migrations applied before this bundle.\n{probe}\n",
+            applied.table
+        )
+        .as_bytes(),
+    )?;
+    Ok(format!(
+        "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"{PEER_HISTORY_PROBE}\"\nexpect = {{ {expect} }}\n"
+    ))
+}
+
 /// `bundle.toml` (and the rollback probe): the rollback files written, if any.
 fn write_spec(
     base: &Path,
@@ -2061,19 +2103,11 @@ fn write_spec(
         policy.map(Policy::target_toml).unwrap_or_default()
     );
     if let Some(applied) = naming.applied {
-        write_file(
-            base,
-            PEER_HISTORY_PROBE,
-            format!(
-                "-- What {} said when `airlock import` read it: the migrations applied before this bundle.\n{}\n",
-                applied.table, applied.probe
-            )
-            .as_bytes(),
-        )?;
-        toml.push_str(&format!(
-            "\n# The migrations before these tiers were applied by the peer tool: its history table must still say so.\n[preflight]\nfile = \"{PEER_HISTORY_PROBE}\"\nexpect = {{ peer_history = {} }}\n",
-            toml_str(&applied.value)
-        ));
+        let empty = naming
+            .preconditions
+            .map(|p| p.assumed_empty())
+            .unwrap_or_default();
+        toml.push_str(&peer_history_preflight(base, applied, &empty)?);
     }
     toml.push_str(&liquibase::preconditions::spec_text(
         base,

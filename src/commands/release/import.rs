@@ -292,6 +292,10 @@ fn which_to_run(e: ImportError) -> std::result::Result<Error, ImportError> {
             e.to_string(),
             Some("nothing was written: Liquibase would stop its update here too; fix the changelog or the precondition, then import".to_string()),
         ),
+        ImportError::PreconditionTooSoon { .. } => Error::usage(
+            e.to_string(),
+            Some("nothing was written: apply the changesets before it first (Liquibase, or an airlock release of them), then import again with --history".to_string()),
+        ),
         // A runtime error (exit 1): the changeset's SQL failed there; nothing written.
         ImportError::PreconditionTarget { .. } => Error::Db(crate::db::DbError::Sql {
             context: "deciding Liquibase preconditions (nothing was written)".into(),
@@ -585,6 +589,41 @@ fn flags_fit(layout: Layout, args: &ImportArgs) -> Result<()> {
     }
 }
 
+/// Where Liquibase's preconditions are decided: on the target itself (`--history`,
+/// read-only; a schema check on what the import builds first on the replay), else on
+/// a fresh replay (`--fresh-on`), else nowhere (a check that needs a database is
+/// refused).
+enum Deciders {
+    Target(Box<crate::commands::release::import_target::OnTarget>),
+    Fresh(Box<crate::commands::release::import_fresh::Fresh>),
+    None,
+}
+
+impl Deciders {
+    fn open(layout: Layout, args: &ImportArgs) -> Result<Deciders> {
+        use crate::commands::release::{import_fresh::Fresh, import_target::OnTarget};
+        let fresh = match &args.fresh_on {
+            Some(conn) => Some(Fresh::create(conn)?),
+            None => None,
+        };
+        Ok(match (&args.history, fresh) {
+            (Some(conn), fresh) if layout == Layout::Liquibase => {
+                Deciders::Target(Box::new(OnTarget::open(conn, fresh)?))
+            }
+            (_, Some(fresh)) => Deciders::Fresh(Box::new(fresh)),
+            (_, None) => Deciders::None,
+        })
+    }
+
+    fn target(&self) -> Option<&dyn PreconditionTarget> {
+        match self {
+            Deciders::Target(t) => Some(t.as_ref()),
+            Deciders::Fresh(f) => Some(f.as_ref()),
+            Deciders::None => None,
+        }
+    }
+}
+
 pub fn run(args: ImportArgs) -> Result<Outcome> {
     let (first, locations) = args
         .migrations
@@ -610,10 +649,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         )?),
         None => None,
     };
-    let fresh = match &args.fresh_on {
-        Some(conn) => Some(crate::commands::release::import_fresh::Fresh::create(conn)?),
-        None => None,
-    };
+    let deciders = Deciders::open(layout, &args)?;
     let since = match &args.since {
         Some(bundle) => Some(since(bundle, args.trust.as_deref(), &args)?),
         None => None,
@@ -629,7 +665,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         applied: applied.as_ref(),
         since: since.as_ref(),
         locations,
-        preconditions: fresh.as_ref().map(|f| f as &dyn PreconditionTarget),
+        preconditions: deciders.target(),
         peer_history: !args.no_peer_history,
         changelog: args.changelog.as_deref(),
         order: args.order.map(|o| match o {
@@ -653,8 +689,8 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         peer_history,
     } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
-    let decided_on = fresh.as_ref().map(|f| f.describe());
-    drop(fresh);
+    let decided_on = deciders.target().map(|f| f.describe());
+    drop(deciders);
     let (mut problems, mut warnings, notes, reaches_beyond) = match crate::spec::lint(&args.out) {
         Ok(l) => (vec![], l.warnings, l.notes, l.reaches_beyond),
         Err(crate::spec::SpecError::Invalid { problems, .. }) => (problems, vec![], vec![], vec![]),

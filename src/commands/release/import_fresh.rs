@@ -68,6 +68,37 @@ impl Fresh {
     }
 }
 
+impl Fresh {
+    /// The tables of the throwaway database that hold a row now, by name (its own
+    /// changesets made and filled them: nothing a role of the target defines is here).
+    pub fn tables_with_rows(
+        &self,
+    ) -> std::result::Result<std::collections::BTreeSet<String>, String> {
+        let mut c = self.client.borrow_mut();
+        let c = c.as_mut().ok_or("no session")?;
+        let tables = c
+            .query(
+                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg_toast%'",
+                &[],
+            )
+            .map_err(|e| crate::db::pg_message(&e))?;
+        let mut out = std::collections::BTreeSet::new();
+        for t in tables {
+            let (qualified, name): (String, String) = (t.get(0), t.get(1));
+            let row = c
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {qualified})"), &[])
+                .map_err(|e| crate::db::pg_message(&e))?;
+            if row.get::<_, bool>(0) {
+                out.insert(name);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Random bytes for a name nobody else picks.
 fn getrandom_bytes(out: &mut [u8]) {
     use std::io::Read;
@@ -109,7 +140,7 @@ fn stop_if_interrupted() -> std::result::Result<(), CheckError> {
 
 /// An error of the server (the SQL failed: onError decides), or of the session (the
 /// import stops).
-fn check_error(e: postgres::Error) -> CheckError {
+pub(super) fn check_error(e: postgres::Error) -> CheckError {
     match e.as_db_error() {
         Some(_) if !conn::interrupted() => CheckError::Error(crate::db::pg_message(&e)),
         _ => CheckError::Stop(crate::db::pg_message(&e)),
@@ -120,7 +151,7 @@ fn check_error(e: postgres::Error) -> CheckError {
 /// `$n::text` only names a parameter's type (the server cannot infer it in `$n IS
 /// NULL`): text to text converts nothing and runs no function; `indkey::int2[]` is a
 /// built-in binary-coercible cast of catalog data. No user value is cast.
-fn catalog_query(check: &Check) -> (&'static str, Vec<Option<String>>) {
+pub(super) fn catalog_query(check: &Check) -> (&'static str, Vec<Option<String>>) {
     let s = |v: &str| Some(v.to_string());
     match check {
         Check::TableExists { schema, table } => (
@@ -161,7 +192,13 @@ impl PreconditionTarget for Fresh {
         self.shown.clone()
     }
 
-    fn run(&self, _label: &str, sql: &[u8], online: bool) -> std::result::Result<(), String> {
+    fn run(
+        &self,
+        _label: &str,
+        sql: &[u8],
+        online: bool,
+        _applied: bool,
+    ) -> std::result::Result<(), String> {
         if conn::interrupted() {
             return Err("interrupted (Ctrl-C)".into());
         }

@@ -14,6 +14,7 @@ pub mod import;
 pub mod import_fresh;
 pub mod import_history;
 pub mod import_policy;
+pub mod import_target;
 pub mod keygen;
 pub mod lint;
 pub mod new;

@@ -140,6 +140,11 @@ pub(crate) fn text_of(expr: &str) -> String {
 /// have called and who defines it.
 pub(crate) type CannotTell = String;
 
+/// How a proof PostgreSQL's parse analysis refused begins (its message follows, then
+/// `)`): the question itself is in error (a relation or column that is not there).
+pub(crate) const UNPROVABLE: &str =
+    "cannot tell here (airlock's proof that the question calls nothing a role defines could not be made: ";
+
 /// The savepoint the proof runs in (its own name: balanced within [`ask`]).
 const SAVEPOINT: &str = "airlock_door_proof";
 
@@ -242,10 +247,7 @@ fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, post
             ) {
                 return Err(e);
             }
-            return Ok(Some(format!(
-                "cannot tell here (airlock's proof that the question calls nothing a role defines could not be made: {})",
-                pg_message(&e)
-            )));
+            return Ok(Some(format!("{UNPROVABLE}{})", pg_message(&e))));
         }
     };
     if !got

@@ -25,6 +25,7 @@ mod cast;
 mod catalog;
 mod count;
 mod declared;
+pub mod foreign;
 mod reach;
 mod referenced;
 mod sample;

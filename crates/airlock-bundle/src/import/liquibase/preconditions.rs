@@ -147,6 +147,47 @@ impl std::fmt::Display for Check {
     }
 }
 
+impl Check {
+    /// What the check reads, by name as written: the objects (tables, indexes,
+    /// constraints, sequences, views; a `sqlCheck`'s relations and regclass texts,
+    /// each its last name) and the functions a `sqlCheck` calls. `Err`: a `sqlCheck`
+    /// the parser cannot read.
+    pub fn reads(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let own = |v: &[&Option<String>]| v.iter().filter_map(|n| n.as_ref().cloned()).collect();
+        let objects = match self {
+            Check::TableExists { table, .. } | Check::ColumnExists { table, .. } => {
+                vec![table.clone()]
+            }
+            Check::IndexExists { table, index, .. } => own(&[table, index]),
+            Check::ForeignKeyExists { table, name, .. } => {
+                let mut v: Vec<String> = own(&[table]);
+                v.push(name.clone());
+                v
+            }
+            Check::PrimaryKeyExists { table, name, .. } => own(&[table, name]),
+            Check::SequenceExists { name, .. } | Check::ViewExists { name, .. } => {
+                vec![name.clone()]
+            }
+            Check::SqlCheck { sql, .. } => {
+                let r = airlock_sql::reads_of(sql)?;
+                let last = |t: &str| {
+                    t.rsplit('.')
+                        .next()
+                        .unwrap_or(t)
+                        .trim_matches('"')
+                        .to_string()
+                };
+                let objects = (r.relations.into_iter().map(|(_, rel)| rel))
+                    .chain(r.regclass_texts.iter().map(|t| last(t)))
+                    .collect();
+                return Ok((objects, r.functions));
+            }
+            Check::RunningAs { .. } => vec![],
+        };
+        Ok((objects, vec![]))
+    }
+}
+
 /// A precondition tree.
 #[derive(Clone, Debug)]
 pub(in crate::import) enum Cond {
@@ -476,11 +517,17 @@ fn dbms_holds(list: &str) -> bool {
 pub trait PreconditionTarget {
     /// Said in the report: where the preconditions were decided.
     fn describe(&self) -> String;
-    /// Run a changeset's SQL there, in order, as its tier would run.
-    fn run(&self, label: &str, sql: &[u8], online: bool) -> Result<(), String>;
+    /// Run a changeset's SQL there, in order, as its tier would run; `applied`: the
+    /// target's DATABASECHANGELOG records it run (its effects are there already).
+    fn run(&self, label: &str, sql: &[u8], online: bool, applied: bool) -> Result<(), String>;
     /// Whether `check` holds there now; Err: it could not be checked (Liquibase's
     /// `onError`).
     fn holds(&self, check: &Check) -> Result<bool, CheckError>;
+    /// Tables (qualified and quoted, as SQL names them) some decision assumed hold no
+    /// row on the target: the bundle's preflight checks they still hold none.
+    fn assumed_empty(&self) -> Vec<String> {
+        vec![]
+    }
 }
 
 /// Why a check has no answer.
@@ -491,6 +538,9 @@ pub enum CheckError {
     Error(String),
     /// The session is gone, or the operator interrupted: the import stops.
     Stop(String),
+    /// The database cannot answer it yet (it reads what a changeset earlier in this
+    /// import writes): refused, saying why and the way out.
+    TooSoon(String),
 }
 
 /// A condition's value: decided, or not without a database.
@@ -547,6 +597,7 @@ impl Eval<'_> {
                     let v = db.holds(check).map_err(|e| match e {
                         CheckError::Error(e) => CheckError::Error(format!("{check}: {e}")),
                         CheckError::Stop(e) => CheckError::Stop(format!("{check}: {e}")),
+                        CheckError::TooSoon(e) => CheckError::TooSoon(format!("{check}: {e}")),
                     })?;
                     self.said.push(format!("{check}: {v}"));
                     Ok(Some(v))
@@ -661,6 +712,13 @@ fn judge(
                 why,
             })
         }
+        Err(CheckError::TooSoon(why)) => {
+            return Err(ImportError::PreconditionTooSoon {
+                at: format!("{} (preConditions at {})", c.at, p.at),
+                changeset: format!("{}:{}", c.author, c.id),
+                why: format!("`preConditions`: {why}"),
+            })
+        }
         Err(CheckError::Error(why)) => {
             e.said.push(format!("error: {why}"));
             (false, p.on_error, "could not be checked")
@@ -751,7 +809,7 @@ pub(in crate::import) fn decide(
                 ),
             });
             if executed {
-                replay(folder, db, &m)?;
+                replay(folder, db, &m, true)?;
             }
             if let Some(lb) = m.lb.as_deref_mut() {
                 lb.ran_before = true;
@@ -761,7 +819,7 @@ pub(in crate::import) fn decide(
         }
         let Some((name, why, keep)) = judge_all(&c, &ran, db, history.is_some())? else {
             ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
-            replay(folder, db, &m)?;
+            replay(folder, db, &m, false)?;
             carry(&mut m, &mut marked);
             out.push(m);
             continue;
@@ -776,7 +834,7 @@ pub(in crate::import) fn decide(
             ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
         }
         if keep {
-            replay(folder, db, &m)?;
+            replay(folder, db, &m, false)?;
             carry(&mut m, &mut marked);
             out.push(m);
         } else {
@@ -875,12 +933,13 @@ fn replay(
     folder: &crate::import::folder::Folder,
     db: Option<&dyn PreconditionTarget>,
     m: &Migration,
+    applied: bool,
 ) -> Result<(), ImportError> {
     let (Some(db), Some(up)) = (db, &m.up) else {
         return Ok(());
     };
     let bytes = up.bytes(folder)?;
-    db.run(&m.label, &bytes, m.up_online || m.commits_apart)
+    db.run(&m.label, &bytes, m.up_online || m.commits_apart, applied)
         .map_err(|why| ImportError::PreconditionTarget {
             changeset: m.label.clone(),
             at: match up {
