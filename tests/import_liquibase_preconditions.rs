@@ -748,3 +748,38 @@ fn a_precondition_about_rows_the_import_writes_is_decided_on_the_replay_only_whi
         "liquibase update"
     );
 }
+
+/// Issue 89, item 11: `--fresh-on` naming a role that may not create databases is
+/// refused saying so, with what to do (exit 2), and nothing is written.
+#[test]
+fn fresh_on_a_role_without_createdb_is_refused_with_what_to_do() {
+    let t = tempdir();
+    let role = format!("airlock_nocreatedb_{}", std::process::id());
+    let mut a = admin();
+    a.batch_execute(&format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOCREATEDB"
+    ))
+    .unwrap();
+    let changelog = t.path().join("changelog");
+    write(
+        &changelog.join("master.xml"),
+        &xml(
+            r#"<changeSet id="1" author="ann"><preConditions onFail="MARK_RAN"><not><tableExists tableName="t"/></not></preConditions><createTable tableName="t"><column name="a" type="int"/></createTable></changeSet>"#,
+        ),
+    );
+    let host = std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let conn = format!("host={host} port={} user={role} dbname=postgres", pg_port());
+    let out = t.path().join("src");
+    let o = import(t.path(), &changelog, &out, "x", &["--fresh-on", &conn]);
+    a.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in [
+        "may not create databases",
+        "CREATEDB",
+        "nothing was written",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+}

@@ -37,7 +37,17 @@ impl Fresh {
         getrandom_bytes(&mut rnd);
         let name = format!("airlock_import_{}_{}", std::process::id(), hex::encode(rnd));
         c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .map_err(|e| sql_error("creating the throwaway database for preconditions", &e))?;
+            .map_err(|e| match e.code() {
+                Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => Error::usage(
+                    format!(
+                        "--fresh-on: the role {} may not create databases, and import decides the preconditions on a throwaway database it makes there: {}",
+                        admin.config.get_user().unwrap_or("?"),
+                        crate::db::pg_message(&e)
+                    ),
+                    Some("nothing was written: give that role CREATEDB (ALTER ROLE … CREATEDB), or name in --fresh-on a scratch server and a role that may create databases there".to_string()),
+                ),
+                _ => sql_error("creating the throwaway database for preconditions", &e),
+            })?;
         drop(c);
         let mut fresh = Fresh {
             shown: format!(
