@@ -1656,3 +1656,55 @@ fn a_modify_sql_import_cannot_apply_exactly_is_refused_by_name_and_nothing_is_wr
         refused(&dir, &[], names);
     }
 }
+
+/// Keycloak's expression indexes (issue 89, item 6): a `createIndex` column whose name
+/// is an expression, with or without `valueComputed`, edited for PostgreSQL by a
+/// `modifySql` (Keycloak 14.0.0's `IDX_CLIENT_ATT_BY_NAME_VALUE`).
+const COMPUTED_INDEX: &str = r#"<changeSet id="1" author="kc"><createTable tableName="CLIENT_ATTRIBUTES"><column name="NAME" type="VARCHAR(255)"/><column name="VALUE" type="TEXT"/></createTable></changeSet>
+<changeSet id="2" author="kc">
+  <createIndex tableName="CLIENT_ATTRIBUTES" indexName="IDX_A">
+    <column name="NAME" type="VARCHAR(255)"/>
+    <column name="VALUE(255)" valueComputed="VALUE(255)"/>
+  </createIndex>
+  <modifySql dbms="postgresql"><replace replace="VALUE(255)" with="(value::varchar(250))"/></modifySql>
+</changeSet>
+<changeSet id="3" author="kc"><createIndex tableName="CLIENT_ATTRIBUTES" indexName="IDX_B"><column name="lower(NAME)" valueComputed="lower(NAME)"/></createIndex></changeSet>
+<changeSet id="4" author="kc"><createIndex tableName="CLIENT_ATTRIBUTES" indexName="IDX_C"><column name="upper(NAME)" descending="true"/></createIndex></changeSet>
+"#;
+
+/// An expression in a `createIndex` column is written bare, as Liquibase writes it (it
+/// was quoted as a column name, and the apply failed), and a `valueComputed` there is
+/// in the MD5SUM as Liquibase computes it: the real `liquibase update`'s schema, and
+/// its rows check on `--history`.
+#[test]
+fn an_expression_index_column_is_written_as_liquibase_writes_it_and_its_md5sum_checks() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(
+        &changelog.join("db.changelog-master.xml"),
+        &xml(COMPUTED_INDEX),
+    );
+    let target = TestDb::new("lbexpr");
+    let peer = TestDb::new("lbexprpeer");
+    import_and_apply(dir, &changelog, &target);
+    liquibase_update(&changelog, &peer);
+    target.exec("DROP TABLE databasechangelog");
+    target.exec("DROP TABLE IF EXISTS databasechangeloglock");
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+    assert!(
+        peer.dump().contains("((value)::character varying(250))"),
+        "{}",
+        peer.dump()
+    );
+    // Liquibase's own rows, then one changeset more: each recorded MD5SUM checks.
+    let history = TestDb::new("lbexprhist");
+    run_liquibase(&changelog, &history, &["update"]);
+    write(
+        &changelog.join("db.changelog-master.xml"),
+        &xml(&format!("{COMPUTED_INDEX}<changeSet id=\"5\" author=\"kc\"><createTable tableName=\"LATER\"><column name=\"id\" type=\"int\"/></createTable></changeSet>\n")),
+    );
+    let o = import_on_history(dir, &changelog, &history);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:5"]));
+}

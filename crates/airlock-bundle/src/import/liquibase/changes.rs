@@ -339,7 +339,11 @@ fn index(n: &Node, q: Quoting) -> Sql {
             ));
         }
         let col = need(c, "name")?;
-        let mut s = if c.is("computed") {
+        // Liquibase writes a computed column bare, and (escapeColumnName, not quoting
+        // names that may be functions) a name holding `(` too, unless it quotes all.
+        let expression =
+            col.contains('(') && c.attr("computed").is_none() && q != Quoting::QuoteAll;
+        let mut s = if c.is("computed") || expression {
             col.to_string()
         } else {
             name(col, q)

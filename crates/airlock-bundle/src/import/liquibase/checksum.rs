@@ -197,7 +197,7 @@ fn index_column(n: &Node, c: &Node) -> Result<Node, String> {
     let mut c = c.clone();
     c.attrs.retain(|(k, _)| k != "type");
     let other = (c.attrs.iter().map(|(k, _)| k.as_str()))
-        .find(|k| INDEX_COLUMN_IGNORED.contains(k))
+        .find(|k| INDEX_COLUMN_IGNORED.contains(k) && *k != "valueComputed")
         .or(c.children.first().map(|k| k.name.as_str()));
     match other {
         Some(k) => Err(format!(
