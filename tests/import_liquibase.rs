@@ -1708,3 +1708,47 @@ fn an_expression_index_column_is_written_as_liquibase_writes_it_and_its_md5sum_c
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:5"]));
 }
+
+/// `whereParams` (issue 89, item 3; Keycloak uses three): `:name`, `:value` and `?` in
+/// the `where` of an `update` and a `delete`.
+const WHERE_PARAMS: &str = r#"<changeSet id="1" author="kc"><createTable tableName="REALM_ATTRIBUTE"><column name="NAME" type="VARCHAR(255)"/><column name="VALUE" type="TEXT"/><column name="N" type="INT"/></createTable>
+<insert tableName="REALM_ATTRIBUTE"><column name="NAME" value="a"/><column name="VALUE" value="x"/><column name="N" valueNumeric="1"/></insert>
+<insert tableName="REALM_ATTRIBUTE"><column name="NAME" value="b"/><column name="VALUE" value="y"/><column name="N" valueNumeric="2"/></insert>
+<insert tableName="REALM_ATTRIBUTE"><column name="NAME" value="it's"/><column name="VALUE" value="w"/><column name="N" valueNumeric="3"/></insert></changeSet>
+<changeSet id="2" author="kc"><update tableName="REALM_ATTRIBUTE"><column name="VALUE" value="z"/><where>:name = :value AND N = ?</where><whereParams><param name="NAME" value="a"/><param valueNumeric="1"/></whereParams></update></changeSet>
+<changeSet id="3" author="kc"><delete tableName="REALM_ATTRIBUTE"><where>NAME = :value OR NAME = :value</where><whereParams><param value="b"/><param value="it's"/></whereParams></delete></changeSet>
+"#;
+
+/// An `update` or `delete` with `whereParams` imports with its placeholders put in as
+/// Liquibase puts them (it was refused), the rows as `liquibase update` leaves them,
+/// and its MD5SUM as Liquibase's (which leaves `whereParams` out).
+#[test]
+fn where_params_are_put_in_as_liquibase_puts_them_and_their_md5sum_checks() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(
+        &changelog.join("db.changelog-master.xml"),
+        &xml(WHERE_PARAMS),
+    );
+    let target = TestDb::new("lbwhere");
+    let peer = TestDb::new("lbwherepeer");
+    import_and_apply(dir, &changelog, &target);
+    liquibase_update(&changelog, &peer);
+    target.exec("DROP TABLE databasechangelog");
+    target.exec("DROP TABLE IF EXISTS databasechangeloglock");
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+    assert_eq!(
+        peer.scalar("SELECT string_agg(name || '=' || value, ',' ORDER BY n) FROM realm_attribute"),
+        "a=z"
+    );
+    let history = TestDb::new("lbwherehist");
+    run_liquibase(&changelog, &history, &["update"]);
+    write(
+        &changelog.join("db.changelog-master.xml"),
+        &xml(&format!("{WHERE_PARAMS}<changeSet id=\"5\" author=\"kc\"><createTable tableName=\"LATER\"><column name=\"id\" type=\"int\"/></createTable></changeSet>\n")),
+    );
+    let o = import_on_history(dir, &changelog, &history);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:5"]));
+}

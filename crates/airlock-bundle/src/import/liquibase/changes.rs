@@ -467,16 +467,67 @@ fn insert(n: &Node, q: Quoting) -> Sql {
     )])
 }
 
-fn where_clause(n: &Node) -> Result<String, String> {
-    if n.children.iter().any(|c| c.name == "whereParams") {
-        return Err(format!(
-            "`{}` with `whereParams`, which import does not read",
-            n.name
-        ));
+/// ` WHERE …` of an `update`/`delete`, its `whereParams` put in as Liquibase puts them
+/// (`replacePredicatePlaceholders`): from left to right, each `:name` becomes the
+/// next param's `name` (a column name, written as Liquibase writes names), each `?`
+/// or `:value` the next param's value as SQL.
+fn where_clause(n: &Node, q: Quoting) -> Result<String, String> {
+    let params: Vec<&Node> = (n.children.iter())
+        .filter(|c| c.name == "whereParams")
+        .flat_map(|w| w.children.iter())
+        .map(|p| match p.name.as_str() {
+            "param" => Ok(p),
+            other => Err(format!(
+                "`<{other}>` in `whereParams`, which import does not read"
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    let Some(w) = n.get("where") else {
+        return match params.is_empty() {
+            true => Ok(String::new()),
+            false => Err("`whereParams` without `where`".into()),
+        };
+    };
+    let w = w.trim();
+    if params.is_empty() {
+        return Ok(format!(" WHERE {w}"));
     }
-    Ok(n.get("where")
-        .map(|w| format!(" WHERE {}", w.trim()))
-        .unwrap_or_default())
+    for p in &params {
+        only(
+            p,
+            &[
+                "name",
+                "value",
+                "valueNumeric",
+                "valueBoolean",
+                "valueDate",
+                "valueComputed",
+            ],
+        )?;
+    }
+    let mut names = params.iter().filter_map(|p| p.attr("name"));
+    let mut values = params.iter().map(|p| value(p));
+    let (mut out, mut rest) = (String::new(), w);
+    while let Some(i) = rest.find([':', '?']) {
+        let tail = &rest[i..];
+        let (token, with) = if tail.starts_with(":name") {
+            (":name".len(), names.next().map(|c| name(c, q)))
+        } else if tail.starts_with('?') {
+            (1, values.next())
+        } else if tail.starts_with(":value") {
+            (":value".len(), values.next())
+        } else {
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+            continue;
+        };
+        out.push_str(&rest[..i]);
+        // Liquibase leaves a placeholder it has nothing for as it is.
+        out.push_str(with.as_deref().unwrap_or(&tail[..token]));
+        rest = &tail[token..];
+    }
+    out.push_str(rest);
+    Ok(format!(" WHERE {out}"))
 }
 
 fn update(n: &Node, q: Quoting) -> Sql {
@@ -491,7 +542,7 @@ fn update(n: &Node, q: Quoting) -> Sql {
         "UPDATE {} SET {}{};",
         table(n, "tableName", q)?,
         sets.join(", "),
-        where_clause(n)?
+        where_clause(n, q)?
     )])
 }
 
@@ -544,7 +595,7 @@ pub(in crate::import) fn change(n: &Node, q: Quoting) -> Sql {
         "update" => update(n, q),
         "delete" => {
             only(n, &["tableName", "schemaName", "where"])?;
-            s(format!("DELETE FROM {}{};", t()?, where_clause(n)?))
+            s(format!("DELETE FROM {}{};", t()?, where_clause(n, q)?))
         }
         "sql" => sql_text(n, &n.get("sql").unwrap_or_else(|| n.text.clone())),
         "tagDatabase" | "comment" | "empty" | "output" => Ok(vec![]),
