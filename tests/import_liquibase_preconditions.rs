@@ -783,3 +783,78 @@ fn fresh_on_a_role_without_createdb_is_refused_with_what_to_do() {
     }
     assert!(!out.exists(), "{} was written", out.display());
 }
+
+/// `uniqueConstraintExists` (issue 89, item 3; Keycloak uses it), by name and by
+/// columns, holding and not: decided on the fresh replay as the real Liquibase
+/// decides it on its own update (the same schema, the same rows in its history).
+#[test]
+fn unique_constraint_exists_is_decided_as_liquibase_decides_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let table = |n: &str| {
+        format!(r#"<createTable tableName="{n}"><column name="id" type="int"/></createTable>"#)
+    };
+    let cs = |id: &str, pre: &str, body: &str| {
+        format!(
+            r#"<changeSet id="{id}" author="ann"><preConditions onFail="MARK_RAN">{pre}</preConditions>{body}</changeSet>"#
+        )
+    };
+    let body = [
+        r#"<changeSet id="1" author="ann"><createTable tableName="T"><column name="A" type="int"/><column name="B" type="int"/></createTable><addUniqueConstraint tableName="T" columnNames="A, B" constraintName="UQ_T_AB"/></changeSet>"#.to_string(),
+        cs("2", r#"<not><uniqueConstraintExists tableName="T" constraintName="UQ_T_AB"/></not>"#, r#"<addUniqueConstraint tableName="T" columnNames="A, B" constraintName="UQ_T_AB"/>"#),
+        cs("3", r#"<not><uniqueConstraintExists tableName="T" columnNames="A, B"/></not>"#, &table("X1")),
+        cs("4", r#"<uniqueConstraintExists tableName="T" constraintName="UQ_NOPE"/>"#, &table("X2")),
+        cs("5", r#"<not><uniqueConstraintExists tableName="T" columnNames="B"/></not>"#, &table("X3")),
+        cs("6", r#"<uniqueConstraintExists tableName="T" constraintName="UQ_T_AB" columnNames="A, B"/>"#, &table("X4")),
+    ]
+    .join("\n");
+    write(&changelog.join("master.xml"), &xml(&body));
+    let target = TestDb::new("lbuq");
+    let peer = TestDb::new("lbuqpeer");
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--fresh-on", &server()],
+    );
+    expect_code(&o, 0);
+    let report = json(&o);
+    let outcome = |id: &str| {
+        report["preconditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["changeset"] == format!("ann:{id}"))
+            .map(|d| d["outcome"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let outcomes: Vec<String> = ["2", "3", "4", "5", "6"]
+        .iter()
+        .map(|i| outcome(i))
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["mark-ran", "mark-ran", "mark-ran", "run", "run"],
+        "{report}"
+    );
+    apply(dir, &out, &target);
+    run_liquibase(&changelog, &peer, &["update"]);
+    let status = |db: &TestDb| {
+        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
+    };
+    assert_eq!(status(&target), status(&peer));
+    let exec = |db: &TestDb| {
+        db.scalar("SELECT string_agg(id || ' ' || exectype, ', ' ORDER BY orderexecuted) FROM databasechangelog")
+    };
+    assert_eq!(exec(&target), exec(&peer));
+    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}

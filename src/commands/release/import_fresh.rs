@@ -184,6 +184,10 @@ pub(super) fn catalog_query(check: &Check) -> (&'static str, Vec<Option<String>>
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class t ON t.oid = k.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace WHERE k.contype = 'p' AND n.nspname = $1 AND ($2::text IS NULL OR t.relname = $2) AND ($3::text IS NULL OR k.conname = $3))",
             vec![s(schema), table.clone(), name.clone()],
         ),
+        Check::UniqueConstraintExists { schema, table, name, columns } => (
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class t ON t.oid = k.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace WHERE k.contype = 'u' AND n.nspname = $1 AND t.relname = $2 AND ($3::text IS NULL OR k.conname = $3) AND ($4::text IS NULL OR $4 = (SELECT string_agg(a.attname, ',' ORDER BY x.ord) FROM unnest(k.conkey) WITH ORDINALITY AS x(attnum, ord) JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.attnum)))",
+            vec![s(schema), s(table), name.clone(), columns.clone()],
+        ),
         Check::SequenceExists { schema, name } => (
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S')",
             vec![s(schema), s(name)],

@@ -1,11 +1,12 @@
 //! Liquibase `preConditions`, read and decided for the target the bundle is made for.
 //! Read: `onFail`/`onError` (HALT, CONTINUE, MARK_RAN, WARN), `and`/`or`/`not`, and the
 //! conditions Keycloak-style changelogs use (`dbms`, `tableExists`, `columnExists`,
-//! `indexExists`, `foreignKeyConstraintExists`, `primaryKeyExists`, `sequenceExists`,
-//! `viewExists`, `sqlCheck`, `changeSetExecuted`, `runningAs`). Decided, changeset by
+//! `indexExists`, `foreignKeyConstraintExists`, `primaryKeyExists`,
+//! `uniqueConstraintExists`, `sequenceExists`, `viewExists`, `sqlCheck`, `changeSetExecuted`, `runningAs`). Decided, changeset by
 //! changeset in order: `dbms` from the text alone; `changeSetExecuted` from what this
 //! import decided before it (and the target's DATABASECHANGELOG); the rest on a
-//! [`PreconditionTarget`] (a throwaway database where the changesets run in order).
+//! [`PreconditionTarget`] (the target itself, read-only, or a throwaway database where
+//! the changesets run in order).
 //!
 //! Invariant: never guessed: a condition import cannot decide, or one it does not
 //! read, is refused by name (changeset, file:line, condition), and nothing is written.
@@ -66,6 +67,13 @@ pub enum Check {
         schema: String,
         table: Option<String>,
         name: Option<String>,
+    },
+    /// On a table, by name, or by columns (comma-separated, in order).
+    UniqueConstraintExists {
+        schema: String,
+        table: String,
+        name: Option<String>,
+        columns: Option<String>,
     },
     SequenceExists {
         schema: String,
@@ -133,6 +141,20 @@ impl std::fmt::Display for Check {
                     opt(table)
                 )
             }
+            Check::UniqueConstraintExists {
+                schema,
+                table,
+                name,
+                columns,
+            } => write!(
+                f,
+                "uniqueConstraintExists {} on {schema}.{table}{}",
+                opt(name),
+                columns
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
             Check::SequenceExists { schema, name } => write!(f, "sequenceExists {schema}.{name}"),
             Check::ViewExists { schema, name } => write!(f, "viewExists {schema}.{name}"),
             Check::SqlCheck { expected, sql } => {
@@ -165,6 +187,11 @@ impl Check {
                 v
             }
             Check::PrimaryKeyExists { table, name, .. } => own(&[table, name]),
+            Check::UniqueConstraintExists { table, name, .. } => {
+                let mut v: Vec<String> = own(&[name]);
+                v.push(table.clone());
+                v
+            }
             Check::SequenceExists { name, .. } | Check::ViewExists { name, .. } => {
                 vec![name.clone()]
             }
@@ -293,6 +320,13 @@ fn known_attrs(name: &str) -> Option<&'static [&'static str]> {
             "catalogName",
         ],
         "primaryKeyExists" => &["primaryKeyName", "tableName", "schemaName", "catalogName"],
+        "uniqueConstraintExists" => &[
+            "constraintName",
+            "tableName",
+            "columnNames",
+            "schemaName",
+            "catalogName",
+        ],
         "sequenceExists" => &["sequenceName", "schemaName", "catalogName"],
         "viewExists" => &["viewName", "schemaName", "catalogName"],
         "sqlCheck" => &["expectedResult", "sql"],
@@ -466,6 +500,26 @@ fn db_check(file: &str, n: &Node) -> Result<Check, String> {
                 schema,
                 table,
                 name: pk,
+            }
+        }
+        "uniqueConstraintExists" => {
+            let (constraint, columns) = (opt("constraintName"), n.attr("columnNames"));
+            if constraint.is_none() && columns.is_none() {
+                return Err(format!(
+                    "`uniqueConstraintExists` without `constraintName` or `columnNames` ({})",
+                    n.at(file)
+                ));
+            }
+            Check::UniqueConstraintExists {
+                schema,
+                table: name("tableName")?,
+                name: constraint,
+                columns: columns.map(|c| {
+                    c.split(',')
+                        .map(|p| catalog_name(p.trim()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
             }
         }
         "sequenceExists" => Check::SequenceExists {
