@@ -1752,3 +1752,37 @@ fn where_params_are_put_in_as_liquibase_puts_them_and_their_md5sum_checks() {
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:5"]));
 }
+
+/// Issue 89, item 8: every changeset edited since Liquibase ran it is named in one
+/// run, each with both checksums, and nothing is written.
+#[test]
+fn every_changeset_edited_since_liquibase_ran_it_is_named_in_one_run() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let master = changelog.join("db.changelog-master.xml");
+    write(&master, &xml(WHERE_PARAMS));
+    let db = TestDb::new("lbedits");
+    run_liquibase(&changelog, &db, &["update"]);
+    let edited = WHERE_PARAMS
+        .replace("value=\"z\"", "value=\"zz\"")
+        .replace("NAME = :value OR", "NAME = :value AND");
+    write(&master, &xml(&edited));
+    let before = std::fs::read_to_string(&master).unwrap();
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 2);
+    let all = stderr(&o) + &stdout(&o);
+    for named in [
+        "2 problems, each named",
+        "(changeset kc:2): edited since Liquibase ran it",
+        "(changeset kc:3): edited since Liquibase ran it",
+        "put the changeset back as Liquibase ran it",
+    ] {
+        assert!(all.contains(named), "{named}: {all}");
+    }
+    assert!(
+        !dir.join("src").exists(),
+        "an import refused wrote its source"
+    );
+    assert_eq!(std::fs::read_to_string(&master).unwrap(), before);
+}

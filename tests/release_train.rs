@@ -724,3 +724,46 @@ fn the_next_release_carries_the_policy_of_the_release_it_follows() {
         app
     );
 }
+
+/// Issue 89, item 8: every edited, removed or inserted migration of one `--since`
+/// import is named in one run (River's third release took six runs, one refusal
+/// each), each with its way out, and nothing is written.
+#[test]
+fn every_edited_or_inserted_migration_is_named_in_one_run() {
+    let t = keyed_dir();
+    let dir = t.path();
+    let m = flyway(&dir.join("migrations"), &[V1, V2]);
+    first_release(dir, &m, "shop");
+    flyway(&m, &[V3]);
+    std::fs::write(m.join(V1.0), "CREATE TABLE customer (id bigint);\n").unwrap();
+    std::fs::write(
+        m.join(V2.0),
+        "ALTER TABLE customer ADD COLUMN email varchar(200);\n",
+    )
+    .unwrap();
+    std::fs::write(m.join("V1_5__sneaky.sql"), "CREATE TABLE sneaky (i int);\n").unwrap();
+    let o = import(
+        dir,
+        &m,
+        "src2",
+        "shop",
+        "1.0.1",
+        &["--since", "r1.tar.gz", "--trust", "rm.pub"],
+    );
+    expect_code(&o, 2);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    for named in [
+        "3 problems, each named",
+        "V1__customer: edited since release 1.0.0 carried it",
+        "V2__customer_email: edited since release 1.0.0 carried it",
+        "V1_5__sneaky is new, but sorts before V2__customer_email",
+        "put the migration back as it was released",
+        "rename it to sort after the released migrations",
+    ] {
+        assert!(all.contains(named), "{named}: {all}");
+    }
+    assert!(
+        !dir.join("src2").exists(),
+        "an import refused wrote its source"
+    );
+}

@@ -441,6 +441,10 @@ pub enum ImportError {
         "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
     )]
     TooLarge { path: PathBuf, size: u64, cap: u64 },
+    /// More than one refusal of the same run, each named (every one is found before
+    /// import refuses, so one run names them all).
+    #[error("{} problems, each named (nothing was written):\n{}", errors.len(), errors.iter().enumerate().map(|(i, e)| format!("  {}. {e}", i + 1)).collect::<Vec<_>>().join("\n"))]
+    Several { errors: Vec<ImportError> },
     #[error("{migration}: edited since release {release} carried it (SHA-256 {recorded} then, {actual} now); a released migration is never edited")]
     EditedReleased {
         migration: String,
@@ -2305,6 +2309,15 @@ fn released(
     Ok((out, already))
 }
 
+/// `Ok` when `errors` is empty, the one error, or all of them as [`ImportError::Several`].
+pub(crate) fn refuse_all(mut errors: Vec<ImportError>) -> Result<(), ImportError> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(ImportError::Several { errors }),
+    }
+}
+
 /// Where the new migrations start after the ones `since` and the releases before it
 /// carried: each of those must be in the folder as released (refused by name when
 /// edited or gone), and no new one may sort before the last of them.
@@ -2331,16 +2344,18 @@ fn after_released(
         });
     }
     let mut last: Option<(usize, &crate::spec::Released)> = None;
+    let mut errors = vec![];
     for r in &since.released {
         let Some(&i) = index.get(r.migration.as_str()) else {
-            return Err(ImportError::ReleasedGone {
+            errors.push(ImportError::ReleasedGone {
                 migration: r.migration.clone(),
                 release: r.release.clone(),
                 dir: dir.to_path_buf(),
             });
+            continue;
         };
         if hashes[i] != r.sha256 {
-            return Err(ImportError::EditedReleased {
+            errors.push(ImportError::EditedReleased {
                 migration: r.migration.clone(),
                 release: r.release.clone(),
                 recorded: r.sha256.clone(),
@@ -2357,16 +2372,16 @@ fn after_released(
         .iter()
         .map(|r| r.migration.as_str())
         .collect();
-    if let Some(m) = migrations[..last_i]
-        .iter()
-        .find(|m| !carried.contains(m.label.as_str()))
-    {
-        return Err(ImportError::InsertedBefore {
-            migration: m.label.clone(),
-            last: last_r.migration.clone(),
-            release: last_r.release.clone(),
-        });
-    }
+    errors.extend(
+        (migrations[..last_i].iter())
+            .filter(|m| !carried.contains(m.label.as_str()))
+            .map(|m| ImportError::InsertedBefore {
+                migration: m.label.clone(),
+                last: last_r.migration.clone(),
+                release: last_r.release.clone(),
+            }),
+    );
+    refuse_all(errors)?;
     if last_i + 1 == migrations.len() {
         return Err(ImportError::NothingNewSince {
             name: since.name.clone(),

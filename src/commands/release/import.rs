@@ -279,6 +279,26 @@ const NEXT: &str = "write the next migration first; nothing was written";
 /// The hint for a recorded checksum import cannot compare.
 const UNSUMMED: &str = "nothing was written: an old checksum is rewritten as `9:` by `liquibase update` with Liquibase 4.24 or later (it checks it first); a change import cannot checksum can be listed in a <validCheckSum> of the changeset once you have checked it; then import";
 
+/// Every refusal of one run, each named, with each kind's way out once.
+fn several(errors: Vec<ImportError>, named: Option<Layout>) -> Error {
+    let (mut lines, mut hints): (Vec<String>, Vec<String>) = (vec![], vec![]);
+    let count = errors.len();
+    for (i, e) in errors.into_iter().enumerate() {
+        let e = error(e, named);
+        lines.push(format!("  {}. {e}", i + 1));
+        if let Some(h) = e.hint().filter(|h| !hints.contains(h)) {
+            hints.push(h);
+        }
+    }
+    Error::usage(
+        format!(
+            "{count} problems, each named (nothing was written):\n{}",
+            lines.join("\n")
+        ),
+        (!hints.is_empty()).then(|| hints.join("\n")),
+    )
+}
+
 /// The refusals of what import cannot choose for the user (which changesets a
 /// precondition leaves, which changelog is the root, which order a folder runs in),
 /// as the command reports them; any other error back as it came.
@@ -319,6 +339,9 @@ fn which_to_run(e: ImportError) -> std::result::Result<Error, ImportError> {
 /// The error `e` as the command reports it; `named`: the layout `--from` named, if
 /// it named one (then the layout is not what to change).
 fn error(e: ImportError, named: Option<Layout>) -> Error {
+    if let ImportError::Several { errors } = e {
+        return several(errors, named);
+    }
     let e = match which_to_run(e) {
         Ok(refused) => return refused,
         Err(e) => e,

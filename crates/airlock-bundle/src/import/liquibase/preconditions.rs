@@ -1013,6 +1013,7 @@ fn check_rows(
     rows: &[RanChangeSet],
 ) -> Result<(), ImportError> {
     let all = || (migrations.iter().filter_map(|m| m.lb.as_deref())).chain(quiet.iter());
+    let mut errors = vec![];
     for r in rows {
         let found =
             all().find(|c| c.id == r.id && c.author == r.author && same_file(&r.filename, &c.path));
@@ -1028,14 +1029,15 @@ fn check_rows(
                 Some(c) => format!("{head}; the changelog has {}:{} in {}, and Liquibase knows a changeset by its id, author and path: this row is another changelog's, or the changelog was run under another path (Liquibase records the path its `--changelog-file` and includes name; a `logicalFilePath` on the changelog or changeset sets it)", c.author, c.id, c.file),
                 None => format!("{head}, which the changelog does not have: it is behind the database, or another changelog's"),
             };
-            return Err(ImportError::Layout {
+            errors.push(ImportError::Layout {
                 file: "public.databasechangelog".into(),
                 why,
             });
+            continue;
         };
-        check_sum(c, r)?;
+        errors.extend(check_sum(c, r).err());
     }
-    Ok(())
+    crate::import::refuse_all(errors)
 }
 
 /// The row `r`'s MD5SUM against the changeset `c`, as Liquibase validates it: a NULL
