@@ -858,3 +858,112 @@ fn unique_constraint_exists_is_decided_as_liquibase_decides_it() {
         "liquibase update"
     );
 }
+
+/// Issue 89, item 10: the second airlock release of a Liquibase history needs no hand
+/// edit. `import --since` never asks an already-released changeset's preconditions
+/// again, decides the new ones' schema checks on the replay, and writes no
+/// fresh-database preflight (the target is the one the first release left, as apply's
+/// continuation check holds it); a `sqlCheck` about rows, which the replay has not, is
+/// refused by name, nothing written.
+#[test]
+fn a_second_release_of_a_liquibase_history_imports_with_no_edit() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let master = changelog.join("master.xml");
+    let first = r#"<changeSet id="1" author="ann"><createTable tableName="item"><column name="id" type="int"/></createTable></changeSet>
+<changeSet id="2" author="ann"><preConditions onFail="MARK_RAN"><not><tableExists tableName="shelf"/></not></preConditions><createTable tableName="shelf"><column name="id" type="int"/></createTable></changeSet>
+"#;
+    write(&master, &xml(first));
+    let target = TestDb::new("lbsince");
+    let peer = TestDb::new("lbsincepeer");
+    let out = dir.join("src");
+    expect_code(
+        &import(
+            dir,
+            &changelog,
+            &out,
+            &target.name,
+            &["--fresh-on", &server()],
+        ),
+        0,
+    );
+    apply(dir, &out, &target);
+    target.exec("INSERT INTO item VALUES (1)");
+    // The second release: a column under a schema precondition.
+    let second = format!(
+        r#"{first}<changeSet id="3" author="ann"><preConditions onFail="MARK_RAN"><not><columnExists tableName="item" columnName="note"/></not></preConditions><addColumn tableName="item"><column name="note" type="text"/></addColumn></changeSet>
+"#
+    );
+    write(&master, &xml(&second));
+    let since = [
+        "--since",
+        "b.tar.gz",
+        "--trust",
+        "rm.pub",
+        "--bundle-version",
+        "2",
+        "--fresh-on",
+        &server(),
+    ];
+    let out2 = dir.join("src2");
+    let o = import(dir, &changelog, &out2, &target.name, &since);
+    expect_code(&o, 0);
+    let report = json(&o);
+    let outcome = |id: &str| {
+        report["preconditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["changeset"] == format!("ann:{id}"))
+            .map(|d| d["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(outcome("2").as_deref(), Some("released"), "{report}");
+    assert_eq!(outcome("3").as_deref(), Some("run"), "{report}");
+    assert_eq!(report["tiers"], serde_json::json!(["ann:3"]), "{report}");
+    let toml = std::fs::read_to_string(out2.join("bundle.toml")).unwrap();
+    assert!(!toml.contains("public_relations"), "{toml}");
+    pack(dir, &out2, "rm.key", "r2.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "r2.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    run_liquibase(&changelog, &peer, &["update"]);
+    peer.exec("INSERT INTO item VALUES (1)");
+    let status = |db: &TestDb| {
+        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
+    };
+    assert_eq!(status(&target), status(&peer));
+    // A third with a precondition about rows: the replay has none of the target's.
+    let third = format!(
+        r#"{second}<changeSet id="4" author="ann"><preConditions onFail="MARK_RAN"><sqlCheck expectedResult="0">SELECT count(*) FROM item</sqlCheck></preConditions><createTable tableName="bin"><column name="id" type="int"/></createTable></changeSet>
+"#
+    );
+    write(&master, &xml(&third));
+    let out3 = dir.join("src3");
+    let since = [
+        "--since",
+        "r2.tar.gz",
+        "--trust",
+        "rm.pub",
+        "--bundle-version",
+        "3",
+        "--fresh-on",
+        &server(),
+    ];
+    let o = import(dir, &changelog, &out3, &target.name, &since);
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in ["ann:4", "a release that follows another (--since)", "item"] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out3.exists(), "{} was written", out3.display());
+}

@@ -1471,9 +1471,11 @@ impl PeerTable {
                     _ => vec![],
                 },
             },
+            // A release that follows another (--since) finds the table its first
+            // release (or Liquibase) made.
             None => PeerTable {
                 table: "databasechangelog".into(),
-                create: true,
+                create: naming.since.is_none(),
                 recorded: vec![],
             },
         }
@@ -1629,10 +1631,14 @@ fn decide(
         Some(AppliedSet::ChangeSets(rows)) => Some(rows.as_slice()),
         _ => None,
     };
+    let released = naming
+        .since
+        .map(|s| s.released.as_slice())
+        .unwrap_or_default();
     let kept = liquibase::preconditions::decide(
         folder,
         migrations,
-        (history, quiet),
+        (history, quiet, released),
         naming.preconditions,
         &mut decided,
     )?;
@@ -2116,7 +2122,9 @@ fn write_spec(
     toml.push_str(&liquibase::preconditions::spec_text(
         base,
         decided,
-        naming.preconditions.is_some() && naming.applied.is_none(),
+        // A release that follows another (--since) is for the database that release
+        // left, never a fresh one: apply's continuation check holds its schema.
+        naming.preconditions.is_some() && naming.applied.is_none() && naming.since.is_none(),
     )?);
     let carried = match policy {
         Some(policy) => carry_policy(base, policy, &mut toml)?,

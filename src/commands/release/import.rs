@@ -314,7 +314,7 @@ fn which_to_run(e: ImportError) -> std::result::Result<Error, ImportError> {
         ),
         ImportError::PreconditionTooSoon { .. } => Error::usage(
             e.to_string(),
-            Some("nothing was written: apply the changesets before it first (Liquibase, or an airlock release of them), then import again with --history".to_string()),
+            Some("nothing was written: the reason says what could not be answered, and the way out".to_string()),
         ),
         // A runtime error (exit 1): the changeset's SQL failed there; nothing written.
         ImportError::PreconditionTarget { .. } => Error::Db(crate::db::DbError::Sql {
@@ -626,6 +626,7 @@ impl Deciders {
     fn open(layout: Layout, args: &ImportArgs) -> Result<Deciders> {
         use crate::commands::release::{import_fresh::Fresh, import_target::OnTarget};
         let fresh = match &args.fresh_on {
+            Some(conn) if args.since.is_some() => Some(Fresh::create(conn)?.following()),
             Some(conn) => Some(Fresh::create(conn)?),
             None => None,
         };

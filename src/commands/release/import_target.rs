@@ -275,12 +275,12 @@ impl PreconditionTarget for OnTarget {
                     _ => "add --fresh-on CONN to decide it on a replay when what it reads holds only this import's rows".to_string(),
                 };
                 return Err(CheckError::TooSoon(format!(
-                    "it reads what {label}, earlier in this import, writes or names, so the target cannot answer it before that changeset has run ({why})"
+                    "it reads what {label}, earlier in this import, writes or names, so the target cannot answer it before that changeset has run ({why}); apply the changesets before it first (Liquibase, or an airlock release of them), then import again with --history"
                 )));
             }
             Err(e) => {
                 return Err(CheckError::TooSoon(format!(
-                    "import cannot tell what it reads ({e}), so not whether a changeset earlier in this import changes it"
+                    "import cannot tell what it reads ({e}), so not whether a changeset earlier in this import changes it; apply the changesets before it first, then import again with --history"
                 )))
             }
         }

@@ -701,7 +701,8 @@ pub struct Decided {
     pub at: String,
     /// `run`, `skipped` (onFail CONTINUE), `mark-ran` (onFail MARK_RAN: Liquibase
     /// records it as run without running it), `run-warned` (onFail WARN), `applied`
-    /// (DATABASECHANGELOG records it executed), `marked-ran` (it records it MARK_RAN).
+    /// (DATABASECHANGELOG records it executed), `marked-ran` (it records it MARK_RAN),
+    /// `released` (an earlier release carried it: `--since`).
     pub outcome: String,
     /// Each condition's answer, or the history row.
     pub why: String,
@@ -813,7 +814,11 @@ fn judge(
 pub(in crate::import) fn decide(
     folder: &crate::import::folder::Folder,
     migrations: Vec<Migration>,
-    (history, quiet): (Option<&[RanChangeSet]>, &[ChangeSetId]),
+    (history, quiet, released): (
+        Option<&[RanChangeSet]>,
+        &[ChangeSetId],
+        &[crate::spec::Released],
+    ),
     db: Option<&dyn PreconditionTarget>,
     decided: &mut Vec<Decided>,
 ) -> Result<Vec<Migration>, ImportError> {
@@ -850,6 +855,23 @@ pub(in crate::import) fn decide(
             rows.iter()
                 .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.path))
         });
+        // A changeset an earlier release carried (`--since`): decided then, and applied
+        // with it; its preconditions are never asked again.
+        if let Some(r) = released.iter().find(|r| r.migration == m.label) {
+            pending = c.changelog_pre.take();
+            if c.pre.is_some() || pending.is_some() {
+                decided.push(Decided {
+                    changeset: label,
+                    at: c.at.clone(),
+                    outcome: "released".into(),
+                    why: format!("release {} carried it: not asked again", r.release),
+                });
+            }
+            ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
+            replay(folder, db, &m, true)?;
+            out.push(m);
+            continue;
+        }
         if let Some(r) = row {
             pending = c.changelog_pre.take();
             let executed = r.exectype.eq_ignore_ascii_case("EXECUTED");
