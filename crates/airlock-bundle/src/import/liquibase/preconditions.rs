@@ -442,6 +442,14 @@ fn cond(file: &str, n: &Node) -> Result<Cond, String> {
     })
 }
 
+/// A `columnNames` list (`A, B`) as the catalog holds the names: `a,b`.
+fn catalog_names(list: &str) -> String {
+    list.split(',')
+        .map(|p| catalog_name(p.trim()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A condition the database answers (`n` is one of those [`known_attrs`] names).
 fn db_check(file: &str, n: &Node) -> Result<Check, String> {
     let need = |k: &str| {
@@ -470,12 +478,7 @@ fn db_check(file: &str, n: &Node) -> Result<Check, String> {
                     n.at(file)
                 ));
             }
-            let columns = n.attr("columnNames").map(|c| {
-                c.split(',')
-                    .map(|p| catalog_name(p.trim()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            });
+            let columns = n.attr("columnNames").map(catalog_names);
             Check::IndexExists {
                 schema,
                 table,
@@ -514,12 +517,7 @@ fn db_check(file: &str, n: &Node) -> Result<Check, String> {
                 schema,
                 table: name("tableName")?,
                 name: constraint,
-                columns: columns.map(|c| {
-                    c.split(',')
-                        .map(|p| catalog_name(p.trim()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }),
+                columns: columns.map(catalog_names),
             }
         }
         "sequenceExists" => Check::SequenceExists {
@@ -855,39 +853,16 @@ pub(in crate::import) fn decide(
             rows.iter()
                 .find(|r| r.id == c.id && r.author == c.author && same_file(&r.filename, &c.path))
         });
-        // A changeset an earlier release carried (`--since`): decided then, and applied
-        // with it; its preconditions are never asked again.
-        if let Some(r) = released.iter().find(|r| r.migration == m.label) {
+        if let Some(before) = decided_before(&c, &m.label, released, row) {
             pending = c.changelog_pre.take();
-            if c.pre.is_some() || pending.is_some() {
-                decided.push(Decided {
-                    changeset: label,
-                    at: c.at.clone(),
-                    outcome: "released".into(),
-                    why: format!("release {} carried it: not asked again", r.release),
-                });
+            decided.extend(before.said);
+            if !before.recorded {
+                ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
             }
-            ran.push((c.id.clone(), c.author.clone(), c.path.clone()));
-            replay(folder, db, &m, true)?;
-            out.push(m);
-            continue;
-        }
-        if let Some(r) = row {
-            pending = c.changelog_pre.take();
-            let executed = r.exectype.eq_ignore_ascii_case("EXECUTED");
-            decided.push(Decided {
-                changeset: label,
-                at: c.at.clone(),
-                outcome: if executed { "applied" } else { "marked-ran" }.into(),
-                why: format!(
-                    "DATABASECHANGELOG records it {} ({})",
-                    r.exectype, r.filename
-                ),
-            });
-            if executed {
+            if before.ran_there {
                 replay(folder, db, &m, true)?;
             }
-            if let Some(lb) = m.lb.as_deref_mut() {
+            if let Some(lb) = m.lb.as_deref_mut().filter(|_| before.recorded) {
                 lb.ran_before = true;
             }
             out.push(m);
@@ -914,18 +889,7 @@ pub(in crate::import) fn decide(
             carry(&mut m, &mut marked);
             out.push(m);
         } else {
-            // No tier: what Liquibase records with it goes with the next that is one.
-            let own = std::mem::take(&mut c.with);
-            let (before, after): (Vec<_>, Vec<_>) = own.into_iter().partition(|r| !r.after);
-            marked.extend(before);
-            if name == "mark-ran" {
-                marked.push(Recorded {
-                    cs: c,
-                    exectype: "MARK_RAN",
-                    after: false,
-                });
-            }
-            marked.extend(after);
+            no_tier(c, name == "mark-ran", &mut marked);
         }
     }
     // The changesets after the last tier that Liquibase records: with the last.
@@ -934,6 +898,72 @@ pub(in crate::import) fn decide(
             .extend(marked.into_iter().map(|r| Recorded { after: true, ..r }));
     }
     Ok(out)
+}
+
+/// A changeset decided before this import ([`decided_before`]).
+struct Before {
+    /// What the report says of it (a released changeset without preconditions: none).
+    said: Option<Decided>,
+    /// It ran on the target: its effects are there.
+    ran_there: bool,
+    /// DATABASECHANGELOG records it (the caller leaves it out as applied).
+    recorded: bool,
+}
+
+/// The changeset `c` (`label`, the migration's) if it was decided before this import:
+/// an earlier release carried it (`--since`: decided then, applied with it, its
+/// preconditions never asked again), or DATABASECHANGELOG records it (`row`).
+fn decided_before(
+    c: &ChangeSetId,
+    label: &str,
+    released: &[crate::spec::Released],
+    row: Option<&RanChangeSet>,
+) -> Option<Before> {
+    let name = format!("{}:{}", c.author, c.id);
+    if let Some(r) = released.iter().find(|r| r.migration == label) {
+        let asked = c.pre.is_some() || c.changelog_pre.is_some();
+        return Some(Before {
+            said: asked.then(|| Decided {
+                changeset: name,
+                at: c.at.clone(),
+                outcome: "released".into(),
+                why: format!("release {} carried it: not asked again", r.release),
+            }),
+            ran_there: true,
+            recorded: false,
+        });
+    }
+    let r = row?;
+    let executed = r.exectype.eq_ignore_ascii_case("EXECUTED");
+    Some(Before {
+        said: Some(Decided {
+            changeset: name,
+            at: c.at.clone(),
+            outcome: if executed { "applied" } else { "marked-ran" }.into(),
+            why: format!(
+                "DATABASECHANGELOG records it {} ({})",
+                r.exectype, r.filename
+            ),
+        }),
+        ran_there: executed,
+        recorded: true,
+    })
+}
+
+/// A changeset that is no tier: what Liquibase records with it (and its own MARK_RAN
+/// row, when `mark_ran`) goes with the next that is one (`marked`).
+fn no_tier(mut c: ChangeSetId, mark_ran: bool, marked: &mut Vec<Recorded>) {
+    let own = std::mem::take(&mut c.with);
+    let (before, after): (Vec<_>, Vec<_>) = own.into_iter().partition(|r| !r.after);
+    marked.extend(before);
+    if mark_ran {
+        marked.push(Recorded {
+            cs: c,
+            exectype: "MARK_RAN",
+            after: false,
+        });
+    }
+    marked.extend(after);
 }
 
 /// The changesets recorded before `m` that are no tier (`marked`) go with it.
