@@ -219,6 +219,24 @@ fn import(
     o
 }
 
+/// `target` (applied by airlock) as `peer` (by `liquibase update`): the real Liquibase
+/// finds the same pending on both (its history kept in step, issue 89, item 13), and,
+/// its own tables dropped, their pg_dumps are equal.
+#[track_caller]
+fn assert_as_liquibase_left_it(changelog: &Path, target: &TestDb, peer: &TestDb) {
+    let status = |db: &TestDb| {
+        run_liquibase(changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
+    };
+    assert_eq!(status(target), status(peer));
+    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(
+        target.dump_without_ledger(),
+        peer.dump(),
+        "liquibase update"
+    );
+}
+
 fn apply(dir: &Path, out: &Path, db: &TestDb) {
     keygen(dir, "rm");
     pack(dir, out, "rm.key", "b.tar.gz");
@@ -286,17 +304,7 @@ fn a_keycloak_sized_changelog_with_preconditions_imports_for_a_fresh_database_as
     // Liquibase's history kept in step (issue 89, item 13): Liquibase finds pending
     // on the database airlock applied what it finds after its own update (the
     // changesets CONTINUE skips, which it tries again).
-    let status = |db: &TestDb| {
-        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
-    };
-    assert_eq!(status(&target), status(&peer));
-    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(
-        target.dump_without_ledger(),
-        peer.dump(),
-        "liquibase update"
-    );
+    assert_as_liquibase_left_it(&changelog, &target, &peer);
 }
 
 #[test]
@@ -347,17 +355,7 @@ fn on_a_database_liquibase_migrated_halfway_only_the_changesets_it_lacks_are_imp
     // Liquibase's history kept in step (issue 89, item 13): on the database Liquibase
     // migrated halfway and airlock finished, Liquibase finds pending what it finds
     // after its own whole update.
-    let status = |db: &TestDb| {
-        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
-    };
-    assert_eq!(status(&target), status(&peer));
-    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(
-        target.dump_without_ledger(),
-        peer.dump(),
-        "liquibase update"
-    );
+    assert_as_liquibase_left_it(&changelog, &target, &peer);
 }
 
 /// Import of `body` (one changeset) is refused with `code`, naming each of `names`,
@@ -530,17 +528,7 @@ fn a_precondition_about_the_data_is_decided_on_the_target_not_on_an_empty_replay
     );
     apply(dir, &out, &target);
     run_liquibase(&changelog, &peer, &["update"]);
-    let status = |db: &TestDb| {
-        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
-    };
-    assert_eq!(status(&target), status(&peer));
-    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(
-        target.dump_without_ledger(),
-        peer.dump(),
-        "liquibase update"
-    );
+    assert_as_liquibase_left_it(&changelog, &target, &peer);
 }
 
 /// A precondition about what a changeset earlier in the same import writes cannot be
@@ -736,17 +724,7 @@ fn a_precondition_about_rows_the_import_writes_is_decided_on_the_replay_only_whi
     );
     expect_code(&o, 0);
     run_liquibase(&changelog, &peer, &["update"]);
-    let status = |db: &TestDb| {
-        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
-    };
-    assert_eq!(status(&target), status(&peer));
-    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(
-        target.dump_without_ledger(),
-        peer.dump(),
-        "liquibase update"
-    );
+    assert_as_liquibase_left_it(&changelog, &target, &peer);
 }
 
 /// Issue 89, item 11: `--fresh-on` naming a role that may not create databases is
@@ -842,21 +820,11 @@ fn unique_constraint_exists_is_decided_as_liquibase_decides_it() {
     );
     apply(dir, &out, &target);
     run_liquibase(&changelog, &peer, &["update"]);
-    let status = |db: &TestDb| {
-        run_liquibase(&changelog, db, &["status", "--verbose"]).replace(&db.name, "DB")
-    };
-    assert_eq!(status(&target), status(&peer));
     let exec = |db: &TestDb| {
         db.scalar("SELECT string_agg(id || ' ' || exectype, ', ' ORDER BY orderexecuted) FROM databasechangelog")
     };
     assert_eq!(exec(&target), exec(&peer));
-    target.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
-    assert_eq!(
-        target.dump_without_ledger(),
-        peer.dump(),
-        "liquibase update"
-    );
+    assert_as_liquibase_left_it(&changelog, &target, &peer);
 }
 
 /// Issue 89, item 10: the second airlock release of a Liquibase history needs no hand
