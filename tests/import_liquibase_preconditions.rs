@@ -935,3 +935,48 @@ fn a_second_release_of_a_liquibase_history_imports_with_no_edit() {
     }
     assert!(!out3.exists(), "{} was written", out3.display());
 }
+
+/// The rows a `sqlCheck` reads may come, through the import's own changesets, from a
+/// table two steps away (`t` filled from `mid`, `mid` from `src`): when `src` has rows
+/// on the target, the replay (where it has none) cannot decide it: refused by name.
+#[test]
+fn a_precondition_whose_rows_come_from_the_targets_through_two_changesets_is_refused() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let table = |n: &str| {
+        format!(r#"<createTable tableName="{n}"><column name="id" type="int"/></createTable>"#)
+    };
+    let sql = |id: &str, q: &str| {
+        format!(r#"<changeSet id="{id}" author="ann"><sql>{q}</sql></changeSet>"#)
+    };
+    let body = [
+        format!(r#"<changeSet id="1" author="ann">{}</changeSet>"#, table("src")),
+        format!(r#"<changeSet id="2" author="ann">{}</changeSet>"#, table("mid")),
+        sql("3", "INSERT INTO mid SELECT id FROM src"),
+        format!(r#"<changeSet id="4" author="ann">{}</changeSet>"#, table("t")),
+        sql("5", "INSERT INTO t SELECT id FROM mid"),
+        format!(r#"<changeSet id="6" author="ann"><preConditions onFail="MARK_RAN"><sqlCheck expectedResult="0">SELECT count(*) FROM t</sqlCheck></preConditions>{}</changeSet>"#, table("bin")),
+    ]
+    .join("\n");
+    write(&changelog.join("master.xml"), &xml(&body));
+    let target = TestDb::new("lbchain");
+    run_liquibase(&changelog, &target, &["update-count", "--count=1"]);
+    target.exec("INSERT INTO src VALUES (1)");
+    let before = target.dump();
+    let out = dir.join("src");
+    let o = import(
+        dir,
+        &changelog,
+        &out,
+        &target.name,
+        &["--history", &target.conn(), "--fresh-on", &server()],
+    );
+    expect_code(&o, 2);
+    let err = stderr(&o) + &stdout(&o);
+    for n in ["ann:6", "public.src holds rows on the target"] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+    assert_eq!(target.dump(), before, "import changed the target");
+}

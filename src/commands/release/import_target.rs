@@ -84,13 +84,27 @@ impl OnTarget {
                 .map(|(s, r)| (s.unwrap_or_else(|| "public".into()), r))
                 .collect())
         };
+        // What the check reads, and, until nothing is added, every table an earlier
+        // changeset of this import names beside one of those (an INSERT … SELECT
+        // fills one table from another, which may be filled from a third).
         let mut tables = reads(sql)?;
-        for (label, text) in self.before.borrow().iter() {
-            let lower = text.to_lowercase();
-            if tables.iter().any(|(_, t)| names(&lower, t)) {
-                tables.extend(reads(text).map_err(|e| format!("{label}: {e}"))?);
+        let before = self.before.borrow();
+        let mut taken = vec![false; before.len()];
+        loop {
+            let mut grown = false;
+            for (i, (label, text)) in before.iter().enumerate() {
+                let lower = text.to_lowercase();
+                if !taken[i] && tables.iter().any(|(_, t)| names(&lower, t)) {
+                    taken[i] = true;
+                    grown = true;
+                    tables.extend(reads(text).map_err(|e| format!("{label}: {e}"))?);
+                }
+            }
+            if !grown {
+                break;
             }
         }
+        drop(before);
         let replay_rows = self.replay_rows.borrow().clone().unwrap_or_default();
         let mut assumed = vec![];
         for (schema, table) in &tables {
