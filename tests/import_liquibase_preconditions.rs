@@ -526,6 +526,38 @@ fn a_precondition_about_the_data_is_decided_on_the_target_not_on_an_empty_replay
             .contains("the target"),
         "{report}"
     );
+    // The decision is about the moment import asked: the bundle's preflight asks the
+    // sqlCheck again at apply. Mended data (Liquibase would now run changeset 2)
+    // stops the apply, nothing changed.
+    let toml = std::fs::read_to_string(out.join("bundle.toml")).unwrap();
+    assert!(toml.contains("liquibase_sql_check_1 = \"false\""), "{toml}");
+    target.exec("UPDATE item SET weight_grams = 5 WHERE id = 2");
+    let changed = target.dump();
+    keygen(dir, "early");
+    pack(dir, &out, "early.key", "early.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "early.tar.gz",
+            "--trust",
+            "early.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 5);
+    assert!(
+        (stderr(&o) + &stdout(&o)).contains("liquibase_sql_check_1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        target.dump(),
+        changed,
+        "the refused apply changed the target"
+    );
+    target.exec("UPDATE item SET weight_grams = -5 WHERE id = 2");
     apply(dir, &out, &target);
     run_liquibase(&changelog, &peer, &["update"]);
     assert_as_liquibase_left_it(&changelog, &target, &peer);

@@ -51,7 +51,9 @@ mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 pub use folder_order::FolderOrder;
-pub use liquibase::preconditions::{Check, CheckError, Decided, PreconditionTarget, RanChangeSet};
+pub use liquibase::preconditions::{
+    sql_check_answer, Check, CheckError, Decided, Held, PreconditionTarget, RanChangeSet,
+};
 pub use out_dir::{check as check_out, Existing};
 pub use policy::{Carried, Policy, TargetPolicy};
 
@@ -2055,24 +2057,23 @@ fn write_verify(
 }
 
 /// The preflight of a bundle that follows the peer tool's history: its table must
-/// still say what import read, and the tables a Liquibase precondition's decision
-/// assumed empty (`empty`) must still hold no row.
+/// still say what import read, and what the Liquibase preconditions decided on the
+/// target assumed of it (`held`) must still hold.
 fn peer_history_preflight(
     base: &Path,
     applied: &Applied,
-    empty: &[String],
+    held: &[Held],
 ) -> Result<String, ImportError> {
     let mut probe = applied.probe.clone();
     let mut expect = format!("peer_history = {}", toml_str(&applied.value));
-    if !empty.is_empty() {
-        let rows: Vec<String> = (empty.iter())
-            .map(|t| format!("(SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1) AS airlock_one)"))
-            .collect();
+    for h in held {
         probe.push_str(&format!(
-            "\n-- Tables whose rows a Liquibase precondition's decision assumed are only this bundle's: none yet.\nUNION ALL SELECT 'rows_in_tables_assumed_empty'::text, ({})::text",
-            rows.join(" + ")
+            "\n-- {}\nUNION ALL SELECT {}::text, ({})::text",
+            h.why.replace('\n', " "),
+            sql_literal(&h.key),
+            h.expr
         ));
-        expect.push_str(", rows_in_tables_assumed_empty = \"0\"");
+        expect.push_str(&format!(", {} = {}", h.key, toml_str(&h.expect)));
     }
     write_file(
         base,
@@ -2113,11 +2114,8 @@ fn write_spec(
         policy.map(Policy::target_toml).unwrap_or_default()
     );
     if let Some(applied) = naming.applied {
-        let empty = naming
-            .preconditions
-            .map(|p| p.assumed_empty())
-            .unwrap_or_default();
-        toml.push_str(&peer_history_preflight(base, applied, &empty)?);
+        let held = naming.preconditions.map(|p| p.held()).unwrap_or_default();
+        toml.push_str(&peer_history_preflight(base, applied, &held)?);
     }
     toml.push_str(&liquibase::preconditions::spec_text(
         base,

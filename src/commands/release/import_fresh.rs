@@ -10,7 +10,7 @@
 
 use crate::db::conn::{self, ConnSpec};
 use crate::error::{Error, Result};
-use airlock_bundle::import::{Check, CheckError, PreconditionTarget};
+use airlock_bundle::import::{sql_check_answer, Check, CheckError, PreconditionTarget};
 use std::cell::RefCell;
 
 /// A throwaway database and a session on it.
@@ -300,15 +300,7 @@ impl PreconditionTarget for Fresh {
                     _ => None,
                 })
                 .collect();
-            return match values.as_slice() {
-                [Some(v)] => Ok(v == expected),
-                // Liquibase: no row (or NULL) fails the precondition.
-                [None] | [] => Ok(false),
-                more => Err(CheckError::Error(format!(
-                    "{} rows returned, not one",
-                    more.len()
-                ))),
-            };
+            return sql_check_answer(&values, expected);
         }
         let (sql, params) = catalog_query(check);
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params

@@ -16,7 +16,7 @@ use crate::commands::release::import_fresh::{catalog_query, check_error, Fresh};
 use crate::db::conn;
 use crate::db::predict::foreign::{self, Answer};
 use crate::error::Result;
-use airlock_bundle::import::{Check, CheckError, PreconditionTarget};
+use airlock_bundle::import::{sql_check_answer, Check, CheckError, Held, PreconditionTarget};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
@@ -35,6 +35,9 @@ pub struct OnTarget {
     replay_rows: RefCell<Option<BTreeSet<String>>>,
     /// Tables a decision on the replay assumed hold no row on the target (quoted).
     assumed: RefCell<BTreeSet<String>>,
+    /// Each `sqlCheck` answered on the target, and its answer: asked again by the
+    /// bundle's preflight at apply.
+    answered: RefCell<Vec<(String, String, bool)>>,
 }
 
 impl OnTarget {
@@ -49,6 +52,7 @@ impl OnTarget {
             before: RefCell::new(vec![]),
             replay_rows: RefCell::new(None),
             assumed: RefCell::new(BTreeSet::new()),
+            answered: RefCell::new(vec![]),
         })
     }
 
@@ -185,15 +189,11 @@ impl OnTarget {
         let answer = foreign::first_column(&mut c, sql, "public", LOCK_TIMEOUT)
             .map_err(|e| CheckError::Stop(e.to_string()))?;
         match answer {
-            Answer::Rows(values) => match values.as_slice() {
-                [Some(v)] => Ok(v == expected),
-                // Liquibase: no row (or NULL) fails the precondition.
-                [None] | [] => Ok(false),
-                more => Err(CheckError::Error(format!(
-                    "{} rows returned, not one",
-                    more.len()
-                ))),
-            },
+            Answer::Rows(values) => {
+                let holds = sql_check_answer(&values, expected)?;
+                (self.answered.borrow_mut()).push((sql.to_string(), expected.to_string(), holds));
+                Ok(holds)
+            }
             Answer::Failed(message) => Err(CheckError::Error(message)),
             Answer::NotAsked(why) => Err(CheckError::TooSoon(format!(
                 "the target was not asked: {why}; decide it yourself and write the changeset's outcome into the changelog (remove the precondition, or the changeset), then import"
@@ -267,8 +267,39 @@ impl PreconditionTarget for OnTarget {
         Ok(())
     }
 
-    fn assumed_empty(&self) -> Vec<String> {
-        self.assumed.borrow().iter().cloned().collect()
+    fn held(&self) -> Vec<Held> {
+        let mut held = vec![];
+        let assumed = self.assumed.borrow();
+        if !assumed.is_empty() {
+            let rows: Vec<String> = (assumed.iter())
+                .map(|t| {
+                    format!("(SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1) AS airlock_one)")
+                })
+                .collect();
+            held.push(Held {
+                key: "rows_in_tables_assumed_empty".into(),
+                expr: rows.join(" + "),
+                expect: "0".into(),
+                why: "Tables whose rows a Liquibase precondition's decision assumed are only this bundle's: none yet.".into(),
+            });
+        }
+        // Each sqlCheck the target answered, asked again at apply: the answer (one
+        // value, as text, equal to the expected one) must be the one import saw.
+        for (i, (sql, expected, holds)) in self.answered.borrow().iter().enumerate() {
+            held.push(Held {
+                key: format!("liquibase_sql_check_{}", i + 1),
+                expr: format!(
+                    "coalesce((SELECT pg_catalog.format('%s', airlock_q.airlock_c) FROM ({sql}) AS airlock_q(airlock_c)) OPERATOR(pg_catalog.=) {}, false)",
+                    crate::db::quote_literal(expected)
+                ),
+                expect: holds.to_string(),
+                why: format!(
+                    "A Liquibase sqlCheck import asked of the target, asked again: {}",
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+            });
+        }
+        held
     }
 
     fn holds(&self, check: &Check) -> std::result::Result<bool, CheckError> {

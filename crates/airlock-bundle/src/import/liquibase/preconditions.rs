@@ -575,10 +575,39 @@ pub trait PreconditionTarget {
     /// Whether `check` holds there now; Err: it could not be checked (Liquibase's
     /// `onError`).
     fn holds(&self, check: &Check) -> Result<bool, CheckError>;
-    /// Tables (qualified and quoted, as SQL names them) some decision assumed hold no
-    /// row on the target: the bundle's preflight checks they still hold none.
-    fn assumed_empty(&self) -> Vec<String> {
+    /// What the decisions made on the target assumed of it, for the bundle's
+    /// preflight to ask again at apply (a decision is about the moment import asked;
+    /// the apply acts later).
+    fn held(&self) -> Vec<Held> {
         vec![]
+    }
+}
+
+/// One assumption of a decision, asked again by the bundle's preflight: `expr` (one
+/// SQL value, cast to text) must still give `expect`.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// The preflight's key.
+    pub key: String,
+    /// A scalar SQL expression.
+    pub expr: String,
+    /// What it gave when import decided.
+    pub expect: String,
+    /// Said above it in the probe file.
+    pub why: String,
+}
+
+/// A `sqlCheck`'s answer from the first column of its rows, as Liquibase reads it:
+/// one value, compared as text; no row (or NULL) fails it; more than one row is an
+/// error (`onError` decides).
+pub fn sql_check_answer(values: &[Option<String>], expected: &str) -> Result<bool, CheckError> {
+    match values {
+        [Some(v)] => Ok(v == expected),
+        [None] | [] => Ok(false),
+        more => Err(CheckError::Error(format!(
+            "{} rows returned, not one",
+            more.len()
+        ))),
     }
 }
 
