@@ -211,11 +211,53 @@ fn open_prepared(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
     Ok(())
 }
 
-const END: &str = "ROLLBACK TO SAVEPOINT airlock_door_proof; RELEASE SAVEPOINT airlock_door_proof";
+/// The setting that bounds each question of the data (`--predict-timeout`): local to
+/// the caller's transaction or savepoint, and made the question's own
+/// `statement_timeout` only for the question ([`TIMED`]). airlock's own statements
+/// around it (the proof, the savepoints, the catalog's questions) are never bounded
+/// by it: a bound of a few milliseconds on them cuts one short on a busy server, and
+/// a cut `SAVEPOINT` or `ROLLBACK TO` ends the whole transaction, every later
+/// question with it (a plan on CI's loaded machine said GO, "not predictable here
+/// (current transaction is aborted)").
+pub(crate) const QUESTION_TIMEOUT: &str = "airlock.question_timeout";
+
+/// The question's bound, inside its savepoint: [`QUESTION_TIMEOUT`] made the
+/// savepoint's `statement_timeout` when it is set (none else: the session's).
+const TIMED: &str = "SELECT pg_catalog.set_config('statement_timeout', t.s, true) \
+  FROM (SELECT pg_catalog.current_setting('airlock.question_timeout', true) AS s) AS t \
+  WHERE t.s OPERATOR(pg_catalog.<>) ''";
+
+/// How many times airlock ends a savepoint whose end was cut short: a bound of a few
+/// milliseconds that fired at the end of a question can cancel the statement after it
+/// (PostgreSQL keeps a statement timeout that fired until its next check), and a
+/// second end always finds the savepoint there to roll back to.
+const END_TRIES: usize = 3;
+
+/// Whether `e` is a question cut short: by its bound (`statement_timeout`) or by a
+/// lock it waited for (`lock_timeout`): "cannot tell in time", never an answer.
+pub(crate) fn cut_short(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::QUERY_CANCELED | &SqlState::LOCK_NOT_AVAILABLE)
+    )
+}
+
+/// Roll back to savepoint `name` and release it, again when a bound that fired at the
+/// end of the question before cancels it ([`END_TRIES`]).
+pub(crate) fn end_savepoint(tx: &mut Transaction<'_>, name: &str) -> Result<(), postgres::Error> {
+    let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
+    let mut tries = 1;
+    loop {
+        match tx.batch_execute(&sql) {
+            Err(e) if cut_short(&e) && tries < END_TRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
 
 /// The proof of `sql`: the probe view is the question itself (its columns named
 /// uniquely), left in its savepoint, read-only with `row_security` off, when the proof
-/// finds nothing: the caller reads it and ends the savepoint ([`END`]). One round
+/// finds nothing: the caller reads it and ends the savepoint ([`end_savepoint`]). One round
 /// trip: the savepoint, the event-trigger guard, the probe view, its dependencies
 /// and the settings go in one message; a failure rolls the savepoint back in a
 /// second.
@@ -227,9 +269,7 @@ fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, post
     let got = match tx.simple_query(&batch) {
         Ok(got) => got,
         Err(e) => {
-            tx.batch_execute(&format!(
-                "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
-            ))?;
+            end_savepoint(tx, SAVEPOINT)?;
             let message = e.as_db_error().map(|d| d.message().to_string());
             if let Some(m) = message.as_deref() {
                 if let Some(i) = m.find("airlock-door event trigger ") {
@@ -241,10 +281,7 @@ fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, post
             }
             // Cut short (a lock another session holds, the timeout): the question's
             // own answer, "cannot tell in time".
-            if matches!(
-                e.code(),
-                Some(&SqlState::QUERY_CANCELED | &SqlState::LOCK_NOT_AVAILABLE)
-            ) {
+            if cut_short(&e) {
                 return Err(e);
             }
             return Ok(Some(format!("{UNPROVABLE}{})", pg_message(&e))));
@@ -259,9 +296,7 @@ fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, post
     // Something is there: name it (still in the savepoint, the probe view in place).
     let described = tx.simple_query(&format!("EXECUTE {PREPARED}"));
     if described.is_err() {
-        tx.batch_execute(&format!(
-            "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
-        ))?;
+        end_savepoint(tx, SAVEPOINT)?;
     }
     let named: Vec<String> = described?
         .iter()
@@ -274,7 +309,7 @@ fn probe(tx: &mut Transaction<'_>, sql: &str) -> Result<Option<CannotTell>, post
             _ => None,
         })
         .collect();
-    tx.batch_execute(END)?;
+    end_savepoint(tx, SAVEPOINT)?;
     if named.is_empty() {
         return Ok(Some(
             "cannot tell here (it depends on something not built in that airlock could not name)"
@@ -300,19 +335,27 @@ pub(crate) fn ask(
     }
     // The question is read from the proven view: its rewrite rule holds the objects
     // the proof read, so nothing is resolved again (a role that plants an operator
-    // between the proof and the question changes nothing).
-    let r = tx.query("SELECT * FROM pg_temp.airlock_door_probe", &[]);
-    tx.batch_execute(END)?;
+    // between the proof and the question changes nothing). Only the read is bounded
+    // by the question's timeout ([`TIMED`]).
+    let r = tx
+        .batch_execute(TIMED)
+        .and_then(|()| tx.query("SELECT * FROM pg_temp.airlock_door_probe", &[]));
+    end_savepoint(tx, SAVEPOINT)?;
     r.map(Ok)
 }
 
+/// The savepoint [`run_proven`] runs in.
+const RUN: &str = "airlock_door_run";
+
 /// A DO block of airlock's own that evaluates `sql` (already proven by [`ask`] on
-/// the same expressions), in a read-only savepoint with `row_security` off, rolled
-/// back: its error, if any.
+/// the same expressions), in a read-only savepoint with `row_security` off, bounded
+/// as a question ([`TIMED`]), rolled back: its error, if any.
 pub(crate) fn run_proven(tx: &mut Transaction<'_>, body: &str) -> Result<(), postgres::Error> {
-    let mut sp = tx.transaction()?;
-    sp.batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")?;
-    let r = sp.batch_execute(body);
-    sp.rollback()?;
+    tx.batch_execute(&format!("SAVEPOINT {RUN}"))?;
+    let r = tx
+        .batch_execute("SET LOCAL transaction_read_only = on; SET LOCAL row_security = off")
+        .and_then(|()| tx.batch_execute(TIMED))
+        .and_then(|()| tx.batch_execute(body));
+    end_savepoint(tx, RUN)?;
     r
 }

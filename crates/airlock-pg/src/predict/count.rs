@@ -8,7 +8,6 @@ use super::state::{self, Walk};
 use super::{reach, Destroyed, Predictions, EXACT_BELOW};
 use crate::pg_message;
 use airlock_sql::{DataStep, Relation, Step};
-use postgres::error::SqlState;
 use postgres::Transaction;
 
 /// The estimated rows and the bytes of table `$1`.
@@ -66,7 +65,7 @@ pub(super) fn count_rows(
 }
 
 fn note_of(e: &postgres::Error, what: &str) -> String {
-    if e.code() == Some(&SqlState::QUERY_CANCELED) {
+    if crate::door::cut_short(e) {
         format!("cannot {what} in time (--predict-timeout)")
     } else {
         format!("not counted ({})", pg_message(e))

@@ -9,8 +9,10 @@
 //!
 //! Invariant: read only (one transaction, always rolled back; each question of the
 //! data in a savepoint of its own under `transaction_read_only`, each question of the
-//! catalog proven by the door to call nothing a role defines), each question bounded by a
-//! statement_timeout, and only tables the release's statements name are read (what a
+//! catalog proven by the door to call nothing a role defines), each question of the data
+//! bounded by `--predict-timeout` (its own statement_timeout, never airlock's statements
+//! around it: see [`crate::door::QUESTION_TIMEOUT`]) and every wait for a lock by it
+//! too (lock_timeout), and only tables the release's statements name are read (what a
 //! CASCADE reaches beyond them is sized from the catalog's statistics, never
 //! scanned). A table the release creates, or whose rows it changes before the
 //! statement, is named as not predictable here, never queried; a question cut short is
@@ -316,7 +318,8 @@ fn walk_steps(
         .start()
         .map_err(|e| sql_err("starting the predictions' transaction", &e))?;
     // The door's own statements are prepared first: airlock's, not a question of the
-    // data, so --predict-timeout does not bound them.
+    // data, so --predict-timeout does not bound them (nor any of airlock's own
+    // statements: it bounds each question of the data and each wait for a lock).
     crate::door::open(&mut tx, &format!("{}ms", timeout.as_millis().max(1))).map_err(|e| {
         PredictError::Sql {
             context: "making the door ready for the predictions".into(),
@@ -325,9 +328,11 @@ fn walk_steps(
     })?;
     let path = vb.manifest().spec().target.search_path();
     tx.batch_execute(&format!(
-        "SET LOCAL search_path TO {}; SET LOCAL row_security = off; SET LOCAL statement_timeout = '{}ms'",
+        "SET LOCAL search_path TO {}; SET LOCAL row_security = off; \
+         SET LOCAL {} = '{ms}ms'; SET LOCAL lock_timeout = '{ms}ms'",
         render_search_path(&path),
-        timeout.as_millis().max(1)
+        crate::door::QUESTION_TIMEOUT,
+        ms = timeout.as_millis().max(1)
     ))
     .map_err(|e| sql_err("setting the predictions' search_path and timeout", &e))?;
     let mut walk = state::Walk::new(&mut tx, &steps);

@@ -13,7 +13,6 @@ use super::state::{self, Walk};
 use super::{Dependent, Destroyed, Outcome, Predictions, DEPENDENTS_SHOWN};
 use crate::pg_message;
 use airlock_sql::{DataStep, Relation};
-use postgres::error::SqlState;
 use postgres::Transaction;
 
 /// One object the cascade reaches.
@@ -255,7 +254,7 @@ fn judge(
     let got = match dependents(tx, start) {
         Ok(g) => g,
         Err(e) => {
-            let why = if e.code() == Some(&SqlState::QUERY_CANCELED) {
+            let why = if crate::door::cut_short(&e) {
                 "cannot tell in time (--predict-timeout)".to_string()
             } else {
                 pg_message(&e)

@@ -21,7 +21,6 @@
 use super::ask::{self, Answer};
 use super::stats::{self, Column};
 use super::FullQuestion;
-use postgres::error::SqlState;
 use postgres::Transaction;
 use std::time::{Duration, Instant};
 
@@ -79,7 +78,8 @@ fn ask_sample(
 ) -> Result<Option<(Vec<postgres::Row>, f64)>, postgres::Error> {
     let mut sp = tx.transaction()?;
     sp.batch_execute(&format!(
-        "SET LOCAL statement_timeout = '{}ms'",
+        "SET LOCAL {} = '{}ms'",
+        crate::door::QUESTION_TIMEOUT,
         budget(timeout).as_millis().max(1)
     ))?;
     let started = Instant::now();
@@ -345,7 +345,7 @@ fn full(
             keys,
             what: what + &col.stale(q),
         }),
-        Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+        Err(e) if crate::door::cut_short(&e) => {
             let full = rate.map(|r| estimate(col.rows, r, timeout));
             let mut why = format!(
                 "cannot tell in time (the question was cut short by --predict-timeout {})",

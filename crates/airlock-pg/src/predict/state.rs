@@ -102,14 +102,29 @@ pub(super) fn settle(mut p: Prediction, answer: Result<Answer, postgres::Error>)
             p.keys = keys;
             p.reason = what;
         }
-        Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+        Err(e) if crate::door::cut_short(&e) => {
             p.outcome = Outcome::TimedOut;
             p.reason =
                 "cannot tell in time (the question was cut short by --predict-timeout)".into();
         }
+        // Not the question's own error but its session's: the transaction is no longer
+        // usable, or the connection is gone. Nothing was asked, so never a silent OK.
+        Err(e) if broken(&e) => {
+            p.outcome = Outcome::TimedOut;
+            p.reason = format!(
+                "cannot tell (the predictions' session stopped answering before this question: {})",
+                pg_message(&e)
+            );
+        }
         Err(e) => p.reason = format!("not predictable here ({})", pg_message(&e)),
     }
     p
+}
+
+/// Whether `e` says the session, not the question, failed: the transaction was ended by
+/// an earlier error, or the connection is gone.
+fn broken(e: &postgres::Error) -> bool {
+    e.as_db_error().is_none() || e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
 }
 
 impl Walk {
