@@ -38,6 +38,85 @@ struct Settings {
     receipts: Option<PathBuf>,
     /// How long a lock may be waited for (as `--lock-timeout`).
     lock_timeout: Option<String>,
+    /// What `airlock import` needs of the project: its mapping of each Liquibase
+    /// `customChange` class.
+    import: Option<ImportSettings>,
+}
+
+/// `[import]`: what `airlock import` needs of the project.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportSettings {
+    /// `[import.custom_change]`: each Liquibase `customChange` class (a Java class
+    /// airlock cannot run), by its full name: `{ sql = "FILE" }`, the SQL that does
+    /// what it does (relative to the file's directory), or `{ skip = "WHY" }`.
+    #[serde(default)]
+    custom_change: std::collections::BTreeMap<String, CustomChangeSetting>,
+}
+
+/// One class's mapping as written: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomChangeSetting {
+    sql: Option<PathBuf>,
+    skip: Option<String>,
+}
+
+/// One `customChange` class's mapping, read from the project file.
+#[derive(Debug, Clone)]
+pub enum CustomChangeMapping {
+    /// The SQL file to run in its place: as written, and resolved.
+    Sql { written: PathBuf, path: PathBuf },
+    /// Run nothing, for this reason.
+    Skip(String),
+}
+
+/// The project file's `[import.custom_change]`: the file and each class's mapping.
+static CUSTOM_CHANGES: std::sync::OnceLock<(
+    PathBuf,
+    std::collections::BTreeMap<String, CustomChangeMapping>,
+)> = std::sync::OnceLock::new();
+
+/// The project file's `[import.custom_change]` (its path, and each class's mapping),
+/// when it has one.
+pub fn custom_changes() -> Option<&'static (
+    PathBuf,
+    std::collections::BTreeMap<String, CustomChangeMapping>,
+)> {
+    CUSTOM_CHANGES.get()
+}
+
+/// `[import.custom_change]` as read: each class with exactly one of `sql` and `skip`
+/// (a reason that says something), its `sql` relative to `dir`.
+fn custom_changes_of(
+    path: &Path,
+    dir: &Path,
+    set: std::collections::BTreeMap<String, CustomChangeSetting>,
+) -> Result<std::collections::BTreeMap<String, CustomChangeMapping>, ProjectError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (class, m) in set {
+        let mapping = match (m.sql, m.skip) {
+            (Some(sql), None) => CustomChangeMapping::Sql {
+                path: if sql.is_absolute() { sql.clone() } else { dir.join(&sql) },
+                written: sql,
+            },
+            (None, Some(why)) if !why.trim().is_empty() => CustomChangeMapping::Skip(why.trim().to_string()),
+            (None, Some(_)) => {
+                return Err(ProjectError::new(
+                    format!("{}: [import.custom_change] {class:?}: skip says no reason", path.display()),
+                    "say why the class need not run (skip = \"acts on rows; none on a fresh database\"), or map it to SQL (sql = \"FILE\")",
+                ))
+            }
+            _ => {
+                return Err(ProjectError::new(
+                    format!("{}: [import.custom_change] {class:?}: needs exactly one of sql and skip", path.display()),
+                    "map the class to the SQL that does what it does (sql = \"FILE\"), or skip it with the reason it need not run (skip = \"WHY\")",
+                ))
+            }
+        };
+        out.insert(class, mapping);
+    }
+    Ok(out)
 }
 
 /// `project_config` beside every document's other fields (the schema's view of it).
@@ -189,7 +268,7 @@ pub fn load(args: &[OsString]) -> Result<Option<Project>, ProjectError> {
     let s: Settings = toml::from_str(&text).map_err(|e| {
         ProjectError::new(
             format!("{}: {}", path.display(), e.message()),
-            "the keys are db, trust, gate_role, receipts and lock_timeout (docs/operator.md, \"A project file\"); or run with --config none",
+            "the keys are db, trust, gate_role, receipts, lock_timeout and [import.custom_change] (docs/operator.md, \"A project file\"); or run with --config none",
         )
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -200,6 +279,10 @@ pub fn load(args: &[OsString]) -> Result<Option<Project>, ProjectError> {
             dir.join(p)
         }
     };
+    if let Some(import) = s.import {
+        let custom = custom_changes_of(&path, dir, import.custom_change)?;
+        let _ = CUSTOM_CHANGES.set((path.clone(), custom));
+    }
     let mut used = vec![];
     let pairs: [(&'static str, &'static str, Option<OsString>); 5] = [
         ("db", "AIRLOCK_DB", s.db.map(OsString::from)),

@@ -1786,3 +1786,275 @@ fn every_changeset_edited_since_liquibase_ran_it_is_named_in_one_run() {
     );
     assert_eq!(std::fs::read_to_string(&master).unwrap(), before);
 }
+
+/// Issue 89, item 1: two Keycloak-shaped `customChange` classes (Java, which airlock
+/// cannot run). `FillQty` writes rows (`UPDATE item SET qty = 0 WHERE qty IS NULL`),
+/// `Hello` touches nothing in the database.
+const CUSTOM: &str = r#"
+  <changeSet id="1" author="kc">
+    <createTable tableName="item"><column name="id" type="int"><constraints primaryKey="true"/></column><column name="qty" type="int"/></createTable>
+    <insert tableName="item"><column name="id" valueNumeric="1"/></insert>
+  </changeSet>
+  <changeSet id="2" author="kc">
+    <customChange class="org.example.kc.FillQty"/>
+  </changeSet>
+  <changeSet id="3" author="kc">
+    <customChange class="org.example.kc.Hello"><param name="helloTo" value="realm"/></customChange>
+    <addColumn tableName="item"><column name="note" type="varchar(20)"/></addColumn>
+  </changeSet>
+  <changeSet id="4" author="kc">
+    <customChange class="org.example.kc.Hello"/>
+  </changeSet>
+"#;
+
+/// The classes of [`CUSTOM`] compiled for the real Liquibase (`javac` against its own
+/// jar): the folder to give it as `--classpath`.
+fn custom_classes(dir: &Path) -> PathBuf {
+    let src = dir.join("java/org/example/kc");
+    write(
+        &src.join("FillQty.java"),
+        "package org.example.kc;\n\
+         import liquibase.change.custom.CustomSqlChange;\n\
+         import liquibase.database.Database;\n\
+         import liquibase.exception.ValidationErrors;\n\
+         import liquibase.resource.ResourceAccessor;\n\
+         import liquibase.statement.SqlStatement;\n\
+         import liquibase.statement.core.RawSqlStatement;\n\
+         public class FillQty implements CustomSqlChange {\n\
+           public SqlStatement[] generateStatements(Database d) {\n\
+             return new SqlStatement[] { new RawSqlStatement(\"UPDATE item SET qty = 0 WHERE qty IS NULL\") };\n\
+           }\n\
+           public String getConfirmationMessage() { return \"filled\"; }\n\
+           public void setUp() {}\n\
+           public void setFileOpener(ResourceAccessor r) {}\n\
+           public ValidationErrors validate(Database d) { return new ValidationErrors(); }\n\
+         }\n",
+    );
+    write(
+        &src.join("Hello.java"),
+        "package org.example.kc;\n\
+         import liquibase.change.custom.CustomTaskChange;\n\
+         import liquibase.database.Database;\n\
+         import liquibase.exception.ValidationErrors;\n\
+         import liquibase.resource.ResourceAccessor;\n\
+         public class Hello implements CustomTaskChange {\n\
+           private String helloTo;\n\
+           public void setHelloTo(String h) { helloTo = h; }\n\
+           public void execute(Database d) {}\n\
+           public String getConfirmationMessage() { return \"hello \" + helloTo; }\n\
+           public void setUp() {}\n\
+           public void setFileOpener(ResourceAccessor r) {}\n\
+           public ValidationErrors validate(Database d) { return new ValidationErrors(); }\n\
+         }\n",
+    );
+    let core = util::liquibase::liquibase()
+        .parent()
+        .unwrap()
+        .join("internal/lib/liquibase-core.jar");
+    let classes = dir.join("classes");
+    let o = Command::new("javac")
+        .arg("-cp")
+        .arg(&core)
+        .arg("-d")
+        .arg(&classes)
+        .arg(src.join("FillQty.java"))
+        .arg(src.join("Hello.java"))
+        .output()
+        .expect("javac (scripts/test-deps installs a JDK)");
+    assert!(
+        o.status.success(),
+        "javac: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    classes
+}
+
+#[test]
+fn a_custom_change_mapped_in_the_project_file_imports_with_no_edit_and_runs_as_liquibase_runs_it() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    let master = changelog.join("db.changelog-master.xml");
+    write(&master, &xml(CUSTOM));
+    let before = std::fs::read_to_string(&master).unwrap();
+    let target = TestDb::new("lbcustom");
+    let out = dir.join("src");
+    let import = || {
+        airlock(
+            dir,
+            &[
+                "--json",
+                "import",
+                changelog.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--database",
+                &target.name,
+            ],
+        )
+    };
+
+    // Nobody mapped the classes: refused, each class named once with where it is
+    // used, the block to fill in given, nothing written.
+    let o = import();
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    for named in [
+        "2 Liquibase customChange class(es)",
+        "org.example.kc.FillQty: db.changelog-master.xml:11 (changeset kc:2)",
+        "org.example.kc.Hello: db.changelog-master.xml:14 (changeset kc:3); db.changelog-master.xml:18 (changeset kc:4)",
+        "[import.custom_change]\n\"org.example.kc.FillQty\" = { sql = \"custom/FillQty.sql\" }",
+    ] {
+        assert!(err.contains(named), "{named}: {err}");
+    }
+    assert!(!out.exists(), "an import refused wrote its source");
+
+    // Mapped once, in airlock.toml: the changelog is not edited.
+    write(
+        &dir.join("custom/fill_qty.sql"),
+        "UPDATE item SET qty = 0 WHERE qty IS NULL;\n",
+    );
+    write(
+        &dir.join("airlock.toml"),
+        "[import.custom_change]\n\
+         \"org.example.kc.FillQty\" = { sql = \"custom/fill_qty.sql\" }\n\
+         \"org.example.kc.Hello\" = { skip = \"logs a greeting; nothing in the database\" }\n",
+    );
+    let o = import();
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"], serde_json::json!(["kc:1", "kc:2", "kc:3"]));
+    let uses: Vec<String> = (report["custom_changes"].as_array().unwrap().iter())
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["class"].as_str().unwrap(),
+                c["mapped"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            "org.example.kc.FillQty sql custom/fill_qty.sql",
+            "org.example.kc.Hello skipped: logs a greeting; nothing in the database"
+        ]
+    );
+    let left = report["left_behind"].to_string();
+    assert!(
+        left.contains("changeset kc:4") && left.contains("skipped: logs a greeting"),
+        "{left}"
+    );
+    let brought = (report["files"].as_array().unwrap().iter())
+        .find(|f| f["change"].as_str().unwrap().contains("changeset kc:2"))
+        .expect("kc:2's tier file");
+    assert!(
+        brought["change"].as_str().unwrap().contains("in place of each Java class, as airlock.toml maps it: `customChange class=\"org.example.kc.FillQty\"`: sql custom/fill_qty.sql"),
+        "{brought}"
+    );
+    let tier2 = std::fs::read_to_string(out.join(brought["to"].as_str().unwrap())).unwrap();
+    assert!(
+        tier2.contains("-- customChange org.example.kc.FillQty: sql custom/fill_qty.sql (airlock.toml)\nUPDATE item SET qty = 0 WHERE qty IS NULL;"),
+        "{tier2}"
+    );
+    assert_eq!(std::fs::read_to_string(&master).unwrap(), before);
+
+    // Applied, it leaves what the real Liquibase leaves (the classes on its class
+    // path), and Liquibase finds nothing to run.
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    let classes = custom_classes(dir);
+    let cp = format!("--classpath={}", classes.display());
+    let status = run_liquibase(&changelog, &target, &[&cp, "status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    let peer = TestDb::new("lbcustompeer");
+    run_liquibase(&changelog, &peer, &[&cp, "update"]);
+    let rows = |db: &TestDb| {
+        db.scalar("SELECT string_agg(author || ':' || id || ' ' || exectype || ' ' || coalesce(md5sum, '-'), ', ' ORDER BY orderexecuted) FROM databasechangelog")
+    };
+    assert_eq!(rows(&target), rows(&peer));
+    assert_eq!(target.scalar("SELECT qty::text FROM item"), "0");
+    target.exec("DROP TABLE databasechangelog");
+    target.exec("DROP TABLE IF EXISTS databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+}
+
+#[test]
+fn a_custom_change_the_targets_history_records_as_run_needs_no_mapping() {
+    // Issue 89, items 1 and 7: a changeset DATABASECHANGELOG records as run is no
+    // tier, and its class is never asked for.
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(CUSTOM));
+    let db = TestDb::new("lbcustomhist");
+    let classes = custom_classes(dir);
+    let cp = format!("--classpath={}", classes.display());
+    run_liquibase(&changelog, &db, &[&cp, "update-count", "--count=2"]);
+    write(
+        &dir.join("airlock.toml"),
+        "[import.custom_change]\n\"org.example.kc.Hello\" = { skip = \"logs a greeting\" }\n",
+    );
+    let o = import_on_history(dir, &changelog, &db);
+    expect_code(&o, 0);
+    let report = json(&o);
+    assert_eq!(report["tiers"], serde_json::json!(["kc:3"]), "{report}");
+    assert!(!report["custom_changes"].to_string().contains("FillQty"));
+}
+
+#[test]
+fn a_custom_change_mapping_that_names_no_file_or_both_is_refused_before_anything_is_read() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(CUSTOM));
+    let out = dir.join("src");
+    for (toml, named) in [
+        (
+            "\"org.example.kc.FillQty\" = { sql = \"custom/none.sql\" }",
+            "sql custom/none.sql: No such file",
+        ),
+        (
+            "\"org.example.kc.FillQty\" = { sql = \"a.sql\", skip = \"x\" }",
+            "needs exactly one of sql and skip",
+        ),
+        (
+            "\"org.example.kc.FillQty\" = { skip = \" \" }",
+            "skip says no reason",
+        ),
+    ] {
+        write(
+            &dir.join("airlock.toml"),
+            &format!("[import.custom_change]\n{toml}\n"),
+        );
+        let o = airlock(
+            dir,
+            &[
+                "--json",
+                "import",
+                changelog.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--database",
+                "d",
+            ],
+        );
+        expect_code(&o, 2);
+        let all = stderr(&o) + &stdout(&o);
+        assert!(all.contains(named), "{named}: {all}");
+        assert!(!out.exists(), "an import refused wrote its source");
+    }
+}

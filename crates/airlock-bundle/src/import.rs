@@ -51,6 +51,7 @@ mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 pub use folder_order::FolderOrder;
+pub use liquibase::custom::{CustomChange, CustomChangeUse, CustomChanges};
 pub use liquibase::preconditions::{
     sql_check_answer, Check, CheckError, Decided, Held, PreconditionTarget, RanChangeSet,
 };
@@ -272,6 +273,9 @@ pub struct Imported {
     /// Liquibase changelog's DATABASECHANGELOG rows), or None (another layout, or
     /// `--no-peer-history`).
     pub peer_history: Option<PeerHistory>,
+    /// Each Liquibase `customChange` of a changeset written as a tier, and what runs
+    /// in its place (`airlock.toml`'s `[import.custom_change]`).
+    pub custom_changes: Vec<CustomChangeUse>,
 }
 
 /// The rows the tiers write in the peer tool's history table, so the peer sees the
@@ -327,6 +331,9 @@ pub struct Naming<'a> {
     /// Liquibase writes for its changesets, and the rollback removes them
     /// (`liquibase/history.rs`), so Liquibase sees the release as applied.
     pub peer_history: bool,
+    /// The team's mapping of each Liquibase `customChange` class (`airlock.toml`'s
+    /// `[import.custom_change]`): its SQL, or skip.
+    pub custom_changes: &'a CustomChanges,
 }
 
 /// The version of a release nothing names.
@@ -443,6 +450,10 @@ pub enum ImportError {
         "{path} is {size} bytes, over the {cap}-byte cap for one migration script import reads"
     )]
     TooLarge { path: PathBuf, size: u64, cap: u64 },
+    /// Changesets to write as tiers hold `customChange` classes nobody mapped (each
+    /// class with where it is used, then the block to fill in: `custom.rs`).
+    #[error("{count} Liquibase customChange class(es) a tier would need, which airlock cannot run (Java) and airlock.toml does not map; nothing was written:{text}")]
+    UnmappedCustomChange { count: usize, text: String },
     /// More than one refusal of the same run, each named (every one is found before
     /// import refuses, so one run names them all).
     #[error("{} problems, each named (nothing was written):\n{}", errors.len(), errors.iter().enumerate().map(|(i, e)| format!("  {}. {e}", i + 1)).collect::<Vec<_>>().join("\n"))]
@@ -705,7 +716,7 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 /// `root`: the root Liquibase changelog `--changelog` names, if any.
 fn migrations(
-    (folder, more, root): (&Folder, &[Folder], Option<&str>),
+    (folder, more, root, custom): (&Folder, &[Folder], Option<&str>, &CustomChanges),
     layout: Layout,
     left: &mut Vec<LeftBehind>,
     (tags, quiet): (
@@ -760,7 +771,7 @@ fn migrations(
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
             match liquibase::changelog::migrations(
-                (folder, root),
+                (folder, root, custom),
                 &names,
                 &mut used,
                 left,
@@ -1365,7 +1376,7 @@ pub fn import(
     let (folder, more) = open_folders(dir, layout, (out, existing), naming)?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
     let mut migrations = migrations(
-        (&folder, &more, naming.changelog),
+        (&folder, &more, naming.changelog, naming.custom_changes),
         layout,
         &mut left,
         (&mut tags, &mut quiet),
@@ -1399,6 +1410,7 @@ pub fn import(
             &mut left,
         )?;
     }
+    let custom_changes = liquibase::custom::of_tiers(&migrations)?;
     let peer = (layout == Layout::Liquibase && naming.peer_history).then(|| PeerTable::of(naming));
     let staged = out_dir::stage(out)?;
     let mut written = write_scripts(
@@ -1448,6 +1460,7 @@ pub fn import(
         carried,
         preconditions: decided,
         peer_history,
+        custom_changes,
     })
 }
 

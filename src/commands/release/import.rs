@@ -49,6 +49,10 @@ pub struct ImportReport {
     /// rollback removes), so Liquibase sees the release as applied; null with
     /// `--no-peer-history`, or for another layout.
     pub peer_history: Option<import::PeerHistory>,
+    /// Each Liquibase `customChange` of a changeset written as a tier, and what runs
+    /// in its place (`airlock.toml`'s `[import.custom_change]`; the tier's header says
+    /// the same).
+    pub custom_changes: Vec<import::CustomChangeUse>,
     /// The down scripts the rollback written leaves out (each in `left_behind`, with
     /// why and what to do): a rollback leaves their changes behind, so the import is
     /// not OK (exit 2) though lint passes.
@@ -202,6 +206,14 @@ impl Report for ImportReport {
                 one_line_name(&d.at),
                 d.outcome,
                 one_line_name(&d.why)
+            ));
+        }
+        for c in &self.custom_changes {
+            s.push_str(&format!(
+                "\ncustomChange {} ({}): {} (airlock.toml)",
+                one_line_name(&c.class),
+                one_line_name(&c.at),
+                one_line_name(&c.mapped)
             ));
         }
         if let Some(p) = &self.peer_history {
@@ -678,6 +690,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         Some(bundle) => Some(since(bundle, args.trust.as_deref(), &args)?),
         None => None,
     };
+    let custom_changes = crate::commands::release::import_custom::read()?;
     let default_name = since
         .as_ref()
         .map_or(dir_name.as_str(), |s| s.name.as_str());
@@ -691,6 +704,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         locations,
         preconditions: deciders.target(),
         peer_history: !args.no_peer_history,
+        custom_changes: &custom_changes,
         changelog: args.changelog.as_deref(),
         order: args.order.map(|o| match o {
             FolderOrderArg::Text => FolderOrder::Text,
@@ -711,6 +725,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         carried,
         preconditions,
         peer_history,
+        custom_changes,
     } = import::import(first, layout, (&args.out, existing), &naming)
         .map_err(|e| error(e, args.from.map(self::layout)))?;
     let decided_on = deciders.target().map(|f| f.describe());
@@ -736,6 +751,7 @@ pub fn run(args: ImportArgs) -> Result<Outcome> {
         decided_on,
         preconditions,
         peer_history,
+        custom_changes,
         rollback_left_out,
         carried,
         problems,

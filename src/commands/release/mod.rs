@@ -11,6 +11,7 @@ pub mod approve;
 pub mod carried;
 pub mod extract;
 pub mod import;
+pub mod import_custom;
 pub mod import_fresh;
 pub mod import_history;
 pub mod import_policy;

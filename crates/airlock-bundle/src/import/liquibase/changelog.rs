@@ -23,6 +23,7 @@
 
 use super::changes::{change, ignored, sql_text};
 use super::checksum;
+use super::custom::{self, CustomChanges};
 use super::inverse::inverse;
 use super::modify_sql::{ModifySql, Of};
 use super::preconditions::{self as preconditions, ChangeSetId, Recorded, RowText};
@@ -46,7 +47,7 @@ fn xml_or_yaml(n: &str) -> bool {
 /// the release, when no `--bundle-version` does); `quiet`: the changesets Liquibase
 /// runs that write no tier (id, author, file).
 pub(in crate::import) fn migrations(
-    (folder, named): (&Folder, Option<&str>),
+    (folder, named, custom): (&Folder, Option<&str>, &CustomChanges),
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
@@ -70,7 +71,7 @@ pub(in crate::import) fn migrations(
         Some(root) => root,
         None => only_root(folder, &candidates)?,
     };
-    let mut w = Walk::new(folder);
+    let mut w = Walk::new(folder, custom);
     w.file(&root)?;
     if named.is_some() {
         // The folder's other changelogs: Liquibase does not run them either.
@@ -120,8 +121,9 @@ fn named_root(folder: &Folder, named: &str) -> Result<String, ImportError> {
 /// The one changelog among `candidates` none of the others includes.
 fn only_root(folder: &Folder, candidates: &[String]) -> Result<String, ImportError> {
     let mut reached: Vec<BTreeSet<String>> = vec![];
+    let none = CustomChanges::new();
     for c in candidates {
-        let mut w = Walk::new(folder);
+        let mut w = Walk::new(folder, &none);
         w.file(c)?;
         reached.push(w.used);
     }
@@ -203,6 +205,10 @@ struct Walk<'a> {
     quiet: Vec<ChangeSetId>,
     /// Those of them not yet carried by a changeset that is a tier (`with`).
     pending: Vec<Recorded>,
+    /// The team's mapping of each `customChange` class (`custom.rs`).
+    custom: &'a CustomChanges,
+    /// The `customChange`s of the changeset being read.
+    customs: Vec<custom::Found>,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -264,9 +270,11 @@ fn row_text(n: &Node) -> RowText {
 }
 
 impl<'a> Walk<'a> {
-    fn new(folder: &'a Folder) -> Self {
+    fn new(folder: &'a Folder, custom: &'a CustomChanges) -> Self {
         Walk {
             folder,
+            custom,
+            customs: vec![],
             out: vec![],
             left: vec![],
             used: BTreeSet::new(),
@@ -458,6 +466,7 @@ impl<'a> Walk<'a> {
                     .map(|t| checksum::of_changeset(vec![Ok(checksum::of_sql(&t))], vec![]))
                     .unwrap_or_else(|_| Err("its file is not UTF-8".into())),
                 valid: vec![],
+                custom: vec![],
                 row: RowText {
                     description: "sql".into(),
                     ..RowText::default()
@@ -570,6 +579,7 @@ impl<'a> Walk<'a> {
             });
             return Ok(());
         }
+        self.customs.clear();
         let modify = ModifySql::read(n, &mut self.ignored).map_err(&refuse)?;
         let (mut parts, mut down, mut rollback_said, mut pre) = (vec![], vec![], false, None);
         // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
@@ -587,6 +597,20 @@ impl<'a> Walk<'a> {
                 "sqlFile" => {
                     derived = None;
                     parts.push((self.sql_file_change(file, &at, c)?, Of::Text));
+                }
+                "customChange" => {
+                    derived = None;
+                    let class = c.attr("class").unwrap_or_default().to_string();
+                    let where_ = format!("{} (changeset {label})", c.at(file));
+                    let mapped = custom::mapped(self.custom, &class).map(|(sql, said)| {
+                        parts.push((sql, Of::Text));
+                        said
+                    });
+                    self.customs.push(custom::Found {
+                        class,
+                        at: where_,
+                        mapped,
+                    });
                 }
                 _ => {
                     self.note_ignored(c);
@@ -612,6 +636,8 @@ impl<'a> Walk<'a> {
             down = derived_down(&at, d, q, &modify)?;
             how_down = "the rollback Liquibase derives (each change undone, the last first)";
         }
+        // A changeset of a class nobody mapped is a tier still (refused unless the
+        // target's history says it ran): never recorded as run for running nothing.
         if self.runs_nothing(n, &at, &up, &down) {
             self.record_quiet(file, n);
             return Ok(());
@@ -627,7 +653,9 @@ impl<'a> Walk<'a> {
                 "{what} of changeset {label}, as the SQL Liquibase writes for PostgreSQL{with}"
             ),
         };
-        let lb = Some(self.ident(file, n, pre));
+        let mut lb = self.ident(file, n, pre);
+        lb.custom = std::mem::take(&mut self.customs);
+        let lb = Some(lb);
         self.out.push(Migration {
             key: vec![],
             label: label.clone(),
@@ -675,6 +703,21 @@ impl<'a> Walk<'a> {
                 edits.join(", ")
             ));
         }
+        let mapped: Vec<String> = (self.customs.iter())
+            .filter_map(|c| {
+                Some(format!(
+                    "`customChange class={:?}`: {}",
+                    c.class,
+                    c.mapped.as_deref()?
+                ))
+            })
+            .collect();
+        if !mapped.is_empty() {
+            with.push_str(&format!(
+                "; in place of each Java class, as airlock.toml maps it: {}",
+                mapped.join(", ")
+            ));
+        }
         with
     }
 
@@ -714,6 +757,7 @@ impl<'a> Walk<'a> {
             valid,
             row: row_text(n),
             with: vec![],
+            custom: vec![],
         }
     }
 
@@ -766,10 +810,26 @@ impl<'a> Walk<'a> {
             .filter_map(|c| c.attr("tag").map(str::to_string))
             .collect();
         self.tags.extend(tags.iter().cloned());
-        if !up.is_empty() || !down.is_empty() {
+        // A class nobody mapped makes it a tier still (refused unless the target's
+        // history says it ran): never recorded as run for running nothing.
+        let unmapped = self.customs.iter().any(|c| c.mapped.is_none());
+        if !up.is_empty() || !down.is_empty() || unmapped {
             return false;
         }
+        let skipped: Vec<String> = (self.customs.iter())
+            .filter_map(|c| {
+                Some(format!(
+                    "`customChange class={:?}` {}",
+                    c.class,
+                    c.mapped.as_deref()?
+                ))
+            })
+            .collect();
         let why = match tags.as_slice() {
+            [] if !skipped.is_empty() => format!(
+                "runs no statement ({}, airlock.toml): no tier written",
+                skipped.join("; ")
+            ),
             [] => "runs no statement (only comments, `empty` or `output`): no tier written".to_string(),
             tags => format!(
                 "only tags the database ({}): airlock's ledger records each release by its bundle, so no tier is written; the last tag is the bundle's version unless --bundle-version names one",

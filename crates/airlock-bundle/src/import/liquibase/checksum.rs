@@ -147,6 +147,7 @@ pub(in crate::import) fn of_visitor(m: &Node, e: &Node) -> Sum {
 pub(in crate::import) fn of_change(n: &Node) -> Sum {
     match n.name.as_str() {
         "sql" => Ok(of_sql(&n.get("sql").unwrap_or_else(|| n.text.clone()))),
+        "customChange" => of_custom(n),
         // Its fields but the query, then the query as SQL (`CreateViewChange`).
         "createView" if n.attr("path").is_none() => {
             let mut fields = n.clone();
@@ -163,6 +164,46 @@ pub(in crate::import) fn of_change(n: &Node) -> Sum {
             "its `{name}` change, whose checksum import does not compute as Liquibase does"
         )),
     }
+}
+
+/// A `customChange`'s checksum (`CustomChangeWrapper`): its `class`, then its `param`s
+/// (`<param name="…" value="…"/>`) as a map, `[]` when there are none. An attribute
+/// of the element other than `class` is a parameter only when the Java class has such
+/// a property, which import cannot know: no checksum then. (A class that implements
+/// `CustomChangeChecksum` makes its own, which import cannot know either.)
+fn of_custom(n: &Node) -> Sum {
+    if let Some((k, _)) = n.attrs.iter().find(|(k, _)| k != "class") {
+        return Err(format!(
+            "a `customChange` attribute `{k}`, whose checksum import does not compute"
+        ));
+    }
+    let mut params = std::collections::BTreeMap::new();
+    for c in &n.children {
+        match (c.name.as_str(), c.attr("name"), c.attr("value")) {
+            ("param", Some(name), Some(value)) if c.children.is_empty() => {
+                params.insert(name.to_string(), value.to_string());
+            }
+            _ => {
+                return Err(format!(
+                    "a `customChange` `<{}>` other than `<param name value>`, whose checksum import does not compute",
+                    c.name
+                ))
+            }
+        }
+    }
+    let param = if params.is_empty() {
+        "[]".to_string()
+    } else {
+        let lines: Vec<String> = (params.iter())
+            .map(|(k, v)| format!("{}{k}=\"{v}\"", pad(2)))
+            .collect();
+        format!("{{\n{}\n{}}}", lines.join(",\n"), pad(1))
+    };
+    let class = n.attr("class").unwrap_or_default();
+    Ok(of_text(&format!(
+        "customChange:[\n{p}class=\"{class}\"\n{p}param={param}\n]",
+        p = pad(1)
+    )))
 }
 
 fn pad(indent: usize) -> String {
@@ -282,6 +323,16 @@ mod tests {
         assert_eq!(
             of_change(&tag).unwrap(),
             "9:ad2dc040c0dbde31f9d6909f1c260f59"
+        );
+        // A `customChange` of a class with no parameter, as Liquibase 4.28 recorded it.
+        let custom = Node {
+            name: "customChange".into(),
+            attrs: vec![("class".into(), "org.example.kc.FillQty".into())],
+            ..Node::default()
+        };
+        assert_eq!(
+            of_changeset(vec![of_change(&custom)], vec![]).unwrap(),
+            "9:9cf92d790c1f6ff3414185af13fa4189"
         );
     }
 }

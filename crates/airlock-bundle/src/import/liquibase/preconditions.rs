@@ -273,6 +273,8 @@ pub(in crate::import) struct ChangeSetId {
     pub valid: Vec<String>,
     /// What its DATABASECHANGELOG row says besides its identity (`history.rs`).
     pub row: RowText,
+    /// Its `customChange`s, and what the team mapped each to (`custom.rs`).
+    pub custom: Vec<super::custom::Found>,
     /// The changesets Liquibase records with it that are no tier (MARK_RAN by a
     /// precondition, or running no statement), in order: before it, or (the last
     /// changesets of the changelog) after it.

@@ -222,6 +222,7 @@ pub(in crate::import) fn file_migrations(
             ran_before: false,
             sum: Err("a formatted SQL changeset, whose checksum import does not compute as Liquibase does".into()),
             valid: vec![],
+            custom: vec![],
             row: super::preconditions::RowText {
                 description: "sql".into(),
                 ..Default::default()
