@@ -444,6 +444,8 @@ pub struct ImportArgs {
     /// does each `$%KEY%$` placeholder (a project's own template, e.g.
     /// `--option AUTO_INCREMENT_PRIMARY_KEY="bigserial PRIMARY KEY"`); one left without
     /// a value is refused, named. Repeatable; the report names every file so changed.
+    /// For a Liquibase changelog, a property, as Liquibase's `-DKEY=VALUE`: each
+    /// `${KEY}` becomes VALUE (e.g. `--option database.defaultSchemaName=public`).
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = key_value)]
     pub options: Vec<(String, String)>,
     /// Read the peer tool's history table on this database (flyway_schema_history,

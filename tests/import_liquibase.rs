@@ -538,7 +538,10 @@ fn what_liquibase_decides_at_run_time_or_import_cannot_read_is_refused_by_name()
             r#"<changeSet id="a" author="ann"><createIndex tableName="t" indexName="i" tablespace="fast"><column name="a"/></createIndex></changeSet>"#,
             &["ann:a", "tablespace"][..],
         ),
-        (r#"<property name="x" value="y"/>"#, &["c.xml:6", "property"][..]),
+        (
+            r#"<property file="x.properties"/>"#,
+            &["c.xml:6", "a `property file=…`"][..],
+        ),
         (
             r#"<changeSet id="s" author="ann"><createTable tableName="t" schemaName="${schema}"><column name="a" type="int"/></createTable></changeSet>"#,
             &["ann:s", "${schema}"][..],
@@ -2057,4 +2060,142 @@ fn a_custom_change_mapping_that_names_no_file_or_both_is_refused_before_anything
         assert!(all.contains(named), "{named}: {all}");
         assert!(!out.exists(), "an import refused wrote its source");
     }
+}
+
+/// Issue 89, item 3: changelog properties, Keycloak's `${database.defaultSchemaName}`
+/// among them.
+const PROPERTIES: &str = r#"
+  <property name="tbl" value="thing"/>
+  <property name="tbl" value="ignored, set already"/>
+  <property name="kind" value="NUMBER(10)" dbms="oracle"/>
+  <property name="kind" value="int"/>
+  <changeSet id="1" author="kc">
+    <createTable tableName="${tbl}"><column name="id" type="${kind}"/></createTable>
+  </changeSet>
+  <changeSet id="2" author="kc">
+    <sql>CREATE TABLE ${database.defaultSchemaName}.other (id int)</sql>
+  </changeSet>
+  <include file="more.xml" relativeToChangelogFile="true"/>
+"#;
+
+const PROPERTIES_MORE: &str = r#"
+  <property name="col" value="note" global="false"/>
+  <changeSet id="3" author="kc">
+    <addColumn tableName="${tbl}"><column name="${col}" type="varchar(20)"/></addColumn>
+  </changeSet>
+"#;
+
+#[test]
+fn changelog_properties_are_substituted_as_liquibase_substitutes_them() {
+    let t = tempdir();
+    let dir = t.path();
+    let changelog = dir.join("changelog");
+    write(&changelog.join("db.changelog-master.xml"), &xml(PROPERTIES));
+    write(&changelog.join("more.xml"), &xml(PROPERTIES_MORE));
+    let target = TestDb::new("lbprops");
+    let out = dir.join("src");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "import",
+            changelog.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--database",
+            &target.name,
+        ];
+        args.extend_from_slice(extra);
+        airlock(dir, &args)
+    };
+    // The connection's default schema is Liquibase's to know: refused, saying how.
+    let o = import(&[]);
+    expect_code(&o, 2);
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    for named in [
+        "(changeset kc:2)",
+        "`${database.defaultSchemaName}`: a changelog property nobody set here",
+        "`--option database.defaultSchemaName=VALUE`",
+    ] {
+        assert!(err.contains(named), "{named}: {err}");
+    }
+    assert!(!out.exists(), "an import refused wrote its source");
+
+    let o = import(&["--option", "database.defaultSchemaName=public"]);
+    expect_code(&o, 0);
+    keygen(dir, "rm");
+    pack(dir, &out, "rm.key", "b.tar.gz");
+    let o = airlock(
+        dir,
+        &[
+            "apply",
+            "b.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &target.conn(),
+        ],
+    );
+    expect_code(&o, 0);
+    // As the real Liquibase: the same tables, the same rows and MD5SUMs (of the
+    // values, as Liquibase computes them), and nothing pending.
+    let status = run_liquibase(&changelog, &target, &["status", "--verbose"]);
+    assert!(status.contains("is up to date"), "{status}");
+    let peer = TestDb::new("lbpropspeer");
+    run_liquibase(&changelog, &peer, &["update"]);
+    let rows = |db: &TestDb| {
+        db.scalar("SELECT string_agg(author || ':' || id || ' ' || exectype || ' ' || coalesce(md5sum, '-'), ', ' ORDER BY orderexecuted) FROM databasechangelog")
+    };
+    assert_eq!(rows(&target), rows(&peer));
+    assert!(!rows(&target).contains(" -"), "every MD5SUM written");
+    // On the database Liquibase itself migrated, its MD5SUMs (of the values) are
+    // checked and a new changeset is the only tier.
+    write(
+        &changelog.join("more.xml"),
+        &xml(&format!(
+            "{PROPERTIES_MORE}<changeSet id=\"4\" author=\"kc\"><createTable tableName=\"${{tbl}}_later\"><column name=\"${{col}}\" type=\"int\"/></createTable></changeSet>\n"
+        )),
+    );
+    let o = import_on_history_with(
+        dir,
+        &changelog,
+        &peer,
+        &["--option", "database.defaultSchemaName=public"],
+    );
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:4"]));
+    let f = &json(&o)["files"][0]["to"];
+    let tier = std::fs::read_to_string(dir.join("src").join(f.as_str().unwrap())).unwrap();
+    assert!(
+        tier.contains("CREATE TABLE thing_later (note INTEGER)"),
+        "{tier}"
+    );
+    target.exec("DROP TABLE databasechangelog");
+    target.exec("DROP TABLE IF EXISTS databasechangeloglock");
+    peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
+    assert_eq!(target.dump_without_ledger(), peer.dump());
+}
+
+/// `import_on_history` with `extra` arguments.
+fn import_on_history_with(
+    dir: &Path,
+    changelog: &Path,
+    db: &TestDb,
+    extra: &[&str],
+) -> std::process::Output {
+    let out = dir.join("src");
+    let _ = std::fs::remove_dir_all(&out);
+    let conn = db.conn();
+    let mut args = vec![
+        "--json",
+        "import",
+        changelog.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--database",
+        &db.name,
+        "--history",
+        &conn,
+    ];
+    args.extend_from_slice(extra);
+    airlock(dir, &args)
 }

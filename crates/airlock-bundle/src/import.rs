@@ -716,7 +716,8 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 /// `root`: the root Liquibase changelog `--changelog` names, if any.
 fn migrations(
-    (folder, more, root, custom): (&Folder, &[Folder], Option<&str>, &CustomChanges),
+    (folder, more, root): (&Folder, &[Folder], Option<&str>),
+    (custom, options): (&CustomChanges, &[(String, String)]),
     layout: Layout,
     left: &mut Vec<LeftBehind>,
     (tags, quiet): (
@@ -771,7 +772,8 @@ fn migrations(
         // An XML/YAML changelog, with what it includes; else formatted SQL.
         Layout::Liquibase => {
             match liquibase::changelog::migrations(
-                (folder, root, custom),
+                (folder, root),
+                (custom, options),
                 &names,
                 &mut used,
                 left,
@@ -1376,7 +1378,8 @@ pub fn import(
     let (folder, more) = open_folders(dir, layout, (out, existing), naming)?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
     let mut migrations = migrations(
-        (&folder, &more, naming.changelog, naming.custom_changes),
+        (&folder, &more, naming.changelog),
+        (naming.custom_changes, naming.options),
         layout,
         &mut left,
         (&mut tags, &mut quiet),

@@ -27,6 +27,7 @@ use super::custom::{self, CustomChanges};
 use super::inverse::inverse;
 use super::modify_sql::{ModifySql, Of};
 use super::preconditions::{self as preconditions, ChangeSetId, Recorded, RowText};
+use super::properties::Properties;
 use super::sql as liquibase;
 use super::tree::{parse, Node};
 use super::types::Quoting;
@@ -47,7 +48,8 @@ fn xml_or_yaml(n: &str) -> bool {
 /// the release, when no `--bundle-version` does); `quiet`: the changesets Liquibase
 /// runs that write no tier (id, author, file).
 pub(in crate::import) fn migrations(
-    (folder, named, custom): (&Folder, Option<&str>, &CustomChanges),
+    (folder, named): (&Folder, Option<&str>),
+    (custom, options): (&CustomChanges, &[(String, String)]),
     names: &[String],
     used: &mut BTreeSet<String>,
     left: &mut Vec<LeftBehind>,
@@ -69,9 +71,9 @@ pub(in crate::import) fn migrations(
     };
     let root = match root {
         Some(root) => root,
-        None => only_root(folder, &candidates)?,
+        None => only_root(folder, &candidates, options)?,
     };
-    let mut w = Walk::new(folder, custom);
+    let mut w = Walk::new(folder, custom, options);
     w.file(&root)?;
     if named.is_some() {
         // The folder's other changelogs: Liquibase does not run them either.
@@ -119,11 +121,18 @@ fn named_root(folder: &Folder, named: &str) -> Result<String, ImportError> {
 }
 
 /// The one changelog among `candidates` none of the others includes.
-fn only_root(folder: &Folder, candidates: &[String]) -> Result<String, ImportError> {
+fn only_root(
+    folder: &Folder,
+    candidates: &[String],
+    options: &[(String, String)],
+) -> Result<String, ImportError> {
     let mut reached: Vec<BTreeSet<String>> = vec![];
     let none = CustomChanges::new();
     for c in candidates {
-        let mut w = Walk::new(folder, &none);
+        let mut w = Walk::new(folder, &none, options);
+        // Which files it includes, nothing else: a changelog another includes may use
+        // a property only its includer sets.
+        w.reach_only = true;
         w.file(c)?;
         reached.push(w.used);
     }
@@ -209,6 +218,10 @@ struct Walk<'a> {
     custom: &'a CustomChanges,
     /// The `customChange`s of the changeset being read.
     customs: Vec<custom::Found>,
+    /// The changelog properties set so far (`properties.rs`).
+    props: Properties,
+    /// Only which files the changelog reaches, its changesets unread ([`only_root`]).
+    reach_only: bool,
 }
 
 /// The folder part of `file` (`a/b.xml` → `a`).
@@ -270,11 +283,13 @@ fn row_text(n: &Node) -> RowText {
 }
 
 impl<'a> Walk<'a> {
-    fn new(folder: &'a Folder, custom: &'a CustomChanges) -> Self {
+    fn new(folder: &'a Folder, custom: &'a CustomChanges, options: &[(String, String)]) -> Self {
         Walk {
             folder,
             custom,
             customs: vec![],
+            props: Properties::new(options),
+            reach_only: false,
             out: vec![],
             left: vec![],
             used: BTreeSet::new(),
@@ -373,6 +388,9 @@ impl<'a> Walk<'a> {
         self.used.insert(file.to_string());
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".sql") {
+            if self.reach_only {
+                return Ok(());
+            }
             return self.sql_file(file, bytes);
         }
         if lower.ends_with(".json") {
@@ -385,8 +403,17 @@ impl<'a> Walk<'a> {
         let logical = logical_path(&root).map_err(|why| layout_error(&root.at(file), why))?;
         let outer_logical = std::mem::replace(&mut self.logical, logical);
         self.stack.push(file.to_string());
+        self.props.enter();
         for n in &root.children {
+            if n.name == "property" {
+                self.props
+                    .define(n)
+                    .map_err(|why| layout_error(&n.at(file), why))?;
+                continue;
+            }
+            let n = &*self.props.expand(n);
             match n.name.as_str() {
+                "changeSet" if self.reach_only => {}
                 "changeSet" => self.changeset(file, n)?,
                 "include" => {
                     refuse_attrs(
@@ -419,6 +446,7 @@ impl<'a> Walk<'a> {
                 other => return Err(unread(file, n, &format!("the changelog holds `{other}`"))),
             }
         }
+        self.props.leave();
         self.stack.pop();
         self.quoting = outer;
         self.logical = outer_logical;
@@ -929,7 +957,13 @@ fn derived_down(
 /// refused naming it (`at`).
 fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
     if let Some(p) = placeholder(n) {
-        return Err(layout_error(at, format!("`{p}`: Liquibase substitutes a changelog property there when it runs (from `liquibase.properties`, `-D`, or the environment), which import cannot know; write the value into the changelog, then import")));
+        let name = p.trim_start_matches("${").trim_end_matches('}');
+        let what = if name == "database.defaultSchemaName" {
+            " (to Liquibase, the connection's default schema: `public` unless the target sets another)"
+        } else {
+            ""
+        };
+        return Err(layout_error(at, format!("`{p}`: a changelog property nobody set here{what}; Liquibase substitutes it when it runs (from a `<property>` of the changelog, `-D`, or `liquibase.properties`): give it as `--option {name}=VALUE` (as Liquibase's `-D{name}=VALUE`), then import")));
     }
     refuse_attrs(
         file,

@@ -3,7 +3,8 @@
 //! Liquibase's PostgreSQL generator writes it, `changes`, with its types, `types`, and
 //! its automatic rollback, `inverse`; its checksum as Liquibase computes it, `checksum`), preconditions decided for the target the
 //! bundle is made for (`preconditions`), and the team's mapping of each `customChange`
-//! class (`custom`).
+//! class (`custom`); `${…}` properties substituted as Liquibase substitutes them
+//! (`properties`).
 
 pub(in crate::import) mod changelog;
 mod changes;
@@ -13,6 +14,7 @@ pub(in crate::import) mod history;
 mod inverse;
 mod modify_sql;
 pub(in crate::import) mod preconditions;
+mod properties;
 pub(in crate::import) mod sql;
 mod tree;
 mod types;
