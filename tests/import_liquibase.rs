@@ -1141,7 +1141,7 @@ const IN_STEP_YAML: &str = "databaseChangeLog:
 
 /// The rows of DATABASECHANGELOG on `db`, in order: `author:id exectype md5sum`.
 fn changelog_rows(db: &TestDb) -> String {
-    db.scalar("SELECT coalesce(string_agg(author || ':' || id || ' ' || filename || ' ' || exectype || ' ' || coalesce(md5sum, '-') || ' ' || coalesce(tag, '-'), E'\\n' ORDER BY orderexecuted), '') FROM databasechangelog")
+    db.scalar("SELECT coalesce(string_agg(author || ':' || id || ' ' || filename || ' ' || exectype || ' ' || coalesce(md5sum, '-') || ' ' || coalesce(tag, '-') || ' ' || description, E'\\n' ORDER BY orderexecuted), '') FROM databasechangelog")
 }
 
 #[test]

@@ -250,6 +250,31 @@ fn resolve(base: &str, path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// A change's DESCRIPTION as Liquibase writes it (`AbstractChange.getDescription`):
+/// its name, then each of its parameters whose name ends in `name` (but a schema's or
+/// a catalog's) as `key=value`, sorted, `, ` between.
+fn change_description(c: &Node) -> String {
+    let names: std::collections::BTreeSet<String> = (c.attrs.iter())
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k.ends_with("name") && !k.contains("schema") && !k.contains("catalog")
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let names: Vec<String> = names.into_iter().collect();
+    format!("{} {}", c.name, names.join(", "))
+        .trim()
+        .to_string()
+}
+
+/// `StringUtil.limitSize`: at most `max` characters, the last three `...` when cut.
+fn limit_size(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    s.chars().take(max - 3).collect::<String>() + "..."
+}
+
 /// What Liquibase writes of the changeset `n` in its DATABASECHANGELOG row besides
 /// its identity: its changes' names (DESCRIPTION), its `<comment>` and the tag of its
 /// `tagDatabase`.
@@ -271,7 +296,11 @@ fn row_text(n: &Node) -> RowText {
         description: if changes.is_empty() {
             "empty".into()
         } else {
-            changes.join("; ")
+            let all: Vec<String> = (n.children.iter())
+                .filter(|c| changes.contains(&c.name.as_str()))
+                .map(change_description)
+                .collect();
+            limit_size(&all.join("; "), 250)
         },
         comments: (n.children.iter())
             .find(|c| c.name == "comment")
@@ -1075,6 +1104,36 @@ fn not_here(n: &Node) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rows_description_is_liquibase_s() {
+        let c = Node {
+            name: "renameColumn".into(),
+            attrs: [
+                ("tableName", "EVENT_ENTITY"),
+                ("schemaName", "public"),
+                ("oldColumnName", "TIME"),
+                ("newColumnName", "EVENT_TIME"),
+                ("columnDataType", "BIGINT"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Node::default()
+        };
+        assert_eq!(
+            change_description(&c),
+            "renameColumn newColumnName=EVENT_TIME, oldColumnName=TIME, tableName=EVENT_ENTITY"
+        );
+        let sql = Node {
+            name: "sql".into(),
+            ..Node::default()
+        };
+        assert_eq!(change_description(&sql), "sql");
+        let long = "x".repeat(260);
+        let cut = limit_size(&long, 250);
+        assert_eq!((cut.chars().count(), &cut[244..]), (250, "xxx..."));
+    }
 
     #[test]
     fn paths_resolve_inside_the_folder_only() {
