@@ -713,6 +713,15 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
     }
 }
 
+/// A link (or FIFO…) of a Prisma or Diesel folder named like a migration folder is a
+/// migration not read: refused, not merely left behind.
+fn refuse_unread_folders(left: &mut [LeftBehind]) {
+    for l in left {
+        let (version, _) = l.file.split_once('_').unwrap_or((&l.file, ""));
+        l.refused |= !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
+    }
+}
+
 /// Read the migrations of `dir` as `layout`; files not brought over go to `left`.
 /// `root`: the root Liquibase changelog `--changelog` names, if any.
 fn migrations(
@@ -728,12 +737,7 @@ fn migrations(
     let before = left.len();
     let mut names = listing(folder, left)?;
     if matches!(layout, Layout::Prisma | Layout::Diesel) {
-        // A link (or FIFO…) named like a migration folder is a migration not read.
-        for l in &mut left[before..] {
-            let (version, _) = l.file.split_once('_').unwrap_or((&l.file, ""));
-            l.refused |=
-                !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '-');
-        }
+        refuse_unread_folders(&mut left[before..]);
     }
     if let Some(f) = foreign::changelog(folder, &names, layout) {
         return Err(f.into());

@@ -612,7 +612,13 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    fn changeset(&mut self, file: &str, n: &Node) -> Result<(), ImportError> {
+    /// The changeset `n` of `file` begun: its label (`author:id`), where it is, and its
+    /// quoting; None when Liquibase does not run it here (`not_here`, reported).
+    fn begin(
+        &mut self,
+        file: &str,
+        n: &Node,
+    ) -> Result<Option<(String, String, Quoting)>, ImportError> {
         let id = n.attr("id").unwrap_or_default();
         let author = n.attr("author").unwrap_or_default();
         let label = format!("{author}:{id}");
@@ -627,16 +633,39 @@ impl<'a> Walk<'a> {
         let q = quoting(n)
             .map_err(|why| layout_error(&at, why))?
             .unwrap_or(self.quoting);
-        let refuse = |why: String| layout_error(&at, why);
         if let Some(why) = not_here(n) {
             self.left.push(LeftBehind {
                 refused: false,
                 file: at,
                 why,
             });
-            return Ok(());
+            return Ok(None);
         }
         self.customs.clear();
+        Ok(Some((label, at, q)))
+    }
+
+    /// A `customChange` `c` of changeset `label`: the SQL the project file maps its
+    /// class to (none for `skip`, or when nobody mapped it), the use noted.
+    fn custom_change(&mut self, file: &str, label: &str, c: &Node) -> Vec<String> {
+        let class = c.attr("class").unwrap_or_default().to_string();
+        let (sql, mapped) = match custom::mapped(self.custom, &class) {
+            Some((sql, said)) => (sql, Some(said)),
+            None => (vec![], None),
+        };
+        self.customs.push(custom::Found {
+            class,
+            at: format!("{} (changeset {label})", c.at(file)),
+            mapped,
+        });
+        sql
+    }
+
+    fn changeset(&mut self, file: &str, n: &Node) -> Result<(), ImportError> {
+        let Some((label, at, q)) = self.begin(file, n)? else {
+            return Ok(());
+        };
+        let refuse = |why: String| layout_error(&at, why);
         let modify = ModifySql::read(n, &mut self.ignored).map_err(&refuse)?;
         let (mut parts, mut down, mut rollback_said, mut pre) = (vec![], vec![], false, None);
         // Without a `<rollback>`, what Liquibase derives: each change's inverse, the
@@ -657,17 +686,7 @@ impl<'a> Walk<'a> {
                 }
                 "customChange" => {
                     derived = None;
-                    let class = c.attr("class").unwrap_or_default().to_string();
-                    let where_ = format!("{} (changeset {label})", c.at(file));
-                    let mapped = custom::mapped(self.custom, &class).map(|(sql, said)| {
-                        parts.push((sql, Of::Text));
-                        said
-                    });
-                    self.customs.push(custom::Found {
-                        class,
-                        at: where_,
-                        mapped,
-                    });
+                    parts.push((self.custom_change(file, &label, c), Of::Text));
                 }
                 _ => {
                     self.note_ignored(c);
@@ -693,8 +712,6 @@ impl<'a> Walk<'a> {
             down = derived_down(&at, d, q, &modify)?;
             how_down = "the rollback Liquibase derives (each change undone, the last first)";
         }
-        // A changeset of a class nobody mapped is a tier still (refused unless the
-        // target's history says it ran): never recorded as run for running nothing.
         if self.runs_nothing(n, &at, &up, &down) {
             self.record_quiet(file, n);
             return Ok(());
