@@ -2120,19 +2120,15 @@ fn changelog_properties_are_substituted_as_liquibase_substitutes_them() {
         "every MD5SUM written"
     );
     // On the database Liquibase itself migrated, its MD5SUMs (of the values) are
-    // checked and a new changeset is the only tier.
+    // checked and a new changeset is the only tier; `--history` gives the connection's
+    // default schema, as Liquibase takes it there, so no `--option` is needed.
     write(
         &changelog.join("more.xml"),
         &xml(&format!(
             "{PROPERTIES_MORE}<changeSet id=\"4\" author=\"kc\"><createTable tableName=\"${{tbl}}_later\"><column name=\"${{col}}\" type=\"int\"/></createTable></changeSet>\n"
         )),
     );
-    let o = import_on_history_with(
-        dir,
-        &changelog,
-        &peer,
-        &["--option", "database.defaultSchemaName=public"],
-    );
+    let o = import_on_history(dir, &changelog, &peer);
     expect_code(&o, 0);
     assert_eq!(json(&o)["tiers"], serde_json::json!(["kc:4"]));
     let f = &json(&o)["files"][0]["to"];
@@ -2145,29 +2141,4 @@ fn changelog_properties_are_substituted_as_liquibase_substitutes_them() {
     target.exec("DROP TABLE IF EXISTS databasechangeloglock");
     peer.exec("DROP TABLE databasechangelog, databasechangeloglock");
     assert_eq!(target.dump_without_ledger(), peer.dump());
-}
-
-/// `import_on_history` with `extra` arguments.
-fn import_on_history_with(
-    dir: &Path,
-    changelog: &Path,
-    db: &TestDb,
-    extra: &[&str],
-) -> std::process::Output {
-    let out = dir.join("src");
-    let _ = std::fs::remove_dir_all(&out);
-    let conn = db.conn();
-    let mut args = vec![
-        "--json",
-        "import",
-        changelog.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--database",
-        &db.name,
-        "--history",
-        &conn,
-    ];
-    args.extend_from_slice(extra);
-    airlock(dir, &args)
 }

@@ -356,6 +356,9 @@ pub struct Applied {
     /// The checksums the table records for applied scripts (Flyway): each is compared
     /// with the script in the directory.
     pub checksums: Vec<AppliedChecksum>,
+    /// Liquibase's default schema on the target (`${database.defaultSchemaName}`): the
+    /// schema its DATABASECHANGELOG is in; None for the other layouts.
+    pub default_schema: Option<String>,
 }
 
 /// The release an import follows (`airlock import --since BUNDLE`), read from that
@@ -711,6 +714,20 @@ fn layout_error(file: &str, why: impl Into<String>) -> ImportError {
         file: file.into(),
         why: why.into(),
     }
+}
+
+/// `--option`s, and Liquibase's `database.defaultSchemaName` from the target's
+/// connection (`--history`) when no `--option` sets it: the value Liquibase itself
+/// would use there.
+fn with_default_schema(naming: &Naming) -> Vec<(String, String)> {
+    let mut options = naming.options.to_vec();
+    const KEY: &str = "database.defaultSchemaName";
+    if let Some(s) = naming.applied.and_then(|a| a.default_schema.clone()) {
+        if !options.iter().any(|(k, _)| k == KEY) {
+            options.push((KEY.to_string(), s));
+        }
+    }
+    options
 }
 
 /// A link (or FIFO…) of a Prisma or Diesel folder named like a migration folder is a
@@ -1381,9 +1398,10 @@ pub fn import(
 ) -> Result<Imported, ImportError> {
     let (folder, more) = open_folders(dir, layout, (out, existing), naming)?;
     let (mut left, mut tags, mut quiet) = (vec![], vec![], vec![]);
+    let options = with_default_schema(naming);
     let mut migrations = migrations(
         (&folder, &more, naming.changelog),
-        (naming.custom_changes, naming.options),
+        (naming.custom_changes, &options),
         layout,
         &mut left,
         (&mut tags, &mut quiet),

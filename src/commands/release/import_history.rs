@@ -170,6 +170,7 @@ pub fn read(conn_str: &str, layout: Layout, migrations: &Path) -> Result<Applied
         probe,
         value,
         checksums,
+        default_schema: None,
     })
 }
 
@@ -225,11 +226,25 @@ fn liquibase(c: &mut postgres::Client) -> Result<Applied> {
         .query_one(probe.as_str(), &[])
         .map_err(|e| sql_error("reading databasechangelog", &e))?
         .get(1);
+    // Liquibase's `${database.defaultSchemaName}` on this database: the schema it
+    // keeps DATABASECHANGELOG in, its default schema unless it was told another
+    // (airlock's own session pins its search_path, so `current_schema()` here is not
+    // the one Liquibase's connection has).
+    let default_schema: Option<String> = c
+        .query_one(
+            "SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+             WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.text::pg_catalog.regclass",
+            &[&t],
+        )
+        .map_err(|e| sql_error("reading databasechangelog's schema", &e))?
+        .get(0);
     Ok(Applied {
         table: t,
         set: AppliedSet::ChangeSets(ran),
         probe,
         value,
         checksums: vec![],
+        default_schema,
     })
 }

@@ -1005,7 +1005,7 @@ fn check(file: &str, at: &str, n: &Node) -> Result<(), ImportError> {
     if let Some(p) = placeholder(n) {
         let name = p.trim_start_matches("${").trim_end_matches('}');
         let what = if name == "database.defaultSchemaName" {
-            " (to Liquibase, the connection's default schema: `public` unless the target sets another)"
+            " (to Liquibase, the connection's default schema: `public` unless the target sets another; `--history CONN` reads it there)"
         } else {
             ""
         };

@@ -10,7 +10,8 @@
 //! Invariant: nothing is guessed. A `${name}` nobody set is left as written, and the
 //! changeset holding it is refused naming it (Liquibase would run the text `${name}`,
 //! or the value of a setting import cannot see); `database.defaultSchemaName` (the
-//! connection's default schema, to Liquibase) is known only from `--option`. A property
+//! connection's default schema, to Liquibase) is known only from `--option`, or from
+//! the target's connection with `--history` (`import::with_default_schema`). A property
 //! Liquibase sets under a context or label, or reads from a file, is refused.
 
 use super::preconditions::not_for_postgres;
