@@ -276,11 +276,10 @@ fn limit_size(s: &str, max: usize) -> String {
 }
 
 /// What Liquibase writes of the changeset `n` in its DATABASECHANGELOG row besides
-/// its identity: its changes' names (DESCRIPTION), its `<comment>` and the tag of its
+/// its identity: its changes' descriptions (DESCRIPTION), its `<comment>` and the tag of its
 /// `tagDatabase`.
 fn row_text(n: &Node) -> RowText {
-    let changes: Vec<&str> = (n.children.iter())
-        .map(|c| c.name.as_str())
+    let changes: Vec<String> = (n.children.iter())
         .filter(|c| {
             ![
                 "comment",
@@ -289,18 +288,15 @@ fn row_text(n: &Node) -> RowText {
                 "rollback",
                 "modifySql",
             ]
-            .contains(c)
+            .contains(&c.name.as_str())
         })
+        .map(change_description)
         .collect();
     RowText {
         description: if changes.is_empty() {
             "empty".into()
         } else {
-            let all: Vec<String> = (n.children.iter())
-                .filter(|c| changes.contains(&c.name.as_str()))
-                .map(change_description)
-                .collect();
-            limit_size(&all.join("; "), 250)
+            limit_size(&changes.join("; "), 250)
         },
         comments: (n.children.iter())
             .find(|c| c.name == "comment")
@@ -777,14 +773,10 @@ impl<'a> Walk<'a> {
                 edits.join(", ")
             ));
         }
-        let mapped: Vec<String> = (self.customs.iter())
-            .filter_map(|c| {
-                Some(format!(
-                    "`customChange class={:?}`: {}",
-                    c.class,
-                    c.mapped.as_deref()?
-                ))
-            })
+        let mapped: Vec<String> = self
+            .customs
+            .iter()
+            .filter_map(custom::Found::said)
             .collect();
         if !mapped.is_empty() {
             with.push_str(&format!(
@@ -890,14 +882,10 @@ impl<'a> Walk<'a> {
         if !up.is_empty() || !down.is_empty() || unmapped {
             return false;
         }
-        let skipped: Vec<String> = (self.customs.iter())
-            .filter_map(|c| {
-                Some(format!(
-                    "`customChange class={:?}` {}",
-                    c.class,
-                    c.mapped.as_deref()?
-                ))
-            })
+        let skipped: Vec<String> = self
+            .customs
+            .iter()
+            .filter_map(custom::Found::said)
             .collect();
         let why = match tags.as_slice() {
             [] if !skipped.is_empty() => format!(

@@ -46,6 +46,18 @@ pub(in crate::import) struct Found {
     pub mapped: Option<String>,
 }
 
+impl Found {
+    /// `` `customChange class="…"`: MAPPED `` for the report and the tier's header;
+    /// None when nobody mapped the class.
+    pub(super) fn said(&self) -> Option<String> {
+        Some(format!(
+            "`customChange class={:?}`: {}",
+            self.class,
+            self.mapped.as_deref()?
+        ))
+    }
+}
+
 /// What a `customChange` of class `class` becomes: its statements and the report's
 /// line; None when no mapping names it.
 pub(super) fn mapped(custom: &CustomChanges, class: &str) -> Option<(Vec<String>, String)> {
