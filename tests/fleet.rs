@@ -9,8 +9,8 @@
 //! modules' docs render and the collection passes `ansible-test sanity`.
 //!
 //! ansible-core comes from PyPI into a virtual environment made once by
-//! `scripts/ansible-venv` (also run by `scripts/test-deps`) and kept in the target
-//! directory. A missing python3 or PyPI fails these tests loudly.
+//! `scripts/ansible-venv` (also run by `scripts/test-deps`) and kept outside the clone,
+//! named by its pins (`~/.cache/airlock/ansible-venv`). A missing python3 or PyPI fails these tests loudly.
 
 mod util;
 use serde_json::Value;
@@ -23,12 +23,7 @@ use util::*;
 fn venv() -> PathBuf {
     static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     VENV.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("the target directory")
-            .join("ansible-venv");
         let o = Command::new(repo().join("scripts/ansible-venv"))
-            .arg(&dir)
             .output()
             .expect("run scripts/ansible-venv");
         assert!(
@@ -37,7 +32,8 @@ fn venv() -> PathBuf {
             stdout(&o),
             stderr(&o)
         );
-        dir
+        // It prints the directory it made or found (outside the clone, named by its pins).
+        PathBuf::from(stdout(&o).trim())
     })
     .clone()
 }
