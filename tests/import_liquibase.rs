@@ -2003,16 +2003,40 @@ fn a_custom_change_the_targets_history_records_as_run_needs_no_mapping() {
 }
 
 #[test]
-fn a_custom_change_mapping_that_names_no_file_or_both_is_refused_before_anything_is_read() {
+fn a_custom_change_mapping_to_no_file_both_a_link_a_fifo_or_a_huge_file_is_refused() {
     let t = tempdir();
     let dir = t.path();
     let changelog = dir.join("changelog");
     write(&changelog.join("db.changelog-master.xml"), &xml(CUSTOM));
     let out = dir.join("src");
+    // A link to a real SQL file, a FIFO (a read would wait forever), a file past the
+    // cap a migration script has (sparse: its size is what counts, nothing is read).
+    write(&dir.join("real.sql"), "UPDATE thing SET qty = 0;\n");
+    std::fs::create_dir_all(dir.join("custom")).unwrap();
+    std::os::unix::fs::symlink(dir.join("real.sql"), dir.join("custom/link.sql")).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(dir.join("custom/pipe.sql"))
+        .status()
+        .expect("run mkfifo");
+    assert!(fifo.success());
+    let big = std::fs::File::create(dir.join("custom/big.sql")).unwrap();
+    big.set_len((64 << 20) + 1).unwrap();
     for (toml, named) in [
         (
             "\"org.example.kc.FillQty\" = { sql = \"custom/none.sql\" }",
             "sql custom/none.sql: No such file",
+        ),
+        (
+            "\"org.example.kc.FillQty\" = { sql = \"custom/link.sql\" }",
+            "sql custom/link.sql: a symbolic link",
+        ),
+        (
+            "\"org.example.kc.FillQty\" = { sql = \"custom/pipe.sql\" }",
+            "sql custom/pipe.sql: not a regular file",
+        ),
+        (
+            "\"org.example.kc.FillQty\" = { sql = \"custom/big.sql\" }",
+            "sql custom/big.sql: 67108865 bytes, over the 67108864",
         ),
         (
             "\"org.example.kc.FillQty\" = { sql = \"a.sql\", skip = \"x\" }",

@@ -51,6 +51,9 @@ mod temporal;
 
 use folder::{Entry, Folder, NotRead, Refused};
 pub use folder_order::FolderOrder;
+/// The most bytes of one SQL file import reads (a migration script, a `customChange`'s
+/// mapped SQL): import holds it in memory.
+pub const MAX_SCRIPT_BYTES: u64 = folder::MAX_SCRIPT;
 pub use liquibase::custom::{CustomChange, CustomChangeUse, CustomChanges};
 pub use liquibase::preconditions::{
     sql_check_answer, Check, CheckError, Decided, Held, PreconditionTarget, RanChangeSet,
