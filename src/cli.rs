@@ -1030,7 +1030,8 @@ pub struct ReissueArgs {
     )]
     pub out: PathBuf,
     /// Sign each reissued receipt with this (operator) key: RECEIPT.minisig beside it
-    /// (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
+    /// (a key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`); the ledger rows it covers
+    /// are signed too, in its delivery row (only signed rows are audit evidence).
     #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
     pub sign_receipt: Option<KeySpec>,
     #[command(flatten)]
@@ -1066,7 +1067,9 @@ pub struct DeployArgs {
     )]
     pub receipt_dir: PathBuf,
     /// Sign the receipt with this (operator) key: writes RECEIPT.minisig beside it (a
-    /// key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`).
+    /// key file, a `pkcs11:` URI or `ssh-agent:SHA256:…`), and signs the ledger rows
+    /// the run wrote, kept in the ledger: an audit of the database alone takes only
+    /// signed rows as evidence of when a bundle existed.
     #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::AnyPath)]
     pub sign_receipt: Option<KeySpec>,
     #[command(flatten)]

@@ -813,6 +813,178 @@ fn a_revoked_or_retired_key_counts_when_the_ledger_or_an_operator_receipt_shows_
     assert_eq!(sig["not_counted"], "revoked", "{sig:#}");
 }
 
+/// A row chained onto the head of `db`'s ledger exactly as airlock chains it,
+/// inserted as the deploy login could insert it (here the test's own superuser): an
+/// `event` row naming `bundle_id`, recording `delivery` (a receipt row's JSON) when
+/// given, its `at` copied from the head. Its `seq`.
+fn forge_row(
+    db: &TestDb,
+    event: &str,
+    bundle_id: &str,
+    delivery: Option<serde_json::Value>,
+) -> i64 {
+    let mut c = db.client();
+    let head = c
+        .query_one(
+            "SELECT seq, row_hash, at, fingerprint_after FROM airlock.ledger ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    let seq = head.get::<_, i64>(0) + 1;
+    let (prev, at, fp): (String, String, String) = (head.get(1), head.get(2), head.get(3));
+    let mut row = serde_json::json!({
+        "seq": seq, "at": at, "event": event, "bundle_name": "rel", "bundle_version": "9",
+        "sequence": 9, "bundle_id": bundle_id, "tiers": "[\"t1\"]", "params": "{}",
+        "operator": "thief@host", "fingerprint_before": fp, "fingerprint_after": fp,
+        "prev_hash": prev,
+    });
+    let receipt = delivery.map(|d| d.to_string());
+    if let Some(r) = &receipt {
+        row["receipt"] = r.clone().into();
+    }
+    rehash(&mut row);
+    let text = |k: &str| row[k].as_str().unwrap().to_string();
+    c.execute(
+        "INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, \
+           bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, \
+           row_hash, receipt) VALUES ($1, $2, $3, 'rel', '9', 9, $4, '[\"t1\"]', '{}', \
+           'thief@host', $5, $5, $6, $7, $8)",
+        &[
+            &seq,
+            &text("at"),
+            &event,
+            &bundle_id,
+            &fp,
+            &text("prev_hash"),
+            &text("row_hash"),
+            &receipt,
+        ],
+    )
+    .unwrap();
+    seq
+}
+
+/// Issue 86, "evidence is what airlock signed" (DESIGN §5.1): code running as the
+/// deploy login can write the ledger's table, hash chain and all, so a row's time
+/// counts as evidence that a bundle existed before its key's revocation only when the
+/// operator key signed the row. A run given `--sign-receipt` signs the rows it wrote
+/// (kept in its receipt's delivery row); an unsigned row, airlock's or forged, is no
+/// evidence and the audit says what it does prove; a signature copied onto forged
+/// rows fails the audit.
+#[test]
+fn a_ledger_row_is_evidence_only_when_an_operator_key_signed_it_and_a_forged_one_never_is() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditsig");
+    let (b, _) = applied(d, &db);
+    // The same release for another database, applied without an operator key.
+    let other = TestDb::new("auditsig2");
+    other.exec("CREATE SCHEMA app;");
+    pack_at(
+        d,
+        &mini(d, "rel", 1, &other.name),
+        "rm.key",
+        "unsigned.tar.gz",
+        T2025,
+    );
+    let o = airlock(
+        d,
+        &[
+            "apply",
+            "unsigned.tar.gz",
+            "--trust",
+            "rm.pub",
+            "--db",
+            &other.conn(),
+            "--receipt",
+            "unsigned.json",
+            "--param",
+            "code=APR-1",
+        ],
+    );
+    expect_code(&o, 0);
+    // The thief's bundle: signed with the release key, never applied anywhere.
+    pack_at(
+        d,
+        &mini(d, "rel", 2, &db.name),
+        "rm.key",
+        "stolen.tar.gz",
+        T2025,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let rm = key_id_of(d, "rm");
+    let revoked = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let s = audit_store(d, &format!("[keys.{rm}]\nrevoked = \"{revoked}\"\n"));
+    let (_, out) = audit(d, &["stolen.tar.gz", "--trust", &s]);
+    let stolen = out["bundles"][0]["bundle_id"].as_str().unwrap().to_string();
+    let counted = |out: &serde_json::Value| out["bundles"][0]["trust"]["signatures"][0].clone();
+
+    // Signed by the operator at apply: the ledger alone is evidence, and says whose.
+    let (code, out) = audit(d, &[&b, "--trust", &s, "--db", &db.conn()]);
+    assert_eq!(code, 0, "{:#?}", fails(&out));
+    let sig = counted(&out);
+    assert_eq!(sig["counted"], true, "{sig:#}");
+    let source = sig["evidence"]["source"].as_str().unwrap();
+    assert!(
+        source.contains("ledger row 1 of database") && source.contains("signed by operator key"),
+        "{sig:#}"
+    );
+
+    // Written by airlock, but with no operator key: no evidence, and the audit says
+    // what such a row proves.
+    let (code, out) = audit(
+        d,
+        &["unsigned.tar.gz", "--trust", &s, "--db", &other.conn()],
+    );
+    assert_eq!(code, 4, "{out:#}");
+    assert_eq!(counted(&out)["not_counted"], "revoked", "{out:#}");
+    let note = verdict(&out, &other.name, "ledger rows signed");
+    assert_eq!(note["verdict"], "NOTE", "{note:#}");
+    let detail = note["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("rows 1)") && detail.contains("not that airlock wrote it nor when"),
+        "{detail}"
+    );
+
+    // Forged after airlock's rows, chained correctly: a bare row, then one with the
+    // operator's real signature copied from airlock's delivery onto it.
+    let forged = forge_row(&db, "apply", &stolen, None);
+    let (code, out) = audit(d, &["stolen.tar.gz", "--trust", &s, "--db", &db.conn()]);
+    assert_eq!(code, 4, "{out:#}");
+    assert_eq!(counted(&out)["not_counted"], "revoked", "{out:#}");
+    let note = verdict(&out, &db.name, "ledger rows signed");
+    assert_eq!(note["verdict"], "NOTE", "{note:#}");
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("rows {forged})")),
+        "{note:#}"
+    );
+    let real: String = db.scalar("SELECT receipt FROM airlock.ledger WHERE event = 'receipt'");
+    let mut copied: serde_json::Value = serde_json::from_str(&real).unwrap();
+    assert!(copied["signature"].is_string(), "{copied:#}");
+    copied["covers"] = serde_json::json!([forged]);
+    let kept = forge_row(&db, "receipt", &stolen, Some(copied));
+    let (code, out) = audit(d, &["stolen.tar.gz", "--trust", &s, "--db", &db.conn()]);
+    assert_eq!(code, 4, "{out:#}");
+    assert_eq!(counted(&out)["not_counted"], "revoked", "{out:#}");
+    let failed = verdict(&out, &db.name, "ledger rows signed");
+    assert_eq!(failed["verdict"], "FAIL", "{failed:#}");
+    assert!(
+        failed["detail"].as_str().unwrap().contains(&format!(
+            "ledger row {kept} keeps a signature that does not hold"
+        )),
+        "{failed:#}"
+    );
+    // The chain itself holds: only the signature tells the rows apart.
+    assert_eq!(
+        verdict(&out, &db.name, "ledger hash chain")["verdict"],
+        "PASS"
+    );
+}
+
 #[test]
 fn a_trust_store_requiring_signed_receipts_makes_apply_and_rollback_refuse_without_one() {
     let t = tempdir();

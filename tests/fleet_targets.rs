@@ -933,8 +933,12 @@ fn audit_of_a_fleet_charges_a_forged_bundle_to_the_bundle_not_to_each_tenant() {
         // Each tenant passes everything, and is judged reached by the real release only.
         for db in &tenants {
             let about = verdicts_about(&doc, &format!("database {}", db.name));
+            // (Its rows are unsigned, no operator key at apply: a NOTE says what
+            // they prove, and fails nothing.)
             assert!(
-                about.iter().all(|(_, v, _)| v == "PASS"),
+                about
+                    .iter()
+                    .all(|(c, v, _)| v == "PASS" || (c == "ledger rows signed" && v == "NOTE")),
                 "receipts {receipts}: {about:#?}"
             );
             let reached: Vec<_> = about

@@ -131,10 +131,13 @@ fn lines(doc: &serde_json::Value) -> Vec<String> {
 fn each_signature_is_judged_with_the_version_in_force_when_it_was_signed() {
     let k = Keeper { t: keyed_dir() };
     let d = k.dir();
-    for name in ["r1", "r2", "rm2"] {
+    for name in ["r1", "r2", "rm2", "op"] {
         keygen(d, name);
     }
     k.ok(&["trust", "add", "store", "rm.pub"]);
+    // The operator's key signs each apply's ledger rows: only a signed row's time is
+    // evidence of when a bundle existed (issue 86).
+    k.ok(&["trust", "add", "store", "op.pub", "--role", "operator"]);
     k.ok(&["trust", "add", "store", "r1.pub", "--role", "root"]);
     k.ok(&["trust", "add", "store", "r2.pub", "--role", "root"]);
     k.ok(&["trust", "set", "store", "--root-threshold", "2"]);
@@ -181,6 +184,8 @@ fn each_signature_is_judged_with_the_version_in_force_when_it_was_signed() {
         &db.conn(),
         "--out",
         "receipts",
+        "--sign-receipt",
+        "op.key",
     ]);
     let one_at = Keeper::applied_at(&db, &one);
     // Version 2, issued after that: rm taken out (its holder left; not revoked), rm2
@@ -240,6 +245,8 @@ fn each_signature_is_judged_with_the_version_in_force_when_it_was_signed() {
         &db.conn(),
         "--out",
         "receipts",
+        "--sign-receipt",
+        "op.key",
     ]);
     let three_at = Keeper::applied_at(&db, &three);
     let issued3 = three_at + chrono::Duration::seconds(1);

@@ -18,6 +18,7 @@ mod ledgers;
 mod moved;
 mod ran;
 mod ratified;
+mod signed;
 
 use super::common::{judge_time, load_trust};
 use crate::archive::{read_bundle, Discard, Judge, Limits, Opened};
@@ -435,6 +436,7 @@ impl ReadReceipt {
     fn judge_signature(&self, bytes: &[u8], store: &TrustStore, now: DateTime<Utc>) -> ReceiptSig {
         let doc = &self.doc;
         let claim = trust::ReceiptClaim {
+            tag: trust::RECEIPT_TAG,
             bundle_id: doc.bundle_id.as_deref().unwrap_or(""),
             event: doc.event.as_deref().unwrap_or(""),
             ledger_seq: doc.ledger.last().map(|l| l.seq).unwrap_or(0),
@@ -1304,7 +1306,11 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     let (ledgers, unaudited) = ledgers::read_all(&args, &default_db, &targets)?;
     let history = super::common::trust_history(&store);
     let (receipts, left_out) = read_receipts(&args, &history, now, &opened)?;
-    let evidence = earliest_evidence(&opened, &ledgers, &receipts);
+    let signed: Vec<signed::Signed> = ledgers
+        .iter()
+        .map(|l| signed::judge(l, &history, now))
+        .collect();
+    let evidence = earliest_evidence(&opened, &ledgers, &signed, &receipts);
 
     let mut verdicts = Verdicts(vec![]);
     let mut bundles = vec![];
@@ -1316,8 +1322,9 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     }
     let by_id: BTreeMap<String, &Opened> =
         audited.iter().map(|o| (o.bundle_id.clone(), o)).collect();
-    for l in &ledgers {
+    for (l, signed) in ledgers.iter().zip(&signed) {
         ledger_chain(l, &mut verdicts);
+        ledger_signed(l, signed, &mut verdicts);
     }
     let mut judge = ReceiptJudge {
         store: &store,
@@ -1429,9 +1436,12 @@ fn read_receipts(
 pub(crate) fn ledger_evidence(
     db: &str,
     target: &crate::spec::TargetDatabase,
+    store: &TrustStore,
     bundle_id: &str,
 ) -> Result<Option<Existence>> {
-    Ok(ledgers::Ledger::from_db(db, target)?.evidence(bundle_id))
+    let ledger = ledgers::Ledger::from_db(db, target)?;
+    let signed = signed::judge(&ledger, &super::common::trust_history(store), Utc::now());
+    Ok(ledger.evidence(bundle_id, &signed))
 }
 
 /// Evidence from the receipts `paths` names (files, or directories of
@@ -1464,6 +1474,7 @@ pub(crate) fn receipt_evidence(
 fn earliest_evidence(
     opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
     ledgers: &[Ledger],
+    signed: &[signed::Signed],
     receipts: &[ReadReceipt],
 ) -> BTreeMap<String, Existence> {
     let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();
@@ -1476,7 +1487,8 @@ fn earliest_evidence(
         }
     };
     for bundle in opened.iter().flatten() {
-        for existed in ledgers.iter().filter_map(|l| l.evidence(&bundle.bundle_id)) {
+        let each = ledgers.iter().zip(signed);
+        for existed in each.filter_map(|(l, s)| l.evidence(&bundle.bundle_id, s)) {
             offer(bundle.bundle_id.clone(), existed);
         }
     }
@@ -1486,6 +1498,45 @@ fn earliest_evidence(
         }
     }
     evidence
+}
+
+/// The "ledger rows signed" verdict of a live ledger: FAIL where a signature it keeps
+/// does not verify over its rows (they changed after airlock signed them), else a
+/// NOTE naming the rows of what ran no operator signature covers and what such a row
+/// proves; nothing when every row is signed.
+fn ledger_signed(db: &Ledger, signed: &signed::Signed, verdicts: &mut Verdicts) {
+    const CHECK: &str = "ledger rows signed";
+    if db.broken.is_some() || !matches!(db.source, ledgers::Source::Database { .. }) {
+        return;
+    }
+    let subject = db.label();
+    let basis = "each delivery row's operator signature, judged as a receipt's (a key of the trust store with role operator, not revoked, valid at the time it claims) over the rows it names, as the ledger holds them";
+    for (seq, why) in &signed.broken {
+        verdicts.check(
+            &subject,
+            CHECK,
+            false,
+            format!("ledger row {seq} keeps a signature that does not hold for the rows it names: {why}; they changed after airlock signed them"),
+            basis,
+        );
+    }
+    let unsigned = signed.unsigned(db);
+    if unsigned.is_empty() {
+        return;
+    }
+    let seqs: Vec<String> = unsigned.iter().map(|r| r.seq.to_string()).collect();
+    let mut detail = format!(
+        "{} of the {} rows of what ran carry no operator signature that counts (rows {}): each shows that the hash chain holds it, not that airlock wrote it nor when, so none is evidence that a bundle existed before a key's revocation. apply, rollback and reissue sign the rows they write with --sign-receipt KEY",
+        unsigned.len(),
+        db.rows.iter().filter(|r| r.ran()).count(),
+        seqs.join(", ")
+    );
+    for (seq, why) in &signed.not_counted {
+        detail.push_str(&format!(
+            "; the signature in row {seq} does not count: {why}"
+        ));
+    }
+    verdicts.push(&subject, CHECK, Finding::Note, detail, basis);
 }
 
 /// The "ledger hash chain" verdict of a ledger.

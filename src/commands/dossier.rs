@@ -226,6 +226,7 @@ fn read_receipt(
             let sig = crate::minisign::SignatureBox::parse(&text)
                 .map_err(|e| refuse(format!("its signature {}: {e}", sig_path.display())))?;
             let claim = crate::trust::ReceiptClaim {
+                tag: crate::trust::RECEIPT_TAG,
                 bundle_id: &receipt.bundle_id,
                 event: &receipt.event,
                 ledger_seq: receipt.ledger.last().map_or(0, |l| l.seq),
@@ -576,7 +577,7 @@ fn on_evidence(
     };
     let target = &opened.manifest.target.database;
     let from_ledger = args.db.as_ref().and_then(|db| {
-        super::audit::ledger_evidence(db, target, &opened.bundle_id)
+        super::audit::ledger_evidence(db, target, store, &opened.bundle_id)
             .ok()
             .flatten()
     });

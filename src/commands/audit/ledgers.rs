@@ -2,8 +2,9 @@
 //! one read-only transaction) or an export of one (`--ledger FILE`, the output of
 //! `airlock status --db DB --json`), each with its hash chain re-verified here.
 //!
-//! Invariant: only a live database's rows are evidence that a bundle existed by a
-//! time (its `at` is the server's clock at commit). An export is a file anyone can
+//! Invariant: only a live database's rows that an operator key signed are evidence
+//! that a bundle existed by a time (its `at` is the server's clock at commit; the
+//! signature, that airlock wrote it: [`super::signed`]). An export is a file anyone can
 //! write, hash chain included: it vouches for receipts only as far as its custody
 //! goes, and never revives a revoked or retired key.
 
@@ -220,11 +221,15 @@ impl Ledger {
         }
     }
 
-    /// The first row naming `bundle_id`, as evidence: the bundle existed by that row's
-    /// time, taken as the latest `at` of it and every row before it (a row appended
-    /// later cannot be earlier than the rows it follows). None when the chain breaks,
-    /// and always for an export (anyone can write one, times included).
-    pub fn evidence(&self, bundle_id: &str) -> Option<Existence> {
+    /// The first row of what ran naming `bundle_id` that an operator key signed
+    /// (`signed`: [`super::signed::judge`] of this ledger), as evidence: the bundle
+    /// existed by the later of that row's time, taken as the latest `at` of it and
+    /// every row before it (a row appended later cannot be earlier than the rows it
+    /// follows), and the time the operator claims to have signed it. None when the
+    /// chain breaks, always for an export (anyone can write one, times included), and
+    /// for a row no signature covers: code running as the deploy login could have
+    /// written it, time and all.
+    pub fn evidence(&self, bundle_id: &str, signed: &super::signed::Signed) -> Option<Existence> {
         if self.broken.is_some() || !matches!(self.source, Source::Database { .. }) {
             return None;
         }
@@ -232,10 +237,16 @@ impl Ledger {
         for r in &self.rows {
             let at = trust::parse_rfc3339(&r.at)?;
             latest = Some(latest.map_or(at, |l| l.max(at)));
-            if r.bundle_id == bundle_id {
+            if r.bundle_id != bundle_id || !r.ran() {
+                continue;
+            }
+            if let Some(s) = signed.rows.get(&r.seq) {
                 return Some(Existence::new(
-                    latest?,
-                    format!("ledger row {} of database {}", r.seq, self.database),
+                    latest?.max(s.signed_at),
+                    format!(
+                        "ledger row {} of database {}, signed by operator key {} (its receipt's delivery, row {})",
+                        r.seq, self.database, s.key_id, s.kept_in
+                    ),
                 ));
             }
         }

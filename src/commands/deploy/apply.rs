@@ -566,8 +566,34 @@ impl<'k> Saver<'k> {
     }
 }
 
+impl Saver<'_> {
+    /// The key's signature over the receipt's ledger rows, for the delivery row: what
+    /// makes them airlock's to an auditor ([`crate::db::ledger::signed_rows`]). A key
+    /// that signed the receipt and then fails here leaves the rows unsigned, said.
+    fn sign_rows(&self, receipt: &Receipt, saved: &mut Saved) -> Option<String> {
+        use crate::db::ledger::signed_rows;
+        let key = self.key?;
+        let rows: Vec<_> = receipt.ledger.iter().collect();
+        let tc = signed_rows::trusted_comment(&rows, chrono::Utc::now().timestamp())?;
+        let doc = signed_rows::document(&receipt.database, rows.iter().copied());
+        match crate::minisign::sign_with(key, &doc, &tc) {
+            Ok(sig) => Some(sig.to_file_text()),
+            Err(why) => {
+                let said = format!(
+                    "the receipt is signed, but its ledger rows are not: cannot sign: {why}. An audit of the database alone takes them for rows anyone could have written; the signed receipt still vouches for them"
+                );
+                saved.warning = Some(match saved.warning.take() {
+                    Some(w) => format!("{w}; {said}"),
+                    None => said,
+                });
+                None
+            }
+        }
+    }
+}
+
 impl crate::db::delivery::Deliver for Saver<'_> {
-    fn deliver(&self, receipt: &Receipt) -> Option<String> {
+    fn deliver(&self, receipt: &Receipt) -> Option<crate::db::delivery::Delivered> {
         let mut saved = Saved::default();
         let sha = match save_receipt(receipt, &self.dest, self.key) {
             Ok((f, sha)) => {
@@ -604,8 +630,12 @@ impl crate::db::delivery::Deliver for Saver<'_> {
                 }
             }
         };
+        let delivered = sha.map(|sha256| crate::db::delivery::Delivered {
+            sha256,
+            rows_signature: self.sign_rows(receipt, &mut saved),
+        });
         self.saved.borrow_mut().push(saved);
-        sha
+        delivered
     }
 }
 

@@ -1111,9 +1111,15 @@ fn counted_note(facts: &[String]) -> Option<String> {
     (!flagged.is_empty()).then(|| flagged.join("; "))
 }
 
+/// The tag of a receipt's signature's trusted comment.
+pub const RECEIPT_TAG: &str = "airlock-receipt";
+
 /// What a receipt's signature must say in its trusted comment (airlock writes
 /// `timestamp:T<TAB>airlock-receipt<TAB>bundle_id:ID<TAB>event:E<TAB>ledger_seq:N`).
+/// The operator's signature over a run's ledger rows says the same with its own tag.
 pub struct ReceiptClaim<'a> {
+    /// [`RECEIPT_TAG`], or the ledger rows' tag.
+    pub tag: &'a str,
     pub bundle_id: &'a str,
     pub event: &'a str,
     pub ledger_seq: i64,
@@ -1204,26 +1210,26 @@ pub fn judge_receipt_signature(
     check
 }
 
-/// A receipt signature's trusted comment: its `name:value` fields, and whether it
-/// carries the `airlock-receipt` tag.
+/// A receipt signature's trusted comment: its `name:value` fields, and its tags
+/// (`airlock-receipt`).
 struct ReceiptComment<'a> {
     fields: BTreeMap<&'a str, &'a str>,
-    tagged: bool,
+    tags: Vec<&'a str>,
 }
 
 impl<'a> ReceiptComment<'a> {
     fn parse(trusted_comment: &'a str) -> ReceiptComment<'a> {
         let mut fields = BTreeMap::new();
-        let mut tagged = false;
+        let mut tags = vec![];
         for part in trusted_comment.split('\t') {
             match part.split_once(':') {
                 Some((name, value)) => {
                     fields.insert(name, value);
                 }
-                None => tagged |= part == "airlock-receipt",
+                None => tags.push(part),
             }
         }
-        ReceiptComment { fields, tagged }
+        ReceiptComment { fields, tags }
     }
 
     /// The signing time it claims.
@@ -1237,10 +1243,15 @@ impl<'a> ReceiptComment<'a> {
     /// Why it is not this receipt's comment (no tag, or another bundle id, event or
     /// ledger row), if it is not.
     fn mismatch(&self, claim: &ReceiptClaim<'_>) -> Option<String> {
-        if !self.tagged {
-            return Some(
-                "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into(),
-            );
+        if !self.tags.contains(&claim.tag) {
+            return Some(if claim.tag == RECEIPT_TAG {
+                "trusted comment is not an airlock receipt's (no airlock-receipt tag)".into()
+            } else {
+                format!(
+                    "trusted comment is not of airlock's ledger rows (no {} tag)",
+                    claim.tag
+                )
+            });
         }
         let seq = claim.ledger_seq.to_string();
         let wanted = [

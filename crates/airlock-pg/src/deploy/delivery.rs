@@ -19,7 +19,7 @@ use crate::deploy::options::Options;
 use crate::deploy::skeleton::Deploy;
 use crate::ledger::chain::{self as ledger, Delivery, LedgerRow, NewRow, RECEIPT_EVENT};
 use crate::ledger::receipt::{self, operator_name, Receipt, Reissued, StepDone};
-pub use crate::ledger::receipt::{Deliver, DeliveryRecord};
+pub use crate::ledger::receipt::{Deliver, Delivered, DeliveryRecord};
 use crate::{ledger::remembered, sql_err, DbError};
 use airlock_bundle::verified::VerifiedBundle;
 use postgres::Transaction;
@@ -40,10 +40,10 @@ pub(crate) fn deliver(
     if receipt.ledger.is_empty() {
         return receipt;
     }
-    let Some(sha256) = deliverer.deliver(&receipt) else {
+    let Some(delivered) = deliverer.deliver(&receipt) else {
         return receipt;
     };
-    let recorded = record(deploy, vb, opts, &receipt, sha256);
+    let recorded = record(deploy, vb, opts, &receipt, delivered);
     receipt.delivery = Some(match recorded {
         Ok(row) => DeliveryRecord {
             ledger_seq: Some(row.seq),
@@ -66,7 +66,7 @@ fn record(
     vb: &VerifiedBundle,
     opts: &Options<'_>,
     receipt: &Receipt,
-    sha256: String,
+    delivered: Delivered,
 ) -> Result<LedgerRow, DbError> {
     let mut tx = deploy
         .session
@@ -74,7 +74,7 @@ fn record(
         .transaction()
         .map_err(|e| sql_err("BEGIN", &e))?;
     ledger::lock_head_for_record(&mut tx, &opts.lock_timeout, &mut deploy.tools.ledger)?;
-    let row = append_delivery(&mut tx, vb, receipt, sha256, false)?;
+    let row = append_delivery(&mut tx, vb, receipt, delivered, false)?;
     tx.commit().map_err(|e| sql_err("COMMIT", &e))?;
     if opts.remember {
         let facts = &deploy.session.facts;
@@ -85,13 +85,13 @@ fn record(
     Ok(row)
 }
 
-/// Append the `receipt` row of `receipt` (saved as bytes hashing to `sha256`) inside
-/// the caller's transaction, which holds the deploy lock.
+/// Append the `receipt` row of `receipt` (saved as `delivered` says) inside the
+/// caller's transaction, which holds the deploy lock.
 fn append_delivery(
     tx: &mut Transaction<'_>,
     vb: &VerifiedBundle,
     receipt: &Receipt,
-    sha256: String,
+    delivered: Delivered,
     reissued: bool,
 ) -> Result<LedgerRow, DbError> {
     let (first, last) = match (receipt.ledger.first(), receipt.ledger.last()) {
@@ -120,10 +120,11 @@ fn append_delivery(
             bundle_tiers: vb.manifest().tier.iter().map(|t| t.name.clone()).collect(),
             approvals: vec![],
             receipt: Some(Delivery {
-                sha256,
+                sha256: delivered.sha256,
                 since: widened.then(|| covers.iter().copied().min()).flatten(),
                 covers,
                 reissued,
+                signature: delivered.rows_signature,
             }),
         },
     )
@@ -331,13 +332,13 @@ fn reissue_tx(
     let mut last_row = None;
     for run in runs(&pending) {
         let mut receipt = reissued_receipt(cx, &rows, &run);
-        let Some(sha256) = deliverer.deliver(&receipt) else {
+        let Some(delivered) = deliverer.deliver(&receipt) else {
             return Err(DbError::State(format!(
                 "the reissued receipt of ledger row(s) {} could not be saved; nothing was recorded",
                 seqs(&run)
             )));
         };
-        let row = append_delivery(tx, cx.vb, &receipt, sha256, true)?;
+        let row = append_delivery(tx, cx.vb, &receipt, delivered, true)?;
         receipt.delivery = Some(DeliveryRecord {
             ledger_seq: Some(row.seq),
             warning: None,

@@ -111,6 +111,11 @@ pub struct Delivery {
     /// was; see [`delivery_era`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
+    /// The operator key's signature (`.minisig` text) over the rows `covers` names
+    /// ([`super::signed_rows::document`]), when the run was given one
+    /// (`--sign-receipt`): what makes those rows airlock's, and their times evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// The first ledger row whose receipt's delivery the ledger records (or would record,

@@ -6,7 +6,8 @@
 //! this host remembers of each target's ledger (`remembered`), a read-only look
 //! before anything costly (`precheck`), where each release train stands (`train`),
 //! and reading it to judge the past, on a login that may only read it (`reader`) and
-//! the auditor's login that does (`auditor`).
+//! the auditor's login that does (`auditor`); the operator's signature over the rows a
+//! run wrote (`signed_rows`).
 //!
 //! Invariant: the ledger's schema, table and trigger are checked before every use; a
 //! row that was not stored as computed is an error; a ledger that lost the head this
@@ -22,4 +23,5 @@ pub mod ratify;
 pub mod reader;
 pub mod receipt;
 pub mod remembered;
+pub mod signed_rows;
 pub mod train;

@@ -89,10 +89,18 @@ pub struct Receipt {
 
 /// Saves a receipt where it goes, after its run committed.
 pub trait Deliver {
-    /// Write `receipt`; the SHA-256 (lowercase hex) of the exact bytes written, or
-    /// `None` when it could not be written anywhere (then no delivery is recorded, and
-    /// the rows can be reissued).
-    fn deliver(&self, receipt: &Receipt) -> Option<String>;
+    /// Write `receipt`; what was written, or `None` when it could not be written
+    /// anywhere (then no delivery is recorded, and the rows can be reissued).
+    fn deliver(&self, receipt: &Receipt) -> Option<Delivered>;
+}
+
+/// A receipt written ([`Deliver::deliver`]).
+pub struct Delivered {
+    /// SHA-256 (lowercase hex) of the exact bytes written.
+    pub sha256: String,
+    /// The operator key's signature (`.minisig` text) over the receipt's ledger rows
+    /// ([`crate::ledger::signed_rows`]), when the run signs.
+    pub rows_signature: Option<String>,
 }
 
 /// What became of recording a receipt's delivery in the ledger.
