@@ -234,6 +234,27 @@ fn audit_says_why_a_bundle_signed_by_a_key_revoked_since_passes_and_labels_a_fai
     expect_code(&o, 4);
     let out = stdout(&o);
     assert!(out.contains("FAIL because"), "{out}");
+    // The database alone is evidence: the operator key signed the apply's ledger row
+    // (issue 86), and the page's history says so of that row.
+    let conn = db.conn();
+    let o = airlock(d, &["audit", "b.tar.gz", "--trust", "trust", "--db", &conn]);
+    expect_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("counts: evidence from before the revocation")
+            && out.contains("ledger row 1 of database")
+            && out.contains("signed by operator key"),
+        "{out}"
+    );
+    let o = dossier(d, "trust", "s.html", &["--db", &conn]);
+    expect_code(&o, 0);
+    let page = std::fs::read_to_string(d.join("s.html")).unwrap();
+    let op = key_id_of(&d.join("op.pub"));
+    assert!(
+        section(&page, "status").contains(&format!("(ledger row 1, signed by operator key {op})")),
+        "{}",
+        section(&page, "status")
+    );
 }
 
 /// A one-tier source for `db` whose rollback breaks (it drops a table that is
@@ -398,8 +419,18 @@ fn a_page_remade_for_the_archive_says_what_happened_as_of_at() {
     assert!(!top.contains("apply would refuse"), "{top}");
     assert!(!top.contains("v-nogo"), "{top}");
     assert!(top.contains(&format!("APPLIED at {applied_at}")), "{top}");
+    // Applied with no operator key: the page says what its unsigned row proves.
+    assert!(
+        top.contains(
+            "unsigned: the ledger the deploy login keeps says so, no operator key vouches for it"
+        ),
+        "{top}"
+    );
     let status = section(&page, "status");
-    assert!(status.contains("ledger row 1"), "{status}");
+    assert!(
+        status.contains("ledger row 1: unsigned, so it shows only that the chain holds it"),
+        "{status}"
+    );
     assert!(!status.contains("airlock apply"), "{status}");
 
     // Rolled back later (the ledger's times are to the second: a second later): a page

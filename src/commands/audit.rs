@@ -1444,6 +1444,23 @@ pub(crate) fn ledger_evidence(
     Ok(ledger.evidence(bundle_id, &signed))
 }
 
+/// The rows of the live ledger `rows` (of database `database`) an operator key's
+/// signature covers, judged with `store` as the audit judges them: each with the key's
+/// id. For the dossier's history, which says of each row whether it is signed.
+pub(crate) fn signed_rows(
+    database: &str,
+    rows: &[crate::db::ledger::chain::LedgerRow],
+    store: &TrustStore,
+) -> BTreeMap<i64, String> {
+    let ledger = ledgers::Ledger::live(database.into(), rows.to_vec());
+    let signed = signed::judge(&ledger, &super::common::trust_history(store), Utc::now());
+    signed
+        .rows
+        .into_iter()
+        .map(|(seq, s)| (seq, s.key_id))
+        .collect()
+}
+
 /// Evidence from the receipts `paths` names (files, or directories of
 /// `*.receipt.json`, read as `audit --receipt` reads them) that the bundle `bundle_id`
 /// existed: the earliest receipt of it whose operator signature counts with the store

@@ -434,7 +434,7 @@ pub(crate) fn ask(
     let at = rfc3339(chrono::Utc::now());
     let plan_args = plan_args(args);
     let report = crate::commands::deploy::gate::plan_on(&plan_args, store, vb, conn)?;
-    let history = history::read(conn, vb.id(), page_at).ok();
+    let history = history::read(conn, store, vb.id(), page_at).ok();
     let rollback = facts::RollbackPrediction::of(vb, || {
         crate::commands::deploy::gate::rollback_plan_on(&plan_args, vb, conn)
     });

@@ -26,6 +26,11 @@ pub struct HistoryRow {
     pub operator: String,
     /// The tiers it ran or undid.
     pub tiers: Vec<String>,
+    /// The operator key whose signature, kept in a delivery row and counted by the
+    /// trust store, covers this row (absent: unsigned; the chain holds it, and that
+    /// is all it proves: code running as the deploy login could have written it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 /// The release's history on the database, as of `as_of`.
@@ -58,18 +63,27 @@ impl History {
     }
 }
 
-/// The history of bundle `bundle_id` on the database `conn` names, as of `at`.
+/// The history of bundle `bundle_id` on the database `conn` names, as of `at`, each
+/// row's operator signature judged with `store` as `audit` judges it.
 pub(crate) fn read(
     conn: &crate::db::conn::ConnSpec,
+    store: &crate::trust::TrustStore,
     bundle_id: &str,
     at: DateTime<Utc>,
 ) -> Result<History> {
     let back = crate::db::ledger::reader::read_back(&mut conn.connect()?)?;
-    Ok(of_rows(back.database, &back.rows, bundle_id, at))
+    let signed = crate::commands::audit::signed_rows(&back.database, &back.rows, store);
+    Ok(of_rows(back.database, &back.rows, &signed, bundle_id, at))
 }
 
-/// [`read`]'s history from rows already read.
-fn of_rows(database: String, rows: &[LedgerRow], bundle_id: &str, at: DateTime<Utc>) -> History {
+/// [`read`]'s history from rows already read (`signed`: each signed row's key id).
+fn of_rows(
+    database: String,
+    rows: &[LedgerRow],
+    signed: &std::collections::BTreeMap<i64, String>,
+    bundle_id: &str,
+    at: DateTime<Utc>,
+) -> History {
     let chain_broken = ledger::verify_chain(rows).map(|(seq, why)| format!("{seq}: {why}"));
     // A row with an unreadable time counts as later: it is not shown as past.
     let by_then = |r: &LedgerRow| parse_rfc3339(&r.at).is_some_and(|t| t <= at);
@@ -92,6 +106,7 @@ fn of_rows(database: String, rows: &[LedgerRow], bundle_id: &str, at: DateTime<U
                 event: r.event.clone(),
                 operator: r.operator.clone(),
                 tiers: r.tier_names(),
+                signed_by: signed.get(&r.seq).cloned(),
             })
             .collect(),
         applied,

@@ -45,8 +45,16 @@ fn applied_said(d: &Dossier) -> String {
     };
     match h.last_apply() {
         Some(r) => format!(
-            "APPLIED at {} by {} (ledger row {} of database {}): this page records what happened, as of {}",
-            r.at, r.operator, r.seq, h.database, h.as_of
+            "APPLIED at {} by {} (ledger row {} of database {}, {}): this page records what happened, as of {}",
+            r.at,
+            r.operator,
+            r.seq,
+            h.database,
+            match &r.signed_by {
+                Some(key) => format!("signed by operator key {key}"),
+                None => "unsigned: the ledger the deploy login keeps says so, no operator key vouches for it".into(),
+            },
+            h.as_of
         ),
         None => format!("APPLIED, as of {}", h.as_of),
     }
@@ -156,9 +164,14 @@ fn what_happened(d: &Dossier) -> String {
             "receipt" => format!("receipt delivered for the run of {tiers}"),
             event => format!("{event} of {tiers}"),
         };
+        let signed = match (&r.signed_by, r.event.as_str()) {
+            (Some(key), _) => format!(", signed by operator key {}", esc(key)),
+            (None, "receipt") => String::new(),
+            (None, _) => ": unsigned, so it shows only that the chain holds it, not that airlock wrote it nor when".into(),
+        };
         let _ = write!(
             s,
-            "<li>{} at {} by {} (ledger row {})</li>",
+            "<li>{} at {} by {} (ledger row {}{signed})</li>",
             esc(&what),
             esc(&r.at),
             esc(&r.operator),
