@@ -823,6 +823,16 @@ fn forge_row(
     bundle_id: &str,
     delivery: Option<serde_json::Value>,
 ) -> i64 {
+    forge_row_of(db, event, (bundle_id, 9, "t1"), delivery)
+}
+
+/// [`forge_row`] of release `rel` with this bundle id, sequence and one tier.
+fn forge_row_of(
+    db: &TestDb,
+    event: &str,
+    (bundle_id, sequence, tier): (&str, i64, &str),
+    delivery: Option<serde_json::Value>,
+) -> i64 {
     let mut c = db.client();
     let head = c
         .query_one(
@@ -832,9 +842,10 @@ fn forge_row(
         .unwrap();
     let seq = head.get::<_, i64>(0) + 1;
     let (prev, at, fp): (String, String, String) = (head.get(1), head.get(2), head.get(3));
+    let tiers = format!("[\"{tier}\"]");
     let mut row = serde_json::json!({
         "seq": seq, "at": at, "event": event, "bundle_name": "rel", "bundle_version": "9",
-        "sequence": 9, "bundle_id": bundle_id, "tiers": "[\"t1\"]", "params": "{}",
+        "sequence": sequence, "bundle_id": bundle_id, "tiers": tiers, "params": "{}",
         "operator": "thief@host", "fingerprint_before": fp, "fingerprint_after": fp,
         "prev_hash": prev,
     });
@@ -847,13 +858,15 @@ fn forge_row(
     c.execute(
         "INSERT INTO airlock.ledger (seq, at, event, bundle_name, bundle_version, sequence, \
            bundle_id, tiers, params, operator, fingerprint_before, fingerprint_after, prev_hash, \
-           row_hash, receipt) VALUES ($1, $2, $3, 'rel', '9', 9, $4, '[\"t1\"]', '{}', \
-           'thief@host', $5, $5, $6, $7, $8)",
+           row_hash, receipt) VALUES ($1, $2, $3, 'rel', '9', $4, $5, $6, '{}', \
+           'thief@host', $7, $7, $8, $9, $10)",
         &[
             &seq,
             &text("at"),
             &event,
+            &sequence,
             &bundle_id,
+            &tiers,
             &fp,
             &text("prev_hash"),
             &text("row_hash"),
@@ -983,6 +996,142 @@ fn a_ledger_row_is_evidence_only_when_an_operator_key_signed_it_and_a_forged_one
         verdict(&out, &db.name, "ledger hash chain")["verdict"],
         "PASS"
     );
+}
+
+/// Issue 86: `already-applied` never relies on a row airlock did not write. A row of
+/// the security release that follows, chained correctly by the deploy login (its
+/// password used directly), makes apply call that release already applied (exit 6:
+/// its REVOKE never runs). With a trust store that requires signed receipts, a row
+/// no operator key signed decides nothing: the run is refused (exit 5,
+/// `ledger-forged`, the row named) and nothing changes; rows airlock signed decide
+/// as before.
+#[test]
+fn with_signed_receipts_required_a_row_no_operator_signed_never_decides_a_run() {
+    let t = tempdir();
+    let d = t.path();
+    let db = TestDb::new("auditvouch");
+    let (_, _) = applied(d, &db);
+    let op = key_id_of(d, "op");
+    let required = store(
+        d,
+        &["rm", "op"],
+        &format!("require_signed_receipts = true\n[keys.{op}]\nrole = \"operator\"\n"),
+    );
+    // Release 2 of the train, its own table.
+    let s = MiniSource::new(
+        &d.join("src-rel-2"),
+        &db.name,
+        "SELECT true AS ready",
+        &[("t2", "CREATE TABLE app.t2(i int);", false)],
+        "DROP TABLE IF EXISTS app.t2;",
+    );
+    let toml = s.dir.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("name = \"mini\"", "name = \"rel\"")
+        .replace("sequence = 1", "sequence = 2");
+    std::fs::write(&toml, text).unwrap();
+    pack_at(d, &s.dir, "rm.key", "two.tar.gz", T2025);
+    let (_, out) = audit(d, &["two.tar.gz", "--trust", &required]);
+    let two = out["bundles"][0]["bundle_id"].as_str().unwrap().to_string();
+    let forged = forge_row_of(&db, "apply", (&two, 2, "t2"), None);
+    let apply_two = |trust: &str| {
+        airlock(
+            d,
+            &[
+                "apply",
+                "two.tar.gz",
+                "--trust",
+                trust,
+                "--db",
+                &db.conn(),
+                "--receipt-dir",
+                "r2",
+                "--sign-receipt",
+                "op.key",
+            ],
+        )
+    };
+    // Taken as the deploy login keeps it: "already applied", and release 2 never runs.
+    let o = apply_two("rm.pub");
+    expect_code(&o, 6);
+    let before = db.dump();
+    let rows = db.scalar("SELECT count(*) FROM airlock.ledger");
+    // Signed receipts required: the unsigned row decides nothing.
+    let o = apply_two(&required);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    expect_code(&o, 5);
+    assert!(
+        said.contains(&format!("ledger row(s) {forged} (apply of rel 9)"))
+            && said.contains("no operator key signed them"),
+        "{said}"
+    );
+    // plan says the same, with the same exit code.
+    let o = airlock(
+        d,
+        &[
+            "plan",
+            "two.tar.gz",
+            "--trust",
+            &required,
+            "--db",
+            &db.conn(),
+            "--sign-receipt",
+            "op.key",
+        ],
+    );
+    expect_code(&o, 5);
+    assert!(
+        stdout(&o).contains("no operator key signed them"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(db.dump(), before);
+    assert_eq!(db.scalar("SELECT count(*) FROM airlock.ledger"), rows);
+    assert_eq!(db.scalar("SELECT to_regclass('app.t2') IS NULL"), "t");
+    assert!(!d.join("r2").exists());
+
+    // A row airlock signed decides as before: release 2 applied on a ledger nobody
+    // forged, then again: already applied (exit 6).
+    let clean = TestDb::new("auditvouch2");
+    clean.exec("CREATE SCHEMA app;");
+    pack_at(
+        d,
+        &retarget(&s.dir, &db.name, &clean.name),
+        "rm.key",
+        "two-c.tar.gz",
+        T2025,
+    );
+    for want in [0, 6] {
+        let o = airlock(
+            d,
+            &[
+                "apply",
+                "two-c.tar.gz",
+                "--trust",
+                &required,
+                "--db",
+                &clean.conn(),
+                "--receipt-dir",
+                "rc",
+                "--sign-receipt",
+                "op.key",
+            ],
+        );
+        expect_code(&o, want);
+    }
+    assert_eq!(
+        clean.scalar("SELECT to_regclass('app.t2') IS NOT NULL"),
+        "t"
+    );
+}
+
+/// `src`'s bundle.toml for database `to` instead of `from`: the same source.
+fn retarget(src: &Path, from: &str, to: &str) -> std::path::PathBuf {
+    let toml = src.join("bundle.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(from, to);
+    std::fs::write(&toml, text).unwrap();
+    src.to_path_buf()
 }
 
 #[test]

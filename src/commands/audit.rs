@@ -1461,6 +1461,31 @@ pub(crate) fn signed_rows(
         .collect()
 }
 
+/// For a deploy whose trust store requires signed receipts: which ledger rows an
+/// operator key signed, judged as the audit judges them ([`signed_rows`]).
+pub(crate) struct Vouched {
+    store: TrustStore,
+}
+
+impl Vouched {
+    /// Some when `store` requires signed receipts (`require_signed_receipts`).
+    pub(crate) fn required_by(store: &TrustStore) -> Option<Vouched> {
+        store.require_signed_receipts.then(|| Vouched {
+            store: store.clone(),
+        })
+    }
+}
+
+impl crate::db::ledger::signed_rows::Vouch for Vouched {
+    fn unsigned(&self, database: &str, rows: &[crate::db::ledger::chain::LedgerRow]) -> Vec<i64> {
+        let signed = signed_rows(database, rows, &self.store);
+        rows.iter()
+            .filter(|r| r.ran() && !signed.contains_key(&r.seq))
+            .map(|r| r.seq)
+            .collect()
+    }
+}
+
 /// Evidence from the receipts `paths` names (files, or directories of
 /// `*.receipt.json`, read as `audit --receipt` reads them) that the bundle `bundle_id`
 /// existed: the earliest receipt of it whose operator signature counts with the store

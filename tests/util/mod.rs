@@ -622,6 +622,7 @@ pub fn plain_apply_options<'a>(
         confirm: None,
         observer: None,
         deliver: None,
+        vouch: None,
     }
 }
 

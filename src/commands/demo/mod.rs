@@ -558,6 +558,7 @@ impl<'a> Demo<'a> {
             confirm: None,
             observer: None,
             deliver: None,
+            vouch: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `airlock apply` and `airlock rollback`.
 
 use crate::cli::{ApplyArgs, RollbackArgs};
-use crate::commands::common::{write_atomic, NewFileMode};
+use crate::commands::common::{load_trust, write_atomic, NewFileMode};
 use crate::commands::deploy::db_common::{prepare, prepare_streaming};
 use crate::commands::deploy::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::commands::signing_key::SigningKey;
@@ -678,6 +678,7 @@ fn apply_verified(
     }
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
     check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
+    let vouch = crate::commands::audit::Vouched::required_by(&load_trust(&args.trust.trust)?);
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
@@ -705,6 +706,9 @@ fn apply_verified(
         confirm: confirm.as_deref(),
         observer: Some(&progress),
         deliver: Some(&saver),
+        vouch: vouch
+            .as_ref()
+            .map(|v| v as &dyn crate::db::ledger::signed_rows::Vouch),
     };
     let mut waited = None;
     if args.wait.wait {
@@ -788,6 +792,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
     check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
+    let vouch = crate::commands::audit::Vouched::required_by(&load_trust(&args.trust.trust)?);
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
     let saver = Saver::new(
@@ -814,6 +819,9 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
         confirm: confirm.as_deref(),
         observer: Some(&progress),
         deliver: Some(&saver),
+        vouch: vouch
+            .as_ref()
+            .map(|v| v as &dyn crate::db::ledger::signed_rows::Vouch),
     };
     let receipt = apply::rollback(&vb, &o)?;
     drop(progress);

@@ -105,6 +105,8 @@ pub fn run(args: ReissueArgs) -> Result<Outcome> {
         confirm: None,
         observer: None,
         deliver: Some(&saver),
+        // Reissue is how an interrupted run's rows get signed: it decides no tier.
+        vouch: None,
     };
     // A key that failed to sign is the error (nothing was recorded), not the ledger.
     let receipts = crate::db::delivery::reissue(&vb, &o).map_err(|e| {

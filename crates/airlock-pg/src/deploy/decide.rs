@@ -73,6 +73,10 @@ pub(crate) struct Tools {
     /// appends more than one (`reissue`'s deliveries): what the last look before
     /// COMMIT holds the ledger to ([`crate::ledger::chain::ours_only`]).
     pub appended_rows: i64,
+    /// The rows that decide this run were found signed ([`Options::vouch`]) in an
+    /// earlier transaction of it: the rows after them are this run's own, signed
+    /// only when its receipt is delivered.
+    pub vouched: bool,
 }
 
 impl Tools {
@@ -84,6 +88,7 @@ impl Tools {
             ledger: None,
             squatters_named: false,
             appended_rows: 0,
+            vouched: false,
         }
     }
 }
@@ -121,7 +126,7 @@ fn decide_steps(
     //    whether an airlock run's online steps keep it.
     let online_run = rec.pass.runs(CheckName::DeployLock) && deploy_lock_step(tx, rec)?;
     // 4. LedgerState: the tiers to run, 5. RequiredParams.
-    let mut d = ledger_state_step(cx, &rows, rec)?;
+    let mut d = ledger_state_step(cx, tools, &rows, rec)?;
     required_params_step(cx, &d.idx, rec)?;
     if !rec.pass.runs(CheckName::GateRole) {
         return Some(d);
@@ -325,10 +330,16 @@ fn schema_unjudged_step(d: &Decision, rec: &mut Recorder<'_>) {
 
 /// LedgerState: the tiers to run next, or the ledger's refusal. Under the lock, a
 /// per-tier bundle covers its next tier only.
-fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -> Option<Decision> {
+fn ledger_state_step(
+    cx: &Ctx<'_>,
+    tools: &mut Tools,
+    rows: &[LedgerRow],
+    rec: &mut Recorder<'_>,
+) -> Option<Decision> {
     let (vb, m) = (cx.vb, cx.vb.manifest());
     let st = ledger::state_of(rows, vb.id());
-    let next = next_tiers(m, vb.id(), rows, cx.opts.through.as_deref());
+    let next = vouched(cx, tools, rows)
+        .and_then(|()| next_tiers(m, vb.id(), rows, cx.opts.through.as_deref()));
     rec.on_report(|r| {
         r.already_applied = st.applied.clone();
         if let Err(DbError::Refused(refusal)) = &next {
@@ -401,6 +412,42 @@ fn ledger_state_step(cx: &Ctx<'_>, rows: &[LedgerRow], rec: &mut Recorder<'_>) -
         preflight: None,
         before: None,
         bundle_role: None,
+    })
+}
+
+/// With a trust store that requires signed receipts ([`Options::vouch`]), the rows
+/// that decide what this run does (already applied, a downgrade, the release it
+/// follows: every row of its release's name, and of the release it follows) must each
+/// be signed by an operator key. A row none covers was written by something other
+/// than airlock (the deploy login's password used directly, a superuser), or by a
+/// run of airlock stopped before its receipt: refused, naming the rows, nothing done.
+fn vouched(cx: &Ctx<'_>, tools: &mut Tools, rows: &[LedgerRow]) -> Result<(), DbError> {
+    let Some(vouch) = cx.opts.vouch.filter(|_| !tools.vouched) else {
+        return Ok(());
+    };
+    let m = cx.vb.manifest();
+    let follows = m.follows.as_ref().map(|f| f.bundle_id.as_str());
+    let unsigned = vouch.unsigned(&cx.facts.database, rows);
+    let deciding: Vec<String> = rows
+        .iter()
+        .filter(|r| unsigned.contains(&r.seq))
+        .filter(|r| r.bundle_name == m.bundle.name || Some(r.bundle_id.as_str()) == follows)
+        .map(|r| {
+            format!(
+                "{} ({} of {} {})",
+                r.seq, r.event, r.bundle_name, r.bundle_version
+            )
+        })
+        .collect();
+    if deciding.is_empty() {
+        tools.vouched = true;
+        return Ok(());
+    }
+    Err(DbError::LedgerForged {
+        message: format!(
+            "ledger row(s) {} decide what this run does, and no operator key signed them, though the trust store requires signed receipts: something other than airlock wrote them (the deploy login's password used directly, a superuser), or a run of airlock that wrote them stopped before its receipt; refused, nothing was done. A run of yours that was interrupted: check its rows (airlock status), then `airlock reissue BUNDLE --sign-receipt KEY` signs them",
+            deciding.join(", ")
+        ),
     })
 }
 

@@ -47,6 +47,11 @@ pub struct Options<'a> {
     /// the ledger (`crate::deploy::delivery`); `None`: no receipt is saved (rehearsals,
     /// `plan`).
     pub deliver: Option<&'a dyn crate::ledger::receipt::Deliver>,
+    /// When the trust store requires signed receipts: which ledger rows an operator
+    /// key signed. The rows that decide the run (its release's, and the one it
+    /// follows) must each be signed, or the run is refused (`ledger-forged`); `None`:
+    /// the rows are taken as the deploy login keeps them.
+    pub vouch: Option<&'a dyn crate::ledger::signed_rows::Vouch>,
 }
 
 impl Options<'_> {

@@ -1105,6 +1105,7 @@ fn clone_options<'a>(
         confirm: None,
         observer: Some(observer),
         deliver: None,
+        vouch: None,
     }
 }
 
