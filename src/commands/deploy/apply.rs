@@ -1,7 +1,7 @@
 //! `airlock apply` and `airlock rollback`.
 
 use crate::cli::{ApplyArgs, RollbackArgs};
-use crate::commands::common::{load_trust, write_atomic, NewFileMode};
+use crate::commands::common::{write_atomic, NewFileMode};
 use crate::commands::deploy::db_common::{prepare, prepare_streaming};
 use crate::commands::deploy::receipt_policy::{check_receipt_policy, receipt_key};
 use crate::commands::signing_key::SigningKey;
@@ -677,8 +677,8 @@ fn apply_verified(
         }
     }
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
-    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
-    let vouch = crate::commands::audit::Vouched::required_by(&load_trust(&args.trust.trust)?);
+    let store = check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
+    let vouch = crate::commands::audit::Vouched::required_by(&store);
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
@@ -791,8 +791,8 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     let dest = ReceiptDest::from_args(args.deploy.receipt.as_deref(), &args.deploy.receipt_dir);
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
-    check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
-    let vouch = crate::commands::audit::Vouched::required_by(&load_trust(&args.trust.trust)?);
+    let store = check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
+    let vouch = crate::commands::audit::Vouched::required_by(&store);
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
     let saver = Saver::new(

@@ -73,15 +73,17 @@ pub(crate) fn receipt_policy(
     }
 }
 
-/// [`receipt_policy`] for a deploy: the trust store read from its path.
+/// [`receipt_policy`] for a deploy: the trust store read from its path, and returned
+/// (what else the deploy judges with it: which ledger rows an operator signed).
 pub(crate) fn check_receipt_policy(
     trust: &crate::cli::TrustArgs,
     key: Option<&SigningKey>,
     spec: Option<&KeySpec>,
-) -> Result<()> {
+) -> Result<crate::trust::TrustStore> {
     let store = load_trust(&trust.trust)?;
     let public = key.map(SigningKey::public);
-    receipt_policy(&store, public.as_ref().zip(spec)).map(|_| ())
+    receipt_policy(&store, public.as_ref().zip(spec))?;
+    Ok(store)
 }
 
 /// The key a `--sign-receipt` names, read as apply reads it.
