@@ -1675,7 +1675,21 @@ impl Owned {
     /// [`Self::spawn_until_waiting`] in a statement whose text matches the regular
     /// expression `query`.
     fn spawn_until_waiting_in(&self, args: &[&str], rel: &str, query: &str) -> std::process::Child {
-        let conn = self.db.conn();
+        self.spawn_as_until_waiting(None, args, rel, query)
+    }
+
+    /// [`Self::spawn_until_waiting_in`] connected as `user` (None: the superuser).
+    fn spawn_as_until_waiting(
+        &self,
+        user: Option<&str>,
+        args: &[&str],
+        rel: &str,
+        query: &str,
+    ) -> std::process::Child {
+        let conn = match user {
+            Some(u) => format!("dbname={} user={u}", self.db.name),
+            None => self.db.conn(),
+        };
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         all.extend(["--db", &conn]);
@@ -1879,6 +1893,124 @@ fn a_trigger_attached_while_a_superusers_rollback_waits_for_its_lock_never_fires
     );
     assert_eq!(o.db.scalar("SELECT i::text FROM app.t"), "2");
     assert_eq!(o.db.ledger_rows(), "1");
+}
+
+/// Issue 86, the race on the deploy login, for `rollback`: after an honest apply, the
+/// owner holds its table until the rollback's INSERT waits for it (`pg_locks`), then
+/// attaches a trigger that gets back to the deploy login (`RESET ROLE`) and chains a
+/// forged `apply` row, and commits. The rollback's own proofs (the login's state and
+/// the ledger's row count when its transaction began) are checked again as the last
+/// statement before COMMIT, after the trigger fired: refused (exit 5,
+/// `ledger-forged`), rolled back; the release stays applied and the ledger and the
+/// login are as they were.
+#[test]
+fn a_forger_attached_while_the_deploy_logins_rollback_waits_is_refused_before_commit() {
+    let o = Owned::new("lp_rbforge");
+    o.db.exec_as(
+        &o.dbowner,
+        "CREATE TABLE public.approvals(id int, who text);",
+    );
+    o.setup_deployer();
+    let b = o.bundle("b.tar.gz", "", TIER, ROLLBACK);
+    expect_code(&o.deploy(&["apply", &b]), 0);
+    // The forger's function is there; its trigger is not, yet.
+    o.plant_forger(&"f".repeat(64), false);
+    o.db.exec_as(&o.dbowner, "DROP TRIGGER forge ON public.approvals");
+    let before = (o.login_state(), o.db.ledger_rows(), o.db.dump());
+    let mut owner = o.db.client_as(&o.dbowner);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE public.approvals IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let child = o.spawn_as_until_waiting(
+        Some(&o.deployer),
+        &["rollback", &b, "--trust", "k.pub", "--yes"],
+        "public.approvals",
+        "",
+    );
+    tx.batch_execute(
+        "CREATE TRIGGER forge BEFORE INSERT ON public.approvals
+           FOR EACH ROW EXECUTE FUNCTION public.forge()",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "ledger-forged", "{j}");
+    assert!(
+        j["error"].as_str().unwrap_or_default().contains(
+            "2 row(s) were inserted into airlock.ledger in this transaction, 1 of them airlock's"
+        ),
+        "{j}"
+    );
+    o.db.exec_as(&o.dbowner, "DROP TRIGGER forge ON public.approvals");
+    assert_eq!((o.login_state(), o.db.ledger_rows(), o.db.dump()), before);
+    assert_ne!(
+        o.owner_of("public.made"),
+        "none",
+        "the release was rolled back"
+    );
+}
+
+/// Issue 86, the race on `gate` (a superuser's login): the gate reads the owner's
+/// table; the owner holds it until the gate's question waits for it (`pg_locks`),
+/// then adds an index whose expression calls its function (`COPY … TO PROGRAM` when
+/// run as a superuser; planning a read of the table const-folds it) and commits. The
+/// question is planned after the index came, and the function runs: but as the gate
+/// role (never the superuser) and in parallel mode, so the program never runs, and
+/// the gate answers READY (here) or BLOCKED with the server's reason; nothing is
+/// written.
+#[test]
+fn an_index_attached_while_a_superusers_gate_waits_runs_nothing_as_the_superuser() {
+    let o = Owned::new("lp_gaterace");
+    ensure_gate_role();
+    let marker = o.app_with_a_folded_program("gaterace", "(1)");
+    o.db.exec_as(
+        &o.app,
+        "GRANT USAGE ON SCHEMA app TO airlock_gate; GRANT SELECT ON app.t TO airlock_gate;",
+    );
+    let src = o.dir().join("src-gate");
+    write(
+        &src.join("bundle.toml"),
+        &format!(
+            "[bundle]\nname = \"gr\"\nversion = \"1\"\nsequence = 1\n\n[target]\ndatabase = \"{}\"\n\n[[gate]]\nname = \"g\"\nfile = \"sql/gate.sql\"\n\n[[tier]]\nname = \"one\"\nfiles = [\"sql/tier.sql\"]\ngates = [\"g\"]\n\n[rollback]\nfiles = [\"sql/rollback.sql\"]\nprobe = \"sql/probe.sql\"\nexpect = {{ x = \"1\" }}\n",
+            o.db.name
+        ),
+    );
+    write(
+        &src.join("sql/gate.sql"),
+        "SELECT count(*) > 0 AS ready FROM app.t",
+    );
+    write(&src.join("sql/tier.sql"), "SELECT 1;");
+    write(&src.join("sql/rollback.sql"), "SELECT 1;");
+    write(
+        &src.join("sql/probe.sql"),
+        "SELECT 'x'::text AS key, '1'::text AS value",
+    );
+    pack(o.dir(), &src, "k.key", "g.tar.gz");
+    let before = o.db.dump();
+    let mut owner = o.db.client_as(&o.app);
+    let mut tx = owner.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE app.t IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let child = o.spawn_until_waiting(&["gate", "g.tar.gz", "--trust", "k.pub"], "app.t");
+    tx.batch_execute("CREATE INDEX t_planted ON app.t ((app.f() + i))")
+        .unwrap();
+    tx.commit().unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        !marker.exists(),
+        "the index expression ran as the superuser"
+    );
+    assert!(
+        matches!(code(&out), 0 | 3),
+        "the gate answers READY or BLOCKED: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    o.db.exec_as(&o.app, "DROP INDEX app.t_planted");
+    assert_eq!(o.db.dump(), before);
+    assert_eq!(o.db.ledger_rows(), "none");
 }
 
 impl Owned {
