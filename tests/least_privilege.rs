@@ -2013,6 +2013,53 @@ fn an_index_attached_while_a_superusers_gate_waits_runs_nothing_as_the_superuser
     assert_eq!(o.db.ledger_rows(), "none");
 }
 
+/// Issue 86: airlock holds still at most 1,000 relations a non-superuser could attach
+/// code to (each lock is a slot of the server's shared lock table). Past that, bundle
+/// SQL that would run as a superuser is refused outright (exit 5, `bundle-role`,
+/// naming the count and the login to use), nothing ran; at exactly 1,000 the
+/// relations are held and the tier runs.
+#[test]
+fn past_a_thousand_relations_a_role_could_change_a_superusers_tier_is_refused() {
+    let o = Owned::new("lp_thousand");
+    o.to_postgres();
+    o.db.exec(&format!("CREATE SCHEMA app AUTHORIZATION {}", o.app));
+    o.db.exec_as(
+        &o.app,
+        "DO $$ BEGIN
+           FOR i IN 1..1001 LOOP EXECUTE format('CREATE TABLE app.t%s(i int)', i); END LOOP;
+         END $$;",
+    );
+    let b = o.bundle(
+        "k.tar.gz",
+        "",
+        "CREATE TABLE public.made(i int);",
+        "DROP TABLE public.made;",
+    );
+    let out = o.run(&["apply", &b]);
+    expect_code(&out, 5);
+    let j = json(&out);
+    assert_eq!(j["kind"], "bundle-role", "{j}");
+    let e = j["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("1001 relations a non-superuser could attach code to (more than the 1000 airlock locks)")
+            && e.contains("nothing ran"),
+        "{e}"
+    );
+    assert!(
+        j["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("airlock setup --login"),
+        "{j}"
+    );
+    assert_eq!(o.owner_of("public.made"), "none");
+    assert_eq!(o.db.ledger_rows(), "none");
+    // One fewer: all 1,000 are held, and the tier runs.
+    o.db.exec_as(&o.app, "DROP TABLE app.t1001");
+    expect_code(&o.run(&["apply", &b]), 0);
+    assert_eq!(o.owner_of("public.made"), "postgres");
+}
+
 impl Owned {
     /// A login that may only read the ledger, made by hand as an auditor's DBA would:
     /// CONNECT, USAGE on schema airlock, SELECT on airlock.ledger (nothing else).
