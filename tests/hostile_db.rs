@@ -546,6 +546,10 @@ fn a_tier_that_changes_session_settings_cannot_change_later_tiers_or_the_ledger(
     assert_eq!(h.db.ledger_rows(), "1");
 }
 
+/// `[target]` of a bundle that runs as the superuser under a search_path only
+/// superusers may create in (`fx`; `public` is the owner's, and evil may create there).
+const SUPERUSER_ON_FX: &str = "superuser = true\nsearch_path = [\"fx\"]";
+
 #[test]
 fn a_continuation_after_a_search_path_change_sees_no_false_drift() {
     let h = Hostile::new("drift");
@@ -559,10 +563,12 @@ fn a_continuation_after_a_search_path_change_sees_no_false_drift() {
     // On the deploy login, the continuation sees no false drift.
     expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
     // The same release as a bundle that runs as the superuser, on a superuser's
-    // login: no false drift either.
+    // login: no false drift either. (Its search_path is `fx`, which only superusers
+    // may create in: `public` is the database owner's here, and evil may create in
+    // it, so a superuser's unqualified names there are refused.)
     let h = Hostile::on_superuser_login("drift_su");
     h.db.exec("INSERT INTO fx.approvals VALUES (1)");
-    let b = h.bundle_with("s.tar.gz", GATE, tiers, "superuser = true");
+    let b = h.bundle_with("s.tar.gz", GATE, tiers, SUPERUSER_ON_FX);
     expect_code(&h.run(&["apply", &b, "--through", "structure"]), 0);
     expect_code(&h.run(&["apply", &b, "--param", "code=A1"]), 0);
 }
@@ -585,7 +591,7 @@ fn session_replication_role_replica_as_a_database_default_is_neutralised() {
             "CREATE TABLE app.t1(p int REFERENCES fx.parent(id)); INSERT INTO app.t1 VALUES (42);",
             false,
         )];
-        let extra = if superuser { "superuser = true" } else { "" };
+        let extra = if superuser { SUPERUSER_ON_FX } else { "" };
         let b = h.bundle_with("b.tar.gz", GATE, tiers, extra);
         let o = h.run(&["apply", &b]);
         if superuser {

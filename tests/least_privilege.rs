@@ -2060,6 +2060,73 @@ fn past_a_thousand_relations_a_role_could_change_a_superusers_tier_is_refused() 
     assert_eq!(o.owner_of("public.made"), "postgres");
 }
 
+/// Issue 86, "or may create there" (CVE-2018-1058's shape): where a role that is no
+/// superuser may create in a schema of the bundle's search_path (PUBLIC may create in
+/// `public` by default on PostgreSQL 14 and older), it can make a function there that
+/// a superuser's tier calls in place of the one it means (an exact-match overload of
+/// `lower(varchar)` beats `pg_catalog.lower(text)`), before the guard or after it:
+/// locks cannot hold what does not exist yet. Bundle SQL that would run as a superuser
+/// is refused there (exit 5, `bundle-role`, naming the schema and who may create, or
+/// the function in the way), nothing ran; with neither, the tier runs.
+#[test]
+fn a_superusers_tier_is_refused_where_a_role_may_create_in_its_search_path() {
+    let o = Owned::new("lp_shadow");
+    o.to_postgres();
+    o.db.exec(
+        "GRANT CREATE ON SCHEMA public TO PUBLIC;
+         CREATE TABLE public.t(v varchar); INSERT INTO public.t VALUES ('A');",
+    );
+    let marker = std::env::temp_dir().join(format!("airlock-shadow-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    o.db.exec_as(
+        &o.app,
+        &format!(
+            "CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN
+               IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
+               END IF;
+               RETURN pg_catalog.lower($1::text);
+             END $f$;",
+            marker.display()
+        ),
+    );
+    let b = o.bundle(
+        "sh.tar.gz",
+        "",
+        "UPDATE public.t SET v = lower(v);",
+        "SELECT 1;",
+    );
+    let refused = |needle: &str| {
+        let out = o.run(&["apply", &b]);
+        assert!(!marker.exists(), "the role's function ran as the superuser");
+        expect_code(&out, 5);
+        let j = json(&out);
+        assert_eq!(j["kind"], "bundle-role", "{j}");
+        let e = j["error"].as_str().unwrap_or_default();
+        assert!(e.contains(needle), "{e}");
+        assert!(
+            j["hint"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+            "{j}"
+        );
+        assert_eq!(o.db.scalar("SELECT v FROM public.t"), "A");
+        assert_eq!(o.db.ledger_rows(), "none");
+    };
+    refused("PUBLIC may create in schema public of the search_path");
+    // PostgreSQL 15's default: nobody else may create there now, but the function
+    // made before is still in the way.
+    o.db.exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    refused("function public.lower(character varying), in schema public of the search_path");
+    // Gone: only what superusers made is left on the path, and the tier runs.
+    o.db.exec("DROP FUNCTION public.lower(varchar)");
+    expect_code(&o.run(&["apply", &b]), 0);
+    assert!(!marker.exists());
+    assert_eq!(o.db.scalar("SELECT v FROM public.t"), "a");
+}
+
 impl Owned {
     /// A login that may only read the ledger, made by hand as an auditor's DBA would:
     /// CONNECT, USAGE on schema airlock, SELECT on airlock.ledger (nothing else).

@@ -67,6 +67,10 @@ pub struct BundleRole {
     pub login_powers: Vec<String>,
     #[serde(skip)]
     login_superuser: bool,
+    /// The schemas of the bundle's search_path (`$user` as the role's name): where a
+    /// superuser's unqualified names resolve ([`crate::session::shadows`]).
+    #[serde(skip)]
+    search_path: Vec<String>,
 }
 
 impl BundleRole {
@@ -217,6 +221,17 @@ pub fn resolve(client: &mut impl GenericClient, target: &Target) -> Result<Bundl
         reaches_superuser: row.get(2),
         login_powers: row.get(6),
         login_superuser: row.get(4),
+        search_path: vec![],
+    };
+    let role = BundleRole {
+        search_path: target
+            .search_path
+            .clone()
+            .unwrap_or_else(crate::session::hermetic::default_search_path)
+            .into_iter()
+            .map(|s| if s == "$user" { role.role.clone() } else { s })
+            .collect(),
+        ..role
     };
     let (exists, member): (bool, bool) = (row.get(1), row.get(3));
     if !exists {
@@ -282,7 +297,11 @@ fn login_refusal(role: &BundleRole) -> DbError {
 /// powers beyond its own; when bundle SQL runs as a superuser, refused while anything
 /// a non-superuser owns could fire ([`owner_code`]).
 pub fn guard(client: &mut impl GenericClient, role: &BundleRole) -> Result<(), DbError> {
-    guard_by(role, || owner_code::find(client))
+    guard_by(role, || {
+        let mut found = owner_code::find(client)?;
+        found.extend(crate::session::shadows::find(client, &role.search_path)?);
+        Ok(found)
+    })
 }
 
 /// [`guard`] by the statement prepared once on this connection (`cache`: see
@@ -300,7 +319,11 @@ pub fn guard_prepared(
     if let (true, Some(lock_timeout)) = (role.superuser, hold) {
         owner_code::hold_still(client, lock_timeout)?;
     }
-    guard_by(role, || owner_code::find_prepared(client, cache))
+    guard_by(role, || {
+        let mut found = owner_code::find_prepared(client, cache)?;
+        found.extend(crate::session::shadows::find(client, &role.search_path)?);
+        Ok(found)
+    })
 }
 
 fn guard_by(
@@ -355,12 +378,12 @@ fn owner_code_refusal(role: &BundleRole, found: &[OwnerCode]) -> DbError {
     }
     refuse(
         format!(
-            "bundle SQL would run as superuser {:?}; refused while something a non-superuser owns could fire in that session ({} object(s)): {}; nothing ran",
+            "bundle SQL would run as superuser {:?}; refused while something a non-superuser owns could fire in that session, or a non-superuser may put something in the way of its unqualified names ({} object(s)): {}; nothing ran",
             role.role,
             found.len(),
             listed.join("; ")
         ),
-        "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer), so that this code runs with no more than that role's rights; or have a superuser review and remove (or take over) the objects listed".to_string(),
+        "run the bundle's SQL as a role that is no superuser, from a deploy login that is none either ([target] role, and airlock setup --login deployer), so that this code runs with no more than that role's rights; or have a superuser review and remove (or take over) the objects listed, and revoke the CREATE a non-superuser holds on the search_path's schemas (REVOKE CREATE ON SCHEMA public FROM PUBLIC: PostgreSQL 15's default), or declare a search_path of schemas only superusers own and create in ([target] search_path) and qualify the names".to_string(),
     )
 }
 
@@ -377,6 +400,7 @@ mod tests {
             reaches_superuser: false,
             login_powers: vec![],
             login_superuser,
+            search_path: vec!["public".into()],
         }
     }
 

@@ -1,7 +1,8 @@
 //! The session room: connecting (`conn`), what airlock pins in every session it opens
 //! (`hermetic`), settings the database or a role sets (`inherited`,
 //! `db_search_path`), who else is in the database (`sessions`), what could fire in a
-//! superuser's session (`owner_code`), what reaches beyond the database (`outside`),
+//! superuser's session (`owner_code`) or be put in the way of its unqualified names
+//! (`shadows`), what reaches beyond the database (`outside`),
 //! server notices (`notices`), and the fleet guard at connect (`fleet_member`).
 //!
 //! Invariant: no session of airlock's runs anything before it is pinned
@@ -18,3 +19,4 @@ pub mod notices;
 pub(crate) mod outside;
 pub mod owner_code;
 pub mod sessions;
+pub mod shadows;
