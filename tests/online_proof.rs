@@ -87,6 +87,14 @@ fn low_role(db: &TestDb, prefix: &str) -> String {
     role
 }
 
+/// `role` made what it makes in `public`: it may create there no more. (Bundle SQL
+/// runs as a superuser in these tests, which airlock refuses while a role that is no
+/// superuser may create in its search_path: docs/security.md, "A superuser's
+/// unqualified names". What the role made stays, its own.)
+fn made(db: &TestDb, role: &str) {
+    db.exec(&format!("REVOKE CREATE ON SCHEMA public FROM {role}"));
+}
+
 #[test]
 fn a_name_held_by_something_else_is_refused_naming_its_owner_and_nothing_is_recorded() {
     // (what squats the name, as which role, what the refusal names)
@@ -120,6 +128,7 @@ fn a_name_held_by_something_else_is_refused_naming_its_owner_and_nothing_is_reco
                 db.exec(squat);
                 db.scalar("SELECT current_user")
             };
+            made(&db, &role);
             source(
                 d,
                 &db.name,
@@ -224,6 +233,7 @@ fn another_roles_invalid_index_of_the_same_name_on_another_table_is_left_alone()
         .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY t_c_idx ON public.theirs (c)")
         .is_err());
     assert_eq!(index_state(&db, "public", "t_c_idx"), "INVALID");
+    made(&db, &role);
     source(
         d,
         &db.name,
@@ -434,6 +444,7 @@ fn a_role_that_may_only_connect_cannot_stop_a_deploy_by_holding_the_online_key()
         let db = target("online_key_squat");
         let role = low_role(&db, "keysquat");
         let _roles = DropRoles(vec![role.clone()]);
+        made(&db, &role);
         let mut squatter = db.client_as(&role);
         squatter
             .batch_execute(&format!(
