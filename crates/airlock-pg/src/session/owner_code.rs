@@ -220,6 +220,27 @@ pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.f
    JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner \
   WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' AND NOT r.rolsuper)";
 
+/// The `WITH` of a query about what roles are trusted in a superuser's session:
+/// `trusted.oids`, the superusers, airlock's login and `pg_database_owner` when the
+/// database's owner is one of those. Shared with [`super::shadows`].
+macro_rules! trusted_roles {
+    () => {
+        r#"
+WITH owner_trusted AS MATERIALIZED (
+  SELECT r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER AS yes
+    FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+),
+trusted AS MATERIALIZED (
+  SELECT COALESCE(pg_catalog.array_agg(r.oid), '{}'::pg_catalog.oid[]) AS oids FROM pg_catalog.pg_roles r
+  WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
+     OR (r.rolname OPERATOR(pg_catalog.=) 'pg_database_owner' AND (SELECT o.yes FROM owner_trusted o))
+)
+"#
+    };
+}
+pub(crate) use trusted_roles;
+
 /// The relations a role other than a superuser or airlock's own login role could
 /// attach code to while a superuser's statement waits for its lock: the ones it owns,
 /// the ones in a schema it owns (it may drop them and make its own in their place),
@@ -233,17 +254,9 @@ pub const EVENT_TRIGGER_CODE: &str = "(SELECT pg_catalog.string_agg(pg_catalog.f
 /// code anyway (a read of table rows plans no view). Each named as the
 /// server quotes it, and whether `LOCK TABLE` can take it (a table, partitioned table
 /// or view) or not (a materialized view, a foreign table).
-const MOVABLE: &str = r#"
-WITH owner_trusted AS MATERIALIZED (
-  SELECT r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER AS yes
-    FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
-   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-),
-trusted AS MATERIALIZED (
-  SELECT COALESCE(pg_catalog.array_agg(r.oid), '{}'::pg_catalog.oid[]) AS oids FROM pg_catalog.pg_roles r
-  WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
-     OR (r.rolname OPERATOR(pg_catalog.=) 'pg_database_owner' AND (SELECT o.yes FROM owner_trusted o))
-)
+const MOVABLE: &str = concat!(
+    trusted_roles!(),
+    r#"
 SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
        c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v']::pg_catalog."char"[])
   FROM pg_catalog.pg_class c
@@ -259,7 +272,8 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
                     WHERE a.privilege_type OPERATOR(pg_catalog.=) 'TRIGGER'
                       AND a.grantee OPERATOR(pg_catalog.<>) ALL (t.oids)))
  ORDER BY c.oid
-"#;
+"#
+);
 
 /// The most relations [`hold_still`] locks: each lock takes a slot of the server's
 /// shared lock table (`max_locks_per_transaction` × connections, 6,400 by default).

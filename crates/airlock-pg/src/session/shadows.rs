@@ -17,22 +17,14 @@
 //! trusted roles are the same as [`super::owner_code`]'s (superusers, the login, and
 //! `pg_database_owner` when the database's owner is one of those).
 
-use super::owner_code::OwnerCode;
+use super::owner_code::{trusted_roles, OwnerCode};
 use crate::{sql_err, DbError};
 use postgres::GenericClient;
 
 /// Each entry a row (kind, object, owner). `$1`: the search_path's schema names.
-const QUERY: &str = r#"
-WITH owner_trusted AS MATERIALIZED (
-  SELECT r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER AS yes
-    FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
-   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-),
-trusted AS MATERIALIZED (
-  SELECT COALESCE(pg_catalog.array_agg(r.oid), '{}'::pg_catalog.oid[]) AS oids FROM pg_catalog.pg_roles r
-  WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) SESSION_USER
-     OR (r.rolname OPERATOR(pg_catalog.=) 'pg_database_owner' AND (SELECT o.yes FROM owner_trusted o))
-),
+const QUERY: &str = concat!(
+    trusted_roles!(),
+    r#",
 path AS MATERIALIZED (
   SELECT e.name, n.oid, n.nspowner,
          pg_catalog.aclexplode(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) AS a
@@ -95,7 +87,8 @@ SELECT 'type',
  WHERE ty.typowner OPERATOR(pg_catalog.<>) ALL (t.oids)
    AND ty.typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e WHERE e.typarray OPERATOR(pg_catalog.=) ty.oid)
-"#;
+"#
+);
 
 /// What a role that is no superuser owns in, or may create in, the schemas of
 /// `search_path` (each entry a schema's name; `$user` already resolved): empty when
