@@ -18,7 +18,6 @@ mod ledgers;
 mod moved;
 mod ran;
 mod ratified;
-mod signed;
 
 use super::common::{judge_time, load_trust};
 use crate::archive::{read_bundle, Discard, Judge, Limits, Opened};
@@ -1306,10 +1305,7 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
     let (ledgers, unaudited) = ledgers::read_all(&args, &default_db, &targets)?;
     let history = super::common::trust_history(&store);
     let (receipts, left_out) = read_receipts(&args, &history, now, &opened)?;
-    let signed: Vec<signed::Signed> = ledgers
-        .iter()
-        .map(|l| signed::judge(l, &history, now))
-        .collect();
+    let signed: Vec<_> = ledgers.iter().map(|l| l.signed(&history, now)).collect();
     let evidence = earliest_evidence(&opened, &ledgers, &signed, &receipts);
 
     let mut verdicts = Verdicts(vec![]);
@@ -1440,7 +1436,7 @@ pub(crate) fn ledger_evidence(
     bundle_id: &str,
 ) -> Result<Option<Existence>> {
     let ledger = ledgers::Ledger::from_db(db, target)?;
-    let signed = signed::judge(&ledger, &super::common::trust_history(store), Utc::now());
+    let signed = ledger.signed(&super::common::trust_history(store), Utc::now());
     Ok(ledger.evidence(bundle_id, &signed))
 }
 
@@ -1453,37 +1449,12 @@ pub(crate) fn signed_rows(
     store: &TrustStore,
 ) -> BTreeMap<i64, String> {
     let ledger = ledgers::Ledger::live(database.into(), rows.to_vec());
-    let signed = signed::judge(&ledger, &super::common::trust_history(store), Utc::now());
+    let signed = ledger.signed(&super::common::trust_history(store), Utc::now());
     signed
         .rows
         .into_iter()
         .map(|(seq, s)| (seq, s.key_id))
         .collect()
-}
-
-/// For a deploy whose trust store requires signed receipts: which ledger rows an
-/// operator key signed, judged as the audit judges them ([`signed_rows`]).
-pub(crate) struct Vouched {
-    store: TrustStore,
-}
-
-impl Vouched {
-    /// Some when `store` requires signed receipts (`require_signed_receipts`).
-    pub(crate) fn required_by(store: &TrustStore) -> Option<Vouched> {
-        store.require_signed_receipts.then(|| Vouched {
-            store: store.clone(),
-        })
-    }
-}
-
-impl crate::db::ledger::signed_rows::Vouch for Vouched {
-    fn unsigned(&self, database: &str, rows: &[crate::db::ledger::chain::LedgerRow]) -> Vec<i64> {
-        let signed = signed_rows(database, rows, &self.store);
-        rows.iter()
-            .filter(|r| r.ran() && !signed.contains_key(&r.seq))
-            .map(|r| r.seq)
-            .collect()
-    }
 }
 
 /// Evidence from the receipts `paths` names (files, or directories of
@@ -1516,7 +1487,7 @@ pub(crate) fn receipt_evidence(
 fn earliest_evidence(
     opened: &[std::result::Result<Opened, crate::archive::VerifyError>],
     ledgers: &[Ledger],
-    signed: &[signed::Signed],
+    signed: &[crate::commands::deploy::signed_rows::Signed],
     receipts: &[ReadReceipt],
 ) -> BTreeMap<String, Existence> {
     let mut evidence: BTreeMap<String, Existence> = BTreeMap::new();
@@ -1546,7 +1517,11 @@ fn earliest_evidence(
 /// does not verify over its rows (they changed after airlock signed them), else a
 /// NOTE naming the rows of what ran no operator signature covers and what such a row
 /// proves; nothing when every row is signed.
-fn ledger_signed(db: &Ledger, signed: &signed::Signed, verdicts: &mut Verdicts) {
+fn ledger_signed(
+    db: &Ledger,
+    signed: &crate::commands::deploy::signed_rows::Signed,
+    verdicts: &mut Verdicts,
+) {
     const CHECK: &str = "ledger rows signed";
     if db.broken.is_some() || !matches!(db.source, ledgers::Source::Database { .. }) {
         return;
@@ -1562,7 +1537,7 @@ fn ledger_signed(db: &Ledger, signed: &signed::Signed, verdicts: &mut Verdicts) 
             basis,
         );
     }
-    let unsigned = signed.unsigned(db);
+    let unsigned = signed.unsigned(&db.rows);
     if unsigned.is_empty() {
         return;
     }

@@ -4,7 +4,7 @@
 //!
 //! Invariant: only a live database's rows that an operator key signed are evidence
 //! that a bundle existed by a time (its `at` is the server's clock at commit; the
-//! signature, that airlock wrote it: [`super::signed`]). An export is a file anyone can
+//! signature, that airlock wrote it: [`crate::commands::deploy::signed_rows`]). An export is a file anyone can
 //! write, hash chain included: it vouches for receipts only as far as its custody
 //! goes, and never revives a revoked or retired key.
 
@@ -227,15 +227,33 @@ impl Ledger {
         }
     }
 
+    /// Its rows' operator signatures, judged ([`crate::commands::deploy::signed_rows::judge`]); none for an
+    /// export (anyone can write one, signatures included: a copy's rows are as good
+    /// as its custody) or a chain that breaks.
+    pub fn signed(
+        &self,
+        history: &crate::trust_history::History,
+        now: DateTime<Utc>,
+    ) -> crate::commands::deploy::signed_rows::Signed {
+        if self.broken.is_some() || !matches!(self.source, Source::Database { .. }) {
+            return crate::commands::deploy::signed_rows::Signed::default();
+        }
+        crate::commands::deploy::signed_rows::judge(&self.database, &self.rows, history, now)
+    }
+
     /// The first row of what ran naming `bundle_id` that an operator key signed
-    /// (`signed`: [`super::signed::judge`] of this ledger), as evidence: the bundle
+    /// (`signed`: [`crate::commands::deploy::signed_rows::judge`] of this ledger), as evidence: the bundle
     /// existed by the later of that row's time, taken as the latest `at` of it and
     /// every row before it (a row appended later cannot be earlier than the rows it
     /// follows), and the time the operator claims to have signed it. None when the
     /// chain breaks, always for an export (anyone can write one, times included), and
     /// for a row no signature covers: code running as the deploy login could have
     /// written it, time and all.
-    pub fn evidence(&self, bundle_id: &str, signed: &super::signed::Signed) -> Option<Existence> {
+    pub fn evidence(
+        &self,
+        bundle_id: &str,
+        signed: &crate::commands::deploy::signed_rows::Signed,
+    ) -> Option<Existence> {
         if self.broken.is_some() || !matches!(self.source, Source::Database { .. }) {
             return None;
         }

@@ -678,7 +678,7 @@ fn apply_verified(
     }
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
     let store = check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
-    let vouch = crate::commands::audit::Vouched::required_by(&store);
+    let vouch = crate::commands::deploy::signed_rows::Vouched::required_by(&store);
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
     let confirm = confirm_on_tty(args.deploy.yes, "apply");
     let progress = crate::progress::Deploy::new();
@@ -792,7 +792,7 @@ pub fn rollback(args: RollbackArgs) -> Result<Outcome> {
     check_receipt_target(&dest, args.deploy.sign_receipt.is_some())?;
     let key = receipt_key(args.deploy.sign_receipt.as_ref(), &args.deploy.pass)?;
     let store = check_receipt_policy(&args.trust, key.as_ref(), args.deploy.sign_receipt.as_ref())?;
-    let vouch = crate::commands::audit::Vouched::required_by(&store);
+    let vouch = crate::commands::deploy::signed_rows::Vouched::required_by(&store);
     let confirm = confirm_on_tty(args.deploy.yes, "ROLL BACK");
     let progress = crate::progress::Deploy::new();
     let saver = Saver::new(

@@ -803,7 +803,7 @@ pub(crate) fn plan_on(
     let (params_row, params) = params_check(&args.params.params, &vb.manifest().params);
     let receipt_row = receipt_policy_check(store, args);
     let approvals = crate::commands::deploy::db_common::approvals(&args.approvals, &args.trust)?;
-    let vouch = crate::commands::audit::Vouched::required_by(store);
+    let vouch = crate::commands::deploy::signed_rows::Vouched::required_by(store);
     let mut o = options(conn, vb, params, &args.db.statement_timeout);
     // As apply: with signed receipts required, a row no operator key signed decides
     // nothing (plan says so at ledger-state, as apply would refuse).

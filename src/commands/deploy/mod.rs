@@ -17,5 +17,6 @@ pub mod receipt_policy;
 pub mod rehearse;
 pub mod reissue;
 pub mod setup;
+pub mod signed_rows;
 pub mod status;
 pub mod status_train;

@@ -52,7 +52,7 @@ pub fn trusted_comment(rows: &[&LedgerRow], timestamp: i64) -> Option<String> {
 
 /// Which rows of a ledger an operator key signed, judged with the trust store (the
 /// caller's: this crate holds none). Set on a deploy when the trust store requires
-/// signed receipts ([`crate::deploy::options::Options::vouch`]).
+/// signed receipts (the deploy options' `vouch`).
 pub trait Vouch {
     /// The rows of what ran (`apply`, `rollback`, `step`) in `rows`, the ledger of
     /// database `database`, that no signature by an operator key that counts covers.

@@ -1,5 +1,7 @@
 //! Which rows of a live ledger an operator key signed (DESIGN §5.1: evidence only from
-//! what airlock signed).
+//! what airlock signed): for `audit` and the dossier (a row's time is evidence only
+//! when signed), and for a deploy whose trust store requires signed receipts (the
+//! rows that decide the run must be signed: [`Vouched`]).
 //!
 //! Code running as the deploy login can write the ledger's table: a row, even one
 //! chained correctly, shows that the chain holds it, not that airlock wrote it or
@@ -13,7 +15,6 @@
 //! a signature that does not verify over the rows the ledger holds is a finding,
 //! never skipped.
 
-use super::ledgers::{Ledger, Source};
 use crate::db::ledger::chain::LedgerRow;
 use crate::db::ledger::signed_rows;
 use crate::minisign::SignatureBox;
@@ -23,7 +24,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Who signed a row, and when they say they did.
-pub(super) struct Signer {
+pub(crate) struct Signer {
     pub key_id: String,
     pub signed_at: DateTime<Utc>,
     /// The delivery row that keeps the signature.
@@ -32,7 +33,7 @@ pub(super) struct Signer {
 
 /// The signatures over a ledger's rows, judged.
 #[derive(Default)]
-pub(super) struct Signed {
+pub(crate) struct Signed {
     /// The rows a signature that counts covers, by `seq`.
     pub rows: BTreeMap<i64, Signer>,
     /// Signatures that do not verify over the rows the ledger holds, or name other
@@ -44,26 +45,28 @@ pub(super) struct Signed {
 }
 
 impl Signed {
-    /// The rows of what ran (`apply`, `rollback`, `step`) no counted signature covers.
-    pub fn unsigned<'l>(&self, ledger: &'l Ledger) -> Vec<&'l LedgerRow> {
-        ledger
-            .rows
-            .iter()
+    /// The rows of what ran (`apply`, `rollback`, `step`) of `rows` no counted
+    /// signature covers.
+    pub fn unsigned<'l>(&self, rows: &'l [LedgerRow]) -> Vec<&'l LedgerRow> {
+        rows.iter()
             .filter(|r| r.ran() && !self.rows.contains_key(&r.seq))
             .collect()
     }
 }
 
-/// Judge every signature `ledger`'s delivery rows keep, each with the trust store in
-/// force when the last row it covers was written. None for an export (a copy's rows
-/// are as good as its custody) or a chain that breaks.
-pub(super) fn judge(ledger: &Ledger, history: &History, now: DateTime<Utc>) -> Signed {
+/// Judge every signature the delivery rows of `rows` (the live ledger of database
+/// `database`, its chain verified: the caller's part, as is leaving out an export,
+/// whose rows are as good as its custody) keep, each with the trust store in force
+/// when the last row it covers was written.
+pub(crate) fn judge(
+    database: &str,
+    rows: &[LedgerRow],
+    history: &History,
+    now: DateTime<Utc>,
+) -> Signed {
     let mut out = Signed::default();
-    if ledger.broken.is_some() || !matches!(ledger.source, Source::Database { .. }) {
-        return out;
-    }
-    let by_seq: BTreeMap<i64, &LedgerRow> = ledger.rows.iter().map(|r| (r.seq, r)).collect();
-    for delivery_row in &ledger.rows {
+    let by_seq: BTreeMap<i64, &LedgerRow> = rows.iter().map(|r| (r.seq, r)).collect();
+    for delivery_row in rows {
         let Some(delivery) = delivery_row.delivery() else {
             continue;
         };
@@ -103,7 +106,7 @@ pub(super) fn judge(ledger: &Ledger, history: &History, now: DateTime<Utc>) -> S
             event: &event,
             ledger_seq: last,
         };
-        let doc = signed_rows::document(&ledger.database, covered.iter().copied());
+        let doc = signed_rows::document(database, covered.iter().copied());
         let name = format!("the signature in ledger row {seq}");
         let check = trust::judge_receipt_signature(&in_force.store, &doc, &name, &sig, &claim, now);
         let signed_at = check.signed_at.as_deref().and_then(trust::parse_rfc3339);
@@ -129,4 +132,31 @@ pub(super) fn judge(ledger: &Ledger, history: &History, now: DateTime<Utc>) -> S
         }
     }
     out
+}
+
+/// For a deploy whose trust store requires signed receipts: which ledger rows an
+/// operator key signed, judged as the audit judges them ([`judge`]).
+pub(crate) struct Vouched {
+    store: crate::trust::TrustStore,
+}
+
+impl Vouched {
+    /// Some when `store` requires signed receipts (`require_signed_receipts`).
+    pub(crate) fn required_by(store: &crate::trust::TrustStore) -> Option<Vouched> {
+        store.require_signed_receipts.then(|| Vouched {
+            store: store.clone(),
+        })
+    }
+}
+
+impl crate::db::ledger::signed_rows::Vouch for Vouched {
+    fn unsigned(&self, database: &str, rows: &[LedgerRow]) -> Vec<i64> {
+        // As the audit reads a live ledger: its chain verified first.
+        if crate::db::ledger::chain::verify_chain(rows).is_some() {
+            return rows.iter().filter(|r| r.ran()).map(|r| r.seq).collect();
+        }
+        let history = crate::commands::common::trust_history(&self.store);
+        let signed = judge(database, rows, &history, chrono::Utc::now());
+        signed.unsigned(rows).iter().map(|r| r.seq).collect()
+    }
 }
