@@ -13,7 +13,9 @@
 //! or type in one, superuser bundle SQL is refused; the privileges themselves change
 //! only at a superuser's (or the schema owner's, already refused) hand.
 //!
-//! Invariant: read from catalogs every role may read, in the caller's transaction; the
+//! Invariant: read from catalogs every role may read, in the caller's transaction; names
+//! made text by their type's output function (`pg_catalog.format('%s', …)`, as
+//! [`crate::door::text_of`]), never a cast a role could have made; the
 //! trusted roles are the same as [`super::owner_code`]'s (superusers, the login, and
 //! `pg_database_owner` when the database's owner is one of those).
 
@@ -35,19 +37,22 @@ path AS MATERIALIZED (
 who AS (
   SELECT p.name, p.oid, p.nspowner, (p.a).grantee AS grantee, (p.a).privilege_type AS privilege
     FROM path p
+),
+there AS (
+  SELECT DISTINCT w.name, w.oid FROM who w WHERE w.oid IS NOT NULL
 )
-SELECT 'schema'::pg_catalog.text,
+SELECT 'schema',
        pg_catalog.format('schema %I of the search_path is owned by %s, which is no superuser',
                          s.name, pg_catalog.pg_get_userbyid(s.nspowner)),
-       pg_catalog.pg_get_userbyid(s.nspowner)::pg_catalog.text
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(s.nspowner))
   FROM (SELECT DISTINCT w.name, w.nspowner FROM who w WHERE w.oid IS NOT NULL) s, trusted t
  WHERE s.nspowner OPERATOR(pg_catalog.<>) ALL (t.oids)
 UNION ALL
 SELECT 'schema',
        pg_catalog.format('%s may create in schema %I of the search_path',
                          CASE WHEN w.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                              ELSE pg_catalog.pg_get_userbyid(w.grantee)::pg_catalog.text END, w.name),
-       pg_catalog.pg_get_userbyid(w.nspowner)::pg_catalog.text
+                              ELSE pg_catalog.format('%s', pg_catalog.pg_get_userbyid(w.grantee)) END, w.name),
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(w.nspowner))
   FROM who w, trusted t
  WHERE w.oid IS NOT NULL AND w.privilege OPERATOR(pg_catalog.=) 'CREATE'
    AND w.grantee OPERATOR(pg_catalog.<>) ALL (t.oids)
@@ -56,8 +61,8 @@ UNION ALL
 SELECT 'schema',
        pg_catalog.format('%s may create schema %I of the search_path (not there yet)',
                          CASE WHEN (d.a).grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                              ELSE pg_catalog.pg_get_userbyid((d.a).grantee)::pg_catalog.text END, m.name),
-       pg_catalog.pg_get_userbyid(d.datdba)::pg_catalog.text
+                              ELSE pg_catalog.format('%s', pg_catalog.pg_get_userbyid((d.a).grantee)) END, m.name),
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(d.datdba))
   FROM (SELECT DISTINCT w.name FROM who w WHERE w.oid IS NULL) m,
        (SELECT db.datdba, pg_catalog.aclexplode(COALESCE(db.datacl, pg_catalog.acldefault('d', db.datdba))) AS a
           FROM pg_catalog.pg_database db
@@ -67,22 +72,22 @@ SELECT 'schema',
 UNION ALL
 SELECT 'function',
        pg_catalog.format('function %s, in schema %I of the search_path', f.oid::pg_catalog.regprocedure, s.name),
-       pg_catalog.pg_get_userbyid(f.proowner)::pg_catalog.text
-  FROM (SELECT DISTINCT w.name, w.oid FROM who w WHERE w.oid IS NOT NULL) s
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(f.proowner))
+  FROM there s
   JOIN pg_catalog.pg_proc f ON f.pronamespace OPERATOR(pg_catalog.=) s.oid, trusted t
  WHERE f.proowner OPERATOR(pg_catalog.<>) ALL (t.oids)
 UNION ALL
 SELECT 'operator',
        pg_catalog.format('operator %s, in schema %I of the search_path', o.oid::pg_catalog.regoperator, s.name),
-       pg_catalog.pg_get_userbyid(o.oprowner)::pg_catalog.text
-  FROM (SELECT DISTINCT w.name, w.oid FROM who w WHERE w.oid IS NOT NULL) s
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(o.oprowner))
+  FROM there s
   JOIN pg_catalog.pg_operator o ON o.oprnamespace OPERATOR(pg_catalog.=) s.oid, trusted t
  WHERE o.oprowner OPERATOR(pg_catalog.<>) ALL (t.oids)
 UNION ALL
 SELECT 'type',
        pg_catalog.format('type %s, in schema %I of the search_path', ty.oid::pg_catalog.regtype, s.name),
-       pg_catalog.pg_get_userbyid(ty.typowner)::pg_catalog.text
-  FROM (SELECT DISTINCT w.name, w.oid FROM who w WHERE w.oid IS NOT NULL) s
+       pg_catalog.format('%s', pg_catalog.pg_get_userbyid(ty.typowner))
+  FROM there s
   JOIN pg_catalog.pg_type ty ON ty.typnamespace OPERATOR(pg_catalog.=) s.oid, trusted t
  WHERE ty.typowner OPERATOR(pg_catalog.<>) ALL (t.oids)
    AND ty.typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid
