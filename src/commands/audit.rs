@@ -1440,23 +1440,6 @@ pub(crate) fn ledger_evidence(
     Ok(ledger.evidence(bundle_id, &signed))
 }
 
-/// The rows of the live ledger `rows` (of database `database`) an operator key's
-/// signature covers, judged with `store` as the audit judges them: each with the key's
-/// id. For the dossier's history, which says of each row whether it is signed.
-pub(crate) fn signed_rows(
-    database: &str,
-    rows: &[crate::db::ledger::chain::LedgerRow],
-    store: &TrustStore,
-) -> BTreeMap<i64, String> {
-    let ledger = ledgers::Ledger::live(database.into(), rows.to_vec());
-    let signed = ledger.signed(&super::common::trust_history(store), Utc::now());
-    signed
-        .rows
-        .into_iter()
-        .map(|(seq, s)| (seq, s.key_id))
-        .collect()
-}
-
 /// Evidence from the receipts `paths` names (files, or directories of
 /// `*.receipt.json`, read as `audit --receipt` reads them) that the bundle `bundle_id`
 /// existed: the earliest receipt of it whose operator signature counts with the store
@@ -1541,7 +1524,16 @@ fn ledger_signed(
     if unsigned.is_empty() {
         return;
     }
-    let seqs: Vec<String> = unsigned.iter().map(|r| r.seq.to_string()).collect();
+    // The first rows named; a long ledger's count says the rest.
+    const LISTED: usize = 20;
+    let mut seqs: Vec<String> = unsigned
+        .iter()
+        .take(LISTED)
+        .map(|r| r.seq.to_string())
+        .collect();
+    if unsigned.len() > LISTED {
+        seqs.push(format!("and {} more", unsigned.len() - LISTED));
+    }
     let mut detail = format!(
         "{} of the {} rows of what ran carry no operator signature that counts (rows {}): each shows that the hash chain holds it, not that airlock wrote it nor when, so none is evidence that a bundle existed before a key's revocation. apply, rollback and reissue sign the rows they write with --sign-receipt KEY",
         unsigned.len(),

@@ -162,12 +162,6 @@ impl Ledger {
         Ok(Ledger::new(database, source, rows, era))
     }
 
-    /// A live database's ledger from rows already read (its keeper not asked).
-    pub fn live(database: String, rows: Vec<LedgerRow>) -> Ledger {
-        let era = ledger::delivery_era(&rows, false);
-        Ledger::new(database, Source::Database { keeper: None }, rows, era)
-    }
-
     fn new(database: String, source: Source, rows: Vec<LedgerRow>, era: Option<i64>) -> Ledger {
         let broken = ledger::verify_chain(&rows);
         Ledger {

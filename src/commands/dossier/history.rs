@@ -7,6 +7,7 @@
 //! Invariant: a row written after the page's time is never shown as having happened
 //! by then (it is counted, not shown); nothing is written.
 
+use crate::commands::deploy::signed_rows;
 use crate::db::ledger::chain::{self as ledger, LedgerRow};
 use crate::error::Result;
 use crate::trust::parse_rfc3339;
@@ -72,18 +73,20 @@ pub(crate) fn read(
     at: DateTime<Utc>,
 ) -> Result<History> {
     let back = crate::db::ledger::reader::read_back(&mut conn.connect()?)?;
-    let signed = crate::commands::audit::signed_rows(&back.database, &back.rows, store);
-    Ok(of_rows(back.database, &back.rows, &signed, bundle_id, at))
+    let mut history = of_rows(back.database, &back.rows, bundle_id, at);
+    // Only a chain that holds has signatures worth judging (as the audit's).
+    if history.chain_broken.is_none() {
+        let trust = crate::commands::common::trust_history(store);
+        let signed = signed_rows::judge(&history.database, &back.rows, &trust, Utc::now());
+        for r in &mut history.rows {
+            r.signed_by = signed.rows.get(&r.seq).map(|s| s.key_id.clone());
+        }
+    }
+    Ok(history)
 }
 
-/// [`read`]'s history from rows already read (`signed`: each signed row's key id).
-fn of_rows(
-    database: String,
-    rows: &[LedgerRow],
-    signed: &std::collections::BTreeMap<i64, String>,
-    bundle_id: &str,
-    at: DateTime<Utc>,
-) -> History {
+/// [`read`]'s history from rows already read (no row's signature judged yet).
+fn of_rows(database: String, rows: &[LedgerRow], bundle_id: &str, at: DateTime<Utc>) -> History {
     let chain_broken = ledger::verify_chain(rows).map(|(seq, why)| format!("{seq}: {why}"));
     // A row with an unreadable time counts as later: it is not shown as past.
     let by_then = |r: &LedgerRow| parse_rfc3339(&r.at).is_some_and(|t| t <= at);
@@ -106,7 +109,7 @@ fn of_rows(
                 event: r.event.clone(),
                 operator: r.operator.clone(),
                 tiers: r.tier_names(),
-                signed_by: signed.get(&r.seq).cloned(),
+                signed_by: None,
             })
             .collect(),
         applied,
