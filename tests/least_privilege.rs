@@ -2116,6 +2116,20 @@ fn a_superusers_tier_is_refused_where_a_role_may_create_in_its_search_path() {
         assert_eq!(o.db.ledger_rows(), "none");
     };
     refused("PUBLIC may create in schema public of the search_path");
+    // plan says so (its bundle-role row), and rehearse before it clones.
+    for cmd in ["plan", "rehearse"] {
+        let out = o.run(&[cmd, &b]);
+        assert!(
+            !marker.exists(),
+            "{cmd}: the role's function ran as the superuser"
+        );
+        expect_code(&out, 5);
+        assert!(
+            stdout(&out).contains("PUBLIC may create in schema public of the search_path"),
+            "{cmd}: {}",
+            stdout(&out)
+        );
+    }
     // PostgreSQL 15's default: nobody else may create there now, but the function
     // made before is still in the way.
     o.db.exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
