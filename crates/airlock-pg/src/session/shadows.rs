@@ -15,7 +15,7 @@
 //!
 //! Invariant: read from catalogs every role may read, in the caller's transaction; names
 //! made text by their type's output function (`pg_catalog.format('%s', …)`, as
-//! [`crate::door::text_of`]), never a cast a role could have made; the
+//! the door's `text_of`), never a cast a role could have made; the
 //! trusted roles are the same as [`super::owner_code`]'s (superusers, the login, and
 //! `pg_database_owner` when the database's owner is one of those).
 
